@@ -1,0 +1,36 @@
+"""autoconv: Python control flow on tensors becomes torch.cond / torch.while_loop in one graph.
+
+    from autoconv import autoconv
+
+    @autoconv
+    def collatz_steps(n):
+        steps = torch.tensor(0)
+        while n > 1:
+            n = n // 2 if n % 2 == 0 else 3 * n + 1
+            steps += 1
+        return steps
+"""
+
+import autoconv_runtime as _runtime
+
+from . import conversion as _conversion
+from .api import autoconv, convert, do_not_convert, to_code
+from .errors import ConversionError
+from .function import ConcreteFunction, Function, functions_run_eagerly, run_functions_eagerly
+from .signature import TensorSpec
+
+_runtime.set_converter(_conversion.convert_function)
+
+__all__ = [
+    "ConcreteFunction",
+    "ConversionError",
+    "Function",
+    "TensorSpec",
+    "autoconv",
+    "convert",
+    "do_not_convert",
+    "functions_run_eagerly",
+    "run_functions_eagerly",
+    "to_code",
+]
+__version__ = "0.1.0"

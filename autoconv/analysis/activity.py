@@ -1,0 +1,100 @@
+"""Which names a piece of code reads and which it assigns, within one function scope."""
+
+from __future__ import annotations
+
+import gast
+
+__all__ = ["reads_writes", "free_reads"]
+
+_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
+_COMPREHENSIONS = (gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp)
+
+
+class _Activity(gast.NodeVisitor):
+    def __init__(self):
+        self.reads: set[str] = set()
+        self.writes: set[str] = set()
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, gast.Load):
+            self.reads.add(node.id)
+        else:
+            self.writes.add(node.id)
+
+    def visit_AugAssign(self, node):
+        if isinstance(node.target, gast.Name):
+            self.reads.add(node.target.id)
+        self.generic_visit(node)
+
+    def _nested_scope(self, node, name):
+        if name is not None:
+            self.writes.add(name)
+        for decorator in getattr(node, "decorator_list", ()):
+            self.visit(decorator)
+        args = getattr(node, "args", None)
+        if isinstance(args, gast.arguments):
+            for default in args.defaults + [d for d in args.kw_defaults if d is not None]:
+                self.visit(default)
+        self.reads |= free_reads(node)
+
+    def visit_FunctionDef(self, node):
+        self._nested_scope(node, node.name)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node):
+        for base in node.bases:
+            self.visit(base)
+        self._nested_scope(node, node.name)
+
+    def visit_Lambda(self, node):
+        self._nested_scope(node, None)
+
+    def _comprehension(self, node):
+        self.reads |= free_reads(node)
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension
+
+    def visit_alias(self, node):
+        self.writes.add((node.asname or node.name).partition(".")[0])
+
+    def visit_Global(self, node):
+        pass
+
+    visit_Nonlocal = visit_Global
+
+
+def reads_writes(nodes) -> tuple[set[str], set[str]]:
+    """(names read, names assigned) by `nodes` (a node or a list), nested scopes counted by their
+    free names only."""
+    activity = _Activity()
+    for node in nodes if isinstance(nodes, list) else [nodes]:
+        activity.visit(node)
+    return activity.reads, activity.writes
+
+
+def free_reads(scope) -> set[str]:
+    """Names a nested function, lambda, class or comprehension reads from its enclosing scope."""
+    activity = _Activity()
+    if isinstance(scope, _COMPREHENSIONS):
+        bound = set()
+        for generator in scope.generators:
+            activity.visit(generator.iter)
+            _, targets = reads_writes(generator.target)
+            bound |= targets
+            for cond in generator.ifs:
+                activity.visit(cond)
+        for part in ("elt", "key", "value"):
+            if hasattr(scope, part):
+                activity.visit(getattr(scope, part))
+        return activity.reads - bound
+    body = scope.body if isinstance(scope.body, list) else [scope.body]
+    for stmt in body:
+        activity.visit(stmt)
+    bound = set(activity.writes)
+    args = getattr(scope, "args", None)
+    if isinstance(args, gast.arguments):
+        for arg in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
+            if arg is not None:
+                bound.add(arg.id)
+    return activity.reads - bound

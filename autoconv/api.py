@@ -1,0 +1,77 @@
+"""The public entry points: `autoconv`, `convert`, `to_code`, `do_not_convert`."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+
+import torch
+
+import autoconv_runtime
+from autoconv_runtime.calls import is_marked_do_not_convert
+
+from . import conversion, emit
+from .errors import ConversionError
+from .function import Function
+
+__all__ = ["autoconv", "convert", "to_code", "do_not_convert"]
+
+
+def _target(fn):
+    """The Python function to convert for `fn` (a function, method, module or callable)."""
+    if isinstance(fn, torch.nn.Module):
+        return type(fn).forward
+    if isinstance(fn, (types.MethodType, staticmethod, classmethod)):
+        return fn.__func__
+    if isinstance(fn, functools.partial):
+        return _target(fn.func)
+    if isinstance(fn, types.FunctionType):
+        return fn
+    raise ConversionError("not_function", None, None, what=repr(fn))
+
+
+def convert(fn):
+    """The converted twin of `fn`.
+
+    On Python values it behaves as `fn`. On tensors under a torch tracer (torch.export,
+    torch.compile, make_fx, torch.func transforms) its tensor-dependent control flow is staged
+    as torch.cond / torch.while_loop. Methods stay bound, partials keep their arguments, and a
+    module gives its converted `forward` bound to the module.
+    """
+    if is_marked_do_not_convert(fn):
+        return fn
+    target = _target(fn)
+    converted = conversion.convert_function(target)
+    if isinstance(fn, torch.nn.Module):
+        return types.MethodType(converted, fn)
+    if isinstance(fn, types.MethodType):
+        return types.MethodType(converted, fn.__self__)
+    if isinstance(fn, functools.partial):
+        return functools.partial(convert(fn.func), *fn.args, **fn.keywords)
+    return converted
+
+
+def to_code(fn) -> str:
+    """The converted source of `fn`, as `autoconv-show` prints it."""
+    tree, _ = conversion.converted_tree(_target(fn))
+    return emit.to_source(tree)
+
+
+def do_not_convert(fn):
+    """Mark `fn` to run as it is whenever converted code calls it; returns `fn`."""
+    return autoconv_runtime.do_not_convert(fn)
+
+
+def autoconv(fn=None, *, dynamic: bool = False):
+    """Make `fn` (a function or `nn.Module`) a `Function`: converted once, traced once per input
+    signature into a `ConcreteFunction`, whose graph runs on every later call.
+
+    Use as `@autoconv`, `@autoconv(dynamic=True)` or `autoconv(fn)`.
+    """
+    if fn is None:
+        return functools.partial(autoconv, dynamic=dynamic)
+    if inspect.isclass(fn):
+        raise ConversionError("not_function", None, None, what=f"the class {fn.__name__}")
+    return functools.update_wrapper(Function(fn, dynamic=dynamic), fn, updated=()) \
+        if not isinstance(fn, torch.nn.Module) else Function(fn, dynamic=dynamic)

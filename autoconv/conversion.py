@@ -1,0 +1,126 @@
+"""Convert a Python function into its twin whose control flow calls the runtime; cached per code."""
+
+from __future__ import annotations
+
+import threading
+import types
+
+import gast
+
+import autoconv_runtime
+
+from . import emit, pipeline, templates
+from .errors import ConversionError
+from .naming import Namer
+from .parsing import parse_function
+from .transformer import Context
+
+__all__ = ["convert_function", "converted_tree", "is_generated"]
+
+RUNTIME_NAME = "ac"
+
+# Code objects autoconv made: functions created from them are converted already.
+_generated_codes: set = set()
+# Original code object -> (converted code object, converted tree), shared by all closures of it.
+_code_cache: dict = {}
+_lock = threading.Lock()
+
+
+def is_generated(fn) -> bool:
+    """True for a function whose code autoconv generated."""
+    return getattr(fn, "__code__", None) in _generated_codes
+
+
+def _strip_annotations(node) -> None:
+    # Annotations would be evaluated in the factory's scope; converted code does not need them.
+    for inner in gast.walk(node):
+        if isinstance(inner, gast.arguments):
+            for arg in inner.posonlyargs + inner.args + inner.kwonlyargs + [inner.vararg, inner.kwarg]:
+                if arg is not None:
+                    arg.annotation = None
+        if isinstance(inner, gast.FunctionDef):
+            inner.returns = None
+
+
+def converted_tree(fn):
+    """(converted gast tree, Context) for `fn`."""
+    parsed = parse_function(fn)
+    node = parsed.node
+    namer = Namer(node)
+    runtime = RUNTIME_NAME if RUNTIME_NAME not in namer.taken else namer.new("autoconv_runtime")
+    namer.taken.add(runtime)
+    ctx = Context(filename=parsed.filename, namer=namer, globals=fn.__globals__)
+    ctx.runtime = runtime
+    ctx.local_names = _local_names(node)
+    ctx.uses_class_cell = False
+    _strip_annotations(node)
+    if isinstance(node, gast.Lambda):
+        node = gast.FunctionDef(
+            name=fn.__name__ if fn.__name__ != "<lambda>" else "lambda_", args=node.args,
+            body=[gast.Return(value=node.body)], decorator_list=[], returns=None,
+            type_comment=None, type_params=[], lineno=node.lineno, col_offset=node.col_offset,
+        )
+    return pipeline.convert_tree(node, ctx), ctx
+
+
+def _local_names(node) -> set[str]:
+    names = {n.id for n in gast.walk(node) if isinstance(n, gast.Name)
+             and not isinstance(n.ctx, gast.Load)}
+    names |= {n.name for n in gast.walk(node) if isinstance(n, gast.FunctionDef)}
+    return names
+
+
+def _compile(fn):
+    tree, ctx = converted_tree(fn)
+    freevars = list(fn.__code__.co_freevars)
+    params = [ctx.runtime] + freevars
+    factory = templates.replace(
+        "def factory(params):\n    converted\n    return name",
+        factory="autoconv_factory", params=params, converted=[tree], name=tree.name,
+    )[0]
+    factory_code = emit.compile_factory(factory, ctx.filename)
+    code = next(c for c in factory_code.co_consts
+                if hasattr(c, "co_code") and c.co_name == tree.name)
+    _register(code)
+    return code
+
+
+def _register(code) -> None:
+    _generated_codes.add(code)
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            _register(const)
+
+
+def _cell(value):
+    return types.CellType(value)
+
+
+def convert_function(fn):
+    """The converted twin of the Python function `fn` (same globals, closure cells, defaults)."""
+    if is_generated(fn):
+        return fn
+    original = fn.__code__
+    with _lock:
+        code = _code_cache.get(original)
+        if code is None:
+            code = _compile(fn)
+            _code_cache[original] = code
+    cells = dict(zip(original.co_freevars, fn.__closure__ or ()))
+    closure = []
+    for name in code.co_freevars:
+        if name in cells:
+            closure.append(cells[name])
+        elif name == "__class__":
+            raise ConversionError("not_function", original.co_filename, original.co_firstlineno,
+                                  what="a method calling super() outside its class")
+        else:
+            closure.append(_cell(autoconv_runtime))
+    converted = types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__,
+                                   tuple(closure))
+    converted.__kwdefaults__ = fn.__kwdefaults__
+    converted.__qualname__ = fn.__qualname__
+    converted.__doc__ = fn.__doc__
+    converted.__module__ = fn.__module__
+    converted.__wrapped__ = fn
+    return converted

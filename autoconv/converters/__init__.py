@@ -1,0 +1,1 @@
+"""One converter per construct; `autoconv.pipeline` runs them in order."""

@@ -1,0 +1,62 @@
+"""`break` and `continue` become flags, so every loop has a single exit at its test.
+
+    while c:                      did_break = False
+        a                         while not did_break and c:
+        if d:                         a
+            break          ->         if d:
+        b                                 did_break = True
+    else:                             if not did_break:
+        e                                 b
+                                  if not did_break:
+                                      e
+
+`for` loops get `not did_break` as their extra test (Anno.EXTRA_TEST) instead. `continue` sets
+`did_continue`, reset at the start of every iteration, and guards the rest of the body.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from .. import templates
+from ..analysis.annos import Anno, get_anno, set_anno
+from ..transformer import Converter
+from .guards import contains, guard_block
+
+
+def add_loop_test(loop, test):
+    """Make `test` (evaluated first) part of `loop`'s condition."""
+    if isinstance(loop, gast.While):
+        loop.test = gast.BoolOp(op=gast.And(), values=[test, loop.test])
+    else:
+        extra = get_anno(loop, Anno.EXTRA_TEST)
+        set_anno(loop, Anno.EXTRA_TEST,
+                 test if extra is None else gast.BoolOp(op=gast.And(), values=[test, extra]))
+
+
+class BreakContinueConverter(Converter):
+    """Lowers break and continue of each loop, innermost loops first."""
+
+    def _loop(self, node):
+        self.generic_visit(node)
+        before, after = [], []
+        if contains(gast.Module(body=node.body, type_ignores=[]), gast.Continue, False):
+            flag = self.ctx.namer.new("did_continue")
+            body = guard_block(node.body, gast.Continue,
+                               lambda s: templates.replace("flag = True", flag=flag), flag, self.ctx)
+            node.body = templates.replace("flag = False", flag=flag) + body
+        if contains(gast.Module(body=node.body, type_ignores=[]), gast.Break, False):
+            flag = self.ctx.namer.new("did_break")
+            node.body = guard_block(node.body, gast.Break,
+                                    lambda s: templates.replace("flag = True", flag=flag), flag,
+                                    self.ctx)
+            before = templates.replace("flag = False", flag=flag)
+            add_loop_test(node, templates.replace("not flag", flag=flag)[0].value)
+            if node.orelse:
+                after = templates.replace("if not flag:\n    orelse", flag=flag, orelse=node.orelse)
+        else:
+            after = node.orelse
+        node.orelse = []
+        return before + [node] + after
+
+    visit_While = visit_For = _loop

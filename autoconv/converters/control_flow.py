@@ -1,0 +1,138 @@
+"""`if`, `while` and `for` statements become calls with pure body functions.
+
+    if x > 0:                      def if_true(y):
+        y = x * 2                      y = x * 2
+    else:               ->             return (y,)
+        y = -x                     def if_false(y):
+                                       y = -x
+                                       return (y,)
+                                   (y,) = ac.if_stmt(x > 0, if_true, if_false, (y,), ('y',))
+
+The state of a statement is the names its bodies assign that are read afterwards or before being
+assigned in a body (liveness, from `autoconv.analysis`). Bodies take the state as parameters and
+return it; everything else they read comes by closure. A state name that may be unbound before
+the statement starts as `ac.Undefined('name')`.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from .. import templates
+from ..analysis.activity import reads_writes
+from ..analysis.annos import Anno
+from ..transformer import Converter
+
+
+class ControlFlowConverter(Converter):
+    """Converts compound statements bottom-up; reads the annotations computed by the analysis."""
+
+    reads = (Anno.LIVE_OUT, Anno.BODY_LIVE_IN, Anno.WRITES, Anno.DEFINED_IN, Anno.SCOPE_DECLARED,
+             Anno.EXTRA_TEST)
+
+    def _state(self, node):
+        live = self.anno(node, Anno.LIVE_OUT) | self.anno(node, Anno.BODY_LIVE_IN)
+        return sorted(self.anno(node, Anno.WRITES) & live)
+
+    def _undefined_inits(self, node, state):
+        defined = self.anno(node, Anno.DEFINED_IN)
+        stmts = []
+        for name in state:
+            if name not in defined:
+                stmts += templates.replace(f"{name} = ac.Undefined({name!r})", ac=self.ctx.runtime)
+        return stmts
+
+    def _declarations(self, body):
+        # A body function assigning a global / nonlocal name must declare it as the user did.
+        _, writes = reads_writes(body)
+        out = []
+        for kind, names in self.scope_declared:
+            declared = sorted(writes & names)
+            if declared:
+                out.append(kind(names=declared))
+        return out
+
+    def _body_function(self, name, params, body, state, returns=True):
+        decls = self._declarations(body)
+        returned = templates.replace("return state", state=templates.names_tuple(state))
+        fn = gast.FunctionDef(
+            name=name,
+            args=gast.arguments(
+                args=[templates.name(p, gast.Param()) for p in params], posonlyargs=[],
+                vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[],
+            ),
+            body=decls + body + (returned if returns else []),
+            decorator_list=[], returns=None, type_comment=None, type_params=[],
+        )
+        if not fn.body:
+            fn.body = [gast.Pass()]
+        return fn
+
+    def _call(self, template, node, state, **subs):
+        names = templates.strings_tuple(state)
+        values = templates.names_tuple(state)
+        if state:
+            return templates.replace(
+                f"state_out = {template}", state_out=templates.names_tuple(state, gast.Store()),
+                state=values, names=names, ac=self.ctx.runtime, **subs,
+            )
+        return templates.replace(template, state=values, names=names, ac=self.ctx.runtime, **subs)
+
+    def visit_FunctionDef(self, node):
+        outer = getattr(self, "scope_declared", ())
+        self.scope_declared = [
+            (kind, {n for stmt in gast.walk(node) if isinstance(stmt, kind) for n in stmt.names})
+            for kind in (gast.Global, gast.Nonlocal)
+        ]
+        self.generic_visit(node)
+        self.scope_declared = outer
+        return node
+
+    def visit_If(self, node):
+        self.generic_visit(node)
+        state = self._state(node)
+        true_name = self.ctx.namer.new("if_true")
+        functions = [self._body_function(true_name, state, node.body, state)]
+        false_fn = None
+        if node.orelse:
+            false_fn = self.ctx.namer.new("if_false")
+            functions.append(self._body_function(false_fn, state, node.orelse, state))
+        call = self._call("ac.if_stmt(test, if_true, if_false, state, names)", node, state,
+                          test=node.test, if_true=true_name, if_false=false_fn)
+        return self._undefined_inits(node, state) + functions + call
+
+    def visit_While(self, node):
+        self.generic_visit(node)
+        state = self._state(node)
+        test_name = self.ctx.namer.new("loop_test")
+        body_name = self.ctx.namer.new("loop_body")
+        test = templates.replace("return test", test=node.test)
+        functions = [
+            self._body_function(test_name, state, test, state, returns=False),
+            self._body_function(body_name, state, node.body, state),
+        ]
+        call = self._call("ac.while_stmt(loop_test, loop_body, state, names)", node, state,
+                          loop_test=test_name, loop_body=body_name)
+        return self._undefined_inits(node, state) + functions + call
+
+    def visit_For(self, node):
+        self.generic_visit(node)
+        state = self._state(node)
+        body_name = self.ctx.namer.new("loop_body")
+        body = node.body
+        if isinstance(node.target, gast.Name) and node.target.id not in state:
+            item = node.target.id
+        else:
+            item = self.ctx.namer.new("item")
+            body = templates.replace("target = item", target=node.target, item=item) + body
+        functions = [self._body_function(body_name, [item] + state, body, state)]
+        extra = self.anno(node, Anno.EXTRA_TEST)
+        extra_name = None
+        if extra is not None:
+            extra_name = self.ctx.namer.new("extra_test")
+            functions.insert(0, self._body_function(
+                extra_name, state, templates.replace("return test", test=extra), state,
+                returns=False))
+        call = self._call("ac.for_stmt(iterable, extra_test, loop_body, state, names)", node,
+                          state, iterable=node.iter, extra_test=extra_name, loop_body=body_name)
+        return self._undefined_inits(node, state) + functions + call

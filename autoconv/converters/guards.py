@@ -1,0 +1,72 @@
+"""Shared by the jump lowerings: replace a jump by a flag and guard the code after it.
+
+    a                      a
+    if c:                  if c:
+        <jump>      ->         flag = True
+    b                      if not flag:
+                               b
+"""
+
+from __future__ import annotations
+
+import gast
+
+from .. import templates
+from ..errors import ConversionError
+
+_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
+_LOOPS = (gast.For, gast.While, gast.AsyncFor)
+
+
+def contains(node, kinds, into_loops: bool) -> bool:
+    """True if `node` holds a statement of `kinds` that belongs to the current loop or function."""
+    if isinstance(node, kinds):
+        return True
+    if isinstance(node, _SCOPES):
+        return False
+    for child in gast.iter_child_nodes(node):
+        if isinstance(child, _LOOPS) and not into_loops:
+            # a loop's else clause runs in the enclosing loop's scope
+            if any(contains(s, kinds, into_loops) for s in child.orelse):
+                return True
+            continue
+        if contains(child, kinds, into_loops):
+            return True
+    return False
+
+
+def guard_block(stmts, kinds, replace_jump, flag, ctx, into_loops=False, on_loop=None):
+    """Lower every jump of `kinds` in `stmts`; statements after a possible jump run only if
+    `flag` is still false. `replace_jump(stmt)` gives the statements standing for a jump;
+    `on_loop(loop)` handles loops when the jump crosses them (returns)."""
+    out = []
+    for i, stmt in enumerate(stmts):
+        if isinstance(stmt, kinds):
+            out.extend(replace_jump(stmt))
+            return out  # the rest of the block is unreachable
+        jumps = contains(stmt, kinds, into_loops)
+        if jumps:
+            if isinstance(stmt, gast.If):
+                stmt.body = guard_block(stmt.body, kinds, replace_jump, flag, ctx, into_loops, on_loop)
+                stmt.orelse = guard_block(stmt.orelse, kinds, replace_jump, flag, ctx, into_loops,
+                                          on_loop)
+            elif isinstance(stmt, _LOOPS) and on_loop is not None:
+                on_loop(stmt)
+            elif isinstance(stmt, (gast.With, gast.Try)):
+                kind = "return" if kinds is gast.Return or gast.Return in _tuple(kinds) else (
+                    "break" if gast.Break in _tuple(kinds) else "continue")
+                raise ConversionError(
+                    "crossing", ctx.filename, stmt.lineno, stmt.col_offset + 1,
+                    construct=kind, block=type(stmt).__name__.lower(),
+                )
+        out.append(stmt)
+        rest = stmts[i + 1:]
+        if jumps and rest:
+            guarded = guard_block(rest, kinds, replace_jump, flag, ctx, into_loops, on_loop)
+            out.extend(templates.replace("if not flag:\n    rest", flag=flag, rest=guarded))
+            return out
+    return out
+
+
+def _tuple(kinds):
+    return kinds if isinstance(kinds, tuple) else (kinds,)

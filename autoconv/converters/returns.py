@@ -1,0 +1,72 @@
+"""`return` anywhere becomes assignments to `do_return` / `retval`, and one return at the end.
+
+    def f(x):                         def f(x):
+        if x > 0:                         do_return = False
+            return x                      retval = ac.Undefined('return value')
+        y = -x               ->           if x > 0:
+        return y                              do_return = True
+                                              retval = x
+                                          if not do_return:
+                                              y = -x
+                                              do_return = True
+                                              retval = y
+                                          return retval
+
+Loops that may return get `not do_return` as an extra test. A function whose only return is its
+last statement is left as it is.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from .. import templates
+from ..errors import ConversionError
+from ..transformer import Converter
+from .break_continue import add_loop_test
+from .guards import contains, guard_block
+
+
+def _only_final_return(body) -> bool:
+    inner = body[:-1] if body and isinstance(body[-1], gast.Return) else body
+    return not any(contains(stmt, gast.Return, True) for stmt in inner)
+
+
+class ReturnConverter(Converter):
+    """Lowers the returns of each function (nested functions separately)."""
+
+    def visit_Lambda(self, node):
+        return node
+
+    def visit_FunctionDef(self, node):
+        self.generic_visit(node)
+        for inner in gast.walk(gast.Module(body=node.body, type_ignores=[])):
+            if isinstance(inner, (gast.Yield, gast.YieldFrom)):
+                raise ConversionError("generator", self.ctx.filename, inner.lineno,
+                                      inner.col_offset + 1, construct="yield")
+        if _only_final_return(node.body):
+            return node
+        do_return = self.ctx.namer.new("do_return")
+        retval = self.ctx.namer.new("retval")
+
+        def replace_return(stmt):
+            value = stmt.value or gast.Constant(value=None, kind=None)
+            return templates.replace("flag = True\nretval = value", flag=do_return, retval=retval,
+                                     value=value)
+
+        def on_loop(loop):
+            loop.body = guard_block(loop.body, gast.Return, replace_return, do_return, self.ctx,
+                                    into_loops=True, on_loop=on_loop)
+            add_loop_test(loop, templates.replace("not flag", flag=do_return)[0].value)
+
+        body = guard_block(node.body, gast.Return, replace_return, do_return, self.ctx,
+                           into_loops=True, on_loop=on_loop)
+        node.body = (
+            templates.replace(
+                "flag = False\nretval = ac.Undefined('return value')",
+                flag=do_return, retval=retval, ac=self.ctx.runtime,
+            )
+            + body
+            + templates.replace("return retval", retval=retval)
+        )
+        return node

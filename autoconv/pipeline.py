@@ -1,0 +1,31 @@
+"""The conversion passes, in order. Each converter is independent; the order is the contract."""
+
+from __future__ import annotations
+
+from .analysis import liveness
+from .converters.asserts import AssertConverter
+from .converters.break_continue import BreakContinueConverter
+from .converters.calls import CallConverter
+from .converters.control_flow import ControlFlowConverter
+from .converters.logical import LogicalConverter
+from .converters.returns import ReturnConverter
+
+PASSES = (
+    # First, while every call in the tree is the user's: later passes add runtime calls.
+    CallConverter,
+    AssertConverter,
+    # break/continue before return: a return inside a loop then meets loops without jumps.
+    BreakContinueConverter,
+    ReturnConverter,
+    # After the jump lowerings, which emit `not flag` and `and` tests of their own.
+    LogicalConverter,
+)
+
+
+def convert_tree(node, ctx):
+    """Run every pass over the function `node`; returns the converted node."""
+    for converter in PASSES:
+        node = converter.transform(node, ctx)
+    # Control flow is structured now: analyse once, then convert the compound statements.
+    liveness.analyze(node)
+    return ControlFlowConverter.transform(node, ctx)

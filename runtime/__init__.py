@@ -1,0 +1,31 @@
+"""autoconv's runtime: the operators converted code calls (imported as `autoconv_runtime`).
+
+Converted code refers to this module as `ac`; every name it uses is listed in `__all__`.
+"""
+
+from .calls import converted_call, do_not_convert, set_converter
+from .errors import StagingError
+from .iteration import enumerate_, range_, zip_
+from .operators import and_, assert_, for_stmt, if_exp, if_stmt, not_, or_, print_, while_stmt
+from .values import Undefined, is_staged
+
+__all__ = [
+    "StagingError",
+    "Undefined",
+    "and_",
+    "assert_",
+    "converted_call",
+    "do_not_convert",
+    "enumerate_",
+    "for_stmt",
+    "if_exp",
+    "if_stmt",
+    "is_staged",
+    "not_",
+    "or_",
+    "print_",
+    "range_",
+    "set_converter",
+    "while_stmt",
+    "zip_",
+]

@@ -1,0 +1,111 @@
+"""`converted_call`: calls from converted code, converting user functions on the way.
+
+The runtime never imports the compiler; the compiler installs itself with `set_converter`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import sys
+import types
+import weakref
+
+import torch
+
+from . import iteration, operators
+
+__all__ = ["converted_call", "set_converter", "do_not_convert", "is_marked_do_not_convert"]
+
+_converter = None
+# fn -> converted fn; weak so that converting many short-lived functions frees them again.
+_converted: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_do_not_convert: "weakref.WeakSet" = weakref.WeakSet()
+
+# Builtins whose Python behaviour would read a traced tensor's value.
+_STAGED_BUILTINS = {
+    id(builtins.range): iteration.range_,
+    id(builtins.enumerate): iteration.enumerate_,
+    id(builtins.zip): iteration.zip_,
+    id(builtins.print): operators.print_,
+}
+
+# Code from these packages runs as it is: converting it would only slow it down.
+_NEVER_CONVERTED = frozenset(sys.stdlib_module_names) | {
+    "torch",
+    "numpy",
+    "autoconv",
+    "autoconv_runtime",
+    "gast",
+    "astor",
+    "pytest",
+    "_pytest",
+    "hypothesis",
+}
+
+
+def set_converter(convert) -> None:
+    """Install the function that turns a Python function into its converted twin."""
+    global _converter
+    _converter = convert
+
+
+def do_not_convert(fn):
+    """Mark `fn` to be called as it is from converted code, never converted."""
+    target = getattr(fn, "__func__", fn)
+    _do_not_convert.add(target)
+    return fn
+
+
+def is_marked_do_not_convert(fn) -> bool:
+    """True if `do_not_convert` was applied to `fn`."""
+    try:
+        return fn in _do_not_convert
+    except TypeError:
+        return False
+
+
+def _convertible(fn) -> bool:
+    if not isinstance(fn, types.FunctionType) or fn in _do_not_convert:
+        return False
+    module = (fn.__module__ or "").partition(".")[0]
+    return module not in _NEVER_CONVERTED
+
+
+def _converted_function(fn):
+    try:
+        return _converted[fn]
+    except KeyError:
+        pass
+    converted = _converter(fn) if _converter is not None and _convertible(fn) else fn
+    _converted[fn] = converted
+    return converted
+
+
+def converted_call(fn, /, *args, **kwargs):
+    """`fn(*args, **kwargs)`, with user functions converted first (once, then cached).
+
+    torch, numpy, the standard library and autoconv itself are called as they are; `range`,
+    `enumerate`, `zip` and `print` become versions that stage over traced tensors; an
+    `nn.Module` without hooks runs its converted `forward`.
+    """
+    if type(fn) is types.FunctionType:
+        return _converted_function(fn)(*args, **kwargs)
+    staged = _STAGED_BUILTINS.get(id(fn))
+    if staged is not None:
+        return staged(*args, **kwargs)
+    if type(fn) is types.MethodType and type(fn.__func__) is types.FunctionType:
+        return _converted_function(fn.__func__)(fn.__self__, *args, **kwargs)
+    if isinstance(fn, torch.nn.Module) and not _has_hooks(fn):
+        forward = type(fn).forward
+        if isinstance(forward, types.FunctionType):
+            return _converted_function(forward)(fn, *args, **kwargs)
+    return fn(*args, **kwargs)
+
+
+def _has_hooks(module: torch.nn.Module) -> bool:
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or torch.nn.modules.module._global_forward_hooks
+        or torch.nn.modules.module._global_forward_pre_hooks
+    )

@@ -1,0 +1,41 @@
+"""Errors raised while converted code stages control flow, located at the user's line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["StagingError", "user_location"]
+
+_RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+_TORCH_DIR = os.path.dirname(os.path.abspath(sys.modules["torch"].__file__))
+
+
+def user_location() -> tuple[str, int] | None:
+    """The (file, line) of the innermost frame that is neither the runtime's nor torch's.
+
+    Converted code is compiled with the user's file name and line numbers, so that frame is the
+    user's own statement. Only called on error paths.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = os.path.abspath(frame.f_code.co_filename)
+        if not path.startswith((_RUNTIME_DIR, _TORCH_DIR)):
+            return frame.f_code.co_filename, frame.f_lineno
+        frame = frame.f_back
+    return None
+
+
+class StagingError(TypeError):
+    """A control-flow statement whose values cannot become one graph.
+
+    Raised while tracing; the message names the statement, the variable, the user's file and line,
+    and what to change. `filename` and `lineno` hold the location.
+    """
+
+    def __init__(self, statement: str, problem: str, fix: str):
+        location = user_location()
+        self.filename, self.lineno = location if location else (None, None)
+        where = f"{self.filename}:{self.lineno}: " if location else ""
+        self.statement, self.problem, self.fix = statement, problem, fix
+        super().__init__(f"{where}in a tensor-dependent {statement}: {problem}. {fix}")

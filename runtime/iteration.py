@@ -1,0 +1,114 @@
+"""Iterables whose length is only known when the graph runs: range, enumerate and zip over tensors.
+
+`range(n)` with a traced `n` cannot be a Python range (that would read n's value while tracing),
+so converted code calls these instead; each describes itself to a staged loop as a length and an
+item function of a 0-d int64 index tensor.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .values import is_staged, to_tensor
+
+__all__ = ["StagedRange", "StagedEnumerate", "StagedZip", "staged_sequence", "range_", "enumerate_", "zip_"]
+
+
+class StagedRange:
+    """`range(start, stop, step)` where a bound is a traced tensor."""
+
+    def __init__(self, start, stop, step):
+        self.start, self.stop, self.step = start, stop, step
+
+    def __repr__(self) -> str:
+        return f"StagedRange({self.start}, {self.stop}, {self.step})"
+
+    def length(self, like):
+        start, stop, step = (to_tensor(v, like) for v in (self.start, self.stop, self.step))
+        span = torch.where(step > 0, stop - start, start - stop)
+        count = torch.div(span + step.abs() - 1, step.abs(), rounding_mode="floor")
+        return torch.clamp(count, min=0)
+
+    def item(self, index):
+        return self.start + index * self.step
+
+
+class StagedEnumerate:
+    """`enumerate(iterable, start)` over a staged iterable."""
+
+    def __init__(self, iterable, start=0):
+        self.iterable, self.start = iterable, start
+
+    def length(self, like):
+        return _length(self.iterable, like)
+
+    def item(self, index):
+        return (index + self.start, _item(self.iterable, index))
+
+
+class StagedZip:
+    """`zip(*iterables)` where at least one iterable is staged."""
+
+    def __init__(self, *iterables):
+        self.iterables = iterables
+
+    def length(self, like):
+        lengths = [to_tensor(_length(it, like), like) for it in self.iterables]
+        out = lengths[0]
+        for other in lengths[1:]:
+            out = torch.minimum(out, other)
+        return out
+
+    def item(self, index):
+        return tuple(_item(it, index) for it in self.iterables)
+
+
+_STAGED = (StagedRange, StagedEnumerate, StagedZip)
+
+
+def _length(iterable, like):
+    if isinstance(iterable, _STAGED):
+        return iterable.length(like)
+    if isinstance(iterable, torch.Tensor):
+        return iterable.shape[0]
+    raise TypeError(f"cannot iterate over {type(iterable).__name__} in a staged loop")
+
+
+def _item(iterable, index):
+    if isinstance(iterable, _STAGED):
+        return iterable.item(index)
+    # iterable[index] would read the index's value while tracing; index_select stages it.
+    return torch.index_select(iterable, 0, index.reshape(1)).squeeze(0)
+
+
+def staged_sequence(iterable):
+    """(length, item) for an iterable a loop must stage, or None if Python can iterate it."""
+    if isinstance(iterable, _STAGED) or is_staged(iterable):
+        return (lambda like: _length(iterable, like)), (lambda index: _item(iterable, index))
+    return None
+
+
+def _any_staged(values) -> bool:
+    return any(isinstance(v, _STAGED) or is_staged(v) for v in values)
+
+
+def range_(*args):
+    """`range` that stays a Python range unless a bound is traced."""
+    if not _any_staged(args):
+        return range(*args)
+    start, stop, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
+    return StagedRange(start, stop, step)
+
+
+def enumerate_(iterable, start=0):
+    """`enumerate` that stages over traced tensors and staged ranges."""
+    if not _any_staged((iterable,)):
+        return enumerate(iterable, start)
+    return StagedEnumerate(iterable, start)
+
+
+def zip_(*iterables, strict=False):
+    """`zip` that stages when any iterable is a traced tensor or staged range."""
+    if not _any_staged(iterables):
+        return zip(*iterables, strict=strict)
+    return StagedZip(*iterables)

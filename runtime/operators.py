@@ -1,0 +1,174 @@
+"""The operators converted code calls in place of Python control flow.
+
+Each operator's docstring gives its meaning as plain Python. On Python values and concrete eager
+tensors they run exactly that Python (the fast path is the first branch); on tensors under a
+tracer they stage torch.cond / torch.while_loop through `staging.torch`.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import torch
+
+from .iteration import staged_sequence
+from .staging import torch as staging
+from .values import Undefined, is_staged, to_tensor
+
+__all__ = [
+    "if_stmt",
+    "while_stmt",
+    "for_stmt",
+    "if_exp",
+    "and_",
+    "or_",
+    "not_",
+    "assert_",
+    "print_",
+]
+
+
+def _keep(*state):
+    return state
+
+
+def if_stmt(cond, if_true, if_false, state, names):
+    """`if cond: state = if_true(*state) else: state = if_false(*state)`; returns the state.
+
+    `if_false` is None for an `if` without `else`.
+    """
+    if_false = if_false or _keep
+    if type(cond) is not bool and is_staged(cond):
+        return staging.stage_if(cond, if_true, if_false, state, names, cond)
+    return if_true(*state) if cond else if_false(*state)
+
+
+def while_stmt(test, body, state, names):
+    """`while test(*state): state = body(*state)`; returns the state.
+
+    The loop runs in Python while the test gives Python values; the first time it gives a traced
+    tensor, the rest of the loop is staged as one torch.while_loop.
+    """
+    while True:
+        go = test(*state)
+        if type(go) is not bool and is_staged(go):
+            return staging.stage_while(test, body, state, names, go)
+        if not go:
+            return state
+        state = body(*state)
+
+
+def for_stmt(iterable, extra_test, body, state, names):
+    """`for item in iterable: if not extra_test(*state): break; state = body(item, *state)`.
+
+    `extra_test` (None when absent) is how lowered `break` and `return` stop the loop. A traced
+    tensor or staged range is iterated by one torch.while_loop over an index; a Python iterable
+    stays a Python loop, with iterations after a traced `break` guarded by torch.cond.
+    """
+    sequence = staged_sequence(iterable)
+    if sequence is not None:
+        return _stage_for(sequence, extra_test, body, state, names, iterable)
+    for item in iterable:
+        if extra_test is not None:
+            go = extra_test(*state)
+            if type(go) is not bool and is_staged(go):
+                state = staging.stage_if(
+                    go, lambda *s: body(item, *s), _keep, state, names, go
+                )
+                continue
+            if not go:
+                break
+        state = body(item, *state)
+    return state
+
+
+def _stage_for(sequence, extra_test, body, state, names, iterable):
+    length_of, item_of = sequence
+    like = _tensor_in(iterable)
+    length = to_tensor(length_of(like), like)
+
+    def test(index, *inner):
+        more = index < length
+        if extra_test is None:
+            return more
+        go = extra_test(*inner)
+        return torch.logical_and(more, to_tensor(go, like))
+
+    def step(index, *inner):
+        return (index + 1, *body(item_of(index), *inner))
+
+    index = torch.zeros((), dtype=torch.int64, device=like.device if like is not None else None)
+    out = staging.stage_while(test, step, (index, *state), ("<loop index>", *names), like, "for loop")
+    return out[1:]
+
+
+def _tensor_in(value):
+    if isinstance(value, torch.Tensor):
+        return value
+    for attr in ("iterable", "start", "stop", "step"):
+        found = _tensor_in(getattr(value, attr, None))
+        if found is not None:
+            return found
+    for inner in getattr(value, "iterables", ()):
+        found = _tensor_in(inner)
+        if found is not None:
+            return found
+    return None
+
+
+def if_exp(cond, if_true, if_false):
+    """`if_true() if cond else if_false()`: only the chosen side is evaluated."""
+    if type(cond) is not bool and is_staged(cond):
+        value = (Undefined("<conditional expression>"),)
+        out = staging.stage_if(
+            cond, lambda _: (if_true(),), lambda _: (if_false(),), value, ("<value>",), cond
+        )
+        return out[0]
+    return if_true() if cond else if_false()
+
+
+def and_(left, right):
+    """`left and right()`: `right` is only evaluated when `left` is true."""
+    if type(left) is not bool and is_staged(left):
+        return if_exp(left, right, lambda: left)
+    return right() if left else left
+
+
+def or_(left, right):
+    """`left or right()`: `right` is only evaluated when `left` is false."""
+    if type(left) is not bool and is_staged(left):
+        return if_exp(left, lambda: left, right)
+    return left if left else right()
+
+
+def not_(value):
+    """`not value`; a traced tensor gives a 0-d bool tensor."""
+    if type(value) is not bool and is_staged(value):
+        return torch.logical_not(staging.as_predicate(value, "not"))
+    return not value
+
+
+def assert_(cond, message=None):
+    """`assert cond, message()`; on a traced tensor it becomes an assertion in the graph."""
+    if type(cond) is not bool and is_staged(cond):
+        if not staging.probing():
+            text = message() if message is not None else "assertion failed"
+            torch._assert_async(staging.as_predicate(cond, "assert"), str(text))
+        return
+    if not cond:
+        raise AssertionError(message()) if message is not None else AssertionError
+
+
+def print_(*args, sep=" ", end="\n", file=None, flush=False):
+    """`print(*args)`; with traced tensors it becomes a print op that runs on every graph call."""
+    tensors = [a for a in args if is_staged(a)]
+    if not tensors or file is not None:
+        return builtins.print(*args, sep=sep, end=end, file=file, flush=flush)
+    if staging.probing():
+        return None
+    parts = ["{}" if is_staged(a) else str(a).replace("{", "{{").replace("}", "}}") for a in args]
+    text = sep.join(parts) + end
+    if text.endswith("\n"):
+        text = text[:-1]  # the print op ends the line itself
+    torch._higher_order_ops.print(text, *tensors)
+    return None

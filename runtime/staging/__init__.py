@@ -1,0 +1,1 @@
+"""How converted control flow is lowered onto a tracer's operators."""

@@ -1,0 +1,82 @@
+"""What kind of value an operator got: plain Python, an eager tensor, or a tensor under a tracer."""
+
+from __future__ import annotations
+
+import torch
+from torch._C import _TorchDispatchModeKey, _get_dispatch_mode
+
+__all__ = ["Undefined", "is_staged", "is_undefined", "to_tensor"]
+
+
+class Undefined:
+    """Stands for a local variable that has no value yet on the path taken.
+
+    Converted code creates one before a control-flow statement that may or may not bind the
+    variable, so that the variable can be passed to the statement's body functions. Testing its
+    truth raises, as reading the unbound local would have in the original function. (No
+    `__getattr__` trick: dynamo must be able to trace this class.)
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Undefined({self.name!r})"
+
+    def __bool__(self):
+        raise UnboundLocalError(
+            f"local variable '{self.name}' is used before it has a value on this path"
+        )
+
+
+# The variable that holds a function's return value while early returns are lowered into flags.
+# It may be unset on paths that are guarded by `do_return`, so staging fills it with a placeholder
+# instead of reporting it as defined in one branch only.
+RETURN_VALUE = "return value"
+
+
+def is_undefined(value) -> bool:
+    """True for the placeholder of a variable that has no value yet."""
+    return type(value) is Undefined
+
+
+def _under_tracer() -> bool:
+    if torch.compiler.is_compiling():
+        return True
+    return (
+        _get_dispatch_mode(_TorchDispatchModeKey.PROXY) is not None
+        or _get_dispatch_mode(_TorchDispatchModeKey.FAKE) is not None
+        or _get_dispatch_mode(_TorchDispatchModeKey.FUNCTIONAL) is not None
+    )
+
+
+def is_staged(value) -> bool:
+    """True when `value` is a tensor whose contents are unknown until the graph runs.
+
+    That is a tensor seen by a tracer: dynamo, make_fx / torch.export (proxy, fake and functional
+    modes), or a vmap batch. A concrete eager tensor is not staged: its value is at hand, so
+    Python control flow on it is both correct and cheaper than a staged operator.
+    """
+    if not isinstance(value, torch.Tensor):
+        return False
+    if _under_tracer():
+        return True
+    if isinstance(value, torch._subclasses.FakeTensor):
+        return True
+    return torch._C._functorch.is_batchedtensor(value)
+
+
+def to_tensor(value, like: torch.Tensor | None = None) -> torch.Tensor:
+    """Promote a Python number to a 0-d tensor so it can be staged state.
+
+    bool stays bool, int becomes int64 (torch 2.13's Inductor cannot carry Python ints through a
+    while_loop), float becomes the default float dtype. Placed on `like`'s device when given.
+    """
+    if isinstance(value, torch.Tensor):
+        return value
+    device = like.device if like is not None else None
+    if isinstance(value, bool):
+        return torch.tensor(value, dtype=torch.bool, device=device)
+    if isinstance(value, int):
+        return torch.tensor(value, dtype=torch.int64, device=device)
+    return torch.tensor(value, dtype=torch.get_default_dtype(), device=device)
