@@ -9,10 +9,12 @@ from .converters.calls import CallConverter
 from .converters.control_flow import ControlFlowConverter
 from .converters.logical import LogicalConverter
 from .converters.returns import ReturnConverter
+from .converters.subscripts import SubscriptConverter
 
 PASSES = (
     # First, while every call in the tree is the user's: later passes add runtime calls.
     CallConverter,
+    SubscriptConverter,
     AssertConverter,
     # break/continue before return: a return inside a loop then meets loops without jumps.
     BreakContinueConverter,

@@ -6,6 +6,7 @@ Converted code refers to this module as `ac`; every name it uses is listed in `_
 from .calls import converted_call, do_not_convert, set_converter
 from .errors import StagingError
 from .iteration import enumerate_, range_, zip_
+from .subscripts import getitem, setitem
 from .operators import and_, assert_, for_stmt, if_exp, if_stmt, not_, or_, print_, while_stmt
 from .values import Undefined, is_staged
 
@@ -18,6 +19,7 @@ __all__ = [
     "do_not_convert",
     "enumerate_",
     "for_stmt",
+    "getitem",
     "if_exp",
     "if_stmt",
     "is_staged",
@@ -26,6 +28,7 @@ __all__ = [
     "print_",
     "range_",
     "set_converter",
+    "setitem",
     "while_stmt",
     "zip_",
 ]

@@ -21,13 +21,15 @@ _converter = None
 _converted: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _do_not_convert: "weakref.WeakSet" = weakref.WeakSet()
 
-# Builtins whose Python behaviour would read a traced tensor's value.
-_STAGED_BUILTINS = {
-    id(builtins.range): iteration.range_,
-    id(builtins.enumerate): iteration.enumerate_,
-    id(builtins.zip): iteration.zip_,
-    id(builtins.print): operators.print_,
-}
+# Builtins whose Python behaviour would read a traced tensor's value. The converter rewrites
+# direct calls of them; these catch calls through another name. Compared with `is`, not looked up
+# by id, so that dynamo does not guard on the identity of every bound method called.
+_STAGED_BUILTINS = (
+    (builtins.range, iteration.range_),
+    (builtins.enumerate, iteration.enumerate_),
+    (builtins.zip, iteration.zip_),
+    (builtins.print, operators.print_),
+)
 
 # Code from these packages runs as it is: converting it would only slow it down.
 _NEVER_CONVERTED = frozenset(sys.stdlib_module_names) | {
@@ -90,15 +92,15 @@ def converted_call(fn, /, *args, **kwargs):
     """
     if type(fn) is types.FunctionType:
         return _converted_function(fn)(*args, **kwargs)
-    staged = _STAGED_BUILTINS.get(id(fn))
-    if staged is not None:
-        return staged(*args, **kwargs)
     if type(fn) is types.MethodType and type(fn.__func__) is types.FunctionType:
         return _converted_function(fn.__func__)(fn.__self__, *args, **kwargs)
     if isinstance(fn, torch.nn.Module) and not _has_hooks(fn):
         forward = type(fn).forward
         if isinstance(forward, types.FunctionType):
             return _converted_function(forward)(fn, *args, **kwargs)
+    for builtin, staged in _STAGED_BUILTINS:
+        if fn is builtin:
+            return staged(*args, **kwargs)
     return fn(*args, **kwargs)
 
 

@@ -11,7 +11,7 @@ import builtins
 
 import torch
 
-from .iteration import staged_sequence
+from .iteration import StagedEnumerate, StagedRange, StagedZip, staged_sequence
 from .staging import torch as staging
 from .values import Undefined, is_staged, to_tensor
 
@@ -103,14 +103,19 @@ def _stage_for(sequence, extra_test, body, state, names, iterable):
 
 
 def _tensor_in(value):
+    """A tensor among a staged iterable's parts, to place new loop state on its device."""
     if isinstance(value, torch.Tensor):
         return value
-    for attr in ("iterable", "start", "stop", "step"):
-        found = _tensor_in(getattr(value, attr, None))
-        if found is not None:
-            return found
-    for inner in getattr(value, "iterables", ()):
-        found = _tensor_in(inner)
+    if isinstance(value, StagedRange):
+        parts = (value.start, value.stop, value.step)
+    elif isinstance(value, StagedEnumerate):
+        parts = (value.iterable,)
+    elif isinstance(value, StagedZip):
+        parts = value.iterables
+    else:
+        return None
+    for part in parts:
+        found = _tensor_in(part)
         if found is not None:
             return found
     return None

@@ -48,6 +48,7 @@ def copy_origin(new, old):
             if getattr(node, "lineno", None) is None:
                 node.lineno = getattr(old, "lineno", 1)
                 node.col_offset = getattr(old, "col_offset", 0)
-                node.end_lineno = getattr(old, "end_lineno", None)
-                node.end_col_offset = getattr(old, "end_col_offset", None)
+                # Generated code spans only the first line of the statement it stands for.
+                node.end_lineno = node.lineno
+                node.end_col_offset = node.col_offset
     return new

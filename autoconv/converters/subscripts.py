@@ -1,0 +1,63 @@
+"""Subscripts with computed indices go through the runtime, so traced integer indices work.
+
+    x[i]        ->  ac.getitem(x, i)
+    x[:, i]     ->  ac.getitem(x, (slice(None, None, None), i))
+    x[i] = v    ->  ac.setitem(x, i, v)
+    x[0], x[1:], d['k']   stay as they are (constant indices)
+"""
+
+from __future__ import annotations
+
+import gast
+
+from .. import templates
+from ..transformer import Converter
+
+
+def _is_constant(node) -> bool:
+    if isinstance(node, gast.Constant):
+        return True
+    if isinstance(node, gast.UnaryOp) and isinstance(node.operand, gast.Constant):
+        return True
+    return False
+
+
+def _computed(key) -> bool:
+    """True if the index has a part that is neither constant nor a slice."""
+    parts = key.elts if isinstance(key, gast.Tuple) else [key]
+    return any(not isinstance(p, gast.Slice) and not _is_constant(p) for p in parts)
+
+
+def _as_expression(key):
+    if isinstance(key, gast.Slice):
+        bounds = [b if b is not None else gast.Constant(value=None, kind=None)
+                  for b in (key.lower, key.upper, key.step)]
+        return gast.Call(func=templates.name("slice"), args=bounds, keywords=[])
+    if isinstance(key, gast.Tuple):
+        return gast.Tuple(elts=[_as_expression(e) for e in key.elts], ctx=gast.Load())
+    return key
+
+
+class SubscriptConverter(Converter):
+    """Rewrites loads and single-target assignments through computed subscripts."""
+
+    def _runtime(self, op):
+        return gast.Attribute(value=templates.name(self.ctx.runtime), attr=op, ctx=gast.Load())
+
+    def visit_Subscript(self, node):
+        self.generic_visit(node)
+        if not isinstance(node.ctx, gast.Load) or not _computed(node.slice):
+            return node
+        return gast.Call(func=self._runtime("getitem"),
+                         args=[node.value, _as_expression(node.slice)], keywords=[])
+
+    def visit_Assign(self, node):
+        target = node.targets[0]
+        if len(node.targets) == 1 and isinstance(target, gast.Subscript) and _computed(target.slice):
+            value = self.visit(node.value)
+            target.value = self.visit(target.value)
+            key = _as_expression(self.visit(target.slice))
+            return gast.Expr(value=gast.Call(func=self._runtime("setitem"),
+                                             args=[target.value, key, value], keywords=[]))
+        self.generic_visit(node)
+        return node

@@ -1,0 +1,122 @@
+"""Shared test helpers: the two test shapes of every converter, and graph inspection.
+
+- `assert_converts(fn_source, expected_source)`: converted source equals the expected text.
+- `assert_same_result(fn, inputs)`: plain Python vs the staged graph (traced once on the first
+  input, replayed on the others), `torch.export(strict=False)` and
+  `torch.compile(fullgraph=True)`, on inputs that take different paths.
+"""
+
+from __future__ import annotations
+
+import linecache
+import textwrap
+import types
+
+import torch
+from torch.utils import _pytree as pytree
+
+import autoconv
+
+__all__ = [
+    "assert_converts",
+    "assert_same_result",
+    "assert_close",
+    "count_ops",
+    "function_from_source",
+    "WHILE_LOOP",
+    "COND",
+]
+
+COND = torch.ops.higher_order.cond
+WHILE_LOOP = torch.ops.higher_order.while_loop
+_sources = 0
+
+
+def function_from_source(source: str, globals_=None):
+    """Define the function in `source` as if it were in a file (so its source can be read)."""
+    global _sources
+    _sources += 1
+    filename = f"<autoconv-test-{_sources}>"
+    source = textwrap.dedent(source)
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {"torch": torch, **(globals_ or {})}
+    exec(compile(source, filename, "exec"), namespace)
+    fns = [v for k, v in namespace.items() if isinstance(v, types.FunctionType)
+           and v.__code__.co_filename == filename]
+    return fns[-1]
+
+
+def assert_converts(source: str, expected: str, globals_=None) -> None:
+    """The converted source of the function in `source` is `expected` (both dedented)."""
+    fn = function_from_source(source, globals_)
+    actual = autoconv.to_code(fn).strip()
+    expected = textwrap.dedent(expected).strip()
+    assert actual == expected, f"converted source differs:\n{actual}\n--- expected ---\n{expected}"
+
+
+def assert_close(actual, expected) -> None:
+    """Equal values, whether Python numbers or tensors (a graph returns 0-d tensors where
+    Python returns numbers)."""
+    a_leaves, _ = pytree.tree_flatten(actual)
+    e_leaves, _ = pytree.tree_flatten(expected)
+    assert len(a_leaves) == len(e_leaves), f"{actual!r} != {expected!r}"
+    for a, e in zip(a_leaves, e_leaves):
+        if isinstance(e, (torch.Tensor, bool, int, float)) and not isinstance(e, type(None)):
+            torch.testing.assert_close(torch.as_tensor(a), torch.as_tensor(e), check_dtype=False,
+                                       msg=lambda m: f"{actual!r} != {expected!r}: {m}")
+        else:
+            assert a == e, f"{actual!r} != {expected!r}"
+
+
+class _Wrapper(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args):
+        return self.fn(*args)
+
+
+def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True):
+    """Check `fn` converted against plain Python on every input tuple in `inputs`.
+
+    The autoconv graph is traced once, on `inputs[0]`, and replayed on all of them, so a graph
+    that baked in the traced path fails. With `staged`, the graph must hold a cond or
+    while_loop node. Returns the ConcreteFunction.
+    """
+    inputs = [args if isinstance(args, tuple) else (args,) for args in inputs]
+    expected = [fn(*_clone(args)) for args in inputs]
+    function = autoconv.autoconv(fn)
+    concrete = function.get_concrete_function(*inputs[0])
+    for args, want in zip(inputs, expected):
+        assert_close(concrete(*_clone(args)), want)
+    assert function.trace_count == 1
+    if staged:
+        assert count_ops(concrete.graph_module, COND, WHILE_LOOP) > 0, concrete.code
+    converted = autoconv.convert(fn)
+    if export:
+        program = torch.export.export(_Wrapper(converted), _clone(inputs[0]), strict=False)
+        module = program.module()
+        for args, want in zip(inputs, expected):
+            assert_close(module(*_clone(args)), want)
+    if compile:
+        torch._dynamo.reset()
+        compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            for args, want in zip(inputs, expected):
+                assert_close(compiled(*_clone(args)), want)
+    return concrete
+
+
+def _clone(args):
+    return tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+
+
+def count_ops(graph_module: torch.fx.GraphModule, *targets) -> int:
+    """How many nodes call one of `targets`, in the graph and all its subgraphs."""
+    count = 0
+    for module in graph_module.modules():
+        if isinstance(module, torch.fx.GraphModule):
+            count += sum(1 for n in module.graph.nodes if n.op == "call_function"
+                         and n.target in targets)
+    return count
