@@ -7,12 +7,15 @@ from .converters.asserts import AssertConverter
 from .converters.break_continue import BreakContinueConverter
 from .converters.calls import CallConverter
 from .converters.control_flow import ControlFlowConverter
+from .converters.lists import ListConverter
 from .converters.logical import LogicalConverter
 from .converters.returns import ReturnConverter
 from .converters.subscripts import SubscriptConverter
 
 PASSES = (
     # First, while every call in the tree is the user's: later passes add runtime calls.
+    # Before calls: `vals.append(x)` must not become a converted_call of the bound method.
+    ListConverter,
     CallConverter,
     SubscriptConverter,
     AssertConverter,

@@ -7,7 +7,19 @@ from .calls import converted_call, do_not_convert, set_converter
 from .errors import StagingError
 from .iteration import enumerate_, range_, zip_
 from .subscripts import getitem, setitem
-from .operators import and_, assert_, for_stmt, if_exp, if_stmt, not_, or_, print_, while_stmt
+from .operators import (
+    and_,
+    assert_,
+    for_stmt,
+    if_exp,
+    if_stmt,
+    list_append,
+    list_extend,
+    not_,
+    or_,
+    print_,
+    while_stmt,
+)
 from .values import Undefined, is_staged
 
 __all__ = [
@@ -23,6 +35,8 @@ __all__ = [
     "if_exp",
     "if_stmt",
     "is_staged",
+    "list_append",
+    "list_extend",
     "not_",
     "or_",
     "print_",

@@ -90,14 +90,26 @@ def converted_call(fn, /, *args, **kwargs):
     `enumerate`, `zip` and `print` become versions that stage over traced tensors; an
     `nn.Module` without hooks runs its converted `forward`.
     """
-    if type(fn) is types.FunctionType:
+    # `fn.__class__`, not type(fn) or isinstance: dynamo cannot take the type of a bound
+    # tensor method, but it can read its __class__.
+    cls = fn.__class__
+    if cls is types.FunctionType:
         return _converted_function(fn)(*args, **kwargs)
-    if type(fn) is types.MethodType and type(fn.__func__) is types.FunctionType:
+    if cls is types.MethodType and fn.__func__.__class__ is types.FunctionType:
         return _converted_function(fn.__func__)(fn.__self__, *args, **kwargs)
-    if isinstance(fn, torch.nn.Module) and not _has_hooks(fn):
-        forward = type(fn).forward
-        if isinstance(forward, types.FunctionType):
-            return _converted_function(forward)(fn, *args, **kwargs)
+    if torch.compiler.is_compiling():
+        # Under dynamo a bound tensor method answers only `is` questions; modules are inlined
+        # by dynamo itself (convert a module's own forward with autoconv.convert).
+        return _call_builtin(fn, args, kwargs)
+    if issubclass(cls, torch.nn.Module):
+        if not _has_hooks(fn):
+            forward = cls.forward
+            if forward.__class__ is types.FunctionType:
+                return _converted_function(forward)(fn, *args, **kwargs)
+    return _call_builtin(fn, args, kwargs)
+
+
+def _call_builtin(fn, args, kwargs):
     for builtin, staged in _STAGED_BUILTINS:
         if fn is builtin:
             return staged(*args, **kwargs)

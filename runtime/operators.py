@@ -25,6 +25,8 @@ __all__ = [
     "not_",
     "assert_",
     "print_",
+    "list_append",
+    "list_extend",
 ]
 
 
@@ -69,23 +71,42 @@ def for_stmt(iterable, extra_test, body, state, names):
     if sequence is not None:
         return _stage_for(sequence, extra_test, body, state, names, iterable)
     for item in iterable:
-        if extra_test is not None:
-            go = extra_test(*state)
-            if type(go) is not bool and is_staged(go):
-                state = staging.stage_if(
-                    go, lambda *s: body(item, *s), _keep, state, names, go
-                )
-                continue
-            if not go:
-                break
-        state = body(item, *state)
+        new = _guarded_body(body, extra_test, item, state, names)
+        if new is None:
+            break
+        state = new
     return state
+
+
+def _guarded_body(body, extra_test, item, state, names):
+    """One iteration: `body(item, *state)` unless `extra_test` says the loop has ended.
+
+    Returns None when a Python-valued extra test ends the loop; when the test is a traced
+    tensor, the iteration runs under torch.cond instead.
+    """
+    if extra_test is not None:
+        go = extra_test(*state)
+        if type(go) is not bool and is_staged(go):
+            return staging.stage_if(go, lambda *s: body(item, *s), _keep, state, names, go)
+        if not go:
+            return None
+    return body(item, *state)
 
 
 def _stage_for(sequence, extra_test, body, state, names, iterable):
     length_of, item_of = sequence
     like = _tensor_in(iterable)
-    length = to_tensor(length_of(like), like)
+    length = length_of(like)
+    if type(length) is int and any(isinstance(v, list) for v in state):
+        # A list grows with each iteration: a while_loop cannot carry it, but a loop of known
+        # length can run as Python, leaving one copy of the body per iteration in the graph.
+        for index in range(length):
+            new = _guarded_body(body, extra_test, item_of(torch.tensor(index)), state, names)
+            if new is None:
+                break
+            state = new
+        return state
+    length = to_tensor(length, like)
 
     def test(index, *inner):
         more = index < length
@@ -177,3 +198,15 @@ def print_(*args, sep=" ", end="\n", file=None, flush=False):
         text = text[:-1]  # the print op ends the line itself
     torch._higher_order_ops.print(text, *tensors)
     return None
+
+
+def list_append(target, value):
+    """`target.append(value)`, returning `target` (the same object)."""
+    target.append(value)
+    return target
+
+
+def list_extend(target, values):
+    """`target.extend(values)`, returning `target` (the same object)."""
+    target.extend(values)
+    return target

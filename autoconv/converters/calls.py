@@ -53,6 +53,10 @@ class CallConverter(Converter):
             value.__name__.partition(".")[0] in _DIRECT_MODULES
         )
 
+    def _is_runtime(self, func) -> bool:
+        return (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+                and func.value.id == self.ctx.runtime)
+
     def visit_Call(self, node):
         self.generic_visit(node)
         func = node.func
@@ -65,7 +69,7 @@ class CallConverter(Converter):
                 node.args = [templates.name("__class__"), templates.name(self.first_params[-1])]
                 self.ctx.uses_class_cell = True
             return node
-        if self._is_direct(func):
+        if self._is_direct(func) or self._is_runtime(func):
             return node
         node.args = [func] + node.args
         node.func = gast.Attribute(value=templates.name(ac), attr="converted_call", ctx=gast.Load())

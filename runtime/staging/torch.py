@@ -82,6 +82,15 @@ def _describe(value) -> str:
     return f"a Python {type(value).__name__}"
 
 
+def _refuse_lists(state, names, statement):
+    # A list in the state of a staged statement is one the bodies change (append or assign);
+    # torch's operators cannot carry it, and dynamo, which traces their bodies, would stop at
+    # the mutation with a message about side effects.
+    for value, name in zip(state, names):
+        if isinstance(value, (list, dict, set)):
+            raise StagingError(statement, *_CHANGING_CONTAINER[statement](name, type(value).__name__))
+
+
 def _unpack_outputs(outputs, state, names, kinds, statement, where, like):
     """Turn a body's full state tuple into its tensor outputs, checking the constant slots."""
     if not isinstance(outputs, tuple) or len(outputs) != len(state):
@@ -115,6 +124,23 @@ def _unpack_outputs(outputs, state, names, kinds, statement, where, like):
             )
         tensors.append(to_tensor(out, like))
     return tuple(tensors)
+
+
+_CHANGING_CONTAINER = {
+    "if statement": lambda name, kind: (
+        f"{kind} '{name}' is changed in a branch chosen by a tensor, and torch.cond cannot "
+        f"return a {kind}",
+        f"Change '{name}' the same way in every branch after the if, choosing the values with "
+        "torch.where",
+    ),
+    "while loop": lambda name, kind: (
+        f"{kind} '{name}' changes in a loop whose trip count depends on tensor values, and "
+        f"torch.while_loop cannot carry a {kind}",
+        "Write into a preallocated tensor instead (buf = torch.zeros(max_n, ...); buf[i] = v), "
+        "or loop over a tensor of known length or a Python range",
+    ),
+}
+_CHANGING_CONTAINER["for loop"] = _CHANGING_CONTAINER["while loop"]
 
 
 def _merge(flat, state, kinds, staged=(TENSOR,)):
@@ -165,12 +191,14 @@ def stage_if(pred, if_true, if_false, state, names, like):
     pred = as_predicate(pred, statement)
     kinds = _slot_kinds(state, names)
     state = _fill_return_placeholders((if_true, if_false), state, names, kinds)
+    _refuse_lists(state, names, statement)
     operands = tuple(to_tensor(v, pred) for v, k in zip(state, kinds) if k == TENSOR)
 
     def branch(body, where):
         def staged_branch(*flat):
             outputs = body(*_merge(_private(flat), state, kinds))
-            return _unalias(_unpack_outputs(outputs, state, names, kinds, statement, where, pred))
+            return _unalias(
+                _unpack_outputs(outputs, state, names, kinds, statement, where, pred))
 
         return staged_branch
 
@@ -207,6 +235,7 @@ def stage_while(test, body, state, names, like, statement="while loop"):
                 f"'{name}' is changed by the loop but has no value before it",
                 f"Assign '{name}' before the loop, with the dtype and shape it will have",
             )
+    _refuse_lists(state, names, statement)
     carried = tuple(to_tensor(v, like) for v, k in zip(state, kinds) if k == TENSOR)
 
     def staged_test(*flat):

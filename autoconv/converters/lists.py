@@ -1,0 +1,39 @@
+"""Appending to a list becomes an assignment, so loops and branches see the list as their state.
+
+    vals.append(y)      ->  vals = ac.list_append(vals, y)
+    vals.extend(ys)     ->  vals = ac.list_extend(vals, ys)
+
+On Python values this is the same in-place append (the same list object comes back). A staged
+loop that carries a list is then visible to the runtime, which unrolls loops of static length
+(so `torch.stack(vals)` after the loop works) and reports the others.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from .. import templates
+from ..transformer import Converter
+
+_METHODS = {"append": "list_append", "extend": "list_extend"}
+
+
+class ListConverter(Converter):
+    """Rewrites `name.append(x)` / `name.extend(xs)` statements."""
+
+    def visit_Expr(self, node):
+        call = node.value
+        if not (
+            isinstance(call, gast.Call)
+            and isinstance(call.func, gast.Attribute)
+            and call.func.attr in _METHODS
+            and isinstance(call.func.value, gast.Name)
+            and len(call.args) == 1
+            and not call.keywords
+        ):
+            return node
+        target = call.func.value.id
+        return templates.replace(
+            f"target = ac.{_METHODS[call.func.attr]}(target, value)",
+            target=target, ac=self.ctx.runtime, value=call.args[0],
+        )
