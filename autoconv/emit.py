@@ -13,9 +13,14 @@ import gast
 __all__ = ["to_source", "compile_factory"]
 
 
+def _unwrapped(source_parts) -> str:
+    # astor wraps lines at 79 columns in awkward places; generated code reads better unwrapped.
+    return "".join(source_parts)
+
+
 def to_source(node) -> str:
     """Readable Python source of a gast tree."""
-    return astor.to_source(gast.gast_to_ast(node))
+    return astor.to_source(gast.gast_to_ast(node), pretty_source=_unwrapped)
 
 
 def _inherit_positions(node, lineno=1, col=0) -> None:

@@ -1,0 +1,81 @@
+"""BreakContinueConverter: break and continue become flags and guards."""
+
+from support import assert_converts
+
+
+def test_break_with_else():
+    assert_converts(
+        """
+        def f(n):
+            i = 0
+            while i < n:
+                if i > 3:
+                    break
+                i += 1
+            else:
+                i = -1
+            return i
+        """,
+        """
+        def f(n):
+            i = 0
+            did_break = False
+
+            def loop_test(did_break, i):
+                return ac.and_(ac.not_(did_break), lambda : i < n)
+
+            def loop_body(did_break, i):
+
+                def if_true(did_break):
+                    did_break = True
+                    return did_break,
+                did_break, = ac.if_stmt(i > 3, if_true, None, (did_break,), ('did_break',))
+
+                def if_true_1(i):
+                    i += 1
+                    return i,
+                i, = ac.if_stmt(ac.not_(did_break), if_true_1, None, (i,), ('i',))
+                return did_break, i
+            did_break, i = ac.while_stmt(loop_test, loop_body, (did_break, i), ('did_break', 'i'))
+
+            def if_true_2(i):
+                i = -1
+                return i,
+            i, = ac.if_stmt(ac.not_(did_break), if_true_2, None, (i,), ('i',))
+            return i
+        """,
+    )
+
+
+def test_continue_in_for():
+    assert_converts(
+        """
+        def f(xs):
+            s = 0
+            for x in xs:
+                if x < 0:
+                    continue
+                s += x
+            return s
+        """,
+        """
+        def f(xs):
+            s = 0
+
+            def loop_body(x, s):
+                did_continue = False
+
+                def if_true(did_continue):
+                    did_continue = True
+                    return did_continue,
+                did_continue, = ac.if_stmt(x < 0, if_true, None, (did_continue,), ('did_continue',))
+
+                def if_true_1(s):
+                    s += x
+                    return s,
+                s, = ac.if_stmt(ac.not_(did_continue), if_true_1, None, (s,), ('s',))
+                return s,
+            s, = ac.for_stmt(xs, None, loop_body, (s,), ('s',))
+            return s
+        """,
+    )

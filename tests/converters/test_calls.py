@@ -1,0 +1,49 @@
+"""CallConverter: calls go through ac.converted_call; torch, builtins and staged builtins do not."""
+
+from support import assert_converts
+
+
+def test_user_function():
+    assert_converts(
+        """
+        def f(x):
+            return helper(x) + torch.sin(x) + len(x)
+        """,
+        """
+        def f(x):
+            return ac.converted_call(helper, x) + torch.sin(x) + len(x)
+        """,
+    )
+
+
+def test_method_and_builtins():
+    assert_converts(
+        """
+        def f(x, n):
+            for i in range(n):
+                print(i, x)
+            return x.sum()
+        """,
+        """
+        def f(x, n):
+
+            def loop_body(i):
+                ac.print_(i, x)
+                return ()
+            ac.for_stmt(ac.range_(n), None, loop_body, (), ())
+            return ac.converted_call(x.sum)
+        """,
+    )
+
+
+def test_super_call():
+    assert_converts(
+        """
+        def forward(self, x):
+            return super().forward(x)
+        """,
+        """
+        def forward(self, x):
+            return ac.converted_call(super(__class__, self).forward, x)
+        """,
+    )

@@ -1,0 +1,147 @@
+"""ControlFlowConverter: if / while / for become calls with pure body functions."""
+
+from support import assert_converts
+
+
+def test_if_else():
+    assert_converts(
+        """
+        def f(x):
+            if x > 0:
+                y = x * 2
+            else:
+                y = -x
+            return y
+        """,
+        """
+        def f(x):
+            y = ac.Undefined('y')
+
+            def if_true(y):
+                y = x * 2
+                return y,
+
+            def if_false(y):
+                y = -x
+                return y,
+            y, = ac.if_stmt(x > 0, if_true, if_false, (y,), ('y',))
+            return y
+        """,
+    )
+
+
+def test_if_without_else_keeps_value():
+    assert_converts(
+        """
+        def f(x):
+            y = x
+            if x > 0:
+                y = y + 1
+            return y
+        """,
+        """
+        def f(x):
+            y = x
+
+            def if_true(y):
+                y = y + 1
+                return y,
+            y, = ac.if_stmt(x > 0, if_true, None, (y,), ('y',))
+            return y
+        """,
+    )
+
+
+def test_dead_variable_is_not_state():
+    assert_converts(
+        """
+        def f(x):
+            if x > 0:
+                tmp = x * 2
+                x = tmp + 1
+            return x
+        """,
+        """
+        def f(x):
+
+            def if_true(x):
+                tmp = x * 2
+                x = tmp + 1
+                return x,
+            x, = ac.if_stmt(x > 0, if_true, None, (x,), ('x',))
+            return x
+        """,
+    )
+
+
+def test_while():
+    assert_converts(
+        """
+        def f(n):
+            steps = 0
+            while n > 1:
+                n = n // 2
+                steps += 1
+            return steps
+        """,
+        """
+        def f(n):
+            steps = 0
+
+            def loop_test(n, steps):
+                return n > 1
+
+            def loop_body(n, steps):
+                n = n // 2
+                steps += 1
+                return n, steps
+            n, steps = ac.while_stmt(loop_test, loop_body, (n, steps), ('n', 'steps'))
+            return steps
+        """,
+    )
+
+
+def test_for_tuple_target():
+    assert_converts(
+        """
+        def f(xs):
+            total = 0
+            for i, x in enumerate(xs):
+                total = total + i * x
+            return total
+        """,
+        """
+        def f(xs):
+            total = 0
+
+            def loop_body(item, total):
+                i, x = item
+                total = total + i * x
+                return total,
+            total, = ac.for_stmt(ac.enumerate_(xs), None, loop_body, (total,), ('total',))
+            return total
+        """,
+    )
+
+
+def test_global_write():
+    assert_converts(
+        """
+        def f(x):
+            global counter
+            if x > 0:
+                counter = counter + 1
+            return x
+        """,
+        """
+        def f(x):
+            global counter
+
+            def if_true():
+                global counter
+                counter = counter + 1
+                return ()
+            ac.if_stmt(x > 0, if_true, None, (), ())
+            return x
+        """,
+    )

@@ -1,0 +1,84 @@
+"""ReturnConverter: returns anywhere become do_return / retval and one final return."""
+
+from support import assert_converts
+
+
+def test_early_return():
+    assert_converts(
+        """
+        def f(x):
+            if x > 0:
+                return x
+            return -x
+        """,
+        """
+        def f(x):
+            do_return = False
+            retval = ac.Undefined('return value')
+
+            def if_true(do_return, retval):
+                do_return = True
+                retval = x
+                return do_return, retval
+            do_return, retval = ac.if_stmt(x > 0, if_true, None, (do_return, retval), ('do_return', 'retval'))
+
+            def if_true_1(retval):
+                do_return = True
+                retval = -x
+                return retval,
+            retval, = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval,), ('retval',))
+            return retval
+        """,
+    )
+
+
+def test_only_final_return_is_kept():
+    assert_converts(
+        """
+        def f(x):
+            y = x + 1
+            return y
+        """,
+        """
+        def f(x):
+            y = x + 1
+            return y
+        """,
+    )
+
+
+def test_return_in_loop():
+    assert_converts(
+        """
+        def f(xs, t):
+            for x in xs:
+                if x == t:
+                    return x
+            return t
+        """,
+        """
+        def f(xs, t):
+            do_return = False
+            retval = ac.Undefined('return value')
+
+            def extra_test(do_return, retval):
+                return ac.not_(do_return)
+
+            def loop_body(x, do_return, retval):
+
+                def if_true(do_return, retval):
+                    do_return = True
+                    retval = x
+                    return do_return, retval
+                do_return, retval = ac.if_stmt(x == t, if_true, None, (do_return, retval), ('do_return', 'retval'))
+                return do_return, retval
+            do_return, retval = ac.for_stmt(xs, extra_test, loop_body, (do_return, retval), ('do_return', 'retval'))
+
+            def if_true_1(retval):
+                do_return = True
+                retval = t
+                return retval,
+            retval, = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval,), ('retval',))
+            return retval
+        """,
+    )
