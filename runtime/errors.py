@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import sys
 
+import torch
+
 __all__ = ["StagingError", "user_location"]
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
-_TORCH_DIR = os.path.dirname(os.path.abspath(sys.modules["torch"].__file__))
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
 
 
 def user_location() -> tuple[str, int] | None:
@@ -34,7 +36,9 @@ class StagingError(TypeError):
     """
 
     def __init__(self, statement: str, problem: str, fix: str):
-        location = user_location()
+        # Under dynamo (which traces staged bodies) frames cannot be inspected; the runtime
+        # raises again outside the traced body, where they can.
+        location = None if torch.compiler.is_compiling() else user_location()
         self.filename, self.lineno = location if location else (None, None)
         where = f"{self.filename}:{self.lineno}: " if location else ""
         self.statement, self.problem, self.fix = statement, problem, fix

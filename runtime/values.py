@@ -66,15 +66,19 @@ def is_staged(value) -> bool:
     return torch._C._functorch.is_batchedtensor(value)
 
 
-def to_tensor(value, like: torch.Tensor | None = None) -> torch.Tensor:
+def to_tensor(value, like: torch.Tensor | None = None, dtype: torch.dtype | None = None
+              ) -> torch.Tensor:
     """Promote a Python number to a 0-d tensor so it can be staged state.
 
     bool stays bool, int becomes int64 (torch 2.13's Inductor cannot carry Python ints through a
-    while_loop), float becomes the default float dtype. Placed on `like`'s device when given.
+    while_loop), float becomes the default float dtype; `dtype` overrides that. Placed on
+    `like`'s device when given.
     """
     if isinstance(value, torch.Tensor):
         return value
     device = like.device if like is not None else None
+    if dtype is not None:
+        return torch.tensor(value, dtype=dtype, device=device)
     if isinstance(value, bool):
         return torch.tensor(value, dtype=torch.bool, device=device)
     if isinstance(value, int):

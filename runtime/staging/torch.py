@@ -91,17 +91,21 @@ def _refuse_lists(state, names, statement):
             raise StagingError(statement, *_CHANGING_CONTAINER[statement](name, type(value).__name__))
 
 
-def _unpack_outputs(outputs, state, names, kinds, statement, where, like):
-    """Turn a body's full state tuple into its tensor outputs, checking the constant slots."""
+def _unpack_outputs(outputs, state, names, kinds, statement, where, like, dtypes=None):
+    """Turn a body's full state tuple into its tensor outputs, checking the constant slots.
+
+    Python numbers become tensors of the dtype `dtypes` gives their slot, or the default one.
+    """
     if not isinstance(outputs, tuple) or len(outputs) != len(state):
         raise StagingError(statement, f"{where} returned {outputs!r}", "This is a bug in autoconv")
     tensors = []
-    for out, before, name, kind in zip(outputs, state, names, kinds):
+    dtypes = dtypes or {}
+    for slot, (out, before, name, kind) in enumerate(zip(outputs, state, names, kinds)):
         if kind == CONSTANT:
             if out is not before:
                 raise StagingError(
                     statement,
-                    f"'{name}' is {_describe(before)} before the statement and is reassigned in "
+                    f"'{name}' is {_describe(before)} before the statement and is reassigned "
                     f"{where}; only tensors and numbers can change under a tensor condition",
                     f"Give '{name}' a tensor value before the statement, or compute it outside",
                 )
@@ -113,16 +117,16 @@ def _unpack_outputs(outputs, state, names, kinds, statement, where, like):
                 else f"Assign '{name}' in every branch, or before the if"
             )
             raise StagingError(
-                statement, f"'{name}' has no value in {where} but is used afterwards", fix
+                statement, f"'{name}' has no value {where} but is used afterwards", fix
             )
         if not (isinstance(out, torch.Tensor) or _is_number(out)):
             raise StagingError(
                 statement,
-                f"'{name}' becomes {_describe(out)} in {where}; staged statements can only "
+                f"'{name}' becomes {_describe(out)} {where}; staged statements can only "
                 "produce tensors and numbers",
                 f"Keep '{name}' a tensor, or move its assignment out of the {statement}",
             )
-        tensors.append(to_tensor(out, like))
+        tensors.append(to_tensor(out, like, dtypes.get(slot)))
     return tuple(tensors)
 
 
@@ -185,46 +189,82 @@ def _fill_return_placeholders(bodies, state, names, kinds):
     return tuple(state)
 
 
-def stage_if(pred, if_true, if_false, state, names, like):
+def _mismatch(statement, name, first, second, where_first, where_second):
+    return StagingError(
+        statement,
+        f"'{name}' is {_describe(first)} {where_first} and {_describe(second)} {where_second}",
+        f"Give '{name}' one dtype and shape on every path (e.g. with .to(dtype) or "
+        "torch.zeros(..., dtype=...) before the statement)",
+    )
+
+
+def _same_kind(a, b) -> bool:
+    if a.dtype != b.dtype or a.dim() != b.dim():
+        return False
+    try:
+        return all(x == y for x, y in zip(a.shape, b.shape) if isinstance(x, int) and isinstance(y, int))
+    except Exception:  # symbolic sizes: torch checks them itself
+        return True
+
+
+def _number_dtypes(kinds, *paths):
+    """Dtypes for slots where a Python number meets a tensor: the tensor's (promoted) dtype.
+
+    Each path is one body's raw outputs (or the state before a loop), slot by slot.
+    """
+    dtypes = {}
+    staged = [i for i, k in enumerate(kinds) if k in _OUTPUTS]
+    for slot in staged:
+        values = [path[slot] for path in paths]
+        numbers = [v for v in values if _is_number(v)]
+        tensors = [v for v in values if isinstance(v, torch.Tensor)]
+        if numbers and tensors:
+            dtype = tensors[0].dtype
+            for number in numbers:
+                dtype = torch.promote_types(dtype, to_tensor(number).dtype)
+            dtypes[slot] = dtype
+    return dtypes
+
+
+def stage_if(pred, if_true, if_false, state, names, like, dtypes=None):
     """`if pred: state = if_true(*state) else: state = if_false(*state)` as one torch.cond."""
     statement = "if statement"
     pred = as_predicate(pred, statement)
     kinds = _slot_kinds(state, names)
     state = _fill_return_placeholders((if_true, if_false), state, names, kinds)
     _refuse_lists(state, names, statement)
-    operands = tuple(to_tensor(v, pred) for v, k in zip(state, kinds) if k == TENSOR)
+    dtypes = dtypes or {}
+    operands = tuple(to_tensor(v, pred, dtypes.get(i))
+                     for i, (v, k) in enumerate(zip(state, kinds)) if k == TENSOR)
+    branches = ((if_true, "in the true branch"), (if_false, "in the false branch"))
 
-    def branch(body, where):
-        def staged_branch(*flat):
-            outputs = body(*_merge(_private(flat), state, kinds))
-            return _unalias(
-                _unpack_outputs(outputs, state, names, kinds, statement, where, pred))
+    def run(body, where, flat):
+        outputs = body(*_merge(_private(flat), state, kinds))
+        return outputs, _unpack_outputs(outputs, state, names, kinds, statement, where, pred,
+                                        dtypes)
 
-        return staged_branch
+    def staged(body, where):
+        return lambda *flat: _unalias(run(body, where, flat)[1])
 
     try:
-        flat = torch.cond(
-            pred, branch(if_true, "the true branch"), branch(if_false, "the false branch"), operands
-        )
-    except StagingError:
-        raise
-    except Exception as e:  # torch reports mismatched branches in its own words
-        if "metadata" in str(e) or "same" in str(e):
-            raise StagingError(
-                statement,
-                f"the branches give different dtypes or shapes to one of {', '.join(names)} "
-                f"({_first_line(e)})",
-                "Make both branches assign values of one dtype and shape, e.g. with .to(dtype)",
-            ) from e
+        flat = torch.cond(pred, *(staged(b, w) for b, w in branches), operands)
+    except Exception:
+        # torch (and dynamo, which traces the branches) report problems in their own terms;
+        # run the branches once more outside the operator to name the variable at fault.
+        with _probe():
+            (raw_true, true), (raw_false, false) = (run(b, w, operands) for b, w in branches)
+        promoted = _number_dtypes(kinds, raw_true, raw_false, state)
+        if promoted and not dtypes:
+            return stage_if(pred, if_true, if_false, state, names, like, promoted)
+        staged_names = [n for n, k in zip(names, kinds) if k in _OUTPUTS]
+        for name, first, second in zip(staged_names, true, false):
+            if not _same_kind(first, second):
+                raise _mismatch(statement, name, first, second, *(w for _, w in branches)) from None
         raise
     return _merge(flat, state, kinds, _OUTPUTS)
 
 
-def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-
-
-def stage_while(test, body, state, names, like, statement="while loop"):
+def stage_while(test, body, state, names, like, statement="while loop", dtypes=None):
     """`while test(*state): state = body(*state)` as one torch.while_loop."""
     kinds = _slot_kinds(state, names)
     state = _fill_return_placeholders((body,), state, names, kinds)
@@ -236,25 +276,31 @@ def stage_while(test, body, state, names, like, statement="while loop"):
                 f"Assign '{name}' before the loop, with the dtype and shape it will have",
             )
     _refuse_lists(state, names, statement)
-    carried = tuple(to_tensor(v, like) for v, k in zip(state, kinds) if k == TENSOR)
+    dtypes = dtypes or {}
+    carried = tuple(to_tensor(v, like, dtypes.get(i))
+                    for i, (v, k) in enumerate(zip(state, kinds)) if k == TENSOR)
 
     def staged_test(*flat):
         return as_predicate(to_tensor(test(*_merge(flat, state, kinds)), like), statement)
 
-    def staged_body(*flat):
+    def run(flat):
         outputs = body(*_merge(_private(flat), state, kinds))
-        out = _unpack_outputs(outputs, state, names, kinds, statement, "the loop body", like)
-        staged_names = [n for n, k in zip(names, kinds) if k == TENSOR]
-        for before, after, name in zip(flat, out, staged_names):
-            if before.dtype != after.dtype or before.dim() != after.dim():
-                raise StagingError(
-                    statement,
-                    f"'{name}' is {_describe(before)} before an iteration and "
-                    f"{_describe(after)} after it",
-                    f"Give '{name}' its final dtype and shape before the loop "
-                    f"(e.g. torch.zeros(..., dtype={after.dtype}))",
-                )
-        return _unalias(out)
+        return outputs, _unpack_outputs(outputs, state, names, kinds, statement,
+                                        "in the loop body", like, dtypes)
 
-    flat = _while_loop(staged_test, staged_body, carried)
+    try:
+        flat = _while_loop(staged_test, lambda *flat: _unalias(run(flat)[1]), carried)
+    except Exception:
+        # As in stage_if: find the variable at fault by running the body outside the operator.
+        with _probe():
+            raw, after = run(carried)
+        promoted = _number_dtypes(kinds, raw, state)
+        if promoted and not dtypes:
+            return stage_while(test, body, state, names, like, statement, promoted)
+        staged_names = [n for n, k in zip(names, kinds) if k == TENSOR]
+        for name, first, second in zip(staged_names, carried, after):
+            if not _same_kind(first, second):
+                raise _mismatch(statement, name, first, second, "before an iteration",
+                                "after it") from None
+        raise
     return _merge(flat, state, kinds)

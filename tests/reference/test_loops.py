@@ -1,0 +1,397 @@
+"""Reference tests: `while`, `for` and their `else` clauses.
+
+The inputs of each function give different trip counts (zero included), so a graph that unrolled
+the traced loop fails on replay. Staged loop variables keep one dtype: float accumulators start
+as floats, integer counters may start as Python ints.
+"""
+
+import pytest
+import torch
+
+import autoconv
+from support import COND, WHILE_LOOP, assert_same_result, count_ops
+
+T = torch.tensor
+
+
+# --- while ----------------------------------------------------------------------------------
+
+def while_halving(x):
+    steps = 0
+    while x > 1:
+        x = x / 2
+        steps += 1
+    return x, steps
+
+
+def collatz_steps(n):
+    steps = torch.tensor(0)
+    while n > 1:
+        n = n // 2 if n % 2 == 0 else 3 * n + 1
+        steps += 1
+    return steps
+
+
+def while_sum_below(x, limit):
+    # adds up x's elements while the total stays below `limit`
+    total = torch.zeros(())
+    i = 0
+    while i < 4 and total + x[i] < limit:
+        total = total + x[i]
+        i += 1
+    return total, i
+
+
+def while_else_no_break(x):
+    total = torch.zeros(())
+    while x.sum() > 0:
+        total = total + x.sum()
+        x = x - 1
+    else:
+        total = total * 10
+    return total, x
+
+
+def while_python_test_tensor_if(x):
+    i = 0
+    while i < 3:
+        if x.sum() > 0:
+            x = x - 2
+        i += 1
+    return x
+
+
+def while_with_if_inside(x):
+    evens = torch.zeros((), dtype=torch.int64)
+    n = x
+    while n > 0:
+        if n % 2 == 0:
+            evens += 1
+        n = n - 1
+    return evens
+
+
+def nested_while(n):
+    total = 0
+    i = 0
+    while i < n:
+        j = 0
+        while j < i:
+            total += j
+            j += 1
+        i += 1
+    return total
+
+
+# --- for over range --------------------------------------------------------------------------
+
+def range_of_tensor(n):
+    s = 0
+    for i in range(n):
+        s += i
+    return s
+
+
+def range_start_stop_step(n):
+    s = torch.zeros((), dtype=torch.int64)
+    for i in range(1, n, 2):
+        s = s + i * i
+    return s
+
+
+def range_negative_step(n):
+    s = torch.zeros((), dtype=torch.int64)
+    for i in range(n, 0, -1):
+        s = s * 2 + i
+    return s
+
+
+def range_tensor_accumulates_float(n, x):
+    acc = torch.zeros(())
+    for i in range(n):
+        acc = acc + x.sum() * i
+    return acc
+
+
+def range_tensor_index(x, n):
+    s = torch.zeros(())
+    for i in range(n):
+        s = s + x[i]
+    return s
+
+
+def range_tensor_negative_index(x, n):
+    s = torch.zeros(())
+    for i in range(n):
+        s = s * 10 + x[-1 - i]
+    return s
+
+
+def range_tensor_setitem(x, n):
+    out = torch.zeros_like(x)
+    for i in range(n):
+        out[i] = x[n - 1 - i]
+    return out
+
+
+def range_tensor_with_if(x, n):
+    pos = torch.zeros(())
+    for i in range(n):
+        if x[i] > 0:
+            pos = pos + x[i]
+        else:
+            pos = pos - 1
+    return pos
+
+
+def range_python_with_tensor_if(x):
+    for i in range(4):
+        if x.sum() > 0:
+            x = x - 1
+    return x
+
+
+def nested_range_tensor(n):
+    s = 0
+    for i in range(n):
+        for j in range(i):
+            s += j
+    return s
+
+
+def python_outer_while_inner(x):
+    for k in range(3):
+        while x.sum() > k:
+            x = x - 1
+    return x
+
+
+# --- for over tensors, enumerate, zip --------------------------------------------------------
+
+def for_over_vector(x):
+    s = torch.zeros(())
+    for v in x:
+        if v > 0:
+            s = s + v * v
+    return s
+
+
+def for_over_rows(x):
+    out = torch.zeros(x.shape[1])
+    for row in x:
+        if row.sum() > 0:
+            out = out + row
+        else:
+            out = out - 1
+    return out
+
+
+def count_positive(x):
+    c = 0
+    for v in x:
+        if v > 0:
+            c += 1
+    return c
+
+
+def enumerate_tensor(x):
+    s = torch.zeros(())
+    for i, v in enumerate(x):
+        if v > 0:
+            s = s + i * v
+    return s
+
+
+def enumerate_tensor_start(x):
+    s = torch.zeros(())
+    for i, v in enumerate(x, 10):
+        if v < 0:
+            s = s + i
+    return s
+
+
+def enumerate_range_tensor(n):
+    s = 0
+    for i, j in enumerate(range(2, n)):
+        s += i * j
+    return s
+
+
+def running_sum_into_tensor(x):
+    out = torch.zeros_like(x)
+    acc = torch.zeros(())
+    for i, v in enumerate(x):
+        if v > 0:
+            acc = acc + v
+        out[i] = acc
+    return out
+
+
+def zip_tensors(x, y):
+    s = torch.zeros(())
+    for a, b in zip(x, y):
+        if a > b:
+            s = s + a - b
+    return s
+
+
+def zip_range_and_tensor(x, n):
+    s = torch.zeros(())
+    for i, v in zip(range(n), x):
+        s = s + i * v
+    return s
+
+
+def for_else_no_break(x):
+    s = torch.zeros(())
+    for v in x:
+        if v > 0:
+            s = s + v
+    else:
+        s = s * 2
+    return s
+
+
+def for_range_else(n):
+    s = 0
+    for i in range(n):
+        s += 2
+    else:
+        s += 100
+    return s
+
+
+def nested_for_over_rows_and_elements(x):
+    s = torch.zeros(())
+    for row in x:
+        for v in row:
+            if v > s:
+                s = v
+    return s
+
+
+VEC4 = [T([1.0, -2.0, 3.0, 4.0]), T([-1.0, -2.0, -3.0, -4.0]), T([5.0, 6.0, 7.0, 8.0])]
+INDEX_CASES = [(T([1.0, 2.0, 3.0, 4.0]), T(n)) for n in (0, 1, 3, 4)]
+
+CASES = [
+    (while_halving, [T(0.5), T(3.0), T(100.0)], WHILE_LOOP),
+    (collatz_steps, [T(1), T(6), T(27)], WHILE_LOOP),
+    (while_sum_below, [(T([1.0, 2.0, 3.0, 4.0]), T(0.5)), (T([1.0, 2.0, 3.0, 4.0]), T(4.0)),
+                       (T([1.0, 2.0, 3.0, 4.0]), T(100.0))], WHILE_LOOP),
+    (while_else_no_break, [T([1.0, 2.0]), T([-1.0, -2.0]), T([3.0, 4.0])], WHILE_LOOP),
+    (while_python_test_tensor_if, [T([1.0, 2.0]), T([-1.0, -2.0]), T([1.0, 1.5])], COND),
+    (while_with_if_inside, [T(0), T(1), T(7), T(10)], WHILE_LOOP),
+    (nested_while, [T(0), T(1), T(4)], WHILE_LOOP),
+    (range_of_tensor, [T(0), T(1), T(5)], WHILE_LOOP),
+    (range_start_stop_step, [T(0), T(2), T(7)], WHILE_LOOP),
+    (range_negative_step, [T(0), T(1), T(5)], WHILE_LOOP),
+    (range_tensor_accumulates_float, [(T(0), T([1.0, 2.0])), (T(3), T([1.0, 2.0])),
+                                      (T(5), T([-1.0, 0.5]))], WHILE_LOOP),
+    (range_tensor_index, INDEX_CASES, WHILE_LOOP),
+    (range_tensor_negative_index, INDEX_CASES, WHILE_LOOP),
+    (range_tensor_setitem, INDEX_CASES, WHILE_LOOP),
+    (range_tensor_with_if, [(T([1.0, -2.0, 3.0, 4.0]), T(n)) for n in (0, 2, 4)], WHILE_LOOP),
+    (range_python_with_tensor_if, [T([1.0, 2.0]), T([-1.0, -2.0]), T([1.0, 0.0])], COND),
+    (nested_range_tensor, [T(0), T(1), T(2), T(5)], WHILE_LOOP),
+    (python_outer_while_inner, [T([1.0, 2.0]), T([-1.0, -2.0]), T([0.5, 0.5])], WHILE_LOOP),
+    (for_over_vector, VEC4, WHILE_LOOP),
+    (for_over_rows, [T([[1.0, 2.0], [-3.0, 1.0], [0.5, 0.5]]),
+                     T([[-1.0, -2.0], [-3.0, -1.0], [-0.5, 0.0]])], WHILE_LOOP),
+    (count_positive, VEC4, WHILE_LOOP),
+    (enumerate_tensor, VEC4, WHILE_LOOP),
+    (enumerate_tensor_start, VEC4, WHILE_LOOP),
+    (enumerate_range_tensor, [T(0), T(2), T(3), T(6)], WHILE_LOOP),
+    (running_sum_into_tensor, VEC4, WHILE_LOOP),
+    (zip_tensors, [(T([1.0, 5.0, 3.0]), T([2.0, 2.0, 2.0])),
+                   (T([0.0, 0.0, 0.0]), T([2.0, 2.0, 2.0]))], WHILE_LOOP),
+    (zip_range_and_tensor, [(T([1.0, 2.0, 3.0]), T(n)) for n in (0, 2, 10)], WHILE_LOOP),
+    (for_else_no_break, VEC4, WHILE_LOOP),
+    (for_range_else, [T(0), T(1), T(4)], WHILE_LOOP),
+    (nested_for_over_rows_and_elements, [T([[1.0, 2.0], [3.0, -4.0]]),
+                                         T([[-1.0, -2.0], [-3.0, -4.0]])], WHILE_LOOP),
+]
+
+
+@pytest.mark.parametrize("fn, inputs, op", CASES, ids=[c[0].__name__ for c in CASES])
+def test_staged_loop(fn, inputs, op):
+    concrete = assert_same_result(fn, inputs)
+    assert count_ops(concrete.graph_module, op) > 0, concrete.code
+
+
+def test_nested_range_stages_a_loop_inside_a_loop():
+    concrete = assert_same_result(nested_range_tensor, [T(3), T(0), T(6)])
+    assert count_ops(concrete.graph_module, WHILE_LOOP) == 2, concrete.code
+
+
+# --- loops that stay Python ------------------------------------------------------------------
+
+def range_python_int(x):
+    for i in range(3):
+        x = x * 2 + i
+    return x
+
+
+def range_len_of_tensor(x):
+    s = torch.zeros(())
+    for i in range(len(x)):
+        s = s + x[i] * i
+    return s
+
+
+def while_python_counter(x, n):
+    i = 0
+    while i < n:
+        x = x + i
+        i += 1
+    return x
+
+
+def for_over_python_list(x):
+    for scale in [1.0, 2.0, 3.0]:
+        x = x * scale
+    return x
+
+
+def for_python_else(x, n):
+    for i in range(n):
+        x = x + 1
+    else:
+        x = x * 10
+    return x
+
+
+def enumerate_zip_python(x):
+    for i, (a, b) in enumerate(zip([1, 2, 3], [4, 5, 6])):
+        x = x + i * a - b
+    return x
+
+
+PYTHON_CASES = [
+    (range_python_int, [T([1.0, 2.0]), T([-3.0, 0.0])]),
+    (range_len_of_tensor, [T([1.0, 2.0, 3.0]), T([-1.0, 0.0, 5.0])]),
+    (while_python_counter, [(T([1.0, 2.0]), 0), (T([-1.0, 3.0]), 0)]),
+    (while_python_counter, [(T([1.0, 2.0]), 4), (T([-1.0, 3.0]), 4)]),
+    (for_over_python_list, [T([1.0, 2.0]), T([-3.0, 0.0])]),
+    (for_python_else, [(T([1.0, 2.0]), 0), (T([-1.0, 3.0]), 0)]),
+    (for_python_else, [(T([1.0, 2.0]), 3), (T([-1.0, 3.0]), 3)]),
+    (enumerate_zip_python, [T([1.0, 2.0]), T([-3.0, 0.0])]),
+]
+
+
+@pytest.mark.parametrize("fn, inputs", PYTHON_CASES,
+                         ids=[f"{fn.__name__}-{i}" for i, (fn, _) in enumerate(PYTHON_CASES)])
+def test_python_loop_is_not_staged(fn, inputs):
+    concrete = assert_same_result(fn, inputs, staged=False)
+    assert count_ops(concrete.graph_module, COND, WHILE_LOOP) == 0, concrete.code
+
+
+def test_loops_run_as_python_on_eager_tensors():
+    for fn, inputs, _ in CASES[:8]:
+        converted = autoconv.convert(fn)
+        for args in inputs:
+            args = args if isinstance(args, tuple) else (args,)
+            got, want = converted(*args), fn(*args)
+            for g, w in zip(got if isinstance(got, tuple) else (got,),
+                            want if isinstance(want, tuple) else (want,)):
+                torch.testing.assert_close(torch.as_tensor(g), torch.as_tensor(w),
+                                           check_dtype=False)
