@@ -30,6 +30,9 @@ class ListConverter(Converter):
             and isinstance(call.func.value, gast.Name)
             and len(call.args) == 1
             and not call.keywords
+            # Only the function's own lists: assigning a global or closure variable would make
+            # it local.
+            and call.func.value.id in self.ctx.local_names
         ):
             return node
         target = call.func.value.id

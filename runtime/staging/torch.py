@@ -14,6 +14,7 @@ import contextlib
 
 import torch
 from torch._higher_order_ops.while_loop import while_loop as _while_loop
+from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
 from ..values import RETURN_VALUE, is_undefined, to_tensor
@@ -62,10 +63,24 @@ UNBOUND = "unbound"  # no value before; every body must bind it to a tensor, whi
 CONSTANT = "constant"  # a Python value every body must leave as it is; it stays outside the graph
 
 
+def _is_stageable(value) -> bool:
+    """A tensor, a number, or a tuple / dict of them (torch's operators take such pytrees)."""
+    if isinstance(value, torch.Tensor) or _is_number(value):
+        return True
+    if isinstance(value, (tuple, dict)):
+        leaves = pytree.tree_leaves(value)
+        return bool(leaves) and all(isinstance(v, torch.Tensor) or _is_number(v) for v in leaves)
+    return False
+
+
+def _as_tensors(value, like, dtype=None):
+    return pytree.tree_map(lambda leaf: to_tensor(leaf, like, dtype), value)
+
+
 def _slot_kinds(state, names):
     kinds = []
     for value, name in zip(state, names):
-        if isinstance(value, torch.Tensor) or _is_number(value):
+        if _is_stageable(value):
             kinds.append(TENSOR)
         elif is_undefined(value):
             kinds.append(UNBOUND)
@@ -87,7 +102,7 @@ def _refuse_lists(state, names, statement):
     # torch's operators cannot carry it, and dynamo, which traces their bodies, would stop at
     # the mutation with a message about side effects.
     for value, name in zip(state, names):
-        if isinstance(value, (list, dict, set)):
+        if isinstance(value, (list, set)):
             raise StagingError(statement, *_CHANGING_CONTAINER[statement](name, type(value).__name__))
 
 
@@ -119,14 +134,14 @@ def _unpack_outputs(outputs, state, names, kinds, statement, where, like, dtypes
             raise StagingError(
                 statement, f"'{name}' has no value {where} but is used afterwards", fix
             )
-        if not (isinstance(out, torch.Tensor) or _is_number(out)):
+        if not _is_stageable(out):
             raise StagingError(
                 statement,
                 f"'{name}' becomes {_describe(out)} {where}; staged statements can only "
                 "produce tensors and numbers",
                 f"Keep '{name}' a tensor, or move its assignment out of the {statement}",
             )
-        tensors.append(to_tensor(out, like, dtypes.get(slot)))
+        tensors.append(_as_tensors(out, like, dtypes.get(slot)))
     return tuple(tensors)
 
 
@@ -160,7 +175,7 @@ def _private(inputs):
     # Bodies may update their state in place (`steps += 1`); torch's operators refuse mutation
     # of their inputs, so each body works on copies. Graph passes drop the copies that no
     # in-place op needs.
-    return tuple(t.clone() for t in inputs)
+    return pytree.tree_map(lambda t: t.clone(), tuple(inputs))
 
 
 def _unalias(outputs):
@@ -168,7 +183,7 @@ def _unalias(outputs):
     # reads by closure or through a module, which cannot be told apart here under every tracer.
     # So every output is cloned; autoconv's own graphs drop the clones of fresh values again
     # (autoconv/graph_passes.py), other tracers' compilers do the same.
-    return tuple(o.clone() for o in outputs)
+    return pytree.tree_map(lambda t: t.clone(), tuple(outputs))
 
 
 def _fill_return_placeholders(bodies, state, names, kinds):
@@ -199,6 +214,12 @@ def _mismatch(statement, name, first, second, where_first, where_second):
 
 
 def _same_kind(a, b) -> bool:
+    a_leaves, a_spec = pytree.tree_flatten(a)
+    b_leaves, b_spec = pytree.tree_flatten(b)
+    return a_spec == b_spec and all(_same_tensor_kind(x, y) for x, y in zip(a_leaves, b_leaves))
+
+
+def _same_tensor_kind(a, b) -> bool:
     if a.dtype != b.dtype or a.dim() != b.dim():
         return False
     try:
@@ -234,7 +255,7 @@ def stage_if(pred, if_true, if_false, state, names, like, dtypes=None):
     state = _fill_return_placeholders((if_true, if_false), state, names, kinds)
     _refuse_lists(state, names, statement)
     dtypes = dtypes or {}
-    operands = tuple(to_tensor(v, pred, dtypes.get(i))
+    operands = tuple(_as_tensors(v, pred, dtypes.get(i))
                      for i, (v, k) in enumerate(zip(state, kinds)) if k == TENSOR)
     branches = ((if_true, "in the true branch"), (if_false, "in the false branch"))
 
@@ -277,7 +298,7 @@ def stage_while(test, body, state, names, like, statement="while loop", dtypes=N
             )
     _refuse_lists(state, names, statement)
     dtypes = dtypes or {}
-    carried = tuple(to_tensor(v, like, dtypes.get(i))
+    carried = tuple(_as_tensors(v, like, dtypes.get(i))
                     for i, (v, k) in enumerate(zip(state, kinds)) if k == TENSOR)
 
     def staged_test(*flat):

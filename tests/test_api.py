@@ -1,0 +1,200 @@
+"""The public API: Function, ConcreteFunction, convert, to_code, do_not_convert, eager switch."""
+
+import pytest
+import torch
+
+import autoconv
+from autoconv import TensorSpec
+
+
+def collatz_steps(n):
+    steps = torch.tensor(0)
+    while n > 1:
+        n = n // 2 if n % 2 == 0 else 3 * n + 1
+        steps += 1
+    return steps
+
+
+def python_collatz(n):
+    steps = 0
+    while n > 1:
+        n = n // 2 if n % 2 == 0 else 3 * n + 1
+        steps += 1
+    return steps
+
+
+def scaled(x, factor=2.0, *, shift=0.0):
+    if x.sum() > 0:
+        return x * factor + shift
+    return x - shift
+
+
+def test_function_traces_once_per_signature():
+    f = autoconv.autoconv(collatz_steps)
+    assert f.python_function is collatz_steps
+    for n, want in [(27, 111), (7, 16), (1, 0), (2, 1)]:
+        assert f(torch.tensor(n)).item() == want
+    assert f.trace_count == 1
+    f(torch.tensor([5]))  # a new shape is a new signature
+    assert f.trace_count == 2
+    assert len(f.concrete_functions) == 2
+
+
+def test_decorator_forms():
+    @autoconv.autoconv
+    def a(x):
+        return x + 1
+
+    @autoconv.autoconv()
+    def b(x):
+        return x + 2
+
+    assert a(torch.tensor(1)).item() == 2 and b(torch.tensor(1)).item() == 3
+    assert a.__name__ == "a"
+
+
+def test_concrete_function_members():
+    f = autoconv.autoconv(collatz_steps)
+    cf = f.get_concrete_function(TensorSpec((), torch.int64))
+    assert isinstance(cf, autoconv.ConcreteFunction)
+    assert isinstance(cf.graph_module, torch.fx.GraphModule)
+    assert cf.graph is cf.graph_module.graph
+    assert "while_loop" in cf.code
+    assert "Tensor(shape=[], dtype=torch.int64" in str(cf.signature)
+    assert cf(torch.tensor(27)).item() == 111
+    with pytest.raises(TypeError, match="was traced for"):
+        cf(torch.tensor([27]))
+    assert f.get_concrete_function(torch.tensor(3)) is cf  # same signature, same graph
+
+
+def test_keyword_and_default_arguments():
+    f = autoconv.autoconv(scaled)
+    x = torch.ones(2)
+    torch.testing.assert_close(f(x), scaled(x))
+    torch.testing.assert_close(f(x, 3.0, shift=1.0), scaled(x, 3.0, shift=1.0))
+    torch.testing.assert_close(f(-x, shift=1.0), scaled(-x, shift=1.0))
+    assert f.trace_count == 3  # Python values are part of the signature
+
+
+def test_python_values_run_as_python():
+    converted = autoconv.convert(python_collatz)
+    assert converted(27) == 111 and converted(1) == 0
+
+
+def test_nested_structures_in_and_out():
+    def f(pair, table):
+        a, b = pair
+        if a.sum() > b.sum():
+            out = {"big": a, "small": b}
+        else:
+            out = {"big": b, "small": a}
+        return out, table["k"] * 2
+
+    g = autoconv.autoconv(f)
+    for a, b in [(torch.ones(2), torch.zeros(2)), (torch.zeros(2), torch.ones(2))]:
+        got, k = g((a, b), {"k": torch.tensor(3.0)})
+        want, wk = f((a, b), {"k": torch.tensor(3.0)})
+        torch.testing.assert_close(got, want)
+        torch.testing.assert_close(k, wk)
+    assert g.trace_count == 1
+
+
+def test_run_functions_eagerly():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return x + 1
+
+    g = autoconv.autoconv(f)
+    g(torch.ones(1))
+    g(torch.ones(1))
+    assert len(calls) == 1  # Python side effects run while tracing only
+    autoconv.run_functions_eagerly(True)
+    try:
+        assert autoconv.functions_run_eagerly()
+        g(torch.ones(1))
+        assert len(calls) == 2
+    finally:
+        autoconv.run_functions_eagerly(False)
+    assert not autoconv.functions_run_eagerly()
+
+
+def helper_with_branch(x):
+    if x.sum() > 0:
+        return x * 2
+    return x
+
+
+def test_user_functions_are_converted_recursively():
+    def f(x):
+        return helper_with_branch(x) + 1
+
+    cf = autoconv.autoconv(f).get_concrete_function(torch.ones(2))
+    assert "cond" in cf.code
+    torch.testing.assert_close(cf(-torch.ones(2)), torch.zeros(2))
+
+
+def test_do_not_convert():
+    @autoconv.do_not_convert
+    def opaque(x):
+        return x + 1
+
+    assert autoconv.convert(opaque) is opaque
+
+    def f(x):
+        return opaque(x)
+
+    assert autoconv.convert(f)(torch.ones(1)).item() == 2
+
+
+def test_to_code_shows_runtime_calls():
+    code = autoconv.to_code(collatz_steps)
+    assert "ac.while_stmt(loop_test, loop_body, (n, steps), ('n', 'steps'))" in code
+    assert "ac.if_exp(n % 2 == 0, lambda : n // 2, lambda : 3 * n + 1)" in code
+
+
+class Gate(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(3, 3)
+        self.b = torch.nn.Linear(3, 3)
+
+    def forward(self, x):
+        if x.mean() > 0:
+            return self.a(x)
+        return self.b(x)
+
+
+def test_module_parameters_are_read_live():
+    torch.manual_seed(0)
+    module = Gate()
+    f = autoconv.autoconv(module)
+    x = torch.ones(2, 3)
+    torch.testing.assert_close(f(x), module(x))
+    torch.testing.assert_close(f(-x), module(-x))
+    with torch.no_grad():
+        module.a.weight.mul_(3.0)
+    torch.testing.assert_close(f(x), module(x))
+    assert f.trace_count == 1
+
+
+def test_methods_and_partials_convert():
+    import functools
+
+    class Thing:
+        def scale(self, x):
+            return x * 2 if x.sum() > 0 else x
+
+    thing = Thing()
+    bound = autoconv.convert(thing.scale)
+    torch.testing.assert_close(bound(torch.ones(1)), torch.full((1,), 2.0))
+    partial = autoconv.convert(functools.partial(scaled, factor=5.0))
+    torch.testing.assert_close(partial(torch.ones(1)), torch.full((1,), 5.0))
+
+
+def test_retrace_warning():
+    f = autoconv.autoconv(lambda x, k: x * k)
+    with pytest.warns(UserWarning, match="traced 5 times"):
+        for k in range(5):
+            f(torch.ones(1), k)

@@ -1,0 +1,215 @@
+"""Errors: unsupported code raises ConversionError, unstageable values a StagingError, both at
+the user's file and line, naming the variable and what to do."""
+
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+from support import function_from_source
+
+
+def _staging_error(source, *args):
+    fn = function_from_source(source)
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(fn)(*args)
+    return fn, info.value
+
+
+def test_variable_defined_in_one_branch():
+    fn, error = _staging_error(
+        """
+        def f(x):
+            if x.sum() > 0:
+                y = x + 1
+            return y
+        """,
+        torch.ones(2),
+    )
+    assert error.filename == fn.__code__.co_filename and error.lineno == 3
+    assert "'y' has no value in the false branch" in str(error)
+    assert "Assign 'y' in every branch" in str(error)
+
+
+def test_branches_with_different_dtypes():
+    _, error = _staging_error(
+        """
+        def f(x):
+            if x.sum() > 0:
+                y = x
+            else:
+                y = x.int()
+            return y
+        """,
+        torch.ones(2),
+    )
+    assert "'y' is a torch.float32 tensor of shape (2,) in the true branch" in str(error)
+    assert "torch.int32" in str(error)
+
+
+def test_branch_returning_none():
+    _, error = _staging_error(
+        """
+        def f(x):
+            if x.sum() > 0:
+                y = x
+            else:
+                y = None
+            return y
+        """,
+        torch.ones(2),
+    )
+    assert "'y' becomes a Python NoneType in the false branch" in str(error)
+
+
+def test_loop_variable_changing_dtype():
+    _, error = _staging_error(
+        """
+        def f(x, n):
+            s = torch.zeros((), dtype=torch.int64)
+            i = 0
+            while i < n:
+                s = s + x[i]
+                i = i + 1
+            return s
+        """,
+        torch.ones(2),
+        torch.tensor(2),
+    )
+    assert "'s' is a torch.int64 tensor of shape () before an iteration" in str(error)
+    assert "torch.float32" in str(error) and error.lineno == 5
+
+
+def test_loop_variable_changing_shape():
+    _, error = _staging_error(
+        """
+        def f(x, n):
+            i = 0
+            while i < n:
+                x = torch.cat([x, x])
+                i = i + 1
+            return x
+        """,
+        torch.ones(2),
+        torch.tensor(2),
+    )
+    assert "'x' is a torch.float32 tensor of shape (2,) before an iteration" in str(error)
+
+
+def test_python_number_meeting_tensor_is_promoted():
+    fn = function_from_source(
+        """
+        def f(x, n):
+            s = 0
+            i = 0
+            while i < n:
+                s = s + x[i]
+                i = i + 1
+            return s
+        """
+    )
+    assert autoconv.autoconv(fn)(torch.tensor([1.5, 2.0, 4.0]), torch.tensor(2)).item() == 3.5
+
+
+def test_loop_variable_without_value_before_loop():
+    _, error = _staging_error(
+        """
+        def f(x, n):
+            for i in range(n):
+                y = x * i
+            return y
+        """,
+        torch.ones(2),
+        torch.tensor(3),
+    )
+    assert "'y' is changed by the loop but has no value before it" in str(error)
+
+
+def test_list_growing_in_data_dependent_loop():
+    _, error = _staging_error(
+        """
+        def f(n):
+            vals = []
+            i = 0
+            while i < n:
+                vals.append(i)
+                i += 1
+            return vals
+        """,
+        torch.tensor(3),
+    )
+    assert "list 'vals' changes in a loop whose trip count depends on tensor values" in str(error)
+    assert "preallocated tensor" in str(error)
+
+
+def test_ambiguous_condition():
+    _, error = _staging_error(
+        """
+        def f(x):
+            return x * 2 if x else x
+        """,
+        torch.ones(3),
+    )
+    assert "truth value of a tensor with more than one element is ambiguous" in str(error)
+
+
+@pytest.mark.parametrize(
+    "source, kind, line",
+    [
+        ("def f(x):\n    yield x\n", "generator", 2),
+        ("async def f(x):\n    return x\n", "async", 1),
+        (
+            "def f(x):\n    while x > 0:\n        try:\n            break\n"
+            "        finally:\n            pass\n    return x\n",
+            "crossing",
+            3,
+        ),
+        (
+            "def f(x):\n    with torch.no_grad():\n        if x > 0:\n            return x\n"
+            "    return -x\n",
+            "crossing",
+            2,
+        ),
+    ],
+)
+def test_unsupported_constructs(source, kind, line):
+    fn = function_from_source(source)
+    with pytest.raises(autoconv.ConversionError) as info:
+        autoconv.convert(fn)
+    error = info.value
+    assert error.kind == kind
+    assert error.filename == fn.__code__.co_filename and error.lineno == line
+    assert str(error).startswith(f"{error.filename}:{line}:")
+    assert isinstance(error, SyntaxError) and error.text
+
+
+def test_function_without_source():
+    namespace = {}
+    exec("def f(x):\n    return x\n", namespace)
+    with pytest.raises(autoconv.ConversionError) as info:
+        autoconv.convert(namespace["f"])
+    assert info.value.kind == "no_source"
+
+
+def test_not_a_function():
+    with pytest.raises(autoconv.ConversionError) as info:
+        autoconv.convert(42)
+    assert info.value.kind == "not_function"
+
+
+def test_runtime_error_points_at_user_line():
+    fn = function_from_source(
+        """
+        def f(x):
+            if x.sum() > 0:
+                y = x @ torch.ones(3, 3)
+            else:
+                y = x
+            return y
+        """
+    )
+    converted = autoconv.convert(fn)
+    with pytest.raises(RuntimeError) as info:
+        converted(torch.ones(2))
+    frames = [(f.filename, f.lineno) for f in __import__("traceback").extract_tb(info.tb)]
+    assert (fn.__code__.co_filename, 4) in frames

@@ -1,0 +1,110 @@
+"""Graph shape: cond / while_loop nodes where the data decides, none where Python decides, and
+read-only tensors lifted as operands (never baked as constants)."""
+
+import torch
+
+import autoconv
+from support import COND, WHILE_LOOP, count_ops
+
+
+def tensor_branch(x):
+    if x.sum() > 0:
+        y = x * 2
+    else:
+        y = x - 1
+    return y
+
+
+def python_branch(x, flag):
+    if flag:
+        y = x * 2
+    else:
+        y = x - 1
+    return y
+
+
+def python_loop(x, n):
+    for _ in range(n):
+        x = x + 1
+    while n > 0:
+        n -= 1
+        x = x * 2
+    return x
+
+
+def tensor_loop(x, n):
+    i = 0
+    while i < n:
+        x = x + 1
+        i += 1
+    return x
+
+
+def reads_outer(x, w):
+    # NOTE [closure operands]: the branch reads `w` by closure. torch 2.13 lifts such tensors
+    # into operands of the cond node; if it ever baked them as constants, replaying the graph
+    # with another `w` would return the traced one's result and this test would fail.
+    if x.sum() > 0:
+        y = x * w
+    else:
+        y = x + w
+    return y
+
+
+def test_tensor_condition_is_a_cond_node():
+    cf = autoconv.autoconv(tensor_branch).get_concrete_function(torch.ones(3))
+    assert count_ops(cf.graph_module, COND) == 1
+    assert count_ops(cf.graph_module, WHILE_LOOP) == 0
+
+
+def test_python_condition_leaves_no_node():
+    f = autoconv.autoconv(python_branch)
+    cf = f.get_concrete_function(torch.ones(3), True)
+    assert count_ops(cf.graph_module, COND, WHILE_LOOP) == 0
+    torch.testing.assert_close(cf(torch.ones(3), True), torch.ones(3) * 2)
+    other = f.get_concrete_function(torch.ones(3), False)
+    torch.testing.assert_close(other(torch.ones(3), False), torch.zeros(3))
+    assert f.trace_count == 2  # a new Python value is a new signature
+
+
+def test_python_loops_unroll_without_nodes():
+    cf = autoconv.autoconv(python_loop).get_concrete_function(torch.zeros(2), 3)
+    assert count_ops(cf.graph_module, COND, WHILE_LOOP) == 0
+    torch.testing.assert_close(cf(torch.zeros(2), 3), python_loop(torch.zeros(2), 3))
+
+
+def test_tensor_loop_is_a_while_loop_node():
+    cf = autoconv.autoconv(tensor_loop).get_concrete_function(torch.zeros(2), torch.tensor(3))
+    assert count_ops(cf.graph_module, WHILE_LOOP) == 1
+    for n in (0, 1, 5):
+        torch.testing.assert_close(cf(torch.zeros(2), torch.tensor(n)), torch.full((2,), float(n)))
+
+
+def test_closure_tensors_are_operands_not_constants():
+    f = autoconv.autoconv(reads_outer)
+    cf = f.get_concrete_function(torch.ones(2), torch.ones(2))
+    assert not [n for n in cf.graph.nodes if n.op == "get_attr" and "constant" in str(n.target)]
+    for x in (torch.ones(2), -torch.ones(2)):
+        for w in (torch.ones(2), torch.tensor([3.0, -4.0])):
+            torch.testing.assert_close(cf(x, w), reads_outer(x, w))
+
+
+def test_eager_tensors_take_the_python_path():
+    # Outside a tracer a concrete tensor condition runs as a Python `if`: no torch.cond call.
+    converted = autoconv.convert(tensor_branch)
+    calls = []
+    original = torch.cond
+    torch.cond = lambda *a, **k: calls.append(a) or original(*a, **k)
+    try:
+        torch.testing.assert_close(converted(torch.ones(3)), torch.ones(3) * 2)
+    finally:
+        torch.cond = original
+    assert calls == []
+
+
+def test_make_fx_of_converted_function():
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    gm = make_fx(autoconv.convert(tensor_branch), tracing_mode="fake")(torch.ones(3))
+    assert count_ops(gm, COND) == 1
+    torch.testing.assert_close(gm(-torch.ones(3)), tensor_branch(-torch.ones(3)))
