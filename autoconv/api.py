@@ -9,7 +9,7 @@ import types
 import torch
 
 import autoconv_runtime
-from autoconv_runtime.calls import is_marked_do_not_convert
+from autoconv_runtime.calls import is_marked_do_not_convert, preconvert_module
 
 from . import conversion, emit
 from .errors import ConversionError
@@ -44,6 +44,7 @@ def convert(fn):
     target = _target(fn)
     converted = conversion.convert_function(target)
     if isinstance(fn, torch.nn.Module):
+        preconvert_module(fn)
         return types.MethodType(converted, fn)
     if isinstance(fn, types.MethodType):
         return types.MethodType(converted, fn.__self__)

@@ -23,7 +23,9 @@ RUNTIME_NAME = "ac"
 _generated_codes: set = set()
 # Original code object -> (converted code object, converted tree), shared by all closures of it.
 _code_cache: dict = {}
-_lock = threading.Lock()
+_lock = threading.RLock()
+# Original code object -> names of the functions its calls name (see preconvert_callees).
+_callees: dict = {}
 
 
 def is_generated(fn) -> bool:
@@ -53,6 +55,7 @@ def converted_tree(fn):
     ctx.runtime = runtime
     ctx.local_names = _local_names(node)
     ctx.uses_class_cell = False
+    ctx.callees = set()
     _strip_annotations(node)
     if isinstance(node, gast.Lambda):
         node = gast.FunctionDef(
@@ -72,6 +75,7 @@ def _local_names(node) -> set[str]:
 
 def _compile(fn):
     tree, ctx = converted_tree(fn)
+    _callees[fn.__code__] = frozenset(ctx.callees)
     freevars = list(fn.__code__.co_freevars)
     params = [ctx.runtime] + freevars
     factory = templates.replace(
@@ -123,4 +127,28 @@ def convert_function(fn):
     converted.__doc__ = fn.__doc__
     converted.__module__ = fn.__module__
     converted.__wrapped__ = fn
+    _preconvert_callees(fn)
     return converted
+
+
+def _resolve(fn, name):
+    if name in fn.__code__.co_freevars:
+        cell = fn.__closure__[fn.__code__.co_freevars.index(name)]
+        try:
+            return cell.cell_contents
+        except ValueError:  # not bound yet
+            return None
+    return fn.__globals__.get(name)
+
+
+def _preconvert_callees(fn) -> None:
+    """Convert now the functions `fn` calls by name, through the runtime's cache.
+
+    Converted code may first reach them inside a body that dynamo traces (torch.cond and
+    while_loop trace their bodies with dynamo), where converting is impossible.
+    """
+    for name in _callees.get(fn.__code__, ()):
+        callee = _resolve(fn, name)
+        if isinstance(callee, types.FunctionType) and not is_generated(callee):
+            autoconv_runtime.calls.preconvert(callee)
+

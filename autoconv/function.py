@@ -104,8 +104,7 @@ class Function:
             from .api import convert
 
             if self._module is not None:
-                forward = convert(type(self._module).forward)
-                self._converted = lambda *a, **k: forward(self._module, *a, **k)
+                self._converted = convert(self._module)
             else:
                 self._converted = convert(self.python_function)
         return self._converted

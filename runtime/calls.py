@@ -14,7 +14,14 @@ import torch
 
 from . import iteration, operators
 
-__all__ = ["converted_call", "set_converter", "do_not_convert", "is_marked_do_not_convert"]
+__all__ = [
+    "converted_call",
+    "set_converter",
+    "do_not_convert",
+    "is_marked_do_not_convert",
+    "preconvert",
+    "preconvert_module",
+]
 
 _converter = None
 # fn -> converted fn; weak so that converting many short-lived functions frees them again.
@@ -73,14 +80,39 @@ def _convertible(fn) -> bool:
     return module not in _NEVER_CONVERTED
 
 
+_in_progress: set = set()
+
+
 def _converted_function(fn):
     try:
         return _converted[fn]
     except KeyError:
         pass
-    converted = _converter(fn) if _converter is not None and _convertible(fn) else fn
+    if fn in _in_progress:  # recursion: the converted twin is not ready yet
+        return fn
+    _in_progress.add(fn)
+    try:
+        converted = _converter(fn) if _converter is not None and _convertible(fn) else fn
+    finally:
+        _in_progress.discard(fn)
     _converted[fn] = converted
     return converted
+
+
+def preconvert(fn) -> None:
+    """Convert `fn` now (if it is a user function) so later calls find it in the cache."""
+    _converted_function(fn)
+
+
+def preconvert_module(module: torch.nn.Module) -> None:
+    """Convert the forward and the other user methods of every module in `module`."""
+    for sub in module.modules():
+        for klass in type(sub).__mro__:
+            if (klass.__module__ or "").partition(".")[0] in _NEVER_CONVERTED:
+                continue
+            for value in vars(klass).values():
+                if isinstance(value, types.FunctionType):
+                    _converted_function(value)
 
 
 def converted_call(fn, /, *args, **kwargs):
@@ -90,22 +122,21 @@ def converted_call(fn, /, *args, **kwargs):
     `enumerate`, `zip` and `print` become versions that stage over traced tensors; an
     `nn.Module` without hooks runs its converted `forward`.
     """
-    # `fn.__class__`, not type(fn) or isinstance: dynamo cannot take the type of a bound
-    # tensor method, but it can read its __class__.
-    cls = fn.__class__
+    # The converter sends no methods of local values here: dynamo cannot even take the type
+    # of a bound tensor or list method.
+    cls = type(fn)
     if cls is types.FunctionType:
         return _converted_function(fn)(*args, **kwargs)
-    if cls is types.MethodType and fn.__func__.__class__ is types.FunctionType:
+    if cls is types.MethodType and type(fn.__func__) is types.FunctionType:
         return _converted_function(fn.__func__)(fn.__self__, *args, **kwargs)
-    if torch.compiler.is_compiling():
-        # Under dynamo a bound tensor method answers only `is` questions; modules are inlined
-        # by dynamo itself (convert a module's own forward with autoconv.convert).
-        return _call_builtin(fn, args, kwargs)
-    if issubclass(cls, torch.nn.Module):
-        if not _has_hooks(fn):
-            forward = cls.forward
-            if forward.__class__ is types.FunctionType:
-                return _converted_function(forward)(fn, *args, **kwargs)
+    if isinstance(fn, torch.nn.Module) and not _has_hooks(fn):
+        forward = cls.forward
+        converted = _converted.get(forward)
+        if converted is None and _convertible(forward):
+            preconvert_module(fn)
+            converted = _converted_function(forward)
+        if converted is not None:
+            return converted(fn, *args, **kwargs)
     return _call_builtin(fn, args, kwargs)
 
 

@@ -8,6 +8,7 @@ item function of a 0-d int64 index tensor.
 from __future__ import annotations
 
 import torch
+from torch.utils import _pytree as pytree
 
 from .values import is_staged, to_tensor
 
@@ -82,10 +83,23 @@ def _item(iterable, index):
 
 
 def staged_sequence(iterable):
-    """(length, item) for an iterable a loop must stage, or None if Python can iterate it."""
+    """(length(like), item(iterable, index)) for an iterable a loop must stage, or None if
+    Python can iterate it. `item` takes the iterable as an argument, so that a staged loop body
+    gets it as an explicit input rather than by closure."""
     if isinstance(iterable, _STAGED) or is_staged(iterable):
-        return (lambda like: _length(iterable, like)), (lambda index: _item(iterable, index))
+        return (lambda like: _length(iterable, like)), _item
     return None
+
+
+# Staged iterables are pytrees of their parts, so that a loop passes their tensors as inputs.
+pytree.register_pytree_node(
+    StagedRange, lambda r: ((r.start, r.stop, r.step), None),
+    lambda parts, _: StagedRange(*parts))
+pytree.register_pytree_node(
+    StagedEnumerate, lambda e: ((e.iterable, e.start), None),
+    lambda parts, _: StagedEnumerate(*parts))
+pytree.register_pytree_node(
+    StagedZip, lambda z: (z.iterables, None), lambda parts, _: StagedZip(*parts))
 
 
 def _any_staged(values) -> bool:

@@ -30,38 +30,42 @@ __all__ = [
 ]
 
 
-def _keep(*state):
-    return state
+def _keep_state(count):
+    return lambda *values: values[:count]
 
 
-def if_stmt(cond, if_true, if_false, state, names):
-    """`if cond: state = if_true(*state) else: state = if_false(*state)`; returns the state.
+def if_stmt(cond, if_true, if_false, state, names, inputs=()):
+    """`if cond: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)`.
 
-    `if_false` is None for an `if` without `else`.
+    Returns the new state. `if_false` is None for an `if` without `else`. `inputs` are the
+    values the branches only read.
     """
-    if_false = if_false or _keep
     if type(cond) is not bool and is_staged(cond):
-        return staging.stage_if(cond, if_true, if_false, state, names, cond)
-    return if_true(*state) if cond else if_false(*state)
+        if_false = if_false or _keep_state(len(state))
+        return staging.stage_if(cond, if_true, if_false, state, names, cond, inputs)
+    if cond:
+        return if_true(*state, *inputs)
+    return if_false(*state, *inputs) if if_false is not None else state
 
 
-def while_stmt(test, body, state, names):
-    """`while test(*state): state = body(*state)`; returns the state.
+def while_stmt(test, body, state, names, inputs=()):
+    """`while test(*state, *inputs): state = body(*state, *inputs)`; returns the state.
 
     The loop runs in Python while the test gives Python values; the first time it gives a traced
     tensor, the rest of the loop is staged as one torch.while_loop.
     """
     while True:
-        go = test(*state)
+        go = test(*state, *inputs)
         if type(go) is not bool and is_staged(go):
-            return staging.stage_while(test, body, state, names, go)
+            return staging.stage_while(test, body, state, names, go, inputs)
         if not go:
             return state
-        state = body(*state)
+        state = body(*state, *inputs)
 
 
-def for_stmt(iterable, extra_test, body, state, names):
-    """`for item in iterable: if not extra_test(*state): break; state = body(item, *state)`.
+def for_stmt(iterable, extra_test, body, state, names, inputs=()):
+    """`for item in iterable: if not extra_test(*state, *inputs): break;
+    state = body(item, *state, *inputs)`.
 
     `extra_test` (None when absent) is how lowered `break` and `return` stop the loop. A traced
     tensor or staged range is iterated by one torch.while_loop over an index; a Python iterable
@@ -69,31 +73,35 @@ def for_stmt(iterable, extra_test, body, state, names):
     """
     sequence = staged_sequence(iterable)
     if sequence is not None:
-        return _stage_for(sequence, extra_test, body, state, names, iterable)
+        return _stage_for(sequence, extra_test, body, state, names, iterable, inputs)
     for item in iterable:
-        new = _guarded_body(body, extra_test, item, state, names)
+        new = _guarded_body(body, extra_test, item, state, names, inputs)
         if new is None:
             break
         state = new
     return state
 
 
-def _guarded_body(body, extra_test, item, state, names):
-    """One iteration: `body(item, *state)` unless `extra_test` says the loop has ended.
+def _guarded_body(body, extra_test, item, state, names, inputs):
+    """One iteration: `body(item, *state, *inputs)` unless `extra_test` says the loop ended.
 
     Returns None when a Python-valued extra test ends the loop; when the test is a traced
     tensor, the iteration runs under torch.cond instead.
     """
     if extra_test is not None:
-        go = extra_test(*state)
+        go = extra_test(*state, *inputs)
         if type(go) is not bool and is_staged(go):
-            return staging.stage_if(go, lambda *s: body(item, *s), _keep, state, names, go)
+            # The item goes in as one more input: the branch must not capture it by closure.
+            count = len(state)
+            return staging.stage_if(
+                go, lambda *v: body(v[-1], *v[:-1]), _keep_state(count), state, names, go,
+                (*inputs, item))
         if not go:
             return None
-    return body(item, *state)
+    return body(item, *state, *inputs)
 
 
-def _stage_for(sequence, extra_test, body, state, names, iterable):
+def _stage_for(sequence, extra_test, body, state, names, iterable, inputs):
     length_of, item_of = sequence
     like = _tensor_in(iterable)
     length = length_of(like)
@@ -101,25 +109,33 @@ def _stage_for(sequence, extra_test, body, state, names, iterable):
         # A list grows with each iteration: a while_loop cannot carry it, but a loop of known
         # length can run as Python, leaving one copy of the body per iteration in the graph.
         for index in range(length):
-            new = _guarded_body(body, extra_test, item_of(torch.tensor(index)), state, names)
+            new = _guarded_body(body, extra_test, item_of(iterable, torch.tensor(index)), state,
+                                names, inputs)
             if new is None:
                 break
             state = new
         return state
     length = to_tensor(length, like)
 
-    def test(index, *inner):
-        more = index < length
+    # The iterable, its length and the inputs all reach the loop's bodies as inputs.
+    count = len(inputs)
+
+    def test(index, *rest):
+        inner, loop_inputs = rest[: len(state)], rest[len(state):]
+        more = index < loop_inputs[count]
         if extra_test is None:
             return more
-        go = extra_test(*inner)
+        go = extra_test(*inner, *loop_inputs[:count])
         return torch.logical_and(more, to_tensor(go, like))
 
-    def step(index, *inner):
-        return (index + 1, *body(item_of(index), *inner))
+    def step(index, *rest):
+        inner, loop_inputs = rest[: len(state)], rest[len(state):]
+        item = item_of(loop_inputs[count + 1], index)
+        return (index + 1, *body(item, *inner, *loop_inputs[:count]))
 
     index = torch.zeros((), dtype=torch.int64, device=like.device if like is not None else None)
-    out = staging.stage_while(test, step, (index, *state), ("<loop index>", *names), like, "for loop")
+    out = staging.stage_while(test, step, (index, *state), ("<loop index>", *names), like,
+                              (*inputs, length, iterable), "for loop")
     return out[1:]
 
 
@@ -142,29 +158,34 @@ def _tensor_in(value):
     return None
 
 
-def if_exp(cond, if_true, if_false):
-    """`if_true() if cond else if_false()`: only the chosen side is evaluated."""
+def if_exp(cond, if_true, if_false, inputs=()):
+    """`if_true(*inputs) if cond else if_false(*inputs)`: only the chosen side is evaluated."""
     if type(cond) is not bool and is_staged(cond):
         value = (Undefined("<conditional expression>"),)
         out = staging.stage_if(
-            cond, lambda _: (if_true(),), lambda _: (if_false(),), value, ("<value>",), cond
+            cond, lambda _, *ins: (if_true(*ins),), lambda _, *ins: (if_false(*ins),), value,
+            ("<value>",), cond, inputs,
         )
         return out[0]
-    return if_true() if cond else if_false()
+    return if_true(*inputs) if cond else if_false(*inputs)
 
 
-def and_(left, right):
-    """`left and right()`: `right` is only evaluated when `left` is true."""
+def _first(value, *_):
+    return value
+
+
+def and_(left, right, inputs=()):
+    """`left and right(*inputs)`: `right` is only evaluated when `left` is true."""
     if type(left) is not bool and is_staged(left):
-        return if_exp(left, right, lambda: left)
-    return right() if left else left
+        return if_exp(left, lambda _, *ins: right(*ins), _first, (left, *inputs))
+    return right(*inputs) if left else left
 
 
-def or_(left, right):
-    """`left or right()`: `right` is only evaluated when `left` is false."""
+def or_(left, right, inputs=()):
+    """`left or right(*inputs)`: `right` is only evaluated when `left` is false."""
     if type(left) is not bool and is_staged(left):
-        return if_exp(left, lambda: left, right)
-    return left if left else right()
+        return if_exp(left, _first, lambda _, *ins: right(*ins), (left, *inputs))
+    return left if left else right(*inputs)
 
 
 def not_(value):
@@ -192,7 +213,8 @@ def print_(*args, sep=" ", end="\n", file=None, flush=False):
         return builtins.print(*args, sep=sep, end=end, file=file, flush=flush)
     if staging.probing():
         return None
-    parts = ["{}" if is_staged(a) else str(a).replace("{", "{{").replace("}", "}}") for a in args]
+    # "{!s}": str() as print uses; format() would show a 0-d tensor as its bare number.
+    parts = ["{!s}" if is_staged(a) else str(a).replace("{", "{{").replace("}", "}}") for a in args]
     text = sep.join(parts) + end
     if text.endswith("\n"):
         text = text[:-1]  # the print op ends the line itself

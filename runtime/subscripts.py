@@ -57,14 +57,14 @@ def getitem(target, key):
     return target
 
 
-def setitem(target, key, value) -> None:
-    """`target[key] = value`."""
+def setitem(target, key, value):
+    """`target[key] = value`; returns `target` (the same object, updated in place)."""
     parts = _parts(key)
     if type(key) is int or not isinstance(target, torch.Tensor) or not any(
         _is_index(p) for p in parts
     ):
         target[key] = value
-        return
+        return target
     if not all(_is_index(p) or isinstance(p, int) for p in parts):
         raise TypeError(
             "cannot assign through a traced integer index combined with slices; "
@@ -76,3 +76,4 @@ def setitem(target, key, value) -> None:
     )
     value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
     target.index_put_(indices, value.unsqueeze(0))
+    return target

@@ -15,8 +15,8 @@ class Anno(enum.Enum):
     LIVE_OUT = "names read after the statement before being reassigned"
     BODY_LIVE_IN = "names read in the statement's bodies before being assigned there"
     WRITES = "names the statement's bodies may assign"
+    READS = "names the statement's bodies (and loop tests) read"
     DEFINED_IN = "names certainly bound when the statement starts"
-    SCOPE_DECLARED = "names the enclosing function declares global or nonlocal"
     EXTRA_TEST = "an extra loop condition added when break/return were lowered"
 
 

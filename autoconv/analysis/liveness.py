@@ -73,7 +73,7 @@ class _Liveness:
         if isinstance(node, gast.If):
             body = self.block(node.body, live_after)
             orelse = self.block(node.orelse, live_after)
-            self._annotate(node, live_after, body | orelse, node.body + node.orelse)
+            self._annotate(node, live_after, body | orelse, node.body + node.orelse, set())
             return reads_writes(node.test)[0] | body | orelse
         if isinstance(node, gast.While):
             return self._loop(node, live_after, reads_writes(node.test)[0], set(), set())
@@ -107,15 +107,15 @@ class _Liveness:
             if new == live_loop:
                 break
             live_loop = new
-        self._annotate(node, after, (body - targets) | test_reads, node.body, targets)
+        self._annotate(node, after, (body - targets) | test_reads, node.body, test_reads, targets)
         return live_loop | iter_reads
 
-    def _annotate(self, node, live_out, body_live_in, bodies, targets=()):
-        _, writes = reads_writes(bodies)
+    def _annotate(self, node, live_out, body_live_in, bodies, test_reads, targets=()):
+        reads, writes = reads_writes(bodies)
+        set_anno(node, Anno.READS, frozenset(reads | test_reads))
         set_anno(node, Anno.LIVE_OUT, frozenset(live_out))
         set_anno(node, Anno.BODY_LIVE_IN, frozenset(body_live_in))
         set_anno(node, Anno.WRITES, frozenset((writes | set(targets)) - self.declared))
-        set_anno(node, Anno.SCOPE_DECLARED, frozenset(self.declared))
 
 
 def _definedness(stmts, defined, declared):

@@ -1,9 +1,15 @@
 """Calls go through `ac.converted_call`, so user functions they reach are converted too.
 
     f(x, k=1)          ->  ac.converted_call(f, x, k=1)
+    self.block(x)      ->  ac.converted_call(self.block, x)     (methods and submodules)
     range(n)           ->  ac.range_(n)          (also enumerate, zip, print)
-    torch.sin(x), len(x)   stay as they are  (torch, numpy, the standard library, builtins)
+    torch.sin(x), len(x), x.sum()   stay as they are
     super().f(x)       ->  ac.converted_call(super(__class__, self).f, x)
+
+Methods of local values (`x.sum()`, `vals.pop()`) are called as they are: they are tensor or
+container methods nearly always, and dynamo cannot even ask a bound builtin method its type.
+Functions named by the call are recorded in `ctx.callees`, so that they can be converted before
+any tracer runs (a conversion cannot happen inside dynamo's trace).
 """
 
 from __future__ import annotations
@@ -53,6 +59,23 @@ class CallConverter(Converter):
             value.__name__.partition(".")[0] in _DIRECT_MODULES
         )
 
+    def _is_local_method(self, func) -> bool:
+        """`value.method` where `value` is a local other than the method's own `self`."""
+        if not isinstance(func, gast.Attribute):
+            return False
+        if isinstance(func.value, gast.Name) and func.value.id in ("self", "cls") and (
+            func.value.id in self.first_params[-1:]
+        ):
+            return False  # self.method(...) / self.submodule(...): user code
+        root = func.value
+        while isinstance(root, gast.Attribute):
+            root = root.value
+        if isinstance(root, gast.Call) and isinstance(root.func, gast.Name):
+            return root.func.id != "super"
+        if not isinstance(root, gast.Name):
+            return True  # a method of a computed value: (a + b).sum()
+        return root.id in self.ctx.local_names
+
     def _is_runtime(self, func) -> bool:
         return (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
                 and func.value.id == self.ctx.runtime)
@@ -69,8 +92,10 @@ class CallConverter(Converter):
                 node.args = [templates.name("__class__"), templates.name(self.first_params[-1])]
                 self.ctx.uses_class_cell = True
             return node
-        if self._is_direct(func) or self._is_runtime(func):
+        if self._is_direct(func) or self._is_runtime(func) or self._is_local_method(func):
             return node
+        if isinstance(func, gast.Name) and func.id not in self.ctx.local_names:
+            self.ctx.callees.add(func.id)
         node.args = [func] + node.args
         node.func = gast.Attribute(value=templates.name(ac), attr="converted_call", ctx=gast.Load())
         return node

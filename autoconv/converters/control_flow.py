@@ -10,8 +10,9 @@
 
 The state of a statement is the names its bodies assign that are read afterwards or before being
 assigned in a body (liveness, from `autoconv.analysis`). Bodies take the state as parameters and
-return it; everything else they read comes by closure. A state name that may be unbound before
-the statement starts as `ac.Undefined('name')`.
+return it. The locals they only read are their inputs: passed explicitly too (after the names),
+so that a staged body never captures a tensor by closure. A state name that may be unbound
+before the statement starts as `ac.Undefined('name')`.
 """
 
 from __future__ import annotations
@@ -27,12 +28,18 @@ from ..transformer import Converter
 class ControlFlowConverter(Converter):
     """Converts compound statements bottom-up; reads the annotations computed by the analysis."""
 
-    reads = (Anno.LIVE_OUT, Anno.BODY_LIVE_IN, Anno.WRITES, Anno.DEFINED_IN, Anno.SCOPE_DECLARED,
+    reads = (Anno.LIVE_OUT, Anno.BODY_LIVE_IN, Anno.WRITES, Anno.READS, Anno.DEFINED_IN,
              Anno.EXTRA_TEST)
 
     def _state(self, node):
         live = self.anno(node, Anno.LIVE_OUT) | self.anno(node, Anno.BODY_LIVE_IN)
         return sorted(self.anno(node, Anno.WRITES) & live)
+
+    def _inputs(self, node, state):
+        """Locals the bodies read but do not assign, bound for sure when the statement starts."""
+        declared = set().union(*(names for _, names in self.scope_declared))
+        read_only = self.anno(node, Anno.READS) - self.anno(node, Anno.WRITES) - set(state)
+        return sorted((read_only & self.anno(node, Anno.DEFINED_IN)) - declared)
 
     def _undefined_inits(self, node, state):
         defined = self.anno(node, Anno.DEFINED_IN)
@@ -68,9 +75,12 @@ class ControlFlowConverter(Converter):
             fn.body = [gast.Pass()]
         return fn
 
-    def _call(self, template, node, state, **subs):
+    def _call(self, template, node, state, inputs, **subs):
         names = templates.strings_tuple(state)
         values = templates.names_tuple(state)
+        if inputs:
+            template = template[:-1] + ", inputs)"
+            subs["inputs"] = templates.names_tuple(inputs)
         if state:
             return templates.replace(
                 f"state_out = {template}", state_out=templates.names_tuple(state, gast.Store()),
@@ -91,33 +101,36 @@ class ControlFlowConverter(Converter):
     def visit_If(self, node):
         self.generic_visit(node)
         state = self._state(node)
+        inputs = self._inputs(node, state)
         true_name = self.ctx.namer.new("if_true")
-        functions = [self._body_function(true_name, state, node.body, state)]
+        functions = [self._body_function(true_name, state + inputs, node.body, state)]
         false_fn = None
         if node.orelse:
             false_fn = self.ctx.namer.new("if_false")
-            functions.append(self._body_function(false_fn, state, node.orelse, state))
+            functions.append(self._body_function(false_fn, state + inputs, node.orelse, state))
         call = self._call("ac.if_stmt(test, if_true, if_false, state, names)", node, state,
-                          test=node.test, if_true=true_name, if_false=false_fn)
+                          inputs, test=node.test, if_true=true_name, if_false=false_fn)
         return self._undefined_inits(node, state) + functions + call
 
     def visit_While(self, node):
         self.generic_visit(node)
         state = self._state(node)
+        inputs = self._inputs(node, state)
         test_name = self.ctx.namer.new("loop_test")
         body_name = self.ctx.namer.new("loop_body")
         test = templates.replace("return test", test=node.test)
         functions = [
-            self._body_function(test_name, state, test, state, returns=False),
-            self._body_function(body_name, state, node.body, state),
+            self._body_function(test_name, state + inputs, test, state, returns=False),
+            self._body_function(body_name, state + inputs, node.body, state),
         ]
         call = self._call("ac.while_stmt(loop_test, loop_body, state, names)", node, state,
-                          loop_test=test_name, loop_body=body_name)
+                          inputs, loop_test=test_name, loop_body=body_name)
         return self._undefined_inits(node, state) + functions + call
 
     def visit_For(self, node):
         self.generic_visit(node)
         state = self._state(node)
+        inputs = self._inputs(node, state)
         body_name = self.ctx.namer.new("loop_body")
         body = node.body
         if isinstance(node.target, gast.Name) and node.target.id not in state:
@@ -125,14 +138,15 @@ class ControlFlowConverter(Converter):
         else:
             item = self.ctx.namer.new("item")
             body = templates.replace("target = item", target=node.target, item=item) + body
-        functions = [self._body_function(body_name, [item] + state, body, state)]
+        functions = [self._body_function(body_name, [item] + state + inputs, body, state)]
         extra = self.anno(node, Anno.EXTRA_TEST)
         extra_name = None
         if extra is not None:
             extra_name = self.ctx.namer.new("extra_test")
             functions.insert(0, self._body_function(
-                extra_name, state, templates.replace("return test", test=extra), state,
+                extra_name, state + inputs, templates.replace("return test", test=extra), state,
                 returns=False))
         call = self._call("ac.for_stmt(iterable, extra_test, loop_body, state, names)", node,
-                          state, iterable=node.iter, extra_test=extra_name, loop_body=body_name)
+                          state, inputs, iterable=node.iter, extra_test=extra_name,
+                          loop_body=body_name)
         return self._undefined_inits(node, state) + functions + call

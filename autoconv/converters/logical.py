@@ -1,27 +1,48 @@
 """`and`, `or`, `not`, conditional expressions and chained comparisons become runtime calls.
 
-    a and b        ->  ac.and_(a, lambda: b)          (b is only evaluated when Python would)
-    a or b         ->  ac.or_(a, lambda: b)
+    a and b        ->  ac.and_(a, lambda b: b, (b,))       (b only evaluated when Python would)
+    a or b         ->  ac.or_(a, lambda b: b, (b,))
     not a          ->  ac.not_(a)
-    a if c else b  ->  ac.if_exp(c, lambda: a, lambda: b)
-    a < b < c      ->  ac.and_(a < b, lambda: b < c)  (b evaluated once, via a temporary if needed)
+    a if c else b  ->  ac.if_exp(c, lambda a, b: a, lambda a, b: b, (a, b))
+    a < b < c      ->  ac.and_(a < b, lambda b, c: b < c, (b, c))
+                       (b evaluated once: a call in the middle is named by a temporary)
+
+The locals a lazy side reads are passed to it explicitly (its inputs), so that a staged side never
+captures a tensor by closure (see control_flow.py).
 """
 
 from __future__ import annotations
 
+import copy
+
 import gast
 
 from .. import templates
+from ..analysis.activity import free_reads
 from ..analysis.annos import Anno, get_anno, set_anno
 from ..transformer import Converter
 
 
-def _thunk(body):
+def _thunk(body, params=()):
     return gast.Lambda(
-        args=gast.arguments(args=[], posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+        args=gast.arguments(args=[templates.name(p, gast.Param()) for p in params],
+                            posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
                             kwarg=None, defaults=[]),
         body=body,
     )
+
+
+def _is_pure(node) -> bool:
+    """Names, constants and attribute / subscript chains of them: safe to evaluate twice."""
+    if isinstance(node, (gast.Name, gast.Constant)):
+        return True
+    if isinstance(node, gast.Attribute):
+        return _is_pure(node.value)
+    if isinstance(node, gast.Subscript):
+        return _is_pure(node.value) and _is_pure(node.slice)
+    if isinstance(node, gast.UnaryOp):
+        return _is_pure(node.operand)
+    return False
 
 
 class LogicalConverter(Converter):
@@ -33,12 +54,26 @@ class LogicalConverter(Converter):
             args=list(args), keywords=[],
         )
 
+    def _inputs(self, *bodies):
+        reads = set()
+        for body in bodies:
+            reads |= free_reads(_thunk(body))
+        return sorted(reads & self.ctx.local_names)
+
+    def _lazy_call(self, op, first, *bodies):
+        """`ac.op(first, lambda <inputs>: body, ..., (<inputs>))`."""
+        inputs = self._inputs(*bodies)
+        args = [first] + [_thunk(body, inputs) for body in bodies]
+        if inputs:
+            args.append(templates.names_tuple(inputs))
+        return self._call(op, *args)
+
     def visit_BoolOp(self, node):
         self.generic_visit(node)
         op = "and_" if isinstance(node.op, gast.And) else "or_"
         result = node.values[-1]
         for value in reversed(node.values[:-1]):
-            result = self._call(op, value, _thunk(result))
+            result = self._lazy_call(op, value, result)
         return result
 
     def visit_UnaryOp(self, node):
@@ -49,7 +84,7 @@ class LogicalConverter(Converter):
 
     def visit_IfExp(self, node):
         self.generic_visit(node)
-        return self._call("if_exp", node.test, _thunk(node.body), _thunk(node.orelse))
+        return self._lazy_call("if_exp", node.test, node.body, node.orelse)
 
     def visit_Compare(self, node):
         self.generic_visit(node)
@@ -60,14 +95,14 @@ class LogicalConverter(Converter):
         parts = []
         for i, (op, right) in enumerate(zip(node.ops, operands[1:])):
             left = operands[i]
-            if i < len(node.ops) - 1 and not isinstance(right, (gast.Name, gast.Constant)):
+            if i < len(node.ops) - 1 and not _is_pure(right):
                 temp = self.ctx.namer.new("compared")
                 operands[i + 1] = templates.name(temp)
                 right = gast.NamedExpr(target=templates.name(temp, gast.Store()), value=right)
-            parts.append(gast.Compare(left=left, ops=[op], comparators=[right]))
+            parts.append(gast.Compare(left=copy.deepcopy(left), ops=[op], comparators=[right]))
         result = parts[-1]
         for part in reversed(parts[:-1]):
-            result = self._call("and_", part, _thunk(result))
+            result = self._lazy_call("and_", part, result)
         return result
 
     def visit_For(self, node):

@@ -2,7 +2,7 @@
 
     x[i]        ->  ac.getitem(x, i)
     x[:, i]     ->  ac.getitem(x, (slice(None, None, None), i))
-    x[i] = v    ->  ac.setitem(x, i, v)
+    x[i] = v    ->  x = ac.setitem(x, i, v)   (x local: the update becomes visible state)
     x[0], x[1:], d['k']   stay as they are (constant indices)
 """
 
@@ -57,7 +57,13 @@ class SubscriptConverter(Converter):
             value = self.visit(node.value)
             target.value = self.visit(target.value)
             key = _as_expression(self.visit(target.slice))
-            return gast.Expr(value=gast.Call(func=self._runtime("setitem"),
-                                             args=[target.value, key, value], keywords=[]))
+            call = gast.Call(func=self._runtime("setitem"), args=[target.value, key, value],
+                             keywords=[])
+            if isinstance(target.value, gast.Name) and target.value.id in self.ctx.local_names:
+                # Assigning the result makes the updated tensor state of enclosing staged
+                # loops and branches, which torch requires instead of mutation by closure.
+                return gast.Assign(targets=[templates.name(target.value.id, gast.Store())],
+                                   value=call, type_comment=None)
+            return gast.Expr(value=call)
         self.generic_visit(node)
         return node

@@ -26,6 +26,11 @@ _probing = [False]
 
 @contextlib.contextmanager
 def _probe():
+    if torch.compiler.is_compiling():
+        # Dynamo traces the bodies of torch.cond / while_loop and refuses the flag's mutation
+        # there. Without it, a print in a probed body stays in the graph as a second print.
+        yield
+        return
     _probing[0] = True
     try:
         yield
@@ -171,22 +176,60 @@ def _merge(flat, state, kinds, staged=(TENSOR,)):
 _OUTPUTS = (TENSOR, UNBOUND)
 
 
-def _private(inputs):
+def _private(values):
     # Bodies may update their state in place (`steps += 1`); torch's operators refuse mutation
-    # of their inputs, so each body works on copies. Graph passes drop the copies that no
-    # in-place op needs.
-    return pytree.tree_map(lambda t: t.clone(), tuple(inputs))
+    # of their inputs, so each body works on copies.
+    return pytree.tree_map(lambda t: t.clone(), tuple(values))
 
 
 def _unalias(outputs):
-    # torch.cond and while_loop refuse outputs that alias their inputs, including tensors a body
-    # reads by closure or through a module, which cannot be told apart here under every tracer.
-    # So every output is cloned; autoconv's own graphs drop the clones of fresh values again
-    # (autoconv/graph_passes.py), other tracers' compilers do the same.
+    # torch.cond and while_loop refuse outputs that alias their inputs (a body returning a value
+    # it only read, or a view of one), so every output is a copy.
     return pytree.tree_map(lambda t: t.clone(), tuple(outputs))
 
 
-def _fill_return_placeholders(bodies, state, names, kinds):
+def _distinct(tensors):
+    """The tensors, copied where two would share memory (the same tensor twice, or a view).
+
+    Dynamo, which traces the bodies of torch.cond / while_loop, refuses body inputs that alias
+    one another, as `x` and `row = x[0]` read by one branch would.
+    """
+    out = []
+    for t in tensors:
+        # `is`, not id(): dynamo would guard on the identity of every tensor passed
+        if t._base is not None or any(t is u for u in out):
+            t = t.clone()
+        out.append(t)
+    return out
+
+
+class _Operands:
+    """The tensors a staged statement passes to its bodies: staged state, then inputs.
+
+    Everything else in the inputs (modules, numbers, functions) stays a Python constant.
+    """
+
+    def __init__(self, state, kinds, inputs, like, dtypes):
+        staged = tuple(_as_tensors(v, like, dtypes.get(i))
+                       for i, (v, k) in enumerate(zip(state, kinds)) if k == TENSOR)
+        state_leaves, self.state_spec = pytree.tree_flatten(staged)
+        self.input_leaves, self.input_spec = pytree.tree_flatten(tuple(inputs))
+        self.input_slots = [i for i, leaf in enumerate(self.input_leaves)
+                            if isinstance(leaf, torch.Tensor)]
+        self.count = len(state_leaves)
+        self.flat = tuple(_distinct(state_leaves + [self.input_leaves[i]
+                                                    for i in self.input_slots]))
+
+    def split(self, flat):
+        """(staged state values, inputs) from a flat tuple of operands."""
+        state = pytree.tree_unflatten(list(flat[: self.count]), self.state_spec)
+        leaves = list(self.input_leaves)
+        for slot, tensor in zip(self.input_slots, flat[self.count:]):
+            leaves[slot] = tensor
+        return state, pytree.tree_unflatten(leaves, self.input_spec)
+
+
+def _fill_return_placeholders(bodies, state, names, kinds, inputs):
     """Give an unset return value a zero tensor shaped like the one a body would return."""
     slots = [i for i, v in enumerate(state) if is_undefined(v) and v.name == RETURN_VALUE]
     if not slots:
@@ -194,11 +237,11 @@ def _fill_return_placeholders(bodies, state, names, kinds):
     state = list(state)
     with _probe():
         for body in bodies:
-            outputs = body(*state)
+            outputs = body(*state, *inputs)
             for i in slots:
-                out = outputs[i]
-                if is_undefined(state[i]) and (_is_number(out) or isinstance(out, torch.Tensor)):
-                    state[i] = torch.zeros_like(to_tensor(out))
+                if is_undefined(state[i]) and _is_stageable(outputs[i]):
+                    state[i] = pytree.tree_map(lambda t: torch.zeros_like(to_tensor(t)),
+                                               outputs[i])
     for i in slots:
         kinds[i] = CONSTANT if is_undefined(state[i]) else TENSOR
     return tuple(state)
@@ -247,36 +290,52 @@ def _number_dtypes(kinds, *paths):
     return dtypes
 
 
-def stage_if(pred, if_true, if_false, state, names, like, dtypes=None):
-    """`if pred: state = if_true(*state) else: state = if_false(*state)` as one torch.cond."""
+def _may_promote(state, kinds) -> bool:
+    # Numbers coming in (bools excepted: lowered break / return flags are bools, and stay bools).
+    return any(k == TENSOR and _is_number(v) and type(v) is not bool for v, k in zip(state, kinds))
+
+
+def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None):
+    """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
+    one torch.cond."""
     statement = "if statement"
     pred = as_predicate(pred, statement)
     kinds = _slot_kinds(state, names)
-    state = _fill_return_placeholders((if_true, if_false), state, names, kinds)
+    state = _fill_return_placeholders((if_true, if_false), state, names, kinds, inputs)
     _refuse_lists(state, names, statement)
     dtypes = dtypes or {}
-    operands = tuple(_as_tensors(v, pred, dtypes.get(i))
-                     for i, (v, k) in enumerate(zip(state, kinds)) if k == TENSOR)
     branches = ((if_true, "in the true branch"), (if_false, "in the false branch"))
+    operands = _Operands(state, kinds, inputs, pred, dtypes)
 
     def run(body, where, flat):
-        outputs = body(*_merge(_private(flat), state, kinds))
+        staged, ins = operands.split(flat)
+        outputs = body(*_merge(_private(staged), state, kinds), *ins)
         return outputs, _unpack_outputs(outputs, state, names, kinds, statement, where, pred,
                                         dtypes)
+
+    if not dtypes and torch.compiler.is_compiling() and _may_promote(state, kinds):
+        # Under dynamo a failed torch.cond cannot be retried (it ends the trace), so where a
+        # number comes in and may meet a tensor, look at both branches' outputs first.
+        with _probe():
+            raws = [run(body, where, operands.flat)[0] for body, where in branches]
+        promoted = _number_dtypes(kinds, *raws, state)
+        if promoted:
+            return stage_if(pred, if_true, if_false, state, names, like, inputs, promoted)
 
     def staged(body, where):
         return lambda *flat: _unalias(run(body, where, flat)[1])
 
     try:
-        flat = torch.cond(pred, *(staged(b, w) for b, w in branches), operands)
+        flat = torch.cond(pred, *(staged(b, w) for b, w in branches), operands.flat)
     except Exception:
         # torch (and dynamo, which traces the branches) report problems in their own terms;
         # run the branches once more outside the operator to name the variable at fault.
         with _probe():
-            (raw_true, true), (raw_false, false) = (run(b, w, operands) for b, w in branches)
+            (raw_true, true), (raw_false, false) = (
+                run(b, w, operands.flat) for b, w in branches)
         promoted = _number_dtypes(kinds, raw_true, raw_false, state)
         if promoted and not dtypes:
-            return stage_if(pred, if_true, if_false, state, names, like, promoted)
+            return stage_if(pred, if_true, if_false, state, names, like, inputs, promoted)
         staged_names = [n for n, k in zip(names, kinds) if k in _OUTPUTS]
         for name, first, second in zip(staged_names, true, false):
             if not _same_kind(first, second):
@@ -285,10 +344,10 @@ def stage_if(pred, if_true, if_false, state, names, like, dtypes=None):
     return _merge(flat, state, kinds, _OUTPUTS)
 
 
-def stage_while(test, body, state, names, like, statement="while loop", dtypes=None):
-    """`while test(*state): state = body(*state)` as one torch.while_loop."""
+def stage_while(test, body, state, names, like, inputs=(), statement="while loop", dtypes=None):
+    """`while test(*state, *inputs): state = body(*state, *inputs)` as one torch.while_loop."""
     kinds = _slot_kinds(state, names)
-    state = _fill_return_placeholders((body,), state, names, kinds)
+    state = _fill_return_placeholders((body,), state, names, kinds, inputs)
     for name, kind in zip(names, kinds):
         if kind == UNBOUND:
             raise StagingError(
@@ -298,16 +357,26 @@ def stage_while(test, body, state, names, like, statement="while loop", dtypes=N
             )
     _refuse_lists(state, names, statement)
     dtypes = dtypes or {}
-    carried = tuple(_as_tensors(v, like, dtypes.get(i))
-                    for i, (v, k) in enumerate(zip(state, kinds)) if k == TENSOR)
+    operands = _Operands(state, kinds, inputs, like, dtypes)
+    carried = operands.flat[: operands.count]
+    # torch.while_loop carries only the state; the inputs reach the bodies as one tuple held by
+    # closure, of distinct tensors, which torch lifts into operands of the loop.
+    read_only = operands.flat[operands.count:]
+
+    def unpack(flat):
+        return operands.split(tuple(flat) + read_only)
 
     def staged_test(*flat):
-        return as_predicate(to_tensor(test(*_merge(flat, state, kinds)), like), statement)
+        staged, ins = unpack(flat)
+        go = test(*_merge(staged, state, kinds), *ins)
+        return as_predicate(to_tensor(go, like), statement)
 
     def run(flat):
-        outputs = body(*_merge(_private(flat), state, kinds))
-        return outputs, _unpack_outputs(outputs, state, names, kinds, statement,
-                                        "in the loop body", like, dtypes)
+        staged, ins = unpack(flat)
+        outputs = body(*_merge(_private(staged), state, kinds), *ins)
+        out = _unpack_outputs(outputs, state, names, kinds, statement, "in the loop body", like,
+                              dtypes)
+        return outputs, pytree.tree_leaves(out)
 
     try:
         flat = _while_loop(staged_test, lambda *flat: _unalias(run(flat)[1]), carried)
@@ -317,11 +386,14 @@ def stage_while(test, body, state, names, like, statement="while loop", dtypes=N
             raw, after = run(carried)
         promoted = _number_dtypes(kinds, raw, state)
         if promoted and not dtypes:
-            return stage_while(test, body, state, names, like, statement, promoted)
+            return stage_while(test, body, state, names, like, inputs, statement, promoted)
         staged_names = [n for n, k in zip(names, kinds) if k == TENSOR]
-        for name, first, second in zip(staged_names, carried, after):
+        before, _ = operands.split(operands.flat)
+        after_tree = pytree.tree_unflatten(after, operands.state_spec)
+        for name, first, second in zip(staged_names, before, after_tree):
             if not _same_kind(first, second):
                 raise _mismatch(statement, name, first, second, "before an iteration",
                                 "after it") from None
         raise
-    return _merge(flat, state, kinds)
+    staged, _ = operands.split(tuple(flat) + read_only)
+    return _merge(staged, state, kinds)

@@ -21,10 +21,10 @@ def test_break_with_else():
             i = 0
             did_break = False
 
-            def loop_test(did_break, i):
-                return ac.and_(ac.not_(did_break), lambda : i < n)
+            def loop_test(did_break, i, n):
+                return ac.and_(ac.not_(did_break), lambda i, n: i < n, (i, n))
 
-            def loop_body(did_break, i):
+            def loop_body(did_break, i, n):
 
                 def if_true(did_break):
                     did_break = True
@@ -36,7 +36,7 @@ def test_break_with_else():
                     return i,
                 i, = ac.if_stmt(ac.not_(did_break), if_true_1, None, (i,), ('i',))
                 return did_break, i
-            did_break, i = ac.while_stmt(loop_test, loop_body, (did_break, i), ('did_break', 'i'))
+            did_break, i = ac.while_stmt(loop_test, loop_body, (did_break, i), ('did_break', 'i'), (n,))
 
             def if_true_2(i):
                 i = -1
@@ -70,10 +70,10 @@ def test_continue_in_for():
                     return did_continue,
                 did_continue, = ac.if_stmt(x < 0, if_true, None, (did_continue,), ('did_continue',))
 
-                def if_true_1(s):
+                def if_true_1(s, x):
                     s += x
                     return s,
-                s, = ac.if_stmt(ac.not_(did_continue), if_true_1, None, (s,), ('s',))
+                s, = ac.if_stmt(ac.not_(did_continue), if_true_1, None, (s,), ('s',), (x,))
                 return s,
             s, = ac.for_stmt(xs, None, loop_body, (s,), ('s',))
             return s

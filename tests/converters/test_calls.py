@@ -27,11 +27,11 @@ def test_method_and_builtins():
         """
         def f(x, n):
 
-            def loop_body(i):
+            def loop_body(i, x):
                 ac.print_(i, x)
                 return ()
-            ac.for_stmt(ac.range_(n), None, loop_body, (), ())
-            return ac.converted_call(x.sum)
+            ac.for_stmt(ac.range_(n), None, loop_body, (), (), (x,))
+            return x.sum()
         """,
     )
 

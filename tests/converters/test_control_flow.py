@@ -17,14 +17,14 @@ def test_if_else():
         def f(x):
             y = ac.Undefined('y')
 
-            def if_true(y):
+            def if_true(y, x):
                 y = x * 2
                 return y,
 
-            def if_false(y):
+            def if_false(y, x):
                 y = -x
                 return y,
-            y, = ac.if_stmt(x > 0, if_true, if_false, (y,), ('y',))
+            y, = ac.if_stmt(x > 0, if_true, if_false, (y,), ('y',), (x,))
             return y
         """,
     )

@@ -11,7 +11,7 @@ def test_bool_ops():
         """,
         """
         def f(a, b, c):
-            return ac.or_(ac.and_(a, lambda : b), lambda : ac.not_(c))
+            return ac.or_(ac.and_(a, lambda b: b, (b,)), lambda c: ac.not_(c), (c,))
         """,
     )
 
@@ -24,7 +24,7 @@ def test_if_exp():
         """,
         """
         def f(a, b):
-            return ac.if_exp(a > b, lambda : a, lambda : b)
+            return ac.if_exp(a > b, lambda a, b: a, lambda a, b: b, (a, b))
         """,
     )
 
@@ -37,6 +37,6 @@ def test_chained():
         """,
         """
         def f(a, b, c):
-            return ac.and_(a < b, lambda : b <= c), ac.and_(a < (compared := ac.converted_call(g, b)), lambda : compared < c)
+            return ac.and_(a < b, lambda b, c: b <= c, (b, c)), ac.and_(a < (compared := ac.converted_call(g, b)), lambda c: compared < c, (c,))
         """,
     )

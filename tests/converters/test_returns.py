@@ -16,17 +16,17 @@ def test_early_return():
             do_return = False
             retval = ac.Undefined('return value')
 
-            def if_true(do_return, retval):
+            def if_true(do_return, retval, x):
                 do_return = True
                 retval = x
                 return do_return, retval
-            do_return, retval = ac.if_stmt(x > 0, if_true, None, (do_return, retval), ('do_return', 'retval'))
+            do_return, retval = ac.if_stmt(x > 0, if_true, None, (do_return, retval), ('do_return', 'retval'), (x,))
 
-            def if_true_1(retval):
+            def if_true_1(retval, x):
                 do_return = True
                 retval = -x
                 return retval,
-            retval, = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval,), ('retval',))
+            retval, = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval,), ('retval',), (x,))
             return retval
         """,
     )
@@ -61,24 +61,24 @@ def test_return_in_loop():
             do_return = False
             retval = ac.Undefined('return value')
 
-            def extra_test(do_return, retval):
+            def extra_test(do_return, retval, t):
                 return ac.not_(do_return)
 
-            def loop_body(x, do_return, retval):
+            def loop_body(x, do_return, retval, t):
 
-                def if_true(do_return, retval):
+                def if_true(do_return, retval, x):
                     do_return = True
                     retval = x
                     return do_return, retval
-                do_return, retval = ac.if_stmt(x == t, if_true, None, (do_return, retval), ('do_return', 'retval'))
+                do_return, retval = ac.if_stmt(x == t, if_true, None, (do_return, retval), ('do_return', 'retval'), (x,))
                 return do_return, retval
-            do_return, retval = ac.for_stmt(xs, extra_test, loop_body, (do_return, retval), ('do_return', 'retval'))
+            do_return, retval = ac.for_stmt(xs, extra_test, loop_body, (do_return, retval), ('do_return', 'retval'), (t,))
 
-            def if_true_1(retval):
+            def if_true_1(retval, t):
                 do_return = True
                 retval = t
                 return retval,
-            retval, = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval,), ('retval',))
+            retval, = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval,), ('retval',), (t,))
             return retval
         """,
     )

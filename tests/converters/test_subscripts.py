@@ -14,7 +14,7 @@ def test_load_store():
         """
         def f(x, i):
             y = ac.getitem(x, i) + x[0] + x[1:]
-            ac.setitem(x, i, y)
+            x = ac.setitem(x, i, y)
             return ac.getitem(x, (slice(None, None, None), i))
         """,
     )

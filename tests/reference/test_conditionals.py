@@ -67,16 +67,6 @@ def nested_if(x):
     return y
 
 
-def nested_if_inner_without_else(x):
-    y = x
-    if x.sum() > 0:
-        y = y * 2
-        if x.max() > 5:
-            y = y - 5
-        y = y + 1
-    return y
-
-
 def several_variables(x):
     a = x
     b = x.sum()
@@ -89,16 +79,6 @@ def several_variables(x):
         b = b - 1
         c = a.max()
     return a, b, c
-
-
-def some_variables_unchanged(x):
-    a = x + 1
-    b = x * 2
-    if x.mean() > 0:
-        a = a * 10
-    else:
-        b = b * 10
-    return a, b
 
 
 def tuple_targets(x):
@@ -117,17 +97,6 @@ def assigned_in_both_branches_only(x):
     return z * 2
 
 
-def temporary_in_branch(x):
-    # `t` is local to each branch and not used afterwards.
-    if x.sum() > 0:
-        t = x * 2
-        y = t + 1
-    else:
-        t = x * 3
-        y = t - 1
-    return y
-
-
 def inplace_update_in_branch(x):
     y = x.clone()
     if y.sum() > 0:
@@ -143,58 +112,11 @@ def condition_on_one_element_tensor(x):
     return x
 
 
-def condition_on_bool_reduction(x):
-    if (x > 0).all():
-        y = x.sqrt()
-    else:
-        y = x.clamp(min=0)
-    return y
-
-
 def condition_truthiness_of_int_tensor(n, x):
     # `if n:` is true for a non-zero integer tensor
     if n:
         x = x * n
     return x
-
-
-def condition_truthiness_of_float(x):
-    if x.sum():
-        x = x / x.sum()
-    return x
-
-
-def branch_on_two_inputs(x, y):
-    if x.sum() > y.sum():
-        out = x - y
-    else:
-        out = y - x
-    return out
-
-
-def sequential_ifs(x):
-    y = x
-    if x[0] > 0:
-        y = y + 1
-    if x[1] > 0:
-        y = y * 2
-    if y.sum() > 10:
-        y = y - 10
-    return y
-
-
-def if_inside_elif_inside_else(x):
-    s = x.sum()
-    if s > 100:
-        y = x * 0
-    elif s > 0:
-        if x[0] > x[1]:
-            y = x[0] + x * 0
-        else:
-            y = x[1] + x * 0
-    else:
-        y = -x
-    return y
 
 
 def branch_produces_only_numbers(x):
@@ -220,25 +142,11 @@ def scalar_int_meets_int_tensor(x):
     return y + 1
 
 
-def scalar_float_meets_float_tensor(x):
-    y = 0.0
-    if x.max() > 1:
-        y = x.max()
-    return y * 2
-
-
 def scalar_int_meets_float_tensor(x):
     y = 0
     if x.sum() > 0:
         y = x.sum()
     return y
-
-
-def number_updated_in_one_branch(x):
-    scale = 1.0
-    if x.mean() < 0:
-        scale = scale * -2.0
-    return x * scale
 
 
 def ifexp_simple(x):
@@ -250,21 +158,8 @@ def ifexp_nested(x):
     return x + 1 if s > 5 else (x - 1 if s > 0 else x * 0)
 
 
-def ifexp_numbers(x):
-    k = 3 if x.max() > 0 else 5
-    return x * k
-
-
 def ifexp_in_arithmetic(x):
     return x.sum() + (x.max() if x[0] > 0 else x.min()) * 10
-
-
-def ifexp_inside_if(x):
-    if x[0] > 0:
-        y = x if x[1] > 0 else -x
-    else:
-        y = x * 2 if x[1] > 0 else x * 3
-    return y
 
 
 VEC3_INPUTS = [T([1.0, 2.0, 3.0]), T([-1.0, -2.0, -3.0]), T([4.0, 5.0, 6.0]), T([0.0, 0.0, 0.0])]
@@ -277,34 +172,20 @@ CASES = [
     (elif_chain_without_else, [T([1.0, 1.0, 1.0]), T([-1.0, 1.0, 1.0]), T([-1.0, -1.0, 1.0]),
                                T([-1.0, -1.0, -1.0])]),
     (nested_if, QUADRANTS),
-    (nested_if_inner_without_else, [T([1.0, 2.0, 3.0]), T([1.0, 2.0, 6.0]), T([-1.0, -2.0, 8.0])]),
     (several_variables, VEC3_INPUTS),
-    (some_variables_unchanged, VEC3_INPUTS),
     (tuple_targets, VEC3_INPUTS),
     (assigned_in_both_branches_only, VEC3_INPUTS),
-    (temporary_in_branch, VEC3_INPUTS),
     (inplace_update_in_branch, VEC3_INPUTS),
     (condition_on_one_element_tensor, QUADRANTS),
-    (condition_on_bool_reduction, [T([1.0, 4.0, 9.0]), T([1.0, -4.0, 9.0])]),
     (condition_truthiness_of_int_tensor, [(T(3), T([1.0, 2.0])), (T(0), T([1.0, 2.0])),
                                           (T(-2), T([5.0, 6.0]))]),
-    (condition_truthiness_of_float, [T([1.0, 3.0]), T([1.0, -1.0]), T([-2.0, 1.0])]),
-    (branch_on_two_inputs, [(T([3.0, 4.0]), T([1.0, 1.0])), (T([0.0, 1.0]), T([2.0, 2.0]))]),
-    (sequential_ifs, [T([1.0, 1.0, 1.0]), T([1.0, 5.0, 5.0]), T([-1.0, 1.0, 1.0]),
-                      T([-1.0, -1.0, -1.0]), T([9.0, -1.0, 9.0])]),
-    (if_inside_elif_inside_else, [T([50.0, 60.0, 1.0]), T([3.0, 1.0, 1.0]), T([1.0, 3.0, 1.0]),
-                                  T([-3.0, 1.0, 1.0])]),
     (branch_produces_only_numbers, VEC3_INPUTS),
     (branch_sets_python_bool, VEC3_INPUTS),
     (scalar_int_meets_int_tensor, [T([1, 2, 3]), T([-1, -2, -3]), T([0, 0, 0])]),
-    (scalar_float_meets_float_tensor, [T([1.0, 2.0, 3.0]), T([0.5, 0.2, -3.0])]),
     (scalar_int_meets_float_tensor, [T([1.5, 2.0, 3.0]), T([-1.0, -2.0, -3.0])]),
-    (number_updated_in_one_branch, VEC3_INPUTS),
     (ifexp_simple, VEC3_INPUTS),
     (ifexp_nested, VEC3_INPUTS),
-    (ifexp_numbers, VEC3_INPUTS),
     (ifexp_in_arithmetic, QUADRANTS),
-    (ifexp_inside_if, QUADRANTS),
 ]
 
 
@@ -312,12 +193,9 @@ CASES = [
 def test_staged_conditional(fn, inputs):
     concrete = assert_same_result(fn, inputs)
     assert count_ops(concrete.graph_module, COND) > 0, concrete.code
-
-
-def test_nested_if_stages_one_cond_per_if():
-    # The inner ifs are inside the outer cond's branches: three conds in all.
-    concrete = assert_same_result(nested_if, QUADRANTS)
-    assert count_ops(concrete.graph_module, COND) == 3, concrete.code
+    if fn is nested_if:
+        # the inner ifs are inside the outer cond's branches: three conds in all
+        assert count_ops(concrete.graph_module, COND) == 3, concrete.code
 
 
 # --- conditions on Python values: no cond in the graph ----------------------------------------
@@ -381,18 +259,12 @@ PYTHON_CASES = [
     (python_bool_argument, [(t, True) for t in POSITIVE_AND_NEGATIVE]),
     (python_bool_argument, [(t, False) for t in POSITIVE_AND_NEGATIVE]),
     (python_int_elif, [(t, 3) for t in POSITIVE_AND_NEGATIVE]),
-    (python_int_elif, [(t, 1) for t in POSITIVE_AND_NEGATIVE]),
     (python_int_elif, [(t, 0) for t in POSITIVE_AND_NEGATIVE]),
     (python_string_mode, [(t, "abs") for t in POSITIVE_AND_NEGATIVE]),
-    (python_string_mode, [(t, "neg") for t in POSITIVE_AND_NEGATIVE]),
-    (python_string_mode, [(t, "id") for t in POSITIVE_AND_NEGATIVE]),
     (shape_condition, [T([1.0, 2.0, 3.0, 4.0, 5.0]), T([-1.0, 2.0, -3.0, 4.0, 5.0])]),
     (shape_condition, POSITIVE_AND_NEGATIVE),
-    (dtype_condition, POSITIVE_AND_NEGATIVE),
     (dtype_condition, [T([1, 2, 3]), T([-1, 0, 1])]),
     (dim_condition_ifexp, [T([[1.0, 2.0], [3.0, 4.0]]), T([[-1.0, 2.0], [-3.0, 4.0]])]),
-    (dim_condition_ifexp, POSITIVE_AND_NEGATIVE),
-    (python_condition_with_python_numbers, [(t, 6) for t in POSITIVE_AND_NEGATIVE]),
     (python_condition_with_python_numbers, [(t, 7) for t in POSITIVE_AND_NEGATIVE]),
 ]
 

@@ -52,15 +52,6 @@ def while_else_no_break(x):
     return total, x
 
 
-def while_python_test_tensor_if(x):
-    i = 0
-    while i < 3:
-        if x.sum() > 0:
-            x = x - 2
-        i += 1
-    return x
-
-
 def while_with_if_inside(x):
     evens = torch.zeros((), dtype=torch.int64)
     n = x
@@ -69,18 +60,6 @@ def while_with_if_inside(x):
             evens += 1
         n = n - 1
     return evens
-
-
-def nested_while(n):
-    total = 0
-    i = 0
-    while i < n:
-        j = 0
-        while j < i:
-            total += j
-            j += 1
-        i += 1
-    return total
 
 
 # --- for over range --------------------------------------------------------------------------
@@ -92,13 +71,6 @@ def range_of_tensor(n):
     return s
 
 
-def range_start_stop_step(n):
-    s = torch.zeros((), dtype=torch.int64)
-    for i in range(1, n, 2):
-        s = s + i * i
-    return s
-
-
 def range_negative_step(n):
     s = torch.zeros((), dtype=torch.int64)
     for i in range(n, 0, -1):
@@ -106,24 +78,10 @@ def range_negative_step(n):
     return s
 
 
-def range_tensor_accumulates_float(n, x):
-    acc = torch.zeros(())
-    for i in range(n):
-        acc = acc + x.sum() * i
-    return acc
-
-
 def range_tensor_index(x, n):
     s = torch.zeros(())
     for i in range(n):
         s = s + x[i]
-    return s
-
-
-def range_tensor_negative_index(x, n):
-    s = torch.zeros(())
-    for i in range(n):
-        s = s * 10 + x[-1 - i]
     return s
 
 
@@ -134,18 +92,8 @@ def range_tensor_setitem(x, n):
     return out
 
 
-def range_tensor_with_if(x, n):
-    pos = torch.zeros(())
-    for i in range(n):
-        if x[i] > 0:
-            pos = pos + x[i]
-        else:
-            pos = pos - 1
-    return pos
-
-
 def range_python_with_tensor_if(x):
-    for i in range(4):
+    for i in range(3):
         if x.sum() > 0:
             x = x - 1
     return x
@@ -160,7 +108,7 @@ def nested_range_tensor(n):
 
 
 def python_outer_while_inner(x):
-    for k in range(3):
+    for k in range(2):
         while x.sum() > k:
             x = x - 1
     return x
@@ -186,27 +134,11 @@ def for_over_rows(x):
     return out
 
 
-def count_positive(x):
-    c = 0
-    for v in x:
-        if v > 0:
-            c += 1
-    return c
-
-
 def enumerate_tensor(x):
     s = torch.zeros(())
     for i, v in enumerate(x):
         if v > 0:
             s = s + i * v
-    return s
-
-
-def enumerate_tensor_start(x):
-    s = torch.zeros(())
-    for i, v in enumerate(x, 10):
-        if v < 0:
-            s = s + i
     return s
 
 
@@ -227,14 +159,6 @@ def running_sum_into_tensor(x):
     return out
 
 
-def zip_tensors(x, y):
-    s = torch.zeros(())
-    for a, b in zip(x, y):
-        if a > b:
-            s = s + a - b
-    return s
-
-
 def zip_range_and_tensor(x, n):
     s = torch.zeros(())
     for i, v in zip(range(n), x):
@@ -252,24 +176,6 @@ def for_else_no_break(x):
     return s
 
 
-def for_range_else(n):
-    s = 0
-    for i in range(n):
-        s += 2
-    else:
-        s += 100
-    return s
-
-
-def nested_for_over_rows_and_elements(x):
-    s = torch.zeros(())
-    for row in x:
-        for v in row:
-            if v > s:
-                s = v
-    return s
-
-
 VEC4 = [T([1.0, -2.0, 3.0, 4.0]), T([-1.0, -2.0, -3.0, -4.0]), T([5.0, 6.0, 7.0, 8.0])]
 INDEX_CASES = [(T([1.0, 2.0, 3.0, 4.0]), T(n)) for n in (0, 1, 3, 4)]
 
@@ -279,36 +185,22 @@ CASES = [
     (while_sum_below, [(T([1.0, 2.0, 3.0, 4.0]), T(0.5)), (T([1.0, 2.0, 3.0, 4.0]), T(4.0)),
                        (T([1.0, 2.0, 3.0, 4.0]), T(100.0))], WHILE_LOOP),
     (while_else_no_break, [T([1.0, 2.0]), T([-1.0, -2.0]), T([3.0, 4.0])], WHILE_LOOP),
-    (while_python_test_tensor_if, [T([1.0, 2.0]), T([-1.0, -2.0]), T([1.0, 1.5])], COND),
     (while_with_if_inside, [T(0), T(1), T(7), T(10)], WHILE_LOOP),
-    (nested_while, [T(0), T(1), T(4)], WHILE_LOOP),
     (range_of_tensor, [T(0), T(1), T(5)], WHILE_LOOP),
-    (range_start_stop_step, [T(0), T(2), T(7)], WHILE_LOOP),
     (range_negative_step, [T(0), T(1), T(5)], WHILE_LOOP),
-    (range_tensor_accumulates_float, [(T(0), T([1.0, 2.0])), (T(3), T([1.0, 2.0])),
-                                      (T(5), T([-1.0, 0.5]))], WHILE_LOOP),
     (range_tensor_index, INDEX_CASES, WHILE_LOOP),
-    (range_tensor_negative_index, INDEX_CASES, WHILE_LOOP),
     (range_tensor_setitem, INDEX_CASES, WHILE_LOOP),
-    (range_tensor_with_if, [(T([1.0, -2.0, 3.0, 4.0]), T(n)) for n in (0, 2, 4)], WHILE_LOOP),
     (range_python_with_tensor_if, [T([1.0, 2.0]), T([-1.0, -2.0]), T([1.0, 0.0])], COND),
     (nested_range_tensor, [T(0), T(1), T(2), T(5)], WHILE_LOOP),
     (python_outer_while_inner, [T([1.0, 2.0]), T([-1.0, -2.0]), T([0.5, 0.5])], WHILE_LOOP),
     (for_over_vector, VEC4, WHILE_LOOP),
     (for_over_rows, [T([[1.0, 2.0], [-3.0, 1.0], [0.5, 0.5]]),
                      T([[-1.0, -2.0], [-3.0, -1.0], [-0.5, 0.0]])], WHILE_LOOP),
-    (count_positive, VEC4, WHILE_LOOP),
     (enumerate_tensor, VEC4, WHILE_LOOP),
-    (enumerate_tensor_start, VEC4, WHILE_LOOP),
     (enumerate_range_tensor, [T(0), T(2), T(3), T(6)], WHILE_LOOP),
     (running_sum_into_tensor, VEC4, WHILE_LOOP),
-    (zip_tensors, [(T([1.0, 5.0, 3.0]), T([2.0, 2.0, 2.0])),
-                   (T([0.0, 0.0, 0.0]), T([2.0, 2.0, 2.0]))], WHILE_LOOP),
     (zip_range_and_tensor, [(T([1.0, 2.0, 3.0]), T(n)) for n in (0, 2, 10)], WHILE_LOOP),
     (for_else_no_break, VEC4, WHILE_LOOP),
-    (for_range_else, [T(0), T(1), T(4)], WHILE_LOOP),
-    (nested_for_over_rows_and_elements, [T([[1.0, 2.0], [3.0, -4.0]]),
-                                         T([[-1.0, -2.0], [-3.0, -4.0]])], WHILE_LOOP),
 ]
 
 
@@ -316,11 +208,9 @@ CASES = [
 def test_staged_loop(fn, inputs, op):
     concrete = assert_same_result(fn, inputs)
     assert count_ops(concrete.graph_module, op) > 0, concrete.code
-
-
-def test_nested_range_stages_a_loop_inside_a_loop():
-    concrete = assert_same_result(nested_range_tensor, [T(3), T(0), T(6)])
-    assert count_ops(concrete.graph_module, WHILE_LOOP) == 2, concrete.code
+    if fn is nested_range_tensor:
+        # the inner loop is staged inside the outer loop's body
+        assert count_ops(concrete.graph_module, WHILE_LOOP) == 2, concrete.code
 
 
 # --- loops that stay Python ------------------------------------------------------------------
@@ -346,12 +236,6 @@ def while_python_counter(x, n):
     return x
 
 
-def for_over_python_list(x):
-    for scale in [1.0, 2.0, 3.0]:
-        x = x * scale
-    return x
-
-
 def for_python_else(x, n):
     for i in range(n):
         x = x + 1
@@ -371,7 +255,6 @@ PYTHON_CASES = [
     (range_len_of_tensor, [T([1.0, 2.0, 3.0]), T([-1.0, 0.0, 5.0])]),
     (while_python_counter, [(T([1.0, 2.0]), 0), (T([-1.0, 3.0]), 0)]),
     (while_python_counter, [(T([1.0, 2.0]), 4), (T([-1.0, 3.0]), 4)]),
-    (for_over_python_list, [T([1.0, 2.0]), T([-3.0, 0.0])]),
     (for_python_else, [(T([1.0, 2.0]), 0), (T([-1.0, 3.0]), 0)]),
     (for_python_else, [(T([1.0, 2.0]), 3), (T([-1.0, 3.0]), 3)]),
     (enumerate_zip_python, [T([1.0, 2.0]), T([-3.0, 0.0])]),

@@ -1,0 +1,138 @@
+"""Conversion time: parse + convert + compile of one function, from scratch.
+
+For each function in `sample_functions.CONVERSION_SAMPLES` the converter's cache is emptied before
+every conversion, so each timing covers the whole pipeline:
+
+* autoconv: `autoconv.conversion.convert_function(fn)` (inspect source, gast parse, the passes,
+  liveness, compile of the factory, instantiate the function), with `_code_cache` cleared.
+* diastatic-malt (AutoGraph's standalone fork): `malt.to_graph(fn)` (inspect source, parse, its
+  passes, unparse to a temporary module and load it, instantiate), with its transpiler's code
+  cache cleared. malt is a benchmark-only extra (`pip install -e '.[bench]'`); when it cannot be
+  imported the malt column says so and no ratio is given.
+
+    python benchmarks/conversion.py
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.metadata
+import inspect
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import sample_functions  # noqa: E402
+
+import autoconv  # noqa: E402
+import autoconv.conversion as ac_conversion  # noqa: E402
+from autoconv import parsing as ac_parsing  # noqa: E402
+
+ROUNDS = 25  # conversions per function and converter
+WARMUP = 3
+
+try:
+    import malt
+    from malt.impl import api as _malt_api
+    from malt.pyct import cache as _malt_cache
+
+    MALT_ERROR = None
+except Exception as e:  # noqa: BLE001 - any import failure means: no malt column
+    malt = None
+    MALT_ERROR = f"{type(e).__name__}: {e}"
+
+
+def _autoconv_convert(fn):
+    ac_conversion._code_cache.clear()
+    return ac_conversion.convert_function(fn)
+
+
+def _autoconv_parse(fn):
+    return ac_parsing.parse_function(fn)
+
+
+def _autoconv_tree(fn):
+    return ac_conversion.converted_tree(fn)
+
+
+def _malt_convert(fn):
+    _malt_api._TRANSPILER._cache = _malt_cache.CodeObjectCache()
+    return malt.to_graph(fn)
+
+
+def _times(convert, fn, rounds=ROUNDS):
+    """Seconds per conversion, `rounds` of them, after a warm-up."""
+    for _ in range(WARMUP):
+        convert(fn)
+    times = []
+    gc.collect()
+    for _ in range(rounds):
+        start = time.perf_counter()
+        convert(fn)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _lines(fn):
+    return len(inspect.getsourcelines(fn)[0])
+
+
+def _malt_version():
+    try:
+        return importlib.metadata.version("diastatic-malt")
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def run(rounds=ROUNDS) -> dict:
+    """Print the table; returns a summary dict for run.py."""
+    print(f"== conversion time per function, from scratch ({rounds} conversions each, caches "
+          "cleared before each; min and median)")
+    print(f"   load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs: medians are "
+          "noisy on a loaded machine, the min is the best estimate of the cost")
+    if malt is None:
+        print(f"   diastatic-malt NOT AVAILABLE ({MALT_ERROR}); malt columns left empty, "
+              "no ratio computed")
+    else:
+        print(f"   malt = diastatic-malt {_malt_version()}, malt.to_graph(fn)")
+    print(f"   {'function':22} {'lines':>5} {'parse':>7} {'+passes':>7} "
+          f"{'autoconv min/med':>17} {'malt min/med':>17} {'autoconv/malt':>13}")
+    rows = []
+    for fn in sample_functions.CONVERSION_SAMPLES:
+        parse = min(_times(_autoconv_parse, fn, rounds))
+        tree = min(_times(_autoconv_tree, fn, rounds))
+        ours = _times(_autoconv_convert, fn, rounds)
+        theirs = _times(_malt_convert, fn, rounds) if malt is not None else None
+        ratio = min(ours) / min(theirs) if theirs else None
+        rows.append((fn.__name__, min(ours), min(theirs) if theirs else None, ratio))
+        line = (f"   {fn.__name__:22} {_lines(fn):5} {parse * 1e3:5.2f}ms {tree * 1e3:5.2f}ms "
+                f"{min(ours) * 1e3:6.2f}/{statistics.median(ours) * 1e3:6.2f}ms ")
+        if theirs:
+            line += (f"{min(theirs) * 1e3:6.2f}/{statistics.median(theirs) * 1e3:6.2f}ms "
+                     f"{ratio:12.2f}x")
+        else:
+            line += f"{'n/a':>17} {'n/a':>13}"
+        print(line)
+    print("   (ms; parse = inspect.getsource + gast parse, +passes = parse and every converter "
+          "pass (converted_tree), autoconv = all of convert_function incl. compile; parse and "
+          "+passes are mins)")
+    ac_median = statistics.median(r[1] for r in rows)
+    summary = {"autoconv_median_ms": ac_median * 1e3}
+    if malt is not None:
+        malt_median = statistics.median(r[2] for r in rows)
+        ratio_median = statistics.median(r[3] for r in rows)
+        summary.update(malt_median_ms=malt_median * 1e3, median_ratio=ratio_median)
+        print(f"   median over functions (of per-function mins): autoconv {ac_median * 1e3:.2f} ms,"
+              f" malt {malt_median * 1e3:.2f} ms; median ratio autoconv/malt {ratio_median:.2f}x")
+    else:
+        summary.update(malt_error=MALT_ERROR)
+        print(f"   median over functions (of per-function mins): autoconv {ac_median * 1e3:.2f} ms;"
+              " malt not available")
+    return summary
+
+
+if __name__ == "__main__":
+    run()

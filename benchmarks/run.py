@@ -1,0 +1,88 @@
+"""Run every benchmark and print one summary: `make bench` or `python benchmarks/run.py`.
+
+    conversion.py     conversion time per function, autoconv vs diastatic-malt
+    python_values.py  converted code on Python values vs the original; call and `if` overheads
+    staged.py         graph execution on CPU: eager, autoconv replay, TorchScript, torch.compile
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torch  # noqa: E402
+
+import conversion  # noqa: E402
+import python_values  # noqa: E402
+import staged  # noqa: E402
+
+SECTIONS = [
+    ("conversion", conversion.run),
+    ("python_values", python_values.run),
+    ("staged", staged.run),
+]
+
+
+def _summary(results, durations) -> None:
+    print("\n" + "=" * 78)
+    print("SUMMARY")
+    print(f"   python {platform.python_version()}, torch {torch.__version__}, {os.cpu_count()} CPUs,"
+          f" load average at end {os.getloadavg()[0]:.2f}")
+    for name, seconds in durations.items():
+        status = "ok" if name in results else "FAILED (see above)"
+        print(f"   {name:14} {seconds:6.1f} s  {status}")
+
+    conv = results.get("conversion")
+    if conv:
+        line = f"conversion      autoconv median {conv['autoconv_median_ms']:.2f} ms per function"
+        if "median_ratio" in conv:
+            line += (f"; diastatic-malt {conv['malt_median_ms']:.2f} ms; median ratio "
+                     f"autoconv/malt {conv['median_ratio']:.2f}x")
+        else:
+            line += f"; diastatic-malt NOT AVAILABLE ({conv['malt_error']})"
+        print("   " + line)
+
+    values = results.get("python_values")
+    if values:
+        print(f"   python values   converted/original median {values['median_ratio']:.2f}x; cached "
+              f"converted_call adds {values['converted_call_added_us']:.2f} µs "
+              f"({'under' if values['converted_call_ok'] else 'OVER'} the 2 µs target); "
+              f"if_stmt {values['if_stmt_ns']:.0f} ns vs Python if {values['python_if_ns']:.0f} ns")
+
+    flow = results.get("staged")
+    if flow:
+        print("   staged (µs per call, x eager):")
+        labels = list(dict.fromkeys(label for label, _ in flow["control_flow"]))
+        for label in labels:
+            cells = [f"{name} {us:.1f} ({ratio:.2f}x)"
+                     for (lab, name), (us, ratio) in flow["control_flow"].items() if lab == label]
+            print(f"     {label:24} " + "; ".join(cells))
+        if flow["seed_model"]:
+            cells = [f"{name} {ms:.3f} ms ({ratio:.2f}x)"
+                     for name, (ms, ratio) in flow["seed_model"].items()]
+            print(f"     {'seed model':24} " + "; ".join(cells))
+        for label, name, error in flow["failures"]:
+            print(f"     FAILED {label} / {name}: {error}")
+
+
+def main() -> int:
+    results, durations = {}, {}
+    for name, run in SECTIONS:
+        print(f"\n### {name}")
+        start = time.perf_counter()
+        try:
+            results[name] = run()
+        except Exception:  # noqa: BLE001 - report and go on with the other sections
+            traceback.print_exc()
+        durations[name] = time.perf_counter() - start
+    _summary(results, durations)
+    return 0 if len(results) == len(SECTIONS) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Graph execution on CPU: control-flow functions on tensors, run five ways.
+
+* eager: the plain Python function on tensors (Python control flow reads tensor values).
+* autoconv: `f = autoconv.autoconv(fn)`; `f(x)` after warm-up replays the traced torch.fx graph
+  (torch.cond / torch.while_loop nodes).
+* TorchScript: `torch.jit.script(fn)`, where it scripts.
+* torch.compile: the default (inductor); dynamo graph-breaks on data-dependent control flow, so
+  this runs several small graphs with Python in between.
+* compile(convert, fullgraph): `torch.compile(autoconv.convert(fn), fullgraph=True)`: dynamo
+  traces the converted code, whose control flow becomes torch.cond / torch.while_loop, into one
+  graph.
+
+Then the many-small-layers model from TensorFlow's tf.function guide. Every variant is checked
+against eager before it is timed; a variant that fails is reported with its error, not timed.
+The first call (trace / script / compile) is timed separately and printed as `setup`; inductor's
+on-disk caches are switched off so that it is a cold compile every run.
+
+    python benchmarks/staged.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+import traceback
+import warnings
+
+import torch
+import torch._functorch.config
+import torch._inductor.config
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import autoconv  # noqa: E402
+
+REPEAT = 5
+TARGET_SECONDS = 0.03  # per timing loop
+
+# Cold compiles: without this, inductor's on-disk caches make `setup` depend on earlier runs.
+torch._inductor.config.fx_graph_cache = False
+torch._functorch.config.enable_autograd_cache = False
+
+
+def collatz_steps(n):
+    """Collatz steps of a 0-d integer tensor (as in examples/collatz.py)."""
+    steps = torch.tensor(0)
+    while n > 1:
+        n = n // 2 if n % 2 == 0 else 3 * n + 1
+        steps += 1
+    return steps
+
+
+def newton_sqrt(x):
+    """Newton's square root of a 0-d float64 tensor, to 1e-10."""
+    y = x
+    while abs(y * y - x) > 1e-10:
+        y = (y + x / y) / 2
+    return y
+
+
+def row_abs_sum(x):
+    """A loop over the rows of a 2-D tensor with a data-dependent if per row."""
+    out = torch.zeros(x.shape[0], dtype=x.dtype)
+    for i in range(x.shape[0]):
+        s = x[i].sum()
+        if s > 0:
+            out[i] = s
+        else:
+            out[i] = -x[i].abs().sum()
+    return out
+
+
+# Rows kept small: the converted loop unrolls into one torch.cond per row, and inductor compiles
+# each cond's branches separately (about 4 s per row on 2 CPU cores).
+ROWS = 8
+WORKLOADS = [
+    ("collatz_steps(27)", collatz_steps, lambda: (torch.tensor(27),)),
+    ("newton_sqrt(2.0)", newton_sqrt, lambda: (torch.tensor(2.0, dtype=torch.float64),)),
+    (f"row_abs_sum([{ROWS},64])", row_abs_sum,
+     lambda: (torch.randn(ROWS, 64, generator=torch.Generator().manual_seed(0)),)),
+]
+
+
+def _per_call(fn, args, repeat=REPEAT):
+    """(min, median) seconds per call of fn(*args)."""
+    start = time.perf_counter()
+    fn(*args)
+    once = max(time.perf_counter() - start, 1e-7)
+    number = max(1, min(100_000, int(TARGET_SECONDS / once)))
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn(*args)
+        runs.append((time.perf_counter() - start) / number)
+    return min(runs), statistics.median(runs)
+
+
+def _short(e: BaseException) -> str:
+    lines = [line.strip() for line in f"{type(e).__name__}: {e}".splitlines() if line.strip()]
+    return " ".join(lines[:2])[:200]
+
+
+def _dynamo_note() -> str:
+    """Graphs and graph breaks dynamo reported since the counters were cleared."""
+    counters = torch._dynamo.utils.counters
+    graphs = counters["stats"]["unique_graphs"]
+    # torch 2.13 counts graph breaks under "unimplemented"; older versions under "graph_break".
+    breaks = sum(counters["graph_break"].values()) + sum(counters["unimplemented"].values())
+    if not graphs:
+        return "   [dynamo: no graph, the frame ran eagerly]"
+    return f"   [dynamo: {graphs} graph(s), {breaks} graph break(s)]"
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.allclose(
+            a.double(), b.double(), rtol=1e-5, atol=1e-6)
+    return a == b
+
+
+def _variants(fn):
+    """name -> zero-argument builder of the callable to time."""
+    return [
+        ("eager", lambda: fn),
+        ("autoconv", lambda: autoconv.autoconv(fn)),
+        ("TorchScript", lambda: torch.jit.script(fn)),
+        ("torch.compile", lambda: torch.compile(fn)),
+        ("compile(convert,fullgraph)", lambda: torch.compile(autoconv.convert(fn), fullgraph=True)),
+    ]
+
+
+def _measure(name, build, args, expected, unit, scale, failures, label):
+    """Build, run once (setup), check, time. Returns (min, median) seconds or None."""
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    try:
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            callable_ = build()
+            result = callable_(*args)
+        setup = time.perf_counter() - start
+        if not _same(result, expected):
+            raise AssertionError(f"result {result} differs from eager {expected}")
+        callable_(*args)  # warm-up
+        note = _dynamo_note() if "compile" in name else ""
+        timing = _per_call(callable_, args)
+    except Exception as e:  # noqa: BLE001 - a failing variant is reported, not fatal
+        failures.append((label, name, e))
+        print(f"   {name:28} FAILED: {_short(e)}")
+        return None
+    return timing, setup, note
+
+
+def run_control_flow() -> dict:
+    print("== staged control flow on CPU (µs per call, min [median] of "
+          f"{REPEAT} timing loops; setup = build + first call)")
+    print(f"   torch {torch.__version__}, {torch.get_num_threads()} threads")
+    summary, failures = {}, []
+    for label, fn, make_args in WORKLOADS:
+        args = make_args()
+        expected = fn(*args)
+        print(f"-- {label}")
+        eager_time = None
+        for name, build in _variants(fn):
+            out = _measure(name, build, args, expected, "µs", 1e6, failures, label)
+            if out is None:
+                continue
+            (best, median), setup, note = out
+            if name == "eager":
+                eager_time = best
+            ratio = best / eager_time
+            summary[(label, name)] = (best * 1e6, ratio)
+            print(f"   {name:28} {best * 1e6:10.1f} [{median * 1e6:10.1f}] µs  "
+                  f"{ratio:6.2f}x eager   setup {setup:7.3f} s{note}")
+    return {"times": summary, "failures": failures}
+
+
+def seed_model():
+    """TensorFlow guide's model of many small layers: Flatten, 100 x (Dense(64) + ReLU), Dense(10)."""
+    layers = [torch.nn.Flatten()]
+    width = 28 * 28
+    for _ in range(100):
+        layers += [torch.nn.Linear(width, 64), torch.nn.ReLU()]
+        width = 64
+    layers.append(torch.nn.Linear(width, 10))
+    return torch.nn.Sequential(*layers).eval()
+
+
+def run_seed_model() -> dict:
+    torch.manual_seed(0)
+    model = seed_model()
+    x = torch.rand(20, 28, 28)
+    print("\n== seed model: Sequential(Flatten, 100 x (Linear(64) + ReLU), Linear(10)), input "
+          "[20, 28, 28], no_grad (ms per call, min [median]; setup = build + first call)")
+    summary, failures = {}, []
+    variants = [
+        ("eager", lambda: model),
+        ("autoconv", lambda: autoconv.autoconv(model)),
+        ("TorchScript", lambda: torch.jit.script(model)),
+        ("torch.compile", lambda: torch.compile(model)),
+    ]
+    with torch.no_grad():
+        expected = model(x)
+        eager_time = None
+        for name, build in variants:
+            out = _measure(name, build, (x,), expected, "ms", 1e3, failures, "seed model")
+            if out is None:
+                continue
+            (best, median), setup, note = out
+            if name == "eager":
+                eager_time = best
+            ratio = best / eager_time
+            summary[name] = (best * 1e3, ratio)
+            print(f"   {name:28} {best * 1e3:8.3f} [{median * 1e3:8.3f}] ms  "
+                  f"{ratio:6.2f}x eager   setup {setup:7.3f} s{note}")
+    return {"times": summary, "failures": failures}
+
+
+def run() -> dict:
+    """Print both tables; returns a summary dict for run.py."""
+    flow = run_control_flow()
+    model = run_seed_model()
+    failures = flow["failures"] + model["failures"]
+    if failures and os.environ.get("BENCH_TRACEBACKS"):
+        for label, name, e in failures:
+            print(f"\n-- {label} / {name}")
+            traceback.print_exception(e)
+    return {"control_flow": flow["times"], "seed_model": model["times"],
+            "failures": [(label, name, _short(e)) for label, name, e in failures]}
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,277 @@
+"""Reference tests: `assert` and `print` on tensors.
+
+An assert on a traced tensor becomes an assertion in the graph: a replay on an input that breaks
+it raises. A print of a tensor becomes a print op: it prints on every run of the graph, not only
+while tracing.
+"""
+
+import pytest
+import torch
+
+import autoconv
+from support import COND, WHILE_LOOP, assert_same_result, count_ops
+
+T = torch.tensor
+
+ASSERT_OPS = (torch.ops.aten._assert_async.msg, torch.ops.aten._assert_async.default,
+              torch.ops.aten._assert_scalar.default)
+PRINT = torch.ops.higher_order.print
+
+
+def _raises_on(call, *args):
+    with pytest.raises((RuntimeError, AssertionError)):
+        call(*args)
+
+
+def _all_runners(fn, traced_on):
+    """The staged graph, torch.export and torch.compile versions of `fn`, traced on `traced_on`."""
+    concrete = autoconv.autoconv(fn).get_concrete_function(*traced_on)
+    converted = autoconv.convert(fn)
+
+    class Wrapper(torch.nn.Module):
+        def forward(self, *args):
+            return converted(*args)
+
+    exported = torch.export.export(Wrapper(), traced_on, strict=False).module()
+    torch._dynamo.reset()
+    compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
+    return {"graph": concrete, "export": exported, "compile": compiled}
+
+
+# --- assert ----------------------------------------------------------------------------------
+
+def assert_positive(x):
+    assert x.min() > 0, "x must be positive"
+    return x.log()
+
+
+def assert_without_message(x):
+    assert x.sum() < 100
+    return x * 2
+
+
+def assert_in_branch(x):
+    if x.sum() > 0:
+        assert x.max() < 10, "too big"
+        y = x
+    else:
+        y = -x
+    return y
+
+
+def assert_only_in_branch(x):
+    # the if has no state: the cond exists only for the assertion inside it
+    if x.sum() > 0:
+        assert x.max() < 10, "too big"
+    return x * 2
+
+
+def assert_in_loop(x):
+    s = torch.zeros(())
+    for v in x:
+        assert v >= 0, "negative element"
+        s = s + v
+    return s
+
+
+def assert_on_combined_condition(x):
+    assert x.min() > 0 and x.max() < 10, "out of range"
+    return x.sqrt()
+
+
+ASSERT_CASES = [
+    # fn, inputs that pass (taking different paths), inputs that fail
+    (assert_positive, [T([1.0, 2.0]), T([3.0, 0.5])], [T([-1.0, 2.0]), T([0.0, 1.0])]),
+    (assert_without_message, [T([1.0, 2.0]), T([-50.0, 60.0])], [T([50.0, 60.0])]),
+    (assert_in_branch, [T([1.0, 2.0]), T([-20.0, 1.0]), T([-40.0, 30.0])], [T([1.0, 20.0])]),
+    (assert_only_in_branch, [T([1.0, 2.0]), T([-20.0, 1.0]), T([-40.0, 30.0])],
+     [T([1.0, 20.0])]),
+    (assert_in_loop, [T([1.0, 2.0, 3.0]), T([0.0, 0.0, 5.0])], [T([1.0, -2.0, 3.0])]),
+    (assert_on_combined_condition, [T([1.0, 2.0]), T([9.0, 4.0])],
+     [T([-1.0, 2.0]), T([1.0, 20.0])]),
+]
+
+
+@pytest.mark.parametrize("fn, passing, failing", ASSERT_CASES,
+                         ids=[c[0].__name__ for c in ASSERT_CASES])
+def test_assert_passes(fn, passing, failing):
+    # Staged asserts are checks, not control flow: no cond is needed for the assert itself.
+    concrete = assert_same_result(fn, passing, staged=False)
+    assert count_ops(concrete.graph_module, *ASSERT_OPS) > 0, concrete.code
+
+
+@pytest.mark.parametrize("fn, passing, failing", ASSERT_CASES,
+                         ids=[c[0].__name__ for c in ASSERT_CASES])
+def test_assert_fails_on_replay(fn, passing, failing):
+    for x in failing:
+        with pytest.raises(AssertionError):
+            fn(x.clone())
+    for name, run in _all_runners(fn, (passing[0].clone(),)).items():
+        for x in passing:
+            run(x.clone())
+        for x in failing:
+            _raises_on(run, x.clone())
+
+
+def test_assert_message_in_graph_error():
+    concrete = autoconv.autoconv(assert_positive).get_concrete_function(T([1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="x must be positive"):
+        concrete(T([-1.0, 2.0]))
+
+
+def assert_on_python_value(x, n):
+    assert n > 0, "n must be positive"
+    return x * n
+
+
+def test_assert_on_python_value_stays_python():
+    function = autoconv.autoconv(assert_on_python_value)
+    concrete = function.get_concrete_function(T([1.0, 2.0]), 3)
+    assert count_ops(concrete.graph_module, *ASSERT_OPS) == 0, concrete.code
+    torch.testing.assert_close(function(T([1.0, 2.0]), 3), T([3.0, 6.0]))
+    with pytest.raises(AssertionError, match="n must be positive"):
+        function(T([1.0, 2.0]), 0)
+
+
+def assert_message_is_lazy(n):
+    assert n > 0, undefined_name  # noqa: F821
+    return n
+
+
+def test_assert_message_evaluated_only_on_failure():
+    converted = autoconv.convert(assert_message_is_lazy)
+    assert converted(3) == 3
+    with pytest.raises(NameError):
+        converted(0)
+
+
+def test_assert_on_eager_tensor_raises_assertion_error():
+    converted = autoconv.convert(assert_positive)
+    torch.testing.assert_close(converted(T([1.0, 2.0])), assert_positive(T([1.0, 2.0])))
+    with pytest.raises(AssertionError, match="x must be positive"):
+        converted(T([-1.0, 2.0]))
+
+
+# --- print -----------------------------------------------------------------------------------
+
+def print_tensor(x):
+    y = x * 2
+    print("y is", y)
+    return y
+
+
+def print_in_branch(x):
+    if x.sum() > 0:
+        print("positive", x.sum())
+        y = x
+    else:
+        print("negative", x.sum())
+        y = -x
+    return y
+
+
+def print_only_in_branch(x):
+    # the if has no state: the cond exists only for the print inside it
+    if x.sum() > 0:
+        print("positive", x.sum())
+    return x
+
+
+def print_in_loop(n):
+    i = 0
+    while i < n:
+        print("step", i)
+        i += 1
+    return i
+
+
+def print_with_sep(x):
+    print(x.sum(), x.max(), sep=" | ")
+    return x
+
+
+def print_python_and_tensor(x, label):
+    print(label, {"k": 1}, x.min())
+    return x.min()
+
+
+def _lines(text):
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_print_runs_on_every_graph_call(capsys):
+    concrete = autoconv.autoconv(print_tensor).get_concrete_function(T([1.0, 2.0]))
+    capsys.readouterr()
+    for x in (T([1.0, 2.0]), T([5.0, -1.0]), T([0.0, 3.0])):
+        concrete(x)
+        lines = _lines(capsys.readouterr().out)
+        assert lines == [f"y is {x * 2!s}"], lines
+    assert count_ops(concrete.graph_module, PRINT) == 1, concrete.code
+
+
+def test_print_matches_python_print(capsys):
+    inputs = [T([1.0, 2.0]), T([-5.0, 1.0])]
+    for fn, args in [(print_tensor, (inputs[0],)), (print_with_sep, (inputs[1],)),
+                     (print_python_and_tensor, (inputs[0], "min:"))]:
+        fn(*args)
+        want = capsys.readouterr().out
+        concrete = autoconv.autoconv(fn).get_concrete_function(*args)
+        capsys.readouterr()
+        concrete(*args)
+        assert capsys.readouterr().out == want
+
+
+def test_print_in_branch_prints_only_the_branch_taken(capsys):
+    concrete = autoconv.autoconv(print_in_branch).get_concrete_function(T([1.0, 2.0]))
+    capsys.readouterr()
+    assert count_ops(concrete.graph_module, COND) == 1, concrete.code
+    concrete(T([1.0, 2.0]))
+    assert _lines(capsys.readouterr().out) == [f"positive {T(3.0)!s}"]
+    concrete(T([-1.0, -2.0]))
+    assert _lines(capsys.readouterr().out) == [f"negative {T(-3.0)!s}"]
+
+
+def test_print_only_in_branch_is_kept(capsys):
+    concrete = autoconv.autoconv(print_only_in_branch).get_concrete_function(T([1.0, 2.0]))
+    capsys.readouterr()
+    assert count_ops(concrete.graph_module, PRINT) == 1, concrete.code
+    concrete(T([1.0, 2.0]))
+    assert _lines(capsys.readouterr().out) == [f"positive {T(3.0)!s}"]
+    concrete(T([-1.0, -2.0]))
+    assert _lines(capsys.readouterr().out) == []
+
+
+def test_print_in_loop_prints_every_iteration(capsys):
+    concrete = autoconv.autoconv(print_in_loop).get_concrete_function(T(2))
+    capsys.readouterr()
+    assert count_ops(concrete.graph_module, WHILE_LOOP) == 1, concrete.code
+    for n in (0, 1, 3):
+        concrete(T(n))
+        out = _lines(capsys.readouterr().out)
+        assert len(out) == n, out
+        assert all(line.startswith("step") for line in out), out
+
+
+@pytest.mark.parametrize("runner", ["export", "compile"])
+def test_print_under_export_and_compile(capsys, runner):
+    run = _all_runners(print_tensor, (T([1.0, 2.0]),))[runner]
+    capsys.readouterr()
+    for x in (T([1.0, 2.0]), T([3.0, -4.0])):
+        torch.testing.assert_close(run(x), x * 2)
+        assert _lines(capsys.readouterr().out) == [f"y is {x * 2!s}"]
+
+
+def print_python_only(x, n):
+    print("n =", n)
+    return x + n
+
+
+def test_print_of_python_values_is_python_print(capsys):
+    converted = autoconv.convert(print_python_only)
+    converted(T([1.0]), 4)
+    assert capsys.readouterr().out == "n = 4\n"
+
+
+def test_print_on_eager_tensors_is_python_print(capsys):
+    autoconv.convert(print_tensor)(T([1.0, 2.0]))
+    assert capsys.readouterr().out == f"y is {T([2.0, 4.0])!s}\n"

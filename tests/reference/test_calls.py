@@ -1,0 +1,417 @@
+"""Reference tests: calls from converted code.
+
+User functions reached from converted code are converted too (a helper's tensor `if` stages);
+methods, closures, lambdas, nested functions, defaults, globals and nn.Modules all work; torch
+functions are called as they are.
+"""
+
+import pytest
+import torch
+from torch import nn
+
+import autoconv
+from support import COND, WHILE_LOOP, assert_close, assert_same_result, count_ops
+
+T = torch.tensor
+
+
+# --- helper functions ------------------------------------------------------------------------
+
+def helper_abs(v):
+    if v.sum() < 0:
+        return -v
+    return v
+
+
+def calls_helper(x):
+    return helper_abs(x) + 1
+
+
+def helper_halve_until_small(v):
+    while v.abs().max() > 1:
+        v = v / 2
+    return v
+
+
+def helper_chain(v):
+    # a helper that calls helpers
+    return helper_halve_until_small(helper_abs(v))
+
+
+def calls_helper_chain(x):
+    return helper_chain(x) * 3
+
+
+def helper_with_defaults(v, limit=1.0, scale=2.0):
+    if v.max() > limit:
+        v = v * scale
+    return v
+
+
+def calls_helper_with_defaults(x):
+    return helper_with_defaults(x) + helper_with_defaults(x, limit=5.0) \
+        + helper_with_defaults(x, 0.0, scale=-1.0)
+
+
+def helper_keyword_only(v, *, shift):
+    return v + shift if v.sum() > 0 else v - shift
+
+
+def calls_helper_keywords(x):
+    return helper_keyword_only(x, shift=3.0)
+
+
+def helper_varargs(*values):
+    total = torch.zeros(())
+    for v in values:
+        if v.sum() > 0:
+            total = total + v.sum()
+    return total
+
+
+def calls_helper_varargs(x, y):
+    return helper_varargs(x, y, x * y)
+
+
+def helper_returns_tuple(v):
+    return v.min(), v.max()
+
+
+def calls_helper_in_condition(x):
+    lo, hi = helper_returns_tuple(x)
+    if hi - lo > 2:
+        x = (x - lo) / (hi - lo)
+    return x
+
+
+def calls_helper_in_loop(x):
+    for i in range(3):
+        x = helper_abs(x - 2)
+    return x
+
+
+# --- methods, static and class methods -------------------------------------------------------
+
+class Scaler:
+    def __init__(self, k):
+        self.k = k
+
+    def apply(self, v):
+        if v.sum() > 0:
+            return v * self.k
+        return v / self.k
+
+    @staticmethod
+    def clip(v):
+        if v.max() > 1:
+            v = v.clamp(max=1)
+        return v
+
+    @classmethod
+    def make_and_apply(cls, v):
+        return cls(2.0).apply(v)
+
+
+SCALER = Scaler(3.0)
+
+
+def calls_method(x):
+    return SCALER.apply(x) + 1
+
+
+def calls_staticmethod(x):
+    return Scaler.clip(x)
+
+
+def calls_classmethod(x):
+    return Scaler.make_and_apply(x)
+
+
+# --- closures, lambdas, nested functions -----------------------------------------------------
+
+def make_closure(threshold):
+    def closure(v):
+        if v.sum() > threshold:
+            return v - threshold
+        return v + threshold
+    return closure
+
+
+CLOSURE = make_closure(1.0)
+TENSOR_CLOSURE = make_closure(T(2.5))
+
+
+def local_lambda(x):
+    f = lambda v: v * 2 if v.sum() > 0 else v - 1  # noqa: E731
+    return f(x) + f(-x)
+
+
+SQUARE_OR_NEGATE = lambda v: v * v if v.sum() > 0 else -v  # noqa: E731
+
+
+def nested_function(x):
+    def step(v):
+        if v.max() > 1:
+            v = v / 2
+        return v
+    return step(step(x))
+
+
+def nested_function_reads_outer(x):
+    offset = x.mean()
+
+    def shifted(v):
+        if v.sum() > offset:
+            return v - offset
+        return v
+    return shifted(x * 2)
+
+
+def nested_function_with_loop(x):
+    def count_above(v, t):
+        c = 0
+        for e in v:
+            if e > t:
+                c += 1
+        return c
+    return count_above(x, 0.0) + count_above(x, 2.0)
+
+
+# --- globals ---------------------------------------------------------------------------------
+
+THRESHOLD = 1.5
+OFFSETS = T([1.0, -1.0, 2.0])
+
+
+def uses_global_number(x):
+    if x.max() > THRESHOLD:
+        x = x - THRESHOLD
+    return x
+
+
+def uses_global_tensor(x):
+    if (x + OFFSETS).sum() > 0:
+        x = x + OFFSETS
+    return x
+
+
+def uses_default_argument(x, scale=2.0, threshold=0.0):
+    if x.sum() > threshold:
+        return x * scale
+    return x
+
+
+VEC3 = [T([1.0, 2.0, 3.0]), T([-1.0, -2.0, -3.0]), T([0.2, 0.1, -0.1]), T([5.0, -1.0, 0.5])]
+
+CASES = [
+    (calls_helper, VEC3),
+    (calls_helper_chain, VEC3),
+    (calls_helper_with_defaults, VEC3),
+    (calls_helper_keywords, VEC3),
+    (calls_helper_varargs, [(T([1.0, 2.0]), T([3.0, 4.0])), (T([-1.0, 2.0]), T([-3.0, 4.0])),
+                            (T([-1.0, -2.0]), T([3.0, 4.0]))]),
+    (calls_helper_in_condition, VEC3),
+    (calls_helper_in_loop, VEC3),
+    (calls_method, VEC3),
+    (SCALER.apply, VEC3),
+    (calls_staticmethod, VEC3),
+    (calls_classmethod, VEC3),
+    (CLOSURE, VEC3),
+    (TENSOR_CLOSURE, VEC3),
+    (local_lambda, VEC3),
+    (SQUARE_OR_NEGATE, VEC3),
+    (nested_function, VEC3),
+    (nested_function_reads_outer, VEC3),
+    (nested_function_with_loop, VEC3),
+    (uses_global_number, VEC3),
+    (uses_global_tensor, VEC3),
+    (uses_default_argument, VEC3),
+]
+
+
+@pytest.mark.parametrize("fn, inputs", CASES,
+                         ids=[f"{getattr(fn, '__name__', 'fn')}-{i}"
+                              for i, (fn, _) in enumerate(CASES)])
+def test_staged_call(fn, inputs):
+    # Every function here reaches a tensor `if` or loop only through the call: the graph holds
+    # a cond or while_loop only if the callee was converted.
+    concrete = assert_same_result(fn, inputs)
+    if fn is calls_helper_chain:
+        # both helpers it reaches through another helper were converted
+        assert count_ops(concrete.graph_module, COND) > 0, concrete.code
+        assert count_ops(concrete.graph_module, WHILE_LOOP) > 0, concrete.code
+
+
+# --- nn.Module -------------------------------------------------------------------------------
+
+class Gate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 3)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.eye(3))
+            self.linear.bias.zero_()
+
+    def forward(self, x):
+        h = self.linear(x)
+        if h.sum() > 0:
+            return torch.relu(h)
+        return h * 0.5
+
+
+class Outer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gate = Gate()
+        self.register_buffer("steps", T(0.25))
+
+    def forward(self, x):
+        y = self.gate(x)
+        while y.abs().sum() > 1:
+            y = y * self.steps
+        return y
+
+
+class Base(nn.Module):
+    def forward(self, x):
+        if x.mean() > 0:
+            return x - 1
+        return x + 1
+
+
+class Derived(Base):
+    def forward(self, x):
+        return super().forward(x) * 2
+
+
+class Stack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([Base(), Derived(), Base()])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+            if x.sum() < -5:
+                x = x * 0
+        return x
+
+
+class Holder(nn.Module):
+    """Exports a converted forward with the module's parameters registered."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        self.converted = autoconv.convert(module)
+
+    def forward(self, x):
+        return self.converted(x)
+
+
+MODULE_INPUTS = [T([1.0, 2.0, 3.0]), T([-1.0, -2.0, -3.0]), T([0.5, -0.25, 0.1]),
+                 T([-4.0, -4.0, 0.0])]
+
+
+@pytest.mark.parametrize("module_type", [Gate, Outer, Derived, Stack])
+def test_module_forward(module_type):
+    module = module_type().eval()
+    function = autoconv.autoconv(module)
+    with torch.no_grad():
+        expected = [module(x.clone()) for x in MODULE_INPUTS]
+        for x, want in zip(MODULE_INPUTS, expected):
+            assert_close(function(x.clone()), want)
+        assert function.trace_count == 1
+        graph = function.concrete_functions[0].graph_module
+        assert count_ops(graph, COND, WHILE_LOOP) > 0, graph.code
+
+        program = torch.export.export(Holder(module), (MODULE_INPUTS[0].clone(),), strict=False)
+        exported = program.module()
+        for x, want in zip(MODULE_INPUTS, expected):
+            assert_close(exported(x.clone()), want)
+
+        torch._dynamo.reset()
+        compiled = torch.compile(autoconv.convert(module), fullgraph=True, backend="eager",
+                                 dynamic=False)
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            for x, want in zip(MODULE_INPUTS, expected):
+                assert_close(compiled(x.clone()), want)
+
+
+def test_concrete_function_of_module_is_callable():
+    # A ConcreteFunction runs its graph on new tensors of its signature, modules included.
+    module = Gate().eval()
+    with torch.no_grad():
+        concrete = autoconv.autoconv(module).get_concrete_function(MODULE_INPUTS[0])
+        for x in MODULE_INPUTS:
+            assert_close(concrete(x.clone()), module(x.clone()))
+
+
+class TrainingSwitch(nn.Module):
+    def forward(self, x):
+        if self.training:
+            return x * 2
+        return x
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_module_python_attribute_condition(training):
+    module = TrainingSwitch().train(training)
+    function = autoconv.autoconv(module)
+    for x in MODULE_INPUTS:
+        assert_close(function(x.clone()), module(x.clone()))
+    assert function.trace_count == 1
+    graph = function.concrete_functions[0].graph_module
+    assert count_ops(graph, COND, WHILE_LOOP) == 0, graph.code
+
+
+def test_module_uses_current_parameters():
+    # parameters are graph inputs, not constants baked at trace time
+    module = Gate().eval()
+    function = autoconv.autoconv(module)
+    x = T([1.0, 2.0, 3.0])
+    with torch.no_grad():
+        assert_close(function(x), module(x))
+        module.linear.weight.mul_(-1)
+        assert_close(function(x), module(x))
+    assert function.trace_count == 1
+
+
+# --- torch functions are called as they are --------------------------------------------------
+
+def torch_calls(x):
+    y = torch.clamp(torch.sin(x), -0.5, 0.5) + torch.nn.functional.relu(x)
+    return torch.where(y > 0, y, torch.zeros_like(y)).sum()
+
+
+def test_torch_functions_are_called_as_is():
+    code = autoconv.to_code(torch_calls)
+    for name in ("torch.clamp", "torch.sin", "torch.nn.functional.relu", "torch.where",
+                 "torch.zeros_like"):
+        assert f"{name}(" in code, code
+        assert f"converted_call({name}," not in code, code
+        assert f"converted_call({name})" not in code, code
+    concrete = assert_same_result(torch_calls, VEC3, staged=False)
+    assert count_ops(concrete.graph_module, COND, WHILE_LOOP) == 0
+
+
+def test_user_calls_go_through_converted_call():
+    code = autoconv.to_code(calls_helper)
+    assert "converted_call(helper_abs, x)" in code, code
+
+
+@autoconv.do_not_convert
+def unconverted_helper(v, mode):
+    if mode == "double":
+        return v * 2
+    return v
+
+
+def calls_unconverted_helper(x):
+    if x.sum() > 0:
+        x = unconverted_helper(x, "double")
+    return x
+
+
+def test_do_not_convert_helper_runs_as_is():
+    assert_same_result(calls_unconverted_helper, VEC3)

@@ -1,0 +1,252 @@
+"""Reference tests: `and`, `or`, `not`, chained comparisons, and their mixes with Python bools.
+
+Short-circuiting must survive staging: the right operand runs only when Python would run it,
+so inputs where evaluating it would fail (an index past the end) must still work on replay.
+"""
+
+import pytest
+import torch
+
+import autoconv
+from support import COND, WHILE_LOOP, assert_same_result, count_ops
+
+T = torch.tensor
+
+
+# --- short-circuit guards an index -----------------------------------------------------------
+
+def and_guards_index(x, i):
+    if i < 4 and x[i] > 0:
+        y = x * 2
+    else:
+        y = x
+    return y
+
+
+def or_guards_index(x, i):
+    if i >= 4 or x[i] < 0:
+        y = x - 1
+    else:
+        y = x + 1
+    return y
+
+
+def count_leading_positives(x):
+    # when every element is positive, the test is evaluated with i == 4: x[4] must not run
+    i = 0
+    while i < 4 and x[i] > 0:
+        i += 1
+    return i
+
+
+def ifexp_guards_index(x, i):
+    v = x[i] if i < 4 else x[0] * 0
+    return v
+
+
+def chained_guards_index(x, i):
+    if 0 <= i < 4 and x[i] > 1:
+        y = x[i]
+    else:
+        y = x.sum() * 0
+    return y
+
+
+# --- values of and / or / not ----------------------------------------------------------------
+
+def and_condition_three(x):
+    if x[0] > 0 and x[1] > 0 and x[2] > 0:
+        y = x + 1
+    else:
+        y = x - 1
+    return y
+
+
+def and_or_not_mixed(x):
+    if (x[0] > 0 or x[1] > 0) and not x[2] > 0:
+        y = x * 2
+    else:
+        y = x * 3
+    return y
+
+
+def not_condition(x):
+    if not (x > 0).any():
+        y = torch.zeros_like(x)
+    else:
+        y = x
+    return y
+
+
+def not_value(x):
+    return not x.sum() > 0
+
+
+def and_value(x, y):
+    # `a and b` is a if a is falsy, else b
+    return x.sum() and y.sum()
+
+
+# --- chained comparisons ---------------------------------------------------------------------
+
+def chained_two(x):
+    if 0 < x.sum() < 10:
+        y = x
+    else:
+        y = -x
+    return y
+
+
+def chained_three(x, y):
+    if x.min() < y.min() < x.max() < y.max():
+        out = x + y
+    else:
+        out = x - y
+    return out
+
+
+def chained_middle_expression(x):
+    # the middle operand is an expression: evaluated once, then compared twice
+    if -1 < x.mean() * 2 < 1:
+        y = x * 10
+    else:
+        y = x
+    return y
+
+
+def chained_in_ifexp(x):
+    return x.sum() if x[0] < x[1] <= x[2] else -x.sum()
+
+
+# --- mixes with Python bools -----------------------------------------------------------------
+
+def python_bool_and_tensor(x, flag):
+    if flag and x.sum() > 0:
+        y = x * 2
+    else:
+        y = x
+    return y
+
+
+def tensor_and_python_bool(x, flag):
+    if x.sum() > 0 and flag:
+        y = x * 2
+    else:
+        y = x
+    return y
+
+
+def python_bool_or_tensor(x, flag):
+    if flag or x.sum() > 0:
+        y = x * 2
+    else:
+        y = x
+    return y
+
+
+def not_python_and_tensor(x, flag):
+    return not flag and x.max() > 1
+
+
+QUADRANTS = [T([1.0, 2.0, 0.5]), T([1.0, -2.0, 0.5]), T([-1.0, 2.0, 0.5]), T([-1.0, -2.0, 0.5])]
+SIGNS = [T([1.0, 1.0, 1.0]), T([1.0, 1.0, -1.0]), T([-1.0, 1.0, -1.0]), T([-1.0, -1.0, -1.0]),
+         T([-1.0, -1.0, 1.0])]
+X4 = T([1.0, -2.0, 3.0, 4.0])
+INDEXED = [(X4, T(0)), (X4, T(1)), (X4, T(3)), (X4, T(4)), (X4, T(7))]
+
+CASES = [
+    (and_guards_index, INDEXED, COND),
+    (or_guards_index, INDEXED, COND),
+    (count_leading_positives, [T([1.0, 2.0, 3.0, 4.0]), T([1.0, -2.0, 3.0, 4.0]),
+                               T([-1.0, 2.0, 3.0, 4.0])], WHILE_LOOP),
+    (ifexp_guards_index, INDEXED, COND),
+    (chained_guards_index, INDEXED + [(X4, T(-1))], COND),
+    (and_condition_three, SIGNS, COND),
+    (and_or_not_mixed, SIGNS, COND),
+    (not_condition, [T([1.0, -2.0]), T([-1.0, -2.0])], COND),
+    (not_value, [T([1.0, 2.0]), T([-1.0, -2.0])], None),
+    (and_value, [(T([1.0, 2.0]), T([5.0, 6.0])), (T([1.0, -1.0]), T([5.0, 6.0]))], COND),
+    (chained_two, [T([1.0, 2.0]), T([-1.0, 2.0]), T([5.0, 6.0])], COND),
+    (chained_three, [(T([0.0, 5.0]), T([1.0, 6.0])), (T([0.0, 5.0]), T([1.0, 4.0])),
+                     (T([0.0, 5.0]), T([-1.0, 6.0]))], COND),
+    (chained_middle_expression, [T([0.1, 0.2]), T([1.0, 2.0]), T([-1.0, -2.0])], COND),
+    (chained_in_ifexp, [T([1.0, 2.0, 3.0]), T([1.0, 3.0, 3.0]), T([3.0, 2.0, 1.0]),
+                        T([1.0, 3.0, 2.0])], COND),
+    (python_bool_and_tensor, [(T([1.0, 2.0]), True), (T([-1.0, -2.0]), True)], COND),
+    (tensor_and_python_bool, [(T([1.0, 2.0]), True), (T([-1.0, -2.0]), True)], COND),
+    (tensor_and_python_bool, [(T([1.0, 2.0]), False), (T([-1.0, -2.0]), False)], COND),
+    (python_bool_or_tensor, [(T([1.0, 2.0]), False), (T([-1.0, -2.0]), False)], COND),
+    (not_python_and_tensor, [(T([1.0, 2.0]), False), (T([-1.0, -2.0]), False)], None),
+]
+
+
+@pytest.mark.parametrize("fn, inputs, op", CASES,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)])
+def test_staged_logical(fn, inputs, op):
+    # `op` None: the result is a value of tensor logic; a graph may or may not need a cond
+    concrete = assert_same_result(fn, inputs, staged=op is not None)
+    if op is not None:
+        assert count_ops(concrete.graph_module, op) > 0, concrete.code
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (python_bool_and_tensor, [(T([1.0, 2.0]), False), (T([-1.0, -2.0]), False)]),
+    (python_bool_or_tensor, [(T([1.0, 2.0]), True), (T([-1.0, -2.0]), True)]),
+    (not_python_and_tensor, [(T([1.0, 2.0]), True), (T([-1.0, -2.0]), True)]),
+], ids=["false-and", "true-or", "not-true-and"])
+def test_python_short_circuit_skips_the_tensor_operand(fn, inputs):
+    # The Python operand decides: the tensor operand is never evaluated, so nothing is staged.
+    concrete = assert_same_result(fn, inputs, staged=False)
+    assert count_ops(concrete.graph_module, COND, WHILE_LOOP) == 0, concrete.code
+
+
+# --- Python values only: exact Python semantics ----------------------------------------------
+
+def python_and_or(a, b, c):
+    return (a and b) or c
+
+
+def python_not_and(a, b):
+    return not a and b
+
+
+def python_chain(a, b, c):
+    return a < b <= c
+
+
+@pytest.mark.parametrize("a, b, c", [
+    (0, 1, 2), (1, 0, 2), (1, 2, 0), ([], "x", None), ("s", [], 0), (None, None, "c"),
+    (3, 3, 3), (1.5, 2, 2),
+])
+def test_python_values_keep_python_semantics(a, b, c):
+    assert autoconv.convert(python_and_or)(a, b, c) == python_and_or(a, b, c)
+    assert autoconv.convert(python_not_and)(a, b) == python_not_and(a, b)
+    if all(isinstance(v, (int, float)) for v in (a, b, c)):
+        assert autoconv.convert(python_chain)(a, b, c) == python_chain(a, b, c)
+
+
+def chained_with_call(a, b, log):
+    return a < note(b, log) < 10
+
+
+def note(value, log):
+    log.append(value)
+    return value
+
+
+def short_circuit_calls(a, log):
+    return a > 0 and note(a, log) > 5 or note(-a, log) > 5
+
+
+@pytest.mark.parametrize("a, b", [(0, 5), (6, 5), (0, 20)])
+def test_chained_middle_operand_evaluated_once(a, b):
+    log = []
+    assert autoconv.convert(chained_with_call)(a, b, log) == chained_with_call(a, b, [])
+    assert log == [b]
+
+
+@pytest.mark.parametrize("a, expected_log", [(7, [7]), (3, [3, -3]), (-8, [8]), (0, [0])])
+def test_right_operand_only_evaluated_when_needed(a, expected_log):
+    log = []
+    assert autoconv.convert(short_circuit_calls)(a, log) == short_circuit_calls(a, [])
+    assert log == expected_log
