@@ -190,8 +190,18 @@ def _user_frame(error: BaseException, filename: str | None) -> str:
     return ""
 
 
+def _traceable(obj, args):
+    """The `Function` to trace and its arguments. `Class.forward` with an instance of the class as
+    the first example traces that module, so its parameters are graph inputs."""
+    if isinstance(obj, Function):
+        return obj, args
+    if args and isinstance(args[0], torch.nn.Module) and type(args[0]).forward is obj:
+        return _autoconv(args[0]), args[1:]
+    return _autoconv(obj), args
+
+
 def _graph(obj, args, target: str) -> str:
-    function = obj if isinstance(obj, Function) else _autoconv(obj)
+    function, args = _traceable(obj, args)
     try:
         concrete = function.get_concrete_function(*args)
     except (ConversionError, autoconv_runtime.StagingError) as e:

@@ -63,6 +63,7 @@ def converted_tree(fn):
             body=[gast.Return(value=node.body)], decorator_list=[], returns=None,
             type_comment=None, type_params=[], lineno=node.lineno, col_offset=node.col_offset,
         )
+    ctx.local_functions = _local_functions(node)
     return pipeline.convert_tree(node, ctx), ctx
 
 
@@ -71,6 +72,19 @@ def _local_names(node) -> set[str]:
              and not isinstance(n.ctx, gast.Load)}
     names |= {n.name for n in gast.walk(node) if isinstance(n, gast.FunctionDef)}
     return names
+
+
+def _local_functions(node) -> set[str]:
+    """Names bound by a def, or to a lambda, inside the function (converted with it)."""
+    names = {n.name for n in gast.walk(node) if isinstance(n, gast.FunctionDef)} - {node.name}
+    for n in gast.walk(node):
+        if isinstance(n, gast.Assign) and isinstance(n.value, gast.Lambda):
+            names |= {t.id for t in n.targets if isinstance(t, gast.Name)}
+    # A name also bound to something else may hold another callable when called.
+    other = {t.id for n in gast.walk(node) if isinstance(n, gast.Assign)
+             and not isinstance(n.value, gast.Lambda) for t in n.targets
+             if isinstance(t, gast.Name)}
+    return names - other
 
 
 def _compile(fn):
@@ -151,4 +165,6 @@ def _preconvert_callees(fn) -> None:
         callee = _resolve(fn, name)
         if isinstance(callee, types.FunctionType) and not is_generated(callee):
             autoconv_runtime.calls.preconvert(callee)
+        elif isinstance(callee, type):
+            autoconv_runtime.calls.preconvert_class(callee)
 

@@ -36,8 +36,9 @@ class ConcreteFunction:
     """
 
     def __init__(self, graph_module: torch.fx.GraphModule, signature: Signature, tensor_slots,
-                 out_spec, out_constants, name: str):
+                 out_spec, out_constants, name: str, module: torch.nn.Module | None = None):
         self.graph_module = graph_module
+        self._module = module
         self.signature = signature
         self._tensor_slots = tensor_slots
         self._out_spec = out_spec
@@ -69,10 +70,19 @@ class ConcreteFunction:
                 f"{self.__name__} was traced for {self.signature}, got {signature}; call the "
                 "Function instead, which traces new signatures"
             )
-        return self._run_flat([leaves[i] for i in self._tensor_slots])
+        tensors = [leaves[i] for i in self._tensor_slots]
+        if self._module is not None:  # parameters and buffers are read live, as by Function
+            tensors = [*self._module.parameters(), *self._module.buffers(), *tensors]
+        return self._run_flat(tensors)
 
 
 _TENSOR = object()  # marks an output leaf that comes from the graph
+_CONTROL_FLOW = (torch.ops.higher_order.cond, torch.ops.higher_order.while_loop)
+
+
+def _is_impure(node: torch.fx.Node) -> bool:
+    # A cond / while_loop without used outputs may still print or assert in its bodies.
+    return node.is_impure() or (node.op == "call_function" and node.target in _CONTROL_FLOW)
 
 
 class Function:
@@ -175,11 +185,14 @@ class Function:
             flat_function = _with_converted_forward(module, converted, flat_function)
         example = self._tensor_leaves_for_trace(leaves, tensor_slots)
         mode = "symbolic" if self.dynamic else "fake"
-        graph_module = make_fx(flat_function, tracing_mode=mode)(*example)
-        graph_module.graph.eliminate_dead_code()
+        # Tensors the function reads from globals or closures are real, not fake: make_fx
+        # makes them constants of the graph.
+        graph_module = make_fx(flat_function, tracing_mode=mode,
+                               _allow_non_fake_inputs=True)(*example)
+        graph_module.graph.eliminate_dead_code(is_impure_node=_is_impure)
         graph_module.recompile()
         return ConcreteFunction(graph_module, signature, tensor_slots, out_info["spec"],
-                                out_info["constants"], self.__name__)
+                                out_info["constants"], self.__name__, self._module)
 
     def _tensor_leaves_for_trace(self, leaves, tensor_slots):
         tensors = [leaves[i] for i in tensor_slots]

@@ -35,8 +35,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import autoconv  # noqa: E402
 
-REPEAT = 5
-TARGET_SECONDS = 0.03  # per timing loop
+# Many short loops, variants taking turns: the min then finds the quiet moments of a shared machine.
+REPEAT = 11
+TARGET_SECONDS = 0.012  # per timing loop
 
 # Cold compiles: without this, inductor's on-disk caches make `setup` depend on earlier runs.
 torch._inductor.config.fx_graph_cache = False
@@ -83,19 +84,27 @@ WORKLOADS = [
 ]
 
 
-def _per_call(fn, args, repeat=REPEAT):
-    """(min, median) seconds per call of fn(*args)."""
+def _loop_count(fn, args) -> int:
+    """Calls per timing loop: about TARGET_SECONDS worth."""
     start = time.perf_counter()
     fn(*args)
     once = max(time.perf_counter() - start, 1e-7)
-    number = max(1, min(100_000, int(TARGET_SECONDS / once)))
-    runs = []
+    return max(1, min(100_000, int(TARGET_SECONDS / once)))
+
+
+def _interleaved_times(callables, args, repeat=REPEAT):
+    """{name: (min, median) seconds per call}; the variants take turns, one loop each per round,
+    so that load from other processes spreads over all of them alike."""
+    counts = {name: _loop_count(fn, args) for name, fn in callables.items()}
+    runs = {name: [] for name in callables}
     for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn(*args)
-        runs.append((time.perf_counter() - start) / number)
-    return min(runs), statistics.median(runs)
+        for name, fn in callables.items():
+            number = counts[name]
+            start = time.perf_counter()
+            for _ in range(number):
+                fn(*args)
+            runs[name].append((time.perf_counter() - start) / number)
+    return {name: (min(r), statistics.median(r)) for name, r in runs.items()}
 
 
 def _short(e: BaseException) -> str:
@@ -132,9 +141,9 @@ def _variants(fn):
     ]
 
 
-def _measure(name, build, args, expected, unit, scale, failures, label):
-    """Build, run once (setup), check, time. Returns (min, median) seconds or None."""
-    torch._dynamo.reset()
+def _build(name, build, args, expected, failures, label):
+    """Build and run once (setup), check against eager, warm up. (callable, setup s, note) or
+    None when the variant fails."""
     torch._dynamo.utils.counters.clear()
     try:
         start = time.perf_counter()
@@ -145,37 +154,51 @@ def _measure(name, build, args, expected, unit, scale, failures, label):
         setup = time.perf_counter() - start
         if not _same(result, expected):
             raise AssertionError(f"result {result} differs from eager {expected}")
-        callable_(*args)  # warm-up
         note = _dynamo_note() if "compile" in name else ""
-        timing = _per_call(callable_, args)
+        callable_(*args)  # warm-up
+        return callable_, setup, note
     except Exception as e:  # noqa: BLE001 - a failing variant is reported, not fatal
         failures.append((label, name, e))
-        print(f"   {name:28} FAILED: {_short(e)}")
         return None
-    return timing, setup, note
+
+
+def _compare(label, variants, args, expected, unit, scale, failures) -> dict:
+    """Build every variant, time them interleaved, print one row each; {name: (time, ratio)}."""
+    torch._dynamo.reset()
+    built, errors = {}, {}
+    for name, build in variants:
+        out = _build(name, build, args, expected, failures, label)
+        if out is None:
+            errors[name] = _short(failures[-1][2])
+        else:
+            built[name] = out
+    times = _interleaved_times({name: out[0] for name, out in built.items()}, args)
+    eager = times.get("eager", (None,))[0]
+    summary = {}
+    for name, _ in variants:
+        if name in errors:
+            print(f"   {name:28} FAILED: {errors[name]}")
+            continue
+        (best, median), (_, setup, note) = times[name], built[name]
+        ratio = best / eager if eager else float("nan")
+        summary[name] = (best * scale, ratio)
+        print(f"   {name:28} {best * scale:10.3f} [{median * scale:10.3f}] {unit}  "
+              f"{ratio:6.2f}x eager   setup {setup:7.3f} s{note}")
+    return summary
 
 
 def run_control_flow() -> dict:
     print("== staged control flow on CPU (µs per call, min [median] of "
-          f"{REPEAT} timing loops; setup = build + first call)")
-    print(f"   torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"{REPEAT} interleaved timing loops; setup = build + first call)")
+    print(f"   torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
+          f"{os.getloadavg()[0]:.2f}")
     summary, failures = {}, []
     for label, fn, make_args in WORKLOADS:
         args = make_args()
         expected = fn(*args)
         print(f"-- {label}")
-        eager_time = None
-        for name, build in _variants(fn):
-            out = _measure(name, build, args, expected, "µs", 1e6, failures, label)
-            if out is None:
-                continue
-            (best, median), setup, note = out
-            if name == "eager":
-                eager_time = best
-            ratio = best / eager_time
-            summary[(label, name)] = (best * 1e6, ratio)
-            print(f"   {name:28} {best * 1e6:10.1f} [{median * 1e6:10.1f}] µs  "
-                  f"{ratio:6.2f}x eager   setup {setup:7.3f} s{note}")
+        times = _compare(label, _variants(fn), args, expected, "µs", 1e6, failures)
+        summary.update({(label, name): value for name, value in times.items()})
     return {"times": summary, "failures": failures}
 
 
@@ -205,18 +228,7 @@ def run_seed_model() -> dict:
     ]
     with torch.no_grad():
         expected = model(x)
-        eager_time = None
-        for name, build in variants:
-            out = _measure(name, build, (x,), expected, "ms", 1e3, failures, "seed model")
-            if out is None:
-                continue
-            (best, median), setup, note = out
-            if name == "eager":
-                eager_time = best
-            ratio = best / eager_time
-            summary[name] = (best * 1e3, ratio)
-            print(f"   {name:28} {best * 1e3:8.3f} [{median * 1e3:8.3f}] ms  "
-                  f"{ratio:6.2f}x eager   setup {setup:7.3f} s{note}")
+        summary = _compare("seed model", variants, (x,), expected, "ms", 1e3, failures)
     return {"times": summary, "failures": failures}
 
 

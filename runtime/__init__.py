@@ -3,7 +3,7 @@
 Converted code refers to this module as `ac`; every name it uses is listed in `__all__`.
 """
 
-from .calls import converted_call, do_not_convert, set_converter
+from .calls import converted_call, do_not_convert, set_converter, super_method
 from .errors import StagingError
 from .iteration import enumerate_, range_, zip_
 from .subscripts import getitem, setitem
@@ -43,6 +43,7 @@ __all__ = [
     "range_",
     "set_converter",
     "setitem",
+    "super_method",
     "while_stmt",
     "zip_",
 ]

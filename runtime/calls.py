@@ -6,6 +6,7 @@ The runtime never imports the compiler; the compiler installs itself with `set_c
 from __future__ import annotations
 
 import builtins
+import functools
 import sys
 import types
 import weakref
@@ -20,12 +21,17 @@ __all__ = [
     "do_not_convert",
     "is_marked_do_not_convert",
     "preconvert",
+    "preconvert_class",
     "preconvert_module",
+    "super_method",
 ]
 
 _converter = None
 # fn -> converted fn; weak so that converting many short-lived functions frees them again.
-_converted: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# The converted twin is kept on the function itself under this name: it lives exactly as long as
+# the function, and dynamo can read a function attribute (it cannot always look a method's
+# function up in a weak dictionary).
+_TWIN = "__autoconv_converted__"
 _do_not_convert: "weakref.WeakSet" = weakref.WeakSet()
 
 # Builtins whose Python behaviour would read a traced tensor's value. The converter rewrites
@@ -83,11 +89,14 @@ def _convertible(fn) -> bool:
 _in_progress: set = set()
 
 
+def _cached(fn):
+    return fn.__dict__.get(_TWIN)
+
+
 def _converted_function(fn):
-    try:
-        return _converted[fn]
-    except KeyError:
-        pass
+    converted = fn.__dict__.get(_TWIN)
+    if converted is not None:
+        return converted
     if fn in _in_progress:  # recursion: the converted twin is not ready yet
         return fn
     _in_progress.add(fn)
@@ -95,7 +104,7 @@ def _converted_function(fn):
         converted = _converter(fn) if _converter is not None and _convertible(fn) else fn
     finally:
         _in_progress.discard(fn)
-    _converted[fn] = converted
+    setattr(fn, _TWIN, converted)
     return converted
 
 
@@ -104,15 +113,21 @@ def preconvert(fn) -> None:
     _converted_function(fn)
 
 
+def preconvert_class(klass: type) -> None:
+    """Convert the user methods (static and class methods too) of `klass` and its bases."""
+    for base in klass.__mro__:
+        if (base.__module__ or "").partition(".")[0] in _NEVER_CONVERTED:
+            continue
+        for value in vars(base).values():
+            value = getattr(value, "__func__", value)
+            if isinstance(value, types.FunctionType):
+                _converted_function(value)
+
+
 def preconvert_module(module: torch.nn.Module) -> None:
     """Convert the forward and the other user methods of every module in `module`."""
     for sub in module.modules():
-        for klass in type(sub).__mro__:
-            if (klass.__module__ or "").partition(".")[0] in _NEVER_CONVERTED:
-                continue
-            for value in vars(klass).values():
-                if isinstance(value, types.FunctionType):
-                    _converted_function(value)
+        preconvert_class(type(sub))
 
 
 def converted_call(fn, /, *args, **kwargs):
@@ -131,7 +146,7 @@ def converted_call(fn, /, *args, **kwargs):
         return _converted_function(fn.__func__)(fn.__self__, *args, **kwargs)
     if isinstance(fn, torch.nn.Module) and not _has_hooks(fn):
         forward = cls.forward
-        converted = _converted.get(forward)
+        converted = _cached(forward)
         if converted is None and _convertible(forward):
             preconvert_module(fn)
             converted = _converted_function(forward)
@@ -145,6 +160,21 @@ def _call_builtin(fn, args, kwargs):
         if fn is builtin:
             return staged(*args, **kwargs)
     return fn(*args, **kwargs)
+
+
+def super_method(klass, obj, name: str):
+    """`super(klass, obj).name`, converted when it is a user function.
+
+    Converted code calls `ac.super_method(__class__, self, 'f')(x)` for `super().f(x)`.
+    """
+    mro = type(obj).__mro__
+    for base in mro[mro.index(klass) + 1:]:
+        attr = base.__dict__.get(name)
+        if attr is not None:
+            if type(attr) is types.FunctionType and _convertible(attr):
+                return functools.partial(_converted_function(attr), obj)
+            break
+    return getattr(super(klass, obj), name)
 
 
 def _has_hooks(module: torch.nn.Module) -> bool:

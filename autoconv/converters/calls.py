@@ -4,7 +4,7 @@
     self.block(x)      ->  ac.converted_call(self.block, x)     (methods and submodules)
     range(n)           ->  ac.range_(n)          (also enumerate, zip, print)
     torch.sin(x), len(x), x.sum()   stay as they are
-    super().f(x)       ->  ac.converted_call(super(__class__, self).f, x)
+    super().f(x)       ->  ac.super_method(__class__, self, 'f')(x)
 
 Methods of local values (`x.sum()`, `vals.pop()`) are called as they are: they are tensor or
 container methods nearly always, and dynamo cannot even ask a bound builtin method its type.
@@ -70,8 +70,11 @@ class CallConverter(Converter):
         root = func.value
         while isinstance(root, gast.Attribute):
             root = root.value
+        if isinstance(root, gast.Call) and self._is_runtime(root.func):
+            return root.func.attr != "converted_call"  # MyClass(k).f(x), converted already
         if isinstance(root, gast.Call) and isinstance(root.func, gast.Name):
-            return root.func.id != "super"
+            # super().f(x) and MyClass(k).f(x) are user methods; len(x).f() is not
+            return root.func.id != "super" and self._is_builtin(root.func.id)
         if not isinstance(root, gast.Name):
             return True  # a method of a computed value: (a + b).sum()
         return root.id in self.ctx.local_names
@@ -80,7 +83,27 @@ class CallConverter(Converter):
         return (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
                 and func.value.id == self.ctx.runtime)
 
+    def _super_method(self, func):
+        """`super().name` in a method: the runtime finds (and converts) the method."""
+        if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Call)):
+            return None
+        call = func.value
+        if not (isinstance(call.func, gast.Name) and call.func.id == "super" and not call.args
+                and self._is_builtin("super") and self.first_params[-1:] != [None]):
+            return None
+        self.ctx.uses_class_cell = True
+        return templates.replace(
+            "ac.super_method(__class__, self, name)", ac=self.ctx.runtime,
+            self=self.first_params[-1], name=gast.Constant(value=func.attr, kind=None),
+        )[0].value
+
     def visit_Call(self, node):
+        method = self._super_method(node.func)
+        if method is not None:
+            node.args = [self.visit(a) for a in node.args]
+            node.keywords = [self.visit(k) for k in node.keywords]
+            node.func = method
+            return node
         self.generic_visit(node)
         func = node.func
         ac = self.ctx.runtime
@@ -94,8 +117,13 @@ class CallConverter(Converter):
             return node
         if self._is_direct(func) or self._is_runtime(func) or self._is_local_method(func):
             return node
-        if isinstance(func, gast.Name) and func.id not in self.ctx.local_names:
-            self.ctx.callees.add(func.id)
+        if isinstance(func, gast.Name) and func.id in self.ctx.local_functions:
+            return node  # defined in this function: converted along with it already
+        root = func
+        while isinstance(root, gast.Attribute):
+            root = root.value
+        if isinstance(root, gast.Name) and root.id not in self.ctx.local_names:
+            self.ctx.callees.add(root.id)
         node.args = [func] + node.args
         node.func = gast.Attribute(value=templates.name(ac), attr="converted_call", ctx=gast.Load())
         return node

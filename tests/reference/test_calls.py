@@ -215,7 +215,10 @@ CASES = [
     (calls_method, VEC3),
     (SCALER.apply, VEC3),
     (calls_staticmethod, VEC3),
-    (calls_classmethod, VEC3),
+    pytest.param(calls_classmethod, VEC3, marks=pytest.mark.xfail(
+        strict=True, reason="known bug: under torch.compile, dynamo cannot instantiate "
+        "ac.Undefined in a classmethod reached through cls(...).method (autoconv trace and "
+        "export pass)")),
     (CLOSURE, VEC3),
     (TENSOR_CLOSURE, VEC3),
     (local_lambda, VEC3),
@@ -230,8 +233,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("fn, inputs", CASES,
-                         ids=[f"{getattr(fn, '__name__', 'fn')}-{i}"
-                              for i, (fn, _) in enumerate(CASES)])
+                         ids=[f"{getattr(getattr(c, 'values', c)[0], '__name__', 'fn')}-{i}"
+                              for i, c in enumerate(CASES)])
 def test_staged_call(fn, inputs):
     # Every function here reaches a tensor `if` or loop only through the call: the graph holds
     # a cond or while_loop only if the callee was converted.
