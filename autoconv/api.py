@@ -20,6 +20,8 @@ __all__ = ["autoconv", "convert", "to_code", "do_not_convert"]
 
 def _target(fn):
     """The Python function to convert for `fn` (a function, method, module or callable)."""
+    if isinstance(fn, Function):
+        return _target(fn.python_function)
     if isinstance(fn, torch.nn.Module):
         return type(fn).forward
     if isinstance(fn, (types.MethodType, staticmethod, classmethod)):
@@ -41,6 +43,8 @@ def convert(fn):
     """
     if is_marked_do_not_convert(fn):
         return fn
+    if isinstance(fn, Function):
+        return convert(fn.python_function)
     target = _target(fn)
     converted = conversion.convert_function(target)
     if isinstance(fn, torch.nn.Module):

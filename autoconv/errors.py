@@ -37,5 +37,10 @@ class ConversionError(SyntaxError):
         self.kind = kind
 
     def __str__(self) -> str:
-        where = f"{self.filename}:{self.lineno}:{self.offset or 0}: " if self.filename else ""
+        if self.filename and self.lineno:
+            where = f"{self.filename}:{self.lineno}:{self.offset or 0}: "
+        elif self.filename:
+            where = f"{self.filename}: "
+        else:
+            where = ""
         return f"{where}{self.msg}"

@@ -229,6 +229,11 @@ class _Operands:
         return state, pytree.tree_unflatten(leaves, self.input_spec)
 
 
+def _zeros_like_meta(value):
+    t = to_tensor(value)
+    return torch.zeros(t.shape, dtype=t.dtype, device=t.device)
+
+
 def _fill_return_placeholders(bodies, state, names, kinds, inputs):
     """Give an unset return value a zero tensor shaped like the one a body would return."""
     slots = [i for i, v in enumerate(state) if is_undefined(v) and v.name == RETURN_VALUE]
@@ -240,8 +245,8 @@ def _fill_return_placeholders(bodies, state, names, kinds, inputs):
             outputs = body(*state, *inputs)
             for i in slots:
                 if is_undefined(state[i]) and _is_stageable(outputs[i]):
-                    state[i] = pytree.tree_map(lambda t: torch.zeros_like(to_tensor(t)),
-                                               outputs[i])
+                    # Shape and dtype only: the probe's own ops stay dead, for DCE to drop.
+                    state[i] = pytree.tree_map(_zeros_like_meta, outputs[i])
     for i in slots:
         kinds[i] = CONSTANT if is_undefined(state[i]) else TENSOR
     return tuple(state)
