@@ -1,0 +1,95 @@
+"""Property tests: on Python values the runtime operators are exactly the Python they replace,
+and on traced tensors they agree with it."""
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.fx.experimental.proxy_tensor import make_fx
+
+import autoconv_runtime as ac
+
+values = st.one_of(st.integers(-5, 5), st.booleans(), st.none(), st.text(max_size=2),
+                   st.lists(st.integers(), max_size=2))
+
+
+@given(values, values)
+def test_and_or_not_match_python(a, b):
+    calls = []
+
+    def right():
+        calls.append(1)
+        return b
+
+    assert ac.and_(a, right) == (a and b)
+    assert len(calls) == (1 if a else 0)  # the right side only runs when Python runs it
+    calls.clear()
+    assert ac.or_(a, right) == (a or b)
+    assert len(calls) == (0 if a else 1)
+    assert ac.not_(a) == (not a)
+
+
+@given(values, st.integers(), st.integers())
+def test_if_exp_matches_python(cond, a, b):
+    assert ac.if_exp(cond, lambda: a, lambda: b) == (a if cond else b)
+
+
+@given(st.integers(-3, 40), st.integers(1, 5))
+def test_while_stmt_matches_python(n, step):
+    def test(i, total):
+        return i < n
+
+    def body(i, total):
+        return i + step, total + i
+
+    i, total = 0, 0
+    while i < n:
+        i, total = i + step, total + i
+    assert ac.while_stmt(test, body, (0, 0), ("i", "total")) == (i, total)
+
+
+@given(st.lists(st.integers(-9, 9), max_size=8), st.integers(-9, 9))
+def test_for_stmt_with_extra_test_matches_python_break(items, stop):
+    def body(item, seen, broke):
+        return seen + [item], item == stop
+
+    def extra_test(seen, broke):
+        return not broke
+
+    seen, broke = ac.for_stmt(items, extra_test, body, ([], False), ("seen", "broke"))
+    expected = []
+    for item in items:
+        expected.append(item)
+        if item == stop:
+            break
+    assert seen == expected
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.floats(-4, 4, allow_nan=False), min_size=3, max_size=3),
+       st.floats(-2, 2, allow_nan=False))
+def test_staged_if_stmt_matches_python(data, threshold):
+    def f(x, t):
+        def if_true(y):
+            return (x * 2,)
+
+        def if_false(y):
+            return (x - t,)
+
+        return ac.if_stmt(x.sum() > t, if_true, if_false, (ac.Undefined("y"),), ("y",))[0]
+
+    x, t = torch.tensor(data), torch.tensor(threshold)
+    graph = make_fx(f, tracing_mode="fake")(torch.zeros(3), torch.tensor(0.0))
+    expected = x * 2 if x.sum() > t else x - t
+    torch.testing.assert_close(graph(x, t), expected)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 30))
+def test_staged_while_stmt_matches_python(n):
+    def f(limit):
+        return ac.while_stmt(lambda i, s: i < limit, lambda i, s: (i + 1, s + i),
+                             (0, 0), ("i", "s"))
+
+    graph = make_fx(f, tracing_mode="fake")(torch.tensor(3))
+    i, s = graph(torch.tensor(n))
+    assert (i.item(), s.item()) == (n, sum(range(n)))
