@@ -20,6 +20,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -x -p no:cacheprovider tests
 
 bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/run.py
 
 clean:
