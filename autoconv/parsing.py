@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import linecache
 import textwrap
 from dataclasses import dataclass
 
@@ -96,8 +95,3 @@ def _find_lambda(fn, source, filename, first_line, indent):
         raise ConversionError("lambda_ambiguous", filename, code.co_firstlineno,
                               line=code.co_firstlineno)
     return matches[0]
-
-
-def source_line(filename: str, lineno: int) -> str:
-    """The user's source line, for messages."""
-    return linecache.getline(filename, lineno).rstrip()

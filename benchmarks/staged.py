@@ -34,6 +34,7 @@ import torch._inductor.config
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import autoconv  # noqa: E402
+from sample_functions import row_abs_sum  # noqa: E402
 
 # Many short loops, variants taking turns: the min then finds the quiet moments of a shared machine.
 REPEAT = 11
@@ -54,23 +55,12 @@ def collatz_steps(n):
 
 
 def newton_sqrt(x):
-    """Newton's square root of a 0-d float64 tensor, to 1e-10."""
+    """Newton's square root of a 0-d float64 tensor, to 1e-10 (no `tol` argument: TorchScript
+    would type an unannotated default as a tensor)."""
     y = x
     while abs(y * y - x) > 1e-10:
         y = (y + x / y) / 2
     return y
-
-
-def row_abs_sum(x):
-    """A loop over the rows of a 2-D tensor with a data-dependent if per row."""
-    out = torch.zeros(x.shape[0], dtype=x.dtype)
-    for i in range(x.shape[0]):
-        s = x[i].sum()
-        if s > 0:
-            out[i] = s
-        else:
-            out[i] = -x[i].abs().sum()
-    return out
 
 
 # Rows kept small: the converted loop unrolls into one torch.cond per row, and inductor compiles

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Anno", "set_anno", "get_anno", "has_anno", "copy_origin"]
+__all__ = ["Anno", "set_anno", "get_anno", "copy_origin"]
 
 _ATTR = "_autoconv_annos"
 
@@ -27,11 +27,6 @@ def set_anno(node, key: Anno, value) -> None:
         annos = {}
         setattr(node, _ATTR, annos)
     annos[key] = value
-
-
-def has_anno(node, key: Anno) -> bool:
-    """True if `node` carries `key`."""
-    return key in getattr(node, _ATTR, ())
 
 
 def get_anno(node, key: Anno, default=None):
