@@ -68,15 +68,26 @@ def do_not_convert(fn):
     return autoconv_runtime.do_not_convert(fn)
 
 
-def autoconv(fn=None, *, dynamic: bool = False):
+def autoconv(fn=None, *, dynamic: bool = False, backend: str = "python",
+             input_signature=None):
     """Make `fn` (a function or `nn.Module`) a `Function`: converted once, traced once per input
     signature into a `ConcreteFunction`, whose graph runs on every later call.
 
-    Use as `@autoconv`, `@autoconv(dynamic=True)` or `autoconv(fn)`.
+    Use as `@autoconv`, `@autoconv(dynamic=True)` or `autoconv(fn)`. Options:
+
+    * `dynamic`: trace with symbolic sizes, so a new batch size does not retrace.
+    * `backend`: how graphs run: "python" (default: fast to build, control flow as Python
+      if/while over the graph's ops), "fx" (the GraphModule itself), "inductor"
+      (torch.compile of the graph), "cudagraphs" (inductor + CUDA graph replay).
+    * `input_signature`: a list of `TensorSpec`, one per positional argument: trace exactly
+      once, for these specs (`None` sizes stay free); calls that do not match raise TypeError.
     """
+    options = dict(dynamic=dynamic, backend=backend, input_signature=input_signature)
     if fn is None:
-        return functools.partial(autoconv, dynamic=dynamic)
+        return functools.partial(autoconv, **options)
     if inspect.isclass(fn):
         raise ConversionError("not_function", None, None, what=f"the class {fn.__name__}")
-    return functools.update_wrapper(Function(fn, dynamic=dynamic), fn, updated=()) \
-        if not isinstance(fn, torch.nn.Module) else Function(fn, dynamic=dynamic)
+    function = Function(fn, **options)
+    if isinstance(fn, torch.nn.Module):
+        return function
+    return functools.update_wrapper(function, fn, updated=())

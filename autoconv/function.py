@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 import warnings
 
@@ -9,7 +10,8 @@ import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils import _pytree as pytree
 
-from .signature import Signature, TensorSpec, signature_of
+from . import backends, graph_passes
+from .signature import Signature, TensorSpec, describe_leaf, signature_of
 
 __all__ = ["Function", "ConcreteFunction", "run_functions_eagerly", "functions_run_eagerly"]
 
@@ -28,6 +30,32 @@ def functions_run_eagerly() -> bool:
     return _run_eagerly
 
 
+_TENSOR = object()  # marks an output leaf that comes from the graph
+
+
+class _ModuleState:
+    """Reads a module's parameters and buffers, in the graph's input order, on every call.
+
+    The slots are the `_parameters` / `_buffers` dicts of the owning submodules, resolved once:
+    reading them is a dict lookup per tensor (walking `named_parameters()` each call costs
+    ~0.3 ms on a 200-parameter model), and it still sees parameters replaced by assignment.
+    """
+
+    def __init__(self, module: torch.nn.Module):
+        self.names = [n for n, _ in module.named_parameters()] + \
+                     [n for n, _ in module.named_buffers()]
+        n_params = len(self.names) - len(list(module.named_buffers()))
+        self.slots = []
+        for i, name in enumerate(self.names):
+            owner_path, _, leaf = name.rpartition(".")
+            owner = module.get_submodule(owner_path)
+            table = owner._parameters if i < n_params else owner._buffers
+            self.slots.append((table, leaf))
+
+    def read(self) -> list:
+        return [table[leaf] for table, leaf in self.slots]
+
+
 class ConcreteFunction:
     """One traced graph of a converted function, for one input signature.
 
@@ -36,13 +64,18 @@ class ConcreteFunction:
     """
 
     def __init__(self, graph_module: torch.fx.GraphModule, signature: Signature, tensor_slots,
-                 out_spec, out_constants, name: str, module: torch.nn.Module | None = None):
+                 out_spec, out_constants, name: str, *, state: _ModuleState | None = None,
+                 backend: str = "python", input_specs: tuple | None = None):
         self.graph_module = graph_module
-        self._module = module
         self.signature = signature
+        self.backend = backend
+        self._state = state
         self._tensor_slots = tensor_slots
         self._out_spec = out_spec
         self._out_constants = out_constants
+        self._single_tensor = out_constants == [_TENSOR] and out_spec.is_leaf()
+        self._input_specs = input_specs
+        self._runner = None
         self.__name__ = name
 
     @property
@@ -56,27 +89,49 @@ class ConcreteFunction:
         return self.graph_module.code
 
     def __repr__(self) -> str:
-        return f"<ConcreteFunction {self.__name__}{self.signature}>"
+        return f"<ConcreteFunction {self.__name__}{self.signature} backend={self.backend!r}>"
 
     def _run_flat(self, tensors):
-        outputs = iter(self.graph_module(*tensors))
+        runner = self._runner
+        if runner is None:
+            runner = self._runner = backends.build(self.backend, self.graph_module, tensors)
+        outputs = runner(*tensors)
+        if self._single_tensor:
+            return outputs[0]
+        outputs = iter(outputs)
         leaves = [next(outputs) if c is _TENSOR else c for c in self._out_constants]
         return pytree.tree_unflatten(leaves, self._out_spec)
 
-    def __call__(self, *args, **kwargs):
-        signature, leaves = signature_of(args, kwargs)
-        if signature != self.signature:
-            raise TypeError(
-                f"{self.__name__} was traced for {self.signature}, got {signature}; call the "
-                "Function instead, which traces new signatures"
-            )
+    def _inputs(self, leaves) -> list:
         tensors = [leaves[i] for i in self._tensor_slots]
-        if self._module is not None:  # parameters and buffers are read live, as by Function
-            tensors = [*self._module.parameters(), *self._module.buffers(), *tensors]
-        return self._run_flat(tensors)
+        if self._state is not None:  # parameters and buffers are read live
+            return self._state.read() + tensors
+        return tensors
+
+    def __call__(self, *args, **kwargs):
+        if self._input_specs is not None:
+            leaves = _check_input_signature(self.__name__, self._input_specs, args, kwargs)
+        else:
+            signature, leaves = signature_of(args, kwargs, self.signature.extra)
+            if signature != self.signature:
+                raise TypeError(
+                    f"{self.__name__} was traced for {self.signature}, got {signature}; call "
+                    "the Function instead, which traces new signatures")
+        return self._run_flat(self._inputs(leaves))
 
 
-_TENSOR = object()  # marks an output leaf that comes from the graph
+def _check_input_signature(name, specs, args, kwargs) -> list:
+    if kwargs or len(args) != len(specs):
+        raise TypeError(f"{name} has input_signature of {len(specs)} positional tensor(s); got "
+                        f"{len(args)} positional and {len(kwargs)} keyword argument(s)")
+    for i, (spec, value) in enumerate(zip(specs, args)):
+        why = spec.mismatch(value)
+        if why is not None:
+            raise TypeError(f"{name}: argument {i} does not match input_signature[{i}] {spec}: "
+                            f"{why}")
+    return list(args)
+
+
 _CONTROL_FLOW = (torch.ops.higher_order.cond, torch.ops.higher_order.while_loop)
 
 
@@ -89,16 +144,30 @@ class Function:
     """A Python function (or `nn.Module`) that converts once and traces once per signature.
 
     Created by `autoconv(fn)`. Calling it looks up the `ConcreteFunction` for the arguments'
-    signature (tensors by shape, dtype, device, requires_grad; other values by value), tracing
-    a new one when the signature is new, and runs its graph.
+    signature (tensors by shape, dtype, device, requires_grad; other values by value;
+    `module.training` for modules), tracing a new one when the signature is new, and runs its
+    graph with the chosen backend (see `autoconv.backends`).
     """
 
-    def __init__(self, fn, *, dynamic: bool = False):
+    def __init__(self, fn, *, dynamic: bool = False, backend: str = "python",
+                 input_signature=None):
+        if backend not in backends.BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of "
+                             f"{sorted(backends.BACKENDS)}")
         self.python_function = fn
-        self.dynamic = dynamic
+        self.backend = backend
+        self.input_signature = None if input_signature is None else tuple(input_signature)
+        if self.input_signature is not None:
+            for spec in self.input_signature:
+                if not isinstance(spec, TensorSpec):
+                    raise TypeError(f"input_signature holds TensorSpec objects, got {spec!r}")
+        self.dynamic = dynamic or any(
+            None in spec.shape for spec in self.input_signature or ())
         self._module = fn if isinstance(fn, torch.nn.Module) else None
+        self._state = None
         self._converted = None
         self._cache: dict[Signature, ConcreteFunction] = {}
+        self._pinned: ConcreteFunction | None = None
         self._lock = threading.Lock()
         self.trace_count = 0
         self.__name__ = getattr(fn, "__name__", type(fn).__name__)
@@ -119,28 +188,39 @@ class Function:
                 self._converted = convert(self.python_function)
         return self._converted
 
+    def _extra(self) -> tuple:
+        return (("training", self._module.training),) if self._module is not None else ()
+
     def __call__(self, *args, **kwargs):
         if _run_eagerly:
             return self.python_function(*args, **kwargs)
-        signature, leaves = signature_of(args, kwargs)
+        if self.input_signature is not None:
+            concrete = self._pinned or self.get_concrete_function(*self.input_signature)
+            return concrete(*args, **kwargs)
+        signature, leaves = signature_of(args, kwargs, self._extra())
         concrete = self._cache.get(signature)
         if concrete is None:
-            concrete = self._trace(signature, leaves)
-        return concrete._run_flat(self._tensor_leaves(concrete, leaves))
-
-    def _tensor_leaves(self, concrete, leaves):
-        tensors = [leaves[i] for i in concrete._tensor_slots]
-        if self._module is not None:
-            tensors = [*self._module.parameters(), *self._module.buffers(), *tensors]
-        return tensors
+            concrete = self._trace(signature, leaves, args, kwargs)
+        return concrete._run_flat(concrete._inputs(leaves))
 
     def get_concrete_function(self, *args, **kwargs) -> ConcreteFunction:
-        """The `ConcreteFunction` for these arguments (tensors or `TensorSpec`s), traced if new."""
-        signature, leaves = signature_of(args, kwargs)
-        leaves = [leaf.example() if isinstance(leaf, TensorSpec) else leaf for leaf in leaves]
-        return self._cache.get(signature) or self._trace(signature, leaves)
+        """The `ConcreteFunction` for these arguments (tensors or `TensorSpec`s), traced if new.
 
-    def _trace(self, signature: Signature, leaves) -> ConcreteFunction:
+        With `input_signature`, called without arguments it returns the one pinned graph.
+        """
+        if self.input_signature is not None:
+            if not args and not kwargs:
+                args = self.input_signature
+            if self._pinned is None:
+                signature, leaves = signature_of(tuple(self.input_signature), {}, self._extra())
+                examples = [spec.example() for spec in leaves]
+                self._pinned = self._trace(signature, examples, args, kwargs)
+            return self._pinned
+        signature, leaves = signature_of(args, kwargs, self._extra())
+        leaves = [leaf.example() if isinstance(leaf, TensorSpec) else leaf for leaf in leaves]
+        return self._cache.get(signature) or self._trace(signature, leaves, args, kwargs)
+
+    def _trace(self, signature: Signature, leaves, args, kwargs) -> ConcreteFunction:
         with self._lock:
             concrete = self._cache.get(signature)
             if concrete is not None:
@@ -149,11 +229,41 @@ class Function:
             self._cache[signature] = concrete
             self.trace_count += 1
             if self.trace_count == RETRACE_WARNING_AFTER:
-                warnings.warn(
-                    f"{self.__name__} has been traced {self.trace_count} times; each new "
-                    "signature traces again. Pass tensors instead of changing Python values, or "
-                    "use dynamic=True for changing sizes.", stacklevel=3)
+                warnings.warn(self._retrace_message(args, kwargs), stacklevel=3)
             return concrete
+
+    def _retrace_message(self, args, kwargs) -> str:
+        """Names the arguments whose signature entries differ between the traces so far."""
+        signatures = list(self._cache)
+        changing = []
+        if len({s.treespec for s in signatures}) > 1:
+            changing.append("the structure of the arguments (number, keywords or containers)")
+        else:
+            paths = [p for p, _ in pytree.tree_flatten_with_path((args, kwargs))[0]]
+            for i, path in enumerate(paths):
+                seen = list(dict.fromkeys(s.key[i] for s in signatures))
+                if len(seen) > 1:
+                    shown = ", ".join(describe_leaf(k) for k in seen[:4])
+                    changing.append(f"{self._argument_name(path)} (seen: {shown})")
+        if len({s.extra for s in signatures}) > 1:
+            changing.append("module.training")
+        return (f"{self.__name__} has been traced {self.trace_count} times; each new signature "
+                f"traces again. Changing: {'; '.join(changing) or 'unknown'}. Pass tensors "
+                "instead of changing Python values, or use dynamic=True (or an input_signature "
+                "with None sizes) for changing sizes.")
+
+    def _argument_name(self, path) -> str:
+        where, *rest = path[1:]
+        try:
+            target = self._module.forward if self._module is not None else self.python_function
+            params = list(inspect.signature(target).parameters)
+        except (TypeError, ValueError):
+            params = []
+        if path[0].idx == 0:  # positional
+            name = params[where.idx] if where.idx < len(params) else f"args[{where.idx}]"
+        else:
+            name = str(where.key)
+        return name + pytree.keystr(tuple(rest))
 
     def _trace_locked(self, signature, leaves) -> ConcreteFunction:
         converted = self._converted_callable()
@@ -161,7 +271,8 @@ class Function:
         module = self._module
         names = []
         if module is not None:
-            names = [n for n, _ in module.named_parameters()] + [n for n, _ in module.named_buffers()]
+            self._state = _ModuleState(module)
+            names = self._state.names
         out_info = {}
 
         def flat_function(*tensors):
@@ -183,33 +294,66 @@ class Function:
         if module is not None:
             # functional_call runs module.forward: route it through the converted forward.
             flat_function = _with_converted_forward(module, converted, flat_function)
-        example = self._tensor_leaves_for_trace(leaves, tensor_slots)
+        example = [leaves[i] for i in tensor_slots]
+        if self._state is not None:
+            example = self._state.read() + example
+        example = [t.detach() if t.requires_grad else t for t in example]
         mode = "symbolic" if self.dynamic else "fake"
         # Tensors the function reads from globals or closures are real, not fake: make_fx
         # makes them constants of the graph.
         graph_module = make_fx(flat_function, tracing_mode=mode,
                                _allow_non_fake_inputs=True)(*example)
-        graph_module.graph.eliminate_dead_code(is_impure_node=_is_impure)
-        graph_module.recompile()
+        graph_module = graph_passes.clean_up(graph_module, is_impure=_is_impure)
         return ConcreteFunction(graph_module, signature, tensor_slots, out_info["spec"],
-                                out_info["constants"], self.__name__, self._module)
+                                out_info["constants"], self.__name__, state=self._state,
+                                backend=self.backend, input_specs=self.input_signature)
 
-    def _tensor_leaves_for_trace(self, leaves, tensor_slots):
-        tensors = [leaves[i] for i in tensor_slots]
-        if self._module is not None:
-            tensors = [*self._module.parameters(), *self._module.buffers(), *tensors]
-        return [t.detach() if t.requires_grad else t for t in tensors]
+    def export(self, *args, **kwargs) -> torch.export.ExportedProgram:
+        """The converted function as a `torch.export.ExportedProgram`, traced on `args`.
+
+        Staged control flow stays `cond` / `while_loop` in the program, which
+        `torch.export.save` / `load` round-trip and which runs without autoconv or the source.
+        With `dynamic=True` or `None` sizes in `input_signature`, tensor sizes are left free.
+        Without arguments, a Function with `input_signature` exports for its specs.
+        """
+        if not args and not kwargs and self.input_signature is not None:
+            args = tuple(spec.example() for spec in self.input_signature)
+        converted = self._converted_callable()
+        root = _Exportable(converted, self._module)
+        dynamic_shapes = None
+        if self.dynamic:
+            auto = torch.export.Dim.AUTO
+            dynamic_shapes = (tuple(
+                {d: auto for d in range(a.dim())} if isinstance(a, torch.Tensor) else None
+                for a in args),) if not kwargs else None
+        return torch.export.export(root, args, kwargs or None, strict=False,
+                                   dynamic_shapes=dynamic_shapes)
 
     def __repr__(self) -> str:
         return f"<autoconv.Function {self.__name__} ({self.trace_count} traces)>"
 
 
+class _Exportable(torch.nn.Module):
+    """The module torch.export traces: calls the converted function (or converted forward)."""
+
+    def __init__(self, converted, module: torch.nn.Module | None):
+        super().__init__()
+        self.fn = converted
+        if module is not None:  # registered, so its parameters and buffers are the program's
+            self.module = module
+
+    def forward(self, *args, **kwargs):
+        if getattr(self, "module", None) is not None:
+            return _with_converted_forward(self.module, self.fn, self.module)(*args, **kwargs)
+        return self.fn(*args, **kwargs)
+
+
 def _with_converted_forward(module, converted, flat_function):
-    def traced(*tensors):
+    def traced(*args, **kwargs):
         own = module.__dict__.get("forward")
         module.forward = converted
         try:
-            return flat_function(*tensors)
+            return flat_function(*args, **kwargs)
         finally:
             if own is None:
                 del module.forward

@@ -26,25 +26,59 @@ class TensorSpec:
         return torch.zeros(shape, dtype=self.dtype, device=self.device,
                            requires_grad=self.requires_grad)
 
+    def mismatch(self, value) -> str | None:
+        """Why `value` does not match this spec, or None when it does."""
+        if not isinstance(value, torch.Tensor):
+            return f"expected a tensor, got {type(value).__name__}"
+        shape = tuple(value.shape)
+        if len(shape) != len(self.shape) or any(
+                want is not None and want != got for want, got in zip(self.shape, shape)):
+            return f"expected shape {list(self.shape)}, got {list(shape)}"
+        if value.dtype != self.dtype:
+            return f"expected dtype {self.dtype}, got {value.dtype}"
+        if value.device != torch.device(self.device):
+            return f"expected device {self.device}, got {value.device}"
+        return None
 
-@dataclass(frozen=True)
+
 class Signature:
-    """What a `ConcreteFunction` was traced for: the argument structure, tensor metadata, and
-    the Python values of every other argument."""
+    """What a `ConcreteFunction` was traced for: the argument structure, tensor metadata, the
+    Python values of every other argument, and (for modules) the training flag.
 
-    key: tuple
-    treespec: object
+    Hashable and comparable; `key` holds one entry per flattened argument leaf.
+    """
+
+    __slots__ = ("key", "treespec", "extra", "_hash")
+
+    def __init__(self, key: tuple, treespec, extra: tuple = ()):
+        self.key = key
+        self.treespec = treespec
+        self.extra = extra
+        self._hash = hash((key, extra))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, Signature) and self._hash == other._hash
+                and self.key == other.key and self.extra == other.extra
+                and self.treespec == other.treespec)
 
     def __str__(self) -> str:
-        parts = []
-        for leaf in self.key:
-            if leaf[0] == "tensor":
-                _, shape, dtype, device, grad = leaf
-                parts.append(f"Tensor(shape={list(shape)}, dtype={dtype}, device={device}"
-                             + (", requires_grad=True" if grad else "") + ")")
-            else:
-                parts.append(repr(leaf[2]))
+        parts = [describe_leaf(leaf) for leaf in self.key]
+        parts += [f"{name}={value!r}" for name, value in self.extra]
         return f"({', '.join(parts)})"
+
+    __repr__ = __str__
+
+
+def describe_leaf(leaf: tuple) -> str:
+    """One signature entry as a user reads it."""
+    if leaf[0] == "tensor":
+        _, shape, dtype, device, grad = leaf
+        return (f"Tensor(shape={list(shape)}, dtype={dtype}, device={device}"
+                + (", requires_grad=True" if grad else "") + ")")
+    return repr(leaf[2])
 
 
 def _leaf_key(leaf):
@@ -60,8 +94,20 @@ def _leaf_key(leaf):
         return ("object", type(leaf), id(leaf))
 
 
-def signature_of(args: tuple, kwargs: dict):
-    """(Signature, flat leaves) of a call."""
+_positional_specs: dict[int, object] = {}  # number of tensor args -> treespec of (args, {})
+_Tensor = torch.Tensor
+
+
+def signature_of(args: tuple, kwargs: dict, extra: tuple = ()):
+    """(Signature, flat leaves) of a call; `extra` adds (name, value) pairs to the key."""
+    if not kwargs and all(type(a) is _Tensor for a in args):
+        # The common call (plain tensors, positional): no pytree walk.
+        spec = _positional_specs.get(len(args))
+        if spec is None:
+            spec = _positional_specs[len(args)] = pytree.tree_flatten((args, {}))[1]
+        key = tuple([("tensor", tuple(a.shape), a.dtype, a.device, a.requires_grad)
+                     for a in args])
+        return Signature(key, spec, extra), args
     leaves, treespec = pytree.tree_flatten((args, kwargs))
     key = tuple(_leaf_key(leaf) for leaf in leaves)
-    return Signature(key, treespec), leaves
+    return Signature(key, treespec, extra), leaves
