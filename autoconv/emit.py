@@ -1,6 +1,7 @@
 """Converted trees to code objects (compiled with the user's file and line numbers) and to source.
 
-astor is imported here and nowhere else, so it can be swapped for `ast.unparse`.
+astor is imported here and nowhere else, so it can be swapped for `ast.unparse`. It only serves
+`to_source` (display); compiling goes from the gast tree to a stdlib `ast` tree directly.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import ast
 import astor
 import gast
 
-__all__ = ["to_source", "compile_factory"]
+__all__ = ["to_source", "compile_factory", "to_ast"]
 
 
 def _unwrapped(source_parts) -> str:
@@ -23,17 +24,89 @@ def to_source(node) -> str:
     return astor.to_source(gast.gast_to_ast(node), pretty_source=_unwrapped)
 
 
-def _inherit_positions(node, lineno=1, col=0) -> None:
-    # Generated nodes take the position of the nearest enclosing user node.
-    if "lineno" in getattr(node, "_attributes", ()):
-        if getattr(node, "lineno", None) is None:
-            node.lineno, node.col_offset = lineno, col
-            node.end_lineno, node.end_col_offset = lineno, col
-        lineno, col = node.lineno, node.col_offset or 0
-        if getattr(node, "end_lineno", None) is None or node.end_lineno < node.lineno:
-            node.end_lineno, node.end_col_offset = node.lineno, node.col_offset
-    for child in gast.iter_child_nodes(node):
-        _inherit_positions(child, lineno, col)
+# gast class -> (ast class, the fields both have, whether it has a position). gast's own
+# converter is a generic NodeTransformer that probes every field with hasattr and getattr; on a
+# converted function it costs as much as all the converter passes together.
+_CLASSES: dict = {}
+
+
+def _class_info(cls):
+    info = _CLASSES.get(cls)
+    if info is None:
+        target = getattr(ast, cls.__name__)
+        fields = tuple(f for f in cls._fields if f in target._fields)
+        info = _CLASSES[cls] = (target, fields, "lineno" in target._attributes)
+    return info
+
+
+def _arg(name, lineno, col):
+    # gast spells a parameter as a Name in Param context; ast as an `arg`.
+    if name is None:
+        return None
+    arg = ast.arg(arg=name.id, annotation=_convert(name.annotation, lineno, col),
+                  type_comment=name.type_comment)
+    _position(arg, name, lineno, col)
+    return arg
+
+
+def _position(new, old, lineno, col):
+    """Copy `old`'s position to `new`; generated nodes take the enclosing user node's."""
+    line = getattr(old, "lineno", None)
+    if line is None:
+        new.lineno = new.end_lineno = lineno
+        new.col_offset = new.end_col_offset = col
+        return lineno, col
+    column = old.col_offset or 0
+    new.lineno, new.col_offset = line, column
+    end = getattr(old, "end_lineno", None)
+    if end is None or end < line:
+        new.end_lineno, new.end_col_offset = line, column
+    else:
+        new.end_lineno, new.end_col_offset = end, old.end_col_offset or 0
+    return line, column
+
+
+def _convert(node, lineno, col):
+    if node is None:
+        return None
+    if isinstance(node, list):
+        return [_convert(n, lineno, col) for n in node]
+    if not isinstance(node, gast.AST):
+        return node
+    cls = type(node)
+    target, fields, positioned = _class_info(cls)
+    new = target.__new__(target)
+    if positioned:
+        lineno, col = _position(new, node, lineno, col)
+    if cls is gast.Name:
+        new.id, new.ctx = node.id, _convert(node.ctx, lineno, col)
+        return new
+    if cls is gast.arguments:
+        new.posonlyargs = [_arg(a, lineno, col) for a in node.posonlyargs]
+        new.args = [_arg(a, lineno, col) for a in node.args]
+        new.vararg = _arg(node.vararg, lineno, col)
+        new.kwonlyargs = [_arg(a, lineno, col) for a in node.kwonlyargs]
+        new.kw_defaults = _convert(node.kw_defaults, lineno, col)
+        new.kwarg = _arg(node.kwarg, lineno, col)
+        new.defaults = _convert(node.defaults, lineno, col)
+        return new
+    for field in fields:
+        value = getattr(node, field)
+        if value is None or value.__class__ in (str, int, bool):
+            setattr(new, field, value)
+        else:
+            setattr(new, field, _convert(value, lineno, col))
+    if cls is gast.ExceptHandler and node.name is not None:
+        new.name = node.name.id
+    return new
+
+
+def to_ast(node, lineno=1, col=0):
+    """The stdlib `ast` tree of a gast tree, every node positioned (ready for `compile`).
+
+    A node without a position takes the one of the nearest enclosing node that has one.
+    """
+    return _convert(node, lineno, col)
 
 
 def compile_factory(factory, filename: str):
@@ -41,8 +114,7 @@ def compile_factory(factory, filename: str):
 
     Positions are the user's, so tracebacks through converted code show the user's lines.
     """
-    _inherit_positions(factory, factory.body[-1].lineno or 1)
-    module = gast.gast_to_ast(gast.Module(body=[factory], type_ignores=[]))
-    ast.fix_missing_locations(module)
+    tree = to_ast(factory, factory.body[-1].lineno or 1)
+    module = ast.Module(body=[tree], type_ignores=[])
     code = compile(module, filename, "exec", dont_inherit=True)
     return next(c for c in code.co_consts if hasattr(c, "co_code"))
