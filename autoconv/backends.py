@@ -33,6 +33,7 @@ __all__ = ["BACKENDS", "build", "compile_python"]
 _COND = torch.ops.higher_order.cond
 _WHILE_LOOP = torch.ops.higher_order.while_loop
 _FUNCTIONS = torch._C._VariableFunctions
+_NN_FUNCTIONS = torch._C._nn
 _METHODS = torch._C.TensorBase
 _INLINE_OPERATORS = {
     operator.getitem: "{0}[{1}]",
@@ -50,14 +51,15 @@ def _fast_entry(op: torch._ops.OpOverload):
     """The quickest callable with the semantics of `op` for the arguments make_fx recorded.
 
     Overloads of one aten name compute the same function on different argument types, and the
-    C binding `torch._C._VariableFunctions.<name>` (or the tensor method, for in-place and view
-    ops) dispatches to the overload the recorded arguments select: the same one. Python
+    C binding `torch._C._VariableFunctions.<name>` (or `torch._C._nn.<name>`, or the tensor
+    method, for in-place and view ops) dispatches to the overload the recorded arguments
+    select: the same one. Python
     wrappers in `torch.functional` are never used, only C bindings.
     """
     packet = op.overloadpacket
     name = packet.__name__
     if op.namespace == "aten" and not name.startswith("_"):
-        for holder in (_FUNCTIONS, _METHODS):
+        for holder in (_FUNCTIONS, _NN_FUNCTIONS, _METHODS):
             entry = getattr(holder, name, None)
             if entry is not None and type(entry).__name__ in (
                     "builtin_function_or_method", "method_descriptor"):
@@ -257,10 +259,29 @@ def _same_shape(node: Node, source) -> bool:
             and value.shape == before.shape)
 
 
+def _fuse_linear(graph: torch.fx.Graph) -> None:
+    """`addmm(b, x, t(w))`, how make_fx records `nn.Linear`, becomes one `linear(x, w, b)`."""
+    aten = torch.ops.aten
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target is not aten.addmm.default or node.kwargs:
+            continue
+        bias, inputs, weight_t = node.args
+        if (isinstance(weight_t, Node) and weight_t.target is aten.t.default
+                and len(weight_t.users) == 1):
+            with graph.inserting_before(node):
+                linear = graph.call_function(aten.linear.default,
+                                             (inputs, weight_t.args[0], bias))
+            linear.meta = dict(node.meta)
+            node.replace_all_uses_with(linear)
+            graph.erase_node(node)
+            graph.erase_node(weight_t)
+
+
 def _lower_for_python(graph_module: GraphModule) -> GraphModule:
     lowered = copy.deepcopy(graph_module)
     for module in lowered.modules():
         if isinstance(module, GraphModule):
+            _fuse_linear(module.graph)
             _in_place_to_functional(module.graph)
             _drop_clones(module)
             module.graph.eliminate_dead_code(is_impure_node=_keeps)

@@ -2,12 +2,13 @@
 
 - `assert_converts(fn_source, expected_source)`: converted source equals the expected text.
 - `assert_same_result(fn, inputs)`: plain Python vs the staged graph (traced once on the first
-  input, replayed on the others), `torch.export(strict=False)` and
+  input, replayed on the others with the default and the "fx" backend), `torch.export(strict=False)` and
   `torch.compile(fullgraph=True)`, on inputs that take different paths.
 """
 
 from __future__ import annotations
 
+import copy
 import linecache
 import textwrap
 import types
@@ -88,8 +89,13 @@ def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True):
     expected = [fn(*_clone(args)) for args in inputs]
     function = autoconv.autoconv(fn)
     concrete = function.get_concrete_function(*inputs[0])
+    # The default backend runs the graph as Python; torch's own execution of the same graph
+    # (the "fx" backend: cond / while_loop operators) must agree too.
+    with_fx = copy.copy(concrete)
+    with_fx.backend, with_fx._runner = "fx", None
     for args, want in zip(inputs, expected):
         assert_close(concrete(*_clone(args)), want)
+        assert_close(with_fx(*_clone(args)), want)
     assert function.trace_count == 1
     if staged:
         assert count_ops(concrete.graph_module, COND, WHILE_LOOP) > 0, concrete.code

@@ -1,0 +1,272 @@
+"""The tf.function-like layer: backends, input_signature, export, retracing, modules, gradients,
+threads (issue 3's contract)."""
+
+import subprocess
+import sys
+import textwrap
+import threading
+import warnings
+
+import pytest
+import torch
+
+import autoconv
+from autoconv import TensorSpec
+from autoconv.backends import compile_python
+from support import COND, WHILE_LOOP, count_ops
+
+
+def collatz_steps(n):
+    steps = torch.tensor(0)
+    while n > 1:
+        n = n // 2 if n % 2 == 0 else 3 * n + 1
+        steps += 1
+    return steps
+
+
+def clipped_scale(x, w):
+    if (x * w).sum() > 0:
+        y = x * w
+    else:
+        y = x - w
+    return y
+
+
+def power_until(x, limit):
+    y = x
+    while y.sum() < limit:
+        y = y * 1.5
+    return y
+
+
+COLLATZ = {1: 0, 2: 1, 6: 8, 7: 16, 27: 111, 97: 118}
+
+
+@pytest.mark.parametrize("backend", ["python", "fx"])
+def test_backends_agree_with_python(backend):
+    f = autoconv.autoconv(collatz_steps, backend=backend)
+    for n, want in COLLATZ.items():
+        assert f(torch.tensor(n)).item() == want
+    assert f.trace_count == 1
+    assert f.concrete_functions[0].backend == backend
+
+
+def test_python_backend_runs_control_flow_as_python():
+    f = autoconv.autoconv(collatz_steps)
+    cf = f.get_concrete_function(torch.tensor(27))
+    assert count_ops(cf.graph_module, WHILE_LOOP) == 1  # the graph keeps torch's op
+    source = compile_python(cf.graph_module).__autoconv_source__
+    assert "while " in source and "if " in source and "higher_order" not in source
+
+
+def test_python_backend_keeps_inputs_unchanged():
+    def bump(x):
+        x += 1  # in place on the caller's tensor, as in Python
+        while x.sum() < 10:
+            x = x + 1
+        return x
+
+    f = autoconv.autoconv(bump)
+    for start in ([0.0, 1.0], [20.0, 1.0]):
+        mine, theirs = torch.tensor(start), torch.tensor(start)
+        got, want = f(mine), bump(theirs)
+        torch.testing.assert_close(got, want)
+        torch.testing.assert_close(mine, theirs)
+
+
+def test_inductor_backend():
+    f = autoconv.autoconv(clipped_scale, backend="inductor")
+    w = torch.tensor([1.0, -2.0, 3.0])
+    for x in (torch.tensor([1.0, 1.0, 1.0]), torch.tensor([-5.0, 1.0, -1.0])):
+        torch.testing.assert_close(f(x, w), clipped_scale(x, w))
+    assert f.trace_count == 1
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="unknown backend 'jax'"):
+        autoconv.autoconv(collatz_steps, backend="jax")
+
+
+def test_input_signature_traces_once_for_any_matching_size():
+    f = autoconv.autoconv(power_until, input_signature=[TensorSpec((None,)),
+                                                       TensorSpec((), torch.float32)])
+    for n in (3, 5, 9):
+        x = torch.linspace(0.1, 1.0, n)
+        limit = torch.tensor(4.0 * n)
+        torch.testing.assert_close(f(x, limit), power_until(x, limit))
+    assert f.trace_count == 1
+    assert f.get_concrete_function() is f.concrete_functions[0]
+
+
+def test_input_signature_mismatch_names_argument():
+    f = autoconv.autoconv(clipped_scale, input_signature=[TensorSpec((3,)), TensorSpec((3,))])
+    with pytest.raises(TypeError, match=r"argument 1 .* expected shape \[3\], got \[4\]"):
+        f(torch.ones(3), torch.ones(4))
+    with pytest.raises(TypeError, match="expected dtype torch.float32, got torch.int64"):
+        f(torch.ones(3), torch.ones(3, dtype=torch.int64))
+    with pytest.raises(TypeError, match="input_signature holds TensorSpec"):
+        autoconv.autoconv(clipped_scale, input_signature=[(3,)])
+
+
+def test_retrace_warning_names_the_changing_argument():
+    def shift(x, offset):
+        return x + offset
+
+    f = autoconv.autoconv(shift)
+    x = torch.ones(2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for offset in range(5):
+            f(x, offset)
+    message = " ".join(str(w.message) for w in caught)
+    assert "traced 5 times" in message
+    assert "offset (seen: 0, 1, 2, 3)" in message and "x" not in message.split("Changing:")[1][:3]
+
+
+def test_signature_includes_module_training_flag():
+    class Gate(torch.nn.Module):
+        def forward(self, x):
+            if self.training:
+                return x * 2
+            return x
+
+    gate = Gate()
+    f = autoconv.autoconv(gate)
+    x = torch.ones(2)
+    assert f(x).tolist() == [2.0, 2.0]
+    gate.eval()
+    assert f(x).tolist() == [1.0, 1.0]
+    assert f.trace_count == 2
+    assert "training=False" in str(f.concrete_functions[1].signature)
+
+
+class Branchy(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 4)
+        self.register_buffer("scale", torch.tensor(2.0))
+
+    def forward(self, x):
+        h = self.lin(x)
+        if h.sum() > 0:
+            h = torch.relu(h) * self.scale
+        else:
+            h = h - 1
+        steps = 0
+        while h.abs().sum() > 1.0:
+            h = h / 2
+            steps += 1
+        return h, steps
+
+
+def test_module_parameters_are_live_and_gradients_match_eager():
+    torch.manual_seed(0)
+    model = Branchy()
+    f = autoconv.autoconv(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for step in range(4):
+        x = torch.randn(3, 4) * (step + 1)
+        out, steps = f(x)
+        want, want_steps = model(x)
+        torch.testing.assert_close(out, want)
+        assert int(steps) == want_steps
+        grads = torch.autograd.grad(out.sum(), list(model.parameters()), retain_graph=True)
+        want_grads = torch.autograd.grad(want.sum(), list(model.parameters()))
+        for got, expected in zip(grads, want_grads):
+            torch.testing.assert_close(got, expected)
+        optimizer.zero_grad()
+        out.pow(2).sum().backward()
+        optimizer.step()  # in place: the next call must see it without retracing
+    assert f.trace_count == 1
+
+
+def test_parameter_replaced_by_assignment_is_seen():
+    model = Branchy()
+    f = autoconv.autoconv(model)
+    x = torch.ones(2, 4)
+    f(x)
+    model.lin.weight = torch.nn.Parameter(torch.zeros(4, 4))
+    torch.testing.assert_close(f(x)[0], model(x)[0])
+
+
+@pytest.mark.parametrize("fn,args", [
+    (clipped_scale, (torch.tensor([0.5, -1.0, 2.0], requires_grad=True),
+                     torch.tensor([1.0, 1.0, -3.0], requires_grad=True))),
+    (power_until, (torch.tensor([0.2, 0.3], requires_grad=True), torch.tensor(5.0))),
+])
+def test_gradients_through_staged_control_flow_match_eager(fn, args):
+    f = autoconv.autoconv(fn)
+    got = torch.autograd.grad(f(*args).sum(), [a for a in args if a.requires_grad])
+    want = torch.autograd.grad(fn(*args).sum(), [a for a in args if a.requires_grad])
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+    assert count_ops(f.concrete_functions[0].graph_module, COND, WHILE_LOOP) == 1
+
+
+def test_concurrent_first_calls_trace_once():
+    f = autoconv.autoconv(collatz_steps)
+    results, errors = {}, []
+    barrier = threading.Barrier(6)
+
+    def worker(n):
+        try:
+            barrier.wait()
+            results[n] = f(torch.tensor(n)).item()
+        except Exception as e:  # reported below, with the thread's input
+            errors.append((n, e))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in (27, 7, 6, 97, 2, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert results == {n: COLLATZ[n] for n in results} and len(results) == 6
+    assert f.trace_count == 1
+
+
+def test_export_round_trips_without_autoconv(tmp_path):
+    f = autoconv.autoconv(collatz_steps)
+    program = f.export(torch.tensor(27))
+    assert isinstance(program, torch.export.ExportedProgram)
+    assert count_ops(program.graph_module, WHILE_LOOP) == 1
+    path = tmp_path / "collatz.pt2"
+    torch.export.save(program, path)
+    # A fresh interpreter where autoconv cannot be imported, and no source of collatz_steps.
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["autoconv"] = sys.modules["autoconv_runtime"] = None
+        import torch
+        program = torch.export.load({str(path)!r})
+        print([program.module()(torch.tensor(n)).item() for n in (27, 7, 1)])
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[111, 16, 0]"
+
+
+def test_export_of_module_keeps_parameters_as_state():
+    model = Branchy()
+    program = autoconv.autoconv(model).export(torch.ones(2, 4))
+    assert any(name.endswith("lin.weight") for name in program.state_dict)
+    x = torch.randn(2, 4)
+    torch.testing.assert_close(program.module()(x)[0], model(x)[0])
+
+
+def test_dynamic_export_leaves_sizes_free():
+    f = autoconv.autoconv(power_until, dynamic=True)
+    program = f.export(torch.linspace(0.1, 1.0, 4), torch.tensor(10.0))
+    module = program.module()
+    for n in (3, 7):
+        x = torch.linspace(0.1, 1.0, n)
+        torch.testing.assert_close(module(x, torch.tensor(10.0)), power_until(x, 10.0))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("backend", ["python", "cudagraphs"])
+def test_cuda_backends(backend):
+    f = autoconv.autoconv(clipped_scale, backend=backend)
+    w = torch.tensor([1.0, -2.0, 3.0], device="cuda")
+    for x in (torch.ones(3, device="cuda"), -torch.ones(3, device="cuda")):
+        torch.testing.assert_close(f(x, w), clipped_scale(x, w))
