@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gast
 
+from .analysis.nodes import walk
+
 __all__ = ["Namer"]
 
 
@@ -11,8 +13,12 @@ class Namer:
     """Hands out names like `if_true`, `if_true_1` that no name in the function uses."""
 
     def __init__(self, tree):
-        self.taken = {n.id for n in gast.walk(tree) if isinstance(n, gast.Name)}
-        self.taken |= {n.name for n in gast.walk(tree) if isinstance(n, gast.FunctionDef)}
+        self.taken = set()
+        for n in walk(tree):
+            if n.__class__ is gast.Name:
+                self.taken.add(n.id)
+            elif n.__class__ is gast.FunctionDef:
+                self.taken.add(n.name)
 
     def new(self, stem: str) -> str:
         """A name starting with `stem` that is not used yet."""

@@ -64,8 +64,16 @@ def parse_function(fn) -> ParsedFunction:
     if fn.__name__ == "<lambda>":
         return ParsedFunction(_find_lambda(fn, dedented, filename, first_line, indent), filename,
                               first_line)
-    tree = parse_source(dedented, filename)
-    _shift(tree, first_line - 1, indent)
+    if indent and first_line < 2:
+        tree = parse_source(dedented, filename)
+        _shift(tree, first_line - 1, indent)
+    elif indent:
+        # Parsed where it stands (no dedent, no shifting every node afterwards): blank lines up
+        # to the line before, then an `if 1:` the indented source is the body of.
+        tree = parse_source("\n" * (first_line - 2) + "if 1:\n" + source, filename)
+        tree.body = tree.body[0].body
+    else:
+        tree = parse_source("\n" * (first_line - 1) + source, filename)
     for node in tree.body:
         if isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef)):
             if isinstance(node, gast.AsyncFunctionDef):

@@ -1,4 +1,8 @@
-"""Generated code written as Python source with placeholders, filled with gast nodes."""
+"""Generated code written as Python source with placeholders, filled with gast nodes.
+
+Each template is parsed once; a fill copies the parsed statements, putting the substitutes in
+place of the placeholders as it goes (one walk, no `deepcopy`, no parse per use).
+"""
 
 from __future__ import annotations
 
@@ -9,67 +13,87 @@ import gast
 
 __all__ = ["replace", "name", "names_tuple", "strings_tuple"]
 
+_PARSED: dict = {}
+_POSITION = ("lineno", "col_offset", "end_lineno", "end_col_offset")
+_EXPRESSION_SLOTS = (gast.Name, gast.Tuple, gast.List, gast.Attribute, gast.Subscript,
+                     gast.Starred)
 
-class _Fill(gast.NodeTransformer):
+
+def _parsed(template: str):
+    body = _PARSED.get(template)
+    if body is None:
+        body = gast.parse(textwrap.dedent(template)).body
+        for node in gast.walk(gast.Module(body=body, type_ignores=[])):
+            # positions come from the replaced node (Converter.visit)
+            if "lineno" in node._attributes:
+                for attr in _POSITION:
+                    setattr(node, attr, None)
+        _PARSED[template] = body
+    return body
+
+
+class _Fill:
     def __init__(self, subs):
         self.subs = subs
+        self.used = set()
 
-    def _value(self, key, ctx):
+    def value(self, key, ctx):
         value = self.subs[key]
         if value is None:
             return gast.Constant(value=None, kind=None)
         if isinstance(value, str):
             return gast.Name(id=value, ctx=ctx, annotation=None, type_comment=None)
-        value = copy.deepcopy(value)
-        if isinstance(value, (gast.Name, gast.Tuple, gast.List, gast.Attribute, gast.Subscript,
-                              gast.Starred)):
+        # A node goes in as it is the first time; a placeholder used twice gets a copy.
+        if key in self.used:
+            value = copy.deepcopy(value)
+        self.used.add(key)
+        if isinstance(value, _EXPRESSION_SLOTS):
             _set_ctx(value, ctx)
         return value
 
-    def visit_Name(self, node):
-        if node.id in self.subs:
-            return self._value(node.id, node.ctx)
-        return node
-
-    def visit_FunctionDef(self, node):
-        if node.name in self.subs:
-            node.name = self.subs[node.name]
-        self.generic_visit(node)
-        node.body = _flatten(node.body)
-        return node
-
-    def visit_Expr(self, node):
-        if isinstance(node.value, gast.Name) and node.value.id in self.subs:
-            value = self.subs[node.value.id]
+    def copy(self, node):
+        cls = node.__class__
+        subs = self.subs
+        if cls is gast.Name and node.id in subs:
+            return self.value(node.id, self.copy(node.ctx))
+        if cls is gast.Expr and node.value.__class__ is gast.Name and node.value.id in subs:
+            value = subs[node.value.id]
             if isinstance(value, list):
                 return value  # a placeholder standing for statements
-        self.generic_visit(node)
-        return node
+        new = cls.__new__(cls)
+        for field in node._fields:
+            value = getattr(node, field)
+            if isinstance(value, list):
+                items = []
+                for item in value:
+                    item = self.copy(item) if isinstance(item, gast.AST) else item
+                    if isinstance(item, list):
+                        items.extend(item)
+                    else:
+                        items.append(item)
+                value = items
+            elif isinstance(value, gast.AST):
+                value = self.copy(value)
+            setattr(new, field, value)
+        for attr in node._attributes:
+            setattr(new, attr, None)
+        if cls is gast.FunctionDef and node.name in subs:
+            new.name = subs[node.name]
+        elif cls is gast.arguments:
+            new.args = self.params(node.args)
+        return new
 
-    def visit_arguments(self, node):
-        new_args = []
-        for arg in node.args:
-            value = self.subs.get(arg.id)
+    def params(self, args):
+        out = []
+        for arg in args:
+            value = self.subs.get(arg.id) if arg.__class__ is gast.Name else None
             if isinstance(value, (list, tuple)):
-                new_args.extend(
-                    gast.Name(id=v, ctx=gast.Param(), annotation=None, type_comment=None)
-                    for v in value
-                )
+                out.extend(name(v, gast.Param()) for v in value)
             elif isinstance(value, str):
-                new_args.append(
-                    gast.Name(id=value, ctx=gast.Param(), annotation=None, type_comment=None)
-                )
+                out.append(name(value, gast.Param()))
             else:
-                new_args.append(arg)
-        node.args = new_args
-        return node
-
-
-def _flatten(stmts):
-    out = []
-    for stmt in stmts:
-        out.extend(stmt if isinstance(stmt, list) else [stmt])
-    return out
+                out.append(arg)
+        return out
 
 
 def _set_ctx(node, ctx):
@@ -83,14 +107,18 @@ def replace(template: str, **subs) -> list:
     """Statements of `template` with each placeholder name replaced.
 
     A value may be a str (a name), a gast expression, a list of statements (for a placeholder
-    standing alone as a statement), or, for a function parameter, a list of names.
+    standing alone as a statement), or, for a function parameter, a list of names. A node is put
+    in the result itself (not a copy) at the first place its placeholder appears.
     """
-    tree = gast.parse(textwrap.dedent(template))
-    for node in gast.walk(tree):  # positions come from the replaced node (Converter.visit)
-        if "lineno" in getattr(node, "_attributes", ()):
-            node.lineno = node.end_lineno = node.col_offset = node.end_col_offset = None
-    tree = _Fill(subs).visit(tree)
-    return _flatten(tree.body)
+    fill = _Fill(subs)
+    out = []
+    for stmt in _parsed(template):
+        new = fill.copy(stmt)
+        if isinstance(new, list):
+            out.extend(new)
+        else:
+            out.append(new)
+    return out
 
 
 def name(identifier: str, ctx=None):

@@ -21,17 +21,26 @@ class Context:
     globals: dict = field(default_factory=dict)
 
 
+_STATEMENT_HOLDERS = (gast.stmt, gast.excepthandler, gast.match_case, gast.mod)
+
+
 class Converter(gast.NodeTransformer):
     """A gast.NodeTransformer that gives new nodes the position of the node they replace.
 
     Subclasses list the annotations they read in `reads`; `anno()` refuses any other, so what a
-    converter depends on is declared where it is defined.
+    converter depends on is declared where it is defined. A converter with `statements_only`
+    rewrites statements only, and its walk does not enter expressions (no statement is inside
+    one), which is most of a tree.
     """
 
     reads: tuple = ()
+    statements_only = False
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
+        # visit_<Class> lookups, once per class and converter (NodeVisitor does a getattr with
+        # string concatenation for every node).
+        self._visitors = {}
 
     def anno(self, node, key: Anno):
         """The analysis result `key` on `node`; `key` must be declared in `reads`."""
@@ -40,11 +49,55 @@ class Converter(gast.NodeTransformer):
         return get_anno(node, key)
 
     def visit(self, node):
-        result = super().visit(node)
+        cls = node.__class__
+        visitor = self._visitors.get(cls)
+        if visitor is None:
+            visitor = self._visitors[cls] = getattr(self, "visit_" + cls.__name__,
+                                                    self.generic_visit)
+        result = visitor(node)
         if result is not None and result is not node:
-            for new in result if isinstance(result, list) else [result]:
-                copy_origin(new, node)
+            if isinstance(result, list):
+                for new in result:
+                    copy_origin(new, node)
+            else:
+                copy_origin(result, node)
         return result
+
+    def generic_visit(self, node):
+        statements_only = self.statements_only
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if value is None or value.__class__ is str:
+                continue
+            if isinstance(value, list):
+                if not value:
+                    continue
+                if statements_only and not isinstance(value[0], _STATEMENT_HOLDERS):
+                    continue
+                new_values = []
+                changed = False
+                for item in value:
+                    if isinstance(item, gast.AST):
+                        new = self.visit(item)
+                        if new is not item:
+                            changed = True
+                            if new is None:
+                                continue
+                            if isinstance(new, list):
+                                new_values.extend(new)
+                                continue
+                        new_values.append(new)
+                    else:
+                        new_values.append(item)
+                if changed:
+                    value[:] = new_values
+            elif isinstance(value, gast.AST) and not statements_only:
+                new = self.visit(value)
+                if new is None:
+                    delattr(node, name)
+                elif new is not value:
+                    setattr(node, name, new)
+        return node
 
     @classmethod
     def transform(cls, node, ctx: Context):

@@ -10,13 +10,42 @@ _SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
 _COMPREHENSIONS = (gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp)
 
 
-class _Activity(gast.NodeVisitor):
+class _Activity:
+    """Collects reads and writes with a class-dispatched recursive walk (NodeVisitor's
+    getattr-per-node dispatch and iter_fields dominate on the small trees seen here)."""
+
     def __init__(self):
         self.reads: set[str] = set()
         self.writes: set[str] = set()
 
+    def visit(self, node):
+        handler = _HANDLERS.get(node.__class__)
+        if handler is not None:
+            handler(self, node)
+            return
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if value is None or value.__class__ is str:
+                continue
+            if value.__class__ is list:
+                for item in value:
+                    if hasattr(item, "_fields"):
+                        self.visit(item)
+            elif hasattr(value, "_fields"):
+                self.visit(value)
+
+    def generic_visit(self, node):
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if value.__class__ is list:
+                for item in value:
+                    if hasattr(item, "_fields"):
+                        self.visit(item)
+            elif hasattr(value, "_fields"):
+                self.visit(value)
+
     def visit_Name(self, node):
-        if isinstance(node.ctx, gast.Load):
+        if node.ctx.__class__ is gast.Load:
             self.reads.add(node.id)
         else:
             self.writes.add(node.id)
@@ -40,8 +69,6 @@ class _Activity(gast.NodeVisitor):
     def visit_FunctionDef(self, node):
         self._nested_scope(node, node.name)
 
-    visit_AsyncFunctionDef = visit_FunctionDef
-
     def visit_ClassDef(self, node):
         for base in node.bases:
             self.visit(base)
@@ -53,15 +80,32 @@ class _Activity(gast.NodeVisitor):
     def _comprehension(self, node):
         self.reads |= free_reads(node)
 
-    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension
-
     def visit_alias(self, node):
         self.writes.add((node.asname or node.name).partition(".")[0])
 
     def visit_Global(self, node):
         pass
 
-    visit_Nonlocal = visit_Global
+    def visit_Constant(self, node):
+        pass
+
+
+_HANDLERS = {
+    gast.Name: _Activity.visit_Name,
+    gast.AugAssign: _Activity.visit_AugAssign,
+    gast.FunctionDef: _Activity.visit_FunctionDef,
+    gast.AsyncFunctionDef: _Activity.visit_FunctionDef,
+    gast.ClassDef: _Activity.visit_ClassDef,
+    gast.Lambda: _Activity.visit_Lambda,
+    gast.ListComp: _Activity._comprehension,
+    gast.SetComp: _Activity._comprehension,
+    gast.DictComp: _Activity._comprehension,
+    gast.GeneratorExp: _Activity._comprehension,
+    gast.alias: _Activity.visit_alias,
+    gast.Global: _Activity.visit_Global,
+    gast.Nonlocal: _Activity.visit_Global,
+    gast.Constant: _Activity.visit_Constant,
+}
 
 
 def reads_writes(nodes) -> tuple[set[str], set[str]]:

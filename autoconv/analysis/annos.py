@@ -35,15 +35,28 @@ def get_anno(node, key: Anno, default=None):
 
 
 def copy_origin(new, old):
-    """Give `new` and its descendants without a position the position of `old`."""
-    import gast
+    """Give `new` and its descendants without a position the position of `old`.
 
-    for node in gast.walk(new):
-        if "lineno" in getattr(node, "_attributes", ()):
-            if getattr(node, "lineno", None) is None:
-                node.lineno = getattr(old, "lineno", 1)
-                node.col_offset = getattr(old, "col_offset", 0)
-                # Generated code spans only the first line of the statement it stands for.
-                node.end_lineno = node.lineno
-                node.end_col_offset = node.col_offset
+    The walk stops at nodes that have a position: they are the user's (or placed already), and
+    `emit` gives what is below them their position.
+    """
+    lineno = getattr(old, "lineno", 1)
+    col = getattr(old, "col_offset", 0)
+    stack = [new]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(n for n in node if hasattr(n, "_fields"))
+            continue
+        if "lineno" in node._attributes:
+            if getattr(node, "lineno", None) is not None:
+                continue
+            # Generated code spans only the first line of the statement it stands for.
+            node.lineno = node.end_lineno = lineno
+            node.col_offset = node.end_col_offset = col
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if value is not None and value.__class__ is not str and (
+                    isinstance(value, list) or hasattr(value, "_fields")):
+                stack.append(value)
     return new

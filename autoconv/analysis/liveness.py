@@ -9,6 +9,7 @@ from __future__ import annotations
 import gast
 
 from .activity import reads_writes
+from .nodes import children, walk
 from .annos import Anno, get_anno, set_anno
 
 __all__ = ["analyze"]
@@ -19,7 +20,7 @@ _SCOPES = (gast.FunctionDef, gast.Lambda)
 
 def analyze(function) -> None:
     """Annotate every If / While / For in `function` and in the functions nested in it."""
-    for node in gast.walk(function):
+    for node in walk(function):
         if isinstance(node, _SCOPES):
             _analyze_scope(node)
 
@@ -40,7 +41,7 @@ def _own_nodes(scope):
         yield node
         if isinstance(node, _SCOPES + (gast.ClassDef,)):
             continue
-        stack.extend(gast.iter_child_nodes(node))
+        stack.extend(children(node))
 
 
 def _params(scope) -> set[str]:
@@ -56,13 +57,50 @@ def _analyze_scope(scope) -> None:
     if isinstance(scope, gast.Lambda):
         return  # expressions only: nothing to annotate
     declared = _declared(scope)
-    _Liveness(declared).block(scope.body, set())
-    _definedness(scope.body, _params(scope), declared)
+    activity = _Activity()
+    _Liveness(declared, activity).block(scope.body, set())
+    _definedness(scope.body, _params(scope), declared, activity)
+
+
+class _Activity:
+    """reads_writes of statements, each computed once: a compound statement's comes from its
+    parts', so nested bodies are not walked again for every enclosing statement."""
+
+    def __init__(self):
+        self.cache = {}
+
+    def of(self, node):
+        found = self.cache.get(id(node))
+        if found is not None:
+            return found
+        if node.__class__ in (gast.If, gast.While):
+            reads, writes = (set(x) for x in reads_writes(node.test))
+            self._add_block(node.body + node.orelse, reads, writes)
+        elif node.__class__ is gast.For:
+            reads, writes = (set(x) for x in reads_writes(node.iter))
+            writes |= reads_writes(node.target)[1]
+            self._add_block(node.body + node.orelse, reads, writes)
+        else:
+            reads, writes = reads_writes(node)
+        found = self.cache[id(node)] = (reads, writes)
+        return found
+
+    def _add_block(self, stmts, reads, writes):
+        for stmt in stmts:
+            r, w = self.of(stmt)
+            reads |= r
+            writes |= w
+
+    def block(self, stmts):
+        reads, writes = set(), set()
+        self._add_block(stmts, reads, writes)
+        return reads, writes
 
 
 class _Liveness:
-    def __init__(self, declared):
+    def __init__(self, declared, activity):
         self.declared = declared
+        self.activity = activity
 
     def block(self, stmts, live):
         for stmt in reversed(stmts):
@@ -82,7 +120,7 @@ class _Liveness:
             return self._loop(node, live_after, set(), targets, reads_writes(node.iter)[0])
         if isinstance(node, (gast.Try, gast.With)):
             return self._block_statement(node, live_after)
-        reads, writes = reads_writes(node)
+        reads, writes = self.activity.of(node)
         return (live_after - writes) | reads
 
     def _block_statement(self, node, live_after):
@@ -111,38 +149,38 @@ class _Liveness:
         return live_loop | iter_reads
 
     def _annotate(self, node, live_out, body_live_in, bodies, test_reads, targets=()):
-        reads, writes = reads_writes(bodies)
+        reads, writes = self.activity.block(bodies)
         set_anno(node, Anno.READS, frozenset(reads | test_reads))
         set_anno(node, Anno.LIVE_OUT, frozenset(live_out))
         set_anno(node, Anno.BODY_LIVE_IN, frozenset(body_live_in))
         set_anno(node, Anno.WRITES, frozenset((writes | set(targets)) - self.declared))
 
 
-def _definedness(stmts, defined, declared):
+def _definedness(stmts, defined, declared, activity):
     defined = set(defined)
     for node in stmts:
         if isinstance(node, _COMPOUND):
             set_anno(node, Anno.DEFINED_IN, frozenset(defined | declared))
         if isinstance(node, gast.If):
-            body = _definedness(node.body, defined, declared)
-            orelse = _definedness(node.orelse, defined, declared)
+            body = _definedness(node.body, defined, declared, activity)
+            orelse = _definedness(node.orelse, defined, declared, activity)
             defined = body & orelse
         elif isinstance(node, (gast.While, gast.For)):
             inner = set(defined)
             if isinstance(node, gast.For):
                 inner |= reads_writes(node.target)[1]
-            _definedness(node.body, inner, declared)
-            defined = _definedness(node.orelse, defined, declared)
+            _definedness(node.body, inner, declared, activity)
+            defined = _definedness(node.orelse, defined, declared, activity)
         elif isinstance(node, (gast.Try, gast.With)):
             for field in ("body", "orelse", "finalbody"):
-                _definedness(getattr(node, field, []), defined, declared)
+                _definedness(getattr(node, field, []), defined, declared, activity)
             for handler in getattr(node, "handlers", []):
-                _definedness(handler.body, defined, declared)
+                _definedness(handler.body, defined, declared, activity)
             if isinstance(node, gast.With):
                 defined = _definedness(node.body, defined | reads_writes(
-                    [i.optional_vars for i in node.items if i.optional_vars])[1], declared)
+                    [i.optional_vars for i in node.items if i.optional_vars])[1], declared, activity)
             else:
-                defined |= _definedness(node.finalbody, defined, declared)
+                defined |= _definedness(node.finalbody, defined, declared, activity)
         else:
-            defined |= reads_writes(node)[1]
+            defined |= activity.of(node)[1]
     return defined

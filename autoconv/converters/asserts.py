@@ -14,6 +14,8 @@ from ..transformer import Converter
 class AssertConverter(Converter):
     """Replaces each assert statement by a call; the message stays lazily evaluated."""
 
+    statements_only = True
+
     def visit_Assert(self, node):
         self.generic_visit(node)
         if node.msg is None:

@@ -37,6 +37,8 @@ def add_loop_test(loop, test):
 class BreakContinueConverter(Converter):
     """Lowers break and continue of each loop, innermost loops first."""
 
+    statements_only = True
+
     def _loop(self, node):
         self.generic_visit(node)
         before, after = [], []

@@ -22,11 +22,14 @@ import gast
 from .. import templates
 from ..analysis.activity import reads_writes
 from ..analysis.annos import Anno
+from ..analysis.nodes import walk
 from ..transformer import Converter
 
 
 class ControlFlowConverter(Converter):
     """Converts compound statements bottom-up; reads the annotations computed by the analysis."""
+
+    statements_only = True
 
     reads = (Anno.LIVE_OUT, Anno.BODY_LIVE_IN, Anno.WRITES, Anno.READS, Anno.DEFINED_IN,
              Anno.EXTRA_TEST)
@@ -46,7 +49,9 @@ class ControlFlowConverter(Converter):
         stmts = []
         for name in state:
             if name not in defined:
-                stmts += templates.replace(f"{name} = ac.Undefined({name!r})", ac=self.ctx.runtime)
+                stmts += templates.replace("name = ac.Undefined(label)", name=name,
+                                           label=gast.Constant(value=name, kind=None),
+                                           ac=self.ctx.runtime)
         return stmts
 
     def _declarations(self, body):
@@ -90,10 +95,11 @@ class ControlFlowConverter(Converter):
 
     def visit_FunctionDef(self, node):
         outer = getattr(self, "scope_declared", ())
-        self.scope_declared = [
-            (kind, {n for stmt in gast.walk(node) if isinstance(stmt, kind) for n in stmt.names})
-            for kind in (gast.Global, gast.Nonlocal)
-        ]
+        declared = {gast.Global: set(), gast.Nonlocal: set()}
+        for stmt in walk(node):
+            if stmt.__class__ in declared:
+                declared[stmt.__class__].update(stmt.names)
+        self.scope_declared = list(declared.items())
         self.generic_visit(node)
         self.scope_declared = outer
         return node

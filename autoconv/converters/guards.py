@@ -12,6 +12,7 @@ from __future__ import annotations
 import gast
 
 from .. import templates
+from ..analysis.nodes import children
 from ..errors import ConversionError
 
 _SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
@@ -24,7 +25,7 @@ def contains(node, kinds, into_loops: bool) -> bool:
         return True
     if isinstance(node, _SCOPES):
         return False
-    for child in gast.iter_child_nodes(node):
+    for child in children(node):
         if isinstance(child, _LOOPS) and not into_loops:
             # a loop's else clause runs in the enclosing loop's scope
             if any(contains(s, kinds, into_loops) for s in child.orelse):

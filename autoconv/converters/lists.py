@@ -21,6 +21,8 @@ _METHODS = {"append": "list_append", "extend": "list_extend"}
 class ListConverter(Converter):
     """Rewrites `name.append(x)` / `name.extend(xs)` statements."""
 
+    statements_only = True
+
     def visit_Expr(self, node):
         call = node.value
         if not (

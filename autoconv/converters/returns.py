@@ -21,6 +21,7 @@ from __future__ import annotations
 import gast
 
 from .. import templates
+from ..analysis.nodes import walk
 from ..errors import ConversionError
 from ..transformer import Converter
 from .break_continue import add_loop_test
@@ -35,12 +36,14 @@ def _only_final_return(body) -> bool:
 class ReturnConverter(Converter):
     """Lowers the returns of each function (nested functions separately)."""
 
+    statements_only = True
+
     def visit_Lambda(self, node):
         return node
 
     def visit_FunctionDef(self, node):
         self.generic_visit(node)
-        for inner in gast.walk(gast.Module(body=node.body, type_ignores=[])):
+        for inner in walk(node.body):
             if isinstance(inner, (gast.Yield, gast.YieldFrom)):
                 raise ConversionError("generator", self.ctx.filename, inner.lineno,
                                       inner.col_offset + 1, construct="yield")

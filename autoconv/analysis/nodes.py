@@ -1,0 +1,38 @@
+"""Walking gast trees without `ast.walk`'s per-node generator and `iter_fields` overhead."""
+
+from __future__ import annotations
+
+__all__ = ["walk", "children"]
+
+
+def children(node):
+    """The child nodes of `node`, in field order."""
+    out = []
+    for field in node._fields:
+        value = getattr(node, field, None)
+        if value is None or value.__class__ is str:
+            continue
+        if value.__class__ is list:
+            out.extend(v for v in value if hasattr(v, "_fields"))
+        elif hasattr(value, "_fields"):
+            out.append(value)
+    return out
+
+
+def walk(node):
+    """Every node under `node` (itself included), in no particular order; a list of nodes is
+    walked as if it were one node's children."""
+    stack = list(node) if node.__class__ is list else [node]
+    out = []
+    while stack:
+        current = stack.pop()
+        out.append(current)
+        for field in current._fields:
+            value = getattr(current, field, None)
+            if value is None or value.__class__ is str:
+                continue
+            if value.__class__ is list:
+                stack.extend(v for v in value if hasattr(v, "_fields"))
+            elif hasattr(value, "_fields"):
+                stack.append(value)
+    return out
