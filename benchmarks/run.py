@@ -66,6 +66,11 @@ def _summary(results, durations) -> None:
             cells = [f"{name} {ms:.3f} ms ({ratio:.2f}x)"
                      for name, (ms, ratio) in flow["seed_model"].items()]
             print(f"     {'seed model':24} " + "; ".join(cells))
+        layer = flow["function"]
+        print(f"     one cond at replay: python backend {layer['cond_python_us']:.1f} µs, fx "
+              f"{layer['cond_fx_us']:.1f} µs, Python if {layer['python_if_us']:.1f} µs; cache hit "
+              f"+{layer['cache_hit_overhead_us']:.2f} µs; seed model first call "
+              f"{layer['seed_first_call_s']:.2f} s")
         for label, name, error in flow["failures"]:
             print(f"     FAILED {label} / {name}: {error}")
 

@@ -1,8 +1,9 @@
 """Graph execution on CPU: control-flow functions on tensors, run five ways.
 
 * eager: the plain Python function on tensors (Python control flow reads tensor values).
-* autoconv: `f = autoconv.autoconv(fn)`; `f(x)` after warm-up replays the traced torch.fx graph
-  (torch.cond / torch.while_loop nodes).
+* autoconv: `f = autoconv.autoconv(fn)`; `f(x)` after warm-up replays the traced graph with the
+  default "python" backend (cond / while_loop nodes run as Python if / while); `backend=fx`
+  replays the torch.fx GraphModule itself (torch's cond / while_loop operators).
 * TorchScript: `torch.jit.script(fn)`, where it scripts.
 * torch.compile: the default (inductor); dynamo graph-breaks on data-dependent control flow, so
   this runs several small graphs with Python in between.
@@ -10,7 +11,8 @@
   traces the converted code, whose control flow becomes torch.cond / torch.while_loop, into one
   graph.
 
-Then the many-small-layers model from TensorFlow's tf.function guide. Every variant is checked
+Then the many-small-layers model from TensorFlow's tf.function guide, and the Function layer's
+own costs (a cached call, one cond at replay, the first call in a fresh process). Every variant is checked
 against eager before it is timed; a variant that fails is reported with its error, not timed.
 The first call (trace / script / compile) is timed separately and printed as `setup`; inductor's
 on-disk caches are switched off so that it is a cold compile every run.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import time
 import traceback
@@ -125,6 +128,7 @@ def _variants(fn):
     return [
         ("eager", lambda: fn),
         ("autoconv", lambda: autoconv.autoconv(fn)),
+        ("autoconv backend=fx", lambda: autoconv.autoconv(fn, backend="fx")),
         ("TorchScript", lambda: torch.jit.script(fn)),
         ("torch.compile", lambda: torch.compile(fn)),
         ("compile(convert,fullgraph)", lambda: torch.compile(autoconv.convert(fn), fullgraph=True)),
@@ -213,6 +217,8 @@ def run_seed_model() -> dict:
     variants = [
         ("eager", lambda: model),
         ("autoconv", lambda: autoconv.autoconv(model)),
+        ("autoconv backend=fx", lambda: autoconv.autoconv(model, backend="fx")),
+        ("autoconv backend=inductor", lambda: autoconv.autoconv(model, backend="inductor")),
         ("TorchScript", lambda: torch.jit.script(model)),
         ("torch.compile", lambda: torch.compile(model)),
     ]
@@ -222,16 +228,77 @@ def run_seed_model() -> dict:
     return {"times": summary, "failures": failures}
 
 
+def one_branch(x):
+    """A single data-dependent `if`: what one staged cond costs at replay."""
+    if x.sum() > 0:
+        y = x + 1
+    else:
+        y = x - 1
+    return y
+
+
+_FIRST_CALL = """
+import sys, time
+start = time.perf_counter()
+sys.path.insert(0, {here!r})
+import torch, autoconv
+from staged import seed_model
+model, x = seed_model(), torch.rand(20, 28, 28)
+imported = time.perf_counter()
+with torch.no_grad():
+    autoconv.autoconv(model)(x)
+print(imported - start, time.perf_counter() - imported)
+"""
+
+
+def run_function_layer() -> dict:
+    """Costs of the Function layer itself: a cached call, one cond at replay, the first call."""
+    print("\n== Function layer (µs per call, min [median]; a cond replayed vs a Python if)")
+    x = torch.ones(4)
+    variants = {
+        "Python if (eager)": one_branch,
+        "autoconv cond, backend=python": autoconv.autoconv(one_branch),
+        "autoconv cond, backend=fx": autoconv.autoconv(one_branch, backend="fx"),
+        "torch.cond eager": lambda x: torch.cond(x.sum() > 0, lambda x: x + 1,
+                                                 lambda x: x - 1, (x,)),
+    }
+    for fn in variants.values():
+        fn(x)
+    times = _interleaved_times(variants, (x,))
+    base = times["Python if (eager)"][0]
+    for name, (best, median) in times.items():
+        print(f"   {name:32} {best * 1e6:9.2f} [{median * 1e6:9.2f}] µs  {best / base:6.2f}x")
+    # Cache lookup: a Function call minus running its graph's single op directly.
+    add = autoconv.autoconv(lambda a, b: a + b)
+    a, b = torch.ones(2), torch.ones(2)
+    add(a, b)
+    hit = _interleaved_times({"Function": add, "op": torch.add}, (a, b))
+    overhead = (hit["Function"][0] - hit["op"][0]) * 1e6
+    print(f"   cache hit overhead (signature key + lookup + output): {overhead:.2f} µs")
+    # First call of the seed model in a fresh process: imports, then convert + trace + build.
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, "-c", _FIRST_CALL.format(here=here)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    imports, first = float(out[0]), float(out[1])
+    print(f"   seed model first call in a fresh process: {first:.2f} s (after {imports:.2f} s "
+          "of imports)")
+    return {"cond_python_us": times["autoconv cond, backend=python"][0] * 1e6,
+            "cond_fx_us": times["autoconv cond, backend=fx"][0] * 1e6,
+            "python_if_us": base * 1e6, "cache_hit_overhead_us": overhead,
+            "seed_first_call_s": first}
+
+
 def run() -> dict:
-    """Print both tables; returns a summary dict for run.py."""
+    """Print all tables; returns a summary dict for run.py."""
     flow = run_control_flow()
     model = run_seed_model()
+    layer = run_function_layer()
     failures = flow["failures"] + model["failures"]
     if failures and os.environ.get("BENCH_TRACEBACKS"):
         for label, name, e in failures:
             print(f"\n-- {label} / {name}")
             traceback.print_exception(e)
-    return {"control_flow": flow["times"], "seed_model": model["times"],
+    return {"control_flow": flow["times"], "seed_model": model["times"], "function": layer,
             "failures": [(label, name, _short(e)) for label, name, e in failures]}
 
 
