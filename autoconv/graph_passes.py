@@ -59,12 +59,31 @@ def _common_subexpressions(graph_module: GraphModule) -> GraphModule:
     return result.graph_module if result.modified else graph_module
 
 
-def clean_up(graph_module: GraphModule, is_impure: Callable[[Node], bool]) -> GraphModule:
-    """Dead code, common subexpressions (functional graphs only) in the graph and every
-    cond / while_loop subgraph. Returns the cleaned module (possibly a new object)."""
+def _fold_constants(graph_module: GraphModule) -> None:
+    """Computes once what depends only on constants (tensors read from globals or closures).
+
+    A folded value returned as is would be the same tensor object on every call, which the
+    caller could then modify: values used directly by the output are left unfolded.
+    """
+    if not is_functional(graph_module):
+        return
+    from torch._inductor.constant_folding import constant_fold
+
+    output = graph_module.graph.output_node()
+    constant_fold(graph_module, constraint_fn=lambda node: output not in node.users)
+
+
+def clean_up(graph_module: GraphModule, is_impure: Callable[[Node], bool],
+             root: bool = True) -> GraphModule:
+    """Dead code and common subexpressions in the graph and every cond / while_loop subgraph,
+    then constant folding of the top graph (CSE and folding on functional graphs only).
+    Returns the cleaned module (possibly a new object)."""
     for name, child in list(graph_module.named_children()):
         if isinstance(child, GraphModule):
-            setattr(graph_module, name, clean_up(child, is_impure))
+            setattr(graph_module, name, clean_up(child, is_impure, root=False))
     graph_module.graph.eliminate_dead_code(is_impure_node=is_impure)
     graph_module.recompile()
-    return _common_subexpressions(graph_module)
+    graph_module = _common_subexpressions(graph_module)
+    if root:
+        _fold_constants(graph_module)
+    return graph_module

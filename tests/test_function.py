@@ -270,3 +270,37 @@ def test_cuda_backends(backend):
     w = torch.tensor([1.0, -2.0, 3.0], device="cuda")
     for x in (torch.ones(3, device="cuda"), -torch.ones(3, device="cuda")):
         torch.testing.assert_close(f(x, w), clipped_scale(x, w))
+
+
+WEIGHT = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+
+
+def uses_global_weight(x):
+    k = WEIGHT.t() * 2 + 1  # depends on constants only: folded at trace time
+    if x.sum() > 0:
+        y = x @ k
+    else:
+        y = x - k.sum()
+    return y + x @ k - (x @ k) / 2  # one product node after CSE
+
+
+def test_graph_clean_up_folds_constants_and_merges_common_subexpressions():
+    f = autoconv.autoconv(uses_global_weight)
+    cf = f.get_concrete_function(torch.ones(3, 2))
+    targets = [n.target for n in cf.graph.nodes if n.op == "call_function"]
+    assert torch.ops.aten.t.default not in targets  # folded into one constant
+    assert targets.count(torch.ops.aten.mm.default) == 1, cf.code
+    for x in (torch.ones(3, 2), -torch.ones(3, 2)):
+        torch.testing.assert_close(f(x), uses_global_weight(x))
+
+
+def test_constant_returned_from_graph_is_a_new_tensor_each_call():
+    def zero_or_x(x):
+        if x.sum() > 0:
+            return x
+        return torch.zeros(2)
+
+    f = autoconv.autoconv(zero_or_x)
+    first = f(-torch.ones(2))
+    first += 5  # the caller owns its result
+    assert f(-torch.ones(2)).tolist() == [0.0, 0.0]
