@@ -21,6 +21,22 @@ class Context:
     globals: dict = field(default_factory=dict)
 
 
+_NO_FIELDS = frozenset(cls for cls in vars(gast).values()
+                        if isinstance(cls, type) and issubclass(cls, gast.AST) and not cls._fields)
+_LEAVES: dict = {}
+
+
+def _leaves(converter):
+    """Node classes a walk of `converter` need not enter: no fields to walk (contexts,
+    operators), or names and constants when it has no visitor for them."""
+    leaves = _LEAVES.get(converter)
+    if leaves is None:
+        leaves = _LEAVES[converter] = _NO_FIELDS | {
+            cls for cls in (gast.Name, gast.Constant)
+            if not hasattr(converter, "visit_" + cls.__name__)}
+    return leaves
+
+
 _STATEMENT_HOLDERS = (gast.stmt, gast.excepthandler, gast.match_case, gast.mod)
 
 
@@ -41,6 +57,7 @@ class Converter(gast.NodeTransformer):
         # visit_<Class> lookups, once per class and converter (NodeVisitor does a getattr with
         # string concatenation for every node).
         self._visitors = {}
+        self._leaves = _leaves(type(self))
 
     def anno(self, node, key: Anno):
         """The analysis result `key` on `node`; `key` must be declared in `reads`."""
@@ -76,8 +93,11 @@ class Converter(gast.NodeTransformer):
                     continue
                 new_values = []
                 changed = False
+                leaves = self._leaves
                 for item in value:
-                    if isinstance(item, gast.AST):
+                    if item.__class__ in leaves:
+                        new_values.append(item)
+                    elif isinstance(item, gast.AST):
                         new = self.visit(item)
                         if new is not item:
                             changed = True
@@ -91,6 +111,8 @@ class Converter(gast.NodeTransformer):
                         new_values.append(item)
                 if changed:
                     value[:] = new_values
+            elif value.__class__ in self._leaves:
+                continue
             elif isinstance(value, gast.AST) and not statements_only:
                 new = self.visit(value)
                 if new is None:
