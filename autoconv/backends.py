@@ -12,8 +12,8 @@ A backend turns the captured `GraphModule` (flat tensors in, flat tensors out) i
 * ``"fx"``: the `GraphModule` itself (torch's own execution of every node, cond and while_loop
   included).
 * ``"inductor"``: `torch.compile` of the captured graph (a cold build takes seconds).
-* ``"cudagraphs"``: `torch.compile(..., mode="reduce-overhead")`: inductor kernels replayed as
-  CUDA graphs, for CUDA tensors.
+* ``"cudagraphs"``: `torch.compile(..., backend="cudagraphs")`: the graph's kernels replayed as
+  one CUDA graph, `cond` as CUDA-graph conditional nodes (no host sync), for CUDA tensors.
 """
 
 from __future__ import annotations
@@ -306,7 +306,9 @@ def _build_inductor(graph_module: GraphModule, example_inputs) -> Callable:
 
 
 def _build_cudagraphs(graph_module: GraphModule, example_inputs) -> Callable:
-    return torch.compile(graph_module, mode="reduce-overhead", fullgraph=True, dynamic=False)
+    # torch's "cudagraphs" backend (not inductor's reduce-overhead mode) is the one that
+    # captures cond as CUDA-graph conditional nodes, so a staged branch needs no host sync.
+    return torch.compile(graph_module, backend="cudagraphs", fullgraph=True, dynamic=False)
 
 
 BACKENDS: dict[str, Callable] = {
