@@ -243,7 +243,8 @@ class Function:
             for i, path in enumerate(paths):
                 seen = list(dict.fromkeys(s.key[i] for s in signatures))
                 if len(seen) > 1:
-                    shown = ", ".join(describe_leaf(k) for k in seen[:4])
+                    shown = ", ".join(describe_leaf(k) for k in seen[:5])
+                    shown += ", ..." if len(seen) > 5 else ""
                     changing.append(f"{self._argument_name(path)} (seen: {shown})")
         if len({s.extra for s in signatures}) > 1:
             changing.append("module.training")

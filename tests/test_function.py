@@ -120,7 +120,7 @@ def test_retrace_warning_names_the_changing_argument():
             f(x, offset)
     message = " ".join(str(w.message) for w in caught)
     assert "traced 5 times" in message
-    assert "offset (seen: 0, 1, 2, 3)" in message and "x" not in message.split("Changing:")[1][:3]
+    assert "offset (seen: 0, 1, 2, 3, 4)" in message and "x" not in message.split("Changing:")[1][:3]
 
 
 def test_signature_includes_module_training_flag():
