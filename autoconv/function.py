@@ -56,6 +56,29 @@ class _ModuleState:
         return [table[leaf] for table, leaf in self.slots]
 
 
+class _Binder:
+    """Puts call arguments in one canonical form, so that `f(x)`, `f(x, 2.0)` and
+    `f(x, scale=2.0)` (with `scale=2.0` the default) share one signature, as in Python they are
+    one call. The common call (all positional parameters given positionally) is left as is."""
+
+    def __init__(self, target):
+        try:
+            self.signature = inspect.signature(target)
+        except (TypeError, ValueError):  # builtins and some callables: no canonical form
+            self.signature, self.positional = None, -1
+            return
+        kinds = [p.kind for p in self.signature.parameters.values()]
+        simple = all(k is inspect.Parameter.POSITIONAL_OR_KEYWORD for k in kinds)
+        self.positional = len(kinds) if simple else -1
+
+    def __call__(self, args: tuple, kwargs: dict):
+        if not kwargs and len(args) == self.positional or self.signature is None:
+            return args, kwargs
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return bound.args, bound.kwargs
+
+
 class ConcreteFunction:
     """One traced graph of a converted function, for one input signature.
 
@@ -65,7 +88,8 @@ class ConcreteFunction:
 
     def __init__(self, graph_module: torch.fx.GraphModule, signature: Signature, tensor_slots,
                  out_spec, out_constants, name: str, *, state: _ModuleState | None = None,
-                 backend: str = "python", input_specs: tuple | None = None):
+                 backend: str = "python", input_specs: tuple | None = None,
+                 binder: _Binder | None = None):
         self.graph_module = graph_module
         self.signature = signature
         self.backend = backend
@@ -75,6 +99,7 @@ class ConcreteFunction:
         self._out_constants = out_constants
         self._single_tensor = out_constants == [_TENSOR] and out_spec.is_leaf()
         self._input_specs = input_specs
+        self._bind = binder
         self._runner = None
         self.__name__ = name
 
@@ -112,6 +137,8 @@ class ConcreteFunction:
         if self._input_specs is not None:
             leaves = _check_input_signature(self.__name__, self._input_specs, args, kwargs)
         else:
+            if self._bind is not None:
+                args, kwargs = self._bind(args, kwargs)
             signature, leaves = signature_of(args, kwargs, self.signature.extra)
             if signature != self.signature:
                 raise TypeError(
@@ -164,6 +191,7 @@ class Function:
         self.dynamic = dynamic or any(
             None in spec.shape for spec in self.input_signature or ())
         self._module = fn if isinstance(fn, torch.nn.Module) else None
+        self._bind = _Binder(fn.forward if self._module is not None else fn)
         self._state = None
         self._converted = None
         self._cache: dict[Signature, ConcreteFunction] = {}
@@ -197,6 +225,7 @@ class Function:
         if self.input_signature is not None:
             concrete = self._pinned or self.get_concrete_function(*self.input_signature)
             return concrete(*args, **kwargs)
+        args, kwargs = self._bind(args, kwargs)
         signature, leaves = signature_of(args, kwargs, self._extra())
         concrete = self._cache.get(signature)
         if concrete is None:
@@ -216,6 +245,7 @@ class Function:
                 examples = [spec.example() for spec in leaves]
                 self._pinned = self._trace(signature, examples, args, kwargs)
             return self._pinned
+        args, kwargs = self._bind(args, kwargs)
         signature, leaves = signature_of(args, kwargs, self._extra())
         leaves = [leaf.example() if isinstance(leaf, TensorSpec) else leaf for leaf in leaves]
         return self._cache.get(signature) or self._trace(signature, leaves, args, kwargs)
@@ -307,7 +337,8 @@ class Function:
         graph_module = graph_passes.clean_up(graph_module, is_impure=_is_impure)
         return ConcreteFunction(graph_module, signature, tensor_slots, out_info["spec"],
                                 out_info["constants"], self.__name__, state=self._state,
-                                backend=self.backend, input_specs=self.input_signature)
+                                backend=self.backend, input_specs=self.input_signature,
+                                binder=self._bind)
 
     def export(self, *args, **kwargs) -> torch.export.ExportedProgram:
         """The converted function as a `torch.export.ExportedProgram`, traced on `args`.

@@ -304,3 +304,21 @@ def test_constant_returned_from_graph_is_a_new_tensor_each_call():
     first = f(-torch.ones(2))
     first += 5  # the caller owns its result
     assert f(-torch.ones(2)).tolist() == [0.0, 0.0]
+
+
+def test_keyword_and_default_arguments_share_one_signature():
+    def scaled(x, factor=2.0, shift=0.0):
+        if x.sum() > 0:
+            return x * factor + shift
+        return x - shift
+
+    f = autoconv.autoconv(scaled)
+    x = torch.ones(2)
+    for call in (lambda: f(x), lambda: f(x, 2.0), lambda: f(x, factor=2.0),
+                 lambda: f(shift=0.0, x=x)):
+        torch.testing.assert_close(call(), scaled(x))
+    assert f.trace_count == 1
+    torch.testing.assert_close(f(-x, shift=1.0), scaled(-x, shift=1.0))
+    assert f.trace_count == 2
+    with pytest.raises(TypeError, match="unexpected keyword argument 'scale'"):
+        f(x, scale=3.0)
