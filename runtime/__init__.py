@@ -20,7 +20,7 @@ from .operators import (
     print_,
     while_stmt,
 )
-from .values import Undefined, is_staged
+from .values import Undefined, eager, is_staged
 
 __all__ = [
     "StagingError",
@@ -29,6 +29,7 @@ __all__ = [
     "assert_",
     "converted_call",
     "do_not_convert",
+    "eager",
     "enumerate_",
     "for_stmt",
     "getitem",

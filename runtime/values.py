@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch._C import _TorchDispatchModeKey, _get_dispatch_mode
 
-__all__ = ["Undefined", "is_staged", "is_undefined", "to_tensor"]
+__all__ = ["Undefined", "eager", "is_staged", "is_undefined", "to_tensor"]
 
 
 class Undefined:
@@ -48,6 +48,22 @@ def _under_tracer() -> bool:
         or _get_dispatch_mode(_TorchDispatchModeKey.FAKE) is not None
         or _get_dispatch_mode(_TorchDispatchModeKey.FUNCTIONAL) is not None
     )
+
+
+_dispatch_depth = torch._C._len_torch_dispatch_stack
+_transform_stack_top = torch._C._functorch.peek_interpreter_stack
+
+
+def eager() -> bool:
+    """True when no tracer and no function transform runs, so that no value can be staged.
+
+    Converted functions then run their original body: plain Python, at plain Python's speed.
+    It errs on the side of False (any dispatch mode counts, not only tracers'): the converted
+    body is correct in every case. Under dynamo `is_compiling()` is a constant True, so the
+    check folds away and the traced code is the converted body.
+    """
+    return (not torch.compiler.is_compiling() and _dispatch_depth() == 0
+            and _transform_stack_top() is None)
 
 
 def is_staged(value) -> bool:
