@@ -242,7 +242,9 @@ def _fill_return_placeholders(bodies, state, names, kinds, inputs):
     state = list(state)
     with _probe():
         for body in bodies:
-            outputs = body(*state, *inputs)
+            # On copies: a body that updates a tensor in place (`i += 1`) must not change the
+            # state the statement then stages with.
+            outputs = body(*_copies(state), *_copies(inputs))
             for i in slots:
                 if is_undefined(state[i]) and _is_stageable(outputs[i]):
                     # Shape and dtype only: the probe's own ops stay dead, for DCE to drop.
@@ -250,6 +252,10 @@ def _fill_return_placeholders(bodies, state, names, kinds, inputs):
     for i in slots:
         kinds[i] = CONSTANT if is_undefined(state[i]) else TENSOR
     return tuple(state)
+
+
+def _copies(values):
+    return pytree.tree_map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, tuple(values))
 
 
 def _mismatch(statement, name, first, second, where_first, where_second):
