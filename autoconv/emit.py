@@ -98,7 +98,34 @@ def _convert(node, lineno, col):
             setattr(new, field, _convert(value, lineno, col))
     if cls is gast.ExceptHandler and node.name is not None:
         new.name = node.name.id
+    fast_path = getattr(node, FAST_PATH, None)
+    if fast_path is not None:
+        new.body.insert(0, _fast_path(*fast_path, lineno, col))
     return new
+
+
+# Set by the pipeline on a converted function: (its original body as stdlib `ast`, the runtime's
+# name). The compiled function starts with
+#
+#     if ac.eager():
+#         <the original body>
+#         return None
+#
+# so that without a tracer (nothing can be staged) it runs as plain Python, at plain Python's
+# speed; under a tracer the converted body runs. `to_source` leaves this out: it shows the
+# converted body, the part that stages.
+FAST_PATH = "_autoconv_fast_path"
+
+
+def _fast_path(original_body, runtime, lineno, col):
+    test = ast.Call(func=ast.Attribute(value=ast.Name(id=runtime, ctx=ast.Load()), attr="eager",
+                                       ctx=ast.Load()), args=[], keywords=[])
+    done = ast.Return(value=ast.Constant(value=None))
+    guard = ast.If(test=test, body=list(original_body) + [done], orelse=[])
+    for node in (guard, test, test.func, test.func.value, done, done.value):
+        node.lineno = node.end_lineno = lineno
+        node.col_offset = node.end_col_offset = col
+    return guard
 
 
 def to_ast(node, lineno=1, col=0):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import textwrap
 from dataclasses import dataclass
@@ -67,21 +68,103 @@ def parse_function(fn) -> ParsedFunction:
     if indent and first_line < 2:
         tree = parse_source(dedented, filename)
         _shift(tree, first_line - 1, indent)
-    elif indent:
-        # Parsed where it stands (no dedent, no shifting every node afterwards): blank lines up
-        # to the line before, then an `if 1:` the indented source is the body of.
-        tree = parse_source("\n" * (first_line - 2) + "if 1:\n" + source, filename)
-        tree.body = tree.body[0].body
+        original = None
     else:
-        tree = parse_source("\n" * (first_line - 1) + source, filename)
-    for node in tree.body:
+        if indent:
+            # Parsed where it stands (no dedent, no shifting every node afterwards): blank lines
+            # up to the line before, then an `if 1:` the indented source is the body of.
+            source = "\n" * (first_line - 2) + "if 1:\n" + source
+        else:
+            source = "\n" * (first_line - 1) + source
+        original = _parse_ast(source, filename)
+        if indent:
+            original.body = original.body[0].body
+        tree = to_gast(original)
+    for i, node in enumerate(tree.body):
         if isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef)):
             if isinstance(node, gast.AsyncFunctionDef):
                 raise ConversionError("async", filename, node.lineno, node.col_offset,
                                       construct="async def")
             node.decorator_list = []  # the decorators already ran; converting them again would loop
+            # A `global` / `nonlocal` must come before any use of its names in the function, so
+            # the original body cannot precede the converted one there (a cheap, coarse test).
+            if (original is not None and "global" not in source and "nonlocal" not in source
+                    and not _defines_functions(code)):
+                node._autoconv_original_body = original.body[i].body
             return ParsedFunction(node, filename, first_line)
     raise ConversionError("not_function", filename, first_line, what=fn.__qualname__)
+
+
+# ast class -> (gast class, fields, position attributes). gast's own converter probes every field
+# of every node with hasattr / getattr through a generic NodeTransformer.
+_CLASSES: dict = {}
+_POSITION = ("lineno", "col_offset", "end_lineno", "end_col_offset")
+
+
+def _class_info(cls):
+    info = _CLASSES.get(cls)
+    if info is None:
+        target = getattr(gast, cls.__name__)
+        info = _CLASSES[cls] = (target, target._fields,
+                                _POSITION if "lineno" in cls._attributes else ())
+    return info
+
+
+def to_gast(node):
+    """The gast tree of a stdlib `ast` tree (which is left as it is)."""
+    if node is None:
+        return None
+    if node.__class__ is list:
+        return [to_gast(n) for n in node]
+    if not isinstance(node, ast.AST):
+        return node
+    cls = node.__class__
+    if cls is ast.arg:  # a parameter: a Name in Param context in gast
+        new = gast.Name(id=node.arg, ctx=gast.Param(), annotation=to_gast(node.annotation),
+                        type_comment=node.type_comment)
+        for attr in _POSITION:
+            setattr(new, attr, getattr(node, attr, None))
+        return new
+    target, fields, positions = _class_info(cls)
+    new = target.__new__(target)
+    for attr in positions:
+        setattr(new, attr, getattr(node, attr, None))
+    if cls is ast.Name:
+        new.id, new.ctx, new.annotation, new.type_comment = node.id, to_gast(node.ctx), None, None
+    elif cls is ast.ExceptHandler:
+        new.type, new.body = to_gast(node.type), to_gast(node.body)
+        new.name = None if node.name is None else gast.Name(
+            id=node.name, ctx=gast.Store(), annotation=None, type_comment=None)
+    else:
+        for field in fields:
+            value = getattr(node, field, None)
+            if value is None or value.__class__ in (str, int, bool, float):
+                setattr(new, field, value)
+            else:
+                setattr(new, field, to_gast(value))
+        if cls in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef) and new.type_params is None:
+            new.type_params = []
+    return new
+
+
+_COMPREHENSIONS = ("<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>")
+
+
+def _defines_functions(code) -> bool:
+    """True if the function defines functions, lambdas or classes.
+
+    Those would come from its original body when it runs eagerly, and count as autoconv's
+    (`conversion.is_generated`, which marks every code object compiled with the converted one)
+    without being converted: such a function gets no fast path.
+    """
+    return any(hasattr(c, "co_code") and c.co_name not in _COMPREHENSIONS for c in code.co_consts)
+
+
+def _parse_ast(source, filename):
+    try:
+        return ast.parse(source, filename=filename)
+    except SyntaxError as e:
+        raise ConversionError("syntax", filename, e.lineno, e.offset, reason=e.msg) from None
 
 
 def _find_lambda(fn, source, filename, first_line, indent):

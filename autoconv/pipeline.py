@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import emit
 from .analysis import liveness
 from .converters.asserts import AssertConverter
 from .converters.break_continue import BreakContinueConverter
@@ -33,4 +34,10 @@ def convert_tree(node, ctx):
         node = converter.transform(node, ctx)
     # Control flow is structured now: analyse once, then convert the compound statements.
     liveness.analyze(node)
-    return ControlFlowConverter.transform(node, ctx)
+    original_body = getattr(node, "_autoconv_original_body", None)
+    node = ControlFlowConverter.transform(node, ctx)
+    if original_body is not None:
+        # Compiled in front of the converted body (see emit.FAST_PATH): plain Python runs the
+        # function whenever no tracer does.
+        setattr(node, emit.FAST_PATH, (original_body, ctx.runtime))
+    return node

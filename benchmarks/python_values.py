@@ -1,9 +1,12 @@
 """Converted code on Python values: what the conversion costs when nothing is staged.
 
 * Whole functions: the original vs `autoconv.convert(fn)` on Python ints, floats and lists.
+  Without a tracer running nothing can be staged, and a converted function runs its original
+  body after one `ac.eager()` check (see autoconv/emit.py); the ratio is that check's cost.
 * `converted_call` of a small user function (cached after the first call) vs a direct call.
-* A Python `if` vs `autoconv_runtime.if_stmt` on a Python bool: the bare operator call, and a
-  converted `if`/`else` (which also defines its branch functions on every run).
+* A Python `if` vs `autoconv_runtime.if_stmt` on a Python bool: the bare operator call (what the
+  converted body costs where it runs on Python values, under a tracer), and a converted
+  `if`/`else` function (the original body behind the `ac.eager()` check).
 
 Times are per call, the min over repeats of timeit loops (the median is printed alongside).
 
@@ -116,7 +119,7 @@ def run() -> dict:
     ns = {"add_one": add_one, "cc": autoconv_runtime.converted_call, "if_stmt":
           autoconv_runtime.if_stmt, "t": _if_true, "f": _if_false, "state": (3,),
           "names": ("x",), "flag": True, "x": 3, "branchy": branchy,
-          "branchy_c": autoconv.convert(branchy)}
+          "branchy_c": autoconv.convert(branchy), "eager": autoconv_runtime.eager}
     autoconv_runtime.converted_call(add_one, 1, 2)  # converts once; later calls hit the cache
     direct = _per_call("add_one(1, 2)", ns)
     cached = _per_call("cc(add_one, 1, 2)", ns)
@@ -135,11 +138,14 @@ def run() -> dict:
     print(f"   ac.if_stmt(flag, t, f, state, names)   {op_if[0] * 1e9:7.1f} [{op_if[1] * 1e9:.1f}]ns"
           f"   ({op_if[0] / py_if[0]:.1f}x the inline if, "
           f"+{(op_if[0] - py_if_stmt[0]) * 1e9:.0f}ns over calling the branch)")
+    check = _per_call("eager()", ns)
+    print(f"   ac.eager() (the check converted code starts with) {check[0] * 1e9:7.1f} "
+          f"[{check[1] * 1e9:.1f}]ns")
     whole = _per_call("branchy(flag, x)", ns)
     whole_c = _per_call("branchy_c(flag, x)", ns)
     print(f"   def with if/else, original             {whole[0] * 1e9:7.1f} [{whole[1] * 1e9:.1f}]ns")
     print(f"   def with if/else, converted            {whole_c[0] * 1e9:7.1f} [{whole_c[1] * 1e9:.1f}]ns"
-          f"   ({whole_c[0] / whole[0]:.1f}x; defines both branch functions per call)")
+          f"   ({whole_c[0] / whole[0]:.1f}x; the ac.eager() check, then the original body)")
     return {
         "median_ratio": median_ratio,
         "converted_call_added_us": added,

@@ -56,6 +56,8 @@ class ControlFlowConverter(Converter):
 
     def _declarations(self, body):
         # A body function assigning a global / nonlocal name must declare it as the user did.
+        if not any(names for _, names in self.scope_declared):
+            return []
         _, writes = reads_writes(body)
         out = []
         for kind, names in self.scope_declared:

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import gast
 
 from .. import templates
@@ -46,6 +48,17 @@ def guard_block(stmts, kinds, replace_jump, flag, ctx, into_loops=False, on_loop
             out.extend(replace_jump(stmt))
             return out  # the rest of the block is unreachable
         jumps = contains(stmt, kinds, into_loops)
+        rest = stmts[i + 1:]
+        if jumps and rest and isinstance(stmt, gast.If) and _folds(rest, kinds, into_loops):
+            # The rest goes into both branches (after a jump it is dropped again), instead of
+            # behind `if not flag:`. A variable the rest reads then needs no value on the
+            # paths that jump, which a staged cond would otherwise require of it.
+            stmt.body = guard_block(stmt.body + copy.deepcopy(rest), kinds, replace_jump, flag,
+                                    ctx, into_loops, on_loop)
+            stmt.orelse = guard_block(stmt.orelse + rest, kinds, replace_jump, flag, ctx,
+                                      into_loops, on_loop)
+            out.append(stmt)
+            return out
         if jumps:
             if isinstance(stmt, gast.If):
                 stmt.body = guard_block(stmt.body, kinds, replace_jump, flag, ctx, into_loops, on_loop)
@@ -61,12 +74,23 @@ def guard_block(stmts, kinds, replace_jump, flag, ctx, into_loops=False, on_loop
                     construct=kind, block=type(stmt).__name__.lower(),
                 )
         out.append(stmt)
-        rest = stmts[i + 1:]
         if jumps and rest:
             guarded = guard_block(rest, kinds, replace_jump, flag, ctx, into_loops, on_loop)
             out.extend(templates.replace("if not flag:\n    rest", flag=flag, rest=guarded))
             return out
     return out
+
+
+def _folds(rest, kinds, into_loops) -> bool:
+    """Whether the statements after an `if` that jumps go into its branches.
+
+    For returns only, and only when the rest holds no further compound statement that jumps:
+    the copies stay one per branch of each enclosing `if` that returns.
+    """
+    if kinds is not gast.Return:
+        return False
+    return not any(not isinstance(stmt, kinds) and contains(stmt, kinds, into_loops)
+                   for stmt in rest)
 
 
 def _tuple(kinds):

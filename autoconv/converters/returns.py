@@ -6,14 +6,16 @@
         y = -x               ->           if x > 0:
         return y                              do_return = True
                                               retval = x
-                                          if not do_return:
+                                          else:
                                               y = -x
                                               do_return = True
                                               retval = y
                                           return retval
 
-Loops that may return get `not do_return` as an extra test. A function whose only return is its
-last statement is left as it is.
+The statements after an `if` that may return go into both its branches when no other statement
+among them returns from inside a compound statement; otherwise they run under
+`if not do_return:`. Loops that may return get `not do_return` as an extra test. A function
+whose only return is its last statement is left as it is.
 """
 
 from __future__ import annotations

@@ -16,17 +16,16 @@ def test_early_return():
             do_return = False
             retval = ac.Undefined('return value')
 
-            def if_true(do_return, retval, x):
+            def if_true(retval, x):
                 do_return = True
                 retval = x
-                return do_return, retval
-            do_return, retval = ac.if_stmt(x > 0, if_true, None, (do_return, retval), ('do_return', 'retval'), (x,))
+                return retval,
 
-            def if_true_1(retval, x):
+            def if_false(retval, x):
                 do_return = True
                 retval = -x
                 return retval,
-            retval, = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval,), ('retval',), (x,))
+            retval, = ac.if_stmt(x > 0, if_true, if_false, (retval,), ('retval',), (x,))
             return retval
         """,
     )

@@ -140,6 +140,15 @@ def return_in_nested_ifs(x):
     return y * 2
 
 
+def return_after_in_place_update(x):
+    # The branch that returns updates `i` in place: the other path must not see that.
+    i = torch.zeros(())
+    if x.sum() > 0:
+        i += 1
+        return x + i
+    return x - i
+
+
 def return_number_or_tensor(x):
     if x.sum() < 0:
         return 0.0
@@ -189,9 +198,8 @@ CASES = [
                           T([-1.0, -2.0, -3.0, 40.0])], WHILE_LOOP),
     (early_return, QUADRANTS, COND),
     (return_in_both_branches, QUADRANTS, COND),
-    pytest.param(return_in_nested_ifs, QUADRANTS, COND, marks=pytest.mark.xfail(
-        strict=True, reason="known limitation: a variable assigned only on paths that do not "
-        "return is reported as defined in one branch (returns are lowered into flags)")),
+    (return_in_nested_ifs, QUADRANTS, COND),
+    (return_after_in_place_update, QUADRANTS, COND),
     (return_number_or_tensor, QUADRANTS, COND),
     (find_first, [(T([5, 6, 7, 8]), T(5)), (T([5, 6, 7, 8]), T(8)), (T([5, 6, 7, 8]), T(9))],
      WHILE_LOOP),
