@@ -66,18 +66,35 @@ def _position(new, old, lineno, col):
     return line, column
 
 
+_SCALARS = (str, int, bool, float)
+
+
 def _convert(node, lineno, col):
     if node is None:
         return None
-    if isinstance(node, list):
+    cls = node.__class__
+    if cls is list:
         return [_convert(n, lineno, col) for n in node]
-    if not isinstance(node, gast.AST):
-        return node
-    cls = type(node)
-    target, fields, positioned = _class_info(cls)
+    info = _CLASSES.get(cls)
+    if info is None:
+        if not isinstance(node, gast.AST):
+            return node
+        info = _class_info(cls)
+    target, fields, positioned = info
     new = target.__new__(target)
     if positioned:
-        lineno, col = _position(new, node, lineno, col)
+        line = getattr(node, "lineno", None)
+        if line is None:
+            new.lineno = new.end_lineno = lineno
+            new.col_offset = new.end_col_offset = col
+        else:
+            lineno, col = line, node.col_offset or 0
+            new.lineno, new.col_offset = lineno, col
+            end = getattr(node, "end_lineno", None)
+            if end is None or end < line:
+                new.end_lineno, new.end_col_offset = lineno, col
+            else:
+                new.end_lineno, new.end_col_offset = end, node.end_col_offset or 0
     if cls is gast.Name:
         new.id, new.ctx = node.id, _convert(node.ctx, lineno, col)
         return new
@@ -92,7 +109,7 @@ def _convert(node, lineno, col):
         return new
     for field in fields:
         value = getattr(node, field)
-        if value is None or value.__class__ in (str, int, bool):
+        if value is None or value.__class__ in _SCALARS:
             setattr(new, field, value)
         else:
             setattr(new, field, _convert(value, lineno, col))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gast
 
 from .activity import reads_writes
-from .nodes import children, walk
+from .nodes import walk_statements
 from .annos import Anno, get_anno, set_anno
 
 __all__ = ["analyze"]
@@ -20,7 +20,7 @@ _SCOPES = (gast.FunctionDef, gast.Lambda)
 
 def analyze(function) -> None:
     """Annotate every If / While / For in `function` and in the functions nested in it."""
-    for node in walk(function):
+    for node in walk_statements(function):
         if isinstance(node, _SCOPES):
             _analyze_scope(node)
 
@@ -34,14 +34,17 @@ def _declared(scope) -> set[str]:
 
 
 def _own_nodes(scope):
-    """Nodes of `scope` outside its nested scopes."""
-    stack = list(scope.body) if isinstance(scope.body, list) else [scope.body]
+    """Statements of `scope` outside its nested scopes (global and nonlocal are statements)."""
+    stack = list(scope.body) if isinstance(scope.body, list) else []
     while stack:
         node = stack.pop()
         yield node
         if isinstance(node, _SCOPES + (gast.ClassDef,)):
             continue
-        stack.extend(children(node))
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            value = getattr(node, field, None)
+            if value.__class__ is list:
+                stack.extend(value)
 
 
 def _params(scope) -> set[str]:
@@ -129,7 +132,9 @@ class _Liveness:
         for field in ("finalbody", "orelse", "body"):
             live = self.block(getattr(node, field, []), live) | live
         for handler in getattr(node, "handlers", []):
-            live |= self.block(handler.body, live_after)
+            # `except E as e` binds `e` before the handler and deletes it after: never live-in.
+            bound = {handler.name.id} if handler.name is not None else set()
+            live |= self.block(handler.body, live_after) - bound
         header = [i.context_expr for i in getattr(node, "items", [])]
         return live | reads_writes(header)[0]
 

@@ -36,3 +36,21 @@ def walk(node):
             elif hasattr(value, "_fields"):
                 stack.append(value)
     return out
+
+
+_STATEMENT_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def walk_statements(node):
+    """`node` and every statement (and except handler, match case) under it; expressions are
+    not entered, so no Lambda is found."""
+    stack = [node]
+    out = []
+    while stack:
+        current = stack.pop()
+        out.append(current)
+        for field in _STATEMENT_FIELDS:
+            value = getattr(current, field, None)
+            if value.__class__ is list:
+                stack.extend(value)
+    return out

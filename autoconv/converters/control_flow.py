@@ -22,7 +22,7 @@ import gast
 from .. import templates
 from ..analysis.activity import reads_writes
 from ..analysis.annos import Anno
-from ..analysis.nodes import walk
+from ..analysis.nodes import walk_statements
 from ..transformer import Converter
 
 
@@ -98,7 +98,7 @@ class ControlFlowConverter(Converter):
     def visit_FunctionDef(self, node):
         outer = getattr(self, "scope_declared", ())
         declared = {gast.Global: set(), gast.Nonlocal: set()}
-        for stmt in walk(node):
+        for stmt in walk_statements(node):
             if stmt.__class__ in declared:
                 declared[stmt.__class__].update(stmt.names)
         self.scope_declared = list(declared.items())
