@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import linecache
 import textwrap
 from dataclasses import dataclass
 
@@ -54,11 +55,61 @@ def _shift(tree, line_offset: int, col_offset: int) -> None:
                     node.end_col_offset += col_offset
 
 
-def parse_function(fn) -> ParsedFunction:
-    """Parse `fn`'s source; node positions point into the user's file."""
+def _block_lines(fn):
+    """The lines of `fn`'s definition found by indentation (or None): a cheap stand-in for
+    `inspect.getsourcelines`, which tokenizes them. A block cut short where a line is indented
+    less than the `def` although it continues a statement (a bracket, a string) does not parse,
+    and the caller then asks inspect."""
     code = fn.__code__
     filename = code.co_filename
-    lines, first_line = _source_lines(fn)
+    linecache.checkcache(filename)
+    lines = linecache.getlines(filename, fn.__globals__)
+    start = code.co_firstlineno - 1
+    if start < 0 or start >= len(lines):
+        return None
+    first = lines[start]
+    header = first.lstrip()
+    if not header.startswith(("def ", "@")):
+        return None
+    indent = len(first) - len(header)
+    end = start + 1
+    in_header = header.startswith("@")
+    for end in range(start + 1, len(lines) + 1):
+        if end == len(lines):
+            break
+        line = lines[end]
+        text = line.lstrip()
+        if not text or text.startswith("#"):
+            continue
+        if len(line) - len(text) > indent:
+            continue
+        if text.startswith((")", "]", "}")):
+            continue  # closes a bracket (`) -> int:` of a signature): never a new statement
+        if in_header and text.startswith(("def ", "@")):
+            in_header = text.startswith("@")
+            continue
+        break
+    while end > start + 1 and (not lines[end - 1].strip()
+                               or lines[end - 1].lstrip().startswith("#")):
+        end -= 1
+    return lines[start:end], start + 1
+
+
+def parse_function(fn) -> ParsedFunction:
+    """Parse `fn`'s source; node positions point into the user's file."""
+    if fn.__name__ != "<lambda>" and not hasattr(fn, "__wrapped__"):  # inspect unwraps
+        found = _block_lines(fn)
+        if found is not None:
+            try:
+                return _parse_function(fn, *found)
+            except ConversionError:
+                pass  # inspect knows better
+    return _parse_function(fn, *_source_lines(fn))
+
+
+def _parse_function(fn, lines, first_line) -> ParsedFunction:
+    code = fn.__code__
+    filename = code.co_filename
     source = "".join(lines)
     dedented = textwrap.dedent(source)
     indent = len(lines[0]) - len(lines[0].lstrip())
