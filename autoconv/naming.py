@@ -14,11 +14,15 @@ class Namer:
 
     def __init__(self, tree):
         self.taken = set()
+        # Whether the tree yields: converters skip their search for yields when it does not.
+        self.has_yield = False
         for n in walk(tree):
             if n.__class__ is gast.Name:
                 self.taken.add(n.id)
             elif n.__class__ is gast.FunctionDef:
                 self.taken.add(n.name)
+            elif n.__class__ in (gast.Yield, gast.YieldFrom):
+                self.has_yield = True
 
     def new(self, stem: str) -> str:
         """A name starting with `stem` that is not used yet."""

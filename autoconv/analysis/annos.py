@@ -42,11 +42,10 @@ def copy_origin(new, old):
     """
     lineno = getattr(old, "lineno", 1)
     col = getattr(old, "col_offset", 0)
-    stack = [new]
+    stack = list(new) if new.__class__ is list else [new]
     while stack:
         node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(n for n in node if hasattr(n, "_fields"))
+        if not hasattr(node, "_fields"):
             continue
         if "lineno" in node._attributes:
             if getattr(node, "lineno", None) is not None:
@@ -56,7 +55,8 @@ def copy_origin(new, old):
             node.col_offset = node.end_col_offset = col
         for name in node._fields:
             value = getattr(node, name, None)
-            if value is not None and value.__class__ is not str and (
-                    isinstance(value, list) or hasattr(value, "_fields")):
+            if value.__class__ is list:
+                stack.extend(value)
+            elif value is not None and value.__class__ is not str:
                 stack.append(value)
     return new

@@ -14,11 +14,13 @@ import copy
 import gast
 
 from .. import templates
-from ..analysis.nodes import children
 from ..errors import ConversionError
 
 _SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
 _LOOPS = (gast.For, gast.While, gast.AsyncFor)
+
+
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
 def contains(node, kinds, into_loops: bool) -> bool:
@@ -27,14 +29,19 @@ def contains(node, kinds, into_loops: bool) -> bool:
         return True
     if isinstance(node, _SCOPES):
         return False
-    for child in children(node):
-        if isinstance(child, _LOOPS) and not into_loops:
-            # a loop's else clause runs in the enclosing loop's scope
-            if any(contains(s, kinds, into_loops) for s in child.orelse):
-                return True
+    # Jumps are statements: only the blocks of statements are searched, not expressions.
+    for field in _BLOCKS:
+        block = getattr(node, field, None)
+        if not block:
             continue
-        if contains(child, kinds, into_loops):
-            return True
+        for child in block:
+            if isinstance(child, _LOOPS) and not into_loops:
+                # a loop's else clause runs in the enclosing loop's scope
+                if any(contains(s, kinds, into_loops) for s in child.orelse):
+                    return True
+                continue
+            if contains(child, kinds, into_loops):
+                return True
     return False
 
 

@@ -45,7 +45,7 @@ class ReturnConverter(Converter):
 
     def visit_FunctionDef(self, node):
         self.generic_visit(node)
-        for inner in walk(node.body):
+        for inner in walk(node.body) if self.ctx.namer.has_yield else ():
             if isinstance(inner, (gast.Yield, gast.YieldFrom)):
                 raise ConversionError("generator", self.ctx.filename, inner.lineno,
                                       inner.col_offset + 1, construct="yield")
