@@ -67,6 +67,10 @@ def _position(new, old, lineno, col):
 
 
 _SCALARS = (str, int, bool, float)
+# Contexts and operators have no fields: one shared instance each, as ast.parse does.
+_SHARED = {cls: getattr(ast, cls.__name__)() for cls in vars(gast).values()
+           if isinstance(cls, type) and issubclass(cls, gast.AST) and not cls._fields
+           and not cls._attributes and hasattr(ast, cls.__name__)}
 
 
 def _convert(node, lineno, col):
@@ -77,6 +81,9 @@ def _convert(node, lineno, col):
         return [_convert(n, lineno, col) for n in node]
     info = _CLASSES.get(cls)
     if info is None:
+        shared = _SHARED.get(cls)
+        if shared is not None:
+            return shared
         if not isinstance(node, gast.AST):
             return node
         info = _class_info(cls)
@@ -96,7 +103,7 @@ def _convert(node, lineno, col):
             else:
                 new.end_lineno, new.end_col_offset = end, node.end_col_offset or 0
     if cls is gast.Name:
-        new.id, new.ctx = node.id, _convert(node.ctx, lineno, col)
+        new.id, new.ctx = node.id, _SHARED[node.ctx.__class__]
         return new
     if cls is gast.arguments:
         new.posonlyargs = [_arg(a, lineno, col) for a in node.posonlyargs]
