@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import tokenize
 import types
 
 import gast
@@ -44,10 +45,71 @@ def _strip_annotations(node) -> None:
             inner.returns = None
 
 
+# Statements no converter understands, with what to write instead. Refused before conversion:
+# the passes would leave their jumps and branches unconverted and the result would be wrong.
+_UNSUPPORTED = {
+    gast.Match: ("`match`", "write the cases as an if/elif chain"),
+    gast.TryStar: ("`except*`", "catch the exception group with a plain `except` and inspect it"),
+}
+
+# Expressions that converted code evaluates inside a function of their own (a loop test, the
+# lazy operand of `and` / `or`, a branch of `x if c else y`): an assignment expression there
+# would bind its name in that function, not in the user's, so it is refused.
+_WALRUS_PLACES = "`:=` in a while condition, a right operand of and/or, or a branch of a " \
+    "conditional expression"
+_WALRUS_FIX = "assign the value in a statement of its own first"
+
+
+def _deferred_parts(node):
+    if isinstance(node, gast.While):
+        return [node.test]
+    if isinstance(node, gast.BoolOp):
+        return node.values[1:]
+    if isinstance(node, gast.IfExp):
+        return [node.body, node.orelse]
+    return []
+
+
+def _walrus_in(node):
+    """The first `:=` in `node` that binds in the current scope (not in a nested function)."""
+    if isinstance(node, gast.NamedExpr):
+        return node
+    if isinstance(node, (gast.Lambda, gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
+        return None
+    for child in gast.iter_child_nodes(node):
+        found = _walrus_in(child)
+        if found is not None:
+            return found
+    return None
+
+
+def _refuse_unsupported(node, filename) -> None:
+    """Raise a ConversionError at the first construct that the converters cannot handle."""
+    for inner in gast.walk(node):
+        refused = _UNSUPPORTED.get(type(inner))
+        if refused is not None:
+            raise ConversionError("unsupported", filename, inner.lineno, inner.col_offset + 1,
+                                  construct=refused[0], fix=refused[1])
+        for part in _deferred_parts(inner):
+            walrus = _walrus_in(part)
+            if walrus is not None:
+                raise ConversionError("unsupported", filename, walrus.lineno,
+                                      walrus.col_offset + 1, construct=_WALRUS_PLACES,
+                                      fix=_WALRUS_FIX)
+
+
 def converted_tree(fn):
     """(converted gast tree, Context) for `fn`."""
-    parsed = parse_function(fn)
+    try:
+        parsed = parse_function(fn)
+    except tokenize.TokenError as e:
+        # inspect tokenizes the lines from the def on to find the function's end; odd line
+        # continuations and comments can make that fail for code Python compiled fine.
+        raise ConversionError("no_source", fn.__code__.co_filename, fn.__code__.co_firstlineno,
+                              what=fn.__qualname__, reason=f"inspect could not tokenize it "
+                              f"({e.args[0]})") from None
     node = parsed.node
+    _refuse_unsupported(node, parsed.filename)
     namer = Namer(node)
     runtime = RUNTIME_NAME if RUNTIME_NAME not in namer.taken else namer.new("autoconv_runtime")
     namer.taken.add(runtime)
@@ -92,13 +154,22 @@ def _compile(fn):
     _callees[fn.__code__] = frozenset(ctx.callees)
     freevars = list(fn.__code__.co_freevars)
     params = [ctx.runtime] + freevars
+    # Defined in the factory under its own name, the function would bind that name in the
+    # factory's scope, and a recursive call `f(n - 1)` would read that binding instead of the
+    # global `f`; a fresh name keeps the user's name free. The code gets the user's name back.
+    name = ctx.namer.new(tree.name + "_converted")
+    tree.name = name
     factory = templates.replace(
         "def factory(params):\n    converted\n    return name",
-        factory="autoconv_factory", params=params, converted=[tree], name=tree.name,
+        factory="autoconv_factory", params=params, converted=[tree], name=name,
     )[0]
     factory_code = emit.compile_factory(factory, ctx.filename)
     code = next(c for c in factory_code.co_consts
-                if hasattr(c, "co_code") and c.co_name == tree.name)
+                if hasattr(c, "co_code") and c.co_name == name)
+    names = {"co_name": fn.__code__.co_name}
+    if hasattr(code, "co_qualname"):  # Python 3.11+
+        names["co_qualname"] = fn.__code__.co_qualname
+    code = code.replace(**names)
     _register(code)
     return code
 

@@ -19,6 +19,7 @@ MESSAGES = {
     "lambda_ambiguous": "cannot tell which lambda on line {line} is meant: several have the same "
     "arguments. Put it on a line of its own or use a def",
     "syntax": "the source does not parse: {reason}",
+    "unsupported": "{construct} is not supported: autoconv cannot convert it. Instead, {fix}",
 }
 
 
