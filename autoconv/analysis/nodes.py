@@ -54,3 +54,23 @@ def walk_statements(node):
             if value.__class__ is list:
                 stack.extend(value)
     return out
+
+
+def copy_tree(node):
+    """A deep copy of a gast node or list of nodes, annotations included (copy.deepcopy's memo
+    and reduce protocol cost more than the copy itself here)."""
+    if node.__class__ is list:
+        return [copy_tree(n) for n in node]
+    if not hasattr(node, "_fields"):
+        return node
+    cls = node.__class__
+    new = cls.__new__(cls)
+    for name, value in node.__dict__.items():
+        if value.__class__ is list:
+            value = [copy_tree(v) for v in value]
+        elif hasattr(value, "_fields"):
+            value = copy_tree(value)
+        elif value.__class__ is dict:  # annotations
+            value = {k: copy_tree(v) for k, v in value.items()}
+        setattr(new, name, value)
+    return new

@@ -9,11 +9,10 @@
 
 from __future__ import annotations
 
-import copy
-
 import gast
 
 from .. import templates
+from ..analysis.nodes import copy_tree
 from ..errors import ConversionError
 
 _SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
@@ -60,7 +59,7 @@ def guard_block(stmts, kinds, replace_jump, flag, ctx, into_loops=False, on_loop
             # The rest goes into both branches (after a jump it is dropped again), instead of
             # behind `if not flag:`. A variable the rest reads then needs no value on the
             # paths that jump, which a staged cond would otherwise require of it.
-            stmt.body = guard_block(stmt.body + copy.deepcopy(rest), kinds, replace_jump, flag,
+            stmt.body = guard_block(stmt.body + copy_tree(rest), kinds, replace_jump, flag,
                                     ctx, into_loops, on_loop)
             stmt.orelse = guard_block(stmt.orelse + rest, kinds, replace_jump, flag, ctx,
                                       into_loops, on_loop)
