@@ -3,8 +3,9 @@
 For each function in `sample_functions.CONVERSION_SAMPLES` the converter's cache is emptied before
 every conversion, so each timing covers the whole pipeline:
 
-* autoconv: `autoconv.conversion.convert_function(fn)` (inspect source, gast parse, the passes,
-  liveness, compile of the factory, instantiate the function), with `_code_cache` cleared.
+* autoconv: `autoconv.conversion.convert_function(fn)` (read the source lines, parse, the
+  passes, liveness, compile of the factory, which holds the converted body and, for the eager
+  fast path, the original one; instantiate the function), with `_code_cache` cleared.
 * diastatic-malt (AutoGraph's standalone fork): `malt.to_graph(fn)` (inspect source, parse, its
   passes, unparse to a temporary module and load it, instantiate), with its transpiler's code
   cache cleared. malt is a benchmark-only extra (`pip install -e '.[bench]'`); when it cannot be
@@ -116,7 +117,7 @@ def run(rounds=ROUNDS) -> dict:
         else:
             line += f"{'n/a':>17} {'n/a':>13}"
         print(line)
-    print("   (ms; parse = inspect.getsource + gast parse, +passes = parse and every converter "
+    print("   (ms; parse = source lines + parse to gast, +passes = parse and every converter "
           "pass (converted_tree), autoconv = all of convert_function incl. compile; parse and "
           "+passes are mins)")
     ac_median = statistics.median(r[1] for r in rows)
