@@ -59,10 +59,11 @@ def eager() -> bool:
 
     Converted functions then run their original body: plain Python, at plain Python's speed.
     It errs on the side of False (any dispatch mode counts, not only tracers'): the converted
-    body is correct in every case. Under dynamo `is_compiling()` is a constant True, so the
-    check folds away and the traced code is the converted body.
+    body is correct in every case. Under dynamo `is_dynamo_compiling()` is a constant True, so
+    the check folds away and the traced code is the converted body (torch.export without dynamo
+    traces with dispatch modes, which the depth counts).
     """
-    return (not torch.compiler.is_compiling() and _dispatch_depth() == 0
+    return (not torch.compiler.is_dynamo_compiling() and _dispatch_depth() == 0
             and _transform_stack_top() is None)
 
 
