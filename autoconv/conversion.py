@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import tokenize
 import types
+import weakref
 
 import gast
 
@@ -20,13 +21,16 @@ __all__ = ["convert_function", "converted_tree", "is_generated"]
 
 RUNTIME_NAME = "ac"
 
+# All three are weak on code objects, so that what autoconv made for a function goes when the
+# function (and so its code) goes: converting many short-lived functions must not grow memory.
 # Code objects autoconv made: functions created from them are converted already.
-_generated_codes: set = set()
-# Original code object -> (converted code object, converted tree), shared by all closures of it.
-_code_cache: dict = {}
+_generated_codes: "weakref.WeakSet" = weakref.WeakSet()
+# Original code object -> converted code object, shared by all closures of it. The converted
+# code holds no reference back to the original, so the entry dies with it.
+_code_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _lock = threading.RLock()
 # Original code object -> names of the functions its calls name (see preconvert_callees).
-_callees: dict = {}
+_callees: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def is_generated(fn) -> bool:
