@@ -19,6 +19,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -x -p no:cacheprovider tests
 
+# make fuzz N=10000 [SEED=S]: the differential fuzzer; failures go to fuzz-failures/.
+N ?= 1000
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz --n $(N) $(if $(SEED),--seed $(SEED)) --out fuzz-failures
+
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/run.py

@@ -1,0 +1,121 @@
+"""A differential fuzzer for autoconv: random control flow, plain Python vs one traced graph.
+
+`generator` writes random functions over 0-d int64 tensors; `runner` checks each against plain
+Python (one `ConcreteFunction` traced on the first input and replayed on inputs that take other
+paths); `minimize` shrinks a failing program. `run_fuzz` ties them together for the CLI
+(`python -m tests.fuzz`, `make fuzz`) and `tests/test_fuzz.py`. See docs/fuzzing.md.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .generator import KNOWN_BUGS, Program, generate
+from .minimize import minimize
+from .runner import Failure, Invalid, check, choose_inputs, define, forget
+
+__all__ = ["Summary", "run_fuzz", "prepare", "write_program", "load_program", "generate", "check",
+           "minimize", "Failure", "Invalid"]
+
+
+@dataclass
+class Summary:
+    """Counts of one fuzzing run."""
+
+    seed: int
+    programs: int = 0
+    counts: Counter = field(default_factory=Counter)
+    failures: list = field(default_factory=list)  # (Program, Failure)
+    seconds: float = 0.0
+
+    def report(self) -> str:
+        """The summary the CLI prints."""
+        parts = ", ".join(f"{k} {self.counts[k]}" for k in
+                          ("ok", "mismatch", "crash", "internal", "timeout", "invalid"))
+        return (f"fuzz seed {self.seed}: {self.programs} programs in {self.seconds:.1f} s: {parts}"
+                + (f"\nreproduce: python -m tests.fuzz --seed {self.seed} --n {self.programs}"
+                   if self.failures else ""))
+
+
+def prepare(program: Program, rng: random.Random | None = None) -> list:
+    """Inputs for `program` that take different paths through it (raises `Invalid`)."""
+    fn = define(program.source)
+    try:
+        return choose_inputs(fn, program.k, rng or random.Random(program.index))
+    finally:
+        forget(fn)
+
+
+def write_program(path: str, source: str, inputs: list, description: str, xfail=None) -> None:
+    """Write a program as a regression file: its source, `INPUTS` and `XFAIL` (a reason)."""
+    with open(path, "w") as f:
+        f.write(f'r"""{description}"""\n\nimport torch\n\n\n{source.strip()}\n\n\n')
+        f.write(f"# x, y: 0-d int64 tensors; k: a Python int\nINPUTS = {inputs!r}\n")
+        f.write(f"XFAIL = {xfail!r}\n")
+
+
+def load_program(path: str) -> tuple[str, list, str | None]:
+    """(source, inputs, xfail reason) of a regression file written by `write_program`."""
+    with open(path) as f:
+        source = f.read()
+    namespace: dict = {}
+    exec(compile(source, path, "exec"), namespace)
+    return source, [tuple(r) for r in namespace["INPUTS"]], namespace.get("XFAIL")
+
+
+def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compile_every: int = 0,
+             minimize_budget: float = 0.0, time_limit: float = 60.0, avoid=KNOWN_BUGS,
+             log=None) -> Summary:
+    """Generate and check `n` programs from `seed`; failing ones go to `out` if given.
+
+    Every program is checked by one trace and replays; every `compile_every`-th one also under
+    `torch.compile(fullgraph=True)`. The first failure of each kind is minimised for up to
+    `minimize_budget` seconds. `avoid` names constructs the generator leaves out.
+    """
+    log = log or (lambda message: None)
+    summary = Summary(seed)
+    start = time.monotonic()
+    minimised: set = set()
+    for index in range(n):
+        program = generate(seed, index, size, avoid)
+        summary.programs += 1
+        try:
+            inputs = prepare(program)
+            failure = check(program.source, inputs, time_limit=time_limit,
+                            compile=bool(compile_every) and index % compile_every == 0)
+        except Invalid as e:
+            failure = Failure("invalid", "reference", str(e))
+            inputs = []
+        if failure is None:
+            summary.counts["ok"] += 1
+        else:
+            summary.counts[failure.category] += 1
+            summary.failures.append((program, failure))
+            log(f"[{index}] {failure}")
+            if out:
+                _save(out, program, inputs, failure, minimised, minimize_budget, time_limit, log)
+        if (index + 1) % 50 == 0 or index + 1 == n:
+            log(f"{index + 1}/{n} programs, {len(summary.failures)} failing, "
+                f"{time.monotonic() - start:.0f} s")
+    summary.seconds = time.monotonic() - start
+    return summary
+
+
+def _save(out, program, inputs, failure, minimised, budget, time_limit, log):
+    os.makedirs(out, exist_ok=True)
+    stem = os.path.join(out, f"seed{program.seed}-{program.index}-{failure.category}")
+    description = (f"Fuzz failure (seed {program.seed}, program {program.index}): {failure}\n\n"
+                   f"{failure.trace}")
+    write_program(stem + ".py", program.source, inputs, description.replace('"""', "'''"))
+    key = failure.signature()
+    if budget and inputs and key not in minimised:
+        minimised.add(key)
+        source, small = minimize(program.source, inputs, key, budget_s=budget,
+                                 compile=failure.stage == "compile", time_limit=time_limit, log=log)
+        write_program(stem + "-min.py", source, small,
+                      f"Minimised (seed {program.seed}, program {program.index}): {failure}")
+        log(f"  wrote {stem}-min.py")

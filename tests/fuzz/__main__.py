@@ -1,0 +1,42 @@
+"""`python -m tests.fuzz --n 1000 --seed S --out fuzz-failures`: the differential fuzzer's CLI.
+
+Prints progress and a summary; exits 1 if any program failed. Each failure is written to the
+output folder as a runnable regression file (see `tests/fuzz/regressions/`), minimised for the
+first failure of each kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from . import KNOWN_BUGS, run_fuzz
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000, help="how many programs (default 1000)")
+    parser.add_argument("--seed", type=int, default=None, help="stream seed (default: time)")
+    parser.add_argument("--out", default="fuzz-failures", help="folder for failing programs")
+    parser.add_argument("--size", type=int, default=8, help="statement budget per program")
+    parser.add_argument("--compile-every", type=int, default=10,
+                        help="also check torch.compile(fullgraph=True) on every Nth program (0: never)")
+    parser.add_argument("--minimize-budget", type=float, default=120.0,
+                        help="seconds to spend minimising each new kind of failure (0: none)")
+    parser.add_argument("--time-limit", type=float, default=60.0,
+                        help="seconds one program may take before it counts as a timeout")
+    parser.add_argument("--known-bugs", action="store_true",
+                        help="also generate constructs that hit known bugs (generator.KNOWN_BUGS)")
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else int(time.time()) % 100000
+    summary = run_fuzz(args.n, seed, size=args.size, out=args.out,
+                       compile_every=args.compile_every, minimize_budget=args.minimize_budget,
+                       time_limit=args.time_limit,
+                       avoid=frozenset() if args.known_bugs else KNOWN_BUGS, log=lambda m: print(m, flush=True))
+    print(summary.report())
+    return 1 if summary.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""Random Python functions over 0-d int64 tensors, with the control flow autoconv converts.
+
+A program is source text for `def fuzz_fn(x, y, k)`: `x` and `y` are 0-d int64 tensors, `k` a
+Python int. Plain Python on eager tensors is the reference, so every program is valid Python
+that terminates, cannot overflow int64 or divide by zero, and returns int64 tensors only. It also
+stays inside what autoconv documents as supported (README "Limitations"):
+
+- every variable is assigned at the top of the function, before any branch or loop;
+- a variable that starts as a tensor only ever gets tensor values (`torch.tensor(3)`, never
+  `3`), so its dtype and shape are the same on every path; a variable that starts as a Python
+  int may become a tensor (staging promotes it to int64 anyway);
+- no two variables share a tensor: every assignment's value is a new tensor, because
+  `a += 1` mutates a tensor in place in Python while staged bodies work on private copies;
+- every `while` has a guard, `guardN < K`, on a counter that is reset before the loop and
+  incremented first in its body, so `continue` cannot skip it (the minimiser never removes it);
+- values stay small: a plain assignment reduces anything that can grow with `% M`, augmented
+  assignments add bounded amounts, `//` and `%` only by positive constants.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+from dataclasses import dataclass, field
+
+__all__ = ["Program", "generate", "KNOWN_BUGS", "GUARD", "FUNCTION_NAME", "TENSOR_PARAMS", "INT_PARAMS"]
+
+FUNCTION_NAME = "fuzz_fn"
+TENSOR_PARAMS = ("x", "y")
+INT_PARAMS = ("k",)
+GUARD = "guard"  # prefix of while-loop counters; the minimiser keeps their increments and tests
+_TENSOR_LOCALS = ("a", "b", "c")
+_INT_LOCALS = ("p", "q")
+# Constructs that hit known, unfixed bugs (each has a strict-xfail regression in
+# tests/fuzz/regressions/); the generator leaves them out unless asked, so that new bugs stand out.
+KNOWN_BUGS = frozenset({
+    "chain",  # chained comparisons: regressions/chained_compare_in_nested_if.py and others
+    "mixed_and_or",  # `int_tensor and bool`: regressions/and_int_then_compare_in_if.py
+})
+_CMP = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
+
+
+@dataclass
+class Program:
+    """A generated function's source and the Python int it is called with."""
+
+    source: str
+    k: int
+    seed: int = 0
+    index: int = 0
+    features: set = field(default_factory=set)
+
+
+def _name(n, ctx=None):
+    return ast.Name(id=n, ctx=ctx or ast.Load())
+
+
+def _const(v):
+    return ast.UnaryOp(ast.USub(), ast.Constant(-v)) if v < 0 else ast.Constant(v)
+
+
+def _bin(left, op, right):
+    return ast.BinOp(left, op, right)
+
+
+def _tensor_const(v):
+    return ast.Call(ast.Attribute(_name("torch"), "tensor", ast.Load()), [_const(v)], [])
+
+
+class _Scope:
+    """What a statement may read and write where it is generated."""
+
+    def __init__(self):
+        self.loop_vars: list[str] = []  # loop variables of the enclosing for loops (int valued)
+        self.in_loop = False
+
+    def child(self, loop_var=None, in_loop=None):
+        s = _Scope()
+        s.loop_vars = self.loop_vars + ([loop_var] if loop_var else [])
+        s.in_loop = self.in_loop if in_loop is None else in_loop
+        return s
+
+
+class _Generator:
+    def __init__(self, rng: random.Random, size: int, avoid=KNOWN_BUGS):
+        self.rng = rng
+        self.avoid = avoid
+        self.size = size  # an overall budget of statements, so programs stay small
+        self.budget = size
+        self.max_depth = 3
+        self.guards = 0
+        self.loops = 0
+        self.arity = rng.choice((1, 1, 1, 2))
+        self.features: set[str] = set()
+
+    # -- expressions ----------------------------------------------------------------------
+
+    def leaf(self, scope, tensor: bool):
+        """A variable or constant; `tensor` asks for one that is a tensor on every path."""
+        r = self.rng
+        if tensor:
+            return _name(r.choice(TENSOR_PARAMS + _TENSOR_LOCALS))
+        pool = list(TENSOR_PARAMS + _TENSOR_LOCALS + _INT_LOCALS + INT_PARAMS) + scope.loop_vars * 2
+        if r.random() < 0.3:
+            return _const(r.randint(-3, 5))
+        return _name(r.choice(pool))
+
+    def int_expr(self, scope, depth=0, tensor=False):
+        """An int-valued expression; with `tensor`, one that is a tensor in plain Python too."""
+        r = self.rng
+        if depth >= 2 or r.random() < 0.35:
+            return self.leaf(scope, tensor)
+        kind = r.choices(
+            ("add", "sub", "mul", "floordiv", "mod", "neg", "ifexp", "boolop", "torchfn"),
+            (5, 4, 2, 1, 1, 1, 1.5, 0.7, 1))[0]
+        if kind in ("add", "sub"):
+            first_tensor = tensor and r.random() < 0.5
+            left = self.int_expr(scope, depth + 1, first_tensor)
+            right = self.int_expr(scope, depth + 1, tensor and not first_tensor)
+            return _bin(left, ast.Add() if kind == "add" else ast.Sub(), right)
+        if kind == "mul":  # one side small, so products stay bounded
+            small = r.choice((_const(r.randint(-2, 3)), _bin(self.leaf(scope, False), ast.Mod(),
+                                                             _const(r.randint(2, 5)))))
+            return _bin(self.int_expr(scope, depth + 1, tensor), ast.Mult(), small)
+        if kind in ("floordiv", "mod"):
+            self.features.add(kind)
+            op = ast.FloorDiv() if kind == "floordiv" else ast.Mod()
+            return _bin(self.int_expr(scope, depth + 1, tensor), op, _const(r.randint(2, 7)))
+        if kind == "neg":
+            return ast.UnaryOp(ast.USub(), self.int_expr(scope, depth + 1, tensor))
+        if kind == "ifexp":
+            self.features.add("ifexp")
+            return ast.IfExp(self.cond(scope, depth + 1), self.int_expr(scope, depth + 1, tensor),
+                             self.int_expr(scope, depth + 1, tensor))
+        if kind == "boolop":
+            # As a value, `a and b` is one of its operands: both are tensors so that the result
+            # has one dtype on every path.
+            self.features.add("boolop_value")
+            op = r.choice((ast.And(), ast.Or()))
+            return ast.BoolOp(op, [self.int_expr(scope, depth + 1, True) for _ in range(2)])
+        self.features.add("torchfn")
+        fn = r.choice(("maximum", "minimum", "abs"))
+        args = [self.int_expr(scope, depth + 1, True) for _ in range(1 if fn == "abs" else 2)]
+        return ast.Call(ast.Attribute(_name("torch"), fn, ast.Load()), args, [])
+
+    def cond(self, scope, depth=0, boolish=False):
+        """A condition: a Python bool, or a bool / int tensor whose truth value is taken.
+
+        `boolish` (an operand of `and` / `or`) leaves out int-valued conditions while
+        "mixed_and_or" is avoided."""
+        r = self.rng
+        weights = [6, 0.7, 1, 1, 1.5, 1.5] if depth < 2 else [6, 0.5, 1, 0, 0, 0]
+        if "chain" in self.avoid:
+            weights[1] = 0
+        if boolish and "mixed_and_or" in self.avoid:
+            weights[2] = 0
+        kind = r.choices(("cmp", "chain", "truth", "not", "and", "or"), weights)[0]
+        if kind == "cmp":
+            return ast.Compare(self.int_expr(scope, depth + 1), [r.choice(_CMP)()],
+                               [self.int_expr(scope, depth + 1)])
+        if kind == "chain":
+            self.features.add("chain")
+            return ast.Compare(self.int_expr(scope, depth + 1), [r.choice(_CMP)(), r.choice(_CMP)()],
+                               [self.int_expr(scope, depth + 1), self.int_expr(scope, depth + 1)])
+        if kind == "truth":
+            self.features.add("truth")
+            return self.int_expr(scope, depth + 1)
+        if kind == "not":
+            self.features.add("not")
+            return ast.UnaryOp(ast.Not(), self.cond(scope, depth + 1))
+        self.features.add(kind)
+        op = ast.And() if kind == "and" else ast.Or()
+        return ast.BoolOp(op, [self.cond(scope, depth + 1, True) for _ in range(r.choice((2, 2, 3)))])
+
+    # -- statements -----------------------------------------------------------------------
+
+    def bounded(self, scope, tensor):
+        """A value for a plain assignment: new (never an alias of a variable) and bounded."""
+        r = self.rng
+        roll = r.random()
+        if roll < 0.15:
+            v = r.randint(-4, 9)
+            return _tensor_const(v) if tensor else _const(v)
+        if roll < 0.35:  # `u + 2`: grows at most linearly with the number of iterations
+            op = r.choice((ast.Add(), ast.Sub()))
+            return _bin(self.leaf(scope, tensor), op, _const(r.randint(1, 3)))
+        value = _bin(self.int_expr(scope, 0, tensor), ast.Mod(), _const(r.choice((5, 7, 10, 100))))
+        if r.random() < 0.3:
+            value = _bin(value, ast.Sub(), _const(r.randint(1, 50)))
+        return value
+
+    def assign(self, scope):
+        r = self.rng
+        if r.random() < 0.6:
+            target = r.choice(_TENSOR_LOCALS + TENSOR_PARAMS)
+            tensor = True
+        else:
+            target = r.choice(_INT_LOCALS)
+            tensor = False
+        if r.random() < 0.45:
+            self.features.add("augassign")
+            op = r.choice((ast.Add(), ast.Add(), ast.Sub(), ast.FloorDiv(), ast.Mod()))
+            if isinstance(op, (ast.FloorDiv, ast.Mod)):
+                amount = _const(r.randint(2, 6))
+            elif r.random() < 0.5:
+                amount = self.leaf(scope, False)
+                if isinstance(amount, ast.Name) and amount.id == target:
+                    amount = _const(1)  # `a += a` doubles: unbounded in a loop
+                elif isinstance(amount, ast.Name) and amount.id not in scope.loop_vars:
+                    amount = _bin(amount, ast.Mod(), _const(r.randint(2, 9)))
+            else:
+                amount = _bin(self.int_expr(scope), ast.Mod(), _const(r.randint(2, 9)))
+            return [ast.AugAssign(_name(target, ast.Store()), op, amount)]
+        return [ast.Assign([_name(target, ast.Store())], self.bounded(scope, tensor))]
+
+    def ret(self, scope):
+        values = [self.int_expr(scope, 0, True) for _ in range(self.arity)]
+        return ast.Return(values[0] if self.arity == 1 else ast.Tuple(values, ast.Load()))
+
+    def if_stmt(self, scope, depth):
+        r = self.rng
+        self.features.add("if")
+        node = ast.If(self.cond(scope), self.block(scope, depth + 1), [])
+        tail = node
+        while r.random() < 0.3:  # elif
+            self.features.add("elif")
+            nested = ast.If(self.cond(scope), self.block(scope, depth + 1), [])
+            tail.orelse = [nested]
+            tail = nested
+        if r.random() < 0.5:
+            tail.orelse = self.block(scope, depth + 1)
+        return [node]
+
+    def while_stmt(self, scope, depth):
+        r = self.rng
+        self.features.add("while")
+        guard = f"{GUARD}{self.guards}"
+        self.guards += 1
+        limit = r.randint(1, 4)
+        guard_test = ast.Compare(_name(guard), [ast.Lt()], [_const(limit)])
+        test = self.cond(scope, 1, True)
+        test = ast.BoolOp(ast.And(), [test, guard_test] if r.random() < 0.7 else [guard_test, test])
+        inner = scope.child(in_loop=True)
+        body = [ast.AugAssign(_name(guard, ast.Store()), ast.Add(), _const(1))]
+        body += self.block(inner, depth + 1)
+        orelse = []
+        if r.random() < 0.1:
+            self.features.add("while_else")
+            orelse = self.block(scope, depth + 1)
+        init = r.choice((_const(0), _tensor_const(0)))
+        return [ast.Assign([_name(guard, ast.Store())], init), ast.While(test, body, orelse)]
+
+    def for_stmt(self, scope, depth):
+        r = self.rng
+        var = f"i{self.loops}"
+        self.loops += 1
+        roll = r.random()
+        if roll < 0.55:  # a tensor bound: staged when traced
+            self.features.add("for_tensor")
+            bound = _bin(self.int_expr(scope, 1, True), ast.Mod(), _const(r.randint(2, 5)))
+            if r.random() < 0.3:
+                args = [_const(r.randint(-1, 2)), bound]
+            else:
+                args = [bound]
+        else:
+            self.features.add("for_python")
+            args = [r.choice((_name("k"), _const(r.randint(0, 4))))]
+        it = ast.Call(_name("range"), args, [])
+        body = self.block(scope.child(loop_var=var, in_loop=True), depth + 1)
+        return [ast.For(_name(var, ast.Store()), it, body, [])]
+
+    def statement(self, scope, depth):
+        r = self.rng
+        kinds = ["assign", "if", "while", "for"]
+        weights = [5, 3, 1.2, 1.5] if depth < self.max_depth else [1, 0, 0, 0]
+        if scope.in_loop:
+            kinds += ["break", "continue"]
+            weights += [0.6, 0.6]
+        kinds.append("return")
+        weights.append(0.5 if depth else 0.15)
+        kind = r.choices(kinds, weights)[0]
+        if kind == "assign":
+            return self.assign(scope)
+        if kind == "if":
+            return self.if_stmt(scope, depth)
+        if kind == "while":
+            return self.while_stmt(scope, depth)
+        if kind == "for":
+            return self.for_stmt(scope, depth)
+        self.features.add(kind)
+        if kind == "break":
+            return [ast.Break()]
+        if kind == "continue":
+            return [ast.Continue()]
+        return [self.ret(scope)]
+
+    def block(self, scope, depth):
+        r = self.rng
+        count = r.randint(1, 3) if depth else r.randint(3, 6)
+        out = []
+        for _ in range(count):
+            if self.budget <= 0 and out:
+                break
+            self.budget -= 1
+            stmts = self.statement(scope, depth)
+            out += stmts
+            if isinstance(stmts[-1], (ast.Return, ast.Break, ast.Continue)):
+                break  # anything after a jump in the same block is dead code
+        return out
+
+    def function(self) -> ast.FunctionDef:
+        r = self.rng
+        body = self.block(_Scope(), 0)
+        if not isinstance(body[-1], ast.Return):
+            body.append(self.ret(_Scope()))
+        init = []
+        for name in _TENSOR_LOCALS:
+            value = r.choice((_bin(_name(r.choice(TENSOR_PARAMS)), ast.Add(), _const(r.randint(0, 3))),
+                              _tensor_const(r.randint(-2, 3))))
+            init.append(ast.Assign([_name(name, ast.Store())], value))
+        for name in _INT_LOCALS:
+            value = r.choice((_const(r.randint(0, 3)), _bin(_name("k"), ast.Add(), _const(1))))
+            init.append(ast.Assign([_name(name, ast.Store())], value))
+        for g in range(self.guards):  # defined before every branch; reset before each loop
+            init.append(ast.Assign([_name(f"{GUARD}{g}", ast.Store())], _const(0)))
+        args = ast.arguments(posonlyargs=[], args=[ast.arg(p) for p in TENSOR_PARAMS + INT_PARAMS],
+                             kwonlyargs=[], kw_defaults=[], defaults=[])
+        return ast.FunctionDef(name=FUNCTION_NAME, args=args, body=init + body, decorator_list=[])
+
+
+def generate(seed: int, index: int, size: int = 8, avoid=KNOWN_BUGS) -> Program:
+    """The `index`-th program of the stream for `seed`; the same arguments give the same source.
+
+    `size` is a budget of statements; `avoid` names constructs to leave out (`KNOWN_BUGS`).
+    """
+    rng = random.Random(f"{seed}:{index}")
+    gen = _Generator(rng, size, frozenset(avoid))
+    fn = gen.function()
+    module = ast.fix_missing_locations(ast.Module([fn], []))
+    return Program(ast.unparse(module) + "\n", rng.randint(0, 4), seed, index, gen.features)

@@ -1,0 +1,224 @@
+"""The differential check: plain Python on eager tensors against one autoconv graph.
+
+`check(source, k, inputs)` defines the function in `source` (registered with `linecache`, so
+autoconv can read its source as if it were in a file), runs it as plain Python on every input,
+traces one `ConcreteFunction` on the first input and replays it on all of them. Optionally
+`torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")` runs them too. It returns
+None when everything agrees, else a `Failure`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import linecache
+import random
+import re
+import signal
+import sys
+import traceback
+from dataclasses import dataclass
+
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+
+from .generator import FUNCTION_NAME
+
+__all__ = ["Failure", "Invalid", "check", "choose_inputs", "define", "make_args", "forget"]
+
+# Categories of failure, from the most to the least specific.
+MISMATCH = "mismatch"  # graph and Python give different values, dtypes or structure
+CRASH = "crash"  # autoconv refused a valid program with its own error (ConversionError, StagingError)
+INTERNAL = "internal"  # any other exception inside conversion, tracing or replay
+TIMEOUT = "timeout"  # conversion, tracing or replay ran past the time limit
+
+
+@dataclass
+class Failure:
+    """How a program failed: `category`, where (`stage`), and a one-line `detail`."""
+
+    category: str
+    stage: str  # "trace", "replay" or "compile"
+    detail: str
+    error_type: str = ""
+    trace: str = ""
+
+    def signature(self) -> tuple:
+        """What must stay the same while minimising: the category, stage and exception type,
+        and for an exception its message with names of places (numbers, files) removed."""
+        if self.category == MISMATCH:
+            return (self.category, self.stage)
+        return (self.category, self.stage, self.error_type, _normalise(self.detail))
+
+    def __str__(self) -> str:
+        return f"{self.category} at {self.stage}: {self.detail}"
+
+
+class Invalid(Exception):
+    """The program itself is wrong as plain Python (a bug in the generator, or a minimiser
+    candidate that broke the program)."""
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _normalise(message: str) -> str:
+    message = re.sub(r"\S*<fuzz[^>]*>\S*|\S+\.py:\d+:(\d+:)?", "<file>", message)
+    return re.sub(r"\d+", "N", message)[:300]
+
+
+_counter = [0]
+
+
+def define(source: str, name: str | None = None):
+    """The function defined by `source`, readable by `inspect` through `linecache`."""
+    _counter[0] += 1
+    filename = name or f"<fuzz-{_counter[0]}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {"torch": torch}
+    try:
+        exec(compile(source, filename, "exec"), namespace)
+    except SyntaxError as e:
+        forget(filename)
+        raise Invalid(f"does not compile: {e}") from None
+    return namespace[FUNCTION_NAME]
+
+
+def forget(fn_or_filename) -> None:
+    """Drop a defined function's source from `linecache`."""
+    name = getattr(getattr(fn_or_filename, "__code__", None), "co_filename", fn_or_filename)
+    linecache.cache.pop(name, None)
+
+
+def make_args(row) -> tuple:
+    """(x, y, k) as the function takes them: two 0-d int64 tensors and a Python int."""
+    x, y, k = row
+    return torch.tensor(x, dtype=torch.int64), torch.tensor(y, dtype=torch.int64), int(k)
+
+
+def _reference(fn, row):
+    try:
+        out = fn(*make_args(row))
+    except Exception as e:  # noqa: BLE001 - any error means the program is not valid Python
+        raise Invalid(f"plain Python raised {type(e).__name__}: {e}") from None
+    leaves = out if isinstance(out, tuple) else (out,)
+    if not all(isinstance(v, torch.Tensor) and v.dtype == torch.int64 and v.dim() == 0
+               for v in leaves):
+        raise Invalid(f"plain Python returned {out!r}, not int64 tensors")
+    return out
+
+
+def choose_inputs(fn, k: int, rng: random.Random, count: int = 5, tries: int = 16) -> list:
+    """Inputs whose plain-Python runs take different paths (different sets of lines), the
+    first one tried first; at most `count`. Raises `Invalid` if plain Python fails."""
+    filename = fn.__code__.co_filename
+    chosen, seen = [], set()
+    candidates = [(0, 0, k), (3, -2, k)] + [(rng.randint(-8, 8), rng.randint(-8, 8), k)
+                                            for _ in range(tries - 2)]
+    for row in candidates:
+        lines = set()
+
+        def tracer(frame, event, arg):
+            if frame.f_code.co_filename != filename:
+                return None
+            if event == "line":
+                lines.add(frame.f_lineno)
+            return tracer
+
+        sys.settrace(tracer)
+        try:
+            _reference(fn, row)
+        finally:
+            sys.settrace(None)
+        key = frozenset(lines)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(row)
+            if len(chosen) == count:
+                break
+    return chosen
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    if not seconds or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise _Timeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _compare(actual, expected, row) -> str | None:
+    """Why `actual` differs from `expected` (values, dtypes, shapes, structure), or None."""
+    a_leaves = actual if isinstance(actual, tuple) else (actual,)
+    e_leaves = expected if isinstance(expected, tuple) else (expected,)
+    if isinstance(actual, tuple) != isinstance(expected, tuple) or len(a_leaves) != len(e_leaves):
+        return f"on {row}: got {actual!r}, Python gives {expected!r}"
+    for a, e in zip(a_leaves, e_leaves):
+        if not isinstance(a, torch.Tensor):
+            return f"on {row}: got {actual!r} (not a tensor), Python gives {expected!r}"
+        if a.dtype != e.dtype or a.shape != e.shape or not torch.equal(a, e):
+            return f"on {row}: got {actual!r}, Python gives {expected!r}"
+    return None
+
+
+def _classify(error: BaseException, stage: str) -> Failure:
+    if isinstance(error, _Timeout):
+        return Failure(TIMEOUT, stage, "ran past the time limit", "Timeout")
+    own = isinstance(error, (autoconv.ConversionError, StagingError))
+    category = CRASH if own else INTERNAL
+    detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__)[-12:])
+    return Failure(category, stage, detail, type(error).__name__, trace)
+
+
+def check(source: str, inputs: list, *, compile: bool = False, time_limit: float = 60.0,
+          filename: str | None = None) -> Failure | None:
+    """Run the differential check; None if autoconv agrees with plain Python everywhere.
+
+    Raises `Invalid` when plain Python itself fails on an input.
+    """
+    fn = define(source, filename)
+    try:
+        expected = [_reference(fn, row) for row in inputs]
+        return _differential(fn, inputs, expected, compile, time_limit)
+    finally:
+        forget(fn)
+
+
+def _differential(fn, inputs, expected, compile, time_limit):
+    stage = "trace"
+    try:
+        with _time_limit(time_limit):
+            function = autoconv.autoconv(fn)
+            concrete = function.get_concrete_function(*make_args(inputs[0]))
+            stage = "replay"
+            for row, want in zip(inputs, expected):
+                why = _compare(concrete(*make_args(row)), want, row)
+                if why:
+                    return Failure(MISMATCH, stage, why)
+            if function.trace_count != 1:
+                return Failure(MISMATCH, stage, f"traced {function.trace_count} times, not once")
+            if compile:
+                stage = "compile"
+                torch._dynamo.reset()
+                compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
+                                         dynamic=False)
+                for row, want in zip(inputs, expected):
+                    why = _compare(compiled(*make_args(row)), want, row)
+                    if why:
+                        return Failure(MISMATCH, stage, why)
+    except Exception as e:  # noqa: BLE001 - every error is a finding, classified
+        return _classify(e, stage)
+    return None
