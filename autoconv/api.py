@@ -30,6 +30,8 @@ def _target(fn):
         return _target(fn.func)
     if isinstance(fn, types.FunctionType):
         return fn
+    if isinstance(getattr(type(fn), "__call__", None), types.FunctionType):
+        return type(fn).__call__  # an instance of a user class with __call__
     raise ConversionError("not_function", None, None, what=repr(fn))
 
 
@@ -38,8 +40,9 @@ def convert(fn):
 
     On Python values it behaves as `fn`. On tensors under a torch tracer (torch.export,
     torch.compile, make_fx, torch.func transforms) its tensor-dependent control flow is staged
-    as torch.cond / torch.while_loop. Methods stay bound, partials keep their arguments, and a
-    module gives its converted `forward` bound to the module.
+    as torch.cond / torch.while_loop. Methods stay bound, partials keep their arguments, a
+    module gives its converted `forward` bound to the module, and an object with a `__call__`
+    its converted `__call__` bound to the object.
     """
     if is_marked_do_not_convert(fn):
         return fn
@@ -54,6 +57,8 @@ def convert(fn):
         return types.MethodType(converted, fn.__self__)
     if isinstance(fn, functools.partial):
         return functools.partial(convert(fn.func), *fn.args, **fn.keywords)
+    if target is not fn and target is getattr(type(fn), "__call__", None):  # a callable object
+        return types.MethodType(converted, fn)
     return converted
 
 

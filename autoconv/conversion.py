@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import tokenize
 import types
@@ -238,8 +239,12 @@ def _preconvert_callees(fn) -> None:
     """
     for name in _callees.get(fn.__code__, ()):
         callee = _resolve(fn, name)
+        if isinstance(callee, functools.partial):
+            callee = callee.func
         if isinstance(callee, types.FunctionType) and not is_generated(callee):
             autoconv_runtime.calls.preconvert(callee)
         elif isinstance(callee, type):
             autoconv_runtime.calls.preconvert_class(callee)
+        elif isinstance(getattr(type(callee), "__call__", None), types.FunctionType):
+            autoconv_runtime.calls.preconvert_class(type(callee))  # a callable object
 

@@ -102,6 +102,12 @@ def _converted_function(fn):
     _in_progress.add(fn)
     try:
         converted = _converter(fn) if _converter is not None and _convertible(fn) else fn
+    except SyntaxError as error:  # a ConversionError (the runtime does not import the compiler)
+        if getattr(error, "kind", None) != "no_source":
+            raise
+        # No source to convert (made by exec or in a REPL): called as it is, as documented.
+        # Explicit conversion (convert, to_code, autoconv) raises instead.
+        converted = fn
     finally:
         _in_progress.discard(fn)
     setattr(fn, _TWIN, converted)
@@ -135,7 +141,9 @@ def converted_call(fn, /, *args, **kwargs):
 
     torch, numpy, the standard library and autoconv itself are called as they are; `range`,
     `enumerate`, `zip` and `print` become versions that stage over traced tensors; an
-    `nn.Module` without hooks runs its converted `forward`.
+    `nn.Module` without hooks runs its converted `forward`; a `functools.partial` of a user
+    function and an instance of a user class with `__call__` run converted too. Builtins, C
+    functions and functions without source (exec, REPL) are called as they are.
     """
     # The converter sends no methods of local values here: dynamo cannot even take the type
     # of a bound tensor or list method.
@@ -152,7 +160,22 @@ def converted_call(fn, /, *args, **kwargs):
             converted = _converted_function(forward)
         if converted is not None:
             return converted(fn, *args, **kwargs)
+    if cls is functools.partial and type(fn.func) is types.FunctionType:
+        return _value_twin(fn.func)(*fn.args, *args, **{**fn.keywords, **kwargs})
+    call = getattr(cls, "__call__", None)
+    if type(call) is types.FunctionType and _convertible(call):
+        # An instance of a user class with a `__call__`: its method is converted like any other.
+        return _value_twin(call)(fn, *args, **kwargs)
     return _call_builtin(fn, args, kwargs)
+
+
+def _value_twin(fn):
+    # A function reached through a value (a partial, an object's __call__) cannot be converted
+    # ahead of time by name. Inside a body dynamo traces, converting is impossible: it then runs
+    # converted if it was converted before, as it is otherwise (dynamo traces it as Python).
+    if torch.compiler.is_compiling():
+        return _cached(fn) or fn
+    return _converted_function(fn)
 
 
 def _call_builtin(fn, args, kwargs):
