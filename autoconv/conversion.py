@@ -22,16 +22,46 @@ __all__ = ["convert_function", "converted_tree", "is_generated"]
 
 RUNTIME_NAME = "ac"
 
+class _CodeMap:
+    """Code object -> value, by identity, each entry dropped when its code object dies.
+
+    Not a WeakKeyDictionary: code objects compare equal across files when their bytecode,
+    names and line numbers are equal, and one function's conversion (compiled with its file
+    name) would then be handed to a copy of it in another file.
+    """
+
+    def __init__(self):
+        self._entries = {}  # id(code) -> (weak reference to code, value)
+
+    def get(self, code, default=None):
+        entry = self._entries.get(id(code))
+        return entry[1] if entry is not None and entry[0]() is code else default
+
+    def __setitem__(self, code, value) -> None:
+        key, entries = id(code), self._entries
+        # The callback runs when the code object is freed, before its id can be reused.
+        entries[key] = (weakref.ref(code, lambda _, key=key: entries.pop(key, None)), value)
+
+    def __contains__(self, code) -> bool:
+        return self.get(code, self) is not self
+
+    def __iter__(self):
+        return iter([c for c in (ref() for ref, _ in list(self._entries.values())) if c is not None])
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 # All three are weak on code objects, so that what autoconv made for a function goes when the
 # function (and so its code) goes: converting many short-lived functions must not grow memory.
 # Code objects autoconv made: functions created from them are converted already.
 _generated_codes: "weakref.WeakSet" = weakref.WeakSet()
 # Original code object -> converted code object, shared by all closures of it. The converted
 # code holds no reference back to the original, so the entry dies with it.
-_code_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_code_cache = _CodeMap()
 _lock = threading.RLock()
 # Original code object -> names of the functions its calls name (see preconvert_callees).
-_callees: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_callees = _CodeMap()
 
 
 def is_generated(fn) -> bool:

@@ -1,6 +1,8 @@
 """Errors: unsupported code raises ConversionError, unstageable values a StagingError, both at
 the user's file and line, naming the variable and what to do."""
 
+import traceback
+
 import pytest
 import torch
 
@@ -213,3 +215,74 @@ def test_runtime_error_points_at_user_line():
         converted(torch.ones(2))
     frames = [(f.filename, f.lineno) for f in __import__("traceback").extract_tb(info.tb)]
     assert (fn.__code__.co_filename, 4) in frames
+
+
+def _last_user_frame(error, filename):
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == filename]
+    assert frames, "no frame of the user's file in the traceback"
+    return frames[-1]
+
+
+_HELPER = function_from_source(
+    """
+    def helper(y):
+        z = y + 1
+        return z @ torch.ones(3, 3)
+    """
+)
+
+_TRACEBACK_CASES = {
+    "staged_branch": ("""
+        def f(x, n):
+            if x.sum() > 0:
+                y = x @ torch.ones(3, 3)
+            else:
+                y = x
+            return y
+        """, 4, "y = x @ torch.ones(3, 3)"),
+    "staged_loop_body": ("""
+        def f(x, n):
+            i = 0
+            while i < n:
+                x = x + 1
+                x = x @ torch.ones(3, 3)
+                i += 1
+            return x
+        """, 6, "x = x @ torch.ones(3, 3)"),
+    "callee_converted_recursively": ("""
+        def f(x, n):
+            if x.sum() > 0:
+                y = helper(x)
+            else:
+                y = x
+            return y
+        """, None, "return z @ torch.ones(3, 3)"),
+}
+
+
+@pytest.mark.parametrize("mode", ["traced", "converted"])
+@pytest.mark.parametrize("case", sorted(_TRACEBACK_CASES))
+def test_traceback_ends_at_the_user_line(case, mode):
+    # Converted code is compiled with the user's file name and line numbers, so the last frame
+    # of the user's file is the statement that raised, with its source line, whether the error
+    # comes while tracing (inside a staged body) or while running converted code eagerly.
+    source, line, text = _TRACEBACK_CASES[case]
+    fn = function_from_source(source, {"helper": _HELPER})
+    run = autoconv.autoconv(fn) if mode == "traced" else autoconv.convert(fn)
+    with pytest.raises(RuntimeError) as info:
+        run(torch.ones(2), torch.tensor(2))
+    if line is None:  # the error is in the callee's file
+        fn, line = _HELPER, 4
+    frame = _last_user_frame(info.value, fn.__code__.co_filename)
+    assert (frame.lineno, frame.line) == (line, text)
+
+
+def test_identical_functions_in_two_files_keep_their_own_file():
+    # Code objects of equal bytecode compare equal whatever their file; the conversion cache
+    # goes by identity, so each converted function reports its own file.
+    source = "def f(x):\n    if x > 0:\n        return x\n    return -x\n"
+    first, second = function_from_source(source), function_from_source(source)
+    assert first.__code__ == second.__code__  # what a cache keyed by equality would confuse
+    assert first.__code__.co_filename != second.__code__.co_filename
+    for fn in (first, second):
+        assert autoconv.convert(fn).__code__.co_filename == fn.__code__.co_filename
