@@ -13,6 +13,7 @@ import gast
 import autoconv_runtime
 
 from . import emit, pipeline, templates
+from .analysis.nodes import walk, walk_statements
 from .errors import ConversionError
 from .naming import Namer
 from .parsing import parse_function
@@ -120,11 +121,15 @@ def _walrus_in(node):
 
 def _refuse_unsupported(node, filename) -> None:
     """Raise a ConversionError at the first construct that the converters cannot handle."""
-    for inner in gast.walk(node):
-        refused = _UNSUPPORTED.get(type(inner))
+    for inner in walk_statements(node):  # match and except* are statements
+        refused = _UNSUPPORTED.get(inner.__class__)
         if refused is not None:
             raise ConversionError("unsupported", filename, inner.lineno, inner.col_offset + 1,
                                   construct=refused[0], fix=refused[1])
+    nodes = walk(node)
+    if not any(inner.__class__ is gast.NamedExpr for inner in nodes):
+        return  # the common case
+    for inner in nodes:
         for part in _deferred_parts(inner):
             walrus = _walrus_in(part)
             if walrus is not None:
