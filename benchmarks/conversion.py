@@ -5,7 +5,7 @@ every conversion, so each timing covers the whole pipeline:
 
 * autoconv: `autoconv.conversion.convert_function(fn)` (read the source lines, parse, the
   passes, liveness, compile of the factory, which holds the converted body and, for the eager
-  fast path, the original one; instantiate the function), with `_code_cache` cleared.
+  fast path, the original one; instantiate the function), with a fresh `_code_cache`.
 * diastatic-malt (AutoGraph's standalone fork): `malt.to_graph(fn)` (inspect source, parse, its
   passes, unparse to a temporary module and load it, instantiate), with its transpiler's code
   cache cleared. malt is a benchmark-only extra (`pip install -e '.[bench]'`); when it cannot be
@@ -47,7 +47,8 @@ except Exception as e:  # noqa: BLE001 - any import failure means: no malt colum
 
 
 def _autoconv_convert(fn):
-    ac_conversion._code_cache.clear()
+    # A fresh (empty) cache: a dict or the weak code map, whichever conversion.py keeps.
+    ac_conversion._code_cache = type(ac_conversion._code_cache)()
     return ac_conversion.convert_function(fn)
 
 
