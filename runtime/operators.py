@@ -170,21 +170,59 @@ def if_exp(cond, if_true, if_false, inputs=()):
     return if_true(*inputs) if cond else if_false(*inputs)
 
 
-def _first(value, *_):
-    return value
+def _staged_logical(left, right, inputs, take_right_when):
+    """`left and right()` (or `left or right()`) as one torch.cond on a traced `left`.
+
+    The result is one of two values; where they are tensors of different dtypes (`n and x > 0`:
+    int64 and bool) both are promoted to a common dtype, which keeps each one's truth value,
+    all that a test reads (as a value, a graph cannot give Python's path-dependent dtype anyway).
+    The right side's dtype is learnt by running it once with side effects off, only when the
+    plain attempt fails, and only in autoconv's own trace (make_fx), which drops the probe's
+    dead ops.
+    """
+    def attempt(dtype):
+        def cast(value):
+            return value.to(dtype) if dtype is not None and isinstance(value, torch.Tensor) else value
+
+        take_right = lambda _, *ins: cast(right(*ins))  # noqa: E731
+        keep_left = lambda value, *_: cast(value)  # noqa: E731
+        if take_right_when:
+            return if_exp(left, take_right, keep_left, (left, *inputs))
+        return if_exp(left, keep_left, take_right, (left, *inputs))
+
+    def common_dtype():
+        try:
+            with staging.probe_side_effects_off():
+                sample = right(*inputs)
+        except Exception:  # noqa: BLE001 - e.g. an index the short circuit guards; no promotion
+            return None
+        if isinstance(sample, torch.Tensor) and sample.dtype != left.dtype:
+            return torch.promote_types(left.dtype, sample.dtype)
+        return None
+
+    try:
+        return attempt(None)
+    except Exception:
+        # Under dynamo (torch.compile, export, and the bodies of staged statements) a failed
+        # torch.cond ends the trace, and a probe's ops would stay in its graph (an index the
+        # short circuit guards would then run), so there is no retry there.
+        dtype = None if torch.compiler.is_compiling() else common_dtype()
+        if dtype is None:
+            raise
+    return attempt(dtype)
 
 
 def and_(left, right, inputs=()):
     """`left and right(*inputs)`: `right` is only evaluated when `left` is true."""
     if type(left) is not bool and is_staged(left):
-        return if_exp(left, lambda _, *ins: right(*ins), _first, (left, *inputs))
+        return _staged_logical(left, right, inputs, take_right_when=True)
     return right(*inputs) if left else left
 
 
 def or_(left, right, inputs=()):
     """`left or right(*inputs)`: `right` is only evaluated when `left` is false."""
     if type(left) is not bool and is_staged(left):
-        return if_exp(left, _first, lambda _, *ins: right(*ins), (left, *inputs))
+        return _staged_logical(left, right, inputs, take_right_when=False)
     return left if left else right(*inputs)
 
 

@@ -19,7 +19,7 @@ from torch.utils import _pytree as pytree
 from ..errors import StagingError
 from ..values import RETURN_VALUE, is_undefined, to_tensor
 
-__all__ = ["stage_if", "stage_while", "as_predicate", "probing"]
+__all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off"]
 
 _probing = [False]
 
@@ -36,6 +36,12 @@ def _probe():
         yield
     finally:
         _probing[0] = False
+
+
+def probe_side_effects_off():
+    """A context in which converted code runs only to learn the types of its values: `print`
+    and `assert` do nothing, and the ops it traces are dead code."""
+    return _probe()
 
 
 def probing() -> bool:

@@ -79,10 +79,18 @@ def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compil
     log = log or (lambda message: None)
     summary = Summary(seed)
     start = time.monotonic()
-    minimised: set = set()
+    try:
+        _run(summary, n, size, out, compile_every, minimize_budget, time_limit, avoid, log, start)
+    except KeyboardInterrupt:  # Ctrl-C: stop early, still report what ran
+        log(f"interrupted after {summary.programs} programs")
+    summary.seconds = time.monotonic() - start
+    return summary
+
+
+def _run(summary, n, size, out, compile_every, minimize_budget, time_limit, avoid, log, start):
+    seed, minimised = summary.seed, set()
     for index in range(n):
         program = generate(seed, index, size, avoid)
-        summary.programs += 1
         try:
             inputs = prepare(program)
             failure = check(program.source, inputs, time_limit=time_limit,
@@ -90,6 +98,7 @@ def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compil
         except Invalid as e:
             failure = Failure("invalid", "reference", str(e))
             inputs = []
+        summary.programs += 1
         if failure is None:
             summary.counts["ok"] += 1
         else:
@@ -98,11 +107,9 @@ def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compil
             log(f"[{index}] {failure}")
             if out:
                 _save(out, program, inputs, failure, minimised, minimize_budget, time_limit, log)
-        if (index + 1) % 50 == 0 or index + 1 == n:
+        if (index + 1) % 10 == 0 or index + 1 == n:
             log(f"{index + 1}/{n} programs, {len(summary.failures)} failing, "
                 f"{time.monotonic() - start:.0f} s")
-    summary.seconds = time.monotonic() - start
-    return summary
 
 
 def _save(out, program, inputs, failure, minimised, budget, time_limit, log):
