@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import random
+import signal
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -79,17 +81,30 @@ def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compil
     log = log or (lambda message: None)
     summary = Summary(seed)
     start = time.monotonic()
+    # Ctrl-C (SIGINT) stops after the current program and still reports what ran. A flag, not
+    # KeyboardInterrupt: torch may catch that inside a trace and it would count as a failure.
+    stop = [False]
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda *_: stop.__setitem__(0, True))
     try:
-        _run(summary, n, size, out, compile_every, minimize_budget, time_limit, avoid, log, start)
-    except KeyboardInterrupt:  # Ctrl-C: stop early, still report what ran
+        _run(summary, n, size, out, compile_every, minimize_budget, time_limit, avoid, log,
+             start, stop)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if stop[0]:
         log(f"interrupted after {summary.programs} programs")
     summary.seconds = time.monotonic() - start
     return summary
 
 
-def _run(summary, n, size, out, compile_every, minimize_budget, time_limit, avoid, log, start):
+def _run(summary, n, size, out, compile_every, minimize_budget, time_limit, avoid, log, start,
+         stop):
     seed, minimised = summary.seed, set()
     for index in range(n):
+        if stop[0]:
+            return
         program = generate(seed, index, size, avoid)
         try:
             inputs = prepare(program)

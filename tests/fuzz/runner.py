@@ -199,6 +199,10 @@ def check(source: str, inputs: list, *, compile: bool = False, time_limit: float
 
 def _differential(fn, inputs, expected, compile, time_limit):
     stage = "trace"
+    # Each program starts from fresh dynamo caches (dynamo traces staged bodies): a state leak
+    # between two similar programs (tests/test_fuzz.py, test_similar_functions_traced_...)
+    # would otherwise make every later program fail the same way and hide other bugs.
+    torch._dynamo.reset()
     try:
         with _time_limit(time_limit):
             function = autoconv.autoconv(fn)
@@ -212,7 +216,6 @@ def _differential(fn, inputs, expected, compile, time_limit):
                 return Failure(MISMATCH, stage, f"traced {function.trace_count} times, not once")
             if compile:
                 stage = "compile"
-                torch._dynamo.reset()
                 compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
                                          dynamic=False)
                 for row, want in zip(inputs, expected):
