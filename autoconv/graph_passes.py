@@ -59,18 +59,36 @@ def _common_subexpressions(graph_module: GraphModule) -> GraphModule:
     return result.graph_module if result.modified else graph_module
 
 
-def _fold_constants(graph_module: GraphModule) -> None:
+def _fold_constants(graph_module: GraphModule, is_impure: Callable[[Node], bool]) -> None:
     """Computes once what depends only on constants (tensors read from globals or closures).
 
     A folded value returned as is would be the same tensor object on every call, which the
     caller could then modify: values used directly by the output are left unfolded.
+    (Inductor's `constant_fold` would also run a dead-code pass that drops conds kept only for
+    their prints and asserts, so its folder is driven here with our own clean-up.)
     """
     if not is_functional(graph_module):
         return
-    from torch._inductor.constant_folding import constant_fold
+    from torch._inductor.constant_folding import ConstantFolder, replace_node_with_constant
 
     output = graph_module.graph.output_node()
-    constant_fold(graph_module, constraint_fn=lambda node: output not in node.users)
+    with torch.utils._python_dispatch._disable_current_modes():
+        folder = ConstantFolder(graph_module, skip_constructors=True)
+        folder.run()
+        replaced = False
+        for node, constant in folder.node_replacements.items():
+            if output not in node.users:
+                replace_node_with_constant(graph_module, node, constant)
+                replaced = True
+    if replaced:
+        graph_module.graph.eliminate_dead_code(is_impure_node=is_impure)
+        for node in graph_module.graph.find_nodes(op="get_attr"):
+            if not node.users:
+                graph_module.graph.erase_node(node)
+                if hasattr(graph_module, node.target) and not isinstance(
+                        getattr(graph_module, node.target), GraphModule):
+                    delattr(graph_module, node.target)
+        graph_module.recompile()
 
 
 def clean_up(graph_module: GraphModule, is_impure: Callable[[Node], bool],
@@ -85,5 +103,5 @@ def clean_up(graph_module: GraphModule, is_impure: Callable[[Node], bool],
     graph_module.recompile()
     graph_module = _common_subexpressions(graph_module)
     if root:
-        _fold_constants(graph_module)
+        _fold_constants(graph_module, is_impure)
     return graph_module
