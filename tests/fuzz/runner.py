@@ -173,8 +173,19 @@ def _compare(actual, expected, row) -> str | None:
     return None
 
 
+def _timed_out(error: BaseException) -> bool:
+    # torch wraps exceptions raised while dynamo traces (the alarm may fire there).
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, _Timeout) or str(error).startswith("_Timeout"):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _classify(error: BaseException, stage: str) -> Failure:
-    if isinstance(error, _Timeout):
+    if _timed_out(error):
         return Failure(TIMEOUT, stage, "ran past the time limit", "Timeout")
     own = isinstance(error, (autoconv.ConversionError, StagingError))
     category = CRASH if own else INTERNAL
