@@ -223,7 +223,13 @@ def _find_lambda(fn, source, filename, first_line, indent):
     try:
         tree = gast.parse(source)
     except SyntaxError:
-        tree = gast.parse("(\n" + source.strip().rstrip(",:\\") + "\n)")
+        try:
+            tree = gast.parse("(\n" + source.strip().rstrip(",:\\") + "\n)")
+        except SyntaxError:
+            raise ConversionError(
+                "syntax", filename, fn.__code__.co_firstlineno,
+                reason="the lambda's lines hold part of a statement that does not parse on its "
+                "own; put the lambda on a line of its own or use a def") from None
         _shift(tree, -1, 0)
     _shift(tree, first_line - 1, indent)
     code = fn.__code__

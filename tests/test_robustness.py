@@ -431,6 +431,18 @@ def test_generated_lambda_and_nested_functions_are_found():
     assert sorted(fn.__name__ for fn in functions) == ["<lambda>", "a", "b", "m"]
 
 
+def test_lambda_in_a_partial_statement_is_refused():
+    # inspect gives the lambda's line, `try: lambda: .0`, which parses neither alone nor
+    # parenthesised (found by the hypothesis test).
+    filename, functions = _functions_in("try: lambda: .0\nexcept:\n    pass\n")
+    try:
+        with pytest.raises(autoconv.ConversionError) as info:
+            autoconv.to_code(functions[0])
+    finally:
+        linecache.cache.pop(filename)
+    assert (info.value.kind, info.value.lineno) == ("syntax", 1)
+
+
 def test_module_without_function_becomes_a_function_body():
     assert _with_a_function("x = 1\n").startswith("def module_body():\n    x = 1\n")
     assert _with_a_function("f = lambda: 1\n") == "f = lambda: 1\n"
