@@ -10,6 +10,8 @@ import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils import _pytree as pytree
 
+from autoconv_runtime.values import is_undefined
+
 from . import backends, graph_passes
 from .signature import Signature, TensorSpec, describe_leaf, signature_of
 
@@ -318,6 +320,11 @@ class Function:
             else:
                 result = converted(*args, **kwargs)
             out_leaves, out_info["spec"] = pytree.tree_flatten(result)
+            for leaf in out_leaves:
+                if is_undefined(leaf):  # Python would have raised at the read
+                    raise UnboundLocalError(
+                        f"{self.__name__} returns local variable '{leaf.name}', which has no "
+                        "value on the path taken")
             out_info["constants"] = [_TENSOR if isinstance(o, torch.Tensor) else o
                                      for o in out_leaves]
             return [o for o in out_leaves if isinstance(o, torch.Tensor)]

@@ -322,3 +322,15 @@ def test_keyword_and_default_arguments_share_one_signature():
     assert f.trace_count == 2
     with pytest.raises(TypeError, match="unexpected keyword argument 'scale'"):
         f(x, scale=3.0)
+
+
+def test_returning_a_variable_unbound_on_the_path_taken_raises():
+    def maybe(x, k):
+        if k > 0:
+            y = x
+        return y
+
+    f = autoconv.autoconv(maybe)
+    torch.testing.assert_close(f(torch.ones(2), 1), torch.ones(2))
+    with pytest.raises(UnboundLocalError, match="'y'"):
+        f(torch.ones(2), -2)
