@@ -73,5 +73,5 @@ _SECOND = """def fuzz_fn(x, y, k):
 def test_similar_functions_traced_one_after_the_other():
     inputs = [(0, 0, 2), (1, 1, 2), (-1, 5, 2)]
     assert check(_FIRST, inputs) is None
-    failure = check(_SECOND, inputs)
+    failure = check(_SECOND, inputs, reset=False)
     assert failure is None, str(failure)

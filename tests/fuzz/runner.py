@@ -195,14 +195,19 @@ def _classify(error: BaseException, stage: str) -> Failure:
 
 
 def check(source: str, inputs: list, *, compile: bool = False, time_limit: float = 60.0,
-          filename: str | None = None) -> Failure | None:
+          filename: str | None = None, reset: bool = True) -> Failure | None:
     """Run the differential check; None if autoconv agrees with plain Python everywhere.
 
-    Raises `Invalid` when plain Python itself fails on an input.
+    With `reset`, dynamo's caches are cleared first. Raises `Invalid` when plain Python itself
+    fails on an input.
     """
     fn = define(source, filename)
     try:
         expected = [_reference(fn, row) for row in inputs]
+        if reset:
+            # Dynamo traces staged bodies; a state leak between two similar programs
+            # (tests/test_fuzz.py) would otherwise make every later program fail the same way.
+            torch._dynamo.reset()
         return _differential(fn, inputs, expected, compile, time_limit)
     finally:
         forget(fn)
@@ -210,10 +215,6 @@ def check(source: str, inputs: list, *, compile: bool = False, time_limit: float
 
 def _differential(fn, inputs, expected, compile, time_limit):
     stage = "trace"
-    # Each program starts from fresh dynamo caches (dynamo traces staged bodies): a state leak
-    # between two similar programs (tests/test_fuzz.py, test_similar_functions_traced_...)
-    # would otherwise make every later program fail the same way and hide other bugs.
-    torch._dynamo.reset()
     try:
         with _time_limit(time_limit):
             function = autoconv.autoconv(fn)
