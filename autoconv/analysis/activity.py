@@ -17,6 +17,9 @@ class _Activity:
     def __init__(self):
         self.reads: set[str] = set()
         self.writes: set[str] = set()
+        # Names bound by `:=` earlier in the walk (which follows evaluation order): reading them
+        # later in the same code is not a read of the value from before it.
+        self.bound_first: set[str] = set()
 
     def visit(self, node):
         handler = _HANDLERS.get(node.__class__)
@@ -46,9 +49,15 @@ class _Activity:
 
     def visit_Name(self, node):
         if node.ctx.__class__ is gast.Load:
-            self.reads.add(node.id)
+            if node.id not in self.bound_first:
+                self.reads.add(node.id)
         else:
             self.writes.add(node.id)
+
+    def visit_NamedExpr(self, node):
+        self.visit(node.value)
+        self.writes.add(node.target.id)
+        self.bound_first.add(node.target.id)
 
     def visit_AugAssign(self, node):
         if isinstance(node.target, gast.Name):
@@ -93,6 +102,7 @@ class _Activity:
 _HANDLERS = {
     gast.Name: _Activity.visit_Name,
     gast.AugAssign: _Activity.visit_AugAssign,
+    gast.NamedExpr: _Activity.visit_NamedExpr,
     gast.FunctionDef: _Activity.visit_FunctionDef,
     gast.AsyncFunctionDef: _Activity.visit_FunctionDef,
     gast.ClassDef: _Activity.visit_ClassDef,

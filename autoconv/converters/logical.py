@@ -48,6 +48,8 @@ def _is_pure(node) -> bool:
 class LogicalConverter(Converter):
     """Rewrites boolean operators and conditional expressions into lazily evaluated calls."""
 
+    _temporaries: set = frozenset()
+
     def _call(self, op, *args):
         return gast.Call(
             func=gast.Attribute(value=templates.name(self.ctx.runtime), attr=op, ctx=gast.Load()),
@@ -58,7 +60,9 @@ class LogicalConverter(Converter):
         reads = set()
         for body in bodies:
             reads |= free_reads(_thunk(body))
-        return sorted(reads & self.ctx.local_names)
+        # The temporaries of chained comparisons are locals too: passed in, never captured (a
+        # captured one would look live after the statement, and a captured tensor is baked in).
+        return sorted(reads & (self.ctx.local_names | self._temporaries))
 
     def _lazy_call(self, op, first, *bodies):
         """`ac.op(first, lambda <inputs>: body, ..., (<inputs>))`."""
@@ -88,6 +92,8 @@ class LogicalConverter(Converter):
 
     def visit_Compare(self, node):
         self.generic_visit(node)
+        if not isinstance(self._temporaries, set):
+            self._temporaries = set()
         if len(node.ops) == 1:
             return node
         operands = [node.left] + list(node.comparators)
@@ -97,6 +103,7 @@ class LogicalConverter(Converter):
             left = operands[i]
             if i < len(node.ops) - 1 and not _is_pure(right):
                 temp = self.ctx.namer.new("compared")
+                self._temporaries.add(temp)
                 operands[i + 1] = templates.name(temp)
                 right = gast.NamedExpr(target=templates.name(temp, gast.Store()), value=right)
             parts.append(gast.Compare(left=copy.deepcopy(left), ops=[op], comparators=[right]))

@@ -37,6 +37,6 @@ def test_chained():
         """,
         """
         def f(a, b, c):
-            return ac.and_(a < b, lambda b, c: b <= c, (b, c)), ac.and_(a < (compared := ac.converted_call(g, b)), lambda c: compared < c, (c,))
+            return ac.and_(a < b, lambda b, c: b <= c, (b, c)), ac.and_(a < (compared := ac.converted_call(g, b)), lambda c, compared: compared < c, (c, compared))
         """,
     )

@@ -23,4 +23,3 @@ def fuzz_fn(x, y, k):
 
 # x, y: 0-d int64 tensors; k: a Python int
 INPUTS = [(3, -2, 3)]
-XFAIL = "compiler (converters/logical.py): the temporary 'compared' of a chained comparison is reported as defined in one branch of a staged if"
