@@ -44,15 +44,13 @@ class _ModuleState:
     """
 
     def __init__(self, module: torch.nn.Module):
-        self.names = [n for n, _ in module.named_parameters()] + \
-                     [n for n, _ in module.named_buffers()]
-        n_params = len(self.names) - len(list(module.named_buffers()))
+        tables = [(name, "_parameters") for name, _ in module.named_parameters()]
+        tables += [(name, "_buffers") for name, _ in module.named_buffers()]
+        self.names = [name for name, _ in tables]
         self.slots = []
-        for i, name in enumerate(self.names):
+        for name, table in tables:
             owner_path, _, leaf = name.rpartition(".")
-            owner = module.get_submodule(owner_path)
-            table = owner._parameters if i < n_params else owner._buffers
-            self.slots.append((table, leaf))
+            self.slots.append((getattr(module.get_submodule(owner_path), table), leaf))
 
     def read(self) -> list:
         return [table[leaf] for table, leaf in self.slots]

@@ -10,6 +10,7 @@ print).
 
 from __future__ import annotations
 
+import operator
 from typing import Callable
 
 import torch
@@ -41,15 +42,13 @@ def _unmergeable(graph_module: GraphModule) -> set:
             continue
         op = _op_of(node)
         if op is None:
-            if node.target is not _getitem:
+            if node.target is not operator.getitem:
                 banned.add(node.target)
         elif (op._schema.is_mutable or torch.Tag.nondeterministic_seeded in op.tags
               or node.is_impure()):
             banned.add(op.overloadpacket)
     return banned
 
-
-_getitem = __import__("operator").getitem
 
 
 def _common_subexpressions(graph_module: GraphModule) -> GraphModule:

@@ -14,14 +14,7 @@ import autoconv
 from autoconv import TensorSpec
 from autoconv.backends import compile_python
 from support import COND, WHILE_LOOP, count_ops
-
-
-def collatz_steps(n):
-    steps = torch.tensor(0)
-    while n > 1:
-        n = n // 2 if n % 2 == 0 else 3 * n + 1
-        steps += 1
-    return steps
+from test_api import collatz_steps
 
 
 def clipped_scale(x, w):

@@ -26,16 +26,7 @@ class _Activity:
         if handler is not None:
             handler(self, node)
             return
-        for field in node._fields:
-            value = getattr(node, field, None)
-            if value is None or value.__class__ is str:
-                continue
-            if value.__class__ is list:
-                for item in value:
-                    if hasattr(item, "_fields"):
-                        self.visit(item)
-            elif hasattr(value, "_fields"):
-                self.visit(value)
+        self.generic_visit(node)
 
     def generic_visit(self, node):
         for field in node._fields:

@@ -27,14 +27,7 @@ def walk(node):
     while stack:
         current = stack.pop()
         out.append(current)
-        for field in current._fields:
-            value = getattr(current, field, None)
-            if value is None or value.__class__ is str:
-                continue
-            if value.__class__ is list:
-                stack.extend(v for v in value if hasattr(v, "_fields"))
-            elif hasattr(value, "_fields"):
-                stack.append(value)
+        stack.extend(children(current))
     return out
 
 
