@@ -13,10 +13,10 @@ from __future__ import annotations
 import contextlib
 
 import torch
-from torch._higher_order_ops.while_loop import while_loop as _while_loop
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
+from . import operators
 from ..values import RETURN_VALUE, is_undefined, to_tensor
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off"]
@@ -343,7 +343,7 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
         return lambda *flat: _unalias(run(body, where, flat)[1])
 
     try:
-        flat = torch.cond(pred, *(staged(b, w) for b, w in branches), operands.flat)
+        flat = operators.cond(pred, *(staged(b, w) for b, w in branches), operands.flat)
     except Exception:
         # torch (and dynamo, which traces the branches) report problems in their own terms;
         # run the branches once more outside the operator to name the variable at fault.
@@ -376,31 +376,28 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     dtypes = dtypes or {}
     operands = _Operands(state, kinds, inputs, like, dtypes)
     carried = operands.flat[: operands.count]
-    # torch.while_loop carries only the state; the inputs reach the bodies as one tuple held by
-    # closure, of distinct tensors, which torch lifts into operands of the loop.
+    # The loop carries only the state; the inputs are read-only operands of both bodies.
     read_only = operands.flat[operands.count:]
 
-    def unpack(flat):
-        return operands.split(tuple(flat) + read_only)
-
     def staged_test(*flat):
-        staged, ins = unpack(flat)
+        staged, ins = operands.split(flat)
         go = test(*_merge(staged, state, kinds), *ins)
         return as_predicate(to_tensor(go, like), statement)
 
     def run(flat):
-        staged, ins = unpack(flat)
+        staged, ins = operands.split(flat)
         outputs = body(*_merge(_private(staged), state, kinds), *ins)
         out = _unpack_outputs(outputs, state, names, kinds, statement, "in the loop body", like,
                               dtypes)
         return outputs, pytree.tree_leaves(out)
 
     try:
-        flat = _while_loop(staged_test, lambda *flat: _unalias(run(flat)[1]), carried)
+        flat = operators.while_loop(staged_test, lambda *flat: _unalias(run(flat)[1]), carried,
+                                   read_only)
     except Exception:
         # As in stage_if: find the variable at fault by running the body outside the operator.
         with _probe():
-            raw, after = run(carried)
+            raw, after = run(operands.flat)
         promoted = _number_dtypes(kinds, raw, state)
         if promoted and not dtypes:
             return stage_while(test, body, state, names, like, inputs, statement, promoted)
