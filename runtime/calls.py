@@ -151,7 +151,7 @@ def converted_call(fn, /, *args, **kwargs):
     if cls is types.FunctionType:
         return _converted_function(fn)(*args, **kwargs)
     if cls is types.MethodType and type(fn.__func__) is types.FunctionType:
-        return _converted_function(fn.__func__)(fn.__self__, *args, **kwargs)
+        return _converted_function(_method_function(fn))(fn.__self__, *args, **kwargs)
     if isinstance(fn, torch.nn.Module) and not _has_hooks(fn):
         forward = cls.forward
         converted = _cached(forward)
@@ -167,6 +167,26 @@ def converted_call(fn, /, *args, **kwargs):
         # An instance of a user class with a `__call__`: its method is converted like any other.
         return _value_twin(call)(fn, *args, **kwargs)
     return _call_builtin(fn, args, kwargs)
+
+
+def _method_function(method):
+    """The function of a bound method, looked up through the class where it is found there.
+
+    Dynamo knows where a value came from only along the attribute path that reached it. A method
+    of an object created inside the compiled code (`cls(2.0).apply`) has no such path, so
+    neither does its function, its converted twin, nor the twin's closure (the runtime module),
+    and dynamo then refuses to instantiate `ac.Undefined`. The class has a path (a global, or a
+    classmethod's `cls`), and so does a function read from it.
+    """
+    func = method.__func__
+    if torch.compiler.is_compiling():
+        owner = method.__self__
+        klass = owner if isinstance(owner, type) else type(owner)
+        found = getattr(klass, func.__name__, None)
+        found = getattr(found, "__func__", found)  # a classmethod read from its class is bound
+        if found is func:
+            return found
+    return func
 
 
 def _value_twin(fn):

@@ -133,3 +133,30 @@ def test_explicit_conversion_of_partial_methods_and_descriptors():
     assert torch.equal(autoconv.convert(Methods.double)(x), Methods.double(x))
     assert "ac.if_stmt" in autoconv.to_code(Methods.__dict__["flip"])
     assert "ac.if_stmt" in autoconv.to_code(Methods.__dict__["double"])
+
+
+class Maker:
+    """A classmethod that builds an instance and calls its method, which may return early."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def apply(self, x):
+        if x.sum() > 0:
+            return x * self.k
+        return x / self.k
+
+    @classmethod
+    def make_and_apply(cls, x):
+        return cls(2.0).apply(x)
+
+
+def calls_method_of_new_object(x):
+    return Maker(3.0).apply(x) + Maker.make_and_apply(x)
+
+
+def test_method_of_an_object_created_in_the_function_converts_under_compile():
+    # Under torch.compile the object is created inside dynamo's trace, so its method has no
+    # source path; the converted method must still be reached through its class (dynamo
+    # otherwise refuses the `ac.Undefined` that the early return needs).
+    assert_same_result(calls_method_of_new_object, _inputs())

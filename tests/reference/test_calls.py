@@ -215,10 +215,7 @@ CASES = [
     (calls_method, VEC3),
     (SCALER.apply, VEC3),
     (calls_staticmethod, VEC3),
-    pytest.param(calls_classmethod, VEC3, marks=pytest.mark.xfail(
-        strict=True, reason="known bug: under torch.compile, dynamo cannot instantiate "
-        "ac.Undefined in a classmethod reached through cls(...).method (autoconv trace and "
-        "export pass)")),
+    (calls_classmethod, VEC3),
     (CLOSURE, VEC3),
     (TENSOR_CLOSURE, VEC3),
     (local_lambda, VEC3),
