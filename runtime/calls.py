@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import inspect
 import sys
 import types
 import weakref
@@ -79,8 +80,14 @@ def is_marked_do_not_convert(fn) -> bool:
         return False
 
 
+# Generators and coroutines are called as they are: a graph has no `yield` or `await`.
+_NOT_CONVERTED_CODE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
 def _convertible(fn) -> bool:
     if not isinstance(fn, types.FunctionType) or fn in _do_not_convert:
+        return False
+    if fn.__code__.co_flags & _NOT_CONVERTED_CODE:
         return False
     module = (fn.__module__ or "").partition(".")[0]
     return module not in _NEVER_CONVERTED

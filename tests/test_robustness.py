@@ -118,6 +118,22 @@ CONVERTED = {
                 pass
             return a, b, c, d, e, g, h, i, p, q
         """, (6,)),
+    "nested_generators": ("""
+        def f(x):
+            def evens(n):
+                for i in range(n):
+                    if i % 2:
+                        continue
+                    yield i
+                return
+            pairs = lambda n: ((yield n), (yield from evens(n)))
+            total = 0
+            for v in evens(x):
+                if v > 2:
+                    break
+                total += v
+            return total, list(evens(x)), list(pairs(x))
+        """, (7,)),
     "nested_comprehensions": ("""
         def f(x):
             rows = [[(i, j) for j in range(i) if j % 2] for i in range(x) if i]

@@ -9,8 +9,10 @@ import gast
 
 from .. import templates
 from ..transformer import Converter
+from .generators import leaves_generators_alone
 
 
+@leaves_generators_alone
 class AssertConverter(Converter):
     """Replaces each assert statement by a call; the message stays lazily evaluated."""
 

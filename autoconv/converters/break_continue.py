@@ -21,6 +21,7 @@ import gast
 from .. import templates
 from ..analysis.annos import Anno, get_anno, set_anno
 from ..transformer import Converter
+from .generators import leaves_generators_alone
 from .guards import contains, guard_block
 
 
@@ -34,6 +35,7 @@ def add_loop_test(loop, test):
                  test if extra is None else gast.BoolOp(op=gast.And(), values=[test, extra]))
 
 
+@leaves_generators_alone
 class BreakContinueConverter(Converter):
     """Lowers break and continue of each loop, innermost loops first."""
 

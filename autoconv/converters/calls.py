@@ -22,11 +22,13 @@ import gast
 
 from .. import templates
 from ..transformer import Converter
+from .generators import leaves_generators_alone
 
 _STAGED_BUILTINS = {"range": "range_", "enumerate": "enumerate_", "zip": "zip_", "print": "print_"}
 _DIRECT_MODULES = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "autoconv"}
 
 
+@leaves_generators_alone
 class CallConverter(Converter):
     """Routes calls through the runtime, except those that can never need conversion."""
 

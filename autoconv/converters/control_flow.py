@@ -24,8 +24,10 @@ from ..analysis.activity import reads_writes
 from ..analysis.annos import Anno
 from ..analysis.nodes import walk_statements
 from ..transformer import Converter
+from .generators import leaves_generators_alone
 
 
+@leaves_generators_alone
 class ControlFlowConverter(Converter):
     """Converts compound statements bottom-up; reads the annotations computed by the analysis."""
 

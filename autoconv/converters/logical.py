@@ -21,6 +21,7 @@ from .. import templates
 from ..analysis.activity import free_reads
 from ..analysis.annos import Anno, get_anno, set_anno
 from ..transformer import Converter
+from .generators import leaves_generators_alone
 
 
 def _thunk(body, params=()):
@@ -45,6 +46,7 @@ def _is_pure(node) -> bool:
     return False
 
 
+@leaves_generators_alone
 class LogicalConverter(Converter):
     """Rewrites boolean operators and conditional expressions into lazily evaluated calls."""
 

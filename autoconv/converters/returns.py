@@ -23,10 +23,10 @@ from __future__ import annotations
 import gast
 
 from .. import templates
-from ..analysis.nodes import walk
 from ..errors import ConversionError
 from ..transformer import Converter
 from .break_continue import add_loop_test
+from .generators import first_yield, leaves_generators_alone
 from .guards import contains, guard_block
 
 
@@ -35,6 +35,7 @@ def _only_final_return(body) -> bool:
     return not any(contains(stmt, gast.Return, True) for stmt in inner)
 
 
+@leaves_generators_alone
 class ReturnConverter(Converter):
     """Lowers the returns of each function (nested functions separately)."""
 
@@ -43,12 +44,19 @@ class ReturnConverter(Converter):
     def visit_Lambda(self, node):
         return node
 
+    @classmethod
+    def transform(cls, node, ctx):
+        """Lower the returns of `node`, the function being converted; refuse it if it is a
+        generator (generators nested in it are left as they are)."""
+        found = first_yield(node) if ctx.namer.has_yield else None
+        if found is not None:
+            construct = "yield from" if isinstance(found, gast.YieldFrom) else "yield"
+            raise ConversionError("generator", ctx.filename, found.lineno, found.col_offset + 1,
+                                  construct=construct)
+        return super().transform(node, ctx)
+
     def visit_FunctionDef(self, node):
         self.generic_visit(node)
-        for inner in walk(node.body) if self.ctx.namer.has_yield else ():
-            if isinstance(inner, (gast.Yield, gast.YieldFrom)):
-                raise ConversionError("generator", self.ctx.filename, inner.lineno,
-                                      inner.col_offset + 1, construct="yield")
         if _only_final_return(node.body):
             return node
         do_return = self.ctx.namer.new("do_return")

@@ -12,6 +12,7 @@ import gast
 
 from .. import templates
 from ..transformer import Converter
+from .generators import leaves_generators_alone
 
 
 def _is_constant(node) -> bool:
@@ -38,6 +39,7 @@ def _as_expression(key):
     return key
 
 
+@leaves_generators_alone
 class SubscriptConverter(Converter):
     """Rewrites loads and single-target assignments through computed subscripts."""
 
