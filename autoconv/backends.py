@@ -21,12 +21,16 @@ from __future__ import annotations
 import builtins
 import copy
 import itertools
+import keyword
 import math
 import operator
+import re
 from typing import Callable
 
 import torch
 from torch.fx import GraphModule, Node
+from torch.utils import _pytree as pytree
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 __all__ = ["BACKENDS", "build", "compile_python"]
 
@@ -35,6 +39,7 @@ _WHILE_LOOP = torch.ops.higher_order.while_loop
 _FUNCTIONS = torch._C._VariableFunctions
 _NN_FUNCTIONS = torch._C._nn
 _METHODS = torch._C.TensorBase
+_LOCAL_NAME = re.compile(r"v\d+_|grad$|.*_or_in_place$")  # names of the generated locals
 _INLINE_OPERATORS = {
     operator.getitem: "{0}[{1}]",
     operator.add: "({0} + {1})",
@@ -76,6 +81,7 @@ class _Emitter:
         self.fast_ops = fast_ops
         self.lines: list[str] = []
         self.names: dict[Node, str] = {}
+        self.callees: dict[int, str] = {}  # id(callable) -> its name in `namespace`
 
     def constant(self, value, hint: str) -> str:
         name = f"{hint}_{len(self.namespace)}"
@@ -101,6 +107,8 @@ class _Emitter:
         return self.constant(value, "const")
 
     def callee(self, target) -> str:
+        """The name the source calls `target` by: one name per callable, the op's own name
+        where that is free (`linear(...)`), so that the source reads like the model."""
         if isinstance(target, torch._ops.OpOverload):
             entry = _fast_entry(target) if self.fast_ops else target
             hint = target.overloadpacket.__name__
@@ -108,15 +116,42 @@ class _Emitter:
             entry, hint = target, getattr(target, "__name__", "fn")
         if getattr(builtins, hint, None) is entry:
             return hint
-        return self.constant(entry, "".join(c if c.isalnum() else "_" for c in hint))
+        name = self.callees.get(id(entry))
+        if name is None:
+            hint = "".join(c if c.isalnum() else "_" for c in hint)
+            if hint in self.namespace or hasattr(builtins, hint) or not hint.isidentifier() \
+                    or keyword.iskeyword(hint) or _LOCAL_NAME.match(hint):
+                hint = self.constant(entry, hint)
+            self.namespace[hint] = entry
+            name = self.callees[id(entry)] = hint
+        return name
 
-    def call(self, node: Node) -> str:
+    def call(self, node: Node, callee: str | None = None) -> str:
         args = [self.arg(a) for a in node.args]
         args += [f"{k}={self.arg(v)}" for k, v in node.kwargs.items()]
         inline = _INLINE_OPERATORS.get(node.target)
         if inline is not None and not node.kwargs:
             return inline.format(*args)
-        return f"{self.callee(node.target)}({', '.join(args)})"
+        return f"{callee or self.callee(node.target)}({', '.join(args)})"
+
+    def choose_in_place(self, graph: torch.fx.Graph) -> dict[Node, str]:
+        """node -> the local that holds its op or, with grad mode off, the op's in-place form.
+
+        The choice is made once per call, at the top of the function: with grad mode on, the
+        tensor written to might be one autograd saved for backward.
+        """
+        candidates = _in_place_candidates(graph)
+        if candidates:
+            self.lines.append(f"    grad = {self.callee(torch.is_grad_enabled)}()")
+        chosen, locals_ = {}, {}
+        for node, in_place in candidates.items():
+            local = locals_.get(node.target)
+            if local is None:
+                functional, inplace = self.callee(node.target), self.callee(in_place)
+                local = locals_[node.target] = f"{functional}_or_in_place"
+                self.lines.append(f"    {local} = {functional} if grad else {inplace}")
+            chosen[node] = local
+        return chosen
 
     def subgraph(self, node: Node) -> str:
         module = getattr(self.owner, node.target)
@@ -125,6 +160,8 @@ class _Emitter:
     def emit(self, graph: torch.fx.Graph, function_name: str) -> str:
         params = []
         body = self.lines
+        in_place = self.choose_in_place(graph)
+        freed = _last_readers(graph)
         for node in graph.nodes:
             name = self.names[node] = f"v{len(self.names)}_{node.name}"[:40]
             if node.op == "placeholder":
@@ -138,10 +175,11 @@ class _Emitter:
             elif node.op == "call_function" and node.target is _COND:
                 pred, true_fn, false_fn, operands = node.args
                 operands = ", ".join(self.arg(o) for o in operands)
+                target = f"{name} = " if node.users else ""
                 body.append(f"    if {self.arg(pred)}:")
-                body.append(f"        {name} = {self.names[true_fn]}({operands})")
+                body.append(f"        {target}{self.names[true_fn]}({operands})")
                 body.append("    else:")
-                body.append(f"        {name} = {self.names[false_fn]}({operands})")
+                body.append(f"        {target}{self.names[false_fn]}({operands})")
             elif node.op == "call_function" and node.target is _WHILE_LOOP:
                 cond_fn, body_fn, carried, additional = node.args[:4]
                 extra = "".join(f", {self.arg(a)}" for a in additional)
@@ -155,14 +193,93 @@ class _Emitter:
                     receiver, *rest = (self.arg(a) for a in node.args)
                     expr = f"{receiver}.{node.target}({', '.join(rest)})"
                 else:
-                    expr = self.call(node)
-                body.append(f"    {name} = {expr}")
+                    expr = self.call(node, in_place.get(node))
+                body.append(f"    {name} = {expr}" if node.users else f"    {expr}")
             elif node.op == "output":
                 body.append(f"    return {self.arg(node.args[0])}")
+                continue
             else:
                 raise NotImplementedError(f"graph node {node.op} {node.target}")
+            self.free(freed.get(node, ()), body)
         header = f"def {function_name}({', '.join(params)}):"
         return "\n".join([header, *(body or ["    return None"])])
+
+    def free(self, values, body: list) -> None:
+        """`del` the locals read for the last time: a tensor's memory goes back to the
+        allocator as soon as the graph is done with it, as in eager code, not at return."""
+        names = [self.names[v] for v in values
+                 if v.op in ("call_function", "call_method") and v.users]
+        if names:
+            body.append(f"    del {', '.join(names)}")
+
+
+def _last_readers(graph: torch.fx.Graph) -> dict[Node, list[Node]]:
+    """node -> the values whose last reader (in graph order) it is."""
+    last = {}
+    for node in graph.nodes:
+        for value in node.all_input_nodes:
+            last[value] = node
+    freed: dict[Node, list[Node]] = {}
+    for value, reader in last.items():
+        freed.setdefault(reader, []).append(value)
+    return freed
+
+
+def _in_place_candidates(graph: torch.fx.Graph) -> dict[Node, torch._ops.OpOverload]:
+    """Pointwise ops that may write their result into their tensor input: node -> the op's
+    in-place overload.
+
+    The input must be a tensor this graph allocated, read by nothing but this op (so not an
+    output either), of the result's dtype, with no two elements sharing memory; the op's other
+    arguments must not be tensors (so the result has the input's shape). Nothing else can then
+    observe the write, except autograd, which is why the caller uses it only with grad off.
+    """
+    chosen = {}
+    for node in graph.nodes:
+        op = node.target
+        if (node.op != "call_function" or not isinstance(op, torch._ops.OpOverload)
+                or op.namespace != "aten" or torch.Tag.pointwise not in op.tags or not node.args):
+            continue
+        packet = getattr(torch.ops.aten, op.overloadpacket.__name__ + "_", None)
+        in_place = getattr(packet, op._overloadname, None)
+        source, *rest = node.args
+        if (in_place is None or not isinstance(source, Node) or len(source.users) != 1
+                or not _owns_memory(source)
+                or not all(map(_is_scalar, pytree.tree_leaves((rest, node.kwargs))))):
+            continue
+        value, before = node.meta.get("val"), source.meta.get("val")
+        if (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
+                and value.dtype == before.dtype and _same_known_shape(value, before)
+                and not _may_overlap(before)):
+            chosen[node] = in_place
+    return chosen
+
+
+def _is_scalar(arg) -> bool:
+    """A non-tensor argument: a Python value or a graph value known to be a number."""
+    if isinstance(arg, Node):
+        return isinstance(arg.meta.get("val"), (int, float, bool, torch.SymInt, torch.SymFloat,
+                                                torch.SymBool))
+    return not isinstance(arg, torch.Tensor)
+
+
+def _same_known_shape(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.dim() == b.dim() and all(statically_known_true(x == y)
+                                      for x, y in zip(a.shape, b.shape))
+
+
+def _owns_memory(node: Node) -> bool:
+    """A tensor a (non-view) op of this graph allocated, the only reference to its memory.
+
+    Stricter than `_is_fresh`: items of cond / while_loop results may be the same tensor twice.
+    """
+    return isinstance(node.target, torch._ops.OpOverload) and _is_fresh(node)
+
+
+def _may_overlap(value: torch.Tensor) -> bool:
+    """Whether two elements of `value` might share memory (a zero stride over a size > 1)."""
+    return not all(statically_known_true(stride != 0) or statically_known_true(size <= 1)
+                   for size, stride in zip(value.shape, value.stride()))
 
 
 def _fresh(values: tuple) -> tuple:
@@ -212,6 +329,10 @@ def _in_place_to_functional(graph: torch.fx.Graph) -> None:
         target.replace_all_uses_with(node, delete_user_cb=lambda user: user is not node)
 
 
+# Ops whose schema declares no alias, but whose result is (or may be) a view of their input.
+_UNANNOTATED_ALIASES = (torch.ops.aten.lift_fresh, torch.ops.aten._unsafe_view)
+
+
 def _is_fresh(node: Node) -> bool:
     """A tensor this graph allocated itself: not an input, constant or view of another."""
     if node.op != "call_function":
@@ -219,8 +340,8 @@ def _is_fresh(node: Node) -> bool:
     op = node.target
     if isinstance(op, torch._ops.OpOverload):
         return not op._schema.is_mutable and not any(
-            a.alias_info is not None for a in op._schema.returns) and op.overloadpacket not in (
-                torch.ops.aten.lift_fresh,)
+            a.alias_info is not None for a in op._schema.returns) \
+            and op.overloadpacket not in _UNANNOTATED_ALIASES
     return op is operator.getitem and isinstance(node.args[0], Node) and \
         node.args[0].target in (_COND, _WHILE_LOOP)
 
@@ -278,7 +399,13 @@ def _fuse_linear(graph: torch.fx.Graph) -> None:
 
 
 def _lower_for_python(graph_module: GraphModule) -> GraphModule:
-    lowered = copy.deepcopy(graph_module)
+    # The passes rewrite graphs, never tensors: constants are shared with the captured module,
+    # not copied (copying a constant that is a non-leaf tensor requiring grad would fail).
+    shared = {id(value): value for module in graph_module.modules()
+              for value in itertools.chain(vars(module).values(), module._parameters.values(),
+                                           module._buffers.values())
+              if isinstance(value, torch.Tensor)}
+    lowered = copy.deepcopy(graph_module, memo=shared)
     for module in lowered.modules():
         if isinstance(module, GraphModule):
             _fuse_linear(module.graph)

@@ -1,6 +1,8 @@
 """The python backend's lowering: what it removes, what it must keep, and that it computes what
 torch's own execution of the graph computes."""
 
+import re
+
 import pytest
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
@@ -113,3 +115,165 @@ def test_loop_results_do_not_alias_inputs(n):
     outs = build("python", graph_module, (x, count))(x, count)
     outs[-1].add_(100)  # writing to a loop result must not reach the caller's tensor
     assert count.item() == n
+
+
+class _OpLog(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the aten overloads that run."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func)
+        return func(*args, **(kwargs or {}))
+
+
+def _run_logged(runner, *args):
+    with _OpLog() as log:
+        out = runner(*args)
+    return out, log.ops
+
+
+def mlp(w1, b1, w2, b2, x):
+    hidden = torch.nn.functional.linear(x, w1, b1).relu()
+    return torch.sigmoid(torch.nn.functional.linear(hidden, w2, b2))
+
+
+def _mlp_inputs():
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(s, generator=g) for s in ((5, 3), (5,), (2, 5), (2,), (4, 3))]
+
+
+def test_activation_writes_into_a_fresh_tensor_only_with_grad_off():
+    inputs = _mlp_inputs()
+    graph_module = make_fx(mlp)(*inputs)
+    runner = build("python", graph_module, inputs)
+    source = runner.__autoconv_source__
+    assert "    grad = is_grad_enabled()" in source
+    assert "relu_or_in_place = relu if grad else relu_" in source
+    # sigmoid's result is the output: what matters is that its input is nobody else's.
+    assert "sigmoid_or_in_place = sigmoid if grad else sigmoid_" in source
+    want = graph_module(*inputs)
+    with torch.no_grad():
+        got, ops = _run_logged(runner, *inputs)
+    assert {aten.relu_.default, aten.sigmoid_.default} <= set(ops)
+    assert not {aten.relu.default, aten.sigmoid.default} & set(ops)
+    torch.testing.assert_close(got, want)
+    got, ops = _run_logged(runner, *inputs)
+    assert {aten.relu.default, aten.sigmoid.default} <= set(ops)
+    assert not {aten.relu_.default, aten.sigmoid_.default} & set(ops)
+    torch.testing.assert_close(got, want)
+
+
+def test_gradients_through_activations_match_eager():
+    def net(x):
+        h = torch.exp(torch.nn.functional.linear(x, w))  # exp saves its result for backward
+        return torch.relu(h).sum() + torch.tanh(x * 3).sum()
+
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(3, 4, generator=g, requires_grad=True)
+    x = torch.randn(2, 4, generator=g, requires_grad=True)
+    f = autoconv.autoconv(net)
+    want_x, want_w = torch.autograd.grad(net(x), (x, w))
+    got_x, got_w = torch.autograd.grad(f(x), (x, w))
+    source = f.concrete_functions[0]._runner.__autoconv_source__
+    assert "relu_or_in_place" in source and "tanh_or_in_place" in source
+    torch.testing.assert_close(got_x, want_x)
+    torch.testing.assert_close(got_w, want_w)
+
+
+_ROW = torch.tensor([1.0, -2.0, 3.0])
+
+
+def shared(x, n):
+    y = x * 2
+    z = torch.relu(y) + y  # y is read again after relu
+    view = torch.relu(z.view(-1))  # a view of z, which is returned
+    inputs = torch.relu(x)  # the caller's tensor
+    counts = torch.sigmoid(n * 3)  # int64 in, float out
+    grown = torch.mul(x.sum() * 2, _ROW)  # a 0-d tensor times a constant row: a larger result
+    return z, view, inputs, counts, grown
+
+
+def test_activation_stays_functional_where_the_write_would_show():
+    args = (torch.randn(2, 3), torch.tensor([1, 2]))
+    graph_module = make_fx(shared)(*args)
+    source = compile_python(_lower_for_python(graph_module)).__autoconv_source__
+    assert "relu_or_in_place" not in source and "sigmoid_or_in_place" not in source
+    # x.sum() * 2 may be computed in place (the sum is fresh); its product with _ROW may not.
+    assert re.search(r"mul_or_in_place\(v\d+_sum", source)
+    assert [line for line in source.splitlines() if "attr_" in line][0].split(" = ")[1] \
+        .startswith("mul(")
+    x = args[0].clone()
+    with torch.no_grad():
+        got = build("python", graph_module, args)(x, args[1])
+    torch.testing.assert_close(x, args[0])
+    for g, w in zip(got, shared(*args)):
+        torch.testing.assert_close(g, w)
+
+
+def test_unsafe_view_is_not_a_fresh_tensor():
+    def f(a, b):
+        product = aten.mm.default(a, b)
+        flat = aten._unsafe_view.default(product, [6])  # shares product's memory
+        return product, aten.relu.default(flat)
+
+    args = (torch.randn(2, 3), torch.randn(3, 3))
+    graph_module = make_fx(f)(*args)
+    assert aten._unsafe_view.default in _targets(graph_module)
+    assert "_or_in_place" not in compile_python(graph_module).__autoconv_source__
+    with torch.no_grad():
+        product, _ = build("python", graph_module, args)(*args)
+    torch.testing.assert_close(product, args[0] @ args[1])
+
+
+def test_in_place_activation_inside_a_branch_matches_fx():
+    def branchy(x):
+        if x.sum() > 0:
+            y = torch.relu(x * 2)
+        else:
+            y = torch.tanh(x - 1)
+        return y
+
+    graph_module = _graph(branchy, torch.ones(3))
+    assert "relu_or_in_place" in compile_python(_lower_for_python(graph_module)).__autoconv_source__
+    with torch.no_grad():
+        for x in (torch.ones(3), -torch.ones(3), torch.tensor([-1.0, 2.0, 0.5])):
+            _same_as_fx(graph_module, x)
+
+
+def test_temporaries_are_deleted_after_their_last_read():
+    inputs = _mlp_inputs()
+    source = build("python", make_fx(mlp)(*inputs), inputs).__autoconv_source__
+    lines = [line.strip() for line in source.splitlines()]
+    deleted = [name for line in lines if line.startswith("del ")
+               for name in line[4:].split(", ")]
+    assert deleted  # the first linear's result, the relu's, ...
+    for name in deleted:
+        reads = [i for i, line in enumerate(lines)
+                 if name in line and not line.startswith((f"{name} =", "del "))]
+        assert lines.index(f"del {name}") > max(reads) if f"del {name}" in lines else True
+    assert not lines[-1].startswith("del")  # nothing after the return
+    assert "linear(" in source  # ops are called by their own names
+
+
+def loop_of_activations(x):
+    while x.sum() < 10:
+        x = torch.relu(x * 2) + 1  # fresh temporaries inside the loop body
+    return torch.sigmoid(x - 3).neg()
+
+
+@pytest.mark.parametrize("grad", [True, False])
+@pytest.mark.parametrize("fn, example, inputs, in_place", [
+    (loop_of_activations, torch.ones(3),
+     [torch.ones(3), torch.full((3,), 20.0), torch.tensor([-1.0, 0.5, 2.0])], True),
+    (counting, torch.tensor(9), [torch.tensor(n) for n in (0, 1, 9)], False),
+])
+def test_results_match_fx_with_grad_on_and_off(grad, fn, example, inputs, in_place):
+    graph_module = _graph(fn, example)
+    source = compile_python(_lower_for_python(graph_module)).__autoconv_source__
+    assert ("_or_in_place" in source) == in_place
+    with torch.set_grad_enabled(grad):
+        for x in inputs:
+            _same_as_fx(graph_module, x)
