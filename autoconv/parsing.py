@@ -79,7 +79,7 @@ def _block_lines(fn):
             break
         line = lines[end]
         text = line.lstrip()
-        if not text or text.startswith("#"):
+        if not text or text.startswith("#") or _continues(lines[end - 1]):
             continue
         if len(line) - len(text) > indent:
             continue
@@ -89,10 +89,28 @@ def _block_lines(fn):
             in_header = text.startswith("@")
             continue
         break
-    while end > start + 1 and (not lines[end - 1].strip()
-                               or lines[end - 1].lstrip().startswith("#")):
+    while end > start + 1 and _trailing_filler(lines[end - 1], lines[end - 2]):
         end -= 1
     return lines[start:end], start + 1
+
+
+def _trailing_filler(line: str, before: str) -> bool:
+    """True for a blank or comment line after a block that is not part of its last statement.
+
+    After a backslash continuation (`y = x \\` then `# note` at the end of the file), such a
+    line ends the statement: dropping it would leave the block ending in a backslash, which does
+    not parse (and inspect then finds only the `def` line).
+    """
+    text = line.strip()
+    return (not text or text.startswith("#")) and not _continues(before)
+
+
+def _continues(line: str) -> bool:
+    """True if `line` ends in a backslash continuation: the next line, however indented, is
+    part of the same statement. (A code line whose comment ends in a backslash passes too: a
+    line taken too many is a statement after the def, which parsing ignores, or does not parse,
+    and then inspect is asked.)"""
+    return line.rstrip("\r\n").endswith("\\") and not line.lstrip().startswith("#")
 
 
 def parse_function(fn) -> ParsedFunction:
@@ -101,10 +119,42 @@ def parse_function(fn) -> ParsedFunction:
         found = _block_lines(fn)
         if found is not None:
             try:
-                return _parse_function(fn, *found)
+                parsed = _parse_function(fn, *found)
             except ConversionError:
-                pass  # inspect knows better
+                parsed = None
+            if parsed is not None and _covers_code(parsed.node, fn.__code__):
+                return parsed
+        # Lines found by indentation (or by inspect's tokenizer) can end the function early,
+        # and still parse: a line holding only a backslash at column 0 continues a statement,
+        # whose indentation then comes from the next line. Python's own parser knows.
+        parsed = _parse_in_file(fn)
+        if parsed is not None:
+            return parsed
     return _parse_function(fn, *_source_lines(fn))
+
+
+def _covers_code(node, code) -> bool:
+    """True if the parsed def `node` spans every line `code` runs (else lines were missed)."""
+    last = max((line for _, _, line in code.co_lines() if line is not None), default=0)
+    return node.end_lineno is not None and last <= node.end_lineno
+
+
+def _parse_in_file(fn):
+    """`fn`'s def found in a parse of its whole file (by name and first line), or None."""
+    code = fn.__code__
+    lines = linecache.getlines(code.co_filename, fn.__globals__)
+    try:
+        module = ast.parse("".join(lines), filename=code.co_filename)
+    except (SyntaxError, ValueError):
+        return None
+    for node in ast.walk(module):
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and node.name == code.co_name
+                and min([node.lineno] + [d.lineno for d in node.decorator_list])
+                == code.co_firstlineno):
+            source = "".join(lines[node.lineno - 1:node.end_lineno])
+            return _function(fn, to_gast(node), node, source, code.co_firstlineno)
+    return None
 
 
 def _parse_function(fn, lines, first_line) -> ParsedFunction:
@@ -133,17 +183,25 @@ def _parse_function(fn, lines, first_line) -> ParsedFunction:
         tree = to_gast(original)
     for i, node in enumerate(tree.body):
         if isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef)):
-            if isinstance(node, gast.AsyncFunctionDef):
-                raise ConversionError("async", filename, node.lineno, node.col_offset,
-                                      construct="async def")
-            node.decorator_list = []  # the decorators already ran; converting them again would loop
-            # A `global` / `nonlocal` must come before any use of its names in the function, so
-            # the original body cannot precede the converted one there (a cheap, coarse test).
-            if (original is not None and "global" not in source and "nonlocal" not in source
-                    and not _defines_functions(code)):
-                node._autoconv_original_body = original.body[i].body
-            return ParsedFunction(node, filename, first_line)
+            return _function(fn, node, original.body[i] if original is not None else None,
+                             source, first_line)
     raise ConversionError("not_function", filename, first_line, what=fn.__qualname__)
+
+
+def _function(fn, node, original, source, first_line) -> ParsedFunction:
+    """The parsed def `node` (gast) of `fn`, ready to convert; `original` is its ast node, or
+    None, and `source` the text it was parsed from."""
+    filename = fn.__code__.co_filename
+    if isinstance(node, gast.AsyncFunctionDef):
+        raise ConversionError("async", filename, node.lineno, node.col_offset,
+                              construct="async def")
+    node.decorator_list = []  # the decorators already ran; converting them again would loop
+    # A `global` / `nonlocal` must come before any use of its names in the function, so
+    # the original body cannot precede the converted one there (a cheap, coarse test).
+    if (original is not None and "global" not in source and "nonlocal" not in source
+            and not _defines_functions(fn.__code__)):
+        node._autoconv_original_body = original.body
+    return ParsedFunction(node, filename, first_line)
 
 
 # ast class -> (gast class, fields, position attributes). gast's own converter probes every field

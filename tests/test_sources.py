@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import autoconv
-from support import assert_same_result
+from support import assert_same_result, function_from_source
 
 
 class Scale:
@@ -160,3 +160,29 @@ def test_method_of_an_object_created_in_the_function_converts_under_compile():
     # source path; the converted method must still be reached through its class (dynamo
     # otherwise refuses the `ac.Undefined` that the early return needs).
     assert_same_result(calls_method_of_new_object, _inputs())
+
+
+# Sources whose lines are hard to find: backslash continuations onto comments and onto lines of
+# their own. Each must convert with all of its statements, not fail or lose its tail.
+BACKSLASH_SOURCES = {
+    # The continuation ends on a comment at the end of the file (no newline after it): the
+    # comment belongs to the last statement.
+    "comment_ends_file": "def f(x):\n    if x.sum() > 0:\n        x = x * 2\n    return x \\\n# note",
+    # A line holding only a backslash at column 0: the statement it continues is indented as
+    # the next line is, so the function goes on after it.
+    "backslash_line_at_column_0": (
+        "def f(x):\n    y = x\n\\\n    y = y * 3\n    if y.sum() > 0:\n        y = y + 1\n"
+        "    return y\n"),
+    "one_line_def_continued_onto_comment": (
+        "def f(x): return torch.where(x > 0, x, -x) \\\n# note"),
+    "nested_def_with_backslash_lines": (
+        "if True:\n    def f(x):\n        y = x \\\n# note\n        if y.sum() > 0:\n"
+        "            y = -y\n\\\n        y = y + 5\n        return y\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BACKSLASH_SOURCES))
+def test_backslash_continuations_convert_every_statement(name):
+    fn = function_from_source(BACKSLASH_SOURCES[name])
+    assert autoconv.to_code(fn)
+    assert_same_result(fn, _inputs(), staged=name != "one_line_def_continued_onto_comment")
