@@ -12,7 +12,7 @@ from torch.utils import _pytree as pytree
 
 from autoconv_runtime.values import is_undefined
 
-from . import backends, graph_passes
+from . import backends, graph_passes, tracebacks
 from .signature import Signature, TensorSpec, describe_leaf, signature_of
 
 __all__ = ["Function", "ConcreteFunction", "run_functions_eagerly", "functions_run_eagerly"]
@@ -255,7 +255,10 @@ class Function:
             concrete = self._cache.get(signature)
             if concrete is not None:
                 return concrete
-            concrete = self._trace_locked(signature, leaves)
+            try:
+                concrete = self._trace_locked(signature, leaves)
+            except Exception as error:
+                raise tracebacks.for_user(error, f"tracing {self.__name__}")  # noqa: B904
             self._cache[signature] = concrete
             self.trace_count += 1
             if self.trace_count == RETRACE_WARNING_AFTER:
@@ -337,8 +340,9 @@ class Function:
         mode = "symbolic" if self.dynamic else "fake"
         # Tensors the function reads from globals or closures are real, not fake: make_fx
         # makes them constants of the graph.
-        graph_module = make_fx(flat_function, tracing_mode=mode,
-                               _allow_non_fake_inputs=True)(*example)
+        with tracebacks.quiet_meta_failures():
+            graph_module = make_fx(flat_function, tracing_mode=mode,
+                                   _allow_non_fake_inputs=True)(*example)
         graph_module = graph_passes.clean_up(graph_module, is_impure=_is_impure)
         return ConcreteFunction(graph_module, signature, tensor_slots, out_info["spec"],
                                 out_info["constants"], self.__name__, state=self._state,
@@ -363,8 +367,12 @@ class Function:
             dynamic_shapes = (tuple(
                 {d: auto for d in range(a.dim())} if isinstance(a, torch.Tensor) else None
                 for a in args),) if not kwargs else None
-        return torch.export.export(root, args, kwargs or None, strict=False,
-                                   dynamic_shapes=dynamic_shapes)
+        try:
+            with tracebacks.quiet_meta_failures():
+                return torch.export.export(root, args, kwargs or None, strict=False,
+                                           dynamic_shapes=dynamic_shapes)
+        except Exception as error:
+            raise tracebacks.for_user(error, f"exporting {self.__name__}")  # noqa: B904
 
     def __repr__(self) -> str:
         return f"<autoconv.Function {self.__name__} ({self.trace_count} traces)>"

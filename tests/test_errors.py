@@ -1,6 +1,7 @@
 """Errors: unsupported code raises ConversionError, unstageable values a StagingError, both at
 the user's file and line, naming the variable and what to do."""
 
+import os
 import traceback
 
 import pytest
@@ -286,3 +287,72 @@ def test_identical_functions_in_two_files_keep_their_own_file():
     assert first.__code__.co_filename != second.__code__.co_filename
     for fn in (first, second):
         assert autoconv.convert(fn).__code__.co_filename == fn.__code__.co_filename
+
+
+def _frames_after_entry(error):
+    """The traceback's frames below autoconv's entry point (Function.__call__ / export)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    entry = max(i for i, f in enumerate(frames) if f.filename.endswith(
+        os.path.join("autoconv", "function.py")))
+    return frames[entry + 1:]
+
+
+@pytest.mark.parametrize("case", sorted(_TRACEBACK_CASES))
+def test_trace_errors_show_only_the_users_frames(case, monkeypatch):
+    monkeypatch.delenv("AUTOCONV_TRACEBACK", raising=False)
+    source, line, _ = _TRACEBACK_CASES[case]
+    fn = function_from_source(source, {"helper": _HELPER})
+    with pytest.raises(RuntimeError) as info:
+        autoconv.autoconv(fn)(torch.ones(2), torch.tensor(2))
+    below = _frames_after_entry(info.value)
+    assert below and all(f.filename in (fn.__code__.co_filename, _HELPER.__code__.co_filename)
+                         for f in below), [f.filename for f in below]
+    (note,) = info.value.__notes__
+    last = below[-1]
+    assert note.startswith(f"autoconv: raised while tracing f, at {last.filename}:{last.lineno}.")
+    assert "AUTOCONV_TRACEBACK=full" in note
+    assert info.value.__context__ is None or info.value.__suppress_context__
+
+
+def test_full_tracebacks_on_request(monkeypatch):
+    monkeypatch.setenv("AUTOCONV_TRACEBACK", "full")
+    source, _, _ = _TRACEBACK_CASES["staged_branch"]
+    with pytest.raises(RuntimeError) as info:
+        autoconv.autoconv(function_from_source(source))(torch.ones(2), torch.tensor(2))
+    assert any(f"{os.sep}torch{os.sep}" in f.filename for f in _frames_after_entry(info.value))
+    assert not getattr(info.value, "__notes__", None)
+
+
+def test_staging_errors_keep_their_type_and_users_line(monkeypatch):
+    monkeypatch.delenv("AUTOCONV_TRACEBACK", raising=False)
+    fn = function_from_source(
+        """
+        def f(x):
+            if x.sum() > 0:
+                y = x.to(torch.int64)
+            else:
+                y = x
+            return y
+        """
+    )
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(fn)(torch.ones(2))
+    assert "'y'" in str(info.value)
+    assert _frames_after_entry(info.value)[0].filename == fn.__code__.co_filename
+
+
+def test_trace_errors_do_not_log_meta_kernel_failures(caplog):
+    source, _, _ = _TRACEBACK_CASES["staged_branch"]
+    with pytest.raises(RuntimeError):
+        autoconv.autoconv(function_from_source(source))(torch.ones(2), torch.tensor(2))
+    assert not [r for r in caplog.records if r.name.startswith("torch._subclasses")]
+
+
+def test_export_errors_show_only_the_users_frames():
+    source, line, text = _TRACEBACK_CASES["staged_loop_body"]
+    fn = function_from_source(source)
+    with pytest.raises(RuntimeError) as info:
+        autoconv.autoconv(fn).export(torch.ones(2), torch.tensor(2))
+    below = _frames_after_entry(info.value)
+    assert below[-1].filename == fn.__code__.co_filename and below[-1].line == text
+    assert "exporting f" in info.value.__notes__[0]

@@ -1,0 +1,106 @@
+"""Errors raised while tracing, shown as the user's code.
+
+An exception that escapes a trace passes through make_fx, the higher-order operators, fake
+tensors and autoconv's runtime: 60-odd frames, of which the user wrote two or three. Converted
+code is compiled with the user's file names and line numbers (see emit.py), so those frames
+already read as the user's source. Here the others are cut from the traceback, and a note says
+where the error came from and how to see everything.
+
+`AUTOCONV_TRACEBACK=full` in the environment keeps whole tracebacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import types
+
+import torch
+
+import autoconv_runtime
+
+__all__ = ["for_user", "quiet_meta_failures", "internal_file"]
+
+_SWITCH = "AUTOCONV_TRACEBACK"
+
+_INTERNAL_DIRS = tuple(
+    os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+    for module in (torch, autoconv_runtime)
+) + (os.path.dirname(os.path.abspath(__file__)) + os.sep,)
+
+# torch's fake tensors log every failing meta kernel with its whole traceback before raising it;
+# the same error then reaches the user, so during a trace that log is noise.
+_FAKE_TENSOR_LOG = logging.getLogger("torch._subclasses.fake_tensor")
+
+
+# Code torch generates: make_fx's argument-flattening wrapper and fx's GraphModule forwards.
+_GENERATED = ("<string>", "<eval_with_key>")
+
+
+def internal_file(filename: str) -> bool:
+    """True for torch's and autoconv's own files and for code torch generates."""
+    return filename.startswith(_INTERNAL_DIRS) or filename.startswith(_GENERATED)
+
+
+def _user_traceback(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """`tb` with only the frames of the user's files, in order."""
+    kept = []
+    while tb is not None:
+        if not internal_file(tb.tb_frame.f_code.co_filename):
+            kept.append(tb)
+        tb = tb.tb_next
+    result = None
+    for frame_tb in reversed(kept):
+        result = types.TracebackType(result, frame_tb.tb_frame, frame_tb.tb_lasti,
+                                     frame_tb.tb_lineno)
+    return result
+
+
+@contextlib.contextmanager
+def quiet_meta_failures():
+    """A context in which torch does not log failing meta kernels (the error itself is raised)."""
+    level = _FAKE_TENSOR_LOG.level
+    if not _full():
+        _FAKE_TENSOR_LOG.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        _FAKE_TENSOR_LOG.setLevel(level)
+
+
+def for_user(error: BaseException, what: str) -> BaseException:
+    """`error` (the same object, so `except` clauses still match) with only the user's frames in
+    its traceback and a note naming `what` (e.g. "tracing f") and the user's line that raised.
+
+    Use as `raise for_user(error, ...)` in the except clause of the entry point: the frames
+    above it stay, the ones below are filtered.
+    """
+    if _full() or getattr(error, "_autoconv_filtered", False):
+        return error
+    trimmed = _user_traceback(error.__traceback__)
+    if trimmed is None:  # nothing of the user's: keep everything rather than nothing
+        return error
+    error._autoconv_filtered = True
+    context = error.__context__
+    if context is not None and type(context) is type(error) and context.args == error.args:
+        # autoconv ran the failing code a second time to name the variable at fault; the
+        # first failure is the same error
+        error.__suppress_context__ = True
+    elif context is not None:
+        for_user(context, what)
+    code = _innermost(trimmed).tb_frame.f_code
+    error.add_note(f"autoconv: raised while {what}, at {code.co_filename}:"
+                   f"{_innermost(trimmed).tb_lineno}. Frames of torch and autoconv are hidden; "
+                   f"set {_SWITCH}=full to see them.")
+    return error.with_traceback(trimmed)
+
+
+def _innermost(tb):
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb
+
+
+def _full() -> bool:
+    return os.environ.get(_SWITCH, "").lower() == "full"
