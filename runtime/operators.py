@@ -212,16 +212,46 @@ def _staged_logical(left, right, inputs, take_right_when):
     return attempt(dtype)
 
 
-def and_(left, right, inputs=()):
-    """`left and right(*inputs)`: `right` is only evaluated when `left` is true."""
+def _staged_test(left, right, inputs, take_right_when, op):
+    """The truth value of `left and right()` (or `left or right()`) as a 0-d bool tensor, one
+    torch.cond on a traced `left`. Both sides become truth values first, so their dtypes need
+    not agree, and nothing has to be learnt before the cond (under dynamo it cannot retry)."""
+    pred = staging.as_predicate(left, op)
+
+    def right_truth(_, *ins):
+        value = right(*ins)
+        if isinstance(value, torch.Tensor):
+            return staging.as_predicate(value, op)
+        return to_tensor(bool(value), pred)
+
+    keep_left = lambda value, *_: value  # noqa: E731
+    if take_right_when:
+        return if_exp(pred, right_truth, keep_left, (pred, *inputs))
+    return if_exp(pred, keep_left, right_truth, (pred, *inputs))
+
+
+def and_(left, right, inputs=(), test=False):
+    """`left and right(*inputs)`: `right` is only evaluated when `left` is true.
+
+    `test=True` where only the result's truth value is read (an `if` or `while` test, an
+    operand of `not`): on a traced `left` the result is then a 0-d bool tensor with that truth
+    value, whatever the two sides' dtypes.
+    """
     if type(left) is not bool and is_staged(left):
+        if test:
+            return _staged_test(left, right, inputs, True, "and")
         return _staged_logical(left, right, inputs, take_right_when=True)
     return right(*inputs) if left else left
 
 
-def or_(left, right, inputs=()):
-    """`left or right(*inputs)`: `right` is only evaluated when `left` is false."""
+def or_(left, right, inputs=(), test=False):
+    """`left or right(*inputs)`: `right` is only evaluated when `left` is false.
+
+    `test=True` as for `and_`: a traced `left` gives a 0-d bool tensor of the truth value.
+    """
     if type(left) is not bool and is_staged(left):
+        if test:
+            return _staged_test(left, right, inputs, False, "or")
         return _staged_logical(left, right, inputs, take_right_when=False)
     return left if left else right(*inputs)
 

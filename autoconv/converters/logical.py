@@ -8,7 +8,10 @@
                        (b evaluated once: a call in the middle is named by a temporary)
 
 The locals a lazy side reads are passed to it explicitly (its inputs), so that a staged side never
-captures a tensor by closure (see control_flow.py).
+captures a tensor by closure (see control_flow.py). Where only the truth value of an `and` / `or`
+is read (the test of an `if`, `while` or conditional expression, a comprehension's condition, the
+operand of `not`, and the sides of such an `and` / `or`), the call gets `test=True`: staged, it
+then gives a bool tensor, and sides of different dtypes (`n and x > 0`) need no promotion.
 """
 
 from __future__ import annotations
@@ -46,11 +49,34 @@ def _is_pure(node) -> bool:
     return False
 
 
+def _is_bool(node) -> bool:
+    """True for an expression whose value is a bool whenever it is a Python value and a bool
+    tensor whenever it is a tensor: a comparison, a `not`, True / False, an and / or of those."""
+    if isinstance(node, gast.Compare):
+        return True
+    if isinstance(node, gast.UnaryOp):
+        return isinstance(node.op, gast.Not)
+    if isinstance(node, gast.Constant):
+        return isinstance(node.value, bool)
+    if isinstance(node, gast.BoolOp):
+        return all(_is_bool(v) for v in node.values)
+    return False
+
+
 @leaves_generators_alone
 class LogicalConverter(Converter):
     """Rewrites boolean operators and conditional expressions into lazily evaluated calls."""
 
     _temporaries: set = frozenset()
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self._tests = set()  # the and / or nodes whose value is read only for its truth
+
+    def _read_for_truth(self, node):
+        if isinstance(node, gast.BoolOp) or (isinstance(node, gast.UnaryOp)
+                                             and isinstance(node.op, gast.Not)):
+            self._tests.add(node)
 
     def _call(self, op, *args):
         return gast.Call(
@@ -66,31 +92,56 @@ class LogicalConverter(Converter):
         # captured one would look live after the statement, and a captured tensor is baked in).
         return sorted(reads & (self.ctx.local_names | self._temporaries))
 
-    def _lazy_call(self, op, first, *bodies):
-        """`ac.op(first, lambda <inputs>: body, ..., (<inputs>))`."""
+    def _lazy_call(self, op, first, *bodies, test=False):
+        """`ac.op(first, lambda <inputs>: body, ..., (<inputs>))`, and `test=True` if asked."""
         inputs = self._inputs(*bodies)
         args = [first] + [_thunk(body, inputs) for body in bodies]
         if inputs:
             args.append(templates.names_tuple(inputs))
-        return self._call(op, *args)
+        call = self._call(op, *args)
+        if test:
+            call.keywords.append(gast.keyword(arg="test", value=gast.Constant(value=True,
+                                                                              kind=None)))
+        return call
 
     def visit_BoolOp(self, node):
+        # Sides that are bools already (comparisons, `not`, flags) need no `test=True`.
+        test = node in self._tests and not _is_bool(node)
+        if test:
+            for value in node.values:
+                self._read_for_truth(value)
         self.generic_visit(node)
         op = "and_" if isinstance(node.op, gast.And) else "or_"
         result = node.values[-1]
         for value in reversed(node.values[:-1]):
-            result = self._lazy_call(op, value, result)
+            result = self._lazy_call(op, value, result, test=test)
         return result
 
     def visit_UnaryOp(self, node):
+        if isinstance(node.op, gast.Not):
+            self._read_for_truth(node.operand)
         self.generic_visit(node)
         if isinstance(node.op, gast.Not):
             return self._call("not_", node.operand)
         return node
 
     def visit_IfExp(self, node):
+        self._read_for_truth(node.test)
         self.generic_visit(node)
         return self._lazy_call("if_exp", node.test, node.body, node.orelse)
+
+    def visit_If(self, node):
+        self._read_for_truth(node.test)
+        return self.generic_visit(node)
+
+    def visit_While(self, node):
+        self._read_for_truth(node.test)
+        return self.generic_visit(node)
+
+    def visit_comprehension(self, node):
+        for condition in node.ifs:
+            self._read_for_truth(condition)
+        return self.generic_visit(node)
 
     def visit_Compare(self, node):
         self.generic_visit(node)
@@ -117,6 +168,7 @@ class LogicalConverter(Converter):
     def visit_For(self, node):
         extra = get_anno(node, Anno.EXTRA_TEST)
         if extra is not None:
+            self._read_for_truth(extra)
             set_anno(node, Anno.EXTRA_TEST, self.visit(extra))
         self.generic_visit(node)
         return node

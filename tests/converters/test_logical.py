@@ -1,6 +1,8 @@
 """LogicalConverter: and / or / not / conditional expressions / chained comparisons."""
 
-from support import assert_converts
+import torch
+
+from support import assert_converts, assert_same_result
 
 
 def test_bool_ops():
@@ -40,3 +42,48 @@ def test_chained():
             return ac.and_(a < b, lambda b, c: b <= c, (b, c)), ac.and_(a < (compared := ac.converted_call(g, b)), lambda c, compared: compared < c, (c, compared))
         """,
     )
+
+
+def test_and_or_read_only_for_truth_get_test():
+    # An if / while test, a comprehension condition and the operand of `not` read only the
+    # truth value; where a side may not be a bool (`n`), the call says so. Sides that are bools
+    # (comparisons, `not`) need nothing.
+    assert_converts(
+        """
+        def f(n, x, xs):
+            if n and x > 0:
+                x = -x
+            ys = [v for v in xs if v or n]
+            return not (n or x), x > 0 and not n, n and x, ys
+        """,
+        """
+        def f(n, x, xs):
+
+            def if_true(x):
+                x = -x
+                return x,
+            x, = ac.if_stmt(ac.and_(n, lambda x: x > 0, (x,), test=True), if_true, None, (x,), ('x',))
+            ys = [v for v in xs if ac.or_(v, lambda n: n, (n,), test=True)]
+            return ac.not_(ac.or_(n, lambda x: x, (x,), test=True)), ac.and_(x > 0, lambda n: ac.not_(n), (n,)), ac.and_(n, lambda x: x, (x,)), ys
+        """,
+    )
+
+
+def int_and_bool_tests(n, x):
+    """Sides of different dtypes (int64 and bool) in tests: Python reads only their truth."""
+    total = torch.zeros((), dtype=torch.int64)
+    if n and x > 0:
+        total += 1
+    if not (n or x < 0):
+        total += 10
+    while n and total < 5:
+        total += 2
+    return total
+
+
+def test_int_and_bool_sides_in_tests_stage_everywhere():
+    # Under torch.compile and export, dynamo traces the bodies and a failed cond cannot be
+    # retried with promoted dtypes: the tests must stage as truth values from the start.
+    t = torch.tensor
+    assert_same_result(int_and_bool_tests, [(t(1), t(2)), (t(0), t(2)), (t(3), t(-1)),
+                                            (t(0), t(-4))])

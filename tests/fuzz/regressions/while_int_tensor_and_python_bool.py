@@ -12,4 +12,4 @@ def fuzz_fn(x, y, k):
 
 # x, y: 0-d int64 tensors; k: a Python int
 INPUTS = [(0, 0, 1)]
-XFAIL = "runtime and_ inside a body dynamo traces (a while test): `y and guard0 < 3` gives an int64 tensor or a bool; no promotion there (a probe's ops would stay in dynamo's graph), torch fails with 'RuntimeError when making fake tensor call'"
+XFAIL = None
