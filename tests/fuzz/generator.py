@@ -33,10 +33,9 @@ _TENSOR_LOCALS = ("a", "b", "c")
 _INT_LOCALS = ("p", "q")
 # Constructs that hit known, unfixed bugs (each has a strict-xfail regression in
 # tests/fuzz/regressions/); the generator leaves them out unless asked, so that new bugs stand out.
-KNOWN_BUGS = frozenset({
-    "chain",  # chained comparisons: regressions/chained_compare_in_nested_if.py and others
-    "mixed_and_or",  # `int_tensor and bool`: regressions/and_int_then_compare_in_if.py
-})
+# None is open: "chain" (chained comparisons) and "mixed_and_or" (an int tensor operand of
+# and / or in a condition) were fixed; see chained_compare_in_nested_if.py and and_*.py there.
+KNOWN_BUGS = frozenset()
 _CMP = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
 
 
