@@ -11,6 +11,7 @@ import builtins
 
 import torch
 
+from . import lists
 from .iteration import StagedEnumerate, StagedRange, StagedZip, staged_sequence
 from .staging import torch as staging
 from .values import Undefined, is_staged, to_tensor
@@ -71,7 +72,10 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=()):
     tensor or staged range is iterated by one torch.while_loop over an index; a Python iterable
     stays a Python loop, with iterations after a traced `break` guarded by torch.cond.
     """
-    sequence = staged_sequence(iterable)
+    if isinstance(iterable, lists.StagedList):  # a list grown by a staged statement
+        sequence = (lambda like: iterable.count), lists.item_at
+    else:
+        sequence = staged_sequence(iterable)
     if sequence is not None:
         return _stage_for(sequence, extra_test, body, state, names, iterable, inputs)
     for item in iterable:
@@ -104,10 +108,11 @@ def _guarded_body(body, extra_test, item, state, names, inputs):
 def _stage_for(sequence, extra_test, body, state, names, iterable, inputs):
     length_of, item_of = sequence
     like = _tensor_in(iterable)
-    length = length_of(like)
-    if type(length) is int and any(isinstance(v, list) for v in state):
-        # A list grows with each iteration: a while_loop cannot carry it, but a loop of known
-        # length can run as Python, leaving one copy of the body per iteration in the graph.
+    length = trips = length_of(like)
+    if type(length) is int and extra_test is None and any(type(v) is list for v in state):
+        # A loop of known length that cannot stop early runs as Python, one copy of the body
+        # per iteration in the graph, so that a list it grows stays a Python list of known
+        # length. (Otherwise the length bounds the lists the while_loop grows.)
         for index in range(length):
             new = _guarded_body(body, extra_test, item_of(iterable, torch.tensor(index)), state,
                                 names, inputs)
@@ -135,7 +140,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs):
 
     index = torch.zeros((), dtype=torch.int64, device=like.device if like is not None else None)
     out = staging.stage_while(test, step, (index, *state), ("<loop index>", *names), like,
-                              (*inputs, length, iterable), "for loop")
+                              (*inputs, length, iterable), "for loop", trips=trips)
     return out[1:]
 
 
@@ -143,6 +148,8 @@ def _tensor_in(value):
     """A tensor among a staged iterable's parts, to place new loop state on its device."""
     if isinstance(value, torch.Tensor):
         return value
+    if isinstance(value, lists.StagedList):
+        return value.buffer
     if isinstance(value, StagedRange):
         parts = (value.start, value.stop, value.step)
     elif isinstance(value, StagedEnumerate):
@@ -291,12 +298,20 @@ def print_(*args, sep=" ", end="\n", file=None, flush=False):
 
 
 def list_append(target, value):
-    """`target.append(value)`, returning `target` (the same object)."""
+    """`target.append(value)`, returning `target` (the same object).
+
+    A list grown by a staged statement (a StagedList) is a value: the new list is returned.
+    """
+    if isinstance(target, lists.GROWN):
+        return target.append(value)
     target.append(value)
     return target
 
 
 def list_extend(target, values):
-    """`target.extend(values)`, returning `target` (the same object)."""
+    """`target.extend(values)`, returning `target` (the same object), or the new list for a
+    list grown by a staged statement."""
+    if isinstance(target, lists.GROWN):
+        return target.extend(values)
     target.extend(values)
     return target

@@ -4,8 +4,9 @@
     vals.extend(ys)     ->  vals = ac.list_extend(vals, ys)
 
 On Python values this is the same in-place append (the same list object comes back). A staged
-loop that carries a list is then visible to the runtime, which unrolls loops of static length
-(so `torch.stack(vals)` after the loop works) and reports the others.
+statement that grows a list then has it in its state, where the runtime can carry it: as a
+buffer and a count (`runtime/lists.py`), whose append returns the new list, or, in a loop of
+known length that cannot stop early, as a Python list in an unrolled loop.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Converted bodies are pure: they take the statement's state as arguments and return it. Here the
 state is split into slots: tensors (and Python numbers, promoted to 0-d tensors) become operands
 and outputs of the torch operator; any other value (None, a list, a module) must come out of every
-body unchanged and stays a Python constant outside the graph. Tensors that bodies only read reach
+body unchanged and stays a Python constant outside the graph, except a list the bodies append to,
+which becomes a StagedList (see `lists.py`). Tensors that bodies only read reach
 them by closure, which torch 2.13 lifts into explicit operands of the cond / while_loop node (see
 NOTE [closure operands] in tests/test_staging_graph.py, which guards that they are not baked).
 """
@@ -13,10 +14,12 @@ from __future__ import annotations
 import contextlib
 
 import torch
+from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols, statically_known_true
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
-from . import operators
+from ..lists import StagedList
+from . import lists, operators
 from ..values import RETURN_VALUE, is_undefined, to_tensor
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off"]
@@ -31,11 +34,12 @@ def _probe():
         # there. Without it, a print in a probed body stays in the graph as a second print.
         yield
         return
+    outer = _probing[0]  # probes nest: a probed body may stage statements that probe
     _probing[0] = True
     try:
         yield
     finally:
-        _probing[0] = False
+        _probing[0] = outer
 
 
 def probe_side_effects_off():
@@ -76,7 +80,7 @@ CONSTANT = "constant"  # a Python value every body must leave as it is; it stays
 
 def _is_stageable(value) -> bool:
     """A tensor, a number, or a tuple / dict of them (torch's operators take such pytrees)."""
-    if isinstance(value, torch.Tensor) or _is_number(value):
+    if isinstance(value, (torch.Tensor, StagedList)) or _is_number(value):
         return True
     if isinstance(value, (tuple, dict)):
         leaves = pytree.tree_leaves(value)
@@ -105,16 +109,22 @@ def _describe(value) -> str:
         return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
     if is_undefined(value):
         return "unbound"
+    if isinstance(value, StagedList):
+        return "a list grown under tensor control flow"
     return f"a Python {type(value).__name__}"
 
 
-def _refuse_lists(state, names, statement):
-    # A list in the state of a staged statement is one the bodies change (append or assign);
-    # torch's operators cannot carry it, and dynamo, which traces their bodies, would stop at
-    # the mutation with a message about side effects.
+def _refuse_sets(state, names, statement):
+    # A set in the state of a staged statement is one the bodies change; torch's operators cannot
+    # carry it, and dynamo, which traces their bodies, would stop at the mutation with a message
+    # about side effects. (Lists become StagedLists instead.)
     for value, name in zip(state, names):
-        if isinstance(value, (list, set)):
-            raise StagingError(statement, *_CHANGING_CONTAINER[statement](name, type(value).__name__))
+        if isinstance(value, set):
+            raise StagingError(
+                statement,
+                f"set '{name}' is changed under a tensor condition, and torch's control-flow "
+                "operators cannot carry a set",
+                f"Build '{name}' outside the {statement}, or keep its contents in a tensor")
 
 
 def _unpack_outputs(outputs, state, names, kinds, statement, where, like, dtypes=None):
@@ -154,23 +164,6 @@ def _unpack_outputs(outputs, state, names, kinds, statement, where, like, dtypes
             )
         tensors.append(_as_tensors(out, like, dtypes.get(slot)))
     return tuple(tensors)
-
-
-_CHANGING_CONTAINER = {
-    "if statement": lambda name, kind: (
-        f"{kind} '{name}' is changed in a branch chosen by a tensor, and torch.cond cannot "
-        f"return a {kind}",
-        f"Change '{name}' the same way in every branch after the if, choosing the values with "
-        "torch.where",
-    ),
-    "while loop": lambda name, kind: (
-        f"{kind} '{name}' changes in a loop whose trip count depends on tensor values, and "
-        f"torch.while_loop cannot carry a {kind}",
-        "Write into a preallocated tensor instead (buf = torch.zeros(max_n, ...); buf[i] = v), "
-        "or loop over a tensor of known length or a Python range",
-    ),
-}
-_CHANGING_CONTAINER["for loop"] = _CHANGING_CONTAINER["while loop"]
 
 
 def _merge(flat, state, kinds, staged=(TENSOR,)):
@@ -264,12 +257,99 @@ def _copies(values):
     return pytree.tree_map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, tuple(values))
 
 
+def _probe_lists(bodies, state, names, kinds, inputs, like, statement, dtypes):
+    """{slot: lists.Growth} for the lists in `state` the bodies grow (empty when none does).
+
+    Each body runs once with side effects off on the state as it will see it staged (numbers
+    as tensors) and on its own copy of each list; the probe's ops are dead code.
+    """
+    slots = lists.growing_slots(state)
+    if not slots:
+        return {}
+    staged_view = tuple(_as_tensors(v, like, dtypes.get(i)) if k == TENSOR else v
+                        for i, (v, k) in enumerate(zip(state, kinds)))
+    probes = []
+    with _probe():
+        for body, where in bodies:
+            probe_state = lists.probe_copies(staged_view, slots)
+            own = [v if i in slots else _copies((v,))[0] for i, v in enumerate(probe_state)]
+            outputs = body(*own, *_copies(inputs))
+            if not isinstance(outputs, tuple) or len(outputs) != len(state):
+                raise StagingError(statement, f"{where} returned {outputs!r}",
+                                   "This is a bug in autoconv")
+            probes.append((probe_state, outputs, where))
+    growth = lists.measure(names, slots, state, probes, statement)
+    return {slot: g for slot, g in growth.items() if g.item is not None}
+
+
+def _reserve_lists(state, kinds, growth, rows_for, like, statement):
+    """`state` with each growing list a reserved StagedList with `rows_for(growth)` rows free."""
+    state = list(state)
+    for slot, seen in growth.items():
+        state[slot] = lists.reserve(state[slot], seen, rows_for(seen), like, statement)
+        kinds[slot] = TENSOR
+    return tuple(state)
+
+
+def _lists_as_pairs(outputs):
+    # torch.cond's tracer takes tuples of tensors, not other pytree nodes, as outputs.
+    return tuple((v.buffer, v.count) if isinstance(v, StagedList) else v for v in outputs)
+
+
+def _pairs_as_lists(outputs, state, kinds):
+    """Undo `_lists_as_pairs` on the staged outputs, with the lists' flags from `state`."""
+    lists_in = [v for v, k in zip(state, kinds) if k in _OUTPUTS]
+    return tuple(StagedList(*_same_sizes_as(out, (before.buffer, before.count)),
+                            before.reserved, before.name)
+                 if isinstance(before, StagedList) else out
+                 for out, before in zip(outputs, lists_in))
+
+
+def _same_sizes_as(outputs, inputs):
+    """`outputs` with the sizes of `inputs`, tensor by tensor.
+
+    torch.cond gives an output whose size is unbacked (a list's buffer sized by `n.item()`) a
+    fresh unbacked size, which a loop carrying it would take for a change of shape. Both
+    branches keep the input's size, so it is asserted and the output viewed with it.
+    """
+    def same(out, before):
+        if not isinstance(out, torch.Tensor):
+            return out
+        # Under dynamo sizes cannot be told apart here; checking equal static sizes is free.
+        if not torch.compiler.is_compiling() and not _size_depends_on_values(before):
+            return out
+        for new, old in zip(out.shape, before.shape):
+            torch._check(new == old)
+        return out.view(before.shape)
+
+    return pytree.tree_map(same, outputs, inputs)
+
+
+def _released(values, growth):
+    """The statement's results, its own StagedLists released for appends after it."""
+    return tuple(lists.release(v) if i in growth else v for i, v in enumerate(values))
+
+
+def _size_depends_on_values(t) -> bool:
+    """True for a tensor with an unbacked size (torch.stack of a grown list, nonzero, ...)."""
+    # Dynamo takes every size for an int here, and stops before the test it cannot trace.
+    if not isinstance(t, torch.Tensor) or all(isinstance(d, int) for d in t.shape):
+        return False
+    return has_free_unbacked_symbols(tuple(t.shape))
+
+
 def _mismatch(statement, name, first, second, where_first, where_second):
+    if any(_size_depends_on_values(t) for t in pytree.tree_leaves((first, second))):
+        fix = (f"A value whose shape depends on tensor values (such as torch.stack of a list "
+               f"grown in a loop) cannot be '{name}' of a staged statement: compute it after the "
+               "statement, or give it a fixed shape")
+    else:
+        fix = (f"Give '{name}' one dtype and shape on every path (e.g. with .to(dtype) or "
+               "torch.zeros(..., dtype=...) before the statement)")
     return StagingError(
         statement,
         f"'{name}' is {_describe(first)} {where_first} and {_describe(second)} {where_second}",
-        f"Give '{name}' one dtype and shape on every path (e.g. with .to(dtype) or "
-        "torch.zeros(..., dtype=...) before the statement)",
+        fix,
     )
 
 
@@ -282,6 +362,8 @@ def _same_kind(a, b) -> bool:
 def _same_tensor_kind(a, b) -> bool:
     if a.dtype != b.dtype or a.dim() != b.dim():
         return False
+    if _size_depends_on_values(a) or _size_depends_on_values(b):
+        return all(statically_known_true(x == y) for x, y in zip(a.shape, b.shape))
     try:
         return all(x == y for x, y in zip(a.shape, b.shape) if isinstance(x, int) and isinstance(y, int))
     except Exception:  # symbolic sizes: torch checks them itself
@@ -319,9 +401,11 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     pred = as_predicate(pred, statement)
     kinds = _slot_kinds(state, names)
     state = _fill_return_placeholders((if_true, if_false), state, names, kinds, inputs)
-    _refuse_lists(state, names, statement)
+    _refuse_sets(state, names, statement)
     dtypes = dtypes or {}
     branches = ((if_true, "in the true branch"), (if_false, "in the false branch"))
+    growth = _probe_lists(branches, state, names, kinds, inputs, pred, statement, dtypes)
+    state = _reserve_lists(state, kinds, growth, lambda g: g.count, like, statement)
     operands = _Operands(state, kinds, inputs, pred, dtypes)
 
     def run(body, where, flat):
@@ -337,10 +421,11 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
             raws = [run(body, where, operands.flat)[0] for body, where in branches]
         promoted = _number_dtypes(kinds, *raws, state)
         if promoted:
-            return stage_if(pred, if_true, if_false, state, names, like, inputs, promoted)
+            return _released(
+                stage_if(pred, if_true, if_false, state, names, like, inputs, promoted), growth)
 
     def staged(body, where):
-        return lambda *flat: _unalias(run(body, where, flat)[1])
+        return lambda *flat: _unalias(_lists_as_pairs(run(body, where, flat)[1]))
 
     try:
         flat = operators.cond(pred, *(staged(b, w) for b, w in branches), operands.flat)
@@ -352,17 +437,24 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
                 run(b, w, operands.flat) for b, w in branches)
         promoted = _number_dtypes(kinds, raw_true, raw_false, state)
         if promoted and not dtypes:
-            return stage_if(pred, if_true, if_false, state, names, like, inputs, promoted)
+            return _released(
+                stage_if(pred, if_true, if_false, state, names, like, inputs, promoted), growth)
         staged_names = [n for n, k in zip(names, kinds) if k in _OUTPUTS]
         for name, first, second in zip(staged_names, true, false):
             if not _same_kind(first, second):
                 raise _mismatch(statement, name, first, second, *(w for _, w in branches)) from None
         raise
-    return _merge(flat, state, kinds, _OUTPUTS)
+    return _released(_merge(_pairs_as_lists(flat, state, kinds), state, kinds, _OUTPUTS), growth)
 
 
-def stage_while(test, body, state, names, like, inputs=(), statement="while loop", dtypes=None):
-    """`while test(*state, *inputs): state = body(*state, *inputs)` as one torch.while_loop."""
+def stage_while(test, body, state, names, like, inputs=(), statement="while loop", dtypes=None,
+                trips=None):
+    """`while test(*state, *inputs): state = body(*state, *inputs)` as one torch.while_loop.
+
+    `trips` bounds the number of iterations (an int, a size or a 0-d int tensor; None when
+    unknown), which sizes the lists the loop grows; without it such a loop runs twice, first
+    only to count its trips (see NOTE [lists in while loops]).
+    """
     kinds = _slot_kinds(state, names)
     state = _fill_return_placeholders((body,), state, names, kinds, inputs)
     for name, kind in zip(names, kinds):
@@ -372,8 +464,17 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
                 f"'{name}' is changed by the loop but has no value before it",
                 f"Assign '{name}' before the loop, with the dtype and shape it will have",
             )
-    _refuse_lists(state, names, statement)
+    _refuse_sets(state, names, statement)
     dtypes = dtypes or {}
+    growth = _probe_lists(((body, "in the loop body"),), state, names, kinds, inputs, like,
+                          statement, dtypes)
+    if growth:
+        for seen in growth.values():
+            lists.check_loop_growth(seen, statement)
+        if trips is None:
+            trips = _count_trips(test, body, state, names, like, inputs, statement, growth)
+        bound = lists.trip_bound(trips, statement)
+        state = _reserve_lists(state, kinds, growth, lambda g: bound * g.count, like, statement)
     operands = _Operands(state, kinds, inputs, like, dtypes)
     carried = operands.flat[: operands.count]
     # The loop carries only the state; the inputs are read-only operands of both bodies.
@@ -400,7 +501,8 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
             raw, after = run(operands.flat)
         promoted = _number_dtypes(kinds, raw, state)
         if promoted and not dtypes:
-            return stage_while(test, body, state, names, like, inputs, statement, promoted)
+            return _released(
+                stage_while(test, body, state, names, like, inputs, statement, promoted), growth)
         staged_names = [n for n, k in zip(names, kinds) if k == TENSOR]
         before, _ = operands.split(operands.flat)
         after_tree = pytree.tree_unflatten(after, operands.state_spec)
@@ -410,4 +512,24 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
                                 "after it") from None
         raise
     staged, _ = operands.split(tuple(flat) + read_only)
-    return _merge(staged, state, kinds)
+    return _released(_merge(staged, state, kinds), growth)
+
+
+# NOTE [lists in while loops]
+# A while_loop carries fixed-shape tensors only, so a list it grows is a buffer sized before the
+# loop starts. A `for` knows its length then; a `while` on a tensor condition does not, so it is
+# staged twice: a first loop runs the same bodies with the lists' appends dropped and only counts
+# the trips, and the second, with buffers of that many rows (an unbacked size), makes the lists.
+# The bodies are pure, so both loops take the same path; the first one's prints and asserts are
+# left out (it is traced as a probe).
+
+
+def _count_trips(test, body, state, names, like, inputs, statement, growth):
+    """How many iterations the loop makes: a 0-d int64 tensor from a first staged loop."""
+    counted = lists.uncounted(state, growth, names)
+    zero = torch.zeros((), dtype=torch.int64, device=like.device if like is not None else None)
+    with _probe():
+        out = stage_while(lambda trips, *rest: test(*rest),
+                          lambda trips, *rest: (trips + 1, *body(*rest)),
+                          (zero, *counted), ("<trip count>", *names), like, inputs, statement)
+    return out[0]

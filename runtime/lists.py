@@ -1,0 +1,272 @@
+"""Lists whose length is only known when the graph runs: those grown under tensor control flow.
+
+    vals = []
+    for x in xs:                 # a staged loop (a tensor-dependent break, range(n) with a
+        vals.append(f(x))        # tensor n, a while on a tensor condition)
+    torch.stack(vals)
+
+A staged loop cannot carry a Python list, whose length would change with every iteration. So
+staging turns such a list into a `StagedList`: a preallocated buffer of shape
+[capacity, *item_shape] and a 0-d int64 `count`; an append writes row `count` and adds one.
+Both are fixed-shape tensors, which torch.cond and torch.while_loop carry. After the statement
+the list is the first `count` rows of the buffer, a tensor whose length is an unbacked size:
+`torch.stack` / `torch.cat` of it, indexing, iteration in converted code and returning it all
+work, in autoconv's trace, `torch.export` and `torch.compile`. What needs the length as a
+Python int (`len(vals)`, `if vals:`) is refused with a StagingError saying what to use instead.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils import _pytree as pytree
+
+from .errors import StagingError
+from .values import is_staged, to_tensor
+
+__all__ = ["StagedList", "UncountedList", "GROWN", "item_at"]
+
+_STATEMENT = "loop or if that grows a list"
+
+
+class StagedList:
+    """The list `buffer[:count]`, with room for `buffer.shape[0]` items.
+
+    `reserved` is True inside the bodies of the staged statement that sized the buffer: appends
+    there write into the reserved rows and never change the buffer's shape (a staged body must
+    keep it). Elsewhere an append adds one row first. `name` is the variable's, for errors.
+    """
+
+    def __init__(self, buffer: torch.Tensor, count: torch.Tensor, reserved: bool = False,
+                 name: str = "list"):
+        self.buffer, self.count, self.reserved, self.name = buffer, count, reserved, name
+
+    def __repr__(self) -> str:
+        return (f"StagedList({self.name!r}, items of shape {tuple(self.buffer.shape[1:])}, "
+                f"capacity {self.buffer.shape[0]})")
+
+    @property
+    def capacity(self):
+        """How many items the buffer holds (an int, or a symbolic size)."""
+        return self.buffer.shape[0]
+
+    def with_flags(self, *, reserved: bool) -> StagedList:
+        """The same list, marked as inside (or outside) the statement that reserved its rows."""
+        return StagedList(self.buffer, self.count, reserved, self.name)
+
+    def grown(self, extra) -> StagedList:
+        """The same list with `extra` more free rows (zeros) at the end of its buffer."""
+        if isinstance(extra, int) and extra <= 0:
+            return self
+        zeros = self.buffer.new_zeros((extra, *self.buffer.shape[1:]))
+        return StagedList(torch.cat([self.buffer, zeros]), self.count, self.reserved, self.name)
+
+    def append(self, value) -> StagedList:
+        """The list with `value` appended (a new StagedList; this one is unchanged)."""
+        value = self._as_item(value)
+        target = self if self.reserved else self.grown(1)
+        at = target.count.reshape(1)
+        buffer = torch.index_put(target.buffer, (at,), value.unsqueeze(0))
+        return StagedList(buffer, target.count + 1, self.reserved, self.name)
+
+    def extend(self, values) -> StagedList:
+        """The list with the items of `values` (a list, a tuple, or a tensor's rows) appended."""
+        if isinstance(values, torch.Tensor) and isinstance(values.shape[0], int):
+            values = values.unbind(0)
+        if not isinstance(values, (list, tuple)):
+            raise StagingError(
+                _STATEMENT,
+                f"'{self.name}' is extended with {type(values).__name__}, whose length is not "
+                "known while tracing",
+                f"Extend '{self.name}' with a list, a tuple or a tensor of fixed length, or "
+                "append its items one by one")
+        out = self
+        for value in values:
+            out = out.append(value)
+        return out
+
+    def _as_item(self, value) -> torch.Tensor:
+        item_shape, dtype = tuple(self.buffer.shape[1:]), self.buffer.dtype
+        if not isinstance(value, torch.Tensor):
+            return to_tensor(value, self.buffer, dtype).expand(item_shape)
+        if value.dim() != len(item_shape) or value.dtype != dtype or not _same_sizes(
+                value.shape, item_shape):
+            raise StagingError(
+                _STATEMENT,
+                f"'{self.name}' holds {dtype} items of shape {item_shape}, and a {value.dtype} "
+                f"tensor of shape {tuple(value.shape)} is appended",
+                "Append items of one dtype and shape (e.g. with .to(dtype) or .reshape(...))")
+        return value
+
+    def length(self) -> torch.Tensor:
+        """The number of items, as a 0-d int64 tensor."""
+        return self.count
+
+    def stacked(self) -> torch.Tensor:
+        """`torch.stack(list)`: the first `count` rows of the buffer (an unbacked size)."""
+        if not is_staged(self.buffer):
+            return self.buffer[: int(self.count)]
+        count = self.count.item()
+        torch._check(count >= 0)
+        torch._check(count <= self.capacity)
+        return self.buffer.narrow(0, 0, count)
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        # torch calls this for torch functions given a StagedList where a list of tensors goes.
+        kwargs = dict(kwargs or {})
+        handler = _TORCH_FUNCTIONS.get(func)
+        if handler is None or not args or not isinstance(args[0], StagedList):
+            name = getattr(func, "__name__", str(func))
+            listed = next((a for a in args if isinstance(a, StagedList)), None)
+            raise StagingError(
+                _STATEMENT,
+                f"torch.{name} is given '{getattr(listed, 'name', 'the list')}', a list grown "
+                "under tensor control flow, whose length is only known when the graph runs",
+                "Stack it first: torch.stack(list) or torch.cat(list) give a tensor")
+        return handler(args[0], *args[1:], **kwargs)
+
+    # What needs the length as a Python int.
+
+    def __len__(self) -> int:
+        if not is_staged(self.count):
+            return int(self.count)
+        raise self._unknown_length("len()")
+
+    def __bool__(self) -> bool:
+        if not is_staged(self.count):
+            return bool(self.count)
+        raise self._unknown_length("its truth value")
+
+    def __iter__(self):
+        if not is_staged(self.count):
+            return iter(self.stacked().unbind(0))
+        raise self._unknown_length("iterating it outside converted code")
+
+    def _unknown_length(self, what: str) -> StagingError:
+        return StagingError(
+            _STATEMENT,
+            f"{what} of '{self.name}' needs its length, which depends on tensor values and is "
+            "only known when the graph runs",
+            f"Use torch.stack({self.name}).shape[0], or count the items in a tensor; "
+            f"`for v in {self.name}` works in converted code")
+
+    def __getitem__(self, key):
+        """`list[i]` for an int or a 0-d integer tensor (negative counts from the end)."""
+        if isinstance(key, bool) or not isinstance(key, (int, torch.Tensor)) or (
+                isinstance(key, torch.Tensor) and (key.dim() != 0 or key.is_floating_point())):
+            raise StagingError(
+                _STATEMENT,
+                f"'{self.name}' is indexed with {key!r}; a list grown under tensor control flow "
+                "takes an int or a 0-d integer tensor",
+                f"Slice torch.stack({self.name}) instead")
+        index = torch.as_tensor(key, dtype=torch.int64, device=self.buffer.device)
+        index = torch.where(index < 0, index + self.count, index)
+        if is_staged(index) or is_staged(self.count):
+            from .staging.torch import probing
+
+            if not probing():
+                torch._assert_async((index >= 0) & (index < self.count),
+                                    "list index out of range")
+        elif not 0 <= int(index) < int(self.count):
+            raise IndexError("list index out of range")
+        return torch.index_select(self.buffer, 0, index.reshape(1)).squeeze(0)
+
+
+def _same_sizes(a, b) -> bool:
+    try:
+        return all(x == y for x, y in zip(a, b) if isinstance(x, int) and isinstance(y, int))
+    except Exception:  # noqa: BLE001 - symbolic sizes: torch checks them itself
+        return True
+
+
+def _stack(items: StagedList, dim=0, *, out=None):
+    if out is not None:
+        raise StagingError(_STATEMENT, "torch.stack(..., out=) of a grown list",
+                           "Drop out= and assign the result")
+    return items.stacked().movedim(0, dim)
+
+
+def _cat(items: StagedList, dim=0, *, out=None):
+    if out is not None:
+        raise StagingError(_STATEMENT, "torch.cat(..., out=) of a grown list",
+                           "Drop out= and assign the result")
+    stacked = items.stacked()
+    if stacked.dim() < 2:
+        raise StagingError(
+            _STATEMENT, f"torch.cat of '{items.name}', whose items are 0-d tensors",
+            "Use torch.stack for 0-d items")
+    dim = dim % (stacked.dim() - 1)
+    return stacked.movedim(0, dim).flatten(dim, dim + 1)
+
+
+_TORCH_FUNCTIONS = {
+    torch.stack: _stack,
+    torch.cat: _cat,
+    torch.concat: _cat,
+    torch.concatenate: _cat,
+}
+
+
+class UncountedList:
+    """Stands for a list in the first run of a `while` loop, which only counts the trips.
+
+    Appends are dropped (the second run, with a buffer sized by the count, makes the list);
+    reading the list there is refused, since its items are not kept.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def append(self, value) -> UncountedList:
+        """Drops the value."""
+        return self
+
+    def extend(self, values) -> UncountedList:
+        """Drops the values."""
+        return self
+
+    def _refuse(self, *args, **kwargs):
+        raise StagingError(
+            "while loop",
+            f"the loop reads '{self.name}' while growing it, and its trip count depends on "
+            "tensor values, so the list cannot be sized before the loop runs",
+            f"Loop with `for` over a tensor or a range (its length bounds '{self.name}'), or "
+            "keep the values the loop reads in tensor variables")
+
+    __len__ = __iter__ = __getitem__ = __bool__ = _refuse
+
+
+def item_at(items: StagedList, index: torch.Tensor) -> torch.Tensor:
+    """Item `index` (a 0-d int64 tensor below the count) of a StagedList: the item function of
+    a staged `for` over it."""
+    return torch.index_select(items.buffer, 0, index.reshape(1)).squeeze(0)
+
+
+# The lists whose append / extend return a new list instead of changing this one.
+GROWN = (StagedList, UncountedList)
+
+
+def _concrete(value) -> bool:
+    # Not a tensor (an fx Proxy while torch's operators trace) counts as staged.
+    return isinstance(value, torch.Tensor) and not is_staged(value)
+
+
+def _flatten(items: StagedList):
+    if _concrete(items.buffer) and _concrete(items.count):
+        # A concrete StagedList (what torch.compile returns) is its items, as a Python list is.
+        return list(items), ("items", items.name)
+    return [items.buffer, items.count], (items.reserved, items.name)
+
+
+def _unflatten(children, context):
+    if context[0] == "items":
+        return list(children)
+    buffer, count = children
+    if _concrete(buffer) and _concrete(count):
+        # A graph's output, or an exported program's: the Python list the function returned.
+        return list(buffer[: int(count)].unbind(0))
+    return StagedList(buffer, count, *context)
+
+
+pytree.register_pytree_node(StagedList, _flatten, _unflatten,
+                            serialized_type_name="autoconv_runtime.lists.StagedList")

@@ -1,0 +1,191 @@
+"""How a list that a staged statement grows crosses it: probed, sized, carried as a StagedList.
+
+`stage_if` / `stage_while` run each body once with side effects off (a probe) on a copy of every
+list in their state, and read what the body did to it here: how many items it appended at most
+(`growth`) and their dtype and shape. The list then becomes a StagedList with that much room
+reserved (times the trip count for a loop), which the torch operator carries as two tensors.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols
+
+from ..errors import StagingError
+from ..lists import StagedList, UncountedList
+from ..values import to_tensor
+
+__all__ = ["Growth", "growing_slots", "probe_copies", "measure", "trip_bound", "reserve",
+           "check_loop_growth", "release", "uncounted"]
+
+
+def growing_slots(state) -> list[int]:
+    """Slots of `state` holding a list a statement may grow: a Python list, or a StagedList
+    that no enclosing statement has reserved room in."""
+    return [i for i, v in enumerate(state)
+            if type(v) is list or (isinstance(v, StagedList) and not v.reserved)]
+
+
+def probe_copies(state, slots) -> list:
+    """`state` with a fresh copy of each Python list in `slots`, for a probe to append to."""
+    return [list(v) if i in slots and type(v) is list else v for i, v in enumerate(state)]
+
+
+class Growth:
+    """What the probes saw a statement do to one list: the most items one run of a body
+    appended, and an example item (a zero tensor of the items' dtype and shape)."""
+
+    def __init__(self, name: str):
+        self.name, self.count, self.item = name, 0, None
+
+    def see(self, before, probe_value, out, statement: str, where: str) -> None:
+        """Record one body's effect: `out` is what the body returned for `probe_value`."""
+        if type(before) is list:
+            if out is probe_value:
+                if len(out) < len(before) or any(a is not b for a, b in zip(out, before)):
+                    raise self._changed(statement, where)
+                self._items(out[len(before):], statement)
+                self.count = max(self.count, len(out) - len(before))
+                return
+            if isinstance(out, StagedList):  # a statement inside the body made it staged
+                self._item_of(out, statement)
+                self.count = _max(self.count, out.capacity - len(before))
+                return
+        elif isinstance(out, StagedList):
+            self._item_of(out, statement)
+            self.count = _max(self.count, out.capacity - before.capacity)
+            return
+        raise self._changed(statement, where)
+
+    def _items(self, items, statement: str) -> None:
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, (torch.Tensor, int, float)):
+                raise StagingError(
+                    statement,
+                    f"'{self.name}' grows under tensor control flow and a Python "
+                    f"{type(item).__name__} is appended to it; such a list can hold tensors "
+                    "and numbers only",
+                    f"Append tensors (one list per component for tuples), or grow '{self.name}' "
+                    "outside the statement")
+            self._kind(torch.zeros_like(to_tensor(item)), statement)
+
+    def _item_of(self, staged: StagedList, statement: str) -> None:
+        buffer = staged.buffer
+        self._kind(buffer.new_zeros(buffer.shape[1:]), statement)
+
+    def _kind(self, example: torch.Tensor, statement: str) -> None:
+        if self.item is None:
+            self.item = example
+        elif not _same_kind(self.item, example):
+            raise StagingError(
+                statement,
+                f"'{self.name}' gets items of different kinds appended: {_describe(self.item)} "
+                f"and {_describe(example)}; a list grown under tensor control flow is stored as "
+                "one tensor",
+                "Append items of one dtype and shape (e.g. with .to(dtype) or .reshape(...))")
+
+    def _changed(self, statement: str, where: str) -> StagingError:
+        return StagingError(
+            statement,
+            f"list '{self.name}' is reassigned or changed other than by append / extend "
+            f"{where}; a list can only grow under tensor control flow",
+            f"Grow '{self.name}' with append or extend, or build a new list after the "
+            "statement")
+
+
+def _max(a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        return max(a, b)
+    return torch.sym_max(a, b)
+
+
+def _same_kind(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.dtype != b.dtype or a.dim() != b.dim():
+        return False
+    try:
+        return all(x == y for x, y in zip(a.shape, b.shape)
+                   if isinstance(x, int) and isinstance(y, int))
+    except Exception:  # noqa: BLE001 - symbolic sizes: torch checks them itself
+        return True
+
+
+def _describe(t: torch.Tensor) -> str:
+    return f"{t.dtype} tensors of shape {tuple(t.shape)}"
+
+
+def measure(names, slots, state, probes, statement: str) -> dict:
+    """{slot: Growth} for the lists in `slots`, from `probes`: (probe state, outputs, where)
+    for each probed body."""
+    growth = {}
+    for slot in slots:
+        seen = growth[slot] = Growth(names[slot])
+        for probe_state, outputs, where in probes:
+            seen.see(state[slot], probe_state[slot], outputs[slot], statement, where)
+    return growth
+
+
+def trip_bound(trips, statement: str):
+    """The most trips a loop makes, as an int or a size: `trips` is an int, a size or a 0-d
+    int tensor (whose value becomes an unbacked size)."""
+    if not isinstance(trips, torch.Tensor):
+        return trips
+    bound = trips.reshape(()).item()
+    torch._check(bound >= 0)
+    return bound
+
+
+def reserve(value, growth: Growth, extra, like, statement: str) -> StagedList:
+    """`value` (a Python list or a StagedList) as a StagedList with `extra` rows free, marked
+    reserved for the statement's bodies."""
+    name = growth.name
+    if isinstance(value, StagedList):
+        return value.grown(extra).with_flags(reserved=True)
+    item = growth.item
+    rows = [_as_row(v, item, name, statement) for v in value]
+    device = like.device if like is not None else item.device
+    buffer = torch.zeros((extra, *item.shape), dtype=item.dtype, device=device)
+    if rows:
+        buffer = torch.cat([torch.stack(rows).to(device=device, dtype=item.dtype), buffer])
+    # torch.full, not torch.tensor: torch 2.13's dynamo gives a wrong .item() of a while_loop
+    # output that started as a torch.tensor(...) constant.
+    count = torch.full((), len(rows), dtype=torch.int64, device=device)
+    return StagedList(buffer, count, True, name)
+
+
+def _as_row(value, item: torch.Tensor, name: str, statement: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and item.dim() == 0:
+            return torch.tensor(value, dtype=item.dtype)
+    elif _same_kind(value, item):
+        return value
+    shown = (_describe(value) if isinstance(value, torch.Tensor)
+             else f"a Python {type(value).__name__}")
+    raise StagingError(
+        statement,
+        f"'{name}' already holds {shown} and grows with {_describe(item)}; a list grown under "
+        "tensor control flow is stored as one tensor",
+        "Give every item of the list one dtype and shape")
+
+
+def check_loop_growth(growth: Growth, statement: str) -> None:
+    """Refuse a loop whose body grows a list by a data-dependent number of items: the buffer
+    must be sized before the loop, from one bound per iteration."""
+    count = growth.count
+    if not isinstance(count, int) and has_free_unbacked_symbols(count):
+        raise StagingError(
+            statement,
+            f"'{growth.name}' grows by a number of items that depends on tensor values in each "
+            "iteration (an inner loop appends to it), so the list cannot be sized before the "
+            "loop",
+            f"Make the inner loop's length fixed (a for over a tensor or a Python range), or "
+            f"stack the inner loop's items into one tensor and append that to '{growth.name}'")
+
+
+def release(value):
+    """A StagedList after the statement that reserved its room: later appends add rows."""
+    return value.with_flags(reserved=False) if isinstance(value, StagedList) else value
+
+
+def uncounted(state, slots, names) -> tuple:
+    """`state` with each list in `slots` replaced by an UncountedList (appends dropped)."""
+    return tuple(UncountedList(names[i]) if i in slots else v for i, v in enumerate(state))

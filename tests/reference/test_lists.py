@@ -1,0 +1,352 @@
+"""Reference tests: lists grown under tensor control flow (`vals.append(y)` in a staged loop or
+branch, used after it).
+
+The inputs of each function give lists of different lengths (zero included where Python allows
+it), so a graph that baked in the traced trip count fails on replay; `test_inputs_give_other
+_lengths` keeps that true. Each case also runs through torch.export and torch.compile.
+"""
+
+import pytest
+import torch
+
+import autoconv
+from autoconv import TensorSpec
+from autoconv_runtime import StagingError
+from support import COND, WHILE_LOOP, assert_same_result, count_ops, function_from_source
+
+T = torch.tensor
+
+
+# --- for with a staged break / return: the length bounds the list ----------------------------
+
+def rows_until_negative(x):
+    vals = []
+    for row in x:
+        if row.sum() < 0:
+            break
+        vals.append(row * 2)
+    return torch.stack(vals)
+
+
+def values_after_first_until_large(x):
+    vals = [x[0]]
+    for v in x:
+        if v > 10:
+            break
+        vals.append(v + 1)
+    return torch.stack(vals)
+
+
+def cat_until_negative(x):
+    parts = []
+    for row in x:
+        if row.sum() < 0:
+            break
+        parts.append(row)
+        parts.append(-row)
+    return torch.cat(parts)
+
+
+ROWS = [T([[1.0, 2.0], [3.0, 4.0], [-5.0, 0.0]]), T([[1.0, 2.0], [-3.0, 4.0], [5.0, 0.0]]),
+        T([[1.0, 2.0], [3.0, 4.0], [5.0, 0.0]])]
+ROWS_WITH_EMPTY = ROWS + [T([[-1.0, 2.0], [3.0, 4.0], [5.0, 0.0]])]
+
+
+# --- for over range(n) with a tensor n: the buffer has n rows (an unbacked size) ------------
+
+def range_multiples(x, n):
+    vals = []
+    for i in range(n):
+        vals.append(x * i)
+    return torch.stack(vals)
+
+
+def range_even_multiples(x, n):
+    vals = [x]
+    for i in range(n):
+        if i % 2 == 0:
+            vals.append(x * i)
+    return torch.stack(vals)
+
+
+def range_two_per_trip(x, n):
+    vals = []
+    for i in range(n):
+        vals.append(x + i)
+        vals.append(x - i)
+    return torch.stack(vals, 1)
+
+
+# --- while on a tensor condition: counted first, then grown --------------------------------
+
+def while_halving(x):
+    vals = []
+    while x > 1:
+        x = x / 2
+        vals.append(x)
+    vals.append(x * 0)
+    return torch.stack(vals), x
+
+
+def collatz_path(n):
+    path = [n]
+    while n > 1:
+        n = n // 2 if n % 2 == 0 else 3 * n + 1
+        path.append(n)
+    return torch.stack(path)
+
+
+def while_with_python_inner_loop(x):
+    vals = []
+    while x.sum() > 0:
+        for k in range(2):
+            vals.append(x * k)
+        x = x - 1
+    return torch.stack(vals)
+
+
+# --- branches, and what comes after the loop -------------------------------------------------
+
+def append_in_tensor_if(x):
+    vals = [x]
+    if x.sum() > 0:
+        vals.append(x * 2)
+    return torch.stack(vals)
+
+
+def iterate_grown_list(x):
+    vals = []
+    for v in x:
+        if v < 0:
+            break
+        vals.append(v * v)
+    total = torch.zeros(())
+    for v in vals:
+        total = total + v
+    return total
+
+
+def last_and_first(x):
+    vals = [x[0] * 0]
+    for v in x:
+        if v < 0:
+            break
+        vals.append(v)
+    return vals[-1] + vals[0], vals[1]
+
+
+def grown_list_returned(x):
+    vals = []
+    for v in x:
+        if v < 0:
+            break
+        vals.append(v * 3)
+    return vals
+
+
+def extend_with_tuple(x, n):
+    vals = []
+    for i in range(n):
+        vals.extend((x + i, x * i))
+    return torch.stack(vals)
+
+
+VEC = [T([1.0, 2.0, 3.0]), T([1.0, -2.0, 3.0]), T([4.0, 5.0, -1.0])]
+VEC_WITH_EMPTY = VEC + [T([-1.0, 2.0, 3.0])]
+N = [T(n) for n in (3, 0, 1, 5)]
+
+CASES = [
+    (rows_until_negative, ROWS, WHILE_LOOP),
+    (values_after_first_until_large, [T([1.0, 2.0, 3.0]), T([1.0, 20.0, 3.0]), T([30.0, 2.0, 3.0])],
+     WHILE_LOOP),
+    (cat_until_negative, ROWS, WHILE_LOOP),
+    (range_multiples, [(T([1.0, 2.0]), n) for n in (T(3), T(1), T(5))], WHILE_LOOP),
+    (range_even_multiples, [(T([1, 2]), n) for n in N], WHILE_LOOP),
+    (range_two_per_trip, [(T([1.0, 2.0]), n) for n in (T(2), T(1), T(4))], WHILE_LOOP),
+    (while_halving, [T(10.0), T(100.0), T(0.5), T(3.0)], WHILE_LOOP),
+    (collatz_path, [T(6), T(1), T(27)], WHILE_LOOP),
+    (while_with_python_inner_loop, [T([2.0, 1.0]), T([5.0, 3.0]), T([1.0, 0.0])], WHILE_LOOP),
+    (append_in_tensor_if, [T([1.0, 2.0]), T([-1.0, -2.0])], COND),
+    (iterate_grown_list, VEC_WITH_EMPTY, WHILE_LOOP),
+    (last_and_first, VEC, WHILE_LOOP),
+    (grown_list_returned, VEC_WITH_EMPTY, WHILE_LOOP),
+    (extend_with_tuple, [(T([1.0, 2.0]), n) for n in (T(2), T(1), T(3))], WHILE_LOOP),
+]
+
+
+@pytest.mark.parametrize("fn, inputs, op", CASES, ids=[c[0].__name__ for c in CASES])
+def test_grown_list(fn, inputs, op):
+    concrete = assert_same_result(fn, inputs)
+    assert count_ops(concrete.graph_module, op) > 0, concrete.code
+
+
+@pytest.mark.parametrize("fn, inputs, op", CASES, ids=[c[0].__name__ for c in CASES])
+def test_inputs_give_other_lengths(fn, inputs, op):
+    # A graph that baked in the traced trip count would give the traced length on every input.
+    def shapes(args):
+        out = fn(*(args if isinstance(args, tuple) else (args,)))
+        leaves = out if isinstance(out, (tuple, list)) else (out,)
+        return tuple(tuple(t.shape) if isinstance(t, torch.Tensor) else t for t in leaves)
+
+    assert len({shapes(args) for args in inputs}) > 1 or fn in (iterate_grown_list,
+                                                                last_and_first)
+
+
+def test_a_list_the_loop_only_reads_stays_python():
+    def scaled(x, n):
+        weights = [x, x * 2]
+        for i in range(n):
+            x = x + weights[1]
+        return x
+
+    concrete = assert_same_result(scaled, [(T([1.0]), T(2)), (T([1.0]), T(0))])
+    assert count_ops(concrete.graph_module, WHILE_LOOP) == 1
+
+
+def test_static_loop_without_break_is_unrolled():
+    def doubled_rows(x):
+        vals = []
+        for row in x:
+            vals.append(row * 2)
+        return torch.stack(vals), len(vals)
+
+    concrete = assert_same_result(doubled_rows, [T([[1.0], [2.0]]), T([[3.0], [4.0]])],
+                                  staged=False)
+    assert count_ops(concrete.graph_module, WHILE_LOOP) == 0
+
+
+@pytest.mark.xfail(strict=True, reason="values.to_tensor turns a SymInt loop length into a float "
+                   "tensor, specializing it: a staged for over a tensor bakes the traced length "
+                   "under symbolic sizes (lists or not); fixed by torch.full((), n, int64)")
+def test_symbolic_sizes():
+    # The loop's length is a symbolic size: the buffer has that many rows on every input.
+    f = autoconv.autoconv(rows_until_negative, input_signature=[TensorSpec((None, 2))])
+    for x in ROWS + [T([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [-1.0, 0.0]]), T([[1.0, 2.0]])]:
+        torch.testing.assert_close(f(x), rows_until_negative(x))
+    assert f.trace_count == 1
+
+
+def test_first_run_of_a_while_loop_prints_nothing(capfd):
+    def noisy(x):
+        vals = []
+        while x > 1:
+            print("step", x)
+            x = x / 2
+            vals.append(x)
+        return torch.stack(vals)
+
+    f = autoconv.autoconv(noisy)
+    f(T(8.0))
+    capfd.readouterr()
+    f(T(4.0))
+    assert capfd.readouterr().out.count("step") == 2
+
+
+# --- what cannot work: a clear StagingError ----------------------------------------------------
+
+def _error(source, *args):
+    fn = function_from_source(source)
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(fn)(*args)
+    return fn, info.value
+
+
+def test_items_of_different_shapes():
+    fn, error = _error(
+        """
+        def f(x):
+            vals = []
+            for v in x:
+                if v.sum() < 0:
+                    break
+                vals.append(v)
+                vals.append(v.sum())
+            return torch.stack(vals)
+        """, torch.ones(3, 2))
+    assert error.filename == fn.__code__.co_filename and error.lineno == 4
+    assert "'vals' gets items of different kinds appended" in str(error)
+    assert "torch.float32 tensors of shape (2,) and torch.float32 tensors of shape ()" in str(error)
+
+
+def test_len_of_a_grown_list():
+    fn, error = _error(
+        """
+        def f(x, n):
+            vals = []
+            for i in range(n):
+                vals.append(x * i)
+            return len(vals)
+        """, torch.ones(2), torch.tensor(3))
+    assert error.lineno == 6
+    assert "len() of 'vals' needs its length" in str(error)
+    assert "torch.stack(vals).shape[0]" in str(error)
+
+
+def test_while_loop_reading_the_list_it_grows():
+    fn, error = _error(
+        """
+        def f(x):
+            vals = [x]
+            while x > 1:
+                x = vals[-1] / 2
+                vals.append(x)
+            return torch.stack(vals)
+        """, torch.tensor(8.0))
+    assert error.lineno == 5
+    assert "reads 'vals' while growing it" in str(error)
+    assert "`for` over a tensor or a range" in str(error)
+
+
+def test_inner_loop_of_data_dependent_length():
+    fn, error = _error(
+        """
+        def f(x, n):
+            vals = []
+            for i in range(n):
+                for j in range(i):
+                    vals.append(x * j)
+            return torch.stack(vals)
+        """, torch.ones(2), torch.tensor(3))
+    assert error.lineno == 4
+    assert "'vals' grows by a number of items that depends on tensor values" in str(error)
+
+
+def test_list_reassigned_in_a_staged_loop():
+    fn, error = _error(
+        """
+        def f(x, n):
+            vals = []
+            for i in range(n):
+                vals = vals + [x * i]
+            return torch.stack(vals)
+        """, torch.ones(2), torch.tensor(3))
+    assert error.lineno == 4
+    assert "list 'vals' is reassigned or changed other than by append / extend" in str(error)
+
+
+def test_stacked_list_carried_by_the_loop():
+    fn, error = _error(
+        """
+        def f(x):
+            vals = [x[0]]
+            for v in x:
+                if v > 10:
+                    return torch.stack(vals)
+                vals.append(v + 1)
+            return torch.stack(vals)
+        """, torch.ones(3))
+    assert error.lineno == 4
+    assert "'retval' is a torch.float32 tensor of shape (u" in str(error)
+    assert "shape depends on tensor values" in str(error)
+
+
+def test_non_tensor_items():
+    fn, error = _error(
+        """
+        def f(x, n):
+            vals = []
+            for i in range(n):
+                vals.append((x, i))
+            return vals
+        """, torch.ones(2), torch.tensor(3))
+    assert "a Python tuple is appended to it" in str(error)
