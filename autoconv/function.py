@@ -7,6 +7,7 @@ import threading
 import warnings
 
 import torch
+from torch.fx._lazy_graph_module import _LazyGraphModule, _use_lazy_graph_module
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils import _pytree as pytree
 
@@ -340,10 +341,17 @@ class Function:
         mode = "symbolic" if self.dynamic else "fake"
         # Tensors the function reads from globals or closures are real, not fake: make_fx
         # makes them constants of the graph.
-        with tracebacks.quiet_meta_failures():
+        # Lazy graph modules generate their code when first run or shown: fx regenerates the
+        # code of every nested subgraph whenever an enclosing one changes, which made code
+        # generation half of the time of tracing code with nested staged statements.
+        with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True):
             graph_module = make_fx(flat_function, tracing_mode=mode,
                                    _allow_non_fake_inputs=True)(*example)
-        graph_module = graph_passes.clean_up(graph_module, is_impure=_is_impure)
+            graph_module = graph_passes.clean_up(graph_module, is_impure=_is_impure)
+        # Once each, outermost first (a module's code generation marks its children stale).
+        # Dynamo, which the inductor backend and users' torch.compile run, refuses a lazy one.
+        for submodule in graph_module.modules():
+            _LazyGraphModule.force_recompile(submodule)
         return ConcreteFunction(graph_module, signature, tensor_slots, out_info["spec"],
                                 out_info["constants"], self.__name__, state=self._state,
                                 backend=self.backend, input_specs=self.input_signature,
