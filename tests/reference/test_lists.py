@@ -96,6 +96,18 @@ def collatz_path(n):
     return torch.stack(path)
 
 
+def while_with_tensor_if_inside(x):
+    vals = []
+    while x.sum() > 0:
+        if x[0] > x[1]:
+            vals.append(x)
+        else:
+            vals.append(-x)
+            vals.append(x * 0)
+        x = x - 1
+    return torch.stack(vals)
+
+
 def while_with_python_inner_loop(x):
     vals = []
     while x.sum() > 0:
@@ -112,6 +124,16 @@ def append_in_tensor_if(x):
     if x.sum() > 0:
         vals.append(x * 2)
     return torch.stack(vals)
+
+
+def running_sums(x):
+    # a for loop may read the list it grows: its buffer is there from the start
+    sums = [x[0] * 0]
+    for v in x:
+        if v < 0:
+            break
+        sums.append(sums[-1] + v)
+    return torch.stack(sums)
 
 
 def iterate_grown_list(x):
@@ -166,6 +188,8 @@ CASES = [
     (while_halving, [T(10.0), T(100.0), T(0.5), T(3.0)], WHILE_LOOP),
     (collatz_path, [T(6), T(1), T(27)], WHILE_LOOP),
     (while_with_python_inner_loop, [T([2.0, 1.0]), T([5.0, 3.0]), T([1.0, 0.0])], WHILE_LOOP),
+    (while_with_tensor_if_inside, [T([3.0, 1.0]), T([1.0, 2.0]), T([0.5, 0.0])], WHILE_LOOP),
+    (running_sums, VEC_WITH_EMPTY, WHILE_LOOP),
     (append_in_tensor_if, [T([1.0, 2.0]), T([-1.0, -2.0])], COND),
     (iterate_grown_list, VEC_WITH_EMPTY, WHILE_LOOP),
     (last_and_first, VEC, WHILE_LOOP),
