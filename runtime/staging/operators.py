@@ -43,6 +43,11 @@ def while_loop(cond_fn, body_fn, carried, additional=()):
     """`while cond_fn(*carried, *additional): carried = body_fn(*carried, *additional)` as one
     `while_loop` node."""
     carried, additional = tuple(carried), tuple(additional)
+    if torch.compiler.is_dynamo_compiling():
+        # Dynamo takes the operator itself, and read-only operands as such: reached by closure
+        # instead, they are named after the enclosing bodies' nodes, and nested loops then gave
+        # two of a body's inputs one name.
+        return while_loop_op(cond_fn, body_fn, carried, additional)
     if not _direct():
         return _torch_while_loop(lambda *c: cond_fn(*c, *additional),
                                  lambda *c: body_fn(*c, *additional), carried)

@@ -17,6 +17,4 @@ def fuzz_fn(x, y, k):
 
 # x, y: 0-d int64 tensors; k: a Python int
 INPUTS = [(1, -6, 1)]
-XFAIL = ('under torch.compile only: "SyntaxError: duplicate argument \'item_false_branch\'": the '
-         "while_loop's read-only operands reach its bodies by closure (runtime/staging/"
-         "operators.py), so dynamo names them after the enclosing bodies' nodes")
+XFAIL = None

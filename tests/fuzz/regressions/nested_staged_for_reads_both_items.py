@@ -17,6 +17,4 @@ def fuzz_fn(x, y, k):
 
 # x, y: 0-d int64 tensors; k: a Python int
 INPUTS = [(3, 3, 0), (0, 2, 0), (2, 5, 0), (7, 7, 0)]
-XFAIL = ('under torch.compile only: "SyntaxError: duplicate argument \'item_true_branch\'": the '
-         "while_loop's read-only operands reach its bodies by closure (runtime/staging/"
-         "operators.py), so dynamo names them after the enclosing bodies' nodes")
+XFAIL = None
