@@ -94,9 +94,19 @@ class Growth:
 
 
 def _max(a, b):
+    a, b = _as_int(a), _as_int(b)
     if isinstance(a, int) and isinstance(b, int):
         return max(a, b)
     return torch.sym_max(a, b)
+
+
+def _as_int(size):
+    """`size` as an int where the sizes it is made of cancel (a list whose buffer kept its
+    size grew by 0, a static inner loop by a constant)."""
+    if isinstance(size, torch.SymInt):
+        value = size.node.maybe_as_int()
+        return size if value is None else value
+    return size
 
 
 def _same_kind(a: torch.Tensor, b: torch.Tensor) -> bool:

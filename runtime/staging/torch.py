@@ -279,7 +279,9 @@ def _probe_lists(bodies, state, names, kinds, inputs, like, statement, dtypes):
                                    "This is a bug in autoconv")
             probes.append((probe_state, outputs, where))
     growth = lists.measure(names, slots, state, probes, statement)
-    return {slot: g for slot, g in growth.items() if g.item is not None}
+    # A list no body appends to stays as it is (a Python list a constant, a StagedList state).
+    return {slot: g for slot, g in growth.items()
+            if not (isinstance(g.count, int) and g.count == 0)}
 
 
 def _reserve_lists(state, kinds, growth, rows_for, like, statement):
@@ -310,7 +312,7 @@ def _same_sizes_as(outputs, inputs):
 
     torch.cond gives an output whose size is unbacked (a list's buffer sized by `n.item()`) a
     fresh unbacked size, which a loop carrying it would take for a change of shape. Both
-    branches keep the input's size, so it is asserted and the output viewed with it.
+    branches keep the input's size, so it is asserted and the output given it.
     """
     def same(out, before):
         if not isinstance(out, torch.Tensor):
@@ -320,7 +322,8 @@ def _same_sizes_as(outputs, inputs):
             return out
         for new, old in zip(out.shape, before.shape):
             torch._check(new == old)
-        return out.view(before.shape)
+        # expand, not view: a view of an equal shape keeps the output's own sizes.
+        return out.expand(before.shape)
 
     return pytree.tree_map(same, outputs, inputs)
 

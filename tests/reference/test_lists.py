@@ -374,3 +374,20 @@ def test_non_tensor_items():
             return vals
         """, torch.ones(2), torch.tensor(3))
     assert "a Python tuple is appended to it" in str(error)
+
+
+def test_a_grown_list_a_later_loop_leaves_alone_is_not_counted_again():
+    def grown_then_scaled(x, n):
+        vals = []
+        for i in range(n):
+            vals.append(x * i)
+        k = torch.zeros(())
+        while k < 3:
+            if k > 5:
+                vals = vals  # in the loop's state, never changed
+            k = k + 1
+        return torch.stack(vals) * k
+
+    concrete = assert_same_result(grown_then_scaled, [(T([1.0, 2.0]), T(n)) for n in (3, 1, 4)])
+    # one loop grows the list, one is the while loop: no counting loop for a list left alone
+    assert count_ops(concrete.graph_module, WHILE_LOOP) == 2, concrete.code
