@@ -391,3 +391,47 @@ def test_a_grown_list_a_later_loop_leaves_alone_is_not_counted_again():
     concrete = assert_same_result(grown_then_scaled, [(T([1.0, 2.0]), T(n)) for n in (3, 1, 4)])
     # one loop grows the list, one is the while loop: no counting loop for a list left alone
     assert count_ops(concrete.graph_module, WHILE_LOOP) == 2, concrete.code
+
+
+# --- the list value itself -----------------------------------------------------------------------
+
+def test_returned_list_is_a_python_list_at_replay():
+    f = autoconv.autoconv(grown_list_returned)
+    for x in VEC_WITH_EMPTY:
+        got, want = f(x), grown_list_returned(x)
+        assert type(got) is list and len(got) == len(want)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w)
+
+
+def test_concrete_staged_list_behaves_as_its_items():
+    # What torch.compile returns for a grown list: a StagedList of concrete tensors.
+    from autoconv_runtime.lists import StagedList
+    from torch.utils import _pytree as pytree
+
+    items = StagedList(T([[1.0], [2.0], [0.0]]), T(2), name="vals")
+    assert len(items) == 2 and bool(items)
+    assert [v.item() for v in items] == [1.0, 2.0]
+    assert items[-1].item() == 2.0 and items[T(0)].item() == 1.0
+    with pytest.raises(IndexError):
+        items[2]
+    torch.testing.assert_close(torch.stack(items), T([[1.0], [2.0]]))
+    torch.testing.assert_close(torch.cat(items), T([1.0, 2.0]))
+    leaves, spec = pytree.tree_flatten({"out": items})
+    assert len(leaves) == 2
+    assert type(pytree.tree_unflatten(leaves, spec)["out"]) is list
+    longer = items.append(T([3.0])).extend(T([[4.0], [5.0]]))
+    assert [v.item() for v in longer] == [1.0, 2.0, 3.0, 4.0, 5.0] and len(items) == 2
+
+
+def test_grown_list_refuses_other_torch_functions():
+    fn, error = _error(
+        """
+        def f(x, n):
+            vals = []
+            for i in range(n):
+                vals.append(x * i)
+            return torch.sum(vals)
+        """, torch.ones(2), torch.tensor(3))
+    assert "torch.sum is given 'vals', a list grown under tensor control flow" in str(error)
+    assert "torch.stack(list)" in str(error)
