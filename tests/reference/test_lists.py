@@ -136,6 +136,15 @@ def running_sums(x):
     return torch.stack(sums)
 
 
+def positive_rows(x):
+    # a for of known length without a break is unrolled; each staged if grows the list
+    vals = [x[0] * 0]
+    for row in x:
+        if row.sum() > 0:
+            vals.append(row)
+    return torch.stack(vals)
+
+
 def iterate_grown_list(x):
     vals = []
     for v in x:
@@ -190,6 +199,7 @@ CASES = [
     (while_with_python_inner_loop, [T([2.0, 1.0]), T([5.0, 3.0]), T([1.0, 0.0])], WHILE_LOOP),
     (while_with_tensor_if_inside, [T([3.0, 1.0]), T([1.0, 2.0]), T([0.5, 0.0])], WHILE_LOOP),
     (running_sums, VEC_WITH_EMPTY, WHILE_LOOP),
+    (positive_rows, ROWS + [-ROWS[2]], COND),
     (append_in_tensor_if, [T([1.0, 2.0]), T([-1.0, -2.0])], COND),
     (iterate_grown_list, VEC_WITH_EMPTY, WHILE_LOOP),
     (last_and_first, VEC, WHILE_LOOP),
