@@ -94,10 +94,14 @@ def to_tensor(value, like: torch.Tensor | None = None, dtype: torch.dtype | None
     if isinstance(value, torch.Tensor):
         return value
     device = like.device if like is not None else None
-    if dtype is not None:
-        return torch.tensor(value, dtype=dtype, device=device)
-    if isinstance(value, bool):
-        return torch.tensor(value, dtype=torch.bool, device=device)
-    if isinstance(value, int):
-        return torch.tensor(value, dtype=torch.int64, device=device)
-    return torch.tensor(value, dtype=torch.get_default_dtype(), device=device)
+    if dtype is None:
+        if isinstance(value, (bool, torch.SymBool)):
+            dtype = torch.bool
+        elif isinstance(value, (int, torch.SymInt)):
+            dtype = torch.int64
+        else:
+            dtype = torch.get_default_dtype()
+    # torch.full, not torch.tensor: a symbolic size (a loop over a tensor whose length is left
+    # free) stays symbolic instead of being specialized through a float, and under dynamo a
+    # torch.tensor(0) carried by a while_loop read back a wrong .item().
+    return torch.full((), value, dtype=dtype, device=device)

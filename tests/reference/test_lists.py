@@ -249,9 +249,6 @@ def test_static_loop_without_break_is_unrolled():
     assert count_ops(concrete.graph_module, WHILE_LOOP) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="values.to_tensor turns a SymInt loop length into a float "
-                   "tensor, specializing it: a staged for over a tensor bakes the traced length "
-                   "under symbolic sizes (lists or not); fixed by torch.full((), n, int64)")
 def test_symbolic_sizes():
     # The loop's length is a symbolic size: the buffer has that many rows on every input.
     f = autoconv.autoconv(rows_until_negative, input_signature=[TensorSpec((None, 2))])

@@ -278,3 +278,19 @@ def test_loops_run_as_python_on_eager_tensors():
                             want if isinstance(want, tuple) else (want,)):
                 torch.testing.assert_close(torch.as_tensor(g), torch.as_tensor(w),
                                            check_dtype=False)
+
+
+def test_python_int_counter_carried_under_compile():
+    # A Python int counter carried by a staged loop used to become torch.tensor(0), whose .item()
+    # dynamo read back as its initial value after the loop.
+    def halvings(x):
+        steps = 0
+        while x > 1:
+            x = x // 2
+            steps += 1
+        return torch.ones(torch.as_tensor(steps).item() + 1)
+
+    compiled = torch.compile(autoconv.convert(halvings), fullgraph=True, backend="eager")
+    with torch._dynamo.config.patch(capture_scalar_outputs=True):
+        for n in (1, 2, 8, 100):
+            assert compiled(torch.tensor(n)).shape == halvings(torch.tensor(n)).shape
