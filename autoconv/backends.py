@@ -29,8 +29,8 @@ from typing import Callable
 
 import torch
 from torch.fx import GraphModule, Node
-from torch.utils import _pytree as pytree
 from torch.fx.experimental.symbolic_shapes import statically_known_true
+from torch.utils import _pytree as pytree
 
 __all__ = ["BACKENDS", "build", "compile_python"]
 

@@ -17,7 +17,7 @@ against eager before it is timed; a variant that fails is reported with its erro
 The first call (trace / script / compile) is timed separately and printed as `setup`; inductor's
 on-disk caches are switched off so that it is a cold compile every run.
 
-    python benchmarks/staged.py
+    python benchmarks/staged.py [control_flow] [seed_model] [function_layer]
 """
 
 from __future__ import annotations
@@ -302,5 +302,13 @@ def run() -> dict:
             "failures": [(label, name, _short(e)) for label, name, e in failures]}
 
 
+_SECTIONS = {"control_flow": run_control_flow, "seed_model": run_seed_model,
+             "function_layer": run_function_layer}
+
 if __name__ == "__main__":
-    run()
+    # `python benchmarks/staged.py seed_model` runs one section; no argument runs them all.
+    if len(sys.argv) > 1:
+        for section in sys.argv[1:]:
+            _SECTIONS[section]()
+    else:
+        run()
