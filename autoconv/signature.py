@@ -100,14 +100,19 @@ _Tensor = torch.Tensor
 
 def signature_of(args: tuple, kwargs: dict, extra: tuple = ()):
     """(Signature, flat leaves) of a call; `extra` adds (name, value) pairs to the key."""
-    if not kwargs and all(type(a) is _Tensor for a in args):
-        # The common call (plain tensors, positional): no pytree walk.
-        spec = _positional_specs.get(len(args))
-        if spec is None:
-            spec = _positional_specs[len(args)] = pytree.tree_flatten((args, {}))[1]
-        key = tuple([("tensor", tuple(a.shape), a.dtype, a.device, a.requires_grad)
-                     for a in args])
-        return Signature(key, spec, extra), args
+    if not kwargs:
+        # The common call (plain tensors, positional): no pytree walk. A torch.Size is a tuple
+        # (equal and hashing alike), so the shape goes into the key as it is.
+        key = []
+        for a in args:
+            if type(a) is not _Tensor:
+                break
+            key.append(("tensor", a.shape, a.dtype, a.device, a.requires_grad))
+        else:
+            spec = _positional_specs.get(len(args))
+            if spec is None:
+                spec = _positional_specs[len(args)] = pytree.tree_flatten((args, {}))[1]
+            return Signature(tuple(key), spec, extra), args
     leaves, treespec = pytree.tree_flatten((args, kwargs))
     key = tuple(_leaf_key(leaf) for leaf in leaves)
     return Signature(key, treespec, extra), leaves

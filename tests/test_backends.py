@@ -277,3 +277,15 @@ def test_results_match_fx_with_grad_on_and_off(grad, fn, example, inputs, in_pla
     with torch.set_grad_enabled(grad):
         for x in inputs:
             _same_as_fx(graph_module, x)
+
+
+def test_a_tensor_finds_the_graph_traced_for_its_spec():
+    # The fast signature path keys on torch.Size, the spec path on a tuple: one signature.
+    f = autoconv.autoconv(lambda a, b: a * b)
+    spec = autoconv.TensorSpec((2, 3))
+    f.get_concrete_function(spec, spec)
+    f(torch.ones(2, 3), torch.ones(2, 3))
+    f(torch.ones(2, 3), torch.ones(2, 3, requires_grad=True))  # a new signature
+    assert f.trace_count == 2
+    f(torch.ones(3, 2), torch.ones(3, 2))
+    assert f.trace_count == 3
