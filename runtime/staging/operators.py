@@ -7,10 +7,9 @@ Under autoconv's own tracer (make_fx, outside dynamo) the higher-order operators
 directly: `torch.cond` and `torch.while_loop` would first run dynamo over the bodies, which costs
 40-300 ms a statement, while make_fx traces each body itself in a few milliseconds. What dynamo
 adds there is lifting the tensors a body reads by closure (a module's parameters, a tensor of an
-enclosing body) into operands; make_fx would bake them into the body's graph as constants. So a
-direct call looks at the bodies' graphs afterwards, and where one holds a tensor of an enclosing
-trace as a constant, it removes the node and calls again with those tensors as extra operands
-(the tracer then maps the same tensor objects to the bodies' inputs).
+enclosing body) into operands; make_fx keeps them as constants of the body's graph. So after a
+direct call the new node is rewritten: each tensor constant of its bodies becomes a body input
+and an operand (see `_lift_constants`).
 Under dynamo (torch.compile, strict export) dynamo gets the operators.
 
 Under a torch.func transform of concrete tensors (`vmap`, `grad`, with no tracer) every value is
@@ -37,11 +36,32 @@ __all__ = ["cond", "while_loop"]
 
 
 def cond(pred, true_fn, false_fn, operands):
-    """`true_fn(*operands) if pred else false_fn(*operands)` as one `cond` node."""
+    """`true_fn(*operands) if pred else false_fn(*operands)` as one `cond` node.
+
+    The branches may return any pytree of tensors (of one structure); the node's outputs are
+    its leaves, since torch.export cannot save nested outputs of an operator.
+    """
     operands = tuple(operands)
-    # is_dynamo_compiling first: dynamo, which traces this runtime too, folds it and stops there.
+    # is_dynamo_compiling first: dynamo, which traces this runtime too, folds it and stops there
+    # (and would refuse the bodies' record of their output structure, a side effect).
     if torch.compiler.is_dynamo_compiling():
         return torch.cond(pred, true_fn, false_fn, operands)
+    structure = []
+
+    def flat(fn):
+        def run(*args):
+            leaves, spec = pytree.tree_flatten(fn(*args))
+            structure.append(spec)
+            # A cond kept for the asserts or prints in it still gives one output: torch.export
+            # cannot check or save an operator node without one.
+            return tuple(leaves) or (torch.zeros((), dtype=torch.bool),)
+        return run
+
+    out = _cond(pred, flat(true_fn), flat(false_fn), operands)
+    return pytree.tree_unflatten(list(out)[: structure[0].num_leaves], structure[0])
+
+
+def _cond(pred, true_fn, false_fn, operands):
     if _is_batched(pred):
         # vmap, with or without a tracer: both branches run and a select picks per example
         # (under a tracer, torch's own rule would keep only the first output)
@@ -52,12 +72,8 @@ def cond(pred, true_fn, false_fn, operands):
         return torch.cond(pred, true_fn, false_fn, operands)
     _refuse_transform("if statement", allowed=(TransformType.Vmap,))
 
-    def call(extra):
-        n = len(operands)
-        return cond_op(pred, _dropping_extra(true_fn, n), _dropping_extra(false_fn, n),
-                       operands + extra)
-
-    return _call_lifting_captures(call, torch.ops.higher_order.cond)
+    return _call_lifting_constants(lambda: cond_op(pred, true_fn, false_fn, operands),
+                                   torch.ops.higher_order.cond)
 
 
 def while_loop(cond_fn, body_fn, carried, additional=()):
@@ -76,12 +92,9 @@ def while_loop(cond_fn, body_fn, carried, additional=()):
                                  lambda *c: body_fn(*c, *additional), carried)
     _refuse_transform("while loop", allowed=())
 
-    def call(extra):
-        n = len(carried) + len(additional)
-        return while_loop_op(_dropping_extra(cond_fn, n), _dropping_extra(body_fn, n), carried,
-                             additional + extra)
-
-    return _call_lifting_captures(call, torch.ops.higher_order.while_loop)
+    return _call_lifting_constants(
+        lambda: while_loop_op(cond_fn, body_fn, carried, additional),
+        torch.ops.higher_order.while_loop)
 
 
 def _direct() -> bool:
@@ -148,73 +161,80 @@ def _masked_loop(cond_fn, body_fn, carried, additional):
     return carried
 
 
-def _dropping_extra(fn, count):
-    # The extra operands are there only so the tracer maps the captured tensors to inputs of the
-    # body; the body itself still reads them by closure.
-    return lambda *args: fn(*args[:count])
-
-
-def _call_lifting_captures(call, operator):
-    """Call `call(extra)` with no extra operands; if the new node's bodies baked in tensors of an
-    enclosing trace, undo it and call again with those tensors as extra operands."""
-    mode = proxy_tensor.get_proxy_mode()
-    graph = mode.tracer.graph
+def _call_lifting_constants(call, operator):
+    """`call()`, then turn every tensor the new operator node's bodies hold as a constant into
+    an extra operand of the node."""
+    tracer = proxy_tensor.get_proxy_mode().tracer
+    graph = tracer.graph
     last = graph._root.prev  # nodes created by the call come after it
-    out = call(())
-    created = _nodes_after(graph, last)
-    captured = _captured_tensors(mode.tracer, created, operator)
-    if not captured:
-        return out
-    _remove(mode.tracer, created)
-    return call(tuple(captured))
-
-
-def _nodes_after(graph, last):
-    nodes = []
+    out = call()
     node = last.next
     while node is not graph._root:
-        nodes.append(node)
+        if node.target is operator:
+            _lift_constants(tracer, node)
         node = node.next
-    return nodes
+    return out
 
 
-def _tracers():
-    """The fx tracers of the make_fx trace in progress, innermost first."""
-    tracer = proxy_tensor._CURRENT_MAKE_FX_TRACER
-    while tracer is not None:
-        if tracer.fx_tracer is not None:
-            yield tracer.fx_tracer
-        tracer = tracer.parent_tracer
+# Where each operator keeps its bodies and the operands extra inputs are appended to.
+_BODY_ARGS = {torch.ops.higher_order.cond: (1, 2), torch.ops.higher_order.while_loop: (0, 1)}
+_EXTRA_OPERANDS_ARG = 3  # cond's operands; while_loop's additional_inputs
 
 
-def _captured_tensors(tracer, created, operator):
-    """Tensors of this or an enclosing trace that the new operator node's bodies hold as
-    constants, in a stable order, without repeats."""
+def _lift_constants(tracer, node):
+    """Rewrite `node` (a cond or while_loop) so its bodies take their tensor constants as inputs.
+
+    A constant in a body is a tensor the body read by closure (a module parameter, a tensor of
+    an enclosing body, a global) or made itself (`torch.tensor(3)`). make_fx keeps it as an
+    attribute of the body; here it becomes a new last input of every body and the matching
+    operand in this graph: the tensor's own node where this trace tracks it, else a constant of
+    this graph, which the enclosing operator lifts in turn. A captured tensor that changes (an
+    optimizer step on a parameter) is so read on every call, and torch.export, which lifts the
+    constants of the top graph only, can save the program.
+    """
     root = tracer.root
-    tracers = list(_tracers())
-    found = []
-    for node in created:
-        if node.target is not operator:
-            continue
-        for arg in node.args:
-            if isinstance(arg, torch.fx.Node) and arg.op == "get_attr":
-                body = getattr(root, arg.target)
-                for sub in body.graph.nodes:
-                    if sub.op != "get_attr":
-                        continue
-                    value = getattr(body, sub.target, None)
-                    if (isinstance(value, torch.Tensor)
-                            and not any(value is f for f in found)
-                            and any(proxy_tensor.get_proxy_slot(value, t, None) is not None
-                                    for t in tracers)):
-                        found.append(value)
-    return found
+    bodies = [getattr(root, node.args[i].target) for i in _BODY_ARGS[node.target]]
+    constants = []  # (tensor, the get_attr nodes reading it, body by body)
+    for b, body in enumerate(bodies):
+        for sub in list(body.graph.find_nodes(op="get_attr")):
+            value = getattr(body, sub.target, None)
+            if not isinstance(value, torch.Tensor):
+                continue
+            for entry in constants:
+                if entry[0] is value:
+                    break
+            else:
+                entry = (value, [[] for _ in bodies])
+                constants.append(entry)
+            entry[1][b].append(sub)
+    if not constants:
+        return
+    fake_mode = getattr(proxy_tensor._CURRENT_MAKE_FX_TRACER, "fake_tensor_mode", None)
+    for b, body in enumerate(bodies):
+        graph = body.graph
+        inputs = list(graph.find_nodes(op="placeholder"))
+        for i, (value, readers) in enumerate(constants):
+            where = (graph.inserting_after(inputs[-1]) if inputs
+                     else graph.inserting_before(next(iter(graph.nodes))))
+            with where:
+                inputs.append(graph.placeholder(f"lifted_{i}"))
+            inputs[-1].meta["val"] = (fake_mode.from_tensor(value, static_shapes=True)
+                                      if fake_mode is not None else value)
+            for reader in readers[b]:
+                reader.replace_all_uses_with(inputs[-1])
+                graph.erase_node(reader)
+                if hasattr(body, reader.target):
+                    delattr(body, reader.target)
+        body.recompile()
+    with tracer.graph.inserting_before(node):
+        operands = [_operand(tracer, value) for value, _ in constants]
+    args = list(node.args)
+    args[_EXTRA_OPERANDS_ARG] = (*args[_EXTRA_OPERANDS_ARG], *operands)
+    node.args = tuple(args)
 
 
-def _remove(tracer, created):
-    """Erase a call's nodes (users first) and the body modules they registered."""
-    graph = tracer.graph
-    for node in reversed(created):
-        if node.op == "get_attr" and hasattr(tracer.root, node.target):
-            delattr(tracer.root, node.target)
-        graph.erase_node(node)
+def _operand(tracer, value):
+    tracked = proxy_tensor.get_proxy_slot(value, tracer, None)
+    if tracked is not None:
+        return tracked.proxy.node
+    return tracer.create_arg(value)  # a constant of this graph
