@@ -68,7 +68,31 @@ class ControlFlowConverter(Converter):
                 out.append(kind(names=declared))
         return out
 
+    def _unbound_reads(self, params, body):
+        """Locals of a body function that its statements may read before assigning them.
+
+        An inner `if` whose branches both assign `x` passes `x` in although its value before
+        the `if` is dead; Python then never made `x` an input of this body, and reading it would
+        raise UnboundLocalError. Such names start as `ac.Undefined` (a read that really came
+        first would have made the name an input or state of this body).
+        """
+        _, local = reads_writes(body)
+        declared = set().union(*(names for _, names in self.scope_declared))
+        bound = set(params) | declared
+        missing = []
+        for stmt in body:
+            reads, writes = reads_writes(stmt)
+            missing += sorted(((reads & local) - bound) - set(missing))
+            bound |= writes
+        return missing
+
     def _body_function(self, name, params, body, state, returns=True):
+        inits = []
+        for missing in self._unbound_reads(params, body):
+            inits += templates.replace("name = ac.Undefined(label)", name=missing,
+                                       label=gast.Constant(value=missing, kind=None),
+                                       ac=self.ctx.runtime)
+        body = inits + body
         decls = self._declarations(body)
         returned = templates.replace("return state", state=templates.names_tuple(state))
         fn = gast.FunctionDef(

@@ -145,3 +145,47 @@ def test_global_write():
             return x
         """,
     )
+
+
+def test_inner_if_assigning_a_dead_name_in_both_branches_starts_it_undefined():
+    # The inner if passes `flag` in although both branches assign it: Python's value before it
+    # is dead, so the outer branch does not receive `flag`, and reading it there would raise
+    # UnboundLocalError (found by the fuzzer through lowered `continue`s).
+    assert_converts(
+        """
+        def f(x, y):
+            flag = False
+            if x > 0:
+                if y:
+                    flag = True
+                else:
+                    flag = False
+                if flag:
+                    x = -x
+            return x
+        """,
+        """
+        def f(x, y):
+            flag = False
+
+            def if_true_2(x, y):
+                flag = ac.Undefined('flag')
+
+                def if_true(flag):
+                    flag = True
+                    return flag,
+
+                def if_false(flag):
+                    flag = False
+                    return flag,
+                flag, = ac.if_stmt(y, if_true, if_false, (flag,), ('flag',))
+
+                def if_true_1(x):
+                    x = -x
+                    return x,
+                x, = ac.if_stmt(flag, if_true_1, None, (x,), ('x',))
+                return x,
+            x, = ac.if_stmt(x > 0, if_true_2, None, (x,), ('x',), (y,))
+            return x
+        """,
+    )
