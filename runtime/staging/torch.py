@@ -233,17 +233,21 @@ def _zeros_like_meta(value):
     return torch.zeros(t.shape, dtype=t.dtype, device=t.device)
 
 
-def _fill_return_placeholders(bodies, state, names, kinds, inputs):
+def _fill_return_placeholders(bodies, state, names, kinds, inputs, like):
     """Give an unset return value a zero tensor shaped like the one a body would return."""
     slots = [i for i, v in enumerate(state) if is_undefined(v) and v.name == RETURN_VALUE]
     if not slots:
         return state
     state = list(state)
+    # The bodies see their state as the staged statement will pass it: numbers as tensors. A
+    # Python flag would run an inner statement as Python here that the real trace stages, and
+    # the two could disagree on whether a return happens.
+    staged = [_as_tensors(v, like) if k == TENSOR else v for v, k in zip(state, kinds)]
     with _probe():
         for body in bodies:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
             # state the statement then stages with.
-            outputs = body(*_copies(state), *_copies(inputs))
+            outputs = body(*_copies(staged), *_copies(inputs))
             for i in slots:
                 if is_undefined(state[i]) and _is_stageable(outputs[i]):
                     # Shape and dtype only: the probe's own ops stay dead, for DCE to drop.
@@ -403,7 +407,7 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     statement = "if statement"
     pred = as_predicate(pred, statement)
     kinds = _slot_kinds(state, names)
-    state = _fill_return_placeholders((if_true, if_false), state, names, kinds, inputs)
+    state = _fill_return_placeholders((if_true, if_false), state, names, kinds, inputs, pred)
     _refuse_sets(state, names, statement)
     dtypes = dtypes or {}
     branches = ((if_true, "in the true branch"), (if_false, "in the false branch"))
@@ -459,7 +463,7 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     only to count its trips (see NOTE [lists in while loops]).
     """
     kinds = _slot_kinds(state, names)
-    state = _fill_return_placeholders((body,), state, names, kinds, inputs)
+    state = _fill_return_placeholders((body,), state, names, kinds, inputs, like)
     for name, kind in zip(names, kinds):
         if kind == UNBOUND:
             raise StagingError(
