@@ -45,6 +45,11 @@ def cond(pred, true_fn, false_fn, operands):
     # is_dynamo_compiling first: dynamo, which traces this runtime too, folds it and stops there
     # (and would refuse the bodies' record of their output structure, a side effect).
     if torch.compiler.is_dynamo_compiling():
+        # Dynamo lifts a branch's operands the way it lifts closure reads, naming each input
+        # after the value's node in the graph it came from; values of two enclosing graphs can
+        # share a name, and torch 2.13 then generates a branch with a duplicate argument. Copies
+        # made here are nodes of one graph, with distinct names.
+        operands = tuple(operand.clone() for operand in operands)
         return torch.cond(pred, true_fn, false_fn, operands)
     structure = []
 

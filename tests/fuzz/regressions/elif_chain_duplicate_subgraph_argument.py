@@ -26,6 +26,4 @@ def fuzz_fn(x, y, k):
 
 # x, y: 0-d int64 tensors; k: a Python int
 INPUTS = [(8, 0, 1)]
-XFAIL = ('under torch.compile only: "SyntaxError: duplicate argument \'child_true_branch\'": '
-         "torch.cond's operands are tensors of enclosing graphs (runtime/staging/torch.py), and "
-         "dynamo names a branch's inputs after those graphs' nodes")
+XFAIL = None
