@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 import traceback
+import unittest.mock
 import warnings
 
 import torch
@@ -288,11 +289,72 @@ def run_function_layer() -> dict:
             "seed_first_call_s": first}
 
 
+def ten_ifs(x):
+    """Ten data-dependent `if`s in a row: what tracing staged statements costs."""
+    for step in range(10):  # a Python range: unrolled, ten staged ifs in one graph
+        if x.sum() > step:
+            x = x - step
+        else:
+            x = x * 2
+    return x
+
+
+class _LoopModel(torch.nn.Module):
+    """A while loop over module calls: its bodies read the parameters by closure."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(16, 16), torch.nn.Linear(16, 16)
+
+    def forward(self, x, n):
+        i = 0
+        while i < n:
+            if x.sum() > 0:
+                x = torch.relu(self.a(x))
+            else:
+                x = torch.tanh(self.b(x))
+            i += 1
+        return x
+
+
+def _trace_seconds(make, args, repeat=3) -> float:
+    """Best time of a first call (convert + trace + build) of a fresh Function."""
+    best = float("inf")
+    for _ in range(repeat):
+        function = autoconv.autoconv(make())
+        start = time.perf_counter()
+        function(*args)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def run_trace_time() -> dict:
+    """First-call time with the operators called directly under make_fx (autoconv's way) and
+    with torch.cond / torch.while_loop, which run dynamo over every body first."""
+    from autoconv_runtime.staging import operators
+
+    print("\n== trace time (first call of a fresh Function: convert + trace + build, best of 3)")
+    cases = {"ten staged ifs": (lambda: ten_ifs, (torch.ones(3),)),
+             "module, while + if": (_LoopModel, (torch.randn(4, 16), torch.tensor(3)))}
+    results = {}
+    for label, (make, args) in cases.items():
+        _trace_seconds(make, args, repeat=1)  # warm up both paths' imports
+        direct = _trace_seconds(make, args)
+        with unittest.mock.patch.object(operators, "_direct", lambda: False):
+            _trace_seconds(make, args, repeat=1)
+            through_dynamo = _trace_seconds(make, args)
+        print(f"   {label:22} direct {direct * 1e3:8.1f} ms   through dynamo "
+              f"{through_dynamo * 1e3:8.1f} ms   {through_dynamo / direct:5.1f}x faster")
+        results[label] = (direct, through_dynamo)
+    return results
+
+
 def run() -> dict:
     """Print all tables; returns a summary dict for run.py."""
     flow = run_control_flow()
     model = run_seed_model()
     layer = run_function_layer()
+    layer["trace"] = run_trace_time()
     failures = flow["failures"] + model["failures"]
     if failures and os.environ.get("BENCH_TRACEBACKS"):
         for label, name, e in failures:
@@ -303,7 +365,7 @@ def run() -> dict:
 
 
 _SECTIONS = {"control_flow": run_control_flow, "seed_model": run_seed_model,
-             "function_layer": run_function_layer}
+             "function_layer": run_function_layer, "trace_time": run_trace_time}
 
 if __name__ == "__main__":
     # `python benchmarks/staged.py seed_model` runs one section; no argument runs them all.

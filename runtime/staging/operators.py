@@ -38,12 +38,11 @@ __all__ = ["cond", "while_loop"]
 def cond(pred, true_fn, false_fn, operands):
     """`true_fn(*operands) if pred else false_fn(*operands)` as one `cond` node.
 
-    The branches may return any pytree of tensors (of one structure); the node's outputs are
-    its leaves, since torch.export cannot save nested outputs of an operator.
+    The branches may return any pytree of tensors (of one structure). Under make_fx the node's
+    outputs are its leaves, since torch.export cannot save nested outputs of an operator.
     """
     operands = tuple(operands)
-    # is_dynamo_compiling first: dynamo, which traces this runtime too, folds it and stops there
-    # (and would refuse the bodies' record of their output structure, a side effect).
+    # is_dynamo_compiling first: dynamo, which traces this runtime too, folds it and stops there.
     if torch.compiler.is_dynamo_compiling():
         # Dynamo lifts a branch's operands the way it lifts closure reads, naming each input
         # after the value's node in the graph it came from; values of two enclosing graphs can
@@ -51,6 +50,16 @@ def cond(pred, true_fn, false_fn, operands):
         # made here are nodes of one graph, with distinct names.
         operands = tuple(operand.clone() for operand in operands)
         return torch.cond(pred, true_fn, false_fn, operands)
+    if _is_batched(pred):
+        # vmap, with or without a tracer: both branches run and a select picks per example
+        # (under a tracer, torch's own rule would keep only the first output)
+        return _select(pred, true_fn(*operands), false_fn(*operands))
+    if _concrete_transform():
+        return (true_fn if pred else false_fn)(*operands)
+    if not _direct():
+        # another tracer or mode: torch.cond runs dynamo over the branches
+        return torch.cond(pred, true_fn, false_fn, operands)
+    _refuse_transform("if statement", allowed=(TransformType.Vmap,))
     structure = []
 
     def flat(fn):
@@ -62,23 +71,10 @@ def cond(pred, true_fn, false_fn, operands):
             return tuple(leaves) or (torch.zeros((), dtype=torch.bool),)
         return run
 
-    out = _cond(pred, flat(true_fn), flat(false_fn), operands)
+    out = _call_lifting_constants(
+        lambda: cond_op(pred, flat(true_fn), flat(false_fn), operands),
+        torch.ops.higher_order.cond)
     return pytree.tree_unflatten(list(out)[: structure[0].num_leaves], structure[0])
-
-
-def _cond(pred, true_fn, false_fn, operands):
-    if _is_batched(pred):
-        # vmap, with or without a tracer: both branches run and a select picks per example
-        # (under a tracer, torch's own rule would keep only the first output)
-        return _select(pred, true_fn(*operands), false_fn(*operands))
-    if _concrete_transform():
-        return (true_fn if pred else false_fn)(*operands)
-    if not _direct():
-        return torch.cond(pred, true_fn, false_fn, operands)
-    _refuse_transform("if statement", allowed=(TransformType.Vmap,))
-
-    return _call_lifting_constants(lambda: cond_op(pred, true_fn, false_fn, operands),
-                                   torch.ops.higher_order.cond)
 
 
 def while_loop(cond_fn, body_fn, carried, additional=()):
