@@ -15,10 +15,12 @@ import gast
 
 from .. import templates
 from ..transformer import Converter
+from .generators import leaves_generators_alone
 
 _METHODS = {"append": "list_append", "extend": "list_extend"}
 
 
+@leaves_generators_alone
 class ListConverter(Converter):
     """Rewrites `name.append(x)` / `name.extend(xs)` statements."""
 

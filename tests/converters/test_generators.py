@@ -42,6 +42,34 @@ def test_nested_generator_is_left_as_written():
     )
 
 
+def test_list_appends_in_a_nested_generator_are_left_as_written():
+    assert_converts(
+        """
+        def f(x):
+            def pairs(k):
+                seen = []
+                for i in range(k):
+                    seen.append(i)
+                    yield seen
+            vals = []
+            vals.append(x)
+            return vals, pairs
+        """,
+        """
+        def f(x):
+
+            def pairs(k):
+                seen = []
+                for i in range(k):
+                    seen.append(i)
+                    yield seen
+            vals = []
+            vals = ac.list_append(vals, x)
+            return vals, pairs
+        """,
+    )
+
+
 def count_odd_down(k):
     """A module-level generator, called from converted code as it is."""
     while k > 0:
