@@ -19,10 +19,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -x -p no:cacheprovider tests
 
-# make fuzz N=10000 [SEED=S]: the differential fuzzer; failures go to fuzz-failures/.
+# make fuzz N=10000 [SEED=S] [COMPILE_EVERY=K]: the differential fuzzer; failures go to
+# fuzz-failures/. Every K-th program (default 10, 0 for none) is also run under torch.compile.
 N ?= 1000
 fuzz: $(STAMP)
-	$(PY) -m tests.fuzz --n $(N) $(if $(SEED),--seed $(SEED)) --out fuzz-failures
+	$(PY) -m tests.fuzz --n $(N) $(if $(SEED),--seed $(SEED)) \
+		$(if $(COMPILE_EVERY),--compile-every $(COMPILE_EVERY)) --out fuzz-failures
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'

@@ -16,7 +16,10 @@ from fuzz import check, load_program, run_fuzz
 
 REGRESSIONS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "fuzz", "regressions",
                                             "*.py")))
-SAMPLE = 12  # programs per CI run: each traces cond / while_loop graphs, ~1-3 s on 2 cores
+# Programs per CI run (~0.3 s each on 2 cores), every COMPILE_EVERY-th also under
+# torch.compile(fullgraph=True), where dynamo traces the bodies (a few seconds each).
+SAMPLE = 200
+COMPILE_EVERY = 25
 
 
 def _regression_params():
@@ -37,7 +40,7 @@ def test_regression(path):
 
 def test_random_sample():
     seed = int(datetime.date.today().strftime("%Y%m%d"))
-    summary = run_fuzz(SAMPLE, seed, size=5)
+    summary = run_fuzz(SAMPLE, seed, size=5, compile_every=COMPILE_EVERY)
     details = "\n".join(f"  program {p.index}: {f}" for p, f in summary.failures)
     assert not summary.failures, f"{summary.report()}\n{details}"
 
