@@ -41,9 +41,10 @@ def tensor_loop(x, n):
 
 
 def reads_outer(x, w):
-    # NOTE [closure operands]: the branch reads `w` by closure. torch 2.13 lifts such tensors
-    # into operands of the cond node; if it ever baked them as constants, replaying the graph
-    # with another `w` would return the traced one's result and this test would fail.
+    # NOTE [closure operands]: the branch reads `w`. Every tensor a body reads from outside it
+    # becomes an operand of the cond node (runtime/staging/operators.py, _lift_constants); if
+    # one were baked as a constant, replaying the graph with another `w` would return the traced
+    # one's result and this test would fail.
     if x.sum() > 0:
         y = x * w
     else:
@@ -108,3 +109,50 @@ def test_make_fx_of_converted_function():
     gm = make_fx(autoconv.convert(tensor_branch), tracing_mode="fake")(torch.ones(3))
     assert count_ops(gm, COND) == 1
     torch.testing.assert_close(gm(-torch.ones(3)), tensor_branch(-torch.ones(3)))
+
+
+SCALE = torch.tensor([2.0, -1.0])
+
+
+def reads_by_python_closure(x, w, n):
+    # `scale` reads `w` by a Python closure the converter does not see, and the loop body reads
+    # the global SCALE and makes a constant of its own.
+    def scale(v):
+        return v * w
+
+    i = 0
+    while i < n:
+        if x.sum() > 0:
+            x = scale(x) - torch.tensor(1.0)
+        else:
+            x = x * SCALE + 3
+        i += 1
+    return x
+
+
+def _body_constants(graph_module):
+    """Tensor attributes read by get_attr in any cond / while_loop body."""
+    found = []
+    for name, module in graph_module.named_modules():
+        if name and isinstance(module, torch.fx.GraphModule):
+            found += [n.target for n in module.graph.find_nodes(op="get_attr")
+                      if isinstance(getattr(module, n.target), torch.Tensor)]
+    return found
+
+
+def test_bodies_hold_no_tensor_constants():
+    cf = autoconv.autoconv(reads_by_python_closure).get_concrete_function(
+        torch.ones(2), torch.ones(2), torch.tensor(2))
+    assert count_ops(cf.graph_module, WHILE_LOOP) == 1 and count_ops(cf.graph_module, COND) == 1
+    assert _body_constants(cf.graph_module) == []
+    for x in (torch.ones(2), torch.tensor([-5.0, 1.0])):
+        for w in (torch.ones(2), torch.tensor([3.0, -4.0])):
+            for n in (0, 1, 3):
+                torch.testing.assert_close(cf(x, w, torch.tensor(n)),
+                                           reads_by_python_closure(x, w, torch.tensor(n)))
+
+
+def test_exported_bodies_hold_no_tensor_constants():
+    program = autoconv.autoconv(reads_by_python_closure).export(
+        torch.ones(2), torch.ones(2), torch.tensor(2))
+    assert _body_constants(program.graph_module) == []
