@@ -156,3 +156,27 @@ def test_exported_bodies_hold_no_tensor_constants():
     program = autoconv.autoconv(reads_by_python_closure).export(
         torch.ones(2), torch.ones(2), torch.tensor(2))
     assert _body_constants(program.graph_module) == []
+
+
+def dead_branch(x):
+    if x.sum() > 0:
+        unused = x * 2  # noqa: F841 (no later reader: the cond has no outputs anyone uses)
+    return x + 1
+
+
+def printing_branch(x):
+    if x.sum() > 0:
+        unused = x * 2  # noqa: F841
+        print("positive:", x)
+    return x + 1
+
+
+def test_a_cond_nothing_reads_is_dropped_unless_it_prints(capfd):
+    dead = autoconv.autoconv(dead_branch).get_concrete_function(torch.ones(2))
+    assert count_ops(dead.graph_module, COND) == 0
+    printing = autoconv.autoconv(printing_branch).get_concrete_function(torch.ones(2))
+    assert count_ops(printing.graph_module, COND) == 1
+    capfd.readouterr()
+    printing(torch.ones(2))
+    printing(-torch.ones(2))
+    assert capfd.readouterr().out == "positive: tensor([1., 1.])\n"

@@ -68,7 +68,7 @@ def cond(pred, true_fn, false_fn, operands):
             structure.append(spec)
             # A cond kept for the asserts or prints in it still gives one output: torch.export
             # cannot check or save an operator node without one.
-            return tuple(leaves) or (torch.zeros((), dtype=torch.bool),)
+            return tuple(leaves) or (torch.zeros((), dtype=torch.bool, device=pred.device),)
         return run
 
     out = _call_lifting_constants(
