@@ -10,6 +10,7 @@ from .subscripts import getitem, setitem
 from .operators import (
     and_,
     assert_,
+    assigns_outside,
     for_stmt,
     if_exp,
     if_stmt,
@@ -27,6 +28,7 @@ __all__ = [
     "Undefined",
     "and_",
     "assert_",
+    "assigns_outside",
     "converted_call",
     "do_not_convert",
     "eager",

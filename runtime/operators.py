@@ -12,11 +12,13 @@ import builtins
 import torch
 
 from . import lists
+from .errors import StagingError
 from .iteration import StagedEnumerate, StagedRange, StagedZip, staged_sequence
 from .staging import torch as staging
 from .values import Undefined, is_staged, to_tensor
 
 __all__ = [
+    "assigns_outside",
     "if_stmt",
     "while_stmt",
     "for_stmt",
@@ -279,6 +281,23 @@ def assert_(cond, message=None):
         return
     if not cond:
         raise AssertionError(message()) if message is not None else AssertionError
+
+
+def assigns_outside(kind, *names):
+    """First statement of a branch or loop body that assigns `global` / `nonlocal` `names`.
+
+    Where the body runs as Python this does nothing. Where it is staged, the assignment would
+    happen once while tracing, whatever the data, and never when the graph runs: refused.
+    """
+    statement = staging.staged_statement()
+    if statement is not None:
+        listed = ", ".join(f"'{name}'" for name in names)
+        raise StagingError(
+            statement,
+            f"the body assigns the {kind} {listed}, which a graph cannot change: the assignment "
+            "would happen once while tracing, not each time the graph runs",
+            f"Return the new value from the function (or keep it in a tensor) and assign the "
+            f"{kind} outside the function")
 
 
 def print_(*args, sep=" ", end="\n", file=None, flush=False):

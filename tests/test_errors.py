@@ -358,3 +358,67 @@ def test_export_errors_show_only_the_users_frames():
     below = _frames_after_entry(info.value)
     assert below[-1].filename == fn.__code__.co_filename and below[-1].line == text
     assert "exporting f" in info.value.__notes__[0]
+
+
+_WRITES_OUTSIDE = """
+counter = 0
+
+
+def bump_if_positive(x, flag):
+    global counter
+    if flag:
+        counter += 1
+    if x.sum() > 0:
+        counter += 1
+        y = x
+    else:
+        y = -x
+    return y
+
+
+def count_down(n):
+    seen = 0
+
+    def step(k):
+        nonlocal seen
+        while k > 0:
+            seen += 1
+            k = k - 1
+        return k
+
+    return step(n), seen
+"""
+
+
+def test_global_write_in_a_staged_branch_is_refused(tmp_path):
+    module = _load_module(tmp_path, _WRITES_OUTSIDE)
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(module.bump_if_positive)(torch.ones(2), True)
+    message = str(info.value)
+    assert "assigns the global 'counter'" in message and "if statement" in message
+    assert info.value.filename == module.__file__
+
+
+def test_global_write_runs_where_python_decides(tmp_path):
+    module = _load_module(tmp_path, _WRITES_OUTSIDE)
+    converted = autoconv.convert(module.bump_if_positive)
+    converted(torch.ones(2), True)  # eager tensors: both ifs run as Python
+    assert module.counter == 2
+
+
+def test_nonlocal_write_in_a_staged_loop_is_refused(tmp_path):
+    module = _load_module(tmp_path, _WRITES_OUTSIDE)
+    with pytest.raises(StagingError, match="assigns the nonlocal 'seen'"):
+        autoconv.autoconv(module.count_down)(torch.tensor(3))
+    assert autoconv.convert(module.count_down)(torch.tensor(3)) == (0, 3)  # eager: Python
+
+
+def _load_module(tmp_path, source):
+    import importlib.util
+
+    path = tmp_path / "writes_outside.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("writes_outside", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -94,6 +94,14 @@ class ControlFlowConverter(Converter):
                                        ac=self.ctx.runtime)
         body = inits + body
         decls = self._declarations(body)
+        for decl in decls:
+            # where the body is staged, the runtime refuses the write (see ac.assigns_outside)
+            kind = "global" if isinstance(decl, gast.Global) else "nonlocal"
+            names = {f"name{i}": gast.Constant(value=n, kind=None)
+                     for i, n in enumerate(decl.names)}
+            decls = decls + templates.replace(
+                f"ac.assigns_outside(kind, {', '.join(names)})", ac=self.ctx.runtime,
+                kind=gast.Constant(value=kind, kind=None), **names)
         returned = templates.replace("return state", state=templates.names_tuple(state))
         fn = gast.FunctionDef(
             name=name,

@@ -12,6 +12,9 @@ NOTE [closure operands] in tests/test_staging_graph.py, which guards that they a
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
+import threading
 
 import torch
 from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols, statically_known_true
@@ -22,7 +25,8 @@ from ..lists import StagedList
 from . import lists, operators
 from ..values import RETURN_VALUE, is_undefined, to_tensor
 
-__all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off"]
+__all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
+           "staged_statement"]
 
 _probing = [False]
 
@@ -46,6 +50,35 @@ def probe_side_effects_off():
     """A context in which converted code runs only to learn the types of its values: `print`
     and `assert` do nothing, and the ops it traces are dead code."""
     return _probe()
+
+
+_staging = threading.local()
+
+
+def staging(statement: str):
+    """Decorates a staging function: while it runs, `staged_statement()` names its statement."""
+    def decorate(stage):
+        parameters = inspect.signature(stage)
+
+        @functools.wraps(stage)
+        def run(*args, **kwargs):
+            if torch.compiler.is_compiling():  # dynamo refuses the bookkeeping (and the writes)
+                return stage(*args, **kwargs)
+            stack = _staging.__dict__.setdefault("statements", [])
+            named = parameters.bind_partial(*args, **kwargs).arguments.get("statement")
+            stack.append(named or statement)
+            try:
+                return stage(*args, **kwargs)
+            finally:
+                stack.pop()
+        return run
+    return decorate
+
+
+def staged_statement() -> str | None:
+    """The innermost statement whose bodies are running to become a graph, or None."""
+    stack = getattr(_staging, "statements", None)
+    return stack[-1] if stack else None
 
 
 def probing() -> bool:
@@ -401,6 +434,7 @@ def _may_promote(state, kinds) -> bool:
     return any(k == TENSOR and _is_number(v) and type(v) is not bool for v, k in zip(state, kinds))
 
 
+@staging("if statement")
 def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None):
     """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
     one torch.cond."""
@@ -454,6 +488,7 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     return _released(_merge(_pairs_as_lists(flat, state, kinds), state, kinds, _OUTPUTS), growth)
 
 
+@staging("while loop")
 def stage_while(test, body, state, names, like, inputs=(), statement="while loop", dtypes=None,
                 trips=None):
     """`while test(*state, *inputs): state = body(*state, *inputs)` as one torch.while_loop.

@@ -139,6 +139,7 @@ def test_global_write():
 
             def if_true():
                 global counter
+                ac.assigns_outside('global', 'counter')
                 counter = counter + 1
                 return ()
             ac.if_stmt(x > 0, if_true, None, (), ())
