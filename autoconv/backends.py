@@ -34,6 +34,8 @@ from torch.fx import GraphModule, Node
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 from torch.utils import _pytree as pytree
 
+from . import graph_passes
+
 __all__ = ["BACKENDS", "build", "compile_python"]
 
 _COND = torch.ops.higher_order.cond
@@ -413,13 +415,9 @@ def _lower_for_python(graph_module: GraphModule) -> GraphModule:
             _fuse_linear(module.graph)
             _in_place_to_functional(module.graph)
             _drop_clones(module)
-            module.graph.eliminate_dead_code(is_impure_node=_keeps)
+            module.graph.eliminate_dead_code(is_impure_node=graph_passes.has_effects)
             module.recompile()
     return lowered
-
-
-def _keeps(node: Node) -> bool:
-    return node.is_impure() or (node.op == "call_function" and node.target in (_COND, _WHILE_LOOP))
 
 
 def _build_python(graph_module: GraphModule, example_inputs) -> Callable:

@@ -160,45 +160,6 @@ def _check_input_signature(name, specs, args, kwargs) -> list:
     return list(args)
 
 
-_CONTROL_FLOW = (torch.ops.higher_order.cond, torch.ops.higher_order.while_loop)
-
-
-def _is_impure(node: torch.fx.Node) -> bool:
-    """Whether dead-code elimination must keep `node` although nothing uses its outputs.
-
-    A cond / while_loop is kept when a body prints, asserts or changes one of its inputs in
-    place; one whose outputs are unused and whose bodies only compute (what runs bodies once to
-    learn their types leaves such nodes) is dropped.
-    """
-    if node.op != "call_function":
-        return node.is_impure()
-    if node.target in _CONTROL_FLOW:
-        owner = node.graph.owning_module
-        bodies = (getattr(owner, arg.target) for arg in node.args
-                  if isinstance(arg, torch.fx.Node) and arg.op == "get_attr")
-        # (a folded predicate is a get_attr too, of a tensor)
-        return any(_body_has_effects(body) for body in bodies
-                   if isinstance(body, torch.fx.GraphModule))
-    return node.is_impure()
-
-
-_FRESH = {torch.ops.aten.clone.default, torch.ops.aten.zeros.default,
-          torch.ops.aten.full.default, torch.ops.aten.empty.memory_format}
-
-
-def _body_has_effects(body) -> bool:
-    for node in body.graph.nodes:
-        if node.op != "call_function" or not _is_impure(node):
-            continue
-        target = node.target
-        mutated = node.args[0] if node.args else None
-        if (isinstance(target, torch._ops.OpOverload) and target._schema.is_mutable
-                and isinstance(mutated, torch.fx.Node) and mutated.target in _FRESH):
-            continue  # in place on a tensor the body made itself (a private copy of its state)
-        return True
-    return False
-
-
 class Function:
     """A Python function (or `nn.Module`) that converts once and traces once per signature.
 
@@ -378,7 +339,7 @@ class Function:
         with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True):
             graph_module = make_fx(flat_function, tracing_mode=mode,
                                    _allow_non_fake_inputs=True)(*example)
-            graph_module = graph_passes.clean_up(graph_module, is_impure=_is_impure)
+            graph_module = graph_passes.clean_up(graph_module, is_impure=graph_passes.has_effects)
         # Once each, outermost first (a module's code generation marks its children stale).
         # Dynamo, which the inductor backend and users' torch.compile run, refuses a lazy one.
         for submodule in graph_module.modules():

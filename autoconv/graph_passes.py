@@ -17,7 +17,7 @@ import torch
 from torch.fx import GraphModule, Node
 from torch.fx.passes.dialect.common.cse_pass import CSEPass
 
-__all__ = ["clean_up", "is_functional"]
+__all__ = ["clean_up", "has_effects", "is_functional"]
 
 
 def _op_of(node: Node):
@@ -32,6 +32,39 @@ def _mutates(node: Node) -> bool:
 def is_functional(graph_module: GraphModule) -> bool:
     """No node of this graph (subgraphs aside) writes to a tensor in place."""
     return not any(_mutates(node) for node in graph_module.graph.nodes)
+
+
+_CONTROL_FLOW = (torch.ops.higher_order.cond, torch.ops.higher_order.while_loop)
+# Ops that allocate: writing in place into their result changes nothing outside the graph.
+_ALLOCATING = {torch.ops.aten.clone.default, torch.ops.aten.zeros.default,
+               torch.ops.aten.full.default, torch.ops.aten.empty.memory_format}
+
+
+def has_effects(node: Node) -> bool:
+    """Whether dead-code elimination must keep `node` although nothing uses its outputs.
+
+    A cond / while_loop is kept when a body prints, asserts or changes one of its inputs in
+    place; one whose outputs are unused and whose bodies only compute (what runs bodies once to
+    learn their types leaves such nodes) is dropped.
+    """
+    if node.op == "call_function" and node.target in _CONTROL_FLOW:
+        owner = node.graph.owning_module
+        bodies = (getattr(owner, arg.target) for arg in node.args
+                  if isinstance(arg, Node) and arg.op == "get_attr")
+        # (a folded predicate is a get_attr too, of a tensor)
+        return any(_body_has_effects(body) for body in bodies if isinstance(body, GraphModule))
+    return node.is_impure()
+
+
+def _body_has_effects(body: GraphModule) -> bool:
+    for node in body.graph.nodes:
+        if node.op != "call_function" or not has_effects(node):
+            continue
+        written = node.args[0] if node.args else None
+        if _mutates(node) and isinstance(written, Node) and written.target in _ALLOCATING:
+            continue  # in place on a tensor the body made itself (a private copy of its state)
+        return True
+    return False
 
 
 def _unmergeable(graph_module: GraphModule) -> set:

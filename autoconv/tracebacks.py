@@ -20,7 +20,7 @@ import torch
 
 import autoconv_runtime
 
-__all__ = ["for_user", "quiet_meta_failures", "internal_file"]
+__all__ = ["for_user", "quiet_meta_failures"]
 
 _SWITCH = "AUTOCONV_TRACEBACK"
 
@@ -38,7 +38,7 @@ _FAKE_TENSOR_LOG = logging.getLogger("torch._subclasses.fake_tensor")
 _GENERATED = ("<string>", "<eval_with_key>")
 
 
-def internal_file(filename: str) -> bool:
+def _internal_file(filename: str) -> bool:
     """True for torch's and autoconv's own files and for code torch generates."""
     return filename.startswith(_INTERNAL_DIRS) or filename.startswith(_GENERATED)
 
@@ -47,7 +47,7 @@ def _user_traceback(tb: types.TracebackType | None) -> types.TracebackType | Non
     """`tb` with only the frames of the user's files, in order."""
     kept = []
     while tb is not None:
-        if not internal_file(tb.tb_frame.f_code.co_filename):
+        if not _internal_file(tb.tb_frame.f_code.co_filename):
             kept.append(tb)
         tb = tb.tb_next
     result = None
