@@ -14,6 +14,7 @@ import weakref
 
 import torch
 
+from . import builtins as staged_builtins
 from . import iteration, operators
 
 __all__ = [
@@ -43,6 +44,18 @@ _STAGED_BUILTINS = (
     (builtins.enumerate, iteration.enumerate_),
     (builtins.zip, iteration.zip_),
     (builtins.print, operators.print_),
+    (builtins.len, staged_builtins.len_),
+    (builtins.min, staged_builtins.min_),
+    (builtins.max, staged_builtins.max_),
+    (builtins.sum, staged_builtins.sum_),
+    (builtins.any, staged_builtins.any_),
+    (builtins.all, staged_builtins.all_),
+    (builtins.bool, staged_builtins.bool_),
+    (builtins.int, staged_builtins.int_),
+    (builtins.float, staged_builtins.float_),
+    (torch.equal, staged_builtins.equal_),
+    (torch.allclose, staged_builtins.allclose_),
+    (torch.is_nonzero, staged_builtins.is_nonzero_),
 )
 
 # Code from these packages runs as it is: converting it would only slow it down.

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import torch
 from torch._C import _TorchDispatchModeKey, _get_dispatch_mode
+from torch.fx.experimental.symbolic_shapes import (
+    free_unbacked_symbols,
+    statically_known_false,
+    statically_known_true,
+)
 
-__all__ = ["Undefined", "eager", "is_staged", "is_undefined", "to_tensor"]
+__all__ = ["Undefined", "eager", "is_staged", "is_symbolic", "is_undefined", "to_tensor",
+           "as_staged_tensor"]
 
 
 class Undefined:
@@ -71,16 +77,46 @@ def is_staged(value) -> bool:
     """True when `value` is a tensor whose contents are unknown until the graph runs.
 
     That is a tensor seen by a tracer: dynamo, make_fx / torch.export (proxy, fake and functional
-    modes), or a vmap batch. A concrete eager tensor is not staged: its value is at hand, so
+    modes), or a vmap batch; or a number read from one (`t.item()`, `t.tolist()`), which the
+    tracer gives as a SymInt / SymFloat / SymBool whose value it does not know (see
+    `is_symbolic`). A concrete eager tensor is not staged: its value is at hand, so
     Python control flow on it is both correct and cheaper than a staged operator.
     """
     if not isinstance(value, torch.Tensor):
-        return False
+        return is_symbolic(value)
     if _under_tracer():
         return True
     if isinstance(value, torch._subclasses.FakeTensor):
         return True
     return torch._C._functorch.is_batchedtensor(value)
+
+
+_SYMBOLIC = (torch.SymBool, torch.SymInt, torch.SymFloat)
+
+
+def is_symbolic(value) -> bool:
+    """True for a SymBool / SymInt / SymFloat whose value only the running graph knows.
+
+    That is one with an unbacked symbol: a number read from a traced tensor (`.item()`). A
+    Python `if` on it raises torch's "data-dependent" guard error, so conditions on it are
+    staged. A size under `dynamic=True` (a backed symbol) has a hint: a branch on it is taken
+    as Python and guarded, so a new path retraces. Dynamo shows symbolic numbers to the code it
+    traces as plain bool / int / float; there a number whose truth value is not known while
+    tracing counts (a condition on it is staged, which is right for both kinds).
+    """
+    if torch.compiler.is_dynamo_compiling():
+        if type(value) not in (bool, int, float):
+            return False
+        truth = value if type(value) is bool else value != 0
+        return not (statically_known_true(truth) or statically_known_false(truth))
+    return isinstance(value, _SYMBOLIC) and bool(free_unbacked_symbols(value))
+
+
+def as_staged_tensor(value, like: torch.Tensor | None = None) -> torch.Tensor:
+    """A staged value as a tensor: a symbolic number becomes a 0-d tensor computed from it."""
+    if isinstance(value, torch.Tensor):
+        return value
+    return to_tensor(value, like)
 
 
 def to_tensor(value, like: torch.Tensor | None = None, dtype: torch.dtype | None = None

@@ -23,7 +23,7 @@ from torch.utils import _pytree as pytree
 from ..errors import StagingError
 from ..lists import StagedList
 from . import lists, operators
-from ..values import RETURN_VALUE, is_undefined, to_tensor
+from ..values import RETURN_VALUE, is_symbolic, is_undefined, to_tensor
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
            "staged_statement"]
@@ -101,8 +101,12 @@ def as_predicate(value, statement: str) -> torch.Tensor:
     return value.reshape(())
 
 
+_SYMBOLIC = (torch.SymBool, torch.SymInt, torch.SymFloat)
+
+
 def _is_number(value) -> bool:
-    return isinstance(value, (bool, int, float)) and not isinstance(value, torch.Tensor)
+    # A symbolic number (`t.item()` under a tracer) crosses a statement as a 0-d tensor too.
+    return isinstance(value, (bool, int, float, *_SYMBOLIC)) and not isinstance(value, torch.Tensor)
 
 
 # How each state slot crosses a staged statement.
@@ -235,6 +239,13 @@ def _distinct(tensors):
     return out
 
 
+def _symbolic_input(value) -> bool:
+    if not torch.compiler.is_dynamo_compiling():
+        return isinstance(value, _SYMBOLIC)
+    # Dynamo shows symbolic numbers as Python ones; torch.cond takes a SymInt operand itself.
+    return type(value) in (float, bool) and is_symbolic(value)
+
+
 class _Operands:
     """The tensors a staged statement passes to its bodies: staged state, then inputs.
 
@@ -246,6 +257,12 @@ class _Operands:
                        for i, (v, k) in enumerate(zip(state, kinds)) if k == TENSOR)
         state_leaves, self.state_spec = pytree.tree_flatten(staged)
         self.input_leaves, self.input_spec = pytree.tree_flatten(tuple(inputs))
+        # A symbolic number read by a body (`s = x.sum().item()` before `if s > 1: x * s`) is
+        # tracked by the enclosing graph only: it goes in as a 0-d tensor and is read back
+        # inside (`_symbolic` slots), as a tensor would be.
+        self.symbolic = {i for i, leaf in enumerate(self.input_leaves) if _symbolic_input(leaf)}
+        for i in self.symbolic:
+            self.input_leaves[i] = to_tensor(self.input_leaves[i], like)
         self.input_slots = [i for i, leaf in enumerate(self.input_leaves)
                             if isinstance(leaf, torch.Tensor)]
         self.count = len(state_leaves)
@@ -257,7 +274,7 @@ class _Operands:
         state = pytree.tree_unflatten(list(flat[: self.count]), self.state_spec)
         leaves = list(self.input_leaves)
         for slot, tensor in zip(self.input_slots, flat[self.count:]):
-            leaves[slot] = tensor
+            leaves[slot] = tensor.item() if slot in self.symbolic else tensor
         return state, pytree.tree_unflatten(leaves, self.input_spec)
 
 
