@@ -11,6 +11,7 @@ from torch.fx._lazy_graph_module import _LazyGraphModule, _use_lazy_graph_module
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils import _pytree as pytree
 
+from autoconv_runtime.errors import user_exception
 from autoconv_runtime.values import is_undefined
 
 from . import backends, graph_passes, tracebacks
@@ -121,7 +122,14 @@ class ConcreteFunction:
         runner = self._runner
         if runner is None:
             runner = self._runner = backends.build(self.backend, self.graph_module, tensors)
-        outputs = runner(*tensors)
+        try:
+            outputs = runner(*tensors)
+        except RuntimeError as error:
+            # a graph assertion standing for the user's `raise` (NOTE [exceptions raised by graphs])
+            raised = user_exception(error)
+            if raised is None:
+                raise
+            raise raised from None
         if self._single_tensor:
             return outputs[0]
         outputs = iter(outputs)

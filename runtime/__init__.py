@@ -33,6 +33,7 @@ from .operators import (
     not_,
     or_,
     print_,
+    raise_,
     while_stmt,
 )
 from .values import Undefined, eager, is_staged
@@ -69,6 +70,7 @@ __all__ = [
     "not_",
     "or_",
     "print_",
+    "raise_",
     "range_",
     "set_converter",
     "setitem",

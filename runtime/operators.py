@@ -12,7 +12,7 @@ import builtins
 import torch
 
 from . import lists
-from .errors import StagingError
+from .errors import StagingError, graph_error_message
 from .iteration import StagedEnumerate, StagedRange, StagedZip, staged_sequence
 from .staging import torch as staging
 from .values import Undefined, as_staged_tensor, is_staged, to_tensor
@@ -27,6 +27,7 @@ __all__ = [
     "or_",
     "not_",
     "assert_",
+    "raise_",
     "print_",
     "list_append",
     "list_extend",
@@ -286,6 +287,25 @@ def assert_(cond, message=None):
         return
     if not cond:
         raise AssertionError(message()) if message is not None else AssertionError
+
+
+def raise_(exc, *cause):
+    """`raise exc` (`raise exc from cause[0]` when given).
+
+    Converted code lowers a `raise` like a `return` (`ac.raise_(exc)` and the return flag), so
+    that nothing after it runs. As Python it raises. In a body of a staged statement it would
+    raise while tracing, on every input: there it becomes a graph assertion that fails when the
+    graph takes this path (see NOTE [exceptions raised by graphs] in errors.py for the type).
+    """
+    if isinstance(exc, type):
+        exc = exc()
+    if not staging.in_staged_body():
+        if cause:
+            raise exc from cause[0]
+        raise exc
+    if not staging.probing():
+        never = torch.zeros((), dtype=torch.bool)
+        torch._assert_async(never, graph_error_message(exc))
 
 
 def assigns_outside(kind, *names):

@@ -6,8 +6,8 @@ import torch
 from torch._C import _TorchDispatchModeKey, _get_dispatch_mode
 from torch.fx.experimental.symbolic_shapes import (
     free_unbacked_symbols,
-    statically_known_false,
-    statically_known_true,
+    guard_or_false,
+    guard_or_true,
 )
 
 __all__ = ["Undefined", "eager", "is_staged", "is_symbolic", "is_undefined", "to_tensor",
@@ -101,14 +101,15 @@ def is_symbolic(value) -> bool:
     Python `if` on it raises torch's "data-dependent" guard error, so conditions on it are
     staged. A size under `dynamic=True` (a backed symbol) has a hint: a branch on it is taken
     as Python and guarded, so a new path retraces. Dynamo shows symbolic numbers to the code it
-    traces as plain bool / int / float; there a number whose truth value is not known while
-    tracing counts (a condition on it is staged, which is right for both kinds).
+    traces as plain bool / int / float, so there the test is whether their truth value is known.
     """
     if torch.compiler.is_dynamo_compiling():
         if type(value) not in (bool, int, float):
             return False
         truth = value if type(value) is bool else value != 0
-        return not (statically_known_true(truth) or statically_known_false(truth))
+        # Both give a constant back as it is, and a backed symbol's value (with a guard); only
+        # an unknown value takes each one's default.
+        return guard_or_false(truth) != guard_or_true(truth)
     return isinstance(value, _SYMBOLIC) and bool(free_unbacked_symbols(value))
 
 

@@ -20,20 +20,20 @@ import torch
 from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols, statically_known_true
 from torch.utils import _pytree as pytree
 
-from ..errors import StagingError
+from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
 from . import lists, operators
 from ..values import RETURN_VALUE, is_symbolic, is_undefined, to_tensor
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
-           "staged_statement"]
+           "staged_statement", "in_staged_body"]
 
 _probing = [False]
 
 
 @contextlib.contextmanager
 def _probe():
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() and _compiled_bodies[_IN_OPERATOR]:
         # Dynamo traces the bodies of torch.cond / while_loop and refuses the flag's mutation
         # there. Without it, a print in a probed body stays in the graph as a second print.
         yield
@@ -63,7 +63,14 @@ def staging(statement: str):
         @functools.wraps(stage)
         def run(*args, **kwargs):
             if torch.compiler.is_compiling():  # dynamo refuses the bookkeeping (and the writes)
-                return stage(*args, **kwargs)
+                if _compiled_bodies[_ACTIVE]:
+                    return stage(*args, **kwargs)
+                # ... except of the outermost statement, outside any body dynamo traces
+                _compiled_bodies[_ACTIVE] = True
+                try:
+                    return stage(*args, **kwargs)
+                finally:
+                    _compiled_bodies[_ACTIVE] = False
             stack = _staging.__dict__.setdefault("statements", [])
             named = parameters.bind_partial(*args, **kwargs).arguments.get("statement")
             stack.append(named or statement)
@@ -73,6 +80,33 @@ def staging(statement: str):
                 stack.pop()
         return run
     return decorate
+
+
+# Under dynamo or export: whether a staged statement runs ([0]), and whether dynamo traces the
+# bodies of its torch operator ([1]), where it refuses writes to these flags (so they are written
+# by the outermost statement only). A list: dynamo lost writes to an object's attribute made
+# after a torch.cond, not those to a list.
+_compiled_bodies = [False, False]
+_ACTIVE, _IN_OPERATOR = 0, 1
+
+
+@contextlib.contextmanager
+def _operator_bodies():
+    if not torch.compiler.is_compiling() or _compiled_bodies[_IN_OPERATOR]:
+        yield
+        return
+    _compiled_bodies[_IN_OPERATOR] = True
+    try:
+        yield
+    finally:
+        _compiled_bodies[_IN_OPERATOR] = False
+
+
+def in_staged_body() -> bool:
+    """True while the bodies of a staged statement run to become a graph."""
+    if torch.compiler.is_compiling():
+        return _compiled_bodies[_ACTIVE]
+    return staged_statement() is not None
 
 
 def staged_statement() -> str | None:
@@ -283,10 +317,16 @@ def _zeros_like_meta(value):
     return torch.zeros(t.shape, dtype=t.dtype, device=t.device)
 
 
-def _fill_return_placeholders(bodies, state, names, kinds, inputs, like):
-    """Give an unset return value a zero tensor shaped like the one a body would return."""
+def _fill_return_placeholders(bodies, state, names, kinds, inputs, like, created=(),
+                              statement="while loop"):
+    """Give an unset return value a zero tensor shaped like the one a body would return.
+
+    `created` are the slots of variables a loop body binds first (see NOTE [loop-created
+    variables]); they get a placeholder the same way, or a StagingError when the body does not
+    give them a tensor.
+    """
     slots = [i for i, v in enumerate(state) if is_undefined(v) and v.name == RETURN_VALUE]
-    if not slots:
+    if not slots and not created:
         return state
     state = list(state)
     # The bodies see their state as the staged statement will pass it: numbers as tensors. A
@@ -297,14 +337,40 @@ def _fill_return_placeholders(bodies, state, names, kinds, inputs, like):
         for body in bodies:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
             # state the statement then stages with.
-            outputs = body(*_copies(staged), *_copies(inputs))
-            for i in slots:
+            try:
+                outputs = body(*_copies(staged), *_copies(inputs))
+            except Exception as error:
+                if not created:
+                    raise
+                raise _unbound_before_loop(statement, names[created[0]]) from error
+            for i in [*slots, *created]:
                 if is_undefined(state[i]) and _is_stageable(outputs[i]):
                     # Shape and dtype only: the probe's own ops stay dead, for DCE to drop.
                     state[i] = pytree.tree_map(_zeros_like_meta, outputs[i])
     for i in slots:
         kinds[i] = CONSTANT if is_undefined(state[i]) else TENSOR
+    for i in created:
+        if is_undefined(state[i]):
+            raise _unbound_before_loop(statement, names[i])
+        kinds[i] = TENSOR
     return tuple(state)
+
+
+def _unbound_before_loop(statement, name):
+    return StagingError(
+        statement,
+        f"'{name}' has no value before the loop, and the loop body does not give it a tensor "
+        "value on every path before reading it",
+        f"Assign '{name}' before the loop, with the dtype and shape it will have")
+
+
+# NOTE [loop-created variables]
+# A variable a staged loop binds first (`for i in range(n): last = x[i]`, then `last` or `i`
+# read after the loop) is carried with a placeholder of the type the body gives it (zeros,
+# learnt by running the body once as a probe), as AutoGraph does. Where the loop runs no
+# iteration Python has no value for it; the loop also carries whether it ran, and after it a
+# graph assertion raises the UnboundLocalError Python would (at the loop's end, not at the read:
+# reading the variable only on a path that skips the loop still raises).
 
 
 def _copies(values):
@@ -486,7 +552,8 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
         return lambda *flat: _unalias(_lists_as_pairs(run(body, where, flat)[1]))
 
     try:
-        flat = operators.cond(pred, *(staged(b, w) for b, w in branches), operands.flat)
+        with _operator_bodies():
+            flat = operators.cond(pred, *(staged(b, w) for b, w in branches), operands.flat)
     except Exception:
         # torch (and dynamo, which traces the branches) report problems in their own terms;
         # run the branches once more outside the operator to name the variable at fault.
@@ -515,14 +582,13 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     only to count its trips (see NOTE [lists in while loops]).
     """
     kinds = _slot_kinds(state, names)
-    state = _fill_return_placeholders((body,), state, names, kinds, inputs, like)
-    for name, kind in zip(names, kinds):
-        if kind == UNBOUND:
-            raise StagingError(
-                statement,
-                f"'{name}' is changed by the loop but has no value before it",
-                f"Assign '{name}' before the loop, with the dtype and shape it will have",
-            )
+    created = [i for i, (v, k) in enumerate(zip(state, kinds))
+               if k == UNBOUND and v.name != RETURN_VALUE]
+    state = _fill_return_placeholders((body,), state, names, kinds, inputs, like, created,
+                                      statement)
+    if created:
+        return _stage_loop_created(test, body, state, names, like, inputs, statement, dtypes,
+                                   trips, created)
     _refuse_sets(state, names, statement)
     dtypes = dtypes or {}
     growth = _probe_lists(((body, "in the loop body"),), state, names, kinds, inputs, like,
@@ -552,8 +618,9 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
         return outputs, pytree.tree_leaves(out)
 
     try:
-        flat = operators.while_loop(staged_test, lambda *flat: _unalias(run(flat)[1]), carried,
-                                   read_only)
+        with _operator_bodies():
+            flat = operators.while_loop(staged_test, lambda *flat: _unalias(run(flat)[1]),
+                                       carried, read_only)
     except Exception:
         # As in stage_if: find the variable at fault by running the body outside the operator.
         with _probe():
@@ -572,6 +639,25 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
         raise
     staged, _ = operands.split(tuple(flat) + read_only)
     return _released(_merge(staged, state, kinds), growth)
+
+
+def _stage_loop_created(test, body, state, names, like, inputs, statement, dtypes, trips,
+                        created):
+    """The loop, carrying whether it ran; after it, an assertion for each variable it created."""
+    device = like.device if like is not None else None
+    ran = torch.zeros((), dtype=torch.bool, device=device)
+    out = stage_while(
+        lambda ran, *rest: test(*rest),
+        lambda ran, *rest: (torch.ones((), dtype=torch.bool, device=device), *body(*rest)),
+        (ran, *state), ("<loop ran>", *names), like, inputs, statement,
+        {slot + 1: dtype for slot, dtype in (dtypes or {}).items()} or None, trips)
+    if not probing():
+        for i in created:
+            error = UnboundLocalError(
+                f"cannot access local variable '{names[i]}' where it is not associated with a "
+                "value")
+            torch._assert_async(out[0], graph_error_message(error))
+    return out[1:]
 
 
 # NOTE [lists in while loops]

@@ -11,7 +11,7 @@ def test_user_function():
         """,
         """
         def f(x):
-            return ac.converted_call(helper, x) + torch.sin(x) + len(x)
+            return ac.converted_call(helper, x) + torch.sin(x) + ac.len_(x)
         """,
     )
 
@@ -45,5 +45,18 @@ def test_super_call():
         """
         def forward(self, x):
             return ac.super_method(__class__, self, 'forward')(x)
+        """,
+    )
+
+
+def test_builtins_and_torch_functions_that_read_values():
+    assert_converts(
+        """
+        def f(x, y, vals):
+            return len(vals) + min(x, y) + int(y) + torch.equal(x, y) + abs(x)
+        """,
+        """
+        def f(x, y, vals):
+            return ac.len_(vals) + ac.min_(x, y) + ac.int_(y) + ac.equal_(x, y) + abs(x)
         """,
     )
