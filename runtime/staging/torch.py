@@ -23,7 +23,7 @@ from torch.utils import _pytree as pytree
 from ..errors import StagingError
 from ..lists import StagedList
 from . import lists, operators
-from ..values import RETURN_VALUE, is_undefined, to_tensor
+from ..values import RETURN_VALUE, is_staged, is_undefined, to_tensor
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
            "staged_statement"]
@@ -87,7 +87,11 @@ def probing() -> bool:
 
 
 def as_predicate(value, statement: str) -> torch.Tensor:
-    """A 0-d bool tensor with the truth value Python would give `value`."""
+    """A 0-d bool tensor with the truth value Python would give `value`.
+
+    Another tracer's value (an fx Proxy: no shape, no dtype) is left to its own cond."""
+    if not isinstance(value, torch.Tensor):
+        return value
     numel = value.numel()
     if isinstance(numel, int) and numel != 1:
         raise StagingError(
@@ -114,6 +118,8 @@ CONSTANT = "constant"  # a Python value every body must leave as it is; it stays
 def _is_stageable(value) -> bool:
     """A tensor, a number, or a tuple / dict of them (torch's operators take such pytrees)."""
     if isinstance(value, (torch.Tensor, StagedList)) or _is_number(value):
+        return True
+    if is_staged(value):  # another tracer's value, such as an fx Proxy
         return True
     if isinstance(value, (tuple, dict)):
         leaves = pytree.tree_leaves(value)
@@ -229,7 +235,7 @@ def _distinct(tensors):
     out = []
     for t in tensors:
         # `is`, not id(): dynamo would guard on the identity of every tensor passed
-        if t._base is not None or any(t is u for u in out):
+        if isinstance(t, torch.Tensor) and (t._base is not None or any(t is u for u in out)):
             t = t.clone()
         out.append(t)
     return out
@@ -247,7 +253,7 @@ class _Operands:
         state_leaves, self.state_spec = pytree.tree_flatten(staged)
         self.input_leaves, self.input_spec = pytree.tree_flatten(tuple(inputs))
         self.input_slots = [i for i, leaf in enumerate(self.input_leaves)
-                            if isinstance(leaf, torch.Tensor)]
+                            if isinstance(leaf, torch.Tensor) or is_staged(leaf)]
         self.count = len(state_leaves)
         self.flat = tuple(_distinct(state_leaves + [self.input_leaves[i]
                                                     for i in self.input_slots]))
@@ -396,6 +402,8 @@ def _mismatch(statement, name, first, second, where_first, where_second):
 def _same_kind(a, b) -> bool:
     a_leaves, a_spec = pytree.tree_flatten(a)
     b_leaves, b_spec = pytree.tree_flatten(b)
+    if not all(isinstance(t, torch.Tensor) for t in a_leaves + b_leaves):
+        return a_spec == b_spec  # another tracer's values (fx Proxies) have no dtype to compare
     return a_spec == b_spec and all(_same_tensor_kind(x, y) for x, y in zip(a_leaves, b_leaves))
 
 
