@@ -15,6 +15,7 @@ import weakref
 import torch
 
 from . import iteration, operators
+from .staging.tracers.symbolic import is_fx_leaf, is_fx_wrapper
 
 __all__ = [
     "converted_call",
@@ -89,6 +90,8 @@ def _convertible(fn) -> bool:
         return False
     if fn.__code__.co_flags & _NOT_CONVERTED_CODE:
         return False
+    if is_fx_wrapper(fn):
+        return False
     module = (fn.__module__ or "").partition(".")[0]
     return module not in _NEVER_CONVERTED
 
@@ -159,7 +162,7 @@ def converted_call(fn, /, *args, **kwargs):
         return _converted_function(fn)(*args, **kwargs)
     if cls is types.MethodType and type(fn.__func__) is types.FunctionType:
         return _converted_function(_method_function(fn))(fn.__self__, *args, **kwargs)
-    if isinstance(fn, torch.nn.Module) and not _has_hooks(fn):
+    if isinstance(fn, torch.nn.Module) and not _has_hooks(fn) and not is_fx_leaf(fn, args):
         forward = cls.forward
         converted = _cached(forward)
         if converted is None and _convertible(forward):

@@ -67,6 +67,28 @@ class SymbolicTracer(StagingTracer):
         return tuple(out[i] for i in range(count))
 
 
+def is_fx_leaf(module, args) -> bool:
+    """True when an fx Tracer is tracing `module(*args)` and keeps it a `call_module` node (its
+    `is_leaf_module`): converted code then calls the module itself, not its converted forward."""
+    if not _symbolic_trace._is_fx_tracing_flag:
+        return False
+    for value in args:
+        if isinstance(value, torch.fx.Proxy):
+            tracer = value.tracer
+            try:
+                path = tracer.path_of_module(module)
+            except NameError:  # not a submodule of the traced root: fx would trace through it
+                return False
+            return tracer.is_leaf_module(module, path)
+    return False
+
+
+def is_fx_wrapper(fn) -> bool:
+    """True for the wrapper fx puts in place of an autowrapped function while it traces: it
+    makes the call one node. (`functools.wraps` gives it the user's module and source.)"""
+    return fn.__code__.co_filename == _symbolic_trace.__file__
+
+
 def _tracer_of(statement, *values) -> torch.fx.Tracer:
     for value in values:
         if isinstance(value, torch.fx.Proxy):
