@@ -36,7 +36,7 @@ def _is_plain_object(value) -> bool:
     if isinstance(value, (torch.Tensor, torch.nn.Module, StagedList, enum.Enum)):
         return False
     cls = type(value)
-    if cls.__module__ in _NOT_RECORDS or cls.__module__.startswith("torch."):
+    if cls.__module__ in _NOT_RECORDS or cls.__module__.startswith(("torch.", "autoconv_runtime.")):
         return False
     return hasattr(value, "__dict__") and not hasattr(cls, "__slots__")
 
