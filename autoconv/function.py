@@ -321,7 +321,8 @@ class Function:
             self._state = _ModuleState(module)
             names = self._state.names
         out_info = {}
-        bound_self = getattr(self.python_function, "__self__", None)
+        bound_self = module if module is not None else getattr(
+            self.python_function, "__self__", None)
 
         def flat_function(live, *tensors):
             state, inputs = tensors[: len(names)], tensors[len(names):]
@@ -461,10 +462,18 @@ def _walk_tensors(value, path, seen, out):
     if isinstance(value, torch.Tensor):
         out.append((path, value))
         return
-    if id(value) in seen or isinstance(value, (torch.nn.Module, str, bytes, int, float)):
+    if id(value) in seen or isinstance(value, (str, bytes, int, float)):
         return
     seen.add(id(value))
-    if isinstance(value, dict):
+    if isinstance(value, torch.nn.Module):
+        # Plain attributes (`self.total = t`) and submodules; parameters and buffers are the
+        # graph's inputs already (_ModuleState).
+        for k, v in vars(value).items():
+            if not k.startswith("_"):
+                _walk_tensors(v, path + (("attr", k),), seen, out)
+        for k, v in value._modules.items():
+            _walk_tensors(v, path + (("attr", k),), seen, out)
+    elif isinstance(value, dict):
         for k, v in value.items():
             _walk_tensors(v, path + (("item", k),), seen, out)
     elif isinstance(value, (list, tuple)):

@@ -246,3 +246,42 @@ def carry(stage, bodies, state, names, slots, statement):
             result[slot] = state[slot]
     return tuple(result)
 
+
+
+def refusing_module_changes(bodies, state, names, statement):
+    """`bodies`, each checking that it left the modules in `state` as they were.
+
+    A module is not carried (see above): a body that sets one of its attributes (`self.n = t`
+    in a method) would leave a value of the body's trace in it. Refused, and undone.
+    """
+    modules = [(name, value) for name, value in zip(names, state)
+               if isinstance(value, torch.nn.Module)]
+    if not modules or torch.compiler.is_dynamo_compiling():  # dynamo refuses it itself
+        return tuple(body for body, _ in bodies)
+
+    def tables(module):
+        return (vars(module), module._buffers, module._parameters)
+
+    def check(body, where):
+        def run(*args):
+            before = [[dict(t) for t in tables(m)] for _, m in modules]
+            try:
+                return body(*args)
+            finally:
+                for (name, module), saved in zip(modules, before):
+                    for table, old in zip(tables(module), saved):
+                        changed = [k for k in set(table) | set(old)
+                                   if table.get(k, old) is not old.get(k, table)]
+                        if not changed:
+                            continue
+                        table.clear()
+                        table.update(old)
+                        raise StagingError(
+                            statement,
+                            f"'{name}.{changed[0]}' of module '{name}' is set {where}; a "
+                            "module's attributes cannot change under a tensor condition",
+                            f"Keep the value in a local variable (or return it), and assign "
+                            f"'{name}.{changed[0]}' after the {statement}")
+        return run
+
+    return tuple(check(body, where) if body is not None else None for body, where in bodies)

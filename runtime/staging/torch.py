@@ -445,6 +445,9 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
             lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
             ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
             state, names, slots, statement)
+    if_true, if_false = objects.refusing_module_changes(
+        ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
+        statement)
     pred = as_predicate(pred, statement)
     kinds = _slot_kinds(state, names)
     state = _fill_return_placeholders((if_true, if_false), state, names, kinds, inputs, pred)
@@ -510,6 +513,8 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
                                              dtypes, trips),
             ((test, False, "in the loop test"), (body, True, "in the loop body")),
             state, names, slots, statement)
+    test, body = objects.refusing_module_changes(
+        ((test, "in the loop test"), (body, "in the loop body")), state, names, statement)
     kinds = _slot_kinds(state, names)
     state = _fill_return_placeholders((body,), state, names, kinds, inputs, like)
     for name, kind in zip(names, kinds):

@@ -293,3 +293,45 @@ def test_dict_inside_a_tuple_argument_is_updated():
     pair = ({"t": T(0.)},)
     autoconv.autoconv(store_in_tuple_item)(pair, T([1.]))
     assert_close(pair[0]["t"], T([2.]))
+
+
+class Accumulator(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.total = torch.zeros(())
+
+    def forward(self, x):
+        total = self.total
+        if x.sum() > 0:
+            total = total + x.sum()
+        self.total = total  # a plain attribute: carried across calls like an argument's
+        return x + total
+
+
+def test_module_attribute_is_updated_on_every_call():
+    module, reference = Accumulator(), Accumulator()
+    f = autoconv.autoconv(module)
+    for x in (T([1.]), T([-1.]), T([2.])):
+        assert_close(f(x), reference(x))
+    assert f.trace_count == 1
+    assert type(module.total) is torch.Tensor
+    assert_close(module.total, reference.total)
+
+
+class SetsInBranch(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.total = torch.zeros(())
+
+    def forward(self, x):
+        if x.sum() > 0:
+            self.total = self.total + 1
+        return x
+
+
+def test_module_attribute_set_in_staged_branch_is_refused():
+    module = SetsInBranch()
+    with pytest.raises(StagingError, match=r"'self\.total' of module 'self' is set in the true "
+                                           r"branch"):
+        autoconv.autoconv(module)(T([1.]))
+    assert type(module.total) is torch.Tensor  # undone: no value of the trace is left
