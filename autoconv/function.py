@@ -421,13 +421,27 @@ class Function:
                 for a in args),) if not kwargs else None
         try:
             with tracebacks.quiet_meta_failures():
-                return torch.export.export(root, args, kwargs or None, strict=False,
-                                           dynamic_shapes=dynamic_shapes)
+                program = torch.export.export(root, args, kwargs or None, strict=False,
+                                              dynamic_shapes=dynamic_shapes)
         except Exception as error:
             raise tracebacks.for_user(error, f"exporting {self.__name__}")  # noqa: B904
+        _check_no_trace_values(program.graph_module, self.__name__)
+        for name, value in {**program.constants, **program.state_dict}.items():
+            if _is_trace_value(value):
+                raise RuntimeError(
+                    f"autoconv internal error: exporting {self.__name__} left a value of the "
+                    f"trace ({type(value).__name__}) in the program as {name}. This is a bug in "
+                    "autoconv; please report it with this function.")
+        return program
 
     def __repr__(self) -> str:
         return f"<autoconv.Function {self.__name__} ({self.trace_count} traces)>"
+
+
+def _is_trace_value(value) -> bool:
+    from torch._subclasses.functional_tensor import FunctionalTensor
+
+    return isinstance(value, (torch._subclasses.FakeTensor, FunctionalTensor))
 
 
 def _check_no_trace_values(graph_module, name) -> None:
@@ -436,8 +450,6 @@ def _check_no_trace_values(graph_module, name) -> None:
 
     A backstop for bugs in autoconv: no user code should reach it.
     """
-    from torch._subclasses.functional_tensor import FunctionalTensor
-
     for module in graph_module.modules():
         if not isinstance(module, torch.fx.GraphModule):
             continue
@@ -445,7 +457,7 @@ def _check_no_trace_values(graph_module, name) -> None:
             if node.op != "get_attr":
                 continue
             value = getattr(module, node.target, None)
-            if isinstance(value, (torch._subclasses.FakeTensor, FunctionalTensor)):
+            if _is_trace_value(value):
                 users = [u.meta.get("stack_trace") for u in node.users]
                 where = next((u for u in users if u), "").strip().splitlines()
                 raise RuntimeError(

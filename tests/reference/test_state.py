@@ -335,3 +335,32 @@ def test_module_attribute_set_in_staged_branch_is_refused():
                                            r"branch"):
         autoconv.autoconv(module)(T([1.]))
     assert type(module.total) is torch.Tensor  # undone: no value of the trace is left
+
+
+def test_export_of_the_examples_saves_and_loads():
+    # was: torch's "We found a fake tensor in the exported program constant's list"
+    import io
+    for fn, x, want in ((attribute_in_while, T([1., 2.]), T([64., 128.])),
+                        (dict_item_in_if, T([1., 2.]), T(3.))):
+        program = autoconv.autoconv(fn).export(x)
+        saved = io.BytesIO()
+        torch.export.save(program, saved)
+        saved.seek(0)
+        assert_close(torch.export.load(saved).module()(x), want)
+
+
+def test_a_fake_constant_is_an_internal_error():
+    # The backstop itself: a graph holding a value of a trace is never returned.
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from autoconv.function import _check_no_trace_values
+
+    graph_module = torch.fx.symbolic_trace(lambda x: x + 1)
+    with FakeTensorMode():
+        graph_module.register_buffer("leftover", torch.zeros(()))
+    graph = graph_module.graph
+    output = next(n for n in graph.nodes if n.op == "output")
+    with graph.inserting_before(output):
+        graph.get_attr("leftover")
+    graph_module.recompile()
+    with pytest.raises(RuntimeError, match="internal error.*FakeTensor.*leftover"):
+        _check_no_trace_values(graph_module, "f")
