@@ -32,8 +32,9 @@ from .generators import leaves_generators_alone
 
 _STAGED_BUILTINS = {"range": "range_", "enumerate": "enumerate_", "zip": "zip_", "print": "print_"}
 _DIRECT_MODULES = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "autoconv"}
-# A method of a local value with one of these names is taken for a tensor's and called as it is.
-# (A user method of that name is then not converted: call it as `Class.name(value, ...)`.)
+# A method of a local value with one of these names is taken for a tensor's and called as it is,
+# unless the value is only ever bound to an instance of a user class (`solver = Solver(tol)`).
+# (Another user method of such a name is not converted: call it as `Class.name(value, ...)`.)
 _TENSOR_METHODS = frozenset(dir(torch.Tensor))
 
 
@@ -44,8 +45,11 @@ class CallConverter(Converter):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.first_params = []
+        self.user_objects = None
 
     def visit_FunctionDef(self, node):
+        if self.user_objects is None:
+            self.user_objects = self._user_objects(node)
         args = node.args.posonlyargs + node.args.args
         self.first_params.append(args[0].id if args else None)
         self.generic_visit(node)
@@ -69,6 +73,32 @@ class CallConverter(Converter):
         return isinstance(value, types.ModuleType) and (
             value.__name__.partition(".")[0] in _DIRECT_MODULES
         )
+
+    def _user_class(self, node) -> bool:
+        """True for a name of a global class that is not torch's, numpy's or the stdlib's."""
+        value = self.ctx.globals.get(node.id) if isinstance(node, gast.Name) else None
+        if not isinstance(value, type):
+            return False
+        module = value.__module__ or ""
+        if module == "builtins":  # a real builtin, or a class made by exec without __name__
+            return getattr(builtins, value.__name__, None) is not value
+        return module.partition(".")[0] not in _DIRECT_MODULES
+
+    def _user_objects(self, function) -> set[str]:
+        """Local names only ever bound to an instance of a user class (`solver = Solver(tol)`):
+        their methods are the user's whatever their names (`solver.norm(x)`)."""
+        bindings, user = {}, {}
+        for node in gast.walk(function):
+            if isinstance(node, gast.Name) and not isinstance(node.ctx, gast.Load):
+                bindings[node.id] = bindings.get(node.id, 0) + 1
+            elif (isinstance(node, gast.Assign) and len(node.targets) == 1
+                  and isinstance(node.targets[0], gast.Name) and isinstance(node.value, gast.Call)
+                  and node.value.func.__class__ is gast.Name
+                  and node.value.func.id not in self.ctx.local_names
+                  and self._user_class(node.value.func)):
+                name = node.targets[0].id
+                user[name] = user.get(name, 0) + 1
+        return {name for name, count in user.items() if bindings.get(name) == count}
 
     def _local_receiver(self, func):
         """The value of `value.method`, where `value` is a local or computed value other than the
@@ -126,7 +156,9 @@ class CallConverter(Converter):
             return node
         receiver = self._local_receiver(func)
         if receiver is not None:
-            if func.attr in _TENSOR_METHODS or isinstance(receiver, gast.Constant):
+            user_object = isinstance(receiver, gast.Name) and receiver.id in self.user_objects
+            if not user_object and (func.attr in _TENSOR_METHODS
+                                    or isinstance(receiver, gast.Constant)):
                 return node  # x.sum(), ", ".join(names)
             node.args = [receiver, gast.Constant(value=func.attr, kind=None)] + node.args
             node.func = gast.Attribute(value=templates.name(ac), attr="converted_method_call",
