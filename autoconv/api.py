@@ -15,6 +15,7 @@ from autoconv_runtime.calls import is_marked_do_not_convert, preconvert_module
 from . import conversion, emit
 from .errors import ConversionError
 from .function import Function
+from .modules import ConvertedModule
 
 __all__ = ["autoconv", "convert", "to_code", "do_not_convert"]
 
@@ -53,6 +54,8 @@ def convert(fn):
     converted = _converted(target)
     if isinstance(fn, torch.nn.Module):
         preconvert_module(fn)
+        if converted is target:  # torch's forward (nn.Sequential): it reaches converted modules
+            return _library_forward(fn)
         return types.MethodType(converted, fn)
     if isinstance(fn, types.MethodType):
         return types.MethodType(converted, fn.__self__)
@@ -61,6 +64,15 @@ def convert(fn):
     if target is not fn and target is getattr(type(fn), "__call__", None):  # a callable object
         return types.MethodType(converted, fn)
     return converted
+
+
+def _library_forward(module):
+    """`module.forward` (torch's code, not converted), calling its user submodules converted."""
+    def forward(*args, **kwargs):
+        with calls.converted_submodules(module):
+            return type(module).forward(module, *args, **kwargs)
+
+    return forward
 
 
 def _converted(target):
@@ -118,7 +130,6 @@ def autoconv(fn=None, *, dynamic: bool = False, backend: str = "python",
         return functools.partial(autoconv, **options)
     if inspect.isclass(fn):
         raise ConversionError("not_function", None, None, what=f"the class {fn.__name__}")
-    function = Function(fn, **options)
     if isinstance(fn, torch.nn.Module):
-        return function
-    return functools.update_wrapper(function, fn, updated=())
+        return ConvertedModule(fn, **options)
+    return functools.update_wrapper(Function(fn, **options), fn, updated=())

@@ -6,6 +6,7 @@ The runtime never imports the compiler; the compiler installs itself with `set_c
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import inspect
 import sys
@@ -19,6 +20,7 @@ from . import iteration, operators
 __all__ = [
     "converted_call",
     "converted_method_call",
+    "converted_submodules",
     "set_converter",
     "do_not_convert",
     "is_library_function",
@@ -226,6 +228,34 @@ def preconvert_module(module: torch.nn.Module) -> None:
     """Convert the forward and the other user methods of every module in `module`."""
     for sub in module.modules():
         preconvert_class(type(sub))
+
+
+@contextlib.contextmanager
+def converted_submodules(module: torch.nn.Module):
+    """Within it, the user submodules of `module` run their converted `forward`, when `module`'s
+    own forward is library code (`nn.Sequential`, `DistributedDataParallel`): that code is not
+    converted, so its calls of submodules would not reach converted code otherwise. Each such
+    submodule gets its converted forward as an instance attribute, removed on leaving.
+
+    Not under dynamo: it does not replay the removal, and the attributes would stay.
+    """
+    patched = []
+    if torch.compiler.is_dynamo_compiling():
+        pass
+    elif is_library_function(type(module).forward):
+        for sub in module.modules():
+            forward = type(sub).forward
+            if sub is module or "forward" in sub.__dict__ or not _convertible(forward):
+                continue
+            converted = _converted_function(forward)
+            if converted is not forward:
+                sub.forward = types.MethodType(converted, sub)
+                patched.append(sub)
+    try:
+        yield
+    finally:
+        for sub in patched:
+            del sub.forward
 
 
 def converted_call(fn, /, *args, **kwargs):
