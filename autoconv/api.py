@@ -9,6 +9,7 @@ import types
 import torch
 
 import autoconv_runtime
+from autoconv_runtime import calls
 from autoconv_runtime.calls import is_marked_do_not_convert, preconvert_module
 
 from . import conversion, emit
@@ -49,7 +50,7 @@ def convert(fn):
     if isinstance(fn, Function):
         return convert(fn.python_function)
     target = _target(fn)
-    converted = conversion.convert_function(target)
+    converted = _converted(target)
     if isinstance(fn, torch.nn.Module):
         preconvert_module(fn)
         return types.MethodType(converted, fn)
@@ -62,9 +63,34 @@ def convert(fn):
     return converted
 
 
+def _converted(target):
+    """The converted twin of the Python function `target`.
+
+    torch's, numpy's and the standard library's functions are never converted: they come back as
+    they are, except a decorator's wrapper of theirs (`@torch.no_grad()`), which comes back as a
+    copy calling the converted function it wraps.
+    """
+    if not calls.is_library_function(target):
+        return conversion.convert_function(target)
+    wrapped = _library_wrapped(target)
+    if wrapped is not None:
+        _converted(wrapped)  # raises here if it cannot be converted
+    return calls.twin(target)
+
+
+def _library_wrapped(fn):
+    """The function that a library decorator's wrapper `fn` wraps, or None."""
+    wrapped = fn.__dict__.get("__wrapped__")
+    return wrapped if isinstance(wrapped, types.FunctionType) else None
+
+
 def to_code(fn) -> str:
-    """The converted source of `fn`, as `autoconv-show` prints it."""
-    tree, _ = conversion.converted_tree(_target(fn))
+    """The converted source of `fn`, as `autoconv-show` prints it (for a function decorated by a
+    library decorator such as `@torch.no_grad()`, the function it decorates)."""
+    target = _target(fn)
+    while calls.is_library_function(target) and _library_wrapped(target) is not None:
+        target = _library_wrapped(target)
+    tree, _ = conversion.converted_tree(target)
     return emit.to_source(tree)
 
 
