@@ -78,6 +78,22 @@ def _fast_entry(op: torch._ops.OpOverload):
     return op._op if isinstance(op, torch._ops.OpOverload) else op
 
 
+def _with_defaults(op: torch._ops.OpOverload, args: tuple, kwargs: dict):
+    """`args` and `kwargs` with every argument the recording left out given its schema
+    default, by name.
+
+    make_fx omits arguments equal to their default, and a C binding's default may differ
+    from the schema's: `torch.binary_cross_entropy_with_logits(x, y)` does not reduce, while
+    the overload's schema says `reduction=1` (mean). By name, not by position: `torch.add(x,
+    1e-6, 1)` would select the binding's deprecated `add(input, alpha, other)` signature.
+    """
+    kwargs = dict(kwargs)
+    for argument in op._schema.arguments[len(args):]:
+        if argument.name not in kwargs and argument.has_default_value():
+            kwargs[argument.name] = argument.default_value
+    return args, kwargs
+
+
 class _Emitter:
     """Writes the Python source of one graph; constants and callees go into `namespace`."""
 
@@ -133,8 +149,11 @@ class _Emitter:
         return name
 
     def call(self, node: Node, callee: str | None = None) -> str:
-        args = [self.arg(a) for a in node.args]
-        args += [f"{k}={self.arg(v)}" for k, v in node.kwargs.items()]
+        node_args, node_kwargs = node.args, node.kwargs
+        if self.fast_ops and isinstance(node.target, torch._ops.OpOverload):
+            node_args, node_kwargs = _with_defaults(node.target, node_args, node_kwargs)
+        args = [self.arg(a) for a in node_args]
+        args += [f"{k}={self.arg(v)}" for k, v in node_kwargs.items()]
         inline = _INLINE_OPERATORS.get(node.target)
         if inline is not None and not node.kwargs:
             return inline.format(*args)
