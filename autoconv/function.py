@@ -12,6 +12,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules
+from autoconv_runtime.errors import StagingError
 from autoconv_runtime.values import is_undefined
 
 from . import backends, graph_passes, tracebacks
@@ -309,11 +310,14 @@ class Function:
             for slot, tensor in zip(tensor_slots, inputs):
                 full[slot] = tensor
             args, kwargs = pytree.tree_unflatten(full, signature.treespec)
+            roots = (args, kwargs, getattr(self.python_function, "__self__", None))
+            before = _traced_leaves(roots)
             if module is not None:
                 result = torch.func.functional_call(
                     module, dict(zip(names, state)), args, kwargs, strict=False)
             else:
                 result = converted(*args, **kwargs)
+            _refuse_changed_arguments(self.__name__, roots, before)
             out_leaves, out_info["spec"] = pytree.tree_flatten(result)
             for leaf in out_leaves:
                 if is_undefined(leaf):  # Python would have raised at the read
@@ -341,6 +345,7 @@ class Function:
             graph_module = make_fx(flat_function, tracing_mode=mode,
                                    _allow_non_fake_inputs=True)(*example)
             graph_module = graph_passes.clean_up(graph_module, is_impure=graph_passes.has_effects)
+        _check_no_trace_values(graph_module, self.__name__)
         # Once each, outermost first (a module's code generation marks its children stale).
         # Dynamo, which the inductor backend and users' torch.compile run, refuses a lazy one.
         for submodule in graph_module.modules():
@@ -377,6 +382,72 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<autoconv.Function {self.__name__} ({self.trace_count} traces)>"
+
+
+def _check_no_trace_values(graph_module, name) -> None:
+    """Raise if a value of the trace (a fake or functional tensor) became a constant of the
+    graph or any of its subgraphs: replaying it would return that value, not a result.
+
+    A backstop for bugs in autoconv: no user code should reach it.
+    """
+    from torch._subclasses.functional_tensor import FunctionalTensor
+
+    for module in graph_module.modules():
+        if not isinstance(module, torch.fx.GraphModule):
+            continue
+        for node in module.graph.nodes:
+            if node.op != "get_attr":
+                continue
+            value = getattr(module, node.target, None)
+            if isinstance(value, (torch._subclasses.FakeTensor, FunctionalTensor)):
+                users = [u.meta.get("stack_trace") for u in node.users]
+                where = next((u for u in users if u), "").strip().splitlines()
+                raise RuntimeError(
+                    f"autoconv internal error: tracing {name} left a value of the trace "
+                    f"({type(value).__name__}) as the graph constant {node.target}"
+                    + (f", used at {where[-2].strip()}" if len(where) >= 2 else "")
+                    + ". This is a bug in autoconv; please report it with this function.")
+
+
+def _walk_tensors(value, path, seen, out):
+    """(path, tensor) for the tensors reachable from `value` through containers and the
+    attributes of plain objects."""
+    if isinstance(value, torch.Tensor):
+        out.append((path, value))
+        return
+    if id(value) in seen or isinstance(value, (torch.nn.Module, str, bytes, int, float)):
+        return
+    seen.add(id(value))
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _walk_tensors(v, f"{path}[{k!r}]", seen, out)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _walk_tensors(v, f"{path}[{i}]", seen, out)
+    elif hasattr(value, "__dict__") and type(value).__module__ not in ("builtins", "types"):
+        for k, v in vars(value).items():
+            _walk_tensors(v, f"{path}.{k}", seen, out)
+
+
+def _traced_leaves(roots) -> dict:
+    out = []
+    for name, root in zip(("args", "kwargs", "self"), roots):
+        _walk_tensors(root, name, set(), out)
+    return {path: t for path, t in out}
+
+
+def _refuse_changed_arguments(name, roots, before) -> None:
+    """Refuse a trace that stored a traced tensor into an object the call does not own (an
+    argument's attribute or item, or the bound method's `self`): replaying the graph would not
+    update it, and the object would keep a fake tensor of the trace."""
+    for path, tensor in _traced_leaves(roots).items():
+        if before.get(path) is tensor or not isinstance(tensor, torch._subclasses.FakeTensor):
+            continue
+        raise StagingError(
+            "function",
+            f"{name} stores a traced tensor in {path}, an object its caller owns; a graph "
+            "cannot update objects outside it on each call",
+            f"Return the new value from {name} and assign it in the caller")
 
 
 class _Exportable(torch.nn.Module):

@@ -22,7 +22,7 @@ from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
 from ..lists import StagedList
-from . import lists, operators
+from . import lists, objects, operators
 from ..values import RETURN_VALUE, is_undefined, to_tensor
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
@@ -455,6 +455,12 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
     one torch.cond."""
     statement = "if statement"
+    slots = objects.carried_slots(state)
+    if slots:
+        return objects.carry(
+            lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
+            ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
+            state, names, slots, statement)
     pred = as_predicate(pred, statement)
     kinds = _slot_kinds(state, names)
     state = _fill_return_placeholders((if_true, if_false), state, names, kinds, inputs, pred)
@@ -513,6 +519,13 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     unknown), which sizes the lists the loop grows; without it such a loop runs twice, first
     only to count its trips (see NOTE [lists in while loops]).
     """
+    slots = objects.carried_slots(state)
+    if slots:
+        return objects.carry(
+            lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement,
+                                             dtypes, trips),
+            ((test, False, "in the loop test"), (body, True, "in the loop body")),
+            state, names, slots, statement)
     kinds = _slot_kinds(state, names)
     state = _fill_return_placeholders((body,), state, names, kinds, inputs, like)
     for name, kind in zip(names, kinds):
