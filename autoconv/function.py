@@ -12,6 +12,7 @@ from torch.fx._lazy_graph_module import _LazyGraphModule, _use_lazy_graph_module
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils import _pytree as pytree
 
+from autoconv_runtime.calls import converted_submodules
 from autoconv_runtime.errors import StagingError
 from autoconv_runtime.values import is_undefined
 
@@ -590,7 +591,8 @@ def _with_converted_forward(module, converted, flat_function):
         own = module.__dict__.get("forward")
         module.forward = converted
         try:
-            return flat_function(*args, **kwargs)
+            with converted_submodules(module):  # reached from torch's forward (nn.Sequential)
+                return flat_function(*args, **kwargs)
         finally:
             if own is None:
                 del module.forward

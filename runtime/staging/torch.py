@@ -384,13 +384,29 @@ def _mismatch(statement, name, first, second, where_first, where_second):
                f"grown in a loop) cannot be '{name}' of a staged statement: compute it after the "
                "statement, or give it a fixed shape")
     else:
-        fix = (f"Give '{name}' one dtype and shape on every path (e.g. with .to(dtype) or "
-               "torch.zeros(..., dtype=...) before the statement)")
+        fix = _mismatch_fix(name, first, second)
     return StagingError(
         statement,
         f"'{name}' is {_describe(first)} {where_first} and {_describe(second)} {where_second}",
         fix,
     )
+
+
+def _mismatch_fix(name, first, second) -> str:
+    """What to change for `name`, which is `first` on one path and `second` on another: the fix
+    that fits what differs (a structure, a dtype, a shape)."""
+    first_leaves, first_spec = pytree.tree_flatten(first)
+    second_leaves, second_spec = pytree.tree_flatten(second)
+    if first_spec != second_spec:
+        return (f"Give '{name}' the same structure on every path: the same containers holding "
+                "the same number of tensors")
+    pairs = [(a, b) for a, b in zip(first_leaves, second_leaves)
+             if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)]
+    if any(a.dtype != b.dtype for a, b in pairs):
+        return (f"Give '{name}' one dtype on every path (e.g. with .to(dtype) or "
+                "torch.zeros(..., dtype=...) before the statement)")
+    return (f"Give '{name}' one shape on every path (a staged statement cannot change a "
+            "tensor's number of dimensions or a fixed size)")
 
 
 def _same_kind(a, b) -> bool:
