@@ -125,7 +125,9 @@ def _converted_function(fn):
         return entry[1]
     if torch.compiler.is_compiling():
         _convert_while_compiling(fn)
-        return getattr(fn, _TWIN)[1]
+        # Read again through getattr: dynamo keeps its first view of `fn.__dict__`.
+        entry = getattr(fn, _TWIN, None)
+        return entry[1] if entry is not None and entry[0] is fn else fn  # else: recursion
     return _convert(fn)
 
 
@@ -240,9 +242,7 @@ def converted_submodules(module: torch.nn.Module):
     Not under dynamo: it does not replay the removal, and the attributes would stay.
     """
     patched = []
-    if torch.compiler.is_dynamo_compiling():
-        pass
-    elif is_library_function(type(module).forward):
+    if not torch.compiler.is_dynamo_compiling() and is_library_function(type(module).forward):
         for sub in module.modules():
             forward = type(sub).forward
             if sub is module or "forward" in sub.__dict__ or not _convertible(forward):
@@ -298,7 +298,7 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
     `make_solver().run(x)`, `self.solver.run(x)`) whose name is not a tensor method's. The
     receiver is passed, not the bound method: dynamo can take the type of a tensor, a list or
     a user object, but not of a bound builtin method. Methods of tensors, builtin values and
-    modules are called as they are; others go through `converted_call`.
+    Python modules are called as they are; others go through `converted_call`.
     """
     if isinstance(obj, _DIRECT_RECEIVERS):
         return getattr(obj, name)(*args, **kwargs)
