@@ -83,12 +83,6 @@ def is_fx_leaf(module, args) -> bool:
     return False
 
 
-def is_fx_wrapper(fn) -> bool:
-    """True for the wrapper fx puts in place of an autowrapped function while it traces: it
-    makes the call one node. (`functools.wraps` gives it the user's module and source.)"""
-    return fn.__code__.co_filename == _symbolic_trace.__file__
-
-
 def _tracer_of(statement, *values) -> torch.fx.Tracer:
     for value in values:
         if isinstance(value, torch.fx.Proxy):
