@@ -181,7 +181,9 @@ def test_a_custom_tracer_with_leaf_modules_and_autowrapped_functions():
     nodes = [n for sub in traced.modules() if isinstance(sub, torch.fx.GraphModule)
              for n in sub.graph.nodes]
     assert any(n.op == "call_module" and n.target == "leaf" for n in nodes)
-    assert any(n.op == "call_function" and n.target is opaque_step for n in nodes)
+    # one node calling it (by name: pytest may hold two copies of this module's functions)
+    assert any(n.op == "call_function" and getattr(n.target, "__name__", "") == "opaque_step"
+               for n in nodes)
 
 
 def test_plain_functions_trace_too():
