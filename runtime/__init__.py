@@ -17,7 +17,7 @@ from .builtins import (
     min_,
     sum_,
 )
-from .calls import converted_call, do_not_convert, set_converter, super_method
+from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import StagingError
 from .iteration import enumerate_, range_, zip_
 from .subscripts import getitem, setitem
@@ -57,6 +57,7 @@ __all__ = [
     "assert_",
     "assigns_outside",
     "converted_call",
+    "converted_method_call",
     "do_not_convert",
     "eager",
     "enumerate_",

@@ -70,7 +70,7 @@ _STAGED = (StagedRange, StagedEnumerate, StagedZip)
 def _length(iterable, like):
     if isinstance(iterable, _STAGED):
         return iterable.length(like)
-    if isinstance(iterable, torch.Tensor):
+    if isinstance(iterable, torch.Tensor) or is_staged(iterable):  # is_staged: an fx Proxy
         return iterable.shape[0]
     raise TypeError(f"cannot iterate over {type(iterable).__name__} in a staged loop")
 

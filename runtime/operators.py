@@ -233,7 +233,7 @@ def _staged_test(left, right, inputs, take_right_when, op):
 
     def right_truth(_, *ins):
         value = right(*ins)
-        if isinstance(value, torch.Tensor):
+        if isinstance(value, torch.Tensor) or is_staged(value):
             return staging.as_predicate(value, op)
         return to_tensor(bool(value), pred)
 

@@ -79,6 +79,7 @@ class ReturnConverter(Converter):
         initial = "ac.Undefined('return value')" if _returns_values(node) else "None"
         do_return = self.ctx.namer.new("do_return")
         retval = self.ctx.namer.new("retval")
+        self.ctx.display_names.update({do_return: "<return flag>", retval: "<return value>"})
 
         def replace_return(stmt):
             if getattr(stmt, RAISE, False):  # ac.raise_(exc): the return value stays

@@ -22,8 +22,8 @@ from torch.utils import _pytree as pytree
 
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
-from . import lists, operators
-from ..values import RETURN_VALUE, is_symbolic, is_undefined, to_tensor
+from . import lists, objects, operators
+from ..values import RETURN_VALUE, is_staged, is_symbolic, is_undefined, to_tensor
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
            "staged_statement", "in_staged_body"]
@@ -121,7 +121,11 @@ def probing() -> bool:
 
 
 def as_predicate(value, statement: str) -> torch.Tensor:
-    """A 0-d bool tensor with the truth value Python would give `value`."""
+    """A 0-d bool tensor with the truth value Python would give `value`.
+
+    Another tracer's value (an fx Proxy: no shape, no dtype) is left to its own cond."""
+    if not isinstance(value, torch.Tensor):
+        return value
     numel = value.numel()
     if isinstance(numel, int) and numel != 1:
         raise StagingError(
@@ -152,6 +156,8 @@ CONSTANT = "constant"  # a Python value every body must leave as it is; it stays
 def _is_stageable(value) -> bool:
     """A tensor, a number, or a tuple / dict of them (torch's operators take such pytrees)."""
     if isinstance(value, (torch.Tensor, StagedList)) or _is_number(value):
+        return True
+    if is_staged(value):  # another tracer's value, such as an fx Proxy
         return True
     if isinstance(value, (tuple, dict)):
         leaves = pytree.tree_leaves(value)
@@ -267,7 +273,7 @@ def _distinct(tensors):
     out = []
     for t in tensors:
         # `is`, not id(): dynamo would guard on the identity of every tensor passed
-        if t._base is not None or any(t is u for u in out):
+        if isinstance(t, torch.Tensor) and (t._base is not None or any(t is u for u in out)):
             t = t.clone()
         out.append(t)
     return out
@@ -298,7 +304,7 @@ class _Operands:
         for i in self.symbolic:
             self.input_leaves[i] = to_tensor(self.input_leaves[i], like)
         self.input_slots = [i for i, leaf in enumerate(self.input_leaves)
-                            if isinstance(leaf, torch.Tensor)]
+                            if isinstance(leaf, torch.Tensor) or is_staged(leaf)]
         self.count = len(state_leaves)
         self.flat = tuple(_distinct(state_leaves + [self.input_leaves[i]
                                                     for i in self.input_slots]))
@@ -467,8 +473,7 @@ def _mismatch(statement, name, first, second, where_first, where_second):
                f"grown in a loop) cannot be '{name}' of a staged statement: compute it after the "
                "statement, or give it a fixed shape")
     else:
-        fix = (f"Give '{name}' one dtype and shape on every path (e.g. with .to(dtype) or "
-               "torch.zeros(..., dtype=...) before the statement)")
+        fix = _mismatch_fix(name, first, second)
     return StagingError(
         statement,
         f"'{name}' is {_describe(first)} {where_first} and {_describe(second)} {where_second}",
@@ -476,9 +481,28 @@ def _mismatch(statement, name, first, second, where_first, where_second):
     )
 
 
+def _mismatch_fix(name, first, second) -> str:
+    """What to change for `name`, which is `first` on one path and `second` on another: the fix
+    that fits what differs (a structure, a dtype, a shape)."""
+    first_leaves, first_spec = pytree.tree_flatten(first)
+    second_leaves, second_spec = pytree.tree_flatten(second)
+    if first_spec != second_spec:
+        return (f"Give '{name}' the same structure on every path: the same containers holding "
+                "the same number of tensors")
+    pairs = [(a, b) for a, b in zip(first_leaves, second_leaves)
+             if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)]
+    if any(a.dtype != b.dtype for a, b in pairs):
+        return (f"Give '{name}' one dtype on every path (e.g. with .to(dtype) or "
+                "torch.zeros(..., dtype=...) before the statement)")
+    return (f"Give '{name}' one shape on every path (a staged statement cannot change a "
+            "tensor's number of dimensions or a fixed size)")
+
+
 def _same_kind(a, b) -> bool:
     a_leaves, a_spec = pytree.tree_flatten(a)
     b_leaves, b_spec = pytree.tree_flatten(b)
+    if not all(isinstance(t, torch.Tensor) for t in a_leaves + b_leaves):
+        return a_spec == b_spec  # another tracer's values (fx Proxies) have no dtype to compare
     return a_spec == b_spec and all(_same_tensor_kind(x, y) for x, y in zip(a_leaves, b_leaves))
 
 
@@ -522,6 +546,15 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
     one torch.cond."""
     statement = "if statement"
+    slots = objects.carried_slots(state)
+    if slots:
+        return objects.carry(
+            lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
+            ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
+            state, names, slots, statement)
+    if_true, if_false = objects.refusing_module_changes(
+        ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
+        statement)
     pred = as_predicate(pred, statement)
     kinds = _slot_kinds(state, names)
     state = _fill_return_placeholders((if_true, if_false), state, names, kinds, inputs, pred)
@@ -581,6 +614,15 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     unknown), which sizes the lists the loop grows; without it such a loop runs twice, first
     only to count its trips (see NOTE [lists in while loops]).
     """
+    slots = objects.carried_slots(state)
+    if slots:
+        return objects.carry(
+            lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement,
+                                             dtypes, trips),
+            ((test, False, "in the loop test"), (body, True, "in the loop body")),
+            state, names, slots, statement)
+    test, body = objects.refusing_module_changes(
+        ((test, "in the loop test"), (body, "in the loop body")), state, names, statement)
     kinds = _slot_kinds(state, names)
     created = [i for i, (v, k) in enumerate(zip(state, kinds))
                if k == UNBOUND and v.name != RETURN_VALUE]
