@@ -21,12 +21,14 @@ A backend turns the captured `GraphModule` (flat tensors in, flat tensors out) i
 from __future__ import annotations
 
 import builtins
+import contextlib
 import copy
 import itertools
 import keyword
 import math
 import operator
 import re
+import warnings
 from typing import Callable
 
 import torch
@@ -74,6 +76,22 @@ def _fast_entry(op: torch._ops.OpOverload):
                     "builtin_function_or_method", "method_descriptor"):
                 return entry
     return op._op if isinstance(op, torch._ops.OpOverload) else op
+
+
+def _with_defaults(op: torch._ops.OpOverload, args: tuple, kwargs: dict):
+    """`args` and `kwargs` with every argument the recording left out given its schema
+    default, by name.
+
+    make_fx omits arguments equal to their default, and a C binding's default may differ
+    from the schema's: `torch.binary_cross_entropy_with_logits(x, y)` does not reduce, while
+    the overload's schema says `reduction=1` (mean). By name, not by position: `torch.add(x,
+    1e-6, 1)` would select the binding's deprecated `add(input, alpha, other)` signature.
+    """
+    kwargs = dict(kwargs)
+    for argument in op._schema.arguments[len(args):]:
+        if argument.name not in kwargs and argument.has_default_value():
+            kwargs[argument.name] = argument.default_value
+    return args, kwargs
 
 
 class _Emitter:
@@ -131,8 +149,11 @@ class _Emitter:
         return name
 
     def call(self, node: Node, callee: str | None = None) -> str:
-        args = [self.arg(a) for a in node.args]
-        args += [f"{k}={self.arg(v)}" for k, v in node.kwargs.items()]
+        node_args, node_kwargs = node.args, node.kwargs
+        if self.fast_ops and isinstance(node.target, torch._ops.OpOverload):
+            node_args, node_kwargs = _with_defaults(node.target, node_args, node_kwargs)
+        args = [self.arg(a) for a in node_args]
+        args += [f"{k}={self.arg(v)}" for k, v in node_kwargs.items()]
         inline = _INLINE_OPERATORS.get(node.target)
         if inline is not None and not node.kwargs:
             return inline.format(*args)
@@ -248,9 +269,10 @@ def _in_place_candidates(graph: torch.fx.Graph) -> dict[Node, torch._ops.OpOverl
     in-place overload.
 
     The input must be a tensor this graph allocated, read by nothing but this op (so not an
-    output either), of the result's dtype, with no two elements sharing memory; the op's other
-    arguments must not be tensors (so the result has the input's shape). Nothing else can then
-    observe the write, except autograd, which is why the caller uses it only with grad off.
+    output either), of the result's dtype and strides, with no two elements sharing memory; the
+    op's other arguments must not be tensors (so the result has the input's shape). Nothing
+    else can then observe the write, except autograd, which is why the caller uses it only with
+    grad off.
     """
     chosen = {}
     for node in graph.nodes:
@@ -268,7 +290,7 @@ def _in_place_candidates(graph: torch.fx.Graph) -> dict[Node, torch._ops.OpOverl
         value, before = node.meta.get("val"), source.meta.get("val")
         if (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
                 and value.dtype == before.dtype and _same_known_shape(value, before)
-                and not _may_overlap(before)):
+                and _same_strides(value, before) and not _may_overlap(before)):
             chosen[node] = in_place
     return chosen
 
@@ -329,7 +351,10 @@ def compile_python(graph_module: GraphModule, fast_ops: bool = True) -> Callable
 
 def _in_place_to_functional(graph: torch.fx.Graph) -> None:
     """`r = x.add_(1)` becomes `r = x.add(1)` where that is unobservable: `x` is a fresh tensor
-    of this graph (not an input, not a view) and nothing reads `x` again except through `r`."""
+    of this graph (not an input, not a view), nothing read `x` before (a view taken earlier
+    would see the write) and the functional op gives the dtype, shape and strides the in-place
+    one gave (`x_float.add_(y_double)` stays float; `x_float.add(y_double)` is double). Later
+    reads of `x` read `r`."""
     order = {node: i for i, node in enumerate(graph.nodes)}
     for node in list(graph.nodes):
         op = node.target
@@ -341,10 +366,48 @@ def _in_place_to_functional(graph: torch.fx.Graph) -> None:
         functional = getattr(getattr(torch.ops.aten, name[:-1], None), op._overloadname, None)
         target = node.args[0]
         if (functional is None or not isinstance(target, Node) or not _is_fresh(target)
-                or any(order[user] < order[node] for user in target.users)):
+                or any(order[user] < order[node] for user in target.users)
+                or not _same_result(functional, node)):
             continue
         node.target = functional
         target.replace_all_uses_with(node, delete_user_cb=lambda user: user is not node)
+
+
+def _same_result(op, node: Node) -> bool:
+    """Whether `op` on `node`'s arguments gives a tensor of the dtype, shape and strides that
+    `node` recorded (computed on fake or meta tensors; False where that cannot be known)."""
+    want = node.meta.get("val")
+    if not isinstance(want, torch.Tensor):
+        return False
+    values = [n.meta.get("val") for n in node.all_input_nodes]
+    if any(v is None for v in values):
+        return False
+    fake_mode = getattr(want, "fake_mode", None)
+    if fake_mode is None:  # a graph traced on real tensors: predict on meta tensors
+
+        def to_value(n):
+            v = n.meta["val"]
+            return torch.empty_strided(v.shape, v.stride(), dtype=v.dtype, device="meta") \
+                if isinstance(v, torch.Tensor) else v
+        context = contextlib.nullcontext()
+    else:
+        def to_value(n):
+            return n.meta["val"]
+        context = fake_mode
+    args, kwargs = pytree.tree_map_only(Node, to_value, (node.args, node.kwargs))
+    try:
+        with context, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = op(*args, **kwargs)
+    except Exception:
+        return False
+    return (isinstance(got, torch.Tensor) and got.dtype == want.dtype
+            and _same_known_shape(got, want) and _same_strides(got, want))
+
+
+def _same_strides(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.dim() == b.dim() and all(statically_known_true(x == y)
+                                      for x, y in zip(a.stride(), b.stride()))
 
 
 # Ops whose schema declares no alias, but whose result is (or may be) a view of their input.
@@ -364,13 +427,42 @@ def _is_fresh(node: Node) -> bool:
         node.args[0].target in (_COND, _WHILE_LOOP)
 
 
+def _is_view(node: Node) -> bool:
+    """`node`'s result may share memory with its first tensor argument."""
+    op = node.target
+    if node.op != "call_function":
+        return False
+    if isinstance(op, torch._ops.OpOverload):
+        return any(a.alias_info is not None for a in op._schema.returns) \
+            or op.overloadpacket in _UNANNOTATED_ALIASES
+    return op is operator.getitem and isinstance(node.args[0], Node) and \
+        node.args[0].target not in (_COND, _WHILE_LOOP)  # an item of split / unbind
+
+
+def _aliases(node: Node) -> set[Node]:
+    """`node` and the views of it the graph takes (transitively)."""
+    seen, todo = {node}, [node]
+    while todo:
+        for user in todo.pop().users:
+            if user not in seen and _is_view(user):
+                seen.add(user)
+                todo.append(user)
+    return seen
+
+
 def _drop_clones(graph_module: GraphModule) -> None:
     """Remove clones the Python backend does not need in a graph that mutates nothing.
 
     Staging clones a body's inputs and outputs because torch's cond / while_loop refuse
-    aliasing between them. Run as Python, with nothing written in place, a copy is only needed
-    where an output would otherwise be one of the body's inputs (the caller may then write to
-    it): those clones stay.
+    aliasing between them. Run as Python, with nothing written in place, a copy `c = clone(s)`
+    can only be observed two ways, and stays where either is possible:
+
+    * its layout: `clone` makes a tensor dense (or contiguous, when `reshape` records
+      `clone(memory_format=contiguous)` before a `view`), so it goes only where the copy has
+      the strides `s` has;
+    * its identity: where `c` (or a view of it) is an output, the caller may write to it, so it
+      goes only where `s` is memory this graph allocated that nothing else reads (an output
+      is then never one of the inputs, and no two outputs share memory).
     """
     graph = graph_module.graph
     if any(isinstance(n.target, torch._ops.OpOverload) and n.target._schema.is_mutable
@@ -381,7 +473,11 @@ def _drop_clones(graph_module: GraphModule) -> None:
         if node.op != "call_function" or node.target is not torch.ops.aten.clone.default:
             continue
         source = node.args[0]
-        if node in outputs and not _is_fresh(source):
+        value, before = node.meta.get("val"), getattr(source, "meta", {}).get("val")
+        if not (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
+                and _same_strides(value, before)):
+            continue
+        if outputs & _aliases(node) and not (_is_fresh(source) and len(source.users) == 1):
             continue
         node.replace_all_uses_with(source)
         graph.erase_node(node)

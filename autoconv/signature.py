@@ -75,18 +75,30 @@ class Signature:
 def describe_leaf(leaf: tuple) -> str:
     """One signature entry as a user reads it."""
     if leaf[0] == "tensor":
-        _, shape, dtype, device, grad = leaf
+        _, shape, dtype, device, grad, strides = leaf
         return (f"Tensor(shape={list(shape)}, dtype={dtype}, device={device}"
+                + (f", stride={tuple(strides)}" if strides is not None else "")
                 + (", requires_grad=True" if grad else "") + ")")
     return repr(leaf[2])
 
 
+def _layout(tensor: torch.Tensor):
+    """None for a contiguous tensor, else its strides.
+
+    A graph is traced for its examples' memory layout: make_fx records `reshape` of a
+    contiguous tensor as `view`, which fails on a transposed one, so a layout is part of the
+    signature as shape is.
+    """
+    return None if tensor.is_contiguous() else tensor.stride()
+
+
 def _leaf_key(leaf):
     if isinstance(leaf, torch.Tensor):
-        return ("tensor", tuple(leaf.shape), leaf.dtype, leaf.device, leaf.requires_grad)
+        return ("tensor", tuple(leaf.shape), leaf.dtype, leaf.device, leaf.requires_grad,
+                _layout(leaf))
     if isinstance(leaf, TensorSpec):
         return ("tensor", tuple(leaf.shape), leaf.dtype, torch.device(leaf.device),
-                leaf.requires_grad)
+                leaf.requires_grad, None)
     try:
         hash(leaf)
         return ("value", type(leaf), leaf)
@@ -107,7 +119,8 @@ def signature_of(args: tuple, kwargs: dict, extra: tuple = ()):
         for a in args:
             if type(a) is not _Tensor:
                 break
-            key.append(("tensor", a.shape, a.dtype, a.device, a.requires_grad))
+            key.append(("tensor", a.shape, a.dtype, a.device, a.requires_grad,
+                        None if a.is_contiguous() else a.stride()))
         else:
             spec = _positional_specs.get(len(args))
             if spec is None:

@@ -17,8 +17,11 @@ import os
 import types
 
 import torch
+from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 import autoconv_runtime
+
+from .conversion import is_generated_code
 
 __all__ = ["for_user", "quiet_meta_failures"]
 
@@ -90,10 +93,25 @@ def for_user(error: BaseException, what: str) -> BaseException:
     elif context is not None:
         for_user(context, what)
     code = _innermost(trimmed).tb_frame.f_code
-    error.add_note(f"autoconv: raised while {what}, at {code.co_filename}:"
-                   f"{_innermost(trimmed).tb_lineno}. Frames of torch and autoconv are hidden; "
-                   f"set {_SWITCH}=full to see them.")
+    where = f"{code.co_filename}:{_innermost(trimmed).tb_lineno}"
+    if getattr(error, "filename", None) and getattr(error, "lineno", None):
+        # A ConversionError or StagingError knows its line: a callee's refused statement, which
+        # no frame shows (the callee was being converted, not run).
+        where = f"{error.filename}:{error.lineno}"
+    if isinstance(error, GuardOnDataDependentSymNode) and not is_generated_code(code):
+        error.add_note(_NOT_CONVERTED.format(name=code.co_qualname, where=where))
+    error.add_note(f"autoconv: raised while {what}, at {where}. Frames of torch and autoconv are "
+                   f"hidden; set {_SWITCH}=full to see them.")
     return error.with_traceback(trimmed)
+
+
+# torch's error for Python control flow on a traced tensor: autoconv did not convert that code.
+_NOT_CONVERTED = (
+    "autoconv: {name} ({where}) was not converted, so Python evaluated its tensor condition. "
+    "Converted code converts the functions it calls except torch's, numpy's and the standard "
+    "library's, those marked do_not_convert, and a method called on a value by a name that is "
+    "also a torch.Tensor method (`self.solver.clip(x)`): call that one through its class "
+    "(`Solver.clip(self.solver, x)`) or on a local bound to `Solver(...)`.")
 
 
 def _innermost(tb):

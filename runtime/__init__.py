@@ -3,7 +3,7 @@
 Converted code refers to this module as `ac`; every name it uses is listed in `__all__`.
 """
 
-from .calls import converted_call, do_not_convert, set_converter, super_method
+from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import StagingError
 from .iteration import enumerate_, range_, zip_
 from .subscripts import getitem, setitem
@@ -30,6 +30,7 @@ __all__ = [
     "assert_",
     "assigns_outside",
     "converted_call",
+    "converted_method_call",
     "do_not_convert",
     "eager",
     "enumerate_",

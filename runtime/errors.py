@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import torch
@@ -28,6 +29,15 @@ def user_location() -> tuple[str, int] | None:
     return None
 
 
+# Converted code passes autoconv's own variables (the return value, jump flags) under labels such
+# as '<return value>', which no Python name can be; messages say what they stand for.
+_OWN_NAME = re.compile(r"'<([^'<>]+)>'")
+
+
+def _own_names(text: str) -> str:
+    return _OWN_NAME.sub(r"the \1", text)
+
+
 class StagingError(TypeError):
     """A control-flow statement whose values cannot become one graph.
 
@@ -38,8 +48,9 @@ class StagingError(TypeError):
     def __init__(self, statement: str, problem: str, fix: str):
         # Under dynamo (which traces staged bodies) frames cannot be inspected; the runtime
         # raises again outside the traced body, where they can.
-        location = None if torch.compiler.is_compiling() else user_location()
+        location = None if torch.compiler.is_dynamo_compiling() else user_location()
         self.filename, self.lineno = location if location else (None, None)
         where = f"{self.filename}:{self.lineno}: " if location else ""
+        problem, fix = _own_names(problem), _own_names(fix)
         self.statement, self.problem, self.fix = statement, problem, fix
         super().__init__(f"{where}in a tensor-dependent {statement}: {problem}. {fix}")

@@ -422,3 +422,119 @@ def _load_module(tmp_path, source):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# --- errors in callees (issue 10) ------------------------------------------------------------
+
+_LIBRARY = """
+import torch
+
+
+@torch.no_grad()
+def trust_region(x):
+    while x.sum() > 0:
+        try:
+            x = x - 1
+            if x.max() > 5:
+                break
+        finally:
+            pass
+    return x
+
+
+def mismatched(x):
+    if x.sum() > 0:
+        y = x.to(torch.int64)
+    else:
+        y = x
+    return y
+
+
+def pair_or_single(x):
+    if x.sum() > 0:
+        return x, x
+    return x
+
+
+class Solver:
+    def clip(self, v):
+        if v.max() > 1:
+            v = v - 1
+        return v
+"""
+
+
+def _library(tmp_path):
+    import importlib.util
+
+    path = tmp_path / "solver_library.py"
+    path.write_text(_LIBRARY)
+    spec = importlib.util.spec_from_file_location("solver_library", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_refusal_in_a_decorated_callee_names_the_callees_line(tmp_path):
+    # Not torch/utils/_contextlib.py (the no_grad wrapper's line): the callee's own `try`.
+    library = _library(tmp_path)
+    fn = function_from_source("def f(x):\n    return library.trust_region(x) + 1\n",
+                              {"library": library})
+    with pytest.raises(autoconv.ConversionError) as info:
+        autoconv.autoconv(fn)(torch.ones(2))
+    assert info.value.filename == library.__file__ and info.value.lineno == 8
+    assert f"at {library.__file__}:8" in "".join(info.value.__notes__)
+
+
+def test_staging_error_in_a_callee_names_the_callees_line(tmp_path):
+    library = _library(tmp_path)
+    fn = function_from_source("def f(x):\n    return library.mismatched(x * 2)\n",
+                              {"library": library})
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(fn)(torch.ones(2))
+    assert (info.value.filename, info.value.lineno) == (library.__file__, 18)
+    assert f"at {library.__file__}:18" in "".join(info.value.__notes__)
+    assert "one dtype on every path" in str(info.value)
+    # torch.export (non-strict) locates it too
+    with pytest.raises(StagingError) as info:
+        torch.export.export(_Calls(autoconv.convert(fn)), (torch.ones(2),), strict=False)
+    assert (info.value.filename, info.value.lineno) == (library.__file__, 18)
+
+
+class _Calls(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def test_messages_name_the_return_value_and_fit_the_mismatch(tmp_path):
+    library = _library(tmp_path)
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(library.pair_or_single)(torch.ones(2))
+    message = str(info.value)
+    assert "retval" not in message and "do_return" not in message, message
+    assert "the return value is a Python tuple in the true branch" in message, message
+    assert "the same structure on every path" in message and ".to(dtype)" not in message
+
+
+def test_unconverted_tensor_condition_gets_a_hint(tmp_path):
+    # A user method called by a tensor method's name on an attribute is not converted: torch's
+    # data-dependent error gets a note naming the function and what to write instead.
+    library = _library(tmp_path)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.solver = library.Solver()
+
+        def forward(self, x):
+            return self.solver.clip(x)
+
+    with pytest.raises(Exception) as info:
+        autoconv.autoconv(Net())(torch.ones(2))
+    notes = "".join(getattr(info.value, "__notes__", []))
+    assert f"Solver.clip ({library.__file__}:33) was not converted" in notes, notes
+    assert "Solver.clip(self.solver, x)" in notes

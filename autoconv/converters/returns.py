@@ -61,6 +61,7 @@ class ReturnConverter(Converter):
             return node
         do_return = self.ctx.namer.new("do_return")
         retval = self.ctx.namer.new("retval")
+        self.ctx.display_names.update({do_return: "<return flag>", retval: "<return value>"})
 
         def replace_return(stmt):
             value = stmt.value or gast.Constant(value=None, kind=None)

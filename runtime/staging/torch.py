@@ -22,7 +22,7 @@ from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
 from ..lists import StagedList
-from . import lists, operators
+from . import lists, objects, operators
 from ..values import RETURN_VALUE, is_undefined, to_tensor
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
@@ -384,13 +384,29 @@ def _mismatch(statement, name, first, second, where_first, where_second):
                f"grown in a loop) cannot be '{name}' of a staged statement: compute it after the "
                "statement, or give it a fixed shape")
     else:
-        fix = (f"Give '{name}' one dtype and shape on every path (e.g. with .to(dtype) or "
-               "torch.zeros(..., dtype=...) before the statement)")
+        fix = _mismatch_fix(name, first, second)
     return StagingError(
         statement,
         f"'{name}' is {_describe(first)} {where_first} and {_describe(second)} {where_second}",
         fix,
     )
+
+
+def _mismatch_fix(name, first, second) -> str:
+    """What to change for `name`, which is `first` on one path and `second` on another: the fix
+    that fits what differs (a structure, a dtype, a shape)."""
+    first_leaves, first_spec = pytree.tree_flatten(first)
+    second_leaves, second_spec = pytree.tree_flatten(second)
+    if first_spec != second_spec:
+        return (f"Give '{name}' the same structure on every path: the same containers holding "
+                "the same number of tensors")
+    pairs = [(a, b) for a, b in zip(first_leaves, second_leaves)
+             if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)]
+    if any(a.dtype != b.dtype for a, b in pairs):
+        return (f"Give '{name}' one dtype on every path (e.g. with .to(dtype) or "
+                "torch.zeros(..., dtype=...) before the statement)")
+    return (f"Give '{name}' one shape on every path (a staged statement cannot change a "
+            "tensor's number of dimensions or a fixed size)")
 
 
 def _same_kind(a, b) -> bool:
@@ -439,6 +455,15 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
     one torch.cond."""
     statement = "if statement"
+    slots = objects.carried_slots(state)
+    if slots:
+        return objects.carry(
+            lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
+            ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
+            state, names, slots, statement)
+    if_true, if_false = objects.refusing_module_changes(
+        ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
+        statement)
     pred = as_predicate(pred, statement)
     kinds = _slot_kinds(state, names)
     state = _fill_return_placeholders((if_true, if_false), state, names, kinds, inputs, pred)
@@ -497,6 +522,15 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     unknown), which sizes the lists the loop grows; without it such a loop runs twice, first
     only to count its trips (see NOTE [lists in while loops]).
     """
+    slots = objects.carried_slots(state)
+    if slots:
+        return objects.carry(
+            lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement,
+                                             dtypes, trips),
+            ((test, False, "in the loop test"), (body, True, "in the loop body")),
+            state, names, slots, statement)
+    test, body = objects.refusing_module_changes(
+        ((test, "in the loop test"), (body, "in the loop body")), state, names, statement)
     kinds = _slot_kinds(state, names)
     state = _fill_return_placeholders((body,), state, names, kinds, inputs, like)
     for name, kind in zip(names, kinds):

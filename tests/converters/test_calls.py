@@ -47,3 +47,35 @@ def test_super_call():
             return ac.super_method(__class__, self, 'forward')(x)
         """,
     )
+
+
+def test_methods_of_local_and_computed_values():
+    # A user method of a local or computed value is converted; tensor methods stay as written.
+    assert_converts(
+        """
+        def f(x, tol):
+            solver = Solver(tol)
+            h = make(tol).run(x).argmax(-1)
+            return solver.norm(x) + self.lin(h).sum() + fns[0](x) + obj.step(x)
+        """,
+        """
+        def f(x, tol):
+            solver = ac.converted_call(Solver, tol)
+            h = ac.converted_method_call(ac.converted_call(make, tol), 'run', x).argmax(-1)
+            return ac.converted_method_call(solver, 'norm', x) + ac.converted_call(self.lin, h).sum() + ac.converted_call(fns[0], x) + ac.converted_call(obj.step, x)
+        """,
+        {"Solver": type("Solver", (), {"__module__": "user"})},
+    )
+
+
+def test_methods_of_self_attributes():
+    assert_converts(
+        """
+        def forward(self, x):
+            return self.solver.run(x) + self.weight.t() + ", ".join(names)
+        """,
+        """
+        def forward(self, x):
+            return ac.converted_method_call(self.solver, 'run', x) + self.weight.t() + ', '.join(names)
+        """,
+    )

@@ -25,7 +25,7 @@ def test_early_return():
                 do_return = True
                 retval = -x
                 return retval,
-            retval, = ac.if_stmt(x > 0, if_true, if_false, (retval,), ('retval',), (x,))
+            retval, = ac.if_stmt(x > 0, if_true, if_false, (retval,), ('<return value>',), (x,))
             return retval
         """,
     )
@@ -69,15 +69,15 @@ def test_return_in_loop():
                     do_return = True
                     retval = x
                     return do_return, retval
-                do_return, retval = ac.if_stmt(x == t, if_true, None, (do_return, retval), ('do_return', 'retval'), (x,))
+                do_return, retval = ac.if_stmt(x == t, if_true, None, (do_return, retval), ('<return flag>', '<return value>'), (x,))
                 return do_return, retval
-            do_return, retval = ac.for_stmt(xs, extra_test, loop_body, (do_return, retval), ('do_return', 'retval'), (t,))
+            do_return, retval = ac.for_stmt(xs, extra_test, loop_body, (do_return, retval), ('<return flag>', '<return value>'), (t,))
 
             def if_true_1(retval, t):
                 do_return = True
                 retval = t
                 return retval,
-            retval, = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval,), ('retval',), (t,))
+            retval, = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval,), ('<return value>',), (t,))
             return retval
         """,
     )

@@ -367,7 +367,7 @@ def test_stacked_list_carried_by_the_loop():
             return torch.stack(vals)
         """, torch.ones(3))
     assert error.lineno == 4
-    assert "'retval' is a torch.float32 tensor of shape (u" in str(error)
+    assert "the return value is a torch.float32 tensor of shape (u" in str(error)
     assert "shape depends on tensor values" in str(error)
 
 
