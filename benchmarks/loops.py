@@ -173,6 +173,35 @@ def meta() -> dict:
             "load": list(os.getloadavg())}
 
 
+def count_to(n):
+    """The cheapest staged loop: one compare and one add per iteration."""
+    i = torch.zeros((), dtype=n.dtype)
+    while i < n:
+        i += 1
+    return i
+
+
+ITERATIONS = 1000
+
+
+def run_per_iteration() -> dict:
+    """µs per iteration of `while i < n: i += 1` (n = 1000): int64 (the python backend runs it
+    on Python ints) and int32 (not a scalar-loop dtype: the python backend's tensor loop)."""
+    print(f"== per-iteration cost of a staged loop, `while i < n: i += 1`, n = {ITERATIONS} "
+          "(µs per iteration, min [median])")
+    results, failures = {}, []
+    for dtype in (torch.int64, torch.int32):
+        args = (torch.tensor(ITERATIONS, dtype=dtype),)
+        label = f"count_to, {str(dtype).replace('torch.', '')}"
+        print(f"-- {label}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            times = staged._compare(label, _variants(count_to)[:4], args, count_to(*args),
+                                    "µs/it", 1e6 / ITERATIONS, failures)
+        results[label] = {name: value[0] for name, value in times.items()}
+    return results
+
+
 def run(only=None) -> dict:
     """Print the table; returns {"meta": ..., "workloads": {label: {variant: row}}}."""
     print("== loop workloads on CPU (min [median] of interleaved timing loops; ratio to eager; "
@@ -200,8 +229,9 @@ def run(only=None) -> dict:
                 rows[name] = {"error": next(staged._short(e) for lab, n, e in failures
                                             if lab == label and n == name)}
         results[label] = rows
+    per_iteration = run_per_iteration() if not only else {}
     info["load_end"] = list(os.getloadavg())
-    return {"meta": info, "workloads": results}
+    return {"meta": info, "workloads": results, "per_iteration_us": per_iteration}
 
 
 if __name__ == "__main__":
@@ -211,7 +241,7 @@ if __name__ == "__main__":
         at = argv.index("--json")
         path = argv[at + 1]
         del argv[at:at + 2]
-    out = run(argv)
+    out = run_per_iteration() if argv == ["per_iteration"] else run(argv)
     if path:
         with open(path, "w") as f:
             json.dump(out, f, indent=1)

@@ -114,6 +114,15 @@ def tables(results: dict) -> str:
         out.append("| " + " | ".join(line) + " |")
     out += ["", "(time per call, min of interleaved timing loops; in brackets: relative to eager, "
             "below 1 is faster)", ""]
+    per_iteration = results.get("loops", {}).get("per_iteration_us")
+    if per_iteration:
+        names = list(dict.fromkeys(n for row in per_iteration.values() for n in row))
+        out.append("| µs per iteration, `while i < n: i += 1` | " + " | ".join(names) + " |")
+        out.append("|---|" + "---|" * len(names))
+        for label, row in per_iteration.items():
+            out.append(f"| {label} | " + " | ".join(
+                f"{row[n]:.2f}" if n in row else "fails" for n in names) + " |")
+        out.append("")
     conv = results.get("conversion")
     if conv:
         out.append("| function | lines | autoconv ms | diastatic-malt ms | malt / autoconv |")
