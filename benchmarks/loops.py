@@ -14,6 +14,7 @@ ratio to eager (below 1: faster than eager).
 * nms_mask: non-maximum suppression of 32 boxes as a fixed-shape suppression mask (a `for` over
   the boxes in score order with a data-dependent `if`).
 * branchy seed model: 100 x (Linear(64) + ReLU) with a data-dependent branch every 10 layers.
+* seed model: the same without the branches (as in staged.py, without its inductor row).
 
     python benchmarks/loops.py [--json PATH]
 """
@@ -126,6 +127,11 @@ def _decoder():
     return GreedyDecoder().eval()
 
 
+def _seed():
+    torch.manual_seed(0)
+    return staged.seed_model()
+
+
 def _branchy():
     torch.manual_seed(0)
     return BranchySeed().eval()
@@ -144,6 +150,7 @@ WORKLOADS = [
                                                                .manual_seed(1)),), 1e6, "µs"),
     ("nms_mask(32 boxes)", lambda: nms_mask, _boxes, 1e6, "µs"),
     ("branchy seed model", _branchy, lambda: (torch.rand(20, 28, 28),), 1e3, "ms"),
+    ("seed model", _seed, lambda: (torch.rand(20, 28, 28),), 1e3, "ms"),
 ]
 
 

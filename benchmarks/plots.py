@@ -32,7 +32,7 @@ def _where(meta: dict) -> str:
     load = meta.get("load", [float("nan")])[0]
     end = meta.get("load_end", [load])[0]
     return (f"{meta.get('machine', str(meta.get('cpus')) + ' CPUs')}, torch {meta['torch']}, "
-            f"Python {meta.get('python', '?')}; load average {load:.1f} at start, "
+            f"Python {meta.get('python', '?')}, {meta.get('threads', '?')} torch thread(s); load average {load:.1f} at start, "
             f"{end:.1f} at end")
 
 
@@ -40,8 +40,8 @@ def workloads(results: dict) -> dict:
     """label -> {variant: row} for the loop workloads and the seed model."""
     rows = dict(results.get("loops", {}).get("workloads", {}))
     seed = results.get("staged", {}).get("seed_model")
-    if seed:
-        rows["seed model (100 x Linear+ReLU)"] = {
+    if seed and "seed model" not in rows:
+        rows["seed model"] = {
             name: {"time": value[0], "unit": "ms", "x_eager": value[1]}
             for name, value in seed.items()}
     return rows
@@ -94,6 +94,10 @@ def plot_conversion(results: dict, path: str) -> None:
     plt.close(fig)
 
 
+def _number(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
 def tables(results: dict) -> str:
     """The markdown tables of docs/benchmarks.md's generated part."""
     meta = results["meta"]
@@ -108,7 +112,7 @@ def tables(results: dict) -> str:
             if row is None:
                 line.append("")
             elif "x_eager" in row:
-                line.append(f"{row['time']:.3g} {row['unit']} ({row['x_eager']:.2f}x)")
+                line.append(f"{_number(row['time'])} {row['unit']} ({row['x_eager']:.2f}x)")
             else:
                 line.append("fails: " + row["error"].split(":")[0])
         out.append("| " + " | ".join(line) + " |")

@@ -5,7 +5,11 @@
     staged.py         graph execution on CPU: eager, autoconv replay, TorchScript, torch.compile
     loops.py          loop workloads (bisection, a GRU decoder, NMS, ...): the same five ways
 
-    python benchmarks/run.py [--json PATH]
+    python benchmarks/run.py [--json PATH] [--sections conversion,loops,...] [--threads N]
+
+`--threads N` sets torch's intra-op threads (default: torch's own choice). On a machine whose
+cores other jobs share, one thread avoids timing the waits of a thread pool whose other threads
+are descheduled, which otherwise swamp the figures.
 
 `--json PATH` also writes every section's results (and the machine, torch version and load
 they were taken at) as JSON, which `make bench-plots` (benchmarks/plots.py) turns into the
@@ -105,11 +109,18 @@ def _jsonable(value):
 
 
 def main(argv) -> int:
-    path = None
-    if "--json" in argv:
-        path = argv[argv.index("--json") + 1]
+    def option(flag):
+        return argv[argv.index(flag) + 1] if flag in argv else None
+
+    path = option("--json")
+    chosen = option("--sections")
+    if option("--threads"):
+        torch.set_num_threads(int(option("--threads")))
+    sections = [(name, run) for name, run in SECTIONS
+                if chosen is None or name in chosen.split(",")]
     results, durations = {}, {}
-    for name, run in SECTIONS:
+    load_at_start = list(os.getloadavg())
+    for name, run in sections:
         print(f"\n### {name}")
         start = time.perf_counter()
         try:
@@ -121,13 +132,14 @@ def main(argv) -> int:
     if path:
         import json
 
-        out = {"meta": {**loops.meta(), "machine": f"{platform.machine()}, {os.cpu_count()} CPU "
+        out = {"meta": {**loops.meta(), "load": load_at_start,
+                        "load_end": list(os.getloadavg()), "machine": f"{platform.machine()}, {os.cpu_count()} CPU "
                         f"cores", "platform": platform.platform()},
                "durations_s": durations, **_jsonable(results)}
         with open(path, "w") as f:
             json.dump(out, f, indent=1)
         print(f"results written to {path}")
-    return 0 if len(results) == len(SECTIONS) else 1
+    return 0 if len(results) == len(sections) else 1
 
 
 if __name__ == "__main__":
