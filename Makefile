@@ -29,10 +29,12 @@ fuzz: $(STAMP)
 # make bench: every benchmark side by side, results also in $(BENCH_JSON).
 # make bench-plots: docs/benchmarks.md's plots and tables from $(BENCH_JSON) (runs make bench
 # first when there is none).
+# BENCH_ARGS="--threads 1 --sections conversion,loops" made the figures in docs/benchmarks.md.
 BENCH_JSON ?= docs/bench-results.json
+BENCH_ARGS ?=
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
-	$(PY) benchmarks/run.py --json $(BENCH_JSON)
+	$(PY) benchmarks/run.py --json $(BENCH_JSON) $(BENCH_ARGS)
 
 $(BENCH_JSON):
 	$(MAKE) bench

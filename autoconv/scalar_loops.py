@@ -300,7 +300,8 @@ def emit_scalar_while(node: Node, target: str, owner: GraphModule, arg, namespac
         values = [_scalar_val(v) for v in inputs]
         outputs = node.meta.get("val")
         if not isinstance(outputs, (tuple, list)) or len(outputs) != len(carried) or not all(
-                isinstance(o, torch.Tensor) and o.dtype == v.dtype for o, v in zip(outputs, values)):
+                isinstance(o, torch.Tensor) and o.dtype == v.dtype
+                for o, v in zip(outputs, values)):
             raise _NotScalar("outputs")
         lines: list[str] = []
         emitter = _ScalarEmitter(namespace, lines)
@@ -322,8 +323,9 @@ def emit_scalar_while(node: Node, target: str, owner: GraphModule, arg, namespac
                        for s, v in zip(state, values))
     lines.append(f"{indent}{target} = ({result},)")
     # Autograd must record a loop over inputs that require grad: the tensor loop does.
-    floats = [arg(v) for v, val in zip(inputs, values) if val.dtype == torch.float64]
+    floats = dict.fromkeys(arg(v) for v, val in zip(inputs, values) if val.dtype == torch.float64)
     guard = None
     if floats:
-        guard = f"not (_is_grad_enabled() and ({' or '.join(f + '.requires_grad' for f in floats)}))"
+        requires = " or ".join(f"{f}.requires_grad" for f in floats)
+        guard = f"not (_is_grad_enabled() and ({requires}))"
     return guard, lines

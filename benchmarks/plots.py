@@ -32,7 +32,8 @@ def _where(meta: dict) -> str:
     load = meta.get("load", [float("nan")])[0]
     end = meta.get("load_end", [load])[0]
     return (f"{meta.get('machine', str(meta.get('cpus')) + ' CPUs')}, torch {meta['torch']}, "
-            f"Python {meta.get('python', '?')}, {meta.get('threads', '?')} torch thread(s); load average {load:.1f} at start, "
+            f"Python {meta.get('python', '?')}, {meta.get('threads', '?')} torch thread(s);\n"
+            f"load average {load:.1f} at start, "
             f"{end:.1f} at end")
 
 
@@ -101,7 +102,7 @@ def _number(value: float) -> str:
 def tables(results: dict) -> str:
     """The markdown tables of docs/benchmarks.md's generated part."""
     meta = results["meta"]
-    out = [f"Measured on {_where(meta)}.", ""]
+    out = [f"Measured on {_where(meta)}.".replace(";\n", "; "), ""]
     rows = workloads(results)
     out.append("| workload | " + " | ".join(VARIANTS) + " |")
     out.append("|---|" + "---|" * len(VARIANTS))

@@ -133,7 +133,8 @@ def main(argv) -> int:
         import json
 
         out = {"meta": {**loops.meta(), "load": load_at_start,
-                        "load_end": list(os.getloadavg()), "machine": f"{platform.machine()}, {os.cpu_count()} CPU "
+                        "load_end": list(os.getloadavg()),
+                        "machine": f"{platform.machine()}, {os.cpu_count()} CPU "
                         f"cores", "platform": platform.platform()},
                "durations_s": durations, **_jsonable(results)}
         with open(path, "w") as f:
