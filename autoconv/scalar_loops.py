@@ -156,6 +156,8 @@ class _ScalarEmitter:
                 names[node] = next(placeholders)
             elif node.op == "get_attr":
                 names[node] = getattr(module, node.target)
+                if not isinstance(names[node], GraphModule):  # a tensor constant
+                    raise _NotScalar(node.format_node())
             elif node.op == "output":
                 outputs = node.args[0]
                 outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
