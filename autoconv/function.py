@@ -13,7 +13,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules
-from autoconv_runtime.errors import StagingError
+from autoconv_runtime.errors import StagingError, user_exception
 from autoconv_runtime.values import is_undefined
 
 from . import backends, graph_passes, tracebacks
@@ -132,7 +132,14 @@ class ConcreteFunction:
         runner = self._runner
         if runner is None:
             runner = self._runner = backends.build(self.backend, self.graph_module, tensors)
-        outputs = runner(*tensors)
+        try:
+            outputs = runner(*tensors)
+        except RuntimeError as error:
+            # a graph assertion standing for the user's `raise` (NOTE [exceptions raised by graphs])
+            raised = user_exception(error)
+            if raised is None:
+                raise
+            raise raised from None
         if self._changed:
             outputs = self._write_back(outputs, args, kwargs)
         if self._single_tensor:

@@ -15,7 +15,9 @@ import weakref
 
 import torch
 
+from . import builtins as staged_builtins
 from . import iteration, operators
+from .staging.tracers.symbolic import is_fx_leaf
 
 __all__ = [
     "converted_call",
@@ -49,6 +51,18 @@ _STAGED_BUILTINS = (
     (builtins.enumerate, iteration.enumerate_),
     (builtins.zip, iteration.zip_),
     (builtins.print, operators.print_),
+    (builtins.len, staged_builtins.len_),
+    (builtins.min, staged_builtins.min_),
+    (builtins.max, staged_builtins.max_),
+    (builtins.sum, staged_builtins.sum_),
+    (builtins.any, staged_builtins.any_),
+    (builtins.all, staged_builtins.all_),
+    (builtins.bool, staged_builtins.bool_),
+    (builtins.int, staged_builtins.int_),
+    (builtins.float, staged_builtins.float_),
+    (torch.equal, staged_builtins.equal_),
+    (torch.allclose, staged_builtins.allclose_),
+    (torch.is_nonzero, staged_builtins.is_nonzero_),
 )
 
 # Code from these packages runs as it is: it has no tensor control flow of the user's, and its
@@ -274,7 +288,7 @@ def converted_call(fn, /, *args, **kwargs):
         return _converted_function(fn)(*args, **kwargs)
     if cls is types.MethodType and type(fn.__func__) is types.FunctionType:
         return _converted_function(_method_function(fn))(fn.__self__, *args, **kwargs)
-    if isinstance(fn, torch.nn.Module) and not _has_hooks(fn):
+    if isinstance(fn, torch.nn.Module) and not _has_hooks(fn) and not is_fx_leaf(fn, args):
         forward = cls.forward
         converted = _cached(forward)
         if converted is None and _convertible(forward):

@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-__all__ = ["StagingError", "user_location"]
+__all__ = ["StagingError", "user_location", "graph_error_message", "user_exception"]
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
@@ -54,3 +54,32 @@ class StagingError(TypeError):
         problem, fix = _own_names(problem), _own_names(fix)
         self.statement, self.problem, self.fix = statement, problem, fix
         super().__init__(f"{where}in a tensor-dependent {statement}: {problem}. {fix}")
+
+
+# NOTE [exceptions raised by graphs]
+# A `raise` under a tensor condition becomes a graph assertion (`torch._assert_async`), which
+# raises RuntimeError with a message when the graph runs. The message is "<Type>: <text>", so a
+# torch.export program or a torch.compile'd function (RuntimeError) still says which exception it
+# was; autoconv's own replay looks the message up here and raises the user's type instead.
+_GRAPH_ERRORS: dict = {}
+
+
+def graph_error_message(error: BaseException) -> str:
+    """The assertion message standing for `error` in a graph; remembered for `user_exception`."""
+    text = str(error)
+    message = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    if not torch.compiler.is_dynamo_compiling():  # dynamo refuses the write in a body
+        _GRAPH_ERRORS[message] = (type(error), error.args)
+    return message
+
+
+def user_exception(error: BaseException) -> BaseException | None:
+    """The exception a graph assertion stands for (see `graph_error_message`), or None."""
+    found = _GRAPH_ERRORS.get(str(error)) if type(error) is RuntimeError else None
+    if found is None:
+        return None
+    kind, args = found
+    try:
+        return kind(*args)
+    except Exception:  # noqa: BLE001 - a constructor that wants other arguments: keep torch's
+        return None

@@ -164,16 +164,16 @@ def test_ambiguous_condition():
         ("def f(x):\n    yield x\n", "generator", 2),
         ("async def f(x):\n    return x\n", "async", 1),
         (
-            "def f(x):\n    while x > 0:\n        try:\n            break\n"
-            "        finally:\n            pass\n    return x\n",
+            "def f(x):\n    while x > 0:\n        try:\n            x = x - 1\n"
+            "        finally:\n            break\n    return x\n",
             "crossing",
-            3,
+            6,
         ),
         (
-            "def f(x):\n    with torch.no_grad():\n        if x > 0:\n            return x\n"
-            "    return -x\n",
+            "def f(x):\n    try:\n        x = x + 1\n    finally:\n        if x > 0:\n"
+            "            return x\n    return -x\n",
             "crossing",
-            2,
+            6,
         ),
     ],
 )

@@ -2,8 +2,10 @@
 
     f(x, k=1)          ->  ac.converted_call(f, x, k=1)
     self.block(x)      ->  ac.converted_call(self.block, x)     (methods and submodules)
-    range(n)           ->  ac.range_(n)          (also enumerate, zip, print)
-    torch.sin(x), len(x), x.sum()   stay as they are
+    range(n)           ->  ac.range_(n)          (also enumerate, zip, print, len, min, max,
+                                                  sum, any, all, bool, int, float)
+    torch.equal(a, b)  ->  ac.equal_(a, b)       (also allclose, is_nonzero)
+    torch.sin(x), abs(x), x.sum()   stay as they are
     super().f(x)       ->  ac.super_method(__class__, self, 'f')(x)
 
     solver.run(x)      ->  ac.converted_method_call(solver, 'run', x)
@@ -30,7 +32,13 @@ from .. import templates
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 
-_STAGED_BUILTINS = {"range": "range_", "enumerate": "enumerate_", "zip": "zip_", "print": "print_"}
+_STAGED_BUILTINS = {"range": "range_", "enumerate": "enumerate_", "zip": "zip_", "print": "print_",
+                    **{name: name + "_" for name in (
+                        "len", "min", "max", "sum", "any", "all", "bool", "int", "float")}}
+# torch functions that give a traced tensor's value as a Python bool (runtime/builtins.py).
+_STAGED_TORCH = {"equal": "equal_", "allclose": "allclose_", "is_nonzero": "is_nonzero_"}
+
+
 _DIRECT_MODULES = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "autoconv"}
 # A method of a local value with one of these names is taken for a tensor's and called as it is,
 # unless the value is only ever bound to an instance of a user class (`solver = Solver(tol)`).
@@ -73,6 +81,12 @@ class CallConverter(Converter):
         return isinstance(value, types.ModuleType) and (
             value.__name__.partition(".")[0] in _DIRECT_MODULES
         )
+
+    def _is_torch_function(self, func, table) -> bool:
+        """`torch.name(...)` (torch being the global torch module) for a name in `table`."""
+        return (isinstance(func, gast.Attribute) and func.attr in table
+                and isinstance(func.value, gast.Name)
+                and self.ctx.globals.get(func.value.id) is torch)
 
     def _user_class(self, node) -> bool:
         """True for a name of a global class that is not torch's, numpy's or the stdlib's."""
@@ -152,7 +166,12 @@ class CallConverter(Converter):
                 node.args = [templates.name("__class__"), templates.name(self.first_params[-1])]
                 self.ctx.uses_class_cell = True
             return node
-        if self._is_direct(func) or self._is_runtime(func):
+        if self._is_direct(func):
+            if self._is_torch_function(func, _STAGED_TORCH):
+                node.func = gast.Attribute(value=templates.name(ac),
+                                           attr=_STAGED_TORCH[func.attr], ctx=gast.Load())
+            return node
+        if self._is_runtime(func):
             return node
         receiver = self._local_receiver(func)
         if receiver is not None:

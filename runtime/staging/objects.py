@@ -23,7 +23,7 @@ import torch
 
 from ..errors import StagingError
 from ..lists import StagedList
-from ..values import is_undefined
+from ..values import is_staged, is_undefined
 
 __all__ = ["carried_slots", "carry"]
 
@@ -37,6 +37,8 @@ def _is_plain_object(value) -> bool:
     if isinstance(value, (torch.Tensor, torch.nn.Module, StagedList, enum.Enum)):
         return False
     if is_undefined(value):  # autoconv's placeholder for an unbound variable, not an object
+        return False
+    if is_staged(value):  # another tracer's value (staging/registry.py): staged as one value
         return False
     cls = type(value)
     if cls.__module__ in _NOT_RECORDS or cls.__module__.startswith(("torch.", "autoconv_runtime.")):

@@ -11,7 +11,7 @@ def test_user_function():
         """,
         """
         def f(x):
-            return ac.converted_call(helper, x) + torch.sin(x) + len(x)
+            return ac.converted_call(helper, x) + torch.sin(x) + ac.len_(x)
         """,
     )
 
@@ -77,5 +77,18 @@ def test_methods_of_self_attributes():
         """
         def forward(self, x):
             return ac.converted_method_call(self.solver, 'run', x) + self.weight.t() + ', '.join(names)
+        """,
+    )
+
+
+def test_builtins_and_torch_functions_that_read_values():
+    assert_converts(
+        """
+        def f(x, y, vals):
+            return len(vals) + min(x, y) + int(y) + torch.equal(x, y) + abs(x)
+        """,
+        """
+        def f(x, y, vals):
+            return ac.len_(vals) + ac.min_(x, y) + ac.int_(y) + ac.equal_(x, y) + abs(x)
         """,
     )
