@@ -66,11 +66,14 @@ def eager() -> bool:
     """
     return (not torch.compiler.is_dynamo_compiling() and _dispatch_depth() == 0
             and _transform_stack_top() is None and not _symbolic_trace._is_fx_tracing_flag
-            and not (registry.third_party and _third_party_tracing()))
+            and not (_third_party and _third_party_tracing()))
+
+
+_third_party = registry.third_party  # the list itself: one lookup less on the hot path
 
 
 def _third_party_tracing() -> bool:
-    return any(tracer.is_tracing() for tracer in registry.third_party)
+    return any(tracer.is_tracing() for tracer in _third_party)
 
 
 def is_staged(value) -> bool:

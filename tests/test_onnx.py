@@ -67,7 +67,8 @@ CASES = {
     "if / elif / else": (if_elif, [torch.ones(3), -torch.ones(3), torch.zeros(3)], {"If"}),
     "for over a tensor, break, continue": (
         for_break_continue, [-torch.ones(5, 3), torch.ones(5, 3),
-                             torch.tensor([[1.0, 2, 0], [-1, -1, 0], [-2, -3, 0], [-1, 0, 0], [-5, 0, 0]])],
+                             torch.tensor([[1.0, 2, 0], [-1, -1, 0], [-2, -3, 0], [-1, 0, 0],
+                                           [-5, 0, 0]])],
         {"Loop"}),
     "early return from a loop": (
         early_return, [torch.tensor([0.0, 1, 3, 0, 0]), torch.zeros(5)], {"Loop", "If"}),

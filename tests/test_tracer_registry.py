@@ -3,6 +3,7 @@ third-party one, and docs/embedding.md's worked example, which must run."""
 
 from __future__ import annotations
 
+import linecache
 import pathlib
 import re
 
@@ -32,9 +33,11 @@ def test_the_third_party_tracer_of_the_docs_runs():
     namespace = {"__name__": "embedding_example"}
     # compiled as a file of its own, so that autoconv can read the functions' source
     filename = str(DOCS) + ":third-party-tracer"
-    import linecache
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
-    exec(compile(code, filename, "exec"), namespace)  # its asserts compare with Python
+    try:
+        exec(compile(code, filename, "exec"), namespace)  # its asserts compare with Python
+    finally:
+        del linecache.cache[filename]
     assert "loop(lambda v0, v1: (v0 > 1)" in namespace["program"]
     assert "sym" not in [t.name for t in autoconv.tracers()]  # it unregisters itself
 

@@ -27,8 +27,6 @@ See docs/embedding.md for a worked third-party tracer.
 
 from __future__ import annotations
 
-from ..errors import StagingError
-
 __all__ = ["StagingTracer", "register_tracer", "unregister_tracer", "tracers", "owner",
            "is_staged", "cond", "while_loop"]
 
@@ -102,13 +100,14 @@ def register_tracer(tracer: StagingTracer, *, before: str | None = None) -> Stag
     """
     if not isinstance(tracer, StagingTracer):
         raise TypeError(f"register_tracer takes a StagingTracer, not {type(tracer).__name__}")
-    unregister_tracer(tracer.name)
     names = [t.name for t in _tracers]
     if before is None:
         before = next(name for name in names if name in _GENERIC)
-    if before not in names:
-        raise ValueError(f"no tracer named {before!r}; the registered ones are {names}")
-    _tracers.insert(names.index(before), tracer)
+    if before not in names or before == tracer.name:
+        raise ValueError(f"no tracer named {before!r} to register {tracer.name!r} before; "
+                         f"the registered ones are {names}")
+    unregister_tracer(tracer.name)
+    _tracers.insert([t.name for t in _tracers].index(before), tracer)
     third_party.append(tracer)
     return tracer
 
@@ -162,11 +161,6 @@ def while_loop(cond_fn, body_fn, carried, additional=()):
     tracer that owns one of the operands (else the one that is tracing)."""
     carried, additional = tuple(carried), tuple(additional)
     return owner(*carried, *additional).while_loop(cond_fn, body_fn, carried, additional)
-
-
-def refuse(statement: str, tracer: StagingTracer, what: str, fix: str) -> StagingError:
-    """The StagingError a tracer raises for a statement it cannot stage."""
-    return StagingError(statement, f"{what} (under {tracer.name})", fix)
 
 
 # The built-in tracers (their modules subclass StagingTracer, defined above).
