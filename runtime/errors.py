@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import linecache
 import os
 import sys
 
@@ -17,13 +18,16 @@ def user_location() -> tuple[str, int] | None:
     """The (file, line) of the innermost frame that is neither the runtime's nor torch's.
 
     Converted code is compiled with the user's file name and line numbers, so that frame is the
-    user's own statement. Only called on error paths.
+    user's own statement. Only called on error paths. (torch's tracers call bodies through
+    code they generate with `eval`, named "<string>", which has no source to show.)
     """
     frame = sys._getframe(1)
     while frame is not None:
-        path = os.path.abspath(frame.f_code.co_filename)
-        if not path.startswith((_RUNTIME_DIR, _TORCH_DIR)):
-            return frame.f_code.co_filename, frame.f_lineno
+        filename = frame.f_code.co_filename
+        path = os.path.abspath(filename)
+        generated = filename.startswith("<") and filename not in linecache.cache
+        if not path.startswith((_RUNTIME_DIR, _TORCH_DIR)) and not generated:
+            return filename, frame.f_lineno
         frame = frame.f_back
     return None
 
