@@ -487,3 +487,34 @@ def test_a_failing_nested_statement_runs_each_body_a_bounded_number_of_times():
     # Linear in the nesting (each body traced, probed and re-run at most a few times), not
     # exponential: 6 levels ran the innermost body 2**6 times.
     assert runs[1] <= 3 * runs[0], runs
+
+
+# StagingErrors reach the user through torch.compile as themselves, at the user's line.
+
+def undefined_in_one_branch(x):
+    if x.sum() > 0:
+        y = x + 1
+    return y
+
+
+def list_in_loop(x):
+    items = []
+    while x.sum() > 0:
+        items = items + ["a"]
+        x = x - 1
+    return x
+
+
+@pytest.mark.parametrize("fn, line, words", [
+    (undefined_in_one_branch, 1, "'y' has no value in the false branch"),
+    (list_in_loop, 2, "'items'"),
+])
+def test_staging_error_survives_torch_compile(fn, line, words):
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True)
+    with pytest.raises(StagingError) as info:
+        compiled(torch.ones(2))
+    error = info.value
+    assert (error.filename, error.lineno) == (__file__, fn.__code__.co_firstlineno + line)
+    assert words in str(error) and str(error).startswith(f"{__file__}:{error.lineno}: ")
+    assert error.fix and error.fix in str(error)

@@ -607,8 +607,10 @@ def _stage_while(test, body, state, names, like, inputs, statement, dtypes, trip
 
     def staged_test(*flat):
         staged, ins = operands.split(flat)
-        go = test(*_merge(staged, state, kinds), *ins)
-        return as_predicate(to_tensor(go, like), statement)
+        go = as_predicate(to_tensor(test(*_merge(staged, state, kinds), *ins), like), statement)
+        # `while found:` returns (a 0-d view of) an operand, and torch's operators refuse
+        # outputs that alias their inputs.
+        return go.clone() if go._base is not None else go
 
     def run(flat):
         staged, ins = operands.split(flat)
