@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test fuzz bench clean
+.PHONY: demo test opdb fuzz bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -x -p no:cacheprovider tests
+
+# make opdb: the python backend against eager on all of torch's operator database (long: about
+# half an hour of CPU; figures in docs/backends.md). `make test` runs a fixed sample of it.
+opdb: $(STAMP)
+	$(PY) -m tests.opdb
 
 # make fuzz N=10000 [SEED=S] [COMPILE_EVERY=K]: the differential fuzzer; failures go to
 # fuzz-failures/. Every K-th program (default 10, 0 for none) is also run under torch.compile.

@@ -40,7 +40,8 @@ class StagingError(TypeError):
     """
 
     def __init__(self, statement: str, problem: str, fix: str):
-        if torch.compiler.is_compiling():
+        # (torch.export's non-strict tracing runs Python: frames are the user's there)
+        if torch.compiler.is_dynamo_compiling():
             _raise_under_dynamo(statement, problem, fix)  # NOTE [StagingError under dynamo]
         self._describe(statement, problem, fix, user_location())
 

@@ -518,3 +518,14 @@ def test_staging_error_survives_torch_compile(fn, line, words):
     assert (error.filename, error.lineno) == (__file__, fn.__code__.co_firstlineno + line)
     assert words in str(error) and str(error).startswith(f"{__file__}:{error.lineno}: ")
     assert error.fix and error.fix in str(error)
+
+
+def test_staging_error_under_torch_export_keeps_its_location():
+    class Wrapper(torch.nn.Module):
+        def forward(self, x):
+            return autoconv.convert(undefined_in_one_branch)(x)
+
+    with pytest.raises(StagingError) as info:
+        torch.export.export(Wrapper(), (torch.ones(2),), strict=False)
+    line = undefined_in_one_branch.__code__.co_firstlineno + 1
+    assert str(info.value).startswith(f"{__file__}:{line}: in a tensor-dependent if statement")
