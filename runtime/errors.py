@@ -45,6 +45,14 @@ class StagingError(TypeError):
             _raise_under_dynamo(statement, problem, fix)  # NOTE [StagingError under dynamo]
         self._describe(statement, problem, fix, user_location())
 
+    @classmethod
+    def at(cls, location: tuple[str, int] | None, statement: str, problem: str,
+           fix: str) -> "StagingError":
+        """The error located at `location` (file, line) rather than at the caller's frame."""
+        error = cls.__new__(cls)
+        error._describe(statement, problem, fix, location)
+        return error
+
     def _describe(self, statement, problem, fix, location) -> None:
         self.filename, self.lineno = location if location else (None, None)
         where = f"{self.filename}:{self.lineno}: " if location else ""

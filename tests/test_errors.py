@@ -529,3 +529,24 @@ def test_staging_error_under_torch_export_keeps_its_location():
         torch.export.export(Wrapper(), (torch.ones(2),), strict=False)
     line = undefined_in_one_branch.__code__.co_firstlineno + 1
     assert str(info.value).startswith(f"{__file__}:{line}: in a tensor-dependent if statement")
+
+
+def int_of_a_sum(x):
+    n = int(x.sum())
+    return x * n
+
+
+def item_in_a_condition(x):
+    if x.sum().item() > 0:
+        return x
+    return -x
+
+
+@pytest.mark.parametrize("fn", [int_of_a_sum, item_in_a_condition])
+def test_data_dependent_guard_becomes_a_staging_error_at_the_line(fn):
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(fn)(torch.ones(3))
+    error = info.value
+    assert (error.filename, error.lineno) == (__file__, fn.__code__.co_firstlineno + 1)
+    assert "value of a traced tensor" in str(error) and ".item()" in error.fix
+    assert "guard" in str(error.torch_error)  # torch's own words stay reachable
