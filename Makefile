@@ -4,13 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test opdb fuzz bench clean
+.PHONY: demo test test-slow opdb fuzz bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,onnx]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -18,6 +18,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -x -p no:cacheprovider tests
+
+# make test-slow: only the tests marked slow (an AOTInductor build: minutes).
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -x -p no:cacheprovider -m slow --run-slow tests
 
 # make opdb: the python backend against eager on all of torch's operator database (long: about
 # half an hour of CPU; figures in docs/backends.md). `make test` runs a fixed sample of it.

@@ -12,8 +12,11 @@
 """
 
 import autoconv_runtime as _runtime
+from autoconv_runtime.staging.registry import (StagingTracer, register_tracer, tracers,
+                                               unregister_tracer)
 
 from . import conversion as _conversion
+from . import onnx
 from .api import autoconv, convert, do_not_convert, to_code
 from .errors import ConversionError
 from .function import ConcreteFunction, Function, functions_run_eagerly, run_functions_eagerly
@@ -25,12 +28,16 @@ __all__ = [
     "ConcreteFunction",
     "ConversionError",
     "Function",
+    "StagingTracer",
     "TensorSpec",
     "autoconv",
     "convert",
     "do_not_convert",
     "functions_run_eagerly",
+    "register_tracer",
     "run_functions_eagerly",
     "to_code",
+    "tracers",
+    "unregister_tracer",
 ]
 __version__ = "0.1.0"

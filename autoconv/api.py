@@ -9,11 +9,13 @@ import types
 import torch
 
 import autoconv_runtime
+from autoconv_runtime import calls
 from autoconv_runtime.calls import is_marked_do_not_convert, preconvert_module
 
 from . import conversion, emit
 from .errors import ConversionError
 from .function import Function
+from .modules import ConvertedModule
 
 __all__ = ["autoconv", "convert", "to_code", "do_not_convert"]
 
@@ -49,9 +51,11 @@ def convert(fn):
     if isinstance(fn, Function):
         return convert(fn.python_function)
     target = _target(fn)
-    converted = conversion.convert_function(target)
+    converted = _converted(target)
     if isinstance(fn, torch.nn.Module):
         preconvert_module(fn)
+        if converted is target:  # torch's forward (nn.Sequential): it reaches converted modules
+            return _library_forward(fn)
         return types.MethodType(converted, fn)
     if isinstance(fn, types.MethodType):
         return types.MethodType(converted, fn.__self__)
@@ -62,9 +66,43 @@ def convert(fn):
     return converted
 
 
+def _library_forward(module):
+    """`module.forward` (torch's code, not converted), calling its user submodules converted."""
+    def forward(*args, **kwargs):
+        with calls.converted_submodules(module):
+            return type(module).forward(module, *args, **kwargs)
+
+    return forward
+
+
+def _converted(target):
+    """The converted twin of the Python function `target`.
+
+    torch's, numpy's and the standard library's functions are never converted: they come back as
+    they are, except a decorator's wrapper of theirs (`@torch.no_grad()`), which comes back as a
+    copy calling the converted function it wraps.
+    """
+    if not calls.is_library_function(target):
+        return conversion.convert_function(target)
+    wrapped = _library_wrapped(target)
+    if wrapped is not None:
+        _converted(wrapped)  # raises here if it cannot be converted
+    return calls.twin(target)
+
+
+def _library_wrapped(fn):
+    """The function that a library decorator's wrapper `fn` wraps, or None."""
+    wrapped = fn.__dict__.get("__wrapped__")
+    return wrapped if isinstance(wrapped, types.FunctionType) else None
+
+
 def to_code(fn) -> str:
-    """The converted source of `fn`, as `autoconv-show` prints it."""
-    tree, _ = conversion.converted_tree(_target(fn))
+    """The converted source of `fn`, as `autoconv-show` prints it (for a function decorated by a
+    library decorator such as `@torch.no_grad()`, the function it decorates)."""
+    target = _target(fn)
+    while calls.is_library_function(target) and _library_wrapped(target) is not None:
+        target = _library_wrapped(target)
+    tree, _ = conversion.converted_tree(target)
     return emit.to_source(tree)
 
 
@@ -92,7 +130,6 @@ def autoconv(fn=None, *, dynamic: bool = False, backend: str = "python",
         return functools.partial(autoconv, **options)
     if inspect.isclass(fn):
         raise ConversionError("not_function", None, None, what=f"the class {fn.__name__}")
-    function = Function(fn, **options)
     if isinstance(fn, torch.nn.Module):
-        return function
-    return functools.update_wrapper(function, fn, updated=())
+        return ConvertedModule(fn, **options)
+    return functools.update_wrapper(Function(fn, **options), fn, updated=())

@@ -19,7 +19,7 @@ from .naming import Namer
 from .parsing import parse_function
 from .transformer import Context
 
-__all__ = ["convert_function", "converted_tree", "is_generated"]
+__all__ = ["convert_function", "converted_tree", "is_generated", "is_generated_code"]
 
 RUNTIME_NAME = "ac"
 
@@ -68,6 +68,11 @@ _callees = _CodeMap()
 def is_generated(fn) -> bool:
     """True for a function whose code autoconv generated."""
     return getattr(fn, "__code__", None) in _generated_codes
+
+
+def is_generated_code(code) -> bool:
+    """True for a code object autoconv generated."""
+    return code in _generated_codes
 
 
 def _strip_annotations(node) -> None:
@@ -158,6 +163,8 @@ def converted_tree(fn):
     ctx.local_names = _local_names(node)
     ctx.uses_class_cell = False
     ctx.callees = set()
+    # autoconv's own variables -> how runtime messages name them (see runtime/errors.py)
+    ctx.display_names = {}
     _strip_annotations(node)
     if isinstance(node, gast.Lambda):
         node = gast.FunctionDef(

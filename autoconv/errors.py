@@ -13,9 +13,9 @@ MESSAGES = {
     "generator": "`{construct}` makes this a generator, which cannot become a graph. "
     "Return a tensor or a list instead",
     "async": "`{construct}` is not supported: graphs have no coroutines. Use a plain def",
-    "crossing": "`{construct}` leaves a `{block}` block; a converted `{construct}` is lowered into "
-    "flags and cannot jump out of it. Move the `{block}` inside the loop body or the "
-    "`{construct}` outside the `{block}`",
+    "crossing": "`{construct}` in a `finally` block would discard the exception in flight; a "
+    "converted `{construct}` is lowered into flags and cannot do that. Assign what you need in "
+    "the `finally` block and put the `{construct}` after the `try` statement",
     "lambda_ambiguous": "cannot tell which lambda on line {line} is meant: several have the same "
     "arguments. Put it on a line of its own or use a def",
     "syntax": "the source does not parse: {reason}",

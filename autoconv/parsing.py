@@ -25,8 +25,10 @@ class ParsedFunction:
 
 
 def _source_lines(fn):
+    # The code object's own lines: `inspect.getsourcelines(fn)` follows `__wrapped__`, and the
+    # wrapper of a `functools.wraps` decorator would get the source of the function it wraps.
     try:
-        lines, first_line = inspect.getsourcelines(fn)
+        lines, first_line = inspect.getsourcelines(fn.__code__)
     except (OSError, TypeError) as e:
         raise ConversionError(
             "no_source", getattr(fn.__code__, "co_filename", None), None,
@@ -115,7 +117,7 @@ def _continues(line: str) -> bool:
 
 def parse_function(fn) -> ParsedFunction:
     """Parse `fn`'s source; node positions point into the user's file."""
-    if fn.__name__ != "<lambda>" and not hasattr(fn, "__wrapped__"):  # inspect unwraps
+    if fn.__code__.co_name != "<lambda>":
         found = _block_lines(fn)
         if found is not None:
             try:
@@ -163,7 +165,7 @@ def _parse_function(fn, lines, first_line) -> ParsedFunction:
     source = "".join(lines)
     dedented = textwrap.dedent(source)
     indent = len(lines[0]) - len(lines[0].lstrip())
-    if fn.__name__ == "<lambda>":
+    if code.co_name == "<lambda>":
         return ParsedFunction(_find_lambda(fn, dedented, filename, first_line, indent), filename,
                               first_line)
     if indent and first_line < 2:

@@ -10,6 +10,7 @@ from .converters.calls import CallConverter
 from .converters.control_flow import ControlFlowConverter
 from .converters.lists import ListConverter
 from .converters.logical import LogicalConverter
+from .converters.raises import RaiseConverter
 from .converters.returns import ReturnConverter
 from .converters.subscripts import SubscriptConverter
 
@@ -20,6 +21,8 @@ PASSES = (
     CallConverter,
     SubscriptConverter,
     AssertConverter,
+    # Before the jump lowerings: a raise becomes a return, which they lower.
+    RaiseConverter,
     # break/continue before return: a return inside a loop then meets loops without jumps.
     BreakContinueConverter,
     ReturnConverter,

@@ -22,6 +22,8 @@ from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 import autoconv_runtime
 
+from .conversion import is_generated_code
+
 __all__ = ["for_user", "quiet_meta_failures"]
 
 _SWITCH = "AUTOCONV_TRACEBACK"
@@ -79,7 +81,7 @@ def for_user(error: BaseException, what: str) -> BaseException:
     above it stay, the ones below are filtered.
     """
     if isinstance(error, GuardOnDataDependentSymNode):
-        error = _as_staging_error(error)
+        error = _as_staging_error(error)  # in converted code; elsewhere a note says why
     if _full() or getattr(error, "_autoconv_filtered", False):
         return error
     trimmed = _user_traceback(error.__traceback__)
@@ -94,9 +96,15 @@ def for_user(error: BaseException, what: str) -> BaseException:
     elif context is not None:
         for_user(context, what)
     code = _innermost(trimmed).tb_frame.f_code
-    error.add_note(f"autoconv: raised while {what}, at {code.co_filename}:"
-                   f"{_innermost(trimmed).tb_lineno}. Frames of torch and autoconv are hidden; "
-                   f"set {_SWITCH}=full to see them.")
+    where = f"{code.co_filename}:{_innermost(trimmed).tb_lineno}"
+    if getattr(error, "filename", None) and getattr(error, "lineno", None):
+        # A ConversionError or StagingError knows its line: a callee's refused statement, which
+        # no frame shows (the callee was being converted, not run).
+        where = f"{error.filename}:{error.lineno}"
+    if isinstance(error, GuardOnDataDependentSymNode) and not is_generated_code(code):
+        error.add_note(_NOT_CONVERTED.format(name=code.co_qualname, where=where))
+    error.add_note(f"autoconv: raised while {what}, at {where}. Frames of torch and autoconv are "
+                   f"hidden; set {_SWITCH}=full to see them.")
     return error.with_traceback(trimmed)
 
 
@@ -105,7 +113,7 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
     line: Python code (int(), .item(), a size, a comparison outside a converted statement)
     asked for the value of a traced tensor, which only exists when the graph runs."""
     trimmed = _user_traceback(error.__traceback__)
-    if trimmed is None:
+    if trimmed is None or not is_generated_code(_innermost(trimmed).tb_frame.f_code):
         return error
     innermost = _innermost(trimmed)
     filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
@@ -119,6 +127,15 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
         "masking for values, and give sizes that do not depend on tensor values")
     staging_error.torch_error = error  # torch's own message, for debugging
     return staging_error.with_traceback(error.__traceback__)
+
+
+# torch's error for Python control flow on a traced tensor: autoconv did not convert that code.
+_NOT_CONVERTED = (
+    "autoconv: {name} ({where}) was not converted, so Python evaluated its tensor condition. "
+    "Converted code converts the functions it calls except torch's, numpy's and the standard "
+    "library's, those marked do_not_convert, and a method called on a value by a name that is "
+    "also a torch.Tensor method (`self.solver.clip(x)`): call that one through its class "
+    "(`Solver.clip(self.solver, x)`) or on a local bound to `Solver(...)`.")
 
 
 def _innermost(tb):

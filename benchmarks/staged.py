@@ -331,7 +331,7 @@ def _trace_seconds(make, args, repeat=3) -> float:
 def run_trace_time() -> dict:
     """First-call time with the operators called directly under make_fx (autoconv's way) and
     with torch.cond / torch.while_loop, which run dynamo over every body first."""
-    from autoconv_runtime.staging import operators
+    from autoconv_runtime.staging.tracers import MakeFxTracer
 
     print("\n== trace time (first call of a fresh Function: convert + trace + build, best of 3)")
     cases = {"ten staged ifs": (lambda: ten_ifs, (torch.ones(3),)),
@@ -340,7 +340,8 @@ def run_trace_time() -> dict:
     for label, (make, args) in cases.items():
         _trace_seconds(make, args, repeat=1)  # warm up both paths' imports
         direct = _trace_seconds(make, args)
-        with unittest.mock.patch.object(operators, "_direct", lambda: False):
+        # Without the make_fx tracer, the "dispatch modes" one stages through torch.cond.
+        with unittest.mock.patch.object(MakeFxTracer, "is_staged", lambda self, v: False):
             _trace_seconds(make, args, repeat=1)
             through_dynamo = _trace_seconds(make, args)
         print(f"   {label:22} direct {direct * 1e3:8.1f} ms   through dynamo "

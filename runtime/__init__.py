@@ -3,7 +3,21 @@
 Converted code refers to this module as `ac`; every name it uses is listed in `__all__`.
 """
 
-from .calls import converted_call, do_not_convert, set_converter, super_method
+from .builtins import (
+    all_,
+    allclose_,
+    any_,
+    bool_,
+    equal_,
+    float_,
+    int_,
+    is_nonzero_,
+    len_,
+    max_,
+    min_,
+    sum_,
+)
+from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import StagingError
 from .iteration import enumerate_, range_, zip_
 from .subscripts import getitem, setitem
@@ -19,17 +33,31 @@ from .operators import (
     not_,
     or_,
     print_,
+    raise_,
     while_stmt,
 )
 from .values import Undefined, eager, is_staged
 
 __all__ = [
+    "all_",
+    "allclose_",
+    "any_",
+    "bool_",
+    "equal_",
+    "float_",
+    "int_",
+    "is_nonzero_",
+    "len_",
+    "max_",
+    "min_",
+    "sum_",
     "StagingError",
     "Undefined",
     "and_",
     "assert_",
     "assigns_outside",
     "converted_call",
+    "converted_method_call",
     "do_not_convert",
     "eager",
     "enumerate_",
@@ -43,6 +71,7 @@ __all__ = [
     "not_",
     "or_",
     "print_",
+    "raise_",
     "range_",
     "set_converter",
     "setitem",

@@ -6,6 +6,7 @@ The runtime never imports the compiler; the compiler installs itself with `set_c
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import inspect
 import sys
@@ -14,24 +15,31 @@ import weakref
 
 import torch
 
+from . import builtins as staged_builtins
 from . import iteration, operators
+from .staging.tracers.symbolic import is_fx_leaf
 
 __all__ = [
     "converted_call",
+    "converted_method_call",
+    "converted_submodules",
     "set_converter",
     "do_not_convert",
+    "is_library_function",
     "is_marked_do_not_convert",
     "preconvert",
     "preconvert_class",
     "preconvert_module",
     "super_method",
+    "twin",
 ]
 
 _converter = None
-# fn -> converted fn; weak so that converting many short-lived functions frees them again.
-# The converted twin is kept on the function itself under this name: it lives exactly as long as
-# the function, and dynamo can read a function attribute (it cannot always look a method's
-# function up in a weak dictionary).
+# The converted twin of a function is kept on the function itself under this name, as the pair
+# (the function, its twin): it lives exactly as long as the function, and dynamo can read a
+# function attribute (it cannot always look a method's function up in a weak dictionary). The
+# function is part of the entry because `functools.wraps` copies the wrapped function's
+# `__dict__` onto the wrapper: the entry it copies belongs to another function.
 _TWIN = "__autoconv_converted__"
 _do_not_convert: "weakref.WeakSet" = weakref.WeakSet()
 
@@ -43,9 +51,24 @@ _STAGED_BUILTINS = (
     (builtins.enumerate, iteration.enumerate_),
     (builtins.zip, iteration.zip_),
     (builtins.print, operators.print_),
+    (builtins.len, staged_builtins.len_),
+    (builtins.min, staged_builtins.min_),
+    (builtins.max, staged_builtins.max_),
+    (builtins.sum, staged_builtins.sum_),
+    (builtins.any, staged_builtins.any_),
+    (builtins.all, staged_builtins.all_),
+    (builtins.bool, staged_builtins.bool_),
+    (builtins.int, staged_builtins.int_),
+    (builtins.float, staged_builtins.float_),
+    (torch.equal, staged_builtins.equal_),
+    (torch.allclose, staged_builtins.allclose_),
+    (torch.is_nonzero, staged_builtins.is_nonzero_),
 )
 
-# Code from these packages runs as it is: converting it would only slow it down.
+# Code from these packages runs as it is: it has no tensor control flow of the user's, and its
+# constructs (`with` blocks, `try` around a loop) are often ones autoconv refuses. A function of
+# theirs that wraps a user function (`@torch.no_grad()`) still reaches the user's function
+# converted: see `_rewrapped`.
 _NEVER_CONVERTED = frozenset(sys.stdlib_module_names) | {
     "torch",
     "numpy",
@@ -57,6 +80,10 @@ _NEVER_CONVERTED = frozenset(sys.stdlib_module_names) | {
     "_pytest",
     "hypothesis",
 }
+
+# Values whose methods are called as they are: their classes are builtins or torch's.
+_DIRECT_RECEIVERS = (torch.Tensor, list, tuple, dict, set, frozenset, str, bytes, int, float,
+                     complex, bool, types.ModuleType)
 
 
 def set_converter(convert) -> None:
@@ -84,31 +111,63 @@ def is_marked_do_not_convert(fn) -> bool:
 _NOT_CONVERTED_CODE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 
+def _module_of(fn) -> str:
+    # The package whose code `fn` runs: its globals' module. `fn.__module__` will not do:
+    # `functools.wraps` sets a wrapper's to the wrapped function's module.
+    return (fn.__globals__.get("__name__") or "").partition(".")[0]
+
+
 def _convertible(fn) -> bool:
     if not isinstance(fn, types.FunctionType) or fn in _do_not_convert:
         return False
     if fn.__code__.co_flags & _NOT_CONVERTED_CODE:
         return False
-    module = (fn.__module__ or "").partition(".")[0]
-    return module not in _NEVER_CONVERTED
+    return _module_of(fn) not in _NEVER_CONVERTED
 
 
 _in_progress: set = set()
 
 
 def _cached(fn):
-    return fn.__dict__.get(_TWIN)
+    entry = fn.__dict__.get(_TWIN)
+    return entry[1] if entry is not None and entry[0] is fn else None
 
 
 def _converted_function(fn):
-    converted = fn.__dict__.get(_TWIN)
-    if converted is not None:
-        return converted
+    entry = fn.__dict__.get(_TWIN)
+    if entry is not None and entry[0] is fn:
+        return entry[1]
+    if torch.compiler.is_compiling():
+        _convert_while_compiling(fn)
+        # Read again through getattr: dynamo keeps its first view of `fn.__dict__`.
+        entry = getattr(fn, _TWIN, None)
+        return entry[1] if entry is not None and entry[0] is fn else fn  # else: recursion
+    return _convert(fn)
+
+
+@torch._dynamo.assume_constant_result
+def _convert_while_compiling(fn):
+    """`_convert(fn)`, run by dynamo as Python when it meets it (its result is a constant).
+
+    Dynamo cannot trace a conversion (a lock, setting a function attribute), and a call of a
+    `torch._dynamo.disable`d function breaks the graph, which fullgraph=True refuses; dynamo calls
+    a function marked `assume_constant_result` itself instead, and traces what it returns.
+    Outside dynamo (non-strict torch.export also says it is compiling) it is a plain call.
+    """
+    _convert(fn)
+
+
+def _convert(fn):
     if fn in _in_progress:  # recursion: the converted twin is not ready yet
         return fn
     _in_progress.add(fn)
     try:
-        converted = _converter(fn) if _converter is not None and _convertible(fn) else fn
+        if _converter is None or fn in _do_not_convert:
+            converted = fn
+        elif _convertible(fn):
+            converted = _converter(fn)
+        else:
+            converted = _rewrapped(fn)
     except SyntaxError as error:  # a ConversionError (the runtime does not import the compiler)
         if getattr(error, "kind", None) != "no_source":
             raise
@@ -117,8 +176,52 @@ def _converted_function(fn):
         converted = fn
     finally:
         _in_progress.discard(fn)
-    setattr(fn, _TWIN, converted)
+    setattr(fn, _TWIN, (fn, converted))
     return converted
+
+
+def _rewrapped(wrapper):
+    """For a decorator's wrapper from code that is never converted (`@torch.no_grad()`,
+    `@torch.enable_grad()`): a copy of it that calls the converted function it wraps, so the
+    decorator's behaviour (its `with`, its argument handling) is kept and the user's code is
+    converted. The wrapped function is found by `functools.wraps`' `__wrapped__`, in one of the
+    wrapper's closure cells; a wrapper that holds it elsewhere (or a C one) runs as it is.
+    """
+    if not isinstance(wrapper, types.FunctionType) or not wrapper.__closure__:
+        return wrapper
+    wrapped = wrapper.__dict__.get("__wrapped__")
+    if not isinstance(wrapped, types.FunctionType):
+        return wrapper
+    cells = list(wrapper.__closure__)
+    for i, cell in enumerate(cells):
+        try:
+            held = cell.cell_contents
+        except ValueError:  # not bound yet
+            continue
+        if held is wrapped:
+            converted = _converted_function(wrapped)
+            if converted is wrapped:
+                return wrapper
+            cells[i] = types.CellType(converted)
+            copy = types.FunctionType(wrapper.__code__, wrapper.__globals__, wrapper.__name__,
+                                      wrapper.__defaults__, tuple(cells))
+            copy.__kwdefaults__ = wrapper.__kwdefaults__
+            copy.__dict__.update({k: v for k, v in wrapper.__dict__.items() if k != _TWIN})
+            copy.__qualname__ = wrapper.__qualname__
+            return copy
+    return wrapper
+
+
+def is_library_function(fn) -> bool:
+    """True for a function of torch, numpy, the standard library or autoconv: never converted."""
+    return _module_of(fn) in _NEVER_CONVERTED
+
+
+def twin(fn):
+    """The function converted code calls for the Python function `fn` (converted once, cached):
+    its converted twin, a copy of a library decorator's wrapper calling the converted function it
+    wraps, or `fn` itself."""
+    return _converted_function(fn)
 
 
 def preconvert(fn) -> None:
@@ -143,6 +246,32 @@ def preconvert_module(module: torch.nn.Module) -> None:
         preconvert_class(type(sub))
 
 
+@contextlib.contextmanager
+def converted_submodules(module: torch.nn.Module):
+    """Within it, the user submodules of `module` run their converted `forward`, when `module`'s
+    own forward is library code (`nn.Sequential`, `DistributedDataParallel`): that code is not
+    converted, so its calls of submodules would not reach converted code otherwise. Each such
+    submodule gets its converted forward as an instance attribute, removed on leaving.
+
+    Not under dynamo: it does not replay the removal, and the attributes would stay.
+    """
+    patched = []
+    if not torch.compiler.is_dynamo_compiling() and is_library_function(type(module).forward):
+        for sub in module.modules():
+            forward = type(sub).forward
+            if sub is module or "forward" in sub.__dict__ or not _convertible(forward):
+                continue
+            converted = _converted_function(forward)
+            if converted is not forward:
+                sub.forward = types.MethodType(converted, sub)
+                patched.append(sub)
+    try:
+        yield
+    finally:
+        for sub in patched:
+            del sub.forward
+
+
 def converted_call(fn, /, *args, **kwargs):
     """`fn(*args, **kwargs)`, with user functions converted first (once, then cached).
 
@@ -152,14 +281,14 @@ def converted_call(fn, /, *args, **kwargs):
     function and an instance of a user class with `__call__` run converted too. Builtins, C
     functions and functions without source (exec, REPL) are called as they are.
     """
-    # The converter sends no methods of local values here: dynamo cannot even take the type
-    # of a bound tensor or list method.
+    # The converter sends no methods of local values here (see `converted_method_call`):
+    # dynamo cannot even take the type of a bound tensor or list method.
     cls = type(fn)
     if cls is types.FunctionType:
         return _converted_function(fn)(*args, **kwargs)
     if cls is types.MethodType and type(fn.__func__) is types.FunctionType:
         return _converted_function(_method_function(fn))(fn.__self__, *args, **kwargs)
-    if isinstance(fn, torch.nn.Module) and not _has_hooks(fn):
+    if isinstance(fn, torch.nn.Module) and not _has_hooks(fn) and not is_fx_leaf(fn, args):
         forward = cls.forward
         converted = _cached(forward)
         if converted is None and _convertible(forward):
@@ -168,12 +297,26 @@ def converted_call(fn, /, *args, **kwargs):
         if converted is not None:
             return converted(fn, *args, **kwargs)
     if cls is functools.partial and type(fn.func) is types.FunctionType:
-        return _value_twin(fn.func)(*fn.args, *args, **{**fn.keywords, **kwargs})
+        return _converted_function(fn.func)(*fn.args, *args, **{**fn.keywords, **kwargs})
     call = getattr(cls, "__call__", None)
     if type(call) is types.FunctionType and _convertible(call):
         # An instance of a user class with a `__call__`: its method is converted like any other.
-        return _value_twin(call)(fn, *args, **kwargs)
+        return _converted_function(call)(fn, *args, **kwargs)
     return _call_builtin(fn, args, kwargs)
+
+
+def converted_method_call(obj, name: str, /, *args, **kwargs):
+    """`obj.name(*args, **kwargs)`, converted when it is a user method.
+
+    Converted code calls it for a method of a local or computed value (`solver.run(x)`,
+    `make_solver().run(x)`, `self.solver.run(x)`) whose name is not a tensor method's. The
+    receiver is passed, not the bound method: dynamo can take the type of a tensor, a list or
+    a user object, but not of a bound builtin method. Methods of tensors, builtin values and
+    Python modules are called as they are; others go through `converted_call`.
+    """
+    if isinstance(obj, _DIRECT_RECEIVERS):
+        return getattr(obj, name)(*args, **kwargs)
+    return converted_call(getattr(obj, name), *args, **kwargs)
 
 
 def _method_function(method):
@@ -190,19 +333,11 @@ def _method_function(method):
         owner = method.__self__
         klass = owner if isinstance(owner, type) else type(owner)
         found = getattr(klass, func.__name__, None)
-        found = getattr(found, "__func__", found)  # a classmethod read from its class is bound
+        if type(found) is types.MethodType:  # a classmethod read from its class is bound
+            found = found.__func__
         if found is func:
             return found
     return func
-
-
-def _value_twin(fn):
-    # A function reached through a value (a partial, an object's __call__) cannot be converted
-    # ahead of time by name. Inside a body dynamo traces, converting is impossible: it then runs
-    # converted if it was converted before, as it is otherwise (dynamo traces it as Python).
-    if torch.compiler.is_compiling():
-        return _cached(fn) or fn
-    return _converted_function(fn)
 
 
 def _call_builtin(fn, args, kwargs):

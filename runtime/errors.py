@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import linecache
 import os
+import re
 import sys
 
 import torch
 
-__all__ = ["StagingError", "user_location"]
+__all__ = ["StagingError", "user_location", "graph_error_message", "user_exception"]
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
@@ -30,6 +31,15 @@ def user_location() -> tuple[str, int] | None:
             return filename, frame.f_lineno
         frame = frame.f_back
     return None
+
+
+# Converted code passes autoconv's own variables (the return value, jump flags) under labels such
+# as '<return value>', which no Python name can be; messages say what they stand for.
+_OWN_NAME = re.compile(r"'<([^'<>]+)>'")
+
+
+def _own_names(text: str) -> str:
+    return _OWN_NAME.sub(r"the \1", text)
 
 
 class StagingError(TypeError):
@@ -56,6 +66,7 @@ class StagingError(TypeError):
     def _describe(self, statement, problem, fix, location) -> None:
         self.filename, self.lineno = location if location else (None, None)
         where = f"{self.filename}:{self.lineno}: " if location else ""
+        problem, fix = _own_names(problem), _own_names(fix)
         self.statement, self.problem, self.fix = statement, problem, fix
         super().__init__(f"{where}in a tensor-dependent {statement}: {problem}. {fix}")
 
@@ -107,3 +118,32 @@ def _dynamo_user_location() -> tuple[str, int] | None:
                 frame.filename.startswith("<") and frame.filename not in linecache.cache):
             return frame.filename, frame.lineno
     return None
+
+
+# NOTE [exceptions raised by graphs]
+# A `raise` under a tensor condition becomes a graph assertion (`torch._assert_async`), which
+# raises RuntimeError with a message when the graph runs. The message is "<Type>: <text>", so a
+# torch.export program or a torch.compile'd function (RuntimeError) still says which exception it
+# was; autoconv's own replay looks the message up here and raises the user's type instead.
+_GRAPH_ERRORS: dict = {}
+
+
+def graph_error_message(error: BaseException) -> str:
+    """The assertion message standing for `error` in a graph; remembered for `user_exception`."""
+    text = str(error)
+    message = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    if not torch.compiler.is_dynamo_compiling():  # dynamo refuses the write in a body
+        _GRAPH_ERRORS[message] = (type(error), error.args)
+    return message
+
+
+def user_exception(error: BaseException) -> BaseException | None:
+    """The exception a graph assertion stands for (see `graph_error_message`), or None."""
+    found = _GRAPH_ERRORS.get(str(error)) if type(error) is RuntimeError else None
+    if found is None:
+        return None
+    kind, args = found
+    try:
+        return kind(*args)
+    except Exception:  # noqa: BLE001 - a constructor that wants other arguments: keep torch's
+        return None

@@ -70,9 +70,46 @@ _STAGED = (StagedRange, StagedEnumerate, StagedZip)
 def _length(iterable, like):
     if isinstance(iterable, _STAGED):
         return iterable.length(like)
-    if isinstance(iterable, torch.Tensor):
+    if isinstance(iterable, torch.Tensor) or is_staged(iterable):  # is_staged: an fx Proxy
         return iterable.shape[0]
     raise TypeError(f"cannot iterate over {type(iterable).__name__} in a staged loop")
+
+
+def _staged_part(iterable):
+    """A part of a staged zip / enumerate as something a staged loop indexes: a Python range
+    becomes a StagedRange, a list or tuple (of numbers, or of tensors of one shape) a tensor
+    whose first dimension are its items; any other iterable is listed first."""
+    if isinstance(iterable, (torch.Tensor, *_STAGED)) or type(iterable).__name__ == "StagedList":
+        return iterable
+    if type(iterable) is range:
+        return StagedRange(iterable.start, iterable.stop, iterable.step)
+    if isinstance(iterable, (str, bytes, dict, set, frozenset)) or not hasattr(
+            iterable, "__iter__"):
+        raise _not_indexable(iterable)
+    items = list(iterable)
+    like = next((v for v in items if isinstance(v, torch.Tensor)), None)
+    try:
+        if like is None:
+            return torch.tensor(items)
+        dtype = like.dtype
+        for item in items:
+            dtype = torch.promote_types(dtype, to_tensor(item).dtype if not isinstance(
+                item, torch.Tensor) else item.dtype)
+        return torch.stack([to_tensor(v, like, dtype).to(dtype) for v in items])
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise _not_indexable(iterable) from error
+
+
+def _not_indexable(iterable):
+    from .errors import StagingError
+
+    return StagingError(
+        "for loop",
+        f"a {type(iterable).__name__} is zipped or enumerated with a traced tensor, and its "
+        "items are not numbers or tensors of one shape, so the staged loop cannot select one "
+        "per iteration",
+        "Make it a tensor (torch.stack / torch.tensor) before the loop, or loop over a range "
+        "and index it")
 
 
 def _item(iterable, index):
@@ -118,11 +155,12 @@ def enumerate_(iterable, start=0):
     """`enumerate` that stages over traced tensors and staged ranges."""
     if not _any_staged((iterable,)):
         return enumerate(iterable, start)
-    return StagedEnumerate(iterable, start)
+    return StagedEnumerate(_staged_part(iterable), start)
 
 
 def zip_(*iterables, strict=False):
     """`zip` that stages when any iterable is a traced tensor or staged range."""
     if not _any_staged(iterables):
         return zip(*iterables, strict=strict)
-    return StagedZip(*iterables)
+    # Python values zipped with traced tensors (`zip(weights, [1., 2., 3.])`) become tensors.
+    return StagedZip(*(_staged_part(it) for it in iterables))

@@ -11,8 +11,9 @@ staging turns such a list into a `StagedList`: a preallocated buffer of shape
 Both are fixed-shape tensors, which torch.cond and torch.while_loop carry. After the statement
 the list is the first `count` rows of the buffer, a tensor whose length is an unbacked size:
 `torch.stack` / `torch.cat` of it, indexing, iteration in converted code and returning it all
-work, in autoconv's trace, `torch.export` and `torch.compile`. What needs the length as a
-Python int (`len(vals)`, `if vals:`) is refused with a StagingError saying what to use instead.
+work, in autoconv's trace, `torch.export` and `torch.compile`; so does `len(vals)` in converted
+code (the count). What needs the length as a Python int or bool (`if vals:`, `len` outside
+converted code) is refused with a StagingError saying what to use instead.
 """
 
 from __future__ import annotations
@@ -147,8 +148,8 @@ class StagedList:
             _STATEMENT,
             f"{what} of '{self.name}' needs its length, which depends on tensor values and is "
             "only known when the graph runs",
-            f"Use torch.stack({self.name}).shape[0], or count the items in a tensor; "
-            f"`for v in {self.name}` works in converted code")
+            f"In converted code len({self.name}) is the count as a tensor (write "
+            f"`if len({self.name}) > 0:`), and `for v in {self.name}` works")
 
     def __getitem__(self, key):
         """`list[i]` for an int or a 0-d integer tensor (negative counts from the end)."""

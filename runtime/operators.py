@@ -12,10 +12,10 @@ import builtins
 import torch
 
 from . import lists
-from .errors import StagingError
+from .errors import StagingError, graph_error_message
 from .iteration import StagedEnumerate, StagedRange, StagedZip, staged_sequence
 from .staging import torch as staging
-from .values import Undefined, is_staged, to_tensor
+from .values import Undefined, as_staged_tensor, is_staged, to_tensor
 
 __all__ = [
     "assigns_outside",
@@ -27,6 +27,7 @@ __all__ = [
     "or_",
     "not_",
     "assert_",
+    "raise_",
     "print_",
     "list_append",
     "list_extend",
@@ -43,7 +44,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=()):
     Returns the new state. `if_false` is None for an `if` without `else`. `inputs` are the
     values the branches only read.
     """
-    if type(cond) is not bool and is_staged(cond):
+    if is_staged(cond):
+        cond = as_staged_tensor(cond)
         if_false = if_false or _keep_state(len(state))
         return staging.stage_if(cond, if_true, if_false, state, names, cond, inputs)
     if cond:
@@ -59,8 +61,8 @@ def while_stmt(test, body, state, names, inputs=()):
     """
     while True:
         go = test(*state, *inputs)
-        if type(go) is not bool and is_staged(go):
-            return staging.stage_while(test, body, state, names, go, inputs)
+        if is_staged(go):
+            return staging.stage_while(test, body, state, names, as_staged_tensor(go), inputs)
         if not go:
             return state
         state = body(*state, *inputs)
@@ -96,8 +98,9 @@ def _guarded_body(body, extra_test, item, state, names, inputs):
     """
     if extra_test is not None:
         go = extra_test(*state, *inputs)
-        if type(go) is not bool and is_staged(go):
+        if is_staged(go):
             # The item goes in as one more input: the branch must not capture it by closure.
+            go = as_staged_tensor(go)
             count = len(state)
             return staging.stage_if(
                 go, lambda *v: body(v[-1], *v[:-1]), _keep_state(count), state, names, go,
@@ -169,7 +172,8 @@ def _tensor_in(value):
 
 def if_exp(cond, if_true, if_false, inputs=()):
     """`if_true(*inputs) if cond else if_false(*inputs)`: only the chosen side is evaluated."""
-    if type(cond) is not bool and is_staged(cond):
+    if is_staged(cond):
+        cond = as_staged_tensor(cond)
         value = (Undefined("<conditional expression>"),)
         out = staging.stage_if(
             cond, lambda _, *ins: (if_true(*ins),), lambda _, *ins: (if_false(*ins),), value,
@@ -229,7 +233,7 @@ def _staged_test(left, right, inputs, take_right_when, op):
 
     def right_truth(_, *ins):
         value = right(*ins)
-        if isinstance(value, torch.Tensor):
+        if isinstance(value, torch.Tensor) or is_staged(value):
             return staging.as_predicate(value, op)
         return to_tensor(bool(value), pred)
 
@@ -246,7 +250,8 @@ def and_(left, right, inputs=(), test=False):
     operand of `not`): on a traced `left` the result is then a 0-d bool tensor with that truth
     value, whatever the two sides' dtypes.
     """
-    if type(left) is not bool and is_staged(left):
+    if is_staged(left):
+        left = as_staged_tensor(left)
         if test:
             return _staged_test(left, right, inputs, True, "and")
         return _staged_logical(left, right, inputs, take_right_when=True)
@@ -258,7 +263,8 @@ def or_(left, right, inputs=(), test=False):
 
     `test=True` as for `and_`: a traced `left` gives a 0-d bool tensor of the truth value.
     """
-    if type(left) is not bool and is_staged(left):
+    if is_staged(left):
+        left = as_staged_tensor(left)
         if test:
             return _staged_test(left, right, inputs, False, "or")
         return _staged_logical(left, right, inputs, take_right_when=False)
@@ -267,20 +273,39 @@ def or_(left, right, inputs=(), test=False):
 
 def not_(value):
     """`not value`; a traced tensor gives a 0-d bool tensor."""
-    if type(value) is not bool and is_staged(value):
-        return torch.logical_not(staging.as_predicate(value, "not"))
+    if is_staged(value):
+        return torch.logical_not(staging.as_predicate(as_staged_tensor(value), "not"))
     return not value
 
 
 def assert_(cond, message=None):
     """`assert cond, message()`; on a traced tensor it becomes an assertion in the graph."""
-    if type(cond) is not bool and is_staged(cond):
+    if is_staged(cond):
         if not staging.probing():
             text = message() if message is not None else "assertion failed"
-            torch._assert_async(staging.as_predicate(cond, "assert"), str(text))
+            torch._assert_async(staging.as_predicate(as_staged_tensor(cond), "assert"), str(text))
         return
     if not cond:
         raise AssertionError(message()) if message is not None else AssertionError
+
+
+def raise_(exc, *cause):
+    """`raise exc` (`raise exc from cause[0]` when given).
+
+    Converted code lowers a `raise` like a `return` (`ac.raise_(exc)` and the return flag), so
+    that nothing after it runs. As Python it raises. In a body of a staged statement it would
+    raise while tracing, on every input: there it becomes a graph assertion that fails when the
+    graph takes this path (see NOTE [exceptions raised by graphs] in errors.py for the type).
+    """
+    if isinstance(exc, type):
+        exc = exc()
+    if not staging.in_staged_body():
+        if cause:
+            raise exc from cause[0]
+        raise exc
+    if not staging.probing():
+        never = torch.zeros((), dtype=torch.bool)
+        torch._assert_async(never, graph_error_message(exc))
 
 
 def assigns_outside(kind, *names):
@@ -302,6 +327,7 @@ def assigns_outside(kind, *names):
 
 def print_(*args, sep=" ", end="\n", file=None, flush=False):
     """`print(*args)`; with traced tensors it becomes a print op that runs on every graph call."""
+    args = tuple(as_staged_tensor(a) if is_staged(a) else a for a in args)
     tensors = [a for a in args if is_staged(a)]
     if not tensors or file is not None:
         return builtins.print(*args, sep=sep, end=end, file=file, flush=flush)

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import torch
-from torch._C import _TorchDispatchModeKey, _get_dispatch_mode
+from torch.fx import _symbolic_trace
+from torch.fx.experimental.symbolic_shapes import (
+    free_unbacked_symbols,
+    guard_or_false,
+    guard_or_true,
+)
 
-__all__ = ["Undefined", "eager", "is_staged", "is_undefined", "to_tensor"]
+from .staging import registry
+
+__all__ = ["Undefined", "eager", "is_staged", "is_symbolic", "is_undefined", "to_tensor",
+           "as_staged_tensor"]
 
 
 class Undefined:
@@ -40,16 +48,6 @@ def is_undefined(value) -> bool:
     return type(value) is Undefined
 
 
-def _under_tracer() -> bool:
-    if torch.compiler.is_compiling():
-        return True
-    return (
-        _get_dispatch_mode(_TorchDispatchModeKey.PROXY) is not None
-        or _get_dispatch_mode(_TorchDispatchModeKey.FAKE) is not None
-        or _get_dispatch_mode(_TorchDispatchModeKey.FUNCTIONAL) is not None
-    )
-
-
 _dispatch_depth = torch._C._len_torch_dispatch_stack
 _transform_stack_top = torch._C._functorch.peek_interpreter_stack
 
@@ -61,26 +59,63 @@ def eager() -> bool:
     It errs on the side of False (any dispatch mode counts, not only tracers'): the converted
     body is correct in every case. Under dynamo `is_dynamo_compiling()` is a constant True, so
     the check folds away and the traced code is the converted body (torch.export without dynamo
-    traces with dispatch modes, which the depth counts).
+    traces with dispatch modes, which the depth counts; torch.fx.symbolic_trace sets its flag).
+    This is the summary of every registered tracer's `is_tracing()` (see
+    staging/registry.py), kept to a few reads because every call of a converted function
+    makes it.
     """
     return (not torch.compiler.is_dynamo_compiling() and _dispatch_depth() == 0
-            and _transform_stack_top() is None)
+            and _transform_stack_top() is None and not _symbolic_trace._is_fx_tracing_flag
+            and not (_third_party and _third_party_tracing()))
+
+
+_third_party = registry.third_party  # the list itself: one lookup less on the hot path
+
+
+def _third_party_tracing() -> bool:
+    return any(tracer.is_tracing() for tracer in _third_party)
 
 
 def is_staged(value) -> bool:
-    """True when `value` is a tensor whose contents are unknown until the graph runs.
+    """True when `value`'s contents are unknown until a graph runs: some tracer owns it.
 
-    That is a tensor seen by a tracer: dynamo, make_fx / torch.export (proxy, fake and functional
-    modes), or a vmap batch. A concrete eager tensor is not staged: its value is at hand, so
-    Python control flow on it is both correct and cheaper than a staged operator.
+    That is a tensor seen by a tracer (dynamo, make_fx / torch.export's proxy, fake and
+    functional modes), a vmap batch, a torch.fx Proxy, or a value of a registered tracer (see
+    staging/registry.py); or a number read from a traced tensor (`t.item()`, `t.tolist()`),
+    which the tracer gives as a SymInt / SymFloat / SymBool whose value it does not know (see
+    `is_symbolic`). A concrete eager tensor is not staged: its value is at hand, so Python
+    control flow on it is both correct and cheaper than a staged operator.
     """
-    if not isinstance(value, torch.Tensor):
-        return False
-    if _under_tracer():
-        return True
-    if isinstance(value, torch._subclasses.FakeTensor):
-        return True
-    return torch._C._functorch.is_batchedtensor(value)
+    return registry.is_staged(value) or is_symbolic(value)
+
+
+_SYMBOLIC = (torch.SymBool, torch.SymInt, torch.SymFloat)
+
+
+def is_symbolic(value) -> bool:
+    """True for a SymBool / SymInt / SymFloat whose value only the running graph knows.
+
+    That is one with an unbacked symbol: a number read from a traced tensor (`.item()`). A
+    Python `if` on it raises torch's "data-dependent" guard error, so conditions on it are
+    staged. A size under `dynamic=True` (a backed symbol) has a hint: a branch on it is taken
+    as Python and guarded, so a new path retraces. Dynamo shows symbolic numbers to the code it
+    traces as plain bool / int / float, so there the test is whether their truth value is known.
+    """
+    if torch.compiler.is_dynamo_compiling():
+        if type(value) not in (bool, int, float):
+            return False
+        truth = value if type(value) is bool else value != 0
+        # Both give a constant back as it is, and a backed symbol's value (with a guard); only
+        # an unknown value takes each one's default.
+        return guard_or_false(truth) != guard_or_true(truth)
+    return isinstance(value, _SYMBOLIC) and bool(free_unbacked_symbols(value))
+
+
+def as_staged_tensor(value, like: torch.Tensor | None = None) -> torch.Tensor:
+    """A staged value as a tensor: a symbolic number becomes a 0-d tensor computed from it."""
+    if isinstance(value, torch.Tensor):
+        return value
+    return to_tensor(value, like)
 
 
 def to_tensor(value, like: torch.Tensor | None = None, dtype: torch.dtype | None = None
@@ -91,8 +126,9 @@ def to_tensor(value, like: torch.Tensor | None = None, dtype: torch.dtype | None
     while_loop), float becomes the default float dtype; `dtype` overrides that. Placed on
     `like`'s device when given.
     """
-    if isinstance(value, torch.Tensor):
-        return value
+    if isinstance(value, torch.Tensor) or (not isinstance(value, (int, float))
+                                           and registry.is_staged(value)):
+        return value  # a tensor, or another tracer's value (an fx Proxy)
     device = like.device if like is not None else None
     if dtype is None:
         if isinstance(value, (bool, torch.SymBool)):

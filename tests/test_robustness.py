@@ -340,6 +340,36 @@ CONVERTED = {
                     return
             return 5
         """, (3,)),
+    "return_leaving_try_and_with": ("""
+        def _nothing():
+            import contextlib
+            return contextlib.nullcontext()
+        def f(x):
+            try:
+                with open(__file__) if False else _nothing() as y:
+                    if x > 1:
+                        return x
+            finally:
+                x = x + 1
+            for i in range(3):
+                try:
+                    if i == x:
+                        break
+                except KeyError:
+                    return -1
+            return x * 10
+        """, (3,)),
+    "raise_caught_by_caller": ("""
+        def f(x):
+            def check(v):
+                if v > 2:
+                    raise ValueError("big")
+                return v
+            try:
+                return check(x)
+            except ValueError as error:
+                return str(error)
+        """, (3,)),
     "imports_inside": ("""
         def f(x):
             import math
@@ -406,13 +436,13 @@ REFUSED = {
             for i in range(x):
                 yield i
         """, "generator", 4),
-    "return_leaving_try": ("""
+    "return_in_finally": ("""
         def f(x):
             try:
-                return x
+                x = x + 1
             finally:
-                pass
-        """, "crossing", 3),
+                return x
+        """, "crossing", 6),
 }
 
 

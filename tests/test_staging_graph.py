@@ -42,7 +42,7 @@ def tensor_loop(x, n):
 
 def reads_outer(x, w):
     # NOTE [closure operands]: the branch reads `w`. Every tensor a body reads from outside it
-    # becomes an operand of the cond node (runtime/staging/operators.py, _lift_constants); if
+    # becomes an operand of the cond node (runtime/staging/tracers/make_fx.py, _lift_constants); if
     # one were baked as a constant, replaying the graph with another `w` would return the traced
     # one's result and this test would fail.
     if x.sum() > 0:

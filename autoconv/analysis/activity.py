@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gast
 
-__all__ = ["reads_writes", "free_reads"]
+__all__ = ["reads_writes", "free_reads", "activity_of"]
 
 _SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
 _COMPREHENSIONS = (gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp)
@@ -20,6 +20,8 @@ class _Activity:
         # Names bound by `:=` earlier in the walk (which follows evaluation order): reading them
         # later in the same code is not a read of the value from before it.
         self.bound_first: set[str] = set()
+        # Names whose object is changed through an attribute or item (`s.v = 1`, `d['k'] += 1`)
+        self.mutated: set[str] = set()
 
     def visit(self, node):
         handler = _HANDLERS.get(node.__class__)
@@ -44,6 +46,15 @@ class _Activity:
                 self.reads.add(node.id)
         else:
             self.writes.add(node.id)
+
+    def visit_target_part(self, node):
+        if node.ctx.__class__ is not gast.Load:
+            root = node.value
+            while root.__class__ in (gast.Attribute, gast.Subscript):
+                root = root.value
+            if root.__class__ is gast.Name:
+                self.mutated.add(root.id)
+        self.generic_visit(node)
 
     def visit_NamedExpr(self, node):
         self.visit(node.value)
@@ -106,16 +117,25 @@ _HANDLERS = {
     gast.Global: _Activity.visit_Global,
     gast.Nonlocal: _Activity.visit_Global,
     gast.Constant: _Activity.visit_Constant,
+    gast.Attribute: _Activity.visit_target_part,
+    gast.Subscript: _Activity.visit_target_part,
 }
 
 
 def reads_writes(nodes) -> tuple[set[str], set[str]]:
     """(names read, names assigned) by `nodes` (a node or a list), nested scopes counted by their
     free names only."""
+    return activity_of(nodes)[:2]
+
+
+def activity_of(nodes) -> tuple[set[str], set[str], set[str]]:
+    """(names read, names assigned, names mutated) by `nodes`. A name is mutated where its
+    object changes through an attribute or item target (`s.a.b = v`, `d['k'] += 1`,
+    `del s.v`): the name keeps its object, whose contents change."""
     activity = _Activity()
     for node in nodes if isinstance(nodes, list) else [nodes]:
         activity.visit(node)
-    return activity.reads, activity.writes
+    return activity.reads, activity.writes, activity.mutated
 
 
 def free_reads(scope) -> set[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gast
 
-from .activity import reads_writes
+from .activity import activity_of, reads_writes
 from .nodes import walk_statements
 from .annos import Anno, get_anno, set_anno
 
@@ -61,7 +61,16 @@ def _analyze_scope(scope) -> None:
         return  # expressions only: nothing to annotate
     declared = _declared(scope)
     activity = _Activity()
-    _Liveness(declared, activity).block(scope.body, set())
+    _, assigned, mutated = activity.block(scope.body)
+    # NOTE [changed objects]: a name whose object a body changes in place (`s.v = x`,
+    # `d['k'] += 1`) is assigned by that body too, so that the object's new contents are state
+    # the statement carries; a parameter's object outlives the call, so its changes are live at
+    # the end. Names of other scopes (globals, closures) are not: the runtime refuses changes to
+    # their objects in staged bodies.
+    params = _params(scope)
+    local = (params | assigned) - declared
+    activity.local = local
+    _Liveness(declared, activity).block(scope.body, mutated & params)
     _definedness(scope.body, _params(scope), declared, activity)
 
 
@@ -71,33 +80,38 @@ class _Activity:
 
     def __init__(self):
         self.cache = {}
+        self.local = set()
 
     def of(self, node):
+        """(reads, writes, mutated) of a statement (see activity_of)."""
         found = self.cache.get(id(node))
         if found is not None:
             return found
         if node.__class__ in (gast.If, gast.While):
-            reads, writes = (set(x) for x in reads_writes(node.test))
-            self._add_block(node.body + node.orelse, reads, writes)
+            reads, writes, mutated = (set(x) for x in activity_of(node.test))
+            self._add_block(node.body + node.orelse, reads, writes, mutated)
         elif node.__class__ is gast.For:
-            reads, writes = (set(x) for x in reads_writes(node.iter))
-            writes |= reads_writes(node.target)[1]
-            self._add_block(node.body + node.orelse, reads, writes)
+            reads, writes, mutated = (set(x) for x in activity_of(node.iter))
+            target = activity_of(node.target)
+            writes |= target[1]
+            mutated |= target[2]
+            self._add_block(node.body + node.orelse, reads, writes, mutated)
         else:
-            reads, writes = reads_writes(node)
-        found = self.cache[id(node)] = (reads, writes)
+            reads, writes, mutated = activity_of(node)
+        found = self.cache[id(node)] = (reads, writes, mutated)
         return found
 
-    def _add_block(self, stmts, reads, writes):
+    def _add_block(self, stmts, reads, writes, mutated):
         for stmt in stmts:
-            r, w = self.of(stmt)
+            r, w, m = self.of(stmt)
             reads |= r
             writes |= w
+            mutated |= m
 
     def block(self, stmts):
-        reads, writes = set(), set()
-        self._add_block(stmts, reads, writes)
-        return reads, writes
+        reads, writes, mutated = set(), set(), set()
+        self._add_block(stmts, reads, writes, mutated)
+        return reads, writes, mutated
 
 
 class _Liveness:
@@ -123,7 +137,7 @@ class _Liveness:
             return self._loop(node, live_after, set(), targets, reads_writes(node.iter)[0])
         if isinstance(node, (gast.Try, gast.With)):
             return self._block_statement(node, live_after)
-        reads, writes = self.activity.of(node)
+        reads, writes, _ = self.activity.of(node)
         return (live_after - writes) | reads
 
     def _block_statement(self, node, live_after):
@@ -154,7 +168,9 @@ class _Liveness:
         return live_loop | iter_reads
 
     def _annotate(self, node, live_out, body_live_in, bodies, test_reads, targets=()):
-        reads, writes = self.activity.block(bodies)
+        reads, writes, mutated = self.activity.block(bodies)
+        # See NOTE [changed objects].
+        writes = writes | (mutated & self.activity.local)
         set_anno(node, Anno.READS, frozenset(reads | test_reads))
         set_anno(node, Anno.LIVE_OUT, frozenset(live_out))
         set_anno(node, Anno.BODY_LIVE_IN, frozenset(body_live_in))

@@ -46,11 +46,13 @@ class BreakContinueConverter(Converter):
         before, after = [], []
         if contains(gast.Module(body=node.body, type_ignores=[]), gast.Continue, False):
             flag = self.ctx.namer.new("did_continue")
+            self.ctx.display_names[flag] = "<continue flag>"
             body = guard_block(node.body, gast.Continue,
                                lambda s: templates.replace("flag = True", flag=flag), flag, self.ctx)
             node.body = templates.replace("flag = False", flag=flag) + body
         if contains(gast.Module(body=node.body, type_ignores=[]), gast.Break, False):
             flag = self.ctx.namer.new("did_break")
+            self.ctx.display_names[flag] = "<break flag>"
             node.body = guard_block(node.body, gast.Break,
                                     lambda s: templates.replace("flag = True", flag=flag), flag,
                                     self.ctx)

@@ -2,12 +2,19 @@
 
     f(x, k=1)          ->  ac.converted_call(f, x, k=1)
     self.block(x)      ->  ac.converted_call(self.block, x)     (methods and submodules)
-    range(n)           ->  ac.range_(n)          (also enumerate, zip, print)
-    torch.sin(x), len(x), x.sum()   stay as they are
+    range(n)           ->  ac.range_(n)          (also enumerate, zip, print, len, min, max,
+                                                  sum, any, all, bool, int, float)
+    torch.equal(a, b)  ->  ac.equal_(a, b)       (also allclose, is_nonzero)
+    torch.sin(x), abs(x), x.sum()   stay as they are
     super().f(x)       ->  ac.super_method(__class__, self, 'f')(x)
 
-Methods of local values (`x.sum()`, `vals.pop()`) are called as they are: they are tensor or
-container methods nearly always, and dynamo cannot even ask a bound builtin method its type.
+    solver.run(x)      ->  ac.converted_method_call(solver, 'run', x)
+    self.lin(x).argmax(-1)   stays as it is
+
+A method of a local or computed value goes through `ac.converted_method_call`, which is given the
+value and the name (dynamo cannot even ask a bound builtin method its type) and converts user
+methods only; a method whose name is a `torch.Tensor` method's (`x.sum()`, `h.argmax(-1)`) is
+called as it is, so tensor code stays as written.
 Functions named by the call are recorded in `ctx.callees`, so that they can be converted before
 any tracer runs (a conversion cannot happen inside dynamo's trace).
 """
@@ -19,13 +26,24 @@ import sys
 import types
 
 import gast
+import torch
 
 from .. import templates
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 
-_STAGED_BUILTINS = {"range": "range_", "enumerate": "enumerate_", "zip": "zip_", "print": "print_"}
+_STAGED_BUILTINS = {"range": "range_", "enumerate": "enumerate_", "zip": "zip_", "print": "print_",
+                    **{name: name + "_" for name in (
+                        "len", "min", "max", "sum", "any", "all", "bool", "int", "float")}}
+# torch functions that give a traced tensor's value as a Python bool (runtime/builtins.py).
+_STAGED_TORCH = {"equal": "equal_", "allclose": "allclose_", "is_nonzero": "is_nonzero_"}
+
+
 _DIRECT_MODULES = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "autoconv"}
+# A method of a local value with one of these names is taken for a tensor's and called as it is,
+# unless the value is only ever bound to an instance of a user class (`solver = Solver(tol)`).
+# (Another user method of such a name is not converted: call it as `Class.name(value, ...)`.)
+_TENSOR_METHODS = frozenset(dir(torch.Tensor))
 
 
 @leaves_generators_alone
@@ -35,8 +53,11 @@ class CallConverter(Converter):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.first_params = []
+        self.user_objects = None
 
     def visit_FunctionDef(self, node):
+        if self.user_objects is None:
+            self.user_objects = self._user_objects(node)
         args = node.args.posonlyargs + node.args.args
         self.first_params.append(args[0].id if args else None)
         self.generic_visit(node)
@@ -61,25 +82,53 @@ class CallConverter(Converter):
             value.__name__.partition(".")[0] in _DIRECT_MODULES
         )
 
-    def _is_local_method(self, func) -> bool:
-        """`value.method` where `value` is a local other than the method's own `self`."""
-        if not isinstance(func, gast.Attribute):
+    def _is_torch_function(self, func, table) -> bool:
+        """`torch.name(...)` (torch being the global torch module) for a name in `table`."""
+        return (isinstance(func, gast.Attribute) and func.attr in table
+                and isinstance(func.value, gast.Name)
+                and self.ctx.globals.get(func.value.id) is torch)
+
+    def _user_class(self, node) -> bool:
+        """True for a name of a global class that is not torch's, numpy's or the stdlib's."""
+        value = self.ctx.globals.get(node.id) if isinstance(node, gast.Name) else None
+        if not isinstance(value, type):
             return False
+        module = value.__module__ or ""
+        if module == "builtins":  # a real builtin, or a class made by exec without __name__
+            return getattr(builtins, value.__name__, None) is not value
+        return module.partition(".")[0] not in _DIRECT_MODULES
+
+    def _user_objects(self, function) -> set[str]:
+        """Local names only ever bound to an instance of a user class (`solver = Solver(tol)`):
+        their methods are the user's whatever their names (`solver.norm(x)`)."""
+        bindings, user = {}, {}
+        for node in gast.walk(function):
+            if isinstance(node, gast.Name) and not isinstance(node.ctx, gast.Load):
+                bindings[node.id] = bindings.get(node.id, 0) + 1
+            elif (isinstance(node, gast.Assign) and len(node.targets) == 1
+                  and isinstance(node.targets[0], gast.Name) and isinstance(node.value, gast.Call)
+                  and node.value.func.__class__ is gast.Name
+                  and node.value.func.id not in self.ctx.local_names
+                  and self._user_class(node.value.func)):
+                name = node.targets[0].id
+                user[name] = user.get(name, 0) + 1
+        return {name for name, count in user.items() if bindings.get(name) == count}
+
+    def _local_receiver(self, func):
+        """The value of `value.method`, where `value` is a local or computed value other than the
+        method's own `self` / `cls`; None for other callees (names, globals' attributes)."""
+        if not isinstance(func, gast.Attribute):
+            return None
         if isinstance(func.value, gast.Name) and func.value.id in ("self", "cls") and (
             func.value.id in self.first_params[-1:]
         ):
-            return False  # self.method(...) / self.submodule(...): user code
+            return None  # self.method(...) / self.submodule(...): converted_call
         root = func.value
         while isinstance(root, gast.Attribute):
             root = root.value
-        if isinstance(root, gast.Call) and self._is_runtime(root.func):
-            return root.func.attr != "converted_call"  # MyClass(k).f(x), converted already
-        if isinstance(root, gast.Call) and isinstance(root.func, gast.Name):
-            # super().f(x) and MyClass(k).f(x) are user methods; len(x).f() is not
-            return root.func.id != "super" and self._is_builtin(root.func.id)
-        if not isinstance(root, gast.Name):
-            return True  # a method of a computed value: (a + b).sum()
-        return root.id in self.ctx.local_names
+        if isinstance(root, gast.Name) and root.id not in self.ctx.local_names:
+            return None  # a global's attribute: converted_call, and converted ahead of time
+        return func.value
 
     def _is_runtime(self, func) -> bool:
         return (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
@@ -117,7 +166,22 @@ class CallConverter(Converter):
                 node.args = [templates.name("__class__"), templates.name(self.first_params[-1])]
                 self.ctx.uses_class_cell = True
             return node
-        if self._is_direct(func) or self._is_runtime(func) or self._is_local_method(func):
+        if self._is_direct(func):
+            if self._is_torch_function(func, _STAGED_TORCH):
+                node.func = gast.Attribute(value=templates.name(ac),
+                                           attr=_STAGED_TORCH[func.attr], ctx=gast.Load())
+            return node
+        if self._is_runtime(func):
+            return node
+        receiver = self._local_receiver(func)
+        if receiver is not None:
+            user_object = isinstance(receiver, gast.Name) and receiver.id in self.user_objects
+            if not user_object and (func.attr in _TENSOR_METHODS
+                                    or isinstance(receiver, gast.Constant)):
+                return node  # x.sum(), ", ".join(names)
+            node.args = [receiver, gast.Constant(value=func.attr, kind=None)] + node.args
+            node.func = gast.Attribute(value=templates.name(ac), attr="converted_method_call",
+                                       ctx=gast.Load())
             return node
         if isinstance(func, gast.Name) and func.id in self.ctx.local_functions:
             return node  # defined in this function: converted along with it already

@@ -117,7 +117,9 @@ class ControlFlowConverter(Converter):
         return fn
 
     def _call(self, template, node, state, inputs, **subs):
-        names = templates.strings_tuple(state)
+        # Runtime messages name the state: autoconv's own variables by what they stand for.
+        shown = getattr(self.ctx, "display_names", {})
+        names = templates.strings_tuple([shown.get(name, name) for name in state])
         values = templates.names_tuple(state)
         if inputs:
             template = template[:-1] + ", inputs)"

@@ -72,13 +72,11 @@ def guard_block(stmts, kinds, replace_jump, flag, ctx, into_loops=False, on_loop
                                           on_loop)
             elif isinstance(stmt, _LOOPS) and on_loop is not None:
                 on_loop(stmt)
-            elif isinstance(stmt, (gast.With, gast.Try)):
-                kind = "return" if kinds is gast.Return or gast.Return in _tuple(kinds) else (
-                    "break" if gast.Break in _tuple(kinds) else "continue")
-                raise ConversionError(
-                    "crossing", ctx.filename, stmt.lineno, stmt.col_offset + 1,
-                    construct=kind, block=type(stmt).__name__.lower(),
-                )
+            elif isinstance(stmt, gast.With):
+                stmt.body = guard_block(stmt.body, kinds, replace_jump, flag, ctx, into_loops,
+                                        on_loop)
+            elif isinstance(stmt, gast.Try):
+                _guard_try(stmt, kinds, replace_jump, flag, ctx, into_loops, on_loop)
         out.append(stmt)
         if jumps and rest:
             guarded = guard_block(rest, kinds, replace_jump, flag, ctx, into_loops, on_loop)
@@ -87,13 +85,54 @@ def guard_block(stmts, kinds, replace_jump, flag, ctx, into_loops=False, on_loop
     return out
 
 
+def _guard_try(stmt, kinds, replace_jump, flag, ctx, into_loops, on_loop):
+    """Lower the jumps in a `try` statement's blocks.
+
+    A jump out of the body or a handler is a flag like any other: the `finally` block still
+    runs, then the statements after the `try` are skipped. The `else` block, which Python skips
+    when the body jumps, runs only if the flag is unset. A jump in the `finally` block itself
+    would discard an exception in flight, which a flag cannot do: refused at its line.
+    """
+    for found in _jumps(stmt.finalbody, kinds, into_loops):
+        kind = ("return" if isinstance(found, gast.Return)
+                else "break" if isinstance(found, gast.Break) else "continue")
+        raise ConversionError("crossing", ctx.filename, found.lineno, found.col_offset + 1,
+                              construct=kind)
+    body_jumps = contains(gast.Module(body=stmt.body, type_ignores=[]), kinds, into_loops)
+    stmt.body = guard_block(stmt.body, kinds, replace_jump, flag, ctx, into_loops, on_loop)
+    for handler in stmt.handlers:
+        handler.body = guard_block(handler.body, kinds, replace_jump, flag, ctx, into_loops,
+                                   on_loop)
+    if stmt.orelse:
+        orelse = guard_block(stmt.orelse, kinds, replace_jump, flag, ctx, into_loops, on_loop)
+        if body_jumps:
+            orelse = templates.replace("if not flag:\n    rest", flag=flag, rest=orelse)
+        stmt.orelse = orelse
+
+
+def _jumps(stmts, kinds, into_loops):
+    """The jumps of `kinds` in `stmts` that belong to the current loop or function."""
+    for stmt in stmts:
+        if isinstance(stmt, kinds):
+            yield stmt
+        elif contains(stmt, kinds, into_loops):
+            for field in _BLOCKS:
+                for child in getattr(stmt, field, None) or ():
+                    if isinstance(child, _LOOPS) and not into_loops:
+                        yield from _jumps(child.orelse, kinds, into_loops)
+                    elif isinstance(child, gast.ExceptHandler):
+                        yield from _jumps(child.body, kinds, into_loops)
+                    else:
+                        yield from _jumps([child], kinds, into_loops)
+
+
 def _folds(rest, kinds, into_loops) -> bool:
     """Whether the statements after an `if` that jumps go into its branches.
 
     For returns only, and only when the rest holds no further compound statement that jumps:
     the copies stay one per branch of each enclosing `if` that returns.
     """
-    if kinds is not gast.Return:
+    if gast.Return not in _tuple(kinds):
         return False
     return not any(not isinstance(stmt, kinds) and contains(stmt, kinds, into_loops)
                    for stmt in rest)

@@ -28,11 +28,26 @@ from ..transformer import Converter
 from .break_continue import add_loop_test
 from .generators import first_yield, leaves_generators_alone
 from .guards import contains, guard_block
+from .raises import RAISE
 
 
 def _only_final_return(body) -> bool:
     inner = body[:-1] if body and isinstance(body[-1], gast.Return) else body
     return not any(contains(stmt, gast.Return, True) for stmt in inner)
+
+
+def _returns_values(function) -> bool:
+    """Whether a `return` of `function` itself (not of a nested scope) gives a value."""
+    stack = list(function.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, gast.Return) and node.value is not None and not getattr(
+                node, RAISE, False):
+            return True
+        if not isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
+            stack.extend(n for n in gast.iter_child_nodes(node) if isinstance(n, gast.stmt)
+                         or isinstance(n, gast.excepthandler))
+    return False
 
 
 @leaves_generators_alone
@@ -59,10 +74,17 @@ class ReturnConverter(Converter):
         self.generic_visit(node)
         if _only_final_return(node.body):
             return node
+        # A function that returns no value (raises, bare returns) returns None when it falls
+        # off its end; one that returns values starts unbound (see RETURN_VALUE in the runtime).
+        initial = "ac.Undefined('return value')" if _returns_values(node) else "None"
         do_return = self.ctx.namer.new("do_return")
         retval = self.ctx.namer.new("retval")
+        self.ctx.display_names.update({do_return: "<return flag>", retval: "<return value>"})
 
         def replace_return(stmt):
+            if getattr(stmt, RAISE, False):  # ac.raise_(exc): the return value stays
+                return [gast.Expr(value=stmt.value)] + templates.replace("flag = True",
+                                                                         flag=do_return)
             value = stmt.value or gast.Constant(value=None, kind=None)
             return templates.replace("flag = True\nretval = value", flag=do_return, retval=retval,
                                      value=value)
@@ -76,7 +98,7 @@ class ReturnConverter(Converter):
                            into_loops=True, on_loop=on_loop)
         node.body = (
             templates.replace(
-                "flag = False\nretval = ac.Undefined('return value')",
+                f"flag = False\nretval = {initial}",
                 flag=do_return, retval=retval, ac=self.ctx.runtime,
             )
             + body

@@ -3,6 +3,7 @@
     x[i]        ->  ac.getitem(x, i)
     x[:, i]     ->  ac.getitem(x, (slice(None, None, None), i))
     x[i] = v    ->  x = ac.setitem(x, i, v)   (x local: the update becomes visible state)
+    s.d[i] = v  ->  s.d = ac.setitem(s.d, i, v)   (the object `s` changes: see liveness)
     x[0], x[1:], d['k']   stay as they are (constant indices)
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import gast
 
 from .. import templates
+from ..analysis.nodes import copy_tree
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 
@@ -66,6 +68,11 @@ class SubscriptConverter(Converter):
                 # loops and branches, which torch requires instead of mutation by closure.
                 return gast.Assign(targets=[templates.name(target.value.id, gast.Store())],
                                    value=call, type_comment=None)
+            if isinstance(target.value, gast.Attribute):
+                # `s.d = ac.setitem(s.d, k, v)`: the object `s` changes, as the analysis sees.
+                store = copy_tree(target.value)
+                store.ctx = gast.Store()
+                return gast.Assign(targets=[store], value=call, type_comment=None)
             return gast.Expr(value=call)
         self.generic_visit(node)
         return node

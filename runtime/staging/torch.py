@@ -21,20 +21,20 @@ import torch
 from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols, statically_known_true
 from torch.utils import _pytree as pytree
 
-from ..errors import StagingError
+from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
-from . import lists, operators
-from ..values import RETURN_VALUE, is_undefined, to_tensor
+from . import lists, objects, operators
+from ..values import RETURN_VALUE, is_staged, is_symbolic, is_undefined, to_tensor
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
-           "staged_statement"]
+           "staged_statement", "in_staged_body"]
 
 _probing = [False]
 
 
 @contextlib.contextmanager
 def _probe():
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() and _compiled_bodies[_IN_OPERATOR]:
         # Dynamo traces the bodies of torch.cond / while_loop and refuses the flag's mutation
         # there. Without it, a print in a probed body stays in the graph as a second print.
         yield
@@ -64,7 +64,14 @@ def staging(statement: str):
         @functools.wraps(stage)
         def run(*args, **kwargs):
             if torch.compiler.is_compiling():  # dynamo refuses the bookkeeping (and the writes)
-                return stage(*args, **kwargs)
+                if _compiled_bodies[_ACTIVE]:
+                    return stage(*args, **kwargs)
+                # ... except of the outermost statement, outside any body dynamo traces
+                _compiled_bodies[_ACTIVE] = True
+                try:
+                    return stage(*args, **kwargs)
+                finally:
+                    _compiled_bodies[_ACTIVE] = False
             stack = _staging.__dict__.setdefault("statements", [])
             named = parameters.bind_partial(*args, **kwargs).arguments.get("statement")
             stack.append(named or statement)
@@ -74,6 +81,33 @@ def staging(statement: str):
                 stack.pop()
         return run
     return decorate
+
+
+# Under dynamo or export: whether a staged statement runs ([0]), and whether dynamo traces the
+# bodies of its torch operator ([1]), where it refuses writes to these flags (so they are written
+# by the outermost statement only). A list: dynamo lost writes to an object's attribute made
+# after a torch.cond, not those to a list.
+_compiled_bodies = [False, False]
+_ACTIVE, _IN_OPERATOR = 0, 1
+
+
+@contextlib.contextmanager
+def _operator_bodies():
+    if not torch.compiler.is_compiling() or _compiled_bodies[_IN_OPERATOR]:
+        yield
+        return
+    _compiled_bodies[_IN_OPERATOR] = True
+    try:
+        yield
+    finally:
+        _compiled_bodies[_IN_OPERATOR] = False
+
+
+def in_staged_body() -> bool:
+    """True while the bodies of a staged statement run to become a graph."""
+    if torch.compiler.is_compiling():
+        return _compiled_bodies[_ACTIVE]
+    return staged_statement() is not None
 
 
 def staged_statement() -> str | None:
@@ -158,7 +192,11 @@ def probing() -> bool:
 
 
 def as_predicate(value, statement: str) -> torch.Tensor:
-    """A 0-d bool tensor with the truth value Python would give `value`."""
+    """A 0-d bool tensor with the truth value Python would give `value`.
+
+    Another tracer's value (an fx Proxy: no shape, no dtype) is left to its own cond."""
+    if not isinstance(value, torch.Tensor):
+        return value
     numel = value.numel()
     if isinstance(numel, int) and numel != 1:
         raise StagingError(
@@ -172,8 +210,12 @@ def as_predicate(value, statement: str) -> torch.Tensor:
     return value.reshape(())
 
 
+_SYMBOLIC = (torch.SymBool, torch.SymInt, torch.SymFloat)
+
+
 def _is_number(value) -> bool:
-    return isinstance(value, (bool, int, float)) and not isinstance(value, torch.Tensor)
+    # A symbolic number (`t.item()` under a tracer) crosses a statement as a 0-d tensor too.
+    return isinstance(value, (bool, int, float, *_SYMBOLIC)) and not isinstance(value, torch.Tensor)
 
 
 # How each state slot crosses a staged statement.
@@ -185,6 +227,8 @@ CONSTANT = "constant"  # a Python value every body must leave as it is; it stays
 def _is_stageable(value) -> bool:
     """A tensor, a number, or a tuple / dict of them (torch's operators take such pytrees)."""
     if isinstance(value, (torch.Tensor, StagedList)) or _is_number(value):
+        return True
+    if is_staged(value):  # another tracer's value, such as an fx Proxy
         return True
     if isinstance(value, (tuple, dict)):
         leaves = pytree.tree_leaves(value)
@@ -300,10 +344,17 @@ def _distinct(tensors):
     out = []
     for t in tensors:
         # `is`, not id(): dynamo would guard on the identity of every tensor passed
-        if t._base is not None or any(t is u for u in out):
+        if isinstance(t, torch.Tensor) and (t._base is not None or any(t is u for u in out)):
             t = t.clone()
         out.append(t)
     return out
+
+
+def _symbolic_input(value) -> bool:
+    if not torch.compiler.is_dynamo_compiling():
+        return isinstance(value, _SYMBOLIC)
+    # Dynamo shows symbolic numbers as Python ones; torch.cond takes a SymInt operand itself.
+    return type(value) in (float, bool) and is_symbolic(value)
 
 
 class _Operands:
@@ -317,8 +368,14 @@ class _Operands:
                        for i, (v, k) in enumerate(zip(state, kinds)) if k == TENSOR)
         state_leaves, self.state_spec = pytree.tree_flatten(staged)
         self.input_leaves, self.input_spec = pytree.tree_flatten(tuple(inputs))
+        # A symbolic number read by a body (`s = x.sum().item()` before `if s > 1: x * s`) is
+        # tracked by the enclosing graph only: it goes in as a 0-d tensor and is read back
+        # inside (`_symbolic` slots), as a tensor would be.
+        self.symbolic = {i for i, leaf in enumerate(self.input_leaves) if _symbolic_input(leaf)}
+        for i in self.symbolic:
+            self.input_leaves[i] = to_tensor(self.input_leaves[i], like)
         self.input_slots = [i for i, leaf in enumerate(self.input_leaves)
-                            if isinstance(leaf, torch.Tensor)]
+                            if isinstance(leaf, torch.Tensor) or is_staged(leaf)]
         self.count = len(state_leaves)
         self.flat = tuple(_distinct(state_leaves + [self.input_leaves[i]
                                                     for i in self.input_slots]))
@@ -328,7 +385,7 @@ class _Operands:
         state = pytree.tree_unflatten(list(flat[: self.count]), self.state_spec)
         leaves = list(self.input_leaves)
         for slot, tensor in zip(self.input_slots, flat[self.count:]):
-            leaves[slot] = tensor
+            leaves[slot] = tensor.item() if slot in self.symbolic else tensor
         return state, pytree.tree_unflatten(leaves, self.input_spec)
 
 
@@ -337,10 +394,16 @@ def _zeros_like_meta(value):
     return torch.zeros(t.shape, dtype=t.dtype, device=t.device)
 
 
-def _fill_return_placeholders(bodies, state, names, kinds, inputs, like):
-    """Give an unset return value a zero tensor shaped like the one a body would return."""
+def _fill_return_placeholders(bodies, state, names, kinds, inputs, like, created=(),
+                              statement="while loop"):
+    """Give an unset return value a zero tensor shaped like the one a body would return.
+
+    `created` are the slots of variables a loop body binds first (see NOTE [loop-created
+    variables]); they get a placeholder the same way, or a StagingError when the body does not
+    give them a tensor.
+    """
     slots = [i for i, v in enumerate(state) if is_undefined(v) and v.name == RETURN_VALUE]
-    if not slots:
+    if not slots and not created:
         return state
     state = list(state)
     # The bodies see their state as the staged statement will pass it: numbers as tensors. A
@@ -351,14 +414,40 @@ def _fill_return_placeholders(bodies, state, names, kinds, inputs, like):
         for body in bodies:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
             # state the statement then stages with.
-            outputs = body(*_copies(staged), *_copies(inputs))
-            for i in slots:
+            try:
+                outputs = body(*_copies(staged), *_copies(inputs))
+            except Exception as error:
+                if not created:
+                    raise
+                raise _unbound_before_loop(statement, names[created[0]]) from error
+            for i in [*slots, *created]:
                 if is_undefined(state[i]) and _is_stageable(outputs[i]):
                     # Shape and dtype only: the probe's own ops stay dead, for DCE to drop.
                     state[i] = pytree.tree_map(_zeros_like_meta, outputs[i])
     for i in slots:
         kinds[i] = CONSTANT if is_undefined(state[i]) else TENSOR
+    for i in created:
+        if is_undefined(state[i]):
+            raise _unbound_before_loop(statement, names[i])
+        kinds[i] = TENSOR
     return tuple(state)
+
+
+def _unbound_before_loop(statement, name):
+    return StagingError(
+        statement,
+        f"'{name}' has no value before the loop, and the loop body does not give it a tensor "
+        "value on every path before reading it",
+        f"Assign '{name}' before the loop, with the dtype and shape it will have")
+
+
+# NOTE [loop-created variables]
+# A variable a staged loop binds first (`for i in range(n): last = x[i]`, then `last` or `i`
+# read after the loop) is carried with a placeholder of the type the body gives it (zeros,
+# learnt by running the body once as a probe), as AutoGraph does. Where the loop runs no
+# iteration Python has no value for it; the loop also carries whether it ran, and after it a
+# graph assertion raises the UnboundLocalError Python would (at the loop's end, not at the read:
+# reading the variable only on a path that skips the loop still raises).
 
 
 def _copies(values):
@@ -455,8 +544,7 @@ def _mismatch(statement, name, first, second, where_first, where_second):
                f"grown in a loop) cannot be '{name}' of a staged statement: compute it after the "
                "statement, or give it a fixed shape")
     else:
-        fix = (f"Give '{name}' one dtype and shape on every path (e.g. with .to(dtype) or "
-               "torch.zeros(..., dtype=...) before the statement)")
+        fix = _mismatch_fix(name, first, second)
     return StagingError(
         statement,
         f"'{name}' is {_describe(first)} {where_first} and {_describe(second)} {where_second}",
@@ -464,9 +552,28 @@ def _mismatch(statement, name, first, second, where_first, where_second):
     )
 
 
+def _mismatch_fix(name, first, second) -> str:
+    """What to change for `name`, which is `first` on one path and `second` on another: the fix
+    that fits what differs (a structure, a dtype, a shape)."""
+    first_leaves, first_spec = pytree.tree_flatten(first)
+    second_leaves, second_spec = pytree.tree_flatten(second)
+    if first_spec != second_spec:
+        return (f"Give '{name}' the same structure on every path: the same containers holding "
+                "the same number of tensors")
+    pairs = [(a, b) for a, b in zip(first_leaves, second_leaves)
+             if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)]
+    if any(a.dtype != b.dtype for a, b in pairs):
+        return (f"Give '{name}' one dtype on every path (e.g. with .to(dtype) or "
+                "torch.zeros(..., dtype=...) before the statement)")
+    return (f"Give '{name}' one shape on every path (a staged statement cannot change a "
+            "tensor's number of dimensions or a fixed size)")
+
+
 def _same_kind(a, b) -> bool:
     a_leaves, a_spec = pytree.tree_flatten(a)
     b_leaves, b_spec = pytree.tree_flatten(b)
+    if not all(isinstance(t, torch.Tensor) for t in a_leaves + b_leaves):
+        return a_spec == b_spec  # another tracer's values (fx Proxies) have no dtype to compare
     return a_spec == b_spec and all(_same_tensor_kind(x, y) for x, y in zip(a_leaves, b_leaves))
 
 
@@ -510,9 +617,23 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
     one torch.cond."""
     statement = "if statement"
-    pred = as_predicate(pred, statement)
     with _no_recursion(statement, (if_true, if_false), (pred, state, inputs, dtypes)):
-        return _stage_if(pred, if_true, if_false, state, names, like, inputs, dtypes, statement)
+        return _carried_if(pred, if_true, if_false, state, names, like, inputs, dtypes,
+                           statement)
+
+
+def _carried_if(pred, if_true, if_false, state, names, like, inputs, dtypes, statement):
+    slots = objects.carried_slots(state)
+    if slots:
+        return objects.carry(
+            lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
+            ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
+            state, names, slots, statement)
+    if_true, if_false = objects.refusing_module_changes(
+        ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
+        statement)
+    pred = as_predicate(pred, statement)
+    return _stage_if(pred, if_true, if_false, state, names, like, inputs, dtypes, statement)
 
 
 def _stage_if(pred, if_true, if_false, state, names, like, inputs, dtypes, statement):
@@ -545,7 +666,8 @@ def _stage_if(pred, if_true, if_false, state, names, like, inputs, dtypes, state
         return lambda *flat: _unalias(_lists_as_pairs(run(body, where, flat)[1]))
 
     try:
-        flat = operators.cond(pred, *(staged(b, w) for b, w in branches), operands.flat)
+        with _operator_bodies():
+            flat = operators.cond(pred, *(staged(b, w) for b, w in branches), operands.flat)
     except Exception as error:
         if _reraise_analysed(error):
             raise
@@ -580,15 +702,23 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
 
 
 def _stage_while(test, body, state, names, like, inputs, statement, dtypes, trips):
+    slots = objects.carried_slots(state)
+    if slots:
+        return objects.carry(
+            lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement,
+                                             dtypes, trips),
+            ((test, False, "in the loop test"), (body, True, "in the loop body")),
+            state, names, slots, statement)
+    test, body = objects.refusing_module_changes(
+        ((test, "in the loop test"), (body, "in the loop body")), state, names, statement)
     kinds = _slot_kinds(state, names)
-    state = _fill_return_placeholders((body,), state, names, kinds, inputs, like)
-    for name, kind in zip(names, kinds):
-        if kind == UNBOUND:
-            raise StagingError(
-                statement,
-                f"'{name}' is changed by the loop but has no value before it",
-                f"Assign '{name}' before the loop, with the dtype and shape it will have",
-            )
+    created = [i for i, (v, k) in enumerate(zip(state, kinds))
+               if k == UNBOUND and v.name != RETURN_VALUE]
+    state = _fill_return_placeholders((body,), state, names, kinds, inputs, like, created,
+                                      statement)
+    if created:
+        return _stage_loop_created(test, body, state, names, like, inputs, statement, dtypes,
+                                   trips, created)
     _refuse_sets(state, names, statement)
     dtypes = dtypes or {}
     growth = _probe_lists(((body, "in the loop body"),), state, names, kinds, inputs, like,
@@ -620,8 +750,9 @@ def _stage_while(test, body, state, names, like, inputs, statement, dtypes, trip
         return outputs, pytree.tree_leaves(out)
 
     try:
-        flat = operators.while_loop(staged_test, lambda *flat: _unalias(run(flat)[1]), carried,
-                                   read_only)
+        with _operator_bodies():
+            flat = operators.while_loop(staged_test, lambda *flat: _unalias(run(flat)[1]),
+                                       carried, read_only)
     except Exception as error:
         if _reraise_analysed(error):
             raise
@@ -642,6 +773,25 @@ def _stage_while(test, body, state, names, like, inputs, statement, dtypes, trip
         raise
     staged, _ = operands.split(tuple(flat) + read_only)
     return _released(_merge(staged, state, kinds), growth)
+
+
+def _stage_loop_created(test, body, state, names, like, inputs, statement, dtypes, trips,
+                        created):
+    """The loop, carrying whether it ran; after it, an assertion for each variable it created."""
+    device = like.device if like is not None else None
+    ran = torch.zeros((), dtype=torch.bool, device=device)
+    out = stage_while(
+        lambda ran, *rest: test(*rest),
+        lambda ran, *rest: (torch.ones((), dtype=torch.bool, device=device), *body(*rest)),
+        (ran, *state), ("<loop ran>", *names), like, inputs, statement,
+        {slot + 1: dtype for slot, dtype in (dtypes or {}).items()} or None, trips)
+    if not probing():
+        for i in created:
+            error = UnboundLocalError(
+                f"cannot access local variable '{names[i]}' where it is not associated with a "
+                "value")
+            torch._assert_async(out[0], graph_error_message(error))
+    return out[1:]
 
 
 # NOTE [lists in while loops]

@@ -29,14 +29,14 @@ def test_break_with_else():
                 def if_true(did_break):
                     did_break = True
                     return did_break,
-                did_break, = ac.if_stmt(i > 3, if_true, None, (did_break,), ('did_break',))
+                did_break, = ac.if_stmt(i > 3, if_true, None, (did_break,), ('<break flag>',))
 
                 def if_true_1(i):
                     i += 1
                     return i,
                 i, = ac.if_stmt(ac.not_(did_break), if_true_1, None, (i,), ('i',))
                 return did_break, i
-            did_break, i = ac.while_stmt(loop_test, loop_body, (did_break, i), ('did_break', 'i'), (n,))
+            did_break, i = ac.while_stmt(loop_test, loop_body, (did_break, i), ('<break flag>', 'i'), (n,))
 
             def if_true_2(i):
                 i = -1
@@ -68,7 +68,7 @@ def test_continue_in_for():
                 def if_true(did_continue):
                     did_continue = True
                     return did_continue,
-                did_continue, = ac.if_stmt(x < 0, if_true, None, (did_continue,), ('did_continue',))
+                did_continue, = ac.if_stmt(x < 0, if_true, None, (did_continue,), ('<continue flag>',))
 
                 def if_true_1(s, x):
                     s += x

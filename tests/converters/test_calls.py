@@ -11,7 +11,7 @@ def test_user_function():
         """,
         """
         def f(x):
-            return ac.converted_call(helper, x) + torch.sin(x) + len(x)
+            return ac.converted_call(helper, x) + torch.sin(x) + ac.len_(x)
         """,
     )
 
@@ -45,5 +45,50 @@ def test_super_call():
         """
         def forward(self, x):
             return ac.super_method(__class__, self, 'forward')(x)
+        """,
+    )
+
+
+def test_methods_of_local_and_computed_values():
+    # A user method of a local or computed value is converted; tensor methods stay as written.
+    assert_converts(
+        """
+        def f(x, tol):
+            solver = Solver(tol)
+            h = make(tol).run(x).argmax(-1)
+            return solver.norm(x) + self.lin(h).sum() + fns[0](x) + obj.step(x)
+        """,
+        """
+        def f(x, tol):
+            solver = ac.converted_call(Solver, tol)
+            h = ac.converted_method_call(ac.converted_call(make, tol), 'run', x).argmax(-1)
+            return ac.converted_method_call(solver, 'norm', x) + ac.converted_call(self.lin, h).sum() + ac.converted_call(fns[0], x) + ac.converted_call(obj.step, x)
+        """,
+        {"Solver": type("Solver", (), {"__module__": "user"})},
+    )
+
+
+def test_methods_of_self_attributes():
+    assert_converts(
+        """
+        def forward(self, x):
+            return self.solver.run(x) + self.weight.t() + ", ".join(names)
+        """,
+        """
+        def forward(self, x):
+            return ac.converted_method_call(self.solver, 'run', x) + self.weight.t() + ', '.join(names)
+        """,
+    )
+
+
+def test_builtins_and_torch_functions_that_read_values():
+    assert_converts(
+        """
+        def f(x, y, vals):
+            return len(vals) + min(x, y) + int(y) + torch.equal(x, y) + abs(x)
+        """,
+        """
+        def f(x, y, vals):
+            return ac.len_(vals) + ac.min_(x, y) + ac.int_(y) + ac.equal_(x, y) + abs(x)
         """,
     )

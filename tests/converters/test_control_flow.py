@@ -190,3 +190,95 @@ def test_inner_if_assigning_a_dead_name_in_both_branches_starts_it_undefined():
             return x
         """,
     )
+
+
+def test_changed_object_is_state():
+    # `s.v = ...` changes the object `s`: the name is the statement's state, so the runtime
+    # carries the object's tensors (see NOTE [changed objects] in analysis/liveness.py)
+    assert_converts(
+        """
+        def f(x):
+            s = S()
+            s.v = x
+            while s.v.sum() < 100:
+                s.v = s.v * 2
+            return s.v
+        """,
+        """
+        def f(x):
+            s = ac.converted_call(S)
+            s.v = x
+
+            def loop_test(s):
+                return s.v.sum() < 100
+
+            def loop_body(s):
+                s.v = s.v * 2
+                return s,
+            s, = ac.while_stmt(loop_test, loop_body, (s,), ('s',))
+            return s.v
+        """,
+    )
+
+
+def test_changed_dict_item_is_state():
+    assert_converts(
+        """
+        def f(x):
+            stats = {'total': torch.zeros(())}
+            if x.sum() > 0:
+                stats['total'] += x.sum()
+            return stats['total']
+        """,
+        """
+        def f(x):
+            stats = {'total': torch.zeros(())}
+
+            def if_true(stats, x):
+                stats['total'] += x.sum()
+                return stats,
+            stats, = ac.if_stmt(x.sum() > 0, if_true, None, (stats,), ('stats',), (x,))
+            return stats['total']
+        """,
+    )
+
+
+def test_changed_parameter_object_outlives_the_call():
+    # `self` is not read after the if, but its object is the caller's: still state
+    assert_converts(
+        """
+        def step(self, x):
+            if x.sum() > 0:
+                self.count = self.count + 1
+            return x
+        """,
+        """
+        def step(self, x):
+
+            def if_true(self):
+                self.count = self.count + 1
+                return self,
+            self, = ac.if_stmt(x.sum() > 0, if_true, None, (self,), ('self',))
+            return x
+        """,
+    )
+
+
+def test_attribute_item_with_computed_key_changes_the_object():
+    assert_converts(
+        """
+        def f(s, k, x):
+            if x.sum() > 0:
+                s.d[k] = x
+            return x
+        """,
+        """
+        def f(s, k, x):
+
+            def if_true(s, k, x):
+                s.d = ac.setitem(s.d, k, x)
+                return s,
+            s, = ac.if_stmt(x.sum() > 0, if_true, None, (s,), ('s',), (k, x))
+            return x
+        """,
+    )

@@ -25,7 +25,7 @@ def test_early_return():
                 do_return = True
                 retval = -x
                 return retval,
-            retval, = ac.if_stmt(x > 0, if_true, if_false, (retval,), ('retval',), (x,))
+            retval, = ac.if_stmt(x > 0, if_true, if_false, (retval,), ('<return value>',), (x,))
             return retval
         """,
     )
@@ -69,15 +69,89 @@ def test_return_in_loop():
                     do_return = True
                     retval = x
                     return do_return, retval
-                do_return, retval = ac.if_stmt(x == t, if_true, None, (do_return, retval), ('do_return', 'retval'), (x,))
+                do_return, retval = ac.if_stmt(x == t, if_true, None, (do_return, retval), ('<return flag>', '<return value>'), (x,))
                 return do_return, retval
-            do_return, retval = ac.for_stmt(xs, extra_test, loop_body, (do_return, retval), ('do_return', 'retval'), (t,))
+            do_return, retval = ac.for_stmt(xs, extra_test, loop_body, (do_return, retval), ('<return flag>', '<return value>'), (t,))
 
             def if_true_1(retval, t):
                 do_return = True
                 retval = t
                 return retval,
-            retval, = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval,), ('retval',), (t,))
+            retval, = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval,), ('<return value>',), (t,))
+            return retval
+        """,
+    )
+
+
+def test_return_out_of_try_and_its_else():
+    # the else block runs only when the body did not return; finally runs either way
+    assert_converts(
+        """
+        def f(x):
+            try:
+                if x > 0:
+                    return x
+            except KeyError:
+                pass
+            else:
+                x = x * 2
+            return x
+        """,
+        """
+        def f(x):
+            do_return = False
+            retval = ac.Undefined('return value')
+            try:
+
+                def if_true(do_return, retval, x):
+                    do_return = True
+                    retval = x
+                    return do_return, retval
+                do_return, retval = ac.if_stmt(x > 0, if_true, None, (do_return, retval), ('do_return', 'retval'), (x,))
+            except KeyError:
+                pass
+            else:
+
+                def if_true_1(x):
+                    x = x * 2
+                    return x,
+                x, = ac.if_stmt(ac.not_(do_return), if_true_1, None, (x,), ('x',))
+
+            def if_true_2(retval, x):
+                do_return = True
+                retval = x
+                return retval,
+            retval, = ac.if_stmt(ac.not_(do_return), if_true_2, None, (retval,), ('retval',), (x,))
+            return retval
+        """,
+    )
+
+
+def test_return_from_except_handler():
+    assert_converts(
+        """
+        def as_tuple(v):
+            try:
+                iter(v)
+            except TypeError:
+                return (v,)
+            return tuple(v)
+        """,
+        """
+        def as_tuple(v):
+            do_return = False
+            retval = ac.Undefined('return value')
+            try:
+                iter(v)
+            except TypeError:
+                do_return = True
+                retval = v,
+
+            def if_true(retval, v):
+                do_return = True
+                retval = tuple(v)
+                return retval,
+            retval, = ac.if_stmt(ac.not_(do_return), if_true, None, (retval,), ('retval',), (v,))
             return retval
         """,
     )

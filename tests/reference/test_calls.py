@@ -5,12 +5,15 @@ methods, closures, lambdas, nested functions, defaults, globals and nn.Modules a
 functions are called as they are.
 """
 
+import functools
+
 import pytest
 import torch
 from torch import nn
 
 import autoconv
-from support import COND, WHILE_LOOP, assert_close, assert_same_result, count_ops
+from support import (COND, WHILE_LOOP, assert_close, assert_same_result, count_ops,
+                     function_from_source)
 
 T = torch.tensor
 
@@ -240,6 +243,266 @@ def test_staged_call(fn, inputs):
         # both helpers it reaches through another helper were converted
         assert count_ops(concrete.graph_module, COND) > 0, concrete.code
         assert count_ops(concrete.graph_module, WHILE_LOOP) > 0, concrete.code
+
+
+# --- methods of local objects and call results, callables in containers (issue 9) -----------
+
+class Solver:
+    def __init__(self, tol):
+        self.tol = tol
+
+    def run(self, v):
+        while v.abs().sum() > self.tol:
+            v = v / 2
+        return v
+
+    def clip(self, v):
+        # named like a tensor method: still the user's method on a Solver
+        if v.max() > self.tol:
+            v = v - self.tol
+        return v
+
+
+def make_solver(tol):
+    return Solver(tol)
+
+
+def solves_with_local_object(x):
+    solver = Solver(1.0)
+    return solver.run(x)
+
+
+def solves_with_call_result(x):
+    return make_solver(0.5).run(x) + 1
+
+
+def local_object_method_named_like_tensor_method(x):
+    solver = Solver(1.5)
+    return solver.clip(x)
+
+
+def static_and_class_methods_through_values(x):
+    scaler = Scaler(2.0)
+    return scaler.apply(x) + type(scaler).make_and_apply(x) + make_solver(1.0).run(x)
+
+
+STEPS = [helper_abs, helper_halve_until_small]
+NAMED_STEPS = {"abs": helper_abs, "clip": Scaler.clip}
+
+
+def calls_from_containers(x):
+    for step in STEPS:
+        x = step(x)
+    local = (helper_abs, SCALER.apply)
+    return NAMED_STEPS["clip"](x) + local[1](x) + local[0](-x)
+
+
+class SolverNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.solver = Solver(2.0)
+
+    def forward(self, x):
+        y = self.solver.run(x)
+        return self.lin(y).argmax(-1) + Solver.clip(self.solver, y).sum()
+
+
+SOLVER_NET = SolverNet()
+
+
+def calls_module_with_solver(x):
+    return SOLVER_NET(x)
+
+
+REACHED_CASES = [
+    solves_with_local_object,
+    solves_with_call_result,
+    local_object_method_named_like_tensor_method,
+    static_and_class_methods_through_values,
+    calls_from_containers,
+    calls_module_with_solver,
+]
+
+
+@pytest.mark.parametrize("fn", REACHED_CASES, ids=[f.__name__ for f in REACHED_CASES])
+def test_reached_call_is_converted(fn):
+    # Each reaches its tensor loop or if only through the call: a graph with a cond or
+    # while_loop means the callee was converted.
+    with torch.no_grad():
+        assert_same_result(fn, VEC3)
+
+
+def test_tensor_methods_stay_direct_calls():
+    code = autoconv.to_code(SolverNet.forward)
+    assert "ac.converted_call(self.lin, y).argmax(-1)" in code, code
+    assert "converted_method_call(self.solver, 'run', x)" in code, code
+    code = autoconv.to_code(local_object_method_named_like_tensor_method)
+    assert "converted_method_call(solver, 'clip', x)" in code, code
+
+
+# --- decorated functions (issue 9) -----------------------------------------------------------
+
+def passes_through(f):
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        return f(*args, **kwargs)
+    return wrapper
+
+
+def doubles_result(f):
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        return f(*args, **kwargs) * 2
+    return wrapper
+
+
+@passes_through
+def add_one(x):
+    return x + 1
+
+
+@passes_through
+def times_two(x):
+    return x * 2
+
+
+def calls_two_wrapped(x):
+    return add_one(x) + times_two(x)
+
+
+def test_functions_sharing_a_wrapper_keep_their_own_bodies():
+    # Both wrappers share one code object; each wraps its own function.
+    assert autoconv.convert(calls_two_wrapped)(3) == 10
+    assert_close(autoconv.autoconv(calls_two_wrapped)(T(3)), T(10))
+    assert_same_result(calls_two_wrapped, [T(3), T(-1)], staged=False)
+
+
+@doubles_result
+def doubled_helper(v):
+    if v.sum() > 0:
+        return v + 1
+    return v - 1
+
+
+@passes_through
+@doubles_result
+def stacked_helper(v):
+    while v.abs().max() > 1:
+        v = v / 2
+    return v
+
+
+@torch.no_grad()
+def no_grad_helper(v):
+    if v.sum() > 0:
+        return v * 3
+    return v
+
+
+@torch.no_grad()
+def no_grad_two_parameters(v, k):
+    while v.abs().sum() > k:
+        v = v / 2
+    return v
+
+
+@torch.enable_grad()
+def enable_grad_helper(v):
+    if v.max() > 1:
+        v = v - 1
+    return v
+
+
+class Decorated:
+    @torch.no_grad()
+    def method(self, v):
+        if v.mean() > 0:
+            return v * 2
+        return v
+
+    @staticmethod
+    @passes_through
+    def static(v):
+        if v.sum() < 0:
+            return -v
+        return v
+
+
+def calls_decorated(x):
+    return (doubled_helper(x) + stacked_helper(x) + no_grad_helper(x)
+            + no_grad_two_parameters(x, 2.0) + enable_grad_helper(x)
+            + Decorated().method(x) + Decorated.static(x))
+
+
+def test_decorated_functions_are_converted_and_decorated():
+    assert_same_result(calls_decorated, VEC3)
+
+
+@pytest.mark.parametrize("fn", [doubled_helper, stacked_helper, no_grad_helper,
+                                no_grad_two_parameters])
+def test_decorated_function_as_the_target(fn):
+    args = [(v,) if fn is not no_grad_two_parameters else (v, 1.0) for v in VEC3]
+    assert_same_result(fn, args)
+
+
+def test_library_decorators_keep_their_behaviour():
+    x = T([1.0, -2.0, 3.0], requires_grad=True)
+    converted = autoconv.convert(no_grad_helper)
+    assert not converted(x).requires_grad
+    compiled = torch.compile(converted, fullgraph=True, backend="eager")
+    assert not compiled(x).requires_grad
+    assert "def no_grad_helper(v):" in autoconv.to_code(no_grad_helper)
+
+
+def test_library_code_is_never_converted():
+    assert autoconv.convert(torch.nn.functional.relu) is torch.nn.functional.relu
+    code = autoconv.to_code(calls_module_with_solver)
+    assert "converted_call(SOLVER_NET, x)" in code, code
+
+
+# --- conversion first reached while dynamo traces --------------------------------------------
+
+FIRST_REACHED_UNDER_DYNAMO = """
+class Stepper:
+    def __init__(self, tol):
+        self.tol = tol
+
+    def run(self, v):
+        while v.abs().sum() > self.tol:
+            v = v / 2
+        return v
+
+    @classmethod
+    def make(cls, tol):
+        return cls(tol)
+
+
+def factory():
+    return Stepper
+
+
+def helper(v):
+    if v.sum() > 0:
+        return v * 2
+    return v - 1
+
+
+def f(x, fns):
+    stepper = factory().make(1.0)
+    return stepper.run(x) + fns[0](x)
+"""
+
+
+def test_first_conversion_inside_dynamo():
+    # Nothing is converted ahead of time: `factory().make`, `run` and `fns[0]` are reached
+    # only while dynamo traces (a conversion there used to fail on a lock and a setattr).
+    fn = function_from_source(FIRST_REACHED_UNDER_DYNAMO)
+    fns = [fn.__globals__["helper"]]
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    for x in VEC3:
+        assert_close(compiled(x.clone(), fns), fn(x.clone(), fns))
 
 
 # --- nn.Module -------------------------------------------------------------------------------

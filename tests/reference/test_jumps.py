@@ -245,3 +245,168 @@ PYTHON_CASES = [
 def test_python_jump_is_not_staged(fn, inputs):
     concrete = assert_same_result(fn, inputs, staged=False)
     assert count_ops(concrete.graph_module, COND, WHILE_LOOP) == 0, concrete.code
+
+
+# --- raise under a tensor condition ----------------------------------------------------------
+# A graph assertion: the graph raises the user's exception type (autoconv's replay) or a
+# RuntimeError naming it (torch.export, torch.compile) on inputs that take the raising path, and
+# nothing raises while tracing.
+
+def raise_if_negative(x):
+    if (x < 0).any():
+        raise ValueError("negative input")
+    return x * 2
+
+
+def raise_in_loop(x):
+    s = torch.zeros(())
+    for v in x:
+        if v < 0:
+            raise ValueError("negative element")
+        if v > 10:
+            return v
+        s = s + v
+    return s
+
+
+def _check_positive(x):
+    if x.sum() <= 0:
+        raise ValueError("sum must be positive")
+
+
+def raise_in_called_helper(x):
+    _check_positive(x)
+    return x / x.sum()
+
+
+class ShapeError(Exception):
+    pass
+
+
+def raise_user_exception_type(x):
+    if x.max() > 100:
+        raise ShapeError("too large")
+    return x + 1
+
+
+RAISE_CASES = [
+    (raise_if_negative, [T([1.0, 2.0]), T([0.0, 3.0])], [T([1.0, -2.0])], ValueError,
+     "negative input"),
+    (raise_in_loop, [T([1.0, 2.0, 3.0]), T([1.0, 20.0, -1.0])], [T([1.0, -1.0, 20.0])],
+     ValueError, "negative element"),
+    (raise_in_called_helper, [T([1.0, 2.0]), T([3.0, -1.0])], [T([-1.0, 0.5])], ValueError,
+     "sum must be positive"),
+    (raise_user_exception_type, [T([1.0, 2.0])], [T([1.0, 200.0])], ShapeError, "too large"),
+]
+
+
+def _wrapper(fn):
+    class Wrapper(torch.nn.Module):
+        def forward(self, *args):
+            return fn(*args)
+
+    return Wrapper()
+
+
+@pytest.mark.parametrize("fn, good, bad, kind, message", RAISE_CASES,
+                         ids=[c[0].__name__ for c in RAISE_CASES])
+def test_raise_under_tensor_condition(fn, good, bad, kind, message):
+    import io
+
+    import autoconv
+
+    concrete = assert_same_result(fn, good)  # traced once, on an input that does not raise
+    for x in bad:
+        with pytest.raises(kind, match=message):
+            fn(x)
+        with pytest.raises(kind, match=message):
+            concrete(x)
+    converted = autoconv.convert(fn)
+    program = torch.export.export(_wrapper(converted), (good[0],), strict=False)
+    saved = io.BytesIO()
+    torch.export.save(program, saved)
+    saved.seek(0)
+    module = torch.export.load(saved).module()
+    torch._dynamo.reset()
+    compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
+    for run in (module, compiled):
+        for x in bad:
+            with pytest.raises(RuntimeError, match=f"{kind.__name__}: {message}"):
+                run(x)
+
+
+def test_raise_decided_by_python_raises_while_tracing():
+    import autoconv
+
+    def f(x, flag):
+        if flag:
+            raise ValueError("flag set")
+        return x
+
+    with pytest.raises(ValueError, match="flag set"):
+        autoconv.autoconv(f)(T([1.0]), True)
+
+
+# --- jumps out of try / with -----------------------------------------------------------------
+
+def as_tuple(v):
+    # a library-style helper: its jumps out of `try` run as Python
+    try:
+        iter(v)
+    except TypeError:
+        return (v,)
+    return tuple(v)
+
+
+def uses_try_helper(x):
+    scale = len(as_tuple(3.0)) + len(as_tuple([1, 2]))
+    if x.sum() > 0:
+        return x * scale
+    return x
+
+
+def return_out_of_with(x):
+    with torch.no_grad():
+        if x.sum() > 0:
+            return x * 2
+        y = x - 1
+        return y
+
+
+def break_out_of_try(x):
+    s = torch.zeros(())
+    for v in x:
+        try:
+            if v < 0:
+                break
+            s = s + v
+        finally:
+            s = s * 1.0
+    return s
+
+
+def return_then_finally_and_else(x):
+    out = x
+    try:
+        if x.sum() > 0:
+            return out + 1
+    except KeyError:
+        out = out * 0
+    else:
+        out = out * 3
+    finally:
+        out = out + 0
+    return out
+
+
+TRY_CASES = [
+    (uses_try_helper, [T([1.0, 2.0]), T([-1.0, -2.0])]),
+    (return_out_of_with, [T([1.0, 2.0]), T([-1.0, -2.0])]),
+    (break_out_of_try, [T([1.0, 2.0, -1.0]), T([-1.0, 2.0, 3.0]), T([1.0, 2.0, 3.0])]),
+    (return_then_finally_and_else, [T([1.0, 2.0]), T([-1.0, -2.0])]),
+]
+
+
+@pytest.mark.parametrize("fn, inputs", TRY_CASES, ids=[c[0].__name__ for c in TRY_CASES])
+def test_jump_out_of_try_or_with(fn, inputs):
+    assert_same_result(fn, inputs)

@@ -299,18 +299,29 @@ def test_items_of_different_shapes():
     assert "torch.float32 tensors of shape (2,) and torch.float32 tensors of shape ()" in str(error)
 
 
-def test_len_of_a_grown_list():
+def test_len_of_a_grown_list_is_its_count():
+    def count(x, n):
+        vals = []
+        for i in range(n):
+            vals.append(x * i)
+        return len(vals)
+
+    assert_same_result(count, [(torch.ones(2), torch.tensor(n)) for n in (3, 0, 1)])
+
+
+def test_truth_of_a_grown_list():
     fn, error = _error(
         """
         def f(x, n):
             vals = []
             for i in range(n):
                 vals.append(x * i)
-            return len(vals)
+            if vals:
+                return x
+            return -x
         """, torch.ones(2), torch.tensor(3))
-    assert error.lineno == 6
-    assert "len() of 'vals' needs its length" in str(error)
-    assert "torch.stack(vals).shape[0]" in str(error)
+    assert "its truth value of 'vals' needs its length" in str(error)
+    assert "if len(vals) > 0:" in str(error)
 
 
 def test_while_loop_reading_the_list_it_grows():
@@ -367,7 +378,7 @@ def test_stacked_list_carried_by_the_loop():
             return torch.stack(vals)
         """, torch.ones(3))
     assert error.lineno == 4
-    assert "'retval' is a torch.float32 tensor of shape (u" in str(error)
+    assert "the return value is a torch.float32 tensor of shape (u" in str(error)
     assert "shape depends on tensor values" in str(error)
 
 

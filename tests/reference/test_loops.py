@@ -319,3 +319,152 @@ def search_while_not_done(x):
 def test_loop_on_a_carried_flag(fn):
     assert_same_result(fn, [T([1.0, 2.0, -1.0, 3.0]), T([-1.0, 5.0, 1.0, 1.0]),
                             T([2.0, 2.0, 2.0, -2.0])])
+
+# --- loops over mixed iterables: traced tensors zipped with Python values --------------------
+
+def zip_tensor_and_list(weights):
+    s = torch.zeros(())
+    for w, c in zip(weights, [1.0, 2.0, 3.0]):
+        if w > 0:
+            s = s + w * c
+    return s
+
+
+def enumerate_zip_tensor_and_list(weights):
+    s = torch.zeros(())
+    for i, (w, c) in enumerate(zip(weights, [1.0, 2.0, 3.0])):
+        if w > 0:
+            s = s + w * c * i
+    return s
+
+
+def zip_tensor_and_tuple_of_tensors(x, a, b):
+    s = torch.zeros(())
+    for v, t in zip(x, (a, b)):
+        if v > 0:
+            s = s + t.sum() * v
+    return s
+
+
+def zip_python_range_and_tensor_range(x, n):
+    s = torch.zeros(())
+    for i, j in zip(range(n), range(10, 20)):
+        s = s + x[i] * j
+    return s
+
+
+MIXED_CASES = [
+    (zip_tensor_and_list, [T([1.0, -2.0, 3.0]), T([-1.0, 2.0, -3.0]), T([1.0, 2.0, 3.0])]),
+    (zip_tensor_and_list, [T([1.0, 2.0, 3.0, 4.0]), T([-1.0, 2.0, 3.0, -4.0])]),  # list shorter
+    (enumerate_zip_tensor_and_list, [T([1.0, -2.0, 3.0]), T([-1.0, 2.0, 3.0])]),
+    (zip_tensor_and_tuple_of_tensors, [(T([1.0, -1.0]), T([1.0, 2.0]), T([3.0, 4.0])),
+                                       (T([-1.0, 2.0]), T([1.0, 2.0]), T([3.0, 4.0]))]),
+    (zip_python_range_and_tensor_range, [(T([1.0, 2.0, 3.0]), T(n)) for n in (0, 2, 3)]),
+]
+
+
+@pytest.mark.parametrize("fn, inputs", MIXED_CASES,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(MIXED_CASES)])
+def test_loop_over_mixed_iterable(fn, inputs):
+    assert_same_result(fn, inputs)
+
+
+def for_over_tuple_of_tensors(a, b, c):
+    s = torch.zeros(())
+    for t in (a, b, c):
+        if t.sum() > 0:
+            break
+        s = s + t.sum()
+    return s
+
+
+def for_over_dict_items(x):
+    d = {"a": x, "b": x * 2, "c": x * 3}
+    s = torch.zeros(())
+    for k, v in d.items():
+        if v.sum() > 3:
+            break
+        s = s + v.sum()
+    return s
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (for_over_tuple_of_tensors, [(T([-1.0]), T([2.0]), T([3.0])),
+                                 (T([-1.0]), T([-2.0]), T([3.0])), (T([1.0]), T([2.0]), T([3.0]))]),
+    (for_over_dict_items, [T([1.0, 1.0]), T([0.2, 0.2]), T([3.0, 1.0])]),
+], ids=["tuple", "dict_items"])
+def test_loop_over_python_container_of_tensors(fn, inputs):
+    # a Python loop; the tensor-dependent break stages each later iteration as a cond
+    assert_same_result(fn, inputs)
+
+
+def test_zip_with_unselectable_python_values_is_refused():
+    from autoconv_runtime import StagingError
+
+    def f(x):
+        s = torch.zeros(())
+        for v, name in zip(x, ["a", "b"]):
+            s = s + v
+        return s
+
+    with pytest.raises(StagingError, match="zipped or enumerated with a traced tensor"):
+        autoconv.autoconv(f)(T([1.0, 2.0]))
+
+
+# --- variables first bound inside a staged loop ----------------------------------------------
+
+def last_item_and_index(x, n):
+    # `last` and `i` have no value before the loop: carried with placeholders
+    for i in range(n):
+        if x[i] > 0:
+            last = x[i]
+        else:
+            last = -x[i]
+    return last, i
+
+
+def value_of_last_iteration(x):
+    i = 0
+    while x[i] > 0:
+        found = x[i] * 10
+        i += 1
+    return found
+
+
+def loop_created_read_only_when_run(x, n):
+    total = torch.zeros(())
+    for i in range(n):
+        step = x[i] * 2
+        total = total + step
+    return total, step
+
+
+LOOP_CREATED_CASES = [
+    (last_item_and_index, [(T([1.0, -2.0, 3.0]), T(n)) for n in (1, 2, 3)]),
+    (value_of_last_iteration, [T([1.0, 2.0, -1.0]), T([3.0, -1.0, 2.0])]),
+    (loop_created_read_only_when_run, [(T([1.0, -2.0, 3.0]), T(n)) for n in (1, 3)]),
+]
+
+
+@pytest.mark.parametrize("fn, inputs", LOOP_CREATED_CASES,
+                         ids=[c[0].__name__ for c in LOOP_CREATED_CASES])
+def test_variable_first_bound_in_staged_loop(fn, inputs):
+    assert_same_result(fn, inputs)
+
+
+def test_loop_created_variable_after_zero_iterations_raises_as_python():
+    import io
+
+    args = (T([1.0, -2.0, 3.0]), T(0))
+    with pytest.raises(UnboundLocalError):
+        last_item_and_index(*args)
+    f = autoconv.autoconv(last_item_and_index)
+    assert f.get_concrete_function(T([1.0, -2.0, 3.0]), T(2)) is not None
+    with pytest.raises(UnboundLocalError, match="cannot access local variable"):
+        f(*args)
+    program = f.export(T([1.0, -2.0, 3.0]), T(2))
+    saved = io.BytesIO()
+    torch.export.save(program, saved)
+    saved.seek(0)
+    with pytest.raises(RuntimeError, match="UnboundLocalError: cannot access local variable"):
+        torch.export.load(saved).module()(*args)

@@ -1,0 +1,65 @@
+"""`raise` becomes `ac.raise_` and a return, so that a raise under a tensor condition is staged.
+
+    if (x < 0).any():                          if (x < 0).any():
+        raise ValueError("negative")   ->          return ac.raise_(ValueError("negative"))
+
+The returns pass then lowers it like any return, leaving the return value as it is:
+`ac.raise_(exc); do_return = True`. As Python `ac.raise_` raises; in
+the body of a staged statement it becomes a graph assertion that fails when the graph takes that
+path, and the flag skips the rest of the function (which Python would not have run).
+
+A raise stays as written where something in the function may catch it before it leaves: inside
+a `try` or a `with` (a context manager may suppress it), and a bare `raise` (re-raising in an
+`except` handler).
+"""
+
+from __future__ import annotations
+
+import gast
+
+from .. import templates
+from ..transformer import Converter
+from .generators import leaves_generators_alone
+
+# Set on the return a raise became, so that the returns pass leaves the return value alone.
+RAISE = "_autoconv_raise"
+
+
+@leaves_generators_alone
+class RaiseConverter(Converter):
+    """Rewrites the raises no enclosing `try` / `with` of the same function can catch."""
+
+    statements_only = True
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.guarded = 0  # how many try / with blocks of the current function enclose the node
+
+    def visit_FunctionDef(self, node):
+        outer, self.guarded = self.guarded, 0
+        self.generic_visit(node)
+        self.guarded = outer
+        return node
+
+    def _guarded_block(self, node):
+        self.guarded += 1
+        self.generic_visit(node)
+        self.guarded -= 1
+        return node
+
+    visit_Try = visit_With = visit_TryStar = _guarded_block
+
+    def visit_ClassDef(self, node):
+        outer, self.guarded = self.guarded, 0
+        self.generic_visit(node)
+        self.guarded = outer
+        return node
+
+    def visit_Raise(self, node):
+        if node.exc is None or self.guarded:
+            return node
+        args = "exc, cause" if node.cause is not None else "exc"
+        (new,) = templates.replace(f"return ac.raise_({args})", ac=self.ctx.runtime, exc=node.exc,
+                                   cause=node.cause)
+        setattr(new, RAISE, True)
+        return new

@@ -1,0 +1,103 @@
+"""`ConvertedModule`: what `autoconv(module)` returns, an `nn.Module` that is also a `Function`.
+
+    model = autoconv(MyModel())     # as torch.compile returns its OptimizedModule
+    model(x)                        # traced once per signature, then the graph runs
+    model.parameters(), model.state_dict(), model.to(...), model.eval(), model.lin
+                                    # the original module's, shared (see below)
+    DistributedDataParallel(model)  # trains as DDP(MyModel()) does
+
+The wrapper shares the original's tables of parameters, buffers and submodules, so names,
+`state_dict()` keys and `load_state_dict` are the original's, and `to()` / `cuda()` change the
+original's tensors. Its own hooks run around each call (the graph inside).
+
+A module whose forward is torch's and that wraps a user module in `.module`
+(`DistributedDataParallel`, `DataParallel`) keeps its forward, run as Python on every call (DDP's
+gradient synchronisation is there); the wrapped module's forward is the traced graph.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from autoconv_runtime import calls
+
+from .function import Function
+
+__all__ = ["ConvertedModule"]
+
+# Module tables the wrapper shares with the original module (see the module docstring).
+_SHARED_TABLES = ("_parameters", "_buffers", "_modules", "_non_persistent_buffers_set")
+
+
+def _wrapped_module(module: torch.nn.Module) -> torch.nn.Module | None:
+    """`module.module` for a library wrapper module (DDP, DataParallel), else None."""
+    inner = module.__dict__.get("_modules", {}).get("module")
+    forward = type(module).forward
+    if isinstance(inner, torch.nn.Module) and calls.is_library_function(forward):
+        return inner
+    return None
+
+
+class ConvertedModule(Function, torch.nn.Module):
+    """`autoconv(module)`: a `Function` of the module that is an `nn.Module` as well.
+
+    Calling it runs the module's hooks, then the graph traced for the arguments' signature.
+    `parameters()`, `state_dict()`, `load_state_dict()`, `to()`, `train()` / `eval()` and
+    attribute access (`model.lin`) are the original module's.
+    """
+
+    def __init__(self, module: torch.nn.Module, **options):
+        torch.nn.Module.__init__(self)
+        outer, inner = module, _wrapped_module(module)
+        Function.__init__(self, inner if inner is not None else module, **options)
+        # Function keeps the module as plain attributes, not as a registered submodule.
+        for name in ("python_function", "_module"):
+            self._modules.pop(name, None)
+        object.__setattr__(self, "python_function", outer)
+        object.__setattr__(self, "_module", inner if inner is not None else module)
+        object.__setattr__(self, "_outer", outer if inner is not None else None)
+        for table in _SHARED_TABLES:
+            object.__setattr__(self, table, getattr(outer, table))
+        self.training = outer.training
+
+    # nn.Module's __call__ (hooks, then forward), not Function's.
+    __call__ = torch.nn.Module.__call__
+
+    def forward(self, *args, **kwargs):
+        outer = self._outer
+        if outer is None:
+            return Function.__call__(self, *args, **kwargs)
+        # The library wrapper's forward runs as Python; its call of the wrapped module runs the
+        # graph (an instance attribute `forward`, for this call only).
+        inner = self._module
+        own = inner.__dict__.get("forward")
+        inner.forward = self._call_graph
+        try:
+            return outer(*args, **kwargs)
+        finally:
+            if own is None:
+                del inner.forward
+            else:
+                inner.forward = own
+
+    def _call_graph(self, *args, **kwargs):
+        return Function.__call__(self, *args, **kwargs)
+
+    def train(self, mode: bool = True):
+        """Set training mode on the original module (and so on this one)."""
+        self.python_function.train(mode)
+        self.training = mode
+        return self
+
+    def state_dict(self, *args, **kwargs):
+        """The original module's `state_dict()` (same keys)."""
+        return self.python_function.state_dict(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        try:
+            return torch.nn.Module.__getattr__(self, name)
+        except AttributeError:
+            return getattr(self.__dict__["python_function"], name)
+
+    def __repr__(self) -> str:
+        return Function.__repr__(self)

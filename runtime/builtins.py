@@ -1,0 +1,292 @@
+"""Builtins and torch functions that turn tensors into Python values, staged under a tracer.
+
+Converted code calls these in place of `len`, `min`, `max`, `sum`, `any`, `all`, `bool`, `int`,
+`float`, `torch.equal`, `torch.allclose` and `torch.is_nonzero` (as AutoGraph's `py_builtins`).
+On Python values and concrete tensors each is the builtin (checked first, so eager calls cost a
+type check). On a traced tensor the builtin would read the tensor's value, which the tracer does
+not have; the staged version computes the same value as a 0-d tensor (or a symbolic number)
+that a condition then stages:
+
+    len(vals)             a list grown under tensor control flow: its count, a 0-d int64 tensor
+    bool(t), torch.is_nonzero(t)      t != 0 as a 0-d bool tensor
+    int(t), float(t)      t.item() as a symbolic number (truncated toward zero for int)
+    min(a, b), max(...)   torch.where folds with Python's comparisons and tie rules
+    sum(t), any(t), all(t)            reductions over the first dimension
+    torch.equal(a, b)     same shape (a Python bool) and (a == b).all()
+    torch.allclose(a, b)  torch.isclose(a, b).all()
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import torch
+
+from .lists import StagedList
+from .values import as_staged_tensor, is_staged, to_tensor
+
+__all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
+           "equal_", "allclose_", "is_nonzero_"]
+
+_MISSING = object()
+
+
+def _predicate(value) -> torch.Tensor:
+    """`bool(value)` of a staged value, as a 0-d bool tensor."""
+    from .staging.torch import as_predicate  # staging imports the list runtime, which needs us
+
+    return as_predicate(as_staged_tensor(value), "call of bool()")
+
+
+def len_(value):
+    """`len(value)`; a list grown under tensor control flow gives its count (a 0-d tensor)."""
+    if type(value) is StagedList and is_staged(value.count):
+        return value.count
+    return len(value)
+
+
+def bool_(value=False):
+    """`bool(value)`; a traced tensor (or symbolic number) gives a 0-d bool tensor."""
+    if type(value) is bool or not (is_staged(value) or type(value) is StagedList):
+        return bool(value)
+    if type(value) is StagedList:
+        return value.count > 0
+    return _predicate(value)
+
+
+def is_nonzero_(value):
+    """`torch.is_nonzero(value)`; a traced tensor gives a 0-d bool tensor."""
+    if not is_staged(value):
+        return torch.is_nonzero(value)
+    if value.numel() != 1:
+        return torch.is_nonzero(value)  # torch's own error: more than one value is ambiguous
+    return _predicate(value)
+
+
+def _number(value):
+    """A staged tensor's value as a symbolic number (what `.item()` gives under a tracer)."""
+    if value.numel() != 1:
+        raise TypeError("only tensors with one element can be converted to Python scalars")
+    return value.reshape(()).item()
+
+
+def int_(value=0, *args, **kwargs):
+    """`int(value)`; a traced tensor gives its value as a symbolic int, truncated toward zero."""
+    if args or kwargs or not is_staged(value):
+        return int(value, *args, **kwargs)
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point():
+            value = value.trunc()
+        return _number(value.to(torch.int64))
+    return torch.sym_int(value)
+
+
+def float_(value=0.0):
+    """`float(value)`; a traced tensor gives its value as a symbolic float."""
+    if not is_staged(value):
+        return float(value)
+    if isinstance(value, torch.Tensor):
+        return _number(value.to(torch.float64))
+    return torch.sym_float(value)
+
+
+def _items(args):
+    """The values `min` / `max` compare: the arguments, or the items of a single iterable."""
+    if len(args) != 1:
+        return list(args), False
+    (iterable,) = args
+    if isinstance(iterable, torch.Tensor) or type(iterable) is StagedList:
+        return iterable, True
+    return list(iterable), False
+
+
+def _fold(items, key, better):
+    """The first item whose key no later key beats (`better(new, old)` as a tensor or SymBool)."""
+    if key is None:
+        key = _identity
+    best, best_key = items[0], key(items[0])
+    for item in items[1:]:
+        item_key = key(item)
+        take = better(item_key, best_key)
+        if not (is_staged(take) or is_staged(item) or is_staged(best)):
+            if take:
+                best, best_key = item, item_key
+            continue
+        take = as_staged_tensor(take)
+        best = _where(take, item, best)
+        best_key = best if key is _identity else _where(take, item_key, best_key)
+    return best
+
+
+def _identity(value):
+    return value
+
+
+def _where(take, new, old):
+    if not (isinstance(new, (torch.Tensor, int, float, bool, torch.SymInt, torch.SymFloat))
+            and isinstance(old, (torch.Tensor, int, float, bool, torch.SymInt, torch.SymFloat))):
+        raise TypeError(
+            f"min() / max() under tensor control flow choose between tensors and numbers, not "
+            f"{type(new).__name__} and {type(old).__name__}")
+    like = next((v for v in (new, old) if isinstance(v, torch.Tensor)), None)
+    new, old = (as_staged_tensor(v, like) if is_staged(v) else v for v in (new, old))
+    if not isinstance(new, torch.Tensor) and not isinstance(old, torch.Tensor):
+        new = to_tensor(new, take)
+    return torch.where(take, new, old)
+
+
+def _reduce_tensor(values, key, smallest: bool):
+    """min / max over the first dimension of a tensor, with Python's rules: an item is taken
+    when it compares strictly better, so a NaN first item stays and a later NaN is skipped."""
+    if type(values) is StagedList:
+        values = torch.stack(values)
+    if values.dim() == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    if key is not None or values.dim() > 1:
+        if isinstance(values.shape[0], int):
+            return _fold(list(values.unbind(0)), key, _less if smallest else _greater)
+        raise TypeError("min() / max() of a traced tensor with a key or of more than one "
+                        "dimension needs a known length")
+    if values.is_floating_point():
+        fill = float("inf") if smallest else float("-inf")
+        plain = torch.where(values.isnan(), fill, values)
+        best = plain.amin(0) if smallest else plain.amax(0)
+        return torch.where(values[0].isnan(), values[0], best)
+    return values.amin(0) if smallest else values.amax(0)
+
+
+def _less(a, b):
+    return a < b
+
+
+def _greater(a, b):
+    return a > b
+
+
+def _materialized(args):
+    # min / max consume a generator whole anyway; a list shows whether any item is staged.
+    if len(args) == 1 and type(args[0]) not in _SEQUENCES:
+        return (list(args[0]),)
+    return args
+
+
+_SEQUENCES = (list, tuple, StagedList, torch.Tensor, range, str, dict, set, frozenset)
+
+
+def _min_max(smallest, args, key, default):
+    items, whole = _items(args)
+    if whole and is_staged(items if isinstance(items, torch.Tensor) else items.count):
+        return _reduce_tensor(items, key, smallest)
+    if whole:
+        items = list(items)
+    if not items:
+        if default is not _MISSING:
+            return default
+        raise ValueError(f"{'min' if smallest else 'max'}() iterable argument is empty")
+    return _fold(items, key, _less if smallest else _greater)
+
+
+def _any_staged(args):
+    for arg in args:
+        if is_staged(arg) or type(arg) is StagedList:
+            return True
+        if type(arg) in (list, tuple) and builtins.any(is_staged(v) for v in arg):
+            return True
+    return False
+
+
+def min_(*args, key=None, default=_MISSING):
+    """`min(...)`; with traced tensors (or symbolic numbers) a tensor chosen by torch.where."""
+    args = _materialized(args)
+    if not _any_staged(args):
+        if default is _MISSING:
+            return builtins.min(*args, key=key)
+        return builtins.min(*args, key=key, default=default)
+    return _min_max(True, args, key, default)
+
+
+def max_(*args, key=None, default=_MISSING):
+    """`max(...)`; with traced tensors (or symbolic numbers) a tensor chosen by torch.where."""
+    args = _materialized(args)
+    if not _any_staged(args):
+        if default is _MISSING:
+            return builtins.max(*args, key=key)
+        return builtins.max(*args, key=key, default=default)
+    return _min_max(False, args, key, default)
+
+
+def sum_(iterable, /, start=0):
+    """`sum(iterable, start)`; a traced tensor is summed over its first dimension in one op."""
+    if type(iterable) is StagedList and is_staged(iterable.count):
+        iterable = torch.stack(iterable)
+    elif not is_staged(iterable):
+        return builtins.sum(iterable, start)
+    if iterable.dim() == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    if isinstance(iterable.shape[0], int) and iterable.shape[0] == 0:
+        return start
+    total = iterable.sum(0, dtype=_sum_dtype(iterable.dtype, start))
+    return total if type(start) in (int, float, bool) and start == 0 else start + total
+
+
+def _sum_dtype(dtype, start):
+    """The dtype of `start + t[0] + t[1] + ...` (torch.result_type, which dynamo cannot trace)."""
+    if isinstance(start, torch.Tensor):
+        return None  # torch.sum's own rule, then promotion with `start`
+    if type(start) is float and not (dtype.is_floating_point or dtype.is_complex):
+        return torch.get_default_dtype()
+    return torch.int64 if dtype == torch.bool else dtype
+
+
+def _truths(iterable, name):
+    """The truth values of the items of a traced tensor, as a 1-d bool tensor."""
+    if type(iterable) is StagedList:
+        iterable = torch.stack(iterable)
+    if iterable.dim() == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    rows = iterable.reshape(iterable.shape[0], -1)
+    if isinstance(rows.shape[1], int) and rows.shape[1] != 1:
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+    return rows.reshape(-1) != 0
+
+
+def any_(iterable, /):
+    """`any(iterable)`; over traced values, a 0-d bool tensor."""
+    if is_staged(iterable) or type(iterable) is StagedList:
+        return _truths(iterable, "any").any()
+    staged = []
+    for item in iterable:
+        if is_staged(item):
+            staged.append(_predicate(item))
+        elif item:
+            return True
+    return torch.stack(staged).any() if staged else False
+
+
+def all_(iterable, /):
+    """`all(iterable)`; over traced values, a 0-d bool tensor."""
+    if is_staged(iterable) or type(iterable) is StagedList:
+        return _truths(iterable, "all").all()
+    staged = []
+    for item in iterable:
+        if is_staged(item):
+            staged.append(_predicate(item))
+        elif not item:
+            return False
+    return torch.stack(staged).all() if staged else True
+
+
+def equal_(a, b):
+    """`torch.equal(a, b)`; on traced tensors a 0-d bool tensor (False when shapes differ)."""
+    if not (is_staged(a) or is_staged(b)):
+        return torch.equal(a, b)
+    if a.shape != b.shape:
+        return False
+    return (a == b).all()
+
+
+def allclose_(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """`torch.allclose(a, b, ...)`; on traced tensors a 0-d bool tensor."""
+    if not (is_staged(a) or is_staged(b)):
+        return torch.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    return torch.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan).all()

@@ -1,0 +1,292 @@
+"""Objects as the state of a staged statement: carried by their tensors, written back in place.
+
+    s = S(); s.v = x                       the loop's state is the object `s`: its tensor fields
+    while s.v.sum() < 100:          ->     are operands and outputs of one torch.while_loop, each
+        s.v = s.v * 2                      body works on its own copy of `s`, and after the loop
+                                           the outputs are written back into `s` itself
+
+A plain object, a dataclass instance or a dict (and the lists, tuples and objects inside them)
+is flattened to its tensor leaves; every other field (a number, a string, a module) must come
+out of the bodies as it went in. After the statement the object is updated in place, so that
+other references to it (the caller's, for an argument) see what Python would show them; where
+every body builds a new object instead (`state = State(state.x * 2)`), the statement's result is
+a new object and the old one stays as it was.
+
+Modules are not carried (their fields are parameters and buffers a graph reads by name).
+"""
+
+from __future__ import annotations
+
+import enum
+
+import torch
+
+from ..errors import StagingError
+from ..lists import StagedList
+from ..values import is_staged, is_undefined
+
+__all__ = ["carried_slots", "carry"]
+
+# Types of these modules are values, not records of state (functions, classes, modules, None,
+# numbers, enum members, partials ...). The test stays simple for dynamo, which traces it.
+_NOT_RECORDS = ("builtins", "torch", "enum", "functools", "collections", "typing", "abc",
+                "types")
+
+
+def _is_plain_object(value) -> bool:
+    if isinstance(value, (torch.Tensor, torch.nn.Module, StagedList, enum.Enum)):
+        return False
+    if is_undefined(value):  # autoconv's placeholder for an unbound variable, not an object
+        return False
+    if is_staged(value):  # another tracer's value (staging/registry.py): staged as one value
+        return False
+    cls = type(value)
+    if cls.__module__ in _NOT_RECORDS or cls.__module__.startswith(("torch.", "autoconv_runtime.")):
+        return False
+    return hasattr(value, "__dict__") and not hasattr(cls, "__slots__")
+
+
+def _flatten(value, leaves, seen):
+    """The structure of `value` (a nested tuple), appending its tensors to `leaves`."""
+    if isinstance(value, torch.Tensor):
+        leaves.append(value)
+        return ("tensor",)
+    if id(value) in seen:  # a cycle, or one object reached twice: not carried twice
+        return ("const", value)
+    if type(value) is dict:
+        seen = seen | {id(value)}
+        return ("dict", tuple((k, _flatten(v, leaves, seen)) for k, v in value.items()))
+    if type(value) in (list, tuple):
+        seen = seen | {id(value)}
+        return (type(value).__name__, tuple(_flatten(v, leaves, seen) for v in value))
+    if _is_plain_object(value):
+        seen = seen | {id(value)}
+        return ("object", type(value),
+                tuple((k, _flatten(v, leaves, seen)) for k, v in vars(value).items()))
+    return ("const", value)
+
+
+def flatten(value):
+    """(structure, tensors) of `value`."""
+    leaves = []
+    return _flatten(value, leaves, frozenset()), leaves
+
+
+def _rebuild(spec, leaves):
+    kind = spec[0]
+    if kind == "tensor":
+        return next(leaves)
+    if kind == "const":
+        return spec[1]
+    if kind == "dict":
+        return {k: _rebuild(v, leaves) for k, v in spec[1]}
+    if kind == "list":
+        return [_rebuild(v, leaves) for v in spec[1]]
+    if kind == "tuple":
+        return tuple(_rebuild(v, leaves) for v in spec[1])
+    new = object.__new__(spec[1])
+    for k, v in spec[2]:
+        object.__setattr__(new, k, _rebuild(v, leaves))
+    return new
+
+
+def _write_back(target, spec, leaves):
+    """Put the tensors `leaves` into `target` (of structure `spec`) in place."""
+    kind = spec[0]
+    if kind == "dict":
+        for k, v in spec[1]:
+            if v[0] == "tensor":
+                target[k] = next(leaves)
+            else:
+                _write_back(target[k], v, leaves)
+    elif kind in ("list", "tuple"):
+        for i, v in enumerate(spec[1]):
+            if v[0] == "tensor":
+                if kind == "tuple":
+                    raise AssertionError("a tuple's tensors cannot be replaced in place")
+                target[i] = next(leaves)
+            else:
+                _write_back(target[i], v, leaves)
+    elif kind == "object":
+        for k, v in spec[2]:
+            if v[0] == "tensor":
+                setattr(target, k, next(leaves))
+            else:
+                _write_back(getattr(target, k), v, leaves)
+
+
+def _same_constant(a, b) -> bool:
+    if a is b:
+        return True
+    if type(a) is not type(b) or not isinstance(a, (int, float, complex, str, bytes)):
+        return False
+    return a == b
+
+
+def _flatten_as(spec, value, leaves, path=""):
+    """Append the tensors of `value`, which must have the structure `spec`, to `leaves`.
+
+    Returns None, or (path, what differs). Fields are read by the names `spec` holds: under
+    dynamo, `vars()` of an object built in a traced body is empty.
+    """
+    kind = spec[0]
+    if kind == "tensor":
+        if not isinstance(value, torch.Tensor):
+            return path, "stops being a tensor"
+        leaves.append(value)
+        return None
+    if kind == "const":
+        return None if _same_constant(spec[1], value) else (path, "is changed")
+    if kind == "object":
+        if type(value) is not spec[1]:
+            return path, "changes its type"
+        keys = [k for k, _ in spec[2]]
+        if not torch.compiler.is_compiling() and list(vars(value)) != keys:
+            return path, "gains or loses attributes"
+        for k, field in spec[2]:
+            found = _flatten_as(field, getattr(value, k), leaves, f"{path}.{k}")
+            if found:
+                return found
+        return None
+    if type(value).__name__ != kind:
+        return path, "changes its type"
+    if kind == "dict":
+        if list(value) != [k for k, _ in spec[1]]:
+            return path, "gains or loses keys"
+        for k, item in spec[1]:
+            found = _flatten_as(item, value[k], leaves, f"{path}[{k!r}]")
+            if found:
+                return found
+        return None
+    if len(value) != len(spec[1]):
+        return path, "changes its length"
+    for i, item in enumerate(spec[1]):
+        found = _flatten_as(item, value[i], leaves, f"{path}[{i}]")
+        if found:
+            return found
+    return None
+
+
+def _carries(value) -> bool:
+    """An object, or a dict / list / tuple holding one: flattened here, not by torch's pytree."""
+    if _is_plain_object(value):
+        return True
+    if type(value) is dict:
+        return True  # written back in place, so that other references see the change
+    if type(value) in (list, tuple):
+        return any(_carries(v) for v in value)
+    return False
+
+
+def _holds_object(spec) -> bool:
+    if spec[0] == "object":
+        return True
+    if spec[0] in ("dict", "list", "tuple"):
+        return any(_holds_object(item[-1] if spec[0] == "dict" else item) for item in spec[1])
+    return False
+
+
+def carried_slots(state) -> dict:
+    """{slot: (structure, tensors)} for the state values carried here."""
+    return {i: flatten(v) for i, v in enumerate(state) if _carries(v)}
+
+
+def carry(stage, bodies, state, names, slots, statement):
+    """Run `stage(bodies, state)` with the objects in `slots` flattened to tuples of tensors.
+
+    `bodies` are (function, returns_state, where) triples; each gets rebuilt copies of the
+    objects and its state outputs flattened back, checked against the structure before.
+    Returns the statement's state with the objects updated in place (or rebuilt, see above).
+    """
+    if torch.compiler.is_dynamo_compiling() and any(_holds_object(spec) for spec, _ in slots.values()):
+        # NOTE [dynamo loses attribute stores]: in torch 2.13, dynamo drops `obj.v = t` on an
+        # object made in the compiled frame once a torch.cond / while_loop has been traced (the
+        # object keeps its old value, silently). Dict items are kept.
+        name = next(names[i] for i, (spec, _) in slots.items() if _holds_object(spec))
+        raise StagingError(
+            statement,
+            f"'{name}' is an object whose attributes the {statement} changes, and "
+            "torch.compile (torch 2.13) loses attribute changes made after staged control flow",
+            f"Keep the tensors of '{name}' in local variables or a dict inside the compiled "
+            "function (autoconv's own tracing and torch.export carry objects)")
+    built = []  # whether a body returned an object other than the copy it was given
+    count = len(state)
+
+    def wrap(body, returns_state, where):
+        def run(*args):
+            args = list(args)
+            given = {}
+            for slot, (spec, _) in slots.items():
+                given[slot] = args[slot] = _rebuild(spec, iter(args[slot] or ()))
+            out = body(*args)
+            if not returns_state or not isinstance(out, tuple) or len(out) != count:
+                return out
+            out = list(out)
+            for slot, (spec, _) in slots.items():
+                if out[slot] is not given[slot] and not torch.compiler.is_compiling():
+                    built.append(slot)
+                leaves = []
+                found = _flatten_as(spec, out[slot], leaves)
+                if found is not None:
+                    path, what = found
+                    raise StagingError(
+                        statement,
+                        f"'{names[slot]}{path}' {what} {where}; only the tensors in an object "
+                        "can change under a tensor condition",
+                        f"Keep '{names[slot]}{path}' as it is in the {statement} (or hold it in "
+                        "a tensor), or compute it outside")
+                out[slot] = tuple(leaves) or None
+            return tuple(out)
+        return run
+
+    flat_state = tuple(tuple(slots[i][1]) or None if i in slots else v
+                       for i, v in enumerate(state))
+    result = list(stage([wrap(*b) for b in bodies], flat_state))
+    for slot, (spec, _) in slots.items():
+        leaves = iter(result[slot] or ())
+        if slot in built or spec[0] == "tuple":
+            result[slot] = _rebuild(spec, leaves)
+        else:
+            _write_back(state[slot], spec, leaves)
+            result[slot] = state[slot]
+    return tuple(result)
+
+
+
+def refusing_module_changes(bodies, state, names, statement):
+    """`bodies`, each checking that it left the modules in `state` as they were.
+
+    A module is not carried (see above): a body that sets one of its attributes (`self.n = t`
+    in a method) would leave a value of the body's trace in it. Refused, and undone.
+    """
+    modules = [(name, value) for name, value in zip(names, state)
+               if isinstance(value, torch.nn.Module)]
+    if not modules or torch.compiler.is_dynamo_compiling():  # dynamo refuses it itself
+        return tuple(body for body, _ in bodies)
+
+    def tables(module):
+        return (vars(module), module._buffers, module._parameters)
+
+    def check(body, where):
+        def run(*args):
+            before = [[dict(t) for t in tables(m)] for _, m in modules]
+            try:
+                return body(*args)
+            finally:
+                for (name, module), saved in zip(modules, before):
+                    for table, old in zip(tables(module), saved):
+                        changed = [k for k in set(table) | set(old)
+                                   if table.get(k, old) is not old.get(k, table)]
+                        if not changed:
+                            continue
+                        table.clear()
+                        table.update(old)
+                        raise StagingError(
+                            statement,
+                            f"'{name}.{changed[0]}' of module '{name}' is set {where}; a "
+                            "module's attributes cannot change under a tensor condition",
+                            f"Keep the value in a local variable (or return it), and assign "
+                            f"'{name}.{changed[0]}' after the {statement}")
+        return run
+
+    return tuple(check(body, where) if body is not None else None for body, where in bodies)

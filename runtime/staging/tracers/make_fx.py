@@ -1,0 +1,147 @@
+"""make_fx and non-strict torch.export (autoconv's own tracing): the operators called directly.
+
+Under make_fx (outside dynamo) the higher-order operators are called directly: `torch.cond`
+and `torch.while_loop` would first run dynamo over the bodies, which costs 40-300 ms a
+statement, while make_fx traces each body itself in a few milliseconds. What dynamo adds there
+is lifting the tensors a body reads by closure (a module's parameters, a tensor of an enclosing
+body) into operands; make_fx keeps them as constants of the body's graph. So after a direct
+call the new node is rewritten: each tensor constant of its bodies becomes a body input and an
+operand (see `_lift_constants`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch._C._functorch import TransformType
+from torch._higher_order_ops.cond import cond_op
+from torch._higher_order_ops.while_loop import while_loop_op
+from torch.fx.experimental import proxy_tensor
+from torch.utils import _pytree as pytree
+
+from ..registry import StagingTracer
+from .func import refuse_transform
+
+
+def make_fx_tracing() -> bool:
+    """True when make_fx is tracing (the registry has ruled out dynamo before)."""
+    return (proxy_tensor._CURRENT_MAKE_FX_TRACER is not None
+            and proxy_tensor.get_proxy_mode() is not None)
+
+
+class MakeFxTracer(StagingTracer):
+    """Tensors under make_fx: `cond_op` / `while_loop_op` nodes whose bodies make_fx traces,
+    their closure constants lifted into operands."""
+
+    name = "make_fx"
+
+    def is_staged(self, value) -> bool:
+        return isinstance(value, torch.Tensor) and make_fx_tracing()
+
+    def is_tracing(self) -> bool:
+        return make_fx_tracing()
+
+    def cond(self, pred, true_fn, false_fn, operands):
+        """The branches may return any pytree of tensors (of one structure). The node's
+        outputs are its leaves, since torch.export cannot save nested outputs of an operator.
+        """
+        refuse_transform("if statement", allowed=(TransformType.Vmap,))
+        structure = []
+
+        def flat(fn):
+            def run(*args):
+                leaves, spec = pytree.tree_flatten(fn(*args))
+                structure.append(spec)
+                # A cond kept for the asserts or prints in it still gives one output:
+                # torch.export cannot check or save an operator node without one.
+                return tuple(leaves) or (torch.zeros((), dtype=torch.bool, device=pred.device),)
+            return run
+
+        out = _call_lifting_constants(
+            lambda: cond_op(pred, flat(true_fn), flat(false_fn), operands),
+            torch.ops.higher_order.cond)
+        return pytree.tree_unflatten(list(out)[: structure[0].num_leaves], structure[0])
+
+    def while_loop(self, cond_fn, body_fn, carried, additional):
+        refuse_transform("while loop", allowed=())
+        return _call_lifting_constants(
+            lambda: while_loop_op(cond_fn, body_fn, carried, additional),
+            torch.ops.higher_order.while_loop)
+
+
+def _call_lifting_constants(call, operator):
+    """`call()`, then turn every tensor the new operator node's bodies hold as a constant into
+    an extra operand of the node."""
+    tracer = proxy_tensor.get_proxy_mode().tracer
+    graph = tracer.graph
+    last = graph._root.prev  # nodes created by the call come after it
+    out = call()
+    node = last.next
+    while node is not graph._root:
+        if node.target is operator:
+            _lift_constants(tracer, node)
+        node = node.next
+    return out
+
+
+# Where each operator keeps its bodies and the operands extra inputs are appended to.
+_BODY_ARGS = {torch.ops.higher_order.cond: (1, 2), torch.ops.higher_order.while_loop: (0, 1)}
+_EXTRA_OPERANDS_ARG = 3  # cond's operands; while_loop's additional_inputs
+
+
+def _lift_constants(tracer, node):
+    """Rewrite `node` (a cond or while_loop) so its bodies take their tensor constants as inputs.
+
+    A constant in a body is a tensor the body read by closure (a module parameter, a tensor of
+    an enclosing body, a global) or made itself (`torch.tensor(3)`). make_fx keeps it as an
+    attribute of the body; here it becomes a new last input of every body and the matching
+    operand in this graph: the tensor's own node where this trace tracks it, else a constant of
+    this graph, which the enclosing operator lifts in turn. A captured tensor that changes (an
+    optimizer step on a parameter) is so read on every call, and torch.export, which lifts the
+    constants of the top graph only, can save the program.
+    """
+    root = tracer.root
+    bodies = [getattr(root, node.args[i].target) for i in _BODY_ARGS[node.target]]
+    constants = []  # (tensor, the get_attr nodes reading it, body by body)
+    for b, body in enumerate(bodies):
+        for sub in list(body.graph.find_nodes(op="get_attr")):
+            value = getattr(body, sub.target, None)
+            if not isinstance(value, torch.Tensor):
+                continue
+            for entry in constants:
+                if entry[0] is value:
+                    break
+            else:
+                entry = (value, [[] for _ in bodies])
+                constants.append(entry)
+            entry[1][b].append(sub)
+    if not constants:
+        return
+    fake_mode = getattr(proxy_tensor._CURRENT_MAKE_FX_TRACER, "fake_tensor_mode", None)
+    for b, body in enumerate(bodies):
+        graph = body.graph
+        inputs = list(graph.find_nodes(op="placeholder"))
+        for i, (value, readers) in enumerate(constants):
+            where = (graph.inserting_after(inputs[-1]) if inputs
+                     else graph.inserting_before(next(iter(graph.nodes))))
+            with where:
+                inputs.append(graph.placeholder(f"lifted_{i}"))
+            inputs[-1].meta["val"] = (fake_mode.from_tensor(value, static_shapes=True)
+                                      if fake_mode is not None else value)
+            for reader in readers[b]:
+                reader.replace_all_uses_with(inputs[-1])
+                graph.erase_node(reader)
+                if hasattr(body, reader.target):
+                    delattr(body, reader.target)
+        body.recompile()
+    with tracer.graph.inserting_before(node):
+        operands = [_operand(tracer, value) for value, _ in constants]
+    args = list(node.args)
+    args[_EXTRA_OPERANDS_ARG] = (*args[_EXTRA_OPERANDS_ARG], *operands)
+    node.args = tuple(args)
+
+
+def _operand(tracer, value):
+    tracked = proxy_tensor.get_proxy_slot(value, tracer, None)
+    if tracked is not None:
+        return tracked.proxy.node
+    return tracer.create_arg(value)  # a constant of this graph

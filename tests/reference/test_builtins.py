@@ -1,0 +1,218 @@
+"""Reference tests: builtins and torch functions that turn tensors into Python values.
+
+`len`, `min`, `max`, `sum`, `any`, `all`, `bool`, `int`, `float`, `torch.equal`,
+`torch.allclose`, `torch.is_nonzero`, and `.item()` / `.tolist()` results used in conditions.
+Each function's inputs take different paths, so a graph that baked the traced value fails.
+"""
+
+import pytest
+import torch
+
+import autoconv
+from support import COND, WHILE_LOOP, assert_same_result, count_ops
+
+T = torch.tensor
+
+
+# --- the issue's examples --------------------------------------------------------------------
+
+def stack_if_any(x, n):
+    # len of a list grown under tensor control flow is its count
+    vals = []
+    zero = torch.zeros(())
+    for i in range(n):
+        if x[i] > 0:
+            vals.append(x[i])
+    return torch.stack(vals).sum() if len(vals) > 0 else zero
+
+
+def find_roots(parent):
+    # pointer jumping until nothing changes (union-find roots)
+    for _ in range(4):
+        parent = parent[parent]
+        if torch.equal(parent[parent], parent):
+            break
+    return parent
+
+
+def clip_scale(g):
+    return g * min(1.0, g.abs().sum().reciprocal())
+
+
+def tokens_before_end(ids):
+    n = 0
+    for i in range(ids.shape[0]):
+        tok = ids[i].item()
+        if tok == 2:
+            break
+        n += 1
+    return n
+
+
+# --- each builtin ----------------------------------------------------------------------------
+
+def len_of_grown_list(x):
+    vals = []
+    for v in x:
+        if v > 0:
+            vals.append(v * 2)
+    return len(vals) * 10
+
+
+def bool_of_tensor(x):
+    if bool(x.sum() > 0):
+        return x + 1
+    return x - 1
+
+
+def int_of_tensor(x):
+    # int truncates toward zero, as in Python
+    k = int(x.sum())
+    if k > 2:
+        return x * 2
+    return x
+
+
+def float_of_tensor(x):
+    f = float(x.max())
+    if f < 0.5:
+        return x + f
+    return x
+
+
+def max_of_tensor_and_number(x):
+    return x * max(x.sum(), 0.0)
+
+
+def min_of_two_tensors(x, y):
+    return min(x.sum(), y.sum()) + 1
+
+
+def min_of_vector(x):
+    # Python's min: the first smallest element; NaNs after the first are skipped
+    return min(x)
+
+
+def max_with_key(x):
+    return max(x[0], x[1], x[2], key=lambda v: v.abs())
+
+
+def sum_of_vector(x):
+    return sum(x) + sum(x, 10)
+
+
+def any_all_of_vector(x):
+    if any(x > 2):
+        return x * 3
+    if all(x > 0):
+        return x * 2
+    return x
+
+
+def any_of_mixed_list(x):
+    flags = [False, x.sum() > 0, x.max() > 5]
+    if any(flags):
+        return x + 1
+    return x
+
+
+def all_of_generator(x):
+    if all(v > 0 for v in (x[0], x[1])):
+        return x + 1
+    return x
+
+
+def allclose_stop(x):
+    for _ in range(10):
+        y = x * 0.5 + 1.0
+        if torch.allclose(y, x):
+            break
+        x = y
+    return x
+
+
+def is_nonzero_test(x):
+    if torch.is_nonzero(x.sum()):
+        return x / x.sum()
+    return x
+
+
+def item_float_condition(x):
+    s = x.sum().item()
+    if s > 1.5:
+        return x * s
+    return x
+
+
+def tolist_condition(x):
+    a, b = x.tolist()
+    if a > b:
+        return x.flip(0)
+    return x
+
+
+def min_of_item_and_int(ids):
+    k = min(ids[0].item(), 2)
+    if k >= 2:
+        return ids * 2
+    return ids
+
+
+VEC = [T([1.0, -2.0, 3.0]), T([-1.0, -2.0, -3.0]), T([0.2, 0.1, 0.0])]
+
+CASES = [
+    (stack_if_any, [(T([1.0, -2.0, 3.0]), T(3)), (T([-1.0, -2.0, -3.0]), T(3)),
+                    (T([1.0, -2.0, 3.0]), T(0))]),
+    (find_roots, [T([0, 0, 1, 2, 3]), T([0, 1, 2, 3, 4]), T([1, 2, 3, 4, 4])]),
+    (clip_scale, [T([0.1, 0.2]), T([1.0, 3.0]), T([0.0, 0.0])]),
+    (tokens_before_end, [T([1, 3, 2, 4]), T([2, 1, 1, 1]), T([1, 1, 1, 1])]),
+    (len_of_grown_list, VEC),
+    (bool_of_tensor, VEC),
+    (int_of_tensor, [T([1.0, 1.5, 0.6]), T([1.0, 1.0, 0.9]), T([-4.0, 0.0, 0.5])]),
+    (float_of_tensor, VEC),
+    (max_of_tensor_and_number, VEC),
+    (min_of_two_tensors, [(T([1.0, 2.0]), T([0.5])), (T([-1.0, 0.0]), T([2.0]))]),
+    (min_of_vector, [T([3.0, 1.0, 2.0]), T([3.0, float("nan"), 2.0]), T([1.0, 1.0, 5.0])]),
+    (max_with_key, [T([1.0, -3.0, 2.0]), T([4.0, -3.0, 2.0]), T([1.0, 1.0, -1.0])]),
+    (sum_of_vector, [T([1, 2, 3], dtype=torch.int32), T([0, -2, 5], dtype=torch.int32)]),
+    (any_all_of_vector, [T([1.0, 3.0]), T([1.0, 2.0]), T([-1.0, 1.0])]),
+    (any_of_mixed_list, [T([1.0, 2.0]), T([-3.0, 6.0]), T([-1.0, -2.0])]),
+    (all_of_generator, [T([1.0, 2.0]), T([-1.0, 2.0])]),
+    (allclose_stop, [T([0.0, 1.0]), T([2.0, 2.0]), T([1.99999, 2.0])]),
+    (is_nonzero_test, [T([1.0, 2.0]), T([1.0, -1.0])]),
+    (item_float_condition, VEC),
+    (tolist_condition, [T([1, 2]), T([2, 1]), T([3, 3])]),
+    (min_of_item_and_int, [T([1, 5]), T([3, 5]), T([2, 0])]),
+]
+
+
+@pytest.mark.parametrize("fn, inputs", CASES, ids=[c[0].__name__ for c in CASES])
+def test_builtin_on_traced_values(fn, inputs):
+    assert_same_result(fn, inputs, staged=False)
+
+
+def test_condition_on_item_is_one_cond():
+    cf = autoconv.autoconv(tokens_before_end).get_concrete_function(T([1, 3, 2, 4]))
+    assert count_ops(cf.graph_module, COND, WHILE_LOOP) >= 1, cf.code
+
+
+def test_builtins_of_python_values_are_the_builtins():
+    def plain(xs):
+        return len(xs), min(xs), max(xs, key=abs), sum(xs), any(xs), all(xs), int(2.5), \
+            float(3), bool(0), min(3, 4, default=None) if False else min(3, 4)
+
+    converted = autoconv.convert(plain)
+    assert converted([3, -4, 1]) == plain([3, -4, 1])
+
+
+def test_len_of_tensor_under_tracer_is_its_size():
+    def f(x):
+        return x * len(x)
+
+    assert_same_result(f, [T([1.0, 2.0])], staged=False)
+
+
+def test_min_keeps_a_first_nan_as_python_does():
+    f = autoconv.autoconv(min_of_vector)
+    assert torch.isnan(f(T([float("nan"), 1.0, 2.0])))
+    assert f(T([3.0, float("nan"), 2.0])) == 2.0

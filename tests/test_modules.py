@@ -1,0 +1,150 @@
+"""`autoconv(module)`: an nn.Module that is also a Function, passing the module's members through,
+and under DistributedDataParallel (both ways round) training as eager DDP does."""
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+import autoconv
+from support import COND, assert_close, count_ops
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.register_buffer("scale", torch.tensor(0.5))
+
+    def forward(self, x):
+        h = self.lin(x)
+        if h.sum() > 0:
+            return h * self.scale
+        return -h
+
+
+INPUTS = [torch.tensor([1.0, 2.0, 3.0]), torch.tensor([-1.0, -2.0, -3.0]),
+          torch.tensor([0.5, -0.25, 0.1])]
+
+
+def test_autoconv_of_a_module_is_a_module_and_a_function():
+    model = Block()
+    converted = autoconv.autoconv(model)
+    assert isinstance(converted, nn.Module) and isinstance(converted, autoconv.Function)
+    for x in INPUTS:
+        assert_close(converted(x), model(x))
+    assert converted.trace_count == 1
+    assert count_ops(converted.concrete_functions[0].graph_module, COND) == 1
+    assert converted.python_function is model
+
+
+def test_module_members_pass_through():
+    model = Block()
+    converted = autoconv.autoconv(model)
+    assert [n for n, _ in converted.named_parameters()] == [n for n, _ in model.named_parameters()]
+    assert all(a is b for a, b in zip(converted.parameters(), model.parameters()))
+    assert list(converted.state_dict()) == list(model.state_dict())
+    assert set(model.state_dict()) == {"lin.weight", "lin.bias", "scale"}
+    assert converted.lin is model.lin
+    other = Block()
+    converted.load_state_dict(other.state_dict())
+    assert torch.equal(model.lin.weight, other.lin.weight)
+    converted.eval()
+    assert not model.training and not converted.training
+    converted.train()
+    assert model.training
+    converted.to(torch.float64)
+    assert model.lin.weight.dtype == torch.float64
+    assert_close(converted(INPUTS[0].double()), model(INPUTS[0].double()))
+
+
+def test_hooks_run_around_each_call():
+    converted = autoconv.autoconv(Block())
+    seen = []
+    converted.register_forward_hook(lambda module, args, output: seen.append(output))
+    converted(INPUTS[0])
+    converted(INPUTS[0])
+    assert len(seen) == 2 and converted.trace_count == 1
+
+
+def test_library_forward_reaches_converted_submodules():
+    # nn.Sequential's forward is torch's, never converted; the user blocks it calls are.
+    model = nn.Sequential(Block(), nn.ReLU(), Block())
+    converted = autoconv.autoconv(model)
+    for x in INPUTS:
+        assert_close(converted(x), model(x))
+    assert converted.trace_count == 1
+    assert count_ops(converted.concrete_functions[0].graph_module, COND) == 2
+    program = torch.export.export(_Calls(autoconv.convert(model)), (INPUTS[0],), strict=False)
+    for x in INPUTS:
+        assert_close(program.module()(x), model(x))
+    assert "forward" not in model[0].__dict__  # the instance attributes are gone again
+
+
+class _Calls(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+# --- DistributedDataParallel: two CPU processes, gloo over loopback --------------------------
+
+_STEPS = 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train(rank, world_size, port, results):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        weights = {}
+        for way in ("eager", "ddp_of_autoconv", "autoconv_of_ddp"):
+            torch.manual_seed(0)
+            model = Block()
+            if way == "eager":
+                trained = DistributedDataParallel(model)
+            elif way == "ddp_of_autoconv":
+                trained = DistributedDataParallel(autoconv.autoconv(model))
+            else:
+                trained = autoconv.autoconv(DistributedDataParallel(model))
+            optimizer = torch.optim.SGD(trained.parameters(), lr=0.1)
+            generator = torch.Generator().manual_seed(rank)
+            for _ in range(_STEPS):
+                x = torch.randn(3, generator=generator) * (1 if rank == 0 else -1)
+                optimizer.zero_grad()
+                trained(x).pow(2).sum().backward()
+                optimizer.step()
+            weights[way] = {k: v.clone() for k, v in model.state_dict().items()}
+        results[rank] = weights
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
+def test_distributed_data_parallel_trains_as_eager():
+    world_size = 2
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_train, args=(world_size, _free_port(), results), nprocs=world_size)
+        results = dict(results)
+    for rank in range(world_size):
+        eager = results[rank]["eager"]
+        for way in ("ddp_of_autoconv", "autoconv_of_ddp"):
+            for name, value in eager.items():
+                torch.testing.assert_close(results[rank][way][name], value, msg=f"{way} {name}")
+    # gradients were all-reduced: both ranks hold the same weights
+    for name, value in results[0]["eager"].items():
+        torch.testing.assert_close(results[1]["eager"][name], value)

@@ -1,0 +1,114 @@
+"""ONNX export of converted functions (autoconv/onnx.py): If / Loop nodes that run in
+onnxruntime and equal Python, on inputs that take different paths."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import autoconv
+import autoconv.onnx
+from support import assert_close
+
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+
+def collatz_steps(n):
+    steps = torch.tensor(0)
+    while n > 1:
+        n = n // 2 if n % 2 == 0 else 3 * n + 1
+        steps += 1
+    return steps
+
+
+def if_elif(x):
+    if x.sum() > 1:
+        y = x * 2
+    elif x.sum() < -1:
+        y = x - 1
+    else:
+        y = -x
+    return y
+
+
+def for_break_continue(x):
+    total = torch.zeros(())
+    for row in x:
+        if row.sum() > 0:
+            continue
+        total = total + row.sum()
+        if total < -3:
+            break
+    return total
+
+
+def early_return(x):
+    i = torch.tensor(0)
+    while i < 5:
+        if x[i] > 2:
+            return x[i] * 10
+        i += 1
+    return x.sum()
+
+
+def squares(n):
+    out = []
+    i = torch.tensor(0)
+    while i < n:
+        out.append(i * i)
+        i += 1
+    return torch.stack(out).sum()
+
+
+CASES = {
+    "while with a conditional expression": (
+        collatz_steps, [torch.tensor(27), torch.tensor(1), torch.tensor(6)], {"Loop"}),
+    "if / elif / else": (if_elif, [torch.ones(3), -torch.ones(3), torch.zeros(3)], {"If"}),
+    "for over a tensor, break, continue": (
+        for_break_continue, [-torch.ones(5, 3), torch.ones(5, 3),
+                             torch.tensor([[1.0, 2, 0], [-1, -1, 0], [-2, -3, 0], [-1, 0, 0],
+                                           [-5, 0, 0]])],
+        {"Loop"}),
+    "early return from a loop": (
+        early_return, [torch.tensor([0.0, 1, 3, 0, 0]), torch.zeros(5)], {"Loop", "If"}),
+    "a list grown in a loop": (squares, [torch.tensor(4), torch.tensor(7)], {"Loop"}),
+}
+
+
+def _session(onnx_program, tmp_path):
+    path = tmp_path / "model.onnx"
+    onnx_program.save(str(path))
+    return ort.InferenceSession(str(path))
+
+
+def _run(session, x):
+    (name,) = [i.name for i in session.get_inputs()]
+    return torch.as_tensor(session.run(None, {name: x.numpy()})[0])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_onnx_equals_python(case, tmp_path):
+    fn, inputs, ops = CASES[case]
+    program = autoconv.autoconv(fn).export(inputs[0])
+    onnx_program = autoconv.onnx.export(program, verbose=False)
+    assert ops <= {node.op_type for node in onnx_program.model.graph}
+    session = _session(onnx_program, tmp_path)
+    for x in inputs:
+        assert_close(_run(session, x), fn(x.clone()))
+
+
+def test_the_documented_torch_onnx_call_works_too(tmp_path):
+    """`torch.onnx.export` with `translation_table()`; the issue's example (a conditional
+    expression inside a `while`) failed there with "Opset mismatch when inlining function"."""
+
+    class Collatz(torch.nn.Module):
+        def forward(self, n):
+            return autoconv.convert(collatz_steps)(n)
+
+    onnx_program = torch.onnx.export(
+        Collatz(), (torch.tensor(27),), dynamo=True, verbose=False,
+        custom_translation_table=autoconv.onnx.translation_table())
+    session = _session(onnx_program, tmp_path)
+    for n in (27, 97, 1):
+        assert int(_run(session, torch.tensor(n))) == int(collatz_steps(torch.tensor(n)))
