@@ -121,6 +121,10 @@ def _leaf_key(leaf):
         return ("tensor", tuple(str(d) for d in leaf.shape), leaf.dtype, leaf.device)
     if is_undefined(leaf):
         return ("undefined", leaf.name)
+    if isinstance(leaf, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        # Hashing or comparing a symbolic number guards on its value, which an unbacked one
+        # (from .item()) has not: its expression names it.
+        return (type(leaf), str(leaf))
     try:
         hash(leaf)
         return (type(leaf), leaf)
