@@ -10,12 +10,17 @@ import torch
 
 __all__ = ["StagingError", "user_location", "graph_error_message", "user_exception"]
 
-_RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
-_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
+# With the separator: torchdiffeq's, torchmin's and torchcrf's files start with torch's directory
+# name too, and they are user code (converted like any other).
+_RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+# Code torch generates (make_fx's argument-flattening wrapper, fx's GraphModule forwards).
+_GENERATED = ("<string>", "<eval_with_key>")
 
 
 def user_location() -> tuple[str, int] | None:
-    """The (file, line) of the innermost frame that is neither the runtime's nor torch's.
+    """The (file, line) of the innermost frame that is neither the runtime's nor torch's (nor code
+    torch generates).
 
     Converted code is compiled with the user's file name and line numbers, so that frame is the
     user's own statement. Only called on error paths.
@@ -23,7 +28,8 @@ def user_location() -> tuple[str, int] | None:
     frame = sys._getframe(1)
     while frame is not None:
         path = os.path.abspath(frame.f_code.co_filename)
-        if not path.startswith((_RUNTIME_DIR, _TORCH_DIR)):
+        if not (path.startswith((_RUNTIME_DIR, _TORCH_DIR))
+                or frame.f_code.co_filename.startswith(_GENERATED)):
             return frame.f_code.co_filename, frame.f_lineno
         frame = frame.f_back
     return None

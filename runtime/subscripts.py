@@ -24,6 +24,12 @@ def _is_index(key) -> bool:
     )
 
 
+def _as_index(part):
+    if isinstance(part, torch.SymInt):
+        return torch.scalar_tensor(part, dtype=torch.int64)
+    return part
+
+
 def _normalized(index, size):
     return torch.where(index < 0, index + size, index).reshape(1)
 
@@ -32,9 +38,28 @@ def _parts(key):
     return key if type(key) is tuple else (key,)
 
 
+def _staged_slice(part) -> bool:
+    return isinstance(part, slice) and any(
+        is_staged(b) for b in (part.start, part.stop, part.step))
+
+
 def getitem(target, key):
-    """`target[key]`."""
-    if type(key) is int or not isinstance(target, torch.Tensor):
+    """`target[key]`.
+
+    Raises:
+        StagingError: a Python list or tuple indexed by a traced tensor whose items are not
+            tensors of one shape, or sliced with a traced step.
+    """
+    if type(key) is int:
+        return target[key]
+    if isinstance(key, torch.SymInt) or (
+            type(key) is tuple and any(isinstance(p, torch.SymInt) for p in key)):
+        # A symbolic int (`t.item()` under a tracer) indexes as the 0-d tensor it stands for.
+        key = tuple(_as_index(p) for p in key) if type(key) is tuple else _as_index(key)
+    if type(target) in (list, tuple) and (
+            _is_index(key) or _staged_slice(key) or isinstance(key, torch.SymInt)):
+        return _sequence_item(target, key)
+    if not isinstance(target, torch.Tensor):
         return target[key]
     parts = _parts(key)
     if not any(_is_index(p) for p in parts):
@@ -55,6 +80,45 @@ def getitem(target, key):
                 "use ints, slices and 0-d integer tensors"
             )
     return target
+
+
+def _sequence_item(items, key):
+    """`items[key]` of a Python list or tuple with a traced index or slice bound: the items
+    stacked into one tensor, then one row of it, or (a slice) a StagedList of the rows, whose
+    length is only known when the graph runs (the same value a list grown under tensor control
+    flow is)."""
+    from .errors import StagingError
+    from .lists import StagedList
+
+    what = "an index" if _is_index(key) else "a slice bound"
+    tensors = [v for v in items if isinstance(v, torch.Tensor)]
+    if (not items or len(tensors) != len(items)
+            or any(t.shape != tensors[0].shape or t.dtype != tensors[0].dtype for t in tensors)):
+        raise StagingError(
+            "subscript", f"a Python {type(items).__name__} is given {what} that is a traced "
+            "tensor, and its items are not tensors of one shape and dtype, so the graph cannot "
+            "select them", "Index a tensor (torch.stack the items first), or make the index a "
+            "Python int")
+    stacked = torch.stack(items)
+    size = len(items)
+    if _is_index(key):
+        return getitem(stacked, key)
+    if key.step is not None and key.step != 1:
+        raise StagingError(
+            "subscript", f"a Python {type(items).__name__} is sliced with step {key.step!r}; "
+            "a traced slice takes a start and a stop only", "Slice torch.stack(items) instead")
+
+    def bound(value, default):
+        if value is None:
+            return torch.tensor(default)
+        value = (value.to(torch.int64) if isinstance(value, torch.Tensor)
+                 else torch.full((), value, dtype=torch.int64))
+        return torch.where(value < 0, value + size, value).clamp(0, size)
+
+    start, stop = bound(key.start, 0), bound(key.stop, size)
+    count = (stop - start).clamp(min=0)
+    rows = (start + torch.arange(size)).clamp(max=size - 1)
+    return StagedList(torch.index_select(stacked, 0, rows), count, name="the slice")
 
 
 def setitem(target, key, value):

@@ -4,6 +4,7 @@
     x[:, i]     ->  ac.getitem(x, (slice(None, None, None), i))
     x[i] = v    ->  x = ac.setitem(x, i, v)   (x local: the update becomes visible state)
     s.d[i] = v  ->  s.d = ac.setitem(s.d, i, v)   (the object `s` changes: see liveness)
+    x[:n]       ->  ac.getitem(x, slice(None, n, None))
     x[0], x[1:], d['k']   stay as they are (constant indices)
 """
 
@@ -26,9 +27,13 @@ def _is_constant(node) -> bool:
 
 
 def _computed(key) -> bool:
-    """True if the index has a part that is neither constant nor a slice."""
+    """True if the index has a part that is not constant: an index, or a slice bound (a traced
+    bound slices a Python list into a list whose length is only known when the graph runs)."""
     parts = key.elts if isinstance(key, gast.Tuple) else [key]
-    return any(not isinstance(p, gast.Slice) and not _is_constant(p) for p in parts)
+    return any(
+        any(b is not None and not _is_constant(b) for b in (p.lower, p.upper, p.step))
+        if isinstance(p, gast.Slice) else not _is_constant(p)
+        for p in parts)
 
 
 def _as_expression(key):
