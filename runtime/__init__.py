@@ -21,7 +21,7 @@ from .builtins import (
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import StagingError
 from .iteration import enumerate_, range_, zip_
-from .subscripts import getitem, setitem
+from .subscripts import getitem, setitem, slice_
 from .operators import (
     and_,
     assert_,
@@ -77,6 +77,7 @@ __all__ = [
     "range_",
     "set_converter",
     "setitem",
+    "slice_",
     "super_method",
     "while_stmt",
     "zip_",

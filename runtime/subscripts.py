@@ -11,7 +11,29 @@ import torch
 
 from .values import is_staged
 
-__all__ = ["getitem", "setitem"]
+__all__ = ["getitem", "setitem", "slice_"]
+
+
+class TracedSlice:
+    """`start:stop:step` with a traced bound. Not a builtin slice: torch.compile's dynamo reads
+    a slice's bounds as Python ints when it builds one, guarding on their values (a recompile
+    per length)."""
+
+    __slots__ = ("start", "stop", "step")
+
+    def __init__(self, start, stop, step):
+        self.start, self.stop, self.step = start, stop, step
+
+    def as_slice(self) -> slice:
+        return slice(self.start, self.stop, self.step)
+
+
+def slice_(start, stop, step):
+    """`slice(start, stop, step)` of a subscript in converted code; a TracedSlice when a bound
+    is a traced tensor."""
+    if any(is_staged(b) for b in (start, stop, step)):
+        return TracedSlice(start, stop, step)
+    return slice(start, stop, step)
 
 
 def _is_index(key) -> bool:
@@ -30,6 +52,14 @@ def _as_index(part):
     return part
 
 
+def _plain_slices(key):
+    if isinstance(key, TracedSlice):
+        return key.as_slice()
+    if type(key) is tuple and any(isinstance(p, TracedSlice) for p in key):
+        return tuple(p.as_slice() if isinstance(p, TracedSlice) else p for p in key)
+    return key
+
+
 def _normalized(index, size):
     return torch.where(index < 0, index + size, index).reshape(1)
 
@@ -39,8 +69,7 @@ def _parts(key):
 
 
 def _staged_slice(part) -> bool:
-    return isinstance(part, slice) and any(
-        is_staged(b) for b in (part.start, part.stop, part.step))
+    return isinstance(part, TracedSlice)
 
 
 def getitem(target, key):
@@ -59,6 +88,8 @@ def getitem(target, key):
     if type(target) in (list, tuple) and (
             _is_index(key) or _staged_slice(key) or isinstance(key, torch.SymInt)):
         return _sequence_item(target, key)
+    # Anything else (a tensor) is sliced as Python would.
+    key = _plain_slices(key)
     if not isinstance(target, torch.Tensor):
         return target[key]
     parts = _parts(key)
@@ -103,7 +134,7 @@ def _sequence_item(items, key):
     size = len(items)
     if _is_index(key):
         return getitem(stacked, key)
-    if key.step is not None and key.step != 1:
+    if key.step is not None and (is_staged(key.step) or key.step != 1):
         raise StagingError(
             "subscript", f"a Python {type(items).__name__} is sliced with step {key.step!r}; "
             "a traced slice takes a start and a stop only", "Slice torch.stack(items) instead")
@@ -123,6 +154,7 @@ def _sequence_item(items, key):
 
 def setitem(target, key, value):
     """`target[key] = value`; returns `target` (the same object, updated in place)."""
+    key = _plain_slices(key)
     parts = _parts(key)
     if type(key) is int or not isinstance(target, torch.Tensor) or not any(
         _is_index(p) for p in parts
