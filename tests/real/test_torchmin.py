@@ -47,3 +47,15 @@ def test_bfgs_refusal_names_the_library_line():
         autoconv.autoconv(_bfgs)(*_STARTS[0])
     assert caught.value.filename.endswith("torchmin/bfgs.py"), caught.value
     assert caught.value.lineno == 200
+
+
+def test_newton_exact_failure_says_where_it_differentiates():
+    import autoconv
+
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - torch's own errors, chained
+        autoconv.autoconv(_newton)(*_STARTS[0])
+    notes, error = [], caught.value
+    while error is not None:
+        notes += getattr(error, "__notes__", [])
+        error = error.__context__
+    assert any("torchmin/function.py:151 differentiates" in note for note in notes), notes
