@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow fuzz bench clean
+.PHONY: demo test test-slow fuzz bench bench-plots clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +35,22 @@ fuzz: $(STAMP)
 	$(PY) -m tests.fuzz --n $(N) $(if $(SEED),--seed $(SEED)) \
 		$(if $(COMPILE_EVERY),--compile-every $(COMPILE_EVERY)) --out fuzz-failures
 
+# make bench: every benchmark side by side, results also in $(BENCH_JSON).
+# make bench-plots: docs/benchmarks.md's plots and tables from $(BENCH_JSON) (runs make bench
+# first when there is none).
+# BENCH_ARGS="--threads 1 --sections conversion,loops" made the figures in docs/benchmarks.md.
+BENCH_JSON ?= docs/bench-results.json
+BENCH_ARGS ?=
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py --json $(BENCH_JSON) $(BENCH_ARGS)
+
+$(BENCH_JSON):
+	$(MAKE) bench
+
+bench-plots: $(BENCH_JSON)
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) benchmarks/plots.py $(BENCH_JSON) docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info

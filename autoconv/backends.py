@@ -36,7 +36,7 @@ from torch.fx import GraphModule, Node
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 from torch.utils import _pytree as pytree
 
-from . import graph_passes
+from . import graph_passes, scalar_loops
 
 __all__ = ["BACKENDS", "build", "compile_python"]
 
@@ -208,11 +208,25 @@ class _Emitter:
             elif node.op == "call_function" and node.target is _WHILE_LOOP:
                 cond_fn, body_fn, carried, additional = node.args[:4]
                 extra = "".join(f", {self.arg(a)}" for a in additional)
+                # A loop over 0-d numbers runs as Python arithmetic where that is exact.
+                scalar = scalar_loops.emit_scalar_while(
+                    node, name, self.owner, self.arg, self.namespace, "    ")
+                indent = "    "
+                if scalar is not None:
+                    guard, lines = scalar
+                    if guard is None:
+                        body.extend(lines)
+                        self.free(freed.get(node, ()), body)
+                        continue
+                    body.append(f"    if {guard}:")
+                    body.extend("    " + line for line in lines)
+                    body.append("    else:")
+                    indent = "        "
                 # Carried values enter the loop as copies: the loop's outputs never alias its
                 # inputs (torch's contract for while_loop), even when it runs zero times.
-                body.append(f"    {name} = _fresh({self.arg(tuple(carried))})")
-                body.append(f"    while {self.names[cond_fn]}(*{name}{extra}):")
-                body.append(f"        {name} = {self.names[body_fn]}(*{name}{extra})")
+                body.append(f"{indent}{name} = _fresh({self.arg(tuple(carried))})")
+                body.append(f"{indent}while {self.names[cond_fn]}(*{name}{extra}):")
+                body.append(f"{indent}    {name} = {self.names[body_fn]}(*{name}{extra})")
             elif node.op in ("call_function", "call_method"):
                 if node.op == "call_method":
                     receiver, *rest = (self.arg(a) for a in node.args)

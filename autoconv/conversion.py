@@ -75,17 +75,6 @@ def is_generated_code(code) -> bool:
     return code in _generated_codes
 
 
-def _strip_annotations(node) -> None:
-    # Annotations would be evaluated in the factory's scope; converted code does not need them.
-    for inner in gast.walk(node):
-        if isinstance(inner, gast.arguments):
-            for arg in inner.posonlyargs + inner.args + inner.kwonlyargs + [inner.vararg, inner.kwarg]:
-                if arg is not None:
-                    arg.annotation = None
-        if isinstance(inner, gast.FunctionDef):
-            inner.returns = None
-
-
 # Statements no converter understands, with what to write instead. Refused before conversion:
 # the passes would leave their jumps and branches unconverted and the result would be wrong.
 _UNSUPPORTED = {
@@ -160,40 +149,50 @@ def converted_tree(fn):
     namer.taken.add(runtime)
     ctx = Context(filename=parsed.filename, namer=namer, globals=fn.__globals__)
     ctx.runtime = runtime
-    ctx.local_names = _local_names(node)
+    ctx.local_names, local_functions = _scan(node)
     ctx.uses_class_cell = False
     ctx.callees = set()
     # autoconv's own variables -> how runtime messages name them (see runtime/errors.py)
     ctx.display_names = {}
-    _strip_annotations(node)
     if isinstance(node, gast.Lambda):
         node = gast.FunctionDef(
             name=fn.__name__ if fn.__name__ != "<lambda>" else "lambda_", args=node.args,
             body=[gast.Return(value=node.body)], decorator_list=[], returns=None,
             type_comment=None, type_params=[], lineno=node.lineno, col_offset=node.col_offset,
         )
-    ctx.local_functions = _local_functions(node)
+    ctx.local_functions = local_functions
     return pipeline.convert_tree(node, ctx), ctx
 
 
-def _local_names(node) -> set[str]:
-    names = {n.id for n in gast.walk(node) if isinstance(n, gast.Name)
-             and not isinstance(n.ctx, gast.Load)}
-    names |= {n.name for n in gast.walk(node) if isinstance(n, gast.FunctionDef)}
-    return names
+def _scan(node) -> tuple[set[str], set[str]]:
+    """(local names, local functions) of the function `node`, in one walk of its tree (a
+    conversion's whole-tree walks were a fifth of its time), which also drops annotations.
 
-
-def _local_functions(node) -> set[str]:
-    """Names bound by a def, or to a lambda, inside the function (converted with it)."""
-    names = {n.name for n in gast.walk(node) if isinstance(n, gast.FunctionDef)} - {node.name}
-    for n in gast.walk(node):
-        if isinstance(n, gast.Assign) and isinstance(n.value, gast.Lambda):
-            names |= {t.id for t in n.targets if isinstance(t, gast.Name)}
-    # A name also bound to something else may hold another callable when called.
-    other = {t.id for n in gast.walk(node) if isinstance(n, gast.Assign)
-             and not isinstance(n.value, gast.Lambda) for t in n.targets
-             if isinstance(t, gast.Name)}
-    return names - other
+    Local names: every name bound in it (nested functions' included). Local functions: names
+    bound by a def, or to a lambda, inside it (converted with it); a name also bound to
+    something else may hold another callable when called, so it is not one.
+    """
+    names, defs, lambdas, other = set(), set(), set(), set()
+    for inner in gast.walk(node):
+        kind = type(inner)
+        if kind is gast.Name:
+            if not isinstance(inner.ctx, gast.Load):
+                names.add(inner.id)
+        elif kind is gast.FunctionDef:
+            defs.add(inner.name)
+            # Annotations would be evaluated in the factory's scope; converted code does not
+            # need them.
+            inner.returns = None
+        elif kind is gast.arguments:
+            for arg in (*inner.posonlyargs, *inner.args, *inner.kwonlyargs, inner.vararg,
+                        inner.kwarg):
+                if arg is not None:
+                    arg.annotation = None
+        elif kind is gast.Assign:
+            targets = {t.id for t in inner.targets if isinstance(t, gast.Name)}
+            (lambdas if isinstance(inner.value, gast.Lambda) else other).update(targets)
+    functions = (defs - {getattr(node, "name", None)}) | lambdas
+    return names | defs, functions - other
 
 
 def _compile(fn):

@@ -89,6 +89,25 @@ def _malt_version():
         return "?"
 
 
+_IMPORT = """
+import time
+start = time.perf_counter()
+import torch
+middle = time.perf_counter()
+import autoconv
+print(middle - start, time.perf_counter() - middle)
+"""
+
+
+def import_seconds(repeat=3) -> tuple[float, float]:
+    """(`import torch`, then `import autoconv`) in a fresh process, seconds, best of `repeat`."""
+    import subprocess
+
+    runs = [subprocess.run([sys.executable, "-c", _IMPORT], capture_output=True, text=True,
+                           check=True).stdout.split() for _ in range(repeat)]
+    return min(float(r[0]) for r in runs), min(float(r[1]) for r in runs)
+
+
 def run(rounds=ROUNDS) -> dict:
     """Print the table; returns a summary dict for run.py."""
     print(f"== conversion time per function, from scratch ({rounds} conversions each, caches "
@@ -109,7 +128,8 @@ def run(rounds=ROUNDS) -> dict:
         ours = _times(_autoconv_convert, fn, rounds)
         theirs = _times(_malt_convert, fn, rounds) if malt is not None else None
         ratio = min(ours) / min(theirs) if theirs else None
-        rows.append((fn.__name__, min(ours), min(theirs) if theirs else None, ratio))
+        rows.append((fn.__name__, min(ours), min(theirs) if theirs else None, ratio,
+                     _lines(fn)))
         line = (f"   {fn.__name__:22} {_lines(fn):5} {parse * 1e3:5.2f}ms {tree * 1e3:5.2f}ms "
                 f"{min(ours) * 1e3:6.2f}/{statistics.median(ours) * 1e3:6.2f}ms ")
         if theirs:
@@ -122,7 +142,13 @@ def run(rounds=ROUNDS) -> dict:
           "pass (converted_tree), autoconv = all of convert_function incl. compile; parse and "
           "+passes are mins)")
     ac_median = statistics.median(r[1] for r in rows)
-    summary = {"autoconv_median_ms": ac_median * 1e3}
+    summary = {"autoconv_median_ms": ac_median * 1e3,
+               "rows": [{"function": r[0], "lines": r[4], "autoconv_ms": r[1] * 1e3,
+                         "malt_ms": r[2] * 1e3 if r[2] else None} for r in rows]}
+    torch_import, own_import = import_seconds()
+    summary.update(import_torch_s=torch_import, import_autoconv_s=own_import)
+    print(f"   import autoconv (fresh process, best of 3): {own_import * 1e3:.0f} ms after "
+          f"{torch_import * 1e3:.0f} ms of import torch")
     if malt is not None:
         malt_median = statistics.median(r[2] for r in rows)
         ratio_median = statistics.median(r[3] for r in rows)

@@ -1,8 +1,19 @@
 """Run every benchmark and print one summary: `make bench` or `python benchmarks/run.py`.
 
-    conversion.py     conversion time per function, autoconv vs diastatic-malt
+    conversion.py     conversion time per function, autoconv vs diastatic-malt; import time
     python_values.py  converted code on Python values vs the original; call and `if` overheads
     staged.py         graph execution on CPU: eager, autoconv replay, TorchScript, torch.compile
+    loops.py          loop workloads (bisection, a GRU decoder, NMS, ...): the same five ways
+
+    python benchmarks/run.py [--json PATH] [--sections conversion,loops,...] [--threads N]
+
+`--threads N` sets torch's intra-op threads (default: torch's own choice). On a machine whose
+cores other jobs share, one thread avoids timing the waits of a thread pool whose other threads
+are descheduled, which otherwise swamp the figures.
+
+`--json PATH` also writes every section's results (and the machine, torch version and load
+they were taken at) as JSON, which `make bench-plots` (benchmarks/plots.py) turns into the
+plots and tables of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 import conversion  # noqa: E402
+import loops  # noqa: E402
 import python_values  # noqa: E402
 import staged  # noqa: E402
 
@@ -25,6 +37,7 @@ SECTIONS = [
     ("conversion", conversion.run),
     ("python_values", python_values.run),
     ("staged", staged.run),
+    ("loops", loops.run),
 ]
 
 
@@ -74,10 +87,40 @@ def _summary(results, durations) -> None:
         for label, name, error in flow["failures"]:
             print(f"     FAILED {label} / {name}: {error}")
 
+    looped = results.get("loops")
+    if looped:
+        print("   loops (time per call, x eager):")
+        for label, rows in looped["workloads"].items():
+            cells = [f"{name} {row['x_eager']:.2f}x" if "x_eager" in row else f"{name} FAILED"
+                     for name, row in rows.items()]
+            print(f"     {label:24} " + "; ".join(cells))
 
-def main() -> int:
+
+def _jsonable(value):
+    """Tuple keys ((workload, variant)) become "workload / variant"; exceptions their text."""
+    if isinstance(value, dict):
+        return {" / ".join(k) if isinstance(k, tuple) else str(k): _jsonable(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    return value
+
+
+def main(argv) -> int:
+    def option(flag):
+        return argv[argv.index(flag) + 1] if flag in argv else None
+
+    path = option("--json")
+    chosen = option("--sections")
+    if option("--threads"):
+        torch.set_num_threads(int(option("--threads")))
+    sections = [(name, run) for name, run in SECTIONS
+                if chosen is None or name in chosen.split(",")]
     results, durations = {}, {}
-    for name, run in SECTIONS:
+    load_at_start = list(os.getloadavg())
+    for name, run in sections:
         print(f"\n### {name}")
         start = time.perf_counter()
         try:
@@ -86,8 +129,19 @@ def main() -> int:
             traceback.print_exc()
         durations[name] = time.perf_counter() - start
     _summary(results, durations)
-    return 0 if len(results) == len(SECTIONS) else 1
+    if path:
+        import json
+
+        out = {"meta": {**loops.meta(), "load": load_at_start,
+                        "load_end": list(os.getloadavg()),
+                        "machine": f"{platform.machine()}, {os.cpu_count()} CPU "
+                        f"cores", "platform": platform.platform()},
+               "durations_s": durations, **_jsonable(results)}
+        with open(path, "w") as f:
+            json.dump(out, f, indent=1)
+        print(f"results written to {path}")
+    return 0 if len(results) == len(sections) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

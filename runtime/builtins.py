@@ -14,6 +14,8 @@ that a condition then stages:
     sum(t), any(t), all(t)            reductions over the first dimension
     torch.equal(a, b)     same shape (a Python bool) and (a == b).all()
     torch.allclose(a, b)  torch.isclose(a, b).all()
+
+`abs`, `round` and arithmetic need nothing: they work on traced tensors and symbolic numbers.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def _fold(items, key, better):
             if take:
                 best, best_key = item, item_key
             continue
-        take = as_staged_tensor(take)
+        take = _predicate(take)  # one truth value, as Python's `if new < old` needs
         best = _where(take, item, best)
         best_key = best if key is _identity else _where(take, item_key, best_key)
     return best

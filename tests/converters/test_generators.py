@@ -34,7 +34,7 @@ def test_nested_generator_is_left_as_written():
                 return
 
             def if_true(x, countdown, n):
-                x = x + sum(countdown(n))
+                x = x + ac.sum_(countdown(n))
                 return x,
             x, = ac.if_stmt(x > 0, if_true, None, (x,), ('x',), (countdown, n))
             return x

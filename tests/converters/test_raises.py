@@ -29,7 +29,7 @@ def test_raise_under_condition_is_a_lowered_return():
                 do_return = True
                 retval = x
                 return retval,
-            retval, = ac.if_stmt(x > 0, if_true, if_false, (retval,), ('retval',), (x,))
+            retval, = ac.if_stmt(x > 0, if_true, if_false, (retval,), ('<return value>',), (x,))
             return retval
         """,
     )

@@ -107,7 +107,7 @@ def test_return_out_of_try_and_its_else():
                     do_return = True
                     retval = x
                     return do_return, retval
-                do_return, retval = ac.if_stmt(x > 0, if_true, None, (do_return, retval), ('do_return', 'retval'), (x,))
+                do_return, retval = ac.if_stmt(x > 0, if_true, None, (do_return, retval), ('<return flag>', '<return value>'), (x,))
             except KeyError:
                 pass
             else:
@@ -121,7 +121,7 @@ def test_return_out_of_try_and_its_else():
                 do_return = True
                 retval = x
                 return retval,
-            retval, = ac.if_stmt(ac.not_(do_return), if_true_2, None, (retval,), ('retval',), (x,))
+            retval, = ac.if_stmt(ac.not_(do_return), if_true_2, None, (retval,), ('<return value>',), (x,))
             return retval
         """,
     )
@@ -151,7 +151,7 @@ def test_return_from_except_handler():
                 do_return = True
                 retval = tuple(v)
                 return retval,
-            retval, = ac.if_stmt(ac.not_(do_return), if_true, None, (retval,), ('retval',), (v,))
+            retval, = ac.if_stmt(ac.not_(do_return), if_true, None, (retval,), ('<return value>',), (v,))
             return retval
         """,
     )

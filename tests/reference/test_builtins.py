@@ -216,3 +216,15 @@ def test_min_keeps_a_first_nan_as_python_does():
     f = autoconv.autoconv(min_of_vector)
     assert torch.isnan(f(T([float("nan"), 1.0, 2.0])))
     assert f(T([3.0, float("nan"), 2.0])) == 2.0
+
+
+def test_min_of_vectors_is_ambiguous_as_in_python():
+    from autoconv_runtime import StagingError
+
+    def f(x, y):
+        return min(x, y)
+
+    with pytest.raises(RuntimeError):
+        f(T([1.0, 2.0]), T([2.0, 1.0]))
+    with pytest.raises(StagingError, match="ambiguous"):
+        autoconv.autoconv(f)(T([1.0, 2.0]), T([2.0, 1.0]))

@@ -1,0 +1,202 @@
+"""Staged loops over 0-d int64 / float64 / bool tensors run by the python backend as Python
+arithmetic (autoconv/scalar_loops.py): bit for bit what eager torch and torch's own execution
+of the graph (the fx backend) compute, and the tensor loop wherever that cannot be promised."""
+
+import math
+
+import pytest
+import torch
+
+import autoconv
+from tests.support import assert_same_result
+
+
+def _identical(got, want):
+    assert isinstance(got, torch.Tensor) and got.dtype == want.dtype and got.shape == want.shape
+    assert torch.equal(got, want) or (got.isnan() & want.isnan()).all(), (got, want)
+    if want.is_floating_point() and not want.isnan().any():  # signed zeros too
+        assert torch.equal(torch.copysign(torch.ones(()), got),
+                           torch.copysign(torch.ones(()), want))
+
+
+def _check(fn, inputs, *, scalar=True):
+    """fn converted, traced on inputs[0], replayed on every input: identical to eager and to the
+    fx backend; with `scalar`, the python backend ran the loop on Python numbers."""
+    function = autoconv.autoconv(fn)
+    fx = autoconv.autoconv(fn, backend="fx")
+    for args in inputs:
+        want = fn(*args)
+        _identical(function(*args), want)
+        _identical(fx(*args), want)
+    assert function.trace_count == 1
+    source = function.concrete_functions[0]._runner.__autoconv_source__
+    if scalar is not None:  # None: either form, so long as the results are right
+        assert (".item()" in source) == scalar, source
+
+
+def collatz(n):
+    steps = torch.tensor(0)
+    while n > 1:
+        n = n // 2 if n % 2 == 0 else 3 * n + 1
+        steps += 1
+    return steps
+
+
+def test_collatz_runs_on_python_ints():
+    _check(collatz, [(torch.tensor(n),) for n in (27, 1, 0, -5, 97, 2 ** 40 + 1)])
+
+
+def tripling(x):
+    """Runs until int64 arithmetic wraps around to a negative number."""
+    steps = torch.tensor(0)
+    while x > 0:
+        x = x * 3 + 1
+        steps += 1
+    return x * 1000 + steps
+
+
+def test_int64_arithmetic_wraps_around_as_torch_does():
+    _check(tripling, [(torch.tensor(n),) for n in (1, 7, 2 ** 62, -1, 2 ** 63 - 1)])
+
+
+def signs(a, b):
+    i = torch.tensor(0)
+    total = torch.tensor(0)
+    while i < 4:
+        total = total + (a - i) // b + (a + i) % b - (-a) // b
+        i += 1
+    return total
+
+
+@pytest.mark.parametrize("a, b", [(7, 3), (-7, 3), (7, -3), (-7, -3), (0, 5)])
+def test_floor_division_and_remainder_round_as_torch_does(a, b):
+    _check(signs, [(torch.tensor(a), torch.tensor(b))])
+
+
+def newton_sqrt(x):
+    y = x
+    while abs(y * y - x) > 1e-10:
+        y = (y + x / y) / 2
+    return y
+
+
+def test_newton_float64_is_bit_identical():
+    _check(newton_sqrt, [(torch.tensor(v, dtype=torch.float64),)
+                         for v in (2.0, 1e-8, 12345.678, 0.5, 0.0)])
+
+
+def harmonic(x, limit):
+    """1 / x with x = 0.0 or -0.0 is inf or -inf in torch; Python would raise."""
+    total = torch.zeros((), dtype=torch.float64)
+    n = torch.tensor(0)
+    while n < limit:
+        total = total + 1 / x - x / (x + n)
+        n += 1
+    return total
+
+
+@pytest.mark.parametrize("x", [0.0, -0.0, 2.0, float("inf"), float("nan")])
+def test_float_division_by_zero_gives_inf_and_nan_as_torch_does(x):
+    _check(harmonic, [(torch.tensor(x, dtype=torch.float64), torch.tensor(3))])
+
+
+def bisection(lo, hi):
+    while hi - lo > 1e-9:
+        mid = (lo + hi) / 2
+        if (mid * mid * mid - 2 * mid - 5) * (lo * lo * lo - 2 * lo - 5) > 0:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def test_branches_inside_the_loop_run_inline():
+    f64 = torch.float64
+    _check(bisection, [(torch.tensor(2.0, dtype=f64), torch.tensor(3.0, dtype=f64)),
+                       (torch.tensor(-4.0, dtype=f64), torch.tensor(9.0, dtype=f64)),
+                       (torch.tensor(3.0, dtype=f64), torch.tensor(2.0, dtype=f64))])
+
+
+def mixed(i, x):
+    """int64 against float64: torch compares in float64; so must Python."""
+    count = torch.tensor(0)
+    while i < x and count < 5:
+        i = i + 1
+        count += 1
+    return count * 10 + (i == x).long()
+
+
+def test_mixed_int_and_float_compare_in_float64():
+    big = 2 ** 53 + 1  # not a float64: compared as the float 2 ** 53
+    _check(mixed, [(torch.tensor(big), torch.tensor(float(2 ** 53 + 3), dtype=torch.float64)),
+                   (torch.tensor(0), torch.tensor(2.5, dtype=torch.float64))])
+
+
+def nested(n):
+    total = torch.tensor(0)
+    i = torch.tensor(0)
+    while i < n:
+        j = torch.tensor(0)
+        while j < i:
+            total = total + j
+            j += 1
+        i += 1
+    return total
+
+
+def test_nested_loops_run_inline():
+    _check(nested, [(torch.tensor(n),) for n in (0, 1, 6)])
+
+
+def float32_loop(x):
+    while x < 100:
+        x = x * 1.1
+    return x
+
+
+def test_float32_keeps_the_tensor_loop():
+    _check(float32_loop, [(torch.tensor(v),) for v in (1.0, 200.0)], scalar=False)
+
+
+def vector_loop(x, n):
+    while n > 0:
+        x = x * 2
+        n = n - 1
+    return x
+
+
+def test_a_vector_in_the_state_keeps_the_tensor_loop():
+    _check(vector_loop, [(torch.ones(3), torch.tensor(2))], scalar=False)
+
+
+def test_gradient_flows_through_the_tensor_loop_when_an_input_requires_grad():
+    function = autoconv.autoconv(newton_sqrt)
+    x = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    y = function(x)
+    y.backward()
+    x_eager = x.detach().clone().requires_grad_()
+    newton_sqrt(x_eager).backward()
+    assert y.requires_grad
+    torch.testing.assert_close(x.grad, x_eager.grad)
+    assert math.isclose(x.grad.item(), 0.5 / math.sqrt(2), rel_tol=1e-6)
+    with torch.no_grad():  # no grad to record: the Python loop
+        _identical(function(x), newton_sqrt(x.detach()))
+
+
+def test_all_modes_agree():
+    assert_same_result(collatz, [(torch.tensor(27),), (torch.tensor(1),), (torch.tensor(6),)])
+
+
+LIMIT = torch.tensor(5)
+
+
+def reads_a_constant(n):
+    """A 0-d tensor global becomes a constant of the graph: the loop keeps its tensor form."""
+    i = torch.tensor(0)
+    while i < n:
+        i = i + LIMIT
+    return i
+
+
+def test_a_tensor_constant_in_the_body_keeps_the_tensor_loop():
+    _check(reads_a_constant, [(torch.tensor(12),), (torch.tensor(0),)], scalar=None)
