@@ -81,8 +81,8 @@ def getitem(target, key):
     """
     if type(key) is int:
         return target[key]
-    if isinstance(key, torch.SymInt) or (
-            type(key) is tuple and any(isinstance(p, torch.SymInt) for p in key)):
+    if isinstance(target, (torch.Tensor, list, tuple)) and (isinstance(key, torch.SymInt) or (
+            type(key) is tuple and any(isinstance(p, torch.SymInt) for p in key))):
         # A symbolic int (`t.item()` under a tracer) indexes as the 0-d tensor it stands for.
         key = tuple(_as_index(p) for p in key) if type(key) is tuple else _as_index(key)
     if type(target) in (list, tuple) and (
@@ -133,7 +133,17 @@ def _sequence_item(items, key):
     stacked = torch.stack(items)
     size = len(items)
     if _is_index(key):
+        from .staging.torch import probing
+
+        if not probing():  # Python raises IndexError; the graph raises RuntimeError
+            torch._assert_async((key >= -size) & (key < size), "list index out of range")
         return getitem(stacked, key)
+    if any(isinstance(b, torch.Tensor) and (b.dim() != 0 or b.is_floating_point()
+                                            or b.dtype == torch.bool)
+           for b in (key.start, key.stop)):
+        raise StagingError(
+            "subscript", f"a Python {type(items).__name__} is sliced by a tensor that is not a "
+            "0-d integer tensor", "Slice with 0-d integer tensors or Python ints")
     if key.step is not None and (is_staged(key.step) or key.step != 1):
         raise StagingError(
             "subscript", f"a Python {type(items).__name__} is sliced with step {key.step!r}; "

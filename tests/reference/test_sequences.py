@@ -103,3 +103,33 @@ def test_a_traced_step_is_refused():
 
     with pytest.raises(StagingError, match="step"):
         autoconv.autoconv(fn)(T([1.0, 2.0]), T(2))
+
+
+def test_reverse_in_place_inside_a_staged_branch_is_refused():
+    # The branch's graph carries a list only by its appends: the reversal would be lost (the
+    # replay gave 15 where Python gives 51 before this refusal).
+    fn = function_from_source("""
+        def f(x, n):
+            rows = [x[0], x[1], x[2]]
+            s = rows[:n]
+            if x.sum() > 0:
+                s.reverse()
+            total = torch.zeros(())
+            for r in s:
+                total = total * 10 + r.sum()
+            return total
+        """)
+    import autoconv
+
+    with pytest.raises(StagingError, match="reversed in place") as caught:
+        autoconv.autoconv(fn)(torch.arange(6.0).reshape(3, 2), T(2))
+    assert caught.value.lineno == 6
+
+
+def test_index_out_of_range_raises_at_replay():
+    import autoconv
+
+    f = autoconv.autoconv(pick_row)
+    f(T([1.0, 2.0]), T(0))
+    with pytest.raises((IndexError, RuntimeError), match="out of range"):
+        f(T([1.0, 2.0]), T(3))
