@@ -103,6 +103,9 @@ def for_user(error: BaseException, what: str) -> BaseException:
         where = f"{error.filename}:{error.lineno}"
     if isinstance(error, GuardOnDataDependentSymNode) and not is_generated_code(code):
         error.add_note(_NOT_CONVERTED.format(name=code.co_qualname, where=where))
+    if (isinstance(error, RuntimeError) and "does not have a grad_fn" in str(error)
+            and _in_staged_body(trimmed)):
+        error.add_note(_NO_AUTOGRAD.format(where=where))
     error.add_note(f"autoconv: raised while {what}, at {where}. Frames of torch and autoconv are "
                    f"hidden; set {_SWITCH}=full to see them.")
     return error.with_traceback(trimmed)
@@ -136,6 +139,23 @@ _NOT_CONVERTED = (
     "library's, those marked do_not_convert, and a method called on a value by a name that is "
     "also a torch.Tensor method (`self.solver.clip(x)`): call that one through its class "
     "(`Solver.clip(self.solver, x)`) or on a local bound to `Solver(...)`.")
+
+
+# torch traces the bodies of cond / while_loop below the autograd dispatch key.
+_NO_AUTOGRAD = (
+    "autoconv: {where} differentiates (autograd.grad / backward) inside the body of a "
+    "tensor-dependent if or loop; torch traces those bodies without autograd, so nothing there "
+    "has a grad_fn. Compute the gradient before or after the statement.")
+
+
+def _in_staged_body(tb) -> bool:
+    """True if a frame of `tb` looks like a branch or loop body autoconv made (by its name:
+    only for a note)."""
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name.startswith(("if_true", "if_false", "loop_body")):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _innermost(tb):

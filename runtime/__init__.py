@@ -13,6 +13,7 @@ from .builtins import (
     int_,
     is_nonzero_,
     len_,
+    reversed_,
     max_,
     min_,
     sum_,
@@ -20,7 +21,7 @@ from .builtins import (
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import StagingError
 from .iteration import enumerate_, range_, zip_
-from .subscripts import getitem, setitem
+from .subscripts import getitem, setitem, slice_
 from .operators import (
     and_,
     assert_,
@@ -48,6 +49,7 @@ __all__ = [
     "int_",
     "is_nonzero_",
     "len_",
+    "reversed_",
     "max_",
     "min_",
     "sum_",
@@ -75,6 +77,7 @@ __all__ = [
     "range_",
     "set_converter",
     "setitem",
+    "slice_",
     "super_method",
     "while_stmt",
     "zip_",

@@ -28,7 +28,7 @@ from .lists import StagedList
 from .values import as_staged_tensor, is_staged, to_tensor
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
-           "equal_", "allclose_", "is_nonzero_"]
+           "equal_", "allclose_", "is_nonzero_", "reversed_"]
 
 _MISSING = object()
 
@@ -38,6 +38,21 @@ def _predicate(value) -> torch.Tensor:
     from .staging.torch import as_predicate  # staging imports the list runtime, which needs us
 
     return as_predicate(as_staged_tensor(value), "call of bool()")
+
+
+def reversed_(sequence, /):
+    """`reversed(sequence)`; a list whose length is only known when the graph runs (a
+    StagedList) gives the StagedList of its items in reverse order."""
+    from .lists import StagedList
+
+    if not isinstance(sequence, StagedList):
+        return reversed(sequence)
+    capacity = sequence.buffer.shape[0]
+    # Row i of the result is item count-1-i; the rows past the count are never read.
+    rows = (sequence.count - 1 - torch.arange(capacity, device=sequence.buffer.device)).clamp(
+        min=0)
+    return StagedList(torch.index_select(sequence.buffer, 0, rows), sequence.count,
+                      name=sequence.name)
 
 
 def len_(value):

@@ -11,8 +11,10 @@ import torch
 
 __all__ = ["StagingError", "user_location", "graph_error_message", "user_exception"]
 
-_RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
-_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
+# With the separator: torchdiffeq's, torchmin's and torchcrf's files start with torch's directory
+# name too, and they are user code (converted like any other).
+_RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 
 
 def user_location() -> tuple[str, int] | None:

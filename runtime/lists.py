@@ -69,6 +69,25 @@ class StagedList:
         buffer = torch.index_put(target.buffer, (at,), value.unsqueeze(0))
         return StagedList(buffer, target.count + 1, self.reserved, self.name)
 
+    def reverse(self) -> None:
+        """`list.reverse()`: in place, as Python's (this object's rows change).
+
+        Raises:
+            StagingError: inside the body of a staged branch or loop, which carries a list only
+                by what it appends (a change in place there would be lost).
+        """
+        from .staging.torch import in_staged_body
+
+        if in_staged_body():
+            raise StagingError(
+                _STATEMENT,
+                f"'{self.name}' is reversed in place inside a tensor-dependent if or loop, whose "
+                "graph cannot carry that change",
+                "Reverse it after the statement, or loop over reversed(...) of it")
+        rows = (self.count - 1 - torch.arange(self.capacity, device=self.buffer.device)).clamp(
+            min=0)
+        self.buffer = torch.index_select(self.buffer, 0, rows)
+
     def extend(self, values) -> StagedList:
         """The list with the items of `values` (a list, a tuple, or a tensor's rows) appended."""
         if isinstance(values, torch.Tensor) and isinstance(values.shape[0], int):

@@ -34,7 +34,7 @@ from .generators import leaves_generators_alone
 
 _STAGED_BUILTINS = {"range": "range_", "enumerate": "enumerate_", "zip": "zip_", "print": "print_",
                     **{name: name + "_" for name in (
-                        "len", "min", "max", "sum", "any", "all", "bool", "int", "float")}}
+                        "len", "min", "max", "sum", "any", "all", "bool", "int", "float", "reversed")}}
 # torch functions that give a traced tensor's value as a Python bool (runtime/builtins.py).
 _STAGED_TORCH = {"equal": "equal_", "allclose": "allclose_", "is_nonzero": "is_nonzero_"}
 

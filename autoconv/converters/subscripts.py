@@ -4,6 +4,7 @@
     x[:, i]     ->  ac.getitem(x, (slice(None, None, None), i))
     x[i] = v    ->  x = ac.setitem(x, i, v)   (x local: the update becomes visible state)
     s.d[i] = v  ->  s.d = ac.setitem(s.d, i, v)   (the object `s` changes: see liveness)
+    x[:n]       ->  ac.getitem(x, ac.slice_(None, n, None))
     x[0], x[1:], d['k']   stay as they are (constant indices)
 """
 
@@ -26,18 +27,26 @@ def _is_constant(node) -> bool:
 
 
 def _computed(key) -> bool:
-    """True if the index has a part that is neither constant nor a slice."""
+    """True if the index has a part that is not constant: an index, or a slice bound (a traced
+    bound slices a Python list into a list whose length is only known when the graph runs)."""
     parts = key.elts if isinstance(key, gast.Tuple) else [key]
-    return any(not isinstance(p, gast.Slice) and not _is_constant(p) for p in parts)
+    return any(
+        any(b is not None and not _is_constant(b) for b in (p.lower, p.upper, p.step))
+        if isinstance(p, gast.Slice) else not _is_constant(p)
+        for p in parts)
 
 
-def _as_expression(key):
+def _as_expression(key, runtime):
     if isinstance(key, gast.Slice):
         bounds = [b if b is not None else gast.Constant(value=None, kind=None)
                   for b in (key.lower, key.upper, key.step)]
-        return gast.Call(func=templates.name("slice"), args=bounds, keywords=[])
+        if all(b is None or _is_constant(b) for b in (key.lower, key.upper, key.step)):
+            return gast.Call(func=templates.name("slice"), args=bounds, keywords=[])
+        # A computed bound may be a traced tensor: ac.slice_ keeps it one (see TracedSlice).
+        func = gast.Attribute(value=templates.name(runtime), attr="slice_", ctx=gast.Load())
+        return gast.Call(func=func, args=bounds, keywords=[])
     if isinstance(key, gast.Tuple):
-        return gast.Tuple(elts=[_as_expression(e) for e in key.elts], ctx=gast.Load())
+        return gast.Tuple(elts=[_as_expression(e, runtime) for e in key.elts], ctx=gast.Load())
     return key
 
 
@@ -53,14 +62,14 @@ class SubscriptConverter(Converter):
         if not isinstance(node.ctx, gast.Load) or not _computed(node.slice):
             return node
         return gast.Call(func=self._runtime("getitem"),
-                         args=[node.value, _as_expression(node.slice)], keywords=[])
+                         args=[node.value, _as_expression(node.slice, self.ctx.runtime)], keywords=[])
 
     def visit_Assign(self, node):
         target = node.targets[0]
         if len(node.targets) == 1 and isinstance(target, gast.Subscript) and _computed(target.slice):
             value = self.visit(node.value)
             target.value = self.visit(target.value)
-            key = _as_expression(self.visit(target.slice))
+            key = _as_expression(self.visit(target.slice), self.ctx.runtime)
             call = gast.Call(func=self._runtime("setitem"), args=[target.value, key, value],
                              keywords=[])
             if isinstance(target.value, gast.Name) and target.value.id in self.ctx.local_names:

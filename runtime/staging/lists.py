@@ -59,7 +59,9 @@ class Growth:
 
     def _items(self, items, statement: str) -> None:
         for item in items:
-            if isinstance(item, bool) or not isinstance(item, (torch.Tensor, int, float)):
+            # A symbolic number (`t.item()` under a tracer) is a number too.
+            if isinstance(item, bool) or not isinstance(
+                    item, (torch.Tensor, int, float, torch.SymInt, torch.SymFloat)):
                 raise StagingError(
                     statement,
                     f"'{self.name}' grows under tensor control flow and a Python "
@@ -166,6 +168,8 @@ def _as_row(value, item: torch.Tensor, name: str, statement: str) -> torch.Tenso
     if not isinstance(value, torch.Tensor):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and item.dim() == 0:
             return torch.tensor(value, dtype=item.dtype)
+        if isinstance(value, (torch.SymInt, torch.SymFloat)) and item.dim() == 0:
+            return torch.full((), value, dtype=item.dtype)
     elif _same_kind(value, item):
         return value
     shown = (_describe(value) if isinstance(value, torch.Tensor)
