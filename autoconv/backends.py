@@ -10,7 +10,9 @@ A backend turns the captured `GraphModule` (flat tensors in, flat tensors out) i
   `bool()` of a 0-d tensor, instead of the ~40 µs a `torch.cond` call costs in eager mode.
   Autograd records through it as through eager code. Each temporary is deleted after its last
   read, and with grad mode off a pointwise op (an activation after a linear layer) writes into
-  the fresh tensor it reads when nothing else reads that tensor. Building it takes milliseconds.
+  the fresh tensor it reads when nothing else reads that tensor; in a `while` body, a list's
+  append writes the loop's own buffer in place when nothing else in the body reads the buffer.
+  Building it takes milliseconds.
 * ``"fx"``: the `GraphModule` itself (torch's own execution of every node, cond and while_loop
   included).
 * ``"inductor"``: `torch.compile` of the captured graph (a cold build takes seconds).
