@@ -10,7 +10,9 @@ A backend turns the captured `GraphModule` (flat tensors in, flat tensors out) i
   `bool()` of a 0-d tensor, instead of the ~40 µs a `torch.cond` call costs in eager mode.
   Autograd records through it as through eager code. Each temporary is deleted after its last
   read, and with grad mode off a pointwise op (an activation after a linear layer) writes into
-  the fresh tensor it reads when nothing else reads that tensor. Building it takes milliseconds.
+  the fresh tensor it reads when nothing else reads that tensor; in a `while` body, a list's
+  append writes the loop's own buffer in place when nothing else in the body reads the buffer.
+  Building it takes milliseconds.
 * ``"fx"``: the `GraphModule` itself (torch's own execution of every node, cond and while_loop
   included).
 * ``"inductor"``: `torch.compile` of the captured graph (a cold build takes seconds).
@@ -97,10 +99,11 @@ def _with_defaults(op: torch._ops.OpOverload, args: tuple, kwargs: dict):
 class _Emitter:
     """Writes the Python source of one graph; constants and callees go into `namespace`."""
 
-    def __init__(self, namespace: dict, owner: GraphModule, fast_ops: bool):
+    def __init__(self, namespace: dict, owner: GraphModule, fast_ops: bool, carried: int = 0):
         self.namespace = namespace
         self.owner = owner
         self.fast_ops = fast_ops
+        self.carried = carried  # a while_loop body: how many leading placeholders the loop owns
         self.lines: list[str] = []
         self.names: dict[Node, str] = {}
         self.callees: dict[int, str] = {}  # id(callable) -> its name in `namespace`
@@ -166,6 +169,8 @@ class _Emitter:
         tensor written to might be one autograd saved for backward.
         """
         candidates = _in_place_candidates(graph)
+        self.copies_left_out, buffer_writes = _carried_buffer_writes(graph, self.carried)
+        candidates.update(buffer_writes)
         if candidates:
             self.lines.append(f"    grad = {self.callee(torch.is_grad_enabled)}()")
         chosen, locals_ = {}, {}
@@ -180,7 +185,8 @@ class _Emitter:
 
     def subgraph(self, node: Node) -> str:
         module = getattr(self.owner, node.target)
-        return self.constant(compile_python(module, self.fast_ops), node.target)
+        return self.constant(compile_python(module, self.fast_ops, _carried_count(node)),
+                             node.target)
 
     def emit(self, graph: torch.fx.Graph, function_name: str) -> str:
         params = []
@@ -227,6 +233,8 @@ class _Emitter:
                 body.append(f"{indent}{name} = _fresh({self.arg(tuple(carried))})")
                 body.append(f"{indent}while {self.names[cond_fn]}(*{name}{extra}):")
                 body.append(f"{indent}    {name} = {self.names[body_fn]}(*{name}{extra})")
+            elif node in self.copies_left_out:  # see _carried_buffer_writes
+                body.append(f"    {name} = {self.arg(node.args[0])}")
             elif node.op in ("call_function", "call_method"):
                 if node.op == "call_method":
                     receiver, *rest = (self.arg(a) for a in node.args)
@@ -295,6 +303,78 @@ def _in_place_candidates(graph: torch.fx.Graph) -> dict[Node, torch._ops.OpOverl
     return chosen
 
 
+def _carried_count(node: Node) -> int:
+    """How many carried values the while_loop(s) whose body `node` (a get_attr) is pass it;
+    0 where the subgraph is anything else (a cond branch, a loop test)."""
+    counts = {len(user.args[2]) if user.target is _WHILE_LOOP and user.args[1] is node
+              and node not in (user.args[0], *user.args[2], *user.args[3]) else 0
+              for user in node.users}
+    return counts.pop() if len(counts) == 1 else 0
+
+
+# Ops that write rows of a buffer: a list's append (StagedList.append) and scatters.
+_BUFFER_WRITES = (torch.ops.aten.index_put.default, torch.ops.aten.scatter.src,
+                  torch.ops.aten.scatter.value, torch.ops.aten.index_copy.default)
+
+
+def _carried_buffer_writes(graph: torch.fx.Graph, carried: int):
+    """In a while_loop body the python backend runs: the copies it can leave out and the
+    buffer writes that may then be done in place (node -> in-place overload).
+
+    torch's while_loop tracing copies each carried input on entry to the body and each result
+    on exit, and a list's append is a functional `index_put` (another copy): three copies of
+    the buffer per iteration. The python backend's loop owns its carried tensors (it copies
+    them once, before the loop, `_fresh`), so for slot i with the shape
+
+        placeholder_i -> clone -> write(clone, ...) -> clone -> output[i]
+
+    (either clone may be missing: `_drop_clones` removes them from a body that mutates
+    nothing) where each value has that one reader (and the output holds it once, at i), the
+    clones are left out and the write may go into the placeholder: by induction slot i is the
+    same tensor, the loop's own copy, at every iteration, and nothing else in the body reads it, so
+    nothing sees the old value. The write is in place only with grad mode off (as for
+    `_in_place_candidates`); with grad on it stays functional, without the two copies.
+    """
+    if not carried:
+        return set(), {}
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"][:carried]
+    outputs = pytree.tree_leaves(next(n for n in graph.nodes if n.op == "output").args[0])
+    left_out, writes = set(), {}
+    for slot, placeholder in enumerate(placeholders):
+        copy_in = _only_reader(placeholder)
+        write = _only_reader(copy_in) if _is_clone(copy_in) else copy_in
+        if (write is None or write.op != "call_function" or write.target not in _BUFFER_WRITES
+                or write.args[0] is not (copy_in if write is not copy_in else placeholder)):
+            continue
+        source = write.args[0]
+        copy_out = _only_reader(write)
+        result = copy_out if _is_clone(copy_out) else write
+        if (source in pytree.tree_leaves((write.args[1:], write.kwargs))
+                or len(result.users) != 1 or next(iter(result.users)).op != "output"
+                or [i for i, v in enumerate(outputs) if v is result] != [slot]):
+            continue
+        value, before = write.meta.get("val"), placeholder.meta.get("val")
+        if not (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
+                and value.dtype == before.dtype and _same_known_shape(value, before)
+                and _same_strides(value, before) and not _may_overlap(before)):
+            continue
+        packet = getattr(torch.ops.aten, write.target.overloadpacket.__name__ + "_")
+        left_out |= {n for n in (source, result) if _is_clone(n)}
+        writes[write] = getattr(packet, write.target._overloadname)
+    return left_out, writes
+
+
+def _only_reader(node: Node | None) -> Node | None:
+    """The one node that reads `node`, or None."""
+    return next(iter(node.users)) if node is not None and len(node.users) == 1 else None
+
+
+def _is_clone(node: Node | None) -> bool:
+    return (node is not None and node.op == "call_function"
+            and node.target is torch.ops.aten.clone.default
+            and not node.kwargs.get("memory_format"))
+
+
 def _is_scalar(arg) -> bool:
     """A non-tensor argument: a Python value or a graph value known to be a number."""
     if isinstance(arg, Node):
@@ -329,14 +409,17 @@ def _fresh(values: tuple) -> tuple:
 _compiled = itertools.count()
 
 
-def compile_python(graph_module: GraphModule, fast_ops: bool = True) -> Callable:
+def compile_python(graph_module: GraphModule, fast_ops: bool = True,
+                   carried: int = 0) -> Callable:
     """Compile `graph_module`'s graph (and its cond / while_loop subgraphs) to Python functions.
 
     The result takes the graph's placeholders positionally and returns what the graph returns.
-    `fast_ops=False` calls the aten overloads themselves (for comparison).
+    `fast_ops=False` calls the aten overloads themselves (for comparison). `carried` > 0: the
+    graph is the body of a while_loop emitted here, whose first `carried` placeholders are
+    tensors the loop owns (see `_carried_buffer_writes`).
     """
     namespace: dict = {"_fresh": _fresh}
-    emitter = _Emitter(namespace, graph_module, fast_ops)
+    emitter = _Emitter(namespace, graph_module, fast_ops, carried)
     name = f"graph_{next(_compiled)}"
     source = emitter.emit(graph_module.graph, name)
     filename = f"<autoconv graph {name}>"

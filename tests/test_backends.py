@@ -383,3 +383,72 @@ def test_views_and_writes_on_inputs_and_outputs_match_eager(grad, fn, make_args)
         torch.testing.assert_close(g, w)
     for g, w in zip(got[1] + got[2], want[1] + want[2]):
         torch.testing.assert_close(g, w)
+
+def tokens_until(x, stop):
+    """A list grown under a tensor while: appended once per trip, stacked after the loop."""
+    tokens = [x]
+    while x < stop:
+        x = x * 2 + 1
+        tokens.append(x)
+    return torch.stack(tokens)
+
+
+_TRIPS = [(torch.tensor(5), torch.tensor(3)),  # 0 trips
+          (torch.tensor(1), torch.tensor(2)),  # 1 trip
+          (torch.tensor(0), torch.tensor(100)),  # 7 trips, as traced
+          (torch.tensor(0), torch.tensor(5000))]  # 13 trips
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_list_append_in_a_while_writes_the_buffer_in_place_with_grad_off(grad):
+    graph_module = _graph(tokens_until, *_TRIPS[2])
+    source = compile_python(_lower_for_python(graph_module)).__autoconv_source__
+    assert "index_put_or_in_place = index_put if grad else index_put_" in source
+    # The buffer is written where the loop carries it: no copy of it in the body.
+    body = next(f for f in source.split("\n\n") if "index_put_or_in_place(" in f)
+    written = re.search(r"index_put_or_in_place\((\w+),", body).group(1)
+    assert f"{written} = clone(" not in body
+    with torch.set_grad_enabled(grad):
+        for args in _TRIPS:
+            _same_as_fx(graph_module, *args)
+    f = autoconv.autoconv(tokens_until)
+    with torch.set_grad_enabled(grad):
+        for args in _TRIPS:
+            torch.testing.assert_close(f(*args), tokens_until(*args))
+
+
+def _buffer_loop(reads_old, aliased):
+    """while i < n: buf[i] = 2 i (functional index_put), optionally reading the old buffer
+    (a running sum) or returning the new one in two slots."""
+    def fn(n):
+        i = torch.zeros((), dtype=torch.int64)
+        buf, total = torch.zeros(8), torch.zeros(())
+        twin = torch.zeros(8)
+
+        def cond(i, buf, total, twin, n):
+            return i < n
+
+        def body(i, buf, total, twin, n):
+            new = aten.index_put.default(buf, [i.reshape(1)], (i * 2.0).reshape(1))
+            total = total + buf.sum() if reads_old else total.clone()
+            if aliased:
+                return i + 1, new, total, new  # the next trip's buf and twin: one tensor
+            return i + 1, new, total, twin.clone()
+
+        # The operator itself (not torch.while_loop, which refuses aliasing through dynamo).
+        return torch.ops.higher_order.while_loop(cond, body, (i, buf, total, twin), (n,))
+
+    return fn
+
+
+@pytest.mark.parametrize("reads_old, aliased, in_place", [
+    (False, False, True), (True, False, False), (False, True, False)])
+def test_buffer_write_keeps_its_copy_where_another_reader_sees_the_buffer(
+        reads_old, aliased, in_place):
+    fn = _buffer_loop(reads_old, aliased)
+    graph_module = make_fx(fn)(torch.tensor(3))
+    source = compile_python(_lower_for_python(graph_module)).__autoconv_source__
+    assert ("index_put_or_in_place" in source) == in_place
+    with torch.no_grad():
+        for n in (0, 1, 3, 8):
+            _same_as_fx(graph_module, torch.tensor(n))
