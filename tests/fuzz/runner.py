@@ -190,7 +190,7 @@ def _outcome(call, expected, row) -> str | None:
     except Exception as e:  # noqa: BLE001
         if isinstance(expected, Raised) and expected.matches(e):
             return None
-        if isinstance(expected, Raised):
+        if isinstance(expected, Raised) and not _timed_out(e):  # a time-out is classified
             return f"on {row}: raised {type(e).__name__}: {e}, Python raises {expected.type_name}"
         raise
     if isinstance(expected, Raised):
