@@ -17,6 +17,7 @@ Modules are not carried (their fields are parameters and buffers a graph reads b
 
 from __future__ import annotations
 
+import builtins
 import enum
 
 import torch
@@ -41,6 +42,9 @@ def _is_plain_object(value) -> bool:
     if is_staged(value):  # another tracer's value (staging/registry.py): staged as one value
         return False
     cls = type(value)
+    if cls.__module__ == "builtins" and getattr(builtins, cls.__name__, None) is not cls:
+        # A class made by exec() without a __name__ says it is a builtin: it is the user's.
+        return hasattr(value, "__dict__") and not hasattr(cls, "__slots__")
     if cls.__module__ in _NOT_RECORDS or cls.__module__.startswith(("torch.", "autoconv_runtime.")):
         return False
     return hasattr(value, "__dict__") and not hasattr(cls, "__slots__")

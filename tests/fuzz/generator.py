@@ -15,6 +15,14 @@ stays inside what autoconv documents as supported (README "Limitations"):
   incremented first in its body, so `continue` cannot skip it (the minimiser never removes it);
 - values stay small: a plain assignment reduces anything that can grow with `% M`, augmented
   assignments add bounded amounts, `//` and `%` only by positive constants.
+
+Around that core a program may also use (each behind a random choice, and written before
+`fuzz_fn` in the same source when used): attribute and dict-item state on a local object
+(`s.v`, `d['k']`, a `State` class from the prelude) and a method of it (`s.bump(t)`), helper
+functions `hN(x, y, k)` generated like `fuzz_fn` (maybe behind a `functools.wraps` decorator, with
+their body inside `try`, returning tuples early), `raise ValueError("fuzz")` under a condition
+(outside any `try`: plain Python's exception is the reference then), the builtins `len` / `min` /
+`max` / `abs` / `sum` of tensors, and `for` over `zip` of a stacked tensor and a Python list.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ _INT_LOCALS = ("p", "q")
 # None is open: "chain" (chained comparisons) and "mixed_and_or" (an int tensor operand of
 # and / or in a condition) were fixed; see chained_compare_in_nested_if.py and and_*.py there.
 KNOWN_BUGS = frozenset()
+RAISES = ("ValueError",)  # exception types programs raise; the runner accepts these as outcomes
 _CMP = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
 
 
@@ -75,14 +84,51 @@ class _Scope:
 
     def child(self, loop_var=None, in_loop=None):
         s = _Scope()
-        s.loop_vars = self.loop_vars + ([loop_var] if loop_var else [])
+        s.loop_vars = self.loop_vars + (list(loop_var) if isinstance(loop_var, tuple) else
+                                        [loop_var] if loop_var else [])
         s.in_loop = self.in_loop if in_loop is None else in_loop
         return s
 
 
+# Written before `fuzz_fn` when a program uses them (see the module docstring).
+_PRELUDE_IMPORTS = "import functools\n"
+_STATE_CLASS = """
+class State:
+
+    def __init__(self, v):
+        self.v = v
+
+    def bump(self, t):
+        if t > self.v:
+            return t - self.v
+        return self.v % 5 + t
+"""
+_DECORATOR = """
+def traced(fn):
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        return fn(*args)
+    return wrapper
+"""
+
+
+def _attr(obj, name, ctx=None):
+    return ast.Attribute(_name(obj), name, ctx or ast.Load())
+
+
+def _item(obj, key, ctx=None):
+    return ast.Subscript(_name(obj), ast.Constant(key), ctx or ast.Load())
+
+
 class _Generator:
-    def __init__(self, rng: random.Random, size: int, avoid=KNOWN_BUGS):
+    def __init__(self, rng: random.Random, size: int, avoid=KNOWN_BUGS, parent=None):
         self.rng = rng
+        self.parent = parent  # the generator of fuzz_fn when this one writes a helper
+        self.helpers: list[ast.FunctionDef] = []  # hN, written before fuzz_fn
+        self.helper_arity: list[int] = []
+        self.uses_state = parent is None and rng.random() < 0.25
+        self.in_try = False
         self.avoid = avoid
         self.size = size  # an overall budget of statements, so programs stay small
         self.budget = size
@@ -97,6 +143,9 @@ class _Generator:
     def leaf(self, scope, tensor: bool):
         """A variable or constant; `tensor` asks for one that is a tensor on every path."""
         r = self.rng
+        if self.uses_state and r.random() < 0.25:
+            self.features.add("state")
+            return r.choice((_attr("s", "v"), _item("d", "k")))
         if tensor:
             return _name(r.choice(TENSOR_PARAMS + _TENSOR_LOCALS))
         pool = list(TENSOR_PARAMS + _TENSOR_LOCALS + _INT_LOCALS + INT_PARAMS) + scope.loop_vars * 2
@@ -110,8 +159,17 @@ class _Generator:
         if depth >= 2 or r.random() < 0.35:
             return self.leaf(scope, tensor)
         kind = r.choices(
-            ("add", "sub", "mul", "floordiv", "mod", "neg", "ifexp", "boolop", "torchfn"),
-            (5, 4, 2, 1, 1, 1, 1.5, 0.7, 1))[0]
+            ("add", "sub", "mul", "floordiv", "mod", "neg", "ifexp", "boolop", "torchfn",
+             "builtin", "method", "helper"),
+            (5, 4, 2, 1, 1, 1, 1.5, 0.7, 1, 1.2, 0.6 if self.uses_state else 0,
+             0.8 if self.parent is None and len(self.helpers) < 2 else 0))[0]
+        if kind == "builtin":
+            return self.builtin(scope, depth, tensor)
+        if kind == "method":  # a converted method of a local object
+            self.features.add("method")
+            return ast.Call(_attr("s", "bump"), [self.int_expr(scope, depth + 1, True)], [])
+        if kind == "helper":
+            return self.helper_call(scope, depth)
         if kind in ("add", "sub"):
             first_tensor = tensor and r.random() < 0.5
             left = self.int_expr(scope, depth + 1, first_tensor)
@@ -141,6 +199,46 @@ class _Generator:
         fn = r.choice(("maximum", "minimum", "abs"))
         args = [self.int_expr(scope, depth + 1, True) for _ in range(1 if fn == "abs" else 2)]
         return ast.Call(ast.Attribute(_name("torch"), fn, ast.Load()), args, [])
+
+    def builtin(self, scope, depth, tensor):
+        """`abs` / `min` / `max` / `sum` of tensors (a tensor), or `len` of one (a Python int)."""
+        r = self.rng
+        self.features.add("builtin")
+        fn = r.choice(("abs", "min", "max", "sum", "len") if not tensor else ("abs", "min", "max", "sum"))
+        if fn == "abs":
+            return ast.Call(_name("abs"), [self.int_expr(scope, depth + 1, True)], [])
+        if fn in ("min", "max"):
+            # Python's min / max return one of their arguments: all tensors when a tensor is
+            # needed; otherwise an int may take part (the result is then an int or a tensor).
+            args = [self.int_expr(scope, depth + 1, True)]
+            args += [self.int_expr(scope, depth + 1, tensor) for _ in range(r.choice((1, 1, 2)))]
+            return ast.Call(_name(fn), args, [])
+        items = [self.int_expr(scope, depth + 1, True) for _ in range(r.choice((1, 2, 3)))]
+        if fn == "sum":
+            return ast.Call(_name("sum"), [ast.List(items, ast.Load())], [])
+        stacked = ast.Call(_attr("torch", "stack"), [ast.List(items, ast.Load())], [])
+        return ast.Call(_name("len"), [stacked], [])
+
+    def helper_call(self, scope, depth):
+        """A call of a new helper `hN(x, y, k)`; its tensor arguments are new tensors (the helper
+        may `+=` them, which would change the caller's tensor in plain Python)."""
+        r = self.rng
+        self.features.add("helper")
+        name = f"h{len(self.helpers)}"
+        sub = _Generator(r, 3, self.avoid, parent=self)
+        sub.max_depth = 2
+        fn = sub.function(name)
+        self.features |= {f"helper_{f}" for f in sub.features}
+        if r.random() < 0.5:
+            self.features.add("wraps")
+            fn.decorator_list = [_name("traced")]
+        self.helpers.append(fn)
+        args = [_bin(self.int_expr(scope, depth + 1, True), ast.Add(), _const(0)) for _ in range(2)]
+        args.append(r.choice((_name("k"), _const(r.randint(0, 3)))))
+        call = ast.Call(_name(name), args, [])
+        if sub.arity == 2:  # a helper that returns a tuple (early, too)
+            return ast.Subscript(call, _const(r.randint(0, 1)), ast.Load())
+        return call
 
     def cond(self, scope, depth=0, boolish=False):
         """A condition: a Python bool, or a bool / int tensor whose truth value is taken.
@@ -196,6 +294,9 @@ class _Generator:
         else:
             target = r.choice(_INT_LOCALS)
             tensor = False
+        if self.uses_state and r.random() < 0.3:  # attribute / dict-item state (tensors)
+            self.features.add("state_store")
+            target, tensor = r.choice(("s.v", "d['k']")), True
         if r.random() < 0.45:
             self.features.add("augassign")
             op = r.choice((ast.Add(), ast.Add(), ast.Sub(), ast.FloorDiv(), ast.Mod()))
@@ -209,8 +310,16 @@ class _Generator:
                     amount = _bin(amount, ast.Mod(), _const(r.randint(2, 9)))
             else:
                 amount = _bin(self.int_expr(scope), ast.Mod(), _const(r.randint(2, 9)))
-            return [ast.AugAssign(_name(target, ast.Store()), op, amount)]
-        return [ast.Assign([_name(target, ast.Store())], self.bounded(scope, tensor))]
+            return [ast.AugAssign(self.target(target), op, amount)]
+        return [ast.Assign([self.target(target)], self.bounded(scope, tensor))]
+
+    @staticmethod
+    def target(name):
+        if name == "s.v":
+            return _attr("s", "v", ast.Store())
+        if name == "d['k']":
+            return _item("d", "k", ast.Store())
+        return _name(name, ast.Store())
 
     def ret(self, scope):
         values = [self.int_expr(scope, 0, True) for _ in range(self.arity)]
@@ -254,6 +363,18 @@ class _Generator:
         var = f"i{self.loops}"
         self.loops += 1
         roll = r.random()
+        if roll < 0.15:  # zip of a tensor and a Python list
+            self.features.add("for_zip")
+            count = r.randint(1, 3)
+            items = [self.int_expr(scope, 1, True) for _ in range(count)]
+            stacked = ast.Call(_attr("torch", "stack"), [ast.List(items, ast.Load())], [])
+            consts = ast.List([_const(r.randint(-2, 4)) for _ in range(r.randint(count, count + 1))],
+                              ast.Load())
+            it = ast.Call(_name("zip"), [stacked, consts], [])
+            names = (f"u{self.loops - 1}", f"w{self.loops - 1}")
+            target = ast.Tuple([_name(n, ast.Store()) for n in names], ast.Store())
+            body = self.block(scope.child(loop_var=names, in_loop=True), depth + 1)
+            return [ast.For(target, it, body, [])]
         if roll < 0.55:  # a tensor bound: staged when traced
             self.features.add("for_tensor")
             bound = _bin(self.int_expr(scope, 1, True), ast.Mod(), _const(r.randint(2, 5)))
@@ -277,7 +398,14 @@ class _Generator:
             weights += [0.6, 0.6]
         kinds.append("return")
         weights.append(0.5 if depth else 0.15)
+        if not self.in_try:  # a raise inside `try` stays as written (see README): not generated
+            kinds.append("raise")
+            weights.append(0.25)
         kind = r.choices(kinds, weights)[0]
+        if kind == "raise":
+            self.features.add("raise")
+            exc = ast.Call(_name(r.choice(RAISES)), [ast.Constant("fuzz")], [])
+            return [ast.If(self.cond(scope), [ast.Raise(exc, None)], [])]
         if kind == "assign":
             return self.assign(scope)
         if kind == "if":
@@ -307,12 +435,30 @@ class _Generator:
                 break  # anything after a jump in the same block is dead code
         return out
 
-    def function(self) -> ast.FunctionDef:
+    def function(self, fn_name=FUNCTION_NAME) -> ast.FunctionDef:
         r = self.rng
+        wrap_try = self.parent is not None and r.random() < 0.4
+        self.in_try = wrap_try
         body = self.block(_Scope(), 0)
         if not isinstance(body[-1], ast.Return):
             body.append(self.ret(_Scope()))
+        if wrap_try:  # `try` in a helper; nothing in the body raises
+            self.features.add("try")
+            if r.random() < 0.5:
+                handler = ast.ExceptHandler(_name("ZeroDivisionError"), None,
+                                            [ast.Return(self.ret(_Scope()).value)])
+                body = [ast.Try(body, [handler], [], [])]
+            else:
+                body = [ast.Try(body, [], [], [ast.Assign([_name("p", ast.Store())], _const(0))])]
         init = []
+        if self.parent is not None:  # a helper's parameters are its own (see helper_call)
+            init += [ast.Assign([_name(t, ast.Store())], _bin(_name(t), ast.Add(), _const(0)))
+                     for t in TENSOR_PARAMS]
+        if self.uses_state:
+            init.append(ast.Assign([_name("s", ast.Store())],
+                                   ast.Call(_name("State"), [_bin(_name("x"), ast.Add(), _const(1))], [])))
+            init.append(ast.Assign([_name("d", ast.Store())],
+                                   ast.Dict([ast.Constant("k")], [_bin(_name("y"), ast.Add(), _const(0))])))
         for name in _TENSOR_LOCALS:
             value = r.choice((_bin(_name(r.choice(TENSOR_PARAMS)), ast.Add(), _const(r.randint(0, 3))),
                               _tensor_const(r.randint(-2, 3))))
@@ -324,7 +470,7 @@ class _Generator:
             init.append(ast.Assign([_name(f"{GUARD}{g}", ast.Store())], _const(0)))
         args = ast.arguments(posonlyargs=[], args=[ast.arg(p) for p in TENSOR_PARAMS + INT_PARAMS],
                              kwonlyargs=[], kw_defaults=[], defaults=[])
-        return ast.FunctionDef(name=FUNCTION_NAME, args=args, body=init + body, decorator_list=[])
+        return ast.FunctionDef(name=fn_name, args=args, body=init + body, decorator_list=[])
 
 
 def generate(seed: int, index: int, size: int = 8, avoid=KNOWN_BUGS) -> Program:
@@ -335,5 +481,10 @@ def generate(seed: int, index: int, size: int = 8, avoid=KNOWN_BUGS) -> Program:
     rng = random.Random(f"{seed}:{index}")
     gen = _Generator(rng, size, frozenset(avoid))
     fn = gen.function()
-    module = ast.fix_missing_locations(ast.Module([fn], []))
-    return Program(ast.unparse(module) + "\n", rng.randint(0, 4), seed, index, gen.features)
+    module = ast.fix_missing_locations(ast.Module(gen.helpers + [fn], []))
+    prelude = ""
+    if gen.helpers or gen.uses_state:
+        prelude = _PRELUDE_IMPORTS + (_STATE_CLASS if gen.uses_state else "")
+        prelude += _DECORATOR if "wraps" in gen.features else ""
+        prelude += "\n\n"
+    return Program(prelude + ast.unparse(module) + "\n", rng.randint(0, 4), seed, index, gen.features)

@@ -23,7 +23,7 @@ import torch
 import autoconv
 from autoconv_runtime import StagingError
 
-from .generator import FUNCTION_NAME
+from .generator import FUNCTION_NAME, RAISES
 
 __all__ = ["Failure", "Invalid", "check", "choose_inputs", "define", "make_args", "forget"]
 
@@ -83,6 +83,12 @@ def define(source: str, name: str | None = None):
     except SyntaxError as e:
         forget(filename)
         raise Invalid(f"does not compile: {e}") from None
+    except Exception as e:  # noqa: BLE001 - e.g. a minimiser candidate without its import
+        forget(filename)
+        raise Invalid(f"does not define {FUNCTION_NAME}: {type(e).__name__}: {e}") from None
+    if FUNCTION_NAME not in namespace:
+        forget(filename)
+        raise Invalid(f"does not define {FUNCTION_NAME}")
     return namespace[FUNCTION_NAME]
 
 
@@ -98,10 +104,27 @@ def make_args(row) -> tuple:
     return torch.tensor(x, dtype=torch.int64), torch.tensor(y, dtype=torch.int64), int(k)
 
 
+@dataclass(frozen=True)
+class Raised:
+    """Plain Python's outcome when the program raises one of `generator.RAISES`: the graph must
+    raise it too (autoconv's replay raises the same type; a torch.compile'd function raises
+    RuntimeError("<Type>: <message>"), see README "raise under a tensor condition")."""
+
+    type_name: str
+    message: str
+
+    def matches(self, error: BaseException) -> bool:
+        if type(error).__name__ == self.type_name and str(error) == self.message:
+            return True
+        return isinstance(error, RuntimeError) and f"{self.type_name}: {self.message}" in str(error)
+
+
 def _reference(fn, row):
     try:
         out = fn(*make_args(row))
     except Exception as e:  # noqa: BLE001 - any error means the program is not valid Python
+        if type(e).__name__ in RAISES:
+            return Raised(type(e).__name__, str(e))
         raise Invalid(f"plain Python raised {type(e).__name__}: {e}") from None
     leaves = out if isinstance(out, tuple) else (out,)
     if not all(isinstance(v, torch.Tensor) and v.dtype == torch.int64 and v.dim() == 0
@@ -159,6 +182,22 @@ def _time_limit(seconds):
         signal.signal(signal.SIGALRM, previous)
 
 
+def _outcome(call, expected, row) -> str | None:
+    """Why calling `call()` does not give `expected` (a value, or `Raised`), or None. An
+    exception where Python returns a value propagates, to be classified."""
+    try:
+        actual = call()
+    except Exception as e:  # noqa: BLE001
+        if isinstance(expected, Raised) and expected.matches(e):
+            return None
+        if isinstance(expected, Raised) and not _timed_out(e):  # a time-out is classified
+            return f"on {row}: raised {type(e).__name__}: {e}, Python raises {expected.type_name}"
+        raise
+    if isinstance(expected, Raised):
+        return f"on {row}: got {actual!r}, Python raises {expected.type_name}: {expected.message}"
+    return _compare(actual, expected, row)
+
+
 def _compare(actual, expected, row) -> str | None:
     """Why `actual` differs from `expected` (values, dtypes, shapes, structure), or None."""
     a_leaves = actual if isinstance(actual, tuple) else (actual,)
@@ -171,6 +210,15 @@ def _compare(actual, expected, row) -> str | None:
         if a.dtype != e.dtype or a.shape != e.shape or not torch.equal(a, e):
             return f"on {row}: got {actual!r}, Python gives {expected!r}"
     return None
+
+
+def _documented_compile_refusal(error: BaseException) -> bool:
+    """The refusal README documents under torch.compile: a staged body that changes an object's
+    attribute (`s.v = t`; NOTE [dynamo loses attribute stores] in runtime/staging/objects.py).
+    Dynamo cannot build the StagingError itself, so its message names the raise instead."""
+    text = str(error)
+    return "loses attribute changes" in text or (
+        "raise StagingError" in text and "staging/objects.py" in text)
 
 
 def _timed_out(error: BaseException) -> bool:
@@ -218,10 +266,17 @@ def _differential(fn, inputs, expected, compile, time_limit):
     try:
         with _time_limit(time_limit):
             function = autoconv.autoconv(fn)
-            concrete = function.get_concrete_function(*make_args(inputs[0]))
+            try:
+                concrete = function.get_concrete_function(*make_args(inputs[0]))
+            except Exception as e:  # noqa: BLE001
+                # A raise that plain Python takes on every input (under a Python condition)
+                # raises while tracing too.
+                if all(isinstance(w, Raised) and w.matches(e) for w in expected):
+                    return None
+                raise
             stage = "replay"
             for row, want in zip(inputs, expected):
-                why = _compare(concrete(*make_args(row)), want, row)
+                why = _outcome(lambda: concrete(*make_args(row)), want, row)
                 if why:
                     return Failure(MISMATCH, stage, why)
             if function.trace_count != 1:
@@ -231,7 +286,12 @@ def _differential(fn, inputs, expected, compile, time_limit):
                 compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
                                          dynamic=False)
                 for row, want in zip(inputs, expected):
-                    why = _compare(compiled(*make_args(row)), want, row)
+                    try:
+                        why = _outcome(lambda: compiled(*make_args(row)), want, row)
+                    except Exception as e:  # noqa: BLE001
+                        if _documented_compile_refusal(e):
+                            return None
+                        raise
                     if why:
                         return Failure(MISMATCH, stage, why)
     except Exception as e:  # noqa: BLE001 - every error is a finding, classified
