@@ -366,6 +366,7 @@ class Function:
             self.python_function, "__self__", None)
 
         def flat_function(live, *tensors):
+            grad_mode.function_begins()
             state, inputs = tensors[: len(names)], tensors[len(names):]
             inputs, live_tensors = inputs[: len(tensor_slots)], inputs[len(tensor_slots):]
             full = list(leaves)
@@ -420,6 +421,7 @@ class Function:
                         grad_mode.RecordGradMode():
                     graph_module = make_fx(traced, tracing_mode=mode,
                                            _allow_non_fake_inputs=True)(*inputs)
+                grad_mode.raise_refusal()
             finally:
                 if "undo" in out_info:  # the call's objects must not keep the trace's values
                     roots, before, stored = out_info.pop("undo")

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import autoconv
+from autoconv_runtime.errors import StagingError
 
 
 def scale_no_grad(w, x):
@@ -105,3 +106,29 @@ def test_common_path_records_nothing():
     concrete = staged.get_concrete_function(torch.randn(3), torch.randn(3))
     assert concrete.grad_mode is None
     assert "_set_grad_enabled" not in concrete.code
+
+
+def test_export_gradients_match_eager():
+    w, x = torch.randn(3), torch.randn(3)
+    program = autoconv.autoconv(scale_no_grad).export(w, x)
+    torch.testing.assert_close(_grads(program.module(), w, x), _grads(scale_no_grad, w, x))
+
+
+def inference_inside(w, x):
+    with torch.inference_mode():
+        scale = (w * x).sum()
+    return w + scale
+
+
+def test_inference_mode_inside_is_refused_at_the_users_line():
+    w = torch.randn(3, requires_grad=True)
+    with pytest.raises(StagingError, match="inference_mode") as info:
+        autoconv.autoconv(inference_inside)(w, torch.randn(3))
+    assert info.value.filename == __file__
+
+
+def test_called_inside_inference_mode():
+    w, x = torch.randn(3), torch.randn(3)
+    staged = autoconv.autoconv(scale_no_grad)
+    with torch.inference_mode():
+        torch.testing.assert_close(staged(w, x), scale_no_grad(w, x))

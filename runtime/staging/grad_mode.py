@@ -16,9 +16,10 @@ sets the mode back to what it was at the trace's entry), so a graph holding such
 only for the grad mode it was traced under: `Function` keeps one per mode (see
 `ConcreteFunction.grad_mode`).
 
-`torch.inference_mode()` does not go through `_set_grad_enabled` and makes inference tensors
-that eager autograd later refuses; tracing refuses it (`StagingError`) rather than replay
-something eager would not.
+`torch.inference_mode()` inside the traced code does not go through `_set_grad_enabled` (it is
+a C++ guard, `torch._C._InferenceMode`), so nothing would record it: tracing refuses the first
+torch call made in a different inference mode than the trace began in (`StagingError` at the
+user's line) rather than replay gradients eager would not compute.
 """
 
 from __future__ import annotations
@@ -27,12 +28,32 @@ import torch
 from torch.fx.experimental import proxy_tensor
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "recording", "sets_grad_mode"]
+from ..errors import StagingError
+
+__all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "function_begins", "raise_refusal", "recording",
+           "sets_grad_mode"]
 
 SET_GRAD_ENABLED = torch._C._set_grad_enabled
 
 
 _recording = [0]  # >0 while an autoconv Function traces
+# Whether the traced function began in inference mode (None until it begins: make_fx itself
+# changes the mode around the function).
+_inference_at_entry: list = [None]
+_refused: list = []  # the StagingError for the trace, made at the user's line
+
+
+def function_begins() -> None:
+    """Called by the traced function as it begins: the inference mode it runs in."""
+    _inference_at_entry[0] = torch.is_inference_mode_enabled()
+
+
+def raise_refusal() -> None:
+    """Raise the trace's StagingError, if it made one (call after the trace)."""
+    if _refused:
+        error = _refused.pop()
+        _refused.clear()
+        raise error
 
 
 def recording() -> bool:
@@ -47,6 +68,9 @@ class RecordGradMode(TorchFunctionMode):
     these around each body, see `tracers/make_fx.py`)."""
 
     def __enter__(self):
+        if _recording[0] == 0:
+            _inference_at_entry[0] = None
+            _refused.clear()
         _recording[0] += 1
         return super().__enter__()
 
@@ -56,6 +80,16 @@ class RecordGradMode(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        entry = _inference_at_entry[0]
+        if entry is not None and torch.is_inference_mode_enabled() is not entry \
+                and not _refused:
+            # Raised once the trace ends (`raise_refusal`): a TypeError raised here, in a
+            # tensor operator, would become Python's "unsupported operand" error.
+            _refused.append(StagingError(
+                "function", "torch.inference_mode() inside the traced code leaves nothing in the "
+                "graph, so the replay would compute gradients through it",
+                "Write `with torch.no_grad():` instead (the graph records it), or call the "
+                "autoconv function inside torch.inference_mode()"))
         if func is SET_GRAD_ENABLED:
             mode = proxy_tensor.get_proxy_mode()
             if mode is not None:
