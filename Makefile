@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow fuzz bench bench-plots clean
+.PHONY: demo test test-slow opdb fuzz bench bench-plots clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ test: $(STAMP)
 # make test-slow: only the tests marked slow (an AOTInductor build: minutes).
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -x -p no:cacheprovider -m slow --run-slow tests
+
+# make opdb: the python backend against eager on all of torch's operator database (long: about
+# half an hour of CPU; figures in docs/backends.md). `make test` runs a fixed sample of it.
+opdb: $(STAMP)
+	$(PY) -m tests.opdb
 
 # make fuzz N=10000 [SEED=S] [COMPILE_EVERY=K]: the differential fuzzer; failures go to
 # fuzz-failures/. Every K-th program (default 10, 0 for none) is also run under torch.compile.

@@ -396,7 +396,9 @@ def _in_place_to_functional(graph: torch.fx.Graph) -> None:
 
 def _same_result(op, node: Node) -> bool:
     """Whether `op` on `node`'s arguments gives a tensor of the dtype, shape and strides that
-    `node` recorded (computed on fake or meta tensors; False where that cannot be known)."""
+    `node` recorded, and has a derivative where it has floating inputs (`aten.copy`, the
+    functional `copy_`, has none). Computed on fake or meta tensors; False where that cannot
+    be known."""
     want = node.meta.get("val")
     if not isinstance(want, torch.Tensor):
         return False
@@ -404,26 +406,26 @@ def _same_result(op, node: Node) -> bool:
     if any(v is None for v in values):
         return False
     fake_mode = getattr(want, "fake_mode", None)
-    if fake_mode is None:  # a graph traced on real tensors: predict on meta tensors
 
-        def to_value(n):
-            v = n.meta["val"]
-            return torch.empty_strided(v.shape, v.stride(), dtype=v.dtype, device="meta") \
-                if isinstance(v, torch.Tensor) else v
-        context = contextlib.nullcontext()
-    else:
-        def to_value(n):
-            return n.meta["val"]
-        context = fake_mode
-    args, kwargs = pytree.tree_map_only(Node, to_value, (node.args, node.kwargs))
+    def to_value(n):
+        v = n.meta["val"]
+        if not isinstance(v, torch.Tensor):
+            return v
+        if fake_mode is None:  # a graph traced on real tensors: predict on meta tensors
+            v = torch.empty_strided(v.shape, v.stride(), dtype=v.dtype, device="meta")
+        return v.detach().requires_grad_(v.is_floating_point())
+
+    context = contextlib.nullcontext() if fake_mode is None else fake_mode
     try:
-        with context, warnings.catch_warnings():
+        with context, warnings.catch_warnings(), torch.enable_grad():
             warnings.simplefilter("ignore")
+            args, kwargs = pytree.tree_map_only(Node, to_value, (node.args, node.kwargs))
             got = op(*args, **kwargs)
     except Exception:
         return False
     return (isinstance(got, torch.Tensor) and got.dtype == want.dtype
-            and _same_known_shape(got, want) and _same_strides(got, want))
+            and _same_known_shape(got, want) and _same_strides(got, want)
+            and type(got.grad_fn).__name__ != "NotImplemented")
 
 
 def _same_strides(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -12,6 +12,7 @@ where the error came from and how to see everything.
 from __future__ import annotations
 
 import contextlib
+import linecache
 import logging
 import os
 import types
@@ -79,6 +80,8 @@ def for_user(error: BaseException, what: str) -> BaseException:
     Use as `raise for_user(error, ...)` in the except clause of the entry point: the frames
     above it stay, the ones below are filtered.
     """
+    if isinstance(error, GuardOnDataDependentSymNode):
+        error = _as_staging_error(error)  # in converted code; elsewhere a note says why
     if _full() or getattr(error, "_autoconv_filtered", False):
         return error
     trimmed = _user_traceback(error.__traceback__)
@@ -103,6 +106,27 @@ def for_user(error: BaseException, what: str) -> BaseException:
     error.add_note(f"autoconv: raised while {what}, at {where}. Frames of torch and autoconv are "
                    f"hidden; set {_SWITCH}=full to see them.")
     return error.with_traceback(trimmed)
+
+
+def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
+    """torch's "Could not guard on data-dependent expression" as a StagingError at the user's
+    line: Python code (int(), .item(), a size, a comparison outside a converted statement)
+    asked for the value of a traced tensor, which only exists when the graph runs."""
+    trimmed = _user_traceback(error.__traceback__)
+    if trimmed is None or not is_generated_code(_innermost(trimmed).tb_frame.f_code):
+        return error
+    innermost = _innermost(trimmed)
+    filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
+    source = linecache.getline(filename, line).strip()
+    staging_error = autoconv_runtime.StagingError.at(
+        (filename, line), "expression",
+        f"`{source}` asks Python for the value of a traced tensor, which is only known when "
+        "the graph runs, and this use of it is not staged",
+        "Keep the value a tensor: compare tensors directly (`if x.sum() > 0:` is staged) "
+        "rather than calling .item(), int(), float() or bool() on them, use torch.where or "
+        "masking for values, and give sizes that do not depend on tensor values")
+    staging_error.torch_error = error  # torch's own message, for debugging
+    return staging_error.with_traceback(error.__traceback__)
 
 
 # torch's error for Python control flow on a traced tensor: autoconv did not convert that code.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import linecache
 import os
 import re
 import sys
@@ -18,13 +19,16 @@ def user_location() -> tuple[str, int] | None:
     """The (file, line) of the innermost frame that is neither the runtime's nor torch's.
 
     Converted code is compiled with the user's file name and line numbers, so that frame is the
-    user's own statement. Only called on error paths.
+    user's own statement. Only called on error paths. (torch's tracers call bodies through
+    code they generate with `eval`, named "<string>", which has no source to show.)
     """
     frame = sys._getframe(1)
     while frame is not None:
-        path = os.path.abspath(frame.f_code.co_filename)
-        if not path.startswith((_RUNTIME_DIR, _TORCH_DIR)):
-            return frame.f_code.co_filename, frame.f_lineno
+        filename = frame.f_code.co_filename
+        path = os.path.abspath(filename)
+        generated = filename.startswith("<") and filename not in linecache.cache
+        if not path.startswith((_RUNTIME_DIR, _TORCH_DIR)) and not generated:
+            return filename, frame.f_lineno
         frame = frame.f_back
     return None
 
@@ -46,14 +50,74 @@ class StagingError(TypeError):
     """
 
     def __init__(self, statement: str, problem: str, fix: str):
-        # Under dynamo (which traces staged bodies) frames cannot be inspected; the runtime
-        # raises again outside the traced body, where they can.
-        location = None if torch.compiler.is_dynamo_compiling() else user_location()
+        # (torch.export's non-strict tracing runs Python: frames are the user's there)
+        if torch.compiler.is_dynamo_compiling():
+            _raise_under_dynamo(statement, problem, fix)  # NOTE [StagingError under dynamo]
+        self._describe(statement, problem, fix, user_location())
+
+    @classmethod
+    def at(cls, location: tuple[str, int] | None, statement: str, problem: str,
+           fix: str) -> "StagingError":
+        """The error located at `location` (file, line) rather than at the caller's frame."""
+        error = cls.__new__(cls)
+        error._describe(statement, problem, fix, location)
+        return error
+
+    def _describe(self, statement, problem, fix, location) -> None:
         self.filename, self.lineno = location if location else (None, None)
         where = f"{self.filename}:{self.lineno}: " if location else ""
         problem, fix = _own_names(problem), _own_names(fix)
         self.statement, self.problem, self.fix = statement, problem, fix
         super().__init__(f"{where}in a tensor-dependent {statement}: {problem}. {fix}")
+
+
+# NOTE [StagingError under dynamo]
+# Dynamo traces the runtime (and the bodies of torch.cond / while_loop) as Python. It cannot
+# trace an exception's `super().__init__`, and an exception raised in code it traces reaches
+# the user as its own Unsupported / UncapturedHigherOrderOpError. So under dynamo the error is
+# raised for real while dynamo traces: dynamo calls a function marked as having a constant
+# result (what torch.compiler.assume_constant_result marks, set here without importing
+# dynamo) instead of tracing it, and lets an exception that is a ShortenTraceback through its
+# frame compiler unchanged. The error raised is a subclass of StagingError and of that class,
+# located at the user's line in the stack dynamo is tracing.
+
+
+def _raise_under_dynamo(statement: str, problem: str, fix: str):
+    error = _under_dynamo_class().__new__(_under_dynamo_class())
+    error._describe(statement, problem, fix, _dynamo_user_location())
+    error.first_useful_frame = None
+    raise error
+
+
+_raise_under_dynamo._dynamo_marked_constant = True
+
+
+_classes: dict = {}
+
+
+def _under_dynamo_class() -> type:
+    if not _classes:
+        from torch._dynamo.exc import ShortenTraceback  # loaded: dynamo is running
+
+        _classes["dynamo"] = type("StagingError", (StagingError, ShortenTraceback),
+                                  {"__module__": __name__, "__qualname__": "StagingError"})
+    return _classes["dynamo"]
+
+
+def _dynamo_user_location() -> tuple[str, int] | None:
+    """The innermost user frame of the code dynamo is tracing."""
+    try:
+        from torch._guards import TracingContext
+
+        stack = TracingContext.extract_stack()
+    except Exception:  # no tracing context: no location rather than a second error
+        return None
+    for frame in reversed(stack):
+        path = os.path.abspath(frame.filename)
+        if not path.startswith((_RUNTIME_DIR, _TORCH_DIR)) and not (
+                frame.filename.startswith("<") and frame.filename not in linecache.cache):
+            return frame.filename, frame.lineno
+    return None
 
 
 # NOTE [exceptions raised by graphs]

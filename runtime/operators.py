@@ -339,7 +339,30 @@ def print_(*args, sep=" ", end="\n", file=None, flush=False):
     if text.endswith("\n"):
         text = text[:-1]  # the print op ends the line itself
     torch._higher_order_ops.print(text, *tensors)
+    _give_print_node_a_value()
     return None
+
+
+def _give_print_node_a_value() -> None:
+    """Records that the print node just traced returns None.
+
+    torch's proxy rule for its print op leaves the node without `meta["val"]`; torch.export
+    adds it for a print in the top graph, but not in a cond / while_loop body, whose program
+    then fails its verifier ("Node.meta print_1 is missing val field").
+    """
+    if torch.compiler.is_dynamo_compiling():
+        return
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    mode = get_proxy_mode()
+    tracer = getattr(mode, "tracer", None)
+    graph = getattr(tracer, "graph", None)
+    if graph is None:
+        return
+    for node in reversed(graph.nodes):
+        if node.op == "call_function" and node.target is torch._higher_order_ops.print:
+            node.meta.setdefault("val", None)
+            return
 
 
 def list_append(target, value):

@@ -199,21 +199,26 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stride", type=int, default=1, help="every STRIDE-th op")
     parser.add_argument("--ops", nargs="*", help="only these op names")
+    parser.add_argument("--shard", default="0/1", help="I/N: run the I-th of N parts")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     stats, failures = collections.Counter(), []
     start = time.perf_counter()
+    index, count = map(int, args.shard.split("/"))
     ops = [op for op in op_db()[::args.stride] if not args.ops or op.name in args.ops]
+    ops = ops[index::count]
     for i, op in enumerate(ops):
+        seen = len(failures)
         check_op(op, stats, failures)
+        for failure in failures[seen:]:
+            print("DISAGREE", *failure, flush=True)
         if (i + 1) % 50 == 0:
-            print(f"{i + 1}/{len(ops)} ops, {time.perf_counter() - start:.0f} s", flush=True)
+            print(f"{i + 1}/{len(ops)} ops, {time.perf_counter() - start:.0f} s:",
+                  dict(sorted(stats.items())), flush=True)
     stats["ops tried"] = len(ops)
     print(f"\n{len(ops)} ops in {time.perf_counter() - start:.0f} s")
     for key in sorted(stats):
         print(f"  {key}: {stats[key]}")
-    for failure in failures:
-        print("DISAGREE", *failure)
     return 1 if failures else 0
 
 

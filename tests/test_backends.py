@@ -289,3 +289,97 @@ def test_a_tensor_finds_the_graph_traced_for_its_spec():
     assert f.trace_count == 2
     f(torch.ones(3, 2), torch.ones(3, 2))
     assert f.trace_count == 3
+
+
+def blocks_example(x):
+    blocks = torch.arange(36).reshape(1, 6, 6)
+    return torch.cat([blocks[:, :, 1:].flatten(), blocks[:, 1:, :].flatten()]) * x.sum()
+
+
+def test_reshape_of_a_slice_keeps_its_copy():
+    # reshape of a non-contiguous slice records clone(contiguous) + view: the copy is what
+    # makes the view legal, so it stays (it used to be dropped: "view size is not compatible").
+    x = torch.ones(3)
+    for backend in ("python", "fx"):
+        torch.testing.assert_close(autoconv.autoconv(blocks_example, backend=backend)(x),
+                                   blocks_example(x))
+
+
+def flat_double(x):
+    return x.reshape(-1) * 2
+
+
+def test_a_transposed_argument_traces_its_own_graph():
+    # A graph traced for a contiguous tensor records reshape as view; the layout is part of
+    # the signature, so a transposed tensor of the same shape gets a graph of its own.
+    f = autoconv.autoconv(flat_double)
+    x = torch.arange(9.0).reshape(3, 3)
+    torch.testing.assert_close(f(x), flat_double(x))
+    torch.testing.assert_close(f(x.t()), flat_double(x.t()))
+    assert f.trace_count == 2
+
+
+def in_place_on_argument(x, y):
+    x.add_(1)
+    return x * y
+
+
+def output_is_view_of_input(x):
+    return x.view(-1)[1:], x.t()
+
+
+def two_outputs_alias(x):
+    y = x * 2
+    return y, y.view(-1)
+
+
+def copy_then_view(x):
+    y = x.clone()
+    return y.view(-1), x
+
+
+def staged_copy(x):
+    if x.sum() > 0:
+        y = x + 1
+    else:
+        y = x - 1
+    z = y.clone()
+    return y, z
+
+
+def float_add_double(x, d):
+    y = x * 1  # fresh float tensor
+    y.add_(d)  # stays float32; the functional form would be float64
+    return y
+
+
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("fn, make_args", [
+    (in_place_on_argument, lambda: (torch.ones(2, 2), torch.full((2, 2), 3.0))),
+    (output_is_view_of_input, lambda: (torch.arange(6.0).reshape(2, 3),)),
+    (two_outputs_alias, lambda: (torch.arange(4.0).reshape(2, 2),)),
+    (copy_then_view, lambda: (torch.arange(4.0).reshape(2, 2),)),
+    (staged_copy, lambda: (torch.arange(4.0).reshape(2, 2),)),
+    (staged_copy, lambda: (-torch.arange(4.0).reshape(2, 2),)),
+    (float_add_double, lambda: (torch.ones(3), torch.full((3,), 0.1, dtype=torch.float64))),
+])
+def test_views_and_writes_on_inputs_and_outputs_match_eager(grad, fn, make_args):
+    """Values, dtypes, and what writing to the first output does to the other outputs and to
+    the arguments, as in eager."""
+
+    def observe(function):
+        args = make_args()
+        with torch.set_grad_enabled(grad):
+            outs = function(*args)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        before = [(o.clone(), o.dtype) for o in outs]
+        outs[0].add_(100)
+        return before, [o.clone() for o in outs], [a.clone() for a in args]
+
+    want = observe(fn)
+    got = observe(autoconv.autoconv(fn))
+    for (g, g_dtype), (w, w_dtype) in zip(got[0], want[0]):
+        assert g_dtype == w_dtype
+        torch.testing.assert_close(g, w)
+    for g, w in zip(got[1] + got[2], want[1] + want[2]):
+        torch.testing.assert_close(g, w)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import autoconv
+from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 from autoconv_runtime import StagingError
 from support import function_from_source
 
@@ -425,6 +426,132 @@ def _load_module(tmp_path, source):
     spec.loader.exec_module(module)
     return module
 
+
+# Part of "nothing hangs": failures and recursion under staged statements end quickly.
+
+def depth(x, n):
+    if n <= 0:
+        return x
+    return depth(x * 0.5, n - 1)
+
+
+def test_recursion_whose_depth_is_a_tensor_is_refused_quickly():
+    import time
+
+    autoconv.autoconv(lambda x: x + 1)(torch.ones(1))  # torch's one-time start-up cost
+    start = time.perf_counter()
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(depth)(torch.ones(3), torch.tensor(3))
+    assert time.perf_counter() - start < 3  # 0.3 s measured; it used to run for minutes
+    error = info.value
+    assert error.filename == __file__ and error.lineno == depth.__code__.co_firstlineno + 1
+    assert "'depth' calls itself" in str(error) and "while loop" in str(error)
+
+
+def bounded_depth(x, n: int):
+    # Recursion bounded by a Python int under a staged if: each level enters with another n.
+    if n == 0:
+        return x
+    if x.sum() > 0:
+        return bounded_depth(x - 1, n - 1)
+    return bounded_depth(x + 1, n - 1)
+
+
+def test_recursion_bounded_by_a_python_value_still_stages():
+    f = autoconv.autoconv(bounded_depth)
+    for x in (torch.ones(2) * 5, -torch.ones(2), torch.tensor([0.5, -3.0])):
+        torch.testing.assert_close(f(x, 3), bounded_depth(x, 3))
+
+
+def _nested(levels: int) -> str:
+    lines = ["def f(x):", "    y = x"]
+    for i in range(levels):
+        lines.append("    " * (i + 1) + f"if x.sum() > {i}:")
+        lines.append("    " * (i + 2) + "y = count(y)")
+    lines.append("    " * (levels + 1) + "y = y.int()  # a dtype the other branch lacks")
+    lines.append("    return y")
+    return "\n".join(lines)
+
+
+def test_a_failing_nested_statement_runs_each_body_a_bounded_number_of_times():
+    runs = []
+
+    @autoconv.do_not_convert
+    def count(y):
+        runs[-1] += 1
+        return y + 1
+
+    for levels in (3, 6):
+        runs.append(0)
+        fn = function_from_source(_nested(levels), {"count": count})
+        with pytest.raises(StagingError) as info:
+            autoconv.autoconv(fn)(torch.ones(2))
+        assert "'y' is a torch.int32 tensor" in str(info.value)
+    # Linear in the nesting (each body traced, probed and re-run at most a few times), not
+    # exponential: 6 levels ran the innermost body 2**6 times.
+    assert runs[1] <= 3 * runs[0], runs
+
+
+# StagingErrors reach the user through torch.compile as themselves, at the user's line.
+
+def undefined_in_one_branch(x):
+    if x.sum() > 0:
+        y = x + 1
+    return y
+
+
+def list_in_loop(x):
+    items = []
+    while x.sum() > 0:
+        items = items + ["a"]
+        x = x - 1
+    return x
+
+
+@pytest.mark.parametrize("fn, line, words", [
+    (undefined_in_one_branch, 1, "'y' has no value in the false branch"),
+    (list_in_loop, 2, "'items'"),
+])
+def test_staging_error_survives_torch_compile(fn, line, words):
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True)
+    with pytest.raises(StagingError) as info:
+        compiled(torch.ones(2))
+    error = info.value
+    assert (error.filename, error.lineno) == (__file__, fn.__code__.co_firstlineno + line)
+    assert words in str(error) and str(error).startswith(f"{__file__}:{error.lineno}: ")
+    assert error.fix and error.fix in str(error)
+
+
+def test_staging_error_under_torch_export_keeps_its_location():
+    class Wrapper(torch.nn.Module):
+        def forward(self, x):
+            return autoconv.convert(undefined_in_one_branch)(x)
+
+    with pytest.raises(StagingError) as info:
+        torch.export.export(Wrapper(), (torch.ones(2),), strict=False)
+    line = undefined_in_one_branch.__code__.co_firstlineno + 1
+    assert str(info.value).startswith(f"{__file__}:{line}: in a tensor-dependent if statement")
+
+
+def data_dependent(x):
+    # Stands for Python code torch cannot trace on a value read from a tensor (int(), .item()
+    # and sizes from tensors are staged now, so torch's error is raised as torch raises it).
+    if x.dim() > 0:
+        raise GuardOnDataDependentSymNode(
+            None, "Could not guard on data-dependent expression u0 > 0 (unhinted: u0 > 0)")
+    return x
+
+
+def test_data_dependent_guard_becomes_a_staging_error_at_the_line():
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(data_dependent)(torch.ones(3))
+    error = info.value
+    line = data_dependent.__code__.co_firstlineno + 4
+    assert (error.filename, error.lineno) == (__file__, line)
+    assert "`raise GuardOnDataDependentSymNode(` asks Python for the value" in str(error)
+    assert ".item()" in error.fix
+    assert "guard" in str(error.torch_error)  # torch's own words stay reachable
 
 # --- errors in callees (issue 10) ------------------------------------------------------------
 

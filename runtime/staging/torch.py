@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import re
 import threading
 
 import torch
@@ -113,6 +114,76 @@ def staged_statement() -> str | None:
     """The innermost statement whose bodies are running to become a graph, or None."""
     stack = getattr(_staging, "statements", None)
     return stack[-1] if stack else None
+
+
+def _leaf_key(leaf):
+    if isinstance(leaf, torch.Tensor):
+        return ("tensor", tuple(str(d) for d in leaf.shape), leaf.dtype, leaf.device)
+    if is_undefined(leaf):
+        return ("undefined", leaf.name)
+    try:
+        hash(leaf)
+        return (type(leaf), leaf)
+    except TypeError:
+        return (type(leaf), id(leaf))
+
+
+def _entry_key(bodies, values) -> tuple:
+    """What decides how a staged statement traces: its bodies' code, and the types of the
+    tensors and the Python values it starts from (closure cells of the bodies included)."""
+    cells = [c.cell_contents for b in bodies for c in (getattr(b, "__closure__", None) or ())
+             if c.cell_contents is not None]
+    codes = tuple(getattr(b, "__code__", b) for b in bodies)
+    return codes, tuple(_leaf_key(v) for v in pytree.tree_leaves((values, cells)))
+
+
+def _no_recursion(statement: str, bodies, values):
+    """Refuses a staged statement entered again, while its bodies are being traced, from
+    exactly the same Python state: a recursive function whose depth depends on a tensor
+    (`def depth(x, n): if n <= 0: return x; return depth(x * 0.5, n - 1)` with a tensor `n`).
+    Tracing both branches of the `if` calls the function again, which stages the same `if`
+    again, for ever; a recursion bounded by a Python value enters with another value.
+
+    Raises StagingError at the statement's line.
+    """
+    if torch.compiler.is_compiling():  # dynamo refuses the bookkeeping
+        return contextlib.nullcontext()
+    key = _entry_key(bodies, values)
+    entered = _staging.__dict__.setdefault("entered", [])
+    if key in entered:
+        path = getattr(bodies[0], "__qualname__", "").split(".<locals>.")
+        # (the converted function is named `<name>_converted` in its factory)
+        function = re.sub(r"_converted(_\d+)?$", "", path[-2]) if len(path) > 1 else "a function"
+        raise StagingError(
+            statement,
+            f"'{function}' calls itself while its bodies are being staged, from the same "
+            "Python values and tensor types, so the depth of the recursion depends on a "
+            "tensor and tracing it would never end",
+            "Write the recursion as a while loop that carries the values that change, or "
+            "bound its depth with a Python int")
+    return _entered(entered, key)
+
+
+@contextlib.contextmanager
+def _entered(entered: list, key):
+    entered.append(key)
+    try:
+        yield
+    finally:
+        entered.pop()
+
+
+def _reraise_analysed(error: BaseException) -> bool:
+    """Whether `error` needs no analysis here: a StagingError names its cause already, and an
+    error an inner staged statement analysed was looked at once (re-running the bodies of
+    every enclosing statement to look again would take time exponential in their nesting)."""
+    if isinstance(error, StagingError) or getattr(error, "_autoconv_analysed", False):
+        return True
+    try:
+        error._autoconv_analysed = True
+    except AttributeError:  # exceptions without a __dict__
+        pass
+    return False
 
 
 def probing() -> bool:
@@ -546,6 +617,12 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
     one torch.cond."""
     statement = "if statement"
+    with _no_recursion(statement, (if_true, if_false), (pred, state, inputs, dtypes)):
+        return _carried_if(pred, if_true, if_false, state, names, like, inputs, dtypes,
+                           statement)
+
+
+def _carried_if(pred, if_true, if_false, state, names, like, inputs, dtypes, statement):
     slots = objects.carried_slots(state)
     if slots:
         return objects.carry(
@@ -556,6 +633,10 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
         ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
         statement)
     pred = as_predicate(pred, statement)
+    return _stage_if(pred, if_true, if_false, state, names, like, inputs, dtypes, statement)
+
+
+def _stage_if(pred, if_true, if_false, state, names, like, inputs, dtypes, statement):
     kinds = _slot_kinds(state, names)
     state = _fill_return_placeholders((if_true, if_false), state, names, kinds, inputs, pred)
     _refuse_sets(state, names, statement)
@@ -587,7 +668,9 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     try:
         with _operator_bodies():
             flat = operators.cond(pred, *(staged(b, w) for b, w in branches), operands.flat)
-    except Exception:
+    except Exception as error:
+        if _reraise_analysed(error):
+            raise
         # torch (and dynamo, which traces the branches) report problems in their own terms;
         # run the branches once more outside the operator to name the variable at fault.
         with _probe():
@@ -614,6 +697,11 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     unknown), which sizes the lists the loop grows; without it such a loop runs twice, first
     only to count its trips (see NOTE [lists in while loops]).
     """
+    with _no_recursion(statement, (test, body), (state, inputs, dtypes, trips is None)):
+        return _stage_while(test, body, state, names, like, inputs, statement, dtypes, trips)
+
+
+def _stage_while(test, body, state, names, like, inputs, statement, dtypes, trips):
     slots = objects.carried_slots(state)
     if slots:
         return objects.carry(
@@ -649,8 +737,10 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
 
     def staged_test(*flat):
         staged, ins = operands.split(flat)
-        go = test(*_merge(staged, state, kinds), *ins)
-        return as_predicate(to_tensor(go, like), statement)
+        go = as_predicate(to_tensor(test(*_merge(staged, state, kinds), *ins), like), statement)
+        # `while found:` returns (a 0-d view of) an operand, and torch's operators refuse
+        # outputs that alias their inputs.
+        return go.clone() if go._base is not None else go
 
     def run(flat):
         staged, ins = operands.split(flat)
@@ -663,7 +753,9 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
         with _operator_bodies():
             flat = operators.while_loop(staged_test, lambda *flat: _unalias(run(flat)[1]),
                                        carried, read_only)
-    except Exception:
+    except Exception as error:
+        if _reraise_analysed(error):
+            raise
         # As in stage_if: find the variable at fault by running the body outside the operator.
         with _probe():
             raw, after = run(operands.flat)

@@ -296,6 +296,30 @@ def test_python_int_counter_carried_under_compile():
             assert compiled(torch.tensor(n)).shape == halvings(torch.tensor(n)).shape
 
 
+def search_while_found(x):
+    # The loop's condition is a carried bool tensor itself: its predicate must not alias it.
+    k = torch.tensor(0)
+    found = torch.tensor(True)
+    while found:
+        found = x[k] > 0
+        k = k + 1
+    return k
+
+
+def search_while_not_done(x):
+    k = torch.tensor(0)
+    done = torch.tensor(False)
+    while not done:
+        done = x[k] <= 0
+        k = k + 1
+    return k
+
+
+@pytest.mark.parametrize("fn", [search_while_found, search_while_not_done])
+def test_loop_on_a_carried_flag(fn):
+    assert_same_result(fn, [T([1.0, 2.0, -1.0, 3.0]), T([-1.0, 5.0, 1.0, 1.0]),
+                            T([2.0, 2.0, 2.0, -2.0])])
+
 # --- loops over mixed iterables: traced tensors zipped with Python values --------------------
 
 def zip_tensor_and_list(weights):
