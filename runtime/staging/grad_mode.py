@@ -24,6 +24,8 @@ user's line) rather than replay gradients eager would not compute.
 
 from __future__ import annotations
 
+import threading
+
 import torch
 from torch.fx.experimental import proxy_tensor
 from torch.overrides import TorchFunctionMode
@@ -36,29 +38,34 @@ __all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "function_begins", "raise_refus
 SET_GRAD_ENABLED = torch._C._set_grad_enabled
 
 
-_recording = [0]  # >0 while an autoconv Function traces
-# Whether the traced function began in inference mode (None until it begins: make_fx itself
-# changes the mode around the function).
-_inference_at_entry: list = [None]
-_refused: list = []  # the StagingError for the trace, made at the user's line
+class _Trace(threading.local):
+    """Per thread, as torch's mode stacks are: the state of the trace in progress."""
+
+    recording = 0  # >0 while an autoconv Function traces
+    # Whether the traced function began in inference mode (None until it begins: make_fx
+    # itself changes the mode around the function).
+    inference_at_entry = None
+    refused = None  # the StagingError for the trace, made at the user's line
+
+
+_trace = _Trace()
 
 
 def function_begins() -> None:
     """Called by the traced function as it begins: the inference mode it runs in."""
-    _inference_at_entry[0] = torch.is_inference_mode_enabled()
+    _trace.inference_at_entry = torch.is_inference_mode_enabled()
 
 
 def raise_refusal() -> None:
     """Raise the trace's StagingError, if it made one (call after the trace)."""
-    if _refused:
-        error = _refused.pop()
-        _refused.clear()
+    error, _trace.refused = _trace.refused, None
+    if error is not None:
         raise error
 
 
 def recording() -> bool:
     """Whether an autoconv Function is tracing: a staged body then records its changes too."""
-    return _recording[0] > 0
+    return _trace.recording > 0
 
 
 class RecordGradMode(TorchFunctionMode):
@@ -68,28 +75,27 @@ class RecordGradMode(TorchFunctionMode):
     these around each body, see `tracers/make_fx.py`)."""
 
     def __enter__(self):
-        if _recording[0] == 0:
-            _inference_at_entry[0] = None
-            _refused.clear()
-        _recording[0] += 1
+        if _trace.recording == 0:
+            _trace.inference_at_entry = _trace.refused = None
+        _trace.recording += 1
         return super().__enter__()
 
     def __exit__(self, *exc):
-        _recording[0] -= 1
+        _trace.recording -= 1
         return super().__exit__(*exc)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        entry = _inference_at_entry[0]
+        entry = _trace.inference_at_entry
         if entry is not None and torch.is_inference_mode_enabled() is not entry \
-                and not _refused:
+                and _trace.refused is None:
             # Raised once the trace ends (`raise_refusal`): a TypeError raised here, in a
             # tensor operator, would become Python's "unsupported operand" error.
-            _refused.append(StagingError(
+            _trace.refused = StagingError(
                 "function", "torch.inference_mode() inside the traced code leaves nothing in the "
                 "graph, so the replay would compute gradients through it",
                 "Write `with torch.no_grad():` instead (the graph records it), or call the "
-                "autoconv function inside torch.inference_mode()"))
+                "autoconv function inside torch.inference_mode()")
         if func is SET_GRAD_ENABLED:
             mode = proxy_tensor.get_proxy_mode()
             if mode is not None:
