@@ -168,9 +168,14 @@ class _Emitter:
         The choice is made once per call, at the top of the function: with grad mode on, the
         tensor written to might be one autograd saved for backward.
         """
-        candidates = _in_place_candidates(graph)
-        self.copies_left_out, buffer_writes = _carried_buffer_writes(graph, self.carried)
-        candidates.update(buffer_writes)
+        # A graph that changes grad mode itself (`with torch.no_grad():` in the function)
+        # would need the choice made per region: it keeps the functional ops.
+        if _sets_grad_mode(graph):
+            candidates, self.copies_left_out = {}, set()
+        else:
+            candidates = _in_place_candidates(graph)
+            self.copies_left_out, buffer_writes = _carried_buffer_writes(graph, self.carried)
+            candidates.update(buffer_writes)
         if candidates:
             self.lines.append(f"    grad = {self.callee(torch.is_grad_enabled)}()")
         chosen, locals_ = {}, {}
@@ -258,6 +263,25 @@ class _Emitter:
                  if v.op in ("call_function", "call_method") and v.users]
         if names:
             body.append(f"    del {', '.join(names)}")
+
+
+def _sets_grad_mode(graph: torch.fx.Graph) -> bool:
+    return any(n.op == "call_function" and n.target is torch._C._set_grad_enabled
+               for n in graph.nodes)
+
+
+def _restoring_grad_mode(runner: Callable) -> Callable:
+    """`runner`, with the caller's grad mode restored however it ends: a graph that records
+    `with torch.no_grad():` sets the mode back itself only when it reaches the block's end."""
+    is_enabled, set_enabled = torch.is_grad_enabled, torch._C._set_grad_enabled
+
+    def run(*args):
+        mode = is_enabled()
+        try:
+            return runner(*args)
+        finally:
+            set_enabled(mode)
+    return run
 
 
 def _last_readers(graph: torch.fx.Graph) -> dict[Node, list[Node]]:
@@ -648,4 +672,8 @@ def build(backend: str, graph_module: GraphModule, example_inputs) -> Callable:
     except KeyError:
         raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}") \
             from None
-    return builder(graph_module, example_inputs)
+    runner = builder(graph_module, example_inputs)
+    if any(_sets_grad_mode(m.graph) for m in graph_module.modules()
+           if isinstance(m, GraphModule)):
+        runner = _restoring_grad_mode(runner)
+    return runner

@@ -14,6 +14,7 @@ from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules
 from autoconv_runtime.errors import StagingError, user_exception
+from autoconv_runtime.staging import grad_mode
 from autoconv_runtime.values import is_undefined
 
 from . import backends, graph_passes, tracebacks
@@ -111,6 +112,11 @@ class ConcreteFunction:
         self._changed = list(changed)
         self._live = list(live)  # paths whose tensors are the graph's last inputs
         self._bound_self = bound_self
+        # The grad mode the trace ran under, where the graph records grad-mode changes (whose
+        # restores hold that mode); None where the graph runs the same under either mode.
+        self.grad_mode = torch.is_grad_enabled() if grad_mode.sets_grad_mode(graph_module) \
+            else None
+        self._other_grad_mode: ConcreteFunction | None = None
 
     @property
     def graph(self) -> torch.fx.Graph:
@@ -126,6 +132,12 @@ class ConcreteFunction:
         return f"<ConcreteFunction {self.__name__}{self.signature} backend={self.backend!r}>"
 
     def _run_flat(self, tensors, args=None, kwargs=None):
+        if self.grad_mode is not None and self.grad_mode is not torch.is_grad_enabled():
+            raise RuntimeError(
+                f"{self.__name__}: this graph changes grad mode (torch.no_grad / enable_grad / "
+                f"set_grad_enabled) and was traced with grad mode "
+                f"{'on' if self.grad_mode else 'off'}; call it with the same grad mode, or call "
+                "the autoconv Function, which traces one graph per grad mode")
         if self._live:
             roots = (args, kwargs, self._bound_self)
             tensors = tensors + [_follow(roots, path)[-1] for path in self._live]
@@ -251,7 +263,28 @@ class Function:
         concrete = self._cache.get(signature)
         if concrete is None:
             concrete = self._trace(signature, leaves, args, kwargs)
+        if concrete.grad_mode is not None and concrete.grad_mode is not torch.is_grad_enabled():
+            concrete = self._for_grad_mode(concrete, signature, leaves, args, kwargs)
         return concrete._run_flat(concrete._inputs(leaves), args, kwargs)
+
+    def _for_grad_mode(self, concrete, signature, leaves, args, kwargs):
+        """The graph of `signature` for the caller's grad mode. A graph that records grad-mode
+        changes holds the modes its trace saw (restores included), so it is traced once per
+        mode (see `autoconv_runtime.staging.grad_mode`)."""
+        other = concrete._other_grad_mode
+        if other is None:
+            with self._lock:
+                other = concrete._other_grad_mode
+                if other is None:
+                    try:
+                        other = self._trace_locked(signature, leaves)
+                    except Exception as error:
+                        raise tracebacks.for_user(  # noqa: B904
+                            error, f"tracing {self.__name__}")
+                    other._other_grad_mode = concrete
+                    concrete._other_grad_mode = other
+                    self.trace_count += 1
+        return other
 
     def get_concrete_function(self, *args, **kwargs) -> ConcreteFunction:
         """The `ConcreteFunction` for these arguments (tensors or `TensorSpec`s), traced if new.
@@ -333,6 +366,7 @@ class Function:
             self.python_function, "__self__", None)
 
         def flat_function(live, *tensors):
+            grad_mode.function_begins()
             state, inputs = tensors[: len(names)], tensors[len(names):]
             inputs, live_tensors = inputs[: len(tensor_slots)], inputs[len(tensor_slots):]
             full = list(leaves)
@@ -383,9 +417,11 @@ class Function:
             # the code of every nested subgraph whenever an enclosing one changes, which made
             # code generation half of the time of tracing code with nested staged statements.
             try:
-                with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True):
+                with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
+                        grad_mode.RecordGradMode():
                     graph_module = make_fx(traced, tracing_mode=mode,
                                            _allow_non_fake_inputs=True)(*inputs)
+                grad_mode.raise_refusal()
             finally:
                 if "undo" in out_info:  # the call's objects must not keep the trace's values
                     roots, before, stored = out_info.pop("undo")

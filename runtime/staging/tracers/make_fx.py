@@ -18,6 +18,7 @@ from torch._higher_order_ops.while_loop import while_loop_op
 from torch.fx.experimental import proxy_tensor
 from torch.utils import _pytree as pytree
 
+from .. import grad_mode
 from ..registry import StagingTracer
 from .func import refuse_transform
 
@@ -49,7 +50,7 @@ class MakeFxTracer(StagingTracer):
 
         def flat(fn):
             def run(*args):
-                leaves, spec = pytree.tree_flatten(fn(*args))
+                leaves, spec = pytree.tree_flatten(_recording_grad_mode(fn)(*args))
                 structure.append(spec)
                 # A cond kept for the asserts or prints in it still gives one output:
                 # torch.export cannot check or save an operator node without one.
@@ -64,8 +65,21 @@ class MakeFxTracer(StagingTracer):
     def while_loop(self, cond_fn, body_fn, carried, additional):
         refuse_transform("while loop", allowed=())
         return _call_lifting_constants(
-            lambda: while_loop_op(cond_fn, body_fn, carried, additional),
+            lambda: while_loop_op(_recording_grad_mode(cond_fn), _recording_grad_mode(body_fn),
+                                  carried, additional),
             torch.ops.higher_order.while_loop)
+
+
+def _recording_grad_mode(body):
+    """`body`, recording its grad-mode changes into its own graph when an autoconv Function
+    traces (make_fx traces a body under a torch-function mode stack of its own)."""
+    if not grad_mode.recording():
+        return body
+
+    def run(*args):
+        with grad_mode.RecordGradMode():
+            return body(*args)
+    return run
 
 
 def _call_lifting_constants(call, operator):

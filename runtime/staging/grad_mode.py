@@ -1,0 +1,113 @@
+"""Grad-mode changes inside a traced function, recorded into the captured graph.
+
+make_fx records aten ops below the Autograd dispatch key, so `with torch.no_grad():`,
+`@torch.no_grad()`, `torch.enable_grad()` and `torch.set_grad_enabled(...)` in the traced code
+leave nothing in the graph: a replay that autograd records through (the python and fx backends,
+inductor's compiled graph) would compute gradients through a region the Python function kept
+out of autograd. Every one of those APIs ends in `torch._C._set_grad_enabled`, which has a
+`__torch_function__` hook; `RecordGradMode` puts a `_set_grad_enabled(mode)` node into the
+graph being traced at each call (as make_fx's `pre_dispatch=True` tracing and torch.export do,
+see `PreDispatchTorchFunctionMode` in torch/fx/experimental/proxy_tensor.py), and the replay
+runs them in order. `torch.fx.node` counts the call as side-effectful, so dead-code elimination
+keeps it.
+
+The recorded values are the modes the trace saw, restores included (`no_grad().__exit__`
+sets the mode back to what it was at the trace's entry), so a graph holding such nodes is valid
+only for the grad mode it was traced under: `Function` keeps one per mode (see
+`ConcreteFunction.grad_mode`).
+
+`torch.inference_mode()` inside the traced code does not go through `_set_grad_enabled` (it is
+a C++ guard, `torch._C._InferenceMode`), so nothing would record it: tracing refuses the first
+torch call made in a different inference mode than the trace began in (`StagingError` at the
+user's line) rather than replay gradients eager would not compute.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import torch
+from torch.fx.experimental import proxy_tensor
+from torch.overrides import TorchFunctionMode
+
+from ..errors import StagingError
+
+__all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "function_begins", "raise_refusal", "recording",
+           "sets_grad_mode"]
+
+SET_GRAD_ENABLED = torch._C._set_grad_enabled
+
+
+class _Trace(threading.local):
+    """Per thread, as torch's mode stacks are: the state of the trace in progress."""
+
+    recording = 0  # >0 while an autoconv Function traces
+    # Whether the traced function began in inference mode (None until it begins: make_fx
+    # itself changes the mode around the function).
+    inference_at_entry = None
+    refused = None  # the StagingError for the trace, made at the user's line
+
+
+_trace = _Trace()
+
+
+def function_begins() -> None:
+    """Called by the traced function as it begins: the inference mode it runs in."""
+    _trace.inference_at_entry = torch.is_inference_mode_enabled()
+
+
+def raise_refusal() -> None:
+    """Raise the trace's StagingError, if it made one (call after the trace)."""
+    error, _trace.refused = _trace.refused, None
+    if error is not None:
+        raise error
+
+
+def recording() -> bool:
+    """Whether an autoconv Function is tracing: a staged body then records its changes too."""
+    return _trace.recording > 0
+
+
+class RecordGradMode(TorchFunctionMode):
+    """While tracing under make_fx: each grad-mode change becomes a node of the graph being
+    traced (the innermost one: a cond / while_loop body's graph while a body is traced; make_fx
+    traces a body under a mode stack of its own, so the staging tracer enters one more of
+    these around each body, see `tracers/make_fx.py`)."""
+
+    def __enter__(self):
+        if _trace.recording == 0:
+            _trace.inference_at_entry = _trace.refused = None
+        _trace.recording += 1
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        _trace.recording -= 1
+        return super().__exit__(*exc)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        entry = _trace.inference_at_entry
+        if entry is not None and torch.is_inference_mode_enabled() is not entry \
+                and _trace.refused is None:
+            # Raised once the trace ends (`raise_refusal`): a TypeError raised here, in a
+            # tensor operator, would become Python's "unsupported operand" error.
+            _trace.refused = StagingError(
+                "function", "torch.inference_mode() inside the traced code leaves nothing in the "
+                "graph, so the replay would compute gradients through it",
+                "Write `with torch.no_grad():` instead (the graph records it), or call the "
+                "autoconv function inside torch.inference_mode()")
+        if func is SET_GRAD_ENABLED:
+            mode = proxy_tensor.get_proxy_mode()
+            if mode is not None:
+                (enabled,) = args
+                node = mode.tracer.create_node("call_function", SET_GRAD_ENABLED,
+                                               (bool(enabled),), {})
+                node.meta["val"] = None
+        return func(*args, **kwargs)
+
+
+def sets_grad_mode(graph_module: torch.fx.GraphModule) -> bool:
+    """Whether `graph_module` (or a cond / while_loop body in it) changes grad mode."""
+    return any(node.op == "call_function" and node.target is SET_GRAD_ENABLED
+               for module in graph_module.modules() if isinstance(module, torch.fx.GraphModule)
+               for node in module.graph.nodes)

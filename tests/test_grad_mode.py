@@ -1,0 +1,134 @@
+"""Grad-mode changes inside an autoconv Function: the replay gives the gradients eager gives."""
+
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime.errors import StagingError
+
+
+def scale_no_grad(w, x):
+    with torch.no_grad():
+        scale = (w * x).sum()
+    return w * scale
+
+
+@torch.no_grad()
+def _constant(w, x):
+    return (w * x).sum()
+
+
+def decorated(w, x):
+    return w * _constant(w, x)
+
+
+def set_grad(w, x):
+    before = torch.is_grad_enabled()
+    torch.set_grad_enabled(False)
+    s = (w * x).sum()
+    torch.set_grad_enabled(before)
+    return w * s
+
+
+def in_if(w, x):
+    s = x.sum()
+    if x.sum() > 0:
+        with torch.no_grad():
+            s = (w * x).sum()
+        y = w * s
+    else:
+        y = w * w * s
+    return y
+
+
+def in_while(w, x):
+    i = 0
+    while i < x.sum().abs().ceil():
+        with torch.no_grad():
+            x = x * w
+        i += 1
+    return w * x
+
+
+def enable_inside(w, x):
+    with torch.enable_grad():
+        y = w * x
+    return y * 2
+
+
+CASES = [scale_no_grad, decorated, set_grad, in_if, in_while, enable_inside]
+
+
+def _grads(fn, w, x, grad_on=True):
+    w = w.detach().requires_grad_()
+    with torch.set_grad_enabled(grad_on):
+        out = fn(w, x)
+    if not out.requires_grad:
+        return out.detach(), None
+    out.sum().backward()
+    return out.detach(), w.grad
+
+
+@pytest.mark.parametrize("backend", ["python", "fx"])
+@pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__)
+def test_replay_gradients_match_eager(fn, backend):
+    torch.manual_seed(0)
+    w, x = torch.randn(3), torch.randn(3)
+    staged = autoconv.autoconv(fn, backend=backend)
+    for inputs in ((w, x), (w, -x)):  # the two branches of the staged if
+        for grad_on in (True, False, True):
+            expected = _grads(fn, *inputs, grad_on)
+            got = _grads(staged, *inputs, grad_on)
+            torch.testing.assert_close(got, expected)
+
+
+def test_inductor_gradients_match_eager():
+    w, x = torch.randn(3), torch.randn(3)
+    staged = autoconv.autoconv(scale_no_grad, backend="inductor")
+    torch.testing.assert_close(_grads(staged, w, x), _grads(scale_no_grad, w, x))
+
+
+def test_grad_mode_restored_when_graph_raises():
+    def fails(w, x):
+        with torch.no_grad():
+            y = w * x
+            if y.sum() > 100:
+                raise ValueError("too big")
+        return w * y
+    staged = autoconv.autoconv(fails)
+    with pytest.raises(ValueError):
+        staged(torch.full((3,), 10.0, requires_grad=True), torch.full((3,), 10.0))
+    assert torch.is_grad_enabled()
+
+
+def test_common_path_records_nothing():
+    staged = autoconv.autoconv(lambda w, x: w * x)
+    concrete = staged.get_concrete_function(torch.randn(3), torch.randn(3))
+    assert concrete.grad_mode is None
+    assert "_set_grad_enabled" not in concrete.code
+
+
+def test_export_gradients_match_eager():
+    w, x = torch.randn(3), torch.randn(3)
+    program = autoconv.autoconv(scale_no_grad).export(w, x)
+    torch.testing.assert_close(_grads(program.module(), w, x), _grads(scale_no_grad, w, x))
+
+
+def inference_inside(w, x):
+    with torch.inference_mode():
+        scale = (w * x).sum()
+    return w + scale
+
+
+def test_inference_mode_inside_is_refused_at_the_users_line():
+    w = torch.randn(3, requires_grad=True)
+    with pytest.raises(StagingError, match="inference_mode") as info:
+        autoconv.autoconv(inference_inside)(w, torch.randn(3))
+    assert info.value.filename == __file__
+
+
+def test_called_inside_inference_mode():
+    w, x = torch.randn(3), torch.randn(3)
+    staged = autoconv.autoconv(scale_no_grad)
+    with torch.inference_mode():
+        torch.testing.assert_close(staged(w, x), scale_no_grad(w, x))
