@@ -34,6 +34,9 @@ _NOT_RECORDS = ("builtins", "torch", "enum", "functools", "collections", "typing
                 "types")
 
 
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement (or type())
+
+
 def _is_plain_object(value) -> bool:
     if isinstance(value, (torch.Tensor, torch.nn.Module, StagedList, enum.Enum)):
         return False
@@ -42,6 +45,10 @@ def _is_plain_object(value) -> bool:
     if is_staged(value):  # another tracer's value (staging/registry.py): staged as one value
         return False
     cls = type(value)
+    if not cls.__flags__ & _HEAP_TYPE:
+        # A type defined in C (a function, a method, a code object) is no record of fields:
+        # it cannot be rebuilt with object.__new__, and its __dict__ is not its state.
+        return False
     if cls.__module__ == "builtins" and getattr(builtins, cls.__name__, None) is not cls:
         # A class made by exec() without a __name__ says it is a builtin: it is the user's.
         return hasattr(value, "__dict__") and not hasattr(cls, "__slots__")
