@@ -744,7 +744,9 @@ def _stage_while(test, body, state, names, like, inputs, statement, dtypes, trip
         go = as_predicate(to_tensor(test(*_merge(staged, state, kinds), *ins), like), statement)
         # `while found:` returns (a 0-d view of) an operand, and torch's operators refuse
         # outputs that alias their inputs.
-        return go.clone() if go._base is not None else go
+        # A third-party tracer's predicate need not be a tensor.
+        aliased = isinstance(go, torch.Tensor) and go._base is not None
+        return go.clone() if aliased else go
 
     def run(flat):
         staged, ins = operands.split(flat)
