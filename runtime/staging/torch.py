@@ -307,6 +307,15 @@ def _unpack_outputs(outputs, state, names, kinds, statement, where, like, dtypes
             raise StagingError(
                 statement, f"'{name}' has no value {where} but is used afterwards", fix
             )
+        if not _is_stageable(out) and name == "<value>":
+            # `a if c else b` (operators.if_exp): no variable and no assignment to name.
+            raise StagingError(
+                "conditional expression",
+                f"'a if c else b' gives {_describe(out)} {where.replace('in the ', 'on its ').replace('branch', 'side')}; a "
+                "staged choice can only produce tensors and numbers",
+                "Choose with a Python condition there (a str, such as an error message, cannot "
+                "depend on a tensor), or make both sides tensors",
+            )
         if not _is_stageable(out):
             raise StagingError(
                 statement,
