@@ -24,6 +24,7 @@ import enum
 from typing import Callable, NamedTuple
 
 import torch
+from torch.fx.experimental.proxy_tensor import disable_proxy_modes_tracing
 from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols, statically_known_true
 from torch.utils import _pytree as pytree
 
@@ -63,6 +64,15 @@ _SYMBOLIC = (torch.SymBool, torch.SymInt, torch.SymFloat)
 def _is_number(value) -> bool:
     # A symbolic number (`t.item()` under a tracer) crosses a statement as a 0-d tensor too.
     return isinstance(value, (bool, int, float, *_SYMBOLIC)) and not isinstance(value, torch.Tensor)
+
+
+def _number_dtype(value) -> torch.dtype:
+    """The dtype `to_tensor(value)` gives a Python (or symbolic) number, without making it."""
+    if isinstance(value, (bool, torch.SymBool)):
+        return torch.bool
+    if isinstance(value, (int, torch.SymInt)):
+        return torch.int64
+    return torch.get_default_dtype()
 
 
 def _is_stageable(value) -> bool:
@@ -208,7 +218,7 @@ class Statement:
             if kind not in _OUTPUTS:
                 continue
             values = [path[slot] for path in paths]
-            numbers = [to_tensor(v).dtype for v in values if _is_number(v)]
+            numbers = [_number_dtype(v) for v in values if _is_number(v)]
             tensors = [v.dtype for v in values if isinstance(v, torch.Tensor)]
             if numbers and tensors:
                 dtype = tensors[0]
@@ -272,7 +282,10 @@ class _Watch:
         if not torch.compiler.is_dynamo_compiling():
             self.seen[body.where] = (raw, out)
             if len(self.seen) == len(self.bodies):
-                promoted, mismatches = self.decide()
+                # Comparing sizes must not trace ops into the body's graph (an unbacked size
+                # of the enclosing graph is not tracked by the body's tracer).
+                with disable_proxy_modes_tracing():
+                    promoted, mismatches = self.decide()
                 if promoted:
                     raise _Promote(promoted)
                 if mismatches:
@@ -300,7 +313,7 @@ class _Watch:
             first = self.seen[wheres[0]][1]
             for where in wheres[1:]:
                 for name, a, b in zip(statement.output_names(), first, self.seen[where][1]):
-                    if not _same_kind(a, b):
+                    if not _same_kind(a, b, sizes=False):
                         mismatches.append((name, a, b, wheres[0], where))
         return {}, mismatches
 
@@ -609,17 +622,26 @@ def _mismatch_fix(name, first, second) -> str:
             "tensor's number of dimensions or a fixed size)")
 
 
-def _same_kind(a, b) -> bool:
+def _same_kind(a, b, sizes: bool = True) -> bool:
+    """Whether `a` and `b` can be one value of the graph: one structure, and tensors of one
+    dtype, device and number of dimensions, and with `sizes`, sizes that may be equal.
+
+    Without `sizes` (a cond's branches) sizes may differ: torch.cond gives such an output a
+    size of its own, unknown until the graph runs. A loop carries a value with fixed sizes.
+    """
     a_leaves, a_spec = pytree.tree_flatten(a)
     b_leaves, b_spec = pytree.tree_flatten(b)
     if not all(isinstance(t, torch.Tensor) for t in a_leaves + b_leaves):
         return a_spec == b_spec  # another tracer's values (fx Proxies) have no dtype to compare
-    return a_spec == b_spec and all(_same_tensor_kind(x, y) for x, y in zip(a_leaves, b_leaves))
+    return a_spec == b_spec and all(_same_tensor_kind(x, y, sizes)
+                                    for x, y in zip(a_leaves, b_leaves))
 
 
-def _same_tensor_kind(a, b) -> bool:
-    if a.dtype != b.dtype or a.dim() != b.dim():
+def _same_tensor_kind(a, b, sizes: bool = True) -> bool:
+    if a.dtype != b.dtype or a.dim() != b.dim() or a.device != b.device:
         return False
+    if not sizes:
+        return True
     if _size_depends_on_values(a) or _size_depends_on_values(b):
         return all(statically_known_true(x == y) for x, y in zip(a.shape, b.shape))
     try:
