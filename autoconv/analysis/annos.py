@@ -18,6 +18,7 @@ class Anno(enum.Enum):
     READS = "names the statement's bodies (and loop tests) read"
     DEFINED_IN = "names certainly bound when the statement starts"
     EXTRA_TEST = "an extra loop condition added when break/return were lowered"
+    TRIP_BOUND = "a while loop growing a list: a bound on its trips read from its test"
 
 
 def set_anno(node, key: Anno, value) -> None:

@@ -34,7 +34,7 @@ class ControlFlowConverter(Converter):
     statements_only = True
 
     reads = (Anno.LIVE_OUT, Anno.BODY_LIVE_IN, Anno.WRITES, Anno.READS, Anno.DEFINED_IN,
-             Anno.EXTRA_TEST)
+             Anno.EXTRA_TEST, Anno.TRIP_BOUND)
 
     def _state(self, node):
         live = self.anno(node, Anno.LIVE_OUT) | self.anno(node, Anno.BODY_LIVE_IN)
@@ -116,7 +116,7 @@ class ControlFlowConverter(Converter):
             fn.body = [gast.Pass()]
         return fn
 
-    def _call(self, template, node, state, inputs, **subs):
+    def _call(self, template, node, state, inputs, trailing="", **subs):
         # Runtime messages name the state: autoconv's own variables by what they stand for.
         shown = getattr(self.ctx, "display_names", {})
         names = templates.strings_tuple([shown.get(name, name) for name in state])
@@ -124,6 +124,8 @@ class ControlFlowConverter(Converter):
         if inputs:
             template = template[:-1] + ", inputs)"
             subs["inputs"] = templates.names_tuple(inputs)
+        if trailing:
+            template = template[:-1] + f", {trailing})"
         if state:
             return templates.replace(
                 f"state_out = {template}", state_out=templates.names_tuple(state, gast.Store()),
@@ -167,8 +169,21 @@ class ControlFlowConverter(Converter):
             self._body_function(test_name, state + inputs, test, state, returns=False),
             self._body_function(body_name, state + inputs, node.body, state),
         ]
+        trailing, subs = "", {}
+        bound = self.anno(node, Anno.TRIP_BOUND)
+        if bound is not None and bound.counter in state:
+            # A loop growing a list: how many more trips it makes at most, from its test
+            # (analysis/trips.py), sizes the list before the loop.
+            trips_name = subs["loop_trips"] = self.ctx.namer.new("loop_trips")
+            trips = templates.replace(
+                "return ac.trips_bound(counter, op, bound, step)", ac=self.ctx.runtime,
+                counter=bound.counter, op=gast.Constant(value=bound.op, kind=None),
+                bound=bound.bound, step=gast.Constant(value=bound.step, kind=None))
+            functions.append(self._body_function(trips_name, state + inputs, trips, state,
+                                                 returns=False))
+            trailing = "trips=loop_trips"
         call = self._call("ac.while_stmt(loop_test, loop_body, state, names)", node, state,
-                          inputs, loop_test=test_name, loop_body=body_name)
+                          inputs, trailing, loop_test=test_name, loop_body=body_name, **subs)
         return self._undefined_inits(node, state) + functions + call
 
     def visit_For(self, node):
