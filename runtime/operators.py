@@ -59,13 +59,13 @@ def while_stmt(test, body, state, names, inputs=(), trips=None):
 
     The loop runs in Python while the test gives Python values; the first time it gives a traced
     tensor, the rest of the loop is staged as one torch.while_loop. `trips(*state, *inputs)`
-    (None when unknown), a bound on the trips left (see `trips_bound`), sizes the lists a staged
-    loop grows.
+    gives bounds on the trips left (`trips_bound`s, None where unknown), the least of which
+    sizes the lists a staged loop grows.
     """
     while True:
         go = test(*state, *inputs)
         if is_staged(go):
-            bound = trips(*state, *inputs) if trips is not None else None
+            bound = _least(trips(*state, *inputs)) if trips is not None else None
             return staging.stage_while(test, body, state, names, as_staged_tensor(go), inputs,
                                        trips=bound)
         if not go:
@@ -98,6 +98,29 @@ def trips_bound(counter, op, bound, step):
     distance = high - low
     trips = distance // step + 1 if inclusive else (distance + (step - 1)) // step
     return trips.clamp(min=0)
+
+
+def _least(bounds):
+    """The least of the known trip bounds (ints, sizes or 0-d int64 tensors), None if none is."""
+    known = [b for b in bounds if b is not None]
+    if not known:
+        return None
+    numbers = [b for b in known if not isinstance(b, torch.Tensor)]
+    tensors = [b for b in known if isinstance(b, torch.Tensor)]
+    least = None
+    if numbers:
+        least = numbers[0]
+        for number in numbers[1:]:
+            least = min(least, number) if type(least) is int and type(number) is int \
+                else torch.sym_min(least, number)
+    for tensor in tensors:
+        if least is None:
+            least = tensor
+        elif isinstance(least, torch.Tensor):
+            least = torch.minimum(least, tensor)
+        else:
+            least = tensor.clamp(max=least)
+    return least
 
 
 def _is_int(value) -> bool:

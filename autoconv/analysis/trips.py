@@ -18,7 +18,7 @@ import gast
 from .activity import activity_of
 from .nodes import copy_tree, walk
 
-__all__ = ["TripBound", "trip_bound"]
+__all__ = ["TripBound", "trip_bounds"]
 
 # op -> the op with its operands swapped (`bound > counter` is `counter < bound`)
 _FLIPPED = {gast.Lt: gast.Gt, gast.LtE: gast.GtE, gast.Gt: gast.Lt, gast.GtE: gast.LtE}
@@ -40,9 +40,8 @@ class TripBound:
         self.counter, self.op, self.bound, self.step = counter, op, bound, step
 
 
-def trip_bound(loop: gast.While) -> TripBound | None:
-    """The first conjunct of `loop`'s test that bounds its trips (see the module's docstring),
-    or None.
+def trip_bounds(loop: gast.While) -> list[TripBound]:
+    """The conjuncts of `loop`'s test that bound its trips (see the module's docstring).
 
     The loop's body must still have its `continue`s (this runs before they are lowered): a
     `continue` could skip the counter's step. A `break` or `return` only ends the loop sooner.
@@ -51,7 +50,8 @@ def trip_bound(loop: gast.While) -> TripBound | None:
     conjuncts = test.values if isinstance(test, gast.BoolOp) and isinstance(
         test.op, gast.And) else [test]
     if _continues(loop.body):
-        return None
+        return []
+    bounds = []
     reads, writes, mutated = activity_of(loop.body)
     for conjunct in conjuncts:
         if not (isinstance(conjunct, gast.Compare) and len(conjunct.ops) == 1
@@ -67,8 +67,8 @@ def trip_bound(loop: gast.While) -> TripBound | None:
             continue
         if not _pure(right) or _names(right) & (writes | mutated):
             continue
-        return TripBound(left.id, _SYMBOLS[op], copy_tree(right), step)
-    return None
+        bounds.append(TripBound(left.id, _SYMBOLS[op], copy_tree(right), step))
+    return bounds
 
 
 def _step(counter: str, body) -> int | None:

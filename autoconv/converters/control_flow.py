@@ -170,15 +170,17 @@ class ControlFlowConverter(Converter):
             self._body_function(body_name, state + inputs, node.body, state),
         ]
         trailing, subs = "", {}
-        bound = self.anno(node, Anno.TRIP_BOUND)
-        if bound is not None and bound.counter in state:
+        bounds = [b for b in self.anno(node, Anno.TRIP_BOUND) or () if b.counter in state]
+        if bounds:
             # A loop growing a list: how many more trips it makes at most, from its test
             # (analysis/trips.py), sizes the list before the loop.
             trips_name = subs["loop_trips"] = self.ctx.namer.new("loop_trips")
-            trips = templates.replace(
-                "return ac.trips_bound(counter, op, bound, step)", ac=self.ctx.runtime,
-                counter=bound.counter, op=gast.Constant(value=bound.op, kind=None),
-                bound=bound.bound, step=gast.Constant(value=bound.step, kind=None))
+            calls = [templates.replace(
+                "ac.trips_bound(counter, op, bound, step)", ac=self.ctx.runtime,
+                counter=b.counter, op=gast.Constant(value=b.op, kind=None),
+                bound=b.bound, step=gast.Constant(value=b.step, kind=None))[0].value
+                for b in bounds]
+            trips = [gast.Return(value=gast.Tuple(elts=calls, ctx=gast.Load()))]
             functions.append(self._body_function(trips_name, state + inputs, trips, state,
                                                  returns=False))
             trailing = "trips=loop_trips"

@@ -8,7 +8,7 @@ statement that grows a list then has it in its state, where the runtime can carr
 buffer and a count (`runtime/lists.py`), whose append returns the new list, or, in a loop of
 known length that cannot stop early, as a Python list in an unrolled loop.
 
-A `while` loop that grows a list gets the bound on its trips its test gives, if any
+A `while` loop that grows a list gets the bounds on its trips its test gives, if any
 (Anno.TRIP_BOUND, `analysis/trips.py`): read here, before `continue` is lowered.
 """
 
@@ -36,9 +36,9 @@ class ListConverter(Converter):
         before = self.appends
         self.generic_visit(node)
         if self.appends > before:
-            bound = trips.trip_bound(node)
-            if bound is not None:
-                set_anno(node, Anno.TRIP_BOUND, bound)
+            bounds = trips.trip_bounds(node)
+            if bounds:
+                set_anno(node, Anno.TRIP_BOUND, bounds)
         return node
 
     def visit_Expr(self, node):
