@@ -65,7 +65,7 @@ def while_stmt(test, body, state, names, inputs=(), trips=None):
     while True:
         go = test(*state, *inputs)
         if is_staged(go):
-            bound = _least(trips(*state, *inputs)) if trips is not None else None
+            bound = _trips_left(trips, state, inputs)
             return staging.stage_while(test, body, state, names, as_staged_tensor(go), inputs,
                                        trips=bound)
         if not go:
@@ -98,6 +98,16 @@ def trips_bound(counter, op, bound, step):
     distance = high - low
     trips = distance // step + 1 if inclusive else (distance + (step - 1)) // step
     return trips.clamp(min=0)
+
+
+def _trips_left(trips, state, inputs):
+    if trips is None:
+        return None
+    try:
+        bounds = trips(*state, *inputs)
+    except Exception:  # noqa: BLE001 - only a hint: without it the loop counts its trips
+        return None
+    return _least(bounds)
 
 
 def _least(bounds):

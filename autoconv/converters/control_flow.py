@@ -76,12 +76,15 @@ class ControlFlowConverter(Converter):
         raise UnboundLocalError. Such names start as `ac.Undefined` (a read that really came
         first would have made the name an input or state of this body).
         """
-        _, local = reads_writes(body)
         declared = set().union(*(names for _, names in self.scope_declared))
         bound = set(params) | declared
+        # One walk per statement: the body's own writes are theirs together.
+        activity = [reads_writes(stmt) for stmt in body]
+        local = set().union(*(writes for _, writes in activity))
+        if local <= bound:
+            return []
         missing = []
-        for stmt in body:
-            reads, writes = reads_writes(stmt)
+        for reads, writes in activity:
             missing += sorted(((reads & local) - bound) - set(missing))
             bound |= writes
         return missing

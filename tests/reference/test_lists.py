@@ -503,6 +503,17 @@ def decoded(h):
     return torch.stack(tokens)
 
 
+def halving_its_last_item(x):
+    # With a bound there is no counting run, so the loop may read the list it grows.
+    vals = [x]
+    i = 0
+    while x > 1 and i < 10:
+        x = vals[-1] / 2
+        vals.append(x)
+        i += 1
+    return torch.stack(vals)
+
+
 DECODER_CELL = torch.nn.Linear(4, 4)
 with torch.no_grad():
     DECODER_CELL.weight.copy_(torch.arange(16.0).reshape(4, 4).sin())
@@ -513,6 +524,7 @@ BOUNDED_CASES = [
     (halving_up_to_n, [(T(100.0), T(3)), (T(5.0), T(1)), (T(0.5), T(0)), (T(2.0), T(-2)),
                          (T(1.2), T(5))]),
     (countdown_until_small, [T([3.0, 2.0]), T([0.5, 0.0]), T([10.0, 10.0])]),
+    (halving_its_last_item, [T(8.0), T(0.5), T(1e5)]),
     # EOS first, after two tokens, never (six tokens, the bound)
     (decoded, [torch.randn(4, generator=torch.Generator().manual_seed(s)) for s in (3, 0, 4)]),
 ]
