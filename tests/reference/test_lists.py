@@ -552,3 +552,22 @@ def test_a_continue_leaves_the_counting_loop():
     concrete = assert_same_result(skipping, [T(100.0), T(15.0), T(1000.0)], export=False,
                                   compile=False)
     assert count_ops(concrete.graph_module, WHILE_LOOP) == 2, concrete.code
+
+
+def test_list_grown_under_a_staged_if_read_by_a_later_while():
+    # Issue 10: the exported program raised "list index out of range" when no item was appended.
+    def f(x, k):
+        items = []
+        for v in x:
+            if v > 0:
+                items.append(v * 2)
+        total = torch.zeros(())
+        j = 0
+        while j < len(items) and j < k:
+            total = total + items[j]
+            j = j + 1
+        return total
+
+    k = torch.tensor(2)
+    assert_same_result(f, [(torch.tensor([1., -2., 3.]), k), (torch.tensor([-1., -2., -3.]), k),
+                           (torch.tensor([5., 5., 5.]), torch.tensor(3))])
