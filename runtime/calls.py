@@ -145,6 +145,7 @@ def _converted_function(fn):
     return _convert(fn)
 
 
+@torch._dynamo.assume_constant_result
 def _convert_while_compiling(fn):
     """`_convert(fn)`, run by dynamo as Python when it meets it (its result is a constant).
 
@@ -154,12 +155,6 @@ def _convert_while_compiling(fn):
     Outside dynamo (non-strict torch.export also says it is compiling) it is a plain call.
     """
     _convert(fn)
-
-
-# What `torch._dynamo.assume_constant_result` does (torch 2.13: it sets this attribute and
-# returns the function), without importing torch._dynamo, which took most of `import autoconv`
-# (seconds) for a module only torch.compile needs.
-_convert_while_compiling._dynamo_marked_constant = True
 
 
 def _convert(fn):
