@@ -18,9 +18,9 @@ REGRESSIONS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "fuzz", "
                                             "*.py")))
 # Programs per CI run (~0.3 s each on 2 cores), every COMPILE_EVERY-th also under
 # torch.compile(fullgraph=True), where dynamo traces the bodies (a few seconds each).
-SEED = 20261130
-SAMPLE = 80
-COMPILE_EVERY = 40
+SEED = 20261129
+SAMPLE = 40
+COMPILE_EVERY = 20
 
 
 def _regression_params():
