@@ -35,6 +35,7 @@ from .operators import (
     or_,
     print_,
     raise_,
+    trips_bound,
     while_stmt,
 )
 from .values import Undefined, eager, is_staged
@@ -79,6 +80,7 @@ __all__ = [
     "setitem",
     "slice_",
     "super_method",
+    "trips_bound",
     "while_stmt",
     "zip_",
 ]

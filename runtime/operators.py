@@ -22,6 +22,7 @@ __all__ = [
     "assigns_outside",
     "if_stmt",
     "while_stmt",
+    "trips_bound",
     "for_stmt",
     "if_exp",
     "and_",
@@ -54,19 +55,87 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=()):
     return if_false(*state, *inputs) if if_false is not None else state
 
 
-def while_stmt(test, body, state, names, inputs=()):
+def while_stmt(test, body, state, names, inputs=(), trips=None):
     """`while test(*state, *inputs): state = body(*state, *inputs)`; returns the state.
 
     The loop runs in Python while the test gives Python values; the first time it gives a traced
-    tensor, the rest of the loop is staged as one torch.while_loop.
+    tensor, the rest of the loop is staged as one torch.while_loop. `trips(*state, *inputs)`
+    gives bounds on the trips left (`trips_bound`s, None where unknown), the least of which
+    sizes the lists a staged loop grows.
     """
     while True:
         go = test(*state, *inputs)
         if is_staged(go):
-            return staging.stage_while(test, body, state, names, as_staged_tensor(go), inputs)
+            bound = _trips_left(trips, state, inputs)
+            return staging.stage_while(test, body, state, names, as_staged_tensor(go), inputs,
+                                       trips=bound)
         if not go:
             return state
         state = body(*state, *inputs)
+
+
+_INTEGER_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def trips_bound(counter, op, bound, step):
+    """The most trips a loop can still make whose test holds `counter <op> bound` (op one of
+    '<', '<=', '>', '>=') and whose body adds the int `step` to `counter` once per trip
+    (positive for '<' / '<=', negative for '>' / '>='): an int (or size), a 0-d int64 tensor
+    where `counter` or `bound` is an integer tensor, None where they are not integers (the
+    trips of a float counter depend on its rounding).
+    """
+    if op in (">", ">="):
+        counter, bound, step = bound, counter, -step  # `bound < counter`, counting up
+    inclusive = op in ("<=", ">=")
+    if _is_int(counter) and _is_int(bound):
+        distance = bound - counter
+        trips = distance // step + 1 if inclusive else (distance + step - 1) // step
+        return max(trips, 0) if type(trips) is int else torch.sym_max(trips, 0)
+    values = [to_tensor(v) if _is_int(v) else v for v in (counter, bound)]
+    if not all(isinstance(v, torch.Tensor) and v.dtype in _INTEGER_DTYPES and v.numel() == 1
+               for v in values):
+        return None
+    low, high = (v.reshape(()).to(torch.int64) for v in values)
+    distance = high - low
+    trips = distance // step + 1 if inclusive else (distance + (step - 1)) // step
+    return trips.clamp(min=0)
+
+
+def _trips_left(trips, state, inputs):
+    if trips is None:
+        return None
+    try:
+        bounds = trips(*state, *inputs)
+    except Exception:  # noqa: BLE001 - only a hint: without it the loop counts its trips
+        return None
+    return _least(bounds)
+
+
+def _least(bounds):
+    """The least of the known trip bounds (ints, sizes or 0-d int64 tensors), None if none is."""
+    known = [b for b in bounds if b is not None]
+    if not known:
+        return None
+    numbers = [b for b in known if not isinstance(b, torch.Tensor)]
+    tensors = [b for b in known if isinstance(b, torch.Tensor)]
+    least = None
+    if numbers:
+        least = numbers[0]
+        for number in numbers[1:]:
+            least = min(least, number) if type(least) is int and type(number) is int \
+                else torch.sym_min(least, number)
+    for tensor in tensors:
+        if least is None:
+            least = tensor
+        elif isinstance(least, torch.Tensor):
+            least = torch.minimum(least, tensor)
+        else:
+            least = tensor.clamp(max=least)
+    return least
+
+
+def _is_int(value) -> bool:
+    return type(value) is int or isinstance(value, torch.SymInt)
 
 
 def for_stmt(iterable, extra_test, body, state, names, inputs=()):

@@ -34,7 +34,7 @@ class ControlFlowConverter(Converter):
     statements_only = True
 
     reads = (Anno.LIVE_OUT, Anno.BODY_LIVE_IN, Anno.WRITES, Anno.READS, Anno.DEFINED_IN,
-             Anno.EXTRA_TEST)
+             Anno.EXTRA_TEST, Anno.TRIP_BOUND)
 
     def _state(self, node):
         live = self.anno(node, Anno.LIVE_OUT) | self.anno(node, Anno.BODY_LIVE_IN)
@@ -76,12 +76,15 @@ class ControlFlowConverter(Converter):
         raise UnboundLocalError. Such names start as `ac.Undefined` (a read that really came
         first would have made the name an input or state of this body).
         """
-        _, local = reads_writes(body)
         declared = set().union(*(names for _, names in self.scope_declared))
         bound = set(params) | declared
+        # One walk per statement: the body's own writes are theirs together.
+        activity = [reads_writes(stmt) for stmt in body]
+        local = set().union(*(writes for _, writes in activity))
+        if local <= bound:
+            return []
         missing = []
-        for stmt in body:
-            reads, writes = reads_writes(stmt)
+        for reads, writes in activity:
             missing += sorted(((reads & local) - bound) - set(missing))
             bound |= writes
         return missing
@@ -116,7 +119,7 @@ class ControlFlowConverter(Converter):
             fn.body = [gast.Pass()]
         return fn
 
-    def _call(self, template, node, state, inputs, **subs):
+    def _call(self, template, node, state, inputs, trailing="", **subs):
         # Runtime messages name the state: autoconv's own variables by what they stand for.
         shown = getattr(self.ctx, "display_names", {})
         names = templates.strings_tuple([shown.get(name, name) for name in state])
@@ -124,6 +127,8 @@ class ControlFlowConverter(Converter):
         if inputs:
             template = template[:-1] + ", inputs)"
             subs["inputs"] = templates.names_tuple(inputs)
+        if trailing:
+            template = template[:-1] + f", {trailing})"
         if state:
             return templates.replace(
                 f"state_out = {template}", state_out=templates.names_tuple(state, gast.Store()),
@@ -167,8 +172,23 @@ class ControlFlowConverter(Converter):
             self._body_function(test_name, state + inputs, test, state, returns=False),
             self._body_function(body_name, state + inputs, node.body, state),
         ]
+        trailing, subs = "", {}
+        bounds = [b for b in self.anno(node, Anno.TRIP_BOUND) or () if b.counter in state]
+        if bounds:
+            # A loop growing a list: how many more trips it makes at most, from its test
+            # (analysis/trips.py), sizes the list before the loop.
+            trips_name = subs["loop_trips"] = self.ctx.namer.new("loop_trips")
+            calls = [templates.replace(
+                "ac.trips_bound(counter, op, bound, step)", ac=self.ctx.runtime,
+                counter=b.counter, op=gast.Constant(value=b.op, kind=None),
+                bound=b.bound, step=gast.Constant(value=b.step, kind=None))[0].value
+                for b in bounds]
+            trips = [gast.Return(value=gast.Tuple(elts=calls, ctx=gast.Load()))]
+            functions.append(self._body_function(trips_name, state + inputs, trips, state,
+                                                 returns=False))
+            trailing = "trips=loop_trips"
         call = self._call("ac.while_stmt(loop_test, loop_body, state, names)", node, state,
-                          inputs, loop_test=test_name, loop_body=body_name)
+                          inputs, trailing, loop_test=test_name, loop_body=body_name, **subs)
         return self._undefined_inits(node, state) + functions + call
 
     def visit_For(self, node):

@@ -803,7 +803,8 @@ def _stage_loop_created(test, body, statement: Statement, trips, created):
 
 # NOTE [lists in while loops]
 # A while_loop carries fixed-shape tensors only, so a list it grows is a buffer sized before the
-# loop starts. A `for` knows its length then; a `while` on a tensor condition does not, so it is
+# loop starts. A `for` knows its length then, and so does a `while` whose test bounds its trips
+# (`steps < max_len`, `trips` from autoconv/analysis/trips.py); any other `while` is
 # staged twice: a first loop runs the same bodies with the lists' appends dropped and only counts
 # the trips, and the second, with buffers of that many rows (an unbacked size), makes the lists.
 # The bodies are pure, so both loops take the same path; the first one's prints and asserts are
