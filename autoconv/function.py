@@ -14,7 +14,7 @@ from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules
 from autoconv_runtime.errors import StagingError, user_exception
-from autoconv_runtime.staging import grad_mode
+from autoconv_runtime.staging import grad_mode, specialize
 from autoconv_runtime.values import is_undefined
 
 from . import backends, graph_passes, tracebacks
@@ -24,6 +24,7 @@ __all__ = ["Function", "ConcreteFunction", "run_functions_eagerly", "functions_r
 
 _run_eagerly = False
 RETRACE_WARNING_AFTER = 5
+_MAX_SPECIALIZATIONS = 64
 
 
 def run_functions_eagerly(flag: bool) -> None:
@@ -94,7 +95,8 @@ class ConcreteFunction:
     def __init__(self, graph_module: torch.fx.GraphModule, signature: Signature, tensor_slots,
                  out_spec, out_constants, name: str, *, state: _ModuleState | None = None,
                  backend: str = "python", input_specs: tuple | None = None,
-                 binder: _Binder | None = None, changed=(), live=(), bound_self=None):
+                 binder: _Binder | None = None, changed=(), live=(), bound_self=None,
+                 specialized=(), guards=()):
         self.graph_module = graph_module
         self.signature = signature
         self.backend = backend
@@ -112,6 +114,10 @@ class ConcreteFunction:
         self._changed = list(changed)
         self._live = list(live)  # paths whose tensors are the graph's last inputs
         self._bound_self = bound_self
+        # The values of the conditions this graph was traced for, and their guards' messages
+        # (see NOTE [specialisation] in autoconv_runtime/staging/specialize.py).
+        self.specialized = tuple(specialized)
+        self._guards = list(guards)
         # The grad mode the trace ran under, where the graph records grad-mode changes (whose
         # restores hold that mode); None where the graph runs the same under either mode.
         self.grad_mode = torch.is_grad_enabled() if grad_mode.sets_grad_mode(graph_module) \
@@ -147,6 +153,9 @@ class ConcreteFunction:
         try:
             outputs = runner(*tensors)
         except RuntimeError as error:
+            index = specialize.guard_index(error, self._guards) if self._guards else None
+            if index is not None:  # traced for the other value of a condition
+                raise specialize.GuardFailed(str(error), index) from None
             # a graph assertion standing for the user's `raise` (NOTE [exceptions raised by graphs])
             raised = user_exception(error)
             if raised is None:
@@ -229,6 +238,9 @@ class Function:
         self._converted = None
         self._cache: dict[Signature, ConcreteFunction] = {}
         self._pinned: ConcreteFunction | None = None
+        # signature -> the graphs of one signature specialised on other guard outcomes (the
+        # first is the cached one)
+        self._variants: dict[Signature, list[ConcreteFunction]] = {}
         self._lock = threading.Lock()
         self.trace_count = 0
         self.__name__ = getattr(fn, "__name__", type(fn).__name__)
@@ -236,8 +248,43 @@ class Function:
 
     @property
     def concrete_functions(self) -> list[ConcreteFunction]:
-        """The graphs traced so far, one per signature."""
-        return list(self._cache.values())
+        """The graphs traced so far: one per signature, and one per outcome of the guards of a
+        specialised graph (see NOTE [specialisation])."""
+        return list(self._cache.values()) + [
+            c for variants in self._variants.values() for c in variants[1:]]
+
+    def _run_guarded(self, concrete, signature, leaves, run):
+        """`run(concrete)`; where a guard of a specialised graph fails, the graph traced for
+        the other value of its condition runs instead (traced on these arguments if new)."""
+        for _ in range(_MAX_SPECIALIZATIONS):
+            try:
+                return run(concrete)
+            except specialize.GuardFailed as failed:
+                concrete = self._specialization(concrete, failed, signature, leaves)
+        raise RuntimeError(
+            f"{self.__name__}: more than {_MAX_SPECIALIZATIONS} graphs specialised on tensor "
+            "conditions were tried for one call; the conditions' values must not change "
+            "between the trace and the run (random numbers?)")
+
+    def _specialization(self, concrete, failed, signature, leaves):
+        plan = concrete.specialized[: failed.index] + (not concrete.specialized[failed.index],)
+        with self._lock:
+            variants = self._variants.setdefault(signature, [concrete])
+            for variant in variants:
+                if variant.specialized[: len(plan)] == plan:
+                    return variant
+            try:
+                variant = self._trace_locked(signature, leaves, plan)
+            except Exception as error:
+                raise tracebacks.for_user(error, f"tracing {self.__name__}")  # noqa: B904
+            if variant.specialized[: len(plan)] != plan:
+                raise RuntimeError(
+                    f"{self.__name__}: tracing again for the other path of a specialised "
+                    "condition met other conditions; the function must take the same "
+                    "decisions on the same inputs") from failed
+            variants.append(variant)
+            self.trace_count += 1
+            return variant
 
     def _converted_callable(self):
         if self._converted is None:
@@ -257,7 +304,10 @@ class Function:
             return self.python_function(*args, **kwargs)
         if self.input_signature is not None:
             concrete = self._pinned or self.get_concrete_function(*self.input_signature)
-            return concrete(*args, **kwargs)
+            if not concrete._guards:
+                return concrete(*args, **kwargs)
+            return self._run_guarded(concrete, concrete.signature, list(args),
+                                     lambda c: c(*args, **kwargs))
         args, kwargs = self._bind(args, kwargs)
         signature, leaves = signature_of(args, kwargs, self._extra())
         concrete = self._cache.get(signature)
@@ -265,7 +315,10 @@ class Function:
             concrete = self._trace(signature, leaves, args, kwargs)
         if concrete.grad_mode is not None and concrete.grad_mode is not torch.is_grad_enabled():
             concrete = self._for_grad_mode(concrete, signature, leaves, args, kwargs)
-        return concrete._run_flat(concrete._inputs(leaves), args, kwargs)
+        if not concrete._guards:
+            return concrete._run_flat(concrete._inputs(leaves), args, kwargs)
+        return self._run_guarded(concrete, signature, leaves,
+                                 lambda c: c._run_flat(c._inputs(leaves), args, kwargs))
 
     def _for_grad_mode(self, concrete, signature, leaves, args, kwargs):
         """The graph of `signature` for the caller's grad mode. A graph that records grad-mode
@@ -353,7 +406,7 @@ class Function:
             name = str(where.key)
         return name + pytree.keystr(tuple(rest))
 
-    def _trace_locked(self, signature, leaves) -> ConcreteFunction:
+    def _trace_locked(self, signature, leaves, plan=()) -> ConcreteFunction:
         converted = self._converted_callable()
         tensor_slots = [i for i, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
         module = self._module
@@ -418,7 +471,7 @@ class Function:
             # code generation half of the time of tracing code with nested staged statements.
             try:
                 with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
-                        grad_mode.RecordGradMode():
+                        grad_mode.RecordGradMode(), specialize.tracing(plan) as guards:
                     graph_module = make_fx(traced, tracing_mode=mode,
                                            _allow_non_fake_inputs=True)(*inputs)
                 grad_mode.raise_refusal()
@@ -443,7 +496,7 @@ class Function:
                                 out_info["constants"], self.__name__, state=self._state,
                                 backend=self.backend, input_specs=self.input_signature,
                                 binder=self._bind, changed=out_info["changed"], live=live,
-                                bound_self=bound_self)
+                                bound_self=bound_self, specialized=guards[0], guards=guards[1])
 
     def export(self, *args, **kwargs) -> torch.export.ExportedProgram:
         """The converted function as a `torch.export.ExportedProgram`, traced on `args`.
