@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch.utils import _pytree as pytree
 
+from .errors import StagingError
 from .values import is_staged, to_tensor
 
 __all__ = ["StagedRange", "StagedEnumerate", "StagedZip", "staged_sequence", "range_", "enumerate_", "zip_"]
@@ -91,6 +92,11 @@ def _staged_part(iterable):
     try:
         if like is None:
             return torch.tensor(items)
+        shapes = {tuple(v.shape) for v in items if isinstance(v, torch.Tensor)}
+        if len(shapes) > 1 or (shapes != {()} and len(shapes) == 1 and any(
+                not isinstance(v, torch.Tensor) for v in items)):
+            # checked first: a failing torch.stack leaves its node in the graph being traced
+            raise _not_indexable(iterable)
         dtype = like.dtype
         for item in items:
             dtype = torch.promote_types(dtype, to_tensor(item).dtype if not isinstance(
@@ -101,8 +107,6 @@ def _staged_part(iterable):
 
 
 def _not_indexable(iterable):
-    from .errors import StagingError
-
     return StagingError(
         "for loop",
         f"a {type(iterable).__name__} is zipped or enumerated with a traced tensor, and its "
@@ -163,4 +167,17 @@ def zip_(*iterables, strict=False):
     if not _any_staged(iterables):
         return zip(*iterables, strict=strict)
     # Python values zipped with traced tensors (`zip(weights, [1., 2., 3.])`) become tensors.
-    return StagedZip(*(_staged_part(it) for it in iterables))
+    try:
+        return StagedZip(*(_staged_part(it) for it in iterables))
+    except StagingError:
+        # A list of other things (tensors of different shapes, objects) cannot be indexed by a
+        # staged loop; where every traced part has a length known while tracing, the loop runs
+        # as Python over the same items (one copy of the body per item in the graph).
+        if all(_static_length(it) for it in iterables if _any_staged((it,))):
+            return zip(*iterables, strict=strict)
+        raise
+
+
+def _static_length(iterable) -> bool:
+    return (isinstance(iterable, torch.Tensor) and iterable.dim() > 0
+            and type(iterable.shape[0]) is int)

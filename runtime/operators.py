@@ -14,7 +14,7 @@ import torch
 from . import lists
 from .errors import StagingError, graph_error_message
 from .iteration import StagedEnumerate, StagedRange, StagedZip, staged_sequence
-from .staging import specialize
+from .staging import replaced_lists, specialize
 from .staging import torch as staging
 from .values import Undefined, as_staged_tensor, is_staged, to_tensor
 
@@ -51,7 +51,16 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=()):
         try:
             return staging.stage_if(cond, if_true, staged_false, state, names, cond, inputs)
         except StagingError as error:
-            cond = _specialized(cond, "if statement", error)  # NOTE [specialisation]
+            slots = replaced_lists.replaced_slots(error, state, names)
+            try:
+                if not slots:
+                    raise
+                return replaced_lists.stage_replacing(
+                    lambda bodies, flat: staging.stage_if(cond, *bodies, flat, names, cond,
+                                                          inputs),
+                    ((if_true, True), (staged_false, True)), state, names, slots, error)
+            except StagingError as refused:
+                cond = _specialized(cond, "if statement", refused)  # NOTE [specialisation]
     if cond:
         return if_true(*state, *inputs)
     return if_false(*state, *inputs) if if_false is not None else state
@@ -66,7 +75,16 @@ def while_stmt(test, body, state, names, inputs=()):
     while True:
         go = test(*state, *inputs)
         if is_staged(go):
-            return staging.stage_while(test, body, state, names, as_staged_tensor(go), inputs)
+            like = as_staged_tensor(go)
+            try:
+                return staging.stage_while(test, body, state, names, like, inputs)
+            except StagingError as error:
+                slots = replaced_lists.replaced_slots(error, state, names)
+                if not slots:
+                    raise
+                return replaced_lists.stage_replacing(
+                    lambda bodies, flat: staging.stage_while(*bodies, flat, names, like, inputs),
+                    ((test, False), (body, True)), state, names, slots, error)
         if not go:
             return state
         state = body(*state, *inputs)

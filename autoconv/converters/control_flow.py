@@ -40,20 +40,40 @@ class ControlFlowConverter(Converter):
         live = self.anno(node, Anno.LIVE_OUT) | self.anno(node, Anno.BODY_LIVE_IN)
         return sorted(self.anno(node, Anno.WRITES) & live)
 
+    def _if_state(self, node):
+        """An `if`'s state: what its branches assign that is read after it, or read in a branch
+        before being assigned there while possibly unbound before the `if`. A name bound before
+        that a branch reads and then reassigns, dead after the `if`, is an input: a branch
+        needs its value, but nothing needs the branch's new one (and its type may change)."""
+        live = self.anno(node, Anno.LIVE_OUT)
+        body_in = self.anno(node, Anno.BODY_LIVE_IN) - self.anno(node, Anno.DEFINED_IN)
+        return sorted(self.anno(node, Anno.WRITES) & (live | body_in))
+
     def _inputs(self, node, state):
-        """Locals the bodies read but do not assign, bound for sure when the statement starts."""
+        """Locals the bodies read but do not assign (or read before assigning them), bound for
+        sure when the statement starts."""
         declared = set().union(*(names for _, names in self.scope_declared))
-        read_only = self.anno(node, Anno.READS) - self.anno(node, Anno.WRITES) - set(state)
+        local = self.anno(node, Anno.WRITES) - self.anno(node, Anno.BODY_LIVE_IN)
+        read_only = self.anno(node, Anno.READS) - local - set(state)
         return sorted((read_only & self.anno(node, Anno.DEFINED_IN)) - declared)
 
-    def _undefined_inits(self, node, state):
+    def _undefined_inits(self, node, state, own_sites):
+        """`name = ac.Undefined('name')` for each state name not certainly bound before the
+        statement. A name the function assigns elsewhere too may be bound already (by an
+        earlier loop that ran, or an earlier iteration of an enclosing loop): it keeps that
+        value, and only starts as Undefined where it is unbound."""
         defined = self.anno(node, Anno.DEFINED_IN)
         stmts = []
+        function_sites = getattr(self, "function_sites", {})
         for name in state:
-            if name not in defined:
-                stmts += templates.replace("name = ac.Undefined(label)", name=name,
-                                           label=gast.Constant(value=name, kind=None),
-                                           ac=self.ctx.runtime)
+            if name in defined:
+                continue
+            template = ("name = ac.Undefined(label)"
+                        if function_sites.get(name, 0) <= own_sites.get(name, 0)
+                        else _KEEP_IF_BOUND)
+            stmts += templates.replace(template, name=name,
+                                       label=gast.Constant(value=name, kind=None),
+                                       ac=self.ctx.runtime)
         return stmts
 
     def _declarations(self, body):
@@ -138,13 +158,15 @@ class ControlFlowConverter(Converter):
             if stmt.__class__ in declared:
                 declared[stmt.__class__].update(stmt.names)
         self.scope_declared = list(declared.items())
+        outer_sites, self.function_sites = getattr(self, "function_sites", {}), _store_sites(node)
         self.generic_visit(node)
-        self.scope_declared = outer
+        self.scope_declared, self.function_sites = outer, outer_sites
         return node
 
     def visit_If(self, node):
+        sites = _store_sites(node)  # (before the bodies below become functions)
         self.generic_visit(node)
-        state = self._state(node)
+        state = self._if_state(node)
         inputs = self._inputs(node, state)
         true_name = self.ctx.namer.new("if_true")
         functions = [self._body_function(true_name, state + inputs, node.body, state)]
@@ -154,9 +176,10 @@ class ControlFlowConverter(Converter):
             functions.append(self._body_function(false_fn, state + inputs, node.orelse, state))
         call = self._call("ac.if_stmt(test, if_true, if_false, state, names)", node, state,
                           inputs, test=node.test, if_true=true_name, if_false=false_fn)
-        return self._undefined_inits(node, state) + functions + call
+        return self._undefined_inits(node, state, sites) + functions + call
 
     def visit_While(self, node):
+        sites = _store_sites(node)  # (before the bodies below become functions)
         self.generic_visit(node)
         state = self._state(node)
         inputs = self._inputs(node, state)
@@ -169,9 +192,10 @@ class ControlFlowConverter(Converter):
         ]
         call = self._call("ac.while_stmt(loop_test, loop_body, state, names)", node, state,
                           inputs, loop_test=test_name, loop_body=body_name)
-        return self._undefined_inits(node, state) + functions + call
+        return self._undefined_inits(node, state, sites) + functions + call
 
     def visit_For(self, node):
+        sites = _store_sites(node)  # (before the bodies below become functions)
         self.generic_visit(node)
         state = self._state(node)
         inputs = self._inputs(node, state)
@@ -193,4 +217,33 @@ class ControlFlowConverter(Converter):
         call = self._call("ac.for_stmt(iterable, extra_test, loop_body, state, names)", node,
                           state, inputs, iterable=node.iter, extra_test=extra_name,
                           loop_body=body_name)
-        return self._undefined_inits(node, state) + functions + call
+        return self._undefined_inits(node, state, sites) + functions + call
+
+
+_KEEP_IF_BOUND = """
+try:
+    name
+except NameError:
+    name = ac.Undefined(label)
+"""
+
+_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
+
+
+def _store_sites(node) -> dict:
+    """{name: how many times `node` assigns it}, nested scopes left out (the node itself may be
+    a function: its body is walked)."""
+    sites: dict = {}
+    stack = list(node.body if isinstance(node, _SCOPES) else [node])
+    if isinstance(node, _SCOPES) and hasattr(node, "orelse"):
+        stack += node.orelse
+    while stack:
+        n = stack.pop()
+        if isinstance(n, _SCOPES):
+            if not isinstance(n, gast.Lambda):
+                sites[n.name] = sites.get(n.name, 0) + 1
+            continue
+        if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
+            sites[n.id] = sites.get(n.id, 0) + 1
+        stack.extend(c for c in gast.iter_child_nodes(n))
+    return sites

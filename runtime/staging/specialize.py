@@ -17,6 +17,7 @@ import re
 import threading
 
 import torch
+from torch._subclasses.fake_tensor import FakeTensor
 
 from ..errors import StagingError, user_location
 
@@ -217,7 +218,15 @@ def _value(node, tracers, level, fake_mode, inputs, memo):
                 memo[n] = _value(_outer_node(n, tracer, tracers[level + 1]), tracers,
                                  level + 1, fake_mode, inputs, memo)
         elif n.op == "get_attr":
-            memo[n] = getattr(tracer.root, n.target)
+            value = getattr(tracer.root, n.target)
+            if isinstance(value, FakeTensor):
+                # a tensor of an enclosing graph the body reads by closure (kept as a constant
+                # until autoconv lifts it: tracers/make_fx.py)
+                if outermost:
+                    raise _Unknown
+                value = _value(_outer_node_of(value, tracers[level + 1]), tracers, level + 1,
+                               fake_mode, inputs, memo)
+            memo[n] = value
         elif n.op == "call_function":
             args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), memo.__getitem__)
             memo[n] = n.target(*args, **kwargs)
@@ -249,14 +258,19 @@ def _refuse_mutations(graph, nodes) -> None:
 
 def _outer_node(placeholder, tracer, outer):
     """The node of the enclosing graph for the tensor a body's `placeholder` stands for."""
-    from torch.fx.experimental.proxy_tensor import get_proxy_slot
-
     for tensor, slot in list(tracer.tensor_tracker.items()):
         if slot.proxy.node is placeholder:
-            found = get_proxy_slot(tensor, outer, None)
-            if found is not None:
-                return found.proxy.node
+            return _outer_node_of(tensor, outer)
     raise _Unknown
+
+
+def _outer_node_of(tensor, outer):
+    from torch.fx.experimental.proxy_tensor import get_proxy_slot
+
+    found = get_proxy_slot(tensor, outer, None)
+    if found is None:
+        raise _Unknown
+    return found.proxy.node
 
 
 def _real_input(fake_mode, tracer, placeholder):
