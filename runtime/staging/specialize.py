@@ -246,11 +246,17 @@ def _ancestors(node):
     return [n for n in node.graph.nodes if n in seen]
 
 
+# In-place ops that change no values (torch.export's tracing detaches constants in place).
+_METADATA_ONLY = (torch.ops.aten.detach_.default,)
+
+
 def _refuse_mutations(graph, nodes) -> None:
     """Raises _Unknown where an op of `graph` writes in place to one of `nodes`: their values
     are then not what the nodes' own ops compute."""
     for n in graph.nodes:
         schema = getattr(n.target, "_schema", None)
+        if n.target in _METADATA_ONLY:
+            continue
         if schema is not None and schema.is_mutable and any(
                 a in nodes for a in n.all_input_nodes):
             raise _Unknown
