@@ -41,13 +41,18 @@ class ControlFlowConverter(Converter):
         return sorted(self.anno(node, Anno.WRITES) & live)
 
     def _if_state(self, node):
-        """An `if`'s state: what its branches assign that is read after it, or read in a branch
-        before being assigned there while possibly unbound before the `if`. A name bound before
-        that a branch reads and then reassigns, dead after the `if`, is an input: a branch
-        needs its value, but nothing needs the branch's new one (and its type may change)."""
-        live = self.anno(node, Anno.LIVE_OUT)
-        body_in = self.anno(node, Anno.BODY_LIVE_IN) - self.anno(node, Anno.DEFINED_IN)
-        return sorted(self.anno(node, Anno.WRITES) & (live | body_in))
+        """An `if`'s state, what its branches assign that is read after it; and its inputs.
+
+        A name a branch reads before (possibly) assigning it there, dead after the `if`, is an
+        input: the branch needs its value, nothing needs the branch's new one (whose type may
+        change, or which may stay unbound on a path: a lambda in the branch reading it). One
+        that may be unbound before the `if` goes in as `ac.Undefined` where it is.
+        """
+        writes, live = self.anno(node, Anno.WRITES), self.anno(node, Anno.LIVE_OUT)
+        state = sorted(writes & live)
+        declared = set().union(*(names for _, names in self.scope_declared))
+        rebound = (writes & self.anno(node, Anno.BODY_LIVE_IN)) - live - declared
+        return state, sorted(set(self._inputs(node, state)) | rebound)
 
     def _inputs(self, node, state):
         """Locals the bodies read but do not assign (or read before assigning them), bound for
@@ -166,8 +171,7 @@ class ControlFlowConverter(Converter):
     def visit_If(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
         self.generic_visit(node)
-        state = self._if_state(node)
-        inputs = self._inputs(node, state)
+        state, inputs = self._if_state(node)
         true_name = self.ctx.namer.new("if_true")
         functions = [self._body_function(true_name, state + inputs, node.body, state)]
         false_fn = None
@@ -176,7 +180,8 @@ class ControlFlowConverter(Converter):
             functions.append(self._body_function(false_fn, state + inputs, node.orelse, state))
         call = self._call("ac.if_stmt(test, if_true, if_false, state, names)", node, state,
                           inputs, test=node.test, if_true=true_name, if_false=false_fn)
-        return self._undefined_inits(node, state, sites) + functions + call
+        unbound = [name for name in inputs if name not in state]
+        return self._undefined_inits(node, state + unbound, sites) + functions + call
 
     def visit_While(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)

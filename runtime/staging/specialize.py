@@ -12,9 +12,11 @@ See NOTE [specialisation] for when this happens and what each caller does with a
 from __future__ import annotations
 
 import contextlib
+import io
 import linecache
 import re
 import threading
+import tokenize
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensor
@@ -157,7 +159,7 @@ def specialize(pred: torch.Tensor, statement: str, error: StagingError, in_body:
 
 def _message(location, value: bool, index: int | None, error: StagingError) -> str:
     where = f"{location[0]}:{location[1]}" if location else "<unknown>"
-    line = linecache.getline(location[0], location[1]).strip() if location else ""
+    line = _without_comment(linecache.getline(location[0], location[1])) if location else ""
     shown = f"`{line}`" if line else "the condition"
     if index is None:
         return (f"{where}: {_GUARD} for {shown} being {value}, a condition computed from "
@@ -165,6 +167,16 @@ def _message(location, value: bool, index: int | None, error: StagingError) -> s
     return (f"{where}: {_GUARD} (guard {index}) for {shown} being {value}, because "
             f"{error.problem}; inputs for which it is {not value} need a graph traced for that "
             "path (an autoconv.Function traces one; an exported program holds this path only)")
+
+
+def _without_comment(line: str) -> str:
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(line).readline):
+            if token.type == tokenize.COMMENT:
+                return line[: token.start[1]].strip()
+    except (tokenize.TokenError, SyntaxError):  # a line of a longer statement
+        pass
+    return line.strip()
 
 
 class _Unknown(Exception):
@@ -190,8 +202,8 @@ def _evaluate(node: torch.fx.Node, tracer, inputs: bool) -> bool | None:
     if not tracers or tracers[0] is not tracer:
         tracers = [tracer]
     try:
-        with unset_fake_temporarily(), proxy_tensor.disable_proxy_modes_tracing(), \
-                torch.no_grad():
+        # (no torch.no_grad(): torch.export would record it; the inputs are detached instead)
+        with unset_fake_temporarily(), proxy_tensor.disable_proxy_modes_tracing():
             return bool(_value(node, tracers, 0, fake_mode, inputs, {}))
     except Exception:  # noqa: BLE001 - _Unknown, or an op that needs the trace's context
         return None
@@ -213,7 +225,7 @@ def _value(node, tracers, level, fake_mode, inputs, memo):
                 if not inputs:
                     raise _Unknown
                 real = _real_input(fake_mode, tracer, n)
-                memo[n] = real.clone()  # (an in-place op must not change the input)
+                memo[n] = real.detach().clone()  # (an in-place op must not change the input)
             else:
                 memo[n] = _value(_outer_node(n, tracer, tracers[level + 1]), tracers,
                                  level + 1, fake_mode, inputs, memo)
@@ -226,7 +238,7 @@ def _value(node, tracers, level, fake_mode, inputs, memo):
                     raise _Unknown
                 value = _value(_outer_node_of(value, tracers[level + 1]), tracers, level + 1,
                                fake_mode, inputs, memo)
-            memo[n] = value
+            memo[n] = value.detach() if isinstance(value, torch.Tensor) else value
         elif n.op == "call_function":
             args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), memo.__getitem__)
             memo[n] = n.target(*args, **kwargs)

@@ -468,3 +468,19 @@ def test_loop_created_variable_after_zero_iterations_raises_as_python():
     saved.seek(0)
     with pytest.raises(RuntimeError, match="UnboundLocalError: cannot access local variable"):
         torch.export.load(saved).module()(*args)
+
+
+# --- zip of a tensor of known length with a list of unlike items ------------------------------
+
+def zip_with_unlike_items(alpha, y):
+    betas = [torch.ones(1), torch.ones(2), torch.ones(3)]  # a Butcher tableau's rows
+    for a, b in zip(alpha, betas):  # no staged loop can index `betas`: runs as Python
+        y = y + a * b.sum()
+    return y
+
+
+def test_zip_with_a_list_of_unlike_items_runs_as_python():
+    concrete = assert_same_result(
+        zip_with_unlike_items, [(T([1., 2., 3.]), T(0.)), (T([-1., 0., 5.]), T(2.))],
+        staged=False)
+    assert count_ops(concrete.graph_module, WHILE_LOOP) == 0
