@@ -21,28 +21,50 @@ def _staging_error(source, *args):
 
 
 def test_variable_defined_in_one_branch():
-    fn, error = _staging_error(
+    # Under torch.compile (which cannot specialise) the graph needs a value on every path ...
+    fn = function_from_source(
         """
         def f(x):
             if x.sum() > 0:
                 y = x + 1
             return y
-        """,
-        torch.ones(2),
-    )
+        """)
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.ones(2))
+    error = info.value
     assert error.filename == fn.__code__.co_filename and error.lineno == 3
     assert "'y' has no value in the false branch" in str(error)
     assert "Assign 'y' in every branch" in str(error)
+
+
+def test_variable_defined_in_one_branch_at_the_top_level_is_specialised():
+    # ... at the top level the graph follows the path taken, and the other path raises as
+    # Python does (NOTE [specialisation]).
+    fn = function_from_source(
+        """
+        def f(x):
+            if x.sum() > 0:
+                y = x + 1
+            return y
+        """)
+    function = autoconv.autoconv(fn)
+    assert torch.equal(function(torch.ones(2)), torch.full((2,), 2.))
+    with pytest.raises(UnboundLocalError, match="'y'"):
+        function(-torch.ones(2))
 
 
 def test_branches_with_different_dtypes():
     _, error = _staging_error(
         """
         def f(x):
-            if x.sum() > 0:
-                y = x
-            else:
-                y = x.int()
+            y = x
+            while x.sum() < 10:
+                if x.sum() > 0:
+                    y = x
+                else:
+                    y = x.int()
+                x = x * 2
             return y
         """,
         torch.ones(2),
@@ -55,10 +77,13 @@ def test_branch_returning_none():
     _, error = _staging_error(
         """
         def f(x):
-            if x.sum() > 0:
-                y = x
-            else:
-                y = None
+            y = x
+            while x.sum() < 10:
+                if x.sum() > 0:
+                    y = x
+                else:
+                    y = None
+                x = x * 2
             return y
         """,
         torch.ones(2),

@@ -125,6 +125,14 @@ def specialize(pred: torch.Tensor, statement: str, error: StagingError, in_body:
             torch._assert_async(pred if value else torch.logical_not(pred),
                                 _message(location, value, None, error))
         return value
+    if _writes_inputs(tracer.graph):
+        # a graph that fails this guard is run again (another one is): its writes to the
+        # inputs before the guard would happen twice
+        raise StagingError.at(
+            location, statement,
+            f"{error.problem}, and the graph cannot be specialised on the condition: the "
+            "function writes to its inputs in place before it (a failing guard would make the "
+            "writes happen twice)", error.fix) from error
     planned = _trace.taken is not None and len(_trace.taken) < len(_trace.plan)
     if planned:
         value = _trace.plan[len(_trace.taken)]
@@ -272,6 +280,23 @@ def _refuse_mutations(graph, nodes) -> None:
         if schema is not None and schema.is_mutable and any(
                 a in nodes for a in n.all_input_nodes):
             raise _Unknown
+
+
+def _writes_inputs(graph) -> bool:
+    """Whether an op of `graph` so far writes in place to an input (or a view of one)."""
+    for n in graph.nodes:
+        schema = getattr(n.target, "_schema", None)
+        if schema is None or not schema.is_mutable or n.target in _METADATA_ONLY:
+            continue
+        for i, argument in enumerate(schema.arguments):
+            if argument.alias_info is None or not argument.alias_info.is_write:
+                continue
+            value = n.args[i] if i < len(n.args) else n.kwargs.get(argument.name)
+            while isinstance(value, torch.fx.Node) and getattr(value.target, "is_view", False):
+                value = value.args[0]
+            if isinstance(value, torch.fx.Node) and value.op == "placeholder":
+                return True
+    return False
 
 
 def _outer_node(placeholder, tracer, outer):

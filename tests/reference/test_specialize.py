@@ -189,3 +189,17 @@ def named_tuples_in_an_object(y):
 def test_named_tuples_in_a_carried_object():
     assert_same_result(named_tuples_in_an_object, [T([1., 2.]), T([20., 1.])], compile=False)
 
+
+
+def writes_its_input_first(x, t):
+    x.add_(1)
+    fn = double
+    if t[0] > t[1]:
+        fn = Reversed(fn)
+    return fn(x)
+
+
+def test_a_function_writing_its_inputs_before_the_statement_is_not_specialised():
+    # A failing guard runs another graph: the write would happen twice.
+    with pytest.raises(StagingError, match="writes to its inputs in place before it"):
+        autoconv.autoconv(writes_its_input_first)(T([1., 2.]), T([3., 1.]))
