@@ -355,12 +355,12 @@ def assigns_outside(kind, *names):
     statement = staging.staged_statement()
     if statement is not None:
         listed = ", ".join(f"'{name}'" for name in names)
-        raise StagingError(
+        raise specialize.never(StagingError(
             statement,
             f"the body assigns the {kind} {listed}, which a graph cannot change: the assignment "
             "would happen once while tracing, not each time the graph runs",
             f"Return the new value from the function (or keep it in a tensor) and assign the "
-            f"{kind} outside the function")
+            f"{kind} outside the function"))
 
 
 def print_(*args, sep=" ", end="\n", file=None, flush=False):

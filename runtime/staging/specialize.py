@@ -23,7 +23,7 @@ from torch._subclasses.fake_tensor import FakeTensor
 
 from ..errors import StagingError, user_location
 
-__all__ = ["specialize", "tracing", "GuardFailed", "guard_index"]
+__all__ = ["specialize", "tracing", "GuardFailed", "guard_index", "never"]
 
 # NOTE [specialisation]
 # A statement whose branches assign what a graph cannot carry (a Python object, a function, a
@@ -82,6 +82,13 @@ def tracing(plan=()):
         _trace.plan, _trace.taken, _trace.messages = outer
 
 
+def never(error: StagingError) -> StagingError:
+    """`error`, marked as a refusal no specialisation lifts: a write to a global would happen
+    once while tracing; a recursion on a tensor would be traced once per depth."""
+    error.never_specialise = True
+    return error
+
+
 def guard_index(error: BaseException, messages) -> int | None:
     """The index among `messages` of the guard whose failure `error` is, or None."""
     if type(error) is not RuntimeError or _GUARD not in str(error):
@@ -109,7 +116,7 @@ def specialize(pred: torch.Tensor, statement: str, error: StagingError, in_body:
     """
     from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
 
-    if torch.compiler.is_dynamo_compiling():
+    if torch.compiler.is_dynamo_compiling() or getattr(error, "never_specialise", False):
         raise error
     mode = get_proxy_mode()
     tracer = getattr(mode, "tracer", None)

@@ -23,7 +23,7 @@ from torch.utils import _pytree as pytree
 
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
-from . import lists, objects, operators
+from . import lists, objects, operators, specialize
 from ..values import RETURN_VALUE, is_staged, is_symbolic, is_undefined, to_tensor
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
@@ -158,13 +158,13 @@ def _no_recursion(statement: str, bodies, values):
         path = getattr(bodies[0], "__qualname__", "").split(".<locals>.")
         # (the converted function is named `<name>_converted` in its factory)
         function = re.sub(r"_converted(_\d+)?$", "", path[-2]) if len(path) > 1 else "a function"
-        raise StagingError(
+        raise specialize.never(StagingError(  # (not specialised: one trace per depth)
             statement,
             f"'{function}' calls itself while its bodies are being staged, from the same "
             "Python values and tensor types, so the depth of the recursion depends on a "
             "tensor and tracing it would never end",
             "Write the recursion as a while loop that carries the values that change, or "
-            "bound its depth with a Python int")
+            "bound its depth with a Python int"))
     return _entered(entered, key)
 
 
