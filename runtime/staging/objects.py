@@ -151,8 +151,6 @@ def _write_back(target, spec, leaves):
         for k, v in spec[1]:
             if v[0] in ("tensor", "namedtuple"):
                 target[k] = _rebuild(v, leaves)
-            elif v[0] == "tensor":
-                target[k] = next(leaves)
             else:
                 _write_back(target[k], v, leaves)
     elif kind in ("list", "tuple"):
