@@ -20,7 +20,7 @@ from __future__ import annotations
 import gast
 
 from .. import templates
-from ..analysis.activity import reads_writes
+from ..analysis.activity import activity_of, reads_writes
 from ..analysis.annos import Anno
 from ..analysis.nodes import walk_statements
 from ..transformer import Converter
@@ -51,7 +51,11 @@ class ControlFlowConverter(Converter):
         writes, live = self.anno(node, Anno.WRITES), self.anno(node, Anno.LIVE_OUT)
         state = sorted(writes & live)
         declared = set().union(*(names for _, names in self.scope_declared))
-        rebound = (writes & self.anno(node, Anno.BODY_LIVE_IN)) - live - declared
+        # Only names rebound by assignment: a name whose object a branch changes (`d[k] = v`,
+        # a list's append) is state, so that other references to the object see the change.
+        kept = node._autoconv_changed
+        rebound = (writes & self.anno(node, Anno.BODY_LIVE_IN)) - live - declared - kept
+        state = sorted(set(state) | (writes & self.anno(node, Anno.BODY_LIVE_IN) & kept))
         return state, sorted(set(self._inputs(node, state)) | rebound)
 
     def _inputs(self, node, state):
@@ -73,9 +77,13 @@ class ControlFlowConverter(Converter):
         for name in state:
             if name in defined:
                 continue
-            template = ("name = ac.Undefined(label)"
-                        if function_sites.get(name, 0) <= own_sites.get(name, 0)
-                        else _KEEP_IF_BOUND)
+            # bound before: assigned earlier in the function, or anywhere else in it when the
+            # statement is in a loop (an earlier iteration)
+            others = [line for line in function_sites.get(name, [])
+                      if line not in own_sites.get(name, [])]
+            bound_before = any(line < node.lineno for line in others) or (
+                others and getattr(self, "loop_depth", 0))
+            template = _KEEP_IF_BOUND if bound_before else "name = ac.Undefined(label)"
             stmts += templates.replace(template, name=name,
                                        label=gast.Constant(value=name, kind=None),
                                        ac=self.ctx.runtime)
@@ -164,12 +172,15 @@ class ControlFlowConverter(Converter):
                 declared[stmt.__class__].update(stmt.names)
         self.scope_declared = list(declared.items())
         outer_sites, self.function_sites = getattr(self, "function_sites", {}), _store_sites(node)
+        outer_depth, self.loop_depth = getattr(self, "loop_depth", 0), 0
         self.generic_visit(node)
         self.scope_declared, self.function_sites = outer, outer_sites
+        self.loop_depth = outer_depth
         return node
 
     def visit_If(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
+        node._autoconv_changed = _changed_objects(node)
         self.generic_visit(node)
         state, inputs = self._if_state(node)
         true_name = self.ctx.namer.new("if_true")
@@ -185,7 +196,9 @@ class ControlFlowConverter(Converter):
 
     def visit_While(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
+        self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.generic_visit(node)
+        self.loop_depth -= 1
         state = self._state(node)
         inputs = self._inputs(node, state)
         test_name = self.ctx.namer.new("loop_test")
@@ -201,7 +214,9 @@ class ControlFlowConverter(Converter):
 
     def visit_For(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
+        self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.generic_visit(node)
+        self.loop_depth -= 1
         state = self._state(node)
         inputs = self._inputs(node, state)
         body_name = self.ctx.namer.new("loop_body")
@@ -236,19 +251,30 @@ _SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
 
 
 def _store_sites(node) -> dict:
-    """{name: how many times `node` assigns it}, nested scopes left out (the node itself may be
+    """{name: the lines where `node` assigns it}, nested scopes left out (the node itself may be
     a function: its body is walked)."""
     sites: dict = {}
     stack = list(node.body if isinstance(node, _SCOPES) else [node])
-    if isinstance(node, _SCOPES) and hasattr(node, "orelse"):
-        stack += node.orelse
     while stack:
         n = stack.pop()
         if isinstance(n, _SCOPES):
             if not isinstance(n, gast.Lambda):
-                sites[n.name] = sites.get(n.name, 0) + 1
+                sites.setdefault(n.name, []).append(n.lineno)
             continue
         if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
-            sites[n.id] = sites.get(n.id, 0) + 1
+            sites.setdefault(n.id, []).append(getattr(n, "lineno", 0))
         stack.extend(c for c in gast.iter_child_nodes(n))
     return sites
+
+
+def _changed_objects(node) -> set:
+    """Names whose objects `node` changes: attribute / item targets' roots, and lists grown
+    (`name = ac.list_append(name, ...)`, written by the lists pass)."""
+    changed = set(activity_of(node)[2])
+    for n in gast.walk(node):
+        if (isinstance(n, gast.Assign) and len(n.targets) == 1
+                and isinstance(n.targets[0], gast.Name) and isinstance(n.value, gast.Call)
+                and isinstance(n.value.func, gast.Attribute)
+                and n.value.func.attr in ("list_append", "list_extend")):
+            changed.add(n.targets[0].id)
+    return changed
