@@ -401,14 +401,25 @@ def test_loop_over_python_container_of_tensors(fn, inputs):
 def test_zip_with_unselectable_python_values_is_refused():
     from autoconv_runtime import StagingError
 
-    def f(x):
+    def f(x, n):
         s = torch.zeros(())
-        for v, name in zip(x, ["a", "b"]):
+        for v, name in zip(range(n), ["a", "b"]):  # a staged range: no Python loop either
             s = s + v
         return s
 
     with pytest.raises(StagingError, match="zipped or enumerated with a traced tensor"):
-        autoconv.autoconv(f)(T([1.0, 2.0]))
+        autoconv.autoconv(f)(T([1.0, 2.0]), T(2))
+
+
+def test_zip_of_a_tensor_with_python_values_runs_as_python():
+    # A tensor's length is known while tracing: the loop runs as Python over its rows.
+    def f(x):
+        s = torch.zeros(())
+        for v, name in zip(x, ["a", "b"]):
+            s = s + v * len(name)
+        return s
+
+    assert_same_result(f, [T([1.0, 2.0]), T([-1.0, 3.0])], staged=False)
 
 
 # --- variables first bound inside a staged loop ----------------------------------------------
