@@ -14,7 +14,7 @@ import torch
 from . import lists
 from .errors import StagingError, graph_error_message
 from .iteration import StagedEnumerate, StagedRange, StagedZip, staged_sequence
-from .staging import context
+from .staging import context, replaced_lists, specialize
 from .staging import torch as staging
 from .values import Undefined, as_staged_tensor, is_staged, to_tensor
 
@@ -48,8 +48,20 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=()):
     """
     if is_staged(cond):
         cond = as_staged_tensor(cond)
-        if_false = if_false or _keep_state(len(state))
-        return staging.stage_if(cond, if_true, if_false, state, names, cond, inputs)
+        staged_false = if_false or _keep_state(len(state))
+        try:
+            return staging.stage_if(cond, if_true, staged_false, state, names, cond, inputs)
+        except StagingError as error:
+            slots = replaced_lists.replaced_slots(error, state, names)
+            try:
+                if not slots:
+                    raise
+                return replaced_lists.stage_replacing(
+                    lambda bodies, flat: staging.stage_if(cond, *bodies, flat, names, cond,
+                                                          inputs),
+                    ((if_true, True), (staged_false, True)), state, names, slots, error)
+            except StagingError as refused:
+                cond = _specialized(cond, "if statement", refused)  # NOTE [specialisation]
     if cond:
         return if_true(*state, *inputs)
     return if_false(*state, *inputs) if if_false is not None else state
@@ -66,9 +78,18 @@ def while_stmt(test, body, state, names, inputs=(), trips=None):
     while True:
         go = test(*state, *inputs)
         if is_staged(go):
+            like = as_staged_tensor(go)
             bound = _trips_left(trips, state, inputs)
-            return staging.stage_while(test, body, state, names, as_staged_tensor(go), inputs,
-                                       trips=bound)
+            try:
+                return staging.stage_while(test, body, state, names, like, inputs, trips=bound)
+            except StagingError as error:
+                slots = replaced_lists.replaced_slots(error, state, names)
+                if not slots:
+                    raise
+                return replaced_lists.stage_replacing(
+                    lambda bodies, flat: staging.stage_while(*bodies, flat, names, like, inputs,
+                                                             trips=bound),
+                    ((test, False), (body, True)), state, names, slots, error)
         if not go:
             return state
         state = body(*state, *inputs)
@@ -240,17 +261,32 @@ def _tensor_in(value):
     return None
 
 
+def _specialized(cond, statement, error) -> bool:
+    """The value a top-level statement that cannot be staged follows, guarded in the graph
+    (see NOTE [specialisation] in staging/specialize.py); raises `error` where it cannot."""
+    probing = staging.probing()
+    return specialize.specialize(staging.as_predicate(cond, statement), statement, error,
+                                 staging.in_staged_body() or probing, probing)
+
+
 def if_exp(cond, if_true, if_false, inputs=()):
     """`if_true(*inputs) if cond else if_false(*inputs)`: only the chosen side is evaluated."""
     if is_staged(cond):
-        cond = as_staged_tensor(cond)
-        value = (Undefined("<conditional expression>"),)
-        out = staging.stage_if(
-            cond, lambda _, *ins: (if_true(*ins),), lambda _, *ins: (if_false(*ins),), value,
-            ("<value>",), cond, inputs,
-        )
-        return out[0]
+        try:
+            return _staged_if_exp(cond, if_true, if_false, inputs)
+        except StagingError as error:
+            cond = _specialized(as_staged_tensor(cond), "conditional expression", error)
     return if_true(*inputs) if cond else if_false(*inputs)
+
+
+def _staged_if_exp(cond, if_true, if_false, inputs):
+    cond = as_staged_tensor(cond)
+    value = (Undefined("<conditional expression>"),)
+    out = staging.stage_if(
+        cond, lambda _, *ins: (if_true(*ins),), lambda _, *ins: (if_false(*ins),), value,
+        ("<value>",), cond, inputs,
+    )
+    return out[0]
 
 
 def _staged_logical(left, right, inputs, take_right_when):
@@ -269,9 +305,10 @@ def _staged_logical(left, right, inputs, take_right_when):
 
         take_right = lambda _, *ins: cast(right(*ins))  # noqa: E731
         keep_left = lambda value, *_: cast(value)  # noqa: E731
+        # (never specialised: a cond with promoted dtypes stages it)
         if take_right_when:
-            return if_exp(left, take_right, keep_left, (left, *inputs))
-        return if_exp(left, keep_left, take_right, (left, *inputs))
+            return _staged_if_exp(left, take_right, keep_left, (left, *inputs))
+        return _staged_if_exp(left, keep_left, take_right, (left, *inputs))
 
     def common_dtype():
         try:
@@ -309,8 +346,8 @@ def _staged_test(left, right, inputs, take_right_when, op):
 
     keep_left = lambda value, *_: value  # noqa: E731
     if take_right_when:
-        return if_exp(pred, right_truth, keep_left, (pred, *inputs))
-    return if_exp(pred, keep_left, right_truth, (pred, *inputs))
+        return _staged_if_exp(pred, right_truth, keep_left, (pred, *inputs))
+    return _staged_if_exp(pred, keep_left, right_truth, (pred, *inputs))
 
 
 def and_(left, right, inputs=(), test=False):
@@ -387,12 +424,12 @@ def assigns_outside(kind, *names):
     statement = context.staged_statement()
     if statement is not None:
         listed = ", ".join(f"'{name}'" for name in names)
-        raise StagingError(
+        raise specialize.never(StagingError(
             statement,
             f"the body assigns the {kind} {listed}, which a graph cannot change: the assignment "
             "would happen once while tracing, not each time the graph runs",
             f"Return the new value from the function (or keep it in a tensor) and assign the "
-            f"{kind} outside the function")
+            f"{kind} outside the function"))
 
 
 def print_(*args, sep=" ", end="\n", file=None, flush=False):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import gast
 
 from .. import templates
-from ..analysis.activity import reads_writes
+from ..analysis.activity import activity_of, reads_writes
 from ..analysis.annos import Anno
 from ..analysis.nodes import walk_statements
 from ..transformer import Converter
@@ -40,20 +40,53 @@ class ControlFlowConverter(Converter):
         live = self.anno(node, Anno.LIVE_OUT) | self.anno(node, Anno.BODY_LIVE_IN)
         return sorted(self.anno(node, Anno.WRITES) & live)
 
-    def _inputs(self, node, state):
-        """Locals the bodies read but do not assign, bound for sure when the statement starts."""
+    def _if_state(self, node):
+        """An `if`'s state, what its branches assign that is read after it; and its inputs.
+
+        A name a branch reads before (possibly) assigning it there, dead after the `if`, is an
+        input: the branch needs its value, nothing needs the branch's new one (whose type may
+        change, or which may stay unbound on a path: a lambda in the branch reading it). One
+        that may be unbound before the `if` goes in as `ac.Undefined` where it is.
+        """
+        writes, live = self.anno(node, Anno.WRITES), self.anno(node, Anno.LIVE_OUT)
+        state = sorted(writes & live)
         declared = set().union(*(names for _, names in self.scope_declared))
-        read_only = self.anno(node, Anno.READS) - self.anno(node, Anno.WRITES) - set(state)
+        # Only names rebound by assignment: a name whose object a branch changes (`d[k] = v`,
+        # a list's append) is state, so that other references to the object see the change.
+        kept = node._autoconv_changed
+        rebound = (writes & self.anno(node, Anno.BODY_LIVE_IN)) - live - declared - kept
+        state = sorted(set(state) | (writes & self.anno(node, Anno.BODY_LIVE_IN) & kept))
+        return state, sorted(set(self._inputs(node, state)) | rebound)
+
+    def _inputs(self, node, state):
+        """Locals the bodies read but do not assign (or read before assigning them), bound for
+        sure when the statement starts."""
+        declared = set().union(*(names for _, names in self.scope_declared))
+        local = self.anno(node, Anno.WRITES) - self.anno(node, Anno.BODY_LIVE_IN)
+        read_only = self.anno(node, Anno.READS) - local - set(state)
         return sorted((read_only & self.anno(node, Anno.DEFINED_IN)) - declared)
 
-    def _undefined_inits(self, node, state):
+    def _undefined_inits(self, node, state, own_sites):
+        """`name = ac.Undefined('name')` for each state name not certainly bound before the
+        statement. A name the function assigns elsewhere too may be bound already (by an
+        earlier loop that ran, or an earlier iteration of an enclosing loop): it keeps that
+        value, and only starts as Undefined where it is unbound."""
         defined = self.anno(node, Anno.DEFINED_IN)
         stmts = []
+        function_sites = getattr(self, "function_sites", {})
         for name in state:
-            if name not in defined:
-                stmts += templates.replace("name = ac.Undefined(label)", name=name,
-                                           label=gast.Constant(value=name, kind=None),
-                                           ac=self.ctx.runtime)
+            if name in defined:
+                continue
+            # bound before: assigned earlier in the function, or anywhere else in it when the
+            # statement is in a loop (an earlier iteration)
+            others = [line for line in function_sites.get(name, [])
+                      if line not in own_sites.get(name, [])]
+            bound_before = any(line < node.lineno for line in others) or (
+                others and getattr(self, "loop_depth", 0))
+            template = _KEEP_IF_BOUND if bound_before else "name = ac.Undefined(label)"
+            stmts += templates.replace(template, name=name,
+                                       label=gast.Constant(value=name, kind=None),
+                                       ac=self.ctx.runtime)
         return stmts
 
     def _declarations(self, body):
@@ -143,14 +176,18 @@ class ControlFlowConverter(Converter):
             if stmt.__class__ in declared:
                 declared[stmt.__class__].update(stmt.names)
         self.scope_declared = list(declared.items())
+        outer_sites, self.function_sites = getattr(self, "function_sites", {}), _store_sites(node)
+        outer_depth, self.loop_depth = getattr(self, "loop_depth", 0), 0
         self.generic_visit(node)
-        self.scope_declared = outer
+        self.scope_declared, self.function_sites = outer, outer_sites
+        self.loop_depth = outer_depth
         return node
 
     def visit_If(self, node):
+        sites = _store_sites(node)  # (before the bodies below become functions)
+        node._autoconv_changed = _changed_objects(node)
         self.generic_visit(node)
-        state = self._state(node)
-        inputs = self._inputs(node, state)
+        state, inputs = self._if_state(node)
         true_name = self.ctx.namer.new("if_true")
         functions = [self._body_function(true_name, state + inputs, node.body, state)]
         false_fn = None
@@ -159,10 +196,14 @@ class ControlFlowConverter(Converter):
             functions.append(self._body_function(false_fn, state + inputs, node.orelse, state))
         call = self._call("ac.if_stmt(test, if_true, if_false, state, names)", node, state,
                           inputs, test=node.test, if_true=true_name, if_false=false_fn)
-        return self._undefined_inits(node, state) + functions + call
+        unbound = [name for name in inputs if name not in state]
+        return self._undefined_inits(node, state + unbound, sites) + functions + call
 
     def visit_While(self, node):
+        sites = _store_sites(node)  # (before the bodies below become functions)
+        self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.generic_visit(node)
+        self.loop_depth -= 1
         state = self._state(node)
         inputs = self._inputs(node, state)
         test_name = self.ctx.namer.new("loop_test")
@@ -189,10 +230,13 @@ class ControlFlowConverter(Converter):
             trailing = "trips=loop_trips"
         call = self._call("ac.while_stmt(loop_test, loop_body, state, names)", node, state,
                           inputs, trailing, loop_test=test_name, loop_body=body_name, **subs)
-        return self._undefined_inits(node, state) + functions + call
+        return self._undefined_inits(node, state, sites) + functions + call
 
     def visit_For(self, node):
+        sites = _store_sites(node)  # (before the bodies below become functions)
+        self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.generic_visit(node)
+        self.loop_depth -= 1
         state = self._state(node)
         inputs = self._inputs(node, state)
         body_name = self.ctx.namer.new("loop_body")
@@ -213,4 +257,44 @@ class ControlFlowConverter(Converter):
         call = self._call("ac.for_stmt(iterable, extra_test, loop_body, state, names)", node,
                           state, inputs, iterable=node.iter, extra_test=extra_name,
                           loop_body=body_name)
-        return self._undefined_inits(node, state) + functions + call
+        return self._undefined_inits(node, state, sites) + functions + call
+
+
+_KEEP_IF_BOUND = """
+try:
+    name
+except NameError:
+    name = ac.Undefined(label)
+"""
+
+_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
+
+
+def _store_sites(node) -> dict:
+    """{name: the lines where `node` assigns it}, nested scopes left out (the node itself may be
+    a function: its body is walked)."""
+    sites: dict = {}
+    stack = list(node.body if isinstance(node, _SCOPES) else [node])
+    while stack:
+        n = stack.pop()
+        if isinstance(n, _SCOPES):
+            if not isinstance(n, gast.Lambda):
+                sites.setdefault(n.name, []).append(n.lineno)
+            continue
+        if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
+            sites.setdefault(n.id, []).append(getattr(n, "lineno", 0))
+        stack.extend(c for c in gast.iter_child_nodes(n))
+    return sites
+
+
+def _changed_objects(node) -> set:
+    """Names whose objects `node` changes: attribute / item targets' roots, and lists grown
+    (`name = ac.list_append(name, ...)`, written by the lists pass)."""
+    changed = set(activity_of(node)[2])
+    for n in gast.walk(node):
+        if (isinstance(n, gast.Assign) and len(n.targets) == 1
+                and isinstance(n.targets[0], gast.Name) and isinstance(n.value, gast.Call)
+                and isinstance(n.value.func, gast.Attribute)
+                and n.value.func.attr in ("list_append", "list_extend")):
+            changed.add(n.targets[0].id)
+    return changed

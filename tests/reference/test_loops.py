@@ -401,14 +401,25 @@ def test_loop_over_python_container_of_tensors(fn, inputs):
 def test_zip_with_unselectable_python_values_is_refused():
     from autoconv_runtime import StagingError
 
-    def f(x):
+    def f(x, n):
         s = torch.zeros(())
-        for v, name in zip(x, ["a", "b"]):
+        for v, name in zip(range(n), ["a", "b"]):  # a staged range: no Python loop either
             s = s + v
         return s
 
     with pytest.raises(StagingError, match="zipped or enumerated with a traced tensor"):
-        autoconv.autoconv(f)(T([1.0, 2.0]))
+        autoconv.autoconv(f)(T([1.0, 2.0]), T(2))
+
+
+def test_zip_of_a_tensor_with_python_values_runs_as_python():
+    # A tensor's length is known while tracing: the loop runs as Python over its rows.
+    def f(x):
+        s = torch.zeros(())
+        for v, name in zip(x, ["a", "b"]):
+            s = s + v * len(name)
+        return s
+
+    assert_same_result(f, [T([1.0, 2.0]), T([-1.0, 3.0])], staged=False)
 
 
 # --- variables first bound inside a staged loop ----------------------------------------------
@@ -468,3 +479,19 @@ def test_loop_created_variable_after_zero_iterations_raises_as_python():
     saved.seek(0)
     with pytest.raises(RuntimeError, match="UnboundLocalError: cannot access local variable"):
         torch.export.load(saved).module()(*args)
+
+
+# --- zip of a tensor of known length with a list of unlike items ------------------------------
+
+def zip_with_unlike_items(alpha, y):
+    betas = [torch.ones(1), torch.ones(2), torch.ones(3)]  # a Butcher tableau's rows
+    for a, b in zip(alpha, betas):  # no staged loop can index `betas`: runs as Python
+        y = y + a * b.sum()
+    return y
+
+
+def test_zip_with_a_list_of_unlike_items_runs_as_python():
+    concrete = assert_same_result(
+        zip_with_unlike_items, [(T([1., 2., 3.]), T(0.)), (T([-1., 0., 5.]), T(2.))],
+        staged=False)
+    assert count_ops(concrete.graph_module, WHILE_LOOP) == 0
