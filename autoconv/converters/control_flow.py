@@ -81,7 +81,7 @@ class ControlFlowConverter(Converter):
             # statement is in a loop (an earlier iteration)
             others = [line for line in function_sites.get(name, [])
                       if line not in own_sites.get(name, [])]
-            bound_before = any(line < node.lineno for line in others) or (
+            bound_before = any(line < (node.lineno or 0) for line in others) or (
                 others and getattr(self, "loop_depth", 0))
             template = _KEEP_IF_BOUND if bound_before else "name = ac.Undefined(label)"
             stmts += templates.replace(template, name=name,
@@ -282,7 +282,9 @@ def _store_sites(node) -> dict:
                 sites.setdefault(n.name, []).append(n.lineno)
             continue
         if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
-            sites.setdefault(n.id, []).append(getattr(n, "lineno", 0))
+            # A name another pass generated has no line: 0 counts it as possibly bound before,
+            # which only costs a `try` (see _undefined_inits).
+            sites.setdefault(n.id, []).append(getattr(n, "lineno", None) or 0)
         stack.extend(c for c in gast.iter_child_nodes(n))
     return sites
 

@@ -25,8 +25,9 @@ def _newton(x0):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "torchmin/bfgs.py:200: a tensor-dependent if assigns the status message `msg` (a Python str); "
-    "refused with a StagingError"))
+    "torchmin/bfgs.py:200 (a status str set under a tensor condition) is still refused inside "
+    "the staged loop, and the strong-Wolfe line search (torch.optim.lbfgs, torch's code: not "
+    "converted) calls torchmin/function.py:153 `float(f)` on a traced value"))
 def test_bfgs():
     assert_same_result(_bfgs, _STARTS)
 
@@ -39,14 +40,19 @@ def test_newton_exact():
     assert_same_result(_newton, _STARTS)
 
 
-def test_bfgs_refusal_names_the_library_line():
+def test_bfgs_failure_names_the_library_line():
     import autoconv
-    from autoconv_runtime.errors import StagingError
 
-    with pytest.raises(StagingError) as caught:
+    # The line search is torch.optim's code, which autoconv does not convert: torch's
+    # data-dependent guard carries autoconv's note naming torchmin's line.
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - torch's own error, with a note
         autoconv.autoconv(_bfgs)(*_STARTS[0])
-    assert caught.value.filename.endswith("torchmin/bfgs.py"), caught.value
-    assert caught.value.lineno == 200
+    notes, error = [], caught.value
+    while error is not None:
+        notes += getattr(error, "__notes__", [])
+        error = error.__context__
+    text = str(caught.value) + "".join(notes)
+    assert "torchmin/function.py:153" in text, text
 
 
 def test_newton_exact_failure_says_where_it_differentiates():
