@@ -14,7 +14,7 @@ import torch
 from . import lists
 from .errors import StagingError, graph_error_message
 from .iteration import StagedEnumerate, StagedRange, StagedZip, staged_sequence
-from .staging import context, replaced_lists, specialize
+from .staging import context, specialize
 from .staging import torch as staging
 from .values import Undefined, as_staged_tensor, is_staged, to_tensor
 
@@ -51,17 +51,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=()):
         staged_false = if_false or _keep_state(len(state))
         try:
             return staging.stage_if(cond, if_true, staged_false, state, names, cond, inputs)
-        except StagingError as error:
-            slots = replaced_lists.replaced_slots(error, state, names)
-            try:
-                if not slots:
-                    raise
-                return replaced_lists.stage_replacing(
-                    lambda bodies, flat: staging.stage_if(cond, *bodies, flat, names, cond,
-                                                          inputs),
-                    ((if_true, True), (staged_false, True)), state, names, slots, error)
-            except StagingError as refused:
-                cond = _specialized(cond, "if statement", refused)  # NOTE [specialisation]
+        except StagingError as refused:
+            cond = _specialized(cond, "if statement", refused)  # NOTE [specialisation]
     if cond:
         return if_true(*state, *inputs)
     return if_false(*state, *inputs) if if_false is not None else state
@@ -80,16 +71,7 @@ def while_stmt(test, body, state, names, inputs=(), trips=None):
         if is_staged(go):
             like = as_staged_tensor(go)
             bound = _trips_left(trips, state, inputs)
-            try:
-                return staging.stage_while(test, body, state, names, like, inputs, trips=bound)
-            except StagingError as error:
-                slots = replaced_lists.replaced_slots(error, state, names)
-                if not slots:
-                    raise
-                return replaced_lists.stage_replacing(
-                    lambda bodies, flat: staging.stage_while(*bodies, flat, names, like, inputs,
-                                                             trips=bound),
-                    ((test, False), (body, True)), state, names, slots, error)
+            return staging.stage_while(test, body, state, names, like, inputs, trips=bound)
         if not go:
             return state
         state = body(*state, *inputs)

@@ -16,7 +16,7 @@ from ..lists import StagedList, UncountedList
 from ..values import to_tensor
 from . import context
 
-__all__ = ["Growth", "growing_slots", "probe_copies", "measure", "trip_bound", "reserve",
+__all__ = ["Growth", "ReplacedList", "growing_slots", "probe_copies", "measure", "trip_bound", "reserve",
            "check_loop_growth", "release", "uncounted"]
 
 
@@ -30,6 +30,11 @@ def growing_slots(state) -> list[int]:
 def probe_copies(state, slots) -> list:
     """`state` with a fresh copy of each Python list in `slots`, for a probe to append to."""
     return [list(v) if i in slots and type(v) is list else v for i, v in enumerate(state)]
+
+
+class ReplacedList(Exception):
+    """Internal, never reaches the user: a body replaced the list named `args[0]` with a new
+    list, which the statement then carries as a tuple (see replaced_lists.py)."""
 
 
 class Growth:
@@ -48,6 +53,13 @@ class Growth:
                 self._items(out[len(before):], statement)
                 self.count = max(self.count, len(out) - len(before))
                 return
+            if type(out) is list and len(out) > len(before) and all(
+                    a is b for a, b in zip(out, before)):
+                # `vals = vals + [t]`: a new list that starts with the old one's items grows
+                # as an append would (the old list is left as it was, as in Python).
+                self._items(out[len(before):], statement)
+                self.count = max(self.count, len(out) - len(before))
+                return
             if isinstance(out, StagedList):  # a statement inside the body made it staged
                 self._item_of(out, statement)
                 self.count = _max(self.count, out.capacity - len(before))
@@ -56,10 +68,11 @@ class Growth:
             self._item_of(out, statement)
             self.count = _max(self.count, out.capacity - before.capacity)
             return
-        error = self._changed(statement, where)
         if type(before) is list and type(out) is list:
-            error.replaced_list = self.name  # a new list: see replaced_lists.py
-        raise error
+            # A new list (`coeffs = fit(y)`): the statement is staged again with the list as
+            # a tuple (replaced_lists.py). Not a StagingError: under dynamo making one raises.
+            raise ReplacedList(self.name)
+        raise self._changed(statement, where)
 
     def _items(self, items, statement: str) -> None:
         for item in items:

@@ -31,7 +31,7 @@ from torch.utils import _pytree as pytree
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
 from ..values import RETURN_VALUE, is_staged, is_symbolic, is_undefined, to_tensor
-from . import lists, objects, operators, registry
+from . import lists, objects, operators, registry, replaced_lists
 from .context import (in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, staged_statement, staging)
 
@@ -533,6 +533,37 @@ def _copies(values):
     return pytree.tree_map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, tuple(values))
 
 
+def _probe_input_changes(bodies, state, inputs) -> None:
+    """Under dynamo: raise objects.ChangedInput for a dict or list the bodies only read that
+    one changes anyway (`add(d, t)` setting `d["k"]`), found by one probe run of each body.
+
+    Inside torch's operator a body gets such an input rebuilt by torch's pytree, so the change
+    would be lost (a loop on it would never end); outside dynamo `objects.
+    refusing_uncarried_changes` sees it in the operator's run instead.
+    """
+    read = [i for i, v in enumerate(inputs) if type(v) in (dict, list)]
+    if not read:
+        return
+    with probe():
+        for fn, _ in bodies:
+            given = _copies(inputs)
+            before = {i: (list(given[i].items()) if type(given[i]) is dict else list(given[i]))
+                      for i in read}
+            fn(*_copies(state), *given)
+            for i in read:
+                after = (list(given[i].items()) if type(given[i]) is dict
+                         else list(given[i]))
+                if len(after) != len(before[i]) or any(
+                        _pair_changed(a, b) for a, b in zip(after, before[i])):
+                    raise objects.ChangedInput(i)
+
+
+def _pair_changed(a, b) -> bool:
+    if type(a) is tuple and type(b) is tuple:  # dict items
+        return a[0] != b[0] or a[1] is not b[1]
+    return a is not b
+
+
 def _probe_lists(statement: Statement, bodies) -> dict:
     """{slot: lists.Growth} for the lists in the state the bodies grow (empty when none does),
     kept as `statement.growth`.
@@ -669,19 +700,45 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
     one torch.cond."""
     statement = "if statement"
+    bodies = ((if_true, True, "in the true branch"), (if_false, True, "in the false branch"))
+    replaced = None
     with no_recursion(statement, (if_true, if_false), (pred, state, inputs, dtypes)):
         slots = objects.carried_slots(state)
         if slots:
             return objects.carry(
                 lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
-                ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
-                state, names, slots, statement)
+                bodies, state, names, slots, statement)
         if_true, if_false = objects.refusing_uncarried_changes(
             ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
-            statement)
-        pred = as_predicate(pred, statement)
+            statement, inputs)
+        staged_pred = as_predicate(pred, statement)
         branches = (Body(if_true, "in the true branch"), Body(if_false, "in the false branch"))
-        return _stage_if(pred, branches, Statement(statement, names, state, inputs, pred, dtypes))
+        try:
+            if torch.compiler.is_dynamo_compiling():
+                _probe_input_changes([(b, True) for b in (if_true, if_false)], state, inputs)
+            return _stage_if(staged_pred, branches,
+                             Statement(statement, names, state, inputs, staged_pred, dtypes))
+        except lists.ReplacedList as error:
+            replaced = _replaced_slots(error, state, names, statement)
+        except objects.ChangedInput as changed:
+            moved = changed.args[0]
+    if replaced is None:
+        return objects.with_input_as_state(
+            lambda bodies, st, nm, ins: stage_if(pred, *bodies, st, nm, like, ins, dtypes),
+            [(b, r) for b, r, _ in bodies], state, names, inputs, moved, statement)
+    return replaced_lists.stage_replacing(
+        lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
+        bodies, state, names, replaced, statement)
+
+
+def _replaced_slots(error, state, names, statement: str) -> list:
+    """The slots of the list a body replaced by a new one (lists.ReplacedList)."""
+    slots = replaced_lists.replaced_slots(error, state, names)
+    if not slots:  # not this statement's list (never expected): refused, not passed on
+        raise StagingError(
+            statement, f"list '{error.args[0]}' is replaced inside the statement by a new list",
+            "Build the list after the statement")
+    return slots
 
 
 def _stage_if(pred, branches, statement: Statement):
@@ -718,23 +775,41 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     unknown), which sizes the lists the loop grows; without it such a loop runs twice, first
     only to count its trips (see NOTE [lists in while loops]).
     """
+    bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
+    replaced = None
     with no_recursion(statement, (test, body), (state, inputs, dtypes, trips is None)):
         slots = objects.carried_slots(state)
         if slots:
             return objects.carry(
                 lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement,
                                                  dtypes, trips),
-                ((test, False, "in the loop test"), (body, True, "in the loop body")),
-                state, names, slots, statement)
+                bodies, state, names, slots, statement)
         test, body = objects.refusing_uncarried_changes(
-            ((test, "in the loop test"), (body, "in the loop body")), state, names, statement)
+            ((test, "in the loop test"), (body, "in the loop body")), state, names, statement,
+            inputs)
         record = Statement(statement, names, state, inputs, like, dtypes)
         created = [i for i, (v, k) in enumerate(zip(record.state, record.kinds))
                    if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
         _fill_return_placeholders(record, (body,), created)
-        if created:
-            return _stage_loop_created(test, body, record, trips, created)
-        return _stage_while(test, Body(body, "in the loop body"), record, trips)
+        try:
+            if torch.compiler.is_dynamo_compiling():
+                _probe_input_changes([(body, True)], state, inputs)
+            if created:
+                return _stage_loop_created(test, body, record, trips, created)
+            return _stage_while(test, Body(body, "in the loop body"), record, trips)
+        except lists.ReplacedList as error:
+            replaced = _replaced_slots(error, state, names, statement)
+        except objects.ChangedInput as changed:
+            moved = changed.args[0]
+    if replaced is None:
+        return objects.with_input_as_state(
+            lambda bodies, st, nm, ins: stage_while(*bodies, st, nm, like, ins, statement,
+                                                    dtypes, trips),
+            [(b, r) for b, r, _ in bodies], state, names, inputs, moved, statement)
+    return replaced_lists.stage_replacing(
+        lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement, dtypes,
+                                         trips),
+        bodies, state, names, replaced, statement)
 
 
 def _stage_while(test, body: Body, statement: Statement, trips):

@@ -495,3 +495,33 @@ def test_zip_with_a_list_of_unlike_items_runs_as_python():
         zip_with_unlike_items, [(T([1., 2., 3.]), T(0.)), (T([-1., 0., 5.]), T(2.))],
         staged=False)
     assert count_ops(concrete.graph_module, WHILE_LOOP) == 0
+
+
+# --- closures made in a loop body (issue 9 §7) -------------------------------------------------
+
+def closures_over_the_loop_variable(x):
+    fs = []
+    for i in range(3):
+        fs.append(lambda: x * i)
+    return fs[0]() + fs[1]()
+
+
+def closures_over_a_variable_the_body_assigns(x):
+    fs = []
+    i = 0
+    while i < 3:
+        fs.append(lambda: x * i)
+        i += 1
+    return fs[0]() + fs[1]()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 9 §7, silently wrong in every mode (eager convert too): a converted loop body is a "
+    "function taking the loop's variables as parameters, so a lambda / def made in it closes "
+    "over that iteration's parameter, not the enclosing function's variable; Python's closures "
+    "all see the last value (4x here, converted gives x). Needs the converter to make the body "
+    "share the enclosing function's cell for captured names (nonlocal), see README Limitations"))
+def test_closures_made_in_a_loop_body_see_pythons_values():
+    x = T([1.0, 2.0])
+    for fn in (closures_over_the_loop_variable, closures_over_a_variable_the_body_assigns):
+        torch.testing.assert_close(autoconv.convert(fn)(x), fn(x))
