@@ -547,6 +547,6 @@ def test_python_field_changed_by_a_method_in_a_staged_loop_is_refused():
             s.count(dt)
         return s.state.y
 
-    with pytest.raises(StagingError, match=r"'s\.state\.n' is changed in the loop body") as info:
+    with pytest.raises(StagingError, match=r"`s\.state\.n` is changed in the loop body") as info:
         autoconv.autoconv(f)(torch.ones(2), T(0.3))
     assert info.value.lineno == f.__code__.co_firstlineno + 2
