@@ -37,6 +37,7 @@ from .operators import (
     raise_,
     while_stmt,
 )
+from .staging.constants import is_, is_not
 from .values import Undefined, eager, is_staged
 
 __all__ = [
@@ -67,6 +68,8 @@ __all__ = [
     "getitem",
     "if_exp",
     "if_stmt",
+    "is_",
+    "is_not",
     "is_staged",
     "list_append",
     "list_extend",

@@ -11,8 +11,14 @@
 The state of a statement is the names its bodies assign that are read afterwards or before being
 assigned in a body (liveness, from `autoconv.analysis`). Bodies take the state as parameters and
 return it. The locals they only read are their inputs: passed explicitly too (after the names),
-so that a staged body never captures a tensor by closure. A state name that may be unbound
-before the statement starts as `ac.Undefined('name')`.
+so that a staged body never captures a tensor by closure. A state name that has no value before
+the statement starts as `ac.Undefined('name')`; one that may have a value there (set earlier on
+some path, or in an earlier iteration of an enclosing loop) keeps it:
+
+    try:
+        name
+    except NameError:
+        name = ac.Undefined('name')
 """
 
 from __future__ import annotations
@@ -25,6 +31,46 @@ from ..analysis.annos import Anno
 from ..analysis.nodes import walk_statements
 from ..transformer import Converter
 from .generators import leaves_generators_alone
+
+
+_KEEP_OR_UNDEFINED = """
+try:
+    name
+except NameError:
+    name = ac.Undefined(label)
+"""
+
+_LOOPS = (gast.For, gast.While)
+_COMPOUND = (gast.If, gast.For, gast.While)
+_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)
+
+
+def _possibly_bound(fn) -> dict:
+    """{id(statement): names that may have a value when it starts} for each if / while / for of
+    `fn`'s own scope: names assigned before it on some path, and those assigned anywhere in an
+    enclosing loop (an earlier iteration)."""
+    found = {}
+
+    def walk(stmts, bound):
+        for stmt in stmts:
+            if isinstance(stmt, _SCOPES):
+                bound = bound | {stmt.name}
+                continue
+            if isinstance(stmt, _COMPOUND):
+                found[id(stmt)] = bound
+            inner = bound
+            if isinstance(stmt, _LOOPS):  # the statements in it: earlier iterations too
+                inner = bound | reads_writes(stmt)[1]
+            for field in ("body", "orelse", "finalbody"):
+                block = getattr(stmt, field, None)
+                if isinstance(block, list):
+                    walk(block, inner)
+            for handler in getattr(stmt, "handlers", ()):
+                walk(handler.body, inner)
+            bound = bound | reads_writes(stmt)[1]
+
+    walk(fn.body, frozenset())
+    return found
 
 
 @leaves_generators_alone
@@ -48,10 +94,14 @@ class ControlFlowConverter(Converter):
 
     def _undefined_inits(self, node, state):
         defined = self.anno(node, Anno.DEFINED_IN)
+        maybe = getattr(self, "_maybe_bound", {}).get(id(node), ())
         stmts = []
         for name in state:
             if name not in defined:
-                stmts += templates.replace("name = ac.Undefined(label)", name=name,
+                # A value it may have must survive: an iteration that does not assign it keeps
+                # the previous one's (`for i in r: if i == 1: y = i` then `y`).
+                template = _KEEP_OR_UNDEFINED if name in maybe else "name = ac.Undefined(label)"
+                stmts += templates.replace(template, name=name,
                                            label=gast.Constant(value=name, kind=None),
                                            ac=self.ctx.runtime)
         return stmts
@@ -138,8 +188,11 @@ class ControlFlowConverter(Converter):
             if stmt.__class__ in declared:
                 declared[stmt.__class__].update(stmt.names)
         self.scope_declared = list(declared.items())
+        outer_bound = getattr(self, "_maybe_bound", {})
+        self._maybe_bound = _possibly_bound(node)
         self.generic_visit(node)
         self.scope_declared = outer
+        self._maybe_bound = outer_bound
         return node
 
     def visit_If(self, node):

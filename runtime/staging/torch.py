@@ -23,7 +23,7 @@ from torch.utils import _pytree as pytree
 
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
-from . import lists, objects, operators
+from . import constants, lists, objects, operators
 from ..values import RETURN_VALUE, is_staged, is_symbolic, is_undefined, to_tensor
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
@@ -230,7 +230,7 @@ CONSTANT = "constant"  # a Python value every body must leave as it is; it stays
 
 def _is_stageable(value) -> bool:
     """A tensor, a number, or a tuple / dict of them (torch's operators take such pytrees)."""
-    if isinstance(value, (torch.Tensor, StagedList)) or _is_number(value):
+    if isinstance(value, (torch.Tensor, StagedList, constants.StagedConstant)) or _is_number(value):
         return True
     if is_staged(value):  # another tracer's value, such as an fx Proxy
         return True
@@ -290,6 +290,8 @@ def _unpack_outputs(outputs, state, names, kinds, statement, where, like, dtypes
     dtypes = dtypes or {}
     for slot, (out, before, name, kind) in enumerate(zip(outputs, state, names, kinds)):
         if kind == CONSTANT:
+            if out is not before and constants.can_carry(before, out):
+                raise constants.Retabled(state, slot)  # staged again, carrying the slot
             if out is not before:
                 raise StagingError(
                     statement,
@@ -298,6 +300,9 @@ def _unpack_outputs(outputs, state, names, kinds, statement, where, like, dtypes
                     f"Give '{name}' a tensor value before the statement, or compute it outside",
                 )
             continue
+        if is_undefined(before) and kind == UNBOUND and constants.is_constant(out):
+            raise constants.Retabled(state, slot)  # staged again, with a placeholder
+        out = constants.staged(out, name, like)
         if is_undefined(out):
             fix = (
                 f"Assign '{name}' before the loop"
@@ -406,7 +411,9 @@ def _fill_return_placeholders(bodies, state, names, kinds, inputs, like, created
     variables]); they get a placeholder the same way, or a StagingError when the body does not
     give them a tensor.
     """
-    slots = [i for i, v in enumerate(state) if is_undefined(v) and v.name == RETURN_VALUE]
+    probed = getattr(_staging, "created", ())
+    slots = [i for i, v in enumerate(state)
+             if is_undefined(v) and (v.name == RETURN_VALUE or v.name in probed)]
     if not slots and not created:
         return state
     state = list(state)
@@ -414,7 +421,7 @@ def _fill_return_placeholders(bodies, state, names, kinds, inputs, like, created
     # Python flag would run an inner statement as Python here that the real trace stages, and
     # the two could disagree on whether a return happens.
     staged = [_as_tensors(v, like) if k == TENSOR else v for v, k in zip(state, kinds)]
-    with _probe():
+    with _probe(), _probing_created([names[i] for i in created]):
         for body in bodies:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
             # state the statement then stages with.
@@ -425,9 +432,10 @@ def _fill_return_placeholders(bodies, state, names, kinds, inputs, like, created
                     raise
                 raise _unbound_before_loop(statement, names[created[0]]) from error
             for i in [*slots, *created]:
-                if is_undefined(state[i]) and _is_stageable(outputs[i]):
+                out = constants.staged(outputs[i], names[i], like)
+                if is_undefined(state[i]) and _is_stageable(out):
                     # Shape and dtype only: the probe's own ops stay dead, for DCE to drop.
-                    state[i] = pytree.tree_map(_zeros_like_meta, outputs[i])
+                    state[i] = pytree.tree_map(_zeros_like_meta, out)
     for i in slots:
         kinds[i] = CONSTANT if is_undefined(state[i]) else TENSOR
     for i in created:
@@ -435,6 +443,19 @@ def _fill_return_placeholders(bodies, state, names, kinds, inputs, like, created
             raise _unbound_before_loop(statement, names[i])
         kinds[i] = TENSOR
     return tuple(state)
+
+
+@contextlib.contextmanager
+def _probing_created(names):
+    """While a loop body runs to learn the types of the variables it creates, a statement in it
+    that binds one of them on some paths only (`if found: status = 'found'; break`) gives it a
+    placeholder on the others, as the loop will (NOTE [loop-created variables])."""
+    outer = getattr(_staging, "created", ())
+    _staging.created = (*outer, *names)
+    try:
+        yield
+    finally:
+        _staging.created = outer
 
 
 def _unbound_before_loop(statement, name):
@@ -496,7 +517,8 @@ def _reserve_lists(state, kinds, growth, rows_for, like, statement):
 
 def _lists_as_pairs(outputs):
     # torch.cond's tracer takes tuples of tensors, not other pytree nodes, as outputs.
-    return tuple((v.buffer, v.count) if isinstance(v, StagedList) else v for v in outputs)
+    return tuple((v.buffer, v.count) if isinstance(v, StagedList)
+                 else constants.index_of(v) for v in outputs)
 
 
 def _pairs_as_lists(outputs, state, kinds):
@@ -504,7 +526,7 @@ def _pairs_as_lists(outputs, state, kinds):
     lists_in = [v for v, k in zip(state, kinds) if k in _OUTPUTS]
     return tuple(StagedList(*_same_sizes_as(out, (before.buffer, before.count)),
                             before.reserved, before.name)
-                 if isinstance(before, StagedList) else out
+                 if isinstance(before, StagedList) else constants.like(before, out)
                  for out, before in zip(outputs, lists_in))
 
 
@@ -611,6 +633,17 @@ def _number_dtypes(kinds, *paths):
     return dtypes
 
 
+def _carry_changing_constants(bodies, operands, state, names, kinds, like):
+    """Under dynamo, where a failed operator cannot be staged again (constants.Retabled): the
+    state with the constants a body changes carried from the start; `state` itself if none."""
+    if not torch.compiler.is_dynamo_compiling() or not constants.held(state, kinds, CONSTANT):
+        return state
+    staged, ins = operands.split(operands.flat)
+    with _probe():
+        raws = [body(*_merge(_private(staged), state, kinds), *ins) for body in bodies]
+    return constants.carry_changed(state, kinds, CONSTANT, names, raws, like)
+
+
 def _may_promote(state, kinds) -> bool:
     # Numbers coming in (bools excepted: lowered break / return flags are bools, and stay bools).
     return any(k == TENSOR and _is_number(v) and type(v) is not bool for v, k in zip(state, kinds))
@@ -656,6 +689,11 @@ def _stage_if(pred, if_true, if_false, state, names, like, inputs, dtypes, state
         return outputs, _unpack_outputs(outputs, state, names, kinds, statement, where, pred,
                                         dtypes)
 
+    carried = _carry_changing_constants((if_true, if_false), operands, state, names, kinds, pred)
+    if carried is not state:
+        return _released(stage_if(pred, if_true, if_false, carried, names, like, inputs, dtypes),
+                         growth)
+
     if not dtypes and torch.compiler.is_compiling() and _may_promote(state, kinds):
         # Under dynamo a failed torch.cond cannot be retried (it ends the trace), so where a
         # number comes in and may meet a tensor, look at both branches' outputs first.
@@ -673,6 +711,10 @@ def _stage_if(pred, if_true, if_false, state, names, like, inputs, dtypes, state
         with _operator_bodies():
             flat = operators.cond(pred, *(staged(b, w) for b, w in branches), operands.flat)
     except Exception as error:
+        slot = constants.retabled(error, state)
+        if slot is not None:
+            return _released(stage_if(pred, if_true, if_false, constants.carry_slot(
+                state, slot, names[slot], pred), names, like, inputs, dtypes), growth)
         if _reraise_analysed(error):
             raise
         # torch (and dynamo, which traces the branches) report problems in their own terms;
@@ -735,6 +777,10 @@ def _stage_while(test, body, state, names, like, inputs, statement, dtypes, trip
         bound = lists.trip_bound(trips, statement)
         state = _reserve_lists(state, kinds, growth, lambda g: bound * g.count, like, statement)
     operands = _Operands(state, kinds, inputs, like, dtypes)
+    changing = _carry_changing_constants((body,), operands, state, names, kinds, like)
+    if changing is not state:
+        return _released(stage_while(test, body, changing, names, like, inputs, statement,
+                                     dtypes, trips), growth)
     carried = operands.flat[: operands.count]
     # The loop carries only the state; the inputs are read-only operands of both bodies.
     read_only = operands.flat[operands.count:]
@@ -760,6 +806,11 @@ def _stage_while(test, body, state, names, like, inputs, statement, dtypes, trip
             flat = operators.while_loop(staged_test, lambda *flat: _unalias(run(flat)[1]),
                                        carried, read_only)
     except Exception as error:
+        slot = constants.retabled(error, state)
+        if slot is not None:
+            return _released(stage_while(test, body, constants.carry_slot(
+                state, slot, names[slot], like), names, like, inputs, statement, dtypes, trips),
+                growth)
         if _reraise_analysed(error):
             raise
         # As in stage_if: find the variable at fault by running the body outside the operator.
