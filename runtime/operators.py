@@ -15,7 +15,7 @@ from . import lists
 from .errors import StagingError, graph_error_message
 from .iteration import StagedEnumerate, StagedRange, StagedZip, staged_sequence
 from .staging import torch as staging
-from .values import Undefined, as_staged_tensor, is_staged, to_tensor
+from .values import Undefined, as_staged_tensor, is_staged, is_undefined, to_tensor
 
 __all__ = [
     "assigns_outside",
@@ -82,12 +82,50 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=()):
         sequence = staged_sequence(iterable)
     if sequence is not None:
         return _stage_for(sequence, extra_test, body, state, names, iterable, inputs)
+    if type(iterable) is range and extra_test is not None:
+        return _range_loop(iterable, extra_test, body, state, names, inputs)
     for item in iterable:
         new = _guarded_body(body, extra_test, item, state, names, inputs)
         if new is None:
             break
         state = new
     return state
+
+
+def _range_loop(numbers, extra_test, body, state, names, inputs):
+    """A loop over a Python `range` that a lowered `break` / `return` may stop: Python
+    iterations while the extra test gives Python values; from the first traced one, the rest of
+    the range is one staged loop (as `while_stmt` stages the rest of a loop), its index a
+    tensor. One guarded copy of the body per remaining item would make a graph, and a trace,
+    as long as the range (`for n_iter in range(1, max_iter + 1)` with max_iter 600)."""
+    for position, item in enumerate(numbers):
+        go = extra_test(*state, *inputs)
+        if is_staged(go):
+            rest = StagedRange(numbers.start + position * numbers.step, numbers.stop,
+                               numbers.step)
+            return _stage_for(staged_sequence(rest), extra_test, body, state, names, rest,
+                              inputs)
+        if not go:
+            return state
+        try:
+            state = body(item, *state, *inputs)
+        except StagingError as error:
+            if position or not _binds_first(error, state, names):
+                raise
+            # The first iteration, run as Python, left a variable the loop creates unbound on
+            # a traced path (`if gtd > tol: msg = '...'; break`): the loop is staged from its
+            # first item, which carries such a variable (NOTE [loop-created variables]).
+            whole = StagedRange(numbers.start, numbers.stop, numbers.step)
+            return _stage_for(staged_sequence(whole), extra_test, body, state, names, whole,
+                              inputs)
+    return state
+
+
+def _binds_first(error, state, names) -> bool:
+    """Whether `error` is a staged branch leaving unbound a variable this loop creates."""
+    name = getattr(error, "unbound", None)
+    return (name in names and is_undefined(state[names.index(name)])
+            and not torch.compiler.is_dynamo_compiling())
 
 
 def _guarded_body(body, extra_test, item, state, names, inputs):

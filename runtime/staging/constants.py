@@ -79,8 +79,10 @@ def lookup(index: int):
     """The constant with id `index`."""
     value = _table[index]
     if value is _UNSET:
-        raise RuntimeError("autoconv: a carried constant was read before any branch set it; "
-                           "this is a bug in autoconv")
+        # A placeholder (a loop that ran no iteration, an early return's unset value) reached
+        # the output: Python would have had no value here.
+        raise UnboundLocalError("a variable set under a tensor condition was read on a path "
+                                "where it has no value")
     return value
 
 
@@ -88,10 +90,11 @@ class StagedConstant:
     """One of several Python constants, chosen by tensor values: `lookup(index)` when the graph
     runs. `name` is the variable it was assigned to and `where` the statement's (file, line)."""
 
-    def __init__(self, index, name: str = "a value", where=None):
+    def __init__(self, index, name: str = "a value", where=None, kind: str = "constant"):
         self.index = index
         self.name = name
         self.where = where
+        self.kind = kind  # the constant's type, where one constant made it (for messages)
 
     def __repr__(self) -> str:
         if _concrete(self.index):
@@ -199,7 +202,7 @@ def staged(value, name: str, like=None):
         return value
     device = like.device if isinstance(like, torch.Tensor) else None
     index = torch.full((), _intern(value), dtype=torch.int64, device=device)
-    return StagedConstant(index, name, _location())
+    return StagedConstant(index, name, _location(), type(value).__name__)
 
 
 def _location():
@@ -210,18 +213,44 @@ def _location():
 
 class Retabled(Exception):
     """A body gave `state[slot]`, a constant the statement was to leave as it is, another
-    constant: the statement is staged again with that slot carried (see `carry_slot`)."""
+    constant (or left a variable unbound that the statement was to bind, `keep`): the statement
+    is staged again with that slot carried, or kept unbound (see `restaged`)."""
 
-    def __init__(self, state, slot: int):
-        Exception.__init__(self, f"state slot {slot} changes between constants")
-        self.state, self.slot = state, slot
+    def __init__(self, state, slot: int, keep: bool = False):
+        Exception.__init__(self, f"state slot {slot} is staged again")
+        self.state, self.slot, self.keep = state, slot, keep
 
 
-def retabled(error: BaseException, state) -> int | None:
-    """The slot of `state` to carry when `error` is this statement's Retabled, else None."""
-    if isinstance(error, Retabled) and error.state is state:
-        return error.slot
-    return None
+class Kept:
+    """An unbound variable no branch of a staged if binds (`if return_all: allvecs = [x]` under
+    a traced condition, with return_all False): a constant of the statement, which stays
+    unbound. A branch that binds it after all is refused as binding it on one path only."""
+
+    def __init__(self, unbound):
+        self.unbound = unbound
+
+    @staticmethod
+    def other(where: str) -> str:
+        return where.replace("true", "false") if "true" in where else where.replace(
+            "false", "true")
+
+
+def restaged(error: BaseException, state, names, like):
+    """The state to stage this statement again with when `error` is its Retabled, else None."""
+    if not (isinstance(error, Retabled) and error.state is state):
+        return None
+    if error.keep:
+        state = list(state)
+        state[error.slot] = Kept(state[error.slot])
+        return tuple(state)
+    return carry_slot(state, error.slot, names[error.slot], like)
+
+
+def settled(results, state):
+    """The results of a statement staged with `state` (from `restaged`): kept variables are
+    unbound again."""
+    return tuple(value.unbound if isinstance(value, Kept) and value is before else value
+                 for value, before in zip(results, state))
 
 
 def can_carry(before, after) -> bool:
@@ -230,21 +259,17 @@ def can_carry(before, after) -> bool:
 
 
 def held(state, kinds, constant_kind) -> bool:
-    """True when a slot of `state` the statement would leave as it is holds a constant, or has
-    no value yet (a body may bind it to one)."""
-    return any((k == constant_kind and is_constant(v)) or type(v).__name__ == "Undefined"
-               for v, k in zip(state, kinds))
+    """True when a slot of `state` the statement would leave as it is holds a constant."""
+    return any(k == constant_kind and is_constant(v) for v, k in zip(state, kinds))
 
 
 def carry_changed(state, kinds, constant_kind, names, outputs, like):
     """`state` with each constant slot that some body's `outputs` change carried (a new tuple),
     or `state` itself when no body changes one."""
     changed = [slot for slot, (value, kind) in enumerate(zip(state, kinds))
-               if (kind == constant_kind and is_constant(value)
-                   and any(out[slot] is not value and can_carry(value, out[slot])
-                           for out in outputs))
-               or (type(value).__name__ == "Undefined"
-                   and all(is_constant(out[slot]) for out in outputs))]
+               if kind == constant_kind and is_constant(value)
+               and any(can_carry(value, out[slot]) and out[slot] is not value
+                       for out in outputs)]
     for slot in changed:
         state = carry_slot(state, slot, names[slot], like)
     return state
@@ -264,16 +289,29 @@ def carry_slot(state, slot: int, name: str, like):
     return tuple(state)
 
 
+def refuse_unbound_under_dynamo(name: str, statement: str):
+    """Under dynamo a branch's constant for a variable with no value before the statement
+    cannot be told apart from a tensor after it (dynamo's cond outputs tensors only)."""
+    raise StagingError(
+        statement,
+        f"'{name}' has no value before the statement and becomes a Python constant in a "
+        "branch; under torch.compile such a constant needs a value to start from",
+        f"Assign '{name}' a constant (e.g. None) before the {statement}")
+
+
 def index_of(value):
-    """A StagedConstant's index tensor (torch.cond's tracer takes tensors as outputs), or
-    `value` itself."""
-    return value.index if isinstance(value, StagedConstant) else value
+    """Under dynamo, a StagedConstant's index tensor (dynamo's torch.cond takes tensors, not
+    other pytree nodes, as outputs); `value` itself otherwise (make_fx's cond keeps the
+    structure of the true branch's outputs, see tracers/make_fx.py)."""
+    if isinstance(value, StagedConstant) and torch.compiler.is_dynamo_compiling():
+        return value.index
+    return value
 
 
 def like(before, out):
     """`out`, an operator's output for a slot that was `before`: a StagedConstant again when
     `before` was one."""
-    if isinstance(before, StagedConstant):
+    if isinstance(before, StagedConstant) and not isinstance(out, StagedConstant):
         return StagedConstant(out, before.name, before.where)
     return out
 
@@ -298,7 +336,7 @@ def _flatten(value: StagedConstant):
     if _concrete(value.index):
         # One torch.compile returned: its constant, as the plain function returns.
         return [value.value], _CONCRETE
-    return [value.index], _Info(value.name, value.where)
+    return [value.index], _Info(value.name, value.where, value.kind)
 
 
 def _in_staging() -> bool:
@@ -314,7 +352,7 @@ def _unflatten(children, context):
     if _concrete(index):
         # A graph's output: the constant the function returned.
         return lookup(int(index))
-    return StagedConstant(index, context.name, context.where)
+    return StagedConstant(index, context.name, context.where, context.kind)
 
 
 _CONCRETE = "constant"
@@ -324,8 +362,8 @@ class _Info:
     """A StagedConstant's name and origin, for messages only: equal to any other, so that
     branches that set the constant in different places give one pytree structure."""
 
-    def __init__(self, name, where):
-        self.name, self.where = name, where
+    def __init__(self, name, where, kind):
+        self.name, self.where, self.kind = name, where, kind
 
     def __eq__(self, other):
         return isinstance(other, _Info)

@@ -38,7 +38,8 @@ _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement (o
 
 
 def _is_plain_object(value) -> bool:
-    if isinstance(value, (torch.Tensor, torch.nn.Module, StagedList, enum.Enum)):
+    if isinstance(value, (torch.Tensor, torch.nn.Module, StagedList, enum.Enum, dict)):
+        # (a dict subclass, such as scipy's OptimizeResult, is its items: see mappings.py)
         return False
     if is_undefined(value):  # autoconv's placeholder for an unbound variable, not an object
         return False
@@ -301,3 +302,47 @@ def refusing_module_changes(bodies, state, names, statement):
         return run
 
     return tuple(check(body, where) if body is not None else None for body, where in bodies)
+
+
+def refusing_input_changes(bodies, inputs, statement):
+    """`bodies`, each checking that it left the objects it only reads as they were.
+
+    An object a body reads but does not assign (`hess`, or `sf` of a bound method `sf.closure`)
+    is not state; a method the body calls may still set its attributes (`self.H = ...`,
+    `self.nfev += 1`). That happens while tracing, with values of the trace, and never when the
+    graph runs: refused (and undone), rather than a graph computing with a stale value.
+    """
+    objects = []
+    for value in inputs:
+        owner = getattr(value, "__self__", None) if callable(value) else None
+        for candidate in (value, owner):
+            if (candidate is not None and _is_plain_object(candidate)
+                    and not any(candidate is o for o in objects)):
+                objects.append(candidate)
+    if not objects or torch.compiler.is_dynamo_compiling():  # dynamo refuses it itself
+        return tuple(body for body, _ in bodies)
+
+    def check(body, where):
+        def run(*args):
+            before = [dict(vars(o)) for o in objects]
+            try:
+                return body(*args)
+            finally:
+                for obj, old in zip(objects, before):
+                    table = vars(obj)
+                    changed = [k for k in set(table) | set(old)
+                               if table.get(k, old) is not old.get(k, table)]
+                    if changed:
+                        table.clear()
+                        table.update(old)
+                        raise StagingError(
+                            statement,
+                            f"an object of type {type(obj).__name__} that the statement only "
+                            f"reads has its attribute '{changed[0]}' set {where}, by a function "
+                            "or method "
+                            "called there; the change would happen while tracing, not when "
+                            "the graph runs",
+                            "Assign the attribute in the body itself (`obj.attr = ...` "
+                            "there is carried), or keep the value in a local tensor")
+        return run
+    return tuple(check(body, where) for body, where in bodies)

@@ -23,7 +23,7 @@ from torch.utils import _pytree as pytree
 
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
-from . import constants, lists, objects, operators
+from . import constants, lists, mappings, objects, operators
 from ..values import RETURN_VALUE, is_staged, is_symbolic, is_undefined, to_tensor
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
@@ -235,6 +235,7 @@ def _is_stageable(value) -> bool:
     if is_staged(value):  # another tracer's value, such as an fx Proxy
         return True
     if isinstance(value, (tuple, dict)):
+        mappings.register(value)  # a dict subclass (scipy's OptimizeResult) as its items
         leaves = pytree.tree_leaves(value)
         return bool(leaves) and all(isinstance(v, torch.Tensor) or _is_number(v) for v in leaves)
     return False
@@ -290,7 +291,10 @@ def _unpack_outputs(outputs, state, names, kinds, statement, where, like, dtypes
     dtypes = dtypes or {}
     for slot, (out, before, name, kind) in enumerate(zip(outputs, state, names, kinds)):
         if kind == CONSTANT:
-            if out is not before and constants.can_carry(before, out):
+            if isinstance(before, constants.Kept) and out is not before:
+                # one branch leaves it unbound (the other one: an if has two)
+                raise _unbound_after(statement, name, before.other(where))
+            if constants.can_carry(before, out) and out is not before:
                 raise constants.Retabled(state, slot)  # staged again, carrying the slot
             if out is not before:
                 raise StagingError(
@@ -300,18 +304,16 @@ def _unpack_outputs(outputs, state, names, kinds, statement, where, like, dtypes
                     f"Give '{name}' a tensor value before the statement, or compute it outside",
                 )
             continue
-        if is_undefined(before) and kind == UNBOUND and constants.is_constant(out):
-            raise constants.Retabled(state, slot)  # staged again, with a placeholder
+        if (kind == UNBOUND and "if" in statement and not torch.compiler.is_dynamo_compiling()
+                and out is before):
+            # Staged again with it a constant: if no branch binds it, it stays unbound
+            raise constants.Retabled(state, slot, keep=True)
+        if (kind == UNBOUND and constants.is_constant(out) and is_undefined(before)
+                and torch.compiler.is_dynamo_compiling()):
+            constants.refuse_unbound_under_dynamo(name, statement)
         out = constants.staged(out, name, like)
         if is_undefined(out):
-            fix = (
-                f"Assign '{name}' before the loop"
-                if "loop" in statement
-                else f"Assign '{name}' in every branch, or before the if"
-            )
-            raise StagingError(
-                statement, f"'{name}' has no value {where} but is used afterwards", fix
-            )
+            raise _unbound_after(statement, name, where)
         if not _is_stageable(out):
             raise StagingError(
                 statement,
@@ -321,6 +323,14 @@ def _unpack_outputs(outputs, state, names, kinds, statement, where, like, dtypes
             )
         tensors.append(_as_tensors(out, like, dtypes.get(slot)))
     return tuple(tensors)
+
+
+def _unbound_after(statement, name, where):
+    fix = (f"Assign '{name}' before the loop" if "loop" in statement
+           else f"Assign '{name}' in every branch, or before the if")
+    error = StagingError(statement, f"'{name}' has no value {where} but is used afterwards", fix)
+    error.unbound = name  # (a loop may stage its first iteration instead)
+    return error
 
 
 def _merge(flat, state, kinds, staged=(TENSOR,)):
@@ -421,6 +431,7 @@ def _fill_return_placeholders(bodies, state, names, kinds, inputs, like, created
     # Python flag would run an inner statement as Python here that the real trace stages, and
     # the two could disagree on whether a return happens.
     staged = [_as_tensors(v, like) if k == TENSOR else v for v, k in zip(state, kinds)]
+    untouched = []
     with _probe(), _probing_created([names[i] for i in created]):
         for body in bodies:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
@@ -428,9 +439,13 @@ def _fill_return_placeholders(bodies, state, names, kinds, inputs, like, created
             try:
                 outputs = body(*_copies(staged), *_copies(inputs))
             except Exception as error:
-                if not created:
+                # Only a read of a variable without a value (the Undefined placeholder) is
+                # blamed on it; any other error (a refusal deeper in the body) is the body's.
+                if not created or not (isinstance(error, UnboundLocalError)
+                                       or "Undefined" in str(error)):
                     raise
                 raise _unbound_before_loop(statement, names[created[0]]) from error
+            untouched.append(outputs)
             for i in [*slots, *created]:
                 out = constants.staged(outputs[i], names[i], like)
                 if is_undefined(state[i]) and _is_stageable(out):
@@ -438,7 +453,13 @@ def _fill_return_placeholders(bodies, state, names, kinds, inputs, like, created
                     state[i] = pytree.tree_map(_zeros_like_meta, out)
     for i in slots:
         kinds[i] = CONSTANT if is_undefined(state[i]) else TENSOR
-    for i in created:
+    for i in list(created):
+        if is_undefined(state[i]) and all(out[i] is state[i] for out in untouched):
+            # The body leaves it alone (`if return_all: allvecs.append(x)` with a Python
+            # False): it stays unbound, a constant of the statement.
+            created.remove(i)
+            kinds[i] = CONSTANT
+            continue
         if is_undefined(state[i]):
             raise _unbound_before_loop(statement, names[i])
         kinds[i] = TENSOR
@@ -565,6 +586,15 @@ def _size_depends_on_values(t) -> bool:
 
 
 def _mismatch(statement, name, first, second, where_first, where_second):
+    paths = ((first, where_first), (second, where_second))
+    constant = [(v, w) for v, w in paths if isinstance(v, constants.StagedConstant)]
+    if len(constant) == 1:  # a constant on one path, a tensor on the other
+        value, where = constant[0]
+        return StagingError(
+            statement,
+            f"'{name}' becomes a Python {value.kind} {where}; staged statements can only "
+            "produce tensors and numbers, or constants on every path",
+            f"Keep '{name}' a tensor, or move its assignment out of the {statement}")
     if any(_size_depends_on_values(t) for t in pytree.tree_leaves((first, second))):
         fix = (f"A value whose shape depends on tensor values (such as torch.stack of a list "
                f"grown in a loop) cannot be '{name}' of a staged statement: compute it after the "
@@ -669,6 +699,8 @@ def _carried_if(pred, if_true, if_false, state, names, like, inputs, dtypes, sta
     if_true, if_false = objects.refusing_module_changes(
         ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
         statement)
+    if_true, if_false = objects.refusing_input_changes(
+        ((if_true, "in the true branch"), (if_false, "in the false branch")), inputs, statement)
     pred = as_predicate(pred, statement)
     return _stage_if(pred, if_true, if_false, state, names, like, inputs, dtypes, statement)
 
@@ -711,10 +743,10 @@ def _stage_if(pred, if_true, if_false, state, names, like, inputs, dtypes, state
         with _operator_bodies():
             flat = operators.cond(pred, *(staged(b, w) for b, w in branches), operands.flat)
     except Exception as error:
-        slot = constants.retabled(error, state)
-        if slot is not None:
-            return _released(stage_if(pred, if_true, if_false, constants.carry_slot(
-                state, slot, names[slot], pred), names, like, inputs, dtypes), growth)
+        again = constants.restaged(error, state, names, pred)
+        if again is not None:
+            return constants.settled(_released(stage_if(
+                pred, if_true, if_false, again, names, like, inputs, dtypes), growth), again)
         if _reraise_analysed(error):
             raise
         # torch (and dynamo, which traces the branches) report problems in their own terms;
@@ -757,6 +789,8 @@ def _stage_while(test, body, state, names, like, inputs, statement, dtypes, trip
             state, names, slots, statement)
     test, body = objects.refusing_module_changes(
         ((test, "in the loop test"), (body, "in the loop body")), state, names, statement)
+    test, body = objects.refusing_input_changes(
+        ((test, "in the loop test"), (body, "in the loop body")), inputs, statement)
     kinds = _slot_kinds(state, names)
     created = [i for i, (v, k) in enumerate(zip(state, kinds))
                if k == UNBOUND and v.name != RETURN_VALUE]
@@ -806,11 +840,10 @@ def _stage_while(test, body, state, names, like, inputs, statement, dtypes, trip
             flat = operators.while_loop(staged_test, lambda *flat: _unalias(run(flat)[1]),
                                        carried, read_only)
     except Exception as error:
-        slot = constants.retabled(error, state)
-        if slot is not None:
-            return _released(stage_while(test, body, constants.carry_slot(
-                state, slot, names[slot], like), names, like, inputs, statement, dtypes, trips),
-                growth)
+        again = constants.restaged(error, state, names, like)
+        if again is not None:
+            return constants.settled(_released(stage_while(
+                test, body, again, names, like, inputs, statement, dtypes, trips), growth), again)
         if _reraise_analysed(error):
             raise
         # As in stage_if: find the variable at fault by running the body outside the operator.

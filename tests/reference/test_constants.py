@@ -196,3 +196,27 @@ def test_a_constant_on_one_path_and_a_tensor_on_the_other_is_refused():
     with pytest.raises(StagingError) as caught:
         autoconv.autoconv(fn)(T([1.0]))
     assert caught.value.lineno == 3
+
+
+def bound_in_both_branches(x):
+    if x.sum() > 0:
+        kind = "positive"
+    else:
+        kind = "negative"
+    return x, kind
+
+
+def test_unbound_before_and_bound_in_both_branches():
+    assert_same_result(bound_in_both_branches, [(T([1.0]),), (T([-1.0]),)], export=False,
+                       compile=False)
+
+
+def test_bound_in_one_branch_only_is_refused_as_a_tensor_would_be():
+    fn = function_from_source("""
+        def f(x):
+            if x.sum() > 0:
+                kind = "positive"
+            return x, kind
+        """)
+    with pytest.raises(StagingError, match="'kind' has no value in the false branch"):
+        autoconv.autoconv(fn)(T([1.0]))

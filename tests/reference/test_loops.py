@@ -468,3 +468,38 @@ def test_loop_created_variable_after_zero_iterations_raises_as_python():
     saved.seek(0)
     with pytest.raises(RuntimeError, match="UnboundLocalError: cannot access local variable"):
         torch.export.load(saved).module()(*args)
+
+
+def _value_from_an_earlier_iteration(x):
+    for i in range(3):
+        if i == 1:
+            y = x * i
+    return y
+
+
+def test_value_from_an_earlier_iteration_is_kept():
+    assert_same_result(_value_from_an_earlier_iteration, [(torch.tensor(2.0),)], staged=False,
+                       export=False, compile=False)
+
+
+def _status_before_break_in_a_long_range(x):
+    # The first iteration runs as Python and leaves `status` unbound on its traced path; the
+    # loop is then staged from its first item (one while_loop, not 200 guarded bodies).
+    total = torch.zeros(())
+    for n in range(1, 201):
+        if total > x:
+            status = "over"
+            break
+        total = total + n
+    else:
+        status = "done"
+    return total, status
+
+
+def test_range_loop_with_a_traced_break_is_one_staged_loop():
+    from support import WHILE_LOOP, count_ops
+
+    concrete = assert_same_result(_status_before_break_in_a_long_range,
+                                  [(torch.tensor(10.0),), (torch.tensor(1e6),)], export=False,
+                                  compile=False)
+    assert count_ops(concrete.graph_module, WHILE_LOOP) == 1

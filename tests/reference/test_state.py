@@ -364,3 +364,21 @@ def test_a_fake_constant_is_an_internal_error():
     graph_module.recompile()
     with pytest.raises(RuntimeError, match="internal error.*FakeTensor.*leftover"):
         _check_no_trace_values(graph_module, "f")
+
+
+class Result(dict):
+    """A dict subclass as a result (scipy's OptimizeResult is one)."""
+
+
+def dict_subclass_returned_early(x):
+    for i in range(3):
+        if x[i] > 0:
+            return Result(x=x * i, index=i)
+    return Result(x=x, index=-1)
+
+
+def test_dict_subclass_returned_under_a_tensor_condition():
+    concrete = assert_same_result(dict_subclass_returned_early,
+                                  [(T([0.0, 2.0, 0.0]),), (T([0.0, 0.0, 0.0]),)], export=False,
+                                  compile=False)
+    assert type(concrete(T([0.0, 2.0, 0.0]))) is Result
