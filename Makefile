@@ -21,8 +21,10 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(PY) examples/run_all.py
 
+# One pytest worker per core (pytest-xdist), each with one torch thread: the tests run small
+# ops, where torch's own threads only contend with the other workers.
 test: $(STAMP)
-	$(PY) -m pytest -q -x -p no:cacheprovider tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -x -p no:cacheprovider -n auto --durations=15 tests
 
 # make test-slow: only the tests marked slow (an AOTInductor build: minutes).
 test-slow: $(STAMP)

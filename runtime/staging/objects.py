@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import enum
+import types
 
 import torch
 
@@ -46,6 +47,8 @@ def _is_plain_object(value) -> bool:
     if is_staged(value):  # another tracer's value (staging/registry.py): staged as one value
         return False
     cls = type(value)
+    if cls is types.SimpleNamespace:
+        return True
     if not cls.__flags__ & _HEAP_TYPE:
         # A type defined in C (a function, a method, a code object) is no record of fields:
         # it cannot be rebuilt with object.__new__, and its __dict__ is not its state.
@@ -96,7 +99,9 @@ def _rebuild(spec, leaves):
         return [_rebuild(v, leaves) for v in spec[1]]
     if kind == "tuple":
         return tuple(_rebuild(v, leaves) for v in spec[1])
-    new = object.__new__(spec[1])
+    cls = spec[1]
+    # types.SimpleNamespace is defined in C, and object.__new__ refuses to make one.
+    new = cls.__new__(cls) if cls is types.SimpleNamespace else object.__new__(cls)
     for k, v in spec[2]:
         object.__setattr__(new, k, _rebuild(v, leaves))
     return new
@@ -265,38 +270,55 @@ def carry(stage, bodies, state, names, slots, statement):
 
 
 
-def refusing_module_changes(bodies, state, names, statement):
-    """`bodies`, each checking that it left the modules in `state` as they were.
+def _attribute_tables(value) -> tuple:
+    """The tables holding `value`'s attributes, when it has any a body could set."""
+    if isinstance(value, torch.nn.Module):
+        return (vars(value), value._buffers, value._parameters)
+    if isinstance(value, (torch.Tensor, StagedList)) or is_staged(value) or is_undefined(value):
+        return ()
+    table = getattr(value, "__dict__", None)
+    return (table,) if type(table) is dict else ()
 
-    A module is not carried (see above): a body that sets one of its attributes (`self.n = t`
-    in a method) would leave a value of the body's trace in it. Refused, and undone.
+
+def refusing_uncarried_changes(bodies, state, names, statement):
+    """`bodies`, each checking that it left the objects in `state` it does not carry as they were.
+
+    A module, an object of a library's class (a torch.distributions.Normal, a functools.partial)
+    or of a type defined in C is not carried (see _is_plain_object): a body that sets one of
+    its attributes (`self.n = t` in a method) would leave a value of the body's trace in it.
+    Refused, and undone.
     """
-    modules = [(name, value) for name, value in zip(names, state)
-               if isinstance(value, torch.nn.Module)]
-    if not modules or torch.compiler.is_dynamo_compiling():  # dynamo refuses it itself
+    if torch.compiler.is_dynamo_compiling():  # dynamo refuses it itself
         return tuple(body for body, _ in bodies)
-
-    def tables(module):
-        return (vars(module), module._buffers, module._parameters)
+    held = []
+    for name, value in zip(names, state):
+        tables = () if _carries(value) else _attribute_tables(value)
+        if tables:
+            held.append((name, value, tables))
+    if not held:
+        return tuple(body for body, _ in bodies)
 
     def check(body, where):
         def run(*args):
-            before = [[dict(t) for t in tables(m)] for _, m in modules]
+            before = [[dict(t) for t in tables] for _, _, tables in held]
             try:
                 return body(*args)
             finally:
-                for (name, module), saved in zip(modules, before):
-                    for table, old in zip(tables(module), saved):
+                for (name, value, tables), saved in zip(held, before):
+                    for table, old in zip(tables, saved):
                         changed = [k for k in set(table) | set(old)
                                    if table.get(k, old) is not old.get(k, table)]
                         if not changed:
                             continue
                         table.clear()
                         table.update(old)
+                        what = ("module" if isinstance(value, torch.nn.Module)
+                                else f"{type(value).__qualname__} object")
                         raise StagingError(
                             statement,
-                            f"'{name}.{changed[0]}' of module '{name}' is set {where}; a "
-                            "module's attributes cannot change under a tensor condition",
+                            f"'{name}.{changed[0]}' of {what} '{name}' is set {where}; "
+                            f"autoconv does not carry the attributes of a {what} through "
+                            "a staged statement",
                             f"Keep the value in a local variable (or return it), and assign "
                             f"'{name}.{changed[0]}' after the {statement}")
         return run

@@ -696,7 +696,7 @@ def _carried_if(pred, if_true, if_false, state, names, like, inputs, dtypes, sta
             lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
             ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
             state, names, slots, statement)
-    if_true, if_false = objects.refusing_module_changes(
+    if_true, if_false = objects.refusing_uncarried_changes(
         ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
         statement)
     if_true, if_false = objects.refusing_input_changes(
@@ -787,7 +787,7 @@ def _stage_while(test, body, state, names, like, inputs, statement, dtypes, trip
                                              dtypes, trips),
             ((test, False, "in the loop test"), (body, True, "in the loop body")),
             state, names, slots, statement)
-    test, body = objects.refusing_module_changes(
+    test, body = objects.refusing_uncarried_changes(
         ((test, "in the loop test"), (body, "in the loop body")), state, names, statement)
     test, body = objects.refusing_input_changes(
         ((test, "in the loop test"), (body, "in the loop body")), inputs, statement)

@@ -453,3 +453,22 @@ def test_grown_list_refuses_other_torch_functions():
         """, torch.ones(2), torch.tensor(3))
     assert "torch.sum is given 'vals', a list grown under tensor control flow" in str(error)
     assert "torch.stack(list)" in str(error)
+
+
+def test_list_grown_under_a_staged_if_read_by_a_later_while():
+    # Issue 10: the exported program raised "list index out of range" when no item was appended.
+    def f(x, k):
+        items = []
+        for v in x:
+            if v > 0:
+                items.append(v * 2)
+        total = torch.zeros(())
+        j = 0
+        while j < len(items) and j < k:
+            total = total + items[j]
+            j = j + 1
+        return total
+
+    k = torch.tensor(2)
+    assert_same_result(f, [(torch.tensor([1., -2., 3.]), k), (torch.tensor([-1., -2., -3.]), k),
+                           (torch.tensor([5., 5., 5.]), torch.tensor(3))])

@@ -8,6 +8,8 @@ the object afterwards. The inputs take other branches and other trip counts than
 
 import collections
 import dataclasses
+import functools
+import types
 
 import pytest
 import torch
@@ -190,7 +192,15 @@ def namedtuple_rebuilt(x):
     return pair.b
 
 
+def namespace_mutated(x):
+    s = types.SimpleNamespace(v=x, n=0)
+    while s.v.sum() < 100:
+        s.v = s.v * 2
+    return s.v, s.n
+
+
 @pytest.mark.parametrize("fn, inputs", [
+    (namespace_mutated, [T([1., 2.]), T([60., 70.])]),
     (dataclass_rebuilt, [T([1., 2.]), T([6., 7.])]),
     (dataclass_mutated, [T([1., 2.]), T([-1., -2.])]),
     (namedtuple_rebuilt, [T([1., 2.]), T([6., 7.])]),
@@ -382,3 +392,18 @@ def test_dict_subclass_returned_under_a_tensor_condition():
                                   [(T([0.0, 2.0, 0.0]),), (T([0.0, 0.0, 0.0]),)], export=False,
                                   compile=False)
     assert type(concrete(T([0.0, 2.0, 0.0]))) is Result
+
+
+def library_object_set_in_loop(x):
+    p = functools.partial(torch.add, other=1)
+    p.v = x
+    while p.v.sum() < 100:
+        p.v = p.v * 2
+    return p.v
+
+
+def test_attribute_of_an_object_autoconv_does_not_carry_is_refused():
+    # An object of a library's class is not rebuilt by autoconv: setting its attribute in a staged
+    # body must be refused (it left a FakeTensor in the object before), and undone.
+    with pytest.raises(StagingError, match=r"'p\.v' of partial object 'p' is set in the loop body"):
+        autoconv.autoconv(library_object_set_in_loop)(T([1., 2.]))
