@@ -421,7 +421,8 @@ def _fill_return_placeholders(bodies, state, names, kinds, inputs, like, created
     variables]); they get a placeholder the same way, or a StagingError when the body does not
     give them a tensor.
     """
-    probed = getattr(_staging, "created", ())
+    # (not under dynamo, which would guard on the thread-local's contents)
+    probed = () if torch.compiler.is_dynamo_compiling() else getattr(_staging, "created", ())
     slots = [i for i, v in enumerate(state)
              if is_undefined(v) and (v.name == RETURN_VALUE or v.name in probed)]
     if not slots and not created:
@@ -471,6 +472,9 @@ def _probing_created(names):
     """While a loop body runs to learn the types of the variables it creates, a statement in it
     that binds one of them on some paths only (`if found: status = 'found'; break`) gives it a
     placeholder on the others, as the loop will (NOTE [loop-created variables])."""
+    if torch.compiler.is_dynamo_compiling() or not names:
+        yield
+        return
     outer = getattr(_staging, "created", ())
     _staging.created = (*outer, *names)
     try:
