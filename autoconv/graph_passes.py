@@ -1,5 +1,10 @@
-"""Clean-up of a captured graph with torch's own passes: dead code, common subexpressions,
-constant folding.
+"""Rewrites of captured graphs. Each pass takes one GraphModule (its own graph, not its
+subgraphs) and returns torch.fx's `PassResult(graph_module, modified)`.
+
+* Clean-up after capture, with torch's own passes: dead code, common subexpressions, constant
+  folding (`clean_up` runs them over a graph and its subgraphs).
+* Lowering for the python backend (`python_backend.lower` runs them): `fuse_linear`,
+  `in_place_to_functional`, `drop_clones`.
 
 CSE and constant folding assume a functional graph: merging two `clone(x)` nodes is wrong when
 one of them is later written in place, and folding a constant that the graph mutates would
@@ -10,14 +15,24 @@ print).
 
 from __future__ import annotations
 
+import contextlib
 import operator
+import warnings
 from typing import Callable
 
 import torch
 from torch.fx import GraphModule, Node
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 from torch.fx.passes.dialect.common.cse_pass import CSEPass
+from torch.fx.passes.infra.pass_base import PassResult
+from torch.utils import _pytree as pytree
 
-__all__ = ["clean_up", "has_effects", "is_functional"]
+__all__ = ["clean_up", "common_subexpressions", "drop_clones", "fold_constants", "fuse_linear",
+           "has_effects", "in_place_to_functional", "is_fresh", "is_functional",
+           "same_known_shape", "same_strides"]
+
+_COND = torch.ops.higher_order.cond
+_WHILE_LOOP = torch.ops.higher_order.while_loop
 
 
 def _op_of(node: Node):
@@ -34,7 +49,7 @@ def is_functional(graph_module: GraphModule) -> bool:
     return not any(_mutates(node) for node in graph_module.graph.nodes)
 
 
-_CONTROL_FLOW = (torch.ops.higher_order.cond, torch.ops.higher_order.while_loop)
+_CONTROL_FLOW = (_COND, _WHILE_LOOP)
 # Ops that allocate: writing in place into their result changes nothing outside the graph.
 _ALLOCATING = {torch.ops.aten.clone.default, torch.ops.aten.zeros.default,
                torch.ops.aten.full.default, torch.ops.aten.empty.memory_format}
@@ -83,15 +98,16 @@ def _unmergeable(graph_module: GraphModule) -> set:
     return banned
 
 
-
-def _common_subexpressions(graph_module: GraphModule) -> GraphModule:
+def common_subexpressions(graph_module: GraphModule) -> PassResult:
+    """torch's CSE pass on a functional graph, merging deterministic functional aten ops only
+    (a new module where it merged something)."""
     if not is_functional(graph_module):
-        return graph_module
+        return PassResult(graph_module, False)
     result = CSEPass(banned_ops=_unmergeable(graph_module))(graph_module)
-    return result.graph_module if result.modified else graph_module
+    return result if result.modified else PassResult(graph_module, False)
 
 
-def _fold_constants(graph_module: GraphModule, is_impure: Callable[[Node], bool]) -> None:
+def fold_constants(graph_module: GraphModule, is_impure: Callable[[Node], bool]) -> PassResult:
     """Computes once what depends only on constants (tensors read from globals or closures).
 
     A folded value returned as is would be the same tensor object on every call, which the
@@ -100,7 +116,7 @@ def _fold_constants(graph_module: GraphModule, is_impure: Callable[[Node], bool]
     their prints and asserts, so its folder is driven here with our own clean-up.)
     """
     if not is_functional(graph_module):
-        return
+        return PassResult(graph_module, False)
     from torch._inductor.constant_folding import ConstantFolder, replace_node_with_constant
 
     output = graph_module.graph.output_node()
@@ -121,6 +137,7 @@ def _fold_constants(graph_module: GraphModule, is_impure: Callable[[Node], bool]
                         getattr(graph_module, node.target), GraphModule):
                     delattr(graph_module, node.target)
         graph_module.recompile()
+    return PassResult(graph_module, replaced)
 
 
 def clean_up(graph_module: GraphModule, is_impure: Callable[[Node], bool],
@@ -133,7 +150,189 @@ def clean_up(graph_module: GraphModule, is_impure: Callable[[Node], bool],
             setattr(graph_module, name, clean_up(child, is_impure, root=False))
     graph_module.graph.eliminate_dead_code(is_impure_node=is_impure)
     graph_module.recompile()
-    graph_module = _common_subexpressions(graph_module)
+    graph_module = common_subexpressions(graph_module).graph_module
     if root:
-        _fold_constants(graph_module, is_impure)
+        fold_constants(graph_module, is_impure)
     return graph_module
+
+
+def in_place_to_functional(graph_module: GraphModule) -> PassResult:
+    """`r = x.add_(1)` becomes `r = x.add(1)` where that is unobservable: `x` is a fresh tensor
+    of this graph (not an input, not a view), nothing read `x` before (a view taken earlier
+    would see the write) and the functional op gives the dtype, shape and strides the in-place
+    one gave (`x_float.add_(y_double)` stays float; `x_float.add(y_double)` is double). Later
+    reads of `x` read `r`."""
+    graph = graph_module.graph
+    modified = False
+    order = {node: i for i, node in enumerate(graph.nodes)}
+    for node in list(graph.nodes):
+        op = node.target
+        if node.op != "call_function" or not isinstance(op, torch._ops.OpOverload):
+            continue
+        name = op.overloadpacket.__name__
+        if not name.endswith("_") or name.startswith("_") or not node.args:
+            continue
+        functional = getattr(getattr(torch.ops.aten, name[:-1], None), op._overloadname, None)
+        target = node.args[0]
+        if (functional is None or not isinstance(target, Node) or not is_fresh(target)
+                or any(order[user] < order[node] for user in target.users)
+                or not _same_result(functional, node)):
+            continue
+        node.target = functional
+        target.replace_all_uses_with(node, delete_user_cb=lambda user: user is not node)
+        modified = True
+    return PassResult(graph_module, modified)
+
+
+def _same_result(op, node: Node) -> bool:
+    """Whether `op` on `node`'s arguments gives a tensor of the dtype, shape and strides that
+    `node` recorded, and has a derivative where it has floating inputs (`aten.copy`, the
+    functional `copy_`, has none). Computed on fake or meta tensors; False where that cannot
+    be known."""
+    want = node.meta.get("val")
+    if not isinstance(want, torch.Tensor):
+        return False
+    values = [n.meta.get("val") for n in node.all_input_nodes]
+    if any(v is None for v in values):
+        return False
+    fake_mode = getattr(want, "fake_mode", None)
+
+    def to_value(n):
+        v = n.meta["val"]
+        if not isinstance(v, torch.Tensor):
+            return v
+        if fake_mode is None:  # a graph traced on real tensors: predict on meta tensors
+            v = torch.empty_strided(v.shape, v.stride(), dtype=v.dtype, device="meta")
+        return v.detach().requires_grad_(v.is_floating_point())
+
+    context = contextlib.nullcontext() if fake_mode is None else fake_mode
+    try:
+        with context, warnings.catch_warnings(), torch.enable_grad():
+            warnings.simplefilter("ignore")
+            args, kwargs = pytree.tree_map_only(Node, to_value, (node.args, node.kwargs))
+            got = op(*args, **kwargs)
+    except Exception:
+        return False
+    return (isinstance(got, torch.Tensor) and got.dtype == want.dtype
+            and same_known_shape(got, want) and same_strides(got, want)
+            and type(got.grad_fn).__name__ != "NotImplemented")
+
+
+def same_strides(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.dim() == b.dim() and all(statically_known_true(x == y)
+                                      for x, y in zip(a.stride(), b.stride()))
+
+
+def same_known_shape(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.dim() == b.dim() and all(statically_known_true(x == y)
+                                      for x, y in zip(a.shape, b.shape))
+
+
+# Ops whose schema declares no alias, but whose result is (or may be) a view of their input.
+_UNANNOTATED_ALIASES = (torch.ops.aten.lift_fresh, torch.ops.aten._unsafe_view)
+
+
+def is_fresh(node: Node) -> bool:
+    """A tensor this graph allocated itself: not an input, constant or view of another."""
+    if node.op != "call_function":
+        return False
+    op = node.target
+    if isinstance(op, torch._ops.OpOverload):
+        return not op._schema.is_mutable and not any(
+            a.alias_info is not None for a in op._schema.returns) \
+            and op.overloadpacket not in _UNANNOTATED_ALIASES
+    return op is operator.getitem and isinstance(node.args[0], Node) and \
+        node.args[0].target in (_COND, _WHILE_LOOP)
+
+
+def _is_view(node: Node) -> bool:
+    """`node`'s result may share memory with its first tensor argument."""
+    op = node.target
+    if node.op != "call_function":
+        return False
+    if isinstance(op, torch._ops.OpOverload):
+        return any(a.alias_info is not None for a in op._schema.returns) \
+            or op.overloadpacket in _UNANNOTATED_ALIASES
+    return op is operator.getitem and isinstance(node.args[0], Node) and \
+        node.args[0].target not in (_COND, _WHILE_LOOP)  # an item of split / unbind
+
+
+def _aliases(node: Node) -> set[Node]:
+    """`node` and the views of it the graph takes (transitively)."""
+    seen, todo = {node}, [node]
+    while todo:
+        for user in todo.pop().users:
+            if user not in seen and _is_view(user):
+                seen.add(user)
+                todo.append(user)
+    return seen
+
+
+def drop_clones(graph_module: GraphModule) -> PassResult:
+    """Remove clones the Python backend does not need in a graph that mutates nothing.
+
+    Staging clones a body's inputs and outputs because torch's cond / while_loop refuse
+    aliasing between them. Run as Python, with nothing written in place, a copy `c = clone(s)`
+    can only be observed two ways, and stays where either is possible:
+
+    * its layout: `clone` makes a tensor dense (or contiguous, when `reshape` records
+      `clone(memory_format=contiguous)` before a `view`), so it goes only where the copy has
+      the strides `s` has;
+    * its identity: where `c` (or a view of it) is an output, the caller may write to it, so it
+      goes only where `s` is memory this graph allocated that nothing else reads (an output
+      is then never one of the inputs, and no two outputs share memory).
+    """
+    graph = graph_module.graph
+    if any(isinstance(n.target, torch._ops.OpOverload) and n.target._schema.is_mutable
+           for n in graph.nodes):
+        return PassResult(graph_module, False)
+    modified = False
+    outputs = set(graph.output_node().all_input_nodes)
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target is not torch.ops.aten.clone.default:
+            continue
+        source = node.args[0]
+        value, before = node.meta.get("val"), getattr(source, "meta", {}).get("val")
+        if not (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
+                and same_strides(value, before)):
+            continue
+        if outputs & _aliases(node) and not (is_fresh(source) and len(source.users) == 1):
+            continue
+        node.replace_all_uses_with(source)
+        graph.erase_node(node)
+        modified = True
+    for node in list(graph.nodes):  # reshapes to the shape a tensor already has
+        if (node.op == "call_function" and node.target is torch.ops.aten.view.default
+                and node not in outputs and _same_shape(node, node.args[0])):
+            node.replace_all_uses_with(node.args[0])
+            graph.erase_node(node)
+            modified = True
+    return PassResult(graph_module, modified)
+
+
+def _same_shape(node: Node, source) -> bool:
+    value, before = node.meta.get("val"), getattr(source, "meta", {}).get("val")
+    return (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
+            and value.shape == before.shape)
+
+
+def fuse_linear(graph_module: GraphModule) -> PassResult:
+    """`addmm(b, x, t(w))`, how make_fx records `nn.Linear`, becomes one `linear(x, w, b)`."""
+    aten = torch.ops.aten
+    graph = graph_module.graph
+    modified = False
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target is not aten.addmm.default or node.kwargs:
+            continue
+        bias, inputs, weight_t = node.args
+        if (isinstance(weight_t, Node) and weight_t.target is aten.t.default
+                and len(weight_t.users) == 1):
+            with graph.inserting_before(node):
+                linear = graph.call_function(aten.linear.default,
+                                             (inputs, weight_t.args[0], bias))
+            linear.meta = dict(node.meta)
+            node.replace_all_uses_with(linear)
+            graph.erase_node(node)
+            graph.erase_node(weight_t)
+            modified = True
+    return PassResult(graph_module, modified)

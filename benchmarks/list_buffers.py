@@ -18,18 +18,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import autoconv  # noqa: E402
 import loops  # noqa: E402
 import staged  # noqa: E402
-from autoconv import backends  # noqa: E402
+from autoconv import python_backend  # noqa: E402
 
 
 def _with_copies(fn, args):
     """autoconv(fn) built with the in-place buffer rule off (the copies it removes kept)."""
-    rule = backends._carried_buffer_writes
-    backends._carried_buffer_writes = lambda graph, carried: (set(), {})
+    rule = python_backend._carried_buffer_writes
+    python_backend._carried_buffer_writes = lambda graph, carried: (set(), {})
     try:
         f = autoconv.autoconv(fn)
         f(*args)
     finally:
-        backends._carried_buffer_writes = rule
+        python_backend._carried_buffer_writes = rule
     return f
 
 

@@ -25,6 +25,7 @@ import builtins
 import torch
 
 from .lists import StagedList
+from .staging.torch import as_predicate
 from .values import as_staged_tensor, is_staged, to_tensor
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
@@ -35,8 +36,6 @@ _MISSING = object()
 
 def _predicate(value) -> torch.Tensor:
     """`bool(value)` of a staged value, as a 0-d bool tensor."""
-    from .staging.torch import as_predicate  # staging imports the list runtime, which needs us
-
     return as_predicate(as_staged_tensor(value), "call of bool()")
 
 

@@ -22,6 +22,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from .errors import StagingError
+from .staging import context
 from .values import is_staged, to_tensor
 
 __all__ = ["StagedList", "UncountedList", "GROWN", "item_at"]
@@ -76,9 +77,7 @@ class StagedList:
             StagingError: inside the body of a staged branch or loop, which carries a list only
                 by what it appends (a change in place there would be lost).
         """
-        from .staging.torch import in_staged_body
-
-        if in_staged_body():
+        if context.in_staged_body():
             raise StagingError(
                 _STATEMENT,
                 f"'{self.name}' is reversed in place inside a tensor-dependent if or loop, whose "
@@ -182,9 +181,7 @@ class StagedList:
         index = torch.as_tensor(key, dtype=torch.int64, device=self.buffer.device)
         index = torch.where(index < 0, index + self.count, index)
         if is_staged(index) or is_staged(self.count):
-            from .staging.torch import probing
-
-            if not probing():
+            if not context.probing():
                 torch._assert_async((index >= 0) & (index < self.count),
                                     "list index out of range")
         elif not 0 <= int(index) < int(self.count):

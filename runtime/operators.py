@@ -14,6 +14,7 @@ import torch
 from . import lists
 from .errors import StagingError, graph_error_message
 from .iteration import StagedEnumerate, StagedRange, StagedZip, staged_sequence
+from .staging import context
 from .staging import torch as staging
 from .values import Undefined, as_staged_tensor, is_staged, is_undefined, to_tensor
 
@@ -243,7 +244,7 @@ def _staged_logical(left, right, inputs, take_right_when):
 
     def common_dtype():
         try:
-            with staging.probe_side_effects_off():
+            with context.probe_side_effects_off():
                 sample = right(*inputs)
         except Exception:  # noqa: BLE001 - e.g. an index the short circuit guards; no promotion
             return None
@@ -319,7 +320,7 @@ def not_(value):
 def assert_(cond, message=None):
     """`assert cond, message()`; on a traced tensor it becomes an assertion in the graph."""
     if is_staged(cond):
-        if not staging.probing():
+        if not context.probing():
             text = message() if message is not None else "assertion failed"
             torch._assert_async(staging.as_predicate(as_staged_tensor(cond), "assert"), str(text))
         return
@@ -337,11 +338,11 @@ def raise_(exc, *cause):
     """
     if isinstance(exc, type):
         exc = exc()
-    if not staging.in_staged_body():
+    if not context.in_staged_body():
         if cause:
             raise exc from cause[0]
         raise exc
-    if not staging.probing():
+    if not context.probing():
         never = torch.zeros((), dtype=torch.bool)
         torch._assert_async(never, graph_error_message(exc))
 
@@ -352,7 +353,7 @@ def assigns_outside(kind, *names):
     Where the body runs as Python this does nothing. Where it is staged, the assignment would
     happen once while tracing, whatever the data, and never when the graph runs: refused.
     """
-    statement = staging.staged_statement()
+    statement = context.staged_statement()
     if statement is not None:
         listed = ", ".join(f"'{name}'" for name in names)
         raise StagingError(
@@ -369,7 +370,7 @@ def print_(*args, sep=" ", end="\n", file=None, flush=False):
     tensors = [a for a in args if is_staged(a)]
     if not tensors or file is not None:
         return builtins.print(*args, sep=sep, end=end, file=file, flush=flush)
-    if staging.probing():
+    if context.probing():
         return None
     # "{!s}": str() as print uses; format() would show a 0-d tensor as its bare number.
     parts = ["{!s}" if is_staged(a) else str(a).replace("{", "{{").replace("}", "}}") for a in args]

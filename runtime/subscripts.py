@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from .staging import context
 from .values import is_staged
 
 __all__ = ["getitem", "setitem", "slice_"]
@@ -133,9 +134,7 @@ def _sequence_item(items, key):
     stacked = torch.stack(items)
     size = len(items)
     if _is_index(key):
-        from .staging.torch import probing
-
-        if not probing():  # Python raises IndexError; the graph raises RuntimeError
+        if not context.probing():  # Python raises IndexError; the graph raises RuntimeError
             torch._assert_async((key >= -size) & (key < size), "list index out of range")
         return getitem(stacked, key)
     if any(isinstance(b, torch.Tensor) and (b.dim() != 0 or b.is_floating_point()

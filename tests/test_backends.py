@@ -9,7 +9,8 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils import _pytree as pytree
 
 import autoconv
-from autoconv.backends import _fast_entry, _lower_for_python, build, compile_python
+from autoconv.backends import build, compile_python
+from autoconv.python_backend import _fast_entry, lower
 
 aten = torch.ops.aten
 
@@ -43,7 +44,7 @@ def counting(n):
 def test_in_place_on_fresh_tensors_becomes_functional_and_copies_go():
     graph_module = _graph(counting, torch.tensor(9))
     assert aten.add_.Tensor in _targets(graph_module)
-    lowered = _lower_for_python(graph_module)
+    lowered = lower(graph_module)
     targets = _targets(lowered)
     assert aten.add_.Tensor not in targets and aten.add.Tensor in targets
     assert aten.clone.default not in targets
@@ -58,7 +59,7 @@ def test_in_place_on_an_input_stays_in_place():
         return x * 2
 
     graph_module = _graph(bump, torch.ones(2))
-    assert aten.add_.Tensor in _targets(_lower_for_python(graph_module))
+    assert aten.add_.Tensor in _targets(lower(graph_module))
     x = torch.ones(2)
     build("python", graph_module, (x,))(x)
     assert x.tolist() == [2.0, 2.0]  # the caller sees the write, as in Python
@@ -74,7 +75,7 @@ def pick(x, y):
 
 def test_branch_returning_its_input_keeps_the_copy():
     graph_module = _graph(pick, torch.ones(2), torch.ones(2))
-    lowered = _lower_for_python(graph_module)
+    lowered = lower(graph_module)
     assert aten.clone.default in _targets(lowered)
     x = torch.ones(2)
     out = build("python", graph_module, (x, x))(x, torch.ones(2))[0]
@@ -86,7 +87,7 @@ def test_linear_is_fused_and_ops_bind_to_c_functions():
     layer = torch.nn.Linear(3, 2)
     graph_module = make_fx(lambda w, b, x: torch.nn.functional.linear(x, w, b))(
         layer.weight.detach(), layer.bias.detach(), torch.ones(4, 3))
-    lowered = _lower_for_python(graph_module)
+    lowered = lower(graph_module)
     assert aten.linear.default in _targets(lowered) and aten.addmm.default not in _targets(lowered)
     assert _fast_entry(aten.addmm.default) is torch._C._VariableFunctions.addmm
     assert _fast_entry(aten.linear.default) is torch._C._nn.linear
@@ -199,7 +200,7 @@ def shared(x, n):
 def test_activation_stays_functional_where_the_write_would_show():
     args = (torch.randn(2, 3), torch.tensor([1, 2]))
     graph_module = make_fx(shared)(*args)
-    source = compile_python(_lower_for_python(graph_module)).__autoconv_source__
+    source = compile_python(lower(graph_module)).__autoconv_source__
     assert "relu_or_in_place" not in source and "sigmoid_or_in_place" not in source
     # x.sum() * 2 may be computed in place (the sum is fresh); its product with _ROW may not.
     assert re.search(r"mul_or_in_place\(v\d+_sum", source)
@@ -237,7 +238,7 @@ def test_in_place_activation_inside_a_branch_matches_fx():
         return y
 
     graph_module = _graph(branchy, torch.ones(3))
-    assert "relu_or_in_place" in compile_python(_lower_for_python(graph_module)).__autoconv_source__
+    assert "relu_or_in_place" in compile_python(lower(graph_module)).__autoconv_source__
     with torch.no_grad():
         for x in (torch.ones(3), -torch.ones(3), torch.tensor([-1.0, 2.0, 0.5])):
             _same_as_fx(graph_module, x)
@@ -272,7 +273,7 @@ def loop_of_activations(x):
 ])
 def test_results_match_fx_with_grad_on_and_off(grad, fn, example, inputs, in_place):
     graph_module = _graph(fn, example)
-    source = compile_python(_lower_for_python(graph_module)).__autoconv_source__
+    source = compile_python(lower(graph_module)).__autoconv_source__
     assert ("_or_in_place" in source) == in_place
     with torch.set_grad_enabled(grad):
         for x in inputs:
@@ -402,7 +403,7 @@ _TRIPS = [(torch.tensor(5), torch.tensor(3)),  # 0 trips
 @pytest.mark.parametrize("grad", [True, False])
 def test_list_append_in_a_while_writes_the_buffer_in_place_with_grad_off(grad):
     graph_module = _graph(tokens_until, *_TRIPS[2])
-    source = compile_python(_lower_for_python(graph_module)).__autoconv_source__
+    source = compile_python(lower(graph_module)).__autoconv_source__
     assert "index_put_or_in_place = index_put if grad else index_put_" in source
     # The buffer is written where the loop carries it: no copy of it in the body.
     body = next(f for f in source.split("\n\n") if "index_put_or_in_place(" in f)
@@ -447,7 +448,7 @@ def test_buffer_write_keeps_its_copy_where_another_reader_sees_the_buffer(
         reads_old, aliased, in_place):
     fn = _buffer_loop(reads_old, aliased)
     graph_module = make_fx(fn)(torch.tensor(3))
-    source = compile_python(_lower_for_python(graph_module)).__autoconv_source__
+    source = compile_python(lower(graph_module)).__autoconv_source__
     assert ("index_put_or_in_place" in source) == in_place
     with torch.no_grad():
         for n in (0, 1, 3, 8):

@@ -39,6 +39,10 @@ class StagingTracer:
     """
 
     name = "tracer"
+    # Whether `cond` / `while_loop` run the bodies under dynamo (torch.cond's own tracing), which
+    # refuses the writes by which the staging engine watches them run: it then checks the
+    # bodies' outputs by one probe run before calling the operator.
+    bodies_under_dynamo = False
 
     def is_staged(self, value) -> bool:
         """True when `value` is this tracer's and its contents are unknown until the graph runs.

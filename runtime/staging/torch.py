@@ -7,192 +7,38 @@ body unchanged and stays a Python constant outside the graph, except a list the 
 which becomes a StagedList (see `lists.py`). Tensors that bodies only read reach
 them by closure, which torch 2.13 lifts into explicit operands of the cond / while_loop node (see
 NOTE [closure operands] in tests/test_staging_graph.py, which guards that they are not baked).
+
+Each staged statement is one `Statement` record (its slots, their kinds and names, the values the
+bodies only read, the dtypes chosen where a number meets a tensor), built once. Bodies run once,
+inside torch's operator: the engine watches them run (`_Watch`), and once every body has given
+its outputs it checks them all before the operator compares them. Every variable that differs
+between bodies is reported in one StagingError; a slot where a Python number meets a tensor is
+given the promoted dtype and the statement staged again with it (its bodies then run twice).
+Under dynamo, which refuses a body's writes to the engine's records, the bodies are checked by
+one probe run before the operator instead (see `_checks_first`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
-import re
+import enum
 import threading
+from typing import Callable, NamedTuple
 
 import torch
+from torch.fx.experimental.proxy_tensor import disable_proxy_modes_tracing
 from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols, statically_known_true
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
-from . import constants, lists, mappings, objects, operators
 from ..values import RETURN_VALUE, is_staged, is_symbolic, is_undefined, to_tensor
+from . import constants, lists, mappings, objects, operators, registry
+from .context import (in_staged_body, no_recursion, operator_bodies, probe,
+                      probe_side_effects_off, probing, staged_statement, staging)
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
-           "staged_statement", "in_staged_body"]
-
-_probing = [False]
-
-
-@contextlib.contextmanager
-def _probe():
-    if torch.compiler.is_compiling() and _compiled_bodies[_IN_OPERATOR]:
-        # Dynamo traces the bodies of torch.cond / while_loop and refuses the flag's mutation
-        # there. Without it, a print in a probed body stays in the graph as a second print.
-        yield
-        return
-    outer = _probing[0]  # probes nest: a probed body may stage statements that probe
-    _probing[0] = True
-    try:
-        yield
-    finally:
-        _probing[0] = outer
-
-
-def probe_side_effects_off():
-    """A context in which converted code runs only to learn the types of its values: `print`
-    and `assert` do nothing, and the ops it traces are dead code."""
-    return _probe()
-
-
-_staging = threading.local()
-
-
-def staging(statement: str):
-    """Decorates a staging function: while it runs, `staged_statement()` names its statement."""
-    def decorate(stage):
-        parameters = inspect.signature(stage)
-
-        @functools.wraps(stage)
-        def run(*args, **kwargs):
-            if torch.compiler.is_compiling():  # dynamo refuses the bookkeeping (and the writes)
-                if _compiled_bodies[_ACTIVE]:
-                    return stage(*args, **kwargs)
-                # ... except of the outermost statement, outside any body dynamo traces
-                _compiled_bodies[_ACTIVE] = True
-                try:
-                    return stage(*args, **kwargs)
-                finally:
-                    _compiled_bodies[_ACTIVE] = False
-            stack = _staging.__dict__.setdefault("statements", [])
-            named = parameters.bind_partial(*args, **kwargs).arguments.get("statement")
-            stack.append(named or statement)
-            try:
-                return stage(*args, **kwargs)
-            finally:
-                stack.pop()
-        return run
-    return decorate
-
-
-# Under dynamo or export: whether a staged statement runs ([0]), and whether dynamo traces the
-# bodies of its torch operator ([1]), where it refuses writes to these flags (so they are written
-# by the outermost statement only). A list: dynamo lost writes to an object's attribute made
-# after a torch.cond, not those to a list.
-_compiled_bodies = [False, False]
-_ACTIVE, _IN_OPERATOR = 0, 1
-
-
-@contextlib.contextmanager
-def _operator_bodies():
-    if not torch.compiler.is_compiling() or _compiled_bodies[_IN_OPERATOR]:
-        yield
-        return
-    _compiled_bodies[_IN_OPERATOR] = True
-    try:
-        yield
-    finally:
-        _compiled_bodies[_IN_OPERATOR] = False
-
-
-def in_staged_body() -> bool:
-    """True while the bodies of a staged statement run to become a graph."""
-    if torch.compiler.is_compiling():
-        return _compiled_bodies[_ACTIVE]
-    return staged_statement() is not None
-
-
-def staged_statement() -> str | None:
-    """The innermost statement whose bodies are running to become a graph, or None."""
-    stack = getattr(_staging, "statements", None)
-    return stack[-1] if stack else None
-
-
-def _leaf_key(leaf):
-    if isinstance(leaf, torch.Tensor):
-        return ("tensor", tuple(str(d) for d in leaf.shape), leaf.dtype, leaf.device)
-    if is_undefined(leaf):
-        return ("undefined", leaf.name)
-    if isinstance(leaf, (torch.SymInt, torch.SymFloat, torch.SymBool)):
-        # Hashing or comparing a symbolic number guards on its value, which an unbacked one
-        # (from .item()) has not: its expression names it.
-        return (type(leaf), str(leaf))
-    try:
-        hash(leaf)
-        return (type(leaf), leaf)
-    except TypeError:
-        return (type(leaf), id(leaf))
-
-
-def _entry_key(bodies, values) -> tuple:
-    """What decides how a staged statement traces: its bodies' code, and the types of the
-    tensors and the Python values it starts from (closure cells of the bodies included)."""
-    cells = [c.cell_contents for b in bodies for c in (getattr(b, "__closure__", None) or ())
-             if c.cell_contents is not None]
-    codes = tuple(getattr(b, "__code__", b) for b in bodies)
-    return codes, tuple(_leaf_key(v) for v in pytree.tree_leaves((values, cells)))
-
-
-def _no_recursion(statement: str, bodies, values):
-    """Refuses a staged statement entered again, while its bodies are being traced, from
-    exactly the same Python state: a recursive function whose depth depends on a tensor
-    (`def depth(x, n): if n <= 0: return x; return depth(x * 0.5, n - 1)` with a tensor `n`).
-    Tracing both branches of the `if` calls the function again, which stages the same `if`
-    again, for ever; a recursion bounded by a Python value enters with another value.
-
-    Raises StagingError at the statement's line.
-    """
-    if torch.compiler.is_compiling():  # dynamo refuses the bookkeeping
-        return contextlib.nullcontext()
-    key = _entry_key(bodies, values)
-    entered = _staging.__dict__.setdefault("entered", [])
-    if key in entered:
-        path = getattr(bodies[0], "__qualname__", "").split(".<locals>.")
-        # (the converted function is named `<name>_converted` in its factory)
-        function = re.sub(r"_converted(_\d+)?$", "", path[-2]) if len(path) > 1 else "a function"
-        raise StagingError(
-            statement,
-            f"'{function}' calls itself while its bodies are being staged, from the same "
-            "Python values and tensor types, so the depth of the recursion depends on a "
-            "tensor and tracing it would never end",
-            "Write the recursion as a while loop that carries the values that change, or "
-            "bound its depth with a Python int")
-    return _entered(entered, key)
-
-
-@contextlib.contextmanager
-def _entered(entered: list, key):
-    entered.append(key)
-    try:
-        yield
-    finally:
-        entered.pop()
-
-
-def _reraise_analysed(error: BaseException) -> bool:
-    """Whether `error` needs no analysis here: a StagingError names its cause already, and an
-    error an inner staged statement analysed was looked at once (re-running the bodies of
-    every enclosing statement to look again would take time exponential in their nesting)."""
-    if isinstance(error, StagingError) or getattr(error, "_autoconv_analysed", False):
-        return True
-    try:
-        error._autoconv_analysed = True
-    except AttributeError:  # exceptions without a __dict__
-        pass
-    return False
-
-
-def probing() -> bool:
-    """True while a body runs only to learn the types of its outputs (side effects are skipped)."""
-    return _probing[0]
+           "staged_statement", "in_staged_body", "SlotKind", "Statement"]
 
 
 def as_predicate(value, statement: str) -> torch.Tensor:
@@ -222,10 +68,13 @@ def _is_number(value) -> bool:
     return isinstance(value, (bool, int, float, *_SYMBOLIC)) and not isinstance(value, torch.Tensor)
 
 
-# How each state slot crosses a staged statement.
-TENSOR = "tensor"  # an operand and an output of the torch operator
-UNBOUND = "unbound"  # no value before; every body must bind it to a tensor, which is an output
-CONSTANT = "constant"  # a Python value every body must leave as it is; it stays outside the graph
+def _number_dtype(value) -> torch.dtype:
+    """The dtype `to_tensor(value)` gives a Python (or symbolic) number, without making it."""
+    if isinstance(value, (bool, torch.SymBool)):
+        return torch.bool
+    if isinstance(value, (int, torch.SymInt)):
+        return torch.int64
+    return torch.get_default_dtype()
 
 
 def _is_stageable(value) -> bool:
@@ -245,16 +94,8 @@ def _as_tensors(value, like, dtype=None):
     return pytree.tree_map(lambda leaf: to_tensor(leaf, like, dtype), value)
 
 
-def _slot_kinds(state, names):
-    kinds = []
-    for value, name in zip(state, names):
-        if _is_stageable(value):
-            kinds.append(TENSOR)
-        elif is_undefined(value):
-            kinds.append(UNBOUND)
-        else:
-            kinds.append(CONSTANT)
-    return kinds
+def _as_tensors(value, like, dtype=None):
+    return pytree.tree_map(lambda leaf: to_tensor(leaf, like, dtype), value)
 
 
 def _describe(value) -> str:
@@ -267,65 +108,170 @@ def _describe(value) -> str:
     return f"a Python {type(value).__name__}"
 
 
-def _refuse_sets(state, names, statement):
-    # A set in the state of a staged statement is one the bodies change; torch's operators cannot
-    # carry it, and dynamo, which traces their bodies, would stop at the mutation with a message
-    # about side effects. (Lists become StagedLists instead.)
-    for value, name in zip(state, names):
-        if isinstance(value, set):
-            raise StagingError(
-                statement,
-                f"set '{name}' is changed under a tensor condition, and torch's control-flow "
-                "operators cannot carry a set",
-                f"Build '{name}' outside the {statement}, or keep its contents in a tensor")
+class SlotKind(enum.Enum):
+    """How one variable of a staged statement's state crosses it."""
+
+    TENSOR = "tensor"  # an operand and an output of the torch operator
+    UNBOUND = "unbound"  # no value before; every body must bind it to a tensor, which is an output
+    CONSTANT = "constant"  # a Python value every body must leave as it is; it stays outside the graph
+
+    @classmethod
+    def of(cls, value) -> SlotKind:
+        if _is_stageable(value):
+            return cls.TENSOR
+        if is_undefined(value):
+            return cls.UNBOUND
+        return cls.CONSTANT
 
 
-def _unpack_outputs(outputs, state, names, kinds, statement, where, like, dtypes=None):
-    """Turn a body's full state tuple into its tensor outputs, checking the constant slots.
+_OUTPUTS = (SlotKind.TENSOR, SlotKind.UNBOUND)
 
-    Python numbers become tensors of the dtype `dtypes` gives their slot, or the default one.
+
+class Body(NamedTuple):
+    """One body of a statement (a branch, a loop body) and where it is, for messages."""
+
+    fn: Callable
+    where: str  # "in the true branch", "in the loop body"
+
+
+class Statement:
+    """One staged statement, recorded once: its state slot by slot (value, `SlotKind`, variable
+    name), the values its bodies only read (`inputs`), a tensor whose device new tensors take
+    (`like`), and the dtypes chosen for slots where a Python number meets a tensor (`dtypes`).
+
+    Preparing the statement (return placeholders, lists the bodies grow) fills in slots and may
+    change their kinds; the operands are then built from the record.
     """
-    if not isinstance(outputs, tuple) or len(outputs) != len(state):
-        raise StagingError(statement, f"{where} returned {outputs!r}", "This is a bug in autoconv")
-    tensors = []
-    dtypes = dtypes or {}
-    for slot, (out, before, name, kind) in enumerate(zip(outputs, state, names, kinds)):
-        if kind == CONSTANT:
-            if isinstance(before, constants.Kept) and out is not before:
-                # one branch leaves it unbound (the other one: an if has two)
-                raise _unbound_after(statement, name, before.other(where))
-            if constants.can_carry(before, out) and out is not before:
-                raise constants.Retabled(state, slot)  # staged again, carrying the slot
-            if out is not before:
-                raise StagingError(
-                    statement,
-                    f"'{name}' is {_describe(before)} before the statement and is reassigned "
-                    f"{where}; only tensors and numbers can change under a tensor condition",
-                    f"Give '{name}' a tensor value before the statement, or compute it outside",
-                )
-            continue
-        if (kind == UNBOUND and "if" in statement and not torch.compiler.is_dynamo_compiling()
-                and out is before):
-            # Staged again with it a constant: if no branch binds it, it stays unbound
-            raise constants.Retabled(state, slot, keep=True)
-        if (kind == UNBOUND and constants.is_constant(out) and is_undefined(before)
-                and torch.compiler.is_dynamo_compiling()):
-            constants.refuse_unbound_under_dynamo(name, statement)
-        out = constants.staged(out, name, like)
-        if is_undefined(out):
-            raise _unbound_after(statement, name, where)
-        if not _is_stageable(out):
-            raise StagingError(
-                statement,
-                f"'{name}' becomes {_describe(out)} {where}; staged statements can only "
-                "produce tensors and numbers",
-                f"Keep '{name}' a tensor, or move its assignment out of the {statement}",
-            )
-        tensors.append(_as_tensors(out, like, dtypes.get(slot)))
-    return tuple(tensors)
+
+    def __init__(self, kind: str, names, state, inputs, like, dtypes=None):
+        self.kind = kind  # "if statement", "while loop", "for loop"
+        self.names = tuple(names)
+        # Lists and dicts, changed in place while the statement is prepared, never rebound:
+        # dynamo, tracing the bodies, does not see an attribute rebound before the operator.
+        self.state = list(state)
+        self.kinds = [SlotKind.of(v) for v in self.state]
+        self.inputs = tuple(inputs)
+        self.like = like
+        self.dtypes = dict(dtypes or {})
+        self.growth: dict = {}  # slot -> lists.Growth, for the lists the bodies append to
+
+    def error(self, problem: str, fix: str) -> StagingError:
+        return StagingError(self.kind, problem, fix)
+
+    def staged_view(self) -> tuple:
+        """The state as the bodies see it staged: numbers as tensors of their slot's dtype."""
+        return tuple(_as_tensors(v, self.like, self.dtypes.get(i)) if k is SlotKind.TENSOR
+                     else v for i, (v, k) in enumerate(zip(self.state, self.kinds)))
+
+    def merge(self, flat, staged=(SlotKind.TENSOR,)) -> tuple:
+        """A full state tuple: the values `flat` in the slots of the `staged` kinds, the
+        statement's own values elsewhere."""
+        it = iter(flat)
+        return tuple(next(it) if kind in staged else value
+                     for value, kind in zip(self.state, self.kinds))
+
+    def output_names(self) -> list:
+        return [n for n, k in zip(self.names, self.kinds) if k in _OUTPUTS]
+
+    def outputs_of(self, outputs, where: str) -> tuple:
+        """A body's full state tuple as the operator's outputs (the staged slots, numbers as
+        tensors of their slot's dtype), after checking the slots that stay Python values.
+
+        Raises StagingError for a constant slot the body reassigns, a slot it leaves unbound,
+        and a value that cannot be staged (None, a string ...).
+        """
+        if not isinstance(outputs, tuple) or len(outputs) != len(self.state):
+            raise self.error(f"{where} returned {outputs!r}", "This is a bug in autoconv")
+        tensors = []
+        for slot, (out, before, name, kind) in enumerate(
+                zip(outputs, self.state, self.names, self.kinds)):
+            if kind is SlotKind.CONSTANT:
+                if isinstance(before, constants.Kept) and out is not before:
+                    # one branch leaves it unbound (the other one: an if has two)
+                    raise _unbound_after(self.kind, name, before.other(where))
+                if constants.can_carry(before, out) and out is not before:
+                    raise constants.Retabled(self, slot)  # staged again, carrying the slot
+                if out is not before:
+                    raise self.error(
+                        f"'{name}' is {_describe(before)} before the statement and is "
+                        f"reassigned {where}; only tensors and numbers can change under a "
+                        "tensor condition",
+                        f"Give '{name}' a tensor value before the statement, or compute it "
+                        "outside")
+                continue
+            if (kind is SlotKind.UNBOUND and "if" in self.kind
+                    and not torch.compiler.is_dynamo_compiling() and out is before):
+                # Staged again with it a constant: if no branch binds it, it stays unbound
+                raise constants.Retabled(self, slot, keep=True)
+            if (kind is SlotKind.UNBOUND and constants.is_constant(out) and is_undefined(before)
+                    and torch.compiler.is_dynamo_compiling()):
+                constants.refuse_unbound_under_dynamo(name, self.kind)
+            out = constants.staged(out, name, self.like)
+            if is_undefined(out):
+                raise _unbound_after(self.kind, name, where)
+            if not _is_stageable(out):
+                raise self.error(
+                    f"'{name}' becomes {_describe(out)} {where}; staged statements can only "
+                    "produce tensors and numbers",
+                    f"Keep '{name}' a tensor, or move its assignment out of the {self.kind}")
+            tensors.append(_as_tensors(out, self.like, self.dtypes.get(slot)))
+        return tuple(tensors)
+
+    def may_promote(self) -> bool:
+        """Whether a number comes in (bools excepted: lowered break / return flags are bools,
+        and stay bools), which a body may turn into a tensor."""
+        return any(k is SlotKind.TENSOR and _is_number(v) and type(v) is not bool
+                   for v, k in zip(self.state, self.kinds))
+
+    def promotions(self, *paths) -> dict:
+        """{slot: dtype} for the slots where a Python number meets a tensor and would become a
+        tensor of another dtype than the promoted one. Each path is one body's raw outputs (or
+        the state before the statement), slot by slot."""
+        dtypes = {}
+        for slot, kind in enumerate(self.kinds):
+            if kind not in _OUTPUTS:
+                continue
+            values = [path[slot] for path in paths]
+            numbers = [_number_dtype(v) for v in values if _is_number(v)]
+            tensors = [v.dtype for v in values if isinstance(v, torch.Tensor)]
+            if numbers and tensors:
+                dtype = tensors[0]
+                for other in tensors[1:] + numbers:
+                    dtype = torch.promote_types(dtype, other)
+                if any(self.dtypes.get(slot, number) != dtype for number in numbers):
+                    dtypes[slot] = dtype
+        return dtypes
+
+    def mismatch_error(self, mismatches) -> StagingError:
+        """One error for every variable whose value differs between two paths.
+
+        `mismatches` are (name, first, second, where_first, where_second).
+        """
+        problems, fixes = [], []
+        for name, first, second, where_first, where_second in mismatches:
+            paths = ((first, where_first), (second, where_second))
+            constant = [(v, w) for v, w in paths if isinstance(v, constants.StagedConstant)]
+            if len(constant) == 1:  # a constant on one path, a tensor on the other
+                value, where = constant[0]
+                problems.append(f"'{name}' becomes a Python {value.kind} {where}; staged "
+                                "statements can only produce tensors and numbers, or constants "
+                                "on every path")
+                fixes.append(f"Keep '{name}' a tensor, or move its assignment out of the "
+                             f"{self.kind}")
+                continue
+            problems.append(f"'{name}' is {_describe(first)} {where_first} and "
+                            f"{_describe(second)} {where_second}")
+            if any(_size_depends_on_values(t) for t in pytree.tree_leaves((first, second))):
+                fixes.append(
+                    f"A value whose shape depends on tensor values (such as torch.stack of a "
+                    f"list grown in a loop) cannot be '{name}' of a staged statement: compute "
+                    "it after the statement, or give it a fixed shape")
+            else:
+                fixes.append(_mismatch_fix(name, first, second))
+        return self.error("; ".join(problems), ". ".join(fixes))
 
 
-def _unbound_after(statement, name, where):
+def _unbound_after(statement: str, name: str, where: str) -> StagingError:
     fix = (f"Assign '{name}' before the loop" if "loop" in statement
            else f"Assign '{name}' in every branch, or before the if")
     error = StagingError(statement, f"'{name}' has no value {where} but is used afterwards", fix)
@@ -333,13 +279,169 @@ def _unbound_after(statement, name, where):
     return error
 
 
-def _merge(flat, state, kinds, staged=(TENSOR,)):
-    """Rebuild a full state tuple from the staged tensors `flat` and the other slots of `state`."""
-    it = iter(flat)
-    return tuple(next(it) if kind in staged else value for value, kind in zip(state, kinds))
+def _retable(statement, retabled) -> bool:
+    """Take a body's `constants.Retabled` into `statement` (the slot carried as a
+    StagedConstant, or kept unbound), to stage it again; False when it is another statement's."""
+    if retabled.state is not statement:
+        return False
+    slot = retabled.slot
+    if retabled.keep:
+        statement.state[slot] = constants.Kept(statement.state[slot])
+        statement.kinds[slot] = SlotKind.CONSTANT
+    else:
+        carried = constants.carry_slot(tuple(statement.state), slot, statement.names[slot],
+                                       statement.like)
+        statement.state[slot] = carried[slot]
+        statement.kinds[slot] = SlotKind.TENSOR
+    return True
 
 
-_OUTPUTS = (TENSOR, UNBOUND)
+def _carry_changing_constants(statement, bodies) -> None:
+    """Under dynamo, where a failed operator cannot be staged again (constants.Retabled): carry
+    from the start the constants a body changes, learnt by one probe run of the bodies."""
+    if (not torch.compiler.is_dynamo_compiling()
+            or not constants.held(statement.state, statement.kinds, SlotKind.CONSTANT)):
+        return
+    operands = _Operands(statement)
+    with probe():
+        raws = [_run_body(statement, operands, body, operands.flat) for body in bodies]
+    carried = constants.carry_changed(tuple(statement.state), statement.kinds, SlotKind.CONSTANT,
+                                      statement.names, raws, statement.like)
+    for slot, value in enumerate(carried):
+        if value is not statement.state[slot]:
+            statement.state[slot] = value
+            statement.kinds[slot] = SlotKind.TENSOR
+
+
+def _settled(results, statement) -> tuple:
+    """The statement's results with the variables it kept unbound (constants.Kept) unbound."""
+    return tuple(value.unbound if isinstance(value, constants.Kept) else value
+                 for value in results)
+
+
+# NOTE [bodies run once]
+# torch's operators run each body once to trace it (make_fx: `reenter_make_fx` per branch) and
+# then compare the outputs, with errors in their own terms. The engine's body wrappers see the
+# outputs first: `_Watch` keeps each body's, and when the last body has given its outputs,
+# before returning them to torch, decides promotions and reports mismatches. A promotion ends
+# the operator's trace (`_Promote`) and the statement is staged again with the chosen dtypes.
+
+
+class _Promote(Exception):
+    """Ends an operator's trace: a slot's dtype must be promoted (internal, never escapes)."""
+
+    def __init__(self, dtypes: dict):
+        super().__init__(dtypes)
+        self.dtypes = dtypes
+
+
+class _Watch:
+    """The outputs of a statement's bodies, checked together once every body has run (see
+    NOTE [bodies run once])."""
+
+    def __init__(self, statement: Statement, bodies, before=None, promote: bool = True):
+        self.statement = statement
+        self.bodies = bodies
+        self.before = before  # a loop: the carried values before an iteration
+        self.promote = promote  # False: a number meeting a tensor is a mismatch
+        self.seen: dict = {}  # where -> (raw outputs, staged outputs)
+
+    def outputs(self, body: Body, raw) -> tuple:
+        """`body`'s staged outputs; raises once every body has run and they disagree."""
+        out = self.statement.outputs_of(raw, body.where)
+        # Dynamo refuses writes to objects from outside the bodies it traces (there the bodies
+        # are checked by a probe run before the operator, see `_checks_first`).
+        if not torch.compiler.is_dynamo_compiling():
+            self.seen[body.where] = (raw, out)
+            if len(self.seen) == len(self.bodies):
+                # Comparing sizes must not trace ops into the body's graph (an unbacked size
+                # of the enclosing graph is not tracked by the body's tracer).
+                with disable_proxy_modes_tracing():
+                    promoted, mismatches = self.decide()
+                if promoted:
+                    raise _Promote(promoted)
+                if mismatches:
+                    raise self.statement.mismatch_error(mismatches)
+        return out
+
+    def decide(self, compare: bool = True):
+        """(the promotions {slot: dtype}, the mismatches) of the outputs seen; without
+        `compare`, the promotions only."""
+        statement = self.statement
+        if self.promote:
+            promoted = statement.promotions(*(raw for raw, _ in self.seen.values()),
+                                            statement.state)
+            if promoted or not compare:
+                return promoted, []
+        mismatches = []
+        wheres = list(self.seen)
+        if self.before is not None:  # a loop: each carried value against itself after the body
+            names = [n for n, k in zip(statement.names, statement.kinds) if k is SlotKind.TENSOR]
+            after = self.seen[wheres[0]][1]
+            for name, first, second in zip(names, self.before, after):
+                if not _same_kind(first, second):
+                    mismatches.append((name, first, second, "before an iteration", "after it"))
+        else:  # branches: each against the first
+            first = self.seen[wheres[0]][1]
+            for where in wheres[1:]:
+                for name, a, b in zip(statement.output_names(), first, self.seen[where][1]):
+                    if not _same_kind(a, b, sizes=False):
+                        mismatches.append((name, a, b, wheres[0], where))
+        return {}, mismatches
+
+
+# A promoted dtype can meet another number in the next round: at most this many rounds, the
+# last one without promotion (what still differs is a mismatch).
+_PROMOTION_ROUNDS = 3
+
+
+def _checks_first(tracer, statement: Statement, loop: bool) -> bool:
+    """Whether to check the bodies by a probe run before the operator: when the operator runs
+    them under dynamo (`tracer.bodies_under_dynamo`), where `_Watch` cannot keep their outputs.
+    Under torch.compile itself only for an `if` where a number comes in: there a failed
+    operator cannot be retried, and a probe costs dynamo a second trace of every body."""
+    if not tracer.bodies_under_dynamo:
+        return False
+    if torch.compiler.is_dynamo_compiling():
+        return not loop and statement.may_promote()
+    return True
+
+
+def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
+    """Run every body once as a probe, choose the promoted dtypes, and raise the mismatches
+    (under torch.compile: promotions only, in one round; each round is a trace of every body)."""
+    compiling = torch.compiler.is_dynamo_compiling()
+    round_ = 0
+    while round_ < _PROMOTION_ROUNDS:
+        operands = _Operands(statement)
+        before = operands.split(operands.flat)[0] if loop else None
+        watch = _Watch(statement, bodies, before, promote=round_ < _PROMOTION_ROUNDS - 1)
+        try:
+            with probe():
+                for body in bodies:
+                    raw = _run_body(statement, operands, body, operands.flat)
+                    watch.seen[body.where] = (raw, statement.outputs_of(raw, body.where))
+        except constants.Retabled as retabled:  # a constant changed: checked again carrying it
+            if not _retable(statement, retabled):
+                raise
+            continue
+        round_ += 1
+        promoted, mismatches = watch.decide(compare=not compiling)
+        if compiling:  # one round, promotions only: the operator compares the outputs
+            statement.dtypes.update(promoted)
+            return
+        if not promoted:
+            if mismatches:
+                raise statement.mismatch_error(mismatches)
+            return
+        statement.dtypes.update(promoted)
+
+
+def _run_body(statement: Statement, operands, body: Body, flat):
+    """`body` on the operands `flat` (copies of the staged state, then the inputs): its raw
+    outputs, the full state tuple."""
+    staged, inputs = operands.split(flat)
+    return body.fn(*statement.merge(_private(staged)), *inputs)
 
 
 def _private(values):
@@ -382,11 +484,12 @@ class _Operands:
     Everything else in the inputs (modules, numbers, functions) stays a Python constant.
     """
 
-    def __init__(self, state, kinds, inputs, like, dtypes):
-        staged = tuple(_as_tensors(v, like, dtypes.get(i))
-                       for i, (v, k) in enumerate(zip(state, kinds)) if k == TENSOR)
+    def __init__(self, statement: Statement):
+        like = statement.like
+        staged = tuple(v for v, k in zip(statement.staged_view(), statement.kinds)
+                       if k is SlotKind.TENSOR)
         state_leaves, self.state_spec = pytree.tree_flatten(staged)
-        self.input_leaves, self.input_spec = pytree.tree_flatten(tuple(inputs))
+        self.input_leaves, self.input_spec = pytree.tree_flatten(statement.inputs)
         # A symbolic number read by a body (`s = x.sum().item()` before `if s > 1: x * s`) is
         # tracked by the enclosing graph only: it goes in as a 0-d tensor and is read back
         # inside (`_symbolic` slots), as a tensor would be.
@@ -413,8 +516,19 @@ def _zeros_like_meta(value):
     return torch.zeros(t.shape, dtype=t.dtype, device=t.device)
 
 
-def _fill_return_placeholders(bodies, state, names, kinds, inputs, like, created=(),
-                              statement="while loop"):
+def _refuse_sets(statement: Statement) -> None:
+    # A set in the state of a staged statement is one the bodies change; torch's operators cannot
+    # carry it, and dynamo, which traces their bodies, would stop at the mutation with a message
+    # about side effects. (Lists become StagedLists instead.)
+    for value, name in zip(statement.state, statement.names):
+        if isinstance(value, set):
+            raise statement.error(
+                f"set '{name}' is changed under a tensor condition, and torch's control-flow "
+                "operators cannot carry a set",
+                f"Build '{name}' outside the {statement.kind}, or keep its contents in a tensor")
+
+
+def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
     """Give an unset return value a zero tensor shaped like the one a body would return.
 
     `created` are the slots of variables a loop body binds first (see NOTE [loop-created
@@ -422,49 +536,54 @@ def _fill_return_placeholders(bodies, state, names, kinds, inputs, like, created
     give them a tensor.
     """
     # (not under dynamo, which would guard on the thread-local's contents)
-    probed = () if torch.compiler.is_dynamo_compiling() else getattr(_staging, "created", ())
-    slots = [i for i, v in enumerate(state)
+    probed = () if torch.compiler.is_dynamo_compiling() else getattr(_created, "names", ())
+    slots = [i for i, v in enumerate(statement.state)
              if is_undefined(v) and (v.name == RETURN_VALUE or v.name in probed)]
     if not slots and not created:
-        return state
-    state = list(state)
+        return
+    state, kinds = statement.state, statement.kinds
     # The bodies see their state as the staged statement will pass it: numbers as tensors. A
     # Python flag would run an inner statement as Python here that the real trace stages, and
     # the two could disagree on whether a return happens.
-    staged = [_as_tensors(v, like) if k == TENSOR else v for v, k in zip(state, kinds)]
+    staged = [_as_tensors(v, statement.like) if k is SlotKind.TENSOR else v
+              for v, k in zip(state, kinds)]
     untouched = []
-    with _probe(), _probing_created([names[i] for i in created]):
+    with probe(), _probing_created([statement.names[i] for i in created]):
         for body in bodies:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
             # state the statement then stages with.
             try:
-                outputs = body(*_copies(staged), *_copies(inputs))
+                outputs = body(*_copies(staged), *_copies(statement.inputs))
             except Exception as error:
                 # Only a read of a variable without a value (the Undefined placeholder) is
                 # blamed on it; any other error (a refusal deeper in the body) is the body's.
                 if not created or not (isinstance(error, UnboundLocalError)
                                        or "Undefined" in str(error)):
                     raise
-                raise _unbound_before_loop(statement, names[created[0]]) from error
+                raise _unbound_before_loop(statement.kind,
+                                           statement.names[created[0]]) from error
             untouched.append(outputs)
             for i in [*slots, *created]:
-                out = constants.staged(outputs[i], names[i], like)
+                out = constants.staged(outputs[i], statement.names[i], statement.like)
                 if is_undefined(state[i]) and _is_stageable(out):
                     # Shape and dtype only: the probe's own ops stay dead, for DCE to drop.
                     state[i] = pytree.tree_map(_zeros_like_meta, out)
     for i in slots:
-        kinds[i] = CONSTANT if is_undefined(state[i]) else TENSOR
+        kinds[i] = SlotKind.CONSTANT if is_undefined(state[i]) else SlotKind.TENSOR
     for i in list(created):
         if is_undefined(state[i]) and all(out[i] is state[i] for out in untouched):
             # The body leaves it alone (`if return_all: allvecs.append(x)` with a Python
             # False): it stays unbound, a constant of the statement.
             created.remove(i)
-            kinds[i] = CONSTANT
+            kinds[i] = SlotKind.CONSTANT
             continue
         if is_undefined(state[i]):
-            raise _unbound_before_loop(statement, names[i])
-        kinds[i] = TENSOR
-    return tuple(state)
+            raise _unbound_before_loop(statement.kind, statement.names[i])
+        kinds[i] = SlotKind.TENSOR
+
+
+# The variables a loop creates, while its body runs to learn their types (_probing_created).
+_created = threading.local()
 
 
 @contextlib.contextmanager
@@ -475,12 +594,12 @@ def _probing_created(names):
     if torch.compiler.is_dynamo_compiling() or not names:
         yield
         return
-    outer = getattr(_staging, "created", ())
-    _staging.created = (*outer, *names)
+    outer = getattr(_created, "names", ())
+    _created.names = (*outer, *names)
     try:
         yield
     finally:
-        _staging.created = outer
+        _created.names = outer
 
 
 def _unbound_before_loop(statement, name):
@@ -500,44 +619,55 @@ def _unbound_before_loop(statement, name):
 # reading the variable only on a path that skips the loop still raises).
 
 
+# NOTE [loop-created variables]
+# A variable a staged loop binds first (`for i in range(n): last = x[i]`, then `last` or `i`
+# read after the loop) is carried with a placeholder of the type the body gives it (zeros,
+# learnt by running the body once as a probe), as AutoGraph does. Where the loop runs no
+# iteration Python has no value for it; the loop also carries whether it ran, and after it a
+# graph assertion raises the UnboundLocalError Python would (at the loop's end, not at the read:
+# reading the variable only on a path that skips the loop still raises).
+
+
 def _copies(values):
     return pytree.tree_map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, tuple(values))
 
 
-def _probe_lists(bodies, state, names, kinds, inputs, like, statement, dtypes):
-    """{slot: lists.Growth} for the lists in `state` the bodies grow (empty when none does).
+def _probe_lists(statement: Statement, bodies) -> dict:
+    """{slot: lists.Growth} for the lists in the state the bodies grow (empty when none does),
+    kept as `statement.growth`.
 
     Each body runs once with side effects off on the state as it will see it staged (numbers
     as tensors) and on its own copy of each list; the probe's ops are dead code.
     """
-    slots = lists.growing_slots(state)
+    slots = lists.growing_slots(tuple(statement.state))
     if not slots:
         return {}
-    staged_view = tuple(_as_tensors(v, like, dtypes.get(i)) if k == TENSOR else v
-                        for i, (v, k) in enumerate(zip(state, kinds)))
+    staged_view = statement.staged_view()
     probes = []
-    with _probe():
-        for body, where in bodies:
+    with probe():
+        for body in bodies:
             probe_state = lists.probe_copies(staged_view, slots)
             own = [v if i in slots else _copies((v,))[0] for i, v in enumerate(probe_state)]
-            outputs = body(*own, *_copies(inputs))
-            if not isinstance(outputs, tuple) or len(outputs) != len(state):
-                raise StagingError(statement, f"{where} returned {outputs!r}",
-                                   "This is a bug in autoconv")
-            probes.append((probe_state, outputs, where))
-    growth = lists.measure(names, slots, state, probes, statement)
+            outputs = body.fn(*own, *_copies(statement.inputs))
+            if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
+                raise statement.error(f"{body.where} returned {outputs!r}",
+                                      "This is a bug in autoconv")
+            probes.append((probe_state, outputs, body.where))
+    growth = lists.measure(statement.names, slots, tuple(statement.state), probes,
+                           statement.kind)
     # A list no body appends to stays as it is (a Python list a constant, a StagedList state).
-    return {slot: g for slot, g in growth.items()
-            if not (isinstance(g.count, int) and g.count == 0)}
+    statement.growth.update({slot: g for slot, g in growth.items()
+                             if not (isinstance(g.count, int) and g.count == 0)})
+    return statement.growth
 
 
-def _reserve_lists(state, kinds, growth, rows_for, like, statement):
-    """`state` with each growing list a reserved StagedList with `rows_for(growth)` rows free."""
-    state = list(state)
-    for slot, seen in growth.items():
-        state[slot] = lists.reserve(state[slot], seen, rows_for(seen), like, statement)
-        kinds[slot] = TENSOR
-    return tuple(state)
+def _reserve_lists(statement: Statement, rows_for) -> None:
+    """Each growing list of the state made a reserved StagedList with `rows_for(growth)` rows
+    free."""
+    for slot, seen in statement.growth.items():
+        statement.state[slot] = lists.reserve(statement.state[slot], seen, rows_for(seen),
+                                              statement.like, statement.kind)
+        statement.kinds[slot] = SlotKind.TENSOR
 
 
 def _lists_as_pairs(outputs):
@@ -546,9 +676,9 @@ def _lists_as_pairs(outputs):
                  else constants.index_of(v) for v in outputs)
 
 
-def _pairs_as_lists(outputs, state, kinds):
-    """Undo `_lists_as_pairs` on the staged outputs, with the lists' flags from `state`."""
-    lists_in = [v for v, k in zip(state, kinds) if k in _OUTPUTS]
+def _pairs_as_lists(outputs, statement: Statement):
+    """Undo `_lists_as_pairs` on the staged outputs, with the lists' flags from the state."""
+    lists_in = [v for v, k in zip(statement.state, statement.kinds) if k in _OUTPUTS]
     return tuple(StagedList(*_same_sizes_as(out, (before.buffer, before.count)),
                             before.reserved, before.name)
                  if isinstance(before, StagedList) else constants.like(before, out)
@@ -589,29 +719,6 @@ def _size_depends_on_values(t) -> bool:
     return has_free_unbacked_symbols(tuple(t.shape))
 
 
-def _mismatch(statement, name, first, second, where_first, where_second):
-    paths = ((first, where_first), (second, where_second))
-    constant = [(v, w) for v, w in paths if isinstance(v, constants.StagedConstant)]
-    if len(constant) == 1:  # a constant on one path, a tensor on the other
-        value, where = constant[0]
-        return StagingError(
-            statement,
-            f"'{name}' becomes a Python {value.kind} {where}; staged statements can only "
-            "produce tensors and numbers, or constants on every path",
-            f"Keep '{name}' a tensor, or move its assignment out of the {statement}")
-    if any(_size_depends_on_values(t) for t in pytree.tree_leaves((first, second))):
-        fix = (f"A value whose shape depends on tensor values (such as torch.stack of a list "
-               f"grown in a loop) cannot be '{name}' of a staged statement: compute it after the "
-               "statement, or give it a fixed shape")
-    else:
-        fix = _mismatch_fix(name, first, second)
-    return StagingError(
-        statement,
-        f"'{name}' is {_describe(first)} {where_first} and {_describe(second)} {where_second}",
-        fix,
-    )
-
-
 def _mismatch_fix(name, first, second) -> str:
     """What to change for `name`, which is `first` on one path and `second` on another: the fix
     that fits what differs (a structure, a dtype, a shape)."""
@@ -629,17 +736,26 @@ def _mismatch_fix(name, first, second) -> str:
             "tensor's number of dimensions or a fixed size)")
 
 
-def _same_kind(a, b) -> bool:
+def _same_kind(a, b, sizes: bool = True) -> bool:
+    """Whether `a` and `b` can be one value of the graph: one structure, and tensors of one
+    dtype, device and number of dimensions, and with `sizes`, sizes that may be equal.
+
+    Without `sizes` (a cond's branches) sizes may differ: torch.cond gives such an output a
+    size of its own, unknown until the graph runs. A loop carries a value with fixed sizes.
+    """
     a_leaves, a_spec = pytree.tree_flatten(a)
     b_leaves, b_spec = pytree.tree_flatten(b)
     if not all(isinstance(t, torch.Tensor) for t in a_leaves + b_leaves):
         return a_spec == b_spec  # another tracer's values (fx Proxies) have no dtype to compare
-    return a_spec == b_spec and all(_same_tensor_kind(x, y) for x, y in zip(a_leaves, b_leaves))
+    return a_spec == b_spec and all(_same_tensor_kind(x, y, sizes)
+                                    for x, y in zip(a_leaves, b_leaves))
 
 
-def _same_tensor_kind(a, b) -> bool:
-    if a.dtype != b.dtype or a.dim() != b.dim():
+def _same_tensor_kind(a, b, sizes: bool = True) -> bool:
+    if a.dtype != b.dtype or a.dim() != b.dim() or a.device != b.device:
         return False
+    if not sizes:
+        return True
     if _size_depends_on_values(a) or _size_depends_on_values(b):
         return all(statically_known_true(x == y) for x, y in zip(a.shape, b.shape))
     try:
@@ -648,126 +764,58 @@ def _same_tensor_kind(a, b) -> bool:
         return True
 
 
-def _number_dtypes(kinds, *paths):
-    """Dtypes for slots where a Python number meets a tensor: the tensor's (promoted) dtype.
-
-    Each path is one body's raw outputs (or the state before a loop), slot by slot.
-    """
-    dtypes = {}
-    staged = [i for i, k in enumerate(kinds) if k in _OUTPUTS]
-    for slot in staged:
-        values = [path[slot] for path in paths]
-        numbers = [v for v in values if _is_number(v)]
-        tensors = [v for v in values if isinstance(v, torch.Tensor)]
-        if numbers and tensors:
-            dtype = tensors[0].dtype
-            for number in numbers:
-                dtype = torch.promote_types(dtype, to_tensor(number).dtype)
-            dtypes[slot] = dtype
-    return dtypes
-
-
-def _carry_changing_constants(bodies, operands, state, names, kinds, like):
-    """Under dynamo, where a failed operator cannot be staged again (constants.Retabled): the
-    state with the constants a body changes carried from the start; `state` itself if none."""
-    if not torch.compiler.is_dynamo_compiling() or not constants.held(state, kinds, CONSTANT):
-        return state
-    staged, ins = operands.split(operands.flat)
-    with _probe():
-        raws = [body(*_merge(_private(staged), state, kinds), *ins) for body in bodies]
-    return constants.carry_changed(state, kinds, CONSTANT, names, raws, like)
-
-
-def _may_promote(state, kinds) -> bool:
-    # Numbers coming in (bools excepted: lowered break / return flags are bools, and stay bools).
-    return any(k == TENSOR and _is_number(v) and type(v) is not bool for v, k in zip(state, kinds))
-
-
 @staging("if statement")
 def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None):
     """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
     one torch.cond."""
     statement = "if statement"
-    with _no_recursion(statement, (if_true, if_false), (pred, state, inputs, dtypes)):
-        return _carried_if(pred, if_true, if_false, state, names, like, inputs, dtypes,
-                           statement)
+    with no_recursion(statement, (if_true, if_false), (pred, state, inputs, dtypes)):
+        slots = objects.carried_slots(state)
+        if slots:
+            return objects.carry(
+                lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
+                ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
+                state, names, slots, statement)
+        if_true, if_false = objects.refusing_uncarried_changes(
+            ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
+            statement)
+        if_true, if_false = objects.refusing_input_changes(
+            ((if_true, "in the true branch"), (if_false, "in the false branch")), inputs,
+            statement)
+        pred = as_predicate(pred, statement)
+        branches = (Body(if_true, "in the true branch"), Body(if_false, "in the false branch"))
+        return _stage_if(pred, branches, Statement(statement, names, state, inputs, pred, dtypes))
 
 
-def _carried_if(pred, if_true, if_false, state, names, like, inputs, dtypes, statement):
-    slots = objects.carried_slots(state)
-    if slots:
-        return objects.carry(
-            lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
-            ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
-            state, names, slots, statement)
-    if_true, if_false = objects.refusing_uncarried_changes(
-        ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
-        statement)
-    if_true, if_false = objects.refusing_input_changes(
-        ((if_true, "in the true branch"), (if_false, "in the false branch")), inputs, statement)
-    pred = as_predicate(pred, statement)
-    return _stage_if(pred, if_true, if_false, state, names, like, inputs, dtypes, statement)
+def _stage_if(pred, branches, statement: Statement):
+    _fill_return_placeholders(statement, [b.fn for b in branches])
+    _refuse_sets(statement)
+    _probe_lists(statement, branches)
+    _reserve_lists(statement, lambda g: g.count)
+    _carry_changing_constants(statement, branches)
+    if _checks_first(registry.owner(pred), statement, loop=False):
+        _check_by_probe(statement, branches, loop=False)
+    round_ = 0
+    while True:
+        operands = _Operands(statement)
+        watch = _Watch(statement, branches, promote=round_ < _PROMOTION_ROUNDS - 1)
 
+        def staged(body, operands=operands, watch=watch):
+            return lambda *flat: _unalias(_lists_as_pairs(
+                watch.outputs(body, _run_body(statement, operands, body, flat))))
 
-def _stage_if(pred, if_true, if_false, state, names, like, inputs, dtypes, statement):
-    kinds = _slot_kinds(state, names)
-    state = _fill_return_placeholders((if_true, if_false), state, names, kinds, inputs, pred)
-    _refuse_sets(state, names, statement)
-    dtypes = dtypes or {}
-    branches = ((if_true, "in the true branch"), (if_false, "in the false branch"))
-    growth = _probe_lists(branches, state, names, kinds, inputs, pred, statement, dtypes)
-    state = _reserve_lists(state, kinds, growth, lambda g: g.count, like, statement)
-    operands = _Operands(state, kinds, inputs, pred, dtypes)
-
-    def run(body, where, flat):
-        staged, ins = operands.split(flat)
-        outputs = body(*_merge(_private(staged), state, kinds), *ins)
-        return outputs, _unpack_outputs(outputs, state, names, kinds, statement, where, pred,
-                                        dtypes)
-
-    carried = _carry_changing_constants((if_true, if_false), operands, state, names, kinds, pred)
-    if carried is not state:
-        return _released(stage_if(pred, if_true, if_false, carried, names, like, inputs, dtypes),
-                         growth)
-
-    if not dtypes and torch.compiler.is_compiling() and _may_promote(state, kinds):
-        # Under dynamo a failed torch.cond cannot be retried (it ends the trace), so where a
-        # number comes in and may meet a tensor, look at both branches' outputs first.
-        with _probe():
-            raws = [run(body, where, operands.flat)[0] for body, where in branches]
-        promoted = _number_dtypes(kinds, *raws, state)
-        if promoted:
-            return _released(
-                stage_if(pred, if_true, if_false, state, names, like, inputs, promoted), growth)
-
-    def staged(body, where):
-        return lambda *flat: _unalias(_lists_as_pairs(run(body, where, flat)[1]))
-
-    try:
-        with _operator_bodies():
-            flat = operators.cond(pred, *(staged(b, w) for b, w in branches), operands.flat)
-    except Exception as error:
-        again = constants.restaged(error, state, names, pred)
-        if again is not None:
-            return constants.settled(_released(stage_if(
-                pred, if_true, if_false, again, names, like, inputs, dtypes), growth), again)
-        if _reraise_analysed(error):
-            raise
-        # torch (and dynamo, which traces the branches) report problems in their own terms;
-        # run the branches once more outside the operator to name the variable at fault.
-        with _probe():
-            (raw_true, true), (raw_false, false) = (
-                run(b, w, operands.flat) for b, w in branches)
-        promoted = _number_dtypes(kinds, raw_true, raw_false, state)
-        if promoted and not dtypes:
-            return _released(
-                stage_if(pred, if_true, if_false, state, names, like, inputs, promoted), growth)
-        staged_names = [n for n, k in zip(names, kinds) if k in _OUTPUTS]
-        for name, first, second in zip(staged_names, true, false):
-            if not _same_kind(first, second):
-                raise _mismatch(statement, name, first, second, *(w for _, w in branches)) from None
-        raise
-    return _released(_merge(_pairs_as_lists(flat, state, kinds), state, kinds, _OUTPUTS), growth)
+        try:
+            with operator_bodies():
+                flat = operators.cond(pred, *(staged(b) for b in branches), operands.flat)
+            break
+        except _Promote as promote:  # see NOTE [bodies run once]
+            statement.dtypes.update(promote.dtypes)
+            round_ += 1
+        except constants.Retabled as retabled:  # a constant changed: staged again carrying it
+            if not _retable(statement, retabled):
+                raise
+    return _settled(_released(statement.merge(_pairs_as_lists(flat, statement), _OUTPUTS),
+                              statement.growth), statement)
 
 
 @staging("while loop")
@@ -779,111 +827,98 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     unknown), which sizes the lists the loop grows; without it such a loop runs twice, first
     only to count its trips (see NOTE [lists in while loops]).
     """
-    with _no_recursion(statement, (test, body), (state, inputs, dtypes, trips is None)):
-        return _stage_while(test, body, state, names, like, inputs, statement, dtypes, trips)
+    with no_recursion(statement, (test, body), (state, inputs, dtypes, trips is None)):
+        slots = objects.carried_slots(state)
+        if slots:
+            return objects.carry(
+                lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement,
+                                                 dtypes, trips),
+                ((test, False, "in the loop test"), (body, True, "in the loop body")),
+                state, names, slots, statement)
+        test, body = objects.refusing_uncarried_changes(
+            ((test, "in the loop test"), (body, "in the loop body")), state, names, statement)
+        test, body = objects.refusing_input_changes(
+            ((test, "in the loop test"), (body, "in the loop body")), inputs, statement)
+        record = Statement(statement, names, state, inputs, like, dtypes)
+        created = [i for i, (v, k) in enumerate(zip(record.state, record.kinds))
+                   if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
+        _fill_return_placeholders(record, (body,), created)
+        if created:
+            return _stage_loop_created(test, body, record, trips, created)
+        return _stage_while(test, Body(body, "in the loop body"), record, trips)
 
 
-def _stage_while(test, body, state, names, like, inputs, statement, dtypes, trips):
-    slots = objects.carried_slots(state)
-    if slots:
-        return objects.carry(
-            lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement,
-                                             dtypes, trips),
-            ((test, False, "in the loop test"), (body, True, "in the loop body")),
-            state, names, slots, statement)
-    test, body = objects.refusing_uncarried_changes(
-        ((test, "in the loop test"), (body, "in the loop body")), state, names, statement)
-    test, body = objects.refusing_input_changes(
-        ((test, "in the loop test"), (body, "in the loop body")), inputs, statement)
-    kinds = _slot_kinds(state, names)
-    created = [i for i, (v, k) in enumerate(zip(state, kinds))
-               if k == UNBOUND and v.name != RETURN_VALUE]
-    state = _fill_return_placeholders((body,), state, names, kinds, inputs, like, created,
-                                      statement)
-    if created:
-        return _stage_loop_created(test, body, state, names, like, inputs, statement, dtypes,
-                                   trips, created)
-    _refuse_sets(state, names, statement)
-    dtypes = dtypes or {}
-    growth = _probe_lists(((body, "in the loop body"),), state, names, kinds, inputs, like,
-                          statement, dtypes)
+def _stage_while(test, body: Body, statement: Statement, trips):
+    _refuse_sets(statement)
+    like = statement.like
+    growth = _probe_lists(statement, (body,))
     if growth:
         for seen in growth.values():
-            lists.check_loop_growth(seen, statement)
+            lists.check_loop_growth(seen, statement.kind)
         if trips is None:
-            trips = _count_trips(test, body, state, names, like, inputs, statement, growth)
-        bound = lists.trip_bound(trips, statement)
-        state = _reserve_lists(state, kinds, growth, lambda g: bound * g.count, like, statement)
-    operands = _Operands(state, kinds, inputs, like, dtypes)
-    changing = _carry_changing_constants((body,), operands, state, names, kinds, like)
-    if changing is not state:
-        return _released(stage_while(test, body, changing, names, like, inputs, statement,
-                                     dtypes, trips), growth)
-    carried = operands.flat[: operands.count]
-    # The loop carries only the state; the inputs are read-only operands of both bodies.
-    read_only = operands.flat[operands.count:]
+            trips = _count_trips(test, body.fn, statement)
+        bound = lists.trip_bound(trips, statement.kind)
+        _reserve_lists(statement, lambda g: bound * g.count)
+    _carry_changing_constants(statement, (body,))
+    operands = _Operands(statement)
+    if _checks_first(registry.owner(*operands.flat), statement, loop=True):
+        _check_by_probe(statement, (body,), loop=True)
+        operands = _Operands(statement)  # (with the dtypes it chose)
+    round_, again = 0, False
+    while True:
+        if again:
+            operands = _Operands(statement)
+        again = True
+        carried = operands.flat[: operands.count]
+        # The loop carries only the state; the inputs are read-only operands of both bodies.
+        read_only = operands.flat[operands.count:]
+        watch = _Watch(statement, (body,), before=operands.split(operands.flat)[0],
+                       promote=round_ < _PROMOTION_ROUNDS - 1)
 
-    def staged_test(*flat):
-        staged, ins = operands.split(flat)
-        go = as_predicate(to_tensor(test(*_merge(staged, state, kinds), *ins), like), statement)
-        # `while found:` returns (a 0-d view of) an operand, and torch's operators refuse
-        # outputs that alias their inputs.
-        # A third-party tracer's predicate need not be a tensor.
-        aliased = isinstance(go, torch.Tensor) and go._base is not None
-        return go.clone() if aliased else go
+        def staged_test(*flat, operands=operands):
+            staged, ins = operands.split(flat)
+            go = as_predicate(to_tensor(test(*statement.merge(staged), *ins), like),
+                              statement.kind)
+            # `while found:` returns (a 0-d view of) an operand, and torch's operators refuse
+            # outputs that alias their inputs.
+            # A third-party tracer's predicate need not be a tensor.
+            aliased = isinstance(go, torch.Tensor) and go._base is not None
+            return go.clone() if aliased else go
 
-    def run(flat):
-        staged, ins = operands.split(flat)
-        outputs = body(*_merge(_private(staged), state, kinds), *ins)
-        out = _unpack_outputs(outputs, state, names, kinds, statement, "in the loop body", like,
-                              dtypes)
-        return outputs, pytree.tree_leaves(out)
+        def staged_body(*flat, operands=operands, watch=watch):
+            raw = _run_body(statement, operands, body, flat)
+            return _unalias(pytree.tree_leaves(watch.outputs(body, raw)))
 
-    try:
-        with _operator_bodies():
-            flat = operators.while_loop(staged_test, lambda *flat: _unalias(run(flat)[1]),
-                                       carried, read_only)
-    except Exception as error:
-        again = constants.restaged(error, state, names, like)
-        if again is not None:
-            return constants.settled(_released(stage_while(
-                test, body, again, names, like, inputs, statement, dtypes, trips), growth), again)
-        if _reraise_analysed(error):
-            raise
-        # As in stage_if: find the variable at fault by running the body outside the operator.
-        with _probe():
-            raw, after = run(operands.flat)
-        promoted = _number_dtypes(kinds, raw, state)
-        if promoted and not dtypes:
-            return _released(
-                stage_while(test, body, state, names, like, inputs, statement, promoted), growth)
-        staged_names = [n for n, k in zip(names, kinds) if k == TENSOR]
-        before, _ = operands.split(operands.flat)
-        after_tree = pytree.tree_unflatten(after, operands.state_spec)
-        for name, first, second in zip(staged_names, before, after_tree):
-            if not _same_kind(first, second):
-                raise _mismatch(statement, name, first, second, "before an iteration",
-                                "after it") from None
-        raise
+        try:
+            with operator_bodies():
+                flat = operators.while_loop(staged_test, staged_body, carried, read_only)
+            break
+        except _Promote as promote:  # see NOTE [bodies run once]
+            statement.dtypes.update(promote.dtypes)
+            round_ += 1
+        except constants.Retabled as retabled:  # a constant changed: staged again carrying it
+            if not _retable(statement, retabled):
+                raise
     staged, _ = operands.split(tuple(flat) + read_only)
-    return _released(_merge(staged, state, kinds), growth)
+    return _released(statement.merge(staged), statement.growth)
 
 
-def _stage_loop_created(test, body, state, names, like, inputs, statement, dtypes, trips,
-                        created):
+def _stage_loop_created(test, body, statement: Statement, trips, created):
     """The loop, carrying whether it ran; after it, an assertion for each variable it created."""
+    like = statement.like
     device = like.device if like is not None else None
     ran = torch.zeros((), dtype=torch.bool, device=device)
     out = stage_while(
         lambda ran, *rest: test(*rest),
         lambda ran, *rest: (torch.ones((), dtype=torch.bool, device=device), *body(*rest)),
-        (ran, *state), ("<loop ran>", *names), like, inputs, statement,
-        {slot + 1: dtype for slot, dtype in (dtypes or {}).items()} or None, trips)
+        (ran, *statement.state), ("<loop ran>", *statement.names), like, statement.inputs,
+        statement.kind, {slot + 1: dtype for slot, dtype in statement.dtypes.items()} or None,
+        trips)
     if not probing():
         for i in created:
             error = UnboundLocalError(
-                f"cannot access local variable '{names[i]}' where it is not associated with a "
-                "value")
+                f"cannot access local variable '{statement.names[i]}' where it is not "
+                "associated with a value")
             torch._assert_async(out[0], graph_error_message(error))
     return out[1:]
 
@@ -897,12 +932,14 @@ def _stage_loop_created(test, body, state, names, like, inputs, statement, dtype
 # left out (it is traced as a probe).
 
 
-def _count_trips(test, body, state, names, like, inputs, statement, growth):
+def _count_trips(test, body, statement: Statement):
     """How many iterations the loop makes: a 0-d int64 tensor from a first staged loop."""
-    counted = lists.uncounted(state, growth, names)
+    like = statement.like
+    counted = lists.uncounted(tuple(statement.state), statement.growth, statement.names)
     zero = torch.zeros((), dtype=torch.int64, device=like.device if like is not None else None)
-    with _probe():
+    with probe():
         out = stage_while(lambda trips, *rest: test(*rest),
                           lambda trips, *rest: (trips + 1, *body(*rest)),
-                          (zero, *counted), ("<trip count>", *names), like, inputs, statement)
+                          (zero, *counted), ("<trip count>", *statement.names), like,
+                          statement.inputs, statement.kind)
     return out[0]

@@ -362,7 +362,7 @@ def test_export_of_the_examples_saves_and_loads():
 def test_a_fake_constant_is_an_internal_error():
     # The backstop itself: a graph holding a value of a trace is never returned.
     from torch._subclasses.fake_tensor import FakeTensorMode
-    from autoconv.function import _check_no_trace_values
+    from autoconv.capture import _check_no_trace_values
 
     graph_module = torch.fx.symbolic_trace(lambda x: x + 1)
     with FakeTensorMode():

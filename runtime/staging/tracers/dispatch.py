@@ -26,6 +26,7 @@ class DispatchModeTracer(StagingTracer):
     the branches and gives the mode one operator call."""
 
     name = "dispatch modes"
+    bodies_under_dynamo = True
 
     def is_staged(self, value) -> bool:
         return isinstance(value, torch.Tensor) and (

@@ -16,6 +16,7 @@ class DynamoTracer(StagingTracer):
     """
 
     name = "dynamo"
+    bodies_under_dynamo = True
 
     def is_staged(self, value) -> bool:
         return torch.compiler.is_dynamo_compiling() and isinstance(value, torch.Tensor)

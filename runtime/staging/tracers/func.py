@@ -86,7 +86,7 @@ def _select(pred, if_true, if_false):
     false_leaves, false_spec = pytree.tree_flatten(if_false)
     for t, f in zip(true_leaves, false_leaves):
         if spec != false_spec or t.dtype != f.dtype or t.shape != f.shape:
-            # what torch.cond would refuse; the caller names the variable
+            # what torch.cond would refuse (the engine checks the branches before: a backstop)
             raise TypeError(f"branches give {t.dtype}{tuple(t.shape)} and "
                             f"{f.dtype}{tuple(f.shape)}")
     return pytree.tree_unflatten(

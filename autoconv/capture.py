@@ -1,0 +1,245 @@
+"""Capture: a converted function traced into a torch.fx graph (make_fx), or exported
+(`torch.export`), with the tensors it stores into its caller's objects found and returned.
+
+`trace` gives a `Capture`, what a `ConcreteFunction` needs to replay the graph; `export` an
+`ExportedProgram`. Neither keeps state: the `Function` owns the cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import torch
+from torch.fx._lazy_graph_module import _LazyGraphModule, _use_lazy_graph_module
+from torch.fx.experimental.proxy_tensor import make_fx
+from torch.utils import _pytree as pytree
+
+from autoconv_runtime.calls import converted_submodules
+from autoconv_runtime.errors import StagingError
+from autoconv_runtime.staging import grad_mode
+from autoconv_runtime.values import is_undefined
+
+from . import graph_passes, tracebacks
+from .object_paths import follow, follow_or_none, path_text, restore, store, tensors_in
+from .signature import Signature
+
+__all__ = ["GRAPH_OUTPUT", "Capture", "trace", "export"]
+
+GRAPH_OUTPUT = object()  # marks an output leaf that comes from the graph
+
+
+@dataclasses.dataclass
+class Capture:
+    """One traced graph and how its flat inputs and outputs map onto the call's values."""
+
+    graph_module: torch.fx.GraphModule
+    tensor_slots: list  # which argument leaves are the graph's tensor inputs
+    out_spec: pytree.TreeSpec  # the structure of the function's result
+    out_constants: list  # its leaves: GRAPH_OUTPUT for the graph's outputs, else the value
+    changed: list  # paths the graph's last outputs are written back to (NOTE [changed arguments])
+    live: list  # paths whose tensors are the graph's last inputs
+
+
+def trace(converted, signature: Signature, leaves, *, name: str, module=None, state=None,
+          bound_self=None, dynamic: bool = False) -> Capture:
+    """Trace `converted` (the converted function, or a module's converted forward) on the
+    arguments `leaves` (flattened as `signature.treespec`) into one graph.
+
+    `state` (a `concrete.ModuleState`) gives a module's parameters and buffers, the graph's
+    first inputs. Raises what the function raises while tracing (a StagingError for code that
+    cannot be staged), and UnboundLocalError for a returned variable with no value.
+    """
+    tensor_slots = [i for i, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
+    names = state.names if state is not None else []
+    out_info = {}
+
+    def flat_function(live, *tensors):
+        grad_mode.function_begins()
+        params, inputs = tensors[: len(names)], tensors[len(names):]
+        inputs, live_tensors = inputs[: len(tensor_slots)], inputs[len(tensor_slots):]
+        full = list(leaves)
+        for slot, tensor in zip(tensor_slots, inputs):
+            full[slot] = tensor
+        args, kwargs = pytree.tree_unflatten(full, signature.treespec)
+        roots = (args, kwargs, bound_self)
+        before = tensors_in(roots)
+        out_info["undo"] = (roots, before, live)
+        for path, tensor in zip(live, live_tensors):
+            store(roots, path, tensor)
+        if module is not None:
+            result = torch.func.functional_call(
+                module, dict(zip(names, params)), args, kwargs, strict=False)
+        else:
+            result = converted(*args, **kwargs)
+        changed = _changed_objects(name, roots, before)
+        out_info["changed"] = [path for path, _ in changed]
+        out_leaves, out_info["spec"] = pytree.tree_flatten(result)
+        for leaf in out_leaves:
+            if is_undefined(leaf):  # Python would have raised at the read
+                raise UnboundLocalError(
+                    f"{name} returns local variable '{leaf.name}', which has no "
+                    "value on the path taken")
+        out_info["constants"] = [GRAPH_OUTPUT if isinstance(o, torch.Tensor) else o
+                                 for o in out_leaves]
+        return ([o for o in out_leaves if isinstance(o, torch.Tensor)]
+                + [tensor for _, tensor in changed])
+
+    example = [leaves[i] for i in tensor_slots]
+    if state is not None:
+        example = state.read() + example
+    call_roots = (*pytree.tree_unflatten(list(leaves), signature.treespec), bound_self)
+    mode = "symbolic" if dynamic else "fake"
+    live = []
+    while True:
+        traced = functools.partial(flat_function, live)
+        if module is not None:
+            # functional_call runs module.forward: route it through the converted forward.
+            traced = _with_converted_forward(module, converted, traced)
+        # The tensors at changed paths are read on every call (see NOTE [changed
+        # arguments]); a first trace finds those paths.
+        inputs = example + [follow(call_roots, path)[-1] for path in live]
+        inputs = [t.detach() if t.requires_grad else t for t in inputs]
+        # Tensors the function reads from globals or closures are real, not fake: make_fx
+        # makes them constants of the graph.
+        # Lazy graph modules generate their code when first run or shown: fx regenerates
+        # the code of every nested subgraph whenever an enclosing one changes, which made
+        # code generation half of the time of tracing code with nested staged statements.
+        try:
+            with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
+                    grad_mode.RecordGradMode():
+                graph_module = make_fx(traced, tracing_mode=mode,
+                                       _allow_non_fake_inputs=True)(*inputs)
+            grad_mode.raise_refusal()
+        finally:
+            if "undo" in out_info:  # the call's objects must not keep the trace's values
+                roots, before, stored = out_info.pop("undo")
+                for path in dict.fromkeys(stored + out_info.get("changed", [])):
+                    restore(roots, path, before)
+        reread = [p for p in out_info["changed"]
+                  if p not in live and isinstance(follow_or_none(call_roots, p), torch.Tensor)]
+        if not reread:
+            break
+        live = live + reread
+    with _use_lazy_graph_module(True):
+        graph_module = graph_passes.clean_up(graph_module, is_impure=graph_passes.has_effects)
+    _check_no_trace_values(graph_module, name)
+    # Once each, outermost first (a module's code generation marks its children stale).
+    # Dynamo, which the inductor backend and users' torch.compile run, refuses a lazy one.
+    for submodule in graph_module.modules():
+        _LazyGraphModule.force_recompile(submodule)
+    return Capture(graph_module, tensor_slots, out_info["spec"], out_info["constants"],
+                   out_info["changed"], live)
+
+
+def export(converted, args, kwargs, *, name: str, module=None,
+           dynamic: bool = False) -> torch.export.ExportedProgram:
+    """`converted` (the converted function, or `module`'s converted forward) as a
+    `torch.export.ExportedProgram` traced non-strict on `args` / `kwargs`; with `dynamic`,
+    tensor sizes are left free.
+
+    Raises what the function raises while tracing, mapped to the user's lines.
+    """
+    root = _Exportable(converted, module)
+    dynamic_shapes = None
+    if dynamic:
+        auto = torch.export.Dim.AUTO
+        dynamic_shapes = (tuple(
+            {d: auto for d in range(a.dim())} if isinstance(a, torch.Tensor) else None
+            for a in args),) if not kwargs else None
+    try:
+        with tracebacks.quiet_meta_failures():
+            program = torch.export.export(root, args, kwargs or None, strict=False,
+                                          dynamic_shapes=dynamic_shapes)
+    except Exception as error:
+        raise tracebacks.for_user(error, f"exporting {name}")  # noqa: B904
+    _check_no_trace_values(program.graph_module, name)
+    for key, value in {**program.constants, **program.state_dict}.items():
+        if _is_trace_value(value):
+            raise RuntimeError(
+                f"autoconv internal error: exporting {name} left a value of the "
+                f"trace ({type(value).__name__}) in the program as {key}. This is a bug in "
+                "autoconv; please report it with this function.")
+    return program
+
+
+def _is_trace_value(value) -> bool:
+    from torch._subclasses.functional_tensor import FunctionalTensor
+
+    return isinstance(value, (torch._subclasses.FakeTensor, FunctionalTensor))
+
+
+def _check_no_trace_values(graph_module, name) -> None:
+    """Raise if a value of the trace (a fake or functional tensor) became a constant of the
+    graph or any of its subgraphs: replaying it would return that value, not a result.
+
+    A backstop for bugs in autoconv: no user code should reach it.
+    """
+    for module in graph_module.modules():
+        if not isinstance(module, torch.fx.GraphModule):
+            continue
+        for node in module.graph.nodes:
+            if node.op != "get_attr":
+                continue
+            value = getattr(module, node.target, None)
+            if _is_trace_value(value):
+                users = [u.meta.get("stack_trace") for u in node.users]
+                where = next((u for u in users if u), "").strip().splitlines()
+                raise RuntimeError(
+                    f"autoconv internal error: tracing {name} left a value of the trace "
+                    f"({type(value).__name__}) as the graph constant {node.target}"
+                    + (f", used at {where[-2].strip()}" if len(where) >= 2 else "")
+                    + ". This is a bug in autoconv; please report it with this function.")
+
+
+def _changed_objects(name, roots, before) -> list:
+    """[(path, tensor)] for the traced tensors the call stored into objects its caller owns
+    (an argument's attribute or item, or the bound method's `self`).
+
+    NOTE [changed arguments]: the graph returns them as extra outputs, and every call writes
+    them back along the same path into that call's objects (`ConcreteFunction._write_back`),
+    as Python would have changed them. A tuple's item cannot be written: refused.
+    """
+    changed = []
+    for path, tensor in tensors_in(roots).items():
+        if before.get(path) is tensor or not isinstance(tensor, torch._subclasses.FakeTensor):
+            continue
+        if isinstance(follow(roots, path[:-1])[-1], tuple):
+            raise StagingError(
+                "function",
+                f"{name} stores a traced tensor in {path_text(path)}, an item of a tuple, "
+                "which autoconv cannot update on each call",
+                f"Return the new value from {name} and assign it in the caller")
+        changed.append((path, tensor))
+    return changed
+
+
+class _Exportable(torch.nn.Module):
+    """The module torch.export traces: calls the converted function (or converted forward)."""
+
+    def __init__(self, converted, module: torch.nn.Module | None):
+        super().__init__()
+        self.fn = converted
+        if module is not None:  # registered, so its parameters and buffers are the program's
+            self.module = module
+
+    def forward(self, *args, **kwargs):
+        if getattr(self, "module", None) is not None:
+            return _with_converted_forward(self.module, self.fn, self.module)(*args, **kwargs)
+        return self.fn(*args, **kwargs)
+
+
+def _with_converted_forward(module, converted, flat_function):
+    def traced(*args, **kwargs):
+        own = module.__dict__.get("forward")
+        module.forward = converted
+        try:
+            with converted_submodules(module):  # reached from torch's forward (nn.Sequential)
+                return flat_function(*args, **kwargs)
+        finally:
+            if own is None:
+                del module.forward
+            else:
+                module.forward = own
+
+    return traced

@@ -1,0 +1,167 @@
+"""`ConcreteFunction`: one traced graph of a converted function, replayed on every call of its
+signature: arguments to the graph's flat inputs, the graph run by its backend, its outputs back
+to the function's result, and the tensors the function stored into the caller's objects
+written back (NOTE [changed arguments] in capture.py).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch.utils import _pytree as pytree
+
+from autoconv_runtime.errors import user_exception
+from autoconv_runtime.staging import grad_mode
+
+from . import backends
+from .capture import GRAPH_OUTPUT, Capture
+from .object_paths import follow, store
+from .signature import Signature, signature_of
+
+__all__ = ["ConcreteFunction", "ModuleState"]
+
+
+class ModuleState:
+    """Reads a module's parameters and buffers, in the graph's input order, on every call.
+
+    The slots are the `_parameters` / `_buffers` dicts of the owning submodules, resolved once:
+    reading them is a dict lookup per tensor (walking `named_parameters()` each call costs
+    ~0.3 ms on a 200-parameter model), and it still sees parameters replaced by assignment.
+    """
+
+    def __init__(self, module: torch.nn.Module):
+        tables = [(name, "_parameters") for name, _ in module.named_parameters()]
+        tables += [(name, "_buffers") for name, _ in module.named_buffers()]
+        self.names = [name for name, _ in tables]
+        self.slots = []
+        for name, table in tables:
+            owner_path, _, leaf = name.rpartition(".")
+            self.slots.append((getattr(module.get_submodule(owner_path), table), leaf))
+
+    def read(self) -> list:
+        return [table[leaf] for table, leaf in self.slots]
+
+
+class ConcreteFunction:
+    """One traced graph of a converted function, for one input signature.
+
+    Calling it runs the graph on new tensors of that signature; Python-valued arguments must
+    equal the traced ones.
+    """
+
+    def __init__(self, graph_module: torch.fx.GraphModule, signature: Signature, tensor_slots,
+                 out_spec, out_constants, name: str, *, state: ModuleState | None = None,
+                 backend: str = "python", input_specs: tuple | None = None,
+                 binder: Callable | None = None, changed=(), live=(), bound_self=None):
+        self.graph_module = graph_module
+        self.signature = signature
+        self.backend = backend
+        self._state = state
+        self._tensor_slots = tensor_slots
+        self._out_spec = out_spec
+        self._out_constants = out_constants
+        self._single_tensor = out_constants == [GRAPH_OUTPUT] and out_spec.is_leaf()
+        self._input_specs = input_specs
+        self._bind = binder
+        self._runner = None
+        self.__name__ = name
+        # Paths into the call's objects that the graph's last outputs are written back to
+        # (see NOTE [changed arguments]).
+        self._changed = list(changed)
+        self._live = list(live)  # paths whose tensors are the graph's last inputs
+        self._bound_self = bound_self
+        # The grad mode the trace ran under, where the graph records grad-mode changes (whose
+        # restores hold that mode); None where the graph runs the same under either mode.
+        self.grad_mode = torch.is_grad_enabled() if grad_mode.sets_grad_mode(graph_module) \
+            else None
+        self._other_grad_mode: ConcreteFunction | None = None
+
+    @classmethod
+    def from_capture(cls, capture: Capture, signature: Signature, name: str,
+                     **options) -> ConcreteFunction:
+        """The ConcreteFunction replaying `capture` (see `capture.trace`)."""
+        return cls(capture.graph_module, signature, capture.tensor_slots, capture.out_spec,
+                   capture.out_constants, name, changed=capture.changed, live=capture.live,
+                   **options)
+
+    @property
+    def graph(self) -> torch.fx.Graph:
+        """The torch.fx graph; staged control flow shows as higher_order cond / while_loop."""
+        return self.graph_module.graph
+
+    @property
+    def code(self) -> str:
+        """The graph's Python source, for reading."""
+        return self.graph_module.code
+
+    def __repr__(self) -> str:
+        return f"<ConcreteFunction {self.__name__}{self.signature} backend={self.backend!r}>"
+
+    def _run_flat(self, tensors, args=None, kwargs=None):
+        if self.grad_mode is not None and self.grad_mode is not torch.is_grad_enabled():
+            raise RuntimeError(
+                f"{self.__name__}: this graph changes grad mode (torch.no_grad / enable_grad / "
+                f"set_grad_enabled) and was traced with grad mode "
+                f"{'on' if self.grad_mode else 'off'}; call it with the same grad mode, or call "
+                "the autoconv Function, which traces one graph per grad mode")
+        if self._live:
+            roots = (args, kwargs, self._bound_self)
+            tensors = tensors + [follow(roots, path)[-1] for path in self._live]
+        runner = self._runner
+        if runner is None:
+            runner = self._runner = backends.build(self.backend, self.graph_module, tensors)
+        try:
+            outputs = runner(*tensors)
+        except RuntimeError as error:
+            # a graph assertion standing for the user's `raise` (NOTE [exceptions raised by graphs])
+            raised = user_exception(error)
+            if raised is None:
+                raise
+            raise raised from None
+        if self._changed:
+            outputs = self._write_back(outputs, args, kwargs)
+        if self._single_tensor:
+            return outputs[0]
+        outputs = iter(outputs)
+        leaves = [next(outputs) if c is GRAPH_OUTPUT else c for c in self._out_constants]
+        return pytree.tree_unflatten(leaves, self._out_spec)
+
+    def _write_back(self, outputs, args, kwargs):
+        """Store the graph's last outputs into the call's objects; returns the other outputs."""
+        count = len(outputs) - len(self._changed)
+        roots = (args, kwargs, self._bound_self)
+        for path, value in zip(self._changed, outputs[count:]):
+            store(roots, path, value)
+        return outputs[:count]
+
+    def _inputs(self, leaves) -> list:
+        tensors = [leaves[i] for i in self._tensor_slots]
+        if self._state is not None:  # parameters and buffers are read live
+            return self._state.read() + tensors
+        return tensors
+
+    def __call__(self, *args, **kwargs):
+        if self._input_specs is not None:
+            leaves = _check_input_signature(self.__name__, self._input_specs, args, kwargs)
+        else:
+            if self._bind is not None:
+                args, kwargs = self._bind(args, kwargs)
+            signature, leaves = signature_of(args, kwargs, self.signature.extra)
+            if signature != self.signature:
+                raise TypeError(
+                    f"{self.__name__} was traced for {self.signature}, got {signature}; call "
+                    "the Function instead, which traces new signatures")
+        return self._run_flat(self._inputs(leaves), args, kwargs)
+
+
+def _check_input_signature(name, specs, args, kwargs) -> list:
+    if kwargs or len(args) != len(specs):
+        raise TypeError(f"{name} has input_signature of {len(specs)} positional tensor(s); got "
+                        f"{len(args)} positional and {len(kwargs)} keyword argument(s)")
+    for i, (spec, value) in enumerate(zip(specs, args)):
+        why = spec.mismatch(value)
+        if why is not None:
+            raise TypeError(f"{name}: argument {i} does not match input_signature[{i}] {spec}: "
+                            f"{why}")
+    return list(args)

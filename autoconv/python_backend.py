@@ -1,0 +1,454 @@
+"""The python backend: a captured torch.fx graph compiled to straight-line Python.
+
+Each (sub)graph becomes one Python function. Each aten op is bound to its fastest Python entry
+point (the C binding that `torch.addmm` uses rather than the `torch.ops.aten.addmm.default`
+overload object), and staged control flow runs as Python: a `cond` node becomes an `if` on its
+predicate, a `while_loop` node a `while`. Outside a tracer that is what the original Python did,
+at the cost of one `bool()` of a 0-d tensor, instead of the ~40 µs a `torch.cond` call costs in
+eager mode. Autograd records through it as through eager code. Each temporary is deleted after
+its last read, and with grad mode off a pointwise op (an activation after a linear layer) writes
+into the fresh tensor it reads when nothing else reads that tensor; in a `while` body, a list's
+append writes the loop's own buffer in place when nothing else in the body reads the buffer.
+Building it takes milliseconds. The graph is first lowered (`lower`) by rewrites from
+`graph_passes.py`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import itertools
+import keyword
+import math
+import operator
+import re
+from typing import Callable
+
+import torch
+from torch.fx import GraphModule, Node
+from torch.fx.experimental.symbolic_shapes import statically_known_true
+from torch.utils import _pytree as pytree
+
+from . import graph_passes, scalar_loops
+from .graph_passes import is_fresh, same_known_shape, same_strides
+
+__all__ = ["build", "compile_python", "lower"]
+
+_COND = torch.ops.higher_order.cond
+_WHILE_LOOP = torch.ops.higher_order.while_loop
+_FUNCTIONS = torch._C._VariableFunctions
+_NN_FUNCTIONS = torch._C._nn
+_METHODS = torch._C.TensorBase
+_LOCAL_NAME = re.compile(r"v\d+_|grad$|.*_or_in_place$")  # names of the generated locals
+_INLINE_OPERATORS = {
+    operator.getitem: "{0}[{1}]",
+    operator.add: "({0} + {1})",
+    operator.sub: "({0} - {1})",
+    operator.mul: "({0} * {1})",
+    operator.floordiv: "({0} // {1})",
+    operator.truediv: "({0} / {1})",
+    operator.mod: "({0} % {1})",
+    operator.neg: "(-{0})",
+}
+
+
+def _fast_entry(op: torch._ops.OpOverload):
+    """The quickest callable with the semantics of `op` for the arguments make_fx recorded.
+
+    Overloads of one aten name compute the same function on different argument types, and the
+    C binding `torch._C._VariableFunctions.<name>` (or `torch._C._nn.<name>`, or the tensor
+    method, for in-place and view ops) dispatches to the overload the recorded arguments
+    select: the same one. Python
+    wrappers in `torch.functional` are never used, only C bindings.
+    """
+    packet = op.overloadpacket
+    name = packet.__name__
+    if op.namespace == "aten" and not name.startswith("_"):
+        for holder in (_FUNCTIONS, _NN_FUNCTIONS, _METHODS):
+            entry = getattr(holder, name, None)
+            if entry is not None and type(entry).__name__ in (
+                    "builtin_function_or_method", "method_descriptor"):
+                return entry
+    return op._op if isinstance(op, torch._ops.OpOverload) else op
+
+
+def _with_defaults(op: torch._ops.OpOverload, args: tuple, kwargs: dict):
+    """`args` and `kwargs` with every argument the recording left out given its schema
+    default, by name.
+
+    make_fx omits arguments equal to their default, and a C binding's default may differ
+    from the schema's: `torch.binary_cross_entropy_with_logits(x, y)` does not reduce, while
+    the overload's schema says `reduction=1` (mean). By name, not by position: `torch.add(x,
+    1e-6, 1)` would select the binding's deprecated `add(input, alpha, other)` signature.
+    """
+    kwargs = dict(kwargs)
+    for argument in op._schema.arguments[len(args):]:
+        if argument.name not in kwargs and argument.has_default_value():
+            kwargs[argument.name] = argument.default_value
+    return args, kwargs
+
+
+class _Emitter:
+    """Writes the Python source of one graph; constants and callees go into `namespace`."""
+
+    def __init__(self, namespace: dict, owner: GraphModule, fast_ops: bool, carried: int = 0):
+        self.namespace = namespace
+        self.owner = owner
+        self.fast_ops = fast_ops
+        self.carried = carried  # a while_loop body: how many leading placeholders the loop owns
+        self.lines: list[str] = []
+        self.names: dict[Node, str] = {}
+        self.callees: dict[int, str] = {}  # id(callable) -> its name in `namespace`
+
+    def constant(self, value, hint: str) -> str:
+        name = f"{hint}_{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
+
+    def arg(self, value) -> str:
+        if isinstance(value, Node):
+            return self.names[value]
+        if isinstance(value, tuple):
+            inner = ", ".join(self.arg(v) for v in value)
+            return f"({inner},)" if len(value) == 1 else f"({inner})"
+        if isinstance(value, list):
+            return "[" + ", ".join(self.arg(v) for v in value) + "]"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{k!r}: {self.arg(v)}" for k, v in value.items()) + "}"
+        if value is None or isinstance(value, (bool, str)):
+            return repr(value)
+        if isinstance(value, int):
+            return repr(value)
+        if isinstance(value, float) and math.isfinite(value):
+            return repr(value)
+        return self.constant(value, "const")
+
+    def callee(self, target) -> str:
+        """The name the source calls `target` by: one name per callable, the op's own name
+        where that is free (`linear(...)`), so that the source reads like the model."""
+        if isinstance(target, torch._ops.OpOverload):
+            entry = _fast_entry(target) if self.fast_ops else target
+            hint = target.overloadpacket.__name__
+        else:
+            entry, hint = target, getattr(target, "__name__", "fn")
+        if getattr(builtins, hint, None) is entry:
+            return hint
+        name = self.callees.get(id(entry))
+        if name is None:
+            hint = "".join(c if c.isalnum() else "_" for c in hint)
+            if hint in self.namespace or hasattr(builtins, hint) or not hint.isidentifier() \
+                    or keyword.iskeyword(hint) or _LOCAL_NAME.match(hint):
+                hint = self.constant(entry, hint)
+            self.namespace[hint] = entry
+            name = self.callees[id(entry)] = hint
+        return name
+
+    def call(self, node: Node, callee: str | None = None) -> str:
+        node_args, node_kwargs = node.args, node.kwargs
+        if self.fast_ops and isinstance(node.target, torch._ops.OpOverload):
+            node_args, node_kwargs = _with_defaults(node.target, node_args, node_kwargs)
+        args = [self.arg(a) for a in node_args]
+        args += [f"{k}={self.arg(v)}" for k, v in node_kwargs.items()]
+        inline = _INLINE_OPERATORS.get(node.target)
+        if inline is not None and not node.kwargs:
+            return inline.format(*args)
+        return f"{callee or self.callee(node.target)}({', '.join(args)})"
+
+    def choose_in_place(self, graph: torch.fx.Graph) -> dict[Node, str]:
+        """node -> the local that holds its op or, with grad mode off, the op's in-place form.
+
+        The choice is made once per call, at the top of the function: with grad mode on, the
+        tensor written to might be one autograd saved for backward.
+        """
+        # A graph that changes grad mode itself (`with torch.no_grad():` in the function)
+        # would need the choice made per region: it keeps the functional ops.
+        if any(n.op == "call_function" and n.target is torch._C._set_grad_enabled
+               for n in graph.nodes):
+            candidates, self.copies_left_out = {}, set()
+        else:
+            candidates = _in_place_candidates(graph)
+            self.copies_left_out, buffer_writes = _carried_buffer_writes(graph, self.carried)
+            candidates.update(buffer_writes)
+        if candidates:
+            self.lines.append(f"    grad = {self.callee(torch.is_grad_enabled)}()")
+        chosen, locals_ = {}, {}
+        for node, in_place in candidates.items():
+            local = locals_.get(node.target)
+            if local is None:
+                functional, inplace = self.callee(node.target), self.callee(in_place)
+                local = locals_[node.target] = f"{functional}_or_in_place"
+                self.lines.append(f"    {local} = {functional} if grad else {inplace}")
+            chosen[node] = local
+        return chosen
+
+    def subgraph(self, node: Node) -> str:
+        module = getattr(self.owner, node.target)
+        return self.constant(compile_python(module, self.fast_ops, _carried_count(node)),
+                             node.target)
+
+    def emit(self, graph: torch.fx.Graph, function_name: str) -> str:
+        params = []
+        body = self.lines
+        in_place = self.choose_in_place(graph)
+        freed = _last_readers(graph)
+        for node in graph.nodes:
+            name = self.names[node] = f"v{len(self.names)}_{node.name}"[:40]
+            if node.op == "placeholder":
+                params.append(name)
+            elif node.op == "get_attr":
+                value = getattr(self.owner, node.target)
+                if isinstance(value, GraphModule):
+                    self.names[node] = self.subgraph(node)
+                else:  # tensor constants are read from the module, as the GraphModule does
+                    self.names[node] = self.constant(value, "attr")
+            elif node.op == "call_function" and node.target is _COND:
+                pred, true_fn, false_fn, operands = node.args
+                operands = ", ".join(self.arg(o) for o in operands)
+                target = f"{name} = " if node.users else ""
+                body.append(f"    if {self.arg(pred)}:")
+                body.append(f"        {target}{self.names[true_fn]}({operands})")
+                body.append("    else:")
+                body.append(f"        {target}{self.names[false_fn]}({operands})")
+            elif node.op == "call_function" and node.target is _WHILE_LOOP:
+                cond_fn, body_fn, carried, additional = node.args[:4]
+                extra = "".join(f", {self.arg(a)}" for a in additional)
+                # A loop over 0-d numbers runs as Python arithmetic where that is exact.
+                scalar = scalar_loops.emit_scalar_while(
+                    node, name, self.owner, self.arg, self.namespace, "    ")
+                indent = "    "
+                if scalar is not None:
+                    guard, lines = scalar
+                    if guard is None:
+                        body.extend(lines)
+                        self.free(freed.get(node, ()), body)
+                        continue
+                    body.append(f"    if {guard}:")
+                    body.extend("    " + line for line in lines)
+                    body.append("    else:")
+                    indent = "        "
+                # Carried values enter the loop as copies: the loop's outputs never alias its
+                # inputs (torch's contract for while_loop), even when it runs zero times.
+                body.append(f"{indent}{name} = _fresh({self.arg(tuple(carried))})")
+                body.append(f"{indent}while {self.names[cond_fn]}(*{name}{extra}):")
+                body.append(f"{indent}    {name} = {self.names[body_fn]}(*{name}{extra})")
+            elif node in self.copies_left_out:  # see _carried_buffer_writes
+                body.append(f"    {name} = {self.arg(node.args[0])}")
+            elif node.op in ("call_function", "call_method"):
+                if node.op == "call_method":
+                    receiver, *rest = (self.arg(a) for a in node.args)
+                    expr = f"{receiver}.{node.target}({', '.join(rest)})"
+                else:
+                    expr = self.call(node, in_place.get(node))
+                body.append(f"    {name} = {expr}" if node.users else f"    {expr}")
+            elif node.op == "output":
+                body.append(f"    return {self.arg(node.args[0])}")
+                continue
+            else:
+                raise NotImplementedError(f"graph node {node.op} {node.target}")
+            self.free(freed.get(node, ()), body)
+        header = f"def {function_name}({', '.join(params)}):"
+        return "\n".join([header, *(body or ["    return None"])])
+
+    def free(self, values, body: list) -> None:
+        """`del` the locals read for the last time: a tensor's memory goes back to the
+        allocator as soon as the graph is done with it, as in eager code, not at return."""
+        names = [self.names[v] for v in values
+                 if v.op in ("call_function", "call_method") and v.users]
+        if names:
+            body.append(f"    del {', '.join(names)}")
+
+
+def _last_readers(graph: torch.fx.Graph) -> dict[Node, list[Node]]:
+    """node -> the values whose last reader (in graph order) it is."""
+    last = {}
+    for node in graph.nodes:
+        for value in node.all_input_nodes:
+            last[value] = node
+    freed: dict[Node, list[Node]] = {}
+    for value, reader in last.items():
+        freed.setdefault(reader, []).append(value)
+    return freed
+
+
+def _in_place_candidates(graph: torch.fx.Graph) -> dict[Node, torch._ops.OpOverload]:
+    """Pointwise ops that may write their result into their tensor input: node -> the op's
+    in-place overload.
+
+    The input must be a tensor this graph allocated, read by nothing but this op (so not an
+    output either), of the result's dtype and strides, with no two elements sharing memory; the
+    op's other arguments must not be tensors (so the result has the input's shape). Nothing
+    else can then observe the write, except autograd, which is why the caller uses it only with
+    grad off.
+    """
+    chosen = {}
+    for node in graph.nodes:
+        op = node.target
+        if (node.op != "call_function" or not isinstance(op, torch._ops.OpOverload)
+                or op.namespace != "aten" or torch.Tag.pointwise not in op.tags or not node.args):
+            continue
+        packet = getattr(torch.ops.aten, op.overloadpacket.__name__ + "_", None)
+        in_place = getattr(packet, op._overloadname, None)
+        source, *rest = node.args
+        if (in_place is None or not isinstance(source, Node) or len(source.users) != 1
+                or not _owns_memory(source)
+                or not all(map(_is_scalar, pytree.tree_leaves((rest, node.kwargs))))):
+            continue
+        value, before = node.meta.get("val"), source.meta.get("val")
+        if (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
+                and value.dtype == before.dtype and same_known_shape(value, before)
+                and same_strides(value, before) and not _may_overlap(before)):
+            chosen[node] = in_place
+    return chosen
+
+
+def _carried_count(node: Node) -> int:
+    """How many carried values the while_loop(s) whose body `node` (a get_attr) is pass it;
+    0 where the subgraph is anything else (a cond branch, a loop test)."""
+    counts = {len(user.args[2]) if user.target is _WHILE_LOOP and user.args[1] is node
+              and node not in (user.args[0], *user.args[2], *user.args[3]) else 0
+              for user in node.users}
+    return counts.pop() if len(counts) == 1 else 0
+
+
+# Ops that write rows of a buffer: a list's append (StagedList.append) and scatters.
+_BUFFER_WRITES = (torch.ops.aten.index_put.default, torch.ops.aten.scatter.src,
+                  torch.ops.aten.scatter.value, torch.ops.aten.index_copy.default)
+
+
+def _carried_buffer_writes(graph: torch.fx.Graph, carried: int):
+    """In a while_loop body the python backend runs: the copies it can leave out and the
+    buffer writes that may then be done in place (node -> in-place overload).
+
+    torch's while_loop tracing copies each carried input on entry to the body and each result
+    on exit, and a list's append is a functional `index_put` (another copy): three copies of
+    the buffer per iteration. The python backend's loop owns its carried tensors (it copies
+    them once, before the loop, `_fresh`), so for slot i with the shape
+
+        placeholder_i -> clone -> write(clone, ...) -> clone -> output[i]
+
+    (either clone may be missing: `drop_clones` removes them from a body that mutates
+    nothing) where each value has that one reader (and the output holds it once, at i), the
+    clones are left out and the write may go into the placeholder: by induction slot i is the
+    same tensor, the loop's own copy, at every iteration, and nothing else in the body reads it, so
+    nothing sees the old value. The write is in place only with grad mode off (as for
+    `_in_place_candidates`); with grad on it stays functional, without the two copies.
+    """
+    if not carried:
+        return set(), {}
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"][:carried]
+    outputs = pytree.tree_leaves(next(n for n in graph.nodes if n.op == "output").args[0])
+    left_out, writes = set(), {}
+    for slot, placeholder in enumerate(placeholders):
+        copy_in = _only_reader(placeholder)
+        write = _only_reader(copy_in) if _is_clone(copy_in) else copy_in
+        if (write is None or write.op != "call_function" or write.target not in _BUFFER_WRITES
+                or write.args[0] is not (copy_in if write is not copy_in else placeholder)):
+            continue
+        source = write.args[0]
+        copy_out = _only_reader(write)
+        result = copy_out if _is_clone(copy_out) else write
+        if (source in pytree.tree_leaves((write.args[1:], write.kwargs))
+                or len(result.users) != 1 or next(iter(result.users)).op != "output"
+                or [i for i, v in enumerate(outputs) if v is result] != [slot]):
+            continue
+        value, before = write.meta.get("val"), placeholder.meta.get("val")
+        if not (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
+                and value.dtype == before.dtype and same_known_shape(value, before)
+                and same_strides(value, before) and not _may_overlap(before)):
+            continue
+        packet = getattr(torch.ops.aten, write.target.overloadpacket.__name__ + "_")
+        left_out |= {n for n in (source, result) if _is_clone(n)}
+        writes[write] = getattr(packet, write.target._overloadname)
+    return left_out, writes
+
+
+def _only_reader(node: Node | None) -> Node | None:
+    """The one node that reads `node`, or None."""
+    return next(iter(node.users)) if node is not None and len(node.users) == 1 else None
+
+
+def _is_clone(node: Node | None) -> bool:
+    return (node is not None and node.op == "call_function"
+            and node.target is torch.ops.aten.clone.default
+            and not node.kwargs.get("memory_format"))
+
+
+def _is_scalar(arg) -> bool:
+    """A non-tensor argument: a Python value or a graph value known to be a number."""
+    if isinstance(arg, Node):
+        return isinstance(arg.meta.get("val"), (int, float, bool, torch.SymInt, torch.SymFloat,
+                                                torch.SymBool))
+    return not isinstance(arg, torch.Tensor)
+
+
+def _owns_memory(node: Node) -> bool:
+    """A tensor a (non-view) op of this graph allocated, the only reference to its memory.
+
+    Stricter than `is_fresh`: items of cond / while_loop results may be the same tensor twice.
+    """
+    return isinstance(node.target, torch._ops.OpOverload) and is_fresh(node)
+
+
+def _may_overlap(value: torch.Tensor) -> bool:
+    """Whether two elements of `value` might share memory (a zero stride over a size > 1)."""
+    return not all(statically_known_true(stride != 0) or statically_known_true(size <= 1)
+                   for size, stride in zip(value.shape, value.stride()))
+
+
+def _fresh(values: tuple) -> tuple:
+    return tuple(v.clone() if isinstance(v, torch.Tensor) else v for v in values)
+
+
+_compiled = itertools.count()
+
+
+def compile_python(graph_module: GraphModule, fast_ops: bool = True,
+                   carried: int = 0) -> Callable:
+    """Compile `graph_module`'s graph (and its cond / while_loop subgraphs) to Python functions.
+
+    The result takes the graph's placeholders positionally and returns what the graph returns.
+    `fast_ops=False` calls the aten overloads themselves (for comparison). `carried` > 0: the
+    graph is the body of a while_loop emitted here, whose first `carried` placeholders are
+    tensors the loop owns (see `_carried_buffer_writes`).
+    """
+    namespace: dict = {"_fresh": _fresh}
+    emitter = _Emitter(namespace, graph_module, fast_ops, carried)
+    name = f"graph_{next(_compiled)}"
+    source = emitter.emit(graph_module.graph, name)
+    filename = f"<autoconv graph {name}>"
+    exec(compile(source, filename, "exec"), namespace)
+    function = namespace[name]
+    # The sources of this graph and the subgraphs it calls, for reading (`python_source`).
+    function.__autoconv_source__ = "\n\n".join(
+        [getattr(v, "__autoconv_source__", "") for v in namespace.values()
+         if callable(v) and hasattr(v, "__autoconv_source__")] + [source])
+    return function
+
+
+def lower(graph_module: GraphModule) -> GraphModule:
+    """A copy of `graph_module` with the python backend's rewrites (`graph_passes`) applied to
+    its graph and every subgraph."""
+    # The passes rewrite graphs, never tensors: constants are shared with the captured module,
+    # not copied (copying a constant that is a non-leaf tensor requiring grad would fail).
+    shared = {id(value): value for module in graph_module.modules()
+              for value in itertools.chain(vars(module).values(), module._parameters.values(),
+                                           module._buffers.values())
+              if isinstance(value, torch.Tensor)}
+    lowered = copy.deepcopy(graph_module, memo=shared)
+    for module in lowered.modules():
+        if isinstance(module, GraphModule):
+            for rewrite in _LOWERING:
+                rewrite(module)
+            module.graph.eliminate_dead_code(is_impure_node=graph_passes.has_effects)
+            module.recompile()
+    return lowered
+
+
+# In the order they ran before the split; each ordering kept (see each pass's docstring).
+_LOWERING = (graph_passes.fuse_linear, graph_passes.in_place_to_functional,
+             graph_passes.drop_clones)
+
+
+def build(graph_module: GraphModule) -> Callable:
+    """The python backend's callable for `graph_module`: lowered, then compiled."""
+    return compile_python(lower(graph_module))

@@ -1,0 +1,175 @@
+"""The staging engine's context: whether bodies run only as a probe, and which staged
+statements are running (their stack, and the states they were entered from).
+
+Low in the runtime: `lists.py`, `subscripts.py` and `operators.py` ask it, without importing
+the engine (`torch.py`), which imports them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import re
+import threading
+
+import torch
+from torch.utils import _pytree as pytree
+
+from ..errors import StagingError
+from ..values import is_undefined
+
+__all__ = ["probe", "probing", "probe_side_effects_off", "staging", "staged_statement",
+           "in_staged_body", "operator_bodies", "no_recursion"]
+
+_probing = [False]
+
+
+@contextlib.contextmanager
+def probe():
+    if torch.compiler.is_compiling() and _compiled_bodies[_IN_OPERATOR]:
+        # Dynamo traces the bodies of torch.cond / while_loop and refuses the flag's mutation
+        # there. Without it, a print in a probed body stays in the graph as a second print.
+        yield
+        return
+    outer = _probing[0]  # probes nest: a probed body may stage statements that probe
+    _probing[0] = True
+    try:
+        yield
+    finally:
+        _probing[0] = outer
+
+
+def probe_side_effects_off():
+    """A context in which converted code runs only to learn the types of its values: `print`
+    and `assert` do nothing, and the ops it traces are dead code."""
+    return probe()
+
+
+def probing() -> bool:
+    """True while a body runs only to learn the types of its outputs (side effects are skipped)."""
+    return _probing[0]
+
+
+_staging = threading.local()
+
+
+def staging(statement: str):
+    """Decorates a staging function: while it runs, `staged_statement()` names its statement."""
+    def decorate(stage):
+        parameters = inspect.signature(stage)
+
+        @functools.wraps(stage)
+        def run(*args, **kwargs):
+            if torch.compiler.is_compiling():  # dynamo refuses the bookkeeping (and the writes)
+                if _compiled_bodies[_ACTIVE]:
+                    return stage(*args, **kwargs)
+                # ... except of the outermost statement, outside any body dynamo traces
+                _compiled_bodies[_ACTIVE] = True
+                try:
+                    return stage(*args, **kwargs)
+                finally:
+                    _compiled_bodies[_ACTIVE] = False
+            stack = _staging.__dict__.setdefault("statements", [])
+            named = parameters.bind_partial(*args, **kwargs).arguments.get("statement")
+            stack.append(named or statement)
+            try:
+                return stage(*args, **kwargs)
+            finally:
+                stack.pop()
+        return run
+    return decorate
+
+
+# Under dynamo or export: whether a staged statement runs ([0]), and whether dynamo traces the
+# bodies of its torch operator ([1]), where it refuses writes to these flags (so they are written
+# by the outermost statement only). A list: dynamo lost writes to an object's attribute made
+# after a torch.cond, not those to a list.
+_compiled_bodies = [False, False]
+_ACTIVE, _IN_OPERATOR = 0, 1
+
+
+@contextlib.contextmanager
+def operator_bodies():
+    if not torch.compiler.is_compiling() or _compiled_bodies[_IN_OPERATOR]:
+        yield
+        return
+    _compiled_bodies[_IN_OPERATOR] = True
+    try:
+        yield
+    finally:
+        _compiled_bodies[_IN_OPERATOR] = False
+
+
+def in_staged_body() -> bool:
+    """True while the bodies of a staged statement run to become a graph."""
+    if torch.compiler.is_compiling():
+        return _compiled_bodies[_ACTIVE]
+    return staged_statement() is not None
+
+
+def staged_statement() -> str | None:
+    """The innermost statement whose bodies are running to become a graph, or None."""
+    stack = getattr(_staging, "statements", None)
+    return stack[-1] if stack else None
+
+
+def _leaf_key(leaf):
+    if isinstance(leaf, torch.Tensor):
+        return ("tensor", tuple(str(d) for d in leaf.shape), leaf.dtype, leaf.device)
+    if is_undefined(leaf):
+        return ("undefined", leaf.name)
+    if isinstance(leaf, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        # Hashing or comparing a symbolic number guards on its value, which an unbacked one
+        # (from .item()) has not: its expression names it.
+        return (type(leaf), str(leaf))
+    try:
+        hash(leaf)
+        return (type(leaf), leaf)
+    except TypeError:
+        return (type(leaf), id(leaf))
+
+
+def _entry_key(bodies, values) -> tuple:
+    """What decides how a staged statement traces: its bodies' code, and the types of the
+    tensors and the Python values it starts from (closure cells of the bodies included)."""
+    cells = [c.cell_contents for b in bodies for c in (getattr(b, "__closure__", None) or ())
+             if c.cell_contents is not None]
+    codes = tuple(getattr(b, "__code__", b) for b in bodies)
+    return codes, tuple(_leaf_key(v) for v in pytree.tree_leaves((values, cells)))
+
+
+def no_recursion(statement: str, bodies, values):
+    """Refuses a staged statement entered again, while its bodies are being traced, from
+    exactly the same Python state: a recursive function whose depth depends on a tensor
+    (`def depth(x, n): if n <= 0: return x; return depth(x * 0.5, n - 1)` with a tensor `n`).
+    Tracing both branches of the `if` calls the function again, which stages the same `if`
+    again, for ever; a recursion bounded by a Python value enters with another value.
+
+    Raises StagingError at the statement's line.
+    """
+    if torch.compiler.is_compiling():  # dynamo refuses the bookkeeping
+        return contextlib.nullcontext()
+    key = _entry_key(bodies, values)
+    entered = _staging.__dict__.setdefault("entered", [])
+    if key in entered:
+        path = getattr(bodies[0], "__qualname__", "").split(".<locals>.")
+        # (the converted function is named `<name>_converted` in its factory)
+        function = re.sub(r"_converted(_\d+)?$", "", path[-2]) if len(path) > 1 else "a function"
+        raise StagingError(
+            statement,
+            f"'{function}' calls itself while its bodies are being staged, from the same "
+            "Python values and tensor types, so the depth of the recursion depends on a "
+            "tensor and tracing it would never end",
+            "Write the recursion as a while loop that carries the values that change, or "
+            "bound its depth with a Python int")
+    return _entered(entered, key)
+
+
+@contextlib.contextmanager
+def _entered(entered: list, key):
+    entered.append(key)
+    try:
+        yield
+    finally:
+        entered.pop()

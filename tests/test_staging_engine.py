@@ -1,0 +1,171 @@
+"""The staging engine (runtime/staging/torch.py): how often a statement's bodies run while it is
+staged, and mismatches reported all at once (see NOTE [bodies run once])."""
+
+import collections
+
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+from support import function_from_source
+
+runs = collections.Counter()
+
+
+@autoconv.do_not_convert
+def ran(where):
+    """Counts the runs of the body that calls it (a plain call: it runs in probes too)."""
+    runs[where] += 1
+
+
+def _trace(source, *args):
+    """Trace the function in `source` once; returns (result or the StagingError, body runs)."""
+    runs.clear()
+    fn = function_from_source(source, {"ran": ran})
+    try:
+        result = autoconv.autoconv(fn)(*args)
+    except StagingError as error:
+        result = error
+    return result, dict(runs)
+
+
+def test_each_branch_runs_once():
+    result, counts = _trace(
+        """
+        def f(x):
+            if x.sum() > 0:
+                ran("true")
+                y = x * 2
+            else:
+                ran("false")
+                y = x - 1
+            return y
+        """, torch.ones(3))
+    assert torch.equal(result, torch.full((3,), 2.0))
+    assert counts == {"true": 1, "false": 1}
+
+
+def test_promotion_runs_each_branch_twice():
+    # A number meets a tensor: the statement is staged again with the promoted dtype (it was
+    # three runs each: the operator's, a probe after its failure, the restaged operator's).
+    result, counts = _trace(
+        """
+        def f(x):
+            y = 0
+            if x.sum() > 0:
+                ran("true")
+                y = x.sum() * 0.5
+            else:
+                ran("false")
+            return y
+        """, torch.ones(3))
+    assert result.dtype == torch.float32 and result.item() == 1.5
+    assert counts == {"true": 2, "false": 2}
+
+
+def test_mismatch_runs_each_branch_once_and_names_every_variable():
+    error, counts = _trace(
+        """
+        def f(x):
+            if x.sum() > 0:
+                ran("true")
+                y = x
+                z = x
+                w = x + 1
+                v = x[:2]
+            else:
+                ran("false")
+                y = x.int()
+                z = x.reshape(1, 3)
+                w = x - 1
+                v = x
+            return y, z, w, v
+        """, torch.ones(3))
+    assert isinstance(error, StagingError) and error.lineno == 3
+    message = str(error)
+    assert ("'y' is a torch.float32 tensor of shape (3,) in the true branch and a torch.int32 "
+            "tensor of shape (3,) in the false branch; 'z' is a torch.float32 tensor of shape "
+            "(3,) in the true branch and a torch.float32 tensor of shape (1, 3) in the false "
+            "branch.") in message, message
+    assert "Give 'y' one dtype on every path" in message
+    assert "Give 'z' one shape on every path" in message
+    # (torch.cond gives a value whose sizes differ between branches a size of its own)
+    assert "'w'" not in message and "'v'" not in message
+    assert counts == {"true": 1, "false": 1}
+
+
+def test_branches_may_give_different_sizes():
+    result, counts = _trace(
+        """
+        def f(x):
+            if x.sum() > 0:
+                ran("true")
+                z = x[:2]
+            else:
+                ran("false")
+                z = x
+            return z
+        """, torch.ones(3))
+    assert torch.equal(result, torch.ones(2))
+    assert counts == {"true": 1, "false": 1}
+
+
+def test_loop_body_runs_once_and_mismatches_are_reported_together():
+    error, counts = _trace(
+        """
+        def f(x, n):
+            s = torch.zeros((), dtype=torch.int64)
+            t = torch.zeros(2)
+            i = 0
+            while i < n:
+                ran("body")
+                s = s + x[i]
+                t = torch.cat([t, t])
+                i = i + 1
+            return s, t
+        """, torch.ones(2), torch.tensor(2))
+    assert isinstance(error, StagingError) and error.lineno == 6
+    assert ("'s' is a torch.int64 tensor of shape () before an iteration and a torch.float32 "
+            "tensor of shape () after it; 't' is a torch.float32 tensor of shape (2,) before an "
+            "iteration and a torch.float32 tensor of shape (4,) after it") in str(error)
+    assert counts == {"body": 1}
+
+
+def test_loop_promotion_runs_the_body_twice():
+    result, counts = _trace(
+        """
+        def f(x, n):
+            s = 0
+            i = 0
+            while i < n:
+                ran("body")
+                s = s + x[i]
+                i = i + 1
+            return s
+        """, torch.full((3,), 0.5), torch.tensor(3))
+    assert result.dtype == torch.float32 and result.item() == 1.5
+    assert counts == {"body": 2}
+
+
+def test_export_reports_mismatches_with_one_run():
+    fn = function_from_source(
+        """
+        def f(x):
+            if x.sum() > 0:
+                ran("true")
+                y = x.to(torch.int64)
+            else:
+                ran("false")
+                y = x
+            return y
+        """, {"ran": ran})
+
+    class Module(torch.nn.Module):
+        def forward(self, x):
+            return autoconv.convert(fn)(x)
+
+    runs.clear()
+    with pytest.raises(StagingError, match="'y' is a torch.int64 tensor of shape"):
+        torch.export.export(Module(), (torch.ones(2),), strict=False)
+    assert dict(runs) == {"true": 1, "false": 1}
