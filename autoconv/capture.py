@@ -17,7 +17,7 @@ from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules
 from autoconv_runtime.errors import StagingError
-from autoconv_runtime.staging import grad_mode
+from autoconv_runtime.staging import grad_mode, specialize
 from autoconv_runtime.values import is_undefined
 
 from . import graph_passes, tracebacks
@@ -39,10 +39,14 @@ class Capture:
     out_constants: list  # its leaves: GRAPH_OUTPUT for the graph's outputs, else the value
     changed: list  # paths the graph's last outputs are written back to (NOTE [changed arguments])
     live: list  # paths whose tensors are the graph's last inputs
+    # the condition values the graph is specialised on, and their guards' messages
+    # (NOTE [specialisation] in autoconv_runtime/staging/specialize.py)
+    specialized: tuple = ()
+    guards: tuple = ()
 
 
 def trace(converted, signature: Signature, leaves, *, name: str, module=None, state=None,
-          bound_self=None, dynamic: bool = False) -> Capture:
+          bound_self=None, dynamic: bool = False, plan=()) -> Capture:
     """Trace `converted` (the converted function, or a module's converted forward) on the
     arguments `leaves` (flattened as `signature.treespec`) into one graph.
 
@@ -107,7 +111,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         # code generation half of the time of tracing code with nested staged statements.
         try:
             with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
-                    grad_mode.RecordGradMode():
+                    grad_mode.RecordGradMode(), specialize.tracing(plan) as guards:
                 graph_module = make_fx(traced, tracing_mode=mode,
                                        _allow_non_fake_inputs=True)(*inputs)
             grad_mode.raise_refusal()
@@ -129,7 +133,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     for submodule in graph_module.modules():
         _LazyGraphModule.force_recompile(submodule)
     return Capture(graph_module, tensor_slots, out_info["spec"], out_info["constants"],
-                   out_info["changed"], live)
+                   out_info["changed"], live, tuple(guards[0]), tuple(guards[1]))
 
 
 def export(converted, args, kwargs, *, name: str, module=None,

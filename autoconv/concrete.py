@@ -12,7 +12,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from autoconv_runtime.errors import user_exception
-from autoconv_runtime.staging import grad_mode
+from autoconv_runtime.staging import grad_mode, specialize
 
 from . import backends
 from .capture import GRAPH_OUTPUT, Capture
@@ -53,7 +53,8 @@ class ConcreteFunction:
     def __init__(self, graph_module: torch.fx.GraphModule, signature: Signature, tensor_slots,
                  out_spec, out_constants, name: str, *, state: ModuleState | None = None,
                  backend: str = "python", input_specs: tuple | None = None,
-                 binder: Callable | None = None, changed=(), live=(), bound_self=None):
+                 binder: Callable | None = None, changed=(), live=(), bound_self=None,
+                 specialized=(), guards=()):
         self.graph_module = graph_module
         self.signature = signature
         self.backend = backend
@@ -71,6 +72,10 @@ class ConcreteFunction:
         self._changed = list(changed)
         self._live = list(live)  # paths whose tensors are the graph's last inputs
         self._bound_self = bound_self
+        # The values of the conditions this graph was traced for, and their guards' messages
+        # (see NOTE [specialisation] in autoconv_runtime/staging/specialize.py).
+        self.specialized = tuple(specialized)
+        self._guards = list(guards)
         # The grad mode the trace ran under, where the graph records grad-mode changes (whose
         # restores hold that mode); None where the graph runs the same under either mode.
         self.grad_mode = torch.is_grad_enabled() if grad_mode.sets_grad_mode(graph_module) \
@@ -83,7 +88,7 @@ class ConcreteFunction:
         """The ConcreteFunction replaying `capture` (see `capture.trace`)."""
         return cls(capture.graph_module, signature, capture.tensor_slots, capture.out_spec,
                    capture.out_constants, name, changed=capture.changed, live=capture.live,
-                   **options)
+                   specialized=capture.specialized, guards=capture.guards, **options)
 
     @property
     def graph(self) -> torch.fx.Graph:
@@ -114,6 +119,9 @@ class ConcreteFunction:
         try:
             outputs = runner(*tensors)
         except RuntimeError as error:
+            index = specialize.guard_index(error, self._guards) if self._guards else None
+            if index is not None:  # traced for the other value of a condition
+                raise specialize.GuardFailed(str(error), index) from None
             # a graph assertion standing for the user's `raise` (NOTE [exceptions raised by graphs])
             raised = user_exception(error)
             if raised is None:

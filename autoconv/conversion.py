@@ -173,7 +173,7 @@ def _scan(node) -> tuple[set[str], set[str]]:
     something else may hold another callable when called, so it is not one.
     """
     names, defs, lambdas, other = set(), set(), set(), set()
-    for inner in gast.walk(node):
+    for inner in walk(node):  # nodes.walk: no generator per node, unlike gast.walk
         kind = type(inner)
         if kind is gast.Name:
             if not isinstance(inner.ctx, gast.Load):

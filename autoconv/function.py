@@ -13,6 +13,8 @@ import warnings
 import torch
 from torch.utils import _pytree as pytree
 
+from autoconv_runtime.staging import specialize
+
 from . import backends, capture, targets, tracebacks
 from .concrete import ConcreteFunction, ModuleState
 from .signature import Signature, TensorSpec, describe_leaf, signature_of
@@ -21,6 +23,7 @@ __all__ = ["Function", "ConcreteFunction", "run_functions_eagerly", "functions_r
 
 _run_eagerly = False
 RETRACE_WARNING_AFTER = 5
+_MAX_SPECIALIZATIONS = 64
 
 
 def run_functions_eagerly(flag: bool) -> None:
@@ -86,6 +89,9 @@ class Function(targets.Wraps):
         self._converted = None
         self._cache: dict[Signature, ConcreteFunction] = {}
         self._pinned: ConcreteFunction | None = None
+        # signature -> the graphs of one signature specialised on other guard outcomes (the
+        # first is the cached one)
+        self._variants: dict[Signature, list[ConcreteFunction]] = {}
         self._lock = threading.Lock()
         self.trace_count = 0
         self.__name__ = getattr(fn, "__name__", type(fn).__name__)
@@ -93,8 +99,43 @@ class Function(targets.Wraps):
 
     @property
     def concrete_functions(self) -> list[ConcreteFunction]:
-        """The graphs traced so far, one per signature."""
-        return list(self._cache.values())
+        """The graphs traced so far: one per signature, and one per outcome of the guards of a
+        specialised graph (see NOTE [specialisation])."""
+        return list(self._cache.values()) + [
+            c for variants in self._variants.values() for c in variants[1:]]
+
+    def _run_guarded(self, concrete, signature, leaves, run):
+        """`run(concrete)`; where a guard of a specialised graph fails, the graph traced for
+        the other value of its condition runs instead (traced on these arguments if new)."""
+        for _ in range(_MAX_SPECIALIZATIONS):
+            try:
+                return run(concrete)
+            except specialize.GuardFailed as failed:
+                concrete = self._specialization(concrete, failed, signature, leaves)
+        raise RuntimeError(
+            f"{self.__name__}: more than {_MAX_SPECIALIZATIONS} graphs specialised on tensor "
+            "conditions were tried for one call; the conditions' values must not change "
+            "between the trace and the run (random numbers?)")
+
+    def _specialization(self, concrete, failed, signature, leaves):
+        plan = concrete.specialized[: failed.index] + (not concrete.specialized[failed.index],)
+        with self._lock:
+            variants = self._variants.setdefault(signature, [concrete])
+            for variant in variants:
+                if variant.specialized[: len(plan)] == plan:
+                    return variant
+            try:
+                variant = self._trace_locked(signature, leaves, plan)
+            except Exception as error:
+                raise tracebacks.for_user(error, f"tracing {self.__name__}")  # noqa: B904
+            if variant.specialized[: len(plan)] != plan:
+                raise RuntimeError(
+                    f"{self.__name__}: tracing again for the other path of a specialised "
+                    "condition met other conditions; the function must take the same "
+                    "decisions on the same inputs") from failed
+            variants.append(variant)
+            self.trace_count += 1
+            return variant
 
     def _converted_callable(self):
         if self._converted is None:
@@ -110,7 +151,10 @@ class Function(targets.Wraps):
             return self.python_function(*args, **kwargs)
         if self.input_signature is not None:
             concrete = self._pinned or self.get_concrete_function(*self.input_signature)
-            return concrete(*args, **kwargs)
+            if not concrete._guards:
+                return concrete(*args, **kwargs)
+            return self._run_guarded(concrete, concrete.signature, list(args),
+                                     lambda c: c(*args, **kwargs))
         args, kwargs = self._bind(args, kwargs)
         signature, leaves = signature_of(args, kwargs, self._extra())
         concrete = self._cache.get(signature)
@@ -118,7 +162,10 @@ class Function(targets.Wraps):
             concrete = self._trace(signature, leaves, args, kwargs)
         if concrete.grad_mode is not None and concrete.grad_mode is not torch.is_grad_enabled():
             concrete = self._for_grad_mode(concrete, signature, leaves, args, kwargs)
-        return concrete._run_flat(concrete._inputs(leaves), args, kwargs)
+        if not concrete._guards:
+            return concrete._run_flat(concrete._inputs(leaves), args, kwargs)
+        return self._run_guarded(concrete, signature, leaves,
+                                 lambda c: c._run_flat(c._inputs(leaves), args, kwargs))
 
     def _for_grad_mode(self, concrete, signature, leaves, args, kwargs):
         """The graph of `signature` for the caller's grad mode. A graph that records grad-mode
@@ -206,7 +253,7 @@ class Function(targets.Wraps):
             name = str(where.key)
         return name + pytree.keystr(tuple(rest))
 
-    def _trace_locked(self, signature, leaves) -> ConcreteFunction:
+    def _trace_locked(self, signature, leaves, plan=()) -> ConcreteFunction:
         converted = self._converted_callable()
         module = self._module
         if module is not None:
@@ -214,7 +261,8 @@ class Function(targets.Wraps):
         bound_self = module if module is not None else getattr(
             self.python_function, "__self__", None)
         captured = capture.trace(converted, signature, leaves, name=self.__name__, module=module,
-                                 state=self._state, bound_self=bound_self, dynamic=self.dynamic)
+                                 state=self._state, bound_self=bound_self, dynamic=self.dynamic,
+                                 plan=plan)
         return ConcreteFunction.from_capture(
             captured, signature, self.__name__, state=self._state, backend=self.backend,
             input_specs=self.input_signature, binder=self._bind, bound_self=bound_self)

@@ -229,7 +229,9 @@ def same_known_shape(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 # Ops whose schema declares no alias, but whose result is (or may be) a view of their input.
-_UNANNOTATED_ALIASES = (torch.ops.aten.lift_fresh, torch.ops.aten._unsafe_view)
+_UNANNOTATED_ALIASES = (torch.ops.aten.lift_fresh, torch.ops.aten._unsafe_view,
+                        torch.ops.aten.unsafe_split, torch.ops.aten.unsafe_split_with_sizes,
+                        torch.ops.aten.unsafe_chunk)
 
 
 def is_fresh(node: Node) -> bool:
@@ -281,10 +283,14 @@ def drop_clones(graph_module: GraphModule) -> PassResult:
     * its identity: where `c` (or a view of it) is an output, the caller may write to it, so it
       goes only where `s` is memory this graph allocated that nothing else reads (an output
       is then never one of the inputs, and no two outputs share memory).
+
+    A graph that writes in place (the in-place ops of a decomposed GRU cell on its own
+    temporaries) keeps the clones of the memory it writes (`_written_memory`), and drops the
+    others.
     """
     graph = graph_module.graph
-    if any(isinstance(n.target, torch._ops.OpOverload) and n.target._schema.is_mutable
-           for n in graph.nodes):
+    written = _written_memory(graph)
+    if written is None:
         return PassResult(graph_module, False)
     modified = False
     outputs = set(graph.output_node().all_input_nodes)
@@ -292,11 +298,16 @@ def drop_clones(graph_module: GraphModule) -> PassResult:
         if node.op != "call_function" or node.target is not torch.ops.aten.clone.default:
             continue
         source = node.args[0]
+        # A write into the copy (or a view of it) or into the memory it was copied from would
+        # tell them apart.
+        if node in written or _memory_of(source) in written:
+            continue
         value, before = node.meta.get("val"), getattr(source, "meta", {}).get("val")
         if not (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
                 and same_strides(value, before)):
             continue
-        if outputs & _aliases(node) and not (is_fresh(source) and len(source.users) == 1):
+        if outputs & _aliases(node) and not (is_fresh(source) and len(source.users) == 1) \
+                and not _output_may_be_source(node, source, graph):
             continue
         node.replace_all_uses_with(source)
         graph.erase_node(node)
@@ -308,6 +319,51 @@ def drop_clones(graph_module: GraphModule) -> PassResult:
             graph.erase_node(node)
             modified = True
     return PassResult(graph_module, modified)
+
+
+def _output_may_be_source(node, source, graph: torch.fx.Graph) -> bool:
+    """Whether the output `node`, a clone of `source`, may be `source` itself: `source` is (a
+    view of) memory this graph allocated (`_written_memory` has ruled out writes to it) that
+    no other output shares, and the graph returns `node` once and no view of it. Other readers
+    of `source` in the graph are done with it when the graph returns. (A loop body returning
+    its new hidden state `squeeze(gru_cell(...))` keeps it without a copy.)"""
+    outputs = pytree.tree_leaves(graph.output_node().args[0])
+    root = _memory_of(source)
+    if (not isinstance(root, Node) or not isinstance(root.target, torch._ops.OpOverload)
+            or not is_fresh(root)
+            or sum(o is node for o in outputs) != 1 or _aliases(node) & set(outputs) != {node}):
+        return False
+    return all(_memory_of(o) is not root for o in outputs if o is not node)
+
+
+def _memory_of(node):
+    """The node whose result owns the memory `node`'s result is (a view of): `node` itself
+    where it is not a view."""
+    while isinstance(node, Node) and _is_view(node) and node.args:
+        node = node.args[0]
+    return node
+
+
+def _written_memory(graph: torch.fx.Graph) -> set[Node] | None:
+    """The nodes (`_memory_of`) whose memory an op of `graph` writes in place; None where that
+    cannot be told (a mutable op that is not an aten overload with a schema)."""
+    written = set()
+    for node in graph.nodes:
+        op = node.target
+        if node.op != "call_function" or not isinstance(op, torch._ops.OpOverload) \
+                or not op._schema.is_mutable:
+            continue
+        for i, argument in enumerate(op._schema.arguments):
+            if argument.alias_info is None or not argument.alias_info.is_write:
+                continue
+            value = node.args[i] if i < len(node.args) and not argument.kwarg_only \
+                else node.kwargs.get(argument.name)
+            if value is None:
+                continue
+            if not isinstance(value, Node):
+                return None  # a list of tensors written (out= variants): not followed here
+            written.add(_memory_of(value))
+    return written
 
 
 def _same_shape(node: Node, source) -> bool:
@@ -334,5 +390,29 @@ def fuse_linear(graph_module: GraphModule) -> PassResult:
             node.replace_all_uses_with(linear)
             graph.erase_node(node)
             graph.erase_node(weight_t)
+            _unbatch_linear(graph, linear)
             modified = True
     return PassResult(graph_module, modified)
+
+
+def _unbatch_linear(graph: torch.fx.Graph, linear: Node) -> None:
+    """`view(linear(view(x, [1, K]), w, b), [N])` for a 1-d `x` (how make_fx records
+    `linear` of a vector, which `aten.linear` itself computes that way) becomes
+    `linear(x, w, b)`: one call instead of three."""
+    aten = torch.ops.aten
+    inputs = linear.args[0]
+    if not (isinstance(inputs, Node) and inputs.target is aten.view.default
+            and len(inputs.users) == 1 and len(linear.users) == 1):
+        return
+    after = next(iter(linear.users))
+    vector = inputs.args[0]
+    value = getattr(vector, "meta", {}).get("val")
+    if not (after.target is aten.view.default and isinstance(value, torch.Tensor)
+            and value.dim() == 1 and list(inputs.args[1]) == [1, value.shape[0]]
+            and list(after.args[1]) == [linear.meta["val"].shape[-1]]):
+        return
+    linear.args = (vector, *linear.args[1:])
+    linear.meta = dict(after.meta)
+    after.replace_all_uses_with(linear)
+    graph.erase_node(after)
+    graph.erase_node(inputs)

@@ -29,7 +29,7 @@ from torch.fx import GraphModule, Node
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 from torch.utils import _pytree as pytree
 
-from . import graph_passes, scalar_loops
+from . import graph_passes, rnn_cells, scalar_loops
 from .graph_passes import is_fresh, same_known_shape, same_strides
 
 __all__ = ["build", "compile_python", "lower"]
@@ -445,8 +445,8 @@ def lower(graph_module: GraphModule) -> GraphModule:
 
 
 # In the order they ran before the split; each ordering kept (see each pass's docstring).
-_LOWERING = (graph_passes.fuse_linear, graph_passes.in_place_to_functional,
-             graph_passes.drop_clones)
+_LOWERING = (graph_passes.fuse_linear, lambda module: rnn_cells.fuse_gru_cells(module.graph),
+             graph_passes.in_place_to_functional, graph_passes.drop_clones)
 
 
 def build(graph_module: GraphModule) -> Callable:

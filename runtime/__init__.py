@@ -35,6 +35,7 @@ from .operators import (
     or_,
     print_,
     raise_,
+    trips_bound,
     while_stmt,
 )
 from .staging.constants import is_, is_not
@@ -82,6 +83,7 @@ __all__ = [
     "setitem",
     "slice_",
     "super_method",
+    "trips_bound",
     "while_stmt",
     "zip_",
 ]

@@ -134,6 +134,11 @@ def _cached(fn):
 
 
 def _converted_function(fn):
+    # Under dynamo, a torch function (`relu` imported by name, kornia's alias of
+    # `torch.compiler.is_compiling`) is a variable whose `__dict__` dynamo cannot read: ask
+    # outside dynamo whether it runs as it is before looking for its twin.
+    if torch.compiler.is_dynamo_compiling() and _runs_as_it_is(fn):
+        return fn
     entry = fn.__dict__.get(_TWIN)
     if entry is not None and entry[0] is fn:
         return entry[1]
@@ -143,6 +148,15 @@ def _converted_function(fn):
         entry = getattr(fn, _TWIN, None)
         return entry[1] if entry is not None and entry[0] is fn else fn  # else: recursion
     return _convert(fn)
+
+
+@torch._dynamo.assume_constant_result
+def _runs_as_it_is(fn) -> bool:
+    """Whether `fn` is never converted (torch, numpy, the standard library, no source), run by
+    dynamo as Python (see `_convert_while_compiling`)."""
+    entry = fn.__dict__.get(_TWIN)
+    converted = entry[1] if entry is not None and entry[0] is fn else _convert(fn)
+    return converted is fn
 
 
 @torch._dynamo.assume_constant_result

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch.utils import _pytree as pytree
 
+from .errors import StagingError
 from .values import is_staged, to_tensor
 
 __all__ = ["StagedRange", "StagedEnumerate", "StagedZip", "staged_sequence", "range_", "enumerate_", "zip_"]
@@ -79,30 +80,42 @@ def _staged_part(iterable):
     """A part of a staged zip / enumerate as something a staged loop indexes: a Python range
     becomes a StagedRange, a list or tuple (of numbers, or of tensors of one shape) a tensor
     whose first dimension are its items; any other iterable is listed first."""
+    part = _indexable(iterable)
+    if part is None:
+        raise _not_indexable(iterable)
+    return part
+
+
+def _indexable(iterable):
+    """`_staged_part(iterable)`, or None where a staged loop cannot index it. (Decided before
+    any error is made: under dynamo an error made is raised, and cannot be caught.)"""
     if isinstance(iterable, (torch.Tensor, *_STAGED)) or type(iterable).__name__ == "StagedList":
         return iterable
     if type(iterable) is range:
         return StagedRange(iterable.start, iterable.stop, iterable.step)
     if isinstance(iterable, (str, bytes, dict, set, frozenset)) or not hasattr(
             iterable, "__iter__"):
-        raise _not_indexable(iterable)
+        return None
     items = list(iterable)
     like = next((v for v in items if isinstance(v, torch.Tensor)), None)
-    try:
-        if like is None:
-            return torch.tensor(items)
-        dtype = like.dtype
-        for item in items:
-            dtype = torch.promote_types(dtype, to_tensor(item).dtype if not isinstance(
-                item, torch.Tensor) else item.dtype)
-        return torch.stack([to_tensor(v, like, dtype).to(dtype) for v in items])
-    except (TypeError, ValueError, RuntimeError) as error:
-        raise _not_indexable(iterable) from error
+    if like is None:
+        if not all(isinstance(v, (bool, int, float)) for v in items):
+            return None
+        return torch.tensor(items)
+    shapes = {tuple(v.shape) for v in items if isinstance(v, torch.Tensor)}
+    if any(not isinstance(v, (torch.Tensor, bool, int, float)) for v in items) or len(
+            shapes) > 1 or (shapes != {()} and len(items) > sum(
+                isinstance(v, torch.Tensor) for v in items)):
+        # checked first: a failing torch.stack leaves its node in the graph being traced
+        return None
+    dtype = like.dtype
+    for item in items:
+        dtype = torch.promote_types(dtype, to_tensor(item).dtype if not isinstance(
+            item, torch.Tensor) else item.dtype)
+    return torch.stack([to_tensor(v, like, dtype).to(dtype) for v in items])
 
 
 def _not_indexable(iterable):
-    from .errors import StagingError
-
     return StagingError(
         "for loop",
         f"a {type(iterable).__name__} is zipped or enumerated with a traced tensor, and its "
@@ -163,4 +176,17 @@ def zip_(*iterables, strict=False):
     if not _any_staged(iterables):
         return zip(*iterables, strict=strict)
     # Python values zipped with traced tensors (`zip(weights, [1., 2., 3.])`) become tensors.
-    return StagedZip(*(_staged_part(it) for it in iterables))
+    parts = [_indexable(it) for it in iterables]
+    if all(part is not None for part in parts):
+        return StagedZip(*parts)
+    # A list of other things (tensors of different shapes, objects) cannot be indexed by a
+    # staged loop; where every traced part has a length known while tracing, the loop runs as
+    # Python over the same items (one copy of the body per item in the graph).
+    if all(_static_length(it) for it in iterables if _any_staged((it,))):
+        return zip(*iterables, strict=strict)
+    raise _not_indexable(next(it for it, part in zip(iterables, parts) if part is None))
+
+
+def _static_length(iterable) -> bool:
+    return (isinstance(iterable, torch.Tensor) and iterable.dim() > 0
+            and type(iterable.shape[0]) is int)

@@ -8,13 +8,15 @@ tracer they stage torch.cond / torch.while_loop through `staging.torch`.
 from __future__ import annotations
 
 import builtins
+import contextlib
+import threading
 
 import torch
 
 from . import lists
 from .errors import StagingError, graph_error_message
 from .iteration import StagedEnumerate, StagedRange, StagedZip, staged_sequence
-from .staging import context
+from .staging import constants, context, replaced_lists, specialize
 from .staging import torch as staging
 from .values import Undefined, as_staged_tensor, is_staged, is_undefined, to_tensor
 
@@ -22,6 +24,7 @@ __all__ = [
     "assigns_outside",
     "if_stmt",
     "while_stmt",
+    "trips_bound",
     "for_stmt",
     "if_exp",
     "and_",
@@ -47,26 +50,117 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=()):
     """
     if is_staged(cond):
         cond = as_staged_tensor(cond)
-        if_false = if_false or _keep_state(len(state))
-        return staging.stage_if(cond, if_true, if_false, state, names, cond, inputs)
+        staged_false = if_false or _keep_state(len(state))
+        try:
+            return staging.stage_if(cond, if_true, staged_false, state, names, cond, inputs)
+        except StagingError as error:
+            slots = replaced_lists.replaced_slots(error, state, names)
+            try:
+                if not slots:
+                    raise
+                return replaced_lists.stage_replacing(
+                    lambda bodies, flat: staging.stage_if(cond, *bodies, flat, names, cond,
+                                                          inputs),
+                    ((if_true, True), (staged_false, True)), state, names, slots, error)
+            except StagingError as refused:
+                if _stages_loop_instead(refused):
+                    raise
+                cond = _specialized(cond, "if statement", refused)  # NOTE [specialisation]
     if cond:
         return if_true(*state, *inputs)
     return if_false(*state, *inputs) if if_false is not None else state
 
 
-def while_stmt(test, body, state, names, inputs=()):
+def while_stmt(test, body, state, names, inputs=(), trips=None):
     """`while test(*state, *inputs): state = body(*state, *inputs)`; returns the state.
 
     The loop runs in Python while the test gives Python values; the first time it gives a traced
-    tensor, the rest of the loop is staged as one torch.while_loop.
+    tensor, the rest of the loop is staged as one torch.while_loop. `trips(*state, *inputs)`
+    gives bounds on the trips left (`trips_bound`s, None where unknown), the least of which
+    sizes the lists a staged loop grows.
     """
     while True:
         go = test(*state, *inputs)
         if is_staged(go):
-            return staging.stage_while(test, body, state, names, as_staged_tensor(go), inputs)
+            like = as_staged_tensor(go)
+            bound = _trips_left(trips, state, inputs)
+            try:
+                return staging.stage_while(test, body, state, names, like, inputs, trips=bound)
+            except StagingError as error:
+                slots = replaced_lists.replaced_slots(error, state, names)
+                if not slots:
+                    raise
+                return replaced_lists.stage_replacing(
+                    lambda bodies, flat: staging.stage_while(*bodies, flat, names, like, inputs,
+                                                             trips=bound),
+                    ((test, False), (body, True)), state, names, slots, error)
         if not go:
             return state
         state = body(*state, *inputs)
+
+
+_INTEGER_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def trips_bound(counter, op, bound, step):
+    """The most trips a loop can still make whose test holds `counter <op> bound` (op one of
+    '<', '<=', '>', '>=') and whose body adds the int `step` to `counter` once per trip
+    (positive for '<' / '<=', negative for '>' / '>='): an int (or size), a 0-d int64 tensor
+    where `counter` or `bound` is an integer tensor, None where they are not integers (the
+    trips of a float counter depend on its rounding).
+    """
+    if op in (">", ">="):
+        counter, bound, step = bound, counter, -step  # `bound < counter`, counting up
+    inclusive = op in ("<=", ">=")
+    if _is_int(counter) and _is_int(bound):
+        distance = bound - counter
+        trips = distance // step + 1 if inclusive else (distance + step - 1) // step
+        return max(trips, 0) if type(trips) is int else torch.sym_max(trips, 0)
+    values = [to_tensor(v) if _is_int(v) else v for v in (counter, bound)]
+    if not all(isinstance(v, torch.Tensor) and v.dtype in _INTEGER_DTYPES and v.numel() == 1
+               for v in values):
+        return None
+    low, high = (v.reshape(()).to(torch.int64) for v in values)
+    distance = high - low
+    trips = distance // step + 1 if inclusive else (distance + (step - 1)) // step
+    return trips.clamp(min=0)
+
+
+def _trips_left(trips, state, inputs):
+    if trips is None:
+        return None
+    try:
+        bounds = trips(*state, *inputs)
+    except Exception:  # noqa: BLE001 - only a hint: without it the loop counts its trips
+        return None
+    return _least(bounds)
+
+
+def _least(bounds):
+    """The least of the known trip bounds (ints, sizes or 0-d int64 tensors), None if none is."""
+    known = [b for b in bounds if b is not None]
+    if not known:
+        return None
+    numbers = [b for b in known if not isinstance(b, torch.Tensor)]
+    tensors = [b for b in known if isinstance(b, torch.Tensor)]
+    least = None
+    if numbers:
+        least = numbers[0]
+        for number in numbers[1:]:
+            least = min(least, number) if type(least) is int and type(number) is int \
+                else torch.sym_min(least, number)
+    for tensor in tensors:
+        if least is None:
+            least = tensor
+        elif isinstance(least, torch.Tensor):
+            least = torch.minimum(least, tensor)
+        else:
+            least = tensor.clamp(max=least)
+    return least
+
+
+def _is_int(value) -> bool:
+    return type(value) is int or isinstance(value, torch.SymInt)
 
 
 def for_stmt(iterable, extra_test, body, state, names, inputs=()):
@@ -109,7 +203,8 @@ def _range_loop(numbers, extra_test, body, state, names, inputs):
         if not go:
             return state
         try:
-            state = body(item, *state, *inputs)
+            with _creating(names, state) if not position else contextlib.nullcontext():
+                state = body(item, *state, *inputs)
         except StagingError as error:
             if position or not _binds_first(error, state, names):
                 raise
@@ -120,6 +215,31 @@ def _range_loop(numbers, extra_test, body, state, names, inputs):
             return _stage_for(staged_sequence(whole), extra_test, body, state, names, whole,
                               inputs)
     return state
+
+
+class _FirstIteration(threading.local):
+    created: set = frozenset()  # the variables a range loop creates, in its first iteration
+
+
+_first_iteration = _FirstIteration()
+
+
+@contextlib.contextmanager
+def _creating(names, state):
+    """Within: the first iteration of a range loop (see `_stages_loop_instead`)."""
+    outer = _first_iteration.created
+    _first_iteration.created = {n for n, v in zip(names, state) if is_undefined(v)}
+    try:
+        yield
+    finally:
+        _first_iteration.created = outer
+
+
+def _stages_loop_instead(error) -> bool:
+    """Whether `error`, a staged if's refusal, is a branch leaving unbound a variable that the
+    enclosing range loop creates in its first iteration: the loop is then staged from its first
+    item (`_range_loop`), rather than this if specialised and the range unrolled."""
+    return getattr(error, "unbound", None) in _first_iteration.created
 
 
 def _binds_first(error, state, names) -> bool:
@@ -209,17 +329,32 @@ def _tensor_in(value):
     return None
 
 
+def _specialized(cond, statement, error) -> bool:
+    """The value a top-level statement that cannot be staged follows, guarded in the graph
+    (see NOTE [specialisation] in staging/specialize.py); raises `error` where it cannot."""
+    probing = staging.probing()
+    return specialize.specialize(staging.as_predicate(cond, statement), statement, error,
+                                 staging.in_staged_body() or probing, probing)
+
+
 def if_exp(cond, if_true, if_false, inputs=()):
     """`if_true(*inputs) if cond else if_false(*inputs)`: only the chosen side is evaluated."""
     if is_staged(cond):
-        cond = as_staged_tensor(cond)
-        value = (Undefined("<conditional expression>"),)
-        out = staging.stage_if(
-            cond, lambda _, *ins: (if_true(*ins),), lambda _, *ins: (if_false(*ins),), value,
-            ("<value>",), cond, inputs,
-        )
-        return out[0]
+        try:
+            return _staged_if_exp(cond, if_true, if_false, inputs)
+        except StagingError as error:
+            cond = _specialized(as_staged_tensor(cond), "conditional expression", error)
     return if_true(*inputs) if cond else if_false(*inputs)
+
+
+def _staged_if_exp(cond, if_true, if_false, inputs):
+    cond = as_staged_tensor(cond)
+    value = (Undefined("<conditional expression>"),)
+    out = staging.stage_if(
+        cond, lambda _, *ins: (if_true(*ins),), lambda _, *ins: (if_false(*ins),), value,
+        ("<value>",), cond, inputs,
+    )
+    return out[0]
 
 
 def _staged_logical(left, right, inputs, take_right_when):
@@ -238,9 +373,10 @@ def _staged_logical(left, right, inputs, take_right_when):
 
         take_right = lambda _, *ins: cast(right(*ins))  # noqa: E731
         keep_left = lambda value, *_: cast(value)  # noqa: E731
+        # (never specialised: a cond with promoted dtypes stages it)
         if take_right_when:
-            return if_exp(left, take_right, keep_left, (left, *inputs))
-        return if_exp(left, keep_left, take_right, (left, *inputs))
+            return _staged_if_exp(left, take_right, keep_left, (left, *inputs))
+        return _staged_if_exp(left, keep_left, take_right, (left, *inputs))
 
     def common_dtype():
         try:
@@ -278,8 +414,8 @@ def _staged_test(left, right, inputs, take_right_when, op):
 
     keep_left = lambda value, *_: value  # noqa: E731
     if take_right_when:
-        return if_exp(pred, right_truth, keep_left, (pred, *inputs))
-    return if_exp(pred, keep_left, right_truth, (pred, *inputs))
+        return _staged_if_exp(pred, right_truth, keep_left, (pred, *inputs))
+    return _staged_if_exp(pred, keep_left, right_truth, (pred, *inputs))
 
 
 def and_(left, right, inputs=(), test=False):
@@ -339,6 +475,11 @@ def raise_(exc, *cause):
     if isinstance(exc, type):
         exc = exc()
     if not context.in_staged_body():
+        # A constant chosen by a tensor condition (`raise ValueError(msg)`): its value, the
+        # graph specialised on it, for the message (str(exc) runs after the trace is gone).
+        if any(isinstance(arg, constants.StagedConstant) for arg in exc.args):
+            exc.args = tuple(arg._needed("raising it") if isinstance(arg, constants.StagedConstant)
+                             else arg for arg in exc.args)
         if cause:
             raise exc from cause[0]
         raise exc
@@ -356,12 +497,12 @@ def assigns_outside(kind, *names):
     statement = context.staged_statement()
     if statement is not None:
         listed = ", ".join(f"'{name}'" for name in names)
-        raise StagingError(
+        raise specialize.never(StagingError(
             statement,
             f"the body assigns the {kind} {listed}, which a graph cannot change: the assignment "
             "would happen once while tracing, not each time the graph runs",
             f"Return the new value from the function (or keep it in a tensor) and assign the "
-            f"{kind} outside the function")
+            f"{kind} outside the function"))
 
 
 def print_(*args, sep=" ", end="\n", file=None, flush=False):

@@ -21,28 +21,50 @@ def _staging_error(source, *args):
 
 
 def test_variable_defined_in_one_branch():
-    fn, error = _staging_error(
+    # Under torch.compile (which cannot specialise) the graph needs a value on every path ...
+    fn = function_from_source(
         """
         def f(x):
             if x.sum() > 0:
                 y = x + 1
             return y
-        """,
-        torch.ones(2),
-    )
+        """)
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.ones(2))
+    error = info.value
     assert error.filename == fn.__code__.co_filename and error.lineno == 3
     assert "'y' has no value in the false branch" in str(error)
     assert "Assign 'y' in every branch" in str(error)
+
+
+def test_variable_defined_in_one_branch_at_the_top_level_is_specialised():
+    # ... at the top level the graph follows the path taken, and the other path raises as
+    # Python does (NOTE [specialisation]).
+    fn = function_from_source(
+        """
+        def f(x):
+            if x.sum() > 0:
+                y = x + 1
+            return y
+        """)
+    function = autoconv.autoconv(fn)
+    assert torch.equal(function(torch.ones(2)), torch.full((2,), 2.))
+    with pytest.raises(UnboundLocalError, match="'y'"):
+        function(-torch.ones(2))
 
 
 def test_branches_with_different_dtypes():
     _, error = _staging_error(
         """
         def f(x):
-            if x.sum() > 0:
-                y = x
-            else:
-                y = x.int()
+            y = x
+            while x.sum() < 10:
+                if x.sum() > 0:
+                    y = x
+                else:
+                    y = x.int()
+                x = x * 2
             return y
         """,
         torch.ones(2),
@@ -55,10 +77,13 @@ def test_branch_returning_none():
     _, error = _staging_error(
         """
         def f(x):
-            if x.sum() > 0:
-                y = x
-            else:
-                y = None
+            y = x
+            while x.sum() < 10:
+                if x.sum() > 0:
+                    y = x
+                else:
+                    y = None
+                x = x * 2
             return y
         """,
         torch.ones(2),
@@ -333,10 +358,13 @@ def test_staging_errors_keep_their_type_and_users_line(monkeypatch):
     fn = function_from_source(
         """
         def f(x):
-            if x.sum() > 0:
-                y = x.to(torch.int64)
-            else:
-                y = x
+            y = x
+            while x.sum() < 10:
+                if x.sum() > 0:
+                    y = x.to(torch.int64)
+                else:
+                    y = x
+                x = x * 2
             return y
         """
     )
@@ -464,11 +492,13 @@ def test_recursion_bounded_by_a_python_value_still_stages():
 
 
 def _nested(levels: int) -> str:
-    lines = ["def f(x):", "    y = x"]
+    # (in a staged loop's body: at the top level the ifs would be specialised)
+    lines = ["def f(x):", "    y = x", "    while x.sum() < 100:"]
     for i in range(levels):
-        lines.append("    " * (i + 1) + f"if x.sum() > {i}:")
-        lines.append("    " * (i + 2) + "y = count(y)")
-    lines.append("    " * (levels + 1) + "y = y.int()  # a dtype the other branch lacks")
+        lines.append("    " * (i + 2) + f"if x.sum() > {i}:")
+        lines.append("    " * (i + 3) + "y = count(y)")
+    lines.append("    " * (levels + 2) + "y = y.int()  # a dtype the other branch lacks")
+    lines.append("        x = x * 2")
     lines.append("    return y")
     return "\n".join(lines)
 
@@ -526,12 +556,12 @@ def test_staging_error_survives_torch_compile(fn, line, words):
 def test_staging_error_under_torch_export_keeps_its_location():
     class Wrapper(torch.nn.Module):
         def forward(self, x):
-            return autoconv.convert(undefined_in_one_branch)(x)
+            return autoconv.convert(list_in_loop)(x)
 
     with pytest.raises(StagingError) as info:
         torch.export.export(Wrapper(), (torch.ones(2),), strict=False)
-    line = undefined_in_one_branch.__code__.co_firstlineno + 1
-    assert str(info.value).startswith(f"{__file__}:{line}: in a tensor-dependent if statement")
+    line = list_in_loop.__code__.co_firstlineno + 2
+    assert str(info.value).startswith(f"{__file__}:{line}: in a tensor-dependent while loop")
 
 
 def data_dependent(x):
@@ -590,6 +620,17 @@ class Solver:
         if v.max() > 1:
             v = v - 1
         return v
+
+
+def mismatched_in_loop(x):
+    y = x
+    while x.sum() < 10:
+        if x.sum() > 0:
+            y = x.to(torch.int64)
+        else:
+            y = x
+        x = x * 2
+    return y
 """
 
 
@@ -618,17 +659,19 @@ def test_refusal_in_a_decorated_callee_names_the_callees_line(tmp_path):
 
 def test_staging_error_in_a_callee_names_the_callees_line(tmp_path):
     library = _library(tmp_path)
-    fn = function_from_source("def f(x):\n    return library.mismatched(x * 2)\n",
+    # (in a staged loop's body: at the top level the `if` would be specialised)
+    fn = function_from_source("def f(x):\n    return library.mismatched_in_loop(x * 2)\n",
                               {"library": library})
+    line = library.mismatched_in_loop.__code__.co_firstlineno + 3
     with pytest.raises(StagingError) as info:
         autoconv.autoconv(fn)(torch.ones(2))
-    assert (info.value.filename, info.value.lineno) == (library.__file__, 18)
-    assert f"at {library.__file__}:18" in "".join(info.value.__notes__)
+    assert (info.value.filename, info.value.lineno) == (library.__file__, line)
+    assert f"at {library.__file__}:{line}" in "".join(info.value.__notes__)
     assert "one dtype on every path" in str(info.value)
     # torch.export (non-strict) locates it too
     with pytest.raises(StagingError) as info:
         torch.export.export(_Calls(autoconv.convert(fn)), (torch.ones(2),), strict=False)
-    assert (info.value.filename, info.value.lineno) == (library.__file__, 18)
+    assert (info.value.filename, info.value.lineno) == (library.__file__, line)
 
 
 class _Calls(torch.nn.Module):
@@ -642,8 +685,12 @@ class _Calls(torch.nn.Module):
 
 def test_messages_name_the_return_value_and_fit_the_mismatch(tmp_path):
     library = _library(tmp_path)
+    # (called in a staged loop's body: at the top level the `if` would be specialised)
+    fn = function_from_source(
+        "def f(x):\n    while x.sum() < 10:\n        library.pair_or_single(x)\n"
+        "        x = x * 2\n    return x\n", {"library": library})
     with pytest.raises(StagingError) as info:
-        autoconv.autoconv(library.pair_or_single)(torch.ones(2))
+        autoconv.autoconv(fn)(torch.ones(2))
     message = str(info.value)
     assert "retval" not in message and "do_return" not in message, message
     assert "the return value is a Python tuple in the true branch" in message, message

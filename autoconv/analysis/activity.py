@@ -61,6 +61,20 @@ class _Activity:
         self.writes.add(node.target.id)
         self.bound_first.add(node.target.id)
 
+    def visit_AnnAssign(self, node):
+        # `h: int` alone binds nothing (reading `h` next raises UnboundLocalError), and a
+        # function never evaluates its locals' annotations: counting it as a write made later
+        # staged statements pass an unbound `h` as their state.
+        if node.value is None:
+            if node.target.__class__ is gast.Attribute:
+                self.visit(node.target.value)
+            elif node.target.__class__ is gast.Subscript:
+                self.visit(node.target.value)
+                self.visit(node.target.slice)
+            return
+        self.visit(node.value)
+        self.visit(node.target)
+
     def visit_AugAssign(self, node):
         if isinstance(node.target, gast.Name):
             self.reads.add(node.target.id)
@@ -104,6 +118,7 @@ class _Activity:
 _HANDLERS = {
     gast.Name: _Activity.visit_Name,
     gast.AugAssign: _Activity.visit_AugAssign,
+    gast.AnnAssign: _Activity.visit_AnnAssign,
     gast.NamedExpr: _Activity.visit_NamedExpr,
     gast.FunctionDef: _Activity.visit_FunctionDef,
     gast.AsyncFunctionDef: _Activity.visit_FunctionDef,

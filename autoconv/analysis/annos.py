@@ -18,6 +18,7 @@ class Anno(enum.Enum):
     READS = "names the statement's bodies (and loop tests) read"
     DEFINED_IN = "names certainly bound when the statement starts"
     EXTRA_TEST = "an extra loop condition added when break/return were lowered"
+    TRIP_BOUND = "a while loop growing a list: a bound on its trips read from its test"
 
 
 def set_anno(node, key: Anno, value) -> None:
@@ -47,16 +48,18 @@ def copy_origin(new, old):
         node = stack.pop()
         if not hasattr(node, "_fields"):
             continue
+        fields = node.__dict__
         if "lineno" in node._attributes:
-            if getattr(node, "lineno", None) is not None:
+            if fields.get("lineno") is not None:
                 continue
             # Generated code spans only the first line of the statement it stands for.
             node.lineno = node.end_lineno = lineno
             node.col_offset = node.end_col_offset = col
-        for name in node._fields:
-            value = getattr(node, name, None)
+        # A node's fields are in its __dict__ (with its position and annotations): one dict
+        # walk instead of a getattr per field.
+        for value in fields.values():
             if value.__class__ is list:
                 stack.extend(value)
-            elif value is not None and value.__class__ is not str:
+            elif hasattr(value, "_fields"):
                 stack.append(value)
     return new

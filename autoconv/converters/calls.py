@@ -29,6 +29,7 @@ import gast
 import torch
 
 from .. import templates
+from ..analysis.nodes import walk
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 
@@ -102,7 +103,7 @@ class CallConverter(Converter):
         """Local names only ever bound to an instance of a user class (`solver = Solver(tol)`):
         their methods are the user's whatever their names (`solver.norm(x)`)."""
         bindings, user = {}, {}
-        for node in gast.walk(function):
+        for node in walk(function):
             if isinstance(node, gast.Name) and not isinstance(node.ctx, gast.Load):
                 bindings[node.id] = bindings.get(node.id, 0) + 1
             elif (isinstance(node, gast.Assign) and len(node.targets) == 1

@@ -26,51 +26,11 @@ from __future__ import annotations
 import gast
 
 from .. import templates
-from ..analysis.activity import reads_writes
+from ..analysis.activity import activity_of, reads_writes
 from ..analysis.annos import Anno
 from ..analysis.nodes import walk_statements
 from ..transformer import Converter
 from .generators import leaves_generators_alone
-
-
-_KEEP_OR_UNDEFINED = """
-try:
-    name
-except NameError:
-    name = ac.Undefined(label)
-"""
-
-_LOOPS = (gast.For, gast.While)
-_COMPOUND = (gast.If, gast.For, gast.While)
-_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)
-
-
-def _possibly_bound(fn) -> dict:
-    """{id(statement): names that may have a value when it starts} for each if / while / for of
-    `fn`'s own scope: names assigned before it on some path, and those assigned anywhere in an
-    enclosing loop (an earlier iteration)."""
-    found = {}
-
-    def walk(stmts, bound):
-        for stmt in stmts:
-            if isinstance(stmt, _SCOPES):
-                bound = bound | {stmt.name}
-                continue
-            if isinstance(stmt, _COMPOUND):
-                found[id(stmt)] = bound
-            inner = bound
-            if isinstance(stmt, _LOOPS):  # the statements in it: earlier iterations too
-                inner = bound | reads_writes(stmt)[1]
-            for field in ("body", "orelse", "finalbody"):
-                block = getattr(stmt, field, None)
-                if isinstance(block, list):
-                    walk(block, inner)
-            for handler in getattr(stmt, "handlers", ()):
-                walk(handler.body, inner)
-            bound = bound | reads_writes(stmt)[1]
-
-    walk(fn.body, frozenset())
-    return found
 
 
 @leaves_generators_alone
@@ -80,30 +40,62 @@ class ControlFlowConverter(Converter):
     statements_only = True
 
     reads = (Anno.LIVE_OUT, Anno.BODY_LIVE_IN, Anno.WRITES, Anno.READS, Anno.DEFINED_IN,
-             Anno.EXTRA_TEST)
+             Anno.EXTRA_TEST, Anno.TRIP_BOUND)
 
     def _state(self, node):
         live = self.anno(node, Anno.LIVE_OUT) | self.anno(node, Anno.BODY_LIVE_IN)
         return sorted(self.anno(node, Anno.WRITES) & live)
 
-    def _inputs(self, node, state):
-        """Locals the bodies read but do not assign, bound for sure when the statement starts."""
+    def _if_state(self, node):
+        """An `if`'s state, what its branches assign that is read after it; and its inputs.
+
+        A name a branch reads before (possibly) assigning it there, dead after the `if`, is an
+        input: the branch needs its value, nothing needs the branch's new one (whose type may
+        change, or which may stay unbound on a path: a lambda in the branch reading it). One
+        that may be unbound before the `if` goes in as `ac.Undefined` where it is.
+        """
+        writes, live = self.anno(node, Anno.WRITES), self.anno(node, Anno.LIVE_OUT)
+        state = sorted(writes & live)
         declared = set().union(*(names for _, names in self.scope_declared))
-        read_only = self.anno(node, Anno.READS) - self.anno(node, Anno.WRITES) - set(state)
+        # Only names rebound by assignment: a name whose object a branch changes (`d[k] = v`,
+        # a list's append) is state, so that other references to the object see the change.
+        kept = node._autoconv_changed
+        rebound = (writes & self.anno(node, Anno.BODY_LIVE_IN)) - live - declared - kept
+        state = sorted(set(state) | (writes & self.anno(node, Anno.BODY_LIVE_IN) & kept))
+        return state, sorted(set(self._inputs(node, state)) | rebound)
+
+    def _inputs(self, node, state):
+        """Locals the bodies read but do not assign (or read before assigning them), bound for
+        sure when the statement starts."""
+        declared = set().union(*(names for _, names in self.scope_declared))
+        local = self.anno(node, Anno.WRITES) - self.anno(node, Anno.BODY_LIVE_IN)
+        read_only = self.anno(node, Anno.READS) - local - set(state)
         return sorted((read_only & self.anno(node, Anno.DEFINED_IN)) - declared)
 
-    def _undefined_inits(self, node, state):
+    def _undefined_inits(self, node, state, own_sites):
+        """`name = ac.Undefined('name')` for each state name not certainly bound before the
+        statement. A name the function assigns elsewhere too may be bound already (by an
+        earlier loop that ran, or an earlier iteration of an enclosing loop): it keeps that
+        value, and only starts as Undefined where it is unbound."""
         defined = self.anno(node, Anno.DEFINED_IN)
-        maybe = getattr(self, "_maybe_bound", {}).get(id(node), ())
         stmts = []
+        function_sites = getattr(self, "function_sites", {})
         for name in state:
-            if name not in defined:
-                # A value it may have must survive: an iteration that does not assign it keeps
-                # the previous one's (`for i in r: if i == 1: y = i` then `y`).
-                template = _KEEP_OR_UNDEFINED if name in maybe else "name = ac.Undefined(label)"
-                stmts += templates.replace(template, name=name,
-                                           label=gast.Constant(value=name, kind=None),
-                                           ac=self.ctx.runtime)
+            if name in defined:
+                continue
+            # bound before: assigned earlier in the function, or, when the statement is in a
+            # loop, anywhere in it, the statement itself included (an earlier iteration ran it:
+            # `for i in r: if i == 1: y = i` keeps y past the iterations that skip the branch).
+            # A statement without a line (another pass made it): after every other site.
+            others = [line for line in function_sites.get(name, [])
+                      if line not in own_sites.get(name, [])]
+            at = getattr(node, "lineno", None)
+            bound_before = any(at is None or line < at for line in others) or bool(
+                getattr(self, "loop_depth", 0) and function_sites.get(name))
+            template = _KEEP_IF_BOUND if bound_before else "name = ac.Undefined(label)"
+            stmts += templates.replace(template, name=name,
+                                       label=gast.Constant(value=name, kind=None),
+                                       ac=self.ctx.runtime)
         return stmts
 
     def _declarations(self, body):
@@ -126,12 +118,15 @@ class ControlFlowConverter(Converter):
         raise UnboundLocalError. Such names start as `ac.Undefined` (a read that really came
         first would have made the name an input or state of this body).
         """
-        _, local = reads_writes(body)
         declared = set().union(*(names for _, names in self.scope_declared))
         bound = set(params) | declared
+        # One walk per statement: the body's own writes are theirs together.
+        activity = [reads_writes(stmt) for stmt in body]
+        local = set().union(*(writes for _, writes in activity))
+        if local <= bound:
+            return []
         missing = []
-        for stmt in body:
-            reads, writes = reads_writes(stmt)
+        for reads, writes in activity:
             missing += sorted(((reads & local) - bound) - set(missing))
             bound |= writes
         return missing
@@ -166,7 +161,7 @@ class ControlFlowConverter(Converter):
             fn.body = [gast.Pass()]
         return fn
 
-    def _call(self, template, node, state, inputs, **subs):
+    def _call(self, template, node, state, inputs, trailing="", **subs):
         # Runtime messages name the state: autoconv's own variables by what they stand for.
         shown = getattr(self.ctx, "display_names", {})
         names = templates.strings_tuple([shown.get(name, name) for name in state])
@@ -174,6 +169,8 @@ class ControlFlowConverter(Converter):
         if inputs:
             template = template[:-1] + ", inputs)"
             subs["inputs"] = templates.names_tuple(inputs)
+        if trailing:
+            template = template[:-1] + f", {trailing})"
         if state:
             return templates.replace(
                 f"state_out = {template}", state_out=templates.names_tuple(state, gast.Store()),
@@ -188,17 +185,18 @@ class ControlFlowConverter(Converter):
             if stmt.__class__ in declared:
                 declared[stmt.__class__].update(stmt.names)
         self.scope_declared = list(declared.items())
-        outer_bound = getattr(self, "_maybe_bound", {})
-        self._maybe_bound = _possibly_bound(node)
+        outer_sites, self.function_sites = getattr(self, "function_sites", {}), _store_sites(node)
+        outer_depth, self.loop_depth = getattr(self, "loop_depth", 0), 0
         self.generic_visit(node)
-        self.scope_declared = outer
-        self._maybe_bound = outer_bound
+        self.scope_declared, self.function_sites = outer, outer_sites
+        self.loop_depth = outer_depth
         return node
 
     def visit_If(self, node):
+        sites = _store_sites(node)  # (before the bodies below become functions)
+        node._autoconv_changed = _changed_objects(node)
         self.generic_visit(node)
-        state = self._state(node)
-        inputs = self._inputs(node, state)
+        state, inputs = self._if_state(node)
         true_name = self.ctx.namer.new("if_true")
         functions = [self._body_function(true_name, state + inputs, node.body, state)]
         false_fn = None
@@ -207,10 +205,14 @@ class ControlFlowConverter(Converter):
             functions.append(self._body_function(false_fn, state + inputs, node.orelse, state))
         call = self._call("ac.if_stmt(test, if_true, if_false, state, names)", node, state,
                           inputs, test=node.test, if_true=true_name, if_false=false_fn)
-        return self._undefined_inits(node, state) + functions + call
+        unbound = [name for name in inputs if name not in state]
+        return self._undefined_inits(node, state + unbound, sites) + functions + call
 
     def visit_While(self, node):
+        sites = _store_sites(node)  # (before the bodies below become functions)
+        self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.generic_visit(node)
+        self.loop_depth -= 1
         state = self._state(node)
         inputs = self._inputs(node, state)
         test_name = self.ctx.namer.new("loop_test")
@@ -220,12 +222,30 @@ class ControlFlowConverter(Converter):
             self._body_function(test_name, state + inputs, test, state, returns=False),
             self._body_function(body_name, state + inputs, node.body, state),
         ]
+        trailing, subs = "", {}
+        bounds = [b for b in self.anno(node, Anno.TRIP_BOUND) or () if b.counter in state]
+        if bounds:
+            # A loop growing a list: how many more trips it makes at most, from its test
+            # (analysis/trips.py), sizes the list before the loop.
+            trips_name = subs["loop_trips"] = self.ctx.namer.new("loop_trips")
+            calls = [templates.replace(
+                "ac.trips_bound(counter, op, bound, step)", ac=self.ctx.runtime,
+                counter=b.counter, op=gast.Constant(value=b.op, kind=None),
+                bound=b.bound, step=gast.Constant(value=b.step, kind=None))[0].value
+                for b in bounds]
+            trips = [gast.Return(value=gast.Tuple(elts=calls, ctx=gast.Load()))]
+            functions.append(self._body_function(trips_name, state + inputs, trips, state,
+                                                 returns=False))
+            trailing = "trips=loop_trips"
         call = self._call("ac.while_stmt(loop_test, loop_body, state, names)", node, state,
-                          inputs, loop_test=test_name, loop_body=body_name)
-        return self._undefined_inits(node, state) + functions + call
+                          inputs, trailing, loop_test=test_name, loop_body=body_name, **subs)
+        return self._undefined_inits(node, state, sites) + functions + call
 
     def visit_For(self, node):
+        sites = _store_sites(node)  # (before the bodies below become functions)
+        self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.generic_visit(node)
+        self.loop_depth -= 1
         state = self._state(node)
         inputs = self._inputs(node, state)
         body_name = self.ctx.namer.new("loop_body")
@@ -246,4 +266,46 @@ class ControlFlowConverter(Converter):
         call = self._call("ac.for_stmt(iterable, extra_test, loop_body, state, names)", node,
                           state, inputs, iterable=node.iter, extra_test=extra_name,
                           loop_body=body_name)
-        return self._undefined_inits(node, state) + functions + call
+        return self._undefined_inits(node, state, sites) + functions + call
+
+
+_KEEP_IF_BOUND = """
+try:
+    name
+except NameError:
+    name = ac.Undefined(label)
+"""
+
+_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
+
+
+def _store_sites(node) -> dict:
+    """{name: the lines where `node` assigns it}, nested scopes left out (the node itself may be
+    a function: its body is walked)."""
+    sites: dict = {}
+    stack = list(node.body if isinstance(node, _SCOPES) else [node])
+    while stack:
+        n = stack.pop()
+        if isinstance(n, _SCOPES):
+            if not isinstance(n, gast.Lambda):
+                sites.setdefault(n.name, []).append(n.lineno)
+            continue
+        if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
+            # A name another pass generated has no line: 0 counts it as possibly bound before,
+            # which only costs a `try` (see _undefined_inits).
+            sites.setdefault(n.id, []).append(getattr(n, "lineno", None) or 0)
+        stack.extend(c for c in gast.iter_child_nodes(n))
+    return sites
+
+
+def _changed_objects(node) -> set:
+    """Names whose objects `node` changes: attribute / item targets' roots, and lists grown
+    (`name = ac.list_append(name, ...)`, written by the lists pass)."""
+    changed = set(activity_of(node)[2])
+    for n in gast.walk(node):
+        if (isinstance(n, gast.Assign) and len(n.targets) == 1
+                and isinstance(n.targets[0], gast.Name) and isinstance(n.value, gast.Call)
+                and isinstance(n.value.func, gast.Attribute)
+                and n.value.func.attr in ("list_append", "list_extend")):
+            changed.add(n.targets[0].id)
+    return changed

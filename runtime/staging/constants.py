@@ -16,8 +16,11 @@ table per process, never shrinking: constants are few and small); a staged state
 torch.while_loop carry it as any other state. When a graph returns one, the replay looks the
 constant up (the StagedConstant pytree node unflattens a concrete index into its constant).
 
-Uses a graph cannot answer raise a StagingError at the user's line: a StagedConstant's truth
-value, `str()`, `+`, `len` and the like. Comparisons with `==` / `!=` and `is` / `is not` (which
+Uses that need the value while tracing (a StagedConstant's truth value, `str()`, `+`, `len`
+and the like) specialise the graph on it at the top level of the function (NOTE
+[specialisation] in specialize.py: a guard `index == k` per constant of the table in turn, up
+to the one the inputs give); in a staged body, whose traced values are not the runtime ones,
+and under torch.compile, they raise a StagingError at the user's line. Comparisons with `==` / `!=` and `is` / `is not` (which
 converted code routes through `ac.is_` / `ac.is_not`) compare indices, giving a 0-d bool tensor
 that a converted `if` stages. A torch.export program outputs tensors only, so returning one
 from exported code is refused too (its index would mean nothing in another process).
@@ -104,12 +107,30 @@ class StagedConstant:
     @property
     def value(self):
         """The constant, once the graph has run (torch.compile returns a StagedConstant)."""
-        if not _concrete(self.index):
-            self._refuse("`.value`")
-        return lookup(int(self.index))
+        return self._needed("`.value`")
 
-    def _refuse(self, use: str):
-        raise StagingError(
+    def _needed(self, use: str):
+        """The constant, for a `use` that needs its value. While tracing at the top level of the
+        function the graph is specialised on it (NOTE [specialisation]: a guard `index == k`
+        for each constant k of the table in turn, up to the one the inputs give); in a staged
+        body, or under torch.compile, that is refused at the user's line."""
+        if _concrete(self.index):
+            return lookup(int(self.index))
+        error = self._refusal(use)
+        if torch.compiler.is_dynamo_compiling() or not isinstance(self.index, torch.Tensor):
+            raise error
+        from . import context, specialize
+
+        probing = context.probing()
+        in_body = context.in_staged_body() or probing
+        for k in range(1, len(_table)):  # (entry 0 is the placeholder, never a value)
+            if specialize.specialize(self.index == k, "if statement or loop", error, in_body,
+                                     probing):
+                return lookup(k)
+        raise error
+
+    def _refusal(self, use: str) -> StagingError:
+        return StagingError(
             "if statement or loop",
             f"'{self.name}' is a Python constant chosen by tensor values (set under a tensor "
             f"condition{_at(self.where)}), and {use} needs its value, which is only known when "
@@ -118,38 +139,45 @@ class StagedConstant:
             "number or a tensor (e.g. a status code) and turn it into text after the graph runs")
 
     def __bool__(self):
-        self._refuse("its truth value")
+        return bool(self._needed("its truth value"))
 
     def __str__(self):
-        self._refuse("str()")
+        return str(self._needed("str()"))
 
     def __format__(self, spec):
-        self._refuse("formatting it")
+        return format(self._needed("formatting it"), spec)
 
     def __len__(self):
-        self._refuse("len()")
+        return len(self._needed("len()"))
 
     def __iter__(self):
-        self._refuse("iterating over it")
+        return iter(self._needed("iterating over it"))
 
     def __contains__(self, item):
-        self._refuse("`in`")
+        return item in self._needed("`in`")
 
     def __getitem__(self, key):
-        self._refuse("indexing it")
+        return self._needed("indexing it")[key]
 
     def __hash__(self):
-        self._refuse("hashing it (a dict key, a set)")
+        return hash(self._needed("hashing it (a dict key, a set)"))
 
     def __add__(self, other):
-        self._refuse("`+`")
+        return self._needed("`+`") + other
 
-    __radd__ = __add__
+    def __radd__(self, other):
+        return other + self._needed("`+`")
 
     def __mod__(self, other):
-        self._refuse("`%`")
+        return self._needed("`%`") % other
 
-    __rmod__ = __mul__ = __rmul__ = __mod__
+    def __rmod__(self, other):
+        return other % self._needed("`%`")
+
+    def __mul__(self, other):
+        return self._needed("`*`") * other
+
+    __rmul__ = __mul__
 
     def __eq__(self, other):
         return _same(self, other)

@@ -17,6 +17,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
+from . import specialize
 from ..values import is_undefined
 
 __all__ = ["probe", "probing", "probe_side_effects_off", "staging", "staged_statement",
@@ -156,13 +157,13 @@ def no_recursion(statement: str, bodies, values):
         path = getattr(bodies[0], "__qualname__", "").split(".<locals>.")
         # (the converted function is named `<name>_converted` in its factory)
         function = re.sub(r"_converted(_\d+)?$", "", path[-2]) if len(path) > 1 else "a function"
-        raise StagingError(
+        raise specialize.never(StagingError(  # (not specialised: one trace per depth)
             statement,
             f"'{function}' calls itself while its bodies are being staged, from the same "
             "Python values and tensor types, so the depth of the recursion depends on a "
             "tensor and tracing it would never end",
             "Write the recursion as a while loop that carries the values that change, or "
-            "bound its depth with a Python int")
+            "bound its depth with a Python int"))
     return _entered(entered, key)
 
 

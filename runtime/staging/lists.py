@@ -55,7 +55,10 @@ class Growth:
             self._item_of(out, statement)
             self.count = _max(self.count, out.capacity - before.capacity)
             return
-        raise self._changed(statement, where)
+        error = self._changed(statement, where)
+        if type(before) is list and type(out) is list:
+            error.replaced_list = self.name  # a new list: see replaced_lists.py
+        raise error
 
     def _items(self, items, statement: str) -> None:
         for item in items:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import enum
+import functools
 import types
 
 import torch
@@ -28,6 +29,8 @@ from ..lists import StagedList
 from ..values import is_staged, is_undefined
 
 __all__ = ["carried_slots", "carry"]
+
+_REPLACED = "is replaced by another named tuple"
 
 # Types of these modules are values, not records of state (functions, classes, modules, None,
 # numbers, enum members, partials ...). The test stays simple for dynamo, which traces it.
@@ -61,8 +64,11 @@ def _is_plain_object(value) -> bool:
     return hasattr(value, "__dict__") and not hasattr(cls, "__slots__")
 
 
-def _flatten(value, leaves, seen):
-    """The structure of `value` (a nested tuple), appending its tensors to `leaves`."""
+def _flatten(value, leaves, seen, path="", records=frozenset()):
+    """The structure of `value` (a nested tuple), appending its tensors to `leaves`.
+
+    A named tuple is a constant, except at the `records` paths (see NOTE [named tuples]).
+    """
     if isinstance(value, torch.Tensor):
         leaves.append(value)
         return ("tensor",)
@@ -70,21 +76,50 @@ def _flatten(value, leaves, seen):
         return ("const", value)
     if type(value) is dict:
         seen = seen | {id(value)}
-        return ("dict", tuple((k, _flatten(v, leaves, seen)) for k, v in value.items()))
+        return ("dict", tuple((k, _flatten(v, leaves, seen, f"{path}[{k!r}]", records))
+                              for k, v in value.items()))
     if type(value) in (list, tuple):
         seen = seen | {id(value)}
-        return (type(value).__name__, tuple(_flatten(v, leaves, seen) for v in value))
+        return (type(value).__name__, tuple(_flatten(v, leaves, seen, f"{path}[{i}]", records)
+                                            for i, v in enumerate(value)))
+    if _is_namedtuple(value) and path in records:
+        seen = seen | {id(value)}
+        return ("namedtuple", type(value), tuple(
+            _flatten(v, leaves, seen, f"{path}.{k}", records)
+            for k, v in zip(type(value)._fields, value)))
     if _is_plain_object(value):
         seen = seen | {id(value)}
         return ("object", type(value),
-                tuple((k, _flatten(v, leaves, seen)) for k, v in vars(value).items()))
+                tuple((k, _flatten(v, leaves, seen, f"{path}.{k}", records))
+                      for k, v in vars(value).items()))
     return ("const", value)
 
 
-def flatten(value):
-    """(structure, tensors) of `value`."""
+# NOTE [named tuples]
+# A named tuple in an object (torchdiffeq's solver holds its Butcher tableau and its RK state in
+# two) is a value that cannot change: it stays a constant of the statement, so that its tensors
+# stay what they are outside (a tableau's coefficients remain constants a body can decide
+# conditions on, see specialize.py). Where a body replaces one by another named tuple of its
+# type (`self.rk_state = _RungeKuttaState(...)`), the statement is staged again with that one
+# carried by its tensors, and rebuilt after.
+
+
+class _ReplacedRecord(StagingError):
+    """A body replaced the named tuple at `path` of the state's slot `slot`."""
+
+    def __init__(self, slot, path, statement, problem, fix):
+        super().__init__(statement, problem, fix)
+        self.slot, self.path = slot, path
+
+
+def _is_namedtuple(value) -> bool:
+    return isinstance(value, tuple) and hasattr(type(value), "_fields")
+
+
+def flatten(value, records=frozenset()):
+    """(structure, tensors) of `value`; the named tuples at the paths `records` are carried."""
     leaves = []
-    return _flatten(value, leaves, frozenset()), leaves
+    return _flatten(value, leaves, frozenset(), "", records), leaves
 
 
 def _rebuild(spec, leaves):
@@ -99,6 +134,8 @@ def _rebuild(spec, leaves):
         return [_rebuild(v, leaves) for v in spec[1]]
     if kind == "tuple":
         return tuple(_rebuild(v, leaves) for v in spec[1])
+    if kind == "namedtuple":
+        return spec[1](*(_rebuild(v, leaves) for v in spec[2]))
     cls = spec[1]
     # types.SimpleNamespace is defined in C, and object.__new__ refuses to make one.
     new = cls.__new__(cls) if cls is types.SimpleNamespace else object.__new__(cls)
@@ -108,17 +145,20 @@ def _rebuild(spec, leaves):
 
 
 def _write_back(target, spec, leaves):
-    """Put the tensors `leaves` into `target` (of structure `spec`) in place."""
+    """Put the tensors `leaves` into `target` (of structure `spec`) in place (a named tuple
+    inside it, which cannot change, is replaced by a new one)."""
     kind = spec[0]
     if kind == "dict":
         for k, v in spec[1]:
-            if v[0] == "tensor":
-                target[k] = next(leaves)
+            if v[0] in ("tensor", "namedtuple"):
+                target[k] = _rebuild(v, leaves)
             else:
                 _write_back(target[k], v, leaves)
     elif kind in ("list", "tuple"):
         for i, v in enumerate(spec[1]):
-            if v[0] == "tensor":
+            if v[0] == "namedtuple" and kind == "list":
+                target[i] = _rebuild(v, leaves)
+            elif v[0] == "tensor":
                 if kind == "tuple":
                     raise AssertionError("a tuple's tensors cannot be replaced in place")
                 target[i] = next(leaves)
@@ -126,8 +166,8 @@ def _write_back(target, spec, leaves):
                 _write_back(target[i], v, leaves)
     elif kind == "object":
         for k, v in spec[2]:
-            if v[0] == "tensor":
-                setattr(target, k, next(leaves))
+            if v[0] in ("tensor", "namedtuple"):
+                setattr(target, k, _rebuild(v, leaves))
             else:
                 _write_back(getattr(target, k), v, leaves)
 
@@ -153,7 +193,19 @@ def _flatten_as(spec, value, leaves, path=""):
         leaves.append(value)
         return None
     if kind == "const":
-        return None if _same_constant(spec[1], value) else (path, "is changed")
+        if _same_constant(spec[1], value):
+            return None
+        if _is_namedtuple(spec[1]) and type(value) is type(spec[1]):
+            return path, _REPLACED
+        return path, "is changed"
+    if kind == "namedtuple":
+        if type(value) is not spec[1]:
+            return path, "changes its type"
+        for name, field, item in zip(spec[1]._fields, spec[2], value):
+            found = _flatten_as(field, item, leaves, f"{path}.{name}")
+            if found:
+                return found
+        return None
     if kind == "object":
         if type(value) is not spec[1]:
             return path, "changes its type"
@@ -190,7 +242,7 @@ def _carries(value) -> bool:
         return True
     if type(value) is dict:
         return True  # written back in place, so that other references see the change
-    if type(value) in (list, tuple):
+    if type(value) in (list, tuple) or _is_namedtuple(value):
         return any(_carries(v) for v in value)
     return False
 
@@ -200,15 +252,20 @@ def _holds_object(spec) -> bool:
         return True
     if spec[0] in ("dict", "list", "tuple"):
         return any(_holds_object(item[-1] if spec[0] == "dict" else item) for item in spec[1])
+    if spec[0] == "namedtuple":
+        return any(_holds_object(item) for item in spec[2])
     return False
 
 
-def carried_slots(state) -> dict:
-    """{slot: (structure, tensors)} for the state values carried here."""
-    return {i: flatten(v) for i, v in enumerate(state) if _carries(v)}
+def carried_slots(state, records=None) -> dict:
+    """{slot: (structure, tensors)} for the state values carried here (`records`: {slot: the
+    paths of its named tuples that are carried})."""
+    records = records or {}
+    return {i: flatten(v, frozenset(records.get(i, ()))) for i, v in enumerate(state)
+            if _carries(v)}
 
 
-def carry(stage, bodies, state, names, slots, statement):
+def carry(stage, bodies, state, names, slots, statement, records=None):
     """Run `stage(bodies, state)` with the objects in `slots` flattened to tuples of tensors.
 
     `bodies` are (function, returns_state, where) triples; each gets rebuilt copies of the
@@ -246,7 +303,10 @@ def carry(stage, bodies, state, names, slots, statement):
                 found = _flatten_as(spec, out[slot], leaves)
                 if found is not None:
                     path, what = found
-                    raise StagingError(
+                    error = (functools.partial(_ReplacedRecord, slot, path)
+                             if what is _REPLACED else StagingError)
+                    what = "is replaced" if what is _REPLACED else what
+                    raise error(
                         statement,
                         f"'{names[slot]}{path}' {what} {where}; only the tensors in an object "
                         "can change under a tensor condition",
@@ -258,7 +318,15 @@ def carry(stage, bodies, state, names, slots, statement):
 
     flat_state = tuple(tuple(slots[i][1]) or None if i in slots else v
                        for i, v in enumerate(state))
-    result = list(stage([wrap(*b) for b in bodies], flat_state))
+    try:
+        result = list(stage([wrap(*b) for b in bodies], flat_state))
+    except _ReplacedRecord as replaced:  # NOTE [named tuples]
+        if torch.compiler.is_dynamo_compiling():
+            raise
+        records = dict(records or {})
+        records[replaced.slot] = records.get(replaced.slot, frozenset()) | {replaced.path}
+        return carry(stage, bodies, state, names, carried_slots(state, records), statement,
+                     records)
     for slot, (spec, _) in slots.items():
         leaves = iter(result[slot] or ())
         if slot in built or spec[0] == "tuple":

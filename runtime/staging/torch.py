@@ -209,6 +209,16 @@ class Statement:
             out = constants.staged(out, name, self.like)
             if is_undefined(out):
                 raise _unbound_after(self.kind, name, where)
+            if not _is_stageable(out) and name == "<value>":
+                # `a if c else b` (operators.if_exp): no variable and no assignment to name.
+                raise StagingError(
+                    "conditional expression",
+                    f"'a if c else b' gives {_describe(out)} "
+                    f"{where.replace('in the ', 'on its ').replace('branch', 'side')}; a staged "
+                    "choice can only produce tensors and numbers",
+                    "Choose with a Python condition there (a str, such as an error message, "
+                    "cannot depend on a tensor), or make both sides tensors",
+                )
             if not _is_stageable(out):
                 raise self.error(
                     f"'{name}' becomes {_describe(out)} {where}; staged statements can only "
@@ -448,6 +458,22 @@ def _private(values):
     # Bodies may update their state in place (`steps += 1`); torch's operators refuse mutation
     # of their inputs, so each body works on copies.
     return pytree.tree_map(lambda t: t.clone(), tuple(values))
+
+
+def _views_an_input(t: torch.Tensor) -> bool:
+    """Whether `t` is a view of a tensor its body did not compute: an operand, or a tensor the
+    body reads by closure. A view of the body's own result (`(n > 1).reshape(())`: a view, as
+    bodies are traced with autograd's view tracking, NOTE [autograd in staged bodies]) is not."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
+
+    base = t._base
+    if base is None:
+        return False
+    if torch.compiler.is_dynamo_compiling():
+        return True
+    tracer = getattr(get_proxy_mode(), "tracer", None)
+    slot = get_proxy_slot(base, tracer, None) if tracer is not None else None
+    return slot is None or slot.proxy.node.op != "call_function"
 
 
 def _unalias(outputs):
@@ -882,8 +908,7 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             # `while found:` returns (a 0-d view of) an operand, and torch's operators refuse
             # outputs that alias their inputs.
             # A third-party tracer's predicate need not be a tensor.
-            aliased = isinstance(go, torch.Tensor) and go._base is not None
-            return go.clone() if aliased else go
+            return go.clone() if isinstance(go, torch.Tensor) and _views_an_input(go) else go
 
         def staged_body(*flat, operands=operands, watch=watch):
             raw = _run_body(statement, operands, body, flat)
@@ -925,7 +950,8 @@ def _stage_loop_created(test, body, statement: Statement, trips, created):
 
 # NOTE [lists in while loops]
 # A while_loop carries fixed-shape tensors only, so a list it grows is a buffer sized before the
-# loop starts. A `for` knows its length then; a `while` on a tensor condition does not, so it is
+# loop starts. A `for` knows its length then, and so does a `while` whose test bounds its trips
+# (`steps < max_len`, `trips` from autoconv/analysis/trips.py); any other `while` is
 # staged twice: a first loop runs the same bodies with the lists' appends dropped and only counts
 # the trips, and the second, with buffers of that many rows (an unbacked size), makes the lists.
 # The bodies are pure, so both loops take the same path; the first one's prints and asserts are

@@ -314,3 +314,58 @@ def test_name_bound_in_an_earlier_iteration_keeps_its_value():
             return y
         """,
     )
+
+
+def test_name_possibly_bound_keeps_its_value():
+    # `y` is bound when the loop ran: the `if` must not reset it to Undefined.
+    assert_converts(
+        """
+        def f(x, n):
+            for i in n:
+                y = i
+            if x > 0:
+                y = x
+            return y
+        """,
+        """
+        def f(x, n):
+            y = ac.Undefined('y')
+
+            def loop_body(i, y):
+                y = i
+                return y,
+            y, = ac.for_stmt(n, None, loop_body, (y,), ('y',))
+            try:
+                y
+            except NameError:
+                y = ac.Undefined('y')
+
+            def if_true(y, x):
+                y = x
+                return y,
+            y, = ac.if_stmt(x > 0, if_true, None, (y,), ('y',), (x,))
+            return y
+        """,
+    )
+
+
+def test_branch_rebinding_a_dead_bound_name_takes_it_as_input():
+    assert_converts(
+        """
+        def f(x, r):
+            if x > 0:
+                r = r * 2
+                x = x + r
+            return x
+        """,
+        """
+        def f(x, r):
+
+            def if_true(x, r):
+                r = r * 2
+                x = x + r
+                return x,
+            x, = ac.if_stmt(x > 0, if_true, None, (x,), ('x',), (r,))
+            return x
+        """,
+    )

@@ -25,3 +25,58 @@ def test_append_extend():
             return out
         """,
     )
+
+
+def test_while_growing_a_list_gets_the_trip_bound_of_its_test():
+    # `steps < limit`, steps moved by 1 once per trip: at most limit - steps more trips, which
+    # sizes the list before the one staged loop (no counting loop).
+    assert_converts(
+        """
+        def f(x, limit):
+            out = []
+            steps = 0
+            while x > 0 and steps < limit:
+                x = x - 1
+                out.append(x)
+                steps += 1
+            return out
+        """,
+        """
+        def f(x, limit):
+            out = []
+            steps = 0
+
+            def loop_test(out, steps, x, limit):
+                return ac.and_(x > 0, lambda limit, steps: steps < limit, (limit, steps))
+
+            def loop_body(out, steps, x, limit):
+                x = x - 1
+                out = ac.list_append(out, x)
+                steps += 1
+                return out, steps, x
+
+            def loop_trips(out, steps, x, limit):
+                return ac.trips_bound(x, '>', 0, -1), ac.trips_bound(steps, '<', limit, 1)
+            out, steps, x = ac.while_stmt(loop_test, loop_body, (out, steps, x), ('out', 'steps', 'x'), (limit,), trips=loop_trips)
+            return out
+        """,
+    )
+
+
+def test_no_trip_bound_where_the_test_does_not_bound_the_trips():
+    # A step that is not once per trip (in an `if`), a bound the body changes, a counter
+    # moving away from its bound, a `continue` that may skip the step: the loop keeps its
+    # counting run (no trips=).
+    for body in (["if x > 1:", "    i += 1"], ["n = n + 1", "i += 1"], ["i -= 1"],
+                 ["if x > 1:", "    continue", "i += 1"]):
+        lines = ["def f(x, n):", "    out = []", "    i = 0", "    while x > 0 and i < n:",
+                 "        x = x / 2", "        out.append(x)",
+                 *("        " + line for line in body), "    return out"]
+        assert "trips=" not in to_code_of("\n".join(lines) + "\n"), body
+
+
+def to_code_of(source):
+    from support import function_from_source
+
+    import autoconv
+    return autoconv.to_code(function_from_source(source))

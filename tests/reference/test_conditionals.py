@@ -318,3 +318,33 @@ def test_converted_runs_as_python_on_eager_tensors():
     converted = autoconv.convert(if_elif_else)
     for x in VEC3_INPUTS:
         torch.testing.assert_close(converted(x), if_elif_else(x))
+
+
+# --- names bound before a statement, and branch-local rebinding --------------------------------
+
+def bound_by_an_earlier_loop(x, alpha):
+    for a in alpha:  # binds `y` when it runs
+        y = x * a
+    if (x > 0).all():  # `y` may be bound: it keeps the loop's value (was reset to unbound)
+        pass
+    else:
+        y = -x
+    return y
+
+
+def test_a_name_bound_by_an_earlier_loop_keeps_its_value():
+    assert_same_result(bound_by_an_earlier_loop, [(T([1., 2.]), T([2., 3.])),
+                                                  (T([-1., 2.]), T([2., 3.]))])
+
+
+def rebound_in_a_branch(ratio, step):
+    if ratio == 0:
+        return step * 2
+    ratio = ratio.type_as(step)  # a new dtype, dead after the `if`: an input, not state
+    return step * ratio
+
+
+def test_a_branch_rebinding_a_dead_name_to_another_dtype():
+    assert_same_result(rebound_in_a_branch, [
+        (T(0., dtype=torch.float32), T(1.5, dtype=torch.float64)),
+        (T(0.5, dtype=torch.float32), T(1.5, dtype=torch.float64))])

@@ -148,29 +148,29 @@ def test_export_of_a_constant_used_inside_saves_and_loads():
         assert_close(module(x.clone()), status_compared_inside(x.clone()))
 
 
-@pytest.mark.parametrize("use, refused", [
-    ("msg + '!'", "`[+]`"),
-    ("len(msg)", "len()"),
-    ("f'{msg}'", "formatting it"),
-    ("str(msg)", "str()"),
-])
-def test_uses_that_need_the_value_are_refused_at_the_users_line(use, refused):
+def _same_on_every_path(fn, inputs, graphs):
+    """`fn` as an autoconv Function equals Python on each input, with `graphs` traced (a graph
+    specialised on a condition, NOTE [specialisation], gets one per path)."""
+    function = autoconv.autoconv(fn)
+    for args in inputs:
+        assert_close(function(*args), fn(*args))
+    assert len(function.concrete_functions) == graphs
+
+
+@pytest.mark.parametrize("use", ["msg + '!'", "'<' + msg", "len(msg)", "f'{msg}'", "str(msg)",
+                                 "msg * 2"])
+def test_uses_that_need_the_value_specialise_the_graph_at_the_top_level(use):
     fn = function_from_source(f"""
         def f(x):
             msg = "a"
             if x.sum() > 0:
-                msg = "b"
-            out = {use}
-            return x
+                msg = "bb"
+            return x, {use}
         """)
-    with pytest.raises(StagingError, match=refused) as caught:
-        autoconv.autoconv(fn)(T([1.0]))
-    assert caught.value.lineno == 6
-    assert "Python constant chosen by tensor values (set under a tensor condition" in str(
-        caught.value)
+    _same_on_every_path(fn, [(T([1.0]),), (T([-1.0]),), (T([2.0]),)], graphs=2)
 
 
-def test_truth_value_is_refused():
+def test_truth_value_specialises_the_graph_at_the_top_level():
     fn = function_from_source("""
         def f(x):
             msg = None
@@ -180,12 +180,67 @@ def test_truth_value_is_refused():
                 x = x + 1
             return x
         """)
-    with pytest.raises(StagingError, match="its truth value") as caught:
-        autoconv.autoconv(fn)(T([1.0]))
-    assert caught.value.lineno == 6
+    _same_on_every_path(fn, [(T([1.0]),), (T([-1.0]),)], graphs=2)
 
 
-def test_a_constant_on_one_path_and_a_tensor_on_the_other_is_refused():
+def test_a_constant_raised_at_the_top_level_has_its_value():
+    fn = function_from_source("""
+        def f(x):
+            msg = "small"
+            if x.sum() > 10:
+                msg = "large"
+            if x.sum() < 0:
+                raise ValueError(msg)
+            return x
+        """)
+    function = autoconv.autoconv(fn)
+    assert_close(function(T([1.0])), T([1.0]))
+    with pytest.raises(ValueError) as caught:
+        function(T([-1.0]))
+    assert caught.value.args == ("small",)
+
+
+@pytest.mark.parametrize("use, refused", [
+    ("msg + '!'", "`[+]`"),
+    ("f'{msg}'", "formatting it"),
+    ("str(msg)", "str()"),
+])
+def test_uses_that_need_the_value_in_a_staged_body_are_refused_at_the_users_line(use, refused):
+    # A staged loop's body: its traced values are not the runtime ones, nothing to specialise.
+    fn = function_from_source(f"""
+        def f(x):
+            msg = "a"
+            while x.sum() > 0:
+                if x[0] > 1:
+                    msg = "b"
+                out = {use}
+                x = x - 1
+            return x
+        """)
+    with pytest.raises(StagingError, match=refused) as caught:
+        autoconv.autoconv(fn)(T([3.0]))
+    assert caught.value.lineno == 7
+    assert "Python constant chosen by tensor values (set under a tensor condition" in str(
+        caught.value)
+
+
+def test_under_torch_compile_a_use_that_needs_the_value_is_refused():
+    fn = function_from_source("""
+        def f(x):
+            msg = "a"
+            if x.sum() > 0:
+                msg = "b"
+            out = str(msg)
+            return x
+        """)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    with pytest.raises(Exception, match="str\\(\\) needs its value"):  # noqa: PT011
+        compiled(T([1.0]))
+
+
+def test_a_constant_on_one_path_and_a_tensor_on_the_other():
+    # At the top level the graph is specialised on the condition (one graph per path) ...
     fn = function_from_source("""
         def f(x):
             if x.sum() > 0:
@@ -194,9 +249,22 @@ def test_a_constant_on_one_path_and_a_tensor_on_the_other_is_refused():
                 y = x
             return y
         """)
+    _same_on_every_path(fn, [(T([1.0]),), (T([-1.0]),)], graphs=2)
+    # ... in a staged body it is refused at the if.
+    fn = function_from_source("""
+        def f(x):
+            y = x
+            while x.sum() > 5:
+                x = x - 1
+                if x.sum() > 6:
+                    y = "text"
+                else:
+                    y = x
+            return y
+        """)
     with pytest.raises(StagingError) as caught:
-        autoconv.autoconv(fn)(T([1.0]))
-    assert caught.value.lineno == 3
+        autoconv.autoconv(fn)(T([8.0]))
+    assert caught.value.lineno == 6
 
 
 def bound_in_both_branches(x):
@@ -212,12 +280,14 @@ def test_unbound_before_and_bound_in_both_branches():
                        compile=False)
 
 
-def test_bound_in_one_branch_only_is_refused_as_a_tensor_would_be():
+def test_bound_in_one_branch_only_is_specialised_at_the_top_level_as_a_tensor_would_be():
     fn = function_from_source("""
         def f(x):
             if x.sum() > 0:
                 kind = "positive"
             return x, kind
         """)
-    with pytest.raises(StagingError, match="'kind' has no value in the false branch"):
-        autoconv.autoconv(fn)(T([1.0]))
+    function = autoconv.autoconv(fn)
+    assert function(T([1.0]))[1] == "positive"
+    with pytest.raises(UnboundLocalError):
+        function(T([-1.0]))

@@ -401,14 +401,25 @@ def test_loop_over_python_container_of_tensors(fn, inputs):
 def test_zip_with_unselectable_python_values_is_refused():
     from autoconv_runtime import StagingError
 
-    def f(x):
+    def f(x, n):
         s = torch.zeros(())
-        for v, name in zip(x, ["a", "b"]):
+        for v, name in zip(range(n), ["a", "b"]):  # a staged range: no Python loop either
             s = s + v
         return s
 
     with pytest.raises(StagingError, match="zipped or enumerated with a traced tensor"):
-        autoconv.autoconv(f)(T([1.0, 2.0]))
+        autoconv.autoconv(f)(T([1.0, 2.0]), T(2))
+
+
+def test_zip_of_a_tensor_with_python_values_runs_as_python():
+    # A tensor's length is known while tracing: the loop runs as Python over its rows.
+    def f(x):
+        s = torch.zeros(())
+        for v, name in zip(x, ["a", "b"]):
+            s = s + v * len(name)
+        return s
+
+    assert_same_result(f, [T([1.0, 2.0]), T([-1.0, 3.0])], staged=False)
 
 
 # --- variables first bound inside a staged loop ----------------------------------------------
@@ -497,9 +508,43 @@ def _status_before_break_in_a_long_range(x):
 
 
 def test_range_loop_with_a_traced_break_is_one_staged_loop():
-    from support import WHILE_LOOP, count_ops
-
     concrete = assert_same_result(_status_before_break_in_a_long_range,
                                   [(torch.tensor(10.0),), (torch.tensor(1e6),)], export=False,
                                   compile=False)
     assert count_ops(concrete.graph_module, WHILE_LOOP) == 1
+
+
+# --- zip of a tensor of known length with a list of unlike items ------------------------------
+
+def zip_with_unlike_items(alpha, y):
+    betas = [torch.ones(1), torch.ones(2), torch.ones(3)]  # a Butcher tableau's rows
+    for a, b in zip(alpha, betas):  # no staged loop can index `betas`: runs as Python
+        y = y + a * b.sum()
+    return y
+
+
+def test_zip_with_a_list_of_unlike_items_runs_as_python():
+    concrete = assert_same_result(
+        zip_with_unlike_items, [(T([1., 2., 3.]), T(0.)), (T([-1., 0., 5.]), T(2.))],
+        staged=False)
+    assert count_ops(concrete.graph_module, WHILE_LOOP) == 0
+
+
+def _bound_at_break_or_in_else(x):
+    for i in [1.0, 2.0, 3.0]:
+        if x > i:
+            y = x * i
+            break
+    else:
+        y = -x
+    return y
+
+
+def test_variable_bound_at_a_staged_break_or_in_the_loops_else():
+    # The lowered `else` (`if not did_break:`) sat on the loop's line, before the body's
+    # assignment by line: `y` was reset to Undefined after the loop (UnboundLocalError). The
+    # top-level `if x > i:` binding `y` on one path is specialised: one graph per path.
+    function = autoconv.autoconv(_bound_at_break_or_in_else)
+    for x in (T(0.5), T(1.5), T(5.0), T(2.5)):
+        assert torch.equal(function(x), _bound_at_break_or_in_else(x))
+    assert len(function.concrete_functions) == 2  # (x > 1 breaks at the first item)

@@ -334,6 +334,15 @@ class SetsInBranch(torch.nn.Module):
         self.total = torch.zeros(())
 
     def forward(self, x):
+        while x.sum() < 10:
+            if x.sum() > 0:
+                self.total = self.total + 1
+            x = x * 2
+        return x
+
+
+class SetsInTopLevelBranch(SetsInBranch):
+    def forward(self, x):
         if x.sum() > 0:
             self.total = self.total + 1
         return x
@@ -345,6 +354,17 @@ def test_module_attribute_set_in_staged_branch_is_refused():
                                            r"branch"):
         autoconv.autoconv(module)(T([1.]))
     assert type(module.total) is torch.Tensor  # undone: no value of the trace is left
+
+
+def test_module_attribute_set_in_a_top_level_branch_is_specialised():
+    # At the top level the graph follows the branch taken (NOTE [specialisation]), and the
+    # attribute is written back on each call taking it.
+    module, reference = SetsInTopLevelBranch(), SetsInTopLevelBranch()
+    f = autoconv.autoconv(module)
+    for x in (T([1.]), T([-1.]), T([2.]), T([-3.])):
+        assert_close(f(x), reference(x))
+    assert_close(module.total, reference.total)
+    assert f.trace_count == 2
 
 
 def test_export_of_the_examples_saves_and_loads():
