@@ -478,8 +478,12 @@ def _views_an_input(t: torch.Tensor) -> bool:
 
 def _unalias(outputs):
     # torch.cond and while_loop refuse outputs that alias their inputs (a body returning a value
-    # it only read, or a view of one), so every output is a copy.
-    return pytree.tree_map(lambda t: t.clone(), tuple(outputs))
+    # it only read, or a view of one), so every output is a copy. A contiguous one is copied to
+    # contiguous strides: a slice's size-1 dimension keeps its old stride in a plain copy
+    # (`k[:, 0]` of a (1, 4) tensor: stride (4,)), which torch.cond refuses.
+    return pytree.tree_map(
+        lambda t: t.clone(memory_format=torch.contiguous_format) if t.is_contiguous()
+        else t.clone(), tuple(outputs))
 
 
 def _distinct(tensors):

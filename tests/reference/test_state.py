@@ -218,7 +218,7 @@ def python_field_changed(x):
 
 
 def test_python_field_changed_is_refused():
-    with pytest.raises(StagingError, match=r"'p\.n' is changed in the loop body"):
+    with pytest.raises(StagingError, match=r"`p\.n` is changed in the loop body"):
         autoconv.autoconv(python_field_changed)(T([1., 2.]))
 
 
