@@ -43,7 +43,8 @@ _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement (o
 
 
 def _is_plain_object(value) -> bool:
-    if isinstance(value, (torch.Tensor, torch.nn.Module, StagedList, enum.Enum)):
+    if isinstance(value, (torch.Tensor, torch.nn.Module, StagedList, enum.Enum, dict)):
+        # (a dict subclass, such as scipy's OptimizeResult, is its items: see mappings.py)
         return False
     if is_undefined(value):  # autoconv's placeholder for an unbound variable, not an object
         return False

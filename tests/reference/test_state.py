@@ -396,6 +396,24 @@ def test_a_fake_constant_is_an_internal_error():
         _check_no_trace_values(graph_module, "f")
 
 
+class Result(dict):
+    """A dict subclass as a result (scipy's OptimizeResult is one)."""
+
+
+def dict_subclass_returned_early(x):
+    for i in range(3):
+        if x[i] > 0:
+            return Result(x=x * i, index=i)
+    return Result(x=x, index=-1)
+
+
+def test_dict_subclass_returned_under_a_tensor_condition():
+    concrete = assert_same_result(dict_subclass_returned_early,
+                                  [(T([0.0, 2.0, 0.0]),), (T([0.0, 0.0, 0.0]),)], export=False,
+                                  compile=False)
+    assert type(concrete(T([0.0, 2.0, 0.0]))) is Result
+
+
 def library_object_set_in_loop(x):
     p = functools.partial(torch.add, other=1)
     p.v = x
