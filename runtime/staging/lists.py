@@ -14,6 +14,7 @@ from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols
 from ..errors import StagingError
 from ..lists import StagedList, UncountedList
 from ..values import to_tensor
+from . import context
 
 __all__ = ["Growth", "growing_slots", "probe_copies", "measure", "trip_bound", "reserve",
            "check_loop_growth", "release", "uncounted"]
@@ -155,6 +156,13 @@ def reserve(value, growth: Growth, extra, like, statement: str) -> StagedList:
     name = growth.name
     if isinstance(value, StagedList):
         return value.grown(extra).with_flags(reserved=True)
+    if context.is_caller_owned_list(value):
+        raise StagingError(
+            statement, f"'{name}' is a list the caller passed in, and it grows under a tensor "
+            "condition: in the graph the grown list is a new list of data-dependent length, so "
+            "the caller's list would never get the items",
+            f"Grow a list of your own (`{name} = list({name})` before the {statement}) and "
+            "return it; the caller can extend its list with it")
     item = growth.item
     rows = [_as_row(v, item, name, statement) for v in value]
     device = like.device if like is not None else item.device

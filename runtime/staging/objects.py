@@ -307,9 +307,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
                     what = "is replaced" if what is _REPLACED else what
                     raise error(
                         statement,
-                        f"'{names[slot]}{path}' {what} {where}; only the tensors in an object "
+                        f"`{names[slot]}{path}` {what} {where}; only the tensors in an object "
                         "can change under a tensor condition",
-                        f"Keep '{names[slot]}{path}' as it is in the {statement} (or hold it in "
+                        f"Keep `{names[slot]}{path}` as it is in the {statement} (or hold it in "
                         "a tensor), or compute it outside")
                 out[slot] = tuple(leaves) or None
             return tuple(out)

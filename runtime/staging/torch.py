@@ -431,8 +431,11 @@ def _private(values):
 
 def _unalias(outputs):
     # torch.cond and while_loop refuse outputs that alias their inputs (a body returning a value
-    # it only read, or a view of one), so every output is a copy.
-    return _map(lambda t: t.clone(), outputs)
+    # it only read, or a view of one), so every output is a copy. A contiguous one is copied to
+    # contiguous strides: a slice's size-1 dimension keeps its old stride in a plain copy
+    # (`k[:, 0]` of a (1, 4) tensor: stride (4,)), which torch.cond refuses.
+    return _map(lambda t: t.clone(memory_format=torch.contiguous_format) if t.is_contiguous()
+                else t.clone(), outputs)
 
 
 def _distinct(tensors):

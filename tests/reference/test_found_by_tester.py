@@ -110,3 +110,19 @@ def test_a_python_range_with_a_tensor_break_is_one_loop():
     concrete = assert_same_result(iterate_until_tolerance, [torch.ones(2), torch.ones(2) * 0.15],
                                   export=False, compile=False)
     assert count_ops(concrete.graph_module, COND, WHILE_LOOP) <= 2, concrete.code
+
+
+def accept_step(k, y0, accept):
+    # torchdiffeq's bosh3 / adaptive_heun step with a 1-element state: the branch's value is a
+    # slice whose size-1 dimension has stride 4, which torch.cond refused ("output stride is
+    # not a simple accumulative multiplication of sizes")
+    y = y0
+    if accept:
+        y = k[:, 0]
+    return y + 1
+
+
+def test_a_slice_with_a_size_1_dimension_as_a_branch_value():
+    k = torch.arange(4.).reshape(1, 4)
+    assert_same_result(accept_step, [(k, torch.zeros(1), torch.tensor(True)),
+                                     (k, torch.zeros(1), torch.tensor(False))])

@@ -218,7 +218,7 @@ def python_field_changed(x):
 
 
 def test_python_field_changed_is_refused():
-    with pytest.raises(StagingError, match=r"'p\.n' is changed in the loop body"):
+    with pytest.raises(StagingError, match=r"`p\.n` is changed in the loop body"):
         autoconv.autoconv(python_field_changed)(T([1., 2.]))
 
 
@@ -409,3 +409,70 @@ def test_attribute_of_an_object_autoconv_does_not_carry_is_refused():
     # body must be refused (it left a FakeTensor in the object before), and undone.
     with pytest.raises(StagingError, match=r"'p\.v' of partial object 'p' is set in the loop body"):
         autoconv.autoconv(library_object_set_in_loop)(T([1., 2.]))
+
+
+# --- Python values a call stores into its caller's objects (NOTE [changed Python values]) ---
+
+def count_into_dict(x, d):
+    d["n"] = d["n"] + 1
+    d["t"] = d["t"] + x.sum()
+    return x * 2
+
+
+def test_python_numbers_stored_into_an_argument_dict_are_stored_on_every_call():
+    # the counter was undone after the trace and never stored again: {'n': 0} after 3 calls
+    function = autoconv.autoconv(count_into_dict)
+    eager, staged = {"n": 0, "t": T(0.)}, {"n": 0, "t": T(0.)}
+    for _ in range(3):
+        assert_close(function(torch.ones(2), staged), count_into_dict(torch.ones(2), eager))
+    assert staged["n"] == eager["n"] == 3
+    assert_close(staged["t"], eager["t"])
+
+
+def append_to_argument(x, out):
+    out.append(x * 2)
+    out.append(len(out))
+    return x + 1
+
+
+def test_items_appended_to_an_argument_list_reach_the_caller():
+    # appending to a list argument raised an internal IndexError at replay
+    function = autoconv.autoconv(append_to_argument)
+    eager, staged = [], []
+    for x in (torch.ones(2), T([3., 4.])):
+        assert_close(function(x, staged), append_to_argument(x, eager))
+    assert len(staged) == len(eager) == 4
+    for got, want in zip(staged, eager):
+        assert_close(got, want)
+
+
+class CountsCalls(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return x * 2
+
+
+def test_a_python_attribute_set_by_a_call_is_refused():
+    # it was set once, while tracing (1 after 3 calls)
+    with pytest.raises(StagingError, match=r"sets self\.calls, an attribute, to the Python "
+                                           r"value 1 \(it held 0\)") as error:
+        autoconv.autoconv(CountsCalls())(torch.ones(2))
+    assert error.value.filename == __file__
+
+
+def grow_argument_in_loop(x, out):
+    i = torch.tensor(0)
+    while i < x.shape[0] and x[i] > 0:
+        out.append(x[i] * 2)
+        i += 1
+    return i
+
+
+def test_a_list_argument_grown_under_a_tensor_condition_is_refused():
+    # the graph's grown list is a new object: the caller's list stayed empty
+    with pytest.raises(StagingError, match="'out' is a list the caller passed in"):
+        autoconv.autoconv(grow_argument_in_loop)(T([1., 2., -1.]), [])
