@@ -491,12 +491,15 @@ def test_recursion_bounded_by_a_python_value_still_stages():
         torch.testing.assert_close(f(x, 3), bounded_depth(x, 3))
 
 
-def _nested(levels: int) -> str:
+def _nested(levels: int, returns: bool = False) -> str:
     # (in a staged loop's body: at the top level the ifs would be specialised)
     lines = ["def f(x):", "    y = x", "    while x.sum() < 100:"]
     for i in range(levels):
         lines.append("    " * (i + 2) + f"if x.sum() > {i}:")
-        lines.append("    " * (i + 3) + "y = count(y)")
+        lines.append("    " * (i + 3) + f"y = count(y, {i})")
+        if returns:  # the loop learns its return value's type by a probe of the bodies
+            lines.append("    " * (i + 3) + f"if x.sum() > {i + 10}:")
+            lines.append("    " * (i + 4) + f"return y * {i}")
     lines.append("    " * (levels + 2) + "y = y.int()  # a dtype the other branch lacks")
     lines.append("        x = x * 2")
     lines.append("    return y")
@@ -507,7 +510,7 @@ def test_a_failing_nested_statement_runs_each_body_a_bounded_number_of_times():
     runs = []
 
     @autoconv.do_not_convert
-    def count(y):
+    def count(y, level):
         runs[-1] += 1
         return y + 1
 
@@ -520,6 +523,25 @@ def test_a_failing_nested_statement_runs_each_body_a_bounded_number_of_times():
     # Linear in the nesting (each body traced, probed and re-run at most a few times), not
     # exponential: 6 levels ran the innermost body 2**6 times.
     assert runs[1] <= 3 * runs[0], runs
+
+
+def test_a_failing_statement_under_early_returns_runs_each_body_at_most_twice():
+    import collections
+
+    # The probe that learns the return value's type runs the nested statements by types only
+    # (NOTE [types-only probes]); the one that fails is staged in full once more to say why.
+    runs = collections.Counter()
+
+    @autoconv.do_not_convert
+    def count(y, level):
+        runs[level] += 1
+        return y + 1
+
+    fn = function_from_source(_nested(3, returns=True), {"count": count})
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(fn)(torch.ones(2))
+    assert "'y' is a torch.float32 tensor" in str(info.value)
+    assert len(runs) == 3 and max(runs.values()) <= 2, runs
 
 
 # StagingErrors reach the user through torch.compile as themselves, at the user's line.

@@ -46,6 +46,37 @@ def test_each_branch_runs_once():
     assert counts == {"true": 1, "false": 1}
 
 
+def _nested_returns(depth: int, loops: int) -> str:
+    # `loops` nested staged whiles around an if / elif chain `depth` deep, each branch returning.
+    lines, indent = ["def f(x):"], "    "
+    for w in range(loops):
+        lines += [f"{indent}while x.sum() < {100 - w}:", f"{indent}    ran('loop {w}')"]
+        indent += "    "
+    for d in range(depth):
+        lines += [f"{indent}{'if' if d == 0 else 'elif'} x.sum() > {2 * (depth - d)}:",
+                  f"{indent}    ran('branch {d}')", f"{indent}    return x * {d}"]
+    lines.append(f"{indent}x = x + 1")
+    for w in range(loops):
+        indent = indent[:-4]
+        lines.append(f"{indent}    x = x * 2")
+    return "\n".join(lines + ["    return x"])
+
+
+def test_nested_early_returns_run_each_body_twice():
+    # The return value's placeholder is learnt by a probe of the bodies (NOTE [types-only
+    # probes]); it ran every nested statement in full, so a body at depth d ran d + 1 times
+    # (here up to 9 times; 40 runs for 10 bodies in a 4-deep elif chain found by the fuzzer).
+    # Now: once in the probe, once in torch's operator, whatever the depth.
+    runs.clear()
+    fn = function_from_source(_nested_returns(6, 2), {"ran": ran})
+    f = autoconv.autoconv(fn)
+    f(torch.full((2,), 0.25))
+    assert len(runs) == 8 and max(runs.values()) <= 2, dict(runs)
+    for x in (torch.full((2,), 0.25), torch.full((2,), 2.5), torch.full((2,), 5.5), torch.ones(2)):
+        assert torch.equal(f(x), fn(x)), x
+    assert f.trace_count == 1
+
+
 def test_promotion_runs_each_branch_twice():
     # A number meets a tensor: the statement is staged again with the promoted dtype (it was
     # three runs each: the operator's, a probe after its failure, the restaged operator's).

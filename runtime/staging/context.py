@@ -20,25 +20,40 @@ from ..errors import StagingError
 from . import specialize
 from ..values import is_undefined
 
-__all__ = ["probe", "probing", "probe_side_effects_off", "staging", "staged_statement",
-           "in_staged_body", "operator_bodies", "no_recursion"]
+__all__ = ["probe", "probing", "types_probe", "probing_types", "probe_side_effects_off",
+           "staging", "staged_statement", "in_staged_body", "operator_bodies", "no_recursion"]
 
 _probing = [False]
+# Whether the probe only learns the types of outputs (see NOTE [types-only probes] in torch.py).
+_types_only = [False]
 
 
 @contextlib.contextmanager
-def probe():
+def probe(types_only: bool = False):
+    """Bodies run only as a probe: side effects off, their ops dead code. With `types_only`, the
+    probe only learns the types of values, and the statements staged inside it run each body
+    once, without torch's operators (NOTE [types-only probes]); `types_only=False` inside such
+    a probe (counting a loop's trips) stages them fully again."""
     if torch.compiler.is_compiling() and _compiled_bodies[_IN_OPERATOR]:
         # Dynamo traces the bodies of torch.cond / while_loop and refuses the flag's mutation
         # there. Without it, a print in a probed body stays in the graph as a second print.
         yield
         return
-    outer = _probing[0]  # probes nest: a probed body may stage statements that probe
-    _probing[0] = True
+    outer = _probing[0], _types_only[0]  # probes nest: a probed body may stage statements that probe
+    _probing[0], _types_only[0] = True, types_only
     try:
         yield
     finally:
-        _probing[0] = outer
+        _probing[0], _types_only[0] = outer
+
+
+def types_probe():
+    return probe(types_only=True)
+
+
+def probing_types() -> bool:
+    """True while a probe runs only to learn the types of values (NOTE [types-only probes])."""
+    return _types_only[0]
 
 
 def probe_side_effects_off():

@@ -32,10 +32,11 @@ from torch.utils import _pytree as pytree
 
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
-from ..values import RETURN_VALUE, is_staged, is_symbolic, is_undefined, to_tensor
+from ..values import RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined, to_tensor
 from . import constants, lists, mappings, objects, operators, registry, replaced_lists
 from .context import (in_staged_body, no_recursion, operator_bodies, probe,
-                      probe_side_effects_off, probing, staged_statement, staging)
+                      probe_side_effects_off, probing, probing_types, staged_statement, staging,
+                      types_probe)
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
            "staged_statement", "in_staged_body", "SlotKind", "Statement"]
@@ -90,11 +91,51 @@ def _is_stageable(value) -> bool:
     return False
 
 
-def _as_tensors(value, like, dtype=None):
-    return pytree.tree_map(lambda leaf: to_tensor(leaf, like, dtype), value)
+# Dynamo traces this module step by step when it compiles converted code, and torch's pytree
+# cost it thousands of steps per statement (23.6k of 55k for one 10-line function); a
+# statement's state is mostly flat (tensors and numbers), which these take without pytree.
+_LEAF_TYPES = (bool, int, float, str, type(None), Undefined)
+
+
+def _is_leaf(value) -> bool:
+    """Whether torch's pytree takes `value` as a leaf, told without it for the common kinds
+    (False for the others, which go through pytree)."""
+    return isinstance(value, torch.Tensor) or type(value) in _LEAF_TYPES
+
+
+def _all_leaves(values) -> bool:
+    # (a loop, not all() of a generator: each generator costs dynamo a frame of its own)
+    for value in values:
+        if not (isinstance(value, torch.Tensor) or type(value) in _LEAF_TYPES):
+            return False
+    return True
+
+
+def _flatten(values: tuple):
+    """`pytree.tree_flatten(values)`, the spec None where every value is a leaf."""
+    if _all_leaves(values):
+        return list(values), None
+    return pytree.tree_flatten(values)
+
+
+def _unflatten(leaves, spec) -> tuple:
+    """The inverse of `_flatten`."""
+    return tuple(leaves) if spec is None else pytree.tree_unflatten(list(leaves), spec)
+
+
+def _map(fn, values: tuple) -> tuple:
+    """`pytree.tree_map(fn, tuple(values))`."""
+    if not _all_leaves(values):
+        return pytree.tree_map(fn, tuple(values))
+    out = []
+    for value in values:
+        out.append(fn(value))
+    return tuple(out)
 
 
 def _as_tensors(value, like, dtype=None):
+    if _is_leaf(value):
+        return to_tensor(value, like, dtype)
     return pytree.tree_map(lambda leaf: to_tensor(leaf, like, dtype), value)
 
 
@@ -160,15 +201,22 @@ class Statement:
 
     def staged_view(self) -> tuple:
         """The state as the bodies see it staged: numbers as tensors of their slot's dtype."""
-        return tuple(_as_tensors(v, self.like, self.dtypes.get(i)) if k is SlotKind.TENSOR
-                     else v for i, (v, k) in enumerate(zip(self.state, self.kinds)))
+        # (loops, not generators, here and in `merge`: dynamo traces them for every body, and
+        # each generator costs it a frame of its own)
+        view = []
+        for i, (value, kind) in enumerate(zip(self.state, self.kinds)):
+            view.append(_as_tensors(value, self.like, self.dtypes.get(i))
+                        if kind is SlotKind.TENSOR else value)
+        return tuple(view)
 
     def merge(self, flat, staged=(SlotKind.TENSOR,)) -> tuple:
         """A full state tuple: the values `flat` in the slots of the `staged` kinds, the
         statement's own values elsewhere."""
         it = iter(flat)
-        return tuple(next(it) if kind in staged else value
-                     for value, kind in zip(self.state, self.kinds))
+        full = []
+        for value, kind in zip(self.state, self.kinds):
+            full.append(next(it) if kind in staged else value)
+        return tuple(full)
 
     def output_names(self) -> list:
         return [n for n, k in zip(self.names, self.kinds) if k in _OUTPUTS]
@@ -457,7 +505,7 @@ def _run_body(statement: Statement, operands, body: Body, flat):
 def _private(values):
     # Bodies may update their state in place (`steps += 1`); torch's operators refuse mutation
     # of their inputs, so each body works on copies.
-    return pytree.tree_map(lambda t: t.clone(), tuple(values))
+    return _map(lambda t: t.clone(), values)
 
 
 def _views_an_input(t: torch.Tensor) -> bool:
@@ -481,9 +529,8 @@ def _unalias(outputs):
     # it only read, or a view of one), so every output is a copy. A contiguous one is copied to
     # contiguous strides: a slice's size-1 dimension keeps its old stride in a plain copy
     # (`k[:, 0]` of a (1, 4) tensor: stride (4,)), which torch.cond refuses.
-    return pytree.tree_map(
-        lambda t: t.clone(memory_format=torch.contiguous_format) if t.is_contiguous()
-        else t.clone(), tuple(outputs))
+    return _map(lambda t: t.clone(memory_format=torch.contiguous_format) if t.is_contiguous()
+                else t.clone(), outputs)
 
 
 def _distinct(tensors):
@@ -516,10 +563,12 @@ class _Operands:
 
     def __init__(self, statement: Statement):
         like = statement.like
-        staged = tuple(v for v, k in zip(statement.staged_view(), statement.kinds)
-                       if k is SlotKind.TENSOR)
-        state_leaves, self.state_spec = pytree.tree_flatten(staged)
-        self.input_leaves, self.input_spec = pytree.tree_flatten(statement.inputs)
+        staged = []
+        for value, kind in zip(statement.staged_view(), statement.kinds):
+            if kind is SlotKind.TENSOR:
+                staged.append(value)
+        state_leaves, self.state_spec = _flatten(tuple(staged))
+        self.input_leaves, self.input_spec = _flatten(statement.inputs)
         # A symbolic number read by a body (`s = x.sum().item()` before `if s > 1: x * s`) is
         # tracked by the enclosing graph only: it goes in as a 0-d tensor and is read back
         # inside (`_symbolic` slots), as a tensor would be.
@@ -534,11 +583,11 @@ class _Operands:
 
     def split(self, flat):
         """(staged state values, inputs) from a flat tuple of operands."""
-        state = pytree.tree_unflatten(list(flat[: self.count]), self.state_spec)
+        state = _unflatten(flat[: self.count], self.state_spec)
         leaves = list(self.input_leaves)
         for slot, tensor in zip(self.input_slots, flat[self.count:]):
             leaves[slot] = tensor.item() if slot in self.symbolic else tensor
-        return state, pytree.tree_unflatten(leaves, self.input_spec)
+        return state, _unflatten(leaves, self.input_spec)
 
 
 def _zeros_like_meta(value):
@@ -578,7 +627,7 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
     staged = [_as_tensors(v, statement.like) if k is SlotKind.TENSOR else v
               for v, k in zip(state, kinds)]
     untouched = []
-    with probe(), _probing_created([statement.names[i] for i in created]):
+    with types_probe(), _probing_created([statement.names[i] for i in created]):
         for body in bodies:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
             # state the statement then stages with.
@@ -640,6 +689,60 @@ def _unbound_before_loop(statement, name):
         f"Assign '{name}' before the loop, with the dtype and shape it will have")
 
 
+# NOTE [types-only probes]
+# A probe that runs a statement's bodies to learn the types of their outputs (return
+# placeholders, loop-created variables, the lists they grow) stages the statements nested in
+# them too. Staged in full, each nested statement would probe its own bodies and then run them
+# again inside torch's operator, so a body at nesting depth d ran once per enclosing probe (d+1
+# times, and more where loops re-probe), and tracing grew with the square of the nesting. Inside
+# such a probe only types matter and the ops are dead code, so a nested statement runs each of
+# its bodies once, directly, and gives outputs of the types the staged statement would give
+# (`_types_of_outputs`). Where that cannot be told from one run (lists the bodies grow, values
+# that cannot be staged, types that differ between bodies), it is staged in full as before, its
+# own nested statements still by types: each body then runs a bounded number of times more. The
+# real trace checks everything the probe skipped.
+
+
+def _types_of_outputs(statement: Statement, bodies, loop: bool):
+    """In a types-only probe: the statement's full state after it, from one run of each body on
+    copies of its state as staged (numbers as tensors); None where only staging it in full can
+    tell (see NOTE [types-only probes])."""
+    if lists.growing_slots(tuple(statement.state)):
+        return None
+    staged = statement.staged_view()
+    paths = []
+    for body in bodies:
+        outputs = body.fn(*_copies(staged), *_copies(statement.inputs))
+        if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
+            return None
+        paths.append(outputs)
+    dtypes = {**statement.dtypes, **statement.promotions(*paths, statement.state)}
+    result = list(staged)
+    for slot, (before, kind) in enumerate(zip(statement.state, statement.kinds)):
+        values = [path[slot] for path in paths]
+        if kind is SlotKind.CONSTANT:
+            if any(v is not before for v in values):
+                return None  # (refused, or carried: staged in full)
+            continue
+        bound = [v for v in values if not is_undefined(v)]
+        if not all(_is_stageable(v) for v in bound) or any(isinstance(v, StagedList)
+                                                             for v in bound):
+            return None
+        if len(bound) < len(values) and not (is_undefined(before)
+                                              and before.name == RETURN_VALUE and not loop):
+            return None  # unbound on a path: an error, or a loop-created variable
+        if not bound:
+            result[slot] = before
+            continue
+        staged_values = [_as_tensors(v, statement.like, dtypes.get(slot)) for v in bound]
+        if loop and kind is SlotKind.TENSOR:
+            staged_values.insert(0, _as_tensors(before, statement.like, dtypes.get(slot)))
+        if not all(_same_kind(staged_values[0], v, sizes=loop) for v in staged_values[1:]):
+            return None
+        result[slot] = staged_values[0]
+    return tuple(result)
+
+
 # NOTE [loop-created variables]
 # A variable a staged loop binds first (`for i in range(n): last = x[i]`, then `last` or `i`
 # read after the loop) is carried with a placeholder of the type the body gives it (zeros,
@@ -659,7 +762,7 @@ def _unbound_before_loop(statement, name):
 
 
 def _copies(values):
-    return pytree.tree_map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, tuple(values))
+    return _map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, values)
 
 
 def _probe_input_changes(bodies, state, inputs) -> None:
@@ -705,7 +808,7 @@ def _probe_lists(statement: Statement, bodies) -> dict:
         return {}
     staged_view = statement.staged_view()
     probes = []
-    with probe():
+    with types_probe():
         for body in bodies:
             probe_state = lists.probe_copies(staged_view, slots)
             own = [v if i in slots else _copies((v,))[0] for i, v in enumerate(probe_state)]
@@ -872,6 +975,10 @@ def _replaced_slots(error, state, names, statement: str) -> list:
 
 
 def _stage_if(pred, branches, statement: Statement):
+    if probing_types():
+        outputs = _types_of_outputs(statement, branches, loop=False)
+        if outputs is not None:
+            return outputs
     _fill_return_placeholders(statement, [b.fn for b in branches])
     _refuse_sets(statement)
     _probe_lists(statement, branches)
@@ -924,6 +1031,10 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
             ((test, "in the loop test"), (body, "in the loop body")), state, names, statement,
             inputs)
         record = Statement(statement, names, state, inputs, like, dtypes)
+        if probing_types():
+            outputs = _types_of_outputs(record, (Body(body, "in the loop body"),), loop=True)
+            if outputs is not None:
+                return outputs
         created = [i for i, (v, k) in enumerate(zip(record.state, record.kinds))
                    if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
         _fill_return_placeholders(record, (body,), created)
@@ -986,7 +1097,7 @@ def _stage_while(test, body: Body, statement: Statement, trips):
 
         def staged_body(*flat, operands=operands, watch=watch):
             raw = _run_body(statement, operands, body, flat)
-            return _unalias(pytree.tree_leaves(watch.outputs(body, raw)))
+            return _unalias(_flatten(watch.outputs(body, raw))[0])
 
         try:
             with operator_bodies():
@@ -1037,7 +1148,7 @@ def _count_trips(test, body, statement: Statement):
     like = statement.like
     counted = lists.uncounted(tuple(statement.state), statement.growth, statement.names)
     zero = torch.zeros((), dtype=torch.int64, device=like.device if like is not None else None)
-    with probe():
+    with probe(types_only=False):  # the count is a value: the loop is staged in full
         out = stage_while(lambda trips, *rest: test(*rest),
                           lambda trips, *rest: (trips + 1, *body(*rest)),
                           (zero, *counted), ("<trip count>", *statement.names), like,
