@@ -40,31 +40,79 @@ def _keep_state(count):
     return lambda *values: values[:count]
 
 
-def if_stmt(cond, if_true, if_false, state, names, inputs=()):
+def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=()):
     """`if cond: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)`.
 
     Returns the new state. `if_false` is None for an `if` without `else`. `inputs` are the
-    values the branches only read.
+    values the branches read; a branch may update those at the positions `updated` in place.
     """
     if is_staged(cond):
         cond = as_staged_tensor(cond)
         staged_false = if_false or _keep_state(len(state))
+        bodies, staged_state, staged_names = (if_true, staged_false), state, names
+        written = [i for i in updated if isinstance(inputs[i], torch.Tensor)]
+        if written:  # NOTE [inputs updated in place]
+            bodies, staged_state, staged_names = _updating_inputs(bodies, state, names, inputs,
+                                                                 written)
         try:
-            return staging.stage_if(cond, if_true, staged_false, state, names, cond, inputs)
+            out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond, inputs)
         except StagingError as error:
-            slots = replaced_lists.replaced_slots(error, state, names)
+            slots = replaced_lists.replaced_slots(error, staged_state, staged_names)
             try:
                 if not slots:
                     raise
-                return replaced_lists.stage_replacing(
-                    lambda bodies, flat: staging.stage_if(cond, *bodies, flat, names, cond,
-                                                          inputs),
-                    ((if_true, True), (staged_false, True)), state, names, slots, error)
+                out = replaced_lists.stage_replacing(
+                    lambda bodies, flat: staging.stage_if(cond, *bodies, flat, staged_names,
+                                                          cond, inputs),
+                    tuple((body, True) for body in bodies), staged_state, staged_names, slots,
+                    error)
             except StagingError as refused:
                 cond = _specialized(cond, "if statement", refused)  # NOTE [specialisation]
+                out = None
+        if out is not None:
+            return _written_back(out, len(state), inputs, written)
     if cond:
         return if_true(*state, *inputs)
     return if_false(*state, *inputs) if if_false is not None else state
+
+
+# NOTE [inputs updated in place]
+# A branch may update a tensor it reads in place (`i += 1`, `y.add_(1)`, found by
+# converters/control_flow.py). torch's operators refuse a body that writes to its operands
+# (under torch.compile, dynamo's "Higher order ops do not support input mutation"), and the
+# other branch must not see the write. So each such input is also carried as state: each staged
+# branch gets its own copy (the state's `_private` copies, staging/torch.py), updates it in
+# place, and gives that same object back (not what the name is bound to at the end: `i = i + 1`
+# rebinds, it does not write). After the statement the chosen branch's copy is written back
+# into the input (`copy_`), so every other reference to it (a view, an alias, the caller's
+# argument) sees the write, as in Python. Inputs a branch does not update are not copied.
+
+
+def _updating_inputs(bodies, state, names, inputs, written):
+    """The branches, state and names of an `if` whose branches may update the tensor inputs at
+    the positions `written` in place: those inputs carried as extra state slots."""
+    count = len(state)
+
+    def updating(body):
+        def run(*args):
+            own = args[count: count + len(written)]
+            ins = list(args[count + len(written):])
+            for i, copy in zip(written, own):
+                ins[i] = copy
+            return (*body(*args[:count], *ins), *own)
+
+        return run
+
+    extra = tuple(inputs[i] for i in written)
+    extra_names = tuple(f"<input updated in place {i}>" for i in written)
+    return (tuple(updating(b) for b in bodies), (*state, *extra), (*names, *extra_names))
+
+
+def _written_back(out, count, inputs, written):
+    """The state after an `if` (see `_updating_inputs`), the inputs' updates written back."""
+    for i, new in zip(written, out[count:]):
+        inputs[i].copy_(new)
+    return tuple(out[:count])
 
 
 def while_stmt(test, body, state, names, inputs=(), trips=None):

@@ -17,6 +17,8 @@ before the statement starts as `ac.Undefined('name')`.
 
 from __future__ import annotations
 
+import re
+
 import gast
 
 from .. import templates
@@ -186,6 +188,7 @@ class ControlFlowConverter(Converter):
     def visit_If(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
         node._autoconv_changed = _changed_objects(node)
+        node._autoconv_in_place = _updated_in_place(node)
         self.generic_visit(node)
         state, inputs = self._if_state(node)
         true_name = self.ctx.namer.new("if_true")
@@ -194,8 +197,15 @@ class ControlFlowConverter(Converter):
         if node.orelse:
             false_fn = self.ctx.namer.new("if_false")
             functions.append(self._body_function(false_fn, state + inputs, node.orelse, state))
+        # Inputs a branch may update in place: each staged branch gets a copy, and the chosen
+        # one's is written back (runtime/operators.py, NOTE [inputs updated in place]).
+        positions = [i for i, name in enumerate(inputs) if name in node._autoconv_in_place]
+        trailing = "updated=positions" if positions else ""
         call = self._call("ac.if_stmt(test, if_true, if_false, state, names)", node, state,
-                          inputs, test=node.test, if_true=true_name, if_false=false_fn)
+                          inputs, trailing, test=node.test, if_true=true_name,
+                          if_false=false_fn,
+                          positions=gast.Tuple(elts=[gast.Constant(value=i, kind=None)
+                                                     for i in positions], ctx=gast.Load()))
         unbound = [name for name in inputs if name not in state]
         return self._undefined_inits(node, state + unbound, sites) + functions + call
 
@@ -300,3 +310,25 @@ def _changed_objects(node) -> set:
                 and n.value.func.attr in ("list_append", "list_extend")):
             changed.add(n.targets[0].id)
     return changed
+
+
+def _updated_in_place(node) -> set:
+    """Names whose tensors `node` may update in place: targets of augmented assignments
+    (`i += 1`) and receivers of in-place methods (`y.add_(1)`), nested scopes left out."""
+    names = set()
+    stack = list(gast.iter_child_nodes(node))
+    while stack:
+        n = stack.pop()
+        if isinstance(n, _SCOPES):
+            continue
+        if isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name):
+            names.add(n.target.id)
+        elif (isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute)
+              and isinstance(n.func.value, gast.Name) and _IN_PLACE.match(n.func.attr)):
+            names.add(n.func.value.id)
+        stack.extend(gast.iter_child_nodes(n))
+    return names
+
+
+# torch's naming of in-place methods: `add_`, `masked_fill_` (not `__iadd__` or `_private`)
+_IN_PLACE = re.compile(r"^[a-z][a-z0-9_]*[a-z0-9]_$")

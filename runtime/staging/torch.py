@@ -481,7 +481,7 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
             # state the statement then stages with.
             try:
-                outputs = body(*_copies(staged), *_copies(statement.inputs))
+                outputs = body(*copies(staged), *copies(statement.inputs))
             except Exception as error:
                 if not created:
                     raise
@@ -525,7 +525,8 @@ def _unbound_before_loop(statement, name):
 # reading the variable only on a path that skips the loop still raises).
 
 
-def _copies(values):
+def copies(values):
+    """`values` (a tuple) with each tensor in it copied."""
     return pytree.tree_map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, tuple(values))
 
 
@@ -544,8 +545,8 @@ def _probe_lists(statement: Statement, bodies) -> dict:
     with probe():
         for body in bodies:
             probe_state = lists.probe_copies(staged_view, slots)
-            own = [v if i in slots else _copies((v,))[0] for i, v in enumerate(probe_state)]
-            outputs = body.fn(*own, *_copies(statement.inputs))
+            own = [v if i in slots else copies((v,))[0] for i, v in enumerate(probe_state)]
+            outputs = body.fn(*own, *copies(statement.inputs))
             if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
                 raise statement.error(f"{body.where} returned {outputs!r}",
                                       "This is a bug in autoconv")
