@@ -553,6 +553,72 @@ def test_staging_error_survives_torch_compile(fn, line, words):
     assert error.fix and error.fix in str(error)
 
 
+# Branches or loop state that differ: under torch.compile the StagingError staged mode gives (it
+# was dynamo's UncapturedHigherOrderOpError / TorchRuntimeError), located, with the fix that fits.
+
+def dtype_differs(x):
+    if x.sum() > 0:
+        y = x.long()
+    else:
+        y = x
+    return y
+
+
+def shape_differs(x):
+    if x.sum() > 0:
+        y = x.unsqueeze(0)
+    else:
+        y = x
+    return y
+
+
+def structure_differs(x):
+    if x.sum() > 0:
+        y = (x, x)
+    else:
+        y = x
+    return y
+
+
+def loop_state_changes_shape(x):
+    n = torch.zeros(())
+    while n < 3:
+        x = x.unsqueeze(0)
+        n = n + 1
+    return x
+
+
+def mismatch_in_a_loop_body(x):
+    y = x
+    while x.sum() < 10:
+        if x.sum() > 0:
+            y = x.long()
+        x = x * 2
+    return y
+
+
+@pytest.mark.parametrize("fn, line, words, fix", [
+    (dtype_differs, 1, "'y' is a torch.int64 tensor of shape (2,) in the true branch",
+     "one dtype on every path"),
+    (shape_differs, 1, "'y' is a torch.float32 tensor of shape (1, 2) in the true branch",
+     "one shape on every path"),
+    (structure_differs, 1, "'y' is a Python tuple in the true branch", "the same structure"),
+    (loop_state_changes_shape, 2, "'x' is a torch.float32 tensor of shape (2,) before an "
+     "iteration", "one shape on every path"),
+    (mismatch_in_a_loop_body, 3, "'y' is a torch.int64 tensor of shape (2,) in the true branch",
+     "one dtype on every path"),
+])
+def test_a_mismatch_under_torch_compile_is_a_staging_error(fn, line, words, fix):
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.ones(2))
+    error = info.value
+    assert (error.filename, error.lineno) == (__file__, fn.__code__.co_firstlineno + line)
+    assert words in str(error) and fix in error.fix, str(error)
+    if fix != "one dtype on every path":
+        assert ".to(dtype)" not in error.fix
+
+
 def test_staging_error_under_torch_export_keeps_its_location():
     class Wrapper(torch.nn.Module):
         def forward(self, x):
