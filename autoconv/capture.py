@@ -13,6 +13,7 @@ import functools
 import torch
 from torch.fx._lazy_graph_module import _LazyGraphModule, _use_lazy_graph_module
 from torch.fx.experimental.proxy_tensor import make_fx
+from torch.nn.utils import stateless
 from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules
@@ -72,8 +73,12 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         for path, tensor in zip(live, live_tensors):
             store(roots, path, tensor)
         if module is not None:
-            result = torch.func.functional_call(
-                module, dict(zip(names, params)), args, kwargs, strict=False)
+            # torch.func.functional_call without the module's hooks: `autoconv(module)` runs
+            # them as Python around the graph on every call (ConvertedModule), where a hook's
+            # side effects (FSDP's all-gather, a logging hook) happen each time.
+            with stateless._reparametrize_module(module, dict(zip(names, params)),
+                                                 tie_weights=True):
+                result = module.forward(*args, **kwargs)
         else:
             result = converted(*args, **kwargs)
         changed = _changed_objects(name, roots, before)

@@ -8,11 +8,14 @@
 
 The wrapper shares the original's tables of parameters, buffers and submodules, so names,
 `state_dict()` keys and `load_state_dict` are the original's, and `to()` / `cuda()` change the
-original's tensors. Its own hooks run around each call (the graph inside).
+original's tensors. Its own hooks and the original module's hooks run as Python around each
+call, the graph inside: a hook's side effects happen on every call, as they do eagerly, and
+`fully_shard(model)` (FSDP2) keeps gathering and freeing its parameters around the graph.
 
 A module whose forward is torch's and that wraps a user module in `.module`
 (`DistributedDataParallel`, `DataParallel`) keeps its forward, run as Python on every call (DDP's
-gradient synchronisation is there); the wrapped module's forward is the traced graph.
+gradient synchronisation is there); the wrapped module's forward is the traced graph. Hooks of
+submodules reached inside the forward are traced into the graph like the rest of it.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class ConvertedModule(Function, torch.nn.Module):
             self._modules.pop(name, None)
         object.__setattr__(self, "python_function", outer)
         object.__setattr__(self, "_module", inner if inner is not None else module)
-        object.__setattr__(self, "_outer", outer if inner is not None else None)
+        object.__setattr__(self, "_outer", outer)
         for table in _SHARED_TABLES:
             object.__setattr__(self, table, getattr(outer, table))
         self.training = outer.training
@@ -64,12 +67,11 @@ class ConvertedModule(Function, torch.nn.Module):
     __call__ = torch.nn.Module.__call__
 
     def forward(self, *args, **kwargs):
-        outer = self._outer
-        if outer is None:
-            return Function.__call__(self, *args, **kwargs)
-        # The library wrapper's forward runs as Python; its call of the wrapped module runs the
-        # graph (an instance attribute `forward`, for this call only).
-        inner = self._module
+        # The original module is called as Python, so that its hooks run on every call (FSDP's
+        # unshard / reshard, a hook that logs or keeps activations), and a library wrapper's
+        # forward too; the forward of the module autoconv converted is the graph (an instance
+        # attribute `forward`, for this call only). The trace runs that forward without hooks.
+        outer, inner = self._outer, self._module
         own = inner.__dict__.get("forward")
         inner.forward = self._call_graph
         try:

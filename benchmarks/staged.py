@@ -341,9 +341,17 @@ def run_trace_time() -> dict:
         _trace_seconds(make, args, repeat=1)  # warm up both paths' imports
         direct = _trace_seconds(make, args)
         # Without the make_fx tracer, the "dispatch modes" one stages through torch.cond.
-        with unittest.mock.patch.object(MakeFxTracer, "is_staged", lambda self, v: False):
-            _trace_seconds(make, args, repeat=1)
-            through_dynamo = _trace_seconds(make, args)
+        # That path is a comparison, not one users take: where torch.while_loop's dynamo
+        # refuses the runtime's own bookkeeping in a body, the row says so and goes on.
+        try:
+            with unittest.mock.patch.object(MakeFxTracer, "is_staged", lambda self, v: False):
+                _trace_seconds(make, args, repeat=1)
+                through_dynamo = _trace_seconds(make, args)
+        except Exception as e:  # noqa: BLE001 - reported in the row
+            print(f"   {label:22} direct {direct * 1e3:8.1f} ms   through dynamo: fails "
+                  f"({_short(e)})")
+            results[label] = (direct, None)
+            continue
         print(f"   {label:22} direct {direct * 1e3:8.1f} ms   through dynamo "
               f"{through_dynamo * 1e3:8.1f} ms   {through_dynamo / direct:5.1f}x faster")
         results[label] = (direct, through_dynamo)

@@ -150,7 +150,6 @@ def _converted_function(fn):
     return _convert(fn)
 
 
-@torch._dynamo.assume_constant_result
 def _runs_as_it_is(fn) -> bool:
     """Whether `fn` is never converted (torch, numpy, the standard library, no source), run by
     dynamo as Python (see `_convert_while_compiling`)."""
@@ -159,7 +158,6 @@ def _runs_as_it_is(fn) -> bool:
     return converted is fn
 
 
-@torch._dynamo.assume_constant_result
 def _convert_while_compiling(fn):
     """`_convert(fn)`, run by dynamo as Python when it meets it (its result is a constant).
 
@@ -169,6 +167,12 @@ def _convert_while_compiling(fn):
     Outside dynamo (non-strict torch.export also says it is compiling) it is a plain call.
     """
     _convert(fn)
+
+
+# What torch._dynamo.assume_constant_result sets, set without importing dynamo (seconds of
+# `import autoconv`); tests/test_imports.py checks the attribute is still dynamo's.
+_runs_as_it_is._dynamo_marked_constant = True
+_convert_while_compiling._dynamo_marked_constant = True
 
 
 def _convert(fn):

@@ -5,14 +5,7 @@ import torch
 
 import autoconv
 from autoconv import TensorSpec
-
-
-def collatz_steps(n):
-    steps = torch.tensor(0)
-    while n > 1:
-        n = n // 2 if n % 2 == 0 else 3 * n + 1
-        steps += 1
-    return steps
+from programs import collatz_steps
 
 
 def python_collatz(n):

@@ -1,5 +1,6 @@
 """`autoconv(module)`: an nn.Module that is also a Function, passing the module's members through,
-and under DistributedDataParallel (both ways round) training as eager DDP does."""
+and under DistributedDataParallel and FSDP2's fully_shard (both ways round) training as eager DDP
+and FSDP2 do."""
 
 import os
 import socket
@@ -9,6 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
+from torch.distributed.fsdp import fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
 import autoconv
@@ -111,15 +113,10 @@ def _train(rank, world_size, port, results):
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
     try:
         weights = {}
-        for way in ("eager", "ddp_of_autoconv", "autoconv_of_ddp"):
+        for way, make in _WAYS.items():
             torch.manual_seed(0)
             model = Block()
-            if way == "eager":
-                trained = DistributedDataParallel(model)
-            elif way == "ddp_of_autoconv":
-                trained = DistributedDataParallel(autoconv.autoconv(model))
-            else:
-                trained = autoconv.autoconv(DistributedDataParallel(model))
+            trained = make(model)
             optimizer = torch.optim.SGD(trained.parameters(), lr=0.1)
             generator = torch.Generator().manual_seed(rank)
             for _ in range(_STEPS):
@@ -127,24 +124,54 @@ def _train(rank, world_size, port, results):
                 optimizer.zero_grad()
                 trained(x).pow(2).sum().backward()
                 optimizer.step()
-            weights[way] = {k: v.clone() for k, v in model.state_dict().items()}
+            # FSDP2 leaves each rank a shard (a DTensor): compare the whole tensors
+            weights[way] = {k: getattr(v, "full_tensor", v.clone)().clone()
+                            for k, v in model.state_dict().items()}
         results[rank] = weights
     finally:
         dist.destroy_process_group()
 
 
+# how each run wraps the model; each autoconv way must train to its eager way's weights
+_WAYS = {
+    "eager": DistributedDataParallel,
+    "ddp_of_autoconv": lambda model: DistributedDataParallel(autoconv.autoconv(model)),
+    "autoconv_of_ddp": lambda model: autoconv.autoconv(DistributedDataParallel(model)),
+    # FSDP2: its hooks gather the parameters before the forward and free them after, so they
+    # must run as Python around the graph, not once inside the trace
+    "fsdp": fully_shard,
+    "fsdp_of_autoconv": lambda model: fully_shard(autoconv.autoconv(model)),
+    "autoconv_of_fsdp": lambda model: autoconv.autoconv(fully_shard(model)),
+}
+_EAGER_OF = {"ddp_of_autoconv": "eager", "autoconv_of_ddp": "eager",
+             "fsdp_of_autoconv": "fsdp", "autoconv_of_fsdp": "fsdp"}
+
+
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
-def test_distributed_data_parallel_trains_as_eager():
+def test_distributed_data_parallel_and_fsdp2_train_as_eager():
     world_size = 2
     with mp.Manager() as manager:
         results = manager.dict()
         mp.spawn(_train, args=(world_size, _free_port(), results), nprocs=world_size)
         results = dict(results)
     for rank in range(world_size):
-        eager = results[rank]["eager"]
-        for way in ("ddp_of_autoconv", "autoconv_of_ddp"):
+        for way, eager_way in _EAGER_OF.items():
+            eager = results[rank][eager_way]
             for name, value in eager.items():
                 torch.testing.assert_close(results[rank][way][name], value, msg=f"{way} {name}")
     # gradients were all-reduced: both ranks hold the same weights
     for name, value in results[0]["eager"].items():
         torch.testing.assert_close(results[1]["eager"][name], value)
+
+
+def test_the_original_modules_hooks_run_on_every_call():
+    # a hook with a side effect (keeping activations, logging) runs on each call, as eagerly,
+    # not once inside the trace; a hook's result still reaches the caller
+    model = Block()
+    seen = []
+    model.register_forward_pre_hook(lambda module, args: seen.append("pre"))
+    model.register_forward_hook(lambda module, args, output: output + 100)
+    converted = autoconv.autoconv(model)
+    for x in INPUTS:
+        assert_close(converted(x), Block.forward(model, x) + 100)
+    assert seen == ["pre"] * len(INPUTS) and converted.trace_count == 1

@@ -8,57 +8,11 @@ import torch
 
 import autoconv
 import autoconv.onnx
+from programs import collatz_steps, early_return, for_break_continue, if_elif, squares
 from support import assert_close
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
-
-
-def collatz_steps(n):
-    steps = torch.tensor(0)
-    while n > 1:
-        n = n // 2 if n % 2 == 0 else 3 * n + 1
-        steps += 1
-    return steps
-
-
-def if_elif(x):
-    if x.sum() > 1:
-        y = x * 2
-    elif x.sum() < -1:
-        y = x - 1
-    else:
-        y = -x
-    return y
-
-
-def for_break_continue(x):
-    total = torch.zeros(())
-    for row in x:
-        if row.sum() > 0:
-            continue
-        total = total + row.sum()
-        if total < -3:
-            break
-    return total
-
-
-def early_return(x):
-    i = torch.tensor(0)
-    while i < 5:
-        if x[i] > 2:
-            return x[i] * 10
-        i += 1
-    return x.sum()
-
-
-def squares(n):
-    out = []
-    i = torch.tensor(0)
-    while i < n:
-        out.append(i * i)
-        i += 1
-    return torch.stack(out).sum()
 
 
 CASES = {

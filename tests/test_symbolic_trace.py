@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import autoconv
+from programs import collatz_steps, early_return, for_break_continue, if_elif, logical
 from support import COND, WHILE_LOOP, assert_close, count_ops
 
 
@@ -31,50 +32,6 @@ def _check(fn, inputs, tracer=None, module=None):
     for x in inputs:
         assert_close(traced(x.clone()), reference(x.clone()))
     return traced
-
-
-def collatz_steps(n):
-    steps = torch.tensor(0)
-    while n > 1:
-        n = n // 2 if n % 2 == 0 else 3 * n + 1
-        steps += 1
-    return steps
-
-
-def if_elif(x):
-    if x.sum() > 1:
-        y = x * 2
-    elif x.sum() < -1:
-        y = x - 1
-    else:
-        y = -x
-    return y
-
-
-def logical(x):
-    if x.sum() > 0 and x.max() < 3 or not x.min() > -5:
-        return x + 1
-    return x - 1
-
-
-def for_break_continue(x):
-    total = torch.zeros(())
-    for row in x:
-        if row.sum() > 0:
-            continue
-        total = total + row.sum()
-        if total < -3:
-            break
-    return total
-
-
-def early_return(x):
-    i = torch.tensor(0)
-    while i < 5:
-        if x[i] > 2:
-            return x[i] * 10
-        i += 1
-    return x.sum()
 
 
 CASES = {

@@ -86,6 +86,11 @@ class RecordGradMode(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if torch.compiler.is_dynamo_compiling():
+            # Dynamo traces this mode too when the traced code calls torch.cond / while_loop by
+            # hand (they compile their bodies); it records grad-mode changes itself, and cannot
+            # trace `is_inference_mode_enabled`.
+            return func(*args, **kwargs)
         entry = _trace.inference_at_entry
         if entry is not None and torch.is_inference_mode_enabled() is not entry \
                 and _trace.refused is None:

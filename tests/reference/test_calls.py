@@ -678,3 +678,32 @@ def calls_unconverted_helper(x):
 
 def test_do_not_convert_helper_runs_as_is():
     assert_same_result(calls_unconverted_helper, VEC3)
+
+
+# --- torch.cond / torch.while_loop written by hand, beside converted control flow -----------
+
+def hand_written_cond(x):
+    y = torch.cond(x.sum() > 0, lambda v: v * 2, lambda v: v - 1, (x,))
+    if y.sum() > 3:
+        y = y + 1
+    return y
+
+
+def hand_written_while_loop(x):
+    def keep_going(i, v):
+        return i < 3
+
+    def step(i, v):
+        return i + 1, v * 2
+
+    _, y = torch.while_loop(keep_going, step, (torch.tensor(0), x))
+    while y.sum() > 10:
+        y = y / 2
+    return y
+
+
+@pytest.mark.parametrize("fn", [hand_written_cond, hand_written_while_loop])
+def test_hand_written_torch_control_flow(fn):
+    # torch.cond / while_loop compile their bodies with dynamo, which then traces the runtime's
+    # grad-mode recorder too (it once failed on `torch.is_inference_mode_enabled`).
+    assert_same_result(fn, [torch.ones(3), -torch.ones(3), torch.full((3,), 0.1)])
