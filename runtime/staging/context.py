@@ -21,8 +21,7 @@ from . import specialize
 from ..values import is_undefined
 
 __all__ = ["probe", "probing", "probe_side_effects_off", "staging", "staged_statement",
-           "in_staged_body", "in_compiled_operator", "operator_bodies", "no_recursion",
-           "checking", "checked_under_compile"]
+           "in_staged_body", "operator_bodies", "no_recursion"]
 
 _probing = [False]
 
@@ -40,28 +39,6 @@ def probe():
         yield
     finally:
         _probing[0] = outer
-
-
-_checking = [False]
-
-
-@contextlib.contextmanager
-def checking(on: bool):
-    """Within (when `on`): bodies run as torch.compile's check of a statement (NOTE [probes
-    under torch.compile] in torch.py), outside any operator."""
-    if not on or _checking[0]:
-        yield
-        return
-    _checking[0] = True
-    try:
-        yield
-    finally:
-        _checking[0] = False
-
-
-def checked_under_compile() -> bool:
-    """True while bodies run as torch.compile's check of an enclosing statement."""
-    return _checking[0] and torch.compiler.is_dynamo_compiling()
 
 
 def probe_side_effects_off():
@@ -123,11 +100,6 @@ def operator_bodies():
         yield
     finally:
         _compiled_bodies[_IN_OPERATOR] = False
-
-
-def in_compiled_operator() -> bool:
-    """True while dynamo traces the bodies of a torch.cond / while_loop."""
-    return torch.compiler.is_compiling() and _compiled_bodies[_IN_OPERATOR]
 
 
 def in_staged_body() -> bool:

@@ -32,9 +32,8 @@ from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
 from ..values import RETURN_VALUE, is_staged, is_symbolic, is_undefined, to_tensor
 from . import lists, objects, operators, registry
-from .context import (checked_under_compile, checking, in_compiled_operator, in_staged_body,
-                      no_recursion, operator_bodies, probe, probe_side_effects_off, probing,
-                      staged_statement, staging)
+from .context import (in_staged_body, no_recursion, operator_bodies, probe,
+                      probe_side_effects_off, probing, staged_statement, staging)
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
            "staged_statement", "in_staged_body", "SlotKind", "Statement"]
@@ -337,47 +336,36 @@ _PROMOTION_ROUNDS = 3
 def _checks_first(tracer, statement: Statement, loop: bool) -> bool:
     """Whether to check the bodies by a probe run before the operator: when the operator runs
     them under dynamo (`tracer.bodies_under_dynamo`), where `_Watch` cannot keep their outputs.
-
-    Under torch.compile a mismatch would otherwise be torch's UncapturedHigherOrderOpError;
-    there the probe runs outside the bodies dynamo traces for an operator only (see NOTE
-    [probes under torch.compile])."""
+    Under torch.compile itself only for an `if` where a number comes in: there a failed
+    operator cannot be retried, and a probe costs dynamo a second trace of every body."""
     if not tracer.bodies_under_dynamo:
         return False
     if torch.compiler.is_dynamo_compiling():
-        return not in_compiled_operator()
+        return not loop and statement.may_promote()
     return True
 
 
-# NOTE [probes under torch.compile]
-# Dynamo refuses the writes by which `_Watch` keeps each body's outputs while it traces an
-# operator's bodies, and raises its own error for outputs that differ. So a statement compiled by
-# dynamo first runs its bodies once as a probe (their ops dead code), outside any operator, and
-# raises the StagingError staged mode gives (at the user's line, see NOTE [StagingError under
-# dynamo]). A statement nested in a body is checked by the probe of the statements around it,
-# which runs outside any operator too; in that probe it calls no operator (only the types of its
-# results matter there: the first body's outputs, or a loop's state, stand for them), and in an
-# operator's bodies it is not probed again. Each body is traced twice, whatever the nesting.
-
-
-def _check_by_probe(statement: Statement, bodies, loop: bool):
-    """Run every body once as a probe, choose the promoted dtypes, and raise the mismatches.
-    Returns the first body's staged outputs."""
+def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
+    """Run every body once as a probe, choose the promoted dtypes, and raise the mismatches
+    (under torch.compile: promotions only, in one round; each round is a trace of every body)."""
     compiling = torch.compiler.is_dynamo_compiling()
     for round_ in range(_PROMOTION_ROUNDS):
         operands = _Operands(statement)
         before = operands.split(operands.flat)[0] if loop else None
         watch = _Watch(statement, bodies, before, promote=round_ < _PROMOTION_ROUNDS - 1)
-        with probe(), checking(compiling):
+        with probe():
             for body in bodies:
                 raw = _run_body(statement, operands, body, operands.flat)
                 watch.seen[body.where] = (raw, statement.outputs_of(raw, body.where))
-        promoted, mismatches = watch.decide()
+        promoted, mismatches = watch.decide(compare=not compiling)
+        if compiling:  # one round, promotions only: the operator compares the outputs
+            statement.dtypes.update(promoted)
+            return
         if not promoted:
             if mismatches:
                 raise statement.mismatch_error(mismatches)
-            return watch.seen[bodies[0].where][1]
+            return
         statement.dtypes.update(promoted)
-    raise AssertionError("the last round promotes nothing")  # (promote=False)
 
 
 def _run_body(statement: Statement, operands, body: Body, flat):
@@ -699,10 +687,7 @@ def _stage_if(pred, branches, statement: Statement):
     _probe_lists(statement, branches)
     _reserve_lists(statement, lambda g: g.count)
     if _checks_first(registry.owner(pred), statement, loop=False):
-        first = _check_by_probe(statement, branches, loop=False)
-        if checked_under_compile():  # NOTE [probes under torch.compile]
-            return _released(statement.merge(_pairs_as_lists(_lists_as_pairs(first), statement),
-                                              _OUTPUTS), statement.growth)
+        _check_by_probe(statement, branches, loop=False)
     for round_ in range(_PROMOTION_ROUNDS):
         operands = _Operands(statement)
         watch = _Watch(statement, branches, promote=round_ < _PROMOTION_ROUNDS - 1)
@@ -764,9 +749,6 @@ def _stage_while(test, body: Body, statement: Statement, trips):
     if _checks_first(registry.owner(*operands.flat), statement, loop=True):
         _check_by_probe(statement, (body,), loop=True)
         operands = _Operands(statement)  # (with the dtypes it chose)
-        if checked_under_compile():  # NOTE [probes under torch.compile]
-            staged, _ = operands.split(operands.flat)
-            return _released(statement.merge(staged), statement.growth)
     for round_ in range(_PROMOTION_ROUNDS):
         if round_:
             operands = _Operands(statement)
