@@ -18,11 +18,12 @@ from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules
 from autoconv_runtime.errors import StagingError
-from autoconv_runtime.staging import grad_mode, specialize
+from autoconv_runtime.staging import context, grad_mode, specialize
 from autoconv_runtime.values import is_undefined
 
 from . import graph_passes, tracebacks
-from .object_paths import follow, follow_or_none, path_text, restore, store, tensors_in
+from .object_paths import (follow, follow_or_none, lists_in, path_text, python_values_in,
+                           restore, store, tensors_in)
 from .signature import Signature
 
 __all__ = ["GRAPH_OUTPUT", "Capture", "trace", "export"]
@@ -44,6 +45,9 @@ class Capture:
     # (NOTE [specialisation] in autoconv_runtime/staging/specialize.py)
     specialized: tuple = ()
     guards: tuple = ()
+    # every store into the call's objects, in order: (path, GRAPH_OUTPUT) for the next changed
+    # tensor, (path, value) for a Python value (NOTE [changed Python values])
+    writes: tuple = ()
 
 
 def trace(converted, signature: Signature, leaves, *, name: str, module=None, state=None,
@@ -69,7 +73,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         args, kwargs = pytree.tree_unflatten(full, signature.treespec)
         roots = (args, kwargs, bound_self)
         before = tensors_in(roots)
-        out_info["undo"] = (roots, before, live)
+        values_before = python_values_in(roots)
+        out_info["undo"] = (roots, values_before, live)
         for path, tensor in zip(live, live_tensors):
             store(roots, path, tensor)
         if module is not None:
@@ -77,12 +82,16 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             # them as Python around the graph on every call (ConvertedModule), where a hook's
             # side effects (FSDP's all-gather, a logging hook) happen each time.
             with stateless._reparametrize_module(module, dict(zip(names, params)),
-                                                 tie_weights=True):
+                                                 tie_weights=True), \
+                    context.caller_owned_lists(lists_in(roots)):
                 result = module.forward(*args, **kwargs)
         else:
-            result = converted(*args, **kwargs)
+            with context.caller_owned_lists(lists_in(roots)):
+                result = converted(*args, **kwargs)
         changed = _changed_objects(name, roots, before)
         out_info["changed"] = [path for path, _ in changed]
+        out_info["writes"] = _write_plan(name, roots, values_before, out_info["changed"],
+                                         _location(converted))
         out_leaves, out_info["spec"] = pytree.tree_flatten(result)
         for leaf in out_leaves:
             if is_undefined(leaf):  # Python would have raised at the read
@@ -123,7 +132,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         finally:
             if "undo" in out_info:  # the call's objects must not keep the trace's values
                 roots, before, stored = out_info.pop("undo")
-                for path in dict.fromkeys(stored + out_info.get("changed", [])):
+                written = [path for path, _ in out_info.get("writes", ())]
+                # last first: items a call appended to a list go from its end
+                for path in reversed(dict.fromkeys(stored + written)):
                     restore(roots, path, before)
         reread = [p for p in out_info["changed"]
                   if p not in live and isinstance(follow_or_none(call_roots, p), torch.Tensor)]
@@ -138,7 +149,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     for submodule in graph_module.modules():
         _LazyGraphModule.force_recompile(submodule)
     return Capture(graph_module, tensor_slots, out_info["spec"], out_info["constants"],
-                   out_info["changed"], live, tuple(guards[0]), tuple(guards[1]))
+                   out_info["changed"], live, tuple(guards[0]), tuple(guards[1]),
+                   tuple(out_info["writes"]))
 
 
 def export(converted, args, kwargs, *, name: str, module=None,
@@ -221,6 +233,53 @@ def _changed_objects(name, roots, before) -> list:
                 f"Return the new value from {name} and assign it in the caller")
         changed.append((path, tensor))
     return changed
+
+
+# NOTE [changed Python values]: a call may also store Python values (numbers, strings, None)
+# into its arguments' dicts and lists, or append to a list argument. Where every step of the
+# path is an item of a dict / list / tuple from an argument, the old value and the container's
+# keys are part of the traced signature, so the call stores the same value on every call with
+# that signature: the ConcreteFunction repeats the store (the next call, with the new value,
+# has another signature and traces again, as Python would compute it anew). A Python value set
+# on an object's attribute (`self.calls += 1`) is not in the signature: the graph could not
+# repeat it, so it is refused, as is an item removed from an argument's dict or list.
+
+
+def _location(fn):
+    """(file, first line) of the user's function, for errors about the whole call."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    return (code.co_filename, code.co_firstlineno) if code is not None else None
+
+
+def _write_plan(name, roots, values_before, changed, location) -> list:
+    """[(path, GRAPH_OUTPUT or a Python value)]: what each call stores into its objects, in
+    the order Python stored it (a list's items in order), for `ConcreteFunction._write_back`."""
+    after = python_values_in(roots)
+    gone = [path for path in values_before if path not in after]
+    if gone:
+        raise StagingError.at(
+            location, "function", f"{name} removes {path_text(gone[0])} from an object its caller passed, "
+            "which autoconv cannot repeat on each call",
+            f"Return what {name} computes and change the object in the caller")
+    changed = set(changed)
+    plan = []
+    for path, value in after.items():
+        if path in changed:
+            plan.append((path, GRAPH_OUTPUT))
+            continue
+        if isinstance(value, torch.Tensor) or (
+                path in values_before and type(values_before[path]) is type(value)
+                and values_before[path] == value):
+            continue
+        if any(kind == "attr" for kind, _ in path[1:]) or path[0] == ("item", 2):
+            old = f"{values_before[path]!r}" if path in values_before else "nothing"
+            raise StagingError.at(
+                location, "function", f"{name} sets {path_text(path)}, an attribute, to the Python value "
+                f"{value!r} (it held {old}); the graph cannot repeat that on each call, because "
+                "an object's Python attributes are not part of the traced signature",
+                f"Hold it in a tensor (a module buffer), or change it outside {name}")
+        plan.append((path, value))
+    return plan
 
 
 class _Exportable(torch.nn.Module):

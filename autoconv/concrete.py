@@ -54,7 +54,7 @@ class ConcreteFunction:
                  out_spec, out_constants, name: str, *, state: ModuleState | None = None,
                  backend: str = "python", input_specs: tuple | None = None,
                  binder: Callable | None = None, changed=(), live=(), bound_self=None,
-                 specialized=(), guards=()):
+                 specialized=(), guards=(), writes=None):
         self.graph_module = graph_module
         self.signature = signature
         self.backend = backend
@@ -70,6 +70,11 @@ class ConcreteFunction:
         # Paths into the call's objects that the graph's last outputs are written back to
         # (see NOTE [changed arguments]).
         self._changed = list(changed)
+        # Every store into the call's objects, in Python's order: (path, GRAPH_OUTPUT) takes
+        # the next changed tensor, (path, value) stores a Python value (NOTE [changed Python
+        # values] in capture.py).
+        self._writes = list(writes) if writes is not None else [
+            (path, GRAPH_OUTPUT) for path in self._changed]
         self._live = list(live)  # paths whose tensors are the graph's last inputs
         self._bound_self = bound_self
         # The values of the conditions this graph was traced for, and their guards' messages
@@ -88,7 +93,8 @@ class ConcreteFunction:
         """The ConcreteFunction replaying `capture` (see `capture.trace`)."""
         return cls(capture.graph_module, signature, capture.tensor_slots, capture.out_spec,
                    capture.out_constants, name, changed=capture.changed, live=capture.live,
-                   specialized=capture.specialized, guards=capture.guards, **options)
+                   specialized=capture.specialized, guards=capture.guards,
+                   writes=capture.writes, **options)
 
     @property
     def graph(self) -> torch.fx.Graph:
@@ -127,7 +133,7 @@ class ConcreteFunction:
             if raised is None:
                 raise
             raise raised from None
-        if self._changed:
+        if self._writes:
             outputs = self._write_back(outputs, args, kwargs)
         if self._single_tensor:
             return outputs[0]
@@ -136,11 +142,13 @@ class ConcreteFunction:
         return pytree.tree_unflatten(leaves, self._out_spec)
 
     def _write_back(self, outputs, args, kwargs):
-        """Store the graph's last outputs into the call's objects; returns the other outputs."""
+        """Store the graph's last outputs (and the Python values the call stores) into the
+        call's objects; returns the other outputs."""
         count = len(outputs) - len(self._changed)
         roots = (args, kwargs, self._bound_self)
-        for path, value in zip(self._changed, outputs[count:]):
-            store(roots, path, value)
+        tensors = iter(outputs[count:])
+        for path, value in self._writes:
+            store(roots, path, next(tensors) if value is GRAPH_OUTPUT else value)
         return outputs[:count]
 
     def _inputs(self, leaves) -> list:

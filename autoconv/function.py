@@ -139,8 +139,9 @@ class Function(targets.Wraps):
 
     def _converted_callable(self):
         if self._converted is None:
-            target = self._module if self._module is not None else self.python_function
-            self._converted = targets.convert(target)
+            self._converted = (targets.converted_forward(self._module)
+                               if self._module is not None
+                               else targets.convert(self.python_function))
         return self._converted
 
     def _extra(self) -> tuple:

@@ -9,45 +9,72 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["follow", "follow_or_none", "path_text", "restore", "store", "tensors_in"]
+__all__ = ["follow", "follow_or_none", "path_text", "python_values_in", "restore", "store",
+           "tensors_in"]
+
+# The Python values a call's objects hold whose changes autoconv follows (NOTE [changed Python
+# values] in capture.py).
+PYTHON_VALUES = (bool, int, float, complex, str, bytes, type(None))
 
 
-def _walk_tensors(value, path, seen, out):
+def _walk_tensors(value, path, seen, out, python=False):
     """Append (path, tensor) for the tensors reachable from `value` through dicts, lists,
     tuples and the attributes of plain objects; a path is a tuple of ("item", key) /
-    ("attr", name) steps."""
+    ("attr", name) steps. With `python`, the Python values (PYTHON_VALUES) too."""
     if isinstance(value, torch.Tensor):
         out.append((path, value))
         return
-    if id(value) in seen or isinstance(value, (str, bytes, int, float)):
+    if isinstance(value, PYTHON_VALUES):
+        if python and len(path) > 1:
+            out.append((path, value))
         return
-    seen.add(id(value))
+    if id(value) in seen:
+        return
+    seen[id(value)] = value
     if isinstance(value, torch.nn.Module):
         # Plain attributes (`self.total = t`) and submodules; parameters and buffers are the
         # graph's inputs already (`concrete.ModuleState`).
         for k, v in vars(value).items():
             if not k.startswith("_"):
-                _walk_tensors(v, path + (("attr", k),), seen, out)
+                _walk_tensors(v, path + (("attr", k),), seen, out, python)
         for k, v in value._modules.items():
-            _walk_tensors(v, path + (("attr", k),), seen, out)
+            _walk_tensors(v, path + (("attr", k),), seen, out, python)
     elif isinstance(value, dict):
         for k, v in value.items():
-            _walk_tensors(v, path + (("item", k),), seen, out)
+            _walk_tensors(v, path + (("item", k),), seen, out, python)
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            _walk_tensors(v, path + (("item", i),), seen, out)
+            _walk_tensors(v, path + (("item", i),), seen, out, python)
     elif hasattr(value, "__dict__") and type(value).__module__ not in ("builtins", "types"):
         for k, v in vars(value).items():
-            _walk_tensors(v, path + (("attr", k),), seen, out)
+            _walk_tensors(v, path + (("attr", k),), seen, out, python)
 
 
 def tensors_in(roots) -> dict:
     """{path: tensor} for the tensors reachable from a call's (args, kwargs, bound self)."""
     out = []
-    seen = set()
+    seen = {}
     for i, root in enumerate(roots):
         _walk_tensors(root, (("item", i),), seen, out)
     return dict(out)
+
+
+def python_values_in(roots) -> dict:
+    """{path: value} for the tensors and Python values (PYTHON_VALUES) reachable from a call's
+    (args, kwargs, bound self), in the order a walk meets them (a list's items in order)."""
+    out = []
+    seen = {}
+    for i, root in enumerate(roots):
+        _walk_tensors(root, (("item", i),), seen, out, python=True)
+    return dict(out)
+
+
+def lists_in(roots) -> list:
+    """The ids of the lists reachable from a call's (args, kwargs, bound self)."""
+    seen = {}
+    for i, root in enumerate(roots):
+        _walk_tensors(root, (("item", i),), seen, [])
+    return [id(v) for v in seen.values() if type(v) is list]
 
 
 def path_text(path) -> str:
@@ -78,6 +105,8 @@ def store(roots, path, value) -> None:
     kind, key = path[-1]
     if kind == "attr":
         setattr(owner, key, value)
+    elif isinstance(owner, list) and key == len(owner):  # an item the call appended
+        owner.append(value)
     else:
         owner[key] = value
 

@@ -2,12 +2,17 @@
 
 A `while_loop` whose state is a few 0-d CPU tensors (a counter, a tolerance test, Collatz or
 Newton steps) spends nearly all its time in dispatch: each aten call on a 0-d tensor costs
-~1-2 µs, the arithmetic a few ns. When every value the loop's subgraphs compute is a 0-d int64,
-float64 or bool tensor and every op is one whose result Python computes bit for bit the same
-(see `_OPS`), the python backend runs the loop on Python numbers instead: `.item()` of each
-input before the loop, Python `int` / `float` / `bool` arithmetic inside (int64 wraps around as
-torch's does; float64 is IEEE double in both), and one 0-d tensor per output after it. Nested
-`cond` / `while_loop` nodes in the bodies become Python `if` / `while` inline.
+~1-2 µs, the arithmetic a few ns. When every value the loop's subgraphs compute is a 0-d integer
+(int64, int32, int16, int8, uint8), float64, float32 or bool tensor and every op is one whose
+result Python computes bit for bit the same (see `_ARITHMETIC`), the python backend runs the loop
+on Python numbers instead: `.item()` of each input before the loop, Python `int` / `float` /
+`bool` arithmetic inside, and one 0-d tensor per output after it. Integers wrap around at their
+dtype's width as torch's do. float64 is IEEE double in both. A float32 result is the double
+result rounded to float32 (`_f32`), which is exactly torch's float32 result for the ops allowed
+there (+, -, *, /: a double holds more than twice float32's precision, so rounding twice gives
+the correctly rounded result), and a Python number meeting a float32 tensor is rounded to
+float32 first, as torch casts it. Nested `cond` / `while_loop` nodes in the bodies become
+Python `if` / `while` inline.
 
 Anything else (another dtype, a shape, an op outside the table, a print or an in-place op, an
 input that requires grad while grad mode is on, which must be recorded by autograd) keeps the
@@ -17,6 +22,7 @@ call, before the loop.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import math
 import operator
@@ -29,30 +35,35 @@ __all__ = ["emit_scalar_while"]
 _COND = torch.ops.higher_order.cond
 _WHILE_LOOP = torch.ops.higher_order.while_loop
 
-# dtype -> the Python type that computes on it exactly.
-_DOMAINS = {torch.int64: "int", torch.float64: "float", torch.bool: "bool"}
-_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+# dtype -> the Python arithmetic that computes on it exactly ("float32": rounded by `_f32`).
+_DOMAINS = {torch.int64: "int", torch.int32: "int", torch.int16: "int", torch.int8: "int",
+            torch.uint8: "int", torch.float64: "float", torch.float32: "float32",
+            torch.bool: "bool"}
+# integer dtype -> (lowest value, number of values): torch's results wrap around in this range
+_INT_RANGES = {dtype: (int(torch.iinfo(dtype).min), 2 ** torch.iinfo(dtype).bits)
+               for dtype, domain in _DOMAINS.items() if domain == "int"}
 
 
 class _NotScalar(Exception):
     """The loop keeps its tensor form (the reason is for debugging)."""
 
 
-# aten name -> (the domains it may compute in, Python template, whether int results wrap).
+# aten name -> (the domains it may compute in, Python template, whether its results may need
+# wrapping (int) or rounding (float32)).
 # The compute domain is the dtype torch computes in: the result's for arithmetic, the operands'
 # promoted dtype for comparisons. Left out on purpose: float floor_divide / remainder /
 # maximum / minimum (Python's differ on signed zeros or NaN), bool arithmetic (torch's is
 # logical), pow and transcendental functions (libm differences), float -> int conversion.
 _ARITHMETIC = {
-    "add": ({"int", "float"}, "{0} + {1}", True),
-    "sub": ({"int", "float"}, "{0} - {1}", True),
-    "mul": ({"int", "float"}, "{0} * {1}", True),
-    "div": ({"float"}, "_div({0}, {1})", False),
-    "reciprocal": ({"float"}, "_div(1.0, {0})", False),
+    "add": ({"int", "float", "float32"}, "{0} + {1}", True),
+    "sub": ({"int", "float", "float32"}, "{0} - {1}", True),
+    "mul": ({"int", "float", "float32"}, "{0} * {1}", True),
+    "div": ({"float", "float32"}, "_div({0}, {1})", True),
+    "reciprocal": ({"float", "float32"}, "_div(1.0, {0})", True),
     "floor_divide": ({"int"}, "{0} // {1}", True),
     "remainder": ({"int"}, "{0} % {1}", False),
-    "neg": ({"int", "float"}, "-{0}", True),
-    "abs": ({"int", "float"}, "abs({0})", True),
+    "neg": ({"int", "float", "float32"}, "-{0}", True),
+    "abs": ({"int", "float", "float32"}, "abs({0})", True),
     "bitwise_and": ({"int", "bool"}, "{0} & {1}", False),
     "bitwise_or": ({"int", "bool"}, "{0} | {1}", False),
     "bitwise_xor": ({"int", "bool"}, "{0} ^ {1}", False),
@@ -75,9 +86,15 @@ def _div(a: float, b: float) -> float:
 _FLOAT64 = functools.partial(torch.tensor, dtype=torch.float64)
 
 
-def _wrap(value: int) -> int:
-    """An int64 result as torch's two's complement arithmetic gives it."""
-    return (value - _INT64_MIN) % 2 ** 64 + _INT64_MIN
+def _wrap(value: int, low: int, count: int) -> int:
+    """An integer result as torch's two's complement arithmetic gives it in a dtype whose
+    `count` values start at `low`."""
+    return (value - low) % count + low
+
+
+def _f32(value: float) -> float:
+    """`value` rounded to the nearest float32 (to nearest even; beyond its range, inf)."""
+    return ctypes.c_float(value).value
 
 
 def _scalar_val(node: Node):
@@ -85,7 +102,7 @@ def _scalar_val(node: Node):
     value = node.meta.get("val")
     if (not isinstance(value, torch.Tensor) or value.dim() != 0
             or value.dtype not in _DOMAINS or value.device.type != "cpu"):
-        raise _NotScalar(f"{node.format_node()}: not a 0-d int64 / float64 / bool CPU tensor")
+        raise _NotScalar(f"{node.format_node()}: not a 0-d CPU tensor of a dtype in _DOMAINS")
     return value
 
 
@@ -118,29 +135,42 @@ class _ScalarEmitter:
         self.count += 1
         return f"s{self.count}_"
 
-    def literal(self, value, domain: str) -> str:
+    def literal(self, value, domain: str, dtype=None) -> str:
+        """A Python number as the compute `domain` (of `dtype`) sees it: torch converts the
+        number to the compute dtype first."""
         if isinstance(value, bool) or value is None:
-            value = {"int": int, "float": float, "bool": bool}[domain](value)
-        elif isinstance(value, int) and domain == "float":
-            value = float(value)  # torch converts the number to the compute dtype first
-        elif isinstance(value, float) and domain != "float":
+            value = {"int": int, "float": float, "float32": float, "bool": bool}[domain](value)
+        elif isinstance(value, int) and domain in ("float", "float32"):
+            value = float(value)
+        elif isinstance(value, float) and domain not in ("float", "float32"):
             raise _NotScalar(f"float {value} in {domain} arithmetic")
+        if domain == "float32":
+            value = _f32(value)
+        elif domain == "int" and dtype in _INT_RANGES:
+            low, count = _INT_RANGES[dtype]
+            if not low <= value < low + count:  # torch's cast of it is not worth following
+                raise _NotScalar(f"{value} out of {dtype}'s range")
         if isinstance(value, float) and not math.isfinite(value):
             name = f"c{len(self.namespace)}_"
             self.namespace[name] = value
             return name
         return repr(value)
 
-    def operand(self, arg, names: dict, domain: str) -> str:
-        """`arg` converted to `domain` (torch casts operands to the compute dtype)."""
+    def operand(self, arg, names: dict, domain: str, dtype=None) -> str:
+        """`arg` converted to `domain` (torch casts operands to the compute dtype, `dtype`)."""
         if not isinstance(arg, Node):
-            return self.literal(arg, domain)
+            return self.literal(arg, domain, dtype)
         have = _DOMAINS[_scalar_val(arg).dtype]
         name = names[arg]
         if have == domain:
+            if domain == "int" and _INT_RANGES[_scalar_val(arg).dtype][1] > _INT_RANGES.get(
+                    dtype, (0, 2 ** 64))[1]:
+                raise _NotScalar("a wider integer into a narrower one")
             return name
         if domain == "float":
-            return f"float({name})"
+            return f"float({name})"  # float32 and integers widen exactly (int64: as torch)
+        if domain == "float32":
+            return f"_f32({name})" if have == "float" else f"_f32(float({name}))"
         if domain == "int":
             if have == "bool":
                 return f"int({name})"
@@ -211,32 +241,40 @@ class _ScalarEmitter:
             domains, template, wraps = _ARITHMETIC[name]
             if domain not in domains or len(args) != template.count("{"):
                 raise _NotScalar(node.format_node())
-            expr = template.format(*(self.operand(a, names, domain) for a in args))
+            expr = template.format(*(self.operand(a, names, domain, result.dtype)
+                                     for a in args))
         elif name in _COMPARISONS and len(args) == 2:
-            compute = _DOMAINS.get(_promoted(args))
+            promoted = _promoted(args)
+            compute = _DOMAINS.get(promoted)
             if compute is None:
                 raise _NotScalar(node.format_node())
-            left, right = (self.operand(a, names, compute) for a in args)
+            left, right = (self.operand(a, names, compute, promoted) for a in args)
             expr, wraps = f"{left} {_COMPARISONS[name]} {right}", False
         elif name in _LOGICAL and len(args) == _LOGICAL[name].count("{"):
             expr = _LOGICAL[name].format(*(names[a] if isinstance(a, Node) else repr(a)
                                            for a in args))
             wraps = False
         elif name == "where" and len(args) == 3 and isinstance(args[0], Node):
-            a, b = (self.operand(a, names, domain) for a in args[1:])
+            a, b = (self.operand(a, names, domain, result.dtype) for a in args[1:])
             expr, wraps = f"{a} if {names[args[0]]} else {b}", False
-        elif name == "_to_copy" and len(args) == 1:
-            expr, wraps = self.operand(args[0], names, domain), False
+        elif name == "_to_copy" and len(args) == 1 and isinstance(args[0], Node):
+            # a conversion may narrow an integer (wrapped below) or a float64 (rounded)
+            source = _scalar_val(args[0]).dtype
+            expr = self.operand(args[0], names, domain, source if domain == "int" else None)
+            wraps = True
         else:
             raise _NotScalar(node.format_node())
         if domain == "bool" and name in _ARITHMETIC and name not in (
                 "bitwise_and", "bitwise_or", "bitwise_xor"):
             raise _NotScalar(node.format_node())
         self.owned.add(target)
+        if wraps and domain == "float32" and not expr.startswith("_f32("):
+            expr = f"_f32({expr})"
         self.lines.append(f"{indent}{target} = {expr}")
         if wraps and domain == "int":
-            self.lines.append(f"{indent}if not {_INT64_MIN} <= {target} <= {_INT64_MAX}:")
-            self.lines.append(f"{indent}    {target} = _wrap({target})")
+            low, count = _INT_RANGES[result.dtype]
+            self.lines.append(f"{indent}if not {low} <= {target} < {low + count}:")
+            self.lines.append(f"{indent}    {target} = _wrap({target}, {low}, {count})")
         return target
 
     def cond(self, node: Node, names: dict, indent: str) -> list[str]:
@@ -315,7 +353,7 @@ def emit_scalar_while(node: Node, target: str, owner: GraphModule, arg, namespac
         state = emitter.while_loop(node, {**names, **module_names}, indent)
     except _NotScalar:
         return None
-    namespace.update(_div=_div, _wrap=_wrap, _scalar_tensor=torch.tensor,
+    namespace.update(_div=_div, _wrap=_wrap, _f32=_f32, _scalar_tensor=torch.tensor,
                      _is_grad_enabled=torch.is_grad_enabled)
     dtypes = {}
     for value in values:
@@ -325,7 +363,7 @@ def emit_scalar_while(node: Node, target: str, owner: GraphModule, arg, namespac
                        for s, v in zip(state, values))
     lines.append(f"{indent}{target} = ({result},)")
     # Autograd must record a loop over inputs that require grad: the tensor loop does.
-    floats = dict.fromkeys(arg(v) for v, val in zip(inputs, values) if val.dtype == torch.float64)
+    floats = dict.fromkeys(arg(v) for v, val in zip(inputs, values) if val.is_floating_point())
     guard = None
     if floats:
         requires = " or ".join(f"{f}.requires_grad" for f in floats)

@@ -50,20 +50,34 @@ def convert(fn):
     On Python values it behaves as `fn`. On tensors under a torch tracer (torch.export,
     torch.compile, make_fx, torch.func transforms) its tensor-dependent control flow is staged
     as torch.cond / torch.while_loop. Methods stay bound, partials keep their arguments, a
-    module gives its converted `forward` bound to the module, and an object with a `__call__`
-    its converted `__call__` bound to the object.
+    module gives a call of the module with its converted `forward` (its forward hooks and
+    pre-hooks run around it, as in `module(x)`; under torch.compile a backward hook raises a
+    ConversionError), and an object with a `__call__` its converted `__call__` bound to the
+    object.
     """
+    return _convert(fn, module_hooks=True)
+
+
+def converted_forward(module):
+    """`module`'s converted forward alone, without its hooks (what an autoconv Function traces:
+    it runs the hooks itself, around the graph)."""
+    return _convert(module, module_hooks=False)
+
+
+def _convert(fn, *, module_hooks: bool):
     if is_marked_do_not_convert(fn):
         return fn
     if isinstance(fn, Wraps):
-        return convert(fn.python_function)
+        return _convert(fn.python_function, module_hooks=module_hooks)
     target = target_of(fn)
     converted = twin_of(target)
     if isinstance(fn, torch.nn.Module):
         preconvert_module(fn)
         if converted is target:  # torch's forward (nn.Sequential): it reaches converted modules
-            return _library_forward(fn)
-        return types.MethodType(converted, fn)
+            forward = _library_forward(fn)
+        else:
+            forward = types.MethodType(converted, fn)
+        return _called_with_hooks(fn, forward) if module_hooks else forward
     if isinstance(fn, types.MethodType):
         return types.MethodType(converted, fn.__self__)
     if isinstance(fn, functools.partial):
@@ -71,6 +85,74 @@ def convert(fn):
     if target is not fn and target is getattr(type(fn), "__call__", None):  # a callable object
         return types.MethodType(converted, fn)
     return converted
+
+
+def _has_hooks(module) -> bool:
+    """Whether calling `module` runs more than its forward (what nn.Module.__call__ checks)."""
+    hooks = torch.nn.modules.module
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+                or module._backward_pre_hooks or hooks._global_forward_hooks
+                or hooks._global_forward_pre_hooks or hooks._global_backward_hooks
+                or hooks._global_backward_pre_hooks)
+
+
+def _called_with_hooks(module, forward):
+    """A call of `module` with `forward` (its converted forward) as the forward: the module's
+    hooks run around it, as in `module(...)`; without hooks, `forward` itself."""
+    @functools.wraps(forward)
+    def call(*args, **kwargs):
+        if not _has_hooks(module):
+            return forward(*args, **kwargs)
+        if torch.compiler.is_dynamo_compiling():  # dynamo cannot undo the instance patch
+            return _forward_hooks_around(module, forward, args, kwargs)
+        own = module.__dict__.get("forward")
+        module.forward = forward  # nn.Module.__call__ runs the hooks around `self.forward`
+        try:
+            return module(*args, **kwargs)
+        finally:
+            if own is None:
+                del module.forward
+            else:
+                module.forward = own
+
+    call.__self__ = module  # what the bound method had: code reading it finds the module
+    return call
+
+
+def _forward_hooks_around(module, forward, args, kwargs):
+    """`forward(*args, **kwargs)` with the module's forward pre-hooks and forward hooks around
+    it, in nn.Module.__call__'s order and with its rules for what a hook returns; for dynamo,
+    which traces this as it traces nn.Module.__call__. Backward hooks need autograd's hook
+    machinery of a real module call: refused."""
+    hooks = torch.nn.modules.module
+    if (module._backward_hooks or module._backward_pre_hooks or hooks._global_backward_hooks
+            or hooks._global_backward_pre_hooks):
+        raise ConversionError(
+            "unsupported", None, None,
+            construct=f"a backward hook on {type(module).__name__} under torch.compile of "
+                 "autoconv.convert(module)",
+            fix="compile the module itself around converted code (torch.compile(module) with "
+                "autoconv.convert on its forward's helpers), or register the hook elsewhere")
+    for key, hook in (*hooks._global_forward_pre_hooks.items(),
+                      *module._forward_pre_hooks.items()):
+        if key in module._forward_pre_hooks_with_kwargs:
+            result = hook(module, args, kwargs)
+            if result is not None:
+                args, kwargs = result
+        else:
+            result = hook(module, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+    output = forward(*args, **kwargs)
+    for key, hook in (*hooks._global_forward_hooks.items(), *module._forward_hooks.items()):
+        if key in hooks._global_forward_hooks_with_kwargs or \
+                key in module._forward_hooks_with_kwargs:
+            result = hook(module, args, kwargs, output)
+        else:
+            result = hook(module, args, output)
+        if result is not None:
+            output = result
+    return output
 
 
 def _library_forward(module):

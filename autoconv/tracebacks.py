@@ -144,8 +144,9 @@ _NOT_CONVERTED = (
 # torch traces the bodies of cond / while_loop below the autograd dispatch key.
 _NO_AUTOGRAD = (
     "autoconv: {where} differentiates (autograd.grad / backward) inside the body of a "
-    "tensor-dependent if or loop; torch traces those bodies without autograd, so nothing there "
-    "has a grad_fn. Compute the gradient before or after the statement.")
+    "tensor-dependent if or loop; this tracer traced those bodies without autograd, so nothing "
+    "there has a grad_fn (autoconv's own graphs and torch.export trace them with autograd; "
+    "torch.compile does not). Compute the gradient before or after the statement.")
 
 
 def _in_staged_body(tb) -> bool:

@@ -192,14 +192,16 @@ ITERATIONS = 1000
 
 
 def run_per_iteration() -> dict:
-    """µs per iteration of `while i < n: i += 1` (n = 1000): int64 (the python backend runs it
-    on Python ints) and int32 (not a scalar-loop dtype: the python backend's tensor loop)."""
+    """µs per iteration of `while i < n: i += 1` (n = 1000): 0-d int64 and int32 (the python
+    backend runs both on Python ints), and int64 with `n` of shape (1,) (not a scalar loop: the
+    python backend's tensor loop)."""
     print(f"== per-iteration cost of a staged loop, `while i < n: i += 1`, n = {ITERATIONS} "
           "(µs per iteration, min [median])")
     results, failures = {}, []
-    for dtype in (torch.int64, torch.int32):
-        args = (torch.tensor(ITERATIONS, dtype=dtype),)
+    for dtype, shape in ((torch.int64, ()), (torch.int32, ()), (torch.int64, (1,))):
+        args = (torch.full(shape, ITERATIONS, dtype=dtype),)
         label = f"count_to, {str(dtype).replace('torch.', '')}"
+        label += ", tensor loop (n of shape (1,))" if shape else ""
         print(f"-- {label}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

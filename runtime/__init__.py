@@ -38,6 +38,7 @@ from .operators import (
     trips_bound,
     while_stmt,
 )
+from .staging.constants import is_, is_not
 from .values import Undefined, eager, is_staged
 
 __all__ = [
@@ -68,6 +69,8 @@ __all__ = [
     "getitem",
     "if_exp",
     "if_stmt",
+    "is_",
+    "is_not",
     "is_staged",
     "list_append",
     "list_extend",

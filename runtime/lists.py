@@ -103,6 +103,13 @@ class StagedList:
             out = out.append(value)
         return out
 
+    def __add__(self, values):
+        """`items + values` (a list or tuple): a new list with `values` appended, as
+        `vals = vals + [t]` in a staged body grows `vals` (the old list stays as it was)."""
+        if not isinstance(values, (list, tuple)):
+            return NotImplemented
+        return self.extend(values)
+
     def _as_item(self, value) -> torch.Tensor:
         item_shape, dtype = tuple(self.buffer.shape[1:]), self.buffer.dtype
         if not isinstance(value, torch.Tensor):
@@ -241,6 +248,10 @@ class UncountedList:
     def extend(self, values) -> UncountedList:
         """Drops the values."""
         return self
+
+    def __add__(self, values):
+        """`items + values`: drops the values, as `extend`."""
+        return self if isinstance(values, (list, tuple)) else NotImplemented
 
     def _refuse(self, *args, **kwargs):
         raise StagingError(

@@ -8,15 +8,17 @@ tracer they stage torch.cond / torch.while_loop through `staging.torch`.
 from __future__ import annotations
 
 import builtins
+import contextlib
+import threading
 
 import torch
 
 from . import lists
 from .errors import StagingError, graph_error_message
 from .iteration import StagedEnumerate, StagedRange, StagedZip, staged_sequence
-from .staging import context, replaced_lists, specialize
+from .staging import constants, context, specialize
 from .staging import torch as staging
-from .values import Undefined, as_staged_tensor, is_staged, to_tensor
+from .values import Undefined, as_staged_tensor, is_staged, is_undefined, to_tensor
 
 __all__ = [
     "assigns_outside",
@@ -57,19 +59,11 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None):
                 ((b, True) for b in bodies), state, names, inputs, written)
         try:
             out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond, inputs)
-        except StagingError as error:
-            slots = replaced_lists.replaced_slots(error, staged_state, staged_names)
-            try:
-                if not slots:
-                    raise
-                out = replaced_lists.stage_replacing(
-                    lambda bodies, flat: staging.stage_if(cond, *bodies, flat, staged_names,
-                                                          cond, inputs),
-                    tuple((body, True) for body in bodies), staged_state, staged_names, slots,
-                    error)
-            except StagingError as refused:
-                cond = _specialized(cond, "if statement", refused)  # NOTE [specialisation]
-                out = None
+        except StagingError as refused:
+            if _stages_loop_instead(refused):
+                raise
+            cond = _specialized(cond, "if statement", refused)  # NOTE [specialisation]
+            out = None
         if out is not None:
             return _written_back(out, len(state), inputs, written)
     if cond:
@@ -144,18 +138,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None):
             if written:  # NOTE [inputs updated in place]
                 bodies, staged_state, staged_names = _updating_inputs(
                     ((test, False), (body, True)), state, names, inputs, written)
-            try:
-                out = staging.stage_while(*bodies, staged_state, staged_names, like, inputs,
-                                          trips=bound)
-            except StagingError as error:
-                slots = replaced_lists.replaced_slots(error, staged_state, staged_names)
-                if not slots:
-                    raise
-                out = replaced_lists.stage_replacing(
-                    lambda bodies, flat: staging.stage_while(*bodies, flat, staged_names, like,
-                                                             inputs, trips=bound),
-                    ((bodies[0], False), (bodies[1], True)), staged_state, staged_names, slots,
-                    error)
+            out = staging.stage_while(*bodies, staged_state, staged_names, like, inputs,
+                                      trips=bound)
             return _written_back(out, len(state), inputs, written)
         if not go:
             return state
@@ -240,12 +224,76 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None):
         sequence = staged_sequence(iterable)
     if sequence is not None:
         return _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated)
+    if type(iterable) is range and extra_test is not None:
+        return _range_loop(iterable, extra_test, body, state, names, inputs, updated)
     for item in iterable:
         new = _guarded_body(body, extra_test, item, state, names, inputs, updated)
         if new is None:
             break
         state = new
     return state
+
+
+def _range_loop(numbers, extra_test, body, state, names, inputs, updated=None):
+    """A loop over a Python `range` that a lowered `break` / `return` may stop: Python
+    iterations while the extra test gives Python values; from the first traced one, the rest of
+    the range is one staged loop (as `while_stmt` stages the rest of a loop), its index a
+    tensor. One guarded copy of the body per remaining item would make a graph, and a trace,
+    as long as the range (`for n_iter in range(1, max_iter + 1)` with max_iter 600)."""
+    for position, item in enumerate(numbers):
+        go = extra_test(*state, *inputs)
+        if is_staged(go):
+            rest = StagedRange(numbers.start + position * numbers.step, numbers.stop,
+                               numbers.step)
+            return _stage_for(staged_sequence(rest), extra_test, body, state, names, rest,
+                              inputs, updated)
+        if not go:
+            return state
+        try:
+            with _creating(names, state) if not position else contextlib.nullcontext():
+                state = body(item, *state, *inputs)
+        except StagingError as error:
+            if position or not _binds_first(error, state, names):
+                raise
+            # The first iteration, run as Python, left a variable the loop creates unbound on
+            # a traced path (`if gtd > tol: msg = '...'; break`): the loop is staged from its
+            # first item, which carries such a variable (NOTE [loop-created variables]).
+            whole = StagedRange(numbers.start, numbers.stop, numbers.step)
+            return _stage_for(staged_sequence(whole), extra_test, body, state, names, whole,
+                              inputs, updated)
+    return state
+
+
+class _FirstIteration(threading.local):
+    created: set = frozenset()  # the variables a range loop creates, in its first iteration
+
+
+_first_iteration = _FirstIteration()
+
+
+@contextlib.contextmanager
+def _creating(names, state):
+    """Within: the first iteration of a range loop (see `_stages_loop_instead`)."""
+    outer = _first_iteration.created
+    _first_iteration.created = {n for n, v in zip(names, state) if is_undefined(v)}
+    try:
+        yield
+    finally:
+        _first_iteration.created = outer
+
+
+def _stages_loop_instead(error) -> bool:
+    """Whether `error`, a staged if's refusal, is a branch leaving unbound a variable that the
+    enclosing range loop creates in its first iteration: the loop is then staged from its first
+    item (`_range_loop`), rather than this if specialised and the range unrolled."""
+    return getattr(error, "unbound", None) in _first_iteration.created
+
+
+def _binds_first(error, state, names) -> bool:
+    """Whether `error` is a staged branch leaving unbound a variable this loop creates."""
+    name = getattr(error, "unbound", None)
+    return (name in names and is_undefined(state[names.index(name)])
+            and not torch.compiler.is_dynamo_compiling())
 
 
 def _guarded_body(body, extra_test, item, state, names, inputs, updated=None):
@@ -487,6 +535,11 @@ def raise_(exc, *cause):
     if isinstance(exc, type):
         exc = exc()
     if not context.in_staged_body():
+        # A constant chosen by a tensor condition (`raise ValueError(msg)`): its value, the
+        # graph specialised on it, for the message (str(exc) runs after the trace is gone).
+        if any(isinstance(arg, constants.StagedConstant) for arg in exc.args):
+            exc.args = tuple(arg._needed("raising it") if isinstance(arg, constants.StagedConstant)
+                             else arg for arg in exc.args)
         if cause:
             raise exc from cause[0]
         raise exc

@@ -175,3 +175,24 @@ def test_the_original_modules_hooks_run_on_every_call():
     for x in INPUTS:
         assert_close(converted(x), Block.forward(model, x) + 100)
     assert seen == ["pre"] * len(INPUTS) and converted.trace_count == 1
+
+
+def test_convert_of_a_module_runs_its_hooks_in_every_mode():
+    # autoconv.convert(module)(x) is module(x): a pre-hook's new input and a hook's new output
+    # count, eagerly, under torch.export and under torch.compile (they were dropped)
+    model = Block()
+    model.register_forward_pre_hook(lambda module, args: (args[0] * -1,))
+    model.register_forward_hook(lambda module, args, output: output + 100)
+    converted = autoconv.convert(model)
+
+    class Calls(nn.Module):
+        def forward(self, x):
+            return converted(x)
+
+    exported = torch.export.export(Calls(), (INPUTS[0],), strict=False).module()
+    compiled = torch.compile(converted, fullgraph=True, backend="eager")
+    for x in INPUTS:
+        want = model(x)
+        assert_close(want, Block.forward(model, -x) + 100)
+        for got in (converted(x), exported(x), compiled(x)):
+            assert_close(got, want)

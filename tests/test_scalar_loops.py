@@ -1,4 +1,4 @@
-"""Staged loops over 0-d int64 / float64 / bool tensors run by the python backend as Python
+"""Staged loops over 0-d integer / float64 / float32 / bool tensors run by the python backend as Python
 arithmetic (autoconv/scalar_loops.py): bit for bit what eager torch and torch's own execution
 of the graph (the fx backend) compute, and the tensor loop wherever that cannot be promised."""
 
@@ -12,6 +12,11 @@ from tests.support import assert_same_result
 
 
 def _identical(got, want):
+    if isinstance(want, tuple):
+        assert isinstance(got, tuple) and len(got) == len(want), (got, want)
+        for g, w in zip(got, want):
+            _identical(g, w)
+        return
     assert isinstance(got, torch.Tensor) and got.dtype == want.dtype and got.shape == want.shape
     assert torch.equal(got, want) or (got.isnan() & want.isnan()).all(), (got, want)
     if want.is_floating_point() and not want.isnan().any():  # signed zeros too
@@ -154,8 +159,84 @@ def float32_loop(x):
     return x
 
 
-def test_float32_keeps_the_tensor_loop():
-    _check(float32_loop, [(torch.tensor(v),) for v in (1.0, 200.0)], scalar=False)
+def test_float32_runs_on_rounded_python_floats():
+    _check(float32_loop, [(torch.tensor(v),) for v in (1.0, 200.0, 0.3, 99.99)])
+
+
+def float32_newton(a):
+    x = a / 2 + 0.1
+    while (x * x - a).abs() > 1e-4:
+        x = (x + a / x) / 2
+    return x
+
+
+def test_float32_newton_is_bit_identical():
+    # 0.1 and 1e-4 are rounded to float32 before they meet a float32 tensor, as torch does
+    _check(float32_newton, [(torch.tensor(v),) for v in (2.0, 10.0, 1234.5, 0.37)])
+
+
+def float32_meets_float64(x, y):
+    steps = torch.tensor(0)
+    while x < y:
+        x = x * 1.7 + 0.1  # float32
+        y = y + 0.01  # float64
+        steps += 1
+    return x, y, steps, x == 0.1
+
+
+@pytest.mark.parametrize("x, y", [(0.1, 3.0), (1.0, 1e6), (5.0, 1.0)])
+def test_float32_and_float64_promote_as_torch_does(x, y):
+    _check(float32_meets_float64,
+           [(torch.tensor(x), torch.tensor(y, dtype=torch.float64))])
+
+
+def float32_overflow(x):
+    steps = torch.tensor(0)
+    while x < 1e39 and steps < 200:  # 1e39 is inf in float32
+        x = x * 1e10 / 3
+        steps += 1
+    return x, 1 / (x - x), steps
+
+
+def test_float32_overflows_to_inf_as_torch_does():
+    _check(float32_overflow, [(torch.tensor(3.0),), (torch.tensor(-3.0),)])
+
+
+def count_up(i, n):
+    while i < n:
+        i += 1
+    return i
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.int8, torch.uint8])
+def test_narrow_integers_run_on_python_ints(dtype):
+    _check(count_up, [(torch.tensor(0, dtype=dtype), torch.tensor(n, dtype=dtype))
+                      for n in (5, 0, 100)])
+
+
+def doubling_wraps(x, n):
+    while n > 0:
+        x = x * 2 + 1
+        n = n - 1
+    return x, -x, abs(x)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.int8, torch.uint8])
+def test_narrow_integers_wrap_around_as_torch_does(dtype):
+    _check(doubling_wraps, [(torch.tensor(3, dtype=dtype), torch.tensor(n)) for n in (40, 3, 0)])
+
+
+def narrowing_conversions(x, n):
+    f = torch.tensor(0.1, dtype=torch.float64)
+    while n > 0:
+        x = (x * 100003).int().long()  # int64 -> int32 wraps
+        f = (f * 3.3).float().double()  # float64 -> float32 rounds
+        n = n - 1
+    return x, f
+
+
+def test_conversions_to_narrower_dtypes_wrap_and_round_as_torch_does():
+    _check(narrowing_conversions, [(torch.tensor(7), torch.tensor(n)) for n in (6, 0, 2)])
 
 
 def vector_loop(x, n):

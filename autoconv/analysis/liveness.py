@@ -135,7 +135,15 @@ class _Liveness:
         if isinstance(node, gast.For):
             _, targets = reads_writes(node.target)
             return self._loop(node, live_after, set(), targets, reads_writes(node.iter)[0])
-        if isinstance(node, (gast.Try, gast.With)):
+        if isinstance(node, gast.With):
+            # Straight-line code (as AutoGraph takes it): a context manager that suppresses an
+            # exception (contextlib.suppress) is the exception. Taking every part as optional
+            # made names the body assigns and reads (`with torch.enable_grad(): loss = f(y)`
+            # then `grad(loss, y)`) look read before assigned: state of an enclosing loop.
+            targets = reads_writes([i.optional_vars for i in node.items if i.optional_vars])[1]
+            header = reads_writes([i.context_expr for i in node.items])[0]
+            return (self.block(node.body, live_after) - targets) | header
+        if isinstance(node, gast.Try):
             return self._block_statement(node, live_after)
         reads, writes, _ = self.activity.of(node)
         return (live_after - writes) | reads

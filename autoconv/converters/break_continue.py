@@ -19,7 +19,7 @@ from __future__ import annotations
 import gast
 
 from .. import templates
-from ..analysis.annos import Anno, get_anno, set_anno
+from ..analysis.annos import Anno, copy_origin, get_anno, set_anno
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 from .guards import contains, guard_block
@@ -60,6 +60,9 @@ class BreakContinueConverter(Converter):
             add_loop_test(node, templates.replace("not flag", flag=flag)[0].value)
             if node.orelse:
                 after = templates.replace("if not flag:\n    orelse", flag=flag, orelse=node.orelse)
+                # placed where the `else` block is, after the loop (not on the loop's line):
+                # control_flow orders assignments by line (a variable the loop may bind)
+                copy_origin(after, node.orelse[0])
         else:
             after = node.orelse
         node.orelse = []

@@ -11,8 +11,14 @@
 The state of a statement is the names its bodies assign that are read afterwards or before being
 assigned in a body (liveness, from `autoconv.analysis`). Bodies take the state as parameters and
 return it. The locals they only read are their inputs: passed explicitly too (after the names),
-so that a staged body never captures a tensor by closure. A state name that may be unbound
-before the statement starts as `ac.Undefined('name')`.
+so that a staged body never captures a tensor by closure. A state name that has no value before
+the statement starts as `ac.Undefined('name')`; one that may have a value there (set earlier on
+some path, or in an earlier iteration of an enclosing loop) keeps it:
+
+    try:
+        name
+    except NameError:
+        name = ac.Undefined('name')
 """
 
 from __future__ import annotations
@@ -79,17 +85,25 @@ class ControlFlowConverter(Converter):
         for name in state:
             if name in defined:
                 continue
-            # bound before: assigned earlier in the function, or anywhere else in it when the
-            # statement is in a loop (an earlier iteration)
+            # bound before: assigned earlier in the function, or, when the statement is in a
+            # loop, anywhere else in it; or by the statement itself in an earlier iteration
+            # where an enclosing loop carries the name (`for i in r: if i == 1: y = i` keeps y
+            # past the iterations that skip the branch).
+            # A statement without a line (another pass made it): after every other site.
             others = [line for line in function_sites.get(name, [])
                       if line not in own_sites.get(name, [])]
-            bound_before = any(line < (node.lineno or 0) for line in others) or (
-                others and getattr(self, "loop_depth", 0))
+            at = getattr(node, "lineno", None)
+            bound_before = any(at is None or line < at for line in others) or bool(
+                getattr(self, "loop_depth", 0) and others) or name in self._carried()
             template = _KEEP_IF_BOUND if bound_before else "name = ac.Undefined(label)"
             stmts += templates.replace(template, name=name,
                                        label=gast.Constant(value=name, kind=None),
                                        ac=self.ctx.runtime)
         return stmts
+
+    def _carried(self) -> set:
+        """The names the loops enclosing the statement (in this function) carry."""
+        return set().union(*getattr(self, "loop_states", []))
 
     def _declarations(self, body):
         # A body function assigning a global / nonlocal name must declare it as the user did.
@@ -180,9 +194,10 @@ class ControlFlowConverter(Converter):
         self.scope_declared = list(declared.items())
         outer_sites, self.function_sites = getattr(self, "function_sites", {}), _store_sites(node)
         outer_depth, self.loop_depth = getattr(self, "loop_depth", 0), 0
+        outer_states, self.loop_states = getattr(self, "loop_states", []), []
         self.generic_visit(node)
         self.scope_declared, self.function_sites = outer, outer_sites
-        self.loop_depth = outer_depth
+        self.loop_depth, self.loop_states = outer_depth, outer_states
         return node
 
     def visit_If(self, node):
@@ -208,8 +223,10 @@ class ControlFlowConverter(Converter):
         sites = _store_sites(node)  # (before the bodies below become functions)
         node._autoconv_in_place = _updated_in_place(node)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
+        self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         self.generic_visit(node)
         self.loop_depth -= 1
+        self.loop_states = self.loop_states[:-1]
         state = self._state(node)
         inputs = self._inputs(node, state)
         test_name = self.ctx.namer.new("loop_test")
@@ -244,8 +261,10 @@ class ControlFlowConverter(Converter):
         sites = _store_sites(node)  # (before the bodies below become functions)
         node._autoconv_in_place = _updated_in_place(node)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
+        self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         self.generic_visit(node)
         self.loop_depth -= 1
+        self.loop_states = self.loop_states[:-1]
         state = self._state(node)
         inputs = self._inputs(node, state)
         body_name = self.ctx.namer.new("loop_body")

@@ -6,6 +6,7 @@
     a if c else b  ->  ac.if_exp(c, lambda a, b: a, lambda a, b: b, (a, b))
     a < b < c      ->  ac.and_(a < b, lambda b, c: b < c, (b, c))
                        (b evaluated once: a call in the middle is named by a temporary)
+    a is b         ->  ac.is_(a, b)                         (and `is not`: ac.is_not)
 
 The locals a lazy side reads are passed to it explicitly (its inputs), so that a staged side never
 captures a tensor by closure (see control_flow.py). Where only the truth value of an `and` / `or`
@@ -148,7 +149,7 @@ class LogicalConverter(Converter):
         if not isinstance(self._temporaries, set):
             self._temporaries = set()
         if len(node.ops) == 1:
-            return node
+            return self._identity(node)
         operands = [node.left] + list(node.comparators)
         # Middle operands are evaluated once in Python; name the non-trivial ones.
         parts = []
@@ -159,11 +160,22 @@ class LogicalConverter(Converter):
                 self._temporaries.add(temp)
                 operands[i + 1] = templates.name(temp)
                 right = gast.NamedExpr(target=templates.name(temp, gast.Store()), value=right)
-            parts.append(gast.Compare(left=copy.deepcopy(left), ops=[op], comparators=[right]))
+            parts.append(self._identity(gast.Compare(left=copy.deepcopy(left), ops=[op],
+                                                     comparators=[right])))
         result = parts[-1]
         for part in reversed(parts[:-1]):
             result = self._lazy_call("and_", part, result)
         return result
+
+    def _identity(self, node):
+        """`a is b` -> `ac.is_(a, b)` (and `is not`): a constant chosen under tensor control flow
+        is carried as an index, which `is` alone would never find identical (NOTE [constants
+        under tensor control flow] in runtime/staging/constants.py)."""
+        op = node.ops[0]
+        if isinstance(op, (gast.Is, gast.IsNot)):
+            name = "is_" if isinstance(op, gast.Is) else "is_not"
+            return self._call(name, node.left, node.comparators[0])
+        return node
 
     def visit_For(self, node):
         extra = get_anno(node, Anno.EXTRA_TEST)

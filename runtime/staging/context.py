@@ -174,3 +174,23 @@ def _entered(entered: list, key):
         yield
     finally:
         entered.pop()
+
+
+# The lists a traced call's caller owns (reachable from its arguments or bound self), by id:
+# a staged statement cannot grow one of them, since the graph's grown list is a new object
+# (see `lists.reserve`). Set by autoconv's trace; empty elsewhere.
+_caller_lists = threading.local()
+
+
+@contextlib.contextmanager
+def caller_owned_lists(ids):
+    outer = getattr(_caller_lists, "ids", frozenset())
+    _caller_lists.ids = frozenset(ids)
+    try:
+        yield
+    finally:
+        _caller_lists.ids = outer
+
+
+def is_caller_owned_list(value) -> bool:
+    return id(value) in getattr(_caller_lists, "ids", ())

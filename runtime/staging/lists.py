@@ -14,8 +14,9 @@ from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols
 from ..errors import StagingError
 from ..lists import StagedList, UncountedList
 from ..values import to_tensor
+from . import context
 
-__all__ = ["Growth", "growing_slots", "probe_copies", "measure", "trip_bound", "reserve",
+__all__ = ["Growth", "ReplacedList", "growing_slots", "probe_copies", "measure", "trip_bound", "reserve",
            "check_loop_growth", "release", "uncounted"]
 
 
@@ -29,6 +30,11 @@ def growing_slots(state) -> list[int]:
 def probe_copies(state, slots) -> list:
     """`state` with a fresh copy of each Python list in `slots`, for a probe to append to."""
     return [list(v) if i in slots and type(v) is list else v for i, v in enumerate(state)]
+
+
+class ReplacedList(Exception):
+    """Internal, never reaches the user: a body replaced the list named `args[0]` with a new
+    list, which the statement then carries as a tuple (see replaced_lists.py)."""
 
 
 class Growth:
@@ -47,6 +53,13 @@ class Growth:
                 self._items(out[len(before):], statement)
                 self.count = max(self.count, len(out) - len(before))
                 return
+            if type(out) is list and len(out) > len(before) and all(
+                    a is b for a, b in zip(out, before)):
+                # `vals = vals + [t]`: a new list that starts with the old one's items grows
+                # as an append would (the old list is left as it was, as in Python).
+                self._items(out[len(before):], statement)
+                self.count = max(self.count, len(out) - len(before))
+                return
             if isinstance(out, StagedList):  # a statement inside the body made it staged
                 self._item_of(out, statement)
                 self.count = _max(self.count, out.capacity - len(before))
@@ -55,10 +68,11 @@ class Growth:
             self._item_of(out, statement)
             self.count = _max(self.count, out.capacity - before.capacity)
             return
-        error = self._changed(statement, where)
         if type(before) is list and type(out) is list:
-            error.replaced_list = self.name  # a new list: see replaced_lists.py
-        raise error
+            # A new list (`coeffs = fit(y)`): the statement is staged again with the list as
+            # a tuple (replaced_lists.py). Not a StagingError: under dynamo making one raises.
+            raise ReplacedList(self.name)
+        raise self._changed(statement, where)
 
     def _items(self, items, statement: str) -> None:
         for item in items:
@@ -155,6 +169,13 @@ def reserve(value, growth: Growth, extra, like, statement: str) -> StagedList:
     name = growth.name
     if isinstance(value, StagedList):
         return value.grown(extra).with_flags(reserved=True)
+    if context.is_caller_owned_list(value):
+        raise StagingError(
+            statement, f"'{name}' is a list the caller passed in, and it grows under a tensor "
+            "condition: in the graph the grown list is a new list of data-dependent length, so "
+            "the caller's list would never get the items",
+            f"Grow a list of your own (`{name} = list({name})` before the {statement}) and "
+            "return it; the caller can extend its list with it")
     item = growth.item
     rows = [_as_row(v, item, name, statement) for v in value]
     device = like.device if like is not None else item.device

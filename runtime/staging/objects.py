@@ -28,7 +28,8 @@ from ..errors import StagingError
 from ..lists import StagedList
 from ..values import is_staged, is_undefined
 
-__all__ = ["carried_slots", "carry"]
+__all__ = ["carried_slots", "carry", "ChangedInput", "with_input_as_state",
+           "refusing_uncarried_changes"]
 
 _REPLACED = "is replaced by another named tuple"
 
@@ -42,7 +43,8 @@ _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement (o
 
 
 def _is_plain_object(value) -> bool:
-    if isinstance(value, (torch.Tensor, torch.nn.Module, StagedList, enum.Enum)):
+    if isinstance(value, (torch.Tensor, torch.nn.Module, StagedList, enum.Enum, dict)):
+        # (a dict subclass, such as scipy's OptimizeResult, is its items: see mappings.py)
         return False
     if is_undefined(value):  # autoconv's placeholder for an unbound variable, not an object
         return False
@@ -307,9 +309,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
                     what = "is replaced" if what is _REPLACED else what
                     raise error(
                         statement,
-                        f"'{names[slot]}{path}' {what} {where}; only the tensors in an object "
+                        f"`{names[slot]}{path}` {what} {where}; only the tensors in an object "
                         "can change under a tensor condition",
-                        f"Keep '{names[slot]}{path}' as it is in the {statement} (or hold it in "
+                        f"Keep `{names[slot]}{path}` as it is in the {statement} (or hold it in "
                         "a tensor), or compute it outside")
                 out[slot] = tuple(leaves) or None
             return tuple(out)
@@ -347,13 +349,100 @@ def _attribute_tables(value) -> tuple:
     return (table,) if type(table) is dict else ()
 
 
-def refusing_uncarried_changes(bodies, state, names, statement):
-    """`bodies`, each checking that it left the objects in `state` it does not carry as they were.
+class ChangedInput(Exception):
+    """Internal, never reaches the user: a body changed the object (or dict) `args[0]`, an
+    index into the statement's inputs, which the statement then carries (see
+    `with_input_as_state`). Not a StagingError: under dynamo making one raises."""
+
+
+def _containers(value, found, seen):
+    """Append (container, copy) for the dicts and lists reachable from `value` through plain
+    objects, dicts and lists (an object's fields are its __dict__)."""
+    if id(value) in seen:
+        return
+    if _is_plain_object(value):
+        seen.add(id(value))
+        table = vars(value)
+        found.append((table, dict(table)))
+        for v in table.values():
+            _containers(v, found, seen)
+    elif type(value) is dict:
+        seen.add(id(value))
+        found.append((value, dict(value)))
+        for v in value.values():
+            _containers(v, found, seen)
+    elif type(value) is list:
+        seen.add(id(value))
+        found.append((value, list(value)))
+        for v in value:
+            _containers(v, found, seen)
+    elif type(value) is tuple or _is_namedtuple(value):
+        for v in value:
+            _containers(v, found, seen)
+
+
+def _changed_container(container, old) -> bool:
+    if type(container) is list:
+        return len(container) != len(old) or any(a is not b for a, b in zip(container, old))
+    return list(container) != list(old) or any(container[k] is not old[k] for k in old)
+
+
+def _restore(container, old) -> None:
+    if type(container) is list:
+        container[:] = old
+    else:
+        container.clear()
+        container.update(old)
+
+
+def with_input_as_state(stage, bodies, state, names, inputs, index, statement):
+    """`stage(bodies, state, names, inputs)` with `inputs[index]`, an object a body changed
+    (`s.step(dt)` in a loop, where `step` sets `self.state`), moved into the state: carried
+    by its tensors (see `carry`) and updated in place after the statement. `bodies` are
+    (function, returns_state) pairs. Returns the statement's state.
+
+    Raises StagingError for a list (its growth would be a new value no name takes)."""
+    count = len(state)
+    held = inputs[index]
+    rest = inputs[:index] + inputs[index + 1:]
+    name = "<changed object>"
+    for body, _ in bodies:
+        code = getattr(body, "__code__", None)
+        if code is not None and code.co_argcount == count + len(inputs):
+            name = code.co_varnames[count + index]
+            break
+
+    def wrap(body, returns_state):
+        def run(*args):
+            values, value, others = args[:count], args[count], args[count + 1:]
+            out = body(*values, *others[:index], value, *others[index:])
+            return (*out, value) if returns_state else out
+        return run
+
+    if type(held) is list:
+        # A grown list is a new value (a StagedList) that only a name the body assigns can take.
+        raise StagingError(
+            statement,
+            f"list '{name}' is changed through a call (or an alias) in a body that only reads "
+            f"'{name}'; a list can only grow under tensor control flow by `{name}.append(...)` "
+            "in the body itself",
+            f"Return the items from the call and append them to '{name}' in the body, or "
+            "build the list after the statement")
+    out = stage([wrap(body, returns) for body, returns in bodies], (*state, held),
+                (*names, name), rest)
+    return tuple(out[:count])
+
+
+def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
+    """`bodies`, each checking that it left the objects in `state` it does not carry, and the
+    objects in `inputs`, as they were.
 
     A module, an object of a library's class (a torch.distributions.Normal, a functools.partial)
     or of a type defined in C is not carried (see _is_plain_object): a body that sets one of
     its attributes (`self.n = t` in a method) would leave a value of the body's trace in it.
-    Refused, and undone.
+    Refused, and undone. A plain object or dict the bodies only read (an input) that a body
+    changes anyway (through a method: `s.step(dt)`) is undone and `ChangedInput` raised, so
+    that the statement is staged again carrying it.
     """
     if torch.compiler.is_dynamo_compiling():  # dynamo refuses it itself
         return tuple(body for body, _ in bodies)
@@ -362,15 +451,29 @@ def refusing_uncarried_changes(bodies, state, names, statement):
         tables = () if _carries(value) else _attribute_tables(value)
         if tables:
             held.append((name, value, tables))
-    if not held:
+    read = [i for i, value in enumerate(inputs) if _carries(value) or type(value) is list]
+    if not held and not read:
         return tuple(body for body, _ in bodies)
 
     def check(body, where):
         def run(*args):
             before = [[dict(t) for t in tables] for _, _, tables in held]
+            # The values the body is given: a dict input reaches it rebuilt by torch's pytree.
+            given = args[len(args) - len(inputs):] if inputs else ()
+            contents = []
+            for i in read:
+                found = []
+                _containers(given[i], found, set())
+                contents.append((i, found))
             try:
-                return body(*args)
+                out = body(*args)
             finally:
+                changed_input = None
+                for i, found in contents:
+                    for container, old in found:
+                        if _changed_container(container, old):
+                            _restore(container, old)
+                            changed_input = i if changed_input is None else changed_input
                 for (name, value, tables), saved in zip(held, before):
                     for table, old in zip(tables, saved):
                         changed = [k for k in set(table) | set(old)
@@ -388,6 +491,9 @@ def refusing_uncarried_changes(bodies, state, names, statement):
                             "a staged statement",
                             f"Keep the value in a local variable (or return it), and assign "
                             f"'{name}.{changed[0]}' after the {statement}")
+            if changed_input is not None:
+                raise ChangedInput(changed_input)
+            return out
         return run
 
     return tuple(check(body, where) if body is not None else None for body, where in bodies)

@@ -18,35 +18,30 @@ from ..errors import StagingError
 __all__ = ["replaced_slots", "stage_replacing"]
 
 
-def replaced_slots(error: StagingError, state, names) -> list[int]:
-    """The slot of the list `error` refuses for being replaced by a new list, or []."""
-    name = getattr(error, "replaced_list", None)
-    if name is None:
-        return []
+def replaced_slots(replaced, state, names) -> list[int]:
+    """The slots of the list `replaced` (a lists.ReplacedList) names, or []."""
+    name = replaced.args[0] if replaced.args else None
     return [i for i, (v, n) in enumerate(zip(state, names)) if n == name and type(v) is list]
 
 
-def stage_replacing(stage, bodies, state, names, slots, error):
-    """`stage(bodies, state)` (`bodies`: (function, whether it returns the state) pairs) with the lists in `slots` as tuples; more such lists the staging
-    then refuses are added. Returns the new state, the lists as new lists. Raises `error` (or
-    the retry's StagingError) where a body changes such a list in place."""
-    while True:
-        try:
-            out = stage([_with_tuples(body, returns, slots, error) for body, returns in bodies],
-                        tuple(tuple(v) if i in slots else v for i, v in enumerate(state)))
-        except StagingError as again:
-            more = replaced_slots(again, state, names)
-            if not more or set(more) <= set(slots):
-                raise
-            slots = sorted(set(slots) | set(more))
-            error = again
-            continue
-        return tuple(list(v) if i in slots else v for i, v in enumerate(out))
+def stage_replacing(stage, bodies, state, names, slots, statement):
+    """`stage(bodies, state)` with the lists in `slots` as tuples. `bodies` are (function,
+    whether it returns the state, where) triples. Another list the staging then finds replaced
+    is handled by `stage` itself (the same retry, one level in). Returns the new state, the
+    lists as new lists.
+
+    Raises StagingError where a body changes such a list in place.
+    """
+    out = stage([_with_tuples(body, returns, where, slots, names, statement)
+                 for body, returns, where in bodies],
+                tuple(tuple(v) if i in slots else v for i, v in enumerate(state)))
+    return tuple(list(v) if i in slots else v for i, v in enumerate(out))
 
 
-def _with_tuples(body, returns_state, slots, error):
+def _with_tuples(body, returns_state, where, slots, names, statement):
     def run(*args):
         args = list(args)
+        items = {slot: tuple(args[slot]) for slot in slots}
         given = {slot: list(args[slot]) for slot in slots}
         for slot in slots:
             args[slot] = given[slot]
@@ -55,11 +50,17 @@ def _with_tuples(body, returns_state, slots, error):
         out = list(body(*args))
         for slot in slots:
             value = out[slot]
-            if type(value) is not list:
-                raise error
-            if value is given[slot] and (len(value) != len(args[slot]) or any(
-                    a is not b for a, b in zip(value, args[slot]))):
-                raise error  # changed in place (appended to: a growing list, not replaced)
+            if value is given[slot] and (len(value) != len(items[slot]) or any(
+                    a is not b for a, b in zip(value, items[slot]))) or type(value) is not list:
+                what = ("changed in place" if type(value) is list
+                        else f"made a Python {type(value).__name__}")
+                raise StagingError(
+                    statement,
+                    f"list '{names[slot]}' is replaced by a new list on one path and "
+                    f"{what} {where}; a list a staged statement replaces is carried as a "
+                    "tuple of tensors",
+                    "Build a new list on every path (`x = [...]`), or change it after the "
+                    "statement")
             out[slot] = tuple(value)
         return tuple(out)
     return run

@@ -20,7 +20,9 @@ one probe run before the operator instead (see `_checks_first`).
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import threading
 from typing import Callable, NamedTuple
 
 import torch
@@ -31,7 +33,7 @@ from torch.utils import _pytree as pytree
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
 from ..values import RETURN_VALUE, is_staged, is_symbolic, is_undefined, to_tensor
-from . import lists, objects, operators, registry
+from . import constants, lists, mappings, objects, operators, registry, replaced_lists
 from .context import (in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, staged_statement, staging)
 
@@ -77,11 +79,12 @@ def _number_dtype(value) -> torch.dtype:
 
 def _is_stageable(value) -> bool:
     """A tensor, a number, or a tuple / dict of them (torch's operators take such pytrees)."""
-    if isinstance(value, (torch.Tensor, StagedList)) or _is_number(value):
+    if isinstance(value, (torch.Tensor, StagedList, constants.StagedConstant)) or _is_number(value):
         return True
     if is_staged(value):  # another tracer's value, such as an fx Proxy
         return True
     if isinstance(value, (tuple, dict)):
+        mappings.register(value)  # a dict subclass (scipy's OptimizeResult) as its items
         leaves = pytree.tree_leaves(value)
         return bool(leaves) and all(isinstance(v, torch.Tensor) or _is_number(v) for v in leaves)
     return False
@@ -183,6 +186,11 @@ class Statement:
         for slot, (out, before, name, kind) in enumerate(
                 zip(outputs, self.state, self.names, self.kinds)):
             if kind is SlotKind.CONSTANT:
+                if isinstance(before, constants.Kept) and out is not before:
+                    # one branch leaves it unbound (the other one: an if has two)
+                    raise _unbound_after(self.kind, name, before.other(where))
+                if constants.can_carry(before, out) and out is not before:
+                    raise constants.Retabled(self, slot)  # staged again, carrying the slot
                 if out is not before:
                     raise self.error(
                         f"'{name}' is {_describe(before)} before the statement and is "
@@ -191,10 +199,16 @@ class Statement:
                         f"Give '{name}' a tensor value before the statement, or compute it "
                         "outside")
                 continue
+            if (kind is SlotKind.UNBOUND and "if" in self.kind
+                    and not torch.compiler.is_dynamo_compiling() and out is before):
+                # Staged again with it a constant: if no branch binds it, it stays unbound
+                raise constants.Retabled(self, slot, keep=True)
+            if (kind is SlotKind.UNBOUND and constants.is_constant(out) and is_undefined(before)
+                    and torch.compiler.is_dynamo_compiling()):
+                constants.refuse_unbound_under_dynamo(name, self.kind)
+            out = constants.staged(out, name, self.like)
             if is_undefined(out):
-                fix = (f"Assign '{name}' before the loop" if "loop" in self.kind
-                       else f"Assign '{name}' in every branch, or before the if")
-                raise self.error(f"'{name}' has no value {where} but is used afterwards", fix)
+                raise _unbound_after(self.kind, name, where)
             if not _is_stageable(out) and name == "<value>":
                 # `a if c else b` (operators.if_exp): no variable and no assignment to name.
                 raise StagingError(
@@ -245,6 +259,16 @@ class Statement:
         """
         problems, fixes = [], []
         for name, first, second, where_first, where_second in mismatches:
+            paths = ((first, where_first), (second, where_second))
+            constant = [(v, w) for v, w in paths if isinstance(v, constants.StagedConstant)]
+            if len(constant) == 1:  # a constant on one path, a tensor on the other
+                value, where = constant[0]
+                problems.append(f"'{name}' becomes a Python {value.kind} {where}; staged "
+                                "statements can only produce tensors and numbers, or constants "
+                                "on every path")
+                fixes.append(f"Keep '{name}' a tensor, or move its assignment out of the "
+                             f"{self.kind}")
+                continue
             problems.append(f"'{name}' is {_describe(first)} {where_first} and "
                             f"{_describe(second)} {where_second}")
             if any(_size_depends_on_values(t) for t in pytree.tree_leaves((first, second))):
@@ -255,6 +279,54 @@ class Statement:
             else:
                 fixes.append(_mismatch_fix(name, first, second))
         return self.error("; ".join(problems), ". ".join(fixes))
+
+
+def _unbound_after(statement: str, name: str, where: str) -> StagingError:
+    fix = (f"Assign '{name}' before the loop" if "loop" in statement
+           else f"Assign '{name}' in every branch, or before the if")
+    error = StagingError(statement, f"'{name}' has no value {where} but is used afterwards", fix)
+    error.unbound = name  # (a loop may stage its first iteration instead)
+    return error
+
+
+def _retable(statement, retabled) -> bool:
+    """Take a body's `constants.Retabled` into `statement` (the slot carried as a
+    StagedConstant, or kept unbound), to stage it again; False when it is another statement's."""
+    if retabled.state is not statement:
+        return False
+    slot = retabled.slot
+    if retabled.keep:
+        statement.state[slot] = constants.Kept(statement.state[slot])
+        statement.kinds[slot] = SlotKind.CONSTANT
+    else:
+        carried = constants.carry_slot(tuple(statement.state), slot, statement.names[slot],
+                                       statement.like)
+        statement.state[slot] = carried[slot]
+        statement.kinds[slot] = SlotKind.TENSOR
+    return True
+
+
+def _carry_changing_constants(statement, bodies) -> None:
+    """Under dynamo, where a failed operator cannot be staged again (constants.Retabled): carry
+    from the start the constants a body changes, learnt by one probe run of the bodies."""
+    if (not torch.compiler.is_dynamo_compiling()
+            or not constants.held(statement.state, statement.kinds, SlotKind.CONSTANT)):
+        return
+    operands = _Operands(statement)
+    with probe():
+        raws = [_run_body(statement, operands, body, operands.flat) for body in bodies]
+    carried = constants.carry_changed(tuple(statement.state), statement.kinds, SlotKind.CONSTANT,
+                                      statement.names, raws, statement.like)
+    for slot, value in enumerate(carried):
+        if value is not statement.state[slot]:
+            statement.state[slot] = value
+            statement.kinds[slot] = SlotKind.TENSOR
+
+
+def _settled(results, statement) -> tuple:
+    """The statement's results with the variables it kept unbound (constants.Kept) unbound."""
+    return tuple(value.unbound if isinstance(value, constants.Kept) else value
+                 for value in results)
 
 
 # NOTE [bodies run once]
@@ -349,14 +421,21 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
     """Run every body once as a probe, choose the promoted dtypes, and raise the mismatches
     (under torch.compile: promotions only, in one round; each round is a trace of every body)."""
     compiling = torch.compiler.is_dynamo_compiling()
-    for round_ in range(_PROMOTION_ROUNDS):
+    round_ = 0
+    while round_ < _PROMOTION_ROUNDS:
         operands = _Operands(statement)
         before = operands.split(operands.flat)[0] if loop else None
         watch = _Watch(statement, bodies, before, promote=round_ < _PROMOTION_ROUNDS - 1)
-        with probe():
-            for body in bodies:
-                raw = _run_body(statement, operands, body, operands.flat)
-                watch.seen[body.where] = (raw, statement.outputs_of(raw, body.where))
+        try:
+            with probe():
+                for body in bodies:
+                    raw = _run_body(statement, operands, body, operands.flat)
+                    watch.seen[body.where] = (raw, statement.outputs_of(raw, body.where))
+        except constants.Retabled as retabled:  # a constant changed: checked again carrying it
+            if not _retable(statement, retabled):
+                raise
+            continue
+        round_ += 1
         promoted, mismatches = watch.decide(compare=not compiling)
         if compiling:  # one round, promotions only: the operator compares the outputs
             statement.dtypes.update(promoted)
@@ -381,10 +460,30 @@ def _private(values):
     return pytree.tree_map(lambda t: t.clone(), tuple(values))
 
 
+def _views_an_input(t: torch.Tensor) -> bool:
+    """Whether `t` is a view of a tensor its body did not compute: an operand, or a tensor the
+    body reads by closure. A view of the body's own result (`(n > 1).reshape(())`: a view, as
+    bodies are traced with autograd's view tracking, NOTE [autograd in staged bodies]) is not."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
+
+    base = t._base
+    if base is None:
+        return False
+    if torch.compiler.is_dynamo_compiling():
+        return True
+    tracer = getattr(get_proxy_mode(), "tracer", None)
+    slot = get_proxy_slot(base, tracer, None) if tracer is not None else None
+    return slot is None or slot.proxy.node.op != "call_function"
+
+
 def _unalias(outputs):
     # torch.cond and while_loop refuse outputs that alias their inputs (a body returning a value
-    # it only read, or a view of one), so every output is a copy.
-    return pytree.tree_map(lambda t: t.clone(), tuple(outputs))
+    # it only read, or a view of one), so every output is a copy. A contiguous one is copied to
+    # contiguous strides: a slice's size-1 dimension keeps its old stride in a plain copy
+    # (`k[:, 0]` of a (1, 4) tensor: stride (4,)), which torch.cond refuses.
+    return pytree.tree_map(
+        lambda t: t.clone(memory_format=torch.contiguous_format) if t.is_contiguous()
+        else t.clone(), tuple(outputs))
 
 
 def _distinct(tensors):
@@ -466,8 +565,10 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
     variables]); they get a placeholder the same way, or a StagingError when the body does not
     give them a tensor.
     """
+    # (not under dynamo, which would guard on the thread-local's contents)
+    probed = () if torch.compiler.is_dynamo_compiling() else getattr(_created, "names", ())
     slots = [i for i, v in enumerate(statement.state)
-             if is_undefined(v) and v.name == RETURN_VALUE]
+             if is_undefined(v) and (v.name == RETURN_VALUE or v.name in probed)]
     if not slots and not created:
         return
     state, kinds = statement.state, statement.kinds
@@ -476,27 +577,59 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
     # the two could disagree on whether a return happens.
     staged = [_as_tensors(v, statement.like) if k is SlotKind.TENSOR else v
               for v, k in zip(state, kinds)]
-    with probe():
+    untouched = []
+    with probe(), _probing_created([statement.names[i] for i in created]):
         for body in bodies:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
             # state the statement then stages with.
             try:
                 outputs = body(*copies(staged), *copies(statement.inputs))
             except Exception as error:
-                if not created:
+                # Only a read of a variable without a value (the Undefined placeholder) is
+                # blamed on it; any other error (a refusal deeper in the body) is the body's.
+                if not created or not (isinstance(error, UnboundLocalError)
+                                       or "Undefined" in str(error)):
                     raise
                 raise _unbound_before_loop(statement.kind,
                                            statement.names[created[0]]) from error
+            untouched.append(outputs)
             for i in [*slots, *created]:
-                if is_undefined(state[i]) and _is_stageable(outputs[i]):
+                out = constants.staged(outputs[i], statement.names[i], statement.like)
+                if is_undefined(state[i]) and _is_stageable(out):
                     # Shape and dtype only: the probe's own ops stay dead, for DCE to drop.
-                    state[i] = pytree.tree_map(_zeros_like_meta, outputs[i])
+                    state[i] = pytree.tree_map(_zeros_like_meta, out)
     for i in slots:
         kinds[i] = SlotKind.CONSTANT if is_undefined(state[i]) else SlotKind.TENSOR
-    for i in created:
+    for i in list(created):
+        if is_undefined(state[i]) and all(out[i] is state[i] for out in untouched):
+            # The body leaves it alone (`if return_all: allvecs.append(x)` with a Python
+            # False): it stays unbound, a constant of the statement.
+            created.remove(i)
+            kinds[i] = SlotKind.CONSTANT
+            continue
         if is_undefined(state[i]):
             raise _unbound_before_loop(statement.kind, statement.names[i])
         kinds[i] = SlotKind.TENSOR
+
+
+# The variables a loop creates, while its body runs to learn their types (_probing_created).
+_created = threading.local()
+
+
+@contextlib.contextmanager
+def _probing_created(names):
+    """While a loop body runs to learn the types of the variables it creates, a statement in it
+    that binds one of them on some paths only (`if found: status = 'found'; break`) gives it a
+    placeholder on the others, as the loop will (NOTE [loop-created variables])."""
+    if torch.compiler.is_dynamo_compiling() or not names:
+        yield
+        return
+    outer = getattr(_created, "names", ())
+    _created.names = (*outer, *names)
+    try:
+        yield
+    finally:
+        _created.names = outer
 
 
 def _unbound_before_loop(statement, name):
@@ -528,6 +661,37 @@ def _unbound_before_loop(statement, name):
 def copies(values):
     """`values` (a tuple) with each tensor in it copied."""
     return pytree.tree_map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, tuple(values))
+
+
+def _probe_input_changes(bodies, state, inputs) -> None:
+    """Under dynamo: raise objects.ChangedInput for a dict or list the bodies only read that
+    one changes anyway (`add(d, t)` setting `d["k"]`), found by one probe run of each body.
+
+    Inside torch's operator a body gets such an input rebuilt by torch's pytree, so the change
+    would be lost (a loop on it would never end); outside dynamo `objects.
+    refusing_uncarried_changes` sees it in the operator's run instead.
+    """
+    read = [i for i, v in enumerate(inputs) if type(v) in (dict, list)]
+    if not read:
+        return
+    with probe():
+        for fn, _ in bodies:
+            given = _copies(inputs)
+            before = {i: (list(given[i].items()) if type(given[i]) is dict else list(given[i]))
+                      for i in read}
+            fn(*_copies(state), *given)
+            for i in read:
+                after = (list(given[i].items()) if type(given[i]) is dict
+                         else list(given[i]))
+                if len(after) != len(before[i]) or any(
+                        _pair_changed(a, b) for a, b in zip(after, before[i])):
+                    raise objects.ChangedInput(i)
+
+
+def _pair_changed(a, b) -> bool:
+    if type(a) is tuple and type(b) is tuple:  # dict items
+        return a[0] != b[0] or a[1] is not b[1]
+    return a is not b
 
 
 def _probe_lists(statement: Statement, bodies) -> dict:
@@ -570,7 +734,8 @@ def _reserve_lists(statement: Statement, rows_for) -> None:
 
 def _lists_as_pairs(outputs):
     # torch.cond's tracer takes tuples of tensors, not other pytree nodes, as outputs.
-    return tuple((v.buffer, v.count) if isinstance(v, StagedList) else v for v in outputs)
+    return tuple((v.buffer, v.count) if isinstance(v, StagedList)
+                 else constants.index_of(v) for v in outputs)
 
 
 def _pairs_as_lists(outputs, statement: Statement):
@@ -578,7 +743,7 @@ def _pairs_as_lists(outputs, statement: Statement):
     lists_in = [v for v, k in zip(statement.state, statement.kinds) if k in _OUTPUTS]
     return tuple(StagedList(*_same_sizes_as(out, (before.buffer, before.count)),
                             before.reserved, before.name)
-                 if isinstance(before, StagedList) else out
+                 if isinstance(before, StagedList) else constants.like(before, out)
                  for out, before in zip(outputs, lists_in))
 
 
@@ -666,19 +831,45 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
     one torch.cond."""
     statement = "if statement"
+    bodies = ((if_true, True, "in the true branch"), (if_false, True, "in the false branch"))
+    replaced = None
     with no_recursion(statement, (if_true, if_false), (pred, state, inputs, dtypes)):
         slots = objects.carried_slots(state)
         if slots:
             return objects.carry(
                 lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
-                ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
-                state, names, slots, statement)
+                bodies, state, names, slots, statement)
         if_true, if_false = objects.refusing_uncarried_changes(
             ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
-            statement)
-        pred = as_predicate(pred, statement)
+            statement, inputs)
+        staged_pred = as_predicate(pred, statement)
         branches = (Body(if_true, "in the true branch"), Body(if_false, "in the false branch"))
-        return _stage_if(pred, branches, Statement(statement, names, state, inputs, pred, dtypes))
+        try:
+            if torch.compiler.is_dynamo_compiling():
+                _probe_input_changes([(b, True) for b in (if_true, if_false)], state, inputs)
+            return _stage_if(staged_pred, branches,
+                             Statement(statement, names, state, inputs, staged_pred, dtypes))
+        except lists.ReplacedList as error:
+            replaced = _replaced_slots(error, state, names, statement)
+        except objects.ChangedInput as changed:
+            moved = changed.args[0]
+    if replaced is None:
+        return objects.with_input_as_state(
+            lambda bodies, st, nm, ins: stage_if(pred, *bodies, st, nm, like, ins, dtypes),
+            [(b, r) for b, r, _ in bodies], state, names, inputs, moved, statement)
+    return replaced_lists.stage_replacing(
+        lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
+        bodies, state, names, replaced, statement)
+
+
+def _replaced_slots(error, state, names, statement: str) -> list:
+    """The slots of the list a body replaced by a new one (lists.ReplacedList)."""
+    slots = replaced_lists.replaced_slots(error, state, names)
+    if not slots:  # not this statement's list (never expected): refused, not passed on
+        raise StagingError(
+            statement, f"list '{error.args[0]}' is replaced inside the statement by a new list",
+            "Build the list after the statement")
+    return slots
 
 
 def _stage_if(pred, branches, statement: Statement):
@@ -686,9 +877,11 @@ def _stage_if(pred, branches, statement: Statement):
     _refuse_sets(statement)
     _probe_lists(statement, branches)
     _reserve_lists(statement, lambda g: g.count)
+    _carry_changing_constants(statement, branches)
     if _checks_first(registry.owner(pred), statement, loop=False):
         _check_by_probe(statement, branches, loop=False)
-    for round_ in range(_PROMOTION_ROUNDS):
+    round_ = 0
+    while True:
         operands = _Operands(statement)
         watch = _Watch(statement, branches, promote=round_ < _PROMOTION_ROUNDS - 1)
 
@@ -702,8 +895,12 @@ def _stage_if(pred, branches, statement: Statement):
             break
         except _Promote as promote:  # see NOTE [bodies run once]
             statement.dtypes.update(promote.dtypes)
-    return _released(statement.merge(_pairs_as_lists(flat, statement), _OUTPUTS),
-                     statement.growth)
+            round_ += 1
+        except constants.Retabled as retabled:  # a constant changed: staged again carrying it
+            if not _retable(statement, retabled):
+                raise
+    return _settled(_released(statement.merge(_pairs_as_lists(flat, statement), _OUTPUTS),
+                              statement.growth), statement)
 
 
 @staging("while loop")
@@ -715,23 +912,41 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     unknown), which sizes the lists the loop grows; without it such a loop runs twice, first
     only to count its trips (see NOTE [lists in while loops]).
     """
+    bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
+    replaced = None
     with no_recursion(statement, (test, body), (state, inputs, dtypes, trips is None)):
         slots = objects.carried_slots(state)
         if slots:
             return objects.carry(
                 lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement,
                                                  dtypes, trips),
-                ((test, False, "in the loop test"), (body, True, "in the loop body")),
-                state, names, slots, statement)
+                bodies, state, names, slots, statement)
         test, body = objects.refusing_uncarried_changes(
-            ((test, "in the loop test"), (body, "in the loop body")), state, names, statement)
+            ((test, "in the loop test"), (body, "in the loop body")), state, names, statement,
+            inputs)
         record = Statement(statement, names, state, inputs, like, dtypes)
         created = [i for i, (v, k) in enumerate(zip(record.state, record.kinds))
                    if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
         _fill_return_placeholders(record, (body,), created)
-        if created:
-            return _stage_loop_created(test, body, record, trips, created)
-        return _stage_while(test, Body(body, "in the loop body"), record, trips)
+        try:
+            if torch.compiler.is_dynamo_compiling():
+                _probe_input_changes([(body, True)], state, inputs)
+            if created:
+                return _stage_loop_created(test, body, record, trips, created)
+            return _stage_while(test, Body(body, "in the loop body"), record, trips)
+        except lists.ReplacedList as error:
+            replaced = _replaced_slots(error, state, names, statement)
+        except objects.ChangedInput as changed:
+            moved = changed.args[0]
+    if replaced is None:
+        return objects.with_input_as_state(
+            lambda bodies, st, nm, ins: stage_while(*bodies, st, nm, like, ins, statement,
+                                                    dtypes, trips),
+            [(b, r) for b, r, _ in bodies], state, names, inputs, moved, statement)
+    return replaced_lists.stage_replacing(
+        lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement, dtypes,
+                                         trips),
+        bodies, state, names, replaced, statement)
 
 
 def _stage_while(test, body: Body, statement: Statement, trips):
@@ -745,13 +960,16 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             trips = _count_trips(test, body.fn, statement)
         bound = lists.trip_bound(trips, statement.kind)
         _reserve_lists(statement, lambda g: bound * g.count)
+    _carry_changing_constants(statement, (body,))
     operands = _Operands(statement)
     if _checks_first(registry.owner(*operands.flat), statement, loop=True):
         _check_by_probe(statement, (body,), loop=True)
         operands = _Operands(statement)  # (with the dtypes it chose)
-    for round_ in range(_PROMOTION_ROUNDS):
-        if round_:
+    round_, again = 0, False
+    while True:
+        if again:
             operands = _Operands(statement)
+        again = True
         carried = operands.flat[: operands.count]
         # The loop carries only the state; the inputs are read-only operands of both bodies.
         read_only = operands.flat[operands.count:]
@@ -765,8 +983,7 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             # `while found:` returns (a 0-d view of) an operand, and torch's operators refuse
             # outputs that alias their inputs.
             # A third-party tracer's predicate need not be a tensor.
-            aliased = isinstance(go, torch.Tensor) and go._base is not None
-            return go.clone() if aliased else go
+            return go.clone() if isinstance(go, torch.Tensor) and _views_an_input(go) else go
 
         def staged_body(*flat, operands=operands, watch=watch):
             raw = _run_body(statement, operands, body, flat)
@@ -778,6 +995,10 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             break
         except _Promote as promote:  # see NOTE [bodies run once]
             statement.dtypes.update(promote.dtypes)
+            round_ += 1
+        except constants.Retabled as retabled:  # a constant changed: staged again carrying it
+            if not _retable(statement, retabled):
+                raise
     staged, _ = operands.split(tuple(flat) + read_only)
     return _released(statement.merge(staged), statement.growth)
 

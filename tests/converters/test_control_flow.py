@@ -284,6 +284,38 @@ def test_attribute_item_with_computed_key_changes_the_object():
     )
 
 
+def test_name_bound_in_an_earlier_iteration_keeps_its_value():
+    # `y` may have a value from an earlier iteration when the inner `if` starts: it keeps it
+    # (resetting it to Undefined made the loop below lose y = x * 1).
+    assert_converts(
+        """
+        def f(x):
+            for i in range(3):
+                if i == 1:
+                    y = x * i
+            return y
+        """,
+        """
+        def f(x):
+            y = ac.Undefined('y')
+
+            def loop_body(i, y, x):
+                try:
+                    y
+                except NameError:
+                    y = ac.Undefined('y')
+
+                def if_true(y, i, x):
+                    y = x * i
+                    return y,
+                y, = ac.if_stmt(i == 1, if_true, None, (y,), ('y',), (i, x))
+                return y,
+            y, = ac.for_stmt(ac.range_(3), None, loop_body, (y,), ('y',), (x,))
+            return y
+        """,
+    )
+
+
 def test_name_possibly_bound_keeps_its_value():
     # `y` is bound when the loop ran: the `if` must not reset it to Undefined.
     assert_converts(

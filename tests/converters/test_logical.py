@@ -87,3 +87,18 @@ def test_int_and_bool_sides_in_tests_stage_everywhere():
     t = torch.tensor
     assert_same_result(int_and_bool_tests, [(t(1), t(2)), (t(0), t(2)), (t(3), t(-1)),
                                             (t(0), t(-4))])
+
+
+def test_identity_comparisons():
+    # A constant set under tensor control flow is carried as an index: `is` goes through the
+    # runtime, which compares indices (NOTE [constants under tensor control flow]).
+    assert_converts(
+        """
+        def f(a, b):
+            return a is None, a is not b, a is b is None
+        """,
+        """
+        def f(a, b):
+            return ac.is_(a, None), ac.is_not(a, b), ac.and_(ac.is_(a, b), lambda b: ac.is_(b, None), (b,))
+        """,
+    )

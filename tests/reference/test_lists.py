@@ -353,17 +353,17 @@ def test_inner_loop_of_data_dependent_length():
     assert "'vals' grows by a number of items that depends on tensor values" in str(error)
 
 
-def test_list_reassigned_in_a_staged_loop():
-    fn, error = _error(
-        """
-        def f(x, n):
-            vals = []
-            for i in range(n):
-                vals = vals + [x * i]
-            return torch.stack(vals)
-        """, torch.ones(2), torch.tensor(3))
-    assert error.lineno == 4
-    assert "list 'vals' is reassigned or changed other than by append / extend" in str(error)
+def test_list_concatenated_in_a_staged_loop_grows():
+    # `vals = vals + [t]` grows `vals` as an append would (the old list stays as it was); it
+    # was refused as a reassignment.
+    def f(x, n):
+        vals = []
+        for i in range(n):
+            vals = vals + [x * i]
+        return torch.stack(vals).sum(0) if len(vals) > 0 else x * 0
+
+    assert_same_result(f, [(torch.ones(2), torch.tensor(3)), (torch.ones(2), torch.tensor(0)),
+                           (torch.ones(2), torch.tensor(5))])
 
 
 def test_stacked_list_carried_by_the_loop():
@@ -593,19 +593,11 @@ def list_replaced_in_while(y):
     return coeffs[0], coeffs[1]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "after merging main's staging engine (one Statement record, all mismatches in one error) the "
-    "refusal no longer carries lists.Growth's `replaced_list` mark, so operators.if_stmt does not "
-    "retry with the list as a tuple (replaced_lists.py)"))
 def test_list_replaced_by_a_new_list():
     assert_same_result(list_replaced_in_if, [T([1., 2.]), T([-1., -2.])])
     assert_same_result(list_replaced_in_while, [T([1., 2.]), T([30., 2.]), T([0.5, 0.5])])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "after merging main's staging engine (one Statement record, all mismatches in one error) the "
-    "refusal no longer carries lists.Growth's `replaced_list` mark, so operators.if_stmt does not "
-    "retry with the list as a tuple (replaced_lists.py)"))
 def test_list_replaced_and_kept_in_place_is_a_new_list():
     # As for objects a body rebuilds: the result is a new list, the old one stays as it was.
     def keep(y):
@@ -616,3 +608,67 @@ def test_list_replaced_and_kept_in_place_is_a_new_list():
         return coeffs[0], before[0]
 
     assert_same_result(keep, [T([1., 2.]), T([-1., -2.])])
+
+
+def list_replaced_in_a_for_over_a_tensor(x):
+    # (A for of known length over a tensor, with a list in its state, runs as Python.)
+    vals = [x[0], x[1]]
+    for t in x:
+        vals = [v * t for v in vals]
+    return vals[0] + vals[1]
+
+
+def list_replaced_in_a_branch_of_a_loop(x):
+    vals = [x, x + 1]
+    while vals[0].sum() < 20:
+        if vals[1].sum() > 8:
+            vals = [v * 2 for v in vals]
+        else:
+            vals = [vals[0] + 1, vals[1] * 3]
+    return vals[0], vals[1]
+
+
+def two_lists_replaced(x):
+    a, b = [x], [x, x]
+    if x.sum() > 0:
+        a = [x * 2]
+        b = [b[1], b[0] + 1]
+    return a[0] + b[0] + b[1]
+
+
+def test_lists_replaced_in_loops_and_nested_branches():
+    assert_same_result(list_replaced_in_a_for_over_a_tensor,
+                       [T([1., 2., 3.]), T([-1., 2., 0.5]), T([2., 2., 2.])], staged=False,
+                       export=False)
+    assert_same_result(list_replaced_in_a_branch_of_a_loop, [T([1., 2.]), T([30., 2.]),
+                                                             T([3., 3.])], compile=False)
+    assert_same_result(two_lists_replaced, [T([1., 2.]), T([-1., -2.])], export=False)
+
+
+def test_list_concatenated_in_a_while_with_a_tensor_test():
+    def f(x):
+        vals = []
+        while x.sum() < 10:
+            x = x * 2
+            vals = vals + [x]
+        return torch.stack(vals).sum() if len(vals) > 0 else x.sum()
+
+    assert_same_result(f, [T([1., 2.]), T([20.0, 1.0]), T([0.1, 0.1])], compile=False)
+
+
+def test_list_replaced_on_one_path_and_appended_to_on_another_is_refused():
+    fn, error = _error(
+        """
+        def f(x):
+            vals = [x, x]
+            y = x
+            while y.sum() < 10:
+                y = y * 2
+                if y.sum() > 5:
+                    vals = [y, y]
+                else:
+                    vals.append(y)
+            return vals[0]
+        """, torch.ones(2))
+    assert error.lineno == 7
+    assert "list 'vals' is replaced by a new list on one path and changed in place" in str(error)

@@ -481,6 +481,39 @@ def test_loop_created_variable_after_zero_iterations_raises_as_python():
         torch.export.load(saved).module()(*args)
 
 
+def _value_from_an_earlier_iteration(x):
+    for i in range(3):
+        if i == 1:
+            y = x * i
+    return y
+
+
+def test_value_from_an_earlier_iteration_is_kept():
+    assert_same_result(_value_from_an_earlier_iteration, [(torch.tensor(2.0),)], staged=False,
+                       export=False, compile=False)
+
+
+def _status_before_break_in_a_long_range(x):
+    # The first iteration runs as Python and leaves `status` unbound on its traced path; the
+    # loop is then staged from its first item (one while_loop, not 200 guarded bodies).
+    total = torch.zeros(())
+    for n in range(1, 201):
+        if total > x:
+            status = "over"
+            break
+        total = total + n
+    else:
+        status = "done"
+    return total, status
+
+
+def test_range_loop_with_a_traced_break_is_one_staged_loop():
+    concrete = assert_same_result(_status_before_break_in_a_long_range,
+                                  [(torch.tensor(10.0),), (torch.tensor(1e6),)], export=False,
+                                  compile=False)
+    assert count_ops(concrete.graph_module, WHILE_LOOP) == 1
+
+
 # --- zip of a tensor of known length with a list of unlike items ------------------------------
 
 def zip_with_unlike_items(alpha, y):
@@ -495,3 +528,53 @@ def test_zip_with_a_list_of_unlike_items_runs_as_python():
         zip_with_unlike_items, [(T([1., 2., 3.]), T(0.)), (T([-1., 0., 5.]), T(2.))],
         staged=False)
     assert count_ops(concrete.graph_module, WHILE_LOOP) == 0
+
+
+# --- closures made in a loop body (issue 9 §7) -------------------------------------------------
+
+def closures_over_the_loop_variable(x):
+    fs = []
+    for i in range(3):
+        fs.append(lambda: x * i)
+    return fs[0]() + fs[1]()
+
+
+def closures_over_a_variable_the_body_assigns(x):
+    fs = []
+    i = 0
+    while i < 3:
+        fs.append(lambda: x * i)
+        i += 1
+    return fs[0]() + fs[1]()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 9 §7, silently wrong in every mode (eager convert too): a converted loop body is a "
+    "function taking the loop's variables as parameters, so a lambda / def made in it closes "
+    "over that iteration's parameter, not the enclosing function's variable; Python's closures "
+    "all see the last value (4x here, converted gives x). Needs the converter to make the body "
+    "share the enclosing function's cell for captured names (nonlocal), see README Limitations"))
+def test_closures_made_in_a_loop_body_see_pythons_values():
+    x = T([1.0, 2.0])
+    for fn in (closures_over_the_loop_variable, closures_over_a_variable_the_body_assigns):
+        torch.testing.assert_close(autoconv.convert(fn)(x), fn(x))
+
+
+def _bound_at_break_or_in_else(x):
+    for i in [1.0, 2.0, 3.0]:
+        if x > i:
+            y = x * i
+            break
+    else:
+        y = -x
+    return y
+
+
+def test_variable_bound_at_a_staged_break_or_in_the_loops_else():
+    # The lowered `else` (`if not did_break:`) sat on the loop's line, before the body's
+    # assignment by line: `y` was reset to Undefined after the loop (UnboundLocalError). The
+    # top-level `if x > i:` binding `y` on one path is specialised: one graph per path.
+    function = autoconv.autoconv(_bound_at_break_or_in_else)
+    for x in (T(0.5), T(1.5), T(5.0), T(2.5)):
+        assert torch.equal(function(x), _bound_at_break_or_in_else(x))
+    assert len(function.concrete_functions) == 2  # (x > 1 breaks at the first item)

@@ -203,3 +203,39 @@ def test_a_function_writing_its_inputs_before_the_statement_is_not_specialised()
     # A failing guard runs another graph: the write would happen twice.
     with pytest.raises(StagingError, match="writes to its inputs in place before it"):
         autoconv.autoconv(writes_its_input_first)(T([1., 2.]), T([3., 1.]))
+
+
+# --- text made from a traced tensor (issue 9, specialised paths) -------------------------------
+
+def message_from_a_tensor_sized_by_its_text(x):
+    if x.sum() > 0:
+        msg = "big " + str(x.max())
+    else:
+        msg = "small"
+    return x * len(msg)
+
+
+def raises_with_the_value_in_its_message(x):
+    if x.sum() > 0:
+        raise ValueError(f"positive sum {x.sum()}")
+    return x * 2
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 9: str() / format() of a traced tensor gives the tracer's text ('FakeTensor(..., "
+    "size=())'), so a value computed from that text (its len here) is silently wrong in the "
+    "graph (28x for 14x); needs str / repr / format / f-strings of traced tensors converted to "
+    "a text that refuses to become a value (README Limitations)"))
+def test_len_of_text_made_from_a_traced_tensor():
+    x = T([1.0, 2.0])
+    assert_close(autoconv.autoconv(message_from_a_tensor_sized_by_its_text)(x),
+                 message_from_a_tensor_sized_by_its_text(x))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 9: an exception message formatted from a traced tensor holds the tracer's text "
+    "('positive sum FakeTensor(..., size=())'), where Python gives the value"))
+def test_exception_message_formatted_from_a_traced_tensor():
+    x = T([1.0, 2.0])
+    with pytest.raises(ValueError, match="positive sum 3"):
+        autoconv.autoconv(raises_with_the_value_in_its_message)(x)

@@ -47,10 +47,11 @@ class MakeFxTracer(StagingTracer):
         """
         refuse_transform("if statement", allowed=(TransformType.Vmap,))
         structure = []
+        autograd = _caller_autograd()
 
         def flat(fn):
             def run(*args):
-                leaves, spec = pytree.tree_flatten(_recording_grad_mode(fn)(*args))
+                leaves, spec = pytree.tree_flatten(autograd(_recording_grad_mode(fn))(*args))
                 structure.append(spec)
                 # A cond kept for the asserts or prints in it still gives one output:
                 # torch.export cannot check or save an operator node without one.
@@ -64,10 +65,49 @@ class MakeFxTracer(StagingTracer):
 
     def while_loop(self, cond_fn, body_fn, carried, additional):
         refuse_transform("while loop", allowed=())
+        autograd = _caller_autograd()
         return _call_lifting_constants(
-            lambda: while_loop_op(_recording_grad_mode(cond_fn), _recording_grad_mode(body_fn),
-                                  carried, additional),
+            lambda: while_loop_op(autograd(_recording_grad_mode(cond_fn)),
+                                  autograd(_recording_grad_mode(body_fn)), carried, additional),
             torch.ops.higher_order.while_loop)
+
+
+# NOTE [autograd in staged bodies]
+# torch dispatches a higher-order operator's autograd rule first and traces its bodies below
+# the Autograd dispatch key (`_AutoDispatchBelowAutograd`), so a body that differentiates
+# (`y = x.detach().requires_grad_(); torch.autograd.grad(f(y), y)`, as every line search over
+# an objective does) finds no grad_fn on what it computed. A staged body is the user's code
+# between the statement's lines: it runs with the dispatch keys of the code around the
+# statement. The Autograd keys the caller had are taken off the exclude set while a body is
+# traced (as torch's own invoke_subgraph / materialize_as_graph force the keys they captured);
+# autograd.grad then runs its backward there, and its ops are recorded into the body's graph as
+# any others: the body's graph computes the gradient explicitly, and replays need no autograd.
+_AUTOGRAD_KEYS = (torch._C.DispatchKey.AutogradFunctionality,
+                  torch._C.DispatchKey.ADInplaceOrView)
+
+
+def _caller_autograd():
+    """A wrapper for bodies: each runs with the Autograd keys the caller has (see NOTE
+    [autograd in staged bodies]); no wrapping where the caller has them excluded too."""
+    caller = torch._C._dispatch_tls_local_exclude_set()
+    keys = [key for key in _AUTOGRAD_KEYS if not caller.has(key)]
+    if not keys:
+        return lambda body: body
+
+    def wrap(body):
+        def run(*args):
+            excluded = torch._C._dispatch_tls_local_exclude_set()
+            kept = excluded
+            for key in keys:
+                if kept.has(key):
+                    kept = kept.remove(key)
+            if kept is excluded or kept == excluded:
+                return body(*args)
+            with torch._C._ForceDispatchKeyGuard(torch._C._dispatch_tls_local_include_set(),
+                                                 kept):
+                return body(*args)
+        return run
+    return wrap
 
 
 def _recording_grad_mode(body):

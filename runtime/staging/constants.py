@@ -1,0 +1,406 @@
+"""Python constants (a str, None, an enum member) chosen under tensor control flow: carried as
+an int64 index into a table of the constants.
+
+NOTE [constants under tensor control flow]
+Library code sets status values under tensor conditions:
+
+    if gtd > -gtd_tol:
+        warnflag = 4                                  # a number: a 0-d tensor, as any number
+        msg = 'A non-descent direction was encountered.'
+        break
+
+Every value `msg` can take is a constant of the program, so the choice among them is data: the
+index of the constant in a table. Each constant gets an int64 id the first time it is met (one
+table per process, never shrinking: constants are few and small); a staged statement carries
+`msg` as a `StagedConstant`, a pytree whose one leaf is the 0-d index tensor, so torch.cond and
+torch.while_loop carry it as any other state. When a graph returns one, the replay looks the
+constant up (the StagedConstant pytree node unflattens a concrete index into its constant).
+
+Uses that need the value while tracing (a StagedConstant's truth value, `str()`, `+`, `len`
+and the like) specialise the graph on it at the top level of the function (NOTE
+[specialisation] in specialize.py: a guard `index == k` per constant of the table in turn, up
+to the one the inputs give); in a staged body, whose traced values are not the runtime ones,
+and under torch.compile, they raise a StagingError at the user's line. Comparisons with `==` / `!=` and `is` / `is not` (which
+converted code routes through `ac.is_` / `ac.is_not`) compare indices, giving a 0-d bool tensor
+that a converted `if` stages. A torch.export program outputs tensors only, so returning one
+from exported code is refused too (its index would mean nothing in another process).
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+
+import torch
+from torch.utils import _pytree as pytree
+
+from ..errors import StagingError, user_location
+
+__all__ = ["StagedConstant", "is_constant", "staged", "Retabled", "carry_slot", "lookup",
+           "is_", "is_not"]
+
+
+class _Unset:
+    """Entry 0 of the table: the placeholder a carried constant has before any body set it."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET = _Unset()
+_table: list = [_UNSET]  # id -> constant
+_ids: dict = {}  # (type, constant) -> id
+_lock = threading.Lock()
+
+
+def is_constant(value) -> bool:
+    """True for a Python value a graph can carry as an index into the table: None, a str, bytes,
+    Ellipsis, an enum member that is not a number (an IntEnum is a number: a 0-d tensor)."""
+    if value is None or value is Ellipsis or type(value) in (str, bytes):
+        return True
+    return isinstance(value, enum.Enum) and not isinstance(value, (int, float))
+
+
+def _intern(value) -> int:
+    key = (type(value), value)
+    found = _ids.get(key)
+    if found is None:
+        with _lock:
+            found = _ids.get(key)
+            if found is None:
+                found = _ids[key] = len(_table)
+                _table.append(value)
+    return found
+
+
+# Dynamo (which traces the bodies of torch.cond / while_loop) refuses the table's writes; it
+# calls a function so marked as a constant instead (torch.compiler.assume_constant_result).
+_intern._dynamo_marked_constant = True
+
+
+def lookup(index: int):
+    """The constant with id `index`."""
+    value = _table[index]
+    if value is _UNSET:
+        # A placeholder (a loop that ran no iteration, an early return's unset value) reached
+        # the output: Python would have had no value here.
+        raise UnboundLocalError("a variable set under a tensor condition was read on a path "
+                                "where it has no value")
+    return value
+
+
+class StagedConstant:
+    """One of several Python constants, chosen by tensor values: `lookup(index)` when the graph
+    runs. `name` is the variable it was assigned to and `where` the statement's (file, line)."""
+
+    def __init__(self, index, name: str = "a value", where=None, kind: str = "constant"):
+        self.index = index
+        self.name = name
+        self.where = where
+        self.kind = kind  # the constant's type, where one constant made it (for messages)
+
+    def __repr__(self) -> str:
+        if _concrete(self.index):
+            return f"StagedConstant({self.value!r})"
+        return f"StagedConstant({self.name!r})"
+
+    @property
+    def value(self):
+        """The constant, once the graph has run (torch.compile returns a StagedConstant)."""
+        return self._needed("`.value`")
+
+    def _needed(self, use: str):
+        """The constant, for a `use` that needs its value. While tracing at the top level of the
+        function the graph is specialised on it (NOTE [specialisation]: a guard `index == k`
+        for each constant k of the table in turn, up to the one the inputs give); in a staged
+        body, or under torch.compile, that is refused at the user's line."""
+        if _concrete(self.index):
+            return lookup(int(self.index))
+        error = self._refusal(use)
+        if torch.compiler.is_dynamo_compiling() or not isinstance(self.index, torch.Tensor):
+            raise error
+        from . import context, specialize
+
+        probing = context.probing()
+        in_body = context.in_staged_body() or probing
+        for k in range(1, len(_table)):  # (entry 0 is the placeholder, never a value)
+            if specialize.specialize(self.index == k, "if statement or loop", error, in_body,
+                                     probing):
+                return lookup(k)
+        raise error
+
+    def _refusal(self, use: str) -> StagingError:
+        return StagingError(
+            "if statement or loop",
+            f"'{self.name}' is a Python constant chosen by tensor values (set under a tensor "
+            f"condition{_at(self.where)}), and {use} needs its value, which is only known when "
+            "the graph runs",
+            f"Compare '{self.name}' with == or `is` (a staged test), or keep the result as a "
+            "number or a tensor (e.g. a status code) and turn it into text after the graph runs")
+
+    def __bool__(self):
+        return bool(self._needed("its truth value"))
+
+    def __str__(self):
+        return str(self._needed("str()"))
+
+    def __format__(self, spec):
+        return format(self._needed("formatting it"), spec)
+
+    def __len__(self):
+        return len(self._needed("len()"))
+
+    def __iter__(self):
+        return iter(self._needed("iterating over it"))
+
+    def __contains__(self, item):
+        return item in self._needed("`in`")
+
+    def __getitem__(self, key):
+        return self._needed("indexing it")[key]
+
+    def __hash__(self):
+        return hash(self._needed("hashing it (a dict key, a set)"))
+
+    def __add__(self, other):
+        return self._needed("`+`") + other
+
+    def __radd__(self, other):
+        return other + self._needed("`+`")
+
+    def __mod__(self, other):
+        return self._needed("`%`") % other
+
+    def __rmod__(self, other):
+        return other % self._needed("`%`")
+
+    def __mul__(self, other):
+        return self._needed("`*`") * other
+
+    __rmul__ = __mul__
+
+    def __eq__(self, other):
+        return _same(self, other)
+
+    def __ne__(self, other):
+        same = _same(self, other)
+        return not same if isinstance(same, bool) else torch.logical_not(same)
+
+
+def _at(where) -> str:
+    return f" at {where[0]}:{where[1]}" if where else ""
+
+
+def _same(value: StagedConstant, other):
+    """`value == other` (or `value is other`) as a 0-d bool tensor; a Python bool once the
+    graph has run."""
+    if _concrete(value.index):
+        other = other.value if isinstance(other, StagedConstant) else other
+        return is_constant(other) and _intern(other) == int(value.index)
+    if isinstance(other, StagedConstant):
+        return other.index == value.index
+    if is_constant(other):
+        return value.index == _intern(other)
+    # A carried constant is never equal to a tensor, a number or an object (its values are all
+    # constants of the kinds above, and none of them equals those).
+    return torch.zeros((), dtype=torch.bool, device=value.index.device)
+
+
+def is_(left, right):
+    """`left is right`; a StagedConstant on either side compares indices (a 0-d bool tensor)."""
+    if isinstance(left, StagedConstant):
+        return _same(left, right)
+    if isinstance(right, StagedConstant):
+        return _same(right, left)
+    return left is right
+
+
+def is_not(left, right):
+    """`left is not right`; see `is_`."""
+    if isinstance(left, StagedConstant) or isinstance(right, StagedConstant):
+        same = is_(left, right)
+        return not same if isinstance(same, bool) else torch.logical_not(same)
+    return left is not right
+
+
+def staged(value, name: str, like=None):
+    """`value` as state a staged statement carries: a constant becomes a StagedConstant of its
+    index (placed on `like`'s device); anything else is returned as it is."""
+    if not is_constant(value):
+        return value
+    device = like.device if isinstance(like, torch.Tensor) else None
+    index = torch.full((), _intern(value), dtype=torch.int64, device=device)
+    return StagedConstant(index, name, _location(), type(value).__name__)
+
+
+def _location():
+    if torch.compiler.is_dynamo_compiling():
+        return None  # only for messages; dynamo cannot trace the frame walk
+    return user_location()
+
+
+class Retabled(Exception):
+    """A body gave `state[slot]`, a constant the statement was to leave as it is, another
+    constant (or left a variable unbound that the statement was to bind, `keep`): the statement
+    is staged again with that slot carried, or kept unbound (see `restaged`)."""
+
+    def __init__(self, state, slot: int, keep: bool = False):
+        Exception.__init__(self, f"state slot {slot} is staged again")
+        self.state, self.slot, self.keep = state, slot, keep
+
+
+class Kept:
+    """An unbound variable no branch of a staged if binds (`if return_all: allvecs = [x]` under
+    a traced condition, with return_all False): a constant of the statement, which stays
+    unbound. A branch that binds it after all is refused as binding it on one path only."""
+
+    def __init__(self, unbound):
+        self.unbound = unbound
+
+    @staticmethod
+    def other(where: str) -> str:
+        return where.replace("true", "false") if "true" in where else where.replace(
+            "false", "true")
+
+
+def restaged(error: BaseException, state, names, like):
+    """The state to stage this statement again with when `error` is its Retabled, else None."""
+    if not (isinstance(error, Retabled) and error.state is state):
+        return None
+    if error.keep:
+        state = list(state)
+        state[error.slot] = Kept(state[error.slot])
+        return tuple(state)
+    return carry_slot(state, error.slot, names[error.slot], like)
+
+
+def settled(results, state):
+    """The results of a statement staged with `state` (from `restaged`): kept variables are
+    unbound again."""
+    return tuple(value.unbound if isinstance(value, Kept) and value is before else value
+                 for value, before in zip(results, state))
+
+
+def can_carry(before, after) -> bool:
+    """True when a slot that is the constant `before` may become `after` by carrying its index."""
+    return is_constant(before) and (is_constant(after) or isinstance(after, StagedConstant))
+
+
+def held(state, kinds, constant_kind) -> bool:
+    """True when a slot of `state` the statement would leave as it is holds a constant."""
+    return any(k == constant_kind and is_constant(v) for v, k in zip(state, kinds))
+
+
+def carry_changed(state, kinds, constant_kind, names, outputs, like):
+    """`state` with each constant slot that some body's `outputs` change carried (a new tuple),
+    or `state` itself when no body changes one."""
+    changed = [slot for slot, (value, kind) in enumerate(zip(state, kinds))
+               if kind == constant_kind and is_constant(value)
+               and any(can_carry(value, out[slot]) and out[slot] is not value
+                       for out in outputs)]
+    for slot in changed:
+        state = carry_slot(state, slot, names[slot], like)
+    return state
+
+
+def carry_slot(state, slot: int, name: str, like):
+    """`state` with the constant at `slot` made a StagedConstant, which the statement carries
+    (an unbound slot gets a placeholder that every body must replace)."""
+    state = list(state)
+    value = state[slot]
+    if is_constant(value):
+        state[slot] = staged(value, name, like)
+    else:
+        device = like.device if isinstance(like, torch.Tensor) else None
+        state[slot] = StagedConstant(torch.zeros((), dtype=torch.int64, device=device), name,
+                                     _location())
+    return tuple(state)
+
+
+def refuse_unbound_under_dynamo(name: str, statement: str):
+    """Under dynamo a branch's constant for a variable with no value before the statement
+    cannot be told apart from a tensor after it (dynamo's cond outputs tensors only)."""
+    raise StagingError(
+        statement,
+        f"'{name}' has no value before the statement and becomes a Python constant in a "
+        "branch; under torch.compile such a constant needs a value to start from",
+        f"Assign '{name}' a constant (e.g. None) before the {statement}")
+
+
+def index_of(value):
+    """Under dynamo, a StagedConstant's index tensor (dynamo's torch.cond takes tensors, not
+    other pytree nodes, as outputs); `value` itself otherwise (make_fx's cond keeps the
+    structure of the true branch's outputs, see tracers/make_fx.py)."""
+    if isinstance(value, StagedConstant) and torch.compiler.is_dynamo_compiling():
+        return value.index
+    return value
+
+
+def like(before, out):
+    """`out`, an operator's output for a slot that was `before`: a StagedConstant again when
+    `before` was one."""
+    if isinstance(before, StagedConstant) and not isinstance(out, StagedConstant):
+        return StagedConstant(out, before.name, before.where)
+    return out
+
+
+def _concrete(index) -> bool:
+    from ..values import is_staged
+
+    return isinstance(index, torch.Tensor) and not is_staged(index)
+
+
+def _flatten(value: StagedConstant):
+    if (torch.compiler.is_exporting() and not torch.compiler.is_dynamo_compiling()
+            and not _in_staging()):
+        # The exported program would output the bare index, meaningless in another process.
+        raise StagingError.at(
+            value.where, "if statement or loop",
+            f"'{value.name}' is a Python constant chosen by tensor values, and it leaves the "
+            "exported program, which can only output tensors",
+            f"Return a number or a tensor (e.g. a status code) instead of '{value.name}', or "
+            "return it from an autoconv Function, whose graph maps the choice back to the "
+            "constant")
+    if _concrete(value.index):
+        # One torch.compile returned: its constant, as the plain function returns.
+        return [value.value], _CONCRETE
+    return [value.index], _Info(value.name, value.where, value.kind)
+
+
+def _in_staging() -> bool:
+    from .torch import in_staged_body
+
+    return in_staged_body()
+
+
+def _unflatten(children, context):
+    (index,) = children
+    if context is _CONCRETE:
+        return index
+    if _concrete(index):
+        # A graph's output: the constant the function returned.
+        return lookup(int(index))
+    return StagedConstant(index, context.name, context.where, context.kind)
+
+
+_CONCRETE = "constant"
+
+
+class _Info:
+    """A StagedConstant's name and origin, for messages only: equal to any other, so that
+    branches that set the constant in different places give one pytree structure."""
+
+    def __init__(self, name, where, kind):
+        self.name, self.where, self.kind = name, where, kind
+
+    def __eq__(self, other):
+        return isinstance(other, _Info)
+
+    def __hash__(self):
+        return 0
+
+    def __repr__(self) -> str:
+        return repr(self.name)
+
+
+pytree.register_pytree_node(StagedConstant, _flatten, _unflatten)
