@@ -42,27 +42,85 @@ def _keep_state(count):
     return lambda *values: values[:count]
 
 
-def if_stmt(cond, if_true, if_false, state, names, inputs=()):
+def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None):
     """`if cond: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)`.
 
     Returns the new state. `if_false` is None for an `if` without `else`. `inputs` are the
-    values the branches only read.
+    values the branches read; a branch may update in place those at the positions in `updated`
+    ((position, name) pairs).
     """
     if is_staged(cond):
         cond = as_staged_tensor(cond)
         staged_false = if_false or _keep_state(len(state))
+        bodies, staged_state, staged_names = (if_true, staged_false), state, names
+        written = _written(updated, inputs)
+        if written:  # NOTE [inputs updated in place]
+            bodies, staged_state, staged_names = _updating_inputs(
+                ((b, True) for b in bodies), state, names, inputs, written)
         try:
-            return staging.stage_if(cond, if_true, staged_false, state, names, cond, inputs)
+            out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond, inputs)
         except StagingError as refused:
             if _stages_loop_instead(refused):
                 raise
             cond = _specialized(cond, "if statement", refused)  # NOTE [specialisation]
+            out = None
+        if out is not None:
+            return _written_back(out, len(state), inputs, written)
     if cond:
         return if_true(*state, *inputs)
     return if_false(*state, *inputs) if if_false is not None else state
 
 
-def while_stmt(test, body, state, names, inputs=(), trips=None):
+# NOTE [inputs updated in place]
+# A body may update a tensor it reads in place (`i += 1`, `y.add_(1)`: the converter lists such
+# inputs, converters/control_flow.py). torch's operators refuse a body that writes to its
+# operands (under torch.compile, dynamo's "Higher order ops do not support input mutation"), and
+# the other branch must not see the write. So each such input is also carried as state: each
+# staged body gets its own copy (the state's `_private` copies, staging/torch.py), updates it in
+# place, and gives that same object back (not what the name is bound to at the end: `i = i + 1`
+# rebinds, it does not write); a loop carries it from one iteration to the next. After the
+# statement the result is written back into the input (`copy_`), so every other reference to
+# it (a view, an alias, the caller's argument) sees the write, as in Python. Inputs no body
+# updates are not copied.
+
+
+def _written(updated, inputs) -> dict:
+    """{position: name} of the tensor inputs among `updated` ((position, name) pairs)."""
+    return {i: name for i, name in updated or () if isinstance(inputs[i], torch.Tensor)}
+
+
+def _updating_inputs(bodies, state, names, inputs, written):
+    """The bodies, state and names of a statement whose bodies may update the tensor inputs
+    `written` ({position: name}) in place: those inputs carried as extra state slots.
+
+    `bodies` are (function, returns_state) pairs, each function taking (*state, *inputs)."""
+    count, positions = len(state), tuple(written)
+
+    def updating(body, returns_state):
+        def run(*args):
+            own = args[count: count + len(positions)]
+            ins = list(args[count + len(positions):])
+            for i, copy in zip(positions, own):
+                ins[i] = copy
+            out = body(*args[:count], *ins)
+            # the objects given in, updated or not (not what the names are bound to at the end)
+            return (*out, *own) if returns_state else out
+
+        return run
+
+    return (tuple(updating(*b) for b in bodies), (*state, *(inputs[i] for i in positions)),
+            (*names, *written.values()))
+
+
+def _written_back(out, count, inputs, written):
+    """The state after a statement (see `_updating_inputs`), the inputs' updates written
+    back."""
+    for i, new in zip(written, out[count:]):
+        inputs[i].copy_(new)
+    return tuple(out[:count])
+
+
+def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None):
     """`while test(*state, *inputs): state = body(*state, *inputs)`; returns the state.
 
     The loop runs in Python while the test gives Python values; the first time it gives a traced
@@ -75,7 +133,14 @@ def while_stmt(test, body, state, names, inputs=(), trips=None):
         if is_staged(go):
             like = as_staged_tensor(go)
             bound = _trips_left(trips, state, inputs)
-            return staging.stage_while(test, body, state, names, like, inputs, trips=bound)
+            bodies, staged_state, staged_names = (test, body), state, names
+            written = _written(updated, inputs)
+            if written:  # NOTE [inputs updated in place]
+                bodies, staged_state, staged_names = _updating_inputs(
+                    ((test, False), (body, True)), state, names, inputs, written)
+            out = staging.stage_while(*bodies, staged_state, staged_names, like, inputs,
+                                      trips=bound)
+            return _written_back(out, len(state), inputs, written)
         if not go:
             return state
         state = body(*state, *inputs)
@@ -145,7 +210,7 @@ def _is_int(value) -> bool:
     return type(value) is int or isinstance(value, torch.SymInt)
 
 
-def for_stmt(iterable, extra_test, body, state, names, inputs=()):
+def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None):
     """`for item in iterable: if not extra_test(*state, *inputs): break;
     state = body(item, *state, *inputs)`.
 
@@ -158,18 +223,18 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=()):
     else:
         sequence = staged_sequence(iterable)
     if sequence is not None:
-        return _stage_for(sequence, extra_test, body, state, names, iterable, inputs)
+        return _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated)
     if type(iterable) is range and extra_test is not None:
-        return _range_loop(iterable, extra_test, body, state, names, inputs)
+        return _range_loop(iterable, extra_test, body, state, names, inputs, updated)
     for item in iterable:
-        new = _guarded_body(body, extra_test, item, state, names, inputs)
+        new = _guarded_body(body, extra_test, item, state, names, inputs, updated)
         if new is None:
             break
         state = new
     return state
 
 
-def _range_loop(numbers, extra_test, body, state, names, inputs):
+def _range_loop(numbers, extra_test, body, state, names, inputs, updated=None):
     """A loop over a Python `range` that a lowered `break` / `return` may stop: Python
     iterations while the extra test gives Python values; from the first traced one, the rest of
     the range is one staged loop (as `while_stmt` stages the rest of a loop), its index a
@@ -181,7 +246,7 @@ def _range_loop(numbers, extra_test, body, state, names, inputs):
             rest = StagedRange(numbers.start + position * numbers.step, numbers.stop,
                                numbers.step)
             return _stage_for(staged_sequence(rest), extra_test, body, state, names, rest,
-                              inputs)
+                              inputs, updated)
         if not go:
             return state
         try:
@@ -195,7 +260,7 @@ def _range_loop(numbers, extra_test, body, state, names, inputs):
             # first item, which carries such a variable (NOTE [loop-created variables]).
             whole = StagedRange(numbers.start, numbers.stop, numbers.step)
             return _stage_for(staged_sequence(whole), extra_test, body, state, names, whole,
-                              inputs)
+                              inputs, updated)
     return state
 
 
@@ -231,7 +296,7 @@ def _binds_first(error, state, names) -> bool:
             and not torch.compiler.is_dynamo_compiling())
 
 
-def _guarded_body(body, extra_test, item, state, names, inputs):
+def _guarded_body(body, extra_test, item, state, names, inputs, updated=None):
     """One iteration: `body(item, *state, *inputs)` unless `extra_test` says the loop ended.
 
     Returns None when a Python-valued extra test ends the loop; when the test is a traced
@@ -243,15 +308,21 @@ def _guarded_body(body, extra_test, item, state, names, inputs):
             # The item goes in as one more input: the branch must not capture it by closure.
             go = as_staged_tensor(go)
             count = len(state)
-            return staging.stage_if(
-                go, lambda *v: body(v[-1], *v[:-1]), _keep_state(count), state, names, go,
-                (*inputs, item))
+            bodies, staged_state, staged_names = (
+                lambda *v: body(v[-1], *v[:-1]), _keep_state(count)), state, names
+            ins = (*inputs, item)
+            written = _written(updated, ins)
+            if written:  # NOTE [inputs updated in place]
+                bodies, staged_state, staged_names = _updating_inputs(
+                    ((b, True) for b in bodies), state, names, ins, written)
+            out = staging.stage_if(go, *bodies, staged_state, staged_names, go, ins)
+            return _written_back(out, count, ins, written)
         if not go:
             return None
     return body(item, *state, *inputs)
 
 
-def _stage_for(sequence, extra_test, body, state, names, iterable, inputs):
+def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated=None):
     length_of, item_of = sequence
     like = _tensor_in(iterable)
     length = trips = length_of(like)
@@ -261,7 +332,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs):
         # length. (Otherwise the length bounds the lists the while_loop grows.)
         for index in range(length):
             new = _guarded_body(body, extra_test, item_of(iterable, torch.tensor(index)), state,
-                                names, inputs)
+                                names, inputs, updated)
             if new is None:
                 break
             state = new
@@ -285,9 +356,16 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs):
         return (index + 1, *body(item, *inner, *loop_inputs[:count]))
 
     index = torch.zeros((), dtype=torch.int64, device=like.device if like is not None else None)
-    out = staging.stage_while(test, step, (index, *state), ("<loop index>", *names), like,
-                              (*inputs, length, iterable), "for loop", trips=trips)
-    return out[1:]
+    loop_state, loop_names, loop_inputs = (index, *state), ("<loop index>", *names), (
+        *inputs, length, iterable)
+    bodies = (test, step)
+    written = _written(updated, inputs)
+    if written:  # NOTE [inputs updated in place]
+        bodies, loop_state, loop_names = _updating_inputs(
+            ((test, False), (step, True)), loop_state, loop_names, loop_inputs, written)
+    out = staging.stage_while(*bodies, loop_state, loop_names, like, loop_inputs, "for loop",
+                              trips=trips)
+    return _written_back(out, len(state) + 1, loop_inputs, written)[1:]
 
 
 def _tensor_in(value):

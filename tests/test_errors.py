@@ -575,6 +575,79 @@ def test_staging_error_survives_torch_compile(fn, line, words):
     assert error.fix and error.fix in str(error)
 
 
+# Branches or loop state that differ: under torch.compile they should give the StagingError
+# staged mode gives, located, with the fix that fits; today dynamo's UncapturedHigherOrderOpError
+# / TorchRuntimeError (issue 10). A probe run of every body before the operator gives it, but
+# under dynamo the probe's ops stay in the graph and run (a list's index_put out of bounds in
+# test_builtins' stack_if_any with n = 0), and it doubled compile time: not merged.
+_COMPILE_MISMATCH = pytest.mark.xfail(strict=True, reason=(
+    "issue 10: a branch / loop-state mismatch under torch.compile is dynamo's error, not a "
+    "StagingError"))
+
+def dtype_differs(x):
+    if x.sum() > 0:
+        y = x.long()
+    else:
+        y = x
+    return y
+
+
+def shape_differs(x):
+    if x.sum() > 0:
+        y = x.unsqueeze(0)
+    else:
+        y = x
+    return y
+
+
+def structure_differs(x):
+    if x.sum() > 0:
+        y = (x, x)
+    else:
+        y = x
+    return y
+
+
+def loop_state_changes_shape(x):
+    n = torch.zeros(())
+    while n < 3:
+        x = x.unsqueeze(0)
+        n = n + 1
+    return x
+
+
+def mismatch_in_a_loop_body(x):
+    y = x
+    while x.sum() < 10:
+        if x.sum() > 0:
+            y = x.long()
+        x = x * 2
+    return y
+
+
+@pytest.mark.parametrize("fn, line, words, fix", [
+    pytest.param(dtype_differs, 1, "'y' is a torch.int64 tensor of shape (2,) in the true "
+                 "branch", "one dtype on every path", marks=_COMPILE_MISMATCH),
+    pytest.param(shape_differs, 1, "'y' is a torch.float32 tensor of shape (1, 2) in the true "
+                 "branch", "one shape on every path", marks=_COMPILE_MISMATCH),
+    pytest.param(structure_differs, 1, "'y' is a Python tuple in the true branch",
+                 "the same structure", marks=_COMPILE_MISMATCH),
+    pytest.param(loop_state_changes_shape, 2, "'x' is a torch.float32 tensor of shape (2,) "
+                 "before an iteration", "one shape on every path", marks=_COMPILE_MISMATCH),
+    pytest.param(mismatch_in_a_loop_body, 3, "'y' is a torch.int64 tensor of shape (2,) in the "
+                 "true branch", "one dtype on every path", marks=_COMPILE_MISMATCH),
+])
+def test_a_mismatch_under_torch_compile_is_a_staging_error(fn, line, words, fix):
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.ones(2))
+    error = info.value
+    assert (error.filename, error.lineno) == (__file__, fn.__code__.co_firstlineno + line)
+    assert words in str(error) and fix in error.fix, str(error)
+    if fix != "one dtype on every path":
+        assert ".to(dtype)" not in error.fix
+
+
 def test_staging_error_under_torch_export_keeps_its_location():
     class Wrapper(torch.nn.Module):
         def forward(self, x):

@@ -23,6 +23,8 @@ some path, or in an earlier iteration of an enclosing loop) keeps it:
 
 from __future__ import annotations
 
+import re
+
 import gast
 
 from .. import templates
@@ -200,6 +202,7 @@ class ControlFlowConverter(Converter):
 
     def visit_If(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
+        node._autoconv_in_place = _updated_in_place(node)
         node._autoconv_changed = _changed_objects(node)
         self.generic_visit(node)
         state, inputs = self._if_state(node)
@@ -209,13 +212,16 @@ class ControlFlowConverter(Converter):
         if node.orelse:
             false_fn = self.ctx.namer.new("if_false")
             functions.append(self._body_function(false_fn, state + inputs, node.orelse, state))
+        trailing, updated = _updated_inputs(node, inputs)
         call = self._call("ac.if_stmt(test, if_true, if_false, state, names)", node, state,
-                          inputs, test=node.test, if_true=true_name, if_false=false_fn)
+                          inputs, trailing, test=node.test, if_true=true_name,
+                          if_false=false_fn, updated=updated)
         unbound = [name for name in inputs if name not in state]
         return self._undefined_inits(node, state + unbound, sites) + functions + call
 
     def visit_While(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
+        node._autoconv_in_place = _updated_in_place(node)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         self.generic_visit(node)
@@ -245,12 +251,15 @@ class ControlFlowConverter(Converter):
             functions.append(self._body_function(trips_name, state + inputs, trips, state,
                                                  returns=False))
             trailing = "trips=loop_trips"
+        in_place, subs["updated"] = _updated_inputs(node, inputs)
+        trailing = ", ".join(t for t in (trailing, in_place) if t)
         call = self._call("ac.while_stmt(loop_test, loop_body, state, names)", node, state,
                           inputs, trailing, loop_test=test_name, loop_body=body_name, **subs)
         return self._undefined_inits(node, state, sites) + functions + call
 
     def visit_For(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
+        node._autoconv_in_place = _updated_in_place(node)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         self.generic_visit(node)
@@ -273,9 +282,10 @@ class ControlFlowConverter(Converter):
             functions.insert(0, self._body_function(
                 extra_name, state + inputs, templates.replace("return test", test=extra), state,
                 returns=False))
+        trailing, updated = _updated_inputs(node, inputs)
         call = self._call("ac.for_stmt(iterable, extra_test, loop_body, state, names)", node,
-                          state, inputs, iterable=node.iter, extra_test=extra_name,
-                          loop_body=body_name)
+                          state, inputs, trailing, iterable=node.iter, extra_test=extra_name,
+                          loop_body=body_name, updated=updated)
         return self._undefined_inits(node, state, sites) + functions + call
 
 
@@ -319,3 +329,37 @@ def _changed_objects(node) -> set:
                 and n.value.func.attr in ("list_append", "list_extend")):
             changed.add(n.targets[0].id)
     return changed
+
+
+def _updated_inputs(node, inputs):
+    """(the `updated=` argument, its value) for the inputs of `node` that its bodies may update
+    in place, or ("", None) when none is: the runtime carries those as state and writes them
+    back (runtime/operators.py, NOTE [inputs updated in place])."""
+    updated = [(i, name) for i, name in enumerate(inputs) if name in node._autoconv_in_place]
+    if not updated:
+        return "", None
+    return "updated=updated", gast.Tuple(elts=[
+        gast.Tuple(elts=[gast.Constant(value=i, kind=None), gast.Constant(value=name, kind=None)],
+                   ctx=gast.Load()) for i, name in updated], ctx=gast.Load())
+
+
+def _updated_in_place(node) -> set:
+    """Names whose tensors `node` may update in place: targets of augmented assignments
+    (`i += 1`) and receivers of in-place methods (`y.add_(1)`), nested scopes left out."""
+    names = set()
+    stack = list(gast.iter_child_nodes(node))
+    while stack:
+        n = stack.pop()
+        if isinstance(n, _SCOPES):
+            continue
+        if isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name):
+            names.add(n.target.id)
+        elif (isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute)
+              and isinstance(n.func.value, gast.Name) and _IN_PLACE.match(n.func.attr)):
+            names.add(n.func.value.id)
+        stack.extend(gast.iter_child_nodes(n))
+    return names
+
+
+# torch's naming of in-place methods: `add_`, `masked_fill_` (not `__iadd__` or `_private`)
+_IN_PLACE = re.compile(r"^[a-z][a-z0-9_]*[a-z0-9]_$")

@@ -632,7 +632,7 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
             # state the statement then stages with.
             try:
-                outputs = body(*_copies(staged), *_copies(statement.inputs))
+                outputs = body(*copies(staged), *copies(statement.inputs))
             except Exception as error:
                 # Only a read of a variable without a value (the Undefined placeholder) is
                 # blamed on it; any other error (a refusal deeper in the body) is the body's.
@@ -712,7 +712,7 @@ def _types_of_outputs(statement: Statement, bodies, loop: bool):
     staged = statement.staged_view()
     paths = []
     for body in bodies:
-        outputs = body.fn(*_copies(staged), *_copies(statement.inputs))
+        outputs = body.fn(*copies(staged), *copies(statement.inputs))
         if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
             return None
         paths.append(outputs)
@@ -761,7 +761,8 @@ def _types_of_outputs(statement: Statement, bodies, loop: bool):
 # reading the variable only on a path that skips the loop still raises).
 
 
-def _copies(values):
+def copies(values):
+    """`values` (a tuple) with each tensor in it copied."""
     return _map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, values)
 
 
@@ -778,10 +779,10 @@ def _probe_input_changes(bodies, state, inputs) -> None:
         return
     with probe():
         for fn, _ in bodies:
-            given = _copies(inputs)
+            given = copies(inputs)
             before = {i: (list(given[i].items()) if type(given[i]) is dict else list(given[i]))
                       for i in read}
-            fn(*_copies(state), *given)
+            fn(*copies(state), *given)
             for i in read:
                 after = (list(given[i].items()) if type(given[i]) is dict
                          else list(given[i]))
@@ -810,9 +811,9 @@ def _probe_lists(statement: Statement, bodies) -> dict:
     probes = []
     with types_probe():
         for body in bodies:
-            probe_state = lists.probe_copies(staged_view, slots)
-            own = [v if i in slots else _copies((v,))[0] for i, v in enumerate(probe_state)]
-            outputs = body.fn(*own, *_copies(statement.inputs))
+            probe_state = lists.probecopies(staged_view, slots)
+            own = [v if i in slots else copies((v,))[0] for i, v in enumerate(probe_state)]
+            outputs = body.fn(*own, *copies(statement.inputs))
             if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
                 raise statement.error(f"{body.where} returned {outputs!r}",
                                       "This is a bug in autoconv")

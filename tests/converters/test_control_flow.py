@@ -369,3 +369,45 @@ def test_branch_rebinding_a_dead_bound_name_takes_it_as_input():
             return x
         """,
     )
+
+
+def test_inputs_a_body_updates_in_place_are_named():
+    # `i += 1` on a tensor and `y.add_(1)` write to the object: the runtime carries such inputs
+    # and writes them back (NOTE [inputs updated in place]); `r` is only read.
+    assert_converts(
+        """
+        def f(x, r):
+            i = x * 0
+            y = x * 1
+            if x > 0:
+                i += 1
+                y.add_(r)
+                x = x + i
+            while x > 0:
+                x = x - r
+                y.mul_(2)
+            return y
+        """,
+        """
+        def f(x, r):
+            i = x * 0
+            y = x * 1
+
+            def if_true(x, i, r, y):
+                i += 1
+                y.add_(r)
+                x = x + i
+                return x,
+            x, = ac.if_stmt(x > 0, if_true, None, (x,), ('x',), (i, r, y), updated=((0, 'i'), (2, 'y')))
+
+            def loop_test(x, r, y):
+                return x > 0
+
+            def loop_body(x, r, y):
+                x = x - r
+                y.mul_(2)
+                return x,
+            x, = ac.while_stmt(loop_test, loop_body, (x,), ('x',), (r, y), updated=((1, 'y'),))
+            return y
+        """,
+    )

@@ -23,5 +23,4 @@ def fuzz_fn(x, y, k):
 
 # x, y: 0-d int64 tensors; k: a Python int
 INPUTS = [(3, -2, 3)]
-XFAIL = ("under torch.compile, dynamo refuses the staged cond: UncapturedHigherOrderOpError (a "
-         "regression of the staging engine + specialisation merges, issue 10)")
+XFAIL = None

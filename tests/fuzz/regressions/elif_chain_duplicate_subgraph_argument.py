@@ -26,5 +26,4 @@ def fuzz_fn(x, y, k):
 
 # x, y: 0-d int64 tensors; k: a Python int
 INPUTS = [(8, 0, 1)]
-XFAIL = ("under torch.compile, dynamo refuses the staged cond: UncapturedHigherOrderOpError (a "
-         "regression of the staging engine + specialisation merges, issue 10)")
+XFAIL = None

@@ -1,0 +1,125 @@
+"""Tensors a staged body updates in place: Python vs graph (NOTE [inputs updated in place] in
+runtime/operators.py).
+
+torch's cond / while_loop refuse a body that writes to its operands (under torch.compile,
+dynamo's "Higher order ops do not support input mutation"), and the write must still reach every
+other reference to the tensor (a view, the caller's argument), as in Python. Each case has inputs
+taking each path, in staged replay, torch.export and torch.compile.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import autoconv
+from support import assert_same_result
+
+T = torch.tensor
+SIGNS = [T([1.0, 2.0, 3.0]), T([-1.0, -2.0, -3.0])]
+
+
+def dead_name_updated_in_one_branch(x):
+    # `i` is an input of the branches (read, rebound, dead after): a regression of issue 10
+    i = torch.zeros(())
+    if x.sum() > 0:
+        i += 1
+        return x + i
+    return x - i
+
+
+def in_place_method_on_a_read_only_local(x):
+    y = x * 1
+    if x.sum() > 0:
+        y.add_(1)
+    return y
+
+
+def update_through_a_view(x):
+    y = x * 1
+    z = y[0]  # a view of y: `z += 1` writes into y
+    if x.sum() > 0:
+        z += 1
+    return y
+
+
+def argument_updated_in_a_branch(x):
+    if x.sum() > 0:
+        x.mul_(2)
+    return x + 1
+
+
+def updated_in_one_branch_read_in_the_other(x):
+    y = x * 1
+    if x.sum() > 0:
+        y.mul_(3)
+    else:
+        y = y - 1  # rebinds: the object y was bound to is unchanged
+    return x + y
+
+
+def in_place_in_a_while_body(x):
+    y = x * 1
+    n = torch.zeros((), dtype=torch.int64)
+    while n < x.sum().abs().long():
+        y.add_(1)
+        n += 1
+    return y
+
+
+def in_place_in_a_branch_in_a_loop(x):
+    y = x * 1
+    n = torch.zeros((), dtype=torch.int64)
+    while n < 3:
+        if y.sum() > 0:
+            y.add_(1)
+        n += 1
+    return y
+
+
+def in_place_in_a_tensor_range(x, k):
+    y = x * 1
+    for _ in range(k):
+        y.mul_(2)
+    return y
+
+
+def in_place_after_a_staged_break(x):
+    y = x * 1
+    for scale in [1.0, 2.0, 3.0]:
+        if y.sum() > 10:
+            break
+        y.add_(scale)
+    return y
+
+
+# (fn, inputs, export): torch.export is the slowest mode; the kind is exported in the first cases
+CASES = [
+    (dead_name_updated_in_one_branch, SIGNS, True),
+    (update_through_a_view, SIGNS, True),
+    (in_place_in_a_while_body, SIGNS, True),
+    (in_place_method_on_a_read_only_local, SIGNS, False),
+    (argument_updated_in_a_branch, SIGNS, False),
+    (updated_in_one_branch_read_in_the_other, SIGNS, False),
+    (in_place_in_a_branch_in_a_loop, [T([1.0, 2.0]), T([-5.0, 2.0])], False),
+    (in_place_in_a_tensor_range, [(T([1.0, 2.0]), T(3)), (T([1.0, 2.0]), T(0))], False),
+    (in_place_after_a_staged_break, [T([1.0, 2.0]), T([6.0, 6.0])], False),
+]
+
+
+@pytest.mark.parametrize("fn, inputs, export", CASES, ids=[c[0].__name__ for c in CASES])
+def test_in_place_update_in_a_staged_body(fn, inputs, export):
+    assert_same_result(fn, inputs, export=export)
+
+
+@pytest.mark.parametrize("mode", ["staged", "compile"])
+def test_the_callers_argument_sees_the_update(mode):
+    run = (autoconv.autoconv(argument_updated_in_a_branch) if mode == "staged" else
+           torch.compile(autoconv.convert(argument_updated_in_a_branch), fullgraph=True,
+                         backend="eager"))
+    for x in SIGNS:
+        expected_arg = x.clone()
+        expected = argument_updated_in_a_branch(expected_arg)
+        arg = x.clone()
+        assert torch.equal(run(arg), expected)
+        assert torch.equal(arg, expected_arg)
