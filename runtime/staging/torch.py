@@ -811,7 +811,7 @@ def _probe_lists(statement: Statement, bodies) -> dict:
     probes = []
     with types_probe():
         for body in bodies:
-            probe_state = lists.probecopies(staged_view, slots)
+            probe_state = lists.probe_copies(staged_view, slots)
             own = [v if i in slots else copies((v,))[0] for i, v in enumerate(probe_state)]
             outputs = body.fn(*own, *copies(statement.inputs))
             if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
