@@ -528,9 +528,10 @@ def _unalias(outputs):
     # torch.cond and while_loop refuse outputs that alias their inputs (a body returning a value
     # it only read, or a view of one), so every output is a copy. A contiguous one is copied to
     # contiguous strides: a slice's size-1 dimension keeps its old stride in a plain copy
-    # (`k[:, 0]` of a (1, 4) tensor: stride (4,)), which torch.cond refuses.
-    return _map(lambda t: t.clone(memory_format=torch.contiguous_format) if t.is_contiguous()
-                else t.clone(), outputs)
+    # (`k[:, 0]` of a (1, 4) tensor: stride (4,)), which torch.cond refuses. (fx.symbolic_trace's
+    # proxies are not tensors: their strides are not known, nor asked.)
+    return _map(lambda t: t.clone(memory_format=torch.contiguous_format)
+                if isinstance(t, torch.Tensor) and t.is_contiguous() else t.clone(), outputs)
 
 
 def _distinct(tensors):
