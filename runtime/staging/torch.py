@@ -26,6 +26,7 @@ import threading
 from typing import Callable, NamedTuple
 
 import torch
+from torch._prims_common import make_contiguous_strides_for
 from torch.fx.experimental.proxy_tensor import disable_proxy_modes_tracing
 from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols, statically_known_true
 from torch.utils import _pytree as pytree
@@ -531,7 +532,17 @@ def _unalias(outputs):
     # (`k[:, 0]` of a (1, 4) tensor: stride (4,)), which torch.cond refuses. (fx.symbolic_trace's
     # proxies are not tensors: their strides are not known, nor asked.)
     return _map(lambda t: t.clone(memory_format=torch.contiguous_format)
-                if isinstance(t, torch.Tensor) and t.is_contiguous() else t.clone(), outputs)
+                if _contiguous_with_other_strides(t) else t.clone(), outputs)
+
+
+def _contiguous_with_other_strides(t) -> bool:
+    """Whether `t` is contiguous but a plain copy would not have contiguous strides (a size-1
+    dimension's stride is free). Most outputs are not, and keep a plain `clone`, which the
+    python backend's scalar loops and copy-dropping passes read."""
+    if not isinstance(t, torch.Tensor) or t.dim() == 0 or not t.is_contiguous():
+        return False
+    canonical = make_contiguous_strides_for(t.shape)
+    return not all(statically_known_true(a == b) for a, b in zip(t.stride(), canonical))
 
 
 def _distinct(tensors):
