@@ -21,7 +21,7 @@ from autoconv_runtime.errors import StagingError
 from autoconv_runtime.staging import context, grad_mode, specialize
 from autoconv_runtime.values import is_undefined
 
-from . import graph_passes, tracebacks
+from . import graph_passes, targets, tracebacks
 from .object_paths import (follow, follow_or_none, lists_in, path_text, python_values_in,
                            restore, store, tensors_in)
 from .signature import Signature
@@ -299,15 +299,8 @@ class _Exportable(torch.nn.Module):
 
 def _with_converted_forward(module, converted, flat_function):
     def traced(*args, **kwargs):
-        own = module.__dict__.get("forward")
-        module.forward = converted
-        try:
-            with converted_submodules(module):  # reached from torch's forward (nn.Sequential)
-                return flat_function(*args, **kwargs)
-        finally:
-            if own is None:
-                del module.forward
-            else:
-                module.forward = own
+        # converted_submodules: reached from torch's forward (nn.Sequential)
+        with targets.forward_replaced(module, converted), converted_submodules(module):
+            return flat_function(*args, **kwargs)
 
     return traced

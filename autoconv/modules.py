@@ -24,6 +24,7 @@ import torch
 
 from autoconv_runtime import calls
 
+from . import targets
 from .function import Function
 
 __all__ = ["ConvertedModule"]
@@ -72,15 +73,10 @@ class ConvertedModule(Function, torch.nn.Module):
         # forward too; the forward of the module autoconv converted is the graph (an instance
         # attribute `forward`, for this call only). The trace runs that forward without hooks.
         outer, inner = self._outer, self._module
-        own = inner.__dict__.get("forward")
-        inner.forward = self._call_graph
-        try:
+        if outer is inner and not targets.has_hooks(inner):  # nothing to run around the graph
+            return Function.__call__(self, *args, **kwargs)
+        with targets.forward_replaced(inner, self._call_graph):
             return outer(*args, **kwargs)
-        finally:
-            if own is None:
-                del inner.forward
-            else:
-                inner.forward = own
 
     def _call_graph(self, *args, **kwargs):
         return Function.__call__(self, *args, **kwargs)

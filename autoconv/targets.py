@@ -6,6 +6,7 @@ Below `function.py` and `api.py`, which both use it: a `Function` is known here 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import types
 
@@ -87,7 +88,21 @@ def _convert(fn, *, module_hooks: bool):
     return converted
 
 
-def _has_hooks(module) -> bool:
+@contextlib.contextmanager
+def forward_replaced(module, forward):
+    """`module.forward` is `forward` within (an instance attribute, put back after)."""
+    own = module.__dict__.get("forward")
+    module.forward = forward
+    try:
+        yield
+    finally:
+        if own is None:
+            del module.forward
+        else:
+            module.forward = own
+
+
+def has_hooks(module) -> bool:
     """Whether calling `module` runs more than its forward (what nn.Module.__call__ checks)."""
     hooks = torch.nn.modules.module
     return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
@@ -101,19 +116,12 @@ def _called_with_hooks(module, forward):
     hooks run around it, as in `module(...)`; without hooks, `forward` itself."""
     @functools.wraps(forward)
     def call(*args, **kwargs):
-        if not _has_hooks(module):
+        if not has_hooks(module):
             return forward(*args, **kwargs)
         if torch.compiler.is_dynamo_compiling():  # dynamo cannot undo the instance patch
             return _forward_hooks_around(module, forward, args, kwargs)
-        own = module.__dict__.get("forward")
-        module.forward = forward  # nn.Module.__call__ runs the hooks around `self.forward`
-        try:
+        with forward_replaced(module, forward):  # nn.Module.__call__ runs the hooks around it
             return module(*args, **kwargs)
-        finally:
-            if own is None:
-                del module.forward
-            else:
-                module.forward = own
 
     call.__self__ = module  # what the bound method had: code reading it finds the module
     return call
