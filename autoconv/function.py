@@ -148,10 +148,16 @@ class Function(targets.Wraps):
     def _extra(self) -> tuple:
         # A module's own Python attributes (`self.temperature = 0.5`) are baked into the graph
         # that reads them, so a changed one traces again (its submodules': README Limitations).
-        if self._module is None:
+        module = self._module
+        if module is None:
             return ()
-        return (("training", self._module.training),
-                *(("module." + k, v) for k, v in module_python_fields(self._module)))
+        names = self.__dict__.get("_module_fields")
+        if names is None:  # the names once (a walk of the module's dict costs ~5 us a call)
+            names = self.__dict__["_module_fields"] = module_python_fields(module)
+        if not names:
+            return (("training", module.training),)
+        fields = module.__dict__
+        return (("training", module.training), *[("module." + k, fields.get(k)) for k in names])
 
     def __call__(self, *args, **kwargs):
         if _run_eagerly:

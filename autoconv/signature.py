@@ -158,7 +158,7 @@ def signature_of(args: tuple, kwargs: dict, extra: tuple = ()):
 
 
 def module_python_fields(module) -> tuple:
-    """The Python scalars a module holds in its public attributes (`self.temperature`), as a
-    key; `training` is keyed on its own."""
-    return tuple((k, v) for k, v in _python_fields(module)
-                 if not k.startswith("_") and k != "training")
+    """The names of the public attributes of `module` that hold Python scalars
+    (`self.temperature`); `training` is keyed on its own."""
+    return tuple(k for k, v in module.__dict__.items()
+                 if type(v) in _SCALARS and k[0] != "_" and k != "training")
