@@ -598,3 +598,22 @@ def test_variable_bound_at_a_staged_break_or_in_the_loops_else():
     for x in (T(0.5), T(1.5), T(5.0), T(2.5)):
         assert torch.equal(function(x), _bound_at_break_or_in_else(x))
     assert len(function.concrete_functions) == 2  # (x > 1 breaks at the first item)
+
+
+def _count_new_tokens(best):
+    n = torch.tensor(0)
+    prev = -1
+    for t in range(best.shape[0]):
+        tok = best[t].item()
+        if tok != prev and tok != 0:  # a staged `and` reading a symbolic int
+            n += 1
+        prev = tok
+    return n
+
+
+def test_a_staged_and_of_symbolic_ints_compiles():
+    # dynamo's tracer copied every operand of a cond, a symbolic int too ("call_method clone
+    # (*(u0,))": tester)
+    run = torch.compile(autoconv.convert(_count_new_tokens), fullgraph=True, backend="eager")
+    for best in (T([1, 1, 0, 2, 2]), T([1, 2, 3, 0, 0])):
+        assert run(best) == _count_new_tokens(best)

@@ -29,7 +29,9 @@ class DynamoTracer(StagingTracer):
         # after the value's node in the graph it came from; values of two enclosing graphs can
         # share a name, and torch 2.13 then generates a branch with a duplicate argument. Copies
         # made here are nodes of one graph, with distinct names.
-        operands = tuple(operand.clone() for operand in operands)
+        # (a symbolic int operand, `t.item()` read by a branch, goes in as it is)
+        operands = tuple(operand.clone() if isinstance(operand, torch.Tensor) else operand
+                         for operand in operands)
         return torch.cond(pred, true_fn, false_fn, operands)
 
     def while_loop(self, cond_fn, body_fn, carried, additional):
