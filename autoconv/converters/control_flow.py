@@ -248,8 +248,13 @@ class ControlFlowConverter(Converter):
         # counted as a binding: converted code then read `y` in a `try` before any value,
         # which dynamo cannot trace, and a body keeping `y` in a cell (`nonlocal y`) cannot
         # annotate it.
-        if (node.value is None and isinstance(node.target, gast.Name)
-                and node.target.id in getattr(self, "function_sites", {})):
+        # `y: T = v` is `y = v` (a local's annotation is not evaluated either), which a body
+        # keeping `y` in a cell may write.
+        if not isinstance(node.target, gast.Name):
+            return node
+        if node.value is not None:
+            return gast.Assign(targets=[node.target], value=node.value, type_comment=None)
+        if node.target.id in getattr(self, "function_sites", {}):
             return gast.Pass()
         return node
 
