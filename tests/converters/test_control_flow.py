@@ -506,3 +506,19 @@ def test_a_bare_annotation_binds_nothing():
             return y
         """,
     )
+
+
+def test_an_annotated_assignment_is_an_assignment():
+    # (kornia canny.py:283: the body keeping `k` in a cell cannot annotate it)
+    assert_converts(
+        """
+        def f(x):
+            k: torch.Tensor = x * 2
+            return lambda: k
+        """,
+        """
+        def f(x):
+            k = x * 2
+            return lambda : k
+        """,
+    )
