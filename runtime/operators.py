@@ -12,7 +12,6 @@ import contextlib
 import threading
 
 import torch
-
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from . import lists
