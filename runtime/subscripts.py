@@ -7,8 +7,11 @@ negative-index meaning; every other subscript runs as plain Python.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
+from .errors import StagingError
 from .staging import context
 from .values import is_staged
 
@@ -89,6 +92,14 @@ def getitem(target, key):
     if type(target) in (list, tuple) and (
             _is_index(key) or _staged_slice(key) or isinstance(key, torch.SymInt)):
         return _sequence_item(target, key)
+    if isinstance(target, Mapping) and (is_staged(key) or isinstance(key, _SYMBOLIC)):
+        raise StagingError(
+            "subscript",
+            f"a {type(target).__name__} is looked up by a traced value ({_shown(key)}); its keys "
+            "are Python values, so the item cannot depend on a value known only when the graph "
+            "runs",
+            "Hold the values in a tensor and index it with the tensor (`table = torch.tensor("
+            "[...])`, then `table[i]`), or do the lookup outside the tensor-dependent code")
     # Anything else (a tensor) is sliced as Python would.
     key = _plain_slices(key)
     if not isinstance(target, torch.Tensor):
@@ -182,3 +193,10 @@ def setitem(target, key, value):
     value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
     target.index_put_(indices, value.unsqueeze(0))
     return target
+
+
+_SYMBOLIC = (torch.SymInt, torch.SymFloat, torch.SymBool)
+
+
+def _shown(key) -> str:
+    return "a symbolic int from `int(t)` / `t.item()`" if isinstance(key, _SYMBOLIC) else "a tensor"

@@ -810,3 +810,19 @@ def test_unconverted_tensor_condition_gets_a_hint(tmp_path):
     notes = "".join(getattr(info.value, "__notes__", []))
     assert f"Solver.clip ({library.__file__}:33) was not converted" in notes, notes
     assert "Solver.clip(self.solver, x)" in notes
+
+
+def test_dict_looked_up_by_a_traced_value_is_refused_at_the_line():
+    # was torch's bare "TypeError: unhashable type: non-nested SymInt" (tester)
+    fn, error = _staging_error(
+        """
+        VOCAB = {0: "a", 1: "b"}
+        COST = {"a": 1.0, "b": 2.0}
+        def detok_cost(ids):
+            total = torch.tensor(0.0)
+            for i in ids:
+                total = total + COST[VOCAB[int(i)]]
+            return total
+        """, torch.tensor([0, 1, 1]))
+    assert error.lineno == 7 and "a dict is looked up by a traced value" in str(error)
+    assert "table[i]" in error.fix

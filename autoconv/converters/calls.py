@@ -99,6 +99,16 @@ class CallConverter(Converter):
             return getattr(builtins, value.__name__, None) is not value
         return module.partition(".")[0] not in _DIRECT_MODULES
 
+    def _constructs_user_object(self, node) -> bool:
+        """Whether `node` is `Class(...)` of a user class, as this pass has already rewritten
+        it (`ac.converted_call(Class, ...)`): its methods are the user's whatever their names."""
+        if not (isinstance(node, gast.Call) and self._is_runtime(node.func)
+                and node.func.attr == "converted_call" and node.args):
+            return False
+        cls = node.args[0]
+        return (isinstance(cls, gast.Name) and cls.id not in self.ctx.local_names
+                and self._user_class(cls))
+
     def _user_objects(self, function) -> set[str]:
         """Local names only ever bound to an instance of a user class (`solver = Solver(tol)`):
         their methods are the user's whatever their names (`solver.norm(x)`)."""
@@ -176,7 +186,9 @@ class CallConverter(Converter):
             return node
         receiver = self._local_receiver(func)
         if receiver is not None:
-            user_object = isinstance(receiver, gast.Name) and receiver.id in self.user_objects
+            # `solver.solve(A, b)` with `solver = Solver(tol)`, or `Solver(tol).solve(A, b)`
+            user_object = ((isinstance(receiver, gast.Name) and receiver.id in self.user_objects)
+                           or self._constructs_user_object(receiver))
             if not user_object and (func.attr in _TENSOR_METHODS
                                     or isinstance(receiver, gast.Constant)):
                 return node  # x.sum(), ", ".join(names)

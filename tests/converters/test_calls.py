@@ -56,12 +56,14 @@ def test_methods_of_local_and_computed_values():
         def f(x, tol):
             solver = Solver(tol)
             h = make(tol).run(x).argmax(-1)
+            y = Solver(tol).solve(x) + make(tol).solve(x)
             return solver.norm(x) + self.lin(h).sum() + fns[0](x) + obj.step(x)
         """,
         """
         def f(x, tol):
             solver = ac.converted_call(Solver, tol)
             h = ac.converted_method_call(ac.converted_call(make, tol), 'run', x).argmax(-1)
+            y = ac.converted_method_call(ac.converted_call(Solver, tol), 'solve', x) + ac.converted_call(make, tol).solve(x)
             return ac.converted_method_call(solver, 'norm', x) + ac.converted_call(self.lin, h).sum() + ac.converted_call(fns[0], x) + ac.converted_call(obj.step, x)
         """,
         {"Solver": type("Solver", (), {"__module__": "user"})},
