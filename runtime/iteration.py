@@ -13,7 +13,8 @@ from torch.utils import _pytree as pytree
 from .errors import StagingError
 from .values import is_staged, to_tensor
 
-__all__ = ["StagedRange", "StagedEnumerate", "StagedZip", "staged_sequence", "range_", "enumerate_", "zip_"]
+__all__ = ["StagedRange", "StagedEnumerate", "StagedZip", "staged_sequence", "range_", "enumerate_", "zip_",
+           "as_python"]
 
 
 class StagedRange:
@@ -38,8 +39,9 @@ class StagedRange:
 class StagedEnumerate:
     """`enumerate(iterable, start)` over a staged iterable."""
 
-    def __init__(self, iterable, start=0):
+    def __init__(self, iterable, start=0, python=None):
         self.iterable, self.start = iterable, start
+        self.python = python  # what was enumerated, as the user gave it (see `as_python`)
 
     def length(self, like):
         return _length(self.iterable, like)
@@ -51,8 +53,9 @@ class StagedEnumerate:
 class StagedZip:
     """`zip(*iterables)` where at least one iterable is staged."""
 
-    def __init__(self, *iterables):
+    def __init__(self, *iterables, python=None):
         self.iterables = iterables
+        self.python = python  # what was zipped, as the user gave it (see `as_python`)
 
     def length(self, like):
         lengths = [to_tensor(_length(it, like), like) for it in self.iterables]
@@ -168,7 +171,7 @@ def enumerate_(iterable, start=0):
     """`enumerate` that stages over traced tensors and staged ranges."""
     if not _any_staged((iterable,)):
         return enumerate(iterable, start)
-    return StagedEnumerate(_staged_part(iterable), start)
+    return StagedEnumerate(_staged_part(iterable), start, python=(iterable,))
 
 
 def zip_(*iterables, strict=False):
@@ -178,13 +181,39 @@ def zip_(*iterables, strict=False):
     # Python values zipped with traced tensors (`zip(weights, [1., 2., 3.])`) become tensors.
     parts = [_indexable(it) for it in iterables]
     if all(part is not None for part in parts):
-        return StagedZip(*parts)
+        return StagedZip(*parts, python=iterables)
     # A list of other things (tensors of different shapes, objects) cannot be indexed by a
     # staged loop; where every traced part has a length known while tracing, the loop runs as
     # Python over the same items (one copy of the body per item in the graph).
     if all(_static_length(it) for it in iterables if _any_staged((it,))):
         return zip(*iterables, strict=strict)
     raise _not_indexable(next(it for it, part in zip(iterables, parts) if part is None))
+
+
+def as_python(iterable):
+    """The same loop as a Python iterable, where every traced tensor in it has a length known
+    while tracing (a Python range, enumerate or zip over the user's own values); None where a
+    length is only known when the graph runs.
+
+    A staged loop's index is a traced tensor, and so are the items and counters made from it;
+    a body that needs one as a Python number (`k[..., :i + 1]` with `i` from `enumerate`) can
+    then still run, one copy per item (operators.for_stmt).
+    """
+    if isinstance(iterable, StagedRange):
+        bounds = (iterable.start, iterable.stop, iterable.step)
+        return range(*bounds) if all(type(b) is int for b in bounds) else None
+    if isinstance(iterable, (StagedEnumerate, StagedZip)):
+        if iterable.python is None:
+            return None
+        parts = [as_python(part) for part in iterable.python]
+        if any(part is None for part in parts):
+            return None
+        if isinstance(iterable, StagedEnumerate):
+            return enumerate(parts[0], iterable.start)
+        return zip(*parts)
+    if isinstance(iterable, torch.Tensor) or is_staged(iterable):
+        return iterable if _static_length(iterable) else None
+    return iterable
 
 
 def _static_length(iterable) -> bool:

@@ -12,16 +12,18 @@ import contextlib
 import threading
 
 import torch
+from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from . import lists
 from .errors import StagingError, graph_error_message, raised_by_user_code
-from .iteration import StagedEnumerate, StagedRange, StagedZip, staged_sequence
+from .iteration import StagedEnumerate, StagedRange, StagedZip, as_python, staged_sequence
 from .staging import constants, context, specialize
 from .staging import torch as staging
 from .values import Undefined, as_staged_tensor, is_staged, is_undefined, to_tensor
 
 __all__ = [
     "assigns_outside",
+    "shares_cells",
     "if_stmt",
     "while_stmt",
     "trips_bound",
@@ -275,7 +277,19 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None):
     else:
         sequence = staged_sequence(iterable)
     if sequence is not None:
-        return _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated)
+        try:
+            return _stage_for(sequence, extra_test, body, state, names, iterable, inputs,
+                              updated)
+        except GuardOnDataDependentSymNode:
+            # The body needs a Python value of the staged loop's index or item (a slice
+            # `k[..., :i + 1]`, `range(i)`): where the loop's length is known while tracing,
+            # it runs as Python over the same items instead, one copy of the body per item.
+            # (Not under dynamo, where a failed trace cannot be caught; it unrolls such loops
+            # itself.)
+            python = None if torch.compiler.is_dynamo_compiling() else as_python(iterable)
+            if python is None or python is iterable:
+                raise
+            return for_stmt(python, extra_test, body, state, names, inputs, updated)
     if type(iterable) is range and extra_test is not None:
         return _range_loop(iterable, extra_test, body, state, names, inputs, updated)
     for item in iterable:
@@ -620,6 +634,29 @@ def assigns_outside(kind, *names):
             "would happen once while tracing, not each time the graph runs",
             f"Return the new value from the function (or keep it in a tensor) and assign the "
             f"{kind} outside the function"))
+
+
+def shares_cells(*names):
+    """First statement of a branch or loop body that keeps `names` in the enclosing function's
+    cells (`nonlocal`), because a function or lambda made in that function reads them: its
+    closures must see the variables' current values, as Python's do (NOTE [shared cells] in
+    autoconv/converters/control_flow.py).
+
+    Runs as Python and under make_fx (autoconv's own tracing, torch.export) the writes are
+    Python's; the statement's result is assigned to the same cells after it. Dynamo refuses a
+    body of torch.cond / while_loop that writes a cell of the frame around it: refused here,
+    in the user's terms.
+    """
+    if torch.compiler.is_dynamo_compiling() and context.in_staged_body():
+        # (dynamo keeps no record of which statement: see context.staging)
+        listed = ", ".join(f"'{name}'" for name in names)
+        raise StagingError(
+            "if statement or loop",
+            f"a function or lambda of this function reads {listed}, which the body "
+            "changes; under torch.compile a staged body cannot update the variable the "
+            "closure sees",
+            "Pass the value to the function or lambda as an argument (`lambda t, i=i: ...` "
+            "or `f(i)`) instead of reading it from the enclosing function")
 
 
 def print_(*args, sep=" ", end="\n", file=None, flush=False):

@@ -25,8 +25,12 @@ class Undefined:
     `__getattr__` trick: dynamo must be able to trace this class.)
     """
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, created: bool = False):
         self.name = name
+        # True while a staged loop's body runs to learn the type of a variable the loop
+        # creates: a statement in the body leaving it unbound on a path gives it a placeholder
+        # there (runtime/staging/torch.py, NOTE [loop-created variables]).
+        self.created = created
 
     def __repr__(self) -> str:
         return f"Undefined({self.name!r})"

@@ -28,7 +28,7 @@ import re
 import gast
 
 from .. import templates
-from ..analysis.activity import activity_of, reads_writes
+from ..analysis.activity import activity_of, free_reads, reads_writes
 from ..analysis.annos import Anno
 from ..analysis.nodes import walk_statements
 from ..transformer import Converter
@@ -117,7 +117,7 @@ class ControlFlowConverter(Converter):
                 out.append(kind(names=declared))
         return out
 
-    def _unbound_reads(self, params, body):
+    def _unbound_reads(self, params, body, shared=()):
         """Locals of a body function that its statements may read before assigning them.
 
         An inner `if` whose branches both assign `x` passes `x` in although its value before
@@ -126,7 +126,7 @@ class ControlFlowConverter(Converter):
         first would have made the name an input or state of this body).
         """
         declared = set().union(*(names for _, names in self.scope_declared))
-        bound = set(params) | declared
+        bound = set(params) | declared | set(shared)
         # One walk per statement: the body's own writes are theirs together.
         activity = [reads_writes(stmt) for stmt in body]
         local = set().union(*(writes for _, writes in activity))
@@ -138,13 +138,26 @@ class ControlFlowConverter(Converter):
             bound |= writes
         return missing
 
-    def _body_function(self, name, params, body, state, returns=True):
+    def _body_function(self, name, params, body, state, returns=True, shared=()):
         inits = []
-        for missing in self._unbound_reads(params, body):
+        for missing in self._unbound_reads(params, body, shared):
             inits += templates.replace("name = ac.Undefined(label)", name=missing,
                                        label=gast.Constant(value=missing, kind=None),
                                        ac=self.ctx.runtime)
         body = inits + body
+        if shared:
+            # NOTE [shared cells]: the body keeps these variables in the enclosing function's
+            # cells, which its closures read; the values come in as renamed parameters.
+            renamed = {p: self.ctx.namer.new(p) for p in params if p in shared}
+            params = [renamed.get(p, p) for p in params]
+            sync = [templates.replace("name = param", name=p, param=renamed[p])[0]
+                    for p in sorted(renamed)]
+            labels = {f"name{i}": gast.Constant(value=n, kind=None)
+                      for i, n in enumerate(sorted(shared))}
+            body = ([gast.Nonlocal(names=sorted(shared))]
+                    + templates.replace(f"ac.shares_cells({', '.join(labels)})",
+                                        ac=self.ctx.runtime, **labels)
+                    + sync + inits + body[len(inits):])
         decls = self._declarations(body)
         for decl in decls:
             # where the body is staged, the runtime refuses the write (see ac.assigns_outside)
@@ -195,23 +208,72 @@ class ControlFlowConverter(Converter):
         outer_sites, self.function_sites = getattr(self, "function_sites", {}), _store_sites(node)
         outer_depth, self.loop_depth = getattr(self, "loop_depth", 0), 0
         outer_states, self.loop_states = getattr(self, "loop_states", []), []
+        outer_captured = getattr(self, "captured", set())
+        args = node.args
+        params = {a.id for a in args.posonlyargs + args.args + args.kwonlyargs
+                  + [args.vararg, args.kwarg] if a is not None}
+        self.captured = (_captured(node.body) & (params | set(self.function_sites))) - set(
+            ).union(*declared.values())
         self.generic_visit(node)
         self.scope_declared, self.function_sites = outer, outer_sites
         self.loop_depth, self.loop_states = outer_depth, outer_states
+        self.captured = outer_captured
+        return node
+
+    def _shared(self, node, state, inputs, inside):
+        """(state, inputs, shared): the names the statement's bodies keep in the enclosing
+        function's cells (NOTE [shared cells]) added to its state and taken from its inputs.
+
+        Shared: a name the statement assigns that a function or lambda of this function reads
+        (it must see the new value, inside the statement and after), and an input a function or
+        lambda made in the bodies reads when the name is bound again later (by another
+        assignment, or in the next iteration of an enclosing loop).
+        """
+        captured = getattr(self, "captured", ())
+        if not captured:
+            return state, inputs, []
+        sites = self.function_sites
+        shared = set(self.anno(node, Anno.WRITES)) & captured
+        shared |= {name for name in set(inputs) & inside & captured
+                   if len(sites.get(name, ())) > 1
+                   or (sites.get(name) and getattr(self, "loop_depth", 0))}
+        if not shared:
+            return state, inputs, []
+        return (sorted(set(state) | shared), [i for i in inputs if i not in shared],
+                sorted(shared))
+
+    def visit_AnnAssign(self, node):
+        # `y: T` alone binds nothing and a function never evaluates its locals' annotations:
+        # dropped where the function assigns `y` elsewhere (which keeps `y` local). Kept, it
+        # counted as a binding: converted code then read `y` in a `try` before any value,
+        # which dynamo cannot trace, and a body keeping `y` in a cell (`nonlocal y`) cannot
+        # annotate it.
+        # `y: T = v` is `y = v` (a local's annotation is not evaluated either), which a body
+        # keeping `y` in a cell may write.
+        if not isinstance(node.target, gast.Name):
+            return node
+        if node.value is not None:
+            return gast.Assign(targets=[node.target], value=node.value, type_comment=None)
+        if node.target.id in getattr(self, "function_sites", {}):
+            return gast.Pass()
         return node
 
     def visit_If(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
         node._autoconv_in_place = _updated_in_place(node)
         node._autoconv_changed = _changed_objects(node)
+        inside = _captured(node)
         self.generic_visit(node)
-        state, inputs = self._if_state(node)
+        state, inputs, shared = self._shared(node, *self._if_state(node), inside)
         true_name = self.ctx.namer.new("if_true")
-        functions = [self._body_function(true_name, state + inputs, node.body, state)]
+        functions = [self._body_function(true_name, state + inputs, node.body, state,
+                                         shared=shared)]
         false_fn = None
-        if node.orelse:
+        if node.orelse or shared:
+            # (a branch that does nothing keeps the cells as they are: both sync them)
             false_fn = self.ctx.namer.new("if_false")
-            functions.append(self._body_function(false_fn, state + inputs, node.orelse, state))
+            functions.append(self._body_function(false_fn, state + inputs, node.orelse, state,
+                                                 shared=shared))
         trailing, updated = _updated_inputs(node, inputs)
         call = self._call("ac.if_stmt(test, if_true, if_false, state, names)", node, state,
                           inputs, trailing, test=node.test, if_true=true_name,
@@ -224,17 +286,18 @@ class ControlFlowConverter(Converter):
         node._autoconv_in_place = _updated_in_place(node)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
+        inside = _captured(node)
         self.generic_visit(node)
         self.loop_depth -= 1
         self.loop_states = self.loop_states[:-1]
         state = self._state(node)
-        inputs = self._inputs(node, state)
+        state, inputs, shared = self._shared(node, state, self._inputs(node, state), inside)
         test_name = self.ctx.namer.new("loop_test")
         body_name = self.ctx.namer.new("loop_body")
         test = templates.replace("return test", test=node.test)
         functions = [
             self._body_function(test_name, state + inputs, test, state, returns=False),
-            self._body_function(body_name, state + inputs, node.body, state),
+            self._body_function(body_name, state + inputs, node.body, state, shared=shared),
         ]
         trailing, subs = "", {}
         bounds = [b for b in self.anno(node, Anno.TRIP_BOUND) or () if b.counter in state]
@@ -262,11 +325,12 @@ class ControlFlowConverter(Converter):
         node._autoconv_in_place = _updated_in_place(node)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
+        inside = _captured(node)
         self.generic_visit(node)
         self.loop_depth -= 1
         self.loop_states = self.loop_states[:-1]
         state = self._state(node)
-        inputs = self._inputs(node, state)
+        state, inputs, shared = self._shared(node, state, self._inputs(node, state), inside)
         body_name = self.ctx.namer.new("loop_body")
         body = node.body
         if isinstance(node.target, gast.Name) and node.target.id not in state:
@@ -274,7 +338,8 @@ class ControlFlowConverter(Converter):
         else:
             item = self.ctx.namer.new("item")
             body = templates.replace("target = item", target=node.target, item=item) + body
-        functions = [self._body_function(body_name, [item] + state + inputs, body, state)]
+        functions = [self._body_function(body_name, [item] + state + inputs, body, state,
+                                         shared=shared)]
         extra = self.anno(node, Anno.EXTRA_TEST)
         extra_name = None
         if extra is not None:
@@ -310,12 +375,36 @@ def _store_sites(node) -> dict:
             if not isinstance(n, gast.Lambda):
                 sites.setdefault(n.name, []).append(n.lineno)
             continue
+        if isinstance(n, gast.AnnAssign) and n.value is None:
+            continue  # `y: T` binds nothing (see visit_AnnAssign)
         if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
             # A name another pass generated has no line: 0 counts it as possibly bound before,
             # which only costs a `try` (see _undefined_inits).
             sites.setdefault(n.id, []).append(getattr(n, "lineno", None) or 0)
         stack.extend(c for c in gast.iter_child_nodes(n))
     return sites
+
+
+def _captured(node) -> set:
+    """Names the functions, lambdas and classes made in `node` (a statement, or a function's
+    body) read from their enclosing scopes or declare `nonlocal`. (Comprehensions run where
+    they are made: they see the values of that moment.)"""
+    names = set()
+    stack = list(node) if isinstance(node, list) else [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, _SCOPES):
+            names |= free_reads(n)
+            names.update(*(d.names for d in gast.walk(n) if isinstance(d, gast.Nonlocal)))
+            # decorators and defaults run where the function is made
+            stack.extend(getattr(n, "decorator_list", ()))
+            args = getattr(n, "args", None)
+            if isinstance(args, gast.arguments):
+                stack.extend(args.defaults + [d for d in args.kw_defaults if d is not None])
+            stack.extend(getattr(n, "bases", ()))
+            continue
+        stack.extend(gast.iter_child_nodes(n))
+    return names
 
 
 def _changed_objects(node) -> set:

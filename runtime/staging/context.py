@@ -149,8 +149,15 @@ def _leaf_key(leaf):
 def _entry_key(bodies, values) -> tuple:
     """What decides how a staged statement traces: its bodies' code, and the types of the
     tensors and the Python values it starts from (closure cells of the bodies included)."""
-    cells = [c.cell_contents for b in bodies for c in (getattr(b, "__closure__", None) or ())
-             if c.cell_contents is not None]
+    cells = []
+    for b in bodies:
+        for c in getattr(b, "__closure__", None) or ():
+            try:
+                value = c.cell_contents
+            except ValueError:  # a cell a closure reads that has no value yet
+                continue
+            if value is not None:
+                cells.append(value)
     codes = tuple(getattr(b, "__code__", b) for b in bodies)
     return codes, tuple(_leaf_key(v) for v in pytree.tree_leaves((values, cells)))
 

@@ -660,7 +660,7 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
     # (not under dynamo, which would guard on the thread-local's contents)
     probed = () if torch.compiler.is_dynamo_compiling() else getattr(_created, "names", ())
     slots = [i for i, v in enumerate(statement.state)
-             if is_undefined(v) and (v.name == RETURN_VALUE or v.name in probed)]
+             if is_undefined(v) and (v.name == RETURN_VALUE or v.name in probed or v.created)]
     if not slots and not created:
         return
     state, kinds = statement.state, statement.kinds
@@ -669,6 +669,10 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
     # the two could disagree on whether a return happens.
     staged = [_as_tensors(v, statement.like) if k is SlotKind.TENSOR else v
               for v, k in zip(state, kinds)]
+    for i in created:
+        # Marked, for the statements in the body (under dynamo too, where the thread-local
+        # `_probing_created` is not read): see NOTE [loop-created variables].
+        staged[i] = Undefined(statement.names[i], created=True)
     untouched = []
     with types_probe(), _probing_created([statement.names[i] for i in created]):
         for body in bodies:
@@ -693,7 +697,7 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
     for i in slots:
         kinds[i] = SlotKind.CONSTANT if is_undefined(state[i]) else SlotKind.TENSOR
     for i in list(created):
-        if is_undefined(state[i]) and all(out[i] is state[i] for out in untouched):
+        if is_undefined(state[i]) and all(out[i] is staged[i] for out in untouched):
             # The body leaves it alone (`if return_all: allvecs.append(x)` with a Python
             # False): it stays unbound, a constant of the statement.
             created.remove(i)

@@ -411,3 +411,114 @@ def test_inputs_a_body_updates_in_place_are_named():
             return y
         """,
     )
+
+
+def test_names_closures_read_stay_in_the_functions_cells():
+    # NOTE [shared cells]: a lambda made in the body must see the function's `i`, not the
+    # body's parameter; the body takes the value as a renamed parameter and keeps it in the
+    # cell (`x`, a parameter never bound again, stays an input).
+    assert_converts(
+        """
+        def f(x):
+            fs = []
+            for i in range(3):
+                fs.append(lambda: x * i)
+            return fs
+        """,
+        """
+        def f(x):
+            fs = []
+            i = ac.Undefined('i')
+
+            def loop_body(item, fs, i_1, x):
+                nonlocal i
+                ac.shares_cells('i')
+                i = i_1
+                i = item
+                fs = ac.list_append(fs, lambda : x * i)
+                return fs, i
+            fs, i = ac.for_stmt(ac.range_(3), None, loop_body, (fs, i), ('fs', 'i'), (x,))
+            return fs
+        """,
+    )
+
+
+def test_an_input_a_closure_in_a_branch_reads_is_shared_when_bound_again():
+    assert_converts(
+        """
+        def f(x, c):
+            y = x
+            if c:
+                g = lambda: y * 2
+            y = y + 1
+            return g()
+        """,
+        """
+        def f(x, c):
+            y = x
+            g = ac.Undefined('g')
+
+            def if_true(g, y_1):
+                nonlocal y
+                ac.shares_cells('y')
+                y = y_1
+                g = lambda : y * 2
+                return g, y
+
+            def if_false(g, y_2):
+                nonlocal y
+                ac.shares_cells('y')
+                y = y_2
+                return g, y
+            g, y = ac.if_stmt(c, if_true, if_false, (g, y), ('g', 'y'))
+            y = y + 1
+            return g()
+        """,
+    )
+
+
+def test_a_bare_annotation_binds_nothing():
+    # `y: T` is dropped (it binds nothing): no `try: y` reading an unbound local, which dynamo
+    # cannot trace.
+    assert_converts(
+        """
+        def f(x):
+            y: torch.Tensor
+            if x > 0:
+                y = x
+            else:
+                y = -x
+            return y
+        """,
+        """
+        def f(x):
+            pass
+            y = ac.Undefined('y')
+
+            def if_true(y, x):
+                y = x
+                return y,
+
+            def if_false(y, x):
+                y = -x
+                return y,
+            y, = ac.if_stmt(x > 0, if_true, if_false, (y,), ('y',), (x,))
+            return y
+        """,
+    )
+
+
+def test_an_annotated_assignment_is_an_assignment():
+    # (kornia canny.py:283: the body keeping `k` in a cell cannot annotate it)
+    assert_converts(
+        """
+        def f(x):
+            k: torch.Tensor = x * 2
+            return lambda: k
+        """,
+        """
+        def f(x):
+            k = x * 2
+            return lambda : k
+        """,
+    )

@@ -568,12 +568,6 @@ def closures_over_a_variable_the_body_assigns(x):
     return fs[0]() + fs[1]()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 9 §7, silently wrong in every mode (eager convert too): a converted loop body is a "
-    "function taking the loop's variables as parameters, so a lambda / def made in it closes "
-    "over that iteration's parameter, not the enclosing function's variable; Python's closures "
-    "all see the last value (4x here, converted gives x). Needs the converter to make the body "
-    "share the enclosing function's cell for captured names (nonlocal), see README Limitations"))
 def test_closures_made_in_a_loop_body_see_pythons_values():
     x = T([1.0, 2.0])
     for fn in (closures_over_the_loop_variable, closures_over_a_variable_the_body_assigns):
@@ -598,6 +592,155 @@ def test_variable_bound_at_a_staged_break_or_in_the_loops_else():
     for x in (T(0.5), T(1.5), T(5.0), T(2.5)):
         assert torch.equal(function(x), _bound_at_break_or_in_else(x))
     assert len(function.concrete_functions) == 2  # (x > 1 breaks at the first item)
+
+
+def closures_called_in_the_loop(x):
+    total = x * 0
+    for i in range(3):
+        g = lambda: x * i  # noqa: E731
+        i = i + 1
+        total = total + g()  # the current value: i + 1
+    return total
+
+
+def closure_made_before_the_loop(x):
+    g = lambda: x * i  # noqa: E731
+    total = x * 0
+    i = 0
+    while i < 3:
+        total = total + g()
+        i += 1
+    return total
+
+
+def closures_made_in_nested_loops(x):
+    fs = []
+    for j in range(2):
+        for i in range(2):
+            fs.append(lambda: x * i + j)
+    return fs[0]() + fs[3]()
+
+
+def closure_made_in_a_branch(x, flag: bool):
+    y = x
+    if flag:
+        g = lambda: y * 2  # noqa: E731
+    else:
+        g = lambda: y * 3  # noqa: E731
+    y = y + 1
+    return g()
+
+
+def test_closures_see_the_variables_current_value():
+    x = T([1.0, 2.0])
+    for fn, args in ((closures_called_in_the_loop, (x,)), (closure_made_before_the_loop, (x,)),
+                     (closures_made_in_nested_loops, (x,)), (closure_made_in_a_branch, (x, True)),
+                     (closure_made_in_a_branch, (x, False))):
+        torch.testing.assert_close(autoconv.convert(fn)(*args), fn(*args))
+        torch.testing.assert_close(autoconv.autoconv(fn)(*args), fn(*args))
+
+
+def staged_loop_with_a_closure(x):
+    # the loop is staged (its test is a tensor); the closure reads the carried value
+    y = x
+    fs = []
+    while y.sum() < 10:
+        f = lambda t: y * t  # noqa: E731
+        y = f(2.0)
+    return y
+
+
+def test_a_staged_loop_shares_cells_under_make_fx_and_is_refused_under_compile():
+    inputs = [(T([1.0, 2.0]),), (T([3.0, 4.0]),)]
+    assert_same_result(staged_loop_with_a_closure, inputs, compile=False, export=False)
+    compiled = torch.compile(autoconv.convert(staged_loop_with_a_closure), fullgraph=True,
+                             backend="eager")
+    torch._dynamo.reset()
+    with pytest.raises(Exception, match="under torch.compile a staged body cannot update"):
+        compiled(*inputs[0])
+
+
+# --- a variable bound at a staged break and in the loop's else ---------------------------------
+
+def first_big(x):
+    for v in x:
+        if v > 10:
+            found = v
+            break
+    else:
+        found = torch.tensor(-1.)
+    return found
+
+
+def test_variable_bound_at_a_break_over_a_tensor_or_in_the_loops_else_compiled():
+    # (issue repro 9) The loop carries `found` from no value; the body's `if` binds it on the
+    # break path only, and the lowered `else` on the other. Under dynamo that `if` refused
+    # `found` unbound in its false branch (see the slow test for every mode).
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(first_big), fullgraph=True, backend="eager",
+                             dynamic=False)
+    for x in (T([1.0, 20.0, 30.0]), T([1.0, 2.0, 3.0])):
+        assert torch.equal(compiled(x), first_big(x))
+
+
+@pytest.mark.slow
+def test_variable_bound_at_a_break_over_a_tensor_or_in_the_loops_else():
+    assert_same_result(first_big, [T([1.0, 20.0, 30.0]), T([1.0, 2.0, 3.0]),
+                                   T([20.0, 2.0, 3.0])])
+
+
+# --- a staged loop whose body needs its index as a Python number -------------------------------
+
+def runge_kutta_like(y, alpha):
+    # torchdiffeq's _runge_kutta_step (rk_common.py:69): a tensor zipped with a list; the body
+    # slices by the enumerate counter, which a staged loop would make a traced tensor
+    alpha = alpha.to(torch.float32)
+    k = torch.zeros(2, len(alpha) + 1)
+    k[:, 0] = y
+    for i, (a, b) in enumerate(zip(alpha, [torch.tensor([1.0])])):
+        yi = y + torch.sum(k[..., :i + 1] * (b * a), dim=-1)
+        k[:, i + 1] = yi * 2
+    return k
+
+
+def test_a_loop_of_known_length_whose_body_needs_the_index_runs_as_python():
+    assert_same_result(runge_kutta_like, [(T([1.0, 2.0]), T([0.5], dtype=torch.float64)),
+                                          (T([3.0, -1.0]), T([2.0], dtype=torch.float64))],
+                       staged=False, compile=False)
+
+
+# --- bare annotations ---------------------------------------------------------------------------
+
+def _annotated(x, flag: bool):
+    y: torch.Tensor
+    if flag:
+        y = x + 1
+    else:
+        y = x - 1
+    return y
+
+
+def annotated_in_a_loop(x):
+    # (issue repro 4: kornia's gaussian_blur2d annotates a local without a value)
+    while x.sum() < 10:
+        x = _annotated(x, True)
+    z: torch.Tensor
+    if x.sum() > 12:
+        z = x * 2
+    else:
+        z = x
+    return z
+
+
+def test_a_bare_annotation_binds_nothing_under_compile():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(_annotated), fullgraph=True, backend="eager")
+    assert torch.equal(compiled(T([1.0, 2.0]), True), T([2.0, 3.0]))
+
+
+@pytest.mark.slow
+def test_a_bare_annotation_binds_nothing_in_every_mode():
+    assert_same_result(annotated_in_a_loop, [T([1.0, 1.0]), T([6.0, 6.0]), T([4.0, 5.5])])
 
 
 def _count_new_tokens(best):
