@@ -3,7 +3,7 @@
     f(x, k=1)          ->  ac.converted_call(f, x, k=1)
     self.block(x)      ->  ac.converted_call(self.block, x)     (methods and submodules)
     range(n)           ->  ac.range_(n)          (also enumerate, zip, print, len, min, max,
-                                                  sum, any, all, bool, int, float)
+                                                  sum, any, all, bool, int, float, isinstance)
     torch.equal(a, b)  ->  ac.equal_(a, b)       (also allclose, is_nonzero)
     torch.sin(x), abs(x), x.sum()   stay as they are
     super().f(x)       ->  ac.super_method(__class__, self, 'f')(x)
@@ -35,7 +35,8 @@ from .generators import leaves_generators_alone
 
 _STAGED_BUILTINS = {"range": "range_", "enumerate": "enumerate_", "zip": "zip_", "print": "print_",
                     **{name: name + "_" for name in (
-                        "len", "min", "max", "sum", "any", "all", "bool", "int", "float", "reversed")}}
+                        "len", "min", "max", "sum", "any", "all", "bool", "int", "float", "reversed",
+                        "isinstance")}}
 # torch functions that give a traced tensor's value as a Python bool (runtime/builtins.py).
 _STAGED_TORCH = {"equal": "equal_", "allclose": "allclose_", "is_nonzero": "is_nonzero_"}
 
