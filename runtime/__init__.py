@@ -40,6 +40,7 @@ from .operators import (
     while_stmt,
 )
 from .staging.constants import is_, is_not
+from .text import format_, formatted_, fstring_, repr_, str_
 from .values import Undefined, eager, is_staged
 
 __all__ = [
@@ -74,6 +75,11 @@ __all__ = [
     "is_",
     "is_not",
     "is_staged",
+    "format_",
+    "formatted_",
+    "fstring_",
+    "repr_",
+    "str_",
     "list_append",
     "list_extend",
     "not_",
