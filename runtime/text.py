@@ -148,10 +148,21 @@ class TracedText:
     def __mod__(self, other):
         self._refuse("`%`")
 
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        self._refuse(f"`.{name}`")
+
+
+def _str_method(name):
+    def refused(self, *args, **kwargs):
+        self._refuse(f"`.{name}()`")
+
+    refused.__name__ = name
+    return refused
+
+
+# A str method of the text (`.upper()`, `.split()`) needs its content too. (Methods rather than
+# `__getattr__`: `hasattr` probes of the staging machinery must see an AttributeError.)
+for _name in dir(str):
+    if not _name.startswith("_") and not hasattr(TracedText, _name):
+        setattr(TracedText, _name, _str_method(_name))
 
 
 def _pieces(text):

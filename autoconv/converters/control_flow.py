@@ -236,7 +236,18 @@ class ControlFlowConverter(Converter):
         for chain in sorted(chains):
             alias = self.ctx.namer.new(chain.replace(".", "_"))
             named[chain] = alias
-            assigns += templates.replace(f"alias = {chain}", alias=alias)
+            # (an attribute that does not exist gives the alias no value: Python reads it only
+            # where the body runs)
+            root, *attrs = chain.split(".")
+            read = root
+            for attr in attrs:
+                read = f"getattr({read}, {attr!r}, missing)"
+            assigns += templates.replace(f"alias = {read}", alias=alias, missing=templates.replace(
+                "ac.Undefined(label)", ac=self.ctx.runtime,
+                label=gast.Constant(value=chain, kind=None))[0].value)
+            # the read of an inner statement's alias: an enclosing statement's alias replaces it
+            # as it replaces the chain (`_replace_chains`)
+            assigns[-1].value._autoconv_chain = chain
             node._autoconv_in_place.add(alias)
             node._autoconv_aliases = {**getattr(node, "_autoconv_aliases", {}), alias: chain}
         for field in fields:
@@ -397,7 +408,8 @@ def _updated_in_place(node) -> set:
 # `self.mean.mul_(0.9)` in a branch updates a tensor the branch reaches through an object, not a
 # local: the runtime's inputs updated in place (runtime/operators.py, NOTE [inputs updated in
 # place]) are locals. So such an attribute chain (a name's attributes, `self.stats.mean`) is
-# read once into a local alias before the statement, and the bodies use the alias: the runtime
+# read once into a local alias before the statement (an Undefined where the attribute does not
+# exist), and the bodies use the alias: the runtime
 # then carries it as an input the bodies update, each staged body on its own copy, and writes
 # the result back into the tensor (`copy_`), which torch.compile's dynamo accepts where a body
 # writing a module's buffer is refused ("input mutation"). Reading the attribute before the
@@ -469,6 +481,12 @@ def _replace_chains(tree, named: dict):
         def visit_Attribute(self, n):
             if isinstance(n.ctx, gast.Load) and _chain(n) in named:
                 return gast.Name(id=named[_chain(n)], ctx=gast.Load(), annotation=None,
+                                 type_comment=None)
+            return self.generic_visit(n)
+
+        def visit_Call(self, n):
+            if getattr(n, "_autoconv_chain", None) in named:
+                return gast.Name(id=named[n._autoconv_chain], ctx=gast.Load(), annotation=None,
                                  type_comment=None)
             return self.generic_visit(n)
 

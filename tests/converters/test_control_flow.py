@@ -427,13 +427,13 @@ def test_attribute_updated_in_place_is_read_into_an_input_alias():
         """,
         """
         def forward(self, x):
-            self_mean = self.mean
+            self_mean = getattr(self, 'mean', ac.Undefined('self.mean'))
 
             def if_true(self, x, self_mean):
                 self_mean.mul_(0.9).add_(x)
                 return ()
             ac.if_stmt(x.sum() > 0, if_true, None, (), (), (self, x, self_mean), updated=((2, 'self.mean'),))
-            self_count = self.count
+            self_count = getattr(self, 'count', ac.Undefined('self.count'))
 
             def loop_test(self, self_count):
                 return self_count < 3
