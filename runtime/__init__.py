@@ -12,6 +12,7 @@ from .builtins import (
     float_,
     int_,
     is_nonzero_,
+    isinstance_,
     len_,
     reversed_,
     max_,
@@ -41,6 +42,7 @@ from .operators import (
     while_stmt,
 )
 from .staging.constants import is_, is_not
+from .text import format_, formatted_, fstring_, repr_, str_
 from .values import Undefined, eager, is_staged
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "float_",
     "int_",
     "is_nonzero_",
+    "isinstance_",
     "len_",
     "reversed_",
     "max_",
@@ -75,6 +78,11 @@ __all__ = [
     "is_",
     "is_not",
     "is_staged",
+    "format_",
+    "formatted_",
+    "fstring_",
+    "repr_",
+    "str_",
     "list_append",
     "list_extend",
     "not_",

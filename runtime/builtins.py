@@ -14,6 +14,9 @@ that a condition then stages:
     sum(t), any(t), all(t)            reductions over the first dimension
     torch.equal(a, b)     same shape (a Python bool) and (a == b).all()
     torch.allclose(a, b)  torch.isclose(a, b).all()
+    isinstance(c, cls)    a Python constant chosen by tensor values (a StagedConstant, NOTE
+                          [constants under tensor control flow]): whether the constant it
+                          holds is an instance, a bool where every constant agrees
 
 `abs`, `round` and arithmetic need nothing: they work on traced tensors and symbolic numbers.
 """
@@ -25,11 +28,12 @@ import builtins
 import torch
 
 from .lists import StagedList
+from .staging.constants import StagedConstant, isinstance_of
 from .staging.torch import as_predicate
 from .values import as_staged_tensor, is_staged, to_tensor
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
-           "equal_", "allclose_", "is_nonzero_", "reversed_"]
+           "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_"]
 
 _MISSING = object()
 
@@ -37,6 +41,14 @@ _MISSING = object()
 def _predicate(value) -> torch.Tensor:
     """`bool(value)` of a staged value, as a 0-d bool tensor."""
     return as_predicate(as_staged_tensor(value), "call of bool()")
+
+
+def isinstance_(value, classinfo, /):
+    """`isinstance(value, classinfo)`; for a StagedConstant, of the constant it holds (an enum
+    member chosen by `if t > 0: mode = Mode.A else: mode = Mode.B` is still a Mode)."""
+    if type(value) is StagedConstant:
+        return isinstance_of(value, classinfo)
+    return isinstance(value, classinfo)
 
 
 def reversed_(sequence, /):

@@ -14,7 +14,7 @@ import threading
 import torch
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
-from . import lists
+from . import lists, text
 from .errors import StagingError, graph_error_message, raised_by_user_code
 from .iteration import StagedEnumerate, StagedRange, StagedZip, as_python, staged_sequence
 from .staging import constants, context, specialize
@@ -611,6 +611,11 @@ def raise_(exc, *cause):
         if any(isinstance(arg, constants.StagedConstant) for arg in exc.args):
             exc.args = tuple(arg._needed("raising it") if isinstance(arg, constants.StagedConstant)
                              else arg for arg in exc.args)
+        # Text made from traced tensors: the real values for these inputs where the trace can
+        # compute them (NOTE [text of traced tensors] in text.py).
+        if any(isinstance(arg, text.TracedText) for arg in exc.args):
+            exc.args = tuple(arg.resolved() if isinstance(arg, text.TracedText) else arg
+                             for arg in exc.args)
         if cause:
             raise exc from cause[0]
         raise exc
@@ -662,19 +667,43 @@ def shares_cells(*names):
 def print_(*args, sep=" ", end="\n", file=None, flush=False):
     """`print(*args)`; with traced tensors it becomes a print op that runs on every graph call."""
     args = tuple(as_staged_tensor(a) if is_staged(a) else a for a in args)
+    has_text = any(isinstance(a, text.TracedText) for a in args)
     tensors = [a for a in args if is_staged(a)]
-    if not tensors or file is not None:
+    if (not tensors and not has_text) or file is not None:
         return builtins.print(*args, sep=sep, end=end, file=file, flush=flush)
     if context.probing():
         return None
     # "{!s}": str() as print uses; format() would show a 0-d tensor as its bare number.
-    parts = ["{!s}" if is_staged(a) else str(a).replace("{", "{{").replace("}", "}}") for a in args]
-    text = sep.join(parts) + end
-    if text.endswith("\n"):
-        text = text[:-1]  # the print op ends the line itself
-    torch._higher_order_ops.print(text, *tensors)
+    parts, tensors = [], []
+    for a in args:
+        if is_staged(a):
+            parts.append("{!s}")
+            tensors.append(a)
+        elif isinstance(a, text.TracedText):  # its values, printed when the graph runs
+            part = ""
+            for piece in a.pieces:
+                if type(piece) is str:
+                    part += _escaped(piece)
+                else:
+                    value = piece.value
+                    if not isinstance(value, torch.Tensor):
+                        value = to_tensor(value)
+                    part += "{" + (f"!{piece.conversion}" if piece.conversion else "") + (
+                        f":{piece.spec}" if piece.spec else "") + "}"
+                    tensors.append(value)
+            parts.append(part)
+        else:
+            parts.append(_escaped(str(a)))
+    line = sep.join(parts) + end
+    if line.endswith("\n"):
+        line = line[:-1]  # the print op ends the line itself
+    torch._higher_order_ops.print(line, *tensors)
     _give_print_node_a_value()
     return None
+
+
+def _escaped(piece: str) -> str:
+    return piece.replace("{", "{{").replace("}", "}}")
 
 
 def _give_print_node_a_value() -> None:

@@ -1,8 +1,8 @@
 """Indexing with traced integer tensors.
 
 `x[i]` with a 0-d integer tensor `i` asks torch for `i`'s value (`__index__`), which a tracer
-cannot give. These operators select with index_select / index_put instead, keeping Python's
-negative-index meaning; every other subscript runs as plain Python.
+cannot give. These operators select with advanced indexing / index_put_ instead, keeping
+Python's meaning (NOTE [traced integer indices]); every other subscript runs as plain Python.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ def getitem(target, key):
     """`target[key]`.
 
     Raises:
+        StagingError: a traced integer index next to a tensor or list index.
         StagingError: a Python list or tuple indexed by a traced tensor whose items are not
             tensors of one shape, or sliced with a traced step.
     """
@@ -104,25 +105,10 @@ def getitem(target, key):
     key = _plain_slices(key)
     if not isinstance(target, torch.Tensor):
         return target[key]
-    parts = _parts(key)
-    if not any(_is_index(p) for p in parts):
+    if not any(_is_index(p) for p in _parts(key)):
         return target[key]
-    dim = 0
-    for part in parts:
-        if _is_index(part):
-            target = torch.index_select(target, dim, _normalized(part, target.shape[dim]))
-            target = target.squeeze(dim)
-        elif isinstance(part, int):
-            target = target.select(dim, part)
-        elif isinstance(part, slice):
-            target = target[(slice(None),) * dim + (part,)]
-            dim += 1
-        else:
-            raise TypeError(
-                f"cannot index a traced tensor with {part!r} next to a traced integer index; "
-                "use ints, slices and 0-d integer tensors"
-            )
-    return target
+    view, dims, indices = _indexed_view(target, key, "read")
+    return view.movedim(dims, tuple(range(len(dims))))[indices].squeeze(0)
 
 
 def _sequence_item(items, key):
@@ -173,7 +159,14 @@ def _sequence_item(items, key):
 
 
 def setitem(target, key, value):
-    """`target[key] = value`; returns `target` (the same object, updated in place)."""
+    """`target[key] = value`; returns `target` (the same object, updated in place).
+
+    Raises:
+        StagingError: a traced integer index next to a tensor or list index.
+    """
+    if isinstance(target, torch.Tensor) and (isinstance(key, torch.SymInt) or (
+            type(key) is tuple and any(isinstance(p, torch.SymInt) for p in key))):
+        key = tuple(_as_index(p) for p in key) if type(key) is tuple else _as_index(key)
     key = _plain_slices(key)
     parts = _parts(key)
     if type(key) is int or not isinstance(target, torch.Tensor) or not any(
@@ -181,18 +174,82 @@ def setitem(target, key, value):
     ):
         target[key] = value
         return target
-    if not all(_is_index(p) or isinstance(p, int) for p in parts):
-        raise TypeError(
-            "cannot assign through a traced integer index combined with slices; "
-            "use one index per leading dimension"
-        )
-    indices = tuple(
-        _normalized(p if isinstance(p, torch.Tensor) else torch.tensor(p), target.shape[d])
-        for d, p in enumerate(parts)
-    )
+    view, dims, indices = _indexed_view(target, key, "write")
     value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
-    target.index_put_(indices, value.unsqueeze(0))
+    # (`index_put_` on a view of `target` writes `target`, as Python's `target[key] = value`)
+    view.movedim(dims, tuple(range(len(dims)))).index_put_(indices, value)
     return target
+
+
+# NOTE [traced integer indices]
+# `x[:, t]` with a traced 0-d integer tensor `t` would ask torch for `t`'s value (`__index__`).
+# Python's meaning is `x[:, int(t)]`: every other part of the key (ints, slices, None, Ellipsis)
+# indexes as it would, and `t` removes its dimension. So the other parts take a view of `x`
+# (`t`'s dimension kept whole, as `:`), the traced indices' dimensions move to the front of
+# that view, and one advanced index of shape (1,) per such dimension picks (reads) or writes
+# (`index_put_`, which broadcasts the value over the (1, *rest) block as Python broadcasts it
+# over `x[:, int(t)]`) the row. Negative indices count from the end, as Python's. A traced
+# index next to other tensor or list indices (advanced indexing, whose result layout depends on
+# where the advanced indices sit) is refused: no single meaning is staged for it.
+
+
+def _indexed_view(target, key, use):
+    """(view, dims, indices) for `target[key]`, a key with traced 0-d integer indices: `view`
+    is `target` indexed by the key's other parts (a view), `dims` the positions in `view` of
+    the traced indices' dimensions, `indices` those indices, each of shape (1,), made
+    non-negative (NOTE [traced integer indices]).
+
+    Raises:
+        StagingError: a part other than an int, slice, None, Ellipsis or traced 0-d index (a
+            tensor or list index) next to a traced index, or more indices than dimensions.
+    """
+    parts = _parts(key)
+    for part in parts:
+        if not (_is_index(part) or part is None or part is Ellipsis or type(part) in (int, bool)
+                or isinstance(part, slice)):
+            raise _refused(part, use)
+    consumed = sum(1 for p in parts if _is_index(p) or type(p) is int or isinstance(p, slice))
+    if consumed > target.dim() or sum(p is Ellipsis for p in parts) > 1:
+        from .errors import StagingError
+
+        raise StagingError(
+            "subscript", f"a tensor of {target.dim()} dimensions is indexed with "
+            f"{consumed} indices (or more than one `...`)", "Index at most one part per "
+            "dimension of the tensor")
+    expanded = []
+    for part in parts:
+        if part is Ellipsis:
+            expanded.extend([slice(None)] * (target.dim() - consumed))
+        else:
+            expanded.append(part)
+    view_key, dims, indices, dim, view_dim = [], [], [], 0, 0
+    for part in expanded:
+        if _is_index(part):
+            view_key.append(slice(None))
+            dims.append(view_dim)
+            indices.append(_normalized(part.to(torch.int64), target.shape[dim]))
+            dim, view_dim = dim + 1, view_dim + 1
+        elif type(part) is int:
+            view_key.append(part)
+            dim += 1
+        elif isinstance(part, slice):
+            view_key.append(part)
+            dim, view_dim = dim + 1, view_dim + 1
+        else:  # None, True, False: a new dimension of the view
+            view_key.append(part)
+            view_dim += 1
+    return target[tuple(view_key)], tuple(dims), tuple(indices)
+
+
+def _refused(part, use):
+    from .errors import StagingError
+
+    what = ("a tensor" if isinstance(part, torch.Tensor) else
+            f"a {type(part).__name__}")
+    return StagingError(
+        "subscript", f"a traced integer index is combined with {what} index in one subscript "
+        f"({use}); torch's advanced indexing would place their dimensions by rules that differ "
+        "from an int's", "Index in two steps, the traced index first (`x[:, t][mask]`)")
 
 
 _SYMBOLIC = (torch.SymInt, torch.SymFloat, torch.SymBool)

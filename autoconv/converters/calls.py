@@ -3,7 +3,7 @@
     f(x, k=1)          ->  ac.converted_call(f, x, k=1)
     self.block(x)      ->  ac.converted_call(self.block, x)     (methods and submodules)
     range(n)           ->  ac.range_(n)          (also enumerate, zip, print, len, min, max,
-                                                  sum, any, all, bool, int, float)
+                                                  sum, any, all, bool, int, float, isinstance)
     torch.equal(a, b)  ->  ac.equal_(a, b)       (also allclose, is_nonzero)
     torch.sin(x), abs(x), x.sum()   stay as they are
     super().f(x)       ->  ac.super_method(__class__, self, 'f')(x)
@@ -21,6 +21,7 @@ any tracer runs (a conversion cannot happen inside dynamo's trace).
 
 from __future__ import annotations
 
+import ast
 import builtins
 import sys
 import types
@@ -35,7 +36,12 @@ from .generators import leaves_generators_alone
 
 _STAGED_BUILTINS = {"range": "range_", "enumerate": "enumerate_", "zip": "zip_", "print": "print_",
                     **{name: name + "_" for name in (
-                        "len", "min", "max", "sum", "any", "all", "bool", "int", "float", "reversed")}}
+                        "len", "min", "max", "sum", "any", "all", "bool", "int", "float", "reversed",
+                        "isinstance", "str", "repr", "format")}}
+# Builtins that make text: given the source of their argument, for the placeholder text of a
+# traced value (NOTE [text of traced tensors] in runtime/text.py).
+_TEXT_BUILTINS = frozenset({"str", "repr", "format"})
+_CONVERSIONS = {-1: "", 115: "s", 114: "r", 97: "a"}
 # torch functions that give a traced tensor's value as a Python bool (runtime/builtins.py).
 _STAGED_TORCH = {"equal": "equal_", "allclose": "allclose_", "is_nonzero": "is_nonzero_"}
 
@@ -159,7 +165,39 @@ class CallConverter(Converter):
             self=self.first_params[-1], name=gast.Constant(value=func.attr, kind=None),
         )[0].value
 
+    def visit_JoinedStr(self, node):
+        """An f-string with replacement fields: `ac.fstring_(part, ac.formatted_(value,
+        conversion, spec, source), ...)`, so that a traced value's text is a TracedText."""
+        if not any(isinstance(v, gast.FormattedValue) for v in node.values):
+            return node
+        ac = self.ctx.runtime
+        parts = []
+        for value in node.values:
+            if not isinstance(value, gast.FormattedValue):
+                parts.append(value)
+                continue
+            spec = value.format_spec
+            if spec is None:
+                spec = gast.Constant(value="", kind=None)
+            elif all(isinstance(v, gast.Constant) for v in spec.values):
+                spec = gast.Constant(value="".join(v.value for v in spec.values), kind=None)
+            else:
+                spec = self.visit(spec)
+            source = _source(value.value)
+            parts.append(gast.Call(
+                func=gast.Attribute(value=templates.name(ac), attr="formatted_", ctx=gast.Load()),
+                args=[self.visit(value.value),
+                      gast.Constant(value=_CONVERSIONS.get(value.conversion, ""), kind=None),
+                      spec, gast.Constant(value=source, kind=None)], keywords=[]))
+        return gast.Call(
+            func=gast.Attribute(value=templates.name(ac), attr="fstring_", ctx=gast.Load()),
+            args=parts, keywords=[])
+
     def visit_Call(self, node):
+        text_source = None
+        if (isinstance(node.func, gast.Name) and node.func.id in _TEXT_BUILTINS and node.args
+                and not node.keywords and self._is_builtin(node.func.id)):
+            text_source = _source(node.args[0])
         method = self._super_method(node.func)
         if method is not None:
             node.args = [self.visit(a) for a in node.args]
@@ -173,6 +211,9 @@ class CallConverter(Converter):
             if func.id in _STAGED_BUILTINS:
                 node.func = gast.Attribute(value=templates.name(ac), attr=_STAGED_BUILTINS[func.id],
                                            ctx=gast.Load())
+                if text_source is not None:
+                    node.keywords = [gast.keyword(arg="source", value=gast.Constant(
+                        value=text_source, kind=None))]
             elif func.id == "super" and not node.args and self.first_params[-1:] != [None]:
                 node.args = [templates.name("__class__"), templates.name(self.first_params[-1])]
                 self.ctx.uses_class_cell = True
@@ -206,3 +247,11 @@ class CallConverter(Converter):
         node.args = [func] + node.args
         node.func = gast.Attribute(value=templates.name(ac), attr="converted_call", ctx=gast.Load())
         return node
+
+
+def _source(expression) -> str | None:
+    """The source text of `expression` (for messages), None where it cannot be written."""
+    try:
+        return ast.unparse(gast.gast_to_ast(expression))
+    except Exception:  # noqa: BLE001 - only for messages
+        return None

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 
 import gast
+import torch
 
 from .. import templates
 from ..analysis.activity import activity_of, free_reads, reads_writes
@@ -263,8 +264,12 @@ class ControlFlowConverter(Converter):
         node._autoconv_in_place = _updated_in_place(node)
         node._autoconv_changed = _changed_objects(node)
         inside = _captured(node)
+        chains = _updated_attributes(node, self.anno(node, Anno.WRITES),
+                                     self.anno(node, Anno.DEFINED_IN))
         self.generic_visit(node)
-        state, inputs, shared = self._shared(node, *self._if_state(node), inside)
+        state, inputs = self._if_state(node)
+        aliases, inputs = self._alias_attributes(node, chains, inputs, ("body", "orelse"))
+        state, inputs, shared = self._shared(node, state, inputs, inside)
         true_name = self.ctx.namer.new("if_true")
         functions = [self._body_function(true_name, state + inputs, node.body, state,
                                          shared=shared)]
@@ -278,12 +283,45 @@ class ControlFlowConverter(Converter):
         call = self._call("ac.if_stmt(test, if_true, if_false, state, names)", node, state,
                           inputs, trailing, test=node.test, if_true=true_name,
                           if_false=false_fn, updated=updated)
-        unbound = [name for name in inputs if name not in state]
-        return self._undefined_inits(node, state + unbound, sites) + functions + call
+        aliased = getattr(node, "_autoconv_aliases", {})
+        unbound = [name for name in inputs if name not in state and name not in aliased]
+        return (self._undefined_inits(node, state + unbound, sites) + aliases + functions
+                + call)
+
+    def _alias_attributes(self, node, chains, inputs, fields):
+        """NOTE [attributes updated in place]: each attribute chain in `chains` read in the
+        `fields` of `node` becomes a local alias (`self_mean = self.mean` before the statement,
+        `self_mean.mul_(0.9)` in it), an input the statement may update in place. Returns the
+        alias assignments and the inputs with the aliases."""
+        if not chains:
+            return [], inputs
+        assigns, named = [], {}
+        for chain in sorted(chains):
+            alias = self.ctx.namer.new(chain.replace(".", "_"))
+            named[chain] = alias
+            # (an attribute that does not exist gives the alias no value: Python reads it only
+            # where the body runs)
+            root, *attrs = chain.split(".")
+            read = root
+            for attr in attrs:
+                read = f"getattr({read}, {attr!r}, missing)"
+            assigns += templates.replace(f"alias = {read}", alias=alias, missing=templates.replace(
+                "ac.Undefined(label)", ac=self.ctx.runtime,
+                label=gast.Constant(value=chain, kind=None))[0].value)
+            # the read of an inner statement's alias: an enclosing statement's alias replaces it
+            # as it replaces the chain (`_replace_chains`)
+            assigns[-1].value._autoconv_chain = chain
+            node._autoconv_in_place.add(alias)
+            node._autoconv_aliases = {**getattr(node, "_autoconv_aliases", {}), alias: chain}
+        for field in fields:
+            setattr(node, field, _replace_chains(getattr(node, field), named))
+        return assigns, [*inputs, *named.values()]
 
     def visit_While(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
         node._autoconv_in_place = _updated_in_place(node)
+        chains = _updated_attributes(node, self.anno(node, Anno.WRITES),
+                                     self.anno(node, Anno.DEFINED_IN))
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(node)
@@ -291,7 +329,9 @@ class ControlFlowConverter(Converter):
         self.loop_depth -= 1
         self.loop_states = self.loop_states[:-1]
         state = self._state(node)
-        state, inputs, shared = self._shared(node, state, self._inputs(node, state), inside)
+        inputs = self._inputs(node, state)
+        aliases, inputs = self._alias_attributes(node, chains, inputs, ("test", "body"))
+        state, inputs, shared = self._shared(node, state, inputs, inside)
         test_name = self.ctx.namer.new("loop_test")
         body_name = self.ctx.namer.new("loop_body")
         test = templates.replace("return test", test=node.test)
@@ -318,11 +358,13 @@ class ControlFlowConverter(Converter):
         trailing = ", ".join(t for t in (trailing, in_place) if t)
         call = self._call("ac.while_stmt(loop_test, loop_body, state, names)", node, state,
                           inputs, trailing, loop_test=test_name, loop_body=body_name, **subs)
-        return self._undefined_inits(node, state, sites) + functions + call
+        return self._undefined_inits(node, state, sites) + aliases + functions + call
 
     def visit_For(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
         node._autoconv_in_place = _updated_in_place(node)
+        chains = _updated_attributes(node, self.anno(node, Anno.WRITES),
+                                     self.anno(node, Anno.DEFINED_IN), skip=("iter",))
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(node)
@@ -330,7 +372,9 @@ class ControlFlowConverter(Converter):
         self.loop_depth -= 1
         self.loop_states = self.loop_states[:-1]
         state = self._state(node)
-        state, inputs, shared = self._shared(node, state, self._inputs(node, state), inside)
+        inputs = self._inputs(node, state)
+        aliases, inputs = self._alias_attributes(node, chains, inputs, ("body",))
+        state, inputs, shared = self._shared(node, state, inputs, inside)
         body_name = self.ctx.namer.new("loop_body")
         body = node.body
         if isinstance(node.target, gast.Name) and node.target.id not in state:
@@ -351,7 +395,7 @@ class ControlFlowConverter(Converter):
         call = self._call("ac.for_stmt(iterable, extra_test, loop_body, state, names)", node,
                           state, inputs, trailing, iterable=node.iter, extra_test=extra_name,
                           loop_body=body_name, updated=updated)
-        return self._undefined_inits(node, state, sites) + functions + call
+        return self._undefined_inits(node, state, sites) + aliases + functions + call
 
 
 _KEEP_IF_BOUND = """
@@ -424,7 +468,9 @@ def _updated_inputs(node, inputs):
     """(the `updated=` argument, its value) for the inputs of `node` that its bodies may update
     in place, or ("", None) when none is: the runtime carries those as state and writes them
     back (runtime/operators.py, NOTE [inputs updated in place])."""
-    updated = [(i, name) for i, name in enumerate(inputs) if name in node._autoconv_in_place]
+    shown = getattr(node, "_autoconv_aliases", {})
+    updated = [(i, shown.get(name, name)) for i, name in enumerate(inputs)
+               if name in node._autoconv_in_place]
     if not updated:
         return "", None
     return "updated=updated", gast.Tuple(elts=[
@@ -449,6 +495,108 @@ def _updated_in_place(node) -> set:
         stack.extend(gast.iter_child_nodes(n))
     return names
 
+
+# NOTE [attributes updated in place]
+# `self.mean.mul_(0.9)` in a branch updates a tensor the branch reaches through an object, not a
+# local: the runtime's inputs updated in place (runtime/operators.py, NOTE [inputs updated in
+# place]) are locals. So such an attribute chain (a name's attributes, `self.stats.mean`) is
+# read once into a local alias before the statement (an Undefined where the attribute does not
+# exist), and the bodies use the alias: the runtime
+# then carries it as an input the bodies update, each staged body on its own copy, and writes
+# the result back into the tensor (`copy_`), which torch.compile's dynamo accepts where a body
+# writing a module's buffer is refused ("input mutation"). Reading the attribute before the
+# statement is Python's value only while nothing in the statement rebinds it: a chain is
+# aliased only where the statement neither assigns the root name nor stores to the chain or a
+# prefix of it, nor calls a method of the root or passes the root to a call (which could rebind
+# the attribute); otherwise the statement is left as it was.
+
+
+def _chain(node) -> str | None:
+    """`a.b.c` of an attribute chain rooted at a name, else None."""
+    parts = []
+    while isinstance(node, gast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, gast.Name) or not parts:
+        return None
+    return ".".join([node.id, *reversed(parts)])
+
+
+def _updated_attributes(node, writes, defined, skip=()) -> set:
+    """Attribute chains whose tensors `node`'s bodies update with an in-place method
+    (`self.mean.mul_(0.9)`) and that may be read into an alias before the statement (NOTE
+    [attributes updated in place]); nested scopes and the fields in `skip` left out."""
+    chains, callees, passed, stores = set(), [], [], set()
+    stack = [c for f, c in gast.iter_fields(node) if f not in skip]
+    stack = [n for c in stack for n in (c if isinstance(c, list) else [c])
+             if isinstance(n, gast.AST)]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, _SCOPES):
+            continue
+        if isinstance(n, gast.Attribute) and not isinstance(n.ctx, gast.Load):
+            stores.add(_chain(n))
+        if isinstance(n, gast.Call):
+            func, args = n.func, list(n.args) + [k.value for k in n.keywords]
+            receiver = func.value if isinstance(func, gast.Attribute) else None
+            if receiver is not None and _IN_PLACE.match(func.attr) and _chain(receiver):
+                chains.add(_chain(receiver))
+            if isinstance(func, gast.Attribute) and func.attr in _CALLS and args:
+                # (the calls pass ran first: `self.reset()` is `ac.converted_call(self.reset)`)
+                func, args = args[0], args[1:]
+                if isinstance(func, (gast.Name, gast.Attribute)) and n.func.attr != "converted_call":
+                    passed.append(_chain(func) or getattr(func, "id", None))
+            callees.append(_chain(func) or "")
+            passed += [_chain(a) or a.id for a in args if isinstance(a, (gast.Name, gast.Attribute))]
+        stack.extend(gast.iter_child_nodes(n))
+
+    def safe(chain):
+        root = chain.partition(".")[0]
+        prefixes = [".".join(chain.split(".")[:k]) for k in range(1, chain.count(".") + 2)]
+        # a call that may reach the object and rebind the attribute: a method of the root
+        # other than the tensor's own (`self.reset()`), or the root or an object on the chain
+        # passed to a call (`helper(self)`)
+        calls_root = any(c.partition(".")[0] == root and not (c + ".").startswith(chain + ".")
+                         and c.rpartition(".")[2] not in _TENSOR_METHODS for c in callees)
+        return (root in (defined or ()) and root not in (writes or ()) and not calls_root
+                and not any(p in passed for p in prefixes[:-1])
+                and not any(p in stores for p in prefixes[1:]))
+
+    return {chain for chain in chains if safe(chain)}
+
+
+def _replace_chains(tree, named: dict):
+    """`tree` (a node or a list of nodes) with each read of a chain in `named` replaced by its
+    alias's name; nested scopes left as they are."""
+
+    class Replace(gast.NodeTransformer):
+        def visit_Attribute(self, n):
+            if isinstance(n.ctx, gast.Load) and _chain(n) in named:
+                return gast.Name(id=named[_chain(n)], ctx=gast.Load(), annotation=None,
+                                 type_comment=None)
+            return self.generic_visit(n)
+
+        def visit_Call(self, n):
+            if getattr(n, "_autoconv_chain", None) in named:
+                return gast.Name(id=named[n._autoconv_chain], ctx=gast.Load(), annotation=None,
+                                 type_comment=None)
+            return self.generic_visit(n)
+
+        def visit_FunctionDef(self, n):
+            return n
+
+        visit_AsyncFunctionDef = visit_Lambda = visit_ClassDef = visit_FunctionDef
+
+    if isinstance(tree, list):
+        return [Replace().visit(n) for n in tree]
+    return Replace().visit(tree)
+
+
+# the runtime's calls (`ac.converted_call(f, ...)`): the callee (or receiver) is the first argument
+_CALLS = frozenset({"converted_call", "converted_method_call"})
+# a method of one of these names is taken for a tensor's, which cannot rebind an attribute (as
+# converters/calls.py takes it)
+_TENSOR_METHODS = frozenset(dir(torch.Tensor))
 
 # torch's naming of in-place methods: `add_`, `masked_fill_` (not `__iadd__` or `_private`)
 _IN_PLACE = re.compile(r"^[a-z][a-z0-9_]*[a-z0-9]_$")

@@ -37,7 +37,7 @@ from torch.utils import _pytree as pytree
 from ..errors import StagingError, user_location
 
 __all__ = ["StagedConstant", "is_constant", "staged", "Retabled", "carry_slot", "lookup",
-           "is_", "is_not"]
+           "is_", "is_not", "isinstance_of"]
 
 
 class _Unset:
@@ -221,6 +221,24 @@ def is_not(left, right):
         same = is_(left, right)
         return not same if isinstance(same, bool) else torch.logical_not(same)
     return left is not right
+
+
+def isinstance_of(value: StagedConstant, classinfo):
+    """`isinstance(value, classinfo)` for a carried constant: a Python bool where every constant
+    of the table agrees (none, or all, are instances), else a 0-d bool tensor, true where the
+    index is one of an instance's (a staged test, as `==`). Every index a graph can carry was
+    interned while tracing it, so the table as it is now lists them all."""
+    if _concrete(value.index):
+        return isinstance(value.value, classinfo)
+    ids = [k for k in range(1, len(_table)) if isinstance(_table[k], classinfo)]
+    if not ids:
+        return False
+    if len(ids) == len(_table) - 1:
+        return True
+    test = value.index == ids[0]
+    for k in ids[1:]:
+        test = torch.logical_or(test, value.index == k)
+    return test
 
 
 def staged(value, name: str, like=None):

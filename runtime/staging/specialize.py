@@ -198,7 +198,46 @@ class _Unknown(Exception):
     pass
 
 
-def _evaluate(node: torch.fx.Node, tracer, inputs: bool) -> bool | None:
+@contextlib.contextmanager
+def untraced():
+    """Within: torch calls run on real tensors, neither faked nor recorded."""
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+    from torch.fx.experimental import proxy_tensor
+
+    with unset_fake_temporarily(), proxy_tensor.disable_proxy_modes_tracing():
+        yield
+
+
+def real_value(value):
+    """The real value of the traced tensor or number `value` for the inputs of the trace (its
+    ops run again on the real inputs, as a specialised condition's are), or None where that is
+    not known: another tracer, dynamo, a value computed after an in-place write to its inputs.
+    Only meaningful at the top level of the function (not in a staged body)."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
+
+    if torch.compiler.is_dynamo_compiling():
+        return None
+    mode = get_proxy_mode()
+    tracer = getattr(mode, "tracer", None)
+    if tracer is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        slot = get_proxy_slot(value, tracer, None)
+        node = slot.proxy.node if slot is not None else None
+    else:
+        node = getattr(getattr(value, "node", None), "fx_node", None)  # a SymInt / SymFloat
+        if node is None:
+            try:
+                slot = get_proxy_slot(value.node, tracer, None)
+                node = slot().node if callable(slot) else None
+            except Exception:  # noqa: BLE001 - no proxy for this number
+                node = None
+    if node is None:
+        return None
+    return _evaluate(node, tracer, inputs=True, convert=lambda v: v)
+
+
+def _evaluate(node: torch.fx.Node, tracer, inputs: bool, convert=bool):
     """The value the graph node `node` has when the graph runs on the real inputs of the trace
     (without `inputs`: only where it is computed from constants), or None where that is not
     known."""
@@ -219,7 +258,7 @@ def _evaluate(node: torch.fx.Node, tracer, inputs: bool) -> bool | None:
     try:
         # (no torch.no_grad(): torch.export would record it; the inputs are detached instead)
         with unset_fake_temporarily(), proxy_tensor.disable_proxy_modes_tracing():
-            return bool(_value(node, tracers, 0, fake_mode, inputs, {}))
+            return convert(_value(node, tracers, 0, fake_mode, inputs, {}))
     except Exception:  # noqa: BLE001 - _Unknown, or an op that needs the trace's context
         return None
 

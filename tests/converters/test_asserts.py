@@ -14,7 +14,7 @@ def test_with_and_without_message():
         """
         def f(x):
             ac.assert_(x > 0)
-            ac.assert_(x < 10, lambda : f'too big: {x}')
+            ac.assert_(x < 10, lambda : ac.fstring_('too big: ', ac.formatted_(x, '', '', 'x')))
             return x
         """,
     )

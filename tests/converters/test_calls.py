@@ -94,3 +94,23 @@ def test_builtins_and_torch_functions_that_read_values():
             return ac.len_(vals) + ac.min_(x, y) + ac.int_(y) + ac.equal_(x, y) + abs(x)
         """,
     )
+
+
+def test_text_builtins_and_f_strings_go_through_the_runtime():
+    # NOTE [text of traced tensors]: a traced value's text is a TracedText
+    assert_converts(
+        """
+        def f(x, n):
+            a = str(x.max())
+            b = f"{n} of {x!r:>8}"
+            c = f"plain {{braces}}"
+            return a, b, c
+        """,
+        """
+        def f(x, n):
+            a = ac.str_(x.max(), source='x.max()')
+            b = ac.fstring_(ac.formatted_(n, '', '', 'n'), ' of ', ac.formatted_(x, 'r', '>8', 'x'))
+            c = f'plain {{braces}}'
+            return a, b, c
+        """,
+    )

@@ -443,6 +443,40 @@ def test_names_closures_read_stay_in_the_functions_cells():
     )
 
 
+def test_attribute_updated_in_place_is_read_into_an_input_alias():
+    # NOTE [attributes updated in place]: the alias is an input the runtime carries and writes
+    # back (a module buffer in a branch, under torch.compile)
+    assert_converts(
+        """
+        def forward(self, x):
+            if x.sum() > 0:
+                self.mean.mul_(0.9).add_(x)
+            while self.count < 3:
+                self.count.add_(1)
+            return x - self.mean
+        """,
+        """
+        def forward(self, x):
+            self_mean = getattr(self, 'mean', ac.Undefined('self.mean'))
+
+            def if_true(self, x, self_mean):
+                self_mean.mul_(0.9).add_(x)
+                return ()
+            ac.if_stmt(x.sum() > 0, if_true, None, (), (), (self, x, self_mean), updated=((2, 'self.mean'),))
+            self_count = getattr(self, 'count', ac.Undefined('self.count'))
+
+            def loop_test(self, self_count):
+                return self_count < 3
+
+            def loop_body(self, self_count):
+                self_count.add_(1)
+                return ()
+            ac.while_stmt(loop_test, loop_body, (), (), (self, self_count), updated=((1, 'self.count'),))
+            return x - self.mean
+        """,
+    )
+
+
 def test_an_input_a_closure_in_a_branch_reads_is_shared_when_bound_again():
     assert_converts(
         """
@@ -520,5 +554,38 @@ def test_an_annotated_assignment_is_an_assignment():
         def f(x):
             k = x * 2
             return lambda : k
+        """,
+    )
+
+
+def test_attribute_is_not_aliased_where_the_statement_may_rebind_it():
+    # a method of the root (it may rebind `self.mean`), the root passed to a call, a store to
+    # the chain: the attribute is read where Python reads it
+    assert_converts(
+        """
+        def forward(self, x):
+            if x.sum() > 0:
+                self.reset()
+                self.mean.add_(x)
+            if x.sum() > 1:
+                helper(self)
+                self.mean.add_(x)
+            return x
+        """,
+        """
+        def forward(self, x):
+
+            def if_true(self, x):
+                ac.converted_call(self.reset)
+                self.mean.add_(x)
+                return ()
+            ac.if_stmt(x.sum() > 0, if_true, None, (), (), (self, x))
+
+            def if_true_1(self, x):
+                ac.converted_call(helper, self)
+                self.mean.add_(x)
+                return ()
+            ac.if_stmt(x.sum() > 1, if_true_1, None, (), (), (self, x))
+            return x
         """,
     )

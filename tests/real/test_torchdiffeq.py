@@ -70,3 +70,31 @@ def test_odeint_compile_refusal_names_the_library_line_and_construct():
     # the construct that cannot be a cond (was: "'_grid_constructor' has no value", a name
     # only a lambda in the branch reads)
     assert "'func' is a Python function" in str(caught.value)
+
+
+def _solve_bosh3(y0, t):
+    return torchdiffeq.odeint(lambda s, y: -y * s, y0, t, method="bosh3")
+
+
+@pytest.mark.slow
+def test_odeint_bosh3_perturb_enum_chosen_under_a_tensor_condition():
+    # rk_common's `perturb = Perturb.PREV` / `Perturb.NONE` under `if alpha_i == 1.:` (a tensor)
+    # reaches `assert isinstance(perturb, Perturb)` (misc.py:181) as a StagedConstant: the
+    # isinstance was False and the assertion failed under autoconv and torch.export
+    function = autoconv.autoconv(_solve_bosh3)
+    for y0 in (torch.tensor([1.0]), torch.tensor([2.0, -1.0])):
+        t = torch.linspace(0, 1, 4)
+        assert_close(function(y0, t), _solve_bosh3(y0, t))
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
+    "the same torch.export bug as test_odeint_dopri5_export: replace_set_grad_with_hop_pass "
+    "loses a cond branch's nested subgraphs ('<lambda>' object has no attribute "
+    "'true_graph_0') in a while_loop body that changes grad mode"))
+def test_odeint_bosh3_export():
+    class Wrapper(torch.nn.Module):
+        def forward(self, y0, t):
+            return autoconv.convert(_solve_bosh3)(y0, t)
+
+    torch.export.export(Wrapper(), (torch.tensor([1.0]), torch.linspace(0, 1, 4)), strict=False)

@@ -288,3 +288,19 @@ def test_print_in_a_staged_branch_under_export_and_compile(capsys, runner):
         capsys.readouterr()
         run(x)
         assert _lines(capsys.readouterr().out) == [f"{word} {x.sum()!s}"]
+
+
+def prints_text_made_from_tensors(x):
+    i = 0
+    while i < x.sum():
+        print(f"step {i}: {x.sum() * i:.1f}", "max " + str(x.max()))
+        i += 1
+    return x
+
+
+def test_print_of_text_made_from_traced_tensors_prints_the_values_when_the_graph_runs(capfd):
+    # NOTE [text of traced tensors]: the f-string / str() pieces go into the print op
+    autoconv.autoconv(prints_text_made_from_tensors)(torch.tensor([1.0, 2.0]))
+    out = capfd.readouterr().out
+    assert out == ("step 0: 0.0 max tensor(2.)\nstep 1: 3.0 max tensor(2.)\n"
+                   "step 2: 6.0 max tensor(2.)\n"), out

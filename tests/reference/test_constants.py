@@ -74,6 +74,25 @@ def enum_member(x):
     return torch.where(torch.tensor(mode == Mode.SLOW), x, -x), mode
 
 
+def _checked_scale(x, mode):
+    assert isinstance(mode, Mode), "mode must be a Mode"
+    if isinstance(mode, str):  # a str is among the table's constants too: a False test
+        x = x * 100
+    return x * 2 if mode is Mode.SLOW else x
+
+
+def enum_member_checked_by_a_callee(x):
+    # torchdiffeq's rk_common / _PerturbFunc: an enum member chosen under a tensor condition,
+    # passed to a callee that checks its type
+    mode = Mode.FAST
+    if x.sum() > 3:
+        mode = Mode.SLOW
+    label = "small"  # a str of the same table
+    if x.sum() > 10:
+        label = "big"
+    return _checked_scale(x, mode), isinstance(label, str), isinstance(mode, (int, float))
+
+
 def _classify(x):
     if x.sum() > 0:
         return "positive"
@@ -107,6 +126,13 @@ def test_is_none_on_a_carried_constant():
 
 def test_enum_member():
     assert_same_result(enum_member, [(T([1.0, 3.0]),), (T([1.0, 1.0]),)], export=False)
+
+
+def test_isinstance_of_a_carried_enum_member_is_the_members():
+    # (was False: the assert in the callee failed on every input, and torch.export of
+    # torchdiffeq's bosh3 solver raised it)
+    inputs = [(T([1.0, 3.0]),), (T([1.0, 1.0]),), (T([9.0, 3.0]),)]
+    assert_same_result(enum_member_checked_by_a_callee, inputs)
 
 
 def test_return_value_of_a_callee():

@@ -1,0 +1,237 @@
+"""Text made from traced tensors: `str(t)`, `repr(t)`, `format(t, spec)` and f-strings.
+
+NOTE [text of traced tensors]
+A traced tensor has no value while the graph is traced: its `str()` is the tracer's
+("FakeTensor(..., size=())"), and text built from it would carry that into the program (a
+`len(msg)` baked into the graph, an exception message naming a fake tensor). Converted code
+calls `str_`, `repr_`, `format_` and `fstring_` instead of the builtins and f-strings; on a
+traced tensor (or a number read from one) they give a `TracedText`, which keeps the pieces:
+
+- Where its content would become a value (`len`, `==`, `in`, indexing, hashing, a str method,
+  a graph output), it refuses: a StagingError at the user's line. The content is only known
+  when the graph runs, and a graph cannot compute text.
+- `+` with text gives a TracedText again; `print` of it prints the values when the graph runs
+  (the print op, runtime/operators.py).
+- An exception raised with it: at the top level of the function (the trace is for the inputs
+  at hand) its message has the real values, computed as a specialised condition's are (NOTE
+  [specialisation]); in a staged body (the graph's assertion message, written once while
+  tracing) each value shows as the expression it came from, `positive sum {x.sum()}`.
+- `str()` of it (code that is not converted: a library formatting the message) is that
+  placeholder text.
+
+On Python values and concrete tensors these are the builtins (one type check).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils import _pytree as pytree
+
+from .errors import StagingError, user_location
+from .values import is_staged
+
+__all__ = ["TracedText", "str_", "repr_", "format_", "fstring_", "formatted_"]
+
+
+class _Value:
+    """A traced value in a text: the value, its f-string conversion ('s', 'r', 'a' or ''),
+    its format spec, and the expression it came from (for placeholders)."""
+
+    __slots__ = ("value", "conversion", "spec", "source")
+
+    def __init__(self, value, conversion, spec, source):
+        self.value, self.conversion, self.spec, self.source = value, conversion, spec, source
+
+    def placeholder(self) -> str:
+        # (`!s` left out: str() is what a field shows anyway)
+        conversion = f"!{self.conversion}" if self.conversion in ("r", "a") else ""
+        spec = f":{self.spec}" if self.spec else ""
+        return "{" + (self.source or "a traced value") + conversion + spec + "}"
+
+    def text(self, value) -> str:
+        if self.conversion == "r":
+            value = repr(value)
+        elif self.conversion == "a":
+            value = ascii(value)
+        elif self.conversion == "s":
+            value = str(value)
+        return format(value, self.spec)
+
+
+class TracedText:
+    """Text some of whose pieces are traced values (NOTE [text of traced tensors])."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, pieces):
+        self.pieces = tuple(pieces)  # strs and _Values
+
+    def placeholder(self) -> str:
+        """The text, each traced value shown as the expression it came from."""
+        return "".join(p if type(p) is str else p.placeholder() for p in self.pieces)
+
+    def resolved(self) -> str:
+        """The text with the real values where the trace can compute them (the top level of
+        the function, NOTE [specialisation]); the placeholder text otherwise."""
+        from .staging import context, specialize
+
+        if context.in_staged_body() or torch.compiler.is_dynamo_compiling():
+            return self.placeholder()
+        out = []
+        for piece in self.pieces:
+            if type(piece) is str:
+                out.append(piece)
+                continue
+            value = specialize.real_value(piece.value)
+            if value is None:
+                return self.placeholder()
+            with specialize.untraced():  # (the real tensor's `.item()` must not be traced)
+                out.append(piece.text(value))
+        return "".join(out)
+
+    def __str__(self):
+        return self.placeholder()
+
+    def __repr__(self):
+        return f"TracedText({self.placeholder()!r})"
+
+    def __format__(self, spec):
+        return format(self.placeholder(), spec)
+
+    def __add__(self, other):
+        if isinstance(other, (str, TracedText)):
+            return TracedText((*self.pieces, *_pieces(other)))
+        return NotImplemented
+
+    def __radd__(self, other):
+        if isinstance(other, str):
+            return TracedText((other, *self.pieces))
+        return NotImplemented
+
+    def _refuse(self, use: str):
+        raise StagingError(
+            "text",
+            f"the text {self.placeholder()!r} is made from a traced tensor, whose value is only "
+            f"known when the graph runs, and {use} needs its content (a graph computes no text)",
+            "Compute what you need from the tensor itself (keep it a tensor or a number), or "
+            "build the text after the graph runs; a `print` or a `raise` of the text works as "
+            "it is")
+
+    def __len__(self):
+        self._refuse("len()")
+
+    def __eq__(self, other):
+        self._refuse("comparing it")
+
+    __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __eq__
+
+    def __hash__(self):
+        self._refuse("hashing it (a dict key, a set)")
+
+    def __bool__(self):
+        self._refuse("its truth value")
+
+    def __iter__(self):
+        self._refuse("iterating over it")
+
+    def __contains__(self, item):
+        self._refuse("`in`")
+
+    def __getitem__(self, key):
+        self._refuse("indexing it")
+
+    def __mul__(self, other):
+        self._refuse("`*`")
+
+    __rmul__ = __mul__
+
+    def __mod__(self, other):
+        self._refuse("`%`")
+
+
+
+def _str_method(name):
+    def refused(self, *args, **kwargs):
+        self._refuse(f"`.{name}()`")
+
+    refused.__name__ = name
+    return refused
+
+
+# A str method of the text (`.upper()`, `.split()`) needs its content too. (Methods rather than
+# `__getattr__`: `hasattr` probes of the staging machinery must see an AttributeError.)
+for _name in dir(str):
+    if not _name.startswith("_") and not hasattr(TracedText, _name):
+        setattr(TracedText, _name, _str_method(_name))
+
+
+def _pieces(text):
+    return text.pieces if isinstance(text, TracedText) else (text,)
+
+
+_traced = is_staged
+
+
+def _source_of(source):
+    return source or None
+
+
+def str_(value="", *args, source=None, **kwargs):
+    """`str(value)`; a TracedText for a traced tensor or number."""
+    if args or kwargs or not _traced(value):
+        return str(value, *args, **kwargs)
+    return TracedText((_Value(value, "s", "", _source_of(source)),))
+
+
+def repr_(value, /, source=None):
+    """`repr(value)`; a TracedText for a traced tensor or number."""
+    if not _traced(value):
+        return repr(value)
+    return TracedText((_Value(value, "r", "", _source_of(source)),))
+
+
+def format_(value, spec="", /, source=None):
+    """`format(value, spec)`; a TracedText for a traced tensor or number."""
+    if not _traced(value):
+        return format(value, spec)
+    return TracedText((_Value(value, "", spec, _source_of(source)),))
+
+
+def formatted_(value, conversion="", spec="", source=None):
+    """One replacement field of an f-string (`{value!conversion:spec}`): its text, or a
+    _Value for a traced tensor or number, which `fstring_` joins into a TracedText."""
+    if isinstance(value, TracedText):
+        if not conversion and not spec:
+            return value
+        value._refuse("formatting it with a conversion or a format spec")
+    if _traced(value):
+        return _Value(value, conversion, spec, source)
+    if conversion == "r":
+        value = repr(value)
+    elif conversion == "a":
+        value = ascii(value)
+    elif conversion == "s":
+        value = str(value)
+    return format(value, spec)
+
+
+def fstring_(*parts):
+    """An f-string of `parts` (strs, and the `formatted_` fields): a str, or a TracedText
+    where a field is a traced value."""
+    if all(type(p) is str for p in parts):
+        return "".join(parts)
+    pieces = []
+    for part in parts:
+        pieces.extend(part.pieces if isinstance(part, TracedText) else (part,))
+    return TracedText(pieces)
+
+
+def _flatten(text: TracedText):
+    text._refuse("returning it from the graph")
+
+
+def _unflatten(children, context):  # pragma: no cover - flattening always refuses
+    raise AssertionError("a TracedText is never a graph output")
+
+
+pytree.register_pytree_node(TracedText, _flatten, _unflatten)

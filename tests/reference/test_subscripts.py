@@ -1,0 +1,82 @@
+"""Reference tests: tensors read and written through traced 0-d integer indices next to slices,
+Ellipsis, None and ints (NOTE [traced integer indices] in runtime/subscripts.py), the step
+index of a decoder or beam search:
+
+    while t < T:
+        tok = logits[:, t].argmax(-1)
+        seqs[:, t] = tok
+
+Indices are negative on some inputs; the loops stop at different steps.
+"""
+
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+from support import assert_same_result
+
+T = torch.tensor
+
+
+def greedy_decode(logits, eos):
+    B, T, V = logits.shape
+    seqs = torch.zeros(B, T, dtype=torch.long)
+    t = 0
+    while t < T:
+        tok = logits[:, t].argmax(-1)
+        seqs[:, t] = tok
+        if (tok == eos).all():
+            break
+        t += 1
+    return seqs, t
+
+
+def mixed_reads(x, i, j):
+    return x[..., i], x[i, :, -1], x[1:, j, None], x[None, -1, i, j], x[i, ..., j]
+
+
+def mixed_writes(x, i, j):
+    x = x.clone()
+    x[:, i] = 7.0
+    x[1:, j, ...] = x[0, j] * 2
+    x[..., i, j] = T(-1.0)
+    x[i, None, :, 0] = T([5.0, 6.0, 7.0])
+    return x
+
+
+_LOGITS = torch.tensor([[[0.1, 0.9, 0.0], [0.0, 0.2, 0.8], [0.7, 0.1, 0.2], [0.3, 0.3, 0.4]],
+                        [[0.5, 0.4, 0.1], [0.1, 0.1, 0.8], [0.1, 0.2, 0.7], [0.9, 0.0, 0.1]]])
+
+
+def test_decoder_writes_a_column_at_the_step_index():
+    # (was TypeError "cannot assign through a traced integer index combined with slices")
+    # eos 2: both rows give 2 at step 1 and the loop breaks; eos 0: never all at once
+    # (torch.compile of the staged loop: the slow test below; a write next to slices under
+    # torch.compile: test_reads_and_writes_...)
+    assert_same_result(greedy_decode, [(_LOGITS, T(2)), (_LOGITS, T(0))], compile=False)
+
+
+@pytest.mark.slow
+def test_decoder_under_torch_compile():
+    assert_same_result(greedy_decode, [(_LOGITS, T(2)), (_LOGITS, T(0))], staged=False,
+                       export=False)
+
+
+_X = torch.arange(24.0).reshape(2, 3, 4)
+
+
+@pytest.mark.parametrize("fn", [mixed_reads, mixed_writes], ids=lambda f: f.__name__)
+def test_reads_and_writes_next_to_slices_ellipsis_none_and_ints(fn):
+    assert_same_result(fn, [(_X, T(1), T(2)), (_X, T(-1), T(-3)), (_X, T(0), T(0))],
+                       compile=fn is mixed_writes, staged=False)
+
+
+def test_a_traced_index_next_to_a_tensor_index_is_refused_at_the_line():
+    def masked(x, i):
+        return x[x > 0, i]
+
+    with pytest.raises(StagingError, match="traced integer index is combined with a tensor "
+                                           "index") as caught:
+        autoconv.autoconv(masked)(torch.ones(2, 3), T(1))
+    assert caught.value.lineno == masked.__code__.co_firstlineno + 1
