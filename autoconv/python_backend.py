@@ -102,7 +102,8 @@ def _binding_keeps_default(op: torch._ops.OpOverload, name: str) -> bool:
 
     The binding's argument parser reads each default from the schema's text: a literal (None,
     a bool, a number) it reads as the schema does, an enum name it does not (`int
-    reduction=Mean` reads as 0, dtypes, memory formats and layouts are names too). And it
+    reduction=Mean` reads as 0; dtypes, memory formats and layouts other than None are names
+    too). And it
     picks among the overloads of `op`'s name by the arguments given: where every overload has
     `name` with the same literal default, leaving it out selects the overload and the value
     the recording had (TorchScript's `aten::add.int` and the like are not the binding's).
@@ -116,8 +117,8 @@ def _binding_keeps_default(op: torch._ops.OpOverload, name: str) -> bool:
         if argument is None or not argument.has_default_value():
             return False
         value = argument.default_value
-        if (value is not None and type(value) not in (bool, int, float)) \
-                or _ENUM_TYPES.search(str(argument.real_type)) or name == "reduction":
+        if value is not None and (type(value) not in (bool, int, float) or name == "reduction"
+                                  or _ENUM_TYPES.search(str(argument.real_type))):
             return False
         defaults.add((type(value), value))
     return len(defaults) == 1
@@ -433,7 +434,7 @@ def _read_before(placeholder: Node, write: Node, order: dict) -> bool:
         for user in alias.users:
             if user in aliases or (user is write and alias is placeholder):
                 continue
-            if (user.op == "output" or order[user] > order[write]
+            if (user is write or user.op == "output" or order[user] > order[write]
                     or user.target in (_COND, _WHILE_LOOP)):
                 return False
     return True
