@@ -4,7 +4,7 @@ subgraphs) and returns torch.fx's `PassResult(graph_module, modified)`.
 * Clean-up after capture, with torch's own passes: dead code, common subexpressions, constant
   folding (`clean_up` runs them over a graph and its subgraphs).
 * Lowering for the python backend (`python_backend.lower` runs them): `fuse_linear`,
-  `in_place_to_functional`, `drop_clones`.
+  `in_place_to_functional`, `drop_clones`, and on loop tests `predicate_output`.
 
 CSE and constant folding assume a functional graph: merging two `clone(x)` nodes is wrong when
 one of them is later written in place, and folding a constant that the graph mutates would
@@ -27,9 +27,9 @@ from torch.fx.passes.dialect.common.cse_pass import CSEPass
 from torch.fx.passes.infra.pass_base import PassResult
 from torch.utils import _pytree as pytree
 
-__all__ = ["clean_up", "common_subexpressions", "drop_clones", "fold_constants", "fuse_linear",
-           "has_effects", "in_place_to_functional", "is_fresh", "is_functional",
-           "same_known_shape", "same_strides"]
+__all__ = ["aliases", "clean_up", "common_subexpressions", "drop_clones", "fold_constants",
+           "fuse_linear", "has_effects", "in_place_to_functional", "is_fresh", "is_functional",
+           "predicate_output", "same_known_shape", "same_strides"]
 
 _COND = torch.ops.higher_order.cond
 _WHILE_LOOP = torch.ops.higher_order.while_loop
@@ -259,7 +259,7 @@ def _is_view(node: Node) -> bool:
         node.args[0].target not in (_COND, _WHILE_LOOP)  # an item of split / unbind
 
 
-def _aliases(node: Node) -> set[Node]:
+def aliases(node: Node) -> set[Node]:
     """`node` and the views of it the graph takes (transitively)."""
     seen, todo = {node}, [node]
     while todo:
@@ -306,7 +306,7 @@ def drop_clones(graph_module: GraphModule) -> PassResult:
         if not (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
                 and same_strides(value, before)):
             continue
-        if outputs & _aliases(node) and not (is_fresh(source) and len(source.users) == 1) \
+        if outputs & aliases(node) and not (is_fresh(source) and len(source.users) == 1) \
                 and not _output_may_be_source(node, source, graph):
             continue
         node.replace_all_uses_with(source)
@@ -331,7 +331,7 @@ def _output_may_be_source(node, source, graph: torch.fx.Graph) -> bool:
     root = _memory_of(source)
     if (not isinstance(root, Node) or not isinstance(root.target, torch._ops.OpOverload)
             or not is_fresh(root)
-            or sum(o is node for o in outputs) != 1 or _aliases(node) & set(outputs) != {node}):
+            or sum(o is node for o in outputs) != 1 or aliases(node) & set(outputs) != {node}):
         return False
     return all(_memory_of(o) is not root for o in outputs if o is not node)
 
@@ -370,6 +370,56 @@ def _same_shape(node: Node, source) -> bool:
     value, before = node.meta.get("val"), getattr(source, "meta", {}).get("val")
     return (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
             and value.shape == before.shape)
+
+
+# Ops whose result, of a one-element tensor, has that element's truth value.
+_SAME_TRUTH = (torch.ops.aten.view.default, torch.ops.aten._unsafe_view.default,
+               torch.ops.aten.reshape.default, torch.ops.aten.squeeze.default,
+               torch.ops.aten.squeeze.dim, torch.ops.aten.squeeze.dims,
+               torch.ops.aten.unsqueeze.default, torch.ops.aten.clone.default,
+               torch.ops.aten.alias.default)
+
+
+def predicate_output(graph_module: GraphModule) -> tuple[PassResult, list[str]]:
+    """For a graph whose one result the python backend only tests with `bool()` (a
+    while_loop's test, a cond branch inside it): return the tensor the trailing reshapes and
+    copies of it start from, where that has one element.
+
+    torch's while_loop wants a 0-d test, so the trace reshapes a (1,)-shaped comparison to
+    `[]`, and a staged `and` / `or` copies its operand in one branch (cond's outputs may not
+    alias its inputs); `bool()` of either is `bool()` of the start. Returns the pass result
+    and the names of the cond branch subgraphs whose result is now the graph's (a staged
+    `and` in the test): they are predicates too, for the caller to rewrite.
+    """
+    graph = graph_module.graph
+    output = graph.output_node()
+    result = output.args[0]
+    single = isinstance(result, (tuple, list)) and len(result) == 1
+    value = result[0] if single else result
+    start = value
+    while (isinstance(start, Node) and start.op == "call_function"
+           and start.target in _SAME_TRUTH and isinstance(start.args[0], Node)
+           and _one_element(start.args[0])):
+        start = start.args[0]
+    branches = []
+    if (isinstance(start, Node) and start.target is operator.getitem and start.args[1] == 0
+            and len(start.users) == 1  # nothing else sees the branches' result
+            and isinstance(start.args[0], Node) and start.args[0].target is _COND
+            and len(start.args[0].users) == 1):
+        for branch in start.args[0].args[1:3]:
+            if (isinstance(branch, Node) and branch.op == "get_attr" and len(branch.users) == 1
+                    and sum(n.op == "get_attr" and n.target == branch.target
+                            for n in graph.nodes) == 1):
+                branches.append(branch.target)
+    if start is value:
+        return PassResult(graph_module, False), branches
+    output.args = ((type(result)([start]) if single else start),)
+    return PassResult(graph_module, True), branches
+
+
+def _one_element(node: Node) -> bool:
+    value = node.meta.get("val")
+    return isinstance(value, torch.Tensor) and statically_known_true(value.numel() == 1)
 
 
 def fuse_linear(graph_module: GraphModule) -> PassResult:

@@ -8,7 +8,10 @@ at the cost of one `bool()` of a 0-d tensor, instead of the ~40 µs a `torch.con
 eager mode. Autograd records through it as through eager code. Each temporary is deleted after
 its last read, and with grad mode off a pointwise op (an activation after a linear layer) writes
 into the fresh tensor it reads when nothing else reads that tensor; in a `while` body, a list's
-append writes the loop's own buffer in place when nothing else in the body reads the buffer.
+append writes the loop's own buffer, and a pointwise op its own carried value (`i += 1`), in
+place when nothing in the body reads the old value after it (`_carried_writes`). A loop test is
+read without the reshape to `[]` torch's while_loop wants. Keywords equal to the defaults the C
+binding shares are left out (each costs its argument parser about 0.3 µs).
 Building it takes milliseconds. The graph is first lowered (`lower`) by rewrites from
 `graph_passes.py`.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import functools
 import itertools
 import keyword
 import math
@@ -73,19 +77,54 @@ def _fast_entry(op: torch._ops.OpOverload):
 
 
 def _with_defaults(op: torch._ops.OpOverload, args: tuple, kwargs: dict):
-    """`args` and `kwargs` with every argument the recording left out given its schema
-    default, by name.
+    """`args` and `kwargs` with the arguments the recording left out given, by name, their
+    schema default where the C binding's default might differ from it.
 
     make_fx omits arguments equal to their default, and a C binding's default may differ
     from the schema's: `torch.binary_cross_entropy_with_logits(x, y)` does not reduce, while
     the overload's schema says `reduction=1` (mean). By name, not by position: `torch.add(x,
     1e-6, 1)` would select the binding's deprecated `add(input, alpha, other)` signature.
+    Defaults the binding is known to share (`_binding_keeps_default`) are left out: each
+    keyword costs the binding's argument parser about 0.3 µs per call.
     """
     kwargs = dict(kwargs)
     for argument in op._schema.arguments[len(args):]:
-        if argument.name not in kwargs and argument.has_default_value():
+        if (argument.name not in kwargs and argument.has_default_value()
+                and not _binding_keeps_default(op, argument.name)):
             kwargs[argument.name] = argument.default_value
     return args, kwargs
+
+
+_ENUM_TYPES = re.compile(r"ScalarType|MemoryFormat|Layout|Device")
+
+
+@functools.lru_cache(maxsize=None)
+def _binding_keeps_default(op: torch._ops.OpOverload, name: str) -> bool:
+    """Whether leaving argument `name` out of a call of `op`'s C binding gives it `op`'s
+    schema default.
+
+    The binding's argument parser reads each default from the schema's text: a literal (None,
+    a bool, a number) it reads as the schema does, an enum name it does not (`int
+    reduction=Mean` reads as 0; dtypes, memory formats and layouts other than None are names
+    too). And it
+    picks among the overloads of `op`'s name by the arguments given: where every overload has
+    `name` with the same literal default, leaving it out selects the overload and the value
+    the recording had (TorchScript's `aten::add.int` and the like are not the binding's).
+    """
+    defaults = set()
+    for overload in op.overloadpacket.overloads():
+        schema = getattr(op.overloadpacket, overload)._schema
+        if not any("Tensor" in str(a.type) for a in (*schema.arguments, *schema.returns)):
+            continue  # TorchScript's builtins on numbers, strings and lists: not bound
+        argument = next((a for a in schema.arguments if a.name == name), None)
+        if argument is None or not argument.has_default_value():
+            return False
+        value = argument.default_value
+        if value is not None and (type(value) not in (bool, int, float) or name == "reduction"
+                                  or _ENUM_TYPES.search(str(argument.real_type))):
+            return False
+        defaults.add((type(value), value))
+    return len(defaults) == 1
 
 
 class _Emitter:
@@ -167,7 +206,7 @@ class _Emitter:
             candidates, self.copies_left_out = {}, set()
         else:
             candidates = _in_place_candidates(graph)
-            self.copies_left_out, buffer_writes = _carried_buffer_writes(graph, self.carried)
+            self.copies_left_out, buffer_writes = _carried_writes(graph, self.carried)
             candidates.update(buffer_writes)
         if candidates:
             self.lines.append(f"    grad = {self.callee(torch.is_grad_enabled)}()")
@@ -227,11 +266,14 @@ class _Emitter:
                     body.append("    else:")
                     indent = "        "
                 # Carried values enter the loop as copies: the loop's outputs never alias its
-                # inputs (torch's contract for while_loop), even when it runs zero times.
-                body.append(f"{indent}{name} = _fresh({self.arg(tuple(carried))})")
+                # inputs (torch's contract for while_loop), even when it runs zero times;
+                # except those no one else can see (`_owned_by_loop`).
+                entry = [self.arg(v) if _owned_by_loop(v, node) else f"_fresh1({self.arg(v)})"
+                         for v in carried]
+                body.append(f"{indent}{name} = ({', '.join(entry)}{',' if entry else ''})")
                 body.append(f"{indent}while {self.names[cond_fn]}(*{name}{extra}):")
                 body.append(f"{indent}    {name} = {self.names[body_fn]}(*{name}{extra})")
-            elif node in self.copies_left_out:  # see _carried_buffer_writes
+            elif node in self.copies_left_out:  # see _carried_writes
                 body.append(f"    {name} = {self.arg(node.args[0])}")
             elif node.op in ("call_function", "call_method"):
                 if node.op == "call_method":
@@ -315,40 +357,51 @@ _BUFFER_WRITES = (torch.ops.aten.index_put.default, torch.ops.aten.scatter.src,
                   torch.ops.aten.scatter.value, torch.ops.aten.index_copy.default)
 
 
-def _carried_buffer_writes(graph: torch.fx.Graph, carried: int):
+def _carried_writes(graph: torch.fx.Graph, carried: int):
     """In a while_loop body the python backend runs: the copies it can leave out and the
-    buffer writes that may then be done in place (node -> in-place overload).
+    writes to carried values that may then be done in place (node -> in-place overload).
 
     torch's while_loop tracing copies each carried input on entry to the body and each result
     on exit, and a list's append is a functional `index_put` (another copy): three copies of
-    the buffer per iteration. The python backend's loop owns its carried tensors (it copies
-    them once, before the loop, `_fresh`), so for slot i with the shape
+    the buffer per iteration; a counter's `i += 1` is a functional `add` (an allocation). The
+    python backend's loop owns its carried tensors (it copies them once, before the loop,
+    unless they are its own already: `_owned_by_loop`), so for slot i with the shape
 
         placeholder_i -> clone -> write(clone, ...) -> clone -> output[i]
 
-    (either clone may be missing: `drop_clones` removes them from a body that mutates
-    nothing) where each value has that one reader (and the output holds it once, at i), the
-    clones are left out and the write may go into the placeholder: by induction slot i is the
-    same tensor, the loop's own copy, at every iteration, and nothing else in the body reads it, so
-    nothing sees the old value. The write is in place only with grad mode off (as for
+    where `write` is a buffer write (`_BUFFER_WRITES`) or a pointwise op with an in-place
+    form, each value has that one reader (and the output holds it once, at i), and the write
+    gives the dtype, shape and strides of placeholder_i, the clones are left out and the
+    write may go into the placeholder: by induction slot i is the same tensor, the loop's own
+    copy, at every iteration, and nothing else in the body reads it, so nothing sees the old
+    value. Either clone may be missing (`drop_clones` removes them from a body that mutates
+    nothing); where the copy-in is, the placeholder may have other readers, provided they and
+    every view of it and its readers come before the write (`_read_before`): the index that
+    `steps += 1` counts with. The write is in place only with grad mode off (as for
     `_in_place_candidates`); with grad on it stays functional, without the two copies.
     """
     if not carried:
         return set(), {}
     placeholders = [n for n in graph.nodes if n.op == "placeholder"][:carried]
-    outputs = pytree.tree_leaves(next(n for n in graph.nodes if n.op == "output").args[0])
+    outputs = pytree.tree_leaves(graph.output_node().args[0])
+    order = {node: i for i, node in enumerate(graph.nodes)}
     left_out, writes = set(), {}
     for slot, placeholder in enumerate(placeholders):
-        copy_in = _only_reader(placeholder)
-        write = _only_reader(copy_in) if _is_clone(copy_in) else copy_in
-        if (write is None or write.op != "call_function" or write.target not in _BUFFER_WRITES
-                or write.args[0] is not (copy_in if write is not copy_in else placeholder)):
+        if slot >= len(outputs) or not isinstance(outputs[slot], Node):
+            continue
+        result = outputs[slot]
+        write = result.args[0] if _is_clone(result) else result
+        in_place = _in_place_form(write)
+        if in_place is None or (write is not result and len(write.users) != 1):
             continue
         source = write.args[0]
-        copy_out = _only_reader(write)
-        result = copy_out if _is_clone(copy_out) else write
+        if _is_clone(source) and source.args[0] is placeholder:
+            if len(placeholder.users) != 1 or len(source.users) != 1:
+                continue
+        elif source is not placeholder or not _read_before(placeholder, write, order):
+            continue
         if (source in pytree.tree_leaves((write.args[1:], write.kwargs))
-                or len(result.users) != 1 or next(iter(result.users)).op != "output"
+                or len(result.users) != 1
                 or [i for i, v in enumerate(outputs) if v is result] != [slot]):
             continue
         value, before = write.meta.get("val"), placeholder.meta.get("val")
@@ -356,10 +409,38 @@ def _carried_buffer_writes(graph: torch.fx.Graph, carried: int):
                 and value.dtype == before.dtype and same_known_shape(value, before)
                 and same_strides(value, before) and not _may_overlap(before)):
             continue
-        packet = getattr(torch.ops.aten, write.target.overloadpacket.__name__ + "_")
         left_out |= {n for n in (source, result) if _is_clone(n)}
-        writes[write] = getattr(packet, write.target._overloadname)
+        writes[write] = in_place
     return left_out, writes
+
+
+def _in_place_form(node: Node) -> torch._ops.OpOverload | None:
+    """The in-place overload of a buffer write or pointwise aten op (`add` -> `add_`)."""
+    op = node.target
+    if (node.op != "call_function" or not isinstance(op, torch._ops.OpOverload)
+            or op.namespace != "aten" or not node.args or not isinstance(node.args[0], Node)
+            or (op not in _BUFFER_WRITES and torch.Tag.pointwise not in op.tags)):
+        return None
+    packet = getattr(torch.ops.aten, op.overloadpacket.__name__ + "_", None)
+    return getattr(packet, op._overloadname, None)
+
+
+def _read_before(placeholder: Node, write: Node, order: dict) -> bool:
+    """Whether every view of `placeholder` and every reader of it or of its views but `write`
+    comes before `write` in `graph`, none is an output or a cond / while_loop (whose results
+    the python backend may not copy), so that writing into it at `write` changes nothing they
+    read; `write` itself reads no view of it (`x.add_(x.t())` reads what it writes)."""
+    aliases = graph_passes.aliases(placeholder)
+    for alias in aliases:
+        if alias is not placeholder and order[alias] > order[write]:
+            return False
+        for user in alias.users:
+            if user in aliases or (user is write and alias is placeholder):
+                continue
+            if (user is write or user.op == "output" or order[user] > order[write]
+                    or user.target in (_COND, _WHILE_LOOP)):
+                return False
+    return True
 
 
 def _only_reader(node: Node | None) -> Node | None:
@@ -395,8 +476,23 @@ def _may_overlap(value: torch.Tensor) -> bool:
                    for size, stride in zip(value.shape, value.stride()))
 
 
-def _fresh(values: tuple) -> tuple:
-    return tuple(v.clone() if isinstance(v, torch.Tensor) else v for v in values)
+def _fresh1(value):
+    return value.clone() if isinstance(value, torch.Tensor) else value
+
+
+def _owned_by_loop(value, loop: Node) -> bool:
+    """Whether the carried `value` of `loop` may enter it without a copy: a tensor this graph
+    allocated (`_owns_memory`), without overlapping elements, read by nothing but `loop`, once,
+    in a graph that does not change grad mode (so the body's in-place writes, made with grad
+    off only, cannot reach a tensor autograd saved under grad on). No one can then tell the
+    loop's state from the value, and the loop may write into it."""
+    carried, additional = loop.args[2], loop.args[3]
+    val = value.meta.get("val") if isinstance(value, Node) else None
+    return (isinstance(val, torch.Tensor) and _owns_memory(value) and len(value.users) == 1
+            and sum(v is value for v in carried) == 1 and value not in additional
+            and not _may_overlap(val)
+            and not any(n.op == "call_function" and n.target is torch._C._set_grad_enabled
+                        for n in loop.graph.nodes))
 
 
 _compiled = itertools.count()
@@ -409,9 +505,9 @@ def compile_python(graph_module: GraphModule, fast_ops: bool = True,
     The result takes the graph's placeholders positionally and returns what the graph returns.
     `fast_ops=False` calls the aten overloads themselves (for comparison). `carried` > 0: the
     graph is the body of a while_loop emitted here, whose first `carried` placeholders are
-    tensors the loop owns (see `_carried_buffer_writes`).
+    tensors the loop owns (see `_carried_writes`).
     """
-    namespace: dict = {"_fresh": _fresh}
+    namespace: dict = {"_fresh1": _fresh1}
     emitter = _Emitter(namespace, graph_module, fast_ops, carried)
     name = f"graph_{next(_compiled)}"
     source = emitter.emit(graph_module.graph, name)
@@ -435,13 +531,34 @@ def lower(graph_module: GraphModule) -> GraphModule:
                                            module._buffers.values())
               if isinstance(value, torch.Tensor)}
     lowered = copy.deepcopy(graph_module, memo=shared)
-    for module in lowered.modules():
+    predicates: set[int] = set()  # id()s of the subgraphs that are loop tests (see below)
+    for module in lowered.modules():  # parents before their subgraphs
         if isinstance(module, GraphModule):
             for rewrite in _LOWERING:
                 rewrite(module)
+            predicates |= {id(getattr(module, name)) for name in _loop_tests(module.graph)}
+            if id(module) in predicates:  # a test: run through bool() only
+                _, branches = graph_passes.predicate_output(module)
+                predicates |= {id(getattr(module, name)) for name in branches}
             module.graph.eliminate_dead_code(is_impure_node=graph_passes.has_effects)
             module.recompile()
     return lowered
+
+
+def _loop_tests(graph: torch.fx.Graph) -> list[str]:
+    """The subgraphs of `graph` that only while_loops' tests are: the python backend reads
+    their result with `bool()` and nothing else (`graph_passes.predicate_output`)."""
+    tests = []
+    for node in graph.nodes:
+        if node.op != "get_attr" or not node.users:
+            continue
+        if (all(user.target is _WHILE_LOOP and user.args[0] is node
+                and node not in (user.args[1], *user.args[2], *user.args[3])
+                for user in node.users)
+                and sum(n.op == "get_attr" and n.target == node.target
+                        for n in graph.nodes) == 1):
+            tests.append(node.target)
+    return tests
 
 
 # In the order they ran before the split; each ordering kept (see each pass's docstring).

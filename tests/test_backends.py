@@ -269,7 +269,8 @@ def loop_of_activations(x):
 @pytest.mark.parametrize("fn, example, inputs, in_place", [
     (loop_of_activations, torch.ones(3),
      [torch.ones(3), torch.full((3,), 20.0), torch.tensor([-1.0, 0.5, 2.0])], True),
-    (counting, torch.tensor(9), [torch.tensor(n) for n in (0, 1, 9)], False),
+    # the counter steps in place (the loop owns its state: `_carried_writes`)
+    (counting, torch.tensor(9), [torch.tensor(n) for n in (0, 1, 9)], True),
 ])
 def test_results_match_fx_with_grad_on_and_off(grad, fn, example, inputs, in_place):
     graph_module = _graph(fn, example)
@@ -509,3 +510,99 @@ def test_copies_of_written_memory_stay(fn):
     _same_as_fx(graph_module, x)
     assert aten.clone.default in _targets(lower(graph_module))
     assert all(torch.equal(a, b) for a, b in zip(autoconv.autoconv(fn)(x.clone()), fn(x.clone())))
+
+
+# --- loops writing their carried state in place (_carried_writes, _owned_by_loop) -------------
+
+def _carried_loop(body_kind):
+    """while i < n: a body over carried (i, x, y) of one of the kinds the python backend must
+    keep functional, or may write in place ("in_place")."""
+    def fn(n):
+        i, x, y = torch.zeros((), dtype=torch.int64), torch.ones(3, 3), torch.zeros(())
+
+        def cond(i, x, y, n):
+            return i < n
+
+        def body(i, x, y, n):
+            if body_kind == "in_place":  # x read (by the sum) before it is written
+                total = y + x.sum()
+                return i + 1, x * 2, total
+            if body_kind == "read_after":  # the sum reads the old x after the write
+                new = x * 2
+                return i + 1, new, y + x.sum()
+            if body_kind == "reads_view":  # x + x.t() reads what it would write
+                return i + 1, x + x.t(), y.clone()
+            if body_kind == "result_read":  # the new x is read in the body too (kept:
+                new = x + 1                     # the rule asks for one reader, the output)
+                return i + 1, new, new.sum()
+            raise AssertionError(body_kind)
+
+        return torch.ops.higher_order.while_loop(cond, body, (i, x, y), (n,))
+
+    return fn
+
+
+@pytest.mark.parametrize("body_kind, in_place", [
+    ("in_place", True), ("read_after", False), ("reads_view", False), ("result_read", False)])
+def test_carried_state_is_written_in_place_only_where_no_read_sees_it(body_kind, in_place):
+    fn = _carried_loop(body_kind)
+    graph_module = make_fx(fn)(torch.tensor(2))
+    source = compile_python(lower(graph_module)).__autoconv_source__
+    body = next(f for f in source.split("\n\n") if "while_loop_body" not in f and "add(" in f
+                or "add_or_in_place(" in f)
+    # The counter is written in place in every kind; x only where nothing reads the old x.
+    assert "add_or_in_place(v0_" in body
+    assert bool(re.search(r"(mul|add)_or_in_place\(v1_", body)) == in_place, body
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            for n in (0, 1, 3):
+                _same_as_fx(graph_module, torch.tensor(n))
+
+
+def test_a_value_read_after_the_loop_enters_it_as_a_copy():
+    def fn(n):
+        i, fresh, kept = torch.zeros((), dtype=torch.int64), torch.zeros(2), torch.zeros(2)
+        out = torch.ops.higher_order.while_loop(
+            lambda i, a, b, n: i < n, lambda i, a, b, n: (i + 1, a + 1, b + 1),
+            (i, fresh, kept), (n,))
+        return out, kept  # `kept` is read after the loop: the loop must not write into it
+
+    graph_module = make_fx(fn)(torch.tensor(2))
+    source = compile_python(lower(graph_module)).__autoconv_source__
+    entry = next(line for line in source.splitlines() if "_while_loop = (" in line)
+    # i and `fresh` (allocated here, read only by the loop) go in as they are; `kept` is copied.
+    assert entry.count("_fresh1(") == 1, entry
+    with torch.no_grad():
+        for n in (0, 3):
+            (i, a, b), kept = build("python", graph_module, (torch.tensor(n),))(torch.tensor(n))
+            assert i.item() == n and torch.equal(a, torch.full((2,), float(n)))
+            assert torch.equal(b, a) and torch.equal(kept, torch.zeros(2))
+
+
+def count_to_shaped(n):
+    i = torch.zeros((), dtype=n.dtype)
+    while i < n:  # (1,)-shaped: a tensor loop, its test reshaped to [] for while_loop
+        i += 1
+    return i
+
+
+def test_loop_test_of_one_element_is_read_without_its_reshape():
+    graph_module = _graph(count_to_shaped, torch.full((1,), 3))
+    source = compile_python(lower(graph_module)).__autoconv_source__
+    test = next(f for f in source.split("\n\n") if " lt(" in f)
+    assert "view(" not in test and "alpha=" not in source, source
+    with torch.no_grad():
+        for n in (0, 1, 4):
+            _same_as_fx(graph_module, torch.full((1,), n))
+
+
+def test_keywords_the_binding_defaults_differently_are_still_passed():
+    # make_fx leaves out reduction=1 (mean); the C binding's default reduction is 0 (none).
+    def fn(x, y):
+        return torch.nn.functional.binary_cross_entropy_with_logits(x, y) + x.argmax(0)
+
+    args = (torch.randn(4), torch.rand(4))
+    source = compile_python(lower(make_fx(fn)(*args))).__autoconv_source__
+    assert "reduction=1" in source and "keepdim" not in source, source
+    got = build("python", make_fx(fn)(*args), args)(*args)
+    torch.testing.assert_close(pytree.tree_leaves(got)[0], fn(*args))

@@ -176,6 +176,16 @@ def for_else_no_break(x):
     return s
 
 
+def while_and_on_one_element_tensors(x, limit):
+    # a staged `and` in the test (a cond whose one branch returns its operand), the counter a
+    # (1,)-shaped tensor stepped in place by the python backend's loop
+    steps = torch.zeros(1, dtype=torch.int64)
+    while (x.sum(0, keepdim=True) < limit) and (steps < 5):
+        x = x * 2
+        steps += 1
+    return x, steps
+
+
 VEC4 = [T([1.0, -2.0, 3.0, 4.0]), T([-1.0, -2.0, -3.0, -4.0]), T([5.0, 6.0, 7.0, 8.0])]
 INDEX_CASES = [(T([1.0, 2.0, 3.0, 4.0]), T(n)) for n in (0, 1, 3, 4)]
 
@@ -201,6 +211,8 @@ CASES = [
     (running_sum_into_tensor, VEC4, WHILE_LOOP),
     (zip_range_and_tensor, [(T([1.0, 2.0, 3.0]), T(n)) for n in (0, 2, 10)], WHILE_LOOP),
     (for_else_no_break, VEC4, WHILE_LOOP),
+    (while_and_on_one_element_tensors, [(T([1.0, 2.0]), T(10.0)), (T([1.0, 2.0]), T(1.0)),
+                                         (T([1.0, 2.0]), T(1000.0))], WHILE_LOOP),
 ]
 
 
