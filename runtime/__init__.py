@@ -18,6 +18,7 @@ from .builtins import (
     min_,
     sum_,
 )
+from .augmented import aug_assign
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import StagingError
 from .iteration import enumerate_, range_, zip_
@@ -60,6 +61,7 @@ __all__ = [
     "and_",
     "assert_",
     "assigns_outside",
+    "aug_assign",
     "converted_call",
     "converted_method_call",
     "do_not_convert",

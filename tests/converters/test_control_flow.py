@@ -93,7 +93,7 @@ def test_while():
 
             def loop_body(n, steps):
                 n = n // 2
-                steps += 1
+                steps = ac.aug_assign(steps, '+=', 1)
                 return n, steps
             n, steps = ac.while_stmt(loop_test, loop_body, (n, steps), ('n', 'steps'))
             return steps
@@ -235,7 +235,7 @@ def test_changed_dict_item_is_state():
             stats = {'total': torch.zeros(())}
 
             def if_true(stats, x):
-                stats['total'] += x.sum()
+                stats['total'] = ac.aug_assign(stats['total'], '+=', x.sum())
                 return stats,
             stats, = ac.if_stmt(x.sum() > 0, if_true, None, (stats,), ('stats',), (x,))
             return stats['total']
@@ -394,7 +394,7 @@ def test_inputs_a_body_updates_in_place_are_named():
             y = x * 1
 
             def if_true(x, i, r, y):
-                i += 1
+                i = ac.aug_assign(i, '+=', 1)
                 y.add_(r)
                 x = x + i
                 return x,

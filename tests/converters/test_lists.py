@@ -52,7 +52,7 @@ def test_while_growing_a_list_gets_the_trip_bound_of_its_test():
             def loop_body(out, steps, x, limit):
                 x = x - 1
                 out = ac.list_append(out, x)
-                steps += 1
+                steps = ac.aug_assign(steps, '+=', 1)
                 return out, steps, x
 
             def loop_trips(out, steps, x, limit):

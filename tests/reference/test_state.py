@@ -213,13 +213,25 @@ def python_field_changed(x):
     p = Point(x, 0)
     while p.x.sum() < 10:
         p.x = p.x * 2
-        p.n = p.n + 1  # a Python int cannot count staged iterations
+        p.n = p.n + 1  # carried as a local number is (NOTE [numbers in objects])
+    return p.x, p.n
+
+
+def test_python_field_changed_is_carried():
+    assert_same_result(python_field_changed, [T([1., 2.]), T([20., 2.])], compile=False)
+
+
+def python_field_made_a_string(x):
+    p = Point(x, 0)
+    while p.x.sum() < 10:
+        p.x = p.x * 2
+        p.n = "more"
     return p.x
 
 
-def test_python_field_changed_is_refused():
+def test_python_field_made_a_string_is_refused():
     with pytest.raises(StagingError, match=r"`p\.n` is changed in the loop body"):
-        autoconv.autoconv(python_field_changed)(T([1., 2.]))
+        autoconv.autoconv(python_field_made_a_string)(T([1., 2.]))
 
 
 # --- objects that outlive the function -------------------------------------------------------
