@@ -12,8 +12,9 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test,onnx]'
 	# tests/real/: published libraries. They accept torch 2.13 (torchdiffeq: torch>=1.5,
-	# pytorch-minimize: torch>=1.9, pytorch-crf: none), so pip keeps the torch above; the
-	# constraint turns a release that asks for more into a failure instead of an upgrade.
+	# pytorch-minimize: torch>=1.9, pytorch-crf: none, linear_operator: torch>=2.0), so pip keeps
+	# the torch above; the constraint turns a release that asks for more into a failure instead
+	# of an upgrade.
 	echo torch==2.13.0 > $(VENV)/constraints.txt
 	$(PY) -m pip install -q -c $(VENV)/constraints.txt -e '.[real]'
 	touch $(STAMP)

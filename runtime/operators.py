@@ -122,13 +122,16 @@ def _updating_inputs(bodies, state, names, inputs, written):
 
     `bodies` are (function, returns_state) pairs, each function taking (*state, *inputs)."""
     count, positions = len(state), tuple(written)
+    # every position holding the same tensor takes its copy (`q = p`, both read)
+    same = [[j for j, v in enumerate(inputs) if v is inputs[i]] for i in positions]
 
     def updating(body, returns_state):
         def run(*args):
             own = args[count: count + len(positions)]
             ins = list(args[count + len(positions):])
-            for i, copy in zip(positions, own):
-                ins[i] = copy
+            for held_at, copy in zip(same, own):
+                for i in held_at:
+                    ins[i] = copy
             out = body(*args[:count], *ins)
             # the objects given in, updated or not (not what the names are bound to at the end)
             return (*out, *own) if returns_state else out
@@ -283,7 +286,10 @@ def _range_loop(numbers, extra_test, body, state, names, inputs, updated=None):
         if not go:
             return state
         try:
-            with _creating(names, state) if not position else contextlib.nullcontext():
+            # (not under dynamo, which never stages the loop instead (`_binds_first`) and would
+            # guard on the thread-local: "Guard failed on the same frame it was created")
+            with (_creating(names, state) if not position
+                  and not torch.compiler.is_dynamo_compiling() else contextlib.nullcontext()):
                 state = body(item, *state, *inputs)
         except StagingError as error:
             if position or not _binds_first(error, state, names):
@@ -319,6 +325,8 @@ def _stages_loop_instead(error) -> bool:
     """Whether `error`, a staged if's refusal, is a branch leaving unbound a variable that the
     enclosing range loop creates in its first iteration: the loop is then staged from its first
     item (`_range_loop`), rather than this if specialised and the range unrolled."""
+    if torch.compiler.is_dynamo_compiling():
+        return False
     return getattr(error, "unbound", None) in _first_iteration.created
 
 

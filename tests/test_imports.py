@@ -30,3 +30,21 @@ def test_constant_result_marker_is_dynamos():
 
     for fn in (calls._runs_as_it_is, calls._convert_while_compiling, errors._raise_under_dynamo):
         assert fn._dynamo_marked_constant is True
+
+
+def test_every_package_is_in_the_distribution():
+    # setup.cfg lists the packages by hand (runtime/ installs as autoconv_runtime): a package
+    # missing there imports from a checkout or an editable install, and fails from a wheel.
+    import configparser
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    config = configparser.ConfigParser()
+    config.read(root / "setup.cfg")
+    listed = set(config["options"]["packages"].split())
+    on_disk = set()
+    for top, name in (("autoconv", "autoconv"), ("runtime", "autoconv_runtime")):
+        for init in (root / top).rglob("__init__.py"):
+            parts = init.parent.relative_to(root / top).parts
+            on_disk.add(".".join((name, *parts)))
+    assert on_disk == listed

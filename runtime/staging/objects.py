@@ -434,6 +434,23 @@ def _restore(container, old) -> None:
         container.update(old)
 
 
+def _refuse_views_of(held, inputs, input_names, name, statement) -> None:
+    """StagingError for an input that is a view of the tensor `held` (updated in place by the
+    statement), or whose view `held` is: each would reach the bodies as its own copy."""
+    for other, value in zip(input_names, inputs):
+        if value is held or not isinstance(value, torch.Tensor):
+            continue
+        if value._base is held or held._base is value or (
+                held._base is not None and value._base is held._base):
+            raise StagingError(
+                statement,
+                f"'{name}' is updated in place in the statement and '{other}' is a view of "
+                "the same tensor (or the other way round); the staged statement carries each "
+                "as its own copy, so one would not see the other's update",
+                f"Take the view inside the statement (`{other} = ...` in the body), or update "
+                "the tensor through one name only")
+
+
 def with_input_as_state(stage, bodies, state, names, inputs, index, statement):
     """`stage(bodies, state, names, inputs)` with `inputs[index]`, an object a body changed
     (`s.step(dt)` in a loop, where `step` sets `self.state`), moved into the state: carried
@@ -443,18 +460,25 @@ def with_input_as_state(stage, bodies, state, names, inputs, index, statement):
     Raises StagingError for a list (its growth would be a new value no name takes)."""
     count = len(state)
     held = inputs[index]
-    rest = inputs[:index] + inputs[index + 1:]
-    name = "<changed object>"
+    input_names = [f"<input {i}>" for i in range(len(inputs))]
     for body, _ in bodies:
         code = getattr(body, "__code__", None)
         if code is not None and code.co_argcount == count + len(inputs):
-            name = code.co_varnames[count + index]
+            input_names = list(code.co_varnames[count: count + len(inputs)])
             break
+    name = input_names[index] if not input_names[index].startswith("<") else "<changed object>"
+    # Other names for the same object take the state's value in the bodies too (linear_
+    # operator's CG passes `curr_conjugate_vec = precond_residual` to a helper updating it).
+    same = [i for i, v in enumerate(inputs) if v is held]
+    rest = tuple(v for i, v in enumerate(inputs) if i not in same)
+    if isinstance(held, torch.Tensor):
+        _refuse_views_of(held, inputs, input_names, name, statement)
 
     def wrap(body, returns_state):
         def run(*args):
-            values, value, others = args[:count], args[count], args[count + 1:]
-            out = body(*values, *others[:index], value, *others[index:])
+            values, value, others = args[:count], args[count], iter(args[count + 1:])
+            given = [value if i in same else next(others) for i in range(len(inputs))]
+            out = body(*values, *given)
             return (*out, value) if returns_state else out
         return run
 
@@ -469,6 +493,8 @@ def with_input_as_state(stage, bodies, state, names, inputs, index, statement):
             "build the list after the statement")
     out = stage([wrap(body, returns) for body, returns in bodies], (*state, held),
                 (*names, name), rest)
+    if isinstance(held, torch.Tensor):  # updated in place: every reference to it sees that
+        held.copy_(out[count])
     return tuple(out[:count])
 
 

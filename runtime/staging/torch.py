@@ -533,9 +533,34 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
 
 def _run_body(statement: Statement, operands, body: Body, flat):
     """`body` on the operands `flat` (copies of the staged state, then the inputs): its raw
-    outputs, the full state tuple."""
+    outputs, the full state tuple.
+
+    Raises objects.ChangedInput for a tensor input the body updated in place (NOTE [inputs
+    updated unseen])."""
     staged, inputs = operands.split(flat)
-    return body.fn(*statement.stand_ins(statement.merge(_private(staged))), *inputs)
+    if torch.compiler.is_dynamo_compiling():
+        # (dynamo makes `_version` a data-dependent symbol there; it refuses such a body
+        # itself: "Higher order ops do not support input mutation")
+        return body.fn(*statement.stand_ins(statement.merge(_private(staged))), *inputs)
+    read = flat[operands.count:]
+    versions = [t._version if isinstance(t, torch.Tensor) else None for t in read]
+    out = body.fn(*statement.stand_ins(statement.merge(_private(staged))), *inputs)
+    for t, version, slot in zip(read, versions, operands.input_slots):
+        if version is not None and t._version != version:
+            raise objects.ChangedInput(operands.input_owner[slot])
+    return out
+
+
+# NOTE [inputs updated unseen]
+# The converter lists the inputs a body updates in place where the source says so (`i += 1`,
+# `y.add_(1)`: NOTE [inputs updated in place] in runtime/operators.py). A body can also update
+# one where the source does not show it: `torch.mul(a, b, out=acc)`, a helper or a TorchScript
+# function that updates its argument (linear_operator's CG does both). torch's operators do
+# not refuse that under make_fx: the subgraph updates its operand, and the graph's value of
+# the tensor after the statement is wrong (silently: the CG's result was off by up to 8x). A
+# tensor's version counter counts its in-place updates, also on the tracers' tensors, so each
+# body run compares the inputs' versions; an input that changed is moved into the state
+# (objects.with_input_as_state) and written back after the statement, as listed ones are.
 
 
 def _private(values):
@@ -616,6 +641,12 @@ class _Operands:
                 staged.append(value)
         state_leaves, self.state_spec = _flatten(tuple(staged))
         self.input_leaves, self.input_spec = _flatten(statement.inputs)
+        # the position in `statement.inputs` of each input leaf
+        if self.input_spec is None:
+            self.input_owner = list(range(len(self.input_leaves)))
+        else:
+            self.input_owner = [i for i, value in enumerate(statement.inputs)
+                                for _ in range(len(_flatten((value,))[0]))]
         # A symbolic number read by a body (`s = x.sum().item()` before `if s > 1: x * s`) is
         # tracked by the enclosing graph only: it goes in as a 0-d tensor and is read back
         # inside (`_symbolic` slots), as a tensor would be.

@@ -514,6 +514,26 @@ def test_range_loop_with_a_traced_break_is_one_staged_loop():
     assert count_ops(concrete.graph_module, WHILE_LOOP) == 1
 
 
+def _halve_until(x, tol: float = 0.1):
+    for _ in range(50):
+        x = x * 0.5
+        if x.abs().max() < tol:
+            break
+    return x
+
+
+def test_a_range_loop_with_a_break_compiles_again_on_the_next_call():
+    # dynamo guarded on the thread-local that marks a range loop's first iteration, set while
+    # it traced: the second call failed "Guard failed on the same frame it was created" (in a
+    # process where no staged trace had set it before, as here after the reset)
+    from autoconv_runtime import operators
+
+    operators._first_iteration.__dict__.pop("created", None)
+    run = torch.compile(autoconv.convert(_halve_until), fullgraph=True, backend="eager")
+    for x in (T([1.0]), T([8.0])):
+        torch.testing.assert_close(run(x), _halve_until(x))
+
+
 # --- zip of a tensor of known length with a list of unlike items ------------------------------
 
 def zip_with_unlike_items(alpha, y):
