@@ -580,8 +580,8 @@ def counted_by_method_in_loop(y, dt):
 def test_python_field_changed_by_a_method_in_a_staged_loop_is_carried():
     # `self.state.n + 1` in a named tuple: carried as a local number (NOTE [numbers in
     # objects]), where it was refused
-    assert_same_result(counted_by_method_in_loop, [(torch.ones(2), T(0.3)), (torch.ones(2), T(2.0))],
-                       compile=False)
+    assert_same_result(counted_by_method_in_loop,
+                       [(torch.ones(2), T(0.3)), (torch.ones(2), T(2.0))], compile=False)
 
 
 # --- numbers in dicts and objects (NOTE [numbers in objects] in runtime/staging/objects.py) ---
