@@ -204,7 +204,7 @@ class ControlFlowConverter(Converter):
     def visit_If(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
         node._autoconv_in_place = _updated_in_place(node)
-        node._autoconv_rebound = _rebound(node)
+        node._autoconv_rebound, node._autoconv_item_roots = _rebound(node)
         node._autoconv_changed = _changed_objects(node)
         self.generic_visit(node)
         state, inputs = self._if_state(node)
@@ -224,7 +224,7 @@ class ControlFlowConverter(Converter):
     def visit_While(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
         node._autoconv_in_place = _updated_in_place(node)
-        node._autoconv_rebound = _rebound(node)
+        node._autoconv_rebound, node._autoconv_item_roots = _rebound(node)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         self.generic_visit(node)
@@ -264,7 +264,7 @@ class ControlFlowConverter(Converter):
     def visit_For(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
         node._autoconv_in_place = _updated_in_place(node)
-        node._autoconv_rebound = _rebound(node)
+        node._autoconv_rebound, node._autoconv_item_roots = _rebound(node)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         self.generic_visit(node)
@@ -353,7 +353,9 @@ def _in_place_arguments(node, state, inputs):
             gast.Tuple(elts=[gast.Constant(value=i, kind=None),
                              gast.Constant(value=name, kind=None)], ctx=gast.Load())
             for i, name in updated], ctx=gast.Load())
-    kept = [i for i, name in enumerate(state) if name not in node._autoconv_rebound]
+    updates = node._autoconv_in_place | node._autoconv_item_roots
+    kept = [i for i, name in enumerate(state)
+            if name in updates and name not in node._autoconv_rebound]
     if kept:
         trailing.append("kept=kept")
         subs["kept"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in kept],
@@ -361,10 +363,11 @@ def _in_place_arguments(node, state, inputs):
     return ", ".join(trailing), subs
 
 
-def _rebound(node) -> set:
-    """Names `node` binds (assignment, `for` and `with` targets, `del`), nested scopes left
-    out; an augmented assignment's target is not one (Python updates a tensor in place)."""
-    names = set()
+def _rebound(node):
+    """(names `node` binds: assignment, `for` and `with` targets, `del`; names whose items it
+    sets: `x[i] = v`), nested scopes left out. An augmented assignment's target is not bound
+    (Python updates a tensor in place)."""
+    names, items = set(), set()
     stack = list(gast.iter_child_nodes(node))
     while stack:
         n = stack.pop()
@@ -378,12 +381,16 @@ def _rebound(node) -> set:
                 stack.append(n.target)
             continue
         if _sets_item(n):  # `x = ac.setitem(x, i, v)` (the subscripts pass): `x[i] = v`
+            items.add(n.targets[0].id)
             stack.extend(n.value.args)
             continue
+        if (isinstance(n, gast.Subscript) and not isinstance(n.ctx, gast.Load)
+                and isinstance(n.value, gast.Name)):
+            items.add(n.value.id)
         if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
             names.add(n.id)
         stack.extend(gast.iter_child_nodes(n))
-    return names
+    return names, items
 
 
 def _updated_in_place(node) -> set:
