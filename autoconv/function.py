@@ -17,7 +17,8 @@ from autoconv_runtime.staging import specialize
 
 from . import backends, capture, targets, tracebacks
 from .concrete import ConcreteFunction, ModuleState
-from .signature import Signature, TensorSpec, describe_leaf, signature_of
+from .signature import (Signature, TensorSpec, describe_leaf, module_python_fields,
+                        signature_of)
 
 __all__ = ["Function", "ConcreteFunction", "run_functions_eagerly", "functions_run_eagerly"]
 
@@ -145,7 +146,18 @@ class Function(targets.Wraps):
         return self._converted
 
     def _extra(self) -> tuple:
-        return (("training", self._module.training),) if self._module is not None else ()
+        # A module's own Python attributes (`self.temperature = 0.5`) are baked into the graph
+        # that reads them, so a changed one traces again (its submodules': README Limitations).
+        module = self._module
+        if module is None:
+            return ()
+        names = self.__dict__.get("_module_fields")
+        if names is None:  # the names once (a walk of the module's dict costs ~5 us a call)
+            names = self.__dict__["_module_fields"] = module_python_fields(module)
+        if not names:
+            return (("training", module.training),)
+        fields = module.__dict__
+        return (("training", module.training), *[("module." + k, fields.get(k)) for k in names])
 
     def __call__(self, *args, **kwargs):
         if _run_eagerly:
@@ -234,8 +246,10 @@ class Function(targets.Wraps):
                     shown = ", ".join(describe_leaf(k) for k in seen[:5])
                     shown += ", ..." if len(seen) > 5 else ""
                     changing.append(f"{self._argument_name(path)} (seen: {shown})")
-        if len({s.extra for s in signatures}) > 1:
-            changing.append("module.training")
+        extras = [dict(s.extra) for s in signatures]
+        for name in dict.fromkeys(k for extra in extras for k in extra):
+            if len({extra.get(name) for extra in extras}) > 1:
+                changing.append(name if name.startswith("module.") else f"module.{name}")
         return (f"{self.__name__} has been traced {self.trace_count} times; each new signature "
                 f"traces again. Changing: {'; '.join(changing) or 'unknown'}. Pass tensors "
                 "instead of changing Python values, or use dynamic=True (or an input_signature "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import types
+
 import torch
 from torch.utils import _pytree as pytree
 
@@ -101,9 +103,33 @@ def _leaf_key(leaf):
                 leaf.requires_grad, None)
     try:
         hash(leaf)
-        return ("value", type(leaf), leaf)
-    except TypeError:
-        return ("object", type(leaf), id(leaf))
+    except TypeError:  # a dataclass, a list ...: the object, and the Python values it holds
+        return ("object", type(leaf), id(leaf), _python_fields(leaf))
+    if type(leaf).__hash__ is object.__hash__ and _holds_fields(leaf):
+        # equal only to itself, so a field changed between calls (`cfg.scale = 5.0`) would
+        # otherwise find the graph traced with the old value
+        return ("value", type(leaf), leaf, _python_fields(leaf))
+    return ("value", type(leaf), leaf)
+
+
+_SCALARS = (bool, int, float, complex, str, bytes, type(None))
+
+
+def _holds_fields(obj) -> bool:
+    # A module's Python attributes are not part of the key (README, Limitations): walking every
+    # submodule's on each call would cost the replay's fast path.
+    return hasattr(obj, "__dict__") and not isinstance(
+        obj, (torch.nn.Module, type, types.FunctionType, types.MethodType, types.ModuleType))
+
+
+def _python_fields(obj) -> tuple:
+    """The Python scalars an object holds in its fields (its `__dict__`), as a key: a graph
+    bakes in every Python value it reads (tf.function's rule), so a changed one needs a new
+    trace. Other fields (tensors, nested objects) are left out."""
+    fields = getattr(obj, "__dict__", None)
+    if not isinstance(fields, dict):
+        return ()
+    return tuple(sorted((k, v) for k, v in fields.items() if type(v) in _SCALARS))
 
 
 _positional_specs: dict[int, object] = {}  # number of tensor args -> treespec of (args, {})
@@ -129,3 +155,10 @@ def signature_of(args: tuple, kwargs: dict, extra: tuple = ()):
     leaves, treespec = pytree.tree_flatten((args, kwargs))
     key = tuple(_leaf_key(leaf) for leaf in leaves)
     return Signature(key, treespec, extra), leaves
+
+
+def module_python_fields(module) -> tuple:
+    """The names of the public attributes of `module` that hold Python scalars
+    (`self.temperature`); `training` is keyed on its own."""
+    return tuple(k for k, v in module.__dict__.items()
+                 if type(v) in _SCALARS and k[0] != "_" and k != "training")

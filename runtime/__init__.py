@@ -36,6 +36,7 @@ from .operators import (
     or_,
     print_,
     raise_,
+    reraise_staging_error,
     trips_bound,
     while_stmt,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "or_",
     "print_",
     "raise_",
+    "reraise_staging_error",
     "range_",
     "set_converter",
     "setitem",

@@ -14,7 +14,7 @@ import threading
 import torch
 
 from . import augmented, lists
-from .errors import StagingError, graph_error_message
+from .errors import StagingError, graph_error_message, raised_by_user_code
 from .iteration import StagedEnumerate, StagedRange, StagedZip, staged_sequence
 from .staging import constants, context, specialize
 from .staging import torch as staging
@@ -32,6 +32,7 @@ __all__ = [
     "not_",
     "assert_",
     "raise_",
+    "reraise_staging_error",
     "print_",
     "list_append",
     "list_extend",
@@ -67,6 +68,11 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             if _stages_loop_instead(refused):
                 raise
             cond = _specialized(cond, "if statement", refused)  # NOTE [specialisation]
+            out = None
+        except Exception as raised:  # NOTE [a branch that raises while traced]
+            if not _raised_in_a_branch(raised):
+                raise
+            cond = _specialized(cond, "if statement", _branch_raised(raised, "if statement"))
             out = None
         if out is not None:
             return _written_back(out, len(state), inputs, written)
@@ -109,6 +115,49 @@ def _kept(before, after, kept):
             old.copy_(new)
             after[i] = old
     return tuple(after)
+
+
+# NOTE [a branch that raises while traced]
+# A staged `if` traces both branches, whatever the data. A branch that raises an exception of
+# the user's while traced (a `raise` inside a `try`, which stays a raise so that the handler can
+# catch it (converters/raises.py), or a call that fails) would otherwise leave the statement
+# with that exception on every input: escaping, or caught by the user's own `except`, whose
+# fallback then became the graph for every input (silently wrong). The statement is instead
+# specialised on the condition's value for the real inputs under a guard (NOTE
+# [specialisation]): the branch Python takes runs as Python, raising only where Python raises.
+# Where it cannot be specialised (inside a staged body, under torch.export) it is a
+# StagingError, which converted `except` handlers let through (ac.reraise_staging_error).
+
+
+def _raised_in_a_branch(error) -> bool:
+    return (not torch.compiler.is_dynamo_compiling()
+            and not isinstance(error, StagingError)
+            and raised_by_user_code(error))
+
+
+def _branch_raised(error, statement) -> StagingError:
+    refused = StagingError(
+        statement,
+        f"a branch raises {type(error).__name__}({str(error)[:80]!r}) while it is traced (a "
+        "`raise` inside a `try`, or a call that fails on the traced values), and a staged "
+        "statement runs both branches",
+        "Decide the condition with Python values, or move the `raise` out of the `try` (a raise "
+        "under a tensor condition outside a `try` becomes a check in the graph)")
+    refused.__cause__ = error
+    return refused
+
+
+def reraise_staging_error() -> None:
+    """First statement of a converted `except` handler that could catch a StagingError: lets
+    it through, so that a refusal never becomes the handler's fallback value (NOTE [a branch
+    that raises while traced])."""
+    if torch.compiler.is_dynamo_compiling():
+        return
+    import sys
+
+    caught = sys.exc_info()[1]
+    if isinstance(caught, StagingError):
+        raise caught
 
 
 def _written(updated, inputs) -> dict:

@@ -133,6 +133,44 @@ def test_signature_includes_module_training_flag():
     assert "training=False" in str(f.concrete_functions[1].signature)
 
 
+def test_a_python_field_changed_between_calls_traces_again():
+    # A graph bakes in the Python values it reads; an object equal only to itself (a config
+    # dataclass, a plain object) used to find the graph traced with its old field (tester).
+    import dataclasses
+    import types
+
+    @dataclasses.dataclass
+    class Config:
+        scale: float = 2.0
+
+    def scaled(x, config):
+        if x.sum() > 0:
+            return x * config.scale
+        return x
+
+    f = autoconv.autoconv(scaled)
+    x = torch.ones(2)
+    for config in (Config(), types.SimpleNamespace(scale=2.0)):
+        assert f(x, config).tolist() == [2.0, 2.0]
+        config.scale = 5.0
+        assert f(x, config).tolist() == [5.0, 5.0]
+
+    class Head(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.temperature = 1.0
+
+        def forward(self, x):
+            return x / self.temperature
+
+    head = Head()
+    g = autoconv.autoconv(head)
+    assert g(x).tolist() == [1.0, 1.0]
+    head.temperature = 0.5
+    assert g(x).tolist() == [2.0, 2.0]
+    assert g.trace_count == 2
+
+
 class Branchy(torch.nn.Module):
     def __init__(self):
         super().__init__()

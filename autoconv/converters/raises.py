@@ -11,6 +11,10 @@ path, and the flag skips the rest of the function (which Python would not have r
 A raise stays as written where something in the function may catch it before it leaves: inside
 a `try` or a `with` (a context manager may suppress it), and a bare `raise` (re-raising in an
 `except` handler).
+
+An `except` handler that could catch autoconv's StagingError (a TypeError) starts with
+`ac.reraise_staging_error()`: a statement autoconv refuses must not become the handler's
+fallback value (runtime/operators.py, NOTE [a branch that raises while traced]).
 """
 
 from __future__ import annotations
@@ -47,7 +51,17 @@ class RaiseConverter(Converter):
         self.guarded -= 1
         return node
 
-    visit_Try = visit_With = visit_TryStar = _guarded_block
+    visit_With = _guarded_block
+
+    def visit_Try(self, node):
+        self._guarded_block(node)
+        for handler in node.handlers:
+            if _may_catch_staging_errors(handler.type):
+                (first,) = templates.replace("ac.reraise_staging_error()", ac=self.ctx.runtime)
+                handler.body.insert(0, first)
+        return node
+
+    visit_TryStar = visit_Try
 
     def visit_ClassDef(self, node):
         outer, self.guarded = self.guarded, 0
@@ -63,3 +77,21 @@ class RaiseConverter(Converter):
                                    cause=node.cause)
         setattr(new, RAISE, True)
         return new
+
+
+# Exception classes a StagingError (a TypeError) is an instance of
+_STAGING_ERROR_BASES = {"TypeError", "Exception", "BaseException", "StagingError"}
+
+
+def _may_catch_staging_errors(kind) -> bool:
+    """Whether an `except kind:` handler may catch a StagingError: bare, one of its bases, a
+    tuple holding one, or an expression not known by its name."""
+    if kind is None:
+        return True
+    if isinstance(kind, gast.Tuple):
+        return any(_may_catch_staging_errors(k) for k in kind.elts)
+    if isinstance(kind, gast.Name):
+        return kind.id in _STAGING_ERROR_BASES
+    if isinstance(kind, gast.Attribute):
+        return kind.attr in _STAGING_ERROR_BASES
+    return True

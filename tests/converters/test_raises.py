@@ -79,6 +79,44 @@ def test_raise_a_try_may_catch_stays():
     )
 
 
+def test_handlers_that_could_catch_a_staging_error_let_it_through():
+    # IndexError cannot catch a StagingError (a TypeError); Exception, a tuple holding
+    # TypeError and a bare except can (NOTE [a branch that raises while traced])
+    assert_converts(
+        """
+        def f(x):
+            try:
+                y = x[0]
+            except IndexError:
+                y = 0
+            except (KeyError, TypeError):
+                y = 1
+            except Exception as error:
+                y = error
+            except:
+                y = 2
+            return y
+        """,
+        """
+        def f(x):
+            try:
+                y = x[0]
+            except IndexError:
+                y = 0
+            except (KeyError, TypeError):
+                ac.reraise_staging_error()
+                y = 1
+            except Exception as error:
+                ac.reraise_staging_error()
+                y = error
+            except:
+                ac.reraise_staging_error()
+                y = 2
+            return y
+        """,
+    )
+
+
 def test_final_raise_and_bare_raise():
     assert_converts(
         """

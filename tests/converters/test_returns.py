@@ -144,6 +144,7 @@ def test_return_from_except_handler():
             try:
                 iter(v)
             except TypeError:
+                ac.reraise_staging_error()
                 do_return = True
                 retval = v,
 

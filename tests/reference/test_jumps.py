@@ -410,3 +410,59 @@ TRY_CASES = [
 @pytest.mark.parametrize("fn, inputs", TRY_CASES, ids=[c[0].__name__ for c in TRY_CASES])
 def test_jump_out_of_try_or_with(fn, inputs):
     assert_same_result(fn, inputs)
+
+
+# --- a raise a `try` of the function catches, under a tensor condition ---------------------
+# NOTE [a branch that raises while traced] (runtime/operators.py): the statement is specialised
+# on the real inputs under a guard; the handler's fallback was the graph for every input.
+
+def safe_div(a, b):
+    try:
+        if (b == 0).any():
+            raise ZeroDivisionError("division by zero")
+        return a / b
+    except ZeroDivisionError:
+        return torch.zeros_like(a)
+
+
+def guard_per_item(x):
+    for i in range(3):
+        try:
+            if x[i] < 0:
+                raise ValueError("negative")
+            x = x + 1
+        except ValueError:
+            x = x - 1
+    return x
+
+
+def test_a_caught_raise_follows_the_inputs_path():
+    import autoconv
+
+    a = T([1.0, 1.0, 1.0])
+    for fn, inputs in ((safe_div, [(a, T([2.0, 2.0, 2.0])), (a, T([1.0, 0.0, 2.0]))]),
+                       (guard_per_item, [(T([1.0, 1.0, 1.0]),), (T([1.0, -5.0, 1.0]),)])):
+        run = autoconv.autoconv(fn)
+        for args in inputs:
+            torch.testing.assert_close(run(*args), fn(*args))
+        assert run.trace_count == 2  # one graph per path, each under its guard
+
+
+def caught_raise_in_a_staged_loop(x):
+    n = torch.zeros(())
+    while n < x.sum():
+        try:
+            if n > 2:
+                raise ValueError("big")
+            n = n + 1
+        except Exception:  # would catch the refusal too: converted handlers let it through
+            n = n + 10
+    return n
+
+
+def test_a_caught_raise_that_cannot_be_specialised_is_refused_not_caught():
+    import autoconv
+    from autoconv_runtime import StagingError
+
+    with pytest.raises(StagingError, match=r"test_jumps.py:\d+: .*a branch raises ValueError"):
+        autoconv.autoconv(caught_raise_in_a_staged_loop)(T([5.0]))
