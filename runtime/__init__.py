@@ -19,6 +19,7 @@ from .builtins import (
     min_,
     sum_,
 )
+from .augmented import aug_assign
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import StagingError
 from .iteration import enumerate_, range_, zip_
@@ -66,6 +67,7 @@ __all__ = [
     "assert_",
     "assigns_outside",
     "shares_cells",
+    "aug_assign",
     "converted_call",
     "converted_method_call",
     "do_not_convert",

@@ -14,7 +14,7 @@ import threading
 import torch
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
-from . import lists, text
+from . import augmented, lists, text
 from .errors import StagingError, graph_error_message, raised_by_user_code
 from .iteration import StagedEnumerate, StagedRange, StagedZip, as_python, staged_sequence
 from .staging import constants, context, specialize
@@ -45,13 +45,17 @@ def _keep_state(count):
     return lambda *values: values[:count]
 
 
-def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None):
+def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept=None):
     """`if cond: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)`.
 
     Returns the new state. `if_false` is None for an `if` without `else`. `inputs` are the
     values the branches read; a branch may update in place those at the positions in `updated`
-    ((position, name) pairs).
+    ((position, name) pairs). The branches only update in place (never rebind) the state at
+    the positions in `kept` (NOTE [state updated in place]).
     """
+    if kept:
+        return _kept(state, if_stmt(cond, if_true, if_false, state, names, inputs, updated),
+                     kept)
     if is_staged(cond):
         cond = as_staged_tensor(cond)
         staged_false = if_false or _keep_state(len(state))
@@ -90,6 +94,29 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None):
 # statement the result is written back into the input (`copy_`), so every other reference to
 # it (a view, an alias, the caller's argument) sees the write, as in Python. Inputs no body
 # updates are not copied.
+
+
+# NOTE [state updated in place]
+# `if c > 0: x += 1` updates the object `x` is bound to, which the caller (or another name) may
+# hold too; a staged statement's bodies work on copies of their state, and its result is a new
+# tensor. Where the bodies only update a state name in place and never rebind it (the
+# converter's `kept=`), the result is written back into the tensor the name held before the
+# statement (`copy_`), and the name stays bound to that object, as in Python. A Python number
+# (and a tensor standing in for one, NOTE [number stand-ins]) is rebound by `+=`: left alone.
+# Where the statement ran as Python, the name is still bound to its object: nothing to do.
+
+
+def _kept(before, after, kept):
+    """The state `after` a statement, the tensors at the positions `kept` written back into
+    the objects the state held `before` it (NOTE [state updated in place])."""
+    after = list(after)
+    for i in kept:
+        old, new = before[i], after[i]
+        if (new is not old and isinstance(old, torch.Tensor) and isinstance(new, torch.Tensor)
+                and not augmented.is_stand_in(old)):
+            old.copy_(new)
+            after[i] = old
+    return tuple(after)
 
 
 # NOTE [a branch that raises while traced]
@@ -174,14 +201,16 @@ def _written_back(out, count, inputs, written):
     return tuple(out[:count])
 
 
-def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None):
+def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, kept=None):
     """`while test(*state, *inputs): state = body(*state, *inputs)`; returns the state.
 
     The loop runs in Python while the test gives Python values; the first time it gives a traced
     tensor, the rest of the loop is staged as one torch.while_loop. `trips(*state, *inputs)`
     gives bounds on the trips left (`trips_bound`s, None where unknown), the least of which
-    sizes the lists a staged loop grows.
+    sizes the lists a staged loop grows. `updated` and `kept` are as for `if_stmt`.
     """
+    if kept:
+        return _kept(state, while_stmt(test, body, state, names, inputs, trips, updated), kept)
     while True:
         go = test(*state, *inputs)
         if is_staged(go):
@@ -264,14 +293,18 @@ def _is_int(value) -> bool:
     return type(value) is int or isinstance(value, torch.SymInt)
 
 
-def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None):
+def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None):
     """`for item in iterable: if not extra_test(*state, *inputs): break;
     state = body(item, *state, *inputs)`.
 
     `extra_test` (None when absent) is how lowered `break` and `return` stop the loop. A traced
     tensor or staged range is iterated by one torch.while_loop over an index; a Python iterable
     stays a Python loop, with iterations after a traced `break` guarded by torch.cond.
+    `updated` and `kept` are as for `if_stmt`.
     """
+    if kept:
+        return _kept(state, for_stmt(iterable, extra_test, body, state, names, inputs, updated),
+                     kept)
     if isinstance(iterable, lists.StagedList):  # a list grown by a staged statement
         sequence = (lambda like: iterable.count), lists.item_at
     else:

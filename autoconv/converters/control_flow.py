@@ -23,6 +23,7 @@ some path, or in an earlier iteration of an enclosing loop) keeps it:
 
 from __future__ import annotations
 
+import copy
 import re
 
 import gast
@@ -30,7 +31,7 @@ import torch
 
 from .. import templates
 from ..analysis.activity import activity_of, free_reads, reads_writes
-from ..analysis.annos import Anno
+from ..analysis.annos import Anno, copy_origin
 from ..analysis.nodes import walk_statements
 from ..transformer import Converter
 from .generators import leaves_generators_alone
@@ -159,6 +160,7 @@ class ControlFlowConverter(Converter):
                     + templates.replace(f"ac.shares_cells({', '.join(labels)})",
                                         ac=self.ctx.runtime, **labels)
                     + sync + inits + body[len(inits):])
+        body = _augmented_assignments(body, self.ctx.runtime)
         decls = self._declarations(body)
         for decl in decls:
             # where the body is staged, the runtime refuses the write (see ac.assigns_outside)
@@ -262,6 +264,7 @@ class ControlFlowConverter(Converter):
     def visit_If(self, node):
         sites = _store_sites(node)  # (before the bodies below become functions)
         node._autoconv_in_place = _updated_in_place(node)
+        node._autoconv_rebound, node._autoconv_item_roots = _rebound(node)
         node._autoconv_changed = _changed_objects(node)
         inside = _captured(node)
         chains = _updated_attributes(node, self.anno(node, Anno.WRITES),
@@ -279,10 +282,10 @@ class ControlFlowConverter(Converter):
             false_fn = self.ctx.namer.new("if_false")
             functions.append(self._body_function(false_fn, state + inputs, node.orelse, state,
                                                  shared=shared))
-        trailing, updated = _updated_inputs(node, inputs)
+        trailing, in_place = _in_place_arguments(node, state, inputs)
         call = self._call("ac.if_stmt(test, if_true, if_false, state, names)", node, state,
                           inputs, trailing, test=node.test, if_true=true_name,
-                          if_false=false_fn, updated=updated)
+                          if_false=false_fn, **in_place)
         aliased = getattr(node, "_autoconv_aliases", {})
         unbound = [name for name in inputs if name not in state and name not in aliased]
         return (self._undefined_inits(node, state + unbound, sites) + aliases + functions
@@ -322,6 +325,7 @@ class ControlFlowConverter(Converter):
         node._autoconv_in_place = _updated_in_place(node)
         chains = _updated_attributes(node, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN))
+        node._autoconv_rebound, node._autoconv_item_roots = _rebound(node)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(node)
@@ -354,7 +358,8 @@ class ControlFlowConverter(Converter):
             functions.append(self._body_function(trips_name, state + inputs, trips, state,
                                                  returns=False))
             trailing = "trips=loop_trips"
-        in_place, subs["updated"] = _updated_inputs(node, inputs)
+        in_place, in_place_subs = _in_place_arguments(node, state, inputs)
+        subs.update(in_place_subs)
         trailing = ", ".join(t for t in (trailing, in_place) if t)
         call = self._call("ac.while_stmt(loop_test, loop_body, state, names)", node, state,
                           inputs, trailing, loop_test=test_name, loop_body=body_name, **subs)
@@ -365,6 +370,7 @@ class ControlFlowConverter(Converter):
         node._autoconv_in_place = _updated_in_place(node)
         chains = _updated_attributes(node, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN), skip=("iter",))
+        node._autoconv_rebound, node._autoconv_item_roots = _rebound(node)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(node)
@@ -391,10 +397,10 @@ class ControlFlowConverter(Converter):
             functions.insert(0, self._body_function(
                 extra_name, state + inputs, templates.replace("return test", test=extra), state,
                 returns=False))
-        trailing, updated = _updated_inputs(node, inputs)
+        trailing, in_place = _in_place_arguments(node, state, inputs)
         call = self._call("ac.for_stmt(iterable, extra_test, loop_body, state, names)", node,
                           state, inputs, trailing, iterable=node.iter, extra_test=extra_name,
-                          loop_body=body_name, updated=updated)
+                          loop_body=body_name, **in_place)
         return self._undefined_inits(node, state, sites) + aliases + functions + call
 
 
@@ -464,18 +470,63 @@ def _changed_objects(node) -> set:
     return changed
 
 
-def _updated_inputs(node, inputs):
-    """(the `updated=` argument, its value) for the inputs of `node` that its bodies may update
-    in place, or ("", None) when none is: the runtime carries those as state and writes them
-    back (runtime/operators.py, NOTE [inputs updated in place])."""
-    shown = getattr(node, "_autoconv_aliases", {})
+def _in_place_arguments(node, state, inputs):
+    """(the trailing arguments, their values) that name what the bodies of `node` update in
+    place (runtime/operators.py, NOTE [inputs updated in place]):
+
+    - `updated=((position, name), ...)`: the inputs they may update in place, which the runtime
+      carries as state and writes back;
+    - `kept=(position, ...)`: the state they update in place only, never rebinding the name
+      (`x += 1`, `x[i] = 0`), whose object the runtime writes back to and keeps bound.
+    """
+    trailing, subs = [], {}
+    shown = getattr(node, "_autoconv_aliases", {})  # an attribute alias by its chain
     updated = [(i, shown.get(name, name)) for i, name in enumerate(inputs)
                if name in node._autoconv_in_place]
-    if not updated:
-        return "", None
-    return "updated=updated", gast.Tuple(elts=[
-        gast.Tuple(elts=[gast.Constant(value=i, kind=None), gast.Constant(value=name, kind=None)],
-                   ctx=gast.Load()) for i, name in updated], ctx=gast.Load())
+    if updated:
+        trailing.append("updated=updated")
+        subs["updated"] = gast.Tuple(elts=[
+            gast.Tuple(elts=[gast.Constant(value=i, kind=None),
+                             gast.Constant(value=name, kind=None)], ctx=gast.Load())
+            for i, name in updated], ctx=gast.Load())
+    updates = node._autoconv_in_place | node._autoconv_item_roots
+    kept = [i for i, name in enumerate(state)
+            if name in updates and name not in node._autoconv_rebound]
+    if kept:
+        trailing.append("kept=kept")
+        subs["kept"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in kept],
+                                  ctx=gast.Load())
+    return ", ".join(trailing), subs
+
+
+def _rebound(node):
+    """(names `node` binds: assignment, `for` and `with` targets, `del`; names whose items it
+    sets: `x[i] = v`), nested scopes left out. An augmented assignment's target is not bound
+    (Python updates a tensor in place)."""
+    names, items = set(), set()
+    stack = list(gast.iter_child_nodes(node))
+    while stack:
+        n = stack.pop()
+        if isinstance(n, _SCOPES):
+            if not isinstance(n, gast.Lambda):
+                names.add(n.name)
+            continue
+        if isinstance(n, gast.AugAssign):
+            stack.append(n.value)
+            if not isinstance(n.target, gast.Name):
+                stack.append(n.target)
+            continue
+        if _sets_item(n):  # `x = ac.setitem(x, i, v)` (the subscripts pass): `x[i] = v`
+            items.add(n.targets[0].id)
+            stack.extend(n.value.args)
+            continue
+        if (isinstance(n, gast.Subscript) and not isinstance(n.ctx, gast.Load)
+                and isinstance(n.value, gast.Name)):
+            items.add(n.value.id)
+        if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
+            names.add(n.id)
+        stack.extend(gast.iter_child_nodes(n))
+    return names, items
 
 
 def _updated_in_place(node) -> set:
@@ -600,3 +651,59 @@ _TENSOR_METHODS = frozenset(dir(torch.Tensor))
 
 # torch's naming of in-place methods: `add_`, `masked_fill_` (not `__iadd__` or `_private`)
 _IN_PLACE = re.compile(r"^[a-z][a-z0-9_]*[a-z0-9]_$")
+
+
+_AUGMENTED = {gast.Add: "+=", gast.Sub: "-=", gast.Mult: "*=", gast.Div: "/=",
+              gast.FloorDiv: "//=", gast.Mod: "%=", gast.Pow: "**=", gast.LShift: "<<=",
+              gast.RShift: ">>=", gast.BitAnd: "&=", gast.BitOr: "|=", gast.BitXor: "^=",
+              gast.MatMult: "@="}
+_SIMPLE = (gast.Name, gast.Constant)
+
+
+def _augmented_assignments(body, ac):
+    """`body` with each `target op= value` (nested scopes left out) as
+    `target = ac.aug_assign(target, 'op=', value)`: a number the statement carries is a tensor
+    in its staged bodies, which Python's `+=` would update in place (runtime/augmented.py, NOTE
+    [number stand-ins]). A target is a name, or an item or attribute of one (`d['k']`,
+    `self.n`) whose key is a name or a constant: reading it twice reads the same place."""
+    out = []
+    for stmt in body:
+        if isinstance(stmt, gast.AugAssign) and _rereadable(stmt.target):
+            read = copy.deepcopy(stmt.target)
+            read.ctx = gast.Load()
+            new = templates.replace(
+                "target = ac.aug_assign(read, op, value)", target=stmt.target, read=read,
+                op=gast.Constant(value=_AUGMENTED[type(stmt.op)], kind=None),
+                value=stmt.value, ac=ac)
+            copy_origin(new, stmt)
+            out.extend(new)
+            continue
+        if not isinstance(stmt, _SCOPES):
+            for field in ("body", "orelse", "finalbody"):
+                inner = getattr(stmt, field, None)
+                if isinstance(inner, list):
+                    setattr(stmt, field, _augmented_assignments(inner, ac))
+            for handler in getattr(stmt, "handlers", None) or ():
+                handler.body = _augmented_assignments(handler.body, ac)
+        out.append(stmt)
+    return out
+
+
+def _rereadable(target) -> bool:
+    if isinstance(target, gast.Name):
+        return True
+    if isinstance(target, gast.Attribute):
+        return isinstance(target.value, gast.Name)
+    return (isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name)
+            and isinstance(target.slice, _SIMPLE))
+
+
+def _sets_item(node) -> bool:
+    """Whether `node` is `name = ac.setitem(name, key, value)`, written by the subscripts pass
+    for `name[key] = value`: the object changes, the name is not rebound."""
+    if not (isinstance(node, gast.Assign) and len(node.targets) == 1
+            and isinstance(node.targets[0], gast.Name) and isinstance(node.value, gast.Call)):
+        return False
+    func, args = node.value.func, node.value.args
+    return (isinstance(func, gast.Attribute) and func.attr == "setitem" and bool(args)
+            and isinstance(args[0], gast.Name) and args[0].id == node.targets[0].id)

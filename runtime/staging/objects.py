@@ -73,6 +73,9 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
     if isinstance(value, torch.Tensor):
         leaves.append(value)
         return ("tensor",)
+    if type(value) in _NUMBERS and path in records:  # NOTE [numbers in objects]
+        leaves.append(value)
+        return ("number",)
     if id(value) in seen:  # a cycle, or one object reached twice: not carried twice
         return ("const", value)
     if type(value) is dict:
@@ -94,6 +97,18 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
                 tuple((k, _flatten(v, leaves, seen, f"{path}.{k}", records))
                       for k, v in vars(value).items()))
     return ("const", value)
+
+
+_NUMBERS = (bool, int, float)
+
+# NOTE [numbers in objects]
+# A Python number in a carried object, dict or list (`stats = {"pos": 0}`) is a constant of the
+# statement, as other fields are, until a body changes it (`stats["pos"] += 1`): the statement is
+# then staged again with that number carried, as a local number is (a 0-d tensor in the bodies,
+# and in the object after the statement, as a local number is after it). Under torch.compile,
+# where a staged statement cannot be staged again, the numbers of a dict or list carried are
+# carried from the start. A carried number keeps the dtype it starts with (int64 for an int): a
+# body that makes it a float is refused, as for a tensor.
 
 
 # NOTE [named tuples]
@@ -125,7 +140,7 @@ def flatten(value, records=frozenset()):
 
 def _rebuild(spec, leaves):
     kind = spec[0]
-    if kind == "tensor":
+    if kind in ("tensor", "number"):
         return next(leaves)
     if kind == "const":
         return spec[1]
@@ -151,26 +166,29 @@ def _write_back(target, spec, leaves):
     kind = spec[0]
     if kind == "dict":
         for k, v in spec[1]:
-            if v[0] in ("tensor", "namedtuple"):
+            if v[0] in _REPLACED_KINDS:
                 target[k] = _rebuild(v, leaves)
             else:
                 _write_back(target[k], v, leaves)
     elif kind in ("list", "tuple"):
         for i, v in enumerate(spec[1]):
-            if v[0] == "namedtuple" and kind == "list":
-                target[i] = _rebuild(v, leaves)
-            elif v[0] == "tensor":
+            if v[0] in _REPLACED_KINDS:
                 if kind == "tuple":
-                    raise AssertionError("a tuple's tensors cannot be replaced in place")
-                target[i] = next(leaves)
+                    raise AssertionError("a tuple's items cannot be replaced in place")
+                target[i] = _rebuild(v, leaves)
             else:
                 _write_back(target[i], v, leaves)
     elif kind == "object":
         for k, v in spec[2]:
-            if v[0] in ("tensor", "namedtuple"):
+            if v[0] in _REPLACED_KINDS:
                 setattr(target, k, _rebuild(v, leaves))
             else:
                 _write_back(getattr(target, k), v, leaves)
+
+
+# The parts of a container written back by replacing them: values, and tuples (a tuple holding
+# a changed tensor is a new tuple)
+_REPLACED_KINDS = ("tensor", "number", "namedtuple", "tuple")
 
 
 def _same_constant(a, b) -> bool:
@@ -193,11 +211,18 @@ def _flatten_as(spec, value, leaves, path=""):
             return path, "stops being a tensor"
         leaves.append(value)
         return None
+    if kind == "number":
+        if not isinstance(value, (torch.Tensor, *_NUMBERS)):
+            return path, "stops being a number"
+        leaves.append(value)
+        return None
     if kind == "const":
         if _same_constant(spec[1], value):
             return None
         if _is_namedtuple(spec[1]) and type(value) is type(spec[1]):
             return path, _REPLACED
+        if type(spec[1]) in _NUMBERS and isinstance(value, (torch.Tensor, *_NUMBERS)):
+            return path, _REPLACED  # carried from now on: NOTE [numbers in objects]
         return path, "is changed"
     if kind == "namedtuple":
         if type(value) is not spec[1]:
@@ -260,10 +285,24 @@ def _holds_object(spec) -> bool:
 
 def carried_slots(state, records=None) -> dict:
     """{slot: (structure, tensors)} for the state values carried here (`records`: {slot: the
-    paths of its named tuples that are carried})."""
+    paths of its named tuples and numbers that are carried})."""
     records = records or {}
-    return {i: flatten(v, frozenset(records.get(i, ()))) for i, v in enumerate(state)
-            if _carries(v)}
+    slots = {i: v for i, v in enumerate(state) if _carries(v)}
+    if torch.compiler.is_dynamo_compiling():  # NOTE [numbers in objects]
+        records = {i: frozenset(records.get(i, ())) | _number_paths(v)
+                   for i, v in slots.items()}
+    return {i: flatten(v, frozenset(records.get(i, ()))) for i, v in slots.items()}
+
+
+def _number_paths(value, path="") -> frozenset:
+    """The paths of the numbers in `value` reached through dicts and lists."""
+    if type(value) is dict:
+        return frozenset().union(*(_number_paths(v, f"{path}[{k!r}]")
+                                   for k, v in value.items()))
+    if type(value) is list:
+        return frozenset().union(*(_number_paths(v, f"{path}[{i}]")
+                                   for i, v in enumerate(value)))
+    return frozenset({path}) if type(value) in _NUMBERS else frozenset()
 
 
 def carry(stage, bodies, state, names, slots, statement, records=None):

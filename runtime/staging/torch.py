@@ -31,6 +31,7 @@ from torch.fx.experimental.proxy_tensor import disable_proxy_modes_tracing
 from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols, statically_known_true
 from torch.utils import _pytree as pytree
 
+from .. import augmented
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
 from ..values import RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined, to_tensor
@@ -71,7 +72,10 @@ def _is_number(value) -> bool:
 
 
 def _number_dtype(value) -> torch.dtype:
-    """The dtype `to_tensor(value)` gives a Python (or symbolic) number, without making it."""
+    """The dtype `to_tensor(value)` gives a Python (or symbolic) number, without making it (a
+    number stand-in's own dtype)."""
+    if isinstance(value, torch.Tensor):
+        return value.dtype
     if isinstance(value, (bool, torch.SymBool)):
         return torch.bool
     if isinstance(value, (int, torch.SymInt)):
@@ -136,8 +140,21 @@ def _map(fn, values: tuple) -> tuple:
 
 def _as_tensors(value, like, dtype=None):
     if _is_leaf(value):
-        return to_tensor(value, like, dtype)
-    return pytree.tree_map(lambda leaf: to_tensor(leaf, like, dtype), value)
+        return _as_tensor(value, like, dtype)
+    return pytree.tree_map(lambda leaf: _as_tensor(leaf, like, dtype), value)
+
+
+def _as_tensor(value, like, dtype):
+    # An enclosing statement's number stand-in takes the slot's promoted dtype, as the number
+    # it stands for would (NOTE [number stand-ins] in runtime/augmented.py).
+    if dtype is not None and augmented.is_stand_in(value) and value.dtype != dtype:
+        return augmented.mark(value.to(dtype))
+    return to_tensor(value, like, dtype)
+
+
+def _number_like(value) -> bool:
+    """A Python number, or a tensor standing in for one (NOTE [number stand-ins])."""
+    return _is_number(value) or augmented.is_stand_in(value)
 
 
 def _describe(value) -> str:
@@ -210,6 +227,22 @@ class Statement:
                         if kind is SlotKind.TENSOR else value)
         return tuple(view)
 
+    def stand_ins(self, values) -> tuple:
+        """`values`, a full state tuple of fresh copies as a body gets it, with the tensors
+        that stand for Python numbers of the state marked (NOTE [number stand-ins] in
+        runtime/augmented.py): the numbers, and an enclosing statement's stand-ins."""
+        for before, value, kind in zip(self.state, values, self.kinds):
+            if kind is not SlotKind.TENSOR:
+                continue
+            if _is_leaf(before):
+                if _number_like(before):
+                    augmented.mark(value)
+                continue
+            for leaf_before, leaf in zip(pytree.tree_leaves(before), pytree.tree_leaves(value)):
+                if _number_like(leaf_before):
+                    augmented.mark(leaf)
+        return values
+
     def merge(self, flat, staged=(SlotKind.TENSOR,)) -> tuple:
         """A full state tuple: the values `flat` in the slots of the `staged` kinds, the
         statement's own values elsewhere."""
@@ -279,7 +312,8 @@ class Statement:
     def may_promote(self) -> bool:
         """Whether a number comes in (bools excepted: lowered break / return flags are bools,
         and stay bools), which a body may turn into a tensor."""
-        return any(k is SlotKind.TENSOR and _is_number(v) and type(v) is not bool
+        return any(k is SlotKind.TENSOR and _number_like(v) and type(v) is not bool
+                   and not (isinstance(v, torch.Tensor) and v.dtype == torch.bool)
                    for v, k in zip(self.state, self.kinds))
 
     def promotions(self, *paths) -> dict:
@@ -291,7 +325,8 @@ class Statement:
             if kind not in _OUTPUTS:
                 continue
             values = [path[slot] for path in paths]
-            numbers = [_number_dtype(v) for v in values if _is_number(v)]
+            # (a number stand-in is both: it takes the slot's dtype, and it has a dtype)
+            numbers = [_number_dtype(v) for v in values if _number_like(v)]
             tensors = [v.dtype for v in values if isinstance(v, torch.Tensor)]
             if numbers and tensors:
                 dtype = tensors[0]
@@ -506,10 +541,10 @@ def _run_body(statement: Statement, operands, body: Body, flat):
     if torch.compiler.is_dynamo_compiling():
         # (dynamo makes `_version` a data-dependent symbol there; it refuses such a body
         # itself: "Higher order ops do not support input mutation")
-        return body.fn(*statement.merge(_private(staged)), *inputs)
+        return body.fn(*statement.stand_ins(statement.merge(_private(staged))), *inputs)
     read = flat[operands.count:]
     versions = [t._version if isinstance(t, torch.Tensor) else None for t in read]
-    out = body.fn(*statement.merge(_private(staged)), *inputs)
+    out = body.fn(*statement.stand_ins(statement.merge(_private(staged))), *inputs)
     for t, version, slot in zip(read, versions, operands.input_slots):
         if version is not None and t._version != version:
             raise objects.ChangedInput(operands.input_owner[slot])
@@ -679,7 +714,7 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
             # state the statement then stages with.
             try:
-                outputs = body(*copies(staged), *copies(statement.inputs))
+                outputs = body(*statement.stand_ins(copies(staged)), *copies(statement.inputs))
             except Exception as error:
                 # Only a read of a variable without a value (the Undefined placeholder) is
                 # blamed on it; any other error (a refusal deeper in the body) is the body's.
@@ -759,7 +794,7 @@ def _types_of_outputs(statement: Statement, bodies, loop: bool):
     staged = statement.staged_view()
     paths = []
     for body in bodies:
-        outputs = body.fn(*copies(staged), *copies(statement.inputs))
+        outputs = body.fn(*statement.stand_ins(copies(staged)), *copies(statement.inputs))
         if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
             return None
         paths.append(outputs)
@@ -859,7 +894,8 @@ def _probe_lists(statement: Statement, bodies) -> dict:
     with types_probe():
         for body in bodies:
             probe_state = lists.probe_copies(staged_view, slots)
-            own = [v if i in slots else copies((v,))[0] for i, v in enumerate(probe_state)]
+            own = statement.stand_ins(
+                [v if i in slots else copies((v,))[0] for i, v in enumerate(probe_state)])
             outputs = body.fn(*own, *copies(statement.inputs))
             if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
                 raise statement.error(f"{body.where} returned {outputs!r}",

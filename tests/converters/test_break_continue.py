@@ -32,11 +32,11 @@ def test_break_with_else():
                 did_break, = ac.if_stmt(i > 3, if_true, None, (did_break,), ('<break flag>',))
 
                 def if_true_1(i):
-                    i += 1
+                    i = ac.aug_assign(i, '+=', 1)
                     return i,
-                i, = ac.if_stmt(ac.not_(did_break), if_true_1, None, (i,), ('i',))
+                i, = ac.if_stmt(ac.not_(did_break), if_true_1, None, (i,), ('i',), kept=(0,))
                 return did_break, i
-            did_break, i = ac.while_stmt(loop_test, loop_body, (did_break, i), ('<break flag>', 'i'), (n,))
+            did_break, i = ac.while_stmt(loop_test, loop_body, (did_break, i), ('<break flag>', 'i'), (n,), kept=(1,))
 
             def if_true_2(i):
                 i = -1
@@ -71,11 +71,11 @@ def test_continue_in_for():
                 did_continue, = ac.if_stmt(x < 0, if_true, None, (did_continue,), ('<continue flag>',))
 
                 def if_true_1(s, x):
-                    s += x
+                    s = ac.aug_assign(s, '+=', x)
                     return s,
-                s, = ac.if_stmt(ac.not_(did_continue), if_true_1, None, (s,), ('s',), (x,))
+                s, = ac.if_stmt(ac.not_(did_continue), if_true_1, None, (s,), ('s',), (x,), kept=(0,))
                 return s,
-            s, = ac.for_stmt(xs, None, loop_body, (s,), ('s',))
+            s, = ac.for_stmt(xs, None, loop_body, (s,), ('s',), kept=(0,))
             return s
         """,
     )

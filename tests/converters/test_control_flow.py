@@ -93,9 +93,9 @@ def test_while():
 
             def loop_body(n, steps):
                 n = n // 2
-                steps += 1
+                steps = ac.aug_assign(steps, '+=', 1)
                 return n, steps
-            n, steps = ac.while_stmt(loop_test, loop_body, (n, steps), ('n', 'steps'))
+            n, steps = ac.while_stmt(loop_test, loop_body, (n, steps), ('n', 'steps'), kept=(1,))
             return steps
         """,
     )
@@ -235,9 +235,9 @@ def test_changed_dict_item_is_state():
             stats = {'total': torch.zeros(())}
 
             def if_true(stats, x):
-                stats['total'] += x.sum()
+                stats['total'] = ac.aug_assign(stats['total'], '+=', x.sum())
                 return stats,
-            stats, = ac.if_stmt(x.sum() > 0, if_true, None, (stats,), ('stats',), (x,))
+            stats, = ac.if_stmt(x.sum() > 0, if_true, None, (stats,), ('stats',), (x,), kept=(0,))
             return stats['total']
         """,
     )
@@ -394,7 +394,7 @@ def test_inputs_a_body_updates_in_place_are_named():
             y = x * 1
 
             def if_true(x, i, r, y):
-                i += 1
+                i = ac.aug_assign(i, '+=', 1)
                 y.add_(r)
                 x = x + i
                 return x,
@@ -587,5 +587,32 @@ def test_attribute_is_not_aliased_where_the_statement_may_rebind_it():
                 return ()
             ac.if_stmt(x.sum() > 1, if_true_1, None, (), (), (self, x))
             return x
+        """,
+    )
+
+
+def test_augmented_assignment_and_state_kept():
+    # `x += 1` becomes ac.aug_assign (a carried number is rebound, a tensor updated in place:
+    # NOTE [number stand-ins]); `x`, never rebound, is `kept=`: its object is written back
+    # (NOTE [state updated in place]). `y` is rebound: not kept.
+    assert_converts(
+        """
+        def f(x, c):
+            y = c
+            if c > 0:
+                x += 1
+                y = y * 2
+            return x, y
+        """,
+        """
+        def f(x, c):
+            y = c
+
+            def if_true(x, y):
+                x = ac.aug_assign(x, '+=', 1)
+                y = y * 2
+                return x, y
+            x, y = ac.if_stmt(c > 0, if_true, None, (x, y), ('x', 'y'), kept=(0,))
+            return x, y
         """,
     )

@@ -52,12 +52,12 @@ def test_while_growing_a_list_gets_the_trip_bound_of_its_test():
             def loop_body(out, steps, x, limit):
                 x = x - 1
                 out = ac.list_append(out, x)
-                steps += 1
+                steps = ac.aug_assign(steps, '+=', 1)
                 return out, steps, x
 
             def loop_trips(out, steps, x, limit):
                 return ac.trips_bound(x, '>', 0, -1), ac.trips_bound(steps, '<', limit, 1)
-            out, steps, x = ac.while_stmt(loop_test, loop_body, (out, steps, x), ('out', 'steps', 'x'), (limit,), trips=loop_trips)
+            out, steps, x = ac.while_stmt(loop_test, loop_body, (out, steps, x), ('out', 'steps', 'x'), (limit,), trips=loop_trips, kept=(1,))
             return out
         """,
     )

@@ -9,6 +9,8 @@ taking each path, in staged replay, torch.export and torch.compile.
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
 
@@ -179,6 +181,135 @@ def test_the_callers_argument_sees_the_update(mode):
         assert torch.equal(run(arg), expected)
         assert torch.equal(arg, expected_arg)
 
+
+# --- augmented assignment on numbers the statement carries (NOTE [number stand-ins]) ----------
+# `k += 0.5` on a Python number rebinds it, promoted; on the 0-d tensor a staged body gets for
+# it, torch's `+=` is in place and refuses the promotion (/work/repros r8, repro_8).
+
+def sum_of_positives(x):
+    total = 0
+    for v in x:
+        if v > 0:
+            total += v
+    return total
+
+
+def halvings_summed(x):
+    total = 0
+    while x.sum() > 1:
+        x = x / 2
+        total += x.sum()
+    return total
+
+
+def half_steps(x):
+    k = 0
+    while x.sum() > 1:
+        x = x / 2
+        k += 0.5
+    return k
+
+
+def alias_of_a_number_keeps_its_value(x):
+    k = 0
+    j = 0
+    while x.sum() > 1:
+        x = x / 2
+        j = k
+        k += 1  # rebinds k: j keeps the old number, as in Python
+    return j, k
+
+
+# (fn, inputs, export, compile): a loop whose number becomes a float is not staged by
+# torch.compile (README, Limitations: dynamo traces a loop's body once, and cannot retry it
+# with the promoted dtype); `k = k + 0.5` is the same there.
+NUMBER_CASES = [
+    (sum_of_positives, [T([1.0, -2.0, 3.0]), T([-1.0, -2.0, -3.0])], True, False),
+    (halvings_summed, [T([4.0]), T([0.5])], False, False),
+    (half_steps, [T([4.0]), T([0.5])], True, False),
+    (alias_of_a_number_keeps_its_value, [T([8.0]), T([0.5])], False, True),
+]
+
+
+@pytest.mark.parametrize("fn, inputs, export, compile", NUMBER_CASES,
+                         ids=[c[0].__name__ for c in NUMBER_CASES])
+def test_augmented_assignment_on_a_carried_number(fn, inputs, export, compile):
+    assert_same_result(fn, inputs, export=export, compile=compile)
+
+
+# --- state a body updates in place (NOTE [state updated in place]) ----------------------------
+# `if c > 0: x += 1` updates the caller's tensor in Python; the staged statement's result is
+# written back into it (/work/repros r5, repro_5).
+
+def bump(x, c):
+    if c > 0:
+        x += 1
+    return x.sum()
+
+
+def bump_on_its_own_sum(x):
+    if x.sum() > 0:
+        x += 1
+    return x.sum()
+
+
+def clamp_negatives(x):
+    i = 0
+    while i < x.shape[0]:
+        if x[i] < 0:
+            x[i] = 0
+        i += 1
+    return x.sum()
+
+
+def _modes(fn, example):
+    converted = autoconv.convert(fn)
+    yield "staged", autoconv.autoconv(fn)
+    program = torch.export.export(_Call(converted), tuple(a.clone() for a in example),
+                                  strict=False)
+    saved = io.BytesIO()
+    torch.export.save(program, saved)
+    saved.seek(0)
+    yield "export", torch.export.load(saved).module()
+    torch._dynamo.reset()
+    yield "compile", torch.compile(converted, fullgraph=True, backend="eager")
+
+
+class _Call(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args):
+        return self.fn(*args)
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (bump, [(T([0.0, 1.0]), T(1.0)), (T([0.0, 1.0]), T(-1.0))]),
+    (bump_on_its_own_sum, [(T([0.0, 1.0]),), (T([-3.0, 1.0]),)]),
+    (clamp_negatives, [(T([-1.0, 2.0, -3.0]),), (T([1.0, 2.0, 3.0]),)]),
+], ids=["bump", "bump_on_its_own_sum", "clamp_negatives"])
+def test_state_updated_in_place_reaches_the_callers_tensor(fn, inputs):
+    for mode, run in _modes(fn, inputs[0]):
+        for args in inputs:
+            expected_args = tuple(a.clone() for a in args)
+            expected = fn(*expected_args)
+            given = tuple(a.clone() for a in args)
+            assert torch.equal(run(*given), expected), mode
+            assert torch.equal(given[0], expected_args[0]), (mode, given[0], expected_args[0])
+
+
+def bump_then_rebind(x):
+    y = x * 1
+    if x.sum() > 0:
+        y += 1  # y's object is updated in place, then y is bound to it still
+        z = y
+        z += 1
+    return y
+
+
+def test_kept_state_stays_the_same_object():
+    assert_same_result(bump_then_rebind, SIGNS, export=False, compile=False)
 
 UNSEEN = [
     (updated_through_out, [T([1.0, 2.0, 0.5]), T([-1.0, 0.0, 0.5])]),

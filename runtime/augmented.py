@@ -1,0 +1,70 @@
+"""Augmented assignment (`name op= value`) in converted bodies, and the number stand-ins it
+tells apart from tensors.
+
+NOTE [number stand-ins]
+A Python number in the state of a staged statement crosses it as a 0-d tensor (staging/torch.py
+`Statement.staged_view`): inside a staged body `k` of `k = 0` is a tensor standing in for the
+number. Python's `k += 0.5` rebinds a number to `k + 0.5` (promoted to float; other names bound
+to the old value keep it), while `t += 0.5` updates a tensor in place (its dtype cannot change).
+The engine marks each stand-in it gives a body (`mark`, an attribute of the tensor object:
+dynamo traces it, where an id() table would not be), and `aug_assign` updates a marked
+tensor out of place, as Python updates the number, and any other tensor in place. The dtype
+the statement then carries is decided by the engine's promotion rounds, as for `k = k + 0.5`.
+
+A value computed from a stand-in by another operator (`j = k + 1`) is a plain tensor: `j += 0.5`
+is in place and torch refuses the promotion, as it would for a tensor (README, Limitations).
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+
+__all__ = ["aug_assign", "mark", "is_stand_in"]
+
+_NUMBER = "_autoconv_number"
+
+# op -> (Python's in-place operator, the out-of-place one)
+_OPERATORS = {
+    "+=": (operator.iadd, operator.add),
+    "-=": (operator.isub, operator.sub),
+    "*=": (operator.imul, operator.mul),
+    "/=": (operator.itruediv, operator.truediv),
+    "//=": (operator.ifloordiv, operator.floordiv),
+    "%=": (operator.imod, operator.mod),
+    "**=": (operator.ipow, operator.pow),
+    "<<=": (operator.ilshift, operator.lshift),
+    ">>=": (operator.irshift, operator.rshift),
+    "&=": (operator.iand, operator.and_),
+    "|=": (operator.ior, operator.or_),
+    "^=": (operator.ixor, operator.xor),
+    "@=": (operator.imatmul, operator.matmul),
+}
+
+
+def mark(t):
+    """`t`, marked as standing in for a Python number (see NOTE [number stand-ins])."""
+    if isinstance(t, torch.Tensor):
+        setattr(t, _NUMBER, True)
+    return t
+
+
+def is_stand_in(value) -> bool:
+    """Whether `value` is a tensor standing in for a Python number of a staged statement."""
+    return isinstance(value, torch.Tensor) and getattr(value, _NUMBER, False)
+
+
+def aug_assign(target, op, value):
+    """`target op= value` (op one of '+=', '-=', ...); returns what Python binds the target to.
+
+    On a number stand-in the update is out of place, as on the Python number it stands for
+    (NOTE [number stand-ins]): the result is a stand-in too where `value` is a number (or a
+    stand-in), and a plain tensor where `value` is a tensor, as in Python.
+    """
+    in_place, out_of_place = _OPERATORS[op]
+    if is_stand_in(target):
+        result = out_of_place(target, value)
+        return mark(result) if not isinstance(value, torch.Tensor) or is_stand_in(value) \
+            else result
+    return in_place(target, value)
