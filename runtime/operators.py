@@ -702,7 +702,10 @@ def print_(*args, sep=" ", end="\n", file=None, flush=False):
     args = tuple(as_staged_tensor(a) if is_staged(a) else a for a in args)
     has_text = any(isinstance(a, text.TracedText) for a in args)
     tensors = [a for a in args if is_staged(a)]
-    if (not tensors and not has_text) or file is not None:
+    # In a staged body a print of Python values is a print op too: as Python it would print
+    # once while tracing (both branches), and never when the graph takes the branch.
+    staged_body = context.in_staged_body()
+    if (not tensors and not has_text and not staged_body) or file is not None:
         return builtins.print(*args, sep=sep, end=end, file=file, flush=flush)
     if context.probing():
         return None

@@ -304,3 +304,21 @@ def test_print_of_text_made_from_traced_tensors_prints_the_values_when_the_graph
     out = capfd.readouterr().out
     assert out == ("step 0: 0.0 max tensor(2.)\nstep 1: 3.0 max tensor(2.)\n"
                    "step 2: 6.0 max tensor(2.)\n"), out
+
+
+def print_python_text_in_branch(x):
+    if x.sum() > 0:
+        print("positive sum")  # Python values only
+    return x
+
+
+def test_print_of_python_values_in_a_staged_branch_prints_when_taken(capsys):
+    # as Python it printed once while tracing (whatever the data) and never at replay (tester:
+    # an early-stopping log line)
+    concrete = autoconv.autoconv(print_python_text_in_branch).get_concrete_function(
+        T([-1.0, -2.0]))
+    assert _lines(capsys.readouterr().out) == []
+    concrete(T([1.0, 2.0]))
+    assert _lines(capsys.readouterr().out) == ["positive sum"]
+    concrete(T([-1.0, -2.0]))
+    assert _lines(capsys.readouterr().out) == []
