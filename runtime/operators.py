@@ -113,10 +113,22 @@ def _kept(before, after, kept):
     for i in kept:
         old, new = before[i], after[i]
         if (new is not old and isinstance(old, torch.Tensor) and isinstance(new, torch.Tensor)
-                and not augmented.is_stand_in(old)):
+                and not augmented.is_stand_in(old) and _writable(old, new)):
             old.copy_(new)
             after[i] = old
     return tuple(after)
+
+
+def _writable(old, new) -> bool:
+    """Whether `new` can be written into `old`: not where a vmap made the state per example
+    while `old` is one tensor for the batch (the loop ran a different number of trips per
+    example: `steps = torch.tensor(0)` counting them), which no tensor of the batch can hold."""
+    if not torch.compiler.is_dynamo_compiling():
+        from torch._C._functorch import is_batchedtensor
+
+        if is_batchedtensor(new) and not is_batchedtensor(old):
+            return False
+    return old.shape == new.shape and old.dtype == new.dtype
 
 
 # NOTE [a branch that raises while traced]

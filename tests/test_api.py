@@ -143,7 +143,7 @@ def test_do_not_convert():
 
 def test_to_code_shows_runtime_calls():
     code = autoconv.to_code(collatz_steps)
-    assert "ac.while_stmt(loop_test, loop_body, (n, steps), ('n', 'steps'))" in code
+    assert "ac.while_stmt(loop_test, loop_body, (n, steps), ('n', 'steps'), kept=(1,))" in code
     assert "ac.if_exp(n % 2 == 0, lambda n: n // 2, lambda n: 3 * n + 1, (n,))" in code
 
 
