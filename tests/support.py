@@ -70,7 +70,9 @@ def assert_close(actual, expected) -> None:
             assert a == e, f"{actual!r} != {expected!r}"
 
 
-class _Wrapper(torch.nn.Module):
+class Calling(torch.nn.Module):
+    """A module whose forward calls `fn` (what torch.export takes)."""
+
     def __init__(self, fn):
         super().__init__()
         self.fn = fn
@@ -102,7 +104,7 @@ def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True):
         assert count_ops(concrete.graph_module, COND, WHILE_LOOP) > 0, concrete.code
     converted = autoconv.convert(fn)
     if export:
-        program = torch.export.export(_Wrapper(converted), _clone(inputs[0]), strict=False)
+        program = torch.export.export(Calling(converted), _clone(inputs[0]), strict=False)
         # The saved program (what runs without autoconv or the source) must give the same.
         saved = io.BytesIO()
         torch.export.save(program, saved)

@@ -16,7 +16,7 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from support import _Wrapper, assert_close, assert_same_result, function_from_source
+from support import Calling, assert_close, assert_same_result, function_from_source
 
 T = torch.tensor
 
@@ -159,13 +159,13 @@ def test_export_refuses_a_returned_constant_at_the_statement():
     converted = autoconv.convert(status_in_if_elif)
     with pytest.raises(StagingError, match="'msg' is a Python constant chosen by tensor values, "
                                            "and it leaves the exported program") as caught:
-        torch.export.export(_Wrapper(converted), (T([1.0]),), strict=False)
+        torch.export.export(Calling(converted), (T([1.0]),), strict=False)
     assert caught.value.lineno == status_in_if_elif.__code__.co_firstlineno + 2
 
 
 def test_export_of_a_constant_used_inside_saves_and_loads():
     converted = autoconv.convert(status_compared_inside)
-    program = torch.export.export(_Wrapper(converted), (T([1.0]),), strict=False)
+    program = torch.export.export(Calling(converted), (T([1.0]),), strict=False)
     saved = io.BytesIO()
     torch.export.save(program, saved)
     saved.seek(0)

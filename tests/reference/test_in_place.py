@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import autoconv
-from support import assert_same_result
+from support import Calling, assert_same_result
 
 T = torch.tensor
 SIGNS = [T([1.0, 2.0, 3.0]), T([-1.0, -2.0, -3.0])]
@@ -265,7 +265,7 @@ def clamp_negatives(x):
 def _modes(fn, example):
     converted = autoconv.convert(fn)
     yield "staged", autoconv.autoconv(fn)
-    program = torch.export.export(_Call(converted), tuple(a.clone() for a in example),
+    program = torch.export.export(Calling(converted), tuple(a.clone() for a in example),
                                   strict=False)
     saved = io.BytesIO()
     torch.export.save(program, saved)
@@ -273,15 +273,6 @@ def _modes(fn, example):
     yield "export", torch.export.load(saved).module()
     torch._dynamo.reset()
     yield "compile", torch.compile(converted, fullgraph=True, backend="eager")
-
-
-class _Call(torch.nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args):
-        return self.fn(*args)
 
 
 @pytest.mark.parametrize("fn, inputs", [
