@@ -19,6 +19,7 @@ converted code) is refused with a StagingError saying what to use instead.
 from __future__ import annotations
 
 import torch
+from torch.fx.experimental.symbolic_shapes import guard_or_false
 from torch.utils import _pytree as pytree
 
 from .errors import StagingError
@@ -57,7 +58,8 @@ class StagedList:
 
     def grown(self, extra) -> StagedList:
         """The same list with `extra` more free rows (zeros) at the end of its buffer."""
-        if isinstance(extra, int) and extra <= 0:
+        # (guard_or_false: a symbolic count, which dynamo shows as an int, cannot be asked)
+        if isinstance(extra, (int, torch.SymInt)) and guard_or_false(extra <= 0):
             return self
         zeros = self.buffer.new_zeros((extra, *self.buffer.shape[1:]))
         return StagedList(torch.cat([self.buffer, zeros]), self.count, self.reserved, self.name)

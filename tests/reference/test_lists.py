@@ -672,3 +672,22 @@ def test_list_replaced_on_one_path_and_appended_to_on_another_is_refused():
         """, torch.ones(2))
     assert error.lineno == 7
     assert "list 'vals' is replaced by a new list on one path and changed in place" in str(error)
+
+
+def _lanczos_like(a, tol: float = 1e-8):
+    alphas, betas = [], []
+    for j in range(4):
+        v = a[j] * 2
+        alphas.append(v)
+        if v.abs() < tol:
+            break
+        betas.append(v)  # grown only after the break test
+    return torch.stack(alphas), torch.stack(betas)
+
+
+def test_a_list_grown_after_a_break_test_compiles():
+    # dynamo showed a symbolic row count as an int, and `extra <= 0` guarded on it (tester)
+    run = torch.compile(autoconv.convert(_lanczos_like), fullgraph=True, backend="eager")
+    for a in (torch.tensor([1.0, 2.0, 0.0, 3.0]), torch.tensor([1.0, 2.0, 3.0, 4.0])):
+        for got, want in zip(run(a), _lanczos_like(a)):
+            assert torch.equal(got, want)
