@@ -26,13 +26,16 @@ def user_location() -> tuple[str, int] | None:
     """
     frame = sys._getframe(1)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        path = os.path.abspath(filename)
-        generated = filename.startswith("<") and filename not in linecache.cache
-        if not path.startswith((_RUNTIME_DIR, _TORCH_DIR)) and not generated:
-            return filename, frame.f_lineno
+        if _users_file(frame.f_code.co_filename):
+            return frame.f_code.co_filename, frame.f_lineno
         frame = frame.f_back
     return None
+
+
+def _users_file(filename: str) -> bool:
+    """Neither the runtime's nor torch's file, nor code generated without source."""
+    generated = filename.startswith("<") and filename not in linecache.cache
+    return not generated and not os.path.abspath(filename).startswith((_RUNTIME_DIR, _TORCH_DIR))
 
 
 def raised_by_user_code(error: BaseException) -> bool:
@@ -43,9 +46,7 @@ def raised_by_user_code(error: BaseException) -> bool:
         return False
     while tb.tb_next is not None:
         tb = tb.tb_next
-    filename = tb.tb_frame.f_code.co_filename
-    generated = filename.startswith("<") and filename not in linecache.cache
-    return not os.path.abspath(filename).startswith((_RUNTIME_DIR, _TORCH_DIR)) and not generated
+    return _users_file(tb.tb_frame.f_code.co_filename)
 
 
 # Converted code passes autoconv's own variables (the return value, jump flags) under labels such
@@ -128,9 +129,7 @@ def _dynamo_user_location() -> tuple[str, int] | None:
     except Exception:  # no tracing context: no location rather than a second error
         return None
     for frame in reversed(stack):
-        path = os.path.abspath(frame.filename)
-        if not path.startswith((_RUNTIME_DIR, _TORCH_DIR)) and not (
-                frame.filename.startswith("<") and frame.filename not in linecache.cache):
+        if _users_file(frame.filename):
             return frame.filename, frame.lineno
     return None
 
