@@ -38,17 +38,6 @@ def _users_file(filename: str) -> bool:
     return not generated and not os.path.abspath(filename).startswith((_RUNTIME_DIR, _TORCH_DIR))
 
 
-def raised_by_user_code(error: BaseException) -> bool:
-    """Whether `error` was raised in the user's code (its innermost frame is neither the
-    runtime's nor torch's): a `raise` the user wrote, or a call of theirs that failed."""
-    tb = error.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return _users_file(tb.tb_frame.f_code.co_filename)
-
-
 # Converted code passes autoconv's own variables (the return value, jump flags) under labels such
 # as '<return value>', which no Python name can be; messages say what they stand for.
 _OWN_NAME = re.compile(r"'<([^'<>]+)>'")

@@ -15,7 +15,7 @@ import torch
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from . import augmented, lists, text
-from .errors import StagingError, graph_error_message, raised_by_user_code
+from .errors import StagingError, graph_error_message
 from .iteration import StagedEnumerate, StagedRange, StagedZip, as_python, staged_sequence
 from .staging import constants, context, specialize
 from .staging import torch as staging
@@ -144,9 +144,11 @@ def _writable(old, new) -> bool:
 
 
 def _raised_in_a_branch(error) -> bool:
+    # Any exception but autoconv's own (a StagingError, the staging engine's internal signals):
+    # a user's `raise`, and a call failing on traced values (`t.numpy()`, raised from torch's
+    # code), which a `try` around the statement would catch as well.
     return (not torch.compiler.is_dynamo_compiling()
-            and not isinstance(error, StagingError)
-            and raised_by_user_code(error))
+            and not type(error).__module__.startswith("autoconv_runtime"))
 
 
 def _branch_raised(error, statement) -> StagingError:

@@ -466,3 +466,22 @@ def test_a_caught_raise_that_cannot_be_specialised_is_refused_not_caught():
 
     with pytest.raises(StagingError, match=r"test_jumps.py:\d+: .*a branch raises ValueError"):
         autoconv.autoconv(caught_raise_in_a_staged_loop)(T([5.0]))
+
+
+def call_failing_on_traced_values_caught(x):
+    n = x.sum()
+    try:
+        if n > 100:
+            n.numpy()  # fails while traced (torch's own code raises), never on these inputs
+        n = n + 1
+    except RuntimeError:
+        n = n * 0 - 1
+    return n
+
+
+def test_a_call_failing_only_while_traced_does_not_become_the_handler():
+    import autoconv
+
+    run = autoconv.autoconv(call_failing_on_traced_values_caught)
+    for x in (T([3.0]), T([4.0])):
+        torch.testing.assert_close(run(x), call_failing_on_traced_values_caught(x))
