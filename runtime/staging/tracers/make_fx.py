@@ -159,32 +159,9 @@ def _call_lifting_constants(call, operator):
     node = last.next
     while node is not graph._root:
         if node.target is operator:
-            _own_subgraphs(tracer.root, node)
             _lift_constants(tracer, node)
         node = node.next
     return out
-
-
-def _own_subgraphs(root, node):
-    """Register on each body of `node` the operator subgraphs its graph reads (`get_attr`) but
-    that torch registered on the enclosing graph's module instead.
-
-    Under torch.export's pre-dispatch tracing, a cond or while_loop inside a body registers its
-    own bodies on the module of the graph around that body (`true_graph_0` on the while_loop
-    body, read by `get_attr` in one of the body's cond branches). Running the program finds
-    them, but torch.export's passes that take a body module on its own do not:
-    replace_set_grad_with_hop_pass (a body that changes grad mode, torchdiffeq's
-    `@torch.no_grad()` step-size control) failed with "'<lambda>' object has no attribute
-    'true_graph_0'". Each body then holds what its graph reads.
-    """
-    for i in _BODY_ARGS[node.target]:
-        body = getattr(root, node.args[i].target, None)
-        if not isinstance(body, torch.fx.GraphModule):
-            continue
-        for sub in body.graph.find_nodes(op="get_attr"):
-            if not hasattr(body, sub.target) and isinstance(
-                    getattr(root, sub.target, None), torch.nn.Module):
-                body.register_module(sub.target, getattr(root, sub.target))
 
 
 # Where each operator keeps its bodies and the operands extra inputs are appended to.
