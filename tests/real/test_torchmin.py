@@ -52,16 +52,20 @@ def test_bfgs():
 
 
 @pytest.mark.slow
-def test_bfgs_without_line_search_refuses_the_objectives_counter():
-    # ScalarFunction.fun counts evaluations (self.nfev += 1) in a method the staged loop body
-    # calls: a graph could not repeat the count (OptimizeResult.nfev would be the trace's), so
-    # the statement is refused at the library's line rather than returning a stale count.
+def test_bfgs_without_line_search_refuses_the_counters():
+    # Counters kept in library objects change under tensor conditions in methods the staged
+    # loop body calls: BFGS.update's `self.n_updates += 1` after `if rho_inv <= 1e-10: return`
+    # (bfgs.py:25, met first since the early return became a staged cond) and
+    # ScalarFunction.fun's `self.nfev += 1`. A graph could not repeat the counts (the result's
+    # `nfev` would be the trace's), so the statement is refused at the library's line rather
+    # than returning a stale count.
     import autoconv
 
-    with pytest.raises(StagingError, match="ScalarFunction that the statement only reads has "
-                                           "its attribute 'nfev' set") as caught:
+    with pytest.raises(StagingError, match="'self.n_updates' of BFGS object 'self' is set in "
+                                           "the false branch") as caught:
         autoconv.autoconv(_bfgs_fixed_step)(*_STARTS[0])
     assert caught.value.filename.endswith("torchmin/bfgs.py"), caught.value
+    assert caught.value.lineno == 25, caught.value
 
 
 @pytest.mark.slow
