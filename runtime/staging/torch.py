@@ -1207,6 +1207,9 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             return go.clone() if isinstance(go, torch.Tensor) and _views_an_input(go) else go
 
         def staged_body(*flat, operands=operands, watch=watch):
+            if torch.compiler.is_dynamo_compiling():  # (it refuses autograd.grad in bodies)
+                return _unalias(_flatten(watch.outputs(body, _run_body(
+                    statement, operands, body, flat)))[0])
             differentiated = grad_mode.differentiations()
             raw = _run_body(statement, operands, body, flat)
             out = _flatten(watch.outputs(body, raw))[0]
