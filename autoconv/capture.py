@@ -31,6 +31,22 @@ __all__ = ["GRAPH_OUTPUT", "Capture", "trace", "export"]
 GRAPH_OUTPUT = object()  # marks an output leaf that comes from the graph
 
 
+class PythonOutput:
+    """Marks an output leaf that the graph gives as a 0-d tensor and the call as a Python
+    number of type `kind` (the function returned a SymInt / SymFloat / SymBool)."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def __repr__(self):
+        return f"<graph output as {self.kind.__name__}>"
+
+
+_SYMBOLIC = {torch.SymInt: (PythonOutput(int), torch.int64),
+             torch.SymFloat: (PythonOutput(float), torch.float64),
+             torch.SymBool: (PythonOutput(bool), torch.bool)}
+
+
 @dataclasses.dataclass
 class Capture:
     """One traced graph and how its flat inputs and outputs map onto the call's values."""
@@ -48,6 +64,10 @@ class Capture:
     # every store into the call's objects, in order: (path, GRAPH_OUTPUT) for the next changed
     # tensor, (path, value) for a Python value (NOTE [changed Python values])
     writes: tuple = ()
+    # The shapes of the graph's tensor inputs (in `tensor_slots` order) when a symbolic trace
+    # fixed or bounded free sizes (Python code read them: `range(x.shape[0])`, `if n > 3`):
+    # the graph holds only for those shapes (NOTE [sizes Python code read]). None otherwise.
+    sized: tuple | None = None
 
 
 def trace(converted, signature: Signature, leaves, *, name: str, module=None, state=None,
@@ -98,8 +118,14 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                 raise UnboundLocalError(
                     f"{name} returns local variable '{leaf.name}', which has no "
                     "value on the path taken")
-        out_info["constants"] = [GRAPH_OUTPUT if isinstance(o, torch.Tensor) else o
-                                 for o in out_leaves]
+        # A symbolic number (a size under a symbolic trace, `int(t)` of a traced tensor) is a
+        # value of this call, not a constant: the graph outputs it as a 0-d tensor, and the
+        # replay gives back the Python number (a SymInt left as a constant would escape).
+        out_info["constants"] = [
+            _SYMBOLIC[type(o)][0] if type(o) in _SYMBOLIC else
+            GRAPH_OUTPUT if isinstance(o, torch.Tensor) else o for o in out_leaves]
+        out_leaves = [torch.ops.aten.scalar_tensor.default(o, dtype=_SYMBOLIC[type(o)][1])
+                      if type(o) in _SYMBOLIC else o for o in out_leaves]
         return ([o for o in out_leaves if isinstance(o, torch.Tensor)]
                 + [tensor for _, tensor in changed])
 
@@ -148,9 +174,30 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     # Dynamo, which the inductor backend and users' torch.compile run, refuses a lazy one.
     for submodule in graph_module.modules():
         _LazyGraphModule.force_recompile(submodule)
+    sized = None
+    if dynamic and _sizes_guarded(graph_module):
+        sized = tuple(tuple(leaves[i].shape) for i in tensor_slots)
     return Capture(graph_module, tensor_slots, out_info["spec"], out_info["constants"],
                    out_info["changed"], live, tuple(guards[0]), tuple(guards[1]),
-                   tuple(out_info["writes"]))
+                   tuple(out_info["writes"]), sized)
+
+
+# NOTE [sizes Python code read]
+# A symbolic trace (dynamic=True, None sizes in input_signature) leaves sizes free only while
+# nothing decides on them in Python: `range(x.shape[0])` unrolls for the example's size,
+# `if x.shape[0] > 3:` takes one path, `view(-1, 2)` needs an even size. torch's ShapeEnv
+# records each such decision as a guard and does not check it when the graph runs, so a graph
+# with guards is kept for the traced shapes only; another shape traces again (Function) or is
+# refused (ConcreteFunction), never replayed on the wrong path.
+def _sizes_guarded(graph_module) -> bool:
+    for node in graph_module.graph.nodes:
+        if node.op != "placeholder":
+            break
+        value = node.meta.get("val")
+        shape_env = getattr(getattr(value, "fake_mode", None), "shape_env", None)
+        if shape_env is not None:
+            return bool(shape_env.guards)
+    return False
 
 
 def export(converted, args, kwargs, *, name: str, module=None,

@@ -15,7 +15,7 @@ from autoconv_runtime.errors import user_exception
 from autoconv_runtime.staging import grad_mode, specialize
 
 from . import backends
-from .capture import GRAPH_OUTPUT, Capture
+from .capture import GRAPH_OUTPUT, Capture, PythonOutput
 from .object_paths import follow, store
 from .signature import Signature, signature_of
 
@@ -54,7 +54,7 @@ class ConcreteFunction:
                  out_spec, out_constants, name: str, *, state: ModuleState | None = None,
                  backend: str = "python", input_specs: tuple | None = None,
                  binder: Callable | None = None, changed=(), live=(), bound_self=None,
-                 specialized=(), guards=(), writes=None):
+                 specialized=(), guards=(), writes=None, sized=None):
         self.graph_module = graph_module
         self.signature = signature
         self.backend = backend
@@ -81,6 +81,9 @@ class ConcreteFunction:
         # (see NOTE [specialisation] in autoconv_runtime/staging/specialize.py).
         self.specialized = tuple(specialized)
         self._guards = list(guards)
+        # The input shapes a symbolic trace's graph holds for, where Python code read free
+        # sizes (NOTE [sizes Python code read] in capture.py); None: any matching shape.
+        self._sized = sized
         # The grad mode the trace ran under, where the graph records grad-mode changes (whose
         # restores hold that mode); None where the graph runs the same under either mode.
         self.grad_mode = torch.is_grad_enabled() if grad_mode.sets_grad_mode(graph_module) \
@@ -94,7 +97,7 @@ class ConcreteFunction:
         return cls(capture.graph_module, signature, capture.tensor_slots, capture.out_spec,
                    capture.out_constants, name, changed=capture.changed, live=capture.live,
                    specialized=capture.specialized, guards=capture.guards,
-                   writes=capture.writes, **options)
+                   writes=capture.writes, sized=capture.sized, **options)
 
     @property
     def graph(self) -> torch.fx.Graph:
@@ -138,7 +141,9 @@ class ConcreteFunction:
         if self._single_tensor:
             return outputs[0]
         outputs = iter(outputs)
-        leaves = [next(outputs) if c is GRAPH_OUTPUT else c for c in self._out_constants]
+        leaves = [next(outputs) if c is GRAPH_OUTPUT else
+                  c.kind(next(outputs).item()) if isinstance(c, PythonOutput) else c
+                  for c in self._out_constants]
         return pytree.tree_unflatten(leaves, self._out_spec)
 
     def _write_back(self, outputs, args, kwargs):
@@ -151,6 +156,11 @@ class ConcreteFunction:
             store(roots, path, next(tensors) if value is GRAPH_OUTPUT else value)
         return outputs[:count]
 
+    def fits_sizes(self, leaves) -> bool:
+        """Whether the graph holds for these argument leaves' shapes (see `_sized`)."""
+        return self._sized is None or all(
+            tuple(leaves[i].shape) == shape for i, shape in zip(self._tensor_slots, self._sized))
+
     def _inputs(self, leaves) -> list:
         tensors = [leaves[i] for i in self._tensor_slots]
         if self._state is not None:  # parameters and buffers are read live
@@ -160,6 +170,12 @@ class ConcreteFunction:
     def __call__(self, *args, **kwargs):
         if self._input_specs is not None:
             leaves = _check_input_signature(self.__name__, self._input_specs, args, kwargs)
+            if not self.fits_sizes(leaves):
+                raise TypeError(
+                    f"{self.__name__}'s graph holds for input shapes {list(self._sized)} only: "
+                    "its Python code decided on a free size while tracing (`range(x.shape[0])`, "
+                    "a condition on a size, a reshape); call the autoconv Function instead, "
+                    "which traces each such shape")
         else:
             if self._bind is not None:
                 args, kwargs = self._bind(args, kwargs)

@@ -164,10 +164,12 @@ class Function(targets.Wraps):
             return self.python_function(*args, **kwargs)
         if self.input_signature is not None:
             concrete = self._pinned or self.get_concrete_function(*self.input_signature)
-            if not concrete._guards:
-                return concrete(*args, **kwargs)
-            return self._run_guarded(concrete, concrete.signature, list(args),
-                                     lambda c: c(*args, **kwargs))
+            if concrete._sized is None or (not kwargs and concrete.fits_sizes(args)):
+                if not concrete._guards:
+                    return concrete(*args, **kwargs)
+                return self._run_guarded(concrete, concrete.signature, list(args),
+                                         lambda c: c(*args, **kwargs))
+            # the pinned graph holds for the example's sizes only: a graph per signature
         args, kwargs = self._bind(args, kwargs)
         signature, leaves = signature_of(args, kwargs, self._extra())
         concrete = self._cache.get(signature)

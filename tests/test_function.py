@@ -91,6 +91,32 @@ def test_input_signature_traces_once_for_any_matching_size():
     assert f.get_concrete_function() is f.concrete_functions[0]
 
 
+def _weighted_sum(x):
+    s = torch.zeros(())
+    for i in range(x.shape[0]):  # unrolled: the trace reads the free size
+        s = s + x[i] * (i + 1)
+    return s, x.shape[0] // 2
+
+
+def _by_length(x):
+    if x.shape[0] > 3:  # a size decided in Python
+        return x.sum() * 2
+    return x.sum() * 3
+
+
+def test_input_signature_graph_that_read_a_free_size_is_not_replayed_on_another():
+    # tester t8 repro_16: the graph traced on the spec's example (size 2) was replayed for
+    # every length, silently (weighted_sum(ones(5)) gave 3.0, not 15.0).
+    for fn in (_weighted_sum, _by_length):
+        f = autoconv.autoconv(fn, input_signature=[TensorSpec((None,))])
+        for n in (2, 5, 1, 4, 5):
+            x = torch.arange(1.0, n + 1)
+            torch.testing.assert_close(f(x), fn(x))
+        assert f.trace_count == 4  # one per length: each graph holds for its own
+        with pytest.raises(TypeError, match=r"holds for input shapes \[\(2,\)\] only"):
+            f.get_concrete_function()(torch.ones(5))
+
+
 def test_input_signature_mismatch_names_argument():
     f = autoconv.autoconv(clipped_scale, input_signature=[TensorSpec((3,)), TensorSpec((3,))])
     with pytest.raises(TypeError, match=r"argument 1 .* expected shape \[3\], got \[4\]"):
@@ -365,3 +391,16 @@ def test_returning_a_variable_unbound_on_the_path_taken_raises():
     torch.testing.assert_close(f(torch.ones(2), 1), torch.ones(2))
     with pytest.raises(UnboundLocalError, match="'y'"):
         f(torch.ones(2), -2)
+
+
+def test_a_python_number_computed_from_traced_values_is_returned_as_that_number():
+    # tester t8 repro_1: `int(x.sum())` returned a torch.SymInt ("2*u0 + 1") from the graph.
+    def f_int(x):
+        k = int(x.sum())
+        return k * 2 + 1, float(x.sum()) / 2
+
+    f = autoconv.autoconv(f_int)
+    for x in (torch.tensor([1.25, 1.5]), torch.tensor([-2.7, 0.4])):
+        got = f(x)
+        assert got == f_int(x) and type(got[0]) is int and type(got[1]) is float
+    assert f.trace_count == 1
