@@ -45,17 +45,20 @@ def _keep_state(count):
     return lambda *values: values[:count]
 
 
-def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept=None):
+def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept=None,
+            renewed=None):
     """`if cond: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)`.
 
     Returns the new state. `if_false` is None for an `if` without `else`. `inputs` are the
     values the branches read; a branch may update in place those at the positions in `updated`
     ((position, name) pairs). The branches only update in place (never rebind) the state at
-    the positions in `kept` (NOTE [state updated in place]).
+    the positions in `kept` (NOTE [state updated in place]); they may update in place and
+    rebind the state at the positions in `renewed` (NOTE [state updated in place, then
+    rebound]).
     """
     if kept:
-        return _kept(state, if_stmt(cond, if_true, if_false, state, names, inputs, updated),
-                     kept)
+        return _kept(state, if_stmt(cond, if_true, if_false, state, names, inputs, updated,
+                                    renewed=renewed), kept)
     if is_staged(cond):
         cond = as_staged_tensor(cond)
         staged_false = if_false or _keep_state(len(state))
@@ -64,6 +67,10 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         if written:  # NOTE [inputs updated in place]
             bodies, staged_state, staged_names = _updating_inputs(
                 ((b, True) for b in bodies), state, names, inputs, written)
+        renewing = _renewing(renewed, state)
+        if renewing:  # NOTE [state updated in place, then rebound]
+            bodies, staged_state, staged_names = _giving_back(
+                bodies, staged_state, staged_names, renewing, state, names)
         try:
             out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond, inputs)
         except StagingError as refused:
@@ -77,7 +84,9 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             cond = _specialized(cond, "if statement", _branch_raised(raised, "if statement"))
             out = None
         if out is not None:
-            return _written_back(out, len(state), inputs, written)
+            _renewed_back(out[len(staged_state) - len(renewing):], renewing, state)
+            return _written_back(out[:len(staged_state) - len(renewing)], len(state), inputs,
+                                 written)
     if cond:
         return if_true(*state, *inputs)
     return if_false(*state, *inputs) if if_false is not None else state
@@ -117,6 +126,49 @@ def _kept(before, after, kept):
             old.copy_(new)
             after[i] = old
     return tuple(after)
+
+
+# NOTE [state updated in place, then rebound]
+# `if c > 0: x += 1; x = x * 2` updates the object `x` held before the statement (the caller's
+# argument, say), then binds `x` to a new tensor. The statement's result for `x` is the new
+# one, and the update of the old object would be lost (its bodies work on copies of their
+# state). Where the bodies may do both to a state name (the converter's `renewed=`), each body
+# also gives back the copy it got for the name, updated or not, as an extra output; after the
+# statement that is written back into the object the name held before it (`copy_`), as for
+# inputs updated in place. (A loop's later iterations update objects its body made, which no
+# one else holds: `renewed=` is for `if` only.)
+
+
+def _renewing(renewed, state) -> tuple:
+    """The positions among `renewed` holding tensors that can be written back (not a number's
+    stand-in, NOTE [number stand-ins])."""
+    return tuple(i for i in renewed or () if isinstance(state[i], torch.Tensor)
+                 and not augmented.is_stand_in(state[i]))
+
+
+def _giving_back(bodies, staged_state, staged_names, renewing, state, names):
+    """The bodies, state and names of a statement whose bodies also return the copies they got
+    of the state at the positions `renewing` (extra slots at the end of the state, started
+    with the objects before the statement)."""
+    count, extra = len(staged_state), len(renewing)
+
+    def giving_back(body):
+        def run(*args):
+            out = body(*args[:count], *args[count + extra:])
+            return (*out, *(args[i] for i in renewing))
+
+        return run
+
+    return (tuple(giving_back(b) for b in bodies),
+            (*staged_state, *(state[i] for i in renewing)),
+            (*staged_names, *(f"<{names[i]} before>" for i in renewing)))
+
+
+def _renewed_back(outs, renewing, state) -> None:
+    for i, new in zip(renewing, outs):
+        old = state[i]
+        if isinstance(new, torch.Tensor) and new is not old and _writable(old, new):
+            old.copy_(new)
 
 
 def _writable(old, new) -> bool:
@@ -161,6 +213,31 @@ def _branch_raised(error, statement) -> StagingError:
         "under a tensor condition outside a `try` becomes a check in the graph)")
     refused.__cause__ = error
     return refused
+
+
+# NOTE [a loop body that raises while traced]
+# A staged loop traces its body once, whatever the data, as a staged `if` traces both branches.
+# A body that raises an exception of the user's while traced (a call that fails on traced
+# values, `t.numpy()`, or a `raise` inside a `try`) raised it on every input, where Python may
+# not run the body (or not that part of it) at all; a `try` around the loop then made its
+# handler's value the graph (silently wrong). A loop cannot be specialised as an `if` is (its
+# test is read again each iteration): the exception becomes a StagingError, which converted
+# `except` handlers let through (ac.reraise_staging_error), with the exception as its cause.
+# torch's own tracing signals (data-dependent guards ...) and autoconv's pass unchanged.
+
+
+def _refuse_raised_in_a_loop(raised, statement) -> None:
+    """Raise the StagingError for `raised`, an exception of the loop body's; return where it
+    passes unchanged."""
+    if _raised_in_a_branch(raised) and not type(raised).__module__.startswith("torch"):
+        refused = StagingError(
+            statement,
+            f"the loop body raises {type(raised).__name__}({str(raised)[:80]!r}) while it is "
+            "traced (a call that fails on the traced values, or a `raise` inside a `try`), and "
+            "a staged loop traces its body whatever the data",
+            "Compute that value outside the loop, or with torch operations; a `raise` under a "
+            "tensor condition outside a `try` becomes a check in the graph")
+        raise refused from raised
 
 
 def reraise_staging_error() -> None:
@@ -235,8 +312,12 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             if written:  # NOTE [inputs updated in place]
                 bodies, staged_state, staged_names = _updating_inputs(
                     ((test, False), (body, True)), state, names, inputs, written)
-            out = staging.stage_while(*bodies, staged_state, staged_names, like, inputs,
-                                      trips=bound)
+            try:
+                out = staging.stage_while(*bodies, staged_state, staged_names, like, inputs,
+                                          trips=bound)
+            except Exception as raised:  # NOTE [a loop body that raises while traced]
+                _refuse_raised_in_a_loop(raised, "while loop")
+                raise
             return _written_back(out, len(state), inputs, written)
         if not go:
             return state
@@ -481,8 +562,12 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     if written:  # NOTE [inputs updated in place]
         bodies, loop_state, loop_names = _updating_inputs(
             ((test, False), (step, True)), loop_state, loop_names, loop_inputs, written)
-    out = staging.stage_while(*bodies, loop_state, loop_names, like, loop_inputs, "for loop",
-                              trips=trips)
+    try:
+        out = staging.stage_while(*bodies, loop_state, loop_names, like, loop_inputs, "for loop",
+                                  trips=trips)
+    except Exception as raised:  # NOTE [a loop body that raises while traced]
+        _refuse_raised_in_a_loop(raised, "for loop")
+        raise
     return _written_back(out, len(state) + 1, loop_inputs, written)[1:]
 
 
@@ -522,6 +607,11 @@ def if_exp(cond, if_true, if_false, inputs=()):
             return _staged_if_exp(cond, if_true, if_false, inputs)
         except StagingError as error:
             cond = _specialized(as_staged_tensor(cond), "conditional expression", error)
+        except Exception as raised:  # NOTE [a branch that raises while traced]
+            if not _raised_in_a_branch(raised):
+                raise
+            cond = _specialized(as_staged_tensor(cond), "conditional expression",
+                                _branch_raised(raised, "conditional expression"))
     return if_true(*inputs) if cond else if_false(*inputs)
 
 
@@ -669,6 +759,29 @@ def raise_(exc, *cause):
     if not context.probing():
         never = torch.zeros((), dtype=torch.bool)
         torch._assert_async(never, graph_error_message(exc))
+
+
+def ld(value, bound, name):
+    """A read of the local `name` where a loop may have left it unbound; `bound` is its flag
+    (autoconv/converters/unbound.py). Returns `value`.
+
+    Raises UnboundLocalError, as Python's read would, when `bound` is false; a traced flag
+    becomes a graph assertion that raises it when the graph runs (nothing raises while
+    tracing; a torch.export program or a torch.compile'd function raises RuntimeError
+    "UnboundLocalError: ...", NOTE [exceptions raised by graphs]).
+    """
+    if bound is True:
+        return value
+    error = UnboundLocalError(
+        f"cannot access local variable '{name}' where it is not associated with a value")
+    if is_staged(bound):
+        if not context.probing():
+            torch._assert_async(staging.as_predicate(as_staged_tensor(bound), "read"),
+                                graph_error_message(error))
+        return value
+    if not bound:
+        raise error
+    return value
 
 
 def assigns_outside(kind, *names):

@@ -98,6 +98,10 @@ class ControlFlowConverter(Converter):
             bound_before = any(at is None or line < at for line in others) or bool(
                 getattr(self, "loop_depth", 0) and others) or name in self._carried()
             template = _KEEP_IF_BOUND if bound_before else "name = ac.Undefined(label)"
+            if name in getattr(self, "checked", ()):
+                # its reads check its bound flag (converters/unbound.py): the loop need not
+                template = template.replace("ac.Undefined(label)",
+                                            "ac.Undefined(label, checked=True)")
             stmts += templates.replace(template, name=name,
                                        label=gast.Constant(value=name, kind=None),
                                        ac=self.ctx.runtime)
@@ -212,6 +216,8 @@ class ControlFlowConverter(Converter):
         outer_depth, self.loop_depth = getattr(self, "loop_depth", 0), 0
         outer_states, self.loop_states = getattr(self, "loop_states", []), []
         outer_captured = getattr(self, "captured", set())
+        outer_checked, self.checked = (getattr(self, "checked", set()),
+                                       getattr(node, "_autoconv_checked", set()))
         args = node.args
         params = {a.id for a in args.posonlyargs + args.args + args.kwonlyargs
                   + [args.vararg, args.kwarg] if a is not None}
@@ -221,6 +227,7 @@ class ControlFlowConverter(Converter):
         self.scope_declared, self.function_sites = outer, outer_sites
         self.loop_depth, self.loop_states = outer_depth, outer_states
         self.captured = outer_captured
+        self.checked = outer_checked
         return node
 
     def _shared(self, node, state, inputs, inside):
@@ -477,7 +484,10 @@ def _in_place_arguments(node, state, inputs):
     - `updated=((position, name), ...)`: the inputs they may update in place, which the runtime
       carries as state and writes back;
     - `kept=(position, ...)`: the state they update in place only, never rebinding the name
-      (`x += 1`, `x[i] = 0`), whose object the runtime writes back to and keeps bound.
+      (`x += 1`, `x[i] = 0`), whose object the runtime writes back to and keeps bound;
+    - `renewed=(position, ...)`, for an `if`: the state they may update in place and also
+      rebind (`x += 1; x = x * 2`), whose object before the statement the runtime writes the
+      in-place updates back to.
     """
     trailing, subs = [], {}
     shown = getattr(node, "_autoconv_aliases", {})  # an attribute alias by its chain
@@ -496,6 +506,12 @@ def _in_place_arguments(node, state, inputs):
         trailing.append("kept=kept")
         subs["kept"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in kept],
                                   ctx=gast.Load())
+    renewed = [i for i, name in enumerate(state)
+               if name in updates and name in node._autoconv_rebound]
+    if renewed and isinstance(node, gast.If):
+        trailing.append("renewed=renewed")
+        subs["renewed"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in renewed],
+                                     ctx=gast.Load())
     return ", ".join(trailing), subs
 
 
