@@ -135,8 +135,9 @@ def _kept(before, after, kept):
 # state). Where the bodies may do both to a state name (the converter's `renewed=`), each body
 # also gives back the copy it got for the name, updated or not, as an extra output; after the
 # statement that is written back into the object the name held before it (`copy_`), as for
-# inputs updated in place. (A loop's later iterations update objects its body made, which no
-# one else holds: `renewed=` is for `if` only.)
+# inputs updated in place. A loop whose every iteration rebinds the name (the converter passes
+# `renewed=` for a loop only then) writes back what its first iteration did to the object: the
+# later ones update objects the body made, which no one else holds.
 
 
 def _renewing(renewed, state) -> tuple:
@@ -162,6 +163,43 @@ def _giving_back(bodies, staged_state, staged_names, renewing, state, names):
     return (tuple(giving_back(b) for b in bodies),
             (*staged_state, *(state[i] for i in renewing)),
             (*staged_names, *(f"<{names[i]} before>" for i in renewing)))
+
+
+def _giving_back_first(bodies, loop_state, loop_names, renewing, offset, state, names):
+    """For a loop whose every iteration rebinds the state at the positions `renewing`: extra
+    slots holding what the object before the loop becomes (the first iteration's copy after
+    it, updated or not), and whether the iteration is the first (the later ones update objects
+    the body made). `offset`: where the statement's state starts in the loop's (after an
+    index)."""
+    (test, body), count, extra = bodies, len(loop_state), len(renewing)
+
+    def loop_test(*args):
+        return test(*args[:count], *args[count + extra + 1:])
+
+    def loop_body(*args):
+        first = args[count + extra]
+        given = [args[offset + i] for i in renewing]
+        out = body(*args[:count], *args[count + extra + 1:])
+        # (an iteration whose trace left the name bound to its object did not rebind it)
+        still = any(out[offset + i] is g for i, g in zip(renewing, given))
+        return (*out, *(torch.where(first, g, before)
+                        for g, before in zip(given, args[count: count + extra])),
+                first if still else torch.zeros_like(first))
+
+    like = state[renewing[0]]
+    return ((loop_test, loop_body),
+            (*loop_state, *(state[i] for i in renewing),
+             torch.ones((), dtype=torch.bool, device=like.device)),
+            (*loop_names, *(f"<{names[i]} before>" for i in renewing), "<first iteration>"))
+
+
+def _first_back(out, renewing, state) -> tuple:
+    """The loop's state without the slots `_giving_back_first` added, written back."""
+    if not renewing:
+        return out
+    count = len(out) - len(renewing) - 1
+    _renewed_back(out[count: count + len(renewing)], renewing, state)
+    return tuple(out[:count])
 
 
 def _renewed_back(outs, renewing, state) -> None:
@@ -292,16 +330,19 @@ def _written_back(out, count, inputs, written):
     return tuple(out[:count])
 
 
-def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, kept=None):
+def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, kept=None,
+               renewed=None):
     """`while test(*state, *inputs): state = body(*state, *inputs)`; returns the state.
 
     The loop runs in Python while the test gives Python values; the first time it gives a traced
     tensor, the rest of the loop is staged as one torch.while_loop. `trips(*state, *inputs)`
     gives bounds on the trips left (`trips_bound`s, None where unknown), the least of which
-    sizes the lists a staged loop grows. `updated` and `kept` are as for `if_stmt`.
+    sizes the lists a staged loop grows. `updated` and `kept` are as for `if_stmt`; `renewed`
+    too, for state every iteration rebinds (NOTE [state updated in place, then rebound]).
     """
     if kept:
-        return _kept(state, while_stmt(test, body, state, names, inputs, trips, updated), kept)
+        return _kept(state, while_stmt(test, body, state, names, inputs, trips, updated,
+                                       renewed=renewed), kept)
     while True:
         go = test(*state, *inputs)
         if is_staged(go):
@@ -312,12 +353,17 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             if written:  # NOTE [inputs updated in place]
                 bodies, staged_state, staged_names = _updating_inputs(
                     ((test, False), (body, True)), state, names, inputs, written)
+            renewing = _renewing(renewed, state)
+            if renewing:  # NOTE [state updated in place, then rebound]
+                bodies, staged_state, staged_names = _giving_back_first(
+                    bodies, staged_state, staged_names, renewing, 0, state, names)
             try:
                 out = staging.stage_while(*bodies, staged_state, staged_names, like, inputs,
                                           trips=bound)
             except Exception as raised:  # NOTE [a loop body that raises while traced]
                 _refuse_raised_in_a_loop(raised, "while loop")
                 raise
+            out = _first_back(out, renewing, state)
             return _written_back(out, len(state), inputs, written)
         if not go:
             return state
@@ -388,7 +434,8 @@ def _is_int(value) -> bool:
     return type(value) is int or isinstance(value, torch.SymInt)
 
 
-def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None):
+def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None,
+             renewed=None):
     """`for item in iterable: if not extra_test(*state, *inputs): break;
     state = body(item, *state, *inputs)`.
 
@@ -398,8 +445,8 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     `updated` and `kept` are as for `if_stmt`.
     """
     if kept:
-        return _kept(state, for_stmt(iterable, extra_test, body, state, names, inputs, updated),
-                     kept)
+        return _kept(state, for_stmt(iterable, extra_test, body, state, names, inputs, updated,
+                                     renewed=renewed), kept)
     if isinstance(iterable, lists.StagedList):  # a list grown by a staged statement
         sequence = (lambda like: iterable.count), lists.item_at
     else:
@@ -407,7 +454,7 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     if sequence is not None:
         try:
             return _stage_for(sequence, extra_test, body, state, names, iterable, inputs,
-                              updated)
+                              updated, renewed)
         except GuardOnDataDependentSymNode:
             # The body needs a Python value of the staged loop's index or item (a slice
             # `k[..., :i + 1]`, `range(i)`): where the loop's length is known while tracing,
@@ -521,7 +568,8 @@ def _guarded_body(body, extra_test, item, state, names, inputs, updated=None):
     return body(item, *state, *inputs)
 
 
-def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated=None):
+def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated=None,
+               renewed=None):
     length_of, item_of = sequence
     like = _tensor_in(iterable)
     length = trips = length_of(like)
@@ -562,12 +610,17 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     if written:  # NOTE [inputs updated in place]
         bodies, loop_state, loop_names = _updating_inputs(
             ((test, False), (step, True)), loop_state, loop_names, loop_inputs, written)
+    renewing = _renewing(renewed, state)
+    if renewing:  # NOTE [state updated in place, then rebound]
+        bodies, loop_state, loop_names = _giving_back_first(
+            bodies, loop_state, loop_names, renewing, 1, state, names)
     try:
         out = staging.stage_while(*bodies, loop_state, loop_names, like, loop_inputs, "for loop",
                                   trips=trips)
     except Exception as raised:  # NOTE [a loop body that raises while traced]
         _refuse_raised_in_a_loop(raised, "for loop")
         raise
+    out = _first_back(out, renewing, state)
     return _written_back(out, len(state) + 1, loop_inputs, written)[1:]
 
 
