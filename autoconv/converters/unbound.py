@@ -264,6 +264,9 @@ class _Rewrite:
     def body(self, stmts):
         out = []
         for stmt in stmts:
+            if isinstance(stmt, _SCOPES):  # a scope of its own (its names are not flagged)
+                out.append(stmt)
+                continue
             for name in self.checks.get(id(stmt), ()):
                 out.append(gast.Expr(value=self.ld(name)))
             self._wrap(stmt)

@@ -44,8 +44,9 @@ _INT_LOCALS = ("p", "q")
 UNBOUND = "m"  # see _Generator.maybe_unbound
 # Constructs that hit known, unfixed bugs (each has a strict-xfail regression in
 # tests/fuzz/regressions/); the generator leaves them out unless asked, so that new bugs stand out.
-# None is open ("maybe_unbound", a variable only loops bind, has its bound flag now): "chain" (chained comparisons) and "mixed_and_or" (an int tensor operand of
-# and / or in a condition) were fixed; see chained_compare_in_nested_if.py and and_*.py there.
+# None is open: "chain" (chained comparisons) and "mixed_and_or" (an int tensor operand of
+# and / or in a condition) were fixed; see chained_compare_in_nested_if.py and and_*.py there;
+# so was "maybe_unbound" (a variable only loops bind: its bound flag, unbound_in_staged_if_*).
 KNOWN_BUGS = frozenset()
 # Exception types programs raise; the runner accepts these as outcomes.
 RAISES = ("ValueError", "UnboundLocalError")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import autoconv
-from tests.support import Calling, assert_same_result, function_from_source
+from support import Calling, assert_same_result, function_from_source
 
 T = torch.tensor
 MESSAGE = "cannot access local variable '{}' where it is not associated with a value"
