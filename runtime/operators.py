@@ -259,8 +259,10 @@ def _branch_raised(error, statement) -> StagingError:
 # values, `t.numpy()`, or a `raise` inside a `try`) raised it on every input, where Python may
 # not run the body (or not that part of it) at all; a `try` around the loop then made its
 # handler's value the graph (silently wrong). A loop cannot be specialised as an `if` is (its
-# test is read again each iteration): the exception becomes a StagingError, which converted
-# `except` handlers let through (ac.reraise_staging_error), with the exception as its cause.
+# test is read again each iteration): inside a `try` of the same function (the converter's
+# `caught=True`), the exception becomes a StagingError, which converted `except` handlers let
+# through (ac.reraise_staging_error), with the exception as its cause. Elsewhere it stays as
+# it is, at the user's line (a `try` in a calling function is not seen).
 # torch's own tracing signals (data-dependent guards ...) and autoconv's pass unchanged.
 
 
@@ -331,7 +333,7 @@ def _written_back(out, count, inputs, written):
 
 
 def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, kept=None,
-               renewed=None):
+               renewed=None, caught=False):
     """`while test(*state, *inputs): state = body(*state, *inputs)`; returns the state.
 
     The loop runs in Python while the test gives Python values; the first time it gives a traced
@@ -339,10 +341,12 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
     gives bounds on the trips left (`trips_bound`s, None where unknown), the least of which
     sizes the lists a staged loop grows. `updated` and `kept` are as for `if_stmt`; `renewed`
     too, for state every iteration rebinds (NOTE [state updated in place, then rebound]).
+    `caught`: a `try` of the function encloses the loop (NOTE [a loop body that raises while
+    traced]).
     """
     if kept:
         return _kept(state, while_stmt(test, body, state, names, inputs, trips, updated,
-                                       renewed=renewed), kept)
+                                       renewed=renewed, caught=caught), kept)
     while True:
         go = test(*state, *inputs)
         if is_staged(go):
@@ -361,7 +365,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                 out = staging.stage_while(*bodies, staged_state, staged_names, like, inputs,
                                           trips=bound)
             except Exception as raised:  # NOTE [a loop body that raises while traced]
-                _refuse_raised_in_a_loop(raised, "while loop")
+                if caught:
+                    _refuse_raised_in_a_loop(raised, "while loop")
                 raise
             out = _first_back(out, renewing, state)
             return _written_back(out, len(state), inputs, written)
@@ -435,7 +440,7 @@ def _is_int(value) -> bool:
 
 
 def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None,
-             renewed=None):
+             renewed=None, caught=False):
     """`for item in iterable: if not extra_test(*state, *inputs): break;
     state = body(item, *state, *inputs)`.
 
@@ -446,7 +451,7 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     """
     if kept:
         return _kept(state, for_stmt(iterable, extra_test, body, state, names, inputs, updated,
-                                     renewed=renewed), kept)
+                                     renewed=renewed, caught=caught), kept)
     if isinstance(iterable, lists.StagedList):  # a list grown by a staged statement
         sequence = (lambda like: iterable.count), lists.item_at
     else:
@@ -454,7 +459,7 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     if sequence is not None:
         try:
             return _stage_for(sequence, extra_test, body, state, names, iterable, inputs,
-                              updated, renewed)
+                              updated, renewed, caught)
         except GuardOnDataDependentSymNode:
             # The body needs a Python value of the staged loop's index or item (a slice
             # `k[..., :i + 1]`, `range(i)`): where the loop's length is known while tracing,
@@ -569,7 +574,7 @@ def _guarded_body(body, extra_test, item, state, names, inputs, updated=None):
 
 
 def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated=None,
-               renewed=None):
+               renewed=None, caught=False):
     length_of, item_of = sequence
     like = _tensor_in(iterable)
     length = trips = length_of(like)
@@ -618,7 +623,8 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         out = staging.stage_while(*bodies, loop_state, loop_names, like, loop_inputs, "for loop",
                                   trips=trips)
     except Exception as raised:  # NOTE [a loop body that raises while traced]
-        _refuse_raised_in_a_loop(raised, "for loop")
+        if caught:
+            _refuse_raised_in_a_loop(raised, "for loop")
         raise
     out = _first_back(out, renewing, state)
     return _written_back(out, len(state) + 1, loop_inputs, written)[1:]

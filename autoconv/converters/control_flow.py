@@ -512,6 +512,8 @@ def _in_place_arguments(node, state, inputs):
     renewed = [i for i, name in enumerate(state)
                if name in updates and name in node._autoconv_rebound
                and (isinstance(node, gast.If) or name in node._autoconv_always_rebound)]
+    if getattr(node, "_autoconv_in_try", False):
+        trailing.append("caught=True")
     if renewed:
         trailing.append("renewed=renewed")
         subs["renewed"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in renewed],
