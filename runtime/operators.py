@@ -81,7 +81,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         except Exception as raised:  # NOTE [a branch that raises while traced]
             if not _raised_in_a_branch(raised):
                 raise
-            cond = _specialized(cond, "if statement", _branch_raised(raised, "if statement"))
+            cond = _specialized_raising(cond, raised)
             out = None
         if out is not None:
             _renewed_back(out[len(staged_state) - len(renewing):], renewing, state)
@@ -278,6 +278,21 @@ def _refuse_raised_in_a_loop(raised, statement) -> None:
             "Compute that value outside the loop, or with torch operations; a `raise` under a "
             "tensor condition outside a `try` becomes a check in the graph")
         raise refused from raised
+
+
+def _specialized_raising(cond, raised) -> bool:
+    """The value an `if` whose branch raised `raised` while traced follows (NOTE [a branch
+    that raises while traced]). Where it cannot be specialised, torch's data-dependent error
+    (Python code asked for a traced value: `float(t)` in a function that runs unconverted)
+    goes on as it is, and the entry point names the line that asked (autoconv/tracebacks.py)
+    rather than the branch."""
+    refused = _branch_raised(raised, "if statement")
+    try:
+        return _specialized(cond, "if statement", refused)
+    except StagingError as error:
+        if error is refused and isinstance(raised, GuardOnDataDependentSymNode):
+            raise raised from None
+        raise
 
 
 def reraise_staging_error() -> None:
