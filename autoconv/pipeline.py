@@ -13,6 +13,7 @@ from .converters.logical import LogicalConverter
 from .converters.raises import RaiseConverter
 from .converters.returns import ReturnConverter
 from .converters.subscripts import SubscriptConverter
+from .converters.unbound import BoundFlagConverter
 
 PASSES = (
     # First, while every call in the tree is the user's: later passes add runtime calls.
@@ -20,6 +21,9 @@ PASSES = (
     ListConverter,
     CallConverter,
     SubscriptConverter,
+    # Before the lowerings of asserts, jumps and `and` / `or`: its flags and checked reads are
+    # then variables and calls as any other (it follows the jumps itself).
+    BoundFlagConverter,
     AssertConverter,
     # Before the jump lowerings: a raise becomes a return, which they lower.
     RaiseConverter,

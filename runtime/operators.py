@@ -45,17 +45,20 @@ def _keep_state(count):
     return lambda *values: values[:count]
 
 
-def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept=None):
+def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept=None,
+            renewed=None):
     """`if cond: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)`.
 
     Returns the new state. `if_false` is None for an `if` without `else`. `inputs` are the
     values the branches read; a branch may update in place those at the positions in `updated`
     ((position, name) pairs). The branches only update in place (never rebind) the state at
-    the positions in `kept` (NOTE [state updated in place]).
+    the positions in `kept` (NOTE [state updated in place]); they may update in place and
+    rebind the state at the positions in `renewed` (NOTE [state updated in place, then
+    rebound]).
     """
     if kept:
-        return _kept(state, if_stmt(cond, if_true, if_false, state, names, inputs, updated),
-                     kept)
+        return _kept(state, if_stmt(cond, if_true, if_false, state, names, inputs, updated,
+                                    renewed=renewed), kept)
     if is_staged(cond):
         cond = as_staged_tensor(cond)
         staged_false = if_false or _keep_state(len(state))
@@ -64,6 +67,10 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         if written:  # NOTE [inputs updated in place]
             bodies, staged_state, staged_names = _updating_inputs(
                 ((b, True) for b in bodies), state, names, inputs, written)
+        renewing = _renewing(renewed, state)
+        if renewing:  # NOTE [state updated in place, then rebound]
+            bodies, staged_state, staged_names = _giving_back(
+                bodies, staged_state, staged_names, renewing, state, names)
         try:
             out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond, inputs)
         except StagingError as refused:
@@ -77,7 +84,9 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             cond = _specialized_raising(cond, raised)
             out = None
         if out is not None:
-            return _written_back(out, len(state), inputs, written)
+            _renewed_back(out[len(staged_state) - len(renewing):], renewing, state)
+            return _written_back(out[:len(staged_state) - len(renewing)], len(state), inputs,
+                                 written)
     if cond:
         return if_true(*state, *inputs)
     return if_false(*state, *inputs) if if_false is not None else state
@@ -117,6 +126,87 @@ def _kept(before, after, kept):
             old.copy_(new)
             after[i] = old
     return tuple(after)
+
+
+# NOTE [state updated in place, then rebound]
+# `if c > 0: x += 1; x = x * 2` updates the object `x` held before the statement (the caller's
+# argument, say), then binds `x` to a new tensor. The statement's result for `x` is the new
+# one, and the update of the old object would be lost (its bodies work on copies of their
+# state). Where the bodies may do both to a state name (the converter's `renewed=`), each body
+# also gives back the copy it got for the name, updated or not, as an extra output; after the
+# statement that is written back into the object the name held before it (`copy_`), as for
+# inputs updated in place. A loop whose every iteration rebinds the name (the converter passes
+# `renewed=` for a loop only then) writes back what its first iteration did to the object: the
+# later ones update objects the body made, which no one else holds.
+
+
+def _renewing(renewed, state) -> tuple:
+    """The positions among `renewed` holding tensors that can be written back (not a number's
+    stand-in, NOTE [number stand-ins])."""
+    return tuple(i for i in renewed or () if isinstance(state[i], torch.Tensor)
+                 and not augmented.is_stand_in(state[i]))
+
+
+def _giving_back(bodies, staged_state, staged_names, renewing, state, names):
+    """The bodies, state and names of a statement whose bodies also return the copies they got
+    of the state at the positions `renewing` (extra slots at the end of the state, started
+    with the objects before the statement)."""
+    count, extra = len(staged_state), len(renewing)
+
+    def giving_back(body):
+        def run(*args):
+            out = body(*args[:count], *args[count + extra:])
+            return (*out, *(args[i] for i in renewing))
+
+        return run
+
+    return (tuple(giving_back(b) for b in bodies),
+            (*staged_state, *(state[i] for i in renewing)),
+            (*staged_names, *(f"<{names[i]} before>" for i in renewing)))
+
+
+def _giving_back_first(bodies, loop_state, loop_names, renewing, offset, state, names):
+    """For a loop whose every iteration rebinds the state at the positions `renewing`: extra
+    slots holding what the object before the loop becomes (the first iteration's copy after
+    it, updated or not), and whether the iteration is the first (the later ones update objects
+    the body made). `offset`: where the statement's state starts in the loop's (after an
+    index)."""
+    (test, body), count, extra = bodies, len(loop_state), len(renewing)
+
+    def loop_test(*args):
+        return test(*args[:count], *args[count + extra + 1:])
+
+    def loop_body(*args):
+        first = args[count + extra]
+        given = [args[offset + i] for i in renewing]
+        out = body(*args[:count], *args[count + extra + 1:])
+        # (an iteration whose trace left the name bound to its object did not rebind it)
+        still = any(out[offset + i] is g for i, g in zip(renewing, given))
+        return (*out, *(torch.where(first, g, before)
+                        for g, before in zip(given, args[count: count + extra])),
+                first if still else torch.zeros_like(first))
+
+    like = state[renewing[0]]
+    return ((loop_test, loop_body),
+            (*loop_state, *(state[i] for i in renewing),
+             torch.ones((), dtype=torch.bool, device=like.device)),
+            (*loop_names, *(f"<{names[i]} before>" for i in renewing), "<first iteration>"))
+
+
+def _first_back(out, renewing, state) -> tuple:
+    """The loop's state without the slots `_giving_back_first` added, written back."""
+    if not renewing:
+        return out
+    count = len(out) - len(renewing) - 1
+    _renewed_back(out[count: count + len(renewing)], renewing, state)
+    return tuple(out[:count])
+
+
+def _renewed_back(outs, renewing, state) -> None:
+    for i, new in zip(renewing, outs):
+        old = state[i]
+        if isinstance(new, torch.Tensor) and new is not old and _writable(old, new):
+            old.copy_(new)
 
 
 def _writable(old, new) -> bool:
@@ -161,6 +251,33 @@ def _branch_raised(error, statement) -> StagingError:
         "under a tensor condition outside a `try` becomes a check in the graph)")
     refused.__cause__ = error
     return refused
+
+
+# NOTE [a loop body that raises while traced]
+# A staged loop traces its body once, whatever the data, as a staged `if` traces both branches.
+# A body that raises an exception of the user's while traced (a call that fails on traced
+# values, `t.numpy()`, or a `raise` inside a `try`) raised it on every input, where Python may
+# not run the body (or not that part of it) at all; a `try` around the loop then made its
+# handler's value the graph (silently wrong). A loop cannot be specialised as an `if` is (its
+# test is read again each iteration): inside a `try` of the same function (the converter's
+# `caught=True`), the exception becomes a StagingError, which converted `except` handlers let
+# through (ac.reraise_staging_error), with the exception as its cause. Elsewhere it stays as
+# it is, at the user's line (a `try` in a calling function is not seen).
+# torch's own tracing signals (data-dependent guards ...) and autoconv's pass unchanged.
+
+
+def _refuse_raised_in_a_loop(raised, statement) -> None:
+    """Raise the StagingError for `raised`, an exception of the loop body's; return where it
+    passes unchanged."""
+    if _raised_in_a_branch(raised) and not type(raised).__module__.startswith("torch"):
+        refused = StagingError(
+            statement,
+            f"the loop body raises {type(raised).__name__}({str(raised)[:80]!r}) while it is "
+            "traced (a call that fails on the traced values, or a `raise` inside a `try`), and "
+            "a staged loop traces its body whatever the data",
+            "Compute that value outside the loop, or with torch operations; a `raise` under a "
+            "tensor condition outside a `try` becomes a check in the graph")
+        raise refused from raised
 
 
 def _specialized_raising(cond, raised) -> bool:
@@ -230,16 +347,21 @@ def _written_back(out, count, inputs, written):
     return tuple(out[:count])
 
 
-def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, kept=None):
+def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, kept=None,
+               renewed=None, caught=False):
     """`while test(*state, *inputs): state = body(*state, *inputs)`; returns the state.
 
     The loop runs in Python while the test gives Python values; the first time it gives a traced
     tensor, the rest of the loop is staged as one torch.while_loop. `trips(*state, *inputs)`
     gives bounds on the trips left (`trips_bound`s, None where unknown), the least of which
-    sizes the lists a staged loop grows. `updated` and `kept` are as for `if_stmt`.
+    sizes the lists a staged loop grows. `updated` and `kept` are as for `if_stmt`; `renewed`
+    too, for state every iteration rebinds (NOTE [state updated in place, then rebound]).
+    `caught`: a `try` of the function encloses the loop (NOTE [a loop body that raises while
+    traced]).
     """
     if kept:
-        return _kept(state, while_stmt(test, body, state, names, inputs, trips, updated), kept)
+        return _kept(state, while_stmt(test, body, state, names, inputs, trips, updated,
+                                       renewed=renewed, caught=caught), kept)
     while True:
         go = test(*state, *inputs)
         if is_staged(go):
@@ -250,8 +372,18 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             if written:  # NOTE [inputs updated in place]
                 bodies, staged_state, staged_names = _updating_inputs(
                     ((test, False), (body, True)), state, names, inputs, written)
-            out = staging.stage_while(*bodies, staged_state, staged_names, like, inputs,
-                                      trips=bound)
+            renewing = _renewing(renewed, state)
+            if renewing:  # NOTE [state updated in place, then rebound]
+                bodies, staged_state, staged_names = _giving_back_first(
+                    bodies, staged_state, staged_names, renewing, 0, state, names)
+            try:
+                out = staging.stage_while(*bodies, staged_state, staged_names, like, inputs,
+                                          trips=bound)
+            except Exception as raised:  # NOTE [a loop body that raises while traced]
+                if caught:
+                    _refuse_raised_in_a_loop(raised, "while loop")
+                raise
+            out = _first_back(out, renewing, state)
             return _written_back(out, len(state), inputs, written)
         if not go:
             return state
@@ -322,7 +454,8 @@ def _is_int(value) -> bool:
     return type(value) is int or isinstance(value, torch.SymInt)
 
 
-def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None):
+def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None,
+             renewed=None, caught=False):
     """`for item in iterable: if not extra_test(*state, *inputs): break;
     state = body(item, *state, *inputs)`.
 
@@ -332,8 +465,8 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     `updated` and `kept` are as for `if_stmt`.
     """
     if kept:
-        return _kept(state, for_stmt(iterable, extra_test, body, state, names, inputs, updated),
-                     kept)
+        return _kept(state, for_stmt(iterable, extra_test, body, state, names, inputs, updated,
+                                     renewed=renewed, caught=caught), kept)
     if isinstance(iterable, lists.StagedList):  # a list grown by a staged statement
         sequence = (lambda like: iterable.count), lists.item_at
     else:
@@ -341,7 +474,7 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     if sequence is not None:
         try:
             return _stage_for(sequence, extra_test, body, state, names, iterable, inputs,
-                              updated)
+                              updated, renewed, caught)
         except GuardOnDataDependentSymNode:
             # The body needs a Python value of the staged loop's index or item (a slice
             # `k[..., :i + 1]`, `range(i)`): where the loop's length is known while tracing,
@@ -455,7 +588,8 @@ def _guarded_body(body, extra_test, item, state, names, inputs, updated=None):
     return body(item, *state, *inputs)
 
 
-def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated=None):
+def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated=None,
+               renewed=None, caught=False):
     length_of, item_of = sequence
     like = _tensor_in(iterable)
     length = trips = length_of(like)
@@ -496,8 +630,18 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     if written:  # NOTE [inputs updated in place]
         bodies, loop_state, loop_names = _updating_inputs(
             ((test, False), (step, True)), loop_state, loop_names, loop_inputs, written)
-    out = staging.stage_while(*bodies, loop_state, loop_names, like, loop_inputs, "for loop",
-                              trips=trips)
+    renewing = _renewing(renewed, state)
+    if renewing:  # NOTE [state updated in place, then rebound]
+        bodies, loop_state, loop_names = _giving_back_first(
+            bodies, loop_state, loop_names, renewing, 1, state, names)
+    try:
+        out = staging.stage_while(*bodies, loop_state, loop_names, like, loop_inputs, "for loop",
+                                  trips=trips)
+    except Exception as raised:  # NOTE [a loop body that raises while traced]
+        if caught:
+            _refuse_raised_in_a_loop(raised, "for loop")
+        raise
+    out = _first_back(out, renewing, state)
     return _written_back(out, len(state) + 1, loop_inputs, written)[1:]
 
 
@@ -537,6 +681,11 @@ def if_exp(cond, if_true, if_false, inputs=()):
             return _staged_if_exp(cond, if_true, if_false, inputs)
         except StagingError as error:
             cond = _specialized(as_staged_tensor(cond), "conditional expression", error)
+        except Exception as raised:  # NOTE [a branch that raises while traced]
+            if not _raised_in_a_branch(raised):
+                raise
+            cond = _specialized(as_staged_tensor(cond), "conditional expression",
+                                _branch_raised(raised, "conditional expression"))
     return if_true(*inputs) if cond else if_false(*inputs)
 
 
@@ -684,6 +833,29 @@ def raise_(exc, *cause):
     if not context.probing():
         never = torch.zeros((), dtype=torch.bool)
         torch._assert_async(never, graph_error_message(exc))
+
+
+def ld(value, bound, name):
+    """A read of the local `name` where a loop may have left it unbound; `bound` is its flag
+    (autoconv/converters/unbound.py). Returns `value`.
+
+    Raises UnboundLocalError, as Python's read would, when `bound` is false; a traced flag
+    becomes a graph assertion that raises it when the graph runs (nothing raises while
+    tracing; a torch.export program or a torch.compile'd function raises RuntimeError
+    "UnboundLocalError: ...", NOTE [exceptions raised by graphs]).
+    """
+    if bound is True:
+        return value
+    error = UnboundLocalError(
+        f"cannot access local variable '{name}' where it is not associated with a value")
+    if is_staged(bound):
+        if not context.probing():
+            torch._assert_async(staging.as_predicate(as_staged_tensor(bound), "read"),
+                                graph_error_message(error))
+        return value
+    if not bound:
+        raise error
+    return value
 
 
 def assigns_outside(kind, *names):

@@ -25,8 +25,11 @@ class Undefined:
     `__getattr__` trick: dynamo must be able to trace this class.)
     """
 
-    def __init__(self, name: str, created: bool = False):
+    def __init__(self, name: str, created: bool = False, checked: bool = False):
         self.name = name
+        # True where converted code checks the variable's bound flag at each read that may
+        # find it unbound (autoconv/converters/unbound.py): a loop creating it need not check.
+        self.checked = checked
         # True while a staged loop's body runs to learn the type of a variable the loop
         # creates: a statement in the body leaving it unbound on a path gives it a placeholder
         # there (runtime/staging/torch.py, NOTE [loop-created variables]).

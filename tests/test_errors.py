@@ -142,11 +142,13 @@ def test_python_number_meeting_tensor_is_promoted():
 
 def test_loop_variable_read_before_the_body_assigns_it():
     # A variable first bound in the loop works (tests/reference/test_loops.py); one the body
-    # reads before giving it a value cannot have a placeholder.
+    # reads before giving it a value cannot have a placeholder. (`range(n)` with `if i > 0`
+    # binds it first and works: the conditional expression is specialised while the body is
+    # probed, NOTE [a branch that raises while traced].)
     _, error = _staging_error(
         """
         def f(x, n):
-            for i in range(n):
+            for i in range(1, n):
                 y = y + x[i] if i > 0 else x[i]
             return y
         """,

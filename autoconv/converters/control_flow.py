@@ -98,6 +98,10 @@ class ControlFlowConverter(Converter):
             bound_before = any(at is None or line < at for line in others) or bool(
                 getattr(self, "loop_depth", 0) and others) or name in self._carried()
             template = _KEEP_IF_BOUND if bound_before else "name = ac.Undefined(label)"
+            if name in getattr(self, "checked", ()):
+                # its reads check its bound flag (converters/unbound.py): the loop need not
+                template = template.replace("ac.Undefined(label)",
+                                            "ac.Undefined(label, checked=True)")
             stmts += templates.replace(template, name=name,
                                        label=gast.Constant(value=name, kind=None),
                                        ac=self.ctx.runtime)
@@ -212,6 +216,8 @@ class ControlFlowConverter(Converter):
         outer_depth, self.loop_depth = getattr(self, "loop_depth", 0), 0
         outer_states, self.loop_states = getattr(self, "loop_states", []), []
         outer_captured = getattr(self, "captured", set())
+        outer_checked, self.checked = (getattr(self, "checked", set()),
+                                       getattr(node, "_autoconv_checked", set()))
         args = node.args
         params = {a.id for a in args.posonlyargs + args.args + args.kwonlyargs
                   + [args.vararg, args.kwarg] if a is not None}
@@ -221,6 +227,7 @@ class ControlFlowConverter(Converter):
         self.scope_declared, self.function_sites = outer, outer_sites
         self.loop_depth, self.loop_states = outer_depth, outer_states
         self.captured = outer_captured
+        self.checked = outer_checked
         return node
 
     def _shared(self, node, state, inputs, inside):
@@ -265,6 +272,7 @@ class ControlFlowConverter(Converter):
         sites = _store_sites(node)  # (before the bodies below become functions)
         node._autoconv_in_place = _updated_in_place(node)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(node)
+        node._autoconv_always_rebound = set()
         node._autoconv_changed = _changed_objects(node)
         inside = _captured(node)
         chains = _updated_attributes(node, self.anno(node, Anno.WRITES),
@@ -326,6 +334,7 @@ class ControlFlowConverter(Converter):
         chains = _updated_attributes(node, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN))
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(node)
+        node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(node)
@@ -371,6 +380,7 @@ class ControlFlowConverter(Converter):
         chains = _updated_attributes(node, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN), skip=("iter",))
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(node)
+        node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(node)
@@ -477,7 +487,10 @@ def _in_place_arguments(node, state, inputs):
     - `updated=((position, name), ...)`: the inputs they may update in place, which the runtime
       carries as state and writes back;
     - `kept=(position, ...)`: the state they update in place only, never rebinding the name
-      (`x += 1`, `x[i] = 0`), whose object the runtime writes back to and keeps bound.
+      (`x += 1`, `x[i] = 0`), whose object the runtime writes back to and keeps bound;
+    - `renewed=(position, ...)`: the state they may update in place and also rebind (`x +=
+      1; x = x * 2`), whose object before the statement the runtime writes the in-place
+      updates back to; for a loop, only names each iteration rebinds (`_always_rebound`).
     """
     trailing, subs = [], {}
     shown = getattr(node, "_autoconv_aliases", {})  # an attribute alias by its chain
@@ -496,7 +509,35 @@ def _in_place_arguments(node, state, inputs):
         trailing.append("kept=kept")
         subs["kept"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in kept],
                                   ctx=gast.Load())
+    renewed = [i for i, name in enumerate(state)
+               if name in updates and name in node._autoconv_rebound
+               and (isinstance(node, gast.If) or name in node._autoconv_always_rebound)]
+    if getattr(node, "_autoconv_in_try", False):
+        trailing.append("caught=True")
+    if renewed:
+        trailing.append("renewed=renewed")
+        subs["renewed"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in renewed],
+                                     ctx=gast.Load())
     return ", ".join(trailing), subs
+
+
+def _always_rebound(body, runtime) -> set:
+    """Names a loop body binds to a new value on every path: by an assignment at its top
+    level, not to what a runtime operator gives (`x = ac.setitem(x, i, v)` keeps the object;
+    a nested statement's result need not be a new object on every path). A user's call
+    (`ac.converted_call`) counts as a new value."""
+    names = set()
+    for stmt in body:
+        if not isinstance(stmt, gast.Assign):
+            continue
+        func = stmt.value.func if isinstance(stmt.value, gast.Call) else None
+        if (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+                and func.value.id == runtime
+                and func.attr not in ("converted_call", "converted_method_call")):
+            continue
+        for target in stmt.targets:
+            names |= {n.id for n in gast.walk(target) if isinstance(n, gast.Name)}
+    return names
 
 
 def _rebound(node):

@@ -38,11 +38,13 @@ class RaiseConverter(Converter):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.guarded = 0  # how many try / with blocks of the current function enclose the node
+        self.in_try = 0  # how many of them are try blocks
 
     def visit_FunctionDef(self, node):
         outer, self.guarded = self.guarded, 0
+        outer_try, self.in_try = self.in_try, 0
         self.generic_visit(node)
-        self.guarded = outer
+        self.guarded, self.in_try = outer, outer_try
         return node
 
     def _guarded_block(self, node):
@@ -53,8 +55,20 @@ class RaiseConverter(Converter):
 
     visit_With = _guarded_block
 
+    def _loop(self, node):
+        # A loop a `try` of the same function encloses: its body failing while traced must not
+        # reach the handler (runtime/operators.py, NOTE [a loop body that raises while traced])
+        if self.in_try:
+            node._autoconv_in_try = True
+        self.generic_visit(node)
+        return node
+
+    visit_While = visit_For = _loop
+
     def visit_Try(self, node):
+        self.in_try += 1
         self._guarded_block(node)
+        self.in_try -= 1
         for handler in node.handlers:
             if _may_catch_staging_errors(handler.type):
                 (first,) = templates.replace("ac.reraise_staging_error()", ac=self.ctx.runtime)

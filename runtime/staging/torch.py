@@ -1148,12 +1148,13 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
                 return outputs
         created = [i for i, (v, k) in enumerate(zip(record.state, record.kinds))
                    if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
+        checked = {i for i in created if record.state[i].checked}
         _fill_return_placeholders(record, (body,), created)
         try:
             if torch.compiler.is_dynamo_compiling():
                 _probe_input_changes([(body, True)], state, inputs)
             if created:
-                return _stage_loop_created(test, body, record, trips, created)
+                return _stage_loop_created(test, body, record, trips, created, checked)
             return _stage_while(test, Body(body, "in the loop body"), record, trips)
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
@@ -1231,8 +1232,11 @@ def _stage_while(test, body: Body, statement: Statement, trips):
     return _released(statement.merge(staged), statement.growth)
 
 
-def _stage_loop_created(test, body, statement: Statement, trips, created):
-    """The loop, carrying whether it ran; after it, an assertion for each variable it created."""
+def _stage_loop_created(test, body, statement: Statement, trips, created, checked=()):
+    """The loop, carrying whether it ran; after it, an assertion for each variable it created
+    (except those `checked` at their reads, where they may be unbound: by their bound flags)."""
+    if all(i in checked for i in created):
+        return _stage_while(test, Body(body, "in the loop body"), statement, trips)
     like = statement.like
     device = like.device if like is not None else None
     ran = torch.zeros((), dtype=torch.bool, device=device)
@@ -1243,7 +1247,7 @@ def _stage_loop_created(test, body, statement: Statement, trips, created):
         statement.kind, {slot + 1: dtype for slot, dtype in statement.dtypes.items()} or None,
         trips)
     if not probing():
-        for i in created:
+        for i in [i for i in created if i not in checked]:
             error = UnboundLocalError(
                 f"cannot access local variable '{statement.names[i]}' where it is not "
                 "associated with a value")

@@ -286,7 +286,8 @@ def test_attribute_item_with_computed_key_changes_the_object():
 
 def test_name_bound_in_an_earlier_iteration_keeps_its_value():
     # `y` may have a value from an earlier iteration when the inner `if` starts: it keeps it
-    # (resetting it to Undefined made the loop below lose y = x * 1).
+    # (resetting it to Undefined made the loop below lose y = x * 1). Bound on some iterations
+    # only, it carries a flag that its read checks (converters/unbound.py).
     assert_converts(
         """
         def f(x):
@@ -297,21 +298,23 @@ def test_name_bound_in_an_earlier_iteration_keeps_its_value():
         """,
         """
         def f(x):
-            y = ac.Undefined('y')
+            y_bound = False
+            y = ac.Undefined('y', checked=True)
 
-            def loop_body(i, y, x):
+            def loop_body(i, y, y_bound, x):
                 try:
                     y
                 except NameError:
-                    y = ac.Undefined('y')
+                    y = ac.Undefined('y', checked=True)
 
-                def if_true(y, i, x):
+                def if_true(y, y_bound, i, x):
                     y = x * i
-                    return y,
-                y, = ac.if_stmt(i == 1, if_true, None, (y,), ('y',), (i, x))
-                return y,
-            y, = ac.for_stmt(ac.range_(3), None, loop_body, (y,), ('y',), (x,))
-            return y
+                    y_bound = True
+                    return y, y_bound
+                y, y_bound = ac.if_stmt(i == 1, if_true, None, (y, y_bound), ('y', '<y bound>'), (i, x))
+                return y, y_bound
+            y, y_bound = ac.for_stmt(ac.range_(3), None, loop_body, (y, y_bound), ('y', '<y bound>'), (x,))
+            return ac.ld(y, y_bound, 'y')
         """,
     )
 

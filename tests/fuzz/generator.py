@@ -45,8 +45,9 @@ UNBOUND = "m"  # see _Generator.maybe_unbound
 # Constructs that hit known, unfixed bugs (each has a strict-xfail regression in
 # tests/fuzz/regressions/); the generator leaves them out unless asked, so that new bugs stand out.
 # None is open: "chain" (chained comparisons) and "mixed_and_or" (an int tensor operand of
-# and / or in a condition) were fixed; see chained_compare_in_nested_if.py and and_*.py there.
-KNOWN_BUGS = frozenset({"maybe_unbound"})
+# and / or in a condition) were fixed; see chained_compare_in_nested_if.py and and_*.py there;
+# so was "maybe_unbound" (a variable only loops bind: its bound flag, unbound_in_staged_if_*).
+KNOWN_BUGS = frozenset()
 # Exception types programs raise; the runner accepts these as outcomes.
 RAISES = ("ValueError", "UnboundLocalError")
 _CMP = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)

@@ -262,6 +262,26 @@ def clamp_negatives(x):
     return x.sum()
 
 
+def bump_then_rebind_the_argument(x):
+    # issue 10 §2: the caller's tensor missed the `+= 1` (NOTE [state updated in place, then
+    # rebound])
+    if x.sum() > 0:
+        x += 1
+        x = x * 2
+    return x
+
+
+def bump_then_rebind_in_a_loop(x, n):
+    # Python's caller sees the first iteration's `+= 1` only (the later ones update tensors the
+    # body made)
+    i = torch.tensor(0)
+    while i < n:
+        x += 1
+        x = x * 2
+        i = i + 1
+    return x
+
+
 def _modes(fn, example):
     converted = autoconv.convert(fn)
     yield "staged", autoconv.autoconv(fn)
@@ -279,7 +299,10 @@ def _modes(fn, example):
     (bump, [(T([0.0, 1.0]), T(1.0)), (T([0.0, 1.0]), T(-1.0))]),
     (bump_on_its_own_sum, [(T([0.0, 1.0]),), (T([-3.0, 1.0]),)]),
     (clamp_negatives, [(T([-1.0, 2.0, -3.0]),), (T([1.0, 2.0, 3.0]),)]),
-], ids=["bump", "bump_on_its_own_sum", "clamp_negatives"])
+    (bump_then_rebind_the_argument, [(T([0.0, 1.0]),), (T([-3.0, 1.0]),)]),
+    (bump_then_rebind_in_a_loop, [(T([0.0, 1.0]), T(2)), (T([0.0, 1.0]), T(0))]),
+], ids=["bump", "bump_on_its_own_sum", "clamp_negatives", "bump_then_rebind_the_argument",
+        "bump_then_rebind_in_a_loop"])
 def test_state_updated_in_place_reaches_the_callers_tensor(fn, inputs):
     for mode, run in _modes(fn, inputs[0]):
         for args in inputs:

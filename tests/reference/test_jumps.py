@@ -485,3 +485,55 @@ def test_a_call_failing_only_while_traced_does_not_become_the_handler():
     run = autoconv.autoconv(call_failing_on_traced_values_caught)
     for x in (T([3.0]), T([4.0])):
         torch.testing.assert_close(run(x), call_failing_on_traced_values_caught(x))
+
+
+def conditional_expression_failing_only_while_traced(x):
+    # issue 10 §3: torch's ".numpy() is not supported for tensor subclasses" on every call
+    y = x.numpy().sum() if x.sum() > 100 else x * 2
+    return y
+
+
+def test_a_conditional_expression_failing_while_traced_is_specialised():
+    import autoconv
+
+    run = autoconv.autoconv(conditional_expression_failing_only_while_traced)
+    for x in (T([3.0]), T([4.0])):
+        torch.testing.assert_close(run(x), conditional_expression_failing_only_while_traced(x))
+    assert run.trace_count == 1
+
+
+def loop_failing_only_while_traced_caught(x, n):
+    # issue 10 §4: the handler's `x * 0` became the graph, for every input
+    i = torch.tensor(0)
+    try:
+        while i < n:
+            x.numpy()  # fails while traced, never in Python
+            i = i + 1
+        r = x * i
+    except RuntimeError:
+        r = x * 0
+    return r
+
+
+def loop_with_a_branch_failing_while_traced_caught(x, n):
+    i = torch.tensor(0)
+    try:
+        while i < n:
+            if i > 100:
+                x.numpy()
+            i = i + 1
+        r = x * i
+    except RuntimeError:
+        r = x * 0
+    return r
+
+
+@pytest.mark.parametrize("fn", [loop_failing_only_while_traced_caught,
+                                loop_with_a_branch_failing_while_traced_caught])
+def test_a_loop_body_failing_while_traced_is_refused_not_caught(fn):
+    import autoconv
+    from autoconv_runtime import StagingError
+
+    torch.testing.assert_close(fn(T([1.0, 2.0]), T(2)), T([2.0, 4.0]))
+    with pytest.raises(StagingError, match=r"test_jumps.py:\d+: .* raises RuntimeError"):
+        autoconv.autoconv(fn)(T([1.0, 2.0]), T(2))

@@ -18,4 +18,3 @@ def fuzz_fn(x, y, k):
 
 # x, y: 0-d int64 tensors; k: a Python int
 INPUTS = [(3, -2, 0), (3, 2, 0)]
-XFAIL = "a variable bound on some paths of a staged loop only: no bound flag yet (issue 10)"

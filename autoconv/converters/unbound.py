@@ -1,0 +1,330 @@
+"""A variable a loop binds on some paths only carries a flag of whether it is bound; a read of
+it where it may be unbound checks the flag (AutoGraph's Undefined values and `ag__.ld`).
+
+    for v in x:                        last_bound = False
+        if v > 0:                      for v in x:
+            last = v          ->           if v > 0:
+    return last                                last = v
+                                               last_bound = True
+                                       return ac.ld(last, last_bound, 'last')
+
+A staged loop carries such a variable with a placeholder (zeros) on the paths that leave it
+unbound (NOTE [loop-created variables] in runtime/staging/torch.py); without the flag the graph
+returned the placeholder where Python raises UnboundLocalError. The flag is an ordinary
+variable, so staged statements carry it as they carry a break flag, and `ac.ld` turns a traced
+one into a graph assertion raising Python's UnboundLocalError when the graph runs (nothing
+raises while tracing).
+
+Only where it is needed: a name is flagged when some loop in the function binds it on some
+paths of its body only (a body that always binds it needs no flag: the loop's own check covers
+zero iterations) and some read of it comes where it may be unbound (by definite assignment, as
+Python's compiler reasons). A name also bound in a way the pass does not follow (an `except ...
+as`, an import, a nested `def`, `del`, a walrus) or read by a nested function, lambda or
+comprehension keeps the behaviour it had.
+
+Runs after calls and subscripts are converted (`ac.ld` is the runtime's, not a user call) and
+before asserts, jumps and `and` / `or` are lowered, which then treat the flag as any variable;
+definite assignment here follows `break`, `continue`, `return` and `raise` itself.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from .. import templates
+from ..analysis.nodes import walk
+from ..transformer import Converter
+from .generators import leaves_generators_alone
+
+_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
+_COMPREHENSIONS = (gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp)
+_JUMPS = (gast.Break, gast.Continue, gast.Return, gast.Raise)
+
+
+class _Top(frozenset):
+    """Every name: the definitely-assigned set after a jump (no path reaches there)."""
+
+    def __and__(self, other):
+        return other
+
+    __rand__ = __and__
+
+    def __or__(self, other):
+        return self
+
+    __ror__ = __or__
+
+    def __contains__(self, name):
+        return True
+
+
+_TOP = _Top()
+
+
+def _meet(a, b):
+    if isinstance(a, _Top):
+        return b
+    if isinstance(b, _Top):
+        return a
+    return a & b
+
+
+def _targets(node) -> set:
+    """Names an assignment target binds."""
+    return {n.id for n in walk(node) if n.__class__ is gast.Name}
+
+
+def _own_expressions(stmt):
+    """The expressions of `stmt` itself, not of the statements nested in it."""
+    if isinstance(stmt, (gast.If, gast.While)):
+        return [stmt.test]
+    if isinstance(stmt, (gast.For, gast.AsyncFor)):
+        return [stmt.iter]
+    if isinstance(stmt, (gast.With, gast.AsyncWith)):
+        return [item.context_expr for item in stmt.items]
+    if isinstance(stmt, (gast.Try, gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
+        return []  # (a def's defaults and decorators read nothing the pass flags: see _excluded)
+    if isinstance(stmt, gast.Assign):
+        return [stmt.value]
+    if isinstance(stmt, gast.AugAssign):
+        return [stmt.value]
+    if isinstance(stmt, gast.AnnAssign):
+        return [stmt.value] if stmt.value is not None else []
+    return [stmt]
+
+
+def _loads(expr):
+    """Name loads in `expr` outside nested lambdas and comprehensions."""
+    stack, out = [expr], []
+    while stack:
+        node = stack.pop()
+        if node.__class__ is gast.Name:
+            if isinstance(node.ctx, gast.Load):
+                out.append(node)
+            continue
+        if isinstance(node, _SCOPES + _COMPREHENSIONS):
+            continue
+        stack.extend(gast.iter_child_nodes(node))
+    return out
+
+
+class _Definedness:
+    """Definite assignment over one function's statements. `visit_read(name node, defined)` is
+    called for every read in the function's own expressions, `visit_loop(loop, partial)` for
+    every loop with the names its body binds on some paths only, unbound before it."""
+
+    def __init__(self, on_read, on_loop):
+        self.on_read, self.on_loop = on_read, on_loop
+        self.exits = None  # the defined sets at the break / continue of the innermost loop
+
+    def block(self, body, defined):
+        for stmt in body:
+            defined = self.statement(stmt, defined)
+        return defined
+
+    def reads(self, stmt, defined):
+        for expr in _own_expressions(stmt):
+            for name in _loads(expr):
+                self.on_read(stmt, name, defined)
+
+    def statement(self, stmt, defined):
+        cls = stmt.__class__
+        self.reads(stmt, defined)
+        if cls is gast.Assign:
+            return defined | set().union(*(_targets(t) for t in stmt.targets))
+        if cls is gast.AugAssign:
+            if isinstance(stmt.target, gast.Name):
+                self.on_read(stmt, stmt.target, defined)
+            return defined | _targets(stmt.target) if isinstance(stmt.target, gast.Name) else defined
+        if cls is gast.AnnAssign:
+            return defined | _targets(stmt.target) if stmt.value is not None else defined
+        if cls in (gast.Break, gast.Continue):
+            if self.exits is not None:
+                self.exits.append(defined)
+            return _TOP
+        if cls in (gast.Return, gast.Raise):
+            return _TOP
+        if cls is gast.If:
+            return _meet(self.block(stmt.body, defined), self.block(stmt.orelse, defined))
+        if cls in (gast.While, gast.For, gast.AsyncFor):
+            entry = defined | (_targets(stmt.target) if cls is not gast.While else set())
+            outer, self.exits = self.exits, []
+            end = self.block(stmt.body, entry)
+            for exit_ in self.exits:
+                end = _meet(end, exit_)
+            self.exits = outer
+            bound = set().union(*(_targets(n) for n in walk(stmt.body)
+                                  if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)))
+            partial = {n for n in bound if n not in defined and n not in end}
+            self.on_loop(stmt, partial)
+            self.block(stmt.orelse, defined)
+            return defined
+        if cls in (gast.With, gast.AsyncWith):
+            entry = defined | set().union(*(_targets(i.optional_vars) for i in stmt.items
+                                            if i.optional_vars is not None))
+            return self.block(stmt.body, entry)
+        if cls is gast.Try:
+            body = self.block(stmt.body, defined)
+            after = self.block(stmt.orelse, body)
+            for handler in stmt.handlers:
+                after = _meet(after, self.block(handler.body, defined))
+            final = self.block(stmt.finalbody, defined)
+            return after if isinstance(after, _Top) else after | (
+                set() if isinstance(final, _Top) else final - defined)
+        if cls in (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef):
+            return defined | {stmt.name}
+        return defined
+
+
+def _excluded(function) -> set:
+    """Names the pass leaves alone: bound in ways it does not follow, or read by code that runs
+    later or in a scope of its own (a nested function, lambda or comprehension)."""
+    out = set()
+    for node in walk(function.body):
+        cls = node.__class__
+        if isinstance(node, _SCOPES + _COMPREHENSIONS):
+            out |= {n.id for n in walk(node) if n.__class__ is gast.Name}
+            if cls in (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef):
+                out.add(node.name)
+        elif cls in (gast.Global, gast.Nonlocal):
+            out.update(node.names)
+        elif cls is gast.ExceptHandler and node.name is not None:
+            out |= _targets(node.name) if isinstance(node.name, gast.AST) else {node.name}
+        elif cls in (gast.Import, gast.ImportFrom):
+            out |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif cls is gast.NamedExpr:
+            out |= _targets(node.target)
+        elif cls is gast.Delete:
+            out |= {n.id for n in walk(node) if n.__class__ is gast.Name}
+        elif cls is gast.Name and isinstance(node.ctx, gast.Del):
+            out.add(node.id)
+        elif cls.__name__ == "Match":
+            out |= {n.id for n in walk(node) if n.__class__ is gast.Name}
+            out |= {getattr(n, "name", None) for n in walk(node)} - {None}
+    return out
+
+
+@leaves_generators_alone
+class BoundFlagConverter(Converter):
+    """Adds the bound flags and the checked reads, function by function."""
+
+    statements_only = True
+
+    def visit_FunctionDef(self, node):
+        self.generic_visit(node)  # nested functions first: each is a scope of its own
+        if not any(isinstance(n, (gast.While, gast.For)) for n in walk(node.body)):
+            return node
+        params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+                  + [node.args.vararg, node.args.kwarg] if a is not None}
+        partial, unsure = set(), set()
+
+        def on_read(stmt, name, defined):
+            if name.id not in defined:
+                unsure.add(name.id)
+
+        _Definedness(on_read, lambda loop, names: partial.update(names)).block(node.body,
+                                                                             set(params))
+        flagged = (partial & unsure) - _excluded(node) - set(self.ctx.display_names)
+        if not flagged:
+            return node
+        flags = {name: self.ctx.namer.new(f"{name}_bound") for name in sorted(flagged)}
+        for name, flag in flags.items():
+            self.ctx.display_names[flag] = f"<{name} bound>"
+            self.ctx.local_names.add(flag)  # (later passes pass locals to their lambdas)
+        node._autoconv_checked = set(flagged)
+        rewrite = _Rewrite(flags, self.ctx.runtime)
+        _Definedness(rewrite.on_read, lambda loop, names: None).block(node.body, set(params))
+        node.body = rewrite.body(node.body)
+        node.body = [s for name, flag in flags.items()
+                     for s in templates.replace("flag = False", flag=flag)] + node.body
+        return node
+
+
+class _Rewrite:
+    """Wraps the unsure reads `_Definedness` reports and sets each flag after its variable's
+    every binding."""
+
+    def __init__(self, flags, runtime):
+        self.flags, self.runtime = flags, runtime
+        self.checks = {}  # id(statement) -> the Name nodes to check, for AugAssign targets
+        self.wrapped = {}  # id(Name node) -> its replacement
+
+    def on_read(self, stmt, name, defined):
+        if name.id in self.flags and name.id not in defined:
+            if stmt.__class__ is gast.AugAssign and name is stmt.target:
+                self.checks.setdefault(id(stmt), []).append(name.id)
+            else:
+                self.wrapped[id(name)] = name.id
+
+    def ld(self, name):
+        return templates.replace(
+            "ac.ld(name, flag, label)", ac=self.runtime, name=name, flag=self.flags[name],
+            label=gast.Constant(value=name, kind=None))[0].value
+
+    def body(self, stmts):
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, _SCOPES):  # a scope of its own (its names are not flagged)
+                out.append(stmt)
+                continue
+            for name in self.checks.get(id(stmt), ()):
+                out.append(gast.Expr(value=self.ld(name)))
+            self._wrap(stmt)
+            for field in ("body", "orelse", "finalbody"):
+                value = getattr(stmt, field, None)
+                if value.__class__ is list and value and isinstance(value[0], gast.stmt):
+                    setattr(stmt, field, self.body(value))
+            for handler in getattr(stmt, "handlers", ()) or ():
+                handler.body = self.body(handler.body)
+            bound = self._binds(stmt)
+            if isinstance(stmt, (gast.For, gast.AsyncFor, gast.With, gast.AsyncWith)):
+                # the target (the `as` names) is bound at the start of each iteration / the body
+                stmt.body = self._set(bound) + stmt.body
+                out.append(stmt)
+                continue
+            out.append(stmt)
+            out += self._set(bound)
+        return out
+
+    def _binds(self, stmt) -> set:
+        cls = stmt.__class__
+        if cls is gast.Assign:
+            names = set().union(*(_targets(t) for t in stmt.targets))
+        elif cls in (gast.AugAssign, gast.AnnAssign):
+            names = _targets(stmt.target) if isinstance(stmt.target, gast.Name) and (
+                cls is gast.AugAssign or stmt.value is not None) else set()
+        elif cls in (gast.For, gast.AsyncFor):
+            names = _targets(stmt.target)
+        elif cls in (gast.With, gast.AsyncWith):
+            names = set().union(*(_targets(i.optional_vars) for i in stmt.items
+                                  if i.optional_vars is not None))
+        else:
+            names = set()
+        return names & set(self.flags)
+
+    def _set(self, names):
+        return [s for name in sorted(names)
+                for s in templates.replace("flag = True", flag=self.flags[name])]
+
+    def _wrap(self, stmt):
+        """Replace the wrapped reads in `stmt`'s own expressions (not its nested statements)."""
+        if not self.wrapped:
+            return
+        stack = [stmt]
+        while stack:
+            node = stack.pop()
+            if node is not stmt and isinstance(node, _SCOPES + _COMPREHENSIONS + (gast.stmt,)):
+                continue
+            for field, value in gast.iter_fields(node):
+                if node is stmt and field in ("body", "orelse", "finalbody", "handlers"):
+                    continue
+                if isinstance(value, list):
+                    for i, item in enumerate(value):
+                        if item.__class__ is gast.Name and id(item) in self.wrapped:
+                            value[i] = self.ld(item.id)
+                        elif isinstance(item, gast.AST):
+                            stack.append(item)
+                elif value.__class__ is gast.Name and id(value) in self.wrapped:
+                    setattr(node, field, self.ld(value.id))
+                elif isinstance(value, gast.AST):
+                    stack.append(value)

@@ -1,0 +1,195 @@
+"""A variable a staged loop binds on some paths only, read after it: Python raises
+UnboundLocalError where no path bound it, and so must the graph (never a placeholder's zeros).
+Each function is traced on an input that binds the variable and run on one that does not."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+import autoconv
+from support import Calling, assert_same_result, function_from_source
+
+T = torch.tensor
+MESSAGE = "cannot access local variable '{}' where it is not associated with a value"
+
+
+def _raises_as_python(fn, bound, unbound, name, *, export=True, compile=True):
+    """`fn` on `unbound` raises Python's UnboundLocalError in every mode, after a trace on
+    `bound` (which gives Python's value)."""
+    bound = bound if isinstance(bound, tuple) else (bound,)
+    unbound = unbound if isinstance(unbound, tuple) else (unbound,)
+    message = MESSAGE.format(name)
+    with pytest.raises(UnboundLocalError, match=message):
+        fn(*unbound)
+    f = autoconv.autoconv(fn)
+    torch.testing.assert_close(f(*bound), fn(*bound))
+    with pytest.raises(UnboundLocalError, match=message):
+        f(*unbound)
+    assert f.trace_count == 1
+    converted = autoconv.convert(fn)
+    if export:
+        program = torch.export.export(Calling(converted), bound, strict=False)
+        saved = io.BytesIO()
+        torch.export.save(program, saved)
+        saved.seek(0)
+        module = torch.export.load(saved).module()
+        torch.testing.assert_close(module(*bound), fn(*bound))
+        with pytest.raises(RuntimeError, match="UnboundLocalError: " + message):
+            module(*unbound)
+    if compile:
+        torch._dynamo.reset()
+        compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
+        torch.testing.assert_close(compiled(*bound), fn(*bound))
+        with pytest.raises(RuntimeError, match="UnboundLocalError: " + message):
+            compiled(*unbound)
+
+
+def bound_in_an_if_of_a_while(x):
+    i = torch.tensor(0)
+    while i < 3:
+        if x[i] > 0:
+            y = x * i
+        i = i + 1
+    return y
+
+
+def bound_in_an_if_of_a_for(x):
+    for v in x:
+        if v > 0:
+            last = v
+    return last
+
+
+def test_while_with_if_without_else():
+    # issue 10 §1 f2: the graph returned zeros
+    _raises_as_python(bound_in_an_if_of_a_while, T([1.0, 2.0, 3.0]), T([-1.0, -2.0, -3.0]), "y",
+                      compile=False)
+
+
+def test_for_over_a_tensor_with_if_without_else():
+    # issue 10 §1 f4: the graph returned tensor(0.)
+    _raises_as_python(bound_in_an_if_of_a_for, T([1.0, 2.0]), T([-1.0, -2.0]), "last",
+                      export=False)
+
+
+def test_bound_on_some_iterations_gives_the_last_binding():
+    assert_same_result(bound_in_an_if_of_a_while, [T([1.0, 2.0, 3.0]), T([1.0, -2.0, -3.0]),
+                                                   T([-1.0, 2.0, -3.0])],
+                       export=False, compile=False)
+
+
+def found_or_sum(x):
+    found = torch.tensor(False)
+    for v in x:
+        if v > 0:
+            last = v
+            found = torch.tensor(True)
+    if found:
+        return last
+    return x.sum()
+
+
+def test_read_only_where_bound_needs_no_value_elsewhere():
+    # The read is checked where it happens: a path that does not read it does not raise (also
+    # after a loop of no iteration, which the loop's own check refused before).
+    assert_same_result(found_or_sum, [T([1.0, 2.0]), T([-1.0, -2.0]), T([-1.0, 3.0])],
+                       compile=False)
+
+
+def found_in_a_range(x, n):
+    found = torch.tensor(False)
+    for i in range(n):
+        if x[i] > 0:
+            last = x[i]
+            found = torch.tensor(True)
+    return last if found else x.sum()
+
+
+def test_range_of_a_tensor_and_zero_iterations():
+    assert_same_result(found_in_a_range, [(T([1.0, 2.0]), T(2)), (T([-1.0, 2.0]), T(1)),
+                                          (T([1.0, 2.0]), T(0))], export=False, compile=False)
+
+
+def bound_in_an_inner_loop(x):
+    for row in x:
+        for v in row:
+            if v > 0:
+                y = v * 2
+    return y
+
+
+def test_nested_loops():
+    _raises_as_python(bound_in_an_inner_loop, T([[1.0, -1.0], [-2.0, -3.0]]),
+                      T([[-1.0, -1.0], [-2.0, -3.0]]), "y", export=False, compile=False)
+
+
+def bound_before_a_break(x):
+    for v in x:
+        if v < 0:
+            break
+        last = v
+    return last
+
+
+def test_break_before_the_binding():
+    # the body binds it on every path that reaches its end; a break skips it
+    _raises_as_python(bound_before_a_break, T([1.0, -2.0]), T([-1.0, 2.0]), "last",
+                      export=False, compile=False)
+
+
+def augmented_after_the_loop(x):
+    i = torch.tensor(0)
+    while i < 2:
+        if x[i] > 0:
+            y = x[i]
+        i = i + 1
+    y += 1
+    return y
+
+
+def test_augmented_assignment_reads_it():
+    _raises_as_python(augmented_after_the_loop, T([1.0, 2.0]), T([-1.0, -2.0]), "y",
+                      export=False, compile=False)
+
+
+def test_no_flag_where_every_path_binds():
+    source = """
+    def f(x):
+        for v in x:
+            if v > 0:
+                last = v
+            else:
+                last = -v
+        return last
+    """
+    assert "bound" not in autoconv.to_code(function_from_source(source))
+    source = """
+    def f(x):
+        for v in x:
+            if v > 0:
+                last = v
+        return x
+    """
+    assert "bound" not in autoconv.to_code(function_from_source(source))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fn, bound, unbound, name", [
+    (bound_in_an_if_of_a_while, T([1.0, 2.0, 3.0]), T([-1.0, -2.0, -3.0]), "y"),
+    (bound_in_an_if_of_a_for, T([1.0, 2.0]), T([-1.0, -2.0]), "last"),
+    (bound_in_an_inner_loop, T([[1.0, -1.0], [-2.0, -3.0]]), T([[-1.0, -1.0], [-2.0, -3.0]]), "y"),
+    (bound_before_a_break, T([1.0, -2.0]), T([-1.0, 2.0]), "last"),
+    (augmented_after_the_loop, T([1.0, 2.0]), T([-1.0, -2.0]), "y"),
+])
+def test_every_mode(fn, bound, unbound, name):
+    _raises_as_python(fn, bound, unbound, name)
+
+
+@pytest.mark.slow
+def test_every_mode_where_python_does_not_raise():
+    assert_same_result(found_or_sum, [T([1.0, 2.0]), T([-1.0, -2.0]), T([-1.0, 3.0])])
+    assert_same_result(found_in_a_range, [(T([1.0, 2.0]), T(2)), (T([-1.0, 2.0]), T(1)),
+                                          (T([1.0, 2.0]), T(0))])
