@@ -47,12 +47,14 @@ class BreakContinueConverter(Converter):
         if contains(gast.Module(body=node.body, type_ignores=[]), gast.Continue, False):
             flag = self.ctx.namer.new("did_continue")
             self.ctx.display_names[flag] = "<continue flag>"
+            self.ctx.local_names.add(flag)  # later passes pass it to their lambdas, see logical
             body = guard_block(node.body, gast.Continue,
                                lambda s: templates.replace("flag = True", flag=flag), flag, self.ctx)
             node.body = templates.replace("flag = False", flag=flag) + body
         if contains(gast.Module(body=node.body, type_ignores=[]), gast.Break, False):
             flag = self.ctx.namer.new("did_break")
             self.ctx.display_names[flag] = "<break flag>"
+            self.ctx.local_names.add(flag)
             node.body = guard_block(node.body, gast.Break,
                                     lambda s: templates.replace("flag = True", flag=flag), flag,
                                     self.ctx)

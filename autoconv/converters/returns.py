@@ -80,6 +80,9 @@ class ReturnConverter(Converter):
         do_return = self.ctx.namer.new("do_return")
         retval = self.ctx.namer.new("retval")
         self.ctx.display_names.update({do_return: "<return flag>", retval: "<return value>"})
+        # Locals like the user's: a lambda of a later pass (logical) that reads them gets them
+        # as parameters, not as a closure, which would make them cells live everywhere.
+        self.ctx.local_names.update((do_return, retval))
 
         def replace_return(stmt):
             if getattr(stmt, RAISE, False):  # ac.raise_(exc): the return value stays
