@@ -17,6 +17,7 @@ class Anno(enum.Enum):
     WRITES = "names the statement's bodies may assign"
     READS = "names the statement's bodies (and loop tests) read"
     DEFINED_IN = "names certainly bound when the statement starts"
+    MUTATED = "names whose objects the statement's bodies change through an attribute or item"
     EXTRA_TEST = "an extra loop condition added when break/return were lowered"
     TRIP_BOUND = "a while loop growing a list: a bound on its trips read from its test"
 
