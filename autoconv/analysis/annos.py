@@ -21,6 +21,10 @@ class Anno(enum.Enum):
     EXTRA_TEST = "an extra loop condition added when break/return were lowered"
     TRIP_BOUND = "a while loop growing a list: a bound on its trips read from its test"
 
+    # Enum's __hash__ is a Python function hashing the name; annotations are looked up
+    # thousands of times per conversion. Members are singletons: identity is their equality.
+    __hash__ = object.__hash__
+
 
 def set_anno(node, key: Anno, value) -> None:
     """Attach `value` to `node` under `key`."""
