@@ -30,7 +30,7 @@ import gast
 import torch
 
 from .. import templates
-from ..analysis.activity import free_reads, reads_writes
+from ..analysis.activity import free_reads, reads_writes, seal
 from ..analysis.annos import Anno, copy_origin
 from ..analysis.nodes import walk, walk_statements
 from ..transformer import Converter
@@ -182,6 +182,7 @@ class ControlFlowConverter(Converter):
         )
         if not fn.body:
             fn.body = [gast.Pass()]
+        seal(fn)  # (nothing changes a body function once made)
         return fn
 
     def _call(self, template, node, state, inputs, trailing="", **subs):
