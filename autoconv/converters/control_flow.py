@@ -436,22 +436,22 @@ class _Local:
     def __init__(self, roots):
         nodes, scopes = [], []
         stack = list(roots)
+        pop, push, extend, inner = stack.pop, stack.append, stack.extend, _INNER_CLASSES
         while stack:
-            n = stack.pop()
+            n = pop()
             cls = n.__class__
             if cls in _SCOPE_CLASSES:
                 scopes.append(n)
                 continue
             nodes.append(n)
-            for field in n._fields:
-                value = getattr(n, field, None)
-                if value is None or value.__class__ in _LEAF_CLASSES:
-                    continue
-                if value.__class__ is list:
-                    stack.extend([v for v in value if v.__class__ not in _LEAF_CLASSES
-                                  and hasattr(v, "_fields")])
-                elif hasattr(value, "_fields"):
-                    stack.append(value)
+            attrs = n.__dict__  # (fields by dict lookups, not getattr)
+            for field in cls._fields:
+                value = attrs.get(field)
+                kind = value.__class__
+                if kind is list:
+                    extend([v for v in value if v.__class__ in inner])
+                elif kind in inner:
+                    push(value)
         self.nodes, self.scopes = nodes, scopes
 
     def __add__(self, other):
@@ -461,11 +461,10 @@ class _Local:
 
 
 _SCOPE_CLASSES = frozenset(_SCOPES)
-# Fields no fact looks at: strings, numbers, and nodes without fields (contexts, operators,
-# which `ctx.__class__` reads where it matters).
-_LEAF_CLASSES = frozenset({str, int, float, bool, bytes}) | frozenset(
-    cls for cls in vars(gast).values()
-    if isinstance(cls, type) and issubclass(cls, gast.AST) and not cls._fields)
+# Node classes a walk enters: those with fields (not contexts and operators, whose class the
+# facts read from their parent's `ctx` / `op`).
+_INNER_CLASSES = frozenset(cls for cls in vars(gast).values()
+                           if isinstance(cls, type) and issubclass(cls, gast.AST) and cls._fields)
 
 
 def _statement_parts(node, skip=()):
