@@ -113,14 +113,14 @@ def _walrus_in(node):
     return None
 
 
-def _refuse_unsupported(node, filename) -> None:
-    """Raise a ConversionError at the first construct that the converters cannot handle."""
+def _refuse_unsupported(node, nodes, filename) -> None:
+    """Raise a ConversionError at the first construct that the converters cannot handle.
+    `nodes`: every node under `node`."""
     for inner in walk_statements(node):  # match and except* are statements
         refused = _UNSUPPORTED.get(inner.__class__)
         if refused is not None:
             raise ConversionError("unsupported", filename, inner.lineno, inner.col_offset + 1,
                                   construct=refused[0], fix=refused[1])
-    nodes = walk(node)
     if not any(inner.__class__ is gast.NamedExpr for inner in nodes):
         return  # the common case
     for inner in nodes:
@@ -143,13 +143,15 @@ def converted_tree(fn):
                               what=fn.__qualname__, reason=f"inspect could not tokenize it "
                               f"({e.args[0]})") from None
     node = parsed.node
-    _refuse_unsupported(node, parsed.filename)
-    namer = Namer(node)
+    # One walk of the parsed tree for the three whole-tree scans below.
+    nodes = walk(node)
+    _refuse_unsupported(node, nodes, parsed.filename)
+    namer = Namer(nodes)
     runtime = RUNTIME_NAME if RUNTIME_NAME not in namer.taken else namer.new("autoconv_runtime")
     namer.taken.add(runtime)
     ctx = Context(filename=parsed.filename, namer=namer, globals=fn.__globals__)
     ctx.runtime = runtime
-    ctx.local_names, local_functions = _scan(node)
+    ctx.local_names, local_functions = _scan(node, nodes)
     ctx.uses_class_cell = False
     ctx.callees = set()
     # autoconv's own variables -> how runtime messages name them (see runtime/errors.py)
@@ -164,16 +166,17 @@ def converted_tree(fn):
     return pipeline.convert_tree(node, ctx), ctx
 
 
-def _scan(node) -> tuple[set[str], set[str]]:
-    """(local names, local functions) of the function `node`, in one walk of its tree (a
-    conversion's whole-tree walks were a fifth of its time), which also drops annotations.
+def _scan(node, nodes) -> tuple[set[str], set[str]]:
+    """(local names, local functions) of the function `node` (`nodes`: every node under it), in
+    one loop (a conversion's whole-tree walks were a fifth of its time), which also drops
+    annotations.
 
     Local names: every name bound in it (nested functions' included). Local functions: names
     bound by a def, or to a lambda, inside it (converted with it); a name also bound to
     something else may hold another callable when called, so it is not one.
     """
     names, defs, lambdas, other = set(), set(), set(), set()
-    for inner in walk(node):  # nodes.walk: no generator per node, unlike gast.walk
+    for inner in nodes:
         kind = type(inner)
         if kind is gast.Name:
             if not isinstance(inner.ctx, gast.Load):

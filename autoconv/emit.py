@@ -66,7 +66,7 @@ def _position(new, old, lineno, col):
     return line, column
 
 
-_SCALARS = (str, int, bool, float)
+_SCALARS = frozenset((str, int, bool, float))
 # Contexts and operators have no fields: one shared instance each, as ast.parse does.
 _SHARED = {cls: getattr(ast, cls.__name__)() for cls in vars(gast).values()
            if isinstance(cls, type) and issubclass(cls, gast.AST) and not cls._fields
@@ -74,13 +74,13 @@ _SHARED = {cls: getattr(ast, cls.__name__)() for cls in vars(gast).values()
 
 
 def _convert(node, lineno, col):
-    if node is None:
-        return None
     cls = node.__class__
-    if cls is list:
-        return [_convert(n, lineno, col) for n in node]
     info = _CLASSES.get(cls)
     if info is None:
+        if node is None:
+            return None
+        if cls is list:
+            return [_convert(n, lineno, col) for n in node]
         shared = _SHARED.get(cls)
         if shared is not None:
             return shared
@@ -89,21 +89,22 @@ def _convert(node, lineno, col):
         info = _class_info(cls)
     target, fields, positioned = info
     new = target.__new__(target)
+    attrs = node.__dict__  # (a node's fields and position: dict lookups instead of getattr)
     if positioned:
-        line = getattr(node, "lineno", None)
+        line = attrs.get("lineno")
         if line is None:
             new.lineno = new.end_lineno = lineno
             new.col_offset = new.end_col_offset = col
         else:
-            lineno, col = line, node.col_offset or 0
+            lineno, col = line, attrs.get("col_offset") or 0
             new.lineno, new.col_offset = lineno, col
-            end = getattr(node, "end_lineno", None)
+            end = attrs.get("end_lineno")
             if end is None or end < line:
                 new.end_lineno, new.end_col_offset = lineno, col
             else:
-                new.end_lineno, new.end_col_offset = end, node.end_col_offset or 0
+                new.end_lineno, new.end_col_offset = end, attrs.get("end_col_offset") or 0
     if cls is gast.Name:
-        new.id, new.ctx = node.id, _SHARED[node.ctx.__class__]
+        new.id, new.ctx = attrs["id"], _SHARED[attrs["ctx"].__class__]
         return new
     if cls is gast.arguments:
         new.posonlyargs = [_arg(a, lineno, col) for a in node.posonlyargs]
@@ -115,16 +116,21 @@ def _convert(node, lineno, col):
         new.defaults = _convert(node.defaults, lineno, col)
         return new
     for field in fields:
-        value = getattr(node, field)
-        if value is None or value.__class__ in _SCALARS:
-            setattr(new, field, value)
-        else:
-            setattr(new, field, _convert(value, lineno, col))
-    if cls is gast.ExceptHandler and node.name is not None:
-        new.name = node.name.id
-    fast_path = getattr(node, FAST_PATH, None)
-    if fast_path is not None:
-        new.body.insert(0, _fast_path(*fast_path, lineno, col))
+        value = attrs.get(field)
+        kind = value.__class__
+        if kind is list:
+            value = [_convert(v, lineno, col) for v in value]
+        elif value is not None and kind not in _SCALARS:
+            # (contexts and operators: shared instances, without a call)
+            value = _SHARED.get(kind) or _convert(value, lineno, col)
+        setattr(new, field, value)
+    if cls is gast.ExceptHandler:
+        if node.name is not None:
+            new.name = node.name.id
+    elif cls is gast.FunctionDef:
+        fast_path = attrs.get(FAST_PATH)
+        if fast_path is not None:
+            new.body.insert(0, _fast_path(*fast_path, lineno, col))
     return new
 
 

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import gast
 
-from .analysis.nodes import walk
-
 __all__ = ["Namer"]
 
 
 class Namer:
     """Hands out names like `if_true`, `if_true_1` that no name in the function uses."""
 
-    def __init__(self, tree):
+    def __init__(self, nodes):
+        """`nodes`: every node of the function's tree (`analysis.nodes.walk`)."""
         self.taken = set()
         # Whether the tree yields: converters skip their search for yields when it does not.
         self.has_yield = False
-        for n in walk(tree):
+        for n in nodes:
             if n.__class__ is gast.Name:
                 self.taken.add(n.id)
             elif n.__class__ is gast.FunctionDef:

@@ -221,38 +221,55 @@ def _class_info(cls):
     return info
 
 
+# Contexts and operators have no fields: one shared gast instance each (as emit does for ast).
+_SHARED = {cls: getattr(gast, cls.__name__)() for cls in vars(ast).values()
+           if isinstance(cls, type) and issubclass(cls, ast.AST) and not cls._fields
+           and not cls._attributes and cls is not ast.AST and hasattr(gast, cls.__name__)}
+_SCALARS = frozenset((str, int, bool, float))
+
+
 def to_gast(node):
     """The gast tree of a stdlib `ast` tree (which is left as it is)."""
-    if node is None:
-        return None
-    if node.__class__ is list:
-        return [to_gast(n) for n in node]
-    if not isinstance(node, ast.AST):
-        return node
     cls = node.__class__
-    if cls is ast.arg:  # a parameter: a Name in Param context in gast
-        new = gast.Name(id=node.arg, ctx=gast.Param(), annotation=to_gast(node.annotation),
-                        type_comment=node.type_comment)
-        for attr in _POSITION:
-            setattr(new, attr, getattr(node, attr, None))
-        return new
-    target, fields, positions = _class_info(cls)
+    info = _CLASSES.get(cls)
+    if info is None:
+        if node is None:
+            return None
+        if cls is list:
+            return [to_gast(n) for n in node]
+        shared = _SHARED.get(cls)
+        if shared is not None:
+            return shared
+        if not isinstance(node, ast.AST):
+            return node
+        if cls is ast.arg:  # a parameter: a Name in Param context in gast
+            new = gast.Name(id=node.arg, ctx=gast.Param(), annotation=to_gast(node.annotation),
+                            type_comment=node.type_comment)
+            for attr in _POSITION:
+                setattr(new, attr, getattr(node, attr, None))
+            return new
+        info = _class_info(cls)
+    target, fields, positions = info
     new = target.__new__(target)
+    attrs = node.__dict__  # (the parser's fields and positions: dict lookups, not getattr)
     for attr in positions:
-        setattr(new, attr, getattr(node, attr, None))
+        setattr(new, attr, attrs.get(attr))
     if cls is ast.Name:
-        new.id, new.ctx, new.annotation, new.type_comment = node.id, to_gast(node.ctx), None, None
+        new.id, new.ctx, new.annotation, new.type_comment = (
+            attrs["id"], _SHARED[attrs["ctx"].__class__], None, None)
     elif cls is ast.ExceptHandler:
         new.type, new.body = to_gast(node.type), to_gast(node.body)
         new.name = None if node.name is None else gast.Name(
             id=node.name, ctx=gast.Store(), annotation=None, type_comment=None)
     else:
         for field in fields:
-            value = getattr(node, field, None)
-            if value is None or value.__class__ in (str, int, bool, float):
-                setattr(new, field, value)
-            else:
-                setattr(new, field, to_gast(value))
+            value = attrs.get(field)
+            kind = value.__class__
+            if kind is list:
+                value = [to_gast(v) for v in value]
+            elif value is not None and kind not in _SCALARS:
+                value = _SHARED.get(kind) or to_gast(value)
+            setattr(new, field, value)
         if cls in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef) and new.type_params is None:
             new.type_params = []
     return new

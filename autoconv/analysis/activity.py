@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gast
 
-__all__ = ["reads_writes", "free_reads", "activity_of"]
+__all__ = ["reads_writes", "free_reads", "activity_of", "seal"]
 
 _SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
 _COMPREHENSIONS = (gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp)
@@ -153,8 +153,31 @@ def activity_of(nodes) -> tuple[set[str], set[str], set[str]]:
     return activity.reads, activity.writes, activity.mutated
 
 
+# On a sealed scope node (see `seal`): its free reads once computed, or None before.
+_SEALED = "_autoconv_sealed_free_reads"
+
+
+def seal(scope) -> None:
+    """Mark the function `scope` as never changed again (a body function the control-flow
+    pass generated): `free_reads` computes its answer once. Each enclosing statement's body
+    function asks again for the functions nested in it; without this, a statement nested k deep
+    had its bodies walked k times."""
+    setattr(scope, _SEALED, None)
+
+
 def free_reads(scope) -> set[str]:
-    """Names a nested function, lambda, class or comprehension reads from its enclosing scope."""
+    """Names a nested function, lambda, class or comprehension reads from its enclosing scope
+    (a set the caller must not change)."""
+    attrs = getattr(scope, "__dict__", None)
+    if attrs is not None and _SEALED in attrs:
+        found = attrs[_SEALED]
+        if found is None:
+            found = attrs[_SEALED] = frozenset(_free_reads(scope))
+        return found
+    return _free_reads(scope)
+
+
+def _free_reads(scope) -> set[str]:
     activity = _Activity()
     if isinstance(scope, _COMPREHENSIONS):
         bound = set()

@@ -17,8 +17,13 @@ class Anno(enum.Enum):
     WRITES = "names the statement's bodies may assign"
     READS = "names the statement's bodies (and loop tests) read"
     DEFINED_IN = "names certainly bound when the statement starts"
+    MUTATED = "names whose objects the statement's bodies change through an attribute or item"
     EXTRA_TEST = "an extra loop condition added when break/return were lowered"
     TRIP_BOUND = "a while loop growing a list: a bound on its trips read from its test"
+
+    # Enum's __hash__ is a Python function hashing the name; annotations are looked up
+    # thousands of times per conversion. Members are singletons: identity is their equality.
+    __hash__ = object.__hash__
 
 
 def set_anno(node, key: Anno, value) -> None:
@@ -35,6 +40,15 @@ def get_anno(node, key: Anno, default=None):
     return getattr(node, _ATTR, {}).get(key, default)
 
 
+# gast class -> (whether it has a position, its fields)
+_LAYOUT: dict = {}
+
+
+def _layout(cls):
+    layout = _LAYOUT[cls] = ("lineno" in cls._attributes, cls._fields)
+    return layout
+
+
 def copy_origin(new, old):
     """Give `new` and its descendants without a position the position of `old`.
 
@@ -44,22 +58,28 @@ def copy_origin(new, old):
     lineno = getattr(old, "lineno", 1)
     col = getattr(old, "col_offset", 0)
     stack = list(new) if new.__class__ is list else [new]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    layouts = _LAYOUT
     while stack:
-        node = stack.pop()
-        if not hasattr(node, "_fields"):
-            continue
-        fields = node.__dict__
-        if "lineno" in node._attributes:
-            if fields.get("lineno") is not None:
+        node = pop()
+        layout = layouts.get(node.__class__)
+        if layout is None:
+            if not hasattr(node, "_fields"):
+                continue  # None, a string, a number in a list field
+            layout = _layout(node.__class__)
+        positioned, fields = layout
+        # A node's fields and position are in its __dict__: dict lookups, not getattr.
+        attrs = node.__dict__
+        if positioned:
+            if attrs.get("lineno") is not None:
                 continue
             # Generated code spans only the first line of the statement it stands for.
             node.lineno = node.end_lineno = lineno
             node.col_offset = node.end_col_offset = col
-        # A node's fields are in its __dict__ (with its position and annotations): one dict
-        # walk instead of a getattr per field.
-        for value in fields.values():
+        for field in fields:
+            value = attrs.get(field)
             if value.__class__ is list:
-                stack.extend(value)
-            elif hasattr(value, "_fields"):
-                stack.append(value)
+                extend(value)
+            elif value is not None:
+                push(value)
     return new

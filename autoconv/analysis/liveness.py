@@ -180,6 +180,7 @@ class _Liveness:
         # See NOTE [changed objects].
         writes = writes | (mutated & self.activity.local)
         set_anno(node, Anno.READS, frozenset(reads | test_reads))
+        set_anno(node, Anno.MUTATED, frozenset(mutated))
         set_anno(node, Anno.LIVE_OUT, frozenset(live_out))
         set_anno(node, Anno.BODY_LIVE_IN, frozenset(body_live_in))
         set_anno(node, Anno.WRITES, frozenset((writes | set(targets)) - self.declared))

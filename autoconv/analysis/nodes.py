@@ -24,10 +24,19 @@ def walk(node):
     walked as if it were one node's children."""
     stack = list(node) if node.__class__ is list else [node]
     out = []
+    push, pop, emit = stack.append, stack.pop, out.append
     while stack:
-        current = stack.pop()
-        out.append(current)
-        stack.extend(children(current))
+        current = pop()
+        emit(current)
+        # (`children` inlined: a call per node was a tenth of a whole-tree walk)
+        for field in current._fields:
+            value = getattr(current, field, None)
+            if value is None or value.__class__ is str:
+                continue
+            if value.__class__ is list:
+                stack.extend([v for v in value if hasattr(v, "_fields")])
+            elif hasattr(value, "_fields"):
+                push(value)
     return out
 
 

@@ -30,9 +30,9 @@ import gast
 import torch
 
 from .. import templates
-from ..analysis.activity import activity_of, free_reads, reads_writes
+from ..analysis.activity import free_reads, reads_writes, seal
 from ..analysis.annos import Anno, copy_origin
-from ..analysis.nodes import walk_statements
+from ..analysis.nodes import walk, walk_statements
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 
@@ -44,7 +44,7 @@ class ControlFlowConverter(Converter):
     statements_only = True
 
     reads = (Anno.LIVE_OUT, Anno.BODY_LIVE_IN, Anno.WRITES, Anno.READS, Anno.DEFINED_IN,
-             Anno.EXTRA_TEST, Anno.TRIP_BOUND)
+             Anno.EXTRA_TEST, Anno.TRIP_BOUND, Anno.MUTATED)
 
     def _state(self, node):
         live = self.anno(node, Anno.LIVE_OUT) | self.anno(node, Anno.BODY_LIVE_IN)
@@ -186,6 +186,7 @@ class ControlFlowConverter(Converter):
         )
         if not fn.body:
             fn.body = [gast.Pass()]
+        seal(fn)  # (nothing changes a body function once made)
         return fn
 
     def _call(self, template, node, state, inputs, trailing="", **subs):
@@ -212,7 +213,8 @@ class ControlFlowConverter(Converter):
             if stmt.__class__ in declared:
                 declared[stmt.__class__].update(stmt.names)
         self.scope_declared = list(declared.items())
-        outer_sites, self.function_sites = getattr(self, "function_sites", {}), _store_sites(node)
+        body = _Local(node.body)
+        outer_sites, self.function_sites = getattr(self, "function_sites", {}), _store_sites(body)
         outer_depth, self.loop_depth = getattr(self, "loop_depth", 0), 0
         outer_states, self.loop_states = getattr(self, "loop_states", []), []
         outer_captured = getattr(self, "captured", set())
@@ -221,7 +223,7 @@ class ControlFlowConverter(Converter):
         args = node.args
         params = {a.id for a in args.posonlyargs + args.args + args.kwonlyargs
                   + [args.vararg, args.kwarg] if a is not None}
-        self.captured = (_captured(node.body) & (params | set(self.function_sites))) - set(
+        self.captured = (_captured(body) & (params | set(self.function_sites))) - set(
             ).union(*declared.values())
         self.generic_visit(node)
         self.scope_declared, self.function_sites = outer, outer_sites
@@ -269,13 +271,15 @@ class ControlFlowConverter(Converter):
         return node
 
     def visit_If(self, node):
-        sites = _store_sites(node)  # (before the bodies below become functions)
-        node._autoconv_in_place = _updated_in_place(node)
-        node._autoconv_rebound, node._autoconv_item_roots = _rebound(node)
+        # (all before the bodies below become functions)
+        local = _Local([node])
+        sites = _store_sites(local)
+        node._autoconv_in_place = _updated_in_place(local)
+        node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = set()
-        node._autoconv_changed = _changed_objects(node)
-        inside = _captured(node)
-        chains = _updated_attributes(node, self.anno(node, Anno.WRITES),
+        node._autoconv_changed = _changed_objects(node, local, self.anno(node, Anno.MUTATED))
+        inside = _captured(local)
+        chains = _updated_attributes(local, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN))
         self.generic_visit(node)
         state, inputs = self._if_state(node)
@@ -329,15 +333,16 @@ class ControlFlowConverter(Converter):
         return assigns, [*inputs, *named.values()]
 
     def visit_While(self, node):
-        sites = _store_sites(node)  # (before the bodies below become functions)
-        node._autoconv_in_place = _updated_in_place(node)
-        chains = _updated_attributes(node, self.anno(node, Anno.WRITES),
+        local = _Local([node])  # (all before the bodies below become functions)
+        sites = _store_sites(local)
+        node._autoconv_in_place = _updated_in_place(local)
+        chains = _updated_attributes(local, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN))
-        node._autoconv_rebound, node._autoconv_item_roots = _rebound(node)
+        node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
-        inside = _captured(node)
+        inside = _captured(local)
         self.generic_visit(node)
         self.loop_depth -= 1
         self.loop_states = self.loop_states[:-1]
@@ -375,15 +380,18 @@ class ControlFlowConverter(Converter):
         return self._undefined_inits(node, state, sites) + aliases + functions + call
 
     def visit_For(self, node):
-        sites = _store_sites(node)  # (before the bodies below become functions)
-        node._autoconv_in_place = _updated_in_place(node)
-        chains = _updated_attributes(node, self.anno(node, Anno.WRITES),
-                                     self.anno(node, Anno.DEFINED_IN), skip=("iter",))
-        node._autoconv_rebound, node._autoconv_item_roots = _rebound(node)
+        # (all before the bodies below become functions)
+        parts, iterable = _statement_parts(node, skip=("iter",))
+        local = parts + iterable
+        sites = _store_sites(local)
+        node._autoconv_in_place = _updated_in_place(local)
+        chains = _updated_attributes(parts, self.anno(node, Anno.WRITES),
+                                     self.anno(node, Anno.DEFINED_IN))
+        node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
-        inside = _captured(node)
+        inside = _captured(local)
         self.generic_visit(node)
         self.loop_depth -= 1
         self.loop_states = self.loop_states[:-1]
@@ -424,59 +432,123 @@ except NameError:
 _SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
 
 
-def _store_sites(node) -> dict:
-    """{name: the lines where `node` assigns it}, nested scopes left out (the node itself may be
-    a function: its body is walked)."""
+class _Local:
+    """The nodes of a statement (or a function's body) outside the functions, lambdas and
+    classes nested in it, and those nested scopes, from one walk: the facts below read these
+    lists instead of each walking the subtree again (six walks per compound statement, each
+    through ast's per-node generators, were two fifths of a conversion).
+
+    Parents come before their children in `nodes`.
+    """
+
+    __slots__ = ("nodes", "scopes")
+
+    def __init__(self, roots):
+        nodes, scopes = [], []
+        stack = list(roots)
+        pop, push, extend, inner = stack.pop, stack.append, stack.extend, _INNER_CLASSES
+        while stack:
+            n = pop()
+            cls = n.__class__
+            if cls in _SCOPE_CLASSES:
+                scopes.append(n)
+                continue
+            nodes.append(n)
+            attrs = n.__dict__  # (fields by dict lookups, not getattr)
+            for field in cls._fields:
+                value = attrs.get(field)
+                kind = value.__class__
+                if kind is list:
+                    extend([v for v in value if v.__class__ in inner])
+                elif kind in inner:
+                    push(value)
+        self.nodes, self.scopes = nodes, scopes
+
+    def __add__(self, other):
+        out = _Local(())
+        out.nodes, out.scopes = self.nodes + other.nodes, self.scopes + other.scopes
+        return out
+
+
+_SCOPE_CLASSES = frozenset(_SCOPES)
+# Node classes a walk enters: those with fields (not contexts and operators, whose class the
+# facts read from their parent's `ctx` / `op`).
+_INNER_CLASSES = frozenset(cls for cls in vars(gast).values()
+                           if isinstance(cls, type) and issubclass(cls, gast.AST) and cls._fields)
+
+
+def _statement_parts(node, skip=()):
+    """(the parts of the compound statement `node` outside the fields in `skip`, those in it),
+    each as a `_Local`."""
+    kept, skipped = [], []
+    for field in node._fields:
+        value = getattr(node, field, None)
+        parts = value if value.__class__ is list else [value]
+        (skipped if field in skip else kept).extend(
+            [v for v in parts if isinstance(v, gast.AST)])
+    return _Local(kept), _Local(skipped)
+
+
+def _store_sites(local) -> dict:
+    """{name: the lines where `local` (a `_Local`) assigns it}, nested scopes left out (their
+    names counted)."""
     sites: dict = {}
-    stack = list(node.body if isinstance(node, _SCOPES) else [node])
-    while stack:
-        n = stack.pop()
-        if isinstance(n, _SCOPES):
-            if not isinstance(n, gast.Lambda):
-                sites.setdefault(n.name, []).append(n.lineno)
-            continue
-        if isinstance(n, gast.AnnAssign) and n.value is None:
-            continue  # `y: T` binds nothing (see visit_AnnAssign)
-        if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
+    for n in local.scopes:
+        if n.__class__ is not gast.Lambda:
+            sites.setdefault(n.name, []).append(n.lineno)
+    unbound = _bare_annotation_parts(local)
+    for n in local.nodes:
+        if n.__class__ is gast.Name and n.ctx.__class__ is not gast.Load:
+            if unbound and id(n) in unbound:
+                continue  # `y: T` binds nothing (see visit_AnnAssign)
             # A name another pass generated has no line: 0 counts it as possibly bound before,
             # which only costs a `try` (see _undefined_inits).
             sites.setdefault(n.id, []).append(getattr(n, "lineno", None) or 0)
-        stack.extend(c for c in gast.iter_child_nodes(n))
     return sites
 
 
-def _captured(node) -> set:
-    """Names the functions, lambdas and classes made in `node` (a statement, or a function's
-    body) read from their enclosing scopes or declare `nonlocal`. (Comprehensions run where
-    they are made: they see the values of that moment.)"""
+def _bare_annotation_parts(local) -> set:
+    """ids of the nodes of `y: T` statements (no value) in `local`: they bind nothing."""
+    bare = [n for n in local.nodes if n.__class__ is gast.AnnAssign and n.value is None]
+    if not bare:
+        return set()
+    return {id(n) for n in _Local([p for a in bare for p in (a.target, a.annotation)]).nodes}
+
+
+def _captured(local) -> set:
+    """Names the functions, lambdas and classes made in `local` (a `_Local` of a statement or
+    of a function's body) read from their enclosing scopes or declare `nonlocal`.
+    (Comprehensions run where they are made: they see the values of that moment.)"""
     names = set()
-    stack = list(node) if isinstance(node, list) else [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, _SCOPES):
-            names |= free_reads(n)
-            names.update(*(d.names for d in gast.walk(n) if isinstance(d, gast.Nonlocal)))
-            # decorators and defaults run where the function is made
-            stack.extend(getattr(n, "decorator_list", ()))
-            args = getattr(n, "args", None)
-            if isinstance(args, gast.arguments):
-                stack.extend(args.defaults + [d for d in args.kw_defaults if d is not None])
-            stack.extend(getattr(n, "bases", ()))
-            continue
-        stack.extend(gast.iter_child_nodes(n))
+    for n in local.scopes:
+        names |= free_reads(n)
+        for inner in walk_statements(n):  # nonlocal is a statement
+            if inner.__class__ is gast.Nonlocal:
+                names.update(inner.names)
+        # decorators and defaults run where the function is made
+        parts = list(getattr(n, "decorator_list", ()))
+        args = getattr(n, "args", None)
+        if isinstance(args, gast.arguments):
+            parts += args.defaults + [d for d in args.kw_defaults if d is not None]
+        parts += getattr(n, "bases", ())
+        if parts:
+            names |= _captured(_Local(parts))
     return names
 
 
-def _changed_objects(node) -> set:
-    """Names whose objects `node` changes: attribute / item targets' roots, and lists grown
-    (`name = ac.list_append(name, ...)`, written by the lists pass)."""
-    changed = set(activity_of(node)[2])
-    for n in gast.walk(node):
-        if (isinstance(n, gast.Assign) and len(n.targets) == 1
-                and isinstance(n.targets[0], gast.Name) and isinstance(n.value, gast.Call)
-                and isinstance(n.value.func, gast.Attribute)
-                and n.value.func.attr in ("list_append", "list_extend")):
-            changed.add(n.targets[0].id)
+def _changed_objects(node, local, mutated) -> set:
+    """Names whose objects `node` changes: attribute / item targets' roots (`mutated`, from the
+    liveness analysis), and lists grown (`name = ac.list_append(name, ...)`, written by the
+    lists pass), nested functions included."""
+    changed = set(mutated)
+    for nodes in [local.nodes, *(walk(s) for s in local.scopes)]:
+        for n in nodes:
+            if (n.__class__ is gast.Assign and len(n.targets) == 1
+                    and n.targets[0].__class__ is gast.Name
+                    and n.value.__class__ is gast.Call
+                    and n.value.func.__class__ is gast.Attribute
+                    and n.value.func.attr in ("list_append", "list_extend")):
+                changed.add(n.targets[0].id)
     return changed
 
 
@@ -540,51 +612,41 @@ def _always_rebound(body, runtime) -> set:
     return names
 
 
-def _rebound(node):
-    """(names `node` binds: assignment, `for` and `with` targets, `del`; names whose items it
+def _rebound(local):
+    """(names `local` binds: assignment, `for` and `with` targets, `del`; names whose items it
     sets: `x[i] = v`), nested scopes left out. An augmented assignment's target is not bound
     (Python updates a tensor in place)."""
-    names, items = set(), set()
-    stack = list(gast.iter_child_nodes(node))
-    while stack:
-        n = stack.pop()
-        if isinstance(n, _SCOPES):
-            if not isinstance(n, gast.Lambda):
-                names.add(n.name)
-            continue
-        if isinstance(n, gast.AugAssign):
-            stack.append(n.value)
-            if not isinstance(n.target, gast.Name):
-                stack.append(n.target)
+    names = {n.name for n in local.scopes if n.__class__ is not gast.Lambda}
+    items, not_bound = set(), set()
+    for n in local.nodes:  # (parents first: a target is marked before it is met)
+        cls = n.__class__
+        if cls is gast.AugAssign:
+            if n.target.__class__ is gast.Name:
+                not_bound.add(id(n.target))
             continue
         if _sets_item(n):  # `x = ac.setitem(x, i, v)` (the subscripts pass): `x[i] = v`
             items.add(n.targets[0].id)
-            stack.extend(n.value.args)
+            not_bound.add(id(n.targets[0]))
             continue
-        if (isinstance(n, gast.Subscript) and not isinstance(n.ctx, gast.Load)
-                and isinstance(n.value, gast.Name)):
+        if (cls is gast.Subscript and n.ctx.__class__ is not gast.Load
+                and n.value.__class__ is gast.Name):
             items.add(n.value.id)
-        if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load):
+        if cls is gast.Name and n.ctx.__class__ is not gast.Load and id(n) not in not_bound:
             names.add(n.id)
-        stack.extend(gast.iter_child_nodes(n))
     return names, items
 
 
-def _updated_in_place(node) -> set:
-    """Names whose tensors `node` may update in place: targets of augmented assignments
+def _updated_in_place(local) -> set:
+    """Names whose tensors `local` may update in place: targets of augmented assignments
     (`i += 1`) and receivers of in-place methods (`y.add_(1)`), nested scopes left out."""
     names = set()
-    stack = list(gast.iter_child_nodes(node))
-    while stack:
-        n = stack.pop()
-        if isinstance(n, _SCOPES):
-            continue
-        if isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name):
+    for n in local.nodes:
+        cls = n.__class__
+        if cls is gast.AugAssign and n.target.__class__ is gast.Name:
             names.add(n.target.id)
-        elif (isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute)
-              and isinstance(n.func.value, gast.Name) and _IN_PLACE.match(n.func.attr)):
+        elif (cls is gast.Call and n.func.__class__ is gast.Attribute
+              and n.func.value.__class__ is gast.Name and _IN_PLACE.match(n.func.attr)):
             names.add(n.func.value.id)
-        stack.extend(gast.iter_child_nodes(n))
     return names
 
 
@@ -614,35 +676,34 @@ def _chain(node) -> str | None:
     return ".".join([node.id, *reversed(parts)])
 
 
-def _updated_attributes(node, writes, defined, skip=()) -> set:
-    """Attribute chains whose tensors `node`'s bodies update with an in-place method
-    (`self.mean.mul_(0.9)`) and that may be read into an alias before the statement (NOTE
-    [attributes updated in place]); nested scopes and the fields in `skip` left out."""
-    chains, callees, passed, stores = set(), [], [], set()
-    stack = [c for f, c in gast.iter_fields(node) if f not in skip]
-    stack = [n for c in stack for n in (c if isinstance(c, list) else [c])
-             if isinstance(n, gast.AST)]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, _SCOPES):
-            continue
+def _updated_attributes(local, writes, defined) -> set:
+    """Attribute chains whose tensors the statement's bodies (`local`, a `_Local`) update with
+    an in-place method (`self.mean.mul_(0.9)`) and that may be read into an alias before the
+    statement (NOTE [attributes updated in place]); nested scopes left out."""
+    chains = set()
+    for n in local.nodes:
+        if n.__class__ is gast.Call:
+            func = n.func
+            if (func.__class__ is gast.Attribute and _IN_PLACE.match(func.attr)
+                    and _chain(func.value)):
+                chains.add(_chain(func.value))
+    if not chains:
+        return chains  # the common case: no method call updates an attribute chain
+    callees, passed, stores = [], [], set()
+    for n in local.nodes:
         if isinstance(n, gast.Attribute) and not isinstance(n.ctx, gast.Load):
             stores.add(_chain(n))
         if isinstance(n, gast.Call):
             func, args = n.func, list(n.args) + [k.value for k in n.keywords]
-            receiver = func.value if isinstance(func, gast.Attribute) else None
-            if receiver is not None and _IN_PLACE.match(func.attr) and _chain(receiver):
-                chains.add(_chain(receiver))
             if isinstance(func, gast.Attribute) and func.attr in _CALLS and args:
                 # (the calls pass ran first: `self.reset()` is `ac.converted_call(self.reset)`)
                 func, args = args[0], args[1:]
                 if isinstance(func, (gast.Name, gast.Attribute)) and n.func.attr != "converted_call":
                     passed.append(_chain(func) or getattr(func, "id", None))
             callees.append(_chain(func) or "")
-            # (an attribute of a call or subscript, `f().x`, is no chain and passes no name)
-            passed += [_chain(a) or getattr(a, "id", "") for a in args
+            # (an attribute of something other than a name, `xs[0].y`, is no chain: None)
+            passed += [_chain(a) or getattr(a, "id", None) for a in args
                        if isinstance(a, (gast.Name, gast.Attribute))]
-        stack.extend(gast.iter_child_nodes(n))
 
     def safe(chain):
         root = chain.partition(".")[0]

@@ -410,3 +410,39 @@ def test_module_buffer_updated_in_place_under_a_tensor_condition(make):
     for want, got in zip(_runs(lambda m: m), _runs(make)):
         for a, b in zip(want, got):
             assert torch.allclose(a, b), (a, b)
+
+
+def first_row_doubled(rows, x):
+    if x.sum() > 0:
+        # a call's argument an attribute of an item (`rows[0].real`), not of a name: the pass
+        # looking for attribute chains updated in place raised AttributeError on it
+        y = torch.mul(rows[0].real, 2)
+    else:
+        y = x
+    return y
+
+
+def test_call_argument_attribute_of_an_item():
+    rows = [torch.arange(9.0).reshape(3, 3)]
+    assert_same_result(first_row_doubled, [(rows, torch.ones(3, 3)), (rows, -torch.ones(3, 3))])
+
+
+class Smoothed(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(3))
+        self.rows = [torch.ones(3)]
+
+    def forward(self, x):
+        if x.sum() > 0:
+            self.mean.mul_(0.5)  # an attribute chain updated in place, aliased
+            x = x + torch.neg(self.rows[0].real)
+        return x + self.mean
+
+
+def test_call_argument_attribute_of_an_item_next_to_an_aliased_chain():
+    module = Smoothed()
+    run = autoconv.autoconv(Smoothed())
+    for x in (torch.ones(3), -torch.ones(3), torch.ones(3)):
+        torch.testing.assert_close(run(x), module(x))
+    torch.testing.assert_close(run.mean, module.mean)
