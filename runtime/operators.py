@@ -17,7 +17,7 @@ from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 from . import augmented, lists, text
 from .errors import StagingError, graph_error_message
 from .iteration import StagedEnumerate, StagedRange, StagedZip, as_python, staged_sequence
-from .staging import constants, context, specialize
+from .staging import constants, context, specialize, verdicts
 from .staging import torch as staging
 from .values import Undefined, as_staged_tensor, is_staged, is_undefined, to_tensor
 
@@ -43,6 +43,10 @@ __all__ = [
 
 def _keep_state(count):
     return lambda *values: values[:count]
+
+
+# (its closure, `count`, is the length of the state, which a probe verdict's key holds)
+verdicts.keyed_by_entry(_keep_state(0))
 
 
 def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept=None,

@@ -5,6 +5,7 @@ import collections
 
 import pytest
 import torch
+from torch._dynamo.comptime import comptime
 
 import autoconv
 from autoconv_runtime import StagingError
@@ -206,3 +207,40 @@ def test_export_reports_mismatches_with_one_run():
     with pytest.raises(StagingError, match="'y' is a torch.int64 tensor of shape"):
         torch.export.export(Module(), (torch.ones(2), torch.tensor(1)), strict=False)
     assert dict(runs) == {"true": 1, "false": 1}
+
+
+@autoconv.do_not_convert
+def traced(where):
+    """Counts the times dynamo traces the body that calls it (at trace time: dynamo refuses a
+    body's writes to a global counter), probes included; nothing outside torch.compile."""
+    comptime(lambda ctx: runs.update([ctx.get_local("where").as_python_constant()]))
+
+
+def _elif_chain(depth: int) -> str:
+    # An if / elif chain `depth` deep (depth nested staged ifs) reading a dict, with a Python
+    # number the branches set: both probes of NOTE [probe verdicts] run for every statement.
+    lines = ["def f(x, d):", "    q = 1"]
+    for level in range(depth):
+        lines += [f"    {'if' if level == 0 else 'elif'} x > d['k'] + {level}:",
+                  f"        traced('{level}')", f"        q = {level + 2}"]
+    return "\n".join(lines + ["    else:", f"        traced('{depth}')", "        q = 0",
+                              "    return x + q"])
+
+
+@pytest.mark.parametrize("depth", [2, pytest.param(3, marks=pytest.mark.slow)])
+def test_nested_statements_under_compile_take_their_probes_verdicts(depth):
+    # Under torch.compile each statement probes its bodies before torch's operator, and a
+    # statement nested in them probed again in every run of the enclosing bodies: the innermost
+    # body of an if/elif/elif/else chain was traced 3^depth times (a 4-deep chain from the
+    # fuzzer took minutes to compile). Now the nested statements take the verdicts their first
+    # probes learnt: each level of the chain adds at most two traces of the innermost body
+    # (before: 6 at depth 2; 3 is slow, each staging costs dynamo about a second).
+    runs.clear()
+    fn = function_from_source(_elif_chain(depth), {"traced": traced})
+    f = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager", dynamic=False)
+    d = {"k": torch.tensor(1)}
+    assert torch.equal(f(torch.tensor(0), d), fn(torch.tensor(0), d))
+    assert max(runs.values()) <= 2 * depth + 1, dict(runs)
+    for x in (2, 3, 9):
+        result, expected = f(torch.tensor(x), d), fn(torch.tensor(x), d)
+        assert result.dtype == expected.dtype and torch.equal(result, expected), x

@@ -82,10 +82,13 @@ def staging(statement: str):
                     return stage(*args, **kwargs)
                 # ... except of the outermost statement, outside any body dynamo traces
                 _compiled_bodies[_ACTIVE] = True
+                # (what its nested statements' probes learn: NOTE [probe verdicts])
+                _verdicts[0] = {} if torch.compiler.is_dynamo_compiling() else None
                 try:
                     return stage(*args, **kwargs)
                 finally:
                     _compiled_bodies[_ACTIVE] = False
+                    _verdicts[0] = None
             stack = _staging.__dict__.setdefault("statements", [])
             named = parameters.bind_partial(*args, **kwargs).arguments.get("statement")
             stack.append(named or statement)
@@ -103,6 +106,9 @@ def staging(statement: str):
 # after a torch.cond, not those to a list.
 _compiled_bodies = [False, False]
 _ACTIVE, _IN_OPERATOR = 0, 1
+# Under dynamo, while the outermost staged statement runs: the verdicts of its nested
+# statements' probes (NOTE [probe verdicts] in verdicts.py).
+_verdicts = [None]
 
 
 @contextlib.contextmanager
@@ -115,6 +121,12 @@ def operator_bodies():
         yield
     finally:
         _compiled_bodies[_IN_OPERATOR] = False
+
+
+def in_operator_bodies() -> bool:
+    """Under dynamo: whether it traces the bodies of a torch operator (where it refuses writes
+    to objects made outside them)."""
+    return _compiled_bodies[_IN_OPERATOR]
 
 
 def in_staged_body() -> bool:

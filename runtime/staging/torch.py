@@ -35,7 +35,8 @@ from .. import augmented
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
 from ..values import RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined, to_tensor
-from . import constants, grad_mode, lists, mappings, objects, operators, registry, replaced_lists
+from . import (constants, grad_mode, lists, mappings, objects, operators, registry,
+               replaced_lists, verdicts)
 from .context import (in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       types_probe)
@@ -505,6 +506,14 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
     """Run every body once as a probe, choose the promoted dtypes, and raise the mismatches
     (under torch.compile: promotions only, in one round; each round is a trace of every body)."""
     compiling = torch.compiler.is_dynamo_compiling()
+    verdict_key = verdicts.key(
+        "dtypes", [body.fn for body in bodies],
+        (statement.state, statement.kinds, tuple(statement.dtypes.items()), statement.inputs)
+    ) if compiling else None
+    promoted = verdicts.known(verdict_key)  # NOTE [probe verdicts]
+    if promoted is not verdicts.UNKNOWN:
+        statement.dtypes.update(promoted)
+        return
     round_ = 0
     while round_ < _PROMOTION_ROUNDS:
         operands = _Operands(statement)
@@ -518,11 +527,13 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
         except constants.Retabled as retabled:  # a constant changed: checked again carrying it
             if not _retable(statement, retabled):
                 raise
+            verdict_key = None  # (the statement changed: its probe is not kept)
             continue
         round_ += 1
         promoted, mismatches = watch.decide(compare=not compiling)
         if compiling:  # one round, promotions only: the operator compares the outputs
             statement.dtypes.update(promoted)
+            verdicts.learn(verdict_key, promoted)
             return
         if not promoted:
             if mismatches:
@@ -875,29 +886,42 @@ def copies(values):
     return _map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, values)
 
 
-def _probe_input_changes(bodies, state, inputs) -> None:
+def _probe_input_changes(bodies, statement: Statement) -> None:
     """Under dynamo: raise objects.ChangedInput for a dict or list the bodies only read that
-    one changes anyway (`add(d, t)` setting `d["k"]`), found by one probe run of each body.
+    one changes anyway (`add(d, t)` setting `d["k"]`), found by one probe run of each body on
+    the state as staged (the statements nested in the bodies then see what they see in the
+    other runs of the bodies, and take their own probes' verdicts: NOTE [probe verdicts]).
 
     Inside torch's operator a body gets such an input rebuilt by torch's pytree, so the change
     would be lost (a loop on it would never end); outside dynamo `objects.
     refusing_uncarried_changes` sees it in the operator's run instead.
     """
+    inputs = statement.inputs
     read = [i for i, v in enumerate(inputs) if type(v) in (dict, list)]
     if not read:
+        return
+    state = statement.staged_view()
+    verdict_key = verdicts.key("inputs", [fn for fn, _ in bodies],
+                               (statement.state, statement.kinds, inputs))
+    changed = verdicts.known(verdict_key)  # NOTE [probe verdicts]
+    if changed is not verdicts.UNKNOWN:
+        if changed is not None:
+            raise objects.ChangedInput(changed)
         return
     with probe():
         for fn, _ in bodies:
             given = copies(inputs)
             before = {i: (list(given[i].items()) if type(given[i]) is dict else list(given[i]))
                       for i in read}
-            fn(*copies(state), *given)
+            fn(*statement.stand_ins(copies(state)), *given)
             for i in read:
                 after = (list(given[i].items()) if type(given[i]) is dict
                          else list(given[i]))
                 if len(after) != len(before[i]) or any(
                         _pair_changed(a, b) for a, b in zip(after, before[i])):
+                    verdicts.learn(verdict_key, i)
                     raise objects.ChangedInput(i)
+    verdicts.learn(verdict_key, None)
 
 
 def _pair_changed(a, b) -> bool:
@@ -1058,10 +1082,10 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
         staged_pred = as_predicate(pred, statement)
         branches = (Body(if_true, "in the true branch"), Body(if_false, "in the false branch"))
         try:
+            record = Statement(statement, names, state, inputs, staged_pred, dtypes)
             if torch.compiler.is_dynamo_compiling():
-                _probe_input_changes([(b, True) for b in (if_true, if_false)], state, inputs)
-            return _stage_if(staged_pred, branches,
-                             Statement(statement, names, state, inputs, staged_pred, dtypes))
+                _probe_input_changes([(b, True) for b in (if_true, if_false)], record)
+            return _stage_if(staged_pred, branches, record)
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
         except objects.ChangedInput as changed:
@@ -1152,7 +1176,7 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
         _fill_return_placeholders(record, (body,), created)
         try:
             if torch.compiler.is_dynamo_compiling():
-                _probe_input_changes([(body, True)], state, inputs)
+                _probe_input_changes([(body, True)], record)
             if created:
                 return _stage_loop_created(test, body, record, trips, created, checked)
             return _stage_while(test, Body(body, "in the loop body"), record, trips)

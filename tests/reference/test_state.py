@@ -553,6 +553,15 @@ def dict_item_set_by_helper_in_loop(y, dt):
     return stats["total"]
 
 
+def dict_item_set_by_helper_in_nested_branches(y, dt):
+    stats = {"total": y}
+    if y.sum() > 0:
+        if dt > 0.5:
+            _set_total(stats, dt)
+        y = y * 2
+    return stats["total"] + y
+
+
 def test_named_tuple_on_self_replaced_by_a_method_in_a_staged_loop():
     # Was "tracing f left a value of the trace (FakeTensor) as the graph constant": the change
     # a method made to an object the loop only reads happened while tracing. Now the object is
@@ -568,6 +577,14 @@ def test_dict_item_set_by_a_helper_in_a_staged_loop():
     # loop never ended.
     assert_same_result(dict_item_set_by_helper_in_loop,
                        [(torch.ones(2), T(0.3)), (torch.ones(2), T(0.6)), (torch.full((2,), 9.), T(1.))])
+
+
+def test_dict_item_set_by_a_helper_in_nested_staged_branches():
+    # The inner if's probe finds the change once (in the outer if's probe); its re-run in the
+    # outer torch.cond takes that verdict (NOTE [probe verdicts]) and must still carry it.
+    assert_same_result(dict_item_set_by_helper_in_nested_branches,
+                       [(torch.ones(2), T(0.9)), (-torch.ones(2), T(0.9)), (torch.ones(2), T(0.1))],
+                       export=False)
 
 
 def counted_by_method_in_loop(y, dt):

@@ -1,0 +1,150 @@
+"""What a probe run of a staged statement's bodies learnt, kept for the statement's next
+staging in the same torch.compile trace (NOTE [probe verdicts]).
+
+Low in the engine: `torch.py` asks it before each probe it runs under dynamo.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .. import augmented
+from ..values import Undefined
+from . import context
+
+__all__ = ["key", "known", "learn", "UNKNOWN", "keyed_by_entry"]
+
+# NOTE [probe verdicts]
+# Under dynamo a staged statement runs its bodies once as a probe before torch's operator
+# (`_probe_input_changes`: a dict or list a body only reads that it changes through a call;
+# `_check_by_probe`: the dtypes a Python number is promoted to), and dynamo then traces the
+# bodies again for the operator. A statement nested in those bodies is staged once per run of
+# the enclosing bodies, and probes again each time: with both probes, a body at nesting depth d
+# was traced 3^d times (compile time grew exponentially with an `if/elif/elif/else` chain).
+# Inside the operator's bodies dynamo refuses writes to the engine's flags, so the nested probes
+# cannot be made cheaper there (NOTE [types-only probes] in torch.py). Instead each probe's
+# verdict is kept, for the rest of the outermost statement's trace, under a key made of the
+# statement's body code and everything of its entry a body can branch on: the structure of its
+# state and inputs, the dtype, number of dimensions and device of each tensor (and whether it
+# stands for a Python number), and each other Python value by identity. A nested statement
+# staged again from the same entry (the enclosing operator's trace after its probe) takes the
+# verdict instead of probing: each statement probes once per distinct entry, and a body at depth
+# d is traced O(d) times. Verdicts are written only where dynamo allows it (outside the bodies
+# of a torch operator: every first probe of a nested statement runs there, since probes run
+# bodies directly), and forgotten when the outermost statement ends.
+#
+# A converted body's free variables are the runtime module and the user's closure cells, the
+# same in every staging of the statement. A wrapper the runtime makes around the user's bodies
+# (a conditional expression's, one carrying updated inputs) closes over those bodies, and
+# cannot be told apart from another statement's by its code (dynamo does not show a function's
+# closure): it is always probed, except the wrappers registered with `keyed_by_entry`, whose
+# closure the entry determines.
+
+UNKNOWN = object()
+_RUNTIME = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # autoconv_runtime's files
+_entry_determined = []  # code objects of wrappers whose closure the entry determines
+
+
+def keyed_by_entry(fn):
+    """Registers `fn`'s code (a runtime wrapper whose closure the statement's entry determines,
+    such as the false branch of an `if` without `else`) as a body code verdicts may be keyed
+    by. Returns `fn`."""
+    _entry_determined.append(fn.__code__)
+    return fn
+
+
+def key(tag: str, bodies, values):
+    """A verdict's key for the statement with the body functions `bodies` entered with `values`
+    (its state, inputs, ...); None where none can be made (see NOTE [probe verdicts])."""
+    if not torch.compiler.is_dynamo_compiling() or context._verdicts[0] is None:
+        return None
+    parts = [tag]
+    for fn in bodies:
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            return None
+        if code.co_freevars and code.co_filename.startswith(_RUNTIME) and not _registered(code):
+            return None
+        parts.append(code)
+    objects = []
+    if not _describe(values, parts, objects):
+        return None
+    return tuple(parts), tuple(objects)
+
+
+def _registered(code) -> bool:
+    for known_code in _entry_determined:
+        if code is known_code:
+            return True
+    return False
+
+
+def _describe(value, parts: list, objects: list) -> bool:
+    """Appends `value`'s description: hashable parts to `parts`, values compared by identity to
+    `objects`. False for a value that cannot be described."""
+    if isinstance(value, torch.Tensor):
+        parts.append(("tensor", value.dtype, value.dim(), value.device,
+                      augmented.is_stand_in(value)))
+        return True
+    kind = type(value)
+    if kind is tuple or kind is list:
+        parts.append((kind, len(value)))
+        for item in value:
+            if not _describe(item, parts, objects):
+                return False
+        return True
+    if kind is dict:
+        parts.append((dict, len(value)))
+        for name, item in value.items():
+            if type(name) not in (str, int, bool):
+                return False
+            parts.append(name)
+            if not _describe(item, parts, objects):
+                return False
+        return True
+    if kind is Undefined:
+        parts.append(("undefined", value.name, value.created))
+        return True
+    if value is None or kind is str:
+        parts.append(value)
+        return True
+    # Numbers (symbolic ones too, which hashing would specialise), modules, functions, other
+    # objects: by identity. An equal value in another object misses, and is probed again.
+    parts.append(kind)
+    objects.append(value)
+    return True
+
+
+def known(verdict_key):
+    """The verdict kept under `verdict_key`, or UNKNOWN."""
+    if verdict_key is None:
+        return UNKNOWN
+    memo = context._verdicts[0]
+    if memo is None:
+        return UNKNOWN
+    for objects, verdict in memo.get(verdict_key[0], ()):
+        if _same_objects(objects, verdict_key[1]):
+            return verdict
+    return UNKNOWN
+
+
+def _same_objects(a: tuple, b: tuple) -> bool:
+    for x, y in zip(a, b):
+        if x is not y:
+            return False
+    return True
+
+
+def learn(verdict_key, verdict) -> None:
+    """Keeps `verdict` under `verdict_key`, where dynamo allows the write (see NOTE [probe
+    verdicts]); nothing elsewhere."""
+    memo = context._verdicts[0]
+    if verdict_key is None or memo is None or context.in_operator_bodies():
+        return
+    entries = memo.get(verdict_key[0])
+    if entries is None:
+        memo[verdict_key[0]] = [(verdict_key[1], verdict)]
+    else:
+        entries.append((verdict_key[1], verdict))
