@@ -628,3 +628,42 @@ def test_keywords_the_binding_defaults_differently_are_still_passed():
     assert "reduction=1" in source and "keepdim" not in source, source
     got = build("python", make_fx(fn)(*args), args)(*args)
     torch.testing.assert_close(pytree.tree_leaves(got)[0], fn(*args))
+
+
+def test_a_list_append_is_one_index_put_at_the_0d_count():
+    # StagedList.append writes row `count` with the 0-d count itself: no reshape of the count,
+    # no unsqueeze of the item (a call each per trip at replay).
+    graph_module = _graph(tokens_until, *_TRIPS[2])
+    body = graph_module.while_loop_body_graph_1  # (graph 0 counts the trips)
+    puts = [n for n in body.graph.nodes if n.target is aten.index_put.default]
+    assert len(puts) == 1
+    (index,) = puts[0].args[1]
+    assert index.meta["val"].dim() == 0 and puts[0].args[2].meta["val"].dim() == 0
+    assert not any(n.target in (aten.view.default, aten.unsqueeze.default, aten.reshape.default)
+                   for n in body.graph.nodes)
+
+
+def branching_in_a_loop(x, n):
+    while n > 0:
+        if x.sum() > 0:
+            x = x - 1
+        else:
+            x = x * 2
+        n = n - 1
+    return x
+
+
+def test_branches_and_loops_are_written_inline():
+    # One function: the loop's test and body and the branches are lines of it, the in-place
+    # choice made once, before the loop.
+    args = (torch.tensor([3.0, -1.0]), torch.tensor([4]))
+    graph_module = _graph(branching_in_a_loop, *args)
+    source = compile_python(lower(graph_module)).__autoconv_source__
+    assert source.count("def ") == 1, source
+    assert "while True:" in source and " if " in source.split("while True:")[1]
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            for x, n in [(torch.tensor([3.0, -1.0]), torch.tensor([4])),
+                         (torch.tensor([-3.0, 1.0]), torch.tensor([0])),
+                         (torch.tensor([0.5, 0.25]), torch.tensor([3]))]:
+                _same_as_fx(graph_module, x, n)
