@@ -1,9 +1,10 @@
 """The python backend: a captured torch.fx graph compiled to straight-line Python.
 
-Each (sub)graph becomes one Python function. Each aten op is bound to its fastest Python entry
+The graph becomes one Python function. Each aten op is bound to its fastest Python entry
 point (the C binding that `torch.addmm` uses rather than the `torch.ops.aten.addmm.default`
-overload object), and staged control flow runs as Python: a `cond` node becomes an `if` on its
-predicate, a `while_loop` node a `while`. Outside a tracer that is what the original Python did,
+overload object), and staged control flow runs as Python, inline in that function: a `cond`
+node becomes an `if` on its predicate over the branches' lines, a `while_loop` node a `while`
+over its test's and body's lines (no call, no tuple of the state, no grad-mode check per trip). Outside a tracer that is what the original Python did,
 at the cost of one `bool()` of a 0-d tensor, instead of the ~40 µs a `torch.cond` call costs in
 eager mode. Autograd records through it as through eager code. Each temporary is deleted after
 its last read, and with grad mode off a pointwise op (an activation after a linear layer) writes
@@ -649,7 +650,8 @@ _compiled = itertools.count()
 
 def compile_python(graph_module: GraphModule, fast_ops: bool = True,
                    carried: int = 0) -> Callable:
-    """Compile `graph_module`'s graph (and its cond / while_loop subgraphs) to Python functions.
+    """Compile `graph_module`'s graph (its cond / while_loop subgraphs inline) to a Python
+    function.
 
     The result takes the graph's placeholders positionally and returns what the graph returns.
     `fast_ops=False` calls the aten overloads themselves (for comparison). `carried` > 0: the
