@@ -5,7 +5,9 @@ Python int. Plain Python on eager tensors is the reference, so every program is 
 that terminates, cannot overflow int64 or divide by zero, and returns int64 tensors only. It also
 stays inside what autoconv documents as supported (README "Limitations"):
 
-- every variable is assigned at the top of the function, before any branch or loop;
+- every variable is assigned at the top of the function, before any branch or loop, except `m`,
+  which some programs assign only inside loops and read once, in the final `return`: plain
+  Python raises UnboundLocalError there when no assignment ran, and the graph must too;
 - a variable that starts as a tensor only ever gets tensor values (`torch.tensor(3)`, never
   `3`), so its dtype and shape are the same on every path; a variable that starts as a Python
   int may become a tensor (staging promotes it to int64 anyway);
@@ -39,12 +41,14 @@ INT_PARAMS = ("k",)
 GUARD = "guard"  # prefix of while-loop counters; the minimiser keeps their increments and tests
 _TENSOR_LOCALS = ("a", "b", "c")
 _INT_LOCALS = ("p", "q")
+UNBOUND = "m"  # see _Generator.maybe_unbound
 # Constructs that hit known, unfixed bugs (each has a strict-xfail regression in
 # tests/fuzz/regressions/); the generator leaves them out unless asked, so that new bugs stand out.
 # None is open: "chain" (chained comparisons) and "mixed_and_or" (an int tensor operand of
 # and / or in a condition) were fixed; see chained_compare_in_nested_if.py and and_*.py there.
-KNOWN_BUGS = frozenset()
-RAISES = ("ValueError",)  # exception types programs raise; the runner accepts these as outcomes
+KNOWN_BUGS = frozenset({"maybe_unbound"})
+# Exception types programs raise; the runner accepts these as outcomes.
+RAISES = ("ValueError", "UnboundLocalError")
 _CMP = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
 
 
@@ -137,6 +141,10 @@ class _Generator:
         self.loops = 0
         self.arity = rng.choice((1, 1, 1, 2))
         self.features: set[str] = set()
+        # `m`: a tensor local first assigned inside loops only, read once by the final return,
+        # so that it may be unbound there (Python's UnboundLocalError is then the reference).
+        self.maybe_unbound = (parent is None and "maybe_unbound" not in avoid
+                              and rng.random() < 0.2)
 
     # -- expressions ----------------------------------------------------------------------
 
@@ -288,6 +296,9 @@ class _Generator:
 
     def assign(self, scope):
         r = self.rng
+        if self.maybe_unbound and scope.in_loop and r.random() < 0.35:
+            self.features.add("maybe_unbound")
+            return [ast.Assign([_name(UNBOUND, ast.Store())], self.bounded(scope, True))]
         if r.random() < 0.6:
             target = r.choice(_TENSOR_LOCALS + TENSOR_PARAMS)
             tensor = True
@@ -442,6 +453,14 @@ class _Generator:
         body = self.block(_Scope(), 0)
         if not isinstance(body[-1], ast.Return):
             body.append(self.ret(_Scope()))
+        if "maybe_unbound" in self.features:  # the one read of `m`, after every loop
+            final = body[-1]
+            first = final.value.elts[0] if isinstance(final.value, ast.Tuple) else final.value
+            read = _bin(first, ast.Add(), _name(UNBOUND))
+            if isinstance(final.value, ast.Tuple):
+                final.value.elts[0] = read
+            else:
+                final.value = read
         if wrap_try:  # `try` in a helper; nothing in the body raises
             self.features.add("try")
             if r.random() < 0.5:
