@@ -4,9 +4,9 @@ The graph becomes one Python function. Each aten op is bound to its fastest Pyth
 point (the C binding that `torch.addmm` uses rather than the `torch.ops.aten.addmm.default`
 overload object), and staged control flow runs as Python, inline in that function: a `cond`
 node becomes an `if` on its predicate over the branches' lines, a `while_loop` node a `while`
-over its test's and body's lines (no call, no tuple of the state, no grad-mode check per trip). Outside a tracer that is what the original Python did,
-at the cost of one `bool()` of a 0-d tensor, instead of the ~40 µs a `torch.cond` call costs in
-eager mode. Autograd records through it as through eager code. Each temporary is deleted after
+over its test's and body's lines (no call, no tuple of the state, no grad-mode check per
+trip). Outside a tracer that is what the original Python did, at the cost of one `bool()` of a
+0-d tensor, instead of the ~40 µs a `torch.cond` call costs in eager mode. Autograd records through it as through eager code. Each temporary is deleted after
 its last read, and with grad mode off a pointwise op (an activation after a linear layer) writes
 into the fresh tensor it reads when nothing else reads that tensor; in a `while` body, a list's
 append writes the loop's own buffer, and a pointwise op its own carried value (`i += 1`), in

@@ -10,17 +10,17 @@ on Python numbers instead: `.item()` of each input before the loop, Python `int`
 dimensions (a bound `n` of shape (1,), and so a (1,)-shaped test) is one number too: the
 pointwise ops here compute the same number whatever its shape, its outputs come back in their
 shapes, and type promotion is read with the shapes (a (1,) int32 tensor outranks a 0-d int64
-one, whose number would be narrowed: such a loop keeps its tensor form). Integers wrap around at their
-dtype's width as torch's do. float64 is IEEE double in both. A float32 result is the double
+one, whose number would be narrowed: such a loop keeps its tensor form). Integers wrap around
+at their dtype's width as torch's do. float64 is IEEE double in both. A float32 result is the double
 result rounded to float32 (`_f32`), which is exactly torch's float32 result for the ops allowed
 there (+, -, *, /: a double holds more than twice float32's precision, so rounding twice gives
 the correctly rounded result), and a Python number meeting a float32 tensor is rounded to
 float32 first, as torch casts it. Nested `cond` / `while_loop` nodes in the bodies become
 Python `if` / `while` inline.
 
-Anything else (another dtype, a shape of more than one element, an op outside the table, a print or an in-place op, an
-input that requires grad while grad mode is on, which must be recorded by autograd) keeps the
-tensor loop: the choice is made per graph when the backend is built, and the grad check once per
+Anything else (another dtype, a shape of more than one element, an op outside the table, a
+print or an in-place op, an input that requires grad while grad mode is on, which must be
+recorded by autograd) keeps the tensor loop: the choice is made per graph when the backend is built, and the grad check once per
 call, before the loop.
 """
 
