@@ -20,8 +20,8 @@ Python `if` / `while` inline.
 
 Anything else (another dtype, a shape of more than one element, an op outside the table, a
 print or an in-place op, an input that requires grad while grad mode is on, which must be
-recorded by autograd) keeps the tensor loop: the choice is made per graph when the backend is built, and the grad check once per
-call, before the loop.
+recorded by autograd) keeps the tensor loop: the choice is made per graph when the backend is
+built, and the grad check once per call, before the loop.
 """
 
 from __future__ import annotations
