@@ -21,6 +21,7 @@ import torch
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 import autoconv_runtime
+from autoconv_runtime import calls
 
 from .conversion import is_generated_code
 
@@ -116,8 +117,10 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
     line: Python code (int(), .item(), a size, a comparison outside a converted statement)
     asked for the value of a traced tensor, which only exists when the graph runs."""
     trimmed = _user_traceback(error.__traceback__)
-    if trimmed is None or not is_generated_code(_innermost(trimmed).tb_frame.f_code):
+    if trimmed is None:
         return error
+    if not is_generated_code(_innermost(trimmed).tb_frame.f_code):
+        return _called_by_library(error) or error
     innermost = _innermost(trimmed)
     filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
     source = linecache.getline(filename, line).strip()
@@ -128,6 +131,49 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
         "Keep the value a tensor: compare tensors directly (`if x.sum() > 0:` is staged) "
         "rather than calling .item(), int(), float() or bool() on them, use torch.where or "
         "masking for values, and give sizes that do not depend on tensor values")
+    staging_error.torch_error = error  # torch's own message, for debugging
+    return staging_error.with_traceback(error.__traceback__)
+
+
+def _called_by_library(error: GuardOnDataDependentSymNode) -> BaseException | None:
+    """torch's data-dependent error raised in a user function that runs unconverted because
+    library code called it (torchmin's objective called by `torch.optim.lbfgs._strong_wolfe`):
+    a StagingError at the user's line that names that caller. None where no library frame
+    called the function (converted code called it: `do_not_convert`, a method called by a
+    tensor method's name; the note `_NOT_CONVERTED` covers those)."""
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    users = [i for i, f in enumerate(frames) if not _internal_file(f.tb_frame.f_code.co_filename)]
+    if not users:
+        return None
+    asked = frames[users[-1]]
+    caller = None  # the outermost frame of the library code that called the function
+    for frame in reversed(frames[: users[-1]]):
+        module = frame.tb_frame.f_globals.get("__name__") or ""
+        if (is_generated_code(frame.tb_frame.f_code)
+                or module.partition(".")[0] in ("autoconv", "autoconv_runtime")):
+            break
+        if calls.is_library_module(module):
+            caller = frame
+        elif caller is not None:
+            break
+    if caller is None:
+        return None
+    code, module = caller.tb_frame.f_code, caller.tb_frame.f_globals["__name__"]
+    filename, line = asked.tb_frame.f_code.co_filename, asked.tb_lineno
+    source = linecache.getline(filename, line).strip()
+    staging_error = autoconv_runtime.StagingError.at(
+        (filename, line), "expression",
+        f"`{source}` asks Python for the value of a traced tensor in "
+        f"{asked.tb_frame.f_code.co_qualname}, which runs unconverted: {module}."
+        f"{code.co_qualname} ({code.co_filename}:{caller.tb_lineno}) called it, and autoconv "
+        "never converts torch's, numpy's or the standard library's code, so that code's own "
+        "conditions and conversions of tensors to Python numbers are not staged either",
+        "Run this call outside the autoconv function (eagerly), or replace the library "
+        "routine by a loop of your own code, which autoconv converts")
     staging_error.torch_error = error  # torch's own message, for debugging
     return staging_error.with_traceback(error.__traceback__)
 

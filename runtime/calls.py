@@ -26,6 +26,7 @@ __all__ = [
     "set_converter",
     "do_not_convert",
     "is_library_function",
+    "is_library_module",
     "is_marked_do_not_convert",
     "preconvert",
     "preconvert_class",
@@ -233,6 +234,11 @@ def _rewrapped(wrapper):
 def is_library_function(fn) -> bool:
     """True for a function of torch, numpy, the standard library or autoconv: never converted."""
     return _module_of(fn) in _NEVER_CONVERTED
+
+
+def is_library_module(name: str) -> bool:
+    """True for a module (by its `__name__`) whose functions are never converted."""
+    return name.partition(".")[0] in _NEVER_CONVERTED
 
 
 def twin(fn):

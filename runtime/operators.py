@@ -74,7 +74,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         except Exception as raised:  # NOTE [a branch that raises while traced]
             if not _raised_in_a_branch(raised):
                 raise
-            cond = _specialized(cond, "if statement", _branch_raised(raised, "if statement"))
+            cond = _specialized_raising(cond, raised)
             out = None
         if out is not None:
             return _written_back(out, len(state), inputs, written)
@@ -161,6 +161,21 @@ def _branch_raised(error, statement) -> StagingError:
         "under a tensor condition outside a `try` becomes a check in the graph)")
     refused.__cause__ = error
     return refused
+
+
+def _specialized_raising(cond, raised) -> bool:
+    """The value an `if` whose branch raised `raised` while traced follows (NOTE [a branch
+    that raises while traced]). Where it cannot be specialised, torch's data-dependent error
+    (Python code asked for a traced value: `float(t)` in a function that runs unconverted)
+    goes on as it is, and the entry point names the line that asked (autoconv/tracebacks.py)
+    rather than the branch."""
+    refused = _branch_raised(raised, "if statement")
+    try:
+        return _specialized(cond, "if statement", refused)
+    except StagingError as error:
+        if error is refused and isinstance(raised, GuardOnDataDependentSymNode):
+            raise raised from None
+        raise
 
 
 def reraise_staging_error() -> None:

@@ -812,6 +812,31 @@ def test_unconverted_tensor_condition_gets_a_hint(tmp_path):
     assert "Solver.clip(self.solver, x)" in notes
 
 
+def _as_python_number(t):  # (converted only where converted code calls it)
+    return float(t.sum())
+
+
+def test_user_function_called_by_torch_asking_for_a_traced_value_names_the_caller():
+    # torch's own code (here torch.utils._pytree.tree_map; in torchmin, torch.optim.lbfgs's
+    # line search) is never converted, so a user function it calls runs as Python: its float()
+    # of a traced tensor is a StagingError at that line naming torch's caller (it was torch's
+    # data-dependent error, or "a branch raises GuardOnDataDependentSymNode" at the loop)
+    from torch.utils import _pytree
+
+    def f(x):
+        while x.sum() < 10:
+            x = x * 2 + torch.tensor(_pytree.tree_map(_as_python_number, [x]))
+        return x
+
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(f)(torch.ones(2))
+    error = info.value
+    assert error.filename == __file__
+    assert error.lineno == _as_python_number.__code__.co_firstlineno + 1, error
+    assert "torch.utils._pytree.tree_map (" in str(error), error
+    assert "runs unconverted" in str(error) and "outside the autoconv function" in error.fix
+
+
 def test_dict_looked_up_by_a_traced_value_is_refused_at_the_line():
     # was torch's bare "TypeError: unhashable type: non-nested SymInt" (tester)
     fn, error = _staging_error(

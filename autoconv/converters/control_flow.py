@@ -598,7 +598,9 @@ def _updated_attributes(node, writes, defined, skip=()) -> set:
                 if isinstance(func, (gast.Name, gast.Attribute)) and n.func.attr != "converted_call":
                     passed.append(_chain(func) or getattr(func, "id", None))
             callees.append(_chain(func) or "")
-            passed += [_chain(a) or a.id for a in args if isinstance(a, (gast.Name, gast.Attribute))]
+            # (an attribute of a call or subscript, `f().x`, is no chain and passes no name)
+            passed += [_chain(a) or getattr(a, "id", "") for a in args
+                       if isinstance(a, (gast.Name, gast.Attribute))]
         stack.extend(gast.iter_child_nodes(n))
 
     def safe(chain):

@@ -32,10 +32,11 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import StagingError
 
-__all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "function_begins", "raise_refusal", "recording",
-           "sets_grad_mode"]
+__all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "differentiations", "function_begins",
+           "raise_refusal", "recording", "sets_grad_mode"]
 
 SET_GRAD_ENABLED = torch._C._set_grad_enabled
+_DIFFERENTIATE = (torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward)
 
 
 class _Trace(threading.local):
@@ -46,6 +47,13 @@ class _Trace(threading.local):
     # itself changes the mode around the function).
     inference_at_entry = None
     refused = None  # the StagingError for the trace, made at the user's line
+    differentiated = 0  # calls of torch.autograd.grad / backward seen while recording
+
+
+def differentiations() -> int:
+    """How many times the code traced so far differentiated (`torch.autograd.grad`,
+    `.backward()`), counted while an autoconv Function traces: compare two counts."""
+    return _trace.differentiated
 
 
 _trace = _Trace()
@@ -101,6 +109,8 @@ class RecordGradMode(TorchFunctionMode):
                 "graph, so the replay would compute gradients through it",
                 "Write `with torch.no_grad():` instead (the graph records it), or call the "
                 "autoconv function inside torch.inference_mode()")
+        if func in _DIFFERENTIATE:
+            _trace.differentiated += 1
         if func is SET_GRAD_ENABLED:
             mode = proxy_tensor.get_proxy_mode()
             if mode is not None:

@@ -35,7 +35,7 @@ from .. import augmented
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
 from ..values import RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined, to_tensor
-from . import constants, lists, mappings, objects, operators, registry, replaced_lists
+from . import constants, grad_mode, lists, mappings, objects, operators, registry, replaced_lists
 from .context import (in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       types_probe)
@@ -537,6 +537,10 @@ def _run_body(statement: Statement, operands, body: Body, flat):
 
     Raises objects.ChangedInput for a tensor input the body updated in place (NOTE [inputs
     updated unseen])."""
+    if any(operands.requires_grad) and not torch.compiler.is_dynamo_compiling():
+        for t, needs in zip(flat, operands.requires_grad):
+            if needs and isinstance(t, torch.Tensor) and not t.requires_grad and t.is_leaf:
+                t.requires_grad_()
     staged, inputs = operands.split(flat)
     if torch.compiler.is_dynamo_compiling():
         # (dynamo makes `_version` a data-dependent symbol there; it refuses such a body
@@ -561,6 +565,25 @@ def _run_body(statement: Statement, operands, body: Body, flat):
 # tensor's version counter counts its in-place updates, also on the tracers' tensors, so each
 # body run compares the inputs' versions; an input that changed is moved into the state
 # (objects.with_input_as_state) and written back after the statement, as listed ones are.
+
+
+def _check_requires_grad_kept(statement: Statement, operands, out) -> None:
+    """Refuse a loop whose body differentiates and returns a tensor of its state without grad
+    that required grad when the loop began: Python's later iterations see it without grad
+    (`torch.autograd.grad` with respect to it fails there), while every iteration of the
+    graph's body is the first one's (NOTE [autograd in staged bodies])."""
+    names = []
+    for value, name, kind in zip(statement.staged_view(), statement.names, statement.kinds):
+        if kind is SlotKind.TENSOR:
+            names += [name] * len(_flatten((value,))[0])
+    for name, needs, t in zip(names, operands.requires_grad, out):
+        if needs and isinstance(t, torch.Tensor) and not t.requires_grad:
+            raise statement.error(
+                f"'{name}' requires grad when the loop begins but not after its body, which "
+                "differentiates: Python's later iterations would see it without grad, and the "
+                "staged body is the first iteration's",
+                f"Make '{name}' require grad again at the end of the body "
+                f"(`{name} = {name}.detach().requires_grad_()`), or only from inside it")
 
 
 def _private(values):
@@ -658,6 +681,10 @@ class _Operands:
         self.count = len(state_leaves)
         self.flat = tuple(_distinct(state_leaves + [self.input_leaves[i]
                                                     for i in self.input_slots]))
+        # Which operands require grad before the statement: they do in the bodies too (NOTE
+        # [autograd in staged bodies]); torch gives the bodies copies that do not.
+        self.requires_grad = tuple(isinstance(t, torch.Tensor) and t.requires_grad
+                                   for t in self.flat)
 
     def split(self, flat):
         """(staged state values, inputs) from a flat tuple of operands."""
@@ -1180,8 +1207,15 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             return go.clone() if isinstance(go, torch.Tensor) and _views_an_input(go) else go
 
         def staged_body(*flat, operands=operands, watch=watch):
+            if torch.compiler.is_dynamo_compiling():  # (it refuses autograd.grad in bodies)
+                return _unalias(_flatten(watch.outputs(body, _run_body(
+                    statement, operands, body, flat)))[0])
+            differentiated = grad_mode.differentiations()
             raw = _run_body(statement, operands, body, flat)
-            return _unalias(_flatten(watch.outputs(body, raw))[0])
+            out = _flatten(watch.outputs(body, raw))[0]
+            if grad_mode.differentiations() != differentiated:
+                _check_requires_grad_kept(statement, operands, out)
+            return _unalias(out)
 
         try:
             with operator_bodies():

@@ -45,10 +45,11 @@ def test_odeint_dopri5_replays_on_other_paths():
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "torch.export's replace_set_grad_with_hop_pass (torch/_export/passes/"
-    "replace_with_hop_pass_util.py:190) fails on the program: \"'<lambda>' object has no "
-    "attribute 'true_graph_0'\" (a cond's subgraph inside the adaptive-step while_loop body, "
-    "around the @torch.no_grad() _optimal_step_size)"))
+    "a torch.export bug that a program without autoconv meets too (tests/test_grad_mode.py::"
+    "test_torch_export_of_a_nested_cond_under_no_grad): replace_set_grad_with_hop_pass deletes "
+    "a nested cond's branches from the outer cond's branch in a no_grad region (the "
+    "@torch.no_grad() _optimal_step_size in the adaptive-step loop's body): \"'<lambda>' object "
+    "has no attribute 'true_graph_0'\" (docs/real-code.md)"))
 def test_odeint_dopri5_export():
     class Wrapper(torch.nn.Module):
         def forward(self, *args):
@@ -90,8 +91,8 @@ def test_odeint_bosh3_perturb_enum_chosen_under_a_tensor_condition():
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
     "the same torch.export bug as test_odeint_dopri5_export: replace_set_grad_with_hop_pass "
-    "loses a cond branch's nested subgraphs ('<lambda>' object has no attribute "
-    "'true_graph_0') in a while_loop body that changes grad mode"))
+    "deletes a nested cond's branches ('<lambda>' object has no attribute 'true_graph_0') in "
+    "the no_grad region of the adaptive-step loop's body"))
 def test_odeint_bosh3_export():
     class Wrapper(torch.nn.Module):
         def forward(self, y0, t):

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import autoconv
+from autoconv_runtime import StagingError
 from support import assert_same_result
 
 T = torch.tensor
@@ -73,3 +74,89 @@ def test_torch_compile_refuses_with_dynamos_error():
                              backend="eager")
     with pytest.raises(Exception, match="autograd"):  # noqa: PT011 - dynamo's own error
         compiled(*_DESCENT_INPUTS[0])
+
+
+def descend_requires_grad_outside(w0, X, y, tol):
+    """Repro t7/2: `w` requires grad before the loop and is made to again at the end of each
+    iteration; the body has no `enable_grad` of its own. The loop is a `for` over a range with
+    a tensor `break` (one staged loop from the first break test on)."""
+    w = w0.clone().requires_grad_(True)
+    for _ in range(200):
+        loss = ((X @ w - y) ** 2).mean()
+        (g,) = torch.autograd.grad(loss, w)
+        if g.norm() < tol:
+            break
+        w = (w - 0.1 * g).detach().requires_grad_(True)
+    return w.detach()
+
+
+def grad_of_an_operand_in_a_branch(w, x):
+    """A branch differentiates with respect to a value that required grad before the `if`."""
+    if x.sum() > 0:
+        (g,) = torch.autograd.grad((w * x).pow(2).sum(), w)
+        x = x - g
+    return x
+
+
+_X = torch.tensor([[1.0, 0.5, -1.0], [0.0, 2.0, 1.0], [1.5, -1.0, 0.5], [0.5, 0.5, 2.0]])
+_Y = _X @ T([1.0, -2.0, 0.5])
+
+
+def descend_while(w0, X, y, tol):
+    """The same without the `for` and `break`: grad mode and requires_grad in a while body."""
+    w = w0.clone().requires_grad_(True)
+    g = torch.ones_like(w0)
+    while g.norm() > tol:
+        (g,) = torch.autograd.grad(((X @ w - y) ** 2).mean(), w)
+        w = (w - 0.1 * g).detach().requires_grad_(True)
+    return w.detach()
+
+
+@pytest.mark.slow  # (a trace of seconds; the branch test below covers the kind quickly)
+def test_operand_requiring_grad_before_a_loop_does_in_the_body():
+    # was: "element 0 of tensors does not require grad" under autoconv (export was right):
+    # torch's while_loop gives its body copies of the carried tensors without grad, and runs
+    # it in its autograd rule, with grad disabled
+    inputs = [(torch.zeros(3), _X, _Y, T(1e-2)), (T([1.0, -2.0, 0.4]), _X, _Y, T(1e-2)),
+              (torch.zeros(3), _X, _Y, T(1e3))]  # no iteration
+    function = autoconv.autoconv(descend_while)
+    for args in inputs:
+        torch.testing.assert_close(function(*args), descend_while(*args), rtol=0, atol=1e-6)
+    assert function.trace_count == 1
+
+
+@pytest.mark.slow
+def test_repro_t7_2_for_range_with_break():
+    # t7/repro_2 as reported: 3 starts taking different numbers of iterations
+    inputs = [(torch.zeros(3), _X, _Y, T(1e-3)), (T([1.0, -2.0, 0.4]), _X, _Y, T(1e-3)),
+              (torch.zeros(3), _X, _Y, T(1e3))]  # breaks in the first iteration
+    function = autoconv.autoconv(descend_requires_grad_outside)
+    for args in inputs:
+        expected = descend_requires_grad_outside(*args)
+        torch.testing.assert_close(function(*args), expected, rtol=0, atol=1e-6)
+    assert function.trace_count == 1
+    assert_same_result(descend_requires_grad_outside, inputs[:2], compile=False, staged=False)
+
+
+def test_operand_requiring_grad_before_an_if_does_in_the_branch():
+    # (torch's cond also traces its branches in its autograd rule, with grad disabled, on
+    # operands without grad: no enable_grad here)
+    w = torch.tensor([1.0, 2.0]).requires_grad_()
+    assert_same_result(lambda x: grad_of_an_operand_in_a_branch(w, x),
+                       [(T([1.0, 2.0]),), (T([-1.0, -2.0]),)], compile=False)
+
+
+def test_loop_dropping_requires_grad_that_it_differentiates_is_refused():
+    # Python: the second iteration's autograd.grad fails (w no longer requires grad); the
+    # staged body is the first iteration's, so it is refused rather than run on
+    def forgets(w0, n):
+        w = w0.clone().requires_grad_(True)
+        while n > 0:
+            (g,) = torch.autograd.grad((w ** 2).sum(), w)
+            w = (w - 0.1 * g).detach()
+            n = n - 1
+        return w
+
+    with pytest.raises(StagingError, match="'w' requires grad when the loop begins "
+                                                    "but not after its body"):
+        autoconv.autoconv(forgets)(T([1.0, 2.0]), T(3))

@@ -82,32 +82,59 @@ class MakeFxTracer(StagingTracer):
 # traced (as torch's own invoke_subgraph / materialize_as_graph force the keys they captured);
 # autograd.grad then runs its backward there, and its ops are recorded into the body's graph as
 # any others: the body's graph computes the gradient explicitly, and replays need no autograd.
+# For the same reason a body runs in the caller's grad mode (torch's while_loop traces its
+# bodies in its autograd rule's forward, where grad is disabled: a body without its own
+# `torch.enable_grad()` found no graph to differentiate), and an operand that requires grad
+# before the statement does in the body too (torch gives bodies copies of their operands that do
+# not: `w.requires_grad_()` before a loop whose body differentiates with respect to `w`),
+# see `_Operands.requires_grad` in staging/torch.py.
 _AUTOGRAD_KEYS = (torch._C.DispatchKey.AutogradFunctionality,
                   torch._C.DispatchKey.ADInplaceOrView)
 
 
 def _caller_autograd():
-    """A wrapper for bodies: each runs with the Autograd keys the caller has (see NOTE
-    [autograd in staged bodies]); no wrapping where the caller has them excluded too."""
+    """A wrapper for bodies: each runs with the Autograd keys and the grad mode the caller has
+    (see NOTE [autograd in staged bodies])."""
     caller = torch._C._dispatch_tls_local_exclude_set()
     keys = [key for key in _AUTOGRAD_KEYS if not caller.has(key)]
-    if not keys:
-        return lambda body: body
+    grad = torch.is_grad_enabled()
 
     def wrap(body):
         def run(*args):
-            excluded = torch._C._dispatch_tls_local_exclude_set()
-            kept = excluded
-            for key in keys:
-                if kept.has(key):
-                    kept = kept.remove(key)
-            if kept is excluded or kept == excluded:
-                return body(*args)
-            with torch._C._ForceDispatchKeyGuard(torch._C._dispatch_tls_local_include_set(),
-                                                 kept):
-                return body(*args)
+            with _grad_enabled(grad):
+                excluded = torch._C._dispatch_tls_local_exclude_set()
+                kept = excluded
+                for key in keys:
+                    if kept.has(key):
+                        kept = kept.remove(key)
+                if kept is excluded or kept == excluded:
+                    return body(*args)
+                with torch._C._ForceDispatchKeyGuard(torch._C._dispatch_tls_local_include_set(),
+                                                     kept):
+                    return body(*args)
         return run
     return wrap
+
+
+class _grad_enabled:
+    """`torch.set_grad_enabled(mode)` without a trace of it in any graph: torch's operators
+    run their bodies under the grad mode of their autograd rule (`WhileLoopAutogradOp.forward`
+    runs with grad disabled), not the caller's. Nothing to record: the mode is the caller's,
+    which the graph around the statement already has."""
+
+    def __init__(self, mode: bool):
+        self.mode = mode
+
+    def __enter__(self):
+        self.before = torch.is_grad_enabled()
+        if self.before is not self.mode:
+            with torch._C.DisableTorchFunction():
+                torch._C._set_grad_enabled(self.mode)
+
+    def __exit__(self, *exc):
+        if torch.is_grad_enabled() is not self.before:
+            with torch._C.DisableTorchFunction():
+                torch._C._set_grad_enabled(self.before)
 
 
 def _recording_grad_mode(body):
