@@ -1,11 +1,12 @@
 """The python backend: a captured torch.fx graph compiled to straight-line Python.
 
-Each (sub)graph becomes one Python function. Each aten op is bound to its fastest Python entry
+The graph becomes one Python function. Each aten op is bound to its fastest Python entry
 point (the C binding that `torch.addmm` uses rather than the `torch.ops.aten.addmm.default`
-overload object), and staged control flow runs as Python: a `cond` node becomes an `if` on its
-predicate, a `while_loop` node a `while`. Outside a tracer that is what the original Python did,
-at the cost of one `bool()` of a 0-d tensor, instead of the ~40 µs a `torch.cond` call costs in
-eager mode. Autograd records through it as through eager code. Each temporary is deleted after
+overload object), and staged control flow runs as Python, inline in that function: a `cond`
+node becomes an `if` on its predicate over the branches' lines, a `while_loop` node a `while`
+over its test's and body's lines (no call, no tuple of the state, no grad-mode check per
+trip). Outside a tracer that is what the original Python did, at the cost of one `bool()` of a
+0-d tensor, instead of the ~40 µs a `torch.cond` call costs in eager mode. Autograd records through it as through eager code. Each temporary is deleted after
 its last read, and with grad mode off a pointwise op (an activation after a linear layer) writes
 into the fresh tensor it reads when nothing else reads that tensor; in a `while` body, a list's
 append writes the loop's own buffer, and a pointwise op its own carried value (`i += 1`), in
@@ -43,7 +44,7 @@ _WHILE_LOOP = torch.ops.higher_order.while_loop
 _FUNCTIONS = torch._C._VariableFunctions
 _NN_FUNCTIONS = torch._C._nn
 _METHODS = torch._C.TensorBase
-_LOCAL_NAME = re.compile(r"v\d+_|grad$|.*_or_in_place$")  # names of the generated locals
+_LOCAL_NAME = re.compile(r"v\d+_|grad\d*$|.*_or_in_place\d*$")  # names of the generated locals
 _INLINE_OPERATORS = {
     operator.getitem: "{0}[{1}]",
     operator.add: "({0} + {1})",
@@ -128,16 +129,32 @@ def _binding_keeps_default(op: torch._ops.OpOverload, name: str) -> bool:
 
 
 class _Emitter:
-    """Writes the Python source of one graph; constants and callees go into `namespace`."""
+    """Writes the Python source of one graph; constants and callees go into `namespace`.
 
-    def __init__(self, namespace: dict, owner: GraphModule, fast_ops: bool, carried: int = 0):
+    The cond branches and while_loop tests and bodies of the graph are written inline, into
+    the same function (`inline`): a staged `if` is a Python `if` whose branches are the
+    branch graphs' lines, a staged `while` a `while True:` whose test and body are lines of
+    the loop, its state locals. A trip then costs no Python call, no tuple of the state and
+    no grad-mode check (made once before the loop).
+    """
+
+    def __init__(self, namespace: dict, owner: GraphModule, fast_ops: bool, carried: int = 0,
+                 *, parent: _Emitter | None = None, indent: str = "    "):
         self.namespace = namespace
         self.owner = owner
         self.fast_ops = fast_ops
         self.carried = carried  # a while_loop body: how many leading placeholders the loop owns
-        self.lines: list[str] = []
+        self.indent = indent
         self.names: dict[Node, str] = {}
-        self.callees: dict[int, str] = {}  # id(callable) -> its name in `namespace`
+        if parent is None:
+            self.lines: list[str] = []
+            self.callees: dict[int, str] = {}  # id(callable) -> its name in `namespace`
+            self.counter = itertools.count()  # numbers the function's locals
+        else:  # an inlined subgraph: the same function's lines, callees and local names
+            self.lines, self.callees, self.counter = parent.lines, parent.callees, parent.counter
+
+    def local(self, hint: str) -> str:
+        return f"v{next(self.counter)}_{hint}"[:40]
 
     def constant(self, value, hint: str) -> str:
         name = f"{hint}_{len(self.namespace)}"
@@ -193,11 +210,12 @@ class _Emitter:
             return inline.format(*args)
         return f"{callee or self.callee(node.target)}({', '.join(args)})"
 
-    def choose_in_place(self, graph: torch.fx.Graph) -> dict[Node, str]:
+    def choose_in_place(self, graph: torch.fx.Graph, lines: list[str]) -> dict[Node, str]:
         """node -> the local that holds its op or, with grad mode off, the op's in-place form.
 
-        The choice is made once per call, at the top of the function: with grad mode on, the
-        tensor written to might be one autograd saved for backward.
+        The choice is made by `lines` (this graph's first, or, for a loop's test and body,
+        lines before the loop: once per loop, not per trip): with grad mode on, the tensor
+        written to might be one autograd saved for backward.
         """
         # A graph that changes grad mode itself (`with torch.no_grad():` in the function)
         # would need the choice made per region: it keeps the functional ops.
@@ -208,15 +226,21 @@ class _Emitter:
             candidates = _in_place_candidates(graph)
             self.copies_left_out, buffer_writes = _carried_writes(graph, self.carried)
             candidates.update(buffer_writes)
-        if candidates:
-            self.lines.append(f"    grad = {self.callee(torch.is_grad_enabled)}()")
-        chosen, locals_ = {}, {}
+        chosen = {}
+        if not candidates:
+            return chosen
+        number = next(self.counter)
+        grad = f"grad{number}" if number else "grad"
+        indent = self.indent if lines is self.lines else ""
+        lines.append(f"{indent}{grad} = {self.callee(torch.is_grad_enabled)}()")
+        locals_ = {}
         for node, in_place in candidates.items():
             local = locals_.get(node.target)
             if local is None:
                 functional, inplace = self.callee(node.target), self.callee(in_place)
-                local = locals_[node.target] = f"{functional}_or_in_place"
-                self.lines.append(f"    {local} = {functional} if grad else {inplace}")
+                local = locals_[node.target] = \
+                    f"{functional}_or_in_place{number if number else ''}"
+                lines.append(f"{indent}{local} = {functional} if {grad} else {inplace}")
             chosen[node] = local
         return chosen
 
@@ -226,78 +250,204 @@ class _Emitter:
                              node.target)
 
     def emit(self, graph: torch.fx.Graph, function_name: str) -> str:
-        params = []
-        body = self.lines
-        in_place = self.choose_in_place(graph)
+        """The source of a function `function_name` that runs `graph`."""
+        self.in_place = self.choose_in_place(graph, self.lines)
+        params = [self.names.setdefault(n, self.local(n.name))
+                  for n in graph.nodes if n.op == "placeholder"]
+        result = self.body(graph)
+        if result is not _NO_OUTPUT:
+            self.lines.append(f"{self.indent}return {self.arg(result)}")
+        header = f"def {function_name}({', '.join(params)}):"
+        return "\n".join([header, *(self.lines or ["    return None"])])
+
+    def inline(self, module: GraphModule, inputs: list[str], indent: str, carried: int = 0,
+               prologue: list[str] | None = None) -> tuple[_Emitter, object]:
+        """Write the lines of subgraph `module` at `indent`, its placeholders bound to the
+        expressions `inputs`; its in-place choice into `prologue` (unindented) where given.
+        Returns the subgraph's emitter and its output value (name it with the emitter's
+        `arg`)."""
+        child = _Emitter(self.namespace, module, self.fast_ops, carried, parent=self,
+                         indent=indent)
+        child.in_place = child.choose_in_place(
+            module.graph, child.lines if prologue is None else prologue)
+        placeholders = [n for n in module.graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != len(inputs):
+            raise NotImplementedError(f"subgraph with {len(placeholders)} inputs called with "
+                                      f"{len(inputs)}")
+        child.names.update(zip(placeholders, inputs))
+        return child, child.body(module.graph)
+
+    def release(self, output) -> None:
+        """`del` this (inlined) graph's locals that its output held, once it was read."""
+        self.free(dict.fromkeys(v for v in pytree.tree_leaves(output) if isinstance(v, Node)),
+                  self.lines)
+
+    def body(self, graph: torch.fx.Graph):
+        """Write the lines of `graph`'s nodes but its placeholders (already named); returns
+        the output node's value (`_NO_OUTPUT` where there is none)."""
+        body, indent = self.lines, self.indent
+        in_place = self.in_place
         freed = _last_readers(graph)
+        inlined = _inlined_subgraphs(graph)
         for node in graph.nodes:
-            name = self.names[node] = f"v{len(self.names)}_{node.name}"[:40]
             if node.op == "placeholder":
-                params.append(name)
-            elif node.op == "get_attr":
+                continue
+            if node.op == "output":
+                return node.args[0]
+            name = self.names[node] = self.local(node.name)
+            if node.op == "get_attr":
                 value = getattr(self.owner, node.target)
-                if isinstance(value, GraphModule):
+                if node in inlined:
+                    pass  # written where the cond / while_loop that runs it is
+                elif isinstance(value, GraphModule):
                     self.names[node] = self.subgraph(node)
                 else:  # tensor constants are read from the module, as the GraphModule does
                     self.names[node] = self.constant(value, "attr")
+            elif node.op == "call_function" and node.target is _COND and all(
+                    b in inlined for b in node.args[1:3]):
+                self.cond(node, name)
+            elif node.op == "call_function" and node.target is _WHILE_LOOP and all(
+                    f in inlined for f in node.args[:2]):
+                self.while_loop(node, name)
             elif node.op == "call_function" and node.target is _COND:
                 pred, true_fn, false_fn, operands = node.args
                 operands = ", ".join(self.arg(o) for o in operands)
                 target = f"{name} = " if node.users else ""
-                body.append(f"    if {self.arg(pred)}:")
-                body.append(f"        {target}{self.names[true_fn]}({operands})")
-                body.append("    else:")
-                body.append(f"        {target}{self.names[false_fn]}({operands})")
+                body.append(f"{indent}if {self.arg(pred)}:")
+                body.append(f"{indent}    {target}{self.names[true_fn]}({operands})")
+                body.append(f"{indent}else:")
+                body.append(f"{indent}    {target}{self.names[false_fn]}({operands})")
             elif node.op == "call_function" and node.target is _WHILE_LOOP:
                 cond_fn, body_fn, carried, additional = node.args[:4]
                 extra = "".join(f", {self.arg(a)}" for a in additional)
-                # A loop over 0-d numbers runs as Python arithmetic where that is exact.
-                scalar = scalar_loops.emit_scalar_while(
-                    node, name, self.owner, self.arg, self.namespace, "    ")
-                indent = "    "
-                if scalar is not None:
-                    guard, lines = scalar
-                    if guard is None:
-                        body.extend(lines)
-                        self.free(freed.get(node, ()), body)
-                        continue
-                    body.append(f"    if {guard}:")
-                    body.extend("    " + line for line in lines)
-                    body.append("    else:")
-                    indent = "        "
-                # Carried values enter the loop as copies: the loop's outputs never alias its
-                # inputs (torch's contract for while_loop), even when it runs zero times;
-                # except those no one else can see (`_owned_by_loop`).
                 entry = [self.arg(v) if _owned_by_loop(v, node) else f"_fresh1({self.arg(v)})"
                          for v in carried]
                 body.append(f"{indent}{name} = ({', '.join(entry)}{',' if entry else ''})")
                 body.append(f"{indent}while {self.names[cond_fn]}(*{name}{extra}):")
                 body.append(f"{indent}    {name} = {self.names[body_fn]}(*{name}{extra})")
             elif node in self.copies_left_out:  # see _carried_writes
-                body.append(f"    {name} = {self.arg(node.args[0])}")
+                body.append(f"{indent}{name} = {self.arg(node.args[0])}")
             elif node.op in ("call_function", "call_method"):
                 if node.op == "call_method":
                     receiver, *rest = (self.arg(a) for a in node.args)
                     expr = f"{receiver}.{node.target}({', '.join(rest)})"
                 else:
                     expr = self.call(node, in_place.get(node))
-                body.append(f"    {name} = {expr}" if node.users else f"    {expr}")
-            elif node.op == "output":
-                body.append(f"    return {self.arg(node.args[0])}")
-                continue
+                body.append(f"{indent}{name} = {expr}" if node.users else f"{indent}{expr}")
             else:
                 raise NotImplementedError(f"graph node {node.op} {node.target}")
             self.free(freed.get(node, ()), body)
-        header = f"def {function_name}({', '.join(params)}):"
-        return "\n".join([header, *(body or ["    return None"])])
+        return _NO_OUTPUT
+
+    def cond(self, node: Node, name: str) -> None:
+        """A staged `if`: the branches' lines under a Python `if` on the predicate; `name`
+        is set to the tuple of the taken branch's results."""
+        pred, true_fn, false_fn, operands = node.args
+        inputs = [self.arg(o) for o in operands]
+        indent = self.indent
+        for keyword, branch in ((f"if {self.arg(pred)}:", true_fn), ("else:", false_fn)):
+            self.lines.append(f"{indent}{keyword}")
+            child, output = self.inline(getattr(self.owner, branch.target), inputs,
+                                        indent + "    ")
+            if node.users:
+                outputs = output if isinstance(output, (tuple, list)) else (output,)
+                self.lines.append(f"{indent}    {name} = {child.arg(tuple(outputs))}")
+            child.release(output)
+            if self.lines[-1] == f"{indent}{keyword}":
+                self.lines.append(f"{indent}    pass")
+
+    def while_loop(self, node: Node, name: str) -> None:
+        """A staged `while`: `while True:` with the test's lines, a `break` on its result
+        and the body's lines, over one local per carried value; `name` is set to the tuple
+        of their final values."""
+        cond_fn, body_fn, carried, additional = node.args[:4]
+        body, indent = self.lines, self.indent
+        # A loop over 0-d numbers runs as Python arithmetic where that is exact.
+        scalar = scalar_loops.emit_scalar_while(
+            node, name, self.owner, self.arg, self.namespace, indent)
+        if scalar is not None:
+            guard, lines = scalar
+            if guard is None:
+                body.extend(lines)
+                return
+            body.append(f"{indent}if {guard}:")
+            body.extend("    " + line for line in lines)
+            body.append(f"{indent}else:")
+            indent += "    "
+        # Carried values enter the loop as copies: the loop's outputs never alias its
+        # inputs (torch's contract for while_loop), even when it runs zero times;
+        # except those no one else can see (`_owned_by_loop`).
+        state = [self.local(f"{name[name.index('_') + 1:]}_{i}") for i in range(len(carried))]
+        for local, value in zip(state, carried):
+            entry = self.arg(value) if _owned_by_loop(value, node) \
+                else f"_fresh1({self.arg(value)})"
+            body.append(f"{indent}{local} = {entry}")
+        inputs = state + [self.arg(a) for a in additional]
+        test_module, body_module = (getattr(self.owner, f.target) for f in (cond_fn, body_fn))
+        # The in-place choices are made once, before the loop, unless grad mode may change
+        # inside it.
+        per_trip = _changes_grad_mode(test_module) or _changes_grad_mode(body_module)
+        prologue = None if per_trip else []
+        loop_at = len(body)
+        body.append(f"{indent}while True:")
+        test, output = self.inline(test_module, inputs, indent + "    ", prologue=prologue)
+        if isinstance(output, (tuple, list)):
+            (output,) = output
+        body.append(f"{indent}    if not {test.arg(output)}:")
+        body.append(f"{indent}        break")
+        test.release(output)
+        child, output = self.inline(body_module, inputs, indent + "    ",
+                                    _carried_count_of(node), prologue)
+        outputs = output if isinstance(output, (tuple, list)) else (output,)
+        if state:
+            body.append(f"{indent}    {', '.join(state)}, = {child.arg(tuple(outputs))}")
+        child.release(output)
+        if prologue:
+            body[loop_at:loop_at] = [indent + line for line in prologue]
+        if node.users:
+            body.append(f"{indent}{name} = ({', '.join(state)}{',' if state else ''})")
+        if state:  # the tuple holds them now (or nothing does)
+            body.append(f"{indent}del {', '.join(state)}")
 
     def free(self, values, body: list) -> None:
         """`del` the locals read for the last time: a tensor's memory goes back to the
         allocator as soon as the graph is done with it, as in eager code, not at return."""
         names = [self.names[v] for v in values
-                 if v.op in ("call_function", "call_method") and v.users]
+                 if v.op in ("call_function", "call_method") and v.users
+                 and self.names.get(v, "").startswith("v")]
         if names:
-            body.append(f"    del {', '.join(names)}")
+            body.append(f"{self.indent}del {', '.join(names)}")
+
+
+_NO_OUTPUT = object()
+
+
+def _inlined_subgraphs(graph: torch.fx.Graph) -> set[Node]:
+    """The get_attr nodes of subgraphs that are only ever run as a cond branch or a
+    while_loop's test or body: written inline, not compiled to a function of their own."""
+    inlined = set()
+    for node in graph.nodes:
+        if node.op != "get_attr" or not node.users:
+            continue
+        if all(user.target is _COND and node in user.args[1:3] and node is not user.args[0]
+               and node not in user.args[3]
+               or user.target is _WHILE_LOOP and node in user.args[:2]
+               and node not in (*user.args[2], *user.args[3]) and len(user.args) == 4
+               and not user.kwargs
+               for user in node.users):
+            inlined.add(node)
+    return inlined
+
+
+def _changes_grad_mode(module: GraphModule) -> bool:
+    return any(n.op == "call_function" and n.target is torch._C._set_grad_enabled
+               for m in module.modules() if isinstance(m, GraphModule) for n in m.graph.nodes)
+
+
+def _carried_count_of(loop: Node) -> int:
+    """How many leading placeholders of `loop`'s body the loop owns (see `_carried_writes`)."""
+    cond_fn, body_fn, carried, additional = loop.args[:4]
+    return 0 if body_fn is cond_fn else len(carried)
 
 
 def _last_readers(graph: torch.fx.Graph) -> dict[Node, list[Node]]:
@@ -500,7 +650,8 @@ _compiled = itertools.count()
 
 def compile_python(graph_module: GraphModule, fast_ops: bool = True,
                    carried: int = 0) -> Callable:
-    """Compile `graph_module`'s graph (and its cond / while_loop subgraphs) to Python functions.
+    """Compile `graph_module`'s graph (its cond / while_loop subgraphs inline) to a Python
+    function.
 
     The result takes the graph's placeholders positionally and returns what the graph returns.
     `fast_ops=False` calls the aten overloads themselves (for comparison). `carried` > 0: the

@@ -1,4 +1,4 @@
-"""Staged loops over 0-d tensors, run by the python backend as Python arithmetic.
+"""Staged loops over 0-d (or one-element) tensors, run by the python backend as Python arithmetic.
 
 A `while_loop` whose state is a few 0-d CPU tensors (a counter, a tolerance test, Collatz or
 Newton steps) spends nearly all its time in dispatch: each aten call on a 0-d tensor costs
@@ -6,18 +6,22 @@ Newton steps) spends nearly all its time in dispatch: each aten call on a 0-d te
 (int64, int32, int16, int8, uint8), float64, float32 or bool tensor and every op is one whose
 result Python computes bit for bit the same (see `_ARITHMETIC`), the python backend runs the loop
 on Python numbers instead: `.item()` of each input before the loop, Python `int` / `float` /
-`bool` arithmetic inside, and one 0-d tensor per output after it. Integers wrap around at their
-dtype's width as torch's do. float64 is IEEE double in both. A float32 result is the double
+`bool` arithmetic inside, and one 0-d tensor per output after it. A tensor of one element with
+dimensions (a bound `n` of shape (1,), and so a (1,)-shaped test) is one number too: the
+pointwise ops here compute the same number whatever its shape, its outputs come back in their
+shapes, and type promotion is read with the shapes (a (1,) int32 tensor outranks a 0-d int64
+one, whose number would be narrowed: such a loop keeps its tensor form). Integers wrap around
+at their dtype's width as torch's do. float64 is IEEE double in both. A float32 result is the double
 result rounded to float32 (`_f32`), which is exactly torch's float32 result for the ops allowed
 there (+, -, *, /: a double holds more than twice float32's precision, so rounding twice gives
 the correctly rounded result), and a Python number meeting a float32 tensor is rounded to
 float32 first, as torch casts it. Nested `cond` / `while_loop` nodes in the bodies become
 Python `if` / `while` inline.
 
-Anything else (another dtype, a shape, an op outside the table, a print or an in-place op, an
-input that requires grad while grad mode is on, which must be recorded by autograd) keeps the
-tensor loop: the choice is made per graph when the backend is built, and the grad check once per
-call, before the loop.
+Anything else (another dtype, a shape of more than one element, an op outside the table, a
+print or an in-place op, an input that requires grad while grad mode is on, which must be
+recorded by autograd) keeps the tensor loop: the choice is made per graph when the backend is
+built, and the grad check once per call, before the loop.
 """
 
 from __future__ import annotations
@@ -98,11 +102,14 @@ def _f32(value: float) -> float:
 
 
 def _scalar_val(node: Node):
-    """The node's 0-d tensor value (its fake tensor), in a supported dtype on the CPU."""
+    """The node's one-element tensor value (its fake tensor: 0-d, or of shape (1,), (1, 1),
+    ...), in a supported dtype on the CPU."""
     value = node.meta.get("val")
-    if (not isinstance(value, torch.Tensor) or value.dim() != 0
+    if (not isinstance(value, torch.Tensor)
+            or not all(type(size) is int and size == 1 for size in value.shape)
             or value.dtype not in _DOMAINS or value.device.type != "cpu"):
-        raise _NotScalar(f"{node.format_node()}: not a 0-d CPU tensor of a dtype in _DOMAINS")
+        raise _NotScalar(f"{node.format_node()}: not a one-element CPU tensor of a dtype in "
+                         "_DOMAINS")
     return value
 
 
@@ -115,8 +122,10 @@ def _dtype_of(arg):
 
 
 def _promoted(args) -> torch.dtype:
-    """The dtype torch computes `args` in (Python numbers do not promote 0-d tensors)."""
-    dummies = [torch.empty((), dtype=_dtype_of(a)) if isinstance(a, Node) else a for a in args]
+    """The dtype torch computes `args` in (Python numbers do not promote 0-d tensors, 0-d
+    tensors do not promote tensors of one or more dimensions)."""
+    dummies = [torch.empty(_scalar_val(a).shape, dtype=_dtype_of(a)) if isinstance(a, Node)
+               else a for a in args]
     if len(dummies) == 1:
         return dummies[0].dtype
     return torch.result_type(*dummies)
@@ -340,7 +349,7 @@ def emit_scalar_while(node: Node, target: str, owner: GraphModule, arg, namespac
         values = [_scalar_val(v) for v in inputs]
         outputs = node.meta.get("val")
         if not isinstance(outputs, (tuple, list)) or len(outputs) != len(carried) or not all(
-                isinstance(o, torch.Tensor) and o.dtype == v.dtype
+                isinstance(o, torch.Tensor) and o.dtype == v.dtype and o.shape == v.shape
                 for o, v in zip(outputs, values)):
             raise _NotScalar("outputs")
         lines: list[str] = []
@@ -354,12 +363,13 @@ def emit_scalar_while(node: Node, target: str, owner: GraphModule, arg, namespac
     except _NotScalar:
         return None
     namespace.update(_div=_div, _wrap=_wrap, _f32=_f32, _scalar_tensor=torch.tensor,
-                     _is_grad_enabled=torch.is_grad_enabled)
+                     _full=torch.full, _is_grad_enabled=torch.is_grad_enabled)
     dtypes = {}
     for value in values:
         dtypes[value.dtype] = f"_{str(value.dtype).replace('torch.', '')}"
         namespace[dtypes[value.dtype]] = value.dtype
-    result = ", ".join(f"_scalar_tensor({s}, dtype={dtypes[v.dtype]})"
+    result = ", ".join(f"_scalar_tensor({s}, dtype={dtypes[v.dtype]})" if v.dim() == 0
+                       else f"_full({tuple(v.shape)}, {s}, dtype={dtypes[v.dtype]})"
                        for s, v in zip(state, values))
     lines.append(f"{indent}{target} = ({result},)")
     # Autograd must record a loop over inputs that require grad: the tensor loop does.

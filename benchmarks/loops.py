@@ -192,16 +192,18 @@ ITERATIONS = 1000
 
 
 def run_per_iteration() -> dict:
-    """µs per iteration of `while i < n: i += 1` (n = 1000): 0-d int64 and int32 (the python
-    backend runs both on Python ints), and int64 with `n` of shape (1,) (not a scalar loop: the
-    python backend's tensor loop)."""
+    """µs per iteration of `while i < n: i += 1` (n = 1000): 0-d int64 and int32, and int64
+    with `n` of shape (1,) (the python backend runs all three on Python ints), and float16
+    (a dtype it does not run on Python numbers: its tensor loop)."""
     print(f"== per-iteration cost of a staged loop, `while i < n: i += 1`, n = {ITERATIONS} "
           "(µs per iteration, min [median])")
     results, failures = {}, []
-    for dtype, shape in ((torch.int64, ()), (torch.int32, ()), (torch.int64, (1,))):
+    for dtype, shape in ((torch.int64, ()), (torch.int32, ()), (torch.int64, (1,)),
+                         (torch.float16, ())):
         args = (torch.full(shape, ITERATIONS, dtype=dtype),)
         label = f"count_to, {str(dtype).replace('torch.', '')}"
-        label += ", tensor loop (n of shape (1,))" if shape else ""
+        label += ", n of shape (1,)" if shape else ""
+        label += ", tensor loop" if dtype == torch.float16 else ""
         print(f"-- {label}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

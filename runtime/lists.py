@@ -68,8 +68,10 @@ class StagedList:
         """The list with `value` appended (a new StagedList; this one is unchanged)."""
         value = self._as_item(value)
         target = self if self.reserved else self.grown(1)
-        at = target.count.reshape(1)
-        buffer = torch.index_put(target.buffer, (at,), value.unsqueeze(0))
+        # The 0-d count indexes one row, which `value` (of the item's shape) fills: one op in
+        # the graph, not a reshape of the count and an unsqueeze of the value besides (each
+        # a call per append at replay).
+        buffer = torch.index_put(target.buffer, (target.count,), value)
         return StagedList(buffer, target.count + 1, self.reserved, self.name)
 
     def reverse(self) -> None:

@@ -269,8 +269,9 @@ def loop_of_activations(x):
 @pytest.mark.parametrize("fn, example, inputs, in_place", [
     (loop_of_activations, torch.ones(3),
      [torch.ones(3), torch.full((3,), 20.0), torch.tensor([-1.0, 0.5, 2.0])], True),
-    # the counter steps in place (the loop owns its state: `_carried_writes`)
-    (counting, torch.tensor(9), [torch.tensor(n) for n in (0, 1, 9)], True),
+    # the counter steps in place (the loop owns its state: `_carried_writes`); `n` of shape
+    # (1,) keeps the tensor loop (a 0-d one runs on Python numbers: test_scalar_loops.py)
+    (counting, torch.tensor([9]), [torch.tensor([n]) for n in (0, 1, 9)], True),
 ])
 def test_results_match_fx_with_grad_on_and_off(grad, fn, example, inputs, in_place):
     graph_module = _graph(fn, example)
@@ -405,11 +406,18 @@ _TRIPS = [(torch.tensor(5), torch.tensor(3)),  # 0 trips
 def test_list_append_in_a_while_writes_the_buffer_in_place_with_grad_off(grad):
     graph_module = _graph(tokens_until, *_TRIPS[2])
     source = compile_python(lower(graph_module)).__autoconv_source__
-    assert "index_put_or_in_place = index_put if grad else index_put_" in source
-    # The buffer is written where the loop carries it: no copy of it in the body.
-    body = next(f for f in source.split("\n\n") if "index_put_or_in_place(" in f)
-    written = re.search(r"index_put_or_in_place\((\w+),", body).group(1)
-    assert f"{written} = clone(" not in body
+    # The choice is made once, before the loop (the body is written inline, in the loop).
+    choice = re.search(r"\n( *)(index_put_or_in_place\d*) = index_put if (grad\d*) else "
+                       r"index_put_\n", source)
+    assert choice
+    loop = source[source.rindex("while True:"):]  # (the first loop counts the trips)
+    assert f"{choice.group(1)}while True:" in source and choice.group(2) not in loop.split(
+        "\n")[0]
+    # The buffer is written where the loop carries it: no copy of it in the loop, no call of
+    # a function per trip.
+    written = re.search(rf"{choice.group(2)}\((\w+),", loop).group(1)
+    assert f"{written} = clone(" not in loop and "_fresh1(" not in loop
+    assert "while True:" in source and "graph_" not in loop
     with torch.set_grad_enabled(grad):
         for args in _TRIPS:
             _same_as_fx(graph_module, *args)
@@ -514,6 +522,19 @@ def test_copies_of_written_memory_stay(fn):
 
 # --- loops writing their carried state in place (_carried_writes, _owned_by_loop) -------------
 
+def _tensor_loop(source: str) -> tuple[list[str], str]:
+    """The python backend's last tensor loop in `source`: the lines that set its state
+    locals before it (`vN_while_loop_K = ...`), and the loop's text from `while True:` on."""
+    head, loop = source[:source.rindex("while True:")], source[source.rindex("while True:"):]
+    entry = []
+    for line in reversed(head.splitlines()):  # the state's lines, then the in-place choice
+        if re.match(r" *v\d+_while_loop\w*_\d+ = ", line):
+            entry.insert(0, line)
+        elif entry or not re.match(r" *(grad\d*|\w+_or_in_place\d*) = ", line):
+            break
+    return entry, loop
+
+
 def _carried_loop(body_kind):
     """while i < n: a body over carried (i, x, y) of one of the kinds the python backend must
     keep functional, or may write in place ("in_place")."""
@@ -548,11 +569,11 @@ def test_carried_state_is_written_in_place_only_where_no_read_sees_it(body_kind,
     fn = _carried_loop(body_kind)
     graph_module = make_fx(fn)(torch.tensor(2))
     source = compile_python(lower(graph_module)).__autoconv_source__
-    body = next(f for f in source.split("\n\n") if "while_loop_body" not in f and "add(" in f
-                or "add_or_in_place(" in f)
+    entry, loop = _tensor_loop(source)
+    state = [line.split(" = ")[0].strip() for line in entry]
     # The counter is written in place in every kind; x only where nothing reads the old x.
-    assert "add_or_in_place(v0_" in body
-    assert bool(re.search(r"(mul|add)_or_in_place\(v1_", body)) == in_place, body
+    assert re.search(rf"add_or_in_place\d*\({state[0]},", loop), source
+    assert bool(re.search(rf"(mul|add)_or_in_place\d*\({state[1]},", loop)) == in_place, source
     for grad in (False, True):
         with torch.set_grad_enabled(grad):
             for n in (0, 1, 3):
@@ -569,9 +590,9 @@ def test_a_value_read_after_the_loop_enters_it_as_a_copy():
 
     graph_module = make_fx(fn)(torch.tensor(2))
     source = compile_python(lower(graph_module)).__autoconv_source__
-    entry = next(line for line in source.splitlines() if "_while_loop = (" in line)
+    entry, _ = _tensor_loop(source)
     # i and `fresh` (allocated here, read only by the loop) go in as they are; `kept` is copied.
-    assert entry.count("_fresh1(") == 1, entry
+    assert len(entry) == 3 and sum("_fresh1(" in line for line in entry) == 1, entry
     with torch.no_grad():
         for n in (0, 3):
             (i, a, b), kept = build("python", graph_module, (torch.tensor(n),))(torch.tensor(n))
@@ -589,8 +610,9 @@ def count_to_shaped(n):
 def test_loop_test_of_one_element_is_read_without_its_reshape():
     graph_module = _graph(count_to_shaped, torch.full((1,), 3))
     source = compile_python(lower(graph_module)).__autoconv_source__
-    test = next(f for f in source.split("\n\n") if " lt(" in f)
-    assert "view(" not in test and "alpha=" not in source, source
+    _, loop = _tensor_loop(source)
+    test = loop[:loop.index("break")]
+    assert " lt(" in test and "view(" not in test and "alpha=" not in source, source
     with torch.no_grad():
         for n in (0, 1, 4):
             _same_as_fx(graph_module, torch.full((1,), n))
@@ -606,3 +628,42 @@ def test_keywords_the_binding_defaults_differently_are_still_passed():
     assert "reduction=1" in source and "keepdim" not in source, source
     got = build("python", make_fx(fn)(*args), args)(*args)
     torch.testing.assert_close(pytree.tree_leaves(got)[0], fn(*args))
+
+
+def test_a_list_append_is_one_index_put_at_the_0d_count():
+    # StagedList.append writes row `count` with the 0-d count itself: no reshape of the count,
+    # no unsqueeze of the item (a call each per trip at replay).
+    graph_module = _graph(tokens_until, *_TRIPS[2])
+    body = graph_module.while_loop_body_graph_1  # (graph 0 counts the trips)
+    puts = [n for n in body.graph.nodes if n.target is aten.index_put.default]
+    assert len(puts) == 1
+    (index,) = puts[0].args[1]
+    assert index.meta["val"].dim() == 0 and puts[0].args[2].meta["val"].dim() == 0
+    assert not any(n.target in (aten.view.default, aten.unsqueeze.default, aten.reshape.default)
+                   for n in body.graph.nodes)
+
+
+def branching_in_a_loop(x, n):
+    while n > 0:
+        if x.sum() > 0:
+            x = x - 1
+        else:
+            x = x * 2
+        n = n - 1
+    return x
+
+
+def test_branches_and_loops_are_written_inline():
+    # One function: the loop's test and body and the branches are lines of it, the in-place
+    # choice made once, before the loop.
+    args = (torch.tensor([3.0, -1.0]), torch.tensor([4]))
+    graph_module = _graph(branching_in_a_loop, *args)
+    source = compile_python(lower(graph_module)).__autoconv_source__
+    assert source.count("def ") == 1, source
+    assert "while True:" in source and " if " in source.split("while True:")[1]
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            for x, n in [(torch.tensor([3.0, -1.0]), torch.tensor([4])),
+                         (torch.tensor([-3.0, 1.0]), torch.tensor([0])),
+                         (torch.tensor([0.5, 0.25]), torch.tensor([3]))]:
+                _same_as_fx(graph_module, x, n)

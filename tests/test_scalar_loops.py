@@ -281,3 +281,45 @@ def reads_a_constant(n):
 
 def test_a_tensor_constant_in_the_body_keeps_the_tensor_loop():
     _check(reads_a_constant, [(torch.tensor(12),), (torch.tensor(0),)], scalar=None)
+
+
+def count_to(n):
+    i = torch.zeros((), dtype=n.dtype)
+    while i < n:
+        i += 1
+    return i
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
+def test_a_one_element_bound_runs_on_python_numbers(dtype):
+    # `n` of shape (1,): the test is (1,)-shaped, the counter 0-d; both one number each.
+    _check(count_to, [(torch.full((1,), n, dtype=dtype),) for n in (3, 0, -2, 7)])
+
+
+def one_element_state(x, n):
+    """A (1, 1) float32 value and a (1,) counter in the state: their shapes come back."""
+    while n > 0:
+        x = x * 1.5 - 0.25
+        n = n - 1
+    return x, n
+
+
+def test_one_element_state_keeps_its_shape():
+    _check(one_element_state, [(torch.full((1, 1), 0.3), torch.tensor([n])) for n in (4, 0)])
+
+
+def mixed_width_compare(i, n):
+    """0-d int64 against (1,) int32: torch compares in int32 (a tensor with dimensions
+    outranks a 0-d one), so the counter would be narrowed: the tensor loop keeps that."""
+    while i < n:
+        i = i + 1
+    return i
+
+
+def test_a_0d_operand_narrowed_by_a_one_element_tensor_keeps_the_tensor_loop():
+    _check(mixed_width_compare, [(torch.tensor(0), torch.tensor([3], dtype=torch.int32))],
+           scalar=False)
+
+
+def test_one_element_loops_agree_in_all_modes():
+    assert_same_result(count_to, [(torch.full((1,), 3),), (torch.full((1,), 0),)])
