@@ -41,7 +41,8 @@ def autoconv(fn=None, *, dynamic: bool = False, backend: str = "python",
 
     Use as `@autoconv`, `@autoconv(dynamic=True)` or `autoconv(fn)`. Options:
 
-    * `dynamic`: trace with symbolic sizes, so a new batch size does not retrace.
+    * `dynamic`: trace with symbolic sizes (`export` keeps them free; the Function still
+      traces once per input shape).
     * `backend`: how graphs run: "python" (default: fast to build, control flow as Python
       if/while over the graph's ops), "fx" (the GraphModule itself), "inductor"
       (torch.compile of the graph), "cudagraphs" (inductor + CUDA graph replay).
