@@ -130,3 +130,19 @@ def test_a_slice_with_a_size_1_dimension_as_a_branch_value():
     k = torch.arange(4.).reshape(1, 4)
     assert_same_result(accept_step, [(k, torch.zeros(1), torch.tensor(True)),
                                      (k, torch.zeros(1), torch.tensor(False))])
+
+
+_BORDERS = {"reflect", "replicate"}
+
+
+def message_naming_a_set(x, border="reflect"):
+    # kornia's filter2d check: an f-string that formats a set of the valid options.
+    _check(border in _BORDERS, f"Invalid border {border}. Expected one of {_BORDERS}")
+    if x.sum() > 0:
+        x = x * 2
+    return x
+
+
+def test_an_f_string_that_formats_a_set_under_torch_compile():
+    # `format(a_set, "")` fails inside dynamo (KeyError); converted f-strings used it.
+    assert_same_result(message_naming_a_set, [torch.ones(3), -torch.ones(3)], export=False)
