@@ -29,3 +29,5 @@ def fuzz_fn(x, y, k):
 # x, y: 0-d int64 tensors; k: a Python int
 INPUTS = [(3, -2, 4), (-3, 3, 4), (3, -5, 4)]
 XFAIL = None
+# Three nested staged statements: dynamo takes over a minute on 2 busy cores.
+COMPILE = False
