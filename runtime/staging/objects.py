@@ -409,16 +409,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
         if slot in built or spec[0] == "tuple":
             result[slot] = _rebuild(spec, leaves)
         else:
-            both = updated[slot] & replaced[slot]
-            if both:
-                raise StagingError(
-                    statement,
-                    f"a tensor in '{names[slot]}' is updated in place on one path of the "
-                    f"{statement} and replaced by a new tensor on another; Python's other "
-                    "references to it would see the update on one path only, which one staged "
-                    "statement cannot express",
-                    "Update it the same way on every path (in place with `.copy_(...)`, or by "
-                    "assigning a new tensor)")
+            # A tensor updated in place on one path and replaced on another is replaced (its
+            # other references miss the update on the first path: README, Limitations).
+            updated[slot] -= replaced[slot]
             kept = set() if torch.compiler.is_dynamo_compiling() else {
                 number for number, leaf in enumerate(slots[slot][1])
                 if isinstance(leaf, torch.Tensor)} - updated[slot] - replaced[slot]

@@ -239,15 +239,20 @@ def real_value(value):
 
 def constant_item(tensor):
     """`tensor.item()` as a Python number where the traced `tensor` is computed from constants
-    only (a grid from `torch.linspace(0, 1, 5)`), so that its value is the same on every input;
-    None otherwise (the tracer's symbolic number then stands for it).
+    only (a grid from `torch.linspace(0, 1, 5)`), so that its value is the same on every input,
+    at the top level of the function; None otherwise (the tracer's symbolic number then stands
+    for it).
 
     torch makes `.item()` of any traced tensor an unbacked symbol, which later ops may not take
     (`torch.arange(0, n)` of a symbolic float fails inside torch); a constant's value is known.
     """
     from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
 
-    if not isinstance(tensor, FakeTensor):
+    from . import context
+
+    # Only at the top level: in a loop's body (and in a probe of one) a value computed from the
+    # loop's state is traced from its first trip's, which is no constant.
+    if not isinstance(tensor, FakeTensor) or context.in_staged_body() or context.probing():
         return None
     tracer = getattr(get_proxy_mode(), "tracer", None)
     slot = get_proxy_slot(tensor, tracer, None) if tracer is not None else None
