@@ -340,7 +340,6 @@ class ControlFlowConverter(Converter):
                                      self.anno(node, Anno.DEFINED_IN))
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
-        node._autoconv_item_updated = _item_updated(node.target, _updated_roots(node.body))
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(local)
