@@ -488,10 +488,8 @@ def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewe
         sequence = staged_sequence(iterable)
     if sequence is not None:
         try:
-            rows = _rows_plan(iterable, state, names, inputs, updated, kept, renewed,
-                              item_updated)
             return _stage_for(sequence, extra_test, body, state, names, iterable, inputs,
-                              updated, renewed, caught, rows)
+                              updated, renewed, caught, (kept, item_updated))
         except GuardOnDataDependentSymNode:
             # The body needs a Python value of the staged loop's index or item (a slice
             # `k[..., :i + 1]`, `range(i)`): where the loop's length is known while tracing,
@@ -606,17 +604,21 @@ def _guarded_body(body, extra_test, item, state, names, inputs, updated=None):
 
 
 def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated=None,
-               renewed=None, caught=False, rows=None):
+               renewed=None, caught=False, updates=((), None)):
+    """The staged loop of `for_stmt`; `updates`: its (kept, item_updated)."""
     length_of, item_of = sequence
     like = _tensor_in(iterable)
     length = trips = length_of(like)
-    if type(length) is int and extra_test is None and any(type(v) is list for v in state):
+    python = as_python(iterable)
+    rows = None if python is not None else _rows_plan(iterable, state, names, inputs, updated,
+                                                        *updates, renewed)
+    if (type(length) is int and extra_test is None and any(type(v) is list for v in state)
+            and rows is None):
         # A loop of known length that cannot stop early runs as Python, one copy of the body
         # per iteration in the graph, so that a list it grows stays a Python list of known
         # length. (Otherwise the length bounds the lists the while_loop grows.) Over Python's
         # own items where it can: a tensor's rows are then views, as in Python (NOTE [the rows
         # a staged loop reads]).
-        python = as_python(iterable)
         items = python if python is not None else (
             item_of(iterable, torch.tensor(index)) for index in range(length))
         for item in items:
@@ -627,6 +629,8 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         return state
     length = to_tensor(length, like)
 
+    if python is not None:
+        rows = _rows_plan(iterable, state, names, inputs, updated, *updates, renewed)
     # The iterable, its length and the inputs all reach the loop's bodies as inputs.
     count, plan, carried = len(inputs), rows or _NO_ROWS, (rows or _NO_ROWS).carried
     size, extra = len(state), len(carried)
@@ -763,7 +767,7 @@ def _with_rows(iterable, tensors):
     return iterable
 
 
-def _rows_plan(iterable, state, names, inputs, updated, kept, renewed, item_updated):
+def _rows_plan(iterable, state, names, inputs, updated, kept, item_updated, renewed):
     """The `_Rows` of a staged loop over `iterable`, or None where it reads the rows as the
     loop started. Raises the StagingError of NOTE [the rows a staged loop reads]."""
     if isinstance(iterable, lists.StagedList):

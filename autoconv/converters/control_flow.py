@@ -661,6 +661,11 @@ def _updated_roots(body) -> set:
                 else:
                     names.add(receiver)
             names.update(_root(k.value) for k in n.keywords if k.arg == "out")
+        elif n.__class__ is gast.For and _item_updated(n.target, _updated_roots(n.body)):
+            # `for v in row: v.add_(1)` updates `row` (the inner loop writes its items back)
+            iterable = n.iter
+            parts = iterable.args if iterable.__class__ is gast.Call else [iterable]
+            names.update(_root(p) for p in parts)
     names.discard(None)
     return names
 
