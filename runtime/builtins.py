@@ -53,7 +53,12 @@ def isinstance_(value, classinfo, /):
 
 def reversed_(sequence, /):
     """`reversed(sequence)`; a list whose length is only known when the graph runs (a
-    StagedList) gives the StagedList of its items in reverse order."""
+    StagedList) gives the StagedList of its items in reverse order. A `range` with a traced
+    bound (StagedRange) gives the reversed StagedRange (its own `__reversed__`).
+
+    Raises:
+        TypeError: as Python's, for a staged `enumerate` / `zip` (not reversible).
+    """
     from .lists import StagedList
 
     if not isinstance(sequence, StagedList):
@@ -151,6 +156,9 @@ def _identity(value):
 
 
 def _where(take, new, old):
+    if type(new) is tuple and type(old) is tuple and len(new) == len(old):
+        # items of `enumerate` / `zip` (`max(enumerate(x), key=lambda p: p[1])`)
+        return tuple(_where(take, n, o) for n, o in zip(new, old))
     if not (isinstance(new, (torch.Tensor, int, float, bool, torch.SymInt, torch.SymFloat))
             and isinstance(old, (torch.Tensor, int, float, bool, torch.SymInt, torch.SymFloat))):
         raise TypeError(
@@ -218,9 +226,16 @@ def _any_staged(args):
     for arg in args:
         if is_staged(arg) or type(arg) is StagedList:
             return True
-        if type(arg) in (list, tuple) and builtins.any(is_staged(v) for v in arg):
+        if type(arg) in (list, tuple) and builtins.any(_holds_staged(v) for v in arg):
             return True
     return False
+
+
+def _holds_staged(value) -> bool:
+    """A staged value, or a tuple holding one (an item of `enumerate` / `zip`)."""
+    if type(value) is tuple:
+        return builtins.any(_holds_staged(v) for v in value)
+    return is_staged(value)
 
 
 def min_(*args, key=None, default=_MISSING):

@@ -35,6 +35,16 @@ class StagedRange:
     def item(self, index):
         return self.start + index * self.step
 
+    def __reversed__(self):
+        # range(start, stop, step) reversed: its last item down to its first, by -step (as
+        # Python's `reversed(range(...))`); empty where the range is.
+        like = _tensor_in_bounds(self)
+        last = self.start + (self.length(like) - 1) * self.step
+        return StagedRange(last, self.start - self.step, -self.step)
+
+    def __iter__(self):
+        return _iterate_eagerly(self, "range")
+
 
 class StagedEnumerate:
     """`enumerate(iterable, start)` over a staged iterable."""
@@ -48,6 +58,12 @@ class StagedEnumerate:
 
     def item(self, index):
         return (index + self.start, _item(self.iterable, index))
+
+    def __reversed__(self):
+        raise TypeError("'enumerate' object is not reversible")  # as Python's
+
+    def __iter__(self):
+        return _iterate_eagerly(self, "enumerate")
 
 
 class StagedZip:
@@ -67,8 +83,42 @@ class StagedZip:
     def item(self, index):
         return tuple(_item(it, index) for it in self.iterables)
 
+    def __reversed__(self):
+        raise TypeError("'zip' object is not reversible")  # as Python's
+
+    def __iter__(self):
+        return _iterate_eagerly(self, "zip")
+
 
 _STAGED = (StagedRange, StagedEnumerate, StagedZip)
+
+
+def _tensor_in_bounds(numbers):
+    return next((b for b in (numbers.start, numbers.stop, numbers.step)
+                 if isinstance(b, torch.Tensor)), None)
+
+
+# NOTE [staged iterables outside a for statement]
+# Converted code calls `ac.range_` / `ac.enumerate_` / `ac.zip_` wherever the user wrote
+# `range` / `enumerate` / `zip`, not only as a `for` statement's iterable: a comprehension, a
+# generator expression (`sum(w * a for w, a in zip(weights, x))`), `list(...)`, `max(...)`
+# iterate them as Python does. Where every traced tensor in one has a length known while
+# tracing, that is Python's own iteration over the same items (a tensor's rows); a length only
+# known when the graph runs (a traced bound of `range`, a dynamic size) cannot be a Python
+# iteration, which only a `for` statement stages.
+
+
+def _iterate_eagerly(iterable, name):
+    python = as_python(iterable)
+    if python is None:
+        raise StagingError(
+            f"{name}() outside a for statement",
+            f"its length is only known when the graph runs (a traced tensor bound or size), "
+            "and a comprehension, generator expression or call such as list() / sum() / max() "
+            "iterates it in Python while tracing",
+            "Write it as a `for` statement (which is staged as one loop), or as tensor "
+            "operations over the whole tensor (torch.arange(n), x.sum(0), x.argmax())")
+    return iter(python)
 
 
 def _length(iterable, like):

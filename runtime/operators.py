@@ -463,18 +463,29 @@ def _is_int(value) -> bool:
 
 
 def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None,
-             renewed=None, caught=False):
+             renewed=None, caught=False, item_updated=None):
     """`for item in iterable: if not extra_test(*state, *inputs): break;
     state = body(item, *state, *inputs)`.
 
     `extra_test` (None when absent) is how lowered `break` and `return` stop the loop. A traced
     tensor or staged range is iterated by one torch.while_loop over an index; a Python iterable
     stays a Python loop, with iterations after a traced `break` guarded by torch.cond.
-    `updated` and `kept` are as for `if_stmt`.
+    `updated` and `kept` are as for `if_stmt`. `item_updated` marks the parts of the item the
+    body updates in place, mirroring the loop target (NOTE [the rows a staged loop reads]).
+
+    Raises:
+        StagingError: a staged loop whose items are updated in place where the update cannot
+            be written back as Python's views would (NOTE [the rows a staged loop reads]).
     """
     if kept:
-        return _kept(state, for_stmt(iterable, extra_test, body, state, names, inputs, updated,
-                                     renewed=renewed, caught=caught), kept)
+        return _kept(state, _for(iterable, extra_test, body, state, names, inputs, updated,
+                                 kept, renewed, caught, item_updated), kept)
+    return _for(iterable, extra_test, body, state, names, inputs, updated, (), renewed, caught,
+                item_updated)
+
+
+def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewed, caught,
+         item_updated):
     if isinstance(iterable, lists.StagedList):  # a list grown by a staged statement
         sequence = (lambda like: iterable.count), lists.item_at
     else:
@@ -482,7 +493,7 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     if sequence is not None:
         try:
             return _stage_for(sequence, extra_test, body, state, names, iterable, inputs,
-                              updated, renewed, caught)
+                              updated, renewed, caught, (kept, item_updated))
         except GuardOnDataDependentSymNode:
             # The body needs a Python value of the staged loop's index or item (a slice
             # `k[..., :i + 1]`, `range(i)`): where the loop's length is known while tracing,
@@ -597,28 +608,39 @@ def _guarded_body(body, extra_test, item, state, names, inputs, updated=None):
 
 
 def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated=None,
-               renewed=None, caught=False):
+               renewed=None, caught=False, updates=((), None)):
+    """The staged loop of `for_stmt`; `updates`: its (kept, item_updated)."""
     length_of, item_of = sequence
     like = _tensor_in(iterable)
     length = trips = length_of(like)
-    if type(length) is int and extra_test is None and any(type(v) is list for v in state):
+    python = as_python(iterable)
+    rows = None if python is not None else _rows_plan(iterable, state, names, inputs, updated,
+                                                        *updates, renewed)
+    if (type(length) is int and extra_test is None and any(type(v) is list for v in state)
+            and rows is None):
         # A loop of known length that cannot stop early runs as Python, one copy of the body
         # per iteration in the graph, so that a list it grows stays a Python list of known
-        # length. (Otherwise the length bounds the lists the while_loop grows.)
-        for index in range(length):
-            new = _guarded_body(body, extra_test, item_of(iterable, torch.tensor(index)), state,
-                                names, inputs, updated)
+        # length. (Otherwise the length bounds the lists the while_loop grows.) Over Python's
+        # own items where it can: a tensor's rows are then views, as in Python (NOTE [the rows
+        # a staged loop reads]).
+        items = python if python is not None else (
+            item_of(iterable, torch.tensor(index)) for index in range(length))
+        for item in items:
+            new = _guarded_body(body, extra_test, item, state, names, inputs, updated)
             if new is None:
                 break
             state = new
         return state
     length = to_tensor(length, like)
 
+    if python is not None:
+        rows = _rows_plan(iterable, state, names, inputs, updated, *updates, renewed)
     # The iterable, its length and the inputs all reach the loop's bodies as inputs.
-    count = len(inputs)
+    count, plan, carried = len(inputs), rows or _NO_ROWS, (rows or _NO_ROWS).carried
+    size, extra = len(state), len(carried)
 
     def test(index, *rest):
-        inner, loop_inputs = rest[: len(state)], rest[len(state):]
+        inner, loop_inputs = rest[:size], rest[size + extra:]
         more = index < loop_inputs[count]
         if extra_test is None:
             return more
@@ -626,13 +648,18 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         return torch.logical_and(more, to_tensor(go, like))
 
     def step(index, *rest):
-        inner, loop_inputs = rest[: len(state)], rest[len(state):]
-        item = item_of(loop_inputs[count + 1], index)
-        return (index + 1, *body(item, *inner, *loop_inputs[:count]))
+        inner, own, loop_inputs = rest[:size], rest[size: size + extra], rest[size + extra:]
+        items = loop_inputs[count + 1]
+        if plan.sources:
+            items = _rows_read(items, plan, inner, own, loop_inputs)
+        item = item_of(items, index)
+        out = body(item, *inner, *loop_inputs[:count])
+        return (index + 1, *out, *_rows_written(plan, own, items, item, index))
 
     index = torch.zeros((), dtype=torch.int64, device=like.device if like is not None else None)
-    loop_state, loop_names, loop_inputs = (index, *state), ("<loop index>", *names), (
-        *inputs, length, iterable)
+    loop_state, loop_names, loop_inputs = (
+        (index, *state, *carried), ("<loop index>", *names, *plan.carried_names),
+        (*inputs, length, iterable))
     bodies = (test, step)
     written = _written(updated, inputs)
     if written:  # NOTE [inputs updated in place]
@@ -650,7 +677,189 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
             _refuse_raised_in_a_loop(raised, "for loop")
         raise
     out = _first_back(out, renewing, state)
-    return _written_back(out, len(state) + 1, loop_inputs, written)[1:]
+    out = _written_back(out, size + 1 + extra, loop_inputs, written)
+    for tensor, new in zip(carried, out[size + 1:]):
+        tensor.copy_(new)  # the rows the items were, updated in place (as Python's views)
+    return out[1: size + 1]
+
+
+# NOTE [the rows a staged loop reads]
+# Python iterates a tensor over views of its rows (Tensor.__iter__ is `iter(self.unbind(0))`):
+# the rows of the object the loop started with, read when each iteration reaches them. So
+# `for i, a in enumerate(x): x[i + 1] += a` (an update of a later row, through the name) reads
+# the updated row, and `for row in x: row.mul_(2)` (an update of the item) writes `x`. A staged
+# loop selects its item from a tensor with its index (a copy), so:
+# - rows of a tensor the body updates in place through its name (state the converter marks
+#   `kept=`, or an input it marks `updated=`: the name stays bound to the object) are read from
+#   the loop's carried value of that name, as it is when the iteration starts;
+# - rows of a tensor whose items the body updates in place (the converter's `item_updated=`)
+#   are carried as extra state: each iteration writes its item back into its row
+#   (`index_copy`) and after the loop the tensor is written (`copy_`), as Python's views did;
+# - where Python's order of the two kinds of update cannot be kept (the body updates the item
+#   and also uses the tensor's name; a tensor the body updates in place and rebinds; a list of
+#   tensors whose items are updated), the loop is refused with a StagingError saying what to
+#   write instead. A tensor the body only rebinds (`x = x * 2`) is iterated as it was: Python
+#   iterates the old object's rows, which nothing updates.
+
+
+class _Rows:
+    """How a staged loop reads the rows of the tensors it iterates (NOTE [the rows a staged
+    loop reads]): per tensor (in `_rows` order) None (as the loop started), ('state', k),
+    ('input', j) or ('carried', m); and the tensors carried, whose items are written back."""
+
+    def __init__(self, sources=(), updated=(), carried=(), carried_names=()):
+        self.sources, self.updated = tuple(sources), tuple(updated)
+        self.carried, self.carried_names = tuple(carried), tuple(carried_names)
+
+
+_NO_ROWS = _Rows()
+
+
+def _rows(iterable, given=None):
+    """[(tensor, what the user gave)] of the tensors whose rows a staged iterable's items
+    are (a list zipped with a tensor was stacked into one, `iteration._staged_part`)."""
+    if isinstance(iterable, torch.Tensor):
+        return [(iterable, iterable if given is None else given)]
+    if isinstance(iterable, StagedEnumerate):
+        return _rows(iterable.iterable, iterable.python[0] if iterable.python else None)
+    if isinstance(iterable, StagedZip):
+        given = iterable.python or (None,) * len(iterable.iterables)
+        return [row for part, g in zip(iterable.iterables, given) for row in _rows(part, g)]
+    return []
+
+
+def _row_flags(iterable, flags):
+    """Per tensor of `_rows(iterable)`: whether the body updates its items in place, from the
+    converter's `item_updated` (True, False, or a tuple mirroring the item)."""
+    def any_true(value):
+        return any(any_true(v) for v in value) if type(value) is tuple else bool(value)
+
+    if isinstance(iterable, torch.Tensor):
+        return [any_true(flags)]
+    if isinstance(iterable, StagedEnumerate):
+        return _row_flags(iterable.iterable, flags[1] if type(flags) is tuple and len(
+            flags) == 2 else flags)
+    if isinstance(iterable, StagedZip):
+        parts = iterable.iterables
+        each = flags if type(flags) is tuple and len(flags) == len(parts) else (flags,) * len(
+            parts)
+        return [f for part, flag in zip(parts, each) for f in _row_flags(part, flag)]
+    return []
+
+
+def _row_items(iterable, item):
+    """The items of `_rows(iterable)` within one `item`, in the same order."""
+    if isinstance(iterable, torch.Tensor):
+        return [item]
+    if isinstance(iterable, StagedEnumerate):
+        return _row_items(iterable.iterable, item[1])
+    if isinstance(iterable, StagedZip):
+        return [r for part, it in zip(iterable.iterables, item) for r in _row_items(part, it)]
+    return []
+
+
+def _with_rows(iterable, tensors):
+    """`iterable` with the tensors of `_rows(iterable)` replaced by `tensors` (an iterator)."""
+    if isinstance(iterable, torch.Tensor):
+        return next(tensors)
+    if isinstance(iterable, StagedEnumerate):
+        return StagedEnumerate(_with_rows(iterable.iterable, tensors), iterable.start,
+                               python=iterable.python)
+    if isinstance(iterable, StagedZip):
+        return StagedZip(*(_with_rows(part, tensors) for part in iterable.iterables),
+                         python=iterable.python)
+    return iterable
+
+
+def _rows_plan(iterable, state, names, inputs, updated, kept, item_updated, renewed):
+    """The `_Rows` of a staged loop over `iterable`, or None where it reads the rows as the
+    loop started. Raises the StagingError of NOTE [the rows a staged loop reads]."""
+    if isinstance(iterable, lists.StagedList):
+        if item_updated:
+            raise _refused_item_update(
+                "the loop iterates a list whose items are tensors it updates in place; a "
+                "staged loop's items are copies", "the list's items")
+        return None
+    rows = _rows(iterable)
+    if not rows or not (kept or renewed or updated or item_updated):
+        return None
+    flags = _row_flags(iterable, item_updated) if item_updated else [False] * len(rows)
+    written = _written(updated, inputs)
+    sources, carried, carried_names = [], [], []
+    for (tensor, given), flag in zip(rows, flags):
+        at = next((k for k, v in enumerate(state) if v is given), None)
+        name = names[at] if at is not None else next(
+            (written[j] for j in written if inputs[j] is given), None)  # (None: unnamed)
+        source = None
+        if flag:
+            if given is not tensor:
+                if any(isinstance(v, torch.Tensor) for v in given):
+                    raise _refused_item_update(
+                        "the loop zips a list of tensors and updates its items in place; a "
+                        "staged loop's items are copies", "the list's items")
+            elif at is not None or any(v is given for v in inputs):
+                shown = f"`{name}`" if name else "the tensor it iterates"
+                raise _refused_item_update(
+                    f"the body updates the loop's item in place (in Python a view of a row of "
+                    f"{shown}) and also uses {shown}, whose row a staged loop writes only after "
+                    "the body", f"the rows of {shown}")
+            else:
+                source = ("carried", len(carried))
+                carried.append(tensor)
+                carried_names.append("<rows of the loop's items>")
+        elif at is not None and at in kept:
+            source = ("state", at)
+        elif at is not None and at in (renewed or ()):
+            raise StagingError(
+                "for loop",
+                f"the body updates `{names[at]}` in place and rebinds it while the loop "
+                f"iterates it: Python's loop reads the rows of the object the loop started "
+                "with, which the staged loop no longer holds once the name is rebound",
+                f"Loop over an index (`for i in range(len({names[at]}))`) and read "
+                f"`{names[at]}[i]`, or iterate a copy (`for row in {names[at]}.clone()`)")
+        elif at is None and name is not None:
+            source = ("input", next(j for j in written if inputs[j] is given))
+        sources.append(source)
+    if not any(sources):
+        return None
+    return _Rows(sources, flags, carried, carried_names)
+
+
+def _refused_item_update(problem, what) -> StagingError:
+    return StagingError(
+        "for loop", problem,
+        f"Loop over an index and write the row instead (`for i in range(n): x[i] = x[i] * 2` "
+        f"for `row.mul_(2)`), so that {what} are updated by name")
+
+
+def _rows_read(items, plan, inner, own, loop_inputs):
+    """The staged iterable `items` reading its rows as `plan` says (NOTE [the rows a staged
+    loop reads])."""
+    current = []
+    for tensor, source in zip((t for t, _ in _rows(items)), plan.sources):
+        if source is None:
+            current.append(tensor)
+        elif source[0] == "state":
+            current.append(inner[source[1]])
+        elif source[0] == "input":
+            current.append(loop_inputs[source[1]])
+        else:
+            current.append(own[source[1]])
+    return _with_rows(items, iter(current))
+
+
+def _rows_written(plan, own, items, item, index):
+    """The carried tensors with this iteration's items (updated in place by the body) written
+    back into their rows."""
+    if not plan.carried:
+        return ()
+    new = list(own)
+    for source, row in zip(plan.sources, _row_items(items, item)):
+        if source is not None and source[0] == "carried":
+            tensor = new[source[1]]
+            new[source[1]] = tensor.index_copy(0, index.reshape(1), row.unsqueeze(0).to(
+                tensor.dtype))
+    return tuple(new)
 
 
 def _tensor_in(value):

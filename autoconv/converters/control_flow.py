@@ -390,6 +390,7 @@ class ControlFlowConverter(Converter):
                                      self.anno(node, Anno.DEFINED_IN))
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
+        node._autoconv_item_updated = _item_updated(node.target, _updated_roots(node.body))
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(local)
@@ -591,7 +592,87 @@ def _in_place_arguments(node, state, inputs):
         trailing.append("renewed=renewed")
         subs["renewed"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in renewed],
                                      ctx=gast.Load())
+    item_updated = getattr(node, "_autoconv_item_updated", None)
+    if item_updated is not None:
+        trailing.append("item_updated=item_updated")
+        subs["item_updated"] = _constant(item_updated)
     return ", ".join(trailing), subs
+
+
+def _constant(value):
+    """`value` (nested tuples of bools) as an expression."""
+    if type(value) is tuple:
+        return gast.Tuple(elts=[_constant(v) for v in value], ctx=gast.Load())
+    return gast.Constant(value=value, kind=None)
+
+
+# NOTE [loop items updated in place]
+# `for row in x: row.mul_(2)` (or `row += 1`, `row[0] = 0`): Python's items of a tensor are
+# views of its rows (Tensor.__iter__ is `iter(self.unbind(0))`), so the update writes `x`. A
+# staged loop's item is a row selected from `x` (a copy), so the runtime writes it back into
+# `x` after each iteration (runtime/operators.py, NOTE [the rows a staged loop reads]). The
+# converter tells it which parts of the loop target the body updates in place: `item_updated=`
+# mirrors the target (`True` for `row`, `(False, True)` for `i, row`); absent where none is.
+
+
+def _item_updated(target, updated: set):
+    """`item_updated=` for a loop whose body updates the names `updated` in place (NOTE [loop
+    items updated in place]); None where it updates no part of the target."""
+    def flags(node):
+        if isinstance(node, gast.Name):
+            return node.id in updated
+        if isinstance(node, (gast.Tuple, gast.List)):
+            return tuple(flags(e) for e in node.elts)
+        return False  # (`*rest` is a list of items, `self.row` an attribute: not tracked)
+
+    def any_true(value):
+        return any(any_true(v) for v in value) if type(value) is tuple else value
+
+    out = flags(target)
+    return out if any_true(out) else None
+
+
+def _root(node):
+    """The name an item / attribute chain starts from (`row` of `row[0].data`), or None."""
+    while isinstance(node, (gast.Subscript, gast.Attribute)):
+        node = node.value
+    return node.id if isinstance(node, gast.Name) else None
+
+
+def _updated_roots(body) -> set:
+    """Names whose tensors `body` may update in place, through an item or attribute too:
+    `row += 1`, `row[0] = v`, `row[0].add_(1)`, `torch.nn.init.zeros_(row)`, `out=row` (nested
+    functions included: they may be called)."""
+    names = set()
+    for n in walk(body):
+        if n.__class__ is gast.AugAssign:
+            names.add(_root(n.target))
+        elif (n.__class__ in (gast.Subscript, gast.Attribute)
+              and n.ctx.__class__ is gast.Store):
+            names.add(_root(n))
+        elif _sets_item(n):
+            names.add(n.targets[0].id)
+        elif n.__class__ is gast.Call:
+            func = n.func
+            attr = func.attr if func.__class__ is gast.Attribute else getattr(func, "id", "")
+            if _IN_PLACE.match(attr):
+                receiver = _root(func.value) if func.__class__ is gast.Attribute else None
+                if receiver in _MODULES or receiver is None:  # `torch.nn.init.zeros_(row)`
+                    names.update(_root(a) for a in n.args[:1])
+                else:
+                    names.add(receiver)
+            names.update(_root(k.value) for k in n.keywords if k.arg == "out")
+        elif n.__class__ is gast.For and _item_updated(n.target, _updated_roots(n.body)):
+            # `for v in row: v.add_(1)` updates `row` (the inner loop writes its items back)
+            iterable = n.iter
+            parts = iterable.args if iterable.__class__ is gast.Call else [iterable]
+            names.update(_root(p) for p in parts)
+    names.discard(None)
+    return names
+
+
+# receivers of in-place functions that update their first argument
+_MODULES = ("torch", "F", "nn", "init", "functional")
 
 
 def _always_rebound(body, runtime) -> set:

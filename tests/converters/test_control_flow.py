@@ -619,3 +619,60 @@ def test_augmented_assignment_and_state_kept():
             return x, y
         """,
     )
+
+
+def test_for_items_updated_in_place_are_marked():
+    # NOTE [loop items updated in place]: the runtime writes such items back into their rows.
+    assert_converts(
+        """
+        def f(x, w):
+            for row in x:
+                row.mul_(2)
+            for i, row in enumerate(x):
+                row[0] = i
+            for s, row in zip(w, x):
+                torch.nn.init.zeros_(row[1:])
+            return x
+        """,
+        """
+        def f(x, w):
+
+            def loop_body(row):
+                row.mul_(2)
+                return ()
+            ac.for_stmt(x, None, loop_body, (), (), item_updated=True)
+
+            def loop_body_1(item):
+                i, row = item
+                row[0] = i
+                return ()
+            ac.for_stmt(ac.enumerate_(x), None, loop_body_1, (), (), item_updated=(False, True))
+
+            def loop_body_2(item_1):
+                s, row = item_1
+                torch.nn.init.zeros_(row[1:])
+                return ()
+            ac.for_stmt(ac.zip_(w, x), None, loop_body_2, (), (), item_updated=(False, True))
+            return x
+        """,
+    )
+
+
+def test_for_items_only_read_are_not_marked():
+    assert_converts(
+        """
+        def f(x):
+            for row in x:
+                x = x + row.sum()
+            return x
+        """,
+        """
+        def f(x):
+
+            def loop_body(row, x):
+                x = x + row.sum()
+                return x,
+            x, = ac.for_stmt(x, None, loop_body, (x,), ('x',))
+            return x
+        """,
+    )
