@@ -81,9 +81,17 @@ def aug_assign_attribute(owner, name, alias, op, value):
     attribute inside a staged body instead would change a module's buffer in torch.cond's
     branch (dynamo refuses it) or in the probe run that learns a returned value's type (the
     graph would then update it on every call). Any other value (a Python number) is stored
-    into the attribute as Python does.
+    into the attribute as Python does, and a plain object's own copy in a staged body (the
+    statement carries the object too) is updated as well.
     """
-    if isinstance(alias, torch.Tensor) and not is_stand_in(alias):
+    if not isinstance(alias, torch.Tensor) or is_stand_in(alias):
+        setattr(owner, name, aug_assign(getattr(owner, name), op, value))
+        return alias
+    if isinstance(owner, torch.nn.Module):  # not carried: its tensors are read by name
         return aug_assign(alias, op, value)
-    setattr(owner, name, aug_assign(getattr(owner, name), op, value))
-    return alias
+    # A plain object is carried by the statement too (staging/objects.py), each body on its own
+    # copy: the update goes to that copy and to the alias alike, so both write-backs agree.
+    held = getattr(owner, name)
+    if held is not alias:
+        setattr(owner, name, aug_assign(held, op, value))
+    return aug_assign(alias, op, value)

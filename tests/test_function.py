@@ -404,3 +404,69 @@ def test_a_python_number_computed_from_traced_values_is_returned_as_that_number(
         got = f(x)
         assert got == f_int(x) and type(got[0]) is int and type(got[1]) is float
     assert f.trace_count == 1
+
+
+# NOTE [captured tensors]: tensors read from globals / closures / attributes, not arguments
+CALIBRATION = torch.tensor([1.0, 2.0])
+
+
+def calibrated(x):
+    w = CALIBRATION * 2
+    if x.sum() > 0:
+        return x + w
+    return x - w
+
+
+def test_a_captured_tensor_updated_in_place_is_read_by_the_graph_without_retracing():
+    f = autoconv.autoconv(calibrated)
+    x = torch.ones(2)
+    f(x)
+    saved = CALIBRATION.clone()
+    try:
+        CALIBRATION.add_(10)
+        torch.testing.assert_close(f(x), calibrated(x))
+        torch.testing.assert_close(f.get_concrete_function(x)(-x), calibrated(-x))
+    finally:
+        CALIBRATION.copy_(saved)
+    assert f.trace_count == 1
+    assert "aten.mul" in f.get_concrete_function(x).code  # not folded at trace time
+
+
+def test_a_captured_tensor_rebound_retraces_the_function_and_refuses_the_concrete_one():
+    global CALIBRATION
+    f = autoconv.autoconv(calibrated)
+    pinned = autoconv.autoconv(calibrated, input_signature=[TensorSpec([2])])
+    x = torch.ones(2)
+    concrete = f.get_concrete_function(x)
+    pinned(x)
+    saved = CALIBRATION
+    try:
+        CALIBRATION = torch.tensor([5.0, 6.0])
+        with pytest.raises(TypeError, match="the global CALIBRATION, which now holds another"):
+            concrete(x)
+        torch.testing.assert_close(f(x), calibrated(x))
+        torch.testing.assert_close(pinned(x), calibrated(x))
+        assert (f.trace_count, pinned.trace_count) == (2, 2)
+        torch.testing.assert_close(f(-x), calibrated(-x))
+        assert f.trace_count == 2
+    finally:
+        CALIBRATION = saved
+
+
+def test_a_captured_tensor_of_self_rebound_in_a_method():
+    class Calibrated:
+        def __init__(self):
+            self.w = torch.tensor([1.0, 2.0])
+
+        def __call__(self, x):
+            w = self.w * 2
+            if x.sum() > 0:
+                return x + w
+            return x - w
+
+    obj = Calibrated()
+    f = autoconv.autoconv(obj.__call__)
+    x = torch.ones(2)
+    f(x)
+    obj.w = torch.tensor([3.0, 3.0])
+    torch.testing.assert_close(f(x), obj(x))
