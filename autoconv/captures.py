@@ -17,6 +17,7 @@ deeper path) is still read in place, but its rebinding is not seen (README, Limi
 
 from __future__ import annotations
 
+import functools
 import types
 
 import torch
@@ -51,7 +52,8 @@ class Guard:
 
 
 def _item_reader(table, key):
-    return lambda: table.get(key, _MISSING)
+    # (a partial of the dict's own `get`: no Python frame on each call's check)
+    return functools.partial(table.get, key, _MISSING)
 
 
 def _nested_reader(read, key):
