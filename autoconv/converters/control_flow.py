@@ -760,7 +760,7 @@ def _replace_chains(tree, named: dict, ac: str):
                 "alias = ac.aug_assign_attribute(owner, attr, alias, op, value)",
                 alias=named[chain], owner=self.visit(owner),
                 attr=gast.Constant(value=n.target.attr, kind=None),
-                op=gast.Constant(value=_AUGMENTED[type(n.op)], kind=None),
+                op=gast.Constant(value=AUGMENTED_OPERATORS[type(n.op)], kind=None),
                 value=self.visit(n.value), ac=ac)
             copy_origin(new, n)
             return new
