@@ -28,6 +28,7 @@ __all__ = ["Rebound", "Guard", "guards_for"]
 
 _MISSING = object()
 _CONTAINERS = (dict, list, tuple)
+_MODULE_TABLES = frozenset({"_parameters", "_buffers", "_modules"})
 _HELPER_DEPTH = 3  # helpers of helpers of the function: where their globals are searched
 
 
@@ -128,7 +129,8 @@ def _search_object(obj, prefix: str, found: dict) -> None:
     if not isinstance(attrs, dict):
         return
     for name, value in list(attrs.items()):
-        if not name.startswith("__"):
+        # (a module's parameters and buffers are graph inputs, never constants)
+        if not name.startswith("__") and name not in _MODULE_TABLES:
             _add(found, f"{prefix}.{name}", _item_reader(attrs, name), value)
 
 

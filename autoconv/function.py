@@ -191,6 +191,7 @@ class Function(targets.Wraps):
                     f"{self.__name__}: {rebound.where} holds another tensor on every call, even "
                     "right after tracing; pass that tensor as an argument instead") from None
             self._forget_graphs()
+            self._rebound = rebound.where  # for the retrace warning
             _retrying.active = True
             try:
                 return self(*args, **kwargs)
@@ -273,6 +274,10 @@ class Function(targets.Wraps):
         for name in dict.fromkeys(k for extra in extras for k in extra):
             if len({extra.get(name) for extra in extras}) > 1:
                 changing.append(name if name.startswith("module.") else f"module.{name}")
+        rebound = self.__dict__.get("_rebound")
+        if rebound is not None:
+            changing.append(f"{rebound}, a tensor the function reads, rebound to another "
+                            "tensor (pass it as an argument instead)")
         return (f"{self.__name__} has been traced {self.trace_count} times; each new signature "
                 f"traces again. Changing: {'; '.join(changing) or 'unknown'}. Pass tensors "
                 "instead of changing Python values, or use dynamic=True (or an input_signature "

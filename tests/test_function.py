@@ -470,3 +470,18 @@ def test_a_captured_tensor_of_self_rebound_in_a_method():
     f(x)
     obj.w = torch.tensor([3.0, 3.0])
     torch.testing.assert_close(f(x), obj(x))
+
+
+def test_a_captured_tensor_rebound_on_every_call_is_named_by_the_retrace_warning():
+    global CALIBRATION
+    f = autoconv.autoconv(calibrated)
+    x = torch.ones(2)
+    saved = CALIBRATION
+    try:
+        with pytest.warns(UserWarning, match="the global CALIBRATION, a tensor the function "
+                                             "reads, rebound"):
+            for i in range(5):
+                CALIBRATION = torch.full((2,), float(i))
+                torch.testing.assert_close(f(x), calibrated(x))
+    finally:
+        CALIBRATION = saved
