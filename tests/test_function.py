@@ -333,7 +333,9 @@ WEIGHT = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
 
 
 def uses_global_weight(x):
-    k = WEIGHT.t() * 2 + 1  # depends on constants only: folded at trace time
+    # made by the function: folded at trace time (WEIGHT, a global, is read on each call:
+    # NOTE [captured tensors])
+    k = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).t() * 2 + 1 + WEIGHT
     if x.sum() > 0:
         y = x @ k
     else:
@@ -346,6 +348,7 @@ def test_graph_clean_up_folds_constants_and_merges_common_subexpressions():
     cf = f.get_concrete_function(torch.ones(3, 2))
     targets = [n.target for n in cf.graph.nodes if n.op == "call_function"]
     assert torch.ops.aten.t.default not in targets  # folded into one constant
+    assert targets.count(torch.ops.aten.add.Tensor) >= 1  # + WEIGHT, on each call
     assert targets.count(torch.ops.aten.mm.default) == 1, cf.code
     for x in (torch.ones(3, 2), -torch.ones(3, 2)):
         torch.testing.assert_close(f(x), uses_global_weight(x))
