@@ -167,9 +167,12 @@ def test_regression_a_modules_plain_tensor_attribute_filled_or_rebound():
     assert run.trace_count == 2  # the rebinding traced again, the fill_ did not
 
 
-def test_a_submodules_plain_tensor_attribute():
+@pytest.mark.parametrize("compile", [
+    False, pytest.param(True, marks=pytest.mark.slow)], ids=["staged", "compile"])
+def test_a_submodules_plain_tensor_attribute(compile):
+    # (torch.compile guards on such tensors itself; slow: a recompile per rebinding)
     module = Outer()
-    modes = _modes(module, compile=True)
+    modes = _modes(module, compile=compile)
 
     def rebind():
         module.inner.scale = T(-1.0)

@@ -485,13 +485,19 @@ def _counted(make, cls):
     return outputs, next(b for name, b in held.items() if name.endswith("n")).item()
 
 
-@pytest.mark.parametrize("cls", [LargeInputs, LargeInputsLoop])
-@pytest.mark.parametrize("make", [
-    autoconv.autoconv,
-    lambda m: torch.compile(autoconv.convert(m), fullgraph=True, backend="eager"),
-    lambda m: torch.export.export(_Calling(m), (_COUNTS[0],), strict=False).module(),
-], ids=["staged", "compile", "export"])
-def test_regression_a_buffer_counted_by_augmented_assignment_under_a_tensor_condition(make, cls):
+def _compiled(module):
+    return torch.compile(autoconv.convert(module), fullgraph=True, backend="eager")
+
+
+@pytest.mark.parametrize("cls, make", [
+    (LargeInputs, autoconv.autoconv),
+    (LargeInputs, _compiled),
+    (LargeInputs, lambda m: torch.export.export(_Calling(m), (_COUNTS[0],),
+                                                strict=False).module()),
+    (LargeInputsLoop, autoconv.autoconv),
+    pytest.param(LargeInputsLoop, _compiled, marks=pytest.mark.slow),
+], ids=["staged", "compile", "export", "loop-staged", "loop-compile"])
+def test_regression_a_buffer_counted_by_augmented_assignment_under_a_tensor_condition(cls, make):
     # /work/repros/t8/repro_3.py: the early-return form ran `self.n += 1` once more, outside
     # the cond, on every call (Python 2, autoconv 6); torch.compile refused the buffer's write
     torch._dynamo.reset()
