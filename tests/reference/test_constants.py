@@ -317,3 +317,20 @@ def test_bound_in_one_branch_only_is_specialised_at_the_top_level_as_a_tensor_wo
     assert function(T([1.0]))[1] == "positive"
     with pytest.raises(UnboundLocalError):
         function(T([-1.0]))
+
+
+def grid_from_constant_item(x):
+    t = torch.linspace(0, 1, 5)
+    n = torch.ceil((t[-1] - t[0]) / 0.25 + 1).item()
+    grid = torch.arange(0, n, dtype=x.dtype) * 0.25
+    if x.sum() > 0:
+        grid = grid * x.sum()
+    return grid
+
+
+def test_item_of_a_tensor_computed_from_constants_is_that_number():
+    # It was an unbacked symbolic float: torch.arange(0, n) failed inside torch ("INTERNAL
+    # ASSERT FAILED ... dispatch_on_subclass"); torchdiffeq's fixed-grid solvers do this.
+    # (torch.compile: dynamo's own `.item()` is an unbacked float, which torch.cond cannot lift
+    # as an input: "Source of 'CeilToInt(...)' is None", without autoconv's tracing)
+    assert_same_result(grid_from_constant_item, [torch.ones(2), -torch.ones(2)], compile=False)
