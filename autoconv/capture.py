@@ -21,7 +21,7 @@ from autoconv_runtime.errors import StagingError
 from autoconv_runtime.staging import context, grad_mode, specialize
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
-from . import graph_passes, targets, tracebacks
+from . import captures, graph_passes, targets, tracebacks
 from .object_paths import (follow, follow_or_none, lists_in, path_text, python_values_in,
                            restore, store, tensors_in)
 from .signature import Signature
@@ -68,15 +68,18 @@ class Capture:
     # fixed or bounded free sizes (Python code read them: `range(x.shape[0])`, `if n > 3`):
     # the graph holds only for those shapes (NOTE [sizes Python code read]). None otherwise.
     sized: tuple | None = None
+    # the places the graph's captured tensors were read from (NOTE [captured tensors])
+    captured: tuple = ()
 
 
 def trace(converted, signature: Signature, leaves, *, name: str, module=None, state=None,
-          bound_self=None, dynamic: bool = False, plan=()) -> Capture:
+          bound_self=None, dynamic: bool = False, plan=(), source=None) -> Capture:
     """Trace `converted` (the converted function, or a module's converted forward) on the
     arguments `leaves` (flattened as `signature.treespec`) into one graph.
 
     `state` (a `concrete.ModuleState`) gives a module's parameters and buffers, the graph's
-    first inputs. Raises what the function raises while tracing (a StagingError for code that
+    first inputs. `source` (the user's function or module) is where the tensors the graph
+    keeps as constants are looked for, to guard them (NOTE [captured tensors]). Raises what the function raises while tracing (a StagingError for code that
     cannot be staged), and UnboundLocalError for a returned variable with no value.
     """
     tensor_slots = [i for i, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
@@ -182,9 +185,11 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     sized = None
     if dynamic and _sizes_guarded(graph_module):
         sized = tuple(tuple(leaves[i].shape) for i in tensor_slots)
+    captured = captures.guards_for(graph_module, source if source is not None else converted,
+                                   module, bound_self)
     return Capture(graph_module, tensor_slots, out_info["spec"], out_info["constants"],
                    out_info["changed"], live, tuple(guards[0]), tuple(guards[1]),
-                   tuple(out_info["writes"]), sized)
+                   tuple(out_info["writes"]), sized, captured)
 
 
 # NOTE [sizes Python code read]

@@ -16,6 +16,7 @@ from autoconv_runtime.staging import grad_mode, specialize
 
 from . import backends
 from .capture import GRAPH_OUTPUT, Capture, PythonOutput
+from .captures import Rebound
 from .object_paths import follow, store
 from .signature import Signature, signature_of
 
@@ -54,7 +55,7 @@ class ConcreteFunction:
                  out_spec, out_constants, name: str, *, state: ModuleState | None = None,
                  backend: str = "python", input_specs: tuple | None = None,
                  binder: Callable | None = None, changed=(), live=(), bound_self=None,
-                 specialized=(), guards=(), writes=None, sized=None):
+                 specialized=(), guards=(), writes=None, sized=None, captured=()):
         self.graph_module = graph_module
         self.signature = signature
         self.backend = backend
@@ -84,6 +85,9 @@ class ConcreteFunction:
         # The input shapes a symbolic trace's graph holds for, where Python code read free
         # sizes (NOTE [sizes Python code read] in capture.py); None: any matching shape.
         self._sized = sized
+        # Where the tensors the graph keeps as constants were read from: each call checks they
+        # still hold them (NOTE [captured tensors] in captures.py).
+        self._captured = tuple(captured)
         # The grad mode the trace ran under, where the graph records grad-mode changes (whose
         # restores hold that mode); None where the graph runs the same under either mode.
         self.grad_mode = torch.is_grad_enabled() if grad_mode.sets_grad_mode(graph_module) \
@@ -97,7 +101,8 @@ class ConcreteFunction:
         return cls(capture.graph_module, signature, capture.tensor_slots, capture.out_spec,
                    capture.out_constants, name, changed=capture.changed, live=capture.live,
                    specialized=capture.specialized, guards=capture.guards,
-                   writes=capture.writes, sized=capture.sized, **options)
+                   writes=capture.writes, sized=capture.sized, captured=capture.captured,
+                   **options)
 
     @property
     def graph(self) -> torch.fx.Graph:
@@ -113,6 +118,10 @@ class ConcreteFunction:
         return f"<ConcreteFunction {self.__name__}{self.signature} backend={self.backend!r}>"
 
     def _run_flat(self, tensors, args=None, kwargs=None):
+        if self._captured:
+            for guard in self._captured:
+                if guard.read() is not guard.expected:
+                    raise Rebound(guard.where)
         if self.grad_mode is not None and self.grad_mode is not torch.is_grad_enabled():
             raise RuntimeError(
                 f"{self.__name__}: this graph changes grad mode (torch.no_grad / enable_grad / "
@@ -168,6 +177,15 @@ class ConcreteFunction:
         return tensors
 
     def __call__(self, *args, **kwargs):
+        try:
+            return self._call(args, kwargs)
+        except Rebound as rebound:
+            raise TypeError(
+                f"{self.__name__}'s graph was traced with the tensor then held by "
+                f"{rebound.where}, which now holds another object; call the Function "
+                "instead, which traces again (NOTE [captured tensors])") from None
+
+    def _call(self, args, kwargs):
         if self._input_specs is not None:
             leaves = _check_input_signature(self.__name__, self._input_specs, args, kwargs)
             if not self.fits_sizes(leaves):

@@ -15,7 +15,7 @@ from torch.utils import _pytree as pytree
 
 from autoconv_runtime.staging import specialize
 
-from . import backends, capture, targets, tracebacks
+from . import backends, capture, captures, targets, tracebacks
 from .concrete import ConcreteFunction, ModuleState
 from .signature import (Signature, TensorSpec, describe_leaf, module_python_fields,
                         signature_of)
@@ -25,6 +25,7 @@ __all__ = ["Function", "ConcreteFunction", "run_functions_eagerly", "functions_r
 _run_eagerly = False
 RETRACE_WARNING_AFTER = 5
 _MAX_SPECIALIZATIONS = 64
+_retrying = threading.local()  # a call traces again for a rebound captured tensor
 
 
 def run_functions_eagerly(flag: bool) -> None:
@@ -162,25 +163,46 @@ class Function(targets.Wraps):
     def __call__(self, *args, **kwargs):
         if _run_eagerly:
             return self.python_function(*args, **kwargs)
-        if self.input_signature is not None:
-            concrete = self._pinned or self.get_concrete_function(*self.input_signature)
-            if concrete._sized is None or (not kwargs and concrete.fits_sizes(args)):
-                if not concrete._guards:
-                    return concrete(*args, **kwargs)
-                return self._run_guarded(concrete, concrete.signature, list(args),
-                                         lambda c: c(*args, **kwargs))
-            # the pinned graph holds for the example's sizes only: a graph per signature
-        args, kwargs = self._bind(args, kwargs)
-        signature, leaves = signature_of(args, kwargs, self._extra())
-        concrete = self._cache.get(signature)
-        if concrete is None:
-            concrete = self._trace(signature, leaves, args, kwargs)
-        if concrete.grad_mode is not None and concrete.grad_mode is not torch.is_grad_enabled():
-            concrete = self._for_grad_mode(concrete, signature, leaves, args, kwargs)
-        if not concrete._guards:
-            return concrete._run_flat(concrete._inputs(leaves), args, kwargs)
-        return self._run_guarded(concrete, signature, leaves,
-                                 lambda c: c._run_flat(c._inputs(leaves), args, kwargs))
+        try:
+            if self.input_signature is not None:
+                concrete = self._pinned or self.get_concrete_function(*self.input_signature)
+                if concrete._sized is None or (not kwargs and concrete.fits_sizes(args)):
+                    if not concrete._guards:
+                        return concrete._call(args, kwargs)
+                    return self._run_guarded(concrete, concrete.signature, list(args),
+                                             lambda c: c._call(args, kwargs))
+                # the pinned graph holds for the example's sizes only: a graph per signature
+            args, kwargs = self._bind(args, kwargs)
+            signature, leaves = signature_of(args, kwargs, self._extra())
+            concrete = self._cache.get(signature)
+            if concrete is None:
+                concrete = self._trace(signature, leaves, args, kwargs)
+            if concrete.grad_mode is not None and concrete.grad_mode is not torch.is_grad_enabled():
+                concrete = self._for_grad_mode(concrete, signature, leaves, args, kwargs)
+            if not concrete._guards:
+                return concrete._run_flat(concrete._inputs(leaves), args, kwargs)
+            return self._run_guarded(concrete, signature, leaves,
+                                     lambda c: c._run_flat(c._inputs(leaves), args, kwargs))
+        except captures.Rebound as rebound:
+            # A global / attribute the graph read a tensor from holds another one now
+            # (NOTE [captured tensors]): the graphs traced with the old one are dropped.
+            if getattr(_retrying, "active", False):
+                raise RuntimeError(
+                    f"{self.__name__}: {rebound.where} holds another tensor on every call, even "
+                    "right after tracing; pass that tensor as an argument instead") from None
+            self._forget_graphs()
+            self._rebound = rebound.where  # for the retrace warning
+            _retrying.active = True
+            try:
+                return self(*args, **kwargs)
+            finally:
+                _retrying.active = False
+
+    def _forget_graphs(self) -> None:
+        with self._lock:
+            self._cache.clear()
+            self._variants.clear()
+            self._pinned = None
 
     def _for_grad_mode(self, concrete, signature, leaves, args, kwargs):
         """The graph of `signature` for the caller's grad mode. A graph that records grad-mode
@@ -252,6 +274,10 @@ class Function(targets.Wraps):
         for name in dict.fromkeys(k for extra in extras for k in extra):
             if len({extra.get(name) for extra in extras}) > 1:
                 changing.append(name if name.startswith("module.") else f"module.{name}")
+        rebound = self.__dict__.get("_rebound")
+        if rebound is not None:
+            changing.append(f"{rebound}, a tensor the function reads, rebound to another "
+                            "tensor (pass it as an argument instead)")
         return (f"{self.__name__} has been traced {self.trace_count} times; each new signature "
                 f"traces again. Changing: {'; '.join(changing) or 'unknown'}. Pass tensors "
                 "instead of changing Python values, or use dynamic=True (or an input_signature "
@@ -279,7 +305,7 @@ class Function(targets.Wraps):
             self.python_function, "__self__", None)
         captured = capture.trace(converted, signature, leaves, name=self.__name__, module=module,
                                  state=self._state, bound_self=bound_self, dynamic=self.dynamic,
-                                 plan=plan)
+                                 plan=plan, source=self.python_function)
         return ConcreteFunction.from_capture(
             captured, signature, self.__name__, state=self._state, backend=self.backend,
             input_specs=self.input_signature, binder=self._bind, bound_self=bound_self)

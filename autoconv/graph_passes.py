@@ -108,7 +108,8 @@ def common_subexpressions(graph_module: GraphModule) -> PassResult:
 
 
 def fold_constants(graph_module: GraphModule, is_impure: Callable[[Node], bool]) -> PassResult:
-    """Computes once what depends only on constants (tensors read from globals or closures).
+    """Computes once what depends only on constants the function made itself (`torch.tensor(
+    [1., 2.])`); tensors read from globals, closures or attributes are left to each call.
 
     A folded value returned as is would be the same tensor object on every call, which the
     caller could then modify: values used directly by the output are left unfolded.
@@ -119,9 +120,20 @@ def fold_constants(graph_module: GraphModule, is_impure: Callable[[Node], bool])
         return PassResult(graph_module, False)
     from torch._inductor.constant_folding import ConstantFolder, replace_node_with_constant
 
+    class Folder(ConstantFolder):
+        def run_node(self, node):
+            # A tensor read from outside the function (a global, a module's attribute) may be
+            # updated in place between calls: what is computed from it is computed on each
+            # (NOTE [captured tensors] in captures.py). A tensor the function made itself
+            # (`torch.tensor(...)`, copied out by lift_fresh_copy) is folded.
+            if node.op == "get_attr" and not _made_by_function(node) and isinstance(
+                    getattr(graph_module, node.target, None), torch.Tensor):
+                return self.unknown_value
+            return super().run_node(node)
+
     output = graph_module.graph.output_node()
     with torch.utils._python_dispatch._disable_current_modes():
-        folder = ConstantFolder(graph_module, skip_constructors=True)
+        folder = Folder(graph_module, skip_constructors=True)
         folder.run()
         replaced = False
         for node, constant in folder.node_replacements.items():
@@ -138,6 +150,12 @@ def fold_constants(graph_module: GraphModule, is_impure: Callable[[Node], bool])
                     delattr(graph_module, node.target)
         graph_module.recompile()
     return PassResult(graph_module, replaced)
+
+
+def _made_by_function(node: Node) -> bool:
+    return bool(node.users) and all(
+        u.op == "call_function" and u.target is torch.ops.aten.lift_fresh_copy.default
+        for u in node.users)
 
 
 def clean_up(graph_module: GraphModule, is_impure: Callable[[Node], bool],

@@ -19,7 +19,7 @@ from .builtins import (
     min_,
     sum_,
 )
-from .augmented import aug_assign
+from .augmented import aug_assign, aug_assign_attribute
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import StagingError
 from .iteration import enumerate_, range_, zip_
@@ -69,6 +69,7 @@ __all__ = [
     "assigns_outside",
     "shares_cells",
     "aug_assign",
+    "aug_assign_attribute",
     "converted_call",
     "converted_method_call",
     "do_not_convert",

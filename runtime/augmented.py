@@ -21,7 +21,7 @@ import operator
 
 import torch
 
-__all__ = ["aug_assign", "mark", "is_stand_in"]
+__all__ = ["aug_assign", "aug_assign_attribute", "mark", "is_stand_in"]
 
 _NUMBER = "_autoconv_number"
 
@@ -68,3 +68,30 @@ def aug_assign(target, op, value):
         return mark(result) if not isinstance(value, torch.Tensor) or is_stand_in(value) \
             else result
     return in_place(target, value)
+
+
+def aug_assign_attribute(owner, name, alias, op, value):
+    """`owner.name op= value` in a statement's body, where the converter read `owner.name` into
+    the local `alias` before the statement (NOTE [attributes updated in place] in
+    autoconv/converters/control_flow.py); returns the alias's new value.
+
+    A tensor's `op=` is in place and Python's store then rebinds the attribute to the same
+    object: the update goes to the alias, which the statement carries (each staged body on its
+    own copy) and writes back into the attribute's tensor (`copy_`) after it. Writing the
+    attribute inside a staged body instead would change a module's buffer in torch.cond's
+    branch (dynamo refuses it) or in the probe run that learns a returned value's type (the
+    graph would then update it on every call). Any other value (a Python number) is stored
+    into the attribute as Python does, and a plain object's own copy in a staged body (the
+    statement carries the object too) is updated as well.
+    """
+    if not isinstance(alias, torch.Tensor) or is_stand_in(alias):
+        setattr(owner, name, aug_assign(getattr(owner, name), op, value))
+        return alias
+    if isinstance(owner, torch.nn.Module):  # not carried: its tensors are read by name
+        return aug_assign(alias, op, value)
+    # A plain object is carried by the statement too (staging/objects.py), each body on its own
+    # copy: the update goes to that copy and to the alias alike, so both write-backs agree.
+    held = getattr(owner, name)
+    if held is not alias:
+        setattr(owner, name, aug_assign(held, op, value))
+    return aug_assign(alias, op, value)

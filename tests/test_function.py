@@ -333,7 +333,9 @@ WEIGHT = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
 
 
 def uses_global_weight(x):
-    k = WEIGHT.t() * 2 + 1  # depends on constants only: folded at trace time
+    # made by the function: folded at trace time (WEIGHT, a global, is read on each call:
+    # NOTE [captured tensors])
+    k = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).t() * 2 + 1 + WEIGHT
     if x.sum() > 0:
         y = x @ k
     else:
@@ -346,6 +348,7 @@ def test_graph_clean_up_folds_constants_and_merges_common_subexpressions():
     cf = f.get_concrete_function(torch.ones(3, 2))
     targets = [n.target for n in cf.graph.nodes if n.op == "call_function"]
     assert torch.ops.aten.t.default not in targets  # folded into one constant
+    assert targets.count(torch.ops.aten.add.Tensor) >= 1  # + WEIGHT, on each call
     assert targets.count(torch.ops.aten.mm.default) == 1, cf.code
     for x in (torch.ones(3, 2), -torch.ones(3, 2)):
         torch.testing.assert_close(f(x), uses_global_weight(x))
@@ -404,3 +407,84 @@ def test_a_python_number_computed_from_traced_values_is_returned_as_that_number(
         got = f(x)
         assert got == f_int(x) and type(got[0]) is int and type(got[1]) is float
     assert f.trace_count == 1
+
+
+# NOTE [captured tensors]: tensors read from globals / closures / attributes, not arguments
+CALIBRATION = torch.tensor([1.0, 2.0])
+
+
+def calibrated(x):
+    w = CALIBRATION * 2
+    if x.sum() > 0:
+        return x + w
+    return x - w
+
+
+def test_a_captured_tensor_updated_in_place_is_read_by_the_graph_without_retracing():
+    f = autoconv.autoconv(calibrated)
+    x = torch.ones(2)
+    f(x)
+    saved = CALIBRATION.clone()
+    try:
+        CALIBRATION.add_(10)
+        torch.testing.assert_close(f(x), calibrated(x))
+        torch.testing.assert_close(f.get_concrete_function(x)(-x), calibrated(-x))
+    finally:
+        CALIBRATION.copy_(saved)
+    assert f.trace_count == 1
+    assert "aten.mul" in f.get_concrete_function(x).code  # not folded at trace time
+
+
+def test_a_captured_tensor_rebound_retraces_the_function_and_refuses_the_concrete_one():
+    global CALIBRATION
+    f = autoconv.autoconv(calibrated)
+    pinned = autoconv.autoconv(calibrated, input_signature=[TensorSpec([2])])
+    x = torch.ones(2)
+    concrete = f.get_concrete_function(x)
+    pinned(x)
+    saved = CALIBRATION
+    try:
+        CALIBRATION = torch.tensor([5.0, 6.0])
+        with pytest.raises(TypeError, match="the global CALIBRATION, which now holds another"):
+            concrete(x)
+        torch.testing.assert_close(f(x), calibrated(x))
+        torch.testing.assert_close(pinned(x), calibrated(x))
+        assert (f.trace_count, pinned.trace_count) == (2, 2)
+        torch.testing.assert_close(f(-x), calibrated(-x))
+        assert f.trace_count == 2
+    finally:
+        CALIBRATION = saved
+
+
+def test_a_captured_tensor_of_self_rebound_in_a_method():
+    class Calibrated:
+        def __init__(self):
+            self.w = torch.tensor([1.0, 2.0])
+
+        def __call__(self, x):
+            w = self.w * 2
+            if x.sum() > 0:
+                return x + w
+            return x - w
+
+    obj = Calibrated()
+    f = autoconv.autoconv(obj.__call__)
+    x = torch.ones(2)
+    f(x)
+    obj.w = torch.tensor([3.0, 3.0])
+    torch.testing.assert_close(f(x), obj(x))
+
+
+def test_a_captured_tensor_rebound_on_every_call_is_named_by_the_retrace_warning():
+    global CALIBRATION
+    f = autoconv.autoconv(calibrated)
+    x = torch.ones(2)
+    saved = CALIBRATION
+    try:
+        with pytest.warns(UserWarning, match="the global CALIBRATION, a tensor the function "
+                                             "reads, rebound"):
+            for i in range(5):
+                CALIBRATION = torch.full((2,), float(i))
+                torch.testing.assert_close(f(x), calibrated(x))
+    finally:
+        CALIBRATION = saved

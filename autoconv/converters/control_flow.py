@@ -330,7 +330,7 @@ class ControlFlowConverter(Converter):
             node._autoconv_in_place.add(alias)
             node._autoconv_aliases = {**getattr(node, "_autoconv_aliases", {}), alias: chain}
         for field in fields:
-            setattr(node, field, _replace_chains(getattr(node, field), named))
+            setattr(node, field, _replace_chains(getattr(node, field), named, self.ctx.runtime))
         return assigns, [*inputs, *named.values()]
 
     def visit_While(self, node):
@@ -762,18 +762,23 @@ def _updated_attributes(local, writes, defined) -> set:
     """Attribute chains whose tensors the statement's bodies (`local`, a `_Local`) update with
     an in-place method (`self.mean.mul_(0.9)`) and that may be read into an alias before the
     statement (NOTE [attributes updated in place]); nested scopes left out."""
-    chains = set()
+    chains, augmented = set(), set()
     for n in local.nodes:
         if n.__class__ is gast.Call:
             func = n.func
             if (func.__class__ is gast.Attribute and _IN_PLACE.match(func.attr)
                     and _chain(func.value)):
                 chains.add(_chain(func.value))
+        elif n.__class__ is gast.AugAssign and _chain(n.target):
+            # `self.n += 1`: a tensor's `+=` is in place (the store rebinds the same object)
+            chains.add(_chain(n.target))
+            augmented.add(id(n.target))
     if not chains:
         return chains  # the common case: no method call updates an attribute chain
     callees, passed, stores = [], [], set()
     for n in local.nodes:
-        if isinstance(n, gast.Attribute) and not isinstance(n.ctx, gast.Load):
+        if (isinstance(n, gast.Attribute) and not isinstance(n.ctx, gast.Load)
+                and id(n) not in augmented):
             stores.add(_chain(n))
         if isinstance(n, gast.Call):
             func, args = n.func, list(n.args) + [k.value for k in n.keywords]
@@ -787,6 +792,23 @@ def _updated_attributes(local, writes, defined) -> set:
             passed += [_chain(a) or getattr(a, "id", None) for a in args
                        if isinstance(a, (gast.Name, gast.Attribute))]
 
+    def written(root):
+        # (`writes` holds the roots of attribute stores too, the augmented targets' included:
+        # those aside, is the root rebound or its object changed?)
+        if root not in (writes or ()) or not augmented:
+            return root in (writes or ())
+        for n in local.nodes:
+            if n.__class__ is gast.Name and n.id == root and n.ctx.__class__ is not gast.Load:
+                return True
+            if (n.__class__ in (gast.Attribute, gast.Subscript)
+                    and n.ctx.__class__ is not gast.Load and id(n) not in augmented):
+                inner = n.value
+                while inner.__class__ in (gast.Attribute, gast.Subscript):
+                    inner = inner.value
+                if inner.__class__ is gast.Name and inner.id == root:
+                    return True
+        return False
+
     def safe(chain):
         root = chain.partition(".")[0]
         prefixes = [".".join(chain.split(".")[:k]) for k in range(1, chain.count(".") + 2)]
@@ -795,18 +817,35 @@ def _updated_attributes(local, writes, defined) -> set:
         # passed to a call (`helper(self)`)
         calls_root = any(c.partition(".")[0] == root and not (c + ".").startswith(chain + ".")
                          and c.rpartition(".")[2] not in _TENSOR_METHODS for c in callees)
-        return (root in (defined or ()) and root not in (writes or ()) and not calls_root
+        return (root in (defined or ()) and not written(root) and not calls_root
                 and not any(p in passed for p in prefixes[:-1])
                 and not any(p in stores for p in prefixes[1:]))
 
     return {chain for chain in chains if safe(chain)}
 
 
-def _replace_chains(tree, named: dict):
+def _replace_chains(tree, named: dict, ac: str):
     """`tree` (a node or a list of nodes) with each read of a chain in `named` replaced by its
-    alias's name; nested scopes left as they are."""
+    alias's name, and each `chain op= value` by `alias = ac.aug_assign_attribute(owner, 'name',
+    alias, 'op=', value)` (in place on the alias where it holds a tensor, Python's store into
+    the attribute otherwise); nested scopes left as they are."""
 
     class Replace(gast.NodeTransformer):
+        def visit_AugAssign(self, n):
+            chain = _chain(n.target)
+            if chain not in named:
+                return self.generic_visit(n)
+            owner = copy.deepcopy(n.target.value)
+            owner.ctx = gast.Load()
+            new = templates.replace(
+                "alias = ac.aug_assign_attribute(owner, attr, alias, op, value)",
+                alias=named[chain], owner=self.visit(owner),
+                attr=gast.Constant(value=n.target.attr, kind=None),
+                op=gast.Constant(value=AUGMENTED_OPERATORS[type(n.op)], kind=None),
+                value=self.visit(n.value), ac=ac)
+            copy_origin(new, n)
+            return new
+
         def visit_Attribute(self, n):
             if isinstance(n.ctx, gast.Load) and _chain(n) in named:
                 return gast.Name(id=named[_chain(n)], ctx=gast.Load(), annotation=None,
@@ -825,7 +864,11 @@ def _replace_chains(tree, named: dict):
         visit_AsyncFunctionDef = visit_Lambda = visit_ClassDef = visit_FunctionDef
 
     if isinstance(tree, list):
-        return [Replace().visit(n) for n in tree]
+        out = []
+        for n in tree:
+            new = Replace().visit(n)
+            out.extend(new if isinstance(new, list) else [new])
+        return out
     return Replace().visit(tree)
 
 

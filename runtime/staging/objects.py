@@ -28,7 +28,7 @@ from ..errors import StagingError
 from ..lists import StagedList
 from ..values import is_staged, is_undefined
 
-__all__ = ["carried_slots", "carry", "ChangedInput", "with_input_as_state",
+__all__ = ["carried_slots", "carry", "ChangedInput", "is_plain_object", "with_input_as_state",
            "refusing_uncarried_changes"]
 
 _REPLACED = "is replaced by another named tuple"
@@ -40,6 +40,12 @@ _NOT_RECORDS = ("builtins", "torch", "enum", "functools", "collections", "typing
 
 
 _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement (or type())
+
+
+def is_plain_object(value) -> bool:
+    """Whether `value` is a record of fields (a plain object, a dataclass instance) that a
+    staged statement carries by its tensors."""
+    return _is_plain_object(value)
 
 
 def _is_plain_object(value) -> bool:

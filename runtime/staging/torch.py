@@ -747,6 +747,10 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
         # `_probing_created` is not read): see NOTE [loop-created variables].
         staged[i] = Undefined(statement.names[i], created=True)
     untouched = []
+    # (not under dynamo, which refuses the bodies' writes to a module in torch.cond itself)
+    held = () if torch.compiler.is_dynamo_compiling() else _held_by_objects(
+        (*state, *statement.inputs))
+    versions = [t._version for _, t in held]
     with types_probe(), _probing_created([statement.names[i] for i in created]):
         for body in bodies:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
@@ -767,6 +771,17 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
                 if is_undefined(state[i]) and _is_stageable(out):
                     # Shape and dtype only: the probe's own ops stay dead, for DCE to drop.
                     state[i] = pytree.tree_map(_zeros_like_meta, out)
+    for (where, tensor), version in zip(held, versions):
+        if tensor._version != version:  # NOTE [probes updating objects in place]
+            raise statement.error(
+                f"a body updates {where} in place, a tensor it reaches through an object "
+                "(not a variable of the statement), and the statement also "
+                + ("returns" if slots else "binds a variable first in its body")
+                + "; the run that learns the type of that value would apply the update on "
+                "every call",
+                "Update the tensor in the body itself through its attribute (`self.n += 1`, "
+                "`self.n.add_(1)`, not in a method the body calls), or set a result variable "
+                "in the branch and return after the statement")
     for i in slots:
         kinds[i] = SlotKind.CONSTANT if is_undefined(state[i]) else SlotKind.TENSOR
     for i in list(created):
@@ -779,6 +794,31 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
         if is_undefined(state[i]):
             raise _unbound_before_loop(statement.kind, statement.names[i])
         kinds[i] = SlotKind.TENSOR
+
+
+# NOTE [probes updating objects in place]
+# The run of the bodies that learns the type of a returned value works on copies of the
+# statement's tensors, but a tensor reached through an object (a module's buffer updated by a
+# method the body calls, `self.bump()`) is the object's own: the probe's in-place update would
+# stay in the graph outside the operator and run on every call, whichever branch is taken. An
+# attribute chain updated in the body itself (`self.n += 1`, `self.n.add_(1)`) is carried as an
+# input instead (NOTE [attributes updated in place] in autoconv/converters/control_flow.py), so
+# the probe sees its copy; any other such update is refused, never applied unconditionally.
+def _held_by_objects(values) -> list:
+    """[(description, tensor)]: the parameters and buffers of the modules among `values` and
+    the tensor fields of plain objects (one level), which the bodies reach without copies."""
+    held, seen = [], set()
+    for value in values:
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, torch.nn.Module):
+            held += [(f"the module's {name}", t) for name, t in value.named_parameters()]
+            held += [(f"the module's buffer {name}", t) for name, t in value.named_buffers()]
+        elif objects.is_plain_object(value):
+            held += [(f"the field {name} of a {type(value).__name__}", t)
+                     for name, t in vars(value).items() if isinstance(t, torch.Tensor)]
+    return held
 
 
 # The variables a loop creates, while its body runs to learn their types (_probing_created).

@@ -658,6 +658,40 @@ def test_for_items_updated_in_place_are_marked():
     )
 
 
+def test_attribute_augmented_in_place_is_read_into_an_input_alias():
+    # NOTE [attributes updated in place]: `self.n += 1` is a tensor's in-place update too; the
+    # body updates the alias (ac.aug_assign_attribute stores into the attribute where it holds
+    # a Python value), so the probe that learns the return value's type works on a copy
+    assert_converts(
+        """
+        def forward(self, x):
+            if x.sum() > 10:
+                self.n += 1
+                return x * 2
+            return x
+        """,
+        """
+        def forward(self, x):
+            do_return = False
+            retval = ac.Undefined('return value')
+            self_n = getattr(self, 'n', ac.Undefined('self.n'))
+
+            def if_true(retval, self, x, self_n):
+                self_n = ac.aug_assign_attribute(self, 'n', self_n, '+=', 1)
+                do_return = True
+                retval = x * 2
+                return retval, self
+
+            def if_false(retval, self, x, self_n):
+                do_return = True
+                retval = x
+                return retval, self
+            retval, self = ac.if_stmt(x.sum() > 10, if_true, if_false, (retval, self), ('<return value>', 'self'), (x, self_n), updated=((1, 'self.n'),))
+            return retval
+        """,
+    )
+
+
 def test_for_items_only_read_are_not_marked():
     assert_converts(
         """
@@ -673,6 +707,29 @@ def test_for_items_only_read_are_not_marked():
                 x = x + row.sum()
                 return x,
             x, = ac.for_stmt(x, None, loop_body, (x,), ('x',))
+            return x
+        """,
+    )
+
+
+def test_attribute_augmented_and_assigned_is_not_aliased():
+    # another store to the chain rebinds it: the statement is left as it was
+    assert_converts(
+        """
+        def forward(self, x):
+            if x.sum() > 10:
+                self.n += 1
+                self.n = self.n * 2
+            return x
+        """,
+        """
+        def forward(self, x):
+
+            def if_true(self):
+                self.n = ac.aug_assign(self.n, '+=', 1)
+                self.n = self.n * 2
+                return self,
+            self, = ac.if_stmt(x.sum() > 10, if_true, None, (self,), ('self',))
             return x
         """,
     )

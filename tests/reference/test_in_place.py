@@ -448,6 +448,106 @@ def test_call_argument_attribute_of_an_item_next_to_an_aliased_chain():
     torch.testing.assert_close(run.mean, module.mean)
 
 
+class LargeInputs(torch.nn.Module):
+    """A buffer counter updated by `+=` in a branch that returns early (repro_3)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("n", torch.zeros((), dtype=torch.int64))
+
+    def forward(self, x):
+        if x.sum() > 10:
+            self.n += 1  # count the large inputs
+            return x * 2
+        return x
+
+
+class LargeInputsLoop(LargeInputs):
+    """`+=` on a buffer in a loop with a tensor condition, and in a branch that falls through."""
+
+    def forward(self, x):
+        while x.sum() < 10:
+            x = x * 2
+            self.n += 1
+        if x.sum() > 40:
+            self.n -= 1
+        return x
+
+
+_COUNTS = [T([30.0]), T([1.0]), T([60.0]), T([0.1])]
+
+
+def _counted(make, cls):
+    module = cls()
+    run = make(module)
+    outputs = [run(x.clone()) for x in _COUNTS]
+    held = dict((run if isinstance(run, torch.nn.Module) else module).named_buffers())
+    return outputs, next(b for name, b in held.items() if name.endswith("n")).item()
+
+
+def _compiled(module):
+    return torch.compile(autoconv.convert(module), fullgraph=True, backend="eager")
+
+
+@pytest.mark.parametrize("cls, make", [
+    (LargeInputs, autoconv.autoconv),
+    (LargeInputs, _compiled),
+    (LargeInputs, lambda m: torch.export.export(_Calling(m), (_COUNTS[0],),
+                                                strict=False).module()),
+    (LargeInputsLoop, autoconv.autoconv),
+    pytest.param(LargeInputsLoop, _compiled, marks=pytest.mark.slow),
+], ids=["staged", "compile", "export", "loop-staged", "loop-compile"])
+def test_regression_a_buffer_counted_by_augmented_assignment_under_a_tensor_condition(cls, make):
+    # /work/repros/t8/repro_3.py: the early-return form ran `self.n += 1` once more, outside
+    # the cond, on every call (Python 2, autoconv 6); torch.compile refused the buffer's write
+    torch._dynamo.reset()
+    want_out, want_n = _counted(lambda m: m, cls)
+    got_out, got_n = _counted(make, cls)
+    assert got_n == want_n
+    for a, b in zip(want_out, got_out):
+        torch.testing.assert_close(a, b)
+
+
+class Tally:
+    def __init__(self):
+        self.n = torch.zeros(())
+        self.calls = 0
+
+
+def tallied(tally, x):
+    if x.sum() > 0:
+        tally.n += x.sum()  # a plain object's tensor field: in place
+        return x * 2
+    return x
+
+
+def test_a_plain_objects_tensor_field_counted_in_a_branch_that_returns():
+    tally, want = Tally(), Tally()
+    run = autoconv.autoconv(tallied)
+    for x in (T([1.0, 2.0]), T([-1.0, -2.0]), T([3.0, 1.0])):
+        torch.testing.assert_close(run(tally, x), tallied(want, x))
+    torch.testing.assert_close(tally.n, want.n)
+
+
+class Bumped(LargeInputs):
+    def bump(self):
+        self.n += 1
+
+    def forward(self, x):
+        if x.sum() > 10:
+            self.bump()  # a method the branch calls updates the buffer
+            return x * 2
+        return x
+
+
+def test_a_buffer_updated_by_a_called_method_in_a_returning_branch_is_refused():
+    from autoconv_runtime import StagingError
+
+    with pytest.raises(StagingError, match=r"updates the module's buffer n in place.*"
+                                           r"self\.n \+= 1"):
+        autoconv.autoconv(Bumped())(T([30.0]))
+
+
 def accumulate_into_list(bufs, x):
     # The optimizer-state pattern (`exp_avgs[i].mul_(...)`): a tensor held in a list updated in
     # place under a tensor condition; the list itself never changes.
