@@ -34,7 +34,8 @@ from torch.utils import _pytree as pytree
 from .. import augmented
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
-from ..values import RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined, to_tensor
+from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
+                      number_dtype, to_tensor, with_number)
 from . import (constants, grad_mode, lists, mappings, objects, operators, registry,
                replaced_lists, verdicts)
 from .context import (in_staged_body, no_recursion, operator_bodies, probe,
@@ -77,11 +78,7 @@ def _number_dtype(value) -> torch.dtype:
     number stand-in's own dtype)."""
     if isinstance(value, torch.Tensor):
         return value.dtype
-    if isinstance(value, (bool, torch.SymBool)):
-        return torch.bool
-    if isinstance(value, (int, torch.SymInt)):
-        return torch.int64
-    return torch.get_default_dtype()
+    return number_dtype(value)
 
 
 def _is_stageable(value) -> bool:
@@ -289,6 +286,18 @@ class Statement:
             if (kind is SlotKind.UNBOUND and constants.is_constant(out) and is_undefined(before)
                     and torch.compiler.is_dynamo_compiling()):
                 constants.refuse_unbound_under_dynamo(name, self.kind)
+            if (kind is SlotKind.TENSOR and constants.is_constant(out)
+                    and not isinstance(before, constants.StagedConstant)
+                    and torch.compiler.is_dynamo_compiling()):
+                # A tensor (or number) before, a constant here: dynamo's operator would only
+                # say that the outputs differ (autoconv's own trace compares the paths).
+                raise self.error(
+                    f"'{name}' is {_describe(before)} before the statement and becomes a Python "
+                    f"{type(out).__name__} {where}; under torch.compile a staged statement can "
+                    "change a variable to a constant (None, a str ...) only where it holds one "
+                    "before the statement",
+                    f"Keep '{name}' a tensor on every path (e.g. a flag tensor for 'no "
+                    f"value'), or move its assignment out of the {self.kind}")
             out = constants.staged(out, name, self.like)
             if is_undefined(out):
                 raise _unbound_after(self.kind, name, where)
@@ -326,13 +335,23 @@ class Statement:
             if kind not in _OUTPUTS:
                 continue
             values = [path[slot] for path in paths]
-            # (a number stand-in is both: it takes the slot's dtype, and it has a dtype)
+            # (a number stand-in counts as a number, of its own dtype)
             numbers = [_number_dtype(v) for v in values if _number_like(v)]
-            tensors = [v.dtype for v in values if isinstance(v, torch.Tensor)]
-            if numbers and tensors:
-                dtype = tensors[0]
-                for other in tensors[1:] + numbers:
-                    dtype = torch.promote_types(dtype, other)
+            tensors = [v.dtype for v in values
+                       if isinstance(v, torch.Tensor) and not augmented.is_stand_in(v)]
+            if numbers:
+                if tensors:
+                    # The numbers as Python's wrapped numbers: they only raise the category
+                    # (NOTE [numbers as tensors] in runtime/values.py).
+                    dtype = tensors[0]
+                    for other in tensors[1:]:
+                        dtype = torch.promote_types(dtype, other)
+                    for other in numbers:
+                        dtype = with_number(dtype, other)
+                else:  # numbers only (`k = 0`, then `k += 0.5`): Python's int -> float
+                    dtype = numbers[0]
+                    for other in numbers[1:]:
+                        dtype = torch.promote_types(dtype, other)
                 if any(self.dtypes.get(slot, number) != dtype for number in numbers):
                     dtypes[slot] = dtype
         return dtypes
@@ -767,6 +786,8 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
                 if is_undefined(state[i]) and _is_stageable(out):
                     # Shape and dtype only: the probe's own ops stay dead, for DCE to drop.
                     state[i] = pytree.tree_map(_zeros_like_meta, out)
+    if torch.compiler.is_dynamo_compiling():
+        _refuse_constant_beside_tensor(statement, slots, untouched)
     for i in slots:
         kinds[i] = SlotKind.CONSTANT if is_undefined(state[i]) else SlotKind.TENSOR
     for i in list(created):
@@ -779,6 +800,31 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
         if is_undefined(state[i]):
             raise _unbound_before_loop(statement.kind, statement.names[i])
         kinds[i] = SlotKind.TENSOR
+
+
+def _refuse_constant_beside_tensor(statement: Statement, slots, outputs) -> None:
+    """Under dynamo: refuse a return value that is a constant (`return None`) on one path of
+    a staged `if` and a tensor on another. autoconv's own trace specialises such an `if` on
+    its condition at the top level (and refuses it in a staged body), torch.compile cannot
+    specialise, and dynamo's cond would only say that the branches' outputs differ."""
+    if "if" not in statement.kind or len(outputs) < 2:
+        return
+    wheres = ("in the true branch", "in the false branch")
+    for i in slots:
+        values = [out[i] for out in outputs]
+        constant = [(v, w) for v, w in zip(values, wheres) if constants.is_constant(v)]
+        tensors = [(v, w) for v, w in zip(values, wheres)
+                   if not constants.is_constant(v) and not is_undefined(v) and _is_stageable(v)]
+        if constant and tensors:
+            (value, where), (tensor, other) = constant[0], tensors[0]
+            raise statement.error(
+                f"the function returns {value!r} {where} and {_describe(tensor)} {other}; "
+                "under torch.compile a tensor-dependent if cannot return a Python constant on "
+                "one path and a tensor on another (autoconv's own trace specialises such an if "
+                "on its condition, which torch.compile cannot)",
+                "Return a tensor on every path (e.g. a flag tensor, or an empty tensor for "
+                "'nothing'), or raise an exception instead of returning "
+                f"{value!r}")
 
 
 # The variables a loop creates, while its body runs to learn their types (_probing_created).
