@@ -326,6 +326,11 @@ class Statement:
                    and not (isinstance(v, torch.Tensor) and v.dtype == torch.bool)
                    for v, k in zip(self.state, self.kinds))
 
+    def carries_float(self) -> bool:
+        """Whether a Python float (or a float64 stand-in for one) comes in."""
+        return any(k is SlotKind.TENSOR and _number_like(v) and _number_dtype(v) == torch.float64
+                   for v, k in zip(self.state, self.kinds))
+
     def promotions(self, *paths) -> dict:
         """{slot: dtype} for the slots where a Python number meets a tensor and would become a
         tensor of another dtype than the promoted one. Each path is one body's raw outputs (or
@@ -512,12 +517,16 @@ _PROMOTION_ROUNDS = 3
 def _checks_first(tracer, statement: Statement, loop: bool) -> bool:
     """Whether to check the bodies by a probe run before the operator: when the operator runs
     them under dynamo (`tracer.bodies_under_dynamo`), where `_Watch` cannot keep their outputs.
-    Under torch.compile itself only for an `if` where a number comes in: there a failed
-    operator cannot be retried, and a probe costs dynamo a second trace of every body."""
+    Under torch.compile itself only for an `if` where a number comes in, or a loop where a
+    float does: there a failed operator cannot be retried, and a probe costs dynamo a second
+    trace of every body."""
     if not tracer.bodies_under_dynamo:
         return False
     if torch.compiler.is_dynamo_compiling():
-        return not loop and statement.may_promote()
+        # A loop only where it carries a Python float: a float64 meeting the user's float32
+        # tensors becomes a float32, as in Python (NOTE [numbers as tensors]), and the loop
+        # cannot be retried with the promoted dtype.
+        return statement.may_promote() if not loop else statement.carries_float()
     return True
 
 
