@@ -137,8 +137,14 @@ def _map(fn, values: tuple) -> tuple:
 
 
 def _as_tensors(value, like, dtype=None):
+    """`value`'s numbers as tensors; `dtype` is one dtype for every leaf, or for a container
+    a tuple of them, one per leaf (None: the leaf's own; see `Statement.promotions`)."""
     if _is_leaf(value):
         return _as_tensor(value, like, dtype)
+    if isinstance(dtype, tuple):
+        leaves, spec = pytree.tree_flatten(value)
+        return pytree.tree_unflatten(
+            [_as_tensor(leaf, like, d) for leaf, d in zip(leaves, dtype)], spec)
     return pytree.tree_map(lambda leaf: _as_tensor(leaf, like, dtype), value)
 
 
@@ -322,14 +328,22 @@ class Statement:
     def may_promote(self) -> bool:
         """Whether a number comes in (bools excepted: lowered break / return flags are bools,
         and stay bools), which a body may turn into a tensor."""
-        return any(k is SlotKind.TENSOR and _number_like(v) and type(v) is not bool
-                   and not (isinstance(v, torch.Tensor) and v.dtype == torch.bool)
-                   for v, k in zip(self.state, self.kinds))
+        return any(_number_like(leaf) and type(leaf) is not bool
+                   and not (isinstance(leaf, torch.Tensor) and leaf.dtype == torch.bool)
+                   for leaf in self._carried_leaves())
+
+    def _carried_leaves(self) -> list:
+        """The leaves of the state's staged slots (a dict's numbers too)."""
+        leaves = []
+        for value, kind in zip(self.state, self.kinds):
+            if kind is SlotKind.TENSOR:
+                leaves += [value] if _is_leaf(value) else pytree.tree_leaves(value)
+        return leaves
 
     def carries_float(self) -> bool:
         """Whether a Python float (or a float64 stand-in for one) comes in."""
-        return any(k is SlotKind.TENSOR and _number_like(v) and _number_dtype(v) == torch.float64
-                   for v, k in zip(self.state, self.kinds))
+        return any(_number_like(leaf) and _number_dtype(leaf) == torch.float64
+                   for leaf in self._carried_leaves())
 
     def promotions(self, *paths) -> dict:
         """{slot: dtype} for the slots where a Python number meets a tensor and would become a
@@ -340,25 +354,23 @@ class Statement:
             if kind not in _OUTPUTS:
                 continue
             values = [path[slot] for path in paths]
-            # (a number stand-in counts as a number, of its own dtype)
-            numbers = [_number_dtype(v) for v in values if _number_like(v)]
-            tensors = [v.dtype for v in values
-                       if isinstance(v, torch.Tensor) and not augmented.is_stand_in(v)]
-            if numbers:
-                if tensors:
-                    # The numbers as Python's wrapped numbers: they only raise the category
-                    # (NOTE [numbers as tensors] in runtime/values.py).
-                    dtype = tensors[0]
-                    for other in tensors[1:]:
-                        dtype = torch.promote_types(dtype, other)
-                    for other in numbers:
-                        dtype = with_number(dtype, other)
-                else:  # numbers only (`k = 0`, then `k += 0.5`): Python's int -> float
-                    dtype = numbers[0]
-                    for other in numbers[1:]:
-                        dtype = torch.promote_types(dtype, other)
-                if any(self.dtypes.get(slot, number) != dtype for number in numbers):
+            if all(_is_leaf(v) for v in values):
+                dtype = _promoted(values, self.dtypes.get(slot))
+                if dtype is not None:
                     dtypes[slot] = dtype
+                continue
+            # A dict or tuple of numbers and tensors (`stats["total"] += v`): leaf by leaf
+            flat = [pytree.tree_flatten(v) for v in values]
+            if any(spec != flat[0][1] for _, spec in flat[1:]):
+                continue  # a mismatch, reported as one
+            before = self.dtypes.get(slot)
+            leaves = list(zip(*(leaves for leaves, _ in flat)))
+            chosen = tuple(_promoted(list(column), before[i] if isinstance(before, tuple)
+                                     else before) for i, column in enumerate(leaves))
+            if any(d is not None for d in chosen):
+                if isinstance(before, tuple):
+                    chosen = tuple(b if d is None else d for d, b in zip(chosen, before))
+                dtypes[slot] = chosen
         return dtypes
 
     def mismatch_error(self, mismatches) -> StagingError:
@@ -388,6 +400,32 @@ class Statement:
             else:
                 fixes.append(_mismatch_fix(name, first, second))
         return self.error("; ".join(problems), ". ".join(fixes))
+
+
+def _promoted(values, chosen):
+    """The dtype one slot (or leaf) must take where a Python number meets a tensor on another
+    path, or None where the numbers keep their dtype (`chosen`: the one chosen so far)."""
+    # (a number stand-in counts as a number, of its own dtype)
+    numbers = [_number_dtype(v) for v in values if _number_like(v)]
+    if not numbers:
+        return None
+    tensors = [v.dtype for v in values
+               if isinstance(v, torch.Tensor) and not augmented.is_stand_in(v)]
+    if tensors:
+        # The numbers as Python's wrapped numbers: they only raise the category
+        # (NOTE [numbers as tensors] in runtime/values.py).
+        dtype = tensors[0]
+        for other in tensors[1:]:
+            dtype = torch.promote_types(dtype, other)
+        for other in numbers:
+            dtype = with_number(dtype, other)
+    else:  # numbers only (`k = 0`, then `k += 0.5`): Python's int -> float
+        dtype = numbers[0]
+        for other in numbers[1:]:
+            dtype = torch.promote_types(dtype, other)
+    if any((number if chosen is None else chosen) != dtype for number in numbers):
+        return dtype
+    return None
 
 
 def _unbound_after(statement: str, name: str, where: str) -> StagingError:

@@ -117,3 +117,23 @@ def test_numbers_promote_as_python_numbers_do():
     for result in _modes(halves, (x,), compile=False):
         assert _dtypes(result) == [torch.float64, torch.float64]
         assert [float(v) for v in result] == list(want)
+
+
+def counted_in_a_dict(x):
+    stats = {"total": 0.0, "n": 0}
+    for v in x:
+        if v > 0:
+            stats["total"] += v  # a float32 tensor in Python (the float meets v)
+            stats["n"] += 1
+    return stats
+
+
+def test_numbers_in_a_carried_dict_promote_leaf_by_leaf():
+    # A float in a dict is a float64 too; meeting the float32 item on one path it becomes a
+    # float32 there, as in Python, while the int stays an int64.
+    x = torch.tensor([0.1, -2.0, 0.7])
+    want = counted_in_a_dict(x)
+    for result in _modes(counted_in_a_dict, (x,), export=False):
+        assert _dtypes(result) == [torch.float32, torch.int64]
+        torch.testing.assert_close(result["total"], want["total"])
+        assert int(result["n"]) == 2
