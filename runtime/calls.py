@@ -87,10 +87,21 @@ _DIRECT_RECEIVERS = (torch.Tensor, list, tuple, dict, set, frozenset, str, bytes
                      complex, bool, types.ModuleType)
 
 
-def set_converter(convert) -> None:
-    """Install the function that turns a Python function into its converted twin."""
-    global _converter
+def set_converter(convert, is_generated_code=None) -> None:
+    """Install the function that turns a Python function into its converted twin, and the one
+    that tells a code object the converter made."""
+    global _converter, _is_generated_code
     _converter = convert
+    _is_generated_code = is_generated_code
+
+
+_is_generated_code = None
+
+
+def _generated_code(code) -> bool:
+    """Whether the converter made `code` (so a function of it is converted already), run by
+    dynamo as Python (see `_convert_while_compiling`)."""
+    return _is_generated_code is not None and _is_generated_code(code)
 
 
 def do_not_convert(fn):
@@ -138,8 +149,12 @@ def _converted_function(fn):
     # Under dynamo, a torch function (`relu` imported by name, kornia's alias of
     # `torch.compiler.is_compiling`) is a variable whose `__dict__` dynamo cannot read: ask
     # outside dynamo whether it runs as it is before looking for its twin.
-    if torch.compiler.is_dynamo_compiling() and _runs_as_it_is(fn):
-        return fn
+    if torch.compiler.is_dynamo_compiling():
+        # A closure made inside the compiled region (`apply(lambda v: A @ v, b)`) is no constant
+        # dynamo can hand to `_runs_as_it_is`; its code object is. Made by converted code, it
+        # is converted already.
+        if _generated_code(fn.__code__) or _runs_as_it_is(fn):
+            return fn
     entry = fn.__dict__.get(_TWIN)
     if entry is not None and entry[0] is fn:
         return entry[1]
@@ -173,6 +188,7 @@ def _convert_while_compiling(fn):
 # What torch._dynamo.assume_constant_result sets, set without importing dynamo (seconds of
 # `import autoconv`); tests/test_imports.py checks the attribute is still dynamo's.
 _runs_as_it_is._dynamo_marked_constant = True
+_generated_code._dynamo_marked_constant = True
 _convert_while_compiling._dynamo_marked_constant = True
 
 

@@ -55,7 +55,7 @@ class _Value:
             value = ascii(value)
         elif self.conversion == "s":
             value = str(value)
-        return format(value, self.spec)
+        return _format(value, self.spec)
 
 
 class TracedText:
@@ -190,10 +190,18 @@ def repr_(value, /, source=None):
     return TracedText((_Value(value, "r", "", _source_of(source)),))
 
 
+def _format(value, spec):
+    # `format(v, "")` is `str(v)` for every type whose `__format__` is object's; torch.compile
+    # traces `str` of a set or dict but fails inside `format` of one (a KeyError from dynamo).
+    if not spec and type(value).__format__ is object.__format__:
+        return str(value)
+    return format(value, spec)
+
+
 def format_(value, spec="", /, source=None):
     """`format(value, spec)`; a TracedText for a traced tensor or number."""
     if not _traced(value):
-        return format(value, spec)
+        return _format(value, spec)
     return TracedText((_Value(value, "", spec, _source_of(source)),))
 
 
@@ -212,7 +220,7 @@ def formatted_(value, conversion="", spec="", source=None):
         value = ascii(value)
     elif conversion == "s":
         value = str(value)
-    return format(value, spec)
+    return _format(value, spec)
 
 
 def fstring_(*parts):

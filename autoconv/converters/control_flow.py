@@ -35,6 +35,7 @@ from ..analysis.annos import Anno, copy_origin
 from ..analysis.nodes import walk, walk_statements
 from ..transformer import Converter
 from .generators import leaves_generators_alone
+from .subscripts import AUGMENTED_OPERATORS
 
 
 @leaves_generators_alone
@@ -757,10 +758,6 @@ _TENSOR_METHODS = frozenset(dir(torch.Tensor))
 _IN_PLACE = re.compile(r"^[a-z][a-z0-9_]*[a-z0-9]_$")
 
 
-_AUGMENTED = {gast.Add: "+=", gast.Sub: "-=", gast.Mult: "*=", gast.Div: "/=",
-              gast.FloorDiv: "//=", gast.Mod: "%=", gast.Pow: "**=", gast.LShift: "<<=",
-              gast.RShift: ">>=", gast.BitAnd: "&=", gast.BitOr: "|=", gast.BitXor: "^=",
-              gast.MatMult: "@="}
 _SIMPLE = (gast.Name, gast.Constant)
 
 
@@ -777,7 +774,7 @@ def _augmented_assignments(body, ac):
             read.ctx = gast.Load()
             new = templates.replace(
                 "target = ac.aug_assign(read, op, value)", target=stmt.target, read=read,
-                op=gast.Constant(value=_AUGMENTED[type(stmt.op)], kind=None),
+                op=gast.Constant(value=AUGMENTED_OPERATORS[type(stmt.op)], kind=None),
                 value=stmt.value, ac=ac)
             copy_origin(new, stmt)
             out.extend(new)

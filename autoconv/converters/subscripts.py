@@ -5,6 +5,7 @@
     x[i] = v    ->  x = ac.setitem(x, i, v)   (x local: the update becomes visible state)
     s.d[i] = v  ->  s.d = ac.setitem(s.d, i, v)   (the object `s` changes: see liveness)
     x[:n]       ->  ac.getitem(x, ac.slice_(None, n, None))
+    x[i] += v   ->  x = ac.setitem(x, i, ac.aug_assign(ac.getitem(x, i), '+=', v))
     x[0], x[1:], d['k']   stay as they are (constant indices)
 """
 
@@ -16,6 +17,13 @@ from .. import templates
 from ..analysis.nodes import copy_tree
 from ..transformer import Converter
 from .generators import leaves_generators_alone
+
+
+# The `op=` of each augmented assignment, as runtime/augmented.py's `aug_assign` takes it.
+AUGMENTED_OPERATORS = {
+    gast.Add: "+=", gast.Sub: "-=", gast.Mult: "*=", gast.Div: "/=", gast.FloorDiv: "//=",
+    gast.Mod: "%=", gast.Pow: "**=", gast.LShift: "<<=", gast.RShift: ">>=", gast.BitAnd: "&=",
+    gast.BitOr: "|=", gast.BitXor: "^=", gast.MatMult: "@="}
 
 
 def _is_constant(node) -> bool:
@@ -34,6 +42,20 @@ def _computed(key) -> bool:
         any(b is not None and not _is_constant(b) for b in (p.lower, p.upper, p.step))
         if isinstance(p, gast.Slice) else not _is_constant(p)
         for p in parts)
+
+
+def _rereadable(node) -> bool:
+    """Whether evaluating `node` twice reads the same place: names, constants, attributes of
+    them, and tuples and slices of those (no call runs twice)."""
+    if isinstance(node, (gast.Name, gast.Constant)) or _is_constant(node):
+        return True
+    if isinstance(node, gast.Attribute):
+        return _rereadable(node.value)
+    if isinstance(node, gast.Tuple):
+        return all(_rereadable(e) for e in node.elts)
+    if isinstance(node, gast.Slice):
+        return all(b is None or _rereadable(b) for b in (node.lower, node.upper, node.step))
+    return False
 
 
 def _as_expression(key, runtime):
@@ -85,3 +107,20 @@ class SubscriptConverter(Converter):
             return gast.Expr(value=call)
         self.generic_visit(node)
         return node
+
+    def visit_AugAssign(self, node):
+        # `x[i] += v` is `x[i] = x[i].__iadd__(v)`: with a traced `i` the read and the write go
+        # through the runtime as a plain `x[i] = ...` would (the read is then a copy, updated
+        # and written back). Only where reading the target twice reads one place.
+        target = node.target
+        if not (isinstance(target, gast.Subscript) and _computed(target.slice)
+                and _rereadable(target.value) and _rereadable(target.slice)):
+            self.generic_visit(node)
+            return node
+        read = copy_tree(target)
+        read.ctx = gast.Load()
+        value = gast.Call(
+            func=self._runtime("aug_assign"),
+            args=[read, gast.Constant(value=AUGMENTED_OPERATORS[type(node.op)], kind=None),
+                  node.value], keywords=[])
+        return self.visit_Assign(gast.Assign(targets=[target], value=value, type_comment=None))

@@ -18,3 +18,26 @@ def test_load_store():
             return ac.getitem(x, (slice(None, None, None), i))
         """,
     )
+
+
+def test_augmented_assignment_through_a_computed_index():
+    # The read and the write both go through the runtime (a traced `i`); a key with a call is
+    # left alone: it would run twice.
+    assert_converts(
+        """
+        def f(x, i, s):
+            x[i] += 1
+            s.w[i, 0] *= 2
+            x[g(i)] -= 1
+            x[0] += 1
+            return x
+        """,
+        """
+        def f(x, i, s):
+            x = ac.setitem(x, i, ac.aug_assign(ac.getitem(x, i), '+=', 1))
+            s.w = ac.setitem(s.w, (i, 0), ac.aug_assign(ac.getitem(s.w, (i, 0)), '*=', 2))
+            x[ac.converted_call(g, i)] -= 1
+            x[0] += 1
+            return x
+        """,
+    )

@@ -130,3 +130,46 @@ def test_a_slice_with_a_size_1_dimension_as_a_branch_value():
     k = torch.arange(4.).reshape(1, 4)
     assert_same_result(accept_step, [(k, torch.zeros(1), torch.tensor(True)),
                                      (k, torch.zeros(1), torch.tensor(False))])
+
+
+_BORDERS = {"reflect", "replicate"}
+
+
+def message_naming_a_set(x, border="reflect"):
+    # kornia's filter2d check: an f-string that formats a set of the valid options.
+    _check(border in _BORDERS, f"Invalid border {border}. Expected one of {_BORDERS}")
+    if x.sum() > 0:
+        x = x * 2
+    return x
+
+
+def test_an_f_string_that_formats_a_set_under_torch_compile():
+    # `format(a_set, "")` fails inside dynamo (KeyError); converted f-strings used it.
+    assert_same_result(message_naming_a_set, [torch.ones(3), -torch.ones(3)], export=False)
+
+
+def _solve(matmul, b, steps):
+    # A conjugate-gradient-like helper that takes the operator as a callback (linear_operator's
+    # minres, GPyTorch's CG).
+    x = torch.zeros_like(b)
+    r = b - matmul(x)
+    k = 0
+    while r.abs().sum() > 1e-3 and k < steps:
+        x = x + 0.5 * r
+        r = b - matmul(x)
+        k += 1
+    return x
+
+
+def solve_with_closures(A, b):
+    def scaled(v):
+        return A @ v * 1.0
+    return _solve(lambda v: A @ v, b, 50) + _solve(scaled, b, 3)
+
+
+def test_a_closure_over_a_tensor_passed_to_a_helper_under_torch_compile():
+    # A closure made inside the compiled region is no constant for dynamo: asking whether it
+    # runs as it is raised "ClosureConversionError: failed to convert closure cell to Python
+    # constant".
+    A = torch.eye(3) * 1.5
+    assert_same_result(solve_with_closures, [(A, torch.ones(3)), (A, torch.zeros(3))])

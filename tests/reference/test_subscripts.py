@@ -80,3 +80,29 @@ def test_a_traced_index_next_to_a_tensor_index_is_refused_at_the_line():
                                            "index") as caught:
         autoconv.autoconv(masked)(torch.ones(2, 3), T(1))
     assert caught.value.lineno == masked.__code__.co_firstlineno + 1
+
+
+def add_until_large(x):
+    x = x.clone()
+    for i in range(x.shape[0]):
+        if x[i] > 5:
+            break
+        x[i] += 10
+    return x
+
+
+def scale_column_until(x, w):
+    k = 0
+    while w.sum() < 50:
+        w[:, k] *= 2
+        k = (k + 1) % 2
+    return w
+
+
+def test_augmented_assignment_through_a_traced_index():
+    # `x[i] += 10` with the staged loop's `i` was refused ("asks Python for the value of a
+    # traced tensor"): the augmented form bypassed ac.getitem / ac.setitem.
+    assert_same_result(add_until_large, [torch.tensor([1., 7., 2.]), torch.tensor([1., 2., 3.]),
+                                         torch.tensor([9., 1., 1.])])
+    ones = torch.ones(2, 2)
+    assert_same_result(scale_column_until, [(ones, ones.clone()), (ones, ones * 20)])
