@@ -772,6 +772,13 @@ class _Operands:
         return state, _unflatten(leaves, self.input_spec)
 
 
+def _placeholder(value):
+    """A zero standing for `value` (a return value's, before the statement sets it)."""
+    if type(value) in (bool, int, float):
+        return type(value)(0)
+    return _zeros_like_meta(value)
+
+
 def _zeros_like_meta(value):
     t = to_tensor(value)
     return torch.zeros(t.shape, dtype=t.dtype, device=t.device)
@@ -831,8 +838,10 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
             for i in [*slots, *created]:
                 out = constants.staged(outputs[i], statement.names[i], statement.like)
                 if is_undefined(state[i]) and _is_stageable(out):
-                    # Shape and dtype only: the probe's own ops stay dead, for DCE to drop.
-                    state[i] = pytree.tree_map(_zeros_like_meta, out)
+                    # Shape and dtype only: the probe's own ops stay dead, for DCE to drop. A
+                    # Python number's is a number, which meets a tensor on another path as a
+                    # number does (NOTE [numbers as tensors] in runtime/values.py).
+                    state[i] = pytree.tree_map(_placeholder, out)
     if torch.compiler.is_dynamo_compiling():
         _refuse_constant_beside_tensor(statement, slots, untouched)
     for i in slots:
