@@ -19,7 +19,7 @@ from torch.utils import _pytree as pytree
 from autoconv_runtime.calls import converted_submodules
 from autoconv_runtime.errors import StagingError
 from autoconv_runtime.staging import context, grad_mode, specialize
-from autoconv_runtime.values import is_undefined
+from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
 from . import graph_passes, targets, tracebacks
 from .object_paths import (follow, follow_or_none, lists_in, path_text, python_values_in,
@@ -112,6 +112,11 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         out_info["changed"] = [path for path, _ in changed]
         out_info["writes"] = _write_plan(name, roots, values_before, out_info["changed"],
                                          _location(converted))
+        if is_undefined(result) and result.name == RETURN_VALUE:
+            # No return statement ran on the path traced: every one raised in a staged body
+            # (the graph's assertions raise when it runs), or the function fell off its end,
+            # which returns None in Python.
+            result = None
         out_leaves, out_info["spec"] = pytree.tree_flatten(result)
         for leaf in out_leaves:
             if is_undefined(leaf):  # Python would have raised at the read

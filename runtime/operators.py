@@ -122,6 +122,10 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
 def _kept(before, after, kept):
     """The state `after` a statement, the tensors at the positions `kept` written back into
     the objects the state held `before` it (NOTE [state updated in place])."""
+    if context.probing():
+        # A probe's ops must stay dead code: a write into a tensor the probe made would keep
+        # them (and a probe's loop, whose test may be decided for its first trip only) alive.
+        return tuple(after)
     after = list(after)
     for i in kept:
         old, new = before[i], after[i]

@@ -122,7 +122,8 @@ def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True):
 
 
 def _clone(args):
-    return tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+    # Tensors inside lists and dicts too: a function may update them in place.
+    return pytree.tree_map(lambda a: a.clone() if isinstance(a, torch.Tensor) else a, tuple(args))
 
 
 def count_ops(graph_module: torch.fx.GraphModule, *targets) -> int:

@@ -37,6 +37,8 @@ __all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "differentiations", "function_b
 
 SET_GRAD_ENABLED = torch._C._set_grad_enabled
 _DIFFERENTIATE = (torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward)
+# `.item()` of a tensor computed from constants is that constant (specialize.constant_item)
+_ITEM = torch.Tensor.item
 
 
 class _Trace(threading.local):
@@ -109,6 +111,12 @@ class RecordGradMode(TorchFunctionMode):
                 "graph, so the replay would compute gradients through it",
                 "Write `with torch.no_grad():` instead (the graph records it), or call the "
                 "autoconv function inside torch.inference_mode()")
+        if func is _ITEM:
+            from .specialize import constant_item
+
+            value = constant_item(args[0])
+            if value is not None:
+                return value
         if func in _DIFFERENTIATE:
             _trace.differentiated += 1
         if func is SET_GRAD_ENABLED:

@@ -28,8 +28,11 @@ def growing_slots(state) -> list[int]:
 
 
 def probe_copies(state, slots) -> list:
-    """`state` with a fresh copy of each Python list in `slots`, for a probe to append to."""
-    return [list(v) if i in slots and type(v) is list else v for i, v in enumerate(state)]
+    """`state` with a fresh copy of each Python list in `slots`, for a probe to append to; its
+    tensors copied too, so that a probe updating one in place (`bufs[0].add_(a)`) leaves the
+    list's own as they are (the probe's ops are dead code, its in-place updates are not)."""
+    return [[t.clone() if isinstance(t, torch.Tensor) else t for t in v]
+            if i in slots and type(v) is list else v for i, v in enumerate(state)]
 
 
 class ReplacedList(Exception):
@@ -143,13 +146,14 @@ def _describe(t: torch.Tensor) -> str:
 
 
 def measure(names, slots, state, probes, statement: str) -> dict:
-    """{slot: Growth} for the lists in `slots`, from `probes`: (probe state, outputs, where)
-    for each probed body."""
+    """{slot: Growth} for the lists in `slots`, from `probes`: (probe state, its items before the
+    body ran, outputs, where) for each probed body."""
     growth = {}
     for slot in slots:
         seen = growth[slot] = Growth(names[slot])
-        for probe_state, outputs, where in probes:
-            seen.see(state[slot], probe_state[slot], outputs[slot], statement, where)
+        for probe_state, before, outputs, where in probes:
+            seen.see(before[slot] if type(state[slot]) is list else state[slot],
+                     probe_state[slot], outputs[slot], statement, where)
     return growth
 
 

@@ -82,9 +82,9 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
         seen = seen | {id(value)}
         return ("dict", tuple((k, _flatten(v, leaves, seen, f"{path}[{k!r}]", records))
                               for k, v in value.items()))
-    if type(value) in (list, tuple):
+    if type(value) in (list, tuple, HeldList):
         seen = seen | {id(value)}
-        return (type(value).__name__, tuple(_flatten(v, leaves, seen, f"{path}[{i}]", records)
+        return ("tuple" if type(value) is tuple else "list", tuple(_flatten(v, leaves, seen, f"{path}[{i}]", records)
                                             for i, v in enumerate(value)))
     if _is_namedtuple(value) and path in records:
         seen = seen | {id(value)}
@@ -160,30 +160,44 @@ def _rebuild(spec, leaves):
     return new
 
 
-def _write_back(target, spec, leaves):
-    """Put the tensors `leaves` into `target` (of structure `spec`) in place (a named tuple
-    inside it, which cannot change, is replaced by a new one)."""
+def _write_back(target, spec, leaves, in_place=frozenset(), kept=frozenset()):
+    """Put the tensors `leaves` (an iterator of (leaf number, tensor)) into `target` (of
+    structure `spec`) in place: a tensor the bodies updated in place (its leaf number in
+    `in_place`) by `copy_` into the tensor `target` holds, so that every other reference to it
+    sees the update, as in Python; one no body changed (in `kept`) left as it is; other values
+    replaced (a named tuple inside it, which cannot change, by a new one)."""
     kind = spec[0]
     if kind == "dict":
         for k, v in spec[1]:
-            if v[0] in _REPLACED_KINDS:
-                target[k] = _rebuild(v, leaves)
-            else:
-                _write_back(target[k], v, leaves)
+            _write_item(target, k, v, leaves, in_place, kept, target.__setitem__,
+                        target.__getitem__)
     elif kind in ("list", "tuple"):
         for i, v in enumerate(spec[1]):
-            if v[0] in _REPLACED_KINDS:
-                if kind == "tuple":
-                    raise AssertionError("a tuple's items cannot be replaced in place")
-                target[i] = _rebuild(v, leaves)
-            else:
-                _write_back(target[i], v, leaves)
+            if v[0] in _REPLACED_KINDS and kind == "tuple" and v[0] != "tensor":
+                raise AssertionError("a tuple's items cannot be replaced in place")
+            _write_item(target, i, v, leaves, in_place, kept, target.__setitem__,
+                        target.__getitem__)
     elif kind == "object":
         for k, v in spec[2]:
-            if v[0] in _REPLACED_KINDS:
-                setattr(target, k, _rebuild(v, leaves))
-            else:
-                _write_back(getattr(target, k), v, leaves)
+            _write_item(target, k, v, leaves, in_place, kept,
+                        functools.partial(setattr, target), functools.partial(getattr, target))
+
+
+def _write_item(target, key, spec, leaves, in_place, kept, store, load):
+    if spec[0] == "tensor":
+        number, value = next(leaves)
+        if number in in_place:
+            load(key).copy_(value)
+        elif number in kept:
+            pass
+        elif type(target) is tuple:
+            raise AssertionError("a tuple's items cannot be replaced in place")
+        else:
+            store(key, value)
+    elif spec[0] in _REPLACED_KINDS:
+        store(key, _rebuild(spec, (value for _, value in leaves)))
+    else:
+        _write_back(load(key), spec, leaves, in_place, kept)
 
 
 # The parts of a container written back by replacing them: values, and tuples (a tuple holding
@@ -262,9 +276,15 @@ def _flatten_as(spec, value, leaves, path=""):
     return None
 
 
+class HeldList(list):
+    """A list of tensors a statement carries by its tensors, as it carries a dict: a body
+    updates its tensors in place (`bufs[0].add_(a)`) and grows it nowhere. The bodies get a
+    plain list (see `with_input_as_state`)."""
+
+
 def _carries(value) -> bool:
     """An object, or a dict / list / tuple holding one: flattened here, not by torch's pytree."""
-    if _is_plain_object(value):
+    if _is_plain_object(value) or type(value) is HeldList:
         return True
     if type(value) is dict:
         return True  # written back in place, so that other references see the change
@@ -325,13 +345,22 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
             "function (autoconv's own tracing and torch.export carry objects)")
     built = []  # whether a body returned an object other than the copy it was given
     count = len(state)
+    # Per slot, the leaf numbers of tensors some body updated in place (the same tensor came
+    # back, changed) and of those some body replaced (NOTE [tensors of objects updated in place])
+    updated = {slot: set() for slot in slots}
+    replaced = {slot: set() for slot in slots}
 
     def wrap(body, returns_state, where):
         def run(*args):
             args = list(args)
             given = {}
+            given_leaves = {}
             for slot, (spec, _) in slots.items():
-                given[slot] = args[slot] = _rebuild(spec, iter(args[slot] or ()))
+                given_leaves[slot] = tuple(args[slot] or ())
+                given[slot] = args[slot] = _rebuild(spec, iter(given_leaves[slot]))
+            versions = None if torch.compiler.is_dynamo_compiling() else {
+                slot: [t._version if isinstance(t, torch.Tensor) else None for t in leaves]
+                for slot, leaves in given_leaves.items()}
             out = body(*args)
             if not returns_state or not isinstance(out, tuple) or len(out) != count:
                 return out
@@ -352,6 +381,14 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
                         "can change under a tensor condition",
                         f"Keep `{names[slot]}{path}` as it is in the {statement} (or hold it in "
                         "a tensor), or compute it outside")
+                for number, (before, after) in enumerate(zip(given_leaves[slot], leaves)):
+                    # (dynamo refuses a body writing outside it; it replaces, as before)
+                    if not isinstance(before, torch.Tensor) or versions is None:
+                        continue
+                    if after is not before:
+                        replaced[slot].add(number)
+                    elif versions is None or before._version != versions[slot][number]:
+                        updated[slot].add(number)
                 out[slot] = tuple(leaves) or None
             return tuple(out)
         return run
@@ -372,9 +409,31 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
         if slot in built or spec[0] == "tuple":
             result[slot] = _rebuild(spec, leaves)
         else:
-            _write_back(state[slot], spec, leaves)
+            both = updated[slot] & replaced[slot]
+            if both:
+                raise StagingError(
+                    statement,
+                    f"a tensor in '{names[slot]}' is updated in place on one path of the "
+                    f"{statement} and replaced by a new tensor on another; Python's other "
+                    "references to it would see the update on one path only, which one staged "
+                    "statement cannot express",
+                    "Update it the same way on every path (in place with `.copy_(...)`, or by "
+                    "assigning a new tensor)")
+            kept = set() if torch.compiler.is_dynamo_compiling() else {
+                number for number, leaf in enumerate(slots[slot][1])
+                if isinstance(leaf, torch.Tensor)} - updated[slot] - replaced[slot]
+            _write_back(state[slot], spec, enumerate(leaves), updated[slot], kept)
             result[slot] = state[slot]
     return tuple(result)
+
+
+# NOTE [tensors of objects updated in place]
+# `d["m"].add_(a)` in a staged body updates the tensor `d["m"]` in place: in Python every other
+# reference to that tensor (`m = d["m"]` taken before, the caller's) sees the update. Each body
+# works on its own copy, so after the statement the result is copied into the tensor the object
+# holds, rather than put in its place, wherever a body returned the very tensor it was given,
+# changed. A body that assigns a new tensor (`d["m"] = d["m"] + a`) leaves the old one as it
+# was, as Python does: the new one is put in its place.
 
 
 
@@ -391,7 +450,13 @@ def _attribute_tables(value) -> tuple:
 class ChangedInput(Exception):
     """Internal, never reaches the user: a body changed the object (or dict) `args[0]`, an
     index into the statement's inputs, which the statement then carries (see
-    `with_input_as_state`). Not a StagingError: under dynamo making one raises."""
+    `with_input_as_state`); `args[1]`, if given: only by updating tensors in it in place. Not a
+    StagingError: under dynamo making one raises."""
+
+    # (no __init__ of its own: dynamo cannot trace one calling `super().__init__`)
+    @property
+    def in_place(self) -> bool:
+        return len(self.args) > 1 and self.args[1]
 
 
 def _containers(value, found, seen):
@@ -451,13 +516,15 @@ def _refuse_views_of(held, inputs, input_names, name, statement) -> None:
                 "the tensor through one name only")
 
 
-def with_input_as_state(stage, bodies, state, names, inputs, index, statement):
-    """`stage(bodies, state, names, inputs)` with `inputs[index]`, an object a body changed
-    (`s.step(dt)` in a loop, where `step` sets `self.state`), moved into the state: carried
-    by its tensors (see `carry`) and updated in place after the statement. `bodies` are
-    (function, returns_state) pairs. Returns the statement's state.
+def with_input_as_state(stage, bodies, state, names, inputs, changed, statement):
+    """`stage(bodies, state, names, inputs)` with `inputs[changed.args[0]]`, an object a body
+    changed (`s.step(dt)` in a loop, where `step` sets `self.state`), moved into the state:
+    carried by its tensors (see `carry`) and updated in place after the statement. `bodies` are
+    (function, returns_state) pairs; `changed` the ChangedInput. Returns the statement's state.
 
-    Raises StagingError for a list (its growth would be a new value no name takes)."""
+    Raises StagingError for a list changed other than by updating its tensors in place (its
+    growth would be a new value no name takes)."""
+    index = changed.args[0]
     count = len(state)
     held = inputs[index]
     input_names = [f"<input {i}>" for i in range(len(inputs))]
@@ -482,6 +549,15 @@ def with_input_as_state(stage, bodies, state, names, inputs, index, statement):
             return (*out, value) if returns_state else out
         return run
 
+    if type(held) is list and changed.in_place:
+        # Only its tensors change: carried by them, written back into them (NOTE [tensors of
+        # objects updated in place]); the list itself stays the caller's.
+        out = stage([wrap(body, returns) for body, returns in bodies],
+                    (*state, HeldList(held)), (*names, name), rest)
+        for i, value in enumerate(out[count]):
+            if value is not held[i]:
+                held[i] = value
+        return tuple(out[:count])
     if type(held) is list:
         # A grown list is a new value (a StagedList) that only a name the body assigns can take.
         raise StagingError(

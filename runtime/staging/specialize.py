@@ -237,6 +237,29 @@ def real_value(value):
     return _evaluate(node, tracer, inputs=True, convert=lambda v: v)
 
 
+def constant_item(tensor):
+    """`tensor.item()` as a Python number where the traced `tensor` is computed from constants
+    only (a grid from `torch.linspace(0, 1, 5)`), so that its value is the same on every input;
+    None otherwise (the tracer's symbolic number then stands for it).
+
+    torch makes `.item()` of any traced tensor an unbacked symbol, which later ops may not take
+    (`torch.arange(0, n)` of a symbolic float fails inside torch); a constant's value is known.
+    """
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
+
+    if not isinstance(tensor, FakeTensor):
+        return None
+    tracer = getattr(get_proxy_mode(), "tracer", None)
+    slot = get_proxy_slot(tensor, tracer, None) if tracer is not None else None
+    if slot is None:
+        return None
+    value = _evaluate(slot.proxy.node, tracer, inputs=False, convert=lambda v: v)
+    if not isinstance(value, torch.Tensor) or value.numel() != 1:
+        return None
+    with untraced():
+        return value.item()
+
+
 def _evaluate(node: torch.fx.Node, tracer, inputs: bool, convert=bool):
     """The value the graph node `node` has when the graph runs on the real inputs of the trace
     (without `inputs`: only where it is computed from constants), or None where that is not

@@ -628,7 +628,7 @@ def _run_body(statement: Statement, operands, body: Body, flat):
     out = body.fn(*statement.stand_ins(statement.merge(_private(staged))), *inputs)
     for t, version, slot in zip(read, versions, operands.input_slots):
         if version is not None and t._version != version:
-            raise objects.ChangedInput(operands.input_owner[slot])
+            raise objects.ChangedInput(operands.input_owner[slot], True)
     return out
 
 
@@ -1047,13 +1047,14 @@ def _probe_lists(statement: Statement, bodies) -> dict:
     with types_probe():
         for body in bodies:
             probe_state = lists.probe_copies(staged_view, slots)
+            before = [list(v) if type(v) is list else v for v in probe_state]
             own = statement.stand_ins(
                 [v if i in slots else copies((v,))[0] for i, v in enumerate(probe_state)])
             outputs = body.fn(*own, *copies(statement.inputs))
             if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
                 raise statement.error(f"{body.where} returned {outputs!r}",
                                       "This is a bug in autoconv")
-            probes.append((probe_state, outputs, body.where))
+            probes.append((probe_state, before, outputs, body.where))
     growth = lists.measure(statement.names, slots, tuple(statement.state), probes,
                            statement.kind)
     # A list no body appends to stays as it is (a Python list a constant, a StagedList state).
@@ -1191,7 +1192,7 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
         except objects.ChangedInput as changed:
-            moved = changed.args[0]
+            moved = changed
     if replaced is None:
         return objects.with_input_as_state(
             lambda bodies, st, nm, ins: stage_if(pred, *bodies, st, nm, like, ins, dtypes),
@@ -1285,7 +1286,7 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
         except objects.ChangedInput as changed:
-            moved = changed.args[0]
+            moved = changed
     if replaced is None:
         return objects.with_input_as_state(
             lambda bodies, st, nm, ins: stage_while(*bodies, st, nm, like, ins, statement,

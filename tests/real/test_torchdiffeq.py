@@ -99,3 +99,22 @@ def test_odeint_bosh3_export():
             return autoconv.convert(_solve_bosh3)(y0, t)
 
     torch.export.export(Wrapper(), (torch.tensor([1.0]), torch.linspace(0, 1, 4)), strict=False)
+
+
+def _solve_fixed_grid(y0, k):
+    # The fixed-grid solvers build their grid with `torch.arange(0, niters)`, `niters` the
+    # `.item()` of a tensor computed from the (constant) time grid and step size.
+    t = torch.linspace(0, 1, 5)
+    return torchdiffeq.odeint(lambda s, y: -k * y + torch.sin(s), y0, t, method="euler",
+                              options=dict(step_size=0.1))
+
+
+def test_odeint_fixed_grid_solver_with_a_constant_time_grid():
+    # The replay raised torch's "INTERNAL ASSERT FAILED ... dispatch_on_subclass": `.item()`
+    # of a tensor computed from constants was an unbacked symbolic float, which torch.arange
+    # does not take. It is the constant it is computed from now.
+    function = autoconv.autoconv(_solve_fixed_grid)
+    for args in [(torch.tensor([1.0, 2.0]), torch.tensor(2.0)),
+                 (torch.tensor([-1.0, 0.5]), torch.tensor(0.5))]:
+        assert_close(function(*args), _solve_fixed_grid(*args))
+    assert function.trace_count == 1

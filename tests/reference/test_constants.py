@@ -356,3 +356,20 @@ def test_return_none_beside_a_tensor_is_a_staging_error_under_torch_compile():
         compiled(x)
     with pytest.raises(StagingError, match="'y' becomes a Python NoneType in the true branch"):
         autoconv.autoconv(none_in_a_loop)(x)
+
+
+def grid_from_constant_item(x):
+    t = torch.linspace(0, 1, 5)
+    n = torch.ceil((t[-1] - t[0]) / 0.25 + 1).item()
+    grid = torch.arange(0, n, dtype=x.dtype) * 0.25
+    if x.sum() > 0:
+        grid = grid * x.sum()
+    return grid
+
+
+def test_item_of_a_tensor_computed_from_constants_is_that_number():
+    # It was an unbacked symbolic float: torch.arange(0, n) failed inside torch ("INTERNAL
+    # ASSERT FAILED ... dispatch_on_subclass"); torchdiffeq's fixed-grid solvers do this.
+    # (torch.compile: dynamo's own `.item()` is an unbacked float, which torch.cond cannot lift
+    # as an input: "Source of 'CeilToInt(...)' is None", without autoconv's tracing)
+    assert_same_result(grid_from_constant_item, [torch.ones(2), -torch.ones(2)], compile=False)

@@ -446,3 +446,43 @@ def test_call_argument_attribute_of_an_item_next_to_an_aliased_chain():
     for x in (torch.ones(3), -torch.ones(3), torch.ones(3)):
         torch.testing.assert_close(run(x), module(x))
     torch.testing.assert_close(run.mean, module.mean)
+
+
+def accumulate_into_list(bufs, x):
+    # The optimizer-state pattern (`exp_avgs[i].mul_(...)`): a tensor held in a list updated in
+    # place under a tensor condition; the list itself never changes.
+    for a in x:
+        if a > 0:
+            bufs[0].add_(a)
+    return bufs[0].sum() + bufs[1].sum()
+
+
+def accumulate_once(bufs, x):
+    if x.sum() > 0:
+        bufs[0].add_(x)
+    return bufs[0] * 1
+
+
+def alias_of_a_dict_item(x, d):
+    m = d["m"]
+    if x.sum() > 0:
+        d["m"].add_(1)
+    return m * 1
+
+
+def test_a_tensor_held_in_a_list_updated_in_place_under_a_tensor_condition():
+    # Refused as "list 'bufs' is changed through a call" (the list never changes; a tensor in
+    # it does); carried, the tensor must be updated in place, not replaced.
+    x = torch.tensor([1., -2., 3.])
+    lists = lambda: [torch.ones(2), torch.zeros(2)]
+    # (under torch.compile dynamo refuses an input updated in place in a cond's branch)
+    assert_same_result(accumulate_into_list, [(lists(), x), (lists(), -x)], compile=False)
+    assert_same_result(accumulate_once, [([torch.ones(3)], x), ([torch.ones(3)], -x)],
+                       compile=False)
+
+
+def test_an_alias_of_a_dict_item_sees_its_update_in_place():
+    # The item was replaced by the branch's result, so `m` kept the old value (silently).
+    assert_same_result(alias_of_a_dict_item, [(torch.ones(2), {"m": torch.zeros(2)}),
+                                              (-torch.ones(2), {"m": torch.zeros(2)})],
+                       compile=False)
