@@ -21,6 +21,8 @@ import operator
 
 import torch
 
+from .values import number_dtype, with_number
+
 __all__ = ["aug_assign", "aug_assign_attribute", "mark", "is_stand_in"]
 
 _NUMBER = "_autoconv_number"
@@ -64,9 +66,13 @@ def aug_assign(target, op, value):
     """
     in_place, out_of_place = _OPERATORS[op]
     if is_stand_in(target):
+        number = not isinstance(value, torch.Tensor) or is_stand_in(value)
+        dtype = _python_dtype(target.dtype, value, op) if number else _wrapped_dtype(
+            target.dtype, value)
+        if dtype is not None and dtype != target.dtype:
+            target = target.to(dtype)
         result = out_of_place(target, value)
-        return mark(result) if not isinstance(value, torch.Tensor) or is_stand_in(value) \
-            else result
+        return mark(result) if number else result
     return in_place(target, value)
 
 
@@ -95,3 +101,27 @@ def aug_assign_attribute(owner, name, alias, op, value):
     if held is not alias:
         setattr(owner, name, aug_assign(held, op, value))
     return aug_assign(alias, op, value)
+
+
+def _python_dtype(dtype, value, op):
+    """The dtype of `number op value` for the number a stand-in of `dtype` is and a number (or
+    stand-in) `value`, as Python computes it: an int meeting a float is a float64 (torch would
+    give its default float32), and `/` of ints is a float64 (NOTE [numbers as tensors] in
+    runtime/values.py)."""
+    other = value.dtype if isinstance(value, torch.Tensor) else number_dtype(value) \
+        if isinstance(value, (bool, int, float, complex)) else None
+    if other is None:
+        return None
+    result = torch.promote_types(dtype, other)
+    if op == "/=" and not (result.is_floating_point or result.is_complex):
+        return torch.float64
+    return result
+
+
+def _wrapped_dtype(dtype, value):
+    """The dtype of `number op tensor` for the number a stand-in of `dtype` is: Python's
+    number is a wrapped number, which only raises the category (`0.0 + float32 tensor` is
+    float32), so the stand-in first takes that dtype."""
+    if not isinstance(value, torch.Tensor):
+        return None
+    return with_number(value.dtype, dtype)

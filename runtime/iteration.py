@@ -11,7 +11,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from .errors import StagingError
-from .values import is_staged, to_tensor
+from .values import is_staged, number_dtype, to_tensor, with_number
 
 __all__ = ["StagedRange", "StagedEnumerate", "StagedZip", "staged_sequence", "range_", "enumerate_", "zip_",
            "as_python"]
@@ -163,8 +163,8 @@ def _indexable(iterable):
         return None
     dtype = like.dtype
     for item in items:
-        dtype = torch.promote_types(dtype, to_tensor(item).dtype if not isinstance(
-            item, torch.Tensor) else item.dtype)
+        dtype = (with_number(dtype, number_dtype(item)) if not isinstance(item, torch.Tensor)
+                 else torch.promote_types(dtype, item.dtype))
     return torch.stack([to_tensor(v, like, dtype).to(dtype) for v in items])
 
 

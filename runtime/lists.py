@@ -18,6 +18,8 @@ converted code) is refused with a StagingError saying what to use instead.
 
 from __future__ import annotations
 
+import collections.abc
+
 import torch
 from torch.fx.experimental.symbolic_shapes import guard_or_false
 from torch.utils import _pytree as pytree
@@ -44,8 +46,26 @@ class StagedList:
         self.buffer, self.count, self.reserved, self.name = buffer, count, reserved, name
 
     def __repr__(self) -> str:
+        if not is_staged(self.buffer) and not is_staged(self.count):
+            return repr(list(self))  # what torch.compile returns (NOTE [returned under dynamo])
         return (f"StagedList({self.name!r}, items of shape {tuple(self.buffer.shape[1:])}, "
                 f"capacity {self.buffer.shape[0]})")
+
+    # NOTE [returned under dynamo]
+    # A function that returns a grown list gives a Python list at replay and from an exported
+    # program (the pytree node's concrete form is its items, see `_unflatten`). Under
+    # torch.compile the list cannot be built inside the graph (its length is an unbacked size,
+    # and a Python list has a fixed one), and dynamo rebuilds the object the compiled frame
+    # returns as it is: the caller gets a StagedList of real tensors. Such a one is a sequence
+    # of its items (len, iteration, indexing, ==, repr as a list); `list(r)` makes the list.
+
+    def __eq__(self, other):
+        if (isinstance(other, (list, StagedList)) and not is_staged(self.buffer)
+                and not is_staged(self.count)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = object.__hash__
 
     @property
     def capacity(self):
@@ -302,3 +322,4 @@ def _unflatten(children, context):
 
 pytree.register_pytree_node(StagedList, _flatten, _unflatten,
                             serialized_type_name="autoconv_runtime.lists.StagedList")
+collections.abc.Sequence.register(StagedList)  # (NOTE [returned under dynamo])

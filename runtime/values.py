@@ -13,7 +13,7 @@ from torch.fx.experimental.symbolic_shapes import (
 from .staging import registry
 
 __all__ = ["Undefined", "eager", "is_staged", "is_symbolic", "is_undefined", "to_tensor",
-           "as_staged_tensor"]
+           "as_staged_tensor", "number_dtype", "with_number"]
 
 
 class Undefined:
@@ -125,25 +125,69 @@ def as_staged_tensor(value, like: torch.Tensor | None = None) -> torch.Tensor:
     return to_tensor(value, like)
 
 
+def number_dtype(value) -> torch.dtype:
+    """The dtype of the 0-d tensor that stands for the Python (or symbolic) number `value` in a
+    graph: bool for a bool, int64 for an int, float64 for a float (Python's float is a double:
+    a float32 stand-in would round `t += 0.1` differently and make a loop on it take another
+    number of trips, NOTE [numbers as tensors]), complex128 for a complex."""
+    if isinstance(value, (bool, torch.SymBool)):
+        return torch.bool
+    if isinstance(value, (int, torch.SymInt)):
+        return torch.int64
+    if isinstance(value, complex):
+        return torch.complex128
+    return torch.float64
+
+
+def _category(dtype: torch.dtype) -> int:
+    """bool < integer < floating < complex, torch's type categories."""
+    if dtype == torch.bool:
+        return 0
+    if dtype.is_complex:
+        return 3
+    if dtype.is_floating_point:
+        return 2
+    return 1
+
+
+def with_number(dtype: torch.dtype, number: torch.dtype) -> torch.dtype:
+    """The dtype torch gives a tensor of `dtype` combined with a Python number whose stand-in
+    has dtype `number` (`number_dtype`): the number is a 'wrapped number' that only raises the
+    result's category (`float32 tensor + 0.5` stays float32, `int tensor + 0.5` is the default
+    float dtype), as in Python (NOTE [numbers as tensors])."""
+    if _category(number) <= _category(dtype):
+        return dtype
+    if number.is_complex:
+        return torch.promote_types(dtype, torch.complex64 if torch.get_default_dtype()
+                                   == torch.float32 else torch.complex128)
+    if number.is_floating_point:
+        return torch.promote_types(dtype, torch.get_default_dtype())
+    return torch.promote_types(dtype, torch.int64)
+
+
+# NOTE [numbers as tensors]
+# A Python number that a staged statement carries (or that a graph must hold as a tensor)
+# becomes a 0-d tensor of the dtype that keeps its Python meaning: int64 for an int, float64
+# for a float (Python's float is a C double), bool for a bool. Where such a number meets a
+# tensor on another path of the statement, the slot takes the dtype torch gives `tensor op
+# number` (`with_number`: the number only raises the category), so mixing a carried float with
+# a user's float32 tensors still gives float32, as in Python.
+
+
 def to_tensor(value, like: torch.Tensor | None = None, dtype: torch.dtype | None = None
               ) -> torch.Tensor:
     """Promote a Python number to a 0-d tensor so it can be staged state.
 
     bool stays bool, int becomes int64 (torch 2.13's Inductor cannot carry Python ints through a
-    while_loop), float becomes the default float dtype; `dtype` overrides that. Placed on
-    `like`'s device when given.
+    while_loop), float becomes float64 (NOTE [numbers as tensors]); `dtype` overrides that.
+    Placed on `like`'s device when given.
     """
     if isinstance(value, torch.Tensor) or (not isinstance(value, (int, float))
                                            and registry.is_staged(value)):
         return value  # a tensor, or another tracer's value (an fx Proxy)
     device = like.device if like is not None else None
     if dtype is None:
-        if isinstance(value, (bool, torch.SymBool)):
-            dtype = torch.bool
-        elif isinstance(value, (int, torch.SymInt)):
-            dtype = torch.int64
-        else:
-            dtype = torch.get_default_dtype()
+        dtype = number_dtype(value)
     # torch.full, not torch.tensor: a symbolic size (a loop over a tensor whose length is left
     # free) stays symbolic instead of being specialized through a float, and under dynamo a
     # torch.tensor(0) carried by a while_loop read back a wrong .item().

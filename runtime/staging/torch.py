@@ -34,7 +34,8 @@ from torch.utils import _pytree as pytree
 from .. import augmented
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
-from ..values import RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined, to_tensor
+from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
+                      number_dtype, to_tensor, with_number)
 from . import (constants, grad_mode, lists, mappings, objects, operators, registry,
                replaced_lists, verdicts)
 from .context import (in_staged_body, no_recursion, operator_bodies, probe,
@@ -77,11 +78,7 @@ def _number_dtype(value) -> torch.dtype:
     number stand-in's own dtype)."""
     if isinstance(value, torch.Tensor):
         return value.dtype
-    if isinstance(value, (bool, torch.SymBool)):
-        return torch.bool
-    if isinstance(value, (int, torch.SymInt)):
-        return torch.int64
-    return torch.get_default_dtype()
+    return number_dtype(value)
 
 
 def _is_stageable(value) -> bool:
@@ -140,8 +137,14 @@ def _map(fn, values: tuple) -> tuple:
 
 
 def _as_tensors(value, like, dtype=None):
+    """`value`'s numbers as tensors; `dtype` is one dtype for every leaf, or for a container
+    a tuple of them, one per leaf (None: the leaf's own; see `Statement.promotions`)."""
     if _is_leaf(value):
         return _as_tensor(value, like, dtype)
+    if isinstance(dtype, tuple):
+        leaves, spec = pytree.tree_flatten(value)
+        return pytree.tree_unflatten(
+            [_as_tensor(leaf, like, d) for leaf, d in zip(leaves, dtype)], spec)
     return pytree.tree_map(lambda leaf: _as_tensor(leaf, like, dtype), value)
 
 
@@ -289,6 +292,18 @@ class Statement:
             if (kind is SlotKind.UNBOUND and constants.is_constant(out) and is_undefined(before)
                     and torch.compiler.is_dynamo_compiling()):
                 constants.refuse_unbound_under_dynamo(name, self.kind)
+            if (kind is SlotKind.TENSOR and constants.is_constant(out)
+                    and not isinstance(before, constants.StagedConstant)
+                    and torch.compiler.is_dynamo_compiling()):
+                # A tensor (or number) before, a constant here: dynamo's operator would only
+                # say that the outputs differ (autoconv's own trace compares the paths).
+                raise self.error(
+                    f"'{name}' is {_describe(before)} before the statement and becomes a Python "
+                    f"{type(out).__name__} {where}; under torch.compile a staged statement can "
+                    "change a variable to a constant (None, a str ...) only where it holds one "
+                    "before the statement",
+                    f"Keep '{name}' a tensor on every path (e.g. a flag tensor for 'no "
+                    f"value'), or move its assignment out of the {self.kind}")
             out = constants.staged(out, name, self.like)
             if is_undefined(out):
                 raise _unbound_after(self.kind, name, where)
@@ -313,9 +328,22 @@ class Statement:
     def may_promote(self) -> bool:
         """Whether a number comes in (bools excepted: lowered break / return flags are bools,
         and stay bools), which a body may turn into a tensor."""
-        return any(k is SlotKind.TENSOR and _number_like(v) and type(v) is not bool
-                   and not (isinstance(v, torch.Tensor) and v.dtype == torch.bool)
-                   for v, k in zip(self.state, self.kinds))
+        return any(_number_like(leaf) and type(leaf) is not bool
+                   and not (isinstance(leaf, torch.Tensor) and leaf.dtype == torch.bool)
+                   for leaf in self._carried_leaves())
+
+    def _carried_leaves(self) -> list:
+        """The leaves of the state's staged slots (a dict's numbers too)."""
+        leaves = []
+        for value, kind in zip(self.state, self.kinds):
+            if kind is SlotKind.TENSOR:
+                leaves += [value] if _is_leaf(value) else pytree.tree_leaves(value)
+        return leaves
+
+    def carries_float(self) -> bool:
+        """Whether a Python float (or a float64 stand-in for one) comes in."""
+        return any(_number_like(leaf) and _number_dtype(leaf) == torch.float64
+                   for leaf in self._carried_leaves())
 
     def promotions(self, *paths) -> dict:
         """{slot: dtype} for the slots where a Python number meets a tensor and would become a
@@ -326,15 +354,23 @@ class Statement:
             if kind not in _OUTPUTS:
                 continue
             values = [path[slot] for path in paths]
-            # (a number stand-in is both: it takes the slot's dtype, and it has a dtype)
-            numbers = [_number_dtype(v) for v in values if _number_like(v)]
-            tensors = [v.dtype for v in values if isinstance(v, torch.Tensor)]
-            if numbers and tensors:
-                dtype = tensors[0]
-                for other in tensors[1:] + numbers:
-                    dtype = torch.promote_types(dtype, other)
-                if any(self.dtypes.get(slot, number) != dtype for number in numbers):
+            if all(_is_leaf(v) for v in values):
+                dtype = _promoted(values, self.dtypes.get(slot))
+                if dtype is not None:
                     dtypes[slot] = dtype
+                continue
+            # A dict or tuple of numbers and tensors (`stats["total"] += v`): leaf by leaf
+            flat = [pytree.tree_flatten(v) for v in values]
+            if any(spec != flat[0][1] for _, spec in flat[1:]):
+                continue  # a mismatch, reported as one
+            before = self.dtypes.get(slot)
+            leaves = list(zip(*(leaves for leaves, _ in flat)))
+            chosen = tuple(_promoted(list(column), before[i] if isinstance(before, tuple)
+                                     else before) for i, column in enumerate(leaves))
+            if any(d is not None for d in chosen):
+                if isinstance(before, tuple):
+                    chosen = tuple(b if d is None else d for d, b in zip(chosen, before))
+                dtypes[slot] = chosen
         return dtypes
 
     def mismatch_error(self, mismatches) -> StagingError:
@@ -364,6 +400,32 @@ class Statement:
             else:
                 fixes.append(_mismatch_fix(name, first, second))
         return self.error("; ".join(problems), ". ".join(fixes))
+
+
+def _promoted(values, chosen):
+    """The dtype one slot (or leaf) must take where a Python number meets a tensor on another
+    path, or None where the numbers keep their dtype (`chosen`: the one chosen so far)."""
+    # (a number stand-in counts as a number, of its own dtype)
+    numbers = [_number_dtype(v) for v in values if _number_like(v)]
+    if not numbers:
+        return None
+    tensors = [v.dtype for v in values
+               if isinstance(v, torch.Tensor) and not augmented.is_stand_in(v)]
+    if tensors:
+        # The numbers as Python's wrapped numbers: they only raise the category
+        # (NOTE [numbers as tensors] in runtime/values.py).
+        dtype = tensors[0]
+        for other in tensors[1:]:
+            dtype = torch.promote_types(dtype, other)
+        for other in numbers:
+            dtype = with_number(dtype, other)
+    else:  # numbers only (`k = 0`, then `k += 0.5`): Python's int -> float
+        dtype = numbers[0]
+        for other in numbers[1:]:
+            dtype = torch.promote_types(dtype, other)
+    if any((number if chosen is None else chosen) != dtype for number in numbers):
+        return dtype
+    return None
 
 
 def _unbound_after(statement: str, name: str, where: str) -> StagingError:
@@ -493,12 +555,16 @@ _PROMOTION_ROUNDS = 3
 def _checks_first(tracer, statement: Statement, loop: bool) -> bool:
     """Whether to check the bodies by a probe run before the operator: when the operator runs
     them under dynamo (`tracer.bodies_under_dynamo`), where `_Watch` cannot keep their outputs.
-    Under torch.compile itself only for an `if` where a number comes in: there a failed
-    operator cannot be retried, and a probe costs dynamo a second trace of every body."""
+    Under torch.compile itself only for an `if` where a number comes in, or a loop where a
+    float does: there a failed operator cannot be retried, and a probe costs dynamo a second
+    trace of every body."""
     if not tracer.bodies_under_dynamo:
         return False
     if torch.compiler.is_dynamo_compiling():
-        return not loop and statement.may_promote()
+        # A loop only where it carries a Python float: a float64 meeting the user's float32
+        # tensors becomes a float32, as in Python (NOTE [numbers as tensors]), and the loop
+        # cannot be retried with the promoted dtype.
+        return statement.may_promote() if not loop else statement.carries_float()
     return True
 
 
@@ -706,6 +772,13 @@ class _Operands:
         return state, _unflatten(leaves, self.input_spec)
 
 
+def _placeholder(value):
+    """A zero standing for `value` (a return value's, before the statement sets it)."""
+    if type(value) in (bool, int, float):
+        return type(value)(0)
+    return _zeros_like_meta(value)
+
+
 def _zeros_like_meta(value):
     t = to_tensor(value)
     return torch.zeros(t.shape, dtype=t.dtype, device=t.device)
@@ -769,8 +842,10 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
             for i in [*slots, *created]:
                 out = constants.staged(outputs[i], statement.names[i], statement.like)
                 if is_undefined(state[i]) and _is_stageable(out):
-                    # Shape and dtype only: the probe's own ops stay dead, for DCE to drop.
-                    state[i] = pytree.tree_map(_zeros_like_meta, out)
+                    # Shape and dtype only: the probe's own ops stay dead, for DCE to drop. A
+                    # Python number's is a number, which meets a tensor on another path as a
+                    # number does (NOTE [numbers as tensors] in runtime/values.py).
+                    state[i] = pytree.tree_map(_placeholder, out)
     for (where, tensor), version in zip(held, versions):
         if tensor._version != version:  # NOTE [probes updating objects in place]
             raise statement.error(
@@ -782,6 +857,8 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
                 "Update the tensor in the body itself through its attribute (`self.n += 1`, "
                 "`self.n.add_(1)`, not in a method the body calls), or set a result variable "
                 "in the branch and return after the statement")
+    if torch.compiler.is_dynamo_compiling():
+        _refuse_constant_beside_tensor(statement, slots, untouched)
     for i in slots:
         kinds[i] = SlotKind.CONSTANT if is_undefined(state[i]) else SlotKind.TENSOR
     for i in list(created):
@@ -819,6 +896,31 @@ def _held_by_objects(values) -> list:
             held += [(f"the field {name} of a {type(value).__name__}", t)
                      for name, t in vars(value).items() if isinstance(t, torch.Tensor)]
     return held
+
+
+def _refuse_constant_beside_tensor(statement: Statement, slots, outputs) -> None:
+    """Under dynamo: refuse a return value that is a constant (`return None`) on one path of
+    a staged `if` and a tensor on another. autoconv's own trace specialises such an `if` on
+    its condition at the top level (and refuses it in a staged body), torch.compile cannot
+    specialise, and dynamo's cond would only say that the branches' outputs differ."""
+    if "if" not in statement.kind or len(outputs) < 2:
+        return
+    wheres = ("in the true branch", "in the false branch")
+    for i in slots:
+        values = [out[i] for out in outputs]
+        constant = [(v, w) for v, w in zip(values, wheres) if constants.is_constant(v)]
+        tensors = [(v, w) for v, w in zip(values, wheres)
+                   if not constants.is_constant(v) and not is_undefined(v) and _is_stageable(v)]
+        if constant and tensors:
+            (value, where), (tensor, other) = constant[0], tensors[0]
+            raise statement.error(
+                f"the function returns {value!r} {where} and {_describe(tensor)} {other}; "
+                "under torch.compile a tensor-dependent if cannot return a Python constant on "
+                "one path and a tensor on another (autoconv's own trace specialises such an if "
+                "on its condition, which torch.compile cannot)",
+                "Return a tensor on every path (e.g. a flag tensor, or an empty tensor for "
+                "'nothing'), or raise an exception instead of returning "
+                f"{value!r}")
 
 
 # The variables a loop creates, while its body runs to learn their types (_probing_created).

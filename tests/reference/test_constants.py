@@ -319,6 +319,45 @@ def test_bound_in_one_branch_only_is_specialised_at_the_top_level_as_a_tensor_wo
         function(T([-1.0]))
 
 
+def maybe_none(x):
+    if x.sum() < 0:
+        return None
+    return x * 2
+
+
+def none_in_a_loop(x):
+    y = x
+    for v in x:
+        if v < 0:
+            y = None
+    return y
+
+
+def test_return_none_beside_a_tensor_is_a_staging_error_under_torch_compile():
+    # (tester t8, repro 11) dynamo's cond said only "When merging two branches' output ...
+    # expected same dim", in torch's files. autoconv's replay (and torch.export) specialise
+    # the top-level if on its condition; torch.compile cannot, and says so at the user's line.
+    x = torch.tensor([1., 2.])
+    function = autoconv.autoconv(maybe_none)
+    assert_close(function(x), x * 2)
+    assert function(-x) is None
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(maybe_none), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match=r"returns None in the true branch and a "
+                       r"torch.float32 tensor of shape \(2,\) in the false branch") as caught:
+        compiled(x)
+    assert caught.value.lineno == maybe_none.__code__.co_firstlineno + 1
+    assert "raise an exception instead of returning None" in str(caught.value)
+    # the same kind in a staged body: a tensor variable set to None on one path
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(none_in_a_loop), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match="'y' is a torch.float32 tensor of shape .* before "
+                       "the statement and becomes a Python NoneType in the true branch"):
+        compiled(x)
+    with pytest.raises(StagingError, match="'y' becomes a Python NoneType in the true branch"):
+        autoconv.autoconv(none_in_a_loop)(x)
+
+
 def grid_from_constant_item(x):
     t = torch.linspace(0, 1, 5)
     n = torch.ceil((t[-1] - t[0]) / 0.25 + 1).item()

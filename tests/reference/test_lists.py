@@ -6,13 +6,16 @@ it), so a graph that baked in the traced trip count fails on replay; `test_input
 _lengths` keeps that true. Each case also runs through torch.export and torch.compile.
 """
 
+import collections.abc
+
 import pytest
 import torch
 
 import autoconv
 from autoconv import TensorSpec
 from autoconv_runtime import StagingError
-from support import COND, WHILE_LOOP, assert_same_result, count_ops, function_from_source
+from support import (COND, WHILE_LOOP, Calling, assert_same_result, count_ops,
+                     function_from_source)
 
 T = torch.tensor
 
@@ -691,3 +694,45 @@ def test_a_list_grown_after_a_break_test_compiles():
     for a in (torch.tensor([1.0, 2.0, 0.0, 3.0]), torch.tensor([1.0, 2.0, 3.0, 4.0])):
         for got, want in zip(run(a), _lanczos_like(a)):
             assert torch.equal(got, want)
+
+
+# --- a grown list returned to the caller ------------------------------------------------------
+
+def doubled_positives(x):
+    out = []
+    for v in x:
+        if v < 0:
+            break
+        out.append(v * 2)
+    return out
+
+
+def nested_returns(x):
+    out = []
+    for v in x:
+        if v < 0:
+            break
+        out.append(v * 2)
+    return (out, {"items": out}), x.sum()
+
+
+def test_a_returned_grown_list_is_a_list_in_every_mode():
+    # (tester t8, repro 5) under torch.compile the caller got a StagedList, which compared
+    # unequal to the list Python returns. Replay and export give a list, also nested in a tuple
+    # or a dict; torch.compile cannot build a list of data-dependent length in its graph, and
+    # gives a sequence of the items that equals the list (NOTE [returned under dynamo]).
+    x = T([1., 2., -1., 4.])
+    want = doubled_positives(x)
+    replayed = autoconv.autoconv(nested_returns)(x)
+    (listed, mapping), total = replayed
+    assert type(listed) is list and type(mapping["items"]) is list
+    assert listed == want and mapping["items"] == want and float(total) == 6.0
+    program = torch.export.export(Calling(autoconv.convert(nested_returns)), (x,), strict=False)
+    (listed, mapping), _ = program.module()(x)
+    assert type(listed) is list and type(mapping["items"]) is list and listed == want
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(doubled_positives), fullgraph=True,
+                             backend="eager")(x)
+    assert compiled == want and want == compiled and len(compiled) == 2
+    assert list(compiled) == want and repr(compiled) == repr(want)
+    assert isinstance(compiled, collections.abc.Sequence)
