@@ -45,12 +45,18 @@ def _computed(key) -> bool:
 
 
 def _rereadable(node) -> bool:
-    """Whether evaluating `node` twice reads the same place: names, constants, attributes of
-    them, and tuples and slices of those (no call runs twice)."""
+    """Whether evaluating `node` twice reads the same place: names, constants, attributes,
+    items and arithmetic of them, and tuples and slices of those (no call runs twice)."""
     if isinstance(node, (gast.Name, gast.Constant)) or _is_constant(node):
         return True
     if isinstance(node, gast.Attribute):
         return _rereadable(node.value)
+    if isinstance(node, gast.Subscript):  # `bufs[0][i] += 1`
+        return _rereadable(node.value) and _rereadable(node.slice)
+    if isinstance(node, gast.BinOp):  # `y[i + 1] -= 1`, `y[n - 1 - i] += v`
+        return _rereadable(node.left) and _rereadable(node.right)
+    if isinstance(node, gast.UnaryOp):
+        return _rereadable(node.operand)
     if isinstance(node, gast.Tuple):
         return all(_rereadable(e) for e in node.elts)
     if isinstance(node, gast.Slice):

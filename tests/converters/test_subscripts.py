@@ -28,6 +28,8 @@ def test_augmented_assignment_through_a_computed_index():
         def f(x, i, s):
             x[i] += 1
             s.w[i, 0] *= 2
+            x[i + 1] -= 1
+            s.bufs[0][i] += 1
             x[g(i)] -= 1
             x[0] += 1
             return x
@@ -36,6 +38,8 @@ def test_augmented_assignment_through_a_computed_index():
         def f(x, i, s):
             x = ac.setitem(x, i, ac.aug_assign(ac.getitem(x, i), '+=', 1))
             s.w = ac.setitem(s.w, (i, 0), ac.aug_assign(ac.getitem(s.w, (i, 0)), '*=', 2))
+            x = ac.setitem(x, i + 1, ac.aug_assign(ac.getitem(x, i + 1), '-=', 1))
+            ac.setitem(s.bufs[0], i, ac.aug_assign(ac.getitem(s.bufs[0], i), '+=', 1))
             x[ac.converted_call(g, i)] -= 1
             x[0] += 1
             return x

@@ -91,6 +91,15 @@ def add_until_large(x):
     return x
 
 
+def shift_down(y, n):
+    # An index computed from the loop's index (t9 tester: refused as "asks Python for the
+    # value of a traced tensor").
+    for i in range(n):
+        y[i + 1] -= 1
+        y[n - 1 - i] += 2
+    return y
+
+
 def scale_column_until(x, w):
     k = 0
     while w.sum() < 50:
@@ -104,6 +113,8 @@ def test_augmented_assignment_through_a_traced_index():
     # traced tensor"): the augmented form bypassed ac.getitem / ac.setitem.
     assert_same_result(add_until_large, [torch.tensor([1., 7., 2.]), torch.tensor([1., 2., 3.]),
                                          torch.tensor([9., 1., 1.])])
+    assert_same_result(shift_down, [(torch.zeros(5), torch.tensor(3)),
+                                    (torch.zeros(5), torch.tensor(1))], compile=False)
     ones = torch.ones(2, 2)
     assert_same_result(scale_column_until, [(ones, ones.clone()), (ones, ones * 20)],
                        export=False, compile=False)
