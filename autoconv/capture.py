@@ -18,7 +18,7 @@ from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules
 from autoconv_runtime.errors import StagingError
-from autoconv_runtime.staging import context, grad_mode, specialize
+from autoconv_runtime.staging import context, grad_mode, outside_writes, specialize
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
 from . import captures, graph_passes, targets, tracebacks
@@ -159,7 +159,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         # code generation half of the time of tracing code with nested staged statements.
         try:
             with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
-                    grad_mode.RecordGradMode(), specialize.tracing(plan) as guards:
+                    grad_mode.RecordGradMode(), outside_writes.restoring(), \
+                    specialize.tracing(plan) as guards:
                 graph_module = make_fx(traced, tracing_mode=mode,
                                        _allow_non_fake_inputs=True)(*inputs)
             grad_mode.raise_refusal()

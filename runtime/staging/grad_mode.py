@@ -31,6 +31,7 @@ from torch.fx.experimental import proxy_tensor
 from torch.overrides import TorchFunctionMode
 
 from ..errors import StagingError
+from . import outside_writes
 
 __all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "differentiations", "function_begins",
            "raise_refusal", "recording", "sets_grad_mode"]
@@ -111,6 +112,7 @@ class RecordGradMode(TorchFunctionMode):
                 "graph, so the replay would compute gradients through it",
                 "Write `with torch.no_grad():` instead (the graph records it), or call the "
                 "autoconv function inside torch.inference_mode()")
+        outside_writes.note(func, args, kwargs)  # NOTE [outside tensors updated while tracing]
         if func is _ITEM:
             from .specialize import constant_item
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import autoconv
+from support import assert_close
 
 T = torch.tensor
 TABLE = T([1.0, 2.0, 3.0])
@@ -192,3 +193,38 @@ def test_a_tensor_the_function_makes_is_still_folded():
     assert "aten.mul" not in concrete.code  # computed once, at trace time
     for x in XS:
         torch.testing.assert_close(run(x), made_here(x))
+
+
+STEP = torch.zeros(())
+
+
+def count_step(g):
+    STEP.add_(1)
+    return g / STEP
+
+
+def make_bump_if_positive():
+    k = torch.zeros(())
+
+    def bump_if_positive(x):
+        if x.sum() > 0:
+            k.add_(1)
+        return x * k
+
+    return bump_if_positive, k
+
+
+def test_an_outside_tensor_updated_in_place_is_updated_once_per_call():
+    # NOTE [outside tensors updated while tracing]: make_fx ran `STEP.add_(1)` on the real
+    # tensor while tracing, and the graph's op runs again at each call: STEP was 2 after the
+    # first call (an Adam step count off by one, silently), and one more per retrace.
+    STEP.zero_()
+    function = autoconv.autoconv(count_step)
+    assert_close(function(torch.ones(2)), torch.ones(2))
+    assert_close(function(torch.ones(3)), torch.full((3,), 0.5))  # a second trace
+    assert STEP.item() == 2.0
+    fn, k = make_bump_if_positive()
+    function = autoconv.autoconv(fn)
+    for x, want in [(torch.ones(2), 1.0), (-torch.ones(2), 1.0), (torch.ones(2), 2.0)]:
+        function(x)
+        assert k.item() == want

@@ -1,0 +1,68 @@
+"""Tensors from outside a traced function that it updates in place, put back after the trace.
+
+NOTE [outside tensors updated while tracing]
+make_fx keeps a tensor the function reads from a global, a closure or an attribute (not an
+argument) as a constant of the graph: the tensor itself. An in-place op on it runs for real while
+tracing (a fake trace of `STEP.add_(1)` leaves `STEP` one higher), and the graph's own op updates
+the same tensor at every call: each trace added one update Python never made. While autoconv
+traces, the first in-place update of each such tensor saves its value, and the trace ends by
+putting the saved values back, so that only the graph's runs update it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import torch
+from torch._subclasses.fake_tensor import FakeTensor
+
+__all__ = ["restoring", "note"]
+
+_state = threading.local()
+
+
+@contextlib.contextmanager
+def restoring():
+    """Within: outside tensors updated in place are saved first (`note`); on leaving (the
+    outermost trace) each is put back."""
+    outer = getattr(_state, "saved", None)
+    if outer is None:
+        _state.saved = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            saved, _state.saved = _state.saved, None
+            from .specialize import untraced
+
+            with untraced(), torch.no_grad():
+                for tensor, value in saved.values():
+                    tensor.copy_(value)
+
+
+def _in_place(func) -> bool:
+    name = getattr(func, "__name__", "")
+    return ((name.endswith("_") and not name.startswith("_"))
+            or (name.startswith("__i") and name.endswith("__") and name != "__init__")
+            or name == "__setitem__")
+
+
+def note(func, args, kwargs) -> None:
+    """Save the value of a real (outside) tensor that `func` is about to update in place."""
+    saved = getattr(_state, "saved", None)
+    if saved is None:
+        return
+    targets = []
+    if args and _in_place(func):
+        targets.append(args[0])
+    out = kwargs.get("out") if kwargs else None
+    if out is not None:
+        targets.extend(out if isinstance(out, (tuple, list)) else (out,))
+    for tensor in targets:
+        if (type(tensor) is torch.Tensor or type(tensor) is torch.nn.Parameter) \
+                and id(tensor) not in saved:
+            from .specialize import untraced
+
+            with untraced():
+                saved[id(tensor)] = (tensor, tensor.detach().clone())
