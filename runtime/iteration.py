@@ -213,6 +213,12 @@ def range_(*args):
     """`range` that stays a Python range unless a bound is traced."""
     if not _any_staged(args):
         return range(*args)
+    for bound in args:
+        if isinstance(bound, torch.Tensor) and (bound.is_floating_point() or bound.is_complex()):
+            # Python's own error: range() asks the tensor for an index, which only an integer
+            # tensor gives (a float count from `mask.sum()` would otherwise be truncated).
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            "index")
     start, stop, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
     return StagedRange(start, stop, step)
 

@@ -772,3 +772,19 @@ def test_a_staged_and_of_symbolic_ints_compiles():
     run = torch.compile(autoconv.convert(_count_new_tokens), fullgraph=True, backend="eager")
     for best in (T([1, 1, 0, 2, 2]), T([1, 2, 3, 0, 0])):
         assert run(best) == _count_new_tokens(best)
+
+
+def count_of_a_float_tensor(x):
+    total = x.sum() * 0
+    for i in range(x.sum()):
+        total = total + i
+    return total
+
+
+def test_range_of_a_float_tensor_raises_as_in_python():
+    # It ran range(int(n)) (tester t9): Python asks the tensor for an index, which a float
+    # tensor refuses.
+    with pytest.raises(TypeError, match="only integer tensors"):
+        count_of_a_float_tensor(torch.ones(3))
+    with pytest.raises(TypeError, match="only integer tensors"):
+        autoconv.autoconv(count_of_a_float_tensor)(torch.ones(3))
