@@ -258,6 +258,12 @@ def constant_item(tensor):
     slot = get_proxy_slot(tensor, tracer, None) if tracer is not None else None
     if slot is None:
         return None
+    for n in _ancestors(slot.proxy.node):
+        if n.op == "get_attr" and any(u.target is not torch.ops.aten.lift_fresh_copy.default
+                                      for u in n.users):
+            # a tensor from outside the function (a global, an attribute), not one it made:
+            # it may change between calls (NOTE [outside tensors updated while tracing])
+            return None
     value = _evaluate(slot.proxy.node, tracer, inputs=False, convert=lambda v: v)
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         return None
