@@ -142,6 +142,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         example = state.read() + example
     call_roots = (*pytree.tree_unflatten(list(leaves), signature.treespec), bound_self)
     mode = "symbolic" if dynamic else "fake"
+    # what the function may read from outside, and the Python values there as the trace begins
+    # (NOTE [captured Python values] in captures.py)
+    places = captures.Places(source if source is not None else converted, module, bound_self)
     live = []
     while True:
         traced = functools.partial(flat_function, live)
@@ -159,7 +162,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         # code generation half of the time of tracing code with nested staged statements.
         try:
             with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
-                    grad_mode.RecordGradMode(), outside_writes.restoring(), \
+                    grad_mode.RecordGradMode(), outside_writes.restoring() as values_read, \
                     specialize.tracing(plan) as guards:
                 graph_module = make_fx(traced, tracing_mode=mode,
                                        _allow_non_fake_inputs=True)(*inputs)
@@ -186,8 +189,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     sized = None
     if dynamic and _sizes_guarded(graph_module):
         sized = tuple(tuple(leaves[i].shape) for i in tensor_slots)
-    captured = captures.guards_for(graph_module, source if source is not None else converted,
-                                   module, bound_self)
+    captured = captures.guards_for(graph_module, places, values_read)
     return Capture(graph_module, tensor_slots, out_info["spec"], out_info["constants"],
                    out_info["changed"], live, tuple(guards[0]), tuple(guards[1]),
                    tuple(out_info["writes"]), sized, captured)

@@ -1,5 +1,6 @@
-"""Tensors a traced function reads without getting them as arguments (a global lookup table, a
-closure's tensor, a module's plain tensor attribute): guarded on every call of its graph.
+"""What a traced function reads without getting it as an argument (a global lookup table or
+config number, a closure's tensor or float, a module's or class's attribute): guarded on every
+call of its graph.
 
 NOTE [captured tensors]
 make_fx keeps such a tensor in the graph as a constant: the very object, not a copy, so an
@@ -8,48 +9,109 @@ provided nothing computed from it was folded into a new constant at trace time
 (`graph_passes.fold_constants` leaves these alone). Rebinding the name or attribute to another
 tensor (`m.scale = torch.tensor(7.)`) is not seen by the graph, so each such constant found at a
 place the function reads (a global of the function or of a helper it calls, an attribute of a
-module imported as a global, a closure cell, a module's or `self`'s attribute, one item deep into
-a dict / list / tuple there) is guarded: every call checks that the place still holds that
-object (a dict lookup and an `is`), and a `Function` traces again where it does not (as
-torch.compile guards on a global tensor's id). A constant found nowhere (reached through a
-deeper path) is still read in place, but its rebinding is not seen (README, Limitations).
+module or plain object imported as a global, a closure cell, a module's or `self`'s attribute,
+a class attribute read through `self`, one item deep into a dict / list / tuple there) is
+guarded: every call checks that the place still holds that object (a dict lookup and an `is`),
+and a `Function` traces again where it does not (as torch.compile guards on a global tensor's
+id). A constant found nowhere (reached through a deeper path) is still read in place, but its
+rebinding is not seen (README, Limitations).
+
+NOTE [captured Python values]
+A Python number, bool, string or None (or a tuple of them) read from the same places
+(`SCALE = 2.0`, `if USE_DOUBLE:`, `CFG["eps"]`, a closure's `temperature`, a class's `scale`)
+is baked into the graph by the trace: the value each such place holds when the trace begins is
+kept, and every call checks that the place still holds it (an `is`, then `==` where another
+object is there), tracing again (`Function`) or raising a TypeError (`ConcreteFunction`) where
+it does not, as torch.compile guards on the globals it read. The places are the names the
+function's code (and its helpers') reads, so a value the graph does not use but the code names
+is guarded too (a needless retrace, never a stale value). `.item()`, `float()`, `int()`,
+`bool()` and `.tolist()` of a tensor from outside the function read its value while tracing
+(make_fx bakes it): each such read is guarded by reading it again on every call
+(`outside_writes.values_read`).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import types
 
 import torch
 
 from . import graph_passes
 
-__all__ = ["Rebound", "Guard", "guards_for"]
+__all__ = ["Rebound", "Guard", "Places", "guards_for"]
 
 _MISSING = object()
 _CONTAINERS = (dict, list, tuple)
 _MODULE_TABLES = frozenset({"_parameters", "_buffers", "_modules"})
 _HELPER_DEPTH = 3  # helpers of helpers of the function: where their globals are searched
+_VALUES = (bool, int, float, complex, str, type(None))
+_MAX_ITEMS = 64
+# modules whose attributes are the library's own (`torch.pi`, `math.inf`): not searched
+_LIBRARIES = frozenset({"torch", "math", "numpy", "builtins", "functools", "operator",
+                        "autoconv", "autoconv_runtime"})  # containers searched one item deep up to this length
 
 
 class Rebound(Exception):
-    """A place a graph's captured tensor was read from now holds another object."""
+    """A place a graph read (a captured tensor, a Python value) now holds something else."""
 
-    def __init__(self, where: str):
-        super().__init__(where)
-        self.where = where
+    def __init__(self, guard: Guard, now):
+        super().__init__(guard.where)
+        self.where = guard.where
+        self.guard, self.now = guard, now
+
+    def what(self) -> str:
+        """What the graph was traced with, and what is there now, for messages."""
+        guard = self.guard
+        if not guard.by_value:
+            return (f"the tensor then held by {guard.where}, which now holds another object")
+        now = "nothing" if self.now is _MISSING else _short(self.now)
+        return f"{guard.where} = {_short(guard.expected)}, which is now {now}"
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class Guard:
-    """`where` (for messages) still holds `expected`: `read()` gives what it holds now."""
+    """`where` (for messages) still holds `expected`: `read()` gives what it holds now; with
+    `by_value`, an equal value of the same type holds too (NOTE [captured Python values])."""
 
-    __slots__ = ("where", "read", "expected")
+    __slots__ = ("where", "read", "expected", "by_value")
 
-    def __init__(self, where: str, read, expected):
-        self.where, self.read, self.expected = where, read, expected
+    def __init__(self, where: str, read, expected, by_value: bool = False):
+        self.where, self.read, self.expected, self.by_value = where, read, expected, by_value
 
     def holds(self) -> bool:
-        return self.read() is self.expected
+        value = self.read()
+        return value is self.expected or not self.changed(value)
+
+    def changed(self, value) -> bool:
+        """Whether `value` (not `expected` itself) differs from what the graph was traced with."""
+        return not self.by_value or not _same_value(value, self.expected)
+
+
+def _same_value(a, b) -> bool:
+    if type(a) is not type(b):
+        return False
+    if type(a) is float:  # nan is nan; -0.0 is not 0.0 (`x * SCALE` keeps the sign)
+        return (a == b and math.copysign(1.0, a) == math.copysign(1.0, b)) or (a != a and b != b)
+    if type(a) in (tuple, list):
+        return len(a) == len(b) and all(x is y or _same_value(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 (a value whose == cannot say: not the same)
+        return False
+
+
+def _is_value(value) -> bool:
+    """A Python value a trace bakes in: a number, bool, string, None, or a tuple of them."""
+    if type(value) in _VALUES:
+        return True
+    return (type(value) is tuple and len(value) <= _MAX_ITEMS
+            and all(_is_value(item) for item in value))
 
 
 def _item_reader(table, key):
@@ -76,75 +138,129 @@ def _cell_reader(cell):
     return read
 
 
-def _add(found: dict, where: str, read, value) -> None:
-    """Record the tensors at a place (`value`), and one item deep in a container there."""
-    if isinstance(value, torch.Tensor):
-        found.setdefault(id(value), (where, read))
-    elif type(value) in _CONTAINERS and len(value) <= 64:
-        items = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, item in items:
-            if isinstance(item, torch.Tensor):
-                found.setdefault(id(item), (f"{where}[{key!r}]", _nested_reader(read, key)))
+class Places:
+    """The places a traced function may read from outside (see the NOTEs above): the tensors
+    there (by id), and the Python values there as the trace begins (made before it)."""
+
+    def __init__(self, fn, module=None, bound_self=None):
+        self.tensors = {}  # id(tensor) -> (where, reader)
+        self.values = {}  # where -> Guard
+        seen = set()
+        if module is not None:
+            names = set()
+            for _, sub in module.named_modules():
+                names |= _code_names(getattr(type(sub).forward, "__code__", None))
+            for path, sub in module.named_modules():
+                prefix = "self" + (f".{path}" if path else "")
+                self._search_object(sub, prefix)
+                self._search_class(sub, prefix, names)
+                self._search_function(type(sub).forward, seen, _HELPER_DEPTH)
+        elif bound_self is not None:
+            names = _code_names(getattr(getattr(fn, "__func__", fn), "__code__", None))
+            self._search_object(bound_self, "self", names)
+            self._search_class(bound_self, "self", names)
+        self._search_function(fn, seen, _HELPER_DEPTH)
+
+    def _add(self, where: str, read, value, values: bool = True) -> None:
+        """Record what a place holds (`value`), and one item deep in a container there; with
+        `values`, Python values too, not only tensors."""
+        if isinstance(value, torch.Tensor):
+            self.tensors.setdefault(id(value), (where, read))
+        elif not values:
+            if type(value) in _CONTAINERS and len(value) <= _MAX_ITEMS:
+                items = value.items() if isinstance(value, dict) else enumerate(value)
+                for key, item in items:
+                    if isinstance(item, torch.Tensor):
+                        self.tensors.setdefault(
+                            id(item), (f"{where}[{key!r}]", _nested_reader(read, key)))
+        elif _is_value(value):
+            self.values.setdefault(where, Guard(where, read, value, by_value=True))
+        elif type(value) in _CONTAINERS and len(value) <= _MAX_ITEMS:
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(item, torch.Tensor):
+                    self.tensors.setdefault(
+                        id(item), (f"{where}[{key!r}]", _nested_reader(read, key)))
+                elif _is_value(item) and type(value) is not tuple:  # (a tuple cannot change)
+                    inner = f"{where}[{key!r}]"
+                    self.values.setdefault(
+                        inner, Guard(inner, _nested_reader(read, key), item, by_value=True))
+
+    def _search_function(self, fn, seen: set, depth: int) -> None:
+        fn = getattr(fn, "__func__", fn)
+        if not isinstance(fn, types.FunctionType) or id(fn) in seen:
+            return
+        seen.add(id(fn))
+        names = _code_names(fn.__code__)
+        table = fn.__globals__
+        for name in names:
+            value = table.get(name, _MISSING)
+            if value is _MISSING:
+                continue
+            self._add(f"the global {name}", _item_reader(table, name), value)
+            if (isinstance(value, types.ModuleType)
+                    and value.__name__.partition(".")[0] not in _LIBRARIES) \
+                    or _is_plain_object(value):  # `cfg.TABLE`, `cfg.SCALE`
+                attrs = vars(value)
+                for attr in names:
+                    if attr in attrs and not attr.startswith("__"):
+                        self._add(f"{name}.{attr}", _item_reader(attrs, attr), attrs[attr])
+            elif depth and isinstance(value, types.FunctionType):
+                self._search_function(value, seen, depth - 1)
+        for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                continue
+            self._add(f"the closure variable {name}", _cell_reader(cell), value)
+            if depth and isinstance(value, types.FunctionType):
+                self._search_function(value, seen, depth - 1)
+
+    def _search_object(self, obj, prefix: str, names=None) -> None:
+        """An object's tensor attributes; with `names` (the names its code reads), its Python
+        values there too (a module's own are part of the Function's signature instead)."""
+        attrs = getattr(obj, "__dict__", None)
+        if not isinstance(attrs, dict):
+            return
+        for name, value in list(attrs.items()):
+            # (a module's parameters and buffers are graph inputs, never constants)
+            if name.startswith("__") or name in _MODULE_TABLES:
+                continue
+            self._add(f"{prefix}.{name}", _item_reader(attrs, name), value,
+                      values=names is not None and name in names)
+
+    def _search_class(self, obj, prefix: str, names) -> None:
+        """The class attributes read through `self` (`table = torch.ones(3)` in the class body,
+        `self.table` in a method): a tensor or Python value the instance does not shadow, read
+        as `self` reads it (so an instance attribute set later is seen too)."""
+        attrs = getattr(obj, "__dict__", {})
+        for cls in type(obj).__mro__:
+            if cls is object or cls.__module__.partition(".")[0] == "torch":
+                continue
+            for name, value in list(vars(cls).items()):
+                if name.startswith("__") or name in attrs or name not in names:
+                    continue
+                if isinstance(value, torch.Tensor) or _is_value(value):
+                    self._add(f"{prefix}.{name} (of the class {cls.__qualname__})",
+                              functools.partial(getattr, obj, name, _MISSING), value)
+
+
+def _is_plain_object(value) -> bool:
+    """An instance of a user's class holding data (a config object), not code or a module."""
+    return (hasattr(value, "__dict__") and not isinstance(
+        value, (type, types.FunctionType, types.MethodType, types.ModuleType,
+                torch.nn.Module, functools.partial))
+            and not callable(value))
 
 
 def _code_names(code) -> set:
+    if code is None:
+        return set()
     names = set(code.co_names)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= _code_names(const)
     return names
-
-
-def _search_function(fn, found: dict, seen: set, depth: int) -> None:
-    fn = getattr(fn, "__func__", fn)
-    if not isinstance(fn, types.FunctionType) or id(fn) in seen:
-        return
-    seen.add(id(fn))
-    names = _code_names(fn.__code__)
-    table = fn.__globals__
-    for name in names:
-        value = table.get(name, _MISSING)
-        if value is _MISSING:
-            continue
-        _add(found, f"the global {name}", _item_reader(table, name), value)
-        if isinstance(value, types.ModuleType):  # `cfg.TABLE`
-            attrs = vars(value)
-            for attr in names:
-                if isinstance(attrs.get(attr), torch.Tensor):
-                    _add(found, f"{name}.{attr}", _item_reader(attrs, attr), attrs[attr])
-        elif depth and isinstance(value, types.FunctionType):
-            _search_function(value, found, seen, depth - 1)
-    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
-        try:
-            value = cell.cell_contents
-        except ValueError:
-            continue
-        _add(found, f"the closure variable {name}", _cell_reader(cell), value)
-        if depth and isinstance(value, types.FunctionType):
-            _search_function(value, found, seen, depth - 1)
-
-
-def _search_object(obj, prefix: str, found: dict) -> None:
-    attrs = getattr(obj, "__dict__", None)
-    if not isinstance(attrs, dict):
-        return
-    for name, value in list(attrs.items()):
-        # (a module's parameters and buffers are graph inputs, never constants)
-        if not name.startswith("__") and name not in _MODULE_TABLES:
-            _add(found, f"{prefix}.{name}", _item_reader(attrs, name), value)
-
-
-def _places(fn, module, bound_self) -> dict:
-    """id(tensor) -> (where, reader) for the tensors the function may read as constants."""
-    found, seen = {}, set()
-    if module is not None:
-        for path, sub in module.named_modules():
-            _search_object(sub, "self" + (f".{path}" if path else ""), found)
-            _search_function(type(sub).forward, found, seen, _HELPER_DEPTH)
-    elif bound_self is not None:
-        _search_object(bound_self, "self", found)
-    _search_function(fn, found, seen, _HELPER_DEPTH)
-    return found
 
 
 def _is_trace_value(value) -> bool:
@@ -164,17 +280,24 @@ def _constants(graph_module):
                 yield owner, node, value
 
 
-def guards_for(graph_module, fn, module=None, bound_self=None) -> tuple:
-    """The guards of the graph's captured tensors found at the places the function reads."""
-    constants = [(node, value) for _, node, value in _constants(graph_module)
+def guards_for(graph_module, places: Places, values_read=()) -> tuple:
+    """The guards of a graph traced with `places` made as its trace began: the captured
+    tensors found at those places, the Python values there, and `values_read`
+    ([(tensor, method, value)]: `.item()` and the like of a tensor from outside the function
+    while tracing, see `outside_writes.values_read`)."""
+    constants = [value for _, node, value in _constants(graph_module)
                  if not graph_passes._made_by_function(node)]
-    if not constants:
-        return ()
-    places = _places(fn, module, bound_self)
+    constants += [tensor for tensor, _, _ in values_read]
     guards, done = [], set()
-    for _, value in constants:
-        place = places.get(id(value))
+    for value in constants:
+        place = places.tensors.get(id(value))
         if place is not None and id(value) not in done:
             done.add(id(value))
             guards.append(Guard(place[0], place[1], value))
+    guards += places.values.values()
+    for tensor, method, value in values_read:
+        place = places.tensors.get(id(tensor))
+        where = place[0] if place is not None else "a tensor from outside the function"
+        guards.append(Guard(f"{method.__name__}() of {where}", functools.partial(method, tensor),
+                            value, by_value=True))
     return tuple(guards)

@@ -120,8 +120,9 @@ class ConcreteFunction:
     def _run_flat(self, tensors, args=None, kwargs=None):
         if self._captured:
             for guard in self._captured:
-                if guard.read() is not guard.expected:
-                    raise Rebound(guard.where)
+                value = guard.read()
+                if value is not guard.expected and guard.changed(value):
+                    raise Rebound(guard, value)
         if self.grad_mode is not None and self.grad_mode is not torch.is_grad_enabled():
             raise RuntimeError(
                 f"{self.__name__}: this graph changes grad mode (torch.no_grad / enable_grad / "
@@ -181,9 +182,9 @@ class ConcreteFunction:
             return self._call(args, kwargs)
         except Rebound as rebound:
             raise TypeError(
-                f"{self.__name__}'s graph was traced with the tensor then held by "
-                f"{rebound.where}, which now holds another object; call the Function "
-                "instead, which traces again (NOTE [captured tensors])") from None
+                f"{self.__name__}'s graph was traced with {rebound.what()}; call the "
+                "Function instead, which traces again (NOTE [captured tensors] and [captured "
+                "Python values] in autoconv/captures.py)") from None
 
     def _call(self, args, kwargs):
         if self._input_specs is not None:

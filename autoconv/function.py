@@ -188,8 +188,11 @@ class Function(targets.Wraps):
             # (NOTE [captured tensors]): the graphs traced with the old one are dropped.
             if getattr(_retrying, "active", False):
                 raise RuntimeError(
-                    f"{self.__name__}: {rebound.where} holds another tensor on every call, even "
-                    "right after tracing; pass that tensor as an argument instead") from None
+                    f"{self.__name__}: right after tracing, {rebound.where} no longer holds "
+                    f"what the graph was traced with ({rebound.what()}): the function (or what "
+                    "it calls) changes it, so no graph holds for the next call; pass it as an "
+                    "argument (a tensor), or return the new value and store it in the "
+                    "caller") from None
             self._forget_graphs()
             self._rebound = rebound.where  # for the retrace warning
             _retrying.active = True
@@ -276,8 +279,8 @@ class Function(targets.Wraps):
                 changing.append(name if name.startswith("module.") else f"module.{name}")
         rebound = self.__dict__.get("_rebound")
         if rebound is not None:
-            changing.append(f"{rebound}, a tensor the function reads, rebound to another "
-                            "tensor (pass it as an argument instead)")
+            changing.append(f"{rebound}, which the function reads from outside, changed "
+                            "(pass it as an argument instead: a tensor for a number)")
         return (f"{self.__name__} has been traced {self.trace_count} times; each new signature "
                 f"traces again. Changing: {'; '.join(changing) or 'unknown'}. Pass tensors "
                 "instead of changing Python values, or use dynamic=True (or an input_signature "

@@ -481,8 +481,8 @@ def test_a_captured_tensor_rebound_on_every_call_is_named_by_the_retrace_warning
     x = torch.ones(2)
     saved = CALIBRATION
     try:
-        with pytest.warns(UserWarning, match="the global CALIBRATION, a tensor the function "
-                                             "reads, rebound"):
+        with pytest.warns(UserWarning, match="the global CALIBRATION, which the function "
+                                             "reads from outside, changed"):
             for i in range(5):
                 CALIBRATION = torch.full((2,), float(i))
                 torch.testing.assert_close(f(x), calibrated(x))

@@ -113,12 +113,18 @@ class RecordGradMode(TorchFunctionMode):
                 "Write `with torch.no_grad():` instead (the graph records it), or call the "
                 "autoconv function inside torch.inference_mode()")
         outside_writes.note(func, args, kwargs)  # NOTE [outside tensors updated while tracing]
-        if func is _ITEM:
-            from .specialize import constant_item
+        if func in outside_writes.VALUE_READS:
+            if func is _ITEM:
+                from .specialize import constant_item
 
-            value = constant_item(args[0])
-            if value is not None:
-                return value
+                value = constant_item(args[0])
+                if value is not None:
+                    return value
+            value = func(*args, **kwargs)
+            # a tensor from outside the function: its value is baked (NOTE [captured Python
+            # values] in autoconv/captures.py)
+            outside_writes.note_read(func, args, value)
+            return value
         if func in _DIFFERENTIATE:
             _trace.differentiated += 1
         if func is SET_GRAD_ENABLED:

@@ -17,23 +17,32 @@ import threading
 import torch
 from torch._subclasses.fake_tensor import FakeTensor
 
-__all__ = ["restoring", "note"]
+__all__ = ["restoring", "note", "note_read", "VALUE_READS"]
 
 _state = threading.local()
+
+
+# The tensor methods that read a tensor's value into Python (make_fx then bakes the value read)
+VALUE_READS = frozenset({torch.Tensor.item, torch.Tensor.__float__, torch.Tensor.__int__,
+                         torch.Tensor.__bool__, torch.Tensor.__index__, torch.Tensor.tolist})
 
 
 @contextlib.contextmanager
 def restoring():
     """Within: outside tensors updated in place are saved first (`note`); on leaving (the
-    outermost trace) each is put back."""
+    outermost trace) each is put back. Gives the list of the values read from outside tensors
+    (`note_read`): [(tensor, method, value)], complete once the context is left."""
     outer = getattr(_state, "saved", None)
     if outer is None:
         _state.saved = {}
+        _state.reads = []
+    reads = _state.reads
     try:
-        yield
+        yield reads
     finally:
         if outer is None:
             saved, _state.saved = _state.saved, None
+            _state.reads = None
             from .specialize import untraced
 
             with untraced(), torch.no_grad():
@@ -66,3 +75,15 @@ def note(func, args, kwargs) -> None:
 
             with untraced():
                 saved[id(tensor)] = (tensor, tensor.detach().clone())
+
+
+def note_read(func, args, value) -> None:
+    """Record that the trace read `value` from a real (outside) tensor with `func` (one of
+    `VALUE_READS`): make_fx bakes it into the graph, so each call checks it again
+    (NOTE [captured Python values] in autoconv/captures.py)."""
+    reads = getattr(_state, "reads", None)
+    if reads is None or not args:
+        return
+    tensor = args[0]
+    if type(tensor) is torch.Tensor or type(tensor) is torch.nn.Parameter:
+        reads.append((tensor, func, value))
