@@ -188,9 +188,9 @@ class Function(targets.Wraps):
             # (NOTE [captured tensors]): the graphs traced with the old one are dropped.
             if getattr(_retrying, "active", False):
                 raise RuntimeError(
-                    f"{self.__name__}: right after tracing, {rebound.where} no longer holds "
-                    f"what the graph was traced with ({rebound.what()}): the function (or what "
-                    "it calls) changes it, so no graph holds for the next call; pass it as an "
+                    f"{self.__name__}: its graph was traced with {rebound.what()} right "
+                    "after tracing: the function (or what it calls) changes it, so no graph "
+                    "holds for the next call; pass it as an "
                     "argument (a tensor), or return the new value and store it in the "
                     "caller") from None
             self._forget_graphs()

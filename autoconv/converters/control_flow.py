@@ -23,6 +23,7 @@ some path, or in an earlier iteration of an enclosing loop) keeps it:
 
 from __future__ import annotations
 
+import builtins
 import copy
 import re
 
@@ -107,6 +108,12 @@ class ControlFlowConverter(Converter):
                                        label=gast.Constant(value=name, kind=None),
                                        ac=self.ctx.runtime)
         return stmts
+
+    def _is_free(self, name: str) -> bool:
+        """Whether the function reads `name` from outside (a global or a closure's variable):
+        it binds it nowhere, and declares it neither global nor nonlocal."""
+        local = getattr(self, "function_locals", None)
+        return local is not None and name not in local
 
     def _carried(self) -> set:
         """The names the loops enclosing the statement (in this function) carry."""
@@ -226,7 +233,12 @@ class ControlFlowConverter(Converter):
                   + [args.vararg, args.kwarg] if a is not None}
         self.captured = (_captured(body) & (params | set(self.function_sites))) - set(
             ).union(*declared.values())
+        outer_locals = getattr(self, "function_locals", None)
+        # (names bound in the function: any other name it reads is a global or a closure's)
+        self.function_locals = params | set(self.function_sites) | set().union(
+            *declared.values())
         self.generic_visit(node)
+        self.function_locals = outer_locals
         self.scope_declared, self.function_sites = outer, outer_sites
         self.loop_depth, self.loop_states = outer_depth, outer_states
         self.captured = outer_captured
@@ -281,7 +293,7 @@ class ControlFlowConverter(Converter):
         node._autoconv_changed = _changed_objects(node, local, self.anno(node, Anno.MUTATED))
         inside = _captured(local)
         chains = _updated_attributes(local, self.anno(node, Anno.WRITES),
-                                     self.anno(node, Anno.DEFINED_IN))
+                                     self.anno(node, Anno.DEFINED_IN), self._is_free)
         self.generic_visit(node)
         state, inputs = self._if_state(node)
         aliases, inputs = self._alias_attributes(node, chains, inputs, ("body", "orelse"))
@@ -338,7 +350,7 @@ class ControlFlowConverter(Converter):
         sites = _store_sites(local)
         node._autoconv_in_place = _updated_in_place(local)
         chains = _updated_attributes(local, self.anno(node, Anno.WRITES),
-                                     self.anno(node, Anno.DEFINED_IN))
+                                     self.anno(node, Anno.DEFINED_IN), self._is_free)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
@@ -387,7 +399,7 @@ class ControlFlowConverter(Converter):
         sites = _store_sites(local)
         node._autoconv_in_place = _updated_in_place(local)
         chains = _updated_attributes(parts, self.anno(node, Anno.WRITES),
-                                     self.anno(node, Anno.DEFINED_IN))
+                                     self.anno(node, Anno.DEFINED_IN), self._is_free)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
         node._autoconv_item_updated = _item_updated(node.target, _updated_roots(node.body))
@@ -758,17 +770,26 @@ def _chain(node) -> str | None:
     return ".".join([node.id, *reversed(parts)])
 
 
-def _updated_attributes(local, writes, defined) -> set:
+def _updated_attributes(local, writes, defined, is_free=lambda name: False) -> set:
     """Attribute chains whose tensors the statement's bodies (`local`, a `_Local`) update with
     an in-place method (`self.mean.mul_(0.9)`) and that may be read into an alias before the
-    statement (NOTE [attributes updated in place]); nested scopes left out."""
+    statement (NOTE [attributes updated in place]); nested scopes left out. A chain's root is a
+    name bound before the statement, or one the function reads from outside (`is_free`: a
+    global or a closure's), whose tensor itself may be the chain (`CALLS.add_(1)`)."""
     chains, augmented = set(), set()
     for n in local.nodes:
         if n.__class__ is gast.Call:
             func = n.func
-            if (func.__class__ is gast.Attribute and _IN_PLACE.match(func.attr)
-                    and _chain(func.value)):
-                chains.add(_chain(func.value))
+            if (func.__class__ is gast.Attribute and func.attr in _CALLS and n.args
+                    and n.args[0].__class__ is gast.Attribute
+                    and _name_or_chain(n.args[0].value)):
+                # (the calls pass ran first: `CALLS.add_(1)` is `ac.converted_call(CALLS.add_, 1)`)
+                func = n.args[0]
+            if func.__class__ is gast.Attribute and _IN_PLACE.match(func.attr):
+                if _chain(func.value):
+                    chains.add(_chain(func.value))
+                elif func.value.__class__ is gast.Name and is_free(func.value.id):
+                    chains.add(func.value.id)
         elif n.__class__ is gast.AugAssign and _chain(n.target):
             # `self.n += 1`: a tensor's `+=` is in place (the store rebinds the same object)
             chains.add(_chain(n.target))
@@ -817,11 +838,34 @@ def _updated_attributes(local, writes, defined) -> set:
         # passed to a call (`helper(self)`)
         calls_root = any(c.partition(".")[0] == root and not (c + ".").startswith(chain + ".")
                          and c.rpartition(".")[2] not in _TENSOR_METHODS for c in callees)
-        return (root in (defined or ()) and not written(root) and not calls_root
+        if root not in (defined or ()):
+            # a global or a closure's: any call of the statement's but a tensor's method, a
+            # torch function or a builtin might rebind it (`global STATS; STATS = ...`)
+            if not is_free(root) or any(not _cannot_rebind(c) for c in callees):
+                return False
+        return (not written(root) and not calls_root
                 and not any(p in passed for p in prefixes[:-1])
                 and not any(p in stores for p in prefixes[1:]))
 
     return {chain for chain in chains if safe(chain)}
+
+
+def _name_or_chain(node) -> str | None:
+    """`a` of a name, `a.b.c` of an attribute chain rooted at one, else None."""
+    return node.id if node.__class__ is gast.Name else _chain(node)
+
+
+def _cannot_rebind(callee: str) -> bool:
+    """Whether a call of `callee` (a chain's text, "" for another expression) certainly rebinds
+    no global: a tensor's method, a torch function, or a builtin."""
+    root, _, attr = callee.rpartition(".")
+    if not root:
+        return attr in _BUILTINS
+    return attr in _TENSOR_METHODS or root.partition(".")[0] in ("torch", "F", "nn")
+
+
+_BUILTINS = frozenset(dir(builtins)) - {"exec", "eval", "globals", "setattr", "delattr",
+                                        "vars", "__import__"}
 
 
 def _replace_chains(tree, named: dict, ac: str):
@@ -846,6 +890,12 @@ def _replace_chains(tree, named: dict, ac: str):
             copy_origin(new, n)
             return new
 
+        def visit_Name(self, n):  # a global or closure's tensor itself (`CALLS.add_(1)`)
+            if isinstance(n.ctx, gast.Load) and n.id in named:
+                return gast.Name(id=named[n.id], ctx=gast.Load(), annotation=None,
+                                 type_comment=None)
+            return n
+
         def visit_Attribute(self, n):
             if isinstance(n.ctx, gast.Load) and _chain(n) in named:
                 return gast.Name(id=named[_chain(n)], ctx=gast.Load(), annotation=None,
@@ -856,6 +906,18 @@ def _replace_chains(tree, named: dict, ac: str):
             if getattr(n, "_autoconv_chain", None) in named:
                 return gast.Name(id=named[n._autoconv_chain], ctx=gast.Load(), annotation=None,
                                  type_comment=None)
+            func = n.func
+            if (func.__class__ is gast.Attribute and func.attr == "converted_call" and n.args
+                    and n.args[0].__class__ is gast.Attribute
+                    and _name_or_chain(n.args[0].value) in named):
+                # `ac.converted_call(CALLS.add_, 1)` of a global's method: the alias is a
+                # local, whose methods go through converted_method_call (dynamo cannot take the
+                # type of a bound tensor method)
+                method = n.args[0]
+                n.func = gast.Attribute(value=func.value, attr="converted_method_call",
+                                        ctx=gast.Load())
+                n.args = [method.value, gast.Constant(value=method.attr, kind=None),
+                          *n.args[1:]]
             return self.generic_visit(n)
 
         def visit_FunctionDef(self, n):

@@ -733,3 +733,60 @@ def test_attribute_augmented_and_assigned_is_not_aliased():
             return x
         """,
     )
+
+
+def test_a_global_updated_in_place_is_read_into_an_input_alias():
+    # NOTE [attributes updated in place]: a global's tensor (or its attribute) updated by a
+    # branch is carried as an input, as `self.mean` is; under an early return the probe of the
+    # branch then updates a copy, not the global on every call (tester t9 repro 5). A statement
+    # calling a user function (which might rebind the global) reads it where Python does.
+    assert_converts(
+        """
+        def f(x):
+            if x.sum() > 0:
+                CALLS.add_(1)
+                STATE.n.mul_(2)
+                return x * 2
+            return x
+        """,
+        """
+        def f(x):
+            do_return = False
+            retval = ac.Undefined('return value')
+            CALLS_1 = CALLS
+            STATE_n = getattr(STATE, 'n', ac.Undefined('STATE.n'))
+
+            def if_true(retval, x, CALLS_1, STATE_n):
+                ac.converted_method_call(CALLS_1, 'add_', 1)
+                ac.converted_method_call(STATE_n, 'mul_', 2)
+                do_return = True
+                retval = x * 2
+                return retval,
+
+            def if_false(retval, x, CALLS_1, STATE_n):
+                do_return = True
+                retval = x
+                return retval,
+            retval, = ac.if_stmt(x.sum() > 0, if_true, if_false, (retval,), ('<return value>',), (x, CALLS_1, STATE_n), updated=((1, 'CALLS'), (2, 'STATE.n')))
+            return retval
+        """,
+    )
+    assert_converts(
+        """
+        def f(x):
+            if x.sum() > 1:
+                reset()
+                CALLS.add_(1)
+            return x
+        """,
+        """
+        def f(x):
+
+            def if_true():
+                ac.converted_call(reset)
+                ac.converted_call(CALLS.add_, 1)
+                return ()
+            ac.if_stmt(x.sum() > 1, if_true, None, (), ())
+            return x
+        """,
+    )

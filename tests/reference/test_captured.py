@@ -228,3 +228,255 @@ def test_an_outside_tensor_updated_in_place_is_updated_once_per_call():
     for x, want in [(torch.ones(2), 1.0), (-torch.ones(2), 1.0), (torch.ones(2), 2.0)]:
         function(x)
         assert k.item() == want
+
+
+# NOTE [captured Python values]: numbers, bools and strings read from outside the function.
+SCALE = 2.0
+USE_DOUBLE = True
+SETTINGS = {"eps": 1.0}
+MODE = "double"
+settings.EPS = 0.5  # a config module's number (`cfg.EPS`)
+CFG = types.SimpleNamespace(temperature=2.0)  # a config object
+
+
+def scaled(x):
+    if x.sum() > 0:
+        return x * SCALE
+    return x
+
+
+def flagged(x):
+    if USE_DOUBLE:
+        x = x * 2
+    return x + SETTINGS["eps"]
+
+
+def configured(x):
+    y = x / CFG.temperature + settings.EPS
+    if MODE == "double":
+        y = y * 2
+    return y if x.sum() > 0 else -y
+
+
+def _make_tempered():
+    temperature = 1.0
+
+    def tempered(x):
+        return x / temperature
+
+    def set_temperature(value):
+        nonlocal temperature
+        temperature = value
+
+    return tempered, set_temperature
+
+
+@pytest.fixture
+def python_values():
+    saved = SCALE, USE_DOUBLE, dict(SETTINGS), MODE, settings.EPS, CFG.temperature
+    yield
+    globals().update(SCALE=saved[0], USE_DOUBLE=saved[1], MODE=saved[3])
+    SETTINGS.update(saved[2])
+    settings.EPS, CFG.temperature = saved[4], saved[5]
+
+
+def _set(**values):
+    return lambda: globals().update(values)
+
+
+def test_regression_a_global_number_changed_between_calls_traces_again(python_values):
+    # /work/repros/t9/repro_13.py: the graph kept SCALE = 2.0 ([2, 2, 2] after SCALE = 5.0)
+    run = autoconv.autoconv(scaled)
+    _check(scaled, [("staged", run)], [_set(SCALE=5.0)])
+    assert run.trace_count == 2
+    _set(SCALE=float("5.0"))()  # an equal value (another object): the graph still holds
+    _check(scaled, [("staged", run)], [])
+    assert run.trace_count == 2
+
+
+def test_regression_a_global_flag_and_a_global_dicts_number(python_values):
+    def update():
+        globals()["USE_DOUBLE"] = False
+        SETTINGS["eps"] = 5.0
+
+    _check(flagged, _modes(flagged), [update, lambda: SETTINGS.update(eps=-1.0)])
+
+
+def test_regression_a_closure_cells_number():
+    fn, set_temperature = _make_tempered()
+    _check(fn, _modes(fn), [lambda: set_temperature(4.0), lambda: set_temperature(0.5)])
+
+
+def test_a_config_objects_and_modules_numbers_and_a_global_string(python_values):
+    def update():
+        CFG.temperature = 4.0
+        settings.EPS = -1.0
+
+    _check(configured, _modes(configured), [update, _set(MODE="single")])
+
+
+def test_a_concrete_function_refuses_a_changed_number_naming_it(python_values):
+    concrete = autoconv.autoconv(scaled).get_concrete_function(XS[0])
+    _set(SCALE=3.0)()
+    with pytest.raises(TypeError, match=r"the global SCALE = 2\.0, which is now 3\.0"):
+        concrete(XS[0])
+
+
+def test_torch_compile_guards_a_changed_global_number(python_values):
+    # torch.compile guards on the globals it reads (outside a staged statement here: a float
+    # that changes inside one is repro_15's SymFloat)
+    def unstaged(x):
+        return x * SCALE + SETTINGS["eps"]
+
+    _check(unstaged, _modes(unstaged, compile=True),
+           [_set(SCALE=5.0), lambda: SETTINGS.update(eps=3.0)])
+
+
+def test_a_function_changing_a_global_number_it_reads_is_refused():
+    # the graph cannot repeat `N += 1`, and its trace read the old N: no graph holds
+    def counting(x):
+        global COUNT
+        COUNT += 1
+        return x * COUNT
+
+    globals()["COUNT"] = 0
+    with pytest.raises(RuntimeError, match="the global COUNT = 1, which is now 2"):
+        autoconv.autoconv(counting)(XS[0])
+
+
+class Quantizer:
+    table = T([1.0, 1.0, 1.0])  # a class attribute, shared by the instances
+    step = 1.0
+
+    def run(self, x):
+        if x.sum() > 0:
+            return x * self.table / self.step
+        return x
+
+
+class ClassScaled(torch.nn.Module):
+    factor = 2.0
+    offset = T([0.5, 0.5, 0.5])
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return x * self.factor + self.offset
+        return x
+
+
+def test_regression_a_class_attribute_rebound_on_the_class():
+    # /work/repros/t9/repro_14.py: the graph kept the old table ([1, 1, 1] for [4, 4, 4])
+    saved = Quantizer.table, Quantizer.step
+    try:
+        q = Quantizer()
+        run = autoconv.autoconv(q.run)
+
+        def set_step():
+            Quantizer.step = 0.5
+
+        def shadow():  # an instance attribute set later hides the class's
+            q.table = T([3.0, 2.0, 1.0])
+
+        _check(q.run, [("staged", run)], [
+            lambda: setattr(Quantizer, "table", torch.full((3,), 4.0)), set_step, shadow])
+    finally:
+        Quantizer.table, Quantizer.step = saved
+
+
+def test_a_modules_class_attributes():
+    saved = ClassScaled.factor, ClassScaled.offset
+    try:
+        module = ClassScaled()
+        _check(module, _modes(module), [lambda: setattr(ClassScaled, "factor", 3.0),
+                                         lambda: setattr(ClassScaled, "offset", T([1.0, 2.0, 3.0]))])
+    finally:
+        ClassScaled.factor, ClassScaled.offset = saved
+
+
+LIMIT = T(3.0)
+FLAG = T(True)
+
+
+def read_by_item(x):
+    if x.sum() > 0:
+        return x * LIMIT.item()
+    return x * float(LIMIT) + int(LIMIT) if bool(FLAG) else x
+
+
+def test_regression_a_global_tensors_value_read_by_item_is_checked_each_call():
+    # README listed it: make_fx read LIMIT's value while tracing and baked it
+    saved = LIMIT.clone(), FLAG.clone()
+    try:
+        run = autoconv.autoconv(read_by_item)
+        _check(read_by_item, [("staged", run)],
+               [lambda: LIMIT.fill_(5.0), lambda: FLAG.fill_(False), lambda: LIMIT.add_(1)])
+        concrete = run.get_concrete_function(XS[0])
+        LIMIT.fill_(-2.0)
+        with pytest.raises(TypeError, match=r"item\(\) of the global LIMIT = 6\.0, which is now"):
+            concrete(XS[0])
+    finally:
+        LIMIT.copy_(saved[0])
+        FLAG.copy_(saved[1])
+
+
+CALLS = torch.zeros(())
+STATS = {"clipped": torch.zeros(())}
+
+
+def double_positive(x):
+    if x.sum() > 0:
+        CALLS.add_(1)
+        return x * 2
+    return x
+
+
+class Clipper(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stats = {"clipped": torch.zeros(())}
+
+    def forward(self, x):
+        if x.sum() > 0:
+            self.stats["clipped"] += 1
+            return x.clamp(max=0.5)
+        return x
+
+
+_SIGNS = [T([1.0]), T([-1.0]), T([1.0]), T([-1.0])]
+
+
+def _counts(call, counter):
+    counter.zero_()
+    seen = []
+    for x in _SIGNS:
+        call(x)
+        seen.append(counter.item())
+    return seen
+
+
+def test_regression_a_global_updated_in_place_under_an_early_return():
+    # /work/repros/t9/repro_5.py: the run that learns the returned value's type (a probe of
+    # the branch) updated CALLS outside torch.cond, on every call: [2, 3, 5, 6]
+    want = [1.0, 1.0, 2.0, 2.0]
+    assert _counts(double_positive, CALLS) == want
+    assert _counts(autoconv.autoconv(double_positive), CALLS) == want
+
+    class Calling(torch.nn.Module):
+        def forward(self, x):
+            return autoconv.convert(double_positive)(x)
+
+    CALLS.zero_()
+    program = torch.export.export(Calling(), (_SIGNS[0],), strict=False)
+    assert CALLS.item() == 0.0  # exporting updated nothing
+    # (the program's module updates the global itself; a saved and loaded one, its own copy)
+    assert _counts(program.module(), CALLS) == want
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(double_positive), fullgraph=True, backend="eager")
+    assert _counts(compiled, CALLS) == want
+
+
+def test_regression_a_modules_dict_statistic_under_an_early_return():
+    module = Clipper()
+    want = _counts(module, module.stats["clipped"])
+    assert want == [1.0, 1.0, 2.0, 2.0]
+    assert _counts(autoconv.autoconv(module), module.stats["clipped"]) == want
