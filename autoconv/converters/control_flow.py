@@ -781,15 +781,14 @@ def _updated_attributes(local, writes, defined, is_free=lambda name: False) -> s
         if n.__class__ is gast.Call:
             func = n.func
             if (func.__class__ is gast.Attribute and func.attr in _CALLS and n.args
-                    and n.args[0].__class__ is gast.Attribute
-                    and _name_or_chain(n.args[0].value)):
+                    and n.args[0].__class__ is gast.Attribute):
                 # (the calls pass ran first: `CALLS.add_(1)` is `ac.converted_call(CALLS.add_, 1)`)
                 func = n.args[0]
             if func.__class__ is gast.Attribute and _IN_PLACE.match(func.attr):
                 if _chain(func.value):
                     chains.add(_chain(func.value))
-                elif func.value.__class__ is gast.Name and is_free(func.value.id):
-                    chains.add(func.value.id)
+                elif _free_root(func.value, is_free):
+                    chains.add(_free_root(func.value, is_free))
         elif n.__class__ is gast.AugAssign and _chain(n.target):
             # `self.n += 1`: a tensor's `+=` is in place (the store rebinds the same object)
             chains.add(_chain(n.target))
@@ -848,6 +847,13 @@ def _updated_attributes(local, writes, defined, is_free=lambda name: False) -> s
                 and not any(p in stores for p in prefixes[1:]))
 
     return {chain for chain in chains if safe(chain)}
+
+
+def _free_root(node, is_free) -> str | None:
+    """The name of a global or closure variable `node` is (`CALLS`), else None. (An item of
+    one, `STATS["n"]`, is not aliased: the alias would be carried as a tensor updated in
+    place, not as the dict a local is carried as; README, Limitations.)"""
+    return node.id if node.__class__ is gast.Name and is_free(node.id) else None
 
 
 def _name_or_chain(node) -> str | None:

@@ -87,3 +87,36 @@ def note_read(func, args, value) -> None:
     tensor = args[0]
     if type(tensor) is torch.Tensor or type(tensor) is torch.nn.Parameter:
         reads.append((tensor, func, value))
+
+
+# NOTE [outside tensors updated in a probe]
+# The run of a statement's bodies that learns the types of the values they return (a staged
+# `if` with an early return, runtime/staging/torch.py `_fill_return_placeholders`) works on
+# copies of the statement's values, but a tensor the body reaches from outside the function
+# (a global, an item of a global dict, a module's plain attribute or dict item) is the real
+# one: its in-place update (`STATS["n"] += 1`) would run, and be traced, outside torch.cond,
+# updating it on every call. An in-place op never changes its target's type (dtype, shape), so
+# the probe skips the update of such a tensor: the op gives back its target unchanged, and
+# only the statement's real run (in torch.cond's branch) updates it.
+class _SkipOutsideUpdates(torch.overrides.TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if args and _in_place(func) and func.__name__ not in _SHAPES \
+                and (type(args[0]) is torch.Tensor or type(args[0]) is torch.nn.Parameter):
+            return args[0]
+        out = kwargs.get("out")
+        if type(out) is torch.Tensor or type(out) is torch.nn.Parameter:
+            return out
+        return func(*args, **kwargs)
+
+
+# in-place ops that may change their target's shape: run as they are
+_SHAPES = frozenset({"resize_", "resize_as_", "set_", "squeeze_", "unsqueeze_", "t_",
+                     "transpose_", "swapdims_", "swapaxes_", "as_strided_"})
+
+
+def skipped_in_probe():
+    """Within (a types-only probe of a statement's bodies): in-place updates of real tensors
+    (from outside the traced function) are skipped (NOTE [outside tensors updated in a
+    probe])."""
+    return _SkipOutsideUpdates()

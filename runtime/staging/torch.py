@@ -36,8 +36,8 @@ from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, to_tensor, with_number)
-from . import (constants, grad_mode, lists, mappings, objects, operators, registry,
-               replaced_lists, verdicts)
+from . import (constants, grad_mode, lists, mappings, objects, operators, outside_writes,
+               registry, replaced_lists, verdicts)
 from .context import (in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       types_probe)
@@ -824,9 +824,10 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
     held = () if torch.compiler.is_dynamo_compiling() else _held_by_objects(
         (*state, *statement.inputs))
     versions = [t._version for _, t in held]
-    copied = contextlib.nullcontext() if torch.compiler.is_dynamo_compiling() else \
-        _items_copied((*state, *statement.inputs))
-    with types_probe(), _probing_created([statement.names[i] for i in created]), copied:
+    # (not under dynamo, which traces the bodies in torch.cond itself: no types-only probe)
+    skipped = contextlib.nullcontext() if torch.compiler.is_dynamo_compiling() else \
+        outside_writes.skipped_in_probe()
+    with types_probe(), _probing_created([statement.names[i] for i in created]), skipped:
         for body in bodies:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
             # state the statement then stages with.
@@ -898,35 +899,6 @@ def _held_by_objects(values) -> list:
             held += [(f"the field {name} of a {type(value).__name__}", t)
                      for name, t in vars(value).items() if isinstance(t, torch.Tensor)]
     return held
-
-
-@contextlib.contextmanager
-def _items_copied(values):
-    """Within: the tensors one item deep in the dict / list attributes of the modules and plain
-    objects among `values` (`self.stats["clipped"]`) are copies, so that the probe's in-place
-    updates of them (`self.stats["clipped"] += 1`) stay dead code of the probe instead of
-    updating the real tensor outside the operator, on every call (NOTE [probes updating
-    objects in place]); the statement's real run updates them where Python does."""
-    swapped, seen = [], set()
-    for value in values:
-        if id(value) in seen or not (isinstance(value, torch.nn.Module)
-                                     or objects.is_plain_object(value)):
-            continue
-        seen.add(id(value))
-        for field in list(vars(value).values()):
-            if type(field) not in (dict, list) or len(field) > 64 or id(field) in seen:
-                continue
-            seen.add(id(field))
-            keys = list(field) if type(field) is dict else range(len(field))
-            for key in keys:
-                if type(field[key]) is torch.Tensor:  # (real: the trace's own are copied)
-                    swapped.append((field, key, field[key]))
-                    field[key] = field[key].clone()
-    try:
-        yield
-    finally:
-        for field, key, tensor in reversed(swapped):
-            field[key] = tensor
 
 
 def _refuse_constant_beside_tensor(statement: Statement, slots, outputs) -> None:
