@@ -26,6 +26,7 @@ from __future__ import annotations
 import builtins
 import copy
 import re
+import types
 
 import gast
 import torch
@@ -110,10 +111,17 @@ class ControlFlowConverter(Converter):
         return stmts
 
     def _is_free(self, name: str) -> bool:
-        """Whether the function reads `name` from outside (a global or a closure's variable):
-        it binds it nowhere, and declares it neither global nor nonlocal."""
+        """Whether the function reads `name` from outside as data (a global or a closure's
+        variable): it binds it nowhere, declares it neither global nor nonlocal, and the
+        global, where there is one, holds no module, class or function (`torch.nn.init.zeros_`
+        is no tensor's update)."""
         local = getattr(self, "function_locals", None)
-        return local is not None and name not in local
+        if local is None or name in local:
+            return False
+        value = self.ctx.globals.get(name, _NO_GLOBAL)
+        if value is _NO_GLOBAL:  # a closure's variable (or a builtin)
+            return name not in _BUILTINS
+        return not (isinstance(value, (types.ModuleType, type)) or callable(value))
 
     def _carried(self) -> set:
         """The names the loops enclosing the statement (in this function) carry."""
@@ -870,6 +878,7 @@ def _cannot_rebind(callee: str) -> bool:
     return attr in _TENSOR_METHODS or root.partition(".")[0] in ("torch", "F", "nn")
 
 
+_NO_GLOBAL = object()
 _BUILTINS = frozenset(dir(builtins)) - {"exec", "eval", "globals", "setattr", "delattr",
                                         "vars", "__import__"}
 
