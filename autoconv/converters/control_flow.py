@@ -390,7 +390,8 @@ class ControlFlowConverter(Converter):
                                      self.anno(node, Anno.DEFINED_IN))
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
-        node._autoconv_item_updated = _item_updated(node.target, _updated_roots(node.body))
+        node._autoconv_item_updated = _items_updated(node.target, node.body)
+        _mark_item_rebinding(node)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(local)
@@ -596,11 +597,15 @@ def _in_place_arguments(node, state, inputs):
     if item_updated is not None:
         trailing.append("item_updated=item_updated")
         subs["item_updated"] = _constant(item_updated)
+    items = getattr(node, "_autoconv_items", None)
+    if items:  # NOTE [loop items rebound on some paths]
+        trailing.append("items=items")
+        subs["items"] = _constant(items)
     return ", ".join(trailing), subs
 
 
 def _constant(value):
-    """`value` (nested tuples of bools) as an expression."""
+    """`value` (nested tuples of bools or strings) as an expression."""
     if type(value) is tuple:
         return gast.Tuple(elts=[_constant(v) for v in value], ctx=gast.Load())
     return gast.Constant(value=value, kind=None)
@@ -613,6 +618,80 @@ def _constant(value):
 # `x` after each iteration (runtime/operators.py, NOTE [the rows a staged loop reads]). The
 # converter tells it which parts of the loop target the body updates in place: `item_updated=`
 # mirrors the target (`True` for `row`, `(False, True)` for `i, row`); absent where none is.
+# An update through a local alias or a view of the item (`r = row; r.mul_(2)`, `head =
+# row[:2]; head.zero_()`, `row.view(-1).add_(1)`) is an update of the item (`_through_aliases`):
+# in the staged body the alias is the item object, or a view of it, too, so the write-back
+# carries it.
+
+
+def _items_updated(target, body):
+    """`item_updated=` of a `for target in ...: body` loop (NOTE [loop items updated in
+    place]), None where the body updates no part of the target."""
+    return _item_updated(target, _through_aliases(body, _updated_roots(body)))
+
+
+def _alias_sources(body) -> dict:
+    """{name: the names it may be bound to an alias or a view of}: `r = row`, `head =
+    row[:2]`, `a, b = row.chunk(2)` (NOTE [loop items updated in place])."""
+    sources = {}
+    for n in walk(body):
+        if n.__class__ is not gast.Assign or _sets_item(n):
+            continue
+        root = _root(n.value)
+        if root is None:
+            continue
+        for target in n.targets:
+            for name in gast.walk(target):
+                if name.__class__ is gast.Name:
+                    sources.setdefault(name.id, set()).add(root)
+    return sources
+
+
+def _through_aliases(body, names: set) -> set:
+    """`names` and the names they alias in `body`: updating `r` of `r = row` updates `row`."""
+    sources = _alias_sources(body)
+    out, frontier = set(names), list(names)
+    while frontier:
+        for source in sources.get(frontier.pop(), ()):
+            if source not in out:
+                out.add(source)
+                frontier.append(source)
+    return out
+
+
+# NOTE [loop items rebound on some paths]
+# `for row in x: if row.sum() > 0: row = row.clone()` then `row.mul_(10)`: in Python the update
+# reaches `x` on the paths that kept the item. A staged `if` (or `while`) gives a new tensor on
+# every path, so the staged update reaches no row. Each `if` / `while` of a loop body that binds
+# the item, or an alias of it, that a later statement of the body updates in place is marked
+# (`items=` names it); the runtime refuses such a statement where it is staged and runs it as
+# Python's where its test is a Python value (the item object is then kept as it was).
+
+
+def _mark_item_rebinding(node):
+    """Marks the statements of NOTE [loop items rebound on some paths] in `node`'s body."""
+    body = node.body
+    sources = _alias_sources(body)
+    aliases = {n.id for n in gast.walk(node.target) if n.__class__ is gast.Name}
+    grown = True
+    while grown:
+        more = {name for name, roots in sources.items() if roots & aliases} - aliases
+        aliases |= more
+        grown = bool(more)
+    for k, stmt in enumerate(body):
+        if stmt.__class__ not in (gast.If, gast.While, gast.For, gast.Try, gast.With):
+            continue
+        bound = _rebound(_Local([stmt]))[0] & aliases
+        if not bound:
+            continue
+        guarded = bound & _through_aliases(body, _updated_roots(body[k + 1:]))
+        if not guarded:
+            continue
+        for inner in walk_statements(stmt):
+            if inner.__class__ in (gast.If, gast.While):
+                names = _rebound(_Local([inner]))[0] & guarded
+                if names:
+                    inner._autoconv_items = tuple(sorted(names))
 
 
 def _item_updated(target, updated: set):
@@ -633,10 +712,29 @@ def _item_updated(target, updated: set):
 
 
 def _root(node):
-    """The name an item / attribute chain starts from (`row` of `row[0].data`), or None."""
-    while isinstance(node, (gast.Subscript, gast.Attribute)):
-        node = node.value
+    """The name an item / attribute / view chain starts from (`row` of `row[0].data`, of
+    `row.view(-1)[:2]`), or None."""
+    while True:
+        if isinstance(node, (gast.Subscript, gast.Attribute)):
+            node = node.value
+        elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+              and node.func.attr in _VIEWS):
+            node = node.func.value
+        else:
+            break
     return node.id if isinstance(node, gast.Name) else None
+
+
+# Tensor methods whose result may be the tensor itself or a view of it (so an in-place update of
+# the result updates the tensor): torch's view operations, and conversions that return `self`
+# where nothing changes (`row.float()` of a float row).
+_VIEWS = frozenset((
+    "view", "view_as", "reshape", "reshape_as", "t", "transpose", "swapaxes", "swapdims",
+    "permute", "movedim", "moveaxis", "select", "narrow", "unsqueeze", "squeeze", "flatten",
+    "unflatten", "expand", "expand_as", "diagonal", "as_strided", "unfold", "split", "chunk",
+    "unbind", "tensor_split", "hsplit", "vsplit", "dsplit", "split_with_sizes", "detach",
+    "contiguous", "to", "type", "type_as", "float", "double", "half", "bfloat16", "int", "long",
+    "cpu", "view_as_real", "view_as_complex", "__getitem__"))
 
 
 def _updated_roots(body) -> set:
@@ -662,7 +760,7 @@ def _updated_roots(body) -> set:
                 else:
                     names.add(receiver)
             names.update(_root(k.value) for k in n.keywords if k.arg == "out")
-        elif n.__class__ is gast.For and _item_updated(n.target, _updated_roots(n.body)):
+        elif n.__class__ is gast.For and _items_updated(n.target, n.body):
             # `for v in row: v.add_(1)` updates `row` (the inner loop writes its items back)
             iterable = n.iter
             parts = iterable.args if iterable.__class__ is gast.Call else [iterable]
