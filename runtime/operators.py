@@ -872,8 +872,9 @@ def _shares_memory(tensor, rows, state, names, inputs):
     `tensor`'s memory: another iterated tensor (`zip(x, x[1:])`), or a variable of the body
     (`y = x[0]` before `for row in x`); None where none does."""
     memory = _memory_of(tensor)
-    for other, _ in rows:
-        if other is not tensor and _memory_of(other) is memory:
+    own = next(k for k, (t, _) in enumerate(rows) if t is tensor)
+    for k, (other, _) in enumerate(rows):
+        if k != own and _memory_of(other) is memory:  # (`zip(x, x)` too)
             return "another tensor the loop iterates"
     for name, value in zip((*names, *(None,) * len(inputs)), (*state, *inputs)):
         if (isinstance(value, torch.Tensor) and value is not tensor

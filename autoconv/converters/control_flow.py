@@ -640,11 +640,23 @@ def _alias_sources(body) -> dict:
         root = _root(n.value)
         if root is None:
             continue
-        for target in n.targets:
-            for name in gast.walk(target):
-                if name.__class__ is gast.Name:
-                    sources.setdefault(name.id, set()).add(root)
+        for name in _bound_names(n.targets):
+            sources.setdefault(name, set()).add(root)
     return sources
+
+
+def _bound_names(targets):
+    """The names assignment `targets` bind (not those read in `x[i] = ...`)."""
+    names, stack = [], list(targets)
+    while stack:
+        target = stack.pop()
+        if target.__class__ is gast.Name:
+            names.append(target.id)
+        elif target.__class__ in (gast.Tuple, gast.List):
+            stack.extend(target.elts)
+        elif target.__class__ is gast.Starred:
+            stack.append(target.value)
+    return names
 
 
 def _through_aliases(body, names: set) -> set:
@@ -672,7 +684,7 @@ def _mark_item_rebinding(node):
     """Marks the statements of NOTE [loop items rebound on some paths] in `node`'s body."""
     body = node.body
     sources = _alias_sources(body)
-    aliases = {n.id for n in gast.walk(node.target) if n.__class__ is gast.Name}
+    aliases = set(_bound_names([node.target]))
     grown = True
     while grown:
         more = {name for name, roots in sources.items() if roots & aliases} - aliases
@@ -719,7 +731,11 @@ def _root(node):
             node = node.value
         elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
               and node.func.attr in _VIEWS):
-            node = node.func.value
+            receiver = node.func.value
+            if isinstance(receiver, gast.Name) and receiver.id in _MODULES:
+                node = node.args[0] if node.args else None  # `torch.narrow(row, 0, 0, 1)`
+            else:
+                node = receiver
         else:
             break
     return node.id if isinstance(node, gast.Name) else None
@@ -827,6 +843,21 @@ def _updated_in_place(local) -> set:
         elif (cls is gast.Call and n.func.__class__ is gast.Attribute
               and n.func.value.__class__ is gast.Name and _IN_PLACE.match(n.func.attr)):
             names.add(n.func.value.id)
+    if names:
+        # `r = y; r.add_(1)` updates `y` (a plain alias of a name only: an attribute's alias
+        # is NOTE [attributes updated in place]'s)
+        sources = {}
+        for n in local.nodes:
+            if (n.__class__ is gast.Assign and n.value.__class__ is gast.Name
+                    and not _sets_item(n)):
+                for name in _bound_names(n.targets):
+                    sources.setdefault(name, set()).add(n.value.id)
+        frontier = list(names)
+        while frontier:
+            for source in sources.get(frontier.pop(), ()):
+                if source not in names:
+                    names.add(source)
+                    frontier.append(source)
     return names
 
 
