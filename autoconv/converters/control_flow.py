@@ -741,6 +741,23 @@ def _root(node):
     return node.id if isinstance(node, gast.Name) else None
 
 
+def _view_root(node):
+    """The name a tensor view expression starts from (`y` of `y`, `y[:1]`, `y.view(-1).T`), or
+    None (an attribute chain `self.buf` is NOTE [attributes updated in place]'s)."""
+    while True:
+        if isinstance(node, gast.Subscript):
+            node = node.value
+        elif isinstance(node, gast.Attribute) and node.attr in ("T", "mT", "H", "mH", "data"):
+            node = node.value
+        elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+              and node.func.attr in _VIEWS and not (
+                  isinstance(node.func.value, gast.Name) and node.func.value.id in _MODULES)):
+            node = node.func.value
+        else:
+            break
+    return node.id if isinstance(node, gast.Name) else None
+
+
 # Tensor methods whose result may be the tensor itself or a view of it (so an in-place update of
 # the result updates the tensor): torch's view operations, and conversions that return `self`
 # where nothing changes (`row.float()` of a float row).
@@ -841,8 +858,10 @@ def _updated_in_place(local) -> set:
         if cls is gast.AugAssign and n.target.__class__ is gast.Name:
             names.add(n.target.id)
         elif (cls is gast.Call and n.func.__class__ is gast.Attribute
-              and n.func.value.__class__ is gast.Name and _IN_PLACE.match(n.func.attr)):
-            names.add(n.func.value.id)
+              and _IN_PLACE.match(n.func.attr)):
+            receiver = _view_root(n.func.value)  # `y.add_(1)`, `y[:1].zero_()`
+            if receiver is not None:
+                names.add(receiver)
     if names:
         # `r = y; r.add_(1)` updates `y` (a plain alias of a name only: an attribute's alias
         # is NOTE [attributes updated in place]'s)

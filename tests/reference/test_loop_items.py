@@ -380,3 +380,21 @@ def test_an_item_rebound_by_python_or_after_its_update():
         assert_close(autoconv.autoconv(rebind_by_flag)(x, copy), rebind_by_flag(x, copy))
     assert_same_result(update_then_rebind, [torch.tensor([[1., 1.], [-1., -1.]])],
                        compile=False)
+
+
+def view_updated_under_if(x):
+    x = x.clone()
+    for row in x:
+        if row.sum() > 0:
+            row[:1].zero_()
+        else:
+            row.view(-1).add_(1)
+    return x
+
+
+def test_a_view_of_the_item_updated_in_a_staged_if():
+    # torch.compile raised torch's "Encountered input mutation during higher order op tracing"
+    # (the branch's update of `row[:1]` was not seen as an update of `row`).
+    assert_same_result(view_updated_under_if, [torch.tensor([[1., 2.], [-3., -4.]]),
+                                               torch.tensor([[-1., -2.], [3., 4.]])],
+                       export=False)
