@@ -723,9 +723,10 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
 #   are carried as extra state: each iteration writes its item back into its row
 #   (`index_copy`) and after the loop the tensor is written (`copy_`), as Python's views did;
 # - where Python's order of the two kinds of update cannot be kept (the body updates the item
-#   and also uses the tensor's name; a tensor the body updates in place and rebinds; a list of
-#   tensors whose items are updated), the loop is refused with a StagingError saying what to
-#   write instead. A tensor the body only rebinds (`x = x * 2`) is iterated as it was: Python
+#   and also uses the tensor's name, or another tensor viewing its memory: `zip(x, x[1:])`,
+#   `first = x[0]`, found by `_base`, which make_fx's, export's and dynamo's tensors keep; a
+#   tensor the body updates in place and rebinds; a list of tensors whose items are updated),
+#   the loop is refused with a StagingError saying what to write instead. A tensor the body only rebinds (`x = x * 2`) is iterated as it was: Python
 #   iterates the old object's rows, which nothing updates.
 
 

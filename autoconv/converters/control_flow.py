@@ -390,8 +390,9 @@ class ControlFlowConverter(Converter):
                                      self.anno(node, Anno.DEFINED_IN))
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
-        node._autoconv_item_updated = _items_updated(node.target, node.body)
-        _mark_item_rebinding(node)
+        sources = _alias_sources(node.body)
+        node._autoconv_item_updated = _items_updated(node.target, node.body, sources)
+        _mark_item_rebinding(node, sources)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(local)
@@ -624,10 +625,11 @@ def _constant(value):
 # carries it.
 
 
-def _items_updated(target, body):
+def _items_updated(target, body, sources=None):
     """`item_updated=` of a `for target in ...: body` loop (NOTE [loop items updated in
-    place]), None where the body updates no part of the target."""
-    return _item_updated(target, _through_aliases(body, _updated_roots(body)))
+    place]), None where the body updates no part of the target. `sources`: `_alias_sources`
+    of `body` where known."""
+    return _item_updated(target, _through_aliases(body, _updated_roots(body), sources))
 
 
 def _alias_sources(body) -> dict:
@@ -659,9 +661,9 @@ def _bound_names(targets):
     return names
 
 
-def _through_aliases(body, names: set) -> set:
+def _through_aliases(body, names: set, sources=None) -> set:
     """`names` and the names they alias in `body`: updating `r` of `r = row` updates `row`."""
-    sources = _alias_sources(body)
+    sources = _alias_sources(body) if sources is None else sources
     out, frontier = set(names), list(names)
     while frontier:
         for source in sources.get(frontier.pop(), ()):
@@ -680,10 +682,10 @@ def _through_aliases(body, names: set) -> set:
 # Python's where its test is a Python value (the item object is then kept as it was).
 
 
-def _mark_item_rebinding(node):
-    """Marks the statements of NOTE [loop items rebound on some paths] in `node`'s body."""
+def _mark_item_rebinding(node, sources):
+    """Marks the statements of NOTE [loop items rebound on some paths] in `node`'s body
+    (`sources`: its `_alias_sources`)."""
     body = node.body
-    sources = _alias_sources(body)
     aliases = set(_bound_names([node.target]))
     grown = True
     while grown:
@@ -696,7 +698,7 @@ def _mark_item_rebinding(node):
         bound = _rebound(_Local([stmt]))[0] & aliases
         if not bound:
             continue
-        guarded = bound & _through_aliases(body, _updated_roots(body[k + 1:]))
+        guarded = bound & _through_aliases(body, _updated_roots(body[k + 1:]), sources)
         if not guarded:
             continue
         for inner in walk_statements(stmt):
