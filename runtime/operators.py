@@ -57,6 +57,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     values the branches read; a branch may update in place those at the positions in `updated`
     ((position, name) pairs). The branches only update in place (never rebind) the state at
     the positions in `kept` (NOTE [state updated in place]); they may update in place and
+    rebind the state at the positions in `renewed` (NOTE [state updated in place, then
     rebound]). `items` names the loop items (or their aliases) the branches may rebind and
     the loop body then updates in place (NOTE [loop items rebound on some paths]).
 
@@ -486,7 +487,7 @@ def _is_int(value) -> bool:
 
 
 def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None,
-             renewed=None, caught=False, item_updated=None):
+             renewed=None, caught=False, item_updated=None, items=()):
     """`for item in iterable: if not extra_test(*state, *inputs): break;
     state = body(item, *state, *inputs)`.
 
@@ -495,11 +496,15 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     stays a Python loop, with iterations after a traced `break` guarded by torch.cond.
     `updated` and `kept` are as for `if_stmt`. `item_updated` marks the parts of the item the
     body updates in place, mirroring the loop target (NOTE [the rows a staged loop reads]).
+    `items` as for `if_stmt`.
 
     Raises:
         StagingError: a staged loop whose items are updated in place where the update cannot
-            be written back as Python's views would (NOTE [the rows a staged loop reads]).
+            be written back as Python's views would (NOTE [the rows a staged loop reads]); as
+            `if_stmt`'s `items`.
     """
+    if items and (isinstance(iterable, lists.StagedList) or staged_sequence(iterable)):
+        raise _refused_item_rebinding(items, "for loop")
     if kept:
         return _kept(state, _for(iterable, extra_test, body, state, names, inputs, updated,
                                  kept, renewed, caught, item_updated), kept)
@@ -726,8 +731,9 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
 #   and also uses the tensor's name, or another tensor viewing its memory: `zip(x, x[1:])`,
 #   `first = x[0]`, found by `_base`, which make_fx's, export's and dynamo's tensors keep; a
 #   tensor the body updates in place and rebinds; a list of tensors whose items are updated),
-#   the loop is refused with a StagingError saying what to write instead. A tensor the body only rebinds (`x = x * 2`) is iterated as it was: Python
-#   iterates the old object's rows, which nothing updates.
+#   the loop is refused with a StagingError saying what to write instead. A tensor the body
+#   only rebinds (`x = x * 2`) is iterated as it was: Python iterates the old object's rows,
+#   which nothing updates.
 
 
 class _Rows:

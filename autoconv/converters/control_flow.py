@@ -675,11 +675,12 @@ def _through_aliases(body, names: set, sources=None) -> set:
 
 # NOTE [loop items rebound on some paths]
 # `for row in x: if row.sum() > 0: row = row.clone()` then `row.mul_(10)`: in Python the update
-# reaches `x` on the paths that kept the item. A staged `if` (or `while`) gives a new tensor on
-# every path, so the staged update reaches no row. Each `if` / `while` of a loop body that binds
-# the item, or an alias of it, that a later statement of the body updates in place is marked
-# (`items=` names it); the runtime refuses such a statement where it is staged and runs it as
-# Python's where its test is a Python value (the item object is then kept as it was).
+# reaches `x` on the paths that kept the item. A staged `if` (or loop) gives a new tensor on
+# every path, so the staged update reaches no row. Each `if` / `while` / `for` of a loop body
+# that binds the item, or an alias of it, that a later statement of the body updates in place
+# is marked (`items=` names it); the runtime refuses such a statement where it is staged, even
+# where every path rebinds the name, and runs it as Python's where its test (or iterable) is a
+# Python value (the item object is then kept as it was).
 
 
 def _mark_item_rebinding(node, sources):
@@ -702,7 +703,7 @@ def _mark_item_rebinding(node, sources):
         if not guarded:
             continue
         for inner in walk_statements(stmt):
-            if inner.__class__ in (gast.If, gast.While):
+            if inner.__class__ in (gast.If, gast.While, gast.For):
                 names = _rebound(_Local([inner]))[0] & guarded
                 if names:
                     inner._autoconv_items = tuple(sorted(names))

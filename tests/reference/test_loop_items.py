@@ -345,8 +345,17 @@ def alias_on_some_paths(x):
     return x
 
 
+def rebound_by_a_staged_for(x):
+    for row in x:
+        for _ in range(row.sum().long()):  # no trip for a negative row: the item is kept
+            row = row * 2
+        row.add_(1)
+    return x
+
+
 @pytest.mark.parametrize("fn, statement", [(scale_negative_rows_, "if statement"),
-                                           (alias_on_some_paths, "while loop")])
+                                           (alias_on_some_paths, "while loop"),
+                                           (rebound_by_a_staged_for, "for loop")])
 def test_an_item_rebound_on_some_paths_then_updated_is_refused(fn, statement):
     # t9 repro 2: x unchanged where Python gives [[1, 1], [-10, -10], [2, 2]].
     with pytest.raises(StagingError, match=f"test_loop_items.py:[0-9]+: .*{statement}: .* is "
