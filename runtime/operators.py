@@ -51,7 +51,7 @@ verdicts.keyed_by_entry(_keep_state(0))
 
 
 def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept=None,
-            renewed=None):
+            renewed=None, items=()):
     """`if cond: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)`.
 
     Returns the new state. `if_false` is None for an `if` without `else`. `inputs` are the
@@ -59,12 +59,18 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     ((position, name) pairs). The branches only update in place (never rebind) the state at
     the positions in `kept` (NOTE [state updated in place]); they may update in place and
     rebind the state at the positions in `renewed` (NOTE [state updated in place, then
-    rebound]).
+    rebound]). `items` names the loop items (or their aliases) the branches may rebind and
+    the loop body then updates in place (NOTE [loop items rebound on some paths]).
+
+    Raises:
+        StagingError: a staged `if` rebinding such an item.
     """
     if kept:
         return _kept(state, if_stmt(cond, if_true, if_false, state, names, inputs, updated,
-                                    renewed=renewed), kept)
+                                    renewed=renewed, items=items), kept)
     if is_staged(cond):
+        if items:
+            raise _refused_item_rebinding(items, "if statement")
         cond = as_staged_tensor(cond)
         staged_false = if_false or _keep_state(len(state))
         bodies, staged_state, staged_names = (if_true, staged_false), state, names
@@ -95,6 +101,19 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     if cond:
         return if_true(*state, *inputs)
     return if_false(*state, *inputs) if if_false is not None else state
+
+
+def _refused_item_rebinding(items, statement) -> StagingError:
+    """NOTE [loop items rebound on some paths] (autoconv/converters/control_flow.py)."""
+    name = items[0]
+    return StagingError(
+        statement,
+        f"`{name}` (an item of the enclosing `for` loop, in Python a view of a row of the tensor "
+        f"it iterates, or an alias of one) is rebound here and updated in place after it: in "
+        f"Python the update reaches the row where `{name}` was not rebound, but a staged "
+        f"statement gives `{name}` a new tensor on every path",
+        f"Rebind `{name}` on every path before updating it (`{name} = {name}.clone()` to keep "
+        f"the row), or loop over an index and write the row by name (`x[i] = x[i] * 10`)")
 
 
 # NOTE [inputs updated in place]
@@ -391,7 +410,7 @@ def _written_back(out, count, inputs, written):
 
 
 def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, kept=None,
-               renewed=None, caught=False):
+               renewed=None, caught=False, items=()):
     """`while test(*state, *inputs): state = body(*state, *inputs)`; returns the state.
 
     The loop runs in Python while the test gives Python values; the first time it gives a traced
@@ -400,14 +419,19 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
     sizes the lists a staged loop grows. `updated` and `kept` are as for `if_stmt`; `renewed`
     too, for state every iteration rebinds (NOTE [state updated in place, then rebound]).
     `caught`: a `try` of the function encloses the loop (NOTE [a loop body that raises while
-    traced]).
+    traced]). `items` as for `if_stmt`.
+
+    Raises:
+        StagingError: as `if_stmt`'s `items`.
     """
     if kept:
         return _kept(state, while_stmt(test, body, state, names, inputs, trips, updated,
-                                       renewed=renewed, caught=caught), kept)
+                                       renewed=renewed, caught=caught, items=items), kept)
     while True:
         go = test(*state, *inputs)
         if is_staged(go):
+            if items:
+                raise _refused_item_rebinding(items, "while loop")
             like = as_staged_tensor(go)
             bound = _trips_left(trips, state, inputs)
             bodies, staged_state, staged_names = (test, body), state, names
@@ -497,7 +521,7 @@ def _is_int(value) -> bool:
 
 
 def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None,
-             renewed=None, caught=False, item_updated=None):
+             renewed=None, caught=False, item_updated=None, items=()):
     """`for item in iterable: if not extra_test(*state, *inputs): break;
     state = body(item, *state, *inputs)`.
 
@@ -506,11 +530,15 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     stays a Python loop, with iterations after a traced `break` guarded by torch.cond.
     `updated` and `kept` are as for `if_stmt`. `item_updated` marks the parts of the item the
     body updates in place, mirroring the loop target (NOTE [the rows a staged loop reads]).
+    `items` as for `if_stmt`.
 
     Raises:
         StagingError: a staged loop whose items are updated in place where the update cannot
-            be written back as Python's views would (NOTE [the rows a staged loop reads]).
+            be written back as Python's views would (NOTE [the rows a staged loop reads]); as
+            `if_stmt`'s `items`.
     """
+    if items and (isinstance(iterable, lists.StagedList) or staged_sequence(iterable)):
+        raise _refused_item_rebinding(items, "for loop")
     if kept:
         return _kept(state, _for(iterable, extra_test, body, state, names, inputs, updated,
                                  kept, renewed, caught, item_updated), kept)
@@ -691,8 +719,12 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         return (index + 1, *out, *_rows_written(plan, own, items, item, index))
 
     index = torch.zeros((), dtype=torch.int64, device=like.device if like is not None else None)
+    # (a carried tensor in contiguous layout: `index_copy` gives one, and torch.while_loop
+    # wants the carried values' strides unchanged (`for col in x.t()`); the loop's result is
+    # written into the tensor itself after it)
     loop_state, loop_names, loop_inputs = (
-        (index, *state, *carried), ("<loop index>", *names, *plan.carried_names),
+        (index, *state, *(t.contiguous() for t in carried)),
+        ("<loop index>", *names, *plan.carried_names),
         (*inputs, length, iterable))
     bodies = (test, step)
     written = _written(updated, inputs)
@@ -729,10 +761,12 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
 #   are carried as extra state: each iteration writes its item back into its row
 #   (`index_copy`) and after the loop the tensor is written (`copy_`), as Python's views did;
 # - where Python's order of the two kinds of update cannot be kept (the body updates the item
-#   and also uses the tensor's name; a tensor the body updates in place and rebinds; a list of
-#   tensors whose items are updated), the loop is refused with a StagingError saying what to
-#   write instead. A tensor the body only rebinds (`x = x * 2`) is iterated as it was: Python
-#   iterates the old object's rows, which nothing updates.
+#   and also uses the tensor's name, or another tensor viewing its memory: `zip(x, x[1:])`,
+#   `first = x[0]`, found by `_base`, which make_fx's, export's and dynamo's tensors keep; a
+#   tensor the body updates in place and rebinds; a list of tensors whose items are updated),
+#   the loop is refused with a StagingError saying what to write instead. A tensor the body
+#   only rebinds (`x = x * 2`) is iterated as it was: Python iterates the old object's rows,
+#   which nothing updates.
 
 
 class _Rows:
@@ -836,6 +870,14 @@ def _rows_plan(iterable, state, names, inputs, updated, kept, item_updated, rene
                     f"the body updates the loop's item in place (in Python a view of a row of "
                     f"{shown}) and also uses {shown}, whose row a staged loop writes only after "
                     "the body", f"the rows of {shown}")
+            elif _shares_memory(tensor, rows, state, names, inputs):
+                raise _refused_item_update(
+                    f"the body updates the loop's item in place (in Python a view of a row of "
+                    f"the tensor it iterates) and also reads "
+                    f"{_shares_memory(tensor, rows, state, names, inputs)}, a view of the same "
+                    "memory (as in `zip(x, x[1:])`), which a staged loop reads as the loop "
+                    "started (`for i in range(1, len(x)): x[i] += x[i - 1]` for `for prev, cur "
+                    "in zip(x, x[1:]): cur += prev`)", "the rows of that memory")
             else:
                 source = ("carried", len(carried))
                 carried.append(tensor)
@@ -856,6 +898,29 @@ def _rows_plan(iterable, state, names, inputs, updated, kept, item_updated, rene
     if not any(sources):
         return None
     return _Rows(sources, flags, carried, carried_names)
+
+
+def _memory_of(tensor):
+    """The tensor whose memory `tensor` views (itself where it is no view): `_base`, which
+    make_fx's, torch.export's and dynamo's tensors all keep."""
+    base = tensor._base
+    return tensor if base is None else base
+
+
+def _shares_memory(tensor, rows, state, names, inputs):
+    """How to name (for a message) another tensor a loop over `tensor`'s rows reads that views
+    `tensor`'s memory: another iterated tensor (`zip(x, x[1:])`), or a variable of the body
+    (`y = x[0]` before `for row in x`); None where none does."""
+    memory = _memory_of(tensor)
+    own = next(k for k, (t, _) in enumerate(rows) if t is tensor)
+    for k, (other, _) in enumerate(rows):
+        if k != own and _memory_of(other) is memory:  # (`zip(x, x)` too)
+            return "another tensor the loop iterates"
+    for name, value in zip((*names, *(None,) * len(inputs)), (*state, *inputs)):
+        if (isinstance(value, torch.Tensor) and value is not tensor
+                and _memory_of(value) is memory):
+            return f"`{name}`" if name else "a tensor"
+    return None
 
 
 def _refused_item_update(problem, what) -> StagingError:

@@ -410,7 +410,9 @@ class ControlFlowConverter(Converter):
                                      self.anno(node, Anno.DEFINED_IN), self._is_free)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
-        node._autoconv_item_updated = _item_updated(node.target, _updated_roots(node.body))
+        sources = _alias_sources(node.body)
+        node._autoconv_item_updated = _items_updated(node.target, node.body, sources)
+        _mark_item_rebinding(node, sources)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(local)
@@ -616,11 +618,15 @@ def _in_place_arguments(node, state, inputs):
     if item_updated is not None:
         trailing.append("item_updated=item_updated")
         subs["item_updated"] = _constant(item_updated)
+    items = getattr(node, "_autoconv_items", None)
+    if items:  # NOTE [loop items rebound on some paths]
+        trailing.append("items=items")
+        subs["items"] = _constant(items)
     return ", ".join(trailing), subs
 
 
 def _constant(value):
-    """`value` (nested tuples of bools) as an expression."""
+    """`value` (nested tuples of bools or strings) as an expression."""
     if type(value) is tuple:
         return gast.Tuple(elts=[_constant(v) for v in value], ctx=gast.Load())
     return gast.Constant(value=value, kind=None)
@@ -633,6 +639,94 @@ def _constant(value):
 # `x` after each iteration (runtime/operators.py, NOTE [the rows a staged loop reads]). The
 # converter tells it which parts of the loop target the body updates in place: `item_updated=`
 # mirrors the target (`True` for `row`, `(False, True)` for `i, row`); absent where none is.
+# An update through a local alias or a view of the item (`r = row; r.mul_(2)`, `head =
+# row[:2]; head.zero_()`, `row.view(-1).add_(1)`) is an update of the item (`_through_aliases`):
+# in the staged body the alias is the item object, or a view of it, too, so the write-back
+# carries it.
+
+
+def _items_updated(target, body, sources=None):
+    """`item_updated=` of a `for target in ...: body` loop (NOTE [loop items updated in
+    place]), None where the body updates no part of the target. `sources`: `_alias_sources`
+    of `body` where known."""
+    return _item_updated(target, _through_aliases(body, _updated_roots(body), sources))
+
+
+def _alias_sources(body) -> dict:
+    """{name: the names it may be bound to an alias or a view of}: `r = row`, `head =
+    row[:2]`, `a, b = row.chunk(2)` (NOTE [loop items updated in place])."""
+    sources = {}
+    for n in walk(body):
+        if n.__class__ is not gast.Assign or _sets_item(n):
+            continue
+        root = _root(n.value)
+        if root is None:
+            continue
+        for name in _bound_names(n.targets):
+            sources.setdefault(name, set()).add(root)
+    return sources
+
+
+def _bound_names(targets):
+    """The names assignment `targets` bind (not those read in `x[i] = ...`)."""
+    names, stack = [], list(targets)
+    while stack:
+        target = stack.pop()
+        if target.__class__ is gast.Name:
+            names.append(target.id)
+        elif target.__class__ in (gast.Tuple, gast.List):
+            stack.extend(target.elts)
+        elif target.__class__ is gast.Starred:
+            stack.append(target.value)
+    return names
+
+
+def _through_aliases(body, names: set, sources=None) -> set:
+    """`names` and the names they alias in `body`: updating `r` of `r = row` updates `row`."""
+    sources = _alias_sources(body) if sources is None else sources
+    out, frontier = set(names), list(names)
+    while frontier:
+        for source in sources.get(frontier.pop(), ()):
+            if source not in out:
+                out.add(source)
+                frontier.append(source)
+    return out
+
+
+# NOTE [loop items rebound on some paths]
+# `for row in x: if row.sum() > 0: row = row.clone()` then `row.mul_(10)`: in Python the update
+# reaches `x` on the paths that kept the item. A staged `if` (or loop) gives a new tensor on
+# every path, so the staged update reaches no row. Each `if` / `while` / `for` of a loop body
+# that binds the item, or an alias of it, that a later statement of the body updates in place
+# is marked (`items=` names it); the runtime refuses such a statement where it is staged, even
+# where every path rebinds the name, and runs it as Python's where its test (or iterable) is a
+# Python value (the item object is then kept as it was).
+
+
+def _mark_item_rebinding(node, sources):
+    """Marks the statements of NOTE [loop items rebound on some paths] in `node`'s body
+    (`sources`: its `_alias_sources`)."""
+    body = node.body
+    aliases = set(_bound_names([node.target]))
+    grown = True
+    while grown:
+        more = {name for name, roots in sources.items() if roots & aliases} - aliases
+        aliases |= more
+        grown = bool(more)
+    for k, stmt in enumerate(body):
+        if stmt.__class__ not in (gast.If, gast.While, gast.For, gast.Try, gast.With):
+            continue
+        bound = _rebound(_Local([stmt]))[0] & aliases
+        if not bound:
+            continue
+        guarded = bound & _through_aliases(body, _updated_roots(body[k + 1:]), sources)
+        if not guarded:
+            continue
+        for inner in walk_statements(stmt):
+            if inner.__class__ in (gast.If, gast.While, gast.For):
+                names = _rebound(_Local([inner]))[0] & guarded
+                if names:
+                    inner._autoconv_items = tuple(sorted(names))
 
 
 def _item_updated(target, updated: set):
@@ -653,10 +747,50 @@ def _item_updated(target, updated: set):
 
 
 def _root(node):
-    """The name an item / attribute chain starts from (`row` of `row[0].data`), or None."""
-    while isinstance(node, (gast.Subscript, gast.Attribute)):
-        node = node.value
+    """The name an item / attribute / view chain starts from (`row` of `row[0].data`, of
+    `row.view(-1)[:2]`), or None."""
+    while True:
+        if isinstance(node, (gast.Subscript, gast.Attribute)):
+            node = node.value
+        elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+              and node.func.attr in _VIEWS):
+            receiver = node.func.value
+            if isinstance(receiver, gast.Name) and receiver.id in _MODULES:
+                node = node.args[0] if node.args else None  # `torch.narrow(row, 0, 0, 1)`
+            else:
+                node = receiver
+        else:
+            break
     return node.id if isinstance(node, gast.Name) else None
+
+
+def _view_root(node):
+    """The name a tensor view expression starts from (`y` of `y`, `y[:1]`, `y.view(-1).T`), or
+    None (an attribute chain `self.buf` is NOTE [attributes updated in place]'s)."""
+    while True:
+        if isinstance(node, gast.Subscript):
+            node = node.value
+        elif isinstance(node, gast.Attribute) and node.attr in ("T", "mT", "H", "mH", "data"):
+            node = node.value
+        elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+              and node.func.attr in _VIEWS and not (
+                  isinstance(node.func.value, gast.Name) and node.func.value.id in _MODULES)):
+            node = node.func.value
+        else:
+            break
+    return node.id if isinstance(node, gast.Name) else None
+
+
+# Tensor methods whose result may be the tensor itself or a view of it (so an in-place update of
+# the result updates the tensor): torch's view operations, and conversions that return `self`
+# where nothing changes (`row.float()` of a float row).
+_VIEWS = frozenset((
+    "view", "view_as", "reshape", "reshape_as", "t", "transpose", "swapaxes", "swapdims",
+    "permute", "movedim", "moveaxis", "select", "narrow", "unsqueeze", "squeeze", "flatten",
+    "unflatten", "expand", "expand_as", "diagonal", "as_strided", "unfold", "split", "chunk",
+    "unbind", "tensor_split", "hsplit", "vsplit", "dsplit", "split_with_sizes", "detach",
+    "contiguous", "to", "type", "type_as", "float", "double", "half", "bfloat16", "int", "long",
+    "cpu", "view_as_real", "view_as_complex", "__getitem__"))
 
 
 def _updated_roots(body) -> set:
@@ -682,7 +816,7 @@ def _updated_roots(body) -> set:
                 else:
                     names.add(receiver)
             names.update(_root(k.value) for k in n.keywords if k.arg == "out")
-        elif n.__class__ is gast.For and _item_updated(n.target, _updated_roots(n.body)):
+        elif n.__class__ is gast.For and _items_updated(n.target, n.body):
             # `for v in row: v.add_(1)` updates `row` (the inner loop writes its items back)
             iterable = n.iter
             parts = iterable.args if iterable.__class__ is gast.Call else [iterable]
@@ -747,8 +881,25 @@ def _updated_in_place(local) -> set:
         if cls is gast.AugAssign and n.target.__class__ is gast.Name:
             names.add(n.target.id)
         elif (cls is gast.Call and n.func.__class__ is gast.Attribute
-              and n.func.value.__class__ is gast.Name and _IN_PLACE.match(n.func.attr)):
-            names.add(n.func.value.id)
+              and _IN_PLACE.match(n.func.attr)):
+            receiver = _view_root(n.func.value)  # `y.add_(1)`, `y[:1].zero_()`
+            if receiver is not None:
+                names.add(receiver)
+    if names:
+        # `r = y; r.add_(1)` updates `y` (a plain alias of a name only: an attribute's alias
+        # is NOTE [attributes updated in place]'s)
+        sources = {}
+        for n in local.nodes:
+            if (n.__class__ is gast.Assign and n.value.__class__ is gast.Name
+                    and not _sets_item(n)):
+                for name in _bound_names(n.targets):
+                    sources.setdefault(name, set()).add(n.value.id)
+        frontier = list(names)
+        while frontier:
+            for source in sources.get(frontier.pop(), ()):
+                if source not in names:
+                    names.add(source)
+                    frontier.append(source)
     return names
 
 

@@ -658,6 +658,63 @@ def test_for_items_updated_in_place_are_marked():
     )
 
 
+def test_items_updated_through_aliases_and_views_are_marked():
+    # NOTE [loop items updated in place]: an alias or a view of the item is the item's object
+    # (t9 repro 3); NOTE [loop items rebound on some paths]: `items=` marks an `if` rebinding an
+    # item that the body then updates in place (t9 repro 2); an input updated through a plain
+    # alias is an updated input.
+    assert_converts(
+        """
+        def f(x, y):
+            for i, row in enumerate(x):
+                head = row[:2]
+                head.zero_()
+            for row in x:
+                torch.narrow(row, 0, 0, 1).add_(1)
+            for row in x:
+                if row.sum() > 0:
+                    row = row.clone()
+                row.mul_(10)
+            for row in x:
+                r = y
+                r.add_(row)
+            return x
+        """,
+        """
+        def f(x, y):
+
+            def loop_body(item):
+                i, row = item
+                head = row[:2]
+                head.zero_()
+                return ()
+            ac.for_stmt(ac.enumerate_(x), None, loop_body, (), (), item_updated=(False, True))
+
+            def loop_body_1(row):
+                torch.narrow(row, 0, 0, 1).add_(1)
+                return ()
+            ac.for_stmt(x, None, loop_body_1, (), (), item_updated=True)
+
+            def loop_body_2(row):
+
+                def if_true(row):
+                    row = row.clone()
+                    return row,
+                row, = ac.if_stmt(row.sum() > 0, if_true, None, (row,), ('row',), items=('row',))
+                row.mul_(10)
+                return ()
+            ac.for_stmt(x, None, loop_body_2, (), (), item_updated=True)
+
+            def loop_body_3(row, y):
+                r = y
+                r.add_(row)
+                return ()
+            ac.for_stmt(x, None, loop_body_3, (), (), (y,), updated=((0, 'y'),))
+            return x
+        """,
+    )
+
+
 def test_attribute_augmented_in_place_is_read_into_an_input_alias():
     # NOTE [attributes updated in place]: `self.n += 1` is a tensor's in-place update too; the
     # body updates the alias (ac.aug_assign_attribute stores into the attribute where it holds

@@ -8,7 +8,7 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from tests.support import assert_same_result
+from tests.support import assert_close, assert_same_result
 
 ROWS = [torch.tensor([[1., 2.], [3., 4.]]), torch.tensor([[60., 50.], [1., -1.]]),
         torch.tensor([[1., 2.], [60., 50.]])]
@@ -242,3 +242,168 @@ def range_listed(x, n):
 def test_a_traced_range_outside_a_for_statement_is_refused():
     with pytest.raises(StagingError, match="range\\(\\) outside a for statement.*`for` statement"):
         autoconv.autoconv(range_listed)(torch.ones(3), torch.tensor(2))
+
+
+# --- items updated through an alias, a view, a zip of views, a rebinding (t9 repros 1-4) -----
+
+def via_alias(x):
+    x = x.clone()
+    for row in x:
+        r = row
+        r.mul_(2)
+    return x
+
+
+def via_views(x):
+    x = x.clone()
+    for i, row in enumerate(x):
+        head = row[:2]
+        head.zero_()
+        row.view(-1).add_(i)
+        a, b = row.chunk(2)
+        tail = torch.narrow(b, 0, 1, 1)
+        if tail.sum() > 0:
+            tail.mul_(10)
+    return x
+
+
+def test_items_updated_through_an_alias_or_a_view():
+    # t9 repro 3: x was left unchanged in every mode.
+    assert autoconv.autoconv(via_alias)(torch.ones(3, 3)).sum().item() == 18.
+    assert_same_result(via_alias, [torch.ones(2, 3)], export=False, compile=False)
+    assert_same_result(via_views, [torch.tensor([[1., 2., 3., 4.], [5., 6., -7., -8.]]),
+                                   torch.tensor([[1., 2., 3., -4.], [5., 6., -7., 8.]])],
+                       compile=False)
+
+
+def bump_columns_(x):
+    for col in x.t():
+        if col.sum() > 0:
+            col.add_(1)
+        else:
+            col.zero_()
+    return x
+
+
+def every_other_row(x):
+    x = x.clone()
+    for row in x[::2]:
+        row.mul_(-1)
+    return x
+
+
+def test_items_of_a_strided_view_updated_in_place():
+    # t9 repro 4: torch's "Expected carried_inputs and body_output to have same metadata ...
+    # stride" (the rows carried in the view's layout, index_copy giving a contiguous one).
+    assert_same_result(bump_columns_, [torch.tensor([[1., -2., 3.], [4., -5., 6.]]),
+                                       torch.tensor([[-1., 2., 0.], [-4., 5., 6.]])],
+                       export=False)
+    assert_same_result(every_other_row, [torch.arange(10.).reshape(5, 2)], export=False,
+                       compile=False)
+
+
+def running_sum_(x):
+    for prev, cur in zip(x, x[1:]):
+        cur += prev
+    return x
+
+
+def add_first_row(x):
+    x = x.clone()
+    first = x[0]
+    for row in x:
+        row.add_(first)  # Python: `first` is doubled by the first iteration
+    return x
+
+
+@pytest.mark.parametrize("fn, line", [(running_sum_, "for prev, cur"),
+                                      (add_first_row, "for row in x")])
+def test_items_sharing_memory_with_what_the_body_reads_are_refused(fn, line):
+    # t9 repro 1: [[1], [3], [5]] (prev read as the loop started) where Python gives [1, 3, 6].
+    lineno = next(n for n, text in enumerate(open(__file__).read().splitlines(), 1)
+                  if text.strip().startswith(line) and n > fn.__code__.co_firstlineno)
+    with pytest.raises(StagingError, match=f"test_loop_items.py:{lineno}: .*for loop.*a view "
+                                           "of the same memory.*Loop over an index"):
+        autoconv.autoconv(fn)(torch.tensor([[1.], [2.], [3.]]))
+
+
+def scale_negative_rows_(x):
+    for row in x:
+        if row.sum() > 0:
+            row = row.clone()  # keep positive rows: work on a copy
+        row.mul_(10)
+    return x
+
+
+def alias_on_some_paths(x):
+    x = x.clone()
+    for row in x:
+        r = torch.zeros(2)
+        while r.sum() < row.sum():
+            r = row
+        r.add_(1)
+    return x
+
+
+def rebound_by_a_staged_for(x):
+    for row in x:
+        for _ in range(row.sum().long()):  # no trip for a negative row: the item is kept
+            row = row * 2
+        row.add_(1)
+    return x
+
+
+@pytest.mark.parametrize("fn, statement", [(scale_negative_rows_, "if statement"),
+                                           (alias_on_some_paths, "while loop"),
+                                           (rebound_by_a_staged_for, "for loop")])
+def test_an_item_rebound_on_some_paths_then_updated_is_refused(fn, statement):
+    # t9 repro 2: x unchanged where Python gives [[1, 1], [-10, -10], [2, 2]].
+    with pytest.raises(StagingError, match=f"test_loop_items.py:[0-9]+: .*{statement}: .* is "
+                                           "rebound here and updated in place after it"):
+        autoconv.autoconv(fn)(torch.tensor([[1., 1.], [-1., -1.], [2., 2.]]))
+
+
+def rebind_by_flag(x, copy: bool):
+    x = x.clone()
+    for row in x:
+        if copy:  # a Python value: the item object is kept where it is not rebound
+            row = row.clone()
+        row.mul_(10)
+    return x
+
+
+def update_then_rebind(x):
+    x = x.clone()
+    total = torch.zeros(())
+    for row in x:
+        row.mul_(2)
+        if row.sum() > 0:
+            row = row * 0
+        total = total + row.sum()
+    return x, total
+
+
+def test_an_item_rebound_by_python_or_after_its_update():
+    x = torch.tensor([[1., 1.], [-1., -1.]])
+    for copy in (True, False):
+        assert_close(autoconv.autoconv(rebind_by_flag)(x, copy), rebind_by_flag(x, copy))
+    assert_same_result(update_then_rebind, [torch.tensor([[1., 1.], [-1., -1.]])],
+                       compile=False)
+
+
+def view_updated_under_if(x):
+    x = x.clone()
+    for row in x:
+        if row.sum() > 0:
+            row[:1].zero_()
+        else:
+            row.view(-1).add_(1)
+    return x
+
+
+def test_a_view_of_the_item_updated_in_a_staged_if():
+    # torch.compile raised torch's "Encountered input mutation during higher order op tracing"
+    # (the branch's update of `row[:1]` was not seen as an update of `row`).
+    assert_same_result(view_updated_under_if, [torch.tensor([[1., 2.], [-3., -4.]]),
+                                               torch.tensor([[-1., -2.], [3., 4.]])],
+                       export=False)
