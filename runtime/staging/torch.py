@@ -161,6 +161,29 @@ def _number_like(value) -> bool:
     return _is_number(value) or augmented.is_stand_in(value)
 
 
+_PYTHON_NUMBER_DTYPES = (torch.bool, torch.int64, torch.float64, torch.complex128)
+
+
+def _python_number_dtype(value) -> bool:
+    return isinstance(value, torch.Tensor) and value.dtype in _PYTHON_NUMBER_DTYPES
+
+
+def _marked(t):
+    # Dynamo refuses an attribute set on an operator's output (it tracks those of the tensors
+    # ops make): there a view of it (no copy) carries the mark.
+    if torch.compiler.is_dynamo_compiling():
+        t = t.view(t.shape)
+    return augmented.mark(t)
+
+
+def _fresh_scalar(value):
+    # (see `_marked`: the loop test's operands, which the test does not copy, as views that
+    # dynamo lets the engine mark as number stand-ins)
+    if isinstance(value, torch.Tensor) and value.dim() == 0:
+        return value.view(())
+    return value
+
+
 def _describe(value) -> str:
     if isinstance(value, torch.Tensor):
         return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
@@ -246,6 +269,26 @@ class Statement:
                 if _number_like(leaf_before):
                     augmented.mark(leaf)
         return values
+
+    def marked_numbers(self, values) -> tuple:
+        """`values`, the statement's full results, with the tensors that stand for Python
+        numbers after it marked as stand-ins (NOTE [weak numbers] in runtime/arithmetic.py):
+        where a number came in and its slot kept a Python number's dtype. (A slot promoted
+        to the dtype of a tensor it met, a float32 accumulator, is a tensor in Python.)"""
+        out = list(values)
+        for slot, (before, value, kind) in enumerate(zip(self.state, values, self.kinds)):
+            if kind is not SlotKind.TENSOR:
+                continue
+            if _is_leaf(before):
+                if _number_like(before) and _python_number_dtype(value):
+                    out[slot] = _marked(value)
+                continue
+            leaves, spec = pytree.tree_flatten(value)
+            out[slot] = pytree.tree_unflatten(
+                [_marked(leaf) if _number_like(leaf_before) and _python_number_dtype(leaf)
+                 else leaf for leaf_before, leaf in zip(pytree.tree_leaves(before), leaves)],
+                spec)
+        return tuple(out)
 
     def merge(self, flat, staged=(SlotKind.TENSOR,)) -> tuple:
         """A full state tuple: the values `flat` in the slots of the `staged` kinds, the
@@ -1283,8 +1326,8 @@ def _stage_if(pred, branches, statement: Statement):
         except constants.Retabled as retabled:  # a constant changed: staged again carrying it
             if not _retable(statement, retabled):
                 raise
-    return _settled(_released(statement.merge(_pairs_as_lists(flat, statement), _OUTPUTS),
-                              statement.growth), statement)
+    return _settled(_released(statement.marked_numbers(statement.merge(
+        _pairs_as_lists(flat, statement), _OUTPUTS)), statement.growth), statement)
 
 
 @staging("while loop")
@@ -1367,7 +1410,10 @@ def _stage_while(test, body: Body, statement: Statement, trips):
 
         def staged_test(*flat, operands=operands):
             staged, ins = operands.split(flat)
-            go = as_predicate(to_tensor(test(*statement.merge(staged), *ins), like),
+            if torch.compiler.is_dynamo_compiling():
+                staged = _map(_fresh_scalar, staged)
+            go = as_predicate(to_tensor(test(*statement.stand_ins(statement.merge(staged)),
+                                             *ins), like),
                               statement.kind)
             # `while found:` returns (a 0-d view of) an operand, and torch's operators refuse
             # outputs that alias their inputs.
@@ -1396,7 +1442,7 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             if not _retable(statement, retabled):
                 raise
     staged, _ = operands.split(tuple(flat) + read_only)
-    return _released(statement.merge(staged), statement.growth)
+    return _released(statement.marked_numbers(statement.merge(staged)), statement.growth)
 
 
 def _stage_loop_created(test, body, statement: Statement, trips, created, checked=()):
