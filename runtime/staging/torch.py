@@ -97,7 +97,8 @@ def _is_stageable(value) -> bool:
 # Dynamo traces this module step by step when it compiles converted code, and torch's pytree
 # cost it thousands of steps per statement (23.6k of 55k for one 10-line function); a
 # statement's state is mostly flat (tensors and numbers), which these take without pytree.
-_LEAF_TYPES = (bool, int, float, str, type(None), Undefined)
+# (a symbolic number, `t.item()` under make_fx, is a leaf too: its slot takes one dtype)
+_LEAF_TYPES = (bool, int, float, str, type(None), Undefined, *_SYMBOLIC)
 
 
 def _is_leaf(value) -> bool:
@@ -347,6 +348,9 @@ class Statement:
                     "before the statement",
                     f"Keep '{name}' a tensor on every path (e.g. a flag tensor for 'no "
                     f"value'), or move its assignment out of the {self.kind}")
+            if (kind is SlotKind.TENSOR and "loop" in self.kind and slot not in self.dtypes
+                    and torch.compiler.is_dynamo_compiling()):
+                self._refuse_int_becoming_other(name, before, out, where)
             out = constants.staged(out, name, self.like)
             if is_undefined(out):
                 raise _unbound_after(self.kind, name, where)
@@ -367,6 +371,27 @@ class Statement:
                     f"Keep '{name}' a tensor, or move its assignment out of the {self.kind}")
             tensors.append(_as_tensors(out, self.like, self.dtypes.get(slot)))
         return tuple(tensors)
+
+    def _refuse_int_becoming_other(self, name, before, out, where) -> None:
+        """Under torch.compile, a loop carrying a Python int that its body makes a float (or a
+        tensor of another dtype): Python changes the variable's type on that path, and the
+        loop cannot be staged again with a promoted dtype there (only a carried float is
+        probed first, `_checks_first`); torch's own error would only say that the dtypes of
+        the loop's input and output differ."""
+        if not (_is_leaf(before) and _is_leaf(out) and _number_like(before)
+                and _number_dtype(before) == torch.int64):
+            return
+        if not (_is_number(out) or isinstance(out, torch.Tensor)) or \
+                _number_dtype(out) == torch.int64:
+            return
+        became = (f"a Python {type(out).__name__}" if _is_number(out) else
+                  "a float" if _number_like(out) else _describe(out))
+        raise self.error(
+            f"'{name}' is a Python int before the loop and becomes {became} {where}; under "
+            "torch.compile a staged loop cannot change the type of a number it carries",
+            f"Start '{name}' as a value of the type it takes (a float: '{name} = "
+            f"{float(before) if type(before) is int else 0.0}'), or convert what the body "
+            f"assigns (int(...))")
 
     def may_promote(self) -> bool:
         """Whether a number comes in (bools excepted: lowered break / return flags are bools,
