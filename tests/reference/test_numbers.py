@@ -282,3 +282,23 @@ def test_numbers_carried_by_a_loop_meet_its_tensors_as_python_numbers_do():
             assert _dtypes(result) == [torch.float32, torch.int64, torch.bool]
             assert int(result[1]) == want[1] and bool(result[2]) == bool(want[2])
             torch.testing.assert_close(result[0], want[0])
+
+
+def rebound(x):
+    loss = 0.0
+    k = 0
+    for v in x:
+        loss = loss + v.sum()  # a float plus a float32 tensor: a float32 tensor
+        k = k + 0.5            # an int plus a float: a float64
+    return loss, k
+
+
+def test_numbers_rebound_by_arithmetic_promote_as_python_numbers_do():
+    # (README: `loss = loss + x.sum()` carried a float64, `k = k + 0.5` a float32, before
+    # the arithmetic of carried numbers went through the runtime)
+    x = torch.tensor([[1.0, 2.0], [0.5, -3.0]])
+    want = rebound(x)
+    for result in _modes(rebound, (x,), compile=False):
+        assert _dtypes(result) == [torch.float32, torch.float64]
+        assert float(result[1]) == want[1]
+        torch.testing.assert_close(result[0], want[0])
