@@ -795,6 +795,21 @@ def _symbolic_input(value) -> bool:
     return type(value) in (float, bool) and is_symbolic(value)
 
 
+def _specialized_numbers(leaves, symbolic) -> None:
+    """Under dynamo, the float and bool inputs that are not data-dependent as their values:
+    a float argument that changes between calls is a backed SymFloat there (dynamo shows it
+    as a float), and a body reading it made torch's operator lift it as an operand, which it
+    refuses ("can only be of (Tensor, int, SymInt)"). `__float__` gives its value, guarded
+    (dynamo compiles again for another value), as a float it has not made symbolic."""
+    for i, leaf in enumerate(leaves):
+        if i in symbolic:
+            continue
+        if type(leaf) is float:
+            leaves[i] = leaf.__float__()
+        elif type(leaf) is bool:
+            leaves[i] = leaf.__bool__()
+
+
 class _Operands:
     """The tensors a staged statement passes to its bodies: staged state, then inputs.
 
@@ -821,6 +836,8 @@ class _Operands:
         self.symbolic = {i for i, leaf in enumerate(self.input_leaves) if _symbolic_input(leaf)}
         for i in self.symbolic:
             self.input_leaves[i] = to_tensor(self.input_leaves[i], like)
+        if torch.compiler.is_dynamo_compiling():
+            _specialized_numbers(self.input_leaves, self.symbolic)
         self.input_slots = [i for i, leaf in enumerate(self.input_leaves)
                             if isinstance(leaf, torch.Tensor) or is_staged(leaf)]
         self.count = len(state_leaves)

@@ -302,3 +302,20 @@ def test_numbers_rebound_by_arithmetic_promote_as_python_numbers_do():
         assert _dtypes(result) == [torch.float32, torch.float64]
         assert float(result[1]) == want[1]
         torch.testing.assert_close(result[0], want[0])
+
+
+def soft_threshold(x, lam):
+    if x.abs().max() > lam:
+        return x.sign() * (x.abs() - lam).clamp(min=0)
+    return x * 0
+
+
+def test_a_float_argument_changing_between_compiled_calls():
+    # (tester t9, repro 15) Compiled again for a new value, dynamo makes the float a SymFloat,
+    # which the staged cond lifted as an operand: torch's "can only be of (Tensor, int,
+    # SymInt)" assertion. The bodies get its value (a guard: compiled again per value).
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(soft_threshold), fullgraph=True, backend="eager")
+    x = torch.tensor([1.0, -0.2, 0.6])
+    for lam in (0.5, 0.7, 1.5):
+        torch.testing.assert_close(compiled(x, lam), soft_threshold(x, lam))
