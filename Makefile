@@ -25,7 +25,7 @@ demo: $(STAMP)
 # One pytest worker per core (pytest-xdist), each with one torch thread: the tests run small
 # ops, where torch's own threads only contend with the other workers.
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -x -p no:cacheprovider -n auto --durations=15 tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -x -p no:cacheprovider -n auto --durations=40 tests
 
 # make test-slow: only the tests marked slow (an AOTInductor build: minutes).
 test-slow: $(STAMP)

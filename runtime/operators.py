@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import os
 import threading
 
 import torch
@@ -249,7 +250,38 @@ def _raised_in_a_branch(error) -> bool:
             and not type(error).__module__.startswith("autoconv_runtime"))
 
 
+# NOTE [differentiating across a staged body]
+# torch.cond and torch.while_loop trace each body as a graph of its own whose inputs carry no
+# autograd history: `torch.autograd.grad(g, x, v)` in a body, of a `g` computed before the
+# statement (a Hessian-vector product in a CG loop, torchmin's newton-cg), finds no path from
+# `g` to `x` and raises ("does not require grad", "appears to not have been used"), where
+# Python differentiates through the whole function. No staging keeps that history, so the
+# error says so, at the user's statement, whatever torch's wording.
+
+
+def _differentiated_across_a_body(error, statement: str) -> StagingError | None:
+    """The StagingError for `error`, raised by torch.autograd inside a staged body, or None."""
+    traceback = error.__traceback__
+    while traceback is not None:
+        if f"{os.sep}torch{os.sep}autograd{os.sep}" in traceback.tb_frame.f_code.co_filename:
+            break
+        traceback = traceback.tb_next
+    else:
+        return None
+    return StagingError(
+        statement,
+        f"its body differentiates (torch.autograd.grad / backward) a tensor computed before the "
+        f"statement, and torch.cond / torch.while_loop trace each body as a graph whose inputs "
+        f"carry no autograd history (torch: {str(error)[:80]!r})",
+        "Compute what is differentiated inside the body (under torch.enable_grad(), from the "
+        "body's own tensors), or run this function unconverted (autoconv.do_not_convert)")
+
+
 def _branch_raised(error, statement) -> StagingError:
+    refused = _differentiated_across_a_body(error, statement)
+    if refused is not None:
+        refused.__cause__ = error
+        return refused
     refused = StagingError(
         statement,
         f"a branch raises {type(error).__name__}({str(error)[:80]!r}) while it is traced (a "
@@ -274,10 +306,13 @@ def _branch_raised(error, statement) -> StagingError:
 # torch's own tracing signals (data-dependent guards ...) and autoconv's pass unchanged.
 
 
-def _refuse_raised_in_a_loop(raised, statement) -> None:
+def _refuse_raised_in_a_loop(raised, statement, caught: bool) -> None:
     """Raise the StagingError for `raised`, an exception of the loop body's; return where it
     passes unchanged."""
-    if _raised_in_a_branch(raised) and not type(raised).__module__.startswith("torch"):
+    refused = _differentiated_across_a_body(raised, statement)
+    if refused is not None:
+        raise refused from raised
+    if caught and _raised_in_a_branch(raised) and not type(raised).__module__.startswith("torch"):
         refused = StagingError(
             statement,
             f"the loop body raises {type(raised).__name__}({str(raised)[:80]!r}) while it is "
@@ -388,8 +423,7 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                 out = staging.stage_while(*bodies, staged_state, staged_names, like, inputs,
                                           trips=bound)
             except Exception as raised:  # NOTE [a loop body that raises while traced]
-                if caught:
-                    _refuse_raised_in_a_loop(raised, "while loop")
+                _refuse_raised_in_a_loop(raised, "while loop", caught)
                 raise
             out = _first_back(out, renewing, state)
             return _written_back(out, len(state), inputs, written)
@@ -673,8 +707,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         out = staging.stage_while(*bodies, loop_state, loop_names, like, loop_inputs, "for loop",
                                   trips=trips)
     except Exception as raised:  # NOTE [a loop body that raises while traced]
-        if caught:
-            _refuse_raised_in_a_loop(raised, "for loop")
+        _refuse_raised_in_a_loop(raised, "for loop", caught)
         raise
     out = _first_back(out, renewing, state)
     out = _written_back(out, size + 1 + extra, loop_inputs, written)

@@ -19,7 +19,7 @@ REGRESSIONS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "fuzz", "
 # Programs per CI run (~0.3 s each on 2 cores), every COMPILE_EVERY-th also under
 # torch.compile(fullgraph=True), where dynamo traces the bodies (a few seconds each).
 SEED = 20261129
-SAMPLE = 40
+SAMPLE = 25
 COMPILE_EVERY = 20
 
 

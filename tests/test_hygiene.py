@@ -19,7 +19,7 @@ import autoconv
 from autoconv import conversion
 
 _FUNCTIONS = 1000  # without tracemalloc
-_TRACED = 400  # under tracemalloc
+_TRACED = 200  # under tracemalloc
 
 
 def helper(y):
@@ -94,7 +94,7 @@ def test_memory_per_converted_function_is_released():
     _convert_and_drop(0, 50)
     tracemalloc.start()
     try:
-        _convert_and_drop(10_000, 200)
+        _convert_and_drop(10_000, 100)
         gc.collect()
         settled = tracemalloc.get_traced_memory()[0]
         _convert_and_drop(20_000, _TRACED)

@@ -119,6 +119,11 @@ class RecordGradMode(TorchFunctionMode):
             value = constant_item(args[0])
             if value is not None:
                 return value
+        if func is torch.arange and any(isinstance(a, torch.SymFloat) for a in args) \
+                and set(kwargs) <= {"dtype", "device", "requires_grad"}:
+            from .specialize import arange_of_symbolic_floats
+
+            return arange_of_symbolic_floats(*args, **kwargs)
         if func in _DIFFERENTIATE:
             _trace.differentiated += 1
         if func is SET_GRAD_ENABLED:

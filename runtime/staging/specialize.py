@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import linecache
+import math
 import re
 import threading
 import tokenize
@@ -269,6 +270,22 @@ def constant_item(tensor):
         return None
     with untraced():
         return value.item()
+
+
+def arange_of_symbolic_floats(*bounds, dtype=None, **kwargs):
+    """`torch.arange(*bounds, ...)` where a bound is a symbolic float (`.item()` of a traced
+    tensor: a time grid's `torch.arange(0, n_steps)` in torchdiffeq), which make_fx's fake
+    mode cannot take (torch fails inside its argument parser). Its length is a symbolic int:
+    `ceil((end - start) / step)`, as torch computes it, and its items `start + i * step` in
+    float64 cast to `dtype`, as torch's CPU kernel computes them.
+
+    Raises what torch raises where the step's sign depends on the input."""
+    start, end, step = (0, bounds[0], 1) if len(bounds) == 1 else (*bounds, 1)[:3]
+    if dtype is None:
+        dtype = torch.get_default_dtype()
+    length = math.ceil((end - start) / step)
+    index = torch.arange(length, dtype=torch.float64, device=kwargs.pop("device", None))
+    return (index * step + start).to(dtype).requires_grad_(kwargs.pop("requires_grad", False))
 
 
 def _evaluate(node: torch.fx.Node, tracer, inputs: bool, convert=bool):

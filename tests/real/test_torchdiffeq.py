@@ -118,3 +118,19 @@ def test_odeint_fixed_grid_solver_with_a_constant_time_grid():
                  (torch.tensor([-1.0, 0.5]), torch.tensor(0.5))]:
         assert_close(function(*args), _solve_fixed_grid(*args))
     assert function.trace_count == 1
+
+
+def _solve_fixed_grid_on(y0, t):
+    return torchdiffeq.odeint(lambda s, y: -0.5 * y + torch.sin(s), y0, t, method="euler",
+                              options=dict(step_size=0.1))
+
+
+def test_odeint_fixed_grid_solver_with_the_time_grid_an_argument():
+    # Tester t9 repro 10: with `t` an argument, `niters` is the `.item()` of a traced tensor,
+    # a symbolic float torch.arange raised torch's INTERNAL ASSERT on; the grid's length is a
+    # symbolic int now, so one graph serves grids of any length.
+    function = autoconv.autoconv(_solve_fixed_grid_on)
+    for y0, t in [([1.0, 0.0], [0.0, 1.0]), ([1.0, 0.0], [0.0, 2.5]), ([2.0, -1.0], [1.0, 1.35])]:
+        y0, t = torch.tensor(y0), torch.tensor(t)
+        assert_close(function(y0, t), _solve_fixed_grid_on(y0, t))
+    assert function.trace_count == 1

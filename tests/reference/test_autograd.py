@@ -160,3 +160,26 @@ def test_loop_dropping_requires_grad_that_it_differentiates_is_refused():
     with pytest.raises(StagingError, match="'w' requires grad when the loop begins "
                                                     "but not after its body"):
         autoconv.autoconv(forgets)(T([1.0, 2.0]), T(3))
+
+
+def hessian_vector_steps(x):
+    # torchmin's newton-cg: the gradient is computed before the loop, with its graph, and the
+    # loop's body differentiates it again (a Hessian-vector product)
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (g,) = torch.autograd.grad((x ** 3).sum(), x, create_graph=True)
+    v = torch.ones_like(x)
+    while v.sum() < 100:
+        (hv,) = torch.autograd.grad(g, x, v, retain_graph=True)
+        v = v + hv
+    return v
+
+
+def test_differentiating_a_tensor_from_before_the_loop_in_its_body_is_refused():
+    # Tester t9 repro 12: torch's own "does not require grad" / "appears to not have been used
+    # in the graph" came out, or a StagingError that blamed a `raise` inside a `try`
+    assert hessian_vector_steps(T([1.0, 2.0])).tolist() == [49.0, 169.0]
+    line = hessian_vector_steps.__code__.co_firstlineno + 7  # the `while`
+    with pytest.raises(StagingError, match=rf":{line}: in a tensor-dependent while loop: its "
+                                           "body differentiates .* before the statement"):
+        autoconv.autoconv(hessian_vector_steps)(T([1.0, 2.0]))

@@ -228,3 +228,16 @@ def test_min_of_vectors_is_ambiguous_as_in_python():
         f(T([1.0, 2.0]), T([2.0, 1.0]))
     with pytest.raises(StagingError, match="ambiguous"):
         autoconv.autoconv(f)(T([1.0, 2.0]), T([2.0, 1.0]))
+
+
+def arange_to_an_item(x):
+    n = torch.ceil(x.max()).item()
+    return torch.arange(0.5, n, 0.5) * x.sum()
+
+
+def test_arange_to_an_item_has_the_length_the_value_gives():
+    # `.item()` of a traced tensor is a symbolic float, which torch.arange fails on inside torch
+    # under make_fx's fake tensors ("INTERNAL ASSERT FAILED ... dispatch_on_subclass"; tester
+    # t9 repro 10, torchdiffeq's fixed-grid solvers); its length is a symbolic int now.
+    assert_same_result(arange_to_an_item, [T([1.0, 2.2]), T([0.3, 4.0]), T([0.2, 0.7])],
+                       staged=False)

@@ -586,3 +586,41 @@ def test_an_alias_of_a_dict_item_sees_its_update_in_place():
     assert_same_result(alias_of_a_dict_item, [(torch.ones(2), {"m": torch.zeros(2)}),
                                               (-torch.ones(2), {"m": torch.zeros(2)})],
                        compile=False)
+
+
+def updated_or_replaced(x, n):
+    d = {"m": torch.zeros(2)}
+    alias = d["m"]
+    for i in range(n):
+        if x.sum() > i:
+            d["m"].add_(x)  # `alias` sees this ...
+        else:
+            d["m"] = x * 2  # ... and not this
+    return alias, d["m"]
+
+
+def test_a_dict_item_updated_on_one_path_and_replaced_on_another_is_refused():
+    # After the statement `d["m"]` is either the old tensor, updated, or a new one: which object
+    # it is cannot depend on the data. It was replaced on every path: `alias` missed the update.
+    from autoconv_runtime import StagingError
+
+    x = torch.tensor([1.0, 2.0])
+    assert [t.tolist() for t in updated_or_replaced(x, torch.tensor(2))] == [[2.0, 4.0]] * 2
+    with pytest.raises(StagingError, match=r"the tensor `d\['m'\]` is updated in place on one "
+                                           r"path and replaced by a new tensor on another"):
+        autoconv.autoconv(updated_or_replaced)(x, torch.tensor(2))
+
+
+def test_at_the_top_level_such_an_item_is_specialised():
+    def f(x):
+        d = {"m": torch.zeros(2)}
+        alias = d["m"]
+        if x.sum() > 0:
+            d["m"].add_(x)
+        else:
+            d["m"] = x * 2
+        return alias, d["m"]
+
+    function = autoconv.autoconv(f)
+    for x in (torch.tensor([1.0, 2.0]), torch.tensor([-1.0, -2.0]), torch.tensor([3.0, 1.0])):
+        assert [t.tolist() for t in function(x)] == [t.tolist() for t in f(x)]
