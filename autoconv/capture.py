@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import random
+import sys
 
 import torch
 from torch.fx._lazy_graph_module import _LazyGraphModule, _use_lazy_graph_module
@@ -157,6 +159,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         # Lazy graph modules generate their code when first run or shown: fx regenerates
         # the code of every nested subgraph whenever an enclosing one changes, which made
         # code generation half of the time of tracing code with nested staged statements.
+        drawn = _python_random_state()
         try:
             with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
                     grad_mode.RecordGradMode(), outside_writes.restoring(), \
@@ -164,6 +167,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                 graph_module = make_fx(traced, tracing_mode=mode,
                                        _allow_non_fake_inputs=True)(*inputs)
             grad_mode.raise_refusal()
+            _refuse_python_random_draws(drawn, name, source if source is not None else converted)
         finally:
             if "undo" in out_info:  # the call's objects must not keep the trace's values
                 roots, before, stored = out_info.pop("undo")
@@ -246,6 +250,43 @@ def _is_trace_value(value) -> bool:
     from torch._subclasses.functional_tensor import FunctionalTensor
 
     return isinstance(value, (torch._subclasses.FakeTensor, FunctionalTensor))
+
+
+# NOTE [Python's random numbers while tracing]
+# `random.random()` or `np.random.rand()` runs once while the graph is traced, and its number
+# becomes a constant of the graph: every call would take the branch or add the noise of the
+# first (silently: a RandomFlip augmentation that never flips again). torch's generators are
+# ops of the graph and draw again on each call. tf.function has these trace-time semantics and
+# documents them; autoconv refuses them: a trace after which Python's or numpy's global
+# generator has moved is an error, and the generator is put back as it was.
+
+
+def _python_random_state():
+    numpy = sys.modules.get("numpy")
+    return random.getstate(), numpy.random.get_state() if numpy is not None else None
+
+
+def _refuse_python_random_draws(before, name, fn) -> None:
+    python_state, numpy_state = before
+    moved = random.getstate() != python_state
+    if numpy_state is not None:
+        now = sys.modules["numpy"].random.get_state()
+        moved_numpy = now[2] != numpy_state[2] or (now[1] != numpy_state[1]).any()
+        if moved_numpy:
+            sys.modules["numpy"].random.set_state(numpy_state)
+        moved = moved or moved_numpy
+    if not moved:
+        return
+    random.setstate(python_state)
+    code = getattr(getattr(fn, "forward", fn), "__code__", None)
+    raise StagingError.at(
+        (code.co_filename, code.co_firstlineno) if code is not None else None, "function",
+        f"tracing {name} drew numbers from Python's `random` module or numpy's global "
+        "generator (random.random(), np.random.rand() ...): they run once, while the graph is "
+        "traced, and their numbers would be constants of the graph, the same on every call",
+        "Draw with torch instead (torch.rand(()), torch.randint, torch.bernoulli: ops of the "
+        "graph, drawn again on each call), or draw outside the autoconv function and pass the "
+        "number in as an argument")
 
 
 def _check_no_trace_values(graph_module, name) -> None:

@@ -27,7 +27,8 @@ from torch.fx.passes.dialect.common.cse_pass import CSEPass
 from torch.fx.passes.infra.pass_base import PassResult
 from torch.utils import _pytree as pytree
 
-__all__ = ["aliases", "clean_up", "common_subexpressions", "drop_clones", "fold_constants",
+__all__ = ["aliases", "clean_up", "common_subexpressions", "drop_clones", "eliminate_dead_code",
+           "fold_constants",
            "fuse_linear", "has_effects", "in_place_to_functional", "is_fresh", "is_functional",
            "predicate_output", "same_known_shape", "same_strides"]
 
@@ -158,6 +159,86 @@ def _made_by_function(node: Node) -> bool:
         for u in node.users)
 
 
+def _written(node: Node) -> list | None:
+    """The tensor nodes the op `node` writes in place, from its schema; None where that is not
+    known (not an aten op, a write into a list of tensors)."""
+    op = _op_of(node)
+    if op is None:
+        return None
+    written = []
+    for i, argument in enumerate(op._schema.arguments):
+        if argument.alias_info is None or not argument.alias_info.is_write:
+            continue
+        value = node.args[i] if i < len(node.args) else node.kwargs.get(argument.name)
+        if not isinstance(value, Node):
+            return None
+        written.append(value)
+    return written
+
+
+def _storage(node: Node, roots: dict) -> Node:
+    """The node whose memory `node` is: itself, or the base of the view or the tensor an in-place
+    op wrote (and returned)."""
+    root = roots.get(node)
+    if root is None:
+        base = node.args[0] if node.args and isinstance(node.args[0], Node) else None
+        if base is not None and (_is_view(node) or _mutates(node)):
+            root = _storage(base, roots)
+        else:
+            root = node
+        roots[node] = root
+    return root
+
+
+def eliminate_dead_code(graph_module: GraphModule, is_impure: Callable[[Node], bool]) -> None:
+    """torch.fx's dead-code elimination, which also drops in-place writes into tensors the graph
+    made itself that nothing reads afterwards: the ops a run of a body left (to learn its
+    outputs' types: NOTE [probe verdicts]) when the body updates its own temporaries in place
+    (`torch.nn.GRUCell` traces as `sigmoid_`, `add_` on the chunks of a matmul), which fx's
+    elimination keeps as impure. A write into an input, a constant or a view of one, a random
+    op, and a write whose target is not known stay."""
+    graph = graph_module.graph
+    nodes = list(graph.nodes)
+    order = {node: i for i, node in enumerate(nodes)}
+    roots: dict = {}
+    writers: dict = {}  # storage root -> the in-place ops writing into it
+    live: set = set()
+    work: list = []
+
+    def mark(node):
+        if node not in live:
+            live.add(node)
+            work.append(node)
+
+    for node in nodes:
+        if node.op in ("placeholder", "output"):
+            mark(node)
+        elif node.op != "call_function":
+            continue
+        elif _mutates(node):
+            written = _written(node)
+            op = _op_of(node)
+            private = (written is not None and torch.Tag.nondeterministic_seeded not in op.tags
+                       and all(is_fresh(_storage(w, roots)) for w in written))
+            if not private:
+                mark(node)
+            for w in written or ():
+                writers.setdefault(_storage(w, roots), []).append(node)
+        elif is_impure(node):
+            mark(node)
+    while work:
+        node = work.pop()
+        for value in node.all_input_nodes:
+            mark(value)
+            for writer in writers.get(_storage(value, roots), ()):
+                if order[writer] < order[node]:
+                    mark(writer)
+    for node in reversed(nodes):
+        if node.op == "call_function" and node not in live:
+            graph.erase_node(node)
+    graph.eliminate_dead_code(is_impure_node=is_impure)  # get_attr nodes left unused
+
+
 def clean_up(graph_module: GraphModule, is_impure: Callable[[Node], bool],
              root: bool = True) -> GraphModule:
     """Dead code and common subexpressions in the graph and every cond / while_loop subgraph,
@@ -166,7 +247,7 @@ def clean_up(graph_module: GraphModule, is_impure: Callable[[Node], bool],
     for name, child in list(graph_module.named_children()):
         if isinstance(child, GraphModule):
             setattr(graph_module, name, clean_up(child, is_impure, root=False))
-    graph_module.graph.eliminate_dead_code(is_impure_node=is_impure)
+    eliminate_dead_code(graph_module, is_impure)
     graph_module.recompile()
     graph_module = common_subexpressions(graph_module).graph_module
     if root:

@@ -691,7 +691,7 @@ def lower(graph_module: GraphModule) -> GraphModule:
             if id(module) in predicates:  # a test: run through bool() only
                 _, branches = graph_passes.predicate_output(module)
                 predicates |= {id(getattr(module, name)) for name in branches}
-            module.graph.eliminate_dead_code(is_impure_node=graph_passes.has_effects)
+            graph_passes.eliminate_dead_code(module, graph_passes.has_effects)
             module.recompile()
     return lowered
 

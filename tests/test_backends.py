@@ -669,3 +669,59 @@ def test_branches_and_loops_are_written_inline():
                          (torch.tensor([-3.0, 1.0]), torch.tensor([0])),
                          (torch.tensor([0.5, 0.25]), torch.tensor([3]))]:
                 _same_as_fx(graph_module, x, n)
+
+
+def _dead_and_live_writes(x):
+    scratch = x * 2          # a fresh tensor, written in place, never read: dead
+    scratch.add_(1).sigmoid_()
+    kept = x * 3             # written in place, then read: live
+    kept.mul_(2)
+    x.add_(1)                # an input: its write stays
+    noise = torch.empty(2)   # a random write into a fresh tensor stays (the generator advances)
+    noise.uniform_()
+    return kept
+
+
+def test_dead_in_place_writes_into_fresh_tensors_are_eliminated():
+    from autoconv import graph_passes
+
+    graph_module = make_fx(_dead_and_live_writes)(torch.ones(2))
+    graph_passes.eliminate_dead_code(graph_module, graph_passes.has_effects)
+    graph_module.recompile()
+    targets = [n.target for n in graph_module.graph.nodes if n.op == "call_function"]
+    assert aten.sigmoid_.default not in targets and aten.mul.Tensor in targets
+    assert targets.count(aten.add_.Tensor) == 1 and aten.mul_.Tensor in targets  # x's, kept's
+    assert aten.uniform_.default in targets
+    x = torch.ones(2)
+    torch.testing.assert_close(graph_module(x), torch.full((2,), 6.0))
+    torch.testing.assert_close(x, torch.full((2,), 2.0))
+
+
+class _Decoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed, self.cell = torch.nn.Embedding(8, 16), torch.nn.GRUCell(16, 16)
+        self.out = torch.nn.Linear(16, 8)
+
+    def forward(self, h):
+        token, tokens, steps = torch.tensor(1), [], 0
+        while token != 0 and steps < 12:
+            h = self.cell(self.embed(token), h)
+            token = self.out(h).argmax(-1)
+            tokens.append(token)
+            steps += 1
+        return torch.stack(tokens)
+
+
+def test_a_body_run_to_learn_its_types_leaves_no_ops_outside_the_loop():
+    # The run of the loop's body that sizes the list it grows left its ops in the graph: the
+    # GRU cell's in-place ops (fx's elimination keeps them), one decoder step more per call.
+    model = _Decoder()
+    function = autoconv.autoconv(model)
+    for seed in range(6):
+        h = torch.randn(16, generator=torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(function(h), model(h))
+    top = [n.target for n in function.concrete_functions[0].graph_module.graph.nodes
+           if n.op == "call_function"]
+    assert aten.embedding.default not in top and aten.addmm.default not in top, top

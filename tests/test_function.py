@@ -1,6 +1,7 @@
 """The tf.function-like layer: backends, input_signature, export, retracing, modules, gradients,
 threads (issue 3's contract)."""
 
+import random
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ import torch
 import autoconv
 from autoconv import TensorSpec
 from autoconv.backends import compile_python
+from autoconv_runtime import StagingError
 from support import COND, WHILE_LOOP, count_ops
 from test_api import collatz_steps
 
@@ -488,3 +490,40 @@ def test_a_captured_tensor_rebound_on_every_call_is_named_by_the_retrace_warning
                 torch.testing.assert_close(f(x), calibrated(x))
     finally:
         CALIBRATION = saved
+
+
+np = None  # numpy, where installed (the test below)
+
+
+class _RandomFlip(torch.nn.Module):
+    def forward(self, x):
+        if random.random() < 0.5:  # drawn once, while traced: every call would flip the same
+            x = x.flip(-1)
+        return x
+
+
+def _numpy_noise(x):
+    return x + float(np.random.rand())
+
+
+@pytest.mark.parametrize("fn", [_RandomFlip(), _numpy_noise], ids=["random", "numpy"])
+def test_python_random_numbers_drawn_while_tracing_are_refused(fn):
+    global np
+    np = pytest.importorskip("numpy")
+    # Tester t10 repro 7: the number drawn while tracing was a constant of the graph (a random
+    # flip that never flipped again). The generators are put back as they were.
+    random.seed(3)
+    np.random.seed(3)
+    state, numpy_state = random.random(), np.random.rand()
+    random.seed(3)
+    np.random.seed(3)
+    with pytest.raises(StagingError, match="drew numbers from Python's `random` module or "
+                                           "numpy's global generator"):
+        autoconv.autoconv(fn)(torch.tensor([1.0, 2.0]))
+    assert (random.random(), np.random.rand()) == (state, numpy_state)
+
+
+def test_torch_random_numbers_are_drawn_on_each_call():
+    function = autoconv.autoconv(lambda x: x + torch.rand(()))
+    x = torch.zeros(())
+    assert function(x) != function(x)
