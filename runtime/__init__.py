@@ -19,6 +19,7 @@ from .builtins import (
     min_,
     sum_,
 )
+from .arithmetic import binary, compare, negative
 from .augmented import aug_assign, aug_assign_attribute
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import StagingError
@@ -69,6 +70,9 @@ __all__ = [
     "assigns_outside",
     "shares_cells",
     "aug_assign",
+    "binary",
+    "compare",
+    "negative",
     "aug_assign_attribute",
     "converted_call",
     "converted_method_call",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch.utils import _pytree as pytree
 
+from .augmented import mark
 from .errors import StagingError
 from .values import is_staged, number_dtype, to_tensor, with_number
 
@@ -33,7 +34,8 @@ class StagedRange:
         return torch.clamp(count, min=0)
 
     def item(self, index):
-        return self.start + index * self.step
+        # A Python int in Python: a number stand-in (NOTE [weak numbers] in arithmetic.py)
+        return mark(_as_int64(self.start + index * self.step))
 
     def __reversed__(self):
         # range(start, stop, step) reversed: its last item down to its first, by -step (as
@@ -57,7 +59,7 @@ class StagedEnumerate:
         return _length(self.iterable, like)
 
     def item(self, index):
-        return (index + self.start, _item(self.iterable, index))
+        return (mark(_as_int64(index + self.start)), _item(self.iterable, index))
 
     def __reversed__(self):
         raise TypeError("'enumerate' object is not reversible")  # as Python's
@@ -91,6 +93,13 @@ class StagedZip:
 
 
 _STAGED = (StagedRange, StagedEnumerate, StagedZip)
+
+
+def _as_int64(index):
+    """A staged index as the int64 stand-in of Python's int (a range over int32 bounds)."""
+    if isinstance(index, torch.Tensor) and index.dtype != torch.int64:
+        return index.to(torch.int64)
+    return index
 
 
 def _tensor_in_bounds(numbers):

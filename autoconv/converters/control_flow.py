@@ -37,6 +37,7 @@ from ..analysis.annos import Anno, copy_origin
 from ..analysis.nodes import walk, walk_statements
 from ..transformer import Converter
 from .generators import leaves_generators_alone
+from .numbers import carried_arithmetic
 from .subscripts import AUGMENTED_OPERATORS
 
 
@@ -122,6 +123,11 @@ class ControlFlowConverter(Converter):
         if value is _NO_GLOBAL:  # a closure's variable (or a builtin)
             return name not in _BUILTINS
         return not (isinstance(value, (types.ModuleType, type)) or callable(value))
+
+    def _carries(self, names) -> None:
+        """Record names a statement of the function carries (see `carried_arithmetic`)."""
+        if hasattr(self, "carried_names"):
+            self.carried_names.update(names)
 
     def _carried(self) -> set:
         """The names the loops enclosing the statement (in this function) carry."""
@@ -234,6 +240,8 @@ class ControlFlowConverter(Converter):
         outer_depth, self.loop_depth = getattr(self, "loop_depth", 0), 0
         outer_states, self.loop_states = getattr(self, "loop_states", []), []
         outer_captured = getattr(self, "captured", set())
+        outer_carried, self.carried_names = getattr(self, "carried_names", set()), set()
+        outer_indices, self.loop_indices = getattr(self, "loop_indices", set()), set()
         outer_checked, self.checked = (getattr(self, "checked", set()),
                                        getattr(node, "_autoconv_checked", set()))
         args = node.args
@@ -247,6 +255,11 @@ class ControlFlowConverter(Converter):
             *declared.values())
         self.generic_visit(node)
         self.function_locals = outer_locals
+        # Numbers the statements carry are 0-d tensors in their bodies and after them: their
+        # arithmetic goes through the runtime (NOTE [weak numbers] in runtime/arithmetic.py).
+        node.body = carried_arithmetic(node.body, self.carried_names, self.loop_indices,
+                                       self.ctx.runtime)
+        self.carried_names, self.loop_indices = outer_carried, outer_indices
         self.scope_declared, self.function_sites = outer, outer_sites
         self.loop_depth, self.loop_states = outer_depth, outer_states
         self.captured = outer_captured
@@ -306,6 +319,7 @@ class ControlFlowConverter(Converter):
         state, inputs = self._if_state(node)
         aliases, inputs = self._alias_attributes(node, chains, inputs, ("body", "orelse"))
         state, inputs, shared = self._shared(node, state, inputs, inside)
+        self._carries(state)
         true_name = self.ctx.namer.new("if_true")
         functions = [self._body_function(true_name, state + inputs, node.body, state,
                                          shared=shared)]
@@ -371,6 +385,7 @@ class ControlFlowConverter(Converter):
         inputs = self._inputs(node, state)
         aliases, inputs = self._alias_attributes(node, chains, inputs, ("test", "body"))
         state, inputs, shared = self._shared(node, state, inputs, inside)
+        self._carries(state)
         test_name = self.ctx.namer.new("loop_test")
         body_name = self.ctx.namer.new("loop_body")
         test = templates.replace("return test", test=node.test)
@@ -423,6 +438,10 @@ class ControlFlowConverter(Converter):
         inputs = self._inputs(node, state)
         aliases, inputs = self._alias_attributes(node, chains, inputs, ("body",))
         state, inputs, shared = self._shared(node, state, inputs, inside)
+        self._carries(state)
+        if hasattr(self, "loop_indices"):
+            # (a staged range's or enumerate's index is a number stand-in too)
+            self.loop_indices.update(_index_names(node))
         body_name = self.ctx.namer.new("loop_body")
         body = node.body
         if isinstance(node.target, gast.Name) and node.target.id not in state:
@@ -444,6 +463,23 @@ class ControlFlowConverter(Converter):
                           state, inputs, trailing, iterable=node.iter, extra_test=extra_name,
                           loop_body=body_name, **in_place)
         return self._undefined_inits(node, state, sites) + aliases + functions + call
+
+
+def _index_names(node) -> list:
+    """The names a `for` over a range binds, or the index an enumerate gives: Python ints."""
+    call = node.iter
+    if not isinstance(call, gast.Call):
+        return []
+    func = call.func
+    name = func.id if isinstance(func, gast.Name) else (
+        func.attr if isinstance(func, gast.Attribute) else None)
+    target = node.target
+    if name in ("range", "range_") and isinstance(target, gast.Name):
+        return [target.id]
+    if (name in ("enumerate", "enumerate_") and isinstance(target, gast.Tuple)
+            and target.elts and isinstance(target.elts[0], gast.Name)):
+        return [target.elts[0].id]
+    return []
 
 
 _KEEP_IF_BOUND = """

@@ -97,7 +97,8 @@ def _is_stageable(value) -> bool:
 # Dynamo traces this module step by step when it compiles converted code, and torch's pytree
 # cost it thousands of steps per statement (23.6k of 55k for one 10-line function); a
 # statement's state is mostly flat (tensors and numbers), which these take without pytree.
-_LEAF_TYPES = (bool, int, float, str, type(None), Undefined)
+# (a symbolic number, `t.item()` under make_fx, is a leaf too: its slot takes one dtype)
+_LEAF_TYPES = (bool, int, float, str, type(None), Undefined, *_SYMBOLIC)
 
 
 def _is_leaf(value) -> bool:
@@ -159,6 +160,29 @@ def _as_tensor(value, like, dtype):
 def _number_like(value) -> bool:
     """A Python number, or a tensor standing in for one (NOTE [number stand-ins])."""
     return _is_number(value) or augmented.is_stand_in(value)
+
+
+_PYTHON_NUMBER_DTYPES = (torch.bool, torch.int64, torch.float64, torch.complex128)
+
+
+def _python_number_dtype(value) -> bool:
+    return isinstance(value, torch.Tensor) and value.dtype in _PYTHON_NUMBER_DTYPES
+
+
+def _marked(t):
+    # Dynamo refuses an attribute set on an operator's output (it tracks those of the tensors
+    # ops make): there a view of it (no copy) carries the mark.
+    if torch.compiler.is_dynamo_compiling():
+        t = t.view(t.shape)
+    return augmented.mark(t)
+
+
+def _fresh_scalar(value):
+    # (see `_marked`: the loop test's operands, which the test does not copy, as views that
+    # dynamo lets the engine mark as number stand-ins)
+    if isinstance(value, torch.Tensor) and value.dim() == 0:
+        return value.view(())
+    return value
 
 
 def _describe(value) -> str:
@@ -247,6 +271,26 @@ class Statement:
                     augmented.mark(leaf)
         return values
 
+    def marked_numbers(self, values) -> tuple:
+        """`values`, the statement's full results, with the tensors that stand for Python
+        numbers after it marked as stand-ins (NOTE [weak numbers] in runtime/arithmetic.py):
+        where a number came in and its slot kept a Python number's dtype. (A slot promoted
+        to the dtype of a tensor it met, a float32 accumulator, is a tensor in Python.)"""
+        out = list(values)
+        for slot, (before, value, kind) in enumerate(zip(self.state, values, self.kinds)):
+            if kind is not SlotKind.TENSOR:
+                continue
+            if _is_leaf(before):
+                if _number_like(before) and _python_number_dtype(value):
+                    out[slot] = _marked(value)
+                continue
+            leaves, spec = pytree.tree_flatten(value)
+            out[slot] = pytree.tree_unflatten(
+                [_marked(leaf) if _number_like(leaf_before) and _python_number_dtype(leaf)
+                 else leaf for leaf_before, leaf in zip(pytree.tree_leaves(before), leaves)],
+                spec)
+        return tuple(out)
+
     def merge(self, flat, staged=(SlotKind.TENSOR,)) -> tuple:
         """A full state tuple: the values `flat` in the slots of the `staged` kinds, the
         statement's own values elsewhere."""
@@ -304,6 +348,9 @@ class Statement:
                     "before the statement",
                     f"Keep '{name}' a tensor on every path (e.g. a flag tensor for 'no "
                     f"value'), or move its assignment out of the {self.kind}")
+            if (kind is SlotKind.TENSOR and "loop" in self.kind and slot not in self.dtypes
+                    and torch.compiler.is_dynamo_compiling()):
+                self._refuse_int_becoming_other(name, before, out, where)
             out = constants.staged(out, name, self.like)
             if is_undefined(out):
                 raise _unbound_after(self.kind, name, where)
@@ -324,6 +371,27 @@ class Statement:
                     f"Keep '{name}' a tensor, or move its assignment out of the {self.kind}")
             tensors.append(_as_tensors(out, self.like, self.dtypes.get(slot)))
         return tuple(tensors)
+
+    def _refuse_int_becoming_other(self, name, before, out, where) -> None:
+        """Under torch.compile, a loop carrying a Python int that its body makes a float (or a
+        tensor of another dtype): Python changes the variable's type on that path, and the
+        loop cannot be staged again with a promoted dtype there (only a carried float is
+        probed first, `_checks_first`); torch's own error would only say that the dtypes of
+        the loop's input and output differ."""
+        if not (_is_leaf(before) and _is_leaf(out) and _number_like(before)
+                and _number_dtype(before) == torch.int64):
+            return
+        if not (_is_number(out) or isinstance(out, torch.Tensor)) or \
+                _number_dtype(out) == torch.int64:
+            return
+        became = (f"a Python {type(out).__name__}" if _is_number(out) else
+                  "a float" if _number_like(out) else _describe(out))
+        raise self.error(
+            f"'{name}' is a Python int before the loop and becomes {became} {where}; under "
+            "torch.compile a staged loop cannot change the type of a number it carries",
+            f"Start '{name}' as a value of the type it takes (a float: '{name} = "
+            f"{float(before) if type(before) is int else 0.0}'), or convert what the body "
+            f"assigns (int(...))")
 
     def may_promote(self) -> bool:
         """Whether a number comes in (bools excepted: lowered break / return flags are bools,
@@ -727,6 +795,21 @@ def _symbolic_input(value) -> bool:
     return type(value) in (float, bool) and is_symbolic(value)
 
 
+def _specialized_numbers(leaves, symbolic) -> None:
+    """Under dynamo, the float and bool inputs that are not data-dependent as their values:
+    a float argument that changes between calls is a backed SymFloat there (dynamo shows it
+    as a float), and a body reading it made torch's operator lift it as an operand, which it
+    refuses ("can only be of (Tensor, int, SymInt)"). `__float__` gives its value, guarded
+    (dynamo compiles again for another value), as a float it has not made symbolic."""
+    for i, leaf in enumerate(leaves):
+        if i in symbolic:
+            continue
+        if type(leaf) is float:
+            leaves[i] = leaf.__float__()
+        elif type(leaf) is bool:
+            leaves[i] = leaf.__bool__()
+
+
 class _Operands:
     """The tensors a staged statement passes to its bodies: staged state, then inputs.
 
@@ -753,6 +836,8 @@ class _Operands:
         self.symbolic = {i for i, leaf in enumerate(self.input_leaves) if _symbolic_input(leaf)}
         for i in self.symbolic:
             self.input_leaves[i] = to_tensor(self.input_leaves[i], like)
+        if torch.compiler.is_dynamo_compiling():
+            _specialized_numbers(self.input_leaves, self.symbolic)
         self.input_slots = [i for i, leaf in enumerate(self.input_leaves)
                             if isinstance(leaf, torch.Tensor) or is_staged(leaf)]
         self.count = len(state_leaves)
@@ -1286,8 +1371,8 @@ def _stage_if(pred, branches, statement: Statement):
         except constants.Retabled as retabled:  # a constant changed: staged again carrying it
             if not _retable(statement, retabled):
                 raise
-    return _settled(_released(statement.merge(_pairs_as_lists(flat, statement), _OUTPUTS),
-                              statement.growth), statement)
+    return _settled(_released(statement.marked_numbers(statement.merge(
+        _pairs_as_lists(flat, statement), _OUTPUTS)), statement.growth), statement)
 
 
 @staging("while loop")
@@ -1370,7 +1455,10 @@ def _stage_while(test, body: Body, statement: Statement, trips):
 
         def staged_test(*flat, operands=operands):
             staged, ins = operands.split(flat)
-            go = as_predicate(to_tensor(test(*statement.merge(staged), *ins), like),
+            if torch.compiler.is_dynamo_compiling():
+                staged = _map(_fresh_scalar, staged)
+            go = as_predicate(to_tensor(test(*statement.stand_ins(statement.merge(staged)),
+                                             *ins), like),
                               statement.kind)
             # `while found:` returns (a 0-d view of) an operand, and torch's operators refuse
             # outputs that alias their inputs.
@@ -1399,7 +1487,7 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             if not _retable(statement, retabled):
                 raise
     staged, _ = operands.split(tuple(flat) + read_only)
-    return _released(statement.merge(staged), statement.growth)
+    return _released(statement.marked_numbers(statement.merge(staged)), statement.growth)
 
 
 def _stage_loop_created(test, body, statement: Statement, trips, created, checked=()):

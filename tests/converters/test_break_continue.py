@@ -22,14 +22,14 @@ def test_break_with_else():
             did_break = False
 
             def loop_test(did_break, i, n):
-                return ac.and_(ac.not_(did_break), lambda i, n: i < n, (i, n))
+                return ac.and_(ac.not_(did_break), lambda i, n: ac.compare(i, '<', n), (i, n))
 
             def loop_body(did_break, i, n):
 
                 def if_true(did_break):
                     did_break = True
                     return did_break,
-                did_break, = ac.if_stmt(i > 3, if_true, None, (did_break,), ('<break flag>',))
+                did_break, = ac.if_stmt(ac.compare(i, '>', 3), if_true, None, (did_break,), ('<break flag>',))
 
                 def if_true_1(i):
                     i = ac.aug_assign(i, '+=', 1)

@@ -116,7 +116,7 @@ def test_for_tuple_target():
 
             def loop_body(item, total):
                 i, x = item
-                total = total + i * x
+                total = ac.binary(total, '+', ac.binary(i, '*', x))
                 return total,
             total, = ac.for_stmt(ac.enumerate_(xs), None, loop_body, (total,), ('total',))
             return total
@@ -308,10 +308,10 @@ def test_name_bound_in_an_earlier_iteration_keeps_its_value():
                     y = ac.Undefined('y', checked=True)
 
                 def if_true(y, y_bound, i, x):
-                    y = x * i
+                    y = ac.binary(x, '*', i)
                     y_bound = True
                     return y, y_bound
-                y, y_bound = ac.if_stmt(i == 1, if_true, None, (y, y_bound), ('y', '<y bound>'), (i, x))
+                y, y_bound = ac.if_stmt(ac.compare(i, '==', 1), if_true, None, (y, y_bound), ('y', '<y bound>'), (i, x))
                 return y, y_bound
             y, y_bound = ac.for_stmt(ac.range_(3), None, loop_body, (y, y_bound), ('y', '<y bound>'), (x,))
             return ac.ld(y, y_bound, 'y')
@@ -438,7 +438,7 @@ def test_names_closures_read_stay_in_the_functions_cells():
                 ac.shares_cells('i')
                 i = i_1
                 i = item
-                fs = ac.list_append(fs, lambda : x * i)
+                fs = ac.list_append(fs, lambda : ac.binary(x, '*', i))
                 return fs, i
             fs, i = ac.for_stmt(ac.range_(3), None, loop_body, (fs, i), ('fs', 'i'), (x,))
             return fs

@@ -5,6 +5,8 @@ NOTE [numbers as tensors] in runtime/values.py."""
 
 import io
 
+import pytest
+
 import torch
 from torch.utils import _pytree as pytree
 
@@ -137,3 +139,183 @@ def test_numbers_in_a_carried_dict_promote_leaf_by_leaf():
         assert _dtypes(result) == [torch.float32, torch.int64]
         torch.testing.assert_close(result["total"], want["total"])
         assert int(result["n"]) == 2
+
+
+# Carried numbers are weak scalars: where one meets a tensor it takes torch's dtype for the
+# Python number it stands for (NOTE [weak numbers] in runtime/arithmetic.py).
+
+def steps_until(T):
+    t = 0.0
+    n = 0
+    while t < T:
+        t += 0.1
+        n += 1
+    return n
+
+
+def test_a_carried_float_is_compared_with_a_float32_tensor_in_float32():
+    # (tester t9, repro 16) Python compares 0.30000000000000004 with float32 0.3 in float32
+    # (equal): 3 trips for 0.3 and 10 for 1.0, where a float64 comparison made 4 and 11.
+    assert [steps_until(torch.tensor(v)) for v in (0.3, 1.0)] == [3, 10]
+    for result in _modes(steps_until, (torch.tensor(0.3),)):
+        assert int(result) == 3
+    assert int(autoconv.autoconv(steps_until)(torch.tensor(1.0))) == 10
+    # a float64 bound compares in float64, as in Python
+    assert int(autoconv.autoconv(steps_until)(torch.tensor(0.3, dtype=torch.float64))) == 3
+
+
+def scalar_ode(y):
+    t = 0.0
+    h = 0.25
+    while t < 1.0 and y < 100:
+        y = y + h * y * t
+        t += h
+    return y, t
+
+
+def scale_by(x):
+    s = 1.0
+    if x.sum() > 0:
+        s = 0.5
+    return x.sum() * s
+
+
+def test_a_carried_float_keeps_a_float32_tensor_float32():
+    # (tester t9, repro 17) `h * y * t` with a carried float t made y a float64 (and the loop
+    # was refused: "give 'y' one dtype"); a number after a staged if made `x.sum() * s` float64
+    y = torch.tensor(1.0)
+    want = scalar_ode(y)
+    for out, t in _modes(scalar_ode, (y,)):
+        assert out.dtype == torch.float32 and float(t) == 1.0
+        torch.testing.assert_close(out, want[0])
+    for x in (torch.tensor([1.0, 2.0]), torch.tensor([-1.0, 0.5])):
+        for result in _modes(scale_by, (x,), compile=False):
+            assert result.dtype == torch.float32
+            torch.testing.assert_close(result, scale_by(x))
+
+
+def harmonic(n):
+    s = 0.0
+    for k in range(1, n + 1):
+        s += 1.0 / k
+    return s
+
+
+def test_a_float_divided_by_a_range_index_is_a_float64():
+    # (tester t9, repro 11) `1.0 / k` of the staged range's int64 index gave the default
+    # float32: H(1000) = 7.4854784 instead of Python's 7.485470860550343.
+    assert harmonic(torch.tensor(1000)) == 7.485470860550343
+    n = torch.tensor(100)  # (float32 gives 5.187378 here)
+    for result in _modes(harmonic, (n,), compile=False):
+        assert result.dtype == torch.float64 and float(result) == harmonic(n) == 5.187377517639621
+    assert float(_modes(harmonic, (torch.tensor(7),), export=False)[1]) == harmonic(7)
+
+
+def argmax_scan(x):
+    best = -1
+    best_i = 0
+    for i, v in enumerate(x):
+        if v > best:
+            best = v.item()
+            best_i = i
+    return best_i, best
+
+
+def test_an_int_that_takes_a_float_becomes_a_float64():
+    # (tester t9, repro 8) A running max started as an int and given `v.item()` (a symbolic
+    # float) failed inside the engine ("to() received an invalid combination of arguments").
+    x = torch.tensor([0.5, 2.0, 1.0])
+    assert argmax_scan(x) == (1, 2.0)
+    for i, best in _modes(argmax_scan, (x,), compile=False):
+        assert int(i) == 1 and float(best) == 2.0 and best.dtype == torch.float64
+    # torch.compile cannot stage the loop again with the float's dtype: a clear error
+    torch._dynamo.reset()
+    with pytest.raises(Exception, match="'best' is a Python int before the loop and becomes a "
+                       "float in the loop body.*Start 'best' as .*'best = -1.0'"):
+        torch.compile(autoconv.convert(argmax_scan), fullgraph=True, backend="eager")(x)
+
+
+def mixed(x, y):
+    s = 0.5
+    k = 3
+    flag = False
+    if x.sum() > 0:
+        s = 0.25
+        k = 4
+        flag = True
+    return (x * s,       # float32 tensor and a float: float32
+            y * s,       # int32 tensor and a float: the default float
+            y + k,       # int32 tensor and an int: int32
+            k / 2,       # ints: a Python float
+            k * s,       # an int and a float: a Python float
+            s < x.max(),  # a float and a float32 tensor: compared in float32
+            -s * x,      # a negated float: still a float
+            x.max() > k,  # an int and a float32 tensor
+            flag | (y > 0))  # a bool and a bool tensor
+
+
+def test_carried_numbers_meet_tensors_as_python_numbers_do():
+    y = torch.tensor(3, dtype=torch.int32)
+    for x in (torch.tensor([1.0, 2.0]), torch.tensor([-1.0, 0.5])):
+        want = mixed(x, y)
+        for result in _modes(mixed, (x, y), compile=False):
+            assert _dtypes(result) == _dtypes(want)
+            for got, expected in zip(result, want):
+                torch.testing.assert_close(torch.as_tensor(got), torch.as_tensor(expected),
+                                           check_dtype=False)
+
+
+def halving(x):
+    lr = 1.0
+    steps = 0
+    while (x * lr).abs().max() > 0.1:
+        lr /= 2
+        steps += 1
+    return x * lr, steps, lr > x.sum()
+
+
+def test_numbers_carried_by_a_loop_meet_its_tensors_as_python_numbers_do():
+    for x in (torch.tensor([3.0, -1.0]), torch.tensor([0.05, 0.01])):
+        want = halving(x)
+        results = _modes(halving, (x,), compile=bool(x[0] > 1))  # (one compile: suite time)
+        for result in results:
+            assert _dtypes(result) == [torch.float32, torch.int64, torch.bool]
+            assert int(result[1]) == want[1] and bool(result[2]) == bool(want[2])
+            torch.testing.assert_close(result[0], want[0])
+
+
+def rebound(x):
+    loss = 0.0
+    k = 0
+    for v in x:
+        loss = loss + v.sum()  # a float plus a float32 tensor: a float32 tensor
+        k = k + 0.5            # an int plus a float: a float64
+    return loss, k
+
+
+def test_numbers_rebound_by_arithmetic_promote_as_python_numbers_do():
+    # (README: `loss = loss + x.sum()` carried a float64, `k = k + 0.5` a float32, before
+    # the arithmetic of carried numbers went through the runtime)
+    x = torch.tensor([[1.0, 2.0], [0.5, -3.0]])
+    want = rebound(x)
+    for result in _modes(rebound, (x,), compile=False):
+        assert _dtypes(result) == [torch.float32, torch.float64]
+        assert float(result[1]) == want[1]
+        torch.testing.assert_close(result[0], want[0])
+
+
+def soft_threshold(x, lam):
+    if x.abs().max() > lam:
+        return x.sign() * (x.abs() - lam).clamp(min=0)
+    return x * 0
+
+
+def test_a_float_argument_changing_between_compiled_calls():
+    # (tester t9, repro 15) Compiled again for a new value, dynamo makes the float a SymFloat,
+    # which the staged cond lifted as an operand: torch's "can only be of (Tensor, int,
+    # SymInt)" assertion. The bodies get its value (a guard: compiled again per value).
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(soft_threshold), fullgraph=True, backend="eager")
+    x = torch.tensor([1.0, -0.2, 0.6])
+    for lam in (0.5, 0.7, 1.5):
+        torch.testing.assert_close(compiled(x, lam), soft_threshold(x, lam))

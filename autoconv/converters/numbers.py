@@ -1,0 +1,182 @@
+"""Arithmetic and comparisons on numbers the staged statements carry go through the runtime.
+
+    t < T       ->  ac.compare(t, '<', T)        (t carried by a statement of the function)
+    h * y * t   ->  ac.binary(h * y, '*', t)
+    1.0 / k     ->  ac.binary(1.0, '/', k)       (k a loop's item)
+    -t          ->  ac.negative(t)
+
+A Python number a staged statement carries is a 0-d tensor standing in for it; torch would
+promote it as a tensor, not as the Python number (NOTE [weak numbers] in
+runtime/arithmetic.py). Only expressions that may read such a number are rewritten: an
+operand that is a name the function's statements carry (their state, a loop's target), a
+name assigned from such an expression, an item of one, or another rewritten expression.
+Everything else is left to Python. Converted code runs only under tracers, so the calls cost
+nothing on eager calls.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from .. import templates
+from ..analysis.annos import copy_origin
+
+__all__ = ["carried_arithmetic"]
+
+_BINARY = {
+    gast.Add: "+", gast.Sub: "-", gast.Mult: "*", gast.Div: "/", gast.FloorDiv: "//",
+    gast.Mod: "%", gast.Pow: "**", gast.LShift: "<<", gast.RShift: ">>", gast.BitAnd: "&",
+    gast.BitOr: "|", gast.BitXor: "^",
+}
+_COMPARE = {gast.Lt: "<", gast.LtE: "<=", gast.Gt: ">", gast.GtE: ">=", gast.Eq: "==",
+            gast.NotEq: "!="}
+
+
+def carried_arithmetic(body: list, carried: set, indices: set, ac: str) -> list:
+    """`body` (a converted function's) with the binary operators, comparisons and negations
+    that may read a Python number the function's statements carry as runtime calls.
+
+    `carried`: the names the statements carry; `indices`: the targets of loops over a range or
+    an enumerate's index, Python ints in Python. Of these, the names that may hold a number
+    (`_numbers`) count, and the names assigned from arithmetic of them (`u = t * 2`)."""
+    if not carried and not indices:
+        return body
+    assigns = [node for stmt in body for node in gast.walk(stmt)
+               if isinstance(node, gast.Assign)]
+    numbers = _numbers(assigns, set(indices))
+    names = _assigned_from(assigns, numbers & (set(carried) | set(indices)), numbers)
+    if not names:
+        return body
+    rewrite = _Rewrite(names, ac)
+    return [rewrite.visit(stmt) for stmt in body]
+
+
+# Calls that give a Python number (as converted code writes them, and as the user does)
+_NUMBER_CALLS = {"float", "int", "bool", "len", "round", "float_", "int_", "bool_", "len_",
+                 "item", "sum_", "max_", "min_", "abs"}
+
+
+def _is_number(node, numbers) -> bool:
+    """Whether the expression `node` may be a Python number (or a container of numbers, such
+    as `{'total': 0.0}`), given the names `numbers` that may hold one. Arithmetic is a number
+    where every operand is one (a tensor operand makes a tensor)."""
+    if isinstance(node, gast.Constant):
+        return isinstance(node.value, (bool, int, float, complex))
+    if isinstance(node, gast.Name):
+        return node.id in numbers
+    if isinstance(node, gast.UnaryOp):
+        return _is_number(node.operand, numbers)
+    if isinstance(node, gast.BinOp):
+        return _is_number(node.left, numbers) and _is_number(node.right, numbers)
+    if isinstance(node, gast.Subscript):
+        return _is_number(node.value, numbers)
+    if isinstance(node, gast.IfExp):
+        return _is_number(node.body, numbers) or _is_number(node.orelse, numbers)
+    if isinstance(node, (gast.Tuple, gast.List)):
+        return any(_is_number(e, numbers) for e in node.elts)
+    if isinstance(node, gast.Dict):
+        return any(_is_number(v, numbers) for v in node.values)
+    if isinstance(node, gast.Call):
+        func = node.func
+        name = func.id if isinstance(func, gast.Name) else (
+            func.attr if isinstance(func, gast.Attribute) else None)
+        if name in ("converted_method_call", "converted_call") and len(node.args) > 1:
+            method = node.args[1]
+            name = method.value if isinstance(method, gast.Constant) else None
+        return name in _NUMBER_CALLS
+    return False
+
+
+def _bound(assign):
+    """(name, value) for each name `assign` binds to a value it shows (`a, b = 0, x`)."""
+    for target in assign.targets:
+        if isinstance(target, gast.Name):
+            yield target.id, assign.value
+        elif (isinstance(target, gast.Tuple) and isinstance(assign.value, gast.Tuple)
+              and len(target.elts) == len(assign.value.elts)):
+            for t, v in zip(target.elts, assign.value.elts):
+                if isinstance(t, gast.Name):
+                    yield t.id, v
+
+
+def _numbers(assigns, names: set) -> set:
+    """The names that may hold a Python number on some path: `names`, and those an
+    assignment binds to a number (`t = 0.0`, `best = v.item()`, `u = t * 2`)."""
+    changed = True
+    while changed:
+        changed = False
+        for node in assigns:
+            for name, value in _bound(node):
+                if name not in names and _is_number(value, names):
+                    names.add(name)
+                    changed = True
+    return names
+
+
+def _assigned_from(assigns, names: set, numbers: set) -> set:
+    """`names` and the number names assigned from expressions reading them."""
+    changed = True
+    while changed:
+        changed = False
+        for node in assigns:
+            for name, value in _bound(node):
+                if name in numbers and name not in names and _reads_number(value, names):
+                    names.add(name)
+                    changed = True
+    return names
+
+
+def _reads_number(node, names) -> bool:
+    """Whether `node` reads a name in `names`: the name, an item of it, or arithmetic of it."""
+    if isinstance(node, gast.Name):
+        return node.id in names
+    if isinstance(node, gast.Subscript):
+        return _reads_number(node.value, names)
+    if isinstance(node, gast.BinOp):
+        return _reads_number(node.left, names) or _reads_number(node.right, names)
+    if isinstance(node, gast.UnaryOp):
+        return _reads_number(node.operand, names)
+    return False
+
+
+class _Rewrite(gast.NodeTransformer):
+    def __init__(self, names, ac):
+        self.names = names
+        self.ac = ac
+
+    def _may_be_number(self, node) -> bool:
+        if isinstance(node, gast.Call) and getattr(node, "_autoconv_arithmetic", False):
+            return True
+        return _reads_number(node, self.names)
+
+    def _call(self, node, template, **subs):
+        call = templates.replace(template, ac=self.ac, **subs)[0].value
+        call._autoconv_arithmetic = True
+        copy_origin(call, node)
+        return call
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        op = _BINARY.get(type(node.op))
+        if op is None or not (self._may_be_number(node.left)
+                              or self._may_be_number(node.right)):
+            return node
+        return self._call(node, "ac.binary(left, op, right)", left=node.left,
+                          right=node.right, op=gast.Constant(value=op, kind=None))
+
+    def visit_Compare(self, node):
+        self.generic_visit(node)
+        if len(node.ops) != 1:
+            return node  # (a chain `0 < t < 1`: left to Python)
+        op = _COMPARE.get(type(node.ops[0]))
+        right = node.comparators[0]
+        if op is None or not (self._may_be_number(node.left) or self._may_be_number(right)):
+            return node
+        return self._call(node, "ac.compare(left, op, right)", left=node.left, right=right,
+                          op=gast.Constant(value=op, kind=None))
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        if not isinstance(node.op, gast.USub) or not self._may_be_number(node.operand):
+            return node
+        return self._call(node, "ac.negative(value)", value=node.operand)
