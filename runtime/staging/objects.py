@@ -415,8 +415,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
         if slot in built or spec[0] == "tuple":
             result[slot] = _rebuild(spec, leaves)
         else:
-            for number in sorted(updated[slot] & replaced[slot]):
-                raise _updated_and_replaced(statement, f"{names[slot]}{_leaf_path(spec, number)}")
+            # A tensor updated in place on one path and replaced on another is replaced (its
+            # other references miss the update on the first path: README, Limitations).
+            updated[slot] -= replaced[slot]
             kept = set() if torch.compiler.is_dynamo_compiling() else {
                 number for number, leaf in enumerate(slots[slot][1])
                 if isinstance(leaf, torch.Tensor)} - updated[slot] - replaced[slot]
@@ -425,54 +426,13 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
     return tuple(result)
 
 
-def _leaf_path(spec, number: int, path: str = "") -> str | None:
-    """The path (`["m"]`, `.state[0]`) of leaf `number` of a value of structure `spec`."""
-    found = _walk_leaves(spec, [number], path)
-    return found if found is not None else ""
-
-
-def _walk_leaves(spec, left: list, path: str):
-    kind = spec[0]
-    if kind in ("tensor", "number"):
-        left[0] -= 1
-        return path if left[0] < 0 else None
-    if kind == "dict":
-        items = ((f"{path}[{k!r}]", v) for k, v in spec[1])
-    elif kind in ("list", "tuple"):
-        items = ((f"{path}[{i}]", v) for i, v in enumerate(spec[1]))
-    elif kind == "object":
-        items = ((f"{path}.{k}", v) for k, v in spec[2])
-    elif kind == "namedtuple":
-        items = ((f"{path}.{k}", v) for k, v in zip(spec[1]._fields, spec[2]))
-    else:
-        return None
-    for item_path, item in items:
-        found = _walk_leaves(item, left, item_path)
-        if found is not None:
-            return found
-    return None
-
-
-def _updated_and_replaced(statement: str, place: str) -> StagingError:
-    return StagingError(
-        statement,
-        f"the tensor `{place}` is updated in place on one path and replaced by a new tensor on "
-        f"another; after a staged statement it can only be one of the two, so the other "
-        f"references to that tensor (a name bound to it before, the caller's) would see the "
-        f"update on one path only",
-        f"Update `{place}` in place on every path (`{place}.copy_(new)`), or replace it on "
-        f"every path (`{place} = {place} + x` rather than `{place}.add_(x)`)")
-
-
 # NOTE [tensors of objects updated in place]
 # `d["m"].add_(a)` in a staged body updates the tensor `d["m"]` in place: in Python every other
 # reference to that tensor (`m = d["m"]` taken before, the caller's) sees the update. Each body
 # works on its own copy, so after the statement the result is copied into the tensor the object
 # holds, rather than put in its place, wherever a body returned the very tensor it was given,
 # changed. A body that assigns a new tensor (`d["m"] = d["m"] + a`) leaves the old one as it
-# was, as Python does: the new one is put in its place. A tensor updated in place on one path
-# and replaced on another cannot be both after the statement (which object the dict holds
-# cannot depend on the data): refused, as every choice leaves some reference wrong.
+# was, as Python does: the new one is put in its place.
 
 
 
