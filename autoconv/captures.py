@@ -166,23 +166,16 @@ class Places:
         `values`, Python values too, not only tensors."""
         if isinstance(value, torch.Tensor):
             self.tensors.setdefault(id(value), (where, read))
-        elif not values:
-            if type(value) in _CONTAINERS and len(value) <= _MAX_ITEMS:
-                items = value.items() if isinstance(value, dict) else enumerate(value)
-                for key, item in items:
-                    if isinstance(item, torch.Tensor):
-                        self.tensors.setdefault(
-                            id(item), (f"{where}[{key!r}]", _nested_reader(read, key)))
-        elif _is_value(value):
+        elif values and _is_value(value):
             self.values.setdefault(where, Guard(where, read, value, by_value=True))
         elif type(value) in _CONTAINERS and len(value) <= _MAX_ITEMS:
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
+                inner = f"{where}[{key!r}]"
                 if isinstance(item, torch.Tensor):
-                    self.tensors.setdefault(
-                        id(item), (f"{where}[{key!r}]", _nested_reader(read, key)))
-                elif _is_value(item) and type(value) is not tuple:  # (a tuple cannot change)
-                    inner = f"{where}[{key!r}]"
+                    self.tensors.setdefault(id(item), (inner, _nested_reader(read, key)))
+                elif values and _is_value(item) and type(value) is not tuple:
+                    # (a tuple cannot change)
                     self.values.setdefault(
                         inner, Guard(inner, _nested_reader(read, key), item, by_value=True))
 
