@@ -124,15 +124,53 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
     innermost = _innermost(trimmed)
     filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
     source = linecache.getline(filename, line).strip()
-    staging_error = autoconv_runtime.StagingError.at(
-        (filename, line), "expression",
-        f"`{source}` asks Python for the value of a traced tensor, which is only known when "
-        "the graph runs, and this use of it is not staged",
-        "Keep the value a tensor: compare tensors directly (`if x.sum() > 0:` is staged) "
-        "rather than calling .item(), int(), float() or bool() on them, use torch.where or "
-        "masking for values, and give sizes that do not depend on tensor values")
+    asker = _library_asker(error.__traceback__, innermost.tb_frame)
+    if asker is not None:
+        module, code, asked_line = asker
+        problem = (f"`{source}` calls into {module}, whose code asks Python for the value of a "
+                   f"traced tensor ({code.co_filename}:{asked_line}: "
+                   f"`{linecache.getline(code.co_filename, asked_line).strip()}` in "
+                   f"{code.co_qualname}); autoconv never converts torch's code, so that "
+                   "condition is not staged")
+        fix = ("Pass validate_args=False to the distribution (the check of its arguments is "
+               "what asks; torch.compile turns it off too), and check the values yourself "
+               "with tensor operations if needed"
+               if module.startswith("torch.distributions") else
+               "Make this call outside the autoconv function (eagerly), or write what it "
+               "computes with tensor operations in your own code, which autoconv converts")
+    else:
+        problem = (f"`{source}` asks Python for the value of a traced tensor, which is only "
+                   "known when the graph runs, and this use of it is not staged")
+        fix = ("Keep the value a tensor: compare tensors directly (`if x.sum() > 0:` is staged) "
+               "rather than calling .item(), int(), float() or bool() on them, use torch.where "
+               "or masking for values, and give sizes that do not depend on tensor values")
+    staging_error = autoconv_runtime.StagingError.at((filename, line), "expression", problem,
+                                                     fix)
     staging_error.torch_error = error  # torch's own message, for debugging
     return staging_error.with_traceback(error.__traceback__)
+
+
+# torch's own machinery between a library's Python code and the guard that failed
+_TORCH_MACHINERY = ("torch._", "torch.fx", "torch.utils", "torch.overrides", "torch.autograd")
+
+
+def _library_asker(tb, user_frame):
+    """(module, code, line) of the library code (torch, numpy, the standard library) that the
+    user's converted line called and that asked for a traced tensor's value, or None when the
+    user's line asked itself: the innermost such frame below `user_frame`, not counting torch's
+    own tracing machinery."""
+    below, asker = False, None
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame is user_frame:
+            below = True
+        elif below:
+            module = frame.f_globals.get("__name__") or ""
+            if (calls.is_library_module(module) and not module.startswith(_TORCH_MACHINERY)
+                    and module.partition(".")[0] not in ("autoconv", "autoconv_runtime")):
+                asker = (module, frame.f_code, tb.tb_lineno)
+        tb = tb.tb_next
+    return asker
 
 
 def _called_by_library(error: GuardOnDataDependentSymNode) -> BaseException | None:

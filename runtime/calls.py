@@ -17,6 +17,7 @@ import torch
 
 from . import builtins as staged_builtins
 from . import iteration, operators
+from .staging import validation
 from .staging.tracers.symbolic import is_fx_leaf
 
 __all__ = [
@@ -327,7 +328,10 @@ def converted_call(fn, /, *args, **kwargs):
     if cls is types.FunctionType:
         return _converted_function(fn)(*args, **kwargs)
     if cls is types.MethodType and type(fn.__func__) is types.FunctionType:
-        return _converted_function(_method_function(fn))(fn.__self__, *args, **kwargs)
+        converted = _converted_function(_method_function(fn))
+        if converted is fn.__func__ and validation.calls_distribution(fn):
+            return validation.call_validated(fn, args, kwargs)
+        return converted(fn.__self__, *args, **kwargs)
     if isinstance(fn, torch.nn.Module) and not _has_hooks(fn) and not is_fx_leaf(fn, args):
         forward = cls.forward
         converted = _cached(forward)
@@ -384,6 +388,8 @@ def _call_builtin(fn, args, kwargs):
     for builtin, staged in _STAGED_BUILTINS:
         if fn is builtin:
             return staged(*args, **kwargs)
+    if validation.calls_distribution(fn):
+        return validation.call_validated(fn, args, kwargs)
     return fn(*args, **kwargs)
 
 

@@ -680,6 +680,25 @@ def test_data_dependent_guard_becomes_a_staging_error_at_the_line():
     assert ".item()" in error.fix
     assert "guard" in str(error.torch_error)  # torch's own words stay reachable
 
+
+def geometric_with_checks(p, x):
+    dist = torch.distributions.Geometric(probs=p, validate_args=True)
+    return dist.log_prob(x)
+
+
+def test_a_library_asking_for_a_value_is_named_with_its_line():
+    # Geometric checks `probs > 0` with `if not valid.all():`, in torch's code (the checks of
+    # Distribution itself are staged, tests/reference/test_calls.py): the error names the
+    # user's line, the library line that asked, and the switch that turns the check off.
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(geometric_with_checks)(torch.full((2,), 0.5), torch.ones(2))
+    error = info.value
+    line = geometric_with_checks.__code__.co_firstlineno + 1
+    assert (error.filename, error.lineno) == (__file__, line)
+    assert "calls into torch.distributions.geometric" in str(error)
+    assert "`if not valid.all():` in Geometric.__init__" in str(error)
+    assert "validate_args=False" in error.fix
+
 # --- errors in callees (issue 10) ------------------------------------------------------------
 
 _LIBRARY = """

@@ -47,6 +47,7 @@ _STAGED_TORCH = {"equal": "equal_", "allclose": "allclose_", "is_nonzero": "is_n
 
 
 _DIRECT_MODULES = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "autoconv"}
+_CHECKED_LIBRARY = "torch.distributions."
 # A method of a local value with one of these names is taken for a tensor's and called as it is,
 # unless the value is only ever bound to an instance of a user class (`solver = Solver(tol)`).
 # (Another user method of such a name is not converted: call it as `Class.name(value, ...)`.)
@@ -79,15 +80,21 @@ class CallConverter(Converter):
         )
 
     def _is_direct(self, func) -> bool:
-        """True for `mod.attr...` where `mod` is a global module whose calls are never converted."""
+        """True for `mod.attr...` where `mod` is a global module whose calls are never converted,
+        except torch.distributions' (`torch.distributions.Normal(mu, sigma)`): the runtime
+        stages the checks those make of their arguments (runtime/staging/validation.py)."""
+        attrs = []
         while isinstance(func, gast.Attribute):
+            attrs.append(func.attr)
             func = func.value
         if not isinstance(func, gast.Name) or func.id in self.ctx.local_names:
             return False
         value = self.ctx.globals.get(func.id)
-        return isinstance(value, types.ModuleType) and (
-            value.__name__.partition(".")[0] in _DIRECT_MODULES
-        )
+        if not isinstance(value, types.ModuleType):
+            return False
+        path = ".".join([value.__name__, *reversed(attrs)])
+        return (path.partition(".")[0] in _DIRECT_MODULES
+                and not path.startswith(_CHECKED_LIBRARY))
 
     def _is_torch_function(self, func, table) -> bool:
         """`torch.name(...)` (torch being the global torch module) for a name in `table`."""

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import autoconv
-from support import (COND, WHILE_LOOP, assert_close, assert_same_result, count_ops,
+from support import (COND, WHILE_LOOP, Calling, assert_close, assert_same_result, count_ops,
                      function_from_source)
 
 T = torch.tensor
@@ -707,3 +707,61 @@ def test_hand_written_torch_control_flow(fn):
     # torch.cond / while_loop compile their bodies with dynamo, which then traces the runtime's
     # grad-mode recorder too (it once failed on `torch.is_inference_mode_enabled`).
     assert_same_result(fn, [torch.ones(3), -torch.ones(3), torch.full((3,), 0.1)])
+
+
+# --- torch.distributions with validation on (torch's default) --------------------------------
+
+def gaussian_policy_log_prob(mean, log_std, action):
+    # A policy's log-likelihood, as RL code writes it: the distribution checks its parameters
+    # (scale > 0) and log_prob checks the action is in its support. (validate_args=True: torch's
+    # default, until dynamo's first use in the process turns it off for every distribution.)
+    dist = torch.distributions.Normal(mean, log_std.exp(), validate_args=True)
+    log_prob = dist.log_prob(action).sum()
+    if log_prob < -10:
+        log_prob = log_prob.clamp(min=-10.0)
+    return log_prob
+
+
+def categorical_greedy_or_sample(logits):
+    dist = torch.distributions.Categorical(logits=logits, validate_args=True)
+    if dist.entropy() < 0.5:
+        choice = dist.probs.argmax()
+    else:
+        choice = torch.tensor(-1)
+    return choice, dist.log_prob(torch.tensor(1))
+
+
+def scale_from_input(x, scale):
+    dist = torch.distributions.Normal(torch.zeros_like(x), scale, validate_args=True)
+    if x.sum() > 0:
+        x = x * 2
+    return dist.log_prob(x)
+
+
+def test_distribution_checks_are_graph_assertions():
+    # Python's checks ask for tensor values: replay and export failed with torch's
+    # data-dependent error. (Not under torch.compile: dynamo refuses to trace the checks, and
+    # turns them off for distributions that do not ask for them, torch/_dynamo/eval_frame.py.)
+    assert_same_result(gaussian_policy_log_prob, [
+        (torch.zeros(3), torch.zeros(3), torch.ones(3)),
+        (torch.zeros(3), torch.full((3,), -2.0), torch.full((3,), 5.0)),
+    ], compile=False)
+    assert_same_result(categorical_greedy_or_sample, [
+        T([1.0, 1.0, 1.0]), T([9.0, -9.0, -9.0]), T([-9.0, 9.0, 0.0])], compile=False)
+
+
+def test_a_failing_distribution_check_raises_valueerror_when_the_graph_runs():
+    # The graph asserts what Python checks: a negative scale raises ValueError from the replay
+    # (the trace itself, on a valid scale, did not raise).
+    function = autoconv.autoconv(scale_from_input)
+    function(torch.ones(2), torch.ones(2))
+    with pytest.raises(ValueError, match=r"parameter scale of distribution Normal"):
+        function(torch.ones(2), -torch.ones(2))
+    with pytest.raises(ValueError):
+        scale_from_input(torch.ones(2), -torch.ones(2))
+    assert function.trace_count == 1
+    # A torch.export program raises it too (as torch's RuntimeError naming the ValueError).
+    program = torch.export.export(Calling(autoconv.convert(scale_from_input)),
+                                  (torch.ones(2), torch.ones(2)), strict=False)
+    with pytest.raises(RuntimeError, match=r"ValueError: Expected parameter scale"):
+        program.module()(torch.ones(2), -torch.ones(2))
