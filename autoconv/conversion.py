@@ -11,6 +11,7 @@ import weakref
 import gast
 
 import autoconv_runtime
+from autoconv_runtime import handlers as runtime_handlers
 
 from . import emit, pipeline, templates
 from .analysis.nodes import walk, walk_statements
@@ -154,6 +155,7 @@ def converted_tree(fn):
     ctx.local_names, local_functions = _scan(node, nodes)
     ctx.uses_class_cell = False
     ctx.callees = set()
+    ctx.try_blocks = []  # runtime/handlers.py
     # autoconv's own variables -> how runtime messages name them (see runtime/errors.py)
     ctx.display_names = {}
     if isinstance(node, gast.Lambda):
@@ -220,6 +222,7 @@ def _compile(fn):
         names["co_qualname"] = fn.__code__.co_qualname
     code = code.replace(**names)
     _register(code)
+    runtime_handlers.register(code, ctx.try_blocks)
     return code
 
 

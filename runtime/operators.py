@@ -15,7 +15,7 @@ import threading
 import torch
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
-from . import augmented, lists, text
+from . import augmented, handlers, lists, text
 from .errors import StagingError, graph_error_message
 from .iteration import StagedEnumerate, StagedRange, StagedZip, as_python, staged_sequence
 from .staging import constants, context, specialize, verdicts
@@ -1115,6 +1115,7 @@ def assert_(cond, message=None):
     if is_staged(cond):
         if not context.probing():
             text = message() if message is not None else "assertion failed"
+            _refuse_if_caught(AssertionError(text), "assert")
             torch._assert_async(staging.as_predicate(as_staged_tensor(cond), "assert"), str(text))
         return
     if not cond:
@@ -1146,8 +1147,26 @@ def raise_(exc, *cause):
             raise exc from cause[0]
         raise exc
     if not context.probing():
+        _refuse_if_caught(exc, "raise")
         never = torch.zeros((), dtype=torch.bool)
         torch._assert_async(never, graph_error_message(exc))
+
+
+def _refuse_if_caught(exc: BaseException, statement: str) -> None:
+    """A StagingError where a `try` of converted code on the stack would catch `exc`, raised
+    under a tensor condition: the graph would raise where Python runs the handler
+    (runtime/handlers.py)."""
+    caught = handlers.catching(exc)
+    if caught is None:
+        return
+    filename, line, clause = caught
+    raise StagingError(
+        statement,
+        f"{type(exc).__name__} is raised under a tensor condition, and `{clause}` at "
+        f"{filename}:{line} would catch it: a graph cannot take the path into an except "
+        "handler (the raise would become an assertion that fails the whole graph)",
+        "Return a fallback value instead of raising (choose it with torch.where, or under the "
+        "tensor `if`), or put the try/except outside the function autoconv traces")
 
 
 def ld(value, bound, name):

@@ -19,7 +19,10 @@ fallback value (runtime/operators.py, NOTE [a branch that raises while traced]).
 
 from __future__ import annotations
 
+import ast
+
 import gast
+from autoconv_runtime.handlers import TryBlock
 
 from .. import templates
 from ..transformer import Converter
@@ -66,6 +69,9 @@ class RaiseConverter(Converter):
     visit_While = visit_For = _loop
 
     def visit_Try(self, node):
+        if node.handlers:
+            # for a staged raise in a callee that this try would catch (runtime/handlers.py)
+            self.ctx.try_blocks.append(_try_block(node))
         self.in_try += 1
         self._guarded_block(node)
         self.in_try -= 1
@@ -91,6 +97,16 @@ class RaiseConverter(Converter):
                                    cause=node.cause)
         setattr(new, RAISE, True)
         return new
+
+
+def _try_block(node) -> TryBlock:
+    last = max(getattr(inner, "end_lineno", None) or getattr(inner, "lineno", 0)
+               for stmt in node.body for inner in gast.walk(stmt))
+    handlers = tuple(
+        (handler.lineno,
+         ast.unparse(gast.gast_to_ast(handler.type)) if handler.type is not None else None)
+        for handler in node.handlers)
+    return TryBlock(node.body[0].lineno, last, handlers)
 
 
 # Exception classes a StagingError (a TypeError) is an instance of

@@ -4,6 +4,8 @@ Inputs exit early at different points (first iteration, later, never), so a grap
 exit baked in fails on replay.
 """
 
+import functools
+
 import pytest
 import torch
 
@@ -466,6 +468,79 @@ def test_a_caught_raise_that_cannot_be_specialised_is_refused_not_caught():
 
     with pytest.raises(StagingError, match=r"test_jumps.py:\d+: .*a branch raises ValueError"):
         autoconv.autoconv(caught_raise_in_a_staged_loop)(T([5.0]))
+
+
+# A raise in a callee that a caller's try catches (a decorator's wrapper, a helper called in a
+# try): the graph must not raise where Python runs the handler (runtime/handlers.py).
+
+def falls_back_to_zeros(fn):
+    @functools.wraps(fn)
+    def wrapper(x):
+        try:
+            return fn(x)
+        except ValueError:
+            return torch.zeros_like(x)
+    return wrapper
+
+
+@falls_back_to_zeros
+def doubled_if_non_negative(x):
+    if (x < 0).any():
+        raise ValueError("negative input")
+    return x * 2
+
+
+def uses_decorated_helper(x):
+    y = doubled_if_non_negative(x)
+    if y.sum() > 3:
+        y = y + 1
+    return y
+
+
+def checked_mean(x):
+    if x.sum() == 0:
+        raise ZeroDivisionError("empty")
+    return x / x.sum()
+
+
+def helper_in_a_try(x):
+    try:
+        y = checked_mean(x)
+    except ArithmeticError:  # a base class of the raised type
+        y = torch.ones_like(x)
+    return y
+
+
+def helper_in_an_unrelated_try(x):
+    try:
+        y = checked_mean(x)
+    except KeyError:
+        y = torch.ones_like(x)
+    return y
+
+
+def test_a_raise_caught_by_a_callers_try_follows_the_inputs_path():
+    import autoconv
+
+    inputs = [T([1.0, 2.0]), T([-1.0, 2.0]), T([3.0, 1.0])]
+    for fn in (doubled_if_non_negative, uses_decorated_helper):
+        run = autoconv.autoconv(fn)
+        for x in inputs:
+            torch.testing.assert_close(run(x), fn(x))
+        assert run.trace_count == 2  # a graph per path, each under its guard
+    run = autoconv.autoconv(helper_in_a_try)
+    for x in (T([1.0, 3.0]), T([1.0, -1.0])):
+        torch.testing.assert_close(run(x), helper_in_a_try(x))
+
+
+def test_a_raise_no_handler_catches_stays_a_graph_assertion():
+    import autoconv
+
+    run = autoconv.autoconv(helper_in_an_unrelated_try)
+    torch.testing.assert_close(run(T([1.0, 3.0])), helper_in_an_unrelated_try(T([1.0, 3.0])))
+    with pytest.raises(ZeroDivisionError, match="empty"):
+        run(T([1.0, -1.0]))
+    assert run.trace_count == 1
 
 
 def call_failing_on_traced_values_caught(x):
