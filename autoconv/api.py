@@ -45,7 +45,9 @@ def autoconv(fn=None, *, dynamic: bool = False, backend: str = "python",
       traces once per input shape).
     * `backend`: how graphs run: "python" (default: fast to build, control flow as Python
       if/while over the graph's ops), "fx" (the GraphModule itself), "inductor"
-      (torch.compile of the graph), "cudagraphs" (inductor + CUDA graph replay).
+      (torch.compile of the graph), "inductor_cpp" (the same with inductor's C++ wrapper:
+      the fastest replay of tensor loops and branches on CPU, a build of tens of seconds),
+      "cudagraphs" (inductor + CUDA graph replay).
     * `input_signature`: a list of `TensorSpec`, one per positional argument: trace exactly
       once, for these specs (`None` sizes stay free); calls that do not match raise TypeError.
     """

@@ -8,6 +8,10 @@ A backend turns the captured `GraphModule` (flat tensors in, flat tensors out) i
 * ``"fx"``: the `GraphModule` itself (torch's own execution of every node, cond and while_loop
   included).
 * ``"inductor"``: `torch.compile` of the captured graph (a cold build takes seconds).
+* ``"inductor_cpp"``: the same with inductor's C++ wrapper (`cpp_wrapper=True`): the code that
+  calls the kernels, branches and loops included, is C++ too, so an op costs no Python call
+  (a cold build takes tens of seconds: a C++ compiler runs). The fastest replay of tensor
+  loops and branches on CPU (docs/benchmarks.md).
 * ``"cudagraphs"``: `torch.compile(..., backend="cudagraphs")`: the graph's kernels replayed as
   one CUDA graph, `cond` as CUDA-graph conditional nodes (no host sync), for CUDA tensors.
 """
@@ -53,6 +57,11 @@ def _build_inductor(graph_module: GraphModule, example_inputs) -> Callable:
     return torch.compile(graph_module, backend="inductor", fullgraph=True, dynamic=False)
 
 
+def _build_inductor_cpp(graph_module: GraphModule, example_inputs) -> Callable:
+    return torch.compile(graph_module, backend="inductor", fullgraph=True, dynamic=False,
+                         options={"cpp_wrapper": True})
+
+
 def _build_cudagraphs(graph_module: GraphModule, example_inputs) -> Callable:
     # torch's "cudagraphs" backend (not inductor's reduce-overhead mode) is the one that
     # captures cond as CUDA-graph conditional nodes, so a staged branch needs no host sync.
@@ -63,6 +72,7 @@ BACKENDS: dict[str, Callable] = {
     "python": _build_python,
     "fx": _build_fx,
     "inductor": _build_inductor,
+    "inductor_cpp": _build_inductor_cpp,
     "cudagraphs": _build_cudagraphs,
 }
 

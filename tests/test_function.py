@@ -77,6 +77,18 @@ def test_inductor_backend():
     assert f.trace_count == 1
 
 
+@pytest.mark.slow  # a C++ compiler builds the wrapper: tens of seconds
+def test_inductor_cpp_backend_runs_loops_and_branches_in_cpp():
+    f = autoconv.autoconv(clipped_scale, backend="inductor_cpp")
+    w = torch.tensor([1.0, -2.0, 3.0])
+    for x in (torch.tensor([1.0, 1.0, 1.0]), torch.tensor([-5.0, 1.0, -1.0])):
+        torch.testing.assert_close(f(x, w), clipped_scale(x, w))
+    g = autoconv.autoconv(collatz_steps, backend="inductor_cpp")
+    for n in (27, 97, 1):
+        assert int(g(torch.tensor(n))) == int(collatz_steps(torch.tensor(n)))
+    assert f.trace_count == 1 and g.trace_count == 1
+
+
 def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="unknown backend 'jax'"):
         autoconv.autoconv(collatz_steps, backend="jax")
