@@ -159,6 +159,7 @@ def _variants(fn):
         ("eager", lambda: fn),
         ("autoconv", lambda: autoconv.autoconv(fn)),
         ("autoconv backend=fx", lambda: autoconv.autoconv(fn, backend="fx")),
+        ("autoconv backend=inductor_cpp", lambda: autoconv.autoconv(fn, backend="inductor_cpp")),
         ("TorchScript", lambda: torch.jit.script(fn)),
         ("torch.compile", lambda: torch.compile(fn)),
     ]
@@ -207,7 +208,9 @@ def run_per_iteration() -> dict:
         print(f"-- {label}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            times = staged._compare(label, _variants(count_to)[:4], args, count_to(*args),
+            variants = [v for v in _variants(count_to)
+                        if v[0] not in ("torch.compile", "autoconv backend=inductor_cpp")]
+            times = staged._compare(label, variants, args, count_to(*args),
                                     "µs/it", 1e6 / ITERATIONS, failures)
         results[label] = {name: value[0] for name, value in times.items()}
     return results

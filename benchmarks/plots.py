@@ -22,10 +22,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-VARIANTS = ["eager", "autoconv", "autoconv backend=fx", "TorchScript", "torch.compile"]
+VARIANTS = ["eager", "autoconv", "autoconv backend=fx", "autoconv backend=inductor_cpp",
+            "TorchScript", "torch.compile"]
 COLORS = {"eager": "#555555", "autoconv": "#1f77b4", "autoconv backend=fx": "#9ecae1",
           "TorchScript": "#ff7f0e", "torch.compile": "#2ca02c",
-          "autoconv backend=inductor": "#c5b0d5"}
+          "autoconv backend=inductor": "#c5b0d5", "autoconv backend=inductor_cpp": "#9467bd"}
 
 
 def _where(meta: dict) -> str:
