@@ -171,6 +171,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                                        _allow_non_fake_inputs=True)(*inputs)
             grad_mode.raise_refusal()
             _refuse_python_random_draws(drawn, name, source if source is not None else converted)
+            _refuse_torch_seeding(drawn, graph_module, name,
+                                  source if source is not None else converted)
         finally:
             if "undo" in out_info:  # the call's objects must not keep the trace's values
                 roots, before, stored = out_info.pop("undo")
@@ -263,13 +265,62 @@ def _is_trace_value(value) -> bool:
 # generator has moved is an error, and the generator is put back as it was.
 
 
+# NOTE [seeding torch's generators while tracing]
+# `torch.manual_seed(0)` in the traced function runs once, while tracing: Python restarts the
+# stream on every call (every call draws the same noise), the graph's random ops continue it
+# (silently other numbers from the second call on). The same for a `torch.Generator()` the
+# function makes and seeds itself: the graph holds the one made while tracing, whose stream
+# then runs on across calls. And make_fx puts a copy of any generator a random op is given
+# (`generator=g`) into the graph, as it was at the trace: the graph's draws never advance the
+# user's generator (an argument's, a module's). Refused: a trace after which torch's default
+# CPU generator has another seed or state (put back as it was), and a graph that holds a
+# generator. Not detected: a seed set and restored inside the function (`with
+# torch.random.fork_rng(): torch.manual_seed(0)`).
+# Random ops are never re-run on real tensors while tracing (specialize._value), so only
+# seeding moves the generator.
+
+
 def _python_random_state():
     numpy = sys.modules.get("numpy")
-    return random.getstate(), numpy.random.get_state() if numpy is not None else None
+    return (random.getstate(), numpy.random.get_state() if numpy is not None else None,
+            torch.initial_seed(), torch.random.get_rng_state())
+
+
+def _refuse_torch_seeding(before, graph_module, name, fn) -> None:
+    """NOTE [seeding torch's generators while tracing]."""
+    *_, seed, state = before
+    seeded = torch.initial_seed() != seed or not torch.equal(torch.random.get_rng_state(), state)
+    if seeded:
+        if torch.initial_seed() != seed:
+            torch.random.default_generator.manual_seed(seed)  # the state is set next
+        torch.random.set_rng_state(state)
+        problem = (f"tracing {name} seeded torch's global generator (torch.manual_seed, "
+                   "torch.random.set_rng_state): that runs once, while the graph is traced, so "
+                   "the graph's random ops would continue one stream across calls where Python "
+                   "starts it again on each call (the same numbers every call)")
+    elif _generators_in(graph_module):
+        problem = (f"tracing {name} drew from a torch.Generator (`generator=`): torch's tracer "
+                   "puts a copy of it, as it was then, into the graph, so the graph's draws would "
+                   "neither advance your generator nor, for one the function makes and seeds, "
+                   "start again on each call")
+    else:
+        return
+    code = getattr(getattr(fn, "forward", fn), "__code__", None)
+    raise StagingError.at(
+        (code.co_filename, code.co_firstlineno) if code is not None else None, "function",
+        problem,
+        "Draw from torch's global generator (no `generator=`), seeded outside the autoconv "
+        "function (before each call if every call must draw the same numbers), or draw "
+        "outside the function and pass the numbers in")
+
+
+def _generators_in(graph_module) -> list:
+    return [v for m in graph_module.modules() for v in vars(m).values()
+            if isinstance(v, torch.Generator)]
 
 
 def _refuse_python_random_draws(before, name, fn) -> None:
-    python_state, numpy_state = before
+    python_state, numpy_state, *_ = before
     moved = random.getstate() != python_state
     if numpy_state is not None:
         now = sys.modules["numpy"].random.get_state()

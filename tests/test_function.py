@@ -535,6 +535,46 @@ def test_python_random_numbers_drawn_while_tracing_are_refused(fn):
     assert (random.random(), np.random.rand()) == (state, numpy_state)
 
 
+def _seeded_noise(x):
+    torch.manual_seed(0)  # every call of the Python function draws the same noise
+    while x.sum() > 0:
+        x = x - torch.rand(())
+    return x
+
+
+def _own_generator(x):
+    g = torch.Generator().manual_seed(0)
+    return x + torch.rand(3, generator=g)
+
+
+_GENERATOR = torch.Generator().manual_seed(1)
+
+
+def _shared_generator(x):
+    if x.sum() > 0:
+        x = x + torch.rand(3, generator=_GENERATOR)
+    return x
+
+
+@pytest.mark.parametrize("fn, words", [
+    (_seeded_noise, "seeded torch's global generator"),
+    (_own_generator, "drew from a torch.Generator"),
+    (_shared_generator, "drew from a torch.Generator"),
+], ids=["manual_seed", "own generator", "global generator"])
+def test_torch_generators_seeded_or_copied_while_tracing_are_refused(fn, words):
+    # Tester t11 repro 4: seeding ran once, while tracing, so later calls continued the stream
+    # (Python draws the same numbers each call); and make_fx copies a `generator=` into the
+    # graph, whose draws then never advance the user's generator. torch's global generator is
+    # put back as it was.
+    torch.manual_seed(7)
+    expected = torch.rand(2)
+    torch.manual_seed(7)
+    with pytest.raises(StagingError, match=words):
+        autoconv.autoconv(fn)(torch.full((3,), 3.0))
+    torch.testing.assert_close(torch.rand(2), expected)
+    assert torch.initial_seed() == 7
+
+
 def test_torch_random_numbers_are_drawn_on_each_call():
     function = autoconv.autoconv(lambda x: x + torch.rand(()))
     x = torch.zeros(())

@@ -345,6 +345,10 @@ def _value(node, tracers, level, fake_mode, inputs, memo):
                                fake_mode, inputs, memo)
             memo[n] = value.detach() if isinstance(value, torch.Tensor) else value
         elif n.op == "call_function":
+            if torch.Tag.nondeterministic_seeded in getattr(n.target, "tags", ()):
+                # a draw run again here is not the graph's draw, and it would move torch's
+                # generator (NOTE [seeding torch's generators while tracing], capture.py)
+                raise _Unknown
             args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), memo.__getitem__)
             memo[n] = n.target(*args, **kwargs)
         else:
