@@ -51,7 +51,10 @@ _CHECKED_LIBRARY = "torch.distributions."
 # A method of a local value with one of these names is taken for a tensor's and called as it is,
 # unless the value is only ever bound to an instance of a user class (`solver = Solver(tol)`).
 # (Another user method of such a name is not converted: call it as `Class.name(value, ...)`.)
-_TENSOR_METHODS = frozenset(dir(torch.Tensor))
+# torch keeps `Tensor.solve`, `lstsq`, `eig` and `symeig` as stubs that only raise "removed"
+# (torch/_linalg_utils.py): no working code calls them on a tensor, and user classes use the
+# names (torchmin's trust-region subproblems' `m.solve(radius)`).
+_TENSOR_METHODS = frozenset(dir(torch.Tensor)) - {"solve", "lstsq", "eig", "symeig"}
 
 
 @leaves_generators_alone

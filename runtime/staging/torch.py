@@ -1397,15 +1397,18 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
             ((test, "in the loop test"), (body, "in the loop body")), state, names, statement,
             inputs)
         record = Statement(statement, names, state, inputs, like, dtypes)
-        if probing_types():
-            outputs = _types_of_outputs(record, (Body(body, "in the loop body"),), loop=True)
-            if outputs is not None:
-                return outputs
-        created = [i for i, (v, k) in enumerate(zip(record.state, record.kinds))
-                   if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
-        checked = {i for i in created if record.state[i].checked}
-        _fill_return_placeholders(record, (body,), created)
+        # (each run of the body below may find it changing an input it only reads: then the
+        # statement is staged again carrying that input)
         try:
+            if probing_types():
+                outputs = _types_of_outputs(record, (Body(body, "in the loop body"),),
+                                            loop=True)
+                if outputs is not None:
+                    return outputs
+            created = [i for i, (v, k) in enumerate(zip(record.state, record.kinds))
+                       if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
+            checked = {i for i in created if record.state[i].checked}
+            _fill_return_placeholders(record, (body,), created)
             if torch.compiler.is_dynamo_compiling():
                 _probe_input_changes([(body, True)], record)
             if created:
