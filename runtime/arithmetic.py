@@ -30,7 +30,7 @@ import operator
 import torch
 
 from .augmented import is_stand_in, mark
-from .values import number_dtype, with_number
+from .values import number_dtype, promote_types, with_number
 
 __all__ = ["binary", "compare", "negative"]
 
@@ -87,7 +87,7 @@ def _apply(fn, left, right, divides):
             and isinstance(right, (torch.Tensor, *_NUMBERS))):
         return fn(left, right)  # (a list, a string: whatever Python does with it)
     # numbers only: Python's arithmetic
-    dtype = torch.promote_types(_dtype(left), _dtype(right))
+    dtype = promote_types(_dtype(left), _dtype(right))
     if divides and not (dtype.is_floating_point or dtype.is_complex):
         dtype = torch.float64  # int / int is a float
     if isinstance(left, torch.Tensor) and left.dtype != dtype:

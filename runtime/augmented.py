@@ -21,7 +21,7 @@ import operator
 
 import torch
 
-from .values import number_dtype, with_number
+from .values import number_dtype, promote_types, with_number
 
 __all__ = ["aug_assign", "aug_assign_attribute", "mark", "is_stand_in"]
 
@@ -112,7 +112,7 @@ def _python_dtype(dtype, value, op):
         if isinstance(value, (bool, int, float, complex)) else None
     if other is None:
         return None
-    result = torch.promote_types(dtype, other)
+    result = promote_types(dtype, other)
     if op == "/=" and not (result.is_floating_point or result.is_complex):
         return torch.float64
     return result

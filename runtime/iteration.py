@@ -12,7 +12,7 @@ from torch.utils import _pytree as pytree
 
 from .augmented import mark
 from .errors import StagingError
-from .values import is_staged, number_dtype, to_tensor, with_number
+from .values import is_staged, number_dtype, promote_types, to_tensor, with_number
 
 __all__ = ["StagedRange", "StagedEnumerate", "StagedZip", "staged_sequence", "range_", "enumerate_", "zip_",
            "as_python"]
@@ -173,7 +173,7 @@ def _indexable(iterable):
     dtype = like.dtype
     for item in items:
         dtype = (with_number(dtype, number_dtype(item)) if not isinstance(item, torch.Tensor)
-                 else torch.promote_types(dtype, item.dtype))
+                 else promote_types(dtype, item.dtype))
     return torch.stack([to_tensor(v, like, dtype).to(dtype) for v in items])
 
 

@@ -20,7 +20,8 @@ from .errors import StagingError, graph_error_message
 from .iteration import StagedEnumerate, StagedRange, StagedZip, as_python, staged_sequence
 from .staging import constants, context, specialize, verdicts
 from .staging import torch as staging
-from .values import Undefined, as_staged_tensor, is_staged, is_undefined, to_tensor
+from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, promote_types,
+                     to_tensor)
 
 __all__ = [
     "assigns_outside",
@@ -1042,7 +1043,7 @@ def _staged_logical(left, right, inputs, take_right_when):
         except Exception:  # noqa: BLE001 - e.g. an index the short circuit guards; no promotion
             return None
         if isinstance(sample, torch.Tensor) and sample.dtype != left.dtype:
-            return torch.promote_types(left.dtype, sample.dtype)
+            return promote_types(left.dtype, sample.dtype)
         return None
 
     try:

@@ -13,7 +13,7 @@ from torch.fx.experimental.symbolic_shapes import (
 from .staging import registry
 
 __all__ = ["Undefined", "eager", "is_staged", "is_symbolic", "is_undefined", "to_tensor",
-           "as_staged_tensor", "number_dtype", "with_number"]
+           "as_staged_tensor", "number_dtype", "promote_types", "with_number"]
 
 
 class Undefined:
@@ -150,6 +150,25 @@ def _category(dtype: torch.dtype) -> int:
     return 1
 
 
+def _promotion_table() -> dict:
+    dtypes = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+              torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64,
+              torch.complex128)
+    return {(a, b): torch.promote_types(a, b) for a in dtypes for b in dtypes}
+
+
+# `torch.promote_types` is an aten op: asked while torch.export traces (pre-dispatch), it becomes
+# a node of the graph, in a cond branch one without a value, which export's verifier rejects
+# ("Node.meta promote_types is missing val field"). The runtime reads this table instead.
+_PROMOTED = _promotion_table()
+
+
+def promote_types(a: torch.dtype, b: torch.dtype) -> torch.dtype:
+    """`torch.promote_types(a, b)`, computed before any tracer runs (see `_PROMOTED`)."""
+    found = _PROMOTED.get((a, b))
+    return found if found is not None else torch.promote_types(a, b)
+
+
 def with_number(dtype: torch.dtype, number: torch.dtype) -> torch.dtype:
     """The dtype torch gives a tensor of `dtype` combined with a Python number whose stand-in
     has dtype `number` (`number_dtype`): the number is a 'wrapped number' that only raises the
@@ -158,11 +177,11 @@ def with_number(dtype: torch.dtype, number: torch.dtype) -> torch.dtype:
     if _category(number) <= _category(dtype):
         return dtype
     if number.is_complex:
-        return torch.promote_types(dtype, torch.complex64 if torch.get_default_dtype()
-                                   == torch.float32 else torch.complex128)
+        return promote_types(dtype, torch.complex64 if torch.get_default_dtype()
+                             == torch.float32 else torch.complex128)
     if number.is_floating_point:
-        return torch.promote_types(dtype, torch.get_default_dtype())
-    return torch.promote_types(dtype, torch.int64)
+        return promote_types(dtype, torch.get_default_dtype())
+    return promote_types(dtype, torch.int64)
 
 
 # NOTE [numbers as tensors]

@@ -35,7 +35,7 @@ from .. import augmented
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
-                      number_dtype, to_tensor, with_number)
+                      number_dtype, promote_types, to_tensor, with_number)
 from . import (constants, grad_mode, lists, mappings, objects, operators, outside_writes,
                registry, replaced_lists, verdicts)
 from .context import (in_staged_body, no_recursion, operator_bodies, probe,
@@ -484,13 +484,13 @@ def _promoted(values, chosen):
         # (NOTE [numbers as tensors] in runtime/values.py).
         dtype = tensors[0]
         for other in tensors[1:]:
-            dtype = torch.promote_types(dtype, other)
+            dtype = promote_types(dtype, other)
         for other in numbers:
             dtype = with_number(dtype, other)
     else:  # numbers only (`k = 0`, then `k += 0.5`): Python's int -> float
         dtype = numbers[0]
         for other in numbers[1:]:
-            dtype = torch.promote_types(dtype, other)
+            dtype = promote_types(dtype, other)
     if any((number if chosen is None else chosen) != dtype for number in numbers):
         return dtype
     return None

@@ -134,3 +134,18 @@ def test_odeint_fixed_grid_solver_with_the_time_grid_an_argument():
         y0, t = torch.tensor(y0), torch.tensor(t)
         assert_close(function(y0, t), _solve_fixed_grid_on(y0, t))
     assert function.trace_count == 1
+
+
+def test_odeint_fixed_grid_solver_with_the_time_grid_an_argument_exports():
+    # Tester t11 repro 5: torch.export's verifier refused the program ("Node.meta promote_types
+    # is missing val field"): the runtime's `torch.promote_types` calls, an aten op, were
+    # recorded into a cond branch of `_check_timelike`'s staged `or` (runtime/values.py).
+    class Wrapper(torch.nn.Module):
+        def forward(self, y0, t):
+            return autoconv.convert(_solve_fixed_grid_on)(y0, t)
+
+    program = torch.export.export(Wrapper(), (torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])),
+                                  strict=False)
+    for y0, t in [([1.0, 0.0], [0.0, 1.0]), ([2.0, -1.0], [0.0, 2.5])]:
+        y0, t = torch.tensor(y0), torch.tensor(t)
+        assert_close(program.module()(y0, t), _solve_fixed_grid_on(y0, t))
