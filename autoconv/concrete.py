@@ -14,7 +14,7 @@ from torch.utils import _pytree as pytree
 from autoconv_runtime.errors import user_exception
 from autoconv_runtime.staging import grad_mode, specialize
 
-from . import backends
+from . import backends, graph_passes
 from .capture import GRAPH_OUTPUT, Capture, PythonOutput
 from .captures import Rebound
 from .object_paths import follow, store
@@ -93,6 +93,9 @@ class ConcreteFunction:
         self.grad_mode = torch.is_grad_enabled() if grad_mode.sets_grad_mode(graph_module) \
             else None
         self._other_grad_mode: ConcreteFunction | None = None
+        # Whether arguments that share memory need a graph of their own (NOTE [aliased
+        # arguments] in signature.py): the graph writes its inputs, or the call's objects.
+        self._writes_inputs = bool(self._changed) or graph_passes.writes_inputs(graph_module)
 
     @classmethod
     def from_capture(cls, capture: Capture, signature: Signature, name: str,

@@ -17,8 +17,8 @@ from autoconv_runtime.staging import specialize
 
 from . import backends, capture, captures, targets, tracebacks
 from .concrete import ConcreteFunction, ModuleState
-from .signature import (Signature, TensorSpec, describe_leaf, module_python_fields,
-                        signature_of)
+from .signature import (Signature, TensorSpec, aliased_leaves, describe_leaf,
+                        module_python_fields, signature_of)
 
 __all__ = ["Function", "ConcreteFunction", "run_functions_eagerly", "functions_run_eagerly"]
 
@@ -149,16 +149,27 @@ class Function(targets.Wraps):
     def _extra(self) -> tuple:
         # A module's own Python attributes (`self.temperature = 0.5`) are baked into the graph
         # that reads them, so a changed one traces again (its submodules': README Limitations).
+        # torch.tensor(1.5), torch.zeros(2) read the default dtype while tracing: a graph holds
+        # the one it was traced under (keyed only when it is not float32, the common case).
+        dtype = torch.get_default_dtype()
+        defaults = () if dtype is torch.float32 else (("default dtype", dtype),)
         module = self._module
         if module is None:
-            return ()
+            return defaults
         names = self.__dict__.get("_module_fields")
         if names is None:  # the names once (a walk of the module's dict costs ~5 us a call)
             names = self.__dict__["_module_fields"] = module_python_fields(module)
-        if not names:
-            return (("training", module.training),)
+        submodules = self.__dict__.get("_submodules")
+        if submodules is None:
+            submodules = self.__dict__["_submodules"] = tuple(module.modules())[1:]
+        training = module.training
+        # A submodule put in the other mode (`model.bn.eval()` to freeze BatchNorm while the
+        # model trains) runs other ops: keyed by the modules whose mode differs from the top's.
+        mixed = tuple(i for i, m in enumerate(submodules) if m.training is not training)
         fields = module.__dict__
-        return (("training", module.training), *[("module." + k, fields.get(k)) for k in names])
+        return (*defaults, ("training", training), *((("submodules in the other mode", mixed),)
+                                                    if mixed else ()),
+                *[("module." + k, fields.get(k)) for k in names])
 
     def __call__(self, *args, **kwargs):
         if _run_eagerly:
@@ -177,6 +188,12 @@ class Function(targets.Wraps):
             concrete = self._cache.get(signature)
             if concrete is None:
                 concrete = self._trace(signature, leaves, args, kwargs)
+            if concrete._writes_inputs:  # NOTE [aliased arguments] in signature.py
+                shared = aliased_leaves(leaves)
+                if shared:
+                    signature = signature.with_extra(("aliased arguments", shared))
+                    concrete = self._cache.get(signature) or self._trace(
+                        signature, leaves, args, kwargs)
             if concrete.grad_mode is not None and concrete.grad_mode is not torch.is_grad_enabled():
                 concrete = self._for_grad_mode(concrete, signature, leaves, args, kwargs)
             if not concrete._guards:

@@ -28,9 +28,9 @@ from torch.fx.passes.infra.pass_base import PassResult
 from torch.utils import _pytree as pytree
 
 __all__ = ["aliases", "clean_up", "common_subexpressions", "drop_clones", "eliminate_dead_code",
-           "fold_constants",
-           "fuse_linear", "has_effects", "in_place_to_functional", "is_fresh", "is_functional",
-           "predicate_output", "same_known_shape", "same_strides"]
+           "fold_constants", "fuse_linear", "has_effects", "in_place_to_functional", "is_fresh",
+           "is_functional", "predicate_output", "same_known_shape", "same_strides",
+           "writes_inputs"]
 
 _COND = torch.ops.higher_order.cond
 _WHILE_LOOP = torch.ops.higher_order.while_loop
@@ -188,6 +188,19 @@ def _storage(node: Node, roots: dict) -> Node:
             root = node
         roots[node] = root
     return root
+
+
+def writes_inputs(graph_module: GraphModule) -> bool:
+    """Whether the graph writes in place into one of its inputs (or a view of one), or into
+    memory it cannot name (an op whose writes its schema does not say)."""
+    roots: dict = {}
+    for node in graph_module.graph.nodes:
+        if node.op != "call_function" or not _mutates(node):
+            continue
+        written = _written(node)
+        if written is None or any(_storage(w, roots).op == "placeholder" for w in written):
+            return True
+    return False
 
 
 def eliminate_dead_code(graph_module: GraphModule, is_impure: Callable[[Node], bool]) -> None:

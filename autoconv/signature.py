@@ -9,7 +9,7 @@ import types
 import torch
 from torch.utils import _pytree as pytree
 
-__all__ = ["TensorSpec", "Signature", "signature_of"]
+__all__ = ["TensorSpec", "Signature", "aliased_leaves", "signature_of"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,10 @@ class Signature:
 
     def __hash__(self) -> int:
         return self._hash
+
+    def with_extra(self, entry: tuple) -> Signature:
+        """This signature with one more (name, value) entry."""
+        return Signature(self.key, self.treespec, self.extra + (entry,))
 
     def __eq__(self, other) -> bool:
         return (isinstance(other, Signature) and self._hash == other._hash
@@ -162,3 +166,19 @@ def module_python_fields(module) -> tuple:
     (`self.temperature`); `training` is keyed on its own."""
     return tuple(k for k, v in module.__dict__.items()
                  if type(v) in _SCALARS and k[0] != "_" and k != "training")
+
+
+# NOTE [aliased arguments]
+# `f(z, z)` after a trace on two distinct tensors: a graph that writes one argument in place and
+# reads the other computed with two memories, where the call has one (`a.add_(1)` then `b.sum()`
+# must see the add). The signature holds shapes and dtypes, not which arguments share memory,
+# since asking every call costs the fast path. A graph that writes its arguments in place asks
+# (Function.__call__): arguments sharing memory make a signature of their own, traced with
+# the arguments as they are (make_fx keeps their aliasing).
+def aliased_leaves(leaves) -> tuple:
+    """Groups (tuples of leaf indices) of tensor leaves that share memory, or () if none do."""
+    owners: dict = {}
+    for i, leaf in enumerate(leaves):
+        if isinstance(leaf, torch.Tensor) and leaf.numel():
+            owners.setdefault(leaf.untyped_storage().data_ptr(), []).append(i)
+    return tuple(tuple(group) for group in owners.values() if len(group) > 1)

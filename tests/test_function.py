@@ -579,3 +579,71 @@ def test_torch_random_numbers_are_drawn_on_each_call():
     function = autoconv.autoconv(lambda x: x + torch.rand(()))
     x = torch.zeros(())
     assert function(x) != function(x)
+
+
+# --- what the signature must tell apart (tester t11 repros 7, 15, 16) -------------------------
+
+def _double_until(a, b):
+    while b.sum() < 10:
+        a.mul_(2)
+    return b
+
+
+def test_arguments_sharing_memory_get_a_graph_of_their_own():
+    # Traced on two tensors, called with one twice: the graph wrote `a` and read `b` as two
+    # memories (a loop that never ended); now the call's aliasing is part of the signature of
+    # a graph that writes its inputs (NOTE [aliased arguments]).
+    f = autoconv.autoconv(_double_until)
+    f(torch.ones(4), torch.full((4,), 20.0))
+    z, want = torch.ones(4), torch.ones(4)
+    torch.testing.assert_close(f(z, z), _double_until(want, want))
+    torch.testing.assert_close(z, want)
+    assert f.trace_count == 2
+
+
+class _Frozen(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = torch.nn.Linear(3, 3)
+        self.bn = torch.nn.BatchNorm1d(3)
+
+    def forward(self, x):
+        y = self.bn(self.lin(x))
+        if y.sum() > 0:
+            y = y * 2
+        return y
+
+
+def test_a_submodule_in_the_other_mode_traces_again():
+    # `model.bn.eval()` while the model trains (freezing BatchNorm): the graph traced in train
+    # mode was replayed, with batch statistics and running-stat updates.
+    model, twin = _Frozen(), _Frozen()
+    f = autoconv.autoconv(model)
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(f(x), twin(x))
+    model.bn.eval()
+    twin.bn.eval()
+    torch.testing.assert_close(f(x), twin(x))
+    torch.testing.assert_close(model.bn.running_mean, twin.bn.running_mean)
+    assert f.trace_count == 2
+
+
+def _made_with_default_dtype(x):
+    if x.sum() > 0:
+        x = x * 2
+    return x.sum() + torch.tensor(1.5), torch.zeros(2)
+
+
+def test_the_default_dtype_is_part_of_the_signature():
+    f = autoconv.autoconv(_made_with_default_dtype)
+    x = torch.ones(2, dtype=torch.float64)
+    f(x)
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        assert [t.dtype for t in f(x)] == [t.dtype for t in _made_with_default_dtype(x)] \
+            == [torch.float64, torch.float64]
+    finally:
+        torch.set_default_dtype(saved)
+    assert f.trace_count == 2
