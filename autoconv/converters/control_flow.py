@@ -254,11 +254,11 @@ class ControlFlowConverter(Converter):
         self.function_locals = params | set(self.function_sites) | set().union(
             *declared.values())
         self.generic_visit(node)
-        self.function_locals = outer_locals
+        function_locals, self.function_locals = self.function_locals, outer_locals
         # Numbers the statements carry are 0-d tensors in their bodies and after them: their
         # arithmetic goes through the runtime (NOTE [weak numbers] in runtime/arithmetic.py).
         node.body = carried_arithmetic(node.body, self.carried_names, self.loop_indices,
-                                       self.ctx.runtime)
+                                       self.ctx.runtime, function_locals)
         self.carried_names, self.loop_indices = outer_carried, outer_indices
         self.scope_declared, self.function_sites = outer, outer_sites
         self.loop_depth, self.loop_states = outer_depth, outer_states

@@ -241,6 +241,7 @@ class Statement:
         self.like = like
         self.dtypes = dict(dtypes or {})
         self.growth: dict = {}  # slot -> lists.Growth, for the lists the bodies append to
+        self.paths: dict = {}  # (slot, leaf) -> what the bodies make of a number (learn_paths)
 
     def error(self, problem: str, fix: str) -> StagingError:
         return StagingError(self.kind, problem, fix)
@@ -262,14 +263,38 @@ class Statement:
         for before, value, kind in zip(self.state, values, self.kinds):
             if kind is not SlotKind.TENSOR:
                 continue
-            if _is_leaf(before):
-                if _number_like(before):
-                    augmented.mark(value)
-                continue
-            for leaf_before, leaf in zip(pytree.tree_leaves(before), pytree.tree_leaves(value)):
+            pairs = ((before, value),) if _is_leaf(before) else zip(
+                pytree.tree_leaves(before), pytree.tree_leaves(value))
+            for leaf_before, leaf in pairs:
                 if _number_like(leaf_before):
                     augmented.mark(leaf)
+                else:
+                    mixed = augmented.mixed_in(leaf_before)
+                    if mixed is not None and leaf.dtype == leaf_before.dtype:
+                        augmented.mark_mixed(leaf, mixed)
         return values
+
+    def learn_paths(self, raws) -> None:
+        """Keep, for each number (or number on some paths) of the state, what each body's raw
+        outputs `raws` make of it: 'number', 'tensor' or 'mixed', for `marked_numbers`
+        (NOTE [numbers on some paths] in runtime/augmented.py)."""
+        paths = {}
+        for slot, (before, kind) in enumerate(zip(self.state, self.kinds)):
+            if kind is not SlotKind.TENSOR:
+                continue
+            leaves_before = [before] if _is_leaf(before) else pytree.tree_leaves(before)
+            for i, leaf_before in enumerate(leaves_before):
+                if not (_number_like(leaf_before) or augmented.mixed_in(leaf_before)):
+                    continue
+                kinds = set()
+                for raw in raws:
+                    out = raw[slot]
+                    leaves = [out] if _is_leaf(out) else pytree.tree_leaves(out)
+                    leaf = leaves[i] if i < len(leaves) else None
+                    kinds.add("number" if _number_like(leaf) else
+                              "mixed" if augmented.mixed_in(leaf) else "tensor")
+                paths[(slot, i)] = kinds
+        self.paths = paths
 
     def marked_numbers(self, values) -> tuple:
         """`values`, the statement's full results, with the tensors that stand for Python
@@ -281,15 +306,34 @@ class Statement:
             if kind is not SlotKind.TENSOR:
                 continue
             if _is_leaf(before):
-                if _number_like(before) and _python_number_dtype(value):
-                    out[slot] = _marked(value)
+                out[slot] = self._marked_leaf(slot, 0, before, value)
                 continue
             leaves, spec = pytree.tree_flatten(value)
             out[slot] = pytree.tree_unflatten(
-                [_marked(leaf) if _number_like(leaf_before) and _python_number_dtype(leaf)
-                 else leaf for leaf_before, leaf in zip(pytree.tree_leaves(before), leaves)],
-                spec)
+                [self._marked_leaf(slot, i, leaf_before, leaf) for i, (leaf_before, leaf)
+                 in enumerate(zip(pytree.tree_leaves(before), leaves))], spec)
         return tuple(out)
+
+    def _marked_leaf(self, slot, i, before, value):
+        # A number the bodies (and a loop's no trip) leave a number is a stand-in; one they
+        # make a tensor on some paths only is marked so (NOTE [numbers on some paths] in
+        # runtime/augmented.py). Without a record of the bodies (under dynamo, a loop that
+        # was not probed) a number stays a number.
+        mixed = augmented.mixed_in(before)
+        if not ((_number_like(before) or mixed) and _python_number_dtype(value)):
+            return value
+        kinds = set(self.paths.get((slot, i), ("mixed",) if mixed else ("number",)))
+        if self.kind != "if statement":  # a loop may run no trip
+            kinds.add("mixed" if mixed else "number")
+        if kinds == {"number"}:
+            return _marked(value)
+        if kinds == {"tensor"}:
+            return value
+        if mixed is None:
+            mixed = self.kind
+        if torch.compiler.is_dynamo_compiling():
+            value = value.view(value.shape)
+        return augmented.mark_mixed(value, mixed)
 
     def merge(self, flat, staged=(SlotKind.TENSOR,)) -> tuple:
         """A full state tuple: the values `flat` in the slots of the `staged` kinds, the
@@ -579,6 +623,7 @@ class _Watch:
         if not torch.compiler.is_dynamo_compiling():
             self.seen[body.where] = (raw, out)
             if len(self.seen) == len(self.bodies):
+                self.statement.learn_paths([raw for raw, _ in self.seen.values()])
                 # Comparing sizes must not trace ops into the body's graph (an unbacked size
                 # of the enclosing graph is not tracked by the body's tracer).
                 with disable_proxy_modes_tracing():
@@ -629,10 +674,12 @@ def _checks_first(tracer, statement: Statement, loop: bool) -> bool:
     if not tracer.bodies_under_dynamo:
         return False
     if torch.compiler.is_dynamo_compiling():
-        # A loop only where it carries a Python float: a float64 meeting the user's float32
+        # A loop where it carries a Python number: a float64 meeting the user's float32
         # tensors becomes a float32, as in Python (NOTE [numbers as tensors]), and the loop
-        # cannot be retried with the promoted dtype.
-        return statement.may_promote() if not loop else statement.carries_float()
+        # cannot be retried with the promoted dtype; an int the body makes an int64 tensor is
+        # a number after the loop only on the paths that run no trip (NOTE [numbers on some
+        # paths] in runtime/augmented.py), which only the probe's outputs show.
+        return statement.may_promote()
     return True
 
 
@@ -664,6 +711,7 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
             verdict_key = None  # (the statement changed: its probe is not kept)
             continue
         round_ += 1
+        statement.learn_paths([raw for raw, _ in watch.seen.values()])
         promoted, mismatches = watch.decide(compare=not compiling)
         if compiling:  # one round, promotions only: the operator compares the outputs
             statement.dtypes.update(promoted)
