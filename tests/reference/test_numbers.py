@@ -447,3 +447,34 @@ def test_a_carried_number_given_to_torch_functions_is_a_python_number():
             assert _dtypes(result) == _dtypes(want) == [torch.int64, torch.float32]
             for got, expected in zip(result, want):
                 torch.testing.assert_close(got, expected)
+
+
+STEP = 0.5
+
+
+def stepped(x):
+    s = 0.0
+    while s < x.sum():
+        s += STEP
+    if x.max() > STEP:
+        return x * STEP, s
+    return x, s
+
+
+def test_a_global_float_changing_between_compiled_calls():
+    # (numbers2, repro 4) Compiled again for a new value, dynamo makes the global a SymFloat,
+    # which the staged loop lifted as an operand: torch's "can only be of (Tensor, int,
+    # SymInt)" assertion. The converter passes it to the statements as an input, as an
+    # argument is (compiled again per value).
+    global STEP
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(stepped), fullgraph=True, backend="eager")
+    x = torch.tensor([1.0, 0.2])
+    try:
+        for STEP in (0.5, 0.25, 0.3):
+            want = stepped(x)
+            got = compiled(x)
+            torch.testing.assert_close(got[0], want[0])
+            assert float(got[1]) == want[1]
+    finally:
+        STEP = 0.5
