@@ -94,8 +94,9 @@ def mixed_error(statement: str, expression: str, as_tensor, as_number) -> Stagin
         return what if isinstance(what, str) else f"a {what} value"
     return StagingError(
         statement,
-        f"a Python number the {statement} carries becomes a tensor on the paths that run its "
-        f"body (a number meeting a tensor is a tensor) and stays a number on the others; "
+        f"a Python number the {statement} carries becomes a tensor where its body made it one "
+        "(a number meeting a tensor is a tensor: after an iteration, or a branch) and stays a "
+        "number elsewhere (before the first iteration, after no trip, in the other branch); "
         f"{expression} gives {said(as_tensor)} where it is the tensor and {said(as_number)} "
         "where it is the number",
         "Make it one kind on every path: a tensor before the statement "

@@ -242,6 +242,7 @@ class Statement:
         self.dtypes = dict(dtypes or {})
         self.growth: dict = {}  # slot -> lists.Growth, for the lists the bodies append to
         self.paths: dict = {}  # (slot, leaf) -> what the bodies make of a number (learn_paths)
+        self.mixed_inputs: set = set()  # (slot, leaf): a loop's numbers its body makes tensors
 
     def error(self, problem: str, fix: str) -> StagingError:
         return StagingError(self.kind, problem, fix)
@@ -260,24 +261,29 @@ class Statement:
         """`values`, a full state tuple of fresh copies as a body gets it, with the tensors
         that stand for Python numbers of the state marked (NOTE [number stand-ins] in
         runtime/augmented.py): the numbers, and an enclosing statement's stand-ins."""
-        for before, value, kind in zip(self.state, values, self.kinds):
+        for slot, (before, value, kind) in enumerate(zip(self.state, values, self.kinds)):
             if kind is not SlotKind.TENSOR:
                 continue
             pairs = ((before, value),) if _is_leaf(before) else zip(
                 pytree.tree_leaves(before), pytree.tree_leaves(value))
-            for leaf_before, leaf in pairs:
+            for i, (leaf_before, leaf) in enumerate(pairs):
                 if _number_like(leaf_before):
-                    augmented.mark(leaf)
+                    if (slot, i) in self.mixed_inputs:
+                        augmented.mark_mixed(leaf, self.kind)
+                    else:
+                        augmented.mark(leaf)
                 else:
                     mixed = augmented.mixed_in(leaf_before)
                     if mixed is not None and leaf.dtype == leaf_before.dtype:
                         augmented.mark_mixed(leaf, mixed)
         return values
 
-    def learn_paths(self, raws) -> None:
+    def learn_paths(self, raws, loop: bool = False) -> bool:
         """Keep, for each number (or number on some paths) of the state, what each body's raw
         outputs `raws` make of it: 'number', 'tensor' or 'mixed', for `marked_numbers`
-        (NOTE [numbers on some paths] in runtime/augmented.py)."""
+        (NOTE [numbers on some paths] in runtime/augmented.py). In a loop, a number the body
+        makes a tensor is one in the iterations after the first: True where the body must
+        be staged again with it marked so (`mixed_inputs`)."""
         paths = {}
         for slot, (before, kind) in enumerate(zip(self.state, self.kinds)):
             if kind is not SlotKind.TENSOR:
@@ -295,6 +301,14 @@ class Statement:
                               "mixed" if augmented.mixed_in(leaf) else "tensor")
                 paths[(slot, i)] = kinds
         self.paths = paths
+        if not loop:
+            return False
+        new = {at for at, kinds in paths.items() if kinds - {"number"}
+               and at not in self.mixed_inputs and _number_like(
+                   (self.state[at[0]] if _is_leaf(self.state[at[0]])
+                    else pytree.tree_leaves(self.state[at[0]])[at[1]]))}
+        self.mixed_inputs |= new
+        return bool(new)
 
     def marked_numbers(self, values) -> tuple:
         """`values`, the statement's full results, with the tensors that stand for Python
@@ -623,7 +637,9 @@ class _Watch:
         if not torch.compiler.is_dynamo_compiling():
             self.seen[body.where] = (raw, out)
             if len(self.seen) == len(self.bodies):
-                self.statement.learn_paths([raw for raw, _ in self.seen.values()])
+                if (self.statement.learn_paths([raw for raw, _ in self.seen.values()],
+                                               loop=self.before is not None) and self.promote):
+                    raise _Promote({})  # (staged again: see `Statement.learn_paths`)
                 # Comparing sizes must not trace ops into the body's graph (an unbacked size
                 # of the enclosing graph is not tracked by the body's tracer).
                 with disable_proxy_modes_tracing():
@@ -691,8 +707,9 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
         "dtypes", [body.fn for body in bodies],
         (statement.state, statement.kinds, tuple(statement.dtypes.items()), statement.inputs)
     ) if compiling else None
-    promoted = verdicts.known(verdict_key)  # NOTE [probe verdicts]
-    if promoted is not verdicts.UNKNOWN:
+    known = verdicts.known(verdict_key)  # NOTE [probe verdicts]
+    if known is not verdicts.UNKNOWN:
+        promoted, statement.paths, statement.mixed_inputs = known
         statement.dtypes.update(promoted)
         return
     round_ = 0
@@ -711,12 +728,17 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
             verdict_key = None  # (the statement changed: its probe is not kept)
             continue
         round_ += 1
-        statement.learn_paths([raw for raw, _ in watch.seen.values()])
+        again = statement.learn_paths([raw for raw, _ in watch.seen.values()], loop)
         promoted, mismatches = watch.decide(compare=not compiling)
         if compiling:  # one round, promotions only: the operator compares the outputs
             statement.dtypes.update(promoted)
-            verdicts.learn(verdict_key, promoted)
+            if again:  # (once more, with the numbers the body makes tensors marked so)
+                continue
+            verdicts.learn(verdict_key, (promoted, statement.paths, statement.mixed_inputs))
             return
+        if again and round_ < _PROMOTION_ROUNDS:
+            statement.dtypes.update(promoted)
+            continue
         if not promoted:
             if mismatches:
                 raise statement.mismatch_error(mismatches)

@@ -478,3 +478,35 @@ def test_a_global_float_changing_between_compiled_calls():
             assert float(got[1]) == want[1]
     finally:
         STEP = 0.5
+
+
+def halved_before_added(x):
+    k = 0
+    m = 0.0
+    for v in x:
+        m = k / 2        # a float on the first trip, a float32 tensor on the others
+        k += v
+    return m, k
+
+
+def summed_ints(x):
+    total = 0
+    for v in x:
+        total += v
+    return total
+
+
+def test_a_number_the_loop_body_makes_a_tensor_is_one_after_the_first_trip():
+    # `m` took the float64 of the first trip on every trip, where Python gives float32 tensors
+    # from the second one: a StagingError now, in every mode.
+    x = torch.tensor([1, 2, 3])
+    assert halved_before_added(x)[0].dtype == torch.float32
+    for run in _runs(halved_before_added):
+        with pytest.raises(Exception, match="`/` gives a torch.float32 value where it is the "
+                           "tensor"):
+            run(x)
+    # (and an int64 running sum stays one, over an empty tensor too, compiled again for it)
+    compiled = _runs(summed_ints)[2]
+    for xs in (x, x[:0]):
+        assert int(compiled(xs)) == summed_ints(xs)
+        assert _dtypes(compiled(xs)) == [torch.int64]
