@@ -32,7 +32,7 @@ import torch
 from .augmented import is_stand_in, mark, mark_mixed, mixed_error, mixed_in
 from .values import number_dtype, tensors_dtype, with_number
 
-__all__ = ["binary", "compare", "negative", "number_call"]
+__all__ = ["binary", "compare", "negative", "number_call", "number_method_call"]
 
 _BINARY = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -183,7 +183,7 @@ def _reading_dtype(left, right, divides):
 _FACTORIES = (torch.tensor, torch.as_tensor)
 
 
-def number_call(fn, /, *args, **kwargs):
+def number_call(fn, /, *args, _receiver=None, **kwargs):
     """`fn(*args, **kwargs)`, the number stand-ins among the arguments (and in the lists of
     torch.tensor's data) taking part as the Python numbers they stand for (NOTE [numbers as
     arguments]).
@@ -199,7 +199,7 @@ def number_call(fn, /, *args, **kwargs):
               and (leaf.dtype.is_floating_point or leaf.dtype.is_complex)]
     if not floats:
         return fn(*args, **kwargs)  # (an int or bool: as a 0-d tensor, see README)
-    others = [leaf.dtype for leaf in leaves if isinstance(leaf, torch.Tensor)
+    others = [leaf.dtype for leaf in (*leaves, _receiver) if isinstance(leaf, torch.Tensor)
               and not (_is_number(leaf) or mixed_in(leaf))]
     def weak(value):
         if not (isinstance(value, torch.Tensor) and (_is_number(value) or mixed_in(value))
@@ -214,6 +214,25 @@ def number_call(fn, /, *args, **kwargs):
         return value.to(dtype) if dtype != value.dtype else value
     return fn(*[_mapped(weak, a) for a in args],
               **{k: _mapped(weak, v) for k, v in kwargs.items()})
+
+
+def number_method_call(obj, name: str, /, *args, **kwargs):
+    """`obj.name(*args, **kwargs)` (a tensor's method: `y.add(t)`, `x.new_full(size, t)`),
+    the number stand-ins among the arguments taking part as the Python numbers they stand for,
+    as `number_call` (NOTE [numbers as arguments])."""
+    method = getattr(obj, name)
+    if not isinstance(obj, torch.Tensor) or _is_number(obj) or mixed_in(obj):
+        return method(*args, **kwargs)
+    if not any(_is_number(leaf) or mixed_in(leaf)
+               for value in (*args, *kwargs.values()) for leaf in _leaves(value)):
+        return method(*args, **kwargs)
+    if name == "new_tensor" and args:
+        return _tensor_from(args[0], kwargs.get("dtype", obj.dtype),
+                            kwargs.get("device", obj.device), kwargs.get("requires_grad", False))
+    if name == "new_full" and len(args) == 2 and not kwargs:
+        # (a tensor fill: dynamo reads it with .item(), which it cannot keep)
+        return args[1].to(device=obj.device, dtype=obj.dtype).expand(args[0]).clone()
+    return number_call(method, *args, _receiver=obj, **kwargs)
 
 
 def _tensor_from(data, dtype=None, device=None, requires_grad=False, **rest):

@@ -17,6 +17,7 @@ nothing on eager calls.
 from __future__ import annotations
 
 import gast
+import torch
 
 from .. import templates
 from ..analysis.annos import copy_origin
@@ -52,6 +53,8 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices))
     return [rewrite.visit(stmt) for stmt in body]
 
+
+_TENSOR_METHODS = frozenset(name for name in dir(torch.Tensor) if not name.startswith("_"))
 
 # Calls that give a Python number (as converted code writes them, and as the user does)
 _NUMBER_CALLS = {"float", "int", "bool", "len", "round", "float_", "int_", "bool_", "len_",
@@ -183,20 +186,30 @@ class _Rewrite(gast.NodeTransformer):
         # module (not the user's: those are `ac.converted_call`s) given a carried number
         # (NOTE [numbers as arguments] in runtime/arithmetic.py)
         self.generic_visit(node)
-        root = node.func
+        # A tensor method of a local (`y.add(t)`) is `ac.number_method_call(y, 'add', t)`:
+        # dynamo cannot take a bound tensor method as a value.
+        func = node.func
+        if not isinstance(func, gast.Attribute):
+            return node
+        root = func
         while isinstance(root, gast.Attribute):
             root = root.value
-        if not (isinstance(node.func, gast.Attribute) and isinstance(root, gast.Name)
-                and root.id != self.ac and root.id not in self.local_names):
+        if not isinstance(root, gast.Name) or root.id == self.ac:
             return node
         values = list(node.args) + [k.value for k in node.keywords]
         if not any(self._may_be_number(v) or (isinstance(v, (gast.List, gast.Tuple)) and any(
                 self._may_be_number(e) for e in gast.walk(v))) for v in values):
             return node
+        if root.id not in self.local_names:
+            args, name = [func] + node.args, "number_call"
+        elif func.attr in _TENSOR_METHODS and not self._may_be_number(func.value):
+            args, name = [func.value, gast.Constant(value=func.attr, kind=None)] + node.args, \
+                "number_method_call"
+        else:
+            return node
         call = gast.Call(func=gast.Attribute(
             value=gast.Name(id=self.ac, ctx=gast.Load(), annotation=None, type_comment=None),
-            attr="number_call", ctx=gast.Load()), args=[node.func] + node.args,
-            keywords=node.keywords)
+            attr=name, ctx=gast.Load()), args=args, keywords=node.keywords)
         copy_origin(call, node)
         return call
 

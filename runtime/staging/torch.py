@@ -268,7 +268,7 @@ class Statement:
                 pytree.tree_leaves(before), pytree.tree_leaves(value))
             for i, (leaf_before, leaf) in enumerate(pairs):
                 if _number_like(leaf_before):
-                    if (slot, i) in self.mixed_inputs:
+                    if (slot, i) in self.mixed_inputs and leaf.dtype in _PYTHON_NUMBER_DTYPES:
                         augmented.mark_mixed(leaf, self.kind)
                     else:
                         augmented.mark(leaf)
@@ -297,13 +297,16 @@ class Statement:
                     out = raw[slot]
                     leaves = [out] if _is_leaf(out) else pytree.tree_leaves(out)
                     leaf = leaves[i] if i < len(leaves) else None
+                    # (a tensor of another dtype promotes the slot to it: a tensor on every
+                    # path, NOTE [weak numbers] in runtime/arithmetic.py)
                     kinds.add("number" if _number_like(leaf) else
-                              "mixed" if augmented.mixed_in(leaf) else "tensor")
+                              "mixed" if augmented.mixed_in(leaf) else "tensor"
+                              if _python_number_dtype(leaf) else "promoted")
                 paths[(slot, i)] = kinds
         self.paths = paths
         if not loop:
             return False
-        new = {at for at, kinds in paths.items() if kinds - {"number"}
+        new = {at for at, kinds in paths.items() if kinds & {"tensor", "mixed"}
                and at not in self.mixed_inputs and _number_like(
                    (self.state[at[0]] if _is_leaf(self.state[at[0]])
                     else pytree.tree_leaves(self.state[at[0]])[at[1]]))}
@@ -337,6 +340,7 @@ class Statement:
         if not ((_number_like(before) or mixed) and _python_number_dtype(value)):
             return value
         kinds = set(self.paths.get((slot, i), ("mixed",) if mixed else ("number",)))
+        kinds.discard("promoted")  # (another dtype: `_python_number_dtype` above)
         if self.kind != "if statement":  # a loop may run no trip
             kinds.add("mixed" if mixed else "number")
         if kinds == {"number"}:

@@ -851,8 +851,8 @@ def test_a_global_updated_in_place_is_read_into_an_input_alias():
 
 def test_a_carried_number_after_the_loop():
     # `+=` after the loop rebinds the number as Python does, and a torch function given the
-    # number sees it as one (NOTE [numbers as arguments] in runtime/arithmetic.py); a helper
-    # method of a local (`x.add`) is left as it is.
+    # number sees it as one (NOTE [numbers as arguments] in runtime/arithmetic.py), and so
+    # does a tensor method of a local (`x.add`).
     assert_converts(
         """
         def f(x):
@@ -874,7 +874,7 @@ def test_a_carried_number_after_the_loop():
                 return k,
             k, = ac.while_stmt(loop_test, loop_body, (k,), ('k',), (x,), kept=(0,))
             k = ac.aug_assign(k, '+=', 1)
-            return ac.number_call(torch.tensor, [k, 2]), x.add(k)
+            return ac.number_call(torch.tensor, [k, 2]), ac.number_method_call(x, 'add', k)
         """,
     )
 

@@ -426,6 +426,14 @@ def made_from_a_float(x):
     return torch.tensor(s), torch.arange(3) * s, torch.full((2,), s), torch.where(x > 0, s, x)
 
 
+def methods_given_a_float(x):
+    s = 0.0
+    while s < x.sum():
+        s += 0.5
+    y = x.sum()
+    return y.add(s), y.mul(s), x.new_full((2,), s), torch.clamp(y, max=s), torch.add(y, s)
+
+
 def made_from_an_int(x):
     k = 0
     while k < x.sum():
@@ -440,6 +448,11 @@ def test_a_carried_number_given_to_torch_functions_is_a_python_number():
         want = made_from_a_float(x)
         for result in _modes(made_from_a_float, (x,)):
             assert _dtypes(result) == _dtypes(want) == [torch.float32] * 4
+            for got, expected in zip(result, want):
+                torch.testing.assert_close(got, expected)
+        want = methods_given_a_float(x)  # (a 0-d float32 tensor and a float: float32)
+        for result in _modes(methods_given_a_float, (x,)):
+            assert _dtypes(result) == _dtypes(want) == [torch.float32] * 5
             for got, expected in zip(result, want):
                 torch.testing.assert_close(got, expected)
         want = made_from_an_int(x)
