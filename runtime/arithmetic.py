@@ -180,9 +180,6 @@ def _reading_dtype(left, right, divides):
 # torch.tensor's data from the numbers as torch would infer them, and gives a float stand-in
 # the dtype torch gives a Python float meeting the call's other tensors.
 
-_FACTORIES = (torch.tensor, torch.as_tensor)
-
-
 def number_call(fn, /, *args, _receiver=None, **kwargs):
     """`fn(*args, **kwargs)`, the number stand-ins among the arguments (and in the lists of
     torch.tensor's data) taking part as the Python numbers they stand for (NOTE [numbers as
@@ -235,17 +232,16 @@ def number_method_call(obj, name: str, /, *args, **kwargs):
     return number_call(method, *args, _receiver=obj, **kwargs)
 
 
-def _tensor_from(data, dtype=None, device=None, requires_grad=False, **rest):
+def _tensor_from(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """torch.tensor(data, ...) where `data` holds number stand-ins: their dtype inferred as
     torch infers a Python number's, the tensor stacked from them (no `.item()`)."""
     leaves = _leaves(data)
     if dtype is None:
         dtype = _promote_all([_inferred(leaf) for leaf in leaves])
-    for leaf in leaves:
-        statement = mixed_in(leaf)
-        if statement and leaf.dtype.is_floating_point and dtype != leaf.dtype and \
-                _inferred(leaf) != leaf.dtype:
-            raise mixed_error(statement, "torch.tensor of it", leaf.dtype, dtype)
+        for leaf in leaves:  # (a float64 tensor on some paths, a float on others)
+            statement = mixed_in(leaf)
+            if statement and _inferred(leaf) != leaf.dtype:
+                raise mixed_error(statement, "torch.tensor of it", leaf.dtype, dtype)
     like = next((leaf for leaf in leaves if isinstance(leaf, torch.Tensor)), None)
     def build(value):
         if isinstance(value, (list, tuple)):
@@ -256,6 +252,8 @@ def _tensor_from(data, dtype=None, device=None, requires_grad=False, **rest):
     out = build(data)
     if device is not None:
         out = out.to(device)
+    if pin_memory:
+        out = out.pin_memory()
     if requires_grad:
         out.requires_grad_(True)
     return out
