@@ -19,7 +19,7 @@ from .builtins import (
     min_,
     sum_,
 )
-from .arithmetic import binary, compare, negative
+from .arithmetic import binary, compare, negative, number_call, number_method_call
 from .augmented import aug_assign, aug_assign_attribute
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import StagingError
@@ -73,6 +73,8 @@ __all__ = [
     "binary",
     "compare",
     "negative",
+    "number_call",
+    "number_method_call",
     "aug_assign_attribute",
     "converted_call",
     "converted_method_call",

@@ -29,10 +29,10 @@ import operator
 
 import torch
 
-from .augmented import is_stand_in, mark
-from .values import number_dtype, promote_types, with_number
+from .augmented import is_stand_in, mark, mark_mixed, mixed_error, mixed_in
+from .values import number_dtype, promote_types, tensors_dtype, with_number
 
-__all__ = ["binary", "compare", "negative"]
+__all__ = ["binary", "compare", "negative", "number_call", "number_method_call"]
 
 _BINARY = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -53,22 +53,27 @@ _NUMBERS = (bool, int, float, complex, torch.SymBool, torch.SymInt, torch.SymFlo
 def binary(left, op, right):
     """`left op right` (op one of '+', '-', '*', '/', ...), a number stand-in taking part as the
     Python number it stands for (NOTE [weak numbers])."""
-    return _apply(_BINARY[op], left, right, op == "/")
+    return _apply(_BINARY[op], left, right, op == "/", op)
 
 
 def compare(left, op, right):
     """`left op right` (op one of '<', '<=', '>', '>=', '==', '!='), a number stand-in compared
     as the Python number it stands for: a carried float with a float32 tensor in float32, as
     Python compares them (NOTE [weak numbers])."""
-    return _apply(_COMPARE[op], left, right, False)
+    return _apply(_COMPARE[op], left, right, False, op)
 
 
 def negative(value):
     """`-value`, a number stand-in's negation standing for a number too."""
-    return mark(-value) if _is_number(value) else -value
+    if _is_number(value):
+        return mark(-value)
+    statement = mixed_in(value)
+    return -value if statement is None else mark_mixed(-value, statement)
 
 
-def _apply(fn, left, right, divides):
+def _apply(fn, left, right, divides, op=None):
+    if mixed_in(left) or mixed_in(right):
+        return _apply_mixed(fn, left, right, divides, op)
     left_number, right_number = _is_number(left), _is_number(right)
     if not (left_number or right_number):
         return fn(left, right)
@@ -104,3 +109,184 @@ def _is_number(value) -> bool:
 
 def _dtype(value) -> torch.dtype:
     return value.dtype if isinstance(value, torch.Tensor) else number_dtype(value)
+
+
+# A value that is a number on some paths of the statement that made it and a tensor on the
+# others (NOTE [numbers on some paths] in runtime/augmented.py): computed where both readings
+# give one dtype, else a StagingError.
+
+def _apply_mixed(fn, left, right, divides, op):
+    readings = set()
+    for left_as in _readings(left):
+        for right_as in _readings(right):
+            readings.add(_reading_dtype(left_as, right_as, divides))
+    statement = mixed_in(left) or mixed_in(right)
+    if None in readings:
+        return fn(left, right)  # (not numbers and tensors: whatever Python does with them)
+    if len(readings) > 1:
+        as_tensor = _reading_dtype(_readings(left)[0], _readings(right)[0], divides)
+        as_number = _reading_dtype(_readings(left)[-1], _readings(right)[-1], divides)
+        raise mixed_error(statement, f"`{op}`" + (" (compared in)" if op in _COMPARE else ""),
+                          as_tensor, as_number)
+    dtype = readings.pop()
+    operands = [v.to(dtype) if isinstance(v, torch.Tensor) and op not in _COMPARE and
+                (mixed_in(v) or _is_number(v)) and v.dtype != dtype else v
+                for v in (left, right)]
+    result = fn(*operands)
+    plain = any(isinstance(v, torch.Tensor) and not (mixed_in(v) or _is_number(v))
+                for v in (left, right))
+    return result if plain else mark_mixed(result, statement)
+
+
+def _readings(value):
+    """What `value` may be on the paths: ('tensor', dtype, dim) / ('number', dtype)."""
+    if mixed_in(value):
+        return [("tensor", value.dtype, value.dim()), ("number", value.dtype)]
+    if _is_number(value):
+        return [("number", value.dtype)]
+    if isinstance(value, torch.Tensor):
+        return [("tensor", value.dtype, value.dim())]
+    if isinstance(value, _NUMBERS):
+        return [("number", number_dtype(value))]
+    return [None]
+
+
+def _reading_dtype(left, right, divides):
+    """The dtype torch (or Python) computes `left op right` in, for one reading of each."""
+    if left is None or right is None:
+        return None
+    if left[0] == "number" and right[0] == "number":  # Python's arithmetic
+        dtype = promote_types(left[1], right[1])
+        if divides and not (dtype.is_floating_point or dtype.is_complex):
+            dtype = torch.float64
+        return dtype
+    if left[0] == "tensor" and right[0] == "tensor":
+        dtype = tensors_dtype(left[1], left[2], right[1], right[2])
+    else:
+        tensor, number = (left, right) if left[0] == "tensor" else (right, left)
+        dtype = with_number(tensor[1], number[1])
+    if divides and not (dtype.is_floating_point or dtype.is_complex):
+        dtype = torch.get_default_dtype()
+    return dtype
+
+
+# NOTE [numbers as arguments]
+# A carried number passed to a torch function is a 0-d tensor there: `torch.tensor(s)` copies a
+# float64 where Python's float makes the default float32, `torch.tensor([k, 2])` calls `.item()`
+# on it (which a tracer refuses: "data is not allocated yet"), and a float64 0-d tensor meeting
+# an int tensor or a float32 0-d one raises the result to float64 where Python's float would
+# not. The converter writes a call of a function (not one of the user's: those get the tensor)
+# with an argument that may read a carried number as `ac.number_call(fn, ...)`, which builds
+# torch.tensor's data from the numbers as torch would infer them, and gives a float stand-in
+# the dtype torch gives a Python float meeting the call's other tensors.
+
+def number_call(fn, /, *args, _receiver=None, **kwargs):
+    """`fn(*args, **kwargs)`, the number stand-ins among the arguments (and in the lists of
+    torch.tensor's data) taking part as the Python numbers they stand for (NOTE [numbers as
+    arguments]).
+
+    Raises StagingError for a float that is a number on some paths and a tensor on others
+    where the two give different dtypes."""
+    leaves = [leaf for value in (*args, *kwargs.values()) for leaf in _leaves(value)]
+    if not any(_is_number(leaf) or mixed_in(leaf) for leaf in leaves):
+        return fn(*args, **kwargs)
+    if (fn is torch.tensor or fn is torch.as_tensor) and args:
+        return _tensor_from(args[0], *args[1:], **kwargs)
+    floats = [leaf for leaf in leaves if (_is_number(leaf) or mixed_in(leaf))
+              and (leaf.dtype.is_floating_point or leaf.dtype.is_complex)]
+    if not floats:
+        return fn(*args, **kwargs)  # (an int or bool: as a 0-d tensor, see README)
+    others = [leaf.dtype for leaf in (*leaves, _receiver) if isinstance(leaf, torch.Tensor)
+              and not (_is_number(leaf) or mixed_in(leaf))]
+    def weak(value):
+        if not (isinstance(value, torch.Tensor) and (_is_number(value) or mixed_in(value))
+                and (value.dtype.is_floating_point or value.dtype.is_complex)):
+            return value
+        dtype = kwargs.get("dtype")
+        if not isinstance(dtype, torch.dtype):
+            dtype = (with_number(_promote_all(others), value.dtype) if others
+                     else with_number(torch.bool, value.dtype))
+        if mixed_in(value) and dtype != value.dtype:
+            raise mixed_error(mixed_in(value), f"passing it to {_name(fn)}", value.dtype, dtype)
+        return value.to(dtype) if dtype != value.dtype else value
+    return fn(*[_mapped(weak, a) for a in args],
+              **{k: _mapped(weak, v) for k, v in kwargs.items()})
+
+
+def number_method_call(obj, name: str, /, *args, **kwargs):
+    """`obj.name(*args, **kwargs)` (a tensor's method: `y.add(t)`, `x.new_full(size, t)`),
+    the number stand-ins among the arguments taking part as the Python numbers they stand for,
+    as `number_call` (NOTE [numbers as arguments])."""
+    method = getattr(obj, name)
+    if not isinstance(obj, torch.Tensor) or _is_number(obj) or mixed_in(obj):
+        return method(*args, **kwargs)
+    if not any(_is_number(leaf) or mixed_in(leaf)
+               for value in (*args, *kwargs.values()) for leaf in _leaves(value)):
+        return method(*args, **kwargs)
+    if name == "new_tensor" and args:
+        return _tensor_from(args[0], kwargs.get("dtype", obj.dtype),
+                            kwargs.get("device", obj.device), kwargs.get("requires_grad", False))
+    if name == "new_full" and len(args) == 2 and not kwargs:
+        # (a tensor fill: dynamo reads it with .item(), which it cannot keep)
+        return args[1].to(device=obj.device, dtype=obj.dtype).expand(args[0]).clone()
+    return number_call(method, *args, _receiver=obj, **kwargs)
+
+
+def _tensor_from(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    """torch.tensor(data, ...) where `data` holds number stand-ins: their dtype inferred as
+    torch infers a Python number's, the tensor stacked from them (no `.item()`)."""
+    leaves = _leaves(data)
+    if dtype is None:
+        dtype = _promote_all([_inferred(leaf) for leaf in leaves])
+        for leaf in leaves:  # (a float64 tensor on some paths, a float on others)
+            statement = mixed_in(leaf)
+            if statement and _inferred(leaf) != leaf.dtype:
+                raise mixed_error(statement, "torch.tensor of it", leaf.dtype, dtype)
+    like = next((leaf for leaf in leaves if isinstance(leaf, torch.Tensor)), None)
+    def build(value):
+        if isinstance(value, (list, tuple)):
+            return torch.stack([build(item) for item in value])
+        if isinstance(value, torch.Tensor):
+            return value.detach().to(dtype)
+        return torch.tensor(value, dtype=dtype, device=like.device)
+    out = build(data)
+    if device is not None:
+        out = out.to(device)
+    if pin_memory:
+        out = out.pin_memory()
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def _inferred(leaf) -> torch.dtype:
+    """The dtype torch.tensor infers for one item: a Python float (or its stand-in) is the
+    default float, a tensor its own dtype."""
+    if isinstance(leaf, torch.Tensor) and not (_is_number(leaf) or mixed_in(leaf)):
+        return leaf.dtype
+    dtype = _dtype(leaf)
+    return with_number(torch.bool, dtype) if dtype.is_floating_point or dtype.is_complex \
+        else dtype
+
+
+def _leaves(value) -> list:
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+def _mapped(fn, value):
+    if isinstance(value, (list, tuple)):
+        return type(value)(_mapped(fn, item) for item in value)
+    return fn(value)
+
+
+def _promote_all(dtypes):
+    out = dtypes[0]
+    for dtype in dtypes[1:]:
+        out = promote_types(out, dtype)
+    return out
+
+
+def _name(fn) -> str:
+    return getattr(fn, "__name__", None) or type(fn).__name__

@@ -13,6 +13,16 @@ the statement then carries is decided by the engine's promotion rounds, as for `
 
 A value computed from a stand-in by another operator (`j = k + 1`) is a plain tensor: `j += 0.5`
 is in place and torch refuses the promotion, as it would for a tensor (README, Limitations).
+
+NOTE [numbers on some paths]
+A number that a body turns into a tensor (`total = 0`, then `total += v` with an int64 `v` in a
+loop) is a tensor after the statement on the paths that ran the body and still the number on
+the others (a loop that ran no trip). Where the tensor has the number's own dtype the slot
+cannot tell them apart, so the engine marks such an output `mark_mixed`, with the statement's
+kind: `aug_assign`, `binary` and `compare` (runtime/arithmetic.py) then compute it where both
+readings give the same dtype, and raise a StagingError where they differ (`total += v / 2`
+raises in Python on the paths where `total` is an int64 tensor, and makes a float on the
+others).
 """
 
 from __future__ import annotations
@@ -21,9 +31,11 @@ import operator
 
 import torch
 
-from .values import number_dtype, promote_types, with_number
+from .errors import StagingError
+from .values import number_dtype, promote_types, tensors_dtype, with_number
 
-__all__ = ["aug_assign", "aug_assign_attribute", "mark", "is_stand_in"]
+__all__ = ["aug_assign", "aug_assign_attribute", "mark", "is_stand_in", "mark_mixed", "mixed_in",
+           "mixed_error"]
 
 _NUMBER = "_autoconv_number"
 
@@ -54,7 +66,43 @@ def mark(t):
 
 def is_stand_in(value) -> bool:
     """Whether `value` is a tensor standing in for a Python number of a staged statement."""
-    return isinstance(value, torch.Tensor) and getattr(value, _NUMBER, False)
+    return isinstance(value, torch.Tensor) and getattr(value, _NUMBER, False) is True
+
+
+def mark_mixed(t, statement: str):
+    """`t`, marked as a number on some paths of the `statement` ("while loop", ...) that made
+    it and a tensor on the others (NOTE [numbers on some paths])."""
+    if isinstance(t, torch.Tensor):
+        setattr(t, _NUMBER, statement)
+    return t
+
+
+def mixed_in(value) -> str | None:
+    """The kind of statement after which `value` is a number on some paths and a tensor on
+    others (NOTE [numbers on some paths]), or None."""
+    if not isinstance(value, torch.Tensor):
+        return None
+    mark_ = getattr(value, _NUMBER, False)
+    return mark_ if type(mark_) is str else None
+
+
+def mixed_error(statement: str, expression: str, as_tensor, as_number) -> StagingError:
+    """The error for `expression`, which gives `as_tensor` (a dtype, or a sentence) where a
+    value is the tensor a `statement` made of a number and `as_number` where it is still the
+    number (NOTE [numbers on some paths])."""
+    def said(what):
+        return what if isinstance(what, str) else f"a {what} value"
+    return StagingError(
+        statement,
+        f"a Python number the {statement} carries becomes a tensor where its body made it one "
+        "(a number meeting a tensor is a tensor: after an iteration, or a branch) and stays a "
+        "number elsewhere (before the first iteration, after no trip, in the other branch); "
+        f"{expression} gives {said(as_tensor)} where it is the tensor and {said(as_number)} "
+        "where it is the number",
+        "Make it one kind on every path: a tensor before the statement "
+        "(`total = torch.zeros((), dtype=...)`), or a number of the type it ends with in the "
+        "body (`total = 0.0`, `total += float(v)`), or rebind it (`total = total + ...`) "
+        "rather than update it in place")
 
 
 def aug_assign(target, op, value):
@@ -73,7 +121,57 @@ def aug_assign(target, op, value):
             target = target.to(dtype)
         result = out_of_place(target, value)
         return mark(result) if number else result
+    statement = mixed_in(target)
+    if statement is not None:
+        return _aug_assign_mixed(target, op, value, statement, out_of_place)
     return in_place(target, value)
+
+
+def _aug_assign_mixed(target, op, value, statement, out_of_place):
+    """`target op= value` on a value that is a number on some paths of `statement` and a
+    tensor on others (NOTE [numbers on some paths]): the tensor is updated in place, its dtype
+    kept (or Python raises), the number rebound to the promoted value. Staged where the two
+    agree (out of place: the statement made the tensor, no other name holds it), else a
+    StagingError."""
+    number = not isinstance(value, torch.Tensor) or is_stand_in(value)
+    if not isinstance(value, (torch.Tensor, bool, int, float, complex)):
+        return out_of_place(target, value)
+    as_number = (_python_dtype(target.dtype, value, op) if number
+                 else _wrapped_dtype(target.dtype, value))
+    if isinstance(value, torch.Tensor) and not is_stand_in(value):
+        result = tensors_dtype(target.dtype, target.dim(), value.dtype, value.dim())
+    else:
+        result = with_number(target.dtype, value.dtype if isinstance(value, torch.Tensor)
+                             else number_dtype(value))
+    if op == "/=" and not (result.is_floating_point or result.is_complex):
+        result = torch.get_default_dtype()
+    if not _can_cast(result, target.dtype):
+        raise mixed_error(
+            statement, f"`{op}` of {_kind(value)}",
+            f"torch's error (an in-place {op} cannot make a {target.dtype} tensor "
+            f"{result}: 'result type can't be cast to the desired output type')", as_number)
+    if as_number != target.dtype:
+        raise mixed_error(statement, f"`{op}` of {_kind(value)}", target.dtype, as_number)
+    out = out_of_place(target, value)
+    return mark_mixed(out, statement) if number else out
+
+
+def _can_cast(source: torch.dtype, target: torch.dtype) -> bool:
+    """`torch.can_cast`, which dynamo cannot trace: no complex to real, float to integer or
+    number to bool."""
+    if source.is_complex and not target.is_complex:
+        return False
+    if source.is_floating_point and not (target.is_floating_point or target.is_complex):
+        return False
+    return source == torch.bool or target != torch.bool
+
+
+def _kind(value) -> str:
+    if isinstance(value, torch.Tensor) and not is_stand_in(value):
+        return f"a {value.dtype} tensor"
+    dtype = value.dtype if isinstance(value, torch.Tensor) else number_dtype(value)
+    return {torch.bool: "a bool", torch.int64: "an int", torch.float64: "a float"}.get(
+        dtype, "a number")
 
 
 def aug_assign_attribute(owner, name, alias, op, value):

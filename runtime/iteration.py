@@ -190,6 +190,10 @@ def _not_indexable(iterable):
 def _item(iterable, index):
     if isinstance(iterable, _STAGED):
         return iterable.item(index)
+    if type(iterable.shape[0]) is int and iterable.shape[0] == 0:
+        # A loop of no trip: its body is traced for the types, never run. (Under dynamo the
+        # probe of the body's dtypes gives it a constant index, which index_select checks.)
+        return iterable.new_zeros(iterable.shape[1:])
     # iterable[index] would read the index's value while tracing; index_select stages it.
     return torch.index_select(iterable, 0, index.reshape(1)).squeeze(0)
 

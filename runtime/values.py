@@ -13,7 +13,7 @@ from torch.fx.experimental.symbolic_shapes import (
 from .staging import registry
 
 __all__ = ["Undefined", "eager", "is_staged", "is_symbolic", "is_undefined", "to_tensor",
-           "as_staged_tensor", "number_dtype", "promote_types", "with_number"]
+           "as_staged_tensor", "number_dtype", "promote_types", "tensors_dtype", "with_number"]
 
 
 class Undefined:
@@ -182,6 +182,35 @@ def with_number(dtype: torch.dtype, number: torch.dtype) -> torch.dtype:
     if number.is_floating_point:
         return promote_types(dtype, torch.get_default_dtype())
     return promote_types(dtype, torch.int64)
+
+
+def tensors_dtype(left: torch.dtype, left_dim: int, right: torch.dtype, right_dim: int
+                  ) -> torch.dtype:
+    """`torch.result_type` of two tensors from their dtypes and dims alone (a 0-d tensor's dtype
+    counts only where its category is higher), which dynamo can trace."""
+    dims = [d for d, n in ((left, left_dim), (right, right_dim)) if n > 0]
+    zeros = [d for d, n in ((left, left_dim), (right, right_dim)) if n == 0]
+    return _combine(_promote(dims), _promote(zeros))
+
+
+def _promote(dtypes):
+    return None if not dtypes else dtypes[0] if len(dtypes) == 1 else promote_types(*dtypes)
+
+
+def _combine(higher, lower):
+    """torch's `combine_categories`: the tensors of dimensions' dtype (`higher`) over the 0-d
+    tensors' (`lower`), which only counts where its category is higher."""
+    if higher is None or lower is None:
+        return higher or lower
+    if higher.is_complex:
+        return higher
+    if lower.is_complex:
+        return higher.to_complex() if higher.is_floating_point else lower
+    if higher.is_floating_point:
+        return higher
+    if higher == torch.bool or lower.is_floating_point:
+        return promote_types(higher, lower)
+    return higher
 
 
 # NOTE [numbers as tensors]

@@ -78,7 +78,20 @@ class ControlFlowConverter(Converter):
         declared = set().union(*(names for _, names in self.scope_declared))
         local = self.anno(node, Anno.WRITES) - self.anno(node, Anno.BODY_LIVE_IN)
         read_only = self.anno(node, Anno.READS) - local - set(state)
-        return sorted((read_only & self.anno(node, Anno.DEFINED_IN)) - declared)
+        return sorted(((read_only & self.anno(node, Anno.DEFINED_IN)) - declared)
+                      | self._global_floats(read_only - declared))
+
+    def _global_floats(self, names) -> set:
+        """The globals among `names` that hold a float: inputs of the statement, whose bodies
+        would read them from the globals. Dynamo makes a global float that changed between
+        calls a SymFloat, which torch.cond / while_loop refuse as the operand they lift it into
+        ("can only be of (Tensor, int, SymInt)"); as an input, the runtime gives the bodies its
+        value (guarded: compiled again for another value, as a float argument)."""
+        local = getattr(self, "function_locals", None)
+        if local is None:
+            return set()
+        return {name for name in names - local
+                if type(self.ctx.globals.get(name)) is float}
 
     def _undefined_inits(self, node, state, own_sites):
         """`name = ac.Undefined('name')` for each state name not certainly bound before the
@@ -254,11 +267,11 @@ class ControlFlowConverter(Converter):
         self.function_locals = params | set(self.function_sites) | set().union(
             *declared.values())
         self.generic_visit(node)
-        self.function_locals = outer_locals
+        function_locals, self.function_locals = self.function_locals, outer_locals
         # Numbers the statements carry are 0-d tensors in their bodies and after them: their
         # arithmetic goes through the runtime (NOTE [weak numbers] in runtime/arithmetic.py).
         node.body = carried_arithmetic(node.body, self.carried_names, self.loop_indices,
-                                       self.ctx.runtime)
+                                       self.ctx.runtime, function_locals)
         self.carried_names, self.loop_indices = outer_carried, outer_indices
         self.scope_declared, self.function_sites = outer, outer_sites
         self.loop_depth, self.loop_states = outer_depth, outer_states
@@ -334,7 +347,8 @@ class ControlFlowConverter(Converter):
                           inputs, trailing, test=node.test, if_true=true_name,
                           if_false=false_fn, **in_place)
         aliased = getattr(node, "_autoconv_aliases", {})
-        unbound = [name for name in inputs if name not in state and name not in aliased]
+        unbound = [name for name in inputs if name not in state and name not in aliased
+                   and not self._global_floats({name})]
         return (self._undefined_inits(node, state + unbound, sites) + aliases + functions
                 + call)
 

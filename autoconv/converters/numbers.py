@@ -17,9 +17,11 @@ nothing on eager calls.
 from __future__ import annotations
 
 import gast
+import torch
 
 from .. import templates
 from ..analysis.annos import copy_origin
+from .subscripts import AUGMENTED_OPERATORS
 
 __all__ = ["carried_arithmetic"]
 
@@ -32,7 +34,8 @@ _COMPARE = {gast.Lt: "<", gast.LtE: "<=", gast.Gt: ">", gast.GtE: ">=", gast.Eq:
             gast.NotEq: "!="}
 
 
-def carried_arithmetic(body: list, carried: set, indices: set, ac: str) -> list:
+def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
+                       local_names: frozenset = frozenset()) -> list:
     """`body` (a converted function's) with the binary operators, comparisons and negations
     that may read a Python number the function's statements carry as runtime calls.
 
@@ -47,9 +50,11 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str) -> list:
     names = _assigned_from(assigns, numbers & (set(carried) | set(indices)), numbers)
     if not names:
         return body
-    rewrite = _Rewrite(names, ac)
+    rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices))
     return [rewrite.visit(stmt) for stmt in body]
 
+
+_TENSOR_METHODS = frozenset(name for name in dir(torch.Tensor) if not name.startswith("_"))
 
 # Calls that give a Python number (as converted code writes them, and as the user does)
 _NUMBER_CALLS = {"float", "int", "bool", "len", "round", "float_", "int_", "bool_", "len_",
@@ -140,9 +145,10 @@ def _reads_number(node, names) -> bool:
 
 
 class _Rewrite(gast.NodeTransformer):
-    def __init__(self, names, ac):
+    def __init__(self, names, ac, local_names):
         self.names = names
         self.ac = ac
+        self.local_names = local_names
 
     def _may_be_number(self, node) -> bool:
         if isinstance(node, gast.Call) and getattr(node, "_autoconv_arithmetic", False):
@@ -174,6 +180,55 @@ class _Rewrite(gast.NodeTransformer):
             return node
         return self._call(node, "ac.compare(left, op, right)", left=node.left, right=right,
                           op=gast.Constant(value=op, kind=None))
+
+    def visit_Call(self, node):
+        # `torch.tensor(t)`, `torch.tensor([k, 2])`, `torch.where(c, x, t)`: a function of a
+        # module (not the user's: those are `ac.converted_call`s) given a carried number
+        # (NOTE [numbers as arguments] in runtime/arithmetic.py)
+        self.generic_visit(node)
+        # A tensor method of a local (`y.add(t)`) is `ac.number_method_call(y, 'add', t)`:
+        # dynamo cannot take a bound tensor method as a value.
+        func = node.func
+        if not isinstance(func, gast.Attribute):
+            return node
+        root = func
+        while isinstance(root, gast.Attribute):
+            root = root.value
+        if not isinstance(root, gast.Name) or root.id == self.ac:
+            return node
+        values = list(node.args) + [k.value for k in node.keywords]
+        if not any(self._may_be_number(v) or (isinstance(v, (gast.List, gast.Tuple)) and any(
+                self._may_be_number(e) for e in gast.walk(v))) for v in values):
+            return node
+        if root.id not in self.local_names:
+            args, name = [func] + node.args, "number_call"
+        elif func.attr in _TENSOR_METHODS and not self._may_be_number(func.value):
+            args, name = [func.value, gast.Constant(value=func.attr, kind=None)] + node.args, \
+                "number_method_call"
+        else:
+            return node
+        call = gast.Call(func=gast.Attribute(
+            value=gast.Name(id=self.ac, ctx=gast.Load(), annotation=None, type_comment=None),
+            attr=name, ctx=gast.Load()), args=args, keywords=node.keywords)
+        copy_origin(call, node)
+        return call
+
+    def visit_AugAssign(self, node):
+        # `t += v` outside the staged bodies (which the control-flow pass rewrote already) on
+        # a number a statement carried: the stand-in after the statement is rebound as the
+        # number it stands for, not updated in place (NOTE [number stand-ins] in
+        # runtime/augmented.py)
+        self.generic_visit(node)
+        if not (isinstance(node.target, gast.Name) and node.target.id in self.names):
+            return node
+        read = gast.Name(id=node.target.id, ctx=gast.Load(), annotation=None,
+                         type_comment=None)
+        new = templates.replace("target = ac.aug_assign(read, op, value)", target=node.target,
+                                read=read, value=node.value, ac=self.ac,
+                                op=gast.Constant(value=AUGMENTED_OPERATORS[type(node.op)],
+                                                 kind=None))
+        copy_origin(new, node)
+        return new[0]
 
     def visit_UnaryOp(self, node):
         self.generic_visit(node)

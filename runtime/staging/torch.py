@@ -241,6 +241,8 @@ class Statement:
         self.like = like
         self.dtypes = dict(dtypes or {})
         self.growth: dict = {}  # slot -> lists.Growth, for the lists the bodies append to
+        self.paths: dict = {}  # (slot, leaf) -> what the bodies make of a number (learn_paths)
+        self.mixed_inputs: set = set()  # (slot, leaf): a loop's numbers its body makes tensors
 
     def error(self, problem: str, fix: str) -> StagingError:
         return StagingError(self.kind, problem, fix)
@@ -259,17 +261,57 @@ class Statement:
         """`values`, a full state tuple of fresh copies as a body gets it, with the tensors
         that stand for Python numbers of the state marked (NOTE [number stand-ins] in
         runtime/augmented.py): the numbers, and an enclosing statement's stand-ins."""
-        for before, value, kind in zip(self.state, values, self.kinds):
+        for slot, (before, value, kind) in enumerate(zip(self.state, values, self.kinds)):
             if kind is not SlotKind.TENSOR:
                 continue
-            if _is_leaf(before):
-                if _number_like(before):
-                    augmented.mark(value)
-                continue
-            for leaf_before, leaf in zip(pytree.tree_leaves(before), pytree.tree_leaves(value)):
+            pairs = ((before, value),) if _is_leaf(before) else zip(
+                pytree.tree_leaves(before), pytree.tree_leaves(value))
+            for i, (leaf_before, leaf) in enumerate(pairs):
                 if _number_like(leaf_before):
-                    augmented.mark(leaf)
+                    if (slot, i) in self.mixed_inputs and leaf.dtype in _PYTHON_NUMBER_DTYPES:
+                        augmented.mark_mixed(leaf, self.kind)
+                    else:
+                        augmented.mark(leaf)
+                else:
+                    mixed = augmented.mixed_in(leaf_before)
+                    if mixed is not None and leaf.dtype == leaf_before.dtype:
+                        augmented.mark_mixed(leaf, mixed)
         return values
+
+    def learn_paths(self, raws, loop: bool = False) -> bool:
+        """Keep, for each number (or number on some paths) of the state, what each body's raw
+        outputs `raws` make of it: 'number', 'tensor' or 'mixed', for `marked_numbers`
+        (NOTE [numbers on some paths] in runtime/augmented.py). In a loop, a number the body
+        makes a tensor is one in the iterations after the first: True where the body must
+        be staged again with it marked so (`mixed_inputs`)."""
+        paths = {}
+        for slot, (before, kind) in enumerate(zip(self.state, self.kinds)):
+            if kind is not SlotKind.TENSOR:
+                continue
+            leaves_before = [before] if _is_leaf(before) else pytree.tree_leaves(before)
+            for i, leaf_before in enumerate(leaves_before):
+                if not (_number_like(leaf_before) or augmented.mixed_in(leaf_before)):
+                    continue
+                kinds = set()
+                for raw in raws:
+                    out = raw[slot]
+                    leaves = [out] if _is_leaf(out) else pytree.tree_leaves(out)
+                    leaf = leaves[i] if i < len(leaves) else None
+                    # (a tensor of another dtype promotes the slot to it: a tensor on every
+                    # path, NOTE [weak numbers] in runtime/arithmetic.py)
+                    kinds.add("number" if _number_like(leaf) else
+                              "mixed" if augmented.mixed_in(leaf) else "tensor"
+                              if _python_number_dtype(leaf) else "promoted")
+                paths[(slot, i)] = kinds
+        self.paths = paths
+        if not loop:
+            return False
+        new = {at for at, kinds in paths.items() if kinds & {"tensor", "mixed"}
+               and at not in self.mixed_inputs and _number_like(
+                   (self.state[at[0]] if _is_leaf(self.state[at[0]])
+                    else pytree.tree_leaves(self.state[at[0]])[at[1]]))}
+        self.mixed_inputs |= new
+        return bool(new)
 
     def marked_numbers(self, values) -> tuple:
         """`values`, the statement's full results, with the tensors that stand for Python
@@ -281,15 +323,35 @@ class Statement:
             if kind is not SlotKind.TENSOR:
                 continue
             if _is_leaf(before):
-                if _number_like(before) and _python_number_dtype(value):
-                    out[slot] = _marked(value)
+                out[slot] = self._marked_leaf(slot, 0, before, value)
                 continue
             leaves, spec = pytree.tree_flatten(value)
             out[slot] = pytree.tree_unflatten(
-                [_marked(leaf) if _number_like(leaf_before) and _python_number_dtype(leaf)
-                 else leaf for leaf_before, leaf in zip(pytree.tree_leaves(before), leaves)],
-                spec)
+                [self._marked_leaf(slot, i, leaf_before, leaf) for i, (leaf_before, leaf)
+                 in enumerate(zip(pytree.tree_leaves(before), leaves))], spec)
         return tuple(out)
+
+    def _marked_leaf(self, slot, i, before, value):
+        # A number the bodies (and a loop's no trip) leave a number is a stand-in; one they
+        # make a tensor on some paths only is marked so (NOTE [numbers on some paths] in
+        # runtime/augmented.py). Without a record of the bodies (under dynamo, a loop that
+        # was not probed) a number stays a number.
+        mixed = augmented.mixed_in(before)
+        if not ((_number_like(before) or mixed) and _python_number_dtype(value)):
+            return value
+        kinds = set(self.paths.get((slot, i), ("mixed",) if mixed else ("number",)))
+        kinds.discard("promoted")  # (another dtype: `_python_number_dtype` above)
+        if self.kind != "if statement":  # a loop may run no trip
+            kinds.add("mixed" if mixed else "number")
+        if kinds == {"number"}:
+            return _marked(value)
+        if kinds == {"tensor"}:
+            return value
+        if mixed is None:
+            mixed = self.kind
+        if torch.compiler.is_dynamo_compiling():
+            value = value.view(value.shape)
+        return augmented.mark_mixed(value, mixed)
 
     def merge(self, flat, staged=(SlotKind.TENSOR,)) -> tuple:
         """A full state tuple: the values `flat` in the slots of the `staged` kinds, the
@@ -579,6 +641,9 @@ class _Watch:
         if not torch.compiler.is_dynamo_compiling():
             self.seen[body.where] = (raw, out)
             if len(self.seen) == len(self.bodies):
+                if (self.statement.learn_paths([raw for raw, _ in self.seen.values()],
+                                               loop=self.before is not None) and self.promote):
+                    raise _Promote({})  # (staged again: see `Statement.learn_paths`)
                 # Comparing sizes must not trace ops into the body's graph (an unbacked size
                 # of the enclosing graph is not tracked by the body's tracer).
                 with disable_proxy_modes_tracing():
@@ -629,10 +694,12 @@ def _checks_first(tracer, statement: Statement, loop: bool) -> bool:
     if not tracer.bodies_under_dynamo:
         return False
     if torch.compiler.is_dynamo_compiling():
-        # A loop only where it carries a Python float: a float64 meeting the user's float32
+        # A loop where it carries a Python number: a float64 meeting the user's float32
         # tensors becomes a float32, as in Python (NOTE [numbers as tensors]), and the loop
-        # cannot be retried with the promoted dtype.
-        return statement.may_promote() if not loop else statement.carries_float()
+        # cannot be retried with the promoted dtype; an int the body makes an int64 tensor is
+        # a number after the loop only on the paths that run no trip (NOTE [numbers on some
+        # paths] in runtime/augmented.py), which only the probe's outputs show.
+        return statement.may_promote()
     return True
 
 
@@ -644,8 +711,9 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
         "dtypes", [body.fn for body in bodies],
         (statement.state, statement.kinds, tuple(statement.dtypes.items()), statement.inputs)
     ) if compiling else None
-    promoted = verdicts.known(verdict_key)  # NOTE [probe verdicts]
-    if promoted is not verdicts.UNKNOWN:
+    known = verdicts.known(verdict_key)  # NOTE [probe verdicts]
+    if known is not verdicts.UNKNOWN:
+        promoted, statement.paths, statement.mixed_inputs = known
         statement.dtypes.update(promoted)
         return
     round_ = 0
@@ -664,11 +732,17 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
             verdict_key = None  # (the statement changed: its probe is not kept)
             continue
         round_ += 1
+        again = statement.learn_paths([raw for raw, _ in watch.seen.values()], loop)
         promoted, mismatches = watch.decide(compare=not compiling)
         if compiling:  # one round, promotions only: the operator compares the outputs
             statement.dtypes.update(promoted)
-            verdicts.learn(verdict_key, promoted)
+            if again:  # (once more, with the numbers the body makes tensors marked so)
+                continue
+            verdicts.learn(verdict_key, (promoted, statement.paths, statement.mixed_inputs))
             return
+        if again and round_ < _PROMOTION_ROUNDS:
+            statement.dtypes.update(promoted)
+            continue
         if not promoted:
             if mismatches:
                 raise statement.mismatch_error(mismatches)

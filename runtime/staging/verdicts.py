@@ -86,7 +86,7 @@ def _describe(value, parts: list, objects: list) -> bool:
     `objects`. False for a value that cannot be described."""
     if isinstance(value, torch.Tensor):
         parts.append(("tensor", value.dtype, value.dim(), value.device,
-                      augmented.is_stand_in(value)))
+                      augmented.is_stand_in(value), augmented.mixed_in(value)))
         return True
     kind = type(value)
     if kind is tuple or kind is list:

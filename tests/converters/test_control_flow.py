@@ -847,3 +847,56 @@ def test_a_global_updated_in_place_is_read_into_an_input_alias():
             return x
         """,
     )
+
+
+def test_a_carried_number_after_the_loop():
+    # `+=` after the loop rebinds the number as Python does, and a torch function given the
+    # number sees it as one (NOTE [numbers as arguments] in runtime/arithmetic.py), and so
+    # does a tensor method of a local (`x.add`).
+    assert_converts(
+        """
+        def f(x):
+            k = 0
+            while k < x.sum():
+                k += 1
+            k += 1
+            return torch.tensor([k, 2]), x.add(k)
+        """,
+        """
+        def f(x):
+            k = 0
+
+            def loop_test(k, x):
+                return ac.compare(k, '<', x.sum())
+
+            def loop_body(k, x):
+                k = ac.aug_assign(k, '+=', 1)
+                return k,
+            k, = ac.while_stmt(loop_test, loop_body, (k,), ('k',), (x,), kept=(0,))
+            k = ac.aug_assign(k, '+=', 1)
+            return ac.number_call(torch.tensor, [k, 2]), ac.number_method_call(x, 'add', k)
+        """,
+    )
+
+
+def test_a_global_float_is_an_input():
+    # (dynamo makes a global float that changed between calls a SymFloat, which torch's
+    # operators refuse as an operand they lift; an input is given the bodies as its value)
+    assert_converts(
+        """
+        def f(x):
+            if x.sum() > STEP:
+                x = x * STEP
+            return x
+        """,
+        """
+        def f(x):
+
+            def if_true(x, STEP):
+                x = x * STEP
+                return x,
+            x, = ac.if_stmt(x.sum() > STEP, if_true, None, (x,), ('x',), (STEP,))
+            return x
+        """,
+        globals_={"STEP": 0.5},
+    )

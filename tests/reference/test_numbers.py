@@ -319,3 +319,207 @@ def test_a_float_argument_changing_between_compiled_calls():
     x = torch.tensor([1.0, -0.2, 0.6])
     for lam in (0.5, 0.7, 1.5):
         torch.testing.assert_close(compiled(x, lam), soft_threshold(x, lam))
+
+
+# A number a statement's body makes a tensor of its own dtype (`total += v`, an int64 `v`) is a
+# tensor after the statement on the paths that ran the body and the number on the others
+# (NOTE [numbers on some paths] in runtime/augmented.py).
+
+def summed_twice(x, n):
+    total = 0
+    for i in range(n):
+        total += x[i] * 3  # an int plus an int64 tensor: an int64 tensor
+    for i in range(n):
+        total += x[i] / 2  # in place on an int64 tensor: Python raises
+    return total
+
+
+def test_a_number_a_loop_made_a_tensor_is_not_updated_as_a_number():
+    # (numbers2, repro 1) the second loop updated `total` as a number: 21.0, where Python
+    # raises "result type Float can't be cast to the desired output type Long".
+    x = torch.tensor([1, 2, 3])
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        summed_twice(x, torch.tensor(3))
+    torch._dynamo.reset()
+    for run in (autoconv.autoconv(summed_twice),
+                lambda *a: torch.export.export(Calling(autoconv.convert(summed_twice)), a,
+                                               strict=False),
+                torch.compile(autoconv.convert(summed_twice), fullgraph=True,
+                              backend="eager")):
+        # (torch.compile: the second loop cannot change the type of what it carries)
+        with pytest.raises(Exception, match="(in-place \\+= cannot make a torch.int64 tensor "
+                           "torch.float32|cannot change the type of a number it carries)"):
+            run(x, torch.tensor(3))
+
+
+def summed_then_updated(x, n):
+    total = 0
+    for i in range(n):
+        total += x[i]
+    total += 1           # an int: the same dtype either way
+    return total * 2, total
+
+
+def counted_then_halved(x, n):
+    k = 0
+    while k < n:
+        k += 1
+    k += 0.5             # a number after the loop on every path: rebound as a float
+    return k
+
+
+def summed_then_divided(x, n):
+    total = 0
+    for i in range(n):
+        total += x[i]
+    return total / 2     # a float32 tensor, or (no trip) a float: a StagingError
+
+
+def test_a_number_on_some_paths_is_computed_where_both_readings_agree():
+    x = torch.tensor([1, 2, 3])
+    for n in (3, 0):
+        want = summed_then_updated(x, torch.tensor(n))
+        for result in _modes(summed_then_updated, (x, torch.tensor(n))):
+            assert [int(v) for v in result] == [int(v) for v in want]
+            assert _dtypes(result) == [torch.int64, torch.int64]
+        for result in _modes(counted_then_halved, (x, torch.tensor(n))):
+            assert float(result) == counted_then_halved(x, torch.tensor(n))
+            assert result.dtype == torch.float64
+    for run in _runs(summed_then_divided):
+        with pytest.raises(Exception, match="`/` gives a torch.float32 value where it is the "
+                           "tensor and a torch.float64 value where it is the number"):
+            run(x, torch.tensor(3))
+
+
+def _runs(fn):
+    torch._dynamo.reset()
+    return (autoconv.autoconv(fn),
+            lambda *a: torch.export.export(Calling(autoconv.convert(fn)), a, strict=False),
+            torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager"))
+
+
+def kept_float64(x, y):
+    s = 0.0
+    for v in x:
+        s += v           # a float64 tensor
+    for w in y:
+        s += w           # in place: stays float64 (Python), or (no trip before) float32
+    return s
+
+
+def test_a_float_a_loop_made_a_float64_tensor_meets_a_float32_one():
+    x, y = torch.tensor([1.5, 2.0], dtype=torch.float64), torch.tensor([0.1, 0.2])
+    assert kept_float64(x, y).dtype == torch.float64
+    for run in _runs(kept_float64):
+        with pytest.raises(Exception, match="`\\+=` of a torch.float32 tensor gives a "
+                           "torch.float64 value where it is the tensor"):
+            run(x, y)
+
+
+# A carried number given to a torch function is the Python number it stands for (NOTE
+# [numbers as arguments] in runtime/arithmetic.py).
+
+def made_from_a_float(x):
+    s = 0.0
+    while s < x.sum():
+        s += 0.5
+    return torch.tensor(s), torch.arange(3) * s, torch.full((2,), s), torch.where(x > 0, s, x)
+
+
+def methods_given_a_float(x):
+    s = 0.0
+    while s < x.sum():
+        s += 0.5
+    y = x.sum()
+    return y.add(s), y.mul(s), x.new_full((2,), s), torch.clamp(y, max=s), torch.add(y, s)
+
+
+def made_from_an_int(x):
+    k = 0
+    while k < x.sum():
+        k += 1
+    return torch.tensor([k, 2]), torch.tensor([[k, 0.5], [1, k]])
+
+
+def test_a_carried_number_given_to_torch_functions_is_a_python_number():
+    # (numbers2, repros 2 and 3) torch.tensor(s) was a float64 where Python makes the default
+    # float32; torch.tensor([k, 2]) failed with torch's "data is not allocated yet".
+    for x in (torch.tensor([1.0, 0.2]), torch.tensor([-1.0, -0.2])):
+        want = made_from_a_float(x)
+        for result in _modes(made_from_a_float, (x,)):
+            assert _dtypes(result) == _dtypes(want) == [torch.float32] * 4
+            for got, expected in zip(result, want):
+                torch.testing.assert_close(got, expected)
+        want = methods_given_a_float(x)  # (a 0-d float32 tensor and a float: float32)
+        for result in _modes(methods_given_a_float, (x,)):
+            assert _dtypes(result) == _dtypes(want) == [torch.float32] * 5
+            for got, expected in zip(result, want):
+                torch.testing.assert_close(got, expected)
+        want = made_from_an_int(x)
+        for result in _modes(made_from_an_int, (x,)):
+            assert _dtypes(result) == _dtypes(want) == [torch.int64, torch.float32]
+            for got, expected in zip(result, want):
+                torch.testing.assert_close(got, expected)
+
+
+STEP = 0.5
+
+
+def stepped(x):
+    s = 0.0
+    while s < x.sum():
+        s += STEP
+    if x.max() > STEP:
+        return x * STEP, s
+    return x, s
+
+
+def test_a_global_float_changing_between_compiled_calls():
+    # (numbers2, repro 4) Compiled again for a new value, dynamo makes the global a SymFloat,
+    # which the staged loop lifted as an operand: torch's "can only be of (Tensor, int,
+    # SymInt)" assertion. The converter passes it to the statements as an input, as an
+    # argument is (compiled again per value).
+    global STEP
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(stepped), fullgraph=True, backend="eager")
+    x = torch.tensor([1.0, 0.2])
+    try:
+        for STEP in (0.5, 0.25, 0.3):
+            want = stepped(x)
+            got = compiled(x)
+            torch.testing.assert_close(got[0], want[0])
+            assert float(got[1]) == want[1]
+    finally:
+        STEP = 0.5
+
+
+def halved_before_added(x):
+    k = 0
+    m = 0.0
+    for v in x:
+        m = k / 2        # a float on the first trip, a float32 tensor on the others
+        k += v
+    return m, k
+
+
+def summed_ints(x):
+    total = 0
+    for v in x:
+        total += v
+    return total
+
+
+def test_a_number_the_loop_body_makes_a_tensor_is_one_after_the_first_trip():
+    # `m` took the float64 of the first trip on every trip, where Python gives float32 tensors
+    # from the second one: a StagingError now, in every mode.
+    x = torch.tensor([1, 2, 3])
+    assert halved_before_added(x)[0].dtype == torch.float32
+    for run in _runs(halved_before_added):
+        with pytest.raises(Exception, match="`/` gives a torch.float32 value where it is the "
+                           "tensor"):
+            run(x)
+    # (and an int64 running sum stays one, over an empty tensor too, compiled again for it)
+    compiled = _runs(summed_ints)[2]
+    for xs in (x, x[:0]):
+        assert int(compiled(xs)) == summed_ints(xs)
+        assert _dtypes(compiled(xs)) == [torch.int64]
