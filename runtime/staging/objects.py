@@ -331,11 +331,14 @@ def _number_paths(value, path="") -> frozenset:
     return frozenset({path}) if type(value) in _NUMBERS else frozenset()
 
 
-def carry(stage, bodies, state, names, slots, statement, records=None):
-    """Run `stage(bodies, state)` with the objects in `slots` flattened to tuples of tensors.
+def carry(stage, bodies, state, names, slots, statement, records=None, giving=()):
+    """Run `stage(bodies, state, names)` with the objects in `slots` flattened to tuples of
+    tensors.
 
     `bodies` are (function, returns_state, where) triples; each gets rebuilt copies of the
     objects and its state outputs flattened back, checked against the structure before.
+    `giving`: the (slot, leaf number) pairs of tensors some body updates in place and some
+    replaces (NOTE [tensors of objects updated in place, then replaced]).
     Returns the statement's state with the objects updated in place (or rebuilt, see above).
     """
     if torch.compiler.is_dynamo_compiling() and any(_holds_object(spec) for spec, _ in slots.values()):
@@ -358,7 +361,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
 
     def wrap(body, returns_state, where):
         def run(*args):
-            args = list(args)
+            # (the extra state of `giving` comes after the statement's, before its inputs)
+            extra, inputs = args[count:count + 2 * len(giving)], args[count + 2 * len(giving):]
+            args = list(args[:count])
             given = {}
             given_leaves = {}
             for slot, (spec, _) in slots.items():
@@ -367,7 +372,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
             versions = None if torch.compiler.is_dynamo_compiling() else {
                 slot: [t._version if isinstance(t, torch.Tensor) else None for t in leaves]
                 for slot, leaves in given_leaves.items()}
-            out = body(*args)
+            out = body(*args, *inputs)
             if not returns_state or not isinstance(out, tuple) or len(out) != count:
                 return out
             out = list(out)
@@ -393,30 +398,43 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
                         continue
                     if after is not before:
                         replaced[slot].add(number)
-                    elif versions is None or before._version != versions[slot][number]:
+                    if before._version != versions[slot][number]:  # (then replaced, perhaps)
                         updated[slot].add(number)
                 out[slot] = tuple(leaves) or None
+            if giving:
+                out.extend(_given_back(giving, given_leaves, out, extra))
             return tuple(out)
         return run
 
     flat_state = tuple(tuple(slots[i][1]) or None if i in slots else v
                        for i, v in enumerate(state))
+    if giving:
+        flat_state, names = _giving_state(flat_state, names, slots, giving)
     try:
-        result = list(stage([wrap(*b) for b in bodies], flat_state))
+        result = list(stage([wrap(*b) for b in bodies], flat_state, names))
     except _ReplacedRecord as replaced:  # NOTE [named tuples]
         if torch.compiler.is_dynamo_compiling():
             raise
         records = dict(records or {})
         records[replaced.slot] = records.get(replaced.slot, frozenset()) | {replaced.path}
         return carry(stage, bodies, state, names, carried_slots(state, records), statement,
-                     records)
+                     records, giving)
+    both = sorted((slot, number) for slot in slots
+                  for number in updated[slot] & replaced[slot])
+    if both and not giving:
+        # Staged again, each body also giving back what it did to those tensors (the first
+        # staging's operator is dead code)
+        return carry(stage, bodies, state, names, slots, statement, records, tuple(both))
+    if giving:
+        _originals_back(result, count, giving, slots)
+        result = result[:count]
     for slot, (spec, _) in slots.items():
         leaves = iter(result[slot] or ())
         if slot in built or spec[0] == "tuple":
             result[slot] = _rebuild(spec, leaves)
         else:
-            # A tensor updated in place on one path and replaced on another is replaced (its
-            # other references miss the update on the first path: README, Limitations).
+            # A tensor updated in place on one path and replaced on another is replaced; what
+            # the first path did to it was written into it above.
             updated[slot] -= replaced[slot]
             kept = set() if torch.compiler.is_dynamo_compiling() else {
                 number for number, leaf in enumerate(slots[slot][1])
@@ -433,6 +451,65 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
 # holds, rather than put in its place, wherever a body returned the very tensor it was given,
 # changed. A body that assigns a new tensor (`d["m"] = d["m"] + a`) leaves the old one as it
 # was, as Python does: the new one is put in its place.
+
+
+# NOTE [tensors of objects updated in place, then replaced]
+# `alias = d["m"]; if c: d["m"].add_(1) else: d["m"] = z`: in Python `alias` (or the caller's
+# reference) sees the update on the first path, and `d["m"]` is a new tensor on the second.
+# Which object the dict holds after a staged statement cannot depend on the data, so `d["m"]`
+# gets the statement's result (right value on every path), and the old tensor is written
+# (`copy_`) with what each path did to it: each body also gives back its copy of the old tensor
+# and whether `d["m"]` is still that object. Two extra state slots per such tensor: its value
+# and that flag. A loop carries them from trip to trip: once a trip has replaced `d["m"]`, the
+# later trips' updates reach the new tensor, not the old one (`torch.where` on the flag). A body
+# whose `d["m"]` is a staged statement's result of this kind (a nested `if`) takes that
+# statement's flag (`_SAME_AS`, an attribute of its result). The statement is staged once to learn which tensors these are,
+# then again giving them back. Open: after the statement `d["m"]` and the old tensor are two
+# objects, so an update in place made later through one of them misses the other.
+_SAME_AS = "_autoconv_same_as"  # on a result tensor: (the tensor it stands for, the flag)
+
+
+def _giving_state(flat_state, names, slots, giving):
+    """The flat state and names with the extra slots of `giving` at the end: each old tensor
+    and a flag, true, that its slot still holds it."""
+    extra, extra_names = [], []
+    for slot, number in giving:
+        old = slots[slot][1][number]
+        extra += [old, torch.ones((), dtype=torch.bool, device=old.device)]
+        extra_names += [f"<{names[slot]} leaf {number} before>",
+                        f"<{names[slot]} leaf {number} kept>"]
+    return (*flat_state, *extra), (*names, *extra_names)
+
+
+def _given_back(giving, given_leaves, out, extra):
+    """A body's extra outputs for `giving` (`out`: its flattened state outputs): what its copy
+    of each old tensor became (while its slot still held it) and whether the slot still holds
+    it."""
+    back = []
+    for (slot, number), (value, same) in zip(giving, zip(extra[::2], extra[1::2])):
+        mine, now = given_leaves[slot][number], out[slot][number]
+        if now is mine:
+            kept = same
+        else:
+            kept = getattr(now, _SAME_AS, None)
+            kept = (torch.logical_and(same, kept[1]) if kept is not None and kept[0] is mine
+                    else torch.zeros_like(same))
+        back += [torch.where(same, mine, value), kept]
+    return back
+
+
+def _originals_back(result, count, giving, slots) -> None:
+    """Write what the statement did to each old tensor of `giving` into it (and note, for an
+    enclosing statement, that the slot's new tensor stands for it where the flag holds)."""
+    extra = result[count:]
+    for (slot, number), (value, kept) in zip(giving, zip(extra[::2], extra[1::2])):
+        old = slots[slot][1][number]
+        if value is not old and old.shape == value.shape and old.dtype == value.dtype:
+            old.copy_(value)
+        new = result[slot][number]
+        if isinstance(new, torch.Tensor):
+            setattr(new, _SAME_AS, (old, kept))
+
 
 
 

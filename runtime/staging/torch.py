@@ -1305,7 +1305,7 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
         slots = objects.carried_slots(state)
         if slots:
             return objects.carry(
-                lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
+                lambda bodies, flat, names: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
                 bodies, state, names, slots, statement)
         if_true, if_false = objects.refusing_uncarried_changes(
             ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
@@ -1390,7 +1390,7 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
         slots = objects.carried_slots(state)
         if slots:
             return objects.carry(
-                lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement,
+                lambda bodies, flat, names: stage_while(*bodies, flat, names, like, inputs, statement,
                                                  dtypes, trips),
                 bodies, state, names, slots, statement)
         test, body = objects.refusing_uncarried_changes(
