@@ -433,8 +433,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             raise
         records = dict(records or {})
         records[replaced.slot] = records.get(replaced.slot, frozenset()) | {replaced.path}
+        # (the leaves are numbered anew: which ones to give back is learnt again)
         return carry(stage, bodies, state, names, carried_slots(state, records), statement,
-                     records, giving, inputs)
+                     records, (), inputs)
     both = sorted((slot, number) for slot in slots
                   for number in updated[slot] & replaced[slot])
     if both and not giving:
@@ -480,9 +481,10 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
 # and that flag. A loop carries them from trip to trip: once a trip has replaced `d["m"]`, the
 # later trips' updates reach the new tensor, not the old one (`torch.where` on the flag). A body
 # whose `d["m"]` is a staged statement's result of this kind (a nested `if`) takes that
-# statement's flag (`_SAME_AS`, an attribute of its result). The statement is staged once to learn which tensors these are,
-# then again giving them back. Open: after the statement `d["m"]` and the old tensor are two
-# objects, so an update in place made later through one of them misses the other.
+# statement's flag (`_SAME_AS`, an attribute of its result). The statement is staged once to
+# learn which tensors these are, then again giving them back. Open: after the statement
+# `d["m"]` and the old tensor are two objects, so an update in place made later through one
+# of them misses the other.
 _SAME_AS = "_autoconv_same_as"  # on a result tensor: (the tensor it stands for, the flag)
 
 
@@ -492,10 +494,13 @@ def _probe(wrap, bodies, flat_state, inputs) -> None:
     [dynamo and tensors of objects])."""
     from .torch import copies
 
+    def own(values):  # (a list a body grows is the probe's own too)
+        return tuple(list(v) if type(v) is list else v for v in copies(tuple(values)))
+
     with context.types_probe():
         for body in bodies:
             if body[1]:
-                wrap(*body, probe=True)(*copies(flat_state), *copies(tuple(inputs)))
+                wrap(*body, probe=True)(*own(flat_state), *own(inputs))
 
 
 # NOTE [dynamo and tensors of objects]
@@ -550,12 +555,13 @@ def _originals_back(result, count, giving, slots) -> None:
         old = slots[slot][1][number]
         if old.requires_grad and old.is_leaf and torch.is_grad_enabled():
             continue  # (Python's update of it in place would have raised: only replaced)
+        if context.probing():
+            continue  # (a probe's ops stay dead code: NOTE [state updated in place])
         if value is not old and old.shape == value.shape and old.dtype == value.dtype:
             old.copy_(value)
         new = result[slot][number]
         if isinstance(new, torch.Tensor) and not torch.compiler.is_dynamo_compiling():
             setattr(new, _SAME_AS, (old, kept))
-
 
 
 
