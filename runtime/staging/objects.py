@@ -419,11 +419,12 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             # (no counter to read: a tensor no body replaces may have been updated in place,
             # one some body replaces may have been updated before, or by another body)
             updated[slot] = {number for number, leaf in enumerate(leaves)
-                             if isinstance(leaf, torch.Tensor) and not (
-                                 leaf.requires_grad and leaf.is_leaf
-                                 and torch.is_grad_enabled())}
+                             if isinstance(leaf, torch.Tensor) and not leaf.requires_grad}
         giving = tuple(sorted((slot, number) for slot in slots
                               for number in updated[slot] & replaced[slot]))
+        for slot, (_, leaves) in slots.items():
+            replaced[slot] |= {number for number, leaf in enumerate(leaves)
+                               if isinstance(leaf, torch.Tensor) and leaf.requires_grad}
     if giving:
         flat_state, names = _giving_state(flat_state, names, slots, giving)
     try:
@@ -512,10 +513,11 @@ def _probe(wrap, bodies, flat_state, inputs) -> None:
 # types-only probe, directly (its ops dead code), on copies, which notes the tensors a body
 # replaces; every other one is taken as updated in place (written back with `copy_`, which
 # keeps an untouched one's value), and a replaced one is given back as outside dynamo (a
-# body may have updated it first). A leaf tensor requiring grad, which no body can update in
-# place, is left out. Inside an enclosing operator's body (a nested statement) a write to the
-# enclosing body's copy would be dynamo's "input mutation": the tensors are replaced there, as
-# before (README, Known shapes).
+# body may have updated it first). A tensor requiring grad is replaced, as before (a write
+# into one autograd saved for the backward pass would make that pass fail). Inside an
+# enclosing operator's body (a nested statement) a write to the enclosing body's copy would
+# be dynamo's "input mutation": the tensors are replaced there, as before (README, Known
+# shapes).
 
 
 def _giving_state(flat_state, names, slots, giving):

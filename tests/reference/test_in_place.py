@@ -682,3 +682,26 @@ def test_the_callers_reference_sees_the_update_in_place():
         update_or_replace_the_callers(x, python_d)
         assert held.tolist() == python_held.tolist()  # was [1, 1] on the first path
         assert d["m"].tolist() == python_d["m"].tolist()
+
+
+def a_tensor_requiring_grad_in_a_dict(x, w):
+    d = {"h": x * w, "n": torch.zeros(())}
+    if x.sum() > 0:
+        d["h"] += 1
+        d["n"] += 1
+    else:
+        d["h"] = d["h"] * 2
+    return d["h"] * 1, d["n"] * 1
+
+
+def test_tensors_of_a_dict_under_torch_compile_requiring_grad_or_not():
+    # NOTE [dynamo and tensors of objects]: the counter is written back in place, the tensor
+    # requiring grad replaced (a write into it could break the backward pass)
+    w = T([2.0, 3.0], requires_grad=True)
+    assert_same_result(a_tensor_requiring_grad_in_a_dict, [(T([1.0, 2.0]), w),
+                                                          (T([-1.0, -2.0]), w)])
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(a_tensor_requiring_grad_in_a_dict),
+                             fullgraph=True, backend="eager")
+    compiled(T([1.0, 2.0]), w)[0].sum().backward()
+    assert w.grad.tolist() == [1.0, 2.0]
