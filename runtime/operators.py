@@ -716,7 +716,16 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         if plan.sources:
             items = _rows_read(items, plan, inner, own, loop_inputs)
         item = item_of(items, index)
+        rows_in = _row_items(items, item)
+        versions = None if torch.compiler.is_dynamo_compiling() else [
+            r._version if isinstance(r, torch.Tensor) else None for r in rows_in]
         out = body(item, *inner, *loop_inputs[:count])
+        if versions is not None:  # NOTE [loop items updated by a call]
+            flags = plan.updated or (False,) * len(rows_in)
+            changed = [v is not None and r._version != v and not flag
+                       for r, v, flag in zip(rows_in, versions, flags)]
+            if any(changed):
+                raise _ItemsUpdated(changed, step)
         return (index + 1, *out, *_rows_written(plan, own, items, item, index))
 
     index = torch.zeros((), dtype=torch.int64, device=like.device if like is not None else None)
@@ -739,6 +748,12 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     try:
         out = staging.stage_while(*bodies, loop_state, loop_names, like, loop_inputs, "for loop",
                                   trips=trips)
+    except _ItemsUpdated as found:  # NOTE [loop items updated by a call]
+        if found.loop is not step:  # (an inner loop's: never expected)
+            raise
+        return _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated,
+                          renewed, caught, (updates[0], _with_flags(
+                              iterable, updates[1], found.changed)))
     except Exception as raised:  # NOTE [a loop body that raises while traced]
         _refuse_raised_in_a_loop(raised, "for loop", caught)
         raise
@@ -837,6 +852,43 @@ def _with_rows(iterable, tensors):
         return StagedZip(*(_with_rows(part, tensors) for part in iterable.iterables),
                          python=iterable.python)
     return iterable
+
+
+# NOTE [loop items updated by a call]
+# `for row in x: helper(row)` where `helper` does `r.mul_(2)`: the converter sees no update of
+# the item in the body (NOTE [loop items updated in place], converters/control_flow.py), so the
+# staged loop's item is a copy no one writes back, and the update was lost. The loop's body
+# watches its item's version counter while traced (a call, or a staged `if` in the body that
+# passed such an update on, bumps it); where it changed, the loop is staged again as though the
+# converter had marked the item (`item_updated=`), with every refusal that brings. dynamo's
+# tensors have no version counter to compare inside a body: under torch.compile it stays open.
+
+
+class _ItemsUpdated(Exception):
+    """Internal, never reaches the user: the staged loop whose body is `loop` updated the items
+    of the rows `changed` (per tensor of `_rows`) in place, which the converter did not mark."""
+
+    def __init__(self, changed, loop):
+        super().__init__("a staged loop's item is updated in place by a call")
+        self.changed, self.loop = changed, loop
+
+
+def _with_flags(iterable, item_updated, changed):
+    """`item_updated` (the converter's) with the rows `changed` marked too, mirroring the
+    loop's item."""
+    flags = iter([bool(c) or f for c, f in zip(changed, _row_flags(iterable, item_updated) if
+                                               item_updated else [False] * len(changed))])
+
+    def mirror(part):
+        if isinstance(part, torch.Tensor):
+            return next(flags)
+        if isinstance(part, StagedEnumerate):
+            return (False, mirror(part.iterable))
+        if isinstance(part, StagedZip):
+            return tuple(mirror(p) for p in part.iterables)
+        return False
+
+    return mirror(iterable)
 
 
 def _rows_plan(iterable, state, names, inputs, updated, kept, item_updated, renewed):

@@ -326,11 +326,13 @@ class ControlFlowConverter(Converter):
         node._autoconv_always_rebound = set()
         node._autoconv_changed = _changed_objects(node, local, self.anno(node, Anno.MUTATED))
         inside = _captured(local)
+        node._autoconv_containers = set()
         chains = _updated_attributes(local, self.anno(node, Anno.WRITES),
-                                     self.anno(node, Anno.DEFINED_IN), self._is_free)
+                                     self.anno(node, Anno.DEFINED_IN), self._is_free,
+                                     node._autoconv_containers)
         self.generic_visit(node)
         state, inputs = self._if_state(node)
-        aliases, inputs = self._alias_attributes(node, chains, inputs, ("body", "orelse"))
+        aliases, state, inputs = self._alias_attributes(node, chains, state, inputs, ("body", "orelse"))
         state, inputs, shared = self._shared(node, state, inputs, inside)
         self._carries(state)
         true_name = self.ctx.namer.new("if_true")
@@ -352,13 +354,14 @@ class ControlFlowConverter(Converter):
         return (self._undefined_inits(node, state + unbound, sites) + aliases + functions
                 + call)
 
-    def _alias_attributes(self, node, chains, inputs, fields):
+    def _alias_attributes(self, node, chains, state, inputs, fields):
         """NOTE [attributes updated in place]: each attribute chain in `chains` read in the
         `fields` of `node` becomes a local alias (`self_mean = self.mean` before the statement,
-        `self_mean.mul_(0.9)` in it), an input the statement may update in place. Returns the
-        alias assignments and the inputs with the aliases."""
+        `self_mean.mul_(0.9)` in it), an input the statement may update in place; a container
+        whose items it changes (NOTE [items of outside containers updated]), state it keeps.
+        Returns the alias assignments, and the state and inputs with the aliases."""
         if not chains:
-            return [], inputs
+            return [], state, inputs
         assigns, named = [], {}
         for chain in sorted(chains):
             alias = self.ctx.namer.new(chain.replace(".", "_"))
@@ -379,14 +382,18 @@ class ControlFlowConverter(Converter):
             node._autoconv_aliases = {**getattr(node, "_autoconv_aliases", {}), alias: chain}
         for field in fields:
             setattr(node, field, _replace_chains(getattr(node, field), named, self.ctx.runtime))
-        return assigns, [*inputs, *named.values()]
+        held = [named[c] for c in sorted(chains) if c in node._autoconv_containers]
+        return (assigns, [*state, *held],
+                [*inputs, *(a for c, a in named.items() if a not in held)])
 
     def visit_While(self, node):
         local = _Local([node])  # (all before the bodies below become functions)
         sites = _store_sites(local)
         node._autoconv_in_place = _updated_in_place(local)
+        node._autoconv_containers = set()
         chains = _updated_attributes(local, self.anno(node, Anno.WRITES),
-                                     self.anno(node, Anno.DEFINED_IN), self._is_free)
+                                     self.anno(node, Anno.DEFINED_IN), self._is_free,
+                                     node._autoconv_containers)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
@@ -397,7 +404,7 @@ class ControlFlowConverter(Converter):
         self.loop_states = self.loop_states[:-1]
         state = self._state(node)
         inputs = self._inputs(node, state)
-        aliases, inputs = self._alias_attributes(node, chains, inputs, ("test", "body"))
+        aliases, state, inputs = self._alias_attributes(node, chains, state, inputs, ("test", "body"))
         state, inputs, shared = self._shared(node, state, inputs, inside)
         self._carries(state)
         test_name = self.ctx.namer.new("loop_test")
@@ -435,8 +442,10 @@ class ControlFlowConverter(Converter):
         local = parts + iterable
         sites = _store_sites(local)
         node._autoconv_in_place = _updated_in_place(local)
+        node._autoconv_containers = set()
         chains = _updated_attributes(parts, self.anno(node, Anno.WRITES),
-                                     self.anno(node, Anno.DEFINED_IN), self._is_free)
+                                     self.anno(node, Anno.DEFINED_IN), self._is_free,
+                                     node._autoconv_containers)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
         sources = _alias_sources(node.body)
@@ -450,7 +459,7 @@ class ControlFlowConverter(Converter):
         self.loop_states = self.loop_states[:-1]
         state = self._state(node)
         inputs = self._inputs(node, state)
-        aliases, inputs = self._alias_attributes(node, chains, inputs, ("body",))
+        aliases, state, inputs = self._alias_attributes(node, chains, state, inputs, ("body",))
         state, inputs, shared = self._shared(node, state, inputs, inside)
         self._carries(state)
         if hasattr(self, "loop_indices"):
@@ -979,13 +988,16 @@ def _chain(node) -> str | None:
     return ".".join([node.id, *reversed(parts)])
 
 
-def _updated_attributes(local, writes, defined, is_free=lambda name: False) -> set:
+def _updated_attributes(local, writes, defined, is_free=lambda name: False,
+                        containers=None) -> set:
     """Attribute chains whose tensors the statement's bodies (`local`, a `_Local`) update with
     an in-place method (`self.mean.mul_(0.9)`) and that may be read into an alias before the
     statement (NOTE [attributes updated in place]); nested scopes left out. A chain's root is a
     name bound before the statement, or one the function reads from outside (`is_free`: a
-    global or a closure's), whose tensor itself may be the chain (`CALLS.add_(1)`)."""
-    chains, augmented = set(), set()
+    global or a closure's), whose tensor itself may be the chain (`CALLS.add_(1)`). Adds to
+    `containers` the chains (and names) whose items the bodies change (NOTE [items of outside
+    containers updated])."""
+    chains, augmented, holders = set(), set(), set()
     for n in local.nodes:
         if n.__class__ is gast.Call:
             func = n.func
@@ -998,10 +1010,25 @@ def _updated_attributes(local, writes, defined, is_free=lambda name: False) -> s
                     chains.add(_chain(func.value))
                 elif _free_root(func.value, is_free):
                     chains.add(_free_root(func.value, is_free))
+                elif func.value.__class__ is gast.Subscript and _holder(func.value, is_free):
+                    # `STATS["n"].add_(1)`: NOTE [items of outside containers updated]
+                    holders.add(_holder(func.value, is_free))
         elif n.__class__ is gast.AugAssign and _chain(n.target):
             # `self.n += 1`: a tensor's `+=` is in place (the store rebinds the same object)
             chains.add(_chain(n.target))
             augmented.add(id(n.target))
+        elif (n.__class__ in (gast.AugAssign, gast.Assign)
+              and any(t.__class__ is gast.Subscript and _holder(t, is_free)
+                      for t in (n.targets if n.__class__ is gast.Assign else [n.target]))):
+            # `STATS["n"] += 1`, `self.stats["k"] = v`: NOTE [items of outside containers
+            # updated]
+            for t in n.targets if n.__class__ is gast.Assign else [n.target]:
+                if t.__class__ is gast.Subscript and _holder(t, is_free):
+                    holders.add(_holder(t, is_free))
+                    augmented.add(id(t))
+    chains |= holders
+    if containers is not None:
+        containers |= holders
     if not chains:
         return chains  # the common case: no method call updates an attribute chain
     callees, passed, stores = [], [], set()
@@ -1059,10 +1086,27 @@ def _updated_attributes(local, writes, defined, is_free=lambda name: False) -> s
 
 
 def _free_root(node, is_free) -> str | None:
-    """The name of a global or closure variable `node` is (`CALLS`), else None. (An item of
-    one, `STATS["n"]`, is not aliased: the alias would be carried as a tensor updated in
-    place, not as the dict a local is carried as; README, Limitations.)"""
+    """The name of a global or closure variable `node` is (`CALLS`), else None."""
     return node.id if node.__class__ is gast.Name and is_free(node.id) else None
+
+
+# NOTE [items of outside containers updated]
+# `STATS["n"] += 1` (STATS a global dict) or `self.stats["clipped"] += 1` in a staged body
+# changes a container the body reaches from outside the function, not a local: the body wrote
+# it directly, which torch.compile refuses ("Unsafe side effect", "input mutation") and
+# non-strict torch.export ran for real while tracing each branch (the global's tensor updated
+# once per branch by the export). Like a tensor updated in place through a chain (NOTE
+# [attributes updated in place]), the container (`STATS`, `self.stats`) is read once into a
+# local alias before the statement, under the same conditions; the runtime then carries the
+# alias as a dict a body changes (staging/objects.py): each staged body works on its own copies
+# of its tensors, and after the statement the results are written into the container's tensors
+# (`copy_`) or put in its slots, outside the operator.
+
+
+def _holder(target, is_free) -> str | None:
+    """The chain (`self.stats`) or global / closure name (`STATS`) holding the item `target`
+    (a Subscript: `STATS["n"]`) directly, else None."""
+    return _chain(target.value) or _free_root(target.value, is_free)
 
 
 def _name_or_chain(node) -> str | None:

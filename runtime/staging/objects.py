@@ -25,6 +25,7 @@ import types
 import torch
 
 from ..errors import StagingError
+from . import context
 from ..lists import StagedList
 from ..values import is_staged, is_undefined
 
@@ -331,11 +332,15 @@ def _number_paths(value, path="") -> frozenset:
     return frozenset({path}) if type(value) in _NUMBERS else frozenset()
 
 
-def carry(stage, bodies, state, names, slots, statement, records=None):
-    """Run `stage(bodies, state)` with the objects in `slots` flattened to tuples of tensors.
+def carry(stage, bodies, state, names, slots, statement, records=None, giving=(), inputs=()):
+    """Run `stage(bodies, state, names)` with the objects in `slots` flattened to tuples of
+    tensors.
 
     `bodies` are (function, returns_state, where) triples; each gets rebuilt copies of the
     objects and its state outputs flattened back, checked against the structure before.
+    `giving`: the (slot, leaf number) pairs of tensors some body updates in place and some
+    replaces (NOTE [tensors of objects updated in place, then replaced]). `inputs`: the
+    statement's, after its state in the bodies' arguments.
     Returns the statement's state with the objects updated in place (or rebuilt, see above).
     """
     if torch.compiler.is_dynamo_compiling() and any(_holds_object(spec) for spec, _ in slots.values()):
@@ -349,6 +354,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
             "torch.compile (torch 2.13) loses attribute changes made after staged control flow",
             f"Keep the tensors of '{name}' in local variables or a dict inside the compiled "
             "function (autoconv's own tracing and torch.export carry objects)")
+    # NOTE [dynamo and tensors of objects]
+    probed = torch.compiler.is_dynamo_compiling() and not context.in_operator_bodies()
     built = []  # whether a body returned an object other than the copy it was given
     count = len(state)
     # Per slot, the leaf numbers of tensors some body updated in place (the same tensor came
@@ -356,9 +363,11 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
     updated = {slot: set() for slot in slots}
     replaced = {slot: set() for slot in slots}
 
-    def wrap(body, returns_state, where):
+    def wrap(body, returns_state, where, probe=False):
         def run(*args):
-            args = list(args)
+            # (the extra state of `giving` comes after the statement's, before its inputs)
+            extra, inputs = args[count:count + 2 * len(giving)], args[count + 2 * len(giving):]
+            args = list(args[:count])
             given = {}
             given_leaves = {}
             for slot, (spec, _) in slots.items():
@@ -367,7 +376,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
             versions = None if torch.compiler.is_dynamo_compiling() else {
                 slot: [t._version if isinstance(t, torch.Tensor) else None for t in leaves]
                 for slot, leaves in given_leaves.items()}
-            out = body(*args)
+            out = body(*args, *inputs)
             if not returns_state or not isinstance(out, tuple) or len(out) != count:
                 return out
             out = list(out)
@@ -388,37 +397,65 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
                         f"Keep `{names[slot]}{path}` as it is in the {statement} (or hold it in "
                         "a tensor), or compute it outside")
                 for number, (before, after) in enumerate(zip(given_leaves[slot], leaves)):
-                    # (dynamo refuses a body writing outside it; it replaces, as before)
-                    if not isinstance(before, torch.Tensor) or versions is None:
+                    # (dynamo refuses a body writing outside it: the probe's run notes what
+                    # it replaces, NOTE [dynamo and tensors of objects])
+                    if not isinstance(before, torch.Tensor) or (versions is None and not probe):
                         continue
                     if after is not before:
                         replaced[slot].add(number)
-                    elif versions is None or before._version != versions[slot][number]:
-                        updated[slot].add(number)
+                    if versions is not None and before._version != versions[slot][number]:
+                        updated[slot].add(number)  # (then replaced, perhaps)
                 out[slot] = tuple(leaves) or None
+            if giving:
+                out.extend(_given_back(giving, given_leaves, out, extra))
             return tuple(out)
         return run
 
     flat_state = tuple(tuple(slots[i][1]) or None if i in slots else v
                        for i, v in enumerate(state))
+    if probed and not giving:
+        _probe(wrap, bodies, flat_state, inputs)
+        for slot, (_, leaves) in slots.items():
+            # (no counter to read: a tensor no body replaces may have been updated in place,
+            # one some body replaces may have been updated before, or by another body)
+            updated[slot] = {number for number, leaf in enumerate(leaves)
+                             if isinstance(leaf, torch.Tensor) and not leaf.requires_grad}
+        giving = tuple(sorted((slot, number) for slot in slots
+                              for number in updated[slot] & replaced[slot]))
+        for slot, (_, leaves) in slots.items():
+            replaced[slot] |= {number for number, leaf in enumerate(leaves)
+                               if isinstance(leaf, torch.Tensor) and leaf.requires_grad}
+    if giving:
+        flat_state, names = _giving_state(flat_state, names, slots, giving)
     try:
-        result = list(stage([wrap(*b) for b in bodies], flat_state))
+        result = list(stage([wrap(*b) for b in bodies], flat_state, names))
     except _ReplacedRecord as replaced:  # NOTE [named tuples]
         if torch.compiler.is_dynamo_compiling():
             raise
         records = dict(records or {})
         records[replaced.slot] = records.get(replaced.slot, frozenset()) | {replaced.path}
+        # (the leaves are numbered anew: which ones to give back is learnt again)
         return carry(stage, bodies, state, names, carried_slots(state, records), statement,
-                     records)
+                     records, (), inputs)
+    both = sorted((slot, number) for slot in slots
+                  for number in updated[slot] & replaced[slot])
+    if both and not giving:
+        # Staged again, each body also giving back what it did to those tensors (the first
+        # staging's operator is dead code)
+        return carry(stage, bodies, state, names, slots, statement, records, tuple(both),
+                     inputs)
+    if giving:
+        _originals_back(result, count, giving, slots)
+        result = result[:count]
     for slot, (spec, _) in slots.items():
         leaves = iter(result[slot] or ())
         if slot in built or spec[0] == "tuple":
             result[slot] = _rebuild(spec, leaves)
         else:
-            # A tensor updated in place on one path and replaced on another is replaced (its
-            # other references miss the update on the first path: README, Limitations).
+            # A tensor updated in place on one path and replaced on another is replaced; what
+            # the first path did to it was written into it above.
             updated[slot] -= replaced[slot]
-            kept = set() if torch.compiler.is_dynamo_compiling() else {
+            kept = set() if torch.compiler.is_dynamo_compiling() and not probed else {
                 number for number, leaf in enumerate(slots[slot][1])
                 if isinstance(leaf, torch.Tensor)} - updated[slot] - replaced[slot]
             _write_back(state[slot], spec, enumerate(leaves), updated[slot], kept)
@@ -433,6 +470,100 @@ def carry(stage, bodies, state, names, slots, statement, records=None):
 # holds, rather than put in its place, wherever a body returned the very tensor it was given,
 # changed. A body that assigns a new tensor (`d["m"] = d["m"] + a`) leaves the old one as it
 # was, as Python does: the new one is put in its place.
+
+
+# NOTE [tensors of objects updated in place, then replaced]
+# `alias = d["m"]; if c: d["m"].add_(1) else: d["m"] = z`: in Python `alias` (or the caller's
+# reference) sees the update on the first path, and `d["m"]` is a new tensor on the second.
+# Which object the dict holds after a staged statement cannot depend on the data, so `d["m"]`
+# gets the statement's result (right value on every path), and the old tensor is written
+# (`copy_`) with what each path did to it: each body also gives back its copy of the old tensor
+# and whether `d["m"]` is still that object. Two extra state slots per such tensor: its value
+# and that flag. A loop carries them from trip to trip: once a trip has replaced `d["m"]`, the
+# later trips' updates reach the new tensor, not the old one (`torch.where` on the flag). A body
+# whose `d["m"]` is a staged statement's result of this kind (a nested `if`) takes that
+# statement's flag (`_SAME_AS`, an attribute of its result). The statement is staged once to
+# learn which tensors these are, then again giving them back. Open: after the statement
+# `d["m"]` and the old tensor are two objects, so an update in place made later through one
+# of them misses the other.
+_SAME_AS = "_autoconv_same_as"  # on a result tensor: (the tensor it stands for, the flag)
+
+
+def _probe(wrap, bodies, flat_state, inputs) -> None:
+    """Run each body that returns state once as a types-only probe on copies of the state and
+    inputs, its `wrap` noting which tensors it updates in place and which it replaces (NOTE
+    [dynamo and tensors of objects])."""
+    from .torch import copies
+
+    def own(values):  # (a list a body grows is the probe's own too)
+        return tuple(list(v) if type(v) is list else v for v in copies(tuple(values)))
+
+    with context.types_probe():
+        for body in bodies:
+            if body[1]:
+                wrap(*body, probe=True)(*own(flat_state), *own(inputs))
+
+
+# NOTE [dynamo and tensors of objects]
+# dynamo refuses a body's write to an object made outside it, and a tensor's version counter is
+# a symbol it cannot compare, so under torch.compile the bodies as the operator traces them
+# cannot say which tensors they updated in place and which they replaced (every tensor was
+# replaced: the caller's reference to `STATS["n"]`, or a name bound to `d["m"]`, missed the
+# update). Outside any operator's body the statement first runs its bodies once as a
+# types-only probe, directly (its ops dead code), on copies, which notes the tensors a body
+# replaces; every other one is taken as updated in place (written back with `copy_`, which
+# keeps an untouched one's value), and a replaced one is given back as outside dynamo (a
+# body may have updated it first). A tensor requiring grad is replaced, as before (a write
+# into one autograd saved for the backward pass would make that pass fail). Inside an
+# enclosing operator's body (a nested statement) a write to the enclosing body's copy would
+# be dynamo's "input mutation": the tensors are replaced there, as before (README, Known
+# shapes).
+
+
+def _giving_state(flat_state, names, slots, giving):
+    """The flat state and names with the extra slots of `giving` at the end: each old tensor
+    and a flag, true, that its slot still holds it."""
+    extra, extra_names = [], []
+    for slot, number in giving:
+        old = slots[slot][1][number]
+        extra += [old, torch.ones((), dtype=torch.bool, device=old.device)]
+        extra_names += [f"<{names[slot]} leaf {number} before>",
+                        f"<{names[slot]} leaf {number} kept>"]
+    return (*flat_state, *extra), (*names, *extra_names)
+
+
+def _given_back(giving, given_leaves, out, extra):
+    """A body's extra outputs for `giving` (`out`: its flattened state outputs): what its copy
+    of each old tensor became (while its slot still held it) and whether the slot still holds
+    it."""
+    back = []
+    for (slot, number), (value, same) in zip(giving, zip(extra[::2], extra[1::2])):
+        mine, now = given_leaves[slot][number], out[slot][number]
+        if now is mine:
+            kept = same
+        else:
+            kept = None if torch.compiler.is_dynamo_compiling() else getattr(now, _SAME_AS, None)
+            kept = (torch.logical_and(same, kept[1]) if kept is not None and kept[0] is mine
+                    else torch.zeros_like(same))
+        back += [torch.where(same, mine, value), kept]
+    return back
+
+
+def _originals_back(result, count, giving, slots) -> None:
+    """Write what the statement did to each old tensor of `giving` into it (and note, for an
+    enclosing statement, that the slot's new tensor stands for it where the flag holds)."""
+    extra = result[count:]
+    for (slot, number), (value, kept) in zip(giving, zip(extra[::2], extra[1::2])):
+        old = slots[slot][1][number]
+        if old.requires_grad and old.is_leaf and torch.is_grad_enabled():
+            continue  # (Python's update of it in place would have raised: only replaced)
+        if context.probing():
+            continue  # (a probe's ops stay dead code: NOTE [state updated in place])
+        if value is not old and old.shape == value.shape and old.dtype == value.dtype:
+            old.copy_(value)
+        new = result[slot][number]
+        if isinstance(new, torch.Tensor) and not torch.compiler.is_dynamo_compiling():
+            setattr(new, _SAME_AS, (old, kept))
 
 
 

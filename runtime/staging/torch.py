@@ -1379,8 +1379,8 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
         slots = objects.carried_slots(state)
         if slots:
             return objects.carry(
-                lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
-                bodies, state, names, slots, statement)
+                lambda bodies, flat, names: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
+                bodies, state, names, slots, statement, inputs=inputs)
         if_true, if_false = objects.refusing_uncarried_changes(
             ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
             statement, inputs)
@@ -1464,9 +1464,9 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
         slots = objects.carried_slots(state)
         if slots:
             return objects.carry(
-                lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement,
+                lambda bodies, flat, names: stage_while(*bodies, flat, names, like, inputs, statement,
                                                  dtypes, trips),
-                bodies, state, names, slots, statement)
+                bodies, state, names, slots, statement, inputs=inputs)
         test, body = objects.refusing_uncarried_changes(
             ((test, "in the loop test"), (body, "in the loop body")), state, names, statement,
             inputs)

@@ -484,9 +484,37 @@ def count_in_a_dict(x):
 
 def test_regression_a_dict_statistic_under_an_early_return():
     # the probe skips the in-place update of a tensor from outside (NOTE [outside tensors
-    # updated in a probe]); replay only: torch.compile refuses it (README, Known shapes)
+    # updated in a probe])
     module = Clipper()
     want = _counts(module, module.stats["clipped"])
     assert want == [1.0, 1.0, 2.0, 2.0]
     assert _counts(autoconv.autoconv(module), module.stats["clipped"]) == want
     assert _counts(autoconv.autoconv(count_in_a_dict), STATS["clipped"]) == want
+
+
+def test_a_dict_statistic_under_torch_export_and_torch_compile():
+    # NOTE [items of outside containers updated] (converters/control_flow.py): the bodies wrote
+    # the dict's tensor directly, so torch.compile refused it ("Unsafe side effect" / "input
+    # mutation") and torch.export updated the real tensor while exporting, once per branch
+    # (STATS["clipped"] was 2.0 after the export); as a global's tensor itself, now.
+    want = [1.0, 1.0, 2.0, 2.0]
+    clipper = Clipper()
+
+    class Calling(torch.nn.Module):
+        def __init__(self, fn):
+            super().__init__()
+            self.fn = fn
+
+        def forward(self, x):
+            return autoconv.convert(self.fn)(x)
+
+    for fn, counter in ((count_in_a_dict, lambda: STATS["clipped"]),
+                        (clipper, lambda: clipper.stats["clipped"])):
+        counter().zero_()
+        program = torch.export.export(Calling(fn), (_SIGNS[0],), strict=False)
+        assert counter().item() == 0.0  # exporting updated nothing
+        assert _counts(program.module(), counter()) == want
+        torch._dynamo.reset()
+        # (the counter held before the calls sees them: the tensor is updated in place)
+        compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+        assert _counts(compiled, counter()) == want

@@ -586,3 +586,122 @@ def test_an_alias_of_a_dict_item_sees_its_update_in_place():
     assert_same_result(alias_of_a_dict_item, [(torch.ones(2), {"m": torch.zeros(2)}),
                                               (-torch.ones(2), {"m": torch.zeros(2)})],
                        compile=False)
+
+
+# --- NOTE [tensors of objects updated in place, then replaced] (staging/objects.py) ---------
+
+def dict_item_updated_or_replaced(x):
+    d = {"m": torch.ones(2)}
+    alias = d["m"]
+    if x.sum() > 0:
+        d["m"].add_(1)  # `alias` sees this ...
+    else:
+        d["m"] = x * 2  # ... and not this
+    return alias * 1, d["m"] * 1
+
+
+class _Box:
+    def __init__(self):
+        self.v = torch.ones(2)
+
+    def bump(self):
+        self.v.add_(1)
+
+
+def field_bumped_or_replaced(x):
+    b = _Box()
+    alias = b.v
+    if x.sum() > 0:
+        b.bump()
+    else:
+        b.v = x * 2
+    return alias * 1, b.v * 1
+
+
+def field_bumped_or_replaced_no_alias(x):
+    # the fuzzer's seed 20261129 program 10: must stay one graph
+    b = _Box()
+    if x.sum() > 0:
+        b.bump()
+    else:
+        b.v = x * 2
+    return b.v * 1
+
+
+def updated_or_replaced_in_a_loop(x):
+    d = {"m": torch.zeros(2)}
+    alias = d["m"]
+    for v in x:
+        if v.sum() > 0:
+            d["m"].add_(v)  # reaches `alias` until a trip replaces d["m"]
+        else:
+            d["m"] = v * 2
+    return alias * 1, d["m"] * 1
+
+
+def updated_then_replaced_in_one_body(x):
+    d = {"m": torch.ones(2)}
+    alias = d["m"]
+    if x.sum() > 0:
+        d["m"].mul_(3)
+        d["m"] = d["m"] + 1
+    return alias * 1, d["m"] * 1
+
+
+def test_an_alias_of_an_item_updated_on_one_path_and_replaced_on_another():
+    # `alias` missed the update in place: ([1, 1], [2, 2]) for x = [1, 2], Python ([2, 2],
+    # [2, 2]); in a loop, alias stayed [0, 0] where Python gives [1, 2].
+    pairs = [T([1.0, 2.0]), T([-1.0, -2.0])]
+    assert [t.tolist() for t in autoconv.autoconv(dict_item_updated_or_replaced)(pairs[0])] == [
+        [2.0, 2.0], [2.0, 2.0]]
+    assert_same_result(dict_item_updated_or_replaced, pairs)
+    assert_same_result(updated_then_replaced_in_one_body, pairs)
+    # (torch.compile refuses an object whose attributes a staged statement changes)
+    assert_same_result(field_bumped_or_replaced, pairs, compile=False)
+    assert_same_result(field_bumped_or_replaced_no_alias, pairs, compile=False)
+    rows = [T([[1.0, 2.0], [-1.0, -1.0], [3.0, 3.0]]), T([[-1.0, -1.0], [1.0, 2.0], [3.0, 3.0]]),
+            T([[1.0, 2.0], [3.0, 3.0], [1.0, 1.0]])]
+    # (torch.compile: a statement inside a staged loop's body still replaces, README)
+    assert_same_result(updated_or_replaced_in_a_loop, rows, compile=False)
+
+
+def update_or_replace_the_callers(x, d):
+    if x.sum() > 0:
+        d["m"].add_(1)
+    else:
+        d["m"] = x * 2
+    return d["m"] * 1
+
+
+def test_the_callers_reference_sees_the_update_in_place():
+    function = autoconv.autoconv(update_or_replace_the_callers)
+    for x in (T([1.0, 2.0]), T([-1.0, -2.0]), T([3.0, 1.0])):
+        held, python_held = torch.ones(2), torch.ones(2)
+        d, python_d = {"m": held}, {"m": python_held}
+        function(x, d)
+        update_or_replace_the_callers(x, python_d)
+        assert held.tolist() == python_held.tolist()  # was [1, 1] on the first path
+        assert d["m"].tolist() == python_d["m"].tolist()
+
+
+def a_tensor_requiring_grad_in_a_dict(x, w):
+    d = {"h": x * w, "n": torch.zeros(())}
+    if x.sum() > 0:
+        d["h"] += 1
+        d["n"] += 1
+    else:
+        d["h"] = d["h"] * 2
+    return d["h"] * 1, d["n"] * 1
+
+
+def test_tensors_of_a_dict_under_torch_compile_requiring_grad_or_not():
+    # NOTE [dynamo and tensors of objects]: the counter is written back in place, the tensor
+    # requiring grad replaced (a write into it could break the backward pass)
+    w = T([2.0, 3.0], requires_grad=True)
+    assert_same_result(a_tensor_requiring_grad_in_a_dict, [(T([1.0, 2.0]), w),
+                                                          (T([-1.0, -2.0]), w)])
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(a_tensor_requiring_grad_in_a_dict),
+                             fullgraph=True, backend="eager")
+    compiled(T([1.0, 2.0]), w)[0].sum().backward()
+    assert w.grad.tolist() == [1.0, 2.0]
