@@ -26,6 +26,7 @@ import torch
 
 from ..errors import StagingError
 from . import context
+from ..augmented import is_stand_in
 from ..lists import StagedList
 from ..values import is_staged, is_undefined
 
@@ -355,7 +356,14 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             f"Keep the tensors of '{name}' in local variables or a dict inside the compiled "
             "function (autoconv's own tracing and torch.export carry objects)")
     # NOTE [dynamo and tensors of objects]
-    probed = torch.compiler.is_dynamo_compiling() and not context.in_operator_bodies()
+    # (only where the objects hold tensors of the user's and no numbers: the probe's run
+    # would decide the numbers' dtypes before the statement's own probe promotes them, NOTE
+    # [numbers as tensors]; such a dict is carried as before, README Known shapes)
+    held_leaves = [leaf for _, held in slots.values() for leaf in held]
+    probed = (torch.compiler.is_dynamo_compiling() and not context.in_operator_bodies()
+              and any(isinstance(leaf, torch.Tensor) for leaf in held_leaves)
+              and not any(is_stand_in(leaf) or type(leaf) in (int, float, complex)
+                          for leaf in held_leaves))
     built = []  # whether a body returned an object other than the copy it was given
     count = len(state)
     # Per slot, the leaf numbers of tensors some body updated in place (the same tensor came
@@ -418,8 +426,11 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
         for slot, (_, leaves) in slots.items():
             # (no counter to read: a tensor no body replaces may have been updated in place,
             # one some body replaces may have been updated before, or by another body)
+            # (a number's stand-in is no tensor of the user's: it takes the dtype its bodies
+            # give it, NOTE [numbers as tensors])
             updated[slot] = {number for number, leaf in enumerate(leaves)
-                             if isinstance(leaf, torch.Tensor) and not leaf.requires_grad}
+                             if isinstance(leaf, torch.Tensor) and not leaf.requires_grad
+                             and not is_stand_in(leaf)}
         giving = tuple(sorted((slot, number) for slot in slots
                               for number in updated[slot] & replaced[slot]))
         for slot, (_, leaves) in slots.items():

@@ -141,6 +141,27 @@ def test_numbers_in_a_carried_dict_promote_leaf_by_leaf():
         assert int(result["n"]) == 2
 
 
+def counted_beside_a_tensor(x):
+    stats = {"total": 0.0, "m": torch.zeros(())}
+    for v in x:
+        if v > 0:
+            stats["total"] += v
+            stats["m"] += 1
+    return stats
+
+
+def test_numbers_beside_a_tensor_in_a_carried_dict_promote_under_compile():
+    # The merge of two fixes: torch.compile's probe for the dict's tensors updated in place
+    # decided the float's dtype (float64) before the loop's own probe promoted it (float32):
+    # torch's "Expected body_fn_output and carried_inputs to have same metadata".
+    x = torch.tensor([0.1, -2.0, 0.7])
+    want = counted_beside_a_tensor(x)
+    for result in _modes(counted_beside_a_tensor, (x,), export=False):
+        assert _dtypes(result) == [torch.float32, torch.float32]
+        torch.testing.assert_close(result["total"], want["total"])
+        torch.testing.assert_close(result["m"], want["m"])
+
+
 # Carried numbers are weak scalars: where one meets a tensor it takes torch's dtype for the
 # Python number it stands for (NOTE [weak numbers] in runtime/arithmetic.py).
 
