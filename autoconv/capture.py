@@ -174,6 +174,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             _refuse_torch_seeding(drawn, graph_module, name,
                                   source if source is not None else converted)
         finally:
+            _restore_torch_generator(drawn)
             if "undo" in out_info:  # the call's objects must not keep the trace's values
                 roots, before, stored = out_info.pop("undo")
                 written = [path for path, _ in out_info.get("writes", ())]
@@ -281,19 +282,28 @@ def _is_trace_value(value) -> bool:
 
 
 def _python_random_state():
+    """The generators' states before a trace. torch's is moved on by one draw, put back after
+    the trace (`_restore_torch_generator`): a `torch.manual_seed(s)` in the traced code then
+    shows even where the caller had just seeded `s` itself, the usual script."""
     numpy = sys.modules.get("numpy")
+    seed, state = torch.initial_seed(), torch.random.get_rng_state()
+    torch.rand(())  # (a real draw: no tracer runs yet)
     return (random.getstate(), numpy.random.get_state() if numpy is not None else None,
-            torch.initial_seed(), torch.random.get_rng_state())
+            seed, state, torch.random.get_rng_state())
+
+
+def _restore_torch_generator(before) -> None:
+    *_, seed, state, _ = before
+    if torch.initial_seed() != seed:
+        torch.random.default_generator.manual_seed(seed)  # the state is set next
+    torch.random.set_rng_state(state)
 
 
 def _refuse_torch_seeding(before, graph_module, name, fn) -> None:
     """NOTE [seeding torch's generators while tracing]."""
-    *_, seed, state = before
-    seeded = torch.initial_seed() != seed or not torch.equal(torch.random.get_rng_state(), state)
+    *_, seed, _, moved = before
+    seeded = torch.initial_seed() != seed or not torch.equal(torch.random.get_rng_state(), moved)
     if seeded:
-        if torch.initial_seed() != seed:
-            torch.random.default_generator.manual_seed(seed)  # the state is set next
-        torch.random.set_rng_state(state)
         problem = (f"tracing {name} seeded torch's global generator (torch.manual_seed, "
                    "torch.random.set_rng_state): that runs once, while the graph is traced, so "
                    "the graph's random ops would continue one stream across calls where Python "

@@ -647,3 +647,12 @@ def test_the_default_dtype_is_part_of_the_signature():
     finally:
         torch.set_default_dtype(saved)
     assert f.trace_count == 2
+
+
+def test_seeding_inside_is_refused_after_the_caller_seeded_the_same():
+    # The usual script seeds at its top: the traced `torch.manual_seed(0)` then left the
+    # generator as it found it (tester t11, repro 4 once more). The trace starts one draw on.
+    torch.manual_seed(0)
+    with pytest.raises(StagingError, match="seeded torch's global generator"):
+        autoconv.autoconv(_seeded_noise)(torch.full((3,), 3.0))
+    torch.testing.assert_close(torch.rand(1), torch.tensor([0.4963]), atol=1e-4, rtol=0)

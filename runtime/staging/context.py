@@ -41,10 +41,65 @@ def probe(types_only: bool = False):
         return
     outer = _probing[0], _types_only[0]  # probes nest: a probed body may stage statements that probe
     _probing[0], _types_only[0] = True, types_only
+    start = _graph_end() if types_only and not outer[0] else None
     try:
         yield
     finally:
         _probing[0], _types_only[0] = outer
+        if start is not None:
+            _no_draws(*start)
+
+
+# NOTE [random draws of probes]
+# A probe's ops are dead code, which the graph's clean-up drops, except those it must keep for
+# their effects: a random op (`torch.rand`, dropout; a cond / while_loop drawing in a body)
+# moves torch's generator, so a dead draw still changes every later draw (a list grown in a
+# loop with `torch.rand` drew once more per call than Python: other numbers, another length).
+# A types-only probe's values are never used, only their types and shapes, so when the
+# outermost one ends each draw it traced becomes zeros of its shape and dtype (no draw).
+# (A probe whose values are used, counting a loop's trips, keeps its draws: staging/torch.py
+# refuses that loop.)
+def _graph_end():
+    """(graph, its last node, root module) of the graph make_fx is tracing, or None."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    if torch.compiler.is_compiling():
+        return None
+    tracer = getattr(get_proxy_mode(), "tracer", None)
+    graph = getattr(tracer, "graph", None)
+    if graph is None:
+        return None
+    return graph, next(iter(reversed(graph.nodes)), None), tracer.root
+
+
+def _no_draws(graph, last, root) -> None:
+    node = last.next if last is not None else next(iter(graph.nodes), None)
+    while node is not None and node.op != "root":
+        following = node.next
+        _undraw(node, root)
+        node = following
+
+
+def _undraw(node, root) -> None:
+    if node.op == "get_attr":  # a body of a cond / while_loop the probe traced
+        sub = getattr(root, node.target, None)
+        if isinstance(sub, torch.fx.GraphModule):
+            for inner in list(sub.graph.nodes):
+                _undraw(inner, sub)
+        return
+    if node.op != "call_function" or torch.Tag.nondeterministic_seeded not in getattr(
+            node.target, "tags", ()):
+        return
+    value = node.meta.get("val")
+    if not isinstance(value, torch.Tensor) or not all(type(s) is int for s in value.shape):
+        return  # (sizes from symbols: left as it is)
+    with node.graph.inserting_before(node):
+        zeros = node.graph.call_function(
+            torch.ops.aten.zeros.default, (list(value.shape),),
+            {"dtype": value.dtype, "device": value.device})
+    zeros.meta.update(node.meta)
+    node.replace_all_uses_with(zeros)
+    node.graph.erase_node(node)
 
 
 def types_probe():

@@ -1605,9 +1605,54 @@ def _count_trips(test, body, statement: Statement):
     like = statement.like
     counted = lists.uncounted(tuple(statement.state), statement.growth, statement.names)
     zero = torch.zeros((), dtype=torch.int64, device=like.device if like is not None else None)
+    before = _last_node()
     with probe(types_only=False):  # the count is a value: the loop is staged in full
         out = stage_while(lambda trips, *rest: test(*rest),
                           lambda trips, *rest: (trips + 1, *body(*rest)),
                           (zero, *counted), ("<trip count>", *statement.names), like,
                           statement.inputs, statement.kind)
+    if before is not None and _draws_since(before):
+        raise statement.error(
+            "the loop grows a list and draws random numbers (torch.rand, dropout ...): its "
+            "trips are counted by a first run of the loop, to size the list, and that run "
+            "would draw numbers Python never draws (the real loop's would differ, and the "
+            "count could be wrong)",
+            "Bound the trips with a counter in the test (`while i < max_steps and ...:` with "
+            "`i += 1` in the body), which sizes the list without a first run, or write the "
+            "items into a preallocated tensor by index")
     return out[0]
+
+
+def _last_node():
+    """The last node of the graph make_fx is tracing, or None (another tracer, dynamo)."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    if torch.compiler.is_dynamo_compiling():
+        return None
+    tracer = getattr(get_proxy_mode(), "tracer", None)
+    if tracer is None:
+        return None
+    return next(iter(reversed(tracer.graph.nodes)), None)
+
+
+def _draws_since(node) -> bool:
+    """Whether a random op (torch's nondeterministic_seeded tag) was traced after `node`, in
+    its graph or a subgraph that graph's nodes read."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    root = get_proxy_mode().tracer.root
+    nodes, seen = [], set()
+    current = node.next
+    while current.op != "root":
+        nodes.append((current, root))
+        current = current.next
+    while nodes:
+        current, owner = nodes.pop()
+        if torch.Tag.nondeterministic_seeded in getattr(current.target, "tags", ()):
+            return True
+        if current.op == "get_attr":
+            sub = getattr(owner, current.target, None)
+            if isinstance(sub, torch.fx.GraphModule) and id(sub) not in seen:
+                seen.add(id(sub))
+                nodes.extend((n, sub) for n in sub.graph.nodes)
+    return False

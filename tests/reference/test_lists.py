@@ -736,3 +736,40 @@ def test_a_returned_grown_list_is_a_list_in_every_mode():
     assert compiled == want and want == compiled and len(compiled) == 2
     assert list(compiled) == want and repr(compiled) == repr(want)
     assert isinstance(compiled, collections.abc.Sequence)
+
+
+# A list grown by a loop that draws random numbers (tester t11 repro 24): the first run that
+# counts the trips drew numbers Python never draws: other values, a wrong count, a bare
+# IndexError. Refused, unless a counter bounds the trips (then there is no first run).
+
+def random_rollout(x):
+    out = []
+    while x.sum() > 1:
+        x = x - torch.rand(())
+        out.append(x)
+    return torch.stack(out)
+
+
+def bounded_random_rollout(x):
+    out = []
+    i = 0
+    while i < 30 and x.sum() > 1:
+        x = x - torch.rand(())
+        out.append(x)
+        i += 1
+    return torch.stack(out)
+
+
+def test_a_list_grown_by_a_loop_that_draws_random_numbers():
+    import autoconv
+    from autoconv_runtime import StagingError
+
+    with pytest.raises(StagingError, match="grows a list and draws random numbers"):
+        autoconv.autoconv(random_rollout)(torch.tensor([4.0]))
+    bounded = autoconv.autoconv(bounded_random_rollout)
+    for seed in range(3):
+        torch.manual_seed(seed)
+        want = bounded_random_rollout(torch.tensor([4.0]))
+        torch.manual_seed(seed)
+        torch.testing.assert_close(bounded(torch.tensor([4.0])), want)
+    assert bounded.trace_count == 1
