@@ -588,3 +588,20 @@ def test_regression_numbers_through_deeper_paths_of_globals():
     finally:
         cfg_deep = saved
         TABLES["a"]["b"] = 3.0
+
+
+def test_guards_of_one_dict_are_checked_at_once_and_an_equal_value_keeps_the_fast_way():
+    module = torch.nn.Sequential(*[_Head() for _ in range(20)])
+    run = autoconv.autoconv(module)
+    run(XS[0])
+    guards = run.concrete_functions[0]._captured
+    # each head's temp and w in its __dict__, each head in the Sequential's _modules
+    assert len(guards._tables) == 21 and not guards._others
+    module[3].temp = float("2.0")  # another float object, the same value: the graph holds
+    before = module[3].temp
+    torch.testing.assert_close(run(XS[0]), module(XS[0]))
+    assert run.trace_count == 1
+    assert any(g.expected is before for g in guards.guards)  # renewed: `is` holds again
+    module[3].temp = 5.0
+    torch.testing.assert_close(run(XS[0]), module(XS[0]))
+    assert run.trace_count == 2
