@@ -86,10 +86,11 @@ class Guard:
     """`where` (for messages) still holds `expected`: `read()` gives what it holds now; with
     `by_value`, an equal value of the same type holds too (NOTE [captured Python values])."""
 
-    __slots__ = ("where", "read", "expected", "by_value")
+    __slots__ = ("where", "read", "expected", "by_value", "fresh")
 
-    def __init__(self, where: str, read, expected, by_value: bool = False):
+    def __init__(self, where: str, read, expected, by_value: bool = False, fresh: bool = False):
         self.where, self.read, self.expected, self.by_value = where, read, expected, by_value
+        self.fresh = fresh  # `read()` makes a new object each time (`.item()`)
 
     def holds(self) -> bool:
         value = self.read()
@@ -104,14 +105,14 @@ class GuardSet:
     """The guards of one graph, checked on each call (`check()` raises Rebound for the first
     that fails, in order: the objects on a place's path before the place).
 
-    Most places are items of one dict (a module's or object's `__dict__`, a function's
-    globals): those of one dict are read by one `operator.itemgetter` and compared by `is` in C,
-    about 0.1 µs a dict rather than per place. Only where that finds another object somewhere
-    are the guards read one by one; an equal value there (`m.head.temp = 2.0` again) holds and
-    becomes the expected object, so the next call takes the fast way again.
+    The common case, every place still holding the very object it held, is one pipeline of C
+    calls (each reader, then an `is` each: about 0.1 µs a place); only where it finds another
+    object are the guards read one by one, and an equal value there (`m.head.temp = 2.0` again)
+    holds and becomes the expected object, so the next call takes the fast way again. A value
+    read anew on each call (`.item()` of an outside tensor, `fresh`) is compared by value.
     """
 
-    __slots__ = ("guards", "_tables", "_others")
+    __slots__ = ("guards", "_reads", "_expected", "_fresh")
 
     def __init__(self, guards):
         self.guards = tuple(guards)
@@ -124,38 +125,24 @@ class GuardSet:
         return iter(self.guards)
 
     def _build(self) -> None:
-        tables, others = {}, []
-        for guard in self.guards:
-            table = _table_of(guard.read)
-            if table is None:
-                others.append(guard)
-            else:
-                tables.setdefault(id(table), (table, []))[1].append(guard)
-        self._tables = []
-        for table, guards in tables.values():
-            keys = [guard.read.args[0] for guard in guards] * (2 if len(guards) == 1 else 1)
-            expected = tuple(guard.expected for guard in guards) * (2 if len(guards) == 1 else 1)
-            self._tables.append((table, operator.itemgetter(*keys), expected))
-        self._others = tuple(others)
+        same = [guard for guard in self.guards if not guard.fresh]
+        self._reads = tuple(guard.read for guard in same)
+        self._expected = tuple(guard.expected for guard in same)
+        self._fresh = tuple(guard for guard in self.guards if guard.fresh)
 
     def check(self) -> None:
-        try:
-            for table, getter, expected in self._tables:
-                if not all(map(operator.is_, getter(table), expected)):
-                    break
-            else:
-                for guard in self._others:
-                    value = guard.read()
-                    if value is not guard.expected and guard.changed(value):
-                        raise Rebound(guard, value)
-                return
-        except KeyError:  # a place gone: said by the guard below
-            pass
-        self._check_each()
+        if not all(map(operator.is_, map(operator.call, self._reads), self._expected)):
+            self._check_each()
+        for guard in self._fresh:
+            value = guard.read()
+            if value is not guard.expected and guard.changed(value):
+                raise Rebound(guard, value)
 
     def _check_each(self) -> None:
         renewed = False
         for guard in self.guards:
+            if guard.fresh:
+                continue
             value = guard.read()
             if value is not guard.expected:
                 if guard.changed(value):
@@ -163,15 +150,6 @@ class GuardSet:
                 guard.expected, renewed = value, True  # an equal value: the same graph holds
         if renewed:
             self._build()
-
-
-def _table_of(read):
-    """The dict a place's reader (`_item_reader`) looks up, else None."""
-    if type(read) is functools.partial and len(read.args) == 2 and read.args[1] is _MISSING:
-        table = getattr(read.func, "__self__", None)
-        if type(table) is dict and getattr(read.func, "__name__", None) == "get":
-            return table
-    return None
 
 
 def _same_value(a, b) -> bool:
@@ -232,7 +210,7 @@ class Places:
     them (`model.head = Head()`, `model.cfg = Cfg()`) is seen as well as changing the value.
     Only the guards of places the graph used (a tensor constant) or whose name some code reads
     (a Python value) are kept, so the per-call cost grows with what the function reads, not
-    with the size of the model, and those of one dict are checked at once (GuardSet).
+    with the size of the model (GuardSet checks them in one pipeline of C calls).
     """
 
     def __init__(self, fn, module=None, bound_self=None):
@@ -474,5 +452,5 @@ def guards_for(graph_module, places: Places, values_read=()) -> tuple:
         place = places.tensors.get(id(tensor))
         where = place[0] if place is not None else "a tensor from outside the function"
         guards.append(Guard(f"{method.__name__}() of {where}", functools.partial(method, tensor),
-                            value, by_value=True))
+                            value, by_value=True, fresh=True))
     return tuple(guards)
