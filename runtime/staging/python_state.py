@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import dis
 import operator
+import os
 import types
 import warnings
 
@@ -45,7 +46,9 @@ def refusing_advanced_iterators(bodies, statement: str, count: int):
 
 def _checked(fn, where: str, statement: str, count: int):
     code = getattr(fn, "__code__", None)
-    if code is None:
+    if code is None or _runtimes(code):
+        # (a runtime wrapper of bodies already checked: its cells hold the statement's own
+        # bodies, whose stores into their function's cells are the converter's, carried)
         return fn
     params = code.co_varnames[: code.co_argcount]
     outside = _outside_objects(fn, code)
@@ -98,6 +101,13 @@ _EMPTY = object()
 _CALL_DEPTH = 2  # functions called by functions the body calls, where nonlocals are looked for
 
 
+_RUNTIME = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # autoconv_runtime's
+
+
+def _runtimes(code) -> bool:
+    return code.co_filename.startswith(_RUNTIME)
+
+
 def _cell_value(cell):
     try:
         return cell.cell_contents
@@ -127,7 +137,7 @@ def _assigned_cells(value, name: str, cells: list, seen: set, depth: int) -> Non
     """Append (name, nonlocal, cell) for the closure cells a function `value` (a closure made
     by a factory, a bound method) assigns, and those of the functions it calls."""
     fn = getattr(value, "__func__", value)
-    if not isinstance(fn, types.FunctionType) or id(fn) in seen:
+    if not isinstance(fn, types.FunctionType) or id(fn) in seen or _runtimes(fn.__code__):
         return
     seen.add(id(fn))
     code = fn.__code__
