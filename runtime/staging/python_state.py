@@ -8,13 +8,19 @@ the state it can (names the body assigns, plain objects' and dicts' fields, list
 objects.py, lists.py), and refuses sets and modules' attributes. An iterator it advances
 (`v = next(it)`, `for v in it: break`, a generator resumed) or a deque it pops is left at the
 position the trace left it: the graph reads the same item on every trip (a loop that the
-items were to end runs forever), and code after the statement reads from the wrong place.
+items were to end runs forever), and code after the statement reads from the wrong place. A
+closure made by a factory that assigns its `nonlocal` (`count += 1` in a counter), called in
+the body, assigns it once while tracing, whichever path runs (a tensor there would leave a value
+of the trace in the cell).
 
 So the iterators and deques a body can reach directly (its inputs: the names it reads, and the
 globals and closure cells its code names) are fingerprinted before it runs (an iterator's
 position: what `__length_hint__` and `__reduce__` say, a generator's frame; a deque's items)
-and compared after: a change raises a StagingError at the first line of the body that names the
-object, saying what to write instead (a stacked tensor indexed by a counter the loop carries).
+and compared after, as are the cells that the functions the body reaches (two calls deep)
+assign: a change raises a StagingError at the first line of the body that names the object or
+function, saying what to write instead (a stacked tensor indexed by a counter the loop carries,
+the new value returned). Never specialised (NOTE [specialisation]): the failed trace changed the
+state already. Under torch.compile dynamo refuses such changes itself ("Unsafe side effect").
 The fingerprint is taken only while tracing a statement, never when the graph runs.
 """
 
@@ -37,9 +43,10 @@ _ITEMS = 16  # items of a container a fingerprint looks at (and its length)
 
 def refusing_advanced_iterators(bodies, statement: str, count: int):
     """`bodies` ((fn, where) pairs, fn may be None), each raising a StagingError where it
-    advanced an iterator or changed a deque that it reads but the statement does not carry
-    (NOTE [Python state a staged body changes]); `count`: how many of a body's arguments are
-    the statement's state (the rest are its read-only inputs)."""
+    advanced an iterator or changed a deque that it reads but the statement does not carry, or
+    called a closure that assigned its nonlocal (NOTE [Python state a staged body changes]);
+    `count`: how many of a body's arguments are the statement's state (the rest are its
+    read-only inputs)."""
     return tuple(_checked(fn, where, statement, count) if fn is not None else None
                  for fn, where in bodies)
 
