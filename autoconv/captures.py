@@ -34,13 +34,15 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import types
 
 import torch
 
 from . import graph_passes
+from .signature import module_python_fields
 
-__all__ = ["Rebound", "Guard", "Places", "guards_for"]
+__all__ = ["Rebound", "Guard", "GuardSet", "Places", "guards_for"]
 
 _MISSING = object()
 _CONTAINERS = (dict, list, tuple)
@@ -48,6 +50,10 @@ _MODULE_TABLES = frozenset({"_parameters", "_buffers", "_modules"})
 _HELPER_DEPTH = 3  # helpers of helpers of the function: where their globals are searched
 _VALUES = (bool, int, float, complex, str, type(None))
 _MAX_ITEMS = 64
+_DEPTH = 8  # attribute / item steps followed from a place (NOTE [places held by objects])
+# methods whose names are not what the module reads when it runs
+_NOT_RUN = frozenset({"__init__", "__repr__", "extra_repr", "reset_parameters", "__setstate__",
+                      "__getstate__", "_load_from_state_dict", "__dir__"})
 # modules whose attributes are the library's own (`torch.pi`, `math.inf`): not searched
 _LIBRARIES = frozenset({"torch", "math", "numpy", "builtins", "functools", "operator",
                         "autoconv", "autoconv_runtime"})  # containers searched one item deep up to this length
@@ -65,7 +71,8 @@ class Rebound(Exception):
         """What the graph was traced with, and what is there now, for messages."""
         guard = self.guard
         if not guard.by_value:
-            return (f"the tensor then held by {guard.where}, which now holds another object")
+            what = "tensor" if isinstance(guard.expected, torch.Tensor) else "object"
+            return f"the {what} then held by {guard.where}, which now holds another one"
         now = "nothing" if self.now is _MISSING else _short(self.now)
         return f"{guard.where} = {_short(guard.expected)}, which is now {now}"
 
@@ -79,10 +86,11 @@ class Guard:
     """`where` (for messages) still holds `expected`: `read()` gives what it holds now; with
     `by_value`, an equal value of the same type holds too (NOTE [captured Python values])."""
 
-    __slots__ = ("where", "read", "expected", "by_value")
+    __slots__ = ("where", "read", "expected", "by_value", "fresh")
 
-    def __init__(self, where: str, read, expected, by_value: bool = False):
+    def __init__(self, where: str, read, expected, by_value: bool = False, fresh: bool = False):
         self.where, self.read, self.expected, self.by_value = where, read, expected, by_value
+        self.fresh = fresh  # `read()` makes a new object each time (`.item()`)
 
     def holds(self) -> bool:
         value = self.read()
@@ -91,6 +99,57 @@ class Guard:
     def changed(self, value) -> bool:
         """Whether `value` (not `expected` itself) differs from what the graph was traced with."""
         return not self.by_value or not _same_value(value, self.expected)
+
+
+class GuardSet:
+    """The guards of one graph, checked on each call (`check()` raises Rebound for the first
+    that fails, in order: the objects on a place's path before the place).
+
+    The common case, every place still holding the very object it held, is one pipeline of C
+    calls (each reader, then an `is` each: about 0.1 µs a place); only where it finds another
+    object are the guards read one by one, and an equal value there (`m.head.temp = 2.0` again)
+    holds and becomes the expected object, so the next call takes the fast way again. A value
+    read anew on each call (`.item()` of an outside tensor, `fresh`) is compared by value.
+    """
+
+    __slots__ = ("guards", "_reads", "_expected", "_fresh")
+
+    def __init__(self, guards):
+        self.guards = tuple(guards)
+        self._build()
+
+    def __bool__(self) -> bool:
+        return bool(self.guards)
+
+    def __iter__(self):
+        return iter(self.guards)
+
+    def _build(self) -> None:
+        same = [guard for guard in self.guards if not guard.fresh]
+        self._reads = tuple(guard.read for guard in same)
+        self._expected = tuple(guard.expected for guard in same)
+        self._fresh = tuple(guard for guard in self.guards if guard.fresh)
+
+    def check(self) -> None:
+        if not all(map(operator.is_, map(operator.call, self._reads), self._expected)):
+            self._check_each()
+        for guard in self._fresh:
+            value = guard.read()
+            if value is not guard.expected and guard.changed(value):
+                raise Rebound(guard, value)
+
+    def _check_each(self) -> None:
+        renewed = False
+        for guard in self.guards:
+            if guard.fresh:
+                continue
+            value = guard.read()
+            if value is not guard.expected:
+                if guard.changed(value):
+                    raise Rebound(guard, value)
+                guard.expected, renewed = value, True  # an equal value: the same graph holds
+        if renewed:
+            self._build()
 
 
 def _same_value(a, b) -> bool:
@@ -140,44 +199,72 @@ def _cell_reader(cell):
 
 class Places:
     """The places a traced function may read from outside (see the NOTEs above): the tensors
-    there (by id), and the Python values there as the trace begins (made before it)."""
+    there (by id), and the Python values there as the trace begins (made before it).
+
+    NOTE [places held by objects]
+    A module's submodules, and the config objects, dicts and lists a module, `self` or a global
+    holds, are followed to any depth (`self.head.temp`, `self.cfg.inner.scale`,
+    `CFG["a"]["b"]`, `cfg.model.scale`): each object on the way is read from where it was
+    found through its owner's own `__dict__` (a dict lookup), and a place under it is guarded
+    together with the identity of every object on its path (an `is` each), so rebinding any of
+    them (`model.head = Head()`, `model.cfg = Cfg()`) is seen as well as changing the value.
+    Only the guards of places the graph used (a tensor constant) or whose name some code reads
+    (a Python value) are kept, so the per-call cost grows with what the function reads, not
+    with the size of the model (GuardSet checks them in one pipeline of C calls).
+    """
 
     def __init__(self, fn, module=None, bound_self=None):
-        self.tensors = {}  # id(tensor) -> (where, reader)
-        self.values = {}  # where -> Guard
+        self.tensors = {}  # id(tensor) -> (where, reader, parents)
+        self.values = {}  # where -> (Guard, parents)
+        self._walked = set()  # ids of the objects and containers followed (once each)
         seen = set()
         if module is not None:
-            names = set()
-            for _, sub in module.named_modules():
-                names |= _code_names(getattr(type(sub).forward, "__code__", None))
+            names = _user_names(module, fn)
+            own = set(module_python_fields(module))  # part of the signature (Function._extra)
+            self._search_module(module, "self", None, (), names, own)
             for path, sub in module.named_modules():
                 prefix = "self" + (f".{path}" if path else "")
-                self._search_object(sub, prefix)
                 self._search_class(sub, prefix, names)
                 self._search_function(type(sub).forward, seen, _HELPER_DEPTH)
         elif bound_self is not None:
             names = _code_names(getattr(getattr(fn, "__func__", fn), "__code__", None))
-            self._search_object(bound_self, "self", names)
+            names |= _class_names(type(bound_self))
+            self._search_object(bound_self, "self", (), names)
             self._search_class(bound_self, "self", names)
         self._search_function(fn, seen, _HELPER_DEPTH)
 
-    def _add(self, where: str, read, value, values: bool = True) -> None:
-        """Record what a place holds (`value`), and one item deep in a container there; with
-        `values`, Python values too, not only tensors."""
+    def _add(self, where: str, read, value, names=None, parents=(),
+             depth: int = _DEPTH) -> None:
+        """Record what a place holds (`value`), and what is held under it (the items of a
+        container, the attributes of a plain object, NOTE [places held by objects]); with
+        `names` (the attribute names code reads), Python values too, not only tensors."""
         if isinstance(value, torch.Tensor):
-            self.tensors.setdefault(id(value), (where, read))
-        elif values and _is_value(value):
-            self.values.setdefault(where, Guard(where, read, value, by_value=True))
-        elif type(value) in _CONTAINERS and len(value) <= _MAX_ITEMS:
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for key, item in items:
-                inner = f"{where}[{key!r}]"
-                if isinstance(item, torch.Tensor):
-                    self.tensors.setdefault(id(item), (inner, _nested_reader(read, key)))
-                elif values and _is_value(item) and type(value) is not tuple:
-                    # (a tuple cannot change)
-                    self.values.setdefault(
-                        inner, Guard(inner, _nested_reader(read, key), item, by_value=True))
+            self.tensors.setdefault(id(value), (where, read, parents))
+        elif _is_value(value):
+            if names is not None and where not in self.values:
+                self.values[where] = (Guard(where, read, value, by_value=True), parents)
+        elif depth > 0 and id(value) not in self._walked and (
+                type(value) in _CONTAINERS or _is_plain_object(value)):
+            self._walked.add(id(value))
+            if type(value) is tuple:  # a tuple cannot change: read through its place
+                for index, item in enumerate(value[:_MAX_ITEMS]):
+                    self._add(f"{where}[{index}]", _nested_reader(read, index), item, names,
+                              parents, depth - 1)
+                return
+            # the container or object itself: guarded by identity where a place under it is
+            parents = (*parents, Guard(where, read, value))
+            if type(value) is dict:
+                if len(value) <= _MAX_ITEMS:
+                    for key, item in list(value.items()):
+                        self._add(f"{where}[{key!r}]", _item_reader(value, key), item, names,
+                                  parents, depth - 1)
+            elif type(value) is list:
+                if len(value) <= _MAX_ITEMS:
+                    for index, item in enumerate(value):
+                        self._add(f"{where}[{index}]", _nested_reader(read, index), item,
+                                  names, parents, depth - 1)
+            else:
+                self._search_object(value, where, parents, names, depth - 1)
 
     def _search_function(self, fn, seen: set, depth: int) -> None:
         fn = getattr(fn, "__func__", fn)
@@ -190,37 +277,64 @@ class Places:
             value = table.get(name, _MISSING)
             if value is _MISSING:
                 continue
-            self._add(f"the global {name}", _item_reader(table, name), value)
-            if (isinstance(value, types.ModuleType)
-                    and value.__name__.partition(".")[0] not in _LIBRARIES) \
-                    or _is_plain_object(value):  # `cfg.TABLE`, `cfg.SCALE`
-                attrs = vars(value)
-                for attr in names:
-                    if attr in attrs and not attr.startswith("__"):
-                        self._add(f"{name}.{attr}", _item_reader(attrs, attr), attrs[attr])
-            elif depth and isinstance(value, types.FunctionType):
+            if isinstance(value, types.ModuleType):
+                # a config module (`cfg.TABLE`, `cfg.SCALE`): its attributes the code names
+                if value.__name__.partition(".")[0] not in _LIBRARIES:
+                    attrs = vars(value)
+                    for attr in names:
+                        if attr in attrs and not attr.startswith("__"):
+                            self._add(f"{name}.{attr}", _item_reader(attrs, attr), attrs[attr],
+                                      names)
+                continue
+            self._add(f"the global {name}", _item_reader(table, name), value, names)
+            if depth and isinstance(value, types.FunctionType):
                 self._search_function(value, seen, depth - 1)
         for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
             try:
                 value = cell.cell_contents
             except ValueError:
                 continue
-            self._add(f"the closure variable {name}", _cell_reader(cell), value)
+            self._add(f"the closure variable {name}", _cell_reader(cell), value, names)
             if depth and isinstance(value, types.FunctionType):
                 self._search_function(value, seen, depth - 1)
 
-    def _search_object(self, obj, prefix: str, names=None) -> None:
-        """An object's tensor attributes; with `names` (the names its code reads), its Python
-        values there too (a module's own are part of the Function's signature instead)."""
+    def _search_module(self, module, prefix, read, parents, names, own, parent=None) -> None:
+        """A module's attributes and its submodules', to any depth (NOTE [places held by
+        objects]); `own`: the module's Python attributes its `Function` keys on instead."""
+        if id(module) in self._walked:
+            return
+        self._walked.add(id(module))
+        if read is not None:  # a submodule: found in its parent's `_modules`
+            parents = (*parents, Guard(prefix, read, module))
+        mine = names | _class_names(type(module))  # a torch module's own code reads its fields
+        # (`training`: the root's is keyed on by the signature, a submodule's below)
+        self._search_object(module, prefix, parents, mine, _DEPTH, skip={*own, "training"})
+        if "training" in _class_names(type(module)) and read is not None:
+            # (a submodule's mode is its root's, which the signature keys on: only a submodule
+            # put in another mode than its parent alone retraces)
+            where = f"{prefix}.training (unlike its parent's)"
+            read_mode = functools.partial(_mode_differs, module, parent)
+            self.values.setdefault(where, (Guard(where, read_mode, read_mode(), by_value=True),
+                                           parents))
+        for name, sub in list(module.__dict__.get("_modules", {}).items()):
+            if sub is not None:
+                self._search_module(sub, f"{prefix}.{name}",
+                                    _item_reader(module._modules, name), parents, names, (),
+                                    module)
+
+    def _search_object(self, obj, prefix: str, parents, names=None, depth: int = _DEPTH,
+                       skip=()) -> None:
+        """An object's attributes: tensors, and with `names` (the names code reads) Python
+        values, and what objects there hold (NOTE [places held by objects])."""
         attrs = getattr(obj, "__dict__", None)
         if not isinstance(attrs, dict):
             return
         for name, value in list(attrs.items()):
             # (a module's parameters and buffers are graph inputs, never constants)
-            if name.startswith("__") or name in _MODULE_TABLES:
+            if name.startswith("__") or name in _MODULE_TABLES or name in skip:
                 continue
             self._add(f"{prefix}.{name}", _item_reader(attrs, name), value,
-                      values=names is not None and name in names)
+                      names if names is not None and name in names else None, parents, depth)
 
     def _search_class(self, obj, prefix: str, names) -> None:
         """The class attributes read through `self` (`table = torch.ones(3)` in the class body,
@@ -235,7 +349,7 @@ class Places:
                     continue
                 if isinstance(value, torch.Tensor) or _is_value(value):
                     self._add(f"{prefix}.{name} (of the class {cls.__qualname__})",
-                              functools.partial(getattr, obj, name, _MISSING), value)
+                              functools.partial(getattr, obj, name, _MISSING), value, names)
 
 
 def _is_plain_object(value) -> bool:
@@ -244,6 +358,44 @@ def _is_plain_object(value) -> bool:
         value, (type, types.FunctionType, types.MethodType, types.ModuleType,
                 torch.nn.Module, functools.partial))
             and not callable(value))
+
+
+def _class_names(cls) -> frozenset:
+    """The names the methods of `cls` (and its bases below nn.Module) read: the attributes a
+    module's own code reads from it (`self.p` in Dropout.forward, `self.temp` in a user's)."""
+    names = _CLASS_NAMES.get(cls)
+    if names is None:
+        found = set()
+        for klass in cls.__mro__:
+            if klass in (object, torch.nn.Module):
+                continue
+            for name, member in vars(klass).items():
+                if name in _NOT_RUN:
+                    continue
+                if isinstance(member, (staticmethod, classmethod)):
+                    member = member.__func__
+                elif isinstance(member, property):
+                    member = member.fget
+                found |= _code_names(getattr(member, "__code__", None))
+        names = _CLASS_NAMES[cls] = frozenset(found)
+    return names
+
+
+_CLASS_NAMES: dict = {}
+
+
+def _user_names(module, fn) -> set:
+    """The attribute names the code of a module's user classes (every submodule's) reads: a
+    parent's forward reads `self.head.temp` of its child."""
+    names = set(_code_names(getattr(getattr(fn, "__func__", fn), "__code__", None)))
+    for sub in module.modules():
+        if type(sub).__module__.partition(".")[0] != "torch":
+            names |= _class_names(type(sub))
+    return names
+
+
+def _mode_differs(module, parent) -> bool:
+    return module.training is not parent.training
 
 
 def _code_names(code) -> set:
@@ -281,16 +433,24 @@ def guards_for(graph_module, places: Places, values_read=()) -> tuple:
     constants = [value for _, node, value in _constants(graph_module)
                  if not graph_passes._made_by_function(node)]
     constants += [tensor for tensor, _, _ in values_read]
-    guards, done = [], set()
+    guards, done = {}, set()  # (an ordered set: the objects on a place's path come first)
+
+    def add(guard, parents):
+        for parent in parents:
+            guards.setdefault(id(parent), parent)
+        guards.setdefault(id(guard), guard)
+
     for value in constants:
         place = places.tensors.get(id(value))
         if place is not None and id(value) not in done:
             done.add(id(value))
-            guards.append(Guard(place[0], place[1], value))
-    guards += places.values.values()
+            add(Guard(place[0], place[1], value), place[2])
+    for guard, parents in places.values.values():
+        add(guard, parents)
+    guards = list(guards.values())
     for tensor, method, value in values_read:
         place = places.tensors.get(id(tensor))
         where = place[0] if place is not None else "a tensor from outside the function"
         guards.append(Guard(f"{method.__name__}() of {where}", functools.partial(method, tensor),
-                            value, by_value=True))
+                            value, by_value=True, fresh=True))
     return tuple(guards)

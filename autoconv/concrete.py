@@ -16,7 +16,7 @@ from autoconv_runtime.staging import grad_mode, specialize
 
 from . import backends, graph_passes
 from .capture import GRAPH_OUTPUT, Capture, PythonOutput
-from .captures import Rebound
+from .captures import GuardSet, Rebound
 from .object_paths import follow, store
 from .signature import Signature, signature_of
 
@@ -87,7 +87,7 @@ class ConcreteFunction:
         self._sized = sized
         # Where the tensors the graph keeps as constants were read from: each call checks they
         # still hold them (NOTE [captured tensors] in captures.py).
-        self._captured = tuple(captured)
+        self._captured = GuardSet(captured)
         # The grad mode the trace ran under, where the graph records grad-mode changes (whose
         # restores hold that mode); None where the graph runs the same under either mode.
         self.grad_mode = torch.is_grad_enabled() if grad_mode.sets_grad_mode(graph_module) \
@@ -122,10 +122,7 @@ class ConcreteFunction:
 
     def _run_flat(self, tensors, args=None, kwargs=None):
         if self._captured:
-            for guard in self._captured:
-                value = guard.read()
-                if value is not guard.expected and guard.changed(value):
-                    raise Rebound(guard, value)
+            self._captured.check()
         if self.grad_mode is not None and self.grad_mode is not torch.is_grad_enabled():
             raise RuntimeError(
                 f"{self.__name__}: this graph changes grad mode (torch.no_grad / enable_grad / "

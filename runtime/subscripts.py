@@ -93,6 +93,11 @@ def getitem(target, key):
     if type(target) in (list, tuple) and (
             _is_index(key) or _staged_slice(key) or isinstance(key, torch.SymInt)):
         return _sequence_item(target, key)
+    if isinstance(target, Mapping) and type(key).__name__ == "StagedConstant":
+        # `table[key]` with `key = "a" if c else "b"`: the lookup compares the key with `==`,
+        # which for a constant chosen by a tensor is a staged comparison no dict can use. Its
+        # value, where the graph can be specialised on it, else a StagingError at this line.
+        return target[key._needed("indexing a dict with it")]
     if isinstance(target, Mapping) and (is_staged(key) or isinstance(key, _SYMBOLIC)):
         raise StagingError(
             "subscript",

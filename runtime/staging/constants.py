@@ -33,6 +33,7 @@ import threading
 
 import torch
 from torch.utils import _pytree as pytree
+from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from ..errors import StagingError, user_location
 
@@ -123,20 +124,32 @@ class StagedConstant:
 
         probing = context.probing()
         in_body = context.in_staged_body() or probing
-        for k in range(1, len(_table)):  # (entry 0 is the placeholder, never a value)
-            if specialize.specialize(self.index == k, "if statement or loop", error, in_body,
-                                     probing):
-                return lookup(k)
+        try:
+            for k in range(1, len(_table)):  # (entry 0 is the placeholder, never a value)
+                if specialize.specialize(self.index == k, "if statement or loop", error,
+                                         in_body, probing):
+                    return lookup(k)
+        except GuardOnDataDependentSymNode:
+            # (a constant a conditional expression chose, `"a" if c else "b"`: its index is an
+            # output of a torch.cond, which cannot be read back while tracing)
+            raise error from None
         raise error
 
     def _refusal(self, use: str) -> StagingError:
-        return StagingError(
-            "if statement or loop",
-            f"'{self.name}' is a Python constant chosen by tensor values (set under a tensor "
-            f"condition{_at(self.where)}), and {use} needs its value, which is only known when "
-            "the graph runs",
-            f"Compare '{self.name}' with == or `is` (a staged test), or keep the result as a "
-            "number or a tensor (e.g. a status code) and turn it into text after the graph runs")
+        problem = (f"'{self.name}' is a Python constant chosen by tensor values (set under a "
+                   f"tensor condition{_at(self.where)}), and {use} needs its value, which is "
+                   "only known when the graph runs")
+        if use.startswith(("hashing", "indexing")):
+            # `table[key]` with `key = "a" if c else "b"`: the graph cannot pick a dict entry
+            problem += f": a {self.kind} cannot be chosen by a tensor"
+            fix = (f"Compute the result for each choice and select it with torch.where "
+                   f"(`torch.where(c, table['a'] * x, table['b'] * x)`), or put the whole use of "
+                   f"'{self.name}' in each branch of the tensor `if`")
+        else:
+            fix = (f"Compare '{self.name}' with == or `is` (a staged test), or keep the result "
+                   "as a number or a tensor (e.g. a status code) and turn it into text after "
+                   "the graph runs")
+        return StagingError("if statement or loop", problem, fix)
 
     def __bool__(self):
         return bool(self._needed("its truth value"))
@@ -338,6 +351,15 @@ def carry_slot(state, slot: int, name: str, like):
 def refuse_unbound_under_dynamo(name: str, statement: str):
     """Under dynamo a branch's constant for a variable with no value before the statement
     cannot be told apart from a tensor after it (dynamo's cond outputs tensors only)."""
+    if name == "<value>":  # a conditional expression's value (`"a" if c else "b"`)
+        raise StagingError(
+            statement,
+            "a conditional expression on a tensor chooses a Python constant (a str, a "
+            "number): a str cannot be chosen by a tensor, and under torch.compile no Python "
+            "constant can",
+            "Compute the result for each choice and select it with torch.where "
+            "(`torch.where(c, table['a'] * x, table['b'] * x)`), or use a tensor `if` "
+            "statement with the whole use of the value in each branch")
     raise StagingError(
         statement,
         f"'{name}' has no value before the statement and becomes a Python constant in a "

@@ -599,6 +599,11 @@ class ChangedInput(Exception):
     def in_place(self) -> bool:
         return len(self.args) > 1 and self.args[1]
 
+    @property
+    def shortened(self) -> bool:
+        """A list the body took items from (`data.pop()`)."""
+        return len(self.args) > 2 and self.args[2]
+
 
 def _containers(value, found, seen):
     """Append (container, copy) for the dicts and lists reachable from `value` through plain
@@ -670,7 +675,7 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
     held = inputs[index]
     input_names = [f"<input {i}>" for i in range(len(inputs))]
     for body, _ in bodies:
-        code = getattr(body, "__code__", None)
+        code = getattr(getattr(body, "__wrapped__", body), "__code__", None)
         if code is not None and code.co_argcount == count + len(inputs):
             input_names = list(code.co_varnames[count: count + len(inputs)])
             break
@@ -701,6 +706,19 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         return tuple(out[:count])
     if type(held) is list:
         # A grown list is a new value (a StagedList) that only a name the body assigns can take.
+        if changed.shortened:
+            # `data.pop()`: a staged body runs once while tracing, so it takes one item, once
+            # (NOTE [Python state a staged body changes] in python_state.py)
+            from .specialize import never
+
+            raise never(StagingError(
+                statement,
+                f"list '{name}' is shortened in a body that only reads it (`{name}.pop()`, "
+                f"`del {name}[i]`); a staged body runs once while tracing, so it would take "
+                "one item once, not one on every trip or only on the path taken",
+                f"Stack the items into one tensor before the {statement} and index it by a "
+                f"counter the loop carries (`v = items[i]; i = i + 1`), or change '{name}' "
+                f"after the {statement}"))
         raise StagingError(
             statement,
             f"list '{name}' is changed through a call (or an alias) in a body that only reads "
@@ -750,10 +768,12 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
             try:
                 out = body(*args)
             finally:
-                changed_input = None
+                changed_input, shortened = None, False
                 for i, found in contents:
                     for container, old in found:
                         if _changed_container(container, old):
+                            shortened |= (changed_input is None and type(container) is list
+                                          and len(container) < len(old))
                             _restore(container, old)
                             changed_input = i if changed_input is None else changed_input
                 for (name, value, tables), saved in zip(held, before):
@@ -774,7 +794,7 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
                             f"Keep the value in a local variable (or return it), and assign "
                             f"'{name}.{changed[0]}' after the {statement}")
             if changed_input is not None:
-                raise ChangedInput(changed_input)
+                raise ChangedInput(changed_input, False, shortened)
             return out
         return run
 

@@ -37,7 +37,7 @@ from ..lists import StagedList
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
 from . import (constants, grad_mode, lists, mappings, objects, operators, outside_writes,
-               registry, replaced_lists, verdicts)
+               python_state, registry, replaced_lists, verdicts)
 from .context import (in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       types_probe)
@@ -1376,6 +1376,12 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     bodies = ((if_true, True, "in the true branch"), (if_false, True, "in the false branch"))
     replaced = None
     with no_recursion(statement, (if_true, if_false), (pred, state, inputs, dtypes)):
+        if not torch.compiler.is_dynamo_compiling():  # (dynamo refuses such changes itself)
+            if_true, if_false = python_state.refusing_advanced_iterators(
+                ((if_true, "in the true branch"), (if_false, "in the false branch")),
+                statement, len(state))
+            bodies = ((if_true, True, "in the true branch"),
+                      (if_false, True, "in the false branch"))
         slots = objects.carried_slots(state)
         if slots:
             return objects.carry(
@@ -1461,6 +1467,10 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
     replaced = None
     with no_recursion(statement, (test, body), (state, inputs, dtypes, trips is None)):
+        if not torch.compiler.is_dynamo_compiling():  # (dynamo refuses such changes itself)
+            test, body = python_state.refusing_advanced_iterators(
+                ((test, "in the loop test"), (body, "in the loop body")), statement, len(state))
+            bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
         slots = objects.carried_slots(state)
         if slots:
             return objects.carry(

@@ -373,3 +373,37 @@ def test_item_of_a_tensor_computed_from_constants_is_that_number():
     # (torch.compile: dynamo's own `.item()` is an unbacked float, which torch.cond cannot lift
     # as an input: "Source of 'CeilToInt(...)' is None", without autoconv's tracing)
     assert_same_result(grid_from_constant_item, [torch.ones(2), -torch.ones(2)], compile=False)
+
+
+def test_regression_a_str_chosen_by_a_tensor_used_as_a_dict_key():
+    # the third tester run: `table[key]` with `key = "a" if c else "b"` gave torch's
+    # data-dependent error under an unrelated message; now the graph is specialised on it at the
+    # top level (autoconv, torch.export), and refused at the user's line where it cannot be
+    fn = function_from_source("""
+        def f(x):
+            table = {"a": torch.tensor(2.0), "b": torch.tensor(3.0)}
+            key = "a" if x.sum() > 0 else "b"
+            return table[key] * x
+        """)
+    _same_on_every_path(fn, [(T([1.0]),), (T([-1.0]),), (T([2.0]),)], graphs=2)
+    program = torch.export.export(Calling(autoconv.convert(fn)), (T([1.0]),), strict=False)
+    assert_close(program.module()(T([4.0])), fn(T([4.0])))
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match="a str cannot be chosen by a tensor") as caught:
+        compiled(T([1.0]))
+    assert caught.value.lineno == 4 and "torch.where" in str(caught.value)
+
+
+def test_a_str_chosen_by_a_tensor_as_a_dict_key_in_a_staged_body_is_refused():
+    fn = function_from_source("""
+        def f(x):
+            table = {"a": torch.tensor(2.0), "b": torch.tensor(3.0)}
+            while x.sum() < 10:
+                key = "a" if x.sum() > 0 else "b"
+                x = x + table[key]
+            return x
+        """)
+    with pytest.raises(StagingError, match="a str cannot be chosen by a tensor") as caught:
+        autoconv.autoconv(fn)(T([1.0]))
+    assert caught.value.lineno == 6 and "torch.where" in str(caught.value)

@@ -1,0 +1,254 @@
+"""Python state a staged body changes but does not carry: refused at the line.
+
+NOTE [Python state a staged body changes]
+A staged body (a branch of a tensor `if`, the body or test of a tensor `while`) runs once while
+the statement is traced, not once per trip or only on the path taken. What it computes from
+tensors becomes the graph; a change it makes to Python state becomes nothing. autoconv carries
+the state it can (names the body assigns, plain objects' and dicts' fields, lists it appends to:
+objects.py, lists.py), and refuses sets and modules' attributes. An iterator it advances
+(`v = next(it)`, `for v in it: break`, a generator resumed) or a deque it pops is left at the
+position the trace left it: the graph reads the same item on every trip (a loop that the
+items were to end runs forever), and code after the statement reads from the wrong place. A
+closure made by a factory that assigns its `nonlocal` (`count += 1` in a counter), called in
+the body, assigns it once while tracing, whichever path runs (a tensor there would leave a value
+of the trace in the cell).
+
+So the iterators and deques a body can reach directly (its inputs: the names it reads, and the
+globals and closure cells its code names) are fingerprinted before it runs (an iterator's
+position: what `__length_hint__` and `__reduce__` say, a generator's frame; a deque's items)
+and compared after, as are the cells that the functions the body reaches (two calls deep)
+assign: a change raises a StagingError at the first line of the body that names the object or
+function, saying what to write instead (a stacked tensor indexed by a counter the loop carries,
+the new value returned). Never specialised (NOTE [specialisation]): the failed trace changed the
+state already. Under torch.compile dynamo refuses such changes itself ("Unsafe side effect").
+The fingerprint is taken only while tracing a statement, never when the graph runs.
+"""
+
+from __future__ import annotations
+
+import collections
+import dis
+import operator
+import os
+import types
+import warnings
+
+from ..errors import StagingError
+from . import specialize
+
+__all__ = ["refusing_advanced_iterators"]
+
+_ITEMS = 16  # items of a container a fingerprint looks at (and its length)
+
+
+def refusing_advanced_iterators(bodies, statement: str, count: int):
+    """`bodies` ((fn, where) pairs, fn may be None), each raising a StagingError where it
+    advanced an iterator or changed a deque that it reads but the statement does not carry, or
+    called a closure that assigned its nonlocal (NOTE [Python state a staged body changes]);
+    `count`: how many of a body's arguments are the statement's state (the rest are its
+    read-only inputs)."""
+    return tuple(_checked(fn, where, statement, count) if fn is not None else None
+                 for fn, where in bodies)
+
+
+def _checked(fn, where: str, statement: str, count: int):
+    code = getattr(fn, "__code__", None)
+    if code is None or _runtimes(code):
+        # (a runtime wrapper of bodies already checked: its cells hold the statement's own
+        # bodies, whose stores into their function's cells are the converter's, carried)
+        return fn
+    params = code.co_varnames[: code.co_argcount]
+    outside = _outside_objects(fn, code)
+    if not outside and len(params) <= count:
+        return fn
+
+    def run(*args):
+        given = [(params[i] if i < len(params) else f"argument {i}", value)
+                 for i, value in enumerate(args) if i >= count]
+        watched = [(name, value) for name, value in given if _watched(value)]
+        watched += [(name, value) for name, value in outside if _watched(value)]
+        cells = []  # (name of the function the body calls, nonlocal, cell)
+        seen = set()
+        for name, value in given + outside:
+            _assigned_cells(value, name, cells, seen, _CALL_DEPTH)
+        if not watched and not cells:
+            return fn(*args)
+        before = [_fingerprint(value) for _, value in watched]
+        contents = [_cell_value(cell) for _, _, cell in cells]
+        out = fn(*args)
+        for (name, value), old in zip(watched, before):
+            if _fingerprint(value) != old:
+                raise _refusal(fn, name, value, where, statement)
+        for (caller, name, cell), old in zip(cells, contents):
+            if _cell_value(cell) is not old:
+                raise _nonlocal_refusal(fn, caller, name, where, statement)
+        return out
+
+    run.__wrapped__ = fn  # (its parameters name the statement's inputs: objects.py)
+    return run
+
+
+def _outside_objects(fn, code) -> list:
+    """(name, object) for the iterators and deques `fn` reads as globals or closure cells, and
+    the functions there (whose nonlocals a call may assign)."""
+    found = []
+    table = getattr(fn, "__globals__", {})
+    for name in code.co_names:
+        value = table.get(name)
+        if value is not None and (_watched(value) or _assigns_cells(value)):
+            found.append((name, value))
+    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+        value = _cell_value(cell)
+        if _watched(value) or _assigns_cells(value):
+            found.append((name, value))
+    return found
+
+
+_EMPTY = object()
+_CALL_DEPTH = 2  # functions called by functions the body calls, where nonlocals are looked for
+
+
+_RUNTIME = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # autoconv_runtime's
+
+
+def _runtimes(code) -> bool:
+    return code.co_filename.startswith(_RUNTIME)
+
+
+def _cell_value(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _EMPTY
+
+
+def _stored_freevars(code) -> frozenset:
+    """The free variables `code` assigns (`nonlocal count; count += 1`)."""
+    stored = _STORED.get(code)
+    if stored is None:
+        stored = _STORED[code] = frozenset(
+            i.argval for i in dis.get_instructions(code)
+            if i.opname in ("STORE_DEREF", "DELETE_DEREF") and i.argval in code.co_freevars)
+    return stored
+
+
+_STORED: dict = {}
+
+
+def _assigns_cells(value) -> bool:
+    fn = getattr(value, "__func__", value)
+    return isinstance(fn, types.FunctionType) and bool(fn.__closure__)
+
+
+def _assigned_cells(value, name: str, cells: list, seen: set, depth: int) -> None:
+    """Append (name, nonlocal, cell) for the closure cells a function `value` (a closure made
+    by a factory, a bound method) assigns, and those of the functions it calls."""
+    fn = getattr(value, "__func__", value)
+    if not isinstance(fn, types.FunctionType) or id(fn) in seen or _runtimes(fn.__code__):
+        return
+    seen.add(id(fn))
+    code = fn.__code__
+    stored = _stored_freevars(code)
+    for free, cell in zip(code.co_freevars, fn.__closure__ or ()):
+        if free in stored:
+            cells.append((name, free, cell))
+        elif depth:
+            _assigned_cells(_cell_value(cell), name, cells, seen, depth - 1)
+    if depth:
+        for called in code.co_names:
+            _assigned_cells(fn.__globals__.get(called), name, cells, seen, depth - 1)
+
+
+def _watched(value) -> bool:
+    """An iterator (a generator, `iter(list)`, `zip(...)`, a user's class with `__next__`) or a
+    deque: Python state a body can change that no staged statement carries."""
+    return isinstance(value, collections.deque) or hasattr(type(value), "__next__")
+
+
+def _fingerprint(value, depth: int = 3):
+    if isinstance(value, collections.deque):
+        return ("deque", len(value), tuple(map(id, list(value)[:_ITEMS])),
+                tuple(map(id, list(value)[-_ITEMS:])))
+    if isinstance(value, types.GeneratorType):
+        frame = value.gi_frame
+        if frame is None:
+            return ("generator done",)
+        return ("generator", frame.f_lasti,
+                tuple((k, id(v)) for k, v in frame.f_locals.items()))
+    try:
+        hint = operator.length_hint(value, -1)
+    except Exception:  # noqa: BLE001 (a user's __length_hint__ may raise: no position)
+        hint = -1
+    if depth <= 0:
+        return (hint,)
+    try:
+        with warnings.catch_warnings():  # (itertools' __reduce__ is deprecated)
+            warnings.simplefilter("ignore")
+            reduced = value.__reduce__()
+    except Exception:  # noqa: BLE001 (a file, a generator: cannot say)
+        reduced = None
+    if not isinstance(reduced, tuple):
+        return (hint,)
+    return (hint, *(_part(part, depth - 1) for part in reduced[1:]))
+
+
+def _part(value, depth: int):
+    """A comparable summary of a piece of an iterator's `__reduce__` (its position, the
+    iterators it wraps, its object's fields)."""
+    if value is None or type(value) in (int, float, bool, str):
+        return value
+    if _watched(value):
+        return _fingerprint(value, depth)
+    if type(value) in (tuple, list) and depth >= 0:
+        return (len(value), tuple(_part(v, depth - 1) for v in value[:_ITEMS]))
+    if type(value) is dict and depth >= 0:
+        return tuple((k, _part(v, depth - 1)) for k, v in list(value.items())[:_ITEMS])
+    return id(value)
+
+
+def _refusal(fn, name: str, value, where: str, statement: str) -> StagingError:
+    if isinstance(value, collections.deque):
+        problem = (f"the deque '{name}' is changed {where} (`{name}.popleft()`, "
+                   f"`{name}.append(...)`); a staged body runs once while tracing, so the "
+                   "change happens once, not on every trip or only on the path taken")
+        fix = (f"Keep the items in a tensor and index it by a counter the {statement} carries "
+               f"(`v = items[i]; i = i + 1`), or change '{name}' outside the {statement}")
+    else:
+        loop = "while" in statement or "for" in statement
+        problem = (f"the iterator '{name}' is advanced {where} (`next({name})`, or a loop over "
+                   f"it); a staged body runs once while tracing, so it "
+                   + ("would read the same item on every trip" if loop else
+                      "would be advanced whichever path runs"))
+        fix = (f"Stack the items into one tensor before the {statement} "
+               f"(`items = torch.stack(list(...))`) and index it by a counter the loop carries "
+               f"(`v = items[i]; i = i + 1`), or use `for v in items:`" if loop else
+               f"Take the item (`v = next({name})`) before the {statement}, or on both paths "
+               "choose it with torch.where")
+    # (never specialised: the trace of the failed statement has advanced it already, so the
+    # path taken would read the next item)
+    return specialize.never(StagingError.at(_line_naming(fn, name), statement, problem, fix))
+
+
+def _nonlocal_refusal(fn, caller: str, name: str, where: str, statement: str):
+    problem = (f"'{caller}' assigns its nonlocal '{name}' (a variable of the function that made "
+               f"it), called {where}; a staged body runs once while tracing, so the "
+               "assignment happens once, not on every trip or only on the path taken, and "
+               f"autoconv cannot carry '{name}' through the {statement}")
+    fix = (f"Return the new value of '{name}' from '{caller}' and assign it in the body (a "
+           f"variable the {statement} carries), or keep it in a tensor updated in place "
+           f"(`{name}.add_(1)`)")
+    return specialize.never(StagingError.at(_line_naming(fn, caller), statement, problem, fix))
+
+
+def _line_naming(fn, name: str):
+    """(file, line) of the first line of `fn` that reads `name` (converted code keeps the
+    user's file and lines), else of its first line."""
+    code = fn.__code__
+    line = code.co_firstlineno
+    for instruction in dis.get_instructions(code):
+        if instruction.opname.startswith("LOAD") and instruction.argval == name:
+            found = instruction.positions.lineno if instruction.positions else None
+            if found:
+                line = found
+                break
+    return code.co_filename, line
