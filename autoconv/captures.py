@@ -289,6 +289,8 @@ class Places:
             self._add(f"the global {name}", _item_reader(table, name), value, names)
             if depth and isinstance(value, types.FunctionType):
                 self._search_function(value, seen, depth - 1)
+            elif isinstance(value, torch.nn.Module):
+                self._search_outside_module(value, f"the global {name}", names)
         for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
             try:
                 value = cell.cell_contents
@@ -297,6 +299,17 @@ class Places:
             self._add(f"the closure variable {name}", _cell_reader(cell), value, names)
             if depth and isinstance(value, types.FunctionType):
                 self._search_function(value, seen, depth - 1)
+
+    def _search_outside_module(self, module, prefix, names) -> None:
+        """A module the function reaches from outside (a global encoder), which no signature
+        keys on: its own mode (`ENC.eval()` between calls runs BatchNorm on its running
+        statistics), then its attributes and submodules as a root module's."""
+        if id(module) in self._walked:
+            return
+        where = f"{prefix}.training"
+        read_mode = functools.partial(getattr, module, "training")
+        self.values.setdefault(where, (Guard(where, read_mode, read_mode(), by_value=True), ()))
+        self._search_module(module, prefix, None, (), names | _class_names(type(module)), ())
 
     def _search_module(self, module, prefix, read, parents, names, own, parent=None) -> None:
         """A module's attributes and its submodules', to any depth (NOTE [places held by

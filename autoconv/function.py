@@ -159,16 +159,9 @@ class Function(targets.Wraps):
         names = self.__dict__.get("_module_fields")
         if names is None:  # the names once (a walk of the module's dict costs ~5 us a call)
             names = self.__dict__["_module_fields"] = module_python_fields(module)
-        submodules = self.__dict__.get("_submodules")
-        if submodules is None:
-            submodules = self.__dict__["_submodules"] = tuple(module.modules())[1:]
-        training = module.training
-        # A submodule put in the other mode (`model.bn.eval()` to freeze BatchNorm while the
-        # model trains) runs other ops: keyed by the modules whose mode differs from the top's.
-        mixed = tuple(i for i, m in enumerate(submodules) if m.training is not training)
+        # (a submodule put in the other mode, `model.bn.eval()`, is guarded: captures.py)
         fields = module.__dict__
-        return (*defaults, ("training", training), *((("submodules in the other mode", mixed),)
-                                                    if mixed else ()),
+        return (*defaults, ("training", module.training),
                 *[("module." + k, fields.get(k)) for k in names])
 
     def __call__(self, *args, **kwargs):

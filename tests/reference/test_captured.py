@@ -632,3 +632,31 @@ def test_an_equal_value_rebound_keeps_the_graph_and_the_fast_way():
     module[3].temp = 5.0
     torch.testing.assert_close(run(XS[0]), module(XS[0]))
     assert run.trace_count == 2
+
+
+# A module the function reaches as a global (tester t11 repro 15): `ENC.eval()` between calls
+# replayed the train-mode graph (BatchNorm on batch statistics, running stats still updated).
+
+torch.manual_seed(0)
+_ENCODER = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3))
+
+
+def encode_then_branch(x):
+    h = _ENCODER(x)
+    if h.sum() > 0:
+        h = h * 2
+    return h
+
+
+def test_a_global_modules_mode_is_guarded():
+    run = autoconv.autoconv(encode_then_branch)
+    x = torch.arange(12.0).reshape(4, 3)
+    try:
+        _ENCODER.train()
+        with torch.no_grad():
+            torch.testing.assert_close(run(x), encode_then_branch(x))
+            _ENCODER.eval()
+            torch.testing.assert_close(run(x), encode_then_branch(x))
+        assert run.trace_count == 2
+    finally:
+        _ENCODER.train()
