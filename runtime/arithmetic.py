@@ -30,8 +30,8 @@ import operator
 
 import torch
 
-from .augmented import (_graph_check, check_operands, float_power_operands, is_stand_in, mark, mark_mixed, mixed_error, mixed_in,
-                        python_dtype)
+from .augmented import (check_operands, float_power_operands, graph_check, is_stand_in, mark,
+                        mark_mixed, mixed_error, mixed_in, python_dtype)
 from .errors import StagingError
 from .values import number_dtype, promote_types, tensors_dtype, with_number
 
@@ -278,10 +278,10 @@ def _rounding(fn):
     return lambda x: _to_int(fn(x) if _is_float(x) else x)
 
 
-def _domain_checked(fn, valid, error):
+def _domain_checked(fn, valid):
     def staged(x):
         x = _as_float(x)
-        _graph_check(valid(x), error)
+        graph_check(valid(x), ValueError, "math domain error")
         return mark(fn(x))
     return staged
 
@@ -314,12 +314,11 @@ def _as_float(x):
     return x if _is_float(x) else x.to(torch.float64)
 
 
-_MATH_DOMAIN = ValueError("math domain error")
 _NUMBER_FUNCTIONS = {
     round: _round, divmod: _divmod, pow: _pow, abs: _abs,
     math.floor: _rounding(torch.floor), math.ceil: _rounding(torch.ceil),
     math.trunc: _rounding(torch.trunc),
-    math.sqrt: _domain_checked(torch.sqrt, lambda x: (x >= 0) | torch.isnan(x), _MATH_DOMAIN),
+    math.sqrt: _domain_checked(torch.sqrt, lambda x: (x >= 0) | torch.isnan(x)),
     math.fabs: lambda x: mark(torch.abs(_as_float(x))),
     math.isnan: lambda x: mark(torch.isnan(x)),
     math.isinf: lambda x: mark(torch.isinf(x)),

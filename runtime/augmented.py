@@ -36,7 +36,7 @@ from .values import number_dtype, promote_types, tensors_dtype, with_number
 
 __all__ = ["aug_assign", "aug_assign_attribute", "mark", "is_stand_in", "mark_mixed", "mixed_in",
            "mixed_error", "python_dtype", "check_operands",
-           "float_power_operands"]
+           "float_power_operands", "graph_check"]
 
 _NUMBER = "_autoconv_number"
 
@@ -254,7 +254,7 @@ def check_operands(left, op: str, right):
         return
     if op != "**":
         if isinstance(right, torch.Tensor):
-            _graph_check(right != 0, ZeroDivisionError("division by zero"))
+            graph_check(right != 0, ZeroDivisionError, "division by zero")
         elif right == 0:
             raise ZeroDivisionError("division by zero")
         return
@@ -267,13 +267,14 @@ def check_operands(left, op: str, right):
         return
     if isinstance(left, torch.Tensor):
         zero = left == 0 if negative is None else (left == 0) & negative
-        _graph_check(~zero, ZeroDivisionError("0.0 cannot be raised to a negative power"))
+        graph_check(~zero, ZeroDivisionError, "0.0 cannot be raised to a negative power")
     elif left == 0 and negative is not None:
-        _graph_check(~negative, ZeroDivisionError("0.0 cannot be raised to a negative power"))
+        graph_check(~negative, ZeroDivisionError,
+                     "0.0 cannot be raised to a negative power")
     left_dtype = left.dtype if isinstance(left, torch.Tensor) else number_dtype(left)
     if (negative is not None and right.dtype not in (torch.bool,) and not _is_float(right.dtype)
             and not _is_float(left_dtype)):
-        _graph_check(~negative, ValueError(
+        graph_check(~negative, ValueError, (
             "`**` of an int by a negative int is a float in Python, which this int graph value "
             "cannot be (the exponent is an int a staged statement carries, its sign only known "
             "when the graph runs): make an operand a float (`float(k) ** j`) where the exponent "
@@ -312,7 +313,7 @@ def _check_fractional_power(left, right):
         bad = fractional
     else:
         return
-    _graph_check(~bad, ValueError(
+    graph_check(~bad, ValueError, (
         "a negative number raised to a fractional power is a complex in Python, which this "
         "float graph value cannot be: write `complex(t) ** p`, or keep the base positive"))
 
@@ -321,16 +322,16 @@ def _is_float(dtype) -> bool:
     return dtype.is_floating_point or dtype.is_complex
 
 
-def _graph_check(valid, error: BaseException):
-    """A graph assertion of `valid` that raises `error`, located at the user's line (NOTE
+def graph_check(valid, kind: type, text: str):
+    """A graph assertion of `valid` that raises `kind(text)`, located at the user's line (NOTE
     [exceptions raised by graphs] in runtime/errors.py)."""
     from .errors import graph_error_message, located
     from .staging import context
 
     if context.probing():
         return
-    torch._assert_async(valid, graph_error_message(type(error)(
-        located(str(error), torch.compiler.is_dynamo_compiling()))))
+    torch._assert_async(valid, graph_error_message(kind(
+        located(text, torch.compiler.is_dynamo_compiling()))))
 
 
 def _wrapped_dtype(dtype, value):

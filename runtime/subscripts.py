@@ -86,7 +86,7 @@ def getitem(target, key):
         StagingError: a dict (a Mapping) looked up by a traced key.
     """
     if isinstance(target, Mapping) and _traced(key):
-        raise _traced_key(target, key, "looked up")
+        raise _traced_key(target, key, "looked up by")
     if type(key) is int:
         return target[key]
     if isinstance(target, (torch.Tensor, list, tuple)) and (isinstance(key, torch.SymInt) or (
@@ -164,7 +164,7 @@ def setitem(target, key, value):
             type(key) is tuple and any(isinstance(p, torch.SymInt) for p in key))):
         key = tuple(_as_index(p) for p in key) if type(key) is tuple else _as_index(key)
     if isinstance(target, Mapping) and _traced(key):
-        raise _traced_key(target, key, "written")
+        raise _traced_key(target, key, "written at")
     key = _plain_slices(key)
     parts = _parts(key)
     if type(key) is int or not isinstance(target, torch.Tensor) or not any(
@@ -269,7 +269,7 @@ def _traced_key(target, key, use) -> StagingError:
     new key) is only known when the graph runs, and a graph holds no dict."""
     return StagingError(
         "subscript",
-        f"a {type(target).__name__} is {use} at a traced value ({_shown(key)}); its keys are "
+        f"a {type(target).__name__} is {use} a traced value ({_shown(key)}); its keys are "
         "Python values, so the item cannot depend on a value known only when the graph runs",
         "Hold the values in a tensor and index it with the tensor (`table = torch.tensor([...])`,"
         " then `table[i]`); to count or sum by a tensor's values, write `torch.bincount(x, "
