@@ -127,11 +127,11 @@ class SubscriptConverter(Converter):
             # evaluates it once; the read and the write then go through the runtime, which
             # refuses a dict key that is a traced value at the user's line
             key = self.ctx.namer.new("subscript_key")
+            self.ctx.local_names.add(key)  # (later passes pass locals to their lambdas)
             bind = gast.Assign(targets=[templates.name(key, gast.Store())],
                                value=self.visit(target.slice), type_comment=None)
             target.slice = templates.name(key)
-            for new in (bind, target):
-                gast.copy_location(new, node)
+            gast.copy_location(bind, node)
             return [bind, self.visit_AugAssign(node)]
         if not (isinstance(target, gast.Subscript) and _computed(target.slice)
                 and _rereadable(target.value) and _rereadable(target.slice)):
