@@ -15,7 +15,7 @@ from .errors import StagingError
 from .staging import context
 from .values import is_staged
 
-__all__ = ["getitem", "setitem", "slice_"]
+__all__ = ["getitem", "setitem", "slice_", "check_key"]
 
 
 class TracedSlice:
@@ -258,17 +258,27 @@ def _shown(key) -> str:
         "a symbolic number from `int(t)` / `t.item()`"
 
 
+def check_key(target, key, use: str) -> None:
+    """Refuse a dict `target` used with a traced `key` (`use`: "looked up by", ...).
+
+    Raises:
+        StagingError: for a key known only when the graph runs.
+    """
+    if isinstance(target, Mapping) and _traced(key):
+        raise _traced_key(target, key, use, "method call")
+
+
 def _traced(key) -> bool:
     """A key known only when the graph runs: a traced tensor, or a number read from one (under
     dynamo, which shows it as an int, `is_symbolic` tells it apart)."""
     return is_staged(key) or isinstance(key, _SYMBOLIC)
 
 
-def _traced_key(target, key, use) -> StagingError:
+def _traced_key(target, key, use, statement="subscript") -> StagingError:
     """A dict looked up or written at a key chosen by a tensor's value: which item (or which
     new key) is only known when the graph runs, and a graph holds no dict."""
     return StagingError(
-        "subscript",
+        statement,
         f"a {type(target).__name__} is {use} a traced value ({_shown(key)}); its keys are "
         "Python values, so the item cannot depend on a value known only when the graph runs",
         "Hold the values in a tensor and index it with the tensor (`table = torch.tensor([...])`,"

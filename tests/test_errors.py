@@ -908,3 +908,15 @@ def test_dict_written_at_a_traced_key_is_refused_at_the_line():
             return seen
         """, torch.tensor([0, 1, 1]))
     assert error.lineno == 5 and "a dict is written at a traced value" in str(error)
+
+
+def test_dict_method_given_a_traced_key_is_refused_at_the_line():
+    fn, error = _staging_error(
+        """
+        def counted(x):
+            counts = {}
+            for v in x:
+                counts[0] = counts.get(int(v), 0) + 1
+            return counts
+        """, torch.tensor([0, 1, 1]))
+    assert error.lineno == 5 and "a dict is looked up (.get) by a traced value" in str(error)
