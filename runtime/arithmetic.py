@@ -266,16 +266,70 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
 
 def _round(x, ndigits=None):
     if ndigits is None:
-        return _to_int(torch.round(x) if _is_float(x) else x)
+        return _rounding(torch.round)(x)  # (both round half to even)
+    ndigits = operator.index(ndigits)
     if _is_float(x):
-        return mark(torch.round(x, decimals=int(ndigits)))
+        if ndigits < 0:
+            raise StagingError(
+                "expression", "round(t, n) with a negative n of a float a staged statement "
+                "carries is not staged", "Write round(t / 10 ** -n) * 10 ** -n, or round it "
+                "after the function returns")
+        return mark(_round_digits(x, ndigits))
     if ndigits >= 0:
         return _to_int(x)  # (an int rounded to digits after the point is itself)
-    return _to_int(torch.round(x.to(torch.float64), decimals=int(ndigits)))
+    # (an int64 below 2**53 is exact as a float64, and so is 10 ** -n: the digits are exact)
+    return _to_int(_round_digits(x.to(torch.float64) / 10.0 ** -ndigits, 0) * 10 ** -ndigits)
+
+
+def _round_digits(x, ndigits: int):
+    """Python's `round(x, ndigits)` of float64 `x`: the multiple of 10**-ndigits nearest to the
+    exact value of x, ties to even. torch.round(x, decimals=n) rounds x * 10**n, whose rounding
+    can land on a tie the exact product is not at (round(2.15, 1) is 2.1 in Python, 2.15 being
+    2.1499..., and 2.2 by torch's). The product's error is computed exactly (Dekker's
+    two-product) and decides those ties."""
+    if ndigits > 22:  # (10**n is no longer exact)
+        raise StagingError(
+            "expression", f"round(t, {ndigits}) of a float a staged statement carries is not "
+            "staged (more than 22 digits)", "Round after the function returns")
+    scale = 10.0 ** ndigits
+    product = x * scale
+    error = _product_error(x, scale, product)
+    floor = torch.floor(product)
+    tie = (product - floor) == 0.5
+    rounded = torch.where(tie & (error > 0), floor + 1,
+                          torch.where(tie & (error < 0), floor, torch.round(product)))
+    # From 2**52 the product is a whole number (a spacing of 1 up to 2**53), and only an error
+    # of exactly a half moves the rounding, to the even neighbour; from 2**53 (a spacing of 2
+    # or more) the rounded decimal is nearer to x than half its spacing: x itself (and inf,
+    # nan are x too).
+    odd = torch.remainder(product, 2) != 0
+    whole = torch.where(odd & (error == 0.5), product + 1,
+                        torch.where(odd & (error == -0.5), product - 1, product))
+    magnitude = torch.abs(product)
+    return torch.where(magnitude < 2.0 ** 52, rounded / scale,
+                       torch.where(magnitude < 2.0 ** 53, whole / scale, x))
+
+
+def _product_error(a, b: float, product):
+    """The exact `a * b - product` of float64s (Veltkamp's split, no fused multiply-add)."""
+    def split(value):
+        c = 134217729.0 * value  # 2**27 + 1
+        high = c - (c - value)
+        return high, value - high
+    a_high, a_low = split(a)
+    b_high = 134217729.0 * b - (134217729.0 * b - b)
+    b_low = b - b_high
+    return ((a_high * b_high - product) + a_high * b_low + a_low * b_high) + a_low * b_low
 
 
 def _rounding(fn):
-    return lambda x: _to_int(fn(x) if _is_float(x) else x)
+    def staged(x):
+        if not _is_float(x):
+            return _to_int(x)
+        graph_check(~torch.isnan(x), ValueError, "cannot convert float NaN to integer")
+        graph_check(~torch.isinf(x), OverflowError, "cannot convert float infinity to integer")
+        return _to_int(fn(x))
+    return staged
 
 
 def _domain_checked(fn, valid):
@@ -335,7 +389,7 @@ def _number_function(fn, staged, args, kwargs):
         if statement is not None:
             raise mixed_error(statement, f"{_name(fn)}() of it", "torch's TypeError", "a number")
     first = args[0] if args else None
-    if fn in (divmod, pow) or _is_number(first):
+    if fn is divmod or fn is pow or _is_number(first):
         return staged(*args, **kwargs)
     return fn(*args, **kwargs)  # (a stand-in only among the other arguments: `round(2.5, n)`)
 

@@ -618,6 +618,23 @@ def test_builtins_and_math_functions_of_carried_numbers():
                 float(v) for v in pytree.tree_leaves(want)]
 
 
+def rounded_near_a_tie(x):
+    t = 2.15
+    while t < x:
+        t += 1.0
+    return round(t, 1), round(t * 10, 0), round(0.125 + t - t, 2)
+
+
+def test_round_to_digits_is_pythons_correctly_rounded_one():
+    # 2.15 is 2.1499999999999999 as a float: Python rounds it to 2.1; torch.round(t,
+    # decimals=1) rounds 21.5 (the rounded product) half to even, 2.2. And 0.125 is a tie.
+    for x in (torch.tensor(0.0), torch.tensor(3.0)):
+        want = rounded_near_a_tie(x)
+        assert want[0] in (2.1, 3.1) and want[2] == 0.12
+        for result in _modes(rounded_near_a_tie, (x,)):
+            assert [float(v) for v in result] == list(want)
+
+
 def exponential(x):
     t = 0.0
     while t < x:
