@@ -129,6 +129,13 @@ def aug_assign(target, op, value):
     statement = mixed_in(target)
     if statement is not None:
         return _aug_assign_mixed(target, op, value, statement, out_of_place)
+    if isinstance(target, (bool, int, float, complex)) and (is_stand_in(value)
+                                                             or mixed_in(value)):
+        # a Python number and a stand-in: Python's arithmetic, not the tensor's reflected
+        # operator (`1.0 / k` would be a float32 tensor)
+        from .arithmetic import binary
+
+        return binary(target, op[:-1], value)
     return in_place(target, value)
 
 

@@ -76,6 +76,8 @@ def _is_number(node, numbers) -> bool:
         return _is_number(node.operand, numbers)
     if isinstance(node, gast.BinOp):
         return _is_number(node.left, numbers) and _is_number(node.right, numbers)
+    if isinstance(node, gast.Compare):
+        return all(_is_number(v, numbers) for v in [node.left, *node.comparators])
     if isinstance(node, gast.Subscript):
         return _is_number(node.value, numbers)
     if isinstance(node, gast.IfExp):
@@ -144,6 +146,8 @@ def _reads_number(node, names) -> bool:
         return _reads_number(node.left, names) or _reads_number(node.right, names)
     if isinstance(node, gast.UnaryOp):
         return _reads_number(node.operand, names)
+    if isinstance(node, gast.Compare):  # (`b = k > 2`: a bool)
+        return any(_reads_number(v, names) for v in [node.left, *node.comparators])
     return False
 
 
@@ -233,8 +237,11 @@ class _Rewrite(gast.NodeTransformer):
         # a number a statement carried: the stand-in after the statement is rebound as the
         # number it stands for, not updated in place (NOTE [number stand-ins] in
         # runtime/augmented.py)
+        # `t /= k - 3` of a Python float `t` and a number the statements carried: Python's
+        # float meeting the stand-in would make a float32 tensor (its __rtruediv__)
         self.generic_visit(node)
-        if not (isinstance(node.target, gast.Name) and node.target.id in self.names):
+        if not (isinstance(node.target, gast.Name) and (node.target.id in self.names
+                                                        or self._may_be_number(node.value))):
             return node
         read = gast.Name(id=node.target.id, ctx=gast.Load(), annotation=None,
                          type_comment=None)

@@ -669,3 +669,24 @@ def test_and_or_of_carried_numbers_of_two_dtypes_in_every_mode():
         want = flipped(x)
         for result in _modes(flipped, (x,)):
             assert [float(v) for v in result] == [float(v) for v in want]
+
+
+def updated_after(x):
+    k = 0
+    while k < x:
+        k += 1
+    big = k > 2
+    big += True  # (an int in Python: 2 or 1)
+    t = 1.0
+    t /= k - 3  # (a float64 in Python; a Python float's __truediv__ gave a float32 tensor)
+    return big, t
+
+
+def test_augmented_assignments_of_numbers_read_from_carried_ones():
+    for x in (torch.tensor(4.0), torch.tensor(0.0)):
+        want = updated_after(x)
+        for result in _modes(updated_after, (x,)):
+            assert _dtypes(result) == _dtypes(want) == [torch.int64, torch.float64]
+            assert [float(v) for v in result] == list(want)
+    with pytest.raises(ZeroDivisionError, match=r"test_numbers.py:\d+: division by zero"):
+        autoconv.autoconv(updated_after)(torch.tensor(3.0))
