@@ -279,7 +279,7 @@ def check_operands(left, op: str, right):
         graph_check(~negative, ZeroDivisionError,
                      "0.0 cannot be raised to a negative power")
     left_dtype = left.dtype if isinstance(left, torch.Tensor) else number_dtype(left)
-    if (negative is not None and right.dtype not in (torch.bool,) and not _is_float(right.dtype)
+    if (negative is not None and right.dtype != torch.bool and not _is_float(right.dtype)
             and not _is_float(left_dtype)):
         graph_check(~negative, ValueError, (
             "`**` of an int by a negative int is a float in Python, which this int graph value "
@@ -313,7 +313,7 @@ def _check_fractional_power(left, right):
     else:
         return
     if isinstance(left, torch.Tensor):
-        if _is_float(left.dtype) and left.dtype.is_complex:
+        if left.dtype.is_complex:
             return
         bad = left < 0 if fractional is None else (left < 0) & fractional
     elif isinstance(left, (int, float)) and left < 0:
