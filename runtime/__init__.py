@@ -19,7 +19,8 @@ from .builtins import (
     min_,
     sum_,
 )
-from .arithmetic import binary, compare, negative, number_call, number_method_call
+from .arithmetic import (binary, compare, invert, negative, number_call, number_method_call,
+                         positive)
 from .augmented import aug_assign, aug_assign_attribute
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import StagingError
@@ -73,6 +74,8 @@ __all__ = [
     "binary",
     "compare",
     "negative",
+    "positive",
+    "invert",
     "number_call",
     "number_method_call",
     "aug_assign_attribute",

@@ -25,14 +25,18 @@ original body), so none of this is on an eager call's path.
 
 from __future__ import annotations
 
+import math
 import operator
 
 import torch
 
-from .augmented import is_stand_in, mark, mark_mixed, mixed_error, mixed_in
+from .augmented import (check_operands, float_power_operands, graph_check, is_stand_in, mark,
+                        mark_mixed, mixed_error, mixed_in, python_dtype)
+from .errors import StagingError
 from .values import number_dtype, promote_types, tensors_dtype, with_number
 
-__all__ = ["binary", "compare", "negative", "number_call", "number_method_call"]
+__all__ = ["binary", "compare", "negative", "positive", "invert", "number_call",
+           "number_method_call"]
 
 _BINARY = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -64,11 +68,31 @@ def compare(left, op, right):
 
 
 def negative(value):
-    """`-value`, a number stand-in's negation standing for a number too."""
+    """`-value`, a number stand-in's negation standing for a number too (of a bool, an int:
+    `-True` is -1, NOTE [Python's number rules] in runtime/augmented.py)."""
+    return _unary(operator.neg, value)
+
+
+def positive(value):
+    """`+value`: of a bool stand-in, the int it is (`+True` is 1)."""
+    return _unary(operator.pos, value)
+
+
+def invert(value):
+    """`~value`: of a bool stand-in, the int's inversion (`~True` is -2, where torch's `~` of a
+    bool tensor is the logical not: False)."""
+    return _unary(operator.invert, value)
+
+
+def _unary(fn, value):
     if _is_number(value):
-        return mark(-value)
+        if value.dtype == torch.bool:
+            value = value.to(torch.int64)
+        return mark(fn(value))
     statement = mixed_in(value)
-    return -value if statement is None else mark_mixed(-value, statement)
+    if statement is not None and value.dtype == torch.bool:
+        raise mixed_error(statement, "a unary `-`, `+` or `~`", "a bool tensor", torch.int64)
+    return fn(value) if statement is None else mark_mixed(fn(value), statement)
 
 
 def _apply(fn, left, right, divides, op=None):
@@ -91,14 +115,18 @@ def _apply(fn, left, right, divides, op=None):
     if not (isinstance(left, (torch.Tensor, *_NUMBERS))
             and isinstance(right, (torch.Tensor, *_NUMBERS))):
         return fn(left, right)  # (a list, a string: whatever Python does with it)
-    # numbers only: Python's arithmetic
-    dtype = promote_types(_dtype(left), _dtype(right))
-    if divides and not (dtype.is_floating_point or dtype.is_complex):
-        dtype = torch.float64  # int / int is a float
+    # numbers only: Python's arithmetic (NOTE [Python's number rules] in runtime/augmented.py)
+    if op in _COMPARE:
+        dtype = promote_types(_dtype(left), _dtype(right))
+    else:
+        dtype = python_dtype(_dtype(left), op, _dtype(right), right)
+        check_operands(left, op, right)
     if isinstance(left, torch.Tensor) and left.dtype != dtype:
         left = left.to(dtype)
     if isinstance(right, torch.Tensor) and right.dtype != dtype:
         right = right.to(dtype)
+    if op == "**":
+        left, right = float_power_operands(left, right, dtype)
     return mark(fn(left, right))
 
 
@@ -119,13 +147,14 @@ def _apply_mixed(fn, left, right, divides, op):
     readings = set()
     for left_as in _readings(left):
         for right_as in _readings(right):
-            readings.add(_reading_dtype(left_as, right_as, divides))
+            readings.add(_reading_dtype(left_as, right_as, divides, op, right))
     statement = mixed_in(left) or mixed_in(right)
     if None in readings:
         return fn(left, right)  # (not numbers and tensors: whatever Python does with them)
     if len(readings) > 1:
-        as_tensor = _reading_dtype(_readings(left)[0], _readings(right)[0], divides)
-        as_number = _reading_dtype(_readings(left)[-1], _readings(right)[-1], divides)
+        as_tensor = _reading_dtype(_readings(left)[0], _readings(right)[0], divides, op, right)
+        as_number = _reading_dtype(_readings(left)[-1], _readings(right)[-1], divides, op,
+                                   right)
         raise mixed_error(statement, f"`{op}`" + (" (compared in)" if op in _COMPARE else ""),
                           as_tensor, as_number)
     dtype = readings.pop()
@@ -151,15 +180,14 @@ def _readings(value):
     return [None]
 
 
-def _reading_dtype(left, right, divides):
+def _reading_dtype(left, right, divides, op=None, right_value=None):
     """The dtype torch (or Python) computes `left op right` in, for one reading of each."""
     if left is None or right is None:
         return None
     if left[0] == "number" and right[0] == "number":  # Python's arithmetic
-        dtype = promote_types(left[1], right[1])
-        if divides and not (dtype.is_floating_point or dtype.is_complex):
-            dtype = torch.float64
-        return dtype
+        if op in _COMPARE:
+            return promote_types(left[1], right[1])
+        return python_dtype(left[1], op, right[1], right_value)
     if left[0] == "tensor" and right[0] == "tensor":
         dtype = tensors_dtype(left[1], left[2], right[1], right[2])
     else:
@@ -190,6 +218,19 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
     leaves = [leaf for value in (*args, *kwargs.values()) for leaf in _leaves(value)]
     if not any(_is_number(leaf) or mixed_in(leaf) for leaf in leaves):
         return fn(*args, **kwargs)
+    # (by identity: a bound method, which dynamo cannot hash, is never one of them)
+    staged = None if _receiver is not None else next(
+        (staged for known, staged in _NUMBER_FUNCTIONS.items() if known is fn), None)
+    if staged is not None:
+        return _number_function(fn, staged, args, kwargs)
+    if _receiver is None and any(fn is known for known in _MATH_FUNCTIONS):
+        raise StagingError(
+            "expression", f"{_name(fn)}() of a Python number a staged statement carries needs "
+            "the number's value, which is only known when the graph runs (the number is a 0-d "
+            "tensor standing in for it) and this function is not staged",
+            "Keep the value a tensor across the statement (start it as `torch.tensor(0.0, "
+            f"dtype=torch.float64)`) and call torch's function on it (`torch.{_name(fn)}`), or "
+            "call this one after the function returns")
     if (fn is torch.tensor or fn is torch.as_tensor) and args:
         return _tensor_from(args[0], *args[1:], **kwargs)
     floats = [leaf for leaf in leaves if (_is_number(leaf) or mixed_in(leaf))
@@ -211,6 +252,146 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
         return value.to(dtype) if dtype != value.dtype else value
     return fn(*[_mapped(weak, a) for a in args],
               **{k: _mapped(weak, v) for k, v in kwargs.items()})
+
+
+# NOTE [functions of numbers]
+# A builtin or math function of a carried number (`round(t, 1)`, `math.floor(t)`, `divmod(k,
+# 3)`) would ask the 0-d tensor standing for it for its value (FakeTensor has no __round__;
+# math.floor calls __floor__, which reads the value). The ones below are staged with Python's
+# result type: an int for round(t), floor, ceil and trunc, a float for round(t, n), sqrt and
+# fabs, and Python's error for a value outside the domain becomes a graph assertion
+# (math.sqrt(-1.0) raises ValueError, where torch gives nan). The others (exp, log, sin, ...)
+# raise a StagingError that says what to write: libm and torch's kernels may differ in the
+# last bit, and a loop on the result could then take another number of trips.
+
+def _round(x, ndigits=None):
+    if ndigits is None:
+        return _rounding(torch.round)(x)  # (both round half to even)
+    ndigits = operator.index(ndigits)
+    if _is_float(x):
+        if ndigits < 0:
+            raise StagingError(
+                "expression", "round(t, n) with a negative n of a float a staged statement "
+                "carries is not staged", "Write round(t / 10 ** -n) * 10 ** -n, or round it "
+                "after the function returns")
+        return mark(_round_digits(x, ndigits))
+    if ndigits >= 0:
+        return _to_int(x)  # (an int rounded to digits after the point is itself)
+    # (an int64 below 2**53 is exact as a float64, and so is 10 ** -n: the digits are exact)
+    return _to_int(_round_digits(x.to(torch.float64) / 10.0 ** -ndigits, 0) * 10 ** -ndigits)
+
+
+def _round_digits(x, ndigits: int):
+    """Python's `round(x, ndigits)` of float64 `x`: the multiple of 10**-ndigits nearest to the
+    exact value of x, ties to even. torch.round(x, decimals=n) rounds x * 10**n, whose rounding
+    can land on a tie the exact product is not at (round(2.15, 1) is 2.1 in Python, 2.15 being
+    2.1499..., and 2.2 by torch's). The product's error is computed exactly (Dekker's
+    two-product) and decides those ties."""
+    if ndigits > 22:  # (10**n is no longer exact)
+        raise StagingError(
+            "expression", f"round(t, {ndigits}) of a float a staged statement carries is not "
+            "staged (more than 22 digits)", "Round after the function returns")
+    scale = 10.0 ** ndigits
+    product = x * scale
+    error = _product_error(x, scale, product)
+    floor = torch.floor(product)
+    tie = (product - floor) == 0.5
+    rounded = torch.where(tie & (error > 0), floor + 1,
+                          torch.where(tie & (error < 0), floor, torch.round(product)))
+    # From 2**52 the product is a whole number (a spacing of 1 up to 2**53), and only an error
+    # of exactly a half moves the rounding, to the even neighbour; from 2**53 (a spacing of 2
+    # or more) the rounded decimal is nearer to x than half its spacing: x itself (and inf,
+    # nan are x too).
+    odd = torch.remainder(product, 2) != 0
+    whole = torch.where(odd & (error == 0.5), product + 1,
+                        torch.where(odd & (error == -0.5), product - 1, product))
+    magnitude = torch.abs(product)
+    return torch.where(magnitude < 2.0 ** 52, rounded / scale,
+                       torch.where(magnitude < 2.0 ** 53, whole / scale, x))
+
+
+def _product_error(a, b: float, product):
+    """The exact `a * b - product` of float64s (Veltkamp's split, no fused multiply-add)."""
+    def split(value):
+        c = 134217729.0 * value  # 2**27 + 1
+        high = c - (c - value)
+        return high, value - high
+    a_high, a_low = split(a)
+    b_high = 134217729.0 * b - (134217729.0 * b - b)
+    b_low = b - b_high
+    return ((a_high * b_high - product) + a_high * b_low + a_low * b_high) + a_low * b_low
+
+
+def _rounding(fn):
+    def staged(x):
+        if not _is_float(x):
+            return _to_int(x)
+        graph_check(~torch.isnan(x), ValueError, "cannot convert float NaN to integer")
+        graph_check(~torch.isinf(x), OverflowError, "cannot convert float infinity to integer")
+        return _to_int(fn(x))
+    return staged
+
+
+def _domain_checked(fn, valid):
+    def staged(x):
+        x = _as_float(x)
+        graph_check(valid(x), ValueError, "math domain error")
+        return mark(fn(x))
+    return staged
+
+
+def _divmod(a, b):
+    return binary(a, "//", b), binary(a, "%", b)
+
+
+def _pow(base, exponent, mod=None):
+    if mod is not None:
+        raise StagingError(
+            "expression", "pow(a, b, mod) of a Python number a staged statement carries is "
+            "not staged", "Write (a ** b) % mod")
+    return binary(base, "**", exponent)
+
+
+def _abs(x):
+    return mark(torch.abs(x.to(torch.int64) if x.dtype == torch.bool else x))
+
+
+def _is_float(x) -> bool:
+    return x.dtype.is_floating_point or x.dtype.is_complex
+
+
+def _to_int(x):
+    return mark(x.to(torch.int64))
+
+
+def _as_float(x):
+    return x if _is_float(x) else x.to(torch.float64)
+
+
+_NUMBER_FUNCTIONS = {
+    round: _round, divmod: _divmod, pow: _pow, abs: _abs,
+    math.floor: _rounding(torch.floor), math.ceil: _rounding(torch.ceil),
+    math.trunc: _rounding(torch.trunc),
+    math.sqrt: _domain_checked(torch.sqrt, lambda x: (x >= 0) | torch.isnan(x)),
+    math.fabs: lambda x: mark(torch.abs(_as_float(x))),
+    math.isnan: lambda x: mark(torch.isnan(x)),
+    math.isinf: lambda x: mark(torch.isinf(x)),
+    math.isfinite: lambda x: mark(torch.isfinite(x)),
+}
+_MATH_FUNCTIONS = tuple(value for value in vars(math).values() if callable(value))
+
+
+def _number_function(fn, staged, args, kwargs):
+    """`fn(*args, **kwargs)` (a function of NOTE [functions of numbers]) of number stand-ins
+    and Python numbers."""
+    for value in (*args, *kwargs.values()):
+        statement = mixed_in(value)
+        if statement is not None:
+            raise mixed_error(statement, f"{_name(fn)}() of it", "torch's TypeError", "a number")
+    first = args[0] if args else None
+    if fn is divmod or fn is pow or _is_number(first):
+        return staged(*args, **kwargs)
+    return fn(*args, **kwargs)  # (a stand-in only among the other arguments: `round(2.5, n)`)
 
 
 def number_method_call(obj, name: str, /, *args, **kwargs):

@@ -35,7 +35,8 @@ from .errors import StagingError
 from .values import number_dtype, promote_types, tensors_dtype, with_number
 
 __all__ = ["aug_assign", "aug_assign_attribute", "mark", "is_stand_in", "mark_mixed", "mixed_in",
-           "mixed_error"]
+           "mixed_error", "python_dtype", "check_operands",
+           "float_power_operands", "graph_check"]
 
 _NUMBER = "_autoconv_number"
 
@@ -119,11 +120,22 @@ def aug_assign(target, op, value):
             target.dtype, value)
         if dtype is not None and dtype != target.dtype:
             target = target.to(dtype)
+        if number:
+            check_operands(target, op, value)
+            if op == "**=":
+                target, value = float_power_operands(target, value, dtype or target.dtype)
         result = out_of_place(target, value)
         return mark(result) if number else result
     statement = mixed_in(target)
     if statement is not None:
         return _aug_assign_mixed(target, op, value, statement, out_of_place)
+    if isinstance(target, (bool, int, float, complex)) and (is_stand_in(value)
+                                                             or mixed_in(value)):
+        # a Python number and a stand-in: Python's arithmetic, not the tensor's reflected
+        # operator (`1.0 / k` would be a float32 tensor)
+        from .arithmetic import binary
+
+        return binary(target, op[:-1], value)
     return in_place(target, value)
 
 
@@ -203,17 +215,130 @@ def aug_assign_attribute(owner, name, alias, op, value):
 
 def _python_dtype(dtype, value, op):
     """The dtype of `number op value` for the number a stand-in of `dtype` is and a number (or
-    stand-in) `value`, as Python computes it: an int meeting a float is a float64 (torch would
-    give its default float32), and `/` of ints is a float64 (NOTE [numbers as tensors] in
-    runtime/values.py)."""
+    stand-in) `value`, as Python computes it (`python_dtype`)."""
     other = value.dtype if isinstance(value, torch.Tensor) else number_dtype(value) \
         if isinstance(value, (bool, int, float, complex)) else None
     if other is None:
         return None
-    result = promote_types(dtype, other)
-    if op == "/=" and not (result.is_floating_point or result.is_complex):
+    return python_dtype(dtype, op.rstrip("="), other, value)
+
+
+# NOTE [Python's number rules]
+# torch computes on 0-d tensors by its own rules where Python's differ: an int meeting a float
+# is a float64 in Python (torch: its default float32), `/` of ints a float; arithmetic of bools
+# is an int in Python (`True + True` is 2; torch keeps bool: True, and refuses `-`); and
+# `k ** -1` of an int is a float in Python (torch refuses "Integers to negative integer powers",
+# and `2 ** j` with a negative int64 tensor `j` gives 0, silently). Only `&`, `|`, `^` keep
+# bools bools.
+_BOOL_OPERATORS = frozenset({"&", "|", "^"})
+
+
+def python_dtype(left: torch.dtype, op: str, right: torch.dtype, exponent=None) -> torch.dtype:
+    """The dtype of `left op right` for Python numbers of those dtypes (NOTE [Python's number
+    rules]); `exponent`, for `**`, the right operand (a Python int below 0 makes a float)."""
+    dtype = promote_types(left, right)
+    if dtype == torch.bool and op not in _BOOL_OPERATORS:
+        dtype = torch.int64
+    if dtype.is_floating_point or dtype.is_complex:
+        return dtype
+    if op == "/" or (op == "**" and isinstance(exponent, int) and exponent < 0):
         return torch.float64
-    return result
+    return dtype
+
+
+def check_operands(left, op: str, right):
+    """Python's errors for `left op right` of numbers, one of them a stand-in whose value is
+    only known when the graph runs, as graph assertions (NOTE [Python's number rules]): a
+    division by zero (torch gives inf or nan) and a zero raised to a negative power raise
+    ZeroDivisionError; an int raised to a negative int stand-in, a float in Python, raises
+    (an int graph value cannot be one, and torch gives a wrong int).
+
+    Raises:
+        ZeroDivisionError: at once for a division by a Python zero, as Python.
+    """
+    op = op.rstrip("=")
+    if op not in ("/", "//", "%", "**"):
+        return
+    if op != "**":
+        if isinstance(right, torch.Tensor):
+            graph_check(right != 0, ZeroDivisionError, "division by zero")
+        elif right == 0:
+            raise ZeroDivisionError("division by zero")
+        return
+    _check_fractional_power(left, right)
+    if isinstance(right, torch.Tensor):
+        negative = right < 0
+    elif isinstance(right, (int, float)) and right < 0:
+        negative = None  # (known: a Python number)
+    else:
+        return
+    if isinstance(left, torch.Tensor):
+        zero = left == 0 if negative is None else (left == 0) & negative
+        graph_check(~zero, ZeroDivisionError, "0.0 cannot be raised to a negative power")
+    elif left == 0 and negative is not None:
+        graph_check(~negative, ZeroDivisionError,
+                     "0.0 cannot be raised to a negative power")
+    left_dtype = left.dtype if isinstance(left, torch.Tensor) else number_dtype(left)
+    if (negative is not None and right.dtype != torch.bool and not _is_float(right.dtype)
+            and not _is_float(left_dtype)):
+        graph_check(~negative, ValueError, (
+            "`**` of an int by a negative int is a float in Python, which this int graph value "
+            "cannot be (the exponent is an int a staged statement carries, its sign only known "
+            "when the graph runs): make an operand a float (`float(k) ** j`) where the exponent "
+            "may be negative"))
+
+
+def float_power_operands(left, right, dtype):
+    """`left`, `right` of a float `**` of numbers, both as tensors: torch's pow by a Python
+    float takes shortcuts (`** 0.5`, `** -0.5`) that differ from Python's `**` (libm's pow)
+    in the last bit, where pow by a tensor agrees with it."""
+    if not _is_float(dtype) or dtype.is_complex:
+        return left, right
+    like = left if isinstance(left, torch.Tensor) else right
+    if not isinstance(left, torch.Tensor):
+        left = torch.full_like(like, left, dtype=dtype)
+    if not isinstance(right, torch.Tensor):
+        right = torch.full_like(like, right, dtype=dtype)
+    return left, right
+
+
+def _check_fractional_power(left, right):
+    """A negative number raised to a fractional power is a complex in Python (torch: nan)."""
+    if isinstance(right, torch.Tensor):
+        if not right.dtype.is_floating_point:
+            return
+        fractional = right != torch.trunc(right)
+    elif isinstance(right, float) and not right.is_integer():
+        fractional = None
+    else:
+        return
+    if isinstance(left, torch.Tensor):
+        if left.dtype.is_complex:
+            return
+        bad = left < 0 if fractional is None else (left < 0) & fractional
+    elif isinstance(left, (int, float)) and left < 0:
+        bad = fractional
+    else:
+        return
+    graph_check(~bad, ValueError, (
+        "a negative number raised to a fractional power is a complex in Python, which this "
+        "float graph value cannot be: write `complex(t) ** p`, or keep the base positive"))
+
+
+def _is_float(dtype) -> bool:
+    return dtype.is_floating_point or dtype.is_complex
+
+
+def graph_check(valid, kind: type, text: str):
+    """A graph assertion of `valid` that raises `kind(text)`, located at the user's line (NOTE
+    [exceptions raised by graphs] in runtime/errors.py)."""
+    from .errors import graph_error_message, located
+    from .staging import context
+
+    if context.probing():
+        return
+    torch._assert_async(valid, graph_error_message(kind(
+        located(text, torch.compiler.is_dynamo_compiling()))))
 
 
 def _wrapped_dtype(dtype, value):

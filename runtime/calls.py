@@ -16,7 +16,7 @@ import weakref
 import torch
 
 from . import builtins as staged_builtins
-from . import iteration, operators
+from . import iteration, operators, subscripts
 from .staging import validation
 from .staging.tracers.symbolic import is_fx_leaf
 
@@ -359,8 +359,15 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
     Python modules are called as they are; others go through `converted_call`.
     """
     if isinstance(obj, _DIRECT_RECEIVERS):
+        if isinstance(obj, dict) and args and name in _KEYED_METHODS:
+            subscripts.check_key(obj, args[0], f"looked up (.{name}) by")
         return getattr(obj, name)(*args, **kwargs)
     return converted_call(getattr(obj, name), *args, **kwargs)
+
+
+# A dict's methods given a key: one read from a tensor (`counts.get(int(v), 0)`) is refused at
+# the line, as `counts[int(v)]` (runtime/subscripts.py), not torch's "unhashable type: SymInt".
+_KEYED_METHODS = frozenset({"get", "pop", "setdefault"})
 
 
 def _method_function(method):

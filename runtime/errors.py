@@ -9,7 +9,7 @@ import sys
 
 import torch
 
-__all__ = ["StagingError", "user_location", "graph_error_message", "user_exception"]
+__all__ = ["StagingError", "user_location", "graph_error_message", "user_exception", "located"]
 
 # With the separator: torchdiffeq's, torchmin's and torchcrf's files start with torch's directory
 # name too, and they are user code (converted like any other).
@@ -121,6 +121,22 @@ def _dynamo_user_location() -> tuple[str, int] | None:
         if _users_file(frame.filename):
             return frame.filename, frame.lineno
     return None
+
+
+def located(text: str, under_dynamo: bool) -> str:
+    """`text` prefixed with the user's "file:line: " (of the frame dynamo traces, where the
+    caller is traced by dynamo: it calls this function for real), for the message of a graph
+    assertion."""
+    location = _dynamo_user_location() if under_dynamo else None
+    if location is None:
+        frame = sys._getframe(1)
+        while frame is not None and not _users_file(frame.f_code.co_filename):
+            frame = frame.f_back
+        location = (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
+    return f"{location[0]}:{location[1]}: {text}" if location else text
+
+
+located._dynamo_marked_constant = True  # (dynamo calls it rather than tracing it)
 
 
 # NOTE [exceptions raised by graphs]

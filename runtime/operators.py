@@ -20,8 +20,8 @@ from .errors import StagingError, graph_error_message
 from .iteration import StagedEnumerate, StagedRange, StagedZip, as_python, staged_sequence
 from .staging import constants, context, specialize, verdicts
 from .staging import torch as staging
-from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, promote_types,
-                     to_tensor)
+from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
+                     promote_types, to_tensor)
 
 __all__ = [
     "assigns_outside",
@@ -1067,7 +1067,7 @@ def _staged_if_exp(cond, if_true, if_false, inputs):
     return out[0]
 
 
-def _staged_logical(left, right, inputs, take_right_when):
+def _staged_logical(left, right, inputs, take_right_when, plain=False):
     """`left and right()` (or `left or right()`) as one torch.cond on a traced `left`.
 
     The result is one of two values; where they are tensors of different dtypes (`n and x > 0`:
@@ -1075,10 +1075,15 @@ def _staged_logical(left, right, inputs, take_right_when):
     all that a test reads (as a value, a graph cannot give Python's path-dependent dtype anyway).
     The right side's dtype is learnt by running it once with side effects off, only when the
     plain attempt fails, and only in autoconv's own trace (make_fx), which drops the probe's
-    dead ops.
+    dead ops. A `plain` right side (a name or constant, which the converter marks: reading it
+    runs nothing) is read first, in every mode: under dynamo (torch.compile) a failed cond
+    cannot be retried, and `flag and count` of a carried bool and int raised torch's "expected
+    same dtype" there.
     """
     def attempt(dtype):
         def cast(value):
+            if dtype is not None and type(value) in (bool, int, float):  # (a plain constant)
+                return torch.full((), value, dtype=dtype, device=left.device)
             return value.to(dtype) if dtype is not None and isinstance(value, torch.Tensor) else value
 
         take_right = lambda _, *ins: cast(right(*ins))  # noqa: E731
@@ -1098,6 +1103,12 @@ def _staged_logical(left, right, inputs, take_right_when):
             return promote_types(left.dtype, sample.dtype)
         return None
 
+    if plain:
+        sample = right(*inputs)
+        dtype = (sample.dtype if isinstance(sample, torch.Tensor) else number_dtype(sample)
+                 if type(sample) in (bool, int, float) else left.dtype)
+        if dtype != left.dtype:
+            return attempt(promote_types(left.dtype, dtype))
     try:
         return attempt(None)
     except Exception:
@@ -1128,22 +1139,23 @@ def _staged_test(left, right, inputs, take_right_when, op):
     return _staged_if_exp(pred, keep_left, right_truth, (pred, *inputs))
 
 
-def and_(left, right, inputs=(), test=False):
+def and_(left, right, inputs=(), test=False, plain=False):
     """`left and right(*inputs)`: `right` is only evaluated when `left` is true.
 
     `test=True` where only the result's truth value is read (an `if` or `while` test, an
     operand of `not`): on a traced `left` the result is then a 0-d bool tensor with that truth
-    value, whatever the two sides' dtypes.
+    value, whatever the two sides' dtypes. `plain=True` where evaluating `right` runs nothing
+    (a name, a constant): its dtype is then read before staging.
     """
     if is_staged(left):
         left = as_staged_tensor(left)
         if test:
             return _staged_test(left, right, inputs, True, "and")
-        return _staged_logical(left, right, inputs, take_right_when=True)
+        return _staged_logical(left, right, inputs, take_right_when=True, plain=plain)
     return right(*inputs) if left else left
 
 
-def or_(left, right, inputs=(), test=False):
+def or_(left, right, inputs=(), test=False, plain=False):
     """`left or right(*inputs)`: `right` is only evaluated when `left` is false.
 
     `test=True` as for `and_`: a traced `left` gives a 0-d bool tensor of the truth value.
@@ -1152,7 +1164,7 @@ def or_(left, right, inputs=(), test=False):
         left = as_staged_tensor(left)
         if test:
             return _staged_test(left, right, inputs, False, "or")
-        return _staged_logical(left, right, inputs, take_right_when=False)
+        return _staged_logical(left, right, inputs, take_right_when=False, plain=plain)
     return left if left else right(*inputs)
 
 

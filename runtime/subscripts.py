@@ -15,7 +15,7 @@ from .errors import StagingError
 from .staging import context
 from .values import is_staged
 
-__all__ = ["getitem", "setitem", "slice_"]
+__all__ = ["getitem", "setitem", "slice_", "check_key"]
 
 
 class TracedSlice:
@@ -83,7 +83,10 @@ def getitem(target, key):
         StagingError: a traced integer index next to a tensor or list index.
         StagingError: a Python list or tuple indexed by a traced tensor whose items are not
             tensors of one shape, or sliced with a traced step.
+        StagingError: a dict (a Mapping) looked up by a traced key.
     """
+    if isinstance(target, Mapping) and _traced(key):
+        raise _traced_key(target, key, "looked up by")
     if type(key) is int:
         return target[key]
     if isinstance(target, (torch.Tensor, list, tuple)) and (isinstance(key, torch.SymInt) or (
@@ -98,14 +101,6 @@ def getitem(target, key):
         # which for a constant chosen by a tensor is a staged comparison no dict can use. Its
         # value, where the graph can be specialised on it, else a StagingError at this line.
         return target[key._needed("indexing a dict with it")]
-    if isinstance(target, Mapping) and (is_staged(key) or isinstance(key, _SYMBOLIC)):
-        raise StagingError(
-            "subscript",
-            f"a {type(target).__name__} is looked up by a traced value ({_shown(key)}); its keys "
-            "are Python values, so the item cannot depend on a value known only when the graph "
-            "runs",
-            "Hold the values in a tensor and index it with the tensor (`table = torch.tensor("
-            "[...])`, then `table[i]`), or do the lookup outside the tensor-dependent code")
     # Anything else (a tensor) is sliced as Python would.
     key = _plain_slices(key)
     if not isinstance(target, torch.Tensor):
@@ -168,10 +163,13 @@ def setitem(target, key, value):
 
     Raises:
         StagingError: a traced integer index next to a tensor or list index.
+        StagingError: a dict (a Mapping) written at a traced key.
     """
     if isinstance(target, torch.Tensor) and (isinstance(key, torch.SymInt) or (
             type(key) is tuple and any(isinstance(p, torch.SymInt) for p in key))):
         key = tuple(_as_index(p) for p in key) if type(key) is tuple else _as_index(key)
+    if isinstance(target, Mapping) and _traced(key):
+        raise _traced_key(target, key, "written at")
     key = _plain_slices(key)
     parts = _parts(key)
     if type(key) is int or not isinstance(target, torch.Tensor) or not any(
@@ -261,4 +259,35 @@ _SYMBOLIC = (torch.SymInt, torch.SymFloat, torch.SymBool)
 
 
 def _shown(key) -> str:
-    return "a symbolic int from `int(t)` / `t.item()`" if isinstance(key, _SYMBOLIC) else "a tensor"
+    return "a tensor" if isinstance(key, torch.Tensor) else \
+        "a symbolic number from `int(t)` / `t.item()`"
+
+
+def check_key(target, key, use: str) -> None:
+    """Refuse a dict `target` used with a traced `key` (`use`: "looked up by", ...).
+
+    Raises:
+        StagingError: for a key known only when the graph runs.
+    """
+    if isinstance(target, Mapping) and _traced(key):
+        raise _traced_key(target, key, use, "method call")
+
+
+def _traced(key) -> bool:
+    """A key known only when the graph runs: a traced tensor, or a number read from one (under
+    dynamo, which shows it as an int, `is_symbolic` tells it apart)."""
+    return is_staged(key) or isinstance(key, _SYMBOLIC)
+
+
+def _traced_key(target, key, use, statement="subscript") -> StagingError:
+    """A dict looked up or written at a key chosen by a tensor's value: which item (or which
+    new key) is only known when the graph runs, and a graph holds no dict."""
+    return StagingError(
+        statement,
+        f"a {type(target).__name__} is {use} a traced value ({_shown(key)}); its keys are "
+        "Python values, so the item cannot depend on a value known only when the graph runs",
+        "Hold the values in a tensor and index it with the tensor (`table = torch.tensor([...])`,"
+        " then `table[i]`); to count or sum by a tensor's values, write `torch.bincount(x, "
+        "minlength=n)`, or `counts.index_add_(0, x, ones)` / `counts.scatter_add_(0, x, values)` "
+        "into a tensor `counts = torch.zeros(n, dtype=...)`; or do it outside the "
+        "tensor-dependent code")

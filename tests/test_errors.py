@@ -10,7 +10,7 @@ import torch
 import autoconv
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 from autoconv_runtime import StagingError
-from support import function_from_source
+from support import Calling, function_from_source
 
 
 def _staging_error(source, *args):
@@ -1004,3 +1004,51 @@ def test_a_closure_that_only_reads_its_cells_is_staged():
     run = autoconv.autoconv(f)
     for x in (torch.ones(2), -torch.ones(2)):
         torch.testing.assert_close(run(x), f(x))
+
+
+def test_dict_counted_at_a_traced_key_is_refused_at_the_line_in_every_mode():
+    # (tester t11, repro 9) `counts[int(v)] += 1` raised "TypeError: unhashable type:
+    # non-nested SymInt" (replay, export) and dynamo's "Could not extract specialized integer"
+    # (torch.compile), with no line: the key is now computed once and looked up by the runtime
+    source = """
+        def histogram(x):
+            counts = {0: 0, 1: 0, 2: 0}
+            for v in x:
+                counts[int(v)] += 1
+            return counts[0], counts[1], counts[2]
+        """
+    x = torch.tensor([0, 1, 1])
+    fn, error = _staging_error(source, x)
+    assert fn(x) == (1, 2, 0)
+    assert error.lineno == 5 and "a dict is looked up by a traced value" in str(error)
+    assert "torch.bincount" in error.fix and "index_add_" in error.fix
+    with pytest.raises(StagingError, match="a dict is looked up by a traced value"):
+        torch.export.export(Calling(autoconv.convert(fn)), (x,), strict=False)
+    torch._dynamo.reset()
+    with pytest.raises(StagingError, match="a dict is looked up by a traced value") as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(x)
+    assert info.value.lineno == 5
+
+
+def test_dict_written_at_a_traced_key_is_refused_at_the_line():
+    fn, error = _staging_error(
+        """
+        def first_seen(x):
+            seen = {}
+            for i, v in enumerate(x):
+                seen[int(v)] = i
+            return seen
+        """, torch.tensor([0, 1, 1]))
+    assert error.lineno == 5 and "a dict is written at a traced value" in str(error)
+
+
+def test_dict_method_given_a_traced_key_is_refused_at_the_line():
+    fn, error = _staging_error(
+        """
+        def counted(x):
+            counts = {}
+            for v in x:
+                counts[0] = counts.get(int(v), 0) + 1
+            return counts
+        """, torch.tensor([0, 1, 1]))
+    assert error.lineno == 5 and "a dict is looked up (.get) by a traced value" in str(error)

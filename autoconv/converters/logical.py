@@ -2,6 +2,7 @@
 
     a and b        ->  ac.and_(a, lambda b: b, (b,))       (b only evaluated when Python would)
     a or b         ->  ac.or_(a, lambda b: b, (b,))
+                       (`plain=True` too where b is a name or constant: reading it runs nothing)
     not a          ->  ac.not_(a)
     a if c else b  ->  ac.if_exp(c, lambda a, b: a, lambda a, b: b, (a, b))
     a < b < c      ->  ac.and_(a < b, lambda b, c: b < c, (b, c))
@@ -48,6 +49,16 @@ def _is_pure(node) -> bool:
     if isinstance(node, gast.UnaryOp):
         return _is_pure(node.operand)
     return False
+
+
+def _is_plain(node) -> bool:
+    """A name, a constant, or a (negated) constant: evaluating it runs no code."""
+    return isinstance(node, (gast.Name, gast.Constant)) or _is_constant_operand(node)
+
+
+def _is_constant_operand(node) -> bool:
+    return (isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub)
+            and isinstance(node.operand, gast.Constant))
 
 
 def _is_bool(node) -> bool:
@@ -115,7 +126,12 @@ class LogicalConverter(Converter):
         op = "and_" if isinstance(node.op, gast.And) else "or_"
         result = node.values[-1]
         for value in reversed(node.values[:-1]):
+            plain = not test and _is_plain(result)
             result = self._lazy_call(op, value, result, test=test)
+            if plain:
+                # (reading it runs nothing: the runtime learns its dtype before staging)
+                result.keywords.append(gast.keyword(arg="plain", value=gast.Constant(
+                    value=True, kind=None)))
         return result
 
     def visit_UnaryOp(self, node):

@@ -3,7 +3,7 @@
     t < T       ->  ac.compare(t, '<', T)        (t carried by a statement of the function)
     h * y * t   ->  ac.binary(h * y, '*', t)
     1.0 / k     ->  ac.binary(1.0, '/', k)       (k a loop's item)
-    -t          ->  ac.negative(t)
+    -t          ->  ac.negative(t)              (+t, ~k: ac.positive, ac.invert)
 
 A Python number a staged statement carries is a 0-d tensor standing in for it; torch would
 promote it as a tensor, not as the Python number (NOTE [weak numbers] in
@@ -30,6 +30,8 @@ _BINARY = {
     gast.Mod: "%", gast.Pow: "**", gast.LShift: "<<", gast.RShift: ">>", gast.BitAnd: "&",
     gast.BitOr: "|", gast.BitXor: "^",
 }
+# (`~flag` of a bool is an int's inversion in Python, a logical not in torch)
+_UNARY = {gast.USub: "negative", gast.UAdd: "positive", gast.Invert: "invert"}
 _COMPARE = {gast.Lt: "<", gast.LtE: "<=", gast.Gt: ">", gast.GtE: ">=", gast.Eq: "==",
             gast.NotEq: "!="}
 
@@ -54,6 +56,7 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     return [rewrite.visit(stmt) for stmt in body]
 
 
+_NUMBER_BUILTINS = frozenset({"round", "divmod", "pow", "abs"})
 _TENSOR_METHODS = frozenset(name for name in dir(torch.Tensor) if not name.startswith("_"))
 
 # Calls that give a Python number (as converted code writes them, and as the user does)
@@ -73,6 +76,8 @@ def _is_number(node, numbers) -> bool:
         return _is_number(node.operand, numbers)
     if isinstance(node, gast.BinOp):
         return _is_number(node.left, numbers) and _is_number(node.right, numbers)
+    if isinstance(node, gast.Compare):
+        return all(_is_number(v, numbers) for v in [node.left, *node.comparators])
     if isinstance(node, gast.Subscript):
         return _is_number(node.value, numbers)
     if isinstance(node, gast.IfExp):
@@ -141,6 +146,8 @@ def _reads_number(node, names) -> bool:
         return _reads_number(node.left, names) or _reads_number(node.right, names)
     if isinstance(node, gast.UnaryOp):
         return _reads_number(node.operand, names)
+    if isinstance(node, gast.Compare):  # (`b = k > 2`: a bool)
+        return any(_reads_number(v, names) for v in [node.left, *node.comparators])
     return False
 
 
@@ -189,6 +196,18 @@ class _Rewrite(gast.NodeTransformer):
         # A tensor method of a local (`y.add(t)`) is `ac.number_method_call(y, 'add', t)`:
         # dynamo cannot take a bound tensor method as a value.
         func = node.func
+        if isinstance(func, gast.Name):
+            # `round(t, 1)`, `divmod(k, 3)`: builtins left as they are by the calls pass,
+            # staged by the runtime (NOTE [functions of numbers] in runtime/arithmetic.py)
+            if func.id not in _NUMBER_BUILTINS or func.id in self.local_names or not any(
+                    self._may_be_number(v) for v in node.args):
+                return node
+            call = gast.Call(func=gast.Attribute(
+                value=gast.Name(id=self.ac, ctx=gast.Load(), annotation=None, type_comment=None),
+                attr="number_call", ctx=gast.Load()), args=[func] + node.args,
+                keywords=node.keywords)
+            copy_origin(call, node)
+            return call
         if not isinstance(func, gast.Attribute):
             return node
         root = func
@@ -218,8 +237,11 @@ class _Rewrite(gast.NodeTransformer):
         # a number a statement carried: the stand-in after the statement is rebound as the
         # number it stands for, not updated in place (NOTE [number stand-ins] in
         # runtime/augmented.py)
+        # `t /= k - 3` of a Python float `t` and a number the statements carried: Python's
+        # float meeting the stand-in would make a float32 tensor (its __rtruediv__)
         self.generic_visit(node)
-        if not (isinstance(node.target, gast.Name) and node.target.id in self.names):
+        if not (isinstance(node.target, gast.Name) and (node.target.id in self.names
+                                                        or self._may_be_number(node.value))):
             return node
         read = gast.Name(id=node.target.id, ctx=gast.Load(), annotation=None,
                          type_comment=None)
@@ -232,6 +254,7 @@ class _Rewrite(gast.NodeTransformer):
 
     def visit_UnaryOp(self, node):
         self.generic_visit(node)
-        if not isinstance(node.op, gast.USub) or not self._may_be_number(node.operand):
+        name = _UNARY.get(type(node.op))
+        if name is None or not self._may_be_number(node.operand):
             return node
-        return self._call(node, "ac.negative(value)", value=node.operand)
+        return self._call(node, f"ac.{name}(value)", value=node.operand)

@@ -6,6 +6,7 @@
     s.d[i] = v  ->  s.d = ac.setitem(s.d, i, v)   (the object `s` changes: see liveness)
     x[:n]       ->  ac.getitem(x, ac.slice_(None, n, None))
     x[i] += v   ->  x = ac.setitem(x, i, ac.aug_assign(ac.getitem(x, i), '+=', v))
+    d[f(v)] += 1  ->  subscript_key = f(v); d = ac.setitem(d, subscript_key, ...)  (as above)
     x[0], x[1:], d['k']   stay as they are (constant indices)
 """
 
@@ -119,6 +120,19 @@ class SubscriptConverter(Converter):
         # through the runtime as a plain `x[i] = ...` would (the read is then a copy, updated
         # and written back). Only where reading the target twice reads one place.
         target = node.target
+        if (isinstance(target, gast.Subscript) and _computed(target.slice)
+                and _rereadable(target.value) and not _rereadable(target.slice)
+                and not any(isinstance(p, gast.Slice) for p in gast.walk(target.slice))):
+            # `counts[int(v)] += 1`: the key is computed once, into a variable, as Python
+            # evaluates it once; the read and the write then go through the runtime, which
+            # refuses a dict key that is a traced value at the user's line
+            key = self.ctx.namer.new("subscript_key")
+            self.ctx.local_names.add(key)  # (later passes pass locals to their lambdas)
+            bind = gast.Assign(targets=[templates.name(key, gast.Store())],
+                               value=self.visit(target.slice), type_comment=None)
+            target.slice = templates.name(key)
+            gast.copy_location(bind, node)
+            return [bind, self.visit_AugAssign(node)]
         if not (isinstance(target, gast.Subscript) and _computed(target.slice)
                 and _rereadable(target.value) and _rereadable(target.slice)):
             self.generic_visit(node)

@@ -13,7 +13,7 @@ def test_bool_ops():
         """,
         """
         def f(a, b, c):
-            return ac.or_(ac.and_(a, lambda b: b, (b,)), lambda c: ac.not_(c), (c,))
+            return ac.or_(ac.and_(a, lambda b: b, (b,), plain=True), lambda c: ac.not_(c), (c,))
         """,
     )
 
@@ -64,7 +64,7 @@ def test_and_or_read_only_for_truth_get_test():
                 return x,
             x, = ac.if_stmt(ac.and_(n, lambda x: x > 0, (x,), test=True), if_true, None, (x,), ('x',))
             ys = [v for v in xs if ac.or_(v, lambda n: n, (n,), test=True)]
-            return ac.not_(ac.or_(n, lambda x: x, (x,), test=True)), ac.and_(x > 0, lambda n: ac.not_(n), (n,)), ac.and_(n, lambda x: x, (x,)), ys
+            return ac.not_(ac.or_(n, lambda x: x, (x,), test=True)), ac.and_(x > 0, lambda n: ac.not_(n), (n,)), ac.and_(n, lambda x: x, (x,), plain=True), ys
         """,
     )
 

@@ -4,6 +4,7 @@ C double), an int an int64, and where one meets a tensor it acts as Python's num
 NOTE [numbers as tensors] in runtime/values.py."""
 
 import io
+import math
 
 import pytest
 
@@ -11,6 +12,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 import autoconv
+from autoconv_runtime import StagingError
 from tests.support import Calling
 
 
@@ -544,3 +546,168 @@ def test_a_number_the_loop_body_makes_a_tensor_is_one_after_the_first_trip():
     for xs in (x, x[:0]):
         assert int(compiled(xs)) == summed_ints(xs)
         assert _dtypes(compiled(xs)) == [torch.int64]
+
+
+# Python's number rules where torch's differ (NOTE [Python's number rules] in
+# runtime/augmented.py).
+
+def inverse_count(x):
+    t = 0.0
+    k = 0
+    while t < x:
+        t += 0.3
+        k += 1
+    return k ** -1, pow(k, -1), (k > 2) + (k > 1), (k > 2) - (k > 3), -(k > 2), ~(k > 2)
+
+
+def test_int_powers_and_bool_arithmetic_are_python_numbers():
+    # (tester t11, repro 1) `k ** -1` of a carried int raised torch's "Integers to negative
+    # integer powers are not allowed" (no line); True + True was True, ~True False (silently)
+    for x in (torch.tensor(1.0), torch.tensor(2.0)):
+        want = inverse_count(x)
+        for result in _modes(inverse_count, (x,)):
+            assert _dtypes(result) == _dtypes(want) == [torch.float64] * 2 + [torch.int64] * 4
+            assert [float(v) for v in result] == [float(v) for v in want]
+
+
+def divided_by_count(x):
+    t = 0.0
+    k = 0
+    while t < x:
+        t += 0.3
+        k += 1
+    return 12 / (k - 4)
+
+
+def raised_to_count(x):
+    t = 0.0
+    k = 0
+    while t < x:
+        t += 0.3
+        k += 1
+    return 2 ** (k - 5)
+
+
+def fractional_power(x):
+    t = 0.0
+    while t < x:
+        t += 0.3
+    return (1.0 - t) ** 0.5
+
+
+def test_python_errors_of_carried_numbers_are_raised_by_the_graph():
+    # A division by a carried zero and 0 ** -1 raise ZeroDivisionError in Python (torch: inf);
+    # an int raised to a negative carried int is a float (torch: a wrong int, 2 ** -1 == 0) and
+    # a negative float raised to a fractional power a complex (torch: nan): the graph raises.
+    four, seven = torch.tensor(1.0), torch.tensor(2.0)  # (k = 4 and 7 trips)
+    assert divided_by_count(seven) == 4.0 and raised_to_count(seven) == 4
+    for fn, bad, good, error in ((divided_by_count, four, seven, ZeroDivisionError),
+                                 (raised_to_count, four, seven, ValueError),
+                                 (fractional_power, four, torch.tensor(0.5), ValueError)):
+        staged = autoconv.autoconv(fn)
+        assert float(staged(good)) == fn(good)
+        with pytest.raises(error, match=r"test_numbers.py:\d+"):
+            staged(bad)
+        for mode in _modes(fn, (good,)):
+            assert float(mode) == fn(good)
+        program = torch.export.export(Calling(autoconv.convert(fn)), (good,), strict=False)
+        with pytest.raises(RuntimeError, match=error.__name__):
+            program.module()(bad)
+        torch._dynamo.reset()
+        compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+        with pytest.raises(RuntimeError, match=error.__name__):
+            compiled(bad)
+
+
+def rounded(x):
+    t = 0.0
+    k = 0
+    while t < x:
+        t += 0.3
+        k += 1
+    return round(t, 1), round(t), math.floor(t), math.ceil(-t), math.trunc(t), math.sqrt(t), \
+        abs(-t), divmod(k, 3), divmod(-t, 0.5), round(k, -1)
+
+
+def test_builtins_and_math_functions_of_carried_numbers():
+    # (tester t11, repro 2) round(t, 1) raised "type FakeTensor doesn't define __round__"
+    for x in (torch.tensor(1.0), torch.tensor(2.0)):
+        want = rounded(x)
+        for result in _modes(rounded, (x,)):
+            assert _dtypes(result) == _dtypes(want)
+            assert [float(v) for v in pytree.tree_leaves(result)] == [
+                float(v) for v in pytree.tree_leaves(want)]
+
+
+def rounded_near_a_tie(x):
+    t = 2.15
+    while t < x:
+        t += 1.0
+    return round(t, 1), round(t * 10, 0), round(0.125 + t - t, 2)
+
+
+def test_round_to_digits_is_pythons_correctly_rounded_one():
+    # 2.15 is 2.1499999999999999 as a float: Python rounds it to 2.1; torch.round(t,
+    # decimals=1) rounds 21.5 (the rounded product) half to even, 2.2. And 0.125 is a tie.
+    for x in (torch.tensor(0.0), torch.tensor(3.0)):
+        want = rounded_near_a_tie(x)
+        assert want[0] in (2.1, 3.1) and want[2] == 0.12
+        for result in _modes(rounded_near_a_tie, (x,)):
+            assert [float(v) for v in result] == list(want)
+
+
+def exponential(x):
+    t = 0.0
+    while t < x:
+        t += 0.3
+    return math.exp(t)
+
+
+def test_other_math_functions_of_carried_numbers_say_what_to_write():
+    with pytest.raises(StagingError, match=r"test_numbers.py:\d+.*exp\(\).*torch.exp"):
+        autoconv.autoconv(exponential)(torch.tensor(1.0))
+    torch._dynamo.reset()
+    with pytest.raises(StagingError, match=r"test_numbers.py:\d+.*torch.exp"):
+        torch.compile(autoconv.convert(exponential), fullgraph=True, backend="eager")(
+            torch.tensor(1.0))
+
+
+def flipped(x):
+    flag = False
+    c = 0
+    for v in x:
+        if v > 0:
+            flag = not flag
+            c += 1
+    return flag and c, flag or c, c and flag, flag and 5, c or 2.5
+
+
+def test_and_or_of_carried_numbers_of_two_dtypes_in_every_mode():
+    # (tester t11, repro 3) torch.compile raised torch's "When merging two branches' output in
+    # torch.cond, expected same dtype ... int64 and bool"; every mode gives the value Python
+    # gives, promoted to one dtype (a graph has no path-dependent dtype)
+    for x in (torch.tensor([1., -1, 2]), torch.tensor([1., -1, -2])):
+        want = flipped(x)
+        for result in _modes(flipped, (x,)):
+            assert [float(v) for v in result] == [float(v) for v in want]
+
+
+def updated_after(x):
+    k = 0
+    while k < x:
+        k += 1
+    big = k > 2
+    big += True  # (an int in Python: 2 or 1)
+    t = 1.0
+    t /= k - 3  # (a float64 in Python; a Python float's __truediv__ gave a float32 tensor)
+    return big, t
+
+
+def test_augmented_assignments_of_numbers_read_from_carried_ones():
+    for x in (torch.tensor(4.0), torch.tensor(0.0)):
+        want = updated_after(x)
+        for result in _modes(updated_after, (x,)):
+            assert _dtypes(result) == _dtypes(want) == [torch.int64, torch.float64]
+            assert [float(v) for v in result] == list(want)
+    with pytest.raises(ZeroDivisionError, match=r"test_numbers.py:\d+: division by zero"):
+        autoconv.autoconv(updated_after)(torch.tensor(3.0))
