@@ -14,6 +14,7 @@ import torch
 
 from autoconv_runtime import calls
 from autoconv_runtime.calls import is_marked_do_not_convert, preconvert_module
+from autoconv_runtime.errors import StagingError
 
 from . import conversion
 from .errors import ConversionError
@@ -78,6 +79,7 @@ def _convert(fn, *, module_hooks: bool):
             forward = _library_forward(fn)
         else:
             forward = types.MethodType(converted, fn)
+        forward = _buffers_rebound_in_place(fn, forward)
         return _called_with_hooks(fn, forward) if module_hooks else forward
     if isinstance(fn, types.MethodType):
         return types.MethodType(converted, fn.__self__)
@@ -161,6 +163,39 @@ def _forward_hooks_around(module, forward, args, kwargs):
         if result is not None:
             output = result
     return output
+
+
+def _buffers_rebound_in_place(module, forward):
+    """`forward`, where under torch.export a buffer it rebinds (`self.peak = ...`) is copied
+    into the buffer in place instead (NOTE [rebound buffers] in capture.py): non-strict export
+    records an in-place write of any buffer as a buffer mutation, but a rebinding only of the
+    root module's, so a converted submodule's was dropped (every call read the first value).
+    Raises StagingError for a buffer rebound to another shape, dtype or device."""
+    def call(*args, **kwargs):
+        if not torch.compiler.is_exporting() or torch.compiler.is_dynamo_compiling():
+            return forward(*args, **kwargs)
+        tables = [m._buffers for m in module.modules()]
+        before = [dict(table) for table in tables]
+        output = forward(*args, **kwargs)
+        for table, old_items in zip(tables, before):
+            for key, old in old_items.items():
+                new = table.get(key)
+                if new is old or not isinstance(old, torch.Tensor):
+                    continue
+                if not isinstance(new, torch.Tensor) or (new.shape, new.dtype, new.device) != (
+                        old.shape, old.dtype, old.device):
+                    raise StagingError(
+                        "function",
+                        f"{type(module).__name__}'s forward rebinds its buffer {key} (shape "
+                        f"{tuple(old.shape)}, dtype {old.dtype}) to another shape, dtype or "
+                        "device, which torch.export cannot record as a buffer mutation",
+                        "Keep the buffer's shape and dtype (preallocate it and write into a "
+                        "slice), or return the new value and keep it outside the module")
+                table[key] = old
+                old.copy_(new.detach())  # a buffer holds no gradient history
+        return output
+
+    return call
 
 
 def _library_forward(module):
