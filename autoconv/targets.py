@@ -78,16 +78,23 @@ def _convert(fn, *, module_hooks: bool):
         if converted is target:  # torch's forward (nn.Sequential): it reaches converted modules
             forward = _library_forward(fn)
         else:
-            forward = types.MethodType(converted, fn)
+            forward = _bound(converted, fn)
         forward = _buffers_rebound_in_place(fn, forward)
         return _called_with_hooks(fn, forward) if module_hooks else forward
     if isinstance(fn, types.MethodType):
-        return types.MethodType(converted, fn.__self__)
+        return _bound(converted, fn.__self__)
     if isinstance(fn, functools.partial):
         return functools.partial(convert(fn.func), *fn.args, **fn.keywords)
     if target is not fn and target is getattr(type(fn), "__call__", None):  # a callable object
-        return types.MethodType(converted, fn)
+        return _bound(converted, fn)
     return converted
+
+
+def _bound(function, obj):
+    """`function` bound to `obj`: a method, or under dynamo (which cannot make one) a partial."""
+    if torch.compiler.is_dynamo_compiling():
+        return functools.partial(function, obj)
+    return types.MethodType(function, obj)
 
 
 @contextlib.contextmanager
@@ -214,6 +221,12 @@ def twin_of(target):
     they are, except a decorator's wrapper of theirs (`@torch.no_grad()`), which comes back as a
     copy calling the converted function it wraps.
     """
+    if torch.compiler.is_dynamo_compiling():
+        # `autoconv.convert(fn)` in code torch.compile traces (a module's forward calling it,
+        # README's embedding pattern): dynamo cannot trace a conversion (the converter's lock,
+        # a new function object each call), so the runtime converts outside dynamo, once, and
+        # dynamo reads its cached twin (calls._convert_while_compiling).
+        return calls.twin(target)
     if not calls.is_library_function(target):
         return conversion.convert_function(target)
     wrapped = library_wrapped(target)
