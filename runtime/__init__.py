@@ -22,7 +22,7 @@ from .builtins import (
 from .arithmetic import binary, compare, negative, number_call, number_method_call
 from .augmented import aug_assign, aug_assign_attribute
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
-from .errors import StagingError
+from .errors import DataDependentGuard, StagingError, data_dependent_error
 from .iteration import enumerate_, range_, zip_
 from .subscripts import getitem, setitem, slice_
 from .operators import (
@@ -78,6 +78,8 @@ __all__ = [
     "aug_assign_attribute",
     "converted_call",
     "converted_method_call",
+    "DataDependentGuard",
+    "data_dependent_error",
     "do_not_convert",
     "eager",
     "enumerate_",
