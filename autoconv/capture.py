@@ -72,6 +72,9 @@ class Capture:
     sized: tuple | None = None
     # the places the graph's captured tensors were read from (NOTE [captured tensors])
     captured: tuple = ()
+    # the module state slots (`ModuleState.slots` indices) of the buffers the forward rebinds,
+    # which the graph's very last outputs are stored into (NOTE [rebound buffers])
+    rebound: tuple = ()
 
 
 def trace(converted, signature: Signature, leaves, *, name: str, module=None, state=None,
@@ -106,10 +109,14 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             # torch.func.functional_call without the module's hooks: `autoconv(module)` runs
             # them as Python around the graph on every call (ConvertedModule), where a hook's
             # side effects (FSDP's all-gather, a logging hook) happen each time.
-            with stateless._reparametrize_module(module, dict(zip(names, params)),
-                                                 tie_weights=True), \
+            state_now = dict(zip(names, params))
+            with stateless._reparametrize_module(module, state_now, tie_weights=True), \
                     context.caller_owned_lists(lists_in(roots)):
                 result = module.forward(*args, **kwargs)
+            # _reparametrize_module puts the originals back and leaves in `state_now` what the
+            # module's tables held at the end: a buffer the forward rebound holds another tensor
+            out_info["rebound"] = _rebound_buffers(name, state, params, state_now,
+                                                   _location(type(module).forward))
         else:
             with context.caller_owned_lists(lists_in(roots)):
                 result = converted(*args, **kwargs)
@@ -137,7 +144,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         out_leaves = [torch.ops.aten.scalar_tensor.default(o, dtype=_SYMBOLIC[type(o)][1])
                       if type(o) in _SYMBOLIC else o for o in out_leaves]
         return ([o for o in out_leaves if isinstance(o, torch.Tensor)]
-                + [tensor for _, tensor in changed])
+                + [tensor for _, tensor in changed]
+                + [tensor for _, tensor in out_info.get("rebound", ())])
 
     example = [leaves[i] for i in tensor_slots]
     if state is not None:
@@ -199,7 +207,44 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     captured = captures.guards_for(graph_module, places, values_read)
     return Capture(graph_module, tensor_slots, out_info["spec"], out_info["constants"],
                    out_info["changed"], live, tuple(guards[0]), tuple(guards[1]),
-                   tuple(out_info["writes"]), sized, captured)
+                   tuple(out_info["writes"]), sized, captured,
+                   tuple(index for index, _ in out_info.get("rebound", ())))
+
+
+# NOTE [rebound buffers]
+# `self.peak = torch.maximum(self.peak, n)` rebinds a registered buffer: nn.Module.__setattr__
+# stores the new tensor in the module's `_buffers`, and every later call reads it. The trace
+# runs the forward under `_reparametrize_module`, which puts the module's own tensors back on
+# exit, so the store was lost and every call read the buffer's first value (silently wrong).
+# The graph outputs each rebound buffer last, and every call stores it into the module's
+# `_buffers` (ConcreteFunction), a rebinding as in Python (a tensor the caller kept, or one
+# saved for a previous call's backward, is left as it was). The graph holds for the buffer's
+# shape and dtype only (buffers are read live, not part of the signature): a forward that
+# rebinds one to another shape or dtype (`torch.cat([self.seen, x])`) is refused.
+# Under torch.export the converted forward turns the rebinding into an in-place copy, the
+# buffer mutation the program records (targets._buffers_rebound_in_place).
+def _rebound_buffers(name, state, before, after, location) -> list:
+    """[(state slot index, tensor)] for the buffers the forward rebound (NOTE [rebound
+    buffers]). Raises StagingError for one rebound to a non-tensor, or to another shape /
+    dtype / device."""
+    rebound = []
+    for index, (key, old) in enumerate(zip(state.names, before)):
+        new = after.get(key, old)
+        if new is old or state.tables[index] != "_buffers":  # a Parameter cannot be rebound
+            continue
+        if not isinstance(new, torch.Tensor) or (new.shape, new.dtype, new.device) != (
+                old.shape, old.dtype, old.device):
+            what = (f"a tensor of shape {tuple(new.shape)} and dtype {new.dtype}"
+                    if isinstance(new, torch.Tensor) else repr(new))
+            raise StagingError.at(
+                location, "function",
+                f"{name} rebinds the buffer {key} (shape {tuple(old.shape)}, dtype "
+                f"{old.dtype}) to {what}: the graph is traced for the buffer's shape and "
+                "dtype, and the next call would run it on another",
+                "Keep the buffer's shape and dtype (preallocate it and write into a slice), "
+                f"or return the new value from {name} and keep it outside the module")
+        rebound.append((index, new))
+    return rebound
 
 
 # NOTE [sizes Python code read]

@@ -35,6 +35,7 @@ class ModuleState:
         tables = [(name, "_parameters") for name, _ in module.named_parameters()]
         tables += [(name, "_buffers") for name, _ in module.named_buffers()]
         self.names = [name for name, _ in tables]
+        self.tables = [table for _, table in tables]
         self.slots = []
         for name, table in tables:
             owner_path, _, leaf = name.rpartition(".")
@@ -55,7 +56,8 @@ class ConcreteFunction:
                  out_spec, out_constants, name: str, *, state: ModuleState | None = None,
                  backend: str = "python", input_specs: tuple | None = None,
                  binder: Callable | None = None, changed=(), live=(), bound_self=None,
-                 specialized=(), guards=(), writes=None, sized=None, captured=()):
+                 specialized=(), guards=(), writes=None, sized=None, captured=(),
+                 rebound=()):
         self.graph_module = graph_module
         self.signature = signature
         self.backend = backend
@@ -88,6 +90,9 @@ class ConcreteFunction:
         # Where the tensors the graph keeps as constants were read from: each call checks they
         # still hold them (NOTE [captured tensors] in captures.py).
         self._captured = GuardSet(captured)
+        # The `ModuleState` slots of the buffers the forward rebinds: the graph's last outputs
+        # are stored there on every call (NOTE [rebound buffers] in capture.py).
+        self._rebound = tuple(rebound)
         # The grad mode the trace ran under, where the graph records grad-mode changes (whose
         # restores hold that mode); None where the graph runs the same under either mode.
         self.grad_mode = torch.is_grad_enabled() if grad_mode.sets_grad_mode(graph_module) \
@@ -105,7 +110,7 @@ class ConcreteFunction:
                    capture.out_constants, name, changed=capture.changed, live=capture.live,
                    specialized=capture.specialized, guards=capture.guards,
                    writes=capture.writes, sized=capture.sized, captured=capture.captured,
-                   **options)
+                   rebound=capture.rebound, **options)
 
     @property
     def graph(self) -> torch.fx.Graph:
@@ -146,6 +151,12 @@ class ConcreteFunction:
             if raised is None:
                 raise
             raise raised from None
+        if self._rebound:  # NOTE [rebound buffers] in capture.py
+            count = len(outputs) - len(self._rebound)
+            for index, tensor in zip(self._rebound, outputs[count:]):
+                table, leaf = self._state.slots[index]
+                table[leaf] = tensor
+            outputs = outputs[:count]
         if self._writes:
             outputs = self._write_back(outputs, args, kwargs)
         if self._single_tensor:

@@ -8,6 +8,8 @@ import tokenize
 import types
 import weakref
 
+import torch
+
 import gast
 
 import autoconv_runtime
@@ -288,7 +290,8 @@ def _preconvert_callees(fn) -> None:
         callee = _resolve(fn, name)
         if isinstance(callee, functools.partial):
             callee = callee.func
-        if isinstance(callee, types.FunctionType) and not is_generated(callee):
+        if (isinstance(callee, types.FunctionType) and not is_generated(callee)) \
+                or type(callee) is torch.jit.ScriptFunction:
             autoconv_runtime.calls.preconvert(callee)
         elif isinstance(callee, type):
             autoconv_runtime.calls.preconvert_class(callee)

@@ -130,7 +130,8 @@ def _convert(node, lineno, col):
     elif cls is gast.FunctionDef:
         fast_path = attrs.get(FAST_PATH)
         if fast_path is not None:
-            new.body.insert(0, _fast_path(*fast_path, lineno, col))
+            new.body = [_fast_path(*fast_path, lineno, col),
+                        _guard_errors_placed(new.body, fast_path[1], lineno, col)]
     return new
 
 
@@ -156,6 +157,27 @@ def _fast_path(original_body, runtime, lineno, col):
         node.lineno = node.end_lineno = lineno
         node.col_offset = node.end_col_offset = col
     return guard
+
+
+def _guard_errors_placed(body, runtime, lineno, col):
+    """`try: <body> except ac.DataDependentGuard: raise ac.data_dependent_error() from None`:
+    torch's error for Python code asking a traced tensor's value, as a StagingError at the
+    user's line under any tracer (NOTE [data-dependent guards in converted code] in
+    autoconv_runtime/errors.py). Free when nothing is raised."""
+    def runtime_attr(name):
+        return ast.Attribute(value=ast.Name(id=runtime, ctx=ast.Load()), attr=name,
+                             ctx=ast.Load())
+
+    raised = ast.Call(func=runtime_attr("data_dependent_error"), args=[], keywords=[])
+    handler = ast.ExceptHandler(type=runtime_attr("DataDependentGuard"), name=None, body=[
+        ast.Raise(exc=raised, cause=ast.Constant(value=None))])
+    statement = ast.Try(body=list(body), handlers=[handler], orelse=[], finalbody=[])
+    for node in ast.walk(ast.Module(body=[statement], type_ignores=[])):
+        if isinstance(node, (ast.stmt, ast.expr, ast.excepthandler)) and \
+                getattr(node, "lineno", None) is None:
+            node.lineno = node.end_lineno = lineno
+            node.col_offset = node.end_col_offset = col
+    return statement
 
 
 def to_ast(node, lineno=1, col=0):

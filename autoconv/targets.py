@@ -14,6 +14,7 @@ import torch
 
 from autoconv_runtime import calls
 from autoconv_runtime.calls import is_marked_do_not_convert, preconvert_module
+from autoconv_runtime.errors import StagingError
 
 from . import conversion
 from .errors import ConversionError
@@ -77,15 +78,23 @@ def _convert(fn, *, module_hooks: bool):
         if converted is target:  # torch's forward (nn.Sequential): it reaches converted modules
             forward = _library_forward(fn)
         else:
-            forward = types.MethodType(converted, fn)
+            forward = _bound(converted, fn)
+        forward = _buffers_rebound_in_place(fn, forward)
         return _called_with_hooks(fn, forward) if module_hooks else forward
     if isinstance(fn, types.MethodType):
-        return types.MethodType(converted, fn.__self__)
+        return _bound(converted, fn.__self__)
     if isinstance(fn, functools.partial):
         return functools.partial(convert(fn.func), *fn.args, **fn.keywords)
     if target is not fn and target is getattr(type(fn), "__call__", None):  # a callable object
-        return types.MethodType(converted, fn)
+        return _bound(converted, fn)
     return converted
+
+
+def _bound(function, obj):
+    """`function` bound to `obj`: a method, or under dynamo (which cannot make one) a partial."""
+    if torch.compiler.is_dynamo_compiling():
+        return functools.partial(function, obj)
+    return types.MethodType(function, obj)
 
 
 @contextlib.contextmanager
@@ -163,6 +172,39 @@ def _forward_hooks_around(module, forward, args, kwargs):
     return output
 
 
+def _buffers_rebound_in_place(module, forward):
+    """`forward`, where under torch.export a buffer it rebinds (`self.peak = ...`) is copied
+    into the buffer in place instead (NOTE [rebound buffers] in capture.py): non-strict export
+    records an in-place write of any buffer as a buffer mutation, but a rebinding only of the
+    root module's, so a converted submodule's was dropped (every call read the first value).
+    Raises StagingError for a buffer rebound to another shape, dtype or device."""
+    def call(*args, **kwargs):
+        if not torch.compiler.is_exporting() or torch.compiler.is_dynamo_compiling():
+            return forward(*args, **kwargs)
+        tables = [m._buffers for m in module.modules()]
+        before = [dict(table) for table in tables]
+        output = forward(*args, **kwargs)
+        for table, old_items in zip(tables, before):
+            for key, old in old_items.items():
+                new = table.get(key)
+                if new is old or not isinstance(old, torch.Tensor):
+                    continue
+                if not isinstance(new, torch.Tensor) or (new.shape, new.dtype, new.device) != (
+                        old.shape, old.dtype, old.device):
+                    raise StagingError(
+                        "function",
+                        f"{type(module).__name__}'s forward rebinds its buffer {key} (shape "
+                        f"{tuple(old.shape)}, dtype {old.dtype}) to another shape, dtype or "
+                        "device, which torch.export cannot record as a buffer mutation",
+                        "Keep the buffer's shape and dtype (preallocate it and write into a "
+                        "slice), or return the new value and keep it outside the module")
+                table[key] = old
+                old.copy_(new.detach())  # a buffer holds no gradient history
+        return output
+
+    return call
+
+
 def _library_forward(module):
     """`module.forward` (torch's code, not converted), calling its user submodules converted."""
     def forward(*args, **kwargs):
@@ -179,6 +221,12 @@ def twin_of(target):
     they are, except a decorator's wrapper of theirs (`@torch.no_grad()`), which comes back as a
     copy calling the converted function it wraps.
     """
+    if torch.compiler.is_dynamo_compiling():
+        # `autoconv.convert(fn)` in code torch.compile traces (a module's forward calling it,
+        # README's embedding pattern): dynamo cannot trace a conversion (the converter's lock,
+        # a new function object each call), so the runtime converts outside dynamo, once, and
+        # dynamo reads its cached twin (calls._convert_while_compiling).
+        return calls.twin(target)
     if not calls.is_library_function(target):
         return conversion.convert_function(target)
     wrapped = library_wrapped(target)

@@ -27,6 +27,9 @@ from .conversion import is_generated_code
 
 __all__ = ["for_user", "quiet_meta_failures"]
 
+# NOTE [data-dependent guards in converted code] in autoconv_runtime/errors.py
+autoconv_runtime.errors.set_data_dependent_handler(lambda error: _as_staging_error(error))
+
 _SWITCH = "AUTOCONV_TRACEBACK"
 
 _INTERNAL_DIRS = tuple(

@@ -23,13 +23,14 @@ from .arithmetic import (binary, compare, invert, negative, number_call, number_
                          positive)
 from .augmented import aug_assign, aug_assign_attribute
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
-from .errors import StagingError
+from .errors import DataDependentGuard, StagingError, data_dependent_error
 from .iteration import enumerate_, range_, zip_
 from .subscripts import getitem, setitem, slice_
 from .operators import (
     and_,
     assert_,
     assigns_outside,
+    enclosing_list_append,
     shares_cells,
     for_stmt,
     if_exp,
@@ -81,6 +82,8 @@ __all__ = [
     "aug_assign_attribute",
     "converted_call",
     "converted_method_call",
+    "DataDependentGuard",
+    "data_dependent_error",
     "do_not_convert",
     "eager",
     "enumerate_",
@@ -98,6 +101,7 @@ __all__ = [
     "repr_",
     "str_",
     "list_append",
+    "enclosing_list_append",
     "list_extend",
     "not_",
     "or_",

@@ -266,8 +266,12 @@ def twin(fn):
 
 
 def preconvert(fn) -> None:
-    """Convert `fn` now (if it is a user function) so later calls find it in the cache."""
-    _converted_function(fn)
+    """Convert `fn` now (if it is a user function, or a @torch.jit.script one) so later calls
+    find it in the cache."""
+    if type(fn) is torch.jit.ScriptFunction:
+        _script_twin(fn)
+    else:
+        _converted_function(fn)
 
 
 def preconvert_class(klass: type) -> None:
@@ -342,11 +346,37 @@ def converted_call(fn, /, *args, **kwargs):
             return converted(fn, *args, **kwargs)
     if cls is functools.partial and type(fn.func) is types.FunctionType:
         return _converted_function(fn.func)(*fn.args, *args, **{**fn.keywords, **kwargs})
+    if cls is torch.jit.ScriptFunction:
+        twin = _script_twin(fn)
+        if twin is not None:
+            return twin(*args, **kwargs)
     call = getattr(cls, "__call__", None)
     if type(call) is types.FunctionType and _convertible(call):
         # An instance of a user class with a `__call__`: its method is converted like any other.
         return _converted_function(call)(fn, *args, **kwargs)
     return _call_builtin(fn, args, kwargs)
+
+
+_SCRIPT_TWIN = "_autoconv_twin"
+
+
+def _script_twin(fn):
+    """The converted twin of a @torch.jit.script function's Python function, or None.
+
+    TorchScript's interpreter evaluates the function's `if` on a traced tensor and fails with
+    torch's data-dependent error inside its own (tester t11 repro 14). TorchScript keeps the
+    Python function for dynamo to inline (`_torchdynamo_inline`); converted code (which runs
+    only under a tracer) calls its twin instead, as dynamo traces that function. The twin is
+    kept on the ScriptFunction. Not under dynamo, which shows the ScriptFunction to the code it
+    traces as that Python function (it inlines it) and fails on its tensor `if` (open).
+    """
+    twin = getattr(fn, _SCRIPT_TWIN, None)
+    if twin is None and not torch.compiler.is_dynamo_compiling():
+        original = getattr(fn, "_torchdynamo_inline", None)
+        if type(original) is types.FunctionType:
+            twin = _converted_function(original)
+            setattr(fn, _SCRIPT_TWIN, twin)
+    return twin
 
 
 def converted_method_call(obj, name: str, /, *args, **kwargs):

@@ -8,8 +8,10 @@ import re
 import sys
 
 import torch
+from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
-__all__ = ["StagingError", "user_location", "graph_error_message", "user_exception", "located"]
+__all__ = ["StagingError", "user_location", "graph_error_message", "user_exception", "located",
+           "DataDependentGuard", "data_dependent_error", "set_data_dependent_handler"]
 
 # With the separator: torchdiffeq's, torchmin's and torchcrf's files start with torch's directory
 # name too, and they are user code (converted like any other).
@@ -166,3 +168,29 @@ def user_exception(error: BaseException) -> BaseException | None:
         return kind(*args)
     except Exception:  # noqa: BLE001 - a constructor that wants other arguments: keep torch's
         return None
+
+
+# NOTE [data-dependent guards in converted code]
+# Python code asking for a traced tensor's value (`[v for v in x if v > 0]`, `math.floor(t)`,
+# `layers[i.item()]`) makes torch raise GuardOnDataDependentSymNode, with no user line and no fix.
+# autoconv's entry points (tracing, Function.export) turn it into a StagingError at the user's
+# line, but torch.export of a module calling `autoconv.convert(f)` goes through no entry point of
+# autoconv's: so each converted function's converted body (not its eager fast path, emit.py) is
+# compiled inside `try: ... except ac.DataDependentGuard: raise ac.data_dependent_error() from
+# None`. The compiler gives the conversion (autoconv.tracebacks, which the runtime does not
+# import); an error it cannot place (not raised in converted code) is re-raised as it is.
+DataDependentGuard = GuardOnDataDependentSymNode
+_data_dependent_handler = [None]
+
+
+def set_data_dependent_handler(handler) -> None:
+    """`handler(error)` gives the error to raise for torch's GuardOnDataDependentSymNode raised
+    in converted code (NOTE [data-dependent guards in converted code])."""
+    _data_dependent_handler[0] = handler
+
+
+def data_dependent_error() -> BaseException:
+    """The error converted code raises for the GuardOnDataDependentSymNode being handled."""
+    error = sys.exc_info()[1]
+    handler = _data_dependent_handler[0]
+    return handler(error) if handler is not None else error

@@ -1375,6 +1375,29 @@ def list_append(target, value):
     return target
 
 
+def enclosing_list_append(target, method: str, value, name: str):
+    """`target.append(value)` (or `extend`) in a nested function, of a list its enclosing
+    function owns (`vals` in `def push(v): vals.append(v)`).
+
+    The enclosing function's staged statements carry their own lists as state, but not one a
+    closure grows: the call is opaque to them. So where a staged statement's bodies run (its
+    branches are traced both, its loop body once), the append is refused: Python's list would
+    hold the items of every traced path, and its length would be fixed at the trace's.
+    Raises StagingError there.
+    """
+    if context.in_staged_body():
+        raise StagingError(
+            context.staged_statement() or "statement",
+            f"a nested function {method}s to '{name}', a list of the function that encloses "
+            f"it, under a tensor condition: autoconv stages the enclosing function's own "
+            f"`{name}.{method}(...)` (the list becomes state of the if / loop), but not one a "
+            "closure makes, whose list would keep the items of every traced branch",
+            f"Write `{name}.{method}(...)` in the enclosing function's branch or loop itself, "
+            "with the helper returning what to add (`vals.append(helper(v))`), or pass the "
+            "list to the helper as an argument and return it")
+    getattr(target, method)(value)
+
+
 def list_extend(target, values):
     """`target.extend(values)`, returning `target` (the same object), or the new list for a
     list grown by a staged statement."""

@@ -191,3 +191,42 @@ def test_retrace_warning():
     with pytest.warns(UserWarning, match="traced 5 times"):
         for k in range(5):
             f(torch.ones(1), k)
+
+
+def _steps(x):
+    if x.sum() > 0:
+        return x * 2
+    return -x
+
+
+class _Helper(torch.nn.Module):
+    def forward(self, x):
+        return x + 1 if x.sum() > 0 else x - 1
+
+    def shift(self, x):
+        return x + 10 if x.sum() > 0 else x - 10
+
+
+@pytest.mark.parametrize("convert_first", [False, True])
+def test_convert_called_in_code_torch_compile_traces(convert_first):
+    # README's embedding pattern, a forward calling autoconv.convert(fn), under
+    # torch.compile(fullgraph=True): dynamo refused the conversion's lock ("Unsupported context
+    # manager ... RLock", tester t11 repro 10), even with the conversion cached; and a module's
+    # or a method's twin, bound with types.MethodType, which dynamo cannot call
+    class Gate(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.helper = _Helper()
+
+        def forward(self, x):
+            return (autoconv.convert(_steps)(x) + autoconv.convert(self.helper)(x)
+                    + autoconv.convert(self.helper.shift)(x))
+
+    gate = Gate()
+    if convert_first:
+        gate(torch.ones(2))
+    compiled = torch.compile(Gate(), fullgraph=True, backend="eager")
+    exported = torch.export.export(Gate(), (torch.ones(2),), strict=False).module()
+    for x in (torch.ones(2), -torch.ones(2), torch.tensor([3.0, -1.0])):
+        torch.testing.assert_close(compiled(x), gate(x))
+        torch.testing.assert_close(exported(x), gate(x))

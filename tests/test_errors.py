@@ -1,6 +1,7 @@
 """Errors: unsupported code raises ConversionError, unstageable values a StagingError, both at
 the user's file and line, naming the variable and what to do."""
 
+import math
 import os
 import traceback
 
@@ -1052,3 +1053,49 @@ def test_dict_method_given_a_traced_key_is_refused_at_the_line():
             return counts
         """, torch.tensor([0, 1, 1]))
     assert error.lineno == 5 and "a dict is looked up (.get) by a traced value" in str(error)
+
+
+def _positives(x):
+    positive = [v for v in x if v > 0]
+    return len(positive)
+
+
+def _member(x, items):
+    if x.sum() in items:
+        return x + 1
+    return x
+
+
+def _floor_of_traced(x):
+    return x * math.floor(x.sum() * 0.5)
+
+
+class _PickLayer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.ModuleList([torch.nn.Identity(), torch.nn.ReLU()])
+
+    def forward(self, x):
+        return self.layers[(x.sum() > 0).long().item()](x)
+
+
+@pytest.mark.parametrize("fn", [_positives, _member, _floor_of_traced, _PickLayer()])
+def test_code_asking_for_a_traced_value_under_export_of_convert(fn):
+    # torch.export of a module calling autoconv.convert(f) let torch's raw
+    # GuardOnDataDependentSymNode through, with no user line (tester t11 repro 8); autoconv's
+    # own trace raised a StagingError at the line: now both do
+    items = [torch.tensor(1.0), torch.tensor(3.0)]
+    args = (torch.tensor([1.0, -1.0, 2.0]),) + ((items,) if fn is _member else ())
+    converted = autoconv.convert(fn)
+
+    class Calls(torch.nn.Module):
+        def forward(self, *args):
+            return converted(*args)
+
+    code = (fn.forward if isinstance(fn, torch.nn.Module) else fn).__code__
+    for run in (lambda: autoconv.autoconv(fn)(*args),
+                lambda: torch.export.export(Calls(), args, strict=False)):
+        with pytest.raises(StagingError) as info:
+            run()
+        assert (info.value.filename, info.value.lineno) == (__file__, code.co_firstlineno + 1)
+        assert "asks Python for the value of a traced tensor" in str(info.value)

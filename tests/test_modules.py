@@ -2,6 +2,7 @@
 and under DistributedDataParallel and FSDP2's fully_shard (both ways round) training as eager DDP
 and FSDP2 do."""
 
+import io
 import os
 import socket
 
@@ -14,6 +15,7 @@ from torch.distributed.fsdp import fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
 import autoconv
+from autoconv_runtime import StagingError
 from support import COND, assert_close, count_ops
 
 
@@ -196,3 +198,84 @@ def test_convert_of_a_module_runs_its_hooks_in_every_mode():
         assert_close(want, Block.forward(model, -x) + 100)
         for got in (converted(x), exported(x), compiled(x)):
             assert_close(got, want)
+
+
+class _Peak(nn.Module):
+    """Rebinds its buffers in forward (a running max, a step counter), read by the output."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("peak", torch.zeros(()))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def forward(self, g):
+        self.peak = torch.maximum(self.peak, g.norm())
+        self.steps = self.steps + 1
+        if self.peak > 4:
+            return g / self.peak * self.steps
+        return g
+
+
+class _HoldsPeak(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = _Peak()
+
+    def forward(self, x):
+        return self.inner(x) + 1
+
+
+@pytest.mark.parametrize("model_class", [_Peak, _HoldsPeak])
+def test_a_buffer_rebound_in_forward_is_rebound_on_every_call(model_class):
+    # NOTE [rebound buffers]: autoconv(module) left the buffer at its first value (tester t11
+    # repro 13: the outputs after the first call divided by the wrong peak), and torch.export
+    # of a module calling autoconv.convert(module) the same
+    xs = [torch.ones(3) * v for v in (2.0, 0.1, 5.0, 0.3)]
+    python = model_class()
+    want = [python(x) for x in xs]
+    assert python.state_dict()["peak" if model_class is _Peak else "inner.peak"].item() > 8
+
+    replayed = model_class()
+    traced = autoconv.autoconv(replayed)
+    for x, expected in zip(xs, want):
+        assert_close(traced(x), expected)
+    assert traced.trace_count == 1
+    for key, value in python.state_dict().items():
+        assert_close(replayed.state_dict()[key], value)
+
+    class Calls(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model_class()
+
+        def forward(self, x):
+            return autoconv.convert(self.model)(x)
+
+    program = torch.export.export(Calls(), (xs[0],), strict=False)
+    saved = io.BytesIO()
+    torch.export.save(program, saved)
+    saved.seek(0)
+    exported = torch.export.load(saved).module()
+    for x, expected in zip(xs, want):
+        assert_close(exported(x), expected)
+
+    compiled_model = model_class()
+    compiled = torch.compile(autoconv.convert(compiled_model), fullgraph=True, backend="eager")
+    for x, expected in zip(xs, want):
+        assert_close(compiled(x), expected)
+    for key, value in python.state_dict().items():
+        assert_close(compiled_model.state_dict()[key], value)
+
+
+def test_a_buffer_rebound_to_another_shape_is_refused():
+    class Grows(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("seen", torch.zeros(0))
+
+        def forward(self, x):
+            self.seen = torch.cat([self.seen, x])
+            return self.seen.sum()
+
+    with pytest.raises(StagingError, match="rebinds the buffer seen"):
+        autoconv.autoconv(Grows())(torch.ones(2))

@@ -18,6 +18,7 @@ import gast
 
 from .. import templates
 from ..analysis import trips
+from ..analysis.activity import reads_writes
 from ..analysis.annos import Anno, set_anno
 from ..transformer import Converter
 from .generators import leaves_generators_alone
@@ -31,6 +32,27 @@ class ListConverter(Converter):
 
     statements_only = True
     appends = 0
+    # The names local to each nested function being visited (the converted function's own:
+    # ctx.local_names), innermost last
+    scopes = ()
+
+    def visit_FunctionDef(self, node):
+        if node is self.ctx_root():
+            return self.generic_visit(node)
+        outer = self.scopes
+        self.scopes = outer + (_local_names(node),)
+        try:
+            return self.generic_visit(node)
+        finally:
+            self.scopes = outer
+
+    def ctx_root(self):
+        return getattr(self, "_root", None)
+
+    def visit(self, node):
+        if getattr(self, "_root", None) is None:
+            self._root = node
+        return super().visit(node)
 
     def visit_While(self, node):
         before = self.appends
@@ -51,13 +73,32 @@ class ListConverter(Converter):
             and len(call.args) == 1
             and not call.keywords
             # Only the function's own lists: assigning a global or closure variable would make
-            # it local.
+            # it local (a nested helper's `vals.append(v)` of its enclosing function's list
+            # raised UnboundLocalError, tester t11 repro 12).
             and call.func.value.id in self.ctx.local_names
         ):
             return node
         target = call.func.value.id
+        if self.scopes and target not in self.scopes[-1]:
+            # a nested function's append to its enclosing function's list: refused under a
+            # tensor condition (runtime enclosing_list_append)
+            return templates.replace(
+                f"ac.enclosing_list_append(target, '{call.func.attr}', value, '{target}')",
+                target=target, ac=self.ctx.runtime, value=call.args[0])
         self.appends += 1
         return templates.replace(
             f"target = ac.{_METHODS[call.func.attr]}(target, value)",
             target=target, ac=self.ctx.runtime, value=call.args[0],
         )
+
+
+def _local_names(function) -> set:
+    """The names a nested function binds itself (its parameters and assignments), less those
+    it declares `global` or `nonlocal`."""
+    _, written = reads_writes(function.body)
+    args = function.args
+    params = {a.id for a in args.posonlyargs + args.args + args.kwonlyargs
+              + [args.vararg, args.kwarg] if a is not None}
+    declared = {name for stmt in gast.walk(function) if isinstance(stmt, (gast.Global, gast.Nonlocal))
+                for name in stmt.names}
+    return (written | params) - declared

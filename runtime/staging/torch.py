@@ -956,7 +956,8 @@ def _refuse_sets(statement: Statement) -> None:
 
 
 def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
-    """Give an unset return value a zero tensor shaped like the one a body would return.
+    """Give an unset return value (or a variable with a bound flag) a zero tensor shaped like
+    the one a body would return.
 
     `created` are the slots of variables a loop body binds first (see NOTE [loop-created
     variables]); they get a placeholder the same way, or a StagingError when the body does not
@@ -964,8 +965,12 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
     """
     # (not under dynamo, which would guard on the thread-local's contents)
     probed = () if torch.compiler.is_dynamo_compiling() else getattr(_created, "names", ())
+    # A variable with a bound flag (`checked`, autoconv/converters/unbound.py) too: every read
+    # that may find it unbound checks the flag, so the placeholder is never read as its value
+    # (`while ...: if c: r = i; break ... else: r = -1` binds `r` in one branch of each `if`).
     slots = [i for i, v in enumerate(statement.state)
-             if is_undefined(v) and (v.name == RETURN_VALUE or v.name in probed or v.created)]
+             if is_undefined(v) and (v.name == RETURN_VALUE or v.name in probed or v.created
+                                     or v.checked)]
     if not slots and not created:
         return
     state, kinds = statement.state, statement.kinds

@@ -80,3 +80,28 @@ def to_code_of(source):
 
     import autoconv
     return autoconv.to_code(function_from_source(source))
+
+
+def test_a_nested_function_appending_to_its_enclosing_functions_list():
+    # assigning `vals = ac.list_append(vals, ...)` in `push` made `vals` local to it: an
+    # UnboundLocalError blamed on the user's branch (tester t11 repro 12)
+    assert_converts(
+        """
+        def f(x):
+            vals = []
+
+            def push(v):
+                vals.append(v)
+            push(x)
+            return vals
+        """,
+        """
+        def f(x):
+            vals = []
+
+            def push(v):
+                ac.enclosing_list_append(vals, 'append', v, 'vals')
+            push(x)
+            return vals
+        """,
+    )

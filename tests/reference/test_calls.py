@@ -765,3 +765,25 @@ def test_a_failing_distribution_check_raises_valueerror_when_the_graph_runs():
                                   (torch.ones(2), torch.ones(2)), strict=False)
     with pytest.raises(RuntimeError, match=r"ValueError: Expected parameter scale"):
         program.module()(torch.ones(2), -torch.ones(2))
+
+
+@torch.jit.script
+def _scripted_double(x: torch.Tensor) -> torch.Tensor:
+    if bool(x.sum() > 0):
+        return x * 2
+    return x
+
+
+def _grows_with_scripted_helper(x):
+    while x.sum() < 10:
+        x = _scripted_double(x) + 1
+    return x
+
+
+def test_a_torch_jit_script_helper_with_a_tensor_condition_is_converted():
+    # TorchScript's interpreter evaluated the helper's `if` on the traced tensor and failed with
+    # torch's data-dependent error (tester t11 repro 14): converted code calls the converted
+    # twin of its Python function instead. (torch.compile inlines the Python function itself
+    # and fails on its `if`: open.)
+    inputs = [T([1.0, 1.0]), T([-1.0, -1.0]), T([5.0, 6.0])]
+    assert_same_result(_grows_with_scripted_helper, inputs, compile=False)

@@ -612,3 +612,37 @@ def test_a_loop_body_failing_while_traced_is_refused_not_caught(fn):
     torch.testing.assert_close(fn(T([1.0, 2.0]), T(2)), T([2.0, 4.0]))
     with pytest.raises(StagingError, match=r"test_jumps.py:\d+: .* raises RuntimeError"):
         autoconv.autoconv(fn)(T([1.0, 2.0]), T(2))
+
+
+def _first_negative(x):
+    i = 0
+    while i < x.shape[0]:
+        if x[i] < 0:
+            r = i
+            break
+        i += 1
+    else:
+        r = -1
+    return r
+
+
+def _first_negative_doubled(x):
+    i = 0
+    while i < x.shape[0]:
+        if x[i] < 0:
+            r = x[i] * 2
+            break
+        i += 1
+    else:
+        r = x[0] - 1
+    return r
+
+
+@pytest.mark.parametrize("fn", [_first_negative, _first_negative_doubled])
+def test_while_else_binding_a_variable_on_the_break_path_and_in_the_else(fn):
+    # every path binds `r`; torch.compile refused ("'r' has no value in the false branch",
+    # tester t11 repro 17) and torch.export specialised on the traced path: a variable with a
+    # bound flag gets a placeholder in the branch of an `if` that leaves it unbound
+    inputs = [torch.tensor([1.0, 1.0, 2.0]), torch.tensor([1.0, -1.0, 2.0]),
+              torch.tensor([-3.0, 1.0, 2.0])]
+    assert_same_result(fn, inputs, staged=False)

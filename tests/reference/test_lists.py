@@ -773,3 +773,46 @@ def test_a_list_grown_by_a_loop_that_draws_random_numbers():
         torch.manual_seed(seed)
         torch.testing.assert_close(bounded(torch.tensor([4.0])), want)
     assert bounded.trace_count == 1
+
+
+def _doubles_through_a_closure(x):
+    vals = []
+
+    def push(v):
+        vals.append(v * 2)
+    for i in range(3):
+        push(x[i])
+    if x.sum() > 0:
+        shift = x + 1
+    else:
+        shift = x - 1
+    return torch.stack(vals) + shift
+
+
+def _counts_through_a_closure(x):
+    vals = []
+
+    def push(v):
+        vals.append(v * 2)
+    for v in x:
+        if v > 0:
+            push(v)
+    return len(vals)
+
+
+def test_a_nested_function_appending_to_the_enclosing_functions_list():
+    # it raised UnboundLocalError in every converted run (tester t11 repro 12): outside a
+    # tensor condition it appends as Python does; under one it is refused at the append
+    # with what to write (Python's list would hold every traced branch's items)
+    assert_same_result(_doubles_through_a_closure, [T([1.0, -2.0, 3.0]), T([-1.0, -2.0, 0.5])])
+    x = T([1.0, -2.0, 3.0])
+    converted = autoconv.convert(_counts_through_a_closure)
+    torch._dynamo.reset()
+    for run in (lambda: autoconv.autoconv(_counts_through_a_closure)(x),
+                lambda: torch.export.export(Calling(converted), (x,), strict=False),
+                lambda: torch.compile(converted, fullgraph=True, backend="eager")(x)):
+        with pytest.raises(StagingError) as info:
+            run()
+        assert info.value.lineno == _counts_through_a_closure.__code__.co_firstlineno + 4
+        assert "a nested function appends to 'vals'" in str(info.value)
+        assert "vals.append(helper(v))" in info.value.fix
