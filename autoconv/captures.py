@@ -45,6 +45,7 @@ from .signature import module_python_fields
 __all__ = ["Rebound", "Guard", "GuardSet", "Places", "guards_for"]
 
 _MISSING = object()
+MISSING = _MISSING  # what a `Rebound` says a place holds when it holds nothing
 _CONTAINERS = (dict, list, tuple)
 _MODULE_TABLES = frozenset({"_parameters", "_buffers", "_modules"})
 _HELPER_DEPTH = 3  # helpers of helpers of the function: where their globals are searched
@@ -319,6 +320,15 @@ class Places:
         self._walked.add(id(module))
         if read is not None:  # a submodule: found in its parent's `_modules`
             parents = (*parents, Guard(prefix, read, module))
+            # Its structure is the graph's: a submodule replaced (`model.head = nn.Linear(..)`,
+            # whose parameters the graph would not read), a hook registered on it later (which
+            # the graph would not run) or a module added to it (a ModuleList's append) traces
+            # again.
+            self.values.setdefault(prefix, (parents[-1], parents[:-1]))
+        shape = functools.partial(_structure, module)
+        self.values.setdefault(f"{prefix}'s structure", (
+            Guard(f"the submodules and hooks of {prefix}", shape, shape(), by_value=True),
+            parents))
         mine = names | _class_names(type(module))  # a torch module's own code reads its fields
         # (`training`: the root's is keyed on by the signature, a submodule's below)
         self._search_object(module, prefix, parents, mine, _DEPTH, skip={*own, "training"})
@@ -405,6 +415,10 @@ def _user_names(module, fn) -> set:
         if type(sub).__module__.partition(".")[0] != "torch":
             names |= _class_names(type(sub))
     return names
+
+
+def _structure(module) -> tuple:
+    return len(module._modules), len(module._forward_hooks), len(module._forward_pre_hooks)
 
 
 def _mode_differs(module, parent) -> bool:

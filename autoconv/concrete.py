@@ -16,7 +16,7 @@ from autoconv_runtime.staging import grad_mode, specialize
 
 from . import backends, graph_passes
 from .capture import GRAPH_OUTPUT, Capture, PythonOutput
-from .captures import GuardSet, Rebound
+from .captures import MISSING, Guard, GuardSet, Rebound
 from .object_paths import follow, store
 from .signature import Signature, signature_of
 
@@ -42,7 +42,14 @@ class ModuleState:
             self.slots.append((getattr(module.get_submodule(owner_path), table), leaf))
 
     def read(self) -> list:
-        return [table[leaf] for table, leaf in self.slots]
+        try:
+            return [table[leaf] for table, leaf in self.slots]
+        except KeyError as missing:
+            # a parameter or buffer the graph reads is gone (`prune` moved `weight` to
+            # `weight_orig`, `del module.w`): the Function traces again
+            name = next(n for n, (table, leaf) in zip(self.names, self.slots) if leaf not in table)
+            guard = Guard(f"the module's parameter or buffer {name}", None, True, by_value=True)
+            raise Rebound(guard, MISSING) from missing
 
 
 class ConcreteFunction:

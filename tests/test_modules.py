@@ -279,3 +279,45 @@ def test_a_buffer_rebound_to_another_shape_is_refused():
 
     with pytest.raises(StagingError, match="rebinds the buffer seen"):
         autoconv.autoconv(Grows())(torch.ones(2))
+
+
+# --- the module's structure changed after the first call (tester t11 repros 20, 21) ----------
+
+class _HeadAndBody(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(2, 2)
+        self.head = nn.Linear(2, 2)
+        self.extra = nn.ModuleList()
+
+    def forward(self, x):
+        h = self.body(x)
+        if h.sum() > 0:
+            h = h * 2
+        for layer in self.extra:
+            h = layer(h)
+        return self.head(h)
+
+
+def _changes():
+    yield "a replaced submodule", lambda m: setattr(m, "head", nn.Linear(2, 2))
+    yield "a hook added", lambda m: m.body.register_forward_hook(lambda mod, i, out: out * 0 + 5)
+    yield "a layer appended", lambda m: m.extra.append(nn.Linear(2, 2))
+    yield "a pruned weight", lambda m: torch.nn.utils.prune.l1_unstructured(m.head, "weight", 0.5)
+
+
+@pytest.mark.parametrize("what, change", list(_changes()), ids=[w for w, _ in _changes()])
+def test_a_change_of_the_modules_structure_traces_again(what, change):
+    # The graph kept the old submodule's weights, skipped the hook or the new layer (silently),
+    # or failed with a bare KeyError ('weight', moved by prune to weight_orig).
+    import torch.nn.utils.prune  # noqa: F401
+
+    torch.manual_seed(0)
+    model = _HeadAndBody()
+    run = autoconv.autoconv(model)
+    x = torch.ones(1, 2)
+    with torch.no_grad():
+        run(x)
+        change(model)
+        torch.testing.assert_close(run(x), model(x))
+    assert run.trace_count == 2
