@@ -252,8 +252,16 @@ class Places:
                     self._add(f"{where}[{index}]", _nested_reader(read, index), item, names,
                               parents, depth - 1)
                 return
-            # the container or object itself: guarded by identity where a place under it is
+            # the container or object itself: guarded by identity where a place under it is,
+            # and a list's length or a dict's keys too (`MEM.append(t)` between calls: a graph
+            # that stacked or iterated the items would miss the new one)
             parents = (*parents, Guard(where, read, value))
+            if type(value) is list:
+                size = functools.partial(len, value)
+                parents = (*parents, Guard(f"the length of {where}", size, size(), by_value=True))
+            elif type(value) is dict:
+                keys = functools.partial(_keys, value)
+                parents = (*parents, Guard(f"the keys of {where}", keys, keys(), by_value=True))
             if type(value) is dict:
                 if len(value) <= _MAX_ITEMS:
                     for key, item in list(value.items()):
@@ -415,6 +423,10 @@ def _user_names(module, fn) -> set:
         if type(sub).__module__.partition(".")[0] != "torch":
             names |= _class_names(type(sub))
     return names
+
+
+def _keys(table: dict) -> tuple:
+    return tuple(table)
 
 
 def _structure(module) -> tuple:

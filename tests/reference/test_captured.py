@@ -661,3 +661,32 @@ def test_a_global_modules_mode_is_guarded():
         assert run.trace_count == 2
     finally:
         _ENCODER.train()
+
+
+# A global list of tensors grown between calls, a key added to a global dict (tester t11
+# repro 23): the graph traced for the old length was replayed, silently.
+
+_BANK = [torch.ones(2)]
+_TABLE = {"a": torch.ones(2)}
+
+
+def reads_a_bank(x):
+    s = torch.stack(_BANK).sum(0) + sum(v for v in _TABLE.values())
+    if x.sum() > 0:
+        return x + s
+    return x - s
+
+
+def test_a_list_grown_or_a_key_added_between_calls_traces_again():
+    run = autoconv.autoconv(reads_a_bank)
+    x = torch.ones(2)
+    try:
+        torch.testing.assert_close(run(x), reads_a_bank(x))
+        _BANK.append(torch.ones(2) * 10)
+        torch.testing.assert_close(run(x), reads_a_bank(x))
+        _TABLE["b"] = torch.ones(2) * 100
+        torch.testing.assert_close(run(x), reads_a_bank(x))
+        assert run.trace_count == 3
+    finally:
+        del _BANK[1:]
+        _TABLE.pop("b", None)
