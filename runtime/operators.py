@@ -522,7 +522,7 @@ def _is_int(value) -> bool:
 
 
 def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None,
-             renewed=None, caught=False, item_updated=None, items=()):
+             renewed=None, caught=False, item_updated=None, items=(), stale=()):
     """`for item in iterable: if not extra_test(*state, *inputs): break;
     state = body(item, *state, *inputs)`.
 
@@ -531,24 +531,26 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     stays a Python loop, with iterations after a traced `break` guarded by torch.cond.
     `updated` and `kept` are as for `if_stmt`. `item_updated` marks the parts of the item the
     body updates in place, mirroring the loop target (NOTE [the rows a staged loop reads]).
-    `items` as for `if_stmt`.
+    `items` as for `if_stmt`. `stale` names the tensors the body updates in place before it
+    reads the item again (NOTE [loop items read after an update of the iterable]).
 
     Raises:
         StagingError: a staged loop whose items are updated in place where the update cannot
-            be written back as Python's views would (NOTE [the rows a staged loop reads]); as
-            `if_stmt`'s `items`.
+            be written back as Python's views would (NOTE [the rows a staged loop reads]); a
+            staged loop reading its item after an update of the iterated tensor (NOTE [loop
+            items read after an update of the iterable]); as `if_stmt`'s `items`.
     """
     if items and (isinstance(iterable, lists.StagedList) or staged_sequence(iterable)):
         raise _refused_item_rebinding(items, "for loop")
     if kept:
         return _kept(state, _for(iterable, extra_test, body, state, names, inputs, updated,
-                                 kept, renewed, caught, item_updated), kept)
+                                 kept, renewed, caught, item_updated, stale), kept)
     return _for(iterable, extra_test, body, state, names, inputs, updated, (), renewed, caught,
-                item_updated)
+                item_updated, stale)
 
 
 def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewed, caught,
-         item_updated):
+         item_updated, stale=()):
     if isinstance(iterable, lists.StagedList):  # a list grown by a staged statement
         sequence = (lambda like: iterable.count), lists.item_at
     else:
@@ -556,7 +558,7 @@ def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewe
     if sequence is not None:
         try:
             return _stage_for(sequence, extra_test, body, state, names, iterable, inputs,
-                              updated, renewed, caught, (kept, item_updated))
+                              updated, renewed, caught, (kept, item_updated), stale)
         except GuardOnDataDependentSymNode:
             # The body needs a Python value of the staged loop's index or item (a slice
             # `k[..., :i + 1]`, `range(i)`): where the loop's length is known while tracing,
@@ -671,7 +673,7 @@ def _guarded_body(body, extra_test, item, state, names, inputs, updated=None):
 
 
 def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated=None,
-               renewed=None, caught=False, updates=((), None)):
+               renewed=None, caught=False, updates=((), None), stale=()):
     """The staged loop of `for_stmt`; `updates`: its (kept, item_updated)."""
     length_of, item_of = sequence
     like = _tensor_in(iterable)
@@ -686,6 +688,8 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         # length. (Otherwise the length bounds the lists the while_loop grows.) Over Python's
         # own items where it can: a tensor's rows are then views, as in Python (NOTE [the rows
         # a staged loop reads]).
+        if python is None and stale:
+            _refuse_stale_items(iterable, stale, state, names, inputs, updated)
         items = python if python is not None else (
             item_of(iterable, torch.tensor(index)) for index in range(length))
         for item in items:
@@ -695,6 +699,8 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
             state = new
         return state
     length = to_tensor(length, like)
+    if stale:
+        _refuse_stale_items(iterable, stale, state, names, inputs, updated)
 
     if python is not None:
         rows = _rows_plan(iterable, state, names, inputs, updated, *updates, renewed)
@@ -719,7 +725,9 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         rows_in = _row_items(items, item)
         versions = None if torch.compiler.is_dynamo_compiling() else [
             r._version if isinstance(r, torch.Tensor) else None for r in rows_in]
+        watched = _watched_rows(items, stale)
         out = body(item, *inner, *loop_inputs[:count])
+        _refuse_rows_changed(watched, stale)
         if versions is not None:  # NOTE [loop items updated by a call]
             flags = plan.updated or (False,) * len(rows_in)
             changed = [v is not None and r._version != v and not flag
@@ -753,7 +761,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
             raise
         return _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated,
                           renewed, caught, (updates[0], _with_flags(
-                              iterable, updates[1], found.changed)))
+                              iterable, updates[1], found.changed)), stale)
     except Exception as raised:  # NOTE [a loop body that raises while traced]
         _refuse_raised_in_a_loop(raised, "for loop", caught)
         raise
@@ -974,6 +982,45 @@ def _shares_memory(tensor, rows, state, names, inputs):
                 and _memory_of(value) is memory):
             return f"`{name}`" if name else "a tensor"
     return None
+
+
+def _refuse_stale_items(iterable, stale, state, names, inputs, updated) -> None:
+    """NOTE [loop items read after an update of the iterable] (autoconv/converters/
+    control_flow.py): raises where a tensor named in `stale` views the memory of a tensor
+    whose rows the loop iterates."""
+    named = dict(zip(names, state))
+    named.update((name, inputs[i]) for i, name in updated or ())
+    for tensor, _ in _rows(iterable):
+        memory = _memory_of(tensor)
+        for name, certain in stale:
+            value = named.get(name)
+            if certain and isinstance(value, torch.Tensor) and _memory_of(value) is memory:
+                raise _stale_item(f"updates `{name}` in place", name)
+
+
+def _stale_item(how, name) -> StagingError:
+    return StagingError(
+        "for loop",
+        f"the body {how} and then reads the loop's item: in Python the item is a view of a "
+        f"row of `{name}` (or of the memory it views) and sees the update, but a staged loop "
+        "selects its item when the iteration starts",
+        f"Loop over an index and read the row after the update (`for i in range(len({name})): "
+        f"...; {name}[i]`), or read the item before updating the tensor")
+
+
+def _watched_rows(items, stale):
+    """The tensors whose rows a staged body reads, with their version counters, where a call
+    of the body may update one before reading the item (NOTE [loop items read after an update
+    of the iterable]); None where nothing is watched."""
+    if not any(not certain for _, certain in stale) or torch.compiler.is_dynamo_compiling():
+        return None
+    return [(t, t._version) for t, _ in _rows(items)]
+
+
+def _refuse_rows_changed(watched, stale) -> None:
+    if watched and any(t._version != v for t, v in watched):
+        name = next(name for name, certain in stale if not certain)
+        raise _stale_item(f"passes `{name}` to a call that updates it in place", name)
 
 
 def _refused_item_update(problem, what) -> StagingError:

@@ -451,6 +451,7 @@ class ControlFlowConverter(Converter):
         sources = _alias_sources(node.body)
         node._autoconv_item_updated = _items_updated(node.target, node.body, sources)
         _mark_item_rebinding(node, sources)
+        node._autoconv_stale = _stale_item_reads(node, sources)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(local)
@@ -677,6 +678,10 @@ def _in_place_arguments(node, state, inputs):
     if item_updated is not None:
         trailing.append("item_updated=item_updated")
         subs["item_updated"] = _constant(item_updated)
+    stale = getattr(node, "_autoconv_stale", None)
+    if stale:  # NOTE [loop items read after an update of the iterable]
+        trailing.append("stale=stale")
+        subs["stale"] = _constant(stale)
     items = getattr(node, "_autoconv_items", None)
     if items:  # NOTE [loop items rebound on some paths]
         trailing.append("items=items")
@@ -786,6 +791,52 @@ def _mark_item_rebinding(node, sources):
                 names = _rebound(_Local([inner]))[0] & guarded
                 if names:
                     inner._autoconv_items = tuple(sorted(names))
+
+
+# NOTE [loop items read after an update of the iterable]
+# `for v in a: a.add_(1); s = s + v`: Python's item is a view of a row of `a`, so a read of
+# `v` after the update sees it (Python: 14 for torch.ones(4)). A staged loop selects its item
+# before the body (a copy), and would read the row as the iteration started (10). The
+# converter lists the names a top-level statement of the body updates in place (through the
+# body's aliases, the item's own excluded) where a later top-level statement reads the item
+# (`stale=`, as (name, True)); the runtime refuses a staged loop where one of them is the
+# iterated tensor, or a view of its memory (`b = a`, `w = a[:]` before the loop), and says to
+# index the row after the update. Names passed to a call before such a read (`bump(a)`, as
+# (name, False)) may be updated by it: the staged body watches the iterated tensors' version
+# counters while traced, and refuses the loop where the body changed one (dynamo's tensors
+# have no version counter inside a body; there the call's update of a loop input is refused
+# by dynamo itself, "input mutation"). An update after the last read of the item (`s = s + v; a.add_(1)`) or of a
+# later row only (`x[i + 1] = x[i + 1] + v`) is read correctly: each iteration selects its
+# row from the tensor as updated so far (NOTE [the rows a staged loop reads]).
+
+
+def _stale_item_reads(node, sources):
+    """`stale=` of a `for` loop (NOTE [loop items read after an update of the iterable]):
+    the names updated in place before a later statement reads the item; None where none."""
+    aliases = set(_bound_names([node.target]))
+    grown = True
+    while grown:
+        more = {name for name, roots in sources.items() if roots & aliases} - aliases
+        aliases |= more
+        grown = bool(more)
+    updated, passed = set(), set()
+    for stmt in node.body:
+        if (updated or passed) and any(n.__class__ is gast.Name and n.id in aliases
+                                       and n.ctx.__class__ is gast.Load for n in walk(stmt)):
+            return (*((name, True) for name in sorted(updated)),
+                    *((name, False) for name in sorted(passed - updated)))
+        updated |= _through_aliases(node.body, _updated_roots([stmt]), sources) - aliases
+        passed |= _through_aliases(node.body, {
+            a.id for n in walk(stmt) if n.__class__ is gast.Call
+            for a in n.args[_called_at(n):] if a.__class__ is gast.Name}, sources) - aliases
+    return None
+
+
+def _called_at(call) -> int:
+    """Where the arguments of `call` start: after the function of `ac.converted_call(f, ...)`
+    (the calls converter's form of a user's call)."""
+    func = call.func
+    return 1 if func.__class__ is gast.Attribute and func.attr == "converted_call" else 0
 
 
 def _item_updated(target, updated: set):

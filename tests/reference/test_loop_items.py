@@ -444,3 +444,89 @@ def test_an_item_updated_in_place_by_a_helper_the_body_calls():
     assert_same_result(helper_under_a_staged_if, rows, compile=False)
     assert_same_result(helper_in_a_staged_while, [(rows[0], torch.tensor(2)),
                                                   (rows[1], torch.tensor(1))], compile=False)
+
+
+# --- the item read after an update of the iterated tensor: refused --------------------------
+# (NOTE [loop items read after an update of the iterable], converters/control_flow.py)
+
+def sum_rows_updated_by_name(a):
+    s = torch.zeros(())
+    for v in a:
+        a.add_(1)  # Python: `v` (a view of a row of `a`) sees this
+        s = s + v
+    return s
+
+
+def sum_rows_updated_by_alias(a):
+    b = a
+    s = torch.zeros(())
+    for v in a:
+        b.mul_(2)
+        s = s + v
+    return s
+
+
+def sum_rows_updated_by_view(a):
+    w = a[:]
+    s = torch.zeros(())
+    for v in a:
+        w.add_(1)
+        s = s + v
+    return s
+
+
+def _bump(t):
+    t.add_(1)
+
+
+def sum_rows_updated_by_helper(a):
+    s = torch.zeros(())
+    for v in a:
+        _bump(a)
+        s = s + v
+    return s
+
+
+def sum_rows_then_updated(a):
+    s = torch.zeros(())
+    for v in a:
+        s = s + v  # read before the update: the row as the iteration started, as in Python
+        a.add_(1)
+        _bump(a)
+    return s, a
+
+
+def _refused_at(fn, how, convert=lambda fn: fn):
+    """Runs `convert(fn)` on torch.ones(4) and checks the refusal at its `for` line."""
+    lineno = next(n for n, text in enumerate(open(__file__).read().splitlines(), 1)
+                  if text.strip().startswith("for v in a") and n > fn.__code__.co_firstlineno)
+    with pytest.raises(StagingError, match=f"test_loop_items.py:{lineno}: .*for loop: the "
+                                           f"body {how}.*then reads the loop's item.*Loop "
+                                           "over an index and read the row after"):
+        convert(fn)(torch.ones(4))
+
+
+@pytest.mark.parametrize("fn, how", [(sum_rows_updated_by_name, "updates `a` in place"),
+                                     (sum_rows_updated_by_alias, "updates `b` in place"),
+                                     (sum_rows_updated_by_view, "updates `w` in place"),
+                                     (sum_rows_updated_by_helper, "passes `a` to a call")])
+def test_the_item_read_after_an_update_of_the_iterated_tensor_is_refused(fn, how):
+    # t11 (lead): 10 in replay, torch.export and torch.compile where Python gives 14 (the
+    # staged loop's item is the row as the iteration started).
+    assert fn(torch.ones(4)).item() in (14., 30.)
+    _refused_at(fn, how, autoconv.autoconv)
+
+    class Calling(torch.nn.Module):
+        def forward(self, x):
+            return autoconv.convert(fn)(x)
+
+    _refused_at(fn, how, lambda fn: (lambda x: torch.export.export(Calling(), (x,),
+                                                                   strict=False)))
+    if fn is not sum_rows_updated_by_helper:  # (dynamo refuses the call's input mutation)
+        _refused_at(fn, how, lambda fn: torch.compile(autoconv.convert(fn), fullgraph=True,
+                                                      backend="eager"))
+
+
+def test_the_item_read_before_an_update_of_the_iterated_tensor():
+    assert_same_result(sum_rows_then_updated, [torch.ones(4), torch.tensor([1., -2., 3., 0.])],
+                       compile=False)
