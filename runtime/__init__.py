@@ -23,6 +23,7 @@ from .arithmetic import binary, compare, negative, number_call, number_method_ca
 from .augmented import aug_assign, aug_assign_attribute
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import StagingError
+from .fallible import fallible, try_call
 from .iteration import enumerate_, range_, zip_
 from .subscripts import getitem, setitem, slice_
 from .operators import (
@@ -100,6 +101,7 @@ __all__ = [
     "or_",
     "print_",
     "raise_",
+    "fallible",
     "reraise_staging_error",
     "range_",
     "set_converter",
@@ -107,6 +109,7 @@ __all__ = [
     "slice_",
     "super_method",
     "trips_bound",
+    "try_call",
     "while_stmt",
     "zip_",
 ]
