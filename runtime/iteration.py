@@ -8,10 +8,12 @@ item function of a 0-d int64 index tensor.
 from __future__ import annotations
 
 import torch
+from torch.fx.experimental.symbolic_shapes import guard_or_false
 from torch.utils import _pytree as pytree
 
 from .augmented import mark
-from .errors import StagingError
+from .errors import StagingError, _raise_under_dynamo
+from .staging import context
 from .values import is_staged, number_dtype, promote_types, to_tensor, with_number
 
 __all__ = ["StagedRange", "StagedEnumerate", "StagedZip", "staged_sequence", "range_", "enumerate_", "zip_",
@@ -21,8 +23,11 @@ __all__ = ["StagedRange", "StagedEnumerate", "StagedZip", "staged_sequence", "ra
 class StagedRange:
     """`range(start, stop, step)` where a bound is a traced tensor."""
 
-    def __init__(self, start, stop, step):
+    def __init__(self, start, stop, step, traced=False):
         self.start, self.stop, self.step = start, stop, step
+        # made by `range_` from a traced bound: under dynamo an int too (NOTE [lengths only
+        # known when the graph runs, under dynamo]), and never a Python range
+        self.traced = traced
 
     def __repr__(self) -> str:
         return f"StagedRange({self.start}, {self.stop}, {self.step})"
@@ -42,7 +47,7 @@ class StagedRange:
         # Python's `reversed(range(...))`); empty where the range is.
         like = _tensor_in_bounds(self)
         last = self.start + (self.length(like) - 1) * self.step
-        return StagedRange(last, self.start - self.step, -self.step)
+        return StagedRange(last, self.start - self.step, -self.step, self.traced)
 
     def __iter__(self):
         return _iterate_eagerly(self, "range")
@@ -130,6 +135,46 @@ def _iterate_eagerly(iterable, name):
     return iter(python)
 
 
+# NOTE [lengths only known when the graph runs, under dynamo]
+# `for v in x[x > 0]: out.append(v)` (t11 repro 18) and `for i in range(n)` with `n =
+# (x > 0).sum().item()`: the length is an unbacked SymInt (its value only known when the graph
+# runs). make_fx and torch.export give it as a SymInt, and the loop is staged. Dynamo gives
+# it to the code it traces as an int (`type(n) is int`, and no isinstance or attribute test
+# tells it apart), so a loop that runs as Python over a length known while tracing raised
+# dynamo's raw "Could not extract specialized integer from data-dependent expression u0".
+# `refuse_unbacked_length` asks dynamo itself, at trace time (torch._dynamo.comptime), and
+# raises a StagingError at the user's line instead.
+
+
+def refuse_unbacked_length(length, what: str, fix: str | None = None) -> None:
+    """Under dynamo, raises the StagingError of NOTE [lengths only known when the graph runs,
+    under dynamo] where `length` is an unbacked SymInt; nothing elsewhere."""
+    if not torch.compiler.is_dynamo_compiling():
+        return
+    from torch._dynamo.comptime import comptime
+
+    comptime(_check_unbacked)  # (reads this frame's locals: a comptime function has no cells)
+
+
+def _check_unbacked(ctx) -> None:
+    """Run by dynamo while it traces `refuse_unbacked_length`, with that frame's locals."""
+    found = ctx.get_local("length")
+    if not found.is_dynamic():
+        return
+    from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+
+    if not free_unbacked_symbols(found.as_fake()):
+        return
+    what, fix = (ctx.get_local(n).as_python_constant() for n in ("what", "fix"))
+    _raise_under_dynamo(
+        "for loop",
+        f"{what} has a length only known when the graph runs (from `x[mask]`, `nonzero()` or "
+        "`.item()`), and a loop over it runs as Python here (it grows a Python list, or the "
+        "length is a Python int), which torch.compile unrolls while tracing",
+        fix or "Write it as operations over the whole tensor (`(x > 0).sum()`, `x[x > 0] * 2`, "
+        "torch.where), or loop over the whole tensor and skip items with a mask")
+
+
 def _length(iterable, like):
     if isinstance(iterable, _STAGED):
         return iterable.length(like)
@@ -190,9 +235,13 @@ def _not_indexable(iterable):
 def _item(iterable, index):
     if isinstance(iterable, _STAGED):
         return iterable.item(index)
-    if type(iterable.shape[0]) is int and iterable.shape[0] == 0:
+    if guard_or_false(iterable.shape[0] == 0) or context.probing():
         # A loop of no trip: its body is traced for the types, never run. (Under dynamo the
         # probe of the body's dtypes gives it a constant index, which index_select checks.)
+        # A probe's item too: its ops stay in torch.export's graph, where index_select of the
+        # first row raised on an iterable of data-dependent length that is empty when the
+        # program runs (`for v in x[x > 0]`, t11 repro 18). (guard_or_false: a length only known
+        # when the graph runs is not asked for its value, which dynamo refused.)
         return iterable.new_zeros(iterable.shape[1:])
     # iterable[index] would read the index's value while tracing; index_select stages it.
     return torch.index_select(iterable, 0, index.reshape(1)).squeeze(0)
@@ -209,8 +258,8 @@ def staged_sequence(iterable):
 
 # Staged iterables are pytrees of their parts, so that a loop passes their tensors as inputs.
 pytree.register_pytree_node(
-    StagedRange, lambda r: ((r.start, r.stop, r.step), None),
-    lambda parts, _: StagedRange(*parts))
+    StagedRange, lambda r: ((r.start, r.stop, r.step), r.traced),
+    lambda parts, traced: StagedRange(*parts, traced))
 pytree.register_pytree_node(
     StagedEnumerate, lambda e: ((e.iterable, e.start), None),
     lambda parts, _: StagedEnumerate(*parts))
@@ -225,6 +274,11 @@ def _any_staged(values) -> bool:
 def range_(*args):
     """`range` that stays a Python range unless a bound is traced."""
     if not _any_staged(args):
+        for length in args:  # NOTE [lengths only known when the graph runs, under dynamo]
+            if type(length) is int:
+                refuse_unbacked_length(length, "range()", (
+                    "Keep the bound a tensor (`n = (x > 0).sum()`, not `.item()`): a loop over "
+                    "a range with a tensor bound is staged as one loop"))
         return range(*args)
     for bound in args:
         if isinstance(bound, torch.Tensor) and (bound.is_floating_point() or bound.is_complex()):
@@ -233,7 +287,7 @@ def range_(*args):
             raise TypeError("only integer tensors of a single element can be converted to an "
                             "index")
     start, stop, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
-    return StagedRange(start, stop, step)
+    return StagedRange(start, stop, step, traced=True)
 
 
 def enumerate_(iterable, start=0):
@@ -270,7 +324,8 @@ def as_python(iterable):
     """
     if isinstance(iterable, StagedRange):
         bounds = (iterable.start, iterable.stop, iterable.step)
-        return range(*bounds) if all(type(b) is int for b in bounds) else None
+        return range(*bounds) if all(type(b) is int for b in bounds) and not (
+            iterable.traced) else None
     if isinstance(iterable, (StagedEnumerate, StagedZip)):
         if iterable.python is None:
             return None

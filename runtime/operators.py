@@ -17,7 +17,8 @@ from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from . import augmented, handlers, lists, text
 from .errors import StagingError, graph_error_message
-from .iteration import StagedEnumerate, StagedRange, StagedZip, as_python, staged_sequence
+from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
+                        refuse_unbacked_length, staged_sequence)
 from .staging import constants, context, specialize, verdicts
 from .staging import torch as staging
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, promote_types,
@@ -690,6 +691,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         # a staged loop reads]).
         if python is None and stale:
             _refuse_stale_items(iterable, stale, state, names, inputs, updated)
+        refuse_unbacked_length(length, "the iterated tensor")
         items = python if python is not None else (
             item_of(iterable, torch.tensor(index)) for index in range(length))
         for item in items:

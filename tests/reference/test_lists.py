@@ -736,3 +736,41 @@ def test_a_returned_grown_list_is_a_list_in_every_mode():
     assert compiled == want and want == compiled and len(compiled) == 2
     assert list(compiled) == want and repr(compiled) == repr(want)
     assert isinstance(compiled, collections.abc.Sequence)
+
+
+# --- lists grown over a length only known when the graph runs (t11 repro 18) ----------------
+# torch.export's program raised "IndexError: index out of range in self" where no element was
+# positive (the probe of the body's types read the first row, and stayed in the program);
+# torch.compile raised dynamo's raw "Could not extract specialized integer ... u0".
+
+def count_positive(x):
+    out = []
+    for v in x[x > 0]:
+        out.append(v * 2)
+    return len(out)
+
+
+def count_by_item(x):
+    n = (x > 0).sum().item()
+    out = []
+    for i in range(n):
+        out.append(i)
+    return len(out)
+
+
+SOME, NONE = T([1., -1, 2, 3]), T([-1., -1, -2, -3])
+
+
+def test_a_list_grown_over_a_masked_tensor():
+    assert_same_result(count_positive, [SOME, NONE, T([5., 5, 5, 5])], compile=False)
+    line = count_positive.__code__.co_firstlineno + 2
+    compiled = torch.compile(autoconv.convert(count_positive), fullgraph=True, backend="eager")
+    # dynamo gives the length as an int: the loop would run as Python, which it cannot
+    with pytest.raises(StagingError, match=f"test_lists.py:{line}: .*for loop: the iterated "
+                                           "tensor has a length only known when the graph "
+                                           "runs.*Write it as operations over the whole"):
+        compiled(SOME)
+
+
+def test_a_list_grown_over_a_range_of_an_item():
+    assert_same_result(count_by_item, [SOME, NONE])
