@@ -689,8 +689,9 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         # length. (Otherwise the length bounds the lists the while_loop grows.) Over Python's
         # own items where it can: a tensor's rows are then views, as in Python (NOTE [the rows
         # a staged loop reads]).
-        if python is None and stale:
-            _refuse_stale_items(iterable, stale, state, names, inputs, updated)
+        if python is None and stale:  # (items selected by index: no item is read again)
+            _refuse_stale_items(iterable, tuple((n, bool(k)) for n, k in stale), state, names,
+                                inputs, updated)
         refuse_unbacked_length(length, "the iterated tensor")
         items = python if python is not None else (
             item_of(iterable, torch.tensor(index)) for index in range(length))
@@ -709,6 +710,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     # The iterable, its length and the inputs all reach the loop's bodies as inputs.
     count, plan, carried = len(inputs), rows or _NO_ROWS, (rows or _NO_ROWS).carried
     size, extra = len(state), len(carried)
+    rereading = isinstance(iterable, torch.Tensor) and any(k == "reread" for _, k in stale)
 
     def test(index, *rest):
         inner, loop_inputs = rest[:size], rest[size + extra:]
@@ -724,6 +726,8 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         if plan.sources:
             items = _rows_read(items, plan, inner, own, loop_inputs)
         item = item_of(items, index)
+        if rereading:  # NOTE [loop items read after an update of the iterable]
+            item = _rereadable(item, items, index)
         rows_in = _row_items(items, item)
         versions = None if torch.compiler.is_dynamo_compiling() else [
             r._version if isinstance(r, torch.Tensor) else None for r in rows_in]
@@ -994,10 +998,29 @@ def _refuse_stale_items(iterable, stale, state, names, inputs, updated) -> None:
     named.update((name, inputs[i]) for i, name in updated or ())
     for tensor, _ in _rows(iterable):
         memory = _memory_of(tensor)
-        for name, certain in stale:
+        for name, kind in stale:
             value = named.get(name)
-            if certain and isinstance(value, torch.Tensor) and _memory_of(value) is memory:
+            if (kind and isinstance(value, torch.Tensor) and _memory_of(value) is memory
+                    and not (kind == "reread" and value is iterable)):
                 raise _stale_item(f"updates `{name}` in place", name)
+
+
+def _rereadable(item, rows, index):
+    """`item`, the row `index` of `rows`, marked so that `reread_item` selects it again."""
+    item._autoconv_rows, item._autoconv_index = rows, index
+    return item
+
+
+def reread_item(item):
+    """The loop item `item` again, after the body updated the tensor it is a row of in place
+    (NOTE [loop items read after an update of the iterable]): a staged loop's item (a copy)
+    selected anew from that tensor; anything else (Python's own item, a view, or a name
+    rebound to another value) as it is."""
+    rows = getattr(item, "_autoconv_rows", None) if isinstance(item, torch.Tensor) else None
+    if rows is None:
+        return item
+    index = item._autoconv_index
+    return _rereadable(torch.index_select(rows, 0, index.reshape(1)).squeeze(0), rows, index)
 
 
 def _stale_item(how, name) -> StagingError:
@@ -1014,14 +1037,14 @@ def _watched_rows(items, stale):
     """The tensors whose rows a staged body reads, with their version counters, where a call
     of the body may update one before reading the item (NOTE [loop items read after an update
     of the iterable]); None where nothing is watched."""
-    if not any(not certain for _, certain in stale) or torch.compiler.is_dynamo_compiling():
+    if not any(kind is False for _, kind in stale) or torch.compiler.is_dynamo_compiling():
         return None
     return [(t, t._version) for t, _ in _rows(items)]
 
 
 def _refuse_rows_changed(watched, stale) -> None:
     if watched and any(t._version != v for t, v in watched):
-        name = next(name for name, certain in stale if not certain)
+        name = next(name for name, kind in stale if kind is False)
         raise _stale_item(f"passes `{name}` to a call that updates it in place", name)
 
 
