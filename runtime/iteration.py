@@ -12,7 +12,7 @@ from torch.fx.experimental.symbolic_shapes import guard_or_false
 from torch.utils import _pytree as pytree
 
 from .augmented import mark
-from .errors import StagingError, _raise_under_dynamo
+from .errors import StagingError
 from .staging import context
 from .values import is_staged, number_dtype, promote_types, to_tensor, with_number
 
@@ -23,11 +23,8 @@ __all__ = ["StagedRange", "StagedEnumerate", "StagedZip", "staged_sequence", "ra
 class StagedRange:
     """`range(start, stop, step)` where a bound is a traced tensor."""
 
-    def __init__(self, start, stop, step, traced=False):
+    def __init__(self, start, stop, step):
         self.start, self.stop, self.step = start, stop, step
-        # made by `range_` from a traced bound: under dynamo an int too (NOTE [lengths only
-        # known when the graph runs, under dynamo]), and never a Python range
-        self.traced = traced
 
     def __repr__(self) -> str:
         return f"StagedRange({self.start}, {self.stop}, {self.step})"
@@ -47,7 +44,7 @@ class StagedRange:
         # Python's `reversed(range(...))`); empty where the range is.
         like = _tensor_in_bounds(self)
         last = self.start + (self.length(like) - 1) * self.step
-        return StagedRange(last, self.start - self.step, -self.step, self.traced)
+        return StagedRange(last, self.start - self.step, -self.step)
 
     def __iter__(self):
         return _iterate_eagerly(self, "range")
@@ -140,39 +137,12 @@ def _iterate_eagerly(iterable, name):
 # (x > 0).sum().item()`: the length is an unbacked SymInt (its value only known when the graph
 # runs). make_fx and torch.export give it as a SymInt, and the loop is staged. Dynamo gives
 # it to the code it traces as an int (`type(n) is int`, and no isinstance or attribute test
-# tells it apart), so a loop that runs as Python over a length known while tracing raised
+# tells it apart), so such a loop ran as Python over a length known while tracing, and raised
 # dynamo's raw "Could not extract specialized integer from data-dependent expression u0".
-# `refuse_unbacked_length` asks dynamo itself, at trace time (torch._dynamo.comptime), and
-# raises a StagingError at the user's line instead.
-
-
-def refuse_unbacked_length(length, what: str, fix: str | None = None) -> None:
-    """Under dynamo, raises the StagingError of NOTE [lengths only known when the graph runs,
-    under dynamo] where `length` is an unbacked SymInt; nothing elsewhere."""
-    if not torch.compiler.is_dynamo_compiling():
-        return
-    from torch._dynamo.comptime import comptime
-
-    comptime(_check_unbacked)  # (reads this frame's locals: a comptime function has no cells)
-
-
-def _check_unbacked(ctx) -> None:
-    """Run by dynamo while it traces `refuse_unbacked_length`, with that frame's locals."""
-    found = ctx.get_local("length")
-    if not found.is_dynamic():
-        return
-    from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
-
-    if not free_unbacked_symbols(found.as_fake()):
-        return
-    what, fix = (ctx.get_local(n).as_python_constant() for n in ("what", "fix"))
-    _raise_under_dynamo(
-        "for loop",
-        f"{what} has a length only known when the graph runs (from `x[mask]`, `nonzero()` or "
-        "`.item()`), and a loop over it runs as Python here (it grows a Python list, or the "
-        "length is a Python int), which torch.compile unrolls while tracing",
-        fix or "Write it as operations over the whole tensor (`(x > 0).sum()`, `x[x > 0] * 2`, "
-        "torch.where), or loop over the whole tensor and skip items with a mask")
+# `known_while_tracing` asks the length's parity with guard_or_false, which dynamo traces: it
+# is decided for an int and for a size dynamo traces with a value, and for neither of those
+# where the length is only known when the graph runs; such a loop is then staged, as it is
+# by make_fx and torch.export.
 
 
 def _length(iterable, like):
@@ -258,8 +228,8 @@ def staged_sequence(iterable):
 
 # Staged iterables are pytrees of their parts, so that a loop passes their tensors as inputs.
 pytree.register_pytree_node(
-    StagedRange, lambda r: ((r.start, r.stop, r.step), r.traced),
-    lambda parts, traced: StagedRange(*parts, traced))
+    StagedRange, lambda r: ((r.start, r.stop, r.step), None),
+    lambda parts, _: StagedRange(*parts))
 pytree.register_pytree_node(
     StagedEnumerate, lambda e: ((e.iterable, e.start), None),
     lambda parts, _: StagedEnumerate(*parts))
@@ -273,12 +243,9 @@ def _any_staged(values) -> bool:
 
 def range_(*args):
     """`range` that stays a Python range unless a bound is traced."""
-    if not _any_staged(args):
-        for length in args:  # NOTE [lengths only known when the graph runs, under dynamo]
-            if type(length) is int:
-                refuse_unbacked_length(length, "range()", (
-                    "Keep the bound a tensor (`n = (x > 0).sum()`, not `.item()`): a loop over "
-                    "a range with a tensor bound is staged as one loop"))
+    if not _any_staged(args) and all(
+            known_while_tracing(a) for a in args if type(a) is int):
+        # (NOTE [lengths only known when the graph runs, under dynamo])
         return range(*args)
     for bound in args:
         if isinstance(bound, torch.Tensor) and (bound.is_floating_point() or bound.is_complex()):
@@ -287,7 +254,7 @@ def range_(*args):
             raise TypeError("only integer tensors of a single element can be converted to an "
                             "index")
     start, stop, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
-    return StagedRange(start, stop, step, traced=True)
+    return StagedRange(start, stop, step)
 
 
 def enumerate_(iterable, start=0):
@@ -324,8 +291,7 @@ def as_python(iterable):
     """
     if isinstance(iterable, StagedRange):
         bounds = (iterable.start, iterable.stop, iterable.step)
-        return range(*bounds) if all(type(b) is int for b in bounds) and not (
-            iterable.traced) else None
+        return range(*bounds) if all(known_while_tracing(b) for b in bounds) else None
     if isinstance(iterable, (StagedEnumerate, StagedZip)):
         if iterable.python is None:
             return None
@@ -342,4 +308,14 @@ def as_python(iterable):
 
 def _static_length(iterable) -> bool:
     return (isinstance(iterable, torch.Tensor) and iterable.dim() > 0
-            and type(iterable.shape[0]) is int)
+            and known_while_tracing(iterable.shape[0]))
+
+
+def known_while_tracing(length) -> bool:
+    """Whether `length` is a Python int: not a SymInt, and under dynamo (which gives one as an
+    int) not a length only known when the graph runs (NOTE [lengths only known when the graph
+    runs, under dynamo]): its parity is decided for an int or a size dynamo traces with a
+    value (guarding on it, as Python iteration over it would), and for neither of those."""
+    if type(length) is not int:
+        return False
+    return guard_or_false(length % 2 == 0) or guard_or_false(length % 2 == 1)

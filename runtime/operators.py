@@ -18,7 +18,7 @@ from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 from . import augmented, handlers, lists, text
 from .errors import StagingError, graph_error_message
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
-                        refuse_unbacked_length, staged_sequence)
+                        known_while_tracing, staged_sequence)
 from .staging import constants, context, specialize, verdicts
 from .staging import torch as staging
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, promote_types,
@@ -682,8 +682,8 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     python = as_python(iterable)
     rows = None if python is not None else _rows_plan(iterable, state, names, inputs, updated,
                                                         *updates, renewed)
-    if (type(length) is int and extra_test is None and any(type(v) is list for v in state)
-            and rows is None):
+    if (known_while_tracing(length) and extra_test is None
+            and any(type(v) is list for v in state) and rows is None):
         # A loop of known length that cannot stop early runs as Python, one copy of the body
         # per iteration in the graph, so that a list it grows stays a Python list of known
         # length. (Otherwise the length bounds the lists the while_loop grows.) Over Python's
@@ -692,7 +692,6 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         if python is None and stale:  # (items selected by index: no item is read again)
             _refuse_stale_items(iterable, tuple((n, bool(k)) for n, k in stale), state, names,
                                 inputs, updated)
-        refuse_unbacked_length(length, "the iterated tensor")
         items = python if python is not None else (
             item_of(iterable, torch.tensor(index)) for index in range(length))
         for item in items:
