@@ -13,6 +13,7 @@ from .converters.logical import LogicalConverter
 from .converters.raises import RaiseConverter
 from .converters.returns import ReturnConverter
 from .converters.subscripts import SubscriptConverter
+from .converters.tries import TryConverter
 from .converters.unbound import BoundFlagConverter
 
 PASSES = (
@@ -20,6 +21,9 @@ PASSES = (
     # Before calls: `vals.append(x)` must not become a converted_call of the bound method.
     ListConverter,
     CallConverter,
+    # After calls (torch's calls stay as written), before the flags and jump lowerings: the
+    # `if` a `try` becomes is then lowered and staged as any other.
+    TryConverter,
     SubscriptConverter,
     # Before the lowerings of asserts, jumps and `and` / `or`: its flags and checked reads are
     # then variables and calls as any other (it follows the jumps itself).

@@ -24,6 +24,7 @@ from .arithmetic import (binary, compare, invert, negative, number_call, number_
 from .augmented import aug_assign, aug_assign_attribute
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import DataDependentGuard, StagingError, data_dependent_error
+from .fallible import fallible, try_call
 from .iteration import enumerate_, range_, zip_
 from .subscripts import getitem, setitem, slice_
 from .operators import (
@@ -42,6 +43,7 @@ from .operators import (
     or_,
     print_,
     raise_,
+    reread_item,
     reraise_staging_error,
     trips_bound,
     while_stmt,
@@ -107,6 +109,8 @@ __all__ = [
     "or_",
     "print_",
     "raise_",
+    "reread_item",
+    "fallible",
     "reraise_staging_error",
     "range_",
     "set_converter",
@@ -114,6 +118,7 @@ __all__ = [
     "slice_",
     "super_method",
     "trips_bound",
+    "try_call",
     "while_stmt",
     "zip_",
 ]

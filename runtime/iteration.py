@@ -8,10 +8,12 @@ item function of a 0-d int64 index tensor.
 from __future__ import annotations
 
 import torch
+from torch.fx.experimental.symbolic_shapes import guard_or_false
 from torch.utils import _pytree as pytree
 
 from .augmented import mark
 from .errors import StagingError
+from .staging import context
 from .values import is_staged, number_dtype, promote_types, to_tensor, with_number
 
 __all__ = ["StagedRange", "StagedEnumerate", "StagedZip", "staged_sequence", "range_", "enumerate_", "zip_",
@@ -130,6 +132,19 @@ def _iterate_eagerly(iterable, name):
     return iter(python)
 
 
+# NOTE [lengths only known when the graph runs, under dynamo]
+# `for v in x[x > 0]: out.append(v)` (t11 repro 18) and `for i in range(n)` with `n =
+# (x > 0).sum().item()`: the length is an unbacked SymInt (its value only known when the graph
+# runs). make_fx and torch.export give it as a SymInt, and the loop is staged. Dynamo gives
+# it to the code it traces as an int (`type(n) is int`, and no isinstance or attribute test
+# tells it apart), so such a loop ran as Python over a length known while tracing, and raised
+# dynamo's raw "Could not extract specialized integer from data-dependent expression u0".
+# `known_while_tracing` asks the length's parity with guard_or_false, which dynamo traces: it
+# is decided for an int and for a size dynamo traces with a value, and for neither of those
+# where the length is only known when the graph runs; such a loop is then staged, as it is
+# by make_fx and torch.export.
+
+
 def _length(iterable, like):
     if isinstance(iterable, _STAGED):
         return iterable.length(like)
@@ -190,9 +205,13 @@ def _not_indexable(iterable):
 def _item(iterable, index):
     if isinstance(iterable, _STAGED):
         return iterable.item(index)
-    if type(iterable.shape[0]) is int and iterable.shape[0] == 0:
+    if guard_or_false(iterable.shape[0] == 0) or context.probing():
         # A loop of no trip: its body is traced for the types, never run. (Under dynamo the
         # probe of the body's dtypes gives it a constant index, which index_select checks.)
+        # A probe's item too: its ops stay in torch.export's graph, where index_select of the
+        # first row raised on an iterable of data-dependent length that is empty when the
+        # program runs (`for v in x[x > 0]`, t11 repro 18). (guard_or_false: a length only known
+        # when the graph runs is not asked for its value, which dynamo refused.)
         return iterable.new_zeros(iterable.shape[1:])
     # iterable[index] would read the index's value while tracing; index_select stages it.
     return torch.index_select(iterable, 0, index.reshape(1)).squeeze(0)
@@ -224,7 +243,9 @@ def _any_staged(values) -> bool:
 
 def range_(*args):
     """`range` that stays a Python range unless a bound is traced."""
-    if not _any_staged(args):
+    if not _any_staged(args) and all(
+            known_while_tracing(a) for a in args if type(a) is int):
+        # (NOTE [lengths only known when the graph runs, under dynamo])
         return range(*args)
     for bound in args:
         if isinstance(bound, torch.Tensor) and (bound.is_floating_point() or bound.is_complex()):
@@ -270,7 +291,7 @@ def as_python(iterable):
     """
     if isinstance(iterable, StagedRange):
         bounds = (iterable.start, iterable.stop, iterable.step)
-        return range(*bounds) if all(type(b) is int for b in bounds) else None
+        return range(*bounds) if all(known_while_tracing(b) for b in bounds) else None
     if isinstance(iterable, (StagedEnumerate, StagedZip)):
         if iterable.python is None:
             return None
@@ -287,4 +308,14 @@ def as_python(iterable):
 
 def _static_length(iterable) -> bool:
     return (isinstance(iterable, torch.Tensor) and iterable.dim() > 0
-            and type(iterable.shape[0]) is int)
+            and known_while_tracing(iterable.shape[0]))
+
+
+def known_while_tracing(length) -> bool:
+    """Whether `length` is a Python int: not a SymInt, and under dynamo (which gives one as an
+    int) not a length only known when the graph runs (NOTE [lengths only known when the graph
+    runs, under dynamo]): its parity is decided for an int or a size dynamo traces with a
+    value (guarding on it, as Python iteration over it would), and for neither of those."""
+    if type(length) is not int:
+        return False
+    return guard_or_false(length % 2 == 0) or guard_or_false(length % 2 == 1)

@@ -17,7 +17,8 @@ from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from . import augmented, handlers, lists, text
 from .errors import StagingError, graph_error_message
-from .iteration import StagedEnumerate, StagedRange, StagedZip, as_python, staged_sequence
+from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
+                        known_while_tracing, staged_sequence)
 from .staging import constants, context, specialize, verdicts
 from .staging import torch as staging
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
@@ -522,7 +523,7 @@ def _is_int(value) -> bool:
 
 
 def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None,
-             renewed=None, caught=False, item_updated=None, items=()):
+             renewed=None, caught=False, item_updated=None, items=(), stale=()):
     """`for item in iterable: if not extra_test(*state, *inputs): break;
     state = body(item, *state, *inputs)`.
 
@@ -531,24 +532,26 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     stays a Python loop, with iterations after a traced `break` guarded by torch.cond.
     `updated` and `kept` are as for `if_stmt`. `item_updated` marks the parts of the item the
     body updates in place, mirroring the loop target (NOTE [the rows a staged loop reads]).
-    `items` as for `if_stmt`.
+    `items` as for `if_stmt`. `stale` names the tensors the body updates in place before it
+    reads the item again (NOTE [loop items read after an update of the iterable]).
 
     Raises:
         StagingError: a staged loop whose items are updated in place where the update cannot
-            be written back as Python's views would (NOTE [the rows a staged loop reads]); as
-            `if_stmt`'s `items`.
+            be written back as Python's views would (NOTE [the rows a staged loop reads]); a
+            staged loop reading its item after an update of the iterated tensor (NOTE [loop
+            items read after an update of the iterable]); as `if_stmt`'s `items`.
     """
     if items and (isinstance(iterable, lists.StagedList) or staged_sequence(iterable)):
         raise _refused_item_rebinding(items, "for loop")
     if kept:
         return _kept(state, _for(iterable, extra_test, body, state, names, inputs, updated,
-                                 kept, renewed, caught, item_updated), kept)
+                                 kept, renewed, caught, item_updated, stale), kept)
     return _for(iterable, extra_test, body, state, names, inputs, updated, (), renewed, caught,
-                item_updated)
+                item_updated, stale)
 
 
 def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewed, caught,
-         item_updated):
+         item_updated, stale=()):
     if isinstance(iterable, lists.StagedList):  # a list grown by a staged statement
         sequence = (lambda like: iterable.count), lists.item_at
     else:
@@ -556,7 +559,7 @@ def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewe
     if sequence is not None:
         try:
             return _stage_for(sequence, extra_test, body, state, names, iterable, inputs,
-                              updated, renewed, caught, (kept, item_updated))
+                              updated, renewed, caught, (kept, item_updated), stale)
         except GuardOnDataDependentSymNode:
             # The body needs a Python value of the staged loop's index or item (a slice
             # `k[..., :i + 1]`, `range(i)`): where the loop's length is known while tracing,
@@ -671,7 +674,7 @@ def _guarded_body(body, extra_test, item, state, names, inputs, updated=None):
 
 
 def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated=None,
-               renewed=None, caught=False, updates=((), None)):
+               renewed=None, caught=False, updates=((), None), stale=()):
     """The staged loop of `for_stmt`; `updates`: its (kept, item_updated)."""
     length_of, item_of = sequence
     like = _tensor_in(iterable)
@@ -679,13 +682,16 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     python = as_python(iterable)
     rows = None if python is not None else _rows_plan(iterable, state, names, inputs, updated,
                                                         *updates, renewed)
-    if (type(length) is int and extra_test is None and any(type(v) is list for v in state)
-            and rows is None):
+    if (known_while_tracing(length) and extra_test is None
+            and any(type(v) is list for v in state) and rows is None):
         # A loop of known length that cannot stop early runs as Python, one copy of the body
         # per iteration in the graph, so that a list it grows stays a Python list of known
         # length. (Otherwise the length bounds the lists the while_loop grows.) Over Python's
         # own items where it can: a tensor's rows are then views, as in Python (NOTE [the rows
         # a staged loop reads]).
+        if python is None and stale:  # (items selected by index: no item is read again)
+            _refuse_stale_items(iterable, tuple((n, bool(k)) for n, k in stale), state, names,
+                                inputs, updated)
         items = python if python is not None else (
             item_of(iterable, torch.tensor(index)) for index in range(length))
         for item in items:
@@ -695,12 +701,15 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
             state = new
         return state
     length = to_tensor(length, like)
+    if stale:
+        _refuse_stale_items(iterable, stale, state, names, inputs, updated)
 
     if python is not None:
         rows = _rows_plan(iterable, state, names, inputs, updated, *updates, renewed)
     # The iterable, its length and the inputs all reach the loop's bodies as inputs.
     count, plan, carried = len(inputs), rows or _NO_ROWS, (rows or _NO_ROWS).carried
     size, extra = len(state), len(carried)
+    rereading = isinstance(iterable, torch.Tensor) and any(k == "reread" for _, k in stale)
 
     def test(index, *rest):
         inner, loop_inputs = rest[:size], rest[size + extra:]
@@ -716,10 +725,14 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         if plan.sources:
             items = _rows_read(items, plan, inner, own, loop_inputs)
         item = item_of(items, index)
+        if rereading:  # NOTE [loop items read after an update of the iterable]
+            item = _rereadable(item, items, index)
         rows_in = _row_items(items, item)
         versions = None if torch.compiler.is_dynamo_compiling() else [
             r._version if isinstance(r, torch.Tensor) else None for r in rows_in]
+        watched = _watched_rows(items, stale)
         out = body(item, *inner, *loop_inputs[:count])
+        _refuse_rows_changed(watched, stale)
         if versions is not None:  # NOTE [loop items updated by a call]
             flags = plan.updated or (False,) * len(rows_in)
             changed = [v is not None and r._version != v and not flag
@@ -753,7 +766,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
             raise
         return _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated,
                           renewed, caught, (updates[0], _with_flags(
-                              iterable, updates[1], found.changed)))
+                              iterable, updates[1], found.changed)), stale)
     except Exception as raised:  # NOTE [a loop body that raises while traced]
         _refuse_raised_in_a_loop(raised, "for loop", caught)
         raise
@@ -974,6 +987,64 @@ def _shares_memory(tensor, rows, state, names, inputs):
                 and _memory_of(value) is memory):
             return f"`{name}`" if name else "a tensor"
     return None
+
+
+def _refuse_stale_items(iterable, stale, state, names, inputs, updated) -> None:
+    """NOTE [loop items read after an update of the iterable] (autoconv/converters/
+    control_flow.py): raises where a tensor named in `stale` views the memory of a tensor
+    whose rows the loop iterates."""
+    named = dict(zip(names, state))
+    named.update((name, inputs[i]) for i, name in updated or ())
+    for tensor, _ in _rows(iterable):
+        memory = _memory_of(tensor)
+        for name, kind in stale:
+            value = named.get(name)
+            if (kind and isinstance(value, torch.Tensor) and _memory_of(value) is memory
+                    and not (kind == "reread" and value is iterable)):
+                raise _stale_item(f"updates `{name}` in place", name)
+
+
+def _rereadable(item, rows, index):
+    """`item`, the row `index` of `rows`, marked so that `reread_item` selects it again."""
+    item._autoconv_rows, item._autoconv_index = rows, index
+    return item
+
+
+def reread_item(item):
+    """The loop item `item` again, after the body updated the tensor it is a row of in place
+    (NOTE [loop items read after an update of the iterable]): a staged loop's item (a copy)
+    selected anew from that tensor; anything else (Python's own item, a view, or a name
+    rebound to another value) as it is."""
+    rows = getattr(item, "_autoconv_rows", None) if isinstance(item, torch.Tensor) else None
+    if rows is None:
+        return item
+    index = item._autoconv_index
+    return _rereadable(torch.index_select(rows, 0, index.reshape(1)).squeeze(0), rows, index)
+
+
+def _stale_item(how, name) -> StagingError:
+    return StagingError(
+        "for loop",
+        f"the body {how} and then reads the loop's item: in Python the item is a view of a "
+        f"row of `{name}` (or of the memory it views) and sees the update, but a staged loop "
+        "selects its item when the iteration starts",
+        f"Loop over an index and read the row after the update (`for i in range(len({name})): "
+        f"...; {name}[i]`), or read the item before updating the tensor")
+
+
+def _watched_rows(items, stale):
+    """The tensors whose rows a staged body reads, with their version counters, where a call
+    of the body may update one before reading the item (NOTE [loop items read after an update
+    of the iterable]); None where nothing is watched."""
+    if not any(kind is False for _, kind in stale) or torch.compiler.is_dynamo_compiling():
+        return None
+    return [(t, t._version) for t, _ in _rows(items)]
+
+
+def _refuse_rows_changed(watched, stale) -> None:
+    if watched and any(t._version != v for t, v in watched):
+        name = next(name for name, kind in stale if kind is False)
+        raise _stale_item(f"passes `{name}` to a call that updates it in place", name)
 
 
 def _refused_item_update(problem, what) -> StagingError:

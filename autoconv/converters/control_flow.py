@@ -451,6 +451,7 @@ class ControlFlowConverter(Converter):
         sources = _alias_sources(node.body)
         node._autoconv_item_updated = _items_updated(node.target, node.body, sources)
         _mark_item_rebinding(node, sources)
+        node._autoconv_stale = _stale_item_reads(node, sources, self.ctx.runtime)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(local)
@@ -677,6 +678,10 @@ def _in_place_arguments(node, state, inputs):
     if item_updated is not None:
         trailing.append("item_updated=item_updated")
         subs["item_updated"] = _constant(item_updated)
+    stale = getattr(node, "_autoconv_stale", None)
+    if stale:  # NOTE [loop items read after an update of the iterable]
+        trailing.append("stale=stale")
+        subs["stale"] = _constant(stale)
     items = getattr(node, "_autoconv_items", None)
     if items:  # NOTE [loop items rebound on some paths]
         trailing.append("items=items")
@@ -786,6 +791,129 @@ def _mark_item_rebinding(node, sources):
                 names = _rebound(_Local([inner]))[0] & guarded
                 if names:
                     inner._autoconv_items = tuple(sorted(names))
+
+
+# NOTE [loop items read after an update of the iterable]
+# `for v in a: a.add_(1); s = s + v`: Python's item is a view of a row of `a`, so a read of
+# `v` after the update sees it (Python: 14 for torch.ones(4)). A staged loop selects its item
+# before the body (a copy), and read the row as the iteration started (10). The converter
+# finds the names a top-level statement of the body updates in place (through the body's
+# aliases, the item's own excluded) before a later top-level statement reads the item:
+# - where the target is one name with no alias in the body, and no call may have updated the
+#   tensor first, each such update is followed by `v = ac.reread_item(v)`, which selects the
+#   staged item again from the tensor as updated (the runtime marks the item with its rows
+#   and index); Python's own item (a view) is left as it is. The names go to the runtime as
+#   `stale=` (name, 'reread'): it refuses the loop where such a name is not the iterated
+#   tensor itself but a view of its memory (`w = a[:]` before the loop), whose updates the
+#   staged loop's rows do not see;
+# - otherwise (`for i, v in enumerate(a)`, an alias of the item read, an update and a later
+#   read inside one compound statement of the body) as (name, True): the runtime refuses the
+#   loop where one of them views the memory of the iterated tensor (`b = a` too), and says
+#   to index the row after the update;
+# - names passed to a call before such a read (`bump(a)`) may be updated by it, as (name,
+#   False): the staged body watches the iterated tensors' version counters while traced, and
+#   refuses the loop where the body changed one (dynamo's tensors have no version counter
+#   inside a body; there dynamo itself refuses the call's update of a loop input, "input
+#   mutation").
+# An update after the last read of the item (`s = s + v; a.add_(1)`) or of a later row only
+# (`x[i + 1] = x[i + 1] + v`) needs neither: each iteration selects its row from the tensor as
+# updated so far (NOTE [the rows a staged loop reads]).
+
+
+def _stale_item_reads(node, sources, runtime):
+    """`stale=` of a `for` loop (NOTE [loop items read after an update of the iterable]):
+    the names updated in place before a later statement reads the item; None where none.
+    Where the target is one name with no alias in the body and no call may update the
+    iterable first, each update is followed by `target = ac.reread_item(target)` in the body,
+    and the names are marked 'reread'."""
+    aliases = set(_bound_names([node.target]))
+    grown = True
+    while grown:
+        more = {name for name, roots in sources.items() if roots & aliases} - aliases
+        aliases |= more
+        grown = bool(more)
+    updated, passed, stale = set(), set(), None
+    for stmt in node.body:
+        if (updated or passed) and any(n.__class__ is gast.Name and n.id in aliases
+                                       and n.ctx.__class__ is gast.Load for n in walk(stmt)):
+            stale = (updated, passed - updated)
+            break
+        updated |= _through_aliases(node.body, _updated_roots([stmt]), sources) - aliases
+        passed |= _through_aliases(node.body, {
+            a.id for n in walk(stmt) if n.__class__ is gast.Call
+            for a in n.args[_called_at(n):] if a.__class__ is gast.Name}, sources) - aliases
+    nested = _stale_inside(node.body, aliases, sources)
+    if stale is None and not nested:
+        return None
+    updated, passed = stale or (set(), set())
+    if nested:  # (an update and a later read inside one statement: no place for a re-read)
+        updated |= nested
+    elif node.target.__class__ is gast.Name and aliases == {node.target.id} and not passed:
+        updates = [_through_aliases(node.body, _updated_roots([stmt]), sources) - aliases
+                   for stmt in node.body]
+        updated = set().union(*updates)
+        name = node.target.id
+        for k in reversed([k for k, roots in enumerate(updates) if roots]):
+            node.body[k + 1:k + 1] = templates.replace(
+                "target = ac.reread_item(target)", ac=runtime, target=name)
+            _located(node.body[k + 1], node.body[k])
+        return tuple((n, "reread") for n in sorted(updated))
+    return (*((name, True) for name in sorted(updated)),
+            *((name, False) for name in sorted(passed)))
+
+
+def _stale_inside(body, aliases, sources) -> set:
+    """The names a compound statement of `body` updates in place before (in source order, or
+    in a loop at all) a simple statement of it reads one of `aliases` (the item's)."""
+    found = set()
+    for stmt in body:
+        if stmt.__class__ not in (gast.If, gast.While, gast.For, gast.Try, gast.With):
+            continue
+        simple = _simple_in_order([stmt])
+        loops = any(s.__class__ in (gast.While, gast.For) for s in walk_statements(stmt))
+        updated = set()
+        for inner in simple:
+            reads = any(n.__class__ is gast.Name and n.id in aliases
+                        and n.ctx.__class__ is gast.Load for n in walk(inner))
+            if reads and updated:
+                found |= updated
+            updated |= _through_aliases(body, _updated_roots([inner]), sources) - aliases
+        if loops and updated and any(
+                n.__class__ is gast.Name and n.id in aliases and n.ctx.__class__ is gast.Load
+                for n in walk(stmt)):
+            found |= updated
+    return found
+
+
+def _simple_in_order(statements) -> list:
+    """The statements without a body among `statements` and under them, in source order (an
+    `if`'s branches one after the other)."""
+    out = []
+    for stmt in statements:
+        parts = [getattr(stmt, f, None) for f in ("body", "handlers", "orelse", "finalbody",
+                                                   "cases")]
+        parts = [p for p in parts if p.__class__ is list]
+        if parts:
+            for part in parts:
+                out.extend(_simple_in_order(part))
+        else:
+            out.append(stmt)
+    return out
+
+
+def _located(new, old) -> None:
+    """Gives the nodes of `new` the position of `old`."""
+    for inner in gast.walk(new):
+        for field in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
+            if field in inner._attributes and getattr(inner, field, None) is None:
+                setattr(inner, field, getattr(old, field, None))
+
+
+def _called_at(call) -> int:
+    """Where the arguments of `call` start: after the function of `ac.converted_call(f, ...)`
+    (the calls converter's form of a user's call)."""
+    func = call.func
+    return 1 if func.__class__ is gast.Attribute and func.attr == "converted_call" else 0
 
 
 def _item_updated(target, updated: set):

@@ -827,14 +827,26 @@ def _views_an_input(t: torch.Tensor) -> bool:
     return slot is None or slot.proxy.node.op != "call_function"
 
 
-def _unalias(outputs):
+def _unalias(outputs, dense=False):
     # torch.cond and while_loop refuse outputs that alias their inputs (a body returning a value
     # it only read, or a view of one), so every output is a copy. A contiguous one is copied to
     # contiguous strides: a slice's size-1 dimension keeps its old stride in a plain copy
     # (`k[:, 0]` of a (1, 4) tensor: stride (4,)), which torch.cond refuses. (fx.symbolic_trace's
     # proxies are not tensors: their strides are not known, nor asked.)
+    # With `dense` (a cond's branches), a tensor in another layout is copied to contiguous
+    # strides too: torch.cond refuses branches whose outputs' strides differ, and LAPACK's
+    # results are column-major (`torch.linalg.cholesky_ex(A)` on one path, `torch.eye(n)` on
+    # the other; runtime/fallible.py). A loop's carried values keep their strides, which
+    # torch.while_loop wants unchanged.
     return _map(lambda t: t.clone(memory_format=torch.contiguous_format)
-                if _contiguous_with_other_strides(t) else t.clone(), outputs)
+                if _contiguous_with_other_strides(t) or dense and _other_layout(t)
+                else t.clone(), outputs)
+
+
+def _other_layout(t) -> bool:
+    """Whether `t` is a tensor whose strides are not contiguous ones (a transpose, LAPACK's
+    column-major results)."""
+    return isinstance(t, torch.Tensor) and t.dim() > 1 and not t.is_contiguous()
 
 
 def _contiguous_with_other_strides(t) -> bool:
@@ -1444,7 +1456,7 @@ def _stage_if(pred, branches, statement: Statement):
 
         def staged(body, operands=operands, watch=watch):
             return lambda *flat: _unalias(_lists_as_pairs(
-                watch.outputs(body, _run_body(statement, operands, body, flat))))
+                watch.outputs(body, _run_body(statement, operands, body, flat))), dense=True)
 
         try:
             with operator_bodies():

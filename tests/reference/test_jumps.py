@@ -11,6 +11,9 @@ import torch
 
 from support import COND, WHILE_LOOP, assert_same_result, count_ops
 
+import autoconv
+from autoconv_runtime import StagingError
+
 T = torch.tensor
 
 
@@ -646,3 +649,70 @@ def test_while_else_binding_a_variable_on_the_break_path_and_in_the_else(fn):
     inputs = [torch.tensor([1.0, 1.0, 2.0]), torch.tensor([1.0, -1.0, 2.0]),
               torch.tensor([-3.0, 1.0, 2.0])]
     assert_same_result(fn, inputs, staged=False)
+
+
+# --- a try around a torch operation that fails on some data (runtime/fallible.py) -------------
+# t11 repro 11 (gpytorch's psd_safe_cholesky): traced on a positive-definite matrix, the graph
+# had no handler and raised torch's _LinAlgError on one that is not (replay, export, compile).
+
+def safe_cholesky(A):
+    try:
+        L = torch.linalg.cholesky(A)
+    except RuntimeError:
+        L = torch.linalg.cholesky(A + 10 * torch.eye(A.shape[0]))
+    if L.diagonal().min() < 1:
+        L = L * 2
+    return L
+
+
+def safe_inverse(A):
+    try:
+        B = torch.linalg.inv(A)
+    except torch.linalg.LinAlgError:
+        B = torch.zeros_like(A)
+    return B
+
+
+PD, NOT_PD = T([[4., 0.], [0., 4.]]), T([[1., 2.], [2., 1.]])
+
+
+def test_a_try_around_an_operation_that_fails_on_some_data_is_staged():
+    assert_same_result(safe_cholesky, [PD, NOT_PD, T([[0.25, 0.], [0., 0.25]])])
+    assert_same_result(safe_inverse, [PD, T([[1., 2.], [2., 4.]])])
+
+
+def cholesky_then_more(A):
+    try:
+        L = torch.linalg.cholesky(A)
+        L = L * 2
+    except RuntimeError:
+        L = torch.eye(A.shape[0])
+    return L
+
+
+def cholesky_as_error(A):
+    try:
+        L = torch.linalg.cholesky(A)
+    except torch.linalg.LinAlgError as error:
+        L = torch.eye(A.shape[0]) * len(str(error))
+    return L
+
+
+@pytest.mark.parametrize("fn", [cholesky_then_more, cholesky_as_error])
+def test_other_trys_around_an_operation_that_fails_on_some_data_are_refused(fn):
+    line = fn.__code__.co_firstlineno + 2
+    pattern = (f"test_jumps.py:{line}: in a tensor-dependent try statement: this call raises "
+               "on some data.*`except .*` \\(line [0-9]+\\) would then run.*"
+               "torch.linalg.cholesky_ex")
+
+    class Calling(torch.nn.Module):
+        def forward(self, A):
+            return autoconv.convert(fn)(A)
+
+    for run in (lambda: autoconv.autoconv(fn)(PD),
+                lambda: torch.export.export(Calling(), (PD,), strict=False),
+                lambda: torch.compile(autoconv.convert(fn), fullgraph=True,
+                                      backend="eager")(PD)):
+        with pytest.raises(StagingError, match=pattern):
+            run()
+    assert torch.equal(autoconv.convert(fn)(NOT_PD), fn(NOT_PD))  # eager: Python's try

@@ -816,3 +816,35 @@ def test_a_nested_function_appending_to_the_enclosing_functions_list():
         assert info.value.lineno == _counts_through_a_closure.__code__.co_firstlineno + 4
         assert "a nested function appends to 'vals'" in str(info.value)
         assert "vals.append(helper(v))" in info.value.fix
+
+
+# --- lists grown over a length only known when the graph runs (t11 repro 18) ----------------
+# torch.export's program raised "IndexError: index out of range in self" where no element was
+# positive (the probe of the body's types read the first row, and stayed in the program);
+# torch.compile raised dynamo's raw "Could not extract specialized integer ... u0" (dynamo
+# gives the length as an int: the loop ran as Python).
+
+def count_positive(x):
+    out = []
+    for v in x[x > 0]:
+        out.append(v * 2)
+    return len(out)
+
+
+def count_by_item(x):
+    n = (x > 0).sum().item()
+    out = []
+    for i in range(n):
+        out.append(i)
+    return len(out)
+
+
+SOME, NONE = T([1., -1, 2, 3]), T([-1., -1, -2, -3])
+
+
+def test_a_list_grown_over_a_masked_tensor():
+    assert_same_result(count_positive, [SOME, NONE, T([5., 5, 5, 5])])
+
+
+def test_a_list_grown_over_a_range_of_an_item():
+    assert_same_result(count_by_item, [SOME, NONE])

@@ -444,3 +444,118 @@ def test_an_item_updated_in_place_by_a_helper_the_body_calls():
     assert_same_result(helper_under_a_staged_if, rows, compile=False)
     assert_same_result(helper_in_a_staged_while, [(rows[0], torch.tensor(2)),
                                                   (rows[1], torch.tensor(1))], compile=False)
+
+
+# --- the item read after an update of the iterated tensor ----------------------------------
+# (NOTE [loop items read after an update of the iterable], converters/control_flow.py)
+# t11 (lead): 10 in replay, torch.export and torch.compile where Python gives 14 (the staged
+# loop's item was the row as the iteration started). Read again after the update where the
+# body updates the iterated tensor itself; refused where that cannot be done.
+
+def sum_rows_updated_by_name(a):
+    s = torch.zeros(())
+    for v in a:
+        a.add_(1)  # Python: `v` (a view of a row of `a`) sees this
+        s = s + v
+    return s, a
+
+
+def sum_rows_updated_by_alias(a):
+    b = a
+    s = torch.zeros(())
+    for v in a:
+        b.mul_(2)
+        s = s + v
+    return s, a
+
+
+def scaled_rows_of_a_copy(x):
+    x = x.clone()
+    tot = torch.zeros(())
+    for r in x:
+        x.mul_(2)
+        tot = tot + r.sum()
+        x.sub_(1)
+        tot = tot * r.sum()  # read again after a second update
+    return tot, x
+
+
+def test_the_item_read_after_an_update_of_the_iterated_tensor():
+    assert sum_rows_updated_by_name(torch.ones(4))[0].item() == 14.
+    assert autoconv.autoconv(sum_rows_updated_by_name)(torch.ones(4))[0].item() == 14.
+    assert_same_result(sum_rows_updated_by_name, [torch.ones(4), torch.tensor([1., -2, 3, 0])])
+    assert_same_result(sum_rows_updated_by_alias, [torch.ones(4), torch.tensor([1., -2, 3, 0])])
+    assert_same_result(scaled_rows_of_a_copy, [torch.arange(6.).reshape(3, 2),
+                                               -torch.arange(6.).reshape(3, 2)])
+
+
+def sum_rows_updated_by_view(a):
+    w = a[:]
+    s = torch.zeros(())
+    for v in a:
+        w.add_(1)
+        s = s + v
+    return s
+
+
+def _bump(t):
+    t.add_(1)
+
+
+def sum_rows_updated_by_helper(a):
+    s = torch.zeros(())
+    for v in a:
+        _bump(a)
+        s = s + v
+    return s
+
+
+def sum_rows_updated_in_an_if(a):
+    s = torch.zeros(())
+    for v in a:
+        if v.sum() > 0:
+            a.add_(1)
+            s = s + v  # no place for a read again between the two
+    return s
+
+
+def sum_rows_then_updated(a):
+    s = torch.zeros(())
+    for v in a:
+        s = s + v  # read before the update: the row as the iteration started, as in Python
+        a.add_(1)
+        _bump(a)
+    return s, a
+
+
+def _refused_at(fn, how, convert=lambda fn: fn):
+    """Runs `convert(fn)` on torch.ones(4) and checks the refusal at its `for` line."""
+    lineno = next(n for n, text in enumerate(open(__file__).read().splitlines(), 1)
+                  if text.strip().startswith("for v in a") and n > fn.__code__.co_firstlineno)
+    with pytest.raises(StagingError, match=f"test_loop_items.py:{lineno}: .*for loop: the "
+                                           f"body {how}.*then reads the loop's item.*Loop "
+                                           "over an index and read the row after"):
+        convert(fn)(torch.ones(4))
+
+
+@pytest.mark.parametrize("fn, how", [(sum_rows_updated_by_view, "updates `w` in place"),
+                                     (sum_rows_updated_by_helper, "passes `a` to a call"),
+                                     (sum_rows_updated_in_an_if, "updates `a` in place")])
+def test_the_item_read_after_an_update_it_cannot_see_is_refused(fn, how):
+    assert fn(torch.ones(4)).item() == 14.
+    _refused_at(fn, how, autoconv.autoconv)
+
+    class Calling(torch.nn.Module):
+        def forward(self, x):
+            return autoconv.convert(fn)(x)
+
+    _refused_at(fn, how, lambda fn: (lambda x: torch.export.export(Calling(), (x,),
+                                                                   strict=False)))
+    if fn is not sum_rows_updated_by_helper:  # (dynamo refuses the call's input mutation)
+        _refused_at(fn, how, lambda fn: torch.compile(autoconv.convert(fn), fullgraph=True,
+                                                      backend="eager"))
+
+
+def test_the_item_read_before_an_update_of_the_iterated_tensor():
+    assert_same_result(sum_rows_then_updated, [torch.ones(4), torch.tensor([1., -2., 3., 0.])],
+                       compile=False)

@@ -789,3 +789,16 @@ def test_range_of_a_float_tensor_raises_as_in_python():
         count_of_a_float_tensor(torch.ones(3))
     with pytest.raises(TypeError, match="only integer tensors"):
         autoconv.autoconv(count_of_a_float_tensor)(torch.ones(3))
+
+
+def sum_positive(x):
+    s = torch.zeros(())
+    for v in x[x > 0]:
+        s = s + v
+    return s
+
+
+def test_a_loop_over_a_masked_tensor():
+    # t11 repro 18's loop, without the list: torch.compile raised "Could not guard on
+    # data-dependent expression Eq(u0, 0)" (the check for a loop of no trip)
+    assert_same_result(sum_positive, [torch.tensor([1., -1, 2, 3]), -torch.ones(4)])

@@ -1,0 +1,136 @@
+"""A `try` around a torch operation that fails on some data (runtime/fallible.py, NOTE [a try
+around an operation that fails on some data]).
+
+    try:                                         L, failed = ac.try_call(RuntimeError,
+        L = torch.linalg.cholesky(A)        ->                           torch.linalg.cholesky, A)
+    except RuntimeError:                         if failed:
+        L = torch.linalg.cholesky(A + j)             L = torch.linalg.cholesky(A + j)
+
+where the body is one assignment of such a call to names, the one handler has no `as` name and
+binds those names on its way out (or leaves by `raise` / `return`), and there is no `else` /
+`finally`; the `if` is then staged as any other. In any other `try` whose handlers may catch
+the operation's error, the call becomes `ac.fallible(func, handler)(...)`, which refuses it
+when traced. Which function a call reaches is only known when it runs: the converter picks
+calls by name, the runtime checks the function.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import gast
+
+from .. import templates
+from ..transformer import Converter
+from .generators import leaves_generators_alone
+
+# Names of torch's operations that raise on some data (runtime/fallible.py's table)
+_FALLIBLE = {"cholesky", "inv", "inverse", "solve", "lu_factor", "ldl_factor"}
+# Exception classes torch's LinAlgError (a RuntimeError) is an instance of
+_LINALG_BASES = {"RuntimeError", "Exception", "BaseException", "LinAlgError", "_LinAlgError"}
+_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
+
+
+@leaves_generators_alone
+class TryConverter(Converter):
+    """Stages or refuses a `try` around a call that fails on some data."""
+
+    statements_only = True
+
+    def visit_Try(self, node):
+        self.generic_visit(node)
+        handlers = [h for h in node.handlers if _may_catch(h.type)]
+        if not handlers:
+            return node
+        staged = self._staged(node)
+        if staged is not None:
+            return staged
+        handler = handlers[0]
+        clause = "except:" if handler.type is None else (
+            f"except {ast.unparse(gast.gast_to_ast(handler.type))}:")
+        shown = f"`{clause}` (line {handler.lineno})"
+        for call in _calls(node.body):
+            func = call.func
+            call.func = templates.replace(
+                "ac.fallible(func, handler)", ac=self.ctx.runtime, func=func,
+                handler=gast.Constant(value=shown, kind=None))[0].value
+            _locate(call.func, func)
+        return node
+
+    visit_TryStar = visit_Try
+
+    def _staged(self, node):
+        """The `try_call` and `if` of the module docstring, or None where `node` is not of
+        that shape."""
+        if len(node.handlers) != 1 or node.orelse or node.finalbody or len(node.body) != 1:
+            return None
+        (handler,), (body,) = node.handlers, node.body
+        if (handler.name is not None or body.__class__ is not gast.Assign
+                or len(body.targets) != 1 or body.targets[0].__class__ is not gast.Name
+                or body.value.__class__ is not gast.Call
+                or _called_name(body.value.func) not in _FALLIBLE):
+            return None
+        target = body.targets[0].id
+        if not _binds_on_exit(handler.body, target):
+            return None
+        call = body.value
+        failed = self.ctx.namer.new("failed")
+        caught = handler.type if handler.type is not None else templates.name("BaseException")
+        assign, test = templates.replace(
+            "target, failed = ac.try_call(caught, func)\nif failed:\n    pass",
+            ac=self.ctx.runtime, target=templates.name(target, gast.Store()),
+            failed=templates.name(failed, gast.Store()), caught=caught, func=call.func)
+        assign.value.args.extend(call.args)
+        assign.value.keywords.extend(call.keywords)
+        test.body = handler.body
+        _locate(assign, body)
+        _locate(test, node)
+        return [assign, test]
+
+
+def _locate(new, old) -> None:
+    """Gives the nodes of `new` that have none the position of `old` (the user's line)."""
+    for inner in gast.walk(new):
+        for field in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
+            if getattr(inner, field, None) is None and field in inner._attributes:
+                setattr(inner, field, getattr(old, field, None))
+
+
+def _called_name(func):
+    if func.__class__ is gast.Attribute:
+        return func.attr
+    return getattr(func, "id", None)
+
+
+def _may_catch(kind) -> bool:
+    """Whether `except kind:` may catch torch's LinAlgError (a RuntimeError)."""
+    if kind is None:
+        return True
+    if isinstance(kind, gast.Tuple):
+        return any(_may_catch(k) for k in kind.elts)
+    if isinstance(kind, gast.Name):
+        return kind.id in _LINALG_BASES
+    if isinstance(kind, gast.Attribute):
+        return kind.attr in _LINALG_BASES
+    return True
+
+
+def _binds_on_exit(body, target) -> bool:
+    """Whether the statements `body` bind `target` at their top level, or end by leaving."""
+    if body and body[-1].__class__ in (gast.Raise, gast.Return):
+        return True
+    return any(stmt.__class__ is gast.Assign and any(
+        t.__class__ is gast.Name and t.id == target for t in stmt.targets) for stmt in body)
+
+
+def _calls(body):
+    """The calls of `body` by a name of _FALLIBLE, outside nested functions and classes."""
+    stack, found = list(body), []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _SCOPES):
+            continue
+        if node.__class__ is gast.Call and _called_name(node.func) in _FALLIBLE:
+            found.append(node)
+        stack.extend(gast.iter_child_nodes(node))
+    return found
