@@ -454,6 +454,9 @@ def _changed_objects(name, roots, before) -> list:
 
 def _location(fn):
     """(file, first line) of the user's function, for errors about the whole call."""
+    while isinstance(fn, functools.partial) or hasattr(fn, "__wrapped__"):
+        # a bound method or a module's converted forward, a wrapper around one
+        fn = fn.func if isinstance(fn, functools.partial) else fn.__wrapped__
     code = getattr(getattr(fn, "__func__", fn), "__code__", None)
     return (code.co_filename, code.co_firstlineno) if code is not None else None
 

@@ -153,7 +153,8 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
     return staging_error.with_traceback(error.__traceback__)
 
 
-# torch's own machinery between a library's Python code and the guard that failed
+# torch's own machinery between a library's Python code and the guard that failed (and
+# torch/__init__.py, where SymInt / SymFloat / SymBool live)
 _TORCH_MACHINERY = ("torch._", "torch.fx", "torch.utils", "torch.overrides", "torch.autograd")
 
 
@@ -169,7 +170,8 @@ def _library_asker(tb, user_frame):
             below = True
         elif below:
             module = frame.f_globals.get("__name__") or ""
-            if (calls.is_library_module(module) and not module.startswith(_TORCH_MACHINERY)
+            if (calls.is_library_module(module) and module != "torch"
+                    and not module.startswith(_TORCH_MACHINERY)
                     and module.partition(".")[0] not in ("autoconv", "autoconv_runtime")):
                 asker = (module, frame.f_code, tb.tb_lineno)
         tb = tb.tb_next

@@ -377,6 +377,36 @@ def _written(updated, inputs) -> dict:
     return {i: name for i, name in updated or () if isinstance(inputs[i], torch.Tensor)}
 
 
+def _refuse_views_of_written(written, state, inputs, statement: str) -> None:
+    """A StagingError where a tensor the statement only reads shares memory with one it
+    updates in place (`written`: {("state" or "input", position): name}) (`y = x.view(-1)` before `while y.sum() < 50: x[0, 0] += 5`): in Python the view sees
+    each update; a staged statement's bodies get the view as it was before the statement (the
+    loop never ended)."""
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    if not written or torch.compiler.is_dynamo_compiling():  # (dynamo: README, Known shapes)
+        return
+    memories, updated = {}, []
+    for (where, i), name in written.items():
+        tensor = state[i] if where == "state" else inputs[i]
+        updated.append(tensor)
+        memories.setdefault(StorageWeakRef(tensor.untyped_storage()), name)
+    for j, value in enumerate(inputs):
+        if ("input", j) in written or not isinstance(value, torch.Tensor) or not is_staged(value):
+            continue
+        if any(value is t for t in updated):
+            continue  # the same tensor under another name: carried with it
+        name = memories.get(StorageWeakRef(value.untyped_storage()))
+        if name is not None:
+            raise StagingError(
+                statement,
+                f"the {statement} updates `{name}` in place and reads a tensor that shares its "
+                f"memory (a view of `{name}`, or `{name}` a view of it), which in Python sees "
+                f"each update; the staged {statement} would see it as it was before",
+                f"Compute the view from `{name}` where it is read, after the update (`{name}"
+                ".view(-1).sum()` in the test), or update the view itself and read it")
+
+
 def _updating_inputs(bodies, state, names, inputs, written):
     """The bodies, state and names of a statement whose bodies may update the tensor inputs
     `written` ({position: name}) in place: those inputs carried as extra state slots.
@@ -412,7 +442,7 @@ def _written_back(out, count, inputs, written):
 
 
 def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, kept=None,
-               renewed=None, caught=False, items=()):
+               renewed=None, caught=False, items=(), _in_place=()):
     """`while test(*state, *inputs): state = body(*state, *inputs)`; returns the state.
 
     The loop runs in Python while the test gives Python values; the first time it gives a traced
@@ -428,7 +458,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
     """
     if kept:
         return _kept(state, while_stmt(test, body, state, names, inputs, trips, updated,
-                                       renewed=renewed, caught=caught, items=items), kept)
+                                       renewed=renewed, caught=caught, items=items,
+                                       _in_place=kept), kept)
     while True:
         go = test(*state, *inputs)
         if is_staged(go):
@@ -438,6 +469,10 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             bound = _trips_left(trips, state, inputs)
             bodies, staged_state, staged_names = (test, body), state, names
             written = _written(updated, inputs)
+            _refuse_views_of_written(
+                {**{("state", i): names[i] for i in _in_place
+                    if isinstance(state[i], torch.Tensor)},
+                 **{("input", i): n for i, n in written.items()}}, state, inputs, "while loop")
             if written:  # NOTE [inputs updated in place]
                 bodies, staged_state, staged_names = _updating_inputs(
                     ((test, False), (body, True)), state, names, inputs, written)

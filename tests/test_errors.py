@@ -1099,3 +1099,22 @@ def test_code_asking_for_a_traced_value_under_export_of_convert(fn):
             run()
         assert (info.value.filename, info.value.lineno) == (__file__, code.co_firstlineno + 1)
         assert "asks Python for the value of a traced tensor" in str(info.value)
+
+
+def fill_through_a_view(x):
+    y = x.view(-1)
+    n = 0
+    while y.sum() < 50:
+        x[0, 0] += 5
+        n += 1
+    return n
+
+
+def test_a_view_of_a_tensor_the_loop_updates_in_place_is_refused():
+    # Tester t11 repro 25: the loop's test read the view as it was before the loop, and the
+    # graph never ended (Python stops after 10 trips).
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(fill_through_a_view)(torch.ones(2, 2))
+    error = info.value
+    assert error.lineno == fill_through_a_view.__code__.co_firstlineno + 3
+    assert "updates `x` in place and reads a tensor that shares its memory" in str(error)
