@@ -178,6 +178,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                 graph_module = make_fx(traced, tracing_mode=mode,
                                        _allow_non_fake_inputs=True)(*inputs)
             grad_mode.raise_refusal()
+            places.refuse_trace_values_stored(name, _location(
+                source if source is not None else converted))
             _refuse_python_random_draws(drawn, name, source if source is not None else converted)
             _refuse_torch_seeding(drawn, graph_module, name,
                                   source if source is not None else converted)

@@ -39,6 +39,8 @@ import types
 
 import torch
 
+from autoconv_runtime.errors import StagingError
+
 from . import graph_passes
 from .signature import module_python_fields
 
@@ -198,6 +200,16 @@ def _cell_reader(cell):
     return read
 
 
+# NOTE [trace values stored outside]
+# `STATS["n"] = STATS["n"] + 1` (STATS a global dict, or a closure's) rebinds an item of a
+# container from outside the function to a tensor the trace computed: the container kept that
+# fake tensor, every later call failed with autoconv's internal "left a value of the trace",
+# and the user's dict was left holding it. The containers the function reaches are copied
+# before the trace (Places.containers); one that holds a value of the trace after it is put
+# back, and the trace refused. (An in-place update of the tensor there is an outside write the
+# graph repeats on each call: NOTE [outside tensors updated while tracing].)
+
+
 class Places:
     """The places a traced function may read from outside (see the NOTEs above): the tensors
     there (by id), and the Python values there as the trace begins (made before it).
@@ -218,6 +230,9 @@ class Places:
         self.tensors = {}  # id(tensor) -> (where, reader, parents)
         self.values = {}  # where -> (Guard, parents)
         self._walked = set()  # ids of the objects and containers followed (once each)
+        # (where, dict or list, a copy of its items) of the outside containers followed
+        # (NOTE [trace values stored outside])
+        self.containers = []
         seen = set()
         if module is not None:
             names = _user_names(module, fn)
@@ -252,6 +267,10 @@ class Places:
                     self._add(f"{where}[{index}]", _nested_reader(read, index), item, names,
                               parents, depth - 1)
                 return
+            table = value if type(value) in (dict, list) else getattr(value, "__dict__", None)
+            if type(table) in (dict, list) and not isinstance(value, torch.nn.Module):
+                self.containers.append((where, table, table.copy(),
+                                        "{}[{!r}]" if table is value else "{}.{}"))
             # the container or object itself: guarded by identity where a place under it is,
             # and a list's length or a dict's keys too (`MEM.append(t)` between calls: a graph
             # that stacked or iterated the items would miss the new one)
@@ -274,6 +293,36 @@ class Places:
                                   names, parents, depth - 1)
             else:
                 self._search_object(value, where, parents, names, depth - 1)
+
+    def refuse_trace_values_stored(self, name: str, location) -> None:
+        """Raise a StagingError, the containers put back as they were, where tracing stored a
+        value of the trace (a tensor the function computed) into a container from outside the
+        function (NOTE [trace values stored outside])."""
+        from torch._subclasses.fake_tensor import is_fake
+
+        stored = []
+        for where, table, before, shown in self.containers:
+            keys = table.keys() if type(table) is dict else range(len(table))
+            for key in list(keys):
+                value = table[key]
+                if isinstance(value, torch.Tensor) and is_fake(value):
+                    stored.append(shown.format(where, key))
+        if not stored:
+            return
+        for _, table, before, _ in self.containers:
+            if type(table) is dict:
+                table.clear()
+                table.update(before)
+            else:
+                table[:] = before
+        raise StagingError.at(
+            location, "function",
+            f"{name} stores a tensor it computes into {stored[0]}, which it reaches from outside "
+            "(a global or a closure's variable): the graph cannot store into an object outside "
+            "the function on each call (it held a value of the trace)",
+            "Update the tensor there in place (`STATS[\"n\"] += 1`, `.add_(...)`, `.copy_(...)`: "
+            "the graph repeats those on each call), or return the new value and store it in the "
+            "caller")
 
     def _search_function(self, fn, seen: set, depth: int) -> None:
         fn = getattr(fn, "__func__", fn)

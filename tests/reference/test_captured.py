@@ -690,3 +690,26 @@ def test_a_list_grown_or_a_key_added_between_calls_traces_again():
     finally:
         del _BANK[1:]
         _TABLE.pop("b", None)
+
+
+# An item of an outside dict rebound to a tensor the function computes (tester t11 repro 22):
+# the dict kept the trace's fake tensor, every call raised autoconv's internal error, and the
+# user's dict was left broken. Refused, the dict put back; updating the tensor in place works.
+
+_COUNTS = {"n": torch.zeros(())}
+
+
+def rebinds_an_outside_item(x):
+    if x.sum() > 0:
+        _COUNTS["n"] = _COUNTS["n"] + 1
+    return x * _COUNTS["n"]
+
+
+def test_a_tensor_stored_into_an_outside_container_is_refused_and_undone():
+    before = _COUNTS["n"]
+    from autoconv_runtime import StagingError
+
+    with pytest.raises(StagingError, match=r"stores a tensor it computes into the global "
+                                           r"_COUNTS\['n'\]"):
+        autoconv.autoconv(rebinds_an_outside_item)(torch.ones(2))
+    assert _COUNTS["n"] is before
