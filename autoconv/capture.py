@@ -123,7 +123,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         changed = _changed_objects(name, roots, before)
         out_info["changed"] = [path for path, _ in changed]
         out_info["writes"] = _write_plan(name, roots, values_before, out_info["changed"],
-                                         _location(converted))
+                                         _location(source if source is not None
+                                                   else converted))
         if is_undefined(result) and result.name == RETURN_VALUE:
             # No return statement ran on the path traced: every one raised in a staged body
             # (the graph's assertions raise when it runs), or the function fell off its end,
@@ -456,6 +457,8 @@ def _changed_objects(name, roots, before) -> list:
 
 def _location(fn):
     """(file, first line) of the user's function, for errors about the whole call."""
+    if isinstance(fn, torch.nn.Module):
+        fn = type(fn).forward
     while isinstance(fn, functools.partial) or hasattr(fn, "__wrapped__"):
         # a bound method or a module's converted forward, a wrapper around one
         fn = fn.func if isinstance(fn, functools.partial) else fn.__wrapped__

@@ -178,7 +178,6 @@ def _buffers_rebound_in_place(module, forward):
     records an in-place write of any buffer as a buffer mutation, but a rebinding only of the
     root module's, so a converted submodule's was dropped (every call read the first value).
     Raises StagingError for a buffer rebound to another shape, dtype or device."""
-    @functools.wraps(forward)  # (errors about the whole call name the forward's line)
     def call(*args, **kwargs):
         if not torch.compiler.is_exporting() or torch.compiler.is_dynamo_compiling():
             return forward(*args, **kwargs)
