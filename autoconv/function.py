@@ -22,6 +22,8 @@ from .signature import (Signature, TensorSpec, aliased_leaves, describe_leaf,
 
 __all__ = ["Function", "ConcreteFunction", "run_functions_eagerly", "functions_run_eagerly"]
 
+_AUTOCAST_DEVICES = ("cpu", "cuda")
+
 _run_eagerly = False
 RETRACE_WARNING_AFTER = 5
 _MAX_SPECIALIZATIONS = 64
@@ -153,6 +155,11 @@ class Function(targets.Wraps):
         # the one it was traced under (keyed only when it is not float32, the common case).
         dtype = torch.get_default_dtype()
         defaults = () if dtype is torch.float32 else (("default dtype", dtype),)
+        # A graph traced under `torch.autocast` holds the autocast dtypes of its ops (a bfloat16
+        # graph replayed outside it gave bfloat16 where Python gives float32): keyed where on.
+        for device in _AUTOCAST_DEVICES:
+            if torch.is_autocast_enabled(device):
+                defaults += ((f"autocast {device}", torch.get_autocast_dtype(device)),)
         module = self._module
         if module is None:
             return defaults

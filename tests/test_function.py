@@ -656,3 +656,24 @@ def test_seeding_inside_is_refused_after_the_caller_seeded_the_same():
     with pytest.raises(StagingError, match="seeded torch's global generator"):
         autoconv.autoconv(_seeded_noise)(torch.full((3,), 3.0))
     torch.testing.assert_close(torch.rand(1), torch.tensor([0.4963]), atol=1e-4, rtol=0)
+
+
+def test_autocast_is_part_of_the_signature():
+    # Tester t12 repro 2: traced inside `torch.autocast("cpu", bfloat16)` (a mixed-precision
+    # step), the graph was replayed outside it (evaluation): bfloat16 where Python gives float32.
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(4, 4)
+
+    def f(x):
+        h = lin(x)
+        if h.sum() > 0:
+            h = lin(h)
+        return h
+
+    x = torch.randn(2, 4)
+    run = autoconv.autoconv(f)
+    with torch.no_grad():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert run(x).dtype == f(x).dtype == torch.bfloat16
+        assert run(x).dtype == f(x).dtype == torch.float32
+    assert run.trace_count == 2
