@@ -205,7 +205,13 @@ def _not_indexable(iterable):
 def _item(iterable, index):
     if isinstance(iterable, _STAGED):
         return iterable.item(index)
-    if guard_or_false(iterable.shape[0] == 0) or context.probing():
+    size = iterable.shape[0]
+    if torch.compiler.is_dynamo_compiling():  # (dynamo shows a symbolic size as an int)
+        empty = guard_or_false(size == 0)
+    else:  # (another tracer's size, an fx Proxy, is no number: not known to be 0)
+        empty = (type(size) is int and size == 0) or (
+            isinstance(size, torch.SymInt) and guard_or_false(size == 0))
+    if empty or context.probing():
         # A loop of no trip: its body is traced for the types, never run. (Under dynamo the
         # probe of the body's dtypes gives it a constant index, which index_select checks.)
         # A probe's item too: its ops stay in torch.export's graph, where index_select of the
