@@ -113,15 +113,20 @@ def _try_block(node) -> TryBlock:
 _STAGING_ERROR_BASES = {"TypeError", "Exception", "BaseException", "StagingError"}
 
 
-def _may_catch_staging_errors(kind) -> bool:
-    """Whether an `except kind:` handler may catch a StagingError: bare, one of its bases, a
-    tuple holding one, or an expression not known by its name."""
+def may_catch(kind, bases) -> bool:
+    """Whether an `except kind:` handler may catch an exception whose class or base classes
+    are named `bases`: bare, one of them, a tuple holding one, or an expression not known by
+    its name."""
     if kind is None:
         return True
     if isinstance(kind, gast.Tuple):
-        return any(_may_catch_staging_errors(k) for k in kind.elts)
+        return any(may_catch(k, bases) for k in kind.elts)
     if isinstance(kind, gast.Name):
-        return kind.id in _STAGING_ERROR_BASES
+        return kind.id in bases
     if isinstance(kind, gast.Attribute):
-        return kind.attr in _STAGING_ERROR_BASES
+        return kind.attr in bases
     return True
+
+
+def _may_catch_staging_errors(kind) -> bool:
+    return may_catch(kind, _STAGING_ERROR_BASES)

@@ -23,6 +23,7 @@ import gast
 from .. import templates
 from ..transformer import Converter
 from .generators import leaves_generators_alone
+from .raises import may_catch
 
 # Names of torch's operations that raise on some data (runtime/fallible.py's table)
 _FALLIBLE = {"cholesky", "inv", "inverse", "solve", "lu_factor", "ldl_factor"}
@@ -104,15 +105,7 @@ def _called_name(func):
 
 def _may_catch(kind) -> bool:
     """Whether `except kind:` may catch torch's LinAlgError (a RuntimeError)."""
-    if kind is None:
-        return True
-    if isinstance(kind, gast.Tuple):
-        return any(_may_catch(k) for k in kind.elts)
-    if isinstance(kind, gast.Name):
-        return kind.id in _LINALG_BASES
-    if isinstance(kind, gast.Attribute):
-        return kind.attr in _LINALG_BASES
-    return True
+    return may_catch(kind, _LINALG_BASES)
 
 
 def _binds_on_exit(body, target) -> bool:
