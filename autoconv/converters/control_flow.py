@@ -767,16 +767,23 @@ def _through_aliases(body, names: set, sources=None) -> set:
 # Python value (the item object is then kept as it was).
 
 
-def _mark_item_rebinding(node, sources):
-    """Marks the statements of NOTE [loop items rebound on some paths] in `node`'s body
-    (`sources`: its `_alias_sources`)."""
-    body = node.body
-    aliases = set(_bound_names([node.target]))
+def _aliases_of(names: set, sources) -> set:
+    """`names` and every name bound from them, directly or through another (`sources`: a
+    body's `_alias_sources`, name -> the names its value came from)."""
+    aliases = set(names)
     grown = True
     while grown:
         more = {name for name, roots in sources.items() if roots & aliases} - aliases
         aliases |= more
         grown = bool(more)
+    return aliases
+
+
+def _mark_item_rebinding(node, sources):
+    """Marks the statements of NOTE [loop items rebound on some paths] in `node`'s body
+    (`sources`: its `_alias_sources`)."""
+    body = node.body
+    aliases = _aliases_of(set(_bound_names([node.target])), sources)
     for k, stmt in enumerate(body):
         if stmt.__class__ not in (gast.If, gast.While, gast.For, gast.Try, gast.With):
             continue
@@ -826,12 +833,7 @@ def _stale_item_reads(node, sources, runtime):
     Where the target is one name with no alias in the body and no call may update the
     iterable first, each update is followed by `target = ac.reread_item(target)` in the body,
     and the names are marked 'reread'."""
-    aliases = set(_bound_names([node.target]))
-    grown = True
-    while grown:
-        more = {name for name, roots in sources.items() if roots & aliases} - aliases
-        aliases |= more
-        grown = bool(more)
+    aliases = _aliases_of(set(_bound_names([node.target])), sources)
     updated, passed, stale = set(), set(), None
     for stmt in node.body:
         if (updated or passed) and any(n.__class__ is gast.Name and n.id in aliases
