@@ -92,8 +92,29 @@ def _with_defaults(op: torch._ops.OpOverload, args: tuple, kwargs: dict):
     for argument in op._schema.arguments[len(args):]:
         if (argument.name not in kwargs and argument.has_default_value()
                 and not _binding_keeps_default(op, argument.name)):
-            kwargs[argument.name] = argument.default_value
+            value = argument.default_value
+            if type(value) is int and "ScalarType" in str(argument.real_type):
+                # A schema reads `ScalarType dtype=long` as c10's code, 4; the binding takes
+                # the dtype (`randint`, `randperm`, `tril_indices` without a dtype).
+                value = _scalar_types()[value]
+            kwargs[argument.name] = value
     return args, kwargs
+
+
+@functools.cache
+def _scalar_types() -> dict:
+    """c10's ScalarType codes -> torch dtypes, read from torch's own schema parser (5 ms: made
+    when a graph first needs it)."""
+    table = {}
+    for name, dtype in vars(torch).items():
+        if isinstance(dtype, torch.dtype):
+            try:
+                schema = torch._C.parse_schema(f"f(ScalarType a={name}) -> ()")
+            except RuntimeError:
+                continue  # (names the schema language does not spell)
+            table[schema.arguments[0].default_value] = dtype
+    return table
+
 
 
 _ENUM_TYPES = re.compile(r"ScalarType|MemoryFormat|Layout|Device")

@@ -632,6 +632,22 @@ def test_keywords_the_binding_defaults_differently_are_still_passed():
     torch.testing.assert_close(pytree.tree_leaves(got)[0], fn(*args))
 
 
+@pytest.mark.parametrize("fn", [
+    lambda x: x[torch.randint(x.shape[0], (2,))],
+    lambda x: x[torch.randint(0, x.shape[0], (3,))],
+    lambda x: x[torch.randperm(x.shape[0])],
+    lambda x: x.flatten()[torch.tril_indices(2, 2)[0]],
+], ids=["randint", "randint_low", "randperm", "tril_indices"])
+def test_a_dtype_the_schema_defaults_is_passed_as_a_dtype(fn):
+    # (tester t13 repro 4) The schemas default `ScalarType dtype=long`, which Python reads as
+    # c10's code 4: passed as it was, the binding raised TypeError on every call.
+    x = torch.arange(10.0).view(5, 2)
+    got = autoconv.autoconv(fn)(x)
+    torch.manual_seed(0)
+    expected = fn(x)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+
+
 def test_a_list_append_is_one_index_put_at_the_0d_count():
     # StagedList.append writes row `count` with the 0-d count itself: no reshape of the count,
     # no unsqueeze of the item (a call each per trip at replay).
