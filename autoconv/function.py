@@ -14,6 +14,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from autoconv_runtime.staging import specialize
+from autoconv_runtime.staging.tracers import zero_trips
 
 from . import backends, capture, captures, targets, tracebacks
 from .concrete import ConcreteFunction, ModuleState
@@ -323,9 +324,11 @@ class Function(targets.Wraps):
             self._state = ModuleState(module)
         bound_self = module if module is not None else getattr(
             self.python_function, "__self__", None)
-        captured = capture.trace(converted, signature, leaves, name=self.__name__, module=module,
-                                 state=self._state, bound_self=bound_self, dynamic=self.dynamic,
-                                 plan=plan, source=self.python_function)
+        with zero_trips.own_trace(self.backend != "python"):
+            captured = capture.trace(
+                converted, signature, leaves, name=self.__name__, module=module,
+                state=self._state, bound_self=bound_self, dynamic=self.dynamic, plan=plan,
+                source=self.python_function)
         return ConcreteFunction.from_capture(
             captured, signature, self.__name__, state=self._state, backend=self.backend,
             input_specs=self.input_signature, binder=self._bind, bound_self=bound_self)

@@ -183,3 +183,43 @@ def test_differentiating_a_tensor_from_before_the_loop_in_its_body_is_refused():
     with pytest.raises(StagingError, match=rf":{line}: in a tensor-dependent while loop: its "
                                            "body differentiates .* before the statement"):
         autoconv.autoconv(hessian_vector_steps)(T([1.0, 2.0]))
+
+
+def grow_until_large(x, w):
+    """Iterate until the norm reaches 10 (already reached by some inputs: zero trips)."""
+    h = x
+    k = 0
+    while h.norm() < 10:
+        h = h * w + 1
+        k += 1
+    return h * w, k
+
+
+def _gradients(fn, x, w):
+    x, w = x.clone().requires_grad_(), w.clone().requires_grad_()
+    out, k = fn(x, w)
+    return (out, *torch.autograd.grad(out.sum(), (x, w)), int(k))
+
+
+@pytest.mark.parametrize("mode", ["python", "fx", "export", "compile"])
+def test_gradient_through_a_loop_that_runs_zero_times(mode, tmp_path):
+    # (tester t13 repro 2) torch's while_loop autograd differentiates a zero-trip loop as one
+    # trip: x.grad 4 and w.grad 60 where Python gives 2 and 20 (NOTE [zero-trip loops under
+    # autograd]).
+    inputs = [(T([20.0, 0.0]), T(2.0)), (T([1.0, 2.0]), T(1.5))]
+    if mode in ("python", "fx"):
+        fn = autoconv.autoconv(grow_until_large, backend=mode)
+    elif mode == "compile":
+        fn = torch.compile(autoconv.convert(grow_until_large), fullgraph=True, backend="eager")
+    else:
+        class Grow(torch.nn.Module):
+            def forward(self, x, w):
+                return autoconv.convert(grow_until_large)(x, w)
+
+        path = tmp_path / "grow.pt2"
+        torch.export.save(torch.export.export(Grow(), inputs[1]), path)
+        fn = torch.export.load(path).module()
+    for x, w in inputs:
+        got, want = _gradients(fn, x, w), _gradients(grow_until_large, x, w)
+        for g, v in zip(got, want):
+            torch.testing.assert_close(g, v if isinstance(g, int) else torch.as_tensor(v))

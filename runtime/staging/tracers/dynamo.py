@@ -6,6 +6,7 @@ import torch
 from torch._higher_order_ops.while_loop import while_loop_op
 
 from ..registry import StagingTracer
+from .zero_trips import guarded_while_loop, needs_zero_trip_guard
 
 
 class DynamoTracer(StagingTracer):
@@ -38,4 +39,7 @@ class DynamoTracer(StagingTracer):
         # Dynamo takes the operator itself, and read-only operands as such: reached by closure
         # instead, they are named after the enclosing bodies' nodes, and nested loops then gave
         # two of a body's inputs one name.
+        if needs_zero_trip_guard(carried, additional):
+            return guarded_while_loop(lambda c, a: while_loop_op(cond_fn, body_fn, c, a),
+                                      cond_fn, carried, additional)
         return while_loop_op(cond_fn, body_fn, carried, additional)

@@ -21,6 +21,7 @@ from torch.utils import _pytree as pytree
 from .. import grad_mode
 from ..registry import StagingTracer
 from .func import refuse_transform
+from .zero_trips import guarded_while_loop, needs_zero_trip_guard
 
 
 def make_fx_tracing() -> bool:
@@ -66,10 +67,17 @@ class MakeFxTracer(StagingTracer):
     def while_loop(self, cond_fn, body_fn, carried, additional):
         refuse_transform("while loop", allowed=())
         autograd = _caller_autograd()
-        return _call_lifting_constants(
-            lambda: while_loop_op(autograd(_recording_grad_mode(cond_fn)),
-                                  autograd(_recording_grad_mode(body_fn)), carried, additional),
-            torch.ops.higher_order.while_loop)
+
+        def loop(carried, additional):
+            return _call_lifting_constants(
+                lambda: while_loop_op(autograd(_recording_grad_mode(cond_fn)),
+                                      autograd(_recording_grad_mode(body_fn)), carried,
+                                      additional),
+                torch.ops.higher_order.while_loop)
+
+        if needs_zero_trip_guard(carried, additional):
+            return guarded_while_loop(loop, cond_fn, carried, additional)
+        return loop(carried, additional)
 
 
 # NOTE [autograd in staged bodies]
