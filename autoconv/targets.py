@@ -15,6 +15,7 @@ import torch
 from autoconv_runtime import calls
 from autoconv_runtime.calls import is_marked_do_not_convert, preconvert_module
 from autoconv_runtime.errors import StagingError
+from autoconv_runtime.staging.tracers import dynamo as dynamo_tracer
 
 from . import conversion
 from .errors import ConversionError
@@ -69,6 +70,8 @@ def converted_forward(module):
 def _convert(fn, *, module_hooks: bool):
     if is_marked_do_not_convert(fn):
         return fn
+    if not _dynamo_fixed and not torch.compiler.is_dynamo_compiling():
+        _install_dynamo_fixes()
     if isinstance(fn, Wraps):
         return _convert(fn.python_function, module_hooks=module_hooks)
     target = target_of(fn)
@@ -88,6 +91,16 @@ def _convert(fn, *, module_hooks: bool):
     if target is not fn and target is getattr(type(fn), "__call__", None):  # a callable object
         return _bound(converted, fn)
     return converted
+
+
+_dynamo_fixed = False
+
+
+def _install_dynamo_fixes() -> None:
+    # Converted code may run under dynamo from here on (NOTE [dynamo loses attribute stores]).
+    global _dynamo_fixed
+    dynamo_tracer.install_side_effects_fix()
+    _dynamo_fixed = True
 
 
 def _bound(function, obj):

@@ -301,16 +301,6 @@ def _carries(value) -> bool:
     return False
 
 
-def _holds_object(spec) -> bool:
-    if spec[0] == "object":
-        return True
-    if spec[0] in ("dict", "list", "tuple"):
-        return any(_holds_object(item[-1] if spec[0] == "dict" else item) for item in spec[1])
-    if spec[0] == "namedtuple":
-        return any(_holds_object(item) for item in spec[2])
-    return False
-
-
 def carried_slots(state, records=None) -> dict:
     """{slot: (structure, tensors)} for the state values carried here (`records`: {slot: the
     paths of its named tuples and numbers that are carried})."""
@@ -344,17 +334,6 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     statement's, after its state in the bodies' arguments.
     Returns the statement's state with the objects updated in place (or rebuilt, see above).
     """
-    if torch.compiler.is_dynamo_compiling() and any(_holds_object(spec) for spec, _ in slots.values()):
-        # NOTE [dynamo loses attribute stores]: in torch 2.13, dynamo drops `obj.v = t` on an
-        # object made in the compiled frame once a torch.cond / while_loop has been traced (the
-        # object keeps its old value, silently). Dict items are kept.
-        name = next(names[i] for i, (spec, _) in slots.items() if _holds_object(spec))
-        raise StagingError(
-            statement,
-            f"'{name}' is an object whose attributes the {statement} changes, and "
-            "torch.compile (torch 2.13) loses attribute changes made after staged control flow",
-            f"Keep the tensors of '{name}' in local variables or a dict inside the compiled "
-            "function (autoconv's own tracing and torch.export carry objects)")
     # NOTE [dynamo and tensors of objects]
     # (only where the objects hold tensors of the user's and no numbers: the probe's run
     # would decide the numbers' dtypes before the statement's own probe promotes them, NOTE

@@ -43,3 +43,40 @@ class DynamoTracer(StagingTracer):
             return guarded_while_loop(lambda c, a: while_loop_op(cond_fn, body_fn, c, a),
                                       cond_fn, carried, additional)
         return while_loop_op(cond_fn, body_fn, carried, additional)
+
+
+# NOTE [dynamo loses attribute stores]
+# torch 2.13's dynamo dropped `obj.v = t` on an object made in the compiled frame once a
+# torch.cond / while_loop had been traced after the object was made: the store and every later
+# read of the attribute saw the object as it was before the operator, silently (with torch's
+# operators alone, no autoconv). The cause: an object's `__dict__` tracker
+# (`SideEffectsProxyDict`) keeps the side-effects table that was current when it was made, and
+# tracing an operator's bodies replaces the frame's table with a copy taken before them (its
+# bodies' side effects are undone that way); the object's later stores went into the table that
+# was thrown away. `install_side_effects_fix` makes the tracker read the frame's current table.
+# It is applied once, where converted code may meet dynamo (`autoconv.convert`), to torch
+# versions whose tracker keeps the table (`tests/reference/test_state.py` fails where torch
+# changes it).
+def install_side_effects_fix() -> bool:
+    """Make dynamo's `__dict__` trackers read the current side-effects table (see NOTE
+    [dynamo loses attribute stores]); True where it is in place."""
+    try:
+        from torch._dynamo.symbolic_convert import InstructionTranslator
+        from torch._dynamo.variables.dicts import SideEffectsProxyDict
+    except ImportError:  # torch's internals moved: nothing to fix in this form
+        return False
+    current = SideEffectsProxyDict.__dict__.get("side_effects")
+    if isinstance(current, property):
+        return True
+    if "side_effects" not in SideEffectsProxyDict.__init__.__code__.co_names:
+        return False
+
+    def side_effects(self):
+        tx = InstructionTranslator.current_tx()
+        return tx.output.side_effects if tx is not None else self.__dict__["side_effects"]
+
+    def keep(self, table):  # (the tracker's own assignment in __init__)
+        self.__dict__["side_effects"] = table
+
+    SideEffectsProxyDict.side_effects = property(side_effects, keep)
+    return True
