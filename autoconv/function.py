@@ -23,6 +23,7 @@ from .signature import (Signature, TensorSpec, aliased_leaves, describe_leaf,
 __all__ = ["Function", "ConcreteFunction", "run_functions_eagerly", "functions_run_eagerly"]
 
 _AUTOCAST_DEVICES = ("cpu", "cuda")
+_any_autocast = torch._C._is_any_autocast_enabled
 
 _run_eagerly = False
 RETRACE_WARNING_AFTER = 5
@@ -157,9 +158,10 @@ class Function(targets.Wraps):
         defaults = () if dtype is torch.float32 else (("default dtype", dtype),)
         # A graph traced under `torch.autocast` holds the autocast dtypes of its ops (a bfloat16
         # graph replayed outside it gave bfloat16 where Python gives float32): keyed where on.
-        for device in _AUTOCAST_DEVICES:
-            if torch.is_autocast_enabled(device):
-                defaults += ((f"autocast {device}", torch.get_autocast_dtype(device)),)
+        if _any_autocast():  # (one C call where autocast is off, the common case)
+            for device in _AUTOCAST_DEVICES:
+                if torch.is_autocast_enabled(device):
+                    defaults += ((f"autocast {device}", torch.get_autocast_dtype(device)),)
         module = self._module
         if module is None:
             return defaults
