@@ -165,13 +165,14 @@ class Function(targets.Wraps):
         module = self._module
         if module is None:
             return defaults
-        names = self.__dict__.get("_module_fields")
-        if names is None:  # the names once (a walk of the module's dict costs ~5 us a call)
-            names = self.__dict__["_module_fields"] = module_python_fields(module)
+        keys = self.__dict__.get("_module_fields")
+        if keys is None:  # the names once (a walk of the module's dict costs ~5 us a call)
+            keys = self.__dict__["_module_fields"] = tuple(
+                ("module." + k, k) for k in module_python_fields(module))
         # (a submodule put in the other mode, `model.bn.eval()`, is guarded: captures.py)
         fields = module.__dict__
         return (*defaults, ("training", module.training),
-                *[("module." + k, fields.get(k)) for k in names])
+                *[(key, fields.get(k)) for key, k in keys])
 
     def __call__(self, *args, **kwargs):
         if _run_eagerly:
