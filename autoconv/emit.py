@@ -169,14 +169,16 @@ def _guard_errors_placed(body, runtime, lineno, col):
                              ctx=ast.Load())
 
     raised = ast.Call(func=runtime_attr("data_dependent_error"), args=[], keywords=[])
-    handler = ast.ExceptHandler(type=runtime_attr("DataDependentGuard"), name=None, body=[
-        ast.Raise(exc=raised, cause=ast.Constant(value=None))])
+    raise_ = ast.Raise(exc=raised, cause=ast.Constant(value=None))
+    handler = ast.ExceptHandler(type=runtime_attr("DataDependentGuard"), name=None,
+                                body=[raise_])
     statement = ast.Try(body=list(body), handlers=[handler], orelse=[], finalbody=[])
-    for node in ast.walk(ast.Module(body=[statement], type_ignores=[])):
-        if isinstance(node, (ast.stmt, ast.expr, ast.excepthandler)) and \
-                getattr(node, "lineno", None) is None:
-            node.lineno = node.end_lineno = lineno
-            node.col_offset = node.end_col_offset = col
+    # (the body is positioned already (`to_ast`): only the nodes made here are, where a walk
+    # of the whole function was a tenth of a conversion)
+    for node in (statement, handler, handler.type, handler.type.value, raise_, raise_.cause,
+                 raised, raised.func, raised.func.value):
+        node.lineno = node.end_lineno = lineno
+        node.col_offset = node.end_col_offset = col
     return statement
 
 

@@ -24,6 +24,7 @@ from .signature import (Signature, TensorSpec, aliased_leaves, describe_leaf,
 __all__ = ["Function", "ConcreteFunction", "run_functions_eagerly", "functions_run_eagerly"]
 
 _AUTOCAST_DEVICES = ("cpu", "cuda")
+_any_autocast = torch._C._is_any_autocast_enabled
 
 _run_eagerly = False
 RETRACE_WARNING_AFTER = 5
@@ -158,19 +159,21 @@ class Function(targets.Wraps):
         defaults = () if dtype is torch.float32 else (("default dtype", dtype),)
         # A graph traced under `torch.autocast` holds the autocast dtypes of its ops (a bfloat16
         # graph replayed outside it gave bfloat16 where Python gives float32): keyed where on.
-        for device in _AUTOCAST_DEVICES:
-            if torch.is_autocast_enabled(device):
-                defaults += ((f"autocast {device}", torch.get_autocast_dtype(device)),)
+        if _any_autocast():  # (one C call where autocast is off, the common case)
+            for device in _AUTOCAST_DEVICES:
+                if torch.is_autocast_enabled(device):
+                    defaults += ((f"autocast {device}", torch.get_autocast_dtype(device)),)
         module = self._module
         if module is None:
             return defaults
-        names = self.__dict__.get("_module_fields")
-        if names is None:  # the names once (a walk of the module's dict costs ~5 us a call)
-            names = self.__dict__["_module_fields"] = module_python_fields(module)
+        keys = self.__dict__.get("_module_fields")
+        if keys is None:  # the names once (a walk of the module's dict costs ~5 us a call)
+            keys = self.__dict__["_module_fields"] = tuple(
+                ("module." + k, k) for k in module_python_fields(module))
         # (a submodule put in the other mode, `model.bn.eval()`, is guarded: captures.py)
         fields = module.__dict__
         return (*defaults, ("training", module.training),
-                *[("module." + k, fields.get(k)) for k in names])
+                *[(key, fields.get(k)) for key, k in keys])
 
     def __call__(self, *args, **kwargs):
         if _run_eagerly:

@@ -101,11 +101,95 @@ def _unmergeable(graph_module: GraphModule) -> set:
 
 def common_subexpressions(graph_module: GraphModule) -> PassResult:
     """torch's CSE pass on a functional graph, merging deterministic functional aten ops only
-    (a new module where it merged something)."""
+    (a new module where it merged something). Merging never makes one tensor of two where the
+    graph hands them on (`_separate_at_sinks`)."""
     if not is_functional(graph_module):
         return PassResult(graph_module, False)
+    traced = [_identities(sink) for sink in _sinks(graph_module.graph)]
     result = CSEPass(banned_ops=_unmergeable(graph_module))(graph_module)
-    return result if result.modified else PassResult(graph_module, False)
+    if not result.modified:
+        return PassResult(graph_module, False)
+    _separate_at_sinks(result.graph_module, traced)
+    return result
+
+
+# NOTE [merged twins]: two equal computations are two tensors in the traced program (`a = x *
+# 2; b = x * 2`, two loop counters starting at `0`), and CSE makes them one. Where that one
+# tensor is handed on twice it is an alias the program did not have: the caller's `a += 1`
+# would change `b`; torch.cond and while_loop refuse operands that alias one another and bodies
+# whose outputs do ("cond_fn might be aliasing the input or the output!" from inductor, which
+# checks them again). At those places (a graph's output, a cond / while_loop's operands) the
+# merged node is computed again for each of the traced values it stands for: the graph then
+# computes there what was traced, and merges everywhere else.
+
+def _sinks(graph: torch.fx.Graph) -> list[Node]:
+    """The nodes that hand their tensor arguments on: the output, and cond / while_loop (CSE
+    never merges these, so the list keeps its order through it)."""
+    return [node for node in graph.nodes if node.op == "output" or
+            node.op == "call_function" and node.target in _CONTROL_FLOW]
+
+
+def _arguments(node: Node) -> list[Node]:
+    found = []
+    torch.fx.node.map_arg((node.args, node.kwargs), found.append)
+    return found
+
+
+def _identities(sink: Node) -> list[int]:
+    """For each argument of `sink`, the position of its first occurrence: which arguments are
+    one tensor (two nodes taking one item of one cond's results are one tensor too)."""
+    first: dict = {}
+    return [first.setdefault(_tensor_key(node), i) for i, node in enumerate(_arguments(sink))]
+
+
+def _tensor_key(node: Node):
+    if node.op == "call_function" and node.target is operator.getitem and \
+            isinstance(node.args[0], Node):
+        return _tensor_key(node.args[0]), node.args[1]
+    return node
+
+
+def _separate_at_sinks(graph_module: GraphModule, traced: list[list[int]]) -> None:
+    """Recomputes a merged node at each sink argument that was a tensor of its own as traced
+    (NOTE [merged twins])."""
+    graph = graph_module.graph
+    sinks = _sinks(graph)
+    assert len(sinks) == len(traced), "CSE merged a cond, while_loop or output"
+    recompiled = False
+    for sink, identities in zip(sinks, traced):
+        changed = False
+        arguments = _arguments(sink)
+        assert len(arguments) == len(identities)
+        # merged node -> {traced identity: the node that now stands for it}
+        standing: dict[Node, dict[int, Node]] = {}
+        replaced: list[Node] = []
+        for node, identity in zip(arguments, identities):
+            twins = standing.setdefault(node, {})
+            if twins and identity not in twins and _is_tensor(node):
+                with graph.inserting_before(sink):
+                    twins[identity] = _recompute(graph, node)
+                changed = True
+            replaced.append(twins.setdefault(identity, node))
+        if changed:
+            at = iter(replaced)
+            sink.args, sink.kwargs = torch.fx.node.map_arg(
+                (sink.args, sink.kwargs), lambda _: next(at))
+            recompiled = True
+    if recompiled:
+        graph_module.recompile()
+
+
+def _is_tensor(node: Node) -> bool:
+    return isinstance(node.meta.get("val"), torch.Tensor)
+
+
+def _recompute(graph: torch.fx.Graph, node: Node) -> Node:
+    """A copy of `node` computing a tensor of its own (an item of a multi-output op: a copy of
+    that op too)."""
+    if node.op == "call_function" and node.target is operator.getitem:
+        source = _recompute(graph, node.args[0])
+        return graph.node_copy(node, lambda arg: source if arg is node.args[0] else arg)
+    return graph.node_copy(node)
 
 
 def fold_constants(graph_module: GraphModule, is_impure: Callable[[Node], bool]) -> PassResult:

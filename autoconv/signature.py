@@ -66,9 +66,11 @@ class Signature:
         return Signature(self.key, self.treespec, self.extra + (entry,))
 
     def __eq__(self, other) -> bool:
+        # (a call of positional tensors shares its treespec object with the trace's: `is`
+        # spares pytree's Python-level comparison)
         return (isinstance(other, Signature) and self._hash == other._hash
                 and self.key == other.key and self.extra == other.extra
-                and self.treespec == other.treespec)
+                and (self.treespec is other.treespec or self.treespec == other.treespec))
 
     def __str__(self) -> str:
         parts = [describe_leaf(leaf) for leaf in self.key]

@@ -77,6 +77,55 @@ def test_inductor_backend():
     assert f.trace_count == 1
 
 
+def two_counters(n):
+    i = 0
+    j = 0  # the same computation as `i`'s start: CSE merges them
+    while i < n:
+        i += 1
+        j += 2
+    return i, j
+
+
+def twin_branches(x):
+    if x.sum() > 0:
+        a = x * 2
+        b = x * 2
+    else:
+        a = x
+        b = x
+    return a, b
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (two_counters, [(torch.tensor(5),), (torch.tensor(0),)]),
+    (twin_branches, [(torch.ones(3),), (-torch.ones(3),)]),
+])
+def test_inductor_backend_builds_statements_whose_operands_were_merged(fn, inputs):
+    # Regression: CSE made the two loop counters (and the branches' twin results) one tensor,
+    # and inductor refused the loop: "cond_fn might be aliasing the input or the output!"
+    f = autoconv.autoconv(fn, backend="inductor")
+    for args in inputs:
+        got, want = f(*args), fn(*args)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, torch.as_tensor(w))
+    assert f.trace_count == 1
+
+
+@pytest.mark.parametrize("backend", ["python", "fx"])
+def test_equal_results_are_two_tensors_as_in_python(backend):
+    # Regression: CSE merged `a = x * 2` and `b = x * 2` into one returned tensor, so the
+    # caller's `a += 1` changed `b` too.
+    def twins(x):
+        a = x * 2
+        b = x * 2
+        return a, b
+
+    a, b = autoconv.autoconv(twins, backend=backend)(torch.ones(3))
+    a += 1
+    assert a is not b
+    torch.testing.assert_close(b, torch.full((3,), 2.0))
+
+
 @pytest.mark.slow  # a C++ compiler builds the wrapper: tens of seconds
 def test_inductor_cpp_backend_runs_loops_and_branches_in_cpp():
     f = autoconv.autoconv(clipped_scale, backend="inductor_cpp")

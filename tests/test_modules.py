@@ -306,6 +306,30 @@ def _changes():
     yield "a pruned weight", lambda m: torch.nn.utils.prune.l1_unstructured(m.head, "weight", 0.5)
 
 
+def test_an_unchanged_module_is_guarded_without_reading_each_guard(monkeypatch):
+    # Regression: the counts of each submodule's hooks and children (a new tuple on every read)
+    # failed the guards' `is` pipeline on every call, and every call read each guard in Python
+    # (0.2 ms of the seed model's 2.5 ms call, then rebuilt the pipeline).
+    from autoconv.captures import GuardSet
+
+    torch.manual_seed(0)
+    model = _HeadAndBody()
+    model.extra.append(nn.Linear(2, 2))
+    run = autoconv.autoconv(model)
+    x = torch.ones(1, 2)
+    with torch.no_grad():
+        run(x)
+
+        def slow_way(self):
+            raise AssertionError("the guards were read one by one")
+        monkeypatch.setattr(GuardSet, "_check_each", slow_way)
+        torch.testing.assert_close(run(x), model(x))
+        monkeypatch.undo()
+        model.extra.append(nn.Linear(2, 2))  # a count changed: traced again
+        torch.testing.assert_close(run(x), model(x))
+    assert run.trace_count == 2
+
+
 @pytest.mark.parametrize("what, change", list(_changes()), ids=[w for w, _ in _changes()])
 def test_a_change_of_the_modules_structure_traces_again(what, change):
     # The graph kept the old submodule's weights, skipped the hook or the new layer (silently),

@@ -46,14 +46,56 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     (`_numbers`) count, and the names assigned from arithmetic of them (`u = t * 2`)."""
     if not carried and not indices:
         return body
-    assigns = [node for stmt in body for node in gast.walk(stmt)
-               if isinstance(node, gast.Assign)]
+    assigns, names_at, parents = _scan(body)
     numbers = _numbers(assigns, set(indices))
     names = _assigned_from(assigns, numbers & (set(carried) | set(indices)), numbers)
     if not names:
         return body
-    rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices))
-    return [rewrite.visit(stmt) for stmt in body]
+    rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
+                       _reading(names_at, names, parents))
+    return [rewrite.visit(stmt) if id(stmt) in rewrite.reading else stmt for stmt in body]
+
+
+def _scan(body: list):
+    """(the assignments, the `Name` nodes, the parents of each node by id()) of `body`, in one
+    walk (the assignments in the walk's order: the fixed points below do not depend on it).
+    A node found under two parents (a subtree a converter placed twice) has both."""
+    assigns, names, parents = [], [], {}
+    stack = list(body)
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        cls = node.__class__
+        if cls is gast.Name:
+            names.append(node)
+            continue
+        if cls is gast.Assign:
+            assigns.append(node)
+        attrs = node.__dict__
+        for field in cls._fields:
+            value = attrs.get(field)
+            if value is None or value.__class__ is str:
+                continue
+            for item in value if value.__class__ is list else (value,):
+                if hasattr(item, "_fields"):
+                    parents.setdefault(id(item), []).append(node)
+                    push(item)
+    return assigns, names, parents
+
+
+def _reading(names_at: list, names: set, parents: dict) -> set:
+    """The id()s of the nodes that hold a `Name` of `names` (themselves included). Every
+    rewrite reads such a name (an operand, an augmented target; a rewritten call is one of
+    these), so the other subtrees are left as they are without a visit (a visit of every
+    node was a tenth of a conversion)."""
+    found = set()
+    stack = [node for node in names_at if node.id in names]
+    while stack:
+        node = stack.pop()
+        if id(node) not in found:
+            found.add(id(node))
+            stack.extend(parents.get(id(node), ()))
+    return found
 
 
 _NUMBER_BUILTINS = frozenset({"round", "divmod", "pow", "abs"})
@@ -152,10 +194,40 @@ def _reads_number(node, names) -> bool:
 
 
 class _Rewrite(gast.NodeTransformer):
-    def __init__(self, names, ac, local_names):
+    def __init__(self, names, ac, local_names, reading):
         self.names = names
         self.ac = ac
         self.local_names = local_names
+        self.reading = reading  # `_reading`: the subtrees a rewrite may change
+
+    def generic_visit(self, node):
+        # ast.NodeTransformer's, entering only the subtrees in `reading` (the others cannot
+        # change), through the node's __dict__
+        reading = self.reading
+        attrs = node.__dict__
+        for field in node._fields:
+            old = attrs.get(field)
+            if old.__class__ is list:
+                if not any(id(value) in reading for value in old):
+                    continue
+                new = []
+                for value in old:
+                    if id(value) in reading and isinstance(value, gast.AST):
+                        value = self.visit(value)
+                        if value is None:
+                            continue
+                        if not isinstance(value, gast.AST):
+                            new.extend(value)
+                            continue
+                    new.append(value)
+                old[:] = new
+            elif id(old) in reading and isinstance(old, gast.AST):
+                replaced = self.visit(old)
+                if replaced is None:
+                    delattr(node, field)
+                else:
+                    setattr(node, field, replaced)
+        return node
 
     def _may_be_number(self, node) -> bool:
         if isinstance(node, gast.Call) and getattr(node, "_autoconv_arithmetic", False):
