@@ -321,10 +321,12 @@ def _is_trace_value(value) -> bool:
 # function makes and seeds itself: the graph holds the one made while tracing, whose stream
 # then runs on across calls. And make_fx puts a copy of any generator a random op is given
 # (`generator=g`) into the graph, as it was at the trace: the graph's draws never advance the
-# user's generator (an argument's, a module's). Refused: a trace after which torch's default
-# CPU generator has another seed or state (put back as it was), and a graph that holds a
-# generator. Not detected: a seed set and restored inside the function (`with
-# torch.random.fork_rng(): torch.manual_seed(0)`).
+# user's generator (an argument's, a module's). Converted code is refused at the call that
+# seeds, saves or reads a generator's state (runtime/random_state.py, NOTE [generator state in
+# traced code]), `with torch.random.fork_rng(): torch.manual_seed(0)` included. Code that is not
+# converted (a do_not_convert helper) is caught here: a trace after which torch's default CPU
+# generator has another seed or state (put back as it was), and a graph that holds a generator.
+# Not detected there: a seed set and put back by code that is not converted.
 # Random ops are never re-run on real tensors while tracing (specialize._value), so only
 # seeding moves the generator.
 

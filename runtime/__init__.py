@@ -26,6 +26,7 @@ from .calls import converted_call, converted_method_call, do_not_convert, set_co
 from .errors import DataDependentGuard, StagingError, data_dependent_error
 from .fallible import fallible, try_call
 from .iteration import enumerate_, range_, zip_
+from .random_state import random_state_
 from .subscripts import getitem, setitem, slice_
 from .operators import (
     and_,
@@ -112,6 +113,7 @@ __all__ = [
     "reread_item",
     "fallible",
     "reraise_staging_error",
+    "random_state_",
     "range_",
     "set_converter",
     "setitem",
