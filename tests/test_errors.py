@@ -1193,3 +1193,31 @@ def test_seeding_under_a_transform_of_concrete_values_runs():
     torch.manual_seed(0)
     want = torch.rand(3)
     torch.testing.assert_close(torch.func.grad(autoconv.convert(fn))(torch.ones(3)), want)
+
+
+def _clip_a_model(model, max_norm):
+    total = torch.zeros(())
+    for p in model.parameters():
+        total = total + p.grad.pow(2).sum()
+    total = total.sqrt()
+    if total > max_norm:
+        for p in model.parameters():
+            p.grad.mul_(max_norm / (total + 1e-6))
+    return total
+
+
+def test_gradients_of_a_module_arguments_parameters_are_refused():
+    # Silently wrong before: the module's parameters are constants of the graph, and so were
+    # their gradients, the first call's: a second call with other gradients returned the first
+    # call's clipped norm (0.5 where Python gives 0.0173) and left the caller's alone.
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 4.0)
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(_clip_a_model)(model, 0.5)
+    error = info.value
+    assert (error.filename, error.lineno) == (__file__, _clip_a_model.__code__.co_firstlineno)
+    assert "reads the gradient of the parameter weight of a module it was given" in str(error)
+    assert "Pass the gradients in as arguments" in error.fix
+    assert model.weight.grad.eq(4.0).all()

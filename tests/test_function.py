@@ -693,3 +693,59 @@ def test_autocast_is_part_of_the_signature():
             assert run(x).dtype == f(x).dtype == torch.bfloat16
         assert run(x).dtype == f(x).dtype == torch.float32
     assert run.trace_count == 2
+
+
+def _clip_by_norm(params, max_norm):
+    total = torch.zeros(())
+    for p in params:
+        total = total + p.grad.pow(2).sum()
+    total = total.sqrt()
+    if total > max_norm:
+        for p in params:
+            p.grad.mul_(max_norm / (total + 1e-6))
+    return total
+
+
+def _with_grads(*grads):
+    params = []
+    for grad in grads:
+        p = torch.nn.Parameter(torch.ones(len(grad)))
+        p.grad = torch.tensor(grad)
+        params.append(p)
+    return params
+
+
+def test_gradients_of_arguments_are_read_and_updated_in_place():
+    # Tester t12 repro 1: make_fx traced fakes without `.grad`, so the clip raised
+    # AttributeError ('NoneType' object has no attribute 'pow') at the user's line. The `.grad`
+    # of each argument is an input of the graph (NOTE [gradients of arguments]): replayed on
+    # other gradients (one clipped, one not), the caller's gradients get Python's update.
+    clip = autoconv.autoconv(_clip_by_norm)
+    for grads in (([4.0, 4.0, 4.0], [3.0]), ([0.1, 0.1, 0.1], [0.2]),
+                  ([1.0, 2.0, 2.0], [0.0])):
+        mine, theirs = _with_grads(*grads), _with_grads(*grads)
+        torch.testing.assert_close(clip(mine, 0.5), _clip_by_norm(theirs, 0.5))
+        for p, q in zip(mine, theirs):
+            torch.testing.assert_close(p.grad, q.grad)
+    assert clip.trace_count == 1
+    # one parameter, not in a list
+    p, q = _with_grads([4.0, 4.0]) + _with_grads([4.0, 4.0])
+    torch.testing.assert_close(clip([p], 1.0), _clip_by_norm([q], 1.0))
+    torch.testing.assert_close(p.grad, q.grad)
+
+
+def test_a_gradient_appearing_traces_again():
+    # the gradient's presence and shape are part of the signature: before the first backward
+    # there is none, after it the graph reads it
+    def step(w, x):
+        y = w * x
+        if y.sum() > 0:
+            y = y * 2
+        return y
+
+    run = autoconv.autoconv(step)
+    w, x = torch.ones(3, requires_grad=True), torch.ones(3)
+    run(w, x).sum().backward()
+    run(w, -x).sum().backward()
+    torch.testing.assert_close(w.grad, torch.full((3,), 1.0))  # 2, then -1 accumulated
+    assert run.trace_count == 2
