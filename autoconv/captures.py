@@ -191,6 +191,12 @@ def _nested_reader(read, key):
     return nested
 
 
+def _grad_reader(read):
+    def grad():
+        return getattr(read(), "grad", _MISSING)
+    return grad
+
+
 def _cell_reader(cell):
     def read():
         try:
@@ -256,6 +262,15 @@ class Places:
         `names` (the attribute names code reads), Python values too, not only tensors."""
         if isinstance(value, torch.Tensor):
             self.tensors.setdefault(id(value), (where, read, parents))
+            grad = value.grad if value.is_leaf and value.requires_grad else None
+            if grad is not None:
+                # A gradient the function reads (`W.grad`, `for p in MODEL.parameters():
+                # p.grad`) is a constant of the graph like the tensor: guarded, so that a new
+                # gradient tensor (`zero_grad()` sets None, `backward()` makes another) traces
+                # again, and one accumulated in place is read and updated where it is.
+                self.tensors.setdefault(id(grad), (
+                    f"{where}.grad", _grad_reader(read),
+                    (*parents, Guard(where, read, value))))
         elif _is_value(value):
             if names is not None and where not in self.values:
                 self.values[where] = (Guard(where, read, value, by_value=True), parents)
@@ -396,6 +411,11 @@ class Places:
             read_mode = functools.partial(_mode_differs, module, parent)
             self.values.setdefault(where, (Guard(where, read_mode, read_mode(), by_value=True),
                                            parents))
+        for name, parameter in module.__dict__.get("_parameters", {}).items():
+            if parameter is not None and parameter.grad is not None:
+                # `for p in MODEL.parameters(): p.grad`: the gradients are places too (_add)
+                self._add(f"{prefix}.{name}", _item_reader(module._parameters, name),
+                          parameter, None, parents)
         for name, sub in list(module.__dict__.get("_modules", {}).items()):
             if sub is not None:
                 self._search_module(sub, f"{prefix}.{name}",

@@ -749,3 +749,36 @@ def test_a_gradient_appearing_traces_again():
     run(w, -x).sum().backward()
     torch.testing.assert_close(w.grad, torch.full((3,), 1.0))  # 2, then -1 accumulated
     assert run.trace_count == 2
+
+
+_MODEL = torch.nn.Linear(2, 1)
+
+
+def _norm_of_global_gradients():
+    total = torch.zeros(())
+    for p in _MODEL.parameters():
+        total = total + p.grad.pow(2).sum()
+    if total > 1.0:
+        for p in _MODEL.parameters():
+            p.grad.mul_(0.5)
+    return total
+
+
+def test_gradients_read_from_outside_are_guarded():
+    # Silently wrong before: a global module's gradients were constants of the graph, the
+    # first call's (48.0 on the second call, where Python gives 0.0003). A gradient is a place
+    # as its tensor is: a new gradient tensor traces again, one updated in place is read live.
+    run = autoconv.autoconv(_norm_of_global_gradients)
+    for fill, fresh in ((4.0, True), (0.01, True), (0.01, False), (4.0, False)):
+        for p in _MODEL.parameters():
+            if fresh:
+                p.grad = torch.full_like(p, fill)
+            else:
+                p.grad.fill_(fill)
+        got, mine = run(), [p.grad.clone() for p in _MODEL.parameters()]
+        for p in _MODEL.parameters():
+            p.grad.fill_(fill)
+        torch.testing.assert_close(got, _norm_of_global_gradients())
+        for p, want in zip(_MODEL.parameters(), mine):
+            torch.testing.assert_close(p.grad, want)
+    assert run.trace_count == 2
