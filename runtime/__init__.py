@@ -27,7 +27,7 @@ from .errors import DataDependentGuard, StagingError, data_dependent_error
 from .fallible import fallible, try_call
 from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
-from .subscripts import getitem, setitem, slice_
+from .subscripts import getitem, in_, setitem, slice_
 from .operators import (
     and_,
     assert_,
@@ -94,6 +94,7 @@ __all__ = [
     "getitem",
     "if_exp",
     "if_stmt",
+    "in_",
     "ld",
     "is_",
     "is_not",

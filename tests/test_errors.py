@@ -1221,3 +1221,29 @@ def test_gradients_of_a_module_arguments_parameters_are_refused():
     assert "reads the gradient of the parameter weight of a module it was given" in str(error)
     assert "Pass the gradients in as arguments" in error.fix
     assert model.weight.grad.eq(4.0).all()
+
+
+def test_membership_of_a_traced_key_is_refused_at_the_line_in_every_mode():
+    # `int(v) in counts` gave torch's "unhashable type: non-nested SymInt" (replay, export) and
+    # dynamo's "Could not extract specialized integer", with no line, as `counts[int(v)]` did
+    source = """
+        def known(x):
+            counts, seen = {0: 0, 1: 0}, {2}
+            n = 0
+            for v in x:
+                if int(v) in counts or int(v) not in seen:
+                    n += 1
+            return n
+        """
+    x = torch.tensor([0, 1, 2])
+    fn, error = _staging_error(source, x)
+    assert fn(x) == 2
+    assert error.lineno == 6 and "a dict is searched (`in`) for a traced value" in str(error)
+    assert "torch.isin" in error.fix
+    with pytest.raises(StagingError, match=r"is searched \(`in`\) for a traced value") as info:
+        torch.export.export(Calling(autoconv.convert(fn)), (x,), strict=False)
+    assert info.value.lineno == 6
+    torch._dynamo.reset()
+    with pytest.raises(StagingError, match=r"is searched \(`in`\) for a traced value") as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(x)
+    assert info.value.lineno == 6
