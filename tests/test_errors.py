@@ -1247,3 +1247,31 @@ def test_membership_of_a_traced_key_is_refused_at_the_line_in_every_mode():
     with pytest.raises(StagingError, match=r"is searched \(`in`\) for a traced value") as info:
         torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(x)
     assert info.value.lineno == 6
+
+
+def test_text_of_a_carried_number_is_refused_at_the_users_line():
+    # (issue 10 tester) `f"{s:.2f}"` of a number a staged loop carries, returned, was refused
+    # at autoconv/capture.py:140 (where the trace flattens the result), and `"%.2f" % s` under
+    # torch.compile gave torch's raw "Could not guard on data-dependent expression"
+    source = """
+        def report(x):
+            s = 0.0
+            while x.sum() < 10:
+                x = x * 2
+                s += 1.5
+            return x, {text}
+        """
+    for text in ('f"{s:.2f}"', "str(s)", 'format(s, ".1f")'):
+        fn, error = _staging_error(source.format(text=text), torch.ones(2))
+        assert (error.filename, error.lineno) == (fn.__code__.co_filename, 7), text
+        assert "returning it from the graph needs its content" in str(error)
+        with pytest.raises(StagingError) as info:
+            torch.export.export(Calling(autoconv.convert(fn)), (torch.ones(2),), strict=False)
+        assert info.value.lineno == 7
+    fn, error = _staging_error(source.format(text='"%.2f" % s'), torch.ones(2))
+    assert error.lineno == 7 and "is formatted with `%` from a traced value" in str(error)
+    assert "f-string" in error.fix
+    torch._dynamo.reset()
+    with pytest.raises(StagingError, match="is formatted with `%` from a traced value") as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.ones(2))
+    assert info.value.lineno == 7
