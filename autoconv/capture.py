@@ -188,7 +188,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                                        _allow_non_fake_inputs=True)(*inputs)
             grad_mode.raise_refusal()
             places.refuse_trace_values_stored(name, _location(
-                source if source is not None else converted))
+                source if source is not None else converted), functools.partial(
+                    _traced_again, traced, mode, plan, inputs))
             _refuse_python_random_draws(drawn, name, source if source is not None else converted)
             _refuse_torch_seeding(drawn, graph_module, name,
                                   source if source is not None else converted)
@@ -260,6 +261,13 @@ def _refuse_constant_gradients(graph_module, roots, name, location) -> None:
                     "gradients, not theirs",
                     f"Pass the gradients in as arguments (`{name}([p.grad for p in "
                     "model.parameters()], ...)`) and update them in place there")
+
+
+def _traced_again(traced, mode, plan, inputs):
+    """The trace once more, its graph dropped (for an error's line: on error paths only)."""
+    with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
+            grad_mode.RecordGradMode(), outside_writes.restoring(), specialize.tracing(plan):
+        make_fx(traced, tracing_mode=mode, _allow_non_fake_inputs=True)(*inputs)
 
 
 # NOTE [rebound buffers]

@@ -1275,3 +1275,41 @@ def test_text_of_a_carried_number_is_refused_at_the_users_line():
     with pytest.raises(StagingError, match="is formatted with `%` from a traced value") as info:
         torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.ones(2))
     assert info.value.lineno == 7
+
+
+class _Holder:
+    pass
+
+
+_STORE = {"total": torch.zeros(())}
+_HELD = _Holder()
+_HELD.last = torch.zeros(())
+
+
+def _stores_outside(x):
+    y = x * 2
+    if y.sum() > 0:
+        y = y + 1
+    _STORE["total"] = y.sum()
+    return y
+
+
+def test_a_tensor_stored_outside_is_refused_at_the_statement_that_stores():
+    # (issue 10 tester) the refusal named the def line; the trace runs once more under a line
+    # tracer, on this error path only, to find the statement
+    before = (_STORE["total"], _HELD.last)
+    with pytest.raises(StagingError, match=r"into the global _STORE\['total'\]") as info:
+        autoconv.autoconv(_stores_outside)(torch.ones(2))
+    assert (info.value.filename, info.value.lineno) == (
+        __file__, _stores_outside.__code__.co_firstlineno + 4)
+    assert (_STORE["total"], _HELD.last) == before  # put back
+
+    def attribute_only(x):
+        y = x * 2
+        _HELD.last = y.sum() + 0
+        return y
+
+    with pytest.raises(StagingError, match=r"into the global _HELD.last") as info:
+        autoconv.autoconv(attribute_only)(torch.ones(2))
+    assert info.value.lineno == attribute_only.__code__.co_firstlineno + 2
+    assert _HELD.last is before[1]
