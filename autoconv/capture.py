@@ -235,9 +235,10 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
 # reaches the caller's. The parameters of a module argument are not arguments: the graph
 # holds them, and the gradients read from them, as constants, the first call's, which later
 # calls would read and update where the caller has new ones. Refused
-# (`_refuse_constant_gradients`), as `.grad` of a global tensor would be; under torch.export
-# the program has no `.grad` of its inputs (torch's "fake tensor in the exported program
-# constant's list").
+# (`_refuse_constant_gradients`); the gradient of a global tensor or of a global module's
+# parameter is a guarded place instead (captures.py). Under torch.export the program has no
+# `.grad` of its inputs (torch's "fake tensor in the exported program constant's list"):
+# refused at the read (runtime/gradients.py).
 def _refuse_constant_gradients(graph_module, roots, name, location) -> None:
     """Raise StagingError where the graph holds as a constant the `.grad` of a parameter of
     a module the call was given (NOTE [gradients of arguments])."""

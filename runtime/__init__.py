@@ -25,6 +25,7 @@ from .augmented import aug_assign, aug_assign_attribute
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import DataDependentGuard, StagingError, data_dependent_error
 from .fallible import fallible, try_call
+from .gradients import grad_
 from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
 from .subscripts import getitem, in_, setitem, slice_
@@ -92,6 +93,7 @@ __all__ = [
     "enumerate_",
     "for_stmt",
     "getitem",
+    "grad_",
     "if_exp",
     "if_stmt",
     "in_",

@@ -1313,3 +1313,29 @@ def test_a_tensor_stored_outside_is_refused_at_the_statement_that_stores():
         autoconv.autoconv(attribute_only)(torch.ones(2))
     assert info.value.lineno == attribute_only.__code__.co_firstlineno + 2
     assert _HELD.last is before[1]
+
+
+def _clip_one(p, max_norm):
+    total = p.grad.pow(2).sum().sqrt()
+    if total > max_norm:
+        p.grad.mul_(max_norm / (total + 1e-6))
+    return total
+
+
+def test_gradient_of_an_argument_under_export_is_refused_at_the_line():
+    # torch.export put the gradient of the traced argument into the program as a constant of
+    # the trace ("We found a fake tensor in the exported program constant's list ... Please
+    # file an issue"), with no line; replay reads it as an input (tests/test_function.py), and
+    # torch.compile reads it itself
+    p = torch.nn.Parameter(torch.ones(3))
+    p.grad = torch.full((3,), 4.0)
+    with pytest.raises(StagingError, match="reads `.grad` of an argument under torch.export") \
+            as info:
+        torch.export.export(Calling(autoconv.convert(_clip_one)), (p, 0.5), strict=False)
+    assert info.value.lineno == _clip_one.__code__.co_firstlineno + 1
+    torch._dynamo.reset()
+    q = torch.nn.Parameter(torch.ones(3))
+    q.grad = torch.full((3,), 4.0)
+    compiled = torch.compile(autoconv.convert(_clip_one), fullgraph=True, backend="eager")
+    torch.testing.assert_close(compiled(p, 0.5), _clip_one(q, 0.5))
+    torch.testing.assert_close(p.grad, q.grad)

@@ -295,3 +295,27 @@ def _source(expression) -> str | None:
         return ast.unparse(gast.gast_to_ast(expression))
     except Exception:  # noqa: BLE001 - only for messages
         return None
+
+
+class GradReadConverter(Converter):
+    """`t.grad` read -> `(ac.grad_(t), t.grad)[1]` (runtime/gradients.py), except of a module
+    (`torch.autograd.grad`). Run after the control-flow conversion, whose state analysis reads
+    `p.grad.mul_(...)` as an update of `p`'s gradient; the read itself stays where it was, in
+    the user's frame, where dynamo follows it."""
+
+    def visit_Attribute(self, node):
+        self.generic_visit(node)
+        if node.attr != "grad" or not isinstance(node.ctx, gast.Load) or self._of_module(node):
+            return node
+        check = gast.Call(func=gast.Attribute(value=templates.name(self.ctx.runtime),
+                                              attr="grad_", ctx=gast.Load()),
+                          args=[node.value], keywords=[])
+        return gast.Subscript(value=gast.Tuple(elts=[check, node], ctx=gast.Load()),
+                              slice=gast.Constant(value=1, kind=None), ctx=gast.Load())
+
+    def _of_module(self, node) -> bool:
+        root = node.value
+        while isinstance(root, gast.Attribute):
+            root = root.value
+        return (isinstance(root, gast.Name) and root.id not in self.ctx.local_names
+                and isinstance(self.ctx.globals.get(root.id), types.ModuleType))
