@@ -19,6 +19,7 @@ from torch.nn.utils import stateless
 from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules
+from autoconv_runtime import gradients
 from autoconv_runtime.errors import StagingError
 from autoconv_runtime.staging import context, grad_mode, outside_writes, specialize
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
@@ -183,7 +184,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         try:
             with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
                     grad_mode.RecordGradMode(), outside_writes.restoring() as values_read, \
-                    specialize.tracing(plan) as guards:
+                    specialize.tracing(plan) as guards, \
+                    gradients.guarded_gradients(frozenset(places.tensors)):
                 graph_module = make_fx(traced, tracing_mode=mode,
                                        _allow_non_fake_inputs=True)(*inputs)
             grad_mode.raise_refusal()
@@ -234,8 +236,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
 # (signature.grad_key), and every call passes the call's gradients, so an update in place
 # reaches the caller's. The parameters of a module argument are not arguments: the graph
 # holds them, and the gradients read from them, as constants, the first call's, which later
-# calls would read and update where the caller has new ones. Refused
-# (`_refuse_constant_gradients`); the gradient of a global tensor or of a global module's
+# calls would read and update where the caller has new ones. Refused at the read in converted
+# code (runtime/gradients.py), and after the trace for a read elsewhere (torch's
+# `clip_grad_norm_`: `_refuse_constant_gradients`); the gradient of a global tensor or of a global module's
 # parameter is a guarded place instead (captures.py). Under torch.export the program has no
 # `.grad` of its inputs (torch's "fake tensor in the exported program constant's list"):
 # refused at the read (runtime/gradients.py).
