@@ -782,3 +782,19 @@ def test_gradients_read_from_outside_are_guarded():
         for p, want in zip(_MODEL.parameters(), mine):
             torch.testing.assert_close(p.grad, want)
     assert run.trace_count == 2
+
+
+def test_torchs_clip_grad_norm_of_arguments_replays_on_other_gradients():
+    # torch's own clip reads and scales `.grad` of the parameters passed in (graph inputs)
+    def step(params, x):
+        norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if norm > 2:
+            x = x * 2
+        return x, norm
+
+    run = autoconv.autoconv(step)
+    for fill in (4.0, 0.01):
+        mine, theirs = _with_grads([fill] * 3), _with_grads([fill] * 3)
+        torch.testing.assert_close(run(mine, torch.ones(2)), step(theirs, torch.ones(2)))
+        torch.testing.assert_close(mine[0].grad, theirs[0].grad)
+    assert run.trace_count == 1
