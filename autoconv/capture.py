@@ -19,6 +19,7 @@ from torch.nn.utils import stateless
 from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules
+from autoconv_runtime import gradients
 from autoconv_runtime.errors import StagingError
 from autoconv_runtime.staging import context, grad_mode, outside_writes, specialize
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
@@ -26,7 +27,7 @@ from autoconv_runtime.values import RETURN_VALUE, is_undefined
 from . import captures, graph_passes, targets, tracebacks
 from .object_paths import (follow, follow_or_none, lists_in, path_text, python_values_in,
                            restore, store, tensors_in)
-from .signature import Signature
+from .signature import Signature, grad_key
 
 __all__ = ["GRAPH_OUTPUT", "Capture", "trace", "export"]
 
@@ -75,6 +76,9 @@ class Capture:
     # the module state slots (`ModuleState.slots` indices) of the buffers the forward rebinds,
     # which the graph's very last outputs are stored into (NOTE [rebound buffers])
     rebound: tuple = ()
+    # the indices (into the tensor arguments) of the arguments whose `.grad` the graph takes
+    # as inputs, after theirs (NOTE [gradients of arguments])
+    grads: tuple = ()
 
 
 def trace(converted, signature: Signature, leaves, *, name: str, module=None, state=None,
@@ -89,12 +93,16 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     """
     tensor_slots = [i for i, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
     names = state.names if state is not None else []
+    grads = [j for j, i in enumerate(tensor_slots) if isinstance(grad_key(leaves[i]), tuple)]
     out_info = {}
 
     def flat_function(live, *tensors):
         grad_mode.function_begins()
         params, inputs = tensors[: len(names)], tensors[len(names):]
         inputs, live_tensors = inputs[: len(tensor_slots)], inputs[len(tensor_slots):]
+        grad_tensors, live_tensors = live_tensors[: len(grads)], live_tensors[len(grads):]
+        for j, grad in zip(grads, grad_tensors):  # NOTE [gradients of arguments]
+            inputs[j].grad = grad
         full = list(leaves)
         for slot, tensor in zip(tensor_slots, inputs):
             full[slot] = tensor
@@ -164,7 +172,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             traced = _with_converted_forward(module, converted, traced)
         # The tensors at changed paths are read on every call (see NOTE [changed
         # arguments]); a first trace finds those paths.
-        inputs = example + [follow(call_roots, path)[-1] for path in live]
+        inputs = (example + [leaves[tensor_slots[j]].grad for j in grads]
+                  + [follow(call_roots, path)[-1] for path in live])
         inputs = [t.detach() if t.requires_grad else t for t in inputs]
         # Tensors the function reads from globals or closures are real, not fake: make_fx
         # makes them constants of the graph.
@@ -175,15 +184,19 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         try:
             with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
                     grad_mode.RecordGradMode(), outside_writes.restoring() as values_read, \
-                    specialize.tracing(plan) as guards:
+                    specialize.tracing(plan) as guards, \
+                    gradients.guarded_gradients(frozenset(places.tensors)):
                 graph_module = make_fx(traced, tracing_mode=mode,
                                        _allow_non_fake_inputs=True)(*inputs)
             grad_mode.raise_refusal()
             places.refuse_trace_values_stored(name, _location(
-                source if source is not None else converted))
+                source if source is not None else converted), functools.partial(
+                    _traced_again, traced, mode, plan, inputs))
             _refuse_python_random_draws(drawn, name, source if source is not None else converted)
             _refuse_torch_seeding(drawn, graph_module, name,
                                   source if source is not None else converted)
+            _refuse_constant_gradients(graph_module, (*leaves, module, bound_self), name,
+                                       _location(source if source is not None else converted))
         finally:
             _restore_torch_generator(drawn)
             if "undo" in out_info:  # the call's objects must not keep the trace's values
@@ -211,7 +224,54 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     return Capture(graph_module, tensor_slots, out_info["spec"], out_info["constants"],
                    out_info["changed"], live, tuple(guards[0]), tuple(guards[1]),
                    tuple(out_info["writes"]), sized, captured,
-                   tuple(index for index, _ in out_info.get("rebound", ())))
+                   tuple(index for index, _ in out_info.get("rebound", ())), tuple(grads))
+
+
+# NOTE [gradients of arguments]
+# make_fx traces fakes of the argument tensors, which have no `.grad`: a clip-by-norm helper
+# (`for p in params: tot = tot + p.grad.pow(2).sum()`, then `p.grad.mul_(...)` under a tensor
+# `if`) met None where the caller's tensors hold gradients (tester t12 repro 1). The `.grad` of
+# each argument that holds one is an input of the graph, after the arguments, set as the
+# fake's `.grad` while tracing; its shape and dtype are part of the signature
+# (signature.grad_key), and every call passes the call's gradients, so an update in place
+# reaches the caller's. The parameters of a module argument are not arguments: the graph
+# holds them, and the gradients read from them, as constants, the first call's, which later
+# calls would read and update where the caller has new ones. Refused at the read in converted
+# code (runtime/gradients.py), and after the trace for a read elsewhere (torch's
+# `clip_grad_norm_`: `_refuse_constant_gradients`); the gradient of a global tensor or of a global module's
+# parameter is a guarded place instead (captures.py). Under torch.export the program has no
+# `.grad` of its inputs (torch's "fake tensor in the exported program constant's list"):
+# refused at the read (runtime/gradients.py).
+def _refuse_constant_gradients(graph_module, roots, name, location) -> None:
+    """Raise StagingError where the graph holds as a constant the `.grad` of a parameter of
+    a module the call was given (NOTE [gradients of arguments])."""
+    grads = {}
+    for root in roots:
+        if isinstance(root, torch.nn.Module):
+            for key, parameter in root.named_parameters():
+                if parameter.grad is not None:
+                    grads[id(parameter.grad)] = key
+    if not grads:
+        return
+    for submodule in graph_module.modules():
+        for node in getattr(submodule, "graph", torch.fx.Graph()).nodes:
+            held = getattr(submodule, node.target, None) if node.op == "get_attr" else None
+            if isinstance(held, torch.Tensor) and id(held) in grads:
+                raise StagingError.at(
+                    location, "function",
+                    f"{name} reads the gradient of the parameter {grads[id(held)]} of a module "
+                    "it was given (`p.grad`): the graph holds the module's parameters, and their "
+                    "gradients, as constants: later calls would read and update this call's "
+                    "gradients, not theirs",
+                    f"Pass the gradients in as arguments (`{name}([p.grad for p in "
+                    "model.parameters()], ...)`) and update them in place there")
+
+
+def _traced_again(traced, mode, plan, inputs):
+    """The trace once more, its graph dropped (for an error's line: on error paths only)."""
+    with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
+            grad_mode.RecordGradMode(), outside_writes.restoring(), specialize.tracing(plan):
+        make_fx(traced, tracing_mode=mode, _allow_non_fake_inputs=True)(*inputs)
 
 
 # NOTE [rebound buffers]
@@ -321,10 +381,12 @@ def _is_trace_value(value) -> bool:
 # function makes and seeds itself: the graph holds the one made while tracing, whose stream
 # then runs on across calls. And make_fx puts a copy of any generator a random op is given
 # (`generator=g`) into the graph, as it was at the trace: the graph's draws never advance the
-# user's generator (an argument's, a module's). Refused: a trace after which torch's default
-# CPU generator has another seed or state (put back as it was), and a graph that holds a
-# generator. Not detected: a seed set and restored inside the function (`with
-# torch.random.fork_rng(): torch.manual_seed(0)`).
+# user's generator (an argument's, a module's). Converted code is refused at the call that
+# seeds, saves or reads a generator's state (runtime/random_state.py, NOTE [generator state in
+# traced code]), `with torch.random.fork_rng(): torch.manual_seed(0)` included. Code that is not
+# converted (a do_not_convert helper) is caught here: a trace after which torch's default CPU
+# generator has another seed or state (put back as it was), and a graph that holds a generator.
+# Not detected there: a seed set and put back by code that is not converted.
 # Random ops are never re-run on real tensors while tracing (specialize._value), so only
 # seeding moves the generator.
 

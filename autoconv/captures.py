@@ -35,11 +35,14 @@ from __future__ import annotations
 import functools
 import math
 import operator
+import os
+import sys
+import sysconfig
 import types
 
 import torch
 
-from autoconv_runtime.errors import StagingError
+from autoconv_runtime.errors import StagingError, users_file
 
 from . import graph_passes
 from .signature import module_python_fields
@@ -221,6 +224,12 @@ def _nested_reader(read, key):
     return nested
 
 
+def _grad_reader(read):
+    def grad():
+        return getattr(read(), "grad", _MISSING)
+    return grad
+
+
 def _cell_reader(cell):
     def read():
         try:
@@ -236,8 +245,55 @@ def _cell_reader(cell):
 # fake tensor, every later call failed with autoconv's internal "left a value of the trace",
 # and the user's dict was left holding it. The containers the function reaches are copied
 # before the trace (Places.containers); one that holds a value of the trace after it is put
-# back, and the trace refused. (An in-place update of the tensor there is an outside write the
-# graph repeats on each call: NOTE [outside tensors updated while tracing].)
+# back, and the trace refused, at the statement that stored (found by tracing once more under a
+# line tracer: `_storing_line`, on the error path only). (An in-place update of the tensor
+# there is an outside write the graph repeats on each call: NOTE [outside tensors updated while
+# tracing].)
+
+
+def _is_trace_value(value) -> bool:
+    from torch._subclasses.fake_tensor import is_fake
+
+    return isinstance(value, torch.Tensor) and is_fake(value)
+
+
+# Neither the user's code nor a library's: the standard library, autoconv's compiler, the code
+# torch.fx generates (a staged body's graph, run by torch.cond)
+_NOT_USERS = (os.path.join(sysconfig.get_paths()["stdlib"], ""),
+              os.path.join(os.path.dirname(os.path.abspath(__file__)), ""), "<eval_with_key>")
+
+
+def _storing_line(retrace, table, key):
+    """(file, line) of the user's statement that stores a value of the trace at `table[key]`,
+    found by running `retrace()` (the trace once more: on this error path only) under a line
+    tracer that looks at `table[key]` before each line: the line run last before it holds a
+    value of the trace is the one that stored it, in whichever frame. None if none did."""
+    found, last = [], [None]
+
+    def holds_trace_value() -> bool:
+        try:
+            return _is_trace_value(table[key])
+        except (KeyError, IndexError):
+            return False
+
+    def local(frame, event, arg):
+        if not found and last[0] is not None and holds_trace_value():
+            found.append(last[0])
+        if event == "line":
+            last[0] = (frame.f_code.co_filename, frame.f_lineno)
+        return local
+
+    def calls(frame, event, arg):
+        name = frame.f_code.co_filename
+        return local if users_file(name) and not name.startswith(_NOT_USERS) else None
+
+    before = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        retrace()
+    finally:
+        sys.settrace(before)
+    return found[0] if found else None
 
 
 class Places:
@@ -286,6 +342,15 @@ class Places:
         `names` (the attribute names code reads), Python values too, not only tensors."""
         if isinstance(value, torch.Tensor):
             self.tensors.setdefault(id(value), (where, read, parents))
+            grad = value.grad if value.is_leaf and value.requires_grad else None
+            if grad is not None:
+                # A gradient the function reads (`W.grad`, `for p in MODEL.parameters():
+                # p.grad`) is a constant of the graph like the tensor: guarded, so that a new
+                # gradient tensor (`zero_grad()` sets None, `backward()` makes another) traces
+                # again, and one accumulated in place is read and updated where it is.
+                self.tensors.setdefault(id(grad), (
+                    f"{where}.grad", _grad_reader(read),
+                    (*parents, Guard(where, read, value))))
         elif _is_value(value):
             if names is not None and where not in self.values:
                 self.values[where] = (Guard(where, read, value, by_value=True), parents)
@@ -326,35 +391,51 @@ class Places:
             else:
                 self._search_object(value, where, parents, names, depth - 1)
 
-    def refuse_trace_values_stored(self, name: str, location) -> None:
+    def refuse_trace_values_stored(self, name: str, location, retrace=None) -> None:
         """Raise a StagingError, the containers put back as they were, where tracing stored a
         value of the trace (a tensor the function computed) into a container from outside the
-        function (NOTE [trace values stored outside])."""
-        from torch._subclasses.fake_tensor import is_fake
-
-        stored = []
-        for where, table, before, shown in self.containers:
-            keys = table.keys() if type(table) is dict else range(len(table))
-            for key in list(keys):
-                value = table[key]
-                if isinstance(value, torch.Tensor) and is_fake(value):
-                    stored.append(shown.format(where, key))
+        function (NOTE [trace values stored outside]). The error names the user's line that
+        computed the tensor, found by `retrace()` (the trace again, with the stack trace of each
+        node: on this error path only), else `location` (the function's).
+        """
+        stored = self._trace_values_stored()
         if not stored:
             return
+        self._put_back()
+        if retrace is not None:
+            try:
+                location = _storing_line(retrace, *stored[0][1]) or location
+            except Exception:  # noqa: BLE001 - no better line than the function's
+                pass
+            finally:
+                self._put_back()
+        raise StagingError.at(
+            location, "function",
+            f"{name} stores a tensor it computes into {stored[0][0]}, which it reaches from outside "
+            "(a global or a closure's variable): the graph cannot store into an object outside "
+            "the function on each call (it held a value of the trace)",
+            "Update the tensor there in place (`STATS[\"n\"] += 1`, `.add_(...)`, `.copy_(...)`: "
+            "the graph repeats those on each call), or return the new value and store it in the "
+            "caller")
+
+    def _trace_values_stored(self) -> list:
+        """[(where, (container, key))] of the values of the trace the containers from outside
+        hold."""
+        stored = []
+        for where, table, _, shown in self.containers:
+            keys = table.keys() if type(table) is dict else range(len(table))
+            for key in list(keys):
+                if _is_trace_value(table[key]):
+                    stored.append((shown.format(where, key), (table, key)))
+        return stored
+
+    def _put_back(self) -> None:
         for _, table, before, _ in self.containers:
             if type(table) is dict:
                 table.clear()
                 table.update(before)
             else:
                 table[:] = before
-        raise StagingError.at(
-            location, "function",
-            f"{name} stores a tensor it computes into {stored[0]}, which it reaches from outside "
-            "(a global or a closure's variable): the graph cannot store into an object outside "
-            "the function on each call (it held a value of the trace)",
-            "Update the tensor there in place (`STATS[\"n\"] += 1`, `.add_(...)`, `.copy_(...)`: "
-            "the graph repeats those on each call), or return the new value and store it in the "
-            "caller")
 
     def _search_function(self, fn, seen: set, depth: int) -> None:
         fn = getattr(fn, "__func__", fn)
@@ -429,6 +510,11 @@ class Places:
             read_mode = functools.partial(_mode_differs, module, parent)
             self.values.setdefault(where, (Guard(where, read_mode, read_mode(), by_value=True),
                                            parents))
+        for name, parameter in module.__dict__.get("_parameters", {}).items():
+            if parameter is not None and parameter.grad is not None:
+                # `for p in MODEL.parameters(): p.grad`: the gradients are places too (_add)
+                self._add(f"{prefix}.{name}", _item_reader(module._parameters, name),
+                          parameter, None, parents)
         for name, sub in list(module.__dict__.get("_modules", {}).items()):
             if sub is not None:
                 self._search_module(sub, f"{prefix}.{name}",

@@ -64,7 +64,7 @@ class ConcreteFunction:
                  backend: str = "python", input_specs: tuple | None = None,
                  binder: Callable | None = None, changed=(), live=(), bound_self=None,
                  specialized=(), guards=(), writes=None, sized=None, captured=(),
-                 rebound=()):
+                 rebound=(), grads=()):
         self.graph_module = graph_module
         self.signature = signature
         self.backend = backend
@@ -100,6 +100,9 @@ class ConcreteFunction:
         # The `ModuleState` slots of the buffers the forward rebinds: the graph's last outputs
         # are stored there on every call (NOTE [rebound buffers] in capture.py).
         self._rebound = tuple(rebound)
+        # The slots of the arguments whose `.grad` the graph reads, after the arguments
+        # (NOTE [gradients of arguments] in capture.py).
+        self._grad_slots = tuple(tensor_slots[j] for j in grads)
         # The grad mode the trace ran under, where the graph records grad-mode changes (whose
         # restores hold that mode); None where the graph runs the same under either mode.
         self.grad_mode = torch.is_grad_enabled() if grad_mode.sets_grad_mode(graph_module) \
@@ -117,7 +120,7 @@ class ConcreteFunction:
                    capture.out_constants, name, changed=capture.changed, live=capture.live,
                    specialized=capture.specialized, guards=capture.guards,
                    writes=capture.writes, sized=capture.sized, captured=capture.captured,
-                   rebound=capture.rebound, **options)
+                   rebound=capture.rebound, grads=capture.grads, **options)
 
     @property
     def graph(self) -> torch.fx.Graph:
@@ -191,6 +194,8 @@ class ConcreteFunction:
 
     def _inputs(self, leaves) -> list:
         tensors = [leaves[i] for i in self._tensor_slots]
+        if self._grad_slots:
+            tensors += [leaves[i].grad for i in self._grad_slots]
         if self._state is not None:  # parameters and buffers are read live
             return self._state.read() + tensors
         return tensors

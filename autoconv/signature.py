@@ -9,7 +9,7 @@ import types
 import torch
 from torch.utils import _pytree as pytree
 
-__all__ = ["TensorSpec", "Signature", "aliased_leaves", "signature_of"]
+__all__ = ["TensorSpec", "Signature", "aliased_leaves", "grad_key", "signature_of"]
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,8 @@ def describe_leaf(leaf: tuple) -> str:
         _, shape, dtype, device, grad, strides = leaf
         return (f"Tensor(shape={list(shape)}, dtype={dtype}, device={device}"
                 + (f", stride={tuple(strides)}" if strides is not None else "")
-                + (", requires_grad=True" if grad else "") + ")")
+                + (", requires_grad=True" if grad else "")
+                + (f", grad of shape {list(grad[1])}" if isinstance(grad, tuple) else "") + ")")
     return repr(leaf[2])
 
 
@@ -100,9 +101,21 @@ def _layout(tensor: torch.Tensor):
     return None if tensor.is_contiguous() else tensor.stride()
 
 
+def grad_key(tensor: torch.Tensor):
+    """The requires_grad entry of a tensor's key: False, True, or for a leaf that holds a
+    gradient its shape, dtype, device and layout, since the graph reads `.grad` as an input
+    (NOTE [gradients of arguments] in capture.py)."""
+    if not tensor.requires_grad:
+        return False
+    grad = tensor.grad if tensor.is_leaf else None  # (a non-leaf's `.grad` warns)
+    if grad is None:
+        return True
+    return ("grad", tuple(grad.shape), grad.dtype, grad.device, _layout(grad))
+
+
 def _leaf_key(leaf):
     if isinstance(leaf, torch.Tensor):
-        return ("tensor", tuple(leaf.shape), leaf.dtype, leaf.device, leaf.requires_grad,
+        return ("tensor", tuple(leaf.shape), leaf.dtype, leaf.device, grad_key(leaf),
                 _layout(leaf))
     if isinstance(leaf, TensorSpec):
         return ("tensor", tuple(leaf.shape), leaf.dtype, torch.device(leaf.device),
@@ -151,7 +164,8 @@ def signature_of(args: tuple, kwargs: dict, extra: tuple = ()):
         for a in args:
             if type(a) is not _Tensor:
                 break
-            key.append(("tensor", a.shape, a.dtype, a.device, a.requires_grad,
+            key.append(("tensor", a.shape, a.dtype, a.device,
+                        a.requires_grad and grad_key(a),
                         None if a.is_contiguous() else a.stride()))
         else:
             spec = _positional_specs.get(len(args))

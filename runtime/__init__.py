@@ -25,8 +25,10 @@ from .augmented import aug_assign, aug_assign_attribute
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import DataDependentGuard, StagingError, data_dependent_error
 from .fallible import fallible, try_call
+from .gradients import grad_
 from .iteration import enumerate_, range_, zip_
-from .subscripts import getitem, setitem, slice_
+from .random_state import random_state_
+from .subscripts import getitem, in_, setitem, slice_
 from .operators import (
     and_,
     assert_,
@@ -91,8 +93,10 @@ __all__ = [
     "enumerate_",
     "for_stmt",
     "getitem",
+    "grad_",
     "if_exp",
     "if_stmt",
+    "in_",
     "ld",
     "is_",
     "is_not",
@@ -112,6 +116,7 @@ __all__ = [
     "reread_item",
     "fallible",
     "reraise_staging_error",
+    "random_state_",
     "range_",
     "set_converter",
     "setitem",

@@ -33,6 +33,7 @@ import torch
 from .augmented import (check_operands, float_power_operands, graph_check, is_stand_in, mark,
                         mark_mixed, mixed_error, mixed_in, python_dtype)
 from .errors import StagingError
+from .text import percent_
 from .values import number_dtype, promote_types, tensors_dtype, with_number
 
 __all__ = ["binary", "compare", "negative", "positive", "invert", "number_call",
@@ -57,6 +58,8 @@ _NUMBERS = (bool, int, float, complex, torch.SymBool, torch.SymInt, torch.SymFlo
 def binary(left, op, right):
     """`left op right` (op one of '+', '-', '*', '/', ...), a number stand-in taking part as the
     Python number it stands for (NOTE [weak numbers])."""
+    if op == "%" and isinstance(left, str):  # `"%.2f" % s`: text, not arithmetic
+        return percent_(left, right)
     return _apply(_BINARY[op], left, right, op == "/", op)
 
 

@@ -16,7 +16,7 @@ import weakref
 import torch
 
 from . import builtins as staged_builtins
-from . import iteration, operators, subscripts
+from . import iteration, operators, random_state, subscripts
 from .staging import validation
 from .staging.tracers.symbolic import is_fx_leaf
 
@@ -392,6 +392,7 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
         if isinstance(obj, dict) and args and name in _KEYED_METHODS:
             subscripts.check_key(obj, args[0], f"looked up (.{name}) by")
         return getattr(obj, name)(*args, **kwargs)
+    random_state.refused_method(obj, name)  # `g.manual_seed(0)`: NOTE [generator state ...]
     return converted_call(getattr(obj, name), *args, **kwargs)
 
 

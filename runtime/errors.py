@@ -10,7 +10,7 @@ import sys
 import torch
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
-__all__ = ["StagingError", "user_location", "graph_error_message", "user_exception", "located",
+__all__ = ["StagingError", "user_location", "users_file", "graph_error_message", "user_exception", "located",
            "DataDependentGuard", "data_dependent_error", "set_data_dependent_handler"]
 
 # With the separator: torchdiffeq's, torchmin's and torchcrf's files start with torch's directory
@@ -28,13 +28,13 @@ def user_location() -> tuple[str, int] | None:
     """
     frame = sys._getframe(1)
     while frame is not None:
-        if _users_file(frame.f_code.co_filename):
+        if users_file(frame.f_code.co_filename):
             return frame.f_code.co_filename, frame.f_lineno
         frame = frame.f_back
     return None
 
 
-def _users_file(filename: str) -> bool:
+def users_file(filename: str) -> bool:
     """Neither the runtime's nor torch's file, nor code generated without source."""
     generated = filename.startswith("<") and filename not in linecache.cache
     return not generated and not os.path.abspath(filename).startswith((_RUNTIME_DIR, _TORCH_DIR))
@@ -120,7 +120,7 @@ def _dynamo_user_location() -> tuple[str, int] | None:
     except Exception:  # no tracing context: no location rather than a second error
         return None
     for frame in reversed(stack):
-        if _users_file(frame.filename):
+        if users_file(frame.filename):
             return frame.filename, frame.lineno
     return None
 
@@ -132,7 +132,7 @@ def located(text: str, under_dynamo: bool) -> str:
     location = _dynamo_user_location() if under_dynamo else None
     if location is None:
         frame = sys._getframe(1)
-        while frame is not None and not _users_file(frame.f_code.co_filename):
+        while frame is not None and not users_file(frame.f_code.co_filename):
             frame = frame.f_back
         location = (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
     return f"{location[0]}:{location[1]}: {text}" if location else text

@@ -7,7 +7,7 @@ Python's meaning (NOTE [traced integer indices]); every other subscript runs as 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set as AbstractSet
 
 import torch
 
@@ -15,7 +15,7 @@ from .errors import StagingError
 from .staging import context
 from .values import is_staged
 
-__all__ = ["getitem", "setitem", "slice_", "check_key"]
+__all__ = ["getitem", "setitem", "slice_", "check_key", "in_"]
 
 
 class TracedSlice:
@@ -273,19 +273,37 @@ def check_key(target, key, use: str) -> None:
         raise _traced_key(target, key, use, "method call")
 
 
+def in_(item, container, /) -> bool:
+    """`item in container`; `item not in container` is `not in_(item, container)`.
+
+    Raises:
+        StagingError: for a dict or set asked for a traced value (`int(v) in counts`), whose
+            answer is only known when the graph runs; torch's own error was "unhashable type:
+            SymInt" with no line.
+    """
+    if isinstance(container, (Mapping, AbstractSet)) and _traced(item):
+        raise _traced_key(
+            container, item, "searched (`in`) for", "comparison",
+            "Test membership on tensors: `(v == keys).any()` or `torch.isin(v, keys)` with "
+            "`keys = torch.tensor([...])`; to count by a tensor's values, write "
+            "`torch.bincount(x, minlength=n)`; or do it outside the tensor-dependent code")
+    return item in container
+
+
 def _traced(key) -> bool:
     """A key known only when the graph runs: a traced tensor, or a number read from one (under
     dynamo, which shows it as an int, `is_symbolic` tells it apart)."""
     return is_staged(key) or isinstance(key, _SYMBOLIC)
 
 
-def _traced_key(target, key, use, statement="subscript") -> StagingError:
+def _traced_key(target, key, use, statement="subscript", fix=None) -> StagingError:
     """A dict looked up or written at a key chosen by a tensor's value: which item (or which
     new key) is only known when the graph runs, and a graph holds no dict."""
     return StagingError(
         statement,
         f"a {type(target).__name__} is {use} a traced value ({_shown(key)}); its keys are "
         "Python values, so the item cannot depend on a value known only when the graph runs",
+        fix or
         "Hold the values in a tensor and index it with the tensor (`table = torch.tensor([...])`,"
         " then `table[i]`); to count or sum by a tensor's values, write `torch.bincount(x, "
         "minlength=n)`, or `counts.index_add_(0, x, ones)` / `counts.scatter_add_(0, x, values)` "

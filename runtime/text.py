@@ -30,7 +30,7 @@ from torch.utils import _pytree as pytree
 from .errors import StagingError, user_location
 from .values import is_staged
 
-__all__ = ["TracedText", "str_", "repr_", "format_", "fstring_", "formatted_"]
+__all__ = ["TracedText", "str_", "repr_", "format_", "fstring_", "formatted_", "percent_"]
 
 
 class _Value:
@@ -61,10 +61,15 @@ class _Value:
 class TracedText:
     """Text some of whose pieces are traced values (NOTE [text of traced tensors])."""
 
-    __slots__ = ("pieces",)
+    __slots__ = ("pieces", "location")
 
-    def __init__(self, pieces):
+    def __init__(self, pieces, location=None):
         self.pieces = tuple(pieces)  # strs and _Values
+        # The user's (file, line) that made it: a use outside the user's code (the trace
+        # flattening a returned text) is reported there. Texts joined keep the first's.
+        # (Not under dynamo, which cannot trace the frame walk, nor flattens a result.)
+        self.location = location if location is not None or torch.compiler.is_dynamo_compiling() \
+            else user_location()
 
     def placeholder(self) -> str:
         """The text, each traced value shown as the expression it came from."""
@@ -100,22 +105,24 @@ class TracedText:
 
     def __add__(self, other):
         if isinstance(other, (str, TracedText)):
-            return TracedText((*self.pieces, *_pieces(other)))
+            return TracedText((*self.pieces, *_pieces(other)), self.location)
         return NotImplemented
 
     def __radd__(self, other):
         if isinstance(other, str):
-            return TracedText((other, *self.pieces))
+            return TracedText((other, *self.pieces), self.location)
         return NotImplemented
 
-    def _refuse(self, use: str):
-        raise StagingError(
-            "text",
-            f"the text {self.placeholder()!r} is made from a traced tensor, whose value is only "
-            f"known when the graph runs, and {use} needs its content (a graph computes no text)",
-            "Compute what you need from the tensor itself (keep it a tensor or a number), or "
-            "build the text after the graph runs; a `print` or a `raise` of the text works as "
-            "it is")
+    def _refuse(self, use: str, made_here: bool = False):
+        problem = (f"the text {self.placeholder()!r} is made from a traced tensor, whose value "
+                   f"is only known when the graph runs, and {use} needs its content (a graph "
+                   "computes no text)")
+        fix = ("Compute what you need from the tensor itself (keep it a tensor or a number), or "
+               "build the text after the graph runs; a `print` or a `raise` of the text works "
+               "as it is")
+        if made_here:
+            raise StagingError.at(self.location, "text", problem, fix)
+        raise StagingError("text", problem, fix)
 
     def __len__(self):
         self._refuse("len()")
@@ -234,8 +241,27 @@ def fstring_(*parts):
     return TracedText(pieces)
 
 
+def percent_(template, values):
+    """`template % values` (printf-style formatting) of a str.
+
+    Raises:
+        StagingError: where a value is a traced tensor or number (a number a staged loop
+            carries): Python would ask for its value, which the graph only has when it runs.
+    """
+    items = values if type(values) is tuple else (values,)
+    if any(_traced(item) for item in items):
+        raise StagingError(
+            "text",
+            f"the text {template!r} % ... is formatted with `%` from a traced value, whose "
+            "value is only known when the graph runs (a graph computes no text)",
+            "Write an f-string (`f\"{s:.2f}\"`), which `print` and `raise` show with the "
+            "value when the graph runs, or format the value after the graph runs")
+    return template % values
+
+
 def _flatten(text: TracedText):
-    text._refuse("returning it from the graph")
+    # (flattened by the trace, in autoconv's code: reported where the text was made)
+    text._refuse("returning it from the graph", made_here=True)
 
 
 def _unflatten(children, context):  # pragma: no cover - flattening always refuses

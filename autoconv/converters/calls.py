@@ -6,6 +6,9 @@
                                                   sum, any, all, bool, int, float, isinstance)
     torch.equal(a, b)  ->  ac.equal_(a, b)       (also allclose, is_nonzero)
     torch.sin(x), abs(x), x.sum()   stay as they are
+    torch.manual_seed(0) ->  ac.random_state_(torch.manual_seed, 'torch.random.manual_seed')(0)
+                             (refused under a tracer: every call that seeds, saves or reads a
+                              generator's state, runtime/random_state.py)
     super().f(x)       ->  ac.super_method(__class__, self, 'f')(x)
 
     solver.run(x)      ->  ac.converted_method_call(solver, 'run', x)
@@ -28,6 +31,7 @@ import types
 
 import gast
 import torch
+from autoconv_runtime import random_state
 
 from .. import templates
 from ..analysis.nodes import walk
@@ -98,6 +102,24 @@ class CallConverter(Converter):
         path = ".".join([value.__name__, *reversed(attrs)])
         return (path.partition(".")[0] in _DIRECT_MODULES
                 and not path.startswith(_CHECKED_LIBRARY))
+
+    def _random_state(self, func) -> str | None:
+        """The name of the generator-state function (`torch.manual_seed`, `torch.set_rng_state`,
+        `torch.default_generator.manual_seed`, `random.seed` ...) that `func` names through
+        globals and modules, or None (runtime/random_state.py)."""
+        attrs = []
+        while isinstance(func, gast.Attribute):
+            attrs.append(func.attr)
+            func = func.value
+        if not isinstance(func, gast.Name) or func.id in self.ctx.local_names:
+            return None
+        value = self.ctx.globals.get(func.id)
+        for attr in reversed(attrs):
+            # only through modules and generators: a getattr of another object could run code
+            if not isinstance(value, (types.ModuleType, torch.Generator)):
+                return None
+            value = getattr(value, attr, None)
+        return random_state.refused(value) if value is not None else None
 
     def _is_torch_function(self, func, table) -> bool:
         """`torch.name(...)` (torch being the global torch module) for a name in `table`."""
@@ -228,6 +250,14 @@ class CallConverter(Converter):
                 node.args = [templates.name("__class__"), templates.name(self.first_params[-1])]
                 self.ctx.uses_class_cell = True
             return node
+        state_call = self._random_state(func)
+        if state_call is not None:
+            # NOTE [generator state in traced code] (runtime/random_state.py)
+            node.func = gast.Call(
+                func=gast.Attribute(value=templates.name(ac), attr="random_state_",
+                                    ctx=gast.Load()),
+                args=[func, gast.Constant(value=state_call, kind=None)], keywords=[])
+            return node
         if self._is_direct(func):
             if self._is_torch_function(func, _STAGED_TORCH):
                 node.func = gast.Attribute(value=templates.name(ac),
@@ -265,3 +295,27 @@ def _source(expression) -> str | None:
         return ast.unparse(gast.gast_to_ast(expression))
     except Exception:  # noqa: BLE001 - only for messages
         return None
+
+
+class GradReadConverter(Converter):
+    """`t.grad` read -> `(ac.grad_(t), t.grad)[1]` (runtime/gradients.py), except of a module
+    (`torch.autograd.grad`). Run after the control-flow conversion, whose state analysis reads
+    `p.grad.mul_(...)` as an update of `p`'s gradient; the read itself stays where it was, in
+    the user's frame, where dynamo follows it."""
+
+    def visit_Attribute(self, node):
+        self.generic_visit(node)
+        if node.attr != "grad" or not isinstance(node.ctx, gast.Load) or self._of_module(node):
+            return node
+        check = gast.Call(func=gast.Attribute(value=templates.name(self.ctx.runtime),
+                                              attr="grad_", ctx=gast.Load()),
+                          args=[node.value], keywords=[])
+        return gast.Subscript(value=gast.Tuple(elts=[check, node], ctx=gast.Load()),
+                              slice=gast.Constant(value=1, kind=None), ctx=gast.Load())
+
+    def _of_module(self, node) -> bool:
+        root = node.value
+        while isinstance(root, gast.Attribute):
+            root = root.value
+        return (isinstance(root, gast.Name) and root.id not in self.ctx.local_names
+                and isinstance(self.ctx.globals.get(root.id), types.ModuleType))

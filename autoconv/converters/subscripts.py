@@ -8,6 +8,8 @@
     x[i] += v   ->  x = ac.setitem(x, i, ac.aug_assign(ac.getitem(x, i), '+=', v))
     d[f(v)] += 1  ->  subscript_key = f(v); d = ac.setitem(d, subscript_key, ...)  (as above)
     x[0], x[1:], d['k']   stay as they are (constant indices)
+    k in d      ->  ac.in_(k, d)   (a dict or set asked for a traced value is refused)
+    k not in d  ->  not ac.in_(k, d)
 """
 
 from __future__ import annotations
@@ -92,6 +94,18 @@ class SubscriptConverter(Converter):
             return node
         return gast.Call(func=self._runtime("getitem"),
                          args=[node.value, _as_expression(node.slice, self.ctx.runtime)], keywords=[])
+
+    def visit_Compare(self, node):
+        """`k in d` / `k not in d` (one operator): `ac.in_(k, d)` / `not ac.in_(k, d)`, which
+        refuses a dict or set asked for a traced value at the line."""
+        self.generic_visit(node)
+        if len(node.ops) != 1 or not isinstance(node.ops[0], (gast.In, gast.NotIn)):
+            return node
+        call = gast.Call(func=self._runtime("in_"), args=[node.left, node.comparators[0]],
+                         keywords=[])
+        if isinstance(node.ops[0], gast.NotIn):
+            return gast.UnaryOp(op=gast.Not(), operand=call)
+        return call
 
     def visit_Assign(self, node):
         target = node.targets[0]

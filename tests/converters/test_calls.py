@@ -115,3 +115,33 @@ def test_text_builtins_and_f_strings_go_through_the_runtime():
             return a, b, c
         """,
     )
+
+
+def test_calls_that_seed_save_or_read_a_generator_go_through_the_runtime():
+    # NOTE [generator state in traced code]: refused at the line under a tracer; by any name the
+    # converter can resolve, torch.manual_seed's wrapper (torch._dynamo's) included
+    import random
+
+    from torch import manual_seed
+
+    assert_converts(
+        """
+        def f(x):
+            with torch.random.fork_rng():
+                manual_seed(0)
+                torch.default_generator.manual_seed(1)
+                random.seed(2)
+                x = x + torch.rand(2)
+            return x
+        """,
+        """
+        def f(x):
+            with ac.random_state_(torch.random.fork_rng, 'torch.random.fork_rng')():
+                ac.random_state_(manual_seed, 'torch.random.manual_seed')(0)
+                ac.random_state_(torch.default_generator.manual_seed, 'torch.Generator.manual_seed')(1)
+                ac.random_state_(random.seed, 'random.seed')(2)
+                x = x + torch.rand(2)
+            return x
+        """,
+        {"manual_seed": manual_seed, "random": random},
+    )

@@ -47,3 +47,16 @@ def test_augmented_assignment_through_a_computed_index():
             return x
         """,
     )
+
+
+def test_membership_goes_through_the_runtime():
+    assert_converts(
+        """
+        def f(k, d):
+            return k in d, k not in d
+        """,
+        """
+        def f(k, d):
+            return ac.in_(k, d), ac.not_(ac.in_(k, d))
+        """,
+    )

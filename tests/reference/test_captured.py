@@ -710,6 +710,9 @@ def test_a_tensor_stored_into_an_outside_container_is_refused_and_undone():
     from autoconv_runtime import StagingError
 
     with pytest.raises(StagingError, match=r"stores a tensor it computes into the global "
-                                           r"_COUNTS\['n'\]"):
+                                           r"_COUNTS\['n'\]") as info:
         autoconv.autoconv(rebinds_an_outside_item)(torch.ones(2))
     assert _COUNTS["n"] is before
+    # the statement that stores (here the staged `if`, which writes its state back), not the
+    # def line
+    assert info.value.lineno == rebinds_an_outside_item.__code__.co_firstlineno + 1

@@ -802,3 +802,32 @@ def test_a_loop_over_a_masked_tensor():
     # t11 repro 18's loop, without the list: torch.compile raised "Could not guard on
     # data-dependent expression Eq(u0, 0)" (the check for a loop of no trip)
     assert_same_result(sum_positive, [torch.tensor([1., -1, 2, 3]), -torch.ones(4)])
+
+
+class _Operator:
+    """Holds a tensor its method reads (torchmin's subproblem: `self.hessp(d)` reads the
+    gradient by closure)."""
+
+    def __init__(self, g):
+        self.g = g
+
+    def mv(self, p):
+        return self.g * p
+
+
+def loop_from_a_tensor_a_method_also_reads(x):
+    op = _Operator(x * 0.5)
+    while x.sum() < 100:
+        r = op.g  # the inner loop starts from the tensor its body also reads through `op`
+        while r.sum() < 50:
+            r = r + op.mv(r)
+        x = x + r
+    return x
+
+
+def test_an_operand_the_body_also_reads_by_closure():
+    # torchmin's trust-ncg failed inside torch's while_loop tracing with "'Module' object has
+    # no attribute 'while_loop_body_graph_0._tensor_constant11'" (NOTE [operands the tracer
+    # does not track] in runtime/staging/tracers/make_fx.py)
+    assert_same_result(loop_from_a_tensor_a_method_also_reads,
+                       [torch.ones(2), torch.full((2,), 30.0), torch.full((2,), 200.0)])

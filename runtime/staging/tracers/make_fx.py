@@ -59,6 +59,7 @@ class MakeFxTracer(StagingTracer):
                 return tuple(leaves) or (torch.zeros((), dtype=torch.bool, device=pred.device),)
             return run
 
+        operands = _tracked(operands)
         out = _call_lifting_constants(
             lambda: cond_op(pred, flat(true_fn), flat(false_fn), operands),
             torch.ops.higher_order.cond)
@@ -67,6 +68,7 @@ class MakeFxTracer(StagingTracer):
     def while_loop(self, cond_fn, body_fn, carried, additional):
         refuse_transform("while loop", allowed=())
         autograd = _caller_autograd()
+        carried, additional = _tracked(carried), _tracked(additional)
 
         def loop(carried, additional):
             return _call_lifting_constants(
@@ -155,6 +157,25 @@ def _recording_grad_mode(body):
         with grad_mode.RecordGradMode():
             return body(*args)
     return run
+
+
+# NOTE [operands the tracer does not track]
+# An operand this trace does not track, a tensor of an enclosing body (or a real one) that the
+# enclosing statement did not pass in as an operand (`r = self.jac` where the solver object
+# holds it), is a constant of this graph. When a body also reads it by closure (torchmin's
+# trust-ncg: `self.hessp(d)` reads the gradient the loop starts `r` from), make_fx registers
+# it on the body's graph module, which torch registers on this graph's module before it
+# records the node: looking the operand up, fx then found it among that module's buffers and
+# read it by the dotted name `while_loop_body_graph_0._tensor_constant11`, which fails
+# ("'Module' object has no attribute ..."). Such an operand is given as a view of itself,
+# made here: a tensor this trace tracks (and one that shares the memory, for writes).
+def _tracked(operands) -> tuple:
+    tracer = proxy_tensor.get_proxy_mode().tracer
+    return tuple(
+        torch.ops.aten.alias.default(value)
+        if isinstance(value, torch.Tensor)
+        and proxy_tensor.get_proxy_slot(value, tracer, None) is None else value
+        for value in operands)
 
 
 def _call_lifting_constants(call, operator):
