@@ -379,24 +379,24 @@ def _written(updated, inputs) -> dict:
 
 def _refuse_views_of_written(written, state, inputs, statement: str) -> None:
     """A StagingError where a tensor the statement only reads shares memory with one it
-    updates in place (`written`: {("state" or "input", position): name}) (`y = x.view(-1)` before `while y.sum() < 50: x[0, 0] += 5`): in Python the view sees
-    each update; a staged statement's bodies get the view as it was before the statement (the
-    loop never ended)."""
-    from torch.multiprocessing.reductions import StorageWeakRef
-
-    if not written or torch.compiler.is_dynamo_compiling():  # (dynamo: README, Known shapes)
+    updates in place (`written`: {("state" or "input", position): name}) (`y = x.view(-1)`
+    before `while y.sum() < 50: x[0, 0] += 5`): in Python the view sees each update; a staged
+    statement's bodies get the view as it was before the statement (the loop never ended, in
+    every mode)."""
+    if not written:
         return
-    memories, updated = {}, []
+    memories, updated = [], []
     for (where, i), name in written.items():
         tensor = state[i] if where == "state" else inputs[i]
         updated.append(tensor)
-        memories.setdefault(StorageWeakRef(tensor.untyped_storage()), name)
+        memories.append((_storage_of(tensor), name))
     for j, value in enumerate(inputs):
         if ("input", j) in written or not isinstance(value, torch.Tensor) or not is_staged(value):
             continue
         if any(value is t for t in updated):
             continue  # the same tensor under another name: carried with it
-        name = memories.get(StorageWeakRef(value.untyped_storage()))
+        memory = _storage_of(value)
+        name = next((n for m, n in memories if _same_memory(memory, m)), None)
         if name is not None:
             raise StagingError(
                 statement,
@@ -405,6 +405,22 @@ def _refuse_views_of_written(written, state, inputs, statement: str) -> None:
                 f"each update; the staged {statement} would see it as it was before",
                 f"Compute the view from `{name}` where it is read, after the update (`{name}"
                 ".view(-1).sum()` in the test), or update the view itself and read it")
+
+
+# Under dynamo a tensor's storage cannot be asked for (`untyped_storage()` is not traceable),
+# but a view's `_base` is (`_memory_of`): dynamo keeps it for views made in the graph and for
+# views of its inputs. A view whose base lies outside the compiled function, or memory shared
+# without a view (`.detach()`), is not seen there; elsewhere the storages are compared.
+def _storage_of(tensor):
+    if torch.compiler.is_dynamo_compiling():
+        return _memory_of(tensor)
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    return StorageWeakRef(tensor.untyped_storage())
+
+
+def _same_memory(a, b) -> bool:
+    return a is b if torch.compiler.is_dynamo_compiling() else a == b
 
 
 def _updating_inputs(bodies, state, names, inputs, written):
