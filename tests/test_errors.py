@@ -1,6 +1,7 @@
 """Errors: unsupported code raises ConversionError, unstageable values a StagingError, both at
 the user's file and line, naming the variable and what to do."""
 
+import collections
 import math
 import os
 import traceback
@@ -929,6 +930,14 @@ def test_regression_python_state_a_staged_body_changes_is_refused(source, line, 
     assert "index it by a counter" in str(error) or "before the if statement" in str(error)
     with pytest.raises(StagingError, match="a staged body runs once while tracing"):
         torch.export.export(_Wrap(autoconv.convert(fn)), (torch.zeros(1),), strict=False)
+    # torch.compile: dynamo's raw "Unsafe side effect" (a deque: "has no type"), now the same
+    # error, found from the body's code before it is staged
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.zeros(1))
+    # (a list: its own refusal, in other words there)
+    says = "list 'data' is changed through a call" if "list" in says else says
+    assert info.value.lineno == line and says in str(info.value)
 
 
 class _Wrap(torch.nn.Module):
@@ -949,6 +958,18 @@ def test_an_iterator_advanced_before_a_staged_loop_is_fine():
         return x + next(it)
 
     torch.testing.assert_close(autoconv.autoconv(f)(torch.zeros(1)), f(torch.zeros(1)))
+
+    def reads_a_deque(x):
+        q = collections.deque([torch.tensor(2.0), torch.tensor(7.0)])
+        while x.sum() < 10:
+            x = x + q[0] + len(q)
+        return x
+
+    for fn in (f, reads_a_deque):  # (under torch.compile, only a body's changes are refused)
+        torch._dynamo.reset()
+        torch.testing.assert_close(torch.compile(autoconv.convert(fn), fullgraph=True,
+                                                 backend="eager")(torch.zeros(1)),
+                                   fn(torch.zeros(1)))
 
 
 def _counter():
@@ -989,6 +1010,12 @@ def test_regression_a_closure_assigning_its_nonlocal_in_a_staged_branch_is_refus
         assert "Return the new value of 'count'" in str(caught.value)
         with pytest.raises(StagingError, match="assigns its nonlocal 'count'"):
             torch.export.export(_Wrap(autoconv.convert(fn)), (torch.ones(2),), strict=False)
+    # torch.compile (a closure the body is given; dynamo's "Unsafe side effect" before)
+    torch._dynamo.reset()
+    with pytest.raises(StagingError, match="assigns its nonlocal 'count'") as caught:
+        torch.compile(autoconv.convert(made_inside), fullgraph=True,
+                      backend="eager")(torch.ones(2))
+    assert caught.value.lineno == made_inside.__code__.co_firstlineno + 3
 
 
 def test_a_closure_that_only_reads_its_cells_is_staged():

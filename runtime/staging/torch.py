@@ -1393,12 +1393,11 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     bodies = ((if_true, True, "in the true branch"), (if_false, True, "in the false branch"))
     replaced = None
     with no_recursion(statement, (if_true, if_false), (pred, state, inputs, dtypes)):
-        if not torch.compiler.is_dynamo_compiling():  # (dynamo refuses such changes itself)
-            if_true, if_false = python_state.refusing_advanced_iterators(
-                ((if_true, "in the true branch"), (if_false, "in the false branch")),
-                statement, len(state))
-            bodies = ((if_true, True, "in the true branch"),
-                      (if_false, True, "in the false branch"))
+        if_true, if_false = python_state.refusing_advanced_iterators(
+            ((if_true, "in the true branch"), (if_false, "in the false branch")),
+            statement, len(state), inputs)
+        bodies = ((if_true, True, "in the true branch"),
+                  (if_false, True, "in the false branch"))
         slots = objects.carried_slots(state)
         if slots:
             return objects.carry(
@@ -1484,10 +1483,10 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
     replaced = None
     with no_recursion(statement, (test, body), (state, inputs, dtypes, trips is None)):
-        if not torch.compiler.is_dynamo_compiling():  # (dynamo refuses such changes itself)
-            test, body = python_state.refusing_advanced_iterators(
-                ((test, "in the loop test"), (body, "in the loop body")), statement, len(state))
-            bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
+        test, body = python_state.refusing_advanced_iterators(
+            ((test, "in the loop test"), (body, "in the loop body")), statement, len(state),
+            inputs)
+        bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
         slots = objects.carried_slots(state)
         if slots:
             return objects.carry(
