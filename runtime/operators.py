@@ -1311,6 +1311,8 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
                  if type(sample) in (bool, int, float) else left.dtype)
         if dtype != left.dtype:
             return attempt(promote_types(left.dtype, dtype))
+    elif torch.compiler.is_compiling():
+        return _promoted_in_trace_order(left, right, inputs, take_right_when)
     try:
         return attempt(None)
     except Exception:
@@ -1321,6 +1323,68 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
         if dtype is None:
             raise
     return attempt(dtype)
+
+
+# NOTE [and / or of two dtypes under dynamo]
+# `flag and c * 2` (a bool and an int64 tensor): torch.cond wants one dtype from both branches,
+# and under dynamo a failed cond cannot be retried, nor the right side run first as a probe
+# (its ops would stay in the graph and run: an index the short circuit guards). The branch that
+# takes the right side is traced first (torch.cond's true branch; for `or` the predicate is
+# negated): it casts its value to the common dtype with the left side and passes that dtype to
+# the other branch, traced next, through a function dynamo calls for real (a write to Python
+# state in a body it traces would be refused as a side effect).
+_PROMOTED: dict = {}
+
+
+def _promoted_dtype(key: int, dtype=None, forget=False):
+    """The dtype remembered for `key`, after remembering `dtype` where given (not None);
+    `forget` drops it."""
+    if forget:
+        return _PROMOTED.pop(key, None)
+    if dtype is not None:
+        _PROMOTED[key] = dtype
+    return _PROMOTED.get(key)
+
+
+_promoted_dtype._dynamo_marked_constant = True  # (dynamo calls it for real)
+_PROMOTED_KEYS = iter(range(1, 1 << 62))
+
+
+def _promoted_key() -> int:
+    return next(_PROMOTED_KEYS)
+
+
+_promoted_key._dynamo_marked_constant = True
+
+
+def _promoted_in_trace_order(left, right, inputs, take_right_when):
+    """`left and right()` (`or`) as `_staged_logical`, the two sides promoted to one dtype
+    without knowing the right side's before the cond (NOTE [and / or of two dtypes under
+    dynamo])."""
+    key = _promoted_key()
+
+    def take_right(_, *ins):
+        value = right(*ins)
+        kind = (value.dtype if isinstance(value, torch.Tensor) else
+                number_dtype(value) if type(value) in (bool, int, float) else None)
+        if kind is None:
+            return value
+        dtype = _promoted_dtype(key, promote_types(left.dtype, kind))
+        if isinstance(value, torch.Tensor):
+            return value.to(dtype)
+        return torch.full((), value, dtype=dtype, device=left.device)
+
+    def keep_left(value, *_):
+        dtype = _promoted_dtype(key)
+        return value.to(dtype) if dtype is not None else value
+
+    pred = staging.as_predicate(left, "and" if take_right_when else "or")
+    if not take_right_when:
+        pred = torch.logical_not(pred)
+    try:
+        return _staged_if_exp(pred, take_right, keep_left, (left, *inputs))
+    finally:
+        _promoted_dtype(key, forget=True)
 
 
 def _staged_test(left, right, inputs, take_right_when, op):
