@@ -579,15 +579,9 @@ def test_staging_error_survives_torch_compile(fn, line, words):
     assert error.fix and error.fix in str(error)
 
 
-# Branches or loop state that differ: under torch.compile they should give the StagingError
-# staged mode gives, located, with the fix that fits; today dynamo's UncapturedHigherOrderOpError
-# / TorchRuntimeError (issue 10). A probe run of every body before the operator gives it, but
-# under dynamo the probe's ops stay in the graph and run (a list's index_put out of bounds in
-# test_builtins' stack_if_any with n = 0), and it doubled compile time: not merged.
-_COMPILE_MISMATCH = pytest.mark.xfail(strict=True, reason=(
-    "issue 10: a branch / loop-state mismatch under torch.compile is dynamo's error, not a "
-    "StagingError"))
-
+# Branches or loop state that differ: under torch.compile the StagingError staged mode gives,
+# located, with the fix that fits; dynamo's UncapturedHigherOrderOpError / TorchRuntimeError
+# before (issue 10; NOTE [mismatched bodies under dynamo] in runtime/staging/dynamo_kinds.py).
 def dtype_differs(x):
     if x.sum() > 0:
         y = x.long()
@@ -631,15 +625,15 @@ def mismatch_in_a_loop_body(x):
 
 @pytest.mark.parametrize("fn, line, words, fix", [
     pytest.param(dtype_differs, 1, "'y' is a torch.int64 tensor of shape (2,) in the true "
-                 "branch", "one dtype on every path", marks=_COMPILE_MISMATCH),
+                 "branch", "one dtype on every path"),
     pytest.param(shape_differs, 1, "'y' is a torch.float32 tensor of shape (1, 2) in the true "
-                 "branch", "one shape on every path", marks=_COMPILE_MISMATCH),
+                 "branch", "one shape on every path"),
     pytest.param(structure_differs, 1, "'y' is a Python tuple in the true branch",
-                 "the same structure", marks=_COMPILE_MISMATCH),
+                 "the same structure"),
     pytest.param(loop_state_changes_shape, 2, "'x' is a torch.float32 tensor of shape (2,) "
-                 "before an iteration", "one shape on every path", marks=_COMPILE_MISMATCH),
+                 "before an iteration", "one shape on every path"),
     pytest.param(mismatch_in_a_loop_body, 3, "'y' is a torch.int64 tensor of shape (2,) in the "
-                 "true branch", "one dtype on every path", marks=_COMPILE_MISMATCH),
+                 "true branch", "one dtype on every path"),
 ])
 def test_a_mismatch_under_torch_compile_is_a_staging_error(fn, line, words, fix):
     torch._dynamo.reset()
