@@ -83,13 +83,18 @@ def _refuse_under_dynamo(fn, where: str, statement: str, count: int, inputs) -> 
         name = params[count + i] if count + i < len(params) else f"argument {count + i}"
         if name is None:
             continue  # (a parameter the body never reads)
+        # (only what dynamo can ask of any value: isinstance, and attributes of its type)
+        if value is None or isinstance(value, (torch.Tensor, int, float, bool, str)):
+            continue
         if isinstance(value, collections.deque):
             if changes:
                 _raise_refusal(code, name, "deque", where, statement)
+        elif isinstance(value, types.FunctionType):
+            stored = _stored_freevars(value.__code__)
+            if stored:
+                _raise_refusal(code, name, stored[0], where, statement)
         elif hasattr(type(value), "__next__"):
             _raise_refusal(code, name, "iterator", where, statement)
-        elif callable(value) and hasattr(value, "__code__") and _stored_freevars(value.__code__):
-            _raise_refusal(code, name, _stored_freevars(value.__code__)[0], where, statement)
 
 
 def _code_facts(code):
