@@ -330,8 +330,12 @@ def converted_call(fn, /, *args, **kwargs):
     # dynamo cannot even take the type of a bound tensor or list method.
     cls = type(fn)
     if cls is types.FunctionType:
+        if torch.compiler.is_dynamo_compiling():  # NOTE [loop items updated by a call]
+            operators.refuse_item_updated_by_call(fn, args)
         return _converted_function(fn)(*args, **kwargs)
     if cls is types.MethodType and type(fn.__func__) is types.FunctionType:
+        if torch.compiler.is_dynamo_compiling():
+            operators.refuse_item_updated_by_call(fn.__func__, (fn.__self__, *args))
         converted = _converted_function(_method_function(fn))
         if converted is fn.__func__ and validation.calls_distribution(fn):
             return validation.call_validated(fn, args, kwargs)

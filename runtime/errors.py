@@ -99,6 +99,18 @@ def _raise_under_dynamo(statement: str, problem: str, fix: str):
 _raise_under_dynamo._dynamo_marked_constant = True
 
 
+def raise_at_under_dynamo(location, statement: str, problem: str, fix: str):
+    """As `_raise_under_dynamo`, located at `location` ((file, line), constants) rather than at
+    the frame dynamo traces: for refusals that name the line of a body's code."""
+    error = _under_dynamo_class().__new__(_under_dynamo_class())
+    error._describe(statement, problem, fix, location)
+    error.first_useful_frame = None
+    raise error
+
+
+raise_at_under_dynamo._dynamo_marked_constant = True
+
+
 _classes: dict = {}
 
 

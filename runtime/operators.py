@@ -21,6 +21,7 @@ from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
 from .staging import constants, context, specialize, verdicts
 from .staging import torch as staging
+from .staging.tracers.dynamo import UNMARKED_ITEM
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
                      promote_types, to_tensor)
 
@@ -379,24 +380,24 @@ def _written(updated, inputs) -> dict:
 
 def _refuse_views_of_written(written, state, inputs, statement: str) -> None:
     """A StagingError where a tensor the statement only reads shares memory with one it
-    updates in place (`written`: {("state" or "input", position): name}) (`y = x.view(-1)` before `while y.sum() < 50: x[0, 0] += 5`): in Python the view sees
-    each update; a staged statement's bodies get the view as it was before the statement (the
-    loop never ended)."""
-    from torch.multiprocessing.reductions import StorageWeakRef
-
-    if not written or torch.compiler.is_dynamo_compiling():  # (dynamo: README, Known shapes)
+    updates in place (`written`: {("state" or "input", position): name}) (`y = x.view(-1)`
+    before `while y.sum() < 50: x[0, 0] += 5`): in Python the view sees each update; a staged
+    statement's bodies get the view as it was before the statement (the loop never ended, in
+    every mode)."""
+    if not written:
         return
-    memories, updated = {}, []
+    memories, updated = [], []
     for (where, i), name in written.items():
         tensor = state[i] if where == "state" else inputs[i]
         updated.append(tensor)
-        memories.setdefault(StorageWeakRef(tensor.untyped_storage()), name)
+        memories.append((_storage_of(tensor), name))
     for j, value in enumerate(inputs):
         if ("input", j) in written or not isinstance(value, torch.Tensor) or not is_staged(value):
             continue
         if any(value is t for t in updated):
             continue  # the same tensor under another name: carried with it
-        name = memories.get(StorageWeakRef(value.untyped_storage()))
+        memory = _storage_of(value)
+        name = next((n for m, n in memories if _same_memory(memory, m)), None)
         if name is not None:
             raise StagingError(
                 statement,
@@ -405,6 +406,22 @@ def _refuse_views_of_written(written, state, inputs, statement: str) -> None:
                 f"each update; the staged {statement} would see it as it was before",
                 f"Compute the view from `{name}` where it is read, after the update (`{name}"
                 ".view(-1).sum()` in the test), or update the view itself and read it")
+
+
+# Under dynamo a tensor's storage cannot be asked for (`untyped_storage()` is not traceable),
+# but a view's `_base` is (`_memory_of`): dynamo keeps it for views made in the graph and for
+# views of its inputs. A view whose base lies outside the compiled function, or memory shared
+# without a view (`.detach()`), is not seen there; elsewhere the storages are compared.
+def _storage_of(tensor):
+    if torch.compiler.is_dynamo_compiling():
+        return _memory_of(tensor)
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    return StorageWeakRef(tensor.untyped_storage())
+
+
+def _same_memory(a, b) -> bool:
+    return a is b if torch.compiler.is_dynamo_compiling() else a == b
 
 
 def _updating_inputs(bodies, state, names, inputs, written):
@@ -763,6 +780,10 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         if rereading:  # NOTE [loop items read after an update of the iterable]
             item = _rereadable(item, items, index)
         rows_in = _row_items(items, item)
+        if torch.compiler.is_dynamo_compiling():  # NOTE [loop items updated by a call]
+            for r, flag in zip(rows_in, plan.updated or (False,) * len(rows_in)):
+                if isinstance(r, torch.Tensor) and not flag:
+                    setattr(r, UNMARKED_ITEM, True)  # (a tensor of this body's own)
         versions = None if torch.compiler.is_dynamo_compiling() else [
             r._version if isinstance(r, torch.Tensor) else None for r in rows_in]
         watched = _watched_rows(items, stale)
@@ -908,8 +929,83 @@ def _with_rows(iterable, tensors):
 # staged loop's item is a copy no one writes back, and the update was lost. The loop's body
 # watches its item's version counter while traced (a call, or a staged `if` in the body that
 # passed such an update on, bumps it); where it changed, the loop is staged again as though the
-# converter had marked the item (`item_updated=`), with every refusal that brings. dynamo's
-# tensors have no version counter to compare inside a body: under torch.compile it stays open.
+# converter had marked the item (`item_updated=`), with every refusal that brings.
+# dynamo's tensors have no version counter to compare inside a body (`_version` is an unbacked
+# symbol there), and a failed trace cannot be retried: under torch.compile the body marks its
+# item (an attribute on the tensor, which dynamo keeps), and `converted_call` refuses a call
+# given that item whose function's source updates the parameter in place (`r.mul_(2)`,
+# `r[0] = v`, `r += v`): a StagingError at the call rather than the update lost. Not seen
+# there: a view of the item given (`helper(row[:1])`: dynamo makes a new `_base`), an update
+# made by a function the helper calls, and an item given to a staged `if` first (dynamo's
+# "input mutation").
+
+
+def refuse_item_updated_by_call(fn, args) -> None:
+    """Under dynamo: a StagingError where `args` (a call's positional arguments) hold a staged
+    loop's item that the converter did not mark updated, and the source of `fn` (a function)
+    updates that parameter in place (NOTE [loop items updated by a call])."""
+    for position, value in enumerate(args):
+        if isinstance(value, torch.Tensor) and getattr(value, UNMARKED_ITEM, False):
+            name = _updated_parameter(fn.__code__, position)
+            if name is not None:
+                raise StagingError(
+                    "for loop",
+                    f"the loop's item is given to '{fn.__name__}', which updates it in place "
+                    f"(its parameter '{name}'); under torch.compile the staged loop's item is a "
+                    "copy of the row, and the update would not reach the tensor the loop "
+                    "iterates",
+                    "Update the item in the loop body itself (autoconv writes that update "
+                    f"back), or return the new row from '{fn.__name__}' and write it by index "
+                    f"(`x[i] = {fn.__name__}(x[i])` in `for i in range(len(x))`)")
+
+
+def _updated_parameter(code, position: int):
+    """The name of `code`'s parameter at `position` where its source updates it in place
+    (an in-place tensor method, an item or slice assignment, an augmented assignment), else
+    None."""
+    key = (code, position)
+    if key not in _UPDATED_PARAMETERS:
+        _UPDATED_PARAMETERS[key] = _find_updated_parameter(code, position)
+    return _UPDATED_PARAMETERS[key]
+
+
+_updated_parameter._dynamo_marked_constant = True  # (dynamo calls it for real)
+_UPDATED_PARAMETERS: dict = {}
+
+
+def _find_updated_parameter(code, position: int):
+    import ast
+    import inspect
+    import textwrap
+
+    if position >= code.co_argcount:
+        return None
+    name = code.co_varnames[position]
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(code)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            method = node.func.attr
+            if (method.endswith("_") and not method.endswith("__")
+                    and hasattr(torch.Tensor, method) and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == name):
+                return name
+        targets = (node.targets if isinstance(node, ast.Assign) else
+                   [node.target] if isinstance(node, ast.AugAssign) else [])
+        for target in targets:
+            if isinstance(target, ast.Subscript):
+                inner = target.value
+                while isinstance(inner, ast.Subscript):
+                    inner = inner.value
+                if isinstance(inner, ast.Name) and inner.id == name:
+                    return name
+            elif (isinstance(node, ast.AugAssign) and isinstance(target, ast.Name)
+                  and target.id == name):
+                return name
+    return None
 
 
 class _ItemsUpdated(Exception):
@@ -1215,6 +1311,8 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
                  if type(sample) in (bool, int, float) else left.dtype)
         if dtype != left.dtype:
             return attempt(promote_types(left.dtype, dtype))
+    elif torch.compiler.is_compiling():
+        return _promoted_in_trace_order(left, right, inputs, take_right_when)
     try:
         return attempt(None)
     except Exception:
@@ -1225,6 +1323,68 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
         if dtype is None:
             raise
     return attempt(dtype)
+
+
+# NOTE [and / or of two dtypes under dynamo]
+# `flag and c * 2` (a bool and an int64 tensor): torch.cond wants one dtype from both branches,
+# and under dynamo a failed cond cannot be retried, nor the right side run first as a probe
+# (its ops would stay in the graph and run: an index the short circuit guards). The branch that
+# takes the right side is traced first (torch.cond's true branch; for `or` the predicate is
+# negated): it casts its value to the common dtype with the left side and passes that dtype to
+# the other branch, traced next, through a function dynamo calls for real (a write to Python
+# state in a body it traces would be refused as a side effect).
+_PROMOTED: dict = {}
+
+
+def _promoted_dtype(key: int, dtype=None, forget=False):
+    """The dtype remembered for `key`, after remembering `dtype` where given (not None);
+    `forget` drops it."""
+    if forget:
+        return _PROMOTED.pop(key, None)
+    if dtype is not None:
+        _PROMOTED[key] = dtype
+    return _PROMOTED.get(key)
+
+
+_promoted_dtype._dynamo_marked_constant = True  # (dynamo calls it for real)
+_PROMOTED_KEYS = iter(range(1, 1 << 62))
+
+
+def _promoted_key() -> int:
+    return next(_PROMOTED_KEYS)
+
+
+_promoted_key._dynamo_marked_constant = True
+
+
+def _promoted_in_trace_order(left, right, inputs, take_right_when):
+    """`left and right()` (`or`) as `_staged_logical`, the two sides promoted to one dtype
+    without knowing the right side's before the cond (NOTE [and / or of two dtypes under
+    dynamo])."""
+    key = _promoted_key()
+
+    def take_right(_, *ins):
+        value = right(*ins)
+        kind = (value.dtype if isinstance(value, torch.Tensor) else
+                number_dtype(value) if type(value) in (bool, int, float) else None)
+        if kind is None:
+            return value
+        dtype = _promoted_dtype(key, promote_types(left.dtype, kind))
+        if isinstance(value, torch.Tensor):
+            return value.to(dtype)
+        return torch.full((), value, dtype=dtype, device=left.device)
+
+    def keep_left(value, *_):
+        dtype = _promoted_dtype(key)
+        return value.to(dtype) if dtype is not None else value
+
+    pred = staging.as_predicate(left, "and" if take_right_when else "or")
+    if not take_right_when:
+        pred = torch.logical_not(pred)
+    try:
+        return _staged_if_exp(pred, take_right, keep_left, (left, *inputs))
+    finally:
+        _promoted_dtype(key, forget=True)
 
 
 def _staged_test(left, right, inputs, take_right_when, op):

@@ -1,6 +1,7 @@
 """Errors: unsupported code raises ConversionError, unstageable values a StagingError, both at
 the user's file and line, naming the variable and what to do."""
 
+import collections
 import math
 import os
 import traceback
@@ -578,15 +579,9 @@ def test_staging_error_survives_torch_compile(fn, line, words):
     assert error.fix and error.fix in str(error)
 
 
-# Branches or loop state that differ: under torch.compile they should give the StagingError
-# staged mode gives, located, with the fix that fits; today dynamo's UncapturedHigherOrderOpError
-# / TorchRuntimeError (issue 10). A probe run of every body before the operator gives it, but
-# under dynamo the probe's ops stay in the graph and run (a list's index_put out of bounds in
-# test_builtins' stack_if_any with n = 0), and it doubled compile time: not merged.
-_COMPILE_MISMATCH = pytest.mark.xfail(strict=True, reason=(
-    "issue 10: a branch / loop-state mismatch under torch.compile is dynamo's error, not a "
-    "StagingError"))
-
+# Branches or loop state that differ: under torch.compile the StagingError staged mode gives,
+# located, with the fix that fits; dynamo's UncapturedHigherOrderOpError / TorchRuntimeError
+# before (issue 10; NOTE [mismatched bodies under dynamo] in runtime/staging/dynamo_kinds.py).
 def dtype_differs(x):
     if x.sum() > 0:
         y = x.long()
@@ -630,15 +625,15 @@ def mismatch_in_a_loop_body(x):
 
 @pytest.mark.parametrize("fn, line, words, fix", [
     pytest.param(dtype_differs, 1, "'y' is a torch.int64 tensor of shape (2,) in the true "
-                 "branch", "one dtype on every path", marks=_COMPILE_MISMATCH),
+                 "branch", "one dtype on every path"),
     pytest.param(shape_differs, 1, "'y' is a torch.float32 tensor of shape (1, 2) in the true "
-                 "branch", "one shape on every path", marks=_COMPILE_MISMATCH),
+                 "branch", "one shape on every path"),
     pytest.param(structure_differs, 1, "'y' is a Python tuple in the true branch",
-                 "the same structure", marks=_COMPILE_MISMATCH),
+                 "the same structure"),
     pytest.param(loop_state_changes_shape, 2, "'x' is a torch.float32 tensor of shape (2,) "
-                 "before an iteration", "one shape on every path", marks=_COMPILE_MISMATCH),
+                 "before an iteration", "one shape on every path"),
     pytest.param(mismatch_in_a_loop_body, 3, "'y' is a torch.int64 tensor of shape (2,) in the "
-                 "true branch", "one dtype on every path", marks=_COMPILE_MISMATCH),
+                 "true branch", "one dtype on every path"),
 ])
 def test_a_mismatch_under_torch_compile_is_a_staging_error(fn, line, words, fix):
     torch._dynamo.reset()
@@ -929,6 +924,14 @@ def test_regression_python_state_a_staged_body_changes_is_refused(source, line, 
     assert "index it by a counter" in str(error) or "before the if statement" in str(error)
     with pytest.raises(StagingError, match="a staged body runs once while tracing"):
         torch.export.export(_Wrap(autoconv.convert(fn)), (torch.zeros(1),), strict=False)
+    # torch.compile: dynamo's raw "Unsafe side effect" (a deque: "has no type"), now the same
+    # error, found from the body's code before it is staged
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.zeros(1))
+    # (a list: its own refusal, in other words there)
+    says = "list 'data' is changed through a call" if "list" in says else says
+    assert info.value.lineno == line and says in str(info.value)
 
 
 class _Wrap(torch.nn.Module):
@@ -949,6 +952,18 @@ def test_an_iterator_advanced_before_a_staged_loop_is_fine():
         return x + next(it)
 
     torch.testing.assert_close(autoconv.autoconv(f)(torch.zeros(1)), f(torch.zeros(1)))
+
+    def reads_a_deque(x):
+        q = collections.deque([torch.tensor(2.0), torch.tensor(7.0)])
+        while x.sum() < 10:
+            x = x + q[0] + len(q)
+        return x
+
+    for fn in (f, reads_a_deque):  # (under torch.compile, only a body's changes are refused)
+        torch._dynamo.reset()
+        torch.testing.assert_close(torch.compile(autoconv.convert(fn), fullgraph=True,
+                                                 backend="eager")(torch.zeros(1)),
+                                   fn(torch.zeros(1)))
 
 
 def _counter():
@@ -989,6 +1004,12 @@ def test_regression_a_closure_assigning_its_nonlocal_in_a_staged_branch_is_refus
         assert "Return the new value of 'count'" in str(caught.value)
         with pytest.raises(StagingError, match="assigns its nonlocal 'count'"):
             torch.export.export(_Wrap(autoconv.convert(fn)), (torch.ones(2),), strict=False)
+    # torch.compile (a closure the body is given; dynamo's "Unsafe side effect" before)
+    torch._dynamo.reset()
+    with pytest.raises(StagingError, match="assigns its nonlocal 'count'") as caught:
+        torch.compile(autoconv.convert(made_inside), fullgraph=True,
+                      backend="eager")(torch.ones(2))
+    assert caught.value.lineno == made_inside.__code__.co_firstlineno + 3
 
 
 def test_a_closure_that_only_reads_its_cells_is_staged():
@@ -1110,14 +1131,32 @@ def fill_through_a_view(x):
     return n
 
 
-def test_a_view_of_a_tensor_the_loop_updates_in_place_is_refused():
-    # Tester t11 repro 25: the loop's test read the view as it was before the loop, and the
-    # graph never ended (Python stops after 10 trips).
-    with pytest.raises(StagingError) as info:
-        autoconv.autoconv(fill_through_a_view)(torch.ones(2, 2))
-    error = info.value
-    assert error.lineno == fill_through_a_view.__code__.co_firstlineno + 3
-    assert "updates `x` in place and reads a tensor that shares its memory" in str(error)
+def fill_a_row_of_a_copy(x):
+    y = x.clone()
+    row = y[0]
+    i = 0
+    while y.sum() < 20:
+        row += 1
+        i += 1
+    return y, i
+
+
+@pytest.mark.parametrize("fn, name", [(fill_through_a_view, "x"), (fill_a_row_of_a_copy, "row")])
+def test_a_view_of_a_tensor_the_loop_updates_in_place_is_refused(fn, name):
+    # Tester t11 repro 25 and t12 repro 3: the loop's test read the view as it was before the
+    # loop, and the graph never ended (Python stops after 10 / 8 trips); under torch.compile
+    # too, where the view is known by its `_base`.
+    line = fn.__code__.co_firstlineno + (3 if fn is fill_through_a_view else 4)
+    words = f"updates `{name}` in place and reads a tensor that shares its memory"
+    torch._dynamo.reset()
+    for run in (lambda: autoconv.autoconv(fn)(torch.ones(2, 2)),
+                lambda: torch.export.export(Calling(autoconv.convert(fn)), (torch.ones(2, 2),),
+                                            strict=False),
+                lambda: torch.compile(autoconv.convert(fn), fullgraph=True,
+                                      backend="eager")(torch.ones(2, 2))):
+        with pytest.raises(StagingError) as info:
+            run()
+        assert info.value.lineno == line and words in str(info.value)
 
 
 _SEEDINGS = {

@@ -20,8 +20,15 @@ and compared after, as are the cells that the functions the body reaches (two ca
 assign: a change raises a StagingError at the first line of the body that names the object or
 function, saying what to write instead (a stacked tensor indexed by a counter the loop carries,
 the new value returned). Never specialised (NOTE [specialisation]): the failed trace changed the
-state already. Under torch.compile dynamo refuses such changes itself ("Unsafe side effect").
-The fingerprint is taken only while tracing a statement, never when the graph runs.
+state already. The fingerprint is taken only while tracing a statement, never when the graph runs.
+
+Under dynamo (torch.compile) a body cannot be run to compare: dynamo refuses the change itself
+while it traces the body ("Unsafe side effect", or no error at all for a deque's method), and
+a failed trace cannot be caught. So there the statement's inputs are looked at before it is
+staged, from the body's code: an iterator the body reads (a staged body reads one to advance
+it), a deque whose changing methods the body's code names, a closure whose code assigns its
+nonlocal: each is the same StagingError. (Only the inputs: the globals and cells a body names,
+and the functions a called closure calls, are not looked at there.)
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ import os
 import types
 import warnings
 
+import torch
+
 from ..errors import StagingError
 from . import specialize
 
@@ -41,14 +50,83 @@ __all__ = ["refusing_advanced_iterators"]
 _ITEMS = 16  # items of a container a fingerprint looks at (and its length)
 
 
-def refusing_advanced_iterators(bodies, statement: str, count: int):
+def refusing_advanced_iterators(bodies, statement: str, count: int, inputs=()):
     """`bodies` ((fn, where) pairs, fn may be None), each raising a StagingError where it
     advanced an iterator or changed a deque that it reads but the statement does not carry, or
     called a closure that assigned its nonlocal (NOTE [Python state a staged body changes]);
     `count`: how many of a body's arguments are the statement's state (the rest are its
-    read-only inputs)."""
+    read-only inputs, `inputs`).
+
+    Raises:
+        StagingError: under dynamo, before anything is staged, where `inputs` hold such state
+            that a body changes.
+    """
+    if torch.compiler.is_dynamo_compiling():
+        for fn, where in bodies:
+            if fn is not None:
+                _refuse_under_dynamo(fn, where, statement, count, inputs)
+        return tuple(fn for fn, _ in bodies)
     return tuple(_checked(fn, where, statement, count) if fn is not None else None
                  for fn, where in bodies)
+
+
+_CHANGING = frozenset({"append", "appendleft", "pop", "popleft", "extend", "extendleft",
+                       "clear", "rotate", "remove", "insert"})
+
+
+def _refuse_under_dynamo(fn, where: str, statement: str, count: int, inputs) -> None:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return
+    params, changes = _code_facts(code)
+    for i, value in enumerate(inputs):
+        name = params[count + i] if count + i < len(params) else f"argument {count + i}"
+        if name is None:
+            continue  # (a parameter the body never reads)
+        # (only what dynamo can ask of any value: isinstance, and attributes of its type)
+        if value is None or isinstance(value, (torch.Tensor, int, float, bool, str)):
+            continue
+        if isinstance(value, collections.deque):
+            if changes:
+                _raise_refusal(code, name, "deque", where, statement)
+        elif isinstance(value, types.FunctionType):
+            stored = _stored_freevars(value.__code__)
+            if stored:
+                _raise_refusal(code, name, stored[0], where, statement)
+        elif hasattr(type(value), "__next__"):
+            _raise_refusal(code, name, "iterator", where, statement)
+
+
+def _code_facts(code):
+    """(the parameters of `code`, None for each it never reads; whether it or a function in it
+    names a method that changes a deque)."""
+    names, stack = set(), [code]
+    while stack:
+        inner = stack.pop()
+        names.update(inner.co_names)
+        names.update(c for c in inner.co_consts if type(c) is str)
+        stack.extend(c for c in inner.co_consts if isinstance(c, types.CodeType))
+    read = {i.argval for i in dis.get_instructions(code)
+            if i.opname in ("LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE", "LOAD_FAST_CHECK")}
+    return (tuple(p if p in read else None for p in code.co_varnames[: code.co_argcount]),
+            bool(names & _CHANGING))
+
+
+_code_facts._dynamo_marked_constant = True  # (dynamo calls it for real: constants in and out)
+
+
+def _raise_refusal(code, name: str, kind: str, where: str, statement: str):
+    if kind in ("deque", "iterator"):
+        error = _refusal(code, name, collections.deque() if kind == "deque" else iter(()),
+                         where, statement)
+    else:
+        error = _nonlocal_refusal(code, name, kind, where, statement)
+    from ..errors import raise_at_under_dynamo
+
+    raise_at_under_dynamo((error.filename, error.lineno), statement, error.problem, error.fix)
+
+
+_raise_refusal._dynamo_marked_constant = True
 
 
 def _checked(fn, where: str, statement: str, count: int):
@@ -122,17 +200,18 @@ def _cell_value(cell):
         return _EMPTY
 
 
-def _stored_freevars(code) -> frozenset:
+def _stored_freevars(code) -> tuple:
     """The free variables `code` assigns (`nonlocal count; count += 1`)."""
     stored = _STORED.get(code)
     if stored is None:
-        stored = _STORED[code] = frozenset(
+        stored = _STORED[code] = tuple(dict.fromkeys(
             i.argval for i in dis.get_instructions(code)
-            if i.opname in ("STORE_DEREF", "DELETE_DEREF") and i.argval in code.co_freevars)
+            if i.opname in ("STORE_DEREF", "DELETE_DEREF") and i.argval in code.co_freevars))
     return stored
 
 
 _STORED: dict = {}
+_stored_freevars._dynamo_marked_constant = True  # (dynamo calls it for real)
 
 
 def _assigns_cells(value) -> bool:
@@ -241,9 +320,9 @@ def _nonlocal_refusal(fn, caller: str, name: str, where: str, statement: str):
 
 
 def _line_naming(fn, name: str):
-    """(file, line) of the first line of `fn` that reads `name` (converted code keeps the
-    user's file and lines), else of its first line."""
-    code = fn.__code__
+    """(file, line) of the first line of `fn` (a function or its code) that reads `name`
+    (converted code keeps the user's file and lines), else of its first line."""
+    code = getattr(fn, "__code__", fn)
     line = code.co_firstlineno
     for instruction in dis.get_instructions(code):
         if instruction.opname.startswith("LOAD") and instruction.argval == name:

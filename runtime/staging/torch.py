@@ -36,8 +36,8 @@ from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
-from . import (constants, grad_mode, lists, mappings, objects, operators, outside_writes,
-               python_state, registry, replaced_lists, verdicts)
+from . import (constants, dynamo_kinds, grad_mode, lists, mappings, objects, operators,
+               outside_writes, python_state, registry, replaced_lists, verdicts)
 from .context import (in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       types_probe)
@@ -632,13 +632,26 @@ class _Watch:
         self.before = before  # a loop: the carried values before an iteration
         self.promote = promote  # False: a number meeting a tensor is a mismatch
         self.seen: dict = {}  # where -> (raw outputs, staged outputs)
+        # (under dynamo: NOTE [mismatched bodies under dynamo] in dynamo_kinds.py)
+        self.key = dynamo_kinds.new_key() if torch.compiler.is_dynamo_compiling() else None
 
     def outputs(self, body: Body, raw) -> tuple:
         """`body`'s staged outputs; raises once every body has run and they disagree."""
         out = self.statement.outputs_of(raw, body.where)
         # Dynamo refuses writes to objects from outside the bodies it traces (there the bodies
-        # are checked by a probe run before the operator, see `_checks_first`).
-        if not torch.compiler.is_dynamo_compiling():
+        # are checked by a probe run before the operator where numbers may be promoted, see
+        # `_checks_first`, and compared by kind: NOTE [mismatched bodies under dynamo]).
+        if torch.compiler.is_dynamo_compiling():
+            statement = self.statement
+            if self.before is not None:
+                names = [n for n, k in zip(statement.names, statement.kinds)
+                         if k is SlotKind.TENSOR]
+                before = tuple(dynamo_kinds.summary(v) for v in self.before)
+            else:
+                names, before = statement.output_names(), None
+            dynamo_kinds.check(self.key, body.where, tuple(dynamo_kinds.summary(v) for v in out),
+                               len(self.bodies), tuple(names), statement.kind, before)
+        else:
             self.seen[body.where] = (raw, out)
             if len(self.seen) == len(self.bodies):
                 if (self.statement.learn_paths([raw for raw, _ in self.seen.values()],
@@ -1393,12 +1406,11 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     bodies = ((if_true, True, "in the true branch"), (if_false, True, "in the false branch"))
     replaced = None
     with no_recursion(statement, (if_true, if_false), (pred, state, inputs, dtypes)):
-        if not torch.compiler.is_dynamo_compiling():  # (dynamo refuses such changes itself)
-            if_true, if_false = python_state.refusing_advanced_iterators(
-                ((if_true, "in the true branch"), (if_false, "in the false branch")),
-                statement, len(state))
-            bodies = ((if_true, True, "in the true branch"),
-                      (if_false, True, "in the false branch"))
+        if_true, if_false = python_state.refusing_advanced_iterators(
+            ((if_true, "in the true branch"), (if_false, "in the false branch")),
+            statement, len(state), inputs)
+        bodies = ((if_true, True, "in the true branch"),
+                  (if_false, True, "in the false branch"))
         slots = objects.carried_slots(state)
         if slots:
             return objects.carry(
@@ -1484,10 +1496,10 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
     replaced = None
     with no_recursion(statement, (test, body), (state, inputs, dtypes, trips is None)):
-        if not torch.compiler.is_dynamo_compiling():  # (dynamo refuses such changes itself)
-            test, body = python_state.refusing_advanced_iterators(
-                ((test, "in the loop test"), (body, "in the loop body")), statement, len(state))
-            bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
+        test, body = python_state.refusing_advanced_iterators(
+            ((test, "in the loop test"), (body, "in the loop body")), statement, len(state),
+            inputs)
+        bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
         slots = objects.carried_slots(state)
         if slots:
             return objects.carry(

@@ -692,6 +692,26 @@ def test_and_or_of_carried_numbers_of_two_dtypes_in_every_mode():
             assert [float(v) for v in result] == [float(v) for v in want]
 
 
+def flipped_and_computed(x):
+    flag = False
+    c = 0
+    for v in x:
+        if v > 0:
+            flag = not flag
+            c += 1
+    return flag and c * 2, flag or c + 1, (c > 1) and x.sum(), flag or x.sum() > 0
+
+
+def test_and_or_with_a_computed_right_side_of_another_dtype_in_every_mode():
+    # torch.compile raised torch's "expected same dtype but got torch.int64 and torch.bool"
+    # where the right side is computed (README, Errors that do not say what to change): its
+    # dtype is known only inside the branch (NOTE [and / or of two dtypes under dynamo])
+    for x in (torch.tensor([1., -1, 2]), torch.tensor([1., -1, -2]), torch.tensor([-1., -2])):
+        want = flipped_and_computed(x)
+        for result in _modes(flipped_and_computed, (x,)):
+            assert [float(v) for v in result] == [float(v) for v in want]
+
+
 def updated_after(x):
     k = 0
     while k < x:

@@ -8,6 +8,10 @@ from torch._higher_order_ops.while_loop import while_loop_op
 from ..registry import StagingTracer
 from .zero_trips import guarded_while_loop, needs_zero_trip_guard
 
+# The attribute a staged for loop's body sets on its item under dynamo where the converter did
+# not mark the item updated (NOTE [loop items updated by a call] in operators.py).
+UNMARKED_ITEM = "_autoconv_unmarked_item"
+
 
 class DynamoTracer(StagingTracer):
     """Under dynamo every tensor is staged and `torch.cond` / `while_loop` are dynamo's to trace.

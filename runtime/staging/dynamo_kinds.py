@@ -1,0 +1,138 @@
+"""Bodies whose outputs disagree, under dynamo: the StagingError autoconv's own trace gives.
+
+NOTE [mismatched bodies under dynamo]
+Outside dynamo, `_Watch` (torch.py) keeps every body's outputs and compares them once all have
+run: a branch that makes `y` an int64 tensor where the other leaves it float32, a loop that
+changes a carried value's shape, is a StagingError naming the variable, the two paths and the
+fix that fits. Dynamo (torch.compile) traces the bodies itself and refuses a write to the
+`_Watch` from inside one (a side effect), so there torch's own error reached the user
+("expected same dtype", UncapturedHigherOrderOpError). Here each body's outputs are summed up
+as constants (structure, and each tensor's dtype, sizes and device) while dynamo traces it, and
+handed to a function dynamo calls for real (`_dynamo_marked_constant`), which keeps the
+summaries of the statement's bodies until the last has run and compares them as `_Watch`
+does (a loop's: against the values before an iteration). Only the kinds are compared: a value
+whose shape depends on tensor values or a constant on one path has no words of its own here.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+from ..errors import _raise_under_dynamo
+from ..lists import StagedList
+from ..values import is_undefined
+
+__all__ = ["new_key", "summary", "check"]
+
+_KEYS = itertools.count(1)
+_SEEN: dict = {}  # key -> {where: summaries}
+
+
+def new_key() -> int:
+    """A key for one staged statement's bodies."""
+    return next(_KEYS)
+
+
+new_key._dynamo_marked_constant = True  # (dynamo calls it for real)
+
+
+def summary(value):
+    """`value` as constants: ("tensor", dtype, sizes, device) for a tensor (a size not known
+    while tracing is None), a container's kind and items, ("python", type name) otherwise."""
+    if isinstance(value, torch.Tensor):
+        sizes = tuple(s if type(s) is int else None for s in value.shape)
+        return ("tensor", str(value.dtype), sizes, str(value.device))
+    if is_undefined(value):
+        return ("unbound",)
+    if isinstance(value, StagedList):
+        return ("grown list",)
+    if type(value) in (tuple, list):
+        return (type(value).__name__, tuple(summary(v) for v in value))
+    if type(value) is dict:
+        return ("dict", tuple((k, summary(v)) for k, v in value.items()))
+    return ("python", type(value).__name__)
+
+
+def check(key: int, where: str, outputs, count: int, names, statement: str, before=None):
+    """Keep `outputs` (summaries, one per name) of the body `where`; once `count` bodies have
+    given theirs, raise the StagingError for the names whose kinds differ (a loop: `before`,
+    the summaries before an iteration, against the one body's)."""
+    seen = _SEEN.setdefault(key, {})
+    seen[where] = outputs
+    if len(seen) < count:
+        return
+    del _SEEN[key]
+    wheres = list(seen)
+    if before is not None:
+        pairs = [(before, "before an iteration", seen[wheres[0]], "after it", True)]
+    else:
+        pairs = [(seen[wheres[0]], wheres[0], seen[w], w, False) for w in wheres[1:]]
+    problems, fixes = [], []
+    for first, where_first, second, where_second, sizes in pairs:
+        for name, a, b in zip(names, first, second):
+            if _same_kind(a, b, sizes):
+                continue
+            problems.append(f"'{name}' is {_describe(a)} {where_first} and {_describe(b)} "
+                            f"{where_second}")
+            fixes.append(_fix(name, a, b))
+    if problems:
+        _raise_under_dynamo(statement, "; ".join(problems), ". ".join(fixes))
+
+
+check._dynamo_marked_constant = True  # (dynamo calls it for real: constants in)
+
+
+def _structure(s):
+    if s[0] in ("tuple", "list"):
+        return (s[0], tuple(_structure(v) for v in s[1]))
+    if s[0] == "dict":
+        return ("dict", tuple((k, _structure(v)) for k, v in s[1]))
+    return "leaf"
+
+
+def _leaves(s):
+    if s[0] in ("tuple", "list"):
+        return [leaf for v in s[1] for leaf in _leaves(v)]
+    if s[0] == "dict":
+        return [leaf for _, v in s[1] for leaf in _leaves(v)]
+    return [s]
+
+
+def _same_kind(a, b, sizes: bool) -> bool:
+    """As `_same_kind` in torch.py, on summaries."""
+    if _structure(a) != _structure(b):
+        return False
+    leaves = list(zip(_leaves(a), _leaves(b)))
+    if not all(x[0] == "tensor" and y[0] == "tensor" for x, y in leaves):
+        return True  # (numbers and other tracers' values: the structure only)
+    for x, y in leaves:
+        if x[1] != y[1] or len(x[2]) != len(y[2]) or x[3] != y[3]:
+            return False
+        if sizes and any(p != q for p, q in zip(x[2], y[2]) if p is not None and q is not None):
+            return False
+    return True
+
+
+def _describe(s) -> str:
+    if s[0] == "tensor":
+        shape = tuple("?" if n is None else n for n in s[2])
+        return f"a {s[1]} tensor of shape {shape}".replace("'?'", "?")
+    if s[0] == "unbound":
+        return "unbound"
+    if s[0] == "grown list":
+        return "a list grown under tensor control flow"
+    return f"a Python {s[1] if s[0] == 'python' else s[0]}"
+
+
+def _fix(name: str, a, b) -> str:
+    """As `_mismatch_fix` in torch.py, on summaries."""
+    if _structure(a) != _structure(b):
+        return (f"Give '{name}' the same structure on every path: the same containers holding "
+                "the same number of tensors")
+    if any(x[0] == y[0] == "tensor" and x[1] != y[1] for x, y in zip(_leaves(a), _leaves(b))):
+        return (f"Give '{name}' one dtype on every path (e.g. with .to(dtype) or "
+                "torch.zeros(..., dtype=...) before the statement)")
+    return (f"Give '{name}' one shape on every path (a staged statement cannot change a "
+            "tensor's number of dimensions or a fixed size)")
