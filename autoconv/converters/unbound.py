@@ -110,8 +110,9 @@ def _loads(expr):
 
 class _Definedness:
     """Definite assignment over one function's statements. `visit_read(name node, defined)` is
-    called for every read in the function's own expressions, `visit_loop(loop, partial)` for
-    every loop with the names its body binds on some paths only, unbound before it."""
+    called for every read in the function's own expressions, `visit_loop(loop, partial,
+    created)` for every loop with the names its body binds on some paths only, and all the names
+    it binds, unbound before it."""
 
     def __init__(self, on_read, on_loop):
         self.on_read, self.on_loop = on_read, on_loop
@@ -155,8 +156,8 @@ class _Definedness:
             self.exits = outer
             bound = set().union(*(_targets(n) for n in walk(stmt.body)
                                   if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)))
-            partial = {n for n in bound if n not in defined and n not in end}
-            self.on_loop(stmt, partial)
+            created = {n for n in bound if n not in defined}
+            self.on_loop(stmt, {n for n in created if n not in end}, created)
             self.block(stmt.orelse, defined)
             return defined
         if cls in (gast.With, gast.AsyncWith):
@@ -216,24 +217,35 @@ class BoundFlagConverter(Converter):
             return node
         params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs
                   + [node.args.vararg, node.args.kwarg] if a is not None}
-        partial, unsure = set(), set()
+        partial, created, unsure = set(), set(), set()
 
         def on_read(stmt, name, defined):
             if name.id not in defined:
                 unsure.add(name.id)
 
-        _Definedness(on_read, lambda loop, names: partial.update(names)).block(node.body,
-                                                                             set(params))
-        flagged = (partial & unsure) - _excluded(node) - set(self.ctx.display_names)
-        if not flagged:
+        def on_loop(loop, some_paths, all_names):
+            partial.update(some_paths)
+            created.update(all_names)
+
+        _Definedness(on_read, on_loop).block(node.body, set(params))
+        own = _excluded(node) | set(self.ctx.display_names)
+        flagged = (partial & unsure) - own
+        # NOTE [reads after a loop of no trip]: a name every trip of a loop binds needs no flag,
+        # but a read of it after the loop is checked for the Undefined placeholder: a loop that
+        # runs as Python (a Python test or range) and makes no trip leaves it there, and the
+        # read went on with it ("unsupported operand type(s) for +: 'FakeTensor' and
+        # 'Undefined'" while tracing, where Python raises UnboundLocalError; fuzz seed 13,
+        # program 33). A staged loop's own check covers it (`_stage_loop_created`).
+        unflagged = (created & unsure) - flagged - own
+        if not flagged and not unflagged:
             return node
         flags = {name: self.ctx.namer.new(f"{name}_bound") for name in sorted(flagged)}
         for name, flag in flags.items():
             self.ctx.display_names[flag] = f"<{name} bound>"
             self.ctx.local_names.add(flag)  # (later passes pass locals to their lambdas)
-        node._autoconv_checked = set(flagged)
-        rewrite = _Rewrite(flags, self.ctx.runtime)
-        _Definedness(rewrite.on_read, lambda loop, names: None).block(node.body, set(params))
+        node._autoconv_checked = set(flagged)  # (not `unflagged`: their loops still check)
+        rewrite = _Rewrite(flags, unflagged, self.ctx.runtime)
+        _Definedness(rewrite.on_read, lambda *_: None).block(node.body, set(params))
         node.body = rewrite.body(node.body)
         node.body = [s for name, flag in flags.items()
                      for s in templates.replace("flag = False", flag=flag)] + node.body
@@ -242,23 +254,25 @@ class BoundFlagConverter(Converter):
 
 class _Rewrite:
     """Wraps the unsure reads `_Definedness` reports and sets each flag after its variable's
-    every binding."""
+    every binding. The reads of `unflagged` names are checked for the Undefined placeholder
+    only (`ac.ld(name, None, label)`)."""
 
-    def __init__(self, flags, runtime):
-        self.flags, self.runtime = flags, runtime
+    def __init__(self, flags, unflagged, runtime):
+        self.flags, self.unflagged, self.runtime = flags, set(unflagged), runtime
         self.checks = {}  # id(statement) -> the Name nodes to check, for AugAssign targets
         self.wrapped = {}  # id(Name node) -> its replacement
 
     def on_read(self, stmt, name, defined):
-        if name.id in self.flags and name.id not in defined:
+        if (name.id in self.flags or name.id in self.unflagged) and name.id not in defined:
             if stmt.__class__ is gast.AugAssign and name is stmt.target:
                 self.checks.setdefault(id(stmt), []).append(name.id)
             else:
                 self.wrapped[id(name)] = name.id
 
     def ld(self, name):
+        flag = self.flags.get(name) or gast.Constant(value=None, kind=None)
         return templates.replace(
-            "ac.ld(name, flag, label)", ac=self.runtime, name=name, flag=self.flags[name],
+            "ac.ld(name, flag, label)", ac=self.runtime, name=name, flag=flag,
             label=gast.Constant(value=name, kind=None))[0].value
 
     def body(self, stmts):
