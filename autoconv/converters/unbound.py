@@ -16,8 +16,10 @@ one into a graph assertion raising Python's UnboundLocalError when the graph run
 raises while tracing).
 
 Only where it is needed: a name is flagged when some loop in the function binds it on some
-paths of its body only (a body that always binds it needs no flag: the loop's own check covers
-zero iterations) and some read of it comes where it may be unbound (by definite assignment, as
+paths of its body only, or binds it inside an `if` (whose other branch skips the loop), and some
+read of it comes where it may be unbound (a body that always binds it needs no flag: the loop's
+own check covers zero iterations; the read checks for the placeholder a loop run as Python
+leaves, NOTE [reads after a loop of no trip]) (by definite assignment, as
 Python's compiler reasons). A name also bound in a way the pass does not follow (an `except ...
 as`, an import, a nested `def`, `del`, a walrus) or read by a nested function, lambda or
 comprehension keeps the behaviour it had.
@@ -111,12 +113,14 @@ def _loads(expr):
 class _Definedness:
     """Definite assignment over one function's statements. `visit_read(name node, defined)` is
     called for every read in the function's own expressions, `visit_loop(loop, partial,
-    created)` for every loop with the names its body binds on some paths only, and all the names
-    it binds, unbound before it."""
+    created, in_branch)` for every loop with the names its body binds on some paths only, and
+    all the names it binds, unbound before it; `in_branch` where the loop is inside an `if` (a
+    path may skip it altogether)."""
 
     def __init__(self, on_read, on_loop):
         self.on_read, self.on_loop = on_read, on_loop
         self.exits = None  # the defined sets at the break / continue of the innermost loop
+        self.branches = 0  # how many ifs enclose the statement
 
     def block(self, body, defined):
         for stmt in body:
@@ -146,7 +150,11 @@ class _Definedness:
         if cls in (gast.Return, gast.Raise):
             return _TOP
         if cls is gast.If:
-            return _meet(self.block(stmt.body, defined), self.block(stmt.orelse, defined))
+            self.branches += 1
+            try:
+                return _meet(self.block(stmt.body, defined), self.block(stmt.orelse, defined))
+            finally:
+                self.branches -= 1
         if cls in (gast.While, gast.For, gast.AsyncFor):
             entry = defined | (_targets(stmt.target) if cls is not gast.While else set())
             outer, self.exits = self.exits, []
@@ -157,24 +165,28 @@ class _Definedness:
             bound = set().union(*(_targets(n) for n in walk(stmt.body)
                                   if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)))
             created = {n for n in bound if n not in defined}
-            self.on_loop(stmt, {n for n in created if n not in end}, created)
+            self.on_loop(stmt, {n for n in created if n not in end}, created, self.branches > 0)
             self.block(stmt.orelse, defined)
             return defined
-        if cls in (gast.With, gast.AsyncWith):
-            entry = defined | set().union(*(_targets(i.optional_vars) for i in stmt.items
-                                            if i.optional_vars is not None))
-            return self.block(stmt.body, entry)
-        if cls is gast.Try:
-            body = self.block(stmt.body, defined)
-            after = self.block(stmt.orelse, body)
-            for handler in stmt.handlers:
-                after = _meet(after, self.block(handler.body, defined))
-            final = self.block(stmt.finalbody, defined)
-            return after if isinstance(after, _Top) else after | (
-                set() if isinstance(final, _Top) else final - defined)
+        if cls in (gast.With, gast.AsyncWith, gast.Try):
+            return self._compound(stmt, defined)
         if cls in (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef):
             return defined | {stmt.name}
         return defined
+
+    def _compound(self, stmt, defined):
+        """The defined set after a `with` or `try`."""
+        if stmt.__class__ in (gast.With, gast.AsyncWith):
+            entry = defined | set().union(*(_targets(i.optional_vars) for i in stmt.items
+                                            if i.optional_vars is not None))
+            return self.block(stmt.body, entry)
+        body = self.block(stmt.body, defined)
+        after = self.block(stmt.orelse, body)
+        for handler in stmt.handlers:
+            after = _meet(after, self.block(handler.body, defined))
+        final = self.block(stmt.finalbody, defined)
+        return after if isinstance(after, _Top) else after | (
+            set() if isinstance(final, _Top) else final - defined)
 
 
 def _excluded(function) -> set:
@@ -223,8 +235,12 @@ class BoundFlagConverter(Converter):
             if name.id not in defined:
                 unsure.add(name.id)
 
-        def on_loop(loop, some_paths, all_names):
-            partial.update(some_paths)
+        def on_loop(loop, some_paths, all_names, in_branch):
+            # A loop inside a branch: the other branch leaves its names unbound, and a staged
+            # `if` carries them only with a flag (without one it was specialised at the top
+            # level, the graph raising GuardFailed where Python raises UnboundLocalError, and
+            # refused in a staged body; fuzz seed 13, program 23).
+            partial.update(all_names if in_branch else some_paths)
             created.update(all_names)
 
         _Definedness(on_read, on_loop).block(node.body, set(params))

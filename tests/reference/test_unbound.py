@@ -226,3 +226,19 @@ def test_a_loop_run_as_python_of_no_trip():
     # "Observed exception", naming it: the original function gives the same)
     with pytest.raises(Exception, match=message):
         compiled(x, 0)
+
+
+def bound_by_a_loop_in_one_branch(x):
+    if x.sum() > 0:
+        for v in x:
+            last = v * 2
+    return last
+
+
+@pytest.mark.slow
+def test_loop_in_one_branch_of_a_staged_if():
+    # Fuzz seed 13, program 23: the loop binds `last` on every trip, but the `if`'s other branch
+    # skips it; without a flag the `if` was specialised (GuardFailed at replay where Python
+    # raises UnboundLocalError).
+    assert "bound" in autoconv.to_code(bound_by_a_loop_in_one_branch)
+    _raises_as_python(bound_by_a_loop_in_one_branch, T([1.0, 2.0]), T([-1.0, -2.0]), "last")
