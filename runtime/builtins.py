@@ -30,7 +30,7 @@ import torch
 from .lists import StagedList
 from .staging.constants import StagedConstant, isinstance_of
 from .staging.torch import as_predicate
-from .values import as_staged_tensor, is_staged, to_tensor
+from .values import as_staged_tensor, is_staged, known_empty, to_tensor
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
            "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_"]
@@ -266,7 +266,7 @@ def sum_(iterable, /, start=0):
         return builtins.sum(iterable, start)
     if iterable.dim() == 0:
         raise TypeError("iteration over a 0-d tensor")
-    if isinstance(iterable.shape[0], int) and iterable.shape[0] == 0:
+    if known_empty(iterable.shape[0]):  # (a grown list's count is only known when it runs)
         return start
     total = iterable.sum(0, dtype=_sum_dtype(iterable.dtype, start))
     return total if type(start) in (int, float, bool) and start == 0 else start + total

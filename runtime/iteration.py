@@ -14,7 +14,7 @@ from torch.utils import _pytree as pytree
 from .augmented import mark
 from .errors import StagingError
 from .staging import context
-from .values import is_staged, number_dtype, promote_types, to_tensor, with_number
+from .values import is_staged, known_empty, number_dtype, promote_types, to_tensor, with_number
 
 __all__ = ["StagedRange", "StagedEnumerate", "StagedZip", "staged_sequence", "range_", "enumerate_", "zip_",
            "as_python"]
@@ -205,13 +205,7 @@ def _not_indexable(iterable):
 def _item(iterable, index):
     if isinstance(iterable, _STAGED):
         return iterable.item(index)
-    size = iterable.shape[0]
-    if torch.compiler.is_dynamo_compiling():  # (dynamo shows a symbolic size as an int)
-        empty = guard_or_false(size == 0)
-    else:  # (another tracer's size, an fx Proxy, is no number: not known to be 0)
-        empty = (type(size) is int and size == 0) or (
-            isinstance(size, torch.SymInt) and guard_or_false(size == 0))
-    if empty or context.probing():
+    if known_empty(iterable.shape[0]) or context.probing():
         # A loop of no trip: its body is traced for the types, never run. (Under dynamo the
         # probe of the body's dtypes gives it a constant index, which index_select checks.)
         # A probe's item too: its ops stay in torch.export's graph, where index_select of the

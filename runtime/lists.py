@@ -88,6 +88,12 @@ class StagedList:
         """The list with `value` appended (a new StagedList; this one is unchanged)."""
         value = self._as_item(value)
         target = self if self.reserved else self.grown(1)
+        if context.probing():
+            # A probe learns the types only, and its ops stay in the graph as dead code that
+            # still runs where nothing removes it (torch.compile's eager backend): a row
+            # written at the count of a buffer sized for no trip raised "index is out of bounds
+            # for dimension with size 0" where a `while` growing the list made no trip.
+            return StagedList(target.buffer, target.count + 1, self.reserved, self.name)
         # The 0-d count indexes one row, which `value` (of the item's shape) fills: one op in
         # the graph, not a reshape of the count and an unsqueeze of the value besides (each
         # a call per append at replay).

@@ -1502,14 +1502,16 @@ def _refuse_if_caught(exc: BaseException, statement: str) -> None:
 
 def ld(value, bound, name):
     """A read of the local `name` where a loop may have left it unbound; `bound` is its flag
-    (autoconv/converters/unbound.py). Returns `value`.
+    (autoconv/converters/unbound.py), or None for a name every trip of the loop binds (NOTE
+    [reads after a loop of no trip]). Returns `value`.
 
-    Raises UnboundLocalError, as Python's read would, when `bound` is false; a traced flag
-    becomes a graph assertion that raises it when the graph runs (nothing raises while
-    tracing; a torch.export program or a torch.compile'd function raises RuntimeError
-    "UnboundLocalError: ...", NOTE [exceptions raised by graphs]).
+    Raises UnboundLocalError, as Python's read would, when `bound` is false, or is None and
+    `value` is still the Undefined placeholder; a traced flag becomes a graph assertion that
+    raises it when the graph runs (nothing raises while tracing; a torch.export program or a
+    torch.compile'd function raises RuntimeError "UnboundLocalError: ...", NOTE [exceptions
+    raised by graphs]).
     """
-    if bound is True:
+    if bound is True or (bound is None and not is_undefined(value)):
         return value
     error = UnboundLocalError(
         f"cannot access local variable '{name}' where it is not associated with a value")

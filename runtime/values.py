@@ -12,7 +12,7 @@ from torch.fx.experimental.symbolic_shapes import (
 
 from .staging import registry
 
-__all__ = ["Undefined", "eager", "is_staged", "is_symbolic", "is_undefined", "to_tensor",
+__all__ = ["Undefined", "eager", "is_staged", "is_symbolic", "is_undefined", "known_empty", "to_tensor",
            "as_staged_tensor", "number_dtype", "promote_types", "tensors_dtype", "with_number"]
 
 
@@ -116,6 +116,20 @@ def is_symbolic(value) -> bool:
         # an unknown value takes each one's default.
         return guard_or_false(truth) != guard_or_true(truth)
     return isinstance(value, _SYMBOLIC) and bool(free_unbacked_symbols(value))
+
+
+def known_empty(size) -> bool:
+    """True where a dimension's `size` is known to be 0 while tracing.
+
+    A size only the running graph knows (a grown list's count, `x[x > 0]`) is not asked for its
+    value: that raised torch's "Could not guard on data-dependent expression" under dynamo,
+    which shows such a size to the code it traces as a plain int. Another tracer's size (an fx
+    Proxy) is no number: not known to be 0.
+    """
+    if torch.compiler.is_dynamo_compiling():
+        return guard_or_false(size == 0)
+    return (type(size) is int and size == 0) or (
+        isinstance(size, torch.SymInt) and guard_or_false(size == 0))
 
 
 def as_staged_tensor(value, like: torch.Tensor | None = None) -> torch.Tensor:

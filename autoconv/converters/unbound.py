@@ -16,8 +16,10 @@ one into a graph assertion raising Python's UnboundLocalError when the graph run
 raises while tracing).
 
 Only where it is needed: a name is flagged when some loop in the function binds it on some
-paths of its body only (a body that always binds it needs no flag: the loop's own check covers
-zero iterations) and some read of it comes where it may be unbound (by definite assignment, as
+paths of its body only, or binds it inside an `if` (whose other branch skips the loop), and some
+read of it comes where it may be unbound (a body that always binds it needs no flag: the loop's
+own check covers zero iterations; the read checks for the placeholder a loop run as Python
+leaves, NOTE [reads after a loop of no trip]) (by definite assignment, as
 Python's compiler reasons). A name also bound in a way the pass does not follow (an `except ...
 as`, an import, a nested `def`, `del`, a walrus) or read by a nested function, lambda or
 comprehension keeps the behaviour it had.
@@ -110,12 +112,15 @@ def _loads(expr):
 
 class _Definedness:
     """Definite assignment over one function's statements. `visit_read(name node, defined)` is
-    called for every read in the function's own expressions, `visit_loop(loop, partial)` for
-    every loop with the names its body binds on some paths only, unbound before it."""
+    called for every read in the function's own expressions, `visit_loop(loop, partial,
+    created, in_branch)` for every loop with the names its body binds on some paths only, and
+    all the names it binds, unbound before it; `in_branch` where the loop is inside an `if` (a
+    path may skip it altogether)."""
 
     def __init__(self, on_read, on_loop):
         self.on_read, self.on_loop = on_read, on_loop
         self.exits = None  # the defined sets at the break / continue of the innermost loop
+        self.branches = 0  # how many ifs enclose the statement
 
     def block(self, body, defined):
         for stmt in body:
@@ -145,7 +150,11 @@ class _Definedness:
         if cls in (gast.Return, gast.Raise):
             return _TOP
         if cls is gast.If:
-            return _meet(self.block(stmt.body, defined), self.block(stmt.orelse, defined))
+            self.branches += 1
+            try:
+                return _meet(self.block(stmt.body, defined), self.block(stmt.orelse, defined))
+            finally:
+                self.branches -= 1
         if cls in (gast.While, gast.For, gast.AsyncFor):
             entry = defined | (_targets(stmt.target) if cls is not gast.While else set())
             outer, self.exits = self.exits, []
@@ -155,25 +164,29 @@ class _Definedness:
             self.exits = outer
             bound = set().union(*(_targets(n) for n in walk(stmt.body)
                                   if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)))
-            partial = {n for n in bound if n not in defined and n not in end}
-            self.on_loop(stmt, partial)
+            created = {n for n in bound if n not in defined}
+            self.on_loop(stmt, {n for n in created if n not in end}, created, self.branches > 0)
             self.block(stmt.orelse, defined)
             return defined
-        if cls in (gast.With, gast.AsyncWith):
-            entry = defined | set().union(*(_targets(i.optional_vars) for i in stmt.items
-                                            if i.optional_vars is not None))
-            return self.block(stmt.body, entry)
-        if cls is gast.Try:
-            body = self.block(stmt.body, defined)
-            after = self.block(stmt.orelse, body)
-            for handler in stmt.handlers:
-                after = _meet(after, self.block(handler.body, defined))
-            final = self.block(stmt.finalbody, defined)
-            return after if isinstance(after, _Top) else after | (
-                set() if isinstance(final, _Top) else final - defined)
+        if cls in (gast.With, gast.AsyncWith, gast.Try):
+            return self._compound(stmt, defined)
         if cls in (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef):
             return defined | {stmt.name}
         return defined
+
+    def _compound(self, stmt, defined):
+        """The defined set after a `with` or `try`."""
+        if stmt.__class__ in (gast.With, gast.AsyncWith):
+            entry = defined | set().union(*(_targets(i.optional_vars) for i in stmt.items
+                                            if i.optional_vars is not None))
+            return self.block(stmt.body, entry)
+        body = self.block(stmt.body, defined)
+        after = self.block(stmt.orelse, body)
+        for handler in stmt.handlers:
+            after = _meet(after, self.block(handler.body, defined))
+        final = self.block(stmt.finalbody, defined)
+        return after if isinstance(after, _Top) else after | (
+            set() if isinstance(final, _Top) else final - defined)
 
 
 def _excluded(function) -> set:
@@ -216,24 +229,39 @@ class BoundFlagConverter(Converter):
             return node
         params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs
                   + [node.args.vararg, node.args.kwarg] if a is not None}
-        partial, unsure = set(), set()
+        partial, created, unsure = set(), set(), set()
 
         def on_read(stmt, name, defined):
             if name.id not in defined:
                 unsure.add(name.id)
 
-        _Definedness(on_read, lambda loop, names: partial.update(names)).block(node.body,
-                                                                             set(params))
-        flagged = (partial & unsure) - _excluded(node) - set(self.ctx.display_names)
-        if not flagged:
+        def on_loop(loop, some_paths, all_names, in_branch):
+            # A loop inside a branch: the other branch leaves its names unbound, and a staged
+            # `if` carries them only with a flag (without one it was specialised at the top
+            # level, the graph raising GuardFailed where Python raises UnboundLocalError, and
+            # refused in a staged body; fuzz seed 13, program 23).
+            partial.update(all_names if in_branch else some_paths)
+            created.update(all_names)
+
+        _Definedness(on_read, on_loop).block(node.body, set(params))
+        own = _excluded(node) | set(self.ctx.display_names)
+        flagged = (partial & unsure) - own
+        # NOTE [reads after a loop of no trip]: a name every trip of a loop binds needs no flag,
+        # but a read of it after the loop is checked for the Undefined placeholder: a loop that
+        # runs as Python (a Python test or range) and makes no trip leaves it there, and the
+        # read went on with it ("unsupported operand type(s) for +: 'FakeTensor' and
+        # 'Undefined'" while tracing, where Python raises UnboundLocalError; fuzz seed 13,
+        # program 33). A staged loop's own check covers it (`_stage_loop_created`).
+        unflagged = (created & unsure) - flagged - own
+        if not flagged and not unflagged:
             return node
         flags = {name: self.ctx.namer.new(f"{name}_bound") for name in sorted(flagged)}
         for name, flag in flags.items():
             self.ctx.display_names[flag] = f"<{name} bound>"
             self.ctx.local_names.add(flag)  # (later passes pass locals to their lambdas)
-        node._autoconv_checked = set(flagged)
-        rewrite = _Rewrite(flags, self.ctx.runtime)
-        _Definedness(rewrite.on_read, lambda loop, names: None).block(node.body, set(params))
+        node._autoconv_checked = set(flagged)  # (not `unflagged`: their loops still check)
+        rewrite = _Rewrite(flags, unflagged, self.ctx.runtime)
+        _Definedness(rewrite.on_read, lambda *_: None).block(node.body, set(params))
         node.body = rewrite.body(node.body)
         node.body = [s for name, flag in flags.items()
                      for s in templates.replace("flag = False", flag=flag)] + node.body
@@ -242,23 +270,25 @@ class BoundFlagConverter(Converter):
 
 class _Rewrite:
     """Wraps the unsure reads `_Definedness` reports and sets each flag after its variable's
-    every binding."""
+    every binding. The reads of `unflagged` names are checked for the Undefined placeholder
+    only (`ac.ld(name, None, label)`)."""
 
-    def __init__(self, flags, runtime):
-        self.flags, self.runtime = flags, runtime
+    def __init__(self, flags, unflagged, runtime):
+        self.flags, self.unflagged, self.runtime = flags, set(unflagged), runtime
         self.checks = {}  # id(statement) -> the Name nodes to check, for AugAssign targets
         self.wrapped = {}  # id(Name node) -> its replacement
 
     def on_read(self, stmt, name, defined):
-        if name.id in self.flags and name.id not in defined:
+        if (name.id in self.flags or name.id in self.unflagged) and name.id not in defined:
             if stmt.__class__ is gast.AugAssign and name is stmt.target:
                 self.checks.setdefault(id(stmt), []).append(name.id)
             else:
                 self.wrapped[id(name)] = name.id
 
     def ld(self, name):
+        flag = self.flags.get(name) or gast.Constant(value=None, kind=None)
         return templates.replace(
-            "ac.ld(name, flag, label)", ac=self.runtime, name=name, flag=self.flags[name],
+            "ac.ld(name, flag, label)", ac=self.runtime, name=name, flag=flag,
             label=gast.Constant(value=name, kind=None))[0].value
 
     def body(self, stmts):

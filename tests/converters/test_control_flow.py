@@ -320,7 +320,8 @@ def test_name_bound_in_an_earlier_iteration_keeps_its_value():
 
 
 def test_name_possibly_bound_keeps_its_value():
-    # `y` is bound when the loop ran: the `if` must not reset it to Undefined.
+    # `y` is bound when the loop ran: the `if` must not reset it to Undefined. The read checks
+    # for the placeholder (a loop of no trip, run as Python, leaves it: UnboundLocalError).
     assert_converts(
         """
         def f(x, n):
@@ -347,7 +348,7 @@ def test_name_possibly_bound_keeps_its_value():
                 y = x
                 return y,
             y, = ac.if_stmt(x > 0, if_true, None, (y,), ('y',), (x,))
-            return y
+            return ac.ld(y, None, 'y')
         """,
     )
 

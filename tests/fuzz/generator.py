@@ -24,7 +24,11 @@ Around that core a program may also use (each behind a random choice, and writte
 functions `hN(x, y, k)` generated like `fuzz_fn` (maybe behind a `functools.wraps` decorator, with
 their body inside `try`, returning tuples early), `raise ValueError("fuzz")` under a condition
 (outside any `try`: plain Python's exception is the reference then), the builtins `len` / `min` /
-`max` / `abs` / `sum` of tensors, and `for` over `zip` of a stacked tensor and a Python list.
+`max` / `abs` / `sum` of tensors, `for` over `zip` of a stacked tensor and a Python list, `for`
+over the rows of a stacked tensor, `t.item()` in conditions, and a list `vs` grown with `append`
+under tensor control flow (never inside two loops: README, a list cannot grow by a
+data-dependent number of items per iteration) and read once, by the final return, with `len`,
+`sum` and `torch.stack`.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ GUARD = "guard"  # prefix of while-loop counters; the minimiser keeps their incr
 _TENSOR_LOCALS = ("a", "b", "c")
 _INT_LOCALS = ("p", "q")
 UNBOUND = "m"  # see _Generator.maybe_unbound
+GROWN = "vs"  # see _Generator.grows_list
 # Constructs that hit known, unfixed bugs (each has a strict-xfail regression in
 # tests/fuzz/regressions/); the generator leaves them out unless asked, so that new bugs stand out.
 # None is open: "chain" (chained comparisons) and "mixed_and_or" (an int tensor operand of
@@ -86,12 +91,14 @@ class _Scope:
     def __init__(self):
         self.loop_vars: list[str] = []  # loop variables of the enclosing for loops (int valued)
         self.in_loop = False
+        self.loops = 0  # how many loops enclose the statement
 
     def child(self, loop_var=None, in_loop=None):
         s = _Scope()
         s.loop_vars = self.loop_vars + (list(loop_var) if isinstance(loop_var, tuple) else
                                         [loop_var] if loop_var else [])
         s.in_loop = self.in_loop if in_loop is None else in_loop
+        s.loops = self.loops + (1 if in_loop else 0)
         return s
 
 
@@ -146,6 +153,9 @@ class _Generator:
         # so that it may be unbound there (Python's UnboundLocalError is then the reference).
         self.maybe_unbound = (parent is None and "maybe_unbound" not in avoid
                               and rng.random() < 0.2)
+        # `vs`: a list fuzz_fn grows with `append` (under staged `if`s and loops) and reads once,
+        # in the final return (its length only known when the graph runs).
+        self.grows_list = parent is None and "grown_list" not in avoid and rng.random() < 0.2
 
     # -- expressions ----------------------------------------------------------------------
 
@@ -255,12 +265,19 @@ class _Generator:
         `boolish` (an operand of `and` / `or`) leaves out int-valued conditions while
         "mixed_and_or" is avoided."""
         r = self.rng
-        weights = [6, 0.7, 1, 1, 1.5, 1.5] if depth < 2 else [6, 0.5, 1, 0, 0, 0]
+        weights = [6, 0.7, 1, 1, 1.5, 1.5, 0.6] if depth < 2 else [6, 0.5, 1, 0, 0, 0, 0.4]
         if "chain" in self.avoid:
             weights[1] = 0
         if boolish and "mixed_and_or" in self.avoid:
             weights[2] = 0
-        kind = r.choices(("cmp", "chain", "truth", "not", "and", "or"), weights)[0]
+        if "item" in self.avoid:
+            weights[6] = 0
+        kind = r.choices(("cmp", "chain", "truth", "not", "and", "or", "item"), weights)[0]
+        if kind == "item":  # a Python int read from a tensor (staged when traced)
+            self.features.add("item")
+            item = ast.Call(ast.Attribute(self.int_expr(scope, depth + 1, True), "item",
+                                          ast.Load()), [], [])
+            return ast.Compare(item, [r.choice(_CMP)()], [self.int_expr(scope, depth + 1)])
         if kind == "cmp":
             return ast.Compare(self.int_expr(scope, depth + 1), [r.choice(_CMP)()],
                                [self.int_expr(scope, depth + 1)])
@@ -387,7 +404,13 @@ class _Generator:
             target = ast.Tuple([_name(n, ast.Store()) for n in names], ast.Store())
             body = self.block(scope.child(loop_var=names, in_loop=True), depth + 1)
             return [ast.For(target, it, body, [])]
-        if roll < 0.55:  # a tensor bound: staged when traced
+        if roll < 0.27 and "for_rows" not in self.avoid:  # the rows of a stacked tensor
+            self.features.add("for_rows")
+            items = [self.int_expr(scope, 1, True) for _ in range(r.randint(1, 3))]
+            it = ast.Call(_attr("torch", "stack"), [ast.List(items, ast.Load())], [])
+            body = self.block(scope.child(loop_var=var, in_loop=True), depth + 1)
+            return [ast.For(_name(var, ast.Store()), it, body, [])]
+        if roll < 0.6:  # a tensor bound: staged when traced
             self.features.add("for_tensor")
             bound = _bin(self.int_expr(scope, 1, True), ast.Mod(), _const(r.randint(2, 5)))
             if r.random() < 0.3:
@@ -413,7 +436,14 @@ class _Generator:
         if not self.in_try:  # a raise inside `try` stays as written (see README): not generated
             kinds.append("raise")
             weights.append(0.25)
+        if self.grows_list and scope.loops <= 1:
+            kinds.append("append")
+            weights.append(1.2)
         kind = r.choices(kinds, weights)[0]
+        if kind == "append":
+            self.features.add("grown_list")
+            append = ast.Attribute(_name(GROWN), "append", ast.Load())
+            return [ast.Expr(ast.Call(append, [self.bounded(scope, True)], []))]
         if kind == "raise":
             self.features.add("raise")
             exc = ast.Call(_name(r.choice(RAISES)), [ast.Constant("fuzz")], [])
@@ -455,13 +485,17 @@ class _Generator:
         if not isinstance(body[-1], ast.Return):
             body.append(self.ret(_Scope()))
         if "maybe_unbound" in self.features:  # the one read of `m`, after every loop
-            final = body[-1]
-            first = final.value.elts[0] if isinstance(final.value, ast.Tuple) else final.value
-            read = _bin(first, ast.Add(), _name(UNBOUND))
-            if isinstance(final.value, ast.Tuple):
-                final.value.elts[0] = read
-            else:
-                final.value = read
+            _add_to_final_return(body, _name(UNBOUND))
+        if "grown_list" in self.features:  # the one read of `vs`, after every loop
+            length = ast.Call(_name("len"), [_name(GROWN)], [])
+            if r.random() < 0.5:
+                read = _bin(length, ast.Add(), ast.Call(_name("sum"), [_name(GROWN)], []))
+            else:  # (torch.stack of an empty list raises in Python)
+                stacked = ast.Call(_attr("torch", "stack"), [_name(GROWN)], [])
+                total = ast.Call(ast.Attribute(stacked, "sum", ast.Load()), [], [])
+                nonempty = ast.Compare(length, [ast.Gt()], [_const(0)])
+                read = ast.IfExp(nonempty, total, _tensor_const(0))
+            _add_to_final_return(body, read)
         if wrap_try:  # `try` in a helper; nothing in the body raises
             self.features.add("try")
             if r.random() < 0.5:
@@ -486,11 +520,22 @@ class _Generator:
         for name in _INT_LOCALS:
             value = r.choice((_const(r.randint(0, 3)), _bin(_name("k"), ast.Add(), _const(1))))
             init.append(ast.Assign([_name(name, ast.Store())], value))
+        if "grown_list" in self.features:
+            init.append(ast.Assign([_name(GROWN, ast.Store())], ast.List([], ast.Load())))
         for g in range(self.guards):  # defined before every branch; reset before each loop
             init.append(ast.Assign([_name(f"{GUARD}{g}", ast.Store())], _const(0)))
         args = ast.arguments(posonlyargs=[], args=[ast.arg(p) for p in TENSOR_PARAMS + INT_PARAMS],
                              kwonlyargs=[], kw_defaults=[], defaults=[])
         return ast.FunctionDef(name=fn_name, args=args, body=init + body, decorator_list=[])
+
+
+def _add_to_final_return(body, read) -> None:
+    """Adds `read` to the (first) value the function's final `return` gives."""
+    final = body[-1]
+    if isinstance(final.value, ast.Tuple):
+        final.value.elts[0] = _bin(final.value.elts[0], ast.Add(), read)
+    else:
+        final.value = _bin(final.value, ast.Add(), read)
 
 
 def generate(seed: int, index: int, size: int = 8, avoid=KNOWN_BUGS) -> Program:

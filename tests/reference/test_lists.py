@@ -848,3 +848,34 @@ def test_a_list_grown_over_a_masked_tensor():
 
 def test_a_list_grown_over_a_range_of_an_item():
     assert_same_result(count_by_item, [SOME, NONE])
+
+
+def sum_of_a_list_grown_in_a_branch(x):
+    vals = []
+    if x > 1:
+        vals.append(x % 5)
+    return x + sum(vals) + len(vals)
+
+
+def grown_by_a_while_of_no_trip(b):
+    vals = []
+    steps = 0
+    while b > 0 and steps < 3:
+        steps += 1
+        vals.append(b % 7)
+        b = b - 2
+    return b + len(vals)
+
+
+def test_sum_of_a_grown_list_compiles():
+    # (fuzzer, while widening it to grown lists) under torch.compile `sum(vals)` asked whether
+    # the stacked list's length, only known when the graph runs, is 0: torch's "Could not
+    # guard on data-dependent expression Eq(u0, 0)". values.known_empty asks guard_or_false.
+    assert_same_result(sum_of_a_list_grown_in_a_branch, [T(3), T(0), T(7)])
+
+
+def test_while_growing_a_list_that_makes_no_trip_compiles():
+    # (fuzzer, as above) the probe of the loop's body appended at the count of the buffer
+    # sized for the trips (0 here); torch.compile's eager backend runs that dead code, and it
+    # raised "index is out of bounds for dimension with size 0". A probe's append writes nothing.
+    assert_same_result(grown_by_a_while_of_no_trip, [T(0), T(1), T(5), T(-3)])

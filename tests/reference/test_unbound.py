@@ -193,3 +193,52 @@ def test_every_mode_where_python_does_not_raise():
     assert_same_result(found_or_sum, [T([1.0, 2.0]), T([-1.0, -2.0]), T([-1.0, 3.0])])
     assert_same_result(found_in_a_range, [(T([1.0, 2.0]), T(2)), (T([-1.0, 2.0]), T(1)),
                                           (T([1.0, 2.0]), T(0))])
+
+
+def bound_by_every_trip_of_a_python_loop(x, n):
+    while n > 0:  # a Python int: the loop runs as Python, and makes no trip for n == 0
+        m = x * 2
+        n -= 1
+    return x + m
+
+
+def test_a_loop_run_as_python_of_no_trip():
+    # Fuzz seed 13, program 33: every trip binds `m`, so it has no flag; the loop ran as Python
+    # and made no trip, and the read went on with the Undefined placeholder while tracing
+    # ("unsupported operand type(s) for +: 'FakeTensor' and 'Undefined'"). NOTE [reads after a
+    # loop of no trip]: the read checks for the placeholder.
+    message = MESSAGE.format("m")
+    x = T([1.0, 2.0])
+    with pytest.raises(UnboundLocalError, match=message):
+        bound_by_every_trip_of_a_python_loop(x, 0)
+    f = autoconv.autoconv(bound_by_every_trip_of_a_python_loop)
+    torch.testing.assert_close(f(x, 2), bound_by_every_trip_of_a_python_loop(x, 2))
+    with pytest.raises(UnboundLocalError, match=message):
+        f(x, 0)
+    with pytest.raises(UnboundLocalError, match=message):
+        torch.export.export(Calling(autoconv.convert(bound_by_every_trip_of_a_python_loop)),
+                            (x, 0), strict=False)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(bound_by_every_trip_of_a_python_loop),
+                             fullgraph=True, backend="eager", dynamic=False)
+    torch.testing.assert_close(compiled(x, 2), bound_by_every_trip_of_a_python_loop(x, 2))
+    # (dynamo with fullgraph=True reports any exception the traced code raises as its own
+    # "Observed exception", naming it: the original function gives the same)
+    with pytest.raises(Exception, match=message):
+        compiled(x, 0)
+
+
+def bound_by_a_loop_in_one_branch(x):
+    if x.sum() > 0:
+        for v in x:
+            last = v * 2
+    return last
+
+
+@pytest.mark.slow
+def test_loop_in_one_branch_of_a_staged_if():
+    # Fuzz seed 13, program 23: the loop binds `last` on every trip, but the `if`'s other branch
+    # skips it; without a flag the `if` was specialised (GuardFailed at replay where Python
+    # raises UnboundLocalError).
+    assert "bound" in autoconv.to_code(bound_by_a_loop_in_one_branch)
+    _raises_as_python(bound_by_a_loop_in_one_branch, T([1.0, 2.0]), T([-1.0, -2.0]), "last")
