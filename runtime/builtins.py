@@ -17,6 +17,8 @@ that a condition then stages:
     isinstance(c, cls)    a Python constant chosen by tensor values (a StagedConstant, NOTE
                           [constants under tensor control flow]): whether the constant it
                           holds is an instance, a bool where every constant agrees
+    getattr(o, c), hasattr, setattr, delattr   with such a constant as the name: the graph
+                          specialised on it, as a dict key (`table[c]`)
 
 `abs`, `round` and arithmetic need nothing: they work on traced tensors and symbolic numbers.
 """
@@ -33,7 +35,8 @@ from .staging.torch import as_predicate
 from .values import as_staged_tensor, is_staged, to_tensor
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
-           "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_"]
+           "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_",
+           "getattr_", "hasattr_", "setattr_", "delattr_"]
 
 _MISSING = object()
 
@@ -49,6 +52,35 @@ def isinstance_(value, classinfo, /):
     if type(value) is StagedConstant:
         return isinstance_of(value, classinfo)
     return isinstance(value, classinfo)
+
+
+def _attribute_name(name):
+    """An attribute's name; for a StagedConstant (`name = "w1" if x.sum() > 0 else "w2"`), the
+    str it holds, with the graph specialised on it at the top level of the function as for a
+    dict key, else a StagingError at the user's line (no graph can choose an attribute)."""
+    if type(name) is StagedConstant:
+        return name._needed("naming an attribute with it (getattr, hasattr, setattr)")
+    return name
+
+
+def getattr_(obj, name, *default):
+    """`getattr(obj, name[, default])`, where `name` may be a str chosen by tensor values."""
+    return getattr(obj, _attribute_name(name), *default)
+
+
+def hasattr_(obj, name, /):
+    """`hasattr(obj, name)`, where `name` may be a str chosen by tensor values."""
+    return hasattr(obj, _attribute_name(name))
+
+
+def setattr_(obj, name, value, /):
+    """`setattr(obj, name, value)`, where `name` may be a str chosen by tensor values."""
+    setattr(obj, _attribute_name(name), value)
+
+
+def delattr_(obj, name, /):
+    """`delattr(obj, name)`, where `name` may be a str chosen by tensor values."""
+    delattr(obj, _attribute_name(name))
 
 
 def reversed_(sequence, /):
