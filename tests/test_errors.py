@@ -1101,6 +1101,62 @@ def test_code_asking_for_a_traced_value_under_export_of_convert(fn):
         assert "asks Python for the value of a traced tensor" in str(info.value)
 
 
+class _ScaledByProperty(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+
+    @property
+    def scale(self):
+        if self.w.sum() > 0:
+            return self.w * 2
+        return -self.w
+
+    def forward(self, x):
+        return x * self.scale
+
+
+class _Interval:
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def __add__(self, other):
+        lo, hi = self.lo + other.lo, self.hi + other.hi
+        if lo > hi:
+            lo, hi = hi, lo
+        return _Interval(lo, hi)
+
+
+def _widen(a, b):
+    interval = _Interval(a, b) + _Interval(b, a)
+    return interval.hi - interval.lo
+
+
+@pytest.mark.parametrize("fn, asked, says", [
+    (_ScaledByProperty(), _ScaledByProperty.scale.fget, "property getter _ScaledByProperty.scale"),
+    (_widen, _Interval.__add__, "operator method _Interval.__add__"),
+])
+def test_a_property_or_operator_asking_for_a_traced_value_is_refused_at_its_line(fn, asked, says):
+    # tester t13 repro 18: Python calls a property getter or an operator method implicitly, so
+    # converted code does not convert it; its tensor `if` gave torch's raw
+    # GuardOnDataDependentSymNode with no user line, under autoconv and torch.export
+    args = (torch.ones(2),) if isinstance(fn, torch.nn.Module) else (torch.tensor(1.0),
+                                                                       torch.tensor(3.0))
+    converted = autoconv.convert(fn)
+
+    class Calls(torch.nn.Module):
+        def forward(self, *args):
+            return converted(*args)
+
+    for run in (lambda: autoconv.autoconv(fn)(*args),
+                lambda: torch.export.export(Calls(), args, strict=False)):
+        with pytest.raises(StagingError) as info:
+            run()
+        line = asked.__code__.co_firstlineno + 2  # (the property's from its decorator)
+        assert (info.value.filename, info.value.lineno) == (__file__, line), info.value
+        assert says in str(info.value) and "implicitly" in str(info.value), info.value
+
+
 def fill_through_a_view(x):
     y = x.view(-1)
     n = 0
