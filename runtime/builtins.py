@@ -7,7 +7,8 @@ type check). On a traced tensor the builtin would read the tensor's value, which
 not have; the staged version computes the same value as a 0-d tensor (or a symbolic number)
 that a condition then stages:
 
-    len(vals)             a list grown under tensor control flow: its count, a 0-d int64 tensor
+    len(vals)             a list grown under tensor control flow: its count, a 0-d int64 tensor;
+                          a tensor of data-dependent length: its size, a symbolic int
     bool(t), torch.is_nonzero(t)      t != 0 as a 0-d bool tensor
     int(t), float(t)      t.item() as a symbolic number (truncated toward zero for int)
     min(a, b), max(...)   torch.where folds with Python's comparisons and tie rules
@@ -104,9 +105,16 @@ def reversed_(sequence, /):
 
 
 def len_(value):
-    """`len(value)`; a list grown under tensor control flow gives its count (a 0-d tensor)."""
+    """`len(value)`; a list grown under tensor control flow gives its count (a 0-d tensor), and
+    a tensor whose length is only known when the graph runs (`x[x > 0]`) its symbolic size, as
+    `.shape[0]` does: Python's `len` would ask for its value (tester t13 repro 26, kornia's
+    `match_snn`: `if len(dists) == 0:`)."""
     if type(value) is StagedList and is_staged(value.count):
         return value.count
+    if isinstance(value, torch.Tensor) and value.dim() > 0:
+        size = value.shape[0]
+        if isinstance(size, torch.SymInt):
+            return size
     return len(value)
 
 
