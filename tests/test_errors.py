@@ -1174,3 +1174,18 @@ def test_a_view_of_a_tensor_the_loop_updates_in_place_is_refused():
     error = info.value
     assert error.lineno == fill_through_a_view.__code__.co_firstlineno + 3
     assert "updates `x` in place and reads a tensor that shares its memory" in str(error)
+
+
+def test_warning_text_made_from_a_traced_value_is_refused_naming_warnings_warn():
+    # tester t13 repro 23 (linear_operator's psd_safe_cholesky warns the jitter it added): the
+    # message blamed "hashing (a dict key, a set)"; it is the warnings registry hashing the text
+    fn = function_from_source("""
+        def f(x):
+            while x.sum() < 10:
+                x = x * 2
+                warnings.warn(f"doubled to {x.sum():.1e}")
+            return x
+        """, {"warnings": __import__("warnings")})
+    with pytest.raises(StagingError, match="`warnings.warn` is given the text") as caught:
+        autoconv.autoconv(fn)(torch.ones(2))
+    assert caught.value.lineno == 5 and "formats no traced value" in str(caught.value)
