@@ -1189,3 +1189,25 @@ def test_warning_text_made_from_a_traced_value_is_refused_naming_warnings_warn()
     with pytest.raises(StagingError, match="`warnings.warn` is given the text") as caught:
         autoconv.autoconv(fn)(torch.ones(2))
     assert caught.value.lineno == 5 and "formats no traced value" in str(caught.value)
+
+
+class _SafeNorm(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm1d(4)
+
+    def forward(self, x):
+        if x.std() < 1e-3:
+            return x - x.mean()
+        return self.bn(x)
+
+
+def test_a_library_module_updating_its_buffers_after_an_early_return_gets_a_fix_that_applies():
+    # tester t13 repro 7: the fix said to update the buffer through its attribute, which no
+    # user can do for a BatchNorm's num_batches_tracked
+    with pytest.raises(StagingError) as caught:
+        autoconv.autoconv(_SafeNorm())(torch.randn(3, 4))
+    message = str(caught.value)
+    assert caught.value.lineno == _SafeNorm.forward.__code__.co_firstlineno + 1, message
+    assert "BatchNorm1d, whose forward updates it" in message, message
+    assert "out = self.bn(x)" in message and "self.n += 1" not in message, message
