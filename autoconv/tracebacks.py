@@ -123,7 +123,7 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
     if trimmed is None:
         return error
     if not is_generated_code(_innermost(trimmed).tb_frame.f_code):
-        return _called_by_library(error) or error
+        return _called_by_library(error) or _called_implicitly(error) or error
     innermost = _innermost(trimmed)
     filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
     source = linecache.getline(filename, line).strip()
@@ -219,6 +219,73 @@ def _called_by_library(error: GuardOnDataDependentSymNode) -> BaseException | No
         "routine by a loop of your own code, which autoconv converts")
     staging_error.torch_error = error  # torch's own message, for debugging
     return staging_error.with_traceback(error.__traceback__)
+
+
+def _called_implicitly(error: GuardOnDataDependentSymNode) -> BaseException | None:
+    """torch's data-dependent error raised in a property getter or an operator method (`__add__`)
+    of the user's that converted code reached without a call (`x * self.scale`, `a + b`), so
+    it runs unconverted: converted code converts the functions it calls, and reads attributes
+    and applies operators as Python does (tester t13 repro 18). A StagingError at the user's
+    line, naming the function and what to write instead; None for other functions."""
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    # The outermost unconverted user frame below the innermost converted one: the function
+    # Python called implicitly for the converted line.
+    called = caller = None
+    for frame in reversed(frames):
+        code = frame.tb_frame.f_code
+        if is_generated_code(code):
+            caller = frame
+            break
+        if not _internal_file(code.co_filename):
+            called = frame
+    if called is None or caller is None:
+        return None
+    code = called.tb_frame.f_code
+    kind = _implicit_kind(called.tb_frame)
+    if kind is None:
+        return None
+    asked = next(f for f in reversed(frames) if not _internal_file(f.tb_frame.f_code.co_filename))
+    filename, line = asked.tb_frame.f_code.co_filename, asked.tb_lineno
+    source = linecache.getline(filename, line).strip()
+    caller_source = linecache.getline(caller.tb_frame.f_code.co_filename, caller.tb_lineno).strip()
+    if kind == "property":
+        what = f"the property getter {code.co_qualname}"
+        fix = (f"Make {code.co_name} a method and call it (`self.{code.co_name}()`), which "
+               "converted code converts, or compute its value with torch.where")
+    else:
+        what = f"the operator method {code.co_qualname}"
+        fix = ("Call a method whose name is not a torch.Tensor method's (`a.plus(b)` defined "
+               f"beside {code.co_name}), which converted code converts, or compute the value "
+               "with torch.where")
+    staging_error = autoconv_runtime.StagingError.at(
+        (filename, line), "expression",
+        f"`{source}` asks Python for the value of a traced tensor in {what}, which runs "
+        f"unconverted: Python calls it implicitly for `{caller_source}` "
+        f"({caller.tb_frame.f_code.co_filename}:{caller.tb_lineno}), and autoconv converts the "
+        "functions converted code calls, not properties or operators", fix)
+    staging_error.torch_error = error  # torch's own message, for debugging
+    return staging_error.with_traceback(error.__traceback__)
+
+
+def _implicit_kind(frame) -> str | None:
+    """"property" for a frame of a property getter, "operator" for one of a dunder method (of the
+    class of its first argument), None otherwise."""
+    code = frame.f_code
+    if not code.co_varnames or code.co_argcount == 0:
+        return None
+    owner = frame.f_locals.get(code.co_varnames[0])
+    for klass in type(owner).__mro__:
+        attr = klass.__dict__.get(code.co_name)
+        if isinstance(attr, property) and getattr(attr.fget, "__code__", None) is code:
+            return "property"
+        if (getattr(attr, "__code__", None) is code and code.co_name.startswith("__")
+                and code.co_name.endswith("__") and code.co_name != "__init__"):
+            return "operator"
+    return None
 
 
 # torch's error for Python control flow on a traced tensor: autoconv did not convert that code.

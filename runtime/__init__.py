@@ -10,6 +10,10 @@ from .builtins import (
     bool_,
     equal_,
     float_,
+    getattr_,
+    hasattr_,
+    setattr_,
+    delattr_,
     int_,
     is_nonzero_,
     isinstance_,
@@ -52,7 +56,10 @@ from .operators import (
 )
 from .staging.constants import is_, is_not
 from .text import format_, formatted_, fstring_, repr_, str_
-from .values import Undefined, eager, is_staged
+# `ac.Undefined(...)` in converted code builds the placeholder through a function (see
+# values.undefined); the class is values.Undefined.
+from .values import eager, is_staged
+from .values import undefined as Undefined
 
 __all__ = [
     "all_",
@@ -61,6 +68,10 @@ __all__ = [
     "bool_",
     "equal_",
     "float_",
+    "getattr_",
+    "hasattr_",
+    "setattr_",
+    "delattr_",
     "int_",
     "is_nonzero_",
     "isinstance_",

@@ -7,7 +7,8 @@ type check). On a traced tensor the builtin would read the tensor's value, which
 not have; the staged version computes the same value as a 0-d tensor (or a symbolic number)
 that a condition then stages:
 
-    len(vals)             a list grown under tensor control flow: its count, a 0-d int64 tensor
+    len(vals)             a list grown under tensor control flow: its count, a 0-d int64 tensor;
+                          a tensor of data-dependent length: its size, a symbolic int
     bool(t), torch.is_nonzero(t)      t != 0 as a 0-d bool tensor
     int(t), float(t)      t.item() as a symbolic number (truncated toward zero for int)
     min(a, b), max(...)   torch.where folds with Python's comparisons and tie rules
@@ -17,6 +18,8 @@ that a condition then stages:
     isinstance(c, cls)    a Python constant chosen by tensor values (a StagedConstant, NOTE
                           [constants under tensor control flow]): whether the constant it
                           holds is an instance, a bool where every constant agrees
+    getattr(o, c), hasattr, setattr, delattr   with such a constant as the name: the graph
+                          specialised on it, as a dict key (`table[c]`)
 
 `abs`, `round` and arithmetic need nothing: they work on traced tensors and symbolic numbers.
 """
@@ -33,7 +36,8 @@ from .staging.torch import as_predicate
 from .values import as_staged_tensor, is_staged, known_empty, to_tensor
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
-           "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_"]
+           "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_",
+           "getattr_", "hasattr_", "setattr_", "delattr_"]
 
 _MISSING = object()
 
@@ -49,6 +53,35 @@ def isinstance_(value, classinfo, /):
     if type(value) is StagedConstant:
         return isinstance_of(value, classinfo)
     return isinstance(value, classinfo)
+
+
+def _attribute_name(name):
+    """An attribute's name; for a StagedConstant (`name = "w1" if x.sum() > 0 else "w2"`), the
+    str it holds, with the graph specialised on it at the top level of the function as for a
+    dict key, else a StagingError at the user's line (no graph can choose an attribute)."""
+    if type(name) is StagedConstant:
+        return name._needed("naming an attribute with it (getattr, hasattr, setattr)")
+    return name
+
+
+def getattr_(obj, name, *default):
+    """`getattr(obj, name[, default])`, where `name` may be a str chosen by tensor values."""
+    return getattr(obj, _attribute_name(name), *default)
+
+
+def hasattr_(obj, name, /):
+    """`hasattr(obj, name)`, where `name` may be a str chosen by tensor values."""
+    return hasattr(obj, _attribute_name(name))
+
+
+def setattr_(obj, name, value, /):
+    """`setattr(obj, name, value)`, where `name` may be a str chosen by tensor values."""
+    setattr(obj, _attribute_name(name), value)
+
+
+def delattr_(obj, name, /):
+    """`delattr(obj, name)`, where `name` may be a str chosen by tensor values."""
+    delattr(obj, _attribute_name(name))
 
 
 def reversed_(sequence, /):
@@ -72,9 +105,16 @@ def reversed_(sequence, /):
 
 
 def len_(value):
-    """`len(value)`; a list grown under tensor control flow gives its count (a 0-d tensor)."""
+    """`len(value)`; a list grown under tensor control flow gives its count (a 0-d tensor), and
+    a tensor whose length is only known when the graph runs (`x[x > 0]`) its symbolic size, as
+    `.shape[0]` does: Python's `len` would ask for its value (tester t13 repro 26, kornia's
+    `match_snn`: `if len(dists) == 0:`)."""
     if type(value) is StagedList and is_staged(value.count):
         return value.count
+    if isinstance(value, torch.Tensor) and value.dim() > 0:
+        size = value.shape[0]
+        if isinstance(size, torch.SymInt):
+            return size
     return len(value)
 
 

@@ -154,7 +154,7 @@ def _kept(before, after, kept):
         old, new = before[i], after[i]
         if (new is not old and isinstance(old, torch.Tensor) and isinstance(new, torch.Tensor)
                 and not augmented.is_stand_in(old) and _writable(old, new)):
-            old.copy_(new)
+            _write_back(old, new)
             after[i] = old
     return tuple(after)
 
@@ -237,7 +237,23 @@ def _renewed_back(outs, renewing, state) -> None:
     for i, new in zip(renewing, outs):
         old = state[i]
         if isinstance(new, torch.Tensor) and new is not old and _writable(old, new):
+            _write_back(old, new)
+
+
+def _write_back(old, new) -> None:
+    """`old.copy_(new)`: the statement's in-place updates of `old`, which its bodies made to a
+    copy. A leaf that requires grad is written under no_grad: the bodies could update it in
+    place under no_grad in Python (`with torch.no_grad(): w -= lr * g`, a manual
+    gradient-descent loop), and the write-back is outside it (tester t13 repro 19: the
+    write-back raised "a leaf Variable that requires grad is being used in an in-place
+    operation"). (An update with grad enabled is not refused: torch runs
+    the bodies with grad disabled, so nothing tells it from one under no_grad; Python raises
+    there, and autoconv gives the updated value.)"""
+    if old.is_leaf and old.requires_grad:
+        with torch.no_grad():
             old.copy_(new)
+    else:
+        old.copy_(new)
 
 
 def _writable(old, new) -> bool:

@@ -24,6 +24,8 @@ On Python values and concrete tensors these are the builtins (one type check).
 
 from __future__ import annotations
 
+import linecache
+
 import torch
 from torch.utils import _pytree as pytree
 
@@ -133,6 +135,18 @@ class TracedText:
     __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __eq__
 
     def __hash__(self):
+        location = user_location()
+        if location is not None and "warn" in linecache.getline(*location):
+            # `warnings.warn(f"... {t}")`: the registry of warnings shown hashes the message
+            # (tester t13 repro 23: linear_operator's psd_safe_cholesky; the message blamed a
+            # dict or a set the code does not have)
+            raise StagingError(
+                "text",
+                f"`warnings.warn` is given the text {self.placeholder()!r}, made from a traced "
+                "tensor, whose value is only known when the graph runs: Python's warnings "
+                "registry hashes the message, and a graph can neither compute text nor warn",
+                "Warn with a text that formats no traced value (or warn after the graph runs, "
+                "from its results); for library code, call it outside the autoconv function")
         self._refuse("hashing it (a dict key, a set)")
 
     def __bool__(self):

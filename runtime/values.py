@@ -12,7 +12,8 @@ from torch.fx.experimental.symbolic_shapes import (
 
 from .staging import registry
 
-__all__ = ["Undefined", "eager", "is_staged", "is_symbolic", "is_undefined", "known_empty", "to_tensor",
+__all__ = ["Undefined", "undefined", "eager", "is_staged", "is_symbolic", "is_undefined",
+           "known_empty", "to_tensor",
            "as_staged_tensor", "number_dtype", "promote_types", "tensors_dtype", "with_number"]
 
 
@@ -42,6 +43,19 @@ class Undefined:
         raise UnboundLocalError(
             f"local variable '{self.name}' is used before it has a value on this path"
         )
+
+
+def undefined(name: str, created: bool = False, checked: bool = False) -> Undefined:
+    """`Undefined(name, ...)`, as converted code writes it: `ac.Undefined('y')` calls this.
+
+    A function, not the class, because dynamo instantiates a user class only when it knows
+    where the class came from, and converted code reaches the runtime through a closure cell
+    of the converted function: a function dynamo meets without that path (a staticmethod read
+    through `self` of an object made in the compiled code, kornia's `KMeans.fit`) would give
+    the class none, and dynamo refused to call it (tester t13 repro 21). A function is inlined
+    whatever its path, and the class it reads is this module's global, which has one.
+    """
+    return Undefined(name, created, checked)
 
 
 # The variable that holds a function's return value while early returns are lowered into flags.

@@ -1122,6 +1122,62 @@ def test_code_asking_for_a_traced_value_under_export_of_convert(fn):
         assert "asks Python for the value of a traced tensor" in str(info.value)
 
 
+class _ScaledByProperty(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+
+    @property
+    def scale(self):
+        if self.w.sum() > 0:
+            return self.w * 2
+        return -self.w
+
+    def forward(self, x):
+        return x * self.scale
+
+
+class _Interval:
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def __add__(self, other):
+        lo, hi = self.lo + other.lo, self.hi + other.hi
+        if lo > hi:
+            lo, hi = hi, lo
+        return _Interval(lo, hi)
+
+
+def _widen(a, b):
+    interval = _Interval(a, b) + _Interval(b, a)
+    return interval.hi - interval.lo
+
+
+@pytest.mark.parametrize("fn, asked, says", [
+    (_ScaledByProperty(), _ScaledByProperty.scale.fget, "property getter _ScaledByProperty.scale"),
+    (_widen, _Interval.__add__, "operator method _Interval.__add__"),
+])
+def test_a_property_or_operator_asking_for_a_traced_value_is_refused_at_its_line(fn, asked, says):
+    # tester t13 repro 18: Python calls a property getter or an operator method implicitly, so
+    # converted code does not convert it; its tensor `if` gave torch's raw
+    # GuardOnDataDependentSymNode with no user line, under autoconv and torch.export
+    args = (torch.ones(2),) if isinstance(fn, torch.nn.Module) else (torch.tensor(1.0),
+                                                                       torch.tensor(3.0))
+    converted = autoconv.convert(fn)
+
+    class Calls(torch.nn.Module):
+        def forward(self, *args):
+            return converted(*args)
+
+    for run in (lambda: autoconv.autoconv(fn)(*args),
+                lambda: torch.export.export(Calls(), args, strict=False)):
+        with pytest.raises(StagingError) as info:
+            run()
+        line = asked.__code__.co_firstlineno + 2  # (the property's from its decorator)
+        assert (info.value.filename, info.value.lineno) == (__file__, line), info.value
+        assert says in str(info.value) and "implicitly" in str(info.value), info.value
+
+
 def fill_through_a_view(x):
     y = x.view(-1)
     n = 0
@@ -1380,3 +1436,44 @@ def test_gradient_of_an_argument_under_export_is_refused_at_the_line():
     compiled = torch.compile(autoconv.convert(_clip_one), fullgraph=True, backend="eager")
     torch.testing.assert_close(compiled(p, 0.5), _clip_one(q, 0.5))
     torch.testing.assert_close(p.grad, q.grad)
+
+
+    assert error.lineno == fill_through_a_view.__code__.co_firstlineno + 3
+    assert "updates `x` in place and reads a tensor that shares its memory" in str(error)
+
+
+def test_warning_text_made_from_a_traced_value_is_refused_naming_warnings_warn():
+    # tester t13 repro 23 (linear_operator's psd_safe_cholesky warns the jitter it added): the
+    # message blamed "hashing (a dict key, a set)"; it is the warnings registry hashing the text
+    fn = function_from_source("""
+        def f(x):
+            while x.sum() < 10:
+                x = x * 2
+                warnings.warn(f"doubled to {x.sum():.1e}")
+            return x
+        """, {"warnings": __import__("warnings")})
+    with pytest.raises(StagingError, match="`warnings.warn` is given the text") as caught:
+        autoconv.autoconv(fn)(torch.ones(2))
+    assert caught.value.lineno == 5 and "formats no traced value" in str(caught.value)
+
+
+class _SafeNorm(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm1d(4)
+
+    def forward(self, x):
+        if x.std() < 1e-3:
+            return x - x.mean()
+        return self.bn(x)
+
+
+def test_a_library_module_updating_its_buffers_after_an_early_return_gets_a_fix_that_applies():
+    # tester t13 repro 7: the fix said to update the buffer through its attribute, which no
+    # user can do for a BatchNorm's num_batches_tracked
+    with pytest.raises(StagingError) as caught:
+        autoconv.autoconv(_SafeNorm())(torch.randn(3, 4))
+    message = str(caught.value)
+    assert caught.value.lineno == _SafeNorm.forward.__code__.co_firstlineno + 1, message
+    assert "BatchNorm1d, whose forward updates it" in message, message
+    assert "out = self.bn(x)" in message and "self.n += 1" not in message, message

@@ -5,7 +5,14 @@ moves by a constant towards a bound the body leaves alone.
         ...
         steps += 1                              # once per iteration, at the body's top level
 
-makes at most ceil((max_len - steps) / 1) more trips, whatever `token` does. A list the loop
+makes at most ceil((max_len - steps) / 1) more trips, whatever `token` does. The counter may
+also be the length of a list the body appends to once per iteration, at its top level:
+
+    while len(toks) < max_len:                  # `len(list) < bound`
+        ...
+        toks.append(tok)                        # (ac.list_append by then, converters/lists.py)
+
+A list the loop
 grows under tensor control flow is then sized before the loop from this bound, instead of from
 a first staged loop that only counts the trips (NOTE [lists in while loops] in
 runtime/staging/torch.py).
@@ -34,17 +41,21 @@ _LOOPS_AND_SCOPES = (gast.For, gast.AsyncFor, gast.While, gast.FunctionDef,
 class TripBound:
     """`counter <op> bound` holds while the loop runs, and each trip adds `step` to `counter`
     (a Python int: positive for `<` / `<=`, negative for `>` / `>=`); `bound` is a gast
-    expression of its own (a copy)."""
+    expression of its own (a copy). With `length`, the counter is `len(counter)`, of a list
+    each trip appends one item to."""
 
-    def __init__(self, counter: str, op: str, bound, step: int):
+    def __init__(self, counter: str, op: str, bound, step: int, length: bool = False):
         self.counter, self.op, self.bound, self.step = counter, op, bound, step
+        self.length = length
 
 
-def trip_bounds(loop: gast.While) -> list[TripBound]:
+def trip_bounds(loop: gast.While, builtin_len: bool = False) -> list[TripBound]:
     """The conjuncts of `loop`'s test that bound its trips (see the module's docstring).
 
     The loop's body must still have its `continue`s (this runs before they are lowered): a
     `continue` could skip the counter's step. A `break` or `return` only ends the loop sooner.
+    `builtin_len`: whether `len` is the builtin in the function (a test `len(toks) < n` counts
+    only then); its appends must already be `ac.list_append` calls.
     """
     test = loop.test
     conjuncts = test.values if isinstance(test, gast.BoolOp) and isinstance(
@@ -58,17 +69,50 @@ def trip_bounds(loop: gast.While) -> list[TripBound]:
                 and type(conjunct.ops[0]) in _SYMBOLS):
             continue
         op, left, right = type(conjunct.ops[0]), conjunct.left, conjunct.comparators[0]
-        if not isinstance(left, gast.Name):
+        if _counter(left, builtin_len) is None:
             left, right, op = right, left, _FLIPPED[op]
-        if not isinstance(left, gast.Name):
+        counter = _counter(left, builtin_len)
+        if counter is None:
             continue
-        step = _step(left.id, loop.body)
+        length = not isinstance(left, gast.Name)
+        step = _appends(counter, loop.body) if length else _step(counter, loop.body)
         if step is None or (step > 0) != (op in (gast.Lt, gast.LtE)):
             continue
         if not _pure(right) or _names(right) & (writes | mutated):
             continue
-        bounds.append(TripBound(left.id, _SYMBOLS[op], copy_tree(right), step))
+        bounds.append(TripBound(counter, _SYMBOLS[op], copy_tree(right), step, length))
     return bounds
+
+
+def _counter(expr, builtin_len: bool) -> str | None:
+    """The name counted by `expr`: `counter`, or `toks` in `len(toks)` (the builtin's)."""
+    if isinstance(expr, gast.Name):
+        return expr.id
+    if (builtin_len and isinstance(expr, gast.Call) and isinstance(expr.func, gast.Name)
+            and expr.func.id == "len" and len(expr.args) == 1 and not expr.keywords
+            and isinstance(expr.args[0], gast.Name)):
+        return expr.args[0].id
+    return None
+
+
+def _appends(name: str, body) -> int | None:
+    """1 where one statement at the body's top level appends to the list `name`
+    (`name = ac.list_append(name, item)`) and no other statement binds or changes it."""
+    appends = 0
+    for stmt in body:
+        if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], gast.Name) and stmt.targets[0].id == name
+                and isinstance(stmt.value, gast.Call)
+                and isinstance(stmt.value.func, gast.Attribute)
+                and stmt.value.func.attr == "list_append" and len(stmt.value.args) == 2
+                and isinstance(stmt.value.args[0], gast.Name) and stmt.value.args[0].id == name
+                and name not in _names(stmt.value.args[1])):
+            appends += 1
+            continue
+        _, writes, mutated = activity_of(stmt)
+        if name in writes or name in mutated:
+            return None
+    return 1 if appends == 1 else None
 
 
 def _step(counter: str, body) -> int | None:

@@ -3,7 +3,8 @@
     f(x, k=1)          ->  ac.converted_call(f, x, k=1)
     self.block(x)      ->  ac.converted_call(self.block, x)     (methods and submodules)
     range(n)           ->  ac.range_(n)          (also enumerate, zip, print, len, min, max,
-                                                  sum, any, all, bool, int, float, isinstance)
+                                                  sum, any, all, bool, int, float, isinstance,
+                                                  getattr, hasattr, setattr, delattr)
     torch.equal(a, b)  ->  ac.equal_(a, b)       (also allclose, is_nonzero)
     torch.sin(x), abs(x), x.sum()   stay as they are
     torch.manual_seed(0) ->  ac.random_state_(torch.manual_seed, 'torch.random.manual_seed')(0)
@@ -41,7 +42,8 @@ from .generators import leaves_generators_alone
 _STAGED_BUILTINS = {"range": "range_", "enumerate": "enumerate_", "zip": "zip_", "print": "print_",
                     **{name: name + "_" for name in (
                         "len", "min", "max", "sum", "any", "all", "bool", "int", "float", "reversed",
-                        "isinstance", "str", "repr", "format")}}
+                        "isinstance", "str", "repr", "format", "getattr", "hasattr", "setattr",
+                        "delattr")}}
 # Builtins that make text: given the source of their argument, for the placeholder text of a
 # traced value (NOTE [text of traced tensors] in runtime/text.py).
 _TEXT_BUILTINS = frozenset({"str", "repr", "format"})

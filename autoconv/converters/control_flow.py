@@ -421,6 +421,7 @@ class ControlFlowConverter(Converter):
             # (analysis/trips.py), sizes the list before the loop.
             trips_name = subs["loop_trips"] = self.ctx.namer.new("loop_trips")
             calls = [templates.replace(
+                "ac.trips_bound(ac.len_(counter), op, bound, step)" if b.length else
                 "ac.trips_bound(counter, op, bound, step)", ac=self.ctx.runtime,
                 counter=b.counter, op=gast.Constant(value=b.op, kind=None),
                 bound=b.bound, step=gast.Constant(value=b.step, kind=None))[0].value

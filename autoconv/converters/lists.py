@@ -58,7 +58,8 @@ class ListConverter(Converter):
         before = self.appends
         self.generic_visit(node)
         if self.appends > before:
-            bounds = trips.trip_bounds(node)
+            builtin_len = "len" not in self.ctx.local_names and "len" not in self.ctx.globals
+            bounds = trips.trip_bounds(node, builtin_len)
             if bounds:
                 set_anno(node, Anno.TRIP_BOUND, bounds)
         return node

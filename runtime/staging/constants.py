@@ -139,11 +139,14 @@ class StagedConstant:
         problem = (f"'{self.name}' is a Python constant chosen by tensor values (set under a "
                    f"tensor condition{_at(self.where)}), and {use} needs its value, which is "
                    "only known when the graph runs")
-        if use.startswith(("hashing", "indexing")):
-            # `table[key]` with `key = "a" if c else "b"`: the graph cannot pick a dict entry
+        if use.startswith(("hashing", "indexing", "naming an attribute")):
+            # `table[key]` / `getattr(obj, key)` with `key = "a" if c else "b"`: the graph
+            # cannot pick a dict entry or an attribute
             problem += f": a {self.kind} cannot be chosen by a tensor"
+            example = ("obj.a * x, obj.b * x" if use.startswith("naming")
+                       else "table['a'] * x, table['b'] * x")
             fix = (f"Compute the result for each choice and select it with torch.where "
-                   f"(`torch.where(c, table['a'] * x, table['b'] * x)`), or put the whole use of "
+                   f"(`torch.where(c, {example})`), or put the whole use of "
                    f"'{self.name}' in each branch of the tensor `if`")
         else:
             fix = (f"Compare '{self.name}' with == or `is` (a staged test), or keep the result "

@@ -229,6 +229,12 @@ def _flatten_as(spec, value, leaves, path=""):
     """
     kind = spec[0]
     if kind == "tensor":
+        if type(value) in _NUMBERS:
+            # A number the object held before an earlier statement, which carried it and left
+            # a 0-d tensor there (NOTE [numbers in objects]), set again (tester t13 repro 20:
+            # `return {"pos": (i, j)}` in nested loops): the number as a tensor, as then.
+            like = next((t for t in leaves if isinstance(t, torch.Tensor)), None)
+            value = torch.tensor(value, device=like.device if like is not None else None)
         if not isinstance(value, torch.Tensor):
             return path, "stops being a tensor"
         leaves.append(value)

@@ -1040,12 +1040,18 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
                     state[i] = pytree.tree_map(_placeholder, out)
     for (where, tensor), version in zip(held, versions):
         if tensor._version != version:  # NOTE [probes updating objects in place]
+            library = where.startswith(_LIBRARY_BUFFER)
             raise statement.error(
                 f"a body updates {where} in place, a tensor it reaches through an object "
                 "(not a variable of the statement), and the statement also "
                 + ("returns" if slots else "binds a variable first in its body")
                 + "; the run that learns the type of that value would apply the update on "
                 "every call",
+                # (tester t13 repro 7: a BatchNorm in training mode after an early return; its
+                # own forward updates its buffers, which no user code can write differently)
+                "Set a result variable in each branch and return it after the statement "
+                "(`if c: out = x - x.mean()` / `else: out = self.bn(x)` / `return out`)"
+                if library else
                 "Update the tensor in the body itself through its attribute (`self.n += 1`, "
                 "`self.n.add_(1)`, not in a method the body calls), or set a result variable "
                 "in the branch and return after the statement")
@@ -1073,6 +1079,9 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
 # attribute chain updated in the body itself (`self.n += 1`, `self.n.add_(1)`) is carried as an
 # input instead (NOTE [attributes updated in place] in autoconv/converters/control_flow.py), so
 # the probe sees its copy; any other such update is refused, never applied unconditionally.
+_LIBRARY_BUFFER = "the library module's buffer "
+
+
 def _held_by_objects(values) -> list:
     """[(description, tensor)]: the parameters and buffers of the modules among `values` and
     the tensor fields of plain objects (one level), which the bodies reach without copies."""
@@ -1083,7 +1092,13 @@ def _held_by_objects(values) -> list:
         seen.add(id(value))
         if isinstance(value, torch.nn.Module):
             held += [(f"the module's {name}", t) for name, t in value.named_parameters()]
-            held += [(f"the module's buffer {name}", t) for name, t in value.named_buffers()]
+            for prefix, module in value.named_modules():
+                owner = type(module)
+                library = (owner.__module__ or "").partition(".")[0] == "torch"
+                for name, t in module.named_buffers(prefix=prefix, recurse=False):
+                    held.append((f"{_LIBRARY_BUFFER}{name} (a {owner.__module__}."
+                                 f"{owner.__qualname__}, whose forward updates it)", t)
+                                if library else (f"the module's buffer {name}", t))
         elif objects.is_plain_object(value):
             held += [(f"the field {name} of a {type(value).__name__}", t)
                      for name, t in vars(value).items() if isinstance(t, torch.Tensor)]

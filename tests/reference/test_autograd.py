@@ -138,6 +138,41 @@ def test_repro_t7_2_for_range_with_break():
     assert_same_result(descend_requires_grad_outside, inputs[:2], compile=False, staged=False)
 
 
+def descend_in_place(w0, X, y, tol):
+    # tester t13 repro 19: a leaf updated in place under no_grad, with an early stop
+    w = w0.clone().requires_grad_()
+    for it in range(100):
+        (g,) = torch.autograd.grad(((X @ w - y) ** 2).mean(), w)
+        with torch.no_grad():
+            w -= 0.1 * g
+        if g.norm() < tol:
+            break
+    return w.detach(), it
+
+
+def descend_in_place_while(w0, X, y, tol):
+    w = w0.clone().requires_grad_()
+    g = torch.ones_like(w0)
+    while g.norm() > tol:
+        (g,) = torch.autograd.grad(((X @ w - y) ** 2).mean(), w)
+        with torch.no_grad():
+            w -= 0.1 * g
+    return w.detach()
+
+
+def test_a_leaf_updated_in_place_under_no_grad_in_a_staged_loop():
+    # The loop's in-place updates of `w` are written back into the leaf after it: that write
+    # raised "a leaf Variable that requires grad is being used in an in-place operation",
+    # which Python raises only for an update with grad enabled
+    inputs = [(torch.zeros(3), _X, _Y, T(1e-1)), (T([1.0, -2.0, 0.4]), _X, _Y, T(1e-1)),
+              (torch.zeros(3), _X, _Y, T(1e3))]
+    # (torch.export: torch's set-grad pass fails on the cond the `break` makes inside the
+    # while_loop, README; torch.compile: dynamo refuses autograd.grad)
+    # (staged=False: the graph holds torch's while_loop_stack_output, the autograd form)
+    assert_same_result(descend_in_place, inputs, export=False, compile=False, staged=False)
+    assert_same_result(descend_in_place_while, inputs, compile=False, staged=False)
+
+
 def test_operand_requiring_grad_before_an_if_does_in_the_branch():
     # (torch's cond also traces its branches in its autograd rule, with grad disabled, on
     # operands without grad: no enable_grad here)

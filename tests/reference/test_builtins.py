@@ -241,3 +241,18 @@ def test_arange_to_an_item_has_the_length_the_value_gives():
     # t9 repro 10, torchdiffeq's fixed-grid solvers); its length is a symbolic int now.
     assert_same_result(arange_to_an_item, [T([1.0, 2.2]), T([0.3, 4.0]), T([0.2, 0.7])],
                        staged=False)
+
+
+def mean_of_positives(x):
+    # tester t13 repro 26 (kornia's match_snn: `if len(match_dists) == 0:`)
+    pos = x[x > 0]
+    if len(pos) == 0:
+        return torch.zeros(())
+    return pos.sum() / len(pos)
+
+
+def test_len_of_a_tensor_of_data_dependent_length_is_its_size():
+    # It was refused as asking for a traced tensor's value, where `.numel()` and `.shape[0]`
+    # were staged
+    assert_same_result(mean_of_positives, [torch.tensor([1.0, -2.0, 3.0]),
+                                           torch.tensor([-1.0, -2.0, -3.0])], staged=False)

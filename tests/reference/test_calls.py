@@ -315,6 +315,26 @@ def calls_module_with_solver(x):
     return SOLVER_NET(x)
 
 
+class Quantiser:
+    # tester t13 repro 21 (kornia's KMeans.fit calls `self._work_dtype(X, C)`): a staticmethod
+    # with an early return, read through `self` of an object made inside the compiled code.
+    @staticmethod
+    def scale_for(v):
+        if v.dtype == torch.float16:
+            return 1.0
+        if v.sum() > 0:
+            return 2.0
+        return 3.0
+
+    def run(self, v):
+        return v * self.scale_for(v)
+
+
+def staticmethod_through_self_of_local_object(x):
+    quantiser = Quantiser()
+    return Quantiser().run(x) + quantiser.scale_for(-x)
+
+
 REACHED_CASES = [
     solves_with_local_object,
     solves_with_call_result,
@@ -322,6 +342,7 @@ REACHED_CASES = [
     static_and_class_methods_through_values,
     calls_from_containers,
     calls_module_with_solver,
+    staticmethod_through_self_of_local_object,
 ]
 
 

@@ -10,6 +10,7 @@ inputs take every branch.
 
 import enum
 import io
+import types
 
 import pytest
 import torch
@@ -407,3 +408,46 @@ def test_a_str_chosen_by_a_tensor_as_a_dict_key_in_a_staged_body_is_refused():
     with pytest.raises(StagingError, match="a str cannot be chosen by a tensor") as caught:
         autoconv.autoconv(fn)(T([1.0]))
     assert caught.value.lineno == 6 and "torch.where" in str(caught.value)
+
+
+NAMESPACE = types.SimpleNamespace(w1=T(2.0), w2=T(3.0))
+
+
+@pytest.mark.parametrize("use, third, graphs", [
+    ("x * getattr(NAMESPACE, name)", "w1", 2),
+    ("x * getattr(NAMESPACE, name, 5.0)", "missing", 3),
+    ("x * 2 if hasattr(NAMESPACE, name) else x", "missing", 3),
+])
+def test_regression_a_str_chosen_by_a_tensor_names_an_attribute(use, third, graphs):
+    # tester t13 repro 8: getattr / hasattr with such a str raised Python's "attribute name
+    # must be string, not 'StagedConstant'"; now specialised at the top level as a dict key is
+    fn = function_from_source(f"""
+        def f(x):
+            name = "w1"
+            if x.sum() < -1:
+                name = "w2"
+            elif x.sum() < 0:
+                name = "{third}"
+            return {use}
+        """, {"NAMESPACE": NAMESPACE})
+    _same_on_every_path(fn, [(T([1.0]),), (T([-2.0]),), (T([-0.5]),), (T([2.0]),)], graphs)
+    program = torch.export.export(Calling(autoconv.convert(fn)), (T([1.0]),), strict=False)
+    assert_close(program.module()(T([4.0])), fn(T([4.0])))
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match="cannot be chosen by a tensor") as caught:
+        compiled(T([1.0]))
+    assert caught.value.lineno == 8 and "torch.where(c, obj.a * x" in str(caught.value)
+
+
+def test_a_str_chosen_by_a_tensor_naming_an_attribute_in_a_staged_body_is_refused():
+    fn = function_from_source("""
+        def f(x):
+            while x.sum() < 10:
+                name = "w1" if x.sum() > 0 else "w2"
+                x = x + getattr(NAMESPACE, name)
+            return x
+        """, {"NAMESPACE": NAMESPACE})
+    with pytest.raises(StagingError, match="a str cannot be chosen by a tensor") as caught:
+        autoconv.autoconv(fn)(T([1.0]))
+    assert caught.value.lineno == 5 and "torch.where" in str(caught.value)

@@ -716,3 +716,19 @@ def test_other_trys_around_an_operation_that_fails_on_some_data_are_refused(fn):
         with pytest.raises(StagingError, match=pattern):
             run()
     assert torch.equal(autoconv.convert(fn)(NOT_PD), fn(NOT_PD))  # eager: Python's try
+
+
+def find_negative(x):
+    # tester t13 repro 20: the ints of the first return became 0-d tensors after the first
+    # staged `if`; the next one's Python ints were refused as "stops being a tensor"
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            if x[i, j] < 0:
+                return {"pos": (i, j), "val": x[i, j]}
+    return {"pos": (-1, -1), "val": torch.tensor(0.0)}
+
+
+def test_a_dict_of_python_ints_returned_from_nested_loops():
+    assert_same_result(find_negative, [torch.tensor([[1.0, 2.0], [3.0, -4.0]]),
+                                       torch.tensor([[-1.0, 2.0], [3.0, -4.0]]),
+                                       torch.ones(2, 2)])

@@ -517,6 +517,30 @@ def halving_its_last_item(x):
     return torch.stack(vals)
 
 
+NEXT_TOKEN = T([[5.0, 0, 0, 0], [0, 0, 5, 0], [0, 0, 0, 5], [5, 0, 0, 0]])
+
+
+def decoded_to_length(tok, max_len: int = 6, eos: int = 0):
+    # tester t13 repro 10: the list's own length bounds the trips (it was refused as a loop
+    # reading the list it grows with a trip count depending on tensor values)
+    toks = []
+    while len(toks) < max_len:
+        tok = NEXT_TOKEN[tok].argmax()
+        toks.append(tok)
+        if tok == eos:
+            break
+    return torch.stack(toks)
+
+
+def cycling_to_length(tok, max_len: int = 5):
+    # never reaches EOS: the bound ends the loop
+    toks = [tok]
+    while len(toks) <= max_len and toks[-1] != 0:
+        tok = (NEXT_TOKEN[tok].argmax() + 1) % 4
+        toks.append(tok)
+    return torch.stack(toks)
+
+
 DECODER_CELL = torch.nn.Linear(4, 4)
 with torch.no_grad():
     DECODER_CELL.weight.copy_(torch.arange(16.0).reshape(4, 4).sin())
@@ -528,6 +552,8 @@ BOUNDED_CASES = [
                          (T(1.2), T(5))]),
     (countdown_until_small, [T([3.0, 2.0]), T([0.5, 0.0]), T([10.0, 10.0])]),
     (halving_its_last_item, [T(8.0), T(0.5), T(1e5)]),
+    (decoded_to_length, [T(1), T(2), T(0)]),
+    (cycling_to_length, [T(1), T(2), T(0)]),
     # EOS first, after two tokens, never (six tokens, the bound)
     (decoded, [torch.randn(4, generator=torch.Generator().manual_seed(s)) for s in (3, 0, 4)]),
 ]
