@@ -1438,10 +1438,6 @@ def test_gradient_of_an_argument_under_export_is_refused_at_the_line():
     torch.testing.assert_close(p.grad, q.grad)
 
 
-    assert error.lineno == fill_through_a_view.__code__.co_firstlineno + 3
-    assert "updates `x` in place and reads a tensor that shares its memory" in str(error)
-
-
 def test_warning_text_made_from_a_traced_value_is_refused_naming_warnings_warn():
     # tester t13 repro 23 (linear_operator's psd_safe_cholesky warns the jitter it added): the
     # message blamed "hashing (a dict key, a set)"; it is the warnings registry hashing the text
