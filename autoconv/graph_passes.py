@@ -27,6 +27,8 @@ from torch.fx.passes.dialect.common.cse_pass import CSEPass
 from torch.fx.passes.infra.pass_base import PassResult
 from torch.utils import _pytree as pytree
 
+from autoconv_runtime.staging import autograd_functions
+
 __all__ = ["aliases", "clean_up", "common_subexpressions", "drop_clones", "eliminate_dead_code",
            "fold_constants", "fuse_linear", "has_effects", "in_place_to_functional", "is_fresh",
            "is_functional", "predicate_output", "same_known_shape", "same_strides",
@@ -343,7 +345,10 @@ def same_known_shape(a: torch.Tensor, b: torch.Tensor) -> bool:
 # Ops whose schema declares no alias, but whose result is (or may be) a view of their input.
 _UNANNOTATED_ALIASES = (torch.ops.aten.lift_fresh, torch.ops.aten._unsafe_view,
                         torch.ops.aten.unsafe_split, torch.ops.aten.unsafe_split_with_sizes,
-                        torch.ops.aten.unsafe_chunk)
+                        torch.ops.aten.unsafe_chunk,
+                        # a custom autograd Function's results may be views of its arguments
+                        # (NOTE [custom autograd Functions] in runtime/staging/autograd_functions.py)
+                        autograd_functions.FUNCTION_APPLY.overloadpacket)
 
 
 def is_fresh(node: Node) -> bool:

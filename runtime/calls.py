@@ -17,7 +17,7 @@ import torch
 
 from . import builtins as staged_builtins
 from . import iteration, operators, subscripts
-from .staging import validation
+from .staging import autograd_functions, validation
 from .staging.tracers.symbolic import is_fx_leaf
 
 __all__ = [
@@ -317,6 +317,9 @@ def converted_submodules(module: torch.nn.Module):
             del sub.forward
 
 
+_FUNCTION_APPLY = torch.autograd.Function.apply.__func__
+
+
 def converted_call(fn, /, *args, **kwargs):
     """`fn(*args, **kwargs)`, with user functions converted first (once, then cached).
 
@@ -331,6 +334,9 @@ def converted_call(fn, /, *args, **kwargs):
     cls = type(fn)
     if cls is types.FunctionType:
         return _converted_function(fn)(*args, **kwargs)
+    if cls is types.MethodType and fn.__func__ is _FUNCTION_APPLY \
+            and autograd_functions.is_function_class(fn.__self__):
+        return autograd_functions.apply(fn.__self__, args, kwargs)  # `apply = Fn.apply`
     if cls is types.MethodType and type(fn.__func__) is types.FunctionType:
         converted = _converted_function(_method_function(fn))
         if converted is fn.__func__ and validation.calls_distribution(fn):
@@ -388,6 +394,8 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
     a user object, but not of a bound builtin method. Methods of tensors, builtin values and
     Python modules are called as they are; others go through `converted_call`.
     """
+    if name == "apply" and autograd_functions.is_function_class(obj):
+        return autograd_functions.apply(obj, args, kwargs)
     if isinstance(obj, _DIRECT_RECEIVERS):
         if isinstance(obj, dict) and args and name in _KEYED_METHODS:
             subscripts.check_key(obj, args[0], f"looked up (.{name}) by")
