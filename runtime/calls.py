@@ -17,13 +17,15 @@ import torch
 
 from . import builtins as staged_builtins
 from . import iteration, operators, subscripts
-from .staging import autograd_functions, validation
+from . import errors
+from .staging import ambient, autograd_functions, grad_mode, validation
 from .staging.tracers.symbolic import is_fx_leaf
 
 __all__ = [
     "converted_call",
     "converted_method_call",
     "converted_submodules",
+    "has_backward_hooks",
     "set_converter",
     "do_not_convert",
     "is_library_function",
@@ -342,6 +344,14 @@ def converted_call(fn, /, *args, **kwargs):
         if converted is fn.__func__ and validation.calls_distribution(fn):
             return validation.call_validated(fn, args, kwargs)
         return converted(fn.__self__, *args, **kwargs)
+    if isinstance(fn, torch.nn.Module) and grad_mode.may_require_grad() \
+            and torch.is_grad_enabled() and has_backward_hooks(fn):
+        raise errors.StagingError(
+            "call", f"{type(fn).__name__} has backward hooks (register_full_backward_hook): "
+            "autoconv traces on detached tensors, so the graph would compute gradients "
+            "without them",
+            "Call the module outside the autoconv function, or register the hook on the module "
+            "autoconv converts (its hooks run around the graph)")
     if isinstance(fn, torch.nn.Module) and not _has_hooks(fn) and not is_fx_leaf(fn, args):
         forward = cls.forward
         converted = _cached(forward)
@@ -430,6 +440,7 @@ def _method_function(method):
 
 
 def _call_builtin(fn, args, kwargs):
+    fn = ambient.wrapped(fn)  # NOTE [process state read while tracing]
     for builtin, staged in _STAGED_BUILTINS:
         if fn is builtin:
             return staged(*args, **kwargs)
@@ -451,6 +462,14 @@ def super_method(klass, obj, name: str):
                 return functools.partial(_converted_function(attr), obj)
             break
     return getattr(super(klass, obj), name)
+
+
+def has_backward_hooks(module: torch.nn.Module) -> bool:
+    """Whether `module` has backward hooks of its own or torch's global ones."""
+    from torch.nn.modules import module as nn_module
+
+    return bool(module._backward_hooks or module._backward_pre_hooks
+                or nn_module._global_backward_hooks or nn_module._global_backward_pre_hooks)
 
 
 def _has_hooks(module: torch.nn.Module) -> bool:
