@@ -144,7 +144,7 @@ def fold_constants(graph_module: GraphModule, is_impure: Callable[[Node], bool])
                 replace_node_with_constant(graph_module, node, constant)
                 replaced = True
     if replaced:
-        graph_module.graph.eliminate_dead_code(is_impure_node=is_impure)
+        _drop_unused(graph_module.graph, is_impure)
         for node in graph_module.graph.find_nodes(op="get_attr"):
             if not node.users:
                 graph_module.graph.erase_node(node)
@@ -251,7 +251,17 @@ def eliminate_dead_code(graph_module: GraphModule, is_impure: Callable[[Node], b
     for node in reversed(nodes):
         if node.op == "call_function" and node not in live:
             graph.erase_node(node)
-    graph.eliminate_dead_code(is_impure_node=is_impure)  # get_attr nodes left unused
+    _drop_unused(graph, is_impure)  # get_attr nodes left unused
+
+
+def _drop_unused(graph: torch.fx.Graph, is_impure: Callable[[Node], bool]) -> None:
+    """fx's `Graph.eliminate_dead_code` on this graph only: fx's goes on into the cond /
+    while_loop subgraphs with its own impurity test, which drops a cond whose branch only
+    prints (a "log every N iterations" `if` in a staged loop never printed: tester t13
+    repro 16)."""
+    for node in reversed(graph.nodes):
+        if node.op not in ("placeholder", "output") and not node.users and not is_impure(node):
+            graph.erase_node(node)
 
 
 def clean_up(graph_module: GraphModule, is_impure: Callable[[Node], bool],
