@@ -266,7 +266,7 @@ def quantise_in_a_branch(x):
 
 
 def quantise_until_large(x):
-    while x.sum() < 100:
+    while x.abs().sum() < 100:
         x = _RoundSTE.apply(x * 3)
     return x
 
