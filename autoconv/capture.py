@@ -18,10 +18,10 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.nn.utils import stateless
 from torch.utils import _pytree as pytree
 
-from autoconv_runtime.calls import converted_submodules
+from autoconv_runtime.calls import converted_submodules, has_backward_hooks
 from autoconv_runtime import gradients
 from autoconv_runtime.errors import StagingError
-from autoconv_runtime.staging import context, grad_mode, outside_writes, specialize
+from autoconv_runtime.staging import ambient, context, grad_mode, outside_writes, specialize
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
 from . import captures, graph_passes, targets, tracebacks
@@ -79,6 +79,10 @@ class Capture:
     # the indices (into the tensor arguments) of the arguments whose `.grad` the graph takes
     # as inputs, after theirs (NOTE [gradients of arguments])
     grads: tuple = ()
+    # the process state the function read and its values: (label, (getter, args, value)), the
+    # graph holds for those values only (NOTE [process state read while tracing] in
+    # autoconv_runtime/staging/ambient.py)
+    state_read: tuple = ()
 
 
 def trace(converted, signature: Signature, leaves, *, name: str, module=None, state=None,
@@ -174,6 +178,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         # arguments]); a first trace finds those paths.
         inputs = (example + [leaves[tensor_slots[j]].grad for j in grads]
                   + [follow(call_roots, path)[-1] for path in live])
+        may_require_grad = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
+        if may_require_grad and module is not None:
+            _refuse_backward_hooks(module, name)
         inputs = [t.detach() if t.requires_grad else t for t in inputs]
         # Tensors the function reads from globals or closures are real, not fake: make_fx
         # makes them constants of the graph.
@@ -183,12 +190,15 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         drawn = _python_random_state()
         try:
             with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
-                    grad_mode.RecordGradMode(), outside_writes.restoring() as values_read, \
+                    grad_mode.RecordGradMode(may_require_grad), \
+                    outside_writes.restoring() as values_read, \
                     specialize.tracing(plan) as guards, \
-                    gradients.guarded_gradients(frozenset(places.tensors)):
+                    gradients.guarded_gradients(frozenset(places.tensors)), \
+                    ambient.watching() as state_read:
                 graph_module = make_fx(traced, tracing_mode=mode,
                                        _allow_non_fake_inputs=True)(*inputs)
             grad_mode.raise_refusal()
+            ambient.refuse_clock_reads(name)
             places.refuse_trace_values_stored(name, _location(
                 source if source is not None else converted), functools.partial(
                     _traced_again, traced, mode, plan, inputs))
@@ -224,7 +234,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     return Capture(graph_module, tensor_slots, out_info["spec"], out_info["constants"],
                    out_info["changed"], live, tuple(guards[0]), tuple(guards[1]),
                    tuple(out_info["writes"]), sized, captured,
-                   tuple(index for index, _ in out_info.get("rebound", ())), tuple(grads))
+                   tuple(index for index, _ in out_info.get("rebound", ())), tuple(grads),
+                   tuple(state_read.items()))
 
 
 # NOTE [gradients of arguments]
@@ -272,6 +283,21 @@ def _traced_again(traced, mode, plan, inputs):
     with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
             grad_mode.RecordGradMode(), outside_writes.restoring(), specialize.tracing(plan):
         make_fx(traced, tracing_mode=mode, _allow_non_fake_inputs=True)(*inputs)
+
+
+
+def _refuse_backward_hooks(module, name) -> None:
+    """Refuse a submodule's backward hooks, which the trace would drop (NOTE [backward hooks
+    while tracing] in autoconv_runtime/staging/grad_mode.py)."""
+    for path, sub in module.named_modules():
+        if sub is not module and has_backward_hooks(sub):
+            raise StagingError.at(
+                _location(module), "function",
+                f"{name} calls the submodule {path} ({type(sub).__name__}), which has backward "
+                "hooks (register_full_backward_hook): autoconv traces on detached tensors, so "
+                "the graph would compute gradients without them",
+                f"Register the hook on {name}'s module itself (its hooks run around the graph), "
+                "or call autoconv under torch.no_grad() where no gradient is needed")
 
 
 # NOTE [rebound buffers]

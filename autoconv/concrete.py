@@ -64,7 +64,7 @@ class ConcreteFunction:
                  backend: str = "python", input_specs: tuple | None = None,
                  binder: Callable | None = None, changed=(), live=(), bound_self=None,
                  specialized=(), guards=(), writes=None, sized=None, captured=(),
-                 rebound=(), grads=()):
+                 rebound=(), grads=(), state_read=()):
         self.graph_module = graph_module
         self.signature = signature
         self.backend = backend
@@ -103,6 +103,9 @@ class ConcreteFunction:
         # The slots of the arguments whose `.grad` the graph reads, after the arguments
         # (NOTE [gradients of arguments] in capture.py).
         self._grad_slots = tuple(tensor_slots[j] for j in grads)
+        # The process state the trace read (grad mode, os.environ ...) and its values: the
+        # graph holds for those only (NOTE [process state read while tracing]).
+        self.state_read = tuple(state_read)
         # The grad mode the trace ran under, where the graph records grad-mode changes (whose
         # restores hold that mode); None where the graph runs the same under either mode.
         self.grad_mode = torch.is_grad_enabled() if grad_mode.sets_grad_mode(graph_module) \
@@ -120,7 +123,8 @@ class ConcreteFunction:
                    capture.out_constants, name, changed=capture.changed, live=capture.live,
                    specialized=capture.specialized, guards=capture.guards,
                    writes=capture.writes, sized=capture.sized, captured=capture.captured,
-                   rebound=capture.rebound, grads=capture.grads, **options)
+                   rebound=capture.rebound, grads=capture.grads,
+                   state_read=capture.state_read, **options)
 
     @property
     def graph(self) -> torch.fx.Graph:
@@ -135,6 +139,16 @@ class ConcreteFunction:
     def __repr__(self) -> str:
         return f"<ConcreteFunction {self.__name__}{self.signature} backend={self.backend!r}>"
 
+    def _check_state_read(self) -> None:
+        for label, (getter, args, value) in self.state_read:
+            now = getter(*args)
+            if now != value:
+                what = f"os.environ[{label[1]!r}]" if isinstance(label, tuple) else label
+                raise RuntimeError(
+                    f"{self.__name__}: this graph was traced where the function read {what} "
+                    f"as {value!r}, which is {now!r} now; the graph holds the path taken then. "
+                    "Call the autoconv Function, which traces one graph per value")
+
     def _run_flat(self, tensors, args=None, kwargs=None):
         if self._captured:
             self._captured.check()
@@ -144,6 +158,8 @@ class ConcreteFunction:
                 f"set_grad_enabled) and was traced with grad mode "
                 f"{'on' if self.grad_mode else 'off'}; call it with the same grad mode, or call "
                 "the autoconv Function, which traces one graph per grad mode")
+        if self.state_read:
+            self._check_state_read()
         if self._live:
             roots = (args, kwargs, self._bound_self)
             tensors = tensors + [follow(roots, path)[-1] for path in self._live]

@@ -13,7 +13,7 @@ import warnings
 import torch
 from torch.utils import _pytree as pytree
 
-from autoconv_runtime.staging import specialize
+from autoconv_runtime.staging import ambient, specialize
 from autoconv_runtime.staging.tracers import zero_trips
 
 from . import backends, capture, captures, targets, tracebacks
@@ -163,6 +163,11 @@ class Function(targets.Wraps):
             for device in _AUTOCAST_DEVICES:
                 if torch.is_autocast_enabled(device):
                     defaults += ((f"autocast {device}", torch.get_autocast_dtype(device)),)
+        # Process state an earlier trace read (grad mode, os.environ ...): graphs are keyed by
+        # its values (NOTE [process state read while tracing] in runtime/staging/ambient.py).
+        state_read = self.__dict__.get("_state_read")
+        if state_read:
+            defaults += (("process state", ambient.values_now(state_read.values())),)
         module = self._module
         if module is None:
             return defaults
@@ -274,11 +279,23 @@ class Function(targets.Wraps):
                 concrete = self._trace_locked(signature, leaves)
             except Exception as error:
                 raise tracebacks.for_user(error, f"tracing {self.__name__}")  # noqa: B904
+            signature = self._keyed_by_state_read(concrete, signature, args, kwargs)
             self._cache[signature] = concrete
             self.trace_count += 1
             if self.trace_count == RETRACE_WARNING_AFTER:
                 warnings.warn(self._retrace_message(args, kwargs), stacklevel=3)
             return concrete
+
+    def _keyed_by_state_read(self, concrete, signature, args, kwargs):
+        """The signature to keep `concrete` under: where its trace read process state no
+        trace read before, the Function's graphs are keyed by that too from now on."""
+        known = self.__dict__.setdefault("_state_read", {})
+        new = [(label, (getter, args_)) for label, (getter, args_, _) in concrete.state_read
+               if label not in known]
+        if not new:
+            return signature
+        known.update(new)
+        return signature_of(args, kwargs, self._extra())[0]
 
     def _retrace_message(self, args, kwargs) -> str:
         """Names the arguments whose signature entries differ between the traces so far."""

@@ -27,6 +27,8 @@ from torch.fx.passes.dialect.common.cse_pass import CSEPass
 from torch.fx.passes.infra.pass_base import PassResult
 from torch.utils import _pytree as pytree
 
+from autoconv_runtime.staging import autograd_functions
+
 __all__ = ["aliases", "clean_up", "common_subexpressions", "drop_clones", "eliminate_dead_code",
            "fold_constants", "fuse_linear", "has_effects", "in_place_to_functional", "is_fresh",
            "is_functional", "predicate_output", "same_known_shape", "same_strides",
@@ -226,7 +228,7 @@ def fold_constants(graph_module: GraphModule, is_impure: Callable[[Node], bool])
                 replace_node_with_constant(graph_module, node, constant)
                 replaced = True
     if replaced:
-        graph_module.graph.eliminate_dead_code(is_impure_node=is_impure)
+        _drop_unused(graph_module.graph, is_impure)
         for node in graph_module.graph.find_nodes(op="get_attr"):
             if not node.users:
                 graph_module.graph.erase_node(node)
@@ -333,7 +335,17 @@ def eliminate_dead_code(graph_module: GraphModule, is_impure: Callable[[Node], b
     for node in reversed(nodes):
         if node.op == "call_function" and node not in live:
             graph.erase_node(node)
-    graph.eliminate_dead_code(is_impure_node=is_impure)  # get_attr nodes left unused
+    _drop_unused(graph, is_impure)  # get_attr nodes left unused
+
+
+def _drop_unused(graph: torch.fx.Graph, is_impure: Callable[[Node], bool]) -> None:
+    """fx's `Graph.eliminate_dead_code` on this graph only: fx's goes on into the cond /
+    while_loop subgraphs with its own impurity test, which drops a cond whose branch only
+    prints (a "log every N iterations" `if` in a staged loop never printed: tester t13
+    repro 16)."""
+    for node in reversed(graph.nodes):
+        if node.op not in ("placeholder", "output") and not node.users and not is_impure(node):
+            graph.erase_node(node)
 
 
 def clean_up(graph_module: GraphModule, is_impure: Callable[[Node], bool],
@@ -427,7 +439,10 @@ def same_known_shape(a: torch.Tensor, b: torch.Tensor) -> bool:
 # Ops whose schema declares no alias, but whose result is (or may be) a view of their input.
 _UNANNOTATED_ALIASES = (torch.ops.aten.lift_fresh, torch.ops.aten._unsafe_view,
                         torch.ops.aten.unsafe_split, torch.ops.aten.unsafe_split_with_sizes,
-                        torch.ops.aten.unsafe_chunk)
+                        torch.ops.aten.unsafe_chunk,
+                        # a custom autograd Function's results may be views of its arguments
+                        # (NOTE [custom autograd Functions] in runtime/staging/autograd_functions.py)
+                        autograd_functions.FUNCTION_APPLY.overloadpacket)
 
 
 def is_fresh(node: Node) -> bool:

@@ -16,14 +16,15 @@ import weakref
 import torch
 
 from . import builtins as staged_builtins
-from . import iteration, operators, random_state, subscripts
-from .staging import validation
+from . import errors, iteration, operators, random_state, subscripts
+from .staging import ambient, autograd_functions, grad_mode, validation
 from .staging.tracers.symbolic import is_fx_leaf
 
 __all__ = [
     "converted_call",
     "converted_method_call",
     "converted_submodules",
+    "has_backward_hooks",
     "set_converter",
     "do_not_convert",
     "is_library_function",
@@ -321,6 +322,9 @@ def converted_submodules(module: torch.nn.Module):
             del sub.forward
 
 
+_FUNCTION_APPLY = torch.autograd.Function.apply.__func__
+
+
 def converted_call(fn, /, *args, **kwargs):
     """`fn(*args, **kwargs)`, with user functions converted first (once, then cached).
 
@@ -337,6 +341,9 @@ def converted_call(fn, /, *args, **kwargs):
         if torch.compiler.is_dynamo_compiling():  # NOTE [loop items updated by a call]
             operators.refuse_item_updated_by_call(fn, args)
         return _converted_function(fn)(*args, **kwargs)
+    if cls is types.MethodType and fn.__func__ is _FUNCTION_APPLY \
+            and autograd_functions.is_function_class(fn.__self__):
+        return autograd_functions.apply(fn.__self__, args, kwargs)  # `apply = Fn.apply`
     if cls is types.MethodType and type(fn.__func__) is types.FunctionType:
         if torch.compiler.is_dynamo_compiling():
             operators.refuse_item_updated_by_call(fn.__func__, (fn.__self__, *args))
@@ -344,6 +351,14 @@ def converted_call(fn, /, *args, **kwargs):
         if converted is fn.__func__ and validation.calls_distribution(fn):
             return validation.call_validated(fn, args, kwargs)
         return converted(fn.__self__, *args, **kwargs)
+    if isinstance(fn, torch.nn.Module) and grad_mode.may_require_grad() \
+            and torch.is_grad_enabled() and has_backward_hooks(fn):
+        raise errors.StagingError(
+            "call", f"{type(fn).__name__} has backward hooks (register_full_backward_hook): "
+            "autoconv traces on detached tensors, so the graph would compute gradients "
+            "without them",
+            "Call the module outside the autoconv function, or register the hook on the module "
+            "autoconv converts (its hooks run around the graph)")
     if isinstance(fn, torch.nn.Module) and not _has_hooks(fn) and not is_fx_leaf(fn, args):
         forward = cls.forward
         converted = _cached(forward)
@@ -396,6 +411,8 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
     a user object, but not of a bound builtin method. Methods of tensors, builtin values and
     Python modules are called as they are; others go through `converted_call`.
     """
+    if name == "apply" and autograd_functions.is_function_class(obj):
+        return autograd_functions.apply(obj, args, kwargs)
     if isinstance(obj, _DIRECT_RECEIVERS):
         if isinstance(obj, dict) and args and name in _KEYED_METHODS:
             subscripts.check_key(obj, args[0], f"looked up (.{name}) by")
@@ -431,6 +448,7 @@ def _method_function(method):
 
 
 def _call_builtin(fn, args, kwargs):
+    fn = ambient.wrapped(fn)  # NOTE [process state read while tracing]
     for builtin, staged in _STAGED_BUILTINS:
         if fn is builtin:
             return staged(*args, **kwargs)
@@ -452,6 +470,14 @@ def super_method(klass, obj, name: str):
                 return functools.partial(_converted_function(attr), obj)
             break
     return getattr(super(klass, obj), name)
+
+
+def has_backward_hooks(module: torch.nn.Module) -> bool:
+    """Whether `module` has backward hooks of its own or torch's global ones."""
+    from torch.nn.modules import module as nn_module
+
+    return bool(module._backward_hooks or module._backward_pre_hooks
+                or nn_module._global_backward_hooks or nn_module._global_backward_pre_hooks)
 
 
 def _has_hooks(module: torch.nn.Module) -> bool:

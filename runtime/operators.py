@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import os
+import sys
 import threading
 
 import torch
@@ -1461,9 +1462,12 @@ def assert_(cond, message=None):
     """`assert cond, message()`; on a traced tensor it becomes an assertion in the graph."""
     if is_staged(cond):
         if not context.probing():
-            text = message() if message is not None else "assertion failed"
-            _refuse_if_caught(AssertionError(text), "assert")
-            torch._assert_async(staging.as_predicate(as_staged_tensor(cond), "assert"), str(text))
+            error = AssertionError(message()) if message is not None else AssertionError()
+            _refuse_if_caught(error, "assert")
+            # autoconv's replay raises AssertionError, as Python (NOTE [exceptions raised by
+            # graphs]); torch.export / torch.compile raise RuntimeError("AssertionError: ...").
+            torch._assert_async(staging.as_predicate(as_staged_tensor(cond), "assert"),
+                                graph_error_message(error))
         return
     if not cond:
         raise AssertionError(message()) if message is not None else AssertionError
@@ -1589,8 +1593,19 @@ def print_(*args, sep=" ", end="\n", file=None, flush=False):
     # In a staged body a print of Python values is a print op too: as Python it would print
     # once while tracing (both branches), and never when the graph takes the branch.
     staged_body = context.in_staged_body()
-    if (not tensors and not has_text and not staged_body) or file is not None:
+    if not tensors and not has_text and not staged_body:
         return builtins.print(*args, sep=sep, end=end, file=file, flush=flush)
+    if file is not None and file is not sys.stdout:
+        # torch's print op writes to stdout only; as Python, the print would run once, while
+        # tracing, showing the trace's values (tester t13 repro 17: a FakeTensor on stderr once,
+        # then nothing on the calls that take the branch).
+        where = "in a staged body" if staged_body else "of a traced value"
+        raise StagingError(
+            context.staged_statement() or "print",
+            f"print(..., file=...) {where} would run once, while the graph is traced, not on "
+            "each call: the graph's print op writes to standard output only",
+            "Print to standard output (drop `file=`), or return the value and print it to "
+            "the file outside the autoconv function")
     if context.probing():
         return None
     # "{!s}": str() as print uses; format() would show a 0-d tensor as its bare number.

@@ -1,11 +1,14 @@
 """The tf.function-like layer: backends, input_signature, export, retracing, modules, gradients,
 threads (issue 3's contract)."""
 
+import contextlib
+import os
 import random
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 import warnings
 
 import pytest
@@ -17,6 +20,8 @@ from autoconv.backends import compile_python
 from autoconv_runtime import StagingError
 from support import COND, WHILE_LOOP, count_ops
 from test_api import collatz_steps
+
+perf_counter = time.perf_counter
 
 
 def clipped_scale(x, w):
@@ -847,3 +852,103 @@ def test_torchs_clip_grad_norm_of_arguments_replays_on_other_gradients():
         torch.testing.assert_close(run(mine, torch.ones(2)), step(theirs, torch.ones(2)))
         torch.testing.assert_close(mine[0].grad, theirs[0].grad)
     assert run.trace_count == 1
+
+
+def _timed_step(x):
+    t0 = time.perf_counter()
+    while x.sum() > 1:
+        x = x / 2
+    return x, time.perf_counter() - t0
+
+
+def _stamped(x):
+    if x.sum() > 0:
+        x = x * 2
+    return x, perf_counter()
+
+
+@pytest.mark.parametrize("fn", [_timed_step, _stamped], ids=["time.perf_counter", "imported"])
+def test_clock_read_while_tracing_is_refused(fn):
+    # Tester t13 repro 25: the trace's timestamp and elapsed time were constants of the graph,
+    # the same on every call (NOTE [process state read while tracing]).
+    with pytest.raises(StagingError, match=r"read the clock \((time\.)?perf_counter\(\)\)") as error:
+        autoconv.autoconv(fn)(torch.tensor([8.0, 8.0]))
+    assert error.value.filename == __file__
+    assert time.perf_counter is perf_counter  # put back
+
+
+def _by_grad_mode(x):
+    if torch.is_grad_enabled():
+        y = x * 2
+    else:
+        y = x * 3
+    if y.sum() > 0:
+        y = y + 1
+    return y
+
+
+def _by_inference_mode(x):
+    y = x * (3 if torch.is_inference_mode_enabled() else 2)
+    if y.sum() > 0:
+        y = y + 1
+    return y
+
+
+def _by_determinism(x):
+    y = x * (3 if torch.are_deterministic_algorithms_enabled() else 2)
+    if y.sum() > 0:
+        y = y + 1
+    return y
+
+
+def _by_environment(x):
+    y = x * (3 if os.environ.get("AUTOCONV_TEST_MODE") == "fast" else 2)
+    if y.sum() > 0:
+        y = y + 1
+    return y
+
+
+def _deterministic(on):
+    @contextlib.contextmanager
+    def mode():
+        before = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(on)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(before)
+
+    return mode()
+
+
+@contextlib.contextmanager
+def _environment(value):
+    saved = os.environ.pop("AUTOCONV_TEST_MODE", None)
+    if value is not None:
+        os.environ["AUTOCONV_TEST_MODE"] = value
+    try:
+        yield
+    finally:
+        os.environ.pop("AUTOCONV_TEST_MODE", None)
+        if saved is not None:
+            os.environ["AUTOCONV_TEST_MODE"] = saved
+
+
+@pytest.mark.parametrize("fn, modes", [
+    (_by_grad_mode, (torch.no_grad, torch.enable_grad)),
+    (_by_inference_mode, (contextlib.nullcontext, torch.inference_mode)),
+    (_by_determinism, (lambda: _deterministic(False), lambda: _deterministic(True))),
+    (_by_environment, (lambda: _environment(None), lambda: _environment("fast"))),
+], ids=["grad mode", "inference mode", "deterministic", "os.environ"])
+def test_process_state_read_while_tracing_keys_the_graph(fn, modes):
+    # Tester t13 repro 11: the value read while tracing was baked into the graph, and a call
+    # in the other mode replayed it ([4, 4] for [3, 3]).
+    converted = autoconv.autoconv(fn)
+    for mode in (*modes, *reversed(modes)):
+        with mode():
+            torch.testing.assert_close(converted(torch.ones(2)), fn(torch.ones(2)))
+    assert converted.trace_count == 2
+    with modes[1]():
+        concrete = converted.get_concrete_function(torch.ones(2))
+    with modes[0](), pytest.raises(RuntimeError, match="traced where the function read"):
+        concrete(torch.ones(2))

@@ -157,3 +157,54 @@ class _NestedCondUnderNoGrad(torch.nn.Module):
 def test_torch_export_of_a_nested_cond_under_no_grad():
     args = (torch.tensor(False), torch.tensor(True), torch.tensor(0.3))
     torch.export.export(_NestedCondUnderNoGrad(), args, strict=False)
+
+
+def _hooked(x):
+    h = x * 3
+    if h.requires_grad:
+        h.register_hook(lambda g: g * 0.1)
+    if h.sum() > 0:
+        h = h * 2
+    return h
+
+
+def _registers_hook(x):
+    h = x * 3
+    h.register_hook(lambda g: g * 0.1)
+    return h * 2
+
+
+class _FrozenFirst(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(2, 2)
+        self.b = torch.nn.Linear(2, 2)
+        self.a.register_full_backward_hook(lambda mod, gin, gout: (torch.zeros_like(gin[0]),))
+
+    def forward(self, x):
+        h = self.a(x)
+        if h.sum() > 0:
+            h = h * 2
+        return self.b(h)
+
+
+@pytest.mark.parametrize("fn, match", [
+    (_hooked, r"`\.requires_grad` of a traced tensor is False while autoconv traces"),
+    (_registers_hook, r"a hook registered on a traced tensor \(register_hook\)"),
+    (_FrozenFirst(), r"calls the submodule a \(Linear\), which has backward hooks"),
+], ids=["requires_grad", "register_hook", "full_backward_hook"])
+def test_backward_hooks_are_refused_where_gradients_flow(fn, match):
+    # Tester t13 repro 14: the trace ran on detached tensors, so the hooks never applied and the
+    # replay gave the unhooked gradient (x.grad 6 for 0.6; the gradient for 0)
+    # (NOTE [backward hooks while tracing]).
+    with pytest.raises(StagingError, match=match) as error:
+        autoconv.autoconv(fn)(torch.tensor([1.2, 2.0], requires_grad=True))
+    assert error.value.filename == __file__
+    # under no_grad the hooks change nothing: traced and replayed as before
+    x = torch.tensor([1.2, 2.0], requires_grad=True)
+    with torch.no_grad():
+        if fn is _registers_hook:  # Python raises too: a tensor that does not require grad
+            with pytest.raises(RuntimeError, match="doesn't require gradient"):
+                autoconv.autoconv(fn)(x)
+        else:
+            torch.testing.assert_close(autoconv.autoconv(fn)(x), fn(x))

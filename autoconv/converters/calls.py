@@ -286,6 +286,14 @@ class CallConverter(Converter):
             root = root.value
         if isinstance(root, gast.Name) and root.id not in self.ctx.local_names:
             self.ctx.callees.add(root.id)
+        if isinstance(func, gast.Attribute) and func.attr == "apply":
+            # `Fn.apply(x)` of a custom autograd Function: given the class, which dynamo can
+            # inspect (not its bound `apply`), so the runtime keeps its backward
+            # (NOTE [custom autograd Functions] in autoconv_runtime/staging/autograd_functions.py)
+            node.args = [func.value, gast.Constant(value="apply", kind=None)] + node.args
+            node.func = gast.Attribute(value=templates.name(ac), attr="converted_method_call",
+                                       ctx=gast.Load())
+            return node
         node.args = [func] + node.args
         node.func = gast.Attribute(value=templates.name(ac), attr="converted_call", ctx=gast.Load())
         return node

@@ -24,6 +24,7 @@ user's line) rather than replay gradients eager would not compute.
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import torch
@@ -34,7 +35,7 @@ from ..errors import StagingError
 from . import outside_writes
 
 __all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "differentiations", "function_begins",
-           "raise_refusal", "recording", "sets_grad_mode"]
+           "may_require_grad", "raise_refusal", "recording", "sets_grad_mode"]
 
 SET_GRAD_ENABLED = torch._C._set_grad_enabled
 _DIFFERENTIATE = (torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward)
@@ -51,6 +52,10 @@ class _Trace(threading.local):
     inference_at_entry = None
     refused = None  # the StagingError for the trace, made at the user's line
     differentiated = 0  # calls of torch.autograd.grad / backward seen while recording
+    # Whether gradients may flow at the replay: grad mode was on and an input or parameter of
+    # the call required grad (the trace's own inputs are detached: NOTE [backward hooks while
+    # tracing])
+    may_require_grad = False
 
 
 def differentiations() -> int:
@@ -79,15 +84,62 @@ def recording() -> bool:
     return _trace.recording > 0
 
 
+def may_require_grad() -> bool:
+    """Whether gradients may flow through the graph being traced (see `RecordGradMode`)."""
+    return _trace.recording > 0 and _trace.may_require_grad
+
+
+# NOTE [backward hooks while tracing]
+# autoconv traces on detached inputs, so every traced tensor has requires_grad False: a
+# `h.register_hook(fn)` in the function failed or, under `if h.requires_grad:`, never ran, and
+# a submodule's `register_full_backward_hook` never wrapped its tensors; the replay then
+# computed gradients without the hook (tester t13 repro 14: x.grad 6 for 0.6, or the unhooked
+# gradient for 0). Where gradients may flow (grad mode on and an input or parameter requiring
+# grad), user code registering a tensor hook, or reading `.requires_grad` of a traced tensor
+# (False while tracing, maybe True at the replay), and a call of a submodule with backward
+# hooks, are refused at the user's line. The root module's hooks run around the graph
+# (autoconv/modules.py) and are kept.
+_REGISTER_HOOKS = (torch.Tensor.register_hook, torch.Tensor.register_post_accumulate_grad_hook)
+_REQUIRES_GRAD = torch._C.TensorBase.__dict__["requires_grad"]  # its getter comes as `__get__`
+
+
+_OVERRIDES = torch.overrides.__file__
+
+
+def _refuse_in_user_code(func, problem: str, fix: str) -> None:
+    """Raise where the caller of `func` is the user's code (not torch's, which may read and
+    register for its own purposes)."""
+    from ..errors import users_file, user_location
+
+    frame = sys._getframe(2)
+    # (the call reaches this mode through torch's dispatch, `func` itself where it is Python,
+    # and other torch function modes, make_fx's)
+    while frame is not None and (frame.f_code.co_filename in (_OVERRIDES,)
+                                 or frame.f_code.co_filename.startswith("<frozen ")
+                                 or frame.f_code.co_name == "__torch_function__"
+                                 or frame.f_code is getattr(func, "__code__", None)):
+        frame = frame.f_back
+    if frame is not None and users_file(frame.f_code.co_filename):
+        raise StagingError.at(user_location(), "function", problem, fix)
+
+
 class RecordGradMode(TorchFunctionMode):
     """While tracing under make_fx: each grad-mode change becomes a node of the graph being
     traced (the innermost one: a cond / while_loop body's graph while a body is traced; make_fx
     traces a body under a mode stack of its own, so the staging tracer enters one more of
-    these around each body, see `tracers/make_fx.py`)."""
+    these around each body, see `tracers/make_fx.py`).
+
+    `may_require_grad` (given to the outermost one): whether gradients may flow at the replay
+    (NOTE [backward hooks while tracing])."""
+
+    def __init__(self, may_require_grad: bool = False):
+        super().__init__()
+        self._may_require_grad = may_require_grad
 
     def __enter__(self):
         if _trace.recording == 0:
             _trace.inference_at_entry = _trace.refused = None
+            _trace.may_require_grad = self._may_require_grad
         _trace.recording += 1
         return super().__enter__()
 
@@ -112,6 +164,21 @@ class RecordGradMode(TorchFunctionMode):
                 "graph, so the replay would compute gradients through it",
                 "Write `with torch.no_grad():` instead (the graph records it), or call the "
                 "autoconv function inside torch.inference_mode()")
+        if _trace.may_require_grad and torch.is_grad_enabled():
+            if func in _REGISTER_HOOKS:
+                _refuse_in_user_code(
+                    func, "a hook registered on a traced tensor (register_hook) is not part of the "
+                    "graph, so the replay would compute gradients without it",
+                    "Register the hook on the autoconv function's result or input outside it, "
+                    "or change the gradient with a torch.autograd.Function (kept with its "
+                    "backward)")
+            elif (getattr(func, "__self__", None) is _REQUIRES_GRAD
+                  and getattr(func, "__name__", None) == "__get__" and not args[0].requires_grad):
+                _refuse_in_user_code(
+                    func, "`.requires_grad` of a traced tensor is False while autoconv traces (on "
+                    "detached inputs), but may be True when the graph runs",
+                    "Decide outside the autoconv function (pass a flag), or use "
+                    "torch.is_grad_enabled(), which the graph is keyed by")
         outside_writes.note(func, args, kwargs)  # NOTE [outside tensors updated while tracing]
         if func in outside_writes.VALUE_READS:
             if func is _ITEM:

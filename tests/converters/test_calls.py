@@ -144,4 +144,18 @@ def test_calls_that_seed_save_or_read_a_generator_go_through_the_runtime():
             return x
         """,
         {"manual_seed": manual_seed, "random": random},
+
+
+def test_apply_of_a_global_is_given_the_class():
+    # `Fn.apply(x)` of a custom autograd Function: the runtime is given the class, which dynamo
+    # can inspect, not the bound `apply` (NOTE [custom autograd Functions]).
+    assert_converts(
+        """
+        def f(x):
+            return GradReverse.apply(x, 0.5) * 2
+        """,
+        """
+        def f(x):
+            return ac.converted_method_call(GradReverse, 'apply', x, 0.5) * 2
+        """,
     )

@@ -5,10 +5,13 @@ it raises. A print of a tensor becomes a print op: it prints on every run of the
 while tracing.
 """
 
+import sys
+
 import pytest
 import torch
 
 import autoconv
+from autoconv_runtime import StagingError
 from support import COND, WHILE_LOOP, assert_same_result, count_ops
 
 T = torch.tensor
@@ -114,9 +117,15 @@ def test_assert_fails_on_replay(fn, passing, failing):
 
 
 def test_assert_message_in_graph_error():
+    # (tester t13 repro 22) autoconv's replay raised RuntimeError, which `except
+    # AssertionError` missed; torch.export and torch.compile raise RuntimeError, naming the type.
     concrete = autoconv.autoconv(assert_positive).get_concrete_function(T([1.0, 2.0]))
-    with pytest.raises(RuntimeError, match="x must be positive"):
+    with pytest.raises(AssertionError, match="^x must be positive$"):
         concrete(T([-1.0, 2.0]))
+    for name, run in _all_runners(assert_positive, (T([1.0, 2.0]),)).items():
+        error = AssertionError if name == "graph" else RuntimeError
+        with pytest.raises(error, match="x must be positive"):
+            run(T([-1.0, 2.0]))
 
 
 def assert_on_python_value(x, n):
@@ -322,3 +331,44 @@ def test_print_of_python_values_in_a_staged_branch_prints_when_taken(capsys):
     assert _lines(capsys.readouterr().out) == ["positive sum"]
     concrete(T([-1.0, -2.0]))
     assert _lines(capsys.readouterr().out) == []
+
+
+def log_every_other_iteration(x, tol: float = 0.1):
+    i = 0
+    while x.abs().max() > tol:
+        x = x / 2
+        i += 1
+        if x.sum() < 0.5:
+            print("small now:", x.sum())
+    return x
+
+
+@pytest.mark.parametrize("runner", ["python", "fx", "compile"])
+def test_print_only_in_a_branch_in_a_staged_loop_prints(capsys, runner):
+    # (tester t13 repro 16) fx's dead-code elimination, which goes on into subgraphs with its
+    # own impurity test, dropped the cond whose branch only prints: nothing ever printed.
+    if runner == "compile":
+        run = torch.compile(autoconv.convert(log_every_other_iteration), fullgraph=True,
+                            backend="eager")
+    else:
+        run = autoconv.autoconv(log_every_other_iteration, backend=runner)
+    log_every_other_iteration(T([0.8, 0.3]))
+    expected = _lines(capsys.readouterr().out)
+    assert len(expected) == 2
+    for _ in range(2):
+        run(T([0.8, 0.3]))
+        assert _lines(capsys.readouterr().out) == expected
+
+
+def warn_on_stderr(x):
+    if x.abs().max() > 1:
+        print("warning: large input", x.abs().max(), file=sys.stderr)
+        x = x.clamp(-1, 1)
+    return x
+
+
+def test_print_to_a_file_of_traced_values_is_refused():
+    # (tester t13 repro 17) it printed the trace's FakeTensor once, then nothing on any call.
+    with pytest.raises(StagingError, match=r"print\(\.\.\., file=\.\.\.\)") as error:
+        autoconv.autoconv(warn_on_stderr)(T([3.0, 0.0]))
+    assert error.value.filename == __file__

@@ -1,0 +1,181 @@
+"""Process state a traced function reads in Python: guarded (grad mode, inference mode,
+deterministic algorithms, environment variables) or refused (clocks).
+
+NOTE [process state read while tracing]
+A traced function's Python runs once; what it reads from the process becomes a constant of the
+graph. `if torch.is_grad_enabled():` took the trace's path on every later call, in either grad
+mode (tester t13 repro 11: a first call under no_grad, then a normal call, gave [4, 4] for
+[3, 3]), and so did `torch.is_inference_mode_enabled()`, `are_deterministic_algorithms_enabled()`
+and `os.environ.get("MODE")`. While autoconv traces, those reads made by the user's code (not
+torch's own) are recorded with their values: the graph holds for those values only, and the
+Function keys its graphs by them (`Function._extra`), so a call in another grad mode, or with
+another value in the environment, traces again; a ConcreteFunction refuses such a call.
+
+`time.time()`, `time.perf_counter()` and the other clocks of the `time` module read while
+tracing would be the trace's numbers on every call (a step time that never changes): refused,
+as Python's random numbers are (NOTE [Python's random numbers while tracing] in
+autoconv/capture.py). Not seen: `datetime.now()` (a C type's method, which cannot be wrapped).
+
+The functions are wrapped in their modules while a trace runs, so calls through a name bound
+before (`from time import perf_counter`) are seen only from converted code, which calls them
+through `converted_call` (`wrapped`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+import sysconfig
+import threading
+import time
+
+import torch
+
+from ..errors import _RUNTIME_DIR, StagingError, users_file
+
+__all__ = ["watching", "wrapped", "values_now", "refuse_clock_reads"]
+
+_GUARDED = [(torch, "is_grad_enabled"), (torch, "is_inference_mode_enabled"),
+            (torch, "are_deterministic_algorithms_enabled"),
+            (torch, "is_deterministic_algorithms_warn_only_enabled")]
+_CLOCKS = [(time, name) for name in ("time", "time_ns", "perf_counter", "perf_counter_ns",
+                                     "monotonic", "monotonic_ns", "process_time",
+                                     "process_time_ns", "thread_time", "thread_time_ns")]
+# frames passed over to find who read: the standard library's (`os.environ.get` is
+# Mapping.get's, a frozen module's) and `converted_call`'s
+_PASSED = (os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep,
+           os.path.join(_RUNTIME_DIR, "calls.py"))
+_MISSING = "<not set>"
+
+
+class _State(threading.local):
+    reads = None  # {label: (getter, args, value)} while a trace runs in this thread
+    clock = None  # (file, line, name) of the first clock read while tracing
+
+
+_state = _State()
+_watchers = 0
+_lock = threading.Lock()
+_wrappers: dict = {}  # the original function -> its wrapper
+
+
+def _user_caller():
+    """(file, line) of the nearest caller outside the standard library and this module, where
+    that is the user's code (converted code carries the user's file name); else None (torch's,
+    autoconv's own)."""
+    frame = sys._getframe(2)
+    while frame is not None and (frame.f_code.co_filename.startswith("<frozen ") or os.path
+                                 .abspath(frame.f_code.co_filename).startswith(_PASSED)):
+        frame = frame.f_back
+    if frame is None or not users_file(frame.f_code.co_filename) \
+            or frame.f_globals.get("__name__", "").partition(".")[0] == "autoconv":
+        return None
+    return frame.f_code.co_filename, frame.f_lineno
+
+
+def _environ_value(key):
+    return os.environ.get(key, _MISSING)
+
+
+def _guarded(getter, label):
+    @functools.wraps(getter)
+    def read(*args, **kwargs):
+        value = getter(*args, **kwargs)
+        if _state.reads is not None and _user_caller() is not None:
+            _state.reads.setdefault(label, (getter, args, value))
+        return value
+
+    return read
+
+
+def _clock(getter, name):
+    @functools.wraps(getter)
+    def read(*args, **kwargs):
+        if _state.reads is not None and _state.clock is None:
+            where = _user_caller()
+            if where is not None:
+                _state.clock = (*where, name)
+        return getter(*args, **kwargs)
+
+    return read
+
+
+_ENVIRON_GETITEM = type(os.environ).__getitem__
+
+
+def _environ_getitem(self, key):
+    try:
+        value = _ENVIRON_GETITEM(self, key)
+    except KeyError:
+        value = _MISSING
+        raise
+    finally:
+        if _state.reads is not None and self is os.environ and _user_caller() is not None:
+            _state.reads.setdefault(("os.environ", key), (_environ_value, (key,), value))
+    return value
+
+
+for _module, _name in _GUARDED:
+    _original = getattr(_module, _name)
+    _wrappers[_original] = _guarded(_original, f"{_module.__name__}.{_name}()")
+for _module, _name in _CLOCKS:
+    _original = getattr(_module, _name)
+    _wrappers[_original] = _clock(_original, f"{_module.__name__}.{_name}()")
+
+
+def wrapped(fn):
+    """The watching wrapper of `fn` while a trace runs in this thread, else `fn` (for calls
+    through a name bound before the trace: `converted_call`)."""
+    if _state.reads is None:
+        return fn
+    try:
+        return _wrappers.get(fn, fn)
+    except TypeError:  # unhashable
+        return fn
+
+
+@contextlib.contextmanager
+def watching():
+    """While autoconv traces: records the reads (yields {label: (getter, args, value)})."""
+    global _watchers
+    outer = _state.reads, _state.clock
+    _state.reads, _state.clock = {}, None
+    with _lock:
+        _watchers += 1
+        if _watchers == 1:
+            for module, name in _GUARDED + _CLOCKS:
+                setattr(module, name, _wrappers[getattr(module, name)])
+            type(os.environ).__getitem__ = _environ_getitem
+    try:
+        yield _state.reads
+    finally:
+        with _lock:
+            _watchers -= 1
+            if _watchers == 0:
+                for module, name in _GUARDED + _CLOCKS:
+                    setattr(module, name, getattr(module, name).__wrapped__)
+                type(os.environ).__getitem__ = _ENVIRON_GETITEM
+        clock = _state.clock
+        _state.reads, _state.clock = outer
+        _state.last_clock = clock
+
+
+def values_now(reads) -> tuple:
+    """The values that `reads`, (getter, args) pairs, give now."""
+    return tuple(getter(*args) for getter, args in reads)
+
+
+def refuse_clock_reads(name: str) -> None:
+    """Raise a StagingError at the user's line if the trace just ended read a clock."""
+    clock, _state.last_clock = getattr(_state, "last_clock", None), None
+    if clock is None:
+        return
+    filename, line, what = clock
+    raise StagingError.at(
+        (filename, line), "function",
+        f"tracing {name} read the clock ({what}): that runs once, while the graph is traced, "
+        "and its number would be a constant of the graph, the same on every call",
+        "Read the clock outside the autoconv function (around the call) and pass the number in "
+        "if the function needs it")
