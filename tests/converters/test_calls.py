@@ -144,6 +144,7 @@ def test_calls_that_seed_save_or_read_a_generator_go_through_the_runtime():
             return x
         """,
         {"manual_seed": manual_seed, "random": random},
+    )
 
 
 def test_apply_of_a_global_is_given_the_class():
