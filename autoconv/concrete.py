@@ -18,7 +18,7 @@ from . import backends, graph_passes
 from .capture import GRAPH_OUTPUT, Capture, PythonOutput
 from .captures import MISSING, Guard, GuardSet, Rebound
 from .object_paths import follow, store
-from .signature import Signature, signature_of
+from .signature import SAME_TENSOR, Signature, signature_of
 
 __all__ = ["ConcreteFunction", "ModuleState"]
 
@@ -216,7 +216,9 @@ class ConcreteFunction:
         else:
             if self._bind is not None:
                 args, kwargs = self._bind(args, kwargs)
-            signature, leaves = signature_of(args, kwargs, self.signature.extra)
+            # the call's own SAME_TENSOR entry, if any, is added by signature_of
+            extra = tuple(entry for entry in self.signature.extra if entry[0] != SAME_TENSOR)
+            signature, leaves = signature_of(args, kwargs, extra)
             if signature != self.signature:
                 raise TypeError(
                     f"{self.__name__} was traced for {self.signature}, got {signature}; call "
