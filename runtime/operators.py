@@ -84,6 +84,9 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         if renewing:  # NOTE [state updated in place, then rebound]
             bodies, staged_state, staged_names = _giving_back(
                 bodies, staged_state, staged_names, renewing, state, names)
+        passed = None
+        if not torch.is_grad_enabled() and not written and not renewing:
+            bodies, passed = _watching_passes(bodies, if_false is None)
         try:
             out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond, inputs)
         except StagingError as refused:
@@ -96,6 +99,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
                 raise
             cond = _specialized_raising(cond, raised)
             out = None
+        if out is not None and passed is not None:
+            out = _passed_with_grad(cond, state, out, passed)
         if out is not None:
             _renewed_back(out[len(staged_state) - len(renewing):], renewing, state)
             return _written_back(out[:len(staged_state) - len(renewing)], len(state), inputs,
@@ -103,6 +108,56 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     if cond:
         return if_true(*state, *inputs)
     return if_false(*state, *inputs) if if_false is not None else state
+
+
+# NOTE [values passed through a staged if under no_grad]
+# `@torch.no_grad()` on a helper `if n > m: g = g * (m / n)`, `return g`: in Python the path
+# that leaves `g` alone returns the argument itself, still requiring grad (no_grad only keeps
+# new results out of autograd), and the caller's `y + clip_(y)` differentiates through it.
+# The staged statement's result is torch.cond's output, made under no_grad: it never required
+# grad, and the gradient lost that path (tester t13 repro 3: 3 where Python gives 6). Under
+# no_grad, each state value a branch passes through unchanged (the `if` without `else`, or a
+# body returning the value it was given) is chosen again with grad on,
+# `where(cond, value_before, result)`: the same values, differentiable where Python's are.
+# (Dynamo traces the bodies in torch.cond itself, where the identity is not watched: there
+# only the missing `else` is seen.)
+def _watching_passes(bodies, no_else):
+    """`bodies` wrapped to note, per branch, the state slots they return unchanged; and that
+    list of notes (None where not known yet)."""
+    passed = [None, True if no_else else None]
+    if torch.compiler.is_dynamo_compiling():
+        return bodies, passed
+
+    def watched(body, index):
+        def run(*args):
+            result = body(*args)
+            if isinstance(result, tuple):
+                passed[index] = [r is a for r, a in zip(result, args)]
+            return result
+        return run
+
+    return tuple(watched(b, i) if passed[i] is None else b
+                 for i, b in enumerate(bodies)), passed
+
+
+def _passed_with_grad(cond, state, out, passed):
+    """NOTE [values passed through a staged if under no_grad]"""
+    out = list(out)
+    for index, taken in ((0, cond), (1, None)):
+        notes = passed[index]
+        if notes is None or notes is False:
+            continue
+        for i, value in enumerate(out[:len(state)]):
+            before = state[i]
+            if not (notes is True or (i < len(notes) and notes[i])):
+                continue
+            if not (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
+                    and value.shape == before.shape):
+                continue
+            mask = cond.bool() if taken is not None else ~cond.bool()
+            with torch.enable_grad():
+                out[i] = torch.where(mask, before, value)
+    return tuple(out)
 
 
 def _refused_item_rebinding(items, statement) -> StagingError:
