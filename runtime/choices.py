@@ -52,12 +52,22 @@ def write_back_item(value, items, key) -> None:
     """After an in-place update of `value`, read as `items[key]` from a Python list or tuple of
     tensors with a traced index (a row of the stacked items, runtime/subscripts.py): as Python,
     where `value` is the item itself, `items[i].copy_(where(key == i, value, items[i]))` for
-    each item. Nothing where `value` is one of the items (a Python index)."""
-    if type(items) not in (list, tuple) or not isinstance(value, torch.Tensor):
+    each item. From a tensor, `items[key] = value`. Nothing where `value` is one of the items
+    (a Python index)."""
+    if not isinstance(value, torch.Tensor):
         return
     if isinstance(key, torch.SymInt):
         key = torch.scalar_tensor(key, dtype=torch.int64)
-    if not isinstance(key, torch.Tensor) or any(value is item for item in items):
+    if not isinstance(key, torch.Tensor):
+        return
+    if isinstance(items, torch.Tensor):
+        # `x[k]` with a traced `k` is a view in Python (a 0-d index is an int), a gather when
+        # staged (runtime/subscripts.py): the row is put back (onto itself, were it a view)
+        from .subscripts import setitem
+
+        setitem(items, key, value)
+        return
+    if type(items) not in (list, tuple) or any(value is item for item in items):
         return
     size = len(items)
     for i, item in enumerate(items):

@@ -30,9 +30,12 @@ from .generators import leaves_generators_alone
 # rebinds (the swap) is read before it (`sources`), when it is bound there for certain (a
 # parameter, or assigned earlier in the block). The write-back follows a simple statement; an
 # in-place update of `acc` inside a compound statement (a loop, an `if`) is refused with a
-# StagingError there, as is any in-place update after a source or `acc` is rebound (where
-# the scan stops). Out of reach: the identity of a returned choice (`if c: return x`: a caller
-# that updates the result in place), and a source updated in place afterwards, read as `acc`.
+# StagingError there; the scan stops where a source or `acc` is rebound. Only blocks that
+# run as they are (a function's, a `with`'s) are rewritten: in the body of an `if`, a loop or
+# a `try` (staged bodies) a write-back would update a tensor from outside the body that the
+# control-flow converter does not see as updated. Out of reach: the identity of a returned
+# choice (`if c: return x`: a caller that updates the result in place), and a source updated
+# in place afterwards, read as `acc`.
 
 _WRITE_BACK = "ac.write_back_choice(target, chosen, if_true, if_false)"
 _WRITE_BACK_ITEM = "ac.write_back_item(target, items, chosen)"
@@ -183,15 +186,11 @@ class ChoiceConverter(Converter):
         for stmt in stmts:  # inner blocks first
             if isinstance(stmt, (gast.FunctionDef, gast.AsyncFunctionDef)):
                 self.visit_FunctionDef(stmt)
-                continue
-            if isinstance(stmt, gast.ClassDef):
-                continue
-            for field in ("body", "orelse", "finalbody"):
-                inner = getattr(stmt, field, None)
-                if isinstance(inner, list) and inner and isinstance(inner[0], gast.stmt):
-                    setattr(stmt, field, self._block(inner, set()))
-            for handler in getattr(stmt, "handlers", ()) or ():
-                handler.body = self._block(handler.body, set())
+            elif isinstance(stmt, (gast.With, gast.AsyncWith)):
+                stmt.body = self._block(stmt.body, set())
+            # Not the bodies of an `if`, a loop or a `try`, which become staged bodies: the
+            # write-back's `copy_` into a tensor from outside them is an update of an input
+            # the control-flow converter does not see (NOTE [in-place updates of a choice]).
         out = []
         for i, stmt in enumerate(stmts):
             update = _item_update(stmt)

@@ -820,22 +820,28 @@ def _three():
     return [torch.zeros(2) for _ in range(3)]
 
 
+def _rows():  # a tensor's row read with a traced index is a view in Python, staged a gather
+    return torch.zeros(3, 2)
+
+
 ITEMS = [
-    (add_to_class, [(T([0.0, 3.0, 1.0]), T(5.0)), (T([4.0, 3.0, 1.0]), T(-1.0))]),
-    (ring_write, [(T([7.0, 7.0]), T(4)), (T([2.0, 3.0]), T(-1))]),
-    (set_in_an_item, [(T(2),), (T(-3),)]),
+    (add_to_class, [(T([0.0, 3.0, 1.0]), T(5.0)), (T([4.0, 3.0, 1.0]), T(-1.0))], _three),
+    (ring_write, [(T([7.0, 7.0]), T(4)), (T([2.0, 3.0]), T(-1))], _three),
+    (set_in_an_item, [(T(2),), (T(-3),)], _three),
+    (ring_write, [(T([7.0, 7.0]), T(4)), (T([2.0, 3.0]), T(-1))], _rows),
 ]
 
 
 @pytest.mark.parametrize("mode", ["staged", "export", "compile"])
-@pytest.mark.parametrize("fn, inputs", ITEMS, ids=[c[0].__name__ for c in ITEMS])
+@pytest.mark.parametrize("fn, inputs, make", ITEMS,
+                         ids=[c[0].__name__ + c[2].__name__ for c in ITEMS])
 def test_an_in_place_update_of_an_item_read_with_a_traced_index_reaches_the_list(
-        fn, inputs, mode):
+        fn, inputs, make, mode):
     converted = autoconv.convert(fn)
     if mode == "staged":
         run = autoconv.autoconv(fn)
     elif mode == "export":
-        program = torch.export.export(Calling(converted), (_three(), *inputs[0]), strict=False)
+        program = torch.export.export(Calling(converted), (make(), *inputs[0]), strict=False)
         saved = io.BytesIO()
         torch.export.save(program, saved)
         saved.seek(0)
@@ -844,7 +850,7 @@ def test_an_in_place_update_of_an_item_read_with_a_traced_index_reaches_the_list
         torch._dynamo.reset()
         run = torch.compile(converted, fullgraph=True, backend="eager")
     for args in inputs:
-        expected_items, items = _three(), _three()
+        expected_items, items = make(), make()
         expected = fn(expected_items, *args)
         torch.testing.assert_close(run(items, *args), expected)
         torch.testing.assert_close(items, expected_items)
