@@ -7,11 +7,12 @@ from __future__ import annotations
 import torch
 
 from .errors import StagingError
+from .values import is_staged
 
 __all__ = ["refuse_choice_update", "write_back_choice", "write_back_item"]
 
 
-def _taken(chosen, like):
+def _taken(chosen):
     taken = chosen.bool()
     return taken.reshape(()) if taken.numel() == 1 else taken
 
@@ -20,10 +21,12 @@ def write_back_choice(value, chosen, if_true, if_false) -> None:
     """After an in-place update of `value`, the name bound to `if_true` where `chosen` holds
     and to `if_false` elsewhere: as Python, where `value` is the chosen tensor itself,
     `if_true.copy_(where(chosen, value, if_true))`, and `if_false` likewise. Nothing where the
-    choice ran as Python (`chosen` not a tensor) or `value` is not a tensor."""
-    if not isinstance(chosen, torch.Tensor) or not isinstance(value, torch.Tensor):
-        return
-    taken = _taken(chosen, value)
+    choice ran as Python (`chosen` not a traced tensor, or `value` one of the sources) or
+    `value` is not a tensor."""
+    if not (isinstance(chosen, torch.Tensor) and isinstance(value, torch.Tensor)
+            and is_staged(chosen)) or value is if_true or value is if_false:
+        return  # (an eager run of converted code, where the fast path is off, too)
+    taken = _taken(chosen)
     for source, where in ((if_true, taken), (if_false, ~taken)):
         if isinstance(source, torch.Tensor) and source is not value:
             source.copy_(torch.where(where, value, source))
@@ -36,7 +39,8 @@ def refuse_choice_update(value, chosen, name: str, sources: str) -> None:
     Raises:
         StagingError: `chosen` and `value` are tensors (the choice was staged).
     """
-    if isinstance(chosen, torch.Tensor) and isinstance(value, torch.Tensor):
+    if (isinstance(chosen, torch.Tensor) and isinstance(value, torch.Tensor)
+            and is_staged(chosen)):
         raise StagingError(
             "choice",
             f"`{name}` is {sources} in Python, chosen by a tensor condition, and is updated in "
@@ -52,13 +56,13 @@ def write_back_item(value, items, key) -> None:
     """After an in-place update of `value`, read as `items[key]` from a Python list or tuple of
     tensors with a traced index (a row of the stacked items, runtime/subscripts.py): as Python,
     where `value` is the item itself, `items[i].copy_(where(key == i, value, items[i]))` for
-    each item. From a tensor, `items[key] = value`. Nothing where `value` is one of the items
-    (a Python index)."""
+    each item. From a tensor, `items[key] = value`. Nothing where `key` is not traced or
+    `value` is one of the items."""
     if not isinstance(value, torch.Tensor):
         return
     if isinstance(key, torch.SymInt):
         key = torch.scalar_tensor(key, dtype=torch.int64)
-    if not isinstance(key, torch.Tensor):
+    if not isinstance(key, torch.Tensor) or not is_staged(key):
         return
     if isinstance(items, torch.Tensor):
         # `x[k]` with a traced `k` is a view in Python (a 0-d index is an int), a gather when
