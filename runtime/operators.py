@@ -119,6 +119,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
 # no_grad, each state value a branch passes through unchanged (the `if` without `else`, or a
 # body returning the value it was given) is chosen again with grad on,
 # `where(cond, value_before, result)`: the same values, differentiable where Python's are.
+# A conditional expression (`g if n < m else g * s`) likewise, for the input a side gives back.
 # (Dynamo traces the bodies in torch.cond itself, where the identity is not watched: there
 # only the missing `else` is seen.)
 def _watching_passes(bodies, no_else):
@@ -1221,11 +1222,30 @@ def if_exp(cond, if_true, if_false, inputs=()):
 def _staged_if_exp(cond, if_true, if_false, inputs):
     cond = as_staged_tensor(cond)
     value = (Undefined("<conditional expression>"),)
-    out = staging.stage_if(
-        cond, lambda _, *ins: (if_true(*ins),), lambda _, *ins: (if_false(*ins),), value,
-        ("<value>",), cond, inputs,
-    )
-    return out[0]
+    # which input each side gives back unchanged, watched under no_grad (NOTE [values passed
+    # through a staged if under no_grad])
+    passed = [None, None]
+    watch = not torch.is_grad_enabled() and not torch.compiler.is_dynamo_compiling()
+
+    def side(fn, index):
+        def run(_, *ins):
+            result = fn(*ins)
+            if watch:
+                passed[index] = next((j for j, t in enumerate(ins) if t is result), None)
+            return (result,)
+        return run
+
+    out = staging.stage_if(cond, side(if_true, 0), side(if_false, 1), value, ("<value>",),
+                           cond, inputs)
+    result = out[0]
+    for index, j in enumerate(passed):
+        before = inputs[j] if j is not None and j < len(inputs) else None
+        if (isinstance(before, torch.Tensor) and isinstance(result, torch.Tensor)
+                and before.shape == result.shape):
+            mask = cond.bool() if index == 0 else ~cond.bool()
+            with torch.enable_grad():
+                result = torch.where(mask, before, result)
+    return result
 
 
 def _staged_logical(left, right, inputs, take_right_when, plain=False):

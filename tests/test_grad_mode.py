@@ -207,3 +207,25 @@ def test_a_value_passed_through_a_staged_if_under_no_grad_keeps_its_gradient(fn,
         got.sum().backward()
         torch.testing.assert_close(got, want)
         torch.testing.assert_close(got_x.grad, want_x.grad)
+
+
+@torch.no_grad()
+def _clip_expression(g, max_norm):
+    n = g.norm()
+    return g if n <= max_norm else g * (max_norm / n)
+
+
+def clip_expression_beside(x):
+    y = x * 3
+    return y + _clip_expression(y, 1.0)
+
+
+def test_a_value_a_staged_conditional_expression_gives_back_under_no_grad_keeps_its_gradient():
+    run = autoconv.autoconv(clip_expression_beside)
+    for x in (torch.tensor([1.0, 2.0]), torch.tensor([0.1, 0.1])):
+        want_x, got_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+        clip_expression_beside(want_x).sum().backward()
+        got = run(got_x)
+        got.sum().backward()
+        torch.testing.assert_close(got, clip_expression_beside(x))
+        torch.testing.assert_close(got_x.grad, want_x.grad)
