@@ -689,6 +689,15 @@ def test_a_concrete_function_traced_on_one_tensor_twice_refuses_two():
         concrete(torch.ones(2), b)
 
 
+def test_a_concrete_function_traced_on_views_of_one_memory_takes_such_calls_only():
+    z = torch.zeros(2)
+    concrete = autoconv.autoconv(_bump).get_concrete_function(z, z[:])
+    z = torch.zeros(2)
+    torch.testing.assert_close(concrete(z, z[:]), torch.full((2,), 2.0))
+    with pytest.raises(TypeError, match="aliased arguments"):
+        concrete(torch.zeros(2), torch.ones(2))
+
+
 class _Frozen(torch.nn.Module):
     def __init__(self):
         super().__init__()
