@@ -12,6 +12,7 @@ from __future__ import annotations
 import gast
 
 from .. import templates
+from ..analysis.annos import copy_origin
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 
@@ -198,12 +199,14 @@ class ChoiceConverter(Converter):
                 # `slots[k].add_(v)`: as `item = slots[k]; item.add_(v)`, written back
                 items, key, holder = update
                 chosen, item = self._new("chosen"), self._new(items + "_item")
-                out.extend(templates.replace("chosen = key\nitem = items[chosen]",
-                                             chosen=chosen, key=key, item=item, items=items))
-                holder.value = templates.name(item)
+                out.extend(copy_origin(templates.replace(
+                    "chosen = key\nitem = items[chosen]", chosen=chosen, key=key, item=item,
+                    items=items), stmt))
+                holder.value = copy_origin(templates.name(item), holder)
                 out.append(stmt)
-                out.extend(templates.replace(_WRITE_BACK_ITEM, ac=self.ctx.runtime, target=item,
-                                             items=items, chosen=chosen))
+                out.extend(copy_origin(templates.replace(
+                    _WRITE_BACK_ITEM, ac=self.ctx.runtime, target=item, items=items,
+                    chosen=chosen), stmt))
                 continue
             choice = self._choice(stmt, bound)
             if choice is None:
@@ -219,7 +222,8 @@ class ChoiceConverter(Converter):
                 bound |= _names_stored(stmt)
                 continue
             chosen = self._new("chosen")
-            out.extend(templates.replace("chosen = test", chosen=chosen, test=test))
+            out.extend(copy_origin(templates.replace("chosen = test", chosen=chosen, test=test),
+                                   stmt))
             # sources the statement rebinds are read before it
             rebound = _names_stored(stmt)
             before = {}
@@ -229,7 +233,8 @@ class ChoiceConverter(Converter):
                         before[source] = self._new(source + "_chosen")
             for source, alias in before.items():
                 if source in bound:
-                    out.extend(templates.replace("alias = source", alias=alias, source=source))
+                    out.extend(copy_origin(templates.replace(
+                        "alias = source", alias=alias, source=source), stmt))
             out.extend(make(chosen))
             bound |= rebound
             out.extend(self._updates(rest, sources, chosen, before, bound))
@@ -248,11 +253,12 @@ class ChoiceConverter(Converter):
             names = [n for n in sources if _in_place_of(stmt, n)]
             for name in names:
                 if not _simple(stmt):
-                    out.extend(self._refusal(name, chosen, sources[name]))
+                    out.extend(copy_origin(self._refusal(name, chosen, sources[name]), stmt))
             out.append(stmt)
             if _simple(stmt):
                 for name in names:
-                    out.extend(self._write_back(name, chosen, sources[name], before, bound))
+                    out.extend(copy_origin(
+                        self._write_back(name, chosen, sources[name], before, bound), stmt))
             stored = _names_stored(stmt)
             bound |= stored
             if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):

@@ -790,8 +790,10 @@ def choice_updated_in_a_loop(pos, neg, score):
 
 
 def test_an_in_place_update_of_a_choice_in_a_compound_statement_is_refused():
-    with pytest.raises(StagingError, match=r"`acc` is `pos` or `neg` in Python.*acc = acc \+"):
+    with pytest.raises(StagingError, match=r"`acc` is `pos` or `neg` in Python.*acc = acc \+") \
+            as refused:
         autoconv.autoconv(choice_updated_in_a_loop)(T([1.0]), T([2.0]), T(3.0))
+    assert refused.value.lineno == choice_updated_in_a_loop.__code__.co_firstlineno + 2
     # on Python values the statement runs as Python: nothing to refuse
     assert autoconv.autoconv(choice_updated_in_a_loop)(T([1.0]), T([2.0]), 3.0).item() == 9.0
 
