@@ -156,7 +156,8 @@ def signature_of(args: tuple, kwargs: dict, extra: tuple = ()):
             spec = _positional_specs.get(n)
             if spec is None:
                 spec = _positional_specs[n] = pytree.tree_flatten((args, {}))[1]
-            if n > 1 and len(set(map(id, args))) != n:  # NOTE [aliased arguments]
+            if n > 1 and (args[0] is args[1] if n == 2 else len(set(map(id, args))) != n):
+                # NOTE [aliased arguments]
                 extra = (*extra, (SAME_TENSOR, _same_tensor_groups(args)))
             return Signature(tuple(key), spec, extra), args
     leaves, treespec = pytree.tree_flatten((args, kwargs))
