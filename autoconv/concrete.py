@@ -18,7 +18,7 @@ from . import backends, graph_passes
 from .capture import GRAPH_OUTPUT, Capture, PythonOutput
 from .captures import MISSING, Guard, GuardSet, Rebound
 from .object_paths import follow, store
-from .signature import Signature, signature_of
+from .signature import ALIASED, SAME_TENSOR, Signature, aliased_leaves, signature_of
 
 __all__ = ["ConcreteFunction", "ModuleState"]
 
@@ -237,7 +237,15 @@ class ConcreteFunction:
         else:
             if self._bind is not None:
                 args, kwargs = self._bind(args, kwargs)
-            signature, leaves = signature_of(args, kwargs, self.signature.extra)
+            # the call's own aliasing entries, if any, are added as Function.__call__ adds
+            # them (NOTE [aliased arguments] in signature.py)
+            extra = tuple(entry for entry in self.signature.extra
+                          if entry[0] not in (SAME_TENSOR, ALIASED))
+            signature, leaves = signature_of(args, kwargs, extra)
+            if self._writes_inputs:
+                shared = aliased_leaves(leaves)
+                if shared:
+                    signature = signature.with_extra((ALIASED, shared))
             if signature != self.signature:
                 raise TypeError(
                     f"{self.__name__} was traced for {self.signature}, got {signature}; call "

@@ -7,6 +7,7 @@ from .analysis import liveness
 from .converters.asserts import AssertConverter
 from .converters.break_continue import BreakContinueConverter
 from .converters.calls import CallConverter, GradReadConverter
+from .converters.choices import ChoiceConverter
 from .converters.control_flow import ControlFlowConverter
 from .converters.lists import ListConverter
 from .converters.logical import LogicalConverter
@@ -17,6 +18,9 @@ from .converters.tries import TryConverter
 from .converters.unbound import BoundFlagConverter
 
 PASSES = (
+    # First, on the user's own statements: a choice between names (`a if c else b`, an `if`
+    # binding a name, `max(a, b)`) updated in place afterwards is written back.
+    ChoiceConverter,
     # First, while every call in the tree is the user's: later passes add runtime calls.
     # Before calls: `vals.append(x)` must not become a converted_call of the bound method.
     ListConverter,

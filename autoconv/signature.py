@@ -9,7 +9,8 @@ import types
 import torch
 from torch.utils import _pytree as pytree
 
-__all__ = ["TensorSpec", "Signature", "aliased_leaves", "grad_key", "signature_of"]
+__all__ = ["ALIASED", "SAME_TENSOR", "TensorSpec", "Signature", "aliased_leaves", "grad_key",
+           "signature_of"]
 
 
 @dataclass(frozen=True)
@@ -168,13 +169,33 @@ def signature_of(args: tuple, kwargs: dict, extra: tuple = ()):
                         a.requires_grad and grad_key(a),
                         None if a.is_contiguous() else a.stride()))
         else:
-            spec = _positional_specs.get(len(args))
+            n = len(args)
+            spec = _positional_specs.get(n)
             if spec is None:
-                spec = _positional_specs[len(args)] = pytree.tree_flatten((args, {}))[1]
+                spec = _positional_specs[n] = pytree.tree_flatten((args, {}))[1]
+            if n > 1 and (args[0] is args[1] if n == 2 else len(set(map(id, args))) != n):
+                # NOTE [aliased arguments]
+                extra = (*extra, (SAME_TENSOR, _same_tensor_groups(args)))
             return Signature(tuple(key), spec, extra), args
     leaves, treespec = pytree.tree_flatten((args, kwargs))
     key = tuple(_leaf_key(leaf) for leaf in leaves)
+    tensors = [id(leaf) for leaf in leaves if isinstance(leaf, _Tensor)]
+    if len(set(tensors)) != len(tensors):
+        extra = (*extra, (SAME_TENSOR, _same_tensor_groups(leaves)))
     return Signature(key, treespec, extra), leaves
+
+
+SAME_TENSOR = "same tensor for arguments"
+ALIASED = "aliased arguments"
+
+
+def _same_tensor_groups(leaves) -> tuple:
+    """Groups (tuples of leaf indices) of the leaves that are one tensor object."""
+    owners: dict = {}
+    for i, leaf in enumerate(leaves):
+        if isinstance(leaf, _Tensor):
+            owners.setdefault(id(leaf), []).append(i)
+    return tuple(tuple(group) for group in owners.values() if len(group) > 1)
 
 
 def module_python_fields(module) -> tuple:
@@ -185,12 +206,20 @@ def module_python_fields(module) -> tuple:
 
 
 # NOTE [aliased arguments]
-# `f(z, z)` after a trace on two distinct tensors: a graph that writes one argument in place and
-# reads the other computed with two memories, where the call has one (`a.add_(1)` then `b.sum()`
-# must see the add). The signature holds shapes and dtypes, not which arguments share memory,
-# since asking every call costs the fast path. A graph that writes its arguments in place asks
+# One tensor object passed for two arguments (`attn(x, x)` then `attn(x, memory)`, `f([a, a])`):
+# make_fx gives it one fake tensor, so the graph has one input read for both, and replayed on
+# two tensors it read the first for both (`x - y` gave 0). Which leaves are the same object is
+# part of the signature (SAME_TENSOR, in `extra`): a set of ids per call, ~0.1 us, and nothing
+# for a one-tensor call. It keys Python's `x is y` decisions too (nn.MultiheadAttention's).
+# Arguments that share memory without being one object (`f(a, a[0])`, `f(a, a.T)`) are
+# distinct fakes over one storage, so the graph reads each; what aliasing changes there is a
+# graph that writes one argument in place and reads the other, computed with two memories
+# where the call has one (`a.add_(1)` then `b.sum()` must see the add). Asking every call for
+# storages costs the fast path, so a graph that writes its arguments in place asks
 # (Function.__call__): arguments sharing memory make a signature of their own, traced with
-# the arguments as they are (make_fx keeps their aliasing).
+# the arguments as they are (make_fx keeps their aliasing), and a graph traced on such
+# arguments is kept under that signature only (Function._trace), never replayed for
+# arguments that do not share memory.
 def aliased_leaves(leaves) -> tuple:
     """Groups (tuples of leaf indices) of tensor leaves that share memory, or () if none do."""
     owners: dict = {}

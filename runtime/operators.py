@@ -86,6 +86,9 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         if renewing:  # NOTE [state updated in place, then rebound]
             bodies, staged_state, staged_names = _giving_back(
                 bodies, staged_state, staged_names, renewing, state, names)
+        passed = None
+        if not torch.is_grad_enabled() and not written and not renewing:
+            bodies, passed = _watching_passes(bodies, if_false is None)
         try:
             out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond, inputs)
         except StagingError as refused:
@@ -98,6 +101,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
                 raise
             cond = _specialized_raising(cond, raised)
             out = None
+        if out is not None and passed is not None:
+            out = _passed_with_grad(cond, state, out, passed)
         if out is not None:
             _renewed_back(out[len(staged_state) - len(renewing):], renewing, state)
             return _written_back(out[:len(staged_state) - len(renewing)], len(state), inputs,
@@ -105,6 +110,57 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     if cond:
         return if_true(*state, *inputs)
     return if_false(*state, *inputs) if if_false is not None else state
+
+
+# NOTE [values passed through a staged if under no_grad]
+# `@torch.no_grad()` on a helper `if n > m: g = g * (m / n)`, `return g`: in Python the path
+# that leaves `g` alone returns the argument itself, still requiring grad (no_grad only keeps
+# new results out of autograd), and the caller's `y + clip_(y)` differentiates through it.
+# The staged statement's result is torch.cond's output, made under no_grad: it never required
+# grad, and the gradient lost that path (tester t13 repro 3: 3 where Python gives 6). Under
+# no_grad, each state value a branch passes through unchanged (the `if` without `else`, or a
+# body returning the value it was given) is chosen again with grad on,
+# `where(cond, value_before, result)`: the same values, differentiable where Python's are.
+# A conditional expression (`g if n < m else g * s`) likewise, for the input a side gives back.
+# (Dynamo traces the bodies in torch.cond itself, where the identity is not watched: there
+# only the missing `else` is seen.)
+def _watching_passes(bodies, no_else):
+    """`bodies` wrapped to note, per branch, the state slots they return unchanged; and that
+    list of notes (None where not known yet)."""
+    passed = [None, True if no_else else None]
+    if torch.compiler.is_dynamo_compiling():
+        return bodies, passed
+
+    def watched(body, index):
+        def run(*args):
+            result = body(*args)
+            if isinstance(result, tuple):
+                passed[index] = [r is a for r, a in zip(result, args)]
+            return result
+        return run
+
+    return tuple(watched(b, i) if passed[i] is None else b
+                 for i, b in enumerate(bodies)), passed
+
+
+def _passed_with_grad(cond, state, out, passed):
+    """NOTE [values passed through a staged if under no_grad]"""
+    out = list(out)
+    for index, taken in ((0, cond), (1, None)):
+        notes = passed[index]
+        if notes is None or notes is False:
+            continue
+        for i, value in enumerate(out[:len(state)]):
+            before = state[i]
+            if not (notes is True or (i < len(notes) and notes[i])):
+                continue
+            if not (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
+                    and value.shape == before.shape):
+                continue
+            mask = cond.bool() if taken is not None else ~cond.bool()
+            with torch.enable_grad():
+                out[i] = torch.where(mask, before, value)
+    return tuple(out)
 
 
 def _refused_item_rebinding(items, statement) -> StagingError:
@@ -1279,11 +1335,30 @@ def if_exp(cond, if_true, if_false, inputs=()):
 def _staged_if_exp(cond, if_true, if_false, inputs):
     cond = as_staged_tensor(cond)
     value = (Undefined("<conditional expression>"),)
-    out = staging.stage_if(
-        cond, lambda _, *ins: (if_true(*ins),), lambda _, *ins: (if_false(*ins),), value,
-        ("<value>",), cond, inputs,
-    )
-    return out[0]
+    # which input each side gives back unchanged, watched under no_grad (NOTE [values passed
+    # through a staged if under no_grad])
+    passed = [None, None]
+    watch = not torch.is_grad_enabled() and not torch.compiler.is_dynamo_compiling()
+
+    def side(fn, index):
+        def run(_, *ins):
+            result = fn(*ins)
+            if watch:
+                passed[index] = next((j for j, t in enumerate(ins) if t is result), None)
+            return (result,)
+        return run
+
+    out = staging.stage_if(cond, side(if_true, 0), side(if_false, 1), value, ("<value>",),
+                           cond, inputs)
+    result = out[0]
+    for index, j in enumerate(passed):
+        before = inputs[j] if j is not None and j < len(inputs) else None
+        if (isinstance(before, torch.Tensor) and isinstance(result, torch.Tensor)
+                and before.shape == result.shape):
+            mask = cond.bool() if index == 0 else ~cond.bool()
+            with torch.enable_grad():
+                result = torch.where(mask, before, result)
+    return result
 
 
 def _staged_logical(left, right, inputs, take_right_when, plain=False):

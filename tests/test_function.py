@@ -655,6 +655,103 @@ def test_arguments_sharing_memory_get_a_graph_of_their_own():
     assert f.trace_count == 2
 
 
+def _blend(x, y):
+    h = x + y
+    if h.sum() > 0:
+        h = h * 2
+    return h - y
+
+
+class _Attention(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.q, self.k = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+
+    def forward(self, x, memory):
+        return (self.q(x) @ self.k(memory).T).softmax(-1) @ memory
+
+
+def _blend_swapped(x, y):
+    return _blend(y, x)
+
+
+def _difference(x, y):
+    return x - y
+
+
+@pytest.mark.parametrize("backend", ["python", "fx"])
+@pytest.mark.parametrize("fn", [_difference, _blend, _blend_swapped, _Attention()],
+                         ids=["sub", "cond", "swapped", "module"])
+def test_one_tensor_for_two_arguments_is_not_replayed_for_two(fn, backend):
+    # Tester t13 repro 24: traced on `f(a, a)` (self-attention before cross-attention),
+    # replayed on `f(a, b)`: make_fx gave the one tensor one graph input, read for both
+    # (`x - y` gave 0). Which arguments are one tensor is part of the signature.
+    f = autoconv.autoconv(fn, backend=backend)
+    a, b = torch.randn(3, 2), torch.randn(3, 2)
+    for x, y in ((a, a), (a, b), (b, a), (b, b)):
+        torch.testing.assert_close(f(x, y), fn(x, y))
+    assert f.trace_count == 2
+
+
+def test_one_tensor_twice_in_a_list_argument():
+    def f(xs, k):
+        return xs[0] - xs[1] * k
+
+    f = autoconv.autoconv(f)
+    a, b = torch.ones(2), torch.full((2,), -3.0)
+    torch.testing.assert_close(f([a, a], 1), torch.zeros(2))
+    torch.testing.assert_close(f([a, b], 1), torch.full((2,), 4.0))
+    torch.testing.assert_close(f([b, a], 1), torch.full((2,), -4.0))
+
+
+def _bump(x, y):
+    x.add_(1)
+    return x + y
+
+
+def test_a_graph_traced_on_one_tensor_twice_that_writes_it_is_kept_for_such_calls():
+    # t13 repro 24: it traced again for the second call, but read one tensor for both
+    f = autoconv.autoconv(_bump)
+    z = torch.zeros(2)
+    torch.testing.assert_close(f(z, z), torch.full((2,), 2.0))
+    torch.testing.assert_close(z, torch.ones(2))
+    c, d = torch.zeros(2), torch.ones(2)
+    torch.testing.assert_close(f(c, d), torch.full((2,), 2.0))
+    torch.testing.assert_close((c, d), (torch.ones(2), torch.ones(2)))
+    assert f.trace_count == 2
+
+
+def test_a_graph_traced_on_views_of_one_memory_is_kept_for_such_calls():
+    f = autoconv.autoconv(_bump)
+    z = torch.zeros(2)
+    torch.testing.assert_close(f(z, z[:]), torch.full((2,), 2.0))
+    c, d = torch.zeros(2), torch.ones(2)
+    torch.testing.assert_close(f(c, d), torch.full((2,), 2.0))
+    torch.testing.assert_close((c, d), (torch.ones(2), torch.ones(2)))
+    z = torch.zeros(2)
+    torch.testing.assert_close(f(z, z[:]), torch.full((2,), 2.0))
+    assert f.trace_count == 2
+
+
+def test_a_concrete_function_traced_on_one_tensor_twice_refuses_two():
+    concrete = autoconv.autoconv(_difference).get_concrete_function(
+        *[torch.ones(2)] * 2)
+    b = torch.full((2,), 5.0)
+    torch.testing.assert_close(concrete(b, b), torch.zeros(2))
+    with pytest.raises(TypeError, match="same tensor for arguments"):
+        concrete(torch.ones(2), b)
+
+
+def test_a_concrete_function_traced_on_views_of_one_memory_takes_such_calls_only():
+    z = torch.zeros(2)
+    concrete = autoconv.autoconv(_bump).get_concrete_function(z, z[:])
+    z = torch.zeros(2)
+    torch.testing.assert_close(concrete(z, z[:]), torch.full((2,), 2.0))
+    with pytest.raises(TypeError, match="aliased arguments"):
+        concrete(torch.zeros(2), torch.ones(2))
+
+
 class _Frozen(torch.nn.Module):
     def __init__(self):
         super().__init__()

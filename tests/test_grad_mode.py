@@ -208,3 +208,75 @@ def test_backward_hooks_are_refused_where_gradients_flow(fn, match):
                 autoconv.autoconv(fn)(x)
         else:
             torch.testing.assert_close(autoconv.autoconv(fn)(x), fn(x))
+
+
+# --- a value a staged `if` passes through under no_grad (NOTE [values passed through a staged
+# if under no_grad] in runtime/operators.py; tester t13 repro 3: gradient 3 where Python gives 6)
+
+@torch.no_grad()
+def _clip(g, max_norm):
+    n = g.norm()
+    if n > max_norm:
+        g = g * (max_norm / n)
+    return g
+
+
+@torch.no_grad()
+def _clip_else(g, max_norm):
+    n = g.norm()
+    if n > max_norm:
+        g = g * (max_norm / n)
+    else:
+        h = g  # the branch returns `g` as it was given
+        g = h
+    return g
+
+
+def clip_beside(x):
+    y = x * 3
+    return y + _clip(y, 1.0)
+
+
+def clip_else_beside(x):
+    y = x * 3
+    return y + _clip_else(y, 1.0)
+
+
+@pytest.mark.parametrize("mode", ["staged", "compile"])
+@pytest.mark.parametrize("fn", [clip_beside, clip_else_beside])
+def test_a_value_passed_through_a_staged_if_under_no_grad_keeps_its_gradient(fn, mode):
+    if mode == "compile" and fn is clip_else_beside:
+        pytest.skip("under dynamo only the missing `else` is seen (the NOTE)")
+    torch._dynamo.reset()
+    run = (autoconv.autoconv(fn) if mode == "staged" else
+           torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager"))
+    for x in (torch.tensor([1.0, 2.0]), torch.tensor([0.1, 0.1])):
+        want_x, got_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+        want = fn(want_x)
+        want.sum().backward()
+        got = run(got_x)
+        got.sum().backward()
+        torch.testing.assert_close(got, want)
+        torch.testing.assert_close(got_x.grad, want_x.grad)
+
+
+@torch.no_grad()
+def _clip_expression(g, max_norm):
+    n = g.norm()
+    return g if n <= max_norm else g * (max_norm / n)
+
+
+def clip_expression_beside(x):
+    y = x * 3
+    return y + _clip_expression(y, 1.0)
+
+
+def test_a_value_a_staged_conditional_expression_gives_back_under_no_grad_keeps_its_gradient():
+    run = autoconv.autoconv(clip_expression_beside)
+    for x in (torch.tensor([1.0, 2.0]), torch.tensor([0.1, 0.1])):
+        want_x, got_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+        clip_expression_beside(want_x).sum().backward()
+        got = run(got_x)
+        got.sum().backward()
+        torch.testing.assert_close(got, clip_expression_beside(x))
+        torch.testing.assert_close(got_x.grad, want_x.grad)

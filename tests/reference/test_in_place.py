@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import autoconv
+from autoconv_runtime import StagingError
 from support import Calling, assert_same_result
 
 T = torch.tensor
@@ -705,3 +706,159 @@ def test_tensors_of_a_dict_under_torch_compile_requiring_grad_or_not():
                              fullgraph=True, backend="eager")
     compiled(T([1.0, 2.0]), w)[0].sum().backward()
     assert w.grad.tolist() == [1.0, 2.0]
+
+
+# --- a name bound to one of two existing tensors, then updated in place ------------------------
+# (NOTE [in-place updates of a choice] in autoconv/converters/choices.py; tester t13 repro 1:
+# the update reached only torch.cond's new tensor, never `pos` / `neg`, in the three modes)
+
+def choice_by_expression(pos, neg, score):
+    acc = pos if score > 0 else neg
+    acc += score
+    acc.mul_(2)  # each later update is written back too
+    return pos + neg
+
+
+def choice_by_statement(pos, neg, score):
+    if score > 0:
+        acc = pos
+    else:
+        acc = neg
+    acc.add_(score)
+    return pos - neg
+
+
+def choice_by_swap(a, b):
+    if a.sum() < b.sum():
+        a, b = b, a
+    a.sub_(b)  # updates whichever argument is larger
+    return a * 1
+
+
+def choice_by_max(a, b):
+    m = max(a, b)
+    m.add_(10)
+    return a + b
+
+
+def choice_of_one_name(pos, x):
+    acc = pos if x.sum() > 0 else x * 2  # a new tensor on the other path
+    acc[0] = 7.0
+    return acc + pos
+
+
+CHOICES = [
+    (choice_by_expression, [(T([1.0]), T([2.0]), T(3.0)), (T([1.0]), T([2.0]), T(-2.0))]),
+    (choice_by_statement, [(T([1.0]), T([2.0]), T(3.0)), (T([1.0]), T([2.0]), T(-2.0))]),
+    (choice_by_swap, [(T([1.0, 2.0]), T([5.0, 5.0])), (T([10.0, 2.0]), T([5.0, 5.0]))]),
+    (choice_by_max, [(T(1.0), T(2.0)), (T(3.0), T(2.0)), (T(2.0), T(2.0))]),
+    (choice_of_one_name, [(T([1.0, 2.0]), T([1.0, 1.0])), (T([1.0, 2.0]), T([-1.0, 1.0]))]),
+]
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+@pytest.mark.parametrize("fn, inputs", CHOICES, ids=[c[0].__name__ for c in CHOICES])
+def test_an_in_place_update_of_a_choice_reaches_the_chosen_tensor(fn, inputs, mode):
+    converted = autoconv.convert(fn)
+    if mode == "staged":
+        run = autoconv.autoconv(fn)
+    elif mode == "export":
+        program = torch.export.export(Calling(converted), tuple(t.clone() for t in inputs[0]),
+                                      strict=False)
+        saved = io.BytesIO()
+        torch.export.save(program, saved)
+        saved.seek(0)
+        run = torch.export.load(saved).module()
+    else:
+        torch._dynamo.reset()
+        run = torch.compile(converted, fullgraph=True, backend="eager")
+    for args in inputs:
+        expected_args = [t.clone() for t in args]
+        expected = fn(*expected_args)
+        got_args = [t.clone() for t in args]
+        torch.testing.assert_close(run(*got_args), expected)
+        torch.testing.assert_close(got_args, expected_args)
+    if mode == "staged":
+        assert run.trace_count == 1
+
+
+def choice_updated_in_a_loop(pos, neg, score):
+    acc = pos if score > 0 else neg
+    for _ in range(2):
+        acc += score
+    return pos + neg
+
+
+def test_an_in_place_update_of_a_choice_in_a_compound_statement_is_refused():
+    with pytest.raises(StagingError, match=r"`acc` is `pos` or `neg` in Python.*acc = acc \+") \
+            as refused:
+        autoconv.autoconv(choice_updated_in_a_loop)(T([1.0]), T([2.0]), T(3.0))
+    assert refused.value.lineno == choice_updated_in_a_loop.__code__.co_firstlineno + 2
+    # on Python values the statement runs as Python: nothing to refuse
+    assert autoconv.autoconv(choice_updated_in_a_loop)(T([1.0]), T([2.0]), 3.0).item() == 9.0
+
+
+# --- an item of a Python list read with a traced index, then updated in place -----------------
+# (tester t13 repro 9: the row of the stacked items was updated, the list left unchanged)
+
+def add_to_class(slots, logits, v):
+    slots[logits.argmax()].add_(v)
+    return torch.stack(slots).sum()
+
+
+def ring_write(history, x, step):
+    buf = history[step % len(history)]
+    buf.copy_(x)
+    buf[0] = 1.0
+    return torch.stack(history).sum(0)
+
+
+def set_in_an_item(slots, k):
+    slots[k][1] = 9.0
+    return slots[0] * 1
+
+
+def _three():
+    return [torch.zeros(2) for _ in range(3)]
+
+
+def row_write(rows, x, step):
+    buf = rows[step % 3]  # a view in Python, a gather when staged
+    buf.copy_(x)
+    return rows.sum(0)
+
+
+def _rows():
+    return torch.zeros(3, 2)
+
+
+ITEMS = [
+    (add_to_class, [(T([0.0, 3.0, 1.0]), T(5.0)), (T([4.0, 3.0, 1.0]), T(-1.0))], _three),
+    (ring_write, [(T([7.0, 7.0]), T(4)), (T([2.0, 3.0]), T(-1))], _three),
+    (set_in_an_item, [(T(2),), (T(-3),)], _three),
+    (row_write, [(T([7.0, 7.0]), T(4)), (T([2.0, 3.0]), T(-1))], _rows),
+]
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+@pytest.mark.parametrize("fn, inputs, make", ITEMS,
+                         ids=[c[0].__name__ + c[2].__name__ for c in ITEMS])
+def test_an_in_place_update_of_an_item_read_with_a_traced_index_reaches_the_list(
+        fn, inputs, make, mode):
+    converted = autoconv.convert(fn)
+    if mode == "staged":
+        run = autoconv.autoconv(fn)
+    elif mode == "export":
+        program = torch.export.export(Calling(converted), (make(), *inputs[0]), strict=False)
+        saved = io.BytesIO()
+        torch.export.save(program, saved)
+        saved.seek(0)
+        run = torch.export.load(saved).module()
+    else:
+        torch._dynamo.reset()
+        run = torch.compile(converted, fullgraph=True, backend="eager")
+    for args in inputs:
+        expected_items, items = make(), make()
+        expected = fn(expected_items, *args)
+        torch.testing.assert_close(run(items, *args), expected)
+        torch.testing.assert_close(items, expected_items)

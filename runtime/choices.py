@@ -1,0 +1,79 @@
+"""In-place updates of a name a tensor condition bound to one of two existing tensors, or of an
+item of a Python list read with a traced index (NOTE [in-place updates of a choice] in
+autoconv/converters/choices.py)."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import StagingError
+from .values import is_staged
+
+__all__ = ["refuse_choice_update", "write_back_choice", "write_back_item"]
+
+
+def _taken(chosen):
+    taken = chosen.bool()
+    return taken.reshape(()) if taken.numel() == 1 else taken
+
+
+def write_back_choice(value, chosen, if_true, if_false) -> None:
+    """After an in-place update of `value`, the name bound to `if_true` where `chosen` holds
+    and to `if_false` elsewhere: as Python, where `value` is the chosen tensor itself,
+    `if_true.copy_(where(chosen, value, if_true))`, and `if_false` likewise. Nothing where the
+    choice ran as Python (`chosen` not a traced tensor, or `value` one of the sources) or
+    `value` is not a tensor."""
+    if not (isinstance(chosen, torch.Tensor) and isinstance(value, torch.Tensor)
+            and is_staged(chosen)) or value is if_true or value is if_false:
+        return  # (an eager run of converted code, where the fast path is off, too)
+    taken = _taken(chosen)
+    for source, where in ((if_true, taken), (if_false, ~taken)):
+        if isinstance(source, torch.Tensor) and source is not value:
+            source.copy_(torch.where(where, value, source))
+
+
+def refuse_choice_update(value, chosen, name: str, sources: str) -> None:
+    """Raise a StagingError for an in-place update of `name` inside a compound statement, where
+    `name` is a staged choice between `sources` (no write-back there).
+
+    Raises:
+        StagingError: `chosen` and `value` are tensors (the choice was staged).
+    """
+    if (isinstance(chosen, torch.Tensor) and isinstance(value, torch.Tensor)
+            and is_staged(chosen)):
+        raise StagingError(
+            "choice",
+            f"`{name}` is {sources} in Python, chosen by a tensor condition, and is updated in "
+            "place inside this statement: in Python that updates the chosen tensor, but "
+            f"staged `{name}` is a new tensor (the condition's output), so the update would "
+            "not reach it",
+            f"Update `{name}` out of place (`{name} = {name} + v`) and write it where it "
+            f"belongs under the condition (`torch.where(cond, {name}, ...)`), or move the "
+            "in-place update out of the compound statement")
+
+
+def write_back_item(value, items, key) -> None:
+    """After an in-place update of `value`, read as `items[key]` from a Python list or tuple of
+    tensors with a traced index (a row of the stacked items, runtime/subscripts.py): as Python,
+    where `value` is the item itself, `items[i].copy_(where(key == i, value, items[i]))` for
+    each item. From a tensor, `items[key] = value`. Nothing where `key` is not traced or
+    `value` is one of the items."""
+    if not isinstance(value, torch.Tensor):
+        return
+    if isinstance(key, torch.SymInt):
+        key = torch.scalar_tensor(key, dtype=torch.int64)
+    if not isinstance(key, torch.Tensor) or not is_staged(key):
+        return
+    if isinstance(items, torch.Tensor):
+        # `x[k]` with a traced `k` is a view in Python (a 0-d index is an int), a gather when
+        # staged (runtime/subscripts.py): the row is put back (onto itself, were it a view)
+        from .subscripts import setitem
+
+        setitem(items, key, value)
+        return
+    if type(items) not in (list, tuple) or any(value is item for item in items):
+        return
+    size = len(items)
+    for i, item in enumerate(items):
+        if isinstance(item, torch.Tensor):
+            item.copy_(torch.where((key == i) | (key == i - size), value, item))

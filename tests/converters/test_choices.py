@@ -1,0 +1,113 @@
+"""ChoiceConverter: an in-place update of a name bound to a choice between tensors, or of a
+list's item read with an index, is written back (NOTE [in-place updates of a choice])."""
+
+from support import assert_converts
+
+
+def test_a_conditional_expression_then_an_update():
+    assert_converts(
+        """
+        def f(pos, neg, c, v):
+            acc = pos if c else neg
+            acc += v
+            return pos
+        """,
+        """
+        def f(pos, neg, c, v):
+            chosen = c
+            acc = ac.if_exp(chosen, lambda neg, pos: pos, lambda neg, pos: neg, (neg, pos))
+            acc += v
+            ac.write_back_choice(acc, chosen, pos, neg)
+            return pos
+        """,
+    )
+
+
+def test_the_swap_reads_its_sources_before_the_statement():
+    assert_converts(
+        """
+        def f(a, b):
+            if a.sum() < b.sum():
+                a, b = b, a
+            a.sub_(b)
+            return a
+        """,
+        """
+        def f(a, b):
+            chosen = a.sum() < b.sum()
+            b_chosen = b
+            a_chosen = a
+
+            def if_true(a, b):
+                a, b = b, a
+                return a, b
+            a, b = ac.if_stmt(chosen, if_true, None, (a, b), ('a', 'b'))
+            a.sub_(b)
+            ac.write_back_choice(a, chosen, b_chosen, a_chosen)
+            return a
+        """,
+    )
+
+
+def test_an_update_in_a_compound_statement_is_refused_there():
+    assert_converts(
+        """
+        def f(pos, neg, c, v):
+            acc = pos if c else neg
+            with v:
+                acc.add_(v)
+            return pos
+        """,
+        """
+        def f(pos, neg, c, v):
+            chosen = c
+            acc = ac.if_exp(chosen, lambda neg, pos: pos, lambda neg, pos: neg, (neg, pos))
+            ac.refuse_choice_update(acc, chosen, 'acc', '`pos` or `neg`')
+            with v:
+                acc.add_(v)
+            return pos
+        """,
+    )
+
+
+def test_no_update_no_change_and_staged_bodies_left_alone():
+    assert_converts(
+        """
+        def f(pos, neg, c, xs, k):
+            acc = pos if c else neg
+            while c:
+                xs[k].add_(1)
+            return acc
+        """,
+        """
+        def f(pos, neg, c, xs, k):
+            acc = ac.if_exp(c, lambda neg, pos: pos, lambda neg, pos: neg, (neg, pos))
+
+            def loop_test(c, k, xs):
+                return c
+
+            def loop_body(c, k, xs):
+                ac.getitem(xs, k).add_(1)
+                return ()
+            ac.while_stmt(loop_test, loop_body, (), (), (c, k, xs))
+            return acc
+        """,
+    )
+
+
+def test_an_item_updated_in_place():
+    assert_converts(
+        """
+        def f(slots, k, v):
+            slots[k].add_(v)
+            return slots
+        """,
+        """
+        def f(slots, k, v):
+            chosen = k
+            slots_item = ac.getitem(slots, chosen)
+            slots_item.add_(v)
+            ac.write_back_item(slots_item, slots, chosen)
+            return slots
+        """,
+    )
