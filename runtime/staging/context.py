@@ -41,13 +41,40 @@ def probe(types_only: bool = False):
         return
     outer = _probing[0], _types_only[0]  # probes nest: a probed body may stage statements that probe
     _probing[0], _types_only[0] = True, types_only
-    start = _graph_end() if types_only and not outer[0] else None
+    # (a types-only probe inside a probe that stages in full, counting a loop's trips, is
+    # dead code too: NOTE [operators of types-only probes])
+    start = _graph_end() if types_only and not outer[1] else None
     try:
         yield
     finally:
         _probing[0], _types_only[0] = outer
         if start is not None:
-            _no_draws(*start)
+            _mark_probed(*start)
+            if not outer[0]:
+                _no_draws(*start)
+
+
+# NOTE [operators of types-only probes]
+# A statement a types-only probe must stage in full (it grows a list) is one torch.cond /
+# while_loop node whose bodies hold nested statements run by types only: their values are
+# stand-ins (an `and` gives its right side, an `if` its first branch), not what the program
+# computes, so a loop test made of them need not ever be false. Such a node is dead code, but
+# torch puts its own runtime assertions on unbacked sizes (`_assert_scalar`) into its bodies,
+# which made the graph's clean-up keep it for their effect, and the graph ran the stand-in loop
+# (fuzz seed 13 program 12 never ended). The nodes are marked `PROBED` here; the clean-up
+# (autoconv/graph_passes.py `has_effects`) drops them wherever nothing reads them: nothing a
+# probe stages has an effect of its own (prints, asserts and raises are off, bodies run on
+# copies, draws become zeros: NOTE [random draws of probes]).
+PROBED = "autoconv_probed"
+
+
+def _mark_probed(graph, last, root) -> None:
+    node = last.next if last is not None else next(iter(graph.nodes), None)
+    while node is not None and node.op != "root":
+        if node.op == "call_function" and node.target in (torch.ops.higher_order.cond,
+                                                         torch.ops.higher_order.while_loop):
+            node.meta[PROBED] = True
+        node = node.next
 
 
 # NOTE [random draws of probes]
