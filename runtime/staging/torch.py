@@ -1167,9 +1167,11 @@ def _unbound_before_loop(statement, name):
 # such a probe only types matter and the ops are dead code, so a nested statement runs each of
 # its bodies once, directly, and gives outputs of the types the staged statement would give
 # (`_types_of_outputs`). Where that cannot be told from one run (lists the bodies grow, values
-# that cannot be staged, types that differ between bodies), it is staged in full as before, its
-# own nested statements still by types: each body then runs a bounded number of times more. The
-# real trace checks everything the probe skipped.
+# that cannot be staged, types that differ between bodies), it is staged in full as before, and
+# so are the statements nested in it (their values become its operator's bodies, which the graph
+# holds: NOTE [operators of types-only probes] in context.py); the probes they make of their own
+# bodies are by types again, so each body runs a bounded number of times more. The real trace
+# checks everything the probe skipped.
 
 
 def _types_of_outputs(statement: Statement, bodies, loop: bool):
