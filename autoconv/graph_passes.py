@@ -28,6 +28,7 @@ from torch.fx.passes.infra.pass_base import PassResult
 from torch.utils import _pytree as pytree
 
 from autoconv_runtime.staging import autograd_functions
+from autoconv_runtime.staging.context import PROBED
 
 __all__ = ["aliases", "clean_up", "common_subexpressions", "drop_clones", "eliminate_dead_code",
            "fold_constants", "fuse_linear", "has_effects", "in_place_to_functional", "is_fresh",
@@ -63,9 +64,13 @@ def has_effects(node: Node) -> bool:
 
     A cond / while_loop is kept when a body prints, asserts or changes one of its inputs in
     place; one whose outputs are unused and whose bodies only compute (what runs bodies once to
-    learn their types leaves such nodes) is dropped.
+    learn their types leaves such nodes) is dropped, and so is one a types-only probe staged,
+    whatever torch put in its bodies (NOTE [operators of types-only probes] in
+    runtime/staging/context.py).
     """
     if node.op == "call_function" and node.target in _CONTROL_FLOW:
+        if node.meta.get(PROBED):
+            return False
         owner = node.graph.owning_module
         bodies = (getattr(owner, arg.target) for arg in node.args
                   if isinstance(arg, Node) and arg.op == "get_attr")

@@ -41,13 +41,43 @@ def probe(types_only: bool = False):
         return
     outer = _probing[0], _types_only[0]  # probes nest: a probed body may stage statements that probe
     _probing[0], _types_only[0] = True, types_only
-    start = _graph_end() if types_only and not outer[0] else None
+    # (a types-only probe inside a probe that stages in full, counting a loop's trips, is
+    # dead code too: NOTE [operators of types-only probes])
+    start = _graph_end() if types_only and not outer[1] else None
     try:
         yield
     finally:
         _probing[0], _types_only[0] = outer
         if start is not None:
-            _no_draws(*start)
+            _mark_probed(*start)
+            if not outer[0]:
+                _no_draws(*start)
+
+
+# NOTE [operators of types-only probes]
+# A statement a types-only probe must stage in full (it grows a list) is one torch.cond /
+# while_loop node in the graph. Run by types only, the statements nested in its bodies gave
+# stand-in values (an `and` its right side, an `if` its first branch), not what the program
+# computes, and a loop test made of them need not ever become false (fuzz seed 13 program 12:
+# `while g < 2 and x > 3` became `while x > 3`, and the graph never ended). So the statements in
+# such a node's bodies are staged in full too (staging/torch.py `_stage_if`, `stage_while`).
+# The node is dead code all the same, but torch puts its own runtime assertions on unbacked
+# sizes (`_assert_scalar`) into its bodies, which made autoconv's clean-up keep it for their
+# effect. The nodes are marked `PROBED` here, and the clean-up (autoconv/graph_passes.py
+# `has_effects`) drops them wherever nothing reads them: nothing a probe stages has an effect
+# of its own (prints, asserts and raises are off, bodies run on copies, draws become zeros:
+# NOTE [random draws of probes]). torch.export and torch.compile keep dead nodes: there the
+# full staging above is what keeps them finite.
+PROBED = "autoconv_probed"
+
+
+def _mark_probed(graph, last, root) -> None:
+    node = last.next if last is not None else next(iter(graph.nodes), None)
+    while node is not None and node.op != "root":
+        if node.op == "call_function" and node.target in (torch.ops.higher_order.cond,
+                                                         torch.ops.higher_order.while_loop):
+            node.meta[PROBED] = True
+        node = node.next
 
 
 # NOTE [random draws of probes]

@@ -1167,9 +1167,11 @@ def _unbound_before_loop(statement, name):
 # such a probe only types matter and the ops are dead code, so a nested statement runs each of
 # its bodies once, directly, and gives outputs of the types the staged statement would give
 # (`_types_of_outputs`). Where that cannot be told from one run (lists the bodies grow, values
-# that cannot be staged, types that differ between bodies), it is staged in full as before, its
-# own nested statements still by types: each body then runs a bounded number of times more. The
-# real trace checks everything the probe skipped.
+# that cannot be staged, types that differ between bodies), it is staged in full as before, and
+# so are the statements nested in it (their values become its operator's bodies, which the graph
+# holds: NOTE [operators of types-only probes] in context.py); the probes they make of their own
+# bodies are by types again, so each body runs a bounded number of times more. The real trace
+# checks everything the probe skipped.
 
 
 def _types_of_outputs(statement: Statement, bodies, loop: bool):
@@ -1305,8 +1307,11 @@ def _probe_lists(statement: Statement, bodies) -> dict:
     growth = lists.measure(statement.names, slots, tuple(statement.state), probes,
                            statement.kind)
     # A list no body appends to stays as it is (a Python list a constant, a StagedList state).
+    # (Under dynamo a count made of unbacked sizes shows as an int: a count not known to be 0
+    # is kept, without a guard on its value, which dynamo refuses.)
     statement.growth.update({slot: g for slot, g in growth.items()
-                             if not (isinstance(g.count, int) and g.count == 0)})
+                             if not (isinstance(g.count, int)
+                                     and statically_known_true(g.count == 0))})
     return statement.growth
 
 
@@ -1469,6 +1474,8 @@ def _stage_if(pred, branches, statement: Statement):
         outputs = _types_of_outputs(statement, branches, loop=False)
         if outputs is not None:
             return outputs
+        with probe(types_only=False):  # NOTE [operators of types-only probes]
+            return _stage_if(pred, branches, statement)
     _fill_return_placeholders(statement, [b.fn for b in branches])
     _refuse_sets(statement)
     _probe_lists(statement, branches)
@@ -1528,20 +1535,23 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
         # (each run of the body below may find it changing an input it only reads: then the
         # statement is staged again carrying that input)
         try:
+            nested = contextlib.nullcontext()
             if probing_types():
                 outputs = _types_of_outputs(record, (Body(body, "in the loop body"),),
                                             loop=True)
                 if outputs is not None:
                     return outputs
-            created = [i for i, (v, k) in enumerate(zip(record.state, record.kinds))
-                       if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
-            checked = {i for i in created if record.state[i].checked}
-            _fill_return_placeholders(record, (body,), created)
-            if torch.compiler.is_dynamo_compiling():
-                _probe_input_changes([(body, True)], record)
-            if created:
-                return _stage_loop_created(test, body, record, trips, created, checked)
-            return _stage_while(test, Body(body, "in the loop body"), record, trips)
+                nested = probe(types_only=False)  # NOTE [operators of types-only probes]
+            with nested:
+                created = [i for i, (v, k) in enumerate(zip(record.state, record.kinds))
+                           if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
+                checked = {i for i in created if record.state[i].checked}
+                _fill_return_placeholders(record, (body,), created)
+                if torch.compiler.is_dynamo_compiling():
+                    _probe_input_changes([(body, True)], record)
+                if created:
+                    return _stage_loop_created(test, body, record, trips, created, checked)
+                return _stage_while(test, Body(body, "in the loop body"), record, trips)
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
         except objects.ChangedInput as changed:

@@ -905,3 +905,25 @@ def test_while_growing_a_list_that_makes_no_trip_compiles():
     # sized for the trips (0 here); torch.compile's eager backend runs that dead code, and it
     # raised "index is out of bounds for dimension with size 0". A probe's append writes nothing.
     assert_same_result(grown_by_a_while_of_no_trip, [T(0), T(1), T(5), T(-3)])
+
+
+def and_test_of_a_loop_three_ifs_deep(x, y):
+    vals = []
+    if y > 0:
+        if x > 0:
+            if y < 5:
+                g = torch.tensor(0)
+                while g < 2 and x > 3:
+                    g += 1
+                    vals.append(y)
+    return x + len(vals)
+
+
+def test_loop_staged_in_full_by_a_types_only_probe_stops():
+    # (fuzzer, seed 13 program 12) the outer if's branches are probed by types only for the
+    # list's growth; the inner ifs grow the list, so the probe staged them in full, with the
+    # nested `and` run by types as well: its stand-in value, the right side `x > 3`, became
+    # the loop's test. torch's runtime assertions on unbacked sizes in the dead node's bodies
+    # kept it in the graph, and (7, 1) never ended, in replay, export and compile alike.
+    assert_same_result(and_test_of_a_loop_three_ifs_deep,
+                       [(T(0), T(0)), (T(7), T(1)), (T(7), T(0)), (T(-1), T(1)), (T(2), T(1))])
