@@ -20,7 +20,7 @@ from . import augmented, handlers, lists, text
 from .errors import StagingError, graph_error_message
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
-from .staging import constants, context, specialize, verdicts
+from .staging import constants, context, grad_mode, specialize, verdicts
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
@@ -87,7 +87,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             bodies, staged_state, staged_names = _giving_back(
                 bodies, staged_state, staged_names, renewing, state, names)
         passed = None
-        if not torch.is_grad_enabled() and not written and not renewing:
+        if not torch.is_grad_enabled() and not written and not renewing \
+                and _gradients_may_flow():
             bodies, passed = _watching_passes(bodies, if_false is None)
         try:
             out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond, inputs)
@@ -124,6 +125,13 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
 # A conditional expression (`g if n < m else g * s`) likewise, for the input a side gives back.
 # (Dynamo traces the bodies in torch.cond itself, where the identity is not watched: there
 # only the missing `else` is seen.)
+def _gradients_may_flow() -> bool:
+    """Whether a value passed through may require grad at the replay: not where an autoconv
+    Function traces with grad off at the call or no input requiring grad (inference under the
+    caller's no_grad, where the `where` would only cost time)."""
+    return not grad_mode.recording() or grad_mode.may_require_grad()
+
+
 def _watching_passes(bodies, no_else):
     """`bodies` wrapped to note, per branch, the state slots they return unchanged; and that
     list of notes (None where not known yet)."""

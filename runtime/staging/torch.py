@@ -1281,25 +1281,54 @@ def _pair_changed(a, b) -> bool:
     return a is not b
 
 
-def _probe_lists(statement: Statement, bodies) -> dict:
+# NOTE [loops on the branch's path]
+# A list grown by a `while` nested in a staged `if` is sized before the `if`, from its bodies'
+# probe (`_probe_lists`), where the nested loop is staged in full and its trips counted by a
+# first staged loop (`_count_trips`). Those loops are nodes before the `if`: they run on every
+# input, also where the branch is not taken, and there a test may never turn false (`if n > 0:
+# while n != 0: n = n - 1` for n = -3: replay and the exported program never ended). While an
+# `if`'s branch is probed, its path condition (the predicate, or its negation for the other
+# branch) is kept here, and the test of a loop staged then is that and its own: off the path
+# the loop makes no trip (that branch's growth is then 0, and the branch does not run).
+_PATH = threading.local()
+
+
+def _path_conditions() -> list:
+    conditions = getattr(_PATH, "conditions", None)
+    if conditions is None:
+        conditions = _PATH.conditions = []
+    return conditions
+
+
+def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
     """{slot: lists.Growth} for the lists in the state the bodies grow (empty when none does),
     kept as `statement.growth`.
 
     Each body runs once with side effects off on the state as it will see it staged (numbers
-    as tensors) and on its own copy of each list; the probe's ops are dead code.
+    as tensors) and on its own copy of each list; the probe's ops are dead code. `pred`: an
+    `if`'s predicate (its bodies are the true and the false branch), the path condition of
+    the loops staged in them (NOTE [loops on the branch's path]).
     """
     slots = lists.growing_slots(tuple(statement.state))
     if not slots:
         return {}
     staged_view = statement.staged_view()
     probes = []
+    on_path = isinstance(pred, torch.Tensor)
+    conditions = _path_conditions()
     with types_probe():
-        for body in bodies:
+        for number, body in enumerate(bodies):
             probe_state = lists.probe_copies(staged_view, slots)
             before = [list(v) if type(v) is list else v for v in probe_state]
             own = statement.stand_ins(
                 [v if i in slots else copies((v,))[0] for i, v in enumerate(probe_state)])
-            outputs = body.fn(*own, *copies(statement.inputs))
+            if on_path:
+                conditions.append(pred if number == 0 else torch.logical_not(pred))
+            try:
+                outputs = body.fn(*own, *copies(statement.inputs))
+            finally:
+                if on_path:
+                    conditions.pop()
             if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
                 raise statement.error(f"{body.where} returned {outputs!r}",
                                       "This is a bug in autoconv")
@@ -1478,7 +1507,7 @@ def _stage_if(pred, branches, statement: Statement):
             return _stage_if(pred, branches, statement)
     _fill_return_placeholders(statement, [b.fn for b in branches])
     _refuse_sets(statement)
-    _probe_lists(statement, branches)
+    _probe_lists(statement, branches, pred)
     _reserve_lists(statement, lambda g: g.count)
     _carry_changing_constants(statement, branches)
     if _checks_first(registry.owner(pred), statement, loop=False):
@@ -1583,6 +1612,7 @@ def _stage_while(test, body: Body, statement: Statement, trips):
     if _checks_first(registry.owner(*operands.flat), statement, loop=True):
         _check_by_probe(statement, (body,), loop=True)
         operands = _Operands(statement)  # (with the dtypes it chose)
+    path = list(_path_conditions())  # (empty outside an `if`'s probe)
     round_, again = 0, False
     while True:
         if again:
@@ -1598,9 +1628,10 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             staged, ins = operands.split(flat)
             if torch.compiler.is_dynamo_compiling():
                 staged = _map(_fresh_scalar, staged)
-            go = as_predicate(to_tensor(test(*statement.stand_ins(statement.merge(staged)),
-                                             *ins), like),
-                              statement.kind)
+            go = to_tensor(test(*statement.stand_ins(statement.merge(staged)), *ins), like)
+            for condition in path:  # NOTE [loops on the branch's path]
+                go = torch.logical_and(condition, go)
+            go = as_predicate(go, statement.kind)
             # `while found:` returns (a 0-d view of) an operand, and torch's operators refuse
             # outputs that alias their inputs.
             # A third-party tracer's predicate need not be a tensor.

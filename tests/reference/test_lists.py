@@ -927,3 +927,20 @@ def test_loop_staged_in_full_by_a_types_only_probe_stops():
     # kept it in the graph, and (7, 1) never ended, in replay, export and compile alike.
     assert_same_result(and_test_of_a_loop_three_ifs_deep,
                        [(T(0), T(0)), (T(7), T(1)), (T(7), T(0)), (T(-1), T(1)), (T(2), T(1))])
+
+
+def grows_in_a_loop_of_one_branch(n):
+    vals = []
+    if n > 0:
+        while n != 0:
+            n = n - 1
+            vals.append(n)
+    return n + len(vals)
+
+
+def test_a_loop_of_a_branch_not_taken_makes_no_trip_before_the_branch():
+    # (helper hang13) the list is sized before the `if` from its branches' probe, whose loops
+    # (the nested loop staged in full, and its trip count) ran on every input: for n = -3,
+    # where the branch is not taken, `while n != 0` never ended (replay and export).
+    # NOTE [loops on the branch's path] in runtime/staging/torch.py
+    assert_same_result(grows_in_a_loop_of_one_branch, [T(3), T(-3), T(0), T(5)])
