@@ -352,7 +352,7 @@ def converted_call(fn, /, *args, **kwargs):
             return validation.call_validated(fn, args, kwargs)
         return converted(fn.__self__, *args, **kwargs)
     if isinstance(fn, torch.nn.Module) and grad_mode.may_require_grad() \
-            and torch.is_grad_enabled() and has_backward_hooks(fn):
+            and torch._C.is_grad_enabled() and has_backward_hooks(fn):
         raise errors.StagingError(
             "call", f"{type(fn).__name__} has backward hooks (register_full_backward_hook): "
             "autoconv traces on detached tensors, so the graph would compute gradients "

@@ -1049,3 +1049,25 @@ def test_process_state_read_while_tracing_keys_the_graph(fn, modes):
         concrete = converted.get_concrete_function(torch.ones(2))
     with modes[0](), pytest.raises(RuntimeError, match="traced where the function read"):
         concrete(torch.ones(2))
+
+
+class _Gate(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up, self.down = torch.nn.Linear(4, 2), torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        if x.mean() > 0:
+            return self.up(x)
+        return self.down(x)
+
+
+def test_autoconvs_own_reads_of_grad_mode_do_not_key_the_graph():
+    # (examples/module_branch.py) converted_call's own check for backward hooks read
+    # torch.is_grad_enabled() from a file the process-state watch counts as the user's: every
+    # module calling a submodule was traced again per grad mode
+    f = autoconv.autoconv(_Gate())
+    f(torch.ones(3, 4))
+    with torch.no_grad():
+        f(-torch.ones(3, 4))
+    assert f.trace_count == 1
