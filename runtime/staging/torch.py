@@ -38,7 +38,7 @@ from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefi
                       number_dtype, promote_types, to_tensor, with_number)
 from . import (constants, dynamo_kinds, grad_mode, lists, mappings, objects, operators,
                outside_writes, python_state, registry, replaced_lists, verdicts)
-from .context import (in_staged_body, no_recursion, operator_bodies, probe,
+from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       types_probe)
 
@@ -1293,11 +1293,26 @@ def _pair_changed(a, b) -> bool:
 _PATH = threading.local()
 
 
-def _path_conditions() -> list:
-    conditions = getattr(_PATH, "conditions", None)
-    if conditions is None:
-        conditions = _PATH.conditions = []
-    return conditions
+def _path_conditions() -> tuple:
+    return tuple(getattr(_PATH, "conditions", ()))
+
+
+def _on_path(condition):
+    """`_PATH.conditions` with `condition` appended, for a `with`. (Under dynamo only outside
+    operator bodies, where it refuses writes to Python state; inside them a probe's loops run
+    on every input still.)"""
+    @contextlib.contextmanager
+    def kept():
+        if torch.compiler.is_dynamo_compiling() and in_operator_bodies():
+            yield
+            return
+        before = getattr(_PATH, "conditions", ())
+        _PATH.conditions = (*before, condition)
+        try:
+            yield
+        finally:
+            _PATH.conditions = before
+    return kept()
 
 
 def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
@@ -1315,20 +1330,16 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
     staged_view = statement.staged_view()
     probes = []
     on_path = isinstance(pred, torch.Tensor)
-    conditions = _path_conditions()
     with types_probe():
         for number, body in enumerate(bodies):
             probe_state = lists.probe_copies(staged_view, slots)
             before = [list(v) if type(v) is list else v for v in probe_state]
             own = statement.stand_ins(
                 [v if i in slots else copies((v,))[0] for i, v in enumerate(probe_state)])
-            if on_path:
-                conditions.append(pred if number == 0 else torch.logical_not(pred))
-            try:
+            path = contextlib.nullcontext() if not on_path else _on_path(
+                pred if number == 0 else torch.logical_not(pred))
+            with path:
                 outputs = body.fn(*own, *copies(statement.inputs))
-            finally:
-                if on_path:
-                    conditions.pop()
             if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
                 raise statement.error(f"{body.where} returned {outputs!r}",
                                       "This is a bug in autoconv")
@@ -1612,7 +1623,7 @@ def _stage_while(test, body: Body, statement: Statement, trips):
     if _checks_first(registry.owner(*operands.flat), statement, loop=True):
         _check_by_probe(statement, (body,), loop=True)
         operands = _Operands(statement)  # (with the dtypes it chose)
-    path = list(_path_conditions())  # (empty outside an `if`'s probe)
+    path = _path_conditions()  # (empty outside an `if`'s probe)
     round_, again = 0, False
     while True:
         if again:
