@@ -1320,11 +1320,7 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
     kept as `statement.growth`.
 
     Each body runs once with side effects off on the state as it will see it staged (numbers
-    as tensors) and on its own copy of each list; the probe's ops are dead code. It stages
-    the statements nested in the bodies in full: a types-only probe stands in for a value by
-    one path's (an `if` by its first branch, `a if c else b` by a side), and a loop counted to
-    size a list on such a value may never end (`n = -1 if x > 100 else y + 3; while n != 0:`).
-    `pred`: an
+    as tensors) and on its own copy of each list; the probe's ops are dead code. `pred`: an
     `if`'s predicate (its bodies are the true and the false branch), the path condition of
     the loops staged in them (NOTE [loops on the branch's path]).
     """
@@ -1334,7 +1330,7 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
     staged_view = statement.staged_view()
     probes = []
     on_path = isinstance(pred, torch.Tensor)
-    with probe(types_only=False):
+    with types_probe():
         for number, body in enumerate(bodies):
             probe_state = lists.probe_copies(staged_view, slots)
             before = [list(v) if type(v) is list else v for v in probe_state]

@@ -944,34 +944,3 @@ def test_a_loop_of_a_branch_not_taken_makes_no_trip_before_the_branch():
     # where the branch is not taken, `while n != 0` never ended (replay and export).
     # NOTE [loops on the branch's path] in runtime/staging/torch.py
     assert_same_result(grows_in_a_loop_of_one_branch, [T(3), T(-3), T(0), T(5)])
-
-
-def counted_from_a_conditional_expression(x, y):
-    vals = []
-    if y > 0:
-        n = y * 0 - 1 if x > 100 else y + 3
-        while n != 0:
-            n = n - 1
-            vals.append(n)
-    return x + len(vals)
-
-
-def counter_started_by_a_conditional_expression(x, y):
-    vals = []
-    if y > 0:
-        if x > 0:
-            if y < 5:
-                g = y * 0 if x > 100 else y - 10
-                while g < 2:
-                    g += 1
-                    vals.append(y)
-    return x + (torch.stack(vals).sum() if len(vals) > 0 else torch.tensor(0)), len(vals)
-
-
-def test_a_loop_started_by_a_conditional_expression_is_counted_on_its_value():
-    # (helper hang13) the lists' probe stood in for `a if c else b` by one side: the loop was
-    # counted on -1 (never ended) or on the wrong start (too few rows: IndexError)
-    assert_same_result(counted_from_a_conditional_expression,
-                       [(T(0), T(1)), (T(7), T(1)), (T(7), T(0)), (T(-1), T(2))])
-    assert_same_result(counter_started_by_a_conditional_expression,
-                       [(T(0), T(0)), (T(7), T(1)), (T(7), T(0)), (T(-1), T(1)), (T(200), T(1))])
