@@ -18,7 +18,7 @@ from . import backends, graph_passes
 from .capture import GRAPH_OUTPUT, Capture, PythonOutput
 from .captures import MISSING, Guard, GuardSet, Rebound
 from .object_paths import follow, store
-from .signature import ALIASED, SAME_TENSOR, Signature, aliased_leaves, signature_of
+from .signature import ALIASED, SAME_TENSOR, Signature, signature_of, with_aliasing
 
 __all__ = ["ConcreteFunction", "ModuleState"]
 
@@ -243,9 +243,7 @@ class ConcreteFunction:
                           if entry[0] not in (SAME_TENSOR, ALIASED))
             signature, leaves = signature_of(args, kwargs, extra)
             if self._writes_inputs:
-                shared = aliased_leaves(leaves)
-                if shared:
-                    signature = signature.with_extra((ALIASED, shared))
+                signature = with_aliasing(signature, leaves)
             if signature != self.signature:
                 raise TypeError(
                     f"{self.__name__} was traced for {self.signature}, got {signature}; call "

@@ -18,7 +18,7 @@ from autoconv_runtime.staging.tracers import zero_trips
 
 from . import backends, capture, captures, targets, tracebacks
 from .concrete import ConcreteFunction, ModuleState
-from .signature import (ALIASED, Signature, TensorSpec, aliased_leaves, describe_leaf,
+from .signature import (ALIASED, Signature, TensorSpec, describe_leaf, with_aliasing,
                         module_python_fields, signature_of)
 
 __all__ = ["Function", "ConcreteFunction", "run_functions_eagerly", "functions_run_eagerly"]
@@ -198,9 +198,9 @@ class Function(targets.Wraps):
             if concrete is None:
                 concrete = self._trace(signature, leaves, args, kwargs)
             if concrete._writes_inputs:  # NOTE [aliased arguments] in signature.py
-                shared = aliased_leaves(leaves)
-                if shared:
-                    signature = signature.with_extra((ALIASED, shared))
+                aliased = with_aliasing(signature, leaves)
+                if aliased is not signature:
+                    signature = aliased
                     concrete = self._cache.get(signature) or self._trace(
                         signature, leaves, args, kwargs)
             if concrete.grad_mode is not None and concrete.grad_mode is not torch.is_grad_enabled():
@@ -282,11 +282,11 @@ class Function(targets.Wraps):
             signature = self._keyed_by_state_read(concrete, signature, args, kwargs)
             if concrete._writes_inputs and not any(
                     name == ALIASED for name, _ in signature.extra):
-                shared = aliased_leaves(leaves)
-                if shared:  # traced on shared memory: for such calls only (NOTE [aliased
-                    # arguments]); the caller looks it up under this signature
-                    signature = signature.with_extra((ALIASED, shared))
-                    concrete.signature = signature
+                # traced on shared memory: for such calls only (NOTE [aliased arguments]); the
+                # caller looks it up under this signature
+                aliased = with_aliasing(signature, leaves)
+                if aliased is not signature:
+                    signature = concrete.signature = aliased
             self._cache[signature] = concrete
             self.trace_count += 1
             if self.trace_count == RETRACE_WARNING_AFTER:

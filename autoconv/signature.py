@@ -10,6 +10,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 __all__ = ["ALIASED", "SAME_TENSOR", "TensorSpec", "Signature", "aliased_leaves", "grad_key",
+           "with_aliasing",
            "signature_of"]
 
 
@@ -220,6 +221,13 @@ def module_python_fields(module) -> tuple:
 # the arguments as they are (make_fx keeps their aliasing), and a graph traced on such
 # arguments is kept under that signature only (Function._trace), never replayed for
 # arguments that do not share memory.
+def with_aliasing(signature, leaves):
+    """`signature` with the ALIASED entry where `leaves` share memory, else `signature` itself
+    (NOTE [aliased arguments]); for graphs that write their inputs."""
+    shared = aliased_leaves(leaves)
+    return signature.with_extra((ALIASED, shared)) if shared else signature
+
+
 def aliased_leaves(leaves) -> tuple:
     """Groups (tuples of leaf indices) of tensor leaves that share memory, or () if none do."""
     owners: dict = {}
