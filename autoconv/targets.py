@@ -15,6 +15,7 @@ import torch
 from autoconv_runtime import calls
 from autoconv_runtime.calls import is_marked_do_not_convert, preconvert_module
 from autoconv_runtime.errors import StagingError
+from autoconv_runtime.staging import export_passes
 from autoconv_runtime.staging.tracers import dynamo as dynamo_tracer
 
 from . import conversion
@@ -70,8 +71,8 @@ def converted_forward(module):
 def _convert(fn, *, module_hooks: bool):
     if is_marked_do_not_convert(fn):
         return fn
-    if not _dynamo_fixed and not torch.compiler.is_dynamo_compiling():
-        _install_dynamo_fixes()
+    if not _torch_fixed and not torch.compiler.is_dynamo_compiling():
+        _install_torch_fixes()
     if isinstance(fn, Wraps):
         return _convert(fn.python_function, module_hooks=module_hooks)
     target = target_of(fn)
@@ -93,14 +94,16 @@ def _convert(fn, *, module_hooks: bool):
     return converted
 
 
-_dynamo_fixed = False
+_torch_fixed = False
 
 
-def _install_dynamo_fixes() -> None:
-    # Converted code may run under dynamo from here on (NOTE [dynamo loses attribute stores]).
-    global _dynamo_fixed
+def _install_torch_fixes() -> None:
+    # Converted code may run under dynamo or torch.export from here on (NOTE [dynamo loses
+    # attribute stores], NOTE [export drops grad-mode regions around operators]).
+    global _torch_fixed
     dynamo_tracer.install_side_effects_fix()
-    _dynamo_fixed = True
+    export_passes.install_export_fixes()
+    _torch_fixed = True
 
 
 def _bound(function, obj):
