@@ -197,6 +197,15 @@ def staged_under_no_grad(p, h):
     return r + h
 
 
+def if_in_a_for_under_no_grad(p, h):
+    s = torch.zeros(())
+    with torch.no_grad():
+        for v in h:
+            if v > 0 and p:
+                s = s + v * h.sum()
+    return h * s + h
+
+
 def staged_under_autocast(p, a, b):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         if p:
@@ -208,8 +217,9 @@ def staged_under_autocast(p, a, b):
 
 @pytest.mark.parametrize("fn, args", [
     (staged_under_no_grad, (torch.tensor(0.3),)),
+    (if_in_a_for_under_no_grad, (torch.tensor([0.3, -1.0]),)),
     (staged_under_autocast, (torch.randn(3, 3), torch.randn(3, 3))),
-], ids=["no_grad", "autocast"])
+], ids=["no_grad", "if_in_a_for_under_no_grad", "autocast"])
 def test_export_of_a_staged_statement_under_a_grad_or_autocast_region(fn, args, tmp_path):
     # no_grad: gradients through the region where eager has none (16.0 for 1.0, silently);
     # autocast: `torch.export.save` failed ("symbol '_enter_autocast' not in def_table")
