@@ -8,6 +8,8 @@ as explicit ops. Replay and torch.export run it; under torch.compile dynamo refu
 of steps.
 """
 
+import io
+
 import pytest
 import torch
 
@@ -340,3 +342,65 @@ def test_exported_custom_autograd_function_keeps_the_forward():
     # torch.export keeps the forward's ops, as for the same code without autoconv.
     assert_same_result(quantise_in_a_branch, [(T([1.2, 2.0]),), (T([-1.2, -2.0]),)],
                        compile=False)
+
+
+def _penalised_if(x, w):
+    h = x * w
+    if h.sum() > 0:
+        h = h ** 3
+    return h.sum()
+
+
+def _penalised_while(x, w):
+    h = x * w
+    while h.abs().max() < 1:
+        h = h * h + 0.5
+    return h.sum()
+
+
+def _penalty_grads(fn, x, w):
+    x, w = x.clone().requires_grad_(), w.clone().requires_grad_()
+    (g,) = torch.autograd.grad(fn(x, w), x, create_graph=True)
+    (g ** 2).sum().backward()
+    return g.detach(), w.grad
+
+
+def _modes(fn, args):
+    """fn as autoconv's backends, an exported program (saved, loaded) and torch.compile run."""
+    class Calling(torch.nn.Module):
+        def forward(self, *args):
+            return autoconv.convert(fn)(*args)
+
+    program = torch.export.export(Calling(), args, strict=False)
+    saved = io.BytesIO()
+    torch.export.save(program, saved)
+    saved.seek(0)
+    torch._dynamo.reset()
+    return {"python": autoconv.autoconv(fn), "fx": autoconv.autoconv(fn, backend="fx"),
+            "export": torch.export.load(saved).module(),
+            "compile": torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")}
+
+
+def test_second_order_gradients_through_a_staged_if():
+    # Tester t13 repro 15: a gradient penalty through a staged `if` gave w.grad 2.0466 where
+    # Python gives 6.1399 wherever torch's cond ran its own autograd (NOTE [second-order
+    # gradients through operators])
+    w = T(1.1)
+    for name, staged in _modes(_penalised_if, (T([0.3, 0.5]), w)).items():
+        for x in (T([0.3, 0.5]), T([-0.3, -0.5])):
+            for got, want in zip(_penalty_grads(staged, x, w), _penalty_grads(_penalised_if, x, w)):
+                torch.testing.assert_close(got, want, msg=name)
+
+
+def test_second_order_gradients_through_a_staged_while_are_right_or_refused():
+    # torch's while_loop gives 16.5572 where Python gives 22.2353: refused where it runs
+    x, w = T([0.3, 0.5]), T(1.1)
+    want = _penalty_grads(_penalised_while, x, w)
+    for name, staged in _modes(_penalised_while, (x, w)).items():
+        if name == "python":  # (the replay runs no operator's autograd)
+            for got, expected in zip(_penalty_grads(staged, x, w), want):
+                torch.testing.assert_close(got, expected)
+            continue
+        with pytest.raises(RuntimeError, match="second-order gradients through a staged "
+                                               "while loop"):
+            _penalty_grads(staged, x, w)

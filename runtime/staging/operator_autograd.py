@@ -1,0 +1,100 @@
+"""Second-order gradients through torch's `cond` and `while_loop`, as torch 2.13 computes them.
+
+NOTE [second-order gradients through operators]
+A gradient penalty (`g = autograd.grad(out, x, create_graph=True)`, then `backward` of a
+function of `g`: WGAN-GP, R1, MAML) differentiates the operators' backward once more. Where
+autoconv's graph runs torch's operators eagerly (backend="fx", an exported program's
+`module()`, torch.compile's eager backends), torch 2.13 gave wrong second-order gradients,
+silently, with torch's operators alone:
+
+- `cond`: its backward runs a `cond` of the branches' backward graphs, which return a list;
+  `CondAutogradOp` returns that list from its forward, and a custom Function's list result is
+  a Python object to autograd, not an output: the backward's gradients came out detached, so
+  the second differentiation missed every path through them (w.grad 2.0466 where eager Python
+  gives 6.1399). `install_operator_autograd_fixes` makes the backward graphs return a tuple,
+  which autograd tracks: the right value.
+- `while_loop`: its backward keeps the forward's per-iteration values as plain attributes of
+  the autograd context, computed below autograd, so its gradients depend on the loop's inputs
+  only through part of the graph (w.grad 16.5572 where Python gives 22.2353). That is not a
+  one-line repair; the gradients a backward with `create_graph=True` returns are marked
+  instead, and differentiating them again raises a RuntimeError that says so, where the wrong
+  value came out. First-order gradients (also those computed with `create_graph=True`) are
+  unchanged.
+
+autoconv's default python backend runs neither operator's autograd at replay and is right.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import torch
+
+_installed = False
+
+_DOUBLE_BACKWARD = (
+    "second-order gradients through a staged while loop (autograd.grad(..., create_graph=True), "
+    "then differentiating its result) are wrong in torch 2.13's torch.while_loop, so autoconv "
+    "refuses them (NOTE [second-order gradients through operators] in "
+    "runtime/staging/operator_autograd.py). Use autoconv's default backend='python' (its "
+    "replay is right), or compute the penalty outside the loop")
+
+
+class _NoDoubleBackward(torch.autograd.Function):
+    """The gradients a while_loop's backward returned, made differentiable only to refuse it."""
+
+    @staticmethod
+    def forward(ctx, anchor, *grads):
+        return tuple(g.clone() if isinstance(g, torch.Tensor) else g for g in grads)
+
+    @staticmethod
+    def backward(ctx, *unused):
+        raise RuntimeError(_DOUBLE_BACKWARD)
+
+
+def _refusing_double_backward(backward):
+    def checked(ctx, *grads):
+        out = backward(ctx, *grads)
+        if not torch.is_grad_enabled():  # (backward runs with grad mode = create_graph)
+            return out
+        anchor = next((t for t in [*ctx.carries, *ctx.additional_inputs]
+                       if isinstance(t, torch.Tensor) and t.requires_grad), None)
+        if anchor is None:
+            return out
+        tensors = [i for i, g in enumerate(out) if isinstance(g, torch.Tensor)]
+        marked = _NoDoubleBackward.apply(anchor, *(out[i] for i in tensors))
+        out = list(out)
+        for i, g in zip(tensors, marked):
+            out[i] = g
+        return tuple(out)
+
+    checked.__autoconv_fix__ = True
+    return staticmethod(checked)
+
+
+def install_operator_autograd_fixes() -> bool:
+    """Apply NOTE [second-order gradients through operators]; True where torch's operators are
+    2.13's (or already fixed), False where their internals moved."""
+    global _installed
+    if _installed:
+        return True
+    try:
+        cond = importlib.import_module("torch._higher_order_ops.cond")
+        while_loop = importlib.import_module("torch._higher_order_ops.while_loop")
+    except ImportError:
+        return False
+    filter_with_masks = getattr(cond, "filter_with_masks", None)
+    loop_op = getattr(while_loop, "WhileLoopAutogradOp", None)
+    if filter_with_masks is None or loop_op is None:
+        return False
+    if not getattr(filter_with_masks, "__autoconv_fix__", False):
+        def filter_to_tuple(data, masks):
+            return tuple(filter_with_masks(data, masks))
+
+        filter_to_tuple.__autoconv_fix__ = True
+        # (cond.py's own name only: map and scan read theirs from utils)
+        cond.filter_with_masks = filter_to_tuple
+    if not getattr(loop_op.backward, "__autoconv_fix__", False):
+        loop_op.backward = _refusing_double_backward(loop_op.backward)
+    _installed = True
+    return True
