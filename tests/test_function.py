@@ -2,6 +2,7 @@
 threads (issue 3's contract)."""
 
 import contextlib
+import datetime as dt
 import os
 import random
 import subprocess
@@ -964,11 +965,19 @@ def _stamped(x):
     return x, perf_counter()
 
 
-@pytest.mark.parametrize("fn", [_timed_step, _stamped], ids=["time.perf_counter", "imported"])
+def _dated(x):
+    if x.sum() > 0:
+        x = x * 2
+    return x * dt.datetime.now().second
+
+
+@pytest.mark.parametrize("fn", [_timed_step, _stamped, _dated],
+                         ids=["time.perf_counter", "imported", "datetime.now"])
 def test_clock_read_while_tracing_is_refused(fn):
     # Tester t13 repro 25: the trace's timestamp and elapsed time were constants of the graph,
     # the same on every call (NOTE [process state read while tracing]).
-    with pytest.raises(StagingError, match=r"read the clock \((time\.)?perf_counter\(\)\)") as error:
+    with pytest.raises(StagingError, match=r"read the clock \(((time\.)?perf_counter|"
+                                           r"datetime\.now)\(\)\)") as error:
         autoconv.autoconv(fn)(torch.tensor([8.0, 8.0]))
     assert error.value.filename == __file__
     assert time.perf_counter is perf_counter  # put back

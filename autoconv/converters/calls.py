@@ -33,6 +33,7 @@ import types
 import gast
 import torch
 from autoconv_runtime import random_state
+from autoconv_runtime.staging import ambient
 
 from .. import templates
 from ..analysis.nodes import walk
@@ -53,6 +54,9 @@ _STAGED_TORCH = {"equal": "equal_", "allclose": "allclose_", "is_nonzero": "is_n
 
 
 _DIRECT_MODULES = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "autoconv"}
+# ... except the clocks of a C type (`datetime.datetime.now()`), which the runtime can watch
+# only in `converted_call` (NOTE [process state read while tracing])
+_WATCHED = frozenset(f"{cls.__module__}.{cls.__name__}.{name}" for cls, name in ambient.C_CLOCKS)
 _CHECKED_LIBRARY = "torch.distributions."
 # A method of a local value with one of these names is taken for a tensor's and called as it is,
 # unless the value is only ever bound to an instance of a user class (`solver = Solver(tol)`).
@@ -103,7 +107,7 @@ class CallConverter(Converter):
             return False
         path = ".".join([value.__name__, *reversed(attrs)])
         return (path.partition(".")[0] in _DIRECT_MODULES
-                and not path.startswith(_CHECKED_LIBRARY))
+                and not path.startswith(_CHECKED_LIBRARY) and path not in _WATCHED)
 
     def _random_state(self, func) -> str | None:
         """The name of the generator-state function (`torch.manual_seed`, `torch.set_rng_state`,

@@ -14,7 +14,8 @@ another value in the environment, traces again; a ConcreteFunction refuses such 
 `time.time()`, `time.perf_counter()` and the other clocks of the `time` module read while
 tracing would be the trace's numbers on every call (a step time that never changes): refused,
 as Python's random numbers are (NOTE [Python's random numbers while tracing] in
-autoconv/capture.py). Not seen: `datetime.now()` (a C type's method, which cannot be wrapped).
+autoconv/capture.py). So are `datetime.now()`, `utcnow()` and `today()`: methods of a C type,
+which cannot be replaced in their class, so they are seen from converted code only (below).
 
 The functions are wrapped in their modules while a trace runs, so calls through a name bound
 before (`from time import perf_counter`) are seen only from converted code, which calls them
@@ -24,6 +25,7 @@ through `converted_call` (`wrapped`).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import os
 import sys
@@ -35,7 +37,7 @@ import torch
 
 from ..errors import _RUNTIME_DIR, StagingError, users_file
 
-__all__ = ["watching", "wrapped", "values_now", "refuse_clock_reads"]
+__all__ = ["watching", "wrapped", "values_now", "refuse_clock_reads", "C_CLOCKS"]
 
 _GUARDED = [(torch, "is_grad_enabled"), (torch, "is_inference_mode_enabled"),
             (torch, "are_deterministic_algorithms_enabled"),
@@ -43,6 +45,10 @@ _GUARDED = [(torch, "is_grad_enabled"), (torch, "is_inference_mode_enabled"),
 _CLOCKS = [(time, name) for name in ("time", "time_ns", "perf_counter", "perf_counter_ns",
                                      "monotonic", "monotonic_ns", "process_time",
                                      "process_time_ns", "thread_time", "thread_time_ns")]
+# (looked up by `wrapped` only: a C type's attributes cannot be set; converted code calls them
+# through `converted_call`, autoconv/converters/calls.py)
+C_CLOCKS = [(datetime.datetime, "now"), (datetime.datetime, "utcnow"),
+             (datetime.datetime, "today"), (datetime.date, "today")]
 # frames passed over to find who read: the standard library's (`os.environ.get` is
 # Mapping.get's, a frozen module's) and `converted_call`'s
 _PASSED = (os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep,
@@ -120,7 +126,7 @@ def _environ_getitem(self, key):
 for _module, _name in _GUARDED:
     _original = getattr(_module, _name)
     _wrappers[_original] = _guarded(_original, f"{_module.__name__}.{_name}()")
-for _module, _name in _CLOCKS:
+for _module, _name in _CLOCKS + C_CLOCKS:
     _original = getattr(_module, _name)
     _wrappers[_original] = _clock(_original, f"{_module.__name__}.{_name}()")
 
