@@ -11,8 +11,8 @@ dynamo traces it, where an id() table would not be), and `aug_assign` updates a 
 tensor out of place, as Python updates the number, and any other tensor in place. The dtype
 the statement then carries is decided by the engine's promotion rounds, as for `k = k + 0.5`.
 
-A value computed from a stand-in by another operator (`j = k + 1`) is a plain tensor: `j += 0.5`
-is in place and torch refuses the promotion, as it would for a tensor (README, Limitations).
+A value an operator computes from stand-ins only (`j = k + 1`, runtime/arithmetic.py `binary`)
+is marked too, as Python's result would be a number: `j += 0.5` then rebinds it to a float.
 
 NOTE [numbers on some paths]
 A number that a body turns into a tensor (`total = 0`, then `total += v` with an int64 `v` in a
