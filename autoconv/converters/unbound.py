@@ -72,8 +72,10 @@ def _meet(a, b):
 
 
 def _targets(node) -> set:
-    """Names an assignment target binds."""
-    return {n.id for n in walk(node) if n.__class__ is gast.Name}
+    """Names an assignment target binds (not the names a subscript or attribute target reads:
+    `stats['n'] = v` binds nothing)."""
+    return {n.id for n in walk(node)
+            if n.__class__ is gast.Name and isinstance(n.ctx, gast.Store)}
 
 
 def _own_expressions(stmt):
@@ -117,8 +119,8 @@ class _Definedness:
     all the names it binds, unbound before it; `in_branch` where the loop is inside an `if` (a
     path may skip it altogether)."""
 
-    def __init__(self, on_read, on_loop):
-        self.on_read, self.on_loop = on_read, on_loop
+    def __init__(self, on_read, on_loop, on_if=None):
+        self.on_read, self.on_loop, self.on_if = on_read, on_loop, on_if
         self.exits = None  # the defined sets at the break / continue of the innermost loop
         self.branches = 0  # how many ifs enclose the statement
 
@@ -152,9 +154,16 @@ class _Definedness:
         if cls is gast.If:
             self.branches += 1
             try:
-                return _meet(self.block(stmt.body, defined), self.block(stmt.orelse, defined))
+                body, orelse = self.block(stmt.body, defined), self.block(stmt.orelse, defined)
             finally:
                 self.branches -= 1
+            after = _meet(body, orelse)
+            if self.on_if is not None and not isinstance(after, _Top):
+                some = {n for side in (body, orelse) if not isinstance(side, _Top)
+                        for n in side} - after
+                if some:
+                    self.on_if(stmt, some)
+            return after
         if cls in (gast.While, gast.For, gast.AsyncFor):
             entry = defined | (_targets(stmt.target) if cls is not gast.While else set())
             outer, self.exits = self.exits, []
@@ -225,7 +234,7 @@ class BoundFlagConverter(Converter):
 
     def visit_FunctionDef(self, node):
         self.generic_visit(node)  # nested functions first: each is a scope of its own
-        if not any(isinstance(n, (gast.While, gast.For)) for n in walk(node.body)):
+        if not any(isinstance(n, (gast.While, gast.For, gast.If)) for n in walk(node.body)):
             return node
         params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs
                   + [node.args.vararg, node.args.kwarg] if a is not None}
@@ -243,7 +252,10 @@ class BoundFlagConverter(Converter):
             partial.update(all_names if in_branch else some_paths)
             created.update(all_names)
 
-        _Definedness(on_read, on_loop).block(node.body, set(params))
+        def on_if(statement, some_paths):
+            partial.update(some_paths)
+
+        _Definedness(on_read, on_loop, on_if).block(node.body, set(params))
         own = _excluded(node) | set(self.ctx.display_names)
         flagged = (partial & unsure) - own
         # NOTE [reads after a loop of no trip]: a name every trip of a loop binds needs no flag,
