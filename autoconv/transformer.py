@@ -38,6 +38,12 @@ def _own_visitor(converter, name: str):
     return None if visitor is None or visitor is _INHERITED.get(name) else visitor
 
 
+# (converter class, node class) -> the name of the converter's own visitor, or None: once per
+# process, not per pass (a converter is made anew for every conversion)
+_METHODS: dict = {}
+_UNKNOWN = object()
+
+
 def _leaves(converter):
     """Node classes a walk of `converter` need not enter: no fields to walk (contexts,
     operators), or names and constants when it has no visitor for them."""
@@ -81,9 +87,12 @@ class Converter(gast.NodeTransformer):
         cls = node.__class__
         visitor = self._visitors.get(cls)
         if visitor is None:
-            method = "visit_" + cls.__name__
-            visitor = self._visitors[cls] = (getattr(self, method) if _own_visitor(
-                type(self), method) is not None else self.generic_visit)
+            method = _METHODS.get((type(self), cls), _UNKNOWN)
+            if method is _UNKNOWN:
+                method = _METHODS[type(self), cls] = "visit_" + cls.__name__ if _own_visitor(
+                    type(self), "visit_" + cls.__name__) is not None else None
+            visitor = self._visitors[cls] = \
+                getattr(self, method) if method is not None else self.generic_visit
         result = visitor(node)
         if result is not None and result is not node:
             if isinstance(result, list):
