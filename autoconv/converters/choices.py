@@ -47,20 +47,32 @@ def _names_stored(node) -> set:
     """Names `node` stores to (assignments, loop targets, with-as, del), nested functions and
     classes left out (their own scopes), except their own names."""
     out = set()
-
-    def walk(n):
-        if isinstance(n, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
+    # (a stack over the nodes' __dict__, not a recursion through ast's per-node generators:
+    # this runs on every statement of the function)
+    stack = [node]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        n = pop()
+        cls = n.__class__
+        if cls in _OWN_SCOPES:
             out.add(n.name)
-            return
-        if isinstance(n, gast.Lambda):
-            return
-        if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del)):
+            continue
+        if cls is gast.Lambda:
+            continue
+        if cls is gast.Name and n.ctx.__class__ in _STORES:
             out.add(n.id)
-        for child in gast.iter_child_nodes(n):
-            walk(child)
-
-    walk(node)
+        attrs = n.__dict__
+        for field in cls._fields:
+            value = attrs.get(field)
+            if value.__class__ is list:
+                extend([v for v in value if isinstance(v, gast.AST)])
+            elif isinstance(value, gast.AST):
+                push(value)
     return out
+
+
+_OWN_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)
+_STORES = (gast.Store, gast.Del)
 
 
 def _jumps(nodes) -> bool:
