@@ -28,6 +28,9 @@ from .arithmetic import (binary, compare, invert, negative, number_call, number_
 from .augmented import aug_assign, aug_assign_attribute
 from .choices import (
     refresh_choice,
+    refuse_returned_update,
+    returned_choice,
+    write_back_returned,
     refuse_choice_update,
     write_back_choice,
     write_back_item,
@@ -136,6 +139,9 @@ __all__ = [
     "reraise_staging_error",
     "random_state_",
     "refresh_choice",
+    "refuse_returned_update",
+    "returned_choice",
+    "write_back_returned",
     "refuse_choice_update",
     "write_back_choice",
     "write_back_item",

@@ -11,6 +11,9 @@ from .values import is_staged
 
 __all__ = [
     "refresh_choice",
+    "refuse_returned_update",
+    "returned_choice",
+    "write_back_returned",
     "refuse_choice_update",
     "write_back_choice",
     "write_back_item",
@@ -135,3 +138,52 @@ def write_back_item(value, items, key) -> None:
     for i, item in enumerate(items):
         if isinstance(item, torch.Tensor):
             item.copy_(torch.where((key == i) | (key == i - size), value, item))
+
+
+_MARK = "_autoconv_chosen_from"  # NOTE [returned choices] in autoconv/converters/choices.py
+
+
+def returned_choice(value, chosen, if_true, if_false):
+    """`value` (`if_true if chosen else if_false`, returned), marked with its sources where the
+    choice was staged (a new tensor): a caller updating it in place writes it back."""
+    if (isinstance(chosen, torch.Tensor) and is_staged(chosen) and isinstance(value, torch.Tensor)
+            and value is not if_true and value is not if_false):
+        if torch.compiler.is_dynamo_compiling():
+            # dynamo refuses an attribute of torch.cond's output ("setattr() on unsupported
+            # type"), not of a view of it, which no one else holds either
+            value = value.view_as(value)
+            value._autoconv_chosen_from = (chosen, if_true, if_false)
+        else:
+            setattr(value, _MARK, (chosen, if_true, if_false))
+    return value
+
+
+def write_back_returned(value) -> None:
+    """After an in-place update of `value`, a call's result: where it is a marked choice
+    (`returned_choice`), written back into the tensor each path chose, and on into that
+    tensor's own sources where it was a marked result too."""
+    mark = getattr(value, _MARK, None) if isinstance(value, torch.Tensor) else None
+    if mark is None:
+        return
+    chosen, if_true, if_false = mark
+    write_back_choice(value, chosen, if_true, if_false)
+    for source in (if_true, if_false):
+        if isinstance(source, torch.Tensor) and source is not value:
+            write_back_returned(source)
+
+
+def refuse_returned_update(value, name: str) -> None:
+    """Raise a StagingError for an in-place update of `name`, a marked choice a call returned,
+    inside a compound statement (no write-back there).
+
+    Raises:
+        StagingError: `value` is marked (`returned_choice`).
+    """
+    if isinstance(value, torch.Tensor) and getattr(value, _MARK, None) is not None:
+        raise StagingError(
+            "choice",
+            f"`{name}` is a tensor the called function returned by a tensor condition (an "
+            "argument itself in Python), updated in place inside this statement: in Python "
+            "that updates the argument, but staged the result is a new tensor",
+            f"Update `{name}` in place outside the compound statement, or out of place "
+            f"(`{name} = {name} + v`) and write the arguments where they belong")

@@ -18,31 +18,59 @@ from .generators import leaves_generators_alone
 
 # NOTE [in-place updates of a choice]
 # `acc = pos if score > 0 else neg` (or an `if` / `else` binding `acc`, the swap
-# `if a < b: a, b = b, a`, `m = max(a, b)`) makes `acc` the tensor `pos` or `neg` itself in
-# Python, and `acc += score` then updates the chosen one (the caller's running sums). Staged,
-# the choice is torch.cond's output (or torch.maximum's), a new tensor, and the update never
-# reached `pos` or `neg` (silently wrong in the three modes). The converter keeps the condition
-# in a local (`chosen`), and after each in-place update of `acc` that follows the statement in
-# the same block it writes `acc` back into the tensor each path chose:
+# `if a < b: a, b = b, a`, `m = max(a, b)`, `acc = c and pos or neg`) makes `acc` the tensor
+# `pos` or `neg` itself in Python, and `acc += score` then updates the chosen one (the caller's
+# running sums). Staged, the choice is torch.cond's output (or torch.maximum's), a new tensor,
+# and the update never reached `pos` or `neg` (silently wrong in the three modes). The
+# converter keeps the condition in a local (`chosen`), and after each in-place update of `acc`
+# that follows the statement in the same block it writes `acc` back into the tensor each path
+# chose:
 #     pos.copy_(where(chosen, acc, pos)); neg.copy_(where(chosen, neg, acc))
 # which is Python's result whichever path the run takes, and a no-op where the statement ran
 # as Python (`chosen` a bool: acc is pos or neg already). A path whose value was computed in
 # the branch (`acc = neg * 2`) has nothing to write back. A source the statement itself
 # rebinds (the swap) is read before it (`sources`), when it is bound there for certain (a
-# parameter, or assigned earlier in the block). The write-back follows a simple statement; an
-# in-place update of `acc` inside a compound statement (a loop, an `if`) is refused with a
-# StagingError there; the scan stops where a source or `acc` is rebound. Only blocks that
-# run as they are (a function's, a `with`'s) are rewritten: in the body of an `if`, a loop or
-# a `try` (staged bodies) a write-back would update a tensor from outside the body that the
-# control-flow converter does not see as updated. Out of reach: the identity of a returned
-# choice (`if c: return x`: a caller that updates the result in place), and a source updated
-# in place afterwards, read as `acc`.
+# parameter, or assigned earlier in the block).
+# An `elif` chain, or an `if` with a branch ending in a jump (`return`, `raise`, `break`,
+# `continue`: the code after it does not run on that path), is kept by the index of the
+# branch taken instead: `chosen = -1` before it, `chosen = i` at the start of each branch that
+# falls through, and `write_back_path(acc, chosen, [a, b, c])` (a condition of a later branch
+# is evaluated only where Python does). A branch that may bind `acc` to another name's tensor
+# in a nested statement (`if d: acc = neg`) leaves that path unknown: an update is refused.
+# The other way round, `pos.add_(v)` after the choice (or an update of another choice's name
+# whose sources it shares) is an update of `acc` in Python: `acc` is refreshed,
+#     acc.copy_(where(chosen, pos, neg))
+# after the statement (a compound one too, unless it reads `acc`: refused there).
+# The write-back follows a simple statement; an in-place update of `acc` inside a compound
+# statement (a loop, an `if`) is refused with a StagingError there; the watch ends where a
+# source or `acc` is rebound. The bodies of `if`s, loops and `try`s are rewritten too: there
+# the write-back's `copy_` into a tensor from outside the body is an update the body's run
+# sees by the tensor's version (NOTE [inputs updated unseen] in runtime/staging/torch.py),
+# carried and written back after the statement (torch.compile's dynamo refuses such a body:
+# "Encountered input mutation during higher order op tracing"). Out of reach: the identity of
+# a returned choice (`return x if c else y`: a caller that updates the result in place, in
+# the converted caller too, tester t14 r3).
+
+# NOTE [returned choices]
+# `def pick(x, y, c): return x if c else y` returns the argument itself in Python, and the
+# caller's `out = pick(a, b, c); out.add_(1)` updates `a` or `b`. Staged, `pick`'s result is a
+# new tensor. The converted `return` marks its result with the condition and the sources
+# (`returned_choice`, an attribute of the tensor; under torch.compile of a view of it: dynamo
+# refuses an attribute of torch.cond's output itself), and after an
+# in-place update of a name bound to a call's result the converted caller writes it back
+# (`write_back_returned`: nothing where the result is not marked), into the source's own
+# sources too where it was a marked result itself. An update inside a compound statement is
+# refused where the result is marked. Out of reach: `if c: return x` (the return value is the
+# state of a staged `if` then), and the function autoconv runs itself: its caller is Python.
 
 _WRITE_BACK = "ac.write_back_choice(target, chosen, if_true, if_false)"
 _WRITE_BACK_ITEM = "ac.write_back_item(target, items, chosen)"
 _WRITE_BACK_PATH = "ac.write_back_path(target, chosen, sources)"
 _REFRESH = "ac.refresh_choice(target, chosen, if_true, if_false)"
 _REFUSE = "ac.refuse_choice_update(target, chosen, name, sources)"
+_RETURNED = "ac.returned_choice(value, chosen, if_true, if_false)"
+_WRITE_BACK_RETURNED = "ac.write_back_returned(target)"
+_REFUSE_RETURNED = "ac.refuse_returned_update(target, name)"
 _REFUSE_WHERE = "ac.refuse_choice_update(target, chosen, name, sources, where)"
 
 
@@ -135,6 +163,28 @@ def _in_place_of(node, name) -> bool:
                     if isinstance(target, gast.Name) and target.id == name:
                         return True
         elif isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute):
+            method = n.func.attr
+            if (isinstance(n.func.value, gast.Name) and n.func.value.id == name
+                    and method.endswith("_") and not method.startswith("_")):
+                return True
+    return False
+
+
+def _tensor_update_of(node, name) -> bool:
+    """Whether statement `node` (nested statements included) may update the tensor `name` is
+    bound to in place: `name += v`, `name[i] = v`, `name.add_(v)` (not `name.attr = v`)."""
+    for n in gast.walk(node):
+        targets = ([n.target] if isinstance(n, gast.AugAssign) else n.targets
+                   if isinstance(n, gast.Assign) else [])
+        for target in targets:
+            if isinstance(n, gast.AugAssign) and isinstance(target, gast.Name):
+                if target.id == name:
+                    return True
+            while isinstance(target, gast.Subscript):
+                target = target.value
+                if isinstance(target, gast.Name) and target.id == name:
+                    return True
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute):
             method = n.func.attr
             if (isinstance(n.func.value, gast.Name) and n.func.value.id == name
                     and method.endswith("_") and not method.startswith("_")):
@@ -262,8 +312,25 @@ class ChoiceConverter(Converter):
             inner |= _names_stored(stmt)
         out = []
         active = []  # the choices whose names are watched: (sources, chosen, before, watched)
+        called = set()  # names bound to a call's result: NOTE [returned choices]
         for i, stmt in enumerate(stmts):
             pre, post = [], []
+            returned = self._returned_choice(stmt)
+            if returned is not None:
+                out.extend(returned)
+                continue
+            for name in sorted(called):
+                if _tensor_update_of(stmt, name):
+                    template = _WRITE_BACK_RETURNED if _simple(stmt) else _REFUSE_RETURNED
+                    made = copy_origin(templates.replace(
+                        template, ac=self.ctx.runtime, target=name,
+                        name=gast.Constant(value=name, kind=None)), stmt)
+                    (post if _simple(stmt) else pre).extend(made)
+            called -= _names_stored(stmt)
+            if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                    and isinstance(stmt.targets[0], gast.Name)
+                    and isinstance(stmt.value, gast.Call)):
+                called.add(stmt.targets[0].id)
             update = _item_update(stmt)
             choice = None if update is not None else self._choice(stmt, bound)
             if update is not None:
@@ -332,6 +399,26 @@ class ChoiceConverter(Converter):
             out.extend(post)
             bound |= stored
         return out
+
+    def _returned_choice(self, stmt):
+        """`return a if c else b` (a side a name) -> the statements that mark the result with
+        its sources (NOTE [returned choices]), else None."""
+        if not (isinstance(stmt, gast.Return) and isinstance(stmt.value, gast.IfExp)
+                and not _has_named_expr(stmt.value.test)):
+            return None
+        value = stmt.value
+        paths = [v.id if isinstance(v, gast.Name) else None for v in (value.body, value.orelse)]
+        if paths == [None, None]:
+            return None
+        chosen = self._new("chosen")
+        out = copy_origin(templates.replace("chosen = test", chosen=chosen, test=value.test),
+                          stmt)
+        value.test = templates.name(chosen)
+        stmt.value = copy_origin(templates.replace(
+            _RETURNED, ac=self.ctx.runtime, value=value, chosen=chosen,
+            if_true=self._source(paths[0], {}), if_false=self._source(paths[1], {}))[0].value,
+            value)
+        return out + [stmt]
 
     def _around(self, stmt, sources, chosen, before, indirect) -> tuple:
         """(statements before, write-backs after, refreshes after) `stmt` for a choice of

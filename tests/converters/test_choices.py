@@ -183,3 +183,32 @@ def test_an_item_updated_in_place():
             return slots
         """,
     )
+
+
+def test_a_returned_choice_is_marked_and_a_callers_update_written_back():
+    assert_converts(
+        """
+        def f(x, y, c, s):
+            out = g(x, y, c)
+            out.add_(1)
+            s.v = out
+            for _ in s:
+                out += 1
+            return x if c else y
+        """,
+        """
+        def f(x, y, c, s):
+            out = ac.converted_call(g, x, y, c)
+            out.add_(1)
+            ac.write_back_returned(out)
+            s.v = out
+            ac.refuse_returned_update(out, 'out')
+
+            def loop_body(_, out):
+                out = ac.aug_assign(out, '+=', 1)
+                return out,
+            out, = ac.for_stmt(s, None, loop_body, (out,), ('out',), kept=(0,))
+            chosen = c
+            return ac.returned_choice(ac.if_exp(chosen, lambda x, y: x, lambda x, y: y, (x, y)), chosen, x, y)
+        """,
+    )

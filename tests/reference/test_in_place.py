@@ -1028,3 +1028,54 @@ def test_an_item_updated_in_a_staged_body_is_refused_by_dynamo_not_wrong():
                         backend="eager")
     with pytest.raises(Exception, match="input mutation"):
         run(_three_rows(), *_ROWS[0])
+
+
+# --- a choice a converted helper returns, updated in place by its caller ----------------------
+# (NOTE [returned choices]; tester t14 r3: the update reached neither argument, in the three
+# modes)
+
+def _pick(x, y, c):
+    return x if c.sum() > 0 else y
+
+
+def _pick_again(x, y, c):
+    return _pick(x, y, c)
+
+
+def returned_choice_updated(x, y, c):
+    out = _pick(x, y, c)
+    out.add_(100)
+    return x + y
+
+
+def returned_choice_of_a_returned_choice(a, b, d, c, e):
+    out = _pick(_pick_again(a, b, c), d, e)
+    out.add_(100)
+    return a + 2 * b + 4 * d
+
+
+def returned_choice_updated_in_a_loop(x, y, c):
+    out = _pick(x, y, c)
+    for _ in range(2):
+        out.add_(1)
+    return x + y
+
+
+RETURNED = [
+    (returned_choice_updated, [(T([1.0]), T([2.0]), T([c])) for c in (1.0, -1.0)]),
+    (returned_choice_of_a_returned_choice, [(T([1.0]), T([2.0]), T([3.0]), T([c]), T([e]))
+                                            for c in (1.0, -1.0) for e in (1.0, -1.0)]),
+]
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+@pytest.mark.parametrize("fn, inputs", RETURNED, ids=[c[0].__name__ for c in RETURNED])
+def test_an_in_place_update_of_a_returned_choice_reaches_the_argument(fn, inputs, mode):
+    test_an_in_place_update_of_a_choice_reaches_the_chosen_tensor(fn, inputs, mode)
+
+
+def test_an_in_place_update_of_a_returned_choice_in_a_loop_is_refused():
+    with pytest.raises(StagingError, match=r"`out` is a tensor the called function returned "
+                                           r"by a tensor condition") as refused:
+        autoconv.autoconv(returned_choice_updated_in_a_loop)(T([1.0]), T([2.0]), T([1.0]))
+    assert refused.value.lineno == returned_choice_updated_in_a_loop.__code__.co_firstlineno + 2
