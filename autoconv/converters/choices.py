@@ -260,8 +260,8 @@ def _item_update(stmt):
         return None
     item = holder.value
     if not (isinstance(item, gast.Subscript) and isinstance(item.value, gast.Name)
-            and not isinstance(item.slice, (gast.Slice, gast.Tuple))):
-        return None
+            and not isinstance(item.slice, (gast.Slice, gast.Tuple, gast.Constant))):
+        return None  # (a constant index is never traced: `d["inner"]["t"] = v` stays as is)
     return item.value.id, item.slice, holder
 
 
