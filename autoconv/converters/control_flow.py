@@ -1075,6 +1075,11 @@ def _updated_in_place(local) -> set:
             receiver = _view_root(n.func.value)  # `y.add_(1)`, `y[:1].zero_()`
             if receiver is not None:
                 names.add(receiver)
+        elif cls is gast.For and _items_updated(n.target, n.body):
+            # NOTE [iterables of nested loops updated in place]
+            iterable = n.iter
+            parts = iterable.args if iterable.__class__ is gast.Call else [iterable]
+            names.update(p.id for p in parts if p.__class__ is gast.Name)
     if names:
         # `r = y; r.add_(1)` updates `y` (a plain alias of a name only: an attribute's alias
         # is NOTE [attributes updated in place]'s)
