@@ -827,7 +827,8 @@ def _is_int(value) -> bool:
 
 
 def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None,
-             renewed=None, caught=False, item_updated=None, items=(), stale=()):
+             renewed=None, caught=False, item_updated=None, items=(), stale=(),
+             item_passed=False):
     """`for item in iterable: if not extra_test(*state, *inputs): break;
     state = body(item, *state, *inputs)`.
 
@@ -838,6 +839,8 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     body updates in place, mirroring the loop target (NOTE [the rows a staged loop reads]).
     `items` as for `if_stmt`. `stale` names the tensors the body updates in place before it
     reads the item again (NOTE [loop items read after an update of the iterable]).
+    `item_passed`: the body gives the item (or a view of it) to a user's call (NOTE [loop
+    items given to calls] in autoconv/converters/control_flow.py).
 
     Raises:
         StagingError: a staged loop whose items are updated in place where the update cannot
@@ -847,11 +850,30 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     """
     if items and (isinstance(iterable, lists.StagedList) or staged_sequence(iterable)):
         raise _refused_item_rebinding(items, "for loop")
+    if item_passed and torch.compiler.is_dynamo_compiling():
+        item_updated = _passed_items_written(iterable, item_updated, state, names, inputs)
     if kept:
         return _kept(state, _for(iterable, extra_test, body, state, names, inputs, updated,
                                  kept, renewed, caught, item_updated, stale), kept)
     return _for(iterable, extra_test, body, state, names, inputs, updated, (), renewed, caught,
                 item_updated, stale)
+
+
+def _passed_items_written(iterable, item_updated, state, names, inputs):
+    """`item_updated` with the rows of a staged loop's items that the body gives to a user's
+    call marked too, under dynamo, where they can be written back (NOTE [loop items given to
+    calls] in autoconv/converters/control_flow.py): not a list's items, nor the rows of a
+    tensor the body also reads, or whose memory another tensor it reads shares (the refusals
+    of `_rows_plan`); those stay as they were (`refuse_item_updated_by_call`)."""
+    if isinstance(iterable, lists.StagedList) or staged_sequence(iterable) is None:
+        return item_updated
+    rows = _rows(iterable)
+    if not rows:
+        return item_updated
+    writable = [given is tensor and not any(v is given for v in (*state, *inputs))
+                and _shares_memory(tensor, rows, state, names, inputs) is None
+                for tensor, given in rows]
+    return _with_flags(iterable, item_updated, writable) if any(writable) else item_updated
 
 
 def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewed, caught,
