@@ -70,9 +70,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     Raises:
         StagingError: a staged `if` rebinding such an item.
     """
-    if kept:
-        return _kept(state, if_stmt(cond, if_true, if_false, state, names, inputs, updated,
-                                    renewed=renewed, items=items), kept)
+    # (no call of itself for `kept`, nor of a helper around the staging: every frame here is
+    # a level of dynamo's inlining per nested statement, NOTE [nesting under dynamo])
     if is_staged(cond):
         if items:
             raise _refused_item_rebinding(items, "if statement")
@@ -92,10 +91,13 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
                 and _gradients_may_flow():
             bodies, passed = _watching_passes(bodies, if_false is None)
         try:
-            out = _holding_lists(
-                lambda fns, st, nm, ins: staging.stage_if(cond, *fns, st, nm, cond, ins),
-                tuple((b, True) for b in bodies), staged_state, staged_names, inputs, updated,
-                "if statement", (if_true, if_false))
+            if _holding(updated, inputs, (if_true, if_false)):
+                out = _holding_lists(
+                    lambda fns, st, nm, ins: staging.stage_if(cond, *fns, st, nm, cond, ins),
+                    tuple((b, True) for b in bodies), staged_state, staged_names, inputs,
+                    updated, "if statement", (if_true, if_false))
+            else:
+                out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond, inputs)
         except StagingError as refused:
             if _stages_loop_instead(refused):
                 raise
@@ -110,11 +112,14 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             out = _passed_with_grad(cond, state, out, passed)
         if out is not None:
             _renewed_back(out[len(staged_state) - len(renewing):], renewing, state)
-            return _written_back(out[:len(staged_state) - len(renewing)], len(state), inputs,
-                                 written)
+            out = _written_back(out[:len(staged_state) - len(renewing)], len(state), inputs,
+                                written)
+            return _kept(state, out, kept) if kept else out
     if cond:
-        return if_true(*state, *inputs)
-    return if_false(*state, *inputs) if if_false is not None else state
+        out = if_true(*state, *inputs)
+    else:
+        out = if_false(*state, *inputs) if if_false is not None else state
+    return _kept(state, out, kept) if kept else out
 
 
 # NOTE [values passed through a staged if under no_grad]
@@ -535,6 +540,18 @@ def _updating_inputs(bodies, state, names, inputs, written):
             (*names, *written.values()))
 
 
+# NOTE [nesting under dynamo]
+# dynamo inlines every Python frame between the compiled function and the innermost staged
+# body, and each inlined frame costs about a dozen frames of its own interpreter: a staged
+# statement nested five deep in others (fuzz seed 33, program 31: a while, an if / elif chain,
+# a helper call) went past Python's recursion limit of 1000 inside dynamo (85 inlined frames,
+# 14 of them per staged `if`). The path from a converted statement to its torch operator
+# therefore calls no helper that stays on the stack while the bodies are traced where it can
+# be avoided: `if_stmt` and `while_stmt` apply `kept=` after their own work rather than
+# calling themselves, the staging of lists and gradients below is entered only where there is
+# something to carry (`_holding`), and `staging/operators.py` names the registry's functions.
+
+
 # NOTE [lists updated in place by a nested loop]
 # `if c > 0: for g in grads: g.mul_(s)` updates the tensors of the list input `grads` in place
 # (the converter marks the list `updated=`: NOTE [iterables of nested loops updated in place],
@@ -556,18 +573,29 @@ def _holding_lists(stage, bodies, state, names, inputs, updated, statement, fns)
     Raises:
         StagingError: a body under dynamo that sets `.grad` of a tensor it is given.
     """
-    if not torch.compiler.is_dynamo_compiling():
-        return stage(tuple(fn for fn, _ in bodies), state, names, inputs)
+    return _stage_holding(stage, bodies, state, names, inputs, _held_lists(updated, inputs),
+                          statement, _bodies_read_gradients(fns))
+
+
+def _holding(updated, inputs, fns) -> bool:
+    """Whether `_holding_lists` has lists or gradients to carry: only under dynamo."""
+    return torch.compiler.is_dynamo_compiling() and bool(
+        _held_lists(updated, inputs) or _bodies_read_gradients(fns))
+
+
+def _held_lists(updated, inputs) -> list:
     # (a list of parameters stays an input: carried, a tensor requiring grad would be replaced
     # in the list rather than updated (NOTE [dynamo and tensors of objects]), and a body
     # holding the list's copy would lose the tensors' gradients)
-    held = [inputs[i] for i, _ in updated or ()
+    return [inputs[i] for i, _ in updated or ()
             if type(inputs[i]) is list and inputs[i]
             and all(isinstance(v, torch.Tensor) and not v.requires_grad
                     and not getattr(v, _GRADIENT_ALIAS, False) for v in inputs[i])]
-    reads = any(fn is not None and _reads_gradients(getattr(fn, "__code__", None))
-                for fn in fns)
-    return _stage_holding(stage, bodies, state, names, inputs, held, statement, reads)
+
+
+def _bodies_read_gradients(fns) -> bool:
+    return any(fn is not None and _reads_gradients(getattr(fn, "__code__", None))
+               for fn in fns)
 
 
 def _stage_holding(stage, bodies, state, names, inputs, held, statement, reads):
@@ -722,10 +750,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
     Raises:
         StagingError: as `if_stmt`'s `items`.
     """
-    if kept:
-        return _kept(state, while_stmt(test, body, state, names, inputs, trips, updated,
-                                       renewed=renewed, caught=caught, items=items,
-                                       _in_place=kept), kept)
+    # (no call of itself for `kept`: NOTE [nesting under dynamo])
+    before, _in_place = state, kept or _in_place
     while True:
         go = test(*state, *inputs)
         if is_staged(go):
@@ -747,18 +773,23 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                 bodies, staged_state, staged_names = _giving_back_first(
                     bodies, staged_state, staged_names, renewing, 0, state, names)
             try:
-                out = _holding_lists(
-                    lambda fns, st, nm, ins: staging.stage_while(*fns, st, nm, like, ins,
-                                                                 trips=bound),
-                    tuple(zip(bodies, (False, True))), staged_state, staged_names, inputs,
-                    updated, "while loop", (test, body))
+                if _holding(updated, inputs, (test, body)):
+                    out = _holding_lists(
+                        lambda fns, st, nm, ins: staging.stage_while(*fns, st, nm, like, ins,
+                                                                     trips=bound),
+                        tuple(zip(bodies, (False, True))), staged_state, staged_names, inputs,
+                        updated, "while loop", (test, body))
+                else:
+                    out = staging.stage_while(*bodies, staged_state, staged_names, like, inputs,
+                                              trips=bound)
             except Exception as raised:  # NOTE [a loop body that raises while traced]
                 _refuse_raised_in_a_loop(raised, "while loop", caught)
                 raise
             out = _first_back(out, renewing, state)
-            return _written_back(out, len(state), inputs, written)
+            out = _written_back(out, len(state), inputs, written)
+            return _kept(before, out, kept) if kept else out
         if not go:
-            return state
+            return _kept(before, state, kept) if kept else state
         state = body(*state, *inputs)
 
 
@@ -1089,11 +1120,15 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         bodies, loop_state, loop_names = _giving_back_first(
             bodies, loop_state, loop_names, renewing, 1, state, names)
     try:
-        out = _holding_lists(
-            lambda fns, st, nm, ins: staging.stage_while(*fns, st, nm, like, ins, "for loop",
-                                                         trips=trips),
-            tuple(zip(bodies, (False, True))), loop_state, loop_names, loop_inputs, updated,
-            "for loop", (body, extra_test))
+        if _holding(updated, loop_inputs, (body, extra_test)):
+            out = _holding_lists(
+                lambda fns, st, nm, ins: staging.stage_while(*fns, st, nm, like, ins,
+                                                             "for loop", trips=trips),
+                tuple(zip(bodies, (False, True))), loop_state, loop_names, loop_inputs,
+                updated, "for loop", (body, extra_test))
+        else:
+            out = staging.stage_while(*bodies, loop_state, loop_names, like, loop_inputs,
+                                      "for loop", trips=trips)
     except _ItemsUpdated as found:  # NOTE [loop items updated by a call]
         if found.loop is not step:  # (an inner loop's: never expected)
             raise

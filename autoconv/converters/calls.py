@@ -343,8 +343,7 @@ class TextReturnConverter(Converter):
     @classmethod
     def transform(cls, node, ctx):
         ac = ctx.runtime
-        if not any(n.__class__ is gast.Attribute and n.attr in _TEXT_FUNCTIONS
-                   and n.value.__class__ is gast.Name and n.value.id == ac for n in walk(node)):
+        if not _makes_text(node, ac):
             return node
         stack = list(node.body)
         while stack:
@@ -360,3 +359,16 @@ class TextReturnConverter(Converter):
                 continue
             stack.extend(gast.iter_child_nodes(n))
         return node
+
+
+def _makes_text(node, ac) -> bool:
+    """Whether the converted function `node` calls the runtime's text functions outside its
+    lambdas (an assert's message is one: its text is the assertion's, never returned)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if (n.__class__ is gast.Attribute and n.attr in _TEXT_FUNCTIONS
+                and n.value.__class__ is gast.Name and n.value.id == ac):
+            return True
+        stack.extend(c for c in gast.iter_child_nodes(n) if c.__class__ is not gast.Lambda)
+    return False
