@@ -212,8 +212,7 @@ def _refuse_deep_nesting(statement: str) -> None:
             f"it is nested so deep in other staged statements (and calls) that torch.compile's "
             f"dynamo, which traces each nested body as a deeper level of its own interpreter, "
             f"would pass Python's recursion limit ({limit}; {depth} frames deep here)",
-            "Raise the limit before the first call (`sys.setrecursionlimit(10000)`), or move "
-            "the inner statements into a helper function that runs unconverted, or use "
+            "Raise the limit before the first call (`sys.setrecursionlimit(10000)`), or use "
             "autoconv's own replay (`autoconv.autoconv(fn)`), which has no such limit")
 
 
