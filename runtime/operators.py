@@ -23,7 +23,7 @@ from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
 from .staging import constants, context, grad_mode, objects, specialize, verdicts
 from .staging import torch as staging
-from .staging.tracers.dynamo import UNMARKED_ITEM
+from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
                      promote_types, to_tensor)
 
@@ -464,8 +464,16 @@ def reraise_staging_error() -> None:
 
 
 def _written(updated, inputs) -> dict:
-    """{position: name} of the tensor inputs among `updated` ((position, name) pairs)."""
-    return {i: name for i, name in updated or () if isinstance(inputs[i], torch.Tensor)}
+    """{position: name} of the tensor inputs among `updated` ((position, name) pairs); under
+    dynamo also a staged loop's item its body writes back (NOTE [loop items given to calls] in
+    autoconv/converters/control_flow.py)."""
+    written = {i: name for i, name in updated or () if isinstance(inputs[i], torch.Tensor)}
+    if torch.compiler.is_dynamo_compiling():
+        for i, value in enumerate(inputs):
+            if (i not in written and isinstance(value, torch.Tensor)
+                    and getattr(value, WRITTEN_ITEM, False)):
+                written[i] = "<the loop's item>"
+    return written
 
 
 def _refuse_views_of_written(written, state, inputs, statement: str) -> None:
@@ -896,12 +904,17 @@ def _passed_items_written(iterable, item_updated, state, names, inputs):
     calls] in autoconv/converters/control_flow.py): not a list's items, nor the rows of a
     tensor the body also reads, or whose memory another tensor it reads shares (the refusals
     of `_rows_plan`); those stay as they were (`refuse_item_updated_by_call`)."""
-    if isinstance(iterable, lists.StagedList) or staged_sequence(iterable) is None:
+    if (isinstance(iterable, lists.StagedList) or staged_sequence(iterable) is None
+            or context.in_operator_bodies()):
         return item_updated
     rows = _rows(iterable)
     if not rows:
         return item_updated
-    writable = [given is tensor and not any(v is given for v in (*state, *inputs))
+    # (nor a tensor requiring grad: a helper's update of a view of it is rare, and an error in
+    # Python for a leaf; writing its rows back would add to autograd's graph on every
+    # iteration of a model's loop over its steps, `h = self.cell(x_t, h)`)
+    writable = [given is tensor and not tensor.requires_grad
+                and not any(v is given for v in (*state, *inputs))
                 and _shares_memory(tensor, rows, state, names, inputs) is None
                 for tensor, given in rows]
     return _with_flags(iterable, item_updated, writable) if any(writable) else item_updated
@@ -1087,8 +1100,10 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         rows_in = _row_items(items, item)
         if torch.compiler.is_dynamo_compiling():  # NOTE [loop items updated by a call]
             for r, flag in zip(rows_in, plan.updated or (False,) * len(rows_in)):
-                if isinstance(r, torch.Tensor) and not flag:
-                    setattr(r, UNMARKED_ITEM, True)  # (a tensor of this body's own)
+                if isinstance(r, torch.Tensor):  # (a tensor of this body's own)
+                    # (a row written back: a nested statement carries it, NOTE [loop items
+                    # given to calls])
+                    setattr(r, WRITTEN_ITEM if flag else UNMARKED_ITEM, True)
         versions = None if torch.compiler.is_dynamo_compiling() else [
             r._version if isinstance(r, torch.Tensor) else None for r in rows_in]
         watched = _watched_rows(items, stale)

@@ -321,10 +321,7 @@ class ControlFlowConverter(Converter):
         # (all before the bodies below become functions)
         local = _Local([node])
         sites = _store_sites(local)
-        node._autoconv_in_place = _updated_in_place(local, self.ctx.runtime)
-        # NOTE [loop items given to calls]
-        node._autoconv_in_place |= (getattr(self, "passed_items", frozenset())
-                                    & _passed_to_calls(local, self.ctx.runtime))
+        node._autoconv_in_place = _updated_in_place(local)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = set()
         node._autoconv_changed = _changed_objects(node, local, self.anno(node, Anno.MUTATED))
@@ -392,7 +389,7 @@ class ControlFlowConverter(Converter):
     def visit_While(self, node):
         local = _Local([node])  # (all before the bodies below become functions)
         sites = _store_sites(local)
-        node._autoconv_in_place = _updated_in_place(local, self.ctx.runtime)
+        node._autoconv_in_place = _updated_in_place(local)
         node._autoconv_containers = set()
         chains = _updated_attributes(local, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN), self._is_free,
@@ -445,7 +442,7 @@ class ControlFlowConverter(Converter):
         parts, iterable = _statement_parts(node, skip=("iter",))
         local = parts + iterable
         sites = _store_sites(local)
-        node._autoconv_in_place = _updated_in_place(local, self.ctx.runtime)
+        node._autoconv_in_place = _updated_in_place(local)
         node._autoconv_containers = set()
         chains = _updated_attributes(parts, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN), self._is_free,
@@ -462,11 +459,8 @@ class ControlFlowConverter(Converter):
         node._autoconv_stale = _stale_item_reads(node, sources, self.ctx.runtime)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
-        enclosing_items = getattr(self, "passed_items", frozenset())
-        self.passed_items = enclosing_items | passed
         inside = _captured(local)
         self.generic_visit(node)
-        self.passed_items = enclosing_items
         self.loop_depth -= 1
         self.loop_states = self.loop_states[:-1]
         state = self._state(node)
@@ -941,9 +935,10 @@ def _called_at(call) -> int:
 # notes a loop whose body gives its item, or an expression rooted at it (`row[:1]`,
 # `row.view(-1)`, an alias), to a user's call (`item_passed=True`); under dynamo the runtime
 # then writes the items back into their rows after each iteration, as for an item the body
-# updates itself, where it can (an unchanged row is written back as it was). A staged `if` in
-# such a body that gives the item to a call carries it as an input it may update (`updated=`):
-# dynamo refuses an operator's body updating its operand ("input mutation").
+# updates itself, where it can (an unchanged row is written back as it was; not inside another
+# statement's body, where the tensor iterated may be that body's operand, which dynamo refuses
+# to see updated: "input mutation"). A staged `if` or `while` in such a body carries each
+# item written back so as an input it may update (dynamo's "input mutation" again otherwise).
 
 
 def _item_names(target) -> set:
@@ -1131,11 +1126,11 @@ def _rebound(local):
 # a nested loop] there).
 
 
-def _updated_in_place(local, runtime=None) -> set:
+def _updated_in_place(local) -> set:
     """Names whose tensors `local` may update in place: targets of augmented assignments
     (`i += 1`) and receivers of in-place methods (`y.add_(1)`), nested scopes left out; the
-    tensors a nested loop iterates whose items it updates, or gives to a user's call (NOTE
-    [loop items given to calls]: `runtime`, the runtime's name in converted code)."""
+    tensors a nested loop iterates whose items it updates (NOTE [iterables of nested loops
+    updated in place])."""
     names = set()
     for n in local.nodes:
         cls = n.__class__
@@ -1146,9 +1141,7 @@ def _updated_in_place(local, runtime=None) -> set:
             receiver = _view_root(n.func.value)  # `y.add_(1)`, `y[:1].zero_()`
             if receiver is not None:
                 names.add(receiver)
-        elif cls is gast.For and (_items_updated(n.target, n.body) or (
-                runtime is not None and _item_names(n.target) & _through_aliases(
-                    n.body, _passed_to_calls(_Local(n.body), runtime)))):
+        elif cls is gast.For and _items_updated(n.target, n.body):
             # NOTE [iterables of nested loops updated in place]
             iterable = n.iter
             parts = iterable.args if iterable.__class__ is gast.Call else [iterable]

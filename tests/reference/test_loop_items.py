@@ -473,19 +473,25 @@ def helper_reading_the_iterable(x):
     return x, total
 
 
-def test_an_item_updated_by_a_helper_under_torch_compile_is_refused_at_the_call():
+@pytest.mark.parametrize("fn, args, line", [
+    (helper_reading_the_iterable, (torch.tensor([[1., 2.], [-3., -4.]]),), 4),
+    (helper_in_a_staged_while, (torch.tensor([[1., 2.], [-3., -4.]]), torch.tensor(2)), 5),
+])
+def test_an_item_updated_by_a_helper_under_torch_compile_is_refused_at_the_call(fn, args, line):
     # Under torch.compile the rows came back unchanged ([[1, 2], [-3, -4]] where Python gives
     # [[2, 4], [-6, -8]]), silently: dynamo's tensors have no version counter to watch (NOTE
-    # [loop items updated by a call]). Where the item cannot be written back after each
-    # iteration (the body also reads `x`: NOTE [loop items given to calls]), the helper's
-    # source says it updates its parameter: refused at the call.
-    fn, args = helper_reading_the_iterable, (torch.tensor([[1., 2.], [-3., -4.]]),)
+    # [loop items updated by a call]). Where the item is not written back after each
+    # iteration (the body also reads `x`, or the loop is inside another statement's body:
+    # NOTE [loop items given to calls]), the helper's source says it updates its parameter:
+    # refused at the call.
     torch._dynamo.reset()
     with pytest.raises(StagingError) as info:
         torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(*args)
-    assert info.value.lineno == fn.__code__.co_firstlineno + 4
+    assert info.value.lineno == fn.__code__.co_firstlineno + line
     assert "the loop's item is given to '_double', which updates it in place" in str(info.value)
     assert "x[i] = _double(x[i])" in info.value.fix
+    # replay and torch.export write the update back
+    assert_same_result(fn, [args], compile=False)
 
 
 def _via(r):
@@ -520,16 +526,14 @@ def helper_under_a_staged_if_of_the_body(x):
     return x
 
 
-@pytest.mark.parametrize("fn", [helper_in_the_body, helper_in_a_staged_while,
-                                view_given_to_a_helper, helper_calling_torch,
-                                helper_under_a_staged_if_of_the_body])
+@pytest.mark.parametrize("fn", [helper_in_the_body, view_given_to_a_helper,
+                                helper_calling_torch, helper_under_a_staged_if_of_the_body])
 def test_an_item_given_to_a_helper_that_updates_it_under_torch_compile(fn):
     # The rows came back unchanged under torch.compile where a view of the item was given,
     # or a function the helper calls updated it (silently), and the helper under a staged
     # `if` was dynamo's "input mutation"; the items given to calls are written back (NOTE
     # [loop items given to calls]). (Replay and torch.export watch the version counters.)
-    x = torch.tensor([[1., 2.], [-3., -4.], [5., 6.]])
-    args = (x, torch.tensor(2)) if fn is helper_in_a_staged_while else (x,)
+    args = (torch.tensor([[1., 2.], [-3., -4.], [5., 6.]]),)
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
     torch.testing.assert_close(compiled(*_clones(args)), fn(*_clones(args)))
