@@ -164,6 +164,8 @@ def staging(statement: str):
         def run(*args, **kwargs):
             if torch.compiler.is_compiling():  # dynamo refuses the bookkeeping (and the writes)
                 if _compiled_bodies[_ACTIVE]:
+                    if torch.compiler.is_dynamo_compiling():
+                        _refuse_deep_nesting(statement)  # NOTE [nesting under dynamo]
                     return stage(*args, **kwargs)
                 # ... except of the outermost statement, outside any body dynamo traces
                 _compiled_bodies[_ACTIVE] = True
@@ -183,6 +185,38 @@ def staging(statement: str):
                 stack.pop()
         return run
     return decorate
+
+
+# NOTE [nesting under dynamo] (runtime/operators.py): dynamo traces each nested staged statement
+# as a deeper level of its own interpreter, about 150 of Python's frames per level; past
+# Python's recursion limit it raised a bare RecursionError from its internals, with no line.
+# Each nested statement first asks how deep the real stack is (dynamo calls the check for
+# real): where one more level would not fit, a StagingError at the user's line says so.
+_LEVEL_FRAMES = 150
+_deepest = [0]  # the deepest stack a statement was staged at (for measurements)
+
+
+def _refuse_deep_nesting(statement: str) -> None:
+    import sys
+
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    _deepest[0] = max(_deepest[0], depth)
+    limit = sys.getrecursionlimit()
+    if depth + _LEVEL_FRAMES > limit:
+        from ..errors import raise_at_under_dynamo, dynamo_user_location
+
+        raise_at_under_dynamo(
+            dynamo_user_location(), statement,
+            f"it is nested so deep in other staged statements (and calls) that torch.compile's "
+            f"dynamo, which traces each nested body as a deeper level of its own interpreter, "
+            f"would pass Python's recursion limit ({limit}; {depth} frames deep here)",
+            "Raise the limit before the first call (`sys.setrecursionlimit(10000)`), or use "
+            "autoconv's own replay (`autoconv.autoconv(fn)`), which has no such limit")
+
+
+_refuse_deep_nesting._dynamo_marked_constant = True  # (dynamo calls it for real)
 
 
 # Under dynamo or export: whether a staged statement runs ([0]), and whether dynamo traces the
