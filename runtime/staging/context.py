@@ -41,9 +41,10 @@ def probe(types_only: bool = False):
         return
     outer = _probing[0], _types_only[0]  # probes nest: a probed body may stage statements that probe
     _probing[0], _types_only[0] = True, types_only
-    # (a types-only probe inside a probe that stages in full, counting a loop's trips, is
-    # dead code too: NOTE [operators of types-only probes])
-    start = _graph_end() if types_only and not outer[1] else None
+    # The outermost probe's region, and a types-only probe's inside a probe that stages in
+    # full (counting a loop's trips): dead code but for the values a full probe gives its
+    # caller (NOTE [operators of types-only probes], NOTE [random draws of probes])
+    start = _graph_end() if not outer[0] or (types_only and not outer[1]) else None
     try:
         yield
     finally:
@@ -93,7 +94,7 @@ def _graph_end():
     """(graph, its last node, root module) of the graph make_fx is tracing, or None."""
     from torch.fx.experimental.proxy_tensor import get_proxy_mode
 
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_dynamo_compiling():  # (torch.export traces with make_fx too)
         return None
     tracer = getattr(get_proxy_mode(), "tracer", None)
     graph = getattr(tracer, "graph", None)
