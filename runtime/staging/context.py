@@ -57,7 +57,8 @@ def probe(types_only: bool = False):
 
 # NOTE [operators of types-only probes]
 # A statement a types-only probe must stage in full (it grows a list) is one torch.cond /
-# while_loop node in the graph. Run by types only, the statements nested in its bodies gave
+# while_loop node in the graph (and so is each statement staged in an if's branch by the full
+# probe that sizes the lists it grows, NOTE [counts of an if's probe] in staging/torch.py). Run by types only, the statements nested in its bodies gave
 # stand-in values (an `and` its right side, an `if` its first branch), not what the program
 # computes, and a loop test made of them need not ever become false (fuzz seed 13 program 12:
 # `while g < 2 and x > 3` became `while x > 3`, and the graph never ended). So the statements in
@@ -86,10 +87,16 @@ def _mark_probed(graph, last, root) -> None:
 # their effects: a random op (`torch.rand`, dropout; a cond / while_loop drawing in a body)
 # moves torch's generator, so a dead draw still changes every later draw (a list grown in a
 # loop with `torch.rand` drew once more per call than Python: other numbers, another length).
-# A types-only probe's values are never used, only their types and shapes, so when the
-# outermost one ends each draw it traced becomes zeros of its shape and dtype (no draw).
-# (A probe whose values are used, counting a loop's trips, keeps its draws: staging/torch.py
-# refuses that loop.)
+# So when the outermost probe ends, of whatever kind, each draw it traced becomes zeros of its
+# shape and dtype (no draw), in the graph make_fx builds: autoconv's trace and torch.export's
+# (which drew for real before). A types-only probe's values are never used, only their types
+# and shapes. A full probe gives its caller values, counts only: a loop's trips
+# (staging/torch.py `_count_trips`) and the rows an if's branches append (`_probe_lists`, NOTE
+# [counts of an if's probe]); a count that depends on a draw would come from the zeros, or
+# from numbers the statement then draws again differently, so those statements are refused.
+# Open: under dynamo the traced code cannot reach the graph, and a probe's draws stay draws
+# (torch.compile draws other numbers than Python where a staged statement probes a body that
+# draws).
 def _graph_end():
     """(graph, its last node, root module) of the graph make_fx is tracing, or None."""
     from torch.fx.experimental.proxy_tensor import get_proxy_mode

@@ -1315,6 +1315,25 @@ def _on_path(condition):
     return kept()
 
 
+# NOTE [counts of an if's probe]
+# The lists an `if`'s branches grow are sized before the `if`, by the rows a probe of each
+# branch appends, and where a branch appends in a loop those rows are a value of the graph (the
+# loop's trip count). A types-only probe (NOTE [types-only probes]) runs the statements of the
+# branch on stand-in values: a conditional expression gives one side, an `and` its right side,
+# an `if` its first branch; a loop counted from such a value (`n = y * 0 - 1 if x > 100 else y
+# + 3`, then `while n != 0:` appending) was counted on the wrong start, and never ended or
+# sized the list too small (IndexError). So an `if`'s branches are probed in full: their nested
+# statements are staged as they will be in the branch, and give the values the branch will
+# compute. A loop's own probe (one run of its body, the rows of one trip) stays by types: its
+# trips are counted apart, by `_count_trips` or the test's bound. A full probe has side effects
+# a types-only one also has, handled alike: prints and asserts are off (`probing`), the lists
+# are its own copies, in-place updates of outside tensors are skipped (NOTE [outside tensors
+# updated in a probe]), its draws become zeros and a count made from one is refused (NOTE
+# [random draws of probes] in context.py), and its dead operators are dropped (NOTE [operators
+# of types-only probes]). The cost: an `if` that grows a list, nested in d such `if`s, is
+# staged twice per enclosing one (in its probe, then in torch.cond's run), 2**d times.
+
+
 def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
     """{slot: lists.Growth} for the lists in the state the bodies grow (empty when none does),
     kept as `statement.growth`.
