@@ -58,18 +58,18 @@ def probe(types_only: bool = False):
 # NOTE [operators of types-only probes]
 # A statement a types-only probe must stage in full (it grows a list) is one torch.cond /
 # while_loop node in the graph (and so is each statement staged in an if's branch by the full
-# probe that sizes the lists it grows, NOTE [counts of an if's probe] in staging/torch.py).
-# Run by types only, the statements nested in its bodies gave stand-in values (an `and` its
-# right side, an `if` its first branch), not what the program computes, and a loop test made of them need not ever become false (fuzz seed 13 program 12:
-# `while g < 2 and x > 3` became `while x > 3`, and the graph never ended). So the statements in
-# such a node's bodies are staged in full too (staging/torch.py `_stage_if`, `stage_while`).
-# The node is dead code all the same, but torch puts its own runtime assertions on unbacked
-# sizes (`_assert_scalar`) into its bodies, which made autoconv's clean-up keep it for their
-# effect. The nodes are marked `PROBED` here, and the clean-up (autoconv/graph_passes.py
-# `has_effects`) drops them wherever nothing reads them: nothing a probe stages has an effect
-# of its own (prints, asserts and raises are off, bodies run on copies, draws become zeros:
-# NOTE [random draws of probes]). torch.export and torch.compile keep dead nodes: there the
-# full staging above is what keeps them finite.
+# probe that sizes the lists it grows, NOTE [counts of an if's probe] in staging/torch.py). Run by
+# types only, the statements nested in its bodies gave stand-in values (an `and` its right side,
+# an `if` its first branch), not what the program computes, and a loop test made of them need not
+# ever become false (fuzz seed 13 program 12: `while g < 2 and x > 3` became `while x > 3`, and
+# the graph never ended). So the statements in such a node's bodies are staged in full too
+# (staging/torch.py `_stage_if`, `stage_while`). The node is dead code all the same, but torch
+# puts its own runtime assertions on unbacked sizes (`_assert_scalar`) into its bodies, which made
+# autoconv's clean-up keep it for their effect. The nodes are marked `PROBED` here, and the
+# clean-up (autoconv/graph_passes.py `has_effects`) drops them wherever nothing reads them:
+# nothing a probe stages has an effect of its own (prints, asserts and raises are off, bodies run
+# on copies, draws become zeros: NOTE [random draws of probes]). torch.export and torch.compile
+# keep dead nodes: there the full staging above is what keeps them finite.
 PROBED = "autoconv_probed"
 
 
