@@ -1052,14 +1052,17 @@ def counted_from_a_draw(x, y):
 
 def test_a_count_that_depends_on_a_draw_of_the_branch_is_refused():
     # The branch's probe would size the list from numbers it draws, and the branch then draws
-    # others: the list had too few rows (IndexError) or a count from the probe's zeros
-    # (refused at the if; autoconv's replay runs the if as Python for the traced path, and
-    # traces again for the other)
-    with pytest.raises(StagingError, match="depends on random numbers it draws"):
-        torch.export.export(Calling(autoconv.convert(counted_from_a_draw)), (T(1), T(1)),
-                            strict=False)
+    # others: the list had too few rows (IndexError) or other values. Refused at the if, which
+    # is then specialised on the traced path: replay traces again for the other, the exported
+    # program draws as Python on the traced path and raises the refusal on the other
+    inputs = [(T(1), T(1)), (T(2), T(1)), (T(3), T(0))]
     replayed = autoconv.autoconv(counted_from_a_draw)
-    _same_draws(counted_from_a_draw, [(T(1), T(1)), (T(2), T(1)), (T(3), T(0))], replayed)
+    _same_draws(counted_from_a_draw, inputs, replayed)
+    program = torch.export.export(Calling(autoconv.convert(counted_from_a_draw)), inputs[0],
+                                  strict=False).module()
+    _same_draws(counted_from_a_draw, inputs[:2], program)
+    with pytest.raises(RuntimeError, match="depends on random numbers it draws"):
+        program(*inputs[2])
 
 
 STATS = torch.zeros(())
