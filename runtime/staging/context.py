@@ -41,9 +41,10 @@ def probe(types_only: bool = False):
         return
     outer = _probing[0], _types_only[0]  # probes nest: a probed body may stage statements that probe
     _probing[0], _types_only[0] = True, types_only
-    # (a types-only probe inside a probe that stages in full, counting a loop's trips, is
-    # dead code too: NOTE [operators of types-only probes])
-    start = _graph_end() if types_only and not outer[1] else None
+    # The outermost probe's region, and a types-only probe's inside a probe that stages in
+    # full (counting a loop's trips): dead code but for the values a full probe gives its
+    # caller (NOTE [operators of types-only probes], NOTE [random draws of probes])
+    start = _graph_end() if not outer[0] or (types_only and not outer[1]) else None
     try:
         yield
     finally:
@@ -56,18 +57,19 @@ def probe(types_only: bool = False):
 
 # NOTE [operators of types-only probes]
 # A statement a types-only probe must stage in full (it grows a list) is one torch.cond /
-# while_loop node in the graph. Run by types only, the statements nested in its bodies gave
-# stand-in values (an `and` its right side, an `if` its first branch), not what the program
-# computes, and a loop test made of them need not ever become false (fuzz seed 13 program 12:
-# `while g < 2 and x > 3` became `while x > 3`, and the graph never ended). So the statements in
-# such a node's bodies are staged in full too (staging/torch.py `_stage_if`, `stage_while`).
-# The node is dead code all the same, but torch puts its own runtime assertions on unbacked
-# sizes (`_assert_scalar`) into its bodies, which made autoconv's clean-up keep it for their
-# effect. The nodes are marked `PROBED` here, and the clean-up (autoconv/graph_passes.py
-# `has_effects`) drops them wherever nothing reads them: nothing a probe stages has an effect
-# of its own (prints, asserts and raises are off, bodies run on copies, draws become zeros:
-# NOTE [random draws of probes]). torch.export and torch.compile keep dead nodes: there the
-# full staging above is what keeps them finite.
+# while_loop node in the graph (and so is each statement staged in an if's branch by the full
+# probe that sizes the lists it grows, NOTE [counts of an if's probe] in staging/torch.py). Run by
+# types only, the statements nested in its bodies gave stand-in values (an `and` its right side,
+# an `if` its first branch), not what the program computes, and a loop test made of them need not
+# ever become false (fuzz seed 13 program 12: `while g < 2 and x > 3` became `while x > 3`, and
+# the graph never ended). So the statements in such a node's bodies are staged in full too
+# (staging/torch.py `_stage_if`, `stage_while`). The node is dead code all the same, but torch
+# puts its own runtime assertions on unbacked sizes (`_assert_scalar`) into its bodies, which made
+# autoconv's clean-up keep it for their effect. The nodes are marked `PROBED` here, and the
+# clean-up (autoconv/graph_passes.py `has_effects`) drops them wherever nothing reads them:
+# nothing a probe stages has an effect of its own (prints, asserts and raises are off, bodies run
+# on copies, draws become zeros: NOTE [random draws of probes]). torch.export and torch.compile
+# keep dead nodes: there the full staging above is what keeps them finite.
 PROBED = "autoconv_probed"
 
 
@@ -85,15 +87,21 @@ def _mark_probed(graph, last, root) -> None:
 # their effects: a random op (`torch.rand`, dropout; a cond / while_loop drawing in a body)
 # moves torch's generator, so a dead draw still changes every later draw (a list grown in a
 # loop with `torch.rand` drew once more per call than Python: other numbers, another length).
-# A types-only probe's values are never used, only their types and shapes, so when the
-# outermost one ends each draw it traced becomes zeros of its shape and dtype (no draw).
-# (A probe whose values are used, counting a loop's trips, keeps its draws: staging/torch.py
-# refuses that loop.)
+# So when the outermost probe ends, of whatever kind, each draw it traced becomes zeros of its
+# shape and dtype (no draw), in the graph make_fx builds: autoconv's trace and torch.export's
+# (which drew for real before). A types-only probe's values are never used, only their types
+# and shapes. A full probe gives its caller values, counts only: a loop's trips
+# (staging/torch.py `_count_trips`) and the rows an if's branches append (`_probe_lists`, NOTE
+# [counts of an if's probe]); a count that depends on a draw would come from the zeros, or
+# from numbers the statement then draws again differently, so those statements are refused.
+# Open: under dynamo the traced code cannot reach the graph, and a probe's draws stay draws
+# (torch.compile draws other numbers than Python where a staged statement probes a body that
+# draws).
 def _graph_end():
     """(graph, its last node, root module) of the graph make_fx is tracing, or None."""
     from torch.fx.experimental.proxy_tensor import get_proxy_mode
 
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_dynamo_compiling():  # (torch.export traces with make_fx too)
         return None
     tracer = getattr(get_proxy_mode(), "tracer", None)
     graph = getattr(tracer, "graph", None)
