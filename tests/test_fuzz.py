@@ -150,3 +150,18 @@ def test_unbound_read_of_another_name_is_invalid():
         m = x + 1
     return y + m
 """, [(0, 0, 1), (1, 0, 1)]) is None
+
+
+def test_time_out_inside_a_staged_branch_is_a_time_out():
+    # Fuzz seed 1, program 230 at load 16: the alarm fired while a staged branch was traced,
+    # autoconv took it for the branch's own exception and specialised the `if` (GuardFailed at
+    # replay, counted as an internal error). The runner's time-out is not an Exception.
+    source = """def fuzz_fn(x, y, k):
+    a = x + 1
+    if a > y:
+        for i0 in range(y % 3):
+            a += 1
+    return a
+"""
+    failure = check(source, [(0, 0, 1), (3, 1, 1)], time_limit=0.01)
+    assert failure is not None and failure.category == "timeout", str(failure)

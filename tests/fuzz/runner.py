@@ -60,8 +60,11 @@ class Invalid(Exception):
     candidate that broke the program)."""
 
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """The time limit's alarm. Not an Exception: autoconv takes any Exception raised while it
+    traces a staged branch for the branch's own (NOTE [a branch that raises while traced]) and
+    specialised the statement on it, so a time-out at load became a GuardFailed at replay (fuzz
+    seed 1, program 230)."""
 
 
 def _normalise(message: str) -> str:
@@ -304,6 +307,6 @@ def _differential(fn, inputs, expected, compile, time_limit):
                         raise
                     if why:
                         return Failure(MISMATCH, stage, why)
-    except Exception as e:  # noqa: BLE001 - every error is a finding, classified
+    except (Exception, _Timeout) as e:  # noqa: BLE001 - every error is a finding, classified
         return _classify(e, stage)
     return None
