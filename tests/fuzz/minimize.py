@@ -10,8 +10,8 @@ A candidate must also stay a program the generator could have written (`_valid`)
 where Python raises TypeError if it ran (`0(...)`, `0[1]`, `0.item()`, `for i in 0`, `raise 0`,
 which a staged branch traces even where Python never runs it), no read of a local that no
 statement binds on every path to the read (a deleted `a = ...` or `guard1 = 0`; a loop's
-variable read outside its loop), `m` (generator.UNBOUND) bound only inside loops, and no read of a name the module does
-not define. Otherwise the minimised program fails for another reason than the original (seed 1:
+variable read outside its loop), `m` (generator.UNBOUND) bound only inside loops, and no read
+of a name the module does not define. Otherwise the minimised program fails for another reason than the original (seed 1:
 `2 == q` with `q` never bound, `m = 0` moved out of its loop into an `if 0:`, which autoconv
 specialises as documented).
 """
