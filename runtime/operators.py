@@ -1869,9 +1869,28 @@ def ld(value, bound, name):
             torch._assert_async(staging.as_predicate(as_staged_tensor(bound), "read"),
                                 graph_error_message(error))
         return value
+    if not bound and context.in_staged_body():  # NOTE [unbound reads in a staged body]
+        if not context.probing():
+            _refuse_if_caught(error, "read")
+            torch._assert_async(torch.zeros((), dtype=torch.bool), graph_error_message(error))
+        return _unbound_stand_in() if is_undefined(value) else value
     if not bound:
         raise error
     return value
+
+
+# NOTE [unbound reads in a staged body]
+# A flag that is a Python False inside a body of a staged statement (`m` bound only by a loop in
+# the other branch of an enclosing staged `if`, then `return x + m`) says that Python raises
+# UnboundLocalError whenever the graph takes this path: the trace fixed every Python value it
+# depends on. Raising while tracing would raise for every input (the enclosing `if` then
+# specialised, or its other branch raised at the trace: fuzz seed 1, programs 5 and 18), so it
+# is a graph assertion that always fails on this path, as `raise` there is (raise_). The read
+# needs a value for the trace to go on; none is ever computed at run time (the assertion fails
+# first), so a 0-d int64 zero stands in: an expression mixing it with other tensors promotes to
+# their dtype and broadcasts to their shape, and the branches' outputs keep their own types.
+def _unbound_stand_in():
+    return torch.zeros((), dtype=torch.int64)
 
 
 def assigns_outside(kind, *names):
