@@ -181,6 +181,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         may_require_grad = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
         if may_require_grad and module is not None:
             _refuse_backward_hooks(module, name)
+        grad_inputs = [t.requires_grad for t in inputs]
         inputs = [t.detach() if t.requires_grad else t for t in inputs]
         # Tensors the function reads from globals or closures are real, not fake: make_fx
         # makes them constants of the graph.
@@ -190,7 +191,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         drawn = _python_random_state()
         try:
             with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
-                    grad_mode.RecordGradMode(may_require_grad), \
+                    grad_mode.RecordGradMode(may_require_grad, grad_inputs), \
                     outside_writes.restoring() as values_read, \
                     specialize.tracing(plan) as guards, \
                     gradients.guarded_gradients(frozenset(places.tensors)), \

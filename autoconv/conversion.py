@@ -154,7 +154,7 @@ def converted_tree(fn):
     namer.taken.add(runtime)
     ctx = Context(filename=parsed.filename, namer=namer, globals=fn.__globals__)
     ctx.runtime = runtime
-    ctx.local_names, local_functions = _scan(node, nodes)
+    ctx.local_names, local_functions, ctx.reads_grad = _scan(node, nodes)
     ctx.uses_class_cell = False
     ctx.callees = set()
     ctx.try_blocks = []  # runtime/handlers.py
@@ -170,21 +170,27 @@ def converted_tree(fn):
     return pipeline.convert_tree(node, ctx), ctx
 
 
-def _scan(node, nodes) -> tuple[set[str], set[str]]:
-    """(local names, local functions) of the function `node` (`nodes`: every node under it), in
-    one loop (a conversion's whole-tree walks were a fifth of its time), which also drops
-    annotations.
+def _scan(node, nodes) -> tuple[set[str], set[str], bool]:
+    """(local names, local functions, whether it reads an attribute `grad`) of the function
+    `node` (`nodes`: every node under it), in one loop (a conversion's whole-tree walks were a
+    fifth of its time), which also drops annotations.
 
     Local names: every name bound in it (nested functions' included). Local functions: names
     bound by a def, or to a lambda, inside it (converted with it); a name also bound to
-    something else may hold another callable when called, so it is not one.
+    something else may hold another callable when called, so it is not one. No pass writes a
+    `.grad` of its own: without one in the user's code, the gradient-read pass has nothing to
+    do (see pipeline.convert_tree).
     """
     names, defs, lambdas, other = set(), set(), set(), set()
+    reads_grad = False
     for inner in nodes:
         kind = type(inner)
         if kind is gast.Name:
             if not isinstance(inner.ctx, gast.Load):
                 names.add(inner.id)
+        elif kind is gast.Attribute:
+            if inner.attr == "grad":
+                reads_grad = True
         elif kind is gast.FunctionDef:
             defs.add(inner.name)
             # Annotations would be evaluated in the factory's scope; converted code does not
@@ -199,7 +205,7 @@ def _scan(node, nodes) -> tuple[set[str], set[str]]:
             targets = {t.id for t in inner.targets if isinstance(t, gast.Name)}
             (lambdas if isinstance(inner.value, gast.Lambda) else other).update(targets)
     functions = (defs - {getattr(node, "name", None)}) | lambdas
-    return names | defs, functions - other
+    return names | defs, functions - other, reads_grad
 
 
 def _compile(fn):

@@ -6,7 +6,7 @@ from . import emit
 from .analysis import liveness
 from .converters.asserts import AssertConverter
 from .converters.break_continue import BreakContinueConverter
-from .converters.calls import CallConverter, GradReadConverter
+from .converters.calls import CallConverter, GradReadConverter, TextReturnConverter
 from .converters.choices import ChoiceConverter
 from .converters.control_flow import ControlFlowConverter
 from .converters.lists import ListConverter
@@ -51,7 +51,11 @@ def convert_tree(node, ctx):
     liveness.analyze(node)
     original_body = getattr(node, "_autoconv_original_body", None)
     node = ControlFlowConverter.transform(node, ctx)
-    node = GradReadConverter.transform(node, ctx)
+    if getattr(ctx, "reads_grad", True):
+        # (a walk of the whole converted tree, the largest one: skipped where the user's code
+        # reads no `.grad`, which no pass writes)
+        node = GradReadConverter.transform(node, ctx)
+    node = TextReturnConverter.transform(node, ctx)
     if original_body is not None:
         # Compiled in front of the converted body (see emit.FAST_PATH): plain Python runs the
         # function whenever no tracer does.

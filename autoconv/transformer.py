@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 
 import gast
@@ -24,6 +25,23 @@ class Context:
 _NO_FIELDS = frozenset(cls for cls in vars(gast).values()
                         if isinstance(cls, type) and issubclass(cls, gast.AST) and not cls._fields)
 _LEAVES: dict = {}
+# ast.NodeVisitor's own visit_Constant, which every converter inherits: it looks for the
+# visitors of the classes Python 3.8 removed (`visit_Num`, ... through a getattr that raises
+# AttributeError) and then visits the constant's fields, which hold no node. No converter has
+# such a visitor, so a converter without a visit_Constant of its own has nothing to do there.
+_INHERITED = {"visit_Constant": ast.NodeVisitor.visit_Constant}
+
+
+def _own_visitor(converter, name: str):
+    """`converter`'s visit_<name>, None where it has none but what it inherits from ast."""
+    visitor = getattr(converter, name, None)
+    return None if visitor is None or visitor is _INHERITED.get(name) else visitor
+
+
+# (converter class, node class) -> the name of the converter's own visitor, or None: once per
+# process, not per pass (a converter is made anew for every conversion)
+_METHODS: dict = {}
+_UNKNOWN = object()
 
 
 def _leaves(converter):
@@ -33,7 +51,7 @@ def _leaves(converter):
     if leaves is None:
         leaves = _LEAVES[converter] = _NO_FIELDS | {
             cls for cls in (gast.Name, gast.Constant)
-            if not hasattr(converter, "visit_" + cls.__name__)}
+            if _own_visitor(converter, "visit_" + cls.__name__) is None}
     return leaves
 
 
@@ -69,8 +87,12 @@ class Converter(gast.NodeTransformer):
         cls = node.__class__
         visitor = self._visitors.get(cls)
         if visitor is None:
-            visitor = self._visitors[cls] = getattr(self, "visit_" + cls.__name__,
-                                                    self.generic_visit)
+            method = _METHODS.get((type(self), cls), _UNKNOWN)
+            if method is _UNKNOWN:
+                method = _METHODS[type(self), cls] = "visit_" + cls.__name__ if _own_visitor(
+                    type(self), "visit_" + cls.__name__) is not None else None
+            visitor = self._visitors[cls] = \
+                getattr(self, method) if method is not None else self.generic_visit
         result = visitor(node)
         if result is not None and result is not node:
             if isinstance(result, list):

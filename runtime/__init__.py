@@ -26,7 +26,16 @@ from .builtins import (
 from .arithmetic import (binary, compare, invert, negative, number_call, number_method_call,
                          positive)
 from .augmented import aug_assign, aug_assign_attribute
-from .choices import refuse_choice_update, write_back_choice, write_back_item
+from .choices import (
+    refresh_choice,
+    refuse_returned_update,
+    returned_choice,
+    write_back_returned,
+    refuse_choice_update,
+    write_back_choice,
+    write_back_item,
+    write_back_path,
+)
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import DataDependentGuard, StagingError, data_dependent_error
 from .fallible import fallible, try_call
@@ -56,7 +65,7 @@ from .operators import (
     while_stmt,
 )
 from .staging.constants import is_, is_not
-from .text import format_, formatted_, fstring_, repr_, str_
+from .text import format_, formatted_, fstring_, repr_, returned_, str_
 # `ac.Undefined(...)` in converted code builds the placeholder through a function (see
 # values.undefined); the class is values.Undefined.
 from .values import eager, is_staged
@@ -117,6 +126,7 @@ __all__ = [
     "formatted_",
     "fstring_",
     "repr_",
+    "returned_",
     "str_",
     "list_append",
     "enclosing_list_append",
@@ -129,9 +139,14 @@ __all__ = [
     "fallible",
     "reraise_staging_error",
     "random_state_",
+    "refresh_choice",
+    "refuse_returned_update",
+    "returned_choice",
+    "write_back_returned",
     "refuse_choice_update",
     "write_back_choice",
     "write_back_item",
+    "write_back_path",
     "range_",
     "set_converter",
     "setitem",

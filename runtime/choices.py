@@ -9,7 +9,16 @@ import torch
 from .errors import StagingError
 from .values import is_staged
 
-__all__ = ["refuse_choice_update", "write_back_choice", "write_back_item"]
+__all__ = [
+    "refresh_choice",
+    "refuse_returned_update",
+    "returned_choice",
+    "write_back_returned",
+    "refuse_choice_update",
+    "write_back_choice",
+    "write_back_item",
+    "write_back_path",
+]
 
 
 def _taken(chosen):
@@ -32,21 +41,73 @@ def write_back_choice(value, chosen, if_true, if_false) -> None:
             source.copy_(torch.where(where, value, source))
 
 
-def refuse_choice_update(value, chosen, name: str, sources: str) -> None:
-    """Raise a StagingError for an in-place update of `name` inside a compound statement, where
-    `name` is a staged choice between `sources` (no write-back there).
+def write_back_path(value, which, sources) -> None:
+    """After an in-place update of `value`, the name an `if` / `elif` chain bound to
+    `sources[which]` (`which` the index of the branch taken, -1 where it bound none or jumped
+    away): as Python, `sources[i].copy_(where(which == i, value, sources[i]))` for each source
+    that is a tensor. Nothing where the chain ran as Python (`which` not traced) or `value` is
+    one of the sources."""
+    if not isinstance(value, torch.Tensor):
+        return
+    if isinstance(which, torch.SymInt):
+        which = torch.scalar_tensor(which, dtype=torch.int64)
+    if not (isinstance(which, torch.Tensor) and is_staged(which)) or any(
+            value is source for source in sources):
+        return
+    for i, source in enumerate(sources):
+        if isinstance(source, torch.Tensor):
+            source.copy_(torch.where(which.reshape(()) == i, value, source))
+
+
+def refresh_choice(value, chosen, if_true, if_false) -> None:
+    """After an in-place update of `if_true` or `if_false`, the name `value` a tensor
+    condition bound to one of them (staged, a new tensor: the condition's output): as Python,
+    where `value` is that tensor itself, `value.copy_(where(chosen, if_true, if_false))`, a
+    source that is None (the path computed `value`) read as `value`. Nothing where the choice
+    ran as Python (`chosen` not a traced tensor, or `value` one of the sources). With a list
+    `if_true` (`which` for `chosen`), the sources of an `if` / `elif` chain, by index."""
+    if not isinstance(value, torch.Tensor):
+        return
+    if isinstance(chosen, torch.SymInt):
+        chosen = torch.scalar_tensor(chosen, dtype=torch.int64)
+    if not (isinstance(chosen, torch.Tensor) and is_staged(chosen)):
+        return
+    if isinstance(if_true, (list, tuple)):
+        sources, which = if_true, chosen.reshape(())
+        if any(value is source for source in sources):
+            return
+        out = value
+        for i, source in enumerate(sources):
+            if isinstance(source, torch.Tensor):
+                out = torch.where(which == i, source, out)
+        value.copy_(out)
+        return
+    if value is if_true or value is if_false:
+        return
+    taken = _taken(chosen)
+    value.copy_(torch.where(taken, if_true if isinstance(if_true, torch.Tensor) else value,
+                            if_false if isinstance(if_false, torch.Tensor) else value))
+
+
+def refuse_choice_update(value, chosen, name: str, sources: str, where: str = "") -> None:
+    """Raise a StagingError for an in-place update of `name` (or of one of its `sources`)
+    where `name` is a staged choice between `sources` and no write-back is made: by default
+    an update of `name` inside a compound statement; `where` says otherwise.
 
     Raises:
         StagingError: `chosen` and `value` are tensors (the choice was staged).
     """
+    if isinstance(chosen, torch.SymInt):
+        chosen = torch.scalar_tensor(chosen, dtype=torch.int64)
     if (isinstance(chosen, torch.Tensor) and isinstance(value, torch.Tensor)
             and is_staged(chosen)):
+        where = where or f"`{name}` is updated in place inside this statement"
         raise StagingError(
             "choice",
-            f"`{name}` is {sources} in Python, chosen by a tensor condition, and is updated in "
-            "place inside this statement: in Python that updates the chosen tensor, but "
+            f"`{name}` is {sources} in Python, chosen by a tensor condition, and {where}: in "
+            f"Python `{name}` and the chosen tensor are one tensor, but "
             f"staged `{name}` is a new tensor (the condition's output), so the update would "
-            "not reach it",
+            "not reach the other",
             f"Update `{name}` out of place (`{name} = {name} + v`) and write it where it "
             f"belongs under the condition (`torch.where(cond, {name}, ...)`), or move the "
             "in-place update out of the compound statement")
@@ -77,3 +138,52 @@ def write_back_item(value, items, key) -> None:
     for i, item in enumerate(items):
         if isinstance(item, torch.Tensor):
             item.copy_(torch.where((key == i) | (key == i - size), value, item))
+
+
+_MARK = "_autoconv_chosen_from"  # NOTE [returned choices] in autoconv/converters/choices.py
+
+
+def returned_choice(value, chosen, if_true, if_false):
+    """`value` (`if_true if chosen else if_false`, returned), marked with its sources where the
+    choice was staged (a new tensor): a caller updating it in place writes it back."""
+    if (isinstance(chosen, torch.Tensor) and is_staged(chosen) and isinstance(value, torch.Tensor)
+            and value is not if_true and value is not if_false):
+        if torch.compiler.is_dynamo_compiling():
+            # dynamo refuses an attribute of torch.cond's output ("setattr() on unsupported
+            # type"), not of a view of it, which no one else holds either
+            value = value.view_as(value)
+            value._autoconv_chosen_from = (chosen, if_true, if_false)
+        else:
+            setattr(value, _MARK, (chosen, if_true, if_false))
+    return value
+
+
+def write_back_returned(value) -> None:
+    """After an in-place update of `value`, a call's result: where it is a marked choice
+    (`returned_choice`), written back into the tensor each path chose, and on into that
+    tensor's own sources where it was a marked result too."""
+    mark = getattr(value, _MARK, None) if isinstance(value, torch.Tensor) else None
+    if mark is None:
+        return
+    chosen, if_true, if_false = mark
+    write_back_choice(value, chosen, if_true, if_false)
+    for source in (if_true, if_false):
+        if isinstance(source, torch.Tensor) and source is not value:
+            write_back_returned(source)
+
+
+def refuse_returned_update(value, name: str) -> None:
+    """Raise a StagingError for an in-place update of `name`, a marked choice a call returned,
+    inside a compound statement (no write-back there).
+
+    Raises:
+        StagingError: `value` is marked (`returned_choice`).
+    """
+    if isinstance(value, torch.Tensor) and getattr(value, _MARK, None) is not None:
+        raise StagingError(
+            "choice",
+            f"`{name}` is a tensor the called function returned by a tensor condition (an "
+            "argument itself in Python), updated in place inside this statement: in Python "
+            "that updates the argument, but staged the result is a new tensor",
+            f"Update `{name}` in place outside the compound statement, or out of place "
+            f"(`{name} = {name} + v`) and write the arguments where they belong")

@@ -137,6 +137,15 @@ def _dynamo_user_location() -> tuple[str, int] | None:
     return None
 
 
+def dynamo_user_location() -> tuple[str, int] | None:
+    """Under dynamo: the (file, line) of the innermost user frame of the code it traces, a
+    constant (dynamo calls this function for real)."""
+    return _dynamo_user_location()
+
+
+dynamo_user_location._dynamo_marked_constant = True
+
+
 def located(text: str, under_dynamo: bool) -> str:
     """`text` prefixed with the user's "file:line: " (of the frame dynamo traces, where the
     caller is traced by dynamo: it calls this function for real), for the message of a graph

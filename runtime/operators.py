@@ -12,6 +12,7 @@ import contextlib
 import os
 import sys
 import threading
+import types
 
 import torch
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
@@ -20,9 +21,9 @@ from . import augmented, handlers, lists, text
 from .errors import StagingError, graph_error_message
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
-from .staging import constants, context, grad_mode, specialize, verdicts
+from .staging import constants, context, grad_mode, objects, specialize, verdicts
 from .staging import torch as staging
-from .staging.tracers.dynamo import UNMARKED_ITEM
+from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
                      promote_types, to_tensor)
 
@@ -69,9 +70,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     Raises:
         StagingError: a staged `if` rebinding such an item.
     """
-    if kept:
-        return _kept(state, if_stmt(cond, if_true, if_false, state, names, inputs, updated,
-                                    renewed=renewed, items=items), kept)
+    # (no call of itself for `kept`, nor of a helper around the staging: every frame here is
+    # a level of dynamo's inlining per nested statement, NOTE [nesting under dynamo])
     if is_staged(cond):
         if items:
             raise _refused_item_rebinding(items, "if statement")
@@ -91,7 +91,13 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
                 and _gradients_may_flow():
             bodies, passed = _watching_passes(bodies, if_false is None)
         try:
-            out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond, inputs)
+            if _holding(updated, inputs, (if_true, if_false)):
+                out = _holding_lists(
+                    lambda fns, st, nm, ins: staging.stage_if(cond, *fns, st, nm, cond, ins),
+                    tuple((b, True) for b in bodies), staged_state, staged_names, inputs,
+                    updated, "if statement", (if_true, if_false))
+            else:
+                out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond, inputs)
         except StagingError as refused:
             if _stages_loop_instead(refused):
                 raise
@@ -106,11 +112,14 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             out = _passed_with_grad(cond, state, out, passed)
         if out is not None:
             _renewed_back(out[len(staged_state) - len(renewing):], renewing, state)
-            return _written_back(out[:len(staged_state) - len(renewing)], len(state), inputs,
-                                 written)
+            out = _written_back(out[:len(staged_state) - len(renewing)], len(state), inputs,
+                                written)
+            return _kept(state, out, kept) if kept else out
     if cond:
-        return if_true(*state, *inputs)
-    return if_false(*state, *inputs) if if_false is not None else state
+        out = if_true(*state, *inputs)
+    else:
+        out = if_false(*state, *inputs) if if_false is not None else state
+    return _kept(state, out, kept) if kept else out
 
 
 # NOTE [values passed through a staged if under no_grad]
@@ -455,8 +464,16 @@ def reraise_staging_error() -> None:
 
 
 def _written(updated, inputs) -> dict:
-    """{position: name} of the tensor inputs among `updated` ((position, name) pairs)."""
-    return {i: name for i, name in updated or () if isinstance(inputs[i], torch.Tensor)}
+    """{position: name} of the tensor inputs among `updated` ((position, name) pairs); under
+    dynamo also a staged loop's item its body writes back (NOTE [loop items given to calls] in
+    autoconv/converters/control_flow.py)."""
+    written = {i: name for i, name in updated or () if isinstance(inputs[i], torch.Tensor)}
+    if torch.compiler.is_dynamo_compiling():
+        for i, value in enumerate(inputs):
+            if (i not in written and isinstance(value, torch.Tensor)
+                    and getattr(value, WRITTEN_ITEM, False)):
+                written[i] = "<the loop's item>"
+    return written
 
 
 def _refuse_views_of_written(written, state, inputs, statement: str) -> None:
@@ -531,6 +548,193 @@ def _updating_inputs(bodies, state, names, inputs, written):
             (*names, *written.values()))
 
 
+# NOTE [nesting under dynamo]
+# dynamo inlines every Python frame between the compiled function and the innermost staged
+# body, and each inlined frame costs about a dozen frames of its own interpreter: a staged
+# statement nested five deep in others (fuzz seed 33, program 31: a while, an if / elif chain,
+# a helper call) went past Python's recursion limit of 1000 inside dynamo (85 inlined frames,
+# 14 of them per staged `if`). The path from a converted statement to its torch operator
+# therefore calls no helper that stays on the stack while the bodies are traced where it can
+# be avoided: `if_stmt` and `while_stmt` apply `kept=` after their own work rather than
+# calling themselves, the staging of lists and gradients below is entered only where there is
+# something to carry (`_holding`), and `staging/operators.py` names the registry's functions.
+
+
+# NOTE [lists updated in place by a nested loop]
+# `if c > 0: for g in grads: g.mul_(s)` updates the tensors of the list input `grads` in place
+# (the converter marks the list `updated=`: NOTE [iterables of nested loops updated in place],
+# converters/control_flow.py). autoconv's trace sees the update by the tensors' version
+# counters and stages the statement again carrying the list (objects.with_input_as_state);
+# under dynamo there is no counter to read, and the body's update of its operand was dynamo's
+# "Higher order ops do not support input mutation". There a list marked updated is carried
+# from the start: its tensors are state, and the statement's results are written back into
+# them (`copy_`), so every other reference to a tensor of the list sees the update.
+
+
+def _holding_lists(stage, bodies, state, names, inputs, updated, statement, fns):
+    """`stage(functions, state, names, inputs)`; under dynamo with each list of tensors among
+    the inputs `updated` marks carried as state (NOTE [lists updated in place by a nested
+    loop]), and the gradients of the inputs carried where the functions `fns` (the user's
+    bodies) read `.grad` (NOTE [gradients read in staged bodies under dynamo]). `bodies`:
+    (function, returns_state) pairs.
+
+    Raises:
+        StagingError: a body under dynamo that sets `.grad` of a tensor it is given.
+    """
+    return _stage_holding(stage, bodies, state, names, inputs, _held_lists(updated, inputs),
+                          statement, _bodies_read_gradients(fns))
+
+
+def _holding(updated, inputs, fns) -> bool:
+    """Whether `_holding_lists` has lists or gradients to carry: only under dynamo."""
+    return torch.compiler.is_dynamo_compiling() and bool(
+        _held_lists(updated, inputs) or _bodies_read_gradients(fns))
+
+
+def _held_lists(updated, inputs) -> list:
+    # (a list of parameters stays an input: carried, a tensor requiring grad would be replaced
+    # in the list rather than updated (NOTE [dynamo and tensors of objects]), and a body
+    # holding the list's copy would lose the tensors' gradients)
+    return [inputs[i] for i, _ in updated or ()
+            if type(inputs[i]) is list and inputs[i]
+            and all(isinstance(v, torch.Tensor) and not v.requires_grad
+                    and not getattr(v, _GRADIENT_ALIAS, False) for v in inputs[i])]
+
+
+def _bodies_read_gradients(fns) -> bool:
+    return any(fn is not None and _reads_gradients(getattr(fn, "__code__", None))
+               for fn in fns)
+
+
+def _stage_holding(stage, bodies, state, names, inputs, held, statement, reads):
+    if not held:
+        if reads:
+            return _carrying_gradients(stage, bodies, state, names, inputs, statement)
+        return stage(tuple(fn for fn, _ in bodies), state, names, inputs)
+    index = next(i for i, value in enumerate(inputs) if value is held[0])
+    returns = tuple(r for _, r in bodies)
+    return objects.with_input_as_state(
+        lambda fns, st, nm, ins: _stage_holding(stage, tuple(zip(fns, returns)), st, nm, ins,
+                                                held[1:], statement, reads),
+        bodies, state, names, inputs, objects.ChangedInput(index, True), statement)
+
+
+# NOTE [gradients read in staged bodies under dynamo]
+# `for p in params: p.grad.mul_(s)` in a staged body (a clip-by-norm under `if norm > m`):
+# autoconv's trace makes the gradient of a tensor argument an input of its graph (NOTE
+# [gradients of arguments], autoconv/capture.py), and its bodies read it. dynamo gives a body
+# its operands without their gradients: reading `p.grad` there was its "Unsupported method
+# call". Where a body's code reads `.grad` (the converter's `ac.grad_`), the gradients of the
+# statement's tensor inputs (direct, or in a list or tuple) are carried as state instead: each
+# body gets its own copy of each gradient, and an alias of each such input (`p.view_as(p)`,
+# a tensor of the body's own, the only kind whose `.grad` dynamo lets a body set) holding that
+# copy as `.grad`. After the statement each gradient is written back (`copy_`), so an update
+# in place reaches the caller's gradient, as in Python. Which tensors hold a gradient is
+# asked only where dynamo can answer: outside any operator's body, of a leaf requiring grad
+# (an input's, a parameter's: dynamo gives an intermediate tensor's `.grad` as an unknown
+# value, never None); inside one, of the aliases an enclosing statement made. A body that
+# binds `.grad` of such an input anew (`p.grad = g`) is refused: the alias would take it, not
+# the caller's tensor.
+_GRADIENT_ALIAS = "_autoconv_gradient_alias"
+
+
+def _may_hold_gradient(t) -> bool:
+    if getattr(t, _GRADIENT_ALIAS, False):
+        return True
+    return not context.in_operator_bodies() and t.requires_grad and t.is_leaf
+
+
+def _tensors_of(value) -> list:
+    """(index in the list or tuple `value`, or None, tensor) for the tensors `value` holds."""
+    items = ([(None, value)] if isinstance(value, torch.Tensor)
+             else list(enumerate(value)) if type(value) in (list, tuple) else [])
+    return [(j, t) for j, t in items if isinstance(t, torch.Tensor)]
+
+
+def _carrying_gradients(stage, bodies, state, names, inputs, statement):
+    for name, value in zip(names, state):
+        if any(_may_hold_gradient(t) and t.grad is not None for _, t in _tensors_of(value)):
+            # (the bodies get copies of their state, without gradients)
+            raise StagingError(
+                statement,
+                f"its bodies read `.grad`, and '{name}', which the statement changes, holds a "
+                "tensor with a gradient; under torch.compile a staged body works on a copy of "
+                "what it changes, without the gradient",
+                f"Read the gradients into a list before the {statement} (`grads = [p.grad for "
+                "p in params]`) and use that list in it")
+    found, places = [], []  # the tensors holding gradients; (tensor number, input, list index)
+    for i, value in enumerate(inputs):
+        for j, t in _tensors_of(value):
+            if not _may_hold_gradient(t) or t.grad is None:
+                continue
+            number = next((n for n, seen in enumerate(found) if seen is t), None)
+            if number is None:
+                number = len(found)
+                found.append(t)
+            places.append((number, i, j))
+    if not found:
+        return stage(tuple(fn for fn, _ in bodies), state, names, inputs)
+    count, carried = len(state), len(found)
+
+    def carrying(fn, returns_state):
+        def run(*args):
+            grads, given = args[count: count + carried], list(args[count + carried:])
+            aliases = {}
+            for number, i, j in places:
+                t = given[i] if j is None else given[i][j]
+                if number not in aliases:
+                    alias = t.view_as(t)
+                    alias.grad = grads[number]
+                    setattr(alias, _GRADIENT_ALIAS, True)
+                    aliases[number] = alias
+                if j is None:
+                    given[i] = aliases[number]
+                else:
+                    items = list(given[i])
+                    items[j] = aliases[number]
+                    given[i] = type(given[i])(items)
+            out = fn(*args[:count], *given)
+            for number, alias in aliases.items():
+                if alias.grad is not grads[number]:
+                    raise StagingError(
+                        statement,
+                        "a body binds `.grad` of a tensor the statement is given anew; under "
+                        "torch.compile the staged body holds that tensor's gradient as its own "
+                        "copy, and the new gradient would not reach the tensor",
+                        "Update the gradient in place (`p.grad.copy_(g)`, `p.grad.mul_(s)`), "
+                        "or set `.grad` after the statement")
+            return (*out, *grads) if returns_state else out
+
+        return run
+
+    out = stage(tuple(carrying(*b) for b in bodies),
+                (*state, *(t.grad for t in found)),
+                (*names, *(f"<gradient {n}>" for n in range(carried))), inputs)
+    for t, new in zip(found, out[count:]):
+        # (torch.cond's outputs all require grad where an operand does: a gradient that did
+        # not keeps so, as in Python, where `p.grad.mul_(s)` leaves it out of autograd)
+        t.grad.copy_(new if t.grad.requires_grad else new.detach())
+    return tuple(out[:count])
+
+
+def _reads_gradients(code) -> bool:
+    """Whether converted `code` (or a function in it) reads `.grad` (calls `ac.grad_`)."""
+    if code is None:
+        return False
+    if code not in _READS_GRADIENTS:
+        found, stack = False, [code]
+        while stack and not found:
+            inner = stack.pop()
+            found = "grad_" in inner.co_names
+            stack.extend(c for c in inner.co_consts if isinstance(c, types.CodeType))
+        _READS_GRADIENTS[code] = found
+    return _READS_GRADIENTS[code]
+
+
+_reads_gradients._dynamo_marked_constant = True  # (dynamo calls it for real)
+_READS_GRADIENTS: dict = {}
+
+
 def _written_back(out, count, inputs, written):
     """The state after a statement (see `_updating_inputs`), the inputs' updates written
     back."""
@@ -554,10 +758,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
     Raises:
         StagingError: as `if_stmt`'s `items`.
     """
-    if kept:
-        return _kept(state, while_stmt(test, body, state, names, inputs, trips, updated,
-                                       renewed=renewed, caught=caught, items=items,
-                                       _in_place=kept), kept)
+    # (no call of itself for `kept`: NOTE [nesting under dynamo])
+    before, _in_place = state, kept or _in_place
     while True:
         go = test(*state, *inputs)
         if is_staged(go):
@@ -579,15 +781,23 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                 bodies, staged_state, staged_names = _giving_back_first(
                     bodies, staged_state, staged_names, renewing, 0, state, names)
             try:
-                out = staging.stage_while(*bodies, staged_state, staged_names, like, inputs,
-                                          trips=bound)
+                if _holding(updated, inputs, (test, body)):
+                    out = _holding_lists(
+                        lambda fns, st, nm, ins: staging.stage_while(*fns, st, nm, like, ins,
+                                                                     trips=bound),
+                        tuple(zip(bodies, (False, True))), staged_state, staged_names, inputs,
+                        updated, "while loop", (test, body))
+                else:
+                    out = staging.stage_while(*bodies, staged_state, staged_names, like, inputs,
+                                              trips=bound)
             except Exception as raised:  # NOTE [a loop body that raises while traced]
                 _refuse_raised_in_a_loop(raised, "while loop", caught)
                 raise
             out = _first_back(out, renewing, state)
-            return _written_back(out, len(state), inputs, written)
+            out = _written_back(out, len(state), inputs, written)
+            return _kept(before, out, kept) if kept else out
         if not go:
-            return state
+            return _kept(before, state, kept) if kept else state
         state = body(*state, *inputs)
 
 
@@ -656,7 +866,8 @@ def _is_int(value) -> bool:
 
 
 def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None,
-             renewed=None, caught=False, item_updated=None, items=(), stale=()):
+             renewed=None, caught=False, item_updated=None, items=(), stale=(),
+             item_passed=False):
     """`for item in iterable: if not extra_test(*state, *inputs): break;
     state = body(item, *state, *inputs)`.
 
@@ -667,6 +878,8 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     body updates in place, mirroring the loop target (NOTE [the rows a staged loop reads]).
     `items` as for `if_stmt`. `stale` names the tensors the body updates in place before it
     reads the item again (NOTE [loop items read after an update of the iterable]).
+    `item_passed`: the body gives the item (or a view of it) to a user's call (NOTE [loop
+    items given to calls] in autoconv/converters/control_flow.py).
 
     Raises:
         StagingError: a staged loop whose items are updated in place where the update cannot
@@ -676,11 +889,35 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     """
     if items and (isinstance(iterable, lists.StagedList) or staged_sequence(iterable)):
         raise _refused_item_rebinding(items, "for loop")
+    if item_passed and torch.compiler.is_dynamo_compiling():
+        item_updated = _passed_items_written(iterable, item_updated, state, names, inputs)
     if kept:
         return _kept(state, _for(iterable, extra_test, body, state, names, inputs, updated,
                                  kept, renewed, caught, item_updated, stale), kept)
     return _for(iterable, extra_test, body, state, names, inputs, updated, (), renewed, caught,
                 item_updated, stale)
+
+
+def _passed_items_written(iterable, item_updated, state, names, inputs):
+    """`item_updated` with the rows of a staged loop's items that the body gives to a user's
+    call marked too, under dynamo, where they can be written back (NOTE [loop items given to
+    calls] in autoconv/converters/control_flow.py): not a list's items, nor the rows of a
+    tensor the body also reads, or whose memory another tensor it reads shares (the refusals
+    of `_rows_plan`); those stay as they were (`refuse_item_updated_by_call`)."""
+    if (isinstance(iterable, lists.StagedList) or staged_sequence(iterable) is None
+            or context.in_operator_bodies()):
+        return item_updated
+    rows = _rows(iterable)
+    if not rows:
+        return item_updated
+    # (nor a tensor requiring grad: a helper's update of a view of it is rare, and an error in
+    # Python for a leaf; writing its rows back would add to autograd's graph on every
+    # iteration of a model's loop over its steps, `h = self.cell(x_t, h)`)
+    writable = [given is tensor and not tensor.requires_grad
+                and not any(v is given for v in (*state, *inputs))
+                and _shares_memory(tensor, rows, state, names, inputs) is None
+                for tensor, given in rows]
+    return _with_flags(iterable, item_updated, writable) if any(writable) else item_updated
 
 
 def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewed, caught,
@@ -863,8 +1100,10 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         rows_in = _row_items(items, item)
         if torch.compiler.is_dynamo_compiling():  # NOTE [loop items updated by a call]
             for r, flag in zip(rows_in, plan.updated or (False,) * len(rows_in)):
-                if isinstance(r, torch.Tensor) and not flag:
-                    setattr(r, UNMARKED_ITEM, True)  # (a tensor of this body's own)
+                if isinstance(r, torch.Tensor):  # (a tensor of this body's own)
+                    # (a row written back: a nested statement carries it, NOTE [loop items
+                    # given to calls])
+                    setattr(r, WRITTEN_ITEM if flag else UNMARKED_ITEM, True)
         versions = None if torch.compiler.is_dynamo_compiling() else [
             r._version if isinstance(r, torch.Tensor) else None for r in rows_in]
         watched = _watched_rows(items, stale)
@@ -896,8 +1135,15 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         bodies, loop_state, loop_names = _giving_back_first(
             bodies, loop_state, loop_names, renewing, 1, state, names)
     try:
-        out = staging.stage_while(*bodies, loop_state, loop_names, like, loop_inputs, "for loop",
-                                  trips=trips)
+        if _holding(updated, loop_inputs, (body, extra_test)):
+            out = _holding_lists(
+                lambda fns, st, nm, ins: staging.stage_while(*fns, st, nm, like, ins,
+                                                             "for loop", trips=trips),
+                tuple(zip(bodies, (False, True))), loop_state, loop_names, loop_inputs,
+                updated, "for loop", (body, extra_test))
+        else:
+            out = staging.stage_while(*bodies, loop_state, loop_names, like, loop_inputs,
+                                      "for loop", trips=trips)
     except _ItemsUpdated as found:  # NOTE [loop items updated by a call]
         if found.loop is not step:  # (an inner loop's: never expected)
             raise
@@ -1623,9 +1869,28 @@ def ld(value, bound, name):
             torch._assert_async(staging.as_predicate(as_staged_tensor(bound), "read"),
                                 graph_error_message(error))
         return value
+    if not bound and context.in_staged_body():  # NOTE [unbound reads in a staged body]
+        if not context.probing():
+            _refuse_if_caught(error, "read")
+            torch._assert_async(torch.zeros((), dtype=torch.bool), graph_error_message(error))
+        return _unbound_stand_in() if is_undefined(value) else value
     if not bound:
         raise error
     return value
+
+
+# NOTE [unbound reads in a staged body]
+# A flag that is a Python False inside a body of a staged statement (`m` bound only by a loop in
+# the other branch of an enclosing staged `if`, then `return x + m`) says that Python raises
+# UnboundLocalError whenever the graph takes this path: the trace fixed every Python value it
+# depends on. Raising while tracing would raise for every input (the enclosing `if` then
+# specialised, or its other branch raised at the trace: fuzz seed 1, programs 5 and 18), so it
+# is a graph assertion that always fails on this path, as `raise` there is (raise_). The read
+# needs a value for the trace to go on; none is ever computed at run time (the assertion fails
+# first), so a 0-d int64 zero stands in: an expression mixing it with other tensors promotes to
+# their dtype and broadcasts to their shape, and the branches' outputs keep their own types.
+def _unbound_stand_in():
+    return torch.zeros((), dtype=torch.int64)
 
 
 def assigns_outside(kind, *names):

@@ -29,10 +29,12 @@ import linecache
 import torch
 from torch.utils import _pytree as pytree
 
-from .errors import StagingError, user_location
+from .errors import (StagingError, dynamo_user_location, raise_at_under_dynamo, user_location,
+                     users_file)
 from .values import is_staged
 
-__all__ = ["TracedText", "str_", "repr_", "format_", "fstring_", "formatted_", "percent_"]
+__all__ = ["TracedText", "str_", "repr_", "format_", "fstring_", "formatted_", "percent_",
+           "returned_"]
 
 
 class _Value:
@@ -69,9 +71,11 @@ class TracedText:
         self.pieces = tuple(pieces)  # strs and _Values
         # The user's (file, line) that made it: a use outside the user's code (the trace
         # flattening a returned text) is reported there. Texts joined keep the first's.
-        # (Not under dynamo, which cannot trace the frame walk, nor flattens a result.)
-        self.location = location if location is not None or torch.compiler.is_dynamo_compiling() \
-            else user_location()
+        # (Under dynamo, which cannot trace the frame walk, the frame it traces.)
+        if location is None:
+            location = (dynamo_user_location() if torch.compiler.is_dynamo_compiling()
+                        else user_location())
+        self.location = location
 
     def placeholder(self) -> str:
         """The text, each traced value shown as the expression it came from."""
@@ -122,6 +126,8 @@ class TracedText:
         fix = ("Compute what you need from the tensor itself (keep it a tensor or a number), or "
                "build the text after the graph runs; a `print` or a `raise` of the text works "
                "as it is")
+        if made_here and torch.compiler.is_dynamo_compiling():
+            raise_at_under_dynamo(self.location, "text", problem, fix)
         if made_here:
             raise StagingError.at(self.location, "text", problem, fix)
         raise StagingError("text", problem, fix)
@@ -271,6 +277,63 @@ def percent_(template, values):
             "Write an f-string (`f\"{s:.2f}\"`), which `print` and `raise` show with the "
             "value when the graph runs, or format the value after the graph runs")
     return template % values
+
+
+# NOTE [text returned under torch.compile]
+# autoconv's trace flattens the function's result, which refuses a TracedText at the line that
+# made it (`_flatten` below), and torch.export likewise. dynamo flattens nothing: it gave the
+# TracedText object itself back to the caller, its placeholder text (`'loss {s:.2f}'`) where
+# Python gives `'loss 3.00'`. A converted function that makes text returns through
+# `returned_`, which under dynamo refuses a TracedText in its result (itself, or in a tuple,
+# list or dict) where that function is the one dynamo compiles: no other user frame on the
+# stack dynamo traces. A helper's text returned to its caller is the caller's to print or
+# raise. Not seen: text a helper made, returned by a function that makes none itself.
+
+
+def returned_(value):
+    """`value`, which a converted function that makes text returns (NOTE [text returned under
+    torch.compile]).
+
+    Raises:
+        StagingError: under dynamo, for a TracedText in the result of the compiled function.
+    """
+    if torch.compiler.is_dynamo_compiling():
+        text = _text_in(value)
+        if text is not None and _compiled_function_returns():
+            text._refuse("returning it from the compiled function (torch.compile)",
+                         made_here=True)
+    return value
+
+
+def _text_in(value, depth=0):
+    if isinstance(value, TracedText):
+        return value
+    if depth < 2 and type(value) in (tuple, list):
+        for item in value:
+            found = _text_in(item, depth + 1)
+            if found is not None:
+                return found
+    if depth < 2 and type(value) is dict:
+        for item in value.values():
+            found = _text_in(item, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def _compiled_function_returns() -> bool:
+    """Under dynamo: whether the user's code on the stack dynamo traces is one frame (the
+    compiled function's)."""
+    from torch._guards import TracingContext
+
+    try:
+        stack = TracingContext.extract_stack()
+    except Exception:  # no tracing context: nothing known
+        return False
+    return sum(1 for frame in stack if users_file(frame.filename)) <= 1
+
+
+_compiled_function_returns._dynamo_marked_constant = True  # (dynamo calls it for real)
 
 
 def _flatten(text: TracedText):

@@ -1402,6 +1402,29 @@ def test_text_of_a_carried_number_is_refused_at_the_users_line():
     assert info.value.lineno == 7
 
 
+def test_text_of_a_traced_value_returned_under_torch_compile_is_refused_at_the_line():
+    # torch.compile gave the TracedText object itself back (`TracedText('loss {s:.2f}')` where
+    # Python gives 'loss 3.00'): dynamo flattens no result (NOTE [text returned under
+    # torch.compile] in runtime/text.py). A helper's text printed by its caller still prints.
+    source = """
+        def report(x):
+            s = x.sum()
+            text = f"{s:.2f}"
+            helper_text = _loss_text(s)
+            print(helper_text)
+            return x * 2, {"loss": text}
+        """
+    fn = function_from_source(source, {"_loss_text": _loss_text})
+    torch._dynamo.reset()
+    with pytest.raises(StagingError, match="returning it from the compiled function") as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.ones(2))
+    assert (info.value.filename, info.value.lineno) == (fn.__code__.co_filename, 4)
+
+
+def _loss_text(s):
+    return f"loss {s}"
+
+
 class _Holder:
     pass
 

@@ -282,6 +282,54 @@ def test_backward_hooks_are_refused_where_gradients_flow(fn, match):
             torch.testing.assert_close(autoconv.autoconv(fn)(x), fn(x))
 
 
+def _scaled_by(x, mask):
+    if mask.requires_grad:  # of a mask from inputs without grad: False in Python too
+        return x * 2
+    return x * mask
+
+
+def _reads_requires_grad_of_a_tensor_without_grad(x, w):
+    h = _scaled_by(x * w, (x > 0).float())
+    if h.sum() > 0:
+        h = h * 3
+    return h
+
+
+def test_requires_grad_read_of_a_tensor_no_grad_input_reaches_is_not_refused():
+    # Tester t14 (/work/repros/alias14/r5): refused though Python reads False too
+    x = torch.linspace(-1.0, 1.0, 5)
+    w, got_w = torch.ones(5, requires_grad=True), torch.ones(5, requires_grad=True)
+    want = _reads_requires_grad_of_a_tensor_without_grad(x, w)
+    got = autoconv.autoconv(_reads_requires_grad_of_a_tensor_without_grad)(x, got_w)
+    torch.testing.assert_close(got, want)
+    want.sum().backward()
+    got.sum().backward()
+    torch.testing.assert_close(got_w.grad, w.grad)
+
+
+def _dilated(x, w):
+    import kornia
+
+    img = (x * w).reshape(1, 1, 3, 3)
+    out = kornia.morphology.dilation(img, torch.ones(3, 3))
+    if out.sum() > 0:
+        out = out * 2
+    return out.sum()
+
+
+def test_a_librarys_requires_grad_read_is_refused_at_the_users_line():
+    # kornia's dilation takes a forward-only engine where `.requires_grad` reads False: traced
+    # so, the replay raised "maximum(): functions with out=... arguments don't support
+    # automatic differentiation"; the refusal names the user's call and kornia's line
+    pytest.importorskip("kornia")
+    with pytest.raises(StagingError, match=r"read by library code, .*kornia.*Call that "
+                                           r"library function outside") as error:
+        autoconv.autoconv(_dilated)(torch.linspace(-1.0, 1.0, 9),
+                                    torch.ones(9, requires_grad=True))
+    assert error.value.filename == __file__
+    assert error.value.lineno == _dilated.__code__.co_firstlineno + 4
+
+
 # --- a value a staged `if` passes through under no_grad (NOTE [values passed through a staged
 # if under no_grad] in runtime/operators.py; tester t13 repro 3: gradient 3 where Python gives 6)
 

@@ -333,3 +333,46 @@ class GradReadConverter(Converter):
             root = root.value
         return (isinstance(root, gast.Name) and root.id not in self.ctx.local_names
                 and isinstance(self.ctx.globals.get(root.id), types.ModuleType))
+
+
+# The runtime's text functions (runtime/text.py), as CallConverter writes them
+_TEXT_FUNCTIONS = frozenset({"fstring_", "str_", "repr_", "format_"})
+
+
+class TextReturnConverter(Converter):
+    """`return v` -> `return ac.returned_(v)` at the top level of a function that makes text
+    (an f-string, `str()`, `repr()`, `format()`: NOTE [text returned under torch.compile] in
+    runtime/text.py). Run last: the returns are then those the function still has."""
+
+    @classmethod
+    def transform(cls, node, ctx):
+        ac = ctx.runtime
+        if not _makes_text(node, ac):
+            return node
+        stack = list(node.body)
+        while stack:
+            n = stack.pop()
+            if isinstance(n, (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda,
+                              gast.ClassDef)):
+                continue
+            if n.__class__ is gast.Return and n.value is not None:
+                n.value = gast.Call(
+                    func=gast.Attribute(value=templates.name(ac), attr="returned_",
+                                        ctx=gast.Load()),
+                    args=[n.value], keywords=[])
+                continue
+            stack.extend(gast.iter_child_nodes(n))
+        return node
+
+
+def _makes_text(node, ac) -> bool:
+    """Whether the converted function `node` calls the runtime's text functions outside its
+    lambdas (an assert's message is one: its text is the assertion's, never returned)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if (n.__class__ is gast.Attribute and n.attr in _TEXT_FUNCTIONS
+                and n.value.__class__ is gast.Name and n.value.id == ac):
+            return True
+        stack.extend(c for c in gast.iter_child_nodes(n) if c.__class__ is not gast.Lambda)
+    return False

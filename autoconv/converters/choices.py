@@ -18,62 +18,97 @@ from .generators import leaves_generators_alone
 
 # NOTE [in-place updates of a choice]
 # `acc = pos if score > 0 else neg` (or an `if` / `else` binding `acc`, the swap
-# `if a < b: a, b = b, a`, `m = max(a, b)`) makes `acc` the tensor `pos` or `neg` itself in
-# Python, and `acc += score` then updates the chosen one (the caller's running sums). Staged,
-# the choice is torch.cond's output (or torch.maximum's), a new tensor, and the update never
-# reached `pos` or `neg` (silently wrong in the three modes). The converter keeps the condition
-# in a local (`chosen`), and after each in-place update of `acc` that follows the statement in
-# the same block it writes `acc` back into the tensor each path chose:
+# `if a < b: a, b = b, a`, `m = max(a, b)`, `acc = c and pos or neg`) makes `acc` the tensor
+# `pos` or `neg` itself in Python, and `acc += score` then updates the chosen one (the caller's
+# running sums). Staged, the choice is torch.cond's output (or torch.maximum's), a new tensor,
+# and the update never reached `pos` or `neg` (silently wrong in the three modes). The
+# converter keeps the condition in a local (`chosen`), and after each in-place update of `acc`
+# that follows the statement in the same block it writes `acc` back into the tensor each path
+# chose:
 #     pos.copy_(where(chosen, acc, pos)); neg.copy_(where(chosen, neg, acc))
 # which is Python's result whichever path the run takes, and a no-op where the statement ran
 # as Python (`chosen` a bool: acc is pos or neg already). A path whose value was computed in
 # the branch (`acc = neg * 2`) has nothing to write back. A source the statement itself
 # rebinds (the swap) is read before it (`sources`), when it is bound there for certain (a
-# parameter, or assigned earlier in the block). The write-back follows a simple statement; an
-# in-place update of `acc` inside a compound statement (a loop, an `if`) is refused with a
-# StagingError there; the scan stops where a source or `acc` is rebound. Only blocks that
-# run as they are (a function's, a `with`'s) are rewritten: in the body of an `if`, a loop or
-# a `try` (staged bodies) a write-back would update a tensor from outside the body that the
-# control-flow converter does not see as updated. Out of reach: the identity of a returned
-# choice (`if c: return x`: a caller that updates the result in place), and a source updated
-# in place afterwards, read as `acc`.
+# parameter, or assigned earlier in the block).
+# An `elif` chain, or an `if` with a branch ending in a jump (`return`, `raise`, `break`,
+# `continue`: the code after it does not run on that path), is kept by the index of the
+# branch taken instead: `chosen = -1` before it, `chosen = i` at the start of each branch that
+# falls through, and `write_back_path(acc, chosen, [a, b, c])` (a condition of a later branch
+# is evaluated only where Python does). A branch that may bind `acc` to another name's tensor
+# in a nested statement (`if d: acc = neg`) leaves that path unknown: an update is refused.
+# The other way round, `pos.add_(v)` after the choice (or an update of another choice's name
+# whose sources it shares) is an update of `acc` in Python: `acc` is refreshed,
+#     acc.copy_(where(chosen, pos, neg))
+# after the statement (a compound one too, unless it reads `acc`: refused there).
+# The write-back follows a simple statement; an in-place update of `acc` inside a compound
+# statement (a loop, an `if`) is refused with a StagingError there; the watch ends where a
+# source or `acc` is rebound. The bodies of `if`s, loops and `try`s are rewritten too: there
+# the write-back's `copy_` into a tensor from outside the body is an update the body's run
+# sees by the tensor's version (NOTE [inputs updated unseen] in runtime/staging/torch.py),
+# carried and written back after the statement (torch.compile's dynamo refuses such a body:
+# "Encountered input mutation during higher order op tracing"). Out of reach: the identity of
+# a returned choice (`return x if c else y`: a caller that updates the result in place, in
+# the converted caller too, tester t14 r3).
+
+# NOTE [returned choices]
+# `def pick(x, y, c): return x if c else y` returns the argument itself in Python, and the
+# caller's `out = pick(a, b, c); out.add_(1)` updates `a` or `b`. Staged, `pick`'s result is a
+# new tensor. The converted `return` marks its result with the condition and the sources
+# (`returned_choice`, an attribute of the tensor; under torch.compile of a view of it: dynamo
+# refuses an attribute of torch.cond's output itself), and after an
+# in-place update of a name bound to a call's result the converted caller writes it back
+# (`write_back_returned`: nothing where the result is not marked), into the source's own
+# sources too where it was a marked result itself. An update inside a compound statement is
+# refused where the result is marked. Out of reach: `if c: return x` (the return value is the
+# state of a staged `if` then), and the function autoconv runs itself: its caller is Python.
 
 _WRITE_BACK = "ac.write_back_choice(target, chosen, if_true, if_false)"
 _WRITE_BACK_ITEM = "ac.write_back_item(target, items, chosen)"
+_WRITE_BACK_PATH = "ac.write_back_path(target, chosen, sources)"
+_REFRESH = "ac.refresh_choice(target, chosen, if_true, if_false)"
 _REFUSE = "ac.refuse_choice_update(target, chosen, name, sources)"
+_RETURNED = "ac.returned_choice(value, chosen, if_true, if_false)"
+_WRITE_BACK_RETURNED = "ac.write_back_returned(target)"
+_REFUSE_RETURNED = "ac.refuse_returned_update(target, name)"
+_REFUSE_WHERE = "ac.refuse_choice_update(target, chosen, name, sources, where)"
 
 
 def _names_stored(node) -> set:
     """Names `node` stores to (assignments, loop targets, with-as, del), nested functions and
     classes left out (their own scopes), except their own names."""
     out = set()
-
-    def walk(n):
-        if isinstance(n, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
+    # (a stack over the nodes' __dict__, not a recursion through ast's per-node generators:
+    # this runs on every statement of the function)
+    stack = [node]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        n = pop()
+        cls = n.__class__
+        if cls in _OWN_SCOPES:
             out.add(n.name)
-            return
-        if isinstance(n, gast.Lambda):
-            return
-        if isinstance(n, gast.Name) and isinstance(n.ctx, (gast.Store, gast.Del)):
+            continue
+        if cls is gast.Lambda:
+            continue
+        if cls is gast.Name and n.ctx.__class__ in _STORES:
             out.add(n.id)
-        for child in gast.iter_child_nodes(n):
-            walk(child)
-
-    walk(node)
+        attrs = n.__dict__
+        for field in cls._fields:
+            value = attrs.get(field)
+            if value.__class__ is list:
+                extend([v for v in value if isinstance(v, gast.AST)])
+            elif isinstance(value, gast.AST):
+                push(value)
     return out
 
 
-def _jumps(nodes) -> bool:
-    for node in nodes:
-        for n in gast.walk(node):
-            if isinstance(n, (gast.Return, gast.Break, gast.Continue, gast.Yield,
-                              gast.YieldFrom, gast.Await)):
-                return True
-    return False
+_OWN_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)
+_STORES = (gast.Store, gast.Del)
 
 
 def _bare_bindings(branch) -> dict:
-    """{name: source name, or None where the branch gives it another value} of a branch."""
+    """{name: source name, None where the branch computes its value, or _UNKNOWN where a
+    nested statement binds it} of a branch."""
     out = {}
     for stmt in branch:
         pairs = []
@@ -91,9 +126,36 @@ def _bare_bindings(branch) -> dict:
             current = {t: out.get(v, v) for t, v in pairs}
             out.update(current)
             continue
+        # a simple statement computes the name's value; a compound one that may bind it to
+        # another name's tensor (`if d: acc = neg`) leaves the path unknown
         for name in _names_stored(stmt):
-            out[name] = None
+            out[name] = None if _simple(stmt) or not _may_alias(stmt, name) else _UNKNOWN
     return out
+
+
+def _bare(value) -> bool:
+    """Whether `value` may be another name's object itself (`neg`, `pos if c else neg`)."""
+    if isinstance(value, gast.Name):
+        return True
+    if isinstance(value, gast.IfExp):
+        return _bare(value.body) or _bare(value.orelse)
+    if isinstance(value, gast.BoolOp):
+        return any(_bare(v) for v in value.values)
+    if isinstance(value, (gast.Tuple, gast.List)):
+        return any(_bare(v) for v in value.elts)
+    return False
+
+
+def _may_alias(stmt, name) -> bool:
+    """Whether a statement nested in `stmt` may bind `name` to another name's object."""
+    for n in gast.walk(stmt):
+        if isinstance(n, gast.Assign) and _bare(n.value) and any(
+                isinstance(t, gast.Name) and t.id == name
+                or isinstance(t, (gast.Tuple, gast.List))
+                and any(isinstance(e, gast.Name) and e.id == name for e in t.elts)
+                for t in n.targets):
+            return True
+    return False
 
 
 def _in_place_of(node, name) -> bool:
@@ -120,12 +182,66 @@ def _in_place_of(node, name) -> bool:
     return False
 
 
+def _tensor_update_of(node, name) -> bool:
+    """Whether statement `node` (nested statements included) may update the tensor `name` is
+    bound to in place: `name += v`, `name[i] = v`, `name.add_(v)` (not `name.attr = v`)."""
+    for n in gast.walk(node):
+        targets = ([n.target] if isinstance(n, gast.AugAssign) else n.targets
+                   if isinstance(n, gast.Assign) else [])
+        for target in targets:
+            if isinstance(n, gast.AugAssign) and isinstance(target, gast.Name):
+                if target.id == name:
+                    return True
+            while isinstance(target, gast.Subscript):
+                target = target.value
+                if isinstance(target, gast.Name) and target.id == name:
+                    return True
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute):
+            method = n.func.attr
+            if (isinstance(n.func.value, gast.Name) and n.func.value.id == name
+                    and method.endswith("_") and not method.startswith("_")):
+                return True
+    return False
+
+
+def _updatable(paths, sources) -> list:
+    """The sources among `paths` whose own in-place updates `refresh_choice` follows: names
+    of tensors from before the choice (not a name the choice binds itself: the swap)."""
+    if isinstance(paths, _Item):
+        return []
+    return [p for p in dict.fromkeys(paths) if p is not None and p != _UNKNOWN
+            and p not in sources]
+
+
+def _reads(node, name) -> bool:
+    return any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
+               for n in gast.walk(node))
+
+
 def _simple(node) -> bool:
     return isinstance(node, (gast.Expr, gast.Assign, gast.AugAssign, gast.AnnAssign))
 
 
-def _has_bool_op(node) -> bool:
-    return any(isinstance(n, (gast.BoolOp, gast.NamedExpr)) for n in gast.walk(node))
+def _has_named_expr(node) -> bool:
+    return any(isinstance(n, gast.NamedExpr) for n in gast.walk(node))
+
+
+_UNKNOWN = "<bound in a nested statement>"  # a path whose binding the converter cannot follow
+
+
+class _Paths(tuple):
+    """The sources of a name an `if` / `elif` chain binds, by the index of the branch taken
+    (`chosen` is that index: -1 where none bound it or the branch jumped away)."""
+
+
+def _ends_in_jump(branch) -> bool:
+    return bool(branch) and isinstance(branch[-1], (gast.Return, gast.Raise, gast.Break,
+                                                    gast.Continue))
+
+
+def _yields(nodes) -> bool:
+    return any(isinstance(n, (gast.Yield, gast.YieldFrom, gast.Await))
+               for node in nodes for n in gast.walk(node))
 
 
 class _Item(str):
@@ -156,8 +272,8 @@ def _item_update(stmt):
         return None
     item = holder.value
     if not (isinstance(item, gast.Subscript) and isinstance(item.value, gast.Name)
-            and not isinstance(item.slice, (gast.Slice, gast.Tuple))):
-        return None
+            and not isinstance(item.slice, (gast.Slice, gast.Tuple, gast.Constant))):
+        return None  # (a constant index is never traced: `d["inner"]["t"] = v` stays as is)
     return item.value.id, item.slice, holder
 
 
@@ -184,131 +300,255 @@ class ChoiceConverter(Converter):
 
     def _block(self, stmts, bound) -> list:
         bound = set(bound)
+        inner = set(bound)
         for stmt in stmts:  # inner blocks first
             if isinstance(stmt, (gast.FunctionDef, gast.AsyncFunctionDef)):
                 self.visit_FunctionDef(stmt)
             elif isinstance(stmt, (gast.With, gast.AsyncWith)):
                 stmt.body = self._block(stmt.body, set())
-            # Not the bodies of an `if`, a loop or a `try`, which become staged bodies: the
-            # write-back's `copy_` into a tensor from outside them is an update of an input
-            # the control-flow converter does not see (NOTE [in-place updates of a choice]).
+            elif isinstance(stmt, (gast.If, gast.For, gast.AsyncFor, gast.While)):
+                # Staged bodies too: the write-back's `copy_` into a tensor from outside the
+                # body is an update the body's run sees by the tensor's version (NOTE [inputs
+                # updated unseen] in runtime/staging/torch.py), carried and written back after
+                # the statement (NOTE [in-place updates of a choice])
+                in_body = inner | (_names_stored(stmt.target)
+                                   if isinstance(stmt, (gast.For, gast.AsyncFor)) else set())
+                stmt.body = self._block(stmt.body, in_body)
+                stmt.orelse = self._block(stmt.orelse, inner)
+            elif isinstance(stmt, gast.Try):
+                stmt.body = self._block(stmt.body, inner)
+                for handler in stmt.handlers:
+                    handler.body = self._block(handler.body, set())
+                stmt.orelse = self._block(stmt.orelse, set())
+                stmt.finalbody = self._block(stmt.finalbody, set())
+            inner |= _names_stored(stmt)
         out = []
+        active = []  # the choices whose names are watched: (sources, chosen, before, watched)
+        called = set()  # names bound to a call's result: NOTE [returned choices]
         for i, stmt in enumerate(stmts):
+            pre, post = [], []
+            returned = self._returned_choice(stmt)
+            if returned is not None:
+                out.extend(returned)
+                continue
+            for name in sorted(called):
+                if _tensor_update_of(stmt, name):
+                    template = _WRITE_BACK_RETURNED if _simple(stmt) else _REFUSE_RETURNED
+                    made = copy_origin(templates.replace(
+                        template, ac=self.ctx.runtime, target=name,
+                        name=gast.Constant(value=name, kind=None)), stmt)
+                    (post if _simple(stmt) else pre).extend(made)
+            called -= _names_stored(stmt)
+            if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                    and isinstance(stmt.targets[0], gast.Name)
+                    and isinstance(stmt.value, gast.Call)):
+                called.add(stmt.targets[0].id)
             update = _item_update(stmt)
+            choice = None if update is not None else self._choice(stmt, bound)
             if update is not None:
                 # `slots[k].add_(v)`: as `item = slots[k]; item.add_(v)`, written back
                 items, key, holder = update
                 chosen, item = self._new("chosen"), self._new(items + "_item")
-                out.extend(copy_origin(templates.replace(
+                pre = copy_origin(templates.replace(
                     "chosen = key\nitem = items[chosen]", chosen=chosen, key=key, item=item,
-                    items=items), stmt))
+                    items=items), stmt)
                 holder.value = copy_origin(templates.name(item), holder)
-                out.append(stmt)
-                out.extend(copy_origin(templates.replace(
+                post = copy_origin(templates.replace(
                     _WRITE_BACK_ITEM, ac=self.ctx.runtime, target=item, items=items,
-                    chosen=chosen), stmt))
-                continue
-            choice = self._choice(stmt, bound)
-            if choice is None:
-                out.append(stmt)
-                bound |= _names_stored(stmt)
-                continue
-            test, sources, make = choice
-            rest = stmts[i + 1:]
-            updates = [j for j, later in enumerate(rest)
-                       if any(_in_place_of(later, name) for name in sources)]
-            if not updates:
-                out.append(stmt)
-                bound |= _names_stored(stmt)
-                continue
-            chosen = self._new("chosen")
-            out.extend(copy_origin(templates.replace("chosen = test", chosen=chosen, test=test),
-                                   stmt))
-            # sources the statement rebinds are read before it
-            rebound = _names_stored(stmt)
-            before = {}
-            for name, paths in sources.items():
-                for source in paths:
-                    if source is not None and source in rebound and source not in before:
-                        before[source] = self._new(source + "_chosen")
-            for source, alias in before.items():
-                if source in bound:
-                    out.extend(copy_origin(templates.replace(
-                        "alias = source", alias=alias, source=source), stmt))
-            out.extend(make(chosen))
-            bound |= rebound
-            out.extend(self._updates(rest, sources, chosen, before, bound))
-            return out
-        return out
-
-    def _updates(self, rest, sources, chosen, before, bound) -> list:
-        """`rest` with the write-backs (or refusals) of in-place updates of `sources`' names,
-        then the rest of the block converted as a block."""
-        watched = set(sources)
-        for paths in sources.values():
-            watched |= ({paths.items} if isinstance(paths, _Item)
-                        else {p for p in paths if p is not None})
-        out = []
-        for j, stmt in enumerate(rest):
-            names = [n for n in sources if _in_place_of(stmt, n)]
-            for name in names:
-                if not _simple(stmt):
-                    out.extend(copy_origin(self._refusal(name, chosen, sources[name]), stmt))
-            out.append(stmt)
-            if _simple(stmt):
-                for name in names:
-                    out.extend(copy_origin(
-                        self._write_back(name, chosen, sources[name], before, bound), stmt))
+                    chosen=chosen), stmt)
+            # an update of one choice's name is one of its sources' too (`p = a if c else b`,
+            # `q = b if d else a`, `p.add_(1)`: `q` may be `a`)
+            indirect = {p for sources, *_ in active for name, paths in sources.items()
+                        if _in_place_of(stmt, name) for p in _updatable(paths, sources)}
+            refreshes = []
+            for watch in active:
+                before_stmt, written, refreshed = self._around(stmt, *watch[:3], indirect)
+                pre, post = pre + before_stmt, post + written
+                refreshes += refreshed
+            post += refreshes
             stored = _names_stored(stmt)
-            bound |= stored
             if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):
-                stored = stored - {stmt.target.id}  # in place for a tensor
-            if stored & watched:
-                return out + self._block(rest[j + 1:], bound)
+                stored_apart = stored - {stmt.target.id}  # in place for a tensor
+            else:
+                stored_apart = stored
+            active = [w for w in active if not stored_apart & w[3]]
+            rest = stmts[i + 1:]
+            if choice is not None:
+                # its names, their sources, and other choices' names (updated, they write back
+                # into its sources)
+                seen = set(choice[1]) | {p for paths in choice[1].values()
+                                         for p in _updatable(paths, choice[1])}
+                seen |= {name for sources, *_ in active for name in sources}
+                if not any(_in_place_of(later, name) for later in rest for name in seen):
+                    choice = None
+            if choice is not None:
+                test, sources, make = choice
+                chosen = self._new("chosen")
+                pre.extend(copy_origin(templates.replace(
+                    "chosen = test", chosen=chosen, test=test), stmt))
+                # sources the statement rebinds are read before it
+                before = {}
+                for name, paths in sources.items():
+                    for source in () if isinstance(paths, _Item) else paths:
+                        if source is None or source not in stored or source in before:
+                            continue
+                        if source not in bound:  # not bound before it: nothing to write
+                            before[source] = None
+                            continue
+                        before[source] = self._new(source + "_chosen")
+                        pre.extend(copy_origin(templates.replace(
+                            "alias = source", alias=before[source], source=source), stmt))
+                made = make(chosen)
+                watched = set(sources)
+                for paths in sources.values():
+                    watched |= ({paths.items} if isinstance(paths, _Item)
+                                else {p for p in paths if p is not None})
+                active.append((sources, chosen, before, watched))
+            else:
+                made = [stmt]
+            out.extend(pre)
+            out.extend(made)
+            out.extend(post)
+            bound |= stored
         return out
 
-    def _source(self, source, before, bound):
-        if source is None:
+    def _returned_choice(self, stmt):
+        """`return a if c else b` (a side a name) -> the statements that mark the result with
+        its sources (NOTE [returned choices]), else None."""
+        if not (isinstance(stmt, gast.Return) and isinstance(stmt.value, gast.IfExp)
+                and not _has_named_expr(stmt.value.test)):
+            return None
+        value = stmt.value
+        paths = [v.id if isinstance(v, gast.Name) else None for v in (value.body, value.orelse)]
+        if paths == [None, None]:
+            return None
+        chosen = self._new("chosen")
+        out = copy_origin(templates.replace("chosen = test", chosen=chosen, test=value.test),
+                          stmt)
+        value.test = templates.name(chosen)
+        stmt.value = copy_origin(templates.replace(
+            _RETURNED, ac=self.ctx.runtime, value=value, chosen=chosen,
+            if_true=self._source(paths[0], {}), if_false=self._source(paths[1], {}))[0].value,
+            value)
+        return out + [stmt]
+
+    def _around(self, stmt, sources, chosen, before, indirect) -> tuple:
+        """(statements before, write-backs after, refreshes after) `stmt` for a choice of
+        `sources`: the write-backs (or refusals) of in-place updates of its names, the
+        refreshes of a name after an in-place update of one of its sources (`indirect`: the
+        sources of other choices' names it updates)."""
+        pre, post, refreshes = [], [], []
+        names = [n for n in sources if _in_place_of(stmt, n)]
+        # `acc = pos if c else neg` then `pos.add_(v)`: `acc` is `pos` in Python
+        refreshed = [n for n, paths in sources.items() if n not in names and any(
+            p in indirect or _in_place_of(stmt, p) for p in _updatable(paths, sources))]
+        for name in names:
+            if not _simple(stmt) or _UNKNOWN in sources[name]:
+                pre.extend(copy_origin(self._refusal(
+                    name, chosen, sources[name],
+                    "" if not _simple(stmt) else
+                    f"`{name}` is updated in place here, but a branch binds it in a nested "
+                    "statement"), stmt))
+            else:
+                post.extend(copy_origin(
+                    self._write_back(name, chosen, sources[name], before), stmt))
+        for name in refreshed:
+            if _UNKNOWN in sources[name] or not _simple(stmt) and _reads(stmt, name):
+                shown = " or ".join(f"`{p}`" for p in _updatable(sources[name], sources)
+                                    if p in indirect or _in_place_of(stmt, p))
+                pre.extend(copy_origin(self._refusal(
+                    name, chosen, sources[name],
+                    f"{shown} is updated in place "
+                    + ("here, but a branch binds it in a nested statement"
+                       if _UNKNOWN in sources[name] else
+                       f"inside this statement, which reads `{name}`")), stmt))
+            else:
+                # after a compound statement too: it does not read `name`
+                refreshes.extend(copy_origin(
+                    self._refresh(name, chosen, sources[name], sources), stmt))
+        return pre, post, refreshes
+
+    def _refresh(self, name, chosen, paths, sources) -> list:
+        kept = set(_updatable(paths, sources))
+        shown = [p if p in kept else None for p in paths]
+        if isinstance(paths, _Paths):
+            return templates.replace(
+                _REFRESH, ac=self.ctx.runtime, target=name, chosen=chosen,
+                if_true=gast.List(elts=[self._source(p, {}) for p in shown],
+                                  ctx=gast.Load()),
+                if_false=gast.Constant(value=None, kind=None))
+        return templates.replace(
+            _REFRESH, ac=self.ctx.runtime, target=name, chosen=chosen,
+            if_true=self._source(shown[0], {}),
+            if_false=self._source(shown[1], {}))
+
+    def _source(self, source, before):
+        if source is None or source == _UNKNOWN:
             return gast.Constant(value=None, kind=None)
         if source in before:
-            if source not in bound:  # not read before the statement: nothing to write
+            if before[source] is None:
                 return gast.Constant(value=None, kind=None)
             return templates.name(before[source])
         return templates.name(source)
 
-    def _write_back(self, name, chosen, paths, before, bound) -> list:
+    def _write_back(self, name, chosen, paths, before) -> list:
         if isinstance(paths, _Item):
             return templates.replace(_WRITE_BACK_ITEM, ac=self.ctx.runtime, target=name,
                                      items=paths.items, chosen=chosen)
+        if isinstance(paths, _Paths):
+            return templates.replace(
+                _WRITE_BACK_PATH, ac=self.ctx.runtime, target=name, chosen=chosen,
+                sources=gast.List(elts=[self._source(p, before) for p in paths],
+                                  ctx=gast.Load()))
         return templates.replace(
             _WRITE_BACK, ac=self.ctx.runtime, target=name, chosen=chosen,
-            if_true=self._source(paths[0], before, bound),
-            if_false=self._source(paths[1], before, bound))
+            if_true=self._source(paths[0], before),
+            if_false=self._source(paths[1], before))
 
-    def _refusal(self, name, chosen, paths) -> list:
+    def _refusal(self, name, chosen, paths, where="") -> list:
         if isinstance(paths, _Item):
             shown = f"an item of `{paths.items}`"
         else:
-            shown = " or ".join(f"`{p}`" for p in dict.fromkeys(paths) if p is not None)
+            shown = " or ".join(f"`{p}`" for p in dict.fromkeys(paths)
+                                if p is not None and p != _UNKNOWN)
+            if _UNKNOWN in paths:
+                shown = (shown + " or " if shown else "") + "another name's tensor"
+        if where:
+            return templates.replace(
+                _REFUSE_WHERE, ac=self.ctx.runtime, target=name, chosen=chosen,
+                name=gast.Constant(value=name, kind=None),
+                sources=gast.Constant(value=shown, kind=None),
+                where=gast.Constant(value=where, kind=None))
         return templates.replace(
             _REFUSE, ac=self.ctx.runtime, target=name, chosen=chosen,
             name=gast.Constant(value=name, kind=None),
             sources=gast.Constant(value=shown, kind=None))
 
-    def _choice(self, stmt, bound):
-        """(test, {name: (source if true, source if false)}, make(chosen) -> statements) of a
-        statement that binds names to existing values under a condition, else None."""
-        if isinstance(stmt, gast.If) and not _has_bool_op(stmt.test):
-            if _jumps(stmt.body) or _jumps(stmt.orelse):
-                return None
-            true, false = _bare_bindings(stmt.body), _bare_bindings(stmt.orelse)
-            sources = {}
-            for name in dict.fromkeys([*true, *false]):
-                paths = (true.get(name, name), false.get(name, name))
-                if any(p is not None and p != name for p in paths):
-                    sources[name] = paths
-            if not sources:
-                return None
+    def _if_choice(self, stmt):
+        """`_choice` of an `if` statement: two branches that fall through by their condition
+        (`chosen = test`), an `elif` chain or a branch ending in a jump by the index of the
+        branch taken (`chosen = i` at the start of each branch that falls through)."""
+        branches, tests, last = [stmt.body], [stmt.test], stmt
+        while len(last.orelse) == 1 and isinstance(last.orelse[0], gast.If):
+            last = last.orelse[0]
+            branches.append(last.body)
+            tests.append(last.test)
+        branches.append(last.orelse)
+        if any(_has_named_expr(t) for t in tests) or _yields(branches[0]) or any(
+                _yields(b) for b in branches[1:]):
+            return None
+        dead = [_ends_in_jump(b) for b in branches]
+        bindings = [{} if d else _bare_bindings(b) for b, d in zip(branches, dead)]
+        names = dict.fromkeys(n for b in bindings for n in b)
+        by_index = len(branches) > 2 or any(dead)
+        sources = {}
+        for name in names:
+            paths = tuple(None if d else b.get(name, name) for b, d in zip(bindings, dead))
+            if any(p is not None and p != name for p in paths):
+                sources[name] = _Paths(paths) if by_index else paths
+        if not sources:
+            return None
+        if not by_index:
             test = stmt.test
 
             def make(chosen):
@@ -316,6 +556,22 @@ class ChoiceConverter(Converter):
                 return [stmt]
 
             return test, sources, make
+
+        def make(chosen):
+            for i, branch in enumerate(branches):  # (the lists of the tree: `else` too)
+                if not dead[i]:
+                    branch[:0] = copy_origin(templates.replace(
+                        "chosen = i", chosen=chosen, i=gast.Constant(value=i, kind=None)),
+                        branch[0] if branch else stmt)
+            return [stmt]
+
+        return gast.Constant(value=-1, kind=None), sources, make
+
+    def _choice(self, stmt, bound):
+        """(test, {name: (source if true, source if false)}, make(chosen) -> statements) of a
+        statement that binds names to existing values under a condition, else None."""
+        if isinstance(stmt, gast.If):
+            return self._if_choice(stmt)
         if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], gast.Name)):
             return None
@@ -330,7 +586,25 @@ class ChoiceConverter(Converter):
                 return [stmt]
 
             return test, {name: _Item(value.value.id)}, make
-        if isinstance(value, gast.IfExp) and not _has_bool_op(value.test):
+        if (isinstance(value, gast.BoolOp) and isinstance(value.op, gast.Or)
+                and len(value.values) == 2 and isinstance(value.values[0], gast.BoolOp)
+                and isinstance(value.values[0].op, gast.And)
+                and isinstance(value.values[0].values[-1], gast.Name)
+                and isinstance(value.values[1], gast.Name)
+                and not _has_named_expr(value)):
+            # `acc = c and pos or neg` is `pos if (c and pos) else neg`: where `c and pos`
+            # holds, its value is `pos`
+            test = value.values[0]
+            paths = (value.values[0].values[-1].id, value.values[1].id)
+
+            def make(chosen):
+                stmt.value = copy_origin(gast.IfExp(
+                    test=templates.name(chosen), body=templates.name(paths[0]),
+                    orelse=templates.name(paths[1])), value)
+                return [stmt]
+
+            return test, {name: paths}, make
+        if isinstance(value, gast.IfExp) and not _has_named_expr(value.test):
             paths = tuple(v.id if isinstance(v, gast.Name) else None
                           for v in (value.body, value.orelse))
             if paths == (None, None):

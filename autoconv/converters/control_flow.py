@@ -451,6 +451,10 @@ class ControlFlowConverter(Converter):
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
         sources = _alias_sources(node.body)
         node._autoconv_item_updated = _items_updated(node.target, node.body, sources)
+        # NOTE [loop items given to calls]
+        passed = _item_names(node.target) & _through_aliases(
+            node.body, _passed_to_calls(parts, self.ctx.runtime), sources)
+        node._autoconv_item_passed = bool(passed)
         _mark_item_rebinding(node, sources)
         node._autoconv_stale = _stale_item_reads(node, sources, self.ctx.runtime)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
@@ -679,6 +683,8 @@ def _in_place_arguments(node, state, inputs):
     if item_updated is not None:
         trailing.append("item_updated=item_updated")
         subs["item_updated"] = _constant(item_updated)
+    if getattr(node, "_autoconv_item_passed", False) and item_updated is not True:
+        trailing.append("item_passed=True")
     stale = getattr(node, "_autoconv_stale", None)
     if stale:  # NOTE [loop items read after an update of the iterable]
         trailing.append("stale=stale")
@@ -919,6 +925,52 @@ def _called_at(call) -> int:
     return 1 if func.__class__ is gast.Attribute and func.attr == "converted_call" else 0
 
 
+# NOTE [loop items given to calls]
+# `for row in x: helper(row[:1])`, where `helper` updates its parameter in place: Python's item
+# is a view of a row of `x`, and the update reaches `x`. autoconv's trace sees it by the item's
+# version counter (NOTE [loop items updated by a call], runtime/operators.py); under
+# torch.compile there is no counter, and only a helper whose own source updates the parameter
+# given the item itself was refused: a view of the item given, an update made by a function
+# the helper calls (`torch.nn.init.zeros_(r)`), came back unchanged, silently. So the converter
+# notes a loop whose body gives its item, or an expression rooted at it (`row[:1]`,
+# `row.view(-1)`, an alias), to a user's call (`item_passed=True`); under dynamo the runtime
+# then writes the items back into their rows after each iteration, as for an item the body
+# updates itself, where it can (an unchanged row is written back as it was; not inside another
+# statement's body, where the tensor iterated may be that body's operand, which dynamo refuses
+# to see updated: "input mutation"). A staged `if` or `while` in such a body carries each
+# item written back so as an input it may update (dynamo's "input mutation" again otherwise).
+
+
+def _item_names(target) -> set:
+    """The names a loop target binds (`row`, `i, row`)."""
+    return {n.id for n in gast.walk(target) if isinstance(n, gast.Name)}
+
+
+def _passed_to_calls(local, runtime) -> set:
+    """Names given to a user's call in `local` (a `_Local`, or a list of them), as an argument
+    or as the root of one (`row[:1]`, `row.view(-1)`): `ac.converted_call(f, row)`,
+    `ac.converted_method_call(obj, 'name', row)`."""
+    names = set()
+    for part in local if isinstance(local, (list, tuple)) else (local,):
+        for n in part.nodes:
+            if n.__class__ is not gast.Call:
+                continue
+            func = n.func
+            if not (func.__class__ is gast.Attribute and func.value.__class__ is gast.Name
+                    and func.value.id == runtime):
+                continue
+            skip = {"converted_call": 1, "converted_method_call": 2}.get(func.attr)
+            if skip is None:
+                continue
+            for arg in [*n.args[skip:], *(k.value for k in n.keywords)]:
+                if arg.__class__ is gast.Starred:
+                    arg = arg.value
+                root = _root(arg)
+                if root is not None:
+                    names.add(root)
+    return names
+
+
 def _item_updated(target, updated: set):
     """`item_updated=` for a loop whose body updates the names `updated` in place (NOTE [loop
     items updated in place]); None where it updates no part of the target."""
@@ -1062,9 +1114,23 @@ def _rebound(local):
     return names, items
 
 
+# NOTE [iterables of nested loops updated in place]
+# `if c > 0: for g in grads: g.mul_(s)` updates the tensors of `grads` (or the rows of a tensor
+# `x` the nested loop iterates) without naming them: the `if` gets `grads` as an input it only
+# reads. autoconv's trace found the update by the tensors' version counters and staged the
+# statement again; under torch.compile the body's update of its operand was dynamo's "input
+# mutation". The iterable of a nested loop whose items are updated in place (or given to a
+# user's call, NOTE [loop items given to calls]) is an input the statement updates
+# (`updated=`): a tensor is carried and written back (NOTE [inputs updated in place] in
+# runtime/operators.py), a list of tensors too under dynamo (NOTE [lists updated in place by
+# a nested loop] there).
+
+
 def _updated_in_place(local) -> set:
     """Names whose tensors `local` may update in place: targets of augmented assignments
-    (`i += 1`) and receivers of in-place methods (`y.add_(1)`), nested scopes left out."""
+    (`i += 1`) and receivers of in-place methods (`y.add_(1)`), nested scopes left out; the
+    tensors a nested loop iterates whose items it updates (NOTE [iterables of nested loops
+    updated in place])."""
     names = set()
     for n in local.nodes:
         cls = n.__class__
@@ -1075,6 +1141,11 @@ def _updated_in_place(local) -> set:
             receiver = _view_root(n.func.value)  # `y.add_(1)`, `y[:1].zero_()`
             if receiver is not None:
                 names.add(receiver)
+        elif cls is gast.For and _items_updated(n.target, n.body):
+            # NOTE [iterables of nested loops updated in place]
+            iterable = n.iter
+            parts = iterable.args if iterable.__class__ is gast.Call else [iterable]
+            names.update(p.id for p in parts if p.__class__ is gast.Name)
     if names:
         # `r = y; r.add_(1)` updates `y` (a plain alias of a name only: an attribute's alias
         # is NOTE [attributes updated in place]'s)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import gast
 
 from .. import templates
-from ..analysis.nodes import walk
+from ..analysis.nodes import walk, walk_statements
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 
@@ -171,8 +171,8 @@ class _Definedness:
             for exit_ in self.exits:
                 end = _meet(end, exit_)
             self.exits = outer
-            bound = set().union(*(_targets(n) for n in walk(stmt.body)
-                                  if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)))
+            bound = {n.id for n in walk(stmt.body)
+                     if n.__class__ is gast.Name and n.ctx.__class__ is gast.Store}
             created = {n for n in bound if n not in defined}
             self.on_loop(stmt, {n for n in created if n not in end}, created, self.branches > 0)
             self.block(stmt.orelse, defined)
@@ -234,7 +234,9 @@ class BoundFlagConverter(Converter):
 
     def visit_FunctionDef(self, node):
         self.generic_visit(node)  # nested functions first: each is a scope of its own
-        if not any(isinstance(n, (gast.While, gast.For, gast.If)) for n in walk(node.body)):
+        # (loops and ifs are statements: the walk need not enter expressions)
+        if not any(n.__class__ in (gast.While, gast.For, gast.If)
+                   for n in walk_statements(node)):
             return node
         params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs
                   + [node.args.vararg, node.args.kwarg] if a is not None}

@@ -41,9 +41,10 @@ def probe(types_only: bool = False):
         return
     outer = _probing[0], _types_only[0]  # probes nest: a probed body may stage statements that probe
     _probing[0], _types_only[0] = True, types_only
-    # (a types-only probe inside a probe that stages in full, counting a loop's trips, is
-    # dead code too: NOTE [operators of types-only probes])
-    start = _graph_end() if types_only and not outer[1] else None
+    # The outermost probe's region, and a types-only probe's inside a probe that stages in
+    # full (counting a loop's trips): dead code but for the values a full probe gives its
+    # caller (NOTE [operators of types-only probes], NOTE [random draws of probes])
+    start = _graph_end() if not outer[0] or (types_only and not outer[1]) else None
     try:
         yield
     finally:
@@ -56,18 +57,19 @@ def probe(types_only: bool = False):
 
 # NOTE [operators of types-only probes]
 # A statement a types-only probe must stage in full (it grows a list) is one torch.cond /
-# while_loop node in the graph. Run by types only, the statements nested in its bodies gave
-# stand-in values (an `and` its right side, an `if` its first branch), not what the program
-# computes, and a loop test made of them need not ever become false (fuzz seed 13 program 12:
-# `while g < 2 and x > 3` became `while x > 3`, and the graph never ended). So the statements in
-# such a node's bodies are staged in full too (staging/torch.py `_stage_if`, `stage_while`).
-# The node is dead code all the same, but torch puts its own runtime assertions on unbacked
-# sizes (`_assert_scalar`) into its bodies, which made autoconv's clean-up keep it for their
-# effect. The nodes are marked `PROBED` here, and the clean-up (autoconv/graph_passes.py
-# `has_effects`) drops them wherever nothing reads them: nothing a probe stages has an effect
-# of its own (prints, asserts and raises are off, bodies run on copies, draws become zeros:
-# NOTE [random draws of probes]). torch.export and torch.compile keep dead nodes: there the
-# full staging above is what keeps them finite.
+# while_loop node in the graph (and so is each statement staged in an if's branch by the full
+# probe that sizes the lists it grows, NOTE [counts of an if's probe] in staging/torch.py). Run by
+# types only, the statements nested in its bodies gave stand-in values (an `and` its right side,
+# an `if` its first branch), not what the program computes, and a loop test made of them need not
+# ever become false (fuzz seed 13 program 12: `while g < 2 and x > 3` became `while x > 3`, and
+# the graph never ended). So the statements in such a node's bodies are staged in full too
+# (staging/torch.py `_stage_if`, `stage_while`). The node is dead code all the same, but torch
+# puts its own runtime assertions on unbacked sizes (`_assert_scalar`) into its bodies, which made
+# autoconv's clean-up keep it for their effect. The nodes are marked `PROBED` here, and the
+# clean-up (autoconv/graph_passes.py `has_effects`) drops them wherever nothing reads them:
+# nothing a probe stages has an effect of its own (prints, asserts and raises are off, bodies run
+# on copies, draws become zeros: NOTE [random draws of probes]). torch.export and torch.compile
+# keep dead nodes: there the full staging above is what keeps them finite.
 PROBED = "autoconv_probed"
 
 
@@ -85,15 +87,21 @@ def _mark_probed(graph, last, root) -> None:
 # their effects: a random op (`torch.rand`, dropout; a cond / while_loop drawing in a body)
 # moves torch's generator, so a dead draw still changes every later draw (a list grown in a
 # loop with `torch.rand` drew once more per call than Python: other numbers, another length).
-# A types-only probe's values are never used, only their types and shapes, so when the
-# outermost one ends each draw it traced becomes zeros of its shape and dtype (no draw).
-# (A probe whose values are used, counting a loop's trips, keeps its draws: staging/torch.py
-# refuses that loop.)
+# So when the outermost probe ends, of whatever kind, each draw it traced becomes zeros of its
+# shape and dtype (no draw), in the graph make_fx builds: autoconv's trace and torch.export's
+# (which drew for real before). A types-only probe's values are never used, only their types
+# and shapes. A full probe gives its caller values, counts only: a loop's trips
+# (staging/torch.py `_count_trips`) and the rows an if's branches append (`_probe_lists`, NOTE
+# [counts of an if's probe]); a count that depends on a draw would come from the zeros, or
+# from numbers the statement then draws again differently, so those statements are refused.
+# Open: under dynamo the traced code cannot reach the graph, and a probe's draws stay draws
+# (torch.compile draws other numbers than Python where a staged statement probes a body that
+# draws).
 def _graph_end():
     """(graph, its last node, root module) of the graph make_fx is tracing, or None."""
     from torch.fx.experimental.proxy_tensor import get_proxy_mode
 
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_dynamo_compiling():  # (torch.export traces with make_fx too)
         return None
     tracer = getattr(get_proxy_mode(), "tracer", None)
     graph = getattr(tracer, "graph", None)
@@ -164,6 +172,8 @@ def staging(statement: str):
         def run(*args, **kwargs):
             if torch.compiler.is_compiling():  # dynamo refuses the bookkeeping (and the writes)
                 if _compiled_bodies[_ACTIVE]:
+                    if torch.compiler.is_dynamo_compiling():
+                        _refuse_deep_nesting(statement)  # NOTE [nesting under dynamo]
                     return stage(*args, **kwargs)
                 # ... except of the outermost statement, outside any body dynamo traces
                 _compiled_bodies[_ACTIVE] = True
@@ -183,6 +193,38 @@ def staging(statement: str):
                 stack.pop()
         return run
     return decorate
+
+
+# NOTE [nesting under dynamo] (runtime/operators.py): dynamo traces each nested staged statement
+# as a deeper level of its own interpreter, about 150 of Python's frames per level; past
+# Python's recursion limit it raised a bare RecursionError from its internals, with no line.
+# Each nested statement first asks how deep the real stack is (dynamo calls the check for
+# real): where one more level would not fit, a StagingError at the user's line says so.
+_LEVEL_FRAMES = 150
+_deepest = [0]  # the deepest stack a statement was staged at (for measurements)
+
+
+def _refuse_deep_nesting(statement: str) -> None:
+    import sys
+
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    _deepest[0] = max(_deepest[0], depth)
+    limit = sys.getrecursionlimit()
+    if depth + _LEVEL_FRAMES > limit:
+        from ..errors import raise_at_under_dynamo, dynamo_user_location
+
+        raise_at_under_dynamo(
+            dynamo_user_location(), statement,
+            f"it is nested so deep in other staged statements (and calls) that torch.compile's "
+            f"dynamo, which traces each nested body as a deeper level of its own interpreter, "
+            f"would pass Python's recursion limit ({limit}; {depth} frames deep here)",
+            "Raise the limit before the first call (`sys.setrecursionlimit(10000)`), or use "
+            "autoconv's own replay (`autoconv.autoconv(fn)`), which has no such limit")
+
+
+_refuse_deep_nesting._dynamo_marked_constant = True  # (dynamo calls it for real)
 
 
 # Under dynamo or export: whether a staged statement runs ([0]), and whether dynamo traces the

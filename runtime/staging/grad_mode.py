@@ -24,6 +24,7 @@ user's line) rather than replay gradients eager would not compute.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 
@@ -96,14 +97,16 @@ def may_require_grad() -> bool:
 # computed gradients without the hook (tester t13 repro 14: x.grad 6 for 0.6, or the unhooked
 # gradient for 0). Where gradients may flow (grad mode on and an input or parameter requiring
 # grad), user code registering a tensor hook, or reading `.requires_grad` of a traced tensor
-# (False while tracing, maybe True at the replay), and a call of a submodule with backward
-# hooks, are refused at the user's line. The root module's hooks run around the graph
+# (False while tracing, maybe True at the replay, where the tensor is computed from an input
+# requiring grad: of a tensor that is not, Python reads False too), and a call of a submodule
+# with backward hooks, are refused at the user's line. The root module's hooks run around the graph
 # (autoconv/modules.py) and are kept.
 _REGISTER_HOOKS = (torch.Tensor.register_hook, torch.Tensor.register_post_accumulate_grad_hook)
 _REQUIRES_GRAD = torch._C.TensorBase.__dict__["requires_grad"]  # its getter comes as `__get__`
 
 
 _OVERRIDES = torch.overrides.__file__
+_LIBRARY = re.compile(r"[\\/](site|dist)-packages[\\/]")
 
 
 def _refuse_in_user_code(func, problem: str, fix: str) -> None:
@@ -120,7 +123,30 @@ def _refuse_in_user_code(func, problem: str, fix: str) -> None:
                                  or frame.f_code is getattr(func, "__code__", None)):
         frame = frame.f_back
     if frame is not None and users_file(frame.f_code.co_filename):
+        library = frame.f_code.co_filename
+        if _LIBRARY.search(library):
+            # a library's own read (kornia choosing a path by `.requires_grad`): shown at the
+            # user's line that calls into it, the library's line named
+            caller = frame.f_back
+            while caller is not None and (not users_file(caller.f_code.co_filename)
+                                          or _LIBRARY.search(caller.f_code.co_filename)):
+                caller = caller.f_back
+            if caller is not None:
+                problem = (f"{problem} (read by library code, {library}:{frame.f_lineno}, in "
+                           f"{frame.f_code.co_name}, which may choose its path by it)")
+                fix = ("Call that library function outside the autoconv function, or run the "
+                       "autoconv function under torch.no_grad() where no gradient is needed")
+                raise StagingError.at((caller.f_code.co_filename, caller.f_lineno), "function",
+                                      problem, fix)
         raise StagingError.at(user_location(), "function", problem, fix)
+
+
+def _proxy_node(t):
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
+
+    tracer = getattr(get_proxy_mode(), "tracer", None)
+    slot = get_proxy_slot(t, tracer, None) if tracer is not None else None
+    return None if slot is None else slot.proxy.node
 
 
 class RecordGradMode(TorchFunctionMode):
@@ -132,9 +158,12 @@ class RecordGradMode(TorchFunctionMode):
     `may_require_grad` (given to the outermost one): whether gradients may flow at the replay
     (NOTE [backward hooks while tracing])."""
 
-    def __init__(self, may_require_grad: bool = False):
+    def __init__(self, may_require_grad: bool = False, grad_inputs=None):
         super().__init__()
         self._may_require_grad = may_require_grad
+        # which of the traced function's inputs required grad before they were detached (the
+        # outermost one only: a staged body's graph has placeholders of its own)
+        self._grad_inputs = grad_inputs
 
     def __enter__(self):
         if _trace.recording == 0:
@@ -146,6 +175,29 @@ class RecordGradMode(TorchFunctionMode):
     def __exit__(self, *exc):
         _trace.recording -= 1
         return super().__exit__(*exc)
+
+    def _reaches_a_grad_input(self, t) -> bool:
+        """Whether traced tensor `t` may require grad when the graph runs: it is computed from
+        an input that required grad (NOTE [backward hooks while tracing]). Where not, Python
+        reads False too (`if mask.requires_grad:` on a mask of inputs without grad, a library
+        choosing its path by it): nothing to refuse. Unknown (in a staged body's graph, a
+        tensor the tracer does not hold) counts as reaching one."""
+        node = _proxy_node(t) if self._grad_inputs is not None else None
+        if node is None:
+            return True
+        placeholders = [n for n in node.graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != len(self._grad_inputs):
+            return True
+        grad = {n for n, g in zip(placeholders, self._grad_inputs) if g}
+        seen, todo = set(), [node]
+        while todo:
+            n = todo.pop()
+            if n in grad:
+                return True
+            if n not in seen:
+                seen.add(n)
+                todo.extend(n.all_input_nodes)
+        return False
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -173,7 +225,8 @@ class RecordGradMode(TorchFunctionMode):
                     "or change the gradient with a torch.autograd.Function (kept with its "
                     "backward)")
             elif (getattr(func, "__self__", None) is _REQUIRES_GRAD
-                  and getattr(func, "__name__", None) == "__get__" and not args[0].requires_grad):
+                  and getattr(func, "__name__", None) == "__get__" and not args[0].requires_grad
+                  and self._reaches_a_grad_input(args[0])):
                 _refuse_in_user_code(
                     func, "`.requires_grad` of a traced tensor is False while autoconv traces (on "
                     "detached inputs), but may be True when the graph runs",

@@ -13,13 +13,18 @@ silently, with torch's operators alone:
   the second differentiation missed every path through them (w.grad 2.0466 where eager Python
   gives 6.1399). `install_operator_autograd_fixes` makes the backward graphs return a tuple,
   which autograd tracks: the right value.
-- `while_loop`: its backward keeps the forward's per-iteration values as plain attributes of
-  the autograd context, computed below autograd, so its gradients depend on the loop's inputs
-  only through part of the graph (w.grad 16.5572 where Python gives 22.2353). That is not a
-  one-line repair; the gradients a backward with `create_graph=True` returns are marked
-  instead, and differentiating them again raises a RuntimeError that says so, where the wrong
-  value came out. First-order gradients (also those computed with `create_graph=True`) are
-  unchanged.
+- `while_loop`, first order: its backward differentiates every iteration's carries only where
+  the carry's initial value requires grad, so a carry that gets its gradient from the body (an
+  accumulator `s = s + R` started from `zeros()`, the returns of a reversed `for`, any loop
+  reading a parameter into a fresh accumulator) passed no gradient back past the last
+  iteration: d(s)/dr 1 where Python gives 9.049 (tester t14 repros 1 and 8). The backward
+  takes every floating carry as requiring grad now.
+- `while_loop`, second order: its backward keeps the forward's per-iteration values as plain
+  attributes of the autograd context, computed below autograd, so its gradients depend on the
+  loop's inputs only through part of the graph (w.grad 16.5572 where Python gives 22.2353).
+  That is not a one-line repair; the gradients a backward with `create_graph=True` returns
+  are marked instead, and differentiating them again raises a RuntimeError that says so,
+  where the wrong value came out.
 
 autoconv's default python backend runs neither operator's autograd at replay and is right.
 """
@@ -52,14 +57,18 @@ class _NoDoubleBackward(torch.autograd.Function):
         raise RuntimeError(_DOUBLE_BACKWARD)
 
 
-def _refusing_double_backward(backward):
-    def checked(ctx, *grads):
-        out = backward(ctx, *grads)
-        if not torch.is_grad_enabled():  # (backward runs with grad mode = create_graph)
-            return out
+def _fixed_loop_backward(backward):
+    def fixed(ctx, *grads):
         anchor = next((t for t in [*ctx.carries, *ctx.additional_inputs]
                        if isinstance(t, torch.Tensor) and t.requires_grad), None)
-        if anchor is None:
+        # torch differentiates each iteration's carries only where the loop's initial value
+        # requires grad: a carry that starts without grad and gets it from the body (`s = s + r
+        # * R` from `s = zeros()`) passed no gradient back past one iteration
+        ctx.carries = tuple(
+            c.detach().requires_grad_() if isinstance(c, torch.Tensor)
+            and c.is_floating_point() and not c.requires_grad else c for c in ctx.carries)
+        out = backward(ctx, *grads)
+        if not torch.is_grad_enabled() or anchor is None:  # (grad mode = create_graph)
             return out
         tensors = [i for i, g in enumerate(out) if isinstance(g, torch.Tensor)]
         marked = _NoDoubleBackward.apply(anchor, *(out[i] for i in tensors))
@@ -68,8 +77,8 @@ def _refusing_double_backward(backward):
             out[i] = g
         return tuple(out)
 
-    checked.__autoconv_fix__ = True
-    return staticmethod(checked)
+    fixed.__autoconv_fix__ = True
+    return staticmethod(fixed)
 
 
 def install_operator_autograd_fixes() -> bool:
@@ -95,6 +104,6 @@ def install_operator_autograd_fixes() -> bool:
         # (cond.py's own name only: map and scan read theirs from utils)
         cond.filter_with_masks = filter_to_tuple
     if not getattr(loop_op.backward, "__autoconv_fix__", False):
-        loop_op.backward = _refusing_double_backward(loop_op.backward)
+        loop_op.backward = _fixed_loop_backward(loop_op.backward)
     _installed = True
     return True

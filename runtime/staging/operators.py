@@ -12,13 +12,8 @@ from . import registry
 __all__ = ["cond", "while_loop"]
 
 
-def cond(pred, true_fn, false_fn, operands):
-    """`true_fn(*operands) if pred else false_fn(*operands)` as one `cond` node of the tracer
-    that owns `pred`. The branches may return any pytree of tensors (of one structure)."""
-    return registry.cond(pred, true_fn, false_fn, operands)
-
-
-def while_loop(cond_fn, body_fn, carried, additional=()):
-    """`while cond_fn(*carried, *additional): carried = body_fn(*carried, *additional)` as one
-    `while_loop` node of the tracer that owns the operands."""
-    return registry.while_loop(cond_fn, body_fn, carried, additional)
+# (the registry's own functions, not calls of them: every frame between a staged statement and
+# its bodies is a level of dynamo's inlining per nested statement, NOTE [nesting under dynamo]
+# in runtime/operators.py)
+cond = registry.cond
+while_loop = registry.while_loop

@@ -91,7 +91,8 @@ def note_read(func, args, value) -> None:
 
 # NOTE [outside tensors updated in a probe]
 # The run of a statement's bodies that learns the types of the values they return (a staged
-# `if` with an early return, runtime/staging/torch.py `_fill_return_placeholders`) works on
+# `if` with an early return, runtime/staging/torch.py `_fill_return_placeholders`), or the rows
+# they append to the lists they grow (`_probe_lists`), works on
 # copies of the statement's values, but a tensor the body reaches from outside the function
 # (a global, an item of a global dict, a module's plain attribute or dict item) is the real
 # one: its in-place update (`STATS["n"] += 1`) would run, and be traced, outside torch.cond,
@@ -116,7 +117,7 @@ _SHAPES = frozenset({"resize_", "resize_as_", "set_", "squeeze_", "unsqueeze_", 
 
 
 def skipped_in_probe():
-    """Within (a types-only probe of a statement's bodies): in-place updates of real tensors
+    """Within (a probe of a statement's bodies): in-place updates of real tensors
     (from outside the traced function) are skipped (NOTE [outside tensors updated in a
     probe])."""
     return _SkipOutsideUpdates()

@@ -1315,14 +1315,37 @@ def _on_path(condition):
     return kept()
 
 
+# NOTE [counts of an if's probe]
+# The lists an `if`'s branches grow are sized before the `if`, by the rows a probe of each
+# branch appends, and where a branch appends in a loop those rows are a value of the graph (the
+# loop's trip count). A types-only probe (NOTE [types-only probes]) runs the statements of the
+# branch on stand-in values: a conditional expression gives one side, an `and` its right side,
+# an `if` its first branch; a loop counted from such a value (`n = y * 0 - 1 if x > 100 else y
+# + 3`, then `while n != 0:` appending) was counted on the wrong start, and never ended or
+# sized the list too small (IndexError). So an `if`'s branches are probed in full: their nested
+# statements are staged as they will be in the branch, and give the values the branch will
+# compute. A loop's own probe (one run of its body, the rows of one trip) stays by types: its
+# trips are counted apart, by `_count_trips` or the test's bound. A full probe has side effects
+# a types-only one also has, handled alike: prints and asserts are off (`probing`), the lists
+# are its own copies, in-place updates of outside tensors are skipped (NOTE [outside tensors
+# updated in a probe]), its draws become zeros and a count made from one is refused (NOTE
+# [random draws of probes] in context.py), and its dead operators are dropped (NOTE [operators
+# of types-only probes]). The cost: an `if` that grows a list, nested in d such `if`s, is
+# staged twice per enclosing one (in its probe, then in torch.cond's run), 2**d times.
+
+
 def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
     """{slot: lists.Growth} for the lists in the state the bodies grow (empty when none does),
     kept as `statement.growth`.
 
     Each body runs once with side effects off on the state as it will see it staged (numbers
-    as tensors) and on its own copy of each list; the probe's ops are dead code. `pred`: an
-    `if`'s predicate (its bodies are the true and the false branch), the path condition of
-    the loops staged in them (NOTE [loops on the branch's path]).
+    as tensors) and on its own copy of each list; the probe's ops are dead code, but for the
+    counts. `pred`: an `if`'s predicate (its bodies are the true and the false branch), the
+    path condition of the loops staged in them (NOTE [loops on the branch's path]); an `if`'s
+    branches are probed in full (NOTE [counts of an if's probe]).
+
+    Raises:
+        StagingError: where a count depends on a random number a branch draws.
     """
     slots = lists.growing_slots(tuple(statement.state))
     if not slots:
@@ -1330,7 +1353,11 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
     staged_view = statement.staged_view()
     probes = []
     on_path = isinstance(pred, torch.Tensor)
-    with types_probe():
+    start = _last_node() if pred is not None else None
+    # (not under dynamo, which refuses a body's writes to outside tensors in torch.cond itself)
+    skipped = contextlib.nullcontext() if torch.compiler.is_dynamo_compiling() else \
+        outside_writes.skipped_in_probe()  # NOTE [outside tensors updated in a probe]
+    with probe(types_only=pred is None), skipped:
         for number, body in enumerate(bodies):
             probe_state = lists.probe_copies(staged_view, slots)
             before = [list(v) if type(v) is list else v for v in probe_state]
@@ -1344,8 +1371,16 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
                 raise statement.error(f"{body.where} returned {outputs!r}",
                                       "This is a bug in autoconv")
             probes.append((probe_state, before, outputs, body.where))
-    growth = lists.measure(statement.names, slots, tuple(statement.state), probes,
-                           statement.kind)
+        growth = lists.measure(statement.names, slots, tuple(statement.state), probes,
+                               statement.kind)
+        if start is not None and _draws_reach([g.count for g in growth.values()], start):
+            raise statement.error(
+                "a branch grows a list by a number of items that depends on random numbers "
+                "it draws (torch.rand, dropout ...): the list is sized before the if by a "
+                "first run of the branch, which would draw other numbers than the branch then "
+                "draws (the size could be wrong)",
+                "Draw the numbers before the if and use them in the branch, or bound the "
+                "items with a counter in the loop's test (`while i < max_steps and ...:`)")
     # A list no body appends to stays as it is (a Python list a constant, a StagedList state).
     # (Under dynamo a count made of unbacked sizes shows as an int: a count not known to be 0
     # is kept, without a guard on its value, which dynamo refuses.)
@@ -1717,7 +1752,9 @@ def _count_trips(test, body, statement: Statement):
                           lambda trips, *rest: (trips + 1, *body(*rest)),
                           (zero, *counted), ("<trip count>", *statement.names), like,
                           statement.inputs, statement.kind)
-    if before is not None and _draws_since(before):
+        # (inside the probe: the outermost probe's draws become zeros when it ends)
+        drew = before is not None and _draws_since(before)
+    if drew:
         raise statement.error(
             "the loop grows a list and draws random numbers (torch.rand, dropout ...): its "
             "trips are counted by a first run of the loop, to size the list, and that run "
@@ -1739,6 +1776,50 @@ def _last_node():
     if tracer is None:
         return None
     return next(iter(reversed(tracer.graph.nodes)), None)
+
+
+def _draws_reach(values, node) -> bool:
+    """Whether a count in `values` (ints, sizes) is computed from a random op (torch's
+    nondeterministic_seeded tag) traced after `node`: from the op itself, or from a cond /
+    while_loop whose bodies draw. Only an unbacked size (from `.item()`, a trip count) can be."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    region, defining = set(), {}
+    current = node.next
+    while current.op != "root":
+        region.add(current)
+        for symbol in (current.meta.get("unbacked_bindings") or {}):
+            defining[symbol] = current
+        value = current.meta.get("val")
+        if isinstance(value, torch.SymInt) and value.node.expr.is_Symbol:
+            defining.setdefault(value.node.expr, current)
+        current = current.next
+    pending = [defining[symbol] for value in values if isinstance(value, torch.SymInt)
+               for symbol in value.node.expr.free_symbols if symbol in defining]
+    seen = set()
+    root = get_proxy_mode().tracer.root
+    while pending:
+        current = pending.pop()
+        if current in seen or current not in region:
+            continue
+        seen.add(current)
+        if _draws_in(current, root):
+            return True
+        pending.extend(current.all_input_nodes)
+    return False
+
+
+def _draws_in(node, owner) -> bool:
+    """Whether `node` (of `owner`'s graph) draws random numbers, itself or in a subgraph it
+    reads."""
+    if torch.Tag.nondeterministic_seeded in getattr(node.target, "tags", ()):
+        return True
+    for arg in node.all_input_nodes:
+        sub = getattr(owner, arg.target, None) if arg.op == "get_attr" else None
+        if isinstance(sub, torch.fx.GraphModule) and any(_draws_in(n, sub)
+                                                         for n in sub.graph.nodes):
+            return True
+    return False
 
 
 def _draws_since(node) -> bool:

@@ -98,7 +98,8 @@ def test_builtins_and_torch_functions_that_read_values():
 
 
 def test_text_builtins_and_f_strings_go_through_the_runtime():
-    # NOTE [text of traced tensors]: a traced value's text is a TracedText
+    # NOTE [text of traced tensors]: a traced value's text is a TracedText; a function making
+    # text returns through `returned_` (NOTE [text returned under torch.compile])
     assert_converts(
         """
         def f(x, n):
@@ -112,7 +113,7 @@ def test_text_builtins_and_f_strings_go_through_the_runtime():
             a = ac.str_(x.max(), source='x.max()')
             b = ac.fstring_(ac.formatted_(n, '', '', 'n'), ' of ', ac.formatted_(x, 'r', '>8', 'x'))
             c = f'plain {{braces}}'
-            return a, b, c
+            return ac.returned_((a, b, c))
         """,
     )
 

@@ -19,6 +19,7 @@ def test_bool_ops():
 
 
 def test_if_exp():
+    # (a returned choice of names is marked with its sources: NOTE [returned choices])
     assert_converts(
         """
         def f(a, b):
@@ -26,7 +27,8 @@ def test_if_exp():
         """,
         """
         def f(a, b):
-            return ac.if_exp(a > b, lambda a, b: a, lambda a, b: b, (a, b))
+            chosen = a > b
+            return ac.returned_choice(ac.if_exp(chosen, lambda a, b: a, lambda a, b: b, (a, b)), chosen, a, b)
         """,
     )
 

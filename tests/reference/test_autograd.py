@@ -404,3 +404,39 @@ def test_second_order_gradients_through_a_staged_while_are_right_or_refused():
         with pytest.raises(RuntimeError, match="second-order gradients through a staged "
                                                "while loop"):
             _penalty_grads(staged, x, w)
+
+
+def _discounted_returns(r, T):
+    R = torch.zeros(())
+    out = torch.zeros_like(r)
+    for t in range(T - 1, -1, -1):
+        R = r[t] + 0.9 * R
+        out[t] = R
+    return out
+
+
+def _accumulated(r, T):
+    R, s, t = torch.zeros(()), torch.zeros(()), torch.zeros((), dtype=torch.long)
+    while t < T:
+        R = r.sum() + 0.9 * R
+        s = s + R
+        t = t + 1
+    return s
+
+
+@pytest.mark.parametrize("fn", [_discounted_returns, _accumulated])
+def test_gradients_through_a_carry_that_starts_without_grad(fn):
+    # Tester t14 repros 1 and 8: a carry started from zeros() that gets its gradient from the
+    # body passed none back past the last iteration wherever torch's while_loop ran its own
+    # autograd (d/dr [1, 1, 1, 1] where Python gives [1, 1.9, 2.71, 3.439]; NOTE [second-order
+    # gradients through operators])
+    r = T([1.0, 2.0, 3.0, 4.0])
+
+    def grad(run, T_):
+        x = r.clone().requires_grad_()
+        run(x, T_).sum().backward()
+        return x.grad
+
+    for name, staged in _modes(fn, (r, T(4))).items():
+        for steps in (T(4), T(2)):
+            torch.testing.assert_close(grad(staged, steps), grad(fn, steps), msg=name)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import autoconv
+from autoconv_runtime import StagingError
 from support import COND, WHILE_LOOP, assert_same_result, count_ops
 
 T = torch.tensor
@@ -348,3 +349,43 @@ def test_a_branch_rebinding_a_dead_name_to_another_dtype():
     assert_same_result(rebound_in_a_branch, [
         (T(0., dtype=torch.float32), T(1.5, dtype=torch.float64)),
         (T(0.5, dtype=torch.float32), T(1.5, dtype=torch.float64))])
+
+
+# --- nesting under torch.compile: NOTE [nesting under dynamo] (runtime/operators.py) -------
+
+def nested_three_deep(x):
+    if x.sum() > 0:
+        x = x + 1
+        if x.max() > 2:
+            x = x * 2
+            if x.min() > 4:
+                x = x - 3
+    return x
+
+
+def test_nesting_past_the_recursion_limit_under_torch_compile_is_refused_at_the_line():
+    # dynamo traces each nested body a level deeper in its own interpreter: a fuzz program
+    # five statements deep raised a bare RecursionError from dynamo's internals. Where one more
+    # level would not fit, the nested statement is refused at its line.
+    from autoconv_runtime.staging import context
+
+    import sys
+
+    x = torch.tensor([2.0, 3.0])
+    torch._dynamo.reset()
+    context._deepest[0] = 0
+    compiled = torch.compile(autoconv.convert(nested_three_deep), fullgraph=True,
+                             backend="eager")
+    torch.testing.assert_close(compiled(x), nested_three_deep(x))
+    deepest, limit = context._deepest[0], sys.getrecursionlimit()
+    torch._dynamo.reset()
+    sys.setrecursionlimit(deepest + 100)  # the innermost `if` does not fit, the others do
+    try:
+        with pytest.raises(StagingError, match="would pass Python's recursion limit") \
+                as info:
+            torch.compile(autoconv.convert(nested_three_deep), fullgraph=True,
+                          backend="eager")(x)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert info.value.lineno == nested_three_deep.__code__.co_firstlineno + 5
+    assert "sys.setrecursionlimit(10000)" in info.value.fix

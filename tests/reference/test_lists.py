@@ -944,3 +944,148 @@ def test_a_loop_of_a_branch_not_taken_makes_no_trip_before_the_branch():
     # where the branch is not taken, `while n != 0` never ended (replay and export).
     # NOTE [loops on the branch's path] in runtime/staging/torch.py
     assert_same_result(grows_in_a_loop_of_one_branch, [T(3), T(-3), T(0), T(5)])
+
+
+# An if's branches are probed in full to size the lists they grow (NOTE [counts of an if's
+# probe] in runtime/staging/torch.py): by types only, the probe stood in for a conditional
+# expression by one of its sides, and a loop that started from it was counted on that value.
+
+def counted_from_a_conditional_expression(x, y):
+    vals = []
+    if y > 0:
+        n = y * 0 - 1 if x > 100 else y + 3
+        while n != 0:
+            n = n - 1
+            vals.append(n)
+    return x + len(vals)
+
+
+def counter_started_by_a_conditional_expression(x, y):
+    vals = []
+    if y > 0:
+        if x > 0:
+            if y < 5:
+                g = y * 0 if x > 100 else y - 10
+                while g < 2:
+                    g += 1
+                    vals.append(y)
+    return x + (torch.stack(vals).sum() if len(vals) > 0 else torch.tensor(0)), len(vals)
+
+
+def range_chosen_by_a_conditional_expression(x, y):
+    vals = []
+    if y > 0:
+        k = y * 0 + 1 if x > 100 else y + 2
+        for i in range(k):
+            vals.append(x + i)
+    return x + len(vals)
+
+
+def test_a_loop_started_by_a_conditional_expression_is_counted_on_its_value():
+    # (helpers hang13, hang14) counted on -1, `while n != 0` never ended (replay, export and
+    # compile); counted on the other side's start, the list had too few rows (IndexError)
+    assert_same_result(counted_from_a_conditional_expression,
+                       [(T(0), T(1)), (T(7), T(1)), (T(7), T(0)), (T(-1), T(2))])
+    assert_same_result(counter_started_by_a_conditional_expression,
+                       [(T(0), T(0)), (T(7), T(1)), (T(7), T(0)), (T(-1), T(1)), (T(200), T(1))])
+    assert_same_result(range_chosen_by_a_conditional_expression,
+                       [(T(0), T(1)), (T(7), T(3)), (T(7), T(0)), (T(200), T(2))])
+
+
+def bounded_random_rollout_in_a_branch(x, y):
+    out = []
+    if y > 0:
+        i = 0
+        while i < 30 and x.sum() > 1:
+            x = x - torch.rand(())
+            out.append(x)
+            i += 1
+    return x + len(out), torch.rand(())
+
+
+def draws_beside_a_counted_loop(x, y):
+    vals = []
+    if y > 0:
+        z = x + torch.rand(())
+        n = y + 2
+        while n > 0:
+            n = n - 1
+            vals.append(n)
+        x = z
+    return x + len(vals), torch.rand(())
+
+
+def _same_draws(fn, inputs, run):
+    for seed, args in enumerate(inputs):
+        torch.manual_seed(seed)
+        want = fn(*args)
+        torch.manual_seed(seed)
+        torch.testing.assert_close(run(*args), want)
+
+
+def test_a_branch_probed_in_full_draws_no_numbers():
+    # The full probe of a branch draws nothing: its draws become zeros, as a types-only
+    # probe's do (NOTE [random draws of probes]); the graph draws the numbers Python draws, in
+    # replay and in the saved exported program (the lists' probe drew for real under export,
+    # the types-only probe of a loop's body too)
+    for fn, inputs in ((bounded_random_rollout_in_a_branch,
+                        [(T([4.0]), T(1)), (T([6.0]), T(1)), (T([3.0]), T(0))]),
+                       (draws_beside_a_counted_loop,
+                        [(T(1.0), T(1)), (T(2.0), T(3)), (T(3.0), T(0))]),
+                       (bounded_random_rollout, [(T([4.0]),), (T([6.0]),)])):
+        replayed = autoconv.autoconv(fn)
+        _same_draws(fn, inputs, replayed)
+        assert replayed.trace_count == 1
+        program = torch.export.export(Calling(autoconv.convert(fn)), inputs[0], strict=False)
+        _same_draws(fn, inputs, program.module())
+
+
+def counted_from_a_draw(x, y):
+    vals = []
+    if y > 0:
+        n = (torch.rand(()) * 5).long()
+        while n > 0:
+            n = n - 1
+            vals.append(n)
+    return x + len(vals)
+
+
+def test_a_count_that_depends_on_a_draw_of_the_branch_is_refused():
+    # The branch's probe would size the list from numbers it draws, and the branch then draws
+    # others: the list had too few rows (IndexError) or other values. Refused at the if, which
+    # is then specialised on the traced path: replay traces again for the other, the exported
+    # program draws as Python on the traced path and raises the refusal on the other
+    inputs = [(T(1), T(1)), (T(2), T(1)), (T(3), T(0))]
+    replayed = autoconv.autoconv(counted_from_a_draw)
+    _same_draws(counted_from_a_draw, inputs, replayed)
+    program = torch.export.export(Calling(autoconv.convert(counted_from_a_draw)), inputs[0],
+                                  strict=False).module()
+    _same_draws(counted_from_a_draw, inputs[:2], program)
+    with pytest.raises(RuntimeError, match="depends on random numbers it draws"):
+        program(*inputs[2])
+
+
+STATS = torch.zeros(())
+
+
+def counts_calls_in_a_global(x, y):
+    vals = []
+    if y > 0:
+        STATS.add_(1)
+        n = y + 1
+        while n > 0:
+            n = n - 1
+            vals.append(n)
+    return x + len(vals)
+
+
+def test_a_branch_probe_leaves_outside_tensors_alone():
+    # The lists' probe of a branch updated a global tensor as the branch does, outside
+    # torch.cond: replay counted each call twice (NOTE [outside tensors updated in a probe])
+    replayed = autoconv.autoconv(counts_calls_in_a_global)
+    replayed.get_concrete_function(T(1), T(1))  # (the trace: it updates nothing)
+    STATS.zero_()
+    for args, want, calls in (((T(1), T(1)), 3, 1.0), ((T(2), T(2)), 5, 2.0),
+                              ((T(3), T(0)), 3, 2.0)):
+        assert int(replayed(*args)) == want
+        assert float(STATS) == calls

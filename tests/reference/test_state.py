@@ -683,3 +683,22 @@ def test_an_object_changed_by_a_method_in_a_loop_with_a_return():
     # at dicts and lists only. Open.)
     assert_same_result(halve_logged, [T([8.0, 8.0]), T([500.0, 1.0]), T([0.1, 0.1]),
                                       T([30.0, 2.0])], compile=False)
+
+
+def item_of_a_field_in_a_loop_test(x):
+    s = Record(x + 1)
+    n = torch.tensor(0)
+    if s.v >= 0:
+        while s.v.item() >= 0 and n < 3:
+            n += 1
+            if s.v.item() > 5:
+                break
+    return x + n
+
+
+def test_item_of_a_field_read_in_a_staged_loop():
+    # Fuzz seed 1, program 68: the loop only reads `s.v`, by closure; make_fx ran `.item()` of
+    # that constant outside the graph and its unbacked number had no node ("Pending unbacked
+    # symbols {u0} not in returned outputs"). NOTE [values read from a tensor of an enclosing
+    # graph] in runtime/staging/tracers/make_fx.py.
+    assert_same_result(item_of_a_field_in_a_loop_test, [T(0), T(6), T(-3)])

@@ -242,3 +242,26 @@ def test_loop_in_one_branch_of_a_staged_if():
     # raises UnboundLocalError).
     assert "bound" in autoconv.to_code(bound_by_a_loop_in_one_branch)
     _raises_as_python(bound_by_a_loop_in_one_branch, T([1.0, 2.0]), T([-1.0, -2.0]), "last")
+
+
+def read_in_a_branch_of_a_nested_staged_if(x):
+    if x.sum() > 0:
+        for v in x:
+            last = v * 2
+    elif x.sum() < -10:
+        return x
+    return x + last  # (converted into each branch: in the elif's else, no loop could bind it)
+
+
+def test_read_in_a_staged_branch_that_no_loop_reached():
+    # Fuzz seed 1, programs 5 and 18: in the branch of the inner staged `if` the flag is a
+    # Python False, and the read raised UnboundLocalError while tracing, on every input (NOTE
+    # [unbound reads in a staged body]); it is a graph assertion on that path.
+    _raises_as_python(read_in_a_branch_of_a_nested_staged_if, T([1.0, 2.0]), T([-1.0, -2.0]),
+                      "last")
+    f = autoconv.autoconv(read_in_a_branch_of_a_nested_staged_if)
+    with pytest.raises(UnboundLocalError, match=MESSAGE.format("last")):
+        f(T([-1.0, -2.0]))  # traced on the path that raises
+    torch.testing.assert_close(f(T([-20.0, 1.0])), T([-20.0, 1.0]))
+    torch.testing.assert_close(f(T([1.0, 2.0])), T([5.0, 6.0]))
+    assert f.trace_count == 1

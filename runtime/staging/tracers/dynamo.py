@@ -11,6 +11,9 @@ from .zero_trips import guarded_while_loop, needs_zero_trip_guard
 # The attribute a staged for loop's body sets on its item under dynamo where the converter did
 # not mark the item updated (NOTE [loop items updated by a call] in operators.py).
 UNMARKED_ITEM = "_autoconv_unmarked_item"
+# ... and on an item whose row the loop writes back (NOTE [loop items given to calls] in
+# autoconv/converters/control_flow.py)
+WRITTEN_ITEM = "_autoconv_written_item"
 
 
 class DynamoTracer(StagingTracer):

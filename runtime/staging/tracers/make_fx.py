@@ -15,10 +15,12 @@ import torch
 from torch._C._functorch import TransformType
 from torch._higher_order_ops.cond import cond_op
 from torch._higher_order_ops.while_loop import while_loop_op
+from torch._subclasses.fake_tensor import FakeTensor
 from torch.fx.experimental import proxy_tensor
+from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
-from .. import grad_mode
+from .. import grad_mode, outside_writes
 from ..registry import StagingTracer
 from .func import refuse_transform
 from .zero_trips import guarded_while_loop, needs_zero_trip_guard
@@ -149,14 +151,39 @@ class _grad_enabled:
 
 def _recording_grad_mode(body):
     """`body`, recording its grad-mode changes into its own graph when an autoconv Function
-    traces (make_fx traces a body under a torch-function mode stack of its own)."""
-    if not grad_mode.recording():
-        return body
-
+    traces (make_fx traces a body under a torch-function mode stack of its own), and reading
+    values of the enclosing graph's tensors as its own (NOTE [values read from a tensor of an
+    enclosing graph])."""
     def run(*args):
-        with grad_mode.RecordGradMode():
-            return body(*args)
+        with _ReadingEnclosingTensors():
+            if not grad_mode.recording():
+                return body(*args)
+            with grad_mode.RecordGradMode():
+                return body(*args)
     return run
+
+
+# NOTE [values read from a tensor of an enclosing graph]
+# A body reads by closure the tensors of the graph around it that are not its operands: a field
+# of an object the statement only reads (`while s.v.item() >= c`, `s` a local object), a tensor
+# of an enclosing body. make_fx holds such a tensor as a constant of the body's graph, which
+# `_lift_constants` makes an operand afterwards; but an op that reads its value (`.item()`,
+# aten._local_scalar_dense) on an untracked tensor counts as one on constants only: make_fx runs
+# it outside the graph, and the unbacked number it gives has no node ("u0 is not tracked with
+# proxy", or at the top level "Pending unbacked symbols {u0} not in returned outputs": fuzz
+# seed 1, program 68). `(s.v + 0).item()` worked, since the sum is a node of the body. So a
+# value read of a fake tensor this body's trace does not track reads an alias of it, made in
+# the body: a node whose input is that constant, lifted as any other.
+class _ReadingEnclosingTensors(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in outside_writes.VALUE_READS and args and isinstance(args[0], FakeTensor) \
+                and not torch.compiler.is_dynamo_compiling():
+            mode = proxy_tensor.get_proxy_mode()
+            if mode is not None and proxy_tensor.get_proxy_slot(args[0], mode.tracer,
+                                                                None) is None:
+                args = (torch.ops.aten.alias.default(args[0]), *args[1:])
+        return func(*args, **kwargs)
 
 
 # NOTE [operands the tracer does not track]
