@@ -36,8 +36,9 @@ def probe_copies(state, slots) -> list:
 
 
 class ReplacedList(Exception):
-    """Internal, never reaches the user: a body replaced the list named `args[0]` with a new
-    list, which the statement then carries as a tuple (see replaced_lists.py)."""
+    """Internal, never reaches the user: a body replaced the lists named in `args` with new
+    lists (or wrote their items), which the statement then carries as tuples (see
+    replaced_lists.py)."""
 
 
 class Growth:
@@ -51,6 +52,10 @@ class Growth:
         """Record one body's effect: `out` is what the body returned for `probe_value`."""
         if type(before) is list:
             if out is probe_value:
+                if len(out) == len(before) and any(a is not b for a, b in zip(out, before)):
+                    # Items written in place (`bracket[i] = t`), none added: carried as a tuple
+                    # and written back into the list (replaced_lists.py).
+                    raise ReplacedList(self.name)
                 if len(out) < len(before) or any(a is not b for a, b in zip(out, before)):
                     raise self._changed(statement, where)
                 self._items(out[len(before):], statement)
@@ -148,12 +153,17 @@ def _describe(t: torch.Tensor) -> str:
 def measure(names, slots, state, probes, statement: str) -> dict:
     """{slot: Growth} for the lists in `slots`, from `probes`: (probe state, its items before the
     body ran, outputs, where) for each probed body."""
-    growth = {}
+    growth, replaced = {}, []
     for slot in slots:
         seen = growth[slot] = Growth(names[slot])
-        for probe_state, before, outputs, where in probes:
-            seen.see(before[slot] if type(state[slot]) is list else state[slot],
-                     probe_state[slot], outputs[slot], statement, where)
+        try:
+            for probe_state, before, outputs, where in probes:
+                seen.see(before[slot] if type(state[slot]) is list else state[slot],
+                         probe_state[slot], outputs[slot], statement, where)
+        except ReplacedList:
+            replaced.append(names[slot])
+    if replaced:  # all at once: each retry stages the statement (and those in it) again
+        raise ReplacedList(*replaced)
     return growth
 
 

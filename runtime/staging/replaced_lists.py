@@ -7,21 +7,30 @@
 A list a body grows (append / extend) is a StagedList instead (see lists.py); one a body
 replaces with another list of as many tensors of the same kinds is a value like a tuple. As for
 objects a body rebuilds (objects.py), the result is a new list and the list from before the
-statement stays as it was. A body that changes the list it was given in another way than by
-growing it is refused (the StagingError of lists.py).
+statement stays as it was.
+
+A body that writes items of the list it was given, keeping its length (`bracket[high_pos] =
+t`, `acc[0] = acc[0] + x`), changes that list in place: it is carried as a tuple the same way,
+and after the statement its items are written back into the list object itself, so every name
+for it sees them, as in Python. The list is the function's own (a caller's list cannot be
+written by a graph's run: refused), and no path may replace it by a new list while another
+writes it in place (which object holds the new items would depend on the path: refused). A
+body that shortens the list, or grows it and writes its items, is refused (the StagingError of
+lists.py).
 """
 
 from __future__ import annotations
 
 from ..errors import StagingError
+from . import context
 
 __all__ = ["replaced_slots", "stage_replacing"]
 
 
 def replaced_slots(replaced, state, names) -> list[int]:
-    """The slots of the list `replaced` (a lists.ReplacedList) names, or []."""
-    name = replaced.args[0] if replaced.args else None
-    return [i for i, (v, n) in enumerate(zip(state, names)) if n == name and type(v) is list]
+    """The slots of the lists `replaced` (a lists.ReplacedList) names, or []."""
+    return [i for i, (v, n) in enumerate(zip(state, names))
+            if n in replaced.args and type(v) is list]
 
 
 def stage_replacing(stage, bodies, state, names, slots, statement):
@@ -30,15 +39,40 @@ def stage_replacing(stage, bodies, state, names, slots, statement):
     is handled by `stage` itself (the same retry, one level in). Returns the new state, the
     lists as new lists.
 
-    Raises StagingError where a body changes such a list in place.
+    Raises StagingError where a body changes such a list's length in place, where one path
+    writes it in place and another replaces it, and where a list the caller passed in is
+    written in place.
     """
-    out = stage([_with_tuples(body, returns, where, slots, names, statement)
+    seen = {slot: set() for slot in slots}  # "in place" / "replaced", per slot
+    out = stage([_with_tuples(body, returns, where, slots, names, statement, seen)
                  for body, returns, where in bodies],
                 tuple(tuple(v) if i in slots else v for i, v in enumerate(state)))
-    return tuple(list(v) if i in slots else v for i, v in enumerate(out))
+    out = list(out)
+    for slot in slots:
+        if "in place" not in seen[slot]:
+            out[slot] = list(out[slot])
+            continue
+        if "replaced" in seen[slot]:
+            raise StagingError(
+                statement,
+                f"list '{names[slot]}' is written in place on one path and replaced by a new "
+                "list on another; after the statement the names bound to the old list would "
+                "see the new items on one path only",
+                f"Write '{names[slot]}' the same way on every path: item by item "
+                f"(`{names[slot]}[i] = v`), or by a new list (`{names[slot]} = [...]`)")
+        if context.is_caller_owned_list(state[slot]):
+            raise StagingError(
+                statement,
+                f"'{names[slot]}' is a list the caller passed in, and its items are written "
+                "under a tensor condition: the graph's run cannot write the caller's list",
+                f"Write a list of your own (`{names[slot]} = list({names[slot]})` before the "
+                "statement) and return it")
+        state[slot][:] = out[slot]  # the same list object, as Python's in-place writes
+        out[slot] = state[slot]
+    return tuple(out)
 
 
-def _with_tuples(body, returns_state, where, slots, names, statement):
+def _with_tuples(body, returns_state, where, slots, names, statement, seen):
     def run(*args):
         args = list(args)
         items = {slot: tuple(args[slot]) for slot in slots}
@@ -50,15 +84,25 @@ def _with_tuples(body, returns_state, where, slots, names, statement):
         out = list(body(*args))
         for slot in slots:
             value = out[slot]
-            if value is given[slot] and (len(value) != len(items[slot]) or any(
-                    a is not b for a, b in zip(value, items[slot]))) or type(value) is not list:
-                what = ("changed in place" if type(value) is list
-                        else f"made a Python {type(value).__name__}")
+            if value is given[slot]:
+                if len(value) != len(items[slot]):
+                    raise StagingError(
+                        statement,
+                        f"list '{names[slot]}' is written item by item and changes its "
+                        f"length {where}; a list whose items a staged statement writes is "
+                        "carried as a tuple of tensors of a fixed length",
+                        "Build a new list on every path (`x = [...]`), or change it after "
+                        "the statement")
+                if any(a is not b for a, b in zip(value, items[slot])):
+                    seen[slot].add("in place")
+            elif type(value) is list:
+                seen[slot].add("replaced")
+            else:
                 raise StagingError(
                     statement,
-                    f"list '{names[slot]}' is replaced by a new list on one path and "
-                    f"{what} {where}; a list a staged statement replaces is carried as a "
-                    "tuple of tensors",
+                    f"list '{names[slot]}' is replaced by a new list on one path and made a "
+                    f"Python {type(value).__name__} {where}; a list a staged statement "
+                    "replaces is carried as a tuple of tensors",
                     "Build a new list on every path (`x = [...]`), or change it after the "
                     "statement")
             out[slot] = tuple(value)
