@@ -88,6 +88,15 @@ _NEVER_CONVERTED = frozenset(sys.stdlib_module_names) | {
     "hypothesis",
 }
 
+# torch's own pure-Python numerical routines that users' code calls with its tensors and whose
+# conditions are on those tensors: converted as user code is (their source is plain Python with
+# no constructs autoconv refuses). torch.optim.LBFGS's strong-Wolfe line search is one torchmin's
+# BFGS and Newton methods call, and a user's L-BFGS loop written around it would.
+_CONVERTED_LIBRARY_FUNCTIONS = frozenset({
+    ("torch.optim.lbfgs", "_strong_wolfe"),
+    ("torch.optim.lbfgs", "_cubic_interpolate"),
+})
+
 # Values whose methods are called as they are: their classes are builtins or torch's.
 _DIRECT_RECEIVERS = (torch.Tensor, list, tuple, dict, set, frozenset, str, bytes, int, float,
                      complex, bool, types.ModuleType)
@@ -140,7 +149,8 @@ def _convertible(fn) -> bool:
         return False
     if fn.__code__.co_flags & _NOT_CONVERTED_CODE:
         return False
-    return _module_of(fn) not in _NEVER_CONVERTED
+    return (_module_of(fn) not in _NEVER_CONVERTED
+            or (fn.__globals__.get("__name__"), fn.__qualname__) in _CONVERTED_LIBRARY_FUNCTIONS)
 
 
 _in_progress: set = set()

@@ -125,8 +125,9 @@ def _sequence_item(items, key):
     if rows is None:
         raise StagingError(
             "subscript", f"a Python {type(items).__name__} is given {what} that is a traced "
-            "tensor, and its items are not tensors of one shape and dtype (or Python numbers "
-            "next to 0-d tensors), so the graph cannot select them", "Index a tensor "
+            f"tensor, and its items ({_kinds(items)}) are not tensors of one shape and dtype "
+            "(or Python numbers next to 0-d tensors), so the graph cannot select them",
+            "Index a tensor "
             "(torch.stack the items first), or make the index a Python int")
     stacked = torch.stack(rows)
     size = len(items)
@@ -202,7 +203,10 @@ def setitem(target, key, value):
 
 
 def _number_like(value) -> bool:
-    return type(value) in (bool, int, float) or is_stand_in(value)
+    """A Python number, a symbolic one (`float(t)` of a traced `t`), or a tensor standing for
+    one (NOTE [number stand-ins])."""
+    return type(value) in (bool, int, float) or isinstance(value, _SYMBOLIC) or is_stand_in(
+        value)
 
 
 def _as_rows(values):
@@ -235,6 +239,16 @@ def _as_rows(values):
             for v in values]
 
 
+def _kinds(values) -> str:
+    def kind(v):
+        if is_stand_in(v):
+            return "a number"
+        if isinstance(v, torch.Tensor):
+            return f"a {str(v.dtype).replace('torch.', '')} tensor of shape {tuple(v.shape)}"
+        return f"a {type(v).__name__}"
+    return ", ".join(kind(v) for v in values)
+
+
 def _set_list_item(items: list, index: torch.Tensor, value) -> None:
     """`items[index] = value` with a traced 0-d integer `index`: every item becomes
     `torch.where(index == j, value, item_j)` (NOTE [list items at traced positions]).
@@ -248,8 +262,9 @@ def _set_list_item(items: list, index: torch.Tensor, value) -> None:
     if rows is None:
         raise StagingError(
             "subscript", "a Python list is written at a position that is a traced tensor, and "
-            "its items and the value are not tensors of one shape and dtype (or Python numbers "
-            "next to 0-d tensors), so the graph cannot keep each item's value",
+            f"its items ({_kinds(items)}) and the value ({_kinds([value])}) are not tensors of "
+            "one shape and dtype (or Python numbers next to 0-d tensors), so the graph cannot "
+            "keep each item's value",
             "Hold the items in one tensor and write it with the traced index (`t[i] = v`), or "
             "make the index a Python int")
     index = index.to(torch.int64)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from ..errors import StagingError
 from . import context
 
-__all__ = ["replaced_slots", "stage_replacing"]
+__all__ = ["replaced_slots", "in_place_slots", "stage_replacing"]
 
 
 def replaced_slots(replaced, state, names) -> list[int]:
@@ -33,33 +33,23 @@ def replaced_slots(replaced, state, names) -> list[int]:
             if n in replaced.args and type(v) is list]
 
 
-def stage_replacing(stage, bodies, state, names, slots, statement):
+def in_place_slots(replaced, state, names) -> list[int]:
+    """The slots of the lists whose items `replaced` (a lists.ReplacedList) says a body
+    wrote in place."""
+    written = replaced.args[-1] if replaced.args and type(replaced.args[-1]) is tuple else ()
+    return [i for i, (v, n) in enumerate(zip(state, names)) if n in written and type(v) is list]
+
+
+def stage_replacing(stage, bodies, state, names, slots, statement, in_place=()):
     """`stage(bodies, state)` with the lists in `slots` as tuples. `bodies` are (function,
     whether it returns the state, where) triples. Another list the staging then finds replaced
     is handled by `stage` itself (the same retry, one level in). Returns the new state, the
     lists as new lists.
 
-    Raises StagingError where a body changes such a list's length in place, where one path
-    writes it in place and another replaces it, and where a list the caller passed in is
-    written in place.
+    Raises StagingError where a body changes such a list's length in place, and where a list
+    the caller passed in is written in place.
     """
-    seen = {slot: set() for slot in slots}  # "in place" / "replaced", per slot
-    out = stage([_with_tuples(body, returns, where, slots, names, statement, seen)
-                 for body, returns, where in bodies],
-                tuple(tuple(v) if i in slots else v for i, v in enumerate(state)))
-    out = list(out)
-    for slot in slots:
-        if "in place" not in seen[slot]:
-            out[slot] = list(out[slot])
-            continue
-        if "replaced" in seen[slot]:
-            raise StagingError(
-                statement,
-                f"list '{names[slot]}' is written in place on one path and replaced by a new "
-                "list on another; after the statement the names bound to the old list would "
-                "see the new items on one path only",
-                f"Write '{names[slot]}' the same way on every path: item by item "
-                f"(`{names[slot]}[i] = v`), or by a new list (`{names[slot]} = [...]`)")
+    for slot in in_place:
         if context.is_caller_owned_list(state[slot]):
             raise StagingError(
                 statement,
@@ -67,12 +57,19 @@ def stage_replacing(stage, bodies, state, names, slots, statement):
                 "under a tensor condition: the graph's run cannot write the caller's list",
                 f"Write a list of your own (`{names[slot]} = list({names[slot]})` before the "
                 "statement) and return it")
-        state[slot][:] = out[slot]  # the same list object, as Python's in-place writes
-        out[slot] = state[slot]
+    out = list(stage([_with_tuples(body, returns, where, slots, names, statement, in_place)
+                      for body, returns, where in bodies],
+                     tuple(tuple(v) if i in slots else v for i, v in enumerate(state))))
+    for slot in slots:
+        if slot in in_place:
+            state[slot][:] = out[slot]  # the same list object, as Python's in-place writes
+            out[slot] = state[slot]
+        else:
+            out[slot] = list(out[slot])
     return tuple(out)
 
 
-def _with_tuples(body, returns_state, where, slots, names, statement, seen):
+def _with_tuples(body, returns_state, where, slots, names, statement, in_place):
     def run(*args):
         args = list(args)
         items = {slot: tuple(args[slot]) for slot in slots}
@@ -84,25 +81,17 @@ def _with_tuples(body, returns_state, where, slots, names, statement, seen):
         out = list(body(*args))
         for slot in slots:
             value = out[slot]
-            if value is given[slot]:
-                if len(value) != len(items[slot]):
-                    raise StagingError(
-                        statement,
-                        f"list '{names[slot]}' is written item by item and changes its "
-                        f"length {where}; a list whose items a staged statement writes is "
-                        "carried as a tuple of tensors of a fixed length",
-                        "Build a new list on every path (`x = [...]`), or change it after "
-                        "the statement")
-                if any(a is not b for a, b in zip(value, items[slot])):
-                    seen[slot].add("in place")
-            elif type(value) is list:
-                seen[slot].add("replaced")
-            else:
+            changed = value is given[slot] and (len(value) != len(items[slot]) or any(
+                a is not b for a, b in zip(value, items[slot])))
+            if type(value) is not list or (changed and (
+                    slot not in in_place or len(value) != len(items[slot]))):
+                what = ("changed its length" if type(value) is list
+                        else f"made a Python {type(value).__name__}")
                 raise StagingError(
                     statement,
-                    f"list '{names[slot]}' is replaced by a new list on one path and made a "
-                    f"Python {type(value).__name__} {where}; a list a staged statement "
-                    "replaces is carried as a tuple of tensors",
+                    f"list '{names[slot]}' is replaced by a new list or has items written on "
+                    f"one path and {what} {where}; such a list is carried as a tuple of tensors "
+                    "of a fixed length",
                     "Build a new list on every path (`x = [...]`), or change it after the "
                     "statement")
             out[slot] = tuple(value)

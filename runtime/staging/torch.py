@@ -1488,6 +1488,7 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
             return _stage_if(staged_pred, branches, record)
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
+            in_place = replaced_lists.in_place_slots(error, state, names)
         except objects.ChangedInput as changed:
             moved = changed
     if replaced is None:
@@ -1496,7 +1497,7 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
             [(b, r) for b, r, _ in bodies], state, names, inputs, moved, statement)
     return replaced_lists.stage_replacing(
         lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
-        bodies, state, names, replaced, statement)
+        bodies, state, names, replaced, statement, in_place)
 
 
 def _replaced_slots(error, state, names, statement: str) -> list:
@@ -1594,6 +1595,7 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
                 return _stage_while(test, Body(body, "in the loop body"), record, trips)
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
+            in_place = replaced_lists.in_place_slots(error, state, names)
         except objects.ChangedInput as changed:
             moved = changed
     if replaced is None:
@@ -1604,7 +1606,7 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     return replaced_lists.stage_replacing(
         lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement, dtypes,
                                          trips),
-        bodies, state, names, replaced, statement)
+        bodies, state, names, replaced, statement, in_place)
 
 
 def _stage_while(test, body: Body, statement: Statement, trips):
