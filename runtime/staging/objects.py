@@ -67,10 +67,16 @@ def _is_plain_object(value) -> bool:
         return False
     if cls.__module__ == "builtins" and getattr(builtins, cls.__name__, None) is not cls:
         # A class made by exec() without a __name__ says it is a builtin: it is the user's.
-        return hasattr(value, "__dict__") and not hasattr(cls, "__slots__")
+        return hasattr(value, "__dict__") and not _has_slots(cls)
     if cls.__module__ in _NOT_RECORDS or cls.__module__.startswith(("torch.", "autoconv_runtime.")):
         return False
-    return hasattr(value, "__dict__") and not hasattr(cls, "__slots__")
+    return hasattr(value, "__dict__") and not _has_slots(cls)
+
+
+def _has_slots(cls) -> bool:
+    """Whether instances of `cls` keep fields outside their `__dict__`: a class of its MRO
+    names slots. (`abc.ABC` declares `__slots__ = ()`, none: a subclass of it is a record.)"""
+    return any(vars(klass).get("__slots__") for klass in cls.__mro__)
 
 
 def _flatten(value, leaves, seen, path="", records=frozenset()):
