@@ -74,9 +74,14 @@ def _is_plain_object(value) -> bool:
 
 
 def _has_slots(cls) -> bool:
-    """Whether instances of `cls` keep fields outside their `__dict__`: a class of its MRO
-    names slots. (`abc.ABC` declares `__slots__ = ()`, none: a subclass of it is a record.)"""
-    return any(vars(klass).get("__slots__") for klass in cls.__mro__)
+    """Whether a class of `cls`'s MRO declares `__slots__`: its instances may keep fields
+    outside their `__dict__`, or be tuples (a named tuple's empty `__slots__`).
+
+    abc.ABC's empty `__slots__` makes its subclasses no records here, though their fields are
+    in `__dict__`: carrying them (torchmin's trust-region `m = m_proposed`, base.py:220, and
+    its BFGS's `hess`) was tried and gave torchmin's BFGS without line search a wrong result
+    (docs/real-code.md), so they stay refused until that is understood."""
+    return hasattr(cls, "__slots__")
 
 
 def _flatten(value, leaves, seen, path="", records=frozenset()):

@@ -85,13 +85,14 @@ def _with_tuples(body, returns_state, where, slots, names, statement, in_place):
                 a is not b for a, b in zip(value, items[slot])))
             if type(value) is not list or (changed and (
                     slot not in in_place or len(value) != len(items[slot]))):
-                what = ("changed its length" if type(value) is list
-                        else f"made a Python {type(value).__name__}")
+                what = ("has items written in place and changes its length" if slot in
+                        in_place else "is replaced by a new list on one path and changed in "
+                        "place" if type(value) is list else "is replaced by a new list on one "
+                        f"path and made a Python {type(value).__name__}")
                 raise StagingError(
                     statement,
-                    f"list '{names[slot]}' is replaced by a new list or has items written on "
-                    f"one path and {what} {where}; such a list is carried as a tuple of tensors "
-                    "of a fixed length",
+                    f"list '{names[slot]}' {what} {where}; a list a staged statement replaces "
+                    "or writes is carried as a tuple of tensors of a fixed length",
                     "Build a new list on every path (`x = [...]`), or change it after the "
                     "statement")
             out[slot] = tuple(value)

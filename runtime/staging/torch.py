@@ -383,6 +383,15 @@ class Statement:
                     raise _unbound_after(self.kind, name, before.other(where))
                 if constants.can_carry(before, out) and out is not before:
                     raise constants.Retabled(self, slot)  # staged again, carrying the slot
+                if out is not before and type(out) is list and (
+                        is_undefined(before) or isinstance(before, constants.Kept)):
+                    raise self.error(
+                        f"'{name}' is unbound before the statement and is bound to a list "
+                        f"{where}; a list crosses a staged statement only where it exists "
+                        "before it (then its items may be written, or it may be replaced by a "
+                        "list of as many items of the same kinds, or grown by append)",
+                        f"Bind '{name}' before the statement to a list of the length and item "
+                        "kinds every path gives it, or hold the items in a tensor")
                 if out is not before:
                     raise self.error(
                         f"'{name}' is {_describe(before)} before the statement and is "

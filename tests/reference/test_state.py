@@ -6,7 +6,6 @@ A staged `if` / `while` / `for` whose bodies change an object (`stats["total"] =
 the object afterwards. The inputs take other branches and other trip counts than the traced one.
 """
 
-import abc
 import collections
 import dataclasses
 import functools
@@ -267,37 +266,6 @@ def namespace_mutated(x):
 ])
 def test_objects_as_state(fn, inputs):
     assert_same_result(fn, inputs, compile=fn is namedtuple_rebuilt)
-
-
-class Model(abc.ABC):
-    # (abc.ABC declares `__slots__ = ()`: its subclasses still keep their fields in __dict__)
-    def __init__(self, x):
-        self.x = x
-        self.f = (x ** 2).sum()
-
-    @abc.abstractmethod
-    def step(self):
-        ...
-
-
-class Halving(Model):
-    def step(self):
-        return Halving(self.x * 0.5 - 0.1)
-
-
-def better_model_accepted(x):
-    # torchmin's trust-region loop: `if rho > eta: m = m_proposed` (it was refused: "'m' is a
-    # Python Halving before the statement and is reassigned in the true branch")
-    m = Halving(x)
-    for _ in range(4):
-        proposed = m.step()
-        if proposed.f < m.f:
-            m = proposed
-    return m.x, m.f
-
-
-def test_object_of_an_abc_subclass_chosen_by_a_tensor():
-    assert_same_result(better_model_accepted, [T([1., 2.]), T([0.01, 0.02])])
 
 
 def python_field_changed(x):
