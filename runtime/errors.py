@@ -10,7 +10,8 @@ import sys
 import torch
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
-__all__ = ["StagingError", "user_location", "users_file", "add_converted_library_file", "graph_error_message", "user_exception", "located",
+__all__ = ["StagingError", "user_location", "users_file", "add_converted_library_file",
+           "is_converted_library_file", "graph_error_message", "user_exception", "located",
            "DataDependentGuard", "data_dependent_error", "set_data_dependent_handler"]
 
 # With the separator: torchdiffeq's, torchmin's and torchcrf's files start with torch's directory
@@ -43,6 +44,11 @@ def add_converted_library_file(filename: str) -> None:
     """Count `filename`, one of torch's, as the user's for locating errors (its functions that
     autoconv converts are run as user code)."""
     _CONVERTED_TORCH_FILES.add(os.path.abspath(filename))
+
+
+def is_converted_library_file(filename: str) -> bool:
+    """Whether `filename` is one of torch's files whose functions autoconv converts."""
+    return os.path.abspath(filename) in _CONVERTED_TORCH_FILES
 
 
 def users_file(filename: str) -> bool:
