@@ -48,7 +48,8 @@ _GENERATED = ("<string>", "<eval_with_key>")
 
 def _internal_file(filename: str) -> bool:
     """True for torch's and autoconv's own files and for code torch generates."""
-    return filename.startswith(_INTERNAL_DIRS) or filename.startswith(_GENERATED)
+    return ((filename.startswith(_INTERNAL_DIRS) or filename.startswith(_GENERATED))
+            and not autoconv_runtime.errors.is_converted_library_file(filename))
 
 
 def _user_traceback(tb: types.TracebackType | None) -> types.TracebackType | None:

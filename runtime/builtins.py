@@ -33,7 +33,8 @@ import torch
 from .lists import StagedList
 from .staging.constants import StagedConstant, isinstance_of
 from .staging.torch import as_predicate
-from .values import as_staged_tensor, is_staged, known_empty, to_tensor
+from .augmented import is_stand_in, mark
+from .values import as_staged_tensor, is_staged, known_empty, to_tensor, with_number
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
            "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_",
@@ -205,10 +206,28 @@ def _where(take, new, old):
             f"min() / max() under tensor control flow choose between tensors and numbers, not "
             f"{type(new).__name__} and {type(old).__name__}")
     like = next((v for v in (new, old) if isinstance(v, torch.Tensor)), None)
+    weak = (_number_like(new), _number_like(old))
     new, old = (as_staged_tensor(v, like) if is_staged(v) else v for v in (new, old))
+    if weak[0] != weak[1]:
+        # A number (or its stand-in) and a tensor: Python gives one or the other, and the
+        # graph's slot takes the dtype torch gives the tensor next to that number (NOTE [weak
+        # numbers]): `min(max(min_pos, lo), hi)` with a float32 `min_pos` and float bounds is
+        # float32 (torch.optim.lbfgs's _cubic_interpolate; float64 made its branches differ).
+        tensor, number = (old, new) if weak[0] else (new, old)
+        if isinstance(number, torch.Tensor) and isinstance(tensor, torch.Tensor):
+            number = number.to(with_number(tensor.dtype, number.dtype))
+            new, old = (number, tensor) if weak[0] else (tensor, number)
     if not isinstance(new, torch.Tensor) and not isinstance(old, torch.Tensor):
         new = to_tensor(new, take)
-    return torch.where(take, new, old)
+    result = torch.where(take, new, old)
+    return mark(result) if weak[0] and weak[1] else result
+
+
+def _number_like(value) -> bool:
+    """A Python number, a symbolic one, or a tensor standing for one (NOTE [number
+    stand-ins])."""
+    return type(value) in (bool, int, float) or isinstance(
+        value, (torch.SymInt, torch.SymFloat, torch.SymBool)) or is_stand_in(value)
 
 
 def _reduce_tensor(values, key, smallest: bool):

@@ -14,6 +14,7 @@ import types
 import weakref
 
 import torch
+from torch.optim import lbfgs as torch_lbfgs
 
 from . import builtins as staged_builtins
 from . import errors, iteration, operators, random_state, subscripts
@@ -88,6 +89,19 @@ _NEVER_CONVERTED = frozenset(sys.stdlib_module_names) | {
     "hypothesis",
 }
 
+# torch's own pure-Python numerical routines that users' code calls with its tensors and whose
+# conditions are on those tensors: converted as user code is (their source is plain Python with
+# no constructs autoconv refuses). torch.optim.LBFGS's strong-Wolfe line search is one torchmin's
+# BFGS and Newton methods call, and a user's L-BFGS loop written around it would.
+# (Function objects: under dynamo, which traces `_convertible`, a lookup by name hashes a
+# descriptor it cannot.)
+_CONVERTED_LIBRARY_FUNCTIONS = frozenset({
+    torch_lbfgs._strong_wolfe,
+    torch_lbfgs._cubic_interpolate,
+})
+for _file in {f.__code__.co_filename for f in _CONVERTED_LIBRARY_FUNCTIONS}:
+    errors.add_converted_library_file(_file)
+
 # Values whose methods are called as they are: their classes are builtins or torch's.
 _DIRECT_RECEIVERS = (torch.Tensor, list, tuple, dict, set, frozenset, str, bytes, int, float,
                      complex, bool, types.ModuleType)
@@ -140,7 +154,7 @@ def _convertible(fn) -> bool:
         return False
     if fn.__code__.co_flags & _NOT_CONVERTED_CODE:
         return False
-    return _module_of(fn) not in _NEVER_CONVERTED
+    return _module_of(fn) not in _NEVER_CONVERTED or fn in _CONVERTED_LIBRARY_FUNCTIONS
 
 
 _in_progress: set = set()

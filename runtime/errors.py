@@ -10,7 +10,8 @@ import sys
 import torch
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
-__all__ = ["StagingError", "user_location", "users_file", "graph_error_message", "user_exception", "located",
+__all__ = ["StagingError", "user_location", "users_file", "add_converted_library_file",
+           "is_converted_library_file", "graph_error_message", "user_exception", "located",
            "DataDependentGuard", "data_dependent_error", "set_data_dependent_handler"]
 
 # With the separator: torchdiffeq's, torchmin's and torchcrf's files start with torch's directory
@@ -34,10 +35,30 @@ def user_location() -> tuple[str, int] | None:
     return None
 
 
+# torch's files whose functions autoconv converts (runtime/calls.py,
+# `_CONVERTED_LIBRARY_FUNCTIONS`): a refusal in them names their line, as in user code.
+_CONVERTED_TORCH_FILES: set = set()
+
+
+def add_converted_library_file(filename: str) -> None:
+    """Count `filename`, one of torch's, as the user's for locating errors (its functions that
+    autoconv converts are run as user code)."""
+    _CONVERTED_TORCH_FILES.add(os.path.abspath(filename))
+
+
+def is_converted_library_file(filename: str) -> bool:
+    """Whether `filename` is one of torch's files whose functions autoconv converts."""
+    return os.path.abspath(filename) in _CONVERTED_TORCH_FILES
+
+
 def users_file(filename: str) -> bool:
-    """Neither the runtime's nor torch's file, nor code generated without source."""
+    """Neither the runtime's nor torch's file (but one of torch's whose functions autoconv
+    converts), nor code generated without source."""
     generated = filename.startswith("<") and filename not in linecache.cache
-    return not generated and not os.path.abspath(filename).startswith((_RUNTIME_DIR, _TORCH_DIR))
+    if generated:
+        return False
+    path = os.path.abspath(filename)
+    return not path.startswith((_RUNTIME_DIR, _TORCH_DIR)) or path in _CONVERTED_TORCH_FILES
 
 
 # Converted code passes autoconv's own variables (the return value, jump flags) under labels such

@@ -1869,7 +1869,9 @@ def ld(value, bound, name):
             torch._assert_async(staging.as_predicate(as_staged_tensor(bound), "read"),
                                 graph_error_message(error))
         return value
-    if not bound and context.in_staged_body():  # NOTE [unbound reads in a staged body]
+    # (a flag, not None: a loop-created name's placeholder read before its body binds it is
+    # the loop's own refusal, `_stage_loop_created`; a stand-in there went on silently)
+    if bound is False and context.in_staged_body():  # NOTE [unbound reads in a staged body]
         if not context.probing():
             _refuse_if_caught(error, "read")
             torch._assert_async(torch.zeros((), dtype=torch.bool), graph_error_message(error))

@@ -11,9 +11,10 @@ from collections.abc import Mapping, Set as AbstractSet
 
 import torch
 
+from .augmented import is_stand_in, mark
 from .errors import StagingError
 from .staging import context
-from .values import is_staged
+from .values import is_staged, number_dtype, promote_types, to_tensor, with_number
 
 __all__ = ["getitem", "setitem", "slice_", "check_key", "in_"]
 
@@ -120,20 +121,21 @@ def _sequence_item(items, key):
     from .lists import StagedList
 
     what = "an index" if _is_index(key) else "a slice bound"
-    tensors = [v for v in items if isinstance(v, torch.Tensor)]
-    if (not items or len(tensors) != len(items)
-            or any(t.shape != tensors[0].shape or t.dtype != tensors[0].dtype for t in tensors)):
+    rows = _as_rows(items) if items else None
+    if rows is None:
         raise StagingError(
             "subscript", f"a Python {type(items).__name__} is given {what} that is a traced "
-            "tensor, and its items are not tensors of one shape and dtype, so the graph cannot "
-            "select them", "Index a tensor (torch.stack the items first), or make the index a "
-            "Python int")
-    stacked = torch.stack(items)
+            f"tensor, and its items ({_kinds(items)}) are not tensors of one shape and dtype "
+            "(or Python numbers next to 0-d tensors), so the graph cannot select them",
+            "Index a tensor "
+            "(torch.stack the items first), or make the index a Python int")
+    stacked = torch.stack(rows)
     size = len(items)
     if _is_index(key):
         if not context.probing():  # Python raises IndexError; the graph raises RuntimeError
             torch._assert_async((key >= -size) & (key < size), "list index out of range")
-        return getitem(stacked, key)
+        item = getitem(stacked, key)
+        return mark(item) if all(_number_like(v) for v in items) else item
     if any(isinstance(b, torch.Tensor) and (b.dim() != 0 or b.is_floating_point()
                                             or b.dtype == torch.bool)
            for b in (key.start, key.stop)):
@@ -170,6 +172,9 @@ def setitem(target, key, value):
         key = tuple(_as_index(p) for p in key) if type(key) is tuple else _as_index(key)
     if isinstance(target, Mapping) and _traced(key):
         raise _traced_key(target, key, "written at")
+    if type(target) is list and (_is_index(key) or isinstance(key, torch.SymInt)):
+        _set_list_item(target, _as_index(key), value)
+        return target
     key = _plain_slices(key)
     parts = _parts(key)
     if type(key) is int or not isinstance(target, torch.Tensor) or not any(
@@ -182,6 +187,95 @@ def setitem(target, key, value):
     # (`index_put_` on a view of `target` writes `target`, as Python's `target[key] = value`)
     view.movedim(dims, tuple(range(len(dims)))).index_put_(indices, value)
     return target
+
+
+# NOTE [list items at traced positions]
+# A Python list keeps its length, which Python knows, when an item is read or written at a
+# position a tensor chose (`bracket[high_pos] = t` with `low_pos, high_pos = (0, 1) if
+# f[0] <= f[-1] else (1, 0)`, torch.optim.lbfgs's line search): a read stacks the items and
+# selects one row, a write makes every item `torch.where(index == j, value, item_j)`, so each
+# item holds Python's value whichever position the graph's run chooses. A Python number among
+# the items (`bracket = [0, t]`) takes part as the 0-d tensor that stands for it, of the dtype
+# torch gives it next to the tensor items (NOTE [numbers as tensors]); a number whose slot
+# would give a tensor item another dtype (an int64 tensor next to 0.5), items of other
+# shapes, or an item that is neither a tensor nor a number is refused: no one tensor holds
+# them.
+
+
+def _number_like(value) -> bool:
+    """A Python number, a symbolic one (`float(t)` of a traced `t`), or a tensor standing for
+    one (NOTE [number stand-ins])."""
+    return type(value) in (bool, int, float) or isinstance(value, _SYMBOLIC) or is_stand_in(
+        value)
+
+
+def _as_rows(values):
+    """`values` (tensors and Python numbers) as tensors of one shape and dtype, each the value
+    it stands for, or None where no one shape and dtype keeps them (NOTE [list items at traced
+    positions])."""
+    tensors = [v for v in values if isinstance(v, torch.Tensor) and not is_stand_in(v)]
+    numbers = [v for v in values if _number_like(v)]
+    if len(tensors) + len(numbers) != len(values):
+        return None
+    if tensors:
+        shape, dtype = tensors[0].shape, tensors[0].dtype
+        if any(t.shape != shape or t.dtype != dtype for t in tensors):
+            return None
+        if numbers and shape != ():
+            return None
+        for n in numbers:
+            dtype = with_number(dtype, n.dtype if isinstance(n, torch.Tensor)
+                                else number_dtype(n))
+        if dtype != tensors[0].dtype:
+            return None
+        like = tensors[0]
+    else:  # numbers only: Python's own arithmetic of them
+        dtype = torch.bool
+        for n in numbers:
+            dtype = promote_types(dtype, n.dtype if isinstance(n, torch.Tensor)
+                                  else number_dtype(n))
+        like = next((n for n in numbers if isinstance(n, torch.Tensor)), None)
+    return [v.to(dtype) if isinstance(v, torch.Tensor) else to_tensor(v, like, dtype)
+            for v in values]
+
+
+def _kinds(values) -> str:
+    def kind(v):
+        if is_stand_in(v):
+            return "a number"
+        if isinstance(v, torch.Tensor):
+            return f"a {str(v.dtype).replace('torch.', '')} tensor of shape {tuple(v.shape)}"
+        return f"a {type(v).__name__}"
+    return ", ".join(kind(v) for v in values)
+
+
+def _set_list_item(items: list, index: torch.Tensor, value) -> None:
+    """`items[index] = value` with a traced 0-d integer `index`: every item becomes
+    `torch.where(index == j, value, item_j)` (NOTE [list items at traced positions]).
+
+    Raises:
+        StagingError: the items and the value are not tensors of one shape and dtype (or
+            Python numbers next to 0-d tensors).
+    """
+    size = len(items)
+    rows = _as_rows([*items, value])
+    if rows is None:
+        raise StagingError(
+            "subscript", "a Python list is written at a position that is a traced tensor, and "
+            f"its items ({_kinds(items)}) and the value ({_kinds([value])}) are not tensors of "
+            "one shape and dtype (or Python numbers next to 0-d tensors), so the graph cannot "
+            "keep each item's value",
+            "Hold the items in one tensor and write it with the traced index (`t[i] = v`), or "
+            "make the index a Python int")
+    index = index.to(torch.int64)
+    if not context.probing():  # Python raises IndexError; the graph raises RuntimeError
+        torch._assert_async((index >= -size) & (index < size),
+                            "list assignment index out of range")
+    index = torch.where(index < 0, index + size, index)
+    numbers = all(_number_like(v) for v in (*items, value))
+    for j in range(size):
+        item = torch.where(index == j, rows[-1], rows[j])
+        items[j] = mark(item) if numbers else item
 
 
 # NOTE [traced integer indices]

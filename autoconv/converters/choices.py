@@ -14,6 +14,7 @@ import gast
 from .. import templates
 from ..analysis.annos import copy_origin
 from ..transformer import Converter
+from . import unbound
 from .generators import leaves_generators_alone
 
 # NOTE [in-place updates of a choice]
@@ -426,10 +427,12 @@ class ChoiceConverter(Converter):
         out = copy_origin(templates.replace("chosen = test", chosen=chosen, test=value.test),
                           stmt)
         value.test = templates.name(chosen)
+        sources = [self._source(path, {}) for path in paths]
+        for source in sources:  # (read as they are: Python evaluates the taken side only)
+            setattr(source, unbound.UNCHECKED, True)
         stmt.value = copy_origin(templates.replace(
             _RETURNED, ac=self.ctx.runtime, value=value, chosen=chosen,
-            if_true=self._source(paths[0], {}), if_false=self._source(paths[1], {}))[0].value,
-            value)
+            if_true=sources[0], if_false=sources[1])[0].value, value)
         return out + [stmt]
 
     def _around(self, stmt, sources, chosen, before, indirect) -> tuple:

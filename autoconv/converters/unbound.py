@@ -38,6 +38,8 @@ from ..analysis.nodes import walk, walk_statements
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 
+# Set on a Name node that reads a variable without the check of its bound flag.
+UNCHECKED = "_autoconv_unchecked"
 _SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
 _COMPREHENSIONS = (gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp)
 _JUMPS = (gast.Break, gast.Continue, gast.Return, gast.Raise)
@@ -103,7 +105,9 @@ def _loads(expr):
     while stack:
         node = stack.pop()
         if node.__class__ is gast.Name:
-            if isinstance(node.ctx, gast.Load):
+            # (a returned choice's sources, NOTE [returned choices]: the choice reads the taken
+            # side only, so they are passed as they are, placeholder and all)
+            if isinstance(node.ctx, gast.Load) and not getattr(node, UNCHECKED, False):
                 out.append(node)
             continue
         if isinstance(node, _SCOPES + _COMPREHENSIONS):

@@ -36,8 +36,10 @@ def probe_copies(state, slots) -> list:
 
 
 class ReplacedList(Exception):
-    """Internal, never reaches the user: a body replaced the list named `args[0]` with a new
-    list, which the statement then carries as a tuple (see replaced_lists.py)."""
+    """Internal, never reaches the user: a body replaced the lists named in `args` with new
+    lists, or wrote the items of those named in the tuple that ends `args` (no `__init__` of
+    its own: dynamo cannot trace one), which the statement then carries as tuples (see
+    replaced_lists.py)."""
 
 
 class Growth:
@@ -51,6 +53,10 @@ class Growth:
         """Record one body's effect: `out` is what the body returned for `probe_value`."""
         if type(before) is list:
             if out is probe_value:
+                if len(out) == len(before) and any(a is not b for a, b in zip(out, before)):
+                    # Items written in place (`bracket[i] = t`), none added: carried as a tuple
+                    # and written back into the list (replaced_lists.py).
+                    raise ReplacedList(self.name, (self.name,))
                 if len(out) < len(before) or any(a is not b for a, b in zip(out, before)):
                     raise self._changed(statement, where)
                 self._items(out[len(before):], statement)
@@ -148,12 +154,31 @@ def _describe(t: torch.Tensor) -> str:
 def measure(names, slots, state, probes, statement: str) -> dict:
     """{slot: Growth} for the lists in `slots`, from `probes`: (probe state, its items before the
     body ran, outputs, where) for each probed body."""
-    growth = {}
+    growth, replaced, in_place = {}, [], []
     for slot in slots:
         seen = growth[slot] = Growth(names[slot])
+        ways = {}  # how the bodies that changed the list did: in place, or by a new list
         for probe_state, before, outputs, where in probes:
-            seen.see(before[slot] if type(state[slot]) is list else state[slot],
-                     probe_state[slot], outputs[slot], statement, where)
+            try:
+                seen.see(before[slot] if type(state[slot]) is list else state[slot],
+                         probe_state[slot], outputs[slot], statement, where)
+            except ReplacedList as error:
+                ways.setdefault(type(error.args[-1]) is tuple, where)
+        if len(ways) == 2:
+            name = names[slot]
+            raise StagingError(
+                statement,
+                f"list '{name}' has items written in place {ways[True]} and is replaced by a "
+                f"new list {ways[False]}; after the statement the names bound to the old list "
+                "would see the new items on one path only",
+                f"Write '{name}' the same way on every path: item by item (`{name}[i] = v`), "
+                f"or by a new list (`{name} = [...]`)")
+        if ways:
+            replaced.append(names[slot])
+            if True in ways:
+                in_place.append(names[slot])
+    if replaced:  # all at once: each retry stages the statement (and those in it) again
+        raise ReplacedList(*replaced, tuple(in_place))
     return growth
 
 

@@ -67,10 +67,21 @@ def _is_plain_object(value) -> bool:
         return False
     if cls.__module__ == "builtins" and getattr(builtins, cls.__name__, None) is not cls:
         # A class made by exec() without a __name__ says it is a builtin: it is the user's.
-        return hasattr(value, "__dict__") and not hasattr(cls, "__slots__")
+        return hasattr(value, "__dict__") and not _has_slots(cls)
     if cls.__module__ in _NOT_RECORDS or cls.__module__.startswith(("torch.", "autoconv_runtime.")):
         return False
-    return hasattr(value, "__dict__") and not hasattr(cls, "__slots__")
+    return hasattr(value, "__dict__") and not _has_slots(cls)
+
+
+def _has_slots(cls) -> bool:
+    """Whether a class of `cls`'s MRO declares `__slots__`: its instances may keep fields
+    outside their `__dict__`, or be tuples (a named tuple's empty `__slots__`).
+
+    abc.ABC's empty `__slots__` makes its subclasses no records here, though their fields are
+    in `__dict__`: carrying them (torchmin's trust-region `m = m_proposed`, base.py:220, and
+    its BFGS's `hess`) was tried and gave torchmin's BFGS without line search a wrong result
+    (docs/real-code.md), so they stay refused until that is understood."""
+    return hasattr(cls, "__slots__")
 
 
 def _flatten(value, leaves, seen, path="", records=frozenset()):

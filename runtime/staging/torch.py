@@ -383,6 +383,15 @@ class Statement:
                     raise _unbound_after(self.kind, name, before.other(where))
                 if constants.can_carry(before, out) and out is not before:
                     raise constants.Retabled(self, slot)  # staged again, carrying the slot
+                if out is not before and type(out) is list and (
+                        is_undefined(before) or isinstance(before, constants.Kept)):
+                    raise self.error(
+                        f"'{name}' is unbound before the statement and is bound to a list "
+                        f"{where}; a list crosses a staged statement only where it exists "
+                        "before it (then its items may be written, or it may be replaced by a "
+                        "list of as many items of the same kinds, or grown by append)",
+                        f"Bind '{name}' before the statement to a list of the length and item "
+                        "kinds every path gives it, or hold the items in a tensor")
                 if out is not before:
                     raise self.error(
                         f"'{name}' is {_describe(before)} before the statement and is "
@@ -1523,6 +1532,7 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
             return _stage_if(staged_pred, branches, record)
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
+            in_place = replaced_lists.in_place_slots(error, state, names)
         except objects.ChangedInput as changed:
             moved = changed
     if replaced is None:
@@ -1531,7 +1541,7 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
             [(b, r) for b, r, _ in bodies], state, names, inputs, moved, statement)
     return replaced_lists.stage_replacing(
         lambda bodies, flat: stage_if(pred, *bodies, flat, names, like, inputs, dtypes),
-        bodies, state, names, replaced, statement)
+        bodies, state, names, replaced, statement, in_place)
 
 
 def _replaced_slots(error, state, names, statement: str) -> list:
@@ -1629,6 +1639,7 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
                 return _stage_while(test, Body(body, "in the loop body"), record, trips)
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
+            in_place = replaced_lists.in_place_slots(error, state, names)
         except objects.ChangedInput as changed:
             moved = changed
     if replaced is None:
@@ -1639,7 +1650,7 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     return replaced_lists.stage_replacing(
         lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement, dtypes,
                                          trips),
-        bodies, state, names, replaced, statement)
+        bodies, state, names, replaced, statement, in_place)
 
 
 def _stage_while(test, body: Body, statement: Statement, trips):

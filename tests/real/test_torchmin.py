@@ -8,6 +8,8 @@ body (the objective's gradient), and the `OptimizeResult` (a dict subclass) retu
 traced flag. What does not: see the xfail reasons and the refusal below.
 """
 
+import functools
+
 import pytest
 import torch
 
@@ -24,11 +26,17 @@ def _rosen(x):
 _STARTS = [(torch.tensor([-1.0, 1.0, 0.5]),), (torch.tensor([0.5, 0.5, 0.5]),)]
 
 _STRONG_WOLFE = (
-    "torchmin's strong_wolfe line search calls torch.optim.lbfgs._strong_wolfe, torch's own "
-    "code, which autoconv never converts; the objective it calls there (dir_evaluate) runs as "
-    "Python, and its float(f) (torchmin/function.py:153) asks for a traced value: a "
-    "StagingError there. Converting _strong_wolfe would not do: it keeps its bracket in Python "
-    "lists of one or two items chosen under tensor conditions (see docs/real-code.md)")
+    "torchmin's strong_wolfe line search calls torch.optim.lbfgs._strong_wolfe, which autoconv "
+    "converts (with _cubic_interpolate: torch's pure-Python routines it allows); its bracket "
+    "lists, written at positions a tensor chose, are carried; what stops it now is "
+    "_cubic_interpolate's `if d2_square >= 0:` (torch/optim/lbfgs.py:29), whose branches "
+    "return float64 and float32: the bracket's Python floats cross the call as float64 "
+    "tensors, and arithmetic in a function that carries no number of its own is torch's, "
+    "not Python's (see docs/real-code.md)")
+
+
+def _trust_ncg(x0):
+    return torchmin.minimize(_rosen, x0, method="trust-ncg").x
 
 
 def _bfgs(x0):
@@ -76,15 +84,62 @@ def test_newton_exact():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("solve", [_bfgs, _newton])
-def test_failure_names_the_library_line_and_torchs_line_search(solve):
-    # dir_evaluate runs unconverted (torch's _strong_wolfe calls it): its float(f) is a
-    # StagingError at torchmin's line naming torch's caller (it was "a branch raises
-    # GuardOnDataDependentSymNode" at bfgs.py:187, and before that torch's own error)
+def test_failure_names_torchs_line_in_its_converted_line_search(solve):
+    # torch.optim.lbfgs's line search is converted, so a refusal in it names torch's line (it
+    # was torchmin's function.py:153, in dir_evaluate called by the unconverted line search,
+    # and before that bfgs.py:187)
     import autoconv
 
     with pytest.raises(StagingError) as caught:
         autoconv.autoconv(solve)(*_STARTS[0])
     error = caught.value
-    assert error.filename.endswith("torchmin/function.py") and error.lineno == 153, error
-    assert "ScalarFunction.dir_evaluate, which runs unconverted: " \
-           "torch.optim.lbfgs._strong_wolfe (" in str(error), error
+    assert error.filename.endswith("torch/optim/lbfgs.py") and error.lineno == 29, error
+    assert "the return value is a torch.float64 tensor" in str(error), error
+
+
+@pytest.mark.slow
+def test_trust_ncg_refuses_the_subproblem_chosen_by_a_tensor():
+    # `if rho > eta: x = x_proposed; m = m_proposed` (base.py:220) chooses between two
+    # subproblem objects. They derive from abc.ABC, whose empty __slots__ makes autoconv take
+    # them for no record of fields; carrying such objects was tried and made the BFGS method
+    # (its `hess` is one too) silently wrong, so the choice stays refused, at the line.
+    import autoconv
+
+    with pytest.raises(StagingError, match="'m' is a Python CGSteihaugSubproblem before the "
+                                           "statement and is reassigned") as caught:
+        autoconv.autoconv(_trust_ncg)(*_STARTS[0])
+    error = caught.value
+    assert error.filename.endswith("torchmin/trustregion/base.py"), error
+    assert error.lineno == 220, error
+
+
+def _rosen_value_and_grad(x, t, d):
+    x = (x + d.mul(t)).detach().requires_grad_(True)
+    with torch.enable_grad():
+        f = _rosen(x)
+    return f, torch.autograd.grad(f, x)[0]
+
+
+def _line_search(search):
+    def run(x):
+        f, g = _rosen_value_and_grad(x, 0.0, torch.zeros_like(x))
+        d = -g
+        return search(_rosen_value_and_grad, x, 1.0, d, f, g, g.dot(d))
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("search", ["torch", "torchmin"])
+def test_strong_wolfe_line_search_with_tensor_values(search):
+    # torch.optim.lbfgs._strong_wolfe (converted: runtime/calls.py) and torchmin's copy of it,
+    # with an objective returning tensors: the bracket lists written at positions a tensor
+    # chose are carried by the zoom loop. Traced once, replayed on starts taking 7, 5 and 8
+    # evaluations, equal to eager bit for bit.
+    from torch.optim.lbfgs import _strong_wolfe
+    from torchmin.line_search import _strong_wolfe_extra
+
+    fn = _line_search(_strong_wolfe if search == "torch" else functools.partial(
+        _strong_wolfe_extra, extra_condition=None))
+    starts = [(torch.tensor([-1.0, 1.0, 0.5]),), (torch.tensor([0.5, 0.5, 0.5]),),
+              (torch.tensor([1.5, 2.0, 1.0]),)]
+    assert_same_result(fn, starts, export=False, compile=False)

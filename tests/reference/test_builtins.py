@@ -256,3 +256,25 @@ def test_len_of_a_tensor_of_data_dependent_length_is_its_size():
     # were staged
     assert_same_result(mean_of_positives, [torch.tensor([1.0, -2.0, 3.0]),
                                            torch.tensor([-1.0, -2.0, -3.0])], staged=False)
+
+
+def clamped_by_a_carried_float(x):
+    lo = 0.0
+    y = x
+    while y.sum() < 10:
+        y = y * 2
+        lo = lo + 0.5
+    if y.sum() > 15:
+        r = min(max(y.sum() - 15, lo), 100.0)
+    else:
+        r = y.sum() * 0
+    return r
+
+
+def test_min_max_of_a_tensor_and_a_carried_number_keep_the_tensors_dtype():
+    # Python gives the float32 tensor or the float; the graph's slot takes the dtype torch gives
+    # the tensor next to that number (float32), as in torch.optim.lbfgs's _cubic_interpolate:
+    # `min(max(min_pos, lo), hi)` was float64 and the branches' dtypes differed (a StagingError).
+    # Under torch.compile the loop's `lo` is not known as a number after it: still refused.
+    assert_same_result(clamped_by_a_carried_float, [T([1., 2.]), T([3., 4.]), T([20., 1.])],
+                       compile=False)

@@ -118,3 +118,46 @@ def test_augmented_assignment_through_a_traced_index():
     ones = torch.ones(2, 2)
     assert_same_result(scale_column_until, [(ones, ones.clone()), (ones, ones * 20)],
                        export=False, compile=False)
+
+
+# --- Python lists read and written at positions a tensor chose --------------------------------
+# (torch.optim.lbfgs's line search: `low_pos, high_pos = (0, 1) if f[0] <= f[-1] else (1, 0)`,
+# then `bracket[high_pos] = t`; NOTE [list items at traced positions])
+
+def written_at_a_chosen_position(f0, f1):
+    bracket = [0.0, 1.0]
+    bracket_f = [f0, f1]
+    low, high = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
+    bracket[high] = 0.5
+    bracket_f[high] = bracket_f[low] * 2
+    return bracket[0], bracket[1], bracket_f[0], bracket_f[1], bracket_f[low]
+
+
+def bisected_toward_the_lower_end(f0, f1):
+    bracket = [0.0, 1.0]
+    vals = [f0, f1]
+    n = 0
+    while (vals[0] - vals[1]).abs() > 0.1:
+        low, high = (0, 1) if vals[0] <= vals[1] else (1, 0)
+        bracket[high] = (bracket[0] + bracket[1]) / 2
+        vals[high] = (vals[0] + vals[1]) / 2
+        n += 1
+    return bracket[0], bracket[1], vals[0], vals[1], n
+
+
+def test_list_items_at_a_traced_position():
+    assert_same_result(written_at_a_chosen_position, [(T(1.), T(2.)), (T(3.), T(2.))])
+    assert_same_result(bisected_toward_the_lower_end,
+                       [(T(1.), T(2.)), (T(3.), T(2.)), (T(1.), T(1.05))])
+
+
+def test_list_items_of_other_shapes_at_a_traced_position_are_refused():
+    def f(x):
+        items = [x, x.sum()]
+        i = (x.sum() > 0).long()
+        items[i] = x * 2
+        return items[0]
+
+    with pytest.raises(StagingError, match=r"its items \(a float32 tensor of shape \(2,\), a "
+                                           r"float32 tensor of shape \(\)\)"):
+        autoconv.autoconv(f)(T([1., 2.]))
