@@ -28,7 +28,7 @@ from .conversion import is_generated_code
 __all__ = ["for_user", "quiet_meta_failures"]
 
 # NOTE [data-dependent guards in converted code] in autoconv_runtime/errors.py
-autoconv_runtime.errors.set_data_dependent_handler(lambda error: _as_staging_error(error))
+autoconv_runtime.errors.set_data_dependent_handler(lambda error: _placed(error))
 
 _SWITCH = "AUTOCONV_TRACEBACK"
 
@@ -86,6 +86,7 @@ def for_user(error: BaseException, what: str) -> BaseException:
     """
     if isinstance(error, GuardOnDataDependentSymNode):
         error = _as_staging_error(error)  # in converted code; elsewhere a note says why
+    error = _numpy_of_traced(error) or error
     if _full() or getattr(error, "_autoconv_filtered", False):
         return error
     trimmed = _user_traceback(error.__traceback__)
@@ -113,6 +114,43 @@ def for_user(error: BaseException, what: str) -> BaseException:
     error.add_note(f"autoconv: raised while {what}, at {where}. Frames of torch and autoconv are "
                    f"hidden; set {_SWITCH}=full to see them.")
     return error.with_traceback(trimmed)
+
+
+def _placed(error: RuntimeError) -> BaseException:
+    """The error converted code raises for torch's RuntimeError `error`: a StagingError at the
+    user's line for a data-dependent guard or a traced tensor numpy converts, else `error`."""
+    if isinstance(error, GuardOnDataDependentSymNode):
+        return _as_staging_error(error)
+    return _numpy_of_traced(error) or error
+
+
+# torch's error for `.numpy()` (or numpy's `__array__`) of a fake or functional tensor
+_NUMPY_OF_SUBCLASS = ".numpy() is not supported for tensor subclasses"
+
+
+def _numpy_of_traced(error: BaseException) -> BaseException | None:
+    """torch's error for a traced tensor that numpy converts to an array (`x - MEAN` with MEAN a
+    numpy array: torch's `-` refuses the array, and numpy's reflected `-` asks the tensor for
+    its values) as a StagingError at the user's line; None for other errors (tester t14 repro
+    18: "tensor subclasses" named none of the user's code)."""
+    if not isinstance(error, RuntimeError) or _NUMPY_OF_SUBCLASS not in str(error):
+        return None
+    trimmed = _user_traceback(error.__traceback__)
+    if trimmed is None:
+        return None
+    innermost = _innermost(trimmed)
+    filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
+    source = linecache.getline(filename, line).strip()
+    staging_error = autoconv_runtime.StagingError.at(
+        (filename, line), "expression",
+        f"`{source}` hands a traced tensor to numpy (a numpy array used with a tensor, or a "
+        "numpy function called on one): numpy computes on the tensor's values, which only "
+        "exist when the graph runs, so the graph cannot hold that computation",
+        "Make the array a tensor first: `torch.as_tensor(array)` for a global or an attribute "
+        "(once, outside the function, where it is a constant of the graph), and pass a tensor "
+        "for an argument (`torch.as_tensor(w)` at the call); use torch's functions for numpy's")
+    staging_error.torch_error = error  # torch's own message, for debugging
+    return staging_error.with_traceback(error.__traceback__)
 
 
 def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
