@@ -12,6 +12,7 @@ where the error came from and how to see everything.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import linecache
 import logging
 import os
@@ -161,7 +162,8 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
     if trimmed is None:
         return error
     if not is_generated_code(_innermost(trimmed).tb_frame.f_code):
-        return _called_by_library(error) or _called_implicitly(error) or error
+        return (_called_by_library(error) or _in_generator(error) or _called_implicitly(error)
+                or error)
     innermost = _innermost(trimmed)
     filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
     source = linecache.getline(filename, line).strip()
@@ -305,6 +307,38 @@ def _called_implicitly(error: GuardOnDataDependentSymNode) -> BaseException | No
         f"unconverted: Python calls it implicitly for `{caller_source}` "
         f"({caller.tb_frame.f_code.co_filename}:{caller.tb_lineno}), and autoconv converts the "
         "functions converted code calls, not properties or operators", fix)
+    staging_error.torch_error = error  # torch's own message, for debugging
+    return staging_error.with_traceback(error.__traceback__)
+
+
+def _in_generator(error: GuardOnDataDependentSymNode) -> BaseException | None:
+    """torch's data-dependent error raised in a generator function of the user's (`if row.sum()
+    > 0: yield row`), which autoconv never converts (a `yield` cannot be staged), so its
+    condition ran as Python (tester t14 repro 14: torch's message named autoconv's grad_mode.py
+    and no line of the user's). A StagingError at the generator's line; None elsewhere."""
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        if not _internal_file(tb.tb_frame.f_code.co_filename):
+            frames.append(tb)
+        tb = tb.tb_next
+    if not frames:
+        return None
+    asked = frames[-1]
+    code = asked.tb_frame.f_code
+    if not code.co_flags & (inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR) or \
+            is_generated_code(code) or code.co_name == "<genexpr>":
+        return None
+    filename, line = code.co_filename, asked.tb_lineno
+    source = linecache.getline(filename, line).strip()
+    staging_error = autoconv_runtime.StagingError.at(
+        (filename, line), "expression",
+        f"`{source}` asks Python for the value of a traced tensor in the generator function "
+        f"{code.co_qualname}, which autoconv does not convert (a `yield` cannot be staged), so "
+        "its condition runs as Python while tracing",
+        "Write the loop in the function that consumes it, accumulating with a tensor `if` "
+        "(`for row in x: if row.sum() > 0: total = total + row.sum()`, which autoconv stages), "
+        "or mask the rows: `(x * (x.sum(1, keepdim=True) > 0)).sum()`")
     staging_error.torch_error = error  # torch's own message, for debugging
     return staging_error.with_traceback(error.__traceback__)
 

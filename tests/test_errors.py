@@ -1570,3 +1570,30 @@ def test_a_numpy_argument_under_torch_compile_is_left_to_dynamo():
                              backend="eager")
     for x in (torch.tensor([1., 2.]), torch.tensor([-1., 0.])):
         torch.testing.assert_close(compiled(x, w), scales_by_an_array(x, w))
+
+
+# A generator function filtering by a tensor test (tester t14 repro 14): generators are not
+# converted, and torch's raw GuardOnDataDependentSymNode named autoconv's grad_mode.py.
+
+def positive_rows(x):
+    for row in x:
+        if row.sum() > 0:
+            yield row
+
+
+def sums_positive_rows(x):
+    return sum(r.sum() for r in positive_rows(x))
+
+
+def test_a_tensor_condition_in_a_generator_is_refused_at_its_line():
+    line = positive_rows.__code__.co_firstlineno + 2
+    x = torch.tensor([[1., 2.], [-3., 1.]])
+    with pytest.raises(StagingError, match=r"generator function positive_rows.*accumulating"
+                       ) as info:
+        autoconv.autoconv(sums_positive_rows)(x)
+    assert info.value.lineno == line
+    with pytest.raises(StagingError, match="generator function positive_rows") as info:
+        torch.export.export(_Calls(autoconv.convert(sums_positive_rows)), (x,), strict=False)
+    assert info.value.lineno == line
+    # the mask the message suggests gives Python's value
+    assert (x * (x.sum(1, keepdim=True) > 0)).sum().item() == sums_positive_rows(x).item() == 3
