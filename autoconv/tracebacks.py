@@ -11,6 +11,7 @@ where the error came from and how to see everything.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import inspect
 import linecache
@@ -181,6 +182,8 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
                if module.startswith("torch.distributions") else
                "Make this call outside the autoconv function (eagerly), or write what it "
                "computes with tensor operations in your own code, which autoconv converts")
+    elif _construct_at(source) is not None:
+        problem, fix = _construct_at(source)
     else:
         problem = (f"`{source}` asks Python for the value of a traced tensor, which is only "
                    "known when the graph runs, and this use of it is not staged")
@@ -191,6 +194,56 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
                                                      fix)
     staging_error.torch_error = error  # torch's own message, for debugging
     return staging_error.with_traceback(error.__traceback__)
+
+
+def _construct_at(source: str):
+    """(problem, fix) for the constructs of the user's line `source` known to ask a traced
+    tensor's value (tester t14 repros 3, 4 and 10, whose generic message named neither the
+    construct nor a fix), or None: a slice bounded by a traced number (`x[:n]` with `n =
+    (x > 0).sum()`, `x[i:i + 2]` in a loop over a tensor's range), and a number argument of
+    torch's given a number a tensor condition chose (`.add_(w, alpha=1 - d)`)."""
+    try:
+        tree = ast.parse(source.rstrip(":") if source.endswith(":") else source)
+    except SyntaxError:  # (a line of a statement over several lines)
+        return None
+    for node in ast.walk(tree):
+        # (a conversion the line writes itself asks: the generic message's advice fits)
+        if isinstance(node, ast.Call) and (
+                isinstance(node.func, ast.Name) and node.func.id in ("int", "float", "bool")
+                or isinstance(node.func, ast.Attribute) and node.func.attr in (
+                    "item", "tolist", "__index__")):
+            return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript):
+            bounds = [node.slice] if not isinstance(node.slice, ast.Tuple) else node.slice.elts
+            sliced = [b for b in bounds if isinstance(b, ast.Slice) and any(
+                part is not None and not isinstance(part, ast.Constant)
+                for part in (b.lower, b.upper, b.step))]
+            if sliced:
+                text = ast.unparse(node)
+                return (f"`{source}` slices a tensor by a number the graph computes (`{text}`): "
+                        "autoconv traces slices of sizes known while tracing, and this "
+                        "bound is a traced tensor's value (a count of a tensor's values, a "
+                        "loop's index over a tensor's range)",
+                        "For a window of a fixed width at a traced start, index with a tensor "
+                        "(`x[i + torch.arange(2)]` for `x[i:i + 2]`); for a part whose size "
+                        "depends on values, mask instead (`keep = torch.arange(x.shape[0]) < n`"
+                        ", then `(x * keep).sum()` for `x[:n].sum()`)")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            numbers = [k for k in node.keywords if k.arg in ("alpha", "value", "beta")
+                       and not isinstance(k.value, ast.Constant)]
+            if numbers:
+                keyword = numbers[0]
+                return (f"`{source}` passes `{keyword.arg}={ast.unparse(keyword.value)}`, "
+                        f"which torch takes as a Python number only, a number the graph "
+                        "computes (one a tensor condition chose, or read from a tensor): "
+                        "torch asks for its value while tracing",
+                        f"Multiply the tensor instead (`.add_(w * ({ast.unparse(keyword.value)}"
+                        "))` for `.add_(w, alpha=...)`), or use an operation that takes a "
+                        "tensor weight (`ema.lerp_(w, 1 - d)` for `ema.mul_(d).add_(w, "
+                        "alpha=1 - d)`)")
+    return None
 
 
 # torch's own machinery between a library's Python code and the guard that failed (and

@@ -1597,3 +1597,70 @@ def test_a_tensor_condition_in_a_generator_is_refused_at_its_line():
     assert info.value.lineno == line
     # the mask the message suggests gives Python's value
     assert (x * (x.sum(1, keepdim=True) > 0)).sum().item() == sums_positive_rows(x).item() == 3
+
+
+# Constructs that ask a traced tensor's value, named with what to write (tester t14 repros 3,
+# 4 and 10: the generic "asks Python for the value of a traced tensor" named neither).
+
+def slices_by_a_count(x):
+    n = (x > 0).sum()
+    return x[:n].sum()
+
+
+def window_at_a_traced_index(x, k):
+    total = torch.tensor(0.)
+    for i in range(k):
+        total = total + x[i:i + 2].sum()
+    return total
+
+
+def ema_with_a_chosen_decay(ema, model, step):
+    d = 0.5 if step > 2 else 0.0
+    with torch.no_grad():
+        ema.weight.mul_(d).add_(model.weight, alpha=1 - d)
+    return ema.weight.sum()
+
+
+@pytest.mark.parametrize("fn, args, message", [
+    (slices_by_a_count, (torch.tensor([1., 2., -1.]),),
+     r"slices a tensor by a number the graph computes \(`x\[:n\]`\).*torch\.arange"),
+    (window_at_a_traced_index, (torch.arange(6.), torch.tensor(3)),
+     r"\(`x\[i:i \+ 2\]`\).*`x\[i \+ torch\.arange\(2\)\]`"),
+    (ema_with_a_chosen_decay, (torch.nn.Linear(2, 1), torch.nn.Linear(2, 1), torch.tensor(3)),
+     r"passes `alpha=1 - d`.*lerp_"),
+])
+def test_constructs_asking_a_traced_value_are_named_with_a_fix(fn, args, message):
+    with pytest.raises(StagingError, match=message) as info:
+        autoconv.autoconv(fn)(*args)
+    assert info.value.filename == __file__
+
+
+def test_the_fixes_the_construct_messages_suggest_work():
+    def masked(x):
+        n = (x > 0).sum()
+        keep = torch.arange(x.shape[0]) < n
+        return (x * keep).sum()
+
+    def windows(x, k):
+        total = torch.tensor(0.)
+        for i in range(k):
+            total = total + x[i + torch.arange(2)].sum()
+        return total
+
+    def lerped(ema, model, step):
+        d = 0.5 if step > 2 else 0.0
+        with torch.no_grad():
+            ema.weight.lerp_(model.weight, 1 - d)
+        return ema.weight.sum()
+
+    for x in (torch.tensor([1., 2., -1.]), torch.tensor([-1., 2., 3.])):
+        torch.testing.assert_close(autoconv.autoconv(masked)(x), slices_by_a_count(x))
+    for k in (torch.tensor(3), torch.tensor(0)):
+        torch.testing.assert_close(autoconv.autoconv(windows)(torch.arange(6.), k),
+                                   window_at_a_traced_index(torch.arange(6.), k))
+    staged_ema, eager_ema, model = (torch.nn.Linear(2, 1) for _ in range(3))
+    eager_ema.load_state_dict(staged_ema.state_dict())
+    run = autoconv.autoconv(lerped)
+    for step in (torch.tensor(3), torch.tensor(1), torch.tensor(5)):
+        torch.testing.assert_close(run(staged_ema, model, step),
+                                   ema_with_a_chosen_decay(eager_ema, model, step))
