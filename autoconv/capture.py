@@ -25,7 +25,7 @@ from autoconv_runtime.staging import ambient, context, grad_mode, outside_writes
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
 from . import captures, graph_passes, targets, tracebacks
-from .object_paths import (follow, follow_or_none, lists_in, path_text, python_values_in,
+from .object_paths import (containers_in, follow, follow_or_none, lists_in, path_text, python_values_in,
                            restore, store, tensors_in)
 from .signature import Signature, grad_key
 
@@ -202,7 +202,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             ambient.refuse_clock_reads(name)
             places.refuse_trace_values_stored(name, _location(
                 source if source is not None else converted), functools.partial(
-                    _traced_again, traced, mode, plan, inputs))
+                    _traced_again, traced, mode, plan, inputs), containers_in(call_roots))
             _refuse_python_random_draws(drawn, name, source if source is not None else converted)
             _refuse_torch_seeding(drawn, graph_module, name,
                                   source if source is not None else converted)

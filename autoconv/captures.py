@@ -378,6 +378,12 @@ class Places:
                 keys = functools.partial(_keys, value)
                 parents = (*parents, Guard(f"the keys of {where}", keys, keys(), by_value=True,
                                            fresh=True))
+            if names is not None and type(value) in (dict, list):
+                # Code that names the container may decide on its keys or length alone
+                # (`if "k" in self.cache:`, `if self.memory:`), reading no item whose guard
+                # would bring these: guarded on their own (an empty cache filled by the first
+                # call traces again, where the graph of the empty one returned a wrong value).
+                self.values.setdefault(f"{where}'s keys", (parents[-1], parents[:-1]))
             if type(value) is dict:
                 if len(value) <= _MAX_ITEMS:
                     for key, item in list(value.items()):
@@ -391,14 +397,17 @@ class Places:
             else:
                 self._search_object(value, where, parents, names, depth - 1)
 
-    def refuse_trace_values_stored(self, name: str, location, retrace=None) -> None:
+    def refuse_trace_values_stored(self, name: str, location, retrace=None,
+                                   owned=frozenset()) -> None:
         """Raise a StagingError, the containers put back as they were, where tracing stored a
         value of the trace (a tensor the function computed) into a container from outside the
         function (NOTE [trace values stored outside]). The error names the user's line that
         computed the tensor, found by `retrace()` (the trace again, with the stack trace of each
-        node: on this error path only), else `location` (the function's).
+        node: on this error path only), else `location` (the function's). `owned`: the ids of
+        the containers the call's own objects hold (`self.cache` of a module), whose stores the
+        graph writes back on each call instead (NOTE [changed arguments] in capture.py).
         """
-        stored = self._trace_values_stored()
+        stored = self._trace_values_stored(owned)
         if not stored:
             return
         self._put_back()
@@ -418,11 +427,13 @@ class Places:
             "the graph repeats those on each call), or return the new value and store it in the "
             "caller")
 
-    def _trace_values_stored(self) -> list:
+    def _trace_values_stored(self, owned=frozenset()) -> list:
         """[(where, (container, key))] of the values of the trace the containers from outside
-        hold."""
+        hold, but for those in `owned`."""
         stored = []
         for where, table, _, shown in self.containers:
+            if id(table) in owned:
+                continue
             keys = table.keys() if type(table) is dict else range(len(table))
             for key in list(keys):
                 if _is_trace_value(table[key]):

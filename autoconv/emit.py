@@ -160,7 +160,7 @@ def _fast_path(original_body, runtime, lineno, col):
 
 
 def _guard_errors_placed(body, runtime, lineno, col):
-    """`try: <body> except ac.DataDependentGuard: raise ac.data_dependent_error() from None`:
+    """`try: <body> except ac.DataDependentGuard: raise ac.data_dependent_error()`:
     torch's error for Python code asking a traced tensor's value, as a StagingError at the
     user's line under any tracer (NOTE [data-dependent guards in converted code] in
     autoconv_runtime/errors.py). Free when nothing is raised."""
@@ -169,13 +169,13 @@ def _guard_errors_placed(body, runtime, lineno, col):
                              ctx=ast.Load())
 
     raised = ast.Call(func=runtime_attr("data_dependent_error"), args=[], keywords=[])
-    raise_ = ast.Raise(exc=raised, cause=ast.Constant(value=None))
+    raise_ = ast.Raise(exc=raised, cause=None)
     handler = ast.ExceptHandler(type=runtime_attr("DataDependentGuard"), name=None,
                                 body=[raise_])
     statement = ast.Try(body=list(body), handlers=[handler], orelse=[], finalbody=[])
     # (the body is positioned already (`to_ast`): only the nodes made here are, where a walk
     # of the whole function was a tenth of a conversion)
-    for node in (statement, handler, handler.type, handler.type.value, raise_, raise_.cause,
+    for node in (statement, handler, handler.type, handler.type.value, raise_,
                  raised, raised.func, raised.func.value):
         node.lineno = node.end_lineno = lineno
         node.col_offset = node.end_col_offset = col

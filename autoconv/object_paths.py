@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["follow", "follow_or_none", "path_text", "python_values_in", "restore", "store",
-           "tensors_in"]
+__all__ = ["containers_in", "follow", "follow_or_none", "path_text", "python_values_in",
+           "restore", "store", "tensors_in"]
 
 # The Python values a call's objects hold whose changes autoconv follows (NOTE [changed Python
 # values] in capture.py).
@@ -77,6 +77,22 @@ def lists_in(roots) -> list:
     return [id(v) for v in seen.values() if type(v) is list]
 
 
+def containers_in(roots) -> frozenset:
+    """The ids of the dicts and lists reachable from a call's (args, kwargs, bound self), and of
+    the attribute tables (`__dict__`) of the plain objects there: what the call's write-back
+    (NOTE [changed arguments] in capture.py) stores into."""
+    seen = {}
+    for i, root in enumerate(roots):
+        _walk_tensors(root, (("item", i),), seen, [])
+    out = set()
+    for value in seen.values():
+        if isinstance(value, (dict, list)):
+            out.add(id(value))
+        elif isinstance(getattr(value, "__dict__", None), dict):
+            out.add(id(vars(value)))
+    return frozenset(out)
+
+
 def path_text(path) -> str:
     """`path` as the user would write it: `args[0].total`."""
     root = ("args", "kwargs", "self")[path[0][1]]
@@ -112,14 +128,22 @@ def store(roots, path, value) -> None:
 
 
 def restore(roots, path, before) -> None:
-    """Put back what `path` held before the trace (the trace's objects must not keep fakes)."""
-    owner = follow(roots, path[:-1])[-1]
+    """Put back what `path` held before the trace (the trace's objects must not keep fakes).
+    A place something else put back already (a container from outside the function, put back
+    as it was where the trace was refused: NOTE [trace values stored outside] in captures.py)
+    is left as it is."""
+    owner = follow_or_none(roots, path[:-1])
+    if owner is None:
+        return
     kind, key = path[-1]
     if path in before:
         store(roots, path, before[path])
     elif kind == "attr":
-        delattr(owner, key)
-    else:
+        if key in getattr(owner, "__dict__", {}):
+            delattr(owner, key)
+    elif isinstance(owner, dict):
+        owner.pop(key, None)
+    elif isinstance(owner, list) and isinstance(key, int) and -len(owner) <= key < len(owner):
         del owner[key]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import inspect
 import linecache
+import re
 import textwrap
 from dataclasses import dataclass
 
@@ -190,6 +191,9 @@ def _parse_function(fn, lines, first_line) -> ParsedFunction:
     raise ConversionError("not_function", filename, first_line, what=fn.__qualname__)
 
 
+_SCOPE_STATEMENT = re.compile(r"\b(?:global|nonlocal)\b")
+
+
 def _function(fn, node, original, source, first_line) -> ParsedFunction:
     """The parsed def `node` (gast) of `fn`, ready to convert; `original` is its ast node, or
     None, and `source` the text it was parsed from."""
@@ -199,8 +203,10 @@ def _function(fn, node, original, source, first_line) -> ParsedFunction:
                               construct="async def")
     node.decorator_list = []  # the decorators already ran; converting them again would loop
     # A `global` / `nonlocal` must come before any use of its names in the function, so
-    # the original body cannot precede the converted one there (a cheap, coarse test).
-    if (original is not None and "global" not in source and "nonlocal" not in source
+    # the original body cannot precede the converted one there (a cheap, coarse test: the
+    # words, not a part of a name: `norm_global` lost the fast path and the converted body's
+    # handler of torch's errors, NOTE [data-dependent guards in converted code]).
+    if (original is not None and _SCOPE_STATEMENT.search(source) is None
             and not _defines_functions(fn.__code__)):
         node._autoconv_original_body = original.body
     return ParsedFunction(node, filename, first_line)

@@ -11,7 +11,9 @@ where the error came from and how to see everything.
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import inspect
 import linecache
 import logging
 import os
@@ -28,7 +30,7 @@ from .conversion import is_generated_code
 __all__ = ["for_user", "quiet_meta_failures"]
 
 # NOTE [data-dependent guards in converted code] in autoconv_runtime/errors.py
-autoconv_runtime.errors.set_data_dependent_handler(lambda error: _as_staging_error(error))
+autoconv_runtime.errors.set_data_dependent_handler(lambda error: _placed(error))
 
 _SWITCH = "AUTOCONV_TRACEBACK"
 
@@ -87,6 +89,7 @@ def for_user(error: BaseException, what: str) -> BaseException:
     """
     if isinstance(error, GuardOnDataDependentSymNode):
         error = _as_staging_error(error)  # in converted code; elsewhere a note says why
+    error = _numpy_of_traced(error) or error
     if _full() or getattr(error, "_autoconv_filtered", False):
         return error
     trimmed = _user_traceback(error.__traceback__)
@@ -116,6 +119,43 @@ def for_user(error: BaseException, what: str) -> BaseException:
     return error.with_traceback(trimmed)
 
 
+def _placed(error: RuntimeError) -> BaseException:
+    """The error converted code raises for torch's RuntimeError `error`: a StagingError at the
+    user's line for a data-dependent guard or a traced tensor numpy converts, else `error`."""
+    if isinstance(error, GuardOnDataDependentSymNode):
+        return _as_staging_error(error)
+    return _numpy_of_traced(error) or error
+
+
+# torch's error for `.numpy()` (or numpy's `__array__`) of a fake or functional tensor
+_NUMPY_OF_SUBCLASS = ".numpy() is not supported for tensor subclasses"
+
+
+def _numpy_of_traced(error: BaseException) -> BaseException | None:
+    """torch's error for a traced tensor that numpy converts to an array (`x - MEAN` with MEAN a
+    numpy array: torch's `-` refuses the array, and numpy's reflected `-` asks the tensor for
+    its values) as a StagingError at the user's line; None for other errors (tester t14 repro
+    18: "tensor subclasses" named none of the user's code)."""
+    if not isinstance(error, RuntimeError) or _NUMPY_OF_SUBCLASS not in str(error):
+        return None
+    trimmed = _user_traceback(error.__traceback__)
+    if trimmed is None:
+        return None
+    innermost = _innermost(trimmed)
+    filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
+    source = linecache.getline(filename, line).strip()
+    staging_error = autoconv_runtime.StagingError.at(
+        (filename, line), "expression",
+        f"`{source}` hands a traced tensor to numpy (a numpy array used with a tensor, or a "
+        "numpy function called on one): numpy computes on the tensor's values, which only "
+        "exist when the graph runs, so the graph cannot hold that computation",
+        "Make the array a tensor first: `torch.as_tensor(array)` for a global or an attribute "
+        "(once, outside the function, where it is a constant of the graph), and pass a tensor "
+        "for an argument (`torch.as_tensor(w)` at the call); use torch's functions for numpy's")
+    staging_error.torch_error = error  # torch's own message, for debugging
+    return staging_error.with_traceback(error.__traceback__)
+
+
 def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
     """torch's "Could not guard on data-dependent expression" as a StagingError at the user's
     line: Python code (int(), .item(), a size, a comparison outside a converted statement)
@@ -124,7 +164,8 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
     if trimmed is None:
         return error
     if not is_generated_code(_innermost(trimmed).tb_frame.f_code):
-        return _called_by_library(error) or _called_implicitly(error) or error
+        return (_called_by_library(error) or _in_generator(error) or _called_implicitly(error)
+                or error)
     innermost = _innermost(trimmed)
     filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
     source = linecache.getline(filename, line).strip()
@@ -142,6 +183,8 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
                if module.startswith("torch.distributions") else
                "Make this call outside the autoconv function (eagerly), or write what it "
                "computes with tensor operations in your own code, which autoconv converts")
+    elif _construct_at(source) is not None:
+        problem, fix = _construct_at(source)
     else:
         problem = (f"`{source}` asks Python for the value of a traced tensor, which is only "
                    "known when the graph runs, and this use of it is not staged")
@@ -152,6 +195,56 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
                                                      fix)
     staging_error.torch_error = error  # torch's own message, for debugging
     return staging_error.with_traceback(error.__traceback__)
+
+
+def _construct_at(source: str):
+    """(problem, fix) for the constructs of the user's line `source` known to ask a traced
+    tensor's value (tester t14 repros 3, 4 and 10, whose generic message named neither the
+    construct nor a fix), or None: a slice bounded by a traced number (`x[:n]` with `n =
+    (x > 0).sum()`, `x[i:i + 2]` in a loop over a tensor's range), and a number argument of
+    torch's given a number a tensor condition chose (`.add_(w, alpha=1 - d)`)."""
+    try:
+        tree = ast.parse(source.rstrip(":") if source.endswith(":") else source)
+    except SyntaxError:  # (a line of a statement over several lines)
+        return None
+    for node in ast.walk(tree):
+        # (a conversion the line writes itself asks: the generic message's advice fits)
+        if isinstance(node, ast.Call) and (
+                isinstance(node.func, ast.Name) and node.func.id in ("int", "float", "bool")
+                or isinstance(node.func, ast.Attribute) and node.func.attr in (
+                    "item", "tolist", "__index__")):
+            return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript):
+            bounds = [node.slice] if not isinstance(node.slice, ast.Tuple) else node.slice.elts
+            sliced = [b for b in bounds if isinstance(b, ast.Slice) and any(
+                part is not None and not isinstance(part, ast.Constant)
+                for part in (b.lower, b.upper, b.step))]
+            if sliced:
+                text = ast.unparse(node)
+                return (f"`{source}` slices a tensor by a number the graph computes (`{text}`): "
+                        "autoconv traces slices of sizes known while tracing, and this "
+                        "bound is a traced tensor's value (a count of a tensor's values, a "
+                        "loop's index over a tensor's range)",
+                        "For a window of a fixed width at a traced start, index with a tensor "
+                        "(`x[i + torch.arange(2)]` for `x[i:i + 2]`); for a part whose size "
+                        "depends on values, mask instead (`keep = torch.arange(x.shape[0]) < n`"
+                        ", then `(x * keep).sum()` for `x[:n].sum()`)")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            numbers = [k for k in node.keywords if k.arg in ("alpha", "value", "beta")
+                       and not isinstance(k.value, ast.Constant)]
+            if numbers:
+                keyword = numbers[0]
+                return (f"`{source}` passes `{keyword.arg}={ast.unparse(keyword.value)}`, "
+                        f"which torch takes as a Python number only, a number the graph "
+                        "computes (one a tensor condition chose, or read from a tensor): "
+                        "torch asks for its value while tracing",
+                        f"Multiply the tensor instead (`.add_(w * ({ast.unparse(keyword.value)}"
+                        "))` for `.add_(w, alpha=...)`), or use an operation that takes a "
+                        "tensor weight (`ema.lerp_(w, 1 - d)` for `ema.mul_(d).add_(w, "
+                        "alpha=1 - d)`)")
+    return None
 
 
 # torch's own machinery between a library's Python code and the guard that failed (and
@@ -268,6 +361,38 @@ def _called_implicitly(error: GuardOnDataDependentSymNode) -> BaseException | No
         f"unconverted: Python calls it implicitly for `{caller_source}` "
         f"({caller.tb_frame.f_code.co_filename}:{caller.tb_lineno}), and autoconv converts the "
         "functions converted code calls, not properties or operators", fix)
+    staging_error.torch_error = error  # torch's own message, for debugging
+    return staging_error.with_traceback(error.__traceback__)
+
+
+def _in_generator(error: GuardOnDataDependentSymNode) -> BaseException | None:
+    """torch's data-dependent error raised in a generator function of the user's (`if row.sum()
+    > 0: yield row`), which autoconv never converts (a `yield` cannot be staged), so its
+    condition ran as Python (tester t14 repro 14: torch's message named autoconv's grad_mode.py
+    and no line of the user's). A StagingError at the generator's line; None elsewhere."""
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        if not _internal_file(tb.tb_frame.f_code.co_filename):
+            frames.append(tb)
+        tb = tb.tb_next
+    if not frames:
+        return None
+    asked = frames[-1]
+    code = asked.tb_frame.f_code
+    if not code.co_flags & (inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR) or \
+            is_generated_code(code) or code.co_name == "<genexpr>":
+        return None
+    filename, line = code.co_filename, asked.tb_lineno
+    source = linecache.getline(filename, line).strip()
+    staging_error = autoconv_runtime.StagingError.at(
+        (filename, line), "expression",
+        f"`{source}` asks Python for the value of a traced tensor in the generator function "
+        f"{code.co_qualname}, which autoconv does not convert (a `yield` cannot be staged), so "
+        "its condition runs as Python while tracing",
+        "Write the loop in the function that consumes it, accumulating with a tensor `if` "
+        "(`for row in x: if row.sum() > 0: total = total + row.sum()`, which autoconv stages), "
+        "or mask the rows: `(x * (x.sum(1, keepdim=True) > 0)).sum()`")
     staging_error.torch_error = error  # torch's own message, for debugging
     return staging_error.with_traceback(error.__traceback__)
 

@@ -218,10 +218,16 @@ def user_exception(error: BaseException) -> BaseException | None:
 # autoconv's entry points (tracing, Function.export) turn it into a StagingError at the user's
 # line, but torch.export of a module calling `autoconv.convert(f)` goes through no entry point of
 # autoconv's: so each converted function's converted body (not its eager fast path, emit.py) is
-# compiled inside `try: ... except ac.DataDependentGuard: raise ac.data_dependent_error() from
-# None`. The compiler gives the conversion (autoconv.tracebacks, which the runtime does not
-# import); an error it cannot place (not raised in converted code) is re-raised as it is.
-DataDependentGuard = GuardOnDataDependentSymNode
+# compiled inside `try: ... except ac.DataDependentGuard: raise ac.data_dependent_error()`. The
+# compiler gives the conversion (autoconv.tracebacks, which the runtime does not import); an
+# error it cannot place (not raised in converted code) is re-raised as it is.
+#
+# The same handler places torch's RuntimeError for a traced tensor that numpy converts
+# (`x - MEAN` with MEAN a numpy array: torch's operator refuses the array, numpy's reflected one
+# asks the tensor for its values, ".numpy() is not supported for tensor subclasses"), so the
+# handler catches RuntimeError (GuardOnDataDependentSymNode is one) and gives back any other
+# as it is, its context kept: the converted code raises it without `from None`.
+DataDependentGuard = RuntimeError
 _data_dependent_handler = [None]
 
 
@@ -235,4 +241,7 @@ def data_dependent_error() -> BaseException:
     """The error converted code raises for the GuardOnDataDependentSymNode being handled."""
     error = sys.exc_info()[1]
     handler = _data_dependent_handler[0]
-    return handler(error) if handler is not None else error
+    placed = handler(error) if handler is not None else error
+    if placed is not error:  # torch's error is kept as `torch_error`, not shown as the context
+        placed.__suppress_context__ = True
+    return placed

@@ -278,6 +278,7 @@ class _Rewrite(gast.NodeTransformer):
                 value=gast.Name(id=self.ac, ctx=gast.Load(), annotation=None, type_comment=None),
                 attr="number_call", ctx=gast.Load()), args=[func] + node.args,
                 keywords=node.keywords)
+            call._autoconv_arithmetic = True  # (a number of it: `round(t) * 2` is rewritten)
             copy_origin(call, node)
             return call
         if not isinstance(func, gast.Attribute):
@@ -301,6 +302,11 @@ class _Rewrite(gast.NodeTransformer):
         call = gast.Call(func=gast.Attribute(
             value=gast.Name(id=self.ac, ctx=gast.Load(), annotation=None, type_comment=None),
             attr=name, ctx=gast.Load()), args=args, keywords=node.keywords)
+        # Its result may stand for a number (`math.sqrt(r + 1)` of a carried float): an
+        # operator applied to it is rewritten too, or `math.sqrt(r + 1) * 2` was torch's
+        # float64 tensor, no longer the number, and the loop refused r as a number on one path
+        # and a tensor on another (tester t14 repro 7). (`ac.binary` of tensors is torch's.)
+        call._autoconv_arithmetic = True
         copy_origin(call, node)
         return call
 

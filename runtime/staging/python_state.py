@@ -74,6 +74,16 @@ _CHANGING = frozenset({"append", "appendleft", "pop", "popleft", "extend", "exte
                        "clear", "rotate", "remove", "insert"})
 
 
+# Values no body can advance. A numpy array among them: dynamo answers no `hasattr` of its
+# type (tester t14 repro 18, an ndarray argument under torch.compile failed on autoconv's
+# `hasattr(NumpyVariable, __next__)`, where dynamo stages the array's arithmetic itself).
+try:
+    import numpy as _numpy
+    _NOT_STATE = (torch.Tensor, int, float, bool, str, _numpy.ndarray, _numpy.generic)
+except ImportError:  # numpy is optional for torch
+    _NOT_STATE = (torch.Tensor, int, float, bool, str)
+
+
 def _refuse_under_dynamo(fn, where: str, statement: str, count: int, inputs) -> None:
     code = getattr(fn, "__code__", None)
     if code is None:
@@ -84,7 +94,7 @@ def _refuse_under_dynamo(fn, where: str, statement: str, count: int, inputs) -> 
         if name is None:
             continue  # (a parameter the body never reads)
         # (only what dynamo can ask of any value: isinstance, and attributes of its type)
-        if value is None or isinstance(value, (torch.Tensor, int, float, bool, str)):
+        if value is None or isinstance(value, _NOT_STATE):
             continue
         if isinstance(value, collections.deque):
             if changes:

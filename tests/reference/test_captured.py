@@ -716,3 +716,29 @@ def test_a_tensor_stored_into_an_outside_container_is_refused_and_undone():
     # the statement that stores (here the staged `if`, which writes its state back), not the
     # def line
     assert info.value.lineno == rebinds_an_outside_item.__code__.co_firstlineno + 1
+
+
+# A decision on the keys of an outside dict alone (`if "scale" in _OPTIONS:`): no item was read,
+# so no guard followed the keys, and the graph traced for the empty dict replayed after a key
+# was added (tester t14 repro 11's kind).
+
+_OPTIONS = {}
+
+
+def reads_an_optional_key(x):
+    if "scale" in _OPTIONS:
+        x = x * _OPTIONS["scale"]
+    if x.sum() > 0:
+        return x + 1
+    return x - 1
+
+
+def test_a_key_tested_for_alone_is_guarded():
+    run = autoconv.autoconv(reads_an_optional_key)
+    x = torch.ones(2)
+    try:
+        torch.testing.assert_close(run(x), reads_an_optional_key(x))
+        _OPTIONS["scale"] = 3.0
+        torch.testing.assert_close(run(x), reads_an_optional_key(x))  # 2 before
+    finally:
+        _OPTIONS.clear()

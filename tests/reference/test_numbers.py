@@ -639,6 +639,26 @@ def test_builtins_and_math_functions_of_carried_numbers():
                 float(v) for v in pytree.tree_leaves(want)]
 
 
+def radius_grown_by_sqrt(x):
+    r = 1.0
+    n = 0
+    while x.sum() > r:
+        r = math.sqrt(r + 1) * 2  # an operator applied to a math function's number
+        n += 1
+    return r, n
+
+
+def test_an_operator_on_a_math_function_of_a_carried_number():
+    # (tester t14 repro 7) `math.sqrt(r + 1) * 2` was torch's `*` of the stand-in, a tensor: r
+    # was refused as a number on one path and a tensor on the other, in every mode, where
+    # `(r + 1) ** 0.5 * 2` worked
+    for x in (torch.tensor([4.5]), torch.tensor([0.1])):
+        want = radius_grown_by_sqrt(x)
+        assert want in ((4.6618369632880965, 4), (1.0, 0))
+        for result in _modes(radius_grown_by_sqrt, (x,)):
+            assert (float(result[0]), int(result[1])) == want
+
+
 def rounded_near_a_tie(x):
     t = 2.15
     while t < x:

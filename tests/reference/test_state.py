@@ -771,3 +771,56 @@ def test_object_changed_through_a_bound_method_held_in_a_local():
     function = autoconv.autoconv(counted_through_a_bound_method)
     for x in (T([4., 4.]), T([1., 0.]), T([40., 40.])):
         assert_close(function(x), counted_through_a_bound_method(x))
+
+
+# --- a module's cache in a dict attribute (tester t14 repro 11) ------------------------------
+
+class GrowingCache(torch.nn.Module):
+    """A KV cache for incremental decoding: the first call finds the dict empty."""
+
+    def __init__(self):
+        super().__init__()
+        self.cache = {}
+
+    def forward(self, k):
+        if "k" in self.cache:
+            k = torch.cat([self.cache["k"], k])
+        self.cache["k"] = k
+        s = k.sum()
+        if s > 0:
+            return s
+        return -s
+
+
+def test_a_cache_in_a_dict_attribute_grows_on_every_call():
+    # raised a bare KeyError from the undo of the trace on every call, and once that was mended
+    # the graph of the empty cache replayed on the filled one: 0 for Python's 1 at the second call
+    staged_module, eager_module = GrowingCache(), GrowingCache()
+    staged = autoconv.autoconv(staged_module)
+    for step in range(3):
+        k = T([float(step) - 1])
+        assert_close(staged(k), eager_module(k))
+        assert_close(staged_module.cache["k"], eager_module.cache["k"])
+    assert staged_module.cache["k"].tolist() == [-1., 0., 1.]
+
+
+class LengthOfMemory(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.memory = []
+
+    def forward(self, x):
+        if len(self.memory) > 1:  # a decision on the length alone: no item is read
+            x = x + 1
+        self.memory.append(x.sum())
+        if x.sum() > 0:
+            return x * 2
+        return x
+
+
+def test_a_decision_on_the_length_of_a_list_attribute_follows_its_growth():
+    staged_module, eager_module = LengthOfMemory(), LengthOfMemory()
+    staged = autoconv.autoconv(staged_module)
+    for _ in range(4):
+        assert_close(staged(T([1.])), eager_module(T([1.])))
+    assert len(staged_module.memory) == 4
