@@ -634,6 +634,12 @@ class _Watch:
         self.seen: dict = {}  # where -> (raw outputs, staged outputs)
         # (under dynamo: NOTE [mismatched bodies under dynamo] in dynamo_kinds.py)
         self.key = dynamo_kinds.new_key() if torch.compiler.is_dynamo_compiling() else None
+        if self.key is not None and before is not None:
+            # Read here, in the enclosing graph: a body that reads the carried values before
+            # the loop makes dynamo hand them to the body as extra inputs, aliasing its carry
+            # (inductor: "cond_fn might be aliasing the input or the output").
+            self.before_kinds = tuple(dynamo_kinds.summary(v) for v in before)
+            self.before_sizes = tuple(dynamo_kinds.sizes(v) for v in before)
 
     def outputs(self, body: Body, raw) -> tuple:
         """`body`'s staged outputs; raises once every body has run and they disagree."""
@@ -646,11 +652,12 @@ class _Watch:
             if self.before is not None:
                 names = [n for n, k in zip(statement.names, statement.kinds)
                          if k is SlotKind.TENSOR]
-                before = tuple(dynamo_kinds.summary(v) for v in self.before)
+                before = self.before_kinds
+                moved = tuple(dynamo_kinds.resized(b, a) for b, a in zip(self.before_sizes, out))
             else:
-                names, before = statement.output_names(), None
+                names, before, moved = statement.output_names(), None, None
             dynamo_kinds.check(self.key, body.where, tuple(dynamo_kinds.summary(v) for v in out),
-                               len(self.bodies), tuple(names), statement.kind, before)
+                               len(self.bodies), tuple(names), statement.kind, before, moved)
         else:
             self.seen[body.where] = (raw, out)
             if len(self.seen) == len(self.bodies):
