@@ -288,3 +288,45 @@ def test_a_loop_changing_a_symbolic_size_under_compile_is_a_staging_error():
     assert info.value.lineno == shrunk.__code__.co_firstlineno + 2
     assert "'x' is a torch.float32 tensor of shape (?,) before an iteration and changes a size " \
            "in an iteration" in str(info.value)
+
+
+def negated_if_all_negative(x):
+    if x.sum() > 3:
+        return x * 2
+    if all(v < 0 for v in x):
+        return -x
+    return x
+
+
+def first_unpacked(x, y):
+    if y.sum() > 0:
+        a, b = x
+        return a
+    return x[1]
+
+
+def items_summed_in_a_loop(x):
+    s = torch.zeros(())
+    i = torch.tensor(0)
+    while i < 3:
+        for v in x:
+            s = s + v
+        i += 1
+    return s
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (negated_if_all_negative, [(torch.tensor([1., 5.]),), (torch.tensor([-1., -2.]),),
+                               (torch.tensor([1., -2.]),)]),
+    (first_unpacked, [(torch.tensor([1., 5.]), torch.ones(1)),
+                      (torch.tensor([1., 5.]), -torch.ones(1))]),
+    (items_summed_in_a_loop, [(torch.tensor([1., 5.]),)]),
+])
+def test_a_body_iterating_an_input_under_compile(fn, inputs):
+    # Dynamo made the items of an input a body iterates nodes of the enclosing graph, lifted
+    # into the body as inputs that alias each other: "Encountered aliasing during higher order
+    # op tracing" (tester t14 repro 6); the bodies now iterate a view of their own.
+    torch._dynamo.reset()
+    f = torch.compile(autoconv.convert(fn), fullgraph=True, backend="aot_eager", dynamic=False)
+    for args in inputs:
+        assert torch.equal(f(*args), fn(*args)), args

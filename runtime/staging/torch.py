@@ -780,6 +780,14 @@ def _run_body(statement: Statement, operands, body: Body, flat):
         for t, needs in zip(flat, operands.requires_grad):
             if needs and isinstance(t, torch.Tensor) and not t.requires_grad and t.is_leaf:
                 t.requires_grad_()
+    if torch.compiler.is_dynamo_compiling():
+        # Dynamo hands a body the enclosing graph's tensors as they are, and makes each item
+        # of one the body iterates (`for v in x`, `all(v < 0 for v in x)`, `a, b = x`) a node
+        # of the enclosing graph, lifted into the body's graph as an input of its own: two
+        # inputs that alias ("Encountered aliasing during higher order op tracing", tester t14
+        # repro 6). A view taken here is the body's node, and so are its items.
+        flat = flat[: operands.count] + tuple(
+            t.view_as(t) if isinstance(t, torch.Tensor) else t for t in flat[operands.count:])
     staged, inputs = operands.split(flat)
     if torch.compiler.is_dynamo_compiling():
         # (dynamo makes `_version` a data-dependent symbol there; it refuses such a body
