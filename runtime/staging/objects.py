@@ -221,11 +221,13 @@ def _same_constant(a, b) -> bool:
     return a == b
 
 
-def _flatten_as(spec, value, leaves, path=""):
+def _flatten_as(spec, value, leaves, path="", replaced=None):
     """Append the tensors of `value`, which must have the structure `spec`, to `leaves`.
 
     Returns None, or (path, what differs). Fields are read by the names `spec` holds: under
-    dynamo, `vars()` of an object built in a traced body is empty.
+    dynamo, `vars()` of an object built in a traced body is empty. With a list `replaced`,
+    the paths of the named tuples and numbers replaced (_REPLACED) are appended there, each
+    taken as it is, rather than the first returned.
     """
     kind = spec[0]
     if kind == "tensor":
@@ -247,16 +249,19 @@ def _flatten_as(spec, value, leaves, path=""):
     if kind == "const":
         if _same_constant(spec[1], value):
             return None
-        if _is_namedtuple(spec[1]) and type(value) is type(spec[1]):
-            return path, _REPLACED
-        if type(spec[1]) in _NUMBERS and isinstance(value, (torch.Tensor, *_NUMBERS)):
-            return path, _REPLACED  # carried from now on: NOTE [numbers in objects]
+        if ((_is_namedtuple(spec[1]) and type(value) is type(spec[1]))
+                # (a number: carried from now on, NOTE [numbers in objects])
+                or (type(spec[1]) in _NUMBERS and isinstance(value, (torch.Tensor, *_NUMBERS)))):
+            if replaced is None:
+                return path, _REPLACED
+            replaced.append(path)
+            return None
         return path, "is changed"
     if kind == "namedtuple":
         if type(value) is not spec[1]:
             return path, "changes its type"
         for name, field, item in zip(spec[1]._fields, spec[2], value):
-            found = _flatten_as(field, item, leaves, f"{path}.{name}")
+            found = _flatten_as(field, item, leaves, f"{path}.{name}", replaced)
             if found:
                 return found
         return None
@@ -267,7 +272,7 @@ def _flatten_as(spec, value, leaves, path=""):
         if not torch.compiler.is_compiling() and list(vars(value)) != keys:
             return path, "gains or loses attributes"
         for k, field in spec[2]:
-            found = _flatten_as(field, getattr(value, k), leaves, f"{path}.{k}")
+            found = _flatten_as(field, getattr(value, k), leaves, f"{path}.{k}", replaced)
             if found:
                 return found
         return None
@@ -277,14 +282,14 @@ def _flatten_as(spec, value, leaves, path=""):
         if list(value) != [k for k, _ in spec[1]]:
             return path, "gains or loses keys"
         for k, item in spec[1]:
-            found = _flatten_as(item, value[k], leaves, f"{path}[{k!r}]")
+            found = _flatten_as(item, value[k], leaves, f"{path}[{k!r}]", replaced)
             if found:
                 return found
         return None
     if len(value) != len(spec[1]):
         return path, "changes its length"
     for i, item in enumerate(spec[1]):
-        found = _flatten_as(item, value[i], leaves, f"{path}[{i}]")
+        found = _flatten_as(item, value[i], leaves, f"{path}[{i}]", replaced)
         if found:
             return found
     return None
@@ -355,6 +360,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     # back, changed) and of those some body replaced (NOTE [tensors of objects updated in place])
     updated = {slot: set() for slot in slots}
     replaced = {slot: set() for slot in slots}
+    probe_replaced = []  # (slot, path) of the named tuples and numbers the probe's run replaced
 
     def wrap(body, returns_state, where, probe=False):
         def run(*args):
@@ -376,8 +382,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             for slot, (spec, _) in slots.items():
                 if out[slot] is not given[slot] and not torch.compiler.is_compiling():
                     built.append(slot)
-                leaves = []
-                found = _flatten_as(spec, out[slot], leaves)
+                leaves, paths = [], [] if probe else None
+                found = _flatten_as(spec, out[slot], leaves, replaced=paths)
+                probe_replaced.extend((slot, path) for path in paths or ())
                 if found is not None:
                     path, what = found
                     error = (functools.partial(_ReplacedRecord, slot, path)
@@ -394,6 +401,11 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                     # it replaces, NOTE [dynamo and tensors of objects])
                     if not isinstance(before, torch.Tensor) or (versions is None and not probe):
                         continue
+                    if not isinstance(slots[slot][1][number], torch.Tensor):
+                        # A carried number (NOTE [numbers in objects]): the body's stand-in
+                        # is its own, no tensor of the caller's to update in place (`s.k += 1`
+                        # under an `if` in a loop body took it for one: AttributeError)
+                        continue
                     if after is not before:
                         replaced[slot].add(number)
                     if versions is not None and before._version != versions[slot][number]:
@@ -408,6 +420,16 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                        for i, v in enumerate(state))
     if probed and not giving:
         _probe(wrap, bodies, flat_state, inputs)
+        if probe_replaced:
+            # The probe runs outside the operator, where the statement can still be staged
+            # again: the named tuples and numbers of an object a body replaces (`s.k += 1`) are
+            # carried from now on, as outside dynamo (NOTE [numbers in objects]; under dynamo
+            # the _ReplacedRecord cannot be caught, it is raised for real: tester t14 repro 12).
+            records = dict(records or {})
+            for slot, path in probe_replaced:
+                records[slot] = records.get(slot, frozenset()) | {path}
+            return carry(stage, bodies, state, names, carried_slots(state, records),
+                         statement, records, (), inputs)
         for slot, (_, leaves) in slots.items():
             # (no counter to read: a tensor no body replaces may have been updated in place,
             # one some body replaces may have been updated before, or by another body)
