@@ -18,6 +18,7 @@ Modules are not carried (their fields are parameters and buffers a graph reads b
 from __future__ import annotations
 
 import builtins
+import dis
 import enum
 import functools
 import types
@@ -595,6 +596,66 @@ def _attribute_tables(value) -> tuple:
     return (table,) if type(table) is dict else ()
 
 
+# NOTE [module attributes set in a staged body]
+# `self.steps += 1` on a buffer, or `self.best = h`, in a staged body whose statement may rebind
+# the attribute (it also calls `self.l(h)`: NOTE [attributes updated in place] in
+# autoconv/converters/control_flow.py) stores into the module inside torch's operator. Replay
+# sees the store; dynamo refuses it in its own words ("HOP: Unsafe side effect", no user line)
+# and torch.export's non-strict trace records it as an assignment of a node of the operator's
+# subgraph, then fails looking for that node (a bare StopIteration): tester t14 repro 23. Under
+# both, a store to an attribute of a module the statement holds is found in the body's code
+# before anything is staged and refused at its line. (Found in the code: a store in a Python
+# `if` the body does not take is refused too.)
+
+
+def _refuse_module_stores(bodies, state, names, statement: str) -> None:
+    modules = {i for i, value in enumerate(state) if isinstance(value, torch.nn.Module)}
+    if not modules:
+        return
+    for fn, where in bodies:
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            continue
+        for position, attribute, line in _stored_attributes(code):
+            if position in modules:
+                name = names[position]
+                _raise_module_store(code.co_filename, line, name, attribute, where, statement)
+
+
+def _stored_attributes(code) -> tuple:
+    """(parameter position, attribute, line) of each `param.attribute = ...` (or `del`) in
+    `code` itself."""
+    params = code.co_varnames[: code.co_argcount]
+    found, previous, line = [], None, code.co_firstlineno
+    for instruction in dis.get_instructions(code):
+        if instruction.starts_line is not None:
+            line = instruction.starts_line
+        if (instruction.opname in ("STORE_ATTR", "DELETE_ATTR") and previous is not None
+                and previous.opname in ("LOAD_FAST", "LOAD_FAST_CHECK")
+                and previous.argval in params):
+            found.append((params.index(previous.argval), instruction.argval, line))
+        previous = instruction
+    return tuple(found)
+
+
+_stored_attributes._dynamo_marked_constant = True  # (dynamo calls it for real: constants)
+
+
+def _raise_module_store(filename, line, name, attribute, where, statement):
+    problem = (f"'{name}.{attribute}' of the module '{name}' is set {where}, which also calls "
+               f"a method or submodule of '{name}'; under torch.compile and torch.export a "
+               "staged body cannot set a module's attribute")
+    fix = (f"Keep the value in a local variable (a count: `n = {name}.{attribute}` before the "
+           f"{statement}, `n += 1` in it) and assign '{name}.{attribute}' after the "
+           f"{statement}, or update the attribute in a statement of its own")
+    if torch.compiler.is_dynamo_compiling():
+        from ..errors import raise_at_under_dynamo
+
+        raise_at_under_dynamo((filename, line), statement, problem, fix)
+    raise StagingError.at((filename, line), statement, problem, fix)
+
+
+
 class ChangedInput(Exception):
     """Internal, never reaches the user: a body changed the object (or dict) `args[0]`, an
     index into the statement's inputs, which the statement then carries (see
@@ -751,13 +812,15 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
     changes anyway (through a method: `s.step(dt)`) is undone and `ChangedInput` raised, so
     that the statement is staged again carrying it.
     """
-    if torch.compiler.is_dynamo_compiling():  # dynamo refuses it itself
-        return tuple(body for body, _ in bodies)
     held = []
     for name, value in zip(names, state):
         tables = () if _carries(value) else _attribute_tables(value)
         if tables:
             held.append((name, value, tables))
+    if torch.compiler.is_dynamo_compiling() or torch.compiler.is_exporting():
+        _refuse_module_stores(bodies, state, names, statement)
+    if torch.compiler.is_dynamo_compiling():  # dynamo refuses the rest itself
+        return tuple(body for body, _ in bodies)
     read = [i for i, value in enumerate(inputs) if _carries(value) or type(value) is list]
     if not held and not read:
         return tuple(body for body, _ in bodies)
