@@ -642,12 +642,13 @@ _stored_attributes._dynamo_marked_constant = True  # (dynamo calls it for real: 
 
 
 def _raise_module_store(filename, line, name, attribute, where, statement):
-    problem = (f"'{name}.{attribute}' of the module '{name}' is set {where}, which also calls "
-               f"a method or submodule of '{name}'; under torch.compile and torch.export a "
-               "staged body cannot set a module's attribute")
+    problem = (f"'{name}.{attribute}' of the module '{name}' is set {where}; under "
+               "torch.compile and torch.export a staged body cannot set a module's attribute "
+               f"(`{name}.{attribute} += 1` is carried only where the statement calls no "
+               f"method or submodule of '{name}')")
     fix = (f"Keep the value in a local variable (a count: `n = {name}.{attribute}` before the "
            f"{statement}, `n += 1` in it) and assign '{name}.{attribute}' after the "
-           f"{statement}, or update the attribute in a statement of its own")
+           f"{statement}")
     if torch.compiler.is_dynamo_compiling():
         from ..errors import raise_at_under_dynamo
 
