@@ -1692,3 +1692,41 @@ def test_the_fixes_the_construct_messages_suggest_work():
     for step in (torch.tensor(3), torch.tensor(1), torch.tensor(5)):
         torch.testing.assert_close(run(staged_ema, model, step),
                                    ema_with_a_chosen_decay(eager_ema, model, step))
+
+
+class _CountingDecoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l = torch.nn.Linear(2, 2)
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def decode(self, h):
+        k = 0
+        while h.abs().sum() < 5 and k < 20:
+            k += 1
+            h = self.l(h) * 2 + 1
+            self.steps += 1
+        return h
+
+    def forward(self, x):
+        return autoconv.convert(self.decode)(x)
+
+
+@pytest.mark.parametrize("mode", ["compile", "export"])
+def test_a_module_attribute_set_in_a_staged_body_is_refused_at_its_line(mode):
+    # Tester t14 repro 23: `self.steps += 1` beside a call of `self.l` (so not carried as an
+    # alias, NOTE [attributes updated in place]) stored into the module inside torch's
+    # operator: dynamo's raw "HOP: Unsafe side effect", and a bare StopIteration from
+    # torch.export's `_find_node`. NOTE [module attributes set in a staged body].
+    torch._dynamo.reset()
+    module, x = _CountingDecoder(), torch.tensor([0.1, 0.2])
+    with pytest.raises(StagingError) as info:
+        if mode == "compile":
+            torch.compile(module, fullgraph=True, backend="eager")(x)
+        else:
+            torch.export.export(module, (x,), strict=False)
+    error = info.value
+    line = _CountingDecoder.decode.__code__.co_firstlineno + 5
+    assert (error.filename, error.lineno) == (__file__, line), str(error)
+    assert "'self.steps' of the module 'self' is set in the loop body" in str(error)
+    assert "assign 'self.steps' after the while loop" in error.fix

@@ -244,3 +244,89 @@ def test_nested_statements_under_compile_take_their_probes_verdicts(depth):
     for x in (2, 3, 9):
         result, expected = f(torch.tensor(x), d), fn(torch.tensor(x), d)
         assert result.dtype == expected.dtype and torch.equal(result, expected), x
+
+
+def doubled_if_positive(x):
+    if x.sum() > 0:
+        return x * 2
+    return x - 1
+
+
+def counted_down(x):
+    while x.sum() > 0:
+        x = x - 1
+    return x
+
+
+def shrunk(x):
+    n = torch.zeros(())
+    while n < 2:
+        x = x[1:]
+        n = n + 1
+    return x
+
+
+@pytest.mark.parametrize("fn", [doubled_if_positive, counted_down])
+def test_a_second_input_length_under_compile(fn):
+    # torch.compile recompiles on a second shape with symbolic sizes: the bodies' kinds (NOTE
+    # [mismatched bodies under dynamo]) held a SymInt, which dynamo cannot hand to a function
+    # it calls for real (tester t14 repro 17: "assume_constant_result argument conversion
+    # failed" on any staged if / while), and a loop read the values before it in its body
+    # (lifted as inputs aliasing the carry: "cond_fn might be aliasing", aot_autograd's check).
+    torch._dynamo.reset()
+    f = torch.compile(autoconv.convert(fn), fullgraph=True, backend="aot_eager")
+    for n in (3, 2, 4):
+        x = torch.arange(n, dtype=torch.float32) + 0.5
+        assert torch.equal(f(x), fn(x)), n
+
+
+def test_a_loop_changing_a_symbolic_size_under_compile_is_a_staging_error():
+    torch._dynamo.reset()
+    f = torch.compile(autoconv.convert(shrunk), fullgraph=True, backend="eager", dynamic=True)
+    with pytest.raises(StagingError) as info:
+        f(torch.ones(5))
+    assert info.value.lineno == shrunk.__code__.co_firstlineno + 2
+    assert "'x' is a torch.float32 tensor of shape (?,) before an iteration and changes a size " \
+           "in an iteration" in str(info.value)
+
+
+def negated_if_all_negative(x):
+    if x.sum() > 3:
+        return x * 2
+    if all(v < 0 for v in x):
+        return -x
+    return x
+
+
+def first_unpacked(x, y):
+    if y.sum() > 0:
+        a, b = x
+        return a
+    return x[1]
+
+
+def items_summed_in_a_loop(x):
+    s = torch.zeros(())
+    i = torch.tensor(0)
+    while i < 3:
+        for v in x:
+            s = s + v
+        i += 1
+    return s
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (negated_if_all_negative, [(torch.tensor([1., 5.]),), (torch.tensor([-1., -2.]),),
+                               (torch.tensor([1., -2.]),)]),
+    (first_unpacked, [(torch.tensor([1., 5.]), torch.ones(1)),
+                      (torch.tensor([1., 5.]), -torch.ones(1))]),
+    (items_summed_in_a_loop, [(torch.tensor([1., 5.]),)]),
+])
+def test_a_body_iterating_an_input_under_compile(fn, inputs):
+    # Dynamo made the items of an input a body iterates nodes of the enclosing graph, lifted
+    # into the body as inputs that alias each other: "Encountered aliasing during higher order
+    # op tracing" (tester t14 repro 6); the bodies now iterate a view of their own.
+    torch._dynamo.reset()
+    f = torch.compile(autoconv.convert(fn), fullgraph=True, backend="aot_eager", dynamic=False)
+    for args in inputs:
+        assert torch.equal(f(*args), fn(*args)), args

@@ -19,12 +19,13 @@ from __future__ import annotations
 import itertools
 
 import torch
+from torch.fx.experimental.symbolic_shapes import has_static_value, statically_known_true
 
 from ..errors import _raise_under_dynamo
 from ..lists import StagedList
 from ..values import is_undefined
 
-__all__ = ["new_key", "summary", "check"]
+__all__ = ["new_key", "summary", "sizes", "resized", "check"]
 
 _KEYS = itertools.count(1)
 _SEEN: dict = {}  # key -> {where: summaries}
@@ -42,7 +43,10 @@ def summary(value):
     """`value` as constants: ("tensor", dtype, sizes, device) for a tensor (a size not known
     while tracing is None), a container's kind and items, ("python", type name) otherwise."""
     if isinstance(value, torch.Tensor):
-        sizes = tuple(s if type(s) is int else None for s in value.shape)
+        # A size dynamo made symbolic (torch.compile's second shape, `dynamic=True`) is no
+        # constant: handed on, `check` could not be called for real. Dynamo reports a SymInt's
+        # type as int, so it is told apart by `has_static_value`, which dynamo answers itself.
+        sizes = tuple(int(s) if has_static_value(s) else None for s in value.shape)
         return ("tensor", str(value.dtype), sizes, str(value.device))
     if is_undefined(value):
         return ("unbound",)
@@ -55,10 +59,37 @@ def summary(value):
     return ("python", type(value).__name__)
 
 
-def check(key: int, where: str, outputs, count: int, names, statement: str, before=None):
+def sizes(value):
+    """`value`'s tensors' sizes (tuples, symbolic sizes included), in its structure."""
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    if type(value) in (tuple, list):
+        return [sizes(v) for v in value]
+    if type(value) is dict:
+        return {k: sizes(v) for k, v in value.items()}
+    return None
+
+
+def resized(before, after) -> bool:
+    """Whether a tensor in `after` (a loop body's output) has a size known to differ from its
+    size in `before` (`sizes` of the value before an iteration), symbolic sizes included (a
+    size `s0` made `s0 - 1`), as a constant."""
+    if type(before) is tuple and isinstance(after, torch.Tensor):
+        return len(before) == after.dim() and any(
+            statically_known_true(p != q) for p, q in zip(before, after.shape))
+    if type(before) is list and type(after) in (tuple, list) and len(before) == len(after):
+        return any(resized(b, a) for b, a in zip(before, after))
+    if type(before) is dict and type(after) is dict and list(before) == list(after):
+        return any(resized(before[k], after[k]) for k in before)
+    return False
+
+
+def check(key: int, where: str, outputs, count: int, names, statement: str, before=None,
+          moved=None):
     """Keep `outputs` (summaries, one per name) of the body `where`; once `count` bodies have
     given theirs, raise the StagingError for the names whose kinds differ (a loop: `before`,
-    the summaries before an iteration, against the one body's)."""
+    the summaries before an iteration, against the one body's, and `moved`, per name whether
+    `resized` found a size changed that the summaries hold as None)."""
     seen = _SEEN.setdefault(key, {})
     seen[where] = outputs
     if len(seen) < count:
@@ -71,11 +102,16 @@ def check(key: int, where: str, outputs, count: int, names, statement: str, befo
         pairs = [(seen[wheres[0]], wheres[0], seen[w], w, False) for w in wheres[1:]]
     problems, fixes = [], []
     for first, where_first, second, where_second, sizes in pairs:
-        for name, a, b in zip(names, first, second):
+        for i, (name, a, b) in enumerate(zip(names, first, second)):
             if _same_kind(a, b, sizes):
-                continue
-            problems.append(f"'{name}' is {_describe(a)} {where_first} and {_describe(b)} "
-                            f"{where_second}")
+                if not (moved and moved[i]):
+                    continue
+                # (sizes dynamo made symbolic: the summaries hold them as None)
+                problems.append(f"'{name}' is {_describe(a)} {where_first} and changes a size "
+                                f"in an iteration")
+            else:
+                problems.append(f"'{name}' is {_describe(a)} {where_first} and {_describe(b)} "
+                                f"{where_second}")
             fixes.append(_fix(name, a, b))
     if problems:
         _raise_under_dynamo(statement, "; ".join(problems), ". ".join(fixes))

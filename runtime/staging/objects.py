@@ -18,6 +18,7 @@ Modules are not carried (their fields are parameters and buffers a graph reads b
 from __future__ import annotations
 
 import builtins
+import dis
 import enum
 import functools
 import types
@@ -232,11 +233,13 @@ def _same_constant(a, b) -> bool:
     return a == b
 
 
-def _flatten_as(spec, value, leaves, path=""):
+def _flatten_as(spec, value, leaves, path="", replaced=None):
     """Append the tensors of `value`, which must have the structure `spec`, to `leaves`.
 
     Returns None, or (path, what differs). Fields are read by the names `spec` holds: under
-    dynamo, `vars()` of an object built in a traced body is empty.
+    dynamo, `vars()` of an object built in a traced body is empty. With a list `replaced`,
+    the paths of the named tuples and numbers replaced (_REPLACED) are appended there, each
+    taken as it is, rather than the first returned.
     """
     kind = spec[0]
     if kind == "tensor":
@@ -258,16 +261,19 @@ def _flatten_as(spec, value, leaves, path=""):
     if kind == "const":
         if _same_constant(spec[1], value):
             return None
-        if _is_namedtuple(spec[1]) and type(value) is type(spec[1]):
-            return path, _REPLACED
-        if type(spec[1]) in _NUMBERS and isinstance(value, (torch.Tensor, *_NUMBERS)):
-            return path, _REPLACED  # carried from now on: NOTE [numbers in objects]
+        if ((_is_namedtuple(spec[1]) and type(value) is type(spec[1]))
+                # (a number: carried from now on, NOTE [numbers in objects])
+                or (type(spec[1]) in _NUMBERS and isinstance(value, (torch.Tensor, *_NUMBERS)))):
+            if replaced is None:
+                return path, _REPLACED
+            replaced.append(path)
+            return None
         return path, "is changed"
     if kind == "namedtuple":
         if type(value) is not spec[1]:
             return path, "changes its type"
         for name, field, item in zip(spec[1]._fields, spec[2], value):
-            found = _flatten_as(field, item, leaves, f"{path}.{name}")
+            found = _flatten_as(field, item, leaves, f"{path}.{name}", replaced)
             if found:
                 return found
         return None
@@ -278,7 +284,7 @@ def _flatten_as(spec, value, leaves, path=""):
         if not torch.compiler.is_compiling() and list(vars(value)) != keys:
             return path, "gains or loses attributes"
         for k, field in spec[2]:
-            found = _flatten_as(field, getattr(value, k), leaves, f"{path}.{k}")
+            found = _flatten_as(field, getattr(value, k), leaves, f"{path}.{k}", replaced)
             if found:
                 return found
         return None
@@ -288,14 +294,14 @@ def _flatten_as(spec, value, leaves, path=""):
         if list(value) != [k for k, _ in spec[1]]:
             return path, "gains or loses keys"
         for k, item in spec[1]:
-            found = _flatten_as(item, value[k], leaves, f"{path}[{k!r}]")
+            found = _flatten_as(item, value[k], leaves, f"{path}[{k!r}]", replaced)
             if found:
                 return found
         return None
     if len(value) != len(spec[1]):
         return path, "changes its length"
     for i, item in enumerate(spec[1]):
-        found = _flatten_as(item, value[i], leaves, f"{path}[{i}]")
+        found = _flatten_as(item, value[i], leaves, f"{path}[{i}]", replaced)
         if found:
             return found
     return None
@@ -366,6 +372,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     # back, changed) and of those some body replaced (NOTE [tensors of objects updated in place])
     updated = {slot: set() for slot in slots}
     replaced = {slot: set() for slot in slots}
+    probe_replaced = []  # (slot, path) of the named tuples and numbers the probe's run replaced
 
     def wrap(body, returns_state, where, probe=False):
         def run(*args):
@@ -387,8 +394,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             for slot, (spec, _) in slots.items():
                 if out[slot] is not given[slot] and not torch.compiler.is_compiling():
                     built.append(slot)
-                leaves = []
-                found = _flatten_as(spec, out[slot], leaves)
+                leaves, paths = [], [] if probe else None
+                found = _flatten_as(spec, out[slot], leaves, replaced=paths)
+                probe_replaced.extend((slot, path) for path in paths or ())
                 if found is not None:
                     path, what = found
                     error = (functools.partial(_ReplacedRecord, slot, path)
@@ -405,6 +413,11 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                     # it replaces, NOTE [dynamo and tensors of objects])
                     if not isinstance(before, torch.Tensor) or (versions is None and not probe):
                         continue
+                    if not isinstance(slots[slot][1][number], torch.Tensor):
+                        # A carried number (NOTE [numbers in objects]): the body's stand-in
+                        # is its own, no tensor of the caller's to update in place (`s.k += 1`
+                        # under an `if` in a loop body took it for one: AttributeError)
+                        continue
                     if after is not before:
                         replaced[slot].add(number)
                     if versions is not None and before._version != versions[slot][number]:
@@ -419,6 +432,16 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                        for i, v in enumerate(state))
     if probed and not giving:
         _probe(wrap, bodies, flat_state, inputs)
+        if probe_replaced:
+            # The probe runs outside the operator, where the statement can still be staged
+            # again: the named tuples and numbers of an object a body replaces (`s.k += 1`) are
+            # carried from now on, as outside dynamo (NOTE [numbers in objects]; under dynamo
+            # the _ReplacedRecord cannot be caught, it is raised for real: tester t14 repro 12).
+            records = dict(records or {})
+            for slot, path in probe_replaced:
+                records[slot] = records.get(slot, frozenset()) | {path}
+            return carry(stage, bodies, state, names, carried_slots(state, records),
+                         statement, records, (), inputs)
         for slot, (_, leaves) in slots.items():
             # (no counter to read: a tensor no body replaces may have been updated in place,
             # one some body replaces may have been updated before, or by another body)
@@ -584,6 +607,67 @@ def _attribute_tables(value) -> tuple:
     return (table,) if type(table) is dict else ()
 
 
+# NOTE [module attributes set in a staged body]
+# `self.steps += 1` on a buffer, or `self.best = h`, in a staged body whose statement may rebind
+# the attribute (it also calls `self.l(h)`: NOTE [attributes updated in place] in
+# autoconv/converters/control_flow.py) stores into the module inside torch's operator. Replay
+# sees the store; dynamo refuses it in its own words ("HOP: Unsafe side effect", no user line)
+# and torch.export's non-strict trace records it as an assignment of a node of the operator's
+# subgraph, then fails looking for that node (a bare StopIteration): tester t14 repro 23. Under
+# both, a store to an attribute of a module the statement holds is found in the body's code
+# before anything is staged and refused at its line. (Found in the code: a store in a Python
+# `if` the body does not take is refused too.)
+
+
+def _refuse_module_stores(bodies, state, names, statement: str) -> None:
+    modules = {i for i, value in enumerate(state) if isinstance(value, torch.nn.Module)}
+    if not modules:
+        return
+    for fn, where in bodies:
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            continue
+        for position, attribute, line in _stored_attributes(code):
+            if position in modules:
+                name = names[position]
+                _raise_module_store(code.co_filename, line, name, attribute, where, statement)
+
+
+def _stored_attributes(code) -> tuple:
+    """(parameter position, attribute, line) of each `param.attribute = ...` (or `del`) in
+    `code` itself."""
+    params = code.co_varnames[: code.co_argcount]
+    found, previous, line = [], None, code.co_firstlineno
+    for instruction in dis.get_instructions(code):
+        if instruction.starts_line is not None:
+            line = instruction.starts_line
+        if (instruction.opname in ("STORE_ATTR", "DELETE_ATTR") and previous is not None
+                and previous.opname in ("LOAD_FAST", "LOAD_FAST_CHECK")
+                and previous.argval in params):
+            found.append((params.index(previous.argval), instruction.argval, line))
+        previous = instruction
+    return tuple(found)
+
+
+_stored_attributes._dynamo_marked_constant = True  # (dynamo calls it for real: constants)
+
+
+def _raise_module_store(filename, line, name, attribute, where, statement):
+    problem = (f"'{name}.{attribute}' of the module '{name}' is set {where}; under "
+               "torch.compile and torch.export a staged body cannot set a module's attribute "
+               f"(`{name}.{attribute} += 1` is carried only where the statement calls no "
+               f"method or submodule of '{name}')")
+    fix = (f"Keep the value in a local variable (a count: `n = {name}.{attribute}` before the "
+           f"{statement}, `n += 1` in it) and assign '{name}.{attribute}' after the "
+           f"{statement}")
+    if torch.compiler.is_dynamo_compiling():
+        from ..errors import raise_at_under_dynamo
+
+        raise_at_under_dynamo((filename, line), statement, problem, fix)
+    raise StagingError.at((filename, line), statement, problem, fix)
+
+
+
 class ChangedInput(Exception):
     """Internal, never reaches the user: a body changed the object (or dict) `args[0]`, an
     index into the statement's inputs, which the statement then carries (see
@@ -740,13 +824,15 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
     changes anyway (through a method: `s.step(dt)`) is undone and `ChangedInput` raised, so
     that the statement is staged again carrying it.
     """
-    if torch.compiler.is_dynamo_compiling():  # dynamo refuses it itself
-        return tuple(body for body, _ in bodies)
     held = []
     for name, value in zip(names, state):
         tables = () if _carries(value) else _attribute_tables(value)
         if tables:
             held.append((name, value, tables))
+    if torch.compiler.is_dynamo_compiling() or torch.compiler.is_exporting():
+        _refuse_module_stores(bodies, state, names, statement)
+    if torch.compiler.is_dynamo_compiling():  # dynamo refuses the rest itself
+        return tuple(body for body, _ in bodies)
     read = [i for i, value in enumerate(inputs) if _carries(value) or type(value) is list]
     if not held and not read:
         return tuple(body for body, _ in bodies)

@@ -643,6 +643,12 @@ class _Watch:
         self.seen: dict = {}  # where -> (raw outputs, staged outputs)
         # (under dynamo: NOTE [mismatched bodies under dynamo] in dynamo_kinds.py)
         self.key = dynamo_kinds.new_key() if torch.compiler.is_dynamo_compiling() else None
+        if self.key is not None and before is not None:
+            # Read here, in the enclosing graph: a body that reads the carried values before
+            # the loop makes dynamo hand them to the body as extra inputs, aliasing its carry
+            # (inductor: "cond_fn might be aliasing the input or the output").
+            self.before_kinds = tuple(dynamo_kinds.summary(v) for v in before)
+            self.before_sizes = tuple(dynamo_kinds.sizes(v) for v in before)
 
     def outputs(self, body: Body, raw) -> tuple:
         """`body`'s staged outputs; raises once every body has run and they disagree."""
@@ -655,11 +661,12 @@ class _Watch:
             if self.before is not None:
                 names = [n for n, k in zip(statement.names, statement.kinds)
                          if k is SlotKind.TENSOR]
-                before = tuple(dynamo_kinds.summary(v) for v in self.before)
+                before = self.before_kinds
+                moved = tuple(dynamo_kinds.resized(b, a) for b, a in zip(self.before_sizes, out))
             else:
-                names, before = statement.output_names(), None
+                names, before, moved = statement.output_names(), None, None
             dynamo_kinds.check(self.key, body.where, tuple(dynamo_kinds.summary(v) for v in out),
-                               len(self.bodies), tuple(names), statement.kind, before)
+                               len(self.bodies), tuple(names), statement.kind, before, moved)
         else:
             self.seen[body.where] = (raw, out)
             if len(self.seen) == len(self.bodies):
@@ -782,6 +789,14 @@ def _run_body(statement: Statement, operands, body: Body, flat):
         for t, needs in zip(flat, operands.requires_grad):
             if needs and isinstance(t, torch.Tensor) and not t.requires_grad and t.is_leaf:
                 t.requires_grad_()
+    if torch.compiler.is_dynamo_compiling():
+        # Dynamo hands a body the enclosing graph's tensors as they are, and makes each item
+        # of one the body iterates (`for v in x`, `all(v < 0 for v in x)`, `a, b = x`) a node
+        # of the enclosing graph, lifted into the body's graph as an input of its own: two
+        # inputs that alias ("Encountered aliasing during higher order op tracing", tester t14
+        # repro 6). A view taken here is the body's node, and so are its items.
+        flat = flat[: operands.count] + tuple(
+            t.view_as(t) if isinstance(t, torch.Tensor) else t for t in flat[operands.count:])
     staged, inputs = operands.split(flat)
     if torch.compiler.is_dynamo_compiling():
         # (dynamo makes `_version` a data-dependent symbol there; it refuses such a body

@@ -678,6 +678,49 @@ def test_dict_of_counters():
     assert_same_result(count_positives_in_a_dict, [T([1., -1., 2.]), T([-1., -1., -2.])])
 
 
+@dataclasses.dataclass
+class _Solver:
+    x: torch.Tensor
+    v: torch.Tensor
+    k: int = 0
+
+
+def heavy_ball(x0):
+    s = _Solver(x0, torch.zeros_like(x0))
+    while s.x.norm() > 0.1 and s.k < 50:
+        s.v = 0.5 * s.v - 0.1 * s.x
+        s.x = s.x + s.v
+        s.k += 1
+    return s.x, s.k
+
+
+def heavy_ball_replaced(x0):
+    s = _Solver(x0, torch.zeros_like(x0))
+    while s.x.norm() > 0.1 and s.k < 50:
+        v = 0.5 * s.v - 0.1 * s.x
+        s = dataclasses.replace(s, x=s.x + v, v=v, k=s.k + 1)
+    return s.x, s.k
+
+
+def counted_under_an_if_in_a_loop(x0):
+    s = _Solver(x0, x0)
+    while s.x.sum() > 1:
+        if s.x.max() > 2:
+            s.k += 1
+        s.x = s.x * 0.5
+    return s.x, s.k
+
+
+@pytest.mark.parametrize("fn", [heavy_ball, heavy_ball_replaced, counted_under_an_if_in_a_loop])
+def test_an_int_counter_of_a_dataclass_in_a_staged_loop(fn):
+    # Under torch.compile `s.k += 1` was refused ("`s.k` is replaced in the loop body", tester
+    # t14 repro 12): the _ReplacedRecord that stages the loop again carrying the number is
+    # raised for real under dynamo; the probe's run now notes the numbers instead. Under an
+    # `if` in the loop, the number's stand-in was taken for a tensor of the caller's updated in
+    # place (AttributeError: 'int' object has no attribute 'device', in every mode).
+    assert_same_result(fn, [T([1., 2.]), T([0.01, 0.]), T([3., 4.])])
+
+
 def test_a_carried_dict_number_is_a_tensor_after_the_statement_as_a_local_number_is():
     def counters(x):
         stats = {"pos": 0, "scale": 2}
