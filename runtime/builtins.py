@@ -30,7 +30,7 @@ import builtins
 
 import torch
 
-from .lists import StagedList
+from .lists import StagedList, check_not_empty
 from .staging.constants import StagedConstant, isinstance_of
 from .staging.torch import as_predicate
 from .augmented import is_stand_in, mark
@@ -93,7 +93,7 @@ def reversed_(sequence, /):
     Raises:
         TypeError: as Python's, for a staged `enumerate` / `zip` (not reversible).
     """
-    from .lists import StagedList
+    from .lists import StagedList, check_not_empty
 
     if not isinstance(sequence, StagedList):
         return reversed(sequence)
@@ -230,11 +230,59 @@ def _number_like(value) -> bool:
         value, (torch.SymInt, torch.SymFloat, torch.SymBool)) or is_stand_in(value)
 
 
+def _reduce_list(items: StagedList, key, smallest: bool, default):
+    """min / max of a list grown under tensor control flow, whose count (maybe 0) only the
+    running graph knows: Python's ValueError for an empty one (a graph assertion at the user's
+    line), or `default`. The reduction runs over the whole buffer with one filler row past its
+    end: amax of the first `count` rows gave torch's "Runtime assertion failed for expression
+    u0 >= 1" (no line) where the list was empty, and ignored `default`."""
+    buffer = items.buffer
+    if key is not None or buffer.dim() > 1:
+        return _reduce_tensor(items.stacked(), key, smallest)
+    if default is _MISSING:
+        check_not_empty(items, _empty_error(smallest))
+    dtype = buffer.dtype
+    if dtype == torch.bool:
+        fill = smallest
+    elif dtype.is_floating_point:
+        fill = float("inf") if smallest else float("-inf")
+    else:
+        info = torch.iinfo(dtype)
+        fill = info.max if smallest else info.min
+    padded = torch.cat([buffer, buffer.new_full((1,), fill)])
+    live = torch.arange(padded.shape[0], device=buffer.device) < items.count
+    if dtype.is_floating_point:
+        plain = torch.where(live & ~padded.isnan(), padded, fill)
+        best = plain.amin(0) if smallest else plain.amax(0)
+        best = torch.where(padded[0].isnan(), padded[0], best)  # (Python keeps a first NaN)
+    else:
+        plain = torch.where(live, padded, fill)
+        best = plain.amin(0) if smallest else plain.amax(0)
+    if default is _MISSING:
+        return best
+    return torch.where(items.count > 0, best, default)
+
+
+def _python_error(call) -> str:
+    try:
+        call([])
+    except ValueError as error:
+        return str(error)
+    raise AssertionError(f"{call.__name__} of an empty list did not raise")
+
+
+# Python's texts for min / max of an empty iterable (changed in 3.12), read at import: dynamo
+# cannot trace the builtin's own error.
+_EMPTY = {True: _python_error(builtins.min), False: _python_error(builtins.max)}
+
+
+def _empty_error(smallest: bool) -> ValueError:
+    return ValueError(_EMPTY[smallest])
+
+
 def _reduce_tensor(values, key, smallest: bool):
     """min / max over the first dimension of a tensor, with Python's rules: an item is taken
     when it compares strictly better, so a NaN first item stays and a later NaN is skipped."""
-    if type(values) is StagedList:
-        values = torch.stack(values)
     if values.dim() == 0:
         raise TypeError("iteration over a 0-d tensor")
     if key is not None or values.dim() > 1:
@@ -270,7 +318,9 @@ _SEQUENCES = (list, tuple, StagedList, torch.Tensor, range, str, dict, set, froz
 
 def _min_max(smallest, args, key, default):
     items, whole = _items(args)
-    if whole and is_staged(items if isinstance(items, torch.Tensor) else items.count):
+    if whole and type(items) is StagedList and is_staged(items.count):
+        return _reduce_list(items, key, smallest, default)
+    if whole and is_staged(items):
         return _reduce_tensor(items, key, smallest)
     if whole:
         items = list(items)
@@ -320,7 +370,7 @@ def max_(*args, key=None, default=_MISSING):
 def sum_(iterable, /, start=0):
     """`sum(iterable, start)`; a traced tensor is summed over its first dimension in one op."""
     if type(iterable) is StagedList and is_staged(iterable.count):
-        iterable = torch.stack(iterable)
+        iterable = iterable.stacked()  # (torch.stack raises for an empty list; sum gives start)
     elif not is_staged(iterable):
         return builtins.sum(iterable, start)
     if iterable.dim() == 0:
@@ -343,13 +393,16 @@ def _sum_dtype(dtype, start):
 def _truths(iterable, name):
     """The truth values of the items of a traced tensor, as a 1-d bool tensor."""
     if type(iterable) is StagedList:
-        iterable = torch.stack(iterable)
+        iterable = iterable.stacked()  # (torch.stack raises for an empty list; any gives False)
     if iterable.dim() == 0:
         raise TypeError("iteration over a 0-d tensor")
-    rows = iterable.reshape(iterable.shape[0], -1)
-    if isinstance(rows.shape[1], int) and rows.shape[1] != 1:
+    item_size = 1
+    for size in iterable.shape[1:]:
+        item_size = item_size * size
+    if isinstance(item_size, int) and item_size != 1:
         raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
-    return rows.reshape(-1) != 0
+    # (not reshape(n, -1): with no row, n = 0, the -1 is ambiguous)
+    return iterable.reshape(iterable.shape[0]) != 0
 
 
 def any_(iterable, /):

@@ -14,7 +14,8 @@ from torch.utils import _pytree as pytree
 from .augmented import mark
 from .errors import StagingError
 from .staging import context
-from .values import is_staged, known_empty, number_dtype, promote_types, to_tensor, with_number
+from .values import (is_staged, known_empty, number_dtype, probe_row, promote_types, to_tensor,
+                     with_number)
 
 __all__ = ["StagedRange", "StagedEnumerate", "StagedZip", "staged_sequence", "range_", "enumerate_", "zip_",
            "as_python"]
@@ -205,14 +206,17 @@ def _not_indexable(iterable):
 def _item(iterable, index):
     if isinstance(iterable, _STAGED):
         return iterable.item(index)
-    if known_empty(iterable.shape[0]) or context.probing():
-        # A loop of no trip: its body is traced for the types, never run. (Under dynamo the
-        # probe of the body's dtypes gives it a constant index, which index_select checks.)
-        # A probe's item too: its ops stay in torch.export's graph, where index_select of the
-        # first row raised on an iterable of data-dependent length that is empty when the
-        # program runs (`for v in x[x > 0]`, t11 repro 18). (guard_or_false: a length only known
-        # when the graph runs is not asked for its value, which dynamo refused.)
+    if known_empty(iterable.shape[0]):
+        # A loop of no trip: its body is traced for the types, never run. (guard_or_false: a
+        # length only known when the graph runs is not asked for its value, which dynamo
+        # refused.)
         return iterable.new_zeros(iterable.shape[1:])
+    if context.probing():
+        # A probe's ops stay in torch.export's graph, where index_select of the first row
+        # raised on an iterable of data-dependent length that is empty when the program runs
+        # (`for v in x[x > 0]`, t11 repro 18); and a probe counting a loop's trips needs the
+        # rows themselves (zeros made `while s < 10: for v in x: s = s + v` never end).
+        return probe_row(iterable, index)
     # iterable[index] would read the index's value while tracing; index_select stages it.
     return torch.index_select(iterable, 0, index.reshape(1)).squeeze(0)
 

@@ -26,9 +26,10 @@ from torch.utils import _pytree as pytree
 
 from .errors import StagingError
 from .staging import context
-from .values import is_staged, to_tensor
+from .augmented import graph_check
+from .values import is_staged, probe_row, to_tensor
 
-__all__ = ["StagedList", "UncountedList", "GROWN", "item_at"]
+__all__ = ["StagedList", "UncountedList", "GROWN", "item_at", "check_not_empty"]
 
 _STATEMENT = "loop or if that grows a list"
 
@@ -218,9 +219,9 @@ class StagedList:
         index = torch.as_tensor(key, dtype=torch.int64, device=self.buffer.device)
         index = torch.where(index < 0, index + self.count, index)
         if is_staged(index) or is_staged(self.count):
-            if not context.probing():
-                torch._assert_async((index >= 0) & (index < self.count),
-                                    "list index out of range")
+            if context.probing():  # (see `item_at`)
+                return probe_row(self.buffer, index)
+            graph_check((index >= 0) & (index < self.count), IndexError, "list index out of range")
         elif not 0 <= int(index) < int(self.count):
             raise IndexError("list index out of range")
         return torch.index_select(self.buffer, 0, index.reshape(1)).squeeze(0)
@@ -233,10 +234,26 @@ def _same_sizes(a, b) -> bool:
         return True
 
 
+def check_not_empty(items: StagedList, error: BaseException) -> None:
+    """Raise `error` (Python's for an empty list) where `items` has no item: at once for a
+    concrete count, else as a graph assertion at the user's line.
+
+    The buffer of a list a loop left empty has no rows, and torch.stack / cat / amax of its
+    first `count` rows gave an empty tensor (or torch's assertion on the unbacked count, naming
+    no line) where Python raises (tester t14 repro 16, `torch.stack(out)` after a loop whose
+    first item breaks)."""
+    if not is_staged(items.count):
+        if int(items.count) == 0:
+            raise error
+        return
+    graph_check(items.count > 0, type(error), str(error))
+
+
 def _stack(items: StagedList, dim=0, *, out=None):
     if out is not None:
         raise StagingError(_STATEMENT, "torch.stack(..., out=) of a grown list",
                            "Drop out= and assign the result")
+    check_not_empty(items, RuntimeError("stack expects a non-empty TensorList"))
     return items.stacked().movedim(0, dim)
 
 
@@ -245,6 +262,7 @@ def _cat(items: StagedList, dim=0, *, out=None):
         raise StagingError(_STATEMENT, "torch.cat(..., out=) of a grown list",
                            "Drop out= and assign the result")
     stacked = items.stacked()
+    check_not_empty(items, ValueError("torch.cat(): expected a non-empty list of Tensors"))
     if stacked.dim() < 2:
         raise StagingError(
             _STATEMENT, f"torch.cat of '{items.name}', whose items are 0-d tensors",
@@ -297,6 +315,11 @@ class UncountedList:
 def item_at(items: StagedList, index: torch.Tensor) -> torch.Tensor:
     """Item `index` (a 0-d int64 tensor below the count) of a StagedList: the item function of
     a staged `for` over it."""
+    if context.probing():
+        # A probe's read stays in torch.export's and torch.compile's graphs as dead code: the
+        # first item of a list a loop left empty raised "index out of range" there (tester t14
+        # repro 2, Viterbi's back-pointers at length 1).
+        return probe_row(items.buffer, index)
     return torch.index_select(items.buffer, 0, index.reshape(1)).squeeze(0)
 
 

@@ -90,14 +90,17 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         if not torch.is_grad_enabled() and not written and not renewing \
                 and _gradients_may_flow():
             bodies, passed = _watching_passes(bodies, if_false is None)
+        targets = _write_targets(state, inputs, kept, renewing, written)
+        staged_state, staged_inputs = _unsaved(staged_state, targets), _unsaved(inputs, targets)
         try:
             if _holding(updated, inputs, (if_true, if_false)):
                 out = _holding_lists(
                     lambda fns, st, nm, ins: staging.stage_if(cond, *fns, st, nm, cond, ins),
-                    tuple((b, True) for b in bodies), staged_state, staged_names, inputs,
+                    tuple((b, True) for b in bodies), staged_state, staged_names, staged_inputs,
                     updated, "if statement", (if_true, if_false))
             else:
-                out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond, inputs)
+                out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond,
+                                       staged_inputs)
         except StagingError as refused:
             if _stages_loop_instead(refused):
                 raise
@@ -312,6 +315,34 @@ def _renewed_back(outs, renewing, state) -> None:
         old = state[i]
         if isinstance(new, torch.Tensor) and new is not old and _writable(old, new):
             _write_back(old, new)
+
+
+# NOTE [operands written back after the statement]
+# torch's cond / while_loop autograd saves the operator's operands for its backward. A tensor
+# the statement then writes back into (`copy_`: NOTE [inputs updated in place], NOTE [state
+# updated in place]) is one of them, and the write moves its version: the backward raised
+# torch's "one of the variables needed for gradient computation has been modified by an
+# inplace operation ... CopyBackwards" (tester t14 repro 9: `if x[i].sum() > 0: out[i] =
+# e1(x[i]) else: out[i] = e2(x[i])` per row, a masking loop `if y[i] < 0: y[i] = 0`), in an
+# exported program (torch.compile's tracer copies every operand already, tracers/dynamo.py).
+# Where torch's autograd may differentiate the operator, it gets a copy of each such tensor.
+
+def _unsaved(values, targets):
+    """`values` with a copy of each tensor among `targets` (NOTE [operands written back after
+    the statement]), where torch's operator autograd may differentiate the statement."""
+    if not targets:
+        return tuple(values)
+    from .staging.tracers.zero_trips import needs_zero_trip_guard
+
+    return tuple(
+        v.clone() if isinstance(v, torch.Tensor) and any(v is t for t in targets)
+        and is_staged(v) and needs_zero_trip_guard((v,), ()) else v for v in values)
+
+
+def _write_targets(state, inputs, kept, renewing, written) -> list:
+    """The tensors a statement writes back into after it."""
+    return [*(state[i] for i in kept or () if isinstance(state[i], torch.Tensor)),
+            *(state[i] for i in renewing), *(inputs[i] for i in written)]
 
 
 def _write_back(old, new) -> None:
@@ -780,16 +811,19 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             if renewing:  # NOTE [state updated in place, then rebound]
                 bodies, staged_state, staged_names = _giving_back_first(
                     bodies, staged_state, staged_names, renewing, 0, state, names)
+            targets = _write_targets(before, inputs, kept, renewing, written)
+            staged_state = _unsaved(staged_state, targets)
+            staged_inputs = _unsaved(inputs, targets)
             try:
                 if _holding(updated, inputs, (test, body)):
                     out = _holding_lists(
                         lambda fns, st, nm, ins: staging.stage_while(*fns, st, nm, like, ins,
                                                                      trips=bound),
-                        tuple(zip(bodies, (False, True))), staged_state, staged_names, inputs,
-                        updated, "while loop", (test, body))
+                        tuple(zip(bodies, (False, True))), staged_state, staged_names,
+                        staged_inputs, updated, "while loop", (test, body))
                 else:
-                    out = staging.stage_while(*bodies, staged_state, staged_names, like, inputs,
-                                              trips=bound)
+                    out = staging.stage_while(*bodies, staged_state, staged_names, like,
+                                              staged_inputs, trips=bound)
             except Exception as raised:  # NOTE [a loop body that raises while traced]
                 _refuse_raised_in_a_loop(raised, "while loop", caught)
                 raise

@@ -12,7 +12,7 @@ from torch.fx.experimental.symbolic_shapes import (
 
 from .staging import registry
 
-__all__ = ["Undefined", "undefined", "eager", "is_staged", "is_symbolic", "is_undefined",
+__all__ = ["Undefined", "undefined", "probe_row", "eager", "is_staged", "is_symbolic", "is_undefined",
            "known_empty", "to_tensor",
            "as_staged_tensor", "number_dtype", "promote_types", "tensors_dtype", "with_number"]
 
@@ -144,6 +144,25 @@ def known_empty(size) -> bool:
         return guard_or_false(size == 0)
     return (type(size) is int and size == 0) or (
         isinstance(size, torch.SymInt) and guard_or_false(size == 0))
+
+
+def probe_row(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Row `index` (a 0-d int64 tensor) of `tensor`, or zeros where the index is not a row, as a
+    probe reads it.
+
+    A probe's ops stay in torch.export's and torch.compile's graphs as dead code, which runs on
+    whatever the data is: a read of the first row of a list or tensor that has no rows when the
+    program runs (a loop that made no trip grew it) raised torch's "index out of range". A
+    probe that counts a loop's trips gives its values to the graph, so a valid index must read
+    the row itself, not zeros (zeros made such a count never end). Hence a zero row past the
+    end, and the index clamped to it.
+    """
+    padded = torch.cat([tensor, tensor.new_zeros((1, *tensor.shape[1:]))])
+    size = tensor.shape[0]
+    index = torch.as_tensor(index, dtype=torch.int64, device=tensor.device)
+    inside = torch.logical_and(index >= 0, index < size)
+    index = torch.where(inside, index, torch.full_like(index, size))
+    return torch.index_select(padded, 0, index.reshape(1)).squeeze(0)
 
 
 def as_staged_tensor(value, like: torch.Tensor | None = None) -> torch.Tensor:

@@ -25,6 +25,9 @@ silently, with torch's operators alone:
   That is not a one-line repair; the gradients a backward with `create_graph=True` returns
   are marked instead, and differentiating them again raises a RuntimeError that says so,
   where the wrong value came out.
+- `while_loop` that made no trip: its backward runs the body once on the initial carries
+  (NOTE [zero-trip loops under autograd] in tracers/zero_trips.py): where the backward runs
+  eagerly, a loop whose test was false on entry now passes the gradients through instead.
 
 autoconv's default python backend runs neither operator's autograd at replay and is right.
 """
@@ -57,8 +60,33 @@ class _NoDoubleBackward(torch.autograd.Function):
         raise RuntimeError(_DOUBLE_BACKWARD)
 
 
+def _made_no_trip(ctx) -> bool:
+    """Whether the loop's test was false on entry, where the backward runs eagerly (a traced
+    backward, aot_autograd's, cannot ask)."""
+    from ..values import is_staged
+
+    operands = [*ctx.carries, *ctx.additional_inputs]
+    if any(is_staged(v) or isinstance(v, torch.SymInt) for v in operands):
+        return False
+    with torch.no_grad():
+        go = ctx.fw_cond_fn(*operands)
+    return isinstance(go, (bool, torch.Tensor)) and not is_staged(go) and not bool(go)
+
+
 def _fixed_loop_backward(backward):
     def fixed(ctx, *grads):
+        if _made_no_trip(ctx):
+            # The loop's results are its initial carries: their gradients pass through, and
+            # the read-only inputs get none. torch's backward ran the body once on the initial
+            # carries instead (it counts one trip for none), whose derivatives autoconv's
+            # zero-trip guard multiplies by zero (zero_trips.py) but which still ran: a body
+            # appending to a list sized for no trip raised "index is out of bounds for
+            # dimension with size 0" (tester t14 repro 13), as would any body indexing past
+            # what the loop's bounds allow.
+            return (None, None, None, None,
+                    *(g if isinstance(c, torch.Tensor) and c.is_floating_point() else None
+                      for g, c in zip(grads, ctx.carries)),
+                    *(None for _ in ctx.additional_inputs))
         anchor = next((t for t in [*ctx.carries, *ctx.additional_inputs]
                        if isinstance(t, torch.Tensor) and t.requires_grad), None)
         # torch differentiates each iteration's carries only where the loop's initial value

@@ -262,6 +262,41 @@ def test_gradient_through_a_loop_that_runs_zero_times(mode, tmp_path):
             torch.testing.assert_close(g, v if isinstance(g, int) else torch.as_tensor(v))
 
 
+def halves_until_small(x):
+    vals = []
+    while x.sum() > 1:
+        x = x * 0.5
+        vals.append(x)
+    if len(vals) > 0:
+        return torch.stack(vals).sum(0)
+    return x
+
+
+@pytest.mark.parametrize("mode", ["export", "compile"])
+def test_gradient_through_a_loop_growing_a_list_that_runs_zero_times(mode):
+    # (tester t14 repro 13) torch's backward of a zero-trip while_loop ran the body once on the
+    # initial carries, whose append into a buffer sized for no trip raised "index is out of
+    # bounds for dimension with size 0" (NOTE [second-order gradients through operators])
+    inputs = [T([1.0, 0.5]), T([0.1, 0.2])]
+    converted = autoconv.convert(halves_until_small)
+    if mode == "compile":
+        fn = torch.compile(converted, fullgraph=True, backend="eager")
+    else:
+        class Halves(torch.nn.Module):
+            def forward(self, x):
+                return converted(x)
+
+        saved = io.BytesIO()
+        torch.export.save(torch.export.export(Halves(), (inputs[0],)), saved)
+        saved.seek(0)
+        fn = torch.export.load(saved).module()
+    for x in inputs:
+        got, want = x.clone().requires_grad_(), x.clone().requires_grad_()
+        fn(got).sum().backward()
+        halves_until_small(want).sum().backward()
+        torch.testing.assert_close(got.grad, want.grad)
+
+
 class _GradReverse(torch.autograd.Function):
     """Gradient reversal: the identity forward, the backward -alpha * g."""
 

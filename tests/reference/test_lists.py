@@ -7,6 +7,8 @@ _lengths` keeps that true. Each case also runs through torch.export and torch.co
 """
 
 import collections.abc
+import io
+import re
 
 import pytest
 import torch
@@ -14,7 +16,7 @@ import torch
 import autoconv
 from autoconv import TensorSpec
 from autoconv_runtime import StagingError
-from support import (COND, WHILE_LOOP, Calling, assert_same_result, count_ops,
+from support import (COND, WHILE_LOOP, Calling, assert_close, assert_same_result, count_ops,
                      function_from_source)
 
 T = torch.tensor
@@ -1089,3 +1091,120 @@ def test_a_branch_probe_leaves_outside_tensors_alone():
                               ((T(3), T(0)), 3, 2.0)):
         assert int(replayed(*args)) == want
         assert float(STATS) == calls
+
+
+# --- a list a loop left empty (tester t14 repros 16 and 2) -------------------------------------
+
+def _doubled_until_large(x):
+    out = []
+    for v in x:
+        if v > 10:
+            break
+        out.append(v * 2)
+    return out
+
+
+def stack_until_large(x):
+    return torch.stack(_doubled_until_large(x))
+
+
+def cat_rows_until_large(x):
+    out = []
+    for v in x:
+        if v > 10:
+            break
+        out.append((v * 2).reshape(1))
+    return torch.cat(out)
+
+
+def max_until_large(x):
+    return max(_doubled_until_large(x))
+
+
+def first_until_large(x):
+    return _doubled_until_large(x)[0]
+
+
+def _three_modes(fn, args):
+    """`fn` at autoconv's replay (traced on other inputs), from a saved and loaded
+    torch.export program, and under torch.compile."""
+    traced_on = (T([1.0, 3.0, 20.0, 4.0]),)
+    replayed = autoconv.autoconv(fn)
+    replayed.get_concrete_function(*traced_on)
+    converted = autoconv.convert(fn)
+    program = torch.export.export(Calling(converted), traced_on, strict=False)
+    saved = io.BytesIO()
+    torch.export.save(program, saved)
+    saved.seek(0)
+    torch._dynamo.reset()
+    compiled = torch.compile(converted, fullgraph=True, backend="eager")
+    return [("replay", replayed), ("export", torch.export.load(saved).module()),
+            ("compile", compiled)]
+
+
+@pytest.mark.parametrize("fn, error, text", [
+    (stack_until_large, RuntimeError, "stack expects a non-empty TensorList"),
+    (cat_rows_until_large, ValueError, "expected a non-empty list of Tensors"),
+    (max_until_large, ValueError, "max()"),
+    (first_until_large, IndexError, "list index out of range"),
+])
+def test_reading_a_list_a_loop_left_empty_raises_as_python(fn, error, text):
+    # (tester t14 repro 16) the buffer of a list whose first item breaks the loop has no rows,
+    # and torch.stack of it gave tensor([]) in all three modes where Python raises.
+    empty = (T([20.0, 2.0, 1.0, 1.0]),)
+    with pytest.raises(error, match=re.escape(text)):
+        fn(*empty)
+    line = f"{__file__}:" if fn is not first_until_large else ""
+    for mode, run in _three_modes(fn, empty):
+        assert_close(run(T([1.0, 3.0, 20.0, 4.0])), fn(T([1.0, 3.0, 20.0, 4.0])))
+        # replay raises the user's type; a graph run elsewhere raises RuntimeError naming it
+        kind = error if mode == "replay" else RuntimeError
+        with pytest.raises(kind, match=re.escape(text)) as info:
+            run(*empty)
+        assert line in str(info.value), mode
+
+
+def min_or_default_until_large(x):
+    vals = _doubled_until_large(x)
+    return min(vals, default=T(-5.0)), any(vals), sum(vals)
+
+
+def test_min_default_any_and_sum_of_a_list_a_loop_left_empty():
+    # min(default=) was ignored and amin of no rows raised; any() reshaped no rows with -1
+    assert_same_result(min_or_default_until_large,
+                       [(T([1.0, 3.0, 20.0, 4.0]),), (T([20.0, 2.0, 1.0, 1.0]),),
+                        (T([-1.0, 3.0, 2.0, 20.0]),)])
+
+
+def backtrace_pointers(x, length):
+    pointers = []
+    for t in range(1, length):
+        pointers.append(x[t].argmax())
+    out = [torch.tensor(0)]
+    for p in pointers:
+        out.append(p)
+    return torch.stack(out)
+
+
+def test_loop_over_a_list_another_loop_left_empty():
+    # (tester t14 repro 2, Viterbi's backtrace at length 1) the probe of the second loop's body
+    # read the first item of the empty list: its dead code raised "index out of range" in
+    # torch.export's and torch.compile's graphs
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    assert_same_result(backtrace_pointers, [(x, T(3)), (x, T(1)), (x, T(5))])
+
+
+def sums_rows_until_large(x):
+    vals = []
+    s = x.sum() * 0
+    while s < 10:
+        for v in x:
+            s = s + v
+        vals.append(s)
+    return torch.stack(vals)
+
+
+def test_trips_counted_over_a_loop_reading_rows():
+    # The loop that counts the trips (NOTE [lists in while loops]) is a probe, whose staged
+    # `for` read zeros for the rows: `s` never grew and the trace never ended.
+    assert_same_result(sums_rows_until_large, [(T([1.0, 2.0, 3.0]),), (T([4.0, 4.0, 4.0]),)])
