@@ -203,6 +203,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             places.refuse_trace_values_stored(name, _location(
                 source if source is not None else converted), functools.partial(
                     _traced_again, traced, mode, plan, inputs), containers_in(call_roots))
+            places.forget_sizes_the_trace_changed(containers_in(call_roots))
             _refuse_python_random_draws(drawn, name, source if source is not None else converted)
             _refuse_torch_seeding(drawn, graph_module, name,
                                   source if source is not None else converted)

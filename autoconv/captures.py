@@ -315,6 +315,7 @@ class Places:
     def __init__(self, fn, module=None, bound_self=None):
         self.tensors = {}  # id(tensor) -> (where, reader, parents)
         self.values = {}  # where -> (Guard, parents)
+        self.sized = {}  # where in `values` -> the dict or list whose keys or length it guards
         self._walked = set()  # ids of the objects and containers followed (once each)
         # (where, dict or list, a copy of its items) of the outside containers followed
         # (NOTE [trace values stored outside])
@@ -384,6 +385,7 @@ class Places:
                 # would bring these: guarded on their own (an empty cache filled by the first
                 # call traces again, where the graph of the empty one returned a wrong value).
                 self.values.setdefault(f"{where}'s keys", (parents[-1], parents[:-1]))
+                self.sized[f"{where}'s keys"] = value
             if type(value) is dict:
                 if len(value) <= _MAX_ITEMS:
                     for key, item in list(value.items()):
@@ -396,6 +398,17 @@ class Places:
                                   names, parents, depth - 1)
             else:
                 self._search_object(value, where, parents, names, depth - 1)
+
+    def forget_sizes_the_trace_changed(self, owned=frozenset()) -> None:
+        """Drop the guards on the keys / length of the containers from outside the function
+        that tracing itself changed (`calls.append(1)` in a closure's list, a global dict set):
+        such a change is a Python side effect, made once while tracing (README, "Python side
+        effects"), and its guard failed right after every trace. The call's own objects'
+        containers (`self.cache`, in `owned`) are written back on each call and stay guarded."""
+        for where, container in list(self.sized.items()):
+            guard = self.values[where][0]
+            if id(container) not in owned and not guard.holds():
+                del self.values[where]
 
     def refuse_trace_values_stored(self, name: str, location, retrace=None,
                                    owned=frozenset()) -> None:
