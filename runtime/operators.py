@@ -1902,7 +1902,10 @@ def ld(value, bound, name):
         if not context.probing():
             torch._assert_async(staging.as_predicate(as_staged_tensor(bound), "read"),
                                 graph_error_message(error))
-        return value
+        # Still the placeholder after the staged statement: no traced path binds the name, so
+        # the flag is false whenever the graph gets here and the assertion fails first (fuzz
+        # seed 15, program 518: bound only under `elif 0:` in a staged loop).
+        return _unbound_stand_in() if is_undefined(value) else value
     # (a flag, not None: a loop-created name's placeholder read before its body binds it is
     # the loop's own refusal, `_stage_loop_created`; a stand-in there went on silently)
     if bound is False and context.in_staged_body():  # NOTE [unbound reads in a staged body]
