@@ -244,6 +244,7 @@ class BoundFlagConverter(Converter):
         params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs
                   + [node.args.vararg, node.args.kwarg] if a is not None}
         partial, created, unsure = set(), set(), set()
+        creators = {}  # name -> the loops that bind it first
 
         def on_read(stmt, name, defined):
             if name.id not in defined:
@@ -256,6 +257,8 @@ class BoundFlagConverter(Converter):
             # refused in a staged body; fuzz seed 13, program 23).
             partial.update(all_names if in_branch else some_paths)
             created.update(all_names)
+            for name in all_names:
+                creators.setdefault(name, []).append(loop)
 
         _Definedness(on_read, on_loop).block(node.body, set(params))
         own = _excluded(node) | set(self.ctx.display_names)
@@ -267,6 +270,15 @@ class BoundFlagConverter(Converter):
         # 'Undefined'" while tracing, where Python raises UnboundLocalError; fuzz seed 13,
         # program 33). A staged loop's own check covers it (`_stage_loop_created`).
         unflagged = (created & unsure) - flagged - own
+        # NOTE [names bound again after the loop that creates them]: a staged loop's own check
+        # raises at its end where it ran no trip, which is Python's only where the read after
+        # it sees the loop's value on every path. A name also bound after the loop (a second
+        # loop, an `if`) takes a flag: `for i in range(n): m = ...` then `if c: m = ...`, then
+        # `m`, raised for n = 0 where Python reads the `if`'s m (fuzz seed 15, program 614).
+        rebound = {name for name in unflagged if not _binds_only_inside(node, name,
+                                                                       creators[name])}
+        flagged |= rebound
+        unflagged -= rebound
         if not flagged and not unflagged:
             return node
         flags = {name: self.ctx.namer.new(f"{name}_bound") for name in sorted(flagged)}
@@ -280,6 +292,14 @@ class BoundFlagConverter(Converter):
         node.body = [s for name, flag in flags.items()
                      for s in templates.replace("flag = False", flag=flag)] + node.body
         return node
+
+
+def _binds_only_inside(function, name, loops) -> bool:
+    """Whether one of `loops` holds every binding of `name` in `function`."""
+    stores = {id(n) for n in walk(function.body)
+              if n.__class__ is gast.Name and n.id == name and isinstance(n.ctx, gast.Store)}
+    return any(stores <= {id(n) for n in walk(loop) if n.__class__ is gast.Name}
+               for loop in loops)
 
 
 class _Rewrite:

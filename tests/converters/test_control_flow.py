@@ -320,8 +320,10 @@ def test_name_bound_in_an_earlier_iteration_keeps_its_value():
 
 
 def test_name_possibly_bound_keeps_its_value():
-    # `y` is bound when the loop ran: the `if` must not reset it to Undefined. The read checks
-    # for the placeholder (a loop of no trip, run as Python, leaves it: UnboundLocalError).
+    # `y` is bound when the loop ran: the `if` must not reset it to Undefined. The `if` binds
+    # it too, so the loop's own check (at its end, for no trip) would raise where Python reads
+    # the `if`'s value: `y` carries a flag (NOTE [names bound again after the loop that creates
+    # them]).
     assert_converts(
         """
         def f(x, n):
@@ -333,22 +335,25 @@ def test_name_possibly_bound_keeps_its_value():
         """,
         """
         def f(x, n):
-            y = ac.Undefined('y')
+            y_bound = False
+            y = ac.Undefined('y', checked=True)
 
-            def loop_body(i, y):
+            def loop_body(i, y, y_bound):
                 y = i
-                return y,
-            y, = ac.for_stmt(n, None, loop_body, (y,), ('y',))
+                y_bound = True
+                return y, y_bound
+            y, y_bound = ac.for_stmt(n, None, loop_body, (y, y_bound), ('y', '<y bound>'))
             try:
                 y
             except NameError:
-                y = ac.Undefined('y')
+                y = ac.Undefined('y', checked=True)
 
-            def if_true(y, x):
+            def if_true(y, y_bound, x):
                 y = x
-                return y,
-            y, = ac.if_stmt(x > 0, if_true, None, (y,), ('y',), (x,))
-            return ac.ld(y, None, 'y')
+                y_bound = True
+                return y, y_bound
+            y, y_bound = ac.if_stmt(x > 0, if_true, None, (y, y_bound), ('y', '<y bound>'), (x,))
+            return ac.ld(y, y_bound, 'y')
         """,
     )
 

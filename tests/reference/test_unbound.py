@@ -265,3 +265,41 @@ def test_read_in_a_staged_branch_that_no_loop_reached():
     torch.testing.assert_close(f(T([-20.0, 1.0])), T([-20.0, 1.0]))
     torch.testing.assert_close(f(T([1.0, 2.0])), T([5.0, 6.0]))
     assert f.trace_count == 1
+
+
+def created_by_a_loop_then_bound_by_an_if(x, n):
+    for i in range(n):
+        m = x * 2
+    if x.sum() > 0:
+        m = x + 1
+    return m
+
+
+def created_by_a_while_then_bound_by_a_for(x, n):
+    while x.sum() < n:
+        m = x * 2
+        x = x + 1
+    for j in range(n):
+        m = x * 3
+    return m
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (created_by_a_loop_then_bound_by_an_if,
+     [(T([1.0]), T(0)), (T([1.0]), T(2)), (T([-1.0]), T(3))]),
+    (created_by_a_while_then_bound_by_a_for,
+     [(T([5.0]), T(2)), (T([0.0]), T(2)), (T([1.0]), T(3))]),
+])
+def test_bound_again_after_the_loop_that_creates_it(fn, inputs):
+    # Fuzz seed 15, program 614: the first loop's own check raised UnboundLocalError at its end
+    # where it made no trip, though the statement after it binds the name before the read and
+    # Python returns a value. Such a name carries a flag (NOTE [names bound again after the loop
+    # that creates them]).
+    assert "bound" in autoconv.to_code(fn)
+    assert_same_result(fn, inputs)
+
+
+def test_bound_again_after_the_loop_and_unbound_on_a_path():
+    # (no trip and the `if` not taken: Python raises, and so does every mode)
+    _raises_as_python(created_by_a_loop_then_bound_by_an_if, (T([1.0]), T(2)),
+                      (T([-1.0]), T(0)), "m")
