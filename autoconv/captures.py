@@ -33,6 +33,7 @@ is guarded too (a needless retrace, never a stale value). `.item()`, `float()`, 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import operator
 import os
@@ -124,7 +125,7 @@ class GuardSet:
     """
 
     __slots__ = ("guards", "_reads", "_expected", "_fresh", "_owners", "_names", "_lists",
-                 "_counts")
+                 "_counts", "_tables", "_keys", "_keys_guards")
 
     def __init__(self, guards):
         self.guards = tuple(guards)
@@ -145,6 +146,7 @@ class GuardSet:
         # 60 µs a call of the seed model's 203 modules): each module's tables by `getattr`,
         # then each list, `len` of each
         owners, names, lists, structures, lengths = [], [], [], [], []
+        tables, keys, keys_guards = [], [], []
         for guard in fresh:
             read = guard.read
             if isinstance(read, functools.partial) and read.func is _structure:
@@ -154,9 +156,20 @@ class GuardSet:
             elif isinstance(read, functools.partial) and read.func is len:
                 lists.append(read.args[0])
                 lengths.append(guard.expected)
+            elif isinstance(read, functools.partial) and read.func is _keys:
+                # a dict's keys: its length among the counts, then every key the very object
+                # it was, in order, in one more C pipeline (a Python read of the keys and a
+                # `_same_value` of the tuples per dict were about 1-2 µs a call each)
+                tables.append(read.args[0])
+                lists.append(read.args[0])
+                lengths.append(len(guard.expected))
+                keys += guard.expected
+                keys_guards.append(guard)
         self._owners, self._names, self._lists = tuple(owners), tuple(names), tuple(lists)
         self._counts = structures + lengths
-        self._fresh = tuple(guard for guard in fresh if not _reads_counts(guard))
+        self._tables, self._keys, self._keys_guards = tuple(tables), tuple(keys), keys_guards
+        self._fresh = tuple(guard for guard in fresh
+                            if not _reads_counts(guard) and not _reads_keys(guard))
 
     def check(self) -> None:
         if not all(map(operator.is_, map(operator.call, self._reads), self._expected)):
@@ -164,7 +177,19 @@ class GuardSet:
         if self._counts != [*map(len, map(getattr, self._owners, self._names)),
                             *map(len, self._lists)]:
             self._check_values(self.guards)  # raises for the first that changed
+        # (the lengths are equal here: `map` pairs each dict's keys with its own)
+        if self._tables and not all(
+                map(operator.is_, itertools.chain.from_iterable(self._tables), self._keys)):
+            self._check_keys()
         self._check_values(self._fresh)
+
+    def _check_keys(self) -> None:
+        """The dicts' keys, one by one: raises for the first that changed; keys equal to
+        those traced (another string object of the same text) become the expected ones."""
+        self._check_values(self._keys_guards)
+        for guard in self._keys_guards:
+            guard.expected = guard.read()
+        self._build()
 
     @staticmethod
     def _check_values(guards) -> None:
@@ -633,6 +658,11 @@ def _reads_counts(guard: Guard) -> bool:
     `_same_value` does."""
     read = guard.read
     return isinstance(read, functools.partial) and read.func in (len, _structure)
+
+
+def _reads_keys(guard: Guard) -> bool:
+    read = guard.read
+    return isinstance(read, functools.partial) and read.func is _keys
 
 
 def _mode_differs(module, parent) -> bool:

@@ -157,6 +157,7 @@ def converted_tree(fn):
     ctx.local_names, local_functions, ctx.reads_grad = _scan(node, nodes)
     ctx.uses_class_cell = False
     ctx.callees = set()
+    ctx.makes_text = False  # set by CallConverter where it writes a text function
     ctx.try_blocks = []  # runtime/handlers.py
     # autoconv's own variables -> how runtime messages name them (see runtime/errors.py)
     ctx.display_names = {}

@@ -282,15 +282,17 @@ class _Emitter:
         return "\n".join([header, *(self.lines or ["    return None"])])
 
     def inline(self, module: GraphModule, inputs: list[str], indent: str, carried: int = 0,
-               prologue: list[str] | None = None) -> tuple[_Emitter, object]:
+               prologue: list[str] | None = None, left_out=frozenset()) -> tuple[_Emitter, object]:
         """Write the lines of subgraph `module` at `indent`, its placeholders bound to the
-        expressions `inputs`; its in-place choice into `prologue` (unindented) where given.
-        Returns the subgraph's emitter and its output value (name it with the emitter's
-        `arg`)."""
+        expressions `inputs`; its in-place choice into `prologue` (unindented) where given;
+        the clones `left_out` as their sources. Returns the subgraph's emitter and its output
+        value (name it with the emitter's `arg`)."""
         child = _Emitter(self.namespace, module, self.fast_ops, carried, parent=self,
                          indent=indent)
         child.in_place = child.choose_in_place(
             module.graph, child.lines if prologue is None else prologue)
+        if left_out:
+            child.copies_left_out = set(child.copies_left_out) | set(left_out)
         placeholders = [n for n in module.graph.nodes if n.op == "placeholder"]
         if len(placeholders) != len(inputs):
             raise NotImplementedError(f"subgraph with {len(placeholders)} inputs called with "
@@ -366,10 +368,12 @@ class _Emitter:
         pred, true_fn, false_fn, operands = node.args
         inputs = [self.arg(o) for o in operands]
         indent = self.indent
+        dead = _dead_after(node)
         for keyword, branch in ((f"if {self.arg(pred)}:", true_fn), ("else:", false_fn)):
             self.lines.append(f"{indent}{keyword}")
-            child, output = self.inline(getattr(self.owner, branch.target), inputs,
-                                        indent + "    ")
+            module = getattr(self.owner, branch.target)
+            child, output = self.inline(module, inputs, indent + "    ",
+                                        left_out=_passed_through(module, dead))
             if node.users:
                 outputs = output if isinstance(output, (tuple, list)) else (output,)
                 self.lines.append(f"{indent}    {name} = {child.arg(tuple(outputs))}")
@@ -441,6 +445,76 @@ class _Emitter:
 
 
 _NO_OUTPUT = object()
+
+
+def _dead_after(cond: Node) -> set[int]:
+    """The positions of `cond`'s operands that the cond may return as they are (NOTE [operands
+    passed through a cond]): a tensor the graph owns, passed once, that nothing reads after
+    the cond, nor any view of it."""
+    operands = cond.args[3]
+    order = {n: i for i, n in enumerate(cond.graph.nodes)}
+    at = order[cond]
+    dead = set()
+    for k, operand in enumerate(operands):
+        if not isinstance(operand, Node) or sum(o is operand for o in operands) != 1 \
+                or not (_owns_memory(operand) or _sole_cond_result(operand)):
+            continue
+        if all(user is cond or (order[user] < at and user.op != "output")
+               for alias in graph_passes.aliases(operand) for user in alias.users) \
+                and all(order[alias] < at for alias in graph_passes.aliases(operand)):
+            dead.add(k)
+    return dead
+
+
+def _sole_cond_result(node: Node) -> bool:
+    """`node` is the only item read of a cond's one result: no other name for its memory."""
+    if node.op != "call_function" or node.target is not operator.getitem:
+        return False
+    source = node.args[0]
+    return (isinstance(source, Node) and source.target is _COND and len(source.users) == 1
+            and len(source.meta.get("val") or ()) == 1)
+
+
+def _passed_through(branch: GraphModule, dead: set[int]) -> set[Node]:
+    """The clones in `branch` of the operands at positions `dead` that it returns as its
+    results, which may be the operands themselves.
+
+    NOTE [operands passed through a cond]: torch's cond may not return its operands, so the
+    branch that leaves a value as it was (`if keep[i]: keep = keep & m`, whose else keeps
+    `keep`) returns a copy of it, which eager Python never makes. Where the operand is memory
+    the calling graph allocated and nothing reads after the cond, no one can tell the copy
+    from the operand: it is returned as it is. The copy stays where the branch writes into
+    the operand or returns it (or a view of it) twice, or where the copy's strides differ.
+    """
+    if not dead:
+        return set()
+    graph = branch.graph
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    outputs = pytree.tree_leaves(graph.output_node().args[0])
+    written = graph_passes._written_memory(graph)
+    if written is None:
+        return set()
+    left_out = set()
+    for k in dead:
+        if k >= len(placeholders):
+            continue
+        placeholder = placeholders[k]
+        copies = [v for v in outputs if isinstance(v, Node)
+                  and graph_passes._memory_of(v) in (placeholder, v) and _is_clone(v)
+                  and v.args[0] is placeholder]
+        if len(copies) != 1:
+            continue
+        (copy_,) = copies
+        value, before = copy_.meta.get("val"), placeholder.meta.get("val")
+        if (sum(v is copy_ for v in outputs) != 1 or len(copy_.users) != 1
+                or placeholder in written or copy_ in written
+                or any(isinstance(v, Node) and graph_passes._memory_of(v) is placeholder
+                       for v in outputs)
+                or not (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
+                        and same_strides(value, before))):
+            continue
+        left_out.add(copy_)
+    return left_out
 
 
 def _inlined_subgraphs(graph: torch.fx.Graph) -> set[Node]:

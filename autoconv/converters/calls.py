@@ -227,6 +227,7 @@ class CallConverter(Converter):
                 args=[self.visit(value.value),
                       gast.Constant(value=_CONVERSIONS.get(value.conversion, ""), kind=None),
                       spec, gast.Constant(value=source, kind=None)], keywords=[]))
+        self.ctx.makes_text = True
         return gast.Call(
             func=gast.Attribute(value=templates.name(ac), attr="fstring_", ctx=gast.Load()),
             args=parts, keywords=[])
@@ -249,6 +250,8 @@ class CallConverter(Converter):
             if func.id in _STAGED_BUILTINS:
                 node.func = gast.Attribute(value=templates.name(ac), attr=_STAGED_BUILTINS[func.id],
                                            ctx=gast.Load())
+                if node.func.attr in _TEXT_FUNCTIONS:
+                    self.ctx.makes_text = True
                 if text_source is not None:
                     node.keywords = [gast.keyword(arg="source", value=gast.Constant(
                         value=text_source, kind=None))]
@@ -347,7 +350,9 @@ class TextReturnConverter(Converter):
     @classmethod
     def transform(cls, node, ctx):
         ac = ctx.runtime
-        if not _makes_text(node, ac):
+        # (CallConverter, the only pass that writes the text functions, says whether it wrote
+        # one: without, no walk of the whole converted tree, the largest one)
+        if not getattr(ctx, "makes_text", True) or not _makes_text(node, ac):
             return node
         stack = list(node.body)
         while stack:

@@ -742,3 +742,40 @@ def test_a_key_tested_for_alone_is_guarded():
         torch.testing.assert_close(run(x), reads_an_optional_key(x))  # 2 before
     finally:
         _OPTIONS.clear()
+
+
+# The keys of an outside dict are checked by identity in one pipeline, then one by one where a
+# key is another object (GuardSet._check_keys): a key replaced at the same length traces again;
+# an equal key of another object (a string built at run time) keeps the graph.
+
+_MODES = {"train": 1.0}
+
+
+def sums_by_mode(x):
+    total = x
+    for name in _MODES:
+        if name == "train":
+            total = total + _MODES[name]
+        else:
+            total = total - _MODES[name]
+    if total.sum() > 0:
+        return total * 2
+    return total
+
+
+def test_a_key_replaced_at_the_same_length_traces_again():
+    run = autoconv.autoconv(sums_by_mode)
+    x = torch.ones(2)
+    try:
+        torch.testing.assert_close(run(x), sums_by_mode(x))
+        del _MODES["train"]
+        _MODES["".join(["tr", "ain"])] = 1.0  # an equal key, another object
+        torch.testing.assert_close(run(x), sums_by_mode(x))
+        assert run.trace_count == 1
+        del _MODES["train"]
+        _MODES["eval"] = 1.0  # same length, another key
+        torch.testing.assert_close(run(x), sums_by_mode(x))
+        assert run.trace_count == 2
+    finally:
+        _MODES.clear()
+        _MODES["train"] = 1.0
