@@ -770,9 +770,10 @@ def doubled_then_scaled(g):
     "operators on names its own statements carry only): a float with a 0-d float32 tensor "
     "gives float64 where Python gives float32, in every mode. It is what stops torchmin's "
     "BFGS first (torch.optim.lbfgs._cubic_interpolate given the bracket's step lengths: "
-    "lbfgs.py:29). Rewriting every parameter's operators through ac.binary fixes it "
-    "(/work/repros/real15/params_as_numbers.patch) but changes the converted source of most "
-    "functions (44 converter tests), a decision for the lead"))
+    "lbfgs.py:29). Counting every parameter as a name that may hold a number fixes it "
+    "(branch real15-params: this file passes with it, this test too) but "
+    "changes the converted source of most functions (45 converter tests' expected sources: "
+    "`if x > 0` becomes `ac.compare(x, '>', 0)`), not decided yet"))
 def test_a_carried_float_given_to_a_helper_meets_its_tensors_as_a_python_float():
     for g in (torch.tensor(1.5), torch.tensor(0.3)):
         want = doubled_then_scaled(g)
