@@ -75,6 +75,9 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     if is_staged(cond):
         if items:
             raise _refused_item_rebinding(items, "if statement")
+        if torch.compiler.is_dynamo_compiling():
+            _refuse_choosing_functions(state, names, (if_true, if_false), kept, renewed,
+                                       "if statement")
         cond = as_staged_tensor(cond)
         staged_false = if_false or _keep_state(len(state))
         bodies, staged_state, staged_names = (if_true, staged_false), state, names
@@ -1947,6 +1950,40 @@ def assigns_outside(kind, *names):
             "would happen once while tracing, not each time the graph runs",
             f"Return the new value from the function (or keep it in a tensor) and assign the "
             f"{kind} outside the function"))
+
+
+# NOTE [functions chosen by a tensor condition under torch.compile]
+# `if t[0] > t[1]: func = _ReverseFunc(func); t = -t` (torchdiffeq misc.py:273): a function is
+# no value of a graph, so a tensor condition cannot choose it; autoconv's own trace and
+# torch.export specialise the graph on the condition (NOTE [specialisation]), dynamo has no
+# guard on a tensor's value to do so. Such a branch often also changes a variable a closure
+# reads (torchdiffeq's `_grid_constructor`), and its body's first statement, shares_cells,
+# refused that first, naming a closure's variable the caller of a library never wrote
+# (tester t14 repro 22). Where a body shares cells, the statement is refused under dynamo in
+# any case; the refusal names the function the code rebinds instead, and the modes that run it.
+_FUNCTION_TYPES = (types.FunctionType, types.MethodType, types.BuiltinFunctionType)
+
+
+def _refuse_choosing_functions(state, names, bodies, kept, renewed, statement):
+    """Under dynamo, for a staged statement whose bodies keep closure variables in cells (which
+    ac.shares_cells refuses): a StagingError naming the first Python function of the state a
+    body rebinds, if there is one (NOTE [functions chosen by a tensor condition under
+    torch.compile])."""
+    if not any(b is not None and "shares_cells" in b.__code__.co_names for b in bodies):
+        return
+    only_updated = set(kept or ()) | set(renewed or ())
+    for slot, (value, name) in enumerate(zip(state, names)):
+        if slot in only_updated or not isinstance(value, _FUNCTION_TYPES):
+            continue
+        raise StagingError(
+            statement,
+            f"'{name}' is a Python function before the statement and a branch reassigns it: "
+            "a function is no value of a graph, so a tensor condition cannot choose it, and "
+            "torch.compile has no guard on a tensor's value to specialise the graph on",
+            "Run the function with autoconv.autoconv(fn), which traces one graph per value of "
+            "the condition and retraces for the other, or with torch.export (the program is "
+            "specialised to the example inputs' value and refuses the other); under "
+            "torch.compile choose the function from a Python value (an argument), not a tensor")
 
 
 def shares_cells(*names):

@@ -678,6 +678,41 @@ def test_a_mismatch_under_torch_compile_is_a_staging_error(fn, line, words, fix)
         assert ".to(dtype)" not in error.fix
 
 
+def _rate(y):
+    return -2.0 * y
+
+
+def function_chosen_by_the_time_direction(y, t):
+    # torchdiffeq misc.py:273's shape: the branch rebinds a function and a variable a closure
+    # of the branch reads (which the body then keeps in the function's cells)
+    func, sign = _rate, 1.0
+    if t[0] > t[1]:
+        t = -t
+        sign = -1.0
+        func = lambda v: sign * _rate(v)  # noqa: E731
+    return func(y) * t.sum()
+
+
+def test_a_function_chosen_by_a_tensor_condition_under_torch_compile_names_it():
+    # (tester t14 repro 22) The refusal named 'sign', the closure's variable, which in a
+    # library the caller never wrote (torchdiffeq's '_grid_constructor'); it names the function
+    # the branch rebinds and the modes that run it. Replay specialises on the condition.
+    inputs = [(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 1.0])),
+              (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 0.0]))]
+    fn = function_chosen_by_the_time_direction
+    function = autoconv.autoconv(fn)
+    for args in inputs:
+        torch.testing.assert_close(function(*args), fn(*args))
+    assert function.trace_count == 2
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(*inputs[0])
+    error = info.value
+    assert (error.filename, error.lineno) == (__file__, fn.__code__.co_firstlineno + 4)
+    assert "'func' is a Python function before the statement" in str(error), str(error)
+    assert "autoconv.autoconv(fn)" in error.fix and "'sign'" not in str(error)
+
+
 def test_staging_error_under_torch_export_keeps_its_location():
     class Wrapper(torch.nn.Module):
         def forward(self, x):

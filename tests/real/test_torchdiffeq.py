@@ -69,10 +69,6 @@ def test_odeint_dopri5_export(tmp_path):
         assert_close(program(*args), _solve(*args))
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "open (a regression of this session's merges, found at landing): the refusal at misc.py:273 "
-    "now says a closure reads '_grid_constructor', which the user cannot pass (tester t14 "
-    "repro 22), where it said that 'func' is a Python function chosen by a tensor condition"))
 def test_odeint_compile_refusal_names_the_library_line_and_construct():
     from autoconv_runtime.errors import StagingError
 
@@ -82,9 +78,12 @@ def test_odeint_compile_refusal_names_the_library_line_and_construct():
         compiled(*_INPUTS[0])
     assert caught.value.filename.endswith("torchdiffeq/_impl/misc.py"), caught.value
     assert caught.value.lineno == 273
-    # the construct that cannot be a cond (was: "'_grid_constructor' has no value", a name
-    # only a lambda in the branch reads)
+    # the construct that cannot be a cond, and the modes that run it (was, after b6c9916 made
+    # the branch keep '_grid_constructor' in the function's cells: that a closure reads
+    # '_grid_constructor', torchdiffeq's own variable, which the caller cannot pass)
     assert "'func' is a Python function" in str(caught.value)
+    assert "_grid_constructor" not in str(caught.value)
+    assert "autoconv.autoconv(fn)" in caught.value.fix
 
 
 def _solve_bosh3(y0, t):
