@@ -347,13 +347,20 @@ def _holds_staged(value) -> bool:
     return is_staged(value)
 
 
+def _given(key, default) -> dict:
+    """The keywords the user's call gave: dynamo's `min` / `max` take none (its constant
+    folding takes any, NOTE [builtins replaced while torch.export runs])."""
+    given = {} if key is None else {"key": key}
+    if default is not _MISSING:
+        given["default"] = default
+    return given
+
+
 def min_(*args, key=None, default=_MISSING):
     """`min(...)`; with traced tensors (or symbolic numbers) a tensor chosen by torch.where."""
     args = _materialized(args)
     if not _any_staged(args):
-        if default is _MISSING:
-            return builtins.min(*args, key=key)
-        return builtins.min(*args, key=key, default=default)
+        return builtins.min(*args, **_given(key, default))
     return _min_max(True, args, key, default)
 
 
@@ -361,9 +368,7 @@ def max_(*args, key=None, default=_MISSING):
     """`max(...)`; with traced tensors (or symbolic numbers) a tensor chosen by torch.where."""
     args = _materialized(args)
     if not _any_staged(args):
-        if default is _MISSING:
-            return builtins.max(*args, key=key)
-        return builtins.max(*args, key=key, default=default)
+        return builtins.max(*args, **_given(key, default))
     return _min_max(False, args, key, default)
 
 
