@@ -21,7 +21,7 @@ from . import augmented, handlers, lists, text
 from .errors import StagingError, graph_error_message
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
-from .staging import constants, context, grad_mode, objects, specialize, verdicts
+from .staging import branch_facts, constants, context, grad_mode, objects, specialize, verdicts
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
@@ -75,6 +75,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     if is_staged(cond):
         if items:
             raise _refused_item_rebinding(items, "if statement")
+        # (a size test of unbacked sizes, under export: NOTE [facts a branch relies on])
+        facts = None if torch.compiler.is_dynamo_compiling() else branch_facts.watch(cond)
         cond = as_staged_tensor(cond)
         staged_false = if_false or _keep_state(len(state))
         bodies, staged_state, staged_names = (if_true, staged_false), state, names
@@ -101,6 +103,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             else:
                 out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond,
                                        staged_inputs)
+            branch_facts.check(facts, "if statement")
         except StagingError as refused:
             if _stages_loop_instead(refused):
                 raise
@@ -1600,6 +1603,8 @@ def _tensor_in(value):
 def _specialized(cond, statement, error) -> bool:
     """The value a top-level statement that cannot be staged follows, guarded in the graph
     (see NOTE [specialisation] in staging/specialize.py); raises `error` where it cannot."""
+    if getattr(error, "stands", False):  # (NOTE [facts a branch relies on])
+        raise error
     probing = staging.probing()
     return specialize.specialize(staging.as_predicate(cond, statement), statement, error,
                                  staging.in_staged_body() or probing, probing)

@@ -1218,6 +1218,43 @@ def test_sorting_a_list_by_python_values_is_python_sort():
             assert got[1] == want[1] == ["a", "bb", "dd", "ccc"]
 
 
+def _first_positive(x):
+    idx = (x > 0).nonzero()
+    if idx.numel() > 0:
+        return x[idx[0, 0]]
+    return torch.tensor(-1.0)
+
+
+def _scaled_if_any_positive(x):
+    idx = (x > 0).nonzero()
+    if idx.numel() > 0:
+        return x * idx.shape[1]
+    return -x
+
+
+def test_a_branch_relying_on_a_data_dependent_size_is_refused_under_export():
+    # torch asserts the fact the branch's index needs (u0 >= 1) on the whole graph: the
+    # exported program raised "Runtime assertion failed for expression u0 >= 1" wherever the
+    # branch is not taken, with no line (tester t14 repro 21; NOTE [facts a branch relies on])
+    positive, negative = torch.tensor([-1.0, -2.0, 3.0, 4.0]), -torch.ones(4)
+    with pytest.raises(StagingError) as info:
+        torch.export.export(Calling(autoconv.convert(_first_positive)), (positive,),
+                            strict=False)
+    first = _first_positive.__code__.co_firstlineno
+    assert (info.value.filename, info.value.lineno) == (__file__, first + 2)
+    assert f"{__file__}:{first + 3} (`return x[idx[0, 0]]`)" in str(info.value)
+    assert "torch.where" in str(info.value)
+    # autoconv's own graph checks no such assertion: right on both paths
+    function = autoconv.autoconv(_first_positive)
+    for x in (positive, negative):
+        torch.testing.assert_close(function(x), _first_positive(x))
+    # a branch on the size that relies on nothing exports, and runs both paths
+    program = torch.export.export(Calling(autoconv.convert(_scaled_if_any_positive)),
+                                  (positive,), strict=False).module()
+    for x in (positive, negative):
+        torch.testing.assert_close(program(x), _scaled_if_any_positive(x))
+
+
 class _ScaledByProperty(torch.nn.Module):
     def __init__(self):
         super().__init__()
