@@ -1613,8 +1613,12 @@ def _specialized(cond, statement, error) -> bool:
 def if_exp(cond, if_true, if_false, inputs=()):
     """`if_true(*inputs) if cond else if_false(*inputs)`: only the chosen side is evaluated."""
     if is_staged(cond):
+        facts = None if torch.compiler.is_dynamo_compiling() else branch_facts.watch(cond)
         try:
-            return _staged_if_exp(cond, if_true, if_false, inputs)
+            value = _staged_if_exp(cond, if_true, if_false, inputs)
+            # (NOTE [facts a branch relies on])
+            branch_facts.check(facts, "conditional expression")
+            return value
         except StagingError as error:
             cond = _specialized(as_staged_tensor(cond), "conditional expression", error)
         except Exception as raised:  # NOTE [a branch that raises while traced]

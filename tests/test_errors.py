@@ -1225,6 +1225,11 @@ def _first_positive(x):
     return torch.tensor(-1.0)
 
 
+def _first_positive_chosen(x):
+    idx = (x > 0).nonzero()
+    return x[idx[0, 0]] if idx.numel() > 0 else torch.tensor(-1.0)
+
+
 def _scaled_if_any_positive(x):
     idx = (x > 0).nonzero()
     if idx.numel() > 0:
@@ -1244,10 +1249,15 @@ def test_a_branch_relying_on_a_data_dependent_size_is_refused_under_export():
     assert (info.value.filename, info.value.lineno) == (__file__, first + 2)
     assert f"{__file__}:{first + 3} (`return x[idx[0, 0]]`)" in str(info.value)
     assert "torch.where" in str(info.value)
+    with pytest.raises(StagingError) as info:
+        torch.export.export(Calling(autoconv.convert(_first_positive_chosen)), (positive,),
+                            strict=False)
+    assert info.value.lineno == _first_positive_chosen.__code__.co_firstlineno + 2
     # autoconv's own graph checks no such assertion: right on both paths
-    function = autoconv.autoconv(_first_positive)
-    for x in (positive, negative):
-        torch.testing.assert_close(function(x), _first_positive(x))
+    for fn in (_first_positive, _first_positive_chosen):
+        function = autoconv.autoconv(fn)
+        for x in (positive, negative):
+            torch.testing.assert_close(function(x), fn(x))
     # a branch on the size that relies on nothing exports, and runs both paths
     program = torch.export.export(Calling(autoconv.convert(_scaled_if_any_positive)),
                                   (positive,), strict=False).module()
