@@ -132,6 +132,8 @@ def _convert(node, lineno, col):
         if fast_path is not None:
             new.body = [_fast_path(*fast_path, lineno, col),
                         _guard_errors_placed(new.body, fast_path[1], lineno, col)]
+        elif attrs.get(ERRORS_PLACED) is not None:
+            new.body = [_guard_errors_placed(new.body, attrs[ERRORS_PLACED], lineno, col)]
     return new
 
 
@@ -146,6 +148,11 @@ def _convert(node, lineno, col):
 # speed; under a tracer the converted body runs. `to_source` leaves this out: it shows the
 # converted body, the part that stages.
 FAST_PATH = "_autoconv_fast_path"
+# Set instead on a converted function without a fast path (one that defines a lambda, a
+# function or a class, or uses `global`): the runtime's name. Its converted body alone is
+# compiled in `_guard_errors_placed`'s handler (under torch.export, `cand.sort(key=lambda c:
+# float(c[0]))` raised torch's data-dependent guard with no line: tester t14 repro 5).
+ERRORS_PLACED = "_autoconv_errors_placed"
 
 
 def _fast_path(original_body, runtime, lineno, col):

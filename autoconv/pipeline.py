@@ -60,4 +60,8 @@ def convert_tree(node, ctx):
         # Compiled in front of the converted body (see emit.FAST_PATH): plain Python runs the
         # function whenever no tracer does.
         setattr(node, emit.FAST_PATH, (original_body, ctx.runtime))
+    else:
+        # (no fast path: a function defining a lambda or using `global`; its torch errors are
+        # placed all the same)
+        setattr(node, emit.ERRORS_PLACED, ctx.runtime)
     return node

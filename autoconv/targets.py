@@ -99,10 +99,12 @@ _torch_fixed = False
 
 def _install_torch_fixes() -> None:
     # Converted code may run under dynamo or torch.export, and its graphs' operators under
-    # autograd, from here on (NOTE [dynamo loses attribute stores], NOTE [export drops
-    # grad-mode regions around operators], NOTE [second-order gradients through operators]).
+    # autograd, from here on (NOTE [dynamo loses attribute stores], NOTE [builtins replaced
+    # while torch.export runs], NOTE [export drops grad-mode regions around operators], NOTE
+    # [second-order gradients through operators]).
     global _torch_fixed
     dynamo_tracer.install_side_effects_fix()
+    dynamo_tracer.install_constant_fold_fix()
     export_passes.install_export_fixes()
     operator_autograd.install_operator_autograd_fixes()
     _torch_fixed = True

@@ -21,6 +21,8 @@ from .builtins import (
     reversed_,
     max_,
     min_,
+    sort_,
+    sorted_,
     sum_,
 )
 from .arithmetic import (binary, compare, invert, negative, number_call, number_method_call,
@@ -88,6 +90,8 @@ __all__ = [
     "len_",
     "reversed_",
     "max_",
+    "sort_",
+    "sorted_",
     "min_",
     "sum_",
     "StagingError",

@@ -34,6 +34,7 @@ from .lists import StagedList, check_not_empty
 from .staging.constants import StagedConstant, isinstance_of
 from .staging.torch import as_predicate
 from .augmented import is_stand_in, mark
+from .errors import StagingError
 from .values import as_staged_tensor, is_staged, known_empty, to_tensor, with_number
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
@@ -347,13 +348,20 @@ def _holds_staged(value) -> bool:
     return is_staged(value)
 
 
+def _given(key, default) -> dict:
+    """The keywords the user's call gave: dynamo's `min` / `max` take none (its constant
+    folding takes any, NOTE [builtins replaced while torch.export runs])."""
+    given = {} if key is None else {"key": key}
+    if default is not _MISSING:
+        given["default"] = default
+    return given
+
+
 def min_(*args, key=None, default=_MISSING):
     """`min(...)`; with traced tensors (or symbolic numbers) a tensor chosen by torch.where."""
     args = _materialized(args)
     if not _any_staged(args):
-        if default is _MISSING:
-            return builtins.min(*args, key=key)
-        return builtins.min(*args, key=key, default=default)
+        return builtins.min(*args, **_given(key, default))
     return _min_max(True, args, key, default)
 
 
@@ -361,10 +369,49 @@ def max_(*args, key=None, default=_MISSING):
     """`max(...)`; with traced tensors (or symbolic numbers) a tensor chosen by torch.where."""
     args = _materialized(args)
     if not _any_staged(args):
-        if default is _MISSING:
-            return builtins.max(*args, key=key)
-        return builtins.max(*args, key=key, default=default)
+        return builtins.max(*args, **_given(key, default))
     return _min_max(False, args, key, default)
+
+
+# NOTE [sorting by traced values]
+# `cand.sort(key=lambda c: float(c[0]))` (a beam search step) or `sorted(xs)` of tensors orders
+# a Python list by values only the graph knows: no graph can hold a Python list's order, and
+# torch asked for the values with no line (export: "Could not guard on data-dependent
+# expression zuf2 < zuf3"; dynamo: "sort with non-constant keys"; tester t14 repro 5). The keys
+# are computed here once per item, as Python's sort does, and a traced one is refused at the
+# user's line with the tensor way to write it; other lists are sorted as Python does.
+def _sorting_order(items, key, reverse, call: str) -> list:
+    keys = items if key is None else [key(v) for v in items]
+    if builtins.any(_holds_staged(k) for k in keys):
+        raise StagingError(
+            "sort",
+            f"`{call}` orders a Python list by traced tensor values (its "
+            + ("items" if key is None else "key") + "), which are only known when the graph "
+            "runs: a graph cannot hold the order of a Python list",
+            "Sort tensors instead: stack the scores and take their order "
+            "(`order = torch.stack(scores).argsort(descending=True)`, or `torch.topk(torch."
+            "stack(scores), k)` for the best k), then index stacked items with it "
+            "(`torch.stack(items)[order]`)")
+    return builtins.sorted(range(len(keys)), key=keys.__getitem__, reverse=reverse)
+
+
+def sorted_(iterable, /, *, key=None, reverse=False):
+    """`sorted(iterable, key=key, reverse=reverse)`; raises StagingError where the order
+    depends on traced values (NOTE [sorting by traced values])."""
+    items = list(iterable)
+    return [items[i] for i in _sorting_order(items, key, reverse, "sorted(...)")]
+
+
+def sort_(items, *args, **kwargs):
+    """`items.sort(*args, **kwargs)` where the call passes `key` (no tensor's `sort` takes
+    one); a list whose order depends on traced values raises StagingError (NOTE [sorting by
+    traced values])."""
+    if type(items) is not list or args or not set(kwargs) <= {"key", "reverse"}:
+        return items.sort(*args, **kwargs)
+    order = _sorting_order(items, kwargs.get("key"), kwargs.get("reverse", False),
+                           "list.sort(key=...)")
+    items[:] = [items[i] for i in order]
+    return None
 
 
 def sum_(iterable, /, start=0):

@@ -21,7 +21,7 @@ from . import augmented, handlers, lists, text
 from .errors import StagingError, graph_error_message
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
-from .staging import constants, context, grad_mode, objects, specialize, verdicts
+from .staging import branch_facts, constants, context, grad_mode, objects, specialize, verdicts
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
@@ -78,6 +78,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         if torch.compiler.is_dynamo_compiling():
             _refuse_choosing_functions(state, names, (if_true, if_false), kept, renewed,
                                        "if statement")
+        # (a size test of unbacked sizes, under export: NOTE [facts a branch relies on])
+        facts = None if torch.compiler.is_dynamo_compiling() else branch_facts.watch(cond)
         cond = as_staged_tensor(cond)
         staged_false = if_false or _keep_state(len(state))
         bodies, staged_state, staged_names = (if_true, staged_false), state, names
@@ -104,6 +106,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             else:
                 out = staging.stage_if(cond, *bodies, staged_state, staged_names, cond,
                                        staged_inputs)
+            branch_facts.check(facts, "if statement")
         except StagingError as refused:
             if _stages_loop_instead(refused):
                 raise
@@ -1603,6 +1606,8 @@ def _tensor_in(value):
 def _specialized(cond, statement, error) -> bool:
     """The value a top-level statement that cannot be staged follows, guarded in the graph
     (see NOTE [specialisation] in staging/specialize.py); raises `error` where it cannot."""
+    if getattr(error, "stands", False):  # (NOTE [facts a branch relies on])
+        raise error
     probing = staging.probing()
     return specialize.specialize(staging.as_predicate(cond, statement), statement, error,
                                  staging.in_staged_body() or probing, probing)
@@ -1611,8 +1616,12 @@ def _specialized(cond, statement, error) -> bool:
 def if_exp(cond, if_true, if_false, inputs=()):
     """`if_true(*inputs) if cond else if_false(*inputs)`: only the chosen side is evaluated."""
     if is_staged(cond):
+        facts = None if torch.compiler.is_dynamo_compiling() else branch_facts.watch(cond)
         try:
-            return _staged_if_exp(cond, if_true, if_false, inputs)
+            value = _staged_if_exp(cond, if_true, if_false, inputs)
+            # (NOTE [facts a branch relies on])
+            branch_facts.check(facts, "conditional expression")
+            return value
         except StagingError as error:
             cond = _specialized(as_staged_tensor(cond), "conditional expression", error)
         except Exception as raised:  # NOTE [a branch that raises while traced]

@@ -1189,6 +1189,117 @@ def test_code_asking_for_a_traced_value_under_export_of_convert(fn):
         assert "asks Python for the value of a traced tensor" in str(info.value)
 
 
+def _floor_in_a_function_with_a_lambda(x):
+    scale = lambda v: v * 2  # noqa: E731 - a function defining a lambda has no fast path
+    return scale(x) * math.floor(x.sum() * 0.5)
+
+
+def test_code_asking_for_a_traced_value_under_export_of_a_function_defining_a_lambda():
+    # A function that defines a lambda (or a def, or a class) has no fast path, and its
+    # converted body was compiled without the handler that places torch's error: under
+    # torch.export the raw GuardOnDataDependentSymNode came through (tester t14 repro 5)
+    converted = autoconv.convert(_floor_in_a_function_with_a_lambda)
+    with pytest.raises(StagingError) as info:
+        torch.export.export(Calling(converted), (torch.tensor([1.0, 2.0]),), strict=False)
+    code = _floor_in_a_function_with_a_lambda.__code__
+    assert (info.value.filename, info.value.lineno) == (__file__, code.co_firstlineno + 2)
+
+
+def _best_two_sorted_in_place(scores):
+    cand = [(scores[i], i) for i in range(4)]
+    cand.sort(key=lambda c: float(c[0]), reverse=True)
+    return torch.stack([c[0] for c in cand[:2]])
+
+
+def _best_two_by_sorted(scores):
+    items = [scores[i] for i in range(4)]
+    cand = sorted(items)
+    return torch.stack(cand[-2:])
+
+
+@pytest.mark.parametrize("fn", [_best_two_sorted_in_place, _best_two_by_sorted])
+@pytest.mark.parametrize("mode", ["replay", "export", "compile"])
+def test_sorting_a_list_by_traced_values_is_refused_at_the_line(fn, mode):
+    # A beam search step: export raised torch's "Could not guard on data-dependent expression
+    # zuf2 < zuf3" (after printing a partial graph), compile dynamo's "sort with non-constant
+    # keys", replay a generic message (tester t14 repro 5); NOTE [sorting by traced values]
+    scores = torch.tensor([0.1, 0.9, 0.5, 0.3])
+    converted = autoconv.convert(fn)
+    torch._dynamo.reset()
+    run = {"replay": lambda: autoconv.autoconv(fn)(scores),
+           "export": lambda: torch.export.export(Calling(converted), (scores,), strict=False),
+           "compile": lambda: torch.compile(converted, fullgraph=True, backend="eager")(scores)}
+    with pytest.raises(StagingError) as info:
+        run[mode]()
+    assert (info.value.filename, info.value.lineno) == (__file__, fn.__code__.co_firstlineno + 2)
+    assert "orders a Python list by traced tensor values" in str(info.value)
+    assert "argsort" in str(info.value)
+
+
+def test_sorting_a_list_by_python_values_is_python_sort():
+    def ranked(x, names):
+        order = sorted(names, key=lambda n: len(n), reverse=True)
+        names.sort(key=len)
+        if x.sum() > 0:
+            return x * len(order[0]), names
+        return x, names
+
+    names = ["bb", "a", "ccc", "dd"]
+    for arg in (torch.tensor([1.0]), torch.tensor([-1.0])):
+        want = ranked(arg, list(names))
+        for run in (autoconv.autoconv(ranked), autoconv.convert(ranked)):
+            got = run(arg, list(names))
+            torch.testing.assert_close(got[0], want[0])
+            assert got[1] == want[1] == ["a", "bb", "dd", "ccc"]
+
+
+def _first_positive(x):
+    idx = (x > 0).nonzero()
+    if idx.numel() > 0:
+        return x[idx[0, 0]]
+    return torch.tensor(-1.0)
+
+
+def _first_positive_chosen(x):
+    idx = (x > 0).nonzero()
+    return x[idx[0, 0]] if idx.numel() > 0 else torch.tensor(-1.0)
+
+
+def _scaled_if_any_positive(x):
+    idx = (x > 0).nonzero()
+    if idx.numel() > 0:
+        return x * idx.shape[1]
+    return -x
+
+
+def test_a_branch_relying_on_a_data_dependent_size_is_refused_under_export():
+    # torch asserts the fact the branch's index needs (u0 >= 1) on the whole graph: the
+    # exported program raised "Runtime assertion failed for expression u0 >= 1" wherever the
+    # branch is not taken, with no line (tester t14 repro 21; NOTE [facts a branch relies on])
+    positive, negative = torch.tensor([-1.0, -2.0, 3.0, 4.0]), -torch.ones(4)
+    with pytest.raises(StagingError) as info:
+        torch.export.export(Calling(autoconv.convert(_first_positive)), (positive,),
+                            strict=False)
+    first = _first_positive.__code__.co_firstlineno
+    assert (info.value.filename, info.value.lineno) == (__file__, first + 2)
+    assert f"{__file__}:{first + 3} (`return x[idx[0, 0]]`)" in str(info.value)
+    assert "torch.where" in str(info.value)
+    with pytest.raises(StagingError) as info:
+        torch.export.export(Calling(autoconv.convert(_first_positive_chosen)), (positive,),
+                            strict=False)
+    assert info.value.lineno == _first_positive_chosen.__code__.co_firstlineno + 2
+    # autoconv's own graph checks no such assertion: right on both paths
+    for fn in (_first_positive, _first_positive_chosen):
+        function = autoconv.autoconv(fn)
+        for x in (positive, negative):
+            torch.testing.assert_close(function(x), fn(x))
+    # a branch on the size that relies on nothing exports, and runs both paths
+    program = torch.export.export(Calling(autoconv.convert(_scaled_if_any_positive)),
+                                  (positive,), strict=False).module()
+    for x in (positive, negative):
+        torch.testing.assert_close(program(x), _scaled_if_any_positive(x))
+
+
 class _ScaledByProperty(torch.nn.Module):
     def __init__(self):
         super().__init__()

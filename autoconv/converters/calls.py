@@ -44,7 +44,7 @@ _STAGED_BUILTINS = {"range": "range_", "enumerate": "enumerate_", "zip": "zip_",
                     **{name: name + "_" for name in (
                         "len", "min", "max", "sum", "any", "all", "bool", "int", "float", "reversed",
                         "isinstance", "str", "repr", "format", "getattr", "hasattr", "setattr",
-                        "delattr")}}
+                        "delattr", "sorted")}}
 # Builtins that make text: given the source of their argument, for the placeholder text of a
 # traced value (NOTE [text of traced tensors] in runtime/text.py).
 _TEXT_BUILTINS = frozenset({"str", "repr", "format"})
@@ -279,6 +279,14 @@ class CallConverter(Converter):
             # `solver.solve(A, b)` with `solver = Solver(tol)`, or `Solver(tol).solve(A, b)`
             user_object = ((isinstance(receiver, gast.Name) and receiver.id in self.user_objects)
                            or self._constructs_user_object(receiver))
+            if (not user_object and func.attr == "sort"
+                    and any(k.arg == "key" for k in node.keywords)):
+                # a list's sort by a key (no tensor's `sort` takes one): NOTE [sorting by
+                # traced values] in runtime/builtins.py
+                node.args = [receiver] + node.args
+                node.func = gast.Attribute(value=templates.name(ac), attr="sort_",
+                                           ctx=gast.Load())
+                return node
             if not user_object and (func.attr in _TENSOR_METHODS
                                     or isinstance(receiver, gast.Constant)):
                 return node  # x.sum(), ", ".join(names)

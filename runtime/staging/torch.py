@@ -1414,6 +1414,14 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
     return statement.growth
 
 
+# NOTE [a spare row for the backward's extra trip]
+# torch 2.13's while_loop backward, as AOT autograd traces it (torch.compile's aot_eager and
+# inductor backends), runs the body's backward once for a loop that made no trip (NOTE
+# [zero-trip loops under autograd] makes that trip's cotangents zero). A list the loop grows
+# writes its row at the count there too, and a buffer sized for no trip had no row to write:
+# "index is out of bounds for dimension with size 0" in `.backward()` (tester t14 repros 13
+# and 8), and inductor's kernels do not check bounds. So a loop's buffer always has one row
+# more than its trips fill; the list's count, never the buffer's size, says what it holds.
 def _reserve_lists(statement: Statement, rows_for) -> None:
     """Each growing list of the state made a reserved StagedList with `rows_for(growth)` rows
     free."""
@@ -1678,7 +1686,8 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         if trips is None:
             trips = _count_trips(test, body.fn, statement)
         bound = lists.trip_bound(trips, statement.kind)
-        _reserve_lists(statement, lambda g: bound * g.count)
+        # one row more than the trips need: NOTE [a spare row for the backward's extra trip]
+        _reserve_lists(statement, lambda g: torch.sym_max(bound * g.count, 1))
     _carry_changing_constants(statement, (body,))
     operands = _Operands(statement)
     if _checks_first(registry.owner(*operands.flat), statement, loop=True):

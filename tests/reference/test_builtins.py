@@ -278,3 +278,36 @@ def test_min_max_of_a_tensor_and_a_carried_number_keep_the_tensors_dtype():
     # Under torch.compile the loop's `lo` is not known as a number after it: still refused.
     assert_same_result(clamped_by_a_carried_float, [T([1., 2.]), T([3., 4.]), T([20., 1.])],
                        compile=False)
+
+
+# --- builtins after torch.export replaced them (tester t14 repro 19) ---------------------------
+
+def floored_scale(x, eps: float = 1e-8):
+    # kornia's rotation_matrix_to_quaternion: `radicand_floor = max(eps, 0.0)` on a default
+    floor = max(eps, 0.0)
+    if x.sum() > floor:
+        return x * min(2.0, 3.0, key=abs)
+    return x
+
+
+class _LibraryCond(torch.nn.Module):
+    # a library's own torch.cond: non-strict export has dynamo trace it while `max` and `min`
+    # are export's replacements
+    def forward(self, x):
+        return torch.cond(x.sum() > 0, lambda x: x + 1, lambda x: x - 1, (x,))
+
+
+def test_min_max_compile_after_an_export_that_ran_dynamo():
+    # Dynamo's set of constant-foldable builtins, built during that export, held export's
+    # replacements and not `max`: the later compile raised "invalid call to builtin op handler"
+    # on `max(eps, 0.0)` (NOTE [builtins replaced while torch.export runs]).
+    from torch._dynamo.variables.builtin import BuiltinVariable
+
+    converted = autoconv.convert(floored_scale)  # (installs autoconv's torch fixes)
+    BuiltinVariable._constant_fold_functions.cache_clear()  # (as in a fresh process)
+    torch.export.export(_LibraryCond(), (T([1.0, 2.0]),), strict=False)
+    torch._dynamo.reset()
+    compiled = torch.compile(converted, fullgraph=True, backend="eager")
+    for x in (T([1.0, 2.0]), T([-1.0, -2.0])):
+        torch.testing.assert_close(compiled(x), floored_scale(x))
+    assert_same_result(floored_scale, [(T([1.0, 2.0]),), (T([-1.0, -2.0]),)])

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
+import functools
+import math
+import types
+
 import torch
 from torch._higher_order_ops.while_loop import while_loop_op
 
@@ -86,4 +91,43 @@ def install_side_effects_fix() -> bool:
         self.__dict__["side_effects"] = table
 
     SideEffectsProxyDict.side_effects = property(side_effects, keep)
+    return True
+
+
+# NOTE [builtins replaced while torch.export runs]
+# Non-strict torch.export replaces `builtins.max`, `builtins.min` and `math.pow` while it traces
+# (`_override_builtin_ops`: partials that also take tensors). Dynamo decides which builtins it
+# may run on constants from a set it builds once and keeps (`BuiltinVariable.
+# _constant_fold_functions`, a `functools.cache`), reading `max` and `min` from the builtins when
+# it builds it. Where dynamo first runs during an export (a library's own torch.cond or
+# while_loop: kornia's canny), the set holds the partials and never the real builtins, so every
+# later torch.compile in the process failed on `max(eps, 0.0, key=None)` ("invalid call to
+# builtin op handler", tester t14 repro 19; with torch and kornia alone where the call has a
+# keyword). `install_constant_fold_fix` keeps the real builtins, taken when the runtime is
+# imported, in the set whenever it is built.
+_REAL_BUILTINS = tuple(fn for fn in (builtins.max, builtins.min, math.pow)
+                       if type(fn) is types.BuiltinFunctionType)
+
+
+def install_constant_fold_fix() -> bool:
+    """Make dynamo's set of constant-foldable builtins hold the real `max`, `min` and
+    `math.pow` (see NOTE [builtins replaced while torch.export runs]); True where it does."""
+    try:
+        from torch._dynamo.variables.builtin import BuiltinVariable
+    except ImportError:
+        return False
+    current = BuiltinVariable.__dict__.get("_constant_fold_functions")
+    built = getattr(current, "__func__", None)
+    if getattr(built, "_autoconv_keeps_builtins", False):
+        return True
+    built = getattr(built, "__wrapped__", None)  # (torch's function, under its cache)
+    if built is None:  # torch's internals moved: nothing to fix in this form
+        return False
+
+    @functools.cache
+    def constant_fold_functions():
+        return built() | set(_REAL_BUILTINS)
+
+    constant_fold_functions._autoconv_keeps_builtins = True
+    BuiltinVariable._constant_fold_functions = staticmethod(constant_fold_functions)
     return True

@@ -216,8 +216,38 @@ def _call_lifting_constants(call, operator):
     while node is not graph._root:
         if node.target is operator:
             _lift_constants(tracer, node)
+            if torch.compiler.is_exporting():
+                _drop_profiler_ranges(tracer, node)
         node = node.next
     return out
+
+
+# NOTE [profiler ranges in exported bodies]
+# `with torch.profiler.record_function("step"):` in a body traces as a `_record_function_enter_new`
+# node, whose value is a profiler object, and an exit node that takes it. torch.export drops
+# such nodes from the top graph (its dead-code pass counts them as pure: "runtimes provide their
+# own profiling") but not from an operator's bodies, and its verifier then refused the program
+# ("Node.meta _record_function_enter_new has invalid val field ScriptObject", tester t14 repro
+# 20). Under export they are dropped from bodies too; elsewhere (autoconv's own graphs, make_fx)
+# they stay and annotate the profile as in Python.
+_PROFILER_OPS = (torch.ops.profiler._record_function_enter.default,
+                 torch.ops.profiler._record_function_enter_new.default,
+                 torch.ops.profiler._record_function_exit._RecordFunction)
+
+
+def _drop_profiler_ranges(tracer, node) -> None:
+    """Drop the profiler range nodes from `node`'s bodies (NOTE [profiler ranges in exported
+    bodies]); a nested operator's bodies had theirs dropped when it was traced."""
+    for i in _BODY_ARGS[node.target]:
+        body = getattr(tracer.root, node.args[i].target)
+        ranges = [n for n in body.graph.nodes
+                  if n.op == "call_function" and n.target in _PROFILER_OPS]
+        if not ranges:
+            continue
+        for n in reversed(ranges):  # exits (users of their enter) first
+            if not n.users:
+                body.graph.erase_node(n)
+        body.recompile()
 
 
 # Where each operator keeps its bodies and the operands extra inputs are appended to.
