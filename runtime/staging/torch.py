@@ -1286,17 +1286,35 @@ def _probe_input_changes(bodies, statement: Statement) -> None:
     with probe():
         for fn, _ in bodies:
             given = copies(inputs)
-            before = {i: (list(given[i].items()) if type(given[i]) is dict else list(given[i]))
-                      for i in read}
+            # (the nested dicts and lists too: `d[k]["t"] = ...` with a variable `k` changes
+            # the dict `d[k]`, not `d`, which the converter then leaves uncarried)
+            before = {i: _nested_contents(given[i], []) for i in read}
             fn(*statement.stand_ins(copies(state)), *given)
             for i in read:
-                after = (list(given[i].items()) if type(given[i]) is dict
-                         else list(given[i]))
-                if len(after) != len(before[i]) or any(
-                        _pair_changed(a, b) for a, b in zip(after, before[i])):
-                    verdicts.learn(verdict_key, i)
-                    raise objects.ChangedInput(i)
+                for container, items in before[i]:
+                    after = (list(container.items()) if type(container) is dict
+                             else list(container))
+                    if len(after) != len(items) or any(
+                            _pair_changed(a, b) for a, b in zip(after, items)):
+                        verdicts.learn(verdict_key, i)
+                        raise objects.ChangedInput(i)
     verdicts.learn(verdict_key, None)
+
+
+def _nested_contents(value, found, depth: int = 0) -> list:
+    """`found` with (container, its items) appended for `value` and each dict and list in it,
+    nested ones too (to a depth of 8: a container that holds itself ends there)."""
+    if depth > 8:
+        return found
+    if type(value) is dict:
+        found.append((value, list(value.items())))
+        for item in value.values():
+            _nested_contents(item, found, depth + 1)
+    elif type(value) is list:
+        found.append((value, list(value)))
+        for item in value:
+            _nested_contents(item, found, depth + 1)
+    return found
 
 
 def _pair_changed(a, b) -> bool:
