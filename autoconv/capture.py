@@ -132,6 +132,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         else:
             with context.caller_owned_lists(lists_in(roots)):
                 result = converted(*args, **kwargs)
+        _refuse_rebound_gradients(name, inputs, dict(zip(grads, grad_tensors)),
+                                  _location(source if source is not None else converted))
         changed = _changed_objects(name, roots, before)
         out_info["changed"] = [path for path, _ in changed]
         out_info["writes"] = _write_plan(name, roots, values_before, out_info["changed"],
@@ -278,6 +280,29 @@ def _refuse_constant_gradients(graph_module, roots, name, location) -> None:
                     "gradients, not theirs",
                     f"Pass the gradients in as arguments (`{name}([p.grad for p in "
                     "model.parameters()], ...)`) and update them in place there")
+
+
+# NOTE [gradients bound anew]
+# `p.grad = p.grad * 2` on a tensor argument (at the top level, or in a staged body: a
+# rescaling under `if norm > m:`) binds a new tensor to the fake's `.grad` while tracing; the
+# graph takes the caller's gradient as an input and gives back no `.grad`, so each call left
+# the caller's gradient as it was, silently (tester repro compile14 item1g). Refused after the
+# trace, naming the argument; an update in place (`p.grad.mul_(2)`, `p.grad.copy_(g)`) reaches
+# the caller's gradient (NOTE [gradients of arguments]).
+def _refuse_rebound_gradients(name, inputs, traced_grads, location) -> None:
+    """Raise StagingError where the trace bound `.grad` of a tensor argument anew (`inputs`:
+    the traced arguments' tensors; `traced_grads`: {index: the gradient it was given})."""
+    for j, tensor in enumerate(inputs):
+        if not isinstance(tensor, torch.Tensor) or not tensor.is_leaf:
+            continue
+        if tensor.grad is not traced_grads.get(j):
+            raise StagingError.at(
+                location, "function",
+                f"{name} binds `.grad` of a tensor it was given anew (`p.grad = ...`); "
+                "autoconv's graph takes the caller's gradient as an input and cannot bind "
+                "the caller's `.grad` to a new tensor, so the caller would keep the old one",
+                "Update the gradient in place (`p.grad.mul_(2)`, `p.grad.copy_(g)`), or bind "
+                "`.grad` outside the function, to a tensor it returns")
 
 
 def _traced_again(traced, mode, plan, inputs):

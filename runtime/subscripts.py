@@ -184,9 +184,24 @@ def setitem(target, key, value):
         return target
     view, dims, indices = _indexed_view(target, key, "write")
     value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
-    # (`index_put_` on a view of `target` writes `target`, as Python's `target[key] = value`)
-    view.movedim(dims, tuple(range(len(dims)))).index_put_(indices, value)
+    # (`index_put_` on a view of `target` writes `target`, as Python's `target[key] = value`;
+    # no `movedim` view where the indexed dimensions lead already: NOTE [writes through a
+    # moved view under inductor])
+    leading = tuple(range(len(dims)))
+    (view if tuple(dims) == leading else view.movedim(dims, leading)).index_put_(indices, value)
     return target
+
+
+# NOTE [writes through a moved view under inductor]
+# torch 2.13's inductor gave wrong gradients for a write in a while_loop's body through a
+# `movedim` view of a carried tensor (`out.movedim((0,), (0,)).index_put_((t,), R)`): the
+# gradient of what the loop read came out with the forward's values of the carry added
+# (discounted returns of a reversed `for`: [9.146, 9.84, 9.31, 7.439] where Python gives
+# [1.0, 1.9, 2.71, 3.439]; aot_eager right; with torch's while_loop alone, no autoconv:
+# /work/repros/compile15/wl_torch3.py). The same write on the tensor itself, or on a slice
+# `out[:]`, is right. A traced index of the leading dimensions (`out[t] = R`, `x[i, j] = v`)
+# now writes without the identity `movedim`; one of a later dimension (`x[:, t] = v`) still
+# writes through it.
 
 
 # NOTE [list items at traced positions]

@@ -81,12 +81,18 @@ class Calling(torch.nn.Module):
         return self.fn(*args)
 
 
-def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True):
+def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True, resize=False):
     """Check `fn` converted against plain Python on every input tuple in `inputs`.
 
     The autoconv graph is traced once, on `inputs[0]`, and replayed on all of them, so a graph
     that baked in the traced path fails. With `staged`, the graph must hold a cond or
-    while_loop node. Returns the ConcreteFunction.
+    while_loop node. With `compile` and `resize`, torch.compile (its default dynamic=None) is
+    also called on the inputs with their tensors of two rows or more doubled along the first
+    dimension (`_resized`), after `inputs[0]`: dynamo compiles again with symbolic sizes, the
+    way a caller's second batch size makes it. Skipped where Python raises on the doubled
+    inputs. Off by default: the second compile, with symbolic sizes, cost about 26 s a call
+    on the shared test machine (53 calls of test_conditionals.py and test_jumps.py: 1363 s),
+    more than the rest of the check. Returns the ConcreteFunction.
     """
     inputs = [args if isinstance(args, tuple) else (args,) for args in inputs]
     expected = [fn(*_clone(args)) for args in inputs]
@@ -118,7 +124,46 @@ def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True):
         with torch._dynamo.config.patch(error_on_recompile=True):
             for args, want in zip(inputs, expected):
                 assert_close(compiled(*_clone(args)), want)
+        if resize:
+            _assert_same_result_resized(fn, converted, inputs)
     return concrete
+
+
+def _resized(args):
+    """`args` with each tensor of two rows or more doubled along its first dimension (itself
+    twice), or None where there is none."""
+    found = []
+
+    def double(a):
+        if isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] >= 2:
+            found.append(a)
+            return torch.cat([a, a]).detach().requires_grad_(a.requires_grad)
+        return a.clone() if isinstance(a, torch.Tensor) else a
+
+    out = pytree.tree_map(double, tuple(args))
+    return out if found else None
+
+
+def _assert_same_result_resized(fn, converted, inputs) -> None:
+    """torch.compile with its default dynamic=None on `inputs[0]`, then on each input resized
+    (`_resized`): the second size compiles again with symbolic sizes."""
+    resized = []
+    for args in inputs:
+        bigger = _resized(args)
+        if bigger is None:
+            continue
+        try:
+            want = fn(*_clone(bigger))
+        except Exception:  # (the function does not allow that size: a square matrix)
+            continue
+        resized.append((bigger, want))
+    if not resized:
+        return
+    torch._dynamo.reset()
+    compiled = torch.compile(converted, fullgraph=True, backend="eager")
+    compiled(*_clone(inputs[0]))
+    for args, want in resized:
+        assert_close(compiled(*_clone(args)), want)
 
 
 def _clone(args):

@@ -1880,3 +1880,31 @@ def test_a_module_attribute_set_in_a_staged_body_is_refused_at_its_line(mode):
     assert (error.filename, error.lineno) == (__file__, line), str(error)
     assert "'self.steps' of the module 'self' is set in the loop body" in str(error)
     assert "assign 'self.steps' after the while loop" in error.fix
+
+
+def _rebinds_gradients(ps, c):
+    if c.sum() > 0:
+        for p in ps:
+            p.grad = p.grad * 2
+    return c
+
+
+def _rebinds_gradient_at_the_top(p, c):
+    p.grad = p.grad * c
+    return c
+
+
+def test_a_gradient_of_an_argument_bound_anew_is_refused():
+    # (helper compile15, tester repro compile14 item1g) autoconv's graph takes the caller's
+    # `.grad` as an input and gave no new one back: the caller's gradient stayed 0.4033 where
+    # Python doubles it to 0.8067. NOTE [gradients bound anew] in autoconv/capture.py
+    def params():
+        ps = [torch.randn(3, requires_grad=True) for _ in range(2)]
+        for p in ps:
+            p.grad = torch.randn(3)
+        return ps
+
+    with pytest.raises(StagingError, match="binds `.grad` of a tensor it was given anew"):
+        autoconv.autoconv(_rebinds_gradients)(params(), torch.ones(1))
+    with pytest.raises(StagingError, match="binds `.grad` of a tensor it was given anew"):
+        autoconv.autoconv(_rebinds_gradient_at_the_top)(params()[0], torch.tensor(2.0))

@@ -17,7 +17,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
-from . import specialize
+from . import probe_draws, specialize
 from ..values import is_undefined
 
 __all__ = ["probe", "probing", "types_probe", "probing_types", "probe_side_effects_off",
@@ -26,6 +26,8 @@ __all__ = ["probe", "probing", "types_probe", "probing_types", "probe_side_effec
 _probing = [False]
 # Whether the probe only learns the types of outputs (see NOTE [types-only probes] in torch.py).
 _types_only = [False]
+# Under dynamo, the outermost probe's ZeroDraws mode while it runs (probe_draws.py).
+_zeroing = [None]
 
 
 @contextlib.contextmanager
@@ -37,7 +39,12 @@ def probe(types_only: bool = False):
     if torch.compiler.is_compiling() and _compiled_bodies[_IN_OPERATOR]:
         # Dynamo traces the bodies of torch.cond / while_loop and refuses the flag's mutation
         # there. Without it, a print in a probed body stays in the graph as a second print.
-        yield
+        # (Its draws are zeros all the same: NOTE [random draws of probes under dynamo].)
+        if torch.compiler.is_dynamo_compiling():
+            with probe_draws.ZeroDraws():
+                yield
+        else:
+            yield
         return
     outer = _probing[0], _types_only[0]  # probes nest: a probed body may stage statements that probe
     _probing[0], _types_only[0] = True, types_only
@@ -45,9 +52,20 @@ def probe(types_only: bool = False):
     # full (counting a loop's trips): dead code but for the values a full probe gives its
     # caller (NOTE [operators of types-only probes], NOTE [random draws of probes])
     start = _graph_end() if not outer[0] or (types_only and not outer[1]) else None
+    # (under dynamo, the outermost probe's draws are zeros as it traces them: NOTE [random
+    # draws of probes under dynamo] in probe_draws.py)
+    zeroing = probe_draws.ZeroDraws() if not outer[0] and torch.compiler.is_dynamo_compiling() \
+        else None
+    _zeroing[0] = zeroing if zeroing is not None else _zeroing[0]
     try:
-        yield
+        if zeroing is None:
+            yield
+        else:
+            with zeroing:
+                yield
     finally:
+        if zeroing is not None:
+            _zeroing[0] = None
         _probing[0], _types_only[0] = outer
         if start is not None:
             _mark_probed(*start)
@@ -94,9 +112,8 @@ def _mark_probed(graph, last, root) -> None:
 # (staging/torch.py `_count_trips`) and the rows an if's branches append (`_probe_lists`, NOTE
 # [counts of an if's probe]); a count that depends on a draw would come from the zeros, or
 # from numbers the statement then draws again differently, so those statements are refused.
-# Open: under dynamo the traced code cannot reach the graph, and a probe's draws stay draws
-# (torch.compile draws other numbers than Python where a staged statement probes a body that
-# draws).
+# Under dynamo the traced code cannot reach the graph: there a probe's draws are made zeros
+# as they are traced (NOTE [random draws of probes under dynamo] in probe_draws.py).
 def _graph_end():
     """(graph, its last node, root module) of the graph make_fx is tracing, or None."""
     from torch.fx.experimental.proxy_tensor import get_proxy_mode
@@ -153,6 +170,12 @@ def probe_side_effects_off():
     """A context in which converted code runs only to learn the types of its values: `print`
     and `assert` do nothing, and the ops it traces are dead code."""
     return probe()
+
+
+def draws_zeroed() -> int | None:
+    """Under dynamo, within a probe: how many draws the probe has made zeros so far (NOTE
+    [random draws of probes under dynamo]); None elsewhere."""
+    return _zeroing[0].drew if _zeroing[0] is not None else None
 
 
 def probing() -> bool:

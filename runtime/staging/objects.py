@@ -801,11 +801,13 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
                 f"after the {statement}"))
         raise StagingError(
             statement,
-            f"list '{name}' is changed through a call (or an alias) in a body that only reads "
-            f"'{name}'; a list can only grow under tensor control flow by `{name}.append(...)` "
-            "in the body itself",
-            f"Return the items from the call and append them to '{name}' in the body, or "
-            "build the list after the statement")
+            f"list '{name}' is changed through a call, an alias or an item chosen by a "
+            f"variable (`{name}[j][\"k\"] = ...`, a dict or list in it) in a body that only "
+            f"reads '{name}'; a list can only grow under tensor control flow by "
+            f"`{name}.append(...)` in the body itself",
+            f"Return the items from the call and append them to '{name}' in the body, keep "
+            f"the changed values in a variable of their own (`t = {name}[j][\"k\"]` before, "
+            "`t = t + v` in the body), or build the list after the statement")
     out = stage([wrap(body, returns) for body, returns in bodies], (*state, held),
                 (*names, name), rest)
     if isinstance(held, torch.Tensor):  # updated in place: every reference to it sees that

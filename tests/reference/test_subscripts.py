@@ -161,3 +161,28 @@ def test_list_items_of_other_shapes_at_a_traced_position_are_refused():
     with pytest.raises(StagingError, match=r"its items \(a float32 tensor of shape \(2,\), a "
                                            r"float32 tensor of shape \(\)\)"):
         autoconv.autoconv(f)(T([1., 2.]))
+
+
+def discounted_returns(r, T):
+    R = torch.tensor(0.)
+    out = torch.zeros_like(r)
+    for t in range(T - 1, -1, -1):
+        R = r[t] + 0.9 * R
+        out[t] = R
+    return out
+
+
+def test_gradient_of_a_write_at_a_traced_index_under_inductor():
+    # (helper compile15, lead14 repro wl8) torch 2.13's inductor added the loop's forward
+    # values of `out` to the gradient of a write through a `movedim` view in a while_loop's
+    # body: [9.146, 9.84, 9.31, 7.439] where Python gives [1.0, 1.9, 2.71, 3.439] (aot_eager
+    # right). NOTE [writes through a moved view under inductor] in runtime/subscripts.py
+    def grad_of(fn):
+        r = T([1., 2., 3., 4.], requires_grad=True)
+        fn(r, T(4)).sum().backward()
+        return r.grad
+
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(discounted_returns), fullgraph=True,
+                             backend="inductor")
+    torch.testing.assert_close(grad_of(compiled), grad_of(discounted_returns))
