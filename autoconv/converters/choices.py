@@ -90,10 +90,10 @@ class Unknown(str):
 
 
 def _returned_names(node, params) -> list:
-    """[(return statement, source)] of the returns of `node` itself (NOTE [returned paths]):
-    the returned name, None where the value is new on that path, an `Unknown` where it may be
-    another name's tensor the converter cannot follow. [] where no return may give another
-    name's tensor from inside a compound statement (none is lowered into a staged `if`)."""
+    """[(return statement, source)] of the returns of `node` itself that may give another
+    name's tensor (NOTE [returned paths]): the returned name, or an `Unknown` where the
+    converter cannot follow it. [] where the function's only return is its last statement
+    (none is lowered into a staged `if`)."""
     from .returns import only_final_return
 
     body = node.body
@@ -112,8 +112,9 @@ def _returned_names(node, params) -> list:
                 continue
             stack.extend(c for c in gast.iter_child_nodes(n)
                          if isinstance(c, (gast.stmt, gast.excepthandler)))
-    if not any(r.value is not None and _bare(r.value) for _, r in own):
-        return []
+    if not any(r.value is not None and not isinstance(r.value, (gast.Tuple, gast.List))
+               and _bare(r.value) for _, r in own):
+        return []  # (a returned tuple is a new object: its items are not the caller's names)
     stores = [_names_stored(stmt) for stmt in body]
     declared = {name for n in gast.walk(node) if isinstance(n, (gast.Global, gast.Nonlocal))
                 for name in n.names}
@@ -131,12 +132,14 @@ def _returned_names(node, params) -> list:
                 source = None
             else:
                 source = Unknown(name)
-        elif value is not None and _bare(value):
+        elif value is not None and not isinstance(value, (gast.Tuple, gast.List)) and _bare(
+                value):
             source = Unknown(ast_text(value))
         else:
             source = None
         out.append((ret, source))
-    return out
+    # (a return of a new value leaves `which` at -1: nothing to write back on that path)
+    return [(ret, source) for ret, source in out if source is not None]
 
 
 # torch functions whose result may be a view of an argument (an in-place update of it reaches
@@ -200,7 +203,8 @@ _WRITE_BACK_PATH = "ac.write_back_path(target, chosen, sources)"
 _REFRESH = "ac.refresh_choice(target, chosen, if_true, if_false)"
 _REFUSE = "ac.refuse_choice_update(target, chosen, name, sources)"
 _RETURNED = "ac.returned_choice(value, chosen, if_true, if_false)"
-_WRITE_BACK_RETURNED = "ac.write_back_returned(target, name, held)"
+_WRITE_BACK_RETURNED = "ac.write_back_returned(target, name)"
+_WRITE_BACK_HELD = "ac.write_back_returned(target, name, held)"
 _REFUSE_RETURNED = "ac.refuse_returned_update(target, name)"
 _REFUSE_WHERE = "ac.refuse_choice_update(target, chosen, name, sources, where)"
 
@@ -504,15 +508,16 @@ class ChoiceConverter(Converter):
                             _REFUSE_RETURNED, ac=self.ctx.runtime, target=name,
                             name=gast.Constant(value=name, kind=None)), stmt))
                         continue
-                    held = name
+                    held, template = name, _WRITE_BACK_RETURNED
                     if name == augmented:
+                        template = _WRITE_BACK_HELD
                         # `y += v`: the mark is read from `y` before it (under torch.compile
                         # the in-place operator's result is a new variable without it)
                         held = self._new(name + "_returned")
                         pre.extend(copy_origin(templates.replace(
                             "held = target", held=held, target=name), stmt))
                     post.extend(copy_origin(templates.replace(
-                        _WRITE_BACK_RETURNED, ac=self.ctx.runtime, target=name, held=held,
+                        template, ac=self.ctx.runtime, target=name, held=held,
                         name=gast.Constant(value=name, kind=None)), stmt))
             called -= _names_stored(stmt) - {augmented}
             if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
