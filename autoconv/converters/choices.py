@@ -493,6 +493,7 @@ class ChoiceConverter(Converter):
         out = []
         active = []  # the choices whose names are watched: (sources, chosen, before, watched)
         called = set()  # names bound to a call's result: NOTE [returned choices]
+        holders = {}  # {such a name: the local holding it as the call returned it}
         for i, stmt in enumerate(stmts):
             pre, post = [], []
             returned = self._returned_choice(stmt)
@@ -508,18 +509,23 @@ class ChoiceConverter(Converter):
                             _REFUSE_RETURNED, ac=self.ctx.runtime, target=name,
                             name=gast.Constant(value=name, kind=None)), stmt))
                         continue
-                    held, template = name, _WRITE_BACK_RETURNED
-                    if name == augmented:
-                        template = _WRITE_BACK_HELD
-                        # `y += v`: the mark is read from `y` before it (under torch.compile
-                        # the in-place operator's result is a new variable without it)
-                        held = self._new(name + "_returned")
+                    held, template = holders.get(name, name), _WRITE_BACK_HELD
+                    if name == augmented and name not in holders:
+                        # `y += v`: the mark is read from `y` before it, then and after (under
+                        # torch.compile the in-place operator's result is a new variable
+                        # without it)
+                        held = holders[name] = self._new(name + "_returned")
                         pre.extend(copy_origin(templates.replace(
                             "held = target", held=held, target=name), stmt))
+                    if held == name:
+                        template = _WRITE_BACK_RETURNED
                     post.extend(copy_origin(templates.replace(
                         template, ac=self.ctx.runtime, target=name, held=held,
                         name=gast.Constant(value=name, kind=None)), stmt))
             called -= _names_stored(stmt) - {augmented}
+            for name in list(holders):
+                if name not in called:
+                    del holders[name]
             if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
                     and isinstance(stmt.targets[0], gast.Name)
                     and isinstance(stmt.value, gast.Call)):
