@@ -806,7 +806,7 @@ def counted_through_a_bound_method(x):
     return x, counter.nfev
 
 
-class _Solver:
+class _Stepper:
     def __init__(self):
         self.count = 0
         self.total = torch.zeros(())
@@ -824,7 +824,7 @@ class _Solver:
 
 
 def counted_through_a_method_of_self(x):
-    return _Solver().run(x)
+    return _Stepper().run(x)
 
 
 def _bump(obj, x):
