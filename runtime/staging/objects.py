@@ -668,11 +668,84 @@ def _raise_module_store(filename, line, name, attribute, where, statement):
 
 
 
+# NOTE [objects reached through a callable]
+# `evaluate = counter.evaluate` before a staged loop, then `x = evaluate(x)` in its body, where
+# the method sets `self.nfev += 1`: the body's input is the bound method, not `counter`, and the
+# change went unseen: `counter.nfev` kept the trace's count (torchmin's `closure = sf.closure`,
+# silently wrong in replay and export). The objects a callable input reaches are checked as the
+# inputs themselves are: a bound method's `__self__`, a functools.partial's function and
+# arguments, a function's closure cells (a lambda over `obj`), one level deep. A change moves
+# the object into the statement's state (`with_input_as_state`, as `counter.evaluate(x)` does),
+# and the body is given the callable rebuilt around its copy of the object
+# (`_rebuilt_callable`). Under torch.compile dynamo refuses the change itself, as it does
+# through the object ("Unsafe side effect").
+
+
+def reached_objects(value) -> list:
+    """The objects and dicts callable `value` may change, carried as a staged statement's
+    state where a body changes them (NOTE [objects reached through a callable])."""
+    if isinstance(value, types.MethodType):
+        candidates = [value.__self__]
+    elif isinstance(value, functools.partial):
+        candidates = [value.func, *value.args, *value.keywords.values()]
+        candidates += [o for c in candidates[:1] for o in reached_objects(c)]
+    elif isinstance(value, types.FunctionType) and value.__closure__:
+        candidates = []
+        for cell in value.__closure__:
+            try:
+                candidates.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                continue
+    else:
+        return []
+    found = []
+    for candidate in candidates:
+        if (_is_plain_object(candidate) or type(candidate) is dict) and not any(
+                candidate is f for f in found):
+            found.append(candidate)
+    return found
+
+
+def _rebuilt_callable(value, old, new):
+    """Callable `value` with the object `old` it reaches replaced by `new` (a body's copy)."""
+    swap = (lambda v: new if v is old else v)
+    if isinstance(value, types.MethodType):
+        return types.MethodType(value.__func__, swap(value.__self__))
+    if isinstance(value, functools.partial):
+        func = value.func
+        func = swap(func) if func is old else _rebuilt_callable(func, old, new) if any(
+            o is old for o in reached_objects(func)) else func
+        return functools.partial(func, *map(swap, value.args),
+                                 **{k: swap(v) for k, v in value.keywords.items()})
+    if isinstance(value, types.FunctionType) and value.__closure__:
+        cells = []
+        for cell in value.__closure__:
+            try:
+                contents = cell.cell_contents
+            except ValueError:
+                cells.append(cell)
+                continue
+            cells.append(types.CellType(new) if contents is old else cell)
+        rebuilt = types.FunctionType(value.__code__, value.__globals__, value.__name__,
+                                     value.__defaults__, tuple(cells))
+        rebuilt.__kwdefaults__ = value.__kwdefaults__
+        rebuilt.__dict__.update(value.__dict__)
+        rebuilt.__qualname__ = value.__qualname__
+        return rebuilt
+    return value
+
+
 class ChangedInput(Exception):
     """Internal, never reaches the user: a body changed the object (or dict) `args[0]`, an
     index into the statement's inputs, which the statement then carries (see
-    `with_input_as_state`); `args[1]`, if given: only by updating tensors in it in place. Not a
-    StagingError: under dynamo making one raises."""
+    `with_input_as_state`); `args[1]`, if given: only by updating tensors in it in place;
+    `args[3]`, if given: the input is a callable, and the object it reaches with that index in
+    `reached_objects` changed. Not a StagingError: under dynamo making one raises."""
+
+    @property
+    def through(self):
+        """The index of the changed object among the callable input's `reached_objects`."""
+        return self.args[3] if len(self.args) > 3 else None
 
     # (no __init__ of its own: dynamo cannot trace one calling `super().__init__`)
     @property
@@ -753,6 +826,8 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
     index = changed.args[0]
     count = len(state)
     held = inputs[index]
+    if changed.through is not None:  # NOTE [objects reached through a callable]
+        held = reached_objects(held)[changed.through]
     input_names = [f"<input {i}>" for i in range(len(inputs))]
     for body, _ in bodies:
         code = getattr(getattr(body, "__wrapped__", body), "__code__", None)
@@ -760,17 +835,23 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
             input_names = list(code.co_varnames[count: count + len(inputs)])
             break
     name = input_names[index] if not input_names[index].startswith("<") else "<changed object>"
+    if changed.through is not None:
+        name = f"<the object of {name}>"
     # Other names for the same object take the state's value in the bodies too (linear_
-    # operator's CG passes `curr_conjugate_vec = precond_residual` to a helper updating it).
+    # operator's CG passes `curr_conjugate_vec = precond_residual` to a helper updating it),
+    # and callables reaching it are given rebuilt around that value.
     same = [i for i, v in enumerate(inputs) if v is held]
-    rest = tuple(v for i, v in enumerate(inputs) if i not in same)
+    via = [i for i, v in enumerate(inputs)
+           if i not in same and any(o is held for o in reached_objects(v))]
+    rest = tuple(v for i, v in enumerate(inputs) if i not in same and i not in via)
     if isinstance(held, torch.Tensor):
         _refuse_views_of(held, inputs, input_names, name, statement)
 
     def wrap(body, returns_state):
         def run(*args):
             values, value, others = args[:count], args[count], iter(args[count + 1:])
-            given = [value if i in same else next(others) for i in range(len(inputs))]
+            given = [value if i in same else _rebuilt_callable(inputs[i], held, value)
+                     if i in via else next(others) for i in range(len(inputs))]
             out = body(*values, *given)
             return (*out, value) if returns_state else out
         return run
@@ -836,7 +917,10 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
     if torch.compiler.is_dynamo_compiling():  # dynamo refuses the rest itself
         return tuple(body for body, _ in bodies)
     read = [i for i, value in enumerate(inputs) if _carries(value) or type(value) is list]
-    if not held and not read:
+    # the objects callables reach (NOTE [objects reached through a callable])
+    through = {i: found for i, value in enumerate(inputs) if i not in read
+               for found in [reached_objects(value)] if found}
+    if not held and not read and not through:
         return tuple(body for body, _ in bodies)
 
     def check(body, where):
@@ -848,7 +932,12 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
             for i in read:
                 found = []
                 _containers(given[i], found, set())
-                contents.append((i, found))
+                contents.append(((i, None), found))
+            for i, objects in through.items():
+                for k, reached in enumerate(objects):
+                    found = []
+                    _containers(reached, found, set())
+                    contents.append(((i, k), found))
             try:
                 out = body(*args)
             finally:
@@ -878,7 +967,10 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
                             f"Keep the value in a local variable (or return it), and assign "
                             f"'{name}.{changed[0]}' after the {statement}")
             if changed_input is not None:
-                raise ChangedInput(changed_input, False, shortened)
+                index, reached = changed_input
+                if reached is not None:
+                    raise ChangedInput(index, False, shortened, reached)
+                raise ChangedInput(index, False, shortened)
             return out
         return run
 
