@@ -238,8 +238,9 @@ class BoundFlagConverter(Converter):
 
     def visit_FunctionDef(self, node):
         self.generic_visit(node)  # nested functions first: each is a scope of its own
-        # (loops are statements: the walk need not enter expressions)
-        if not any(n.__class__ in (gast.While, gast.For) for n in walk_statements(node)):
+        # (loops and ifs are statements: the walk need not enter expressions)
+        if not any(n.__class__ in (gast.While, gast.For, gast.If)
+                   for n in walk_statements(node)):
             return node
         params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs
                   + [node.args.vararg, node.args.kwarg] if a is not None}
@@ -257,7 +258,10 @@ class BoundFlagConverter(Converter):
             partial.update(all_names if in_branch else some_paths)
             created.update(all_names)
 
-        _Definedness(on_read, on_loop).block(node.body, set(params))
+        def on_if(statement, some_paths):
+            partial.update(some_paths)
+
+        _Definedness(on_read, on_loop, on_if).block(node.body, set(params))
         own = _excluded(node) | set(self.ctx.display_names)
         flagged = (partial & unsure) - own
         # NOTE [reads after a loop of no trip]: a name every trip of a loop binds needs no flag,

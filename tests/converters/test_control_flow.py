@@ -321,7 +321,7 @@ def test_name_bound_in_an_earlier_iteration_keeps_its_value():
 
 def test_name_possibly_bound_keeps_its_value():
     # `y` is bound when the loop ran: the `if` must not reset it to Undefined. The read checks
-    # for the placeholder (a loop of no trip, run as Python, leaves it: UnboundLocalError).
+    # the flag (a loop of no trip and a false `if` leave it unbound: UnboundLocalError).
     assert_converts(
         """
         def f(x, n):
@@ -333,22 +333,25 @@ def test_name_possibly_bound_keeps_its_value():
         """,
         """
         def f(x, n):
-            y = ac.Undefined('y')
+            y_bound = False
+            y = ac.Undefined('y', checked=True)
 
-            def loop_body(i, y):
+            def loop_body(i, y, y_bound):
                 y = i
-                return y,
-            y, = ac.for_stmt(n, None, loop_body, (y,), ('y',))
+                y_bound = True
+                return y, y_bound
+            y, y_bound = ac.for_stmt(n, None, loop_body, (y, y_bound), ('y', '<y bound>'))
             try:
                 y
             except NameError:
-                y = ac.Undefined('y')
+                y = ac.Undefined('y', checked=True)
 
-            def if_true(y, x):
+            def if_true(y, y_bound, x):
                 y = x
-                return y,
-            y, = ac.if_stmt(x > 0, if_true, None, (y,), ('y',), (x,))
-            return ac.ld(y, None, 'y')
+                y_bound = True
+                return y, y_bound
+            y, y_bound = ac.if_stmt(x > 0, if_true, None, (y, y_bound), ('y', '<y bound>'), (x,))
+            return ac.ld(y, y_bound, 'y')
         """,
     )
 
@@ -493,24 +496,26 @@ def test_an_input_a_closure_in_a_branch_reads_is_shared_when_bound_again():
         """,
         """
         def f(x, c):
+            g_bound = False
             y = x
-            g = ac.Undefined('g')
+            g = ac.Undefined('g', checked=True)
 
-            def if_true(g, y_1):
+            def if_true(g, g_bound, y_1):
                 nonlocal y
                 ac.shares_cells('y')
                 y = y_1
                 g = lambda : y * 2
-                return g, y
+                g_bound = True
+                return g, g_bound, y
 
-            def if_false(g, y_2):
+            def if_false(g, g_bound, y_2):
                 nonlocal y
                 ac.shares_cells('y')
                 y = y_2
-                return g, y
-            g, y = ac.if_stmt(c, if_true, if_false, (g, y), ('g', 'y'))
+                return g, g_bound, y
+            g, g_bound, y = ac.if_stmt(c, if_true, if_false, (g, g_bound, y), ('g', '<g bound>', 'y'))
             y = y + 1
-            return g()
+            return ac.ld(g, g_bound, 'g')()
         """,
     )
 
