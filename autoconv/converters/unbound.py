@@ -177,6 +177,8 @@ class _Definedness:
             self.exits = outer
             bound = {n.id for n in walk(stmt.body)
                      if n.__class__ is gast.Name and n.ctx.__class__ is gast.Store}
+            if cls is not gast.While:  # (the target: bound by every trip, by none of no trip)
+                bound |= _targets(stmt.target)
             created = {n for n in bound if n not in defined}
             self.on_loop(stmt, {n for n in created if n not in end}, created, self.branches > 0)
             self.block(stmt.orelse, defined)
@@ -263,14 +265,18 @@ class BoundFlagConverter(Converter):
 
         _Definedness(on_read, on_loop, on_if).block(node.body, set(params))
         own = _excluded(node) | set(self.ctx.display_names)
-        flagged = (partial & unsure) - own
-        # NOTE [reads after a loop of no trip]: a name every trip of a loop binds needs no flag,
-        # but a read of it after the loop is checked for the Undefined placeholder: a loop that
-        # runs as Python (a Python test or range) and makes no trip leaves it there, and the
-        # read went on with it ("unsupported operand type(s) for +: 'FakeTensor' and
-        # 'Undefined'" while tracing, where Python raises UnboundLocalError; fuzz seed 13,
-        # program 33). A staged loop's own check covers it (`_stage_loop_created`).
-        unflagged = (created & unsure) - flagged - own
+        # NOTE [reads after a loop of no trip]: a name every trip of a loop binds (its target
+        # too) is unbound after a loop of no trip. Its read after the loop checks a flag as
+        # well: the staged loop's own check (`_stage_loop_created`) asserts right after the
+        # loop, where Python raises only at a read, and the read may be on a path the call
+        # does not take (linear_operator's CG reads its loop index `k` only under `if not
+        # tolerance_reached and n_iter > 0:`; a right-hand side that had converged, n_iter 0,
+        # raised UnboundLocalError where Python returns). Without a flag a loop that runs as
+        # Python and makes no trip left the Undefined placeholder, and the read went on with
+        # it ("unsupported operand type(s) for +: 'FakeTensor' and 'Undefined'" while
+        # tracing; fuzz seed 13, program 33).
+        flagged = ((partial | created) & unsure) - own
+        unflagged = set()
         if not flagged and not unflagged:
             return node
         flags = {name: self.ctx.namer.new(f"{name}_bound") for name in sorted(flagged)}

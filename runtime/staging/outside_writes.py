@@ -113,9 +113,10 @@ def note_read(func, args, value) -> None:
 # are the body's. Open: a full probe (the rows an `if`'s branches append) whose count depends
 # on such an update counts on the value before it.
 class _SkipOutsideUpdates(torch.overrides.TorchFunctionMode):
-    def __init__(self, owned):
+    def __init__(self, owned, kept):
         super().__init__()
         self.owned = owned  # id -> each tensor made while a probe runs (weakly held)
+        self.kept = kept  # ids of the traced tensors whose updates run (and are refused)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -136,8 +137,10 @@ class _SkipOutsideUpdates(torch.overrides.TorchFunctionMode):
         return result
 
     def _other(self, tensor) -> bool:
-        """Whether `tensor` is a tensor the probe did not make."""
-        return isinstance(tensor, torch.Tensor) and self.owned.get(id(tensor)) is not tensor
+        """Whether `tensor` is a tensor the probe did not make (and not one in `kept`)."""
+        if not isinstance(tensor, torch.Tensor) or self.owned.get(id(tensor)) is tensor:
+            return False
+        return type(tensor) in (torch.Tensor, torch.nn.Parameter) or id(tensor) not in self.kept
 
 
 # in-place ops that may change their target's shape: run as they are, unless the shape stays
@@ -166,17 +169,19 @@ _owned = threading.local()
 
 
 @contextlib.contextmanager
-def skipped_in_probe():
+def skipped_in_probe(kept=()):
     """Within (a probe of a statement's bodies): in-place updates of tensors the probe did not
     make (from outside the traced function, or the function's own read by closure) are
     skipped (NOTE [outside tensors updated in a probe]). Nested probes share what the
-    outermost one made."""
+    outermost one made. `kept`: traced tensors whose updates still run, for the caller to
+    refuse by their version counters (NOTE [probes updating objects in place] in
+    staging/torch.py: a module's buffer that its own forward updates)."""
     outer = getattr(_owned, "tensors", None)
     # (by id: a set would compare tensors with ==)
     owned = outer if outer is not None else weakref.WeakValueDictionary()
     _owned.tensors = owned
     try:
-        with _SkipOutsideUpdates(owned):
+        with _SkipOutsideUpdates(owned, {id(t) for t in kept}):
             yield
     finally:
         _owned.tensors = outer

@@ -1039,7 +1039,7 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
     versions = [t._version for _, t in held]
     # (not under dynamo, which traces the bodies in torch.cond itself: no types-only probe)
     skipped = contextlib.nullcontext() if torch.compiler.is_dynamo_compiling() else \
-        outside_writes.skipped_in_probe()
+        outside_writes.skipped_in_probe(kept=[t for _, t in held])
     with types_probe(), _probing_created([statement.names[i] for i in created]), skipped:
         for body in bodies:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
