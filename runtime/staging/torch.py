@@ -1147,7 +1147,7 @@ def _refuse_constant_beside_tensor(statement: Statement, slots, outputs) -> None
         if constant and tensors:
             (value, where), (tensor, other) = constant[0], tensors[0]
             name = statement.names[i]
-            if name != RETURN_VALUE:
+            if RETURN_VALUE not in name:  # (shown as "the return value")
                 # a variable with a bound flag, bound on some paths only (`if c: mode = "big"`
                 # / `elif d: mode = "double"`): as where it has no flag
                 raise statement.error(
