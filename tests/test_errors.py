@@ -36,7 +36,8 @@ def test_variable_defined_in_one_branch():
         torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.ones(2))
     error = info.value
     assert error.filename == fn.__code__.co_filename and error.lineno == 3
-    assert "'vals' becomes a Python list in the true branch" in str(error)
+    assert "'vals' is unbound before the statement" in str(error)
+    assert "Bind 'vals' before the statement to a list" in str(error)
 
 
 def _bound_in_one_branch(x):
@@ -48,11 +49,6 @@ def _bound_in_one_branch(x):
     return x * k if mode == "double" else x
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: at the top level the `if` is specialised and the other path reads the Undefined "
-    "placeholder (`mode == \"double\"` is False: x where Python raises, silently); carrying "
-    "such names with bound flags fixed it but changed linear_cg's replay (tests/real, slow), "
-    "so it was backed out (README, Known shapes)"))
 @pytest.mark.parametrize("mode", ["replay", "export", "compile"])
 def test_a_read_of_a_variable_one_branch_binds_raises_where_python_does(mode):
     # ... a tensor or a number is carried with a bound flag, and the read raises where the
@@ -597,7 +593,7 @@ def list_in_loop(x):
 
 
 @pytest.mark.parametrize("fn, line, words", [
-    (undefined_in_one_branch, 1, "'y' becomes a Python list in the true branch"),
+    (undefined_in_one_branch, 1, "'y' is unbound before the statement"),
     (list_in_loop, 2, "'items'"),
 ])
 def test_staging_error_survives_torch_compile(fn, line, words):

@@ -88,8 +88,10 @@ def _own_expressions(stmt):
         return [stmt.iter]
     if isinstance(stmt, (gast.With, gast.AsyncWith)):
         return [item.context_expr for item in stmt.items]
-    if isinstance(stmt, (gast.Try, gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
-        return []  # (a def's defaults and decorators read nothing the pass flags: see _excluded)
+    if isinstance(stmt, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
+        return _outer_expressions(stmt)
+    if isinstance(stmt, gast.Try):
+        return []
     if isinstance(stmt, gast.Assign):
         return [stmt.value]
     if isinstance(stmt, gast.AugAssign):
@@ -99,8 +101,29 @@ def _own_expressions(stmt):
     return [stmt]
 
 
+def _outer_expressions(scope) -> list:
+    """The expressions of a def, lambda or class that run where it is defined, in the scope
+    around it: its parameters' defaults, its decorators, a class's bases and keywords."""
+    out = list(getattr(scope, "decorator_list", ()))
+    if isinstance(scope, gast.ClassDef):
+        return out + list(scope.bases) + [k.value for k in scope.keywords]
+    args = scope.args
+    return out + list(args.defaults) + [d for d in args.kw_defaults if d is not None]
+
+
+def _parameters(scope) -> set:
+    """The names a def or lambda binds as its parameters (its own, not the enclosing
+    function's: `lambda y, k=k: y * k` reads the enclosing `k` in its default only)."""
+    args = getattr(scope, "args", None)
+    if not isinstance(args, gast.arguments):
+        return set()
+    return {a.id for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg,
+                           args.kwarg) if a is not None}
+
+
 def _loads(expr):
-    """Name loads in `expr` outside nested lambdas and comprehensions."""
+    """Name loads in `expr` outside nested lambdas and comprehensions (a lambda's defaults
+    are read where it is made: in)."""
     stack, out = [expr], []
     while stack:
         node = stack.pop()
@@ -109,6 +132,9 @@ def _loads(expr):
             # side only, so they are passed as they are, placeholder and all)
             if isinstance(node.ctx, gast.Load) and not getattr(node, UNCHECKED, False):
                 out.append(node)
+            continue
+        if node.__class__ is gast.Lambda:
+            stack.extend(_outer_expressions(node))
             continue
         if isinstance(node, _SCOPES + _COMPREHENSIONS):
             continue
@@ -177,6 +203,8 @@ class _Definedness:
             self.exits = outer
             bound = {n.id for n in walk(stmt.body)
                      if n.__class__ is gast.Name and n.ctx.__class__ is gast.Store}
+            if cls is not gast.While:  # (the target: bound by every trip, by none of no trip)
+                bound |= _targets(stmt.target)
             created = {n for n in bound if n not in defined}
             self.on_loop(stmt, {n for n in created if n not in end}, created, self.branches > 0)
             self.block(stmt.orelse, defined)
@@ -209,7 +237,12 @@ def _excluded(function) -> set:
     for node in walk(function.body):
         cls = node.__class__
         if isinstance(node, _SCOPES + _COMPREHENSIONS):
-            out |= {n.id for n in walk(node) if n.__class__ is gast.Name}
+            # (not the names its defaults and decorators read: they are read where it is
+            # defined, `def inner(y, m=mode)`, and checked there like any read)
+            outer = set() if isinstance(node, _COMPREHENSIONS) else {
+                id(n) for e in _outer_expressions(node) for n in walk(e)}
+            out |= {n.id for n in walk(node)
+                    if n.__class__ is gast.Name and id(n) not in outer} - _parameters(node)
             if cls in (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef):
                 out.add(node.name)
         elif cls in (gast.Global, gast.Nonlocal):
@@ -230,6 +263,54 @@ def _excluded(function) -> set:
     return out
 
 
+_STRAIGHT = (gast.Assign, gast.AugAssign, gast.AnnAssign, gast.Expr, gast.Pass)
+
+
+def _certainly_after_loops(function, creators):
+    """`after(statement, read)`: whether the Name `read` in `statement`'s own expressions
+    runs whenever a loop that binds it on every trip has ended: the loop comes before the
+    statement in the same block, with only simple statements (no branch, loop, jump, `try`,
+    `with` or assert) between, and the read is not in a part of an expression that may not
+    run (an `if ... else` expression's sides, the right of `and` / `or`, a lambda or a
+    comprehension). NOTE [reads after a loop of no trip]."""
+    where = {}
+    for stmt in walk_statements(function):
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(stmt, field, None)
+            if block.__class__ is list:
+                for i, inner in enumerate(block):
+                    where[id(inner)] = (block, i)
+
+    def maybe_skipped(stmt) -> set:
+        skipped, stack = set(), list(_own_expressions(stmt))
+        while stack:
+            node = stack.pop()
+            parts = []
+            if node.__class__ is gast.IfExp:
+                parts, stack = [node.body, node.orelse], stack + [node.test]
+            elif node.__class__ is gast.BoolOp:
+                parts, stack = node.values[1:], stack + node.values[:1]
+            elif isinstance(node, _SCOPES + _COMPREHENSIONS):
+                parts = [node]
+            else:
+                stack.extend(gast.iter_child_nodes(node))
+            skipped |= {id(n) for part in parts for n in walk(part)}
+        return skipped
+
+    def after(stmt, read) -> bool:
+        if id(stmt) not in where or id(read) in maybe_skipped(stmt):
+            return False
+        block, i = where[id(stmt)]
+        for earlier in reversed(block[:i]):
+            if read.id in creators.get(id(earlier), ()):
+                return True
+            if not isinstance(earlier, _STRAIGHT):
+                return False
+        return False
+
+    return after
+
+
 @leaves_generators_alone
 class BoundFlagConverter(Converter):
     """Adds the bound flags and the checked reads, function by function."""
@@ -238,17 +319,21 @@ class BoundFlagConverter(Converter):
 
     def visit_FunctionDef(self, node):
         self.generic_visit(node)  # nested functions first: each is a scope of its own
-        # (loops are statements: the walk need not enter expressions)
-        if not any(n.__class__ in (gast.While, gast.For) for n in walk_statements(node)):
+        # (loops and ifs are statements: the walk need not enter expressions)
+        if not any(n.__class__ in (gast.While, gast.For, gast.If)
+                   for n in walk_statements(node)):
             return node
         params = {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs
                   + [node.args.vararg, node.args.kwarg] if a is not None}
         partial, created, unsure = set(), set(), set()
-        creators = {}  # name -> the loops that bind it first
+        reads = {}  # name -> [(statement, Name node)] of its unsure reads
+        creators = {}  # id(loop) -> the names it binds that were unbound before it
+        first_bound_by = {}  # name -> the loops that bind it first
 
         def on_read(stmt, name, defined):
             if name.id not in defined:
                 unsure.add(name.id)
+                reads.setdefault(name.id, []).append((stmt, name))
 
         def on_loop(loop, some_paths, all_names, in_branch):
             # A loop inside a branch: the other branch leaves its names unbound, and a staged
@@ -257,18 +342,31 @@ class BoundFlagConverter(Converter):
             # refused in a staged body; fuzz seed 13, program 23).
             partial.update(all_names if in_branch else some_paths)
             created.update(all_names)
+            creators[id(loop)] = all_names
             for name in all_names:
-                creators.setdefault(name, []).append(loop)
+                first_bound_by.setdefault(name, []).append(loop)
 
-        _Definedness(on_read, on_loop).block(node.body, set(params))
+        def on_if(statement, some_paths):
+            partial.update(some_paths)
+
+        _Definedness(on_read, on_loop, on_if).block(node.body, set(params))
         own = _excluded(node) | set(self.ctx.display_names)
-        flagged = (partial & unsure) - own
-        # NOTE [reads after a loop of no trip]: a name every trip of a loop binds needs no flag,
-        # but a read of it after the loop is checked for the Undefined placeholder: a loop that
-        # runs as Python (a Python test or range) and makes no trip leaves it there, and the
-        # read went on with it ("unsupported operand type(s) for +: 'FakeTensor' and
-        # 'Undefined'" while tracing, where Python raises UnboundLocalError; fuzz seed 13,
-        # program 33). A staged loop's own check covers it (`_stage_loop_created`).
+        # NOTE [reads after a loop of no trip]: a name every trip of a loop binds (its target
+        # too) is unbound after a loop of no trip. A staged loop's own check
+        # (`_stage_loop_created`) asserts that right after the loop, which is where Python
+        # raises only where a read certainly follows the loop (`return last` after it). Where
+        # the read may be on a path the call does not take, the name has a flag as well
+        # (linear_operator's CG reads its loop index `k` only under `if not
+        # tolerance_reached and n_iter > 0:`; a right-hand side that had converged, n_iter 0,
+        # raised UnboundLocalError where Python returns). A read with no flag checks for the
+        # Undefined placeholder, which a loop that runs as Python (a Python test or range)
+        # and makes no trip leaves: the read went on with it ("unsupported operand type(s)
+        # for +: 'FakeTensor' and 'Undefined'" while tracing, where Python raises
+        # UnboundLocalError; fuzz seed 13, program 33).
+        after = _certainly_after_loops(node, creators)
+        uncertain = {name for name in created & unsure
+                     if not all(after(stmt, read) for stmt, read in reads[name])}
+        flagged = ((partial | uncertain) & unsure) - own
         unflagged = (created & unsure) - flagged - own
         # NOTE [names bound again after the loop that creates them]: a staged loop's own check
         # raises at its end where it ran no trip, which is Python's only where the read after
@@ -276,7 +374,7 @@ class BoundFlagConverter(Converter):
         # loop, an `if`) takes a flag: `for i in range(n): m = ...` then `if c: m = ...`, then
         # `m`, raised for n = 0 where Python reads the `if`'s m (fuzz seed 15, program 614).
         rebound = {name for name in unflagged if not _binds_only_inside(node, name,
-                                                                       creators[name])}
+                                                                       first_bound_by[name])}
         flagged |= rebound
         unflagged -= rebound
         if not flagged and not unflagged:
@@ -329,6 +427,7 @@ class _Rewrite:
         out = []
         for stmt in stmts:
             if isinstance(stmt, _SCOPES):  # a scope of its own (its names are not flagged)
+                self._wrap(stmt)  # (but its defaults and decorators are read here)
                 out.append(stmt)
                 continue
             for name in self.checks.get(id(stmt), ()):
@@ -343,11 +442,11 @@ class _Rewrite:
             bound = self._binds(stmt)
             if isinstance(stmt, (gast.For, gast.AsyncFor, gast.With, gast.AsyncWith)):
                 # the target (the `as` names) is bound at the start of each iteration / the body
-                stmt.body = self._set(bound) + stmt.body
+                stmt.body = self._set(bound, stmt) + stmt.body
                 out.append(stmt)
                 continue
             out.append(stmt)
-            out += self._set(bound)
+            out += self._set(bound, stmt)
         return out
 
     def _binds(self, stmt) -> set:
@@ -366,9 +465,17 @@ class _Rewrite:
             names = set()
         return names & set(self.flags)
 
-    def _set(self, names):
-        return [s for name in sorted(names)
-                for s in templates.replace("flag = True", flag=self.flags[name])]
+    def _set(self, names, at):
+        """`flag = True` for each of `names`, at the line of `at`, the statement binding them
+        (a `try` around them is located by its statements' lines: converters/raises.py)."""
+        out = [s for name in sorted(names)
+               for s in templates.replace("flag = True", flag=self.flags[name])]
+        for stmt in out:
+            for inner in gast.walk(stmt):
+                for field in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
+                    if field in inner._attributes and getattr(inner, field, None) is None:
+                        setattr(inner, field, getattr(at, field, None))
+        return out
 
     def _wrap(self, stmt):
         """Replace the wrapped reads in `stmt`'s own expressions (not its nested statements)."""
@@ -377,6 +484,9 @@ class _Rewrite:
         stack = [stmt]
         while stack:
             node = stack.pop()
+            if node is not stmt and node.__class__ is gast.Lambda:
+                stack.append(node.args)  # (its defaults are read where it is made)
+                continue
             if node is not stmt and isinstance(node, _SCOPES + _COMPREHENSIONS + (gast.stmt,)):
                 continue
             for field, value in gast.iter_fields(node):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 
 import torch
 from torch._subclasses.fake_tensor import FakeTensor
@@ -91,33 +92,96 @@ def note_read(func, args, value) -> None:
 
 # NOTE [outside tensors updated in a probe]
 # The run of a statement's bodies that learns the types of the values they return (a staged
-# `if` with an early return, runtime/staging/torch.py `_fill_return_placeholders`), or the rows
-# they append to the lists they grow (`_probe_lists`), works on
-# copies of the statement's values, but a tensor the body reaches from outside the function
-# (a global, an item of a global dict, a module's plain attribute or dict item) is the real
-# one: its in-place update (`STATS["n"] += 1`) would run, and be traced, outside torch.cond,
-# updating it on every call. An in-place op never changes its target's type (dtype, shape), so
-# the probe skips the update of such a tensor: the op gives back its target unchanged, and
-# only the statement's real run (in torch.cond's branch) updates it.
+# `if` with an early return, a loop that binds a variable first in its body: runtime/staging/
+# torch.py `_fill_return_placeholders`), or the rows they append to the lists they grow
+# (`_probe_lists`), works on copies of the statement's values, but a tensor the body reaches
+# otherwise is the real one: from outside the function (a global, an item of a global dict, a
+# module's plain attribute or dict item: `STATS["n"] += 1`), or a variable of the function
+# itself that the body reads by closure, not as an input, because it may be unbound when the
+# statement starts (bound in one branch of an earlier `if`: linear_operator's CG allocates
+# `alpha`, `beta`, `mul_storage` ... only where the right-hand side has not converged, and its
+# loop updates them with `out=` and in place). Its in-place update would run, and be traced,
+# outside torch.cond / while_loop: an update Python never made, on every call (the graph's
+# in-place nodes are kept for their effect, and the statement's own node then reads the tensor
+# as the probe left it). The CG's first iteration updated its search direction and residual
+# product twice: its result was 0.13 off after one iteration where Python's is 0.14, and 1.7e-4
+# relative off at convergence. An in-place op never changes its target's type (dtype, shape),
+# so the probe skips the update of every tensor it did not make itself: the op gives back its
+# target unchanged, and only the statement's real run (in the operator's body, where torch
+# carries the update) updates it. The tensors the probe made (its copies of the statement's
+# values, whatever its bodies compute) are updated as the body says, so the values it learns
+# are the body's. Open: a full probe (the rows an `if`'s branches append) whose count depends
+# on such an update counts on the value before it.
 class _SkipOutsideUpdates(torch.overrides.TorchFunctionMode):
+    def __init__(self, owned, kept):
+        super().__init__()
+        self.owned = owned  # id -> each tensor made while a probe runs (weakly held)
+        self.kept = kept  # ids of the traced tensors whose updates run (and are refused)
+
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if args and _in_place(func) and func.__name__ not in _SHAPES \
-                and (type(args[0]) is torch.Tensor or type(args[0]) is torch.nn.Parameter):
-            return args[0]
+        if args and _in_place(func) and func.__name__ not in _RUN \
+                and self._other(args[0]):
+            if func.__name__ not in _SHAPES or _same_shape(func, args):
+                return args[0]
         out = kwargs.get("out")
-        if type(out) is torch.Tensor or type(out) is torch.nn.Parameter:
+        if isinstance(out, torch.Tensor) and self._other(out):
             return out
-        return func(*args, **kwargs)
+        if isinstance(out, (tuple, list)) and out and all(
+                isinstance(o, torch.Tensor) and self._other(o) for o in out):
+            return out if isinstance(out, tuple) else tuple(out)
+        result = func(*args, **kwargs)
+        for value in (result if isinstance(result, (tuple, list)) else (result,)):
+            if isinstance(value, torch.Tensor):
+                self.owned[id(value)] = value
+        return result
+
+    def _other(self, tensor) -> bool:
+        """Whether `tensor` is a tensor the probe did not make (and not one in `kept`)."""
+        if not isinstance(tensor, torch.Tensor) or self.owned.get(id(tensor)) is tensor:
+            return False
+        return type(tensor) in (torch.Tensor, torch.nn.Parameter) or id(tensor) not in self.kept
 
 
-# in-place ops that may change their target's shape: run as they are
+# in-place ops that may change their target's shape: run as they are, unless the shape stays
+# (`beta.resize_as_(rip)` on a tensor of rip's shape changes nothing)
 _SHAPES = frozenset({"resize_", "resize_as_", "set_", "squeeze_", "unsqueeze_", "t_",
                      "transpose_", "swapdims_", "swapaxes_", "as_strided_"})
+# in-place ops that change no value (autograd's flag): run as they are
+_RUN = frozenset({"requires_grad_", "retain_grad"})
 
 
-def skipped_in_probe():
-    """Within (a probe of a statement's bodies): in-place updates of real tensors
-    (from outside the traced function) are skipped (NOTE [outside tensors updated in a
-    probe])."""
-    return _SkipOutsideUpdates()
+def _same_shape(func, args) -> bool:
+    """Whether a resize in `_SHAPES` leaves its target's shape as it is."""
+    name, target = func.__name__, args[0]
+    if name == "resize_as_" and len(args) > 1 and isinstance(args[1], torch.Tensor):
+        return tuple(target.shape) == tuple(args[1].shape)
+    if name == "resize_" and len(args) > 1:
+        size = args[1] if len(args) == 2 else args[1:]
+        try:
+            return tuple(target.shape) == tuple(size)
+        except TypeError:
+            return False
+    return False
+
+
+_owned = threading.local()
+
+
+@contextlib.contextmanager
+def skipped_in_probe(kept=()):
+    """Within (a probe of a statement's bodies): in-place updates of tensors the probe did not
+    make (from outside the traced function, or the function's own read by closure) are
+    skipped (NOTE [outside tensors updated in a probe]). Nested probes share what the
+    outermost one made. `kept`: traced tensors whose updates still run, for the caller to
+    refuse by their version counters (NOTE [probes updating objects in place] in
+    staging/torch.py: a module's buffer that its own forward updates)."""
+    outer = getattr(_owned, "tensors", None)
+    # (by id: a set would compare tensors with ==)
+    owned = outer if outer is not None else weakref.WeakValueDictionary()
+    _owned.tensors = owned
+    try:
+        with _SkipOutsideUpdates(owned, {id(t) for t in kept}):
+            yield
+    finally:
+        _owned.tensors = outer

@@ -192,6 +192,8 @@ def _describe(value) -> str:
         return "unbound"
     if isinstance(value, StagedList):
         return "a list grown under tensor control flow"
+    if isinstance(value, constants.StagedConstant):
+        return f"a Python {value.kind} chosen by a tensor condition"
     return f"a Python {type(value).__name__}"
 
 
@@ -1039,7 +1041,7 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
     versions = [t._version for _, t in held]
     # (not under dynamo, which traces the bodies in torch.cond itself: no types-only probe)
     skipped = contextlib.nullcontext() if torch.compiler.is_dynamo_compiling() else \
-        outside_writes.skipped_in_probe()
+        outside_writes.skipped_in_probe(kept=[t for _, t in held])
     with types_probe(), _probing_created([statement.names[i] for i in created]), skipped:
         for body in bodies:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
@@ -1144,6 +1146,15 @@ def _refuse_constant_beside_tensor(statement: Statement, slots, outputs) -> None
                    if not constants.is_constant(v) and not is_undefined(v) and _is_stageable(v)]
         if constant and tensors:
             (value, where), (tensor, other) = constant[0], tensors[0]
+            name = statement.names[i]
+            if RETURN_VALUE not in name:  # (shown as "the return value")
+                # a variable with a bound flag, bound on some paths only (`if c: mode = "big"`
+                # / `elif d: mode = "double"`): as where it has no flag
+                raise statement.error(
+                    f"'{name}' has no value before the statement and becomes the Python "
+                    f"constant {value!r} {where} (and {_describe(tensor)} {other}); under "
+                    "torch.compile such a constant needs a value to start from",
+                    f"Assign '{name}' a constant (e.g. None) before the {statement.kind}")
             raise statement.error(
                 f"the function returns {value!r} {where} and {_describe(tensor)} {other}; "
                 "under torch.compile a tensor-dependent if cannot return a Python constant on "

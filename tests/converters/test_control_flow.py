@@ -320,10 +320,8 @@ def test_name_bound_in_an_earlier_iteration_keeps_its_value():
 
 
 def test_name_possibly_bound_keeps_its_value():
-    # `y` is bound when the loop ran: the `if` must not reset it to Undefined. The `if` binds
-    # it too, so the loop's own check (at its end, for no trip) would raise where Python reads
-    # the `if`'s value: `y` carries a flag (NOTE [names bound again after the loop that creates
-    # them]).
+    # `y` is bound when the loop ran: the `if` must not reset it to Undefined. The read checks
+    # the flag (a loop of no trip and a false `if` leave it unbound: UnboundLocalError).
     assert_converts(
         """
         def f(x, n):
@@ -498,24 +496,26 @@ def test_an_input_a_closure_in_a_branch_reads_is_shared_when_bound_again():
         """,
         """
         def f(x, c):
+            g_bound = False
             y = x
-            g = ac.Undefined('g')
+            g = ac.Undefined('g', checked=True)
 
-            def if_true(g, y_1):
+            def if_true(g, g_bound, y_1):
                 nonlocal y
                 ac.shares_cells('y')
                 y = y_1
                 g = lambda : y * 2
-                return g, y
+                g_bound = True
+                return g, g_bound, y
 
-            def if_false(g, y_2):
+            def if_false(g, g_bound, y_2):
                 nonlocal y
                 ac.shares_cells('y')
                 y = y_2
-                return g, y
-            g, y = ac.if_stmt(c, if_true, if_false, (g, y), ('g', 'y'))
+                return g, g_bound, y
+            g, g_bound, y = ac.if_stmt(c, if_true, if_false, (g, g_bound, y), ('g', '<g bound>', 'y'))
             y = y + 1
-            return g()
+            return ac.ld(g, g_bound, 'g')()
         """,
     )
 
