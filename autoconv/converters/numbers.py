@@ -4,12 +4,15 @@
     h * y * t   ->  ac.binary(h * y, '*', t)
     1.0 / k     ->  ac.binary(1.0, '/', k)       (k a loop's item)
     -t          ->  ac.negative(t)              (+t, ~k: ac.positive, ac.invert)
+    x + s.h     ->  ac.binary(x, '+', s.h)      (s carried, and `s.h = ...` in the function)
 
 A Python number a staged statement carries is a 0-d tensor standing in for it; torch would
 promote it as a tensor, not as the Python number (NOTE [weak numbers] in
 runtime/arithmetic.py). Only expressions that may read such a number are rewritten: an
 operand that is a name the function's statements carry (their state, a loop's target), a
-name assigned from such an expression, an item of one, or another rewritten expression.
+field of a carried object that the function assigns (`s.h`: the statement carries the
+object's changed numbers too), a name assigned from such an expression, an item of one, or
+another rewritten expression.
 Everything else is left to Python. Converted code runs only under tracers, so the calls cost
 nothing on eager calls.
 """
