@@ -139,6 +139,38 @@ def test_loop_variable_changing_dtype():
     assert "torch.float32" in str(error) and error.lineno == 5
 
 
+class _Integration:
+    def __init__(self, t, h):
+        self.t, self.h = t, h
+
+
+def test_object_field_changing_dtype_is_named_with_its_dtypes():
+    # The object's fields are carried as a tuple of tensors: the message names the field that
+    # changes and its dtypes, not "'s' is a Python tuple before an iteration and a Python tuple
+    # after it" (tester t15 repro 3)
+    fn = function_from_source(
+        """
+        def f(t_end):
+            s = State(torch.zeros(()), torch.tensor(0.1, dtype=torch.float64))
+            while s.t < t_end:
+                s.h = s.h * 1.5
+                s.t = s.t + s.h
+            return s.t
+        """, {"State": _Integration})
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(fn)(torch.tensor(2.0))
+    message = str(info.value)
+    assert ("'s.t' is a torch.float32 tensor of shape () before an iteration and a "
+            "torch.float64 tensor of shape () after it. Give 's.t' one dtype") in message
+    assert "Python tuple" not in message and "'s.h'" not in message
+    # under torch.compile the fields' names are not known where dynamo's check runs: by number
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.tensor(2.0))
+    assert ("(its item 0 is a torch.float32 tensor of shape () and a torch.float64 tensor of "
+            "shape ())") in str(info.value)
+
+
 def test_loop_variable_changing_shape():
     _, error = _staging_error(
         """

@@ -4,12 +4,15 @@
     h * y * t   ->  ac.binary(h * y, '*', t)
     1.0 / k     ->  ac.binary(1.0, '/', k)       (k a loop's item)
     -t          ->  ac.negative(t)              (+t, ~k: ac.positive, ac.invert)
+    x + s.h     ->  ac.binary(x, '+', s.h)      (s carried, and `s.h = ...` in the function)
 
 A Python number a staged statement carries is a 0-d tensor standing in for it; torch would
 promote it as a tensor, not as the Python number (NOTE [weak numbers] in
 runtime/arithmetic.py). Only expressions that may read such a number are rewritten: an
 operand that is a name the function's statements carry (their state, a loop's target), a
-name assigned from such an expression, an item of one, or another rewritten expression.
+field of a carried object that the function assigns (`s.h`: the statement carries the
+object's changed numbers too), a name assigned from such an expression, an item of one, or
+another rewritten expression.
 Everything else is left to Python. Converted code runs only under tracers, so the calls cost
 nothing on eager calls.
 """
@@ -47,13 +50,37 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     if not carried and not indices:
         return body
     assigns, names_at, parents = _scan(body)
-    numbers = _numbers(assigns, set(indices))
-    names = _assigned_from(assigns, numbers & (set(carried) | set(indices)), numbers)
+    fields = _fields(assigns, carried)
+    numbers = _numbers(assigns, set(indices) | fields)
+    names = _assigned_from(assigns, numbers & (set(carried) | set(indices) | fields), numbers)
     if not names:
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
                        _reading(names_at, names, parents))
     return [rewrite.visit(stmt) if id(stmt) in rewrite.reading else stmt for stmt in body]
+
+
+def _fields(assigns, carried) -> set:
+    """'s.h' for each attribute of a carried name `s` that an assignment sets (`s.h = s.h * 2`
+    in a staged body): the statement carries the object's number fields as stand-ins too, and
+    `x + s.h` read as torch's 0-d float64 made a float32 `x` float64 where Python's float
+    keeps it float32 (tester t15 repros 2, 3). Attributes read only are the object's own
+    Python values, left to Python. (A dot never is in a name: the set is shared with names.)"""
+    fields = set()
+    for node in assigns:
+        for target in node.targets:
+            for t in (target.elts if isinstance(target, gast.Tuple) else (target,)):
+                if (isinstance(t, gast.Attribute) and isinstance(t.value, gast.Name)
+                        and t.value.id in carried):
+                    fields.add(f"{t.value.id}.{t.attr}")
+    return fields
+
+
+def _field(node) -> str | None:
+    """'s.h' of the expression `s.h`, else None."""
+    if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name):
+        return f"{node.value.id}.{node.attr}"
+    return None
 
 
 def _scan(body: list):
@@ -89,7 +116,8 @@ def _reading(names_at: list, names: set, parents: dict) -> set:
     these), so the other subtrees are left as they are without a visit (a visit of every
     node was a tenth of a conversion)."""
     found = set()
-    stack = [node for node in names_at if node.id in names]
+    roots = {name.split(".")[0] for name in names if "." in name}  # (`s` of a field 's.h')
+    stack = [node for node in names_at if node.id in names or node.id in roots]
     while stack:
         node = stack.pop()
         if id(node) not in found:
@@ -114,6 +142,8 @@ def _is_number(node, numbers) -> bool:
         return isinstance(node.value, (bool, int, float, complex))
     if isinstance(node, gast.Name):
         return node.id in numbers
+    if isinstance(node, gast.Attribute):
+        return _field(node) in numbers
     if isinstance(node, gast.UnaryOp):
         return _is_number(node.operand, numbers)
     if isinstance(node, gast.BinOp):
@@ -182,6 +212,8 @@ def _reads_number(node, names) -> bool:
     """Whether `node` reads a name in `names`: the name, an item of it, or arithmetic of it."""
     if isinstance(node, gast.Name):
         return node.id in names
+    if isinstance(node, gast.Attribute):  # a carried object's field (`_fields`)
+        return _field(node) in names
     if isinstance(node, gast.Subscript):
         return _reads_number(node.value, names)
     if isinstance(node, gast.BinOp):

@@ -111,7 +111,7 @@ def check(key: int, where: str, outputs, count: int, names, statement: str, befo
                                 f"in an iteration")
             else:
                 problems.append(f"'{name}' is {_describe(a)} {where_first} and {_describe(b)} "
-                                f"{where_second}")
+                                f"{where_second}" + _items_differing(a, b, sizes))
             fixes.append(_fix(name, a, b))
     if problems:
         _raise_under_dynamo(statement, "; ".join(problems), ". ".join(fixes))
@@ -126,6 +126,18 @@ def _structure(s):
     if s[0] == "dict":
         return ("dict", tuple((k, _structure(v)) for k, v in s[1]))
     return "leaf"
+
+
+def _items_differing(a, b, sizes: bool) -> str:
+    """': its item 0 is ... and ...' for the leaves of two containers of one structure that
+    differ (a carried object's fields, numbered as carried: the field names are not known
+    here; outside dynamo torch.py names them), else ''."""
+    if a[0] not in ("tuple", "list", "dict") or _structure(a) != _structure(b):
+        return ""
+    items = [f"item {i} is {_describe(x)} and {_describe(y)}"
+             for i, (x, y) in enumerate(zip(_leaves(a), _leaves(b)))
+             if not _same_kind(x, y, sizes)]
+    return f" (its {', '.join(items)})" if items else ""
 
 
 def _leaves(s):

@@ -158,6 +158,42 @@ def flatten(value, records=frozenset()):
     return _flatten(value, leaves, frozenset(), "", records), leaves
 
 
+class CarriedName(str):
+    """A carried object's name in a statement's names, with the paths of its tensors and
+    numbers in the order the state carries them (`leaves`: '.t', '.h'), so that a mismatch
+    names the field (`s.h`) and its dtypes, not "a Python tuple" (tester t15 repro 3).
+    Equal to the name as a str everywhere else."""
+
+    leaves: tuple = ()
+
+
+def _named(name, spec):
+    if torch.compiler.is_dynamo_compiling():
+        return name  # (dynamo's own checks describe the kinds: dynamo_kinds.py)
+    named = CarriedName(name)
+    named.leaves = tuple(_leaf_paths(spec, ""))
+    return named
+
+
+def _leaf_paths(spec, path):
+    """The paths of `spec`'s tensors and numbers, as `_flatten` appends them."""
+    kind = spec[0]
+    if kind in ("tensor", "number"):
+        yield path
+    elif kind == "dict":
+        for k, v in spec[1]:
+            yield from _leaf_paths(v, f"{path}[{k!r}]")
+    elif kind in ("list", "tuple"):
+        for i, v in enumerate(spec[1]):
+            yield from _leaf_paths(v, f"{path}[{i}]")
+    elif kind == "namedtuple":
+        for k, v in zip(spec[1]._fields, spec[2]):
+            yield from _leaf_paths(v, f"{path}.{k}")
+    elif kind == "object":
+        for k, v in spec[2]:
+            yield from _leaf_paths(v, f"{path}.{k}")
+
+
 def _rebuild(spec, leaves):
     kind = spec[0]
     if kind in ("tensor", "number"):
@@ -457,6 +493,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                                if isinstance(leaf, torch.Tensor) and leaf.requires_grad}
     if giving:
         flat_state, names = _giving_state(flat_state, names, slots, giving)
+    names = tuple(_named(n, slots[i][0]) if i in slots else n for i, n in enumerate(names))
     try:
         result = list(stage([wrap(*b) for b in bodies], flat_state, names))
     except _ReplacedRecord as replaced:  # NOTE [named tuples]

@@ -531,6 +531,12 @@ class Statement:
                 fixes.append(f"Keep '{name}' a tensor, or move its assignment out of the "
                              f"{self.kind}")
                 continue
+            fields = _fields_differing(name, first, second)
+            if fields:  # a carried object's fields: each one that differs, by its path
+                problems.extend(f"'{field}' is {_describe(a)} {where_first} and "
+                                f"{_describe(b)} {where_second}" for field, a, b in fields)
+                fixes.extend(_mismatch_fix(field, a, b) for field, a, b in fields)
+                continue
             problems.append(f"'{name}' is {_describe(first)} {where_first} and "
                             f"{_describe(second)} {where_second}")
             if any(_size_depends_on_values(t) for t in pytree.tree_leaves((first, second))):
@@ -541,6 +547,18 @@ class Statement:
             else:
                 fixes.append(_mismatch_fix(name, first, second))
         return self.error("; ".join(problems), ". ".join(fixes))
+
+
+def _fields_differing(name, first, second) -> list:
+    """[(path, first, second)] of the fields of a carried object (`name` an
+    objects.CarriedName, `first` / `second` its tuples of leaves) that cannot be one value of
+    the graph; [] for other names."""
+    leaves = getattr(name, "leaves", ())
+    if not (leaves and isinstance(first, tuple) and isinstance(second, tuple)
+            and len(first) == len(second) == len(leaves)):
+        return []
+    return [(f"{name}{path}", a, b) for path, a, b in zip(leaves, first, second)
+            if not _same_kind(a, b)]
 
 
 def _promoted(values, chosen):

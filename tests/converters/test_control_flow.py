@@ -213,7 +213,7 @@ def test_changed_object_is_state():
                 return s.v.sum() < 100
 
             def loop_body(s):
-                s.v = s.v * 2
+                s.v = ac.binary(s.v, '*', 2)
                 return s,
             s, = ac.while_stmt(loop_test, loop_body, (s,), ('s',))
             return s.v
@@ -256,7 +256,7 @@ def test_changed_parameter_object_outlives_the_call():
         def step(self, x):
 
             def if_true(self):
-                self.count = self.count + 1
+                self.count = ac.binary(self.count, '+', 1)
                 return self,
             self, = ac.if_stmt(x.sum() > 0, if_true, None, (self,), ('self',))
             return x
@@ -792,7 +792,7 @@ def test_attribute_augmented_and_assigned_is_not_aliased():
 
             def if_true(self):
                 self.n = ac.aug_assign(self.n, '+=', 1)
-                self.n = self.n * 2
+                self.n = ac.binary(self.n, '*', 2)
                 return self,
             self, = ac.if_stmt(x.sum() > 10, if_true, None, (self,), ('self',))
             return x

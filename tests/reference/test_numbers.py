@@ -781,3 +781,29 @@ def test_a_carried_float_given_to_a_helper_meets_its_tensors_as_a_python_float()
         for result in _modes(doubled_then_scaled, (g,)):
             assert result.dtype == torch.float32, result
             torch.testing.assert_close(result, want)
+
+# A Python float in an object's field that a staged statement changes is carried as a float64
+# stand-in like a local one: `x + s.h` with a 0-d float32 `x` is float32, as in Python (it was
+# float64 on both paths, the untaken one too; tester t15 repro 2).
+
+class _Step:
+    def __init__(self, h):
+        self.h = h
+
+
+def step_doubled_in_if(x):
+    s = _Step(0.1)
+    if x > 0:
+        s.h = s.h * 2
+    return x + s.h
+
+
+def test_a_carried_float_in_an_attribute_meets_a_tensor_as_a_python_float():
+    for x in (torch.tensor(2.0), torch.tensor(-0.3)):
+        want = step_doubled_in_if(x)
+        assert want.dtype == torch.float32
+        # (torch.compile refuses an object whose only changed field is a number: tester t15
+        # repro 4, another issue)
+        for result in _modes(step_doubled_in_if, (x,), compile=False):
+            assert result.dtype == torch.float32, result
+            assert result.item() == want.item()  # (exact: -0.3 + 0.1 in float32)
