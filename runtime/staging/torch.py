@@ -779,7 +779,7 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
         statement.dtypes.update(promoted)
 
 
-def _run_body(statement: Statement, operands, body: Body, flat):
+def _run_body(statement: Statement, operands, body: Body, flat, loop=False):
     """`body` on the operands `flat` (copies of the staged state, then the inputs): its raw
     outputs, the full state tuple.
 
@@ -797,14 +797,19 @@ def _run_body(statement: Statement, operands, body: Body, flat):
         # repro 6). A view taken here is the body's node, and so are its items.
         flat = flat[: operands.count] + tuple(
             t.view_as(t) if isinstance(t, torch.Tensor) else t for t in flat[operands.count:])
-    staged, inputs = operands.split(flat)
+    staged, inputs, given = operands.private_split(flat)
     if torch.compiler.is_dynamo_compiling():
         # (dynamo makes `_version` a data-dependent symbol there; it refuses such a body
         # itself: "Higher order ops do not support input mutation")
-        return body.fn(*statement.stand_ins(statement.merge(_private(staged))), *inputs)
+        out = body.fn(*statement.stand_ins(statement.merge(staged)), *inputs)
+        if loop:
+            operands.check_aliases_kept(statement, given, out)
+        return out
     read = flat[operands.count:]
     versions = [t._version if isinstance(t, torch.Tensor) else None for t in read]
-    out = body.fn(*statement.stand_ins(statement.merge(_private(staged))), *inputs)
+    out = body.fn(*statement.stand_ins(statement.merge(staged)), *inputs)
+    if loop:
+        operands.check_aliases_kept(statement, given, out)
     for t, version, slot in zip(read, versions, operands.input_slots):
         if version is not None and t._version != version:
             raise objects.ChangedInput(operands.input_owner[slot], True)
@@ -840,12 +845,6 @@ def _check_requires_grad_kept(statement: Statement, operands, out) -> None:
                 "staged body is the first iteration's",
                 f"Make '{name}' require grad again at the end of the body "
                 f"(`{name} = {name}.detach().requires_grad_()`), or only from inside it")
-
-
-def _private(values):
-    # Bodies may update their state in place (`steps += 1`); torch's operators refuse mutation
-    # of their inputs, so each body works on copies.
-    return _map(lambda t: t.clone(), values)
 
 
 def _views_an_input(t: torch.Tensor) -> bool:
@@ -964,6 +963,9 @@ class _Operands:
         self.input_slots = [i for i, leaf in enumerate(self.input_leaves)
                             if isinstance(leaf, torch.Tensor) or is_staged(leaf)]
         self.count = len(state_leaves)
+        # NOTE [one tensor held under two names]
+        self.state_aliases, self.input_aliases = _aliases(
+            state_leaves, [self.input_leaves[i] for i in self.input_slots])
         self.flat = tuple(_distinct(state_leaves + [self.input_leaves[i]
                                                     for i in self.input_slots]))
         # Which operands require grad before the statement: they do in the bodies too (NOTE
@@ -971,13 +973,82 @@ class _Operands:
         self.requires_grad = tuple(isinstance(t, torch.Tensor) and t.requires_grad
                                    for t in self.flat)
 
-    def split(self, flat):
-        """(staged state values, inputs) from a flat tuple of operands."""
-        state = _unflatten(flat[: self.count], self.state_spec)
+    def split(self, flat, aliased=False):
+        """(staged state values, inputs) from a flat tuple of operands. With `aliased`, one
+        tensor the statement was given under two names is one object again (NOTE [one tensor
+        held under two names])."""
+        return self._split(list(flat[: self.count]), flat, aliased)
+
+    def private_split(self, flat):
+        """`split(flat, aliased=True)` with each tensor of the state a copy, and those copies.
+        Bodies may update their state in place (`steps += 1`); torch's operators refuse
+        mutation of their inputs, so each body works on copies."""
+        given = [t.clone() for t in flat[: self.count]]
+        return (*self._split(list(given), flat, True), given)
+
+    def _split(self, state_leaves, flat, aliased):
+        if aliased:
+            for j, i in self.state_aliases:
+                state_leaves[j] = state_leaves[i]
+        state = _unflatten(state_leaves, self.state_spec)
         leaves = list(self.input_leaves)
         for slot, tensor in zip(self.input_slots, flat[self.count:]):
             leaves[slot] = tensor.item() if slot in self.symbolic else tensor
+        if aliased:
+            for k, i in self.input_aliases:
+                leaves[self.input_slots[k]] = state_leaves[i]
         return state, _unflatten(leaves, self.input_spec)
+
+    def check_aliases_kept(self, statement: Statement, given, raw) -> None:
+        """Refuse a loop whose body rebinds one of two names holding one tensor (NOTE [one
+        tensor held under two names]): `given`, the copies of the state's tensors the body
+        got; `raw`, the body's state after an iteration."""
+        if not (self.state_aliases or self.input_aliases):
+            return
+        out = _flatten(tuple(value for value, kind in zip(raw, statement.kinds)
+                             if kind is SlotKind.TENSOR))[0]
+        for i in {i for _, i in self.state_aliases} | {i for _, i in self.input_aliases}:
+            held = [j for j, k in self.state_aliases if k == i]
+            if not all(j < len(out) and out[j] is given[i] for j in [i, *held]):
+                raise statement.error(
+                    "a tensor held under two names (a name and an item or attribute of a list, "
+                    "dict or object: `params = [w]`) is updated in place in the loop body, and "
+                    "one of them is rebound there: in Python the other keeps the old tensor, "
+                    "which a staged loop cannot tell apart from the new one",
+                    "Update the tensor in place only (`params[0].sub_(...)`), or rebind every "
+                    "name holding it on every iteration")
+
+
+# NOTE [one tensor held under two names]
+# `params = [w]`, then `if c: params[0].mul_(0.5); y = w + 1` (the optimizer pattern): the list's
+# item and the name `w` are one tensor, and Python's `w` sees the update made through the list.
+# The statement gets the list (as state, or as an input it updates) and `w` as separate
+# operands, and each body gets its own copy of the state (`private_split`): the update went to the
+# list's copy while `w` read the tensor from before the statement (tester t15 repro 1:
+# y = [2, 3] where Python gives [1.5, 2]; `while i < n: params[0].add_(w)` added the first
+# value on every trip). So a body's operands that were one object before the statement are one
+# object again inside it: the later ones are bound to the first one's copy. In a loop that holds
+# only while the body keeps the shared tensor under every name (updates it in place only);
+# where it rebinds one, Python's next iteration sees two tensors, and the loop is refused.
+def _aliases(state_leaves, input_leaves):
+    """([(j, i)]: state leaf j is state leaf i, i < j; [(k, i)]: input leaf k is state leaf i).
+    `is`, not id(): dynamo would guard on the identity of every tensor passed."""
+    state_aliases, input_aliases = [], []
+    for j, t in enumerate(state_leaves):
+        if not isinstance(t, torch.Tensor):
+            continue
+        for i in range(j):
+            if state_leaves[i] is t:
+                state_aliases.append((j, i))
+                break
+    for k, t in enumerate(input_leaves):
+        if not isinstance(t, torch.Tensor):
+            continue
+        for i, u in enumerate(state_leaves):
+            if u is t:
+                input_aliases.append((k, i))
+                break
+    return state_aliases, input_aliases
 
 
 def _placeholder(value):
@@ -1697,7 +1768,7 @@ def _stage_while(test, body: Body, statement: Statement, trips):
                        promote=round_ < _PROMOTION_ROUNDS - 1)
 
         def staged_test(*flat, operands=operands):
-            staged, ins = operands.split(flat)
+            staged, ins = operands.split(flat, aliased=True)
             if torch.compiler.is_dynamo_compiling():
                 staged = _map(_fresh_scalar, staged)
             go = to_tensor(test(*statement.stand_ins(statement.merge(staged)), *ins), like)
@@ -1712,9 +1783,9 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         def staged_body(*flat, operands=operands, watch=watch):
             if torch.compiler.is_dynamo_compiling():  # (it refuses autograd.grad in bodies)
                 return _unalias(_flatten(watch.outputs(body, _run_body(
-                    statement, operands, body, flat)))[0])
+                    statement, operands, body, flat, loop=True)))[0])
             differentiated = grad_mode.differentiations()
-            raw = _run_body(statement, operands, body, flat)
+            raw = _run_body(statement, operands, body, flat, loop=True)
             out = _flatten(watch.outputs(body, raw))[0]
             if grad_mode.differentiations() != differentiated:
                 _check_requires_grad_kept(statement, operands, out)
