@@ -631,6 +631,12 @@ class _Promote(Exception):
         self.dtypes = dtypes
 
 
+class _Unaliased(Exception):
+    """Ends a loop's trace: its body rebinds a name that held the same tensor as an input of
+    the loop (NOTE [one tensor held under two names]); internal, never escapes. `args[0]`: the
+    state slots. (No `__init__`: dynamo does not trace an exception's `super().__init__()`.)"""
+
+
 class _Watch:
     """The outputs of a statement's bodies, checked together once every body has run (see
     NOTE [bodies run once])."""
@@ -938,7 +944,9 @@ class _Operands:
     Everything else in the inputs (modules, numbers, functions) stays a Python constant.
     """
 
-    def __init__(self, statement: Statement):
+    def __init__(self, statement: Statement, unaliased=None):
+        """`unaliased`: for a loop, the state slots not to join to inputs (NOTE [one tensor
+        held under two names]); None for an `if`."""
         like = statement.like
         staged = []
         for value, kind in zip(statement.staged_view(), statement.kinds):
@@ -964,8 +972,20 @@ class _Operands:
                             if isinstance(leaf, torch.Tensor) or is_staged(leaf)]
         self.count = len(state_leaves)
         # NOTE [one tensor held under two names]
+        if unaliased is None:
+            unaliased = set()
+        elif torch.compiler.is_dynamo_compiling():
+            # (a loop's trace cannot be ended and run again there: only the items of lists
+            # and dicts, which a body rarely rebinds, are joined; a rebinding is refused)
+            bare, at = set(), 0
+            for value in staged:
+                count = len(_flatten((value,))[0])
+                if isinstance(value, torch.Tensor):
+                    bare.add(at)
+                at += count
+            unaliased = set(unaliased) | bare
         self.state_aliases, self.input_aliases = _aliases(
-            state_leaves, [self.input_leaves[i] for i in self.input_slots])
+            state_leaves, [self.input_leaves[i] for i in self.input_slots], unaliased)
         self.flat = tuple(_distinct(state_leaves + [self.input_leaves[i]
                                                     for i in self.input_slots]))
         # Which operands require grad before the statement: they do in the bodies too (NOTE
@@ -984,6 +1004,8 @@ class _Operands:
         Bodies may update their state in place (`steps += 1`); torch's operators refuse
         mutation of their inputs, so each body works on copies."""
         given = [t.clone() for t in flat[: self.count]]
+        if self.input_aliases and not torch.compiler.is_dynamo_compiling():
+            self.versions = {i: given[i]._version for _, i in self.input_aliases}
         return (*self._split(list(given), flat, True), given)
 
     def _split(self, state_leaves, flat, aliased):
@@ -1000,23 +1022,33 @@ class _Operands:
         return state, _unflatten(leaves, self.input_spec)
 
     def check_aliases_kept(self, statement: Statement, given, raw) -> None:
-        """Refuse a loop whose body rebinds one of two names holding one tensor (NOTE [one
-        tensor held under two names]): `given`, the copies of the state's tensors the body
-        got; `raw`, the body's state after an iteration."""
-        if not (self.state_aliases or self.input_aliases):
+        """After a loop body's trace (NOTE [one tensor held under two names]): `given`, the
+        copies of the state's tensors the body got; `raw`, the body's state after it.
+
+        Raises:
+            _Unaliased: the body rebinds a state name that held an input's tensor, which it
+                did not update in place (Python's input keeps the tensor of the first trip).
+            StagingError: one it updated in place before rebinding it (seen by the tensors'
+                version counters), or any under dynamo (its trace cannot be run again).
+        """
+        if not self.input_aliases:
             return
         out = _flatten(tuple(value for value, kind in zip(raw, statement.kinds)
                              if kind is SlotKind.TENSOR))[0]
-        for i in {i for _, i in self.state_aliases} | {i for _, i in self.input_aliases}:
-            held = [j for j, k in self.state_aliases if k == i]
-            if not all(j < len(out) and out[j] is given[i] for j in [i, *held]):
-                raise statement.error(
-                    "a tensor held under two names (a name and an item or attribute of a list, "
-                    "dict or object: `params = [w]`) is updated in place in the loop body, and "
-                    "one of them is rebound there: in Python the other keeps the old tensor, "
-                    "which a staged loop cannot tell apart from the new one",
-                    "Update the tensor in place only (`params[0].sub_(...)`), or rebind every "
-                    "name holding it on every iteration")
+        rebound = {i for _, i in self.input_aliases
+                   if not (i < len(out) and out[i] is given[i])}
+        if not rebound:
+            return
+        if torch.compiler.is_dynamo_compiling() or any(
+                given[i]._version != self.versions[i] for i in rebound):
+            raise statement.error(
+                "a tensor held under two names (a name and an item or attribute of a list, "
+                "dict or object: `params = [w]`) is rebound under one of them in the loop body "
+                "(and updated in place, or traced by torch.compile): in Python the other keeps "
+                "the old tensor, which a staged loop cannot tell apart from the new one",
+                "Update the tensor in place only (`params[0].sub_(...)`), or rebind it under "
+                "every name on every iteration")
+        raise _Unaliased(rebound)
 
 
 # NOTE [one tensor held under two names]
@@ -1027,25 +1059,25 @@ class _Operands:
 # list's copy while `w` read the tensor from before the statement (tester t15 repro 1:
 # y = [2, 3] where Python gives [1.5, 2]; `while i < n: params[0].add_(w)` added the first
 # value on every trip). So a body's operands that were one object before the statement are one
-# object again inside it: the later ones are bound to the first one's copy. In a loop that holds
-# only while the body keeps the shared tensor under every name (updates it in place only);
-# where it rebinds one, Python's next iteration sees two tensors, and the loop is refused.
-def _aliases(state_leaves, input_leaves):
-    """([(j, i)]: state leaf j is state leaf i, i < j; [(k, i)]: input leaf k is state leaf i).
-    `is`, not id(): dynamo would guard on the identity of every tensor passed."""
+# object again inside it: an input of the bodies is bound to the copy of the state's tensor it
+# is. In a loop that holds only while the body keeps the shared tensor under the state's name
+# (updates it in place only); where it rebinds the name, Python's input keeps the tensor of the
+# first trip, and the loop is traced again without the alias (`weights = [x, x * 2]`, then
+# `x = x + weights[1]`). Where the body also updated the tensor in place before rebinding it,
+# Python's input holds that update from then on, which no trace gives: refused (seen by the
+# tensors' version counters). Under dynamo a trace cannot be ended and run again: there only an
+# item of a list or dict the loop carries is joined to an input, and its rebinding is refused. (Two state names holding one tensor are not joined: a loop's extra slots of NOTE
+# [state updated in place, then rebound] hold the tensor a name rebinds, on purpose.)
+def _aliases(state_leaves, input_leaves, unaliased):
+    """([(j, i)]: state leaf j is state leaf i, i < j, none yet; [(k, i)]: input leaf k is
+    state leaf i, not among `unaliased`). `is`, not id(): dynamo would guard on the identity
+    of every tensor passed."""
     state_aliases, input_aliases = [], []
-    for j, t in enumerate(state_leaves):
-        if not isinstance(t, torch.Tensor):
-            continue
-        for i in range(j):
-            if state_leaves[i] is t:
-                state_aliases.append((j, i))
-                break
     for k, t in enumerate(input_leaves):
         if not isinstance(t, torch.Tensor):
             continue
         for i, u in enumerate(state_leaves):
-            if u is t:
+            if u is t and i not in unaliased:
                 input_aliases.append((k, i))
                 break
     return state_aliases, input_aliases
@@ -1751,15 +1783,16 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         bound = lists.trip_bound(trips, statement.kind)
         _reserve_lists(statement, lambda g: bound * g.count)
     _carry_changing_constants(statement, (body,))
-    operands = _Operands(statement)
+    unaliased = set()  # NOTE [one tensor held under two names]
+    operands = _Operands(statement, unaliased)
     if _checks_first(registry.owner(*operands.flat), statement, loop=True):
         _check_by_probe(statement, (body,), loop=True)
-        operands = _Operands(statement)  # (with the dtypes it chose)
+        operands = _Operands(statement, unaliased)  # (with the dtypes it chose)
     path = _path_conditions()  # (empty outside an `if`'s probe)
     round_, again = 0, False
     while True:
         if again:
-            operands = _Operands(statement)
+            operands = _Operands(statement, unaliased)
         again = True
         carried = operands.flat[: operands.count]
         # The loop carries only the state; the inputs are read-only operands of both bodies.
@@ -1795,6 +1828,8 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             with operator_bodies():
                 flat = operators.while_loop(staged_test, staged_body, carried, read_only)
             break
+        except _Unaliased as rebound:
+            unaliased |= rebound.args[0]
         except _Promote as promote:  # see NOTE [bodies run once]
             statement.dtypes.update(promote.dtypes)
             round_ += 1
