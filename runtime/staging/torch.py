@@ -984,7 +984,7 @@ class _Operands:
                     bare.add(at)
                 at += count
             unaliased = set(unaliased) | bare
-        self.state_aliases, self.input_aliases = _aliases(
+        self.input_aliases = _aliases(
             state_leaves, [self.input_leaves[i] for i in self.input_slots], unaliased)
         self.flat = tuple(_distinct(state_leaves + [self.input_leaves[i]
                                                     for i in self.input_slots]))
@@ -1009,9 +1009,6 @@ class _Operands:
         return (*self._split(list(given), flat, True), given)
 
     def _split(self, state_leaves, flat, aliased):
-        if aliased:
-            for j, i in self.state_aliases:
-                state_leaves[j] = state_leaves[i]
         state = _unflatten(state_leaves, self.state_spec)
         leaves = list(self.input_leaves)
         for slot, tensor in zip(self.input_slots, flat[self.count:]):
@@ -1066,13 +1063,13 @@ class _Operands:
 # `x = x + weights[1]`). Where the body also updated the tensor in place before rebinding it,
 # Python's input holds that update from then on, which no trace gives: refused (seen by the
 # tensors' version counters). Under dynamo a trace cannot be ended and run again: there only an
-# item of a list or dict the loop carries is joined to an input, and its rebinding is refused. (Two state names holding one tensor are not joined: a loop's extra slots of NOTE
-# [state updated in place, then rebound] hold the tensor a name rebinds, on purpose.)
+# item of a list or dict the loop carries is joined to an input, and its rebinding is refused.
+# (Two state names holding one tensor are not joined: a loop's extra slots of NOTE [state
+# updated in place, then rebound] hold the tensor a name rebinds, on purpose.)
 def _aliases(state_leaves, input_leaves, unaliased):
-    """([(j, i)]: state leaf j is state leaf i, i < j, none yet; [(k, i)]: input leaf k is
-    state leaf i, not among `unaliased`). `is`, not id(): dynamo would guard on the identity
-    of every tensor passed."""
-    state_aliases, input_aliases = [], []
+    """[(k, i)]: input leaf k is state leaf i, not among `unaliased`. `is`, not id(): dynamo
+    would guard on the identity of every tensor passed."""
+    input_aliases = []
     for k, t in enumerate(input_leaves):
         if not isinstance(t, torch.Tensor):
             continue
@@ -1080,7 +1077,7 @@ def _aliases(state_leaves, input_leaves, unaliased):
             if u is t and i not in unaliased:
                 input_aliases.append((k, i))
                 break
-    return state_aliases, input_aliases
+    return input_aliases
 
 
 def _placeholder(value):
