@@ -15,6 +15,7 @@ import threading
 import types
 
 import torch
+import torch.utils._pytree as pytree
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from . import augmented, handlers, lists, text
@@ -96,7 +97,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
                 and _gradients_may_flow():
             bodies, passed = _watching_passes(bodies, if_false is None)
         targets = _write_targets(state, inputs, kept, renewing, written)
-        staged_state, staged_inputs = _unsaved(staged_state, targets), _unsaved(inputs, targets)
+        staged_state, staged_inputs = _unsaved(staged_state, inputs, targets)
         try:
             if _holding(updated, inputs, (if_true, if_false)):
                 out = _holding_lists(
@@ -207,7 +208,7 @@ def _refused_item_rebinding(items, statement) -> StagingError:
 # inputs, converters/control_flow.py). torch's operators refuse a body that writes to its
 # operands (under torch.compile, dynamo's "Higher order ops do not support input mutation"), and
 # the other branch must not see the write. So each such input is also carried as state: each
-# staged body gets its own copy (the state's `_private` copies, staging/torch.py), updates it in
+# staged body gets its own copy (`_Operands.private_split`, staging/torch.py), updates it in
 # place, and gives that same object back (not what the name is bound to at the end: `i = i + 1`
 # rebinds, it does not write); a loop carries it from one iteration to the next. After the
 # statement the result is written back into the input (`copy_`), so every other reference to
@@ -333,16 +334,33 @@ def _renewed_back(outs, renewing, state) -> None:
 # exported program (torch.compile's tracer copies every operand already, tracers/dynamo.py).
 # Where torch's autograd may differentiate the operator, it gets a copy of each such tensor.
 
-def _unsaved(values, targets):
-    """`values` with a copy of each tensor among `targets` (NOTE [operands written back after
-    the statement]), where torch's operator autograd may differentiate the statement."""
+def _unsaved(state, inputs, targets):
+    """(`state`, `inputs`) with a copy of each tensor among `targets` (NOTE [operands written
+    back after the statement]), where torch's operator autograd may differentiate the
+    statement. One copy per tensor, and none of a tensor a list, dict or object among them
+    also holds: the bodies must see one object where Python has one (NOTE [one tensor held
+    under two names] in staging/torch.py); its backward may then raise torch's error."""
     if not targets:
-        return tuple(values)
+        return tuple(state), tuple(inputs)
     from .staging.tracers.zero_trips import needs_zero_trip_guard
 
-    return tuple(
-        v.clone() if isinstance(v, torch.Tensor) and any(v is t for t in targets)
-        and is_staged(v) and needs_zero_trip_guard((v,), ()) else v for v in values)
+    values = (*state, *inputs)
+    nested = [leaf for v in values if not isinstance(v, torch.Tensor)
+              for leaf in pytree.tree_leaves(v)]
+    copies = []  # (tensor, its copy)
+
+    def unsaved(v):
+        if not (isinstance(v, torch.Tensor) and any(v is t for t in targets)
+                and not any(v is u for u in nested)
+                and is_staged(v) and needs_zero_trip_guard((v,), ())):
+            return v
+        for t, copy in copies:
+            if t is v:
+                return copy
+        copies.append((v, v.clone()))
+        return copies[-1][1]
+
+    return tuple(unsaved(v) for v in state), tuple(unsaved(v) for v in inputs)
 
 
 def _write_targets(state, inputs, kept, renewing, written) -> list:
@@ -818,8 +836,7 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                 bodies, staged_state, staged_names = _giving_back_first(
                     bodies, staged_state, staged_names, renewing, 0, state, names)
             targets = _write_targets(before, inputs, kept, renewing, written)
-            staged_state = _unsaved(staged_state, targets)
-            staged_inputs = _unsaved(inputs, targets)
+            staged_state, staged_inputs = _unsaved(staged_state, inputs, targets)
             try:
                 if _holding(updated, inputs, (test, body)):
                     out = _holding_lists(

@@ -651,6 +651,12 @@ class _Promote(Exception):
         self.dtypes = dtypes
 
 
+class _Unaliased(Exception):
+    """Ends a loop's trace: its body rebinds a name that held the same tensor as an input of
+    the loop (NOTE [one tensor held under two names]); internal, never escapes. `args[0]`: the
+    state slots. (No `__init__`: dynamo does not trace an exception's `super().__init__()`.)"""
+
+
 class _Watch:
     """The outputs of a statement's bodies, checked together once every body has run (see
     NOTE [bodies run once])."""
@@ -799,7 +805,7 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
         statement.dtypes.update(promoted)
 
 
-def _run_body(statement: Statement, operands, body: Body, flat):
+def _run_body(statement: Statement, operands, body: Body, flat, loop=False):
     """`body` on the operands `flat` (copies of the staged state, then the inputs): its raw
     outputs, the full state tuple.
 
@@ -817,14 +823,19 @@ def _run_body(statement: Statement, operands, body: Body, flat):
         # repro 6). A view taken here is the body's node, and so are its items.
         flat = flat[: operands.count] + tuple(
             t.view_as(t) if isinstance(t, torch.Tensor) else t for t in flat[operands.count:])
-    staged, inputs = operands.split(flat)
+    staged, inputs, given = operands.private_split(flat)
     if torch.compiler.is_dynamo_compiling():
         # (dynamo makes `_version` a data-dependent symbol there; it refuses such a body
         # itself: "Higher order ops do not support input mutation")
-        return body.fn(*statement.stand_ins(statement.merge(_private(staged))), *inputs)
+        out = body.fn(*statement.stand_ins(statement.merge(staged)), *inputs)
+        if loop:
+            operands.check_aliases_kept(statement, given, out)
+        return out
     read = flat[operands.count:]
     versions = [t._version if isinstance(t, torch.Tensor) else None for t in read]
-    out = body.fn(*statement.stand_ins(statement.merge(_private(staged))), *inputs)
+    out = body.fn(*statement.stand_ins(statement.merge(staged)), *inputs)
+    if loop:
+        operands.check_aliases_kept(statement, given, out)
     for t, version, slot in zip(read, versions, operands.input_slots):
         if version is not None and t._version != version:
             raise objects.ChangedInput(operands.input_owner[slot], True)
@@ -860,12 +871,6 @@ def _check_requires_grad_kept(statement: Statement, operands, out) -> None:
                 "staged body is the first iteration's",
                 f"Make '{name}' require grad again at the end of the body "
                 f"(`{name} = {name}.detach().requires_grad_()`), or only from inside it")
-
-
-def _private(values):
-    # Bodies may update their state in place (`steps += 1`); torch's operators refuse mutation
-    # of their inputs, so each body works on copies.
-    return _map(lambda t: t.clone(), values)
 
 
 def _views_an_input(t: torch.Tensor) -> bool:
@@ -959,7 +964,9 @@ class _Operands:
     Everything else in the inputs (modules, numbers, functions) stays a Python constant.
     """
 
-    def __init__(self, statement: Statement):
+    def __init__(self, statement: Statement, unaliased=None):
+        """`unaliased`: for a loop, the state slots not to join to inputs (NOTE [one tensor
+        held under two names]); None for an `if`."""
         like = statement.like
         staged = []
         for value, kind in zip(statement.staged_view(), statement.kinds):
@@ -984,6 +991,21 @@ class _Operands:
         self.input_slots = [i for i, leaf in enumerate(self.input_leaves)
                             if isinstance(leaf, torch.Tensor) or is_staged(leaf)]
         self.count = len(state_leaves)
+        # NOTE [one tensor held under two names]
+        if unaliased is None:
+            unaliased = set()
+        elif torch.compiler.is_dynamo_compiling():
+            # (a loop's trace cannot be ended and run again there: only the items of lists
+            # and dicts, which a body rarely rebinds, are joined; a rebinding is refused)
+            bare, at = set(), 0
+            for value in staged:
+                count = len(_flatten((value,))[0])
+                if isinstance(value, torch.Tensor):
+                    bare.add(at)
+                at += count
+            unaliased = set(unaliased) | bare
+        self.input_aliases = _aliases(
+            state_leaves, [self.input_leaves[i] for i in self.input_slots], unaliased)
         self.flat = tuple(_distinct(state_leaves + [self.input_leaves[i]
                                                     for i in self.input_slots]))
         # Which operands require grad before the statement: they do in the bodies too (NOTE
@@ -991,13 +1013,91 @@ class _Operands:
         self.requires_grad = tuple(isinstance(t, torch.Tensor) and t.requires_grad
                                    for t in self.flat)
 
-    def split(self, flat):
-        """(staged state values, inputs) from a flat tuple of operands."""
-        state = _unflatten(flat[: self.count], self.state_spec)
+    def split(self, flat, aliased=False):
+        """(staged state values, inputs) from a flat tuple of operands. With `aliased`, one
+        tensor the statement was given under two names is one object again (NOTE [one tensor
+        held under two names])."""
+        return self._split(list(flat[: self.count]), flat, aliased)
+
+    def private_split(self, flat):
+        """`split(flat, aliased=True)` with each tensor of the state a copy, and those copies.
+        Bodies may update their state in place (`steps += 1`); torch's operators refuse
+        mutation of their inputs, so each body works on copies."""
+        given = [t.clone() for t in flat[: self.count]]
+        if self.input_aliases and not torch.compiler.is_dynamo_compiling():
+            self.versions = {i: given[i]._version for _, i in self.input_aliases}
+        return (*self._split(list(given), flat, True), given)
+
+    def _split(self, state_leaves, flat, aliased):
+        state = _unflatten(state_leaves, self.state_spec)
         leaves = list(self.input_leaves)
         for slot, tensor in zip(self.input_slots, flat[self.count:]):
             leaves[slot] = tensor.item() if slot in self.symbolic else tensor
+        if aliased:
+            for k, i in self.input_aliases:
+                leaves[self.input_slots[k]] = state_leaves[i]
         return state, _unflatten(leaves, self.input_spec)
+
+    def check_aliases_kept(self, statement: Statement, given, raw) -> None:
+        """After a loop body's trace (NOTE [one tensor held under two names]): `given`, the
+        copies of the state's tensors the body got; `raw`, the body's state after it.
+
+        Raises:
+            _Unaliased: the body rebinds a state name that held an input's tensor, which it
+                did not update in place (Python's input keeps the tensor of the first trip).
+            StagingError: one it updated in place before rebinding it (seen by the tensors'
+                version counters), or any under dynamo (its trace cannot be run again).
+        """
+        if not self.input_aliases:
+            return
+        out = _flatten(tuple(value for value, kind in zip(raw, statement.kinds)
+                             if kind is SlotKind.TENSOR))[0]
+        rebound = {i for _, i in self.input_aliases
+                   if not (i < len(out) and out[i] is given[i])}
+        if not rebound:
+            return
+        if torch.compiler.is_dynamo_compiling() or any(
+                given[i]._version != self.versions[i] for i in rebound):
+            raise statement.error(
+                "a tensor held under two names (a name and an item or attribute of a list, "
+                "dict or object: `params = [w]`) is rebound under one of them in the loop body "
+                "(and updated in place, or traced by torch.compile): in Python the other keeps "
+                "the old tensor, which a staged loop cannot tell apart from the new one",
+                "Update the tensor in place only (`params[0].sub_(...)`), or rebind it under "
+                "every name on every iteration")
+        raise _Unaliased(rebound)
+
+
+# NOTE [one tensor held under two names]
+# `params = [w]`, then `if c: params[0].mul_(0.5); y = w + 1` (the optimizer pattern): the list's
+# item and the name `w` are one tensor, and Python's `w` sees the update made through the list.
+# The statement gets the list (as state, or as an input it updates) and `w` as separate
+# operands, and each body gets its own copy of the state (`private_split`): the update went to the
+# list's copy while `w` read the tensor from before the statement (tester t15 repro 1:
+# y = [2, 3] where Python gives [1.5, 2]; `while i < n: params[0].add_(w)` added the first
+# value on every trip). So a body's operands that were one object before the statement are one
+# object again inside it: an input of the bodies is bound to the copy of the state's tensor it
+# is. In a loop that holds only while the body keeps the shared tensor under the state's name
+# (updates it in place only); where it rebinds the name, Python's input keeps the tensor of the
+# first trip, and the loop is traced again without the alias (`weights = [x, x * 2]`, then
+# `x = x + weights[1]`). Where the body also updated the tensor in place before rebinding it,
+# Python's input holds that update from then on, which no trace gives: refused (seen by the
+# tensors' version counters). Under dynamo a trace cannot be ended and run again: there only an
+# item of a list or dict the loop carries is joined to an input, and its rebinding is refused.
+# (Two state names holding one tensor are not joined: a loop's extra slots of NOTE [state
+# updated in place, then rebound] hold the tensor a name rebinds, on purpose.)
+def _aliases(state_leaves, input_leaves, unaliased):
+    """[(k, i)]: input leaf k is state leaf i, not among `unaliased`. `is`, not id(): dynamo
+    would guard on the identity of every tensor passed."""
+    input_aliases = []
+    for k, t in enumerate(input_leaves):
+        if not isinstance(t, torch.Tensor):
+            continue
+        for i, u in enumerate(state_leaves):
+            if u is t and i not in unaliased:
+                input_aliases.append((k, i))
+                break
+    return input_aliases
 
 
 def _placeholder(value):
@@ -1752,15 +1852,16 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         # one row more than the trips need: NOTE [a spare row for the backward's extra trip]
         _reserve_lists(statement, lambda g: torch.sym_max(bound * g.count, 1))
     _carry_changing_constants(statement, (body,))
-    operands = _Operands(statement)
+    unaliased = set()  # NOTE [one tensor held under two names]
+    operands = _Operands(statement, unaliased)
     if _checks_first(registry.owner(*operands.flat), statement, loop=True):
         _check_by_probe(statement, (body,), loop=True)
-        operands = _Operands(statement)  # (with the dtypes it chose)
+        operands = _Operands(statement, unaliased)  # (with the dtypes it chose)
     path = _path_conditions()  # (empty outside an `if`'s probe)
     round_, again = 0, False
     while True:
         if again:
-            operands = _Operands(statement)
+            operands = _Operands(statement, unaliased)
         again = True
         carried = operands.flat[: operands.count]
         # The loop carries only the state; the inputs are read-only operands of both bodies.
@@ -1769,7 +1870,7 @@ def _stage_while(test, body: Body, statement: Statement, trips):
                        promote=round_ < _PROMOTION_ROUNDS - 1)
 
         def staged_test(*flat, operands=operands):
-            staged, ins = operands.split(flat)
+            staged, ins = operands.split(flat, aliased=True)
             if torch.compiler.is_dynamo_compiling():
                 staged = _map(_fresh_scalar, staged)
             go = to_tensor(test(*statement.stand_ins(statement.merge(staged)), *ins), like)
@@ -1784,9 +1885,9 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         def staged_body(*flat, operands=operands, watch=watch):
             if torch.compiler.is_dynamo_compiling():  # (it refuses autograd.grad in bodies)
                 return _unalias(_flatten(watch.outputs(body, _run_body(
-                    statement, operands, body, flat)))[0])
+                    statement, operands, body, flat, loop=True)))[0])
             differentiated = grad_mode.differentiations()
-            raw = _run_body(statement, operands, body, flat)
+            raw = _run_body(statement, operands, body, flat, loop=True)
             out = _flatten(watch.outputs(body, raw))[0]
             if grad_mode.differentiations() != differentiated:
                 _check_requires_grad_kept(statement, operands, out)
@@ -1796,6 +1897,8 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             with operator_bodies():
                 flat = operators.while_loop(staged_test, staged_body, carried, read_only)
             break
+        except _Unaliased as rebound:
+            unaliased |= rebound.args[0]
         except _Promote as promote:  # see NOTE [bodies run once]
             statement.dtypes.update(promote.dtypes)
             round_ += 1
