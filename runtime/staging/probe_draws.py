@@ -10,15 +10,10 @@ numbers than Python and every later draw differed (a list grown in a staged `if`
 path that does not take the branch). So under dynamo the outermost probe runs its bodies under
 `ZeroDraws`, a TorchFunctionMode (dynamo traces one entered in the code it traces) that answers
 each call of a random function (`torch.rand`, `Tensor.uniform_`, dropout in training ...) with
-zeros of the shape and dtype it would give, and counts the draws. Dynamo traces the bodies
-of a torch.cond / while_loop the probe stages with the mode off (the mode's own call of the
-operator), so the mode hands each body a ZeroDraws of its own, whose count dynamo keeps in
-the body (it refuses a body's writes to outside objects). A probe whose count (a loop's
-trips, the rows a branch appends) could come from a draw is refused by its caller, as outside
-dynamo, where the graph shows which count a draw reaches; here only whether a probe drew
-shows: `_count_trips` (staging/torch.py) refuses a loop that draws at all, and an `if`'s
-`_probe_lists` a branch that drew where a count is not a constant, or that draws in a
-statement nested in it (a body dynamo traces). The random functions are those of
+zeros of the shape and dtype it would give, and records that the probe drew. A probe whose
+count (a loop's trips, the rows a branch appends) could depend on what it drew is refused by
+its caller, as outside dynamo (there the graph shows which count a draw reaches; here only
+that the probe drew and the count is not a constant). The random functions are those of
 torch's namespace, `Tensor`'s methods, `torch.nn.functional` and `torch.nn.init` whose ops
 carry torch's `nondeterministic_seeded` tag; a random op reached otherwise (a C++ extension's)
 is not seen, and still draws.
