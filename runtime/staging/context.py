@@ -112,8 +112,9 @@ def _mark_probed(graph, last, root) -> None:
 # (staging/torch.py `_count_trips`) and the rows an if's branches append (`_probe_lists`, NOTE
 # [counts of an if's probe]); a count that depends on a draw would come from the zeros, or
 # from numbers the statement then draws again differently, so those statements are refused.
-# Under dynamo the traced code cannot reach the graph: there a probe's draws are made zeros
-# as they are traced (NOTE [random draws of probes under dynamo] in probe_draws.py).
+# Open: under dynamo the traced code cannot reach the graph, and a probe's draws stay draws
+# (torch.compile draws other numbers than Python where a staged statement probes a body that
+# draws).
 def _graph_end():
     """(graph, its last node, root module) of the graph make_fx is tracing, or None."""
     from torch.fx.experimental.proxy_tensor import get_proxy_mode
