@@ -1057,7 +1057,7 @@ def draws_in_a_loop_carrying_a_float(x):
     while x.sum() < 3:
         x = x + torch.rand(3)
         s = s + 1.5
-    return x * s, torch.rand(())
+    return x, s, torch.rand(())
 
 
 def draws_in_a_loop_reading_a_dict(x, d):
@@ -1078,8 +1078,7 @@ def test_a_probe_draws_no_numbers_under_torch_compile():
     # [random draws of probes under dynamo] in runtime/staging/probe_draws.py
     _same_draws_compiled(draws_in_a_branch_growing_a_list,
                          [(torch.ones(4), T(1)), (torch.ones(4), T(0))])
-    _same_draws_compiled(draws_in_a_loop_carrying_a_float,
-                         [(torch.zeros(3),), (torch.ones(3) * 5,)])
+    _same_draws_compiled(draws_in_a_loop_carrying_a_float, [(torch.zeros(3),), (torch.ones(3) * 5,)])
     _same_draws_compiled(draws_in_a_loop_reading_a_dict,
                          [(torch.zeros(3), {"a": T(2.0)}), (torch.ones(3) * 5, {"a": T(2.0)})])
 
