@@ -17,7 +17,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
-from . import probe_draws, specialize
+from . import specialize
 from ..values import is_undefined
 
 __all__ = ["probe", "probing", "types_probe", "probing_types", "probe_side_effects_off",
@@ -26,8 +26,6 @@ __all__ = ["probe", "probing", "types_probe", "probing_types", "probe_side_effec
 _probing = [False]
 # Whether the probe only learns the types of outputs (see NOTE [types-only probes] in torch.py).
 _types_only = [False]
-# Under dynamo, the outermost probe's ZeroDraws mode while it runs (probe_draws.py).
-_zeroing = [None]
 
 
 @contextlib.contextmanager
@@ -39,12 +37,7 @@ def probe(types_only: bool = False):
     if torch.compiler.is_compiling() and _compiled_bodies[_IN_OPERATOR]:
         # Dynamo traces the bodies of torch.cond / while_loop and refuses the flag's mutation
         # there. Without it, a print in a probed body stays in the graph as a second print.
-        # (Its draws are zeros all the same: NOTE [random draws of probes under dynamo].)
-        if torch.compiler.is_dynamo_compiling():
-            with probe_draws.ZeroDraws():
-                yield
-        else:
-            yield
+        yield
         return
     outer = _probing[0], _types_only[0]  # probes nest: a probed body may stage statements that probe
     _probing[0], _types_only[0] = True, types_only
@@ -52,20 +45,9 @@ def probe(types_only: bool = False):
     # full (counting a loop's trips): dead code but for the values a full probe gives its
     # caller (NOTE [operators of types-only probes], NOTE [random draws of probes])
     start = _graph_end() if not outer[0] or (types_only and not outer[1]) else None
-    # (under dynamo, the outermost probe's draws are zeros as it traces them: NOTE [random
-    # draws of probes under dynamo] in probe_draws.py)
-    zeroing = probe_draws.ZeroDraws() if not outer[0] and torch.compiler.is_dynamo_compiling() \
-        else None
-    _zeroing[0] = zeroing if zeroing is not None else _zeroing[0]
     try:
-        if zeroing is None:
-            yield
-        else:
-            with zeroing:
-                yield
+        yield
     finally:
-        if zeroing is not None:
-            _zeroing[0] = None
         _probing[0], _types_only[0] = outer
         if start is not None:
             _mark_probed(*start)
@@ -171,12 +153,6 @@ def probe_side_effects_off():
     """A context in which converted code runs only to learn the types of its values: `print`
     and `assert` do nothing, and the ops it traces are dead code."""
     return probe()
-
-
-def draws_zeroed() -> int | None:
-    """Under dynamo, within a probe: how many draws the probe has made zeros so far (NOTE
-    [random draws of probes under dynamo]); None elsewhere."""
-    return _zeroing[0].drew if _zeroing[0] is not None else None
 
 
 def probing() -> bool:

@@ -37,7 +37,7 @@ from ..lists import StagedList
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
 from . import (constants, dynamo_kinds, grad_mode, lists, mappings, objects, operators,
-               outside_writes, probe_draws, python_state, registry, replaced_lists, verdicts)
+               outside_writes, python_state, registry, replaced_lists, verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       types_probe)
@@ -1528,24 +1528,7 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
     # (not under dynamo, which refuses a body's writes to outside tensors in torch.cond itself)
     skipped = contextlib.nullcontext() if torch.compiler.is_dynamo_compiling() else \
         outside_writes.skipped_in_probe()  # NOTE [outside tensors updated in a probe]
-    refusal = (statement.kind,
-               "a branch grows a list by a number of items that depends on random numbers "
-               "it draws (torch.rand, dropout ...): the list is sized before the if by a "
-               "first run of the branch, which would draw other numbers than the branch then "
-               "draws (the size could be wrong)",
-               "Draw the numbers before the if and use them in the branch, or bound the "
-               "items with a counter in the loop's test (`while i < max_steps and ...:`)")
-    # (under dynamo, a draw in the body of a statement nested in the branch is refused, and
-    # one in the branch where a count is not a constant: dynamo does not show whether a count
-    # comes from it; NOTE [random draws of probes under dynamo])
-    zeroing = probe_draws.ZeroDraws(refused_in_bodies=(
-        statement.kind, "a branch grows a list and draws random numbers (torch.rand, dropout "
-        "...): under torch.compile the list is sized before the if by a first run of the "
-        "branch, and whether the size depends on those numbers cannot be told",
-        "Draw the numbers before the if and use them in the branch, or run the function with "
-        "autoconv's own replay (`autoconv.autoconv(fn)`)")) \
-        if pred is not None and torch.compiler.is_dynamo_compiling() else None
-    with probe(types_only=pred is None), skipped, zeroing or contextlib.nullcontext():
+    with probe(types_only=pred is None), skipped:
         for number, body in enumerate(bodies):
             probe_state = lists.probe_copies(staged_view, slots)
             before = [list(v) if type(v) is list else v for v in probe_state]
@@ -1562,12 +1545,13 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
         growth = lists.measure(statement.names, slots, tuple(statement.state), probes,
                                statement.kind)
         if start is not None and _draws_reach([g.count for g in growth.values()], start):
-            raise StagingError(*refusal)
-        # (under dynamo, where only whether the branch drew shows: a count from a draw could
-        # be any that is not a constant)
-        if zeroing is not None and zeroing.drew and any(
-                is_symbolic(g.count) for g in growth.values()):
-            raise StagingError(*zeroing.refused_in_bodies)
+            raise statement.error(
+                "a branch grows a list by a number of items that depends on random numbers "
+                "it draws (torch.rand, dropout ...): the list is sized before the if by a "
+                "first run of the branch, which would draw other numbers than the branch then "
+                "draws (the size could be wrong)",
+                "Draw the numbers before the if and use them in the branch, or bound the "
+                "items with a counter in the loop's test (`while i < max_steps and ...:`)")
     # A list no body appends to stays as it is (a Python list a constant, a StagedList state).
     # (Under dynamo a count made of unbacked sizes shows as an int: a count not known to be 0
     # is kept, without a guard on its value, which dynamo refuses.)
@@ -1948,20 +1932,7 @@ def _count_trips(test, body, statement: Statement):
     counted = lists.uncounted(tuple(statement.state), statement.growth, statement.names)
     zero = torch.zeros((), dtype=torch.int64, device=like.device if like is not None else None)
     before = _last_node()
-    refusal = (
-        statement.kind,
-        "the loop grows a list and draws random numbers (torch.rand, dropout ...): its "
-        "trips are counted by a first run of the loop, to size the list, and that run "
-        "would draw numbers Python never draws (the real loop's would differ, and the "
-        "count could be wrong)",
-        "Bound the trips with a counter in the test (`while i < max_steps and ...:` with "
-        "`i += 1` in the body), which sizes the list without a first run, or write the "
-        "items into a preallocated tensor by index")
-    # (under dynamo a draw raises the error as it is traced: NOTE [random draws of probes
-    # under dynamo])
-    zeroing = probe_draws.ZeroDraws(refused=refusal) if torch.compiler.is_dynamo_compiling() \
-        else contextlib.nullcontext()
-    with probe(types_only=False), zeroing:  # the count is a value: the loop is staged in full
+    with probe(types_only=False):  # the count is a value: the loop is staged in full
         out = stage_while(lambda trips, *rest: test(*rest),
                           lambda trips, *rest: (trips + 1, *body(*rest)),
                           (zero, *counted), ("<trip count>", *statement.names), like,
@@ -1969,7 +1940,14 @@ def _count_trips(test, body, statement: Statement):
         # (inside the probe: the outermost probe's draws become zeros when it ends)
         drew = before is not None and _draws_since(before)
     if drew:
-        raise StagingError(*refusal)
+        raise statement.error(
+            "the loop grows a list and draws random numbers (torch.rand, dropout ...): its "
+            "trips are counted by a first run of the loop, to size the list, and that run "
+            "would draw numbers Python never draws (the real loop's would differ, and the "
+            "count could be wrong)",
+            "Bound the trips with a counter in the test (`while i < max_steps and ...:` with "
+            "`i += 1` in the body), which sizes the list without a first run, or write the "
+            "items into a preallocated tensor by index")
     return out[0]
 
 
