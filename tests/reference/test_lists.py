@@ -1042,69 +1042,6 @@ def test_a_branch_probed_in_full_draws_no_numbers():
         _same_draws(fn, inputs, program.module())
 
 
-def draws_in_a_branch_growing_a_list(x, y):
-    vals = []
-    if y > 0:
-        w = torch.empty(3).uniform_()
-        z = torch.nn.functional.dropout(x, 0.5)
-        vals.append(z)
-        x = x + w.sum() + torch.rand(())
-    return x + len(vals), torch.rand(())
-
-
-def draws_in_a_loop_carrying_a_float(x):
-    s = 0.0
-    while x.sum() < 3:
-        x = x + torch.rand(3)
-        s = s + 1.5
-    return x, s, torch.rand(())
-
-
-def draws_in_a_loop_reading_a_dict(x, d):
-    while x.sum() < 3:
-        x = x + torch.rand(3) * d["a"]
-    return x, torch.rand(())
-
-
-def _same_draws_compiled(fn, inputs):
-    torch._dynamo.reset()
-    _same_draws(fn, inputs, torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager"))
-
-
-def test_a_probe_draws_no_numbers_under_torch_compile():
-    # (helper compile15) dynamo traced the probes' draws into its graph: dead code kept for its
-    # effect on the generator, so every later draw differed from Python's (the final
-    # torch.rand(()) 0.0885 for Python's 0.7682, also where the branch is not taken). NOTE
-    # [random draws of probes under dynamo] in runtime/staging/probe_draws.py
-    _same_draws_compiled(draws_in_a_branch_growing_a_list,
-                         [(torch.ones(4), T(1)), (torch.ones(4), T(0))])
-    _same_draws_compiled(draws_in_a_loop_carrying_a_float, [(torch.zeros(3),), (torch.ones(3) * 5,)])
-    _same_draws_compiled(draws_in_a_loop_reading_a_dict,
-                         [(torch.zeros(3), {"a": T(2.0)}), (torch.ones(3) * 5, {"a": T(2.0)})])
-
-
-def grows_and_draws(x):
-    vals = []
-    while x.sum() > 0:
-        x = x - torch.rand(())
-        vals.append(x)
-    return len(vals), torch.rand(())
-
-
-def test_a_count_a_draw_may_reach_is_refused_under_torch_compile():
-    # Under dynamo only whether a probe drew shows, not which count a draw reaches: a counted
-    # loop that draws, a branch that draws where a count is not a constant, and a draw in a
-    # statement nested in such a branch are refused (they sized the list from zeros: an
-    # IndexError, or 4 items where Python appends 6)
-    for fn, args in ((grows_and_draws, (T([2.0]),)),
-                     (counted_from_a_draw, (T(1), T(1))),
-                     (draws_beside_a_counted_loop, (T(1.0), T(1))),
-                     (bounded_random_rollout_in_a_branch, (T([4.0]), T(1)))):
-        torch._dynamo.reset()
-        with pytest.raises(StagingError, match="random numbers"):
-            torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(*args)
-
-
 def counted_from_a_draw(x, y):
     vals = []
     if y > 0:
