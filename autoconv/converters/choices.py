@@ -48,8 +48,9 @@ from .generators import leaves_generators_alone
 # the write-back's `copy_` into a tensor from outside the body is an update the body's run
 # sees by the tensor's version (NOTE [inputs updated unseen] in runtime/staging/torch.py),
 # carried and written back after the statement (torch.compile's dynamo refuses such a body:
-# "Encountered input mutation during higher order op tracing"). A returned choice: NOTE
-# [returned choices] and [returned paths].
+# "Encountered input mutation during higher order op tracing"). Out of reach: the identity of
+# a returned choice (`return x if c else y`: a caller that updates the result in place, in
+# the converted caller too, tester t14 r3).
 
 # NOTE [returned choices]
 # `def pick(x, y, c): return x if c else y` returns the argument itself in Python, and the
@@ -59,12 +60,9 @@ from .generators import leaves_generators_alone
 # refuses an attribute of torch.cond's output itself), and after an
 # in-place update of a name bound to a call's result the converted caller writes it back
 # (`write_back_returned`: nothing where the result is not marked), into the source's own
-# sources too where it was a marked result itself. `y += v` reads the mark from a local that
-# holds `y` as the call returned it (under torch.compile the in-place operator gives a new
-# variable without the attribute). An update inside a compound statement is refused where
-# the result is marked. `if c: return x`: NOTE [returned paths]. Out of reach: the function
-# autoconv, torch.export or torch.compile runs itself: its caller is Python, and a graph's
-# output cannot be one of its inputs on some paths only.
+# sources too where it was a marked result itself. An update inside a compound statement is
+# refused where the result is marked. Out of reach: `if c: return x` (the return value is the
+# state of a staged `if` then), and the function autoconv runs itself: its caller is Python.
 
 # NOTE [returned paths]
 # `def helper(x, c): if c.sum() > 0: return x` then `return x * 2`: Python returns the argument
@@ -79,12 +77,11 @@ from .generators import leaves_generators_alone
 # on, and it is bound for certain before: a parameter or a top-level assignment); a name whose
 # every store computes a new tensor (an operator, a torch function that makes no view) has
 # nothing to write back; any other (`x = x + 1` in the loop around `if c[i]: return x`, where
-# the first iteration returns the argument; `return a if d else b`; a name bound in the
-# branch to a call's result or a view) is an unknown path, and a caller's in-place update of
-# the result is refused (`write_back_returned`), never silently missed. (A view returned as an
-# expression, `return x[0]` under a staged `if`, is a new tensor too and is not followed:
-# open.) The function autoconv, torch.export or
-# torch.compile runs itself has no converted caller: NOTE [returned choices].
+# the first iteration returns the argument, a returned choice or a returned view of another
+# name) is an unknown path, and a caller's in-place update of the result is refused
+# (`write_back_returned`), never silently missed. The function autoconv, torch.export or
+# torch.compile runs itself has no converted caller: runtime/choices.py,
+# `returned_to_python`.
 RETURNED_PATHS = "_autoconv_returned_paths"  # (which, [source]) on the FunctionDef
 
 
