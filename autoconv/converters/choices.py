@@ -111,8 +111,9 @@ def _returned_names(node, params) -> list:
                 continue
             stack.extend(c for c in gast.iter_child_nodes(n)
                          if isinstance(c, (gast.stmt, gast.excepthandler)))
-    if not any(_may_be_existing(r.value) for _, r in own):
-        return []
+    if not any(r.value is not None and not isinstance(r.value, (gast.Tuple, gast.List))
+               and _bare(r.value) for _, r in own):
+        return []  # (a returned tuple is a new object: its items are not the caller's names)
     stores = [_names_stored(stmt) for stmt in body]
     declared = {name for n in gast.walk(node) if isinstance(n, (gast.Global, gast.Nonlocal))
                 for name in n.names}
@@ -130,8 +131,8 @@ def _returned_names(node, params) -> list:
                 source = None
             else:
                 source = Unknown(name)
-        elif _may_be_existing(value):
-            # `return a if d else b`, `return self.buf`, `return x[0]`, `return g(x)`
+        elif value is not None and not isinstance(value, (gast.Tuple, gast.List)) and _bare(
+                value):
             source = Unknown(ast_text(value))
         else:
             source = None
@@ -158,7 +159,7 @@ def _computed_only(node, name) -> bool:
     for n in gast.walk(node):
         if isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name):
             accounted.add(id(n.target))  # (in place: the tensor an assignment made)
-        elif (isinstance(n, gast.Assign) and not _may_be_existing(n.value)
+        elif (isinstance(n, gast.Assign) and _new_value(n.value)
               and all(isinstance(t, gast.Name) for t in n.targets)):
             accounted.update(id(t) for t in n.targets)
     for n in gast.walk(node):
@@ -169,40 +170,6 @@ def _computed_only(node, name) -> bool:
                 n.name == name and n is not node):
             return False
     return True
-
-
-def _may_be_existing(value) -> bool:
-    """Whether a returned expression may be a tensor that exists before the `return` (a name,
-    an attribute, an item or view, a call's result), not a new one (an operator, a torch
-    function that makes no view, a method that makes a new tensor)."""
-    if value is None or isinstance(value, (gast.Tuple, gast.List, gast.Dict, gast.Set,
-                                           gast.ListComp, gast.DictComp, gast.SetComp,
-                                           gast.GeneratorExp, gast.JoinedStr, gast.Lambda)):
-        return False  # (a new container: its items are not the caller's names)
-    if _new_value(value):
-        return False
-    if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and (
-            value.func.attr in _NEW_METHODS):
-        return False
-    if isinstance(value, gast.Call) and isinstance(value.func, gast.Name) and (
-            value.func.id in _NEW_BUILTINS):
-        return False  # (numbers, text, containers: never a tensor updated in place)
-    return True
-
-
-_NEW_BUILTINS = frozenset({
-    "len", "int", "float", "bool", "complex", "str", "repr", "abs", "round", "tuple", "list",
-    "dict", "set", "frozenset", "sorted", "range", "enumerate", "zip", "map", "filter",
-    "reversed", "isinstance", "hasattr", "type", "id", "hash", "format",
-})
-
-# tensor methods whose result is a new tensor (or a Python value), never the receiver
-_NEW_METHODS = frozenset({
-    "clone", "sum", "mean", "prod", "norm", "std", "var", "abs", "exp", "log", "sqrt",
-    "sigmoid", "tanh", "relu", "neg", "pow", "matmul", "mm", "bmm", "item", "tolist",
-    "numel", "dim", "size", "softmax", "log_softmax", "logsumexp", "cumsum", "argmax",
-    "argmin", "all", "any", "square", "reciprocal", "sign", "floor", "ceil", "round",
-})
 
 
 def _new_value(value) -> bool:
