@@ -104,8 +104,9 @@ def _returned_names(node, params) -> list:
         stack = [top]
         while stack:
             n = stack.pop()
-            if isinstance(n, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
-                continue  # (their own returns)
+            if isinstance(n, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef,
+                              gast.Lambda)) and n is not top:
+                continue
             if isinstance(n, gast.Return):
                 own.append((k, n))
                 continue
@@ -146,9 +147,11 @@ def _returned_names(node, params) -> list:
 _VIEWS = frozenset({
     "reshape", "view_as_real", "view_as_complex", "narrow", "squeeze", "unsqueeze", "flatten",
     "unflatten", "select", "t", "transpose", "swapaxes", "swapdims", "permute", "movedim",
-    "moveaxis", "chunk", "split", "tensor_split", "unbind", "as_strided", "diagonal", "detach",
-    "real", "imag", "broadcast_to", "atleast_1d", "atleast_2d", "atleast_3d", "hsplit",
-    "vsplit", "dsplit", "ravel", "adjoint", "conj", "resolve_conj", "resolve_neg", "alias",
+    "moveaxis", "chunk", "split", "tensor_split", "unbind", "as_strided", "diagonal",
+    "detach", "real", "imag", "expand_copy", "broadcast_to", "atleast_1d", "atleast_2d",
+    "atleast_3d", "hsplit", "vsplit", "dsplit", "ravel", "adjoint", "conj", "resolve_conj",
+    "resolve_neg", "index_select_view", "align_to", "refine_names", "rename", "squeeze_copy",
+    "unsqueeze_copy", "alias",
 })
 
 
@@ -503,7 +506,7 @@ class ChoiceConverter(Converter):
                 if _tensor_update_of(stmt, name):
                     if not _simple(stmt):
                         pre.extend(copy_origin(templates.replace(
-                            _REFUSE_RETURNED, ac=self.ctx.runtime, target=holders.get(name, name),
+                            _REFUSE_RETURNED, ac=self.ctx.runtime, target=name,
                             name=gast.Constant(value=name, kind=None)), stmt))
                         continue
                     held, template = holders.get(name, name), _WRITE_BACK_HELD
