@@ -1939,39 +1939,3 @@ def test_a_gradient_of_an_argument_bound_anew_is_refused():
         autoconv.autoconv(_rebinds_gradient_at_the_top)(params()[0], torch.tensor(2.0))
 
 
-def _first_positive_or_shifted(x, c):
-    for i in range(3):
-        if c[i] > 0:
-            return x  # the argument itself on the first trip, `x + 1` after
-        x = x + 1
-    return x
-
-
-def updates_what_the_loop_returned(x, c):
-    y = _first_positive_or_shifted(x, c)
-    y += 1
-    return x + 0
-
-
-@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
-def test_an_update_of_a_result_returned_by_a_path_not_followed_is_refused(mode):
-    # NOTE [returned paths]: `x` is rebound in the loop around its `return x`, so the converter
-    # cannot say which tensor a path returned: the caller's in-place update of the result (in
-    # Python it reaches the argument where the first trip returns) is refused at its line, where
-    # it was silently lost in the three modes (x stayed [1., 2.] for Python's [2., 3.]).
-    args = (torch.tensor([1.0, 2.0]), torch.tensor([1.0, -1.0, -1.0]))
-    converted = autoconv.convert(updates_what_the_loop_returned)
-    torch._dynamo.reset()
-    with pytest.raises(StagingError) as info:
-        if mode == "staged":
-            autoconv.autoconv(updates_what_the_loop_returned)(*args)
-        elif mode == "export":
-            torch.export.export(Calling(converted), args, strict=False)
-        else:
-            torch.compile(converted, fullgraph=True, backend="eager")(*args)
-    error = info.value
-    line = updates_what_the_loop_returned.__code__.co_firstlineno + 2
-    assert (error.filename, error.lineno) == (__file__, line), str(error)
-    assert "`y` is a tensor the called function returned from inside a staged statement " \
-           "(`x` on one of its paths" in str(error)
-    assert "y = y + v" in error.fix

@@ -480,3 +480,31 @@ def test_gradients_through_a_carry_that_starts_without_grad(fn):
     for name, staged in _modes(fn, (r, T(4))).items():
         for steps in (T(4), T(2)):
             torch.testing.assert_close(grad(staged, steps), grad(fn, steps), msg=name)
+
+
+def doubled_if_positive(x):
+    if x.sum() > 0:
+        return x * 2
+    return x
+
+
+@pytest.mark.parametrize("mode", ["export", "aot_eager"])
+def test_gradient_through_an_early_return_of_an_argument(mode):
+    # Found at landing: an index of the `return` taken, carried by the staged `if` as an int64
+    # output for callers' in-place updates, made torch's cond backward fail ("outs_to_grad
+    # length (1) != tangents length (2)") under export and AOT autograd: backed out
+    converted = autoconv.convert(doubled_if_positive)
+    if mode == "export":
+        class Doubled(torch.nn.Module):
+            def forward(self, x):
+                return converted(x)
+
+        fn = torch.export.export(Doubled(), (T([1.0, 2.0]),)).module()
+    else:
+        torch._dynamo.reset()
+        fn = torch.compile(converted, fullgraph=True, backend=mode)
+    for x in (T([1.0, 2.0]), T([-1.0, -2.0])):
+        got, want = x.clone().requires_grad_(), x.clone().requires_grad_()
+        fn(got).sum().backward()
+        doubled_if_positive(want).sum().backward()
+        torch.testing.assert_close(got.grad, want.grad)
