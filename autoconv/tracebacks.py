@@ -48,6 +48,15 @@ _FAKE_TENSOR_LOG = logging.getLogger("torch._subclasses.fake_tensor")
 _GENERATED = ("<string>", "<eval_with_key>")
 
 
+def _at_user_line(error: BaseException, filename: str, line: int, problem: str,
+                  fix: str) -> BaseException:
+    """A StagingError at the user's `filename:line` standing for torch's `error` (kept as its
+    `torch_error`, for debugging), with `error`'s traceback."""
+    staging_error = autoconv_runtime.StagingError.at((filename, line), "expression", problem, fix)
+    staging_error.torch_error = error  # torch's own message, for debugging
+    return staging_error.with_traceback(error.__traceback__)
+
+
 def _internal_file(filename: str) -> bool:
     """True for torch's and autoconv's own files and for code torch generates."""
     return ((filename.startswith(_INTERNAL_DIRS) or filename.startswith(_GENERATED))
@@ -144,16 +153,14 @@ def _numpy_of_traced(error: BaseException) -> BaseException | None:
     innermost = _innermost(trimmed)
     filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
     source = linecache.getline(filename, line).strip()
-    staging_error = autoconv_runtime.StagingError.at(
-        (filename, line), "expression",
+    return _at_user_line(
+        error, filename, line,
         f"`{source}` hands a traced tensor to numpy (a numpy array used with a tensor, or a "
         "numpy function called on one): numpy computes on the tensor's values, which only "
         "exist when the graph runs, so the graph cannot hold that computation",
         "Make the array a tensor first: `torch.as_tensor(array)` for a global or an attribute "
         "(once, outside the function, where it is a constant of the graph), and pass a tensor "
         "for an argument (`torch.as_tensor(w)` at the call); use torch's functions for numpy's")
-    staging_error.torch_error = error  # torch's own message, for debugging
-    return staging_error.with_traceback(error.__traceback__)
 
 
 def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
@@ -191,10 +198,7 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
         fix = ("Keep the value a tensor: compare tensors directly (`if x.sum() > 0:` is staged) "
                "rather than calling .item(), int(), float() or bool() on them, use torch.where "
                "or masking for values, and give sizes that do not depend on tensor values")
-    staging_error = autoconv_runtime.StagingError.at((filename, line), "expression", problem,
-                                                     fix)
-    staging_error.torch_error = error  # torch's own message, for debugging
-    return staging_error.with_traceback(error.__traceback__)
+    return _at_user_line(error, filename, line, problem, fix)
 
 
 def _construct_at(source: str):
@@ -302,8 +306,8 @@ def _called_by_library(error: GuardOnDataDependentSymNode) -> BaseException | No
     code, module = caller.tb_frame.f_code, caller.tb_frame.f_globals["__name__"]
     filename, line = asked.tb_frame.f_code.co_filename, asked.tb_lineno
     source = linecache.getline(filename, line).strip()
-    staging_error = autoconv_runtime.StagingError.at(
-        (filename, line), "expression",
+    return _at_user_line(
+        error, filename, line,
         f"`{source}` asks Python for the value of a traced tensor in "
         f"{asked.tb_frame.f_code.co_qualname}, which runs unconverted: {module}."
         f"{code.co_qualname} ({code.co_filename}:{caller.tb_lineno}) called it, and autoconv "
@@ -311,8 +315,6 @@ def _called_by_library(error: GuardOnDataDependentSymNode) -> BaseException | No
         "conditions and conversions of tensors to Python numbers are not staged either",
         "Run this call outside the autoconv function (eagerly), or replace the library "
         "routine by a loop of your own code, which autoconv converts")
-    staging_error.torch_error = error  # torch's own message, for debugging
-    return staging_error.with_traceback(error.__traceback__)
 
 
 def _called_implicitly(error: GuardOnDataDependentSymNode) -> BaseException | None:
@@ -355,14 +357,12 @@ def _called_implicitly(error: GuardOnDataDependentSymNode) -> BaseException | No
         fix = ("Call a method whose name is not a torch.Tensor method's (`a.plus(b)` defined "
                f"beside {code.co_name}), which converted code converts, or compute the value "
                "with torch.where")
-    staging_error = autoconv_runtime.StagingError.at(
-        (filename, line), "expression",
+    return _at_user_line(
+        error, filename, line,
         f"`{source}` asks Python for the value of a traced tensor in {what}, which runs "
         f"unconverted: Python calls it implicitly for `{caller_source}` "
         f"({caller.tb_frame.f_code.co_filename}:{caller.tb_lineno}), and autoconv converts the "
         "functions converted code calls, not properties or operators", fix)
-    staging_error.torch_error = error  # torch's own message, for debugging
-    return staging_error.with_traceback(error.__traceback__)
 
 
 def _in_generator(error: GuardOnDataDependentSymNode) -> BaseException | None:
@@ -385,16 +385,14 @@ def _in_generator(error: GuardOnDataDependentSymNode) -> BaseException | None:
         return None
     filename, line = code.co_filename, asked.tb_lineno
     source = linecache.getline(filename, line).strip()
-    staging_error = autoconv_runtime.StagingError.at(
-        (filename, line), "expression",
+    return _at_user_line(
+        error, filename, line,
         f"`{source}` asks Python for the value of a traced tensor in the generator function "
         f"{code.co_qualname}, which autoconv does not convert (a `yield` cannot be staged), so "
         "its condition runs as Python while tracing",
         "Write the loop in the function that consumes it, accumulating with a tensor `if` "
         "(`for row in x: if row.sum() > 0: total = total + row.sum()`, which autoconv stages), "
         "or mask the rows: `(x * (x.sum(1, keepdim=True) > 0)).sum()`")
-    staging_error.torch_error = error  # torch's own message, for debugging
-    return staging_error.with_traceback(error.__traceback__)
 
 
 def _implicit_kind(frame) -> str | None:
