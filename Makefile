@@ -27,9 +27,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -x -p no:cacheprovider -n auto --durations=40 tests
 
-# make test-slow: only the tests marked slow (an AOTInductor build: minutes).
+# make test-slow: what `make test` leaves out for time (docs/testing.md): the tests marked slow
+# (an AOTInductor build: minutes; the fuzz sample under torch.compile) and the torch.compile
+# check of the table cases marked slow_compile. make test and make test-slow together run all.
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -x -p no:cacheprovider -m slow --run-slow tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -x -p no:cacheprovider -n auto -m "slow or slow_compile" \
+		--run-slow tests
 
 # make opdb: the python backend against eager on all of torch's operator database (long: about
 # half an hour of CPU; figures in docs/backends.md). `make test` runs a fixed sample of it.

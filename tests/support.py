@@ -4,6 +4,8 @@
 - `assert_same_result(fn, inputs)`: plain Python vs the staged graph (traced once on the first
   input, replayed on the others with the default and the "fx" backend), `torch.export(strict=False)` and
   `torch.compile(fullgraph=True)`, on inputs that take different paths.
+- `slow_compile(cases, names)`: a parametrize table whose named cases run their torch.compile
+  check only with --run-slow (`make test-slow`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import linecache
 import textwrap
 import types
 
+import pytest
 import torch
 from torch.utils import _pytree as pytree
 
@@ -24,6 +27,7 @@ __all__ = [
     "assert_same_result",
     "assert_close",
     "count_ops",
+    "slow_compile",
     "function_from_source",
     "WHILE_LOOP",
     "COND",
@@ -32,6 +36,22 @@ __all__ = [
 COND = torch.ops.higher_order.cond
 WHILE_LOOP = torch.ops.higher_order.while_loop
 _sources = 0
+# Set by conftest.py for the duration of a test marked `slow_compile` without --run-slow:
+# assert_same_result leaves out its torch.compile check.
+defer_compile = False
+
+
+def slow_compile(cases, names):
+    """`cases` (parametrize argument tuples, the function first) with the `slow_compile` mark on
+    the cases whose function is named in `names`: `make test` runs their staged replay and
+    export, `make test-slow` also their torch.compile check. Name only cases whose construct
+    another case of the table still compiles in `make test` (dynamo tracing autoconv's runtime
+    is most of a case's time: docs/testing.md)."""
+    names = set(names)
+    unknown = names - {case[0].__name__ for case in cases}
+    assert not unknown, f"no such case: {sorted(unknown)}"
+    return [pytest.param(*case, marks=pytest.mark.slow_compile) if case[0].__name__ in names
+            else case for case in cases]
 
 
 def function_from_source(source: str, globals_=None):
@@ -118,7 +138,7 @@ def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True, re
         module = torch.export.load(saved).module()
         for args, want in zip(inputs, expected):
             assert_close(module(*_clone(args)), want)
-    if compile:
+    if compile and not defer_compile:
         torch._dynamo.reset()
         compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
         with torch._dynamo.config.patch(error_on_recompile=True):

@@ -13,7 +13,7 @@ from torch import nn
 
 import autoconv
 from support import (COND, WHILE_LOOP, Calling, assert_close, assert_same_result, count_ops,
-                     function_from_source)
+                     function_from_source, slow_compile)
 
 T = torch.tensor
 
@@ -232,7 +232,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("fn, inputs", CASES,
+# Compiled in `make test`: a chain of helpers, keyword-only and variadic arguments, a call in a
+# condition and in a loop, a method, a bound method, a class method, closures, a lambda, a nested
+# function reading the outer one's names and one with a loop, globals and default arguments; the
+# others are variants of these (slow_compile).
+COMPILED_IN_SLOW = ["calls_helper", "calls_helper_with_defaults", "calls_staticmethod",
+                    "local_lambda", "nested_function"]
+
+
+@pytest.mark.parametrize("fn, inputs", slow_compile(CASES, COMPILED_IN_SLOW),
                          ids=[f"{getattr(getattr(c, 'values', c)[0], '__name__', 'fn')}-{i}"
                               for i, c in enumerate(CASES)])
 def test_staged_call(fn, inputs):

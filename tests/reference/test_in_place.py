@@ -16,7 +16,8 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from support import Calling, assert_same_result
+import support
+from support import Calling, assert_same_result, slow_compile
 from test_function import _clip_by_norm
 
 T = torch.tensor
@@ -836,9 +837,18 @@ CHOICES = [
 ]
 
 
+# Compiled in `make test`: choices by `and` / `or` values, an or-statement, an elif chain, with
+# a return, the sources updated after the choice (also in a loop), two choices of the same
+# tensors, a swap, max and one name; the others are variants of these (slow_compile).
+COMPILED_IN_SLOW = ["choice_by_and_test", "choice_by_expression", "choice_by_statement"]
+
+
 @pytest.mark.parametrize("mode", ["staged", "export", "compile"])
-@pytest.mark.parametrize("fn, inputs", CHOICES, ids=[c[0].__name__ for c in CHOICES])
+@pytest.mark.parametrize("fn, inputs", slow_compile(CHOICES, COMPILED_IN_SLOW),
+                         ids=[c[0].__name__ for c in CHOICES])
 def test_an_in_place_update_of_a_choice_reaches_the_chosen_tensor(fn, inputs, mode):
+    if mode == "compile" and support.defer_compile:
+        pytest.skip("slow_compile: compiled with --run-slow (make test-slow)")
     converted = autoconv.convert(fn)
     if mode == "staged":
         run = autoconv.autoconv(fn)

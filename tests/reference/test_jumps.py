@@ -9,7 +9,7 @@ import functools
 import pytest
 import torch
 
-from support import COND, WHILE_LOOP, assert_same_result, count_ops
+from support import COND, WHILE_LOOP, assert_same_result, count_ops, slow_compile
 
 import autoconv
 from autoconv_runtime import StagingError
@@ -213,7 +213,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("fn, inputs, op", CASES,
+# Compiled in `make test`: break out of a `while True`, a for over a tensor, a Python range and an
+# inner loop; while-else with break; break and continue together; returns in nested ifs, after an
+# in-place update, of a number or a tensor, of a tuple, in a while and in a for; the others are
+# variants of these (slow_compile).
+COMPILED_IN_SLOW = ["while_break", "for_else_with_break", "while_continue", "early_return",
+                    "return_in_both_branches"]
+
+
+@pytest.mark.parametrize("fn, inputs, op", slow_compile(CASES, COMPILED_IN_SLOW),
                          ids=[getattr(c, "values", c)[0].__name__ for c in CASES])
 def test_staged_jump(fn, inputs, op):
     concrete = assert_same_result(fn, inputs)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import autoconv
-from support import COND, WHILE_LOOP, assert_same_result, count_ops
+from support import COND, WHILE_LOOP, assert_same_result, count_ops, slow_compile
 
 T = torch.tensor
 
@@ -180,7 +180,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("fn, inputs, op", CASES,
+# Compiled in `make test`: `and` / `or` / conditional expressions / chained comparisons
+# guarding an index, a while on `and`, `and` / `or` / `not` mixed, values of tensor logic, a
+# three-way chain, a chain in a conditional expression and Python bools beside tensors; the others
+# are variants of these (slow_compile).
+COMPILED_IN_SLOW = ["and_condition_three", "not_condition", "chained_two",
+                    "chained_middle_expression", "python_bool_and_tensor", "python_bool_or_tensor"]
+
+
+@pytest.mark.parametrize("fn, inputs, op", slow_compile(CASES, COMPILED_IN_SLOW),
                          ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)])
 def test_staged_logical(fn, inputs, op):
     # `op` None: the result is a value of tensor logic; a graph may or may not need a cond

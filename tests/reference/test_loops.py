@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import autoconv
-from support import COND, WHILE_LOOP, assert_same_result, count_ops
+from support import COND, WHILE_LOOP, assert_same_result, count_ops, slow_compile
 
 T = torch.tensor
 
@@ -216,7 +216,16 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("fn, inputs, op", CASES, ids=[c[0].__name__ for c in CASES])
+# Compiled in `make test`: a while (with an if inside, with else, on `and`), a for over a tensor
+# range (writing items, with an if, nested, with else), a Python while around a staged one, a for
+# over rows, enumerate and zip; the others are variants of these (slow_compile).
+COMPILED_IN_SLOW = ["while_halving", "while_sum_below", "range_negative_step",
+                    "range_tensor_index", "for_over_vector", "enumerate_range_tensor",
+                    "running_sum_into_tensor"]
+
+
+@pytest.mark.parametrize("fn, inputs, op", slow_compile(CASES, COMPILED_IN_SLOW),
+                         ids=[c[0].__name__ for c in CASES])
 def test_staged_loop(fn, inputs, op):
     concrete = assert_same_result(fn, inputs)
     assert count_ops(concrete.graph_module, op) > 0, concrete.code
