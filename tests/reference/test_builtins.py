@@ -186,9 +186,10 @@ CASES = [
 ]
 
 
-# Each kind of builtin is compiled in `make test`; these two repeat one that is (int_of_tensor,
-# bool_of_tensor: a number or a truth value read from a tensor in a condition) (slow_compile).
-COMPILED_IN_SLOW = ["float_of_tensor", "is_nonzero_test"]
+# Each kind of builtin is compiled in `make test`; these repeat one that is (int_of_tensor,
+# bool_of_tensor, min_of_two_tensors, any_all_of_vector, item_float_condition) (slow_compile).
+COMPILED_IN_SLOW = ["float_of_tensor", "is_nonzero_test", "max_of_tensor_and_number",
+                    "all_of_generator", "min_of_item_and_int"]
 
 
 @pytest.mark.parametrize("fn, inputs", slow_compile(CASES, COMPILED_IN_SLOW),

@@ -232,12 +232,13 @@ CASES = [
 ]
 
 
-# Compiled in `make test`: a chain of helpers, keyword-only and variadic arguments, a call in a
-# condition and in a loop, a method, a bound method, a class method, closures, a lambda, a nested
-# function reading the outer one's names and one with a loop, globals and default arguments; the
-# others are variants of these (slow_compile).
-COMPILED_IN_SLOW = ["calls_helper", "calls_helper_with_defaults", "calls_staticmethod",
-                    "local_lambda", "nested_function"]
+# Compiled in `make test`: a chain of helpers, variadic arguments, a call in a condition and in a
+# loop, a method, a bound method, closures, a lambda, a nested function reading the outer one's
+# names and one with a loop, a global tensor and default arguments; the others are variants of
+# these (slow_compile).
+COMPILED_IN_SLOW = ["calls_helper", "calls_helper_with_defaults", "calls_helper_keywords",
+                    "calls_staticmethod", "calls_classmethod", "local_lambda", "nested_function",
+                    "uses_global_number"]
 
 
 @pytest.mark.parametrize("fn, inputs", slow_compile(CASES, COMPILED_IN_SLOW),

@@ -190,10 +190,10 @@ CASES = [
 ]
 
 
-# Compiled in `make test`: an if without else, an elif chain, nested ifs, several outputs, an
-# in-place update, an int tensor's truthiness, a Python bool, a Python int meeting a tensor and a
-# nested conditional expression; the others are variants of these (slow_compile).
-COMPILED_IN_SLOW = ["if_else", "if_elif_else", "tuple_targets", "assigned_in_both_branches_only",
+# Compiled in `make test`: an elif chain without else, nested ifs, several outputs, an in-place
+# update, an int tensor's truthiness, a Python bool, a Python int meeting a tensor and a nested
+# conditional expression; the others are variants of these (slow_compile).
+COMPILED_IN_SLOW = ["if_else", "if_without_else", "if_elif_else", "tuple_targets", "assigned_in_both_branches_only",
                     "condition_on_one_element_tensor", "branch_produces_only_numbers",
                     "scalar_int_meets_float_tensor", "ifexp_simple", "ifexp_in_arithmetic"]
 

@@ -837,10 +837,11 @@ CHOICES = [
 ]
 
 
-# Compiled in `make test`: choices by `and` / `or` values, an or-statement, an elif chain, with
-# a return, the sources updated after the choice (also in a loop), two choices of the same
-# tensors, a swap, max and one name; the others are variants of these (slow_compile).
-COMPILED_IN_SLOW = ["choice_by_and_test", "choice_by_expression", "choice_by_statement"]
+# Compiled in `make test`: choices by `and` / `or` values, an elif chain, with a return, the
+# sources updated after the choice, two choices of the same tensors, a swap, max and one name;
+# the others are variants of these (slow_compile).
+COMPILED_IN_SLOW = ["choice_by_and_test", "choice_by_or_statement", "choice_by_expression",
+                    "choice_by_statement", "source_updated_in_a_loop_after_the_choice"]
 
 
 @pytest.mark.parametrize("mode", ["staged", "export", "compile"])

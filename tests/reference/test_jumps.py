@@ -213,12 +213,12 @@ CASES = [
 ]
 
 
-# Compiled in `make test`: break out of a `while True`, a for over a tensor, a Python range and an
-# inner loop; while-else with break; break and continue together; returns in nested ifs, after an
-# in-place update, of a number or a tensor, of a tuple, in a while and in a for; the others are
-# variants of these (slow_compile).
-COMPILED_IN_SLOW = ["while_break", "for_else_with_break", "while_continue", "early_return",
-                    "return_in_both_branches"]
+# Compiled in `make test`: break out of a `while True`, a Python range and an inner loop;
+# while-else with break; break and continue in a for over a tensor; returns in nested ifs, after
+# an in-place update, of a number or a tensor, in a while and in a for; the others are variants
+# of these (slow_compile).
+COMPILED_IN_SLOW = ["while_break", "for_tensor_break", "for_else_with_break", "while_continue",
+                    "early_return", "return_in_both_branches", "return_tuple_under_condition"]
 
 
 @pytest.mark.parametrize("fn, inputs, op", slow_compile(CASES, COMPILED_IN_SLOW),

@@ -214,11 +214,12 @@ CASES = [
 
 
 # Compiled in `make test`: a for with a staged break growing a list, a for over a tensor range
-# (growing under an if, two items a trip, extend), a while (with a Python loop, with an if
-# inside), a list read while it grows, unrolled for, an if, a later loop over the list, its first
-# and last items and the list returned; the others are variants of these (slow_compile).
+# (growing under an if, extend), a while with an if inside, a list read while it grows, an
+# unrolled for growing under ifs, a later loop over the list, its first and last items and the
+# list returned; the others are variants of these (slow_compile).
 COMPILED_IN_SLOW = ["values_after_first_until_large", "cat_until_negative", "range_multiples",
-                    "while_halving"]
+                    "range_two_per_trip", "while_halving", "while_with_python_inner_loop",
+                    "append_in_tensor_if"]
 
 
 @pytest.mark.parametrize("fn, inputs, op", slow_compile(CASES, COMPILED_IN_SLOW),

@@ -180,11 +180,11 @@ CASES = [
 ]
 
 
-# Compiled in `make test`: `and` / `or` / conditional expressions / chained comparisons
-# guarding an index, a while on `and`, `and` / `or` / `not` mixed, values of tensor logic, a
-# three-way chain, a chain in a conditional expression and Python bools beside tensors; the others
-# are variants of these (slow_compile).
-COMPILED_IN_SLOW = ["and_condition_three", "not_condition", "chained_two",
+# Compiled in `make test`: `and` / a conditional expression guarding an index, a while on `and`,
+# `and` / `or` / `not` mixed, values of tensor logic, a three-way chain, a chain in a conditional
+# expression and Python bools beside tensors; the others are variants of these (slow_compile).
+COMPILED_IN_SLOW = ["or_guards_index", "chained_guards_index", "and_condition_three",
+                    "not_condition", "chained_two",
                     "chained_middle_expression", "python_bool_and_tensor", "python_bool_or_tensor"]
 
 

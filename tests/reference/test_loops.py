@@ -216,10 +216,11 @@ CASES = [
 ]
 
 
-# Compiled in `make test`: a while (with an if inside, with else, on `and`), a for over a tensor
-# range (writing items, with an if, nested, with else), a Python while around a staged one, a for
+# Compiled in `make test`: a while (with an if inside, on `and`), a for over a tensor range
+# (writing items, with an if, nested), a for with else, a Python while around a staged one, a for
 # over rows, enumerate and zip; the others are variants of these (slow_compile).
-COMPILED_IN_SLOW = ["while_halving", "while_sum_below", "range_negative_step",
+COMPILED_IN_SLOW = ["while_halving", "collatz_steps", "while_sum_below", "while_else_no_break",
+                    "range_of_tensor", "range_negative_step",
                     "range_tensor_index", "for_over_vector", "enumerate_range_tensor",
                     "running_sum_into_tensor"]
 
