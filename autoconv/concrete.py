@@ -6,7 +6,6 @@ written back (NOTE [changed arguments] in capture.py).
 
 from __future__ import annotations
 
-import operator
 from typing import Callable
 
 import torch
@@ -41,13 +40,10 @@ class ModuleState:
         for name, table in tables:
             owner_path, _, leaf = name.rpartition(".")
             self.slots.append((getattr(module.get_submodule(owner_path), table), leaf))
-        # (one C pipeline: a list comprehension's frame and unpacking cost twice as much)
-        self._tables = tuple(table for table, _ in self.slots)
-        self._leaves = tuple(leaf for _, leaf in self.slots)
 
     def read(self) -> list:
         try:
-            return [*map(operator.getitem, self._tables, self._leaves)]
+            return [table[leaf] for table, leaf in self.slots]
         except KeyError as missing:
             # a parameter or buffer the graph reads is gone (`prune` moved `weight` to
             # `weight_orig`, `del module.w`): the Function traces again
