@@ -113,10 +113,11 @@ class GuardSet:
     that fails, in order: the objects on a place's path before the place; a value read anew
     after every object).
 
-    The common case, every place still holding the very object it held, is one pipeline of C
-    calls (each reader, then an `is` each: about 0.1 µs a place); only where it finds another
-    object are the guards read one by one, and an equal value there (`m.head.temp = 2.0` again)
-    holds and becomes the expected object, so the next call takes the fast way again. A value
+    The common case, every place still holding the very object it held, is a few pipelines of
+    C calls (NOTE [identity guards in C pipelines]: about 0.02-0.04 µs a place); only where
+    they find another object are the guards read one by one, and an equal value there
+    (`m.head.temp = 2.0` again) holds and becomes the expected object, so the next call takes
+    the fast way again. A value
     read anew on each call (`fresh`: `.item()` of an outside tensor, a list's length, a dict's
     keys, a module's counts of submodules and hooks) is compared by value; the counts, exact
     ints, in one C comparison of lists (`==` of ints is `_same_value`'s). (A count read among
@@ -125,7 +126,9 @@ class GuardSet:
     """
 
     __slots__ = ("guards", "_reads", "_expected", "_fresh", "_owners", "_names", "_lists",
-                 "_counts", "_tables", "_keys", "_keys_guards")
+                 "_counts", "_tables", "_keys", "_keys_guards", "_items", "_item_keys",
+                 "_item_expected", "_whole", "_whole_expected", "_whole_keys",
+                 "_whole_key_expected")
 
     def __init__(self, guards):
         self.guards = tuple(guards)
@@ -139,18 +142,58 @@ class GuardSet:
 
     def _build(self) -> None:
         same = [guard for guard in self.guards if not guard.fresh]
-        self._reads = tuple(guard.read for guard in same)
-        self._expected = tuple(guard.expected for guard in same)
+        # NOTE [identity guards in C pipelines]
+        # Most places are an item of a dict (a global, an object's or module's attribute, a
+        # submodule in its parent's `_modules`), read by a partial of the dict's `get`. Those
+        # are read in one `map(dict.get, tables, keys, MISSING)` (no partial call each: about
+        # 40% less a place), and a dict whose every key is a guarded place, in the order the
+        # dict holds them (a Sequential's `_modules`: 202 submodules of the seed model), by
+        # iterating its keys and its values (both the very objects, in order; its length is
+        # compared with the counts, so that a key removed or added shows). Any other order or
+        # key set fails the fast way, and the slow way (`_check_each`, one guard at a time)
+        # decides and builds the pipelines again.
+        by_table: dict = {}
+        other = []
+        for guard in same:
+            read = guard.read
+            if _reads_item(read):
+                by_table.setdefault(id(read.func.__self__), []).append(guard)
+            else:
+                other.append(guard)
+        whole, whole_expected, items, item_keys, item_expected = [], [], [], [], []
+        whole_keys, whole_key_expected = [], []
+        # (a table whose keys a keys guard reads in order: its values in order are its items)
+        ordered = {id(guard.read.args[0]) for guard in self.guards if _reads_keys(guard)}
+        for group in by_table.values():
+            table = group[0].read.func.__self__
+            keys = [guard.read.args[0] for guard in group]
+            if len(group) > 1 and len(keys) == len(table) and keys == list(table):
+                whole.append(table)
+                whole_expected += [guard.expected for guard in group]
+                if id(table) not in ordered:  # its keys, the very objects, in order
+                    whole_keys.append(table)
+                    whole_key_expected += list(table)
+            else:
+                items += [table] * len(group)
+                item_keys += keys
+                item_expected += [guard.expected for guard in group]
+        self._whole, self._whole_expected = tuple(whole), tuple(whole_expected)
+        self._whole_keys, self._whole_key_expected = tuple(whole_keys), tuple(whole_key_expected)
+        self._items, self._item_keys = tuple(items), tuple(item_keys)
+        self._item_expected = tuple(item_expected)
+        self._reads = tuple(guard.read for guard in other)
+        self._expected = tuple(guard.expected for guard in other)
         fresh = [guard for guard in self.guards if guard.fresh]
         # the counts in two C pipelines (a call of `_structure` was a Python frame a module:
-        # 60 µs a call of the seed model's 203 modules): each module's tables by `getattr`,
-        # then each list, `len` of each
+        # 60 µs a call of the seed model's 203 modules): each module's tables from its
+        # `__dict__` (a dict lookup: `getattr` through nn.Module's `__getattr__` hook cost half
+        # as much again), then each list, `len` of each
         owners, names, lists, structures, lengths = [], [], [], [], []
         tables, keys, keys_guards = [], [], []
         for guard in fresh:
             read = guard.read
             if isinstance(read, functools.partial) and read.func is _structure:
-                owners += [read.args[0]] * len(_STRUCTURE)
+                owners += [read.args[0].__dict__] * len(_STRUCTURE)
                 names += _STRUCTURE
                 structures += guard.expected
             elif isinstance(read, functools.partial) and read.func is len:
@@ -165,6 +208,8 @@ class GuardSet:
                 lengths.append(len(guard.expected))
                 keys += guard.expected
                 keys_guards.append(guard)
+        lists += whole  # (the whole tables' lengths: a key removed or added)
+        lengths += [len(table) for table in whole]
         self._owners, self._names, self._lists = tuple(owners), tuple(names), tuple(lists)
         self._counts = structures + lengths
         self._tables, self._keys, self._keys_guards = tuple(tables), tuple(keys), keys_guards
@@ -172,10 +217,23 @@ class GuardSet:
                             if not _reads_counts(guard) and not _reads_keys(guard))
 
     def check(self) -> None:
-        if not all(map(operator.is_, map(operator.call, self._reads), self._expected)):
+        if not (all(map(operator.is_, map(dict.get, self._items, self._item_keys,
+                                          itertools.repeat(_MISSING)), self._item_expected))
+                and all(map(operator.is_, itertools.chain.from_iterable(self._whole_keys),
+                            self._whole_key_expected))
+                and all(map(operator.is_, itertools.chain.from_iterable(
+                    map(dict.values, self._whole)), self._whole_expected))
+                and all(map(operator.is_, map(operator.call, self._reads), self._expected))):
             self._check_each()
-        if self._counts != [*map(len, map(getattr, self._owners, self._names)),
-                            *map(len, self._lists)]:
+        try:
+            counts = [*map(len, map(dict.__getitem__, self._owners, self._names)),
+                      *map(len, self._lists)]
+        except KeyError:  # a module's table gone from its `__dict__`: the slow way says
+            counts = None
+        if self._counts != counts:
+            # (a whole table's length too: one of its keys gone, which its values' pipeline,
+            # shorter by one, does not show; the guards one by one then)
+            self._check_each()
             self._check_values(self.guards)  # raises for the first that changed
         # (the lengths are equal here: `map` pairs each dict's keys with its own)
         if self._tables and not all(
@@ -200,7 +258,6 @@ class GuardSet:
                     raise Rebound(guard, value)
 
     def _check_each(self) -> None:
-        renewed = False
         for guard in self.guards:
             if guard.fresh:
                 continue
@@ -208,9 +265,10 @@ class GuardSet:
             if value is not guard.expected:
                 if guard.changed(value):
                     raise Rebound(guard, value)
-                guard.expected, renewed = value, True  # an equal value: the same graph holds
-        if renewed:
-            self._build()
+                guard.expected = value  # an equal value: the same graph holds
+        # every place holds: the pipelines again (an equal value now expected, or a dict's
+        # keys in another order), so that the next call takes the fast way
+        self._build()
 
 
 def _same_value(a, b) -> bool:
@@ -549,6 +607,29 @@ class Places:
             Guard(f"the submodules and hooks of {prefix}", shape, shape(), by_value=True,
                   fresh=True),
             parents))
+        children = module.__dict__.get("_modules")
+        if type(children) is dict and len(children) > 1:
+            # the order of its submodules: a Sequential, ModuleList or ModuleDict runs or
+            # iterates them in that order (`_modules` reordered, the same submodules under the
+            # same names, left every guard holding and the graph ran the old order)
+            where = f"the order of the submodules of {prefix}"
+            order = functools.partial(_keys, children)
+            self.values.setdefault(where, (
+                Guard(where, order, order(), by_value=True, fresh=True), parents))
+        # The counts alone missed a hook swapped for another between two calls (`handle.remove()`
+        # then `register_forward_hook(other)`: the same count, the old hook's effect replayed):
+        # where a module has forward hooks, which ones (each registration's key is new: torch's
+        # handle ids) and their functions are guarded too; torch's global module hooks (which
+        # a trace runs at every submodule call) likewise, once.
+        for table in _HOOKS:
+            if module.__dict__.get(table):
+                where = f"the {table[1:].replace('_', ' ')} of {prefix}"
+                hooks = functools.partial(_hook_items, module, table)
+                self.values.setdefault(where, (
+                    Guard(where, hooks, hooks(), by_value=True, fresh=True), parents))
+        where = "torch's global module hooks (register_module_forward_hook)"
+        self.values.setdefault(where, (Guard(where, _global_hooks, _global_hooks(),
+                                             by_value=True, fresh=True), ()))
         mine = names | _class_names(type(module))  # a torch module's own code reads its fields
         # (`training`: the root's is keyed on by the signature, a submodule's below)
         self._search_object(module, prefix, parents, mine, _DEPTH, skip={*own, "training"})
@@ -653,11 +734,30 @@ def _structure(module) -> tuple:
     return tuple(len(getattr(module, name)) for name in _STRUCTURE)
 
 
+_HOOKS = ("_forward_pre_hooks", "_forward_hooks")
+
+
+def _hook_items(module, table: str) -> tuple:
+    return tuple(getattr(module, table).items())
+
+
+def _global_hooks() -> tuple:
+    hooks = torch.nn.modules.module
+    return (*hooks._global_forward_pre_hooks.items(), *hooks._global_forward_hooks.items())
+
+
 def _reads_counts(guard: Guard) -> bool:
     """Whether `guard` reads exact ints (`len`, `_structure`), which `==` compares as
     `_same_value` does."""
     read = guard.read
     return isinstance(read, functools.partial) and read.func in (len, _structure)
+
+
+def _reads_item(read) -> bool:
+    """Whether `read` is `_item_reader`'s: `table.get(key, MISSING)` of a dict."""
+    return (isinstance(read, functools.partial) and type(read.func) is types.BuiltinMethodType
+            and isinstance(read.func.__self__, dict) and read.func.__name__ == "get"
+            and len(read.args) == 2 and read.args[1] is _MISSING and not read.keywords)
 
 
 def _reads_keys(guard: Guard) -> bool:

@@ -223,7 +223,9 @@ class Function(targets.Wraps):
             self._rebound = rebound.where  # for the retrace warning
             _retrying.active = True
             try:
-                return self(*args, **kwargs)
+                # (`Function.__call__`, not `self(...)`: a ConvertedModule's `self(...)` ran the
+                # module's hooks a second time, around the hooks this call runs in already)
+                return Function.__call__(self, *args, **kwargs)
             finally:
                 _retrying.active = False
 

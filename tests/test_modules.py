@@ -330,6 +330,131 @@ def test_an_unchanged_module_is_guarded_without_reading_each_guard(monkeypatch):
     assert run.trace_count == 2
 
 
+def _swap_hook(module, hooked):
+    # the hook the graph ran replaced by another before the next call: the counts are the same
+    hooked.handle.remove()
+    hooked.handle = hooked.register_forward_hook(lambda mod, i, out: out * 3)
+
+
+def _hook_changes():
+    yield "a hook swapped for another", lambda m: _swap_hook(m, m.body)
+    yield "a hook's function replaced", lambda m: m.body._forward_hooks.__setitem__(
+        m.body.handle.id, lambda mod, i, out: out - 7)
+    yield "a pre-hook swapped for another", lambda m: (
+        m.body.pre.remove(), m.body.register_forward_pre_hook(lambda mod, args: (args[0] * 4,)))
+
+
+@pytest.mark.parametrize("what, change", list(_hook_changes()),
+                         ids=[w for w, _ in _hook_changes()])
+def test_a_submodules_hook_swapped_between_calls_traces_again(what, change):
+    # Regression (perf16): the graph ran the hooks it was traced with (the old hook's `* 2`)
+    # where a hook was removed and another registered before the next call, which leaves every
+    # count as it was.
+    torch.manual_seed(0)
+    model = _HeadAndBody()
+    model.body.handle = model.body.register_forward_hook(lambda mod, i, out: out * 2)
+    model.body.pre = model.body.register_forward_pre_hook(lambda mod, args: (args[0] + 1,))
+    run = autoconv.autoconv(model)
+    x = torch.ones(1, 2)
+    with torch.no_grad():
+        assert_close(run(x), model(x))
+        change(model)
+        assert_close(run(x), model(x))
+        assert_close(run(x), model(x))
+    assert run.trace_count == 2
+
+
+def test_a_global_module_hook_registered_after_the_trace_traces_again():
+    # Regression (perf16): torch's global forward hooks run at every submodule call, in the
+    # trace too; one registered after the trace was not run by the graph
+    torch.manual_seed(0)
+    model = _HeadAndBody()
+    run = autoconv.autoconv(model)
+    x = torch.ones(1, 2)
+
+    def hook(module, args, output):
+        return output * 10 if module is model.body else None
+
+    with torch.no_grad():
+        run(x)
+        handle = torch.nn.modules.module.register_module_forward_hook(hook)
+        try:
+            assert_close(run(x), model(x))
+        finally:
+            handle.remove()
+        assert_close(run(x), model(x))
+    assert run.trace_count == 3
+
+
+def test_a_pre_hook_registered_on_the_root_after_the_trace_runs_once():
+    # Regression (perf16): the root's hooks changed, so the call traced again, and the retry
+    # called the converted module itself, which ran the new pre-hook a second time (x + 2)
+    torch.manual_seed(0)
+    model = _HeadAndBody()
+    run = autoconv.autoconv(model)
+    x = torch.ones(1, 2)
+    with torch.no_grad():
+        run(x)
+        model.register_forward_pre_hook(lambda module, args: (args[0] + 1,))
+        assert_close(run(x), model(x))
+        assert_close(run(x), model(x))
+
+
+def test_submodules_reordered_trace_again():
+    # Regression (perf16): a Sequential's submodules reordered (the same ones under the same
+    # names) left every guard holding, and the graph ran them in the old order
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2))
+    run = autoconv.autoconv(model)
+    x = torch.ones(1, 2)
+    with torch.no_grad():
+        run(x)
+        model._modules["0"] = model._modules.pop("0")  # now ReLU, Linear, Linear
+        assert_close(run(x), model(x))
+        assert_close(run(x), model(x))
+    assert run.trace_count == 2
+
+
+class _Config:
+    pass
+
+
+def test_a_reordered_table_of_guarded_places_is_checked_anew():
+    # The guards read a table whose every key is a guarded place (here a config object's
+    # attributes) by iterating its keys and values in order (perf16): the same values in
+    # another order still hold, and a value changed at its new place traces again
+    cfg = _Config()
+    cfg.scale, cfg.shift = 2.0, 1.0
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+            self.cfg = cfg
+
+        def forward(self, x):
+            return self.lin(x) * self.cfg.scale + self.cfg.shift
+
+    torch.manual_seed(0)
+    model = Scaled()
+    run = autoconv.autoconv(model)
+    x = torch.ones(1, 2)
+    with torch.no_grad():
+        run(x)
+        scale = cfg.scale
+        del cfg.scale
+        cfg.scale = scale  # the same values, another order: the graph holds
+        assert_close(run(x), model(x))
+        assert_close(run(x), model(x))
+        assert run.trace_count == 1
+        cfg.scale = 3.0
+        assert_close(run(x), model(x))
+        assert run.trace_count == 2
+        del cfg.shift
+        with pytest.raises(AttributeError):
+            run(x)
+
+
 @pytest.mark.parametrize("what, change", list(_changes()), ids=[w for w, _ in _changes()])
 def test_a_change_of_the_modules_structure_traces_again(what, change):
     # The graph kept the old submodule's weights, skipped the hook or the new layer (silently),

@@ -302,6 +302,10 @@ class ChoiceConverter(Converter):
     def _block(self, stmts, bound) -> list:
         bound = set(bound)
         inner = set(bound)
+        # (each statement's stored names once, after its inner blocks: three walks of every
+        # statement, nested ones again at each level, were a tenth of this pass; nothing below
+        # stores a name into the statement itself)
+        stores = []
         for stmt in stmts:  # inner blocks first
             if isinstance(stmt, (gast.FunctionDef, gast.AsyncFunctionDef)):
                 self.visit_FunctionDef(stmt)
@@ -322,7 +326,8 @@ class ChoiceConverter(Converter):
                     handler.body = self._block(handler.body, set())
                 stmt.orelse = self._block(stmt.orelse, set())
                 stmt.finalbody = self._block(stmt.finalbody, set())
-            inner |= _names_stored(stmt)
+            stores.append(_names_stored(stmt))
+            inner |= stores[-1]
         out = []
         active = []  # the choices whose names are watched: (sources, chosen, before, watched)
         called = set()  # names bound to a call's result: NOTE [returned choices]
@@ -339,7 +344,7 @@ class ChoiceConverter(Converter):
                         template, ac=self.ctx.runtime, target=name,
                         name=gast.Constant(value=name, kind=None)), stmt)
                     (post if _simple(stmt) else pre).extend(made)
-            called -= _names_stored(stmt)
+            called -= stores[i]
             if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
                     and isinstance(stmt.targets[0], gast.Name)
                     and isinstance(stmt.value, gast.Call)):
@@ -367,7 +372,7 @@ class ChoiceConverter(Converter):
                 pre, post = pre + before_stmt, post + written
                 refreshes += refreshed
             post += refreshes
-            stored = _names_stored(stmt)
+            stored = stores[i]
             if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):
                 stored_apart = stored - {stmt.target.id}  # in place for a tensor
             else:
