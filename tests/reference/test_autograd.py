@@ -488,11 +488,26 @@ def doubled_if_positive(x):
     return x
 
 
+def _shifted_if_positive(x, c):
+    if c.sum() > 0:
+        return x
+    return x * 2
+
+
+def updates_a_returned_argument(x, c):
+    x = x * 1
+    y = _shifted_if_positive(x, c)
+    y.add_(1)
+    return x * y
+
+
 @pytest.mark.parametrize("mode", ["export", "aot_eager"])
 def test_gradient_through_an_early_return_of_an_argument(mode):
-    # Found at landing: an index of the `return` taken, carried by the staged `if` as an int64
-    # output for callers' in-place updates, made torch's cond backward fail ("outs_to_grad
-    # length (1) != tangents length (2)") under export and AOT autograd: backed out
+    # Found at landing: the index of the `return` taken (NOTE [returned paths]), carried by the
+    # staged `if` as an int64 output for callers' in-place updates, made torch's cond backward
+    # fail ("outs_to_grad length (1) != tangents length (2)") under export and AOT autograd;
+    # autoconv's fix of that backward (NOTE [second-order gradients through operators]) drops
+    # the integer outputs' gradients
     converted = autoconv.convert(doubled_if_positive)
     if mode == "export":
         class Doubled(torch.nn.Module):
@@ -585,4 +600,20 @@ def test_gradient_through_a_break_that_guards_later_updates_in_place(mode):
         torch.testing.assert_close(fn(got), doubled_until_large(want))
         fn(got).sum().backward()
         doubled_until_large(want).sum().backward()
+        torch.testing.assert_close(got.grad, want.grad)
+
+
+@pytest.mark.parametrize("mode", ["python", "aot_eager"])
+def test_gradient_through_a_caller_update_of_a_returned_argument(mode):
+    # NOTE [returned paths]: the caller's `y.add_(1)` is written back into `x` where the helper
+    # returned it (x * y: [4., 9.] with d/dx [4., 6.] where c > 0, as Python). (Under export
+    # the write-back moves the version of `x`, which the helper's cond saved: its backward
+    # raises torch's "modified by an inplace operation", README known shape.)
+    args = (T([1.0, 2.0]), T([1.0]))
+    fn = _compiled_or_exported(updates_a_returned_argument, args, mode)
+    for c in (T([1.0]), T([-1.0])):
+        got, want = args[0].clone().requires_grad_(), args[0].clone().requires_grad_()
+        torch.testing.assert_close(fn(got, c), updates_a_returned_argument(want, c))
+        fn(got, c).sum().backward()
+        updates_a_returned_argument(want, c).sum().backward()
         torch.testing.assert_close(got.grad, want.grad)
