@@ -13,6 +13,7 @@ __all__ = [
     "refresh_choice",
     "refuse_returned_update",
     "returned_choice",
+    "returned_path",
     "write_back_returned",
     "refuse_choice_update",
     "write_back_choice",
@@ -148,26 +149,67 @@ def returned_choice(value, chosen, if_true, if_false):
     choice was staged (a new tensor): a caller updating it in place writes it back."""
     if (isinstance(chosen, torch.Tensor) and is_staged(chosen) and isinstance(value, torch.Tensor)
             and value is not if_true and value is not if_false):
-        if torch.compiler.is_dynamo_compiling():
-            # dynamo refuses an attribute of torch.cond's output ("setattr() on unsupported
-            # type"), not of a view of it, which no one else holds either
-            value = value.view_as(value)
-            value._autoconv_chosen_from = (chosen, if_true, if_false)
-        else:
-            setattr(value, _MARK, (chosen, if_true, if_false))
+        value = _mark(value, (chosen, if_true, if_false))
     return value
 
 
-def write_back_returned(value) -> None:
+def _mark(value, mark):
+    if torch.compiler.is_dynamo_compiling():
+        # dynamo refuses an attribute of torch.cond's output ("setattr() on unsupported
+        # type"), not of a view of it, which no one else holds either
+        value = value.view_as(value)
+        value._autoconv_chosen_from = mark
+    else:
+        setattr(value, _MARK, mark)
+    return value
+
+
+def returned_path(value, which, sources):
+    """`value`, the function's result, marked with `sources` (by `which`, the index of the
+    `return` taken: NOTE [returned paths] in autoconv/converters/choices.py) where a staged
+    statement chose it (a new tensor): a caller updating it in place writes it back. A source
+    is a tensor (the name that return gave), None (a new value on that path) or a str (one the
+    converter cannot follow: the caller's update is refused)."""
+    if isinstance(which, torch.SymInt):
+        which = torch.scalar_tensor(which, dtype=torch.int64)
+    if (isinstance(which, torch.Tensor) and is_staged(which) and isinstance(value, torch.Tensor)
+            and not any(value is source for source in sources)):
+        value = _mark(value, (which, list(sources), None))
+    return value
+
+
+def write_back_returned(value, name: str = "the result", held=None) -> None:
     """After an in-place update of `value`, a call's result: where it is a marked choice
-    (`returned_choice`), written back into the tensor each path chose, and on into that
-    tensor's own sources where it was a marked result too."""
-    mark = getattr(value, _MARK, None) if isinstance(value, torch.Tensor) else None
+    (`returned_choice`, `returned_path`; the mark read from `held` where given: `value` before
+    the update), written back into the tensor each path chose, and on into that tensor's own
+    sources where it was a marked result too.
+
+    Raises:
+        StagingError: a path may have returned a tensor the converter cannot follow.
+    """
+    held = value if held is None else held
+    mark = getattr(held, _MARK, None) if isinstance(held, torch.Tensor) else None
     if mark is None:
         return
     chosen, if_true, if_false = mark
-    write_back_choice(value, chosen, if_true, if_false)
-    for source in (if_true, if_false):
+    if isinstance(if_true, list):
+        unknown = [s for s in if_true if isinstance(s, str)]
+        if unknown:
+            shown = " or ".join(f"`{s}`" for s in dict.fromkeys(unknown))
+            raise StagingError(
+                "choice",
+                f"`{name}` is a tensor the called function returned from inside a staged "
+                f"statement ({shown} on one of its paths, which may be another tensor itself "
+                "in Python, an argument or a view of one), updated in place here: in Python "
+                "the update may reach that tensor, but staged the result is a new tensor",
+                f"Update `{name}` out of place (`{name} = {name} + v`), or update the "
+                "argument itself where you mean to")
+        write_back_path(value, chosen, if_true)
+        sources = if_true
+    else:
+        write_back_choice(value, chosen, if_true, if_false)
+        sources = (if_true, if_false)
+    for source in sources:
         if isinstance(source, torch.Tensor) and source is not value:
             write_back_returned(source)
 

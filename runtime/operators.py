@@ -333,6 +333,10 @@ def _renewed_back(outs, renewing, state) -> None:
 # e1(x[i]) else: out[i] = e2(x[i])` per row, a masking loop `if y[i] < 0: y[i] = 0`), in an
 # exported program (torch.compile's tracer copies every operand already, tracers/dynamo.py).
 # Where torch's autograd may differentiate the operator, it gets a copy of each such tensor.
+# So do the conds guarding a Python loop's iterations after a traced `break` or `return`
+# (`_guarded_body`), for the tensors the loop writes back into after its last iteration
+# (its `kept=` state): back substitution `for i in reversed(range(n)): ...; x[i] = s / U[i, i]`
+# with a `raise` in the body (tester t15 repro 9) raised that error under export.
 
 def _unsaved(state, inputs, targets):
     """(`state`, `inputs`) with a copy of each tensor among `targets` (NOTE [operands written
@@ -999,8 +1003,9 @@ def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewe
             return for_stmt(python, extra_test, body, state, names, inputs, updated)
     if type(iterable) is range and extra_test is not None:
         return _range_loop(iterable, extra_test, body, state, names, inputs, updated)
+    later = _write_targets(state, inputs, kept, (), ())
     for item in iterable:
-        new = _guarded_body(body, extra_test, item, state, names, inputs, updated)
+        new = _guarded_body(body, extra_test, item, state, names, inputs, updated, later)
         if new is None:
             break
         state = new
@@ -1074,11 +1079,13 @@ def _binds_first(error, state, names) -> bool:
             and not torch.compiler.is_dynamo_compiling())
 
 
-def _guarded_body(body, extra_test, item, state, names, inputs, updated=None):
+def _guarded_body(body, extra_test, item, state, names, inputs, updated=None, later=()):
     """One iteration: `body(item, *state, *inputs)` unless `extra_test` says the loop ended.
 
     Returns None when a Python-valued extra test ends the loop; when the test is a traced
-    tensor, the iteration runs under torch.cond instead.
+    tensor, the iteration runs under torch.cond instead. `later`: the tensors the loop writes
+    back into after its last iteration (its `kept=` state), which that cond gets copies of
+    (NOTE [operands written back after the statement]).
     """
     if extra_test is not None:
         go = extra_test(*state, *inputs)
@@ -1093,7 +1100,9 @@ def _guarded_body(body, extra_test, item, state, names, inputs, updated=None):
             if written:  # NOTE [inputs updated in place]
                 bodies, staged_state, staged_names = _updating_inputs(
                     ((b, True) for b in bodies), state, names, ins, written)
-            out = staging.stage_if(go, *bodies, staged_state, staged_names, go, ins)
+            staged_state, staged_ins = _unsaved(
+                staged_state, ins, [*later, *_write_targets((), ins, (), (), written)])
+            out = staging.stage_if(go, *bodies, staged_state, staged_names, go, staged_ins)
             return _written_back(out, count, ins, written)
         if not go:
             return None
@@ -1121,8 +1130,9 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
                                 inputs, updated)
         items = python if python is not None else (
             item_of(iterable, torch.tensor(index)) for index in range(length))
+        later = _write_targets(state, inputs, updates[0], (), ())
         for item in items:
-            new = _guarded_body(body, extra_test, item, state, names, inputs, updated)
+            new = _guarded_body(body, extra_test, item, state, names, inputs, updated, later)
             if new is None:
                 break
             state = new

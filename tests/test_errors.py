@@ -1939,3 +1939,65 @@ def test_a_gradient_of_an_argument_bound_anew_is_refused():
         autoconv.autoconv(_rebinds_gradient_at_the_top)(params()[0], torch.tensor(2.0))
 
 
+def _first_positive_or_shifted(x, c):
+    for i in range(3):
+        if c[i] > 0:
+            return x  # the argument itself on the first trip, `x + 1` after
+        x = x + 1
+    return x
+
+
+def updates_what_the_loop_returned(x, c):
+    y = _first_positive_or_shifted(x, c)
+    y += 1
+    return x + 0
+
+
+class _Holder:
+    def __init__(self, buf):
+        self.buf = buf
+
+
+def _buffer_or_twice(h, c):
+    if c.sum() > 0:
+        return h.buf  # the object's tensor itself in Python
+    return h.buf * 2
+
+
+def updates_what_an_attribute_return_gave(x, c):
+    y = _buffer_or_twice(_Holder(x), c)
+    y.add_(1)
+    return x + 0
+
+
+NOT_FOLLOWED = [
+    (updates_what_the_loop_returned, (torch.tensor([1.0, 2.0]), torch.tensor([1.0, -1.0, -1.0])),
+     "`x` on one of its paths"),
+    (updates_what_an_attribute_return_gave, (torch.tensor([1.0, 2.0]), torch.tensor([1.0])),
+     "`h.buf` on one of its paths"),
+]
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+@pytest.mark.parametrize("fn, args, shown", NOT_FOLLOWED, ids=[c[0].__name__ for c in NOT_FOLLOWED])
+def test_an_update_of_a_result_returned_by_a_path_not_followed_is_refused(fn, args, shown, mode):
+    # NOTE [returned paths]: `x` is rebound in the loop around its `return x` (or the helper
+    # returns an attribute), so the converter cannot say which tensor a path returned: the
+    # caller's in-place update of the result (in Python it reaches the argument where that
+    # path returns) is refused at its line, where it was silently lost in the three modes (x
+    # stayed [1., 2.] for Python's [2., 3.]).
+    converted = autoconv.convert(fn)
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        if mode == "staged":
+            autoconv.autoconv(fn)(*args)
+        elif mode == "export":
+            torch.export.export(Calling(converted), args, strict=False)
+        else:
+            torch.compile(converted, fullgraph=True, backend="eager")(*args)
+    error = info.value
+    line = fn.__code__.co_firstlineno + 2
+    assert (error.filename, error.lineno) == (__file__, line), str(error)
+    assert "`y` is a tensor the called function returned from inside a staged statement " \
+           f"({shown}" in str(error)
+    assert "y = y + v" in error.fix

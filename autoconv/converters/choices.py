@@ -48,9 +48,8 @@ from .generators import leaves_generators_alone
 # the write-back's `copy_` into a tensor from outside the body is an update the body's run
 # sees by the tensor's version (NOTE [inputs updated unseen] in runtime/staging/torch.py),
 # carried and written back after the statement (torch.compile's dynamo refuses such a body:
-# "Encountered input mutation during higher order op tracing"). Out of reach: the identity of
-# a returned choice (`return x if c else y`: a caller that updates the result in place, in
-# the converted caller too, tester t14 r3).
+# "Encountered input mutation during higher order op tracing"). A returned choice: NOTE
+# [returned choices] and [returned paths].
 
 # NOTE [returned choices]
 # `def pick(x, y, c): return x if c else y` returns the argument itself in Python, and the
@@ -60,9 +59,183 @@ from .generators import leaves_generators_alone
 # refuses an attribute of torch.cond's output itself), and after an
 # in-place update of a name bound to a call's result the converted caller writes it back
 # (`write_back_returned`: nothing where the result is not marked), into the source's own
-# sources too where it was a marked result itself. An update inside a compound statement is
-# refused where the result is marked. Out of reach: `if c: return x` (the return value is the
-# state of a staged `if` then), and the function autoconv runs itself: its caller is Python.
+# sources too where it was a marked result itself. `y += v` reads the mark from a local that
+# holds `y` as the call returned it (under torch.compile the in-place operator gives a new
+# variable without the attribute). An update inside a compound statement is refused where
+# the result is marked. `if c: return x`: NOTE [returned paths]. Out of reach: the function
+# autoconv, torch.export or torch.compile runs itself: its caller is Python, and a graph's
+# output cannot be one of its inputs on some paths only.
+
+# NOTE [returned paths]
+# `def helper(x, c): if c.sum() > 0: return x` then `return x * 2`: Python returns the argument
+# itself on the first path, and the caller's `y = helper(a, c); y.add_(1)` updates `a` there.
+# The return converter makes the early return the state of a staged `if` (`retval`), a new
+# tensor, and the update missed `a` (silently, in the three modes). Returned choices' mark
+# (NOTE [returned choices]) is made by the index of the return taken: `which = -1` first,
+# `which = i` before the i-th return, and the return converter's last statement is
+# `return ac.returned_path(retval, which, [sources])`; a caller's write-back is then
+# `write_back_path` by that index. A returned name is a source where its value at the end is
+# the one it returned (nothing stores to it from the top-level statement holding the return
+# on, and it is bound for certain before: a parameter or a top-level assignment); a name whose
+# every store computes a new tensor (an operator, a torch function that makes no view) has
+# nothing to write back; any other (`x = x + 1` in the loop around `if c[i]: return x`, where
+# the first iteration returns the argument; `return a if d else b`; a name bound in the
+# branch to a call's result or a view) is an unknown path, and a caller's in-place update of
+# the result is refused (`write_back_returned`), never silently missed. (A view returned as an
+# expression, `return x[0]` under a staged `if`, is a new tensor too and is not followed:
+# open.) The function autoconv, torch.export or
+# torch.compile runs itself has no converted caller: NOTE [returned choices].
+# `which` is an int64 output of the staged `if`, which torch 2.13's cond backward rejected
+# under export and AOT autograd ("outs_to_grad length (1) != tangents length (2)"; backed out
+# once for it): autoconv's fix of that backward (NOTE [second-order gradients through
+# operators] in runtime/staging/operator_autograd.py) drops integer outputs' gradients. Open:
+# under torch.export the caller's write-back moves the version of the argument that the
+# helper's cond saved for its backward, which then raises torch's "modified by an inplace
+# operation" (loud; replay and torch.compile, whose tracer copies operands, are right).
+RETURNED_PATHS = "_autoconv_returned_paths"  # (which, [source]) on the FunctionDef
+
+
+class Unknown(str):
+    """A returned value's source the converter cannot follow (the returned expression)."""
+
+
+def _returned_names(node, params) -> list:
+    """[(return statement, source)] of the returns of `node` itself that may give another
+    name's tensor (NOTE [returned paths]): the returned name, or an `Unknown` where the
+    converter cannot follow it. [] where the function's only return is its last statement
+    (none is lowered into a staged `if`)."""
+    from .returns import only_final_return
+
+    body = node.body
+    if only_final_return(body):
+        return []
+    own = []  # (top-level index, return statement)
+    for k, top in enumerate(body):
+        stack = [top]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
+                continue  # (their own returns)
+            if isinstance(n, gast.Return):
+                own.append((k, n))
+                continue
+            stack.extend(c for c in gast.iter_child_nodes(n)
+                         if isinstance(c, (gast.stmt, gast.excepthandler)))
+    if not any(_may_be_existing(r.value) for _, r in own):
+        return []
+    stores = [_names_stored(stmt) for stmt in body]
+    declared = {name for n in gast.walk(node) if isinstance(n, (gast.Global, gast.Nonlocal))
+                for name in n.names}
+    out = []
+    for k, ret in sorted(own, key=lambda pair: (pair[1].lineno, pair[1].col_offset)):
+        value = ret.value
+        if isinstance(value, gast.Name):
+            name = value.id
+            later = any(name in stored for stored in stores[k:])
+            certain = name in params or any(name in stores[j] and _simple(body[j])
+                                             for j in range(k))
+            if name not in declared and not later and certain:
+                source = name
+            elif name not in declared and name not in params and _computed_only(node, name):
+                source = None
+            else:
+                source = Unknown(name)
+        elif _may_be_existing(value):
+            # `return a if d else b`, `return self.buf`, `return x[0]`, `return g(x)`
+            source = Unknown(ast_text(value))
+        else:
+            source = None
+        out.append((ret, source))
+    # (a return of a new value leaves `which` at -1: nothing to write back on that path)
+    return [(ret, source) for ret, source in out if source is not None]
+
+
+# torch functions whose result may be a view of an argument (an in-place update of it reaches
+# the argument in Python)
+_VIEWS = frozenset({
+    "reshape", "view_as_real", "view_as_complex", "narrow", "squeeze", "unsqueeze", "flatten",
+    "unflatten", "select", "t", "transpose", "swapaxes", "swapdims", "permute", "movedim",
+    "moveaxis", "chunk", "split", "tensor_split", "unbind", "as_strided", "diagonal", "detach",
+    "real", "imag", "broadcast_to", "atleast_1d", "atleast_2d", "atleast_3d", "hsplit",
+    "vsplit", "dsplit", "ravel", "adjoint", "conj", "resolve_conj", "resolve_neg", "alias",
+})
+
+
+def _computed_only(node, name) -> bool:
+    """Whether every store to `name` in `node` binds a new tensor (`name = a * 2`,
+    `name = torch.zeros(n)`, `name += v` of such), so it is never another name's tensor."""
+    accounted = set()  # the targets of `name = <new value>` and `name += v`
+    for n in gast.walk(node):
+        if isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name):
+            accounted.add(id(n.target))  # (in place: the tensor an assignment made)
+        elif (isinstance(n, gast.Assign) and not _may_be_existing(n.value)
+              and all(isinstance(t, gast.Name) for t in n.targets)):
+            accounted.update(id(t) for t in n.targets)
+    for n in gast.walk(node):
+        if (isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, _STORES)
+                and id(n) not in accounted):
+            return False  # another name's value, a loop target, with-as, a walrus, del
+        if isinstance(n, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)) and (
+                n.name == name and n is not node):
+            return False
+    return True
+
+
+def _may_be_existing(value) -> bool:
+    """Whether a returned expression may be a tensor that exists before the `return` (a name,
+    an attribute, an item or view, a call's result), not a new one (an operator, a torch
+    function that makes no view, a method that makes a new tensor)."""
+    if value is None or isinstance(value, (gast.Tuple, gast.List, gast.Dict, gast.Set,
+                                           gast.ListComp, gast.DictComp, gast.SetComp,
+                                           gast.GeneratorExp, gast.JoinedStr, gast.Lambda)):
+        return False  # (a new container: its items are not the caller's names)
+    if _new_value(value):
+        return False
+    if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute) and (
+            value.func.attr in _NEW_METHODS):
+        return False
+    if isinstance(value, gast.Call) and isinstance(value.func, gast.Name) and (
+            value.func.id in _NEW_BUILTINS):
+        return False  # (numbers, text, containers: never a tensor updated in place)
+    return True
+
+
+_NEW_BUILTINS = frozenset({
+    "len", "int", "float", "bool", "complex", "str", "repr", "abs", "round", "tuple", "list",
+    "dict", "set", "frozenset", "sorted", "range", "enumerate", "zip", "map", "filter",
+    "reversed", "isinstance", "hasattr", "type", "id", "hash", "format",
+})
+
+# tensor methods whose result is a new tensor (or a Python value), never the receiver
+_NEW_METHODS = frozenset({
+    "clone", "sum", "mean", "prod", "norm", "std", "var", "abs", "exp", "log", "sqrt",
+    "sigmoid", "tanh", "relu", "neg", "pow", "matmul", "mm", "bmm", "item", "tolist",
+    "numel", "dim", "size", "softmax", "log_softmax", "logsumexp", "cumsum", "argmax",
+    "argmin", "all", "any", "square", "reciprocal", "sign", "floor", "ceil", "round",
+})
+
+
+def _new_value(value) -> bool:
+    """Whether expression `value` makes a new object (an operator, a constant, a torch
+    function that makes no view)."""
+    if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Compare, gast.Constant)):
+        return True
+    if isinstance(value, gast.Call) and isinstance(value.func, gast.Attribute):
+        func = value.func
+        return (isinstance(func.value, gast.Name) and func.value.id == "torch"
+                and func.attr not in _VIEWS)
+    return False
+
+
+def ast_text(value) -> str:
+    """The source of expression `value`, for a message."""
+    import ast
+
+    try:
+        return ast.unparse(gast.gast_to_ast(value))
+    except Exception:  # (only a message's text)
+        return "the returned value"
+
 
 _WRITE_BACK = "ac.write_back_choice(target, chosen, if_true, if_false)"
 _WRITE_BACK_ITEM = "ac.write_back_item(target, items, chosen)"
@@ -70,7 +243,8 @@ _WRITE_BACK_PATH = "ac.write_back_path(target, chosen, sources)"
 _REFRESH = "ac.refresh_choice(target, chosen, if_true, if_false)"
 _REFUSE = "ac.refuse_choice_update(target, chosen, name, sources)"
 _RETURNED = "ac.returned_choice(value, chosen, if_true, if_false)"
-_WRITE_BACK_RETURNED = "ac.write_back_returned(target)"
+_WRITE_BACK_RETURNED = "ac.write_back_returned(target, name)"
+_WRITE_BACK_HELD = "ac.write_back_returned(target, name, held)"
 _REFUSE_RETURNED = "ac.refuse_returned_update(target, name)"
 _REFUSE_WHERE = "ac.refuse_choice_update(target, chosen, name, sources, where)"
 
@@ -294,8 +468,41 @@ class ChoiceConverter(Converter):
         args = node.args
         params = {a.id for a in args.posonlyargs + args.args + args.kwonlyargs}
         params |= {a.id for a in (args.vararg, args.kwarg) if a is not None}
+        returns = _returned_names(node, params)
         node.body = self._block(node.body, params)
+        if returns:
+            self._index_returns(node, returns)
         return node
+
+    def _index_returns(self, node, returns) -> None:
+        """`which = i` before the i-th `return name` of `node`, `which = -1` first, and the
+        sources by index for the return converter's last `return` (NOTE [returned paths])."""
+        which = self._new("which")
+        self.ctx.display_names[which] = "<return taken>"
+        index = {id(ret): i for i, (ret, _) in enumerate(returns)}
+        stack = [node.body]
+        while stack:
+            body = stack.pop()
+            for i in range(len(body) - 1, -1, -1):
+                stmt = body[i]
+                if id(stmt) in index:
+                    body[i:i] = copy_origin(templates.replace(
+                        "which = i", which=which,
+                        i=gast.Constant(value=index[id(stmt)], kind=None)), stmt)
+                    continue
+                if isinstance(stmt, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
+                    continue
+                for field in ("body", "orelse", "finalbody"):
+                    block = getattr(stmt, field, None)
+                    if isinstance(block, list) and block and isinstance(block[0], gast.stmt):
+                        stack.append(block)
+                for handler in getattr(stmt, "handlers", ()):
+                    stack.append(handler.body)
+                for case in getattr(stmt, "cases", ()):
+                    stack.append(case.body)
+        node.body[:0] = copy_origin(templates.replace(
+            "which = -1", which=which), node.body[0] if node.body else node)
+        setattr(node, RETURNED_PATHS, (which, [source for _, source in returns]))
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
@@ -331,20 +538,39 @@ class ChoiceConverter(Converter):
         out = []
         active = []  # the choices whose names are watched: (sources, chosen, before, watched)
         called = set()  # names bound to a call's result: NOTE [returned choices]
+        holders = {}  # {such a name: the local holding it as the call returned it}
         for i, stmt in enumerate(stmts):
             pre, post = [], []
             returned = self._returned_choice(stmt)
             if returned is not None:
                 out.extend(returned)
                 continue
+            augmented = (stmt.target.id if isinstance(stmt, gast.AugAssign)
+                         and isinstance(stmt.target, gast.Name) else None)
             for name in sorted(called):
                 if _tensor_update_of(stmt, name):
-                    template = _WRITE_BACK_RETURNED if _simple(stmt) else _REFUSE_RETURNED
-                    made = copy_origin(templates.replace(
-                        template, ac=self.ctx.runtime, target=name,
-                        name=gast.Constant(value=name, kind=None)), stmt)
-                    (post if _simple(stmt) else pre).extend(made)
-            called -= stores[i]
+                    if not _simple(stmt):
+                        pre.extend(copy_origin(templates.replace(
+                            _REFUSE_RETURNED, ac=self.ctx.runtime, target=holders.get(name, name),
+                            name=gast.Constant(value=name, kind=None)), stmt))
+                        continue
+                    held, template = holders.get(name, name), _WRITE_BACK_HELD
+                    if name == augmented and name not in holders:
+                        # `y += v`: the mark is read from `y` before it, then and after (under
+                        # torch.compile the in-place operator's result is a new variable
+                        # without it)
+                        held = holders[name] = self._new(name + "_returned")
+                        pre.extend(copy_origin(templates.replace(
+                            "held = target", held=held, target=name), stmt))
+                    if held == name:
+                        template = _WRITE_BACK_RETURNED
+                    post.extend(copy_origin(templates.replace(
+                        template, ac=self.ctx.runtime, target=name, held=held,
+                        name=gast.Constant(value=name, kind=None)), stmt))
+            called -= stores[i] - {augmented}
+            for name in list(holders):
+                if name not in called:
+                    del holders[name]
             if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
                     and isinstance(stmt.targets[0], gast.Name)
                     and isinstance(stmt.value, gast.Call)):

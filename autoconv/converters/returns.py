@@ -26,12 +26,14 @@ from .. import templates
 from ..errors import ConversionError
 from ..transformer import Converter
 from .break_continue import add_loop_test
+from .choices import RETURNED_PATHS, Unknown
 from .generators import first_yield, leaves_generators_alone
 from .guards import contains, guard_block
 from .raises import RAISE
 
 
-def _only_final_return(body) -> bool:
+def only_final_return(body) -> bool:
+    """Whether the function's only `return` (if any) is its last statement (left as it is)."""
     inner = body[:-1] if body and isinstance(body[-1], gast.Return) else body
     return not any(contains(stmt, gast.Return, True) for stmt in inner)
 
@@ -72,7 +74,7 @@ class ReturnConverter(Converter):
 
     def visit_FunctionDef(self, node):
         self.generic_visit(node)
-        if _only_final_return(node.body):
+        if only_final_return(node.body):
             return node
         # A function that returns no value (raises, bare returns) returns None when it falls
         # off its end; one that returns values starts unbound (see RETURN_VALUE in the runtime).
@@ -105,6 +107,25 @@ class ReturnConverter(Converter):
                 flag=do_return, retval=retval, ac=self.ctx.runtime,
             )
             + body
-            + templates.replace("return retval", retval=retval)
+            + self._final_return(node, retval)
         )
         return node
+
+    def _final_return(self, node, retval) -> list:
+        """`return retval`, marked with the sources of the returns by index where the choice
+        converter indexed them (NOTE [returned paths] in converters/choices.py)."""
+        paths = getattr(node, RETURNED_PATHS, None)
+        if paths is None:
+            return templates.replace("return retval", retval=retval)
+        which, sources = paths
+        elts = []
+        for source in sources:
+            if source is None:
+                elts.append(gast.Constant(value=None, kind=None))
+            elif isinstance(source, Unknown):
+                elts.append(gast.Constant(value=str(source), kind=None))
+            else:
+                elts.append(templates.name(source))  # (bound for certain)
+        return templates.replace(
+            "return ac.returned_path(retval, which, sources)", ac=self.ctx.runtime,
+            retval=retval, which=which, sources=gast.List(elts=elts, ctx=gast.Load()))

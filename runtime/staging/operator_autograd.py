@@ -1,4 +1,4 @@
-"""Second-order gradients through torch's `cond` and `while_loop`, as torch 2.13 computes them.
+"""Gradients through torch's `cond` and `while_loop` that torch 2.13 gets wrong or fails on.
 
 NOTE [second-order gradients through operators]
 A gradient penalty (`g = autograd.grad(out, x, create_graph=True)`, then `backward` of a
@@ -25,6 +25,16 @@ silently, with torch's operators alone:
   That is not a one-line repair; the gradients a backward with `create_graph=True` returns
   are marked instead, and differentiating them again raises a RuntimeError that says so,
   where the wrong value came out.
+- `cond` with an integer or bool output (a `return` flag, a counter, an index the branches
+  set) next to a floating one: its backward passes the branches' joint graph a gradient for
+  every output, where the joint takes one for each output that can require grad only (its
+  floating ones), and failed with torch's "AssertionError: outs_to_grad length (1) !=
+  tangents length (2)", no user line, under torch.export's module and AOT autograd
+  (torch.compile's aot_eager and inductor) for any function with an early `return` under a
+  tensor condition inside a staged loop (tester t15 repro 9, back substitution). The fixed
+  backward drops the integer outputs' gradients (zeros: autograd materializes them) before
+  the joint runs. An exported program loaded where autoconv was never imported runs torch's
+  own backward and raises that AssertionError still (loud, never a wrong value).
 - `while_loop` that made no trip: its backward runs the body once on the initial carries
   (NOTE [zero-trip loops under autograd] in tracers/zero_trips.py): where the backward runs
   eagerly, a loop whose test was false on entry now passes the gradients through instead.
@@ -109,6 +119,22 @@ def _fixed_loop_backward(backward):
     return staticmethod(fixed)
 
 
+def _fixed_cond_backward(backward):
+    def fixed(ctx, *flat_grads):
+        # An integer or bool output never requires grad, so the joint's mask leaves it out
+        # (prepare_fw_with_masks_all_requires_grad): its gradient, a zero tensor of its dtype
+        # that autograd materialized, goes too, and the rest line up with the mask again
+        return backward(ctx, *(g for g in flat_grads if not _is_integral(g)))
+
+    fixed.__autoconv_fix__ = True
+    return staticmethod(fixed)
+
+
+def _is_integral(grad) -> bool:
+    return (isinstance(grad, torch.Tensor) and not grad.dtype.is_floating_point
+            and not grad.dtype.is_complex)
+
+
 def install_operator_autograd_fixes() -> bool:
     """Apply NOTE [second-order gradients through operators]; True where torch's operators are
     2.13's (or already fixed), False where their internals moved."""
@@ -122,7 +148,8 @@ def install_operator_autograd_fixes() -> bool:
         return False
     filter_with_masks = getattr(cond, "filter_with_masks", None)
     loop_op = getattr(while_loop, "WhileLoopAutogradOp", None)
-    if filter_with_masks is None or loop_op is None:
+    cond_op = getattr(cond, "CondAutogradOp", None)
+    if filter_with_masks is None or loop_op is None or cond_op is None:
         return False
     if not getattr(filter_with_masks, "__autoconv_fix__", False):
         def filter_to_tuple(data, masks):
@@ -131,6 +158,8 @@ def install_operator_autograd_fixes() -> bool:
         filter_to_tuple.__autoconv_fix__ = True
         # (cond.py's own name only: map and scan read theirs from utils)
         cond.filter_with_masks = filter_to_tuple
+    if not getattr(cond_op.backward, "__autoconv_fix__", False):
+        cond_op.backward = _fixed_cond_backward(cond_op.backward)
     if not getattr(loop_op.backward, "__autoconv_fix__", False):
         loop_op.backward = _fixed_loop_backward(loop_op.backward)
     _installed = True

@@ -200,7 +200,7 @@ def test_a_returned_choice_is_marked_and_a_callers_update_written_back():
         def f(x, y, c, s):
             out = ac.converted_call(g, x, y, c)
             out.add_(1)
-            ac.write_back_returned(out)
+            ac.write_back_returned(out, 'out')
             s.v = out
             ac.refuse_returned_update(out, 'out')
 

@@ -737,20 +737,22 @@ def test_attribute_augmented_in_place_is_read_into_an_input_alias():
         def forward(self, x):
             do_return = False
             retval = ac.Undefined('return value')
+            which = -1
             self_n = getattr(self, 'n', ac.Undefined('self.n'))
 
-            def if_true(retval, self, x, self_n):
+            def if_true(retval, self, which, x, self_n):
                 self_n = ac.aug_assign_attribute(self, 'n', self_n, '+=', 1)
                 do_return = True
                 retval = x * 2
-                return retval, self
+                return retval, self, which
 
-            def if_false(retval, self, x, self_n):
+            def if_false(retval, self, which, x, self_n):
+                which = 0
                 do_return = True
                 retval = x
-                return retval, self
-            retval, self = ac.if_stmt(x.sum() > 10, if_true, if_false, (retval, self), ('<return value>', 'self'), (x, self_n), updated=((1, 'self.n'),))
-            return retval
+                return retval, self, which
+            retval, self, which = ac.if_stmt(x.sum() > 10, if_true, if_false, (retval, self, which), ('<return value>', 'self', '<return taken>'), (x, self_n), updated=((1, 'self.n'),))
+            return ac.returned_path(retval, which, [x])
         """,
     )
 
@@ -816,22 +818,24 @@ def test_a_global_updated_in_place_is_read_into_an_input_alias():
         def f(x):
             do_return = False
             retval = ac.Undefined('return value')
+            which = -1
             CALLS_1 = CALLS
             STATE_n = getattr(STATE, 'n', ac.Undefined('STATE.n'))
 
-            def if_true(retval, x, CALLS_1, STATE_n):
+            def if_true(retval, which, x, CALLS_1, STATE_n):
                 ac.converted_method_call(CALLS_1, 'add_', 1)
                 ac.converted_method_call(STATE_n, 'mul_', 2)
                 do_return = True
                 retval = x * 2
-                return retval,
+                return retval, which
 
-            def if_false(retval, x, CALLS_1, STATE_n):
+            def if_false(retval, which, x, CALLS_1, STATE_n):
+                which = 0
                 do_return = True
                 retval = x
-                return retval,
-            retval, = ac.if_stmt(x.sum() > 0, if_true, if_false, (retval,), ('<return value>',), (x, CALLS_1, STATE_n), updated=((1, 'CALLS'), (2, 'STATE.n')))
-            return retval
+                return retval, which
+            retval, which = ac.if_stmt(x.sum() > 0, if_true, if_false, (retval, which), ('<return value>', '<return taken>'), (x, CALLS_1, STATE_n), updated=((1, 'CALLS'), (2, 'STATE.n')))
+            return ac.returned_path(retval, which, [x])
         """,
     )
     assert_converts(

@@ -15,18 +15,20 @@ def test_early_return():
         def f(x):
             do_return = False
             retval = ac.Undefined('return value')
+            which = -1
 
-            def if_true(retval, x):
+            def if_true(retval, which, x):
+                which = 0
                 do_return = True
                 retval = x
-                return retval,
+                return retval, which
 
-            def if_false(retval, x):
+            def if_false(retval, which, x):
                 do_return = True
                 retval = -x
-                return retval,
-            retval, = ac.if_stmt(x > 0, if_true, if_false, (retval,), ('<return value>',), (x,))
-            return retval
+                return retval, which
+            retval, which = ac.if_stmt(x > 0, if_true, if_false, (retval, which), ('<return value>', '<return taken>'), (x,))
+            return ac.returned_path(retval, which, [x])
         """,
     )
 
@@ -59,26 +61,29 @@ def test_return_in_loop():
         def f(xs, t):
             do_return = False
             retval = ac.Undefined('return value')
+            which = -1
 
-            def extra_test(do_return, retval, t):
+            def extra_test(do_return, retval, which, t):
                 return ac.not_(do_return)
 
-            def loop_body(x, do_return, retval, t):
+            def loop_body(x, do_return, retval, which, t):
 
-                def if_true(do_return, retval, x):
+                def if_true(do_return, retval, which, x):
+                    which = 0
                     do_return = True
                     retval = x
-                    return do_return, retval
-                do_return, retval = ac.if_stmt(x == t, if_true, None, (do_return, retval), ('<return flag>', '<return value>'), (x,))
-                return do_return, retval
-            do_return, retval = ac.for_stmt(xs, extra_test, loop_body, (do_return, retval), ('<return flag>', '<return value>'), (t,))
+                    return do_return, retval, which
+                do_return, retval, which = ac.if_stmt(x == t, if_true, None, (do_return, retval, which), ('<return flag>', '<return value>', '<return taken>'), (x,))
+                return do_return, retval, which
+            do_return, retval, which = ac.for_stmt(xs, extra_test, loop_body, (do_return, retval, which), ('<return flag>', '<return value>', '<return taken>'), (t,))
 
-            def if_true_1(retval, t):
+            def if_true_1(retval, which, t):
+                which = 1
                 do_return = True
                 retval = t
-                return retval,
-            retval, = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval,), ('<return value>',), (t,))
-            return retval
+                return retval, which
+            retval, which = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval, which), ('<return value>', '<return taken>'), (t,))
+            return ac.returned_path(retval, which, ['x', t])
         """,
     )
 
@@ -101,13 +106,15 @@ def test_return_out_of_try_and_its_else():
         def f(x):
             do_return = False
             retval = ac.Undefined('return value')
+            which = -1
             try:
 
-                def if_true(do_return, retval, x):
+                def if_true(do_return, retval, which, x):
+                    which = 0
                     do_return = True
                     retval = x
-                    return do_return, retval
-                do_return, retval = ac.if_stmt(x > 0, if_true, None, (do_return, retval), ('<return flag>', '<return value>'), (x,))
+                    return do_return, retval, which
+                do_return, retval, which = ac.if_stmt(x > 0, if_true, None, (do_return, retval, which), ('<return flag>', '<return value>', '<return taken>'), (x,))
             except KeyError:
                 pass
             else:
@@ -117,12 +124,13 @@ def test_return_out_of_try_and_its_else():
                     return x,
                 x, = ac.if_stmt(ac.not_(do_return), if_true_1, None, (x,), ('x',))
 
-            def if_true_2(retval, x):
+            def if_true_2(retval, which, x):
+                which = 1
                 do_return = True
                 retval = x
-                return retval,
-            retval, = ac.if_stmt(ac.not_(do_return), if_true_2, None, (retval,), ('<return value>',), (x,))
-            return retval
+                return retval, which
+            retval, which = ac.if_stmt(ac.not_(do_return), if_true_2, None, (retval, which), ('<return value>', '<return taken>'), (x,))
+            return ac.returned_path(retval, which, ['x', x])
         """,
     )
 

@@ -488,11 +488,26 @@ def doubled_if_positive(x):
     return x
 
 
+def _shifted_if_positive(x, c):
+    if c.sum() > 0:
+        return x
+    return x * 2
+
+
+def updates_a_returned_argument(x, c):
+    x = x * 1
+    y = _shifted_if_positive(x, c)
+    y.add_(1)
+    return x * y
+
+
 @pytest.mark.parametrize("mode", ["export", "aot_eager"])
 def test_gradient_through_an_early_return_of_an_argument(mode):
-    # Found at landing: an index of the `return` taken, carried by the staged `if` as an int64
-    # output for callers' in-place updates, made torch's cond backward fail ("outs_to_grad
-    # length (1) != tangents length (2)") under export and AOT autograd: backed out
+    # Found at landing: the index of the `return` taken (NOTE [returned paths]), carried by the
+    # staged `if` as an int64 output for callers' in-place updates, made torch's cond backward
+    # fail ("outs_to_grad length (1) != tangents length (2)") under export and AOT autograd;
+    # autoconv's fix of that backward (NOTE [second-order gradients through operators]) drops
+    # the integer outputs' gradients
     converted = autoconv.convert(doubled_if_positive)
     if mode == "export":
         class Doubled(torch.nn.Module):
@@ -507,4 +522,98 @@ def test_gradient_through_an_early_return_of_an_argument(mode):
         got, want = x.clone().requires_grad_(), x.clone().requires_grad_()
         fn(got).sum().backward()
         doubled_if_positive(want).sum().backward()
+        torch.testing.assert_close(got.grad, want.grad)
+
+
+def back_substitution(U, b):
+    n = U.shape[0]
+    x = torch.zeros_like(b)
+    for i in reversed(range(n)):
+        s = b[i]
+        for j, (u, xj) in enumerate(zip(U[i], x)):
+            if j > i:
+                s = s - u * xj
+        if U[i, i].abs() < 1e-12:
+            raise ZeroDivisionError(f"singular at row {i}")
+        x[i] = s / U[i, i]
+    return x
+
+
+def doubled_until_large(x):
+    y = x * 1
+    for i in [0, 1, 2]:
+        if y[i] > 5:
+            break
+        y[i] = y[i] * 2
+    return y * x
+
+
+def _compiled_or_exported(fn, args, mode):
+    converted = autoconv.convert(fn)
+    if mode == "python":
+        return autoconv.autoconv(fn)
+    if mode != "export":
+        torch._dynamo.reset()
+        return torch.compile(converted, fullgraph=True, backend=mode)
+
+    class Calling(torch.nn.Module):
+        def forward(self, *args):
+            return converted(*args)
+
+    saved = io.BytesIO()
+    torch.export.save(torch.export.export(Calling(), args), saved)
+    saved.seek(0)
+    return torch.export.load(saved).module()
+
+
+@pytest.mark.parametrize("mode", ["python", "export", "aot_eager",
+                                  pytest.param("inductor", marks=pytest.mark.slow)])
+def test_gradient_through_a_staged_if_with_a_flag_output(mode):
+    # Tester t15 repro 9: after the `raise` (a lowered return flag, a bool output of each
+    # iteration's staged `if`), torch's cond backward failed with "outs_to_grad length (1) !=
+    # tangents length (2)" under export and AOT autograd; once past it, the conds guarding the
+    # later iterations saved `x`, which the loop then wrote back into ("modified by an inplace
+    # operation") under export (NOTE [second-order gradients through operators], NOTE
+    # [operands written back after the statement])
+    U = T([[3.5, 0.2, -0.4, 1.0], [0.0, 2.9, 0.3, -0.8], [0.0, 0.0, 3.2, 0.5],
+           [0.0, 0.0, 0.0, 2.6]])
+    b = T([0.4, -1.2, 0.7, 0.3])
+    fn = _compiled_or_exported(back_substitution, (U, b), mode)
+    got, want = b.clone().requires_grad_(), b.clone().requires_grad_()
+    torch.testing.assert_close(fn(U, got), back_substitution(U, want))
+    fn(U, got).sum().backward()
+    back_substitution(U, want).sum().backward()
+    torch.testing.assert_close(got.grad, want.grad)
+    singular = U.clone()
+    singular[1, 1] = 0.0
+    with pytest.raises(ZeroDivisionError if mode == "python" else Exception):
+        fn(singular, b)
+
+
+@pytest.mark.parametrize("mode", ["python", "export", "aot_eager"])
+def test_gradient_through_a_break_that_guards_later_updates_in_place(mode):
+    # the conds guarding the iterations after a traced `break` saved `y`, which the loop wrote
+    # back into after its last iteration: "modified by an inplace operation" under export
+    fn = _compiled_or_exported(doubled_until_large, (T([1.0, 2.0, 3.0, 4.0]),), mode)
+    for x in (T([1.0, 2.0, 3.0, 4.0]), T([1.0, 6.0, 3.0, 4.0]), T([6.0, 6.0, 6.0, 4.0])):
+        got, want = x.clone().requires_grad_(), x.clone().requires_grad_()
+        torch.testing.assert_close(fn(got), doubled_until_large(want))
+        fn(got).sum().backward()
+        doubled_until_large(want).sum().backward()
+        torch.testing.assert_close(got.grad, want.grad)
+
+
+@pytest.mark.parametrize("mode", ["python", "aot_eager"])
+def test_gradient_through_a_caller_update_of_a_returned_argument(mode):
+    # NOTE [returned paths]: the caller's `y.add_(1)` is written back into `x` where the helper
+    # returned it (x * y: [4., 9.] with d/dx [4., 6.] where c > 0, as Python). (Under export
+    # the write-back moves the version of `x`, which the helper's cond saved: its backward
+    # raises torch's "modified by an inplace operation", README known shape.)
+    args = (T([1.0, 2.0]), T([1.0]))
+    fn = _compiled_or_exported(updates_a_returned_argument, args, mode)
+    for c in (T([1.0]), T([-1.0])):
+        got, want = args[0].clone().requires_grad_(), args[0].clone().requires_grad_()
+        torch.testing.assert_close(fn(got, c), updates_a_returned_argument(want, c))
+        fn(got, c).sum().backward()
+        updates_a_returned_argument(want, c).sum().backward()
         torch.testing.assert_close(got.grad, want.grad)

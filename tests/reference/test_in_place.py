@@ -1091,6 +1091,59 @@ def test_an_in_place_update_of_a_returned_choice_reaches_the_argument(fn, inputs
 # reached the argument on no path, in the three modes (`y = _early(x, c); y.add_(1)` left x at
 # [1., 2.] where Python gives [2., 3.]) ---------------------------------------------------------
 
+def _early(x, c):
+    if c.sum() > 0:
+        return x
+    return x * 2
+
+
+def _early_alias(x, c):
+    y = x  # a top-level alias: `y` is `x` when returned
+    if c.sum() > 0:
+        return y
+    return x * 2
+
+
+def _early_of_two(a, b, c):
+    if c.sum() > 0:
+        return a
+    elif c.sum() < 0:
+        return b
+    return a + b
+
+
+def early_return_updated(x, c):
+    y = _early(x, c)
+    y.add_(1)
+    return x + 0
+
+
+def early_return_item_set(x, c):
+    y = _early_alias(x, c)
+    y[0] = 0
+    return x + 0
+
+
+def early_return_augmented(a, b, c):
+    y = _early_of_two(a, b, c)
+    y += 10
+    y += 1  # (each update written back: `y` is still the call's result)
+    return a + 2 * b
+
+
+EARLY = [
+    (early_return_updated, [(T([1.0, 2.0]), T([c])) for c in (1.0, -1.0)]),
+    (early_return_item_set, [(T([1.0, 2.0]), T([c])) for c in (1.0, -1.0)]),
+    (early_return_augmented, [(T([1.0]), T([2.0]), T([c])) for c in (1.0, -1.0, 0.0)]),
+]
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+@pytest.mark.parametrize("fn, inputs", EARLY, ids=[c[0].__name__ for c in EARLY])
+def test_an_in_place_update_of_an_argument_returned_early_reaches_it(fn, inputs, mode):
+    test_an_in_place_update_of_a_choice_reaches_the_chosen_tensor(fn, inputs, mode)
+
+
 def test_an_in_place_update_of_a_returned_choice_in_a_loop_is_refused():
     with pytest.raises(StagingError, match=r"`out` is a tensor the called function returned "
                                            r"by a tensor condition") as refused:
