@@ -18,6 +18,7 @@ from torch.optim import lbfgs as torch_lbfgs
 
 from . import builtins as staged_builtins
 from . import errors, iteration, operators, random_state, subscripts
+from .augmented import is_stand_in, mixed_in
 from .staging import ambient, autograd_functions, grad_mode, validation
 from .staging.tracers.symbolic import is_fx_leaf
 
@@ -235,6 +236,81 @@ def _convert(fn):
     return converted
 
 
+# NOTE [numbers given to a function]
+# A Python number a staged statement carries is a 0-d tensor standing in for it, marked as such
+# (NOTE [number stand-ins] in augmented.py: a weak value in JAX's terms), and the converter sends
+# the arithmetic that may read it through `ac.binary` (NOTE [weak numbers] in arithmetic.py), in
+# the function whose statements carry it. Given to another function (`_times(t, g)`,
+# torch.optim.lbfgs's `_cubic_interpolate(t_prev, f_prev, gtd_prev, t, ...)`), the stand-in
+# met that function's tensors through torch's own operators: `a * g` of a float64 stand-in and
+# a 0-d float32 `g` was float64, where Python's float keeps float32. A call now looks at its
+# arguments: where some hold a stand-in (itself, or in a tuple, list or dict), the function runs
+# a twin converted with those parameters counted as names that may hold a number, so that its
+# arithmetic on them goes through `ac.binary` too (and on the names assigned from them, and so
+# on to the functions it gives them to). Other calls, and `autoconv-show`, keep the plain twin:
+# a function no number reaches reads as the user wrote it. The twin is made once per function
+# and set of such parameters (under dynamo, by a function it runs as Python, as
+# `_convert_while_compiling`) and kept on the function, as the plain one.
+
+_NUMBER_TWIN = "__autoconv_numbers_"
+
+
+def _holds_number(value, depth=0) -> bool:
+    """Whether `value` is a number's stand-in or a tuple, list or dict holding one."""
+    if isinstance(value, torch.Tensor):
+        return is_stand_in(value) or mixed_in(value) is not None
+    if depth < 2 and type(value) in (tuple, list):
+        return any(_holds_number(v, depth + 1) for v in value)
+    if depth < 2 and type(value) is dict:
+        return any(_holds_number(v, depth + 1) for v in value.values())
+    return False
+
+
+def _with_numbers(fn, converted, args, kwargs, skip=0):
+    """The twin of the Python function `fn` to call with `args` and `kwargs` (after `skip`
+    arguments bound already, `self`): `converted`, its plain twin, unless some of them hold a
+    number's stand-in (NOTE [numbers given to a function])."""
+    if converted is fn:
+        return fn  # (not converted: torch's, or without source)
+    positions = tuple(i + skip for i, v in enumerate(args) if _holds_number(v))
+    keywords = tuple(sorted(k for k, v in kwargs.items() if _holds_number(v)))
+    if not (positions or keywords):
+        return converted
+    name = _NUMBER_TWIN + "_".join(map(str, positions)) + "__" + "_".join(keywords)
+    if torch.compiler.is_compiling():
+        _number_twin_while_compiling(fn, name, positions, keywords)
+    else:
+        _number_twin(fn, name, positions, keywords)
+    # (read through getattr, as `_converted_function` reads the plain twin under dynamo)
+    entry = getattr(fn, name, None)
+    return entry[1] if entry is not None and entry[0] is fn else converted
+
+
+def _number_twin(fn, name, positions, keywords) -> None:
+    """Convert the twin of `fn` whose parameters at `positions` and named `keywords` hold
+    numbers, kept on `fn` as `name` (once)."""
+    entry = fn.__dict__.get(name)
+    if entry is not None and entry[0] is fn:
+        return
+    code = fn.__code__
+    positional = code.co_varnames[:code.co_argcount]
+    named = code.co_varnames[code.co_posonlyargcount:code.co_argcount + code.co_kwonlyargcount]
+    # (a number in `*args` or `**kwargs` is not counted: they are a tuple and a dict)
+    params = frozenset({positional[i] for i in positions if i < len(positional)}
+                       | {k for k in keywords if k in named})
+    # (a library decorator's wrapper, `_rewrapped`, runs the plain twin of what it wraps)
+    twin = _converter(fn, params) if params and _convertible(fn) else _converted_function(fn)
+    setattr(fn, name, (fn, twin))
+
+
+def _number_twin_while_compiling(fn, name, positions, keywords) -> None:
+    """`_number_twin`, run by dynamo as Python (see `_convert_while_compiling`)."""
+    _number_twin(fn, name, positions, keywords)
+
+
+_number_twin_while_compiling._dynamo_marked_constant = True
+
+
 def _rewrapped(wrapper):
     """For a decorator's wrapper from code that is never converted (`@torch.no_grad()`,
     `@torch.enable_grad()`): a copy of it that calls the converted function it wraps, so the
@@ -354,16 +430,18 @@ def converted_call(fn, /, *args, **kwargs):
     if cls is types.FunctionType:
         if torch.compiler.is_dynamo_compiling():  # NOTE [loop items updated by a call]
             operators.refuse_item_updated_by_call(fn, args)
-        return _converted_function(fn)(*args, **kwargs)
+        return _with_numbers(fn, _converted_function(fn), args, kwargs)(*args, **kwargs)
     if cls is types.MethodType and fn.__func__ is _FUNCTION_APPLY \
             and autograd_functions.is_function_class(fn.__self__):
         return autograd_functions.apply(fn.__self__, args, kwargs)  # `apply = Fn.apply`
     if cls is types.MethodType and type(fn.__func__) is types.FunctionType:
         if torch.compiler.is_dynamo_compiling():
             operators.refuse_item_updated_by_call(fn.__func__, (fn.__self__, *args))
-        converted = _converted_function(_method_function(fn))
+        function = _method_function(fn)
+        converted = _converted_function(function)
         if converted is fn.__func__ and validation.calls_distribution(fn):
             return validation.call_validated(fn, args, kwargs)
+        converted = _with_numbers(function, converted, args, kwargs, skip=1)
         return converted(fn.__self__, *args, **kwargs)
     if isinstance(fn, torch.nn.Module) and grad_mode.may_require_grad() \
             and torch._C.is_grad_enabled() and has_backward_hooks(fn):
@@ -380,9 +458,11 @@ def converted_call(fn, /, *args, **kwargs):
             preconvert_module(fn)
             converted = _converted_function(forward)
         if converted is not None:
-            return converted(fn, *args, **kwargs)
+            return _with_numbers(forward, converted, args, kwargs, skip=1)(fn, *args, **kwargs)
     if cls is functools.partial and type(fn.func) is types.FunctionType:
-        return _converted_function(fn.func)(*fn.args, *args, **{**fn.keywords, **kwargs})
+        args, kwargs = (*fn.args, *args), {**fn.keywords, **kwargs}
+        return _with_numbers(fn.func, _converted_function(fn.func), args, kwargs)(
+            *args, **kwargs)
     if cls is torch.jit.ScriptFunction:
         twin = _script_twin(fn)
         if twin is not None:
@@ -390,7 +470,8 @@ def converted_call(fn, /, *args, **kwargs):
     call = getattr(cls, "__call__", None)
     if type(call) is types.FunctionType and _convertible(call):
         # An instance of a user class with a `__call__`: its method is converted like any other.
-        return _converted_function(call)(fn, *args, **kwargs)
+        return _with_numbers(call, _converted_function(call), args, kwargs, skip=1)(
+            fn, *args, **kwargs)
     return _call_builtin(fn, args, kwargs)
 
 

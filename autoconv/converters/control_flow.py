@@ -270,8 +270,12 @@ class ControlFlowConverter(Converter):
         function_locals, self.function_locals = self.function_locals, outer_locals
         # Numbers the statements carry are 0-d tensors in their bodies and after them: their
         # arithmetic goes through the runtime (NOTE [weak numbers] in runtime/arithmetic.py).
+        # The converted function's own parameters that a call gives a number's stand-in
+        # (NOTE [numbers given to a function] in runtime/calls.py), not a nested function's
+        numbers = (getattr(self.ctx, "number_params", frozenset()) & params
+                   if outer_locals is None else frozenset())
         node.body = carried_arithmetic(node.body, self.carried_names, self.loop_indices,
-                                       self.ctx.runtime, function_locals)
+                                       self.ctx.runtime, function_locals, numbers)
         self.carried_names, self.loop_indices = outer_carried, outer_indices
         self.scope_declared, self.function_sites = outer, outer_sites
         self.loop_depth, self.loop_states = outer_depth, outer_states

@@ -40,19 +40,23 @@ _COMPARE = {gast.Lt: "<", gast.LtE: "<=", gast.Gt: ">", gast.GtE: ">=", gast.Eq:
 
 
 def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
-                       local_names: frozenset = frozenset()) -> list:
+                       local_names: frozenset = frozenset(),
+                       params: frozenset = frozenset()) -> list:
     """`body` (a converted function's) with the binary operators, comparisons and negations
     that may read a Python number the function's statements carry as runtime calls.
 
     `carried`: the names the statements carry; `indices`: the targets of loops over a range or
     an enumerate's index, Python ints in Python. Of these, the names that may hold a number
-    (`_numbers`) count, and the names assigned from arithmetic of them (`u = t * 2`)."""
-    if not carried and not indices:
+    (`_numbers`) count, and the names assigned from arithmetic of them (`u = t * 2`).
+    `params`: the parameters a call gives a number's stand-in (NOTE [numbers given to a
+    function] in runtime/calls.py), which count as such names too."""
+    if not carried and not indices and not params:
         return body
     assigns, names_at, parents = _scan(body)
     fields = _fields(assigns, carried)
-    numbers = _numbers(assigns, set(indices) | fields)
-    names = _assigned_from(assigns, numbers & (set(carried) | set(indices) | fields), numbers)
+    numbers = _numbers(assigns, set(indices) | fields | set(params))
+    names = _assigned_from(
+        assigns, numbers & (set(carried) | set(indices) | fields | set(params)), numbers)
     if not names:
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
@@ -179,6 +183,12 @@ def _bound(assign):
             for t, v in zip(target.elts, assign.value.elts):
                 if isinstance(t, gast.Name):
                     yield t.id, v
+        elif isinstance(target, gast.Tuple):
+            # `lo, hi = bounds`, `lo, hi = (a, b) if a < b else (b, a)`: each name may be any
+            # item of the value (a number where one of them is)
+            for t in target.elts:
+                if isinstance(t, gast.Name):
+                    yield t.id, assign.value
 
 
 def _numbers(assigns, names: set) -> set:
@@ -222,6 +232,10 @@ def _reads_number(node, names) -> bool:
         return _reads_number(node.operand, names)
     if isinstance(node, gast.Compare):  # (`b = k > 2`: a bool)
         return any(_reads_number(v, names) for v in [node.left, *node.comparators])
+    if isinstance(node, gast.IfExp):  # (`(a, b) if a <= b else (b, a)`)
+        return _reads_number(node.body, names) or _reads_number(node.orelse, names)
+    if isinstance(node, (gast.Tuple, gast.List)):
+        return any(_reads_number(e, names) for e in node.elts)
     return False
 
 
