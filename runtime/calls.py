@@ -266,46 +266,72 @@ def _holds_number(value, depth=0) -> bool:
     return False
 
 
-def _with_numbers(fn, converted, args, kwargs, skip=0):
-    """The twin of the Python function `fn` to call with `args` and `kwargs` (after `skip`
-    arguments bound already, `self`): `converted`, its plain twin, unless some of them hold a
-    number's stand-in (NOTE [numbers given to a function])."""
+def _fields_hold_number(value) -> bool:
+    """Whether `value` is an object with a number's stand-in in a field of its own (`s.h`
+    after a staged statement that changed it)."""
+    if isinstance(value, (torch.Tensor, type, types.ModuleType, types.FunctionType)):
+        return False
+    fields = getattr(value, "__dict__", None)
+    return type(fields) is dict and any(
+        isinstance(v, torch.Tensor) and (is_stand_in(v) or mixed_in(v) is not None)
+        for v in fields.values())
+
+
+def _number_kind(value) -> str:
+    """'n' for a value holding a number's stand-in, 'o' for an object whose fields hold
+    one, '' for any other (NOTE [numbers given to a function])."""
+    return "n" if _holds_number(value) else "o" if _fields_hold_number(value) else ""
+
+
+def _with_numbers(fn, converted, args, kwargs, bound=()):
+    """The twin of the Python function `fn` to call with `args` and `kwargs` after the
+    arguments `bound` already (`self`): `converted`, its plain twin, unless some of them hold
+    a number's stand-in (NOTE [numbers given to a function])."""
     if converted is fn:
         return fn  # (not converted: torch's, or without source)
-    positions = tuple(i + skip for i, v in enumerate(args) if _holds_number(v))
-    keywords = tuple(sorted(k for k, v in kwargs.items() if _holds_number(v)))
-    if not (positions or keywords):
+    kinds = tuple((str(i), k) for i, k in enumerate(
+        _number_kind(v) for v in (*bound, *args)) if k)
+    kinds += tuple((key, k) for key, k in sorted(
+        (key, _number_kind(v)) for key, v in kwargs.items()) if k)
+    if not kinds:
         return converted
-    name = _NUMBER_TWIN + "_".join(map(str, positions)) + "__" + "_".join(keywords)
+    name = _NUMBER_TWIN + "_".join(at + k for at, k in kinds)
     if torch.compiler.is_compiling():
-        _number_twin_while_compiling(fn, name, positions, keywords)
+        _number_twin_while_compiling(fn, name, kinds)
     else:
-        _number_twin(fn, name, positions, keywords)
+        _number_twin(fn, name, kinds)
     # (read through getattr, as `_converted_function` reads the plain twin under dynamo)
     entry = getattr(fn, name, None)
     return entry[1] if entry is not None and entry[0] is fn else converted
 
 
-def _number_twin(fn, name, positions, keywords) -> None:
-    """Convert the twin of `fn` whose parameters at `positions` and named `keywords` hold
-    numbers, kept on `fn` as `name` (once)."""
+def _number_twin(fn, name, kinds) -> None:
+    """Convert the twin of `fn` whose arguments `kinds` (position or keyword, 'n' or 'o':
+    `_number_kind`) hold numbers, kept on `fn` as `name` (once)."""
     entry = fn.__dict__.get(name)
     if entry is not None and entry[0] is fn:
         return
     code = fn.__code__
     positional = code.co_varnames[:code.co_argcount]
     named = code.co_varnames[code.co_posonlyargcount:code.co_argcount + code.co_kwonlyargcount]
-    # (a number in `*args` or `**kwargs` is not counted: they are a tuple and a dict)
-    params = frozenset({positional[i] for i in positions if i < len(positional)}
-                       | {k for k in keywords if k in named})
+    params = {"n": set(), "o": set()}
+    for at, kind in kinds:
+        # (a number in `*args` or `**kwargs` is not counted: they are a tuple and a dict)
+        if at.isdigit() and int(at) < len(positional):
+            params[kind].add(positional[int(at)])
+        elif at in named:
+            params[kind].add(at)
     # (a library decorator's wrapper, `_rewrapped`, runs the plain twin of what it wraps)
-    twin = _converter(fn, params) if params and _convertible(fn) else _converted_function(fn)
+    if (params["n"] or params["o"]) and _convertible(fn):
+        twin = _converter(fn, frozenset(params["n"]), frozenset(params["o"]))
+    else:
+        twin = _converted_function(fn)
     setattr(fn, name, (fn, twin))
 
 
-def _number_twin_while_compiling(fn, name, positions, keywords) -> None:
+def _number_twin_while_compiling(fn, name, kinds) -> None:
     """`_number_twin`, run by dynamo as Python (see `_convert_while_compiling`)."""
-    _number_twin(fn, name, positions, keywords)
+    _number_twin(fn, name, kinds)
 
 
 _number_twin_while_compiling._dynamo_marked_constant = True
@@ -441,7 +467,7 @@ def converted_call(fn, /, *args, **kwargs):
         converted = _converted_function(function)
         if converted is fn.__func__ and validation.calls_distribution(fn):
             return validation.call_validated(fn, args, kwargs)
-        converted = _with_numbers(function, converted, args, kwargs, skip=1)
+        converted = _with_numbers(function, converted, args, kwargs, (fn.__self__,))
         return converted(fn.__self__, *args, **kwargs)
     if isinstance(fn, torch.nn.Module) and grad_mode.may_require_grad() \
             and torch._C.is_grad_enabled() and has_backward_hooks(fn):
@@ -458,7 +484,7 @@ def converted_call(fn, /, *args, **kwargs):
             preconvert_module(fn)
             converted = _converted_function(forward)
         if converted is not None:
-            return _with_numbers(forward, converted, args, kwargs, skip=1)(fn, *args, **kwargs)
+            return _with_numbers(forward, converted, args, kwargs, (fn,))(fn, *args, **kwargs)
     if cls is functools.partial and type(fn.func) is types.FunctionType:
         args, kwargs = (*fn.args, *args), {**fn.keywords, **kwargs}
         return _with_numbers(fn.func, _converted_function(fn.func), args, kwargs)(
@@ -470,7 +496,7 @@ def converted_call(fn, /, *args, **kwargs):
     call = getattr(cls, "__call__", None)
     if type(call) is types.FunctionType and _convertible(call):
         # An instance of a user class with a `__call__`: its method is converted like any other.
-        return _with_numbers(call, _converted_function(call), args, kwargs, skip=1)(
+        return _with_numbers(call, _converted_function(call), args, kwargs, (fn,))(
             fn, *args, **kwargs)
     return _call_builtin(fn, args, kwargs)
 

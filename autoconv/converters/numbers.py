@@ -41,7 +41,7 @@ _COMPARE = {gast.Lt: "<", gast.LtE: "<=", gast.Gt: ">", gast.GtE: ">=", gast.Eq:
 
 def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
                        local_names: frozenset = frozenset(),
-                       params: frozenset = frozenset()) -> list:
+                       params: frozenset = frozenset(), objects: set = frozenset()) -> list:
     """`body` (a converted function's) with the binary operators, comparisons and negations
     that may read a Python number the function's statements carry as runtime calls.
 
@@ -49,11 +49,13 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     an enumerate's index, Python ints in Python. Of these, the names that may hold a number
     (`_numbers`) count, and the names assigned from arithmetic of them (`u = t * 2`).
     `params`: the parameters a call gives a number's stand-in (NOTE [numbers given to a
-    function] in runtime/calls.py), which count as such names too."""
-    if not carried and not indices and not params:
+    function] in runtime/calls.py), which count as such names too. `objects`: names whose
+    objects a user's call in a statement may change (a method of theirs, or given to it), whose
+    fields count as a carried object's assigned ones (`_fields`)."""
+    if not carried and not indices and not params and not objects:
         return body
     assigns, names_at, parents = _scan(body)
-    fields = _fields(assigns, carried)
+    fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
     numbers = _numbers(assigns, set(indices) | fields | set(params))
     names = _assigned_from(
         assigns, numbers & (set(carried) | set(indices) | fields | set(params)), numbers)
@@ -85,6 +87,21 @@ def _field(node) -> str | None:
     if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name):
         return f"{node.value.id}.{node.attr}"
     return None
+
+
+# A tensor's own attributes (`x.shape`, `x.T`, `x.dtype`): not a field a call may change
+_TENSOR_ATTRIBUTES = frozenset(dir(torch.Tensor))
+
+
+def _field_in(node, names) -> bool:
+    """Whether the attribute `node` is a field in `names`: 's.h' itself, or any field of an
+    object a call may change ('s.*', `carried_arithmetic`'s `objects`) but a tensor's own
+    attributes."""
+    field = _field(node)
+    if field is None:
+        return False
+    return field in names or (f"{node.value.id}.*" in names
+                              and node.attr not in _TENSOR_ATTRIBUTES)
 
 
 def _scan(body: list):
@@ -147,7 +164,7 @@ def _is_number(node, numbers) -> bool:
     if isinstance(node, gast.Name):
         return node.id in numbers
     if isinstance(node, gast.Attribute):
-        return _field(node) in numbers
+        return _field_in(node, numbers)
     if isinstance(node, gast.UnaryOp):
         return _is_number(node.operand, numbers)
     if isinstance(node, gast.BinOp):
@@ -223,7 +240,7 @@ def _reads_number(node, names) -> bool:
     if isinstance(node, gast.Name):
         return node.id in names
     if isinstance(node, gast.Attribute):  # a carried object's field (`_fields`)
-        return _field(node) in names
+        return _field_in(node, names)
     if isinstance(node, gast.Subscript):
         return _reads_number(node.value, names)
     if isinstance(node, gast.BinOp):
