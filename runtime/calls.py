@@ -247,10 +247,15 @@ def _convert(fn):
 # arguments: where some hold a stand-in (itself, or in a tuple, list or dict), the function runs
 # a twin converted with those parameters counted as names that may hold a number, so that its
 # arithmetic on them goes through `ac.binary` too (and on the names assigned from them, and so
-# on to the functions it gives them to). Other calls, and `autoconv-show`, keep the plain twin:
-# a function no number reaches reads as the user wrote it. The twin is made once per function
-# and set of such parameters (under dynamo, by a function it runs as Python, as
-# `_convert_while_compiling`) and kept on the function, as the plain one.
+# on to the functions it gives them to). An argument object (a method's `self` too) with a
+# stand-in in a field of its own (`s.h` after a statement whose body called `s.grow()`) counts
+# its parameter's fields so (`self.h * 2` in `grow`: a tensor of the number on one path
+# otherwise). Other calls, and `autoconv-show`, keep the plain twin: a function no number
+# reaches reads as the user wrote it. The twin is made once per function and set of such
+# parameters (under dynamo, by a function it runs as Python, as `_convert_while_compiling`) and
+# kept on the function, as the plain one. (Counting every parameter as a number in every twin
+# routed nearly every operator of converted code through the runtime: `if x > 0` read
+# `ac.compare(x, '>', 0)`.)
 
 _NUMBER_TWIN = "__autoconv_numbers_"
 

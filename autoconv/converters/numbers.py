@@ -11,8 +11,10 @@ promote it as a tensor, not as the Python number (NOTE [weak numbers] in
 runtime/arithmetic.py). Only expressions that may read such a number are rewritten: an
 operand that is a name the function's statements carry (their state, a loop's target), a
 field of a carried object that the function assigns (`s.h`: the statement carries the
-object's changed numbers too), a name assigned from such an expression, an item of one, or
-another rewritten expression.
+object's changed numbers too), any field of an object a statement's body gives to a user's
+call (`s.grow()`, `update(s)`: the call may change it), a parameter a call gives a stand-in
+(in the twin converted for that call: NOTE [numbers given to a function] in runtime/calls.py),
+a name assigned from such an expression, an item of one, or another rewritten expression.
 Everything else is left to Python. Converted code runs only under tracers, so the calls cost
 nothing on eager calls.
 """
