@@ -284,8 +284,16 @@ def _fields_hold_number(value) -> bool:
 
 def _number_kind(value) -> str:
     """'n' for a value holding a number's stand-in, 'o' for an object whose fields hold
-    one, '' for any other (NOTE [numbers given to a function])."""
-    return "n" if _holds_number(value) else "o" if _fields_hold_number(value) else ""
+    one, '' for any other (NOTE [numbers given to a function]).
+
+    Not the fields under dynamo: it may not read the `__dict__` of every object a call is
+    given (a graph break, which fullgraph=True refuses), and it refuses a staged statement's
+    change of an object's field, the only way a stand-in gets into one."""
+    if _holds_number(value):
+        return "n"
+    if not torch.compiler.is_dynamo_compiling() and _fields_hold_number(value):
+        return "o"
+    return ""
 
 
 def _with_numbers(fn, converted, args, kwargs, bound=()):
