@@ -809,6 +809,41 @@ def test_a_carried_float_given_in_a_tuple_to_a_method_or_a_partial_stays_a_pytho
             assert [v.item() for v in result] == [v.item() for v in want]
 
 
+def incremented_under_if(g):
+    t = 1.0
+    if g > 1:
+        t = 8.0
+    if g > 0:
+        t += 1  # (`kept=`: a tensor would be written back; a number is rebound)
+    return t * g
+
+
+def _incremented(a, g):
+    if a > 3:
+        a += 1
+    return a * g
+
+
+def incremented_by_a_helper(g):
+    t = 1.0
+    while g * t < 10:
+        t = t * 2
+    return _incremented(t, g)
+
+
+@pytest.mark.parametrize("fn", [incremented_under_if, incremented_by_a_helper])
+def test_a_carried_float_updated_in_a_staged_if_stays_a_python_float(fn):
+    # under torch.export the stand-in of a slot the `if` updates with `+=` was copied (an
+    # operand written back after the statement) and the copy was no longer marked: float64
+    # where Python gives float32 (replay and compile were right)
+    for g in (torch.tensor(1.5), torch.tensor(0.3), torch.tensor(-0.5)):
+        want = fn(g)
+        assert want.dtype == torch.float32
+        for result in _modes(fn, (g,)):
+            assert result.dtype == torch.float32, result
+            assert result.item() == want.item()
+
+
 def test_a_function_given_a_number_keeps_its_plain_converted_source():
     # the twin for numbers is made for the call that gives one; the source autoconv shows
     # (and the twin of calls given tensors only) is the function as written
