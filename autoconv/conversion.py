@@ -66,6 +66,10 @@ _code_cache = _CodeMap()
 _lock = threading.RLock()
 # Original code object -> names of the functions its calls name (see preconvert_callees).
 _callees = _CodeMap()
+# Original code object -> {parameter names: converted code}: the twins for calls that give some
+# parameters a Python number's stand-in (NOTE [numbers given to a function] in
+# runtime/calls.py), made on the first such call.
+_number_codes = _CodeMap()
 
 
 def is_generated(fn) -> bool:
@@ -135,8 +139,10 @@ def _refuse_unsupported(node, nodes, filename) -> None:
                                       fix=_WALRUS_FIX)
 
 
-def converted_tree(fn):
-    """(converted gast tree, Context) for `fn`."""
+def converted_tree(fn, numbers: frozenset = frozenset(), objects: frozenset = frozenset()):
+    """(converted gast tree, Context) for `fn`; `numbers`: the parameters that hold a Python
+    number's stand-in, `objects`: those whose fields hold one (NOTE [numbers given to a
+    function] in runtime/calls.py)."""
     try:
         parsed = parse_function(fn)
     except tokenize.TokenError as e:
@@ -154,6 +160,8 @@ def converted_tree(fn):
     namer.taken.add(runtime)
     ctx = Context(filename=parsed.filename, namer=namer, globals=fn.__globals__)
     ctx.runtime = runtime
+    ctx.number_params = numbers
+    ctx.number_objects = objects
     ctx.local_names, local_functions, ctx.reads_grad = _scan(node, nodes)
     ctx.uses_class_cell = False
     ctx.callees = set()
@@ -209,8 +217,8 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool]:
     return names | defs, functions - other, reads_grad
 
 
-def _compile(fn):
-    tree, ctx = converted_tree(fn)
+def _compile(fn, numbers=frozenset(), objects=frozenset()):
+    tree, ctx = converted_tree(fn, numbers, objects)
     _callees[fn.__code__] = frozenset(ctx.callees)
     freevars = list(fn.__code__.co_freevars)
     params = [ctx.runtime] + freevars
@@ -246,16 +254,31 @@ def _cell(value):
     return types.CellType(value)
 
 
-def convert_function(fn):
-    """The converted twin of the Python function `fn` (same globals, closure cells, defaults)."""
+def convert_function(fn, numbers: frozenset = frozenset(), objects: frozenset = frozenset()):
+    """The converted twin of the Python function `fn` (same globals, closure cells, defaults).
+
+    `numbers`: names of `fn`'s parameters that a call gives a Python number's stand-in,
+    `objects`: those it gives an object with one in a field (NOTE [numbers given to a
+    function] in runtime/calls.py): the twin's arithmetic on them (on their fields) takes part
+    as Python's number would. Without them, the twin `autoconv-show` prints.
+    """
     if is_generated(fn):
         return fn
     original = fn.__code__
     with _lock:
-        code = _code_cache.get(original)
-        if code is None:
-            code = _compile(fn)
-            _code_cache[original] = code
+        if numbers or objects:
+            codes = _number_codes.get(original)
+            if codes is None:
+                codes = {}
+                _number_codes[original] = codes
+            code = codes.get((numbers, objects))
+            if code is None:
+                code = codes[numbers, objects] = _compile(fn, numbers, objects)
+        else:
+            code = _code_cache.get(original)
+            if code is None:
+                code = _compile(fn)
+                _code_cache[original] = code
     cells = dict(zip(original.co_freevars, fn.__closure__ or ()))
     closure = []
     for name in code.co_freevars:

@@ -18,6 +18,7 @@ from torch.optim import lbfgs as torch_lbfgs
 
 from . import builtins as staged_builtins
 from . import errors, iteration, operators, random_state, subscripts
+from .augmented import is_stand_in, mixed_in
 from .staging import ambient, autograd_functions, grad_mode, validation
 from .staging.tracers.symbolic import is_fx_leaf
 
@@ -235,6 +236,120 @@ def _convert(fn):
     return converted
 
 
+# NOTE [numbers given to a function]
+# A Python number a staged statement carries is a 0-d tensor standing in for it, marked as such
+# (NOTE [number stand-ins] in augmented.py: a weak value in JAX's terms), and the converter sends
+# the arithmetic that may read it through `ac.binary` (NOTE [weak numbers] in arithmetic.py), in
+# the function whose statements carry it. Given to another function (`_times(t, g)`,
+# torch.optim.lbfgs's `_cubic_interpolate(t_prev, f_prev, gtd_prev, t, ...)`), the stand-in
+# met that function's tensors through torch's own operators: `a * g` of a float64 stand-in and
+# a 0-d float32 `g` was float64, where Python's float keeps float32. A call now looks at its
+# arguments: where some hold a stand-in (itself, or in a tuple, list or dict), the function runs
+# a twin converted with those parameters counted as names that may hold a number, so that its
+# arithmetic on them goes through `ac.binary` too (and on the names assigned from them, and so
+# on to the functions it gives them to). An argument object (a method's `self` too) with a
+# stand-in in a field of its own (`s.h` after a statement whose body called `s.grow()`) counts
+# its parameter's fields so (`self.h * 2` in `grow`: a tensor of the number on one path
+# otherwise). Other calls, and `autoconv-show`, keep the plain twin: a function no number
+# reaches reads as the user wrote it. The twin is made once per function and set of such
+# parameters (under dynamo, by a function it runs as Python, as `_convert_while_compiling`) and
+# kept on the function, as the plain one. (Counting every parameter as a number in every twin
+# routed nearly every operator of converted code through the runtime: `if x > 0` read
+# `ac.compare(x, '>', 0)`.)
+
+_NUMBER_TWIN = "__autoconv_numbers_"
+
+
+def _holds_number(value, depth=0) -> bool:
+    """Whether `value` is a number's stand-in or a tuple, list or dict holding one."""
+    if isinstance(value, torch.Tensor):
+        return is_stand_in(value) or mixed_in(value) is not None
+    if depth < 2 and type(value) in (tuple, list):
+        return any(_holds_number(v, depth + 1) for v in value)
+    if depth < 2 and type(value) is dict:
+        return any(_holds_number(v, depth + 1) for v in value.values())
+    return False
+
+
+def _fields_hold_number(value) -> bool:
+    """Whether `value` is an object with a number's stand-in in a field of its own (`s.h`
+    after a staged statement that changed it)."""
+    if isinstance(value, (torch.Tensor, type, types.ModuleType, types.FunctionType)):
+        return False
+    fields = getattr(value, "__dict__", None)
+    return type(fields) is dict and any(
+        isinstance(v, torch.Tensor) and (is_stand_in(v) or mixed_in(v) is not None)
+        for v in fields.values())
+
+
+def _number_kind(value) -> str:
+    """'n' for a value holding a number's stand-in, 'o' for an object whose fields hold
+    one, '' for any other (NOTE [numbers given to a function]).
+
+    Not the fields under dynamo: it may not read the `__dict__` of every object a call is
+    given (a graph break, which fullgraph=True refuses), and it refuses a staged statement's
+    change of an object's field, the only way a stand-in gets into one."""
+    if _holds_number(value):
+        return "n"
+    if not torch.compiler.is_dynamo_compiling() and _fields_hold_number(value):
+        return "o"
+    return ""
+
+
+def _with_numbers(fn, converted, args, kwargs, bound=()):
+    """The twin of the Python function `fn` to call with `args` and `kwargs` after the
+    arguments `bound` already (`self`): `converted`, its plain twin, unless some of them hold
+    a number's stand-in (NOTE [numbers given to a function])."""
+    if converted is fn:
+        return fn  # (not converted: torch's, or without source)
+    kinds = tuple((str(i), k) for i, k in enumerate(
+        _number_kind(v) for v in (*bound, *args)) if k)
+    kinds += tuple((key, k) for key, k in sorted(
+        (key, _number_kind(v)) for key, v in kwargs.items()) if k)
+    if not kinds:
+        return converted
+    name = _NUMBER_TWIN + "_".join(at + k for at, k in kinds)
+    if torch.compiler.is_compiling():
+        _number_twin_while_compiling(fn, name, kinds)
+    else:
+        _number_twin(fn, name, kinds)
+    # (read through getattr, as `_converted_function` reads the plain twin under dynamo)
+    entry = getattr(fn, name, None)
+    return entry[1] if entry is not None and entry[0] is fn else converted
+
+
+def _number_twin(fn, name, kinds) -> None:
+    """Convert the twin of `fn` whose arguments `kinds` (position or keyword, 'n' or 'o':
+    `_number_kind`) hold numbers, kept on `fn` as `name` (once)."""
+    entry = fn.__dict__.get(name)
+    if entry is not None and entry[0] is fn:
+        return
+    code = fn.__code__
+    positional = code.co_varnames[:code.co_argcount]
+    named = code.co_varnames[code.co_posonlyargcount:code.co_argcount + code.co_kwonlyargcount]
+    params = {"n": set(), "o": set()}
+    for at, kind in kinds:
+        # (a number in `*args` or `**kwargs` is not counted: they are a tuple and a dict)
+        if at.isdigit() and int(at) < len(positional):
+            params[kind].add(positional[int(at)])
+        elif at in named:
+            params[kind].add(at)
+    # (a library decorator's wrapper, `_rewrapped`, runs the plain twin of what it wraps)
+    if (params["n"] or params["o"]) and _convertible(fn):
+        twin = _converter(fn, frozenset(params["n"]), frozenset(params["o"]))
+    else:
+        twin = _converted_function(fn)
+    setattr(fn, name, (fn, twin))
+
+
+def _number_twin_while_compiling(fn, name, kinds) -> None:
+    """`_number_twin`, run by dynamo as Python (see `_convert_while_compiling`)."""
+    _number_twin(fn, name, kinds)
+
+
+_number_twin_while_compiling._dynamo_marked_constant = True
+
+
 def _rewrapped(wrapper):
     """For a decorator's wrapper from code that is never converted (`@torch.no_grad()`,
     `@torch.enable_grad()`): a copy of it that calls the converted function it wraps, so the
@@ -354,16 +469,18 @@ def converted_call(fn, /, *args, **kwargs):
     if cls is types.FunctionType:
         if torch.compiler.is_dynamo_compiling():  # NOTE [loop items updated by a call]
             operators.refuse_item_updated_by_call(fn, args)
-        return _converted_function(fn)(*args, **kwargs)
+        return _with_numbers(fn, _converted_function(fn), args, kwargs)(*args, **kwargs)
     if cls is types.MethodType and fn.__func__ is _FUNCTION_APPLY \
             and autograd_functions.is_function_class(fn.__self__):
         return autograd_functions.apply(fn.__self__, args, kwargs)  # `apply = Fn.apply`
     if cls is types.MethodType and type(fn.__func__) is types.FunctionType:
         if torch.compiler.is_dynamo_compiling():
             operators.refuse_item_updated_by_call(fn.__func__, (fn.__self__, *args))
-        converted = _converted_function(_method_function(fn))
+        function = _method_function(fn)
+        converted = _converted_function(function)
         if converted is fn.__func__ and validation.calls_distribution(fn):
             return validation.call_validated(fn, args, kwargs)
+        converted = _with_numbers(function, converted, args, kwargs, (fn.__self__,))
         return converted(fn.__self__, *args, **kwargs)
     if isinstance(fn, torch.nn.Module) and grad_mode.may_require_grad() \
             and torch._C.is_grad_enabled() and has_backward_hooks(fn):
@@ -380,9 +497,11 @@ def converted_call(fn, /, *args, **kwargs):
             preconvert_module(fn)
             converted = _converted_function(forward)
         if converted is not None:
-            return converted(fn, *args, **kwargs)
+            return _with_numbers(forward, converted, args, kwargs, (fn,))(fn, *args, **kwargs)
     if cls is functools.partial and type(fn.func) is types.FunctionType:
-        return _converted_function(fn.func)(*fn.args, *args, **{**fn.keywords, **kwargs})
+        args, kwargs = (*fn.args, *args), {**fn.keywords, **kwargs}
+        return _with_numbers(fn.func, _converted_function(fn.func), args, kwargs)(
+            *args, **kwargs)
     if cls is torch.jit.ScriptFunction:
         twin = _script_twin(fn)
         if twin is not None:
@@ -390,7 +509,8 @@ def converted_call(fn, /, *args, **kwargs):
     call = getattr(cls, "__call__", None)
     if type(call) is types.FunctionType and _convertible(call):
         # An instance of a user class with a `__call__`: its method is converted like any other.
-        return _converted_function(call)(fn, *args, **kwargs)
+        return _with_numbers(call, _converted_function(call), args, kwargs, (fn,))(
+            fn, *args, **kwargs)
     return _call_builtin(fn, args, kwargs)
 
 

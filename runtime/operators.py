@@ -368,8 +368,11 @@ def _unsaved(state, inputs, targets):
 
 
 def _write_targets(state, inputs, kept, renewing, written) -> list:
-    """The tensors a statement writes back into after it."""
-    return [*(state[i] for i in kept or () if isinstance(state[i], torch.Tensor)),
+    """The tensors a statement writes back into after it. (Not a number's stand-in in a kept
+    slot, which `_kept` leaves alone: its copy by `_unsaved` was no longer marked, and `t += 1`
+    of a carried float under a staged `if` made a float32 `t * x` float64 under torch.export.)"""
+    return [*(state[i] for i in kept or () if isinstance(state[i], torch.Tensor)
+              and not augmented.is_stand_in(state[i])),
             *(state[i] for i in renewing), *(inputs[i] for i in written)]
 
 

@@ -142,6 +142,12 @@ class ControlFlowConverter(Converter):
         if hasattr(self, "carried_names"):
             self.carried_names.update(names)
 
+    def _changes_by_calls(self, local) -> None:
+        """Record the names whose objects a user's call in a statement may change: a Python
+        number in their fields the statement carries too (see `carried_arithmetic`)."""
+        if hasattr(self, "called_objects"):
+            self.called_objects.update(_changed_by_calls(local, self.ctx.runtime))
+
     def _carried(self) -> set:
         """The names the loops enclosing the statement (in this function) carry."""
         return set().union(*getattr(self, "loop_states", []))
@@ -254,6 +260,7 @@ class ControlFlowConverter(Converter):
         outer_states, self.loop_states = getattr(self, "loop_states", []), []
         outer_captured = getattr(self, "captured", set())
         outer_carried, self.carried_names = getattr(self, "carried_names", set()), set()
+        outer_called, self.called_objects = getattr(self, "called_objects", set()), set()
         outer_indices, self.loop_indices = getattr(self, "loop_indices", set()), set()
         outer_checked, self.checked = (getattr(self, "checked", set()),
                                        getattr(node, "_autoconv_checked", set()))
@@ -270,9 +277,17 @@ class ControlFlowConverter(Converter):
         function_locals, self.function_locals = self.function_locals, outer_locals
         # Numbers the statements carry are 0-d tensors in their bodies and after them: their
         # arithmetic goes through the runtime (NOTE [weak numbers] in runtime/arithmetic.py).
+        # The converted function's own parameters that a call gives a number's stand-in
+        # (NOTE [numbers given to a function] in runtime/calls.py), not a nested function's
+        numbers = objects = frozenset()
+        if outer_locals is None:
+            numbers = getattr(self.ctx, "number_params", frozenset()) & params
+            objects = getattr(self.ctx, "number_objects", frozenset()) & params
         node.body = carried_arithmetic(node.body, self.carried_names, self.loop_indices,
-                                       self.ctx.runtime, function_locals)
+                                       self.ctx.runtime, function_locals, numbers,
+                                       self.called_objects | objects)
         self.carried_names, self.loop_indices = outer_carried, outer_indices
+        self.called_objects = outer_called
         self.scope_declared, self.function_sites = outer, outer_sites
         self.loop_depth, self.loop_states = outer_depth, outer_states
         self.captured = outer_captured
@@ -325,6 +340,7 @@ class ControlFlowConverter(Converter):
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = set()
         node._autoconv_changed = _changed_objects(node, local, self.anno(node, Anno.MUTATED))
+        self._changes_by_calls(local)
         inside = _captured(local)
         node._autoconv_containers = set()
         chains = _updated_attributes(local, self.anno(node, Anno.WRITES),
@@ -396,6 +412,7 @@ class ControlFlowConverter(Converter):
                                      node._autoconv_containers)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
+        self._changes_by_calls(local)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(local)
@@ -457,6 +474,7 @@ class ControlFlowConverter(Converter):
         node._autoconv_item_passed = bool(passed)
         _mark_item_rebinding(node, sources)
         node._autoconv_stale = _stale_item_reads(node, sources, self.ctx.runtime)
+        self._changes_by_calls(parts)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(local)
@@ -968,6 +986,30 @@ def _passed_to_calls(local, runtime) -> set:
                 root = _root(arg)
                 if root is not None:
                     names.add(root)
+    return names
+
+
+def _changed_by_calls(local, runtime) -> set:
+    """Names whose objects a user's call in `local` (a `_Local`, or a list of them) may change:
+    given to it (`_passed_to_calls`), or the receiver of its method (`ac.converted_call(s.grow)`,
+    `ac.converted_method_call(s, 'grow')`)."""
+    names = _passed_to_calls(local, runtime)
+    for part in local if isinstance(local, (list, tuple)) else (local,):
+        for n in part.nodes:
+            if n.__class__ is not gast.Call or not n.args:
+                continue
+            func = n.func
+            if not (func.__class__ is gast.Attribute and func.value.__class__ is gast.Name
+                    and func.value.id == runtime):
+                continue
+            receiver = n.args[0]
+            if func.attr == "converted_call" and receiver.__class__ is gast.Attribute:
+                receiver = receiver.value
+            elif func.attr != "converted_method_call":
+                continue
+            root = _root(receiver)
+            if root is not None:
+                names.add(root)
     return names
 
 

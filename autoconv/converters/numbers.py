@@ -11,8 +11,10 @@ promote it as a tensor, not as the Python number (NOTE [weak numbers] in
 runtime/arithmetic.py). Only expressions that may read such a number are rewritten: an
 operand that is a name the function's statements carry (their state, a loop's target), a
 field of a carried object that the function assigns (`s.h`: the statement carries the
-object's changed numbers too), a name assigned from such an expression, an item of one, or
-another rewritten expression.
+object's changed numbers too), any field of an object a statement's body gives to a user's
+call (`s.grow()`, `update(s)`: the call may change it), a parameter a call gives a stand-in
+(in the twin converted for that call: NOTE [numbers given to a function] in runtime/calls.py),
+a name assigned from such an expression, an item of one, or another rewritten expression.
 Everything else is left to Python. Converted code runs only under tracers, so the calls cost
 nothing on eager calls.
 """
@@ -40,19 +42,25 @@ _COMPARE = {gast.Lt: "<", gast.LtE: "<=", gast.Gt: ">", gast.GtE: ">=", gast.Eq:
 
 
 def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
-                       local_names: frozenset = frozenset()) -> list:
+                       local_names: frozenset = frozenset(),
+                       params: frozenset = frozenset(), objects: set = frozenset()) -> list:
     """`body` (a converted function's) with the binary operators, comparisons and negations
     that may read a Python number the function's statements carry as runtime calls.
 
     `carried`: the names the statements carry; `indices`: the targets of loops over a range or
     an enumerate's index, Python ints in Python. Of these, the names that may hold a number
-    (`_numbers`) count, and the names assigned from arithmetic of them (`u = t * 2`)."""
-    if not carried and not indices:
+    (`_numbers`) count, and the names assigned from arithmetic of them (`u = t * 2`).
+    `params`: the parameters a call gives a number's stand-in (NOTE [numbers given to a
+    function] in runtime/calls.py), which count as such names too. `objects`: names whose
+    objects a user's call in a statement may change (a method of theirs, or given to it), whose
+    fields count as a carried object's assigned ones (`_fields`)."""
+    if not carried and not indices and not params and not objects:
         return body
     assigns, names_at, parents = _scan(body)
-    fields = _fields(assigns, carried)
-    numbers = _numbers(assigns, set(indices) | fields)
-    names = _assigned_from(assigns, numbers & (set(carried) | set(indices) | fields), numbers)
+    fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
+    numbers = _numbers(assigns, set(indices) | fields | set(params))
+    names = _assigned_from(
+        assigns, numbers & (set(carried) | set(indices) | fields | set(params)), numbers)
     if not names:
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
@@ -81,6 +89,21 @@ def _field(node) -> str | None:
     if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name):
         return f"{node.value.id}.{node.attr}"
     return None
+
+
+# A tensor's own attributes (`x.shape`, `x.T`, `x.dtype`): not a field a call may change
+_TENSOR_ATTRIBUTES = frozenset(dir(torch.Tensor))
+
+
+def _field_in(node, names) -> bool:
+    """Whether the attribute `node` is a field in `names`: 's.h' itself, or any field of an
+    object a call may change ('s.*', `carried_arithmetic`'s `objects`) but a tensor's own
+    attributes."""
+    field = _field(node)
+    if field is None:
+        return False
+    return field in names or (f"{node.value.id}.*" in names
+                              and node.attr not in _TENSOR_ATTRIBUTES)
 
 
 def _scan(body: list):
@@ -143,7 +166,7 @@ def _is_number(node, numbers) -> bool:
     if isinstance(node, gast.Name):
         return node.id in numbers
     if isinstance(node, gast.Attribute):
-        return _field(node) in numbers
+        return _field_in(node, numbers)
     if isinstance(node, gast.UnaryOp):
         return _is_number(node.operand, numbers)
     if isinstance(node, gast.BinOp):
@@ -179,6 +202,12 @@ def _bound(assign):
             for t, v in zip(target.elts, assign.value.elts):
                 if isinstance(t, gast.Name):
                     yield t.id, v
+        elif isinstance(target, gast.Tuple):
+            # `lo, hi = bounds`, `lo, hi = (a, b) if a < b else (b, a)`: each name may be any
+            # item of the value (a number where one of them is)
+            for t in target.elts:
+                if isinstance(t, gast.Name):
+                    yield t.id, assign.value
 
 
 def _numbers(assigns, names: set) -> set:
@@ -213,7 +242,7 @@ def _reads_number(node, names) -> bool:
     if isinstance(node, gast.Name):
         return node.id in names
     if isinstance(node, gast.Attribute):  # a carried object's field (`_fields`)
-        return _field(node) in names
+        return _field_in(node, names)
     if isinstance(node, gast.Subscript):
         return _reads_number(node.value, names)
     if isinstance(node, gast.BinOp):
@@ -222,6 +251,10 @@ def _reads_number(node, names) -> bool:
         return _reads_number(node.operand, names)
     if isinstance(node, gast.Compare):  # (`b = k > 2`: a bool)
         return any(_reads_number(v, names) for v in [node.left, *node.comparators])
+    if isinstance(node, gast.IfExp):  # (`(a, b) if a <= b else (b, a)`)
+        return _reads_number(node.body, names) or _reads_number(node.orelse, names)
+    if isinstance(node, (gast.Tuple, gast.List)):
+        return any(_reads_number(e, names) for e in node.elts)
     return False
 
 

@@ -30,9 +30,11 @@ _STRONG_WOLFE = (
     "converts (with _cubic_interpolate: torch's pure-Python routines it allows); its bracket "
     "lists, written at positions a tensor chose, are carried; what stops it now is "
     "_cubic_interpolate's `if d2_square >= 0:` (torch/optim/lbfgs.py:29), whose branches "
-    "return float64 and float32: the bracket's Python floats cross the call as float64 "
-    "tensors, and arithmetic in a function that carries no number of its own is torch's, "
-    "not Python's (see docs/real-code.md)")
+    "return float64 and float32: the zoom loop's `bracket_f` items, Python floats (torchmin's "
+    "`float(f)`) first bound inside the bracketing loop, leave it as float64 tensors that are "
+    "not marked as numbers' stand-ins, so `3 * (f1 - f2) / (x1 - x2)` is torch's float64 (a "
+    "stand-in given to a function is a Python number there since NOTE [numbers given to a "
+    "function]; see docs/real-code.md)")
 
 
 def _trust_ncg(x0):

@@ -9,6 +9,7 @@ the object afterwards. The inputs take other branches and other trip counts than
 import collections
 import dataclasses
 import functools
+import io
 import types
 
 import pytest
@@ -1007,16 +1008,50 @@ def step_grown_by_a_method(x):
     return x + s.h
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: a float field a staged statement changes only through a method (`s.grow()`) is "
-    "carried as a float64 stand-in, and `x + s.h` is torch's: float64 where Python gives "
-    "float32 (replay and export). The converter rewrites arithmetic on the fields the "
-    "function itself assigns (`s.h = ...`, tester t15 repros 2, 3), not on objects a call "
-    "changes"))
-def test_a_float_field_changed_by_a_method_meets_a_tensor_as_a_python_float():
+# A float field a staged statement changes only through a method (`s.grow()`) or a function
+# given the object is carried as a float64 stand-in: `x + s.h` was torch's, float64 where
+# Python gives float32 (replay and export). The statement's body gives `s` to a call, so the
+# converter counts its fields as numbers it may carry; the method runs a twin that counts
+# `self`'s fields so too (NOTE [numbers given to a function] in runtime/calls.py), or its
+# `self.h * 2` made a tensor of the number on one path.
+
+def _doubled(s):
+    s.h = s.h * 2
+
+
+def step_doubled_by_a_function(x):
+    s = _Halving(0.1)
+    if x > 0:
+        _doubled(s)
+    return x * s.h
+
+
+def halved_until_below(x):
+    s = _Halving(0.1)
+    while x > s.h:
+        s.grow()
+    return x - s.h, s.h
+
+
+@pytest.mark.parametrize("fn", [step_grown_by_a_method, step_doubled_by_a_function,
+                                halved_until_below])
+def test_a_float_field_changed_by_a_method_meets_a_tensor_as_a_python_float(fn):
     for x in (T(2.0), T(-0.3)):
-        want = step_grown_by_a_method(x)
-        assert want.dtype == torch.float32
-        result = autoconv.autoconv(step_grown_by_a_method)(x)
-        assert result.dtype == torch.float32, result
-        assert result.item() == want.item()
+        want = fn(x)
+        first = want[0] if isinstance(want, tuple) else want
+        assert first.dtype == torch.float32
+        replay = autoconv.autoconv(fn)(x)
+        program = torch.export.export(Calling(autoconv.convert(fn)), (x,), strict=False)
+        saved = io.BytesIO()
+        torch.export.save(program, saved)
+        saved.seek(0)
+        # (torch.compile refuses an object whose field a staged body changes: torch's "Unsafe
+        # side effect" of torch.cond and while_loop, tester t15 repro 4, another issue)
+        for result in (replay, torch.export.load(saved).module()(x)):
+            if isinstance(want, tuple):
+                assert float(result[1]) == want[1]
+                result, want_x = result[0], want[0]
+            else:
+                want_x = want
+            assert result.dtype == torch.float32, result
+            assert result.item() == want_x.item()
