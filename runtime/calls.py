@@ -273,13 +273,13 @@ def _holds_number(value, depth=0) -> bool:
 
 def _fields_hold_number(value) -> bool:
     """Whether `value` is an object with a number's stand-in in a field of its own (`s.h`
-    after a staged statement that changed it)."""
+    after a staged statement that changed it), or in a container a field holds."""
     if isinstance(value, (torch.Tensor, type, types.ModuleType, types.FunctionType)):
         return False
     fields = getattr(value, "__dict__", None)
-    return type(fields) is dict and any(
-        isinstance(v, torch.Tensor) and (is_stand_in(v) or mixed_in(v) is not None)
-        for v in fields.values())
+    # (or in a tuple, list or dict a field holds: `self.state['step'] += 1` in a method of
+    # the hand-written Adam, t16 repro 1)
+    return type(fields) is dict and any(_holds_number(v, 1) for v in fields.values())
 
 
 def _number_kind(value) -> str:

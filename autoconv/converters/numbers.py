@@ -188,6 +188,13 @@ def _is_number(node, numbers) -> bool:
         if name in ("converted_method_call", "converted_call") and len(node.args) > 1:
             method = node.args[1]
             name = method.value if isinstance(method, gast.Constant) else None
+        if (name == "getattr" and len(node.args) >= 2 and isinstance(node.args[0], gast.Name)
+                and isinstance(node.args[1], gast.Constant)):
+            # a composite name's local (`h_state = getattr(h, 'state', ...)`, for `h.state`):
+            # a number, or a dict of them, where the field is one (t16 repro 1: the int
+            # `h.state['step']` in `0.999 ** h_state['step']` read as torch's int64, float32)
+            return _field_in(gast.Attribute(value=node.args[0], attr=node.args[1].value,
+                                            ctx=gast.Load()), numbers)
         return name in _NUMBER_CALLS
     return False
 

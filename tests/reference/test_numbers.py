@@ -165,6 +165,49 @@ def test_numbers_beside_a_tensor_in_a_carried_dict_promote_under_compile():
         torch.testing.assert_close(result["m"], want["m"])
 
 
+class _Holder:
+    pass
+
+
+class _BiasCorrected:
+    def __init__(self):
+        self.state = {"step": 0}
+
+    def update(self, w):
+        self.state["step"] += 1
+        return w / (1 - 0.999 ** self.state["step"])
+
+
+def bias_corrected_in_a_field(w):
+    h = _Holder()
+    h.state = {"step": 0}
+    while w.abs().max() > 100:
+        h.state["step"] += 1
+        w = w / (1 - 0.999 ** h.state["step"]) * 1e-3
+    return w, h.state["step"]
+
+
+def bias_corrected_by_a_method(w):
+    opt = _BiasCorrected()
+    while w.abs().max() > 100:
+        w = opt.update(w) * 1e-3
+    return w, opt.state["step"]
+
+
+def test_an_int_in_a_dict_an_object_holds_is_a_python_int_in_arithmetic():
+    # Hand-written Adam's bias correction (tester t16 repro 1): the int `step` in a dict held by
+    # an attribute, `0.999 ** step`, was torch's float32 power of an int64 (41.794304 where
+    # Python's float64 power gives 41.791878), read through the attribute's local in the loop
+    # and through the dict in the field of a method's `self`.
+    for fn, compile in ((bias_corrected_in_a_field, True), (bias_corrected_by_a_method, False)):
+        for w in (torch.tensor([1000.0, 2000.0]), torch.tensor([3e6, 1e5])):
+            want = fn(w)
+            for result in _modes(fn, (w,), compile=compile):
+                assert result[0].dtype == torch.float32
+                assert torch.equal(result[0], want[0]), (fn.__name__, result, want)
+                assert int(result[1]) == want[1]
+
+
 # Carried numbers are weak scalars: where one meets a tensor it takes torch's dtype for the
 # Python number it stands for (NOTE [weak numbers] in runtime/arithmetic.py).
 
