@@ -196,30 +196,43 @@ def staging(statement: str):
 
 
 # NOTE [nesting under dynamo] (runtime/operators.py): dynamo traces each nested staged statement
-# as a deeper level of its own interpreter, about 150 of Python's frames per level; past
+# as a deeper level of its own interpreter, about 70-120 of Python's frames per level; past
 # Python's recursion limit it raised a bare RecursionError from its internals, with no line.
 # Each nested statement first asks how deep the real stack is (dynamo calls the check for
-# real): where one more level would not fit, a StagingError at the user's line says so.
-_LEVEL_FRAMES = 150
-_deepest = [0]  # the deepest stack a statement was staged at (for measurements)
+# real): where its own level would not fit, a StagingError at the user's line says so. What
+# the innermost level needs beyond the check was measured with the check off, as the lowest
+# recursion limit that compiles: 185 frames for three nested `if`s (check at 275 frames, 22
+# calls inlined by dynamo), 191 for five (499, 42), and more than 189 for fuzz seed 15's
+# program 1400 (811, about 80), whose RecursionError came from dynamo's `fake_mode` property,
+# which walks every inlined call's parent once per op. So the level needs a fixed part and a
+# frame per inlined call (`inline_call_` frames on the stack); 150 fixed frames let program
+# 1400 through to the RecursionError.
+_LEVEL_FRAMES = 200
+# (for measurements) the most frames a statement needed, its level included, and how deep the
+# stack was at that statement's check
+_deepest = [0, 0]
 
 
 def _refuse_deep_nesting(statement: str) -> None:
     import sys
 
-    depth, frame = 0, sys._getframe()
+    depth, inlined, frame = 0, 0, sys._getframe()
     while frame is not None:
-        depth, frame = depth + 1, frame.f_back
-    _deepest[0] = max(_deepest[0], depth)
+        depth, inlined = depth + 1, inlined + (frame.f_code.co_name == "inline_call_")
+        frame = frame.f_back
+    needed = depth + _LEVEL_FRAMES + inlined
+    if needed > _deepest[0]:
+        _deepest[:] = needed, depth
     limit = sys.getrecursionlimit()
-    if depth + _LEVEL_FRAMES > limit:
+    if needed > limit:
         from ..errors import raise_at_under_dynamo, dynamo_user_location
 
         raise_at_under_dynamo(
             dynamo_user_location(), statement,
             f"it is nested so deep in other staged statements (and calls) that torch.compile's "
             f"dynamo, which traces each nested body as a deeper level of its own interpreter, "
-            f"would pass Python's recursion limit ({limit}; {depth} frames deep here)",
+            f"would pass Python's recursion limit ({limit}; {depth} frames deep here, about "
+            f"{needed} with its body)",
             "Raise the limit before the first call (`sys.setrecursionlimit(10000)`), or use "
             "autoconv's own replay (`autoconv.autoconv(fn)`), which has no such limit")
 

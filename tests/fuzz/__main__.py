@@ -25,7 +25,8 @@ def main(argv=None) -> int:
     parser.add_argument("--minimize-budget", type=float, default=120.0,
                         help="seconds to spend minimising each new kind of failure (0: none)")
     parser.add_argument("--time-limit", type=float, default=60.0,
-                        help="seconds one program may take before it counts as a timeout")
+                        help="seconds of CPU one program may take before it counts as a timeout "
+                        "(and 20 times that of wall time)")
     parser.add_argument("--known-bugs", action="store_true",
                         help="also generate constructs that hit known bugs (generator.KNOWN_BUGS)")
     args = parser.parse_args(argv)

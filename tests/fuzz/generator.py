@@ -20,7 +20,8 @@ stays inside what autoconv documents as supported (README "Limitations"):
 
 Around that core a program may also use (each behind a random choice, and written before
 `fuzz_fn` in the same source when used): attribute and dict-item state on a local object
-(`s.v`, `d['k']`, a `State` class from the prelude) and a method of it (`s.bump(t)`), helper
+(`s.v`, `d['k']`, a `State` class from the prelude) and its methods (`s.bump(t)`, a value, and
+`s.step(t)`, a statement that changes `s.v` under a staged `if`), helper
 functions `hN(x, y, k)` generated like `fuzz_fn` (maybe behind a `functools.wraps` decorator, with
 their body inside `try`, returning tuples early), `raise ValueError("fuzz")` under a condition
 (outside any `try`: plain Python's exception is the reference then), the builtins `len` / `min` /
@@ -114,6 +115,12 @@ class State:
         if t > self.v:
             return t - self.v
         return self.v % 5 + t
+
+    def step(self, t):
+        if t > 0:
+            self.v = (self.v + t) % 7
+        else:
+            self.v = (self.v - t) % 5
 """
 _DECORATOR = """
 def traced(fn):
@@ -439,7 +446,14 @@ class _Generator:
         if self.grows_list and scope.loops <= 1:
             kinds.append("append")
             weights.append(1.2)
+        if self.uses_state:  # a method of the local object that changes its attribute
+            kinds.append("method_store")
+            weights.append(0.5)
         kind = r.choices(kinds, weights)[0]
+        if kind == "method_store":
+            self.features.add("method_store")
+            step = ast.Call(_attr("s", "step"), [self.int_expr(scope, 1, True)], [])
+            return [ast.Expr(step)]
         if kind == "append":
             self.features.add("grown_list")
             append = ast.Attribute(_name(GROWN), "append", ast.Load())

@@ -382,19 +382,25 @@ def test_nesting_past_the_recursion_limit_under_torch_compile_is_refused_at_the_
 
     x = torch.tensor([2.0, 3.0])
     torch._dynamo.reset()
-    context._deepest[0] = 0
+    context._deepest[:] = 0, 0
     compiled = torch.compile(autoconv.convert(nested_three_deep), fullgraph=True,
                              backend="eager")
     torch.testing.assert_close(compiled(x), nested_three_deep(x))
-    deepest, limit = context._deepest[0], sys.getrecursionlimit()
-    torch._dynamo.reset()
-    sys.setrecursionlimit(deepest + 100)  # the innermost `if` does not fit, the others do
-    try:
-        with pytest.raises(StagingError, match="would pass Python's recursion limit") \
-                as info:
-            torch.compile(autoconv.convert(nested_three_deep), fullgraph=True,
-                          backend="eager")(x)
-    finally:
-        sys.setrecursionlimit(limit)
-    assert info.value.lineno == nested_three_deep.__code__.co_firstlineno + 5
-    assert "sys.setrecursionlimit(10000)" in info.value.fix
+    (deepest, depth), limit = context._deepest, sys.getrecursionlimit()
+    line = nested_three_deep.__code__.co_firstlineno + 5
+    # `deepest`: what the innermost `if` needs, its own level included (the outer ones need
+    # less): one frame less and it does not fit, the others do. `depth + 151`: the check's
+    # old allowance of 150 frames for the innermost level, which let fuzz seed 15's program
+    # 1400 through to dynamo's RecursionError (this `if` needs 185 frames past its check).
+    for recursion_limit in (deepest - 1, depth + 151):
+        torch._dynamo.reset()
+        sys.setrecursionlimit(recursion_limit)
+        try:
+            with pytest.raises(StagingError, match="would pass Python's recursion limit") \
+                    as info:
+                torch.compile(autoconv.convert(nested_three_deep), fullgraph=True,
+                              backend="eager")(x)
+        finally:
+            sys.setrecursionlimit(limit)
+        assert info.value.lineno == line, recursion_limit
+        assert "sys.setrecursionlimit(10000)" in info.value.fix
