@@ -1138,7 +1138,12 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     size, extra = len(state), len(carried)
     rereading = isinstance(iterable, torch.Tensor) and any(k == "reread" for _, k in stale)
 
-    def test(index, *rest):
+    # (the names of the user's body's inputs, for refusals: objects.with_input_as_state)
+    code = getattr(body, "__code__", None)
+    shown = tuple(code.co_varnames[1 + size: 1 + size + count]) if (
+        code is not None and code.co_argcount == 1 + size + count) else ()
+
+    def test(index, *rest, _input_names=shown):
         inner, loop_inputs = rest[:size], rest[size + extra:]
         more = index < loop_inputs[count]
         if extra_test is None:
@@ -1146,7 +1151,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         go = extra_test(*inner, *loop_inputs[:count])
         return torch.logical_and(more, to_tensor(go, like))
 
-    def step(index, *rest):
+    def step(index, *rest, _input_names=shown):
         inner, own, loop_inputs = rest[:size], rest[size: size + extra], rest[size + extra:]
         items = loop_inputs[count + 1]
         if plan.sources:

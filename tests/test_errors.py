@@ -207,6 +207,42 @@ def test_returned_tuple_items_differing_in_dtype_are_named():
             "shape ())") in str(info.value)
 
 
+class _SGDById:
+    def __init__(self, params):
+        self.params = params
+        self.state = {}
+
+    def step(self, grads):
+        for p, g in zip(self.params, grads):
+            st = self.state.setdefault(id(p), {"m": torch.zeros_like(p)})
+            st["m"] = 0.9 * st["m"] + g
+            p.sub_(0.1 * st["m"])
+
+
+def test_dict_given_keys_in_a_staged_loop_is_named_by_the_users_variable():
+    # Optimizer state keyed by id(p) with setdefault: the keys are added on the loop's first
+    # trip, inside the staged loop. The refusal names `opt.state` (not "`<changed object>.state`":
+    # a staged for loop's bodies take `*rest`) and says to give the dict its keys before the
+    # loop (tester t15 repro 6)
+    fn = function_from_source(
+        """
+        def fit(w, tol):
+            w = w.clone()
+            opt = SGD([w])
+            for it in range(20):
+                opt.step([2 * opt.params[0]])
+                if opt.params[0].norm() < tol:
+                    break
+            return w
+        """, {"SGD": _SGDById})
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(fn)(torch.tensor([1.0, 2.0]), torch.tensor(0.5))
+    message = str(info.value)
+    assert "`opt.state` gains or loses keys in the loop body" in message
+    assert "Give `opt.state` all its keys before the for loop" in message
+    assert "<changed object>" not in message
+
+
 def test_loop_variable_changing_shape():
     _, error = _staging_error(
         """

@@ -438,12 +438,17 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                     error = (functools.partial(_ReplacedRecord, slot, path)
                              if what is _REPLACED else StagingError)
                     what = "is replaced" if what is _REPLACED else what
+                    fix = (f"Keep `{names[slot]}{path}` as it is in the {statement} (or hold "
+                           "it in a tensor), or compute it outside")
+                    if what == "gains or loses keys":
+                        # (`self.state.setdefault(id(p), {...})` in a step: tester t15 repro 6)
+                        fix = (f"Give `{names[slot]}{path}` all its keys before the "
+                               f"{statement} (fill it when it is made: `{{id(p): {{...}} for p "
+                               "in params}`), so that the body only reads and updates them")
                     raise error(
                         statement,
                         f"`{names[slot]}{path}` {what} {where}; only the tensors in an object "
-                        "can change under a tensor condition",
-                        f"Keep `{names[slot]}{path}` as it is in the {statement} (or hold it in "
-                        "a tensor), or compute it outside")
+                        "can change under a tensor condition", fix)
                 for number, (before, after) in enumerate(zip(given_leaves[slot], leaves)):
                     # (dynamo refuses a body writing outside it: the probe's run notes what
                     # it replaces, NOTE [dynamo and tensors of objects])
@@ -870,6 +875,12 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         code = getattr(getattr(body, "__wrapped__", body), "__code__", None)
         if code is not None and code.co_argcount == count + len(inputs):
             input_names = list(code.co_varnames[count: count + len(inputs)])
+            break
+        # A staged `for` loop's bodies take their arguments as `*rest`; they name the inputs
+        # of the user's body (tester t15 repro 6: "`<changed object>.state`" for `opt.state`)
+        shown = (getattr(body, "__kwdefaults__", None) or {}).get("_input_names")
+        if shown:
+            input_names[:len(shown)] = shown
             break
     name = input_names[index] if not input_names[index].startswith("<") else "<changed object>"
     if changed.through is not None:
