@@ -131,6 +131,28 @@ def test_nested_dict_items_chosen_by_a_variable_key(fn, inputs):
     assert_same_result(fn, inputs, resize=True)
 
 
+def nested_dict_item_through_an_alias_in_while(w, n):
+    # per-parameter optimizer state: an alias of the inner dict, taken in the body
+    state = {0: {"m": torch.zeros_like(w)}}
+    i = torch.zeros((), dtype=torch.long)
+    while i < n:
+        st = state[0]
+        st["m"] = 0.9 * st["m"] + 2 * w
+        w = w - 0.1 * st["m"]
+        i += 1
+    return w, state[0]["m"]
+
+
+def test_nested_dict_item_updated_through_an_alias_in_a_staged_loop():
+    # (tester t15 repro 5) under torch.compile the momentum was lost: st["m"] read 0 on every
+    # trip ([0.328, 0.655] where Python gives [-0.580, -1.161] for n = 5)
+    assert_same_result(nested_dict_item_through_an_alias_in_while,
+                       [(T([1., 2.]), T(5)), (T([3., 4.]), T(2)), (T([3., 4.]), T(0))])
+    got = torch.compile(autoconv.convert(nested_dict_item_through_an_alias_in_while),
+                        fullgraph=True, backend="eager")(T([1., 2.]), T(5))
+    assert_close(got[0], T([-0.58042, -1.16084]))
+
+
 def list_item_seen_through_an_alias(x):
     acc = [x, x * 0]
     same = acc
