@@ -398,8 +398,12 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     # would decide the numbers' dtypes before the statement's own probe promotes them, NOTE
     # [numbers as tensors]; such a dict is carried as before, README Known shapes)
     held_leaves = [leaf for _, held in slots.values() for leaf in held]
+    # (an object whose only fields a body changes are numbers, `s.k += 1` next to local
+    # tensors, has no leaves yet: probed too, so that its numbers are carried from then on
+    # rather than refused at the operator: tester t15 repro 4)
     probed = (torch.compiler.is_dynamo_compiling() and not context.in_operator_bodies()
-              and any(isinstance(leaf, torch.Tensor) for leaf in held_leaves)
+              and (not held_leaves or any(isinstance(leaf, torch.Tensor)
+                                          for leaf in held_leaves))
               and not any(is_stand_in(leaf) or type(leaf) in (int, float, complex)
                           for leaf in held_leaves))
     built = []  # whether a body returned an object other than the copy it was given
