@@ -83,7 +83,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         facts = None if torch.compiler.is_dynamo_compiling() else branch_facts.watch(cond)
         cond = as_staged_tensor(cond)
         staged_false = if_false or _keep_state(len(state))
-        bodies, staged_state, staged_names = (if_true, staged_false), state, names
+        held = _kept_lists(state, kept)  # NOTE [list items updated in place, then rebound]
+        bodies, staged_state, staged_names = (if_true, staged_false), _as_held(state, held), names
         written = _written(updated, inputs)
         if written:  # NOTE [inputs updated in place]
             bodies, staged_state, staged_names = _updating_inputs(
@@ -124,6 +125,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             _renewed_back(out[len(staged_state) - len(renewing):], renewing, state)
             out = _written_back(out[:len(staged_state) - len(renewing)], len(state), inputs,
                                 written)
+            out = _lists_back(out, held)
             return _kept(state, out, kept) if kept else out
     if cond:
         out = if_true(*state, *inputs)
@@ -253,6 +255,49 @@ def _kept(before, after, kept):
 # inputs updated in place. A loop whose every iteration rebinds the name (the converter passes
 # `renewed=` for a loop only then) writes back what its first iteration did to the object: the
 # later ones update objects the body made, which no one else holds.
+
+
+# NOTE [list items updated in place, then rebound]
+# `params = [w]`, then in a staged loop `params[0].add_(1); params[0] = params[0] * 2`: the first
+# trip updates `w` in place, and rebinds the list's item to a new tensor, which later trips
+# update. A list of tensors goes to torch's operators as its tensors, each body updating copies,
+# so `w` missed the first trip's update (every mode). A dict is carried by
+# staging/objects.py, which gives back what the bodies did to a tensor they update in place and
+# replace (NOTE [tensors of objects updated in place, then replaced]) and writes it into the old
+# tensor. A list of tensors the statement keeps (updates in place or sets items of, never
+# rebinds or grows: the converter's `kept=`) is carried there the same way, as a HeldList,
+# and its items are set back into the user's list after the statement.
+
+
+def _kept_lists(state, kept) -> tuple:
+    """[(position, list)] of the kept lists of tensors in `state` (NOTE [list items updated in
+    place, then rebound]); not of tensors that require grad (parameters: as `_held_lists`)."""
+    return tuple((i, state[i]) for i in kept or ()
+                 if type(state[i]) is list and state[i]
+                 and all(isinstance(t, torch.Tensor) and not t.requires_grad
+                         for t in state[i]))
+
+
+def _as_held(state, held) -> tuple:
+    if not held:
+        return state
+    state = list(state)
+    for i, items in held:
+        state[i] = objects.HeldList(items)
+    return tuple(state)
+
+
+def _lists_back(out, held) -> tuple:
+    """The state after the statement with the user's lists of `held` bound again, their items
+    set to the statement's."""
+    if not held:
+        return out
+    out = list(out)
+    for i, items in held:
+        if out[i] is not items:
+            items[:] = list(out[i])
+            out[i] = items
+    return tuple(out)
 
 
 def _renewing(renewed, state) -> tuple:
@@ -829,7 +874,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                 raise _refused_item_rebinding(items, "while loop")
             like = as_staged_tensor(go)
             bound = _trips_left(trips, state, inputs)
-            bodies, staged_state, staged_names = (test, body), state, names
+            held = _kept_lists(state, kept)  # NOTE [list items updated in place, then rebound]
+            bodies, staged_state, staged_names = (test, body), _as_held(state, held), names
             written = _written(updated, inputs)
             _refuse_views_of_written(
                 {**{("state", i): names[i] for i in _in_place
@@ -859,6 +905,7 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                 raise
             out = _first_back(out, renewing, state)
             out = _written_back(out, len(state), inputs, written)
+            out = _lists_back(out, held)
             return _kept(before, out, kept) if kept else out
         if not go:
             return _kept(before, state, kept) if kept else state
@@ -1151,7 +1198,12 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     size, extra = len(state), len(carried)
     rereading = isinstance(iterable, torch.Tensor) and any(k == "reread" for _, k in stale)
 
-    def test(index, *rest):
+    # (the names of the user's body's inputs, for refusals: objects.with_input_as_state)
+    code = getattr(body, "__code__", None)
+    shown = tuple(code.co_varnames[1 + size: 1 + size + count]) if (
+        code is not None and code.co_argcount == 1 + size + count) else ()
+
+    def test(index, *rest, _input_names=shown):
         inner, loop_inputs = rest[:size], rest[size + extra:]
         more = index < loop_inputs[count]
         if extra_test is None:
@@ -1159,7 +1211,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         go = extra_test(*inner, *loop_inputs[:count])
         return torch.logical_and(more, to_tensor(go, like))
 
-    def step(index, *rest):
+    def step(index, *rest, _input_names=shown):
         inner, own, loop_inputs = rest[:size], rest[size: size + extra], rest[size + extra:]
         items = loop_inputs[count + 1]
         if plan.sources:
@@ -1191,8 +1243,9 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     # (a carried tensor in contiguous layout: `index_copy` gives one, and torch.while_loop
     # wants the carried values' strides unchanged (`for col in x.t()`); the loop's result is
     # written into the tensor itself after it)
+    held = _kept_lists(state, updates[0])  # NOTE [list items updated in place, then rebound]
     loop_state, loop_names, loop_inputs = (
-        (index, *state, *(t.contiguous() for t in carried)),
+        (index, *_as_held(state, held), *(t.contiguous() for t in carried)),
         ("<loop index>", *names, *plan.carried_names),
         (*inputs, length, iterable))
     bodies = (test, step)
@@ -1227,7 +1280,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     out = _written_back(out, size + 1 + extra, loop_inputs, written)
     for tensor, new in zip(carried, out[size + 1:]):
         tensor.copy_(new)  # the rows the items were, updated in place (as Python's views)
-    return out[1: size + 1]
+    return _lists_back(out[1: size + 1], held)
 
 
 # NOTE [the rows a staged loop reads]

@@ -4,6 +4,7 @@ the user's file and line, naming the variable and what to do."""
 import collections
 import math
 import os
+import re
 import traceback
 
 import pytest
@@ -169,6 +170,77 @@ def test_object_field_changing_dtype_is_named_with_its_dtypes():
         torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.tensor(2.0))
     assert ("(its item 0 is a torch.float32 tensor of shape () and a torch.float64 tensor of "
             "shape ())") in str(info.value)
+
+
+def test_returned_tuple_items_differing_in_dtype_are_named():
+    # A root finder returns a float32 nan on one path and a float64 root on the other: the
+    # refusal says which item of the tuple differs and how, not only "a Python tuple in the
+    # true branch and a Python tuple in the false branch" (tester t15 repro 7)
+    fn = function_from_source(
+        """
+        def f(a, b):
+            if a * b > 0:
+                return torch.tensor(float("nan")), -1
+            return (a + b) / 2, 30
+        """)
+    d = torch.float64
+    args = (torch.tensor(1.0, dtype=d), torch.tensor(-2.0, dtype=d))
+    item = ("its item 0 is a torch.float32 tensor of shape () in the true branch and a "
+            "torch.float64 tensor of shape () in the false branch")
+    exported = torch.export.export(Calling(autoconv.convert(fn)), args, strict=False).module()
+    with pytest.raises(RuntimeError, match=re.escape(item)):  # the specialised path's guard
+        exported(torch.tensor(1.0, dtype=d), torch.tensor(2.0, dtype=d))
+
+    def in_a_staged_loop(xs):
+        out = []
+        for x in xs:
+            r, _ = fn(x, torch.tensor(-2.0, dtype=d))
+            out.append(r)
+        return torch.stack(out)
+
+    # (autoconv's replay converts this one; under torch.compile the loop's if is refused)
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(in_a_staged_loop), fullgraph=True, backend="eager")(
+            torch.tensor([1.0, -1.0], dtype=d))
+    assert ("(its item 0 is a torch.float32 tensor of shape () and a torch.float64 tensor of "
+            "shape ())") in str(info.value)
+
+
+class _SGDById:
+    def __init__(self, params):
+        self.params = params
+        self.state = {}
+
+    def step(self, grads):
+        for p, g in zip(self.params, grads):
+            st = self.state.setdefault(id(p), {"m": torch.zeros_like(p)})
+            st["m"] = 0.9 * st["m"] + g
+            p.sub_(0.1 * st["m"])
+
+
+def test_dict_given_keys_in_a_staged_loop_is_named_by_the_users_variable():
+    # Optimizer state keyed by id(p) with setdefault: the keys are added on the loop's first
+    # trip, inside the staged loop. The refusal names `opt.state` (not "`<changed object>.state`":
+    # a staged for loop's bodies take `*rest`) and says to give the dict its keys before the
+    # loop (tester t15 repro 6)
+    fn = function_from_source(
+        """
+        def fit(w, tol):
+            w = w.clone()
+            opt = SGD([w])
+            for it in range(20):
+                opt.step([2 * opt.params[0]])
+                if opt.params[0].norm() < tol:
+                    break
+            return w
+        """, {"SGD": _SGDById})
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(fn)(torch.tensor([1.0, 2.0]), torch.tensor(0.5))
+    message = str(info.value)
+    assert "`opt.state` gains or loses keys in the loop body" in message
+    assert "Give `opt.state` all its keys before the for loop" in message
+    assert "<changed object>" not in message
 
 
 def test_loop_variable_changing_shape():

@@ -398,8 +398,12 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     # would decide the numbers' dtypes before the statement's own probe promotes them, NOTE
     # [numbers as tensors]; such a dict is carried as before, README Known shapes)
     held_leaves = [leaf for _, held in slots.values() for leaf in held]
+    # (an object whose only fields a body changes are numbers, `s.k += 1` next to local
+    # tensors, has no leaves yet: probed too, so that its numbers are carried from then on
+    # rather than refused at the operator: tester t15 repro 4)
     probed = (torch.compiler.is_dynamo_compiling() and not context.in_operator_bodies()
-              and any(isinstance(leaf, torch.Tensor) for leaf in held_leaves)
+              and (not held_leaves or any(isinstance(leaf, torch.Tensor)
+                                          for leaf in held_leaves))
               and not any(is_stand_in(leaf) or type(leaf) in (int, float, complex)
                           for leaf in held_leaves))
     built = []  # whether a body returned an object other than the copy it was given
@@ -438,12 +442,17 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                     error = (functools.partial(_ReplacedRecord, slot, path)
                              if what is _REPLACED else StagingError)
                     what = "is replaced" if what is _REPLACED else what
+                    fix = (f"Keep `{names[slot]}{path}` as it is in the {statement} (or hold "
+                           "it in a tensor), or compute it outside")
+                    if what == "gains or loses keys":
+                        # (`self.state.setdefault(id(p), {...})` in a step: tester t15 repro 6)
+                        fix = (f"Give `{names[slot]}{path}` all its keys before the "
+                               f"{statement} (fill it when it is made: `{{id(p): {{...}} for p "
+                               "in params}`), so that the body only reads and updates them")
                     raise error(
                         statement,
                         f"`{names[slot]}{path}` {what} {where}; only the tensors in an object "
-                        "can change under a tensor condition",
-                        f"Keep `{names[slot]}{path}` as it is in the {statement} (or hold it in "
-                        "a tensor), or compute it outside")
+                        "can change under a tensor condition", fix)
                 for number, (before, after) in enumerate(zip(given_leaves[slot], leaves)):
                     # (dynamo refuses a body writing outside it: the probe's run notes what
                     # it replaces, NOTE [dynamo and tensors of objects])
@@ -870,6 +879,12 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         code = getattr(getattr(body, "__wrapped__", body), "__code__", None)
         if code is not None and code.co_argcount == count + len(inputs):
             input_names = list(code.co_varnames[count: count + len(inputs)])
+            break
+        # A staged `for` loop's bodies take their arguments as `*rest`; they name the inputs
+        # of the user's body (tester t15 repro 6: "`<changed object>.state`" for `opt.state`)
+        shown = (getattr(body, "__kwdefaults__", None) or {}).get("_input_names")
+        if shown:
+            input_names[:len(shown)] = shown
             break
     name = input_names[index] if not input_names[index].startswith("<") else "<changed object>"
     if changed.through is not None:

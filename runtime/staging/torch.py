@@ -538,7 +538,8 @@ class Statement:
                 fixes.extend(_mismatch_fix(field, a, b) for field, a, b in fields)
                 continue
             problems.append(f"'{name}' is {_describe(first)} {where_first} and "
-                            f"{_describe(second)} {where_second}")
+                            f"{_describe(second)} {where_second}"
+                            + _items_differing(first, second, where_first, where_second))
             if any(_size_depends_on_values(t) for t in pytree.tree_leaves((first, second))):
                 fixes.append(
                     f"A value whose shape depends on tensor values (such as torch.stack of a "
@@ -559,6 +560,31 @@ def _fields_differing(name, first, second) -> list:
         return []
     return [(f"{name}{path}", a, b) for path, a, b in zip(leaves, first, second)
             if not _same_kind(a, b)]
+
+
+def _items_differing(first, second, where_first, where_second) -> str:
+    """' (its item 0 is ... in the true branch and ... in the false branch)' for the leaves of
+    two containers of one structure that differ (a returned tuple whose items differ in
+    dtype: tester t15 repro 7), else ''. Dtypes and dimensions first; sizes where nothing
+    else differs (a loop's carried value)."""
+    if not (isinstance(first, (tuple, list, dict)) and type(first) is type(second)):
+        return ""
+    a_leaves, a_spec = pytree.tree_flatten_with_path(first)
+    b_leaves, b_spec = pytree.tree_flatten_with_path(second)
+    if a_spec != b_spec:
+        return ""
+    pairs = [(path, a, b) for (path, a), (_, b) in zip(a_leaves, b_leaves)]
+    differing = [p for p in pairs if not _same_kind(p[1], p[2], sizes=False)] or \
+        [p for p in pairs if not _same_kind(p[1], p[2])]
+    if not differing:
+        return ""
+    items = []
+    for path, a, b in differing:
+        key = pytree.keystr(path)
+        shown = key[1:-1] if len(path) == 1 and isinstance(path[0], pytree.SequenceKey) else key
+        items.append(f"item {shown} is {_describe(a)} {where_first} and {_describe(b)} "
+                     f"{where_second}")
+    return f" (its {'; its '.join(items)})"
 
 
 def _promoted(values, chosen):

@@ -1362,6 +1362,48 @@ def test_a_loop_probe_leaves_tensors_it_reads_by_closure_alone(fn):
 # the statement (tester t15 repro 1: y = [2, 3] where Python gives [1.5, 2]; [6, 12] for 32, 64).
 
 
+def list_item_updated_then_rebound_in_while(w, n):
+    w = w.clone()
+    params = [w]
+    i = torch.zeros((), dtype=torch.long)
+    while i < n:
+        params[0].add_(1)  # the first trip updates `w`; later ones the tensors made below
+        params[0] = params[0] * 2
+        i += 1
+    return params[0], w
+
+
+def list_item_updated_then_rebound_in_if(w, n):
+    w = w.clone()
+    params = [w]
+    if n > 0:
+        params[0].add_(1)
+        params[0] = params[0] * 2
+    return params[0], w
+
+
+def list_item_updated_then_rebound_in_for_with_break(w, n):
+    w = w.clone()
+    params = [w]
+    for _ in range(4):
+        params[0].add_(1)
+        params[0] = params[0] * 2
+        if params[0].sum() > n:
+            break
+    return params[0], w
+
+
+@pytest.mark.parametrize("fn", [list_item_updated_then_rebound_in_while,
+                                list_item_updated_then_rebound_in_if,
+                                list_item_updated_then_rebound_in_for_with_break])
+def test_list_item_updated_in_place_then_rebound_reaches_the_old_tensor(fn):
+    # (README known shape, t15) `w` missed the first update in every mode: [1, 2] where Python
+    # gives [2, 3] (the while loop, n = 3: params[0] = [22, 30]). The kept list is carried as
+    # a dict is (NOTE [list items updated in place, then rebound] in runtime/operators.py)
+    assert fn(T([1., 2.]), T(3))[1].tolist() == [2., 3.]
+    assert_same_result(fn, [(T([1., 2.]), T(3)), (T([3., 4.]), T(0)), (T([3., 4.]), T(30))])
+
+
 def halved_through_a_list_item_then_read_by_name(w):
     w = w.clone()
     params = [w]
