@@ -5,6 +5,7 @@ it raises. A print of a tensor becomes a print op: it prints on every run of the
 while tracing.
 """
 
+import io
 import sys
 
 import pytest
@@ -404,3 +405,136 @@ def test_profiler_range_in_a_staged_body_is_in_the_replayed_profile():
     with torch.profiler.profile() as profile:
         function(T([4.0, 2.0]))
     assert sum(event.name == "step" for event in profile.events()) == 3
+
+
+# --- checks in bodies whose outputs nothing reads -------------------------------------------
+# NOTE [assertions in bodies whose outputs are unused] (runtime/staging/kept_effects.py): torch
+# counted a cond / while_loop as pure whatever its bodies assert, and its dead-code elimination
+# erased a statement whose outputs nothing reads, with the checks in it (tester t16 repro 4:
+# the second of two checks in a helper; kornia's camtoworld_to_worldtocam_Rt took a reflection).
+
+def _two_checks(R):
+    if not bool((R.abs() < 10).all()):
+        raise ValueError("too big")
+    if bool((torch.linalg.det(R) <= 0).any()):
+        raise ValueError("reflection")
+
+
+def checks_in_a_helper(R):
+    _two_checks(R)
+    return R.transpose(-1, -2)
+
+
+def checks_inline(R):
+    if not bool((R.abs() < 10).all()):
+        raise ValueError("too big")
+    if bool((torch.linalg.det(R) <= 0).any()):
+        raise ValueError("reflection")
+    return R.transpose(-1, -2)
+
+
+def checks_nested(R):
+    if R.sum() > -100:
+        if bool((torch.linalg.det(R) <= 0).any()):
+            raise ValueError("reflection")
+        if not bool((R.abs() < 10).all()):
+            raise ValueError("too big")
+    return R.transpose(-1, -2)
+
+
+def assert_in_a_loop_of_unused_state(R):
+    n = torch.tensor(0)
+    while n < 3:
+        assert R[0, n, n] > 0, "reflection"
+        assert R[0, n, n] < 10, "too big"
+        n += 1
+    return R.transpose(-1, -2)
+
+
+_EYE = torch.eye(3).unsqueeze(0)
+_CHECKED = [_EYE, -_EYE, _EYE * 20, _EYE * T([1.0, 1.0, -1.0])]
+
+
+def _outcome(fn, R):
+    try:
+        return fn(R.clone())
+    except Exception as error:  # noqa: BLE001 - the outcome compared is the error's text
+        text = str(error).splitlines()[0]
+        return text if type(error) is RuntimeError else f"{type(error).__name__}: {text}"
+
+
+def _assertions_reachable(gm) -> set:
+    """The messages of the `_assert_async` nodes a run of `gm` can reach: its own, and those
+    of the bodies its operator nodes call (through their `get_attr` arguments), at any depth."""
+    found = set()
+    for node in gm.graph.nodes:
+        if node.op != "call_function":
+            continue
+        if node.target in (torch.ops.aten._assert_async.msg, torch._assert_async):
+            found.add(node.args[1])
+        for arg in node.args:
+            for item in arg if isinstance(arg, (list, tuple)) else [arg]:
+                if isinstance(item, torch.fx.Node) and item.op == "get_attr":
+                    body = gm
+                    for part in item.target.split("."):
+                        body = getattr(body, part)
+                    if isinstance(body, torch.fx.GraphModule):
+                        found |= _assertions_reachable(body)
+    return found
+
+
+_CHECK_FUNCTIONS = [checks_in_a_helper, checks_inline, checks_nested,
+                    assert_in_a_loop_of_unused_state]
+
+
+def _exported(fn):
+    converted = autoconv.convert(fn)
+
+    class Wrapper(torch.nn.Module):
+        def forward(self, R):
+            return converted(R)
+
+    return torch.export.export(Wrapper(), (_EYE.clone(),), strict=False)
+
+
+@pytest.mark.parametrize("fn", _CHECK_FUNCTIONS)
+def test_every_check_is_reachable_in_the_exported_program(fn):
+    kind = "AssertionError" if fn is assert_in_a_loop_of_unused_state else "ValueError"
+    wanted = {f"{kind}: too big", f"{kind}: reflection"}
+    exported = _exported(fn)
+    assert _assertions_reachable(exported.graph_module) >= wanted
+    assert _assertions_reachable(exported.run_decompositions().graph_module) >= wanted
+
+
+@pytest.mark.parametrize("fn", _CHECK_FUNCTIONS)
+def test_every_check_fires_in_every_mode(fn):
+    expected = [_outcome(fn, R) for R in _CHECKED]
+    assert [isinstance(e, str) for e in expected] == [False, True, True, True]
+    exported = _exported(fn)
+    buffer = io.BytesIO()
+    torch.export.save(exported, buffer)
+    buffer.seek(0)
+    runs = {"replay": autoconv.autoconv(fn),
+            "export": exported.module(),
+            "export, saved and loaded": torch.export.load(buffer).module(),
+            "export, decomposed": exported.run_decompositions().module()}
+    for backend in ("eager", "aot_eager"):
+        torch._dynamo.reset()
+        runs[f"compile ({backend})"] = torch.compile(autoconv.convert(fn), fullgraph=True,
+                                                     backend=backend, dynamic=False)
+    for name, run in runs.items():
+        got = [_outcome(run, R) for R in _CHECKED]
+        for R, want, have in zip(_CHECKED, expected, got):
+            if isinstance(want, str):
+                assert have == want, (name, R)
+            else:
+                torch.testing.assert_close(have, want, msg=name)
+
+
+def test_checks_in_a_helper_fire_under_inductor():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(checks_in_a_helper), fullgraph=True,
+                             dynamic=False)
+    assert _outcome(compiled, -_EYE) == "ValueError: reflection"
+    assert _outcome(compiled, _EYE * 20) == "ValueError: too big"
+    torch.testing.assert_close(compiled(_EYE.clone()), _EYE)
