@@ -218,6 +218,12 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
 
     Raises StagingError for a float that is a number on some paths and a tensor on others
     where the two give different dtypes."""
+    if any(fn is known for known in _SYMBOLIC_ARGUMENTS) and any(
+            isinstance(arg, (torch.SymFloat, torch.SymInt)) for arg in args):
+        # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the symbolic float
+        # `float()` gives has no `__sqrt__`, and math asks it for its value (torch.tensor
+        # too): it becomes the stand-in it stands for
+        args = tuple(_symbolic_stand_in(arg) for arg in args)
     leaves = [leaf for value in (*args, *kwargs.values()) for leaf in _leaves(value)]
     if not any(_is_number(leaf) or mixed_in(leaf) for leaf in leaves):
         return fn(*args, **kwargs)
@@ -382,6 +388,18 @@ _NUMBER_FUNCTIONS = {
     math.isfinite: lambda x: mark(torch.isfinite(x)),
 }
 _MATH_FUNCTIONS = tuple(value for value in vars(math).values() if callable(value))
+# (the others, `round`, `abs`, `math.floor`, take a symbolic number as it is)
+_SYMBOLIC_ARGUMENTS = (math.sqrt, math.fabs, math.isnan, math.isinf, math.isfinite,
+                       torch.tensor, torch.as_tensor)
+
+
+def _symbolic_stand_in(value):
+    """A symbolic float or int (`float(t)` of a traced `t`) as a number's stand-in."""
+    if isinstance(value, torch.SymFloat):
+        return mark(torch.scalar_tensor(value, dtype=torch.float64))
+    if isinstance(value, torch.SymInt):
+        return mark(torch.scalar_tensor(value, dtype=torch.int64))
+    return value
 
 
 def _number_function(fn, staged, args, kwargs):

@@ -61,10 +61,11 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     numbers = _numbers(assigns, set(indices) | fields | set(params))
     names = _assigned_from(
         assigns, numbers & (set(carried) | set(indices) | fields | set(params)), numbers)
-    if not names:
+    conversions = _conversions(names_at, ac, parents)
+    if not names and not conversions:
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
-                       _reading(names_at, names, parents))
+                       _reading(names_at, names, parents, conversions))
     return [rewrite.visit(stmt) if id(stmt) in rewrite.reading else stmt for stmt in body]
 
 
@@ -133,14 +134,33 @@ def _scan(body: list):
     return assigns, names, parents
 
 
-def _reading(names_at: list, names: set, parents: dict) -> set:
+# `float(t)` / `int(t)` of a traced tensor as converted code writes them: a number's stand-in
+_CONVERSIONS = frozenset({"float_", "int_"})
+
+
+def _conversions(names_at: list, ac: str, parents: dict) -> list:
+    """The `ac` names of the `ac.float_(...)` / `ac.int_(...)` calls in the body: a function
+    of a module given one (`math.sqrt(float(t))`) is rewritten as for a carried number."""
+    return [node for node in names_at if node.id == ac and any(
+        isinstance(parent, gast.Attribute) and parent.attr in _CONVERSIONS
+        for parent in parents.get(id(node), ()))]
+
+
+def _is_conversion(node, ac: str) -> bool:
+    """Whether `node` is `ac.float_(...)` or `ac.int_(...)`."""
+    func = getattr(node, "func", None) if isinstance(node, gast.Call) else None
+    return (isinstance(func, gast.Attribute) and func.attr in _CONVERSIONS
+            and isinstance(func.value, gast.Name) and func.value.id == ac)
+
+
+def _reading(names_at: list, names: set, parents: dict, seeds=()) -> set:
     """The id()s of the nodes that hold a `Name` of `names` (themselves included). Every
     rewrite reads such a name (an operand, an augmented target; a rewritten call is one of
     these), so the other subtrees are left as they are without a visit (a visit of every
     node was a tenth of a conversion)."""
     found = set()
     roots = {name.split(".")[0] for name in names if "." in name}  # (`s` of a field 's.h')
-    stack = [node for node in names_at if node.id in names or node.id in roots]
+    stack = [node for node in names_at if node.id in names or node.id in roots] + list(seeds)
     while stack:
         node = stack.pop()
         if id(node) not in found:
@@ -363,7 +383,11 @@ class _Rewrite(gast.NodeTransformer):
         values = list(node.args) + [k.value for k in node.keywords]
         if not any(self._may_be_number(v) or (isinstance(v, (gast.List, gast.Tuple)) and any(
                 self._may_be_number(e) for e in gast.walk(v))) for v in values):
-            return node
+            # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the function needs
+            # the stand-in's value, so the runtime stages it
+            if root.id in self.local_names or not any(
+                    _is_conversion(v, self.ac) for v in values):
+                return node
         if root.id not in self.local_names:
             args, name = [func] + node.args, "number_call"
         elif func.attr in _TENSOR_METHODS and not self._may_be_number(func.value):

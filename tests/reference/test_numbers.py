@@ -919,3 +919,31 @@ def test_a_carried_float_in_an_attribute_meets_a_tensor_as_a_python_float():
         for result in _modes(step_doubled_in_if, (x,), compile=False):
             assert result.dtype == torch.float32, result
             assert result.item() == want.item()  # (exact: -0.3 + 0.1 in float32)
+
+
+def summed_square_roots(x):
+    s = 0.0
+    while x.sum() > 1:
+        x = x * 0.5
+        s = s + math.sqrt(float(x.sum()))
+    return s
+
+
+def summed_as_tensors(x):
+    s = torch.zeros(())
+    while x.sum() > 1:
+        x = x * 0.5
+        s = s + torch.tensor(float(x.sum()))
+    return s
+
+
+def test_math_and_torch_tensor_of_float_of_a_traced_tensor_are_staged():
+    # `math.sqrt(float(t))` of a traced `t` in a staged loop (tester t16 repro 3, an adaptive
+    # step control) was refused: math asked the symbolic float for its value
+    for fn in (summed_square_roots, summed_as_tensors):
+        for x in (torch.tensor([3.0, 4.0]), torch.tensor([30.0, 4.0]), torch.tensor([0.1])):
+            want = fn(x)
+            for result in _modes(fn, (x,)):
+                assert torch.as_tensor(result).dtype == torch.as_tensor(want).dtype or (
+                    isinstance(want, float) and result.dtype == torch.float64)
+                assert float(result) == float(want), (fn.__name__, x, result, want)
