@@ -984,6 +984,25 @@ def _specialized_numbers(leaves, symbolic) -> None:
             leaves[i] = leaf.__bool__()
 
 
+def _stand_in_as(before, tensor):
+    """`tensor`, a body's operand for the input `before`, marked as `before` is where that
+    stands in for a Python number (NOTE [number stand-ins] in runtime/augmented.py). Under
+    dynamo each body gets its operands as tensors of its own that carry no attribute: an
+    enclosing loop's float `h` read by a nested `if` (`t = t + h`) was a float64 tensor there,
+    and promoted a float32 `t` that Python keeps float32 (tester t16 repro 5)."""
+    if augmented.is_stand_in(before):
+        return _marked(tensor)
+    mixed = augmented.mixed_in(before)
+    if mixed is not None and tensor.dtype == before.dtype:
+        return augmented.mark_mixed(_marked_view(tensor), mixed)
+    return tensor
+
+
+def _marked_view(t):
+    # (see `_marked`)
+    return t.view(t.shape) if torch.compiler.is_dynamo_compiling() else t
+
+
 class _Operands:
     """The tensors a staged statement passes to its bodies: staged state, then inputs.
 
@@ -1058,7 +1077,11 @@ class _Operands:
         state = _unflatten(state_leaves, self.state_spec)
         leaves = list(self.input_leaves)
         for slot, tensor in zip(self.input_slots, flat[self.count:]):
-            leaves[slot] = tensor.item() if slot in self.symbolic else tensor
+            if slot in self.symbolic:
+                tensor = tensor.item()
+            elif tensor is not leaves[slot]:
+                tensor = _stand_in_as(leaves[slot], tensor)
+            leaves[slot] = tensor
         if aliased:
             for k, i in self.input_aliases:
                 leaves[self.input_slots[k]] = state_leaves[i]
