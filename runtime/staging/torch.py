@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import threading
+import types
 from typing import Callable, NamedTuple
 
 import torch
@@ -984,6 +985,99 @@ def _specialized_numbers(leaves, symbolic) -> None:
             leaves[i] = leaf.__bool__()
 
 
+def _stand_in_as(before, tensor):
+    """`tensor`, a body's operand for the input `before`, marked as `before` is where that
+    stands in for a Python number (NOTE [number stand-ins] in runtime/augmented.py). Under
+    dynamo each body gets its operands as tensors of its own that carry no attribute: an
+    enclosing loop's float `h` read by a nested `if` (`t = t + h`) was a float64 tensor there,
+    and promoted a float32 `t` that Python keeps float32 (tester t16 repro 5)."""
+    if augmented.is_stand_in(before):
+        return _marked(tensor)
+    mixed = augmented.mixed_in(before)
+    if mixed is not None and tensor.dtype == before.dtype:
+        return augmented.mark_mixed(_marked_view(tensor), mixed)
+    return tensor
+
+
+def _marked_view(t):
+    # (see `_marked`)
+    return t.view(t.shape) if torch.compiler.is_dynamo_compiling() else t
+
+
+# NOTE [symbolic floats held by objects]
+# Dynamo makes a float it read from anywhere (an argument, an object's attribute, a list's
+# item) a backed SymFloat once it changed between calls (automatic dynamic). A staged body that
+# reads one made dynamo lift it as an operand of torch.cond / while_loop, which torch refuses
+# ("can only be of (Tensor, int, SymInt)"; tester t15 repro 8: `Poly(coeffs)` evaluated in a
+# staged `while`, recompiled for other coefficients). `_specialized_numbers` gives the floats
+# among the statement's input leaves as their values; those held by an object, or by a list,
+# dict or tuple inside one, which pytree does not flatten, are given theirs here, in place: the
+# container gets the same value back as a float dynamo has not made symbolic (guarded: dynamo
+# compiles again for another value). `value.__float__() is value` holds only for a float
+# dynamo did not make symbolic, so nothing is written where nothing is symbolic (a write in a
+# body's trace is a side effect dynamo refuses there; the outermost statement's reads the
+# object first). A symbolic float read from elsewhere (a global, a closure's cell) is not
+# reached and still meets torch's error.
+_HELD_DEPTH = 4  # how deep objects' attributes and containers' items are searched
+
+
+def _specialized(value):
+    """`value`, a float or bool dynamo made symbolic, as its (guarded) value; None for any
+    other value."""
+    if type(value) is float:
+        number = value.__float__()
+    elif type(value) is bool:
+        number = value.__bool__()
+    else:
+        return None
+    return None if number is value else number
+
+
+def _specialize_held(value, depth):
+    """Under dynamo, give the symbolic floats and bools that `value` (an object, a list, a dict)
+    holds their values, in place (NOTE [symbolic floats held by objects]). Returns `value`, or
+    for a tuple that held one a new tuple, for its holder to keep."""
+    if depth > _HELD_DEPTH or isinstance(value, (torch.Tensor, str, bytes, type, types.ModuleType,
+                                                 types.FunctionType, types.MethodType)):
+        return value
+    if type(value) is list:
+        for i, item in enumerate(value):
+            new = _held_item(item, depth)
+            if new is not item:
+                value[i] = new
+        return value
+    if type(value) is dict:
+        for key, item in value.items():
+            new = _held_item(item, depth)
+            if new is not item:
+                value[key] = new
+        return value
+    if type(value) is tuple:
+        items = [_held_item(item, depth) for item in value]
+        if any(new is not item for new, item in zip(items, value)):
+            return tuple(items)
+        return value
+    if isinstance(value, torch.nn.Module) or type(value).__module__ == "builtins":
+        return value
+    fields = getattr(value, "__dict__", None)
+    if type(fields) is not dict:
+        return value
+    for name, item in fields.items():
+        new = _held_item(item, depth)
+        if new is not item:
+            setattr(value, name, new)
+    return value
+
+
+def _held_item(item, depth):
+    number = _specialized(item)
+    if number is not None:
+        return number
+    if type(item) in (bool, int, float, complex) or item is None:
+        return item
+    return _specialize_held(item, depth + 1)
+
+
 class _Operands:
     """The tensors a staged statement passes to its bodies: staged state, then inputs.
 
@@ -1014,6 +1108,8 @@ class _Operands:
             self.input_leaves[i] = to_tensor(self.input_leaves[i], like)
         if torch.compiler.is_dynamo_compiling():
             _specialized_numbers(self.input_leaves, self.symbolic)
+            for leaf in self.input_leaves:
+                _specialize_held(leaf, 0)
         self.input_slots = [i for i, leaf in enumerate(self.input_leaves)
                             if isinstance(leaf, torch.Tensor) or is_staged(leaf)]
         self.count = len(state_leaves)
@@ -1058,7 +1154,11 @@ class _Operands:
         state = _unflatten(state_leaves, self.state_spec)
         leaves = list(self.input_leaves)
         for slot, tensor in zip(self.input_slots, flat[self.count:]):
-            leaves[slot] = tensor.item() if slot in self.symbolic else tensor
+            if slot in self.symbolic:
+                tensor = tensor.item()
+            elif tensor is not leaves[slot]:
+                tensor = _stand_in_as(leaves[slot], tensor)
+            leaves[slot] = tensor
         if aliased:
             for k, i in self.input_aliases:
                 leaves[self.input_slots[k]] = state_leaves[i]

@@ -947,3 +947,75 @@ def test_math_and_torch_tensor_of_float_of_a_traced_tensor_are_staged():
                 assert torch.as_tensor(result).dtype == torch.as_tensor(want).dtype or (
                     isinstance(want, float) and result.dtype == torch.float64)
                 assert float(result) == float(want), (fn.__name__, x, result, want)
+
+# A float a loop carries, read by a staged `if` nested in it (adaptive step control), is a Python
+# float there too: `t + h` with a float32 `t` stays float32. Under torch.compile the `if`'s
+# bodies got `h` as a float64 tensor that no longer stood in for a number, and the branches
+# disagreed on `t`'s dtype (tester t16 repro 5).
+
+def step_control(t, t1):
+    h = 0.1
+    while t < t1:
+        if h > 0.05:
+            t = t + h
+        h = h * float(t1 - t + 1) ** 0.5
+    return t, h
+
+
+def test_a_carried_float_read_by_a_nested_if_stays_a_python_float():
+    args = (torch.tensor(0.0), torch.tensor(1.0))
+    want_t, want_h = step_control(*args)
+    assert want_t.dtype == torch.float32 and type(want_h) is float
+    assert want_t.item() == pytest.approx(1.1956965) and want_h == pytest.approx(0.24918030620008963)
+    for t, h in _modes(step_control, args):
+        assert t.dtype == torch.float32, t
+        assert t.item() == want_t.item()
+        assert _dtypes(h) == [torch.float64]
+        assert float(h) == pytest.approx(want_h, rel=1e-12)
+
+
+# Floats an object holds (here in a list attribute) that a staged body reads: a call with other
+# values makes dynamo recompile with them symbolic (SymFloat), which torch.cond refuses as an
+# operand; they are given their values instead (NOTE [symbolic floats held by objects]; tester
+# t15 repro 8).
+
+class _Poly:
+    def __init__(self, coeffs):
+        self.coeffs = coeffs
+
+    def __call__(self, x):
+        acc = torch.zeros_like(x)
+        for c in self.coeffs:
+            acc = acc * x + c
+        return acc
+
+
+def descend(coeffs, x):
+    p = _Poly(coeffs)
+    it = 0
+    while (p(x).abs() > 1e-9).any():
+        x = x - 0.01 * p(x)
+        it += 1
+        if it >= 5:
+            break
+    return x, it
+
+
+def test_floats_an_object_holds_stay_numbers_when_compile_makes_them_symbolic():
+    calls = [([1.0, 0.0, -2.0], torch.tensor([1.0, -1.0], dtype=torch.float64)),
+             ([1.0, -6.0, 11.0, -6.0], torch.tensor([0.0, 3.7], dtype=torch.float64))]
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(descend), fullgraph=True, backend="eager")
+    for coeffs, x in calls:
+        want_x, want_it = descend(list(coeffs), x)
+        given = list(coeffs)
+        got_x, got_it = compiled(given, x)
+        assert given == coeffs and all(type(c) is float for c in given)
+        assert got_x.dtype == torch.float64
+        torch.testing.assert_close(got_x, want_x)
+        assert int(got_it) == want_it == 5
+    torch.testing.assert_close(want_x, torch.tensor([0.2454, 3.5609], dtype=torch.float64),
+                               atol=1e-4, rtol=0)
+    for got_x, got_it in _modes(descend, calls[1], compile=False):
+        torch.testing.assert_close(got_x, want_x)
+        assert int(got_it) == 5
