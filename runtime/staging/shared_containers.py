@@ -34,7 +34,7 @@ _MAX_DEPTH = 6  # how deep into an input's dicts, lists and tuples a carried con
 
 
 def _is_container(value) -> bool:
-    return type(value) in (dict, list) or objects.is_plain_object(value)
+    return type(value) in (dict, list, objects.HeldList) or objects.is_plain_object(value)
 
 
 def _children(value):
@@ -56,6 +56,10 @@ def _carried(state) -> dict:
             if id(value) in found:
                 return
             found[id(value)] = (slot, path, value)
+            # a list of tensors carried as a HeldList, a copy of the user's list
+            origin = getattr(value, "origin", None) if type(value) is objects.HeldList else None
+            if origin is not None:
+                found[id(origin)] = (slot, path, origin)
         if depth < _MAX_DEPTH:
             for key, child in _children(value):
                 walk(child, slot, (*path, key), depth + 1)
