@@ -1182,8 +1182,14 @@ def inner_list_aliased_before_a_while(w):
     return w
 
 
+class _Moment:
+    def __init__(self):
+        self.m = torch.zeros(2)
+
+
 def object_in_a_list_aliased_before_a_while(w):
-    s = types.SimpleNamespace(m=torch.zeros(2))
+    # (a class of the user's: dynamo cannot make a types.SimpleNamespace)
+    s = _Moment()
     holder = [s]
     st = holder[0]
     k = 0
