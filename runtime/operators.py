@@ -284,6 +284,9 @@ def _as_held(state, held) -> tuple:
     state = list(state)
     for i, items in held:
         state[i] = objects.HeldList(items)
+        # (the user's list, which an input may reach too: NOTE [a carried container reached
+        # through an input] in staging/shared_containers.py)
+        state[i].origin = items
     return tuple(state)
 
 

@@ -38,7 +38,8 @@ from ..lists import StagedList
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
 from . import (constants, dynamo_kinds, grad_mode, lists, mappings, objects, operators,
-               outside_writes, python_state, registry, replaced_lists, verdicts)
+               outside_writes, python_state, registry, replaced_lists, shared_containers,
+               verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       types_probe)
@@ -1809,6 +1810,9 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
         if_true, if_false = python_state.refusing_advanced_iterators(
             ((if_true, "in the true branch"), (if_false, "in the false branch")),
             statement, len(state), inputs)
+        # NOTE [a carried container reached through an input]
+        ((if_true, _), (if_false, _)), inputs = shared_containers.joining_carried_containers(
+            ((if_true, True), (if_false, True)), state, names, inputs, statement)
         bodies = ((if_true, True, "in the true branch"),
                   (if_false, True, "in the false branch"))
         slots = objects.carried_slots(state)
@@ -1902,6 +1906,9 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
         test, body = python_state.refusing_advanced_iterators(
             ((test, "in the loop test"), (body, "in the loop body")), statement, len(state),
             inputs)
+        # NOTE [a carried container reached through an input]
+        ((test, _), (body, _)), inputs = shared_containers.joining_carried_containers(
+            ((test, False), (body, True)), state, names, inputs, statement)
         bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
         slots = objects.carried_slots(state)
         if slots:

@@ -1121,3 +1121,154 @@ def test_a_float_field_changed_by_a_method_meets_a_tensor_as_a_python_float(fn):
                 want_x = want
             assert result.dtype == torch.float32, result
             assert result.item() == want_x.item()
+
+
+# NOTE [a carried container reached through an input] (runtime/staging/shared_containers.py):
+# the loop carries `st` (the body sets an item of it) and only reads `state`, which reaches the
+# same dict; each came in as its own copy, and the loop returned w unchanged ([1, 2] where
+# Python gives [0.0044, 0.0088], in replay and export; tester t16, state16's a_before).
+def inner_dict_aliased_before_a_while(w):
+    state = [{"m": torch.zeros(2)}]
+    st = state[0]
+    k = 0
+    while w.abs().sum() > 0.1 and k < 50:
+        st["m"] = 0.9 * st["m"] + 2 * w
+        w = w - 0.1 * state[0]["m"]
+        k += 1
+    return w, state[0]["m"], st["m"]
+
+
+def inner_dict_written_through_the_input(w):
+    state = {0: {"m": torch.zeros(2)}}
+    st = state[0]
+    k = 0
+    while w.abs().sum() > 0.1 and k < 50:
+        state[0]["m"] = 0.9 * st["m"] + 2 * w
+        w = w - 0.1 * st["m"]
+        k += 1
+    return w, st["m"]
+
+
+def inner_dict_aliased_before_an_if(w):
+    state = {0: {"m": torch.ones(2)}}
+    st = state[0]
+    if w.sum() > 0:
+        st["m"] = st["m"] + w
+        y = state[0]["m"] * 2
+    else:
+        y = w
+    return y, state[0]["m"]
+
+
+def dict_under_two_names(w):
+    st = {"m": torch.zeros(2)}
+    other = st
+    k = 0
+    while w.abs().sum() > 0.1 and k < 50:
+        st["m"] = 0.9 * st["m"] + 2 * w
+        w = w - 0.1 * other["m"]
+        k += 1
+    return w
+
+
+def inner_list_aliased_before_a_while(w):
+    state = {"a": [torch.zeros(2)]}
+    items = state["a"]
+    k = 0
+    while w.abs().sum() > 0.1 and k < 50:
+        items[0] = 0.9 * items[0] + 2 * w
+        w = w - 0.1 * state["a"][0]
+        k += 1
+    return w
+
+
+class _Moment:
+    def __init__(self):
+        self.m = torch.zeros(2)
+
+
+def object_in_a_list_aliased_before_a_while(w):
+    # (a class of the user's: dynamo cannot make a types.SimpleNamespace)
+    s = _Moment()
+    holder = [s]
+    st = holder[0]
+    k = 0
+    while w.abs().sum() > 0.1 and k < 50:
+        st.m = 0.9 * st.m + 2 * w
+        w = w - 0.1 * holder[0].m
+        k += 1
+    return w
+
+
+def inner_dict_aliased_before_a_for(w):
+    state = [{"m": torch.zeros(2)}]
+    st = state[0]
+    for _ in range(20):
+        if w.abs().sum() < 0.1:
+            break
+        st["m"] = 0.9 * st["m"] + 2 * w
+        w = w - 0.1 * state[0]["m"]
+    return w
+
+
+@pytest.mark.parametrize("fn", [inner_dict_aliased_before_a_while,
+                                inner_dict_written_through_the_input,
+                                inner_dict_aliased_before_an_if, dict_under_two_names,
+                                inner_list_aliased_before_a_while,
+                                object_in_a_list_aliased_before_a_while,
+                                inner_dict_aliased_before_a_for])
+def test_a_carried_container_an_input_reaches_is_one_object_in_the_bodies(fn):
+    assert_same_result(fn, [(T([1., 2.]),), (T([-3., 4.]),)])
+
+
+def test_a_carried_inner_dict_read_through_the_input_gives_pythons_value():
+    want = T([0.0043998659, 0.0087997317])
+    assert_close(inner_dict_aliased_before_a_while(T([1., 2.]))[0], want)
+    assert_close(autoconv.autoconv(inner_dict_aliased_before_a_while)(T([1., 2.]))[0], want)
+
+
+def inner_dict_read_through_a_closure(w):
+    state = {0: {"m": torch.zeros(2)}}
+    st = state[0]
+
+    def momentum():
+        return state[0]["m"]
+
+    k = 0
+    while w.abs().sum() > 0.1 and k < 50:
+        st["m"] = 0.9 * st["m"] + 2 * w
+        w = w - 0.1 * momentum()
+        k += 1
+    return w
+
+
+def inner_dict_read_through_an_object_field(w):
+    s = types.SimpleNamespace(state={"m": torch.zeros(2)})
+    st = s.state
+    k = 0
+    while w.abs().sum() > 0.1 and k < 50:
+        st["m"] = 0.9 * st["m"] + 2 * w
+        w = w - 0.1 * s.state["m"]
+        k += 1
+    return w
+
+
+def inner_dict_rebound_in_the_body(w):
+    state = [{"m": torch.zeros(2)}]
+    st = state[0]
+    k = 0
+    while w.abs().sum() > 0.1 and k < 50:
+        st["m"] = 0.9 * st["m"] + 2 * w
+        w = w - 0.1 * state[0]["m"]
+        st = {"m": st["m"] * 1}
+        k += 1
+    return w
+
+
+@pytest.mark.parametrize("fn", [inner_dict_read_through_a_closure,
+                                inner_dict_read_through_an_object_field,
+                                inner_dict_rebound_in_the_body])
+def test_a_carried_container_an_input_reaches_where_it_cannot_be_joined_is_refused(fn):
+    # (Python gives a value; the staged loop cannot: refused at the user's loop, never wrong)
+    with pytest.raises(StagingError, match="hold|holds|reached through"):
+        autoconv.autoconv(fn)(T([1., 2.]))
