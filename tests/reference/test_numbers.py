@@ -919,3 +919,52 @@ def test_a_carried_float_in_an_attribute_meets_a_tensor_as_a_python_float():
         for result in _modes(step_doubled_in_if, (x,), compile=False):
             assert result.dtype == torch.float32, result
             assert result.item() == want.item()  # (exact: -0.3 + 0.1 in float32)
+
+
+# A number given to a function in `*args` / `**kwargs`, or in a field of an object a field holds
+# (`s.inner.h`), was not seen by the call (NOTE [numbers given to a function] in
+# runtime/calls.py): the function's `hs[0] * g`, `s.inner.h * g` were torch's float64 where
+# Python's float keeps a float32 `g` float32 (and the statement's own `s.inner.h * 2` made the
+# nested field a plain float64 tensor).
+
+class _Inner:
+    def __init__(self, h):
+        self.h = h
+
+
+class _Outer:
+    def __init__(self, h):
+        self.inner = _Inner(h)
+
+
+def _read_nested(s, g):
+    return s.inner.h * g + 1.0
+
+
+def nested_field_given(g):
+    s = _Outer(0.1)
+    if g > 0:
+        s.inner.h = s.inner.h * 2
+    return _read_nested(s, g)
+
+
+def _starred(g, *hs, **kw):
+    return hs[0] * g + kw["k"] * g - hs[1]
+
+
+def given_starred(g):
+    t = 1.0
+    while g * t < 10:
+        t = t * 2
+    hs = (t, t / 2)
+    return _starred(g, *hs, k=t)
+
+
+@pytest.mark.parametrize("fn", [nested_field_given, given_starred])
+def test_a_number_in_a_fields_field_or_in_star_args_given_to_a_function(fn):
+    for g in (torch.tensor(1.5), torch.tensor(0.3)):
+        want = fn(g)
+        assert want.dtype == torch.float32
+        for result in _modes(fn, (g,)):
+            assert result.dtype == torch.float32, (fn.__name__, result)
+            assert result.item() == want.item()
