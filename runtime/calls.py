@@ -271,27 +271,38 @@ def _holds_number(value, depth=0) -> bool:
     return False
 
 
-def _fields_hold_number(value) -> bool:
+def _fields_hold_number(value, depth=0) -> bool:
     """Whether `value` is an object with a number's stand-in in a field of its own (`s.h`
-    after a staged statement that changed it), or in a container a field holds."""
+    after a staged statement that changed it), in a container a field holds, or in a field
+    of an object a field holds (`s.inner.h`, two levels down at most)."""
     if isinstance(value, (torch.Tensor, type, types.ModuleType, types.FunctionType)):
         return False
     fields = getattr(value, "__dict__", None)
+    if type(fields) is not dict:
+        return False
     # (or in a tuple, list or dict a field holds: `self.state['step'] += 1` in a method of
     # the hand-written Adam, t16 repro 1)
-    return type(fields) is dict and any(_holds_number(v, 1) for v in fields.values())
+    if any(_holds_number(v, 1) for v in fields.values()):
+        return True
+    # (the converter counts any attribute chain under the parameter: `s.inner.h`)
+    return depth < 2 and any(_fields_hold_number(v, depth + 1) for v in fields.values())
 
 
 def _number_kind(value) -> str:
     """'n' for a value holding a number's stand-in, 'o' for an object whose fields hold
     one, '' for any other (NOTE [numbers given to a function]).
 
-    Not the fields under dynamo: it may not read the `__dict__` of every object a call is
-    given (a graph break, which fullgraph=True refuses), and it refuses a staged statement's
-    change of an object's field, the only way a stand-in gets into one."""
+    Under dynamo, the fields of objects of the user's classes only: it may not read the
+    `__dict__` of every object a call is given (a module's, a library's: a graph break, which
+    fullgraph=True refuses). (It refuses a staged statement's change of an object's own number
+    field, but not of a field's field, `s.inner.h`: float64 where Python gives float32.)"""
     if _holds_number(value):
         return "n"
-    if not torch.compiler.is_dynamo_compiling() and _fields_hold_number(value):
+    if torch.compiler.is_dynamo_compiling() and (
+            isinstance(value, torch.nn.Module)
+            or is_library_module(getattr(type(value), "__module__", None) or "builtins")):
+        return ""
+    if _fields_hold_number(value):
         return "o"
     return ""
 
@@ -328,12 +339,20 @@ def _number_twin(fn, name, kinds) -> None:
     positional = code.co_varnames[:code.co_argcount]
     named = code.co_varnames[code.co_posonlyargcount:code.co_argcount + code.co_kwonlyargcount]
     params = {"n": set(), "o": set()}
+    # (`*args` and `**kwargs`, a tuple and a dict of what they were given: a number in them
+    # makes the parameter one that holds numbers, its items numbers, `hs[0] * g`)
+    extra = code.co_argcount + code.co_kwonlyargcount
+    varargs = code.co_varnames[extra] if code.co_flags & inspect.CO_VARARGS else None
+    varkw = (code.co_varnames[extra + (varargs is not None)]
+             if code.co_flags & inspect.CO_VARKEYWORDS else None)
     for at, kind in kinds:
-        # (a number in `*args` or `**kwargs` is not counted: they are a tuple and a dict)
         if at.isdigit() and int(at) < len(positional):
             params[kind].add(positional[int(at)])
         elif at in named:
             params[kind].add(at)
+        elif kind == "n" and (varargs if at.isdigit() else varkw) is not None:
+            # (an object given in them is not counted: its fields would be `hs[0].h`)
+            params[kind].add(varargs if at.isdigit() else varkw)
     # (a library decorator's wrapper, `_rewrapped`, runs the plain twin of what it wraps)
     if (params["n"] or params["o"]) and _convertible(fn):
         twin = _converter(fn, frozenset(params["n"]), frozenset(params["o"]))

@@ -79,17 +79,22 @@ def _fields(assigns, carried) -> set:
     for node in assigns:
         for target in node.targets:
             for t in (target.elts if isinstance(target, gast.Tuple) else (target,)):
-                if (isinstance(t, gast.Attribute) and isinstance(t.value, gast.Name)
-                        and t.value.id in carried):
-                    fields.add(f"{t.value.id}.{t.attr}")
+                field = _field(t)
+                # (a field's field too, `s.inner.h = s.inner.h * 2`: carried as `s.h` is)
+                if field is not None and field.partition(".")[0] in carried:
+                    fields.add(field)
     return fields
 
 
 def _field(node) -> str | None:
-    """'s.h' of the expression `s.h`, else None."""
-    if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name):
-        return f"{node.value.id}.{node.attr}"
-    return None
+    """'s.h' of the expression `s.h`, 's.inner.h' of `s.inner.h`, else None."""
+    parts = []
+    while isinstance(node, gast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not parts or not isinstance(node, gast.Name):
+        return None
+    return ".".join([node.id, *reversed(parts)])
 
 
 # A tensor's own attributes (`x.shape`, `x.T`, `x.dtype`): not a field a call may change
@@ -103,7 +108,9 @@ def _field_in(node, names) -> bool:
     field = _field(node)
     if field is None:
         return False
-    return field in names or (f"{node.value.id}.*" in names
+    # (a field of a field, `s.inner.h`, of an object given to the call: the call looks two
+    # levels down its fields for a number, `_fields_hold_number` in runtime/calls.py)
+    return field in names or (f"{field.partition('.')[0]}.*" in names
                               and node.attr not in _TENSOR_ATTRIBUTES)
 
 

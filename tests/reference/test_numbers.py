@@ -1019,3 +1019,51 @@ def test_floats_an_object_holds_stay_numbers_when_compile_makes_them_symbolic():
     for got_x, got_it in _modes(descend, calls[1], compile=False):
         torch.testing.assert_close(got_x, want_x)
         assert int(got_it) == 5
+
+# A number given to a function in `*args` / `**kwargs`, or in a field of an object a field holds
+# (`s.inner.h`), was not seen by the call (NOTE [numbers given to a function] in
+# runtime/calls.py): the function's `hs[0] * g`, `s.inner.h * g` were torch's float64 where
+# Python's float keeps a float32 `g` float32 (and the statement's own `s.inner.h * 2` made the
+# nested field a plain float64 tensor).
+
+class _Inner:
+    def __init__(self, h):
+        self.h = h
+
+
+class _Outer:
+    def __init__(self, h):
+        self.inner = _Inner(h)
+
+
+def _read_nested(s, g):
+    return s.inner.h * g + 1.0
+
+
+def nested_field_given(g):
+    s = _Outer(0.1)
+    if g > 0:
+        s.inner.h = s.inner.h * 2
+    return _read_nested(s, g)
+
+
+def _starred(g, *hs, **kw):
+    return hs[0] * g + kw["k"] * g - hs[1]
+
+
+def given_starred(g):
+    t = 1.0
+    while g * t < 10:
+        t = t * 2
+    hs = (t, t / 2)
+    return _starred(g, *hs, k=t)
+
+
+@pytest.mark.parametrize("fn", [nested_field_given, given_starred])
+def test_a_number_in_a_fields_field_or_in_star_args_given_to_a_function(fn):
+    for g in (torch.tensor(1.5), torch.tensor(0.3)):
+        want = fn(g)
+        assert want.dtype == torch.float32
+        for result in _modes(fn, (g,)):
+            assert result.dtype == torch.float32, (fn.__name__, result)
+            assert result.item() == want.item()
