@@ -292,15 +292,13 @@ def _number_kind(value) -> str:
     """'n' for a value holding a number's stand-in, 'o' for an object whose fields hold
     one, '' for any other (NOTE [numbers given to a function]).
 
-    Under dynamo, the fields of objects of the user's classes only: it may not read the
-    `__dict__` of every object a call is given (a module's, a library's: a graph break, which
-    fullgraph=True refuses). (It refuses a staged statement's change of an object's own number
-    field, but not of a field's field, `s.inner.h`: float64 where Python gives float32.)"""
+    Not the fields under dynamo: it may not read the `__dict__` of every object a call is
+    given (a graph break, which fullgraph=True refuses), nor the module of every value's type
+    (`float.__module__` is one too). So a field's field (`s.inner.h`) a staged statement changed
+    is float64 there where Python gives float32 (README known shapes)."""
     if _holds_number(value):
         return "n"
-    if torch.compiler.is_dynamo_compiling() and (
-            isinstance(value, torch.nn.Module)
-            or is_library_module(getattr(type(value), "__module__", None) or "builtins")):
+    if torch.compiler.is_dynamo_compiling():
         return ""
     if _fields_hold_number(value):
         return "o"

@@ -1064,6 +1064,7 @@ def test_a_number_in_a_fields_field_or_in_star_args_given_to_a_function(fn):
     for g in (torch.tensor(1.5), torch.tensor(0.3)):
         want = fn(g)
         assert want.dtype == torch.float32
-        for result in _modes(fn, (g,)):
+        # (under torch.compile a field's field is open: README known shapes)
+        for result in _modes(fn, (g,), compile=fn is not nested_field_given):
             assert result.dtype == torch.float32, (fn.__name__, result)
             assert result.item() == want.item()
