@@ -26,6 +26,7 @@ import threading
 import types
 from typing import Callable, NamedTuple
 
+import numpy
 import torch
 from torch._prims_common import make_contiguous_strides_for
 from torch.fx.experimental.proxy_tensor import disable_proxy_modes_tracing
@@ -1058,7 +1059,9 @@ def _specialize_held(value, depth):
         if any(new is not item for new, item in zip(items, value)):
             return tuple(items)
         return value
-    if isinstance(value, torch.nn.Module) or type(value).__module__ == "builtins":
+    # (not a numpy array's: dynamo cannot read its `__dict__`, nor the module of its type)
+    if isinstance(value, (torch.nn.Module, numpy.ndarray, numpy.generic)) \
+            or type(value).__module__ == "builtins":
         return value
     fields = getattr(value, "__dict__", None)
     if type(fields) is not dict:
