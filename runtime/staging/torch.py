@@ -226,6 +226,10 @@ class Body(NamedTuple):
     where: str  # "in the true branch", "in the loop body"
 
 
+# The display name of the index of the return taken (autoconv/converters/choices.py).
+_RETURN_TAKEN = "<return taken>"
+
+
 class Statement:
     """One staged statement, recorded once: its state slot by slot (value, `SlotKind`, variable
     name), the values its bodies only read (`inputs`), a tensor whose device new tensors take
@@ -471,10 +475,20 @@ class Statement:
 
     def may_promote(self) -> bool:
         """Whether a number comes in (bools excepted: lowered break / return flags are bools,
-        and stay bools), which a body may turn into a tensor."""
+        and stay bools), which a body may turn into a tensor.
+
+        Not the index of the return taken (`<return taken>`, NOTE [returned paths] in
+        autoconv/converters/choices.py): the bodies only assign it int constants, so it meets
+        no tensor. (Counted, it made every nested statement of a function with an early
+        `return name` probe its bodies under dynamo: a second trace of each, twice the compile
+        time.)"""
+        leaves = []
+        for value, kind, name in zip(self.state, self.kinds, self.names):
+            if kind is SlotKind.TENSOR and name != _RETURN_TAKEN:
+                leaves += [value] if _is_leaf(value) else pytree.tree_leaves(value)
         return any(_number_like(leaf) and type(leaf) is not bool
                    and not (isinstance(leaf, torch.Tensor) and leaf.dtype == torch.bool)
-                   for leaf in self._carried_leaves())
+                   for leaf in leaves)
 
     def _carried_leaves(self) -> list:
         """The leaves of the state's staged slots (a dict's numbers too)."""

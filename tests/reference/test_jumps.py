@@ -736,6 +736,7 @@ def find_negative(x):
     return {"pos": (-1, -1), "val": torch.tensor(0.0)}
 
 
+@pytest.mark.slow_compile  # (its compile check: about 45 s of CPU, a probe per nested `if`)
 def test_a_dict_of_python_ints_returned_from_nested_loops():
     assert_same_result(find_negative, [torch.tensor([[1.0, 2.0], [3.0, -4.0]]),
                                        torch.tensor([[-1.0, 2.0], [3.0, -4.0]]),
