@@ -317,12 +317,12 @@ def _lift_constants(tracer, node):
 # "val". For a view (`p = x[0]` that a helper the body calls reads by closure; the predicate of
 # an enclosing `if`, `view(lt, [])`, that a loop on the branch's path reads: NOTE [loops on the
 # branch's path] in torch.py) the fake mode makes its base, then replays the view on it
-# (`base.as_strided(...)`), and under make_fx's proxy mode that
-# replay was traced into the graph being built: an `as_strided` node reading the fresh base, a
-# tensor this trace does not track, as a constant. The enclosing statement's bodies then lifted
-# it in turn, up to the top graph, where it stayed a fake tensor ("left a value of the trace
-# (FakeTensor) as the graph constant": fuzzer seed 20261129 program 9). The fake values are made
-# with the proxy mode off: nothing of their making is traced.
+# (`base.as_strided(...)`), and under make_fx's proxy mode that replay was traced into the graph
+# being built: an `as_strided` node reading the fresh base, a tensor this trace does not track,
+# as a constant. Inside a staged body, the enclosing statement then lifted it in turn, up to the
+# top graph, where it stayed a fake tensor ("left a value of the trace (FakeTensor) as the graph
+# constant": fuzzer seed 20261129 program 9). The fake values are made with the proxy mode off:
+# nothing of their making is traced.
 
 
 def _operand(tracer, value):
