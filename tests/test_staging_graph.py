@@ -158,6 +158,35 @@ def test_exported_bodies_hold_no_tensor_constants():
     assert _body_constants(program.graph_module) == []
 
 
+def loop_reading_a_view_by_closure(x, y):
+    p = x[0]  # a view of x, which the loop's test reads by closure
+
+    def below(v):
+        return v < p
+
+    while below(y):
+        y = y + 1
+    return y
+
+
+def test_lifting_a_view_traces_nothing_into_the_graph():
+    # NOTE [meta values of lifted constants] (runtime/staging/tracers/make_fx.py): making the
+    # fake value of the lifted view replayed it on a fake base (`as_strided`) in the graph being
+    # traced, which then held that base as a constant (a value of the trace; inside a staged
+    # body it was lifted up to the top graph: "left a value of the trace (FakeTensor)").
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    gm = make_fx(autoconv.convert(loop_reading_a_view_by_closure), tracing_mode="fake")(
+        torch.tensor([5.0, 1.0]), torch.tensor(1.0))
+    assert count_ops(gm, WHILE_LOOP) == 1
+    assert not [n for n in gm.graph.nodes if n.op == "get_attr"
+                and isinstance(getattr(gm, n.target), torch.Tensor)], gm.code
+    assert count_ops(gm, torch.ops.aten.as_strided.default) == 0, gm.code
+    for x, y in ((torch.tensor([5.0, 1.0]), torch.tensor(1.0)),
+                 (torch.tensor([0.0, 1.0]), torch.tensor(2.0))):
+        torch.testing.assert_close(gm(x, y), loop_reading_a_view_by_closure(x, y))
+
+
 def dead_branch(x):
     if x.sum() > 0:
         unused = x * 2  # noqa: F841 (no later reader: the cond has no outputs anyone uses)

@@ -254,6 +254,29 @@ def test_staged_call(fn, inputs):
         assert count_ops(concrete.graph_module, WHILE_LOOP) > 0, concrete.code
 
 
+def loop_in_a_branch_reading_a_view_by_closure(x, y):
+    p = x[0]  # a view of x
+
+    def below(v):
+        return v < p
+
+    if y.sum() > 0:
+        while below(y):
+            y = y + 1
+    return y * 2
+
+
+def test_a_loop_in_a_branch_reading_a_view_by_closure():
+    # Was "tracing ... left a value of the trace (FakeTensor) as the graph constant": the view
+    # the loop's test reads by closure becomes an operand of the loop, and making its fake value
+    # traced the view's replay (`as_strided` of a fake base) into the branch's graph, whose
+    # cond then lifted that base up to the top graph (NOTE [meta values of lifted constants] in
+    # runtime/staging/tracers/make_fx.py; fuzz seed 20261129, program 9).
+    assert_same_result(loop_in_a_branch_reading_a_view_by_closure,
+                       [(T([5.0, 1.0]), T(1.0)), (T([5.0, 1.0]), T(-1.0)),
+                        (T([0.0, 1.0]), T(2.0)), (T([3.5, 0.0]), T(0.5))])
+
+
 # --- methods of local objects and call results, callables in containers (issue 9) -----------
 
 class Solver:

@@ -360,6 +360,66 @@ def test_raise_decided_by_python_raises_while_tracing():
         autoconv.autoconv(f)(T([1.0]), True)
 
 
+class Stepped:
+    def __init__(self, v):
+        self.v = v
+
+    def step(self, t):
+        self.v = (self.v + t) % 7
+
+
+def raise_beside_a_loop_in_a_probed_branch(x, y, k):
+    # The raise makes the rest of the branch an `if not <returned>:` whose branches are probed
+    # for the list they grow; the probe stages the `while` with that `if`'s predicate (a view)
+    # on its path (NOTE [loops on the branch's path] in runtime/staging/torch.py).
+    s = Stepped(x + 1)
+    p = k + 1
+    vs = []
+    if s.v < 2:
+        if x > 5 or 0 <= p:
+            raise ValueError("fuzz")
+        if k:
+            guard = 0
+            while guard < 2 and s.v < y:
+                guard += 1
+                s.step(y)
+            else:
+                if k <= -1:
+                    raise UnboundLocalError("loop ended")
+        elif s.v == p:
+            vs.append(y)
+    return y + len(vs)
+
+
+@pytest.mark.parametrize("k, kind, message", [(2, ValueError, "fuzz"),
+                                              (-3, UnboundLocalError, "loop ended")])
+def test_raise_beside_a_loop_in_a_probed_branch(k, kind, message):
+    # Was "tracing ... left a value of the trace (FakeTensor) as the graph constant": lifting
+    # the predicate the probed loop reads into an operand traced the making of its fake value
+    # (an `as_strided` of a fake base) into the branch's graph (NOTE [meta values of lifted
+    # constants] in runtime/staging/tracers/make_fx.py). Fuzz seed 20261129, program 9.
+    # (Not under torch.compile: dynamo refuses `s.step(y)`, a method changing an object the
+    # body only reads, with its "Unsafe side effect", README's open item.)
+    import io
+
+    good = [(T(6), T(-6), k), (T(9), T(3), k)]
+    concrete = assert_same_result(raise_beside_a_loop_in_a_probed_branch, good, compile=False)
+    converted = autoconv.convert(raise_beside_a_loop_in_a_probed_branch)
+    program = torch.export.export(_wrapper(converted), good[0], strict=False)
+    saved = io.BytesIO()
+    torch.export.save(program, saved)
+    saved.seek(0)
+    module = torch.export.load(saved).module()
+    for x, y in ((0, -6), (-3, 2), (0, 3)):
+        args = (T(x), T(y), k)
+        with pytest.raises(kind, match=message):
+            raise_beside_a_loop_in_a_probed_branch(*args)
+        with pytest.raises(kind, match=message):
+            concrete(*args)
+        with pytest.raises(RuntimeError, match=f"{kind.__name__}: {message}"):
+            module(*args)
+
+
 # --- jumps out of try / with -----------------------------------------------------------------
 
 def as_tuple(v):

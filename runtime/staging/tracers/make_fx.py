@@ -284,6 +284,12 @@ def _lift_constants(tracer, node):
     if not constants:
         return
     fake_mode = getattr(proxy_tensor._CURRENT_MAKE_FX_TRACER, "fake_tensor_mode", None)
+    if fake_mode is not None:
+        # (outside this trace: NOTE [meta values of lifted constants])
+        with proxy_tensor.disable_proxy_modes_tracing():
+            metas = [fake_mode.from_tensor(value, static_shapes=True) for value, _ in constants]
+    else:
+        metas = [value for value, _ in constants]
     for b, body in enumerate(bodies):
         graph = body.graph
         inputs = list(graph.find_nodes(op="placeholder"))
@@ -292,8 +298,7 @@ def _lift_constants(tracer, node):
                      else graph.inserting_before(next(iter(graph.nodes))))
             with where:
                 inputs.append(graph.placeholder(f"lifted_{i}"))
-            inputs[-1].meta["val"] = (fake_mode.from_tensor(value, static_shapes=True)
-                                      if fake_mode is not None else value)
+            inputs[-1].meta["val"] = metas[i]
             for reader in readers[b]:
                 reader.replace_all_uses_with(inputs[-1])
                 graph.erase_node(reader)
@@ -305,6 +310,19 @@ def _lift_constants(tracer, node):
     args = list(node.args)
     args[_EXTRA_OPERANDS_ARG] = (*args[_EXTRA_OPERANDS_ARG], *operands)
     node.args = tuple(args)
+
+
+# NOTE [meta values of lifted constants]
+# A lifted constant's placeholder is given a fake tensor of this trace's fake mode as its
+# "val". For a view (`p = x[0]` that a helper the body calls reads by closure; the predicate of
+# an enclosing `if`, `view(lt, [])`, that a loop on the branch's path reads: NOTE [loops on the
+# branch's path] in torch.py) the fake mode makes its base, then replays the view on it
+# (`base.as_strided(...)`), and under make_fx's proxy mode that replay was traced into the graph
+# being built: an `as_strided` node reading the fresh base, a tensor this trace does not track,
+# as a constant. Inside a staged body, the enclosing statement then lifted it in turn, up to the
+# top graph, where it stayed a fake tensor ("left a value of the trace (FakeTensor) as the graph
+# constant": fuzzer seed 20261129 program 9). The fake values are made with the proxy mode off:
+# nothing of their making is traced.
 
 
 def _operand(tracer, value):
