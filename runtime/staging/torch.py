@@ -482,19 +482,18 @@ class Statement:
         no tensor. (Counted, it made every nested statement of a function with an early
         `return name` probe its bodies under dynamo: a second trace of each, twice the compile
         time.)"""
-        leaves = []
-        for value, kind, name in zip(self.state, self.kinds, self.names):
-            if kind is SlotKind.TENSOR and name != _RETURN_TAKEN:
-                leaves += [value] if _is_leaf(value) else pytree.tree_leaves(value)
         return any(_number_like(leaf) and type(leaf) is not bool
                    and not (isinstance(leaf, torch.Tensor) and leaf.dtype == torch.bool)
-                   for leaf in leaves)
+                   for leaf in self._carried_leaves(skipping=_RETURN_TAKEN))
 
-    def _carried_leaves(self) -> list:
-        """The leaves of the state's staged slots (a dict's numbers too)."""
+    def _carried_leaves(self, skipping=None) -> list:
+        """The leaves of the state's staged slots (a dict's numbers too), but the slot named
+        `skipping`."""
         leaves = []
-        for value, kind in zip(self.state, self.kinds):
-            if kind is SlotKind.TENSOR:
+        for slot, (value, kind) in enumerate(zip(self.state, self.kinds)):
+            # (every slot: preparing the statement may add some, names or not)
+            name = self.names[slot] if slot < len(self.names) else None
+            if kind is SlotKind.TENSOR and (skipping is None or name != skipping):
                 leaves += [value] if _is_leaf(value) else pytree.tree_leaves(value)
         return leaves
 
