@@ -33,6 +33,14 @@ def _modes(fn, args, export=True, compile=True):
     return results
 
 
+def _assert_within_an_ulp(got: float, want: float) -> None:
+    """A math function of a carried number is torch's kernel (`math.sqrt(r)` is `torch.sqrt`),
+    which need not round as the C library's does: on an AVX2 AMD CPU torch's float64 sqrt of
+    4.913273373914064 is one ulp above `math.sqrt`'s (measured 2026-12-02), where an Intel CPU
+    gave them equal. Exact operators stay compared exactly elsewhere."""
+    assert abs(got - want) <= math.ulp(want), (got, want)
+
+
 def _dtypes(value):
     """The dtype of each leaf, a Python number as the graph carries it."""
     kinds = {bool: torch.bool, int: torch.int64, float: torch.float64}
@@ -700,7 +708,8 @@ def test_an_operator_on_a_math_function_of_a_carried_number():
         want = radius_grown_by_sqrt(x)
         assert want in ((4.6618369632880965, 4), (1.0, 0))
         for result in _modes(radius_grown_by_sqrt, (x,)):
-            assert (float(result[0]), int(result[1])) == want
+            assert int(result[1]) == want[1]
+            _assert_within_an_ulp(float(result[0]), want[0])
 
 
 def rounded_near_a_tie(x):
@@ -947,7 +956,7 @@ def test_math_and_torch_tensor_of_float_of_a_traced_tensor_are_staged():
             for result in _modes(fn, (x,)):
                 assert torch.as_tensor(result).dtype == torch.as_tensor(want).dtype or (
                     isinstance(want, float) and result.dtype == torch.float64)
-                assert float(result) == float(want), (fn.__name__, x, result, want)
+                _assert_within_an_ulp(float(result), float(want))
 
 # A float a loop carries, read by a staged `if` nested in it (adaptive step control), is a Python
 # float there too: `t + h` with a float32 `t` stays float32. Under torch.compile the `if`'s
