@@ -810,6 +810,16 @@ def test_the_taken_branch_failing_while_traced_is_refused_not_caught(fn):
     with pytest.raises(StagingError, match=pattern):
         run(T([200.0, 1.0]))
 
+    class Calling(torch.nn.Module):
+        def forward(self, x):
+            return autoconv.convert(fn)(x)
+
+    with pytest.raises(StagingError, match=pattern):
+        torch.export.export(Calling(), (T([200.0, 1.0]),), strict=False)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    torch.testing.assert_close(compiled(T([200.0, 1.0])), fn(T([200.0, 1.0])))
+
 
 def _first_negative(x):
     i = 0
