@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dis
 import os
 import sys
 import threading
@@ -99,6 +100,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             bodies, passed = _watching_passes(bodies, if_false is None)
         targets = _write_targets(state, inputs, kept, renewing, written)
         staged_state, staged_inputs = _unsaved(staged_state, inputs, targets)
+        raising = False
         try:
             if _holding(updated, inputs, (if_true, if_false)):
                 out = _holding_lists(
@@ -118,7 +120,11 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             if not _raised_in_a_branch(raised):
                 raise
             cond = _specialized_raising(cond, raised)
-            out = None
+            out, raising = None, True
+        if raising:  # (outside the except clause: the branch's own exception is not chained)
+            out = _taken_after_raising(if_true if cond else if_false, state, inputs,
+                                       "if statement")
+            return _kept(state, out, kept) if kept else out
         if out is not None and passed is not None:
             out = _passed_with_grad(cond, state, out, passed)
         if out is not None:
@@ -519,12 +525,15 @@ def _branch_raised(error, statement) -> StagingError:
 # A staged loop traces its body once, whatever the data, as a staged `if` traces both branches.
 # A body that raises an exception of the user's while traced (a call that fails on traced
 # values, `t.numpy()`, or a `raise` inside a `try`) raised it on every input, where Python may
-# not run the body (or not that part of it) at all; a `try` around the loop then made its
-# handler's value the graph (silently wrong). A loop cannot be specialised as an `if` is (its
-# test is read again each iteration): inside a `try` of the same function (the converter's
-# `caught=True`), the exception becomes a StagingError, which converted `except` handlers let
-# through (ac.reraise_staging_error), with the exception as its cause. Elsewhere it stays as
-# it is, at the user's line (a `try` in a calling function is not seen).
+# not run the body (or not that part of it) at all; a `try` around the loop, in the function or
+# in a converted caller (`try: y = helper(x) except RuntimeError: ...`, a decorator's wrapper),
+# then made its handler's value the graph (silently wrong). A loop cannot be specialised as an
+# `if` is (its test is read again each iteration): inside a `try` of the same function (the
+# converter's `caught=True`), or where a converted frame above has a `try` whose handler would
+# catch the exception (runtime/handlers.py), it becomes a StagingError, which converted `except`
+# handlers let through (ac.reraise_staging_error), with the exception as its cause. Elsewhere it
+# stays as it is, at the user's line. Under torch.compile nothing here runs (dynamo cannot
+# inspect frames, and an exception in a body it traces is its own error, never the user's).
 # torch's own tracing signals (data-dependent guards ...) and autoconv's pass unchanged.
 
 
@@ -534,15 +543,71 @@ def _refuse_raised_in_a_loop(raised, statement, caught: bool) -> None:
     refused = _differentiated_across_a_body(raised, statement)
     if refused is not None:
         raise refused from raised
-    if caught and _raised_in_a_branch(raised) and not type(raised).__module__.startswith("torch"):
+    if not _raised_in_a_branch(raised) or type(raised).__module__.startswith("torch"):
+        return
+    handler = handlers.catching(raised)  # innermost first: the same function's, or a caller's
+    if handler is None and not caught:
+        return  # nothing converted catches it: Python's exception, at its line
+    named = ""
+    if handler is not None:
+        filename, line, clause = handler
+        named = f" (`{clause}` at {filename}:{line} would catch it)"
+    refused = StagingError(
+        statement,
+        f"the loop body raises {type(raised).__name__}({str(raised)[:80]!r}) while it is "
+        f"traced{named} (a call that fails on the traced values, or a `raise` inside a "
+        "`try`), and a staged loop traces its body whatever the data",
+        "Compute that value outside the loop, or with torch operations; a `raise` under a "
+        "tensor condition outside a `try` becomes a check in the graph")
+    raise refused from raised
+
+
+def _taken_after_raising(branch, state, inputs, statement):
+    """`branch(*state, *inputs)` (the state where it is None: an `if` without `else`), the
+    branch a statement specialised because a branch raised while traced takes (NOTE [a branch
+    that raises while traced]). It runs on traced values, not the real ones: an exception that
+    no `raise` of the user's raised (a call failing on traced values, `x.numpy()`) is not one
+    Python raises there, and where a converted `try` (the same function's or a caller's) would
+    catch it, its handler's value would become the graph of this path: a StagingError
+    instead, which converted handlers let through."""
+    if branch is None:
+        return state
+    try:
+        return branch(*state, *inputs)
+    except Exception as raised:
+        if (not _raised_in_a_branch(raised) or type(raised).__module__.startswith("torch")
+                or _raised_by_a_raise_statement(raised)):
+            raise
+        handler = handlers.catching(raised)
+        if handler is None:
+            raise
+        filename, line, clause = handler
         refused = StagingError(
             statement,
-            f"the loop body raises {type(raised).__name__}({str(raised)[:80]!r}) while it is "
-            "traced (a call that fails on the traced values, or a `raise` inside a `try`), and "
-            "a staged loop traces its body whatever the data",
-            "Compute that value outside the loop, or with torch operations; a `raise` under a "
-            "tensor condition outside a `try` becomes a check in the graph")
+            f"the branch the inputs take raises {type(raised).__name__}({str(raised)[:80]!r}) "
+            f"while it is traced, and `{clause}` at {filename}:{line} would catch it: a call "
+            "that fails on the traced values, not one Python raises there",
+            "Compute that value outside the function autoconv traces, or with torch "
+            "operations")
         raise refused from raised
+
+
+def _raised_by_a_raise_statement(error) -> bool:
+    """Whether `error` left a `raise` statement outside torch's own files (the user's `raise`,
+    or ac.raise_), rather than a call into C (`x.numpy()`) or torch's tracing code."""
+    traceback = error.__traceback__
+    if traceback is None:
+        return False
+    while traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    code = traceback.tb_frame.f_code
+    if f"{os.sep}torch{os.sep}" in code.co_filename:
+        return False
+    return code.co_code[traceback.tb_lasti] in _RAISE_OPCODES
+
+
+_RAISE_OPCODES = frozenset(dis.opmap[name] for name in ("RAISE_VARARGS", "RERAISE")
+                           if name in dis.opmap)
 
 
 def _specialized_raising(cond, raised) -> bool:
@@ -1703,6 +1768,7 @@ def if_exp(cond, if_true, if_false, inputs=()):
     """`if_true(*inputs) if cond else if_false(*inputs)`: only the chosen side is evaluated."""
     if is_staged(cond):
         facts = None if torch.compiler.is_dynamo_compiling() else branch_facts.watch(cond)
+        raising = False
         try:
             value = _staged_if_exp(cond, if_true, if_false, inputs)
             # (NOTE [facts a branch relies on])
@@ -1715,6 +1781,10 @@ def if_exp(cond, if_true, if_false, inputs=()):
                 raise
             cond = _specialized(as_staged_tensor(cond), "conditional expression",
                                 _branch_raised(raised, "conditional expression"))
+            raising = True
+        if raising:  # (outside the except clause: the side's own exception is not chained)
+            return _taken_after_raising(if_true if cond else if_false, (), inputs,
+                                        "conditional expression")
     return if_true(*inputs) if cond else if_false(*inputs)
 
 

@@ -5,6 +5,7 @@ exit baked in fails on replay.
 """
 
 import functools
+import inspect
 
 import pytest
 import torch
@@ -683,6 +684,141 @@ def test_a_loop_body_failing_while_traced_is_refused_not_caught(fn):
     torch.testing.assert_close(fn(T([1.0, 2.0]), T(2)), T([2.0, 4.0]))
     with pytest.raises(StagingError, match=r"test_jumps.py:\d+: .* raises RuntimeError"):
         autoconv.autoconv(fn)(T([1.0, 2.0]), T(2))
+
+
+# The same loop in a helper that a caller's `try` (or a decorator's wrapper) would catch from:
+# the handler's value became the graph (runtime/handlers.py finds the caller's handler).
+
+def doubles_until_large(x):
+    while x.sum() < 100:
+        x = x * 2
+        x.data_ptr()  # fails while traced (a fake tensor has no data), never in Python
+    return x
+
+
+def calls_a_failing_loop_in_a_try(x):
+    try:
+        return doubles_until_large(x)
+    except RuntimeError:
+        return torch.zeros_like(x)
+
+
+def calls_through_a_helper(x):
+    return doubles_until_large(x) + 1
+
+
+def calls_a_failing_loop_two_frames_down(x):
+    try:
+        return calls_through_a_helper(x)
+    except (KeyError, RuntimeError):
+        return torch.zeros_like(x)
+
+
+def calls_a_failing_loop_in_an_unrelated_try(x):
+    try:
+        return doubles_until_large(x)
+    except KeyError:
+        return torch.zeros_like(x)
+
+
+def falls_back_on_runtime_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(x):
+        try:
+            return fn(x)
+        except RuntimeError:
+            return torch.zeros_like(x)
+    return wrapper
+
+
+@falls_back_on_runtime_errors
+def doubles_until_large_decorated(x):
+    while x.sum() < 100:
+        x = x * 2
+        x.data_ptr()
+    return x
+
+
+def calls_a_decorated_failing_loop(x):
+    return doubles_until_large_decorated(x) - 1
+
+
+@pytest.mark.parametrize("fn, loop", [
+    (calls_a_failing_loop_in_a_try, doubles_until_large),
+    (calls_a_failing_loop_two_frames_down, doubles_until_large),
+    (calls_a_decorated_failing_loop, doubles_until_large_decorated.__wrapped__),
+], ids=["caller", "two_frames_up", "decorator"])
+def test_a_loop_body_failing_while_traced_is_refused_not_caught_by_a_caller(fn, loop):
+    lines, first = inspect.getsourcelines(loop)
+    line = first + next(i for i, text in enumerate(lines) if "while " in text)
+    handler = r"`except (\(KeyError, RuntimeError\)|RuntimeError):` at .*test_jumps.py:\d+"
+    pattern = (f"test_jumps.py:{line}: in a tensor-dependent while loop: the loop body raises "
+               f"RuntimeError.* while it is traced \\({handler} would catch it\\)")
+    x = T([1.0, 2.0])
+    assert not torch.equal(fn(x), torch.zeros_like(x))  # Python never runs the handler
+    with pytest.raises(StagingError, match=pattern):
+        autoconv.autoconv(fn)(x)
+
+    class Calling(torch.nn.Module):
+        def forward(self, x):
+            return autoconv.convert(fn)(x)
+
+    with pytest.raises(StagingError, match=pattern):
+        torch.export.export(Calling(), (x,), strict=False)
+    # dynamo traces the loop body's call as Python does (no frame lookup there)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    for x in (T([1.0, 2.0]), T([200.0, 1.0])):
+        torch.testing.assert_close(compiled(x), fn(x))
+
+
+def test_a_loop_body_failing_while_traced_no_caller_catches_raises_as_it_is():
+    with pytest.raises(RuntimeError, match="data pointer") as raised:
+        autoconv.autoconv(calls_a_failing_loop_in_an_unrelated_try)(T([1.0, 2.0]))
+    assert not isinstance(raised.value, StagingError)
+
+
+# A staged `if` whose branch fails while traced is specialised (NOTE [a branch that raises while
+# traced]); the branch the inputs take then runs on traced values, and failed there again: a
+# `try` of the function or of a caller made its handler's value the graph of that path.
+
+def branch_failing_while_traced(x):
+    if x.sum() > 100:
+        x.data_ptr()  # fails while traced, never in Python
+        x = x + 1
+    else:
+        x = x * 2
+    return x
+
+
+def calls_a_failing_branch_in_a_try(x):
+    try:
+        return branch_failing_while_traced(x)
+    except RuntimeError:
+        return torch.zeros_like(x)
+
+
+@pytest.mark.parametrize("fn", [calls_a_failing_branch_in_a_try,
+                                call_failing_on_traced_values_caught])
+def test_the_taken_branch_failing_while_traced_is_refused_not_caught(fn):
+    run = autoconv.autoconv(fn)
+    for x in (T([1.0, 2.0]), T([3.0, 1.0])):  # the other branch: specialised, as Python
+        torch.testing.assert_close(run(x), fn(x))
+    pattern = (r"test_jumps.py:\d+: in a tensor-dependent if statement: the branch the inputs "
+               r"take raises RuntimeError.*`except RuntimeError:` at .*test_jumps.py:\d+ would "
+               "catch it")
+    with pytest.raises(StagingError, match=pattern):
+        run(T([200.0, 1.0]))
+
+    class Calling(torch.nn.Module):
+        def forward(self, x):
+            return autoconv.convert(fn)(x)
+
+    with pytest.raises(StagingError, match=pattern):
+        torch.export.export(Calling(), (T([200.0, 1.0]),), strict=False)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    torch.testing.assert_close(compiled(T([200.0, 1.0])), fn(T([200.0, 1.0])))
 
 
 def _first_negative(x):
