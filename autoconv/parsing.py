@@ -160,6 +160,16 @@ def _parse_in_file(fn):
     return None
 
 
+def _file_tree(fn):
+    """The gast tree of `fn`'s whole file, or None where it cannot be read or parsed."""
+    code = fn.__code__
+    lines = linecache.getlines(code.co_filename, fn.__globals__)
+    try:
+        return to_gast(ast.parse("".join(lines), filename=code.co_filename)) if lines else None
+    except (SyntaxError, ValueError):
+        return None
+
+
 def _parse_function(fn, lines, first_line) -> ParsedFunction:
     code = fn.__code__
     filename = code.co_filename
@@ -309,11 +319,17 @@ def _find_lambda(fn, source, filename, first_line, indent):
         try:
             tree = gast.parse("(\n" + source.strip().rstrip(",:\\") + "\n)")
         except SyntaxError:
-            raise ConversionError(
-                "syntax", filename, fn.__code__.co_firstlineno,
-                reason="the lambda's lines hold part of a statement that does not parse on its "
-                "own; put the lambda on a line of its own or use a def") from None
-        _shift(tree, -1, 0)
+            # One item of a dict or list literal spread over lines (`"relu": lambda x: ...,`,
+            # a table of operations): its lines are no expression, the whole file is.
+            tree = _file_tree(fn)
+            if tree is None:
+                raise ConversionError(
+                    "syntax", filename, fn.__code__.co_firstlineno,
+                    reason="the lambda's lines hold part of a statement that does not parse "
+                    "on its own; put the lambda on a line of its own or use a def") from None
+            first_line, indent = 1, 0  # (the file's own positions)
+        else:
+            _shift(tree, -1, 0)
     _shift(tree, first_line - 1, indent)
     code = fn.__code__
     args = code.co_varnames[: code.co_argcount]

@@ -477,16 +477,31 @@ def test_generated_lambda_and_nested_functions_are_found():
     assert sorted(fn.__name__ for fn in functions) == ["<lambda>", "a", "b", "m"]
 
 
-def test_lambda_in_a_partial_statement_is_refused():
+def test_lambda_in_a_partial_statement_is_found_in_its_file():
     # inspect gives the lambda's line, `try: lambda: .0`, which parses neither alone nor
-    # parenthesised (found by the hypothesis test).
+    # parenthesised (found by the hypothesis test; it was refused): the whole file parses.
     filename, functions = _functions_in("try: lambda: .0\nexcept:\n    pass\n")
     try:
-        with pytest.raises(autoconv.ConversionError) as info:
-            autoconv.to_code(functions[0])
+        assert autoconv.convert(functions[0])() == 0.0
     finally:
         linecache.cache.pop(filename)
-    assert (info.value.kind, info.value.lineno) == ("syntax", 1)
+
+
+def test_lambdas_in_a_table_spread_over_lines_convert():
+    # A dict of operations, one lambda per line (a tester's table of in-place updates): each
+    # line, `"double": lambda w: w * 2,`, is no expression alone (it was refused).
+    source = "OPS = {\n    'double': lambda w: w * 2,\n    'halve': lambda w: w / 2,\n}\n"
+    filename = f"<autoconv-robustness-{next(_modules)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {}
+    exec(compile(source, filename, "exec"), namespace)
+    try:
+        double, halve = namespace["OPS"]["double"], namespace["OPS"]["halve"]
+        assert autoconv.convert(double)(torch.tensor(3.0)) == 6.0
+        assert autoconv.convert(halve)(torch.tensor(3.0)) == 1.5
+        assert "w / 2" in autoconv.to_code(halve) and "w * 2" not in autoconv.to_code(halve)
+    finally:
+        linecache.cache.pop(filename)
 
 
 def test_module_without_function_becomes_a_function_body():
