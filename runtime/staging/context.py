@@ -34,10 +34,13 @@ def probe(types_only: bool = False):
     probe only learns the types of values, and the statements staged inside it run each body
     once, without torch's operators (NOTE [types-only probes]); `types_only=False` inside such
     a probe (counting a loop's trips) stages them fully again."""
-    if torch.compiler.is_compiling() and _compiled_bodies[_IN_OPERATOR]:
-        # Dynamo traces the bodies of torch.cond / while_loop and refuses the flag's mutation
-        # there. Without it, a print in a probed body stays in the graph as a second print.
-        yield
+    if torch.compiler.is_dynamo_compiling() and _compiled_bodies[_IN_OPERATOR]:
+        # NOTE [probes in bodies dynamo traces]
+        _operator_probes(1)
+        try:
+            yield
+        finally:
+            _operator_probes(-1)
         return
     outer = _probing[0], _types_only[0]  # probes nest: a probed body may stage statements that probe
     _probing[0], _types_only[0] = True, types_only
@@ -157,7 +160,41 @@ def probe_side_effects_off():
 
 def probing() -> bool:
     """True while a body runs only to learn the types of its outputs (side effects are skipped)."""
-    return _probing[0]
+    return _probing[0] or (torch.compiler.is_dynamo_compiling() and _compiled_bodies[_IN_OPERATOR]
+                           and _operator_probes(0) > 0)
+
+
+# NOTE [probes in bodies dynamo traces]
+# A probe (a body run only to learn types or values: its ops dead code) must leave nothing with
+# an effect in the graph: no print, no assertion of a `raise` or of a bound flag (`ld`), which
+# would run on every input, where the staged statement itself runs them only on its path (a
+# loop of no trip in linear_operator's CG asserted that `curr_conjugate_vec` was bound).
+# torch.export (non-strict) and autoconv's own trace run the bodies of a cond / while_loop as
+# Python under make_fx (staging/tracers/make_fx.py), where the flags above are set as anywhere.
+# Under dynamo, in the bodies of torch's operators, dynamo refuses writes to them (side effects
+# of a subgraph), and a probe there was not marked: its prints and assertions stayed. There the
+# probe counts itself in `_in_operator_probes`, which dynamo never sees: `_operator_probes` is
+# called for real (`_dynamo_marked_constant`), and `probing` asks it only there. Only side
+# effects are off in such a probe; it stages nested statements in full (no types-only probe:
+# dynamo traces each body in the operator itself). A trace that fails inside a probe leaves
+# the count up: the outermost statement clears it (`staging`), and eager code never reads it.
+_in_operator_probes = [0]
+
+
+def _operator_probes(change: int) -> int:
+    """Adds `change` to the count of probes open in bodies dynamo traces; returns the count."""
+    _in_operator_probes[0] += change
+    return _in_operator_probes[0]
+
+
+_operator_probes._dynamo_marked_constant = True  # (dynamo calls it for real)
+
+
+def _clear_operator_probes() -> None:
+    _in_operator_probes[0] = 0
+
+
+_clear_operator_probes._dynamo_marked_constant = True  # (dynamo calls it for real)
 
 
 _staging = threading.local()
@@ -177,6 +214,8 @@ def staging(statement: str):
                     return stage(*args, **kwargs)
                 # ... except of the outermost statement, outside any body dynamo traces
                 _compiled_bodies[_ACTIVE] = True
+                if torch.compiler.is_dynamo_compiling():
+                    _clear_operator_probes()  # (NOTE [probes in bodies dynamo traces])
                 # (what its nested statements' probes learn: NOTE [probe verdicts])
                 _verdicts[0] = {} if torch.compiler.is_dynamo_compiling() else None
                 if torch.compiler.is_dynamo_compiling():

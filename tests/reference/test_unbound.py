@@ -415,3 +415,43 @@ def test_a_loop_index_read_after_a_loop_of_no_trip_raises_where_python_does():
         return x + k
     """
     _raises_as_python(function_from_source(source), (T([1.0]), T(2)), (T([1.0]), T(0)), "k")
+
+
+# A staged loop inside the body of another staged statement, whose body reads a name bound on
+# some paths only (its bound flag checked at the read): the run of the loop's body that learns
+# the type of `k` is a probe, and its check of the flag must not stay in the graph outside the
+# loop, where it ran on every input. Under torch.export the probe was not marked inside an
+# operator's body (the exported linear_operator CG raised UnboundLocalError for
+# `curr_conjugate_vec` on a right-hand side that had converged), and neither was it under
+# torch.compile (NOTE [probes in bodies dynamo traces] in runtime/staging/context.py).
+def loop_in_a_staged_branch(x, n):
+    if x.sum() > 0:
+        if x.max() > 2:
+            scale = x.max()
+        for k in range(n):
+            x = x * scale
+        if n > 0:
+            x = x + k
+    return x
+
+
+def loop_after_a_staged_raise(x, n):
+    if x.isnan().any():
+        raise ValueError("not a number")  # (the rest of the function is its `else`)
+    if x.max() > 2:
+        scale = x.max()
+    for k in range(n):
+        x = x * scale
+    if n > 0:
+        x = x + k
+    return x
+
+
+@pytest.mark.parametrize("fn, other", [
+    (loop_in_a_staged_branch, (T([-1.0, -1.0]), T(3))),
+    (loop_after_a_staged_raise, (T([4.0, 1.0]), T(1))),
+])
+def test_a_probe_in_a_staged_body_leaves_no_check_of_a_bound_flag(fn, other):
+    # (traced where `scale` is bound; run where it is not, and the loop makes no trip)
+    assert_same_result(fn, [(T([3.0, 1.0]), T(2)), (T([1.0, 1.0]), T(0)),
+                            (T([3.0, 1.0]), T(0)), other])
