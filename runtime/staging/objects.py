@@ -317,7 +317,11 @@ def _flatten_as(spec, value, leaves, path="", replaced=None):
         if type(value) is not spec[1]:
             return path, "changes its type"
         keys = [k for k, _ in spec[2]]
-        if not torch.compiler.is_compiling() and list(vars(value)) != keys:
+        # (not under dynamo, where `vars()` of an object built in the traced function is
+        # empty: there the bodies' code is read instead, `_refuse_new_attributes`; under
+        # torch.export the bodies run as Python, and skipping it dropped the attribute: the
+        # program raised AttributeError for `s.ts` set in both branches, tester xitorch repro)
+        if not torch.compiler.is_dynamo_compiling() and list(vars(value)) != keys:
             return path, "gains or loses attributes"
         for k, field in spec[2]:
             found = _flatten_as(field, getattr(value, k), leaves, f"{path}.{k}", replaced)
@@ -444,6 +448,11 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                     what = "is replaced" if what is _REPLACED else what
                     fix = (f"Keep `{names[slot]}{path}` as it is in the {statement} (or hold "
                            "it in a tensor), or compute it outside")
+                    if what == "gains or loses attributes":
+                        fix = (f"Give `{names[slot]}{path}` all its attributes before the "
+                               f"{statement}, with values of the kinds the body sets (a "
+                               "tensor: `self.ts = torch.zeros_like(ts)`), so that the body "
+                               "only updates them, or set them after it from local variables")
                     if what == "gains or loses keys":
                         # (`self.state.setdefault(id(p), {...})` in a step: tester t15 repro 6)
                         fix = (f"Give `{names[slot]}{path}` all its keys before the "
@@ -473,6 +482,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             return tuple(out)
         return run
 
+    if torch.compiler.is_dynamo_compiling():
+        _refuse_new_attributes(bodies, slots, names, statement)
     flat_state = tuple(tuple(slots[i][1]) or None if i in slots else v
                        for i, v in enumerate(state))
     if probed and not giving:
@@ -677,6 +688,36 @@ def _refuse_module_stores(bodies, state, names, statement: str) -> None:
             if position in modules:
                 name = names[position]
                 _raise_module_store(code.co_filename, line, name, attribute, where, statement)
+
+
+def _refuse_new_attributes(bodies, slots, names, statement: str) -> None:
+    """Under dynamo: refuse a body that sets an attribute a carried object does not have
+    before the statement (`self.ts = -ts` in both branches of an `if` in a method), found in
+    the body's code. The object is carried by the fields it has; dynamo's operator would drop
+    the new one, and reading it after the statement raised an AttributeError inside dynamo's
+    trace ("Observed exception"), with no line of the user's."""
+    objects = {slot: {k for k, _ in spec[2]} for slot, (spec, _) in slots.items()
+               if spec[0] == "object"}
+    if not objects:
+        return
+    for fn, _, where in bodies:
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            continue
+        for position, attribute, line in _stored_attributes(code):
+            if position in objects and attribute not in objects[position]:
+                name = names[position]
+                from ..errors import raise_at_under_dynamo
+
+                raise_at_under_dynamo(
+                    (code.co_filename, line), statement,
+                    f"`{name}.{attribute}` is set {where}, and '{name}' has no attribute "
+                    f"'{attribute}' before the {statement}; a staged statement carries an "
+                    "object's attributes, it cannot add one",
+                    f"Give `{name}.{attribute}` a value of the kind the body sets before the "
+                    f"{statement} (a tensor: `{name}.{attribute} = torch.zeros_like(...)`), so "
+                    "that the body only updates it, or assign a local variable in the body and "
+                    f"set `{name}.{attribute}` from it after the {statement}")
 
 
 def _stored_attributes(code) -> tuple:

@@ -1272,3 +1272,59 @@ def test_a_carried_container_an_input_reaches_where_it_cannot_be_joined_is_refus
     # (Python gives a value; the staged loop cannot: refused at the user's loop, never wrong)
     with pytest.raises(StagingError, match="hold|holds|reached through"):
         autoconv.autoconv(fn)(T([1., 2.]))
+
+
+class _Interval:
+    def setup(self, ts):
+        # xitorch's RKAdaptiveStepSolver.setup: an attribute first set in both branches
+        if (ts[1] - ts[0]) < 0:
+            self.ts = -ts
+        else:
+            self.ts = ts
+
+
+class _IntervalGivenFirst(_Interval):
+    def setup(self, ts):
+        self.ts = torch.zeros_like(ts)
+        super().setup(ts)
+
+
+def _doubled_interval(ts):
+    s = _Interval()
+    s.setup(ts)
+    return s.ts * 2
+
+
+def _doubled_interval_given_first(ts):
+    s = _IntervalGivenFirst()
+    s.setup(ts)
+    return s.ts * 2
+
+
+_INTERVALS = [T([0.0, 1.0, 2.0]), T([2.0, 1.0, 0.0])]
+
+
+def test_an_attribute_first_set_in_a_staged_if():
+    # The object is carried by the attributes it has before the statement. torch.export
+    # dropped the new one (the program raised AttributeError for `s.ts`), torch.compile raised
+    # it inside dynamo's trace ("Observed exception", no line of the user's).
+    function = autoconv.autoconv(_doubled_interval)
+    for ts in _INTERVALS:  # specialised on the condition: one graph per path
+        assert_close(function(ts), _doubled_interval(ts))
+    assert function.trace_count == 2
+    program = torch.export.export(Calling(autoconv.convert(_doubled_interval)), (_INTERVALS[0],),
+                                  strict=False).module()
+    assert_close(program(_INTERVALS[0]), _doubled_interval(_INTERVALS[0]))
+    with pytest.raises(RuntimeError, match="`self` gains or loses attributes in the true branch"):
+        program(_INTERVALS[1])  # the other path: the guard says why it has no graph
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(_doubled_interval), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match="'self' has no attribute 'ts' before the if "
+                                           "statement.*torch.zeros_like") as caught:
+        compiled(_INTERVALS[0])
+    assert caught.value.lineno == _Interval.setup.__code__.co_firstlineno + 3
+
+
+def test_an_attribute_given_before_a_staged_if_is_carried():
+    # what the refusal above asks for
+    assert_same_result(_doubled_interval_given_first, _INTERVALS)
