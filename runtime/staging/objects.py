@@ -833,10 +833,10 @@ def probe_copies(inputs, indices):
     """(copies, watched) for a probe run of a statement's bodies under dynamo (NOTE [objects
     changed through a call under dynamo]): `inputs` with each plain object at `indices`, and
     each object a callable there reaches, copied with the plain objects, dicts and lists inside
-    it (its tensors cloned; a value reached twice is copied once), the callables rebuilt around
+    it (its tensors cloned; an object, dict or list reached twice is copied once), the callables rebuilt around
     the copies; `watched`: (input index, index among `reached_objects` or None, container,
     its contents as copied) for each copied container."""
-    memo, watched, out = {}, [], list(inputs)
+    memo, watched, out = [], [], list(inputs)
     for i in indices:
         value = inputs[i]
         if _is_plain_object(value):
@@ -853,27 +853,31 @@ def probe_copies(inputs, indices):
 
 
 def _probe_copy(value, memo, watched, owner):
-    if id(value) in memo:
-        return memo[id(value)]
+    # (`memo`: (original, copy) pairs, found by `is`: `id()` of a value under dynamo guards
+    # on it, and a guard on an input tensor's id recompiled for every call's tensor)
     if isinstance(value, torch.Tensor):
-        copy = memo[id(value)] = value.clone()
-        return copy
+        return value.clone()
+    for original, copy in memo:
+        if original is value:
+            return copy
     if type(value) is dict:
-        copy = memo[id(value)] = {}
+        copy = {}
+        memo.append((value, copy))
         for k, v in value.items():
             copy[k] = _probe_copy(v, memo, watched, owner)
         watched.append((*owner, copy, tuple(copy.items())))
         return copy
     if type(value) is list:
-        copy = memo[id(value)] = []
+        copy = []
+        memo.append((value, copy))
         for v in value:
             copy.append(_probe_copy(v, memo, watched, owner))
         watched.append((*owner, copy, tuple(copy)))
         return copy
     if _is_plain_object(value):
         cls = type(value)
-        copy = memo[id(value)] = (cls.__new__(cls) if cls is types.SimpleNamespace
-                                  else object.__new__(cls))
+        copy = cls.__new__(cls) if cls is types.SimpleNamespace else object.__new__(cls)
+        memo.append((value, copy))
         fields = []
         for k, v in vars(value).items():
             item = _probe_copy(v, memo, watched, owner)
