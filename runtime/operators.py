@@ -489,6 +489,10 @@ def _raised_in_a_branch(error) -> bool:
 
 def _differentiated_across_a_body(error, statement: str) -> StagingError | None:
     """The StagingError for `error`, raised by torch.autograd inside a staged body, or None."""
+    if torch.compiler.is_dynamo_compiling():
+        # An exception dynamo traces has no traceback it can read (walking it stopped with
+        # dynamo's "Unsupported python_type() call", hiding the exception itself)
+        return None
     traceback = error.__traceback__
     while traceback is not None:
         if f"{os.sep}torch{os.sep}autograd{os.sep}" in traceback.tb_frame.f_code.co_filename:

@@ -1221,6 +1221,18 @@ def _updated_in_place(local) -> set:
 # the attribute); otherwise the statement is left as it was.
 
 
+# NOTE [objects on a chain changed by their methods]
+# `self.state.step(v)` in a staged body, `self.state` a plain object whose method sets its
+# tensor fields: the body's input is `self` (a module), which a staged statement does not carry,
+# and the change went unseen (replay: "tracing M left a value of the trace (FakeTensor) as the
+# graph constant"; export: a fake tensor among the program's constants; torch.compile: dynamo's
+# "Unsafe side effect"). The object is aliased as a tensor updated in place through a chain is
+# (NOTE [attributes updated in place], under the same conditions): `self_state = self.state`
+# before the statement, `self_state.step(v)` in it. The alias is an input the runtime finds the
+# body changing and then carries as the statement's state (objects.with_input_as_state), the
+# results written into the object's fields after the statement.
+
+
 def _chain(node) -> str | None:
     """`a.b.c` of an attribute chain rooted at a name, else None."""
     parts = []
@@ -1249,6 +1261,10 @@ def _updated_attributes(local, writes, defined, is_free=lambda name: False,
                     and n.args[0].__class__ is gast.Attribute):
                 # (the calls pass ran first: `CALLS.add_(1)` is `ac.converted_call(CALLS.add_, 1)`)
                 func = n.args[0]
+            if (n.func.__class__ is gast.Attribute and n.func.attr == "converted_method_call"
+                    and n.args and "." in (_chain(n.args[0]) or "")):
+                # `self.state.step(v)`: NOTE [objects on a chain changed by their methods]
+                chains.add(_chain(n.args[0]))
             if func.__class__ is gast.Attribute and _IN_PLACE.match(func.attr):
                 if _chain(func.value):
                     chains.add(_chain(func.value))

@@ -776,7 +776,7 @@ def reached_objects(value) -> list:
     elif isinstance(value, functools.partial):
         candidates = [value.func, *value.args, *value.keywords.values()]
         candidates += [o for c in candidates[:1] for o in reached_objects(c)]
-    elif isinstance(value, types.FunctionType) and value.__closure__:
+    elif isinstance(value, types.FunctionType) and closure(value):
         candidates = []
         for cell in value.__closure__:
             try:
@@ -793,10 +793,22 @@ def reached_objects(value) -> list:
     return found
 
 
+def closure(fn):
+    """`fn.__closure__`; None under dynamo for a function made in its trace, whose closure it
+    does not show (it raises AttributeError there, `getattr` with a default too)."""
+    try:
+        return fn.__closure__
+    except AttributeError:
+        return None
+
+
 def _rebuilt_callable(value, old, new):
     """Callable `value` with the object `old` it reaches replaced by `new` (a body's copy)."""
     swap = (lambda v: new if v is old else v)
     if isinstance(value, types.MethodType):
+        if torch.compiler.is_dynamo_compiling():
+            # (dynamo cannot call `types.MethodType`; a partial calls the method the same way)
+            return functools.partial(value.__func__, swap(value.__self__))
         return types.MethodType(value.__func__, swap(value.__self__))
     if isinstance(value, functools.partial):
         func = value.func
@@ -843,6 +855,98 @@ class ChangedInput(Exception):
     def shortened(self) -> bool:
         """A list the body took items from (`data.pop()`)."""
         return len(self.args) > 2 and self.args[2]
+
+
+# NOTE [objects changed through a call under dynamo]
+# `acc.add(v)` in a staged loop, where the method sets `self.total`, changes an object the body
+# only reads. Outside dynamo the operator's own run of the body finds that (`refusing_uncarried_
+# changes`) and the statement is staged again carrying the object. Under torch.compile that run
+# is dynamo's trace of the operator's body, which refuses the store itself ("HOP: Unsafe side
+# effect", no user line). So under dynamo the statement first runs each body once as a probe,
+# directly, on copies of the plain objects it reads (and of those its callables reach: a bound
+# method's `__self__`, a partial's arguments), and a change found there moves the object into
+# the state before the operator is traced (`probed_change`), as dicts and lists are moved
+# (`_probe_input_changes` in torch.py). The copies are made field by field and compared by the
+# fields they were made with: under dynamo `vars()` of an object made in the trace is empty.
+
+
+def probe_copies(inputs, indices):
+    """(copies, watched) for a probe run of a statement's bodies under dynamo (NOTE [objects
+    changed through a call under dynamo]): `inputs` with each plain object at `indices`, and
+    each object a callable there reaches, copied with the plain objects, dicts and lists inside
+    it (its tensors cloned; an object, dict or list reached twice is copied once), the callables rebuilt around
+    the copies; `watched`: (input index, index among `reached_objects` or None, container,
+    its contents as copied) for each copied container."""
+    memo, watched, out = [], [], list(inputs)
+    for i in indices:
+        value = inputs[i]
+        if _is_plain_object(value):
+            out[i] = _probe_copy(value, memo, watched, (i, None))
+            continue
+        rebuilt = value
+        for k, reached in enumerate(reached_objects(value)):
+            if not _is_plain_object(reached):
+                continue
+            rebuilt = _rebuilt_callable(rebuilt, reached, _probe_copy(reached, memo, watched,
+                                                                      (i, k)))
+        out[i] = rebuilt
+    return tuple(out), watched
+
+
+def _probe_copy(value, memo, watched, owner):
+    # (`memo`: (original, copy) pairs, found by `is`: `id()` of a value under dynamo guards
+    # on it, and a guard on an input tensor's id recompiled for every call's tensor)
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    for original, copy in memo:
+        if original is value:
+            return copy
+    if type(value) is dict:
+        copy = {}
+        memo.append((value, copy))
+        for k, v in value.items():
+            copy[k] = _probe_copy(v, memo, watched, owner)
+        watched.append((*owner, copy, tuple(copy.items())))
+        return copy
+    if type(value) is list:
+        copy = []
+        memo.append((value, copy))
+        for v in value:
+            copy.append(_probe_copy(v, memo, watched, owner))
+        watched.append((*owner, copy, tuple(copy)))
+        return copy
+    if _is_plain_object(value):
+        cls = type(value)
+        copy = cls.__new__(cls) if cls is types.SimpleNamespace else object.__new__(cls)
+        memo.append((value, copy))
+        fields = []
+        for k, v in vars(value).items():
+            item = _probe_copy(v, memo, watched, owner)
+            object.__setattr__(copy, k, item)
+            fields.append((k, item))
+        watched.append((*owner, copy, tuple(fields)))
+        return copy
+    return value
+
+
+def probed_change(watched):
+    """The ChangedInput for the first container of `watched` (see `probe_copies`) the probe's
+    run changed, or None."""
+    for index, reached, container, before in watched:
+        if type(container) is dict:
+            now = tuple(container.items())
+            changed = len(now) != len(before) or any(
+                a[0] != b[0] or a[1] is not b[1] for a, b in zip(now, before))
+        elif type(container) is list:
+            changed = len(container) != len(before) or any(
+                a is not b for a, b in zip(container, before))
+        else:
+            changed = any(getattr(container, k, before) is not v for k, v in before)
+        if changed:
+            shortened = type(container) is list and len(container) < len(before)
+            return (ChangedInput(index, False, shortened) if reached is None
+                    else ChangedInput(index, False, shortened, reached))
+    return None
 
 
 def _containers(value, found, seen):
@@ -902,6 +1006,19 @@ def _refuse_views_of(held, inputs, input_names, name, statement) -> None:
                 "the tensor through one name only")
 
 
+def _input_names(body):
+    """The user's names of a staged `for` loop body's inputs, kept in its `_input_names`
+    default, or None."""
+    try:
+        defaults = body.__kwdefaults__
+    except AttributeError:
+        # dynamo knows no `__kwdefaults__` of a function made in its trace, and raises there
+        # even from `getattr(body, "__kwdefaults__", None)` (a `for` loop whose body changes a
+        # dict through a call stopped with dynamo's "Observed exception")
+        return None
+    return (defaults or {}).get("_input_names")
+
+
 def with_input_as_state(stage, bodies, state, names, inputs, changed, statement):
     """`stage(bodies, state, names, inputs)` with `inputs[changed.args[0]]`, an object a body
     changed (`s.step(dt)` in a loop, where `step` sets `self.state`), moved into the state:
@@ -923,7 +1040,7 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
             break
         # A staged `for` loop's bodies take their arguments as `*rest`; they name the inputs
         # of the user's body (tester t15 repro 6: "`<changed object>.state`" for `opt.state`)
-        shown = (getattr(body, "__kwdefaults__", None) or {}).get("_input_names")
+        shown = _input_names(body)
         if shown:
             input_names[:len(shown)] = shown
             break

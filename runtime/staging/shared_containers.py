@@ -100,7 +100,7 @@ def _reached_hidden(value, carried) -> bool:
         fields = vars(value).values()
     elif isinstance(value, (types.FunctionType, types.MethodType, functools.partial)):
         fields = objects.reached_objects(value)
-        if isinstance(value, types.FunctionType) and value.__closure__:
+        if isinstance(value, types.FunctionType) and objects.closure(value):
             for cell in value.__closure__:
                 try:
                     fields = [*fields, cell.cell_contents]

@@ -1534,8 +1534,9 @@ def copies(values):
 
 
 def _probe_input_changes(bodies, statement: Statement) -> None:
-    """Under dynamo: raise objects.ChangedInput for a dict or list the bodies only read that
-    one changes anyway (`add(d, t)` setting `d["k"]`), found by one probe run of each body on
+    """Under dynamo: raise objects.ChangedInput for a dict, list or plain object the bodies
+    only read that one changes anyway (`add(d, t)` setting `d["k"]`, `acc.add(t)` setting
+    `self.total`; also an object a callable input reaches), found by one probe run of each body on
     the state as staged (the statements nested in the bodies then see what they see in the
     other runs of the bodies, and take their own probes' verdicts: NOTE [probe verdicts]).
 
@@ -1545,7 +1546,11 @@ def _probe_input_changes(bodies, statement: Statement) -> None:
     """
     inputs = statement.inputs
     read = [i for i, v in enumerate(inputs) if type(v) in (dict, list)]
-    if not read:
+    # plain objects, and callables reaching them (NOTE [objects changed through a call under
+    # dynamo] in objects.py)
+    held = [i for i, v in enumerate(inputs) if objects.is_plain_object(v) or any(
+        objects.is_plain_object(o) for o in objects.reached_objects(v))]
+    if not read and not held:
         return
     state = statement.staged_view()
     verdict_key = verdicts.key("inputs", [fn for fn, _ in bodies],
@@ -1553,11 +1558,12 @@ def _probe_input_changes(bodies, statement: Statement) -> None:
     changed = verdicts.known(verdict_key)  # NOTE [probe verdicts]
     if changed is not verdicts.UNKNOWN:
         if changed is not None:
-            raise objects.ChangedInput(changed)
+            raise objects.ChangedInput(*changed)
         return
     with probe():
         for fn, _ in bodies:
             given = copies(inputs)
+            given, watched = objects.probe_copies(given, held)
             # (the nested dicts and lists too: `d[k]["t"] = ...` with a variable `k` changes
             # the dict `d[k]`, not `d`, which the converter then leaves uncarried)
             before = {i: _nested_contents(given[i], []) for i in read}
@@ -1568,8 +1574,12 @@ def _probe_input_changes(bodies, statement: Statement) -> None:
                              else list(container))
                     if len(after) != len(items) or any(
                             _pair_changed(a, b) for a, b in zip(after, items)):
-                        verdicts.learn(verdict_key, i)
+                        verdicts.learn(verdict_key, (i,))
                         raise objects.ChangedInput(i)
+            found = objects.probed_change(watched)
+            if found is not None:
+                verdicts.learn(verdict_key, found.args)
+                raise found
     verdicts.learn(verdict_key, None)
 
 
