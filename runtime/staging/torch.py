@@ -104,6 +104,11 @@ def _is_stageable(value) -> bool:
 _LEAF_TYPES = (bool, int, float, str, type(None), Undefined, *_SYMBOLIC)
 
 
+def _is_fresh_list(value) -> bool:
+    """A list of tensors and numbers (no nested lists) that a loop body binds first."""
+    return type(value) is list and _is_stageable(tuple(value))
+
+
 def _is_leaf(value) -> bool:
     """Whether torch's pytree takes `value` as a leaf, told without it for the common kinds
     (False for the others, which go through pytree)."""
@@ -1318,9 +1323,10 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
                 raise _unbound_before_loop(statement.kind,
                                            statement.names[created[0]]) from error
             untouched.append(outputs)
+            _refuse_shared_created(statement, outputs, created)
             for i in [*slots, *created]:
                 out = constants.staged(outputs[i], statement.names[i], statement.like)
-                if is_undefined(state[i]) and _is_stageable(out):
+                if is_undefined(state[i]) and (_is_stageable(out) or _is_fresh_list(out)):
                     # Shape and dtype only: the probe's own ops stay dead, for DCE to drop. A
                     # Python number's is a number, which meets a tensor on another path as a
                     # number does (NOTE [numbers as tensors] in runtime/values.py).
@@ -1446,6 +1452,28 @@ def _probing_created(names):
         _created.names = outer
 
 
+def _refuse_shared_created(statement: Statement, outputs, created) -> None:
+    """Refuse a dict or list a loop body binds first that another variable of the loop names
+    too (`pair = [a, b]` / `keep = pair`). The loop carries each variable's items on their own
+    and rebuilds one container per variable after it, so the two names would stop being one
+    object: an item set through one after the loop would be missed by the other."""
+    for i in created:
+        out = outputs[i]
+        if type(out) not in (dict, list):
+            continue
+        for j, other in enumerate(outputs):
+            if j != i and other is out:
+                first, second = sorted((statement.names[i], statement.names[j]))
+                kind = type(out).__name__
+                raise statement.error(
+                    f"'{first}' and '{second}' name one {kind} that the loop body binds "
+                    f"first; the loop carries each variable's items separately, so after it "
+                    f"they would be two {kind}s, and a change made through one would be "
+                    "missed by the other",
+                    f"Bind one of the names after the loop (`{second} = {first}`), or give it "
+                    f"a copy in the body (`{second} = {kind}({first})`)")
+
+
 def _unbound_before_loop(statement, name):
     return StagingError(
         statement,
@@ -1508,15 +1536,6 @@ def _types_of_outputs(statement: Statement, bodies, loop: bool):
             return None
         result[slot] = staged_values[0]
     return tuple(result)
-
-
-# NOTE [loop-created variables]
-# A variable a staged loop binds first (`for i in range(n): last = x[i]`, then `last` or `i`
-# read after the loop) is carried with a placeholder of the type the body gives it (zeros,
-# learnt by running the body once as a probe), as AutoGraph does. Where the loop runs no
-# iteration Python has no value for it; the loop also carries whether it ran, and after it a
-# graph assertion raises the UnboundLocalError Python would (at the loop's end, not at the read:
-# reading the variable only on a path that skips the loop still raises).
 
 
 # NOTE [loop-created variables]

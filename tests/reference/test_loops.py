@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import autoconv
-from support import COND, WHILE_LOOP, assert_same_result, count_ops, slow_compile
+from support import COND, WHILE_LOOP, Calling, assert_close, assert_same_result, count_ops, \
+    slow_compile
 
 T = torch.tensor
 
@@ -472,10 +473,48 @@ def loop_created_read_only_when_run(x, n):
     return total, step
 
 
+def list_of_floats_first_bound_in_loop(x):
+    # torchmin's bracketing loop: `bracket_f = [f_prev, f_new]`, Python floats (`float(f)`),
+    # first bound in the loop, read after it (it was refused: "'pair' has no value before the
+    # loop")
+    f_prev = 1.0
+    while x.sum() < 10:
+        f_new = float(x.sum())
+        pair = [f_prev, f_new]
+        f_prev = f_new
+        x = x * 2
+    return x.sum() * (pair[0] - pair[1])
+
+
+def _cubic_step(f1, f2, t):
+    return 3 * (f1 - f2) / t
+
+
+def list_of_floats_given_to_a_helper(x):
+    # the items are numbers' stand-ins in the helper too: float32 where Python is float32
+    f_prev = 1.0
+    while x.sum() < 10:
+        pair = [f_prev, float(x.sum())]
+        f_prev = pair[1]
+        x = x * 2
+    return _cubic_step(pair[0], pair[1], x.sum())
+
+
+def nested_lists_first_bound_in_loop(x):
+    while x.sum() < 10:
+        pairs = [[x.sum(), 1.0], [x.max(), 2.0]]
+        pairs[1][0] = pairs[1][0] * 3  # an item written after the list is built
+        x = x * 2
+    return pairs[0][0] * pairs[1][1] + pairs[1][0]
+
+
 LOOP_CREATED_CASES = [
     (last_item_and_index, [(T([1.0, -2.0, 3.0]), T(n)) for n in (1, 2, 3)]),
     (value_of_last_iteration, [T([1.0, 2.0, -1.0]), T([3.0, -1.0, 2.0])]),
     (loop_created_read_only_when_run, [(T([1.0, -2.0, 3.0]), T(n)) for n in (1, 3)]),
+    (list_of_floats_first_bound_in_loop, [T([1.0, 2.0]), T([0.5, 0.1]), T([2.0, 3.5])]),
+    (list_of_floats_given_to_a_helper, [T([1.0, 2.0]), T([0.5, 0.1]), T([2.0, 3.5])]),
+    (nested_lists_first_bound_in_loop, [T([1.0, 2.0]), T([0.5, 0.1]), T([2.0, 3.5])]),
 ]
 
 
@@ -501,6 +540,57 @@ def test_loop_created_variable_after_zero_iterations_raises_as_python():
     saved.seek(0)
     with pytest.raises(RuntimeError, match="UnboundLocalError: cannot access local variable"):
         torch.export.load(saved).module()(*args)
+
+
+def list_first_bound_in_loop_after_zero_trips(x):
+    while x.sum() < 10:
+        acc = [x.sum(), x.max()]
+        x = x * 2
+    return acc[0] + acc[1]
+
+
+def test_list_first_bound_in_loop_after_zero_trips_raises_as_python():
+    f = autoconv.autoconv(list_first_bound_in_loop_after_zero_trips)
+    assert_close(f(T([1.0, 2.0])), list_first_bound_in_loop_after_zero_trips(T([1.0, 2.0])))
+    with pytest.raises(UnboundLocalError, match="'acc'"):
+        f(T([4.0, 9.0]))
+    assert f.trace_count == 1
+
+
+def one_list_under_two_names(x):
+    while x.sum() < 10:
+        a = [x.sum(), x.max()]
+        b = a
+        x = x * 2
+    b[0] = b[0] + 100.0
+    return a[0]
+
+
+def one_dict_under_two_names(x):
+    while x.sum() < 10:
+        a = {"s": x.sum()}
+        b = a
+        x = x * 2
+    b["s"] = b["s"] + 100.0
+    return a["s"]
+
+
+@pytest.mark.parametrize("fn", [one_list_under_two_names, one_dict_under_two_names])
+def test_one_container_first_bound_under_two_names_is_refused(fn):
+    # The loop rebuilt one container per name: `a[0]` missed the write through `b` (6 where
+    # Python gives 106), silently, in every mode
+    from autoconv_runtime import StagingError
+
+    kind = "list" if "list" in fn.__name__ else "dict"
+    match = f"'a' and 'b' name one {kind} that the loop body binds first"
+    with pytest.raises(StagingError, match=match) as caught:
+        autoconv.autoconv(fn)(T([1.0, 2.0]))
+    assert caught.value.lineno == fn.__code__.co_firstlineno + 1
+    with pytest.raises(StagingError, match=match):
+        torch.export.export(Calling(autoconv.convert(fn)), (T([1.0, 2.0]),), strict=False)
+    torch._dynamo.reset()
+    with pytest.raises(StagingError, match=match):
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(T([1.0, 2.0]))
 
 
 def _value_from_an_earlier_iteration(x):
