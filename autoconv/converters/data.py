@@ -1,22 +1,26 @@
 """Reads and writes of a tensor's `.data` in converted code go through the runtime.
 
-    w.data                               ->  ac.data_(w)
-    w.data = ac.aug_assign(w.data, op, v)    ->  ac.data_update_(w, ac.aug_assign(ac.data_(w), op, v))
-    w.data = ac.setitem(w.data, i, v)        ->  ac.data_update_(w, ac.setitem(ac.data_(w), i, v))
-    w.data = v                           ->  ac.set_data_(w, v)
+    w.data       ->  ac.data_(w)
+    w.data -= v  ->  ac.data_update_(w, ac.aug_assign(ac.data_(w), '-=', v))
+    w.data = ac.setitem(w.data, i, v)  ->  ac.data_update_(w, ac.setitem(ac.data_(w), i, v))
+    w.data = v   ->  ac.set_data_(w, v)
 
-`w.data -= v` and `w.data[i] = v` reach this pass as the first forms (the augmented and
-subscript passes). Under a tracer `.data` is `w.detach()`, which the tracers follow, and a store
-that only puts back what was updated in place does nothing, as in Python; binding `.data` to
-another tensor is refused there (NOTE [writes through .data] in converters/control_flow.py).
+In staged bodies `w.data -= v` and `w.data[i] = v` reach this pass as assignments of
+`ac.aug_assign(w.data, ...)` and `ac.setitem(w.data, ...)` (the augmented and subscript passes).
+Under a tracer `.data` is `w.detach()`, which the tracers follow, and a store that only puts back
+what was updated in place does nothing, as in Python; binding `.data` to another tensor is
+refused there (NOTE [writes through .data] in converters/control_flow.py).
 """
 
 from __future__ import annotations
+
+import copy
 
 import gast
 
 from .. import templates
 from ..transformer import Converter
+from .subscripts import AUGMENTED_OPERATORS, _rereadable
 
 # the runtime's operators whose result is their first argument, updated in place (a tensor's)
 _UPDATES = frozenset(("aug_assign", "setitem"))
@@ -42,6 +46,22 @@ class DataConverter(Converter):
         call = gast.Call(func=self._runtime(name), args=[owner, node.value], keywords=[])
         return gast.copy_location(gast.Expr(value=call), node)
 
+    def visit_AugAssign(self, node):
+        # (outside control flow the augmented pass leaves `w.data -= v` as it is)
+        target = node.target
+        if not (isinstance(target, gast.Attribute) and target.attr == "data"
+                and _rereadable(target.value)):  # (`f().data -= v`: left as it is)
+            return self.generic_visit(node)
+        owner, value = self.visit(target.value), self.visit(node.value)
+        update = gast.Call(
+            func=self._runtime("aug_assign"),
+            args=[gast.Call(func=self._runtime("data_"), args=[owner], keywords=[]),
+                  gast.Constant(value=AUGMENTED_OPERATORS[type(node.op)], kind=None), value],
+            keywords=[])
+        call = gast.Call(func=self._runtime("data_update_"),
+                         args=[_copy(owner), update], keywords=[])
+        return gast.copy_location(gast.Expr(value=call), node)
+
     def visit_Attribute(self, node):
         self.generic_visit(node)
         if node.attr != "data" or not isinstance(node.ctx, gast.Load):
@@ -59,6 +79,11 @@ class DataConverter(Converter):
                 and value.func.value.id == self.ctx.runtime):
             return value.func.attr
         return None
+
+
+def _copy(node):
+    """A copy of the expression `node`, to read it a second time."""
+    return copy.deepcopy(node)
 
 
 def _same(read, target) -> bool:
