@@ -162,7 +162,7 @@ def converted_tree(fn, numbers: frozenset = frozenset(), objects: frozenset = fr
     ctx.runtime = runtime
     ctx.number_params = numbers
     ctx.number_objects = objects
-    ctx.local_names, local_functions, ctx.reads_grad = _scan(node, nodes)
+    ctx.local_names, local_functions, ctx.reads_grad, ctx.uses_data = _scan(node, nodes)
     ctx.uses_class_cell = False
     ctx.callees = set()
     ctx.makes_text = False  # set by CallConverter where it writes a text function
@@ -179,8 +179,9 @@ def converted_tree(fn, numbers: frozenset = frozenset(), objects: frozenset = fr
     return pipeline.convert_tree(node, ctx), ctx
 
 
-def _scan(node, nodes) -> tuple[set[str], set[str], bool]:
-    """(local names, local functions, whether it reads an attribute `grad`) of the function
+def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool]:
+    """(local names, local functions, whether it reads an attribute `grad`, whether it uses an
+    attribute `data`) of the function
     `node` (`nodes`: every node under it), in one loop (a conversion's whole-tree walks were a
     fifth of its time), which also drops annotations.
 
@@ -188,10 +189,10 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool]:
     bound by a def, or to a lambda, inside it (converted with it); a name also bound to
     something else may hold another callable when called, so it is not one. No pass writes a
     `.grad` of its own: without one in the user's code, the gradient-read pass has nothing to
-    do (see pipeline.convert_tree).
+    do (see pipeline.convert_tree); nor has the `.data` pass without a `.data`.
     """
     names, defs, lambdas, other = set(), set(), set(), set()
-    reads_grad = False
+    reads_grad = uses_data = False
     for inner in nodes:
         kind = type(inner)
         if kind is gast.Name:
@@ -200,6 +201,8 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool]:
         elif kind is gast.Attribute:
             if inner.attr == "grad":
                 reads_grad = True
+            elif inner.attr == "data":
+                uses_data = True
         elif kind is gast.FunctionDef:
             defs.add(inner.name)
             # Annotations would be evaluated in the factory's scope; converted code does not
@@ -214,7 +217,7 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool]:
             targets = {t.id for t in inner.targets if isinstance(t, gast.Name)}
             (lambdas if isinstance(inner.value, gast.Lambda) else other).update(targets)
     functions = (defs - {getattr(node, "name", None)}) | lambdas
-    return names | defs, functions - other, reads_grad
+    return names | defs, functions - other, reads_grad, uses_data
 
 
 def _compile(fn, numbers=frozenset(), objects=frozenset()):

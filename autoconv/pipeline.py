@@ -7,6 +7,7 @@ from .analysis import liveness
 from .converters.asserts import AssertConverter
 from .converters.break_continue import BreakContinueConverter
 from .converters.calls import CallConverter, GradReadConverter, TextReturnConverter
+from .converters.data import DataConverter
 from .converters.choices import ChoiceConverter
 from .converters.control_flow import ControlFlowConverter
 from .converters.lists import ListConverter
@@ -51,6 +52,10 @@ def convert_tree(node, ctx):
     liveness.analyze(node)
     original_body = getattr(node, "_autoconv_original_body", None)
     node = ControlFlowConverter.transform(node, ctx)
+    if getattr(ctx, "uses_data", True):
+        # After the control-flow conversion, whose analysis reads `w.data.mul_(...)` as an
+        # update of `w` (NOTE [writes through .data] there); skipped without a `.data`.
+        node = DataConverter.transform(node, ctx)
     if getattr(ctx, "reads_grad", True):
         # (a walk of the whole converted tree, the largest one: skipped where the user's code
         # reads no `.grad`, which no pass writes)

@@ -42,6 +42,7 @@ from .choices import (
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import DataDependentGuard, StagingError, data_dependent_error
 from .fallible import fallible, try_call
+from .data import data_, data_or_, data_update_, set_data_
 from .gradients import grad_
 from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
@@ -119,6 +120,10 @@ __all__ = [
     "enumerate_",
     "for_stmt",
     "getitem",
+    "data_",
+    "data_or_",
+    "data_update_",
+    "set_data_",
     "grad_",
     "if_exp",
     "if_stmt",

@@ -205,6 +205,10 @@ def aug_assign_attribute(owner, name, alias, op, value):
         return alias
     if isinstance(owner, torch.nn.Module):  # not carried: its tensors are read by name
         return aug_assign(alias, op, value)
+    if isinstance(owner, torch.Tensor) and name == "data":
+        # `w.data -= v`: the alias is `w`'s memory (`ac.data_or_`), and Python's store binds
+        # `.data` to the memory it had (NOTE [writes through .data] in the converters)
+        return aug_assign(alias, op, value)
     # A plain object is carried by the statement too (staging/objects.py), each body on its own
     # copy: the update goes to that copy and to the alias alike, so both write-backs agree.
     held = getattr(owner, name)

@@ -386,8 +386,10 @@ class ControlFlowConverter(Converter):
             # where the body runs)
             root, *attrs = chain.split(".")
             read = root
-            for attr in attrs:
-                read = f"getattr({read}, {attr!r}, missing)"
+            for k, attr in enumerate(attrs):
+                read = (f"{self.ctx.runtime}.data_or_({read}, missing)"
+                        if attr == "data" and k == len(attrs) - 1  # NOTE [writes through .data]
+                        else f"getattr({read}, {attr!r}, missing)")
             assigns += templates.replace(f"alias = {read}", alias=alias, missing=templates.replace(
                 "ac.Undefined(label)", ac=self.ctx.runtime,
                 label=gast.Constant(value=chain, kind=None))[0].value)
@@ -1065,6 +1067,59 @@ def _view_root(node):
     return node.id if isinstance(node, gast.Name) else None
 
 
+def _data_read_with_owner(local, chains) -> set:
+    """The chains `x.data` (`self.w.data`) of `chains` whose owner `x` the statement `local`
+    also reads otherwise (`w.data.mul_(0.5)` and `w.abs()`): no alias for those (NOTE [writes
+    through .data])."""
+    owners = {c[: -len(".data")] for c in chains if c.endswith(".data")}
+    if not owners:
+        return set()
+    reads = {}
+    for n in local.nodes:
+        if n.__class__ is gast.Name:
+            reads[n.id] = reads.get(n.id, 0) + 1
+        elif n.__class__ is gast.Attribute:
+            chain = _chain(n)
+            if chain is not None:
+                reads[chain] = reads.get(chain, 0) + 1
+    return {owner + ".data" for owner in owners
+            if reads.get(owner, 0) > reads.get(owner + ".data", 0)}
+
+
+def _through_data(target) -> bool:
+    """Whether the store target `target` writes into a name's tensor through `.data` (`w.data`,
+    `w.data[0]`, `w.data.view(-1)[:2]`): NOTE [writes through .data]."""
+    node = target
+    while True:
+        if isinstance(node, gast.Attribute) and node.attr == "data":
+            return _view_root(node) is not None
+        if isinstance(node, gast.Subscript):
+            node = node.value
+        elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+              and node.func.attr in _VIEWS):
+            node = node.func.value
+        else:
+            return False
+
+
+# NOTE [writes through .data]
+# `w.data -= v`, `w.data[0] = v`, `w.data.mul_(0.5)` update `w`'s tensor through an alias that
+# autograd and the tracers do not follow: `.data` has a version counter of its own, so the
+# runtime's check of the inputs' versions (NOTE [inputs updated unseen] in
+# runtime/staging/torch.py) misses the write, and a chain `w.data` read into an alias before
+# a statement (NOTE [attributes updated in place]) is a second tensor in a staged body, where
+# `w` kept its old value (a loop's `break` test read it: wrong trip counts, silently). So under
+# a tracer every read of `.data` of a tensor is `w.detach()` (runtime/data.py: the same values
+# and memory, `w`'s version counter), which the tracers follow; and a chain `w.data` whose
+# owner the statement also reads is no alias: the body reads it from its own `w`, which the
+# statement carries as a tensor it updates in place (these stores count as updates of `w`, as
+# in-place methods on `w.data` already did, `_view_root`). Where the statement reads the chain
+# only, it may be an alias still (an object's attribute named `data`, updated in place:
+# dynamo wants it carried), read by `ac.data_or_`: a tensor's alias is its `detach()` there,
+# into which the result is written back. Binding `w.data` to another tensor (`w.data = v`)
+# is refused under a tracer.
+
+
 # Tensor methods whose result may be the tensor itself or a view of it (so an in-place update of
 # the result updates the tensor): torch's view operations, and conversions that return `self`
 # where nothing changes (`row.float()` of a float row).
@@ -1178,6 +1233,10 @@ def _updated_in_place(local) -> set:
         cls = n.__class__
         if cls is gast.AugAssign and n.target.__class__ is gast.Name:
             names.add(n.target.id)
+        elif cls in (gast.AugAssign, gast.Assign) and _through_data(
+                n.target if cls is gast.AugAssign else n.targets[0]):
+            # `w.data -= v`, `w.data[0] = v`: an update of `w` (NOTE [writes through .data])
+            names.add(_view_root(n.target if cls is gast.AugAssign else n.targets[0]))
         elif (cls is gast.Call and n.func.__class__ is gast.Attribute
               and _IN_PLACE.match(n.func.attr)):
             receiver = _view_root(n.func.value)  # `y.add_(1)`, `y[:1].zero_()`
@@ -1197,6 +1256,11 @@ def _updated_in_place(local) -> set:
                     and not _sets_item(n)):
                 for name in _bound_names(n.targets):
                     sources.setdefault(name, set()).add(n.value.id)
+            elif (n.__class__ is gast.Assign and n.value.__class__ is gast.Attribute
+                  and n.value.attr == "data" and n.value.value.__class__ is gast.Name):
+                # `d = w.data; d.mul_(0.5)` updates `w` (NOTE [writes through .data])
+                for name in _bound_names(n.targets):
+                    sources.setdefault(name, set()).add(n.value.value.id)
         frontier = list(names)
         while frontier:
             for source in sources.get(frontier.pop(), ()):
@@ -1287,6 +1351,7 @@ def _updated_attributes(local, writes, defined, is_free=lambda name: False,
                     holders.add(_holder(t, is_free))
                     augmented.add(id(t))
     chains |= holders
+    chains -= _data_read_with_owner(local, chains)
     if containers is not None:
         containers |= holders
     if not chains:

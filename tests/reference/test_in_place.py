@@ -1551,3 +1551,162 @@ def read_by_index_after_the_name_is_rebound(x, n):
 def test_a_loop_rebinding_a_name_a_list_also_holds_reads_the_lists_tensor():
     assert_same_result(read_by_index_after_the_name_is_rebound, [(T([1.0, 2.0]), T(3)),
                                                                  (T([1.0, 2.0]), T(0))])
+
+
+# --- writes through `.data` (NOTE [writes through .data] in autoconv/converters/control_flow.py)
+# `.data` shares the tensor's memory but not its version counter, and no tracer follows it: the
+# staged loop updated a second tensor while its `break` test read the old `w` (the tester's
+# `w.data -= 0.5 * w`: 0 trips and w = [0, 0] where Python takes 10 and ends at 0.00049).
+
+def halve_until_small(w):
+    for i in range(100):
+        w.data -= 0.5 * w
+        if w.abs().sum() < 1e-3:
+            break
+    return w, i
+
+
+def halve_while_true_with_mul_(w):
+    i = 0
+    while True:
+        w.data.mul_(0.5)
+        i += 1
+        if w.abs().sum() < 1e-3:
+            break
+    return w, i
+
+
+def halve_under_a_staged_if_in_a_tensor_range(w, n):
+    for i in range(n):
+        if w.sum() > 1e-3:
+            w.data.mul_(0.5)
+    return w
+
+
+def halve_an_item_by_a_traced_index_and_copy(w, k):
+    for i in range(100):
+        w.data[k] -= 0.5 * w[k]
+        w.data.copy_(w * 0.75)
+        if w[k].abs() < 1e-3:
+            break
+    return w, i
+
+
+def halve_a_local_through_an_alias_of_its_data(x):
+    w = x.clone()
+    for i in range(100):
+        d = w.data
+        d.mul_(0.5)
+        if w.abs().sum() < 1e-3:
+            break
+    return w, i
+
+
+class _Held:
+    def __init__(self, t):
+        self.data = t
+
+
+def halve_an_objects_data_attribute(x):
+    # `o.data` is an attribute here, not a tensor's `.data`: still carried as an alias
+    o = _Held(x.clone())
+    for i in range(100):
+        o.data.mul_(0.5)
+        if o.data.abs().sum() < 1e-3:
+            break
+    return o.data, i
+
+
+def gradient_descent_through_data(w, X, y):
+    for i in range(200):
+        err = X @ w - y
+        grad = 2 * X.T @ err / len(y)
+        w.data -= 0.1 * grad
+        if grad.norm() < 1e-3:
+            break
+    return w, i
+
+
+_X = torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
+_Y = _X @ T([1.0, -2.0, 0.5])
+# (fn, inputs, export): inputs taking different trip counts
+DATA_CASES = [
+    (halve_until_small, [T([1.0, 1.0]), T([64.0, 64.0]), T([1e-4, 1e-4])], True),
+    (halve_while_true_with_mul_, [T([1.0, 1.0]), T([64.0, 64.0])], False),
+    (halve_under_a_staged_if_in_a_tensor_range, [(T([1.0, 1.0]), T(20)), (T([1.0, 1.0]), T(3)),
+                                                 (T([-1.0, 1.0]), T(5))], True),
+    (halve_an_item_by_a_traced_index_and_copy, [(T([1.0, 2.0]), T(1)), (T([8.0, 1.0]), T(0))],
+     False),
+    (halve_a_local_through_an_alias_of_its_data, [T([1.0, 1.0]), T([64.0, 64.0])], False),
+    (halve_an_objects_data_attribute, [T([1.0, 1.0]), T([64.0, 64.0])], False),
+    (gradient_descent_through_data, [(torch.zeros(3), _X, _Y), (T([1.0, -2.0, 0.4]), _X, _Y)],
+     False),
+]
+
+
+@pytest.mark.parametrize("fn, inputs, export", DATA_CASES, ids=[c[0].__name__ for c in DATA_CASES])
+def test_an_update_through_data_in_a_staged_body(fn, inputs, export):
+    assert_same_result(fn, inputs, export=export)
+
+
+def halve_through_data_at_the_top_level(w, v):
+    w.data -= 0.5 * v
+    w.data[0] = 3.0
+    w.data.mul_(2)
+    return w * 1
+
+
+def test_an_update_through_data_outside_control_flow():
+    # (torch.export failed: "fake tensor in the exported program constant's list")
+    assert_same_result(halve_through_data_at_the_top_level, [(T([1.0, 2.0]), T([4.0, 4.0]))],
+                       staged=False)
+
+
+def _run(mode, fn):
+    if mode == "staged":
+        return autoconv.autoconv(fn)
+    if mode == "compile":
+        torch._dynamo.reset()
+        return torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    module = torch.export.export(Calling(autoconv.convert(fn)), (T([1.0, 1.0]),), strict=False)
+    saved = io.BytesIO()
+    torch.export.save(module, saved)
+    saved.seek(0)
+    return torch.export.load(saved).module()
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+def test_regression_the_callers_tensor_sees_an_update_through_data(mode):
+    run = _run(mode, halve_until_small)
+    for start in (1.0, 64.0):
+        expected_arg = T([start, start])
+        expected_w, expected_i = halve_until_small(expected_arg)
+        arg = T([start, start])
+        w, i = run(arg)
+        assert int(i) == expected_i
+        assert torch.equal(w, expected_w)
+        assert torch.equal(arg, expected_arg)
+
+
+def data_bound_anew_in_a_loop(w):
+    for i in range(100):
+        w.data = w * 0.5
+        if w.abs().sum() < 1e-3:
+            break
+    return w, i
+
+
+def data_bound_anew(w):
+    w.data = w * 0.5
+    return w * 1
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+@pytest.mark.parametrize("fn", [data_bound_anew_in_a_loop, data_bound_anew])
+def test_binding_data_anew_is_refused_at_the_line(mode, fn):
+    # The graph kept `w`'s old values (replay, torch.export); dynamo refused it in its own words
+    line = fn.__code__.co_firstlineno + (2 if fn is data_bound_anew_in_a_loop else 1)
+    with pytest.raises(StagingError, match=rf"test_in_place.py:{line}: .*`.data = \.\.\.` binds "
+                                           r".*invisible to them.*torch.no_grad"):
+        _run(mode, fn)(T([1.0, 1.0]))
+    assert fn(T([1.0, 1.0])) is not None  # plain Python is unchanged
