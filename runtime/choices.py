@@ -16,6 +16,7 @@ __all__ = [
     "returned_path",
     "write_back_returned",
     "refuse_choice_update",
+    "refuse_item_update",
     "write_back_choice",
     "write_back_item",
     "write_back_path",
@@ -114,17 +115,56 @@ def refuse_choice_update(value, chosen, name: str, sources: str, where: str = ""
             "in-place update out of the compound statement")
 
 
+def _copies(items, key) -> bool:
+    """Whether `items[key]`, a tensor indexed by one traced `key`, is a copy in Python: advanced
+    indexing (an index tensor of dim >= 1, a bool or uint8 mask; NOTE [items that are copies]).
+    A 0-d integer index (a SymInt too) selects as an int does: a view."""
+    if not isinstance(items, torch.Tensor) or not isinstance(key, torch.Tensor):
+        return False
+    return key.dim() != 0 or key.dtype in (torch.bool, torch.uint8)
+
+
+# NOTE [items that are copies]
+# `c = data[k]` with a traced `k` is watched as an item of `data` (NOTE [in-place updates of a
+# choice] in autoconv/converters/choices.py): with a 0-d integer `k` Python's `c` is a view of
+# `data` (torch reads the index as an int), and an update of `c` reaches `data`, which the
+# staged gather does not (written back after a simple statement, refused inside a compound
+# one). With `k` a 1-d index tensor or a mask (the rows of a k-means' centroids,
+# `data[idx]`) Python's `c` is a new tensor, advanced indexing's copy, and `data` must not
+# change: the write-back would have put the update into `data` (silently wrong) and the
+# refusal was a false one (tester, kmeans). Which kind of index it is is known only at run
+# time (the converter sees a name), so the runtime tells them apart by the traced key.
+
+
+def refuse_item_update(value, items, key, name: str, sources: str, where: str = "") -> None:
+    """`refuse_choice_update` for `name` read as `items[key]` with a traced `key`: nothing where
+    that is a copy in Python (NOTE [items that are copies]), which no update of `name` reaches
+    `items` through.
+
+    Raises:
+        StagingError: `key` is traced and `items[key]` is `items`' item (or view) in Python.
+    """
+    if isinstance(key, torch.SymInt):
+        key = torch.scalar_tensor(key, dtype=torch.int64)
+    if _copies(items, key):
+        return
+    refuse_choice_update(value, key, name, sources, where)
+
+
 def write_back_item(value, items, key) -> None:
     """After an in-place update of `value`, read as `items[key]` from a Python list or tuple of
     tensors with a traced index (a row of the stacked items, runtime/subscripts.py): as Python,
     where `value` is the item itself, `items[i].copy_(where(key == i, value, items[i]))` for
-    each item. From a tensor, `items[key] = value`. Nothing where `key` is not traced or
-    `value` is one of the items."""
+    each item. From a tensor, `items[key] = value` where that is a view in Python (a 0-d
+    integer `key`). Nothing where `key` is not traced, `value` is one of the items, or
+    `items[key]` is a copy (NOTE [items that are copies])."""
     if not isinstance(value, torch.Tensor):
         return
     if isinstance(key, torch.SymInt):
         key = torch.scalar_tensor(key, dtype=torch.int64)
     if not isinstance(key, torch.Tensor) or not is_staged(key):
+        return
+    if _copies(items, key):
         return
     if isinstance(items, torch.Tensor):
         # `x[k]` with a traced `k` is a view in Python (a 0-d index is an int), a gather when

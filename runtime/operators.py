@@ -102,6 +102,12 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         staged_state, staged_inputs = _unsaved(staged_state, inputs, targets)
         raising = False
         try:
+            # (a refusal specialises the graph on `cond`, as the staging's own do)
+            _refuse_views_of_written(
+                {**{("state", i): names[i] for i in kept or ()
+                    if isinstance(state[i], torch.Tensor)},
+                 **{("input", i): n for i, n in written.items()}}, state, inputs,
+                "if statement", _input_names(if_true, state, inputs))
             if _holding(updated, inputs, (if_true, if_false)):
                 out = _holding_lists(
                     lambda fns, st, nm, ins: staging.stage_if(cond, *fns, st, nm, cond, ins),
@@ -655,7 +661,16 @@ def _written(updated, inputs) -> dict:
     return written
 
 
-def _refuse_views_of_written(written, state, inputs, statement: str) -> None:
+def _input_names(body, state, inputs) -> list:
+    """The names of `inputs` in the converted `body` (taking (*state, *inputs)), a
+    placeholder where its code does not show them."""
+    code = getattr(getattr(body, "__wrapped__", body), "__code__", None)
+    if code is not None and code.co_argcount == len(state) + len(inputs):
+        return list(code.co_varnames[len(state): len(state) + len(inputs)])
+    return [None] * len(inputs)
+
+
+def _refuse_views_of_written(written, state, inputs, statement: str, names=None) -> None:
     """A StagingError where a tensor the statement only reads shares memory with one it
     updates in place (`written`: {("state" or "input", position): name}) (`y = x.view(-1)`
     before `while y.sum() < 50: x[0, 0] += 5`): in Python the view sees each update; a staged
@@ -676,13 +691,18 @@ def _refuse_views_of_written(written, state, inputs, statement: str) -> None:
         memory = _storage_of(value)
         name = next((n for m, n in memories if _same_memory(memory, m)), None)
         if name is not None:
+            view = names[j] if names and names[j] else None
+            shown = f"`{view}`, " if view else ""
+            copy = f"`{view} = <its view>.clone()`" if view else "`<the view>.clone()`"
             raise StagingError(
                 statement,
-                f"the {statement} updates `{name}` in place and reads a tensor that shares its "
-                f"memory (a view of `{name}`, or `{name}` a view of it), which in Python sees "
-                f"each update; the staged {statement} would see it as it was before",
+                f"the {statement} updates `{name}` in place and reads {shown}a tensor that "
+                f"shares its memory (a view of `{name}`, or `{name}` a view of it), which in "
+                f"Python sees each update; the staged {statement} would see it as it was "
+                "before",
                 f"Compute the view from `{name}` where it is read, after the update (`{name}"
-                ".view(-1).sum()` in the test), or update the view itself and read it")
+                ".view(-1).sum()` in the test), update the view itself and read it, or take a "
+                f"copy before the statement ({copy}) where it need not see the update")
 
 
 # Under dynamo a tensor's storage cannot be asked for (`untyped_storage()` is not traceable),
@@ -952,7 +972,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             _refuse_views_of_written(
                 {**{("state", i): names[i] for i in _in_place
                     if isinstance(state[i], torch.Tensor)},
-                 **{("input", i): n for i, n in written.items()}}, state, inputs, "while loop")
+                 **{("input", i): n for i, n in written.items()}}, state, inputs, "while loop",
+                _input_names(body, state, inputs))
             if written:  # NOTE [inputs updated in place]
                 bodies, staged_state, staged_names = _updating_inputs(
                     ((test, False), (body, True)), state, names, inputs, written)

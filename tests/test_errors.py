@@ -1482,7 +1482,7 @@ def test_a_view_of_a_tensor_the_loop_updates_in_place_is_refused(fn, name):
     # loop, and the graph never ended (Python stops after 10 / 8 trips); under torch.compile
     # too, where the view is known by its `_base`.
     line = fn.__code__.co_firstlineno + (3 if fn is fill_through_a_view else 4)
-    words = f"updates `{name}` in place and reads a tensor that shares its memory"
+    words = f"updates `{name}` in place and reads `y`, a tensor that shares its memory"
     torch._dynamo.reset()
     for run in (lambda: autoconv.autoconv(fn)(torch.ones(2, 2)),
                 lambda: torch.export.export(Calling(autoconv.convert(fn)), (torch.ones(2, 2),),

@@ -247,6 +247,9 @@ _WRITE_BACK_RETURNED = "ac.write_back_returned(target, name)"
 _WRITE_BACK_HELD = "ac.write_back_returned(target, name, held)"
 _REFUSE_RETURNED = "ac.refuse_returned_update(target, name)"
 _REFUSE_WHERE = "ac.refuse_choice_update(target, chosen, name, sources, where)"
+# (an item of a tensor may be a copy in Python, which nothing refuses: NOTE [items that are
+# copies] in runtime/choices.py)
+_REFUSE_ITEM = "ac.refuse_item_update(target, items, chosen, name, sources, where)"
 
 
 def _names_stored(node) -> set:
@@ -741,12 +744,15 @@ class ChoiceConverter(Converter):
 
     def _refusal(self, name, chosen, paths, where="") -> list:
         if isinstance(paths, _Item):
-            shown = f"an item of `{paths.items}`"
-        else:
-            shown = " or ".join(f"`{p}`" for p in dict.fromkeys(paths)
-                                if p is not None and p != _UNKNOWN)
-            if _UNKNOWN in paths:
-                shown = (shown + " or " if shown else "") + "another name's tensor"
+            return templates.replace(
+                _REFUSE_ITEM, ac=self.ctx.runtime, target=name, items=paths.items,
+                chosen=chosen, name=gast.Constant(value=name, kind=None),
+                sources=gast.Constant(value=f"an item of `{paths.items}`", kind=None),
+                where=gast.Constant(value=where, kind=None))
+        shown = " or ".join(f"`{p}`" for p in dict.fromkeys(paths)
+                            if p is not None and p != _UNKNOWN)
+        if _UNKNOWN in paths:
+            shown = (shown + " or " if shown else "") + "another name's tensor"
         if where:
             return templates.replace(
                 _REFUSE_WHERE, ac=self.ctx.runtime, target=name, chosen=chosen,

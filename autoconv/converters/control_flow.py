@@ -336,7 +336,7 @@ class ControlFlowConverter(Converter):
         # (all before the bodies below become functions)
         local = _Local([node])
         sites = _store_sites(local)
-        node._autoconv_in_place = _updated_in_place(local)
+        node._autoconv_in_place = _updated_in_place(local, self.ctx.runtime)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = set()
         node._autoconv_changed = _changed_objects(node, local, self.anno(node, Anno.MUTATED))
@@ -407,7 +407,7 @@ class ControlFlowConverter(Converter):
     def visit_While(self, node):
         local = _Local([node])  # (all before the bodies below become functions)
         sites = _store_sites(local)
-        node._autoconv_in_place = _updated_in_place(local)
+        node._autoconv_in_place = _updated_in_place(local, self.ctx.runtime)
         node._autoconv_containers = set()
         chains = _updated_attributes(local, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN), self._is_free,
@@ -461,7 +461,7 @@ class ControlFlowConverter(Converter):
         parts, iterable = _statement_parts(node, skip=("iter",))
         local = parts + iterable
         sites = _store_sites(local)
-        node._autoconv_in_place = _updated_in_place(local)
+        node._autoconv_in_place = _updated_in_place(local, self.ctx.runtime)
         node._autoconv_containers = set()
         chains = _updated_attributes(parts, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN), self._is_free,
@@ -1203,9 +1203,14 @@ def _rebound(local):
             items.add(n.targets[0].id)
             not_bound.add(id(n.targets[0]))
             continue
-        if (cls is gast.Subscript and n.ctx.__class__ is not gast.Load
-                and n.value.__class__ is gast.Name):
-            items.add(n.value.id)
+        if cls is gast.Subscript and n.ctx.__class__ is not gast.Load:
+            # `d[i][j] = v` too: `d[i]` is a view in Python, and the write reaches `d` (tester:
+            # the caller's `d` was left as it was after a staged `if` wrote `d[1][0]`)
+            root = n.value
+            while root.__class__ is gast.Subscript:
+                root = root.value
+            if root.__class__ is gast.Name:
+                items.add(root.id)
         if cls is gast.Name and n.ctx.__class__ is not gast.Load and id(n) not in not_bound:
             names.add(n.id)
     return names, items
@@ -1223,11 +1228,12 @@ def _rebound(local):
 # a nested loop] there).
 
 
-def _updated_in_place(local) -> set:
+def _updated_in_place(local, runtime=None) -> set:
     """Names whose tensors `local` may update in place: targets of augmented assignments
     (`i += 1`) and receivers of in-place methods (`y.add_(1)`), nested scopes left out; the
     tensors a nested loop iterates whose items it updates (NOTE [iterables of nested loops
-    updated in place])."""
+    updated in place]); the tensor or list an item is written back into (NOTE [items written
+    back in a staged body])."""
     names = set()
     for n in local.nodes:
         cls = n.__class__
@@ -1237,6 +1243,11 @@ def _updated_in_place(local) -> set:
                 n.target if cls is gast.AugAssign else n.targets[0]):
             # `w.data -= v`, `w.data[0] = v`: an update of `w` (NOTE [writes through .data])
             names.add(_view_root(n.target if cls is gast.AugAssign else n.targets[0]))
+        elif (cls is gast.Call and n.func.__class__ is gast.Attribute
+              and n.func.attr == "write_back_item" and n.func.value.__class__ is gast.Name
+              and n.func.value.id == runtime and len(n.args) > 1
+              and n.args[1].__class__ is gast.Name):
+            names.add(n.args[1].id)  # NOTE [items written back in a staged body]
         elif (cls is gast.Call and n.func.__class__ is gast.Attribute
               and _IN_PLACE.match(n.func.attr)):
             receiver = _view_root(n.func.value)  # `y.add_(1)`, `y[:1].zero_()`
@@ -1268,6 +1279,15 @@ def _updated_in_place(local) -> set:
                     names.add(source)
                     frontier.append(source)
     return names
+
+
+# NOTE [items written back in a staged body]
+# `d[i][j] = v` is `d_item = ac.getitem(d, i); d_item[j] = v; ac.write_back_item(d_item, d, i)`
+# (NOTE [in-place updates of a choice] in converters/choices.py), which the source no longer
+# shows as an update of `d`. autoconv's trace found it by `d`'s version counter (NOTE [inputs
+# updated unseen]); under torch.compile a staged body holding it wrote its operand `d`,
+# dynamo's "input mutation" (the tester's edit distance, `d[t1][t2] = d[t1 - 1][t2 - 1]` in
+# a staged `if`). The write-back names `d` as updated in place: carried and written back.
 
 
 # NOTE [attributes updated in place]

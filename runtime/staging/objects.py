@@ -1002,8 +1002,9 @@ def _refuse_views_of(held, inputs, input_names, name, statement) -> None:
                 f"'{name}' is updated in place in the statement and '{other}' is a view of "
                 "the same tensor (or the other way round); the staged statement carries each "
                 "as its own copy, so one would not see the other's update",
-                f"Take the view inside the statement (`{other} = ...` in the body), or update "
-                "the tensor through one name only")
+                f"Take a copy (`{other} = <the view>.clone()`) where the statement need not "
+                f"see the update through it, the view inside the statement (`{other} = ...` in "
+                "the body), or update the tensor through one name only")
 
 
 def _input_names(body):

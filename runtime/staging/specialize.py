@@ -372,15 +372,35 @@ _METADATA_ONLY = (torch.ops.aten.detach_.default,)
 
 
 def _refuse_mutations(graph, nodes) -> None:
-    """Raises _Unknown where an op of `graph` writes in place to one of `nodes`: their values
-    are then not what the nodes' own ops compute."""
+    """Raises _Unknown where an op of `graph` writes in place to one of `nodes`, or to a view
+    of the memory one of them views: their values are then not what the nodes' own ops
+    compute."""
+    roots = {_memory_root(n) for n in nodes}
     for n in graph.nodes:
         schema = getattr(n.target, "_schema", None)
         if n.target in _METADATA_ONLY:
             continue
         if schema is not None and schema.is_mutable and any(
-                a in nodes for a in n.all_input_nodes):
+                a in nodes or _memory_root(a) in roots for a in n.all_input_nodes):
             raise _Unknown
+
+
+# NOTE [writes through views of a condition's tensors]
+# `a = d[i][j - 1]` then `d[i][j] = v` records `copy_(select(select(d, i), j), v)`: the write's
+# input is a new view of `d`, not `d` nor `a`'s own view node, and the check of the nodes a
+# condition reads found no write. The condition `a <= b` (tester's edit distance, in a staged
+# `if`'s body, on `d`'s entries that the earlier staged `if`s wrote) was evaluated as if
+# computed from constants and the graph specialised on it: every other input failed its guard
+# at replay, with the message that the constants changed. Views are followed to the memory
+# they view, on the write's side and on the condition's.
+
+
+def _memory_root(node):
+    """The node whose memory `node` views: its view ops followed to their base."""
+    while isinstance(node, torch.fx.Node) and getattr(node.target, "is_view", False) and (
+            node.args and isinstance(node.args[0], torch.fx.Node)):
+        node = node.args[0]
+    return node
 
 
 def _writes_inputs(graph) -> bool:

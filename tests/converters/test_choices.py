@@ -94,7 +94,7 @@ def test_no_update_no_change_and_staged_bodies_written_back_too():
                 xs_item.add_(1)
                 ac.write_back_item(xs_item, xs, chosen)
                 return ()
-            ac.while_stmt(loop_test, loop_body, (), (), (c, k, xs))
+            ac.while_stmt(loop_test, loop_body, (), (), (c, k, xs), updated=((2, 'xs'),))
             return acc
         """,
     )
