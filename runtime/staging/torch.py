@@ -1326,7 +1326,8 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
             _refuse_shared_created(statement, outputs, created)
             for i in [*slots, *created]:
                 out = constants.staged(outputs[i], statement.names[i], statement.like)
-                if is_undefined(state[i]) and (_is_stageable(out) or _is_fresh_list(out)):
+                if is_undefined(state[i]) and (_is_stageable(out) or (
+                        i in created and _is_fresh_list(out))):
                     # Shape and dtype only: the probe's own ops stay dead, for DCE to drop. A
                     # Python number's is a number, which meets a tensor on another path as a
                     # number does (NOTE [numbers as tensors] in runtime/values.py).
