@@ -142,14 +142,25 @@ def _covers_code(node, code) -> bool:
     return node.end_lineno is not None and last <= node.end_lineno
 
 
+def _file_ast(fn):
+    """(lines, stdlib ast) of `fn`'s whole file, or None where it cannot be read or parsed."""
+    code = fn.__code__
+    lines = linecache.getlines(code.co_filename, fn.__globals__)
+    if not lines:
+        return None
+    try:
+        return lines, ast.parse("".join(lines), filename=code.co_filename)
+    except (SyntaxError, ValueError):
+        return None
+
+
 def _parse_in_file(fn):
     """`fn`'s def found in a parse of its whole file (by name and first line), or None."""
     code = fn.__code__
-    lines = linecache.getlines(code.co_filename, fn.__globals__)
-    try:
-        module = ast.parse("".join(lines), filename=code.co_filename)
-    except (SyntaxError, ValueError):
+    parsed = _file_ast(fn)
+    if parsed is None:
         return None
+    lines, module = parsed
     for node in ast.walk(module):
         if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
                 and node.name == code.co_name
@@ -158,16 +169,6 @@ def _parse_in_file(fn):
             source = "".join(lines[node.lineno - 1:node.end_lineno])
             return _function(fn, to_gast(node), node, source, code.co_firstlineno)
     return None
-
-
-def _file_tree(fn):
-    """The gast tree of `fn`'s whole file, or None where it cannot be read or parsed."""
-    code = fn.__code__
-    lines = linecache.getlines(code.co_filename, fn.__globals__)
-    try:
-        return to_gast(ast.parse("".join(lines), filename=code.co_filename)) if lines else None
-    except (SyntaxError, ValueError):
-        return None
 
 
 def _parse_function(fn, lines, first_line) -> ParsedFunction:
@@ -321,16 +322,18 @@ def _find_lambda(fn, source, filename, first_line, indent):
         except SyntaxError:
             # One item of a dict or list literal spread over lines (`"relu": lambda x: ...,`,
             # a table of operations): its lines are no expression, the whole file is.
-            tree = _file_tree(fn)
-            if tree is None:
+            parsed = _file_ast(fn)
+            if parsed is None:
                 raise ConversionError(
                     "syntax", filename, fn.__code__.co_firstlineno,
                     reason="the lambda's lines hold part of a statement that does not parse "
                     "on its own; put the lambda on a line of its own or use a def") from None
-            first_line, indent = 1, 0  # (the file's own positions)
+            tree = to_gast(parsed[1])
+            first_line, indent = 1, 0  # (the file's own positions: nothing to shift)
         else:
             _shift(tree, -1, 0)
-    _shift(tree, first_line - 1, indent)
+    if first_line != 1 or indent:
+        _shift(tree, first_line - 1, indent)
     code = fn.__code__
     args = code.co_varnames[: code.co_argcount]
     matches = [
