@@ -404,18 +404,12 @@ def export(converted, args, kwargs, *, name: str, module=None,
         raise tracebacks.for_user(error, f"exporting {name}")  # noqa: B904
     _check_no_trace_values(program.graph_module, name)
     for key, value in {**program.constants, **program.state_dict}.items():
-        if _is_trace_value(value):
+        if captures.is_trace_value(value):
             raise RuntimeError(
                 f"autoconv internal error: exporting {name} left a value of the "
                 f"trace ({type(value).__name__}) in the program as {key}. This is a bug in "
                 "autoconv; please report it with this function.")
     return program
-
-
-def _is_trace_value(value) -> bool:
-    from torch._subclasses.functional_tensor import FunctionalTensor
-
-    return isinstance(value, (torch._subclasses.FakeTensor, FunctionalTensor))
 
 
 # NOTE [Python's random numbers while tracing]
@@ -528,7 +522,7 @@ def _check_no_trace_values(graph_module, name) -> None:
             if node.op != "get_attr":
                 continue
             value = getattr(module, node.target, None)
-            if _is_trace_value(value):
+            if captures.is_trace_value(value):
                 users = [u.meta.get("stack_trace") for u in node.users]
                 where = next((u for u in users if u), "").strip().splitlines()
                 raise RuntimeError(

@@ -334,12 +334,6 @@ def _cell_reader(cell):
 # tracing].)
 
 
-def _is_trace_value(value) -> bool:
-    from torch._subclasses.fake_tensor import is_fake
-
-    return isinstance(value, torch.Tensor) and is_fake(value)
-
-
 # Neither the user's code nor a library's: the standard library, autoconv's compiler, the code
 # torch.fx generates (a staged body's graph, run by torch.cond)
 _NOT_USERS = (os.path.join(sysconfig.get_paths()["stdlib"], ""),
@@ -355,7 +349,7 @@ def _storing_line(retrace, table, key):
 
     def holds_trace_value() -> bool:
         try:
-            return _is_trace_value(table[key])
+            return is_trace_value(table[key])
         except (KeyError, IndexError):
             return False
 
@@ -532,7 +526,7 @@ class Places:
                 continue
             keys = table.keys() if type(table) is dict else range(len(table))
             for key in list(keys):
-                if _is_trace_value(table[key]):
+                if is_trace_value(table[key]):
                     stored.append((shown.format(where, key), (table, key)))
         return stored
 
@@ -779,7 +773,8 @@ def _code_names(code) -> set:
     return names
 
 
-def _is_trace_value(value) -> bool:
+def is_trace_value(value) -> bool:
+    """True for a tensor of a trace (fake or functional), which must never outlive it."""
     from torch._subclasses.functional_tensor import FunctionalTensor
 
     return isinstance(value, (torch._subclasses.FakeTensor, FunctionalTensor))
@@ -792,7 +787,7 @@ def _constants(graph_module):
             continue
         for node in owner.graph.find_nodes(op="get_attr"):
             value = getattr(owner, node.target, None)
-            if isinstance(value, torch.Tensor) and not _is_trace_value(value):
+            if isinstance(value, torch.Tensor) and not is_trace_value(value):
                 yield owner, node, value
 
 

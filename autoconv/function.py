@@ -15,6 +15,7 @@ from torch.utils import _pytree as pytree
 
 from autoconv_runtime.staging import ambient, specialize
 from autoconv_runtime.staging.tracers import zero_trips
+from autoconv_runtime.values import eager
 
 from . import backends, capture, captures, targets, tracebacks
 from .concrete import ConcreteFunction, ModuleState
@@ -144,11 +145,15 @@ class Function(targets.Wraps):
             return variant
 
     def _converted_callable(self):
-        if self._converted is None:
-            self._converted = (targets.converted_forward(self._module)
-                               if self._module is not None
-                               else targets.convert(self.python_function))
-        return self._converted
+        converted = self._converted
+        if converted is None:
+            converted = (targets.converted_forward(self._module) if self._module is not None
+                         else targets.convert(self.python_function))
+            # Not kept when dynamo traces this call: dynamo guards on the attribute it saw
+            # None, so the store compiled the caller a second time on its next call.
+            if not torch.compiler.is_dynamo_compiling():
+                self._converted = converted
+        return converted
 
     def _extra(self) -> tuple:
         # A module's own Python attributes (`self.temperature = 0.5`) are baked into the graph
@@ -183,6 +188,13 @@ class Function(targets.Wraps):
     def __call__(self, *args, **kwargs):
         if _run_eagerly:
             return self.python_function(*args, **kwargs)
+        if not eager():
+            # Called while another tracer runs (a model under torch.compile, torch.export or
+            # make_fx calling this function, or this Function compiled itself; a torch.func
+            # transform): the converted body runs in that trace, its control flow staged there,
+            # as a tf.function called in a tf.function is inlined. A graph of this Function's
+            # cache runs Python loops on `.item()`s, which no tracer can follow.
+            return self._converted_callable()(*args, **kwargs)
         try:
             if self.input_signature is not None:
                 concrete = self._pinned or self.get_concrete_function(*self.input_signature)

@@ -19,7 +19,7 @@ import autoconv
 from autoconv import TensorSpec
 from autoconv.backends import compile_python
 from autoconv_runtime import StagingError
-from support import COND, WHILE_LOOP, count_ops
+from support import COND, WHILE_LOOP, Calling, count_ops
 from test_api import collatz_steps
 
 perf_counter = time.perf_counter
@@ -1080,3 +1080,89 @@ def test_autoconvs_own_reads_of_grad_mode_do_not_key_the_graph():
     with torch.no_grad():
         f(-torch.ones(3, 4))
     assert f.trace_count == 1
+
+
+# An autoconv Function called while another tracer runs (a model that uses it, compiled or
+# exported): its converted body is traced there, staged, as a tf.function in a tf.function.
+# Before, the call traced or replayed its own graph under that tracer: dynamo's "Unsupported
+# context manager" (the trace lock), torch.export's and make_fx's data-dependent errors (the
+# python backend's loops on `.item()`).
+collatz_function = autoconv.autoconv(collatz_steps)
+
+
+def _steps_doubled(n):
+    return collatz_function(n) * 2
+
+
+class _Classifier(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gate = autoconv.autoconv(_Gate())
+        self.head = torch.nn.Linear(2, 1)
+
+    def forward(self, x):
+        return self.head(self.gate(x))
+
+
+def test_a_function_called_under_torch_compile_is_traced_there():
+    torch._dynamo.reset()
+    for fn in (_steps_doubled, collatz_function):
+        compiled = torch.compile(fn, fullgraph=True, backend="eager", dynamic=False)
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            for n, steps in COLLATZ.items():
+                want = steps * 2 if fn is _steps_doubled else steps
+                assert compiled(torch.tensor(n)).item() == want
+        torch._dynamo.reset()
+
+
+def test_a_function_called_under_torch_export_is_staged_in_the_program(tmp_path):
+    collatz_function(torch.tensor(27))  # a graph in its cache must not be what export runs
+    program = torch.export.export(Calling(_steps_doubled), (torch.tensor(27),), strict=False)
+    assert count_ops(program.graph_module, WHILE_LOOP) == 1
+    torch.export.save(program, tmp_path / "steps.pt2")
+    loaded = torch.export.load(tmp_path / "steps.pt2").module()
+    for n, steps in COLLATZ.items():
+        assert loaded(torch.tensor(n)).item() == steps * 2
+
+
+def test_a_function_called_under_make_fx_is_staged_in_its_graph():
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    graph = make_fx(_steps_doubled)(torch.tensor(27))
+    assert count_ops(graph, WHILE_LOOP) == 1
+    for n, steps in COLLATZ.items():
+        assert graph(torch.tensor(n)).item() == steps * 2
+
+
+def test_a_converted_submodule_of_an_exported_or_compiled_model_is_staged_there():
+    torch.manual_seed(0)
+    model = _Classifier()
+    inputs = [torch.ones(3, 4), -torch.ones(3, 4)]
+    with torch.no_grad():
+        want = [model.head(model.gate.python_function(x)) for x in inputs]
+        program = torch.export.export(model, (inputs[0],), strict=False)
+        assert count_ops(program.graph_module, COND) == 1
+        torch._dynamo.reset()
+        compiled = torch.compile(model, fullgraph=True, backend="eager", dynamic=False)
+        for x, expected in zip(inputs, want):
+            torch.testing.assert_close(program.module()(x), expected)
+            torch.testing.assert_close(compiled(x), expected)
+    assert model.gate.trace_count == 0  # its own cache is left alone
+    torch._dynamo.reset()
+
+
+def _doubled_until_ten(x):
+    while x.sum() < 10:
+        x = x * 2
+    return x
+
+
+def test_a_function_called_under_torch_func_transforms_is_staged_there():
+    # Before: vmap's "called random operation" (the trace's own example inputs), and grad's
+    # StagingError for a while loop under make_fx
+    f = autoconv.autoconv(_doubled_until_ten)
+    batch = torch.tensor([[1.0, 2.0], [3.0, 4.0], [20.0, 1.0]])
+    torch.testing.assert_close(torch.vmap(f)(batch),
+                               torch.stack([_doubled_until_ten(row) for row in batch]))
+    torch.testing.assert_close(torch.func.grad(lambda x: f(x).sum())(torch.tensor([1.0, 2.0])),
+                               torch.tensor([4.0, 4.0]))
