@@ -1,14 +1,14 @@
 """Converted trees to code objects (compiled with the user's file and line numbers) and to source.
 
 astor is imported here and nowhere else, so it can be swapped for `ast.unparse`. It only serves
-`to_source` (display); compiling goes from the gast tree to a stdlib `ast` tree directly.
+`to_source` (display), which imports it on first use (25 ms of `import autoconv`, for a module
+conversion never needs); compiling goes from the gast tree to a stdlib `ast` tree directly.
 """
 
 from __future__ import annotations
 
 import ast
 
-import astor
 import gast
 
 __all__ = ["to_source", "compile_factory", "to_ast"]
@@ -21,6 +21,8 @@ def _unwrapped(source_parts) -> str:
 
 def to_source(node) -> str:
     """Readable Python source of a gast tree."""
+    import astor
+
     return astor.to_source(gast.gast_to_ast(node), pretty_source=_unwrapped)
 
 
@@ -115,6 +117,7 @@ def _convert(node, lineno, col):
         new.kwarg = _arg(node.kwarg, lineno, col)
         new.defaults = _convert(node.defaults, lineno, col)
         return new
+    out = new.__dict__  # (an item store per field, not a setattr call)
     for field in fields:
         value = attrs.get(field)
         kind = value.__class__
@@ -123,7 +126,7 @@ def _convert(node, lineno, col):
         elif value is not None and kind not in _SCALARS:
             # (contexts and operators: shared instances, without a call)
             value = _SHARED.get(kind) or _convert(value, lineno, col)
-        setattr(new, field, value)
+        out[field] = value
     if cls is gast.ExceptHandler:
         if node.name is not None:
             new.name = node.name.id

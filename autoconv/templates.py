@@ -15,6 +15,8 @@ __all__ = ["replace", "name", "names_tuple", "strings_tuple"]
 
 _PARSED: dict = {}
 _POSITION = ("lineno", "col_offset", "end_lineno", "end_col_offset")
+# Field values that are no node: copied as they are
+_LEAVES = frozenset({type(None), str, int, float, bool, bytes, complex})
 _EXPRESSION_SLOTS = (gast.Name, gast.Tuple, gast.List, gast.Attribute, gast.Subscript,
                      gast.Starred)
 
@@ -61,22 +63,28 @@ class _Fill:
             if isinstance(value, list):
                 return value  # a placeholder standing for statements
         new = cls.__new__(cls)
-        for field in node._fields:
-            value = getattr(node, field)
-            if isinstance(value, list):
+        # (the fields through the nodes' __dict__s, leaves by their class: getattr, setattr and
+        # isinstance per field were half of a fill)
+        attrs, out = node.__dict__, new.__dict__
+        leaves = _LEAVES
+        for field in cls._fields:
+            value = attrs[field]
+            kind = value.__class__
+            if kind is list:
                 items = []
                 for item in value:
-                    item = self.copy(item) if isinstance(item, gast.AST) else item
-                    if isinstance(item, list):
-                        items.extend(item)
-                    else:
-                        items.append(item)
+                    if item.__class__ not in leaves and isinstance(item, gast.AST):
+                        item = self.copy(item)
+                        if item.__class__ is list:
+                            items.extend(item)
+                            continue
+                    items.append(item)
                 value = items
-            elif isinstance(value, gast.AST):
+            elif kind not in leaves and isinstance(value, gast.AST):
                 value = self.copy(value)
-            setattr(new, field, value)
-        for attr in node._attributes:
-            setattr(new, attr, None)
+            out[field] = value
+        for attr in cls._attributes:
+            out[attr] = None
         if cls is gast.FunctionDef and node.name in subs:
             new.name = subs[node.name]
         elif cls is gast.arguments:

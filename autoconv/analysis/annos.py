@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+import gast
+
 __all__ = ["Anno", "set_anno", "get_anno", "copy_origin"]
 
 _ATTR = "_autoconv_annos"
@@ -59,7 +61,7 @@ def copy_origin(new, old):
     col = getattr(old, "col_offset", 0)
     stack = list(new) if new.__class__ is list else [new]
     pop, push, extend = stack.pop, stack.append, stack.extend
-    layouts = _LAYOUT
+    layouts, leaves = _LAYOUT, _LEAVES
     while stack:
         node = pop()
         layout = layouts.get(node.__class__)
@@ -78,8 +80,16 @@ def copy_origin(new, old):
             node.col_offset = node.end_col_offset = col
         for field in fields:
             value = attrs.get(field)
-            if value.__class__ is list:
+            kind = value.__class__
+            if kind is list:
                 extend(value)
-            elif value is not None:
+            elif kind not in leaves:  # (not None, a name's str, its context: half the pushes)
                 push(value)
     return new
+
+
+# Field values copy_origin need not push: no position to set and nothing below them (None,
+# strings and numbers, contexts and operators).
+_LEAVES = frozenset({type(None), str, int, float, bool, bytes, complex} | {
+    cls for cls in vars(gast).values() if isinstance(cls, type) and issubclass(cls, gast.AST)
+    and not cls._fields and not cls._attributes})

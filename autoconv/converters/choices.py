@@ -13,6 +13,7 @@ import gast
 
 from .. import templates
 from ..analysis.annos import copy_origin
+from ..analysis.nodes import walk
 from ..transformer import Converter
 from . import unbound
 from .generators import leaves_generators_alone
@@ -124,7 +125,7 @@ def _returned_names(node, params) -> list:
     if not any(_may_be_existing(r.value) for _, r in own):
         return []
     stores = [_names_stored(stmt) for stmt in body]
-    declared = {name for n in gast.walk(node) if isinstance(n, (gast.Global, gast.Nonlocal))
+    declared = {name for n in walk(node) if isinstance(n, (gast.Global, gast.Nonlocal))
                 for name in n.names}
     out = []
     for k, ret in sorted(own, key=lambda pair: (pair[1].lineno, pair[1].col_offset)):
@@ -165,13 +166,13 @@ def _computed_only(node, name) -> bool:
     """Whether every store to `name` in `node` binds a new tensor (`name = a * 2`,
     `name = torch.zeros(n)`, `name += v` of such), so it is never another name's tensor."""
     accounted = set()  # the targets of `name = <new value>` and `name += v`
-    for n in gast.walk(node):
+    for n in walk(node):
         if isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name):
             accounted.add(id(n.target))  # (in place: the tensor an assignment made)
         elif (isinstance(n, gast.Assign) and not _may_be_existing(n.value)
               and all(isinstance(t, gast.Name) for t in n.targets)):
             accounted.update(id(t) for t in n.targets)
-    for n in gast.walk(node):
+    for n in walk(node):
         if (isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, _STORES)
                 and id(n) not in accounted):
             return False  # another name's value, a loop target, with-as, a walrus, del
@@ -274,10 +275,16 @@ def _names_stored(node) -> set:
         for field in cls._fields:
             value = attrs.get(field)
             if value.__class__ is list:
-                extend([v for v in value if isinstance(v, gast.AST)])
-            elif isinstance(value, gast.AST):
+                extend([v for v in value if v.__class__ in _ENTERED])
+            elif value.__class__ in _ENTERED:
                 push(value)
     return out
+
+
+# Node classes `_names_stored` enters: those with fields (contexts and operators are read from
+# their parent)
+_ENTERED = frozenset(cls for cls in vars(gast).values()
+                     if isinstance(cls, type) and issubclass(cls, gast.AST) and cls._fields)
 
 
 _OWN_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)
@@ -326,7 +333,7 @@ def _bare(value) -> bool:
 
 def _may_alias(stmt, name) -> bool:
     """Whether a statement nested in `stmt` may bind `name` to another name's object."""
-    for n in gast.walk(stmt):
+    for n in walk(stmt):
         if isinstance(n, gast.Assign) and _bare(n.value) and any(
                 isinstance(t, gast.Name) and t.id == name
                 or isinstance(t, (gast.Tuple, gast.List))
@@ -338,7 +345,7 @@ def _may_alias(stmt, name) -> bool:
 
 def _in_place_of(node, name) -> bool:
     """Whether statement `node` (nested statements included) updates `name`'s value in place."""
-    for n in gast.walk(node):
+    for n in walk(node):
         if isinstance(n, gast.AugAssign):
             target = n.target
             while isinstance(target, (gast.Subscript, gast.Attribute)):
@@ -363,7 +370,7 @@ def _in_place_of(node, name) -> bool:
 def _tensor_update_of(node, name) -> bool:
     """Whether statement `node` (nested statements included) may update the tensor `name` is
     bound to in place: `name += v`, `name[i] = v`, `name.add_(v)` (not `name.attr = v`)."""
-    for n in gast.walk(node):
+    for n in walk(node):
         targets = ([n.target] if isinstance(n, gast.AugAssign) else n.targets
                    if isinstance(n, gast.Assign) else [])
         for target in targets:
@@ -393,7 +400,7 @@ def _updatable(paths, sources) -> list:
 
 def _reads(node, name) -> bool:
     return any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
-               for n in gast.walk(node))
+               for n in walk(node))
 
 
 def _simple(node) -> bool:
@@ -401,7 +408,7 @@ def _simple(node) -> bool:
 
 
 def _has_named_expr(node) -> bool:
-    return any(isinstance(n, gast.NamedExpr) for n in gast.walk(node))
+    return any(isinstance(n, gast.NamedExpr) for n in walk(node))
 
 
 _UNKNOWN = "<bound in a nested statement>"  # a path whose binding the converter cannot follow
@@ -419,7 +426,7 @@ def _ends_in_jump(branch) -> bool:
 
 def _yields(nodes) -> bool:
     return any(isinstance(n, (gast.Yield, gast.YieldFrom, gast.Await))
-               for node in nodes for n in gast.walk(node))
+               for node in nodes for n in walk(node))
 
 
 class _Item(str):

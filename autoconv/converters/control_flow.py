@@ -863,13 +863,14 @@ def _stale_item_reads(node, sources, runtime):
     aliases = _aliases_of(set(_bound_names([node.target])), sources)
     updated, passed, stale = set(), set(), None
     for stmt in node.body:
+        nodes = walk(stmt)  # (once for the three questions below)
         if (updated or passed) and any(n.__class__ is gast.Name and n.id in aliases
-                                       and n.ctx.__class__ is gast.Load for n in walk(stmt)):
+                                       and n.ctx.__class__ is gast.Load for n in nodes):
             stale = (updated, passed - updated)
             break
-        updated |= _through_aliases(node.body, _updated_roots([stmt]), sources) - aliases
+        updated |= _through_aliases(node.body, _roots_updated_in(nodes), sources) - aliases
         passed |= _through_aliases(node.body, {
-            a.id for n in walk(stmt) if n.__class__ is gast.Call
+            a.id for n in nodes if n.__class__ is gast.Call
             for a in n.args[_called_at(n):] if a.__class__ is gast.Name}, sources) - aliases
     nested = _stale_inside(node.body, aliases, sources)
     if stale is None and not nested:
@@ -902,11 +903,12 @@ def _stale_inside(body, aliases, sources) -> set:
         loops = any(s.__class__ in (gast.While, gast.For) for s in walk_statements(stmt))
         updated = set()
         for inner in simple:
+            nodes = walk(inner)
             reads = any(n.__class__ is gast.Name and n.id in aliases
-                        and n.ctx.__class__ is gast.Load for n in walk(inner))
+                        and n.ctx.__class__ is gast.Load for n in nodes)
             if reads and updated:
                 found |= updated
-            updated |= _through_aliases(body, _updated_roots([inner]), sources) - aliases
+            updated |= _through_aliases(body, _roots_updated_in(nodes), sources) - aliases
         if loops and updated and any(
                 n.__class__ is gast.Name and n.id in aliases and n.ctx.__class__ is gast.Load
                 for n in walk(stmt)):
@@ -1136,14 +1138,19 @@ def _updated_roots(body) -> set:
     """Names whose tensors `body` may update in place, through an item or attribute too:
     `row += 1`, `row[0] = v`, `row[0].add_(1)`, `torch.nn.init.zeros_(row)`, `out=row` (nested
     functions included: they may be called)."""
+    return _roots_updated_in(walk(body))
+
+
+def _roots_updated_in(nodes) -> set:
+    """`_updated_roots` of the code whose nodes (`walk`) are `nodes`."""
     names = set()
-    for n in walk(body):
+    for n in nodes:
         if n.__class__ is gast.AugAssign:
             names.add(_root(n.target))
         elif (n.__class__ in (gast.Subscript, gast.Attribute)
               and n.ctx.__class__ is gast.Store):
             names.add(_root(n))
-        elif _sets_item(n):
+        elif n.__class__ is gast.Assign and _sets_item(n):
             names.add(n.targets[0].id)
         elif n.__class__ is gast.Call:
             func = n.func
@@ -1199,7 +1206,7 @@ def _rebound(local):
             if n.target.__class__ is gast.Name:
                 not_bound.add(id(n.target))
             continue
-        if _sets_item(n):  # `x = ac.setitem(x, i, v)` (the subscripts pass): `x[i] = v`
+        if cls is gast.Assign and _sets_item(n):  # `x = ac.setitem(x, i, v)`: `x[i] = v`
             items.add(n.targets[0].id)
             not_bound.add(id(n.targets[0]))
             continue

@@ -117,10 +117,13 @@ def _field_in(node, names) -> bool:
 def _scan(body: list):
     """(the assignments, the `Name` nodes, the parents of each node by id()) of `body`, in one
     walk (the assignments in the walk's order: the fixed points below do not depend on it).
-    A node found under two parents (a subtree a converter placed twice) has both."""
+    A node found under two parents (a subtree a converter placed twice) has both. Contexts and
+    operators (nodes without fields) are not entered: no name is under them, and they were a
+    third of the walk."""
     assigns, names, parents = [], [], {}
     stack = list(body)
     pop, push = stack.pop, stack.append
+    walked = _WALKED
     while stack:
         node = pop()
         cls = node.__class__
@@ -132,13 +135,41 @@ def _scan(body: list):
         attrs = node.__dict__
         for field in cls._fields:
             value = attrs.get(field)
-            if value is None or value.__class__ is str:
+            kind = value.__class__
+            if kind is list:
+                for item in value:
+                    inner = walked.get(item.__class__)
+                    if inner is None:
+                        inner = _walked(item.__class__)
+                    if inner:
+                        found = parents.get(id(item))
+                        if found is None:
+                            parents[id(item)] = [node]
+                        else:
+                            found.append(node)
+                        push(item)
                 continue
-            for item in value if value.__class__ is list else (value,):
-                if hasattr(item, "_fields"):
-                    parents.setdefault(id(item), []).append(node)
-                    push(item)
+            inner = walked.get(kind)
+            if inner is None:
+                inner = _walked(kind)
+            if inner:
+                found = parents.get(id(value))
+                if found is None:
+                    parents[id(value)] = [node]
+                else:
+                    found.append(node)
+                push(value)
     return assigns, names, parents
+
+
+# class -> whether `_scan` enters its instances: nodes with fields (not None, str, numbers,
+# contexts or operators)
+_WALKED: dict = {}
+
+
+def _walked(cls) -> bool:
+    inner = _WALKED[cls] = bool(getattr(cls, "_fields", None))
+    return inner
 
 
 # `float(t)` / `int(t)` of a traced tensor as converted code writes them: a number's stand-in
@@ -299,19 +330,30 @@ class _Rewrite(gast.NodeTransformer):
         self.local_names = local_names
         self.reading = reading  # `_reading`: the subtrees a rewrite may change
 
+    def visit(self, node):
+        # (the visitor by a dict lookup: NodeVisitor's is a getattr of a concatenated string
+        # per node)
+        visitor = _VISITORS.get(node.__class__)
+        return visitor(self, node) if visitor is not None else self.generic_visit(node)
+
     def generic_visit(self, node):
         # ast.NodeTransformer's, entering only the subtrees in `reading` (the others cannot
-        # change), through the node's __dict__
+        # change), through the node's __dict__. A Name is not entered: no rewrite is of a name
+        # alone, and nothing under it is in `reading`.
         reading = self.reading
         attrs = node.__dict__
         for field in node._fields:
             old = attrs.get(field)
             if old.__class__ is list:
-                if not any(id(value) in reading for value in old):
+                for value in old:
+                    if id(value) in reading:
+                        break
+                else:
                     continue
                 new = []
                 for value in old:
-                    if id(value) in reading and isinstance(value, gast.AST):
+                    if (value.__class__ is not gast.Name and id(value) in reading
+                            and isinstance(value, gast.AST)):
                         value = self.visit(value)
                         if value is None:
                             continue
@@ -320,7 +362,8 @@ class _Rewrite(gast.NodeTransformer):
                             continue
                     new.append(value)
                 old[:] = new
-            elif id(old) in reading and isinstance(old, gast.AST):
+            elif (old.__class__ is not gast.Name and id(old) in reading
+                  and isinstance(old, gast.AST)):
                 replaced = self.visit(old)
                 if replaced is None:
                     delattr(node, field)
@@ -439,3 +482,7 @@ class _Rewrite(gast.NodeTransformer):
         if name is None or not self._may_be_number(node.operand):
             return node
         return self._call(node, f"ac.{name}(value)", value=node.operand)
+
+
+_VISITORS = {cls: getattr(_Rewrite, "visit_" + cls.__name__)
+             for cls in (gast.BinOp, gast.Compare, gast.Call, gast.AugAssign, gast.UnaryOp)}
