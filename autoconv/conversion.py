@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gc
 import threading
 import tokenize
 import types
@@ -222,22 +221,6 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool]:
 
 
 def _compile(fn, numbers=frozenset(), objects=frozenset()):
-    # A conversion allocates tens of thousands of short-lived nodes, sets and lists: with the
-    # cyclic collector on, that is dozens of young-generation collections per conversion, each
-    # traversing what the others left (a twentieth of a conversion). Paused for the conversion
-    # (under `_lock`, so conversions do not interleave here) and resumed after it; what it
-    # left for the collector is collected with the next collection as usual.
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
-        return _compile_now(fn, numbers, objects)
-    finally:
-        if paused:
-            gc.enable()
-
-
-def _compile_now(fn, numbers, objects):
     tree, ctx = converted_tree(fn, numbers, objects)
     _callees[fn.__code__] = frozenset(ctx.callees)
     freevars = list(fn.__code__.co_freevars)
