@@ -507,6 +507,9 @@ def converted_call(fn, /, *args, **kwargs):
             "without them",
             "Call the module outside the autoconv function, or register the hook on the module "
             "autoconv converts (its hooks run around the graph)")
+    if isinstance(fn, torch.nn.modules.batchnorm._NormBase) and _updates_statistics(fn) \
+            and torch.compiler.is_dynamo_compiling():
+        _refuse_statistics_in_compiled_body(fn)
     if isinstance(fn, torch.nn.Module) and not _has_hooks(fn) and not is_fx_leaf(fn, args):
         forward = cls.forward
         converted = _cached(forward)
@@ -621,6 +624,33 @@ def super_method(klass, obj, name: str):
                 return functools.partial(_converted_function(attr), obj)
             break
     return getattr(super(klass, obj), name)
+
+
+def _updates_statistics(module) -> bool:
+    """Whether a BatchNorm / InstanceNorm's forward updates its running statistics in place."""
+    return module.training and module.track_running_stats and module.running_mean is not None
+
+
+# NOTE [running statistics in bodies dynamo traces]
+# A BatchNorm (or InstanceNorm with track_running_stats) in training mode updates its running
+# statistics in place in its own forward, torch's code. autoconv's trace sees the update in a
+# staged body (its buffers' versions change) and carries it out of the statement; under
+# torch.compile dynamo traces the body itself and refused the update with its own error
+# ("Encountered input mutation during higher order op tracing ... num_batches_tracked"; tester
+# 2026-12-02, BNBranch), which names no line of the user's. It is refused at the call's line.
+def _refuse_statistics_in_compiled_body(module) -> None:
+    from .staging import context
+
+    if not context.in_staged_body():
+        return
+    name = type(module).__name__
+    errors.raise_at_under_dynamo(
+        errors.dynamo_user_location(), "statement",
+        f"it calls a {name} in training mode inside the body of a staged if or loop; its "
+        "forward updates its running statistics in place, and under torch.compile torch.cond "
+        "/ torch.while_loop do not allow a body to update a module's buffers",
+        f"Use autoconv's own replay (`autoconv.autoconv(...)`) or torch.export, which carry the "
+        f"update, call the {name} outside the statement, or put it in eval mode")
 
 
 def has_backward_hooks(module: torch.nn.Module) -> bool:

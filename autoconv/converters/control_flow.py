@@ -392,9 +392,11 @@ class ControlFlowConverter(Converter):
         rest of a loop body after a `break`, the variables of its state whose value after the
         loop nothing reads get their value from the iteration's start on the path that broke
         (an `else` branch); returns the inputs with those starting values."""
-        loop = getattr(self, "loops", [None])[-1]
-        if not getattr(node, "_autoconv_break_guard", False) or loop is None \
-                or not any(stmt is node for stmt in loop.body):
+        if not getattr(node, "_autoconv_break_guard", False):
+            return inputs
+        loops = getattr(self, "loops", None)
+        loop = loops[-1] if loops else None
+        if loop is None or not any(stmt is node for stmt in loop.body):
             return inputs
         tested = {n.id for part in (getattr(loop, "test", None),
                                     self.anno(loop, Anno.EXTRA_TEST))
