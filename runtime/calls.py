@@ -508,7 +508,7 @@ def converted_call(fn, /, *args, **kwargs):
             "Call the module outside the autoconv function, or register the hook on the module "
             "autoconv converts (its hooks run around the graph)")
     if isinstance(fn, torch.nn.modules.batchnorm._NormBase) and _updates_statistics(fn) \
-            and torch.compiler.is_dynamo_compiling():
+            and torch.compiler.is_compiling():
         _refuse_statistics_in_compiled_body(fn)
     if isinstance(fn, torch.nn.Module) and not _has_hooks(fn) and not is_fx_leaf(fn, args):
         forward = cls.forward
@@ -637,13 +637,28 @@ def _updates_statistics(module) -> bool:
 # staged body (its buffers' versions change) and carries it out of the statement; under
 # torch.compile dynamo traces the body itself and refused the update with its own error
 # ("Encountered input mutation during higher order op tracing ... num_batches_tracked"; tester
-# 2026-12-02, BNBranch), which names no line of the user's. It is refused at the call's line.
+# 2026-12-02, BNBranch), which names no line of the user's; torch.export with grad enabled
+# raised torch's "The cond HigherOrderOperator does not currently support training with in-place
+# input or buffer mutations" (under no_grad it exports, and the program updates the buffers).
+# Both are refused at the call's line.
 def _refuse_statistics_in_compiled_body(module) -> None:
     from .staging import context
 
     if not context.in_staged_body():
         return
     name = type(module).__name__
+    if not torch.compiler.is_dynamo_compiling():
+        if torch.compiler.is_exporting() and torch.is_grad_enabled():
+            raise errors.StagingError(
+                "statement",
+                f"it calls a {name} in training mode inside the body of a staged if or loop; "
+                "its forward updates its running statistics in place, and with grad enabled "
+                "torch.export's torch.cond / torch.while_loop do not allow a body to update a "
+                "module's buffers",
+                "Export under torch.no_grad() (the program then updates the statistics), use "
+                f"autoconv's own replay (`autoconv.autoconv(...)`), call the {name} outside "
+                "the statement, or put it in eval mode")
+        return
     errors.raise_at_under_dynamo(
         errors.dynamo_user_location(), "statement",
         f"it calls a {name} in training mode inside the body of a staged if or loop; its "
