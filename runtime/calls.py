@@ -664,8 +664,9 @@ def _refuse_statistics_in_compiled_body(module) -> None:
         f"it calls a {name} in training mode inside the body of a staged if or loop; its "
         "forward updates its running statistics in place, and under torch.compile torch.cond "
         "/ torch.while_loop do not allow a body to update a module's buffers",
-        f"Use autoconv's own replay (`autoconv.autoconv(...)`) or torch.export, which carry the "
-        f"update, call the {name} outside the statement, or put it in eval mode")
+        f"Use autoconv's own replay (`autoconv.autoconv(...)`) or torch.export under "
+        f"torch.no_grad(), which carry the update, call the {name} outside the statement, or "
+        "put it in eval mode")
 
 
 def has_backward_hooks(module: torch.nn.Module) -> bool:
