@@ -125,6 +125,12 @@ def _generated_code(code) -> bool:
     return _is_generated_code is not None and _is_generated_code(code)
 
 
+def _torch_code(code) -> bool:
+    """Whether `code` is torch's own (not one of the few functions autoconv converts), run by
+    dynamo as Python (see `_convert_while_compiling`)."""
+    return not errors.users_file(code.co_filename) and not code.co_filename.startswith("<")
+
+
 def do_not_convert(fn):
     """Mark `fn` to be called as it is from converted code, never converted."""
     target = getattr(fn, "__func__", fn)
@@ -174,7 +180,10 @@ def _converted_function(fn):
         # A closure made inside the compiled region (`apply(lambda v: A @ v, b)`) is no constant
         # dynamo can hand to `_runs_as_it_is`; its code object is. Made by converted code, it
         # is converted already.
-        if _generated_code(fn.__code__) or _runs_as_it_is(fn):
+        # So is one torch's code made there (the function `torch.func.jacfwd(f)` returns,
+        # tester 2026-12-02: dynamo's "ClosureConversionError: failed to convert closure cell
+        # to Python constant"): torch's code runs as it is.
+        if _generated_code(fn.__code__) or _torch_code(fn.__code__) or _runs_as_it_is(fn):
             return fn
     entry = fn.__dict__.get(_TWIN)
     if entry is not None and entry[0] is fn:
@@ -210,6 +219,7 @@ def _convert_while_compiling(fn):
 # `import autoconv`); tests/test_imports.py checks the attribute is still dynamo's.
 _runs_as_it_is._dynamo_marked_constant = True
 _generated_code._dynamo_marked_constant = True
+_torch_code._dynamo_marked_constant = True
 _convert_while_compiling._dynamo_marked_constant = True
 
 

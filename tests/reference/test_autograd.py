@@ -723,3 +723,29 @@ def test_backward_into_a_tensor_from_outside_is_refused():
                                            "outside the function"):
         autoconv.autoconv(backward_into_a_global)(T([1.0, 2.0]))
     assert _OUTSIDE.grad is None
+
+
+def newton_by_jacfwd(c, x0):
+    """beignet's newton (tester 2026-12-02): the Jacobian by torch.func.jacfwd in each step."""
+    for _ in range(20):
+        b = x0 - torch.linalg.solve(torch.func.jacfwd(lambda x: x ** 3 - c)(x0), x0 ** 3 - c)
+        if torch.linalg.norm(b - x0) < 1e-6:
+            return b
+        x0 = b
+    return b
+
+
+def test_torch_func_jacfwd_in_a_staged_loop_under_torch_compile():
+    # was dynamo's "ClosureConversionError: failed to convert closure cell to Python constant":
+    # the function jacfwd returns, made while dynamo traces, was handed to a check dynamo runs
+    # for real; it is torch's code, run as it is. (torch.export: torch's own AttributeError
+    # "'Tensor' object has no attribute 'constant'", without autoconv too.)
+    inputs = [(T([8.0, 27.0], dtype=torch.float64), T([1.0, 2.0], dtype=torch.float64)),
+              (T([1.0, 64.0], dtype=torch.float64), T([3.0, 3.0], dtype=torch.float64))]
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(newton_by_jacfwd), fullgraph=True, backend="eager")
+    replayed = autoconv.autoconv(newton_by_jacfwd)
+    for c, x0 in inputs:
+        want = newton_by_jacfwd(c, x0)
+        torch.testing.assert_close(compiled(c, x0), want)
+        torch.testing.assert_close(replayed(c, x0), want)
