@@ -199,7 +199,7 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool]:
             if not isinstance(inner.ctx, gast.Load):
                 names.add(inner.id)
         elif kind is gast.Attribute:
-            if inner.attr == "grad":
+            if inner.attr in ("grad", "backward"):  # (GradReadConverter's two)
                 reads_grad = True
             elif inner.attr == "data":
                 uses_data = True

@@ -44,7 +44,7 @@ from .calls import converted_call, converted_method_call, do_not_convert, set_co
 from .errors import DataDependentGuard, StagingError, data_dependent_error
 from .fallible import fallible, try_call
 from .data import data_, data_or_, data_update_, set_data_
-from .gradients import grad_
+from .gradients import backward_, grad_
 from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
 from .subscripts import getitem, in_, setitem, slice_
@@ -125,6 +125,7 @@ __all__ = [
     "data_or_",
     "data_update_",
     "set_data_",
+    "backward_",
     "grad_",
     "if_exp",
     "if_stmt",

@@ -125,6 +125,12 @@ def _generated_code(code) -> bool:
     return _is_generated_code is not None and _is_generated_code(code)
 
 
+def _torch_code(code) -> bool:
+    """Whether `code` is torch's own (not one of the few functions autoconv converts), run by
+    dynamo as Python (see `_convert_while_compiling`)."""
+    return not errors.users_file(code.co_filename) and not code.co_filename.startswith("<")
+
+
 def do_not_convert(fn):
     """Mark `fn` to be called as it is from converted code, never converted."""
     target = getattr(fn, "__func__", fn)
@@ -174,7 +180,10 @@ def _converted_function(fn):
         # A closure made inside the compiled region (`apply(lambda v: A @ v, b)`) is no constant
         # dynamo can hand to `_runs_as_it_is`; its code object is. Made by converted code, it
         # is converted already.
-        if _generated_code(fn.__code__) or _runs_as_it_is(fn):
+        # So is one torch's code made there (the function `torch.func.jacfwd(f)` returns,
+        # tester 2026-12-02: dynamo's "ClosureConversionError: failed to convert closure cell
+        # to Python constant"): torch's code runs as it is.
+        if _generated_code(fn.__code__) or _torch_code(fn.__code__) or _runs_as_it_is(fn):
             return fn
     entry = fn.__dict__.get(_TWIN)
     if entry is not None and entry[0] is fn:
@@ -210,6 +219,7 @@ def _convert_while_compiling(fn):
 # `import autoconv`); tests/test_imports.py checks the attribute is still dynamo's.
 _runs_as_it_is._dynamo_marked_constant = True
 _generated_code._dynamo_marked_constant = True
+_torch_code._dynamo_marked_constant = True
 _convert_while_compiling._dynamo_marked_constant = True
 
 
@@ -507,6 +517,9 @@ def converted_call(fn, /, *args, **kwargs):
             "without them",
             "Call the module outside the autoconv function, or register the hook on the module "
             "autoconv converts (its hooks run around the graph)")
+    if isinstance(fn, torch.nn.modules.batchnorm._NormBase) and _updates_statistics(fn) \
+            and torch.compiler.is_compiling():
+        _refuse_statistics_in_compiled_body(fn)
     if isinstance(fn, torch.nn.Module) and not _has_hooks(fn) and not is_fx_leaf(fn, args):
         forward = cls.forward
         converted = _cached(forward)
@@ -621,6 +634,49 @@ def super_method(klass, obj, name: str):
                 return functools.partial(_converted_function(attr), obj)
             break
     return getattr(super(klass, obj), name)
+
+
+def _updates_statistics(module) -> bool:
+    """Whether a BatchNorm / InstanceNorm's forward updates its running statistics in place."""
+    return module.training and module.track_running_stats and module.running_mean is not None
+
+
+# NOTE [running statistics in bodies dynamo traces]
+# A BatchNorm (or InstanceNorm with track_running_stats) in training mode updates its running
+# statistics in place in its own forward, torch's code. autoconv's trace sees the update in a
+# staged body (its buffers' versions change) and carries it out of the statement; under
+# torch.compile dynamo traces the body itself and refused the update with its own error
+# ("Encountered input mutation during higher order op tracing ... num_batches_tracked"; tester
+# 2026-12-02, BNBranch), which names no line of the user's; torch.export with grad enabled
+# raised torch's "The cond HigherOrderOperator does not currently support training with in-place
+# input or buffer mutations" (under no_grad it exports, and the program updates the buffers).
+# Both are refused at the call's line.
+def _refuse_statistics_in_compiled_body(module) -> None:
+    from .staging import context
+
+    if not context.in_staged_body():
+        return
+    name = type(module).__name__
+    if not torch.compiler.is_dynamo_compiling():
+        if torch.compiler.is_exporting() and torch.is_grad_enabled():
+            raise errors.StagingError(
+                "statement",
+                f"it calls a {name} in training mode inside the body of a staged if or loop; "
+                "its forward updates its running statistics in place, and with grad enabled "
+                "torch.export's torch.cond / torch.while_loop do not allow a body to update a "
+                "module's buffers",
+                "Export under torch.no_grad() (the program then updates the statistics), use "
+                f"autoconv's own replay (`autoconv.autoconv(...)`), call the {name} outside "
+                "the statement, or put it in eval mode")
+        return
+    errors.raise_at_under_dynamo(
+        errors.dynamo_user_location(), "statement",
+        f"it calls a {name} in training mode inside the body of a staged if or loop; its "
+        "forward updates its running statistics in place, and under torch.compile torch.cond "
+        "/ torch.while_loop do not allow a body to update a module's buffers",
+        f"Use autoconv's own replay (`autoconv.autoconv(...)`) or torch.export under "
+        f"torch.no_grad(), which carry the update, call the {name} outside the statement, or "
+        "put it in eval mode")
 
 
 def has_backward_hooks(module: torch.nn.Module) -> bool:

@@ -10,18 +10,31 @@ gradient of a tensor read from outside. An exported program has no `.grad` of it
 torch put the gradient of a traced argument into the program as a constant of the trace
 ("We found a fake tensor in the exported program constant's list"), with no line. Converted
 code asks `grad_(t)` before each read, which refuses that at the line.
+
+NOTE [backward in staged bodies]
+A staged body is traced once into a graph. `loss.backward()` there fills `.grad` of the leaves
+it reaches: a leaf the body made (`y = x.detach().requires_grad_()`) gets a gradient of the
+body's graph, which the body may read and use (replay is right). A leaf from before the
+statement does not: the body's copy of a loop variable is no leaf (its `.grad` stayed None,
+and `x - lr * x.grad` raised Python's "unsupported operand type(s) for *: 'float' and
+'NoneType'" at the user's line, tester 2026-12-02's gradient-descent tutorial loop), and a
+tensor from outside the body (a parameter, a global) got a traced tensor as its `.grad`, a
+FakeTensor left in the caller's model. Converted code calls `backward_(loss.backward, ...)`,
+which refuses a backward that would reach such a leaf, at its line, with the
+`torch.autograd.grad` form that stages (its gradient is a value of the body's graph).
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 
 import torch
 from torch._subclasses.fake_tensor import is_fake
 
 from .errors import StagingError
 
-__all__ = ["grad_", "guarded_gradients"]
+__all__ = ["backward_", "grad_", "guarded_gradients"]
 
 # The ids of the gradients autoconv's trace guards as places (captures.py), while it traces;
 # None otherwise (torch.export, other tracers: their constants are theirs)
@@ -67,3 +80,108 @@ def grad_(value, /) -> None:
             "Pass the gradients in as arguments (`clip([p.grad for p in params])`) and update "
             "them in place there, or use the autoconv Function, whose graph reads `.grad`")
     return None
+
+
+_TENSOR_BACKWARD = torch.Tensor.backward
+
+
+def backward_(method, /, *args, **kwargs):
+    """`method(*args, **kwargs)`: converted code's `t.backward(...)` and
+    `torch.autograd.backward(...)`, refused inside a staged body where it would fill the
+    gradient of a tensor from before the statement (NOTE [backward in staged bodies]).
+
+    Raises:
+        StagingError: for such a call while a staged body is traced.
+    """
+    if torch.compiler.is_dynamo_compiling():  # (dynamo refuses backward() in bodies itself)
+        return method(*args, **kwargs)
+    from .staging.context import in_staged_body, staged_statement
+
+    from .staging import grad_mode
+
+    in_body = in_staged_body()
+    if not in_body and not grad_mode.recording():  # (plain Python, or torch.export's trace)
+        return method(*args, **kwargs)
+    if getattr(method, "__func__", None) is _TENSOR_BACKWARD:
+        roots = method.__self__
+        bound = inspect.signature(_TENSOR_BACKWARD).bind(roots, *args, **kwargs)
+    elif method is torch.autograd.backward:
+        bound = inspect.signature(torch.autograd.backward).bind(*args, **kwargs)
+        roots = bound.arguments.get("tensors")
+    else:  # another class's `backward` method
+        return method(*args, **kwargs)
+    inputs = bound.arguments.get("inputs")
+    targets = _leaves(roots) if inputs is None else _tensors(inputs)
+    if not in_body:
+        # autoconv's trace, outside staged bodies: the function's own tensors and arguments
+        # are the trace's; a tensor from outside it is no node of the graph
+        if all(_traced(t) for t in targets):
+            return method(*args, **kwargs)
+        raise StagingError(
+            "function",
+            "`.backward()` fills `.grad` of a tensor from outside the function (a parameter of "
+            "a module it reads, a global), and autoconv traces the function once into a graph: "
+            "the gradient would be a value of the trace left in `.grad`, not one computed on "
+            "each call",
+            "Call backward() on the autoconv function's result, outside it, or compute the "
+            "gradient as a value with torch.autograd.grad and return it")
+    if any(not _made_in_body(t) for t in targets):
+        raise StagingError(
+            staged_statement() or "statement",
+            "`.backward()` inside its body fills `.grad` of a tensor from before the statement "
+            "(a variable the statement carries, an argument, a parameter or another tensor "
+            "from outside), and a staged body is traced once into a graph: the body's copy of "
+            "a carried variable is no leaf (its `.grad` stays None), and the gradient of a "
+            "tensor from outside would be a value of the graph being traced",
+            "Compute the gradient as a value with torch.autograd.grad, of a loss the body "
+            "computes from the tensor: `(g,) = torch.autograd.grad(loss_of(x), x)`, then "
+            "`x = (x - lr * g).detach().requires_grad_()` (staged in autoconv's replay and "
+            "torch.export; under torch.compile differentiate outside the statement), or call "
+            "backward() outside the statement")
+    return method(*args, **kwargs)
+
+
+def _tensors(value) -> list:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    return [t for t in value if isinstance(t, torch.Tensor)]
+
+
+def _leaves(roots) -> list:
+    """The leaves requiring grad that a backward from `roots` accumulates into."""
+    leaves, seen = [], set()
+    todo = []
+    for t in _tensors(roots):
+        if t.grad_fn is None:
+            if t.requires_grad:
+                leaves.append(t)
+        else:
+            todo.append(t.grad_fn)
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        variable = getattr(node, "variable", None)  # AccumulateGrad
+        if isinstance(variable, torch.Tensor):
+            leaves.append(variable)
+        todo.extend(next_node for next_node, _ in node.next_functions)
+    return leaves
+
+
+def _traced(t: torch.Tensor) -> bool:
+    """Whether `t` is a node of the graph being traced (not a tensor from outside it)."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
+
+    tracer = getattr(get_proxy_mode(), "tracer", None)
+    return tracer is not None and get_proxy_slot(t, tracer, None) is not None
+
+
+def _made_in_body(t: torch.Tensor) -> bool:
+    """Whether `t` was computed by the body being traced (a node of its graph), not an input of
+    it nor a tensor from outside."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
+
+    tracer = getattr(get_proxy_mode(), "tracer", None)
+    slot = get_proxy_slot(t, tracer, None) if tracer is not None else None
+    return slot is not None and slot.proxy.node.op == "call_function"

@@ -7,6 +7,9 @@ item function of a 0-d int64 index tensor.
 
 from __future__ import annotations
 
+import operator
+
+import numpy
 import torch
 from torch.fx.experimental.symbolic_shapes import guard_or_false
 from torch.utils import _pytree as pytree
@@ -247,6 +250,11 @@ def _any_staged(values) -> bool:
 
 def range_(*args):
     """`range` that stays a Python range unless a bound is traced."""
+    # A numpy integer bound (`range(n)` with `n = np.int64(...)`): its index, as `range` asks
+    # for; dynamo sees it as an ndarray, and refused `range` of one ("Failed to trace builtin
+    # operator", tester 2026-12-02)
+    args = tuple(operator.index(a) if isinstance(a, (numpy.integer, numpy.ndarray)) else a
+                 for a in args)
     if not _any_staged(args) and all(
             known_while_tracing(a) for a in args if type(a) is int):
         # (NOTE [lengths only known when the graph runs, under dynamo])

@@ -1777,6 +1777,66 @@ def test_a_library_module_updating_its_buffers_after_an_early_return_gets_a_fix_
     assert "out = self.bn(x)" in message and "self.n += 1" not in message, message
 
 
+class _NormInBranch(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm1d(3)
+
+    def forward(self, x):
+        if x.mean() > 0:
+            x = self.bn(x)
+        return x * 2
+
+
+def test_a_batchnorm_updating_statistics_in_a_staged_if_under_torch_compile_is_refused():
+    # tester 2026-12-02 (BNBranch): autoconv's replay carries the update; under torch.compile
+    # dynamo's "Encountered input mutation during higher order op tracing" named no line
+    # (NOTE [running statistics in bodies dynamo traces] in runtime/calls.py)
+    torch._dynamo.reset()
+    model = _NormInBranch().train()
+    compiled = torch.compile(autoconv.convert(model), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match="calls a BatchNorm1d in training mode inside the "
+                                           "body of a staged if or loop") as caught:
+        compiled(torch.randn(4, 3) + 1)
+    assert caught.value.lineno == _NormInBranch.forward.__code__.co_firstlineno + 2
+    eval_model = _NormInBranch().eval()  # (no update: it compiles)
+    x = torch.randn(4, 3) + 1
+    torch._dynamo.reset()
+    torch.testing.assert_close(
+        torch.compile(autoconv.convert(eval_model), fullgraph=True, backend="eager")(x),
+        eval_model(x))
+
+
+def test_a_batchnorm_updating_statistics_in_a_staged_if_exports_under_no_grad():
+    model, reference = _NormInBranch().train(), _NormInBranch().train()
+    x = torch.randn(4, 3) + 1
+    with torch.no_grad():
+        program = torch.export.export(Calling(autoconv.convert(model)), (x,), strict=False)
+    torch.testing.assert_close(program.module()(x), reference(x))
+
+
+def _shrinking_order(order, vals):
+    steps = torch.zeros((), dtype=torch.long)
+    while order.numel() > 1:
+        ids = (vals[order[1:]] < vals[order[0]]).nonzero().squeeze(1)
+        order = order[ids + 1]
+        steps = steps + 1
+    return steps
+
+
+def test_a_carried_index_that_shrinks_by_values_under_torch_compile_is_refused_at_the_loop():
+    # tester 2026-12-02 (NMS's `order = order[ids + 1]`): dynamo's own "Expected
+    # body_fn_output and carried_inputs to have same metadata" named no line; autoconv's trace
+    # already refused it at the loop
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(_shrinking_order), fullgraph=True,
+                             backend="eager")
+    with pytest.raises(StagingError, match="'order' is a torch.int64 tensor .* changes a size "
+                                           "in an iteration.*boolean mask") as caught:
+        compiled(torch.tensor([0, 1, 2, 3]), torch.tensor([4.0, 3, 2, 1]))
+    assert caught.value.lineno == _shrinking_order.__code__.co_firstlineno + 2
+
+
 # A numpy array used with a traced tensor (tester t14 repro 18): torch's `-` refuses the array,
 # numpy's reflected `-` asks the tensor for its values, and torch's ".numpy() is not supported
 # for tensor subclasses" named none of the user's code. A StagingError at the user's line that

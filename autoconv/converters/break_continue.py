@@ -58,6 +58,14 @@ class BreakContinueConverter(Converter):
             node.body = guard_block(node.body, gast.Break,
                                     lambda s: templates.replace("flag = True", flag=flag), flag,
                                     self.ctx)
+            # (control_flow.py: NOTE [values on the path that breaks])
+            for stmt in node.body:
+                if isinstance(stmt, gast.If) and not stmt.orelse \
+                        and isinstance(stmt.test, gast.UnaryOp) \
+                        and isinstance(stmt.test.op, gast.Not) \
+                        and isinstance(stmt.test.operand, gast.Name) \
+                        and stmt.test.operand.id == flag:
+                    stmt._autoconv_break_guard = True
             before = templates.replace("flag = False", flag=flag)
             add_loop_test(node, templates.replace("not flag", flag=flag)[0].value)
             if node.orelse:

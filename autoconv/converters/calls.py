@@ -324,7 +324,7 @@ def _source(expression) -> str | None:
 
 class GradReadConverter(Converter):
     """`t.grad` read -> `(ac.grad_(t), t.grad)[1]` (runtime/gradients.py), except of a module
-    (`torch.autograd.grad`). Run after the control-flow conversion, whose state analysis reads
+    (`torch.autograd.grad`); `t.backward(...)` -> `ac.backward_(t.backward, ...)`. Run after the control-flow conversion, whose state analysis reads
     `p.grad.mul_(...)` as an update of `p`'s gradient; the read itself stays where it was, in
     the user's frame, where dynamo follows it."""
 
@@ -337,6 +337,20 @@ class GradReadConverter(Converter):
                           args=[node.value], keywords=[])
         return gast.Subscript(value=gast.Tuple(elts=[check, node], ctx=gast.Load()),
                               slice=gast.Constant(value=1, kind=None), ctx=gast.Load())
+
+    def visit_Call(self, node):
+        # `t.backward(...)` / `torch.autograd.backward(...)` -> `ac.backward_(t.backward, ...)`,
+        # which refuses one in a staged body that would fill the gradient of a tensor from
+        # before the statement (NOTE [backward in staged bodies] in runtime/gradients.py);
+        # the receiver is evaluated once, as in the source
+        self.generic_visit(node)
+        func = node.func
+        if isinstance(func, gast.Attribute) and func.attr == "backward" \
+                and isinstance(func.ctx, gast.Load):
+            node.args = [func] + node.args
+            node.func = gast.Attribute(value=templates.name(self.ctx.runtime), attr="backward_",
+                                       ctx=gast.Load())
+        return node
 
     def _of_module(self, node) -> bool:
         root = node.value

@@ -258,6 +258,7 @@ class ControlFlowConverter(Converter):
         outer_sites, self.function_sites = getattr(self, "function_sites", {}), _store_sites(body)
         outer_depth, self.loop_depth = getattr(self, "loop_depth", 0), 0
         outer_states, self.loop_states = getattr(self, "loop_states", []), []
+        outer_loops, self.loops = getattr(self, "loops", []), []
         outer_captured = getattr(self, "captured", set())
         outer_carried, self.carried_names = getattr(self, "carried_names", set()), set()
         outer_called, self.called_objects = getattr(self, "called_objects", set()), set()
@@ -290,6 +291,7 @@ class ControlFlowConverter(Converter):
         self.called_objects = outer_called
         self.scope_declared, self.function_sites = outer, outer_sites
         self.loop_depth, self.loop_states = outer_depth, outer_states
+        self.loops = outer_loops
         self.captured = outer_captured
         self.checked = outer_checked
         return node
@@ -348,6 +350,7 @@ class ControlFlowConverter(Converter):
                                      node._autoconv_containers)
         self.generic_visit(node)
         state, inputs = self._if_state(node)
+        inputs = self._values_on_the_path_that_breaks(node, state, inputs)
         aliases, state, inputs = self._alias_attributes(node, chains, state, inputs, ("body", "orelse"))
         state, inputs, shared = self._shared(node, state, inputs, inside)
         self._carries(state)
@@ -365,10 +368,64 @@ class ControlFlowConverter(Converter):
                           inputs, trailing, test=node.test, if_true=true_name,
                           if_false=false_fn, **in_place)
         aliased = getattr(node, "_autoconv_aliases", {})
+        starts = getattr(node, "_autoconv_start_inputs", ())  # (bound first in the loop body)
         unbound = [name for name in inputs if name not in state and name not in aliased
-                   and not self._global_floats({name})]
+                   and name not in starts and not self._global_floats({name})]
         return (self._undefined_inits(node, state + unbound, sites) + aliases + functions
                 + call)
+
+    # NOTE [values on the path that breaks]
+    # After a `break`, the rest of the loop body runs under `if not did_break:`. A variable that
+    # rest assigns and the next iteration reads is state of that `if`, and a staged `if` gives
+    # it one shape on both paths; on the path that broke, though, the loop ends there, and a
+    # variable nothing reads after the loop has no use for its value. A greedy decoder's
+    # `if tok.item() == eos: break` / `tok = tok.unsqueeze(0)` (tester 2026-12-02,
+    # GreedySearchDecoder) was refused: 'tok' of shape (1, 1) in one branch and (1,) in the
+    # other. Such a variable takes, on the path that broke, the value it had when the
+    # iteration began (`x_at_start = x` first in the body; the `if` gets `else: x =
+    # x_at_start`): a value of the shape the loop carries. Only a variable the loop carries
+    # (read in the body before assigned, bound before the loop), not read by the loop's test
+    # (which reads the flag after the body), not read after the loop, and not captured by a
+    # nested function or declared global / nonlocal.
+    def _values_on_the_path_that_breaks(self, node, state, inputs):
+        """NOTE [values on the path that breaks]: for the `if not did_break:` that guards the
+        rest of a loop body after a `break`, the variables of its state whose value after the
+        loop nothing reads get their value from the iteration's start on the path that broke
+        (an `else` branch); returns the inputs with those starting values."""
+        if not getattr(node, "_autoconv_break_guard", False):
+            return inputs
+        loops = getattr(self, "loops", None)
+        loop = loops[-1] if loops else None
+        if loop is None or not any(stmt is node for stmt in loop.body):
+            return inputs
+        tested = {n.id for part in (getattr(loop, "test", None),
+                                    self.anno(loop, Anno.EXTRA_TEST))
+                  if part is not None for n in gast.walk(part) if isinstance(n, gast.Name)}
+        declared = set().union(*(names for _, names in self.scope_declared))
+        dead = [name for name in state
+                if name not in self.anno(loop, Anno.LIVE_OUT)
+                and name in self.anno(loop, Anno.BODY_LIVE_IN)
+                and name in self.anno(loop, Anno.DEFINED_IN)
+                and name not in tested and name not in declared
+                and name not in getattr(self, "captured", set())]
+        if not dead:
+            return inputs
+        starts = loop._autoconv_iteration_starts = getattr(loop, "_autoconv_iteration_starts",
+                                                           {})
+        for name in dead:
+            start = starts.get(name) or starts.setdefault(
+                name, self.ctx.namer.new(f"{name}_at_start"))
+            node.orelse += templates.replace("name = start", name=name, start=start)
+        node._autoconv_start_inputs = {starts[name] for name in dead}
+        return sorted(set(inputs) | node._autoconv_start_inputs)
+
+    def _iteration_starts(self, node) -> None:
+        """`x_at_start = x` first in the body of loop `node`, for the names its break guards
+        need (NOTE [values on the path that breaks])."""
+        starts = getattr(node, "_autoconv_iteration_starts", {})
+        node.body = [stmt for name, start in sorted(starts.items())
+                     for stmt in templates.replace("start = name", name=name, start=start)
+                     ] + node.body
 
     def _alias_attributes(self, node, chains, state, inputs, fields):
         """NOTE [attributes updated in place]: each attribute chain in `chains` read in the
@@ -418,7 +475,10 @@ class ControlFlowConverter(Converter):
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(local)
+        self.loops = [*getattr(self, "loops", []), node]
         self.generic_visit(node)
+        self.loops = self.loops[:-1]
+        self._iteration_starts(node)
         self.loop_depth -= 1
         self.loop_states = self.loop_states[:-1]
         state = self._state(node)
@@ -480,7 +540,10 @@ class ControlFlowConverter(Converter):
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
         inside = _captured(local)
+        self.loops = [*getattr(self, "loops", []), node]
         self.generic_visit(node)
+        self.loops = self.loops[:-1]
+        self._iteration_starts(node)
         self.loop_depth -= 1
         self.loop_states = self.loop_states[:-1]
         state = self._state(node)

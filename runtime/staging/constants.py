@@ -29,6 +29,8 @@ from exported code is refused too (its index would mean nothing in another proce
 from __future__ import annotations
 
 import enum
+import os
+import sys
 import threading
 
 import torch
@@ -395,7 +397,7 @@ def _concrete(index) -> bool:
 
 def _flatten(value: StagedConstant):
     if (torch.compiler.is_exporting() and not torch.compiler.is_dynamo_compiling()
-            and not _in_staging()):
+            and not _in_staging() and not _flattened_by_the_runtime()):
         # The exported program would output the bare index, meaningless in another process.
         raise StagingError.at(
             value.where, "if statement or loop",
@@ -408,6 +410,23 @@ def _flatten(value: StagedConstant):
         # One torch.compile returned: its constant, as the plain function returns.
         return [value.value], _CONCRETE
     return [value.index], _Info(value.name, value.where, value.kind)
+
+
+_PYTREE_FILE = os.path.abspath(pytree.__file__)
+_RUNTIME_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _flattened_by_the_runtime() -> bool:
+    """Whether autoconv's runtime flattens the constant for its own bookkeeping (the state of
+    a Python loop's later staged `if`, which holds the constant an earlier iteration chose):
+    that is no output of the program. Only torch's flattening of what the program returns is
+    refused (torchmin's l-bfgs, tester 2026-12-02: its `msg`, chosen in an unrolled loop's
+    first iterations, refused at the next `if` where only the result's `.x` is returned)."""
+    frame = sys._getframe(2)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename) == _PYTREE_FILE:
+        frame = frame.f_back
+    return frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        _RUNTIME_DIR)
 
 
 def _in_staging() -> bool:

@@ -76,12 +76,22 @@ def resized(before, after) -> bool:
     size `s0` made `s0 - 1`), as a constant."""
     if type(before) is tuple and isinstance(after, torch.Tensor):
         return len(before) == after.dim() and any(
-            statically_known_true(p != q) for p, q in zip(before, after.shape))
+            statically_known_true(p != q) or _unknown(p, q) for p, q in zip(before, after.shape))
     if type(before) is list and type(after) in (tuple, list) and len(before) == len(after):
         return any(resized(b, a) for b, a in zip(before, after))
     if type(before) is dict and type(after) is dict and list(before) == list(after):
         return any(resized(before[k], after[k]) for k in before)
     return False
+
+
+def _unknown(before, after) -> bool:
+    """Whether a carried size, symbolic on a side, is not known to stay what it was: one the
+    body computes from tensor values (`order = order[keep]`, NMS's shrinking index, tester
+    2026-12-02) is a new symbol in each iteration, which torch's while_loop refuses ("Expected
+    body_fn_output and carried_inputs to have same metadata"), as autoconv's own trace does. A
+    size dynamo made symbolic for the input (`s0`) that the body keeps is known equal."""
+    return not (has_static_value(before) and has_static_value(after)) \
+        and not statically_known_true(before == after)
 
 
 def check(key: int, where: str, outputs, count: int, names, statement: str, before=None,
@@ -109,6 +119,11 @@ def check(key: int, where: str, outputs, count: int, names, statement: str, befo
                 # (sizes dynamo made symbolic: the summaries hold them as None)
                 problems.append(f"'{name}' is {_describe(a)} {where_first} and changes a size "
                                 f"in an iteration")
+                fixes.append(f"Give '{name}' one shape in every iteration: a staged loop "
+                             "carries each value with fixed sizes (for a set that shrinks, as "
+                             "NMS's `order = order[keep]`, carry a boolean mask of the full size "
+                             "and update it instead)")
+                continue
             else:
                 problems.append(f"'{name}' is {_describe(a)} {where_first} and {_describe(b)} "
                                 f"{where_second}" + _items_differing(a, b, sizes))

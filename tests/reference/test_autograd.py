@@ -621,3 +621,131 @@ def test_gradient_through_a_caller_update_of_a_returned_argument(mode):
         fn(got, c).sum().backward()
         updates_a_returned_argument(want, c).sum().backward()
         torch.testing.assert_close(got.grad, want.grad)
+
+
+def descend_by_backward(x, t):
+    """A gradient-descent tutorial's loop (tester 2026-12-02, repro_backward_in_loop.py):
+    `loss.backward()`, then `x.grad`, of a loop variable that is a leaf in Python."""
+    x.requires_grad = True
+    loss = ((x - t) ** 2).mean()
+    while loss > 1e-5:
+        loss.backward()
+        x = x - 1.0 * x.grad
+        x.detach_()
+        x.requires_grad_(True)
+        loss = ((x - t) ** 2).mean()
+    return x.detach()
+
+
+def descend_by_autograd_grad(x, t):
+    """The same, as the refusal of `descend_by_backward` says to write it."""
+    x.requires_grad = True
+    loss = ((x - t) ** 2).mean()
+    while loss > 1e-5:
+        (g,) = torch.autograd.grad(((x - t) ** 2).mean(), x)
+        x = (x - 1.0 * g).detach().requires_grad_(True)
+        loss = ((x - t) ** 2).mean()
+    return x.detach()
+
+
+def descend_by_backward_of_a_body_leaf(x, t):
+    """`.backward()` of a leaf the body makes: its gradient is a value of the body's graph."""
+    loss = ((x - t) ** 2).mean()
+    while loss > 1e-3:
+        y = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            inner = ((y - t) ** 2).mean()
+        inner.backward()
+        x = x - 1.0 * y.grad
+        loss = ((x - t) ** 2).mean()
+    return x
+
+
+def _tutorial_inputs():
+    # (new tensors for each test: `x.requires_grad = True` sets the caller's)
+    return [(T([1.0, 1.0, 1.0]), T([0.1, 0.2, 0.3])), (T([5.0, 1.0, 1.0]), T([0.1, 0.2, 0.3]))]
+
+
+@pytest.mark.parametrize("mode", ["staged", "export"])
+def test_backward_of_a_loop_variable_in_a_staged_loop_is_refused(mode):
+    # was Python's "unsupported operand type(s) for *: 'float' and 'NoneType'" at `x.grad`:
+    # the body's copy of `x` is no leaf, and its `.grad` stayed None (NOTE [backward in staged
+    # bodies] in runtime/gradients.py). (torch.compile: dynamo refuses the `x.requires_grad =`
+    # before the loop, its own error.)
+    line = descend_by_backward.__code__.co_firstlineno + 6
+    match = (rf":{line}: in a tensor-dependent .*`.backward\(\)` inside its body fills `.grad` "
+             r"of a tensor from before the statement.*torch.autograd.grad\(loss_of\(x\), x\)")
+    args = _tutorial_inputs()[0]
+    with pytest.raises(StagingError, match=match):
+        if mode == "staged":
+            autoconv.autoconv(descend_by_backward)(*[a.clone() for a in args])
+        else:
+            class Fit(torch.nn.Module):
+                def forward(self, x, t):
+                    return autoconv.convert(descend_by_backward)(x, t)
+
+            torch.export.export(Fit(), tuple(a.clone() for a in args), strict=False)
+
+
+def test_the_refusals_autograd_grad_form_stages():
+    for (x, t), (x2, t2) in zip(_tutorial_inputs(), _tutorial_inputs()):
+        torch.testing.assert_close(descend_by_autograd_grad(x, t), descend_by_backward(x2, t2))
+    # (torch.compile: dynamo refuses autograd.grad in a while_loop body, its own error;
+    # staged=False: the graph holds torch's while_loop_stack_output, the autograd form)
+    assert_same_result(descend_by_autograd_grad, _tutorial_inputs(), compile=False,
+                       staged=False)
+
+
+def test_backward_of_a_leaf_made_in_the_body_stages():
+    # (torch.export: the read of `y.grad` is refused, runtime/gradients.py; torch.compile:
+    # dynamo refuses backward() in a while_loop body)
+    assert_same_result(descend_by_backward_of_a_body_leaf, _tutorial_inputs(), export=False,
+                       compile=False)
+
+
+_OUTSIDE = torch.tensor([1.0, 2.0], requires_grad=True)
+
+
+def backward_into_a_global(x):
+    if x.sum() > 0:
+        (_OUTSIDE * x).sum().backward()
+        x = x + 1
+    return x
+
+
+def test_backward_into_a_tensor_from_outside_is_refused():
+    # It left a FakeTensor of the trace in the global's `.grad`, and replays computed no
+    # gradient (the refusal in the staged `if` specialises it; the branch then runs in the
+    # function's own trace, which refuses it too)
+    _OUTSIDE.grad = None
+    line = backward_into_a_global.__code__.co_firstlineno + 2
+    with pytest.raises(StagingError, match=rf":{line}: .*fills `.grad` of a tensor from "
+                                           "outside the function"):
+        autoconv.autoconv(backward_into_a_global)(T([1.0, 2.0]))
+    assert _OUTSIDE.grad is None
+
+
+def newton_by_jacfwd(c, x0):
+    """beignet's newton (tester 2026-12-02): the Jacobian by torch.func.jacfwd in each step."""
+    for _ in range(20):
+        b = x0 - torch.linalg.solve(torch.func.jacfwd(lambda x: x ** 3 - c)(x0), x0 ** 3 - c)
+        if torch.linalg.norm(b - x0) < 1e-6:
+            return b
+        x0 = b
+    return b
+
+
+def test_torch_func_jacfwd_in_a_staged_loop_under_torch_compile():
+    # was dynamo's "ClosureConversionError: failed to convert closure cell to Python constant":
+    # the function jacfwd returns, made while dynamo traces, was handed to a check dynamo runs
+    # for real; it is torch's code, run as it is. (torch.export: torch's own AttributeError
+    # "'Tensor' object has no attribute 'constant'", without autoconv too.)
+    inputs = [(T([8.0, 27.0], dtype=torch.float64), T([1.0, 2.0], dtype=torch.float64)),
+              (T([1.0, 64.0], dtype=torch.float64), T([3.0, 3.0], dtype=torch.float64))]
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(newton_by_jacfwd), fullgraph=True, backend="eager")
+    replayed = autoconv.autoconv(newton_by_jacfwd)
+    for c, x0 in inputs:
+        want = newton_by_jacfwd(c, x0)
+        torch.testing.assert_close(compiled(c, x0), want)
+        torch.testing.assert_close(replayed(c, x0), want)

@@ -451,3 +451,30 @@ def test_a_str_chosen_by_a_tensor_naming_an_attribute_in_a_staged_body_is_refuse
     with pytest.raises(StagingError, match="a str cannot be chosen by a tensor") as caught:
         autoconv.autoconv(fn)(T([1.0]))
     assert caught.value.lineno == 5 and "torch.where" in str(caught.value)
+
+
+def _status_of_an_unrolled_search(x, y):
+    msg = "running"
+    for i in range(4):
+        if x.sum() < 1:
+            msg = "converged"
+            break
+        y.add_(1)
+        x = x * 0.5
+        if x.sum() > 1000:
+            msg = "diverged"
+            break
+    return {"x": x, "msg": msg}
+
+
+def result_of_an_unrolled_search(x):
+    return _status_of_an_unrolled_search(x, torch.zeros(2))["x"]
+
+
+def test_a_constant_carried_through_a_python_loop_that_does_not_leave_the_program():
+    # torchmin's l-bfgs (tester 2026-12-02): `msg`, chosen by a tensor `break` in the first
+    # iteration of a Python loop, was refused under torch.export ("it leaves the exported
+    # program") where the runtime flattened the next iteration's staged `if` state, though the
+    # function returns only the result's `.x`
+    assert_same_result(result_of_an_unrolled_search,
+                       [(T([8.0]),), (T([5000.0]),), (T([0.5]),)], staged=False)

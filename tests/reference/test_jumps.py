@@ -937,3 +937,60 @@ def test_a_dict_of_python_ints_returned_from_nested_loops():
     assert_same_result(find_negative, [torch.tensor([[1.0, 2.0], [3.0, -4.0]]),
                                        torch.tensor([[-1.0, 2.0], [3.0, -4.0]]),
                                        torch.ones(2, 2)])
+
+
+_TABLE = torch.tensor([[0.0, 5, 1, 0], [0, 0, 3, 1], [0, 0, 0, 9], [1, 0, 0, 0]])
+
+
+def greedy_steps(table, eos):
+    """A greedy decoder's loop (tester 2026-12-02, GreedySearchDecoder): the token is (1,)
+    after `max` and (1, 1) again for the next step; after the loop only the count is read."""
+    tok = torch.zeros(1, 1, dtype=torch.long)
+    steps = torch.zeros((), dtype=torch.long)
+    while steps < 6:
+        scores, tok = torch.max(table[tok[:, 0]], dim=1)
+        steps = steps + 1
+        if tok[0] == eos:
+            break
+        tok = torch.unsqueeze(tok, 0)
+    return steps
+
+
+def greedy_tokens(table, eos, n: int):
+    """The same as a `for` over a range, writing the tokens into a buffer."""
+    tok = torch.zeros(1, 1, dtype=torch.long)
+    out = torch.zeros(n, dtype=torch.long)
+    for i in range(n):
+        scores, tok = torch.max(table[tok[:, 0]], dim=1)
+        out[i] = tok[0]
+        if tok.item() == eos:
+            break
+        tok = torch.unsqueeze(tok, 0)
+    return out
+
+
+def greedy_last_token(table, eos):
+    tok = torch.zeros(1, 1, dtype=torch.long)
+    steps = torch.zeros((), dtype=torch.long)
+    while steps < 6:
+        scores, tok = torch.max(table[tok[:, 0]], dim=1)
+        steps = steps + 1
+        if tok[0] == eos:
+            break
+        tok = torch.unsqueeze(tok, 0)
+    return tok
+
+
+def test_a_variable_dead_after_the_loop_may_change_shape_on_the_path_that_breaks():
+    # was: "'tok' is a torch.int64 tensor of shape (1, 1) in the true branch and ... (1,) in
+    # the false branch" at the `if not did_break:` guarding the rest of the body, though
+    # nothing reads 'tok' after the loop (NOTE [values on the path that breaks])
+    assert_same_result(greedy_steps, [(_TABLE, T(3)), (_TABLE, T(2)), (_TABLE, T(7))])
+    assert_same_result(greedy_tokens, [(_TABLE, T(3), 6), (_TABLE, T(2), 6), (_TABLE, T(7), 6)],
+                       export=False)  # (export: the Python int `n` is specialised)
+
+
+def test_a_variable_read_after_the_loop_keeps_its_refusal():
+    # its value on the path that broke is the result: one shape is still needed
+    with pytest.raises(StagingError, match="'tok' is a torch.int64 tensor of shape"):
+        autoconv.autoconv(greedy_last_token)(_TABLE, T(3))

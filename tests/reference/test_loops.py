@@ -931,3 +931,20 @@ def test_an_operand_the_body_also_reads_by_closure():
     # does not track] in runtime/staging/tracers/make_fx.py)
     assert_same_result(loop_from_a_tensor_a_method_also_reads,
                        [torch.ones(2), torch.full((2,), 30.0), torch.full((2,), 200.0)])
+
+
+_NUMPY_STEPS = __import__("numpy").int64(4)
+
+
+def doubles_for_numpy_steps(x):
+    for _ in range(_NUMPY_STEPS):
+        if x.sum() > 10:
+            break
+        x = x * 2
+    return x
+
+
+def test_range_of_a_numpy_integer():
+    # under torch.compile dynamo refused `range` of the numpy integer, which it sees as an
+    # ndarray ("Failed to trace builtin operator", tester 2026-12-02)
+    assert_same_result(doubles_for_numpy_steps, [(T([1.0, 2.0]),), (T([20.0, 1.0]),)])
