@@ -9,6 +9,7 @@ import builtins
 import contextlib
 import functools
 import inspect
+import os
 import sys
 import types
 import weakref
@@ -125,10 +126,15 @@ def _generated_code(code) -> bool:
     return _is_generated_code is not None and _is_generated_code(code)
 
 
+_FUNCTORCH = os.path.join("torch", "_functorch", "")
+
+
 def _torch_code(code) -> bool:
-    """Whether `code` is torch's own (not one of the few functions autoconv converts), run by
-    dynamo as Python (see `_convert_while_compiling`)."""
-    return not errors.users_file(code.co_filename) and not code.co_filename.startswith("<")
+    """Whether `code` is that of a function a torch.func transform returns (`jacfwd(f)`,
+    `vmap(f)`), run by dynamo as Python. Only those: torch's grad-mode decorators' wrappers
+    (`@torch.no_grad()`) are torch's code too, and are copied to call the converted function
+    they wrap (`_rewrapped`); returned as they are, the user's function ran unconverted."""
+    return _FUNCTORCH in code.co_filename
 
 
 def do_not_convert(fn):
