@@ -40,6 +40,7 @@ import types
 import torch
 
 from ..errors import StagingError
+from ..lists import StagedList, UncountedList
 from . import objects
 
 __all__ = ["joining_carried_containers", "sharing_state"]
@@ -286,6 +287,15 @@ def sharing_state(bodies, state, names, statement):
                 after = out[i] is out[j] and _is_shareable(out[i])
                 if before == after:
                     continue
+                if before and any(isinstance(out[k], (StagedList, UncountedList))
+                                  for k in (i, j)):
+                    raise StagingError(
+                        statement,
+                        f"'{names[i]}' and '{names[j]}' name one list, which {where} grows; "
+                        "a staged statement grows a list under one name only, so the other "
+                        "would miss what is appended through it",
+                        f"Append through one name only in the {statement}, and bind the "
+                        f"other after it (`{names[j]} = {names[i]}`)")
                 problem = (
                     f"'{names[i]}' and '{names[j]}' name one {kind[i]} before the "
                     f"{statement}, and {where} one of them is bound to another object"
