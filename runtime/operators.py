@@ -364,8 +364,8 @@ def _giving_back(bodies, staged_state, staged_names, renewing, state, names):
 # a nested staged `if`'s, the `if`'s result is a new tensor on every path, so such an `if`
 # (the converter's `flagged=`: the names an enclosing loop body rebinds on some paths only)
 # also gives, from each branch, a flag of whether it kept the name bound to its copy, and its
-# result carries the flag (`_STANDS_FOR`) for the loop (or an enclosing `if`) to read. Open: a
-# staged loop nested in the body that rebinds the name gives no flag (taken as rebinding it).
+# result carries the flag (`_STANDS_FOR`) for the loop (or an enclosing `if`) to read. So does
+# a staged loop nested in the body that may rebind the name (given it as `renewed=`: its flags).
 _STANDS_FOR = "_autoconv_stands_for"  # on a staged `if`'s result: (its object before, flag)
 
 
@@ -392,7 +392,10 @@ def _flagging(bodies, staged_state, staged_names, flagging, names):
 
 def _flagged_results(out, flagging, state, flags) -> tuple:
     """`out`, the `if`'s state after it, each new tensor at a position of `flagging` marked
-    with the object it held before and the flag of whether it still is that object."""
+    with the object it held before and the flag of whether it still is that object (only
+    inside a staged body: an enclosing statement's reads it)."""
+    if not context.in_staged_body():
+        return tuple(out)
     out = list(out)
     for i, flag in zip(flagging, flags):
         if isinstance(out[i], torch.Tensor) and out[i] is not state[i]:
@@ -453,7 +456,8 @@ def _first_back(out, renewing, state) -> tuple:
         return out
     count = len(out) - 2 * len(renewing)
     _renewed_back(out[count: count + len(renewing)], renewing, state)
-    return tuple(out[:count])
+    # (for an enclosing loop: NOTE [state rebound on some paths of a loop])
+    return _flagged_results(out[:count], renewing, state, out[count + len(renewing):])
 
 
 def _renewed_back(outs, renewing, state) -> None:

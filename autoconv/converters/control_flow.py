@@ -421,6 +421,8 @@ class ControlFlowConverter(Converter):
         self._changes_by_calls(local)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
+        # NOTE [state rebound on some paths of a loop] in runtime/operators.py
+        node._autoconv_flagged = set().union(*getattr(self, "partly_rebound", []))
         self.partly_rebound = [*getattr(self, "partly_rebound", []),
                                _rebound_on_some_paths(node)]
         inside = _captured(local)
@@ -486,6 +488,8 @@ class ControlFlowConverter(Converter):
         self._changes_by_calls(parts)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
+        # NOTE [state rebound on some paths of a loop] in runtime/operators.py
+        node._autoconv_flagged = set().union(*getattr(self, "partly_rebound", []))
         self.partly_rebound = [*getattr(self, "partly_rebound", []),
                                _rebound_on_some_paths(node)]
         inside = _captured(local)
@@ -704,8 +708,12 @@ def _in_place_arguments(node, state, inputs):
                                   ctx=gast.Load())
     # (a loop's too where only some paths rebind the name: NOTE [state rebound on some paths
     # of a loop] in runtime/operators.py)
+    # (and a nested loop's names an enclosing loop body rebinds on some paths, which it may
+    # rebind: its result then says whether it still is the object before it)
+    flagging = getattr(node, "_autoconv_flagged", ())
     renewed = [i for i, name in enumerate(state)
-               if name in updates and name in node._autoconv_rebound]
+               if name in node._autoconv_rebound and (
+                   name in updates or not isinstance(node, gast.If) and name in flagging)]
     if getattr(node, "_autoconv_in_try", False):
         trailing.append("caught=True")
     if renewed:
@@ -713,7 +721,8 @@ def _in_place_arguments(node, state, inputs):
         subs["renewed"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in renewed],
                                      ctx=gast.Load())
     flagged = [i for i, name in enumerate(state)
-               if name in getattr(node, "_autoconv_flagged", ()) and name in node._autoconv_rebound]
+               if isinstance(node, gast.If) and name in flagging
+               and name in node._autoconv_rebound]
     if flagged:  # NOTE [state rebound on some paths of a loop] in runtime/operators.py
         trailing.append("flagged=flagged")
         subs["flagged"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in flagged],
