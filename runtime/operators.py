@@ -58,7 +58,7 @@ verdicts.keyed_by_entry(_keep_state(0))
 
 
 def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept=None,
-            renewed=None, items=()):
+            renewed=None, items=(), flagged=()):
     """`if cond: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)`.
 
     Returns the new state. `if_false` is None for an `if` without `else`. `inputs` are the
@@ -67,7 +67,9 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     the positions in `kept` (NOTE [state updated in place]); they may update in place and
     rebind the state at the positions in `renewed` (NOTE [state updated in place, then
     rebound]). `items` names the loop items (or their aliases) the branches may rebind and
-    the loop body then updates in place (NOTE [loop items rebound on some paths]).
+    the loop body then updates in place (NOTE [loop items rebound on some paths]). `flagged`:
+    the positions of the state an enclosing loop body rebinds on some paths only, which the
+    branches may rebind (NOTE [state rebound on some paths of a loop]).
 
     Raises:
         StagingError: a staged `if` rebinding such an item.
@@ -94,6 +96,11 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         if renewing:  # NOTE [state updated in place, then rebound]
             bodies, staged_state, staged_names = _giving_back(
                 bodies, staged_state, staged_names, renewing, state, names)
+        # NOTE [state rebound on some paths of a loop]
+        flagging = tuple(i for i in flagged if isinstance(state[i], torch.Tensor))
+        if flagging:
+            bodies, staged_state, staged_names = _flagging(
+                bodies, staged_state, staged_names, flagging, names)
         passed = None
         if not torch.is_grad_enabled() and not written and not renewing \
                 and _gradients_may_flow():
@@ -134,9 +141,13 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         if out is not None and passed is not None:
             out = _passed_with_grad(cond, state, out, passed)
         if out is not None:
-            _renewed_back(out[len(staged_state) - len(renewing):], renewing, state)
-            out = _written_back(out[:len(staged_state) - len(renewing)], len(state), inputs,
-                                written)
+            flags = out[len(out) - len(flagging):]
+            out = out[:len(out) - len(flagging)]
+            count = len(out) - len(renewing)
+            _renewed_back(out[count:], renewing, state)
+            out = _written_back(out[:count], len(state), inputs, written)
+            if flagging:
+                out = _flagged_results(out, flagging, state, flags)
             out = _lists_back(out, held)
             return _kept(state, out, kept) if kept else out
     if cond:
@@ -264,9 +275,9 @@ def _kept(before, after, kept):
 # state). Where the bodies may do both to a state name (the converter's `renewed=`), each body
 # also gives back the copy it got for the name, updated or not, as an extra output; after the
 # statement that is written back into the object the name held before it (`copy_`), as for
-# inputs updated in place. A loop whose every iteration rebinds the name (the converter passes
-# `renewed=` for a loop only then) writes back what its first iteration did to the object: the
-# later ones update objects the body made, which no one else holds.
+# inputs updated in place. A loop writes back what its iterations did to the object until one
+# rebinds the name: the later ones update objects the body made, which no one else holds (NOTE
+# [state rebound on some paths of a loop]).
 
 
 # NOTE [list items updated in place, then rebound]
@@ -340,41 +351,113 @@ def _giving_back(bodies, staged_state, staged_names, renewing, state, names):
             (*staged_names, *(f"<{names[i]} before>" for i in renewing)))
 
 
+# NOTE [state rebound on some paths of a loop]
+# `alias = y` before `while c: if d: y.add_(v) else: y = v * 2` (or `x += 1; if d: x = x * 2`
+# on the caller's `x`): in Python `alias` sees the updates of every trip until the first one
+# that rebinds `y`. The loop gave back nothing (the converter's `renewed=` was for names every
+# trip rebinds): `alias` kept its value from before the loop, in every mode. Now a loop whose
+# body may update a name in place and rebind it gives back, as NOTE [state updated in place,
+# then rebound] says, what each trip did to the object the name held before the loop, and per
+# name a flag of whether the name is still bound to it (`torch.where` on the flag: the trips
+# after one that rebinds it update objects the body made). Whether a trip rebinds the name is
+# known while its body is traced where the rebinding is the body's own statement; where it is
+# a nested staged `if`'s, the `if`'s result is a new tensor on every path, so such an `if`
+# (the converter's `flagged=`: the names an enclosing loop body rebinds on some paths only)
+# also gives, from each branch, a flag of whether it kept the name bound to its copy, and its
+# result carries the flag (`_STANDS_FOR`) for the loop (or an enclosing `if`) to read. So does
+# a staged loop nested in the body that may rebind the name (given it as `renewed=`: its flags).
+_STANDS_FOR = "_autoconv_stands_for"  # on a staged `if`'s result: (its object before, flag)
+
+
+def _flagging(bodies, staged_state, staged_names, flagging, names):
+    """The bodies, state and names of a staged `if` whose bodies also return, for each
+    position of `flagging`, whether they left the name bound to the copy they got of it (extra
+    slots at the end)."""
+    count, extra = len(staged_state), len(flagging)
+
+    def flagged(body):
+        def run(*args):
+            given = [args[i] for i in flagging]
+            out = body(*args[:count], *args[count + extra:])
+            return (*out, *(_still_bound(out[i], g, flag)
+                            for i, g, flag in zip(flagging, given, args[count:count + extra])))
+
+        return run
+
+    return (tuple(flagged(b) for b in bodies),
+            (*staged_state, *(torch.ones((), dtype=torch.bool, device=staged_state[i].device)
+                              for i in flagging)),
+            (*staged_names, *(f"<{names[i]} still bound>" for i in flagging)))
+
+
+def _flagged_results(out, flagging, state, flags) -> tuple:
+    """`out`, the `if`'s state after it, each new tensor at a position of `flagging` marked
+    with the object it held before and the flag of whether it still is that object (only
+    inside a staged body: an enclosing statement's reads it)."""
+    if not context.in_staged_body():
+        return tuple(out)
+    out = list(out)
+    for i, flag in zip(flagging, flags):
+        if isinstance(out[i], torch.Tensor) and out[i] is not state[i]:
+            if torch.compiler.is_dynamo_compiling():
+                # (dynamo refuses an attribute of torch.cond's output, not of a view of it,
+                # which no one else holds either: as runtime/choices.py's marks)
+                out[i] = out[i].view_as(out[i])
+                out[i]._autoconv_stands_for = (state[i], flag)
+            else:
+                setattr(out[i], _STANDS_FOR, (state[i], flag))
+    return tuple(out)
+
+
+def _still_bound(now, given, flag):
+    """Whether `now` (a body's value of a name) is still the object `given` (its value before
+    the body), as a 0-d bool tensor (`flag`: whether `given` was the object before that)."""
+    if now is given:
+        return flag
+    marked = getattr(now, _STANDS_FOR, None) if isinstance(now, torch.Tensor) else None
+    if marked is not None and marked[0] is given:
+        return torch.logical_and(flag, marked[1])
+    return torch.zeros_like(flag)
+
+
 def _giving_back_first(bodies, loop_state, loop_names, renewing, offset, state, names):
-    """For a loop whose every iteration rebinds the state at the positions `renewing`: extra
+    """For a loop whose iterations may rebind the state at the positions `renewing`: extra
     slots holding what the object before the loop becomes (the first iteration's copy after
-    it, updated or not), and whether the iteration is the first (the later ones update objects
-    the body made). `offset`: where the statement's state starts in the loop's (after an
-    index)."""
+    it, updated or not, and each later one's while the name is still bound to it), and per
+    name whether it still is (the iterations after one that rebinds it update objects the body
+    made: NOTE [state rebound on some paths of a loop]). `offset`: where the statement's state
+    starts in the loop's (after an index)."""
     (test, body), count, extra = bodies, len(loop_state), len(renewing)
 
     def loop_test(*args):
-        return test(*args[:count], *args[count + extra + 1:])
+        return test(*args[:count], *args[count + 2 * extra:])
 
     def loop_body(*args):
-        first = args[count + extra]
+        befores, stills = args[count:count + extra], args[count + extra:count + 2 * extra]
         given = [args[offset + i] for i in renewing]
-        out = body(*args[:count], *args[count + extra + 1:])
-        # (an iteration whose trace left the name bound to its object did not rebind it)
-        still = any(out[offset + i] is g for i, g in zip(renewing, given))
-        return (*out, *(torch.where(first, g, before)
-                        for g, before in zip(given, args[count: count + extra])),
-                first if still else torch.zeros_like(first))
+        out = body(*args[:count], *args[count + 2 * extra:])
+        # (an iteration whose trace left the name bound to its object did not rebind it; one
+        # whose nested `if` did on some paths gives a flag)
+        return (*out, *(torch.where(still, g, before)
+                        for g, before, still in zip(given, befores, stills)),
+                *(_still_bound(out[offset + i], g, still)
+                  for i, g, still in zip(renewing, given, stills)))
 
-    like = state[renewing[0]]
     return ((loop_test, loop_body),
             (*loop_state, *(state[i] for i in renewing),
-             torch.ones((), dtype=torch.bool, device=like.device)),
-            (*loop_names, *(f"<{names[i]} before>" for i in renewing), "<first iteration>"))
+             *(torch.ones((), dtype=torch.bool, device=state[i].device) for i in renewing)),
+            (*loop_names, *(f"<{names[i]} before>" for i in renewing),
+             *(f"<{names[i]} still bound>" for i in renewing)))
 
 
 def _first_back(out, renewing, state) -> tuple:
     """The loop's state without the slots `_giving_back_first` added, written back."""
     if not renewing:
         return out
-    count = len(out) - len(renewing) - 1
+    count = len(out) - 2 * len(renewing)
     _renewed_back(out[count: count + len(renewing)], renewing, state)
-    return tuple(out[:count])
+    # (for an enclosing loop: NOTE [state rebound on some paths of a loop])
+    return _flagged_results(out[:count], renewing, state, out[count + len(renewing):])
 
 
 def _renewed_back(outs, renewing, state) -> None:
@@ -949,8 +1032,9 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
     The loop runs in Python while the test gives Python values; the first time it gives a traced
     tensor, the rest of the loop is staged as one torch.while_loop. `trips(*state, *inputs)`
     gives bounds on the trips left (`trips_bound`s, None where unknown), the least of which
-    sizes the lists a staged loop grows. `updated` and `kept` are as for `if_stmt`; `renewed`
-    too, for state every iteration rebinds (NOTE [state updated in place, then rebound]).
+    sizes the lists a staged loop grows. `updated`, `kept` and `renewed` are as for `if_stmt`
+    (NOTE [state updated in place, then rebound], NOTE [state rebound on some paths of a
+    loop]).
     `caught`: a `try` of the function encloses the loop (NOTE [a loop body that raises while
     traced]). `items` as for `if_stmt`.
 
@@ -1078,7 +1162,7 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     `extra_test` (None when absent) is how lowered `break` and `return` stop the loop. A traced
     tensor or staged range is iterated by one torch.while_loop over an index; a Python iterable
     stays a Python loop, with iterations after a traced `break` guarded by torch.cond.
-    `updated` and `kept` are as for `if_stmt`. `item_updated` marks the parts of the item the
+    `updated`, `kept` and `renewed` are as for `while_stmt`. `item_updated` marks the parts of the item the
     body updates in place, mirroring the loop target (NOTE [the rows a staged loop reads]).
     `items` as for `if_stmt`. `stale` names the tensors the body updates in place before it
     reads the item again (NOTE [loop items read after an update of the iterable]).

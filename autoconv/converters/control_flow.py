@@ -259,6 +259,7 @@ class ControlFlowConverter(Converter):
         outer_depth, self.loop_depth = getattr(self, "loop_depth", 0), 0
         outer_states, self.loop_states = getattr(self, "loop_states", []), []
         outer_loops, self.loops = getattr(self, "loops", []), []
+        outer_partly, self.partly_rebound = getattr(self, "partly_rebound", []), []
         outer_captured = getattr(self, "captured", set())
         outer_carried, self.carried_names = getattr(self, "carried_names", set()), set()
         outer_called, self.called_objects = getattr(self, "called_objects", set()), set()
@@ -292,6 +293,7 @@ class ControlFlowConverter(Converter):
         self.scope_declared, self.function_sites = outer, outer_sites
         self.loop_depth, self.loop_states = outer_depth, outer_states
         self.loops = outer_loops
+        self.partly_rebound = outer_partly
         self.captured = outer_captured
         self.checked = outer_checked
         return node
@@ -341,6 +343,8 @@ class ControlFlowConverter(Converter):
         node._autoconv_in_place = _updated_in_place(local, self.ctx.runtime)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = set()
+        # NOTE [state rebound on some paths of a loop] in runtime/operators.py
+        node._autoconv_flagged = set().union(*getattr(self, "partly_rebound", []))
         node._autoconv_changed = _changed_objects(node, local, self.anno(node, Anno.MUTATED))
         self._changes_by_calls(local)
         inside = _captured(local)
@@ -474,6 +478,10 @@ class ControlFlowConverter(Converter):
         self._changes_by_calls(local)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
+        # NOTE [state rebound on some paths of a loop] in runtime/operators.py
+        node._autoconv_flagged = set().union(*getattr(self, "partly_rebound", []))
+        self.partly_rebound = [*getattr(self, "partly_rebound", []),
+                               _rebound_on_some_paths(node)]
         inside = _captured(local)
         self.loops = [*getattr(self, "loops", []), node]
         self.generic_visit(node)
@@ -481,6 +489,7 @@ class ControlFlowConverter(Converter):
         self._iteration_starts(node)
         self.loop_depth -= 1
         self.loop_states = self.loop_states[:-1]
+        self.partly_rebound = self.partly_rebound[:-1]
         state = self._state(node)
         inputs = self._inputs(node, state)
         aliases, state, inputs = self._alias_attributes(node, chains, state, inputs, ("test", "body"))
@@ -539,6 +548,10 @@ class ControlFlowConverter(Converter):
         self._changes_by_calls(parts)
         self.loop_depth = getattr(self, "loop_depth", 0) + 1
         self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
+        # NOTE [state rebound on some paths of a loop] in runtime/operators.py
+        node._autoconv_flagged = set().union(*getattr(self, "partly_rebound", []))
+        self.partly_rebound = [*getattr(self, "partly_rebound", []),
+                               _rebound_on_some_paths(node)]
         inside = _captured(local)
         self.loops = [*getattr(self, "loops", []), node]
         self.generic_visit(node)
@@ -546,6 +559,7 @@ class ControlFlowConverter(Converter):
         self._iteration_starts(node)
         self.loop_depth -= 1
         self.loop_states = self.loop_states[:-1]
+        self.partly_rebound = self.partly_rebound[:-1]
         state = self._state(node)
         inputs = self._inputs(node, state)
         aliases, state, inputs = self._alias_attributes(node, chains, state, inputs, ("body",))
@@ -734,7 +748,9 @@ def _in_place_arguments(node, state, inputs):
       (`x += 1`, `x[i] = 0`), whose object the runtime writes back to and keeps bound;
     - `renewed=(position, ...)`: the state they may update in place and also rebind (`x +=
       1; x = x * 2`), whose object before the statement the runtime writes the in-place
-      updates back to; for a loop, only names each iteration rebinds (`_always_rebound`).
+      updates back to;
+    - `flagged=(position, ...)`: for an `if`, the names an enclosing loop body updates in
+      place and rebinds on some paths only (`_rebound_on_some_paths`), which it may rebind.
     """
     trailing, subs = [], {}
     shown = getattr(node, "_autoconv_aliases", {})  # an attribute alias by its chain
@@ -753,14 +769,26 @@ def _in_place_arguments(node, state, inputs):
         trailing.append("kept=kept")
         subs["kept"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in kept],
                                   ctx=gast.Load())
+    # (a loop's too where only some paths rebind the name: NOTE [state rebound on some paths
+    # of a loop] in runtime/operators.py)
+    # (and a nested loop's names an enclosing loop body rebinds on some paths, which it may
+    # rebind: its result then says whether it still is the object before it)
+    flagging = getattr(node, "_autoconv_flagged", ())
     renewed = [i for i, name in enumerate(state)
-               if name in updates and name in node._autoconv_rebound
-               and (isinstance(node, gast.If) or name in node._autoconv_always_rebound)]
+               if name in node._autoconv_rebound and (
+                   name in updates or not isinstance(node, gast.If) and name in flagging)]
     if getattr(node, "_autoconv_in_try", False):
         trailing.append("caught=True")
     if renewed:
         trailing.append("renewed=renewed")
         subs["renewed"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in renewed],
+                                     ctx=gast.Load())
+    flagged = [i for i, name in enumerate(state)
+               if isinstance(node, gast.If) and name in flagging
+               and name in node._autoconv_rebound]
+    if flagged:  # NOTE [state rebound on some paths of a loop] in runtime/operators.py
+        trailing.append("flagged=flagged")
+        subs["flagged"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in flagged],
                                      ctx=gast.Load())
     item_updated = getattr(node, "_autoconv_item_updated", None)
     if item_updated is not None:
@@ -1255,6 +1283,13 @@ def _always_rebound(body, runtime) -> set:
         for target in stmt.targets:
             names |= {n.id for n in gast.walk(target) if isinstance(n, gast.Name)}
     return names
+
+
+def _rebound_on_some_paths(loop) -> set:
+    """The names `loop`'s body may update in place and rebinds on some paths only (NOTE [state
+    rebound on some paths of a loop] in runtime/operators.py)."""
+    updates = loop._autoconv_in_place | loop._autoconv_item_roots
+    return (updates & loop._autoconv_rebound) - loop._autoconv_always_rebound
 
 
 def _rebound(local):

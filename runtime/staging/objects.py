@@ -386,7 +386,8 @@ def _number_paths(value, path="") -> frozenset:
     return frozenset({path}) if type(value) in _NUMBERS else frozenset()
 
 
-def carry(stage, bodies, state, names, slots, statement, records=None, giving=(), inputs=()):
+def carry(stage, bodies, state, names, slots, statement, records=None, giving=(), inputs=(),
+          rebuilt=()):
     """Run `stage(bodies, state, names)` with the objects in `slots` flattened to tuples of
     tensors.
 
@@ -394,7 +395,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     objects and its state outputs flattened back, checked against the structure before.
     `giving`: the (slot, leaf number) pairs of tensors some body updates in place and some
     replaces (NOTE [tensors of objects updated in place, then replaced]). `inputs`: the
-    statement's, after its state in the bodies' arguments.
+    statement's, after its state in the bodies' arguments. `rebuilt`: the slots a body was
+    already seen to bind to another object (NOTE [objects a body binds anew]).
     Returns the statement's state with the objects updated in place (or rebuilt, see above).
     """
     # NOTE [dynamo and tensors of objects]
@@ -410,7 +412,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                                           for leaf in held_leaves))
               and not any(is_stand_in(leaf) or type(leaf) in (int, float, complex)
                           for leaf in held_leaves))
-    built = []  # whether a body returned an object other than the copy it was given
+    built = list(rebuilt)  # the slots a body bound to an object other than the copy it was given
     count = len(state)
     # Per slot, the leaf numbers of tensors some body updated in place (the same tensor came
     # back, changed) and of those some body replaced (NOTE [tensors of objects updated in place])
@@ -436,7 +438,10 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                 return out
             out = list(out)
             for slot, (spec, _) in slots.items():
-                if out[slot] is not given[slot] and not torch.compiler.is_compiling():
+                # (dynamo refuses a body's write to this list; its probe's run, outside the
+                # operator, notes it: NOTE [objects a body binds anew])
+                if out[slot] is not given[slot] and (
+                        probe or not torch.compiler.is_dynamo_compiling()):
                     built.append(slot)
                 leaves, paths = [], [] if probe else None
                 found = _flatten_as(spec, out[slot], leaves, replaced=paths)
@@ -530,7 +535,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
         # Staged again, each body also giving back what it did to those tensors (the first
         # staging's operator is dead code)
         return carry(stage, bodies, state, names, slots, statement, records, tuple(both),
-                     inputs)
+                     inputs, tuple(built))
     if giving:
         _originals_back(result, count, giving, slots)
         result = result[:count]
@@ -548,6 +553,18 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             _write_back(state[slot], spec, enumerate(leaves), updated[slot], kept)
             result[slot] = state[slot]
     return tuple(result)
+
+
+# NOTE [objects a body binds anew]
+# `keep = d` before `while c: d = {"s": f(x)}`: after the statement `d` is a new dict and `keep`
+# the old one, unchanged. A slot some body bound to an object other than the copy it was given
+# is rebuilt after the statement (a new object, as in Python); the others are written back into
+# the object they held. dynamo refuses the note a body makes of it (a write to a list outside
+# the operator's body), so under torch.compile the probe's run (NOTE [dynamo and tensors of
+# objects]) notes it; torch.export (not dynamo) notes it as autoconv's replay does. (Both wrote
+# the new dict's values into the old one, which `keep` then saw: the rebinding was never seen.)
+# Where no probe runs under dynamo (inside an enclosing operator's body, or an object holding
+# numbers) the values are still written into the old object.
 
 
 # NOTE [tensors of objects updated in place]

@@ -16,6 +16,20 @@ leaves Python's input with the old container, which a trace cannot tell from the
 Where the input reaches the container through an object's field or a function's closure, the
 input cannot be rebuilt without copying that object: refused too, as are two state names that
 hold one container (each is carried as its own copy).
+
+NOTE [one container under two names of the state]
+`a = {...}; b = a` before `while c: a = {...}; b = a` (or an `if`), or items set through both
+names in the body: the statement carries each name's items on its own and rebuilt one container
+per name after it, so the two names stopped being one object, and a change made after it
+through one was missed by the other (every mode; in the body too, where each name had its own
+copy). Where state names hold one dict, list or object before the statement and every body
+leaves them holding one (the same, or a new one bound to both), they are carried as one: the
+statement carries the first name only, each body is given its copy under every name, and after
+the statement every name gets the first one's result. Which names share an object after the
+statement cannot depend on the data, so a body that makes names that held one object hold two
+(`prev = st; st = {...}`), or names that held two hold one (`b = a` with `a` and `b` two dicts
+before it), is refused: in a loop, whether it ran would decide it. (A name the loop body binds
+first: `_refuse_shared_created` in torch.py.)
 """
 
 from __future__ import annotations
@@ -26,9 +40,10 @@ import types
 import torch
 
 from ..errors import StagingError
+from ..lists import StagedList, UncountedList
 from . import objects
 
-__all__ = ["joining_carried_containers"]
+__all__ = ["joining_carried_containers", "sharing_state"]
 
 _MAX_DEPTH = 6  # how deep into an input's dicts, lists and tuples a carried container is sought
 
@@ -236,6 +251,109 @@ def joining_carried_containers(bodies, state, names, inputs, statement):
         return run
 
     return [(wrap(body, returns), returns) for body, returns in bodies], tuple(emptied)
+
+
+def _is_shareable(value) -> bool:
+    return type(value) in (dict, list) or objects.is_plain_object(value)
+
+
+def sharing_state(bodies, state, names, statement):
+    """(bodies, state, finish), or None where no two state names hold one dict, list or object
+    (NOTE [one container under two names of the state]): `bodies` ((function, returns_state,
+    where) triples) giving each function the first name's value under the others too, `state`
+    with the others left empty (None), and `finish`, which gives them the first one's result
+    (the statement is then staged again with these; None where each name holds its own
+    container, and the bodies only check that they keep doing so).
+
+    Raises (from a body):
+        StagingError: a body leaves names that held one container holding two, or two holding
+            one.
+    """
+    slots = [i for i, v in enumerate(state) if _is_shareable(v)]
+    if len(slots) < 2:
+        return None
+    first = {}  # slot -> the first slot holding its container
+    for j in slots:
+        first[j] = next(i for i in slots if state[i] is state[j])
+    shared = {j: i for j, i in first.items() if i != j}
+    count = len(state)
+    kind = {i: type(state[i]).__name__ if type(state[i]) in (dict, list) else "object"
+            for i in slots}
+
+    def check(out, where):
+        for n, j in enumerate(slots):
+            for i in slots[:n]:
+                before = first[i] == first[j]
+                after = out[i] is out[j] and _is_shareable(out[i])
+                if before == after:
+                    continue
+                if before and any(isinstance(out[k], (StagedList, UncountedList))
+                                  for k in (i, j)):
+                    raise StagingError(
+                        statement,
+                        f"'{names[i]}' and '{names[j]}' name one list, which {where} grows; "
+                        "a staged statement grows a list under one name only, so the other "
+                        "would miss what is appended through it",
+                        f"Append through one name only in the {statement}, and bind the "
+                        f"other after it (`{names[j]} = {names[i]}`)")
+                problem = (
+                    f"'{names[i]}' and '{names[j]}' name one {kind[i]} before the "
+                    f"{statement}, and {where} one of them is bound to another object"
+                    if before else
+                    f"'{names[i]}' and '{names[j]}' name two {kind[i]}s before the "
+                    f"{statement}, and {where} they are bound to one object")
+                raise StagingError(
+                    statement,
+                    f"{problem}; whether they name one object after the {statement} would "
+                    "depend on the data (" + ("on whether the loop ran" if "loop" in statement
+                                              else "on the branch taken")
+                    + "), which a staged statement cannot carry, so a change made after it "
+                    "through one name could be missed by the other",
+                    (f"Give '{names[j]}' a copy before the {statement} "
+                     f"(`{names[j]} = {kind[i]}({names[i]})`), or bind both names to one "
+                     "object on every path" if kind[i] != "object" else
+                     f"Bind '{names[i]}' and '{names[j]}' to two objects before the "
+                     f"{statement}, or to one object on every path") if before else
+                    f"Bind '{names[j]}' to '{names[i]}' after the {statement} "
+                    f"(`{names[j]} = {names[i]}`), or before it and on every path")
+
+    if not shared:
+        # Two containers: no body may bind the names to one (refused in `check`)
+        def wrap(body, returns_state, where):
+            def run(*args):
+                out = body(*args)
+                if returns_state and isinstance(out, tuple) and len(out) == count:
+                    check(out, where)
+                return out
+            _keep_names(run, body)
+            return run
+        return [(wrap(*b), b[1], b[2]) for b in bodies], state, None
+
+    def wrap(body, returns_state, where):
+        def run(*args):
+            args = list(args)
+            for j, i in shared.items():
+                args[j] = args[i]
+            out = body(*args)
+            if returns_state and isinstance(out, tuple) and len(out) == count:
+                check(out, where)
+                out = tuple(None if j in shared else v for j, v in enumerate(out))
+            return out
+        _keep_names(run, body)
+        return run
+
+    def finish(result):
+        return tuple(result[shared[j]] if j in shared else v for j, v in enumerate(result))
+
+    emptied = tuple(None if j in shared else v for j, v in enumerate(state))
+    return [(wrap(*b), b[1], b[2]) for b in bodies], emptied, finish
+
+
+def _keep_names(run, body) -> None:
+    if not torch.compiler.is_dynamo_compiling():  # (dynamo cannot set them)
+        # the user's names of the inputs, for messages: objects.with_input_as_state
+        run.__wrapped__ = body
+        run.__kwdefaults__ = getattr(body, "__kwdefaults__", None)
 
 
 def _name(names, carried) -> str:

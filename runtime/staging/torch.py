@@ -1851,6 +1851,12 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
     one torch.cond."""
     statement = "if statement"
     bodies = ((if_true, True, "in the true branch"), (if_false, True, "in the false branch"))
+    # NOTE [one container under two names of the state]
+    sharing = shared_containers.sharing_state(bodies, state, names, statement)
+    if sharing is not None:
+        ((if_true, _, _), (if_false, _, _)), state, finish = sharing
+        if finish is not None:
+            return finish(stage_if(pred, if_true, if_false, state, names, like, inputs, dtypes))
     replaced = None
     with no_recursion(statement, (if_true, if_false), (pred, state, inputs, dtypes)):
         if_true, if_false = python_state.refusing_advanced_iterators(
@@ -1947,6 +1953,13 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     only to count its trips (see NOTE [lists in while loops]).
     """
     bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
+    # NOTE [one container under two names of the state]
+    sharing = shared_containers.sharing_state(bodies, state, names, statement)
+    if sharing is not None:
+        ((test, _, _), (body, _, _)), state, finish = sharing
+        if finish is not None:
+            return finish(stage_while(test, body, state, names, like, inputs, statement, dtypes,
+                                      trips))
     replaced = None
     with no_recursion(statement, (test, body), (state, inputs, dtypes, trips is None)):
         test, body = python_state.refusing_advanced_iterators(

@@ -293,6 +293,31 @@ def bump_then_rebind_in_a_loop(x, n):
     return x
 
 
+def bump_then_rebind_on_some_trips(x, n):
+    # NOTE [state rebound on some paths of a loop] (runtime/operators.py): the caller sees the
+    # `+= 1` of every trip until the first that rebinds `x` (it saw none: [0, 1] where Python
+    # gives [2, 3], every mode)
+    i = torch.tensor(0)
+    while i < n:
+        x += 1
+        if x.sum() > 6:
+            x = x * 2
+        i = i + 1
+    return x
+
+
+def update_or_rebind_in_a_loop(x, v):
+    # the rebinding in a staged `if` nested in the loop body
+    k = torch.tensor(0)
+    while k < 3:
+        if (x * v).sum() > 0:
+            x.add_(v)
+        else:
+            x = v * 2
+        k = k + 1
+    return x
+
+
 def _modes(fn, example):
     converted = autoconv.convert(fn)
     yield "staged", autoconv.autoconv(fn)
@@ -314,8 +339,13 @@ def _modes(fn, example):
     (bump_then_rebind_in_a_loop, [(T([0.0, 1.0]), T(2)), (T([0.0, 1.0]), T(0))]),
     (item_of_an_item_written_in_a_branch, [(torch.zeros(3, 2), T([1.0])),
                                            (torch.zeros(3, 2), T([-1.0]))]),
+    (bump_then_rebind_on_some_trips, [(T([0.0, 1.0]), T(2)), (T([1.0, 2.0]), T(2)),
+                                      (T([0.0, 1.0]), T(0)), (T([9.0, 1.0]), T(3))]),
+    (update_or_rebind_in_a_loop, [(T([1.0, 2.0]), T([0.5, -0.5])), (T([3.0, 4.0]), T([-1.0, 2.0])),
+                                  (T([20.0, 0.1]), T([0.1, 0.1]))]),
 ], ids=["bump", "bump_on_its_own_sum", "clamp_negatives", "bump_then_rebind_the_argument",
-        "bump_then_rebind_in_a_loop", "item_of_an_item_written_in_a_branch"])
+        "bump_then_rebind_in_a_loop", "item_of_an_item_written_in_a_branch",
+        "bump_then_rebind_on_some_trips", "update_or_rebind_in_a_loop"])
 def test_state_updated_in_place_reaches_the_callers_tensor(fn, inputs):
     for mode, run in _modes(fn, inputs[0]):
         for args in inputs:
@@ -324,6 +354,61 @@ def test_state_updated_in_place_reaches_the_callers_tensor(fn, inputs):
             given = tuple(a.clone() for a in args)
             assert torch.equal(run(*given), expected), mode
             assert torch.equal(given[0], expected_args[0]), (mode, given[0], expected_args[0])
+
+
+def alias_of_a_name_updated_or_rebound_in_a_loop(x, v):
+    # `alias` sees the updates until the trip that rebinds `y` ([3, 4] where Python gives
+    # [0, 10], every mode)
+    y = x.clone()
+    alias = y
+    k = torch.zeros(())
+    while k < 3:
+        if (y * v).sum() > 0:
+            y.add_(v)
+        else:
+            y = v * 2
+        k = k + 1
+    return alias, y
+
+
+def alias_of_a_name_updated_or_rebound_in_a_for(x, v):
+    y = x.clone()
+    alias = y
+    for row in v:
+        if row.sum() > 0:
+            y.add_(row)
+        elif row.sum() < -1:
+            y = row * 2
+    return alias, y
+
+
+def alias_of_a_name_an_inner_loop_may_rebind(x, v):
+    # the rebinding in a staged loop nested in the body ([4, 6] where Python gives [5, 8])
+    y = x.clone()
+    alias = y
+    k = torch.zeros(())
+    while k < 2:
+        y.add_(v)
+        j = torch.zeros(())
+        while j < 1:
+            if (y * v).sum() > 20:
+                y = v * 2
+            j = j + 1
+        k = k + 1
+    return alias, y
+
+
+def test_an_alias_sees_the_updates_until_the_loop_rebinds_the_name():
+    assert_same_result(alias_of_a_name_an_inner_loop_may_rebind,
+                       [(T([1.0, 2.0]), T([0.5, -0.25])), (T([3.0, 4.0]), T([1.0, 2.0])),
+                        (T([3.0, 4.0]), T([-1.0, 2.0]))])
+    assert_same_result(alias_of_a_name_updated_or_rebound_in_a_loop,
+                       [(T([1.0, 2.0]), T([0.5, -0.5])), (T([3.0, 4.0]), T([-1.0, 2.0])),
+                        (T([20.0, 0.1]), T([0.1, 0.1]))])
+    assert_same_result(alias_of_a_name_updated_or_rebound_in_a_for,
+                       [(T([1.0, 2.0]), T([[1.0, 1.0], [-2.0, -1.0], [1.0, 0.0]])),
+                        (T([1.0, 2.0]), T([[-2.0, -1.0], [1.0, 1.0], [1.0, 0.0]])),
+                        (T([1.0, 2.0]), T([[1.0, 1.0], [1.0, 1.0], [1.0, 0.0]]))])
 
 
 def bump_then_rebind(x):
