@@ -788,6 +788,10 @@ def lower(graph_module: GraphModule) -> GraphModule:
                 predicates |= {id(getattr(module, name)) for name in branches}
             graph_passes.eliminate_dead_code(module, graph_passes.has_effects)
             module.recompile()
+    # (after the rewrites, which may turn the ops reading a constant into new-tensor ones)
+    for module in graph_passes.fold_into_branches(lowered):
+        graph_passes.eliminate_dead_code(module, graph_passes.has_effects)
+        module.recompile()
     return lowered
 
 

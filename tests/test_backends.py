@@ -774,3 +774,52 @@ def test_a_body_run_to_learn_its_types_leaves_no_ops_outside_the_loop():
     top = [n.target for n in function.concrete_functions[0].graph_module.graph.nodes
            if n.op == "call_function"]
     assert aten.embedding.default not in top and aten.addmm.default not in top, top
+
+
+def _suppress(scores, keep):
+    index = torch.arange(4)
+    for i in range(4):
+        if keep[i]:
+            keep = keep & ((scores[i] <= 0.5) | (index <= i))
+    return keep
+
+
+def _escaping(x):
+    index = torch.arange(4)
+    if x.sum() > 0:
+        mask = index <= 1  # returned: the caller may write into it
+        shifted = index * 2
+        shifted.add_(1)  # written in place
+        return x + shifted, mask, (index + 1).view(2, 2)  # a view escapes
+    return x, index > 5, index.view(2, 2)
+
+
+def test_values_made_from_constants_in_a_branch_are_computed_once():
+    # (perf18) nms_mask's `index <= i` in each unrolled `if keep[i]:` was an op per trip with
+    # the same result on every call: the python backend computes it when it is built.
+    scores, keep = torch.tensor([0.2, 0.9, 0.4, 0.7]), torch.tensor([True, True, False, True])
+    graph_module = _graph(_suppress, scores, keep)
+    lowered = lower(graph_module)
+    assert _targets(graph_module).count(aten.le.Scalar) == 8
+    assert _targets(lowered).count(aten.le.Scalar) == 4  # `scores[i] <= 0.5` only
+    run = build("python", graph_module, (scores, keep))
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            for _ in range(2):
+                for k in (keep, ~keep, torch.ones(4, dtype=torch.bool)):
+                    torch.testing.assert_close(run(scores, k), graph_module(scores, k))
+                    torch.testing.assert_close(pytree.tree_leaves(run(scores, k))[0],
+                                               _suppress(scores, k))
+
+
+def test_a_value_made_from_constants_that_escapes_or_is_written_is_made_per_call():
+    x = torch.ones(4)
+    graph_module = _graph(_escaping, x)
+    run = build("python", graph_module, (x,))
+    for _ in range(2):
+        want = _escaping(x)
+        got = run(x)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w)
+        for g in got:  # the caller's writes reach no later call
+            g.zero_()
