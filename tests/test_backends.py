@@ -823,3 +823,51 @@ def test_a_value_made_from_constants_that_escapes_or_is_written_is_made_per_call
             torch.testing.assert_close(g, w)
         for g in got:  # the caller's writes reach no later call
             g.zero_()
+
+
+def _decode(h, w):
+    token = torch.tensor(1)
+    steps = 0
+    out = h.new_zeros(())
+    while token != 0 and steps < 6:
+        h = torch.tanh(h @ w)
+        token = h.argmax() % 3
+        out = out + h.sum()
+        steps += 1
+    return out, token, steps  # the final count: a tensor again after the loop
+
+
+def _scaled(h, w):
+    steps = 0
+    while h.sum() > 0 and steps < 6:
+        h = h @ w - 0.1 * steps  # the counter read as a number, not only counted
+        steps += 1
+    return h
+
+
+def test_a_loop_counter_runs_as_a_python_int():
+    # (perf18) A greedy decoder's `steps` dispatched a `lt` and an `add_` on every trip.
+    w = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
+    h = torch.randn(4, generator=torch.Generator().manual_seed(1))
+    graph_module = _graph(_decode, h, w)
+    source = compile_python(lower(graph_module)).__autoconv_source__
+    loop = source.split("while True:")[1]
+    assert " < 6)" in loop and "+ 1)" in loop, source
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            for seed in range(6):
+                h = torch.randn(4, generator=torch.Generator().manual_seed(seed))
+                _same_as_fx(graph_module, h, w)
+                got = build("python", graph_module, (h, w))(h, w)
+                want = _decode(h, w)
+                for g, e in zip(pytree.tree_leaves(got), want):
+                    torch.testing.assert_close(g, torch.as_tensor(e))
+
+
+def test_a_counter_read_as_a_number_stays_a_tensor():
+    w = torch.eye(4) * 1.5
+    graph_module = _graph(_scaled, torch.ones(4), w)
+    source = compile_python(lower(graph_module)).__autoconv_source__
+    assert " < 6)" not in source, source
+    for h in (torch.ones(4), -torch.ones(4), torch.full((4,), 0.05)):
+        _same_as_fx(graph_module, h, w)
