@@ -845,8 +845,8 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
     carry the sum back in its own slot, and the test reads it only in comparisons with
     integers, directly or in a cond branch (a subgraph only that cond runs), whose results
     reach nothing but the test's truth value (read with `not`). Its final value becomes a
-    0-d int64 tensor again after the loop. (Python's int does not wrap at 2**63 as int64
-    does: a counter would need 2**63 trips to tell.)
+    0-d int64 tensor again after the loop; its additions wrap around as int64's do
+    (`_int64_add`).
     """
     changed = set()
     runs: dict[int, int] = {}
@@ -866,6 +866,11 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
                 continue
             test, body = (getattr(module, f.target) for f in loop.args[:2])
             if runs.get(id(test)) != 1 or runs.get(id(body)) != 1:
+                continue
+            # A loop whose whole state is numbers runs on Python numbers already (and would
+            # not, given an int among its tensors): asked here as the emitter will ask.
+            if scalar_loops.emit_scalar_while(loop, "_", module, lambda value: "_", {}, "")\
+                    is not None:
                 continue
             for k, value in enumerate(loop.args[2]):
                 start = _counter_start(value)
@@ -923,8 +928,16 @@ def _counter_in_body(body: GraphModule, k: int, rewrites: list) -> bool:
             and list(add.users) == [output] and k < len(outs) and outs[k] is add
             and sum(o is add for o in outs) == 1):
         return False
-    rewrites.append((body, add, operator.add))
+    rewrites.append((body, add, _int64_add))
     return True
+
+
+def _int64_add(count: int, step: int) -> int:
+    """`count + step` as torch's int64 addition gives it (wrapping around at 2**63)."""
+    total = count + step
+    if -0x8000000000000000 <= total <= 0x7FFFFFFFFFFFFFFF:
+        return total
+    return scalar_loops._wrap(total, -0x8000000000000000, 0x10000000000000000)
 
 
 def _test_output(test: GraphModule) -> Node | None:

@@ -852,7 +852,7 @@ def test_a_loop_counter_runs_as_a_python_int():
     graph_module = _graph(_decode, h, w)
     source = compile_python(lower(graph_module)).__autoconv_source__
     loop = source.split("while True:")[1]
-    assert " < 6)" in loop and "+ 1)" in loop, source
+    assert " < 6)" in loop and "_int64_add(" in loop, source
     for grad in (False, True):
         with torch.set_grad_enabled(grad):
             for seed in range(6):
@@ -862,6 +862,23 @@ def test_a_loop_counter_runs_as_a_python_int():
                 want = _decode(h, w)
                 for g, e in zip(pytree.tree_leaves(got), want):
                     torch.testing.assert_close(g, torch.as_tensor(e))
+
+
+def _counting_from_0(n):
+    steps = 0  # enters the loop as full([], 0)
+    while n > 1:
+        n = n - 2
+        steps += 1
+    return steps
+
+
+def test_a_loop_of_numbers_only_stays_a_scalar_loop():
+    # (a counter made a Python int would have made scalar_loops refuse the whole loop)
+    graph_module = _graph(_counting_from_0, torch.tensor(9))
+    source = compile_python(lower(graph_module)).__autoconv_source__
+    assert ".item()" in source and "_int64_add" not in source, source
+    for n in (torch.tensor(9), torch.tensor(0)):
+        _same_as_fx(graph_module, n)
 
 
 def test_a_counter_read_as_a_number_stays_a_tensor():
