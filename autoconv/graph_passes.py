@@ -16,6 +16,7 @@ print).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import operator
 import warnings
 from typing import Callable
@@ -31,9 +32,9 @@ from autoconv_runtime.staging import autograd_functions
 from autoconv_runtime.staging.context import PROBED
 
 __all__ = ["aliases", "clean_up", "common_subexpressions", "drop_clones", "eliminate_dead_code",
-           "fold_constants", "fuse_linear", "has_effects", "in_place_to_functional", "is_fresh",
-           "is_functional", "predicate_output", "same_known_shape", "same_strides",
-           "writes_inputs"]
+           "fold_constants", "fold_into_branches", "fuse_linear", "has_effects",
+           "in_place_to_functional", "is_fresh", "is_functional", "predicate_output",
+           "same_known_shape", "same_strides", "writes_inputs"]
 
 _COND = torch.ops.higher_order.cond
 _WHILE_LOOP = torch.ops.higher_order.while_loop
@@ -682,3 +683,88 @@ def _unbatch_linear(graph: torch.fx.Graph, linear: Node) -> None:
     after.replace_all_uses_with(linear)
     graph.erase_node(after)
     graph.erase_node(inputs)
+
+
+# Constants folded by `fold_into_branches`: at most this many elements each (a mask over a few
+# dozen boxes, not a table the graph would otherwise build lazily).
+_FOLDED_NUMEL = 4096
+
+
+def fold_into_branches(root: GraphModule) -> set[GraphModule]:
+    """Replace tensors `root`'s graphs compute from constants alone by module attributes, made
+    once when the backend is built; returns the modules changed (to clean up and recompile).
+
+    `nms_mask` builds `index = torch.arange(n)` and, in each of its 32 unrolled `if keep[i]:`
+    branches, `index <= i`: an op per trip whose result is the same on every call. A value
+    is known when its op is a deterministic functional aten op (no write, no alias, not
+    random, not `empty`) of known CPU tensors and Python numbers, or when it is a cond
+    branch's placeholder whose operand is known (a branch subgraph only one cond runs). A
+    known tensor replaces its node only where it cannot be written or escape: every reader
+    is another folded node or a functional op making a new tensor (`is_fresh`), so no view,
+    output, in-place write or control-flow operand ever holds the shared constant.
+    """
+    known: dict[Node, torch.Tensor] = {}
+    changed: set[GraphModule] = set()
+    runs = {}  # id(subgraph) -> how many control-flow nodes run it (any graph)
+    for module in root.modules():
+        if isinstance(module, GraphModule):
+            for node in module.graph.nodes:
+                if node.op == "call_function" and node.target in _CONTROL_FLOW:
+                    for holder in node.args[:2] if node.target is _WHILE_LOOP \
+                            else node.args[1:3]:
+                        target = getattr(module, holder.target)
+                        runs[id(target)] = runs.get(id(target), 0) + 1
+    counter = itertools.count()
+
+    def walk(module: GraphModule) -> None:
+        graph = module.graph
+        for node in graph.nodes:
+            if node.op == "call_function" and node.target is _COND:
+                _, true_fn, false_fn, operands = node.args
+                for branch in (true_fn, false_fn):
+                    sub = getattr(module, branch.target)
+                    if runs.get(id(sub)) != 1:
+                        continue
+                    places = [n for n in sub.graph.nodes if n.op == "placeholder"]
+                    for place, operand in zip(places, operands):
+                        if isinstance(operand, Node) and operand in known:
+                            known[place] = known[operand]
+                    walk(sub)
+            elif _foldable(node) and all(
+                    n in known for n in node.all_input_nodes):
+                args, kwargs = torch.fx.node.map_arg((node.args, node.kwargs),
+                                                     lambda n: known[n])
+                with torch.no_grad():
+                    value = node.target(*args, **kwargs)
+                if (isinstance(value, torch.Tensor) and value.device.type == "cpu"
+                        and value.numel() <= _FOLDED_NUMEL):
+                    known[node] = value
+        for node in list(graph.nodes):
+            if node.op != "call_function" or node not in known or not node.all_input_nodes:
+                continue  # (a creation op alone, `arange(n)`, is one call: left as it is)
+            if all(user in known or (is_fresh(user) and user.target not in _CONTROL_FLOW)
+                   for user in node.users):
+                name = f"_folded{next(counter)}"
+                while hasattr(module, name):
+                    name = f"_folded{next(counter)}"
+                module.register_buffer(name, known[node], persistent=False)
+                with graph.inserting_before(node):
+                    constant = graph.get_attr(name)
+                constant.meta = dict(node.meta)
+                node.replace_all_uses_with(constant)
+                known[constant] = known[node]
+                graph.erase_node(node)
+                changed.add(module)
+
+    walk(root)
+    return changed
+
+
+def _foldable(node: Node) -> bool:
+    """A deterministic functional aten op returning a new tensor (see `fold_into_branches`)."""
+    op = node.target
+    return (node.op == "call_function" and isinstance(op, torch._ops.OpOverload)
+            and op.namespace == "aten" and is_fresh(node)
+            and torch.Tag.nondeterministic_seeded not in op.tags
+            and not op.overloadpacket.__name__.startswith(("empty", "new_empty", "_"))
+            and len(op._schema.returns) == 1)

@@ -54,6 +54,13 @@ _INLINE_OPERATORS = {
     operator.truediv: "({0} / {1})",
     operator.mod: "({0} % {1})",
     operator.neg: "(-{0})",
+    # (Python ints' comparisons: `counters_as_ints`)
+    operator.lt: "({0} < {1})",
+    operator.le: "({0} <= {1})",
+    operator.gt: "({0} > {1})",
+    operator.ge: "({0} >= {1})",
+    operator.eq: "({0} == {1})",
+    operator.ne: "({0} != {1})",
 }
 
 
@@ -788,6 +795,10 @@ def lower(graph_module: GraphModule) -> GraphModule:
                 predicates |= {id(getattr(module, name)) for name in branches}
             graph_passes.eliminate_dead_code(module, graph_passes.has_effects)
             module.recompile()
+    # (after the rewrites, which may turn the ops reading a constant into new-tensor ones)
+    for module in graph_passes.fold_into_branches(lowered) | counters_as_ints(lowered):
+        graph_passes.eliminate_dead_code(module, graph_passes.has_effects)
+        module.recompile()
     return lowered
 
 
@@ -815,3 +826,162 @@ _LOWERING = (graph_passes.fuse_linear, lambda module: rnn_cells.fuse_gru_cells(m
 def build(graph_module: GraphModule) -> Callable:
     """The python backend's callable for `graph_module`: lowered, then compiled."""
     return compile_python(lower(graph_module))
+
+
+_COUNTER_COMPARISONS = {getattr(torch.ops.aten, name).Scalar: getattr(operator, name)
+                        for name in ("lt", "le", "gt", "ge", "eq", "ne")}
+_COUNTER_ADDS = (torch.ops.aten.add.Tensor, torch.ops.aten.add.Scalar)
+
+
+def counters_as_ints(root: GraphModule) -> set[GraphModule]:
+    """Run the 0-d int64 counters of a tensor `while` as Python ints; returns the modules
+    changed.
+
+    A greedy decoder's `while token != eos and steps < max_len:` ... `steps += 1` carries
+    `steps` as a 0-d tensor through a loop whose other state is tensors (scalar_loops.py takes
+    only loops whose whole state is numbers): a `lt` and an `add_` dispatch on every trip for
+    arithmetic Python does in nanoseconds. A carried value is a counter when it enters as
+    `full([], c)` of int64 on the CPU, the body reads it only to add an integer to it and
+    carry the sum back in its own slot, and the test reads it only in comparisons with
+    integers, directly or in a cond branch (a subgraph only that cond runs), whose results
+    reach nothing but the test's truth value (read with `not`). Its final value becomes a
+    0-d int64 tensor again after the loop; its additions wrap around as int64's do
+    (`_int64_add`).
+    """
+    changed = set()
+    runs: dict[int, int] = {}
+    for module in root.modules():
+        if isinstance(module, GraphModule):
+            for node in module.graph.nodes:
+                if node.op == "call_function" and node.target in (_COND, _WHILE_LOOP):
+                    for holder in node.args[:2] if node.target is _WHILE_LOOP \
+                            else node.args[1:3]:
+                        key = id(getattr(module, holder.target))
+                        runs[key] = runs.get(key, 0) + 1
+    for module in list(root.modules()):
+        if not isinstance(module, GraphModule):
+            continue
+        for loop in list(module.graph.nodes):
+            if loop.op != "call_function" or loop.target is not _WHILE_LOOP:
+                continue
+            test, body = (getattr(module, f.target) for f in loop.args[:2])
+            if runs.get(id(test)) != 1 or runs.get(id(body)) != 1:
+                continue
+            # A loop whose whole state is numbers runs on Python numbers already (and would
+            # not, given an int among its tensors): asked here as the emitter will ask.
+            if scalar_loops.emit_scalar_while(loop, "_", module, lambda value: "_", {}, "")\
+                    is not None:
+                continue
+            for k, value in enumerate(loop.args[2]):
+                start = _counter_start(value)
+                if start is None or sum(v is value for v in loop.args[2]) != 1:
+                    continue
+                rewrites = []
+                if not (_counter_in_body(body, k, rewrites) and _counter_in_test(
+                        test, k, rewrites, _test_output(test), runs)):
+                    continue
+                for graph_module, node, function in rewrites:
+                    node.target, node.kwargs = function, {}
+                    changed.add(graph_module)
+                carried = list(loop.args[2])
+                carried[k] = start
+                loop.args = (*loop.args[:2], tuple(carried), *loop.args[3:])
+                for user in list(loop.users):  # the final count, a tensor again
+                    if user.target is operator.getitem and user.args[1] == k:
+                        with module.graph.inserting_after(user):
+                            again = module.graph.call_function(
+                                torch.ops.aten.scalar_tensor.default, (user,),
+                                {"dtype": torch.int64})
+                        again.meta = dict(user.meta)
+                        user.replace_all_uses_with(again, lambda n, a=again: n is not a)
+                changed.add(module)
+    return changed
+
+
+def _counter_start(value) -> int | None:
+    """The Python int a carried `full([], c, dtype=int64)` on the CPU starts from, else None."""
+    if not (isinstance(value, Node) and value.target is torch.ops.aten.full.default
+            and len(value.users) == 1):
+        return None
+    val = value.meta.get("val")
+    fill = value.args[1] if len(value.args) > 1 else None
+    if (isinstance(val, torch.Tensor) and val.dim() == 0 and val.dtype == torch.int64
+            and val.device.type == "cpu" and type(fill) is int and list(value.args[0]) == []):
+        return fill
+    return None
+
+
+def _placeholder(module: GraphModule, index: int) -> Node | None:
+    places = [n for n in module.graph.nodes if n.op == "placeholder"]
+    return places[index] if index < len(places) else None
+
+
+def _counter_in_body(body: GraphModule, k: int, rewrites: list) -> bool:
+    place = _placeholder(body, k)
+    output = body.graph.output_node()
+    outs = output.args[0]
+    if place is None or len(place.users) != 1 or not isinstance(outs, (tuple, list)):
+        return False
+    (add,) = place.users
+    if not (add.target in _COUNTER_ADDS and add.args[0] is place and len(add.args) == 2
+            and type(add.args[1]) is int and not add.kwargs
+            and list(add.users) == [output] and k < len(outs) and outs[k] is add
+            and sum(o is add for o in outs) == 1):
+        return False
+    rewrites.append((body, add, _int64_add))
+    return True
+
+
+def _int64_add(count: int, step: int) -> int:
+    """`count + step` as torch's int64 addition gives it (wrapping around at 2**63)."""
+    total = count + step
+    if -0x8000000000000000 <= total <= 0x7FFFFFFFFFFFFFFF:
+        return total
+    return scalar_loops._wrap(total, -0x8000000000000000, 0x10000000000000000)
+
+
+def _test_output(test: GraphModule) -> Node | None:
+    """The node a loop test returns (its truth value is all that is read)."""
+    out = test.graph.output_node().args[0]
+    if isinstance(out, (tuple, list)):
+        out = out[0] if len(out) == 1 else None
+    return out if isinstance(out, Node) else None
+
+
+def _counter_in_test(graph: GraphModule, k: int, rewrites: list, truth, runs) -> bool:
+    """Whether placeholder `k` of `graph` is read only by integer comparisons whose results
+    reach only `truth` values (nodes whose value is only tested), directly or through
+    branches of a cond; collects the comparisons' rewrites."""
+    place = _placeholder(graph, k)
+    if place is None:
+        return False
+    truths = truth if isinstance(truth, set) else {truth}
+    for user in place.users:
+        if user.target in _COUNTER_COMPARISONS:
+            if not (user.args[0] is place and len(user.args) == 2
+                    and type(user.args[1]) is int and not user.kwargs
+                    and user in truths and len(user.users) == 1):
+                return False
+            rewrites.append((graph, user, _COUNTER_COMPARISONS[user.target]))
+        elif user.target is _COND and place in user.args[3] and place is not user.args[0]:
+            position = list(user.args[3]).index(place)
+            if sum(o is place for o in user.args[3]) != 1:
+                return False
+            # the branch outputs whose cond result is only tested
+            tested = {item.args[1] for item in user.users
+                      if item.target is operator.getitem and item in truths
+                      and len(item.users) == 1}
+            if len(tested) != len(user.users):
+                return False
+            for branch in user.args[1:3]:
+                sub = getattr(graph, branch.target)
+                if runs.get(id(sub)) != 1:
+                    return False
+                outs = sub.graph.output_node().args[0]
+                inner = {outs[i] for i in tested if isinstance(outs[i], Node)} - {
+                    o for i, o in enumerate(outs) if i not in tested}
+                if not _counter_in_test(sub, position, rewrites, inner, runs):
+                    return False
+        else:
+            return False
+    return True

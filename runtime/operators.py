@@ -195,6 +195,13 @@ def _watching_passes(bodies, no_else):
                  for i, b in enumerate(bodies)), passed
 
 
+def _differentiable(value: torch.Tensor) -> bool:
+    """Whether `value` can require grad: an integer or bool tensor never does, and choosing it
+    again with grad on would only cost every replay two dispatches and two grad-mode switches
+    (a staged `while a != eos and steps < n:` chose its bool test again on each trip)."""
+    return value.dtype.is_floating_point or value.dtype.is_complex
+
+
 def _passed_with_grad(cond, state, out, passed):
     """NOTE [values passed through a staged if under no_grad]"""
     out = list(out)
@@ -207,7 +214,7 @@ def _passed_with_grad(cond, state, out, passed):
             if not (notes is True or (i < len(notes) and notes[i])):
                 continue
             if not (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
-                    and value.shape == before.shape):
+                    and value.shape == before.shape and _differentiable(before)):
                 continue
             mask = cond.bool() if taken is not None else ~cond.bool()
             with torch.enable_grad():
@@ -1919,7 +1926,7 @@ def _staged_if_exp(cond, if_true, if_false, inputs):
     for index, j in enumerate(passed):
         before = inputs[j] if j is not None and j < len(inputs) else None
         if (isinstance(before, torch.Tensor) and isinstance(result, torch.Tensor)
-                and before.shape == result.shape):
+                and before.shape == result.shape and _differentiable(before)):
             mask = cond.bool() if index == 0 else ~cond.bool()
             with torch.enable_grad():
                 result = torch.where(mask, before, result)

@@ -774,3 +774,117 @@ def test_a_body_run_to_learn_its_types_leaves_no_ops_outside_the_loop():
     top = [n.target for n in function.concrete_functions[0].graph_module.graph.nodes
            if n.op == "call_function"]
     assert aten.embedding.default not in top and aten.addmm.default not in top, top
+
+
+def _suppress(scores, keep):
+    index = torch.arange(4)
+    for i in range(4):
+        if keep[i]:
+            keep = keep & ((scores[i] <= 0.5) | (index <= i))
+    return keep
+
+
+def _escaping(x):
+    index = torch.arange(4)
+    if x.sum() > 0:
+        mask = index <= 1  # returned: the caller may write into it
+        shifted = index * 2
+        shifted.add_(1)  # written in place
+        return x + shifted, mask, (index + 1).view(2, 2)  # a view escapes
+    return x, index > 5, index.view(2, 2)
+
+
+def test_values_made_from_constants_in_a_branch_are_computed_once():
+    # (perf18) nms_mask's `index <= i` in each unrolled `if keep[i]:` was an op per trip with
+    # the same result on every call: the python backend computes it when it is built.
+    scores, keep = torch.tensor([0.2, 0.9, 0.4, 0.7]), torch.tensor([True, True, False, True])
+    graph_module = _graph(_suppress, scores, keep)
+    lowered = lower(graph_module)
+    assert _targets(graph_module).count(aten.le.Scalar) == 8
+    assert _targets(lowered).count(aten.le.Scalar) == 4  # `scores[i] <= 0.5` only
+    run = build("python", graph_module, (scores, keep))
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            for _ in range(2):
+                for k in (keep, ~keep, torch.ones(4, dtype=torch.bool)):
+                    torch.testing.assert_close(run(scores, k), graph_module(scores, k))
+                    torch.testing.assert_close(pytree.tree_leaves(run(scores, k))[0],
+                                               _suppress(scores, k))
+
+
+def test_a_value_made_from_constants_that_escapes_or_is_written_is_made_per_call():
+    x = torch.ones(4)
+    graph_module = _graph(_escaping, x)
+    run = build("python", graph_module, (x,))
+    for _ in range(2):
+        want = _escaping(x)
+        got = run(x)
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w)
+        for g in got:  # the caller's writes reach no later call
+            g.zero_()
+
+
+def _decode(h, w):
+    token = torch.tensor(1)
+    steps = 0
+    out = h.new_zeros(())
+    while token != 0 and steps < 6:
+        h = torch.tanh(h @ w)
+        token = h.argmax() % 3
+        out = out + h.sum()
+        steps += 1
+    return out, token, steps  # the final count: a tensor again after the loop
+
+
+def _scaled(h, w):
+    steps = 0
+    while h.sum() > 0 and steps < 6:
+        h = h @ w - 0.1 * steps  # the counter read as a number, not only counted
+        steps += 1
+    return h
+
+
+def test_a_loop_counter_runs_as_a_python_int():
+    # (perf18) A greedy decoder's `steps` dispatched a `lt` and an `add_` on every trip.
+    w = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
+    h = torch.randn(4, generator=torch.Generator().manual_seed(1))
+    graph_module = _graph(_decode, h, w)
+    source = compile_python(lower(graph_module)).__autoconv_source__
+    loop = source.split("while True:")[1]
+    assert " < 6)" in loop and "_int64_add(" in loop, source
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            for seed in range(6):
+                h = torch.randn(4, generator=torch.Generator().manual_seed(seed))
+                _same_as_fx(graph_module, h, w)
+                got = build("python", graph_module, (h, w))(h, w)
+                want = _decode(h, w)
+                for g, e in zip(pytree.tree_leaves(got), want):
+                    torch.testing.assert_close(g, torch.as_tensor(e))
+
+
+def _counting_from_0(n):
+    steps = 0  # enters the loop as full([], 0)
+    while n > 1:
+        n = n - 2
+        steps += 1
+    return steps
+
+
+def test_a_loop_of_numbers_only_stays_a_scalar_loop():
+    # (a counter made a Python int would have made scalar_loops refuse the whole loop)
+    graph_module = _graph(_counting_from_0, torch.tensor(9))
+    source = compile_python(lower(graph_module)).__autoconv_source__
+    assert ".item()" in source and "_int64_add" not in source, source
+    for n in (torch.tensor(9), torch.tensor(0)):
+        _same_as_fx(graph_module, n)
+
+
+def test_a_counter_read_as_a_number_stays_a_tensor():
+    w = torch.eye(4) * 1.5
+    graph_module = _graph(_scaled, torch.ones(4), w)
+    source = compile_python(lower(graph_module)).__autoconv_source__
+    assert " < 6)" not in source, source
+    for h in (torch.ones(4), -torch.ones(4), torch.full((4,), 0.05)):
+        _same_as_fx(graph_module, h, w)

@@ -3,6 +3,7 @@ threads (issue 3's contract)."""
 
 import contextlib
 import datetime as dt
+import importlib
 import os
 import random
 import subprocess
@@ -1058,6 +1059,37 @@ def test_process_state_read_while_tracing_keys_the_graph(fn, modes):
         concrete = converted.get_concrete_function(torch.ones(2))
     with modes[0](), pytest.raises(RuntimeError, match="traced where the function read"):
         concrete(torch.ones(2))
+
+
+_READS_AT_IMPORT = "autoconv_test_reads_environment_at_import"
+
+
+def _importing(x):
+    importlib.import_module(_READS_AT_IMPORT)
+    if x.sum() > 0:
+        x = x + 1
+    return x
+
+
+def test_environment_read_by_an_import_the_trace_starts_is_no_guard(tmp_path, monkeypatch):
+    # (perf18) torch imports networkx lazily during a first trace, and networkx reads ~40
+    # environment variables at import: each became a guard read again on every call. An
+    # import runs once per process; what it reads is no input of the graph.
+    (tmp_path / f"{_READS_AT_IMPORT}.py").write_text(
+        "import os\nVALUES = dict(os.environ)\nMODE = os.environ.get('AUTOCONV_TEST_MODE')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, _READS_AT_IMPORT, raising=False)
+    try:
+        converted = autoconv.autoconv(_importing)
+        concrete = converted.get_concrete_function(torch.ones(2))
+        assert _READS_AT_IMPORT in sys.modules
+        assert not concrete.state_read
+        with _environment("fast"):
+            torch.testing.assert_close(concrete(torch.ones(2)), torch.ones(2) + 1)
+            torch.testing.assert_close(converted(torch.ones(2)), torch.ones(2) + 1)
+        assert converted.trace_count == 1
+    finally:
+        sys.modules.pop(_READS_AT_IMPORT, None)
 
 
 class _Gate(torch.nn.Module):

@@ -6,6 +6,7 @@ import torch
 import autoconv
 from autoconv_runtime.errors import StagingError
 from autoconv_runtime.staging import export_passes
+from support import count_ops
 
 
 def scale_no_grad(w, x):
@@ -400,3 +401,26 @@ def test_a_value_a_staged_conditional_expression_gives_back_under_no_grad_keeps_
         got.sum().backward()
         torch.testing.assert_close(got, clip_expression_beside(x))
         torch.testing.assert_close(got_x.grad, want_x.grad)
+
+
+@torch.no_grad()
+def _suppressed(keep, scores):
+    for i in range(keep.shape[0]):
+        if keep[i]:  # no `else`: `keep`, a bool tensor, is passed through on that path
+            keep = keep & (scores <= scores[i])
+    return keep
+
+
+def test_an_integer_or_bool_value_passed_through_is_not_chosen_again_with_grad():
+    # (perf18) No integer or bool tensor requires grad, so the `where` that NOTE [values
+    # passed through a staged if under no_grad] adds would only cost each replay two ops and
+    # two grad-mode switches (nms_mask's `if keep[i]:` paid it 32 times a call, a greedy
+    # decoder's `while token != eos and steps < n:` once a trip).
+    # (`scores` requires grad: gradients may flow, and a float value passed through would be
+    # chosen again)
+    keep = torch.tensor([True, False, True])
+    scores = torch.tensor([3.0, 1.0, 2.0], requires_grad=True)
+    run = autoconv.autoconv(_suppressed)
+    torch.testing.assert_close(run(keep, scores), _suppressed(keep, scores))
+    graph = run.get_concrete_function(keep, scores).graph_module
+    assert count_ops(graph, torch.ops.aten.where.self) == 0

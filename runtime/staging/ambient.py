@@ -58,6 +58,7 @@ _MISSING = "<not set>"
 
 class _State(threading.local):
     reads = None  # {label: (getter, args, value)} while a trace runs in this thread
+    entry = None  # the frame that started that trace (`watching`'s caller)
     clock = None  # (file, line, name) of the first clock read while tracing
 
 
@@ -78,6 +79,19 @@ def _user_caller():
     if frame is None or not users_file(frame.f_code.co_filename) \
             or frame.f_globals.get("__name__", "").partition(".")[0] == "autoconv":
         return None
+    # A read made by an import that the trace started runs once per process, not once per
+    # call: it is no input of the graph. torch imports modules lazily while a trace runs (its
+    # first unbacked size imports torch.export, whose partitioner imports networkx, which reads
+    # ~40 environment variables at import): each became a guard that every later call of
+    # the Function and of the ConcreteFunction read again (perf18: 86 `os.environ` reads a
+    # call of the greedy decoder benchmark). Imports around the trace (a script imported
+    # that calls the function at its top level) are not the trace's: the walk stops at the
+    # frame that started it.
+    outer = frame.f_back
+    while outer is not None and outer is not _state.entry:
+        if outer.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return None
+        outer = outer.f_back
     return frame.f_code.co_filename, frame.f_lineno
 
 
@@ -146,8 +160,9 @@ def wrapped(fn):
 def watching():
     """While autoconv traces: records the reads (yields {label: (getter, args, value)})."""
     global _watchers
-    outer = _state.reads, _state.clock
-    _state.reads, _state.clock = {}, None
+    outer = _state.reads, _state.clock, _state.entry
+    # (frame 0 is this generator, 1 contextlib's __enter__, 2 the `with` statement's)
+    _state.reads, _state.clock, _state.entry = {}, None, sys._getframe(2)
     with _lock:
         _watchers += 1
         if _watchers == 1:
@@ -164,7 +179,7 @@ def watching():
                     setattr(module, name, getattr(module, name).__wrapped__)
                 type(os.environ).__getitem__ = _ENVIRON_GETITEM
         clock = _state.clock
-        _state.reads, _state.clock = outer
+        _state.reads, _state.clock, _state.entry = outer
         _state.last_clock = clock
 
 
