@@ -667,8 +667,9 @@ def test_for_items_updated_in_place_are_marked():
 def test_items_updated_through_aliases_and_views_are_marked():
     # NOTE [loop items updated in place]: an alias or a view of the item is the item's object
     # (t9 repro 3); NOTE [loop items rebound on some paths]: `items=` marks an `if` rebinding an
-    # item that the body then updates in place (t9 repro 2); an input updated through a plain
-    # alias is an updated input.
+    # item that the body then updates in place (t9 repro 2), and `flagged=` the `if` that
+    # rebinds on some paths a name the loop body updates in place (NOTE [state rebound on some
+    # paths of a loop]); an input updated through a plain alias is an updated input.
     assert_converts(
         """
         def f(x, y):
@@ -706,7 +707,7 @@ def test_items_updated_through_aliases_and_views_are_marked():
                 def if_true(row):
                     row = row.clone()
                     return row,
-                row, = ac.if_stmt(row.sum() > 0, if_true, None, (row,), ('row',), items=('row',))
+                row, = ac.if_stmt(row.sum() > 0, if_true, None, (row,), ('row',), flagged=(0,), items=('row',))
                 row.mul_(10)
                 return ()
             ac.for_stmt(x, None, loop_body_2, (), (), item_updated=True)
