@@ -14,6 +14,7 @@ import torch
 from .augmented import is_stand_in, mark
 from .errors import StagingError
 from .staging import context
+from .identity import type_in
 from .values import is_staged, number_dtype, promote_types, to_tensor, with_number
 
 __all__ = ["getitem", "setitem", "slice_", "check_key", "in_"]
@@ -94,7 +95,7 @@ def getitem(target, key):
             type(key) is tuple and any(isinstance(p, torch.SymInt) for p in key))):
         # A symbolic int (`t.item()` under a tracer) indexes as the 0-d tensor it stands for.
         key = tuple(_as_index(p) for p in key) if type(key) is tuple else _as_index(key)
-    if type(target) in (list, tuple) and (
+    if type_in(target, (list, tuple)) and (
             _is_index(key) or _staged_slice(key) or isinstance(key, torch.SymInt)):
         return _sequence_item(target, key)
     if isinstance(target, Mapping) and type(key).__name__ == "StagedConstant":
@@ -220,7 +221,7 @@ def setitem(target, key, value):
 def _number_like(value) -> bool:
     """A Python number, a symbolic one (`float(t)` of a traced `t`), or a tensor standing for
     one (NOTE [number stand-ins])."""
-    return type(value) in (bool, int, float) or isinstance(value, _SYMBOLIC) or is_stand_in(
+    return type_in(value, (bool, int, float)) or isinstance(value, _SYMBOLIC) or is_stand_in(
         value)
 
 
@@ -317,7 +318,7 @@ def _indexed_view(target, key, use):
     """
     parts = _parts(key)
     for part in parts:
-        if not (_is_index(part) or part is None or part is Ellipsis or type(part) in (int, bool)
+        if not (_is_index(part) or part is None or part is Ellipsis or type_in(part, (int, bool))
                 or isinstance(part, slice)):
             raise _refused(part, use)
     consumed = sum(1 for p in parts if _is_index(p) or type(p) is int or isinstance(p, slice))

@@ -26,6 +26,7 @@ import types
 import torch
 
 from ..errors import StagingError
+from ..identity import type_in
 from . import objects
 
 __all__ = ["joining_carried_containers"]
@@ -34,7 +35,7 @@ _MAX_DEPTH = 6  # how deep into an input's dicts, lists and tuples a carried con
 
 
 def _is_container(value) -> bool:
-    return type(value) in (dict, list, objects.HeldList) or objects.is_plain_object(value)
+    return type_in(value, (dict, list, objects.HeldList)) or objects.is_plain_object(value)
 
 
 def _children(value):

@@ -1473,3 +1473,37 @@ def test_a_module_attribute_changed_by_its_method_in_a_staged_loop():
     loaded = torch.export.load(saved).module()
     for x in _ROWS:  # (a program does not update Python objects: each run starts afresh)
         assert_close(loaded(x.clone()), _Stepping()(x.clone()))
+
+
+class _Backend:
+    """Holds a torch.Generator, as POT's TorchBackend does (`self.rng_`), beside its methods."""
+
+    def __init__(self):
+        self.rng_ = torch.Generator("cpu")
+
+    def dot(self, a, b):
+        return a @ b
+
+
+_BACKEND = _Backend()
+
+
+def _halve_until_small(x, nx):
+    for _ in range(100):
+        x = nx.dot(x, torch.eye(2)) * 0.5
+        if x.abs().max() < 1e-3:
+            break
+    return x
+
+
+def object_holding_a_generator_in_a_staged_loop(x):
+    return _halve_until_small(x, _BACKEND)
+
+
+def test_an_object_holding_a_generator_reaches_a_staged_loop():
+    # The runtime looks at every field of an object a staged loop may change; it asked
+    # `type(value) in (bool, int, float)` of the Generator, which dynamo cannot trace ("Missing
+    # richcompare_impl override (OpaqueObjectClassVariable)"): every POT solver failed under
+    # torch.compile. Classes are now told apart by identity (autoconv_runtime/identity.py).
+    assert_same_result(object_holding_a_generator_in_a_staged_loop,
+                       [T([1.0, 2.0]), T([0.001, 0.0]), T([-300.0, 5.0])])
