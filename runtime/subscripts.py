@@ -15,7 +15,7 @@ from .augmented import is_stand_in, mark
 from .errors import StagingError
 from .staging import context
 from .identity import type_in
-from .values import is_staged, number_dtype, promote_types, to_tensor, with_number
+from .values import is_staged, is_symbolic, number_dtype, promote_types, to_tensor, with_number
 
 __all__ = ["getitem", "setitem", "slice_", "check_key", "in_"]
 
@@ -58,6 +58,18 @@ def _as_index(part):
     return part
 
 
+def _shown_as_int(target, key) -> bool:
+    """Whether `key` is a number read from a tensor (`t.item()`, `int(t.argmax())`) indexing a
+    Python list or tuple under dynamo, which shows it to the code it traces as a plain int.
+
+    Python's `target[key]` asked torch for its value ("Could not extract specialized integer
+    from data-dependent expression"); it indexes as the 0-d tensor it stands for instead, as
+    the SymInt make_fx gives does (the Viterbi backtrace `best = bptrs[best]`).
+    """
+    return (torch.compiler.is_dynamo_compiling() and type_in(target, (list, tuple))
+            and is_symbolic(key))
+
+
 def _plain_slices(key):
     if isinstance(key, TracedSlice):
         return key.as_slice()
@@ -90,7 +102,9 @@ def getitem(target, key):
     if isinstance(target, Mapping) and _traced(key):
         raise _traced_key(target, key, "looked up by")
     if type(key) is int:
-        return target[key]
+        if not _shown_as_int(target, key):
+            return target[key]
+        key = torch.scalar_tensor(key, dtype=torch.int64)
     if isinstance(target, (torch.Tensor, list, tuple)) and (isinstance(key, torch.SymInt) or (
             type(key) is tuple and any(isinstance(p, torch.SymInt) for p in key))):
         # A symbolic int (`t.item()` under a tracer) indexes as the 0-d tensor it stands for.
@@ -173,6 +187,8 @@ def setitem(target, key, value):
         key = tuple(_as_index(p) for p in key) if type(key) is tuple else _as_index(key)
     if isinstance(target, Mapping) and _traced(key):
         raise _traced_key(target, key, "written at")
+    if type(key) is int and _shown_as_int(target, key):
+        key = torch.scalar_tensor(key, dtype=torch.int64)
     if type(target) is list and (_is_index(key) or isinstance(key, torch.SymInt)):
         _set_list_item(target, _as_index(key), value)
         return target
