@@ -21,7 +21,9 @@ that a condition then stages:
     getattr(o, c), hasattr, setattr, delattr   with such a constant as the name: the graph
                           specialised on it, as a dict key (`table[c]`)
 
-`abs`, `round` and arithmetic need nothing: they work on traced tensors and symbolic numbers.
+`abs`, `round` and arithmetic need nothing here: they work on traced tensors and symbolic
+numbers (arithmetic.number_call makes `abs` / `round` of a number read from a traced tensor a
+tensor op, which a saved torch.export program can hold).
 """
 
 from __future__ import annotations

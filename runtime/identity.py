@@ -5,7 +5,7 @@ A leaf module: values.py and the staging modules it imports use it.
 
 from __future__ import annotations
 
-__all__ = ["type_in"]
+__all__ = ["identical", "type_in"]
 
 
 def type_in(value, types) -> bool:
@@ -21,3 +21,20 @@ def type_in(value, types) -> bool:
         if cls is known:
             return True
     return False
+
+
+_NUMBERS = (bool, int, float)
+
+
+def identical(a, b) -> bool:
+    """`a is b`, leaving no node in dynamo's graph where either is a number.
+
+    Dynamo answers `is` between two numbers read from tensors (`t.item()`, which it shows as
+    Python numbers) but keeps a dead `operator.is_not` node in the graph. Inside a staged
+    body that node reads the enclosing graph's number, which torch's while_loop then takes as
+    an operand and refuses for a float ("can only be of (Tensor, int, SymInt)": a power
+    iteration's `lam = lam_new` after a tensor `break`). `id` leaves no node.
+    """
+    if type_in(a, _NUMBERS) or type_in(b, _NUMBERS):
+        return id(a) == id(b)
+    return a is b

@@ -29,7 +29,7 @@ from ..errors import StagingError
 from . import context
 from ..augmented import is_stand_in
 from ..lists import StagedList
-from ..identity import type_in
+from ..identity import identical, type_in
 from ..values import is_staged, is_undefined
 
 __all__ = ["carried_slots", "carry", "ChangedInput", "is_plain_object", "with_input_as_state",
@@ -937,7 +937,7 @@ def probed_change(watched):
         if type(container) is dict:
             now = tuple(container.items())
             changed = len(now) != len(before) or any(
-                a[0] != b[0] or a[1] is not b[1] for a, b in zip(now, before))
+                a[0] != b[0] or not identical(a[1], b[1]) for a, b in zip(now, before))
         elif type(container) is list:
             changed = len(container) != len(before) or any(
                 a is not b for a, b in zip(container, before))
@@ -978,8 +978,10 @@ def _containers(value, found, seen):
 
 def _changed_container(container, old) -> bool:
     if type(container) is list:
-        return len(container) != len(old) or any(a is not b for a, b in zip(container, old))
-    return list(container) != list(old) or any(container[k] is not old[k] for k in old)
+        return len(container) != len(old) or any(
+            not identical(a, b) for a, b in zip(container, old))
+    return list(container) != list(old) or any(
+        not identical(container[k], old[k]) for k in old)
 
 
 def _restore(container, old) -> None:
@@ -1074,7 +1076,7 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         out = stage([wrap(body, returns) for body, returns in bodies],
                     (*state, HeldList(held)), (*names, name), rest)
         for i, value in enumerate(out[count]):
-            if value is not held[i]:
+            if not identical(value, held[i]):
                 held[i] = value
         return tuple(out[:count])
     if type(held) is list:

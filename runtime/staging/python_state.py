@@ -44,7 +44,7 @@ import torch
 
 from ..errors import StagingError
 from . import specialize
-from ..identity import type_in
+from ..identity import identical, type_in
 
 __all__ = ["refusing_advanced_iterators"]
 
@@ -169,7 +169,7 @@ def _checked(fn, where: str, statement: str, count: int):
             if _fingerprint(value) != old:
                 raise _refusal(fn, name, value, where, statement)
         for (caller, name, cell), old in zip(cells, contents):
-            if _cell_value(cell) is not old:
+            if not identical(_cell_value(cell), old):
                 raise _nonlocal_refusal(fn, caller, name, where, statement)
         return out
 

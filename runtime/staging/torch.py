@@ -36,7 +36,7 @@ from torch.utils import _pytree as pytree
 from .. import augmented
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
-from ..identity import type_in
+from ..identity import identical, type_in
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
 from . import (constants, dynamo_kinds, grad_mode, lists, mappings, objects, operators,
@@ -1622,8 +1622,8 @@ def _nested_contents(value, found, depth: int = 0) -> list:
 
 def _pair_changed(a, b) -> bool:
     if type(a) is tuple and type(b) is tuple:  # dict items
-        return a[0] != b[0] or a[1] is not b[1]
-    return a is not b
+        return a[0] != b[0] or not identical(a[1], b[1])
+    return not identical(a, b)
 
 
 # NOTE [loops on the branch's path]
