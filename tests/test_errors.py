@@ -1742,17 +1742,17 @@ def test_gradient_of_an_argument_under_export_is_refused_at_the_line():
 
 def test_warning_text_made_from_a_traced_value_is_refused_naming_warnings_warn():
     # tester t13 repro 23 (linear_operator's psd_safe_cholesky warns the jitter it added): the
-    # message blamed "hashing (a dict key, a set)"; it is the warnings registry hashing the text
+    # message blamed "hashing (a dict key, a set)"; it is the warnings registry hashing the text.
+    # (Outside staged bodies: in one the warning is not given, NOTE [warnings in staged bodies])
     fn = function_from_source("""
         def f(x):
-            while x.sum() < 10:
-                x = x * 2
-                warnings.warn(f"doubled to {x.sum():.1e}")
+            x = x * 2
+            warnings.warn(f"doubled to {x.sum():.1e}")
             return x
         """, {"warnings": __import__("warnings")})
     with pytest.raises(StagingError, match="`warnings.warn` is given the text") as caught:
         autoconv.autoconv(fn)(torch.ones(2))
-    assert caught.value.lineno == 5 and "formats no traced value" in str(caught.value)
+    assert caught.value.lineno == 4 and "formats no traced value" in str(caught.value)
 
 
 class _SafeNorm(torch.nn.Module):
