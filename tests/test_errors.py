@@ -2073,3 +2073,31 @@ def test_an_update_of_a_result_returned_by_a_path_not_followed_is_refused(fn, ar
     assert "`y` is a tensor the called function returned from inside a staged statement " \
            f"({shown}" in str(error)
     assert "y = y + v" in error.fix
+
+
+def test_tuples_appended_in_a_loop_over_a_tensors_rows_name_why_the_loop_is_staged():
+    # tester t18's beam search: `for v, i in zip(topv, topi)` has a trip count known while
+    # tracing, and the message said only "a tensor-dependent for loop"; it says why the loop
+    # is staged and how to build Python values instead
+    def f(x):
+        candidates = []
+        topv, topi = x.topk(2)
+        for v, i in zip(topv, topi):
+            candidates.append((i.item(), v.item()))
+        return candidates
+
+    with pytest.raises(StagingError) as caught:
+        autoconv.autoconv(f)(torch.tensor([0.1, 0.5, 0.2]))
+    assert caught.value.lineno == f.__code__.co_firstlineno + 3
+    assert "a `for` over the rows of a traced tensor" in str(caught.value)
+    assert "for k in range(len(t))" in str(caught.value)
+
+    def g(x):  # the fix it names: the loop runs as Python
+        candidates = []
+        topv, topi = x.topk(2)
+        for k in range(len(topv)):
+            candidates.append((topi[k].item(), topv[k].item()))
+        return candidates
+
+    assert [tuple(map(float, c)) for c in autoconv.autoconv(g)(torch.tensor([0.1, 0.5, 0.2]))] \
+        == [(1.0, 0.5), (2.0, 0.20000000298023224)]
