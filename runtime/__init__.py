@@ -47,6 +47,7 @@ from .data import data_, data_or_, data_update_, set_data_
 from .gradients import backward_, grad_
 from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
+from .warns import warn_
 from .subscripts import getitem, in_, setitem, slice_
 from .operators import (
     and_,
@@ -151,6 +152,7 @@ __all__ = [
     "fallible",
     "reraise_staging_error",
     "random_state_",
+    "warn_",
     "refresh_choice",
     "refuse_returned_update",
     "returned_choice",

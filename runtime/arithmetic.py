@@ -34,7 +34,7 @@ from .augmented import (check_operands, float_power_operands, graph_check, is_st
                         mark_mixed, mixed_error, mixed_in, python_dtype)
 from .errors import StagingError
 from .text import percent_
-from .values import number_dtype, promote_types, tensors_dtype, with_number
+from .values import is_symbolic, number_dtype, promote_types, tensors_dtype, with_number
 
 __all__ = ["binary", "compare", "negative", "positive", "invert", "number_call",
            "number_method_call"]
@@ -224,6 +224,9 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
         # `float()` gives has no `__sqrt__`, and math asks it for its value (torch.tensor
         # too): it becomes the stand-in it stands for
         args = tuple(_symbolic_stand_in(arg) for arg in args)
+    elif any(fn is known for known in _UNSERIALIZED_ON_SYMBOLS) and args and isinstance(
+            args[0], (torch.SymFloat, torch.SymInt)) and is_symbolic(args[0]):
+        args = (_symbolic_stand_in(args[0]), *args[1:])
     leaves = [leaf for value in (*args, *kwargs.values()) for leaf in _leaves(value)]
     if not any(_is_number(leaf) or mixed_in(leaf) for leaf in leaves):
         return fn(*args, **kwargs)
@@ -388,9 +391,15 @@ _NUMBER_FUNCTIONS = {
     math.isfinite: lambda x: mark(torch.isfinite(x)),
 }
 _MATH_FUNCTIONS = tuple(value for value in vars(math).values() if callable(value))
-# (the others, `round`, `abs`, `math.floor`, take a symbolic number as it is)
+# (the others take a symbolic number as it is)
 _SYMBOLIC_ARGUMENTS = (math.sqrt, math.fabs, math.isnan, math.isinf, math.isfinite,
                        torch.tensor, torch.as_tensor)
+# These take one as it is too, but torch.export's graph then holds Python's function
+# (`operator.abs`, `builtins.round`, `math.floor`, `math.ceil`), which torch.export.save cannot
+# write ("Failed serializing node abs_3": a tutorial's power iteration, `abs(lam_new - lam)` of
+# `.item()` values). A number read from a traced tensor becomes its stand-in, and the function
+# the tensor op of _NUMBER_FUNCTIONS.
+_UNSERIALIZED_ON_SYMBOLS = (abs, round, math.floor, math.ceil)
 
 
 def _symbolic_stand_in(value):

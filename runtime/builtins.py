@@ -21,7 +21,9 @@ that a condition then stages:
     getattr(o, c), hasattr, setattr, delattr   with such a constant as the name: the graph
                           specialised on it, as a dict key (`table[c]`)
 
-`abs`, `round` and arithmetic need nothing: they work on traced tensors and symbolic numbers.
+`abs`, `round` and arithmetic need nothing here: they work on traced tensors and symbolic
+numbers (arithmetic.number_call makes `abs` / `round` of a number read from a traced tensor a
+tensor op, which a saved torch.export program can hold).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from .staging.constants import StagedConstant, isinstance_of
 from .staging.torch import as_predicate
 from .augmented import is_stand_in, mark
 from .errors import StagingError
+from .identity import type_in
 from .values import as_staged_tensor, is_staged, known_empty, to_tensor, with_number
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
@@ -227,7 +230,7 @@ def _where(take, new, old):
 def _number_like(value) -> bool:
     """A Python number, a symbolic one, or a tensor standing for one (NOTE [number
     stand-ins])."""
-    return type(value) in (bool, int, float) or isinstance(
+    return type_in(value, (bool, int, float)) or isinstance(
         value, (torch.SymInt, torch.SymFloat, torch.SymBool)) or is_stand_in(value)
 
 
@@ -309,7 +312,7 @@ def _greater(a, b):
 
 def _materialized(args):
     # min / max consume a generator whole anyway; a list shows whether any item is staged.
-    if len(args) == 1 and type(args[0]) not in _SEQUENCES:
+    if len(args) == 1 and not type_in(args[0], _SEQUENCES):
         return (list(args[0]),)
     return args
 
@@ -336,7 +339,7 @@ def _any_staged(args):
     for arg in args:
         if is_staged(arg) or type(arg) is StagedList:
             return True
-        if type(arg) in (list, tuple) and builtins.any(_holds_staged(v) for v in arg):
+        if type_in(arg, (list, tuple)) and builtins.any(_holds_staged(v) for v in arg):
             return True
     return False
 
@@ -425,7 +428,7 @@ def sum_(iterable, /, start=0):
     if known_empty(iterable.shape[0]):  # (a grown list's count is only known when it runs)
         return start
     total = iterable.sum(0, dtype=_sum_dtype(iterable.dtype, start))
-    return total if type(start) in (int, float, bool) and start == 0 else start + total
+    return total if type_in(start, (int, float, bool)) and start == 0 else start + total
 
 
 def _sum_dtype(dtype, start):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from .errors import StagingError
+from .identity import type_in
 from .values import is_staged
 
 __all__ = [
@@ -173,7 +174,7 @@ def write_back_item(value, items, key) -> None:
 
         setitem(items, key, value)
         return
-    if type(items) not in (list, tuple) or any(value is item for item in items):
+    if not type_in(items, (list, tuple)) or any(value is item for item in items):
         return
     size = len(items)
     for i, item in enumerate(items):

@@ -26,6 +26,7 @@ from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
 from .staging import branch_facts, constants, context, grad_mode, objects, specialize, verdicts
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM
+from .identity import type_in
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
                      promote_types, to_tensor)
 
@@ -936,7 +937,7 @@ def _may_hold_gradient(t) -> bool:
 def _tensors_of(value) -> list:
     """(index in the list or tuple `value`, or None, tensor) for the tensors `value` holds."""
     items = ([(None, value)] if isinstance(value, torch.Tensor)
-             else list(enumerate(value)) if type(value) in (list, tuple) else [])
+             else list(enumerate(value)) if type_in(value, (list, tuple)) else [])
     return [(j, t) for j, t in items if isinstance(t, torch.Tensor)]
 
 
@@ -1948,7 +1949,7 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
     """
     def attempt(dtype):
         def cast(value):
-            if dtype is not None and type(value) in (bool, int, float):  # (a plain constant)
+            if dtype is not None and type_in(value, (bool, int, float)):  # (a plain constant)
                 return torch.full((), value, dtype=dtype, device=left.device)
             return value.to(dtype) if dtype is not None and isinstance(value, torch.Tensor) else value
 
@@ -1972,7 +1973,7 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
     if plain:
         sample = right(*inputs)
         dtype = (sample.dtype if isinstance(sample, torch.Tensor) else number_dtype(sample)
-                 if type(sample) in (bool, int, float) else left.dtype)
+                 if type_in(sample, (bool, int, float)) else left.dtype)
         if dtype != left.dtype:
             return attempt(promote_types(left.dtype, dtype))
     elif torch.compiler.is_compiling():
@@ -2030,7 +2031,7 @@ def _promoted_in_trace_order(left, right, inputs, take_right_when):
     def take_right(_, *ins):
         value = right(*ins)
         kind = (value.dtype if isinstance(value, torch.Tensor) else
-                number_dtype(value) if type(value) in (bool, int, float) else None)
+                number_dtype(value) if type_in(value, (bool, int, float)) else None)
         if kind is None:
             return value
         dtype = _promoted_dtype(key, promote_types(left.dtype, kind))

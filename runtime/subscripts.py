@@ -14,7 +14,8 @@ import torch
 from .augmented import is_stand_in, mark
 from .errors import StagingError
 from .staging import context
-from .values import is_staged, number_dtype, promote_types, to_tensor, with_number
+from .identity import type_in
+from .values import is_staged, is_symbolic, number_dtype, promote_types, to_tensor, with_number
 
 __all__ = ["getitem", "setitem", "slice_", "check_key", "in_"]
 
@@ -57,6 +58,18 @@ def _as_index(part):
     return part
 
 
+def _shown_as_int(target, key) -> bool:
+    """Whether `key` is a number read from a tensor (`t.item()`, `int(t.argmax())`) indexing a
+    Python list or tuple under dynamo, which shows it to the code it traces as a plain int.
+
+    Python's `target[key]` asked torch for its value ("Could not extract specialized integer
+    from data-dependent expression"); it indexes as the 0-d tensor it stands for instead, as
+    the SymInt make_fx gives does (the Viterbi backtrace `best = bptrs[best]`).
+    """
+    return (torch.compiler.is_dynamo_compiling() and type_in(target, (list, tuple))
+            and is_symbolic(key))
+
+
 def _plain_slices(key):
     if isinstance(key, TracedSlice):
         return key.as_slice()
@@ -89,12 +102,14 @@ def getitem(target, key):
     if isinstance(target, Mapping) and _traced(key):
         raise _traced_key(target, key, "looked up by")
     if type(key) is int:
-        return target[key]
+        if not _shown_as_int(target, key):
+            return target[key]
+        key = torch.scalar_tensor(key, dtype=torch.int64)
     if isinstance(target, (torch.Tensor, list, tuple)) and (isinstance(key, torch.SymInt) or (
             type(key) is tuple and any(isinstance(p, torch.SymInt) for p in key))):
         # A symbolic int (`t.item()` under a tracer) indexes as the 0-d tensor it stands for.
         key = tuple(_as_index(p) for p in key) if type(key) is tuple else _as_index(key)
-    if type(target) in (list, tuple) and (
+    if type_in(target, (list, tuple)) and (
             _is_index(key) or _staged_slice(key) or isinstance(key, torch.SymInt)):
         return _sequence_item(target, key)
     if isinstance(target, Mapping) and type(key).__name__ == "StagedConstant":
@@ -172,6 +187,8 @@ def setitem(target, key, value):
         key = tuple(_as_index(p) for p in key) if type(key) is tuple else _as_index(key)
     if isinstance(target, Mapping) and _traced(key):
         raise _traced_key(target, key, "written at")
+    if type(key) is int and _shown_as_int(target, key):
+        key = torch.scalar_tensor(key, dtype=torch.int64)
     if type(target) is list and (_is_index(key) or isinstance(key, torch.SymInt)):
         _set_list_item(target, _as_index(key), value)
         return target
@@ -220,7 +237,7 @@ def setitem(target, key, value):
 def _number_like(value) -> bool:
     """A Python number, a symbolic one (`float(t)` of a traced `t`), or a tensor standing for
     one (NOTE [number stand-ins])."""
-    return type(value) in (bool, int, float) or isinstance(value, _SYMBOLIC) or is_stand_in(
+    return type_in(value, (bool, int, float)) or isinstance(value, _SYMBOLIC) or is_stand_in(
         value)
 
 
@@ -317,7 +334,7 @@ def _indexed_view(target, key, use):
     """
     parts = _parts(key)
     for part in parts:
-        if not (_is_index(part) or part is None or part is Ellipsis or type(part) in (int, bool)
+        if not (_is_index(part) or part is None or part is Ellipsis or type_in(part, (int, bool))
                 or isinstance(part, slice)):
             raise _refused(part, use)
     consumed = sum(1 for p in parts if _is_index(p) or type(p) is int or isinstance(p, slice))

@@ -31,6 +31,7 @@ from torch.utils import _pytree as pytree
 
 from .errors import (StagingError, dynamo_user_location, raise_at_under_dynamo, user_location,
                      users_file)
+from .identity import type_in
 from .values import is_staged
 
 __all__ = ["TracedText", "str_", "repr_", "format_", "fstring_", "formatted_", "percent_",
@@ -308,7 +309,7 @@ def returned_(value):
 def _text_in(value, depth=0):
     if isinstance(value, TracedText):
         return value
-    if depth < 2 and type(value) in (tuple, list):
+    if depth < 2 and type_in(value, (tuple, list)):
         for item in value:
             found = _text_in(item, depth + 1)
             if found is not None:

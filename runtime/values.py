@@ -10,6 +10,7 @@ from torch.fx.experimental.symbolic_shapes import (
     guard_or_true,
 )
 
+from .identity import type_in
 from .staging import registry
 
 __all__ = ["Undefined", "undefined", "probe_row", "eager", "is_staged", "is_symbolic", "is_undefined",
@@ -123,7 +124,7 @@ def is_symbolic(value) -> bool:
     traces as plain bool / int / float, so there the test is whether their truth value is known.
     """
     if torch.compiler.is_dynamo_compiling():
-        if type(value) not in (bool, int, float):
+        if not type_in(value, (bool, int, float)):
             return False
         truth = value if type(value) is bool else value != 0
         # Both give a constant back as it is, and a backed symbol's value (with a guard); only

@@ -29,6 +29,7 @@ import ast
 import builtins
 import sys
 import types
+import warnings
 
 import gast
 import torch
@@ -108,6 +109,18 @@ class CallConverter(Converter):
         path = ".".join([value.__name__, *reversed(attrs)])
         return (path.partition(".")[0] in _DIRECT_MODULES
                 and not path.startswith(_CHECKED_LIBRARY) and path not in _WATCHED)
+
+    def _is_warn(self, func) -> bool:
+        """True for `warnings.warn` named through a global module or a global name (`from
+        warnings import warn`)."""
+        if isinstance(func, gast.Name):
+            return (func.id not in self.ctx.local_names
+                    and self.ctx.globals.get(func.id) is warnings.warn)
+        if (isinstance(func, gast.Attribute) and func.attr == "warn"
+                and isinstance(func.value, gast.Name)
+                and func.value.id not in self.ctx.local_names):
+            return self.ctx.globals.get(func.value.id) is warnings
+        return False
 
     def _random_state(self, func) -> str | None:
         """The name of the generator-state function (`torch.manual_seed`, `torch.set_rng_state`,
@@ -258,6 +271,31 @@ class CallConverter(Converter):
             elif func.id == "super" and not node.args and self.first_params[-1:] != [None]:
                 node.args = [templates.name("__class__"), templates.name(self.first_params[-1])]
                 self.ctx.uses_class_cell = True
+            return node
+        if self._is_warn(func):
+            # NOTE [warnings in staged bodies] (runtime/warns.py): the arguments are made only
+            # where the warning is given, so text a staged body could not format (`"... %d" %
+            # ii` of a traced `ii`, POT's sinkhorn) is not made where the graph cannot warn
+            # (the names it reads are its parameters' defaults, not a closure's: a closure
+            # of a variable a staged body changes is refused under torch.compile)
+            parts = [*node.args, *(k.value for k in node.keywords)]
+            stored = {n.id for part in parts for n in gast.walk(part)
+                      if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load)}
+            read = sorted({n.id for part in parts for n in gast.walk(part)
+                           if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)} - stored)
+            given = gast.Lambda(
+                args=gast.arguments(
+                    args=[gast.Name(id=name, ctx=gast.Param(), annotation=None,
+                                    type_comment=None) for name in read],
+                    posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+                    defaults=[templates.name(name) for name in read]),
+                body=gast.Tuple(elts=[
+                    gast.Tuple(elts=list(node.args), ctx=gast.Load()),
+                    gast.Dict(keys=[None if k.arg is None else gast.Constant(value=k.arg, kind=None)
+                                    for k in node.keywords],
+                              values=[k.value for k in node.keywords])], ctx=gast.Load()))
+            node.func = gast.Attribute(value=templates.name(ac), attr="warn_", ctx=gast.Load())
+            node.args, node.keywords = [func, given], []
             return node
         state_call = self._random_state(func)
         if state_call is not None:

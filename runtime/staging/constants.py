@@ -38,6 +38,7 @@ from torch.utils import _pytree as pytree
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from ..errors import StagingError, user_location
+from ..identity import type_in
 
 __all__ = ["StagedConstant", "is_constant", "staged", "Retabled", "carry_slot", "lookup",
            "is_", "is_not", "isinstance_of"]
@@ -59,7 +60,7 @@ _lock = threading.Lock()
 def is_constant(value) -> bool:
     """True for a Python value a graph can carry as an index into the table: None, a str, bytes,
     Ellipsis, an enum member that is not a number (an IntEnum is a number: a 0-d tensor)."""
-    if value is None or value is Ellipsis or type(value) in (str, bytes):
+    if value is None or value is Ellipsis or type_in(value, (str, bytes)):
         return True
     return isinstance(value, enum.Enum) and not isinstance(value, (int, float))
 

@@ -23,6 +23,7 @@ from torch.fx.experimental.symbolic_shapes import has_static_value, statically_k
 
 from ..errors import _raise_under_dynamo
 from ..lists import StagedList
+from ..identity import type_in
 from ..values import is_undefined
 
 __all__ = ["new_key", "summary", "sizes", "resized", "check"]
@@ -52,7 +53,7 @@ def summary(value):
         return ("unbound",)
     if isinstance(value, StagedList):
         return ("grown list",)
-    if type(value) in (tuple, list):
+    if type_in(value, (tuple, list)):
         return (type(value).__name__, tuple(summary(v) for v in value))
     if type(value) is dict:
         return ("dict", tuple((k, summary(v)) for k, v in value.items()))
@@ -63,7 +64,7 @@ def sizes(value):
     """`value`'s tensors' sizes (tuples, symbolic sizes included), in its structure."""
     if isinstance(value, torch.Tensor):
         return tuple(value.shape)
-    if type(value) in (tuple, list):
+    if type_in(value, (tuple, list)):
         return [sizes(v) for v in value]
     if type(value) is dict:
         return {k: sizes(v) for k, v in value.items()}
@@ -77,7 +78,7 @@ def resized(before, after) -> bool:
     if type(before) is tuple and isinstance(after, torch.Tensor):
         return len(before) == after.dim() and any(
             statically_known_true(p != q) or _unknown(p, q) for p, q in zip(before, after.shape))
-    if type(before) is list and type(after) in (tuple, list) and len(before) == len(after):
+    if type(before) is list and type_in(after, (tuple, list)) and len(before) == len(after):
         return any(resized(b, a) for b, a in zip(before, after))
     if type(before) is dict and type(after) is dict and list(before) == list(after):
         return any(resized(before[k], after[k]) for k in before)

@@ -88,13 +88,22 @@ class Growth:
             # A symbolic number (`t.item()` under a tracer) is a number too.
             if isinstance(item, bool) or not isinstance(
                     item, (torch.Tensor, int, float, torch.SymInt, torch.SymFloat)):
+                loop = statement == "for loop"
                 raise StagingError(
                     statement,
                     f"'{self.name}' grows under tensor control flow and a Python "
                     f"{type(item).__name__} is appended to it; such a list can hold tensors "
-                    "and numbers only",
+                    "and numbers only" + (
+                        # (a loop over `zip(topv, topi)` has a trip count known while tracing:
+                        # the message said only "tensor-dependent", tester t18's beam search)
+                        " (a `for` over the rows of a traced tensor or a grown list, or one a "
+                        "tensor condition can stop, is staged as one loop whose body is traced "
+                        "once, even where its length is known while tracing)" if loop else ""),
                     f"Append tensors (one list per component for tuples), or grow '{self.name}' "
-                    "outside the statement")
+                    "outside the statement" + (
+                        "; to build Python values from a tensor's rows, loop over a Python range "
+                        "of its length (`for k in range(len(t)): ... t[k]`), which runs as Python"
+                        if loop else ""))
             self._kind(torch.zeros_like(to_tensor(item)), statement)
 
     def _item_of(self, staged: StagedList, statement: str) -> None:

@@ -29,6 +29,7 @@ from ..errors import StagingError
 from . import context
 from ..augmented import is_stand_in
 from ..lists import StagedList
+from ..identity import identical, type_in
 from ..values import is_staged, is_undefined
 
 __all__ = ["carried_slots", "carry", "ChangedInput", "is_plain_object", "with_input_as_state",
@@ -93,7 +94,7 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
     if isinstance(value, torch.Tensor):
         leaves.append(value)
         return ("tensor",)
-    if type(value) in _NUMBERS and path in records:  # NOTE [numbers in objects]
+    if type_in(value, _NUMBERS) and path in records:  # NOTE [numbers in objects]
         leaves.append(value)
         return ("number",)
     if id(value) in seen:  # a cycle, or one object reached twice: not carried twice
@@ -102,7 +103,7 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
         seen = seen | {id(value)}
         return ("dict", tuple((k, _flatten(v, leaves, seen, f"{path}[{k!r}]", records))
                               for k, v in value.items()))
-    if type(value) in (list, tuple, HeldList):
+    if type_in(value, (list, tuple, HeldList)):
         seen = seen | {id(value)}
         return ("tuple" if type(value) is tuple else "list", tuple(_flatten(v, leaves, seen, f"{path}[{i}]", records)
                                             for i, v in enumerate(value)))
@@ -279,7 +280,7 @@ def _flatten_as(spec, value, leaves, path="", replaced=None):
     """
     kind = spec[0]
     if kind == "tensor":
-        if type(value) in _NUMBERS:
+        if type_in(value, _NUMBERS):
             # A number the object held before an earlier statement, which carried it and left
             # a 0-d tensor there (NOTE [numbers in objects]), set again (tester t13 repro 20:
             # `return {"pos": (i, j)}` in nested loops): the number as a tensor, as then.
@@ -299,7 +300,7 @@ def _flatten_as(spec, value, leaves, path="", replaced=None):
             return None
         if ((_is_namedtuple(spec[1]) and type(value) is type(spec[1]))
                 # (a number: carried from now on, NOTE [numbers in objects])
-                or (type(spec[1]) in _NUMBERS and isinstance(value, (torch.Tensor, *_NUMBERS)))):
+                or (type_in(spec[1], _NUMBERS) and isinstance(value, (torch.Tensor, *_NUMBERS)))):
             if replaced is None:
                 return path, _REPLACED
             replaced.append(path)
@@ -359,7 +360,7 @@ def _carries(value) -> bool:
         return True
     if type(value) is dict:
         return True  # written back in place, so that other references see the change
-    if type(value) in (list, tuple) or _is_namedtuple(value):
+    if type_in(value, (list, tuple)) or _is_namedtuple(value):
         return any(_carries(v) for v in value)
     return False
 
@@ -383,7 +384,7 @@ def _number_paths(value, path="") -> frozenset:
     if type(value) is list:
         return frozenset().union(*(_number_paths(v, f"{path}[{i}]")
                                    for i, v in enumerate(value)))
-    return frozenset({path}) if type(value) in _NUMBERS else frozenset()
+    return frozenset({path}) if type_in(value, _NUMBERS) else frozenset()
 
 
 def carry(stage, bodies, state, names, slots, statement, records=None, giving=(), inputs=(),
@@ -410,7 +411,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     probed = (torch.compiler.is_dynamo_compiling() and not context.in_operator_bodies()
               and (not held_leaves or any(isinstance(leaf, torch.Tensor)
                                           for leaf in held_leaves))
-              and not any(is_stand_in(leaf) or type(leaf) in (int, float, complex)
+              and not any(is_stand_in(leaf) or type_in(leaf, (int, float, complex))
                           for leaf in held_leaves))
     built = list(rebuilt)  # the slots a body bound to an object other than the copy it was given
     count = len(state)
@@ -953,7 +954,7 @@ def probed_change(watched):
         if type(container) is dict:
             now = tuple(container.items())
             changed = len(now) != len(before) or any(
-                a[0] != b[0] or a[1] is not b[1] for a, b in zip(now, before))
+                a[0] != b[0] or not identical(a[1], b[1]) for a, b in zip(now, before))
         elif type(container) is list:
             changed = len(container) != len(before) or any(
                 a is not b for a, b in zip(container, before))
@@ -994,8 +995,10 @@ def _containers(value, found, seen):
 
 def _changed_container(container, old) -> bool:
     if type(container) is list:
-        return len(container) != len(old) or any(a is not b for a, b in zip(container, old))
-    return list(container) != list(old) or any(container[k] is not old[k] for k in old)
+        return len(container) != len(old) or any(
+            not identical(a, b) for a, b in zip(container, old))
+    return list(container) != list(old) or any(
+        not identical(container[k], old[k]) for k in old)
 
 
 def _restore(container, old) -> None:
@@ -1090,7 +1093,7 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         out = stage([wrap(body, returns) for body, returns in bodies],
                     (*state, HeldList(held)), (*names, name), rest)
         for i, value in enumerate(out[count]):
-            if value is not held[i]:
+            if not identical(value, held[i]):
                 held[i] = value
         return tuple(out[:count])
     if type(held) is list:

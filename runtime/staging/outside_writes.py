@@ -18,6 +18,8 @@ import weakref
 import torch
 from torch._subclasses.fake_tensor import FakeTensor
 
+from ..identity import type_in
+
 __all__ = ["restoring", "note", "note_read", "VALUE_READS"]
 
 _state = threading.local()
@@ -140,7 +142,7 @@ class _SkipOutsideUpdates(torch.overrides.TorchFunctionMode):
         """Whether `tensor` is a tensor the probe did not make (and not one in `kept`)."""
         if not isinstance(tensor, torch.Tensor) or self.owned.get(id(tensor)) is tensor:
             return False
-        return type(tensor) in (torch.Tensor, torch.nn.Parameter) or id(tensor) not in self.kept
+        return type_in(tensor, (torch.Tensor, torch.nn.Parameter)) or id(tensor) not in self.kept
 
 
 # in-place ops that may change their target's shape: run as they are, unless the shape stays

@@ -44,6 +44,7 @@ import torch
 
 from ..errors import StagingError
 from . import specialize
+from ..identity import identical, type_in
 
 __all__ = ["refusing_advanced_iterators"]
 
@@ -168,7 +169,7 @@ def _checked(fn, where: str, statement: str, count: int):
             if _fingerprint(value) != old:
                 raise _refusal(fn, name, value, where, statement)
         for (caller, name, cell), old in zip(cells, contents):
-            if _cell_value(cell) is not old:
+            if not identical(_cell_value(cell), old):
                 raise _nonlocal_refusal(fn, caller, name, where, statement)
         return out
 
@@ -284,11 +285,11 @@ def _fingerprint(value, depth: int = 3):
 def _part(value, depth: int):
     """A comparable summary of a piece of an iterator's `__reduce__` (its position, the
     iterators it wraps, its object's fields)."""
-    if value is None or type(value) in (int, float, bool, str):
+    if value is None or type_in(value, (int, float, bool, str)):
         return value
     if _watched(value):
         return _fingerprint(value, depth)
-    if type(value) in (tuple, list) and depth >= 0:
+    if type_in(value, (tuple, list)) and depth >= 0:
         return (len(value), tuple(_part(v, depth - 1) for v in value[:_ITEMS]))
     if type(value) is dict and depth >= 0:
         return tuple((k, _part(v, depth - 1)) for k, v in list(value.items())[:_ITEMS])

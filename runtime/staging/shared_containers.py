@@ -40,6 +40,7 @@ import types
 import torch
 
 from ..errors import StagingError
+from ..identity import type_in
 from ..lists import StagedList, UncountedList
 from . import objects
 
@@ -49,7 +50,7 @@ _MAX_DEPTH = 6  # how deep into an input's dicts, lists and tuples a carried con
 
 
 def _is_container(value) -> bool:
-    return type(value) in (dict, list, objects.HeldList) or objects.is_plain_object(value)
+    return type_in(value, (dict, list, objects.HeldList)) or objects.is_plain_object(value)
 
 
 def _children(value):
@@ -254,7 +255,7 @@ def joining_carried_containers(bodies, state, names, inputs, statement):
 
 
 def _is_shareable(value) -> bool:
-    return type(value) in (dict, list) or objects.is_plain_object(value)
+    return type_in(value, (dict, list)) or objects.is_plain_object(value)
 
 
 def sharing_state(bodies, state, names, statement):
@@ -277,7 +278,7 @@ def sharing_state(bodies, state, names, statement):
         first[j] = next(i for i in slots if state[i] is state[j])
     shared = {j: i for j, i in first.items() if i != j}
     count = len(state)
-    kind = {i: type(state[i]).__name__ if type(state[i]) in (dict, list) else "object"
+    kind = {i: type(state[i]).__name__ if type_in(state[i], (dict, list)) else "object"
             for i in slots}
 
     def check(out, where):

@@ -36,6 +36,7 @@ from torch.utils import _pytree as pytree
 from .. import augmented
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
+from ..identity import identical, type_in
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
 from . import (constants, dynamo_kinds, grad_mode, lists, mappings, objects, operators,
@@ -112,13 +113,13 @@ def _is_fresh_list(value) -> bool:
 def _is_leaf(value) -> bool:
     """Whether torch's pytree takes `value` as a leaf, told without it for the common kinds
     (False for the others, which go through pytree)."""
-    return isinstance(value, torch.Tensor) or type(value) in _LEAF_TYPES
+    return isinstance(value, torch.Tensor) or type_in(value, _LEAF_TYPES)
 
 
 def _all_leaves(values) -> bool:
     # (a loop, not all() of a generator: each generator costs dynamo a frame of its own)
     for value in values:
-        if not (isinstance(value, torch.Tensor) or type(value) in _LEAF_TYPES):
+        if not (isinstance(value, torch.Tensor) or type_in(value, _LEAF_TYPES)):
             return False
     return True
 
@@ -987,7 +988,7 @@ def _symbolic_input(value) -> bool:
     if not torch.compiler.is_dynamo_compiling():
         return isinstance(value, _SYMBOLIC)
     # Dynamo shows symbolic numbers as Python ones; torch.cond takes a SymInt operand itself.
-    return type(value) in (float, bool) and is_symbolic(value)
+    return type_in(value, (float, bool)) and is_symbolic(value)
 
 
 def _specialized_numbers(leaves, symbolic) -> None:
@@ -1095,7 +1096,7 @@ def _held_item(item, depth):
     number = _specialized(item)
     if number is not None:
         return number
-    if type(item) in (bool, int, float, complex) or item is None:
+    if type_in(item, (bool, int, float, complex)) or item is None:
         return item
     return _specialize_held(item, depth + 1)
 
@@ -1250,7 +1251,7 @@ def _aliases(state_leaves, input_leaves, unaliased):
 
 def _placeholder(value):
     """A zero standing for `value` (a return value's, before the statement sets it)."""
-    if type(value) in (bool, int, float):
+    if type_in(value, (bool, int, float)):
         return type(value)(0)
     return _zeros_like_meta(value)
 
@@ -1460,7 +1461,7 @@ def _refuse_shared_created(statement: Statement, outputs, created) -> None:
     object: an item set through one after the loop would be missed by the other."""
     for i in created:
         out = outputs[i]
-        if type(out) not in (dict, list):
+        if not type_in(out, (dict, list)):
             continue
         for j, other in enumerate(outputs):
             if j != i and other is out:
@@ -1565,7 +1566,7 @@ def _probe_input_changes(bodies, statement: Statement) -> None:
     refusing_uncarried_changes` sees it in the operator's run instead.
     """
     inputs = statement.inputs
-    read = [i for i, v in enumerate(inputs) if type(v) in (dict, list)]
+    read = [i for i, v in enumerate(inputs) if type_in(v, (dict, list))]
     # plain objects, and callables reaching them (NOTE [objects changed through a call under
     # dynamo] in objects.py)
     held = [i for i, v in enumerate(inputs) if objects.is_plain_object(v) or any(
@@ -1621,8 +1622,8 @@ def _nested_contents(value, found, depth: int = 0) -> list:
 
 def _pair_changed(a, b) -> bool:
     if type(a) is tuple and type(b) is tuple:  # dict items
-        return a[0] != b[0] or a[1] is not b[1]
-    return a is not b
+        return a[0] != b[0] or not identical(a[1], b[1])
+    return not identical(a, b)
 
 
 # NOTE [loops on the branch's path]

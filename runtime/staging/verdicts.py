@@ -11,6 +11,7 @@ import os
 import torch
 
 from .. import augmented
+from ..identity import identical, type_in
 from ..values import Undefined
 from . import context
 
@@ -98,7 +99,7 @@ def _describe(value, parts: list, objects: list) -> bool:
     if kind is dict:
         parts.append((dict, len(value)))
         for name, item in value.items():
-            if type(name) not in (str, int, bool):
+            if not type_in(name, (str, int, bool)):
                 return False
             parts.append(name)
             if not _describe(item, parts, objects):
@@ -132,7 +133,7 @@ def known(verdict_key):
 
 def _same_objects(a: tuple, b: tuple) -> bool:
     for x, y in zip(a, b):
-        if x is not y:
+        if not identical(x, y):  # (numbers among them: see identical)
             return False
     return True
 

@@ -562,3 +562,121 @@ def test_checks_in_a_helper_fire_under_inductor():
     assert _outcome(compiled, -_EYE) == "ValueError: reflection"
     assert _outcome(compiled, _EYE * 20) == "ValueError: too big"
     torch.testing.assert_close(compiled(_EYE.clone()), _EYE)
+
+
+# --- warnings.warn in staged bodies (NOTE [warnings in staged bodies] in runtime/warns.py) -----
+
+import warnings  # noqa: E402
+
+from autoconv_runtime import warns as autoconv_runtime_warns  # noqa: E402
+
+
+def warn_in_a_staged_branch(ts):
+    total = torch.zeros(())
+    for t in ts:
+        ta = float(t)
+        if ta < 0.0:
+            warnings.warn(f"negative time {ta}")  # the text of a traced value
+            ta = 0.0
+        total = total + ta
+    return total
+
+
+class _Clamp:
+    # torchsde's BrownianInterval.__call__ (brownian_interval.py:598): a method called from a
+    # staged loop warns with an f-string of its traced argument
+    def __init__(self, start):
+        self._start = start
+
+    def __call__(self, ta, tb):
+        ta = float(ta)
+        if ta < self._start:
+            warnings.warn(f"Should have ta>=t0 but got ta={ta} and t0={self._start}.")
+            ta = self._start
+        return torch.tensor(float(tb) - ta)
+
+
+def warn_in_a_method_called_from_a_staged_loop(t, t_end):
+    clamp = _Clamp(0.0)
+    total = torch.zeros(())
+    while t < t_end:
+        total = total + clamp(t, t + 0.1)
+        t = t + 0.1
+    return total
+
+
+def warn_formatted_with_percent_in_a_rarely_taken_branch(x):
+    # POT's ot.sinkhorn (_sinkhorn.py:642): `warnings.warn("... %d" % ii)` of the loop index
+    for ii in range(50):
+        x = x * 0.5
+        if torch.any(torch.isinf(x)):
+            warnings.warn("Warning: numerical errors at iteration %d" % ii)
+            break
+        if x.abs().max() < 1e-3:
+            break
+    return x
+
+
+def _given_warnings(call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = call()
+    return result, [str(w.message) for w in caught]
+
+
+def test_a_warning_in_a_staged_body_is_not_given_by_the_graph():
+    # The text `warnings.warn` got in a staged body was autoconv's TracedText (a misleading
+    # TypeError from warnings, or a refusal of `%`), and dynamo refused warnings.warn in a
+    # staged body ("marked as skipped"), even with a constant text. The graph does not warn
+    # (it cannot; warning while tracing would warn where the branch is never taken), in any
+    # mode, and autoconv says so once per line while tracing.
+    assert_same_result(warn_in_a_staged_branch, [T([0.5, -1.0, 2.0]), T([1.0, 2.0, 3.0])])
+    assert_same_result(warn_in_a_method_called_from_a_staged_loop,
+                       [(T(0.0), T(0.35)), (T(-0.2), T(0.1)), (T(1.0), T(0.5))])
+    assert_same_result(warn_formatted_with_percent_in_a_rarely_taken_branch,
+                       [T([1.0, 2.0]), T([float("inf"), 1.0]), T([1e-4, 0.0])])
+
+
+def warn_at_a_line_of_its_own(x):
+    while x.sum() < 10:
+        x = x * 2
+        warnings.warn("doubled")
+    return x
+
+
+def test_autoconv_names_the_line_of_a_warning_the_graph_does_not_give():
+    line = warn_at_a_line_of_its_own.__code__.co_firstlineno + 3
+    for run in ("replay", "compile"):
+        if run == "replay":
+            call = autoconv.autoconv(warn_at_a_line_of_its_own)
+        else:
+            torch._dynamo.reset()
+            call = torch.compile(autoconv.convert(warn_at_a_line_of_its_own), fullgraph=True,
+                                 backend="eager")
+        autoconv_runtime_warns._warned.clear()
+        result, messages = _given_warnings(lambda: call(T([1.0, 1.0])))
+        torch.testing.assert_close(result, T([8.0, 8.0]))
+        assert messages == [f"autoconv: this warnings.warn is in a staged body (a branch or loop "
+                            "on tensor values): the graph does not give this warning (a graph "
+                            "cannot warn, and warning while tracing would warn even where the "
+                            "branch is never taken); warn from the function's results instead"]
+        # a second call (the graph, or the compiled code) warns no more
+        _, messages = _given_warnings(lambda: call(T([1.0, 1.0])))
+        assert messages == []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        autoconv_runtime_warns._warned.clear()
+        autoconv.autoconv(warn_at_a_line_of_its_own)(T([1.0, 2.0]))
+    assert [(w.filename, w.lineno) for w in caught] == [(__file__, line)]
+
+
+def test_a_warning_outside_staged_bodies_is_given_while_tracing():
+    def f(x):
+        warnings.warn("traced once")
+        return x * 2
+
+    for call in (autoconv.autoconv(f), torch.compile(autoconv.convert(f), fullgraph=True,
+                                                     backend="eager")):
+        torch._dynamo.reset()
+        _, messages = _given_warnings(lambda: call(T([1.0])))
+        assert messages == ["traced once"]

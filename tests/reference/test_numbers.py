@@ -14,7 +14,7 @@ from torch.utils import _pytree as pytree
 
 import autoconv
 from autoconv_runtime import StagingError
-from tests.support import Calling
+from tests.support import Calling, assert_same_result
 
 
 def _modes(fn, args, export=True, compile=True):
@@ -1078,3 +1078,46 @@ def test_a_number_in_a_fields_field_or_in_star_args_given_to_a_function(fn):
         for result in _modes(fn, (g,), compile=fn is not nested_field_given):
             assert result.dtype == torch.float32, (fn.__name__, result)
             assert result.item() == want.item()
+
+
+def power_iteration(A, num_iters=1000, tol=1e-10):
+    # As tutorials write it: numbers read with `.item()`, `abs` of them in the stopping test.
+    v = torch.ones(A.shape[0], dtype=A.dtype)
+    v = v / v.norm()
+    lam = 0.0
+    for i in range(num_iters):
+        w = A @ v
+        lam_new = (v @ w).item()
+        v = w / w.norm()
+        if abs(lam_new - lam) < tol * abs(lam_new):
+            break
+        lam = lam_new
+    return lam_new, v, i
+
+
+def rounded_items(x):
+    k = 0.0
+    for v in x:
+        n = v.item()
+        if abs(n) > 1:
+            k = k + round(n) + math.floor(n) + math.ceil(n) + round(abs(n), 1)
+    return x * k, n
+
+
+def test_functions_of_numbers_read_from_tensors_are_saved_and_compiled():
+    # `abs`, `round`, `math.floor`, `math.ceil` of a number read with `.item()` that a staged
+    # statement carries (the converter rewrites its functions: runtime/arithmetic.py) kept Python's
+    # function in torch.export's graph, which torch.export.save cannot write ("Failed
+    # serializing node abs_3 ... target=operator.abs"); they are tensor ops of its stand-in.
+    # Under torch.compile the loop-created `lam_new`, compared by identity with a number kept
+    # from a probe, left a dead `operator.is_not` node that made while_loop take the float
+    # as an operand ("can only be of (Tensor, int, SymInt)"): numbers are compared by id.
+    # (backend="eager": torch 2.13's inductor reads `.item()` in a while_loop body with less
+    # than float64 precision, 28 trips for 39 with torch's while_loop alone, no autoconv.)
+    d = torch.float64
+    assert_same_result(power_iteration, [torch.diag(torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=d)),
+                                         torch.diag(torch.tensor([1.0, 1.0, 1.0, 9.0], dtype=d)),
+                                         torch.diag(torch.tensor([3.9, 1.0, 2.0, 4.0], dtype=d))])
+    assert_same_result(rounded_items, [torch.tensor([1.25, 1.5, 0.5]),
+                                       torch.tensor([0.5, -0.25, 3.5]),
+                                       torch.tensor([-2.5, -0.75, -1.5])])

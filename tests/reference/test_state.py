@@ -1628,3 +1628,37 @@ def test_names_of_one_container_that_a_loop_may_split_or_join_are_refused(fn, ma
     torch._dynamo.reset()
     with pytest.raises(StagingError, match=match):
         torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(T([1., 2.]))
+
+
+class _Backend:
+    """Holds a torch.Generator, as POT's TorchBackend does (`self.rng_`), beside its methods."""
+
+    def __init__(self):
+        self.rng_ = torch.Generator("cpu")
+
+    def dot(self, a, b):
+        return a @ b
+
+
+_BACKEND = _Backend()
+
+
+def _halve_until_small(x, nx):
+    for _ in range(100):
+        x = nx.dot(x, torch.eye(2)) * 0.5
+        if x.abs().max() < 1e-3:
+            break
+    return x
+
+
+def object_holding_a_generator_in_a_staged_loop(x):
+    return _halve_until_small(x, _BACKEND)
+
+
+def test_an_object_holding_a_generator_reaches_a_staged_loop():
+    # The runtime looks at every field of an object a staged loop may change; it asked
+    # `type(value) in (bool, int, float)` of the Generator, which dynamo cannot trace ("Missing
+    # richcompare_impl override (OpaqueObjectClassVariable)"): every POT solver failed under
+    # torch.compile. Classes are now told apart by identity (autoconv_runtime/identity.py).
+    assert_same_result(object_holding_a_generator_in_a_staged_loop,
+                       [T([1.0, 2.0]), T([0.001, 0.0]), T([-300.0, 5.0])])

@@ -151,6 +151,32 @@ def test_list_items_at_a_traced_position():
                        [(T(1.), T(2.)), (T(3.), T(2.)), (T(1.), T(1.05))])
 
 
+def viterbi_backtrace(scores):
+    # The backtracking of the PyTorch BiLSTM-CRF tutorial's _viterbi_decode: every id an int
+    # read from a tensor, a Python list indexed by it.
+    pointers = [int(torch.argmax(row)) for row in scores]
+    best = int(torch.argmax(scores[-1]))
+    path = [best]
+    for p in reversed(pointers):
+        best = [3, 2, 1, 0][best]
+        path.append(best)
+        table = [0, 0, 0, 0]
+        table[p] = best
+        path.append(table[p] + table[0])
+    return path
+
+
+def test_list_indexed_by_an_int_read_from_a_tensor():
+    # Under torch.compile dynamo shows `int(t.argmax())` as a plain int: `[3, 2, 1, 0][best]`
+    # asked torch for its value ("Could not extract specialized integer from data-dependent
+    # expression"). It is the 0-d tensor it stands for, as in replay and torch.export.
+    assert_same_result(viterbi_backtrace, [
+        T([[0., 5., 1., 2.], [4., 0., 0., 1.], [0., 0., 0., 9.]]),
+        T([[9., 5., 1., 2.], [0., 0., 3., 1.], [0., 7., 0., 0.]]),
+        T([[0., 0., 1., 2.], [4., 0., 0., 1.], [0., 0., 8., 0.]])],
+        staged=False)
+
+
 def test_list_items_of_other_shapes_at_a_traced_position_are_refused():
     def f(x):
         items = [x, x.sum()]
