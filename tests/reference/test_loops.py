@@ -343,6 +343,42 @@ def test_loop_on_a_carried_flag(fn):
     assert_same_result(fn, [T([1.0, 2.0, -1.0, 3.0]), T([-1.0, 5.0, 1.0, 1.0]),
                             T([2.0, 2.0, 2.0, -2.0])])
 
+
+def sinkhorn_log_scaling(a, b, cost):
+    # POT's `sinkhorn_log`, cut down: a nested helper reads `scaled` by closure while the loop
+    # also reads it by name. Under torch.compile dynamo lifted the closure read as a second
+    # input of the same tensor and refused the loop ("Input-to-input aliasing").
+    scaled = -cost / 0.1
+    u = torch.zeros(a.shape[0], dtype=cost.dtype)
+    v = torch.zeros(b.shape[0], dtype=cost.dtype)
+
+    def log_plan(u, v):
+        return scaled + u[:, None] + v[None, :]
+
+    log_a, log_b = torch.log(a), torch.log(b)
+    for i in range(200):
+        v = log_b - torch.logsumexp(scaled + u[:, None], 0)
+        u = log_a - torch.logsumexp(scaled + v[None, :], 1)
+        if i % 10 == 0:
+            err = torch.norm(torch.exp(log_plan(u, v)).sum(0) - b)
+            if err < 1e-6:
+                break
+    return torch.exp(log_plan(u, v))
+
+
+def test_loop_body_reads_an_operand_by_closure_too():
+    gen = torch.Generator().manual_seed(0)
+
+    def marginals(n):
+        w = torch.rand(n, generator=gen, dtype=torch.float64) + 0.1
+        return w / w.sum()
+
+    cost = torch.rand(5, 4, generator=gen, dtype=torch.float64)
+    inputs = [(marginals(5), marginals(4), cost), (marginals(5), marginals(4), cost * 3.0)]
+    concrete = assert_same_result(sinkhorn_log_scaling, inputs)
+    assert count_ops(concrete.graph_module, WHILE_LOOP) == 1, concrete.code
+
+
 # --- loops over mixed iterables: traced tensors zipped with Python values --------------------
 
 def zip_tensor_and_list(weights):

@@ -51,6 +51,12 @@ class DynamoTracer(StagingTracer):
         # Dynamo takes the operator itself, and read-only operands as such: reached by closure
         # instead, they are named after the enclosing bodies' nodes, and nested loops then gave
         # two of a body's inputs one name.
+        # A body may still reach one of them by closure too (a nested helper reading `Mr`, as
+        # POT's `sinkhorn_log` does): dynamo lifts that read as a second input of the same
+        # tensor and refuses the loop ("Input-to-input aliasing"). Copies, made once per loop
+        # and not per trip, are tensors of their own.
+        additional = tuple(value.clone() if isinstance(value, torch.Tensor) else value
+                           for value in additional)
         if needs_zero_trip_guard(carried, additional):
             return guarded_while_loop(lambda c, a: while_loop_op(cond_fn, body_fn, c, a),
                                       cond_fn, carried, additional)
