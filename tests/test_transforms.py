@@ -154,3 +154,30 @@ def test_transforms_torch_cannot_trace_raise_a_staging_error(transform, fn, exam
     with pytest.raises(StagingError, match=f"torch.func.{transform.__name__}") as info:
         make_fx(transform(autoconv.convert(fn)))(example)
     assert info.value.filename == fn.__code__.co_filename
+
+
+# --- transforms inside a function autoconv traces ----------------------------------------------
+
+TIMES = torch.linspace(0, 3, 12, dtype=torch.float64)
+
+
+def _decay(a, b):
+    return a * torch.exp(-b * TIMES)
+
+
+def per_row_jacobian(params):
+    # levmarq-torch's Jacobian: jacrev's own in-place ops on the tensors vmap wraps were taken
+    # for updates of outside tensors and put back after the trace, outside vmap (functorch's
+    # "your tensor may have escaped from inside a function being vmapped")
+    jac = torch.func.vmap(lambda row: torch.func.jacrev(_decay, (0, 1))(*row))
+    return torch.stack(jac(params), -1)
+
+
+def test_vmap_of_jacrev_inside_a_traced_function():
+    fn = autoconv.autoconv(per_row_jacobian)
+    for params in (torch.tensor([[1.0, 1.0], [2.0, 0.5]], dtype=torch.float64),
+                   torch.tensor([[0.5, 2.0], [3.0, 0.0]], dtype=torch.float64)):
+        assert_close(fn(params), per_row_jacobian(params))
+    assert fn.trace_count == 1
+    assert_close(torch.compile(autoconv.convert(per_row_jacobian), fullgraph=True,
+                               backend="eager")(params), per_row_jacobian(params))

@@ -60,6 +60,16 @@ def _in_place(func) -> bool:
             or name == "__setitem__")
 
 
+def _outside(tensor) -> bool:
+    """Whether `tensor` is a real tensor from outside the trace. The trace's own tensors are
+    fake; so are the ones `torch.func.vmap` / `grad` / `jacrev` wrap inside the traced function,
+    but their wrappers have the plain `torch.Tensor` class: saved and put back after the trace
+    like outside ones, a `jacrev` in the function raised functorch's "your tensor may have
+    escaped from inside a function being vmapped" at the trace's end."""
+    return ((type(tensor) is torch.Tensor or type(tensor) is torch.nn.Parameter)
+            and not torch._C._functorch.is_functorch_wrapped_tensor(tensor))
+
+
 def note(func, args, kwargs) -> None:
     """Save the value of a real (outside) tensor that `func` is about to update in place."""
     saved = getattr(_state, "saved", None)
@@ -72,8 +82,7 @@ def note(func, args, kwargs) -> None:
     if out is not None:
         targets.extend(out if isinstance(out, (tuple, list)) else (out,))
     for tensor in targets:
-        if (type(tensor) is torch.Tensor or type(tensor) is torch.nn.Parameter) \
-                and id(tensor) not in saved:
+        if _outside(tensor) and id(tensor) not in saved:
             from .specialize import untraced
 
             with untraced():
@@ -88,7 +97,7 @@ def note_read(func, args, value) -> None:
     if reads is None or not args:
         return
     tensor = args[0]
-    if type(tensor) is torch.Tensor or type(tensor) is torch.nn.Parameter:
+    if _outside(tensor):
         reads.append((tensor, func, value))
 
 
