@@ -75,9 +75,12 @@ def as_predicate(value, statement: str) -> torch.Tensor:
 _SYMBOLIC = (torch.SymBool, torch.SymInt, torch.SymFloat)
 
 
+_NUMBER_TYPES = (bool, int, float, *_SYMBOLIC)
+
+
 def _is_number(value) -> bool:
     # A symbolic number (`t.item()` under a tracer) crosses a statement as a 0-d tensor too.
-    return isinstance(value, (bool, int, float, *_SYMBOLIC)) and not isinstance(value, torch.Tensor)
+    return isinstance(value, _NUMBER_TYPES) and not isinstance(value, torch.Tensor)
 
 
 def _number_dtype(value) -> torch.dtype:
@@ -116,13 +119,16 @@ def _is_fresh_list(value) -> bool:
 def _is_leaf(value) -> bool:
     """Whether torch's pytree takes `value` as a leaf, told without it for the common kinds
     (False for the others, which go through pytree)."""
-    return isinstance(value, torch.Tensor) or type_in(value, _LEAF_TYPES)
+    # (isinstance first: most values that are not leaves then cost dynamo no call)
+    return isinstance(value, torch.Tensor) or (isinstance(value, _LEAF_TYPES)
+                                               and type_in(value, _LEAF_TYPES))
 
 
 def _all_leaves(values) -> bool:
     # (a loop, not all() of a generator: each generator costs dynamo a frame of its own)
     for value in values:
-        if not (isinstance(value, torch.Tensor) or type_in(value, _LEAF_TYPES)):
+        if not (isinstance(value, torch.Tensor) or (isinstance(value, _LEAF_TYPES)
+                                                    and type_in(value, _LEAF_TYPES))):
             return False
     return True
 
