@@ -16,6 +16,10 @@ def type_in(value, types) -> bool:
     object such as a `torch.Generator` (POT's backends hold one): "Missing richcompare_impl
     override". `is` is traced for every class.
     """
+    if not isinstance(value, types):
+        # (then no class of `types` is value's own: one step for dynamo, for any value,
+        # where the loop below costs it a few per class)
+        return False
     cls = type(value)
     for known in types:
         if cls is known:

@@ -27,6 +27,7 @@ from .staging import branch_facts, constants, context, grad_mode, objects, speci
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM
 from .identity import type_in
+from .traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
                      promote_types, to_tensor)
 

@@ -108,3 +108,40 @@ def test_runtime_tells_classes_apart_by_identity():
              for n, line in enumerate(path.read_text().splitlines(), 1)
              if re.search(r"\btype\([^()]*\) (not )?in\b", line.split("#")[0])]
     assert found == []
+
+
+def test_flattening_without_pytree_matches_pytree():
+    # staging/torch.py flattens a statement's state of leaves and one-level nodes itself
+    # (dynamo traces pytree's flattening step by step: docs/testing.md, "Where the time
+    # goes"); the leaves, their order and the values made again must be pytree's.
+    from torch.utils import _pytree as pytree
+
+    from autoconv_runtime.iteration import StagedRange
+    from autoconv_runtime.lists import StagedList
+    from autoconv_runtime.staging import torch as staging
+    from autoconv_runtime.traced import enumerate as traced_enumerate
+
+    t = torch.tensor([1.0, 2.0])
+    fake = torch._subclasses.FakeTensorMode()
+    with fake:  # a grown list flattens to its buffer and count where they are staged
+        grown = StagedList(torch.zeros(4, 2), torch.tensor(1), True, "vals")
+    states = [
+        (t, 1, 2.5, True),
+        (t, grown, 3),
+        (StagedRange(torch.tensor(0), torch.tensor(5), 1), t),
+        ((t, 1), [t, 2.0], {"b": t, "a": 1}, t),
+        ((t, (t, 1)),),  # deeper: pytree's own
+    ]
+    for state in states:
+        leaves, spec = staging._flatten(state)
+        want = pytree.tree_leaves(state)
+        assert len(leaves) == len(want) and all(a is b for a, b in zip(leaves, want))
+        again = staging._unflatten(leaves, spec)
+        assert pytree.tree_structure(again) == pytree.tree_structure(state)
+        assert all(a is b for a, b in zip(pytree.tree_leaves(again), want))
+        for value in state:
+            assert all(a is b for a, b in zip(staging._leaves(value),
+                                              pytree.tree_leaves(value)))
+            mapped = staging._map_leaves(lambda leaf: leaf, value)
+            assert pytree.tree_structure(mapped) == pytree.tree_structure(value)
+    assert list(traced_enumerate("ab", 3)) == list(enumerate("ab", 3))

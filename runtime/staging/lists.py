@@ -15,6 +15,7 @@ from ..errors import StagingError
 from ..lists import StagedList, UncountedList
 from ..values import to_tensor
 from . import context
+from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 
 __all__ = ["Growth", "ReplacedList", "growing_slots", "probe_copies", "measure", "trip_bound", "reserve",
            "check_loop_growth", "release", "uncounted"]

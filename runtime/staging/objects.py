@@ -30,6 +30,7 @@ from . import context
 from ..augmented import is_stand_in
 from ..lists import StagedList
 from ..identity import identical, type_in
+from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 from ..values import is_staged, is_undefined
 
 __all__ = ["carried_slots", "carry", "ChangedInput", "is_plain_object", "with_input_as_state",

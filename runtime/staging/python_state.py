@@ -45,6 +45,7 @@ import torch
 from ..errors import StagingError
 from . import specialize
 from ..identity import identical, type_in
+from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 
 __all__ = ["refusing_advanced_iterators"]
 

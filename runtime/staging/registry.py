@@ -27,6 +27,8 @@ See docs/embedding.md for a worked third-party tracer.
 
 from __future__ import annotations
 
+import torch
+
 __all__ = ["StagingTracer", "register_tracer", "unregister_tracer", "tracers", "owner",
            "is_staged", "cond", "while_loop"]
 
@@ -134,8 +136,15 @@ def tracers() -> tuple[StagingTracer, ...]:
     return tuple(_tracers)
 
 
+# Under dynamo (which traces this module too, step by step) with only the built-in tracers
+# registered, the first, dynamo's, owns every tensor and no other owns any other value, and it
+# is tracing: `is_staged` and `owner` answer that in a step instead of asking each tracer.
+
+
 def is_staged(value) -> bool:
     """True when some tracer owns `value` (see `StagingTracer.is_staged`)."""
+    if torch.compiler.is_dynamo_compiling() and not third_party:
+        return isinstance(value, torch.Tensor)
     for tracer in _tracers:
         if tracer.is_staged(value):
             return True
@@ -145,6 +154,8 @@ def is_staged(value) -> bool:
 def owner(*values) -> StagingTracer:
     """The tracer a statement over `values` belongs to: the first that owns one of them, else
     the first that is tracing, else plain Python."""
+    if torch.compiler.is_dynamo_compiling() and not third_party:
+        return _tracers[0]  # (dynamo's)
     for tracer in _tracers:
         for value in values:
             if tracer.is_staged(value):

@@ -41,6 +41,7 @@ import torch
 
 from ..errors import StagingError
 from ..identity import type_in
+from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 from ..lists import StagedList, UncountedList
 from . import objects
 

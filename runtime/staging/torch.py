@@ -36,7 +36,10 @@ from torch.utils import _pytree as pytree
 from .. import augmented
 from ..errors import StagingError, graph_error_message
 from ..lists import StagedList
+from ..lists import _flatten as _flatten_list, _unflatten as _unflatten_list  # (its pytree node)
+from ..iteration import StagedRange
 from ..identity import identical, type_in
+from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
 from . import (constants, dynamo_kinds, grad_mode, lists, mappings, objects, operators,
@@ -72,9 +75,12 @@ def as_predicate(value, statement: str) -> torch.Tensor:
 _SYMBOLIC = (torch.SymBool, torch.SymInt, torch.SymFloat)
 
 
+_NUMBER_TYPES = (bool, int, float, *_SYMBOLIC)
+
+
 def _is_number(value) -> bool:
     # A symbolic number (`t.item()` under a tracer) crosses a statement as a 0-d tensor too.
-    return isinstance(value, (bool, int, float, *_SYMBOLIC)) and not isinstance(value, torch.Tensor)
+    return isinstance(value, _NUMBER_TYPES) and not isinstance(value, torch.Tensor)
 
 
 def _number_dtype(value) -> torch.dtype:
@@ -113,27 +119,111 @@ def _is_fresh_list(value) -> bool:
 def _is_leaf(value) -> bool:
     """Whether torch's pytree takes `value` as a leaf, told without it for the common kinds
     (False for the others, which go through pytree)."""
-    return isinstance(value, torch.Tensor) or type_in(value, _LEAF_TYPES)
+    # (isinstance first: most values that are not leaves then cost dynamo no call)
+    return isinstance(value, torch.Tensor) or (isinstance(value, _LEAF_TYPES)
+                                               and type_in(value, _LEAF_TYPES))
 
 
 def _all_leaves(values) -> bool:
     # (a loop, not all() of a generator: each generator costs dynamo a frame of its own)
     for value in values:
-        if not (isinstance(value, torch.Tensor) or type_in(value, _LEAF_TYPES)):
+        if not (isinstance(value, torch.Tensor) or (isinstance(value, _LEAF_TYPES)
+                                                    and type_in(value, _LEAF_TYPES))):
             return False
     return True
 
 
+def _node(value):
+    """(children, unflatten, context) of a value torch's pytree takes one level down to
+    leaves, without pytree: a grown list (its buffer and count), a range a loop stages (its
+    bounds), a plain tuple, list or dict of leaves; `unflatten(children, context)` makes it
+    again. None for any other value (it goes through pytree)."""
+    cls = type(value)
+    if cls is StagedList:
+        children, context = _flatten_list(value)
+        unflatten = _unflatten_list
+    elif cls is StagedRange:
+        children, context, unflatten = [value.start, value.stop, value.step], None, _range_of
+    elif cls is tuple or cls is list:
+        children, context, unflatten = list(value), cls, _sequence_of
+    elif cls is dict:
+        context = list(value)
+        children, unflatten = [value[key] for key in context], _dict_of
+    else:
+        return None
+    return (children, unflatten, context) if _all_leaves(children) else None
+
+
+def _range_of(children, context):
+    return StagedRange(*children)
+
+
+def _sequence_of(children, cls):
+    return cls(children)
+
+
+def _dict_of(children, keys):
+    return dict(zip(keys, children))
+
+
+def _leaves(value) -> list:
+    """`pytree.tree_leaves(value)`."""
+    if _is_leaf(value):
+        return [value]
+    node = _node(value)
+    return list(node[0]) if node is not None else pytree.tree_leaves(value)
+
+
+def _map_leaves(fn, value):
+    """`pytree.tree_map(fn, value)`."""
+    if _is_leaf(value):
+        return fn(value)
+    node = _node(value)
+    if node is None:
+        return pytree.tree_map(fn, value)
+    out = []
+    for child in node[0]:
+        out.append(fn(child))
+    return node[1](out, node[2])
+
+
 def _flatten(values: tuple):
-    """`pytree.tree_flatten(values)`, the spec None where every value is a leaf."""
+    """`pytree.tree_flatten(values)`, the spec None where every value is a leaf, and a tuple
+    (per value None for a leaf, else its leaf count, unflatten and context) where the others
+    are nodes of leaves (`_node`)."""
     if _all_leaves(values):
         return list(values), None
-    return pytree.tree_flatten(values)
+    leaves, spec = [], []
+    for value in values:
+        if _is_leaf(value):
+            leaves.append(value)
+            spec.append(None)
+            continue
+        node = _node(value)
+        if node is None:
+            return pytree.tree_flatten(values)
+        leaves += node[0]
+        spec.append((len(node[0]), node[1], node[2]))
+    return leaves, tuple(spec)
 
 
 def _unflatten(leaves, spec) -> tuple:
     """The inverse of `_flatten`."""
-    return tuple(leaves) if spec is None else pytree.tree_unflatten(list(leaves), spec)
+    if spec is None:
+        return tuple(leaves)
+    if type(spec) is not tuple:
+        return pytree.tree_unflatten(list(leaves), spec)
+    out, at = [], 0
+    for entry in spec:
+        if entry is None:
+            out.append(leaves[at])
+            at += 1
+        else:
+            out.append(entry[1](list(leaves[at:at + entry[0]]), entry[2]))
+            at += entry[0]
+    if at != len(leaves):
+        raise ValueError(f"{len(leaves)} leaves for a state of {at}")  # (as pytree's)
+    return tuple(out)
 
 
 def _map(fn, values: tuple) -> tuple:
@@ -155,7 +245,7 @@ def _as_tensors(value, like, dtype=None):
         leaves, spec = pytree.tree_flatten(value)
         return pytree.tree_unflatten(
             [_as_tensor(leaf, like, d) for leaf, d in zip(leaves, dtype)], spec)
-    return pytree.tree_map(lambda leaf: _as_tensor(leaf, like, dtype), value)
+    return _map_leaves(lambda leaf: _as_tensor(leaf, like, dtype), value)
 
 
 def _as_tensor(value, like, dtype):
@@ -280,7 +370,7 @@ class Statement:
             if kind is not SlotKind.TENSOR:
                 continue
             pairs = ((before, value),) if _is_leaf(before) else zip(
-                pytree.tree_leaves(before), pytree.tree_leaves(value))
+                _leaves(before), _leaves(value))
             for i, (leaf_before, leaf) in enumerate(pairs):
                 if _number_like(leaf_before):
                     if (slot, i) in self.mixed_inputs and leaf.dtype in _PYTHON_NUMBER_DTYPES:
@@ -303,14 +393,14 @@ class Statement:
         for slot, (before, kind) in enumerate(zip(self.state, self.kinds)):
             if kind is not SlotKind.TENSOR:
                 continue
-            leaves_before = [before] if _is_leaf(before) else pytree.tree_leaves(before)
+            leaves_before = _leaves(before)
             for i, leaf_before in enumerate(leaves_before):
                 if not (_number_like(leaf_before) or augmented.mixed_in(leaf_before)):
                     continue
                 kinds = set()
                 for raw in raws:
                     out = raw[slot]
-                    leaves = [out] if _is_leaf(out) else pytree.tree_leaves(out)
+                    leaves = _leaves(out)
                     leaf = leaves[i] if i < len(leaves) else None
                     # (a tensor of another dtype promotes the slot to it: a tensor on every
                     # path, NOTE [weak numbers] in runtime/arithmetic.py)
@@ -340,10 +430,10 @@ class Statement:
             if _is_leaf(before):
                 out[slot] = self._marked_leaf(slot, 0, before, value)
                 continue
-            leaves, spec = pytree.tree_flatten(value)
-            out[slot] = pytree.tree_unflatten(
+            leaves, spec = _flatten((value,))
+            out[slot] = _unflatten(
                 [self._marked_leaf(slot, i, leaf_before, leaf) for i, (leaf_before, leaf)
-                 in enumerate(zip(pytree.tree_leaves(before), leaves))], spec)
+                 in enumerate(zip(_leaves(before), leaves))], spec)[0]
         return tuple(out)
 
     def _marked_leaf(self, slot, i, before, value):
@@ -500,7 +590,7 @@ class Statement:
             # (every slot: preparing the statement may add some, names or not)
             name = self.names[slot] if slot < len(self.names) else None
             if kind is SlotKind.TENSOR and (skipping is None or name != skipping):
-                leaves += [value] if _is_leaf(value) else pytree.tree_leaves(value)
+                leaves += _leaves(value)
         return leaves
 
     def carries_float(self) -> bool:
