@@ -34,6 +34,7 @@ __all__ = [
     "assigns_outside",
     "shares_cells",
     "if_stmt",
+    "kept_object",
     "while_stmt",
     "trips_bound",
     "for_stmt",
@@ -400,10 +401,9 @@ def _flagging(bodies, staged_state, staged_names, flagging, names):
 
 def _flagged_results(out, flagging, state, flags) -> tuple:
     """`out`, the `if`'s state after it, each new tensor at a position of `flagging` marked
-    with the object it held before and the flag of whether it still is that object (only
-    inside a staged body: an enclosing statement's reads it)."""
-    if not context.in_staged_body():
-        return tuple(out)
+    with the object it held before and the flag of whether it still is that object (inside a
+    staged body an enclosing statement reads it; after a statement of the function itself,
+    `kept_object`: NOTE [a name kept on some paths of a staged statement])."""
     out = list(out)
     for i, flag in zip(flagging, flags):
         if isinstance(out[i], torch.Tensor) and out[i] is not state[i]:
@@ -415,6 +415,34 @@ def _flagged_results(out, flagging, state, flags) -> tuple:
             else:
                 setattr(out[i], _STANDS_FOR, (state[i], flag))
     return tuple(out)
+
+
+# NOTE [a name kept on some paths of a staged statement]
+# `alias = y`, then `if c: y.add_(v) else: y = v * 2` (or `if c: y = v * 2` alone, or a loop
+# whose body rebinds `y` on some trips), then `y.add_(1)`: in Python, on the path that left
+# `y` bound to its object, `y` is `alias` (or the caller's argument) and the `+1` reaches it.
+# A staged statement's result is a new tensor on every path (the old object got the bodies'
+# in-place updates: NOTE [state updated in place, then rebound]), so the `+1` missed `alias`
+# (every mode). The choice converter (NOTE [in-place updates of a choice]) keeps the object
+# before the statement (`y_before = y`) where a later statement of the block updates `y` (or
+# a name bound to the same object) in place, and tells the statement to flag `y` (`flagged=`
+# for an `if`, `renewed=` for a loop: the flags of NOTE [state rebound on some paths of a
+# loop]). After it, `chosen = kept_object(y, y_before)` is the statement's flag (a bool where
+# it ran as Python), and each later in-place update is written back into the old object by
+# that flag, as a choice's: `y_before.copy_(where(chosen, y, y_before))`.
+
+
+def kept_object(value, before):
+    """Whether `value` (a name after a statement) is the object `before` (the name's object
+    before it): a bool where the statement ran as Python, the flag its result is marked with
+    where it was staged (NOTE [a name kept on some paths of a staged statement]), else
+    False."""
+    if value is before:
+        return True
+    marked = getattr(value, _STANDS_FOR, None) if isinstance(value, torch.Tensor) else None
+    if marked is not None and marked[0] is before:
+        return marked[1]
+    return False
 
 
 def _still_bound(now, given, flag):

@@ -411,6 +411,115 @@ def _has_named_expr(node) -> bool:
     return any(isinstance(n, gast.NamedExpr) for n in walk(node))
 
 
+_KEPT = "chosen = ac.kept_object(name, before)"
+
+
+class _KeptWatch:
+    """A name a compound statement may leave bound to its object on some paths (NOTE [a name
+    kept on some paths of a staged statement]): the local holding that object, the flag of
+    whether the name still is it, and the other names bound to it (its aliases)."""
+
+    def __init__(self, name, before, chosen, aliases):
+        self.name, self.before, self.chosen, self.aliases = name, before, chosen, set(aliases)
+        self.source_text = "its tensor from before a staged statement that rebinds it on some paths"
+
+
+def _always_rebinds(block, name) -> bool:
+    """Whether every path through `block` (a list of statements) rebinds `name` by a simple
+    assignment or leaves the block by a jump (a staged statement's flag for it would be False
+    on every path)."""
+    for stmt in block:
+        if isinstance(stmt, (gast.Return, gast.Raise, gast.Break, gast.Continue)):
+            return True
+        if isinstance(stmt, (gast.Assign, gast.AnnAssign)) and name in _names_stored(stmt):
+            return True
+        if isinstance(stmt, gast.If) and _always_rebinds(stmt.body, name) and (
+                _always_rebinds(stmt.orelse, name)):
+            return True
+    return False
+
+
+def _aliases(prior, name) -> set:
+    """The names bound to `name`'s object by plain assignments (`alias = y`, `y = x`) among
+    the statements `prior` of a block, not rebound since."""
+    groups = {}  # {name: the set of names bound to its object}
+    for stmt in prior:
+        if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], gast.Name) and isinstance(stmt.value, gast.Name)):
+            target, source = stmt.targets[0].id, stmt.value.id
+            if target == source:
+                continue
+            groups.get(target, set()).discard(target)
+            group = groups.setdefault(source, {source})
+            group.add(target)
+            groups[target] = group
+            continue
+        for stored in _names_stored(stmt):
+            if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name) and (
+                    stmt.target.id == stored):
+                continue  # (in place for a tensor)
+            groups.get(stored, set()).discard(stored)
+            groups.pop(stored, None)
+    return groups.get(name, {name}) - {name}
+
+
+def _shared(prior, name) -> bool:
+    """Whether `name`'s object before the statement after `prior` (the statements of its
+    block before it) may be held by something else: a parameter or a name bound outside the
+    block, a value that may be another's (`y = x[0]`, `y = self.buf`, `y = f(x)`), or one
+    given away since its binding (`alias = y`, `f(y)`, `[y]`, `y[0]`, `y.view(-1)`); not a new
+    tensor only read by operators and new-value methods since."""
+    for k in range(len(prior) - 1, -1, -1):
+        stmt = prior[k]
+        if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name) and (
+                stmt.target.id == name):
+            continue  # (in place for a tensor)
+        if name not in _names_stored(stmt):
+            continue
+        if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], gast.Name)
+                and not _may_be_existing(stmt.value)):
+            return True
+        return any(_gives_away(later, name) for later in prior[k + 1:]) or _gives_away(
+            stmt.value, name)
+    return True
+
+
+_OPERANDS = (gast.BinOp, gast.UnaryOp, gast.Compare, gast.BoolOp)
+
+
+def _gives_away(node, name) -> bool:
+    """Whether `node` reads `name` other than as an operator's operand, the receiver of a
+    method that makes a new value or updates in place, or an argument of a torch function that
+    makes no view (a read that may let something else hold its object)."""
+    parents = {}
+    for n in walk(node):
+        for child in gast.iter_child_nodes(n):
+            parents[id(child)] = n
+    for n in walk(node):
+        if not (isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)):
+            continue
+        parent = parents.get(id(n))
+        if isinstance(parent, _OPERANDS) or isinstance(parent, gast.AugAssign):
+            continue
+        if isinstance(parent, gast.Subscript) and not isinstance(parent.ctx, gast.Load):
+            continue  # (`y[i] = v`: an update)
+        if isinstance(parent, gast.Attribute):
+            call = parents.get(id(parent))
+            if parent.attr in ("shape", "dtype", "device", "ndim", "requires_grad"):
+                continue
+            if isinstance(call, gast.Call) and call.func is parent and (
+                    parent.attr in _NEW_METHODS or parent.attr.endswith("_")
+                    and isinstance(parents.get(id(call)), gast.Expr)):
+                continue
+            if not isinstance(parent.ctx, gast.Load):
+                continue
+        if isinstance(parent, gast.Call) and n is not parent.func and _new_value(parent):
+            continue
+        return True
+    return False
+
+
 _UNKNOWN = "<bound in a nested statement>"  # a path whose binding the converter cannot follow
 
 
@@ -547,6 +656,7 @@ class ChoiceConverter(Converter):
             inner |= stores[-1]
         out = []
         active = []  # the choices whose names are watched: (sources, chosen, before, watched)
+        kept = []  # NOTE [a name kept on some paths of a staged statement]: _KeptWatch
         called = set()  # names bound to a call's result: NOTE [returned choices]
         holders = {}  # {such a name: the local holding it as the call returned it}
         for i, stmt in enumerate(stmts):
@@ -608,7 +718,14 @@ class ChoiceConverter(Converter):
                 pre, post = pre + before_stmt, post + written
                 refreshes += refreshed
             post += refreshes
+            for watch in kept:
+                before_stmt, written = self._around_kept(stmt, watch, stores[i])
+                pre, post = pre + before_stmt, post + written
             stored = stores[i]
+            kept = [w for w in kept if w.name not in stored or (
+                w.name == augmented and _simple(stmt))]
+            for watch in kept:
+                watch.aliases -= stored
             if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):
                 stored_apart = stored - {stmt.target.id}  # in place for a tensor
             else:
@@ -648,11 +765,84 @@ class ChoiceConverter(Converter):
                 active.append((sources, chosen, before, watched))
             else:
                 made = [stmt]
+            if isinstance(stmt, (gast.If, gast.For, gast.While)):
+                taken = set(choice[1]) if choice is not None else set()
+                for name in self._kept_names(stmt, stmts[:i], stmts[i + 1:], bound) - taken:
+                    watch = _KeptWatch(name, self._new(name + "_before"), self._new("chosen"),
+                                       _aliases(stmts[:i], name))
+                    self.ctx.display_names[watch.before] = f"<{name} before>"
+                    stmt._autoconv_watched = getattr(stmt, "_autoconv_watched", set()) | {name}
+                    pre.extend(copy_origin(templates.replace(
+                        "before = name", before=watch.before, name=name), stmt))
+                    post.extend(copy_origin(templates.replace(
+                        _KEPT, ac=self.ctx.runtime, chosen=watch.chosen, name=name,
+                        before=watch.before), stmt))
+                    kept.append(watch)
             out.extend(pre)
             out.extend(made)
             out.extend(post)
             bound |= stored
         return out
+
+    def _kept_names(self, stmt, prior, rest, bound) -> set:
+        """The names compound statement `stmt` may rebind on some paths and leave bound to
+        their object on others, whose object someone else may hold (`_shared`) and a later
+        statement of the block updates in place (through the name or an alias): NOTE [a name
+        kept on some paths of a staged statement] in runtime/operators.py."""
+        names = _names_stored(stmt) & bound
+        if isinstance(stmt, gast.For):
+            names -= _names_stored(stmt.target)
+        out = set()
+        for name in sorted(names):
+            if isinstance(stmt, gast.If) and _always_rebinds([stmt], name):
+                continue
+            updated = {name} | _aliases(prior, name)
+            if not any(_tensor_update_of(later, n) for later in rest for n in updated):
+                continue
+            if _shared(prior, name):
+                out.add(name)
+        return out
+
+    def _around_kept(self, stmt, watch, stored) -> tuple:
+        """(statements before, write-backs after) `stmt` for a name kept on some paths of a
+        staged statement (NOTE [a name kept on some paths of a staged statement]): an in-place
+        update of the name is written back into its object before the statement, one of an
+        alias of that object refreshes the name, by the statement's flag."""
+        name, pre, post = watch.name, [], []
+        updates_name = _tensor_update_of(stmt, name)
+        updated_aliases = sorted(a for a in watch.aliases if _tensor_update_of(stmt, a))
+        if not (updates_name or updated_aliases):
+            return pre, post
+        where = ""
+        if not _simple(stmt):
+            if updates_name and name in stored:
+                where = f"`{name}` is updated in place and rebound inside this statement"
+            elif updates_name and any(_reads(stmt, a) for a in watch.aliases):
+                shown = " or ".join(f"`{a}`" for a in sorted(watch.aliases)
+                                    if _reads(stmt, a))
+                where = (f"`{name}` is updated in place inside this statement, which reads "
+                         f"{shown}")
+            elif updated_aliases and _reads(stmt, name):
+                shown = " or ".join(f"`{a}`" for a in updated_aliases)
+                where = f"{shown} is updated in place inside this statement, which reads `{name}`"
+        if where:
+            pre.extend(copy_origin(templates.replace(
+                _REFUSE_WHERE, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
+                name=gast.Constant(value=name, kind=None),
+                sources=gast.Constant(value=watch.source_text, kind=None),
+                where=gast.Constant(value=where, kind=None)), stmt))
+            return pre, post
+        if updates_name:
+            post.extend(copy_origin(templates.replace(
+                _WRITE_BACK, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
+                if_true=templates.name(watch.before),
+                if_false=gast.Constant(value=None, kind=None)), stmt))
+        if updated_aliases:
+            post.extend(copy_origin(templates.replace(
+                _REFRESH, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
+                if_true=templates.name(watch.before),
+                if_false=gast.Constant(value=None, kind=None)), stmt))
+        return pre, post
 
     def _returned_choice(self, stmt):
         """`return a if c else b` (a side a name) -> the statements that mark the result with

@@ -773,7 +773,10 @@ def _in_place_arguments(node, state, inputs):
     # of a loop] in runtime/operators.py)
     # (and a nested loop's names an enclosing loop body rebinds on some paths, which it may
     # rebind: its result then says whether it still is the object before it)
-    flagging = getattr(node, "_autoconv_flagged", ())
+    # (and the names a later statement updates in place, which the choice converter watches:
+    # NOTE [a name kept on some paths of a staged statement] in runtime/operators.py)
+    flagging = set(getattr(node, "_autoconv_flagged", ())) | getattr(
+        node, "_autoconv_watched", set())
     renewed = [i for i, name in enumerate(state)
                if name in node._autoconv_rebound and (
                    name in updates or not isinstance(node, gast.If) and name in flagging)]
