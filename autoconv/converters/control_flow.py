@@ -352,7 +352,14 @@ class ControlFlowConverter(Converter):
         chains = _updated_attributes(local, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN), self._is_free,
                                      node._autoconv_containers)
+        # (the statements nested in a watched `if` flag its names too: NOTE [a name kept on
+        # some paths of a staged statement])
+        watched = getattr(node, "_autoconv_watched", set()) & node._autoconv_rebound
+        outer_partly = getattr(self, "partly_rebound", [])
+        if watched:
+            self.partly_rebound = [*outer_partly, watched]
         self.generic_visit(node)
+        self.partly_rebound = outer_partly
         state, inputs = self._if_state(node)
         inputs = self._values_on_the_path_that_breaks(node, state, inputs)
         aliases, state, inputs = self._alias_attributes(node, chains, state, inputs, ("body", "orelse"))
@@ -1292,6 +1299,9 @@ def _rebound_on_some_paths(loop) -> set:
     """The names `loop`'s body may update in place and rebinds on some paths only (NOTE [state
     rebound on some paths of a loop] in runtime/operators.py)."""
     updates = loop._autoconv_in_place | loop._autoconv_item_roots
+    # (and those the choice converter watches: NOTE [a name kept on some paths of a staged
+    # statement])
+    updates = updates | getattr(loop, "_autoconv_watched", set())
     return (updates & loop._autoconv_rebound) - loop._autoconv_always_rebound
 
 
