@@ -440,9 +440,15 @@ def kept_object(value, before):
     if value is before:
         return True
     marked = getattr(value, _STANDS_FOR, None) if isinstance(value, torch.Tensor) else None
-    if marked is not None and marked[0] is before:
+    if marked is None:
+        return False
+    if marked[0] is before:
         return marked[1]
-    return False
+    # (a statement after another, each staged: a loop run as Python, its trips' `if`s)
+    earlier = kept_object(marked[0], before)
+    if earlier is False:
+        return False
+    return marked[1] if earlier is True else torch.logical_and(earlier, marked[1])
 
 
 def _still_bound(now, given, flag):
@@ -486,14 +492,16 @@ def _giving_back_first(bodies, loop_state, loop_names, renewing, offset, state, 
              *(f"<{names[i]} still bound>" for i in renewing)))
 
 
-def _first_back(out, renewing, state) -> tuple:
-    """The loop's state without the slots `_giving_back_first` added, written back."""
+def _first_back(out, renewing, state, offset=0) -> tuple:
+    """The loop's state without the slots `_giving_back_first` added, written back. `offset`:
+    where the statement's state starts in the loop's (after an index)."""
     if not renewing:
         return out
     count = len(out) - 2 * len(renewing)
     _renewed_back(out[count: count + len(renewing)], renewing, state)
     # (for an enclosing loop: NOTE [state rebound on some paths of a loop])
-    return _flagged_results(out[:count], renewing, state, out[count + len(renewing):])
+    return (*out[:offset], *_flagged_results(out[offset:count], renewing, state,
+                                             out[count + len(renewing):]))
 
 
 def _renewed_back(outs, renewing, state) -> None:
@@ -1489,7 +1497,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     except Exception as raised:  # NOTE [a loop body that raises while traced]
         _refuse_raised_in_a_loop(raised, "for loop", caught)
         raise
-    out = _first_back(out, renewing, state)
+    out = _first_back(out, renewing, state, 1)
     out = _written_back(out, size + 1 + extra, loop_inputs, written)
     for tensor, new in zip(carried, out[size + 1:]):
         tensor.copy_(new)  # the rows the items were, updated in place (as Python's views)
