@@ -37,6 +37,8 @@ from .choices import (
     refuse_choice_update,
     refuse_item_update,
     write_back_choice,
+    write_back_kept,
+    item_or_none,
     write_back_item,
     write_back_path,
 )
@@ -163,6 +165,8 @@ __all__ = [
     "refuse_choice_update",
     "refuse_item_update",
     "write_back_choice",
+    "write_back_kept",
+    "item_or_none",
     "write_back_item",
     "write_back_path",
     "range_",

@@ -432,22 +432,28 @@ def _flagged_results(out, flagging, state, flags) -> tuple:
 # that flag, as a choice's: `y_before.copy_(where(chosen, y, y_before))`.
 
 
-def kept_object(value, before):
+def kept_object(value, before, item=False):
     """Whether `value` (a name after a statement) is the object `before` (the name's object
     before it): a bool where the statement ran as Python, the flag its result is marked with
     where it was staged (NOTE [a name kept on some paths of a staged statement]), else
-    False."""
+    False. With `item` (an item or attribute of a dict, list or object, which a staged
+    statement marks only where it updated the tensor in place on some path: NOTE [tensors of
+    objects updated in place, then replaced] in staging/objects.py), None where `value` is a
+    staged tensor without a mark (not known)."""
     if value is before:
         return True
-    marked = getattr(value, _STANDS_FOR, None) if isinstance(value, torch.Tensor) else None
-    if marked is None:
+    if not isinstance(value, torch.Tensor):
         return False
+    marked = getattr(value, _STANDS_FOR, None) or (
+        None if torch.compiler.is_dynamo_compiling() else getattr(value, objects.SAME_AS, None))
+    if marked is None:
+        return None if item and is_staged(value) and isinstance(before, torch.Tensor) else False
     if marked[0] is before:
         return marked[1]
     # (a statement after another, each staged: a loop run as Python, its trips' `if`s)
-    earlier = kept_object(marked[0], before)
-    if earlier is False:
-        return False
+    earlier = kept_object(marked[0], before, item)
+    if earlier is False or earlier is None:
+        return earlier
     return marked[1] if earlier is True else torch.logical_and(earlier, marked[1])
 
 

@@ -9,6 +9,8 @@ the chosen tensor (NOTE [in-place updates of a choice]).
 
 from __future__ import annotations
 
+import copy
+
 import gast
 
 from .. import templates
@@ -414,14 +416,95 @@ def _has_named_expr(node) -> bool:
 _KEPT = "chosen = ac.kept_object(name, before)"
 
 
-class _KeptWatch:
-    """A name a compound statement may leave bound to its object on some paths (NOTE [a name
-    kept on some paths of a staged statement]): the local holding that object, the flag of
-    whether the name still is it, and the other names bound to it (its aliases)."""
+_KEPT_ITEM = "chosen = ac.kept_object(path, before, True)"
+_WRITE_BACK_KEPT = "ac.write_back_kept(target, chosen, before, name, alias)"
 
-    def __init__(self, name, before, chosen, aliases):
+
+class _KeptWatch:
+    """A name (or with `node`, an item or attribute `d["k"]`, `o.h`) a compound statement may
+    leave bound to its object on some paths (NOTE [a name kept on some paths of a staged
+    statement]): the local holding that object, the flag of whether the name still is it, and
+    the other names bound to it (its aliases)."""
+
+    def __init__(self, name, before, chosen, aliases, node=None):
         self.name, self.before, self.chosen, self.aliases = name, before, chosen, set(aliases)
-        self.source_text = "its tensor from before a staged statement that rebinds it on some paths"
+        self.node = node
+        self.source_text = ("its tensor from before a staged statement that rebinds it on "
+                            "some paths")
+
+
+def _path(node):
+    """The text of `node` where it is an item of a name by a constant key (`d["k"]`, `l[0]`)
+    or an attribute of a name (`o.h`), else None."""
+    if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name):
+        return f"{node.value.id}.{node.attr}"
+    if (isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name)
+            and isinstance(node.slice, gast.Constant)):
+        return f"{node.value.id}[{node.slice.value!r}]"
+    return None
+
+
+def _paths_stored(stmt) -> dict:
+    """{text: node} of the items and attributes (`_path`) `stmt` sets (not `+=`: in place)."""
+    out = {}
+    for n in walk(stmt):
+        if isinstance(n, gast.Assign):
+            for target in n.targets:
+                for t in walk(target):
+                    path = _path(t) if isinstance(getattr(t, "ctx", None), gast.Store) else None
+                    if path is not None:
+                        out.setdefault(path, t)
+    return out
+
+
+def _always_sets(block, path) -> bool:
+    """`_always_rebinds` of an item or attribute."""
+    for stmt in block:
+        if isinstance(stmt, (gast.Return, gast.Raise, gast.Break, gast.Continue)):
+            return True
+        if isinstance(stmt, gast.Assign) and path in _paths_stored(stmt):
+            return True
+        if isinstance(stmt, gast.If) and _always_sets(stmt.body, path) and (
+                _always_sets(stmt.orelse, path)):
+            return True
+    return False
+
+
+def _path_update_of(node, path) -> bool:
+    """`_tensor_update_of` of an item or attribute: `d["k"] += v`, `d["k"][i] = v`,
+    `d["k"].add_(v)`."""
+    for n in walk(node):
+        targets = ([n.target] if isinstance(n, gast.AugAssign) else n.targets
+                   if isinstance(n, gast.Assign) else [])
+        for target in targets:
+            if isinstance(n, gast.AugAssign) and _path(target) == path:
+                return True
+            while isinstance(target, gast.Subscript):
+                target = target.value
+                if _path(target) == path:
+                    return True
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute):
+            method = n.func.attr
+            if (_path(n.func.value) == path and method.endswith("_")
+                    and not method.startswith("_")):
+                return True
+    return False
+
+
+def _path_aliases(prior, path) -> set:
+    """The names bound to the tensor of `path` by plain assignments (`alias = d["k"]`) among
+    the statements `prior`, neither they nor `path` rebound since."""
+    out = set()
+    for stmt in prior:
+        if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], gast.Name) and _path(stmt.value) == path):
+            out.add(stmt.targets[0].id)
+            continue
+        stored = _names_stored(stmt)
+        if path in _paths_stored(stmt) or path.split(".")[0].split("[")[0] in stored:
+            out = set()
+        out -= stored
+    return out
 
 
 def _always_rebinds(block, name) -> bool:
@@ -722,8 +805,9 @@ class ChoiceConverter(Converter):
                 before_stmt, written = self._around_kept(stmt, watch, stores[i])
                 pre, post = pre + before_stmt, post + written
             stored = stores[i]
-            kept = [w for w in kept if w.name not in stored or (
-                w.name == augmented and _simple(stmt))]
+            kept = [w for w in kept if (w.name not in stored or (
+                w.name == augmented and _simple(stmt))) and (w.node is None or (
+                    w.node.value.id not in stored and w.name not in _paths_stored(stmt)))]
             for watch in kept:
                 watch.aliases -= stored
             if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):
@@ -778,11 +862,62 @@ class ChoiceConverter(Converter):
                         _KEPT, ac=self.ctx.runtime, chosen=watch.chosen, name=name,
                         before=watch.before), stmt))
                     kept.append(watch)
+                for path, node in self._kept_paths(stmt, stmts[:i], stmts[i + 1:], bound):
+                    watch = _KeptWatch(path, self._new("item_before"), self._new("chosen"),
+                                       _path_aliases(stmts[:i], path), node)
+                    if isinstance(node, gast.Attribute):
+                        read = templates.replace("getattr(root, attr, None)",
+                                                 root=node.value.id,
+                                                 attr=gast.Constant(value=node.attr,
+                                                                    kind=None))[0].value
+                    else:
+                        read = templates.replace("ac.item_or_none(root, key)",
+                                                 ac=self.ctx.runtime, root=node.value.id,
+                                                 key=copy.deepcopy(node.slice))[0].value
+                    pre.extend(copy_origin(templates.replace(
+                        "before = read", before=watch.before, read=read), stmt))
+                    post.extend(copy_origin(templates.replace(
+                        _KEPT_ITEM, ac=self.ctx.runtime, chosen=watch.chosen,
+                        path=copy.deepcopy(node), before=watch.before), stmt))
+                    kept.append(watch)
             out.extend(pre)
             out.extend(made)
             out.extend(post)
             bound |= stored
         return out
+
+    def _around_kept_path(self, stmt, watch, stored) -> tuple:
+        """`_around_kept` of an item or attribute: each in-place update of it, or of an alias
+        of its tensor before the statement, by a simple statement is written back (refused
+        where the statement's flag is not known: `write_back_kept`); one inside a compound
+        statement is refused where the statement was staged."""
+        pre, post = [], []
+        updates = _path_update_of(stmt, watch.name)
+        aliases = sorted(a for a in watch.aliases if _tensor_update_of(stmt, a))
+        if not (updates or aliases):
+            return pre, post
+        shown = gast.Constant(value=watch.name, kind=None)
+        if not _simple(stmt):
+            where = (f"`{watch.name}` is updated in place inside this statement" if updates
+                     else " or ".join(f"`{a}`" for a in aliases)
+                     + " is updated in place inside this statement")
+            pre.extend(copy_origin(templates.replace(
+                _REFUSE_WHERE, ac=self.ctx.runtime, target=copy.deepcopy(watch.node),
+                chosen=watch.chosen, name=shown,
+                sources=gast.Constant(value=watch.source_text, kind=None),
+                where=gast.Constant(value=where, kind=None)), stmt))
+            return pre, post
+        if updates:
+            post.extend(copy_origin(templates.replace(
+                _WRITE_BACK_KEPT, ac=self.ctx.runtime, target=copy.deepcopy(watch.node),
+                chosen=watch.chosen, before=watch.before, name=shown,
+                alias=gast.Constant(value="", kind=None)), stmt))
+        for alias in aliases:
+            post.extend(copy_origin(templates.replace(
+                _WRITE_BACK_KEPT, ac=self.ctx.runtime, target=copy.deepcopy(watch.node),
+                chosen=watch.chosen, before=watch.before, name=shown,
+                alias=gast.Constant(value=alias, kind=None)), stmt))
+        return pre, post
 
     def _kept_names(self, stmt, prior, rest, bound) -> set:
         """The names compound statement `stmt` may rebind on some paths and leave bound to
@@ -803,12 +938,31 @@ class ChoiceConverter(Converter):
                 out.add(name)
         return out
 
+    def _kept_paths(self, stmt, prior, rest, bound) -> list:
+        """[(text, node)] of the items and attributes (`d["k"]`, `o.h`: a constant key of a
+        name) compound statement `stmt` may set on some paths only, which a later statement
+        of the block updates in place (or a name bound to the tensor before it): NOTE [a name
+        kept on some paths of a staged statement] in runtime/operators.py."""
+        out = {}
+        for path, node in _paths_stored(stmt).items():
+            if node.value.id not in bound or path in out:
+                continue
+            if isinstance(stmt, gast.If) and _always_sets([stmt], path):
+                continue
+            aliases = _path_aliases(prior, path)
+            if any(_path_update_of(later, path) or any(_tensor_update_of(later, a)
+                                                      for a in aliases) for later in rest):
+                out[path] = node
+        return sorted(out.items())
+
     def _around_kept(self, stmt, watch, stored) -> tuple:
         """(statements before, write-backs after) `stmt` for a name kept on some paths of a
         staged statement (NOTE [a name kept on some paths of a staged statement]): an in-place
         update of the name is written back into its object before the statement, one of an
         alias of that object refreshes the name, by the statement's flag."""
         name, pre, post = watch.name, [], []
+        if watch.node is not None:
+            return self._around_kept_path(stmt, watch, stored)
         updates_name = _tensor_update_of(stmt, name)
         updated_aliases = sorted(a for a in watch.aliases if _tensor_update_of(stmt, a))
         if not (updates_name or updated_aliases):

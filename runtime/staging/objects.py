@@ -591,7 +591,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
 # learn which tensors these are, then again giving them back. Open: after the statement
 # `d["m"]` and the old tensor are two objects, so an update in place made later through one
 # of them misses the other.
-_SAME_AS = "_autoconv_same_as"  # on a result tensor: (the tensor it stands for, the flag)
+_SAME_AS = SAME_AS = "_autoconv_same_as"  # on a result tensor: (the tensor it stands for, the flag)
 
 
 def _probe(wrap, bodies, flat_state, inputs) -> None:
