@@ -77,7 +77,10 @@ def write_back_kept(value, chosen, before, name: str, alias: str = "") -> None:
             "of the statement")
     if alias:
         refresh_choice(value, chosen, before, None)
-    else:
+    elif not (isinstance(before, torch.Tensor) and before.requires_grad and before.is_leaf
+              and torch.is_grad_enabled()):
+        # (a leaf that requires grad: Python's update of it in place raises on the paths that
+        # kept it, the others' does not; the write-back would raise on every path)
         write_back_choice(value, chosen, before, None)
 
 

@@ -988,9 +988,9 @@ class ChoiceConverter(Converter):
             return pre, post
         if updates_name:
             post.extend(copy_origin(templates.replace(
-                _WRITE_BACK, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
-                if_true=templates.name(watch.before),
-                if_false=gast.Constant(value=None, kind=None)), stmt))
+                _WRITE_BACK_KEPT, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
+                before=watch.before, name=gast.Constant(value=name, kind=None),
+                alias=gast.Constant(value="", kind=None)), stmt))
         if updated_aliases:
             post.extend(copy_origin(templates.replace(
                 _REFRESH, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
