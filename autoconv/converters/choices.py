@@ -369,6 +369,27 @@ def _in_place_of(node, name) -> bool:
     return False
 
 
+def _tensor_updates(node) -> set:
+    """The names whose tensors statement `node` may update in place (`_tensor_update_of`)."""
+    out = set()
+    for n in walk(node):
+        targets = ([n.target] if isinstance(n, gast.AugAssign) else n.targets
+                   if isinstance(n, gast.Assign) else [])
+        for target in targets:
+            if isinstance(n, gast.AugAssign) and isinstance(target, gast.Name):
+                out.add(target.id)
+            while isinstance(target, gast.Subscript):
+                target = target.value
+                if isinstance(target, gast.Name):
+                    out.add(target.id)
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute):
+            method = n.func.attr
+            if (isinstance(n.func.value, gast.Name) and method.endswith("_")
+                    and not method.startswith("_")):
+                out.add(n.func.value.id)
+    return out
+
+
 def _tensor_update_of(node, name) -> bool:
     """Whether statement `node` (nested statements included) may update the tensor `name` is
     bound to in place: `name += v`, `name[i] = v`, `name.add_(v)` (not `name.attr = v`)."""
@@ -487,6 +508,28 @@ def _path_update_of(node, path) -> bool:
             method = n.func.attr
             if (_path(n.func.value) == path and method.endswith("_")
                     and not method.startswith("_")):
+                return True
+    return False
+
+
+def _set_from_a_name(prior, path) -> bool:
+    """Whether one of the statements `prior` sets `path` to a name's tensor (`d = {"k": y}`,
+    `d["k"] = y`, `o.h = y`, `l = [y]`): another reference to it."""
+    root = path.split(".")[0].split("[")[0]
+    for stmt in prior:
+        if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1):
+            continue
+        target, value = stmt.targets[0], stmt.value
+        if _path(target) == path and isinstance(value, gast.Name):
+            return True
+        if isinstance(target, gast.Name) and target.id == root:
+            if isinstance(value, gast.Dict) and any(
+                    isinstance(k, gast.Constant) and path == f"{root}[{k.value!r}]"
+                    and isinstance(v, gast.Name) for k, v in zip(value.keys, value.values)):
+                return True
+            if isinstance(value, gast.List) and any(
+                    path == f"{root}[{i!r}]" and isinstance(v, gast.Name)
+                    for i, v in enumerate(value.elts)):
                 return True
     return False
 
@@ -928,11 +971,13 @@ class ChoiceConverter(Converter):
         if isinstance(stmt, gast.For):
             names -= _names_stored(stmt.target)
         out = set()
+        later_updates = None
         for name in sorted(names):
             if isinstance(stmt, gast.If) and _always_rebinds([stmt], name):
                 continue
-            updated = {name} | _aliases(prior, name)
-            if not any(_tensor_update_of(later, n) for later in rest for n in updated):
+            if later_updates is None:  # (one walk of the rest, where a name may be watched)
+                later_updates = set().union(*(_tensor_updates(later) for later in rest))
+            if not later_updates & ({name} | _aliases(prior, name)):
                 continue
             if _shared(prior, name):
                 out.add(name)
@@ -950,6 +995,8 @@ class ChoiceConverter(Converter):
             if isinstance(stmt, gast.If) and _always_sets([stmt], path):
                 continue
             aliases = _path_aliases(prior, path)
+            if not aliases and not _set_from_a_name(prior, path):
+                continue  # (no other reference to its tensor seen: a module's buffer)
             if any(_path_update_of(later, path) or any(_tensor_update_of(later, a)
                                                       for a in aliases) for later in rest):
                 out[path] = node
