@@ -52,7 +52,10 @@ from .generators import leaves_generators_alone
 # sees by the tensor's version (NOTE [inputs updated unseen] in runtime/staging/torch.py),
 # carried and written back after the statement (torch.compile's dynamo refuses such a body:
 # "Encountered input mutation during higher order op tracing"). A returned choice: NOTE
-# [returned choices] and [returned paths].
+# [returned choices] and [returned paths]. A name (or `d["k"]`, `o.h`) a compound statement
+# rebinds on some paths only, its tensor held elsewhere too (a parameter, an alias), is a
+# choice between its tensor before and a new one, by the statement's own flag (`_KeptWatch`:
+# NOTE [a name kept on some paths of a staged statement] in runtime/operators.py).
 
 # NOTE [returned choices]
 # `def pick(x, y, c): return x if c else y` returns the argument itself in Python, and the
