@@ -717,7 +717,9 @@ class ChoiceConverter(Converter):
         params = {a.id for a in args.posonlyargs + args.args + args.kwonlyargs}
         params |= {a.id for a in (args.vararg, args.kwarg) if a is not None}
         returns = _returned_names(node, params)
+        outer_items, self.loop_items = getattr(self, "loop_items", set()), set()
         node.body = self._block(node.body, params)
+        self.loop_items = outer_items
         if returns:
             self._index_returns(node, returns)
         return node
@@ -771,9 +773,15 @@ class ChoiceConverter(Converter):
                 # body is an update the body's run sees by the tensor's version (NOTE [inputs
                 # updated unseen] in runtime/staging/torch.py), carried and written back after
                 # the statement (NOTE [in-place updates of a choice])
-                in_body = inner | (_names_stored(stmt.target)
-                                   if isinstance(stmt, (gast.For, gast.AsyncFor)) else set())
+                targets = (_names_stored(stmt.target)
+                           if isinstance(stmt, (gast.For, gast.AsyncFor)) else set())
+                in_body = inner | targets
+                # (a loop's items are followed by the loop: NOTE [loop items rebound on some
+                # paths] in converters/control_flow.py)
+                outer_items = getattr(self, "loop_items", set())
+                self.loop_items = outer_items | targets
                 stmt.body = self._block(stmt.body, in_body)
+                self.loop_items = outer_items
                 stmt.orelse = self._block(stmt.orelse, inner)
             elif isinstance(stmt, gast.Try):
                 stmt.body = self._block(stmt.body, inner)
@@ -970,7 +978,7 @@ class ChoiceConverter(Converter):
         their object on others, whose object someone else may hold (`_shared`) and a later
         statement of the block updates in place (through the name or an alias): NOTE [a name
         kept on some paths of a staged statement] in runtime/operators.py."""
-        names = _names_stored(stmt) & bound
+        names = (_names_stored(stmt) & bound) - getattr(self, "loop_items", set())
         if isinstance(stmt, gast.For):
             names -= _names_stored(stmt.target)
         out = set()
