@@ -453,8 +453,8 @@ class _KeptWatch:
     def __init__(self, name, before, chosen, aliases, node=None):
         self.name, self.before, self.chosen, self.aliases = name, before, chosen, set(aliases)
         self.node = node
-        self.source_text = ("its tensor from before a staged statement that rebinds it on "
-                            "some paths")
+        self.source_text = ("(on the paths of an earlier staged statement that do not rebind "
+                            "it) its own tensor from before that statement")
 
 
 def _path(node):
