@@ -2062,8 +2062,33 @@ def in_a_loop_run_as_python(y, v, n):
     return out, y
 
 
+def rebound_on_some_trips_of_a_loop_that_breaks(y, v, n):
+    alias = y
+    i = torch.tensor(0)
+    while i < 10:
+        if (i >= n).all():
+            break
+        if (i > 1).all():
+            y = y * 2
+        i += 1
+    y.add_(100)
+    return alias, y
+
+
+def rebound_on_one_path_before_an_early_return(y, v, c):
+    alias = y
+    if c > 0:
+        y = v * 2
+    if c < -5:
+        return alias, y
+    y.add_(1)
+    return alias, y
+
+
 @pytest.mark.parametrize("fn, inputs", [
     (updated_on_one_path_rebound_on_the_other, [_with(c) for c in C3]),
+    (rebound_on_some_trips_of_a_loop_that_breaks, [_with(T(n)) for n in (4, 1, 0)]),
+    (rebound_on_one_path_before_an_early_return, [_with(c) for c in (*C3, T(-6.0))]),
     (rebound_on_one_path_only, [_with(c) for c in C3]),
     (alias_updated_after_a_rebinding_on_one_path, [_with(c) for c in C3]),
     (rebound_in_a_nested_if_or_an_elif, [_with(c) for c in (*C3, T(-6.0))]),
