@@ -372,6 +372,16 @@ def _in_place_of(node, name) -> bool:
     return False
 
 
+def _given_to_a_call(stmt, name) -> bool:
+    """Whether `stmt` is a call statement given `name` itself as an argument (`scale_(y)`),
+    which may update its tensor in place."""
+    if not (isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call)):
+        return False
+    call = stmt.value
+    return any(isinstance(a, gast.Name) and a.id == name
+               for a in [*call.args, *(k.value for k in call.keywords)])
+
+
 def _tensor_updates(node) -> set:
     """The names whose tensors statement `node` may update in place (`_tensor_update_of`)."""
     out = set()
@@ -988,6 +998,11 @@ class ChoiceConverter(Converter):
                 continue
             if later_updates is None:  # (one walk of the rest, where a name may be watched)
                 later_updates = set().union(*(_tensor_updates(later) for later in rest))
+                later_updates |= {a.id for later in rest if isinstance(later, gast.Expr)
+                                  and isinstance(later.value, gast.Call)
+                                  for a in [*later.value.args,
+                                            *(k.value for k in later.value.keywords)]
+                                  if isinstance(a, gast.Name)}
             if not later_updates & ({name} | _aliases(prior, name)):
                 continue
             if _shared(prior, name):
@@ -1021,8 +1036,10 @@ class ChoiceConverter(Converter):
         name, pre, post = watch.name, [], []
         if watch.node is not None:
             return self._around_kept_path(stmt, watch, stored)
-        updates_name = _tensor_update_of(stmt, name)
-        updated_aliases = sorted(a for a in watch.aliases if _tensor_update_of(stmt, a))
+        # (a call given the tensor, as a statement of its own, may update it: `scale_(y)`)
+        updates_name = _tensor_update_of(stmt, name) or _given_to_a_call(stmt, name)
+        updated_aliases = sorted(a for a in watch.aliases if _tensor_update_of(stmt, a)
+                                 or _given_to_a_call(stmt, a))
         if not (updates_name or updated_aliases):
             return pre, post
         where = ""

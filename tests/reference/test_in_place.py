@@ -2085,8 +2085,21 @@ def rebound_on_one_path_before_an_early_return(y, v, c):
     return alias, y
 
 
+def _scale_(t):
+    t.mul_(3)
+
+
+def given_to_a_helper_after_a_rebinding_on_one_path(y, v, c):
+    alias = y
+    if c > 0:
+        y = v * 2
+    _scale_(y)
+    return alias * 1, y * 1
+
+
 @pytest.mark.parametrize("fn, inputs", [
     (updated_on_one_path_rebound_on_the_other, [_with(c) for c in C3]),
+    (given_to_a_helper_after_a_rebinding_on_one_path, [_with(c) for c in C3]),
     (rebound_on_some_trips_of_a_loop_that_breaks, [_with(T(n)) for n in (4, 1, 0)]),
     (rebound_on_one_path_before_an_early_return, [_with(c) for c in (*C3, T(-6.0))]),
     (rebound_on_one_path_only, [_with(c) for c in C3]),
