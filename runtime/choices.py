@@ -19,6 +19,8 @@ __all__ = [
     "refuse_choice_update",
     "refuse_item_update",
     "write_back_choice",
+    "write_back_kept",
+    "item_or_none",
     "write_back_item",
     "write_back_path",
 ]
@@ -42,6 +44,44 @@ def write_back_choice(value, chosen, if_true, if_false) -> None:
     for source, where in ((if_true, taken), (if_false, ~taken)):
         if isinstance(source, torch.Tensor) and source is not value:
             source.copy_(torch.where(where, value, source))
+
+
+def item_or_none(items, key):
+    """`items[key]`, or None where it has no such item (before a statement that may set it:
+    NOTE [a name kept on some paths of a staged statement] in runtime/operators.py)."""
+    try:
+        return items[key]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def write_back_kept(value, chosen, before, name: str, alias: str = "") -> None:
+    """After an in-place update of `value` (an item or attribute a staged statement may have
+    rebound on some paths only; with `alias`, after an update of `alias`, a name bound to its
+    tensor before the statement): as `write_back_choice(value, chosen, before, None)` (with
+    `alias`, `refresh_choice`), where `chosen` (`kept_object`'s) is known.
+
+    Raises:
+        StagingError: `chosen` is None: the statement was staged and which paths rebound
+            `value` is not known.
+    """
+    if chosen is None and isinstance(value, torch.Tensor) and is_staged(value):
+        what = f"`{alias}`, bound to `{name}`'s tensor before," if alias else f"`{name}`"
+        raise StagingError(
+            "choice",
+            f"`{name}` is rebound on some paths only of a staged statement before this line, "
+            f"and {what} is updated in place here: in Python, on the paths that kept it, "
+            f"`{name}` is still the tensor from before (which other names may hold), but "
+            f"staged `{name}` is a new tensor on every path, so the update would miss the other",
+            f"Update out of place (`{name} = {name} + v`), or rebind `{name}` on every path "
+            "of the statement")
+    if alias:
+        refresh_choice(value, chosen, before, None)
+    elif not (isinstance(before, torch.Tensor) and before.requires_grad and before.is_leaf
+              and torch.is_grad_enabled()):
+        # (a leaf that requires grad: Python's update of it in place raises on the paths that
+        # kept it, the others' does not; the write-back would raise on every path)
+        write_back_choice(value, chosen, before, None)
 
 
 def write_back_path(value, which, sources) -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "assigns_outside",
     "shares_cells",
     "if_stmt",
+    "kept_object",
     "while_stmt",
     "trips_bound",
     "for_stmt",
@@ -401,10 +402,9 @@ def _flagging(bodies, staged_state, staged_names, flagging, names):
 
 def _flagged_results(out, flagging, state, flags) -> tuple:
     """`out`, the `if`'s state after it, each new tensor at a position of `flagging` marked
-    with the object it held before and the flag of whether it still is that object (only
-    inside a staged body: an enclosing statement's reads it)."""
-    if not context.in_staged_body():
-        return tuple(out)
+    with the object it held before and the flag of whether it still is that object (inside a
+    staged body an enclosing statement reads it; after a statement of the function itself,
+    `kept_object`: NOTE [a name kept on some paths of a staged statement])."""
     out = list(out)
     for i, flag in zip(flagging, flags):
         if isinstance(out[i], torch.Tensor) and out[i] is not state[i]:
@@ -416,6 +416,46 @@ def _flagged_results(out, flagging, state, flags) -> tuple:
             else:
                 setattr(out[i], _STANDS_FOR, (state[i], flag))
     return tuple(out)
+
+
+# NOTE [a name kept on some paths of a staged statement]
+# `alias = y`, then `if c: y.add_(v) else: y = v * 2` (or `if c: y = v * 2` alone, or a loop
+# whose body rebinds `y` on some trips), then `y.add_(1)`: in Python, on the path that left
+# `y` bound to its object, `y` is `alias` (or the caller's argument) and the `+1` reaches it.
+# A staged statement's result is a new tensor on every path (the old object got the bodies'
+# in-place updates: NOTE [state updated in place, then rebound]), so the `+1` missed `alias`
+# (every mode). The choice converter (NOTE [in-place updates of a choice]) keeps the object
+# before the statement (`y_before = y`) where a later statement of the block updates `y` (or
+# a name bound to the same object) in place, and tells the statement to flag `y` (`flagged=`
+# for an `if`, `renewed=` for a loop: the flags of NOTE [state rebound on some paths of a
+# loop]). After it, `chosen = kept_object(y, y_before)` is the statement's flag (a bool where
+# it ran as Python), and each later in-place update is written back into the old object by
+# that flag, as a choice's: `y_before.copy_(where(chosen, y, y_before))`.
+
+
+def kept_object(value, before, item=False):
+    """Whether `value` (a name after a statement) is the object `before` (the name's object
+    before it): a bool where the statement ran as Python, the flag its result is marked with
+    where it was staged (NOTE [a name kept on some paths of a staged statement]), else
+    False. With `item` (an item or attribute of a dict, list or object, which a staged
+    statement marks only where it updated the tensor in place on some path: NOTE [tensors of
+    objects updated in place, then replaced] in staging/objects.py), None where `value` is a
+    staged tensor without a mark (not known)."""
+    if value is before:
+        return True
+    if not isinstance(value, torch.Tensor):
+        return False
+    marked = getattr(value, _STANDS_FOR, None) or (
+        None if torch.compiler.is_dynamo_compiling() else getattr(value, objects.SAME_AS, None))
+    if marked is None:
+        return None if item and is_staged(value) and isinstance(before, torch.Tensor) else False
+    if marked[0] is before:
+        return marked[1]
+    # (a statement after another, each staged: a loop run as Python, its trips' `if`s)
+    earlier = kept_object(marked[0], before, item)
+    if earlier is False or earlier is None:
+        return earlier
+    return marked[1] if earlier is True else torch.logical_and(earlier, marked[1])
 
 
 def _still_bound(now, given, flag):
@@ -459,14 +499,16 @@ def _giving_back_first(bodies, loop_state, loop_names, renewing, offset, state, 
              *(f"<{names[i]} still bound>" for i in renewing)))
 
 
-def _first_back(out, renewing, state) -> tuple:
-    """The loop's state without the slots `_giving_back_first` added, written back."""
+def _first_back(out, renewing, state, offset=0) -> tuple:
+    """The loop's state without the slots `_giving_back_first` added, written back. `offset`:
+    where the statement's state starts in the loop's (after an index)."""
     if not renewing:
         return out
     count = len(out) - 2 * len(renewing)
     _renewed_back(out[count: count + len(renewing)], renewing, state)
     # (for an enclosing loop: NOTE [state rebound on some paths of a loop])
-    return _flagged_results(out[:count], renewing, state, out[count + len(renewing):])
+    return (*out[:offset], *_flagged_results(out[offset:count], renewing, state,
+                                             out[count + len(renewing):]))
 
 
 def _renewed_back(outs, renewing, state) -> None:
@@ -1462,7 +1504,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     except Exception as raised:  # NOTE [a loop body that raises while traced]
         _refuse_raised_in_a_loop(raised, "for loop", caught)
         raise
-    out = _first_back(out, renewing, state)
+    out = _first_back(out, renewing, state, 1)
     out = _written_back(out, size + 1 + extra, loop_inputs, written)
     for tensor, new in zip(carried, out[size + 1:]):
         tensor.copy_(new)  # the rows the items were, updated in place (as Python's views)

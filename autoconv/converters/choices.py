@@ -9,6 +9,8 @@ the chosen tensor (NOTE [in-place updates of a choice]).
 
 from __future__ import annotations
 
+import copy
+
 import gast
 
 from .. import templates
@@ -50,7 +52,10 @@ from .generators import leaves_generators_alone
 # sees by the tensor's version (NOTE [inputs updated unseen] in runtime/staging/torch.py),
 # carried and written back after the statement (torch.compile's dynamo refuses such a body:
 # "Encountered input mutation during higher order op tracing"). A returned choice: NOTE
-# [returned choices] and [returned paths].
+# [returned choices] and [returned paths]. A name (or `d["k"]`, `o.h`) a compound statement
+# rebinds on some paths only, its tensor held elsewhere too (a parameter, an alias), is a
+# choice between its tensor before and a new one, by the statement's own flag (`_KeptWatch`:
+# NOTE [a name kept on some paths of a staged statement] in runtime/operators.py).
 
 # NOTE [returned choices]
 # `def pick(x, y, c): return x if c else y` returns the argument itself in Python, and the
@@ -367,6 +372,37 @@ def _in_place_of(node, name) -> bool:
     return False
 
 
+def _given_to_a_call(stmt, name) -> bool:
+    """Whether `stmt` is a call statement given `name` itself as an argument (`scale_(y)`),
+    which may update its tensor in place."""
+    if not (isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call)):
+        return False
+    call = stmt.value
+    return any(isinstance(a, gast.Name) and a.id == name
+               for a in [*call.args, *(k.value for k in call.keywords)])
+
+
+def _tensor_updates(node) -> set:
+    """The names whose tensors statement `node` may update in place (`_tensor_update_of`)."""
+    out = set()
+    for n in walk(node):
+        targets = ([n.target] if isinstance(n, gast.AugAssign) else n.targets
+                   if isinstance(n, gast.Assign) else [])
+        for target in targets:
+            if isinstance(n, gast.AugAssign) and isinstance(target, gast.Name):
+                out.add(target.id)
+            while isinstance(target, gast.Subscript):
+                target = target.value
+                if isinstance(target, gast.Name):
+                    out.add(target.id)
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute):
+            method = n.func.attr
+            if (isinstance(n.func.value, gast.Name) and method.endswith("_")
+                    and not method.startswith("_")):
+                out.add(n.func.value.id)
+    return out
+
+
 def _tensor_update_of(node, name) -> bool:
     """Whether statement `node` (nested statements included) may update the tensor `name` is
     bound to in place: `name += v`, `name[i] = v`, `name.add_(v)` (not `name.attr = v`)."""
@@ -409,6 +445,218 @@ def _simple(node) -> bool:
 
 def _has_named_expr(node) -> bool:
     return any(isinstance(n, gast.NamedExpr) for n in walk(node))
+
+
+_KEPT = "chosen = ac.kept_object(name, before)"
+
+
+_KEPT_ITEM = "chosen = ac.kept_object(path, before, True)"
+_WRITE_BACK_KEPT = "ac.write_back_kept(target, chosen, before, name, alias)"
+
+
+class _KeptWatch:
+    """A name (or with `node`, an item or attribute `d["k"]`, `o.h`) a compound statement may
+    leave bound to its object on some paths (NOTE [a name kept on some paths of a staged
+    statement]): the local holding that object, the flag of whether the name still is it, and
+    the other names bound to it (its aliases)."""
+
+    def __init__(self, name, before, chosen, aliases, node=None):
+        self.name, self.before, self.chosen, self.aliases = name, before, chosen, set(aliases)
+        self.node = node
+        self.source_text = ("(on the paths of an earlier staged statement that do not rebind "
+                            "it) its own tensor from before that statement")
+
+
+def _path(node):
+    """The text of `node` where it is an item of a name by a constant key (`d["k"]`, `l[0]`)
+    or an attribute of a name (`o.h`), else None."""
+    if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name):
+        return f"{node.value.id}.{node.attr}"
+    if (isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name)
+            and isinstance(node.slice, gast.Constant)):
+        return f"{node.value.id}[{node.slice.value!r}]"
+    return None
+
+
+def _paths_stored(stmt) -> dict:
+    """{text: node} of the items and attributes (`_path`) `stmt` sets (not `+=`: in place)."""
+    out = {}
+    for n in walk(stmt):
+        if isinstance(n, gast.Assign):
+            for target in n.targets:
+                for t in walk(target):
+                    path = _path(t) if isinstance(getattr(t, "ctx", None), gast.Store) else None
+                    if path is not None:
+                        out.setdefault(path, t)
+    return out
+
+
+def _always_sets(block, path) -> bool:
+    """`_always_rebinds` of an item or attribute."""
+    for stmt in block:
+        if isinstance(stmt, (gast.Return, gast.Raise, gast.Break, gast.Continue)):
+            return True
+        if isinstance(stmt, gast.Assign) and path in _paths_stored(stmt):
+            return True
+        if isinstance(stmt, gast.If) and _always_sets(stmt.body, path) and (
+                _always_sets(stmt.orelse, path)):
+            return True
+    return False
+
+
+def _path_update_of(node, path) -> bool:
+    """`_tensor_update_of` of an item or attribute: `d["k"] += v`, `d["k"][i] = v`,
+    `d["k"].add_(v)`."""
+    for n in walk(node):
+        targets = ([n.target] if isinstance(n, gast.AugAssign) else n.targets
+                   if isinstance(n, gast.Assign) else [])
+        for target in targets:
+            if isinstance(n, gast.AugAssign) and _path(target) == path:
+                return True
+            while isinstance(target, gast.Subscript):
+                target = target.value
+                if _path(target) == path:
+                    return True
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute):
+            method = n.func.attr
+            if (_path(n.func.value) == path and method.endswith("_")
+                    and not method.startswith("_")):
+                return True
+    return False
+
+
+def _set_from_a_name(prior, path) -> bool:
+    """Whether one of the statements `prior` sets `path` to a name's tensor (`d = {"k": y}`,
+    `d["k"] = y`, `o.h = y`, `l = [y]`): another reference to it."""
+    root = path.split(".")[0].split("[")[0]
+    for stmt in prior:
+        if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1):
+            continue
+        target, value = stmt.targets[0], stmt.value
+        if _path(target) == path and isinstance(value, gast.Name):
+            return True
+        if isinstance(target, gast.Name) and target.id == root:
+            if isinstance(value, gast.Dict) and any(
+                    isinstance(k, gast.Constant) and path == f"{root}[{k.value!r}]"
+                    and isinstance(v, gast.Name) for k, v in zip(value.keys, value.values)):
+                return True
+            if isinstance(value, gast.List) and any(
+                    path == f"{root}[{i!r}]" and isinstance(v, gast.Name)
+                    for i, v in enumerate(value.elts)):
+                return True
+    return False
+
+
+def _path_aliases(prior, path) -> set:
+    """The names bound to the tensor of `path` by plain assignments (`alias = d["k"]`) among
+    the statements `prior`, neither they nor `path` rebound since."""
+    out = set()
+    for stmt in prior:
+        if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], gast.Name) and _path(stmt.value) == path):
+            out.add(stmt.targets[0].id)
+            continue
+        stored = _names_stored(stmt)
+        if path in _paths_stored(stmt) or path.split(".")[0].split("[")[0] in stored:
+            out = set()
+        out -= stored
+    return out
+
+
+def _always_rebinds(block, name) -> bool:
+    """Whether every path through `block` (a list of statements) rebinds `name` by a simple
+    assignment or leaves the block by a jump (a staged statement's flag for it would be False
+    on every path)."""
+    for stmt in block:
+        if isinstance(stmt, (gast.Return, gast.Raise, gast.Break, gast.Continue)):
+            return True
+        if isinstance(stmt, (gast.Assign, gast.AnnAssign)) and name in _names_stored(stmt):
+            return True
+        if isinstance(stmt, gast.If) and _always_rebinds(stmt.body, name) and (
+                _always_rebinds(stmt.orelse, name)):
+            return True
+    return False
+
+
+def _aliases(prior, name) -> set:
+    """The names bound to `name`'s object by plain assignments (`alias = y`, `y = x`) among
+    the statements `prior` of a block, not rebound since."""
+    groups = {}  # {name: the set of names bound to its object}
+    for stmt in prior:
+        if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], gast.Name) and isinstance(stmt.value, gast.Name)):
+            target, source = stmt.targets[0].id, stmt.value.id
+            if target == source:
+                continue
+            groups.get(target, set()).discard(target)
+            group = groups.setdefault(source, {source})
+            group.add(target)
+            groups[target] = group
+            continue
+        for stored in _names_stored(stmt):
+            if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name) and (
+                    stmt.target.id == stored):
+                continue  # (in place for a tensor)
+            groups.get(stored, set()).discard(stored)
+            groups.pop(stored, None)
+    return groups.get(name, {name}) - {name}
+
+
+def _shared(prior, name) -> bool:
+    """Whether `name`'s object before the statement after `prior` (the statements of its
+    block before it) may be held by something else: a parameter or a name bound outside the
+    block, a value that may be another's (`y = x[0]`, `y = self.buf`, `y = f(x)`), or one
+    given away since its binding (`alias = y`, `f(y)`, `[y]`, `y[0]`, `y.view(-1)`); not a new
+    tensor only read by operators and new-value methods since."""
+    for k in range(len(prior) - 1, -1, -1):
+        stmt = prior[k]
+        if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name) and (
+                stmt.target.id == name):
+            continue  # (in place for a tensor)
+        if name not in _names_stored(stmt):
+            continue
+        if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], gast.Name)
+                and not _may_be_existing(stmt.value)):
+            return True
+        return any(_gives_away(later, name) for later in prior[k + 1:]) or _gives_away(
+            stmt.value, name)
+    return True
+
+
+_OPERANDS = (gast.BinOp, gast.UnaryOp, gast.Compare, gast.BoolOp)
+
+
+def _gives_away(node, name) -> bool:
+    """Whether `node` reads `name` other than as an operator's operand, the receiver of a
+    method that makes a new value or updates in place, or an argument of a torch function that
+    makes no view (a read that may let something else hold its object)."""
+    parents = {}
+    for n in walk(node):
+        for child in gast.iter_child_nodes(n):
+            parents[id(child)] = n
+    for n in walk(node):
+        if not (isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)):
+            continue
+        parent = parents.get(id(n))
+        if isinstance(parent, _OPERANDS) or isinstance(parent, gast.AugAssign):
+            continue
+        if isinstance(parent, gast.Subscript) and not isinstance(parent.ctx, gast.Load):
+            continue  # (`y[i] = v`: an update)
+        if isinstance(parent, gast.Attribute):
+            call = parents.get(id(parent))
+            if parent.attr in ("shape", "dtype", "device", "ndim", "requires_grad"):
+                continue
+            if isinstance(call, gast.Call) and call.func is parent and (
+                    parent.attr in _NEW_METHODS or parent.attr.endswith("_")
+                    and isinstance(parents.get(id(call)), gast.Expr)):
+                continue
+            if not isinstance(parent.ctx, gast.Load):
+                continue
+        if isinstance(parent, gast.Call) and n is not parent.func and _new_value(parent):
+            continue
+        return True
+    return False
 
 
 _UNKNOWN = "<bound in a nested statement>"  # a path whose binding the converter cannot follow
@@ -479,7 +727,9 @@ class ChoiceConverter(Converter):
         params = {a.id for a in args.posonlyargs + args.args + args.kwonlyargs}
         params |= {a.id for a in (args.vararg, args.kwarg) if a is not None}
         returns = _returned_names(node, params)
+        outer_items, self.loop_items = getattr(self, "loop_items", set()), set()
         node.body = self._block(node.body, params)
+        self.loop_items = outer_items
         if returns:
             self._index_returns(node, returns)
         return node
@@ -533,9 +783,15 @@ class ChoiceConverter(Converter):
                 # body is an update the body's run sees by the tensor's version (NOTE [inputs
                 # updated unseen] in runtime/staging/torch.py), carried and written back after
                 # the statement (NOTE [in-place updates of a choice])
-                in_body = inner | (_names_stored(stmt.target)
-                                   if isinstance(stmt, (gast.For, gast.AsyncFor)) else set())
+                targets = (_names_stored(stmt.target)
+                           if isinstance(stmt, (gast.For, gast.AsyncFor)) else set())
+                in_body = inner | targets
+                # (a loop's items are followed by the loop: NOTE [loop items rebound on some
+                # paths] in converters/control_flow.py)
+                outer_items = getattr(self, "loop_items", set())
+                self.loop_items = outer_items | targets
                 stmt.body = self._block(stmt.body, in_body)
+                self.loop_items = outer_items
                 stmt.orelse = self._block(stmt.orelse, inner)
             elif isinstance(stmt, gast.Try):
                 stmt.body = self._block(stmt.body, inner)
@@ -547,6 +803,7 @@ class ChoiceConverter(Converter):
             inner |= stores[-1]
         out = []
         active = []  # the choices whose names are watched: (sources, chosen, before, watched)
+        kept = []  # NOTE [a name kept on some paths of a staged statement]: _KeptWatch
         called = set()  # names bound to a call's result: NOTE [returned choices]
         holders = {}  # {such a name: the local holding it as the call returned it}
         for i, stmt in enumerate(stmts):
@@ -608,7 +865,15 @@ class ChoiceConverter(Converter):
                 pre, post = pre + before_stmt, post + written
                 refreshes += refreshed
             post += refreshes
+            for watch in kept:
+                before_stmt, written = self._around_kept(stmt, watch, stores[i])
+                pre, post = pre + before_stmt, post + written
             stored = stores[i]
+            kept = [w for w in kept if (w.name not in stored or (
+                w.name == augmented and _simple(stmt))) and (w.node is None or (
+                    w.node.value.id not in stored and w.name not in _paths_stored(stmt)))]
+            for watch in kept:
+                watch.aliases -= stored
             if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):
                 stored_apart = stored - {stmt.target.id}  # in place for a tensor
             else:
@@ -648,11 +913,165 @@ class ChoiceConverter(Converter):
                 active.append((sources, chosen, before, watched))
             else:
                 made = [stmt]
+            if isinstance(stmt, (gast.If, gast.For, gast.While)):
+                taken = set(choice[1]) if choice is not None else set()
+                for name in self._kept_names(stmt, stmts[:i], stmts[i + 1:], bound) - taken:
+                    watch = _KeptWatch(name, self._new(name + "_before"), self._new("chosen"),
+                                       _aliases(stmts[:i], name))
+                    self.ctx.display_names[watch.before] = f"<{name} before>"
+                    stmt._autoconv_watched = getattr(stmt, "_autoconv_watched", set()) | {name}
+                    pre.extend(copy_origin(templates.replace(
+                        "before = name", before=watch.before, name=name), stmt))
+                    post.extend(copy_origin(templates.replace(
+                        _KEPT, ac=self.ctx.runtime, chosen=watch.chosen, name=name,
+                        before=watch.before), stmt))
+                    kept.append(watch)
+                for path, node in self._kept_paths(stmt, stmts[:i], stmts[i + 1:], bound):
+                    watch = _KeptWatch(path, self._new("item_before"), self._new("chosen"),
+                                       _path_aliases(stmts[:i], path), node)
+                    if isinstance(node, gast.Attribute):
+                        read = templates.replace("getattr(root, attr, None)",
+                                                 root=node.value.id,
+                                                 attr=gast.Constant(value=node.attr,
+                                                                    kind=None))[0].value
+                    else:
+                        read = templates.replace("ac.item_or_none(root, key)",
+                                                 ac=self.ctx.runtime, root=node.value.id,
+                                                 key=copy.deepcopy(node.slice))[0].value
+                    pre.extend(copy_origin(templates.replace(
+                        "before = read", before=watch.before, read=read), stmt))
+                    post.extend(copy_origin(templates.replace(
+                        _KEPT_ITEM, ac=self.ctx.runtime, chosen=watch.chosen,
+                        path=copy.deepcopy(node), before=watch.before), stmt))
+                    kept.append(watch)
             out.extend(pre)
             out.extend(made)
             out.extend(post)
             bound |= stored
         return out
+
+    def _around_kept_path(self, stmt, watch, stored) -> tuple:
+        """`_around_kept` of an item or attribute: each in-place update of it, or of an alias
+        of its tensor before the statement, by a simple statement is written back (refused
+        where the statement's flag is not known: `write_back_kept`); one inside a compound
+        statement is refused where the statement was staged."""
+        pre, post = [], []
+        updates = _path_update_of(stmt, watch.name)
+        aliases = sorted(a for a in watch.aliases if _tensor_update_of(stmt, a))
+        if not (updates or aliases):
+            return pre, post
+        shown = gast.Constant(value=watch.name, kind=None)
+        if not _simple(stmt):
+            where = (f"`{watch.name}` is updated in place inside this statement" if updates
+                     else " or ".join(f"`{a}`" for a in aliases)
+                     + " is updated in place inside this statement")
+            pre.extend(copy_origin(templates.replace(
+                _REFUSE_WHERE, ac=self.ctx.runtime, target=copy.deepcopy(watch.node),
+                chosen=watch.chosen, name=shown,
+                sources=gast.Constant(value=watch.source_text, kind=None),
+                where=gast.Constant(value=where, kind=None)), stmt))
+            return pre, post
+        if updates:
+            post.extend(copy_origin(templates.replace(
+                _WRITE_BACK_KEPT, ac=self.ctx.runtime, target=copy.deepcopy(watch.node),
+                chosen=watch.chosen, before=watch.before, name=shown,
+                alias=gast.Constant(value="", kind=None)), stmt))
+        for alias in aliases:
+            post.extend(copy_origin(templates.replace(
+                _WRITE_BACK_KEPT, ac=self.ctx.runtime, target=copy.deepcopy(watch.node),
+                chosen=watch.chosen, before=watch.before, name=shown,
+                alias=gast.Constant(value=alias, kind=None)), stmt))
+        return pre, post
+
+    def _kept_names(self, stmt, prior, rest, bound) -> set:
+        """The names compound statement `stmt` may rebind on some paths and leave bound to
+        their object on others, whose object someone else may hold (`_shared`) and a later
+        statement of the block updates in place (through the name or an alias): NOTE [a name
+        kept on some paths of a staged statement] in runtime/operators.py."""
+        names = (_names_stored(stmt) & bound) - getattr(self, "loop_items", set())
+        if isinstance(stmt, gast.For):
+            names -= _names_stored(stmt.target)
+        out = set()
+        later_updates = None
+        for name in sorted(names):
+            if isinstance(stmt, gast.If) and _always_rebinds([stmt], name):
+                continue
+            if later_updates is None:  # (one walk of the rest, where a name may be watched)
+                later_updates = set().union(*(_tensor_updates(later) for later in rest))
+                later_updates |= {a.id for later in rest if isinstance(later, gast.Expr)
+                                  and isinstance(later.value, gast.Call)
+                                  for a in [*later.value.args,
+                                            *(k.value for k in later.value.keywords)]
+                                  if isinstance(a, gast.Name)}
+            if not later_updates & ({name} | _aliases(prior, name)):
+                continue
+            if _shared(prior, name):
+                out.add(name)
+        return out
+
+    def _kept_paths(self, stmt, prior, rest, bound) -> list:
+        """[(text, node)] of the items and attributes (`d["k"]`, `o.h`: a constant key of a
+        name) compound statement `stmt` may set on some paths only, which a later statement
+        of the block updates in place (or a name bound to the tensor before it): NOTE [a name
+        kept on some paths of a staged statement] in runtime/operators.py."""
+        out = {}
+        for path, node in _paths_stored(stmt).items():
+            if node.value.id not in bound or path in out:
+                continue
+            if isinstance(stmt, gast.If) and _always_sets([stmt], path):
+                continue
+            aliases = _path_aliases(prior, path)
+            if not aliases and not _set_from_a_name(prior, path):
+                continue  # (no other reference to its tensor seen: a module's buffer)
+            if any(_path_update_of(later, path) or any(_tensor_update_of(later, a)
+                                                      for a in aliases) for later in rest):
+                out[path] = node
+        return sorted(out.items())
+
+    def _around_kept(self, stmt, watch, stored) -> tuple:
+        """(statements before, write-backs after) `stmt` for a name kept on some paths of a
+        staged statement (NOTE [a name kept on some paths of a staged statement]): an in-place
+        update of the name is written back into its object before the statement, one of an
+        alias of that object refreshes the name, by the statement's flag."""
+        name, pre, post = watch.name, [], []
+        if watch.node is not None:
+            return self._around_kept_path(stmt, watch, stored)
+        # (a call given the tensor, as a statement of its own, may update it: `scale_(y)`)
+        updates_name = _tensor_update_of(stmt, name) or _given_to_a_call(stmt, name)
+        updated_aliases = sorted(a for a in watch.aliases if _tensor_update_of(stmt, a)
+                                 or _given_to_a_call(stmt, a))
+        if not (updates_name or updated_aliases):
+            return pre, post
+        where = ""
+        if not _simple(stmt):
+            if updates_name and name in stored:
+                where = f"`{name}` is updated in place and rebound inside this statement"
+            elif updates_name and any(_reads(stmt, a) for a in watch.aliases):
+                shown = " or ".join(f"`{a}`" for a in sorted(watch.aliases)
+                                    if _reads(stmt, a))
+                where = (f"`{name}` is updated in place inside this statement, which reads "
+                         f"{shown}")
+            elif updated_aliases and _reads(stmt, name):
+                shown = " or ".join(f"`{a}`" for a in updated_aliases)
+                where = f"{shown} is updated in place inside this statement, which reads `{name}`"
+        if where:
+            pre.extend(copy_origin(templates.replace(
+                _REFUSE_WHERE, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
+                name=gast.Constant(value=name, kind=None),
+                sources=gast.Constant(value=watch.source_text, kind=None),
+                where=gast.Constant(value=where, kind=None)), stmt))
+            return pre, post
+        if updates_name:
+            post.extend(copy_origin(templates.replace(
+                _WRITE_BACK_KEPT, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
+                before=watch.before, name=gast.Constant(value=name, kind=None),
+                alias=gast.Constant(value="", kind=None)), stmt))
+        if updated_aliases:
+            post.extend(copy_origin(templates.replace(
+                _REFRESH, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
+                if_true=templates.name(watch.before),
+                if_false=gast.Constant(value=None, kind=None)), stmt))
+        return pre, post
 
     def _returned_choice(self, stmt):
         """`return a if c else b` (a side a name) -> the statements that mark the result with

@@ -352,7 +352,14 @@ class ControlFlowConverter(Converter):
         chains = _updated_attributes(local, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN), self._is_free,
                                      node._autoconv_containers)
+        # (the statements nested in a watched `if` flag its names too: NOTE [a name kept on
+        # some paths of a staged statement])
+        watched = getattr(node, "_autoconv_watched", set()) & node._autoconv_rebound
+        outer_partly = getattr(self, "partly_rebound", [])
+        if watched:
+            self.partly_rebound = [*outer_partly, watched]
         self.generic_visit(node)
+        self.partly_rebound = outer_partly
         state, inputs = self._if_state(node)
         inputs = self._values_on_the_path_that_breaks(node, state, inputs)
         aliases, state, inputs = self._alias_attributes(node, chains, state, inputs, ("body", "orelse"))
@@ -773,7 +780,10 @@ def _in_place_arguments(node, state, inputs):
     # of a loop] in runtime/operators.py)
     # (and a nested loop's names an enclosing loop body rebinds on some paths, which it may
     # rebind: its result then says whether it still is the object before it)
-    flagging = getattr(node, "_autoconv_flagged", ())
+    # (and the names a later statement updates in place, which the choice converter watches:
+    # NOTE [a name kept on some paths of a staged statement] in runtime/operators.py)
+    flagging = set(getattr(node, "_autoconv_flagged", ())) | getattr(
+        node, "_autoconv_watched", set())
     renewed = [i for i, name in enumerate(state)
                if name in node._autoconv_rebound and (
                    name in updates or not isinstance(node, gast.If) and name in flagging)]
@@ -1289,6 +1299,9 @@ def _rebound_on_some_paths(loop) -> set:
     """The names `loop`'s body may update in place and rebinds on some paths only (NOTE [state
     rebound on some paths of a loop] in runtime/operators.py)."""
     updates = loop._autoconv_in_place | loop._autoconv_item_roots
+    # (and those the choice converter watches: NOTE [a name kept on some paths of a staged
+    # statement])
+    updates = updates | getattr(loop, "_autoconv_watched", set())
     return (updates & loop._autoconv_rebound) - loop._autoconv_always_rebound
 
 

@@ -589,10 +589,12 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
 # later trips' updates reach the new tensor, not the old one (`torch.where` on the flag). A body
 # whose `d["m"]` is a staged statement's result of this kind (a nested `if`) takes that
 # statement's flag (`_SAME_AS`, an attribute of its result). The statement is staged once to
-# learn which tensors these are, then again giving them back. Open: after the statement
-# `d["m"]` and the old tensor are two objects, so an update in place made later through one
-# of them misses the other.
-_SAME_AS = "_autoconv_same_as"  # on a result tensor: (the tensor it stands for, the flag)
+# learn which tensors these are, then again giving them back. After the statement `d["m"]` and
+# the old tensor are two objects: a later update in place through one of them is written into
+# the other by the result's mark (`kept_object`, NOTE [a name kept on some paths of a staged
+# statement] in runtime/operators.py; under torch.compile, where results carry no mark, and
+# for a tensor only replaced on some paths, refused there).
+_SAME_AS = SAME_AS = "_autoconv_same_as"  # on a result tensor: (the tensor it stands for, the flag)
 
 
 def _probe(wrap, bodies, flat_state, inputs) -> None:

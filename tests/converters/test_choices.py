@@ -212,3 +212,119 @@ def test_a_returned_choice_is_marked_and_a_callers_update_written_back():
             return ac.returned_choice(ac.if_exp(chosen, lambda x, y: x, lambda x, y: y, (x, y)), chosen, x, y)
         """,
     )
+
+
+def test_a_name_kept_on_some_paths_then_updated_is_flagged_and_written_back():
+    # NOTE [a name kept on some paths of a staged statement] in runtime/operators.py
+    assert_converts(
+        """
+        def f(y, v, c):
+            alias = y
+            if c > 0:
+                y.add_(v)
+            else:
+                y = v * 2
+            y.add_(1)
+            return alias
+        """,
+        """
+        def f(y, v, c):
+            alias = y
+            y_before = y
+
+            def if_true(y, v):
+                y.add_(v)
+                return y,
+
+            def if_false(y, v):
+                y = v * 2
+                return y,
+            y, = ac.if_stmt(c > 0, if_true, if_false, (y,), ('y',), (v,), renewed=(0,), flagged=(0,))
+            chosen = ac.kept_object(y, y_before)
+            y.add_(1)
+            ac.write_back_kept(y, chosen, y_before, 'y', '')
+            return alias
+        """,
+    )
+
+
+def test_an_alias_updated_after_refreshes_the_name():
+    assert_converts(
+        """
+        def f(y, v, c):
+            alias = y
+            if c > 0:
+                y = v * 2
+            alias.mul_(3)
+            return y
+        """,
+        """
+        def f(y, v, c):
+            alias = y
+            y_before = y
+
+            def if_true(y, v):
+                y = v * 2
+                return y,
+            y, = ac.if_stmt(c > 0, if_true, None, (y,), ('y',), (v,), flagged=(0,))
+            chosen = ac.kept_object(y, y_before)
+            alias.mul_(3)
+            ac.refresh_choice(y, chosen, y_before, None)
+            return y
+        """,
+    )
+
+
+def test_a_new_tensor_no_one_else_holds_is_not_watched():
+    # (nothing else can see the old object: no flag, no write-back)
+    assert_converts(
+        """
+        def f(v, c):
+            y = torch.zeros(3)
+            if c > 0:
+                y = v * 2
+            y.add_(1)
+            return y
+        """,
+        """
+        def f(v, c):
+            y = torch.zeros(3)
+
+            def if_true(y, v):
+                y = v * 2
+                return y,
+            y, = ac.if_stmt(c > 0, if_true, None, (y,), ('y',), (v,))
+            y.add_(1)
+            return y
+        """,
+    )
+
+
+def test_a_loop_rebinding_on_some_trips_flags_its_nested_if():
+    assert_converts(
+        """
+        def f(y, x):
+            for row in x:
+                if row.sum() > 2:
+                    y = y + row
+            y.add_(1)
+            return y
+        """,
+        """
+        def f(y, x):
+            y_before = y
+
+            def loop_body(row, y):
+
+                def if_true(y, row):
+                    y = y + row
+                    return y,
+                y, = ac.if_stmt(row.sum() > 2, if_true, None, (y,), ('y',), (row,), flagged=(0,))
+                return y,
+            y, = ac.for_stmt(x, None, loop_body, (y,), ('y',), renewed=(0,))
+            chosen = ac.kept_object(y, y_before)
+            y.add_(1)
+            ac.write_back_kept(y, chosen, y_before, 'y', '')
+            return y
+        """,
+    )
