@@ -34,7 +34,7 @@ import torch
 from .errors import StagingError
 from .values import number_dtype, promote_types, tensors_dtype, with_number
 
-__all__ = ["aug_assign", "aug_assign_attribute", "mark", "is_stand_in", "mark_mixed", "mixed_in",
+__all__ = ["aug_assign", "aug_assign_attribute", "copy_of", "mark", "is_stand_in", "mark_mixed", "mixed_in",
            "mixed_error", "python_dtype", "check_operands",
            "float_power_operands", "graph_check"]
 
@@ -104,6 +104,17 @@ def mixed_error(statement: str, expression: str, as_tensor, as_number) -> Stagin
         "(`total = torch.zeros((), dtype=...)`), or a number of the type it ends with in the "
         "body (`total = 0.0`, `total += float(v)`), or rebind it (`total = total + ...`) "
         "rather than update it in place")
+
+
+def copy_of(t):
+    """A clone of the tensor `t` with its mark (a number's stand-in, or a number on some
+    paths) kept: a probe's copy of a statement's numbers reads as they do (NOTE [number
+    stand-ins])."""
+    copy = t.clone()
+    mark_ = getattr(t, _NUMBER, False)
+    if mark_ is not False:
+        setattr(copy, _NUMBER, mark_)
+    return copy
 
 
 def aug_assign(target, op, value):
