@@ -1121,3 +1121,29 @@ def test_functions_of_numbers_read_from_tensors_are_saved_and_compiled():
     assert_same_result(rounded_items, [torch.tensor([1.25, 1.5, 0.5]),
                                        torch.tensor([0.5, -0.25, 3.5]),
                                        torch.tensor([-2.5, -0.75, -1.5])])
+
+
+def scaled_by_item(x):
+    s = x.sum().item()
+    return x * abs(s)
+
+
+def scaled_by_float(x):
+    s = float(x.sum())
+    n = int(x[0])
+    return x * round(abs(s), 2) + abs(n), math.floor(s)
+
+
+def test_functions_of_numbers_read_from_tensors_outside_any_statement():
+    # The same builtins of a number read from a traced tensor that no staged statement carries
+    # (an earlier tester: `abs()` of an `.item()` number, torch.export.save failed with
+    # "Failed serializing node abs_1 ... target=operator.abs"): a function that calls one counts
+    # the names bound from `.item()`, `float(t)`, `int(t)` as numbers (NOTE [numbers read from
+    # tensors] in autoconv/converters/numbers.py), so they are tensor ops here too and the
+    # arithmetic after them keeps `x`'s float32.
+    for fn in (scaled_by_item, scaled_by_float):
+        assert_same_result(fn, [torch.tensor([3.0, -4.5]), torch.tensor([1.25, 2.0])],
+                           staged=False)
+        for got in _modes(fn, (torch.tensor([3.0, -4.5]),)):
+            first = got[0] if isinstance(got, tuple) else got
+            assert first.dtype == torch.float32, (fn.__name__, got)
