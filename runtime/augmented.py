@@ -135,6 +135,10 @@ def aug_assign(target, op, value):
             check_operands(target, op, value)
             if op == "**=":
                 target, value = float_power_operands(target, value, dtype or target.dtype)
+        if op == "/=" and not number:
+            # Python's `k /= t` of a number is `t.__rtruediv__(k)`: `t.reciprocal() * k`
+            # (NOTE [a number divided by a tensor] in runtime/arithmetic.py)
+            return value.reciprocal() * target
         result = out_of_place(target, value)
         return mark(result) if number else result
     statement = mixed_in(target)
