@@ -114,6 +114,12 @@ def _apply(fn, left, right, divides, op=None):
         dtype = with_number(tensor.dtype, number.dtype)
         if number.dtype != dtype:
             number = number.to(dtype)
+        if divides and not left_tensor:
+            # NOTE [a number divided by a tensor]: Python's `f / t` is torch's
+            # `Tensor.__rtruediv__`, `t.reciprocal() * f`, which rounds otherwise than a
+            # division (a float32 ulp or two: torch.optim.lbfgs's `3 * (f1 - f2) / (x1 - x2)`
+            # with torchmin's float values moved the line search's step by 3e-7)
+            return tensor.reciprocal() * number
         return fn(tensor, number) if left_tensor else fn(number, tensor)
     if not (isinstance(left, (torch.Tensor, *_NUMBERS))
             and isinstance(right, (torch.Tensor, *_NUMBERS))):

@@ -34,7 +34,7 @@ import torch
 from .errors import StagingError
 from .values import number_dtype, promote_types, tensors_dtype, with_number
 
-__all__ = ["aug_assign", "aug_assign_attribute", "mark", "is_stand_in", "mark_mixed", "mixed_in",
+__all__ = ["aug_assign", "aug_assign_attribute", "copy_of", "mark", "is_stand_in", "mark_mixed", "mixed_in",
            "mixed_error", "python_dtype", "check_operands",
            "float_power_operands", "graph_check"]
 
@@ -106,6 +106,17 @@ def mixed_error(statement: str, expression: str, as_tensor, as_number) -> Stagin
         "rather than update it in place")
 
 
+def copy_of(t):
+    """A clone of the tensor `t` with its mark (a number's stand-in, or a number on some
+    paths) kept: a probe's copy of a statement's numbers reads as they do (NOTE [number
+    stand-ins])."""
+    copy = t.clone()
+    mark_ = getattr(t, _NUMBER, False)
+    if mark_ is not False:
+        setattr(copy, _NUMBER, mark_)
+    return copy
+
+
 def aug_assign(target, op, value):
     """`target op= value` (op one of '+=', '-=', ...); returns what Python binds the target to.
 
@@ -124,6 +135,10 @@ def aug_assign(target, op, value):
             check_operands(target, op, value)
             if op == "**=":
                 target, value = float_power_operands(target, value, dtype or target.dtype)
+        if op == "/=" and not number:
+            # Python's `k /= t` of a number is `t.__rtruediv__(k)`: `t.reciprocal() * k`
+            # (NOTE [a number divided by a tensor] in runtime/arithmetic.py)
+            return value.reciprocal() * target
         result = out_of_place(target, value)
         return mark(result) if number else result
     statement = mixed_in(target)

@@ -54,19 +54,57 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     function] in runtime/calls.py), which count as such names too. `objects`: names whose
     objects a user's call in a statement may change (a method of theirs, or given to it), whose
     fields count as a carried object's assigned ones (`_fields`)."""
-    if not carried and not indices and not params and not objects:
+    if not carried and not indices and not params and not objects and not _calls_builtin(
+            body, local_names):
         return body
     assigns, names_at, parents = _scan(body)
     fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
-    numbers = _numbers(assigns, set(indices) | fields | set(params))
+    read = _read_numbers(assigns, names_at, parents, ac, local_names)
+    numbers = _numbers(assigns, set(indices) | fields | set(params) | read)
     names = _assigned_from(
-        assigns, numbers & (set(carried) | set(indices) | fields | set(params)), numbers)
+        assigns, numbers & (set(carried) | set(indices) | fields | set(params) | read),
+        numbers)
     conversions = _conversions(names_at, ac, parents)
     if not names and not conversions:
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
                        _reading(names_at, names, parents, conversions))
     return [rewrite.visit(stmt) if id(stmt) in rewrite.reading else stmt for stmt in body]
+
+
+# NOTE [numbers read from tensors]
+# `s = x.sum().item()` (or `float(t)`, `int(t)`) of a traced tensor is a symbolic number, and
+# `abs(s)` / `round(s)` of it is recorded as Python's `operator.abs` of the symbol, which a
+# saved torch.export program cannot hold (torch.export.save: "Failed serializing node abs_1").
+# `number_call` stages those builtins as tensor ops (NOTE [functions of numbers] in
+# runtime/arithmetic.py), and a function that calls one counts such names as numbers, as it
+# counts the ones its statements carry, so the arithmetic reading the result goes through the
+# runtime too (`x * abs(s)` keeps `x`'s float32). Only where the function calls such a builtin:
+# other functions read as the user wrote them.
+
+def _calls_builtin(body: list, local_names) -> bool:
+    """Whether `body` calls a builtin of numbers (`abs`, `round`, ...) not shadowed."""
+    return any(isinstance(node, gast.Call) and isinstance(node.func, gast.Name)
+               and node.func.id in _NUMBER_BUILTINS and node.func.id not in local_names
+               for stmt in body for node in gast.walk(stmt))
+
+
+def _read_numbers(assigns, names_at, parents, ac: str, local_names) -> set:
+    """The names bound to a number read from a tensor (`.item()`, `ac.float_`, `ac.int_`),
+    where the body calls a builtin of numbers (NOTE [numbers read from tensors])."""
+    if not any(node.id in _NUMBER_BUILTINS and node.id not in local_names and any(
+            isinstance(p, gast.Call) and p.func is node for p in parents.get(id(node), ()))
+            for node in names_at):
+        return set()
+    read = set()
+    for node in assigns:
+        for name, value in _bound(node):
+            func = value.func if isinstance(value, gast.Call) else None
+            if isinstance(func, gast.Attribute) and (func.attr == "item" and not value.args or (
+                    func.attr in _CONVERSIONS and isinstance(func.value, gast.Name)
+                    and func.value.id == ac)):
+                read.add(name)
+    return read
 
 
 def _fields(assigns, carried) -> set:

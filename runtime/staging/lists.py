@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols
 
+from .. import augmented
 from ..errors import StagingError
 from ..lists import StagedList, UncountedList
 from ..values import to_tensor
@@ -32,7 +33,7 @@ def probe_copies(state, slots) -> list:
     """`state` with a fresh copy of each Python list in `slots`, for a probe to append to; its
     tensors copied too, so that a probe updating one in place (`bufs[0].add_(a)`) leaves the
     list's own as they are (the probe's ops are dead code, its in-place updates are not)."""
-    return [[t.clone() if isinstance(t, torch.Tensor) else t for t in v]
+    return [[augmented.copy_of(t) if isinstance(t, torch.Tensor) else t for t in v]
             if i in slots and type(v) is list else v for i, v in enumerate(state)]
 
 

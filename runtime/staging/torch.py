@@ -998,7 +998,9 @@ def _check_requires_grad_kept(statement: Statement, operands, out) -> None:
     (`torch.autograd.grad` with respect to it fails there), while every iteration of the
     graph's body is the first one's (NOTE [autograd in staged bodies])."""
     names = []
-    for value, name, kind in zip(statement.staged_view(), statement.names, statement.kinds):
+    # (the state's own leaves, one per staged leaf: `staged_view` would make tensors of its
+    # symbolic numbers here, inside the body's trace, which does not know them)
+    for value, name, kind in zip(statement.state, statement.names, statement.kinds):
         if kind is SlotKind.TENSOR:
             names += [name] * len(_flatten((value,))[0])
     for name, needs, t in zip(names, operands.requires_grad, out):
@@ -1343,6 +1345,18 @@ def _placeholder(value):
     """A zero standing for `value` (a return value's, before the statement sets it)."""
     if type_in(value, (bool, int, float)):
         return type(value)(0)
+    # A number stays a number (a symbolic one, `float(f)` of a traced tensor, and a stand-in
+    # too): the slot is then counted as one for the numbers after the statement
+    # (`Statement.marked_numbers`), as the value a body binds first (NOTE [weak numbers] in
+    # runtime/arithmetic.py: `bracket_f = [f_prev, f_new]` of floats in torch's line search).
+    if isinstance(value, torch.SymBool):
+        return False
+    if isinstance(value, torch.SymInt):
+        return 0
+    if isinstance(value, torch.SymFloat):
+        return 0.0
+    if augmented.is_stand_in(value):
+        return augmented.mark(_zeros_like_meta(value))
     return _zeros_like_meta(value)
 
 
@@ -1640,8 +1654,10 @@ def _types_of_outputs(statement: Statement, bodies, loop: bool):
 
 
 def copies(values):
-    """`values` (a tuple) with each tensor in it copied."""
-    return _map(lambda v: v.clone() if isinstance(v, torch.Tensor) else v, values)
+    """`values` (a tuple) with each tensor in it copied, a number's stand-in's mark kept
+    (NOTE [number stand-ins] in runtime/augmented.py: a probe's copy of a list's numbers, which
+    a statement holds as they are, must read as numbers as the staged run's do)."""
+    return _map(lambda v: augmented.copy_of(v) if isinstance(v, torch.Tensor) else v, values)
 
 
 def _probe_input_changes(bodies, statement: Statement) -> None:

@@ -1225,3 +1225,27 @@ def test_trips_counted_over_a_loop_reading_rows():
     # The loop that counts the trips (NOTE [lists in while loops]) is a probe, whose staged
     # `for` read zeros for the rows: `s` never grew and the trace never ended.
     assert_same_result(sums_rows_until_large, [(T([1.0, 2.0, 3.0]),), (T([4.0, 4.0, 4.0]),)])
+
+
+def halvings_logged(x):
+    log = {"err": []}
+    v = x.sum()
+    while v > 0.1:
+        v = v / 2
+        if v > 1.0:  # the line the refusal names (the statement's)
+            log["err"].append(v)
+    return v, log["err"]
+
+
+def test_a_list_held_in_a_dict_grown_under_a_tensor_condition_is_refused_at_its_line():
+    # (an earlier tester: `log["err"].append(v)` under an `if` in a staged loop.) A list a
+    # local name holds grows as a StagedList (a buffer and a count); one held in a dict is
+    # carried by the dict's tensors, of a fixed structure, so the growth is refused at the
+    # statement, never a list of the trace's length.
+    import inspect
+
+    with pytest.raises(StagingError, match=r"`log\['err'\]` changes its length in the true "
+                                           "branch") as caught:
+        autoconv.autoconv(halvings_logged)(torch.tensor([3.0, 4.0]))
+    line = inspect.getsourcelines(halvings_logged)[1] + 5
+    assert caught.value.lineno == line and caught.value.filename == __file__, caught.value
