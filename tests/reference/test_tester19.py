@@ -31,4 +31,45 @@ def clamped_step(x):
 
 
 def test_a_number_chosen_by_a_tensor_condition_is_rebound_by_an_augmented_assignment():
-    assert_same_result(clamped_step, [(T([0.3, 0.2]),), (T([3.0, 4.0]),), (T([0.0, 0.0]),)])
+    # (torch.compile: refused by torch's own symbolic shapes, "sympy expression is NaN", at
+    # `h > max_step` with an unbacked float `h` and max_step = inf; not autoconv's refusal)
+    assert_same_result(clamped_step, [(T([0.3, 0.2]),), (T([3.0, 4.0]),), (T([0.0, 0.0]),)],
+                       compile=False)
+
+
+# (refusal_float_field_from_float_metric.py, from ReduceLROnPlateau) an object's float field
+# set to `float(metric)` under a tensor `if` in a staged loop: `float(t)` of a traced tensor
+# is a symbolic float, refused as "only the tensors in an object can change" (replay, export)
+# and, compared with the field's `inf`, a data-dependent guard under torch.compile
+class Tracker:
+    def __init__(self, start):
+        self.best = start
+        self.bad = 0
+
+    def step(self, metric):
+        current = float(metric)
+        if current < self.best * (1.0 - 1e-4):
+            self.best = current
+            self.bad = 0
+        else:
+            self.bad += 1
+
+
+def track(losses):
+    t = Tracker(float("inf"))
+    for loss in losses:
+        t.step(loss)
+    return t.best, t.bad
+
+
+def track_from_two(losses):
+    t = Tracker(2.0)
+    for loss in losses:
+        t.step(loss)
+    return t.best, t.bad
+
+
+def test_a_float_field_set_from_float_of_a_tensor_is_carried():
+    inputs = [(T([1.0, 0.5, 0.7]),), (T([1.0, 2.0, 0.5]),), (T([3.0, 2.0, 1.0]),)]
+    assert_same_result(track, inputs)
+    assert_same_result(track_from_two, inputs)
