@@ -73,3 +73,33 @@ def test_a_float_field_set_from_float_of_a_tensor_is_carried():
     inputs = [(T([1.0, 0.5, 0.7]),), (T([1.0, 2.0, 0.5]),), (T([3.0, 2.0, 1.0]),)]
     assert_same_result(track, inputs)
     assert_same_result(track_from_two, inputs)
+
+
+# (unclear_legacy_Tensor_ctor_in_branch.py, from a Dijkstra) a call that fails on traced values
+# in a branch of a staged `if` (here in a staged loop, where it cannot be specialised) was
+# reported at the `if` with advice to move a `raise` out of a `try` the function did not have
+def legacy_constructor_in_a_branch(d, w):
+    out = torch.zeros(2)
+    i = 0
+    while d.sum() > i:
+        if d[0] + w < d[1]:
+            out = torch.Tensor([1, d[0] + w])
+        i += 1
+    return out
+
+
+def test_a_call_failing_in_a_branch_is_named_at_its_line():
+    import re
+
+    import pytest
+
+    import autoconv
+    from autoconv_runtime import StagingError
+
+    with pytest.raises(StagingError) as caught:
+        autoconv.autoconv(legacy_constructor_in_a_branch)(T([0.0, 5.0]), T(1.0))
+    message = str(caught.value)
+    line = legacy_constructor_in_a_branch.__code__.co_firstlineno + 5
+    assert re.search(rf"a call in a branch at .*test_tester19.py:{line} fails", message), message
+    assert "not allocated yet" in message and "torch.Tensor([...])" in message
+    assert "`try`" not in message
