@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from . import augmented
 from .errors import StagingError
 from .identity import type_in
 from .values import is_staged
@@ -142,8 +143,10 @@ def refuse_choice_update(value, chosen, name: str, sources: str, where: str = ""
     """
     if isinstance(chosen, torch.SymInt):
         chosen = torch.scalar_tensor(chosen, dtype=torch.int64)
+    # (a stand-in for a Python number, chosen between numbers: `h *= 0.5` rebinds it in
+    # Python, and no other name shares the update)
     if (isinstance(chosen, torch.Tensor) and isinstance(value, torch.Tensor)
-            and is_staged(chosen)):
+            and is_staged(chosen) and not augmented.is_stand_in(value)):
         where = where or f"`{name}` is updated in place inside this statement"
         raise StagingError(
             "choice",

@@ -654,15 +654,44 @@ def _branch_raised(error, statement) -> StagingError:
     if refused is not None:
         refused.__cause__ = error
         return refused
-    refused = StagingError(
-        statement,
-        f"a branch raises {type(error).__name__}({str(error)[:80]!r}) while it is traced (a "
-        "`raise` inside a `try`, or a call that fails on the traced values), and a staged "
-        "statement runs both branches",
-        "Decide the condition with Python values, or move the `raise` out of the `try` (a raise "
-        "under a tensor condition outside a `try` becomes a check in the graph)")
+    line = _user_line(error)
+    if _raised_by_a_raise_statement(error):
+        refused = StagingError(
+            statement,
+            f"a branch raises {type(error).__name__}({str(error)[:80]!r}) while it is traced "
+            "(a `raise` inside a `try`), and a staged statement runs both branches",
+            "Decide the condition with Python values, or move the `raise` out of the `try` (a "
+            "raise under a tensor condition outside a `try` becomes a check in the graph)")
+    else:
+        # (tester 19: `torch.Tensor([j, d[j]])`, the legacy constructor, of a traced 0-d
+        # tensor, was blamed on a `raise` in a `try` the function did not have)
+        at = f" at {line[0]}:{line[1]}" if line else ""
+        refused = StagingError(
+            statement,
+            f"a call in a branch{at} fails on the traced values while the branch is traced: "
+            f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:160]!r} (a staged statement traces "
+            "both branches, whatever the data)",
+            "Compute that value with torch operations that take traced tensors (`torch.stack`, "
+            "`torch.tensor([...])` rather than the legacy `torch.Tensor([...])`), or "
+            "outside the function")
     refused.__cause__ = error
     return refused
+
+
+def _user_line(error) -> tuple[str, int] | None:
+    """(file, line) of the innermost frame of `error`'s traceback outside torch, autoconv and
+    its runtime: the user's call that failed."""
+    own = (f"{os.sep}torch{os.sep}", os.path.dirname(os.path.abspath(__file__)) + os.sep,
+           os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + f"{os.sep}autoconv"
+           f"{os.sep}")
+    found, traceback = None, error.__traceback__
+    while traceback is not None:
+        filename = traceback.tb_frame.f_code.co_filename
+        if not filename.startswith("<") and not any(part in filename or filename.startswith(part)
+                                                     for part in own):
+            found = (filename, traceback.tb_lineno)
+        traceback = traceback.tb_next
+    return found
 
 
 # NOTE [a loop body that raises while traced]

@@ -17,7 +17,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
-from . import kept_effects, specialize
+from . import dynamo_draws, kept_effects, specialize
 from ..values import is_undefined
 
 __all__ = ["probe", "probing", "types_probe", "probing_types", "probe_side_effects_off",
@@ -29,11 +29,40 @@ _types_only = [False]
 
 
 @contextlib.contextmanager
-def probe(types_only: bool = False):
+def probe(types_only: bool = False, draws: list | None = None):
     """Bodies run only as a probe: side effects off, their ops dead code. With `types_only`, the
     probe only learns the types of values, and the statements staged inside it run each body
     once, without torch's operators (NOTE [types-only probes]); `types_only=False` inside such
-    a probe (counting a loop's trips) stages them fully again."""
+    a probe (counting a loop's trips) stages them fully again. Under dynamo, the probe's draws
+    become zeros when it ends, and `draws` gets their number appended (NOTE [random draws of
+    probes under dynamo])."""
+    if not torch.compiler.is_dynamo_compiling():
+        with _probe(types_only):
+            yield
+        return
+    token = dynamo_draws.mark()
+    try:
+        with _probe(types_only):
+            yield
+    finally:
+        undone = dynamo_draws.undraw(token)
+    if undone < 0:
+        from ..errors import raise_at_under_dynamo, dynamo_user_location
+
+        raise_at_under_dynamo(
+            dynamo_user_location(), "statement",
+            "a body draws random numbers (torch.rand, dropout ...) in a way torch.compile's "
+            "graph cannot leave out where autoconv runs the body ahead to learn its types "
+            "(a random op of several outputs, or of a size no argument has): the graph "
+            "would draw numbers Python never draws",
+            "Draw the numbers before the statement and pass them in, or use autoconv's own "
+            "replay (`autoconv.autoconv(fn)`) or torch.export")
+    if draws is not None:
+        draws.append(undone)
+
+
+@contextlib.contextmanager
+def _probe(types_only: bool):
     if torch.compiler.is_dynamo_compiling() and _compiled_bodies[_IN_OPERATOR]:
         # NOTE [probes in bodies dynamo traces]
         _operator_probes(1)
@@ -97,9 +126,8 @@ def _mark_probed(graph, last, root) -> None:
 # (staging/torch.py `_count_trips`) and the rows an if's branches append (`_probe_lists`, NOTE
 # [counts of an if's probe]); a count that depends on a draw would come from the zeros, or
 # from numbers the statement then draws again differently, so those statements are refused.
-# Open: under dynamo the traced code cannot reach the graph, and a probe's draws stay draws
-# (torch.compile draws other numbers than Python where a staged statement probes a body that
-# draws).
+# Under dynamo the traced code cannot reach the graph: NOTE [random draws of probes under
+# dynamo] in dynamo_draws.py does the same there.
 def _graph_end():
     """(graph, its last node, root module) of the graph make_fx is tracing, or None."""
     from torch.fx.experimental.proxy_tensor import get_proxy_mode

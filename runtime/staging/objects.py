@@ -24,6 +24,7 @@ import functools
 import types
 
 import torch
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..errors import StagingError
 from . import context
@@ -31,7 +32,7 @@ from ..augmented import is_stand_in
 from ..lists import StagedList
 from ..identity import identical, type_in
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
-from ..values import is_staged, is_undefined
+from ..values import is_staged, is_undefined, to_tensor
 
 __all__ = ["carried_slots", "carry", "ChangedInput", "is_plain_object", "with_input_as_state",
            "refusing_uncarried_changes"]
@@ -122,6 +123,7 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
 
 
 _NUMBERS = (bool, int, float)
+_SYMBOLIC = (torch.SymBool, torch.SymInt, torch.SymFloat)  # (`float(t)` of a traced tensor)
 
 # NOTE [numbers in objects]
 # A Python number in a carried object, dict or list (`stats = {"pos": 0}`) is a constant of the
@@ -268,7 +270,9 @@ def _same_constant(a, b) -> bool:
         return True
     if type(a) is not type(b) or not isinstance(a, (int, float, complex, str, bytes)):
         return False
-    return a == b
+    # (a traced number, `float(t)`, under dynamo: no guard on its value, which it refuses;
+    # one not known equal is taken as changed, and carried)
+    return statically_known_true(a == b)
 
 
 def _flatten_as(spec, value, leaves, path="", replaced=None):
@@ -281,17 +285,21 @@ def _flatten_as(spec, value, leaves, path="", replaced=None):
     """
     kind = spec[0]
     if kind == "tensor":
-        if type_in(value, _NUMBERS):
+        if type_in(value, _NUMBERS) or isinstance(value, _SYMBOLIC):
             # A number the object held before an earlier statement, which carried it and left
             # a 0-d tensor there (NOTE [numbers in objects]), set again (tester t13 repro 20:
             # `return {"pos": (i, j)}` in nested loops): the number as a tensor, as then.
             like = next((t for t in leaves if isinstance(t, torch.Tensor)), None)
-            value = torch.tensor(value, device=like.device if like is not None else None)
+            value = (to_tensor(value, like) if isinstance(value, _SYMBOLIC) else
+                     torch.tensor(value, device=like.device if like is not None else None))
         if not isinstance(value, torch.Tensor):
             return path, "stops being a tensor"
         leaves.append(value)
         return None
     if kind == "number":
+        if isinstance(value, _SYMBOLIC):  # (`float(t)` of a traced tensor: carried as a tensor)
+            value = to_tensor(value, next((t for t in leaves if isinstance(t, torch.Tensor)),
+                                          None))
         if not isinstance(value, (torch.Tensor, *_NUMBERS)):
             return path, "stops being a number"
         leaves.append(value)
@@ -301,7 +309,8 @@ def _flatten_as(spec, value, leaves, path="", replaced=None):
             return None
         if ((_is_namedtuple(spec[1]) and type(value) is type(spec[1]))
                 # (a number: carried from now on, NOTE [numbers in objects])
-                or (type_in(spec[1], _NUMBERS) and isinstance(value, (torch.Tensor, *_NUMBERS)))):
+                or (type_in(spec[1], _NUMBERS)
+                    and isinstance(value, (torch.Tensor, *_NUMBERS, *_SYMBOLIC)))):
             if replaced is None:
                 return path, _REPLACED
             replaced.append(path)

@@ -30,7 +30,8 @@ import numpy
 import torch
 from torch._prims_common import make_contiguous_strides_for
 from torch.fx.experimental.proxy_tensor import disable_proxy_modes_tracing
-from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols, statically_known_true
+from torch.fx.experimental.symbolic_shapes import (has_free_unbacked_symbols, has_static_value,
+                                             statically_known_true)
 from torch.utils import _pytree as pytree
 
 from .. import augmented
@@ -1808,7 +1809,8 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
     # (not under dynamo, which refuses a body's writes to outside tensors in torch.cond itself)
     skipped = contextlib.nullcontext() if torch.compiler.is_dynamo_compiling() else \
         outside_writes.skipped_in_probe()  # NOTE [outside tensors updated in a probe]
-    with probe(types_only=pred is None), skipped:
+    draws = []  # (under dynamo: NOTE [random draws of probes under dynamo])
+    with probe(types_only=pred is None, draws=draws), skipped:
         for number, body in enumerate(bodies):
             probe_state = lists.probe_copies(staged_view, slots)
             before = [list(v) if type(v) is list else v for v in probe_state]
@@ -1824,14 +1826,26 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
             probes.append((probe_state, before, outputs, body.where))
         growth = lists.measure(statement.names, slots, tuple(statement.state), probes,
                                statement.kind)
-        if start is not None and _draws_reach([g.count for g in growth.values()], start):
-            raise statement.error(
-                "a branch grows a list by a number of items that depends on random numbers "
-                "it draws (torch.rand, dropout ...): the list is sized before the if by a "
-                "first run of the branch, which would draw other numbers than the branch then "
-                "draws (the size could be wrong)",
-                "Draw the numbers before the if and use them in the branch, or bound the "
-                "items with a counter in the loop's test (`while i < max_steps and ...:`)")
+        drew = start is not None and _draws_reach([g.count for g in growth.values()], start)
+    if pred is not None and any(draws) and not all(has_static_value(g.count)
+                                                   for g in growth.values()):
+        # (under dynamo, which does not show what the count is made of)
+        raise statement.error(
+            "a branch grows a list by a number of items known only when it runs, and draws "
+            "random numbers (torch.rand, dropout ...): under torch.compile the list is sized "
+            "before the if by a first run of the branch whose draws are left out, and autoconv "
+            "cannot tell there whether the size depends on them",
+            "Draw the numbers before the if and use them in the branch, bound the items with "
+            "a counter in the loop's test (`while i < max_steps and ...:`), or use autoconv's "
+            "replay or torch.export, which tell")
+    if drew:
+        raise statement.error(
+            "a branch grows a list by a number of items that depends on random numbers "
+            "it draws (torch.rand, dropout ...): the list is sized before the if by a "
+            "first run of the branch, which would draw other numbers than the branch then "
+            "draws (the size could be wrong)",
+            "Draw the numbers before the if and use them in the branch, or bound the "
+            "items with a counter in the loop's test (`while i < max_steps and ...:`)")
     # A list no body appends to stays as it is (a Python list a constant, a StagedList state).
     # (Under dynamo a count made of unbacked sizes shows as an int: a count not known to be 0
     # is kept, without a guard on its value, which dynamo refuses.)
@@ -2231,14 +2245,15 @@ def _count_trips(test, body, statement: Statement):
     counted = lists.uncounted(tuple(statement.state), statement.growth, statement.names)
     zero = torch.zeros((), dtype=torch.int64, device=like.device if like is not None else None)
     before = _last_node()
-    with probe(types_only=False):  # the count is a value: the loop is staged in full
+    draws = []  # (under dynamo: NOTE [random draws of probes under dynamo])
+    with probe(types_only=False, draws=draws):  # the count is a value: staged in full
         out = stage_while(lambda trips, *rest: test(*rest),
                           lambda trips, *rest: (trips + 1, *body(*rest)),
                           (zero, *counted), ("<trip count>", *statement.names), like,
                           statement.inputs, statement.kind)
         # (inside the probe: the outermost probe's draws become zeros when it ends)
         drew = before is not None and _draws_since(before)
-    if drew:
+    if drew or any(draws):
         raise statement.error(
             "the loop grows a list and draws random numbers (torch.rand, dropout ...): its "
             "trips are counted by a first run of the loop, to size the list, and that run "
