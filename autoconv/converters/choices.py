@@ -493,15 +493,8 @@ def _paths_stored(stmt) -> dict:
 
 def _always_sets(block, path) -> bool:
     """`_always_rebinds` of an item or attribute."""
-    for stmt in block:
-        if isinstance(stmt, (gast.Return, gast.Raise, gast.Break, gast.Continue)):
-            return True
-        if isinstance(stmt, gast.Assign) and path in _paths_stored(stmt):
-            return True
-        if isinstance(stmt, gast.If) and _always_sets(stmt.body, path) and (
-                _always_sets(stmt.orelse, path)):
-            return True
-    return False
+    return _every_path_binds(block, lambda stmt: isinstance(stmt, gast.Assign)
+                             and path in _paths_stored(stmt))
 
 
 def _path_update_of(node, path) -> bool:
@@ -567,13 +560,18 @@ def _always_rebinds(block, name) -> bool:
     """Whether every path through `block` (a list of statements) rebinds `name` by a simple
     assignment or leaves the block by a jump (a staged statement's flag for it would be False
     on every path)."""
+    return _every_path_binds(block, lambda stmt: isinstance(stmt, (gast.Assign, gast.AnnAssign))
+                             and name in _names_stored(stmt))
+
+
+def _every_path_binds(block, binds) -> bool:
+    """Whether every path through `block` reaches a statement `binds` says binds, or leaves the
+    block by a jump; an `if` counts where both its branches do."""
     for stmt in block:
-        if isinstance(stmt, (gast.Return, gast.Raise, gast.Break, gast.Continue)):
+        if isinstance(stmt, (gast.Return, gast.Raise, gast.Break, gast.Continue)) or binds(stmt):
             return True
-        if isinstance(stmt, (gast.Assign, gast.AnnAssign)) and name in _names_stored(stmt):
-            return True
-        if isinstance(stmt, gast.If) and _always_rebinds(stmt.body, name) and (
-                _always_rebinds(stmt.orelse, name)):
+        if isinstance(stmt, gast.If) and _every_path_binds(stmt.body, binds) and (
+                _every_path_binds(stmt.orelse, binds)):
             return True
     return False
 
