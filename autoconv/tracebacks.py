@@ -23,7 +23,7 @@ import torch
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 import autoconv_runtime
-from autoconv_runtime import calls
+from autoconv_runtime import calls, subscripts
 
 from .conversion import is_generated_code
 
@@ -225,15 +225,8 @@ def _construct_at(source: str):
                 part is not None and not isinstance(part, ast.Constant)
                 for part in (b.lower, b.upper, b.step))]
             if sliced:
-                text = ast.unparse(node)
-                return (f"`{source}` slices a tensor by a number the graph computes (`{text}`): "
-                        "autoconv traces slices of sizes known while tracing, and this "
-                        "bound is a traced tensor's value (a count of a tensor's values, a "
-                        "loop's index over a tensor's range)",
-                        "For a window of a fixed width at a traced start, index with a tensor "
-                        "(`x[i + torch.arange(2)]` for `x[i:i + 2]`); for a part whose size "
-                        "depends on values, mask instead (`keep = torch.arange(x.shape[0]) < n`"
-                        ", then `(x * keep).sum()` for `x[:n].sum()`)")
+                problem, fix = subscripts.traced_slice_refusal(ast.unparse(node))
+                return f"`{source}` {problem}", fix
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             numbers = [k for k in node.keywords if k.arg in ("alpha", "value", "beta")

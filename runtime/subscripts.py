@@ -78,6 +78,36 @@ def _plain_slices(key):
     return key
 
 
+def traced_slice_refusal(text: str | None = None) -> tuple[str, str]:
+    """(problem, fix) for a tensor sliced by a traced bound (`x[:n]` with `n = (x > 0).sum()`,
+    `A[i, :i]` in a loop over a tensor's range); `text` is the subscript's source where known.
+    The slice's size is a value only the graph's run knows, and a traced tensor has sizes
+    known while tracing (tester t14 repros 3 and 4)."""
+    shown = f" (`{text}`)" if text else ""
+    return (f"slices a tensor by a number the graph computes{shown}: autoconv traces slices of "
+            "sizes known while tracing, and this bound is a traced tensor's value (a count of a "
+            "tensor's values, a loop's index over a tensor's range)",
+            "For a window of a fixed width at a traced start, index with a tensor "
+            "(`x[i + torch.arange(2)]` for `x[i:i + 2]`); for a part whose size depends on "
+            "values, mask instead (`keep = torch.arange(x.shape[0]) < n`, then "
+            "`(x * keep).sum()` for `x[:n].sum()`)")
+
+
+def _refuse_traced_slice(key) -> None:
+    """Under dynamo, refuse a tensor sliced by a traced bound before torch is asked for the
+    bound's value: dynamo turned torch's "Could not guard on data-dependent expression", which
+    autoconv's replay and torch.export rewrite at the user's line with the subscript's source
+    (autoconv/tracebacks.py), into its own UserError naming autoconv's line (tester19's Jacobi,
+    `torch.dot(A[i, :i], x[:i])`)."""
+    if not (torch.compiler.is_dynamo_compiling()
+            and any(isinstance(p, TracedSlice) for p in _parts(key))):
+        return
+    from .errors import StagingError
+
+    problem, fix = traced_slice_refusal()
+    raise StagingError("subscript", "the line " + problem, fix)
+
+
 def _normalized(index, size):
     return torch.where(index < 0, index + size, index).reshape(1)
 
@@ -118,6 +148,8 @@ def getitem(target, key):
         # value, where the graph can be specialised on it, else a StagingError at this line.
         return target[key._needed("indexing a dict with it")]
     # Anything else (a tensor) is sliced as Python would.
+    if isinstance(target, torch.Tensor):
+        _refuse_traced_slice(key)
     key = _plain_slices(key)
     if not isinstance(target, torch.Tensor):
         return target[key]
@@ -192,6 +224,8 @@ def setitem(target, key, value):
     if type(target) is list and (_is_index(key) or isinstance(key, torch.SymInt)):
         _set_list_item(target, _as_index(key), value)
         return target
+    if isinstance(target, torch.Tensor):
+        _refuse_traced_slice(key)
     key = _plain_slices(key)
     parts = _parts(key)
     if type(key) is int or not isinstance(target, torch.Tensor) or not any(

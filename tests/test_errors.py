@@ -1974,6 +1974,29 @@ def test_constructs_asking_a_traced_value_are_named_with_a_fix(fn, args, message
     assert info.value.filename == __file__
 
 
+def rows_below_the_diagonal(A, x):
+    out = torch.zeros_like(x)
+    for i in range(A.shape[0]):
+        out[i] = torch.dot(A[i, :i], x[:i])
+        if out[i] > 100:
+            break
+    return out
+
+
+@pytest.mark.parametrize("fn, args", [
+    (window_at_a_traced_index, (torch.arange(6.), torch.tensor(3))),
+    (rows_below_the_diagonal, (torch.arange(16.).reshape(4, 4), torch.ones(4))),
+])
+def test_a_slice_by_a_traced_bound_is_named_under_compile(fn, args):
+    # dynamo turned torch's data-dependent error into its own UserError at autoconv's line
+    # (tester19's Jacobi, `torch.dot(A[i, :i], x[:i])`)
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match=r"slices a tensor by a number the graph computes.*"
+                                           r"torch\.arange") as info:
+        compiled(*args)
+    assert info.value.filename == __file__
+
+
 def test_the_fixes_the_construct_messages_suggest_work():
     def masked(x):
         n = (x > 0).sum()
