@@ -253,6 +253,10 @@ _NUMBER_CALLS = {"float", "int", "bool", "len", "round", "float_", "int_", "bool
                  "item", "sum_", "max_", "min_", "abs"}
 
 
+# operands whose type conversion cannot tell (a parameter, a global, a field, an item)
+_UNKNOWN = (gast.Name, gast.Attribute, gast.Subscript)
+
+
 def _is_number(node, numbers) -> bool:
     """Whether the expression `node` may be a Python number (or a container of numbers, such
     as `{'total': 0.0}`), given the names `numbers` that may hold one. Arithmetic is a number
@@ -266,7 +270,16 @@ def _is_number(node, numbers) -> bool:
     if isinstance(node, gast.UnaryOp):
         return _is_number(node.operand, numbers)
     if isinstance(node, gast.BinOp):
-        return _is_number(node.left, numbers) and _is_number(node.right, numbers)
+        left, right = _is_number(node.left, numbers), _is_number(node.right, numbers)
+        # A number's name next to a name of unknown type (a parameter, a global: `step **
+        # alpha` with `alpha=0.6`) may be a number too: `lp = step ** alpha` read as a plain
+        # name made `x[0] / lp` torch's float32 / 0-d float64, float64 where Python's float
+        # keeps float32 (tester20, a GNMT length penalty). Reading it through the runtime
+        # costs nothing where it is a tensor after all.
+        return left and right or (left and not isinstance(node.left, gast.Constant)
+                                  and isinstance(node.right, _UNKNOWN)
+                                  or right and not isinstance(node.right, gast.Constant)
+                                  and isinstance(node.left, _UNKNOWN))
     if isinstance(node, gast.Compare):
         return all(_is_number(v, numbers) for v in [node.left, *node.comparators])
     if isinstance(node, gast.Subscript):

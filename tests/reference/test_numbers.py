@@ -1172,3 +1172,37 @@ def test_a_number_divided_by_a_tensor_rounds_as_python_does():
         for got in _modes(number_over_tensor, (x,)):
             for g, w in zip(got, want):
                 assert g.dtype == torch.float32 and torch.equal(g, w), (g - w).abs().max()
+
+
+def length_penalised(x, alpha=0.6):
+    step = 0
+    while x.sum() < 30:
+        x = x * 2
+        step += 1
+        lp = (5.0 + step) ** alpha  # GNMT's length penalty: a Python float in Python
+        y = x[0] / lp
+    return y
+
+
+def scaled_by_a_field(x, cfg):
+    step = 0
+    while x.sum() < 30:
+        x = x * 2
+        step += 1
+        lr = cfg["lr"] * step
+        y = x[0] * lr
+    return y
+
+
+@pytest.mark.parametrize("fn, args", [
+    (length_penalised, (torch.tensor([1.1, 0.3, 2.0]),)),
+    (length_penalised, (torch.tensor([3.3, 0.7, 0.1]), 0.5)),
+    (scaled_by_a_field, (torch.tensor([1.1, 0.3, 2.0]), {"lr": 0.1})),
+])
+def test_a_number_bound_from_a_carried_one_and_a_parameter_keeps_float32(fn, args):
+    # tester20: `lp = step ** alpha` with `alpha` a parameter was read as a plain name, so
+    # `x[0] / lp` divided by a 0-d float64 and gave float64 where Python gives float32
+    want = fn(*args)
+    for result in _modes(fn, args):
+        assert result.dtype == want.dtype == torch.float32
+        torch.testing.assert_close(result, want, rtol=0, atol=0)
