@@ -824,8 +824,15 @@ def reached_objects(value) -> list:
 
 
 def closure(fn):
-    """`fn.__closure__`; None under dynamo for a function made in its trace, whose closure it
-    does not show (it raises AttributeError there, `getattr` with a default too)."""
+    """`fn.__closure__`; None under dynamo, where reading a function's cells as values made
+    them objects to dynamo, which then failed when it called the function ("Expected
+    CellVariable, got UserDefinedObjectVariable in load_cell": tester20, any closure given to
+    a helper that calls it in a staged loop), and which does not show the closure of a
+    function made in its trace (AttributeError there, `getattr` with a default too). Under
+    dynamo a change made through the cells is refused by dynamo itself (NOTE [objects reached
+    through a callable])."""
+    if torch.compiler.is_dynamo_compiling():
+        return None
     try:
         return fn.__closure__
     except AttributeError:

@@ -431,6 +431,39 @@ def test_functions_sharing_a_wrapper_keep_their_own_bodies():
     assert_same_result(calls_two_wrapped, [T(3), T(-1)], staged=False)
 
 
+def _steps_by(k):
+    def step(y, mu):
+        return y * mu * k
+    return step
+
+
+@passes_through
+def wrapped_step(y, mu):
+    return y * mu
+
+
+def integrate_with(f, y, mu):
+    while y.sum() < 10:
+        y = f(y, mu)
+    return y
+
+
+def integrates_a_closure(y, mu):
+    return integrate_with(_steps_by(1.0), y, mu)
+
+
+def integrates_a_wrapped_function(y, mu):
+    return integrate_with(wrapped_step, y, mu)
+
+
+@pytest.mark.parametrize("fn", [integrates_a_closure, integrates_a_wrapped_function])
+def test_a_closure_given_to_a_helper_that_calls_it_in_a_loop(fn):
+    # tester20: torch.compile failed in dynamo ("Expected CellVariable, got
+    # UserDefinedObjectVariable in load_cell"): the runtime read the closure's cells as values
+    assert_same_result(fn, [(T([1.0, 2.0]), T(1.5)), (T([11.0, 2.0]), T(1.5)),
+                            (T([0.5, 0.25]), T(3.0))])
+
+
 @doubles_result
 def doubled_helper(v):
     if v.sum() > 0:
