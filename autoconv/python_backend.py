@@ -884,6 +884,8 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
                     continue
                 for graph_module, node, function in rewrites:
                     node.target, node.kwargs = function, {}
+                    if function is _index_put_row:  # index_put(buffer, [count], values)
+                        node.args = (node.args[0], node.args[1][0], node.args[2])
                     changed.add(graph_module)
                 carried = list(loop.args[2])
                 carried[k] = start
@@ -999,9 +1001,8 @@ def _counter_in_body(body: GraphModule, k: int, rewrites: list) -> bool:
             and sum(o is add for o in outs) == 1):
         return False
     rewrites.append((body, add, _int64_add))
-    for row in rows:
-        row.args = (row.args[0], place, row.args[2])
-        rewrites.append((body, row, _index_put_row))
+    # (the rewrites are made only once the test, too, reads the counter as a number)
+    rewrites += [(body, row, _index_put_row) for row in rows]
     return True
 
 
