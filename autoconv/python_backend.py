@@ -848,7 +848,12 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
     integers, directly or in a cond branch (a subgraph only that cond runs), whose results
     reach nothing but the test's truth value (read with `not`). Its final value becomes a
     0-d int64 tensor again after the loop; its additions wrap around as int64's do
-    (`_int64_add`).
+    (`_int64_add`). The body may also read it as the row a list's append writes
+    (`index_put(buffer, [count], item)`, `_row_write`): with grad off that is `buffer[count] =
+    item` at the Python int, a `select` and a `copy_` in C++ (perf20: the 0-d index tensor
+    took the advanced-indexing kernel, and the count an `add_`, on every trip). A
+    loop test's other comparisons of a 0-d integer tensor with an integer, whose result is
+    only tested, read the tensor's `item()` (`_comparisons_as_ints`: `token != eos`).
     """
     changed = set()
     runs: dict[int, int] = {}
