@@ -669,6 +669,8 @@ def _carried_writes(graph: torch.fx.Graph, carried: int):
 def _in_place_form(node: Node) -> torch._ops.OpOverload | None:
     """The in-place overload of a buffer write or pointwise aten op (`add` -> `add_`)."""
     op = node.target
+    if op is _index_put_row:  # (a row write at a Python int index: `counters_as_ints`)
+        return _index_put_row_
     if (node.op != "call_function" or not isinstance(op, torch._ops.OpOverload)
             or op.namespace != "aten" or not node.args or not isinstance(node.args[0], Node)
             or (op not in _BUFFER_WRITES and torch.Tag.pointwise not in op.tags)):
@@ -846,7 +848,12 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
     integers, directly or in a cond branch (a subgraph only that cond runs), whose results
     reach nothing but the test's truth value (read with `not`). Its final value becomes a
     0-d int64 tensor again after the loop; its additions wrap around as int64's do
-    (`_int64_add`).
+    (`_int64_add`). The body may also read it as the row a list's append writes
+    (`index_put(buffer, [count], item)`, `_row_write`): with grad off that is `buffer[count] =
+    item` at the Python int, a `select` and a `copy_` in C++ (perf20: the 0-d index tensor
+    took the advanced-indexing kernel, and the count an `add_`, on every trip). A
+    loop test's other comparisons of a 0-d integer tensor with an integer, whose result is
+    only tested, read the tensor's `item()` (`_comparisons_as_ints`: `token != eos`).
     """
     changed = set()
     runs: dict[int, int] = {}
@@ -882,6 +889,8 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
                     continue
                 for graph_module, node, function in rewrites:
                     node.target, node.kwargs = function, {}
+                    if function is _index_put_row:  # index_put(buffer, [count], values)
+                        node.args = (node.args[0], node.args[1][0], node.args[2])
                     changed.add(graph_module)
                 carried = list(loop.args[2])
                 carried[k] = start
@@ -895,7 +904,71 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
                         again.meta = dict(user.meta)
                         user.replace_all_uses_with(again, lambda n, a=again: n is not a)
                 changed.add(module)
+            if _comparisons_as_ints(test, _test_output(test), runs):
+                changed.add(test)
     return changed
+
+
+def _comparisons_as_ints(test: GraphModule, truth, runs) -> bool:
+    """Compare a loop test's 0-d integer tensors with integers as Python ints: `token !=
+    eos` becomes `item(token) != eos` where the comparison's result is only tested (reaches
+    the test's truth value, directly or as an operand a cond branch returns as it is).
+    Exact: an integer tensor's item is its value, and an integer in the dtype's range
+    compares with it in that dtype as in Python. Returns whether `test` changed."""
+    changed = False
+    for node in list(test.graph.nodes):
+        function = _COUNTER_COMPARISONS.get(node.target)
+        if function is None or node.kwargs or len(node.args) != 2:
+            continue
+        value, other = node.args
+        val = value.meta.get("val") if isinstance(value, Node) else None
+        if not (isinstance(val, torch.Tensor) and val.dim() == 0 and val.device.type == "cpu"
+                and not val.dtype.is_floating_point and not val.dtype.is_complex
+                and val.dtype != torch.bool and type(other) is int
+                and torch.iinfo(val.dtype).min <= other <= torch.iinfo(val.dtype).max
+                and _only_tested(node, test, {truth}, runs)):
+            continue
+        with test.graph.inserting_before(node):
+            item = test.graph.call_function(_METHODS.item, (value,))
+        node.target, node.args = function, (item, other)
+        changed = True
+    return changed
+
+
+def _only_tested(node: Node, graph: GraphModule, truths: set, runs) -> bool:
+    """Whether only the truth value of `node` is read: it is one of `truths` (a loop test's
+    result) where the graph returns it, a cond's predicate, or an operand that a cond's
+    branches (run by that cond only) return as they are at results only tested."""
+    for user in node.users:
+        if user.op == "output":
+            if node not in truths:
+                return False
+        elif user.target is _COND:
+            pred, true_fn, false_fn, operands = user.args
+            if node not in operands:
+                if pred is not node:
+                    return False
+                continue
+            if sum(o is node for o in operands) != 1:
+                return False
+            position = list(operands).index(node)
+            tested = {item.args[1] for item in user.users
+                      if item.target is operator.getitem and item in truths
+                      and len(item.users) == 1}
+            if len(tested) != len(user.users):
+                return False
+            for branch in (true_fn, false_fn):
+                sub = getattr(graph, branch.target)
+                place = _placeholder(sub, position)
+                outs = sub.graph.output_node().args[0]
+                if (runs.get(id(sub)) != 1 or place is None
+                        or not isinstance(outs, (tuple, list))
+                        or any(u.op != "output" for u in place.users)
+                        or any(o is place for i, o in enumerate(outs) if i not in tested)):
+                    return False
+        else:
+            return False
+    return True
 
 
 def _counter_start(value) -> int | None:
@@ -920,16 +993,57 @@ def _counter_in_body(body: GraphModule, k: int, rewrites: list) -> bool:
     place = _placeholder(body, k)
     output = body.graph.output_node()
     outs = output.args[0]
-    if place is None or len(place.users) != 1 or not isinstance(outs, (tuple, list)):
+    if place is None or not isinstance(outs, (tuple, list)):
         return False
-    (add,) = place.users
-    if not (add.target in _COUNTER_ADDS and add.args[0] is place and len(add.args) == 2
+    adds = [user for user in place.users if user.target in _COUNTER_ADDS]
+    rows = [user for user in place.users if _row_write(user, place)]
+    if len(adds) != 1 or len(rows) > 1 or len(place.users) != 1 + len(rows):
+        return False
+    (add,) = adds
+    if not (add.args[0] is place and len(add.args) == 2
             and type(add.args[1]) is int and not add.kwargs
             and list(add.users) == [output] and k < len(outs) and outs[k] is add
             and sum(o is add for o in outs) == 1):
         return False
     rewrites.append((body, add, _int64_add))
+    # (the rewrites are made only once the test, too, reads the counter as a number)
+    rewrites += [(body, row, _index_put_row) for row in rows]
     return True
+
+
+def _row_write(node: Node, index: Node) -> bool:
+    """Whether `node` is `index_put(buffer, [index], values)` (a list's append: one row of a
+    buffer of the values' dtype, not accumulated) that reads `index` there only."""
+    if not (node.target is torch.ops.aten.index_put.default and len(node.args) in (3, 4)
+            and not node.kwargs and (len(node.args) == 3 or node.args[3] is False)):
+        return False
+    buffer, indices, values = node.args[:3]
+    if not (isinstance(indices, (list, tuple)) and len(indices) == 1 and indices[0] is index
+            and buffer is not index and values is not index):
+        return False
+    buffer_val, values_val = (v.meta.get("val") if isinstance(v, Node) else None
+                              for v in (buffer, values))
+    return (isinstance(buffer_val, torch.Tensor) and isinstance(values_val, torch.Tensor)
+            and buffer_val.dim() >= 1 and buffer_val.dtype == values_val.dtype)
+
+
+def _index_put_row(buffer: torch.Tensor, index: int, values: torch.Tensor) -> torch.Tensor:
+    """`index_put(buffer, [index], values)` with `index` a Python int (a counter run as one,
+    `counters_as_ints`): the functional form, for grad mode on."""
+    return torch.index_put(buffer, (torch.scalar_tensor(index, dtype=torch.int64),), values)
+
+
+def _index_put_row_(buffer: torch.Tensor, index: int, values: torch.Tensor) -> torch.Tensor:
+    """`index_put_(buffer, [index], values)` with `index` a Python int: `buffer[index] =
+    values` (a `select` and a `copy_` in C++, without the advanced-indexing kernel a tensor
+    index takes), the same write: the same row, negative indices counted from the end, values
+    broadcast to the row (of the same dtype: `_row_write`). An index out of range is left to
+    `index_put_` itself, for torch's own error."""
+    try:
+        buffer[index] = values
+    except IndexError:
+        torch.index_put_(buffer, (torch.scalar_tensor(index, dtype=torch.int64),), values)
+    return buffer
 
 
 def _int64_add(count: int, step: int) -> int:

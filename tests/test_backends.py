@@ -441,8 +441,9 @@ def test_list_append_in_a_while_writes_the_buffer_in_place_with_grad_off(grad):
     graph_module = _graph(tokens_until, *_TRIPS[2])
     source = compile_python(lower(graph_module)).__autoconv_source__
     # The choice is made once, before the loop (the body is written inline, in the loop).
-    choice = re.search(r"\n( *)(index_put_or_in_place\d*) = index_put if (grad\d*) else "
-                       r"index_put_\n", source)
+    # (perf20: the list's count runs as a Python int, the write is `_index_put_row`)
+    choice = re.search(r"\n( *)(\w*index_put\w*_or_in_place\d*) = (_?index_put\w*) if "
+                       r"(grad\d*) else \3_\n", source)
     assert choice
     loop = source[source.rindex("while True:"):]  # (the first loop counts the trips)
     assert f"{choice.group(1)}while True:" in source and choice.group(2) not in loop.split(
@@ -888,3 +889,58 @@ def test_a_counter_read_as_a_number_stays_a_tensor():
     assert " < 6)" not in source, source
     for h in (torch.ones(4), -torch.ones(4), torch.full((4,), 0.05)):
         _same_as_fx(graph_module, h, w)
+
+
+def _appending(h, w):
+    token, tokens, steps = torch.tensor(1), [], 0
+    while token != 0 and steps < 8:
+        h = torch.tanh(h @ w)
+        token = h.argmax() % 3
+        tokens.append(token)
+        steps += 1
+    return torch.stack(tokens), steps
+
+
+def test_a_list_count_and_a_token_test_run_on_python_ints():
+    # (perf20) The decoder's list count (the row its append writes) was a 0-d tensor: an
+    # `index_put_` through the advanced-indexing kernel and an `add_` per trip; its test
+    # `token != 0` a `ne` and a `bool()`. Now `buffer[count] = token` at a Python int and
+    # `item(token) != 0`.
+    w = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
+    h = torch.randn(4, generator=torch.Generator().manual_seed(1))
+    graph_module = _graph(_appending, h, w)
+    source = compile_python(lower(graph_module)).__autoconv_source__
+    loop = source[source.rindex("while True:"):]
+    assert "_index_put_row_or_in_place" in source and "index_put_(" not in loop, source
+    assert " != 0)" in loop and "item(" in loop and " ne(" not in loop, source
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            for seed in range(8):
+                h = torch.randn(4, generator=torch.Generator().manual_seed(seed))
+                got = build("python", graph_module, (h, w))(h, w)
+                want = _appending(h, w)
+                _same_as_fx(graph_module, h, w)
+                torch.testing.assert_close(got[0], want[0], rtol=0, atol=0)
+    f = autoconv.autoconv(_appending)
+    for seed in range(8):
+        h = torch.randn(4, generator=torch.Generator().manual_seed(seed))
+        got, want = f(h, w), _appending(h, w)
+        torch.testing.assert_close(got[0], want[0], rtol=0, atol=0)
+        assert int(got[1]) == want[1]
+
+
+def test_a_row_write_at_an_int_index_is_index_puts():
+    from autoconv.python_backend import _index_put_row, _index_put_row_
+    buffer = torch.arange(12.0).reshape(4, 3)
+    for index in (0, 3, -1, -4):
+        row = torch.tensor([7.0, 8.0, 9.0])
+        want = torch.index_put(buffer, (torch.tensor(index),), row)
+        torch.testing.assert_close(_index_put_row(buffer, index, row), want, rtol=0, atol=0)
+        torch.testing.assert_close(_index_put_row_(buffer.clone(), index, torch.tensor(5.0)),
+                                   torch.index_put(buffer, (torch.tensor(index),),
+                                                   torch.tensor(5.0)), rtol=0, atol=0)
+    for index in (4, -5):  # out of range: index_put_'s own error
+        with pytest.raises(Exception) as error:
+            torch.index_put_(buffer.clone(), (torch.tensor(index),), torch.tensor(1.0))
+        with pytest.raises(type(error.value), match=re.escape(str(error.value))):
+            _index_put_row_(buffer.clone(), index, torch.tensor(1.0))

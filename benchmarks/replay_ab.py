@@ -1,0 +1,100 @@
+"""Before / after of the python backend on one loop workload, side by side in one process.
+
+"before" is the python backend of a git revision (its python_backend.py and the passes it
+imports, graph_passes / rnn_cells / scalar_loops, loaded from `git show REV:...` as a
+separate package), "after" the working tree's; both compile the same traced graph of the
+workload (benchmarks/loops.py), and the `Function` runs with one or the other as its runner.
+Each round times one call of eager, before, after and TorchScript in turn, in CPU time
+(`time.process_time`: other jobs' time slices do not count, their cache traffic does); min,
+10th percentile and median per variant, with the ratio to eager's.
+
+    python benchmarks/replay_ab.py REV WORKLOAD [ROUNDS]    # e.g. main gru 300
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import autoconv  # noqa: E402
+import loops  # noqa: E402
+from autoconv import python_backend  # noqa: E402
+
+_MODULES = ("python_backend", "graph_passes", "rnn_cells", "scalar_loops")
+
+
+def backend_at(revision: str):
+    """The python_backend module of git `revision`, imported as `_backend_<rev>`."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    folder = tempfile.mkdtemp()
+    name = "_backend_" + "".join(c if c.isalnum() else "_" for c in revision)
+    os.makedirs(os.path.join(folder, name))
+    open(os.path.join(folder, name, "__init__.py"), "w").close()
+    for module in _MODULES:
+        text = subprocess.run(["git", "show", f"{revision}:autoconv/{module}.py"], cwd=root,
+                              check=True, capture_output=True, text=True).stdout
+        with open(os.path.join(folder, name, f"{module}.py"), "w") as f:
+            f.write(text)
+    sys.path.insert(0, folder)
+    return importlib.import_module(f"{name}.python_backend")
+
+
+def run(revision: str, which: str, rounds: int = 300) -> dict:
+    torch.set_num_threads(1)
+    torch.set_grad_enabled(False)
+    warnings.simplefilter("ignore")
+    label, make, make_args = next((w[0], w[1], w[2]) for w in loops.WORKLOADS if which in w[0])
+    fn, args = make(), make_args()
+    expected = fn(*args)
+    function = autoconv.autoconv(fn)
+    function(*args)
+    concrete = function.concrete_functions[0]
+    runners = {"before": backend_at(revision).build(concrete.graph_module),
+               "after": python_backend.build(concrete.graph_module)}
+    scripted = torch.jit.script(fn)
+
+    def with_runner(runner):
+        def call(*a):
+            concrete._runner = runner
+            return function(*a)
+        return call
+
+    variants = {"eager": fn, "before": with_runner(runners["before"]),
+                "after": with_runner(runners["after"]), "TorchScript": scripted}
+    for name, variant in variants.items():
+        assert loops._same(variant(*args), expected), name
+    times = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, variant in variants.items():
+            start = time.process_time()
+            variant(*args)
+            times[name].append(time.process_time() - start)
+    load = os.getloadavg()[0]
+    print(f"{label}: before = {revision}, after = working tree; load {load:.2f}; {rounds} "
+          "rounds of one call each; CPU time per call (ratio to eager)")
+    eager = sorted(times["eager"])
+    result = {}
+    for name, values in times.items():
+        values.sort()
+        row = {"min": values[0], "p10": values[len(values) // 10],
+               "median": statistics.median(values)}
+        base = {"min": eager[0], "p10": eager[len(eager) // 10],
+                "median": statistics.median(eager)}
+        print(f"  {name:12s} " + "  ".join(f"{k} {v * 1e6:7.0f} µs ({v / base[k]:.3f}x)"
+                                           for k, v in row.items()))
+        result[name] = row
+    return result
+
+
+if __name__ == "__main__":
+    run(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 300)
