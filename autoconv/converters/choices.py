@@ -245,6 +245,9 @@ def ast_text(value) -> str:
 
 _WRITE_BACK = "ac.write_back_choice(target, chosen, if_true, if_false)"
 _WRITE_BACK_ITEM = "ac.write_back_item(target, items, chosen)"
+_REFRESH_ITEM = "ac.refresh_item(target, items, chosen)"
+_REFRESH_HELD = "ac.refresh_held(target, chosen, before, held)"
+_REFUSE_ITEM_REFRESH = "ac.refuse_item_refresh(target, items, chosen, name, sources, where)"
 _WRITE_BACK_PATH = "ac.write_back_path(target, chosen, sources)"
 _REFRESH = "ac.refresh_choice(target, chosen, if_true, if_false)"
 _REFUSE = "ac.refuse_choice_update(target, chosen, name, sources)"
@@ -460,9 +463,9 @@ class _KeptWatch:
     statement]): the local holding that object, the flag of whether the name still is it, and
     the other names bound to it (its aliases)."""
 
-    def __init__(self, name, before, chosen, aliases, node=None):
+    def __init__(self, name, before, chosen, aliases, node=None, holders=()):
         self.name, self.before, self.chosen, self.aliases = name, before, chosen, set(aliases)
-        self.node = node
+        self.node, self.holders = node, set(holders)
         self.source_text = ("(on the paths of an earlier staged statement that do not rebind "
                             "it) its own tensor from before that statement")
 
@@ -598,6 +601,56 @@ def _aliases(prior, name) -> set:
             groups.get(stored, set()).discard(stored)
             groups.pop(stored, None)
     return groups.get(name, {name}) - {name}
+
+
+def _holders(prior, name) -> set:
+    """The names bound, by plain assignments among the statements `prior` of a block, to a
+    value that may hold `name`'s tensor or a view of it (`row = y[:2]`, `t = y.T`, `box = [y]`,
+    `h = f(y)`: `_gives_away`), neither they nor `name` rebound since (NOTE [views of a name
+    kept on some paths] in runtime/choices.py). Plain aliases (`alias = y`) are `_aliases`."""
+    out = set()
+    for stmt in prior:
+        stored = _names_stored(stmt)
+        if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):
+            stored = stored - {stmt.target.id}  # (in place for a tensor)
+        if name in stored:
+            out = set()
+            continue
+        out -= stored
+        if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], gast.Name)
+                and not isinstance(stmt.value, gast.Name) and _gives_away(stmt.value, name)):
+            out.add(stmt.targets[0].id)
+    return out
+
+
+def _root(node):
+    """The name at the root of `node`'s items and attributes (`box[0].h` -> `box`), or None."""
+    while isinstance(node, (gast.Subscript, gast.Attribute)):
+        node = node.value
+    return node.id if isinstance(node, gast.Name) else None
+
+
+def _updates_through(stmt, name) -> bool:
+    """Whether `stmt` may update in place a tensor reached through `name` (a holder:
+    `_holders`): `name.add_(v)`, `name[0].add_(v)`, `name[i] = v`, `name += v`,
+    `name[0] += v`, or a call statement given `name` or an item of it (`out=name`,
+    `helper(name[0])`)."""
+    for n in walk(stmt):
+        if isinstance(n, gast.AugAssign) and _root(n.target) == name:
+            return True
+        if isinstance(n, gast.Assign) and any(
+                isinstance(t, gast.Subscript) and _root(t) == name for t in n.targets):
+            return True
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute):
+            method = n.func.attr
+            if (method.endswith("_") and not method.startswith("_")
+                    and _root(n.func.value) == name):
+                return True
+    if isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call):
+        call = stmt.value
+        return any(_root(a) == name for a in [*call.args, *(k.value for k in call.keywords)])
+    return False
 
 
 def _shared(prior, name) -> bool:
@@ -872,6 +925,7 @@ class ChoiceConverter(Converter):
                     w.node.value.id not in stored and w.name not in _paths_stored(stmt)))]
             for watch in kept:
                 watch.aliases -= stored
+                watch.holders -= stored
             if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):
                 stored_apart = stored - {stmt.target.id}  # in place for a tensor
             else:
@@ -883,6 +937,9 @@ class ChoiceConverter(Converter):
                 # into its sources)
                 seen = set(choice[1]) | {p for paths in choice[1].values()
                                          for p in _updatable(paths, choice[1])}
+                # (`c = data[k]`, then `data.add_(1)`: NOTE [rows read with a traced index,
+                # their tensor updated after] in runtime/choices.py)
+                seen |= {paths.items for paths in choice[1].values() if isinstance(paths, _Item)}
                 seen |= {name for sources, *_ in active for name in sources}
                 if not any(_in_place_of(later, name) for later in rest for name in seen):
                     choice = None
@@ -915,7 +972,8 @@ class ChoiceConverter(Converter):
                 taken = set(choice[1]) if choice is not None else set()
                 for name in self._kept_names(stmt, stmts[:i], stmts[i + 1:], bound) - taken:
                     watch = _KeptWatch(name, self._new(name + "_before"), self._new("chosen"),
-                                       _aliases(stmts[:i], name))
+                                       _aliases(stmts[:i], name),
+                                       holders=_holders(stmts[:i], name))
                     self.ctx.display_names[watch.before] = f"<{name} before>"
                     stmt._autoconv_watched = getattr(stmt, "_autoconv_watched", set()) | {name}
                     pre.extend(copy_origin(templates.replace(
@@ -1001,7 +1059,9 @@ class ChoiceConverter(Converter):
                                   for a in [*later.value.args,
                                             *(k.value for k in later.value.keywords)]
                                   if isinstance(a, gast.Name)}
-            if not later_updates & ({name} | _aliases(prior, name)):
+            if not later_updates & ({name} | _aliases(prior, name)) and not any(
+                    _updates_through(later, h) for h in _holders(prior, name)
+                    for later in rest):
                 continue
             if _shared(prior, name):
                 out.add(name)
@@ -1038,6 +1098,24 @@ class ChoiceConverter(Converter):
         updates_name = _tensor_update_of(stmt, name) or _given_to_a_call(stmt, name)
         updated_aliases = sorted(a for a in watch.aliases if _tensor_update_of(stmt, a)
                                  or _given_to_a_call(stmt, a))
+        # (a view or a container of its tensor: NOTE [views of a name kept on some paths])
+        updated_holders = sorted(h for h in watch.holders if _updates_through(stmt, h))
+        if updated_holders and not (updates_name or updated_aliases):
+            if not _simple(stmt) and _reads(stmt, name):
+                shown = " or ".join(f"`{h}`" for h in updated_holders)
+                where = (f"{shown}, which may hold `{name}`'s tensor from before, is updated "
+                         f"in place inside this statement, which reads `{name}`")
+                pre.extend(copy_origin(templates.replace(
+                    _REFUSE_WHERE, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
+                    name=gast.Constant(value=name, kind=None),
+                    sources=gast.Constant(value=watch.source_text, kind=None),
+                    where=gast.Constant(value=where, kind=None)), stmt))
+                return pre, post
+            for holder in updated_holders:
+                post.extend(copy_origin(templates.replace(
+                    _REFRESH_HELD, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
+                    before=watch.before, held=holder), stmt))
+            return pre, post
         if not (updates_name or updated_aliases):
             return pre, post
         where = ""
@@ -1103,6 +1181,23 @@ class ChoiceConverter(Converter):
         # `acc = pos if c else neg` then `pos.add_(v)`: `acc` is `pos` in Python
         refreshed = [n for n, paths in sources.items() if n not in names and any(
             p in indirect or _in_place_of(stmt, p) for p in _updatable(paths, sources))]
+        for name, paths in sources.items():
+            # `c = data[k]` then `data.add_(1)`: `c` is a view of `data` in Python (NOTE [rows
+            # read with a traced index, their tensor updated after] in runtime/choices.py)
+            if not (isinstance(paths, _Item) and _in_place_of(stmt, paths.items)):
+                continue
+            if not _simple(stmt) and _reads(stmt, name):
+                pre.extend(copy_origin(templates.replace(
+                    _REFUSE_ITEM_REFRESH, ac=self.ctx.runtime, target=name, items=paths.items,
+                    chosen=chosen, name=gast.Constant(value=name, kind=None),
+                    sources=gast.Constant(value=f"an item of `{paths.items}`", kind=None),
+                    where=gast.Constant(value=f"`{paths.items}` is updated in place inside "
+                                        f"this statement, which reads `{name}`", kind=None)),
+                    stmt))
+            else:
+                refreshes.extend(copy_origin(templates.replace(
+                    _REFRESH_ITEM, ac=self.ctx.runtime, target=name, items=paths.items,
+                    chosen=chosen), stmt))
         for name in names:
             if not _simple(stmt) or _UNKNOWN in sources[name]:
                 pre.extend(copy_origin(self._refusal(

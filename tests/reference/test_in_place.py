@@ -2214,3 +2214,62 @@ def test_an_item_kept_on_some_paths_then_updated_in_place():
         compiled(*_with(T(-1.0)))
     with pytest.raises(StagingError, match=r"`d\['k'\]` is rebound on some paths only"):
         autoconv.autoconv(dict_item_replaced_on_one_path_then_updated)(*_with(T(1.0)))
+
+
+# --- a row read with a traced index, its tensor updated in place after -------------------------
+# NOTE [rows read with a traced index, their tensor updated after] in runtime/choices.py: `c` is
+# a view of `data` in Python; staged it is a gather, read again after each update of `data`.
+
+def row_read_with_a_traced_index_then_its_tensor_updated(data, k):
+    c = data[k]  # README's example: `c` missed the `+1` ([0, 0] where Python gives [1, 1])
+    data.add_(1)
+    return c * 1
+
+
+def row_then_its_tensor_written_and_added_to(data, k):
+    c = data[k]
+    data[0] = 5.0
+    data += 1
+    return c * 1, data * 1
+
+
+def row_then_its_tensor_updated_in_a_staged_if(data, k):
+    c = data[k]
+    if data.sum() > -1:
+        data.mul_(2)
+    return c * 1
+
+
+def _rows(make=torch.zeros):
+    return [(make(3, 2), T(k)) for k in (0, 2, -1)]
+
+
+@pytest.mark.parametrize("fn", [
+    row_read_with_a_traced_index_then_its_tensor_updated,
+    row_then_its_tensor_written_and_added_to,
+    row_then_its_tensor_updated_in_a_staged_if,
+], ids=lambda v: v.__name__)
+def test_a_row_read_with_a_traced_index_sees_a_later_update_of_its_tensor(fn):
+    assert_same_result(fn, _rows(), staged="staged_if" in fn.__name__)
+
+
+def test_the_readme_row_example_gives_pythons_values():
+    function = autoconv.autoconv(row_read_with_a_traced_index_then_its_tensor_updated)
+    assert function(torch.zeros(3, 2), T(1)).tolist() == [1.0, 1.0]  # was [0, 0]
+
+
+def row_then_its_tensor_updated_in_an_if_reading_it(data, k):
+    c = data[k]
+    if data.sum() > -1:
+        data.mul_(2)
+        data.add_(c * 1)
+    return c * 1
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+def test_a_row_read_in_a_statement_updating_its_tensor_is_refused(mode):
+    fn = row_then_its_tensor_updated_in_an_if_reading_it
+    line = fn.__code__.co_firstlineno + 2
+    with pytest.raises(StagingError, match=rf"test_in_place.py:{line}: .*`data` is updated in "
+                                           r"place inside this statement, which reads `c`"):
+        _run(mode, fn)(*_rows(torch.ones)[0])
