@@ -15,6 +15,7 @@ __all__ = [
     "refresh_choice",
     "refresh_item",
     "refresh_held",
+    "refuse_held",
     "refuse_item_refresh",
     "refuse_returned_update",
     "returned_choice",
@@ -276,16 +277,38 @@ def _may_share(held, before) -> bool:
     return any(t is before or t is base or t._base is base for t in leaves)
 
 
-def refresh_held(value, chosen, before, held) -> None:
+def _held(held, before, seen) -> bool:
+    """Whether `held` may share `before`'s memory: known at trace time; under dynamo, True for
+    a holder the converter saw take it (`seen`: `row = y[:2]`) or `before` itself, else False
+    (a view of it reached through a global or an attribute: not followed there)."""
+    if type_in(held, (int, float, bool, str)) or held is None:
+        return False
+    if torch.compiler.is_dynamo_compiling():
+        # (the refresh is Python's value wherever it runs: a false positive costs a `where`)
+        return seen or held is before
+    return _may_share(held, before)
+
+
+def refresh_held(value, chosen, before, held, seen=True) -> None:
     """After an in-place update through `held`, a value that may hold `before` (the tensor a
     name had before a staged statement that rebound it on some paths only) or a view of it:
     `refresh_choice(value, chosen, before, None)` where `held` may share its memory (NOTE
     [views of a name kept on some paths])."""
     if not (isinstance(before, torch.Tensor) and isinstance(value, torch.Tensor)):
         return
-    if not torch.compiler.is_dynamo_compiling() and not _may_share(held, before):
+    if _held(held, before, seen):
+        refresh_choice(value, chosen, before, None)
+
+
+def refuse_held(value, chosen, before, held, name, sources, where, seen=True) -> None:
+    """Before a compound statement that updates `held` in place and reads `name`: a
+    StagingError where `held` may share the memory of `before`, `name`'s tensor before a
+    staged statement that rebound it on some paths only (NOTE [views of a name kept on some
+    paths])."""
+    if not (isinstance(before, torch.Tensor) and isinstance(value, torch.Tensor)):
         return
-    refresh_choice(value, chosen, before, None)
+    if _held(held, before, seen):
+        refuse_choice_update(value, chosen, name, sources, where)
 
 
 def refuse_item_refresh(value, items, key, name: str, sources: str, where: str) -> None:

@@ -246,7 +246,8 @@ def ast_text(value) -> str:
 _WRITE_BACK = "ac.write_back_choice(target, chosen, if_true, if_false)"
 _WRITE_BACK_ITEM = "ac.write_back_item(target, items, chosen)"
 _REFRESH_ITEM = "ac.refresh_item(target, items, chosen)"
-_REFRESH_HELD = "ac.refresh_held(target, chosen, before, held)"
+_REFRESH_HELD = "ac.refresh_held(target, chosen, before, held, seen)"
+_REFUSE_HELD = "ac.refuse_held(target, chosen, before, held, name, sources, where, seen)"
 _REFUSE_ITEM_REFRESH = "ac.refuse_item_refresh(target, items, chosen, name, sources, where)"
 _WRITE_BACK_PATH = "ac.write_back_path(target, chosen, sources)"
 _REFRESH = "ac.refresh_choice(target, chosen, if_true, if_false)"
@@ -457,6 +458,11 @@ _KEPT_ITEM = "chosen = ac.kept_object(path, before, True)"
 _WRITE_BACK_KEPT = "ac.write_back_kept(target, chosen, before, name, alias)"
 
 
+class _Everything(frozenset):
+    def __contains__(self, item) -> bool:
+        return True
+
+
 class _KeptWatch:
     """A name (or with `node`, an item or attribute `d["k"]`, `o.h`) a compound statement may
     leave bound to its object on some paths (NOTE [a name kept on some paths of a staged
@@ -653,6 +659,54 @@ def _updates_through(stmt, name) -> bool:
     return False
 
 
+def _text(node) -> str:
+    return gast.unparse(node).strip()
+
+
+def _held_node(holder):
+    return templates.name(holder) if isinstance(holder, str) else copy.deepcopy(holder)
+
+
+def _reads_or_stores_root(stmt, node) -> bool:
+    """Whether compound statement `stmt` binds the root name of `node`."""
+    return _root(node) in _names_stored(stmt)
+
+
+def _outside_updates(stmt, local) -> list:
+    """The expressions whose tensors `stmt` updates in place (`g.add_(v)`, `g[i] = v`,
+    `g += v`, `out=g`; trailing items dropped: `g[0].add_(v)` -> `g`) that may hold a tensor
+    from outside the function the converter cannot follow: rooted at a name not local to it
+    (a global, a closure's), or reached through an attribute (`self.buf`). NOTE [views of a
+    name kept on some paths] in runtime/choices.py."""
+    found = {}
+
+    def add(target):
+        while isinstance(target, gast.Subscript):
+            target = target.value
+        root = _root(target)
+        if root is None:
+            return
+        if isinstance(target, gast.Attribute) or (isinstance(target, gast.Name)
+                                                  and root not in local):
+            found.setdefault(_text(target), target)
+
+    for n in walk(stmt):
+        if isinstance(n, gast.AugAssign):
+            add(n.target)
+        elif isinstance(n, gast.Assign):
+            for t in n.targets:
+                if isinstance(t, gast.Subscript):
+                    add(t)
+        elif isinstance(n, gast.Call):
+            if isinstance(n.func, gast.Attribute) and n.func.attr.endswith("_") and (
+                    not n.func.attr.startswith("_")):
+                add(n.func.value)
+            for k in n.keywords:
+                if k.arg == "out":
+                    add(k.value)
+    return list(found.values())
+
+
 def _shared(prior, name) -> bool:
     """Whether `name`'s object before the statement after `prior` (the statements of its
     block before it) may be held by something else: a parameter or a name bound outside the
@@ -779,8 +833,15 @@ class ChoiceConverter(Converter):
         params |= {a.id for a in (args.vararg, args.kwarg) if a is not None}
         returns = _returned_names(node, params)
         outer_items, self.loop_items = getattr(self, "loop_items", set()), set()
+        outer_locals = getattr(self, "function_locals", None)
+        declared = {name for n in walk(node) if isinstance(n, (gast.Global, gast.Nonlocal))
+                    for name in n.names}
+        self.function_locals = (params | {n.id for n in walk(node) if isinstance(n, gast.Name)
+                                          and isinstance(n.ctx, (gast.Store, gast.Del))}
+                                ) - declared
         node.body = self._block(node.body, params)
         self.loop_items = outer_items
+        self.function_locals = outer_locals
         if returns:
             self._index_returns(node, returns)
         return node
@@ -1039,6 +1100,11 @@ class ChoiceConverter(Converter):
                 alias=gast.Constant(value=alias, kind=None)), stmt))
         return pre, post
 
+    def _locals(self) -> set:
+        """The names local to the function being converted (all, where none is)."""
+        found = getattr(self, "function_locals", None)
+        return found if found is not None else _Everything()
+
     def _kept_names(self, stmt, prior, rest, bound) -> set:
         """The names compound statement `stmt` may rebind on some paths and leave bound to
         their object on others, whose object someone else may hold (`_shared`) and a later
@@ -1061,7 +1127,11 @@ class ChoiceConverter(Converter):
                                   if isinstance(a, gast.Name)}
             if not later_updates & ({name} | _aliases(prior, name)) and not any(
                     _updates_through(later, h) for h in _holders(prior, name)
-                    for later in rest):
+                    for later in rest) and not (
+                        # (bound in the function from something that may be held outside it:
+                        # a parameter's tensor is not seen aliased at trace time)
+                        any(name in _names_stored(p) for p in prior)
+                        and any(_outside_updates(later, self._locals()) for later in rest)):
                 continue
             if _shared(prior, name):
                 out.add(name)
@@ -1099,22 +1169,33 @@ class ChoiceConverter(Converter):
         updated_aliases = sorted(a for a in watch.aliases if _tensor_update_of(stmt, a)
                                  or _given_to_a_call(stmt, a))
         # (a view or a container of its tensor: NOTE [views of a name kept on some paths])
-        updated_holders = sorted(h for h in watch.holders if _updates_through(stmt, h))
-        if updated_holders and not (updates_name or updated_aliases):
-            if not _simple(stmt) and _reads(stmt, name):
-                shown = " or ".join(f"`{h}`" for h in updated_holders)
-                where = (f"{shown}, which may hold `{name}`'s tensor from before, is updated "
-                         f"in place inside this statement, which reads `{name}`")
-                pre.extend(copy_origin(templates.replace(
-                    _REFUSE_WHERE, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
-                    name=gast.Constant(value=name, kind=None),
-                    sources=gast.Constant(value=watch.source_text, kind=None),
-                    where=gast.Constant(value=where, kind=None)), stmt))
-                return pre, post
-            for holder in updated_holders:
-                post.extend(copy_origin(templates.replace(
-                    _REFRESH_HELD, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
-                    before=watch.before, held=holder), stmt))
+        held = [(h, True) for h in sorted(watch.holders) if _updates_through(stmt, h)]
+        if not (updates_name or updated_aliases):
+            # (a tensor reached from outside the function, or through an attribute, that may
+            # be its tensor: `STATE.add_(1)`, `self.buf += 1`)
+            held += [(h, False) for h in _outside_updates(stmt, self._locals())
+                     if _simple(stmt) or not _reads_or_stores_root(stmt, h)]
+        if held and not (updates_name or updated_aliases):
+            for holder, seen in held:
+                shown = holder if isinstance(holder, str) else _text(holder)
+                if not _simple(stmt):
+                    if not _reads(stmt, name):
+                        continue  # (refreshed after it)
+                    where = (f"`{shown}`, which may hold `{name}`'s tensor from before, is "
+                             f"updated in place inside this statement, which reads `{name}`")
+                    pre.extend(copy_origin(templates.replace(
+                        _REFUSE_HELD, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
+                        before=watch.before, held=_held_node(holder),
+                        name=gast.Constant(value=name, kind=None),
+                        sources=gast.Constant(value=watch.source_text, kind=None),
+                        where=gast.Constant(value=where, kind=None),
+                        seen=gast.Constant(value=seen, kind=None)), stmt))
+            for holder, seen in held:
+                if _simple(stmt) or not _reads(stmt, name):
+                    post.extend(copy_origin(templates.replace(
+                        _REFRESH_HELD, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
+                        before=watch.before, held=_held_node(holder),
+                        seen=gast.Constant(value=seen, kind=None)), stmt))
             return pre, post
         if not (updates_name or updated_aliases):
             return pre, post

@@ -2383,3 +2383,52 @@ def test_a_view_updated_in_a_statement_reading_the_name_is_refused(mode):
                                            r"`y`'s tensor from before, is updated in place "
                                            r"inside this statement, which reads `y`"):
         _run_on(mode, fn, _with(T(1.0)))(*_with(T(1.0)))
+
+
+class _BufferKeptOnSomePaths(torch.nn.Module):
+    # `y` bound to a buffer, rebound on one path, the buffer then updated through the module
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("buf", torch.zeros(3))
+
+    def forward(self, x, c):
+        y = self.buf
+        if c > 0:
+            y = x * 2
+        self.buf.mul_(3)
+        self.buf += 1
+        return y * 1
+
+
+class _CallingConverted(torch.nn.Module):
+    def __init__(self, module):
+        super().__init__()
+        self.inner = module
+
+    def forward(self, *args):
+        return autoconv.convert(self.inner)(*args)
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+def test_a_buffer_bound_to_a_name_kept_on_some_paths_then_updated_through_the_module(mode):
+    def runner(module):
+        if mode == "staged":
+            return autoconv.autoconv(module)
+        if mode == "compile":
+            torch._dynamo.reset()
+            return torch.compile(autoconv.convert(module), fullgraph=True, backend="eager")
+        program = torch.export.export(_CallingConverted(module), (torch.ones(3), T(1.0)),
+                                      strict=False)
+        saved = io.BytesIO()
+        torch.export.save(program, saved)
+        saved.seek(0)
+        return torch.export.load(saved).module()
+
+    expected_module, module = _BufferKeptOnSomePaths(), _BufferKeptOnSomePaths()
+    run = runner(module)
+    for c in (T(1.0), T(-1.0), T(-1.0)):
+        want = expected_module(torch.ones(3), c)
+        got = run(torch.ones(3), c)
+        assert torch.equal(got, want)  # was the buffer before the update on the second path
+    if mode != "export":  # (the exported program holds its own buffers)
+        assert torch.equal(module.buf, expected_module.buf)
