@@ -459,6 +459,8 @@ _WRITE_BACK_KEPT = "ac.write_back_kept(target, chosen, before, name, alias)"
 
 
 class _Everything(frozenset):
+    """Every name (the locals where no function is being converted)."""
+
     def __contains__(self, item) -> bool:
         return True
 
@@ -667,8 +669,8 @@ def _held_node(holder):
     return templates.name(holder) if isinstance(holder, str) else copy.deepcopy(holder)
 
 
-def _reads_or_stores_root(stmt, node) -> bool:
-    """Whether compound statement `stmt` binds the root name of `node`."""
+def _binds_root(stmt, node) -> bool:
+    """Whether statement `stmt` binds the root name of `node` (`o` of `o.h`)."""
     return _root(node) in _names_stored(stmt)
 
 
@@ -1174,7 +1176,7 @@ class ChoiceConverter(Converter):
             # (a tensor reached from outside the function, or through an attribute, that may
             # be its tensor: `STATE.add_(1)`, `self.buf += 1`)
             held += [(h, False) for h in _outside_updates(stmt, self._locals())
-                     if _simple(stmt) or not _reads_or_stores_root(stmt, h)]
+                     if _simple(stmt) or not _binds_root(stmt, h)]
         if held and not (updates_name or updated_aliases):
             for holder, seen in held:
                 shown = holder if isinstance(holder, str) else _text(holder)

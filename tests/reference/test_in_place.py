@@ -2332,7 +2332,7 @@ def _helper_result(y):
 
 
 def held_by_a_new_tensor_from_a_call(y, v, c):
-    h = _helper_result(y)  # (not a view: nothing to refresh; the graph is unchanged)
+    h = _helper_result(y)  # (a new tensor, not a view: no refresh is staged)
     if c > 0:
         y = v * 2
     h.add_(1)
