@@ -2432,3 +2432,33 @@ def test_a_buffer_bound_to_a_name_kept_on_some_paths_then_updated_through_the_mo
         assert torch.equal(got, want)  # was the buffer before the update on the second path
     if mode != "export":  # (the exported program holds its own buffers)
         assert torch.equal(module.buf, expected_module.buf)
+
+
+class _BufferUpdatedInALoopReadingTheName(_BufferKeptOnSomePaths):
+    def forward(self, x, c):
+        y = self.buf
+        if c > 0:
+            y = x * 2
+        out = x
+        for i in range(2):
+            self.buf[i] += 1
+            out = out + y
+        return out
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+def test_a_buffer_updated_in_a_statement_reading_a_name_kept_on_some_paths_is_refused(mode):
+    module = _BufferUpdatedInALoopReadingTheName()
+    line = _BufferUpdatedInALoopReadingTheName.forward.__code__.co_firstlineno + 5
+    with pytest.raises(StagingError, match=rf"test_in_place.py:{line}: .*`self.buf`, which may "
+                                           r"hold `y`'s tensor from before, is updated in place "
+                                           r"inside this statement, which reads `y`"):
+        if mode == "staged":
+            autoconv.autoconv(module)(torch.ones(3), T(1.0))
+        elif mode == "compile":
+            torch._dynamo.reset()
+            torch.compile(autoconv.convert(module), fullgraph=True, backend="eager")(
+                torch.ones(3), T(1.0))
+        else:
+            torch.export.export(_CallingConverted(module), (torch.ones(3), T(1.0)),
+                                strict=False)
