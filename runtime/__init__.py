@@ -30,6 +30,10 @@ from .arithmetic import (binary, compare, invert, negative, number_call, number_
 from .augmented import aug_assign, aug_assign_attribute
 from .choices import (
     refresh_choice,
+    refresh_item,
+    refresh_held,
+    refuse_held,
+    refuse_item_refresh,
     refuse_returned_update,
     returned_choice,
     returned_path,
@@ -158,6 +162,10 @@ __all__ = [
     "random_state_",
     "warn_",
     "refresh_choice",
+    "refresh_item",
+    "refresh_held",
+    "refuse_held",
+    "refuse_item_refresh",
     "refuse_returned_update",
     "returned_choice",
     "returned_path",

@@ -13,6 +13,10 @@ from .values import is_staged
 
 __all__ = [
     "refresh_choice",
+    "refresh_item",
+    "refresh_held",
+    "refuse_held",
+    "refuse_item_refresh",
     "refuse_returned_update",
     "returned_choice",
     "returned_path",
@@ -223,6 +227,113 @@ def write_back_item(value, items, key) -> None:
     for i, item in enumerate(items):
         if isinstance(item, torch.Tensor):
             item.copy_(torch.where((key == i) | (key == i - size), value, item))
+
+
+# NOTE [rows read with a traced index, their tensor updated after]
+# `c = data[k]` with a traced 0-d integer `k` is a view of `data` in Python, a gather staged
+# (runtime/subscripts.py): a later `data.add_(1)` (or `data[0] = v`, `data += v`) reached
+# `c` in Python and missed it staged (every mode, silently). The converter watches `c` as an
+# item of `data` (NOTE [in-place updates of a choice] in autoconv/converters/choices.py) and
+# after each such update of `data` by a simple statement, or a compound one that does not
+# read `c`, reads the row again into `c` (`refresh_item`): one gather and copy in the graph,
+# only where the source updates `data` while `c` is bound to the row; nothing where `k` was
+# not traced (`c` a view already) or the index makes a copy in Python (NOTE [items that are
+# copies]). A compound statement that updates `data` and reads `c` is refused at its line.
+# Not followed: an update of `data` through another name (`v = data[1:]; v.add_(1)`), and
+# rows of a Python list (`items[0] = t` rebinds an item: `c` keeps the old one).
+
+
+# NOTE [views of a name kept on some paths]
+# `row = y[:2]` (or `t = y.T`, `box = [y]`, `h = f(y)`), then a staged statement that rebinds
+# `y` on some paths only, then `row.add_(1)` (`box[0].add_(1)`, `torch.add(v, 1, out=row)`):
+# in Python, on the paths that left `y` bound to its tensor, the update reaches `y`. Staged,
+# `y` is the statement's new tensor on every path, and it missed the update (every mode,
+# silently). The converter watches `y` as a name kept on some paths (NOTE [a name kept on
+# some paths of a staged statement] in runtime/operators.py) where a later statement of the
+# block updates such a holder in place, and refreshes `y` after it from its tensor before the
+# statement, by the statement's flag: `y.copy_(where(chosen, y_before, y))` (`refresh_held`),
+# which is Python's `y` on every path. Whether the holder shares `y_before`'s memory is
+# known at trace time (its `_base`): the refresh is staged only where it may; under
+# torch.compile, where dynamo's `_base` cannot be relied on, always (a `where` and a copy). A
+# compound statement that updates the holder and reads `y` is refused at its line.
+
+
+def _may_share(held, before) -> bool:
+    """Whether `held` (a tensor, or a list / tuple / dict of them) may share `before`'s
+    memory; True for anything else (an object)."""
+    import torch.utils._pytree as pytree
+
+    if isinstance(held, torch.Tensor):
+        leaves = [held]
+    elif type_in(held, (list, tuple, dict)):
+        leaves = pytree.tree_leaves(held)
+        if not all(isinstance(v, torch.Tensor) or type_in(v, (int, float, bool, str))
+                   or v is None for v in leaves):
+            return True
+        leaves = [v for v in leaves if isinstance(v, torch.Tensor)]
+    else:
+        return True
+    base = before._base if before._base is not None else before
+    return any(t is before or t is base or t._base is base for t in leaves)
+
+
+def _held(held, before, seen) -> bool:
+    """Whether `held` may share `before`'s memory: known at trace time; under dynamo, True for
+    a holder the converter saw take it (`seen`: `row = y[:2]`) or `before` itself, else False
+    (a view of it reached through a global or an attribute: not followed there)."""
+    if type_in(held, (int, float, bool, str)) or held is None:
+        return False
+    if torch.compiler.is_dynamo_compiling():
+        # (the refresh is Python's value wherever it runs: a false positive costs a `where`)
+        return seen or held is before
+    return _may_share(held, before)
+
+
+def refresh_held(value, chosen, before, held, seen=True) -> None:
+    """After an in-place update through `held`, a value that may hold `before` (the tensor a
+    name had before a staged statement that rebound it on some paths only) or a view of it:
+    `refresh_choice(value, chosen, before, None)` where `held` may share its memory (NOTE
+    [views of a name kept on some paths])."""
+    if not (isinstance(before, torch.Tensor) and isinstance(value, torch.Tensor)):
+        return
+    if _held(held, before, seen):
+        refresh_choice(value, chosen, before, None)
+
+
+def refuse_held(value, chosen, before, held, name, sources, where, seen=True) -> None:
+    """Before a compound statement that updates `held` in place and reads `name`: a
+    StagingError where `held` may share the memory of `before`, `name`'s tensor before a
+    staged statement that rebound it on some paths only (NOTE [views of a name kept on some
+    paths])."""
+    if not (isinstance(before, torch.Tensor) and isinstance(value, torch.Tensor)):
+        return
+    if _held(held, before, seen):
+        refuse_choice_update(value, chosen, name, sources, where)
+
+
+def refuse_item_refresh(value, items, key, name: str, sources: str, where: str) -> None:
+    """`refuse_item_update` where `items` is a tensor (NOTE [rows read with a traced index,
+    their tensor updated after]): a Python list's item stays the object it was."""
+    if isinstance(items, torch.Tensor):
+        refuse_item_update(value, items, key, name, sources, where)
+
+
+def refresh_item(value, items, key) -> None:
+    """After an in-place update of the tensor `items`, `value` read as `items[key]` with a
+    traced 0-d integer `key` (a view in Python, a gather staged): `value.copy_(items[key])`
+    (NOTE [rows read with a traced index, their tensor updated after]). Nothing where `key`
+    is not traced, `items` is not a tensor or `items[key]` is a copy in Python."""
+    if not (isinstance(value, torch.Tensor) and isinstance(items, torch.Tensor)):
+        return
+    if isinstance(key, torch.SymInt):
+        key = torch.scalar_tensor(key, dtype=torch.int64)
+    if not isinstance(key, torch.Tensor) or not is_staged(key) or _copies(items, key):
+        return
+    if value is items:
+        return
+    from .subscripts import getitem
+
+    value.copy_(getitem(items, key))
 
 
 _MARK = "_autoconv_chosen_from"  # NOTE [returned choices] in autoconv/converters/choices.py

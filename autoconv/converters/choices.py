@@ -245,6 +245,10 @@ def ast_text(value) -> str:
 
 _WRITE_BACK = "ac.write_back_choice(target, chosen, if_true, if_false)"
 _WRITE_BACK_ITEM = "ac.write_back_item(target, items, chosen)"
+_REFRESH_ITEM = "ac.refresh_item(target, items, chosen)"
+_REFRESH_HELD = "ac.refresh_held(target, chosen, before, held, seen)"
+_REFUSE_HELD = "ac.refuse_held(target, chosen, before, held, name, sources, where, seen)"
+_REFUSE_ITEM_REFRESH = "ac.refuse_item_refresh(target, items, chosen, name, sources, where)"
 _WRITE_BACK_PATH = "ac.write_back_path(target, chosen, sources)"
 _REFRESH = "ac.refresh_choice(target, chosen, if_true, if_false)"
 _REFUSE = "ac.refuse_choice_update(target, chosen, name, sources)"
@@ -454,15 +458,22 @@ _KEPT_ITEM = "chosen = ac.kept_object(path, before, True)"
 _WRITE_BACK_KEPT = "ac.write_back_kept(target, chosen, before, name, alias)"
 
 
+class _Everything(frozenset):
+    """Every name (the locals where no function is being converted)."""
+
+    def __contains__(self, item) -> bool:
+        return True
+
+
 class _KeptWatch:
     """A name (or with `node`, an item or attribute `d["k"]`, `o.h`) a compound statement may
     leave bound to its object on some paths (NOTE [a name kept on some paths of a staged
     statement]): the local holding that object, the flag of whether the name still is it, and
     the other names bound to it (its aliases)."""
 
-    def __init__(self, name, before, chosen, aliases, node=None):
+    def __init__(self, name, before, chosen, aliases, node=None, holders=()):
         self.name, self.before, self.chosen, self.aliases = name, before, chosen, set(aliases)
-        self.node = node
+        self.node, self.holders = node, set(holders)
         self.source_text = ("(on the paths of an earlier staged statement that do not rebind "
                             "it) its own tensor from before that statement")
 
@@ -600,6 +611,104 @@ def _aliases(prior, name) -> set:
     return groups.get(name, {name}) - {name}
 
 
+def _holders(prior, name) -> set:
+    """The names bound, by plain assignments among the statements `prior` of a block, to a
+    value that may hold `name`'s tensor or a view of it (`row = y[:2]`, `t = y.T`, `box = [y]`,
+    `h = f(y)`: `_gives_away`), neither they nor `name` rebound since (NOTE [views of a name
+    kept on some paths] in runtime/choices.py). Plain aliases (`alias = y`) are `_aliases`."""
+    out = set()
+    for stmt in prior:
+        stored = _names_stored(stmt)
+        if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):
+            stored = stored - {stmt.target.id}  # (in place for a tensor)
+        if name in stored:
+            out = set()
+            continue
+        out -= stored
+        if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], gast.Name)
+                and not isinstance(stmt.value, gast.Name) and _gives_away(stmt.value, name)):
+            out.add(stmt.targets[0].id)
+    return out
+
+
+def _root(node):
+    """The name at the root of `node`'s items and attributes (`box[0].h` -> `box`), or None."""
+    while isinstance(node, (gast.Subscript, gast.Attribute)):
+        node = node.value
+    return node.id if isinstance(node, gast.Name) else None
+
+
+def _updates_through(stmt, name) -> bool:
+    """Whether `stmt` may update in place a tensor reached through `name` (a holder:
+    `_holders`): `name.add_(v)`, `name[0].add_(v)`, `name[i] = v`, `name += v`,
+    `name[0] += v`, or a call statement given `name` or an item of it (`out=name`,
+    `helper(name[0])`)."""
+    for n in walk(stmt):
+        if isinstance(n, gast.AugAssign) and _root(n.target) == name:
+            return True
+        if isinstance(n, gast.Assign) and any(
+                isinstance(t, gast.Subscript) and _root(t) == name for t in n.targets):
+            return True
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute):
+            method = n.func.attr
+            if (method.endswith("_") and not method.startswith("_")
+                    and _root(n.func.value) == name):
+                return True
+    if isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call):
+        call = stmt.value
+        return any(_root(a) == name for a in [*call.args, *(k.value for k in call.keywords)])
+    return False
+
+
+def _text(node) -> str:
+    return gast.unparse(node).strip()
+
+
+def _held_node(holder):
+    return templates.name(holder) if isinstance(holder, str) else copy.deepcopy(holder)
+
+
+def _binds_root(stmt, node) -> bool:
+    """Whether statement `stmt` binds the root name of `node` (`o` of `o.h`)."""
+    return _root(node) in _names_stored(stmt)
+
+
+def _outside_updates(stmt, local) -> list:
+    """The expressions whose tensors `stmt` updates in place (`g.add_(v)`, `g[i] = v`,
+    `g += v`, `out=g`; trailing items dropped: `g[0].add_(v)` -> `g`) that may hold a tensor
+    from outside the function the converter cannot follow: rooted at a name not local to it
+    (a global, a closure's), or reached through an attribute (`self.buf`). NOTE [views of a
+    name kept on some paths] in runtime/choices.py."""
+    found = {}
+
+    def add(target):
+        while isinstance(target, gast.Subscript):
+            target = target.value
+        root = _root(target)
+        if root is None:
+            return
+        if isinstance(target, gast.Attribute) or (isinstance(target, gast.Name)
+                                                  and root not in local):
+            found.setdefault(_text(target), target)
+
+    for n in walk(stmt):
+        if isinstance(n, gast.AugAssign):
+            add(n.target)
+        elif isinstance(n, gast.Assign):
+            for t in n.targets:
+                if isinstance(t, gast.Subscript):
+                    add(t)
+        elif isinstance(n, gast.Call):
+            if isinstance(n.func, gast.Attribute) and n.func.attr.endswith("_") and (
+                    not n.func.attr.startswith("_")):
+                add(n.func.value)
+            for k in n.keywords:
+                if k.arg == "out":
+                    add(k.value)
+    return list(found.values())
+
+
 def _shared(prior, name) -> bool:
     """Whether `name`'s object before the statement after `prior` (the statements of its
     block before it) may be held by something else: a parameter or a name bound outside the
@@ -726,8 +835,15 @@ class ChoiceConverter(Converter):
         params |= {a.id for a in (args.vararg, args.kwarg) if a is not None}
         returns = _returned_names(node, params)
         outer_items, self.loop_items = getattr(self, "loop_items", set()), set()
+        outer_locals = getattr(self, "function_locals", None)
+        declared = {name for n in walk(node) if isinstance(n, (gast.Global, gast.Nonlocal))
+                    for name in n.names}
+        self.function_locals = (params | {n.id for n in walk(node) if isinstance(n, gast.Name)
+                                          and isinstance(n.ctx, (gast.Store, gast.Del))}
+                                ) - declared
         node.body = self._block(node.body, params)
         self.loop_items = outer_items
+        self.function_locals = outer_locals
         if returns:
             self._index_returns(node, returns)
         return node
@@ -872,6 +988,7 @@ class ChoiceConverter(Converter):
                     w.node.value.id not in stored and w.name not in _paths_stored(stmt)))]
             for watch in kept:
                 watch.aliases -= stored
+                watch.holders -= stored
             if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name):
                 stored_apart = stored - {stmt.target.id}  # in place for a tensor
             else:
@@ -883,6 +1000,9 @@ class ChoiceConverter(Converter):
                 # into its sources)
                 seen = set(choice[1]) | {p for paths in choice[1].values()
                                          for p in _updatable(paths, choice[1])}
+                # (`c = data[k]`, then `data.add_(1)`: NOTE [rows read with a traced index,
+                # their tensor updated after] in runtime/choices.py)
+                seen |= {paths.items for paths in choice[1].values() if isinstance(paths, _Item)}
                 seen |= {name for sources, *_ in active for name in sources}
                 if not any(_in_place_of(later, name) for later in rest for name in seen):
                     choice = None
@@ -915,7 +1035,8 @@ class ChoiceConverter(Converter):
                 taken = set(choice[1]) if choice is not None else set()
                 for name in self._kept_names(stmt, stmts[:i], stmts[i + 1:], bound) - taken:
                     watch = _KeptWatch(name, self._new(name + "_before"), self._new("chosen"),
-                                       _aliases(stmts[:i], name))
+                                       _aliases(stmts[:i], name),
+                                       holders=_holders(stmts[:i], name))
                     self.ctx.display_names[watch.before] = f"<{name} before>"
                     stmt._autoconv_watched = getattr(stmt, "_autoconv_watched", set()) | {name}
                     pre.extend(copy_origin(templates.replace(
@@ -981,6 +1102,11 @@ class ChoiceConverter(Converter):
                 alias=gast.Constant(value=alias, kind=None)), stmt))
         return pre, post
 
+    def _locals(self) -> set:
+        """The names local to the function being converted (all, where none is)."""
+        found = getattr(self, "function_locals", None)
+        return found if found is not None else _Everything()
+
     def _kept_names(self, stmt, prior, rest, bound) -> set:
         """The names compound statement `stmt` may rebind on some paths and leave bound to
         their object on others, whose object someone else may hold (`_shared`) and a later
@@ -1001,7 +1127,13 @@ class ChoiceConverter(Converter):
                                   for a in [*later.value.args,
                                             *(k.value for k in later.value.keywords)]
                                   if isinstance(a, gast.Name)}
-            if not later_updates & ({name} | _aliases(prior, name)):
+            if not later_updates & ({name} | _aliases(prior, name)) and not any(
+                    _updates_through(later, h) for h in _holders(prior, name)
+                    for later in rest) and not (
+                        # (bound in the function from something that may be held outside it:
+                        # a parameter's tensor is not seen aliased at trace time)
+                        any(name in _names_stored(p) for p in prior)
+                        and any(_outside_updates(later, self._locals()) for later in rest)):
                 continue
             if _shared(prior, name):
                 out.add(name)
@@ -1038,6 +1170,35 @@ class ChoiceConverter(Converter):
         updates_name = _tensor_update_of(stmt, name) or _given_to_a_call(stmt, name)
         updated_aliases = sorted(a for a in watch.aliases if _tensor_update_of(stmt, a)
                                  or _given_to_a_call(stmt, a))
+        # (a view or a container of its tensor: NOTE [views of a name kept on some paths])
+        held = [(h, True) for h in sorted(watch.holders) if _updates_through(stmt, h)]
+        if not (updates_name or updated_aliases):
+            # (a tensor reached from outside the function, or through an attribute, that may
+            # be its tensor: `STATE.add_(1)`, `self.buf += 1`)
+            held += [(h, False) for h in _outside_updates(stmt, self._locals())
+                     if _simple(stmt) or not _binds_root(stmt, h)]
+        if held and not (updates_name or updated_aliases):
+            for holder, seen in held:
+                shown = holder if isinstance(holder, str) else _text(holder)
+                if not _simple(stmt):
+                    if not _reads(stmt, name):
+                        continue  # (refreshed after it)
+                    where = (f"`{shown}`, which may hold `{name}`'s tensor from before, is "
+                             f"updated in place inside this statement, which reads `{name}`")
+                    pre.extend(copy_origin(templates.replace(
+                        _REFUSE_HELD, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
+                        before=watch.before, held=_held_node(holder),
+                        name=gast.Constant(value=name, kind=None),
+                        sources=gast.Constant(value=watch.source_text, kind=None),
+                        where=gast.Constant(value=where, kind=None),
+                        seen=gast.Constant(value=seen, kind=None)), stmt))
+            for holder, seen in held:
+                if _simple(stmt) or not _reads(stmt, name):
+                    post.extend(copy_origin(templates.replace(
+                        _REFRESH_HELD, ac=self.ctx.runtime, target=name, chosen=watch.chosen,
+                        before=watch.before, held=_held_node(holder),
+                        seen=gast.Constant(value=seen, kind=None)), stmt))
+            return pre, post
         if not (updates_name or updated_aliases):
             return pre, post
         where = ""
@@ -1103,6 +1264,23 @@ class ChoiceConverter(Converter):
         # `acc = pos if c else neg` then `pos.add_(v)`: `acc` is `pos` in Python
         refreshed = [n for n, paths in sources.items() if n not in names and any(
             p in indirect or _in_place_of(stmt, p) for p in _updatable(paths, sources))]
+        for name, paths in sources.items():
+            # `c = data[k]` then `data.add_(1)`: `c` is a view of `data` in Python (NOTE [rows
+            # read with a traced index, their tensor updated after] in runtime/choices.py)
+            if not (isinstance(paths, _Item) and _in_place_of(stmt, paths.items)):
+                continue
+            if not _simple(stmt) and _reads(stmt, name):
+                pre.extend(copy_origin(templates.replace(
+                    _REFUSE_ITEM_REFRESH, ac=self.ctx.runtime, target=name, items=paths.items,
+                    chosen=chosen, name=gast.Constant(value=name, kind=None),
+                    sources=gast.Constant(value=f"an item of `{paths.items}`", kind=None),
+                    where=gast.Constant(value=f"`{paths.items}` is updated in place inside "
+                                        f"this statement, which reads `{name}`", kind=None)),
+                    stmt))
+            else:
+                refreshes.extend(copy_origin(templates.replace(
+                    _REFRESH_ITEM, ac=self.ctx.runtime, target=name, items=paths.items,
+                    chosen=chosen), stmt))
         for name in names:
             if not _simple(stmt) or _UNKNOWN in sources[name]:
                 pre.extend(copy_origin(self._refusal(

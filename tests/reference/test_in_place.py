@@ -2214,3 +2214,251 @@ def test_an_item_kept_on_some_paths_then_updated_in_place():
         compiled(*_with(T(-1.0)))
     with pytest.raises(StagingError, match=r"`d\['k'\]` is rebound on some paths only"):
         autoconv.autoconv(dict_item_replaced_on_one_path_then_updated)(*_with(T(1.0)))
+
+
+# --- a row read with a traced index, its tensor updated in place after -------------------------
+# NOTE [rows read with a traced index, their tensor updated after] in runtime/choices.py: `c` is
+# a view of `data` in Python; staged it is a gather, read again after each update of `data`.
+
+def row_read_with_a_traced_index_then_its_tensor_updated(data, k):
+    c = data[k]  # README's example: `c` missed the `+1` ([0, 0] where Python gives [1, 1])
+    data.add_(1)
+    return c * 1
+
+
+def row_then_its_tensor_written_and_added_to(data, k):
+    c = data[k]
+    data[0] = 5.0
+    data += 1
+    return c * 1, data * 1
+
+
+def row_then_its_tensor_updated_in_a_staged_if(data, k):
+    c = data[k]
+    if data.sum() > -1:
+        data.mul_(2)
+    return c * 1
+
+
+def _rows(make=torch.zeros):
+    return [(make(3, 2), T(k)) for k in (0, 2, -1)]
+
+
+@pytest.mark.parametrize("fn", [
+    row_read_with_a_traced_index_then_its_tensor_updated,
+    row_then_its_tensor_written_and_added_to,
+    row_then_its_tensor_updated_in_a_staged_if,
+], ids=lambda v: v.__name__)
+def test_a_row_read_with_a_traced_index_sees_a_later_update_of_its_tensor(fn):
+    assert_same_result(fn, _rows(), staged="staged_if" in fn.__name__)
+
+
+def test_the_readme_row_example_gives_pythons_values():
+    function = autoconv.autoconv(row_read_with_a_traced_index_then_its_tensor_updated)
+    assert function(torch.zeros(3, 2), T(1)).tolist() == [1.0, 1.0]  # was [0, 0]
+
+
+def row_then_its_tensor_updated_in_an_if_reading_it(data, k):
+    c = data[k]
+    if data.sum() > -1:
+        data.mul_(2)
+        data.add_(c * 1)
+    return c * 1
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+def test_a_row_read_in_a_statement_updating_its_tensor_is_refused(mode):
+    fn = row_then_its_tensor_updated_in_an_if_reading_it
+    line = fn.__code__.co_firstlineno + 2
+    with pytest.raises(StagingError, match=rf"test_in_place.py:{line}: .*`data` is updated in "
+                                           r"place inside this statement, which reads `c`"):
+        _run_on(mode, fn, _rows(torch.ones)[0])(*_rows(torch.ones)[0])
+
+
+def _run_on(mode, fn, args):
+    """`_run` exported on `args`."""
+    if mode != "export":
+        return _run(mode, fn)
+    module = torch.export.export(Calling(autoconv.convert(fn)), args, strict=False)
+    saved = io.BytesIO()
+    torch.export.save(module, saved)
+    saved.seek(0)
+    return torch.export.load(saved).module()
+
+
+# --- a view or a container of a name kept on some paths, updated in place after -------------
+# NOTE [views of a name kept on some paths] in runtime/choices.py: on the paths that left `y`
+# bound to its tensor, an update through a view taken before the statement reaches `y`.
+
+def view_updated_after_a_rebinding_on_one_path(y, v, c):
+    row = y[:2]  # README's example: `y` missed the `+1` ([0, 0, 0] where Python gives [1, 1, 0])
+    if c > 0:
+        y = v * 2
+    row.add_(1)
+    return y * 1, row * 1
+
+
+def transposed_view_and_out_argument(y, v, c):
+    t = y.T
+    row = y[0]
+    if c > 0:
+        y = v * 2
+    t.mul_(3)
+    torch.add(row, 1, out=row)
+    return y * 1
+
+
+def held_in_a_list(y, v, c):
+    box = [y]
+    if c > 0:
+        y = v * 2
+    box[0].add_(1)
+    return y * 1
+
+
+def held_then_rebound_on_some_trips_of_a_loop(y, v, n):
+    row = y[1:]
+    i = torch.tensor(0)
+    while i < n:
+        if (i > 1).all():
+            y = y * 2
+        i += 1
+    row.add_(100)
+    return y * 1
+
+
+def _helper_result(y):
+    return y * 2
+
+
+def held_by_a_new_tensor_from_a_call(y, v, c):
+    h = _helper_result(y)  # (a new tensor, not a view: no refresh is staged)
+    if c > 0:
+        y = v * 2
+    h.add_(1)
+    return y * 1, h * 1
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (view_updated_after_a_rebinding_on_one_path, [_with(c) for c in C3]),
+    (transposed_view_and_out_argument, [(torch.zeros(2, 2), torch.ones(2, 2), c) for c in C3]),
+    (held_in_a_list, [_with(c) for c in C3]),
+    (held_then_rebound_on_some_trips_of_a_loop, [_with(T(n)) for n in (4, 1, 0)]),
+    (held_by_a_new_tensor_from_a_call, [_with(c) for c in C3]),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_a_view_of_a_name_kept_on_some_paths_then_updated_in_place(fn, inputs):
+    assert_same_result(fn, inputs)
+
+
+def test_the_readme_view_example_gives_pythons_values():
+    function = autoconv.autoconv(view_updated_after_a_rebinding_on_one_path)
+    y, row = function(*_with(T(-1.0)))
+    assert y.tolist() == [1.0, 1.0, 0.0] and row.tolist() == [1.0, 1.0]  # y was [0, 0, 0]
+    y, row = function(*_with(T(1.0)))
+    assert y.tolist() == [2.0, 2.0, 2.0] and row.tolist() == [1.0, 1.0]
+
+
+def test_a_new_tensor_from_a_call_stages_no_refresh():
+    # the trace-time check: `h` shares no memory with `y`, so no `where` is staged for it
+    concrete = autoconv.autoconv(held_by_a_new_tensor_from_a_call).get_concrete_function(
+        *_with(T(1.0)))
+    assert "where" not in concrete.code
+
+
+def view_updated_in_an_if_reading_the_name(y, v, c):
+    row = y[:2]
+    if c > 0:
+        y = v * 2
+    if c < 3:
+        row.add_(1)
+        v = v + y
+    return y * 1, v
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+def test_a_view_updated_in_a_statement_reading_the_name_is_refused(mode):
+    fn = view_updated_in_an_if_reading_the_name
+    line = fn.__code__.co_firstlineno + 4
+    with pytest.raises(StagingError, match=rf"test_in_place.py:{line}: .*`row`, which may hold "
+                                           r"`y`'s tensor from before, is updated in place "
+                                           r"inside this statement, which reads `y`"):
+        _run_on(mode, fn, _with(T(1.0)))(*_with(T(1.0)))
+
+
+class _BufferKeptOnSomePaths(torch.nn.Module):
+    # `y` bound to a buffer, rebound on one path, the buffer then updated through the module
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("buf", torch.zeros(3))
+
+    def forward(self, x, c):
+        y = self.buf
+        if c > 0:
+            y = x * 2
+        self.buf.mul_(3)
+        self.buf += 1
+        return y * 1
+
+
+class _CallingConverted(torch.nn.Module):
+    def __init__(self, module):
+        super().__init__()
+        self.inner = module
+
+    def forward(self, *args):
+        return autoconv.convert(self.inner)(*args)
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+def test_a_buffer_bound_to_a_name_kept_on_some_paths_then_updated_through_the_module(mode):
+    def runner(module):
+        if mode == "staged":
+            return autoconv.autoconv(module)
+        if mode == "compile":
+            torch._dynamo.reset()
+            return torch.compile(autoconv.convert(module), fullgraph=True, backend="eager")
+        program = torch.export.export(_CallingConverted(module), (torch.ones(3), T(1.0)),
+                                      strict=False)
+        saved = io.BytesIO()
+        torch.export.save(program, saved)
+        saved.seek(0)
+        return torch.export.load(saved).module()
+
+    expected_module, module = _BufferKeptOnSomePaths(), _BufferKeptOnSomePaths()
+    run = runner(module)
+    for c in (T(1.0), T(-1.0), T(-1.0)):
+        want = expected_module(torch.ones(3), c)
+        got = run(torch.ones(3), c)
+        assert torch.equal(got, want)  # was the buffer before the update on the second path
+    if mode != "export":  # (the exported program holds its own buffers)
+        assert torch.equal(module.buf, expected_module.buf)
+
+
+class _BufferUpdatedInALoopReadingTheName(_BufferKeptOnSomePaths):
+    def forward(self, x, c):
+        y = self.buf
+        if c > 0:
+            y = x * 2
+        out = x
+        for i in range(2):
+            self.buf[i] += 1
+            out = out + y
+        return out
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+def test_a_buffer_updated_in_a_statement_reading_a_name_kept_on_some_paths_is_refused(mode):
+    module = _BufferUpdatedInALoopReadingTheName()
+    line = _BufferUpdatedInALoopReadingTheName.forward.__code__.co_firstlineno + 5
+    with pytest.raises(StagingError, match=rf"test_in_place.py:{line}: .*`self.buf`, which may "
+                                           r"hold `y`'s tensor from before, is updated in place "
+                                           r"inside this statement, which reads `y`"):
+        if mode == "staged":
+            autoconv.autoconv(module)(torch.ones(3), T(1.0))
+        elif mode == "compile":
+            torch._dynamo.reset()
+            torch.compile(autoconv.convert(module), fullgraph=True, backend="eager")(
+                torch.ones(3), T(1.0))
+        else:
+            torch.export.export(_CallingConverted(module), (torch.ones(3), T(1.0)),
+                                strict=False)
