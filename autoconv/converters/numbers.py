@@ -257,6 +257,19 @@ _NUMBER_CALLS = {"float", "int", "bool", "len", "round", "float_", "int_", "bool
 _UNKNOWN = (gast.Name, gast.Attribute, gast.Subscript)
 
 
+def _names_number(node, numbers) -> bool:
+    """Whether the arithmetic `node` reads a name (or field) in `numbers`."""
+    if isinstance(node, gast.Name):
+        return node.id in numbers
+    if isinstance(node, gast.Attribute):
+        return _field_in(node, numbers)
+    if isinstance(node, gast.BinOp):
+        return _names_number(node.left, numbers) or _names_number(node.right, numbers)
+    if isinstance(node, gast.UnaryOp):
+        return _names_number(node.operand, numbers)
+    return False
+
+
 def _is_number(node, numbers) -> bool:
     """Whether the expression `node` may be a Python number (or a container of numbers, such
     as `{'total': 0.0}`), given the names `numbers` that may hold one. Arithmetic is a number
@@ -276,9 +289,10 @@ def _is_number(node, numbers) -> bool:
         # name made `x[0] / lp` torch's float32 / 0-d float64, float64 where Python's float
         # keeps float32 (tester20, a GNMT length penalty). Reading it through the runtime
         # costs nothing where it is a tensor after all.
-        return left and right or (left and not isinstance(node.left, gast.Constant)
+        # (only a side reading a number's name: `x + sum(v)` stays a tensor's arithmetic)
+        return left and right or (left and _names_number(node.left, numbers)
                                   and isinstance(node.right, _UNKNOWN)
-                                  or right and not isinstance(node.right, gast.Constant)
+                                  or right and _names_number(node.right, numbers)
                                   and isinstance(node.left, _UNKNOWN))
     if isinstance(node, gast.Compare):
         return all(_is_number(v, numbers) for v in [node.left, *node.comparators])
