@@ -18,7 +18,7 @@ from ..values import to_tensor
 from . import context
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 
-__all__ = ["Growth", "ReplacedList", "growing_slots", "probe_copies", "measure", "trip_bound", "reserve",
+__all__ = ["Growth", "ReplacedList", "BranchLists", "growing_slots", "probe_copies", "measure", "trip_bound", "reserve",
            "check_loop_growth", "release", "uncounted"]
 
 
@@ -42,6 +42,14 @@ class ReplacedList(Exception):
     lists, or wrote the items of those named in the tuple that ends `args` (no `__init__` of
     its own: dynamo cannot trace one), which the statement then carries as tuples (see
     replaced_lists.py)."""
+
+
+class BranchLists(Exception):
+    """Internal, never reaches the user: an `if`'s branches bind the variables named in `args`
+    to Python lists whose lengths differ between the paths (or to a list where the variable is
+    unbound before the statement). The statement is staged again with each a StagedList (a
+    buffer of the longest path's length and a count), NOTE [lists bound in branches] in
+    torch.py. (No `__init__` of its own: dynamo cannot trace one.)"""
 
 
 class Growth:
@@ -78,6 +86,13 @@ class Growth:
         elif isinstance(out, StagedList):
             self._item_of(out, statement)
             self.count = _max(self.count, out.capacity - before.capacity)
+            return
+        elif type(out) is list and statement == "if statement":
+            # A branch binds a new list to a variable the statement carries as a StagedList
+            # (NOTE [lists bound in branches] in torch.py): its items fill the buffer's rows.
+            self._item_of(before, statement)
+            self._items(out, statement)
+            self.count = _max(self.count, len(out) - _as_int(before.capacity))
             return
         if type(before) is list and type(out) is list:
             # A new list (`coeffs = fit(y)`): the statement is staged again with the list as
@@ -165,7 +180,7 @@ def _describe(t: torch.Tensor) -> str:
 def measure(names, slots, state, probes, statement: str) -> dict:
     """{slot: Growth} for the lists in `slots`, from `probes`: (probe state, its items before the
     body ran, outputs, where) for each probed body."""
-    growth, replaced, in_place = {}, [], []
+    growth, replaced, in_place, resized = {}, [], [], []
     for slot in slots:
         seen = growth[slot] = Growth(names[slot])
         ways = {}  # how the bodies that changed the list did: in place, or by a new list
@@ -184,10 +199,18 @@ def measure(names, slots, state, probes, statement: str) -> dict:
                 "would see the new items on one path only",
                 f"Write '{name}' the same way on every path: item by item (`{name}[i] = v`), "
                 f"or by a new list (`{name} = [...]`)")
+        if ways and statement == "if statement" and True not in ways and seen.count == 0:
+            lengths = {len(out[slot]) if type(out[slot]) is list else -1
+                       for _, _, out, _ in probes}
+            if -1 not in lengths and len(lengths) > 1:
+                resized.append(names[slot])
+                continue
         if ways:
             replaced.append(names[slot])
             if True in ways:
                 in_place.append(names[slot])
+    if resized:  # staged again with these as StagedLists, then any replaced ones as tuples
+        raise BranchLists(*resized)
     if replaced:  # all at once: each retry stages the statement (and those in it) again
         raise ReplacedList(*replaced, tuple(in_place))
     return growth
