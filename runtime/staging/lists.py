@@ -116,8 +116,9 @@ class Growth:
                         " (a `for` over the rows of a traced tensor or a grown list, or one a "
                         "tensor condition can stop, is staged as one loop whose body is traced "
                         "once, even where its length is known while tracing)" if loop else ""),
-                    f"Append tensors (one list per component for tuples), or grow '{self.name}' "
-                    "outside the statement" + (
+                    (_per_field_fix(self.name, item) if type(item) is tuple else
+                     f"Append tensors (one list per component for tuples), or grow "
+                     f"'{self.name}' outside the statement") + (
                         "; to build Python values from a tensor's rows, loop over a Python range "
                         "of its length (`for k in range(len(t)): ... t[k]`), which runs as Python"
                         if loop else ""))
@@ -145,6 +146,17 @@ class Growth:
             f"{where}; a list can only grow under tensor control flow",
             f"Grow '{self.name}' with append or extend, or build a new list after the "
             "statement")
+
+
+def _per_field_fix(name: str, item: tuple) -> str:
+    """The fix for tuples appended to a list grown under tensor control flow: one list per
+    field, stacked after the statement (tester t19's DTW backtrace, `path.append((i, j))`)."""
+    fields = [f"{name}_{k}" for k in range(len(item))]
+    values = "; ".join(f"{f}.append(...)" for f in fields)
+    stacks = ", ".join(f"torch.stack({f})" for f in fields)
+    return (f"Grow one list per field of the tuple (`{values}`, each item a tensor or a "
+            f"number, the lists made before the statement) and pair them after it: "
+            f"`torch.stack([{stacks}], dim=1)` has the tuples as its rows")
 
 
 def _max(a, b):

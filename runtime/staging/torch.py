@@ -44,6 +44,7 @@ from ..identity import identical, type_in
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
+from . import dict_lists
 from . import (constants, dynamo_kinds, grad_mode, lists, mappings, objects, operators,
                outside_writes, python_state, registry, replaced_lists, shared_containers,
                verdicts)
@@ -1988,6 +1989,18 @@ def _same_tensor_kind(a, b, sizes: bool = True) -> bool:
 def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None):
     """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
     one torch.cond."""
+    try:
+        return _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes)
+    except objects.GrownInDict as error:  # (dict_lists.py)
+        if not dict_lists.owned(error, state):  # (another statement's, staged inside)
+            raise
+        return dict_lists.stage_lifting(
+            lambda bodies, st, nm: stage_if(pred, *bodies, st, nm, like, inputs, dtypes),
+            ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
+            state, names, error, "if statement")
+
+
+def _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes):
     statement = "if statement"
     bodies = ((if_true, True, "in the true branch"), (if_false, True, "in the false branch"))
     # NOTE [one container under two names of the state]
@@ -2183,6 +2196,20 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     unknown), which sizes the lists the loop grows; without it such a loop runs twice, first
     only to count its trips (see NOTE [lists in while loops]).
     """
+    try:
+        return _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes,
+                                  trips)
+    except objects.GrownInDict as error:  # (dict_lists.py)
+        if not dict_lists.owned(error, state):  # (another statement's, staged inside)
+            raise
+        return dict_lists.stage_lifting(
+            lambda bodies, st, nm: stage_while(*bodies, st, nm, like, inputs, statement, dtypes,
+                                               trips),
+            ((test, False, "in the loop test"), (body, True, "in the loop body")),
+            state, names, error, statement)
+
+
+def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes, trips):
     bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
     # NOTE [one container under two names of the state]
     sharing = shared_containers.sharing_state(bodies, state, names, statement)
