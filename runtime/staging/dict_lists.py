@@ -16,10 +16,15 @@ StagedList), in place, so every name for the dict sees it.
 
 from __future__ import annotations
 
+import os
+import sys
+
+import torch
+
 from ..errors import StagingError
 from . import context
 
-__all__ = ["stage_lifting", "owned"]
+__all__ = ["stage_lifting", "owned", "other_name"]
 
 
 class _Lifted:
@@ -51,6 +56,15 @@ def stage_lifting(stage, bodies, state, names, grown, statement: str):
             "length, so the caller's list would never get the items",
             f"Put a list of your own in the dict (`{names[slot]}[{key!r}] = "
             f"list({names[slot]}[{key!r}])` before the {statement}) and return it")
+    alias = other_name(held)
+    if alias is not None:
+        raise StagingError(
+            statement,
+            f"`{names[slot]}[{key!r}]` is a list that grows under a tensor condition, and "
+            f"'{alias}' names it too: the statement gives the dict a new list (its length is "
+            f"only known when the graph runs), so '{alias}' would keep the items it had before",
+            f"Read the list through the dict after the {statement} "
+            f"(`{alias} = {names[slot]}[{key!r}]` after it), not through another name")
     count = len(state)
     mark = _Lifted()
 
@@ -92,3 +106,25 @@ def stage_lifting(stage, bodies, state, names, grown, statement: str):
                            "This is a bug in autoconv")
     owner[key] = result
     return tuple(out)
+
+
+_ENGINE = tuple(os.path.dirname(os.path.dirname(m.__file__)) + os.sep
+                for m in (torch,)) + (os.path.dirname(os.path.dirname(os.path.abspath(
+                    __file__))) + os.sep,)
+
+
+def other_name(held, own=None):
+    """A local variable of the user's code on the stack, other than `own`, that names the list
+    `held`, or None. (Not under dynamo, which has no frames to read: there an
+    alias is not seen.)"""
+    if torch.compiler.is_dynamo_compiling():
+        return None
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_ENGINE) and "/autoconv/" not in filename:
+            for name, value in frame.f_locals.items():
+                if value is held and name != own:
+                    return name
+        frame = frame.f_back
+    return None

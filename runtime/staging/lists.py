@@ -15,7 +15,7 @@ from .. import augmented
 from ..errors import StagingError
 from ..lists import StagedList, UncountedList
 from ..values import to_tensor
-from . import context
+from . import context, dict_lists
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 
 __all__ = ["Growth", "ReplacedList", "BranchLists", "growing_slots", "probe_copies", "measure", "trip_bound", "reserve",
@@ -251,6 +251,16 @@ def reserve(value, growth: Growth, extra, like, statement: str) -> StagedList:
             "the caller's list would never get the items",
             f"Grow a list of your own (`{name} = list({name})` before the {statement}) and "
             "return it; the caller can extend its list with it")
+    alias = dict_lists.other_name(value, own=name)
+    if alias is not None:
+        # (`keep = vals` before a loop that appends to `vals`: `keep` kept the items it had)
+        raise StagingError(
+            statement,
+            f"'{name}' is a list that grows under a tensor condition, and '{alias}' names it "
+            f"too: the statement makes a new list of '{name}' (its length is only known when "
+            f"the graph runs), so '{alias}' would keep the items it had before",
+            f"Read the list through '{name}' after the {statement} (`{alias} = {name}` after "
+            "it), not through another name")
     item = growth.item
     rows = [_as_row(v, item, name, statement) for v in value]
     device = like.device if like is not None else item.device

@@ -1363,3 +1363,30 @@ DICT_CASES = [
 @pytest.mark.parametrize("fn, inputs", DICT_CASES, ids=[c[0].__name__ for c in DICT_CASES])
 def test_list_held_in_a_dict_grows(fn, inputs):
     assert_same_result(fn, inputs)
+
+
+def test_a_grown_list_with_another_name_is_refused():
+    # `keep` would keep the items the list had before the loop (a grown list is a new list):
+    # refused at the loop, naming the other name (it returned the old length before).
+    fn, error = _error(
+        """
+        def f(x):
+            vals = [x]
+            keep = vals
+            while x.sum() < 10:
+                vals.append(x)
+                x = x * 2
+            return len(keep), len(vals)
+        """, torch.ones(2))
+    assert "'keep' names it too" in str(error), error
+    fn, error = _error(
+        """
+        def f(x):
+            state = {"hist": [x]}
+            keep = state["hist"]
+            while x.sum() < 10:
+                state["hist"].append(x)
+                x = x * 2
+            return len(keep), torch.stack(state["hist"])
+        """, torch.ones(2))
+    assert "'keep' names it too" in str(error), error
