@@ -495,11 +495,11 @@ class Statement:
                         is_undefined(before) or isinstance(before, constants.Kept)):
                     raise self.error(
                         f"'{name}' is unbound before the statement and is bound to a list "
-                        f"{where}; a list crosses a staged statement only where it exists "
-                        "before it (then its items may be written, or it may be replaced by a "
-                        "list of as many items of the same kinds, or grown by append)",
-                        f"Bind '{name}' before the statement to a list of the length and item "
-                        "kinds every path gives it, or hold the items in a tensor")
+                        f"{where} only; a list crosses a staged statement where it exists "
+                        "before it or every path binds it (then each path's list may have its "
+                        "own length)",
+                        f"Bind '{name}' on every path, or before the statement (`{name} = []`, "
+                        "the items of one kind)")
                 if out is not before:
                     raise self.error(
                         f"'{name}' is {_describe(before)} before the statement and is "
