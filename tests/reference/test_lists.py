@@ -1279,7 +1279,7 @@ def bound_in_branches_then_grown(x):
         b = [x]
     else:
         b = [x, -x]
-    while x.sum() < 8:
+    while x.abs().sum() < 8:
         x = x * 2
         b.append(x)
     return torch.stack(b)
