@@ -29,7 +29,7 @@ from .staging import context
 from .augmented import graph_check
 from .values import is_staged, probe_row, to_tensor
 
-__all__ = ["StagedList", "UncountedList", "GROWN", "item_at", "check_not_empty"]
+__all__ = ["StagedList", "UncountedList", "GROWN", "item_at", "check_not_empty", "filled"]
 
 _STATEMENT = "loop or if that grows a list"
 
@@ -225,6 +225,22 @@ class StagedList:
         elif not 0 <= int(index) < int(self.count):
             raise IndexError("list index out of range")
         return torch.index_select(self.buffer, 0, index.reshape(1)).squeeze(0)
+
+
+def filled(values: list, like: StagedList, statement: str) -> StagedList:
+    """The Python list `values` as a StagedList with the buffer's capacity and flags of `like`:
+    a list an `if` branch binds to a variable the statement carries as a StagedList (NOTE
+    [lists bound in branches] in staging/torch.py)."""
+    rows = [like._as_item(v) for v in values]
+    capacity, shape = like.capacity, tuple(like.buffer.shape[1:])
+    if isinstance(capacity, int) and len(rows) > capacity:
+        raise StagingError(
+            statement, f"'{like.name}' is bound to a list of {len(rows)} items where the "
+            f"statement made room for {capacity}", "This is a bug in autoconv")
+    free = like.buffer.new_zeros((capacity - len(rows), *shape))
+    buffer = torch.cat([torch.stack(rows), free]) if rows else free
+    count = torch.full((), len(rows), dtype=torch.int64, device=like.buffer.device)
+    return StagedList(buffer, count, like.reserved, like.name)
 
 
 def _same_sizes(a, b) -> bool:

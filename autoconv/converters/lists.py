@@ -66,6 +66,15 @@ class ListConverter(Converter):
 
     def visit_Expr(self, node):
         call = node.value
+        held = _held_list_append(call, self.ctx.local_names)
+        if held is not None and not self.scopes:
+            # `state["hist"].append(v)`: a list a dict (or list) of the function's holds, at a
+            # constant or a name's key, is rebound there too, so that a staged statement that
+            # grows it gives the dict the grown list (runtime/staging/dict_lists.py)
+            self.appends += 1
+            return templates.replace(
+                f"target = ac.{_METHODS[call.func.attr]}(target, value)",
+                target=held, ac=self.ctx.runtime, value=call.args[0])
         if not (
             isinstance(call, gast.Call)
             and isinstance(call.func, gast.Attribute)
@@ -91,6 +100,20 @@ class ListConverter(Converter):
             f"target = ac.{_METHODS[call.func.attr]}(target, value)",
             target=target, ac=self.ctx.runtime, value=call.args[0],
         )
+
+
+def _held_list_append(call, local_names):
+    """The target `d[k]` of a statement `d[k].append(x)` (or extend) where `d` is a local name
+    and `k` a constant or a name (evaluated twice, with no effect), else None."""
+    if not (isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute)
+            and call.func.attr in _METHODS and len(call.args) == 1 and not call.keywords):
+        return None
+    target = call.func.value
+    if not (isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name)
+            and target.value.id in local_names
+            and isinstance(target.slice, (gast.Constant, gast.Name))):
+        return None
+    return target
 
 
 def _local_names(function) -> set:

@@ -15,10 +15,10 @@ from .. import augmented
 from ..errors import StagingError
 from ..lists import StagedList, UncountedList
 from ..values import to_tensor
-from . import context
+from . import context, dict_lists
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 
-__all__ = ["Growth", "ReplacedList", "growing_slots", "probe_copies", "measure", "trip_bound", "reserve",
+__all__ = ["Growth", "ReplacedList", "BranchLists", "growing_slots", "probe_copies", "measure", "trip_bound", "reserve",
            "check_loop_growth", "release", "uncounted"]
 
 
@@ -42,6 +42,14 @@ class ReplacedList(Exception):
     lists, or wrote the items of those named in the tuple that ends `args` (no `__init__` of
     its own: dynamo cannot trace one), which the statement then carries as tuples (see
     replaced_lists.py)."""
+
+
+class BranchLists(Exception):
+    """Internal, never reaches the user: an `if`'s branches bind the variables named in `args`
+    to Python lists whose lengths differ between the paths (or to a list where the variable is
+    unbound before the statement). The statement is staged again with each a StagedList (a
+    buffer of the longest path's length and a count), NOTE [lists bound in branches] in
+    torch.py. (No `__init__` of its own: dynamo cannot trace one.)"""
 
 
 class Growth:
@@ -79,6 +87,13 @@ class Growth:
             self._item_of(out, statement)
             self.count = _max(self.count, out.capacity - before.capacity)
             return
+        elif type(out) is list and statement == "if statement":
+            # A branch binds a new list to a variable the statement carries as a StagedList
+            # (NOTE [lists bound in branches] in torch.py): its items fill the buffer's rows.
+            self._item_of(before, statement)
+            self._items(out, statement)
+            self.count = _max(self.count, len(out) - _as_int(before.capacity))
+            return
         if type(before) is list and type(out) is list:
             # A new list (`coeffs = fit(y)`): the statement is staged again with the list as
             # a tuple (replaced_lists.py). Not a StagingError: under dynamo making one raises.
@@ -101,8 +116,9 @@ class Growth:
                         " (a `for` over the rows of a traced tensor or a grown list, or one a "
                         "tensor condition can stop, is staged as one loop whose body is traced "
                         "once, even where its length is known while tracing)" if loop else ""),
-                    f"Append tensors (one list per component for tuples), or grow '{self.name}' "
-                    "outside the statement" + (
+                    (_per_field_fix(self.name, item) if type(item) is tuple else
+                     f"Append tensors (one list per component for tuples), or grow "
+                     f"'{self.name}' outside the statement") + (
                         "; to build Python values from a tensor's rows, loop over a Python range "
                         "of its length (`for k in range(len(t)): ... t[k]`), which runs as Python"
                         if loop else ""))
@@ -130,6 +146,17 @@ class Growth:
             f"{where}; a list can only grow under tensor control flow",
             f"Grow '{self.name}' with append or extend, or build a new list after the "
             "statement")
+
+
+def _per_field_fix(name: str, item: tuple) -> str:
+    """The fix for tuples appended to a list grown under tensor control flow: one list per
+    field, stacked after the statement (tester t19's DTW backtrace, `path.append((i, j))`)."""
+    fields = [f"{name}_{k}" for k in range(len(item))]
+    values = "; ".join(f"{f}.append(...)" for f in fields)
+    stacks = ", ".join(f"torch.stack({f})" for f in fields)
+    return (f"Grow one list per field of the tuple (`{values}`, each item a tensor or a "
+            f"number, the lists made before the statement) and pair them after it: "
+            f"`torch.stack([{stacks}], dim=1)` has the tuples as its rows")
 
 
 def _max(a, b):
@@ -165,7 +192,7 @@ def _describe(t: torch.Tensor) -> str:
 def measure(names, slots, state, probes, statement: str) -> dict:
     """{slot: Growth} for the lists in `slots`, from `probes`: (probe state, its items before the
     body ran, outputs, where) for each probed body."""
-    growth, replaced, in_place = {}, [], []
+    growth, replaced, in_place, resized = {}, [], [], []
     for slot in slots:
         seen = growth[slot] = Growth(names[slot])
         ways = {}  # how the bodies that changed the list did: in place, or by a new list
@@ -184,10 +211,18 @@ def measure(names, slots, state, probes, statement: str) -> dict:
                 "would see the new items on one path only",
                 f"Write '{name}' the same way on every path: item by item (`{name}[i] = v`), "
                 f"or by a new list (`{name} = [...]`)")
+        if ways and statement == "if statement" and True not in ways and seen.count == 0:
+            lengths = {len(out[slot]) if type(out[slot]) is list else -1
+                       for _, _, out, _ in probes}
+            if -1 not in lengths and len(lengths) > 1:
+                resized.append(names[slot])
+                continue
         if ways:
             replaced.append(names[slot])
             if True in ways:
                 in_place.append(names[slot])
+    if resized:  # staged again with these as StagedLists, then any replaced ones as tuples
+        raise BranchLists(*resized)
     if replaced:  # all at once: each retry stages the statement (and those in it) again
         raise ReplacedList(*replaced, tuple(in_place))
     return growth
@@ -216,6 +251,16 @@ def reserve(value, growth: Growth, extra, like, statement: str) -> StagedList:
             "the caller's list would never get the items",
             f"Grow a list of your own (`{name} = list({name})` before the {statement}) and "
             "return it; the caller can extend its list with it")
+    alias = dict_lists.other_name(value, own=name)
+    if alias is not None:
+        # (`keep = vals` before a loop that appends to `vals`: `keep` kept the items it had)
+        raise StagingError(
+            statement,
+            f"'{name}' is a list that grows under a tensor condition, and '{alias}' names it "
+            f"too: the statement makes a new list of '{name}' (its length is only known when "
+            f"the graph runs), so '{alias}' would keep the items it had before",
+            f"Read the list through '{name}' after the {statement} (`{alias} = {name}` after "
+            "it), not through another name")
     item = growth.item
     rows = [_as_row(v, item, name, statement) for v in value]
     device = like.device if like is not None else item.device

@@ -358,6 +358,27 @@ def _flatten_as(spec, value, leaves, path="", replaced=None):
     return None
 
 
+class GrownInDict(Exception):
+    """Internal, never reaches the user: a body grows the list a dict of the state holds at a
+    key (`args`: the slot, the key, the dict in the statement's state); the statement is staged again with that list a variable of
+    its own (dict_lists.py). (No `__init__` of its own: dynamo cannot trace one.)"""
+
+
+_NO_KEY = object()
+
+
+def _grown_list_key(value, path: str, what: str):
+    """The key of `value` (a body's dict) at `path` where it holds a list that grew, else
+    _NO_KEY."""
+    if type(value) is not dict or what not in ("changes its length", "is changed",
+                                                "changes its type"):
+        return _NO_KEY
+    for key, item in value.items():
+        if f"[{key!r}]" == path and (type(item) is list or isinstance(item, StagedList)):
+            return key
+    return _NO_KEY
+
+
 class HeldList(list):
     """A list of tensors a statement carries by its tensors, as it carries a dict: a body
     updates its tensors in place (`bufs[0].add_(a)`) and grows it nowhere. The bodies get a
@@ -459,6 +480,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                 probe_replaced.extend((slot, path) for path in paths or ())
                 if found is not None:
                     path, what = found
+                    grown = _grown_list_key(out[slot], path, what)
+                    if grown is not _NO_KEY:  # (dict_lists.py)
+                        raise GrownInDict(slot, grown, state[slot])
                     error = (functools.partial(_ReplacedRecord, slot, path)
                              if what is _REPLACED else StagingError)
                     what = "is replaced" if what is _REPLACED else what

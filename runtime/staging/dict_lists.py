@@ -1,0 +1,130 @@
+"""Lists held in a dict that a staged statement grows: carried as lists of the state of their own.
+
+    state = {"hist": [], "v": x}
+    while state["v"].sum() < 10:
+        state["hist"].append(state["v"])      # the dict's list grows under a tensor condition
+        state["v"] = state["v"] * 2
+
+A carried dict crosses a statement as its tensors (objects.py), of a fixed structure, so a list
+in it cannot grow there. Such a list (a value of a dict in the state, found when the bodies'
+dict comes back with it longer, `objects.GrownInDict`) is taken out of the dict for the
+statement: an extra variable of the state, which grows as a local list does (a StagedList, see
+lists.py), while the dict holds a placeholder the bodies never see (each body's dict gets the
+list back before the body runs). After the statement the dict holds the grown list (a
+StagedList), in place, so every name for the dict sees it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+
+from ..errors import StagingError
+from . import context
+
+__all__ = ["stage_lifting", "owned", "other_name"]
+
+
+class _Lifted:
+    """What the dict holds at a lifted list's key while the statement is staged."""
+
+    def __repr__(self) -> str:
+        return "<list carried by the statement>"
+
+
+def owned(grown, state) -> bool:
+    """Whether `grown` (an objects.GrownInDict) is about a dict of `state` itself."""
+    slot, _, owner = grown.args
+    return slot < len(state) and state[slot] is owner
+
+
+def stage_lifting(stage, bodies, state, names, grown, statement: str):
+    """`stage(bodies, state, names)` with the list `state[slot][key]` (`grown` is an
+    objects.GrownInDict: slot, key) an extra variable of the state. `bodies` are (function,
+    returns the state, where) triples. Returns the statement's state, the dict holding the
+    list after it."""
+    slot, key, _ = grown.args
+    owner = state[slot]
+    held = owner[key]
+    if context.is_caller_owned_list(held):
+        raise StagingError(
+            statement,
+            f"`{names[slot]}[{key!r}]` is a list the caller passed in, and it grows under a "
+            "tensor condition: in the graph the grown list is a new list of data-dependent "
+            "length, so the caller's list would never get the items",
+            f"Put a list of your own in the dict (`{names[slot]}[{key!r}] = "
+            f"list({names[slot]}[{key!r}])` before the {statement}) and return it")
+    alias = other_name(held)
+    if alias is not None:
+        raise StagingError(
+            statement,
+            f"`{names[slot]}[{key!r}]` is a list that grows under a tensor condition, and "
+            f"'{alias}' names it too: the statement gives the dict a new list (its length is "
+            f"only known when the graph runs), so '{alias}' would keep the items it had before",
+            f"Read the list through the dict after the {statement} "
+            f"(`{alias} = {names[slot]}[{key!r}]` after it), not through another name")
+    count = len(state)
+    mark = _Lifted()
+
+    def lifting(body, returns_state, where):
+        def run(*args):
+            args = list(args)
+            value = args.pop(count)
+            given = args[slot]
+            if type(given) is dict and given.get(key) is mark:
+                given[key] = value
+            out = body(*args)
+            if not returns_state:
+                return out
+            out = list(out)
+            mine = out[slot]
+            if type(mine) is not dict or key not in mine:
+                raise StagingError(
+                    statement,
+                    f"`{names[slot]}` holds a list at {key!r} that grows {where}, and the body "
+                    f"binds `{names[slot]}` to {type(mine).__name__} or drops the key",
+                    f"Keep `{names[slot]}` the same dict with the same keys in the {statement}")
+            lifted = mine[key]
+            mine[key] = mark
+            return tuple(out) + (lifted,)
+        return run
+
+    owner[key] = mark
+    try:
+        out = stage([lifting(*b) for b in bodies], tuple(state) + (held,),
+                    tuple(names) + (f"{names[slot]}[{key!r}]",))
+    except BaseException:
+        owner[key] = held
+        raise
+    out = list(out)
+    result = out.pop(count)
+    if out[slot] is not owner:  # (a carried dict is written back in place: never expected)
+        owner[key] = held
+        raise StagingError(statement, f"`{names[slot]}` came back as another object",
+                           "This is a bug in autoconv")
+    owner[key] = result
+    return tuple(out)
+
+
+_ENGINE = tuple(os.path.dirname(os.path.dirname(m.__file__)) + os.sep
+                for m in (torch,)) + (os.path.dirname(os.path.dirname(os.path.abspath(
+                    __file__))) + os.sep,)
+
+
+def other_name(held, own=None):
+    """A local variable of the user's code on the stack, other than `own`, that names the list
+    `held`, or None. (Not under dynamo, which has no frames to read: there an
+    alias is not seen.)"""
+    if torch.compiler.is_dynamo_compiling():
+        return None
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_ENGINE) and "/autoconv/" not in filename:
+            for name, value in frame.f_locals.items():
+                if value is held and name != own:
+                    return name
+        frame = frame.f_back
+    return None
