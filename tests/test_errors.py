@@ -243,6 +243,47 @@ def test_dict_given_keys_in_a_staged_loop_is_named_by_the_users_variable():
     assert "<changed object>" not in message
 
 
+class _LazyStateOpt:
+    def __init__(self):
+        self.state = {}
+        self.skipped = 0
+
+    def step(self, p, g):
+        if not torch.isfinite(g).all():
+            self.skipped += 1
+            return p
+        st = self.state.setdefault("p", {})
+        if len(st) == 0:
+            st["n"] = torch.tensor(0.0)
+        st["n"] += 1
+        return p - 0.1 * g
+
+
+def test_dict_given_keys_under_compile_is_named_by_the_users_expression():
+    # torch.optim-style lazy state after an early `return` under a tensor condition: under
+    # torch.compile the refusal named "`<changed object>`" (the branches reaching it are
+    # wrappers whose code shows no names); it names `self.state`, at the `if` (tester t20
+    # repro 4, s05)
+    fn = function_from_source(
+        """
+        def f(p, gs):
+            opt = Opt()
+            for k in range(gs.shape[0]):
+                p = opt.step(p, gs[k])
+            return p, opt.skipped
+        """, {"Opt": _LazyStateOpt})
+    gs = torch.tensor([[1.0, 1.0], [1.0, float("inf")], [0.5, 0.5]])
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.ones(2), gs)
+    message = str(info.value)
+    assert info.value.filename == __file__
+    assert info.value.lineno == _LazyStateOpt.step.__code__.co_firstlineno + 1
+    assert "`self.state` gains or loses keys in the false branch" in message
+    assert "Give `self.state` all its keys before the if statement" in message
+    assert "<changed object>" not in message
+
+
 def test_loop_variable_changing_shape():
     _, error = _staging_error(
         """

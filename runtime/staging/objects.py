@@ -1052,6 +1052,28 @@ def _input_names(body):
     return (defaults or {}).get("_input_names")
 
 
+# NOTE [names of a statement's inputs]
+# A refusal about an input a body changes (`self.state.setdefault(...)` gains a key) names it as
+# the user wrote it. The bodies that reach `with_input_as_state` are often wrappers of the
+# converted ones (an object in the state is carried by `carry`'s wrapper, taking `*args`), whose
+# code shows no names, and under dynamo a function made in the trace shows no `__kwdefaults__`:
+# the message said "`<changed object>`" (tester t20 repro 4). So `if_stmt`, `while_stmt` and a
+# staged `for` loop (runtime/operators.py) push their inputs with the user's names (the
+# converter's `updated=` chain, `self.state` for its alias `self_state`, else the converted
+# body's parameter) while they stage, and the object is found here by identity.
+_shown_inputs = []  # (inputs, names) of the statements being staged, innermost last
+
+
+def shown_input(value):
+    """The user's name of `value` among the inputs of the innermost statement being staged
+    that has it (NOTE [names of a statement's inputs]), or None."""
+    for inputs, names in reversed(_shown_inputs):
+        for given, name in zip(inputs, names):
+            if given is value and name:
+                return name
+    return None
+
+
 def with_input_as_state(stage, bodies, state, names, inputs, changed, statement):
     """`stage(bodies, state, names, inputs)` with `inputs[changed.args[0]]`, an object a body
     changed (`s.step(dt)` in a loop, where `step` sets `self.state`), moved into the state:
@@ -1077,7 +1099,8 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         if shown:
             input_names[:len(shown)] = shown
             break
-    name = input_names[index] if not input_names[index].startswith("<") else "<changed object>"
+    name = shown_input(inputs[index]) or (
+        input_names[index] if not input_names[index].startswith("<") else "<changed object>")
     if changed.through is not None:
         name = f"<the object of {name}>"
     # Other names for the same object take the state's value in the bodies too (linear_
