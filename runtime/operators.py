@@ -112,7 +112,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         staged_state, staged_inputs = _unsaved(staged_state, inputs, targets)
         raising = False
         # NOTE [names of a statement's inputs] in staging/objects.py
-        objects._shown_inputs.append((inputs, _shown_inputs(if_true, state, inputs, updated)))
+        shown_token = objects.show_inputs(inputs, _shown_inputs(if_true, state, inputs, updated))
         try:
             # (a refusal specialises the graph on `cond`, as the staging's own do)
             _refuse_views_of_written(
@@ -140,7 +140,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             cond = _specialized_raising(cond, raised)
             out, raising = None, True
         finally:
-            objects._shown_inputs.pop()
+            objects.unshow_inputs(shown_token)
         if raising:  # (outside the except clause: the branch's own exception is not chained)
             out = _taken_after_raising(if_true if cond else if_false, state, inputs,
                                        "if statement")
@@ -1163,7 +1163,7 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             targets = _write_targets(before, inputs, kept, renewing, written)
             staged_state, staged_inputs = _unsaved(staged_state, inputs, targets)
             # NOTE [names of a statement's inputs] in staging/objects.py
-            objects._shown_inputs.append((inputs, _shown_inputs(body, state, inputs, updated)))
+            shown_token = objects.show_inputs(inputs, _shown_inputs(body, state, inputs, updated))
             try:
                 if _holding(updated, inputs, (test, body)):
                     out = _holding_lists(
@@ -1178,7 +1178,7 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                 _refuse_raised_in_a_loop(raised, "while loop", caught)
                 raise
             finally:
-                objects._shown_inputs.pop()
+                objects.unshow_inputs(shown_token)
             out = _first_back(out, renewing, state)
             out = _written_back(out, len(state), inputs, written)
             out = _lists_back(out, held)
@@ -1537,7 +1537,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     given = list(shown) if shown else [None] * count
     for i, name in updated or ():
         given[i] = name
-    objects._shown_inputs.append((inputs, given))
+    shown_token = objects.show_inputs(inputs, given)
     try:
         if _holding(updated, loop_inputs, (body, extra_test)):
             out = _holding_lists(
@@ -1558,7 +1558,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         _refuse_raised_in_a_loop(raised, "for loop", caught)
         raise
     finally:
-        objects._shown_inputs.pop()
+        objects.unshow_inputs(shown_token)
     out = _first_back(out, renewing, state, 1)
     out = _written_back(out, size + 1 + extra, loop_inputs, written)
     for tensor, new in zip(carried, out[size + 1:]):

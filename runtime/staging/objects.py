@@ -1064,6 +1064,21 @@ def _input_names(body):
 _shown_inputs = []  # (inputs, names) of the statements being staged, innermost last
 
 
+def show_inputs(inputs, names) -> bool:
+    """Push a statement's inputs with their names (NOTE [names of a statement's inputs]); not
+    inside the bodies dynamo traces for an operator, which may not write outside them (HOP:
+    Unsafe side effect). Returns whether it pushed, for `unshow_inputs`."""
+    if torch.compiler.is_dynamo_compiling() and context.in_operator_bodies():
+        return False
+    _shown_inputs.append((inputs, names))
+    return True
+
+
+def unshow_inputs(pushed: bool) -> None:
+    if pushed:
+        _shown_inputs.pop()
+
+
 def shown_input(value):
     """The user's name of `value` among the inputs of the innermost statement being staged
     that has it (NOTE [names of a statement's inputs]), or None."""
