@@ -284,6 +284,72 @@ def test_dict_given_keys_under_compile_is_named_by_the_users_expression():
     assert "<changed object>" not in message
 
 
+def test_a_return_of_none_on_one_path_says_to_return_a_flag_tensor():
+    # scipy-style `return 1.0, x * 2` / `return None, x` under a tensor `if`: the refusal is at
+    # the `if`, names the None (not "only tensors and numbers") and says what to write instead
+    # (tester t20 refusal_tuple_with_none_return)
+    search = function_from_source(
+        """
+        def search(x):
+            if x.sum() > 0:
+                return 1.0, x * 2
+            return None, x
+        """)
+    fn = function_from_source(
+        """
+        def f(x):
+            for i in range(4):
+                a, x = search(x)
+                if a is None:
+                    break
+                x = x - 1
+            return x
+        """, {"search": search})
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.ones(2))
+    message = str(info.value)
+    assert info.value.filename == search.__code__.co_filename
+    assert info.value.lineno == search.__code__.co_firstlineno + 1
+    assert "the return value becomes a Python tuple holding None in the false branch" in message
+    assert "`return torch.tensor(True), x * 2`" in message
+    assert "`return torch.tensor(False), x`" in message
+    assert "tensors and numbers" not in message
+
+
+def test_a_refused_guard_after_a_return_is_at_the_statement_that_returns():
+    # The statements after a `while` whose body returns run under a guard `if not returned:`;
+    # a refusal of it named the function's `def` line. It names the loop's (tester t20 s03,
+    # scipy's scalar_search_armijo)
+    search = function_from_source(
+        """
+        def search(x):
+            a = x * 2
+            if a.sum() > 10:
+                return a, x
+            b = a + 1
+            if b.sum() > 8:
+                return b, x
+            while b.sum() < 5:
+                b = b + 1
+                if b.sum() > 3:
+                    return b, x
+            return None, x
+        """)
+    fn = function_from_source(
+        """
+        def f(x):
+            a, y = search(x)
+            return y
+        """, {"search": search})
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.ones(2))
+    assert info.value.filename == search.__code__.co_filename
+    assert info.value.lineno == search.__code__.co_firstlineno + 7
+    assert "holding None" in str(info.value)
+
+
 def test_loop_variable_changing_shape():
     _, error = _staging_error(
         """
