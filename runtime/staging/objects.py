@@ -469,6 +469,27 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                                f"{statement}, with values of the kinds the body sets (a "
                                "tensor: `self.ts = torch.zeros_like(ts)`), so that the body "
                                "only updates them, or set them after it from local variables")
+                    if (what == "is replaced" and torch.compiler.is_dynamo_compiling()
+                            and context.in_staged_body()):
+                        # (raised for real: dynamo traces an enclosing statement's bodies,
+                        # where this statement cannot be staged again carrying the field. The
+                        # enclosing statement's run ahead, NOTE [dynamo and tensors of objects],
+                        # took another path here: `self.counter += 1; if self.counter >=
+                        # self.patience: self.early_stop = True` read the count as a Python
+                        # int there, a tensor in the graph: tester t20 s08)
+                        what = (f"is replaced {where} of a statement nested in a staged "
+                                "statement's body; under torch.compile a Python field (a bool, "
+                                "a str ...) of an object can change in a nested statement only "
+                                "where autoconv's run of the enclosing statement ahead of "
+                                "tracing saw it change, and that run did not (its path through "
+                                "this statement depended on numbers it sees as Python numbers "
+                                "and the graph carries as tensors, `self.count += 1` before "
+                                "`if self.count >= n:`)")
+                        fix = (f"Hold `{names[slot]}{path}` in a tensor (`torch.tensor(False)` "
+                               "where the object is made, `torch.tensor(True)` here; `if "
+                               f"{names[slot]}{path}:` after it still works), or use "
+                               "autoconv's replay (`autoconv.autoconv(fn)`) or torch.export, "
+                               "which stage the statement again carrying it")
                     if what == "gains or loses keys":
                         # (`self.state.setdefault(id(p), {...})` in a step: tester t15 repro 6)
                         fix = (f"Give `{names[slot]}{path}` all its keys before the "
@@ -476,8 +497,10 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                                "in params}`), so that the body only reads and updates them")
                     raise error(
                         statement,
-                        f"`{names[slot]}{path}` {what} {where}; only the tensors in an object "
-                        "can change under a tensor condition", fix)
+                        f"`{names[slot]}{path}` {what}" + ("" if what.startswith("is replaced ")
+                                                           else f" {where}")
+                        + "; only the tensors in an object can change under a tensor condition",
+                        fix)
                 for number, (before, after) in enumerate(zip(given_leaves[slot], leaves)):
                     # (dynamo refuses a body writing outside it: the probe's run notes what
                     # it replaces, NOTE [dynamo and tensors of objects])
