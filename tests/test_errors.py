@@ -350,6 +350,50 @@ def test_a_refused_guard_after_a_return_is_at_the_statement_that_returns():
     assert "holding None" in str(info.value)
 
 
+class _CountingStopper:
+    def __init__(self):
+        self.best = torch.tensor(float("inf"))
+        self.early_stop = False
+        self.patience = 3
+        self.counter = 0
+
+    def __call__(self, loss):
+        if loss > self.best:
+            self.counter += 1
+            if self.counter >= self.patience:
+                self.early_stop = True
+        else:
+            self.best = loss
+
+
+def test_a_flag_field_set_in_a_nested_if_under_compile_says_why_it_is_refused():
+    # EarlyStopping: `self.early_stop = True` in an `if` on a count the enclosing tensor `if`
+    # bumps. Under torch.compile the enclosing statement's run ahead read the count as a
+    # Python int and took the other path, so the nested statement replaces the field inside
+    # dynamo's trace, where it cannot be staged again; the refusal says so and what to write
+    # (tester t20 s08; replay and export give Python's values)
+    fn = function_from_source(
+        """
+        def f(losses):
+            s = Stopper()
+            for i in range(losses.shape[0]):
+                s(losses[i])
+                if s.early_stop:
+                    break
+            return s.best, i
+        """, {"Stopper": _CountingStopper})
+    losses = torch.tensor([3.0, 2.0, 2.5, 2.6, 2.7, 2.8])
+    assert autoconv.autoconv(fn)(losses)[1] == fn(losses)[1] == 4
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(losses)
+    message = str(info.value)
+    assert info.value.filename == __file__
+    assert info.value.lineno == _CountingStopper.__call__.__code__.co_firstlineno + 3
+    assert "`self.early_stop` is replaced in the true branch of a statement nested" in message
+    assert "Hold `self.early_stop` in a tensor" in message
+
+
 def test_loop_variable_changing_shape():
     _, error = _staging_error(
         """
