@@ -111,6 +111,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         targets = _write_targets(state, inputs, kept, renewing, written)
         staged_state, staged_inputs = _unsaved(staged_state, inputs, targets)
         raising = False
+        # NOTE [names of a statement's inputs] in staging/objects.py
+        shown_token = objects.show_inputs(inputs, _shown_inputs(if_true, state, inputs, updated))
         try:
             # (a refusal specialises the graph on `cond`, as the staging's own do)
             _refuse_views_of_written(
@@ -137,6 +139,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
                 raise
             cond = _specialized_raising(cond, raised)
             out, raising = None, True
+        finally:
+            objects.unshow_inputs(shown_token)
         if raising:  # (outside the except clause: the branch's own exception is not chained)
             out = _taken_after_raising(if_true if cond else if_false, state, inputs,
                                        "if statement")
@@ -833,6 +837,17 @@ def _input_names(body, state, inputs) -> list:
     return [None] * len(inputs)
 
 
+def _shown_inputs(body, state, inputs, updated) -> list:
+    """The user's names of `inputs` (None where not known): an input the bodies update is
+    named by the converter's chain (`self.state`, not its alias `self_state`), another by the
+    converted `body`'s parameter (NOTE [names of a statement's inputs] in staging/objects.py)."""
+    names = _input_names(body, state, inputs)
+    for i, name in updated or ():
+        if i < len(names):
+            names[i] = name
+    return names
+
+
 def _refuse_views_of_written(written, state, inputs, statement: str, names=None) -> None:
     """A StagingError where a tensor the statement only reads shares memory with one it
     updates in place (`written`: {("state" or "input", position): name}) (`y = x.view(-1)`
@@ -1147,6 +1162,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                     bodies, staged_state, staged_names, renewing, 0, state, names)
             targets = _write_targets(before, inputs, kept, renewing, written)
             staged_state, staged_inputs = _unsaved(staged_state, inputs, targets)
+            # NOTE [names of a statement's inputs] in staging/objects.py
+            shown_token = objects.show_inputs(inputs, _shown_inputs(body, state, inputs, updated))
             try:
                 if _holding(updated, inputs, (test, body)):
                     out = _holding_lists(
@@ -1160,6 +1177,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             except Exception as raised:  # NOTE [a loop body that raises while traced]
                 _refuse_raised_in_a_loop(raised, "while loop", caught)
                 raise
+            finally:
+                objects.unshow_inputs(shown_token)
             out = _first_back(out, renewing, state)
             out = _written_back(out, len(state), inputs, written)
             out = _lists_back(out, held)
@@ -1514,6 +1533,11 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     if renewing:  # NOTE [state updated in place, then rebound]
         bodies, loop_state, loop_names = _giving_back_first(
             bodies, loop_state, loop_names, renewing, 1, state, names)
+    # NOTE [names of a statement's inputs] in staging/objects.py
+    given = list(shown) if shown else [None] * count
+    for i, name in updated or ():
+        given[i] = name
+    shown_token = objects.show_inputs(inputs, given)
     try:
         if _holding(updated, loop_inputs, (body, extra_test)):
             out = _holding_lists(
@@ -1533,6 +1557,8 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     except Exception as raised:  # NOTE [a loop body that raises while traced]
         _refuse_raised_in_a_loop(raised, "for loop", caught)
         raise
+    finally:
+        objects.unshow_inputs(shown_token)
     out = _first_back(out, renewing, state, 1)
     out = _written_back(out, size + 1 + extra, loop_inputs, written)
     for tensor, new in zip(carried, out[size + 1:]):

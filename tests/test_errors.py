@@ -243,6 +243,157 @@ def test_dict_given_keys_in_a_staged_loop_is_named_by_the_users_variable():
     assert "<changed object>" not in message
 
 
+class _LazyStateOpt:
+    def __init__(self):
+        self.state = {}
+        self.skipped = 0
+
+    def step(self, p, g):
+        if not torch.isfinite(g).all():
+            self.skipped += 1
+            return p
+        st = self.state.setdefault("p", {})
+        if len(st) == 0:
+            st["n"] = torch.tensor(0.0)
+        st["n"] += 1
+        return p - 0.1 * g
+
+
+def test_dict_given_keys_under_compile_is_named_by_the_users_expression():
+    # torch.optim-style lazy state after an early `return` under a tensor condition: under
+    # torch.compile the refusal named "`<changed object>`" (the branches reaching it are
+    # wrappers whose code shows no names); it names `self.state`, at the `if` (tester t20
+    # repro 4, s05)
+    fn = function_from_source(
+        """
+        def f(p, gs):
+            opt = Opt()
+            for k in range(gs.shape[0]):
+                p = opt.step(p, gs[k])
+            return p, opt.skipped
+        """, {"Opt": _LazyStateOpt})
+    gs = torch.tensor([[1.0, 1.0], [1.0, float("inf")], [0.5, 0.5]])
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.ones(2), gs)
+    message = str(info.value)
+    assert info.value.filename == __file__
+    assert info.value.lineno == _LazyStateOpt.step.__code__.co_firstlineno + 1
+    assert "`self.state` gains or loses keys in the false branch" in message
+    assert "Give `self.state` all its keys before the if statement" in message
+    assert "<changed object>" not in message
+
+
+def test_a_return_of_none_on_one_path_says_to_return_a_flag_tensor():
+    # scipy-style `return 1.0, x * 2` / `return None, x` under a tensor `if`: the refusal is at
+    # the `if`, names the None (not "only tensors and numbers") and says what to write instead
+    # (tester t20 refusal_tuple_with_none_return)
+    search = function_from_source(
+        """
+        def search(x):
+            if x.sum() > 0:
+                return 1.0, x * 2
+            return None, x
+        """)
+    fn = function_from_source(
+        """
+        def f(x):
+            for i in range(4):
+                a, x = search(x)
+                if a is None:
+                    break
+                x = x - 1
+            return x
+        """, {"search": search})
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.ones(2))
+    message = str(info.value)
+    assert info.value.filename == search.__code__.co_filename
+    assert info.value.lineno == search.__code__.co_firstlineno + 1
+    assert "the return value becomes a Python tuple holding None in the false branch" in message
+    assert "`return torch.tensor(True), x * 2`" in message
+    assert "`return torch.tensor(False), x`" in message
+    assert "tensors and numbers" not in message
+
+
+def test_a_refused_guard_after_a_return_is_at_the_statement_that_returns():
+    # The statements after a `while` whose body returns run under a guard `if not returned:`;
+    # a refusal of it named the function's `def` line. It names the loop's (tester t20 s03,
+    # scipy's scalar_search_armijo)
+    search = function_from_source(
+        """
+        def search(x):
+            a = x * 2
+            if a.sum() > 10:
+                return a, x
+            b = a + 1
+            if b.sum() > 8:
+                return b, x
+            while b.sum() < 5:
+                b = b + 1
+                if b.sum() > 3:
+                    return b, x
+            return None, x
+        """)
+    fn = function_from_source(
+        """
+        def f(x):
+            a, y = search(x)
+            return y
+        """, {"search": search})
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(torch.ones(2))
+    assert info.value.filename == search.__code__.co_filename
+    assert info.value.lineno == search.__code__.co_firstlineno + 7
+    assert "holding None" in str(info.value)
+
+
+class _CountingStopper:
+    def __init__(self):
+        self.best = torch.tensor(float("inf"))
+        self.early_stop = False
+        self.patience = 3
+        self.counter = 0
+
+    def __call__(self, loss):
+        if loss > self.best:
+            self.counter += 1
+            if self.counter >= self.patience:
+                self.early_stop = True
+        else:
+            self.best = loss
+
+
+def test_a_flag_field_set_in_a_nested_if_under_compile_says_why_it_is_refused():
+    # EarlyStopping: `self.early_stop = True` in an `if` on a count the enclosing tensor `if`
+    # bumps. Under torch.compile the enclosing statement's run ahead read the count as a
+    # Python int and took the other path, so the nested statement replaces the field inside
+    # dynamo's trace, where it cannot be staged again; the refusal says so and what to write
+    # (tester t20 s08; replay and export give Python's values)
+    fn = function_from_source(
+        """
+        def f(losses):
+            s = Stopper()
+            for i in range(losses.shape[0]):
+                s(losses[i])
+                if s.early_stop:
+                    break
+            return s.best, i
+        """, {"Stopper": _CountingStopper})
+    losses = torch.tensor([3.0, 2.0, 2.5, 2.6, 2.7, 2.8])
+    assert autoconv.autoconv(fn)(losses)[1] == fn(losses)[1] == 4
+    torch._dynamo.reset()
+    with pytest.raises(StagingError) as info:
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(losses)
+    message = str(info.value)
+    assert info.value.filename == __file__
+    assert info.value.lineno == _CountingStopper.__call__.__code__.co_firstlineno + 3
+    assert "`self.early_stop` is replaced in the true branch of a statement nested" in message
+    assert "Hold `self.early_stop` in a tensor" in message
+
+
 def test_loop_variable_changing_shape():
     _, error = _staging_error(
         """

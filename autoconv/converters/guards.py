@@ -80,7 +80,14 @@ def guard_block(stmts, kinds, replace_jump, flag, ctx, into_loops=False, on_loop
         out.append(stmt)
         if jumps and rest:
             guarded = guard_block(rest, kinds, replace_jump, flag, ctx, into_loops, on_loop)
-            out.extend(templates.replace("if not flag:\n    rest", flag=flag, rest=guarded))
+            guard = templates.replace("if not flag:\n    rest", flag=flag, rest=guarded)
+            # (at the line of the statement that may jump, the `if` whose branch returns: a
+            # refusal of the guard named the function's `def` line, tester t20 s03)
+            for node in guard:
+                gast.copy_location(node, stmt)
+                if node.__class__ is gast.If:
+                    gast.copy_location(node.test, stmt)
+            out.extend(guard)
             return out
     return out
 

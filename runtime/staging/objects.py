@@ -493,6 +493,27 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                                f"{statement}, with values of the kinds the body sets (a "
                                "tensor: `self.ts = torch.zeros_like(ts)`), so that the body "
                                "only updates them, or set them after it from local variables")
+                    if (what == "is replaced" and torch.compiler.is_dynamo_compiling()
+                            and context.in_staged_body()):
+                        # (raised for real: dynamo traces an enclosing statement's bodies,
+                        # where this statement cannot be staged again carrying the field. The
+                        # enclosing statement's run ahead, NOTE [dynamo and tensors of objects],
+                        # took another path here: `self.counter += 1; if self.counter >=
+                        # self.patience: self.early_stop = True` read the count as a Python
+                        # int there, a tensor in the graph: tester t20 s08)
+                        what = (f"is replaced {where} of a statement nested in a staged "
+                                "statement's body; under torch.compile a Python field (a bool, "
+                                "a str ...) of an object can change in a nested statement only "
+                                "where autoconv's run of the enclosing statement ahead of "
+                                "tracing saw it change, and that run did not (its path through "
+                                "this statement depended on numbers it sees as Python numbers "
+                                "and the graph carries as tensors, `self.count += 1` before "
+                                "`if self.count >= n:`)")
+                        fix = (f"Hold `{names[slot]}{path}` in a tensor (`torch.tensor(False)` "
+                               "where the object is made, `torch.tensor(True)` here; `if "
+                               f"{names[slot]}{path}:` after it still works), or use "
+                               "autoconv's replay (`autoconv.autoconv(fn)`) or torch.export, "
+                               "which stage the statement again carrying it")
                     if what == "gains or loses keys":
                         # (`self.state.setdefault(id(p), {...})` in a step: tester t15 repro 6)
                         fix = (f"Give `{names[slot]}{path}` all its keys before the "
@@ -500,8 +521,10 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                                "in params}`), so that the body only reads and updates them")
                     raise error(
                         statement,
-                        f"`{names[slot]}{path}` {what} {where}; only the tensors in an object "
-                        "can change under a tensor condition", fix)
+                        f"`{names[slot]}{path}` {what}" + ("" if what.startswith("is replaced ")
+                                                           else f" {where}")
+                        + "; only the tensors in an object can change under a tensor condition",
+                        fix)
                 for number, (before, after) in enumerate(zip(given_leaves[slot], leaves)):
                     # (dynamo refuses a body writing outside it: the probe's run notes what
                     # it replaces, NOTE [dynamo and tensors of objects])
@@ -1083,6 +1106,43 @@ def _input_names(body):
     return (defaults or {}).get("_input_names")
 
 
+# NOTE [names of a statement's inputs]
+# A refusal about an input a body changes (`self.state.setdefault(...)` gains a key) names it as
+# the user wrote it. The bodies that reach `with_input_as_state` are often wrappers of the
+# converted ones (an object in the state is carried by `carry`'s wrapper, taking `*args`), whose
+# code shows no names, and under dynamo a function made in the trace shows no `__kwdefaults__`:
+# the message said "`<changed object>`" (tester t20 repro 4). So `if_stmt`, `while_stmt` and a
+# staged `for` loop (runtime/operators.py) push their inputs with the user's names (the
+# converter's `updated=` chain, `self.state` for its alias `self_state`, else the converted
+# body's parameter) while they stage, and the object is found here by identity.
+_shown_inputs = []  # (inputs, names) of the statements being staged, innermost last
+
+
+def show_inputs(inputs, names) -> bool:
+    """Push a statement's inputs with their names (NOTE [names of a statement's inputs]); not
+    inside the bodies dynamo traces for an operator, which may not write outside them (HOP:
+    Unsafe side effect). Returns whether it pushed, for `unshow_inputs`."""
+    if torch.compiler.is_dynamo_compiling() and context.in_operator_bodies():
+        return False
+    _shown_inputs.append((inputs, names))
+    return True
+
+
+def unshow_inputs(pushed: bool) -> None:
+    if pushed:
+        _shown_inputs.pop()
+
+
+def shown_input(value):
+    """The user's name of `value` among the inputs of the innermost statement being staged
+    that has it (NOTE [names of a statement's inputs]), or None."""
+    for inputs, names in reversed(_shown_inputs):
+        for given, name in zip(inputs, names):
+            if given is value and name:
+                return name
+    return None
+
+
 def with_input_as_state(stage, bodies, state, names, inputs, changed, statement):
     """`stage(bodies, state, names, inputs)` with `inputs[changed.args[0]]`, an object a body
     changed (`s.step(dt)` in a loop, where `step` sets `self.state`), moved into the state:
@@ -1108,7 +1168,8 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         if shown:
             input_names[:len(shown)] = shown
             break
-    name = input_names[index] if not input_names[index].startswith("<") else "<changed object>"
+    name = shown_input(inputs[index]) or (
+        input_names[index] if not input_names[index].startswith("<") else "<changed object>")
     if changed.through is not None:
         name = f"<the object of {name}>"
     # Other names for the same object take the state's value in the bodies too (linear_

@@ -287,6 +287,15 @@ def _fresh_scalar(value):
     return value
 
 
+def _holds_none(value) -> bool:
+    """Whether `value`, a tuple, list or dict, holds None (at any depth)."""
+    if type_in(value, (tuple, list)):
+        return any(v is None or _holds_none(v) for v in value)
+    if type(value) is dict:
+        return any(v is None or _holds_none(v) for v in value.values())
+    return False
+
+
 def _describe(value) -> str:
     if isinstance(value, torch.Tensor):
         return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
@@ -546,6 +555,20 @@ class Statement:
                     "Choose with a Python condition there (a str, such as an error message, "
                     "cannot depend on a tensor), or make both sides tensors",
                 )
+            if not _is_stageable(out) and _holds_none(out):
+                # (scipy's `return None, phi` where another path returns `alpha, phi`:
+                # tester t20; the None, not the tuple, is what cannot be chosen)
+                shown = ("`return torch.tensor(True), x * 2` on one path and `return "
+                         "torch.tensor(False), x` where it returned None" if RETURN_VALUE in name
+                         else f"`{name} = torch.tensor(True), x` on one path and `{name} = "
+                         "torch.tensor(False), x` where it held None")
+                raise self.error(
+                    f"'{name}' becomes {_describe(out)} holding None {where}; a tensor "
+                    "condition cannot choose None on one path and a value on another (None "
+                    "is no tensor, and the graph gives one kind of value on every path)",
+                    f"Put a tensor where the None is, with a flag tensor saying which path was "
+                    f"taken ({shown}), and test the flag (`if found:`) instead of `is None`; "
+                    f"or move the assignment out of the {self.kind}")
             if not _is_stageable(out):
                 raise self.error(
                     f"'{name}' becomes {_describe(out)} {where}; staged statements can only "
