@@ -81,12 +81,15 @@ def guard_block(stmts, kinds, replace_jump, flag, ctx, into_loops=False, on_loop
         if jumps and rest:
             guarded = guard_block(rest, kinds, replace_jump, flag, ctx, into_loops, on_loop)
             guard = templates.replace("if not flag:\n    rest", flag=flag, rest=guarded)
-            # (at the line of the statement that may jump, the `if` whose branch returns: a
-            # refusal of the guard named the function's `def` line, tester t20 s03)
-            for node in guard:
-                gast.copy_location(node, stmt)
-                if node.__class__ is gast.If:
-                    gast.copy_location(node.test, stmt)
+            # (a return's guard at the line of the statement that may return: a refusal of it
+            # named the function's `def` line, tester t20 s03; the guard of a break or
+            # continue keeps its loop's line, where a refusal of what the rest of the body
+            # does is reported)
+            if kinds is gast.Return:
+                for node in guard:
+                    gast.copy_location(node, stmt)
+                    if node.__class__ is gast.If:
+                        gast.copy_location(node.test, stmt)
             out.extend(guard)
             return out
     return out

@@ -2137,6 +2137,26 @@ def _lists_bound_in_branches(error, bodies, state, names, inputs, pred, dtypes) 
     return tuple(new_state)
 
 
+def _builds_lists(code: types.CodeType) -> bool:
+    """Whether `code` (or a function defined in it) builds a list: a literal, a comprehension,
+    `list(...)`. Under dynamo the ops of a probe stay in the graph, dead but run on every call
+    (NOTE [random draws of probes under dynamo]): the probe of `_probe_bound_lists` ran the
+    right side of `i < 4 and x[i] > 0` on every input, so `x[4]` raised in the compiled graph
+    where Python never reads it. Only branches that may bind a list are probed; a list from a
+    helper's return is then refused as before. Called for real by dynamo."""
+    import dis
+
+    if "list" in code.co_names:
+        return True
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in ("BUILD_LIST", "LIST_EXTEND", "LIST_APPEND"):
+            return True
+    return any(_builds_lists(c) for c in code.co_consts if isinstance(c, types.CodeType))
+
+
+_builds_lists._dynamo_marked_constant = True
+
+
 def _probe_bound_lists(statement: Statement, branches) -> None:
     """Under dynamo, raise lists.BranchLists for the variables unbound before the `if` that a
     branch binds to a list (NOTE [lists bound in branches]): found by a probe run of the
@@ -2180,7 +2200,8 @@ def _stage_if(pred, branches, statement: Statement):
             return _stage_if(pred, branches, statement)
     _fill_return_placeholders(statement, [b.fn for b in branches])
     _refuse_sets(statement)
-    if torch.compiler.is_dynamo_compiling() and SlotKind.UNBOUND in statement.kinds:
+    if (torch.compiler.is_dynamo_compiling() and SlotKind.UNBOUND in statement.kinds
+            and any(_builds_lists(b.fn.__code__) for b in branches)):
         _probe_bound_lists(statement, branches)
     _probe_lists(statement, branches, pred)
     _reserve_lists(statement, lambda g: g.count)
