@@ -38,7 +38,7 @@ def test_variable_defined_in_one_branch():
     error = info.value
     assert error.filename == fn.__code__.co_filename and error.lineno == 3
     assert "'vals' is unbound before the statement" in str(error)
-    assert "Bind 'vals' before the statement to a list" in str(error)
+    assert "Bind 'vals' on every path, or before the statement (`vals = []`" in str(error)
 
 
 def _bound_in_one_branch(x):
