@@ -104,14 +104,17 @@ class ListConverter(Converter):
 
 def _held_list_append(call, local_names):
     """The target `d[k]` of a statement `d[k].append(x)` (or extend) where `d` is a local name
-    and `k` a constant or a name (evaluated twice, with no effect), else None."""
+    and `k` a string constant or a name (evaluated twice, with no effect), else None. (An int
+    constant is left as written: `t[0].append(x)` of a tuple `t` of lists would become a store
+    into the tuple, a TypeError where Python appends.)"""
     if not (isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute)
             and call.func.attr in _METHODS and len(call.args) == 1 and not call.keywords):
         return None
     target = call.func.value
     if not (isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name)
             and target.value.id in local_names
-            and isinstance(target.slice, (gast.Constant, gast.Name))):
+            and (isinstance(target.slice, gast.Name) or isinstance(target.slice, gast.Constant)
+                 and isinstance(target.slice.value, str))):
         return None
     return target
 

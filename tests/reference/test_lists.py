@@ -1403,3 +1403,18 @@ def test_a_grown_list_with_another_name_is_refused():
             return len(keep), torch.stack(state["hist"])
         """, torch.ones(2))
     assert "'keep' names it too" in str(error), error
+
+
+def appends_to_a_tuple_of_lists(x):
+    t = ([], [])
+    for v in x:
+        if v.sum() > 0:
+            t[0].append(v * 2)
+    return t
+
+
+def test_a_list_in_a_tuple_is_appended_to_as_written():
+    # `t[0].append(v)` became `t[0] = ac.list_append(t[0], v)` with the dict-list rewrite,
+    # a TypeError on a tuple where Python appends (session 20 review)
+    code = autoconv.to_code(appends_to_a_tuple_of_lists)
+    assert "t[0].append(" in code and "t[0] =" not in code
