@@ -1417,4 +1417,4 @@ def test_a_list_in_a_tuple_is_appended_to_as_written():
     # `t[0].append(v)` became `t[0] = ac.list_append(t[0], v)` with the dict-list rewrite,
     # a TypeError on a tuple where Python appends (session 20 review)
     code = autoconv.to_code(appends_to_a_tuple_of_lists)
-    assert "t[0].append(" in code and "t[0] =" not in code
+    assert "t[0] =" not in code and "list_append(t[0]" not in code
