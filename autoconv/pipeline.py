@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gast
+
 from . import emit
 from .analysis import liveness
+from .analysis.nodes import walk_statements
 from .converters.asserts import AssertConverter
 from .converters.break_continue import BreakContinueConverter
 from .converters.calls import CallConverter, GradReadConverter, TextReturnConverter
@@ -44,9 +47,44 @@ PASSES = (
 )
 
 
+# NOTE [passes with nothing to do]
+# Some passes rewrite one kind of statement and return every other node as it is: without such a
+# statement in the tree when they run, their walk of it changes nothing and is skipped. The
+# statements are looked for once, before the first of them (TryConverter): no pass before
+# RaiseConverter writes a `try`, an `assert` or a `raise` (the control-flow pass writes the
+# first `try`), so what the user wrote is what they find. The break / continue pass also moves a
+# loop's `else` block after the loop: it is skipped where, when it runs, no loop has one and no
+# `break` or `continue` is left.
+_NEEDS = {
+    TryConverter: (gast.Try, gast.TryStar),
+    AssertConverter: (gast.Assert,),
+    # (a `try` too: it marks the loops and handlers inside it)
+    RaiseConverter: (gast.Raise, gast.Try, gast.TryStar),
+}
+_LOOPS = (gast.For, gast.While, gast.AsyncFor)
+
+
+def _has_jumps(node) -> bool:
+    """Whether the function `node` holds a break or continue, or a loop with an `else` block."""
+    for stmt in walk_statements(node):
+        cls = stmt.__class__
+        if cls is gast.Break or cls is gast.Continue or (cls in _LOOPS and stmt.orelse):
+            return True
+    return False
+
+
 def convert_tree(node, ctx):
     """Run every pass over the function `node`; returns the converted node."""
+    found = None
     for converter in PASSES:
+        needs = _NEEDS.get(converter)
+        if needs is not None:
+            if found is None:  # NOTE [passes with nothing to do]
+                found = {stmt.__class__ for stmt in walk_statements(node)}
+            if found.isdisjoint(needs):
+                continue
+        elif converter is BreakContinueConverter and not _has_jumps(node):
+            continue
         node = converter.transform(node, ctx)
     # Control flow is structured now: analyse once, then convert the compound statements.
     liveness.analyze(node)
