@@ -836,11 +836,16 @@ class ChoiceConverter(Converter):
         returns = _returned_names(node, params)
         outer_items, self.loop_items = getattr(self, "loop_items", set()), set()
         outer_locals = getattr(self, "function_locals", None)
-        declared = {name for n in walk(node) if isinstance(n, (gast.Global, gast.Nonlocal))
-                    for name in n.names}
-        self.function_locals = (params | {n.id for n in walk(node) if isinstance(n, gast.Name)
-                                          and isinstance(n.ctx, (gast.Store, gast.Del))}
-                                ) - declared
+        # (one walk for both: each was a walk of the whole function)
+        declared, stored = set(), set()
+        for n in walk(node):
+            cls = n.__class__
+            if cls is gast.Name:
+                if isinstance(n.ctx, (gast.Store, gast.Del)):
+                    stored.add(n.id)
+            elif cls is gast.Global or cls is gast.Nonlocal:
+                declared.update(n.names)
+        self.function_locals = (params | stored) - declared
         node.body = self._block(node.body, params)
         self.loop_items = outer_items
         self.function_locals = outer_locals
