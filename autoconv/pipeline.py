@@ -50,18 +50,36 @@ PASSES = (
 # NOTE [passes with nothing to do]
 # Some passes rewrite one kind of statement and return every other node as it is: without such a
 # statement in the tree when they run, their walk of it changes nothing and is skipped. The
-# statements are looked for once, before the first of them (TryConverter): no pass before
+# statements are looked for once, before the first of them (ListConverter): no pass before
 # RaiseConverter writes a `try`, an `assert` or a `raise` (the control-flow pass writes the
-# first `try`), so what the user wrote is what they find. The break / continue pass also moves a
-# loop's `else` block after the loop: it is skipped where, when it runs, no loop has one and no
-# `break` or `continue` is left.
+# first `try`), nor a `.append` / `.extend` statement before ListConverter, so what the tree
+# holds then is what they find. The break / continue pass also moves a loop's `else` block after
+# the loop: it is skipped where, when it runs, no loop has one and no `break` or `continue` is
+# left.
+_APPENDS = "list append"  # (ListConverter's statements: `x.append(v)`, `x.extend(vs)`)
 _NEEDS = {
+    ListConverter: (_APPENDS,),
     TryConverter: (gast.Try, gast.TryStar),
     AssertConverter: (gast.Assert,),
     # (a `try` too: it marks the loops and handlers inside it)
     RaiseConverter: (gast.Raise, gast.Try, gast.TryStar),
 }
 _LOOPS = (gast.For, gast.While, gast.AsyncFor)
+
+
+def _statements_found(node) -> set:
+    """The classes of the statements of the function `node`, and `_APPENDS` where one is a
+    `.append(...)` / `.extend(...)` call."""
+    found = set()
+    for stmt in walk_statements(node):
+        cls = stmt.__class__
+        found.add(cls)
+        if cls is gast.Expr:
+            call = stmt.value
+            if (call.__class__ is gast.Call and call.func.__class__ is gast.Attribute
+                    and call.func.attr in ("append", "extend")):
+                found.add(_APPENDS)
+    return found
 
 
 def _has_jumps(node) -> bool:
@@ -80,7 +98,7 @@ def convert_tree(node, ctx):
         needs = _NEEDS.get(converter)
         if needs is not None:
             if found is None:  # NOTE [passes with nothing to do]
-                found = {stmt.__class__ for stmt in walk_statements(node)}
+                found = _statements_found(node)
             if found.isdisjoint(needs):
                 continue
         elif converter is BreakContinueConverter and not _has_jumps(node):
