@@ -23,6 +23,7 @@ from __future__ import annotations
 import gast
 
 from .. import templates
+from ..analysis.nodes import walk_statements
 from ..errors import ConversionError
 from ..transformer import Converter
 from .break_continue import add_loop_test
@@ -52,6 +53,9 @@ def _returns_values(function) -> bool:
     return False
 
 
+_DEFS = (gast.FunctionDef, gast.AsyncFunctionDef)
+
+
 @leaves_generators_alone
 class ReturnConverter(Converter):
     """Lowers the returns of each function (nested functions separately)."""
@@ -70,6 +74,11 @@ class ReturnConverter(Converter):
             construct = "yield from" if isinstance(found, gast.YieldFrom) else "yield"
             raise ConversionError("generator", ctx.filename, found.lineno, found.col_offset + 1,
                                   construct=construct)
+        if only_final_return(node.body) and not any(
+                stmt.__class__ in _DEFS for stmt in walk_statements(node) if stmt is not node):
+            # nothing to lower (the common case): the walk below would leave every node as it
+            # is (NOTE [passes with nothing to do] in pipeline.py)
+            return node
         return super().transform(node, ctx)
 
     def visit_FunctionDef(self, node):
