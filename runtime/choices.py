@@ -277,16 +277,44 @@ def _may_share(held, before) -> bool:
     return any(t is before or t is base or t._base is base for t in leaves)
 
 
-def _held(held, before, seen) -> bool:
-    """Whether `held` may share `before`'s memory: known at trace time; under dynamo, True for
-    a holder the converter saw take it (`seen`: `row = y[:2]`) or `before` itself, else False
-    (a view of it reached through a global or an attribute: not followed there)."""
+def _held(held, before, seen, refusing=False) -> bool:
+    """Whether `held` may share `before`'s memory: known at trace time. Under dynamo, whose
+    `_base` cannot be relied on, True for a refresh; for a refusal, True for a holder the
+    converter saw take it (`seen`: `row = y[:2]`) or `before` itself. A global's or an
+    attribute's tensor (`f(G, v, c)` then `G.add_(1)`) is a real tensor in the trace and the
+    argument its fake: the fake mode's own fake of the global tells (autoconv traces a graph
+    of its own for calls given such a tensor: NOTE [arguments that are captured tensors] in
+    autoconv/signature.py)."""
     if type_in(held, (int, float, bool, str)) or held is None:
         return False
     if torch.compiler.is_dynamo_compiling():
         # (the refresh is Python's value wherever it runs: a false positive costs a `where`)
-        return seen or held is before
-    return _may_share(held, before)
+        return seen or held is before or not refusing
+    return _may_share(_as_traced(held, before), before)
+
+
+def _as_traced(held, before):
+    """`held`, a real tensor (a global's) where `before` is a fake one, as the fake the trace
+    gives it (one per real tensor: an argument that is that tensor is that fake)."""
+    fake_mode = getattr(before, "fake_mode", None)
+    if fake_mode is None:
+        return held
+    import torch.utils._pytree as pytree
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    def traced(value):
+        if isinstance(value, torch.Tensor) and not isinstance(value, FakeTensor):
+            try:
+                return fake_mode.from_tensor(value)
+            except Exception:  # (one it cannot convert: a subclass; compared as it is)
+                return value
+        return value
+
+    if isinstance(held, torch.Tensor):
+        return traced(held)
+    if type_in(held, (list, tuple, dict)):
+        return pytree.tree_map(traced, held)
+    return held
 
 
 def refresh_held(value, chosen, before, held, seen=True) -> None:

@@ -1130,10 +1130,11 @@ class ChoiceConverter(Converter):
             if not later_updates & ({name} | _aliases(prior, name)) and not any(
                     _updates_through(later, h) for h in _holders(prior, name)
                     for later in rest) and not (
-                        # (bound in the function from something that may be held outside it:
-                        # a parameter's tensor is not seen aliased at trace time)
-                        any(name in _names_stored(p) for p in prior)
-                        and any(_outside_updates(later, self._locals()) for later in rest)):
+                        # (a parameter, or a name bound from something that may be held
+                        # outside the function: a later update of a global's or an
+                        # attribute's tensor may be an update of it, NOTE [views of a name
+                        # kept on some paths] in runtime/choices.py)
+                        any(_outside_updates(later, self._locals()) for later in rest)):
                 continue
             if _shared(prior, name):
                 out.add(name)
