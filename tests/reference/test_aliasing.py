@@ -15,7 +15,7 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from support import Calling
+from support import Calling, assert_same_result
 
 T = torch.tensor
 G = torch.zeros(3)
@@ -170,3 +170,120 @@ def test_a_function_without_the_pattern_stages_no_refresh():
         return y * 1
 
     assert "refresh_held" not in autoconv.to_code(f)
+
+
+# --- a row read with a traced index, its tensor updated through another name -----------------
+# NOTE [rows read with a traced index, their tensor updated after] in runtime/choices.py
+
+def row_then_a_slice_of_its_tensor_updated(data, k):
+    c = data[k]  # README's example: `c` missed the `+1` where `k >= 1`
+    v = data[1:]
+    v.add_(1)
+    return c * 1, data * 1
+
+
+def row_then_an_alias_and_a_row_view_updated(data, k):
+    c = data[k]
+    alias = data
+    alias[0] = 7.0
+    w = data.T
+    w[1].mul_(2)
+    return c * 1
+
+
+def row_then_a_new_tensor_updated(data, k):
+    c = data[k]
+    v = data * 1  # (shares nothing: no refresh is staged)
+    v.add_(1)
+    return c * 1, v
+
+
+def row_of_a_list_then_an_item_updated(a, b, k):
+    items = [a, b]
+    c = items[k]  # README's example: `c` missed the `+1` where `k == 0`
+    items[0].add_(1)
+    return c * 1
+
+
+def row_of_a_list_then_an_item_updated_through_a_name_and_rebound(a, b, k):
+    items = [a, b]
+    c = items[k]
+    t = items[1]
+    t.mul_(3)
+    items[0] = b * 0  # (rebinds the item: `c` keeps the old tensor)
+    return c * 1, a * 1
+
+
+def row_of_a_list_then_an_item_rebound_then_updated(a, b, k):
+    items = [a, b]
+    c = items[k]
+    items[0] = b * 0
+    items[1].add_(5)
+    return c * 1
+
+
+def _data_rows():
+    return [(torch.zeros(3, 2), T(k)) for k in (0, 2, 1, -1)]
+
+
+def _list_rows():
+    return [(torch.ones(2), torch.full((2,), 2.0), T(k)) for k in (0, 1, -1, -2)]
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (row_then_a_slice_of_its_tensor_updated, _data_rows),
+    (row_then_an_alias_and_a_row_view_updated, _data_rows),
+    (row_then_a_new_tensor_updated, _data_rows),
+    (row_of_a_list_then_an_item_updated, _list_rows),
+    (row_of_a_list_then_an_item_updated_through_a_name_and_rebound, _list_rows),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_a_row_read_with_a_traced_index_sees_an_update_through_another_name(fn, inputs):
+    assert_same_result(fn, inputs(), staged=False)
+    assert_same_result(fn, inputs()[1:] + inputs()[:1], staged=False, export=False,
+                       compile=False)
+
+
+def test_the_readme_row_examples_give_pythons_values():
+    rows = autoconv.autoconv(row_then_a_slice_of_its_tensor_updated)
+    assert rows(torch.zeros(3, 2), T(1))[0].tolist() == [1.0, 1.0]  # was [0, 0]
+    listed = autoconv.autoconv(row_of_a_list_then_an_item_updated)
+    assert listed(torch.ones(2), torch.ones(2), T(0)).tolist() == [2.0, 2.0]  # was [1, 1]
+
+
+def test_a_row_from_a_tensor_sharing_nothing_stages_no_refresh():
+    concrete = autoconv.autoconv(row_then_a_new_tensor_updated).get_concrete_function(
+        *_data_rows()[0])
+    assert "copy_" not in concrete.code
+
+
+def row_then_a_view_updated_in_a_loop_reading_it(data, k):
+    c = data[k]
+    v = data[1:]
+    out = c * 0
+    for i in range(2):
+        v[i] += 1
+        out = out + c
+    return out
+
+
+@pytest.mark.parametrize("mode", ["staged", "export", "compile"])
+def test_a_row_read_in_a_statement_updating_a_view_of_its_tensor_is_refused(mode):
+    fn = row_then_a_view_updated_in_a_loop_reading_it
+    line = fn.__code__.co_firstlineno + 4
+    args = _data_rows()[0]
+    with pytest.raises(StagingError, match=rf"test_aliasing.py:{line}: .*`v` is updated in "
+                                           r"place inside this statement, which reads `c`"):
+        if mode == "staged":
+            autoconv.autoconv(fn)(*args)
+        elif mode == "compile":
+            _compiled(fn)(*args)
+        else:
+            _exported(fn, args)
+
+
+def test_an_update_of_a_list_after_rebinding_an_item_is_refused():
+    fn = row_of_a_list_then_an_item_rebound_then_updated
+    line = fn.__code__.co_firstlineno + 4
+    with pytest.raises(StagingError, match=rf"test_aliasing.py:{line}: .*`c` was read as an "
+                                           r"item of a Python list with a traced index"):
+        autoconv.autoconv(fn)(*_list_rows()[0])
