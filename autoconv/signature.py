@@ -246,14 +246,17 @@ CAPTURED_ALIAS = "arguments that are captured tensors"
 def with_captured_aliasing(signature, leaves, constants):
     """`signature` with the CAPTURED_ALIAS entry where tensor `leaves` share memory with one of
     `constants`, else `signature` itself (NOTE [arguments that are captured tensors])."""
+    # (plain loops: on the call's path, where a comprehension's own frame costs as much)
     owners = {}
     for j, constant in enumerate(constants):
-        if constant.numel():
-            owners.setdefault(constant.untyped_storage().data_ptr(), j)
-    shared = tuple((i, owners[leaf.untyped_storage().data_ptr()])
-                   for i, leaf in enumerate(leaves)
-                   if isinstance(leaf, torch.Tensor) and leaf.numel()
-                   and leaf.untyped_storage().data_ptr() in owners)
+        owners[constant.untyped_storage().data_ptr()] = j
+    owners.pop(0, None)  # (an empty tensor's: no memory to share)
+    shared = ()
+    for i, leaf in enumerate(leaves):
+        if isinstance(leaf, torch.Tensor):
+            memory = leaf.untyped_storage().data_ptr()
+            if memory in owners:
+                shared += ((i, owners[memory]),)
     return signature.with_extra((CAPTURED_ALIAS, shared)) if shared else signature
 
 
