@@ -18,7 +18,8 @@ from . import backends, graph_passes
 from .capture import GRAPH_OUTPUT, Capture, PythonOutput
 from .captures import MISSING, Guard, GuardSet, Rebound
 from .object_paths import follow, store
-from .signature import ALIASED, SAME_TENSOR, Signature, signature_of, with_aliasing
+from .signature import (ALIASED, CAPTURED_ALIAS, SAME_TENSOR, Signature, signature_of,
+                        with_aliasing, with_captured_aliasing)
 
 __all__ = ["ConcreteFunction", "ModuleState"]
 
@@ -114,6 +115,9 @@ class ConcreteFunction:
         # Whether arguments that share memory need a graph of their own (NOTE [aliased
         # arguments] in signature.py): the graph writes its inputs, or the call's objects.
         self._writes_inputs = bool(self._changed) or graph_passes.writes_inputs(graph_module)
+        # The tensors from outside the function it writes in place, which an argument may be
+        # too (NOTE [arguments that are captured tensors] in signature.py)
+        self._written_constants = graph_passes.written_constants(graph_module)
 
     @classmethod
     def from_capture(cls, capture: Capture, signature: Signature, name: str,
@@ -240,10 +244,12 @@ class ConcreteFunction:
             # the call's own aliasing entries, if any, are added as Function.__call__ adds
             # them (NOTE [aliased arguments] in signature.py)
             extra = tuple(entry for entry in self.signature.extra
-                          if entry[0] not in (SAME_TENSOR, ALIASED))
+                          if entry[0] not in (SAME_TENSOR, ALIASED, CAPTURED_ALIAS))
             signature, leaves = signature_of(args, kwargs, extra)
             if self._writes_inputs:
                 signature = with_aliasing(signature, leaves)
+            if self._written_constants:
+                signature = with_captured_aliasing(signature, leaves, self._written_constants)
             if signature != self.signature:
                 raise TypeError(
                     f"{self.__name__} was traced for {self.signature}, got {signature}; call "

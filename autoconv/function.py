@@ -19,8 +19,9 @@ from autoconv_runtime.values import eager
 
 from . import backends, capture, captures, targets, tracebacks
 from .concrete import ConcreteFunction, ModuleState
-from .signature import (ALIASED, Signature, TensorSpec, describe_leaf, with_aliasing,
-                        module_python_fields, signature_of)
+from .signature import (ALIASED, CAPTURED_ALIAS, Signature, TensorSpec, describe_leaf,
+                        module_python_fields, signature_of, with_aliasing,
+                        with_captured_aliasing)
 
 __all__ = ["Function", "ConcreteFunction", "run_functions_eagerly", "functions_run_eagerly"]
 
@@ -95,6 +96,9 @@ class Function(targets.Wraps):
         self._state = None
         self._converted = None
         self._cache: dict[Signature, ConcreteFunction] = {}
+        # the captured tensors a graph traced with an aliasing argument writes (NOTE
+        # [arguments that are captured tensors] in signature.py)
+        self._written_constants: tuple = ()
         self._pinned: ConcreteFunction | None = None
         # signature -> the graphs of one signature specialised on other guard outcomes (the
         # first is the cached one)
@@ -207,12 +211,27 @@ class Function(targets.Wraps):
             args, kwargs = self._bind(args, kwargs)
             signature, leaves = signature_of(args, kwargs, self._extra())
             concrete = self._cache.get(signature)
+            found_keyed = False
+            if concrete is None and self._written_constants:
+                # a graph traced with an argument that is a captured tensor is kept under
+                # that aliasing only (NOTE [arguments that are captured tensors])
+                keyed = with_captured_aliasing(signature, leaves, self._written_constants)
+                concrete = self._cache.get(keyed) if keyed is not signature else None
+                if concrete is not None:
+                    signature, found_keyed = keyed, True
             if concrete is None:
                 concrete = self._trace(signature, leaves, args, kwargs)
             if concrete._writes_inputs:  # NOTE [aliased arguments] in signature.py
                 aliased = with_aliasing(signature, leaves)
                 if aliased is not signature:
                     signature = aliased
+                    concrete = self._cache.get(signature) or self._trace(
+                        signature, leaves, args, kwargs)
+            if concrete._written_constants and not found_keyed:
+                # NOTE [arguments that are captured tensors]
+                keyed = with_captured_aliasing(signature, leaves, concrete._written_constants)
+                if keyed is not signature:
+                    signature = keyed
                     concrete = self._cache.get(signature) or self._trace(
                         signature, leaves, args, kwargs)
             if concrete.grad_mode is not None and concrete.grad_mode is not torch.is_grad_enabled():
@@ -246,6 +265,7 @@ class Function(targets.Wraps):
             self._cache.clear()
             self._variants.clear()
             self._pinned = None
+            self._written_constants = ()
 
     def _for_grad_mode(self, concrete, signature, leaves, args, kwargs):
         """The graph of `signature` for the caller's grad mode. A graph that records grad-mode
@@ -301,6 +321,15 @@ class Function(targets.Wraps):
                 aliased = with_aliasing(signature, leaves)
                 if aliased is not signature:
                     signature = concrete.signature = aliased
+            if concrete._written_constants and not any(
+                    name == CAPTURED_ALIAS for name, _ in signature.extra):
+                # traced with an argument that is a tensor the graph writes as a constant: for
+                # such calls only (NOTE [arguments that are captured tensors])
+                keyed = with_captured_aliasing(signature, leaves, concrete._written_constants)
+                if keyed is not signature:
+                    signature = concrete.signature = keyed
+                    self._written_constants = tuple({id(t): t for t in (
+                        *self._written_constants, *concrete._written_constants)}.values())
             self._cache[signature] = concrete
             self.trace_count += 1
             if self.trace_count == RETRACE_WARNING_AFTER:

@@ -34,7 +34,7 @@ from autoconv_runtime.staging.context import PROBED
 __all__ = ["aliases", "clean_up", "common_subexpressions", "drop_clones", "eliminate_dead_code",
            "fold_constants", "fold_into_branches", "fuse_linear", "has_effects",
            "in_place_to_functional", "is_fresh", "is_functional", "predicate_output",
-           "same_known_shape", "same_strides", "writes_inputs"]
+           "same_known_shape", "same_strides", "writes_inputs", "written_constants"]
 
 _COND = torch.ops.higher_order.cond
 _WHILE_LOOP = torch.ops.higher_order.while_loop
@@ -293,6 +293,38 @@ def writes_inputs(graph_module: GraphModule) -> bool:
         if written is None or any(_storage(w, roots).op == "placeholder" for w in written):
             return True
     return False
+
+
+def written_constants(graph_module: GraphModule) -> tuple:
+    """The tensor constants (a global's, a closure's, an attribute's tensor: get_attr) that
+    the graph or one of its subgraphs writes in place, or gives to a cond / while_loop whose
+    bodies write in place (NOTE [arguments that are captured tensors] in signature.py)."""
+    found: dict = {}
+    for owner in graph_module.modules():
+        if not isinstance(owner, GraphModule):
+            continue
+        roots: dict = {}
+        for node in owner.graph.nodes:
+            if node.op != "call_function":
+                continue
+            if node.target in _CONTROL_FLOW:
+                bodies = [getattr(owner, a.target) for a in node.args
+                          if isinstance(a, Node) and a.op == "get_attr"
+                          and isinstance(getattr(owner, a.target, None), GraphModule)]
+                if all(is_functional(sub) for body in bodies for sub in body.modules()
+                       if isinstance(sub, GraphModule)):
+                    continue
+                written = [_storage(n, roots) for n in pytree.tree_leaves(node.args)
+                           if isinstance(n, Node)]
+            elif _mutates(node):
+                written = [_storage(n, roots) for n in (_written(node) or ())]
+            else:
+                continue
+            for root in written:
+                value = getattr(owner, root.target, None) if root.op == "get_attr" else None
+                if isinstance(value, torch.Tensor):
+                    found.setdefault(id(value), value)
+    return tuple(found.values())
 
 
 def eliminate_dead_code(graph_module: GraphModule, is_impure: Callable[[Node], bool]) -> None:

@@ -225,6 +225,15 @@ class _ScalarEmitter:
     def op(self, node: Node, names: dict, indent: str) -> str:
         op = node.target
         name = op.overloadpacket.__name__
+        if op is torch.ops.aten._assert_async.msg and isinstance(node.args[0], Node) and (
+                isinstance(node.args[1], str)):
+            # a graph assertion (a `raise`, NOTE [carried ints past int64] in
+            # runtime/arithmetic.py): torch's RuntimeError with its message
+            _scalar_val(node.args[0])
+            self.namespace.setdefault("RuntimeError", RuntimeError)
+            self.lines.append(f"{indent}if not {names[node.args[0]]}: "
+                              f"raise RuntimeError({node.args[1]!r})")
+            return None
         result = _scalar_val(node)
         allowed = {"dtype"} if name == "_to_copy" else set()
         if op.namespace != "aten" or not set(node.kwargs) <= allowed:

@@ -228,6 +228,38 @@ def with_aliasing(signature, leaves):
     return signature.with_extra((ALIASED, shared)) if shared else signature
 
 
+CAPTURED_ALIAS = "arguments that are captured tensors"
+
+
+# NOTE [arguments that are captured tensors]
+# `f(G, v, c)` where the body updates the global `G` in place (`G.add_(1)`): make_fx gives the
+# argument and the global one fake tensor (its converter keeps one fake per real tensor), and
+# after the global's in-place update the trace reads the argument as the update's result. A
+# graph traced on `f(G, ...)` read the global where a later call's argument was another
+# tensor, and one traced on another tensor never knew the argument could be the global
+# (silently wrong both ways). So, for a graph that writes such a tensor in place
+# (`graph_passes.written_constants`: a few, usually none), which argument leaves share memory
+# with which of them is part of the signature (CAPTURED_ALIAS), as for arguments sharing
+# memory (NOTE [aliased arguments]): each such call compares storage pointers (about 0.3 us
+# an argument tensor), and a graph is replayed only for calls that alias as its trace did.
+# Nothing is asked of a graph that writes no captured tensor.
+def with_captured_aliasing(signature, leaves, constants):
+    """`signature` with the CAPTURED_ALIAS entry where tensor `leaves` share memory with one of
+    `constants`, else `signature` itself (NOTE [arguments that are captured tensors])."""
+    # (plain loops: on the call's path, where a comprehension's own frame costs as much)
+    owners = {}
+    for j, constant in enumerate(constants):
+        owners[constant.untyped_storage().data_ptr()] = j
+    owners.pop(0, None)  # (an empty tensor's: no memory to share)
+    shared = ()
+    for i, leaf in enumerate(leaves):
+        if isinstance(leaf, torch.Tensor):
+            memory = leaf.untyped_storage().data_ptr()
+            if memory in owners:
+                shared += ((i, owners[memory]),)
+    return signature.with_extra((CAPTURED_ALIAS, shared)) if shared else signature
+
+
 def aliased_leaves(leaves) -> tuple:
     """Groups (tuples of leaf indices) of tensor leaves that share memory, or () if none do."""
     owners: dict = {}

@@ -136,7 +136,66 @@ def _apply(fn, left, right, divides, op=None):
         right = right.to(dtype)
     if op == "**":
         left, right = float_power_operands(left, right, dtype)
-    return mark(fn(left, right))
+    result = fn(left, right)
+    if dtype == torch.int64:
+        check_int_range(left, op, right, result)
+    return mark(result)
+
+
+# NOTE [carried ints past int64]
+# A Python int a staged statement carries is an int64 in the graph (NOTE [numbers as tensors]
+# in runtime/values.py): past 2**63 - 1 it wrapped around, silently, where Python's int grows
+# (a factorial loop's `fact(25)`). No graph holds an int of any size, so the graph checks the
+# result of each operator that can leave int64's range on such an int and raises an
+# OverflowError at the user's line where it did (a graph assertion, as for `raise`): `*` and
+# `**` (computed again in float64, whose rounding cannot bring a result past the range back
+# under 2**63 - 2**12), `<<` (shifted back), and `+` /
+# `-` of two carried ints or of one with a Python int of 2**32 or more (the signs: a sum
+# wrapped where it has another sign than both operands). A counter's `i + 1` is not checked:
+# reaching 2**63 one step at a time takes centuries, and the check would cost every loop that
+# counts (about five graph ops an iteration). A product or power by a Python int -1, 0 or 1
+# is not checked either.
+_OVERFLOWS = frozenset({"*", "**", "<<", "+", "-"})
+_SMALL = 2 ** 32
+
+
+def _as_float64(value):
+    return value.to(torch.float64) if isinstance(value, torch.Tensor) else float(value)
+
+
+def check_int_range(left, op, right, result) -> None:
+    """A graph assertion that `left op right` (int64, standing for Python ints) did not leave
+    int64's range (NOTE [carried ints past int64]); nothing for another operator."""
+    if op not in _OVERFLOWS or not isinstance(result, torch.Tensor):
+        return
+    plain = right if not isinstance(right, torch.Tensor) else left if not isinstance(
+        left, torch.Tensor) else None
+    if type(plain) is int or type(plain) is bool:
+        if op in ("+", "-") and -_SMALL < plain < _SMALL:
+            return
+        if op in ("*", "**") and -1 <= plain <= 1:
+            return
+    elif plain is not None:
+        return  # (a SymInt: a size, never near 2**63)
+    if op in ("*", "**"):
+        # in float64: each rounding is within 2**-53, so a result of 2**63 or more in size
+        # is at least 2**63 - 3 * 2**10 there (never missed; one within 2**12 of the bound
+        # is refused too). Fewer ops than checking the int64 product by dividing back, and
+        # ones the python backend's loops over numbers run as Python (scalar_loops.py)
+        exact = (_as_float64(left) * _as_float64(right) if op == "*"
+                 else _as_float64(left) ** _as_float64(right))
+        bad = exact.abs() >= 2.0 ** 63 - 2.0 ** 12
+    elif op == "+":
+        bad = ((left ^ result) & (right ^ result)) < 0
+    elif op == "-":
+        bad = ((left ^ right) & (left ^ result)) < 0
+    else:  # "<<"
+        bad = (result >> right) != left
+    graph_check(torch.logical_not(bad), OverflowError, (
+        f"a Python int carried by a staged statement left int64's range at `{op}` (past "
+        "2**63 - 1, where the graph's int64 wraps around and Python's int grows): carry a "
+        "float (`f = 1.0`) where values grow that large, or compute it in Python "
+        "outside the staged statement"))
 
 
 def _is_number(value) -> bool:

@@ -140,6 +140,11 @@ def aug_assign(target, op, value):
             # (NOTE [a number divided by a tensor] in runtime/arithmetic.py)
             return value.reciprocal() * target
         result = out_of_place(target, value)
+        if number and result.dtype == torch.int64 and isinstance(target, torch.Tensor):
+            # NOTE [carried ints past int64] in runtime/arithmetic.py
+            from .arithmetic import check_int_range
+
+            check_int_range(target, op[:-1], value, result)
         return mark(result) if number else result
     statement = mixed_in(target)
     if statement is not None:

@@ -239,8 +239,14 @@ def write_back_item(value, items, key) -> None:
 # only where the source updates `data` while `c` is bound to the row; nothing where `k` was
 # not traced (`c` a view already) or the index makes a copy in Python (NOTE [items that are
 # copies]). A compound statement that updates `data` and reads `c` is refused at its line.
-# Not followed: an update of `data` through another name (`v = data[1:]; v.add_(1)`), and
-# rows of a Python list (`items[0] = t` rebinds an item: `c` keeps the old one).
+# An update through another name (`v = data[1:]; v.add_(1)`, `alias = data`, a global view
+# of it) is followed where the updated tensor shares the memory of `data`, which the trace
+# knows by `_base` (under torch.compile, where it cannot be relied on, always). A row of a
+# Python list of tensors read with a traced index (`c = items[k]`, the stacked items' row
+# staged) is read again after an in-place update of an item (`items[0].add_(1)`, `t =
+# items[0]; t.add_(1)`), not after `items[0] = t`, which rebinds the item (`c` keeps the old
+# tensor, as the gathered row does). Not followed: an update by a call given the list
+# (`helper(items)`).
 
 
 # NOTE [views of a name kept on some paths]
@@ -277,16 +283,44 @@ def _may_share(held, before) -> bool:
     return any(t is before or t is base or t._base is base for t in leaves)
 
 
-def _held(held, before, seen) -> bool:
-    """Whether `held` may share `before`'s memory: known at trace time; under dynamo, True for
-    a holder the converter saw take it (`seen`: `row = y[:2]`) or `before` itself, else False
-    (a view of it reached through a global or an attribute: not followed there)."""
+def _held(held, before, seen, refusing=False) -> bool:
+    """Whether `held` may share `before`'s memory: known at trace time. Under dynamo, whose
+    `_base` cannot be relied on, True for a refresh; for a refusal, True for a holder the
+    converter saw take it (`seen`: `row = y[:2]`) or `before` itself. A global's or an
+    attribute's tensor (`f(G, v, c)` then `G.add_(1)`) is a real tensor in the trace and the
+    argument its fake: the fake mode's own fake of the global tells (autoconv traces a graph
+    of its own for calls given such a tensor: NOTE [arguments that are captured tensors] in
+    autoconv/signature.py)."""
     if type_in(held, (int, float, bool, str)) or held is None:
         return False
     if torch.compiler.is_dynamo_compiling():
         # (the refresh is Python's value wherever it runs: a false positive costs a `where`)
-        return seen or held is before
-    return _may_share(held, before)
+        return seen or held is before or not refusing
+    return _may_share(_as_traced(held, before), before)
+
+
+def _as_traced(held, before):
+    """`held`, a real tensor (a global's) where `before` is a fake one, as the fake the trace
+    gives it (one per real tensor: an argument that is that tensor is that fake)."""
+    fake_mode = getattr(before, "fake_mode", None)
+    if fake_mode is None:
+        return held
+    import torch.utils._pytree as pytree
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    def traced(value):
+        if isinstance(value, torch.Tensor) and not isinstance(value, FakeTensor):
+            try:
+                return fake_mode.from_tensor(value)
+            except Exception:  # (one it cannot convert: a subclass; compared as it is)
+                return value
+        return value
+
+    if isinstance(held, torch.Tensor):
+        return traced(held)
+    if type_in(held, (list, tuple, dict)):
+        return pytree.tree_map(traced, held)
+    return held
 
 
 def refresh_held(value, chosen, before, held, seen=True) -> None:
@@ -307,30 +341,84 @@ def refuse_held(value, chosen, before, held, name, sources, where, seen=True) ->
     paths])."""
     if not (isinstance(before, torch.Tensor) and isinstance(value, torch.Tensor)):
         return
-    if _held(held, before, seen):
+    if _held(held, before, seen, refusing=True):
         refuse_choice_update(value, chosen, name, sources, where)
 
 
-def refuse_item_refresh(value, items, key, name: str, sources: str, where: str) -> None:
-    """`refuse_item_update` where `items` is a tensor (NOTE [rows read with a traced index,
-    their tensor updated after]): a Python list's item stays the object it was."""
+def _row_followed(value, items, key, held, stored) -> bool:
+    """Whether `value`, read as `items[key]`, is to be read again after an in-place update
+    (NOTE [rows read with a traced index, their tensor updated after])."""
+    if not isinstance(value, torch.Tensor) or value is items:
+        return False
     if isinstance(items, torch.Tensor):
-        refuse_item_update(value, items, key, name, sources, where)
+        if isinstance(key, torch.SymInt):
+            key = torch.scalar_tensor(key, dtype=torch.int64)
+        if not isinstance(key, torch.Tensor) or not is_staged(key) or _copies(items, key):
+            return False
+    elif type_in(items, (list, tuple)) and items and all(
+            isinstance(item, torch.Tensor) for item in items):
+        # (a list's `items[0] = t` rebinds the item: `value` keeps the old tensor)
+        if stored or not _is_traced_index(key) or any(value is item for item in items):
+            return False
+    else:
+        return False
+    if held is None:
+        return True
+    # an update through another name (`v = data[1:]; v.add_(1)`, `t = items[0]; t.add_(1)`):
+    # where it shares the memory of `items` (or of an item), which the trace knows by
+    # `_base`; under dynamo, whose `_base` cannot be relied on, always (a false positive
+    # costs a gather and a copy)
+    if type_in(held, (int, float, bool, str)) or held is None:
+        return False
+    if torch.compiler.is_dynamo_compiling():
+        return True
+    leaves = [items] if isinstance(items, torch.Tensor) else list(items)
+    return any(_may_share(_as_traced(held, leaf), leaf) for leaf in leaves)
 
 
-def refresh_item(value, items, key) -> None:
-    """After an in-place update of the tensor `items`, `value` read as `items[key]` with a
-    traced 0-d integer `key` (a view in Python, a gather staged): `value.copy_(items[key])`
-    (NOTE [rows read with a traced index, their tensor updated after]). Nothing where `key`
-    is not traced, `items` is not a tensor or `items[key]` is a copy in Python."""
-    if not (isinstance(value, torch.Tensor) and isinstance(items, torch.Tensor)):
+def _is_traced_index(key) -> bool:
+    return isinstance(key, torch.SymInt) or (isinstance(key, torch.Tensor) and is_staged(key)
+                                             and not key.is_floating_point())
+
+
+def refuse_item_refresh(value, items, key, name: str, sources: str, where: str,
+                        held=None) -> None:
+    """Before a compound statement that updates `items` (or `held`, where it shares their
+    memory) in place and reads `name`, bound to `items[key]` with a traced `key`: a
+    StagingError (NOTE [rows read with a traced index, their tensor updated after])."""
+    if _row_followed(value, items, key, held, False):
+        if isinstance(items, torch.Tensor):
+            refuse_item_update(value, items, key, name, sources, where)
+        else:
+            refuse_choice_update(value, key, name, sources, where)
+
+
+def refresh_item(value, items, key, held=None, stored=False, rebound="") -> None:
+    """After an in-place update of the tensor `items` (or of an item of the Python list
+    `items`; `stored`: the statement stored into `items[...]`, which rebinds a list's item),
+    `value` read as `items[key]` with a traced 0-d integer `key` (the row itself in Python,
+    a gather staged): `value.copy_(items[key])` (NOTE [rows read with a traced index, their
+    tensor updated after]). `held`: the tensor the statement updated where that is another
+    name's (`v` of `v = data[1:]`), followed where it shares the memory of `items`. Nothing
+    where `key` is not traced or `items[key]` is a copy in Python. `rebound`: the name of the
+    row, where an earlier statement stored into `items[...]` since it was read: for a Python
+    list, a StagingError (the row may be the old item or the new one's; not known to the
+    graph).
+
+    Raises:
+        StagingError: `rebound`, `items` a Python list of tensors, `key` traced.
+    """
+    if not _row_followed(value, items, key, held, stored):
         return
-    if isinstance(key, torch.SymInt):
-        key = torch.scalar_tensor(key, dtype=torch.int64)
-    if not isinstance(key, torch.Tensor) or not is_staged(key) or _copies(items, key):
-        return
-    if value is items:
-        return
+    if rebound and not isinstance(items, torch.Tensor):
+        raise StagingError(
+            "item",
+            f"`{rebound}` was read as an item of a Python list with a traced index, an item "
+            "of that list was then rebound (`items[i] = t`), and now an item is updated in "
+            f"place: in Python `{rebound}` is the old item or the new one's tensor, by the "
+            "index, which the graph's row does not follow",
+            f"Read `{rebound}` from the list again after rebinding the item, or update the "
+            "items out of place and build a new list")
     from .subscripts import getitem
 
     value.copy_(getitem(items, key))

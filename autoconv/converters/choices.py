@@ -245,10 +245,11 @@ def ast_text(value) -> str:
 
 _WRITE_BACK = "ac.write_back_choice(target, chosen, if_true, if_false)"
 _WRITE_BACK_ITEM = "ac.write_back_item(target, items, chosen)"
-_REFRESH_ITEM = "ac.refresh_item(target, items, chosen)"
+_REFRESH_ITEM = "ac.refresh_item(target, items, chosen, held, stored, rebound)"
 _REFRESH_HELD = "ac.refresh_held(target, chosen, before, held, seen)"
 _REFUSE_HELD = "ac.refuse_held(target, chosen, before, held, name, sources, where, seen)"
-_REFUSE_ITEM_REFRESH = "ac.refuse_item_refresh(target, items, chosen, name, sources, where)"
+_REFUSE_ITEM_REFRESH = ("ac.refuse_item_refresh(target, items, chosen, name, sources, where, "
+                        "held)")
 _WRITE_BACK_PATH = "ac.write_back_path(target, chosen, sources)"
 _REFRESH = "ac.refresh_choice(target, chosen, if_true, if_false)"
 _REFUSE = "ac.refuse_choice_update(target, chosen, name, sources)"
@@ -980,7 +981,8 @@ class ChoiceConverter(Converter):
                         if _in_place_of(stmt, name) for p in _updatable(paths, sources)}
             refreshes = []
             for watch in active:
-                before_stmt, written, refreshed = self._around(stmt, *watch[:3], indirect)
+                before_stmt, written, refreshed = self._around(stmt, *watch[:3], indirect,
+                                                               update)
                 pre, post = pre + before_stmt, post + written
                 refreshes += refreshed
             post += refreshes
@@ -1009,7 +1011,10 @@ class ChoiceConverter(Converter):
                 # their tensor updated after] in runtime/choices.py)
                 seen |= {paths.items for paths in choice[1].values() if isinstance(paths, _Item)}
                 seen |= {name for sources, *_ in active for name in sources}
-                if not any(_in_place_of(later, name) for later in rest for name in seen):
+                rows = any(isinstance(paths, _Item) for paths in choice[1].values())
+                if not any(_in_place_of(later, name) for later in rest for name in seen) and not (
+                        # (a row's tensor updated through another name, or an item of a list)
+                        rows and any(_outside_updates(later, set()) for later in rest)):
                     choice = None
             if choice is not None:
                 test, sources, make = choice
@@ -1135,10 +1140,11 @@ class ChoiceConverter(Converter):
             if not later_updates & ({name} | _aliases(prior, name)) and not any(
                     _updates_through(later, h) for h in _holders(prior, name)
                     for later in rest) and not (
-                        # (bound in the function from something that may be held outside it:
-                        # a parameter's tensor is not seen aliased at trace time)
-                        any(name in _names_stored(p) for p in prior)
-                        and any(_outside_updates(later, self._locals()) for later in rest)):
+                        # (a parameter, or a name bound from something that may be held
+                        # outside the function: a later update of a global's or an
+                        # attribute's tensor may be an update of it, NOTE [views of a name
+                        # kept on some paths] in runtime/choices.py)
+                        any(_outside_updates(later, self._locals()) for later in rest)):
                 continue
             if _shared(prior, name):
                 out.add(name)
@@ -1259,7 +1265,7 @@ class ChoiceConverter(Converter):
             if_true=sources[0], if_false=sources[1])[0].value, value)
         return out + [stmt]
 
-    def _around(self, stmt, sources, chosen, before, indirect) -> tuple:
+    def _around(self, stmt, sources, chosen, before, indirect, update=None) -> tuple:
         """(statements before, write-backs after, refreshes after) `stmt` for a choice of
         `sources`: the write-backs (or refusals) of in-place updates of its names, the
         refreshes of a name after an in-place update of one of its sources (`indirect`: the
@@ -1270,22 +1276,14 @@ class ChoiceConverter(Converter):
         refreshed = [n for n, paths in sources.items() if n not in names and any(
             p in indirect or _in_place_of(stmt, p) for p in _updatable(paths, sources))]
         for name, paths in sources.items():
-            # `c = data[k]` then `data.add_(1)`: `c` is a view of `data` in Python (NOTE [rows
-            # read with a traced index, their tensor updated after] in runtime/choices.py)
-            if not (isinstance(paths, _Item) and _in_place_of(stmt, paths.items)):
-                continue
-            if not _simple(stmt) and _reads(stmt, name):
-                pre.extend(copy_origin(templates.replace(
-                    _REFUSE_ITEM_REFRESH, ac=self.ctx.runtime, target=name, items=paths.items,
-                    chosen=chosen, name=gast.Constant(value=name, kind=None),
-                    sources=gast.Constant(value=f"an item of `{paths.items}`", kind=None),
-                    where=gast.Constant(value=f"`{paths.items}` is updated in place inside "
-                                        f"this statement, which reads `{name}`", kind=None)),
-                    stmt))
-            else:
-                refreshes.extend(copy_origin(templates.replace(
-                    _REFRESH_ITEM, ac=self.ctx.runtime, target=name, items=paths.items,
-                    chosen=chosen), stmt))
+            # `c = data[k]` then `data.add_(1)` (or `v.add_(1)` of `v = data[1:]`, or
+            # `items[0].add_(1)` of a list): `c` is the row itself in Python (NOTE [rows read
+            # with a traced index, their tensor updated after] in runtime/choices.py)
+            if isinstance(paths, _Item):
+                pre_item, refreshed_item = self._around_row(stmt, name, paths.items, chosen,
+                                                            update)
+                pre += pre_item
+                refreshes += refreshed_item
         for name in names:
             if not _simple(stmt) or _UNKNOWN in sources[name]:
                 pre.extend(copy_origin(self._refusal(
@@ -1311,6 +1309,49 @@ class ChoiceConverter(Converter):
                 refreshes.extend(copy_origin(
                     self._refresh(name, chosen, sources[name], sources), stmt))
         return pre, post, refreshes
+
+    def _around_row(self, stmt, name, items, chosen, update) -> tuple:
+        """(refusals before, refreshes after) `stmt` of `name` read as `items[chosen]`."""
+        pre, post = [], []
+        direct = (_in_place_of(stmt, items) or _updates_through(stmt, items)
+                  or (update is not None and update[0] == items))
+        # (a list's `items[i] = t`, or a call given the list, may rebind an item)
+        stored = any(isinstance(n, gast.Assign) and any(
+            isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name)
+            and t.value.id == items for t in n.targets) for n in walk(stmt)) or (
+                _given_to_a_call(stmt, items))
+        held = [] if direct else [
+            h for h in _outside_updates(stmt, set())
+            if not (isinstance(h, gast.Name) and h.id in (items, name))
+            and (_simple(stmt) or not _binds_root(stmt, h)) and not _binds_root(stmt, h)]
+        # (after a statement that may rebind an item of a list: `rebound`)
+        rows_stored = self.__dict__.setdefault("_rows_stored", set())
+        rebound = name if (chosen, name) in rows_stored and (direct or held) else ""
+        if stored:
+            rows_stored.add((chosen, name))
+        for holder in [None] * direct + held:
+            shown = f"`{items}`" if holder is None else f"`{_text(holder)}`"
+            holder_node = (gast.Constant(value=None, kind=None) if holder is None
+                           else copy.deepcopy(holder))
+            if not _simple(stmt) and _reads(stmt, name):
+                pre.extend(copy_origin(templates.replace(
+                    _REFUSE_ITEM_REFRESH, ac=self.ctx.runtime, target=name, items=items,
+                    chosen=chosen, name=gast.Constant(value=name, kind=None),
+                    sources=gast.Constant(value=f"an item of `{items}`", kind=None),
+                    where=gast.Constant(
+                        value=f"{shown} is updated in place inside this statement, which reads "
+                              f"`{name}`" + ("" if holder is None else
+                                             f" (read from `{items}` with a traced index)"),
+                        kind=None),
+                    held=holder_node), stmt))
+            else:
+                post.extend(copy_origin(templates.replace(
+                    _REFRESH_ITEM, ac=self.ctx.runtime, target=name, items=items,
+                    chosen=chosen, held=holder_node,
+                    stored=gast.Constant(value=stored, kind=None),
+                    rebound=gast.Constant(value=rebound if not stored else "", kind=None)),
+                    stmt))
+        return pre, post
 
     def _refresh(self, name, chosen, paths, sources) -> list:
         kept = set(_updatable(paths, sources))

@@ -1206,3 +1206,97 @@ def test_a_number_bound_from_a_carried_one_and_a_parameter_keeps_float32(fn, arg
     for result in _modes(fn, args):
         assert result.dtype == want.dtype == torch.float32
         torch.testing.assert_close(result, want, rtol=0, atol=0)
+
+
+# --- a carried Python int past int64's range (NOTE [carried ints past int64] in
+# runtime/arithmetic.py): an OverflowError at the user's line, never a wrapped value -----------
+
+def factorial(n):
+    f = 1
+    i = 1
+    while i <= n:
+        f = f * i  # README's example: fact(25) wrapped around
+        i = i + 1
+    return f
+
+
+def factorial_augmented(n):
+    f = 1
+    i = 1
+    while i <= n:
+        f *= i
+        i += 1
+    return f
+
+
+def doubled(n):
+    f = 1
+    i = 0
+    while i < n:
+        f = f + f
+        i += 1
+    return f
+
+
+def powers(x, n):
+    f = 3
+    i = 0
+    while i < n:
+        f = f * 3
+        x = x * 1.5
+        i += 1
+    return x, f
+
+
+def _int_modes(fn, args):
+    """fn run on `args`: staged (traced on small values, replayed), exported (traced, saved,
+    loaded), compiled."""
+    small = tuple(T(2) if isinstance(a, torch.Tensor) and a.dtype == torch.int64 else a
+                  for a in args)
+    staged = autoconv.autoconv(fn)
+    staged(*small)
+    program = torch.export.export(Calling(autoconv.convert(fn)), small, strict=False)
+    saved = io.BytesIO()
+    torch.export.save(program, saved)
+    saved.seek(0)
+    torch._dynamo.reset()
+    return [staged, torch.export.load(saved).module(),
+            torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")]
+
+
+T = torch.tensor
+
+
+@pytest.mark.parametrize("fn, args, last", [
+    (factorial, (T(20),), (T(21),)),
+    (factorial_augmented, (T(20),), (T(25),)),
+    (doubled, (T(62),), (T(63),)),
+    (powers, (torch.ones(2), T(38)), (torch.ones(2), T(39))),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_a_carried_int_past_int64_raises_where_python_grows(fn, args, last):
+    line = fn.__code__.co_firstlineno + 4
+    for i, run in enumerate(_int_modes(fn, args)):
+        want = fn(*args)
+        got = run(*args)
+        assert (got[1] if isinstance(want, tuple) else got).item() == (
+            want[1] if isinstance(want, tuple) else want)
+        assert fn(*last) != 0  # (Python's int grows)
+        kind = OverflowError if i == 0 else Exception  # (torch's RuntimeError outside autoconv)
+        with pytest.raises(kind, match=rf"numbers.py:{line}: a Python int carried by a staged "
+                                       r"statement left int64's range"):
+            run(*last)
+
+
+def test_a_counter_adds_no_check():
+    def count(n):
+        s = 0
+        i = 0
+        while i < n:
+            i = i + 1
+            s += 2
+        return s
+
+    concrete = autoconv.autoconv(count).get_concrete_function(T(5))
+    assert "_assert_async" not in concrete.code
+    for sub in concrete.graph_module.modules():
+        assert "_assert_async" not in getattr(sub, "code", "")
