@@ -8,6 +8,7 @@ _lengths` keeps that true. Each case also runs through torch.export and torch.co
 
 import collections.abc
 import io
+import operator
 import re
 
 import pytest
@@ -1108,6 +1109,43 @@ def test_a_branch_probe_leaves_outside_tensors_alone():
                               ((T(3), T(0)), 3, 2.0)):
         assert int(replayed(*args)) == want
         assert float(STATS) == calls
+
+
+def grows_by_a_read_valid_on_its_path(x, k):
+    vals = [x[0]]
+    if k < 4:
+        vals.append(x[k])
+    return torch.stack(vals).sum()
+
+
+def test_a_branch_probe_leaves_no_op_in_the_compiled_graph():
+    # The lists' probe of the branch read `x[k]` ahead of the if, and its ops stayed in
+    # torch.compile's and torch.export's graphs, dead but run on every call: "index 5 is out
+    # of bounds" where Python takes the other path (NOTE [dead ops of probes])
+    inputs = [(torch.arange(4.0), T(2)), (torch.arange(4.0), T(5)), (torch.arange(4.0), T(-1))]
+    assert_same_result(grows_by_a_read_valid_on_its_path, inputs)
+    graphs = []
+
+    def recording(graph_module, example_inputs):
+        graphs.append(graph_module)
+        return graph_module.forward
+
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(grows_by_a_read_valid_on_its_path),
+                             fullgraph=True, backend=recording, dynamic=False)
+    for args in inputs:
+        assert_close(compiled(*args), grows_by_a_read_valid_on_its_path(*args))
+    (graph,) = graphs
+    # `x[k]` is read in the branch only: outside torch.cond no read takes a traced index
+    def traced_index(node):
+        key = node.args[1]
+        return any(isinstance(k, torch.fx.Node) for k in (key if type(key) is tuple else (key,)))
+
+    reads = [n for n in graph.graph.nodes if n.op == "call_function"
+             and n.target is operator.getitem and traced_index(n)]
+    assert not reads, graph.code
+    assert not [n for n in graph.graph.nodes if n.op == "call_function"
+                and n.target is torch.zeros_like], graph.code
 
 
 # --- a list a loop left empty (tester t14 repros 16 and 2) -------------------------------------
