@@ -245,10 +245,11 @@ def staging(statement: str):
                 if _compiled_bodies[_ACTIVE]:
                     if torch.compiler.is_dynamo_compiling():
                         _refuse_deep_nesting(statement)  # NOTE [nesting under dynamo]
+                    dead_probes.enter()  # NOTE [dead ops of probes]
                     try:
                         return stage(*args, **kwargs)
                     finally:
-                        dead_probes.sweep()  # NOTE [dead ops of probes]
+                        dead_probes.leave()
                 # ... except of the outermost statement, outside any body dynamo traces
                 _compiled_bodies[_ACTIVE] = True
                 dead_probes.reset()
@@ -259,10 +260,11 @@ def staging(statement: str):
                 if torch.compiler.is_dynamo_compiling():
                     # (NOTE [assertions in bodies whose outputs are unused], kept_effects.py)
                     kept_effects.install_inductor_fix()
+                dead_probes.enter()
                 try:
                     return stage(*args, **kwargs)
                 finally:
-                    dead_probes.sweep()
+                    dead_probes.leave()
                     _compiled_bodies[_ACTIVE] = False
                     _verdicts[0] = None
             stack = _staging.__dict__.setdefault("statements", [])
@@ -270,10 +272,11 @@ def staging(statement: str):
             stack.append(named or statement)
             if len(stack) == 1:
                 dead_probes.reset()
+            dead_probes.enter()
             try:
                 return stage(*args, **kwargs)
             finally:
-                dead_probes.sweep()
+                dead_probes.leave()
                 stack.pop()
         return run
     return decorate

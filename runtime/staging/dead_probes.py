@@ -9,9 +9,11 @@ torch.export's keep dead nodes, and so ran the probe's ops on every call: where 
 `x[k]` only when `k < len(x)`, the probe's read ran for every `k` and raised "index 5 is out of
 bounds" where Python takes the other path. So the region of the outermost probe (its graph and
 the nodes it made) is noted when it ends (`close`), and once the statement that ran it is
-staged (`sweep`, from `context.staging`; a full probe hands counts to its statement, which
-sizes its lists' buffers with them before the operator) the region's nodes nothing live reads
-are erased, the last first. Live are: a node a node outside the region reads; a number
+staged (`leave`, from `context.staging`; a full probe hands counts to its statement, which
+sizes its lists' buffers with them before the operator, and a types-only probe the zeros that
+stand for a value a body returns) the region's nodes nothing live reads are erased, the last
+first. Not sooner: a statement nested in the bodies ends before the operator that reads the
+enclosing statement's values is made. Live are: a node a node outside the region reads; a number
 (`t.item()`) or a tensor of data-dependent size, whose symbol the tracer may hand to any later
 op (dynamo and make_fx bind it to that node); a placeholder; an op with an effect (a module
 call, a grad-mode switch, a custom effectful op); a tensor constant (`get_attr`, which make_fx
@@ -30,12 +32,13 @@ import operator
 import torch
 from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 
-__all__ = ["open", "close", "sweep", "reset"]
+__all__ = ["open", "close", "enter", "leave", "reset"]
 
 _TOKENS = itertools.count(1)
 _OPEN = [0]  # probes open now: only the outermost one's region is kept (it holds the others')
-_MARKS: dict = {}  # token -> (graph, the nodes it had when the probe started)
-_REGIONS: list = []  # (graph, the nodes a probe made) of the probes ended, not yet swept
+_DEPTH = [0]  # staged statements running now (nested in each other's bodies)
+_MARKS: dict = {}  # token -> (graph, the nodes it had when the probe started, depth)
+_REGIONS: list = []  # (graph, the nodes a probe made, depth) of the probes ended, not swept
 _CONTROL_FLOW = (torch.ops.higher_order.cond, torch.ops.higher_order.while_loop)
 _IN_PLACE_OPERATORS = {operator.setitem, operator.iadd, operator.isub, operator.imul,
                        operator.itruediv, operator.ifloordiv, operator.imod, operator.ipow,
@@ -61,42 +64,53 @@ def open(dynamo: bool) -> int:  # noqa: A001 - the probe's opening, as `close` i
     token = next(_TOKENS)
     graph = _graph(dynamo) if _OPEN[0] == 1 else None
     if graph is not None:
-        _MARKS[token] = (graph, set(graph.nodes))
+        _MARKS[token] = (graph, set(graph.nodes), _DEPTH[0])
     return token
 
 
 def close(token: int) -> int:
-    """The probe of `token` ended: its region is kept for `sweep`. Called for real."""
+    """The probe of `token` ended: its region is kept for `leave`. Called for real."""
     _OPEN[0] = max(_OPEN[0] - 1, 0)
     entry = _MARKS.pop(token, None)
     if entry is not None:
-        graph, before = entry
-        _REGIONS.append((graph, [n for n in graph.nodes if n not in before]))
+        graph, before, depth = entry
+        _REGIONS.append((graph, [n for n in graph.nodes if n not in before], depth))
     return 0
 
 
-def sweep() -> int:
-    """Erase the dead nodes of the regions of the probes ended (none while a probe is open: its
-    caller may still read them); how many. Called for real."""
-    if _OPEN[0] or not _REGIONS:
+def enter() -> int:
+    """A staged statement starts. Called for real."""
+    _DEPTH[0] += 1
+    return 0
+
+
+def leave() -> int:
+    """The statement `enter` started is staged: erase the dead nodes of the regions of the
+    probes it ran (not those of an enclosing statement's probe, whose values that statement
+    has yet to use: its operator reads them after its bodies, this statement among them, are
+    traced; none while a probe is open, whose caller may still read them); how many. Called
+    for real."""
+    depth = _DEPTH[0]
+    _DEPTH[0] = max(depth - 1, 0)
+    if _OPEN[0]:
         return 0
     erased = 0
-    while _REGIONS:
-        graph, made = _REGIONS.pop()
-        erased += _erase_dead(graph, made)
+    for region in [r for r in _REGIONS if r[2] >= depth]:
+        _REGIONS.remove(region)
+        erased += _erase_dead(*region[:2])
     return erased
 
 
 def reset() -> int:
     """Forget the probes of a trace that ended (one that failed inside a probe left it open).
     Called for real, by the outermost staged statement."""
-    _OPEN[0] = 0
+    _OPEN[0] = _DEPTH[0] = 0
     _MARKS.clear()
     _REGIONS.clear()
     return 0
 
 
-for _f in (open, close, sweep, reset):
+for _f in (open, close, enter, leave, reset):
     _f._dynamo_marked_constant = True  # (dynamo calls them for real)
 
 
