@@ -2,6 +2,7 @@
 
     vals.append(y)      ->  vals = ac.list_append(vals, y)
     vals.extend(ys)     ->  vals = ac.list_extend(vals, ys)
+    d[k].append(y)      ->  d = ac.held_list_append(d, k, 'append', y)   (k a name or constant)
 
 On Python values this is the same in-place append (the same list object comes back). A staged
 statement that grows a list then has it in its state, where the runtime can carry it: as a
