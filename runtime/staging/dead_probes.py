@@ -16,8 +16,8 @@ first. Not sooner: a statement nested in the bodies ends before the operator tha
 enclosing statement's values is made. Live are: a node a node outside the region reads; a number
 (`t.item()`) or a tensor of data-dependent size, whose symbol the tracer may hand to any later
 op (dynamo and make_fx bind it to that node); a placeholder; an op with an effect (a module
-call, a grad-mode switch, a custom effectful op); a tensor constant (`get_attr`, which make_fx
-may hand to later reads of it; the bodies of a probe's operators go with them); an in-place update of a live tensor or of one
+call, a grad-mode switch, a custom effectful op); dynamo's tensor attribute (`get_attr`, whose
+node dynamo may hand to later reads of it); an in-place update of a live tensor or of one
 from before the probe; and what a live node reads. A probe's own effects are off (prints,
 asserts; its lists and state are copies), and its draws are zeros or erased with it. Under
 dynamo the traced code cannot reach the graph: these functions are called for real
@@ -148,8 +148,11 @@ def _kept(node, region) -> bool:
     if "unbacked_bindings" in node.meta:
         return True
     value = node.meta.get("val", node.meta.get("example_value"))
-    if node.op == "get_attr" and value is not None:
-        return True  # (a tensor constant: the tracer may hand its node to later ops)
+    if node.op == "get_attr" and "example_value" in node.meta:
+        # (dynamo's tensor attribute, whose node it may hand to later reads; make_fx makes a
+        # node for each read of a constant, and torch.export's constant lifting takes a
+        # constant without a reader for a bug)
+        return True
     if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
         return True
     try:

@@ -1527,13 +1527,12 @@ def grows_a_list_a_tuple_holds_in_a_branch(x):
     return torch.stack(t[0]).sum()
 
 
-@pytest.mark.parametrize("fn", [grows_a_list_a_tuple_holds, grows_a_list_a_tuple_holds_in_a_branch])
-def test_a_list_a_tuple_holds_grown_under_a_tensor_condition_is_refused(fn):
+def test_a_list_a_tuple_holds_grown_under_a_tensor_condition_is_refused():
     # The tuple is a constant of the statement: the body's trace appended its traced values
     # to the caller's list ("stack expects a non-empty TensorList", a trace's value left in
     # the graph, dynamo's "Unsafe side effect"). Refused at the statement, in every mode
     # (NOTE [lists held in a tuple or a list])
-    x = T([1.0, 2.0])
+    fn, x = grows_a_list_a_tuple_holds, T([1.0, 2.0])
     fix = "Bind the list to a name before the"
     with pytest.raises(StagingError, match=fix):
         autoconv.autoconv(fn)(x)
@@ -1542,3 +1541,21 @@ def test_a_list_a_tuple_holds_grown_under_a_tensor_condition_is_refused(fn):
     torch._dynamo.reset()
     with pytest.raises(StagingError, match=fix):
         torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(x)
+
+
+def test_a_list_a_tuple_holds_grown_in_a_branch_specialises_the_if():
+    # An `if` refused so is specialised on the traced path (NOTE [specialisation]): replay
+    # traces the other path as Python, the exported program raises the refusal there, and
+    # torch.compile (which cannot specialise) raises it
+    fn = grows_a_list_a_tuple_holds_in_a_branch
+    inputs = [(T([1.0, 1.0]),), (T([2.0, 3.0]),)]
+    replayed = autoconv.autoconv(fn)
+    for args in inputs:
+        assert_close(replayed(*args), fn(*args))
+    program = torch.export.export(Calling(autoconv.convert(fn)), inputs[0], strict=False)
+    assert_close(program.module()(*inputs[0]), fn(*inputs[0]))
+    with pytest.raises(RuntimeError, match=r"held by `t` \(a tuple or a list\)"):
+        program.module()(*inputs[1])
+    torch._dynamo.reset()
+    with pytest.raises(StagingError, match="Bind the list to a name before the"):
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(*inputs[0])
