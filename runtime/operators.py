@@ -2478,6 +2478,35 @@ def list_append(target, value):
     return target
 
 
+def held_list_append(container, key, method: str, value):
+    """`container[key].append(value)` (or `extend`), returning `container` (the same object).
+
+    The list a container holds (`state["hist"]`, `acc[i]` of a tuple, `rows[k]`) is grown as
+    `list_append` grows one bound to a name: a Python list in place, a list grown by a staged
+    statement (a StagedList) into a new list. Only that new list is stored back, and only into
+    a container that takes item assignment (a dict, a list); a tuple holding a Python list is
+    left as it is, as Python leaves it (`t[i].append(v)` was written as a store into the tuple,
+    a TypeError where Python appends). A tuple holding a StagedList is refused (StagingError):
+    the new list cannot be stored in it.
+    """
+    from .subscripts import getitem, setitem
+
+    held = getitem(container, key)
+    grown = list_append(held, value) if method == "append" else list_extend(held, value)
+    if grown is held:
+        return container
+    if type(container) is tuple or not hasattr(type(container), "__setitem__"):
+        raise StagingError(
+            context.staged_statement() or "statement",
+            f"a list held in a {type(container).__name__} grows under a tensor condition: such "
+            f"a list is a new value after the statement (its length is only known when the "
+            f"graph runs), and a {type(container).__name__} cannot take it back",
+            "Bind the list to a name before the statement (`items = acc[0]`), append to that "
+            "name, and build the tuple after it")
+    setitem(container, key, grown)
+    return container
+
+
 def enclosing_list_append(target, method: str, value, name: str):
     """`target.append(value)` (or `extend`) in a nested function, of a list its enclosing
     function owns (`vals` in `def push(v): vals.append(v)`).

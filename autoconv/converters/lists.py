@@ -2,6 +2,7 @@
 
     vals.append(y)      ->  vals = ac.list_append(vals, y)
     vals.extend(ys)     ->  vals = ac.list_extend(vals, ys)
+    d[k].append(y)      ->  d = ac.held_list_append(d, k, 'append', y)   (k a name or constant)
 
 On Python values this is the same in-place append (the same list object comes back). A staged
 statement that grows a list then has it in its state, where the runtime can carry it: as a
@@ -69,12 +70,15 @@ class ListConverter(Converter):
         held = _held_list_append(call, self.ctx.local_names)
         if held is not None and not self.scopes:
             # `state["hist"].append(v)`: a list a dict (or list) of the function's holds, at a
-            # constant or a name's key, is rebound there too, so that a staged statement that
-            # grows it gives the dict the grown list (runtime/staging/dict_lists.py)
+            # constant or a name's key, is rebound there too where it grew into a new list
+            # (ac.held_list_append), so that a staged statement that grows it gives the dict
+            # the grown list (runtime/staging/dict_lists.py); the container is rebound to the
+            # same object, which makes it a variable of the statements around the append
             self.appends += 1
             return templates.replace(
-                f"target = ac.{_METHODS[call.func.attr]}(target, value)",
-                target=held, ac=self.ctx.runtime, value=call.args[0])
+                f"container = ac.held_list_append(container, key, '{call.func.attr}', value)",
+                container=held.value.id, key=held.slice, ac=self.ctx.runtime,
+                value=call.args[0])
         if not (
             isinstance(call, gast.Call)
             and isinstance(call.func, gast.Attribute)
@@ -104,17 +108,15 @@ class ListConverter(Converter):
 
 def _held_list_append(call, local_names):
     """The target `d[k]` of a statement `d[k].append(x)` (or extend) where `d` is a local name
-    and `k` a string constant or a name (evaluated twice, with no effect), else None. (An int
-    constant is left as written: `t[0].append(x)` of a tuple `t` of lists would become a store
-    into the tuple, a TypeError where Python appends.)"""
+    and `k` a constant or a name, else None. (The store back is the runtime's, where `d` takes
+    one: `t[i].append(x)` of a tuple `t` appends in place, as Python does.)"""
     if not (isinstance(call, gast.Call) and isinstance(call.func, gast.Attribute)
             and call.func.attr in _METHODS and len(call.args) == 1 and not call.keywords):
         return None
     target = call.func.value
     if not (isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name)
             and target.value.id in local_names
-            and (isinstance(target.slice, gast.Name) or isinstance(target.slice, gast.Constant)
-                 and isinstance(target.slice.value, str))):
+            and isinstance(target.slice, (gast.Name, gast.Constant))):
         return None
     return target
 

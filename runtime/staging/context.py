@@ -17,7 +17,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
-from . import dynamo_draws, kept_effects, specialize
+from . import dead_probes, dynamo_draws, kept_effects, specialize
 from ..values import is_undefined
 
 __all__ = ["probe", "probing", "types_probe", "probing_types", "probe_side_effects_off",
@@ -36,9 +36,14 @@ def probe(types_only: bool = False, draws: list | None = None):
     a probe (counting a loop's trips) stages them fully again. Under dynamo, the probe's draws
     become zeros when it ends, and `draws` gets their number appended (NOTE [random draws of
     probes under dynamo])."""
+    # (NOTE [dead ops of probes])
+    region = dead_probes.open(torch.compiler.is_dynamo_compiling())
     if not torch.compiler.is_dynamo_compiling():
-        with _probe(types_only):
-            yield
+        try:
+            with _probe(types_only):
+                yield
+        finally:
+            dead_probes.close(region)
         return
     token = dynamo_draws.mark()
     try:
@@ -46,6 +51,7 @@ def probe(types_only: bool = False, draws: list | None = None):
             yield
     finally:
         undone = dynamo_draws.undraw(token)
+        dead_probes.close(region)
     if undone < 0:
         from ..errors import raise_at_under_dynamo, dynamo_user_location
 
@@ -239,9 +245,14 @@ def staging(statement: str):
                 if _compiled_bodies[_ACTIVE]:
                     if torch.compiler.is_dynamo_compiling():
                         _refuse_deep_nesting(statement)  # NOTE [nesting under dynamo]
-                    return stage(*args, **kwargs)
+                    dead_probes.enter()  # NOTE [dead ops of probes]
+                    try:
+                        return stage(*args, **kwargs)
+                    finally:
+                        dead_probes.leave()
                 # ... except of the outermost statement, outside any body dynamo traces
                 _compiled_bodies[_ACTIVE] = True
+                dead_probes.reset()
                 if torch.compiler.is_dynamo_compiling():
                     _clear_operator_probes()  # (NOTE [probes in bodies dynamo traces])
                 # (what its nested statements' probes learn: NOTE [probe verdicts])
@@ -249,17 +260,23 @@ def staging(statement: str):
                 if torch.compiler.is_dynamo_compiling():
                     # (NOTE [assertions in bodies whose outputs are unused], kept_effects.py)
                     kept_effects.install_inductor_fix()
+                dead_probes.enter()
                 try:
                     return stage(*args, **kwargs)
                 finally:
+                    dead_probes.leave()
                     _compiled_bodies[_ACTIVE] = False
                     _verdicts[0] = None
             stack = _staging.__dict__.setdefault("statements", [])
             named = parameters.bind_partial(*args, **kwargs).arguments.get("statement")
             stack.append(named or statement)
+            if len(stack) == 1:
+                dead_probes.reset()
+            dead_probes.enter()
             try:
                 return stage(*args, **kwargs)
             finally:
+                dead_probes.leave()
                 stack.pop()
         return run
     return decorate

@@ -12,6 +12,18 @@ statement: an extra variable of the state, which grows as a local list does (a S
 lists.py), while the dict holds a placeholder the bodies never see (each body's dict gets the
 list back before the body runs). After the statement the dict holds the grown list (a
 StagedList), in place, so every name for the dict sees it.
+
+NOTE [lists held in a tuple or a list]
+A list a tuple (or a list) of the state holds grows in place (`acc = ([], [])`, then
+`acc[0].append(x)` in the loop, `ac.held_list_append`): the tuple is a constant of the
+statement, so the trace of its body appended the body's traced values to the caller's list
+once, and the graph never grew it ("stack expects a non-empty TensorList" after the loop, a
+trace's value left in the graph, or dynamo's "Unsafe side effect"). Such a growth is refused at
+the statement (`refusing_held_growth`) with the fix: bind the list to a name, which the
+statement carries as a list of its own. Outside dynamo each body run checks the lengths of the
+lists the state's tuples and lists hold, and undoes a change before refusing it; dynamo
+refuses the write itself inside torch's operator, so there a body that appends through
+`held_list_append` next to such a tuple is refused before it runs.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ import torch
 from ..errors import StagingError
 from . import context
 
-__all__ = ["stage_lifting", "owned", "other_name"]
+__all__ = ["stage_lifting", "owned", "other_name", "refusing_held_growth"]
 
 
 class _Lifted:
@@ -128,3 +140,68 @@ def other_name(held, own=None):
                     return name
         frame = frame.f_back
     return None
+
+
+def refusing_held_growth(bodies, state, names, statement: str):
+    """`bodies` ((function, where) pairs), each refusing to grow a Python list that a tuple or
+    a list of `state` holds (NOTE [lists held in a tuple or a list]).
+
+    Raises:
+        StagingError: under dynamo, where such a list is in the state and a body appends to
+            a list through a container (before it runs).
+    """
+    slots = [(slot, name) for slot, (name, value) in enumerate(zip(names, state))
+             if type(value) in (tuple, list) and any(type(item) is list for item in value)]
+    if not slots:
+        return tuple(body for body, _ in bodies)
+    if torch.compiler.is_dynamo_compiling():
+        if any(_appends_held(getattr(body, "__code__", None)) for body, _ in bodies):
+            # (which of its lists grows, dynamo does not show before the body runs)
+            raise _held_growth(statement, f"{slots[0][1]}[...]")
+        return tuple(body for body, _ in bodies)
+
+    def check(body):
+        def run(*args):
+            # (the lists the body is given: a probe's run gets copies of the state)
+            held = [(f"{name}[{i}]", item) for slot, name in slots
+                    if type(args[slot]) in (tuple, list)
+                    for i, item in enumerate(args[slot]) if type(item) is list]
+            before = [list(items) for _, items in held]
+            failed = True
+            try:
+                out = body(*args)
+                failed = False
+            finally:
+                grown = [path for (path, items), old in zip(held, before)
+                         if len(items) != len(old) or any(a is not b for a, b in zip(items, old))]
+                for (_, items), old in zip(held, before):
+                    items[:] = old
+                if grown and not failed:
+                    raise _held_growth(statement, grown[0])
+            return out
+        return run
+    return tuple(check(body) for body, _ in bodies)
+
+
+def _held_growth(statement: str, path: str) -> StagingError:
+    name = path.split("[")[0]
+    shown = f"a list `{name}` holds" if path.endswith("[...]") else f"the list `{path}`"
+    return StagingError(
+        statement,
+        f"{shown} grows under a tensor condition, held by `{name}` (a tuple or a list): a "
+        "list grown in a staged statement is a new list (its length is only known when the "
+        f"graph runs), which `{name}` cannot be given back",
+        f"Bind the list to a name before the {statement} (`items = {path}`), append to "
+        f"that name in the {statement}, and build `{name}` after it")
+
+
+def _appends_held(code) -> bool:
+    """Whether `code` (or a function defined in it) calls `ac.held_list_append`."""
+    if code is None:
+        return False
+    if "held_list_append" in code.co_names:
+        return True
+    return any(_appends_held(c) for c in code.co_consts if hasattr(c, "co_names"))
+
+
+_appends_held._dynamo_marked_constant = True  # (dynamo calls it for real)

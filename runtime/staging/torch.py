@@ -2050,6 +2050,9 @@ def _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes)
         if_true, if_false = objects.refusing_uncarried_changes(
             ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
             statement, inputs)
+        if_true, if_false = dict_lists.refusing_held_growth(
+            ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
+            statement)
         staged_pred = as_predicate(pred, statement)
         branches = (Body(if_true, "in the true branch"), Body(if_false, "in the false branch"))
         try:
@@ -2280,6 +2283,8 @@ def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes
         test, body = objects.refusing_uncarried_changes(
             ((test, "in the loop test"), (body, "in the loop body")), state, names, statement,
             inputs)
+        test, body = dict_lists.refusing_held_growth(
+            ((test, "in the loop test"), (body, "in the loop body")), state, names, statement)
         record = Statement(statement, names, state, inputs, like, dtypes)
         # (each run of the body below may find it changing an input it only reads: then the
         # statement is staged again carrying that input)

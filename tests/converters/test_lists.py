@@ -105,3 +105,28 @@ def test_a_nested_function_appending_to_its_enclosing_functions_list():
             return vals
         """,
     )
+
+
+def test_a_list_held_at_a_name_or_constant_key_is_grown_by_the_runtime():
+    # `t[i].append(v)` became a store `t[i] = ...`, a TypeError for a tuple `t` where Python
+    # appends: the runtime stores back only a new list, into a container that takes one
+    assert_converts(
+        """
+        def f(x, i):
+            t = ([], [])
+            d = {"a": []}
+            t[i].append(x)
+            t[0].extend([x])
+            d["a"].append(x)
+            return t, d
+        """,
+        """
+        def f(x, i):
+            t = [], []
+            d = {'a': []}
+            t = ac.held_list_append(t, i, 'append', x)
+            t = ac.held_list_append(t, 0, 'extend', [x])
+            d = ac.held_list_append(d, 'a', 'append', x)
+            return t, d
+        """,
+    )

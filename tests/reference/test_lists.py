@@ -8,6 +8,7 @@ _lengths` keeps that true. Each case also runs through torch.export and torch.co
 
 import collections.abc
 import io
+import operator
 import re
 
 import pytest
@@ -1110,6 +1111,43 @@ def test_a_branch_probe_leaves_outside_tensors_alone():
         assert float(STATS) == calls
 
 
+def grows_by_a_read_valid_on_its_path(x, k):
+    vals = [x[0]]
+    if k < 4:
+        vals.append(x[k])
+    return torch.stack(vals).sum()
+
+
+def test_a_branch_probe_leaves_no_op_in_the_compiled_graph():
+    # The lists' probe of the branch read `x[k]` ahead of the if, and its ops stayed in
+    # torch.compile's and torch.export's graphs, dead but run on every call: "index 5 is out
+    # of bounds" where Python takes the other path (NOTE [dead ops of probes])
+    inputs = [(torch.arange(4.0), T(2)), (torch.arange(4.0), T(5)), (torch.arange(4.0), T(-1))]
+    assert_same_result(grows_by_a_read_valid_on_its_path, inputs)
+    graphs = []
+
+    def recording(graph_module, example_inputs):
+        graphs.append(graph_module)
+        return graph_module.forward
+
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(grows_by_a_read_valid_on_its_path),
+                             fullgraph=True, backend=recording, dynamic=False)
+    for args in inputs:
+        assert_close(compiled(*args), grows_by_a_read_valid_on_its_path(*args))
+    (graph,) = graphs
+    # `x[k]` is read in the branch only: outside torch.cond no read takes a traced index
+    def traced_index(node):
+        key = node.args[1]
+        return any(isinstance(k, torch.fx.Node) for k in (key if type(key) is tuple else (key,)))
+
+    reads = [n for n in graph.graph.nodes if n.op == "call_function"
+             and n.target is operator.getitem and traced_index(n)]
+    assert not reads, graph.code
+    assert not [n for n in graph.graph.nodes if n.op == "call_function"
+                and n.target is torch.zeros_like], graph.code
+
+
 # --- a list a loop left empty (tester t14 repros 16 and 2) -------------------------------------
 
 def _doubled_until_large(x):
@@ -1415,6 +1453,109 @@ def appends_to_a_tuple_of_lists(x):
 
 def test_a_list_in_a_tuple_is_appended_to_as_written():
     # `t[0].append(v)` became `t[0] = ac.list_append(t[0], v)` with the dict-list rewrite,
-    # a TypeError on a tuple where Python appends (session 20 review)
+    # a TypeError on a tuple where Python appends (session 20 review); the runtime's
+    # held_list_append stores back only a new list, into a container that takes one
     code = autoconv.to_code(appends_to_a_tuple_of_lists)
-    assert "t[0] =" not in code and "list_append(t[0]" not in code
+    assert "t[0] =" not in code and "held_list_append(t, 0, 'append'" in code
+
+
+def appends_at_a_name_index_of_a_tuple(x):
+    t = ([], [])
+    for i in range(2):
+        t[i].append(x * (i + 1))
+    if x.sum() > 0:
+        y = torch.stack(t[0]).sum()
+    else:
+        y = torch.stack(t[1]).sum()
+    return y, len(t[0]), len(t[1])
+
+
+def grows_a_dict_list_at_a_name_key(x):
+    d = {"a": [], "b": [x]}
+    k = "a"
+    while x.sum() < 10:
+        d[k].append(x)
+        x = x * 2
+    return torch.stack(d["a"] + d["b"]).sum(), len(d["a"])
+
+
+def grows_a_list_a_tuple_holds_through_its_name(x):
+    acc = ([], [x])
+    a0 = acc[0]
+    while x.sum() < 10:
+        a0.append(x)
+        x = x * 2
+    acc = (a0, acc[1])
+    return torch.stack(acc[0] + acc[1]).sum(), len(acc[0])
+
+
+def builds_a_tuple_of_lists_in_the_body(x):
+    while x.sum() < 10:
+        acc = ([], [])
+        acc[0].append(x)
+        acc[1].append(x + 1)
+        x = x + torch.stack(acc[0] + acc[1]).sum()
+    return x
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (appends_at_a_name_index_of_a_tuple, [(T([1.0, 2.0]),), (T([-1.0, -2.0]),)]),
+    (grows_a_dict_list_at_a_name_key, [(T([1.0, 2.0]),), (T([3.0, 3.0]),), (T([6.0, 6.0]),)]),
+    (grows_a_list_a_tuple_holds_through_its_name,
+     [(T([1.0, 2.0]),), (T([3.0, 3.0]),), (T([6.0, 6.0]),)]),
+    (builds_a_tuple_of_lists_in_the_body, [(T([1.0, 2.0]),), (T([3.0, 3.0]),), (T([6.0, 6.0]),)]),
+])
+def test_a_list_held_at_a_name_key_grows_as_python(fn, inputs):
+    # `t[i].append(v)` of a tuple `t` appends in place as Python does (a TypeError before);
+    # a dict's list at a name key, and a tuple's list bound to a name, grow under a tensor loop
+    assert_same_result(fn, inputs)
+
+
+def grows_a_list_a_tuple_holds(x):
+    acc = ([], [])
+    while x.sum() < 10:
+        acc[0].append(x)
+        x = x * 2
+    return torch.stack(acc[0]).sum()
+
+
+def grows_a_list_a_tuple_holds_in_a_branch(x):
+    t = ([x], [])
+    i = 0
+    if x.sum() > 3:
+        t[i].append(x * 2)
+    return torch.stack(t[0]).sum()
+
+
+def test_a_list_a_tuple_holds_grown_under_a_tensor_condition_is_refused():
+    # The tuple is a constant of the statement: the body's trace appended its traced values
+    # to the caller's list ("stack expects a non-empty TensorList", a trace's value left in
+    # the graph, dynamo's "Unsafe side effect"). Refused at the statement, in every mode
+    # (NOTE [lists held in a tuple or a list])
+    fn, x = grows_a_list_a_tuple_holds, T([1.0, 2.0])
+    fix = "Bind the list to a name before the"
+    with pytest.raises(StagingError, match=fix):
+        autoconv.autoconv(fn)(x)
+    with pytest.raises(StagingError, match=fix):
+        torch.export.export(Calling(autoconv.convert(fn)), (x,), strict=False)
+    torch._dynamo.reset()
+    with pytest.raises(StagingError, match=fix):
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(x)
+
+
+def test_a_list_a_tuple_holds_grown_in_a_branch_specialises_the_if():
+    # An `if` refused so is specialised on the traced path (NOTE [specialisation]): replay
+    # traces the other path as Python, the exported program raises the refusal there, and
+    # torch.compile (which cannot specialise) raises it
+    fn = grows_a_list_a_tuple_holds_in_a_branch
+    inputs = [(T([1.0, 1.0]),), (T([2.0, 3.0]),)]
+    replayed = autoconv.autoconv(fn)
+    for args in inputs:
+        assert_close(replayed(*args), fn(*args))
+    program = torch.export.export(Calling(autoconv.convert(fn)), inputs[0], strict=False)
+    assert_close(program.module()(*inputs[0]), fn(*inputs[0]))
+    with pytest.raises(RuntimeError, match=r"held by `t` \(a tuple or a list\)"):
+        program.module()(*inputs[1])
+    torch._dynamo.reset()
+    with pytest.raises(StagingError, match="Bind the list to a name before the"):
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(*inputs[0])

@@ -1,0 +1,198 @@
+"""The ops a probe traced, erased from the graph once the statement that ran it is staged.
+
+NOTE [dead ops of probes]
+A probe (a body run ahead of a staged statement to learn types, counts or the lists a branch
+builds: NOTE [random draws of probes] in context.py) traces its ops into the graph being built
+as any code does. Autoconv's own graph drops them (autograph's clean-up, `PROBED`), but
+torch.compile's graph (dynamo's, run as it is by the eager and aot_eager backends) and
+torch.export's keep dead nodes, and so ran the probe's ops on every call: where a branch reads
+`x[k]` only when `k < len(x)`, the probe's read ran for every `k` and raised "index 5 is out of
+bounds" where Python takes the other path. So the region of the outermost probe (its graph and
+the nodes it made) is noted when it ends (`close`), and once the statement that ran it is
+staged (`leave`, from `context.staging`; a full probe hands counts to its statement, which
+sizes its lists' buffers with them before the operator, and a types-only probe the zeros that
+stand for a value a body returns) the region's nodes nothing live reads are erased, the last
+first. Not sooner: a statement nested in the bodies ends before the operator that reads the
+enclosing statement's values is made. Live are: a node a node outside the region reads; a number
+(`t.item()`) or a tensor of data-dependent size, whose symbol the tracer may hand to any later
+op (dynamo and make_fx bind it to that node); a placeholder; an op with an effect (a module
+call, a grad-mode switch, a custom effectful op); dynamo's tensor attribute (`get_attr`, whose
+node dynamo may hand to later reads of it); an in-place update of a live tensor or of one
+from before the probe; and what a live node reads. A probe's own effects are off (prints,
+asserts; its lists and state are copies), and its draws are zeros or erased with it. Under
+dynamo the traced code cannot reach the graph: these functions are called for real
+(`_dynamo_marked_constant`) with constants only, as dynamo_draws.py's are.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+
+import torch
+from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+
+__all__ = ["open", "close", "enter", "leave", "reset"]
+
+_TOKENS = itertools.count(1)
+_OPEN = [0]  # probes open now: only the outermost one's region is kept (it holds the others')
+_DEPTH = [0]  # staged statements running now (nested in each other's bodies)
+_MARKS: dict = {}  # token -> (graph, the nodes it had when the probe started, depth)
+_REGIONS: list = []  # (graph, the nodes a probe made, depth) of the probes ended, not swept
+_CONTROL_FLOW = (torch.ops.higher_order.cond, torch.ops.higher_order.while_loop)
+_IN_PLACE_OPERATORS = {operator.setitem, operator.iadd, operator.isub, operator.imul,
+                       operator.itruediv, operator.ifloordiv, operator.imod, operator.ipow,
+                       operator.iand, operator.ior, operator.ixor, operator.ilshift,
+                       operator.irshift, operator.imatmul}
+
+
+def _graph(dynamo: bool):
+    """The graph being traced now: dynamo's current tracer's, or make_fx's; None eagerly."""
+    if dynamo:
+        from torch._dynamo.symbolic_convert import InstructionTranslator
+
+        return InstructionTranslator.current_tx().output.current_tracer.graph
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    return getattr(getattr(get_proxy_mode(), "tracer", None), "graph", None)
+
+
+def open(dynamo: bool) -> int:  # noqa: A001 - the probe's opening, as `close` is its end
+    """A token for a probe starting now (`dynamo`: whether dynamo traces it, which a function
+    it calls for real cannot ask). Called for real under dynamo."""
+    _OPEN[0] += 1
+    token = next(_TOKENS)
+    graph = _graph(dynamo) if _OPEN[0] == 1 else None
+    if graph is not None:
+        _MARKS[token] = (graph, set(graph.nodes), _DEPTH[0])
+    return token
+
+
+def close(token: int) -> int:
+    """The probe of `token` ended: its region is kept for `leave`. Called for real."""
+    _OPEN[0] = max(_OPEN[0] - 1, 0)
+    entry = _MARKS.pop(token, None)
+    if entry is not None:
+        graph, before, depth = entry
+        _REGIONS.append((graph, [n for n in graph.nodes if n not in before], depth))
+    return 0
+
+
+def enter() -> int:
+    """A staged statement starts. Called for real."""
+    _DEPTH[0] += 1
+    return 0
+
+
+def leave() -> int:
+    """The statement `enter` started is staged: erase the dead nodes of the regions of the
+    probes it ran (not those of an enclosing statement's probe, whose values that statement
+    has yet to use: its operator reads them after its bodies, this statement among them, are
+    traced; none while a probe is open, whose caller may still read them); how many. Called
+    for real."""
+    depth = _DEPTH[0]
+    _DEPTH[0] = max(depth - 1, 0)
+    if _OPEN[0]:
+        return 0
+    erased = 0
+    for region in [r for r in _REGIONS if r[2] >= depth]:
+        _REGIONS.remove(region)
+        erased += _erase_dead(*region[:2])
+    return erased
+
+
+def reset() -> int:
+    """Forget the probes of a trace that ended (one that failed inside a probe left it open).
+    Called for real, by the outermost staged statement."""
+    _OPEN[0] = _DEPTH[0] = 0
+    _MARKS.clear()
+    _REGIONS.clear()
+    return 0
+
+
+for _f in (open, close, enter, leave, reset):
+    _f._dynamo_marked_constant = True  # (dynamo calls them for real)
+
+
+def _erase_dead(graph: torch.fx.Graph, made: list) -> int:
+    made = [n for n in made if n.graph is graph and not getattr(n, "_erased", False)]
+    region = set(made)
+    writes = {n: _written(n) for n in made}
+    work = [n for n in made if _kept(n, region)]
+    work += [n for n, written in writes.items() if written and any(w not in region
+                                                                    for w in written)]
+    live: set = set()
+    while work:
+        while work:
+            node = work.pop()
+            if node in live:
+                continue
+            live.add(node)
+            work += [a for a in node.all_input_nodes if a in region and a not in live]
+        # An in-place update lives with the tensor it writes.
+        work = [n for n, written in writes.items()
+                if written and n not in live and any(w in live for w in written)]
+    erased = 0
+    for node in reversed(made):
+        if node not in live and not node.users:
+            graph.erase_node(node)
+            erased += 1
+    return erased
+
+
+def _kept(node, region) -> bool:
+    if node.op in ("placeholder", "output", "call_module"):
+        return True
+    if any(user not in region for user in node.users):
+        return True
+    if "unbacked_bindings" in node.meta:
+        return True
+    value = node.meta.get("val", node.meta.get("example_value"))
+    if node.op == "get_attr" and "example_value" in node.meta:
+        # (dynamo's tensor attribute, whose node it may hand to later reads; make_fx makes a
+        # node for each read of a constant, and torch.export's constant lifting takes a
+        # constant without a reader for a bug)
+        return True
+    if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        return True
+    try:
+        if free_unbacked_symbols(value):
+            return True
+    except Exception:  # noqa: BLE001 - a value of no sizes (a module, a function)
+        pass
+    if node.op != "call_function" or node.target in _CONTROL_FLOW or node.target is \
+            operator.getitem or _written(node) is not None:
+        return False
+    try:
+        return node.is_impure(impure_random=False)
+    except Exception:  # noqa: BLE001 - a target torch cannot classify: kept
+        return True
+
+
+def _written(node) -> list | None:
+    """The nodes an in-place op writes (None for an op that writes none)."""
+    if node.op not in ("call_function", "call_method"):
+        return None
+    target = node.target
+    if "out" in node.kwargs:
+        out = node.kwargs["out"]
+        return [o for o in (out if isinstance(out, (tuple, list)) else (out,))
+                if isinstance(o, torch.fx.Node)]
+    first = [a for a in node.args[:1] if isinstance(a, torch.fx.Node)]
+    if node.kwargs.get("inplace") is True:
+        return first
+    if node.op == "call_method":
+        return first if target.endswith("_") and not target.startswith("__") else None
+    if isinstance(target, torch._ops.OpOverload):
+        if not target._schema.is_mutable:
+            return None
+        return [a for a, argument in zip(node.args, target._schema.arguments)
+                if isinstance(a, torch.fx.Node) and argument.alias_info is not None
+                and argument.alias_info.is_write] or first
+    try:
+        if target in _IN_PLACE_OPERATORS:
+            return first
+    except TypeError:  # (an unhashable target)
+        pass
+    name = getattr(target, "__name__", "")
+    return first if name.endswith("_") and not name.startswith("__") else None
