@@ -226,6 +226,40 @@ class StagedList:
             raise IndexError("list index out of range")
         return torch.index_select(self.buffer, 0, index.reshape(1)).squeeze(0)
 
+    def __setitem__(self, key, value) -> None:
+        """`list[i] = value` for an int or a 0-d integer tensor (negative counts from the end):
+        the row at `i` of the buffer replaced, in place as Python's (torch.optim.lbfgs's zoom,
+        `bracket[high_pos] = t`, on a list bound in a staged branch). A staged body gets its
+        own StagedList objects (rebuilt from the operator's operands) and returns the new
+        buffer as the list's; a probe's copies are its own too (NOTE [list items at traced
+        positions] in runtime/subscripts.py for a Python list)."""
+        if isinstance(key, bool) or not isinstance(key, (int, torch.Tensor)) or (
+                isinstance(key, torch.Tensor) and (key.dim() != 0 or key.is_floating_point())):
+            raise StagingError(
+                _STATEMENT,
+                f"'{self.name}' is written at {key!r}; a list grown under tensor control flow "
+                "takes an int or a 0-d integer tensor as the position",
+                f"Write the items one position at a time, or hold them in one tensor")
+        value = self._as_item(value)
+        index = torch.as_tensor(key, dtype=torch.int64, device=self.buffer.device)
+        index = torch.where(index < 0, index + self.count, index)
+        if is_staged(index) or is_staged(self.count):
+            graph_check((index >= 0) & (index < self.count), IndexError,
+                        "list assignment index out of range")
+            if context.probing():
+                # (dead code that still runs, as in `append`: a position the count does not
+                # reach must not index the buffer out of its bounds)
+                index = index.clamp(0, max(_as_int_or(self.capacity, 1) - 1, 0))
+        elif not 0 <= int(index) < int(self.count):
+            raise IndexError("list assignment index out of range")
+        self.buffer = torch.index_put(self.buffer, (index.reshape(1),),
+                                      value.unsqueeze(0))
+
+
+def _as_int_or(size, default: int) -> int:
+    """`size` where it is an int, else `default`."""
+    return size if isinstance(size, int) else default
+
 
 def filled(values: list, like: StagedList, statement: str) -> StagedList:
     """The Python list `values` as a StagedList with the buffer's capacity and flags of `like`:

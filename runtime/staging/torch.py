@@ -500,6 +500,12 @@ class Statement:
                     raise _unbound_after(self.kind, name, before.other(where))
                 if constants.can_carry(before, out) and out is not before:
                     raise constants.Retabled(self, slot)  # staged again, carrying the slot
+                if (out is not before and type(out) is list and is_undefined(before)
+                        and (before.checked or before.created) and self.kind == "if statement"):
+                    # Unbound on the other path, where the bound flag (or the loop creating it)
+                    # keeps it from being read: carried as a StagedList, empty on that path
+                    # (NOTE [lists bound in branches]).
+                    raise lists.BranchLists(name)
                 if out is not before and type(out) is list and (
                         is_undefined(before) or isinstance(before, constants.Kept)):
                     raise self.error(
@@ -2116,6 +2122,8 @@ def _lists_bound_in_branches(error, bodies, state, names, inputs, pred, dtypes) 
         longest = len(items)
         for outputs, where in paths:
             out = outputs[slot]
+            if is_undefined(out) and is_undefined(before) and (before.checked or before.created):
+                continue  # (its flag, or the loop, keeps the empty list from being read)
             if is_undefined(out):
                 raise record.error(
                     f"'{name}' is bound to a list on one path and left unbound {where}; a list "
@@ -2157,6 +2165,13 @@ def _builds_lists(code: types.CodeType) -> bool:
 _builds_lists._dynamo_marked_constant = True
 
 
+def _may_bind_list(before, kind) -> bool:
+    """Whether a slot may be unbound before an `if` that binds it to a list: unbound, or a
+    constant slot left unbound whose reads check its bound flag (or a loop creating it)."""
+    return kind is SlotKind.UNBOUND or (kind is SlotKind.CONSTANT and is_undefined(before)
+                                        and (before.checked or before.created))
+
+
 def _probe_bound_lists(statement: Statement, branches) -> None:
     """Under dynamo, raise lists.BranchLists for the variables unbound before the `if` that a
     branch binds to a list (NOTE [lists bound in branches]): found by a probe run of the
@@ -2174,8 +2189,9 @@ def _probe_bound_lists(statement: Statement, branches) -> None:
                                   *copies(statement.inputs))
                 if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
                     continue  # (the staged run reports it)
-                found += [n for n, k, v in zip(statement.names, statement.kinds, outputs)
-                          if k is SlotKind.UNBOUND and type(v) is list and n not in found]
+                found += [n for n, k, b, v in zip(statement.names, statement.kinds,
+                                                  statement.state, outputs)
+                          if _may_bind_list(b, k) and type(v) is list and n not in found]
         verdicts.learn(verdict_key, tuple(found))
     if found:
         raise lists.BranchLists(*found)
@@ -2200,7 +2216,8 @@ def _stage_if(pred, branches, statement: Statement):
             return _stage_if(pred, branches, statement)
     _fill_return_placeholders(statement, [b.fn for b in branches])
     _refuse_sets(statement)
-    if (torch.compiler.is_dynamo_compiling() and SlotKind.UNBOUND in statement.kinds
+    if (torch.compiler.is_dynamo_compiling()
+            and any(_may_bind_list(v, k) for v, k in zip(statement.state, statement.kinds))
             and any(_builds_lists(b.fn.__code__) for b in branches)):
         _probe_bound_lists(statement, branches)
     _probe_lists(statement, branches, pred)
