@@ -57,13 +57,15 @@ def bracketing_in_a_staged_loop(x):
 
 _STEPS = [(T([3.0, 0.5]), T(0.25)), (T([0.5, 0.5]), T(1.0)), (T([100.0, 0.5]), T(0.1))]
 
-LOOP_CASES = slow_compile([
+LOOP_CASES = [
     (bracketing, _STEPS),
     (bracketing_in_a_staged_loop, [(x,) for x, _ in _STEPS]),
-], ["bracketing_in_a_staged_loop"])
+]
 
 
-@pytest.mark.parametrize("fn, inputs", LOOP_CASES, ids=[c[0].__name__ for c in LOOP_CASES])
+# (compiled in `make test-slow` only: dynamo takes minutes over the staged loop around it)
+@pytest.mark.parametrize("fn, inputs", slow_compile(LOOP_CASES, ["bracketing_in_a_staged_loop"]),
+                         ids=[c[0].__name__ for c in LOOP_CASES])
 def test_list_first_bound_in_a_loop_on_the_paths_that_break(fn, inputs):
     # 'bracket' is unbound before the loop and bound to lists of 2 and 1 items on two break
     # paths: it was refused ("bound to a list in the true branch only") inside a staged loop,
@@ -150,14 +152,15 @@ def zoom(x):
 
 _X = [T([3.0, 0.5]), T([-3.0, 0.5]), T([1.0, 4.0])]
 
-ZOOM_CASES = slow_compile([
+ZOOM_CASES = [
     (written_at_a_traced_position, [(x, T(k)) for x in _X for k in (0, 1)]),
     (min_and_max, [(x,) for x in _X]),
     (zoom, [(x,) for x in [*_X, T([5.0, -2.0]), T([0.7, 0.9])]]),
-], ["zoom"])
+]
 
 
-@pytest.mark.parametrize("fn, inputs", ZOOM_CASES, ids=[c[0].__name__ for c in ZOOM_CASES])
+@pytest.mark.parametrize("fn, inputs", slow_compile(ZOOM_CASES, ["zoom"]),
+                         ids=[c[0].__name__ for c in ZOOM_CASES])
 def test_list_bound_in_branches_written_and_reduced(fn, inputs):
     concrete = assert_same_result(fn, inputs)
     assert count_ops(concrete.graph_module, COND) > 0, concrete.code
