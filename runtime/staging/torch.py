@@ -1930,7 +1930,7 @@ def _pairs_as_lists(outputs, statement: Statement):
     """Undo `_lists_as_pairs` on the staged outputs, with the lists' flags from the state."""
     lists_in = [v for v, k in zip(statement.state, statement.kinds) if k in _OUTPUTS]
     return tuple(StagedList(*_same_sizes_as(out, (before.buffer, before.count)),
-                            before.reserved, before.name)
+                            before.reserved, before.name, before.numbers)
                  if isinstance(before, StagedList) else constants.like(before, out)
                  for out, before in zip(outputs, lists_in))
 
@@ -2260,6 +2260,11 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     try:
         return _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes,
                                   trips)
+    except runtime_lists.NumbersMeetTensor as error:
+        widened = _widened_list(state, names, error)
+        if widened is None:  # (not a list this loop carries)
+            raise
+        return stage_while(test, body, widened, names, like, inputs, statement, dtypes, trips)
     except objects.GrownInDict as error:  # (dict_lists.py)
         if not dict_lists.owned(error, state):  # (another statement's, staged inside)
             raise
@@ -2407,6 +2412,50 @@ def _stage_while(test, body: Body, statement: Statement, trips):
 def _stage_loop_created(test, body, statement: Statement, trips, created, checked=()):
     """The loop, carrying whether it ran; after it, an assertion for each variable it created
     (except those `checked` at their reads, where they may be unbound: by their bound flags)."""
+    for _ in range(len(created) + 1):
+        try:
+            return _stage_loop_created_once(test, body, statement, trips, created, checked)
+        except runtime_lists.NumbersMeetTensor as error:
+            if not _widened(statement, created, error):
+                raise
+    return _stage_loop_created_once(test, body, statement, trips, created, checked)
+
+
+# NOTE [lists of numbers that meet tensors]
+# A list bound to Python numbers (`bracket = [t_prev, t]` of floats) is a StagedList of float64
+# rows marked as numbers (an item read is a number's stand-in). In torch's line search the
+# step `t` becomes a float32 tensor on a later trip (`_cubic_interpolate` returns one), and a
+# loop must carry one dtype: the loop that carries the list (or creates it) is staged again
+# with the list's rows of the tensor's dtype, the rule of a Python list written at a traced
+# position (NOTE [list items at traced positions] in runtime/subscripts.py: numbers next to
+# tensors take the tensors' dtype where the number's would not change it).
+def _widened_list(state, names, error):
+    """`state` with the list of numbers `error` (a NumbersMeetTensor) names given rows of the
+    tensor's dtype, or None where the state has no such list."""
+    for i, value in enumerate(state):
+        if names[i] == error.list_name and isinstance(value, StagedList) and value.numbers:
+            return (*state[:i], _widened_rows(value, error.dtype), *state[i + 1:])
+    return None
+
+
+def _widened_rows(value: StagedList, dtype) -> StagedList:
+    return StagedList(value.buffer.to(dtype), value.count, value.reserved, value.name,
+                      numbers=False)
+
+
+def _widened(statement: Statement, created, error) -> bool:
+    """Give the list of numbers this loop creates that `error` (a NumbersMeetTensor) names
+    room of the tensor's dtype; False where it is not this loop's."""
+    for i in created:
+        value = statement.state[i]
+        if (statement.names[i] == error.list_name and isinstance(value, StagedList)
+                and value.numbers):
+            statement.state[i] = _widened_rows(value, error.dtype)
+            return True
+    return False
+
+
+def _stage_loop_created_once(test, body, statement: Statement, trips, created, checked):
     if all(i in checked for i in created):
         return _stage_while(test, Body(body, "in the loop body"), statement, trips)
     like = statement.like
