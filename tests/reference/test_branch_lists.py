@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import autoconv
+from autoconv_runtime import StagingError
 from support import COND, Calling, assert_close, assert_same_result, count_ops, slow_compile
 
 T = torch.tensor
@@ -72,6 +73,92 @@ def test_list_first_bound_in_a_loop_on_the_paths_that_break(fn, inputs):
     # and specialised under a guard (one graph per path) at the top level.
     concrete = assert_same_result(fn, inputs)
     assert count_ops(concrete.graph_module, COND) > 0, concrete.code
+
+
+def bracketing_python_numbers(x):
+    # torchmin's call of torch's line search: the step and the values are Python floats
+    # (`float(f)`), the first step the int 0. A list of numbers holds them as float64 (the int
+    # promoted, as Python's arithmetic of them would), and its items read back as numbers: a
+    # float64 0-d tensor would make `bracket[low] * s` float64 where Python gives float32.
+    t = 1.0
+    f = float((x * x).sum())
+    t_prev, f_prev = 0, f
+    ls_iter = 0
+    while ls_iter < 6:
+        f_new = float(((x - t) ** 2).sum())
+        if f_new > f_prev:
+            bracket = [t_prev, t]
+            bracket_f = [f_prev, f_new]
+            break
+        if abs(f_new - 1) < 0.5:
+            bracket = [t]
+            bracket_f = [f_new]
+            break
+        t_prev, f_prev = t, f_new
+        t = t * 2
+        ls_iter += 1
+    if ls_iter == 6:
+        bracket = [0, t]
+        bracket_f = [f, f_new]
+    low = 0 if bracket_f[0] <= bracket_f[-1] else len(bracket) - 1
+    s = x.sum()
+    return bracket[low] * s, bracket_f[low] * s, max(bracket) * s, min(bracket_f) * s
+
+
+def bracketing_numbers_then_tensors(x):
+    # The step a Python float on the first trip, a float32 tensor on the later ones (torch's
+    # `_cubic_interpolate` returns one): NOTE [lists of numbers that meet tensors].
+    t = 1.0
+    f = float((x * x).sum())
+    t_prev, f_prev = 0, f
+    ls_iter = 0
+    while ls_iter < 6:
+        f_new = float(((x - t) ** 2).sum())
+        if f_new > f_prev:
+            bracket = [t_prev, t]
+            bracket_f = [f_prev, f_new]
+            break
+        if abs(f_new - 1) < 0.5:
+            bracket = [t]
+            bracket_f = [f_new]
+            break
+        t_prev, f_prev = t, f_new
+        t = torch.clamp(x[1] * 0 + t * 2, max=50.0)
+        ls_iter += 1
+    if ls_iter == 6:
+        bracket = [0, t]
+        bracket_f = [f, f_new]
+    low = 0 if bracket_f[0] <= bracket_f[-1] else len(bracket) - 1
+    s = x.sum()
+    return bracket[low] * s, bracket_f[low] * s, max(bracket) * s, min(bracket_f) * s
+
+
+_NUMBER_STARTS = [(T([3.0, 0.5]),), (T([0.5, 0.5]),), (T([0.1, 0.2]),), (T([-30.0, 0.5]),)]
+
+
+@pytest.mark.slow_compile  # (compiled in `make test-slow` only: minutes of dynamo)
+def test_list_of_python_numbers_first_bound_in_a_loop():
+    # (it was refused: "'bracket' gets items of different kinds appended: torch.int64 tensors
+    # of shape () and torch.float64 tensors of shape ()", torch/optim/lbfgs.py:57 in BFGS)
+    assert_same_result(bracketing_python_numbers, _NUMBER_STARTS)
+
+
+def test_list_of_python_numbers_meeting_a_tensor_in_a_loop():
+    # The loop is staged again with the list's rows float32. torch.compile: see below.
+    assert_same_result(bracketing_numbers_then_tensors, _NUMBER_STARTS, compile=False)
+
+
+@pytest.mark.slow
+def test_list_of_python_numbers_meeting_a_tensor_under_compile_is_refused():
+    # Dynamo cannot take back a loop it traces inside torch's operator to stage it again, so
+    # the list of numbers that meets a float32 tensor is refused at the line (the fix: give
+    # the list items of one kind, `t = torch.as_tensor(t)` before the loop).
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(bracketing_numbers_then_tensors), fullgraph=True,
+                             backend="eager")
+    with pytest.raises(StagingError, match="'bracket' holds torch.float64 items of shape "
+                                           r"\(\) \(Python numbers\), and a torch.float32"):
+        compiled(*_NUMBER_STARTS[0])
 
 
 def bound_on_a_break_path(x):
