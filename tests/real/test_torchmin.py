@@ -99,7 +99,7 @@ def test_bfgs_converts_the_line_search_and_stops_at_the_counters():
 
 
 # (newton-exact: not measured since session 21 made BFGS's line search convert; a 2-d run
-# was still tracing after 32 minutes. This expectation, lbfgs.py:57, is the old one.)
+# was still tracing when a 30-minute timeout stopped it. This expectation, lbfgs.py:57, is the old one.)
 @pytest.mark.slow
 @pytest.mark.parametrize("solve", [_newton])
 def test_failure_names_torchs_line_in_its_converted_line_search(solve):
