@@ -106,7 +106,7 @@ def reversed_(sequence, /):
     rows = (sequence.count - 1 - torch.arange(capacity, device=sequence.buffer.device)).clamp(
         min=0)
     return StagedList(torch.index_select(sequence.buffer, 0, rows), sequence.count,
-                      name=sequence.name)
+                      name=sequence.name, numbers=sequence.numbers)
 
 
 def len_(value):
@@ -263,7 +263,7 @@ def _reduce_list(items: StagedList, key, smallest: bool, default):
         plain = torch.where(live, padded, fill)
         best = plain.amin(0) if smallest else plain.amax(0)
     if default is _MISSING:
-        return best
+        return items.as_read(best)
     return torch.where(items.count > 0, best, default)
 
 

@@ -26,8 +26,8 @@ from torch.utils import _pytree as pytree
 
 from .errors import StagingError
 from .staging import context
-from .augmented import graph_check
-from .values import is_staged, probe_row, to_tensor
+from .augmented import graph_check, is_stand_in, mark
+from .values import is_staged, probe_row, to_tensor, with_number
 
 __all__ = ["StagedList", "UncountedList", "GROWN", "item_at", "check_not_empty", "filled"]
 
@@ -40,11 +40,15 @@ class StagedList:
     `reserved` is True inside the bodies of the staged statement that sized the buffer: appends
     there write into the reserved rows and never change the buffer's shape (a staged body must
     keep it). Elsewhere an append adds one row first. `name` is the variable's, for errors.
+    `numbers` is True where every item is a Python number (`bracket_f = [f_prev, f_new]` of
+    floats): an item read is then a number's stand-in, which takes part in arithmetic as
+    Python's number would (NOTE [number stand-ins] in runtime/augmented.py).
     """
 
     def __init__(self, buffer: torch.Tensor, count: torch.Tensor, reserved: bool = False,
-                 name: str = "list"):
+                 name: str = "list", numbers: bool = False):
         self.buffer, self.count, self.reserved, self.name = buffer, count, reserved, name
+        self.numbers = numbers
 
     def __repr__(self) -> str:
         if not is_staged(self.buffer) and not is_staged(self.count):
@@ -75,7 +79,7 @@ class StagedList:
 
     def with_flags(self, *, reserved: bool) -> StagedList:
         """The same list, marked as inside (or outside) the statement that reserved its rows."""
-        return StagedList(self.buffer, self.count, reserved, self.name)
+        return StagedList(self.buffer, self.count, reserved, self.name, self.numbers)
 
     def grown(self, extra) -> StagedList:
         """The same list with `extra` more free rows (zeros) at the end of its buffer."""
@@ -83,7 +87,8 @@ class StagedList:
         if isinstance(extra, (int, torch.SymInt)) and guard_or_false(extra <= 0):
             return self
         zeros = self.buffer.new_zeros((extra, *self.buffer.shape[1:]))
-        return StagedList(torch.cat([self.buffer, zeros]), self.count, self.reserved, self.name)
+        return StagedList(torch.cat([self.buffer, zeros]), self.count, self.reserved, self.name,
+                          self.numbers)
 
     def append(self, value) -> StagedList:
         """The list with `value` appended (a new StagedList; this one is unchanged)."""
@@ -94,12 +99,14 @@ class StagedList:
             # still runs where nothing removes it (torch.compile's eager backend): a row
             # written at the count of a buffer sized for no trip raised "index is out of bounds
             # for dimension with size 0" where a `while` growing the list made no trip.
-            return StagedList(target.buffer, target.count + 1, self.reserved, self.name)
+            return StagedList(target.buffer, target.count + 1, self.reserved, self.name,
+                              self.numbers and _number_like(value))
         # The 0-d count indexes one row, which `value` (of the item's shape) fills: one op in
         # the graph, not a reshape of the count and an unsqueeze of the value besides (each
         # a call per append at replay).
         buffer = torch.index_put(target.buffer, (target.count,), value)
-        return StagedList(buffer, target.count + 1, self.reserved, self.name)
+        return StagedList(buffer, target.count + 1, self.reserved, self.name,
+                          self.numbers and _number_like(value))
 
     def reverse(self) -> None:
         """`list.reverse()`: in place, as Python's (this object's rows change).
@@ -145,14 +152,26 @@ class StagedList:
         item_shape, dtype = tuple(self.buffer.shape[1:]), self.buffer.dtype
         if not isinstance(value, torch.Tensor):
             return to_tensor(value, self.buffer, dtype).expand(item_shape)
+        if is_stand_in(value) and value.dim() == 0 and not item_shape and (
+                with_number(dtype, value.dtype) == dtype):
+            # A number's stand-in takes the items' dtype, as the Python number would be
+            # written (`bracket[high_pos] = t` of a float into a list of floats).
+            return value.to(dtype)
+        if (self.numbers and not item_shape and value.dim() == 0 and value.dtype != dtype
+                and with_number(value.dtype, dtype) == value.dtype):
+            # A tensor among Python numbers keeps its dtype (Python's arithmetic of them
+            # would): the loop that creates the list stages again with room of that dtype.
+            raise NumbersMeetTensor(self.name, value.dtype, _STATEMENT, self._mismatch(value),
+                                    _APPEND_ONE_KIND)
         if value.dim() != len(item_shape) or value.dtype != dtype or not _same_sizes(
                 value.shape, item_shape):
-            raise StagingError(
-                _STATEMENT,
-                f"'{self.name}' holds {dtype} items of shape {item_shape}, and a {value.dtype} "
-                f"tensor of shape {tuple(value.shape)} is appended",
-                "Append items of one dtype and shape (e.g. with .to(dtype) or .reshape(...))")
+            raise StagingError(_STATEMENT, self._mismatch(value), _APPEND_ONE_KIND)
         return value
+
+    def _mismatch(self, value: torch.Tensor) -> str:
+        return (f"'{self.name}' holds {self.buffer.dtype} items of shape "
+                f"{tuple(self.buffer.shape[1:])}" + (" (Python numbers)" if self.numbers else "")
+                + f", and a {value.dtype} tensor of shape {tuple(value.shape)} is appended")
 
     def length(self) -> torch.Tensor:
         """The number of items, as a 0-d int64 tensor."""
@@ -220,11 +239,72 @@ class StagedList:
         index = torch.where(index < 0, index + self.count, index)
         if is_staged(index) or is_staged(self.count):
             if context.probing():  # (see `item_at`)
-                return probe_row(self.buffer, index)
+                return self.as_read(probe_row(self.buffer, index))
             graph_check((index >= 0) & (index < self.count), IndexError, "list index out of range")
         elif not 0 <= int(index) < int(self.count):
             raise IndexError("list index out of range")
-        return torch.index_select(self.buffer, 0, index.reshape(1)).squeeze(0)
+        return self.as_read(torch.index_select(self.buffer, 0, index.reshape(1)).squeeze(0))
+
+    def as_read(self, item: torch.Tensor) -> torch.Tensor:
+        """`item` (a row of the buffer, or one computed from its rows, as min / max) as the
+        list gives it: a number's stand-in for a list of numbers."""
+        return mark(item) if self.numbers else item
+
+    def __setitem__(self, key, value) -> None:
+        """`list[i] = value` for an int or a 0-d integer tensor (negative counts from the end):
+        the row at `i` of the buffer replaced, in place as Python's (torch.optim.lbfgs's zoom,
+        `bracket[high_pos] = t`, on a list bound in a staged branch). A staged body gets its
+        own StagedList objects (rebuilt from the operator's operands) and returns the new
+        buffer as the list's; a probe's copies are its own too (NOTE [list items at traced
+        positions] in runtime/subscripts.py for a Python list)."""
+        if isinstance(key, bool) or not isinstance(key, (int, torch.Tensor)) or (
+                isinstance(key, torch.Tensor) and (key.dim() != 0 or key.is_floating_point())):
+            raise StagingError(
+                _STATEMENT,
+                f"'{self.name}' is written at {key!r}; a list grown under tensor control flow "
+                "takes an int or a 0-d integer tensor as the position",
+                f"Write the items one position at a time, or hold them in one tensor")
+        value = self._as_item(value)
+        index = torch.as_tensor(key, dtype=torch.int64, device=self.buffer.device)
+        index = torch.where(index < 0, index + self.count, index)
+        if is_staged(index) or is_staged(self.count):
+            graph_check((index >= 0) & (index < self.count), IndexError,
+                        "list assignment index out of range")
+            if context.probing():
+                # (dead code that still runs, as in `append`: a position the count does not
+                # reach must not index the buffer out of its bounds)
+                index = index.clamp(0, max(_as_int_or(self.capacity, 1) - 1, 0))
+        elif not 0 <= int(index) < int(self.count):
+            raise IndexError("list assignment index out of range")
+        self.buffer = torch.index_put(self.buffer, (index.reshape(1),),
+                                      value.unsqueeze(0))
+
+
+_APPEND_ONE_KIND = "Append items of one dtype and shape (e.g. with .to(dtype) or .reshape(...))"
+
+
+class NumbersMeetTensor(StagingError):
+    """A list of Python numbers (a StagedList's `numbers`) gets a 0-d tensor item of the dtype
+    `dtype`, which the numbers' would not change: `bracket = [t_prev, t]` of floats on a loop's
+    first trip and of float32 tensors on the later ones (torch's line search, where
+    `_cubic_interpolate` returns a tensor). The loop that binds the list first stages again
+    with room of that dtype (`_stage_loop_created` in staging/torch.py); elsewhere it is the
+    refusal its message says."""
+
+    def __init__(self, name: str, dtype: torch.dtype, statement: str, problem: str, fix: str):
+        super().__init__(statement, problem, fix)
+        self.list_name, self.dtype = name, dtype
+
+
+def _number_like(value) -> bool:
+    """A Python number, a symbolic one, or a tensor standing for one."""
+    return (isinstance(value, (int, float, torch.SymInt, torch.SymFloat))
+            and not isinstance(value, bool)) or is_stand_in(value)
+
+
+def _as_int_or(size, default: int) -> int:
+    """`size` where it is an int, else `default`."""
+    return size if isinstance(size, int) else default
 
 
 def filled(values: list, like: StagedList, statement: str) -> StagedList:
@@ -240,7 +320,8 @@ def filled(values: list, like: StagedList, statement: str) -> StagedList:
     free = like.buffer.new_zeros((capacity - len(rows), *shape))
     buffer = torch.cat([torch.stack(rows), free]) if rows else free
     count = torch.full((), len(rows), dtype=torch.int64, device=like.buffer.device)
-    return StagedList(buffer, count, like.reserved, like.name)
+    return StagedList(buffer, count, like.reserved, like.name,
+                      like.numbers and all(_number_like(v) for v in values))
 
 
 def _same_sizes(a, b) -> bool:
@@ -335,8 +416,8 @@ def item_at(items: StagedList, index: torch.Tensor) -> torch.Tensor:
         # A probe's read stays in torch.export's and torch.compile's graphs as dead code: the
         # first item of a list a loop left empty raised "index out of range" there (tester t14
         # repro 2, Viterbi's back-pointers at length 1).
-        return probe_row(items.buffer, index)
-    return torch.index_select(items.buffer, 0, index.reshape(1)).squeeze(0)
+        return items.as_read(probe_row(items.buffer, index))
+    return items.as_read(torch.index_select(items.buffer, 0, index.reshape(1)).squeeze(0))
 
 
 # The lists whose append / extend return a new list instead of changing this one.
@@ -352,7 +433,7 @@ def _flatten(items: StagedList):
     if _concrete(items.buffer) and _concrete(items.count):
         # A concrete StagedList (what torch.compile returns) is its items, as a Python list is.
         return list(items), ("items", items.name)
-    return [items.buffer, items.count], (items.reserved, items.name)
+    return [items.buffer, items.count], (items.reserved, items.name, items.numbers)
 
 
 def _unflatten(children, context):

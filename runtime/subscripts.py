@@ -13,6 +13,7 @@ import torch
 
 from .augmented import is_stand_in, mark
 from .errors import StagingError
+from .lists import StagedList
 from .staging import context
 from .identity import type_in
 from .values import is_staged, is_symbolic, number_dtype, promote_types, to_tensor, with_number
@@ -150,6 +151,10 @@ def getitem(target, key):
     # Anything else (a tensor) is sliced as Python would.
     if isinstance(target, torch.Tensor):
         _refuse_traced_slice(key)
+    if type(target) is StagedList and context.probing():
+        # A probe writes a list of its own: the StagedList it runs on may be the statement's
+        # (the converted code rebinds the name to what this returns).
+        target = target.with_flags(reserved=target.reserved)
     key = _plain_slices(key)
     if not isinstance(target, torch.Tensor):
         return target[key]

@@ -14,7 +14,7 @@ from torch.fx.experimental.symbolic_shapes import has_free_unbacked_symbols
 from .. import augmented
 from ..errors import StagingError
 from ..lists import StagedList, UncountedList
-from ..values import to_tensor
+from ..values import promote_types, to_tensor, with_number
 from . import context, dict_lists
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 
@@ -58,6 +58,7 @@ class Growth:
 
     def __init__(self, name: str):
         self.name, self.count, self.item = name, 0, None
+        self.numbers = False  # (every item a Python number: StagedList.numbers)
 
     def see(self, before, probe_value, out, statement: str, where: str) -> None:
         """Record one body's effect: `out` is what the body returned for `probe_value`."""
@@ -122,16 +123,24 @@ class Growth:
                         "; to build Python values from a tensor's rows, loop over a Python range "
                         "of its length (`for k in range(len(t)): ... t[k]`), which runs as Python"
                         if loop else ""))
-            self._kind(torch.zeros_like(to_tensor(item)), statement)
+            self._kind(torch.zeros_like(to_tensor(item)), statement, _number_like(item))
 
     def _item_of(self, staged: StagedList, statement: str) -> None:
         buffer = staged.buffer
-        self._kind(buffer.new_zeros(buffer.shape[1:]), statement)
+        self._kind(buffer.new_zeros(buffer.shape[1:]), statement, staged.numbers)
 
-    def _kind(self, example: torch.Tensor, statement: str) -> None:
+    def _kind(self, example: torch.Tensor, statement: str, number: bool = False) -> None:
         if self.item is None:
-            self.item = example
-        elif not _same_kind(self.item, example):
+            self.item, self.numbers = example, number
+            return
+        if not _same_kind(self.item, example):
+            merged = _number_kind(self.item, self.numbers, example, number)
+        else:
+            merged = self.item
+        self.numbers = self.numbers and number
+        if merged is not None:
+            self.item = merged
+        else:
             raise StagingError(
                 statement,
                 f"'{self.name}' gets items of different kinds appended: {_describe(self.item)} "
@@ -146,6 +155,26 @@ class Growth:
             f"{where}; a list can only grow under tensor control flow",
             f"Grow '{self.name}' with append or extend, or build a new list after the "
             "statement")
+
+
+def _number_like(value) -> bool:
+    return (isinstance(value, (int, float, torch.SymInt, torch.SymFloat))
+            and not isinstance(value, bool)) or augmented.is_stand_in(value)
+
+
+def _number_kind(a: torch.Tensor, a_number: bool, b: torch.Tensor, b_number: bool):
+    """The example item of a list holding items of kinds `a` and `b` (0-d zeros; `*_number`
+    where the kind is Python numbers'), or None where no one dtype keeps them: numbers only
+    take Python's promotion (`bracket = [0, t]` of an int and a float holds floats, as
+    Python's arithmetic of them gives), numbers next to tensors the tensors' dtype where a
+    number of that kind leaves it as it is (NOTE [list items at traced positions] in
+    runtime/subscripts.py: the same rules for a Python list)."""
+    if a.dim() != 0 or b.dim() != 0 or not (a_number or b_number):
+        return None
+    if a_number and b_number:
+        return a.new_zeros((), dtype=promote_types(a.dtype, b.dtype))
+    tensor, number = (b, a) if a_number else (a, b)
+    return tensor if with_number(tensor.dtype, number.dtype) == tensor.dtype else None
 
 
 def _per_field_fix(name: str, item: tuple) -> str:
@@ -270,7 +299,7 @@ def reserve(value, growth: Growth, extra, like, statement: str) -> StagedList:
     # torch.full, not torch.tensor: torch 2.13's dynamo gives a wrong .item() of a while_loop
     # output that started as a torch.tensor(...) constant.
     count = torch.full((), len(rows), dtype=torch.int64, device=device)
-    return StagedList(buffer, count, True, name)
+    return StagedList(buffer, count, True, name, growth.numbers)
 
 
 def _as_row(value, item: torch.Tensor, name: str, statement: str) -> torch.Tensor:
@@ -279,6 +308,8 @@ def _as_row(value, item: torch.Tensor, name: str, statement: str) -> torch.Tenso
             return torch.tensor(value, dtype=item.dtype)
         if isinstance(value, (torch.SymInt, torch.SymFloat)) and item.dim() == 0:
             return torch.full((), value, dtype=item.dtype)
+    elif augmented.is_stand_in(value) and value.dim() == 0 and item.dim() == 0:
+        return value.to(item.dtype)  # (the probes chose the dtype that keeps it: _number_kind)
     elif _same_kind(value, item):
         return value
     shown = (_describe(value) if isinstance(value, torch.Tensor)

@@ -500,6 +500,12 @@ class Statement:
                     raise _unbound_after(self.kind, name, before.other(where))
                 if constants.can_carry(before, out) and out is not before:
                     raise constants.Retabled(self, slot)  # staged again, carrying the slot
+                if (out is not before and type(out) is list and is_undefined(before)
+                        and (before.checked or before.created) and self.kind == "if statement"):
+                    # Unbound on the other path, where the bound flag (or the loop creating it)
+                    # keeps it from being read: carried as a StagedList, empty on that path
+                    # (NOTE [lists bound in branches]).
+                    raise lists.BranchLists(name)
                 if out is not before and type(out) is list and (
                         is_undefined(before) or isinstance(before, constants.Kept)):
                     raise self.error(
@@ -1924,7 +1930,7 @@ def _pairs_as_lists(outputs, statement: Statement):
     """Undo `_lists_as_pairs` on the staged outputs, with the lists' flags from the state."""
     lists_in = [v for v, k in zip(statement.state, statement.kinds) if k in _OUTPUTS]
     return tuple(StagedList(*_same_sizes_as(out, (before.buffer, before.count)),
-                            before.reserved, before.name)
+                            before.reserved, before.name, before.numbers)
                  if isinstance(before, StagedList) else constants.like(before, out)
                  for out, before in zip(outputs, lists_in))
 
@@ -2119,6 +2125,8 @@ def _lists_bound_in_branches(error, bodies, state, names, inputs, pred, dtypes) 
         longest = len(items)
         for outputs, where in paths:
             out = outputs[slot]
+            if is_undefined(out) and is_undefined(before) and (before.checked or before.created):
+                continue  # (its flag, or the loop, keeps the empty list from being read)
             if is_undefined(out):
                 raise record.error(
                     f"'{name}' is bound to a list on one path and left unbound {where}; a list "
@@ -2160,6 +2168,13 @@ def _builds_lists(code: types.CodeType) -> bool:
 _builds_lists._dynamo_marked_constant = True
 
 
+def _may_bind_list(before, kind) -> bool:
+    """Whether a slot may be unbound before an `if` that binds it to a list: unbound, or a
+    constant slot left unbound whose reads check its bound flag (or a loop creating it)."""
+    return kind is SlotKind.UNBOUND or (kind is SlotKind.CONSTANT and is_undefined(before)
+                                        and (before.checked or before.created))
+
+
 def _probe_bound_lists(statement: Statement, branches) -> None:
     """Under dynamo, raise lists.BranchLists for the variables unbound before the `if` that a
     branch binds to a list (NOTE [lists bound in branches]): found by a probe run of the
@@ -2177,8 +2192,9 @@ def _probe_bound_lists(statement: Statement, branches) -> None:
                                   *copies(statement.inputs))
                 if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
                     continue  # (the staged run reports it)
-                found += [n for n, k, v in zip(statement.names, statement.kinds, outputs)
-                          if k is SlotKind.UNBOUND and type(v) is list and n not in found]
+                found += [n for n, k, b, v in zip(statement.names, statement.kinds,
+                                                  statement.state, outputs)
+                          if _may_bind_list(b, k) and type(v) is list and n not in found]
         verdicts.learn(verdict_key, tuple(found))
     if found:
         raise lists.BranchLists(*found)
@@ -2203,7 +2219,8 @@ def _stage_if(pred, branches, statement: Statement):
             return _stage_if(pred, branches, statement)
     _fill_return_placeholders(statement, [b.fn for b in branches])
     _refuse_sets(statement)
-    if (torch.compiler.is_dynamo_compiling() and SlotKind.UNBOUND in statement.kinds
+    if (torch.compiler.is_dynamo_compiling()
+            and any(_may_bind_list(v, k) for v, k in zip(statement.state, statement.kinds))
             and any(_builds_lists(b.fn.__code__) for b in branches)):
         _probe_bound_lists(statement, branches)
     _probe_lists(statement, branches, pred)
@@ -2246,6 +2263,11 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     try:
         return _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes,
                                   trips)
+    except runtime_lists.NumbersMeetTensor as error:
+        widened = _widened_list(state, names, error)
+        if widened is None:  # (not a list this loop carries)
+            raise
+        return stage_while(test, body, widened, names, like, inputs, statement, dtypes, trips)
     except objects.GrownInDict as error:  # (dict_lists.py)
         if not dict_lists.owned(error, state):  # (another statement's, staged inside)
             raise
@@ -2395,6 +2417,50 @@ def _stage_while(test, body: Body, statement: Statement, trips):
 def _stage_loop_created(test, body, statement: Statement, trips, created, checked=()):
     """The loop, carrying whether it ran; after it, an assertion for each variable it created
     (except those `checked` at their reads, where they may be unbound: by their bound flags)."""
+    for _ in range(len(created) + 1):
+        try:
+            return _stage_loop_created_once(test, body, statement, trips, created, checked)
+        except runtime_lists.NumbersMeetTensor as error:
+            if not _widened(statement, created, error):
+                raise
+    return _stage_loop_created_once(test, body, statement, trips, created, checked)
+
+
+# NOTE [lists of numbers that meet tensors]
+# A list bound to Python numbers (`bracket = [t_prev, t]` of floats) is a StagedList of float64
+# rows marked as numbers (an item read is a number's stand-in). In torch's line search the
+# step `t` becomes a float32 tensor on a later trip (`_cubic_interpolate` returns one), and a
+# loop must carry one dtype: the loop that carries the list (or creates it) is staged again
+# with the list's rows of the tensor's dtype, the rule of a Python list written at a traced
+# position (NOTE [list items at traced positions] in runtime/subscripts.py: numbers next to
+# tensors take the tensors' dtype where the number's would not change it).
+def _widened_list(state, names, error):
+    """`state` with the list of numbers `error` (a NumbersMeetTensor) names given rows of the
+    tensor's dtype, or None where the state has no such list."""
+    for i, value in enumerate(state):
+        if names[i] == error.list_name and isinstance(value, StagedList) and value.numbers:
+            return (*state[:i], _widened_rows(value, error.dtype), *state[i + 1:])
+    return None
+
+
+def _widened_rows(value: StagedList, dtype) -> StagedList:
+    return StagedList(value.buffer.to(dtype), value.count, value.reserved, value.name,
+                      numbers=False)
+
+
+def _widened(statement: Statement, created, error) -> bool:
+    """Give the list of numbers this loop creates that `error` (a NumbersMeetTensor) names
+    room of the tensor's dtype; False where it is not this loop's."""
+    for i in created:
+        value = statement.state[i]
+        if (statement.names[i] == error.list_name and isinstance(value, StagedList)
+                and value.numbers):
+            statement.state[i] = _widened_rows(value, error.dtype)
+            return True
+    return False
+
+
+def _stage_loop_created_once(test, body, statement: Statement, trips, created, checked):
     if all(i in checked for i in created):
         return _stage_while(test, Body(body, "in the loop body"), statement, trips)
     like = statement.like

@@ -1359,17 +1359,23 @@ def _compile_error(source, *args):
     return info.value
 
 
-def test_list_bound_on_one_path_only_is_refused():
-    # Python raises UnboundLocalError where the false path reads it.
-    error = _compile_error(
+def test_list_bound_on_one_path_only_raises_where_python_does():
+    # Python raises UnboundLocalError where the false path reads it. The read checks the
+    # variable's bound flag, so the list is carried as a StagedList, empty on the false path
+    # (it was refused under torch.compile: "'b' is unbound before the statement and is bound
+    # to a list in the true branch only").
+    fn = function_from_source(
         """
         def f(x):
             if x.sum() > 0:
                 b = [x, x * 2]
             return len(b)
-        """, torch.ones(2))
-    assert "'b' is unbound before the statement and is bound to a list in the true branch " \
-        "only" in str(error), error
+        """)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    assert int(compiled(torch.ones(2))) == fn(torch.ones(2)) == 2
+    with pytest.raises(RuntimeError, match="UnboundLocalError: cannot access local variable 'b'"):
+        compiled(-torch.ones(2))
 
 
 def test_list_bound_in_branches_and_grown_in_place_on_another_path_is_refused():
