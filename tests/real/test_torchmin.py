@@ -98,26 +98,6 @@ def test_bfgs_converts_the_line_search_and_stops_at_the_counters():
     assert caught.value.lineno == 25, caught.value
 
 
-# (newton-exact: not measured since session 21 made BFGS's line search convert; a 2-d run
-# was still tracing when a 30-minute timeout stopped it. This expectation, lbfgs.py:57, is the old one.)
-@pytest.mark.slow
-@pytest.mark.parametrize("solve", [_newton])
-def test_failure_names_torchs_line_in_its_converted_line_search(solve):
-    # torch.optim.lbfgs's line search is converted, so a refusal in it names torch's line (it
-    # was torchmin's function.py:153, in dir_evaluate called by the unconverted line search,
-    # and before that bfgs.py:187)
-    import autoconv
-
-    with pytest.raises(StagingError) as caught:
-        autoconv.autoconv(solve)(*_STARTS[0])
-    error = caught.value
-    # (it stopped at lbfgs.py:29, `_cubic_interpolate`'s float64 and float32 branches, until the
-    # numbers of torch's bracket lists kept their marks in the probes' copies)
-    assert error.filename.endswith("torch/optim/lbfgs.py") and error.lineno == 57, error
-    assert "'bracket' is unbound before the statement and is bound to a list" in str(error), \
-        error
-
-
 @pytest.mark.slow
 def test_trust_ncg_refuses_the_subproblem_chosen_by_a_tensor():
     # `if rho > eta: x = x_proposed; m = m_proposed` (base.py:220) chooses between two
