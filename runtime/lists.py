@@ -92,6 +92,9 @@ class StagedList:
 
     def append(self, value) -> StagedList:
         """The list with `value` appended (a new StagedList; this one is unchanged)."""
+        # (asked of the value appended: `_as_item` makes a Python number, such as `.item()`'s
+        # SymInt, a tensor)
+        numbers = self.numbers and _number_like(value)
         value = self._as_item(value)
         target = self if self.reserved else self.grown(1)
         if context.probing():
@@ -100,13 +103,12 @@ class StagedList:
             # written at the count of a buffer sized for no trip raised "index is out of bounds
             # for dimension with size 0" where a `while` growing the list made no trip.
             return StagedList(target.buffer, target.count + 1, self.reserved, self.name,
-                              self.numbers and _number_like(value))
+                              numbers)
         # The 0-d count indexes one row, which `value` (of the item's shape) fills: one op in
         # the graph, not a reshape of the count and an unsqueeze of the value besides (each
         # a call per append at replay).
         buffer = torch.index_put(target.buffer, (target.count,), value)
-        return StagedList(buffer, target.count + 1, self.reserved, self.name,
-                          self.numbers and _number_like(value))
+        return StagedList(buffer, target.count + 1, self.reserved, self.name, numbers)
 
     def reverse(self) -> None:
         """`list.reverse()`: in place, as Python's (this object's rows change).

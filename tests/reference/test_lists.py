@@ -1565,3 +1565,23 @@ def test_a_list_a_tuple_holds_grown_in_a_branch_specialises_the_if():
     torch._dynamo.reset()
     with pytest.raises(StagingError, match="Bind the list to a name before the"):
         torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(*inputs[0])
+
+
+# --- a list of `.item()` numbers grown in a loop over a traced slice --------------------------
+
+def backtrack_items(history, n):
+    # pytorch-crf's Viterbi backtrace: the list starts with a Python number from `.item()` and
+    # each trip appends another (session 21: the appended SymInt was taken for a tensor, so the
+    # loop's list of numbers came back a list of tensors: "a list grown under tensor control flow
+    # before an iteration and a list grown under tensor control flow after it")
+    best = [history[0][0].item()]
+    for row in reversed(list(history)[:n]):
+        best.append(row[best[-1]].item())
+    best.reverse()
+    return best
+
+
+def test_a_list_of_item_numbers_grown_in_a_loop_over_a_traced_slice():
+    history = T([[1, 0, 2], [2, 1, 0], [0, 2, 1], [1, 1, 1]])
+    assert_same_result(backtrack_items, [(history, T(3)), (history, T(2)), (history, T(0)),
+                                         (history, T(4))])
