@@ -31,6 +31,8 @@ from .augmented import aug_assign, aug_assign_attribute
 from .choices import (
     refresh_choice,
     refresh_item,
+    refresh_item_after_call,
+    item_versions,
     refresh_held,
     refuse_held,
     refuse_item_refresh,
@@ -165,6 +167,8 @@ __all__ = [
     "warn_",
     "refresh_choice",
     "refresh_item",
+    "refresh_item_after_call",
+    "item_versions",
     "refresh_held",
     "refuse_held",
     "refuse_item_refresh",

@@ -14,6 +14,8 @@ from .values import is_staged
 __all__ = [
     "refresh_choice",
     "refresh_item",
+    "refresh_item_after_call",
+    "item_versions",
     "refresh_held",
     "refuse_held",
     "refuse_item_refresh",
@@ -245,8 +247,11 @@ def write_back_item(value, items, key) -> None:
 # Python list of tensors read with a traced index (`c = items[k]`, the stacked items' row
 # staged) is read again after an in-place update of an item (`items[0].add_(1)`, `t =
 # items[0]; t.add_(1)`), not after `items[0] = t`, which rebinds the item (`c` keeps the old
-# tensor, as the gathered row does). Not followed: an update by a call given the list
-# (`helper(items)`).
+# tensor, as the gathered row does). An update by a call given the list or the tensor
+# (`helper(items)`) is followed by the version counters of the tensors: `item_versions`
+# before the statement, `refresh_item_after_call` after it, which reads the row again where an
+# item (or the tensor) changed in place, and refuses where the statement also rebound an item
+# or read the row (stale inside the statement).
 
 
 # NOTE [views of a name kept on some paths]
@@ -422,6 +427,81 @@ def refresh_item(value, items, key, held=None, stored=False, rebound="") -> None
     from .subscripts import getitem
 
     value.copy_(getitem(items, key))
+
+
+def item_versions(items):
+    """The tensor `items`, or a Python list's tensor items, each with its version counter,
+    before a statement that gives them to a call (`refresh_item_after_call`); None for anything
+    else."""
+    if isinstance(items, torch.Tensor):
+        return ((items, items._version),)
+    if type_in(items, (list, tuple)) and all(isinstance(v, torch.Tensor) for v in items):
+        return tuple((v, v._version) for v in items)
+    return None
+
+
+def refresh_item_after_call(value, items, key, versions, name: str = "") -> None:
+    """After a statement that gave `items` (a tensor, or a Python list of tensors) to a call,
+    `value` read as `items[key]` with a traced 0-d integer `key` (a gather staged, the row
+    itself in Python) read again where the call updated a tensor in place: `versions` is
+    `item_versions(items)` before the statement (NOTE [rows read with a traced index, their
+    tensor updated after]). `name`: the row's name where the statement also reads it.
+
+    Under torch.compile a version counter is a number known when the graph runs: the row is
+    read again whether or not it changed (the same row where it did not), and where the
+    statement reads the row, the graph asserts that the row's values did not change.
+
+    Raises:
+        StagingError: the call updated a tensor in place and also rebound an item of the list
+            (`items[i] = t`; under torch.compile: rebound one), or the statement reads the
+            row (`name`), which was stale there; under torch.compile that check is a graph
+            assertion (a RuntimeError with the message when run).
+    """
+    if versions is None or not _row_followed(value, items, key, None, False):
+        return
+    now = item_versions(items)
+    rebound = now is None or len(now) != len(versions) or any(
+        t is not u for (t, _), (u, _) in zip(now, versions))
+    shown = name or "the row"
+    fix = (f"Read `{shown}` again after the call, or have the call return the updated tensors "
+           "instead of changing them in place")
+    if torch.compiler.is_dynamo_compiling():
+        if rebound:
+            raise StagingError("item", f"`{shown}` was read as an item of a list with a traced "
+                               "index, and a call given the list rebinds an item: under "
+                               "torch.compile whether it also updated one in place is known "
+                               "only when the graph runs", fix)
+        row = _row(items, key)
+        if name:
+            # (dynamo's version counters are read when the graph starts: the row's own values
+            # tell whether the statement read a stale `name`)
+            # (a StagingError cannot be made under dynamo: its text is the message)
+            same = row == value
+            if row.is_floating_point():
+                same = same | (row.isnan() & value.isnan())  # (NaN is no change)
+            torch._assert_async(same.all(), (
+                f"StagingError: `{name}` was read as an item with a traced index, and a call "
+                f"updated its tensors in place inside a statement that reads it. {fix}"))
+        value.copy_(row)
+        return
+    before = dict((id(t), v) for t, v in versions)
+    updated = any(id(t) in before and before[id(t)] != v for t, v in now or ())
+    if not updated:
+        return  # (items rebound only: the row keeps the old tensor, as Python's)
+    if rebound or name:
+        raise StagingError(
+            "item",
+            f"`{shown}` was read as an item with a traced index, and a call given the "
+            + ("list both rebinds an item and updates one in place" if rebound else
+               f"tensors updates them in place inside a statement that reads `{shown}`")
+            + ": the graph's row (a copy) does not follow that update", fix)
+    value.copy_(_row(items, key))
+
+
+def _row(items, key):
+    from .subscripts import getitem
+
+    return getitem(items, key)
 
 
 _MARK = "_autoconv_chosen_from"  # NOTE [returned choices] in autoconv/converters/choices.py

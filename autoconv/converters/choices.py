@@ -246,6 +246,7 @@ def ast_text(value) -> str:
 _WRITE_BACK = "ac.write_back_choice(target, chosen, if_true, if_false)"
 _WRITE_BACK_ITEM = "ac.write_back_item(target, items, chosen)"
 _REFRESH_ITEM = "ac.refresh_item(target, items, chosen, held, stored, rebound)"
+_REFRESH_AFTER_CALL = "ac.refresh_item_after_call(target, items, chosen, versions, name)"
 _REFRESH_HELD = "ac.refresh_held(target, chosen, before, held, seen)"
 _REFUSE_HELD = "ac.refuse_held(target, chosen, before, held, name, sources, where, seen)"
 _REFUSE_ITEM_REFRESH = ("ac.refuse_item_refresh(target, items, chosen, name, sources, where, "
@@ -385,6 +386,18 @@ def _given_to_a_call(stmt, name) -> bool:
     call = stmt.value
     return any(isinstance(a, gast.Name) and a.id == name
                for a in [*call.args, *(k.value for k in call.keywords)])
+
+
+def _calls_given(node, name) -> bool:
+    """Whether statement `node` (nested statements included) calls a function given `name`
+    itself as an argument (`helper(items)`, `y = f(data) + 1`; not a method of `name`, which
+    `_tensor_update_of` reads), which may update its tensors in place."""
+    for n in walk(node):
+        if isinstance(n, gast.Call) and any(
+                isinstance(a, gast.Name) and a.id == name
+                for a in [*n.args, *(k.value for k in n.keywords)]):
+            return True
+    return False
 
 
 def _tensor_updates(node) -> set:
@@ -645,6 +658,17 @@ def _updates_through(stmt, name) -> bool:
     `_holders`): `name.add_(v)`, `name[0].add_(v)`, `name[i] = v`, `name += v`,
     `name[0] += v`, or a call statement given `name` or an item of it (`out=name`,
     `helper(name[0])`)."""
+    if _updates_by_operator(stmt, name):
+        return True
+    if isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call):
+        call = stmt.value
+        return any(_root(a) == name for a in [*call.args, *(k.value for k in call.keywords)])
+    return False
+
+
+def _updates_by_operator(stmt, name) -> bool:
+    """`_updates_through` without calls given `name`: by an operator or a method's own
+    update (`name[0].add_(v)`, `name[i] = v`, `name += v`)."""
     for n in walk(stmt):
         if isinstance(n, gast.AugAssign) and _root(n.target) == name:
             return True
@@ -656,9 +680,6 @@ def _updates_through(stmt, name) -> bool:
             if (method.endswith("_") and not method.startswith("_")
                     and _root(n.func.value) == name):
                 return True
-    if isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call):
-        call = stmt.value
-        return any(_root(a) == name for a in [*call.args, *(k.value for k in call.keywords)])
     return False
 
 
@@ -1011,10 +1032,12 @@ class ChoiceConverter(Converter):
                 # their tensor updated after] in runtime/choices.py)
                 seen |= {paths.items for paths in choice[1].values() if isinstance(paths, _Item)}
                 seen |= {name for sources, *_ in active for name in sources}
-                rows = any(isinstance(paths, _Item) for paths in choice[1].values())
+                rows = [paths for paths in choice[1].values() if isinstance(paths, _Item)]
                 if not any(_in_place_of(later, name) for later in rest for name in seen) and not (
                         # (a row's tensor updated through another name, or an item of a list)
-                        rows and any(_outside_updates(later, set()) for later in rest)):
+                        rows and any(_outside_updates(later, set()) for later in rest)) and not (
+                        # (or by a call given the tensor or the list: `helper(items)`)
+                        any(_calls_given(later, items) for later in rest for items in rows)):
                     choice = None
             if choice is not None:
                 test, sources, make = choice
@@ -1313,8 +1336,14 @@ class ChoiceConverter(Converter):
     def _around_row(self, stmt, name, items, chosen, update) -> tuple:
         """(refusals before, refreshes after) `stmt` of `name` read as `items[chosen]`."""
         pre, post = [], []
-        direct = (_in_place_of(stmt, items) or _updates_through(stmt, items)
-                  or (update is not None and update[0] == items))
+        direct = (_in_place_of(stmt, items) or (update is not None and update[0] == items))
+        # a call given the tensor or the list (`helper(items)`) may update it in place, or
+        # rebind a list's item, which the converter cannot tell apart: the trace tells by the
+        # tensors' identities and version counters (NOTE [rows read with a traced index, their
+        # tensor updated after])
+        by_call = not direct and not _updates_by_operator(stmt, items) and _calls_given(
+            stmt, items)
+        direct = direct or (not by_call and _updates_through(stmt, items))
         # (a list's `items[i] = t`, or a call given the list, may rebind an item)
         stored = any(isinstance(n, gast.Assign) and any(
             isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name)
@@ -1324,6 +1353,16 @@ class ChoiceConverter(Converter):
             h for h in _outside_updates(stmt, set())
             if not (isinstance(h, gast.Name) and h.id in (items, name))
             and (_simple(stmt) or not _binds_root(stmt, h)) and not _binds_root(stmt, h)]
+        if by_call:
+            versions = self._new("versions")
+            pre.extend(copy_origin(templates.replace(
+                "versions = ac.item_versions(items)", versions=versions, ac=self.ctx.runtime,
+                items=items), stmt))
+            post.extend(copy_origin(templates.replace(
+                _REFRESH_AFTER_CALL, ac=self.ctx.runtime, target=name, items=items,
+                chosen=chosen, versions=versions,
+                name=gast.Constant(value=name if _reads(stmt, name) else "", kind=None)),
+                stmt))
         # (after a statement that may rebind an item of a list: `rebound`)
         rows_stored = self.__dict__.setdefault("_rows_stored", set())
         rebound = name if (chosen, name) in rows_stored and (direct or held) else ""

@@ -287,3 +287,100 @@ def test_an_update_of_a_list_after_rebinding_an_item_is_refused():
     with pytest.raises(StagingError, match=rf"test_aliasing.py:{line}: .*`c` was read as an "
                                            r"item of a Python list with a traced index"):
         autoconv.autoconv(fn)(*_list_rows()[0])
+
+
+# --- a row read with a traced index, its tensors updated by a call given them -----------------
+
+def _add_one_to_first(items):
+    items[0].add_(1)
+
+
+def _rebind_first(items):
+    items[0] = torch.zeros(2)
+
+
+def _rebind_and_update(items):
+    items[1].add_(1)
+    items[0] = torch.zeros(2)
+
+
+def _pure(items):
+    return items[0].sum() * 0
+
+
+def row_of_a_list_then_a_call_updates_an_item(a, b, k):
+    items = [a, b]
+    c = items[k]
+    _add_one_to_first(items)  # (session 21: `c` missed the `+1` where `k == 0`, every mode)
+    return c * 1
+
+
+def row_of_a_tensor_then_a_call_updates_it(data, k):
+    c = data[k]
+    _add_one_to_first(data)
+    return c * 1
+
+
+def row_of_a_list_then_a_call_rebinds_an_item(a, b, k):
+    items = [a, b]
+    c = items[k]
+    _rebind_first(items)  # (`c` keeps the old tensor, as Python's)
+    return c * 1 + items[0]
+
+
+def row_of_a_list_read_beside_a_pure_call(a, b, k):
+    items = [a, b]
+    c = items[k]
+    y = _pure(items) + c
+    return y
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (row_of_a_list_then_a_call_updates_an_item, _list_rows),
+    (row_of_a_tensor_then_a_call_updates_it, _data_rows),
+    (row_of_a_list_read_beside_a_pure_call, _list_rows),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_a_row_read_with_a_traced_index_sees_an_update_by_a_call_given_its_tensors(fn, inputs):
+    assert_same_result(fn, inputs(), staged=False)
+    assert_same_result(fn, inputs()[1:] + inputs()[:1], staged=False, export=False,
+                       compile=False)
+
+
+def test_a_row_read_with_a_traced_index_keeps_its_tensor_when_a_call_rebinds_the_item():
+    # (under torch.compile whether the call also updated an item is known only when the graph
+    # runs, so a rebinding call is refused there)
+    assert_same_result(row_of_a_list_then_a_call_rebinds_an_item, _list_rows(), staged=False,
+                       compile=False)
+
+
+def row_then_a_call_that_updates_in_a_statement_reading_it(a, b, k):
+    items = [a, b]
+    c = items[k]
+    y = _add_one_to_first(items) or c * 1
+    return y
+
+
+def row_then_a_call_that_rebinds_and_updates(a, b, k):
+    items = [a, b]
+    c = items[k]
+    _rebind_and_update(items)
+    return c * 1
+
+
+@pytest.mark.parametrize("fn, words", [
+    (row_then_a_call_that_updates_in_a_statement_reading_it, "inside a statement that reads"),
+    (row_then_a_call_that_rebinds_and_updates, "both rebinds an item and updates one"),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_an_update_by_a_call_the_row_cannot_follow_is_refused_at_the_line(fn, words):
+    with pytest.raises(StagingError, match=words) as caught:
+        autoconv.autoconv(fn)(*_list_rows()[0])
+    assert caught.value.lineno == fn.__code__.co_firstlineno + 3
+
+
+def test_under_compile_an_update_by_a_call_inside_a_statement_reading_the_row_raises_when_run():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(
+        row_then_a_call_that_updates_in_a_statement_reading_it), fullgraph=True, backend="eager")
+    with pytest.raises(RuntimeError, match="a call updated its tensors in place inside a "
+                                           "statement that reads it"):
+        compiled(*_list_rows()[0])
