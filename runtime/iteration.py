@@ -16,6 +16,7 @@ from torch.utils import _pytree as pytree
 
 from .augmented import mark
 from .errors import StagingError
+from .lists import StagedList, item_at
 from .staging import context
 from .values import (is_staged, known_empty, number_dtype, probe_row, promote_types, to_tensor,
                      with_number)
@@ -152,6 +153,8 @@ def _iterate_eagerly(iterable, name):
 def _length(iterable, like):
     if isinstance(iterable, _STAGED):
         return iterable.length(like)
+    if isinstance(iterable, StagedList):  # (a list grown by a staged statement: its count)
+        return iterable.count
     if isinstance(iterable, torch.Tensor) or is_staged(iterable):  # is_staged: an fx Proxy
         return iterable.shape[0]
     raise TypeError(f"cannot iterate over {type(iterable).__name__} in a staged loop")
@@ -170,7 +173,7 @@ def _staged_part(iterable):
 def _indexable(iterable):
     """`_staged_part(iterable)`, or None where a staged loop cannot index it. (Decided before
     any error is made: under dynamo an error made is raised, and cannot be caught.)"""
-    if isinstance(iterable, (torch.Tensor, *_STAGED)) or type(iterable).__name__ == "StagedList":
+    if isinstance(iterable, (torch.Tensor, StagedList, *_STAGED)):
         return iterable
     if type(iterable) is range:
         return StagedRange(iterable.start, iterable.stop, iterable.step)
@@ -209,6 +212,8 @@ def _not_indexable(iterable):
 def _item(iterable, index):
     if isinstance(iterable, _STAGED):
         return iterable.item(index)
+    if isinstance(iterable, StagedList):
+        return item_at(iterable, index)
     if known_empty(iterable.shape[0]):
         # A loop of no trip: its body is traced for the types, never run. (guard_or_false: a
         # length only known when the graph runs is not asked for its value, which dynamo
@@ -245,7 +250,9 @@ pytree.register_pytree_node(
 
 
 def _any_staged(values) -> bool:
-    return any(isinstance(v, _STAGED) or is_staged(v) for v in values)
+    # (a list grown by a staged statement too: `enumerate(vals)`, `zip(vals, other)` index it
+    # by the loop's index, its length the count)
+    return any(isinstance(v, (*_STAGED, StagedList)) or is_staged(v) for v in values)
 
 
 def range_(*args):
@@ -315,6 +322,8 @@ def as_python(iterable):
         return zip(*parts)
     if isinstance(iterable, torch.Tensor) or is_staged(iterable):
         return iterable if _static_length(iterable) else None
+    if isinstance(iterable, StagedList):
+        return None  # (its count is only known when the graph runs)
     return iterable
 
 

@@ -1585,3 +1585,36 @@ def test_a_list_of_item_numbers_grown_in_a_loop_over_a_traced_slice():
     history = T([[1, 0, 2], [2, 1, 0], [0, 2, 1], [1, 1, 1]])
     assert_same_result(backtrack_items, [(history, T(3)), (history, T(2)), (history, T(0)),
                                          (history, T(4))])
+
+
+# --- enumerate / zip of a grown list ----------------------------------------------------------
+
+def enumerate_a_grown_list(x):
+    out = []
+    for v in x:
+        if v > 0:
+            out.append(v)
+    acc = torch.zeros(())
+    for k, v in enumerate(out):  # (tester21: "iterating it outside converted code" refused it)
+        acc = acc + (k + 1) * v
+    return acc
+
+
+def zip_two_grown_lists(x):
+    pos, neg = [], []
+    for v in x:
+        if v > 0:
+            pos.append(v)
+        else:
+            neg.append(v)
+    acc = torch.zeros(())
+    for p, n in zip(pos, neg):
+        acc = acc + p * n
+    return acc
+
+
+@pytest.mark.parametrize("fn", [enumerate_a_grown_list, zip_two_grown_lists],
+                         ids=lambda f: f.__name__)
+def test_enumerate_and_zip_of_a_grown_list(fn):
+    assert_same_result(fn, [(T([1., 2., -1., 3.]),), (T([-1., -2., -3., -4.]),),
+                            (T([4., -1., -5., 2.]),), (T([0.5, 1., 2., 3.]),)])
