@@ -312,7 +312,10 @@ def _greater(a, b):
 
 def _materialized(args):
     # min / max consume a generator whole anyway; a list shows whether any item is staged.
-    if len(args) == 1 and not type_in(args[0], _SEQUENCES):
+    # (a traced tensor is a FakeTensor or a FunctionalTensor, not of the class torch.Tensor
+    # itself: listing its rows asked for a length only the graph knows)
+    if len(args) == 1 and not type_in(args[0], _SEQUENCES) and not isinstance(
+            args[0], torch.Tensor):
         return (list(args[0]),)
     return args
 

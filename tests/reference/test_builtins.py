@@ -318,3 +318,20 @@ def test_min_max_compile_after_an_export_that_ran_dynamo():
     for x in (T([1.0, 2.0]), T([-1.0, -2.0])):
         torch.testing.assert_close(compiled(x), floored_scale(x))
     assert_same_result(floored_scale, [(T([1.0, 2.0]),), (T([-1.0, -2.0]),)])
+
+
+def max_minus_min_of_a_stacked_grown_list(ids):
+    out = []
+    for t in ids:
+        if t > 0:
+            out.append(t)
+    res = torch.stack(out)
+    # (tester21: `max(res)` of a traced tensor listed its rows, asking for a length only the
+    # graph knows, and was refused with a message about .item())
+    return max(res) - min(res)
+
+
+def test_min_max_of_a_tensor_whose_length_the_graph_knows():
+    assert_same_result(max_minus_min_of_a_stacked_grown_list,
+                       [(torch.tensor([1, 5, -1, 3]),), (torch.tensor([-1, 2, -3, -4]),),
+                        (torch.tensor([7, 6, 5, 9]),)])
