@@ -2105,7 +2105,16 @@ def ema_with_a_chosen_decay(ema, model, step):
     return ema.weight.sum()
 
 
+def keeps_nonzero_by_a_comprehension(best):
+    keep = [best[i] for i in range(len(best)) if best[i] != 0]
+    return torch.stack(keep)
+
+
 @pytest.mark.parametrize("fn, args, message", [
+    # (tester21: the filter of a comprehension got the generic message)
+    (keeps_nonzero_by_a_comprehension, (torch.tensor([0, 1, 1, 0, 2]),),
+     r"filters a comprehension by a traced tensor \(`best\[i\] != 0`\).*`for i in "
+     r"range\(len\(best\)\): if best\[i\] != 0: out\.append\(best\[i\]\)`"),
     (slices_by_a_count, (torch.tensor([1., 2., -1.]),),
      r"slices a tensor by a number the graph computes \(`x\[:n\]`\).*torch\.arange"),
     (window_at_a_traced_index, (torch.arange(6.), torch.tensor(3)),
