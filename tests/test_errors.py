@@ -2338,3 +2338,49 @@ def test_tuples_appended_in_a_loop_over_a_tensors_rows_name_why_the_loop_is_stag
 
     assert [tuple(map(float, c)) for c in autoconv.autoconv(g)(torch.tensor([0.1, 0.5, 0.2]))] \
         == [(1.0, 0.5), (2.0, 0.20000000298023224)]
+
+
+class _Solver:
+    # (tester21: a solver recording its residuals, `self.history.append(...)` in a loop with a
+    # tensor `break`; the refusal said the body "only reads" the list)
+    def __init__(self, tol, copy_first):
+        self.tol, self.copy_first, self.history = tol, copy_first, []
+
+    def run(self, A, b):
+        x = torch.zeros_like(b)
+        if self.copy_first:
+            history = list(self.history)  # the fix the refusal gives
+            for _ in range(30):
+                r = b - A @ x
+                history.append(r.norm())
+                if r.norm() < self.tol:
+                    break
+                x = x + 0.3 * r
+            self.history = history
+            return x
+        for _ in range(30):
+            r = b - A @ x
+            self.history.append(r.norm())
+            if r.norm() < self.tol:
+                break
+            x = x + 0.3 * r
+        return x
+
+
+def _solve(A, b, copy_first):
+    solver = _Solver(1e-4, copy_first)
+    return solver.run(A, b), torch.stack(solver.history)
+
+
+def test_a_list_of_an_attribute_grown_in_a_staged_loop_is_refused_with_the_local_copy_fix():
+    A, b = torch.eye(3) * 2, torch.ones(3)
+    with pytest.raises(StagingError, match=r"list 'self\.history', held by an object, is grown "
+                                           r".*`history = list\(self\.history\)`.*"
+                                           r"`self\.history = history` after it") as info:
+        autoconv.autoconv(_solve)(A, b, False)
+    assert info.value.filename == __file__
+    fixed = autoconv.autoconv(_solve)
+    for scale in (2.0, 1.5, 3.0):  # other trip counts than the traced one
+        got, want = fixed(torch.eye(3) * scale, b, True), _solve(torch.eye(3) * scale, b, True)
+        assert torch.allclose(got[0], want[0]) and got[1].shape == want[1].shape
+        assert torch.allclose(got[1], want[1])

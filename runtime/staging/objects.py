@@ -1215,6 +1215,19 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
                 f"Stack the items into one tensor before the {statement} and index it by a "
                 f"counter the loop carries (`v = items[i]; i = i + 1`), or change '{name}' "
                 f"after the {statement}"))
+        if "." in name and not name.startswith("<"):
+            # (`self.history.append(r)` in the body: the list of an object's attribute, which
+            # the statement carries only by its tensors; tester21's solver)
+            local = name.rsplit(".", 1)[1]
+            raise StagingError(
+                statement,
+                f"list '{name}', held by an object, is grown or changed in the body "
+                f"(`{name}.append(...)`, a call, an item chosen by a variable); under tensor "
+                "control flow a list grows only bound to a local name, whose grown value "
+                f"(its length known when the graph runs) the {statement} carries",
+                f"Bind a copy to a local name before the {statement} (`{local} = "
+                f"list({name})`), append to `{local}` in the body, and set `{name} = "
+                f"{local}` after it")
         raise StagingError(
             statement,
             f"list '{name}' is changed through a call, an alias or an item chosen by a "
