@@ -34,6 +34,7 @@ import sys
 import torch
 
 from ..errors import StagingError
+from ..identity import type_in
 from . import context
 
 __all__ = ["stage_lifting", "owned", "other_name", "refusing_held_growth"]
@@ -151,7 +152,7 @@ def refusing_held_growth(bodies, state, names, statement: str):
             a list through a container (before it runs).
     """
     slots = [(slot, name) for slot, (name, value) in enumerate(zip(names, state))
-             if type(value) in (tuple, list) and any(type(item) is list for item in value)]
+             if type_in(value, (tuple, list)) and any(type(item) is list for item in value)]
     if not slots:
         return tuple(body for body, _ in bodies)
     if torch.compiler.is_dynamo_compiling():
@@ -164,7 +165,7 @@ def refusing_held_growth(bodies, state, names, statement: str):
         def run(*args):
             # (the lists the body is given: a probe's run gets copies of the state)
             held = [(f"{name}[{i}]", item) for slot, name in slots
-                    if type(args[slot]) in (tuple, list)
+                    if type_in(args[slot], (tuple, list))
                     for i, item in enumerate(args[slot]) if type(item) is list]
             before = [list(items) for _, items in held]
             failed = True
