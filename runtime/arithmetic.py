@@ -33,6 +33,7 @@ import torch
 from .augmented import (check_operands, float_power_operands, graph_check, is_stand_in, mark,
                         mark_mixed, mixed_error, mixed_in, python_dtype)
 from .errors import StagingError
+from .lists import StagedList
 from .text import percent_
 from .values import is_symbolic, number_dtype, promote_types, tensors_dtype, with_number
 
@@ -292,6 +293,9 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
     elif any(fn is known for known in _UNSERIALIZED_ON_SYMBOLS) and args and isinstance(
             args[0], (torch.SymFloat, torch.SymInt)) and is_symbolic(args[0]):
         args = (_symbolic_stand_in(args[0]), *args[1:])
+    if (fn is torch.tensor or fn is torch.as_tensor) and args and isinstance(
+            args[0], StagedList):
+        return _tensor_of_grown(args[0], *args[1:], **kwargs)
     leaves = [leaf for value in (*args, *kwargs.values()) for leaf in _leaves(value)]
     if not any(_is_number(leaf) or mixed_in(leaf) for leaf in leaves):
         return fn(*args, **kwargs)
@@ -526,6 +530,32 @@ def _tensor_from(data, dtype=None, device=None, requires_grad=False, pin_memory=
             return value.detach().to(dtype)
         return torch.tensor(value, dtype=dtype, device=like.device)
     out = build(data)
+    if device is not None:
+        out = out.to(device)
+    if pin_memory:
+        out = out.pin_memory()
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def _tensor_of_grown(items, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    """torch.tensor(items) of a list grown under tensor control flow (a StagedList): its rows
+    stacked, a list of numbers' float rows (float64 stand-ins) of the default float dtype, as
+    torch infers a Python float's (tester21 s09: `torch.tensor(lrs)` of carried floats was
+    float64 under torch.compile, and torch's "data is not allocated" elsewhere: torch.tensor
+    asked each 0-d row of the trace for its value)."""
+    stacked = items.stacked()
+    if not items.numbers and stacked.dim() > 1:
+        raise StagingError(
+            "expression", f"torch.tensor of '{items.name}', a list grown under tensor control "
+            "flow whose items are tensors of shape " f"{tuple(stacked.shape[1:])} (torch.tensor "
+            "takes numbers or one-element tensors)", f"Write torch.stack({items.name})")
+    if dtype is None:
+        dtype = stacked.dtype
+        if items.numbers and (dtype.is_floating_point or dtype.is_complex):
+            dtype = with_number(torch.bool, dtype)  # (as `_inferred` of a number's)
+    out = stacked.detach().to(dtype=dtype, copy=True)
     if device is not None:
         out = out.to(device)
     if pin_memory:

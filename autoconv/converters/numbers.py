@@ -65,10 +65,11 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         assigns, numbers & (set(carried) | set(indices) | fields | set(params) | read),
         numbers)
     conversions = _conversions(names_at, ac, parents)
-    if not names and not conversions:
+    lists = _carried_lists(assigns, carried, ac)
+    if not names and not conversions and not lists:
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
-                       _reading(names_at, names, parents, conversions))
+                       _reading(names_at, names | lists, parents, conversions), lists)
     return [rewrite.visit(stmt) if id(stmt) in rewrite.reading else stmt for stmt in body]
 
 
@@ -105,6 +106,23 @@ def _read_numbers(assigns, names_at, parents, ac: str, local_names) -> set:
                     and func.value.id == ac)):
                 read.add(name)
     return read
+
+
+def _carried_lists(assigns, carried, ac: str) -> set:
+    """The carried names bound to a list (`lrs = []`, `lrs = ac.list_append(lrs, v)`): a
+    statement may grow it into a StagedList, which a torch function's call gets through
+    `number_call` (`torch.tensor(lrs)` of carried floats: tester21 s09)."""
+    lists = set()
+    for node in assigns:
+        for name, value in _bound(node):
+            if name not in carried:
+                continue
+            func = value.func if isinstance(value, gast.Call) else None
+            if isinstance(value, (gast.List, gast.ListComp)) or (
+                    isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+                    and func.value.id == ac and func.attr in ("list_append", "list_extend")):
+                lists.add(name)
+    return lists
 
 
 def _fields(assigns, carried) -> set:
@@ -389,8 +407,9 @@ def _reads_number(node, names) -> bool:
 
 
 class _Rewrite(gast.NodeTransformer):
-    def __init__(self, names, ac, local_names, reading):
+    def __init__(self, names, ac, local_names, reading, lists=frozenset()):
         self.names = names
+        self.lists = lists  # `_carried_lists`
         self.ac = ac
         self.local_names = local_names
         self.reading = reading  # `_reading`: the subtrees a rewrite may change
@@ -497,7 +516,8 @@ class _Rewrite(gast.NodeTransformer):
             return node
         values = list(node.args) + [k.value for k in node.keywords]
         if not any(self._may_be_number(v) or (isinstance(v, (gast.List, gast.Tuple)) and any(
-                self._may_be_number(e) for e in gast.walk(v))) for v in values):
+                self._may_be_number(e) for e in gast.walk(v))) or (
+                    isinstance(v, gast.Name) and v.id in self.lists) for v in values):
             # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the function needs
             # the stand-in's value, so the runtime stages it
             if root.id in self.local_names or not any(
