@@ -361,8 +361,29 @@ def graph_check(valid, kind: type, text: str):
 
     if context.probing():
         return
+    _refuse_if_caught(kind(text))
     torch._assert_async(valid, graph_error_message(kind(
         located(text, torch.compiler.is_dynamo_compiling()))))
+
+
+def _refuse_if_caught(error: BaseException) -> None:
+    """A StagingError where a `try` of converted code on the stack would catch `error`, which
+    the graph raises by an assertion on values only it knows (runtime/handlers.py): Python runs
+    the handler where the graph would fail whole (tester21 s05: `10.0 / n` of a carried int
+    `n` in `try: ... except ZeroDivisionError:` raised out of the function on n == 0)."""
+    from . import handlers
+
+    caught = handlers.catching(error)
+    if caught is None:
+        return
+    filename, line, clause = caught
+    raise StagingError(
+        "expression",
+        f"{type(error).__name__} ({error}) is raised here on values only the graph knows, and "
+        f"`{clause}` at {filename}:{line} would catch it: a graph cannot take the path into an "
+        "except handler (its check fails the whole graph)",
+        "Test for the case instead of catching it (`m = 10.0 / n if n != 0 else -1.0`), or put "
+        "the try/except outside the function autoconv traces")
 
 
 def _wrapped_dtype(dtype, value):
