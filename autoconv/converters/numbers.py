@@ -326,6 +326,9 @@ def _is_number(node, numbers) -> bool:
         func = node.func
         name = func.id if isinstance(func, gast.Name) else (
             func.attr if isinstance(func, gast.Attribute) else None)
+        sides = _if_exp_sides(node)
+        if sides:  # `a if c else b` as the control-flow pass wrote it (`ac.if_exp`)
+            return any(_is_number(side, numbers) for side in sides)
         if name in ("converted_method_call", "converted_call") and len(node.args) > 1:
             method = node.args[1]
             name = method.value if isinstance(method, gast.Constant) else None
@@ -403,7 +406,18 @@ def _reads_number(node, names) -> bool:
         return _reads_number(node.body, names) or _reads_number(node.orelse, names)
     if isinstance(node, (gast.Tuple, gast.List)):
         return any(_reads_number(e, names) for e in node.elts)
-    return False
+    return any(_reads_number(side, names) for side in _if_exp_sides(node))
+
+
+def _if_exp_sides(node) -> list:
+    """The two sides of `ac.if_exp(c, lambda ...: a, lambda ...: b, ...)` (a conditional
+    expression the control-flow pass staged), else []: `m = 10.0 / n if n != 0 else -1.0` is
+    a number where a side is (it was a float64 tensor for `torch.tensor(m)`)."""
+    if not (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+            and node.func.attr == "if_exp" and isinstance(node.func.value, gast.Name)
+            and len(node.args) >= 3):
+        return []
+    return [arg.body for arg in node.args[1:3] if isinstance(arg, gast.Lambda)]
 
 
 class _Rewrite(gast.NodeTransformer):
