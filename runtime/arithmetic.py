@@ -290,6 +290,10 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
         # `float()` gives has no `__sqrt__`, and math asks it for its value (torch.tensor
         # too): it becomes the stand-in it stands for
         args = tuple(_symbolic_stand_in(arg) for arg in args)
+    elif fn is divmod and any(is_symbolic(arg) for arg in args):
+        # (torch's symbolic numbers have no divmod at all: `divmod(int(v), 3)`, tester21 s07;
+        # under dynamo, which shows them as ints and floats, too)
+        args = tuple(_symbolic_stand_in(arg) if is_symbolic(arg) else arg for arg in args)
     elif any(fn is known for known in _UNSERIALIZED_ON_SYMBOLS) and args and isinstance(
             args[0], (torch.SymFloat, torch.SymInt)) and is_symbolic(args[0]):
         args = (_symbolic_stand_in(args[0]), *args[1:])
@@ -477,6 +481,11 @@ def _symbolic_stand_in(value):
         return mark(torch.scalar_tensor(value, dtype=torch.float64))
     if isinstance(value, torch.SymInt):
         return mark(torch.scalar_tensor(value, dtype=torch.int64))
+    if torch.compiler.is_dynamo_compiling() and type(value) in (int, float) and is_symbolic(value):
+        # (dynamo shows a symbolic number as an int or a float, and marks only a view of an
+        # op's output: as staging/torch.py's `_marked`)
+        dtype = torch.int64 if type(value) is int else torch.float64
+        return mark(torch.scalar_tensor(value, dtype=dtype).view(()))
     return value
 
 

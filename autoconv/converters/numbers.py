@@ -100,12 +100,23 @@ def _read_numbers(assigns, names_at, parents, ac: str, local_names) -> set:
     read = set()
     for node in assigns:
         for name, value in _bound(node):
-            func = value.func if isinstance(value, gast.Call) else None
-            if isinstance(func, gast.Attribute) and (func.attr == "item" and not value.args or (
-                    func.attr in _CONVERSIONS and isinstance(func.value, gast.Name)
-                    and func.value.id == ac)):
+            if _reads_tensor_number(value, ac) or (
+                    # `r = round(float(v), 1)`, `q, r = divmod(int(v), 3)`: staged as a
+                    # number's stand-in (NOTE [functions of numbers] in runtime/arithmetic.py),
+                    # which `x * r` must read as the number (it was float64 for a float32 `x`)
+                    isinstance(value, gast.Call) and isinstance(value.func, gast.Name)
+                    and value.func.id in _NUMBER_BUILTINS and value.func.id not in local_names
+                    and any(_reads_tensor_number(arg, ac) for arg in value.args)):
                 read.add(name)
     return read
+
+
+def _reads_tensor_number(value, ac: str) -> bool:
+    """Whether `value` is `t.item()`, `ac.float_(t)` or `ac.int_(t)`."""
+    func = value.func if isinstance(value, gast.Call) else None
+    return isinstance(func, gast.Attribute) and (func.attr == "item" and not value.args or (
+        func.attr in _CONVERSIONS and isinstance(func.value, gast.Name)
+        and func.value.id == ac))
 
 
 def _carried_lists(assigns, carried, ac: str) -> set:
@@ -268,7 +279,7 @@ _TENSOR_METHODS = frozenset(name for name in dir(torch.Tensor) if not name.start
 
 # Calls that give a Python number (as converted code writes them, and as the user does)
 _NUMBER_CALLS = {"float", "int", "bool", "len", "round", "float_", "int_", "bool_", "len_",
-                 "item", "sum_", "max_", "min_", "abs"}
+                 "item", "sum_", "max_", "min_", "abs", "divmod"}
 
 
 # operands whose type conversion cannot tell (a parameter, a global, a field, an item)
@@ -511,8 +522,12 @@ class _Rewrite(gast.NodeTransformer):
         if isinstance(func, gast.Name):
             # `round(t, 1)`, `divmod(k, 3)`: builtins left as they are by the calls pass,
             # staged by the runtime (NOTE [functions of numbers] in runtime/arithmetic.py)
+            # (and of a number read from a traced tensor, `divmod(int(v), 3)`: NOTE [numbers
+            # read from tensors]; torch's SymInt has no divmod, and `round` of a SymFloat
+            # left Python's round in the graph, which torch.export.save cannot write:
+            # tester21 s07, s08)
             if func.id not in _NUMBER_BUILTINS or func.id in self.local_names or not any(
-                    self._may_be_number(v) for v in node.args):
+                    self._may_be_number(v) or _is_conversion(v, self.ac) for v in node.args):
                 return node
             call = gast.Call(func=gast.Attribute(
                 value=gast.Name(id=self.ac, ctx=gast.Load(), annotation=None, type_comment=None),
