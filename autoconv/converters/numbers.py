@@ -112,7 +112,12 @@ def _read_numbers(assigns, names_at, parents, ac: str, local_names) -> set:
 
 
 def _reads_tensor_number(value, ac: str) -> bool:
-    """Whether `value` is `t.item()`, `ac.float_(t)` or `ac.int_(t)`."""
+    """Whether `value` is `t.item()`, `ac.float_(t)` or `ac.int_(t)`, or arithmetic of one
+    (`float(v) / 7`)."""
+    if isinstance(value, gast.BinOp):
+        return _reads_tensor_number(value.left, ac) or _reads_tensor_number(value.right, ac)
+    if isinstance(value, gast.UnaryOp):
+        return _reads_tensor_number(value.operand, ac)
     func = value.func if isinstance(value, gast.Call) else None
     return isinstance(func, gast.Attribute) and (func.attr == "item" and not value.args or (
         func.attr in _CONVERSIONS and isinstance(func.value, gast.Name)
@@ -417,7 +422,17 @@ def _reads_number(node, names) -> bool:
         return _reads_number(node.body, names) or _reads_number(node.orelse, names)
     if isinstance(node, (gast.Tuple, gast.List)):
         return any(_reads_number(e, names) for e in node.elts)
+    if isinstance(node, gast.Call) and _called(node) in _NUMBER_CALLS:
+        # `max(float(n), 0.5)`, `abs(t)`: a number of numbers (torch.tensor of it was float64)
+        return any(_reads_number(arg, names) for arg in node.args)
     return any(_reads_number(side, names) for side in _if_exp_sides(node))
+
+
+def _called(node) -> str | None:
+    """The name a call's function is read by (`max_` of `ac.max_`, `round`), else None."""
+    func = node.func
+    return func.id if isinstance(func, gast.Name) else (
+        func.attr if isinstance(func, gast.Attribute) else None)
 
 
 def _if_exp_sides(node) -> list:
@@ -527,7 +542,8 @@ class _Rewrite(gast.NodeTransformer):
             # left Python's round in the graph, which torch.export.save cannot write:
             # tester21 s07, s08)
             if func.id not in _NUMBER_BUILTINS or func.id in self.local_names or not any(
-                    self._may_be_number(v) or _is_conversion(v, self.ac) for v in node.args):
+                    self._may_be_number(v) or _reads_tensor_number(v, self.ac)
+                    for v in node.args):
                 return node
             call = gast.Call(func=gast.Attribute(
                 value=gast.Name(id=self.ac, ctx=gast.Load(), annotation=None, type_comment=None),
