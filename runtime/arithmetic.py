@@ -30,8 +30,8 @@ import operator
 
 import torch
 
-from .augmented import (check_operands, float_power_operands, graph_check, is_stand_in, mark,
-                        mark_mixed, mixed_error, mixed_in, python_dtype)
+from .augmented import (check_operands, collecting, float_power_operands, graph_check,
+                        is_stand_in, mark, mark_mixed, mixed_error, mixed_in, python_dtype)
 from .errors import StagingError
 from .lists import StagedList
 from .text import percent_
@@ -137,6 +137,12 @@ def _apply(fn, left, right, divides, op=None):
         right = right.to(dtype)
     if op == "**":
         left, right = float_power_operands(left, right, dtype)
+    if (op in ("//", "%") and dtype == torch.int64 and isinstance(right, torch.Tensor)
+            and collecting(ZeroDivisionError)):
+        # (its check is a `try`'s failure, not an assertion: the value where it fails is
+        # replaced, but torch's int division by zero raises; NOTE [a try around a value the
+        # graph checks] in runtime/fallible.py)
+        right = torch.where(right == 0, torch.ones_like(right), right)
     result = fn(left, right)
     if dtype == torch.int64:
         check_int_range(left, op, right, result)
@@ -171,6 +177,8 @@ def check_int_range(left, op, right, result) -> None:
         return
     plain = right if not isinstance(right, torch.Tensor) else left if not isinstance(
         left, torch.Tensor) else None
+    if (type(plain) is int or type(plain) is bool) and is_symbolic(plain):
+        return  # (an int read from a tensor, as dynamo shows a SymInt: a size, as below)
     if type(plain) is int or type(plain) is bool:
         if op in ("+", "-") and -_SMALL < plain < _SMALL:
             return

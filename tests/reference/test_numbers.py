@@ -1469,18 +1469,50 @@ def divided_in_a_try(x):
         m = 10.0 / n
     except ZeroDivisionError:
         m = -1.0
+    return torch.tensor(m), x * m
+
+
+def floor_divided_in_a_try(x):
+    n = 0
+    for v in x:
+        if v > 0:
+            n += 1
+    try:
+        q = 10 // n + int(math.sqrt(n - 1))
+    except (ArithmeticError, ValueError):
+        return torch.tensor(-1)
+    return torch.tensor(q)
+
+
+def divided_in_a_longer_try(x):
+    n = 0
+    for v in x:
+        if v > 0:
+            n += 1
+    try:
+        m = 10.0 / n
+        m = m * 2
+    except ZeroDivisionError:
+        m = -1.0
     return torch.tensor(m)
 
 
-def test_a_graph_check_a_try_would_catch_is_refused_at_the_line():
+def test_a_try_around_a_value_the_graph_checks_runs_the_handler_where_python_does():
     # (tester21 s05) ZeroDivisionError escaped the try in replay; torch.export's program raised
-    # RuntimeError where Python runs the handler
-    line = divided_in_a_try.__code__.co_firstlineno + 6
+    # RuntimeError where Python runs the handler (NOTE [a try around a value the graph checks]
+    # in runtime/fallible.py)
+    inputs = [torch.tensor([1., 2.]), torch.tensor([-1., -2.]), torch.tensor([1., -2.])]
+    _assert_python_results(divided_in_a_try, inputs)
+    _assert_python_results(floor_divided_in_a_try, inputs)
+
+
+def test_any_other_try_around_a_graph_check_is_refused_at_the_check():
+    line = divided_in_a_longer_try.__code__.co_firstlineno + 6
     with pytest.raises(StagingError, match=rf"test_numbers.py:{line}: .*ZeroDivisionError.*"
                                            r"except ZeroDivisionError:"):
-        autoconv.autoconv(divided_in_a_try)(torch.tensor([1., 2.]))
+        autoconv.autoconv(divided_in_a_longer_try)(torch.tensor([1., 2.]))
     with pytest.raises(StagingError, match="except ZeroDivisionError:"):
-        torch.export.export(Calling(autoconv.convert(divided_in_a_try)),
+        torch.export.export(Calling(autoconv.convert(divided_in_a_longer_try)),
                             (torch.tensor([1., 2.]),), strict=False)
 
 
