@@ -50,7 +50,7 @@ from .choices import (
 )
 from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
 from .errors import DataDependentGuard, StagingError, data_dependent_error
-from .fallible import fallible, try_call
+from .fallible import fallible, try_call, try_value
 from .data import data_, data_or_, data_update_, set_data_
 from .gradients import backward_, grad_
 from .iteration import enumerate_, range_, zip_
@@ -190,6 +190,7 @@ __all__ = [
     "super_method",
     "trips_bound",
     "try_call",
+    "try_value",
     "while_stmt",
     "zip_",
 ]

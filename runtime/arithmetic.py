@@ -30,9 +30,10 @@ import operator
 
 import torch
 
-from .augmented import (check_operands, float_power_operands, graph_check, is_stand_in, mark,
-                        mark_mixed, mixed_error, mixed_in, python_dtype)
+from .augmented import (check_operands, collecting, float_power_operands, graph_check,
+                        is_stand_in, mark, mark_mixed, mixed_error, mixed_in, python_dtype)
 from .errors import StagingError
+from .lists import StagedList
 from .text import percent_
 from .values import is_symbolic, number_dtype, promote_types, tensors_dtype, with_number
 
@@ -136,6 +137,12 @@ def _apply(fn, left, right, divides, op=None):
         right = right.to(dtype)
     if op == "**":
         left, right = float_power_operands(left, right, dtype)
+    if (op in ("//", "%") and dtype == torch.int64 and isinstance(right, torch.Tensor)
+            and collecting(ZeroDivisionError)):
+        # (its check is a `try`'s failure, not an assertion: the value where it fails is
+        # replaced, but torch's int division by zero raises; NOTE [a try around a value the
+        # graph checks] in runtime/fallible.py)
+        right = torch.where(right == 0, torch.ones_like(right), right)
     result = fn(left, right)
     if dtype == torch.int64:
         check_int_range(left, op, right, result)
@@ -170,6 +177,8 @@ def check_int_range(left, op, right, result) -> None:
         return
     plain = right if not isinstance(right, torch.Tensor) else left if not isinstance(
         left, torch.Tensor) else None
+    if (type(plain) is int or type(plain) is bool) and is_symbolic(plain):
+        return  # (an int read from a tensor, as dynamo shows a SymInt: a size, as below)
     if type(plain) is int or type(plain) is bool:
         if op in ("+", "-") and -_SMALL < plain < _SMALL:
             return
@@ -289,9 +298,16 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
         # `float()` gives has no `__sqrt__`, and math asks it for its value (torch.tensor
         # too): it becomes the stand-in it stands for
         args = tuple(_symbolic_stand_in(arg) for arg in args)
+    elif fn is divmod and any(is_symbolic(arg) for arg in args):
+        # (torch's symbolic numbers have no divmod at all: `divmod(int(v), 3)`, tester21 s07;
+        # under dynamo, which shows them as ints and floats, too)
+        args = tuple(_symbolic_stand_in(arg) if is_symbolic(arg) else arg for arg in args)
     elif any(fn is known for known in _UNSERIALIZED_ON_SYMBOLS) and args and isinstance(
             args[0], (torch.SymFloat, torch.SymInt)) and is_symbolic(args[0]):
         args = (_symbolic_stand_in(args[0]), *args[1:])
+    if (fn is torch.tensor or fn is torch.as_tensor) and args and isinstance(
+            args[0], StagedList):
+        return _tensor_of_grown(args[0], *args[1:], **kwargs)
     leaves = [leaf for value in (*args, *kwargs.values()) for leaf in _leaves(value)]
     if not any(_is_number(leaf) or mixed_in(leaf) for leaf in leaves):
         return fn(*args, **kwargs)
@@ -473,6 +489,11 @@ def _symbolic_stand_in(value):
         return mark(torch.scalar_tensor(value, dtype=torch.float64))
     if isinstance(value, torch.SymInt):
         return mark(torch.scalar_tensor(value, dtype=torch.int64))
+    if torch.compiler.is_dynamo_compiling() and type(value) in (int, float) and is_symbolic(value):
+        # (dynamo shows a symbolic number as an int or a float, and marks only a view of an
+        # op's output: as staging/torch.py's `_marked`)
+        dtype = torch.int64 if type(value) is int else torch.float64
+        return mark(torch.scalar_tensor(value, dtype=dtype).view(()))
     return value
 
 
@@ -526,6 +547,32 @@ def _tensor_from(data, dtype=None, device=None, requires_grad=False, pin_memory=
             return value.detach().to(dtype)
         return torch.tensor(value, dtype=dtype, device=like.device)
     out = build(data)
+    if device is not None:
+        out = out.to(device)
+    if pin_memory:
+        out = out.pin_memory()
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def _tensor_of_grown(items, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    """torch.tensor(items) of a list grown under tensor control flow (a StagedList): its rows
+    stacked, a list of numbers' float rows (float64 stand-ins) of the default float dtype, as
+    torch infers a Python float's (tester21 s09: `torch.tensor(lrs)` of carried floats was
+    float64 under torch.compile, and torch's "data is not allocated" elsewhere: torch.tensor
+    asked each 0-d row of the trace for its value)."""
+    stacked = items.stacked()
+    if not items.numbers and stacked.dim() > 1:
+        raise StagingError(
+            "expression", f"torch.tensor of '{items.name}', a list grown under tensor control "
+            "flow whose items are tensors of shape " f"{tuple(stacked.shape[1:])} (torch.tensor "
+            "takes numbers or one-element tensors)", f"Write torch.stack({items.name})")
+    if dtype is None:
+        dtype = stacked.dtype
+        if items.numbers and (dtype.is_floating_point or dtype.is_complex):
+            dtype = with_number(torch.bool, dtype)  # (as `_inferred` of a number's)
+    out = stacked.detach().to(dtype=dtype, copy=True)
     if device is not None:
         out = out.to(device)
     if pin_memory:

@@ -361,8 +361,60 @@ def graph_check(valid, kind: type, text: str):
 
     if context.probing():
         return
+    if collecting(kind):
+        # (a `try` staged as its failure: NOTE [a try around a value the graph checks] in
+        # runtime/fallible.py)
+        _COLLECTING[-1][1].append(torch.logical_not(valid))
+        return
+    _refuse_if_caught(kind(text))
     torch._assert_async(valid, graph_error_message(kind(
         located(text, torch.compiler.is_dynamo_compiling()))))
+
+
+# [caught, failing checks] of each `try_value` running (NOTE [a try around a value the graph
+# checks] in runtime/fallible.py), innermost last
+_COLLECTING: list = []
+
+
+def collecting(kind: type) -> bool:
+    """Whether a graph check of `kind` is collected, not asserted (`collect_checks`): the
+    operation then computes a value where it fails too (an int `//` by zero: torch raises)."""
+    return bool(_COLLECTING) and issubclass(kind, _COLLECTING[-1][0])
+
+
+def collect_checks(caught) -> list:
+    """Start collecting the failures of the graph checks whose error `caught` catches (instead
+    of asserting them); returns the entry for `collected_checks`."""
+    entry = [caught, []]
+    _COLLECTING.append(entry)
+    return entry
+
+
+def collected_checks(entry) -> list:
+    """Stop collecting for `entry`; the failures collected (bool tensors, true where a check
+    fails)."""
+    _COLLECTING.pop()
+    return entry[1]
+
+
+def _refuse_if_caught(error: BaseException) -> None:
+    """A StagingError where a `try` of converted code on the stack would catch `error`, which
+    the graph raises by an assertion on values only it knows (runtime/handlers.py): Python runs
+    the handler where the graph would fail whole (tester21 s05: `10.0 / n` of a carried int
+    `n` in `try: ... except ZeroDivisionError:` raised out of the function on n == 0)."""
+    from . import handlers
+
+    caught = handlers.catching(error)
+    if caught is None:
+        return
+    filename, line, clause = caught
+    raise StagingError(
+        "expression",
+        f"{type(error).__name__} ({error}) is raised here on values only the graph knows, and "
+        f"`{clause}` at {filename}:{line} would catch it: a graph cannot take the path into an "
+        "except handler (its check fails the whole graph)",
+        "Test for the case instead of catching it (`m = 10.0 / n if n != 0 else -1.0`), or put "
+        "the try/except outside the function autoconv traces")
 
 
 def _wrapped_dtype(dtype, value):

@@ -191,7 +191,7 @@ def _fold(items, key, better):
                 best, best_key = item, item_key
             continue
         take = _predicate(take)  # one truth value, as Python's `if new < old` needs
-        best = _where(take, item, best)
+        best = _where(take, item, best, chosen=True)
         best_key = best if key is _identity else _where(take, item_key, best_key)
     return best
 
@@ -200,10 +200,12 @@ def _identity(value):
     return value
 
 
-def _where(take, new, old):
+def _where(take, new, old, chosen=False):
+    """`new` where `take` else `old`; `chosen`: these are what min / max returns (not keys),
+    whose type Python keeps (NOTE [min and max of an int and a float])."""
     if type(new) is tuple and type(old) is tuple and len(new) == len(old):
         # items of `enumerate` / `zip` (`max(enumerate(x), key=lambda p: p[1])`)
-        return tuple(_where(take, n, o) for n, o in zip(new, old))
+        return tuple(_where(take, n, o, chosen) for n, o in zip(new, old))
     if not (isinstance(new, (torch.Tensor, int, float, bool, torch.SymInt, torch.SymFloat))
             and isinstance(old, (torch.Tensor, int, float, bool, torch.SymInt, torch.SymFloat))):
         raise TypeError(
@@ -211,6 +213,8 @@ def _where(take, new, old):
             f"{type(new).__name__} and {type(old).__name__}")
     like = next((v for v in (new, old) if isinstance(v, torch.Tensor)), None)
     weak = (_number_like(new), _number_like(old))
+    if chosen and weak[0] and weak[1] and _kind(new) != _kind(old):
+        raise _mixed_kinds(new, old)
     new, old = (as_staged_tensor(v, like) if is_staged(v) else v for v in (new, old))
     if weak[0] != weak[1]:
         # A number (or its stand-in) and a tensor: Python gives one or the other, and the
@@ -225,6 +229,43 @@ def _where(take, new, old):
         new = to_tensor(new, take)
     result = torch.where(take, new, old)
     return mark(result) if weak[0] and weak[1] else result
+
+
+# NOTE [min and max of an int and a float]
+# Python's min / max return the first best argument itself, of its own type: `max(n, 0.5)` is
+# the int `n` where it wins and the float 0.5 elsewhere. A number a graph chooses has one dtype
+# on every path, and torch.where made both a float (`torch.tensor(max(n, 0.5))` float32 where
+# Python's is int64: tester21 s10). Between numbers of two kinds (bool, int, float) whose choice
+# only the graph knows, the result's type is data-dependent: refused at the line, with the
+# conversion that makes it one kind. Keys (`key=`) only compare, and are not refused.
+
+def _kind(value) -> str:
+    """'bool', 'int', 'float' or 'complex': the Python type a number (or its stand-in) is."""
+    if isinstance(value, torch.Tensor):
+        dtype = value.dtype
+        return ("bool" if dtype == torch.bool else "complex" if dtype.is_complex else
+                "float" if dtype.is_floating_point else "int")
+    if isinstance(value, (bool, torch.SymBool)):
+        return "bool"
+    if isinstance(value, (int, torch.SymInt)):
+        return "int"
+    return "complex" if isinstance(value, complex) else "float"
+
+
+def _mixed_kinds(new, old) -> StagingError:
+    kinds = sorted({_kind(new), _kind(old)})
+    widest = "float" if "float" in kinds else "int"
+    return StagingError(
+        "min() / max()",
+        f"min() / max() chooses between {_a(kinds[0])} and {_a(kinds[1])} by values only the "
+        "graph knows; Python returns the chosen argument itself, so the result's type depends "
+        "on the values, and a graph gives one type on every path",
+        f"Make the arguments one type: `max({widest}(n), 0.5)` (convert each with "
+        f"{widest}(...))")
+
+
+def _a(kind: str) -> str:
+    return "a Python " + kind
 
 
 def _number_like(value) -> bool:

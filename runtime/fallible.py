@@ -28,10 +28,11 @@ import functools
 import torch
 from torch.utils import _pytree as pytree
 
+from . import augmented
 from .errors import StagingError
 from .values import is_staged
 
-__all__ = ["try_call", "fallible"]
+__all__ = ["try_call", "try_value", "fallible"]
 
 
 def _ex_forms() -> dict:
@@ -98,6 +99,49 @@ def try_call(caught, func, *args, **kwargs):
         raise
     except caught:
         return None, True
+
+
+# NOTE [a try around a value the graph checks]
+# `try: m = 10.0 / n except ZeroDivisionError: m = -1.0` with `n` a number a staged statement
+# carries (tester21 s05): the division's ZeroDivisionError is a graph assertion on values only
+# the graph knows (runtime/augmented.py `graph_check`), which failed the whole graph where
+# Python runs the handler. The converter (autoconv/converters/tries.py) writes a `try` whose
+# body is one assignment of an expression (no staged choice, loop or user call in it) and whose
+# one handler may catch such an error and binds the name on its way out as
+#
+#     m, failed = ac.try_value(ZeroDivisionError, lambda n: 10.0 / n, (n,))
+#     if failed:
+#         m = -1.0
+#
+# `try_value` computes the value with the checks the handler catches collected instead of
+# asserted: `failed` is true where one fails (a traced bool, and the `if` is staged), and the
+# value computed there (inf) is replaced by the handler's. On Python values it is Python's try.
+# Any other `try` around such a check is refused at the check (`handlers.catching`).
+
+def try_value(caught, compute, inputs=()):
+    """`(compute(*inputs), False)`, or `(None, True)` where it raises `caught`; where the graph checks
+    an error `caught` catches (NOTE [a try around a value the graph checks]), `failed` is a
+    traced bool that is true where a check fails.
+
+    Raises:
+        what `compute` raises other than `caught`; a StagingError passes unchanged.
+    """
+    checks = augmented.collect_checks(caught)
+    try:
+        value = compute(*inputs)
+    except StagingError:
+        augmented.collected_checks(checks)
+        raise
+    except caught:
+        augmented.collected_checks(checks)
+        return None, True
+    failing = augmented.collected_checks(checks)
+    if not failing:
+        return value, False
+    failed = failing[0]
+    for other in failing[1:]:
+        failed = torch.logical_or(failed, other)
+    return value, failed
 
 
 def fallible(func, handler: str):

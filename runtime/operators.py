@@ -414,8 +414,16 @@ def _flagged_results(out, flagging, state, flags) -> tuple:
         if isinstance(out[i], torch.Tensor) and out[i] is not state[i]:
             if torch.compiler.is_dynamo_compiling():
                 # (dynamo refuses an attribute of torch.cond's output, not of a view of it,
-                # which no one else holds either: as runtime/choices.py's marks)
-                out[i] = out[i].view_as(out[i])
+                # which no one else holds either: as runtime/choices.py's marks; the view
+                # keeps a number's mark, or `lrs.append(lr)` of a carried float `lr` read
+                # as a float64 tensor under torch.compile: tester21 s09)
+                viewed = out[i].view_as(out[i])
+                mixed = augmented.mixed_in(out[i])
+                if mixed is not None:
+                    augmented.mark_mixed(viewed, mixed)
+                elif augmented.is_stand_in(out[i]):
+                    augmented.mark(viewed)
+                out[i] = viewed
                 out[i]._autoconv_stands_for = (state[i], flag)
             else:
                 setattr(out[i], _STANDS_FOR, (state[i], flag))

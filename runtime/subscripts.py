@@ -53,8 +53,16 @@ def _is_index(key) -> bool:
     )
 
 
-def _as_index(part):
+def _symbolic_int(part) -> bool:
+    """A symbolic int: a SymInt, or under dynamo an int whose value only the graph knows."""
     if isinstance(part, torch.SymInt):
+        return True
+    return (torch.compiler.is_dynamo_compiling() and type(part) is int
+            and is_symbolic(part))
+
+
+def _as_index(part):
+    if _symbolic_int(part):
         return torch.scalar_tensor(part, dtype=torch.int64)
     return part
 
@@ -137,8 +145,10 @@ def getitem(target, key):
             return target[key]
         key = torch.scalar_tensor(key, dtype=torch.int64)
     if isinstance(target, (torch.Tensor, list, tuple)) and (isinstance(key, torch.SymInt) or (
-            type(key) is tuple and any(isinstance(p, torch.SymInt) for p in key))):
-        # A symbolic int (`t.item()` under a tracer) indexes as the 0-d tensor it stands for.
+            type(key) is tuple and any(_symbolic_int(p) for p in key))):
+        # A symbolic int (`t.item()` under a tracer) indexes as the 0-d tensor it stands for
+        # (under dynamo, which shows it as an int, too: `TABLE[a, b]` of two `.item()`s gave
+        # torch's "only integers ... are valid indices (got SymInt)", tester21 s13).
         key = tuple(_as_index(p) for p in key) if type(key) is tuple else _as_index(key)
     if type_in(target, (list, tuple)) and (
             _is_index(key) or _staged_slice(key) or isinstance(key, torch.SymInt)):

@@ -263,6 +263,11 @@ class ControlFlowConverter(Converter):
         outer_captured = getattr(self, "captured", set())
         outer_carried, self.carried_names = getattr(self, "carried_names", set()), set()
         outer_called, self.called_objects = getattr(self, "called_objects", set()), set()
+        # A user's method called outside any statement (`s.step(m)`, then `torch.tensor(s.lr)`)
+        # may leave a number's stand-in in a field its own staged `if` changed: the fields of
+        # its receiver and of what it is given count too (tester21 s03). Not a callable
+        # attribute's root (`self.fc(x)`): a module's call changes its own fields, not `self`'s.
+        self.called_objects |= _changed_by_calls(body, self.ctx.runtime, attributes=False)
         outer_indices, self.loop_indices = getattr(self, "loop_indices", set()), set()
         outer_checked, self.checked = (getattr(self, "checked", set()),
                                        getattr(node, "_autoconv_checked", set()))
@@ -1094,10 +1099,10 @@ def _passed_to_calls(local, runtime) -> set:
     return names
 
 
-def _changed_by_calls(local, runtime) -> set:
+def _changed_by_calls(local, runtime, attributes=True) -> set:
     """Names whose objects a user's call in `local` (a `_Local`, or a list of them) may change:
     given to it (`_passed_to_calls`), or the receiver of its method (`ac.converted_call(s.grow)`,
-    `ac.converted_method_call(s, 'grow')`)."""
+    `ac.converted_method_call(s, 'grow')`; without `attributes`, only the latter)."""
     names = _passed_to_calls(local, runtime)
     for part in local if isinstance(local, (list, tuple)) else (local,):
         for n in part.nodes:
@@ -1109,6 +1114,8 @@ def _changed_by_calls(local, runtime) -> set:
                 continue
             receiver = n.args[0]
             if func.attr == "converted_call" and receiver.__class__ is gast.Attribute:
+                if not attributes:
+                    continue
                 receiver = receiver.value
             elif func.attr != "converted_method_call":
                 continue

@@ -65,10 +65,11 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         assigns, numbers & (set(carried) | set(indices) | fields | set(params) | read),
         numbers)
     conversions = _conversions(names_at, ac, parents)
-    if not names and not conversions:
+    lists = _carried_lists(assigns, carried, ac)
+    if not names and not conversions and not lists:
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
-                       _reading(names_at, names, parents, conversions))
+                       _reading(names_at, names | lists, parents, conversions), lists)
     return [rewrite.visit(stmt) if id(stmt) in rewrite.reading else stmt for stmt in body]
 
 
@@ -99,12 +100,45 @@ def _read_numbers(assigns, names_at, parents, ac: str, local_names) -> set:
     read = set()
     for node in assigns:
         for name, value in _bound(node):
-            func = value.func if isinstance(value, gast.Call) else None
-            if isinstance(func, gast.Attribute) and (func.attr == "item" and not value.args or (
-                    func.attr in _CONVERSIONS and isinstance(func.value, gast.Name)
-                    and func.value.id == ac)):
+            if _reads_tensor_number(value, ac) or (
+                    # `r = round(float(v), 1)`, `q, r = divmod(int(v), 3)`: staged as a
+                    # number's stand-in (NOTE [functions of numbers] in runtime/arithmetic.py),
+                    # which `x * r` must read as the number (it was float64 for a float32 `x`)
+                    isinstance(value, gast.Call) and isinstance(value.func, gast.Name)
+                    and value.func.id in _NUMBER_BUILTINS and value.func.id not in local_names
+                    and any(_reads_tensor_number(arg, ac) for arg in value.args)):
                 read.add(name)
     return read
+
+
+def _reads_tensor_number(value, ac: str) -> bool:
+    """Whether `value` is `t.item()`, `ac.float_(t)` or `ac.int_(t)`, or arithmetic of one
+    (`float(v) / 7`)."""
+    if isinstance(value, gast.BinOp):
+        return _reads_tensor_number(value.left, ac) or _reads_tensor_number(value.right, ac)
+    if isinstance(value, gast.UnaryOp):
+        return _reads_tensor_number(value.operand, ac)
+    func = value.func if isinstance(value, gast.Call) else None
+    return isinstance(func, gast.Attribute) and (func.attr == "item" and not value.args or (
+        func.attr in _CONVERSIONS and isinstance(func.value, gast.Name)
+        and func.value.id == ac))
+
+
+def _carried_lists(assigns, carried, ac: str) -> set:
+    """The carried names bound to a list (`lrs = []`, `lrs = ac.list_append(lrs, v)`): a
+    statement may grow it into a StagedList, which a torch function's call gets through
+    `number_call` (`torch.tensor(lrs)` of carried floats: tester21 s09)."""
+    lists = set()
+    for node in assigns:
+        for name, value in _bound(node):
+            if name not in carried:
+                continue
+            func = value.func if isinstance(value, gast.Call) else None
+            if isinstance(value, (gast.List, gast.ListComp)) or (
+                    isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+                    and func.value.id == ac and func.attr in ("list_append", "list_extend")):
+                lists.add(name)
+    return lists
 
 
 def _fields(assigns, carried) -> set:
@@ -250,7 +284,7 @@ _TENSOR_METHODS = frozenset(name for name in dir(torch.Tensor) if not name.start
 
 # Calls that give a Python number (as converted code writes them, and as the user does)
 _NUMBER_CALLS = {"float", "int", "bool", "len", "round", "float_", "int_", "bool_", "len_",
-                 "item", "sum_", "max_", "min_", "abs"}
+                 "item", "sum_", "max_", "min_", "abs", "divmod"}
 
 
 # operands whose type conversion cannot tell (a parameter, a global, a field, an item)
@@ -308,6 +342,9 @@ def _is_number(node, numbers) -> bool:
         func = node.func
         name = func.id if isinstance(func, gast.Name) else (
             func.attr if isinstance(func, gast.Attribute) else None)
+        sides = _if_exp_sides(node)
+        if sides:  # `a if c else b` as the control-flow pass wrote it (`ac.if_exp`)
+            return any(_is_number(side, numbers) for side in sides)
         if name in ("converted_method_call", "converted_call") and len(node.args) > 1:
             method = node.args[1]
             name = method.value if isinstance(method, gast.Constant) else None
@@ -385,12 +422,34 @@ def _reads_number(node, names) -> bool:
         return _reads_number(node.body, names) or _reads_number(node.orelse, names)
     if isinstance(node, (gast.Tuple, gast.List)):
         return any(_reads_number(e, names) for e in node.elts)
-    return False
+    if isinstance(node, gast.Call) and _called(node) in _NUMBER_CALLS:
+        # `max(float(n), 0.5)`, `abs(t)`: a number of numbers (torch.tensor of it was float64)
+        return any(_reads_number(arg, names) for arg in node.args)
+    return any(_reads_number(side, names) for side in _if_exp_sides(node))
+
+
+def _called(node) -> str | None:
+    """The name a call's function is read by (`max_` of `ac.max_`, `round`), else None."""
+    func = node.func
+    return func.id if isinstance(func, gast.Name) else (
+        func.attr if isinstance(func, gast.Attribute) else None)
+
+
+def _if_exp_sides(node) -> list:
+    """The two sides of `ac.if_exp(c, lambda ...: a, lambda ...: b, ...)` (a conditional
+    expression the control-flow pass staged), else []: `m = 10.0 / n if n != 0 else -1.0` is
+    a number where a side is (it was a float64 tensor for `torch.tensor(m)`)."""
+    if not (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+            and node.func.attr == "if_exp" and isinstance(node.func.value, gast.Name)
+            and len(node.args) >= 3):
+        return []
+    return [arg.body for arg in node.args[1:3] if isinstance(arg, gast.Lambda)]
 
 
 class _Rewrite(gast.NodeTransformer):
-    def __init__(self, names, ac, local_names, reading):
+    def __init__(self, names, ac, local_names, reading, lists=frozenset()):
         self.names = names
+        self.lists = lists  # `_carried_lists`
         self.ac = ac
         self.local_names = local_names
         self.reading = reading  # `_reading`: the subtrees a rewrite may change
@@ -478,8 +537,13 @@ class _Rewrite(gast.NodeTransformer):
         if isinstance(func, gast.Name):
             # `round(t, 1)`, `divmod(k, 3)`: builtins left as they are by the calls pass,
             # staged by the runtime (NOTE [functions of numbers] in runtime/arithmetic.py)
+            # (and of a number read from a traced tensor, `divmod(int(v), 3)`: NOTE [numbers
+            # read from tensors]; torch's SymInt has no divmod, and `round` of a SymFloat
+            # left Python's round in the graph, which torch.export.save cannot write:
+            # tester21 s07, s08)
             if func.id not in _NUMBER_BUILTINS or func.id in self.local_names or not any(
-                    self._may_be_number(v) for v in node.args):
+                    self._may_be_number(v) or _reads_tensor_number(v, self.ac)
+                    for v in node.args):
                 return node
             call = gast.Call(func=gast.Attribute(
                 value=gast.Name(id=self.ac, ctx=gast.Load(), annotation=None, type_comment=None),
@@ -497,7 +561,8 @@ class _Rewrite(gast.NodeTransformer):
             return node
         values = list(node.args) + [k.value for k in node.keywords]
         if not any(self._may_be_number(v) or (isinstance(v, (gast.List, gast.Tuple)) and any(
-                self._may_be_number(e) for e in gast.walk(v))) for v in values):
+                self._may_be_number(e) for e in gast.walk(v))) or (
+                    isinstance(v, gast.Name) and v.id in self.lists) for v in values):
             # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the function needs
             # the stand-in's value, so the runtime stages it
             if root.id in self.local_names or not any(

@@ -17,6 +17,7 @@ calls by name, the runtime checks the function.
 from __future__ import annotations
 
 import ast
+import builtins
 
 import gast
 
@@ -40,6 +41,9 @@ class TryConverter(Converter):
 
     def visit_Try(self, node):
         self.generic_visit(node)
+        checked = self._checked_value(node)
+        if checked is not None:
+            return checked
         handlers = [h for h in node.handlers if _may_catch(h.type)]
         if not handlers:
             return node
@@ -87,6 +91,83 @@ class TryConverter(Converter):
         _locate(assign, body)
         _locate(test, node)
         return [assign, test]
+
+
+    def _checked_value(self, node):
+        """`target, failed = ac.try_value(caught, lambda: value)` and `if failed:` with the
+        handler's body, for a `try` whose body is one assignment of an expression to a name
+        and whose one handler may catch a Python error the graph checks (NOTE [a try around a
+        value the graph checks] in runtime/fallible.py); None for any other `try`."""
+        if len(node.handlers) != 1 or node.orelse or node.finalbody or len(node.body) != 1:
+            return None
+        (handler,), (body,) = node.handlers, node.body
+        if (handler.name is not None or body.__class__ is not gast.Assign
+                or len(body.targets) != 1 or body.targets[0].__class__ is not gast.Name
+                or not may_catch(handler.type, _CHECKED_BASES)
+                or (body.value.__class__ is gast.Call
+                    and _called_name(body.value.func) in _FALLIBLE)):
+            return None
+        target = body.targets[0].id
+        if not _binds_on_exit(handler.body, target) or _reads(handler.body, target) \
+                or not _plain_expression(body.value, self.ctx.runtime):
+            return None
+        failed = self.ctx.namer.new("failed")
+        caught = handler.type if handler.type is not None else templates.name("BaseException")
+        # The names the value reads are the lambda's parameters, given by the call: a closure
+        # over a variable a staged statement changes is refused under torch.compile.
+        names = sorted({n.id for n in gast.walk(body.value) if n.__class__ is gast.Name
+                        and n.ctx.__class__ is gast.Load and n.id != self.ctx.runtime
+                        and n.id not in _BUILTINS})
+        compute = gast.Lambda(
+            args=gast.arguments(args=[templates.name(n, gast.Param()) for n in names],
+                                posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+                                kwarg=None, defaults=[]),
+            body=body.value)
+        assign, test = templates.replace(
+            "target, failed = ac.try_value(caught, compute, inputs)\nif failed:\n    pass",
+            ac=self.ctx.runtime, target=templates.name(target, gast.Store()),
+            failed=templates.name(failed, gast.Store()), caught=caught, compute=compute,
+            inputs=templates.names_tuple(names))
+        test.body = handler.body
+        _locate(assign, body)
+        _locate(test, node)
+        return [assign, test]
+
+
+_BUILTINS = frozenset(dir(builtins))
+
+# Base classes of the Python errors a graph checks on numbers and grown lists (ZeroDivisionError,
+# OverflowError, ValueError, IndexError: runtime/augmented.py `graph_check`)
+_CHECKED_BASES = {"ZeroDivisionError", "OverflowError", "ArithmeticError", "ValueError",
+                  "IndexError", "LookupError", "Exception", "BaseException"}
+# What a `lambda` cannot hold as the `try` body held it, or may stage a statement of its own
+# (whose checks would be inside that statement's graph)
+_NOT_PLAIN = (gast.NamedExpr, gast.Yield, gast.YieldFrom, gast.Await, gast.Lambda, gast.IfExp,
+              gast.BoolOp, gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp)
+
+
+def _plain_expression(value, runtime) -> bool:
+    """Whether `value` can be computed by a lambda with its checks at the `try`'s own level:
+    no staged choice or loop, no user call (whose statements and side effects Python would
+    stop at the error), no in-place method, no `super()`."""
+    for inner in gast.walk(value):
+        if isinstance(inner, _NOT_PLAIN):
+            return False
+        if inner.__class__ is gast.Call:
+            name = _called_name(inner.func)
+            if name in ("converted_call", "converted_method_call", "super") or (
+                    name and name.endswith("_") and not name.startswith("_")
+                    and not (inner.func.__class__ is gast.Attribute
+                             and inner.func.value.__class__ is gast.Name
+                             and inner.func.value.id == runtime)):
+                return False
+    return True
+
+
+def _reads(body, name) -> bool:
+    """Whether the statements `body` read `name`."""
+    return any(n.__class__ is gast.Name and n.id == name and n.ctx.__class__ is gast.Load
+               for stmt in body for n in gast.walk(stmt))
 
 
 def _locate(new, old) -> None:

@@ -26,7 +26,7 @@ from ..lists import StagedList
 from ..identity import type_in
 from ..values import is_undefined
 
-__all__ = ["new_key", "summary", "sizes", "resized", "check"]
+__all__ = ["new_key", "summary", "sizes", "resized", "check", "keep_paths", "kept_paths"]
 
 _KEYS = itertools.count(1)
 _SEEN: dict = {}  # key -> {where: summaries}
@@ -134,6 +134,31 @@ def check(key: int, where: str, outputs, count: int, names, statement: str, befo
 
 
 check._dynamo_marked_constant = True  # (dynamo calls it for real: constants in)
+
+
+_PATHS: dict = {}  # key -> {(slot, leaf): kinds}
+
+
+def keep_paths(key: int, where: str, outputs) -> None:
+    """Keep what the body `where` bound the variables unbound before the statement to
+    (`outputs`: (slot, kinds per leaf) pairs, NOTE [numbers bound in every branch] in
+    torch.py), for `kept_paths` once the operator has traced every body."""
+    kept = _PATHS.setdefault(key, {})
+    for slot, kinds in outputs:
+        for i, kind in enumerate(kinds):
+            kept.setdefault((slot, i), set()).add(kind)
+
+
+keep_paths._dynamo_marked_constant = True  # (dynamo calls it for real: constants in)
+
+
+def kept_paths(key: int) -> tuple:
+    """((slot, leaf), kinds) of what `keep_paths` kept for `key`, as constants; forgets them."""
+    kept = _PATHS.pop(key, {})
+    return tuple((at, tuple(sorted(kinds))) for at, kinds in kept.items())
+
+
+kept_paths._dynamo_marked_constant = True
 
 
 def _structure(s):

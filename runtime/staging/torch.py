@@ -271,6 +271,31 @@ def _python_number_dtype(value) -> bool:
     return isinstance(value, torch.Tensor) and value.dtype in _PYTHON_NUMBER_DTYPES
 
 
+def _path_kind(leaf) -> str:
+    """What one body's output `leaf` makes of a number of the state (`Statement.learn_paths`):
+    'number', 'mixed', 'tensor' (of a Python number's dtype), or 'promoted' (a tensor of another
+    dtype promotes the slot to it: a tensor on every path, NOTE [weak numbers] in
+    runtime/arithmetic.py)."""
+    return ("number" if _number_like(leaf) else "mixed" if augmented.mixed_in(leaf) else
+            "tensor" if _python_number_dtype(leaf) else "promoted")
+
+
+def path_kinds(value) -> tuple:
+    """`_path_kind` of each leaf of `value`, a body's output for a variable unbound before the
+    statement (NOTE [numbers bound in every branch]); constants, which dynamo can hand on."""
+    return tuple(_path_kind(leaf) for leaf in _leaves(value))
+
+
+# NOTE [numbers bound in every branch]
+# A variable unbound before an `if` that every branch binds to a Python number (`if c: m =
+# 0.5` / `else: m = 0.25`) is a Python number after it, as one the statement carries in: its
+# output is marked a number's stand-in (or a number on some paths, where a branch binds a
+# tensor of the number's dtype), so that `torch.tensor(m)` is float32 and `y * m` keeps `y`'s
+# dtype, as in Python (tester21 s03: a float64 tensor in every mode). The kinds come from the
+# bodies' raw outputs: `_Watch` keeps them in autoconv's own trace, and under dynamo, which
+# refuses the write, `dynamo_kinds.keep_paths` keeps them for `_stage_if` to read back.
+
+
 def _marked(t):
     # Dynamo refuses an attribute set on an operator's output (it tracks those of the tensors
     # ops make): there a view of it (no copy) carries the mark.
@@ -403,6 +428,11 @@ class Statement:
         be staged again with it marked so (`mixed_inputs`)."""
         paths = {}
         for slot, (before, kind) in enumerate(zip(self.state, self.kinds)):
+            if kind is SlotKind.UNBOUND and is_undefined(before):
+                # NOTE [numbers bound in every branch]
+                for i, kinds in enumerate(zip(*(path_kinds(raw[slot]) for raw in raws))):
+                    paths[(slot, i)] = set(kinds)
+                continue
             if kind is not SlotKind.TENSOR:
                 continue
             leaves_before = _leaves(before)
@@ -411,14 +441,8 @@ class Statement:
                     continue
                 kinds = set()
                 for raw in raws:
-                    out = raw[slot]
-                    leaves = _leaves(out)
-                    leaf = leaves[i] if i < len(leaves) else None
-                    # (a tensor of another dtype promotes the slot to it: a tensor on every
-                    # path, NOTE [weak numbers] in runtime/arithmetic.py)
-                    kinds.add("number" if _number_like(leaf) else
-                              "mixed" if augmented.mixed_in(leaf) else "tensor"
-                              if _python_number_dtype(leaf) else "promoted")
+                    leaves = _leaves(raw[slot])
+                    kinds.add(_path_kind(leaves[i] if i < len(leaves) else None))
                 paths[(slot, i)] = kinds
         self.paths = paths
         if not loop:
@@ -437,6 +461,12 @@ class Statement:
         to the dtype of a tensor it met, a float32 accumulator, is a tensor in Python.)"""
         out = list(values)
         for slot, (before, value, kind) in enumerate(zip(self.state, values, self.kinds)):
+            if kind is SlotKind.UNBOUND and is_undefined(before) and (slot, 0) in self.paths:
+                # (NOTE [numbers bound in every branch]: each leaf of what the branches bound)
+                leaves, spec = _flatten((value,))
+                out[slot] = _unflatten([self._marked_leaf(slot, i, before, leaf)
+                                        for i, leaf in enumerate(leaves)], spec)[0]
+                continue
             if kind is not SlotKind.TENSOR:
                 continue
             if _is_leaf(before):
@@ -454,16 +484,18 @@ class Statement:
         # runtime/augmented.py). Without a record of the bodies (under dynamo, a loop that
         # was not probed) a number stays a number.
         mixed = augmented.mixed_in(before)
-        if not ((_number_like(before) or mixed) and _python_number_dtype(value)):
+        unbound = is_undefined(before)  # (bound by every branch: `paths` says to what)
+        if not ((_number_like(before) or mixed or unbound) and _python_number_dtype(value)):
             return value
-        kinds = set(self.paths.get((slot, i), ("mixed",) if mixed else ("number",)))
+        kinds = set(self.paths.get((slot, i), () if unbound else ("mixed",) if mixed
+                                   else ("number",)))
         kinds.discard("promoted")  # (another dtype: `_python_number_dtype` above)
-        if self.kind != "if statement":  # a loop may run no trip
+        if self.kind != "if statement" and not unbound:  # a loop may run no trip
             kinds.add("mixed" if mixed else "number")
+        if not kinds or kinds == {"tensor"}:
+            return value
         if kinds == {"number"}:
             return _marked(value)
-        if kinds == {"tensor"}:
-            return value
         if mixed is None:
             mixed = self.kind
         if torch.compiler.is_dynamo_compiling():
@@ -866,6 +898,11 @@ class _Watch:
                 names, before, moved = statement.output_names(), None, None
             dynamo_kinds.check(self.key, body.where, tuple(dynamo_kinds.summary(v) for v in out),
                                len(self.bodies), tuple(names), statement.kind, before, moved)
+            unbound = tuple((slot, path_kinds(raw[slot])) for slot, (v, k) in enumerate(
+                zip(statement.state, statement.kinds)) if k is SlotKind.UNBOUND
+                and is_undefined(v))
+            if unbound:  # NOTE [numbers bound in every branch]
+                dynamo_kinds.keep_paths(self.key, body.where, unbound)
         else:
             self.seen[body.where] = (raw, out)
             if len(self.seen) == len(self.bodies):
@@ -2240,6 +2277,9 @@ def _stage_if(pred, branches, statement: Statement):
         try:
             with operator_bodies():
                 flat = operators.cond(pred, *(staged(b) for b in branches), operands.flat)
+            if watch.key is not None:  # NOTE [numbers bound in every branch]
+                for at, kinds in dynamo_kinds.kept_paths(watch.key):
+                    statement.paths[at] = set(kinds)
             break
         except _Promote as promote:  # see NOTE [bodies run once]
             statement.dtypes.update(promote.dtypes)

@@ -59,22 +59,26 @@ def test_function_without_return_value_returns_none():
 
 
 def test_raise_a_try_may_catch_stays():
+    # (a body of two statements: one assignment is staged as `ac.try_value` and an `if`, NOTE
+    # [a try around a value the graph checks] in runtime/fallible.py)
     assert_converts(
         """
         def f(x):
             try:
                 y = x[0]
+                z = y + 1
             except IndexError:
                 raise ValueError("empty")
-            return y
+            return z
         """,
         """
         def f(x):
             try:
                 y = x[0]
+                z = y + 1
             except IndexError:
                 raise ValueError('empty')
-            return y
+            return z
         """,
     )
 

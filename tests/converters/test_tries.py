@@ -69,3 +69,48 @@ def test_a_handler_that_cannot_catch_the_error_is_left_alone():
             return L
         """,
     )
+
+
+def test_one_assignment_of_a_value_the_graph_may_check_becomes_try_value_and_an_if():
+    # NOTE [a try around a value the graph checks] (runtime/fallible.py)
+    assert_converts(
+        """
+        def f(x, n):
+            try:
+                m = 10.0 / n
+            except ZeroDivisionError:
+                m = -1.0
+            return x * m
+        """,
+        """
+        def f(x, n):
+            m, failed = ac.try_value(ZeroDivisionError, lambda n: 10.0 / n, (n,))
+
+            def if_true(m):
+                m = -1.0
+                return m,
+            m, = ac.if_stmt(failed, if_true, None, (m,), ('m',))
+            return ac.binary(x, '*', m)
+        """,
+    )
+
+
+def test_a_value_with_a_call_of_the_users_stays_a_try():
+    assert_converts(
+        """
+        def f(x, n):
+            try:
+                m = helper(n)
+            except ZeroDivisionError:
+                m = -1.0
+            return x * m
+        """,
+        """
+        def f(x, n):
+            try:
+                m = ac.converted_call(helper, n)
+            except ZeroDivisionError:
+                m = -1.0
+            return x * m
+        """,
+    )

@@ -1300,3 +1300,238 @@ def test_a_counter_adds_no_check():
     assert "_assert_async" not in concrete.code
     for sub in concrete.graph_module.modules():
         assert "_assert_async" not in getattr(sub, "code", "")
+
+
+# --- tester21: numbers a staged statement makes, read by torch functions ------------------------
+
+def _assert_python_results(fn, inputs, compile=True):
+    """`fn` against plain Python on each input, dtypes included: autoconv traced on
+    `inputs[0]` and replayed on all, the exported program saved and loaded, and (with
+    `compile`) torch.compile(fullgraph=True)."""
+    inputs = [args if isinstance(args, tuple) else (args,) for args in inputs]
+    expected = [fn(*args) for args in inputs]
+    staged = autoconv.autoconv(fn)
+    program = torch.export.export(Calling(autoconv.convert(fn)), inputs[0], strict=False)
+    saved = io.BytesIO()
+    torch.export.save(program, saved)
+    saved.seek(0)
+    loaded = torch.export.load(saved).module()
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    for run in (staged, loaded, compiled) if compile else (staged, loaded):
+        for args, want in zip(inputs, expected):
+            got = run(*args)
+            assert _dtypes(got) == _dtypes(want), (run, args)
+            for g, w in zip(pytree.tree_leaves(got), pytree.tree_leaves(want)):
+                torch.testing.assert_close(torch.as_tensor(g), torch.as_tensor(w))
+    assert staged.trace_count == 1
+
+
+def bound_in_both_branches(x):
+    if x.sum() > 0:
+        m, k, b = 0.5, 3, True
+    else:
+        m, k, b = 0.25, 4, False
+    return torch.tensor(m), x * m, torch.full((2,), m), torch.tensor(k), torch.tensor([k, 1]), \
+        torch.tensor(b)
+
+
+def chosen_by_an_expression(x):
+    n = 0
+    for v in x:
+        if v > 0:
+            n += 1
+    m = 10.0 / n if n != 0 else -1.0
+    return torch.tensor(m)
+
+
+def test_a_number_every_branch_binds_is_a_python_number_after_the_if():
+    # (tester21 s03) torch.tensor(m) of `m = 0.5` / `m = 0.25` bound in the branches of a tensor
+    # `if` was a float64 tensor where Python gives float32, in every mode; `x * m` too under
+    # the same shape (NOTE [numbers bound in every branch] in runtime/staging/torch.py)
+    both = (torch.tensor([1., 2.]), torch.tensor([-1., -2.]))
+    _assert_python_results(bound_in_both_branches, both)
+    _assert_python_results(chosen_by_an_expression, both)
+
+
+def bound_to_a_number_or_a_float64(x):
+    if x.sum() > 0:
+        m = 0.5
+    else:
+        m = torch.tensor(0.25, dtype=torch.float64)
+    return x * m
+
+
+def made_from_a_number_or_a_float64(x):
+    if x.sum() > 0:
+        m = 0.5
+    else:
+        m = torch.tensor(0.25, dtype=torch.float64)
+    return torch.tensor(m)
+
+
+def test_a_number_on_one_branch_and_a_tensor_on_the_other_keeps_pythons_dtype_or_refuses():
+    # `x * m` is float32 on both paths in Python (a 0-d float64 does not raise a float32
+    # tensor); torch.tensor(m) is float32 on one and float64 on the other: refused at the
+    # line, never one of them on both paths (NOTE [numbers on some paths])
+    _assert_python_results(bound_to_a_number_or_a_float64,
+                           [torch.tensor([1., 2.]), torch.tensor([-1., -2.])])
+    with pytest.raises(StagingError, match="torch.tensor of it"):
+        autoconv.autoconv(made_from_a_number_or_a_float64)(torch.tensor([1., 2.]))
+
+
+class _Plateau:
+    def __init__(self):
+        self.bad, self.best, self.lr = 0, torch.tensor(float("inf")), 0.1
+
+    def step(self, metric):
+        if metric < self.best:
+            self.best, self.bad = metric, 0
+        else:
+            self.bad += 1
+        if self.bad > 1:
+            self.lr, self.bad = self.lr * 0.5, 0
+
+
+def stepped_lr(metric):
+    s = _Plateau()
+    s.best, s.bad = torch.tensor(1.5), 1
+    s.step(metric)
+    return torch.tensor(s.lr), metric * s.lr
+
+
+def test_a_field_a_method_changed_under_a_staged_if_is_a_python_float():
+    # (tester21 s03) `s.step(m)` at the top level of the function, then torch.tensor(s.lr):
+    # float64 where Python's float makes float32. (Under torch.compile the method's second
+    # `if` on a field its first one changed is refused: README, "State in objects".)
+    _assert_python_results(stepped_lr, [torch.tensor(2.0), torch.tensor(1.0)], compile=False)
+
+
+def halved_lrs(losses):
+    lr = 0.1
+    lrs = []
+    for loss in losses:
+        if loss > 1.0:
+            lr = lr * 0.5
+        lrs.append(lr)
+    return torch.tensor(lrs)
+
+
+def counted_ints(losses):
+    n = 0
+    ns = []
+    for loss in losses:
+        if loss > 1.0:
+            n += 1
+        ns.append(n)
+    return torch.tensor(ns)
+
+
+def test_torch_tensor_of_a_list_of_carried_numbers_has_pythons_dtype():
+    # (tester21 s09) float64 under torch.compile; torch's "data is not allocated" elsewhere
+    inputs = [torch.tensor([2.0, 0.5, 3.0]), torch.tensor([0.5, 0.5, 0.2]),
+              torch.tensor([2.0, 2.0, 2.0])]
+    _assert_python_results(halved_lrs, inputs)
+    _assert_python_results(counted_ints, inputs)
+
+
+def max_of_an_int_and_a_float(x):
+    n = 0
+    for v in x:
+        if v > 0:
+            n += 1
+    return torch.tensor(max(n, 0.5)) * 3
+
+
+def max_of_floats(x):
+    n = 0
+    for v in x:
+        if v > 0:
+            n += 1
+    return torch.tensor(max(float(n), 0.5)) * 3, torch.tensor(min(n, 1))
+
+
+def test_min_max_of_an_int_and_a_float_the_graph_chooses_is_refused():
+    # (tester21 s10) Python's max returns the argument itself: the int n where it wins (int64)
+    # and 0.5 elsewhere; the graph gave a float on every path
+    with pytest.raises(StagingError, match=r"test_numbers.py:\d+.*Python float and a Python "
+                                           r"int.*float\(\.\.\.\)"):
+        autoconv.autoconv(max_of_an_int_and_a_float)(torch.tensor([1., 1.]))
+    _assert_python_results(max_of_floats, [torch.tensor([1., 1.]), torch.tensor([-1., -1.])])
+
+
+def divided_in_a_try(x):
+    n = 0
+    for v in x:
+        if v > 0:
+            n += 1
+    try:
+        m = 10.0 / n
+    except ZeroDivisionError:
+        m = -1.0
+    return torch.tensor(m), x * m
+
+
+def floor_divided_in_a_try(x):
+    n = 0
+    for v in x:
+        if v > 0:
+            n += 1
+    try:
+        q = 10 // n + int(math.sqrt(n - 1))
+    except (ArithmeticError, ValueError):
+        return torch.tensor(-1)
+    return torch.tensor(q)
+
+
+def divided_in_a_longer_try(x):
+    n = 0
+    for v in x:
+        if v > 0:
+            n += 1
+    try:
+        m = 10.0 / n
+        m = m * 2
+    except ZeroDivisionError:
+        m = -1.0
+    return torch.tensor(m)
+
+
+def test_a_try_around_a_value_the_graph_checks_runs_the_handler_where_python_does():
+    # (tester21 s05) ZeroDivisionError escaped the try in replay; torch.export's program raised
+    # RuntimeError where Python runs the handler (NOTE [a try around a value the graph checks]
+    # in runtime/fallible.py)
+    inputs = [torch.tensor([1., 2.]), torch.tensor([-1., -2.]), torch.tensor([1., -2.])]
+    _assert_python_results(divided_in_a_try, inputs)
+    _assert_python_results(floor_divided_in_a_try, inputs)
+
+
+def test_any_other_try_around_a_graph_check_is_refused_at_the_check():
+    line = divided_in_a_longer_try.__code__.co_firstlineno + 6
+    with pytest.raises(StagingError, match=rf"test_numbers.py:{line}: .*ZeroDivisionError.*"
+                                           r"except ZeroDivisionError:"):
+        autoconv.autoconv(divided_in_a_longer_try)(torch.tensor([1., 2.]))
+    with pytest.raises(StagingError, match="except ZeroDivisionError:"):
+        torch.export.export(Calling(autoconv.convert(divided_in_a_longer_try)),
+                            (torch.tensor([1., 2.]),), strict=False)
+
+
+def divmod_and_round_of_items(x):
+    tot = 0
+    out = torch.zeros(())
+    for v in x:
+        q, r = divmod(int(v), 3)
+        if r == 0:
+            tot += q
+        h = round(float(v) / 7, 1)
+        if h > 0.5:
+            out = out + h
+    k = round(float(x.sum()) / 7, 2)
+    return torch.tensor(tot), out, x * k, torch.tensor([q, r]), torch.tensor(k)
+
+
+def test_divmod_and_round_of_numbers_read_from_tensors():
+    # (tester21 s07) divmod(int(v), 3): SymInt has no divmod; (s08) round(float(v), 1) left
+    # Python's round in the graph, which torch.export.save could not write
+    _assert_python_results(divmod_and_round_of_items,
+                           [torch.tensor([3, 4, 9]), torch.tensor([1, 6, 2])])

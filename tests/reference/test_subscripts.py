@@ -257,3 +257,23 @@ def test_numbers_of_a_list_keep_their_kind_in_the_probes_of_inner_statements():
     assert_same_result(bracket_search, [(torch.tensor([0.3, -0.2]),),
                                         (torch.tensor([1.5, 0.25]),),
                                         (torch.tensor([-2.0, 0.5]),)], compile=False)
+
+
+PAIR_COSTS = torch.arange(64).reshape(8, 8)
+
+
+def summed_pair_costs(ids):
+    i = 0
+    tot = torch.zeros((), dtype=torch.long)
+    while i < len(ids) - 1:
+        a = ids[i].item()
+        b = ids[i + 1].item()
+        tot = tot + PAIR_COSTS[a, b]
+        i += 1 if PAIR_COSTS[a, b] % 2 == 0 else 2
+    return tot, PAIR_COSTS[ids[0].item(), 1:3]
+
+
+def test_a_tensor_indexed_by_a_tuple_of_items_in_every_mode():
+    # (tester21 s13) under torch.compile dynamo shows `.item()` as an int, and `TABLE[a, b]`
+    # raised torch's "only integers ... are valid indices (got SymInt)"
+    assert_same_result(summed_pair_costs, [T([1, 2, 3, 3, 5, 4]), T([0, 7, 7, 1, 2, 2])])
