@@ -2278,8 +2278,12 @@ def _stage_if(pred, branches, statement: Statement):
             with operator_bodies():
                 flat = operators.cond(pred, *(staged(b) for b in branches), operands.flat)
             if watch.key is not None:  # NOTE [numbers bound in every branch]
+                # (a new dict: the one a probe verdict gave is held from outside an enclosing
+                # operator's body, whose mutation dynamo refuses)
+                paths = dict(statement.paths)
                 for at, kinds in dynamo_kinds.kept_paths(watch.key):
-                    statement.paths[at] = set(kinds)
+                    paths[at] = set(kinds)
+                statement.paths = paths
             break
         except _Promote as promote:  # see NOTE [bodies run once]
             statement.dtypes.update(promote.dtypes)
