@@ -33,6 +33,7 @@ import torch
 from .augmented import (check_operands, collecting, float_power_operands, graph_check,
                         is_stand_in, mark, mark_mixed, mixed_error, mixed_in, python_dtype)
 from .errors import StagingError
+from .identity import type_in
 from .lists import StagedList
 from .text import percent_
 from .values import is_symbolic, number_dtype, promote_types, tensors_dtype, with_number
@@ -489,7 +490,7 @@ def _symbolic_stand_in(value):
         return mark(torch.scalar_tensor(value, dtype=torch.float64))
     if isinstance(value, torch.SymInt):
         return mark(torch.scalar_tensor(value, dtype=torch.int64))
-    if torch.compiler.is_dynamo_compiling() and type(value) in (int, float) and is_symbolic(value):
+    if torch.compiler.is_dynamo_compiling() and type_in(value, (int, float)) and is_symbolic(value):
         # (dynamo shows a symbolic number as an int or a float, and marks only a view of an
         # op's output: as staging/torch.py's `_marked`)
         dtype = torch.int64 if type(value) is int else torch.float64
