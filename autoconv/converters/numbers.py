@@ -21,6 +21,8 @@ nothing on eager calls.
 
 from __future__ import annotations
 
+import copy
+
 import gast
 import torch
 
@@ -653,11 +655,22 @@ class _Rewrite(gast.NodeTransformer):
         # `t /= k - 3` of a Python float `t` and a number the statements carried: Python's
         # float meeting the stand-in would make a float32 tensor (its __rtruediv__)
         self.generic_visit(node)
-        if not (isinstance(node.target, gast.Name) and (node.target.id in self.names
-                                                        or self._may_be_number(node.value))):
+        if (isinstance(node.target, gast.Attribute) and isinstance(node.target.value, gast.Name)
+                and _field_in(node.target, self.names)):
+            # `self.total += float(v)` of a field that may hold a number's stand-in (a method
+            # given a carried object): Python's `+=` updated the 0-d tensor in place, which a
+            # staged body's probe cannot see as a change of the object (the field is the same
+            # tensor), and dynamo then refused the write to the object inside torch.cond
+            # ("HOP: Unsafe side effect": tester21b s09); a tensor anyone else holds changed
+            # too. Rebound as Python rebinds the number.
+            read = copy.deepcopy(node.target)
+            read.ctx = gast.Load()
+        elif not (isinstance(node.target, gast.Name) and (node.target.id in self.names
+                                                          or self._may_be_number(node.value))):
             return node
-        read = gast.Name(id=node.target.id, ctx=gast.Load(), annotation=None,
-                         type_comment=None)
+        else:
+            read = gast.Name(id=node.target.id, ctx=gast.Load(), annotation=None,
+                             type_comment=None)
         new = templates.replace("target = ac.aug_assign(read, op, value)", target=node.target,
                                 read=read, value=node.value, ac=self.ac,
                                 op=gast.Constant(value=AUGMENTED_OPERATORS[type(node.op)],

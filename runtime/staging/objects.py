@@ -28,7 +28,7 @@ from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..errors import StagingError
 from . import context
-from ..augmented import is_stand_in, mark
+from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList
 from ..identity import identical, type_in
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
@@ -987,7 +987,9 @@ def _probe_copy(value, memo, watched, owner):
     # (`memo`: (original, copy) pairs, found by `is`: `id()` of a value under dynamo guards
     # on it, and a guard on an input tensor's id recompiled for every call's tensor)
     if isinstance(value, torch.Tensor):
-        return value.clone()
+        # (a number's stand-in stays one: its `self.total += v` then rebinds the field, which
+        # the probe sees, NOTE [fields updated by a method] in the control-flow converter)
+        return copy_of(value)
     for original, copy in memo:
         if original is value:
             return copy
