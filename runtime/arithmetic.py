@@ -30,8 +30,9 @@ import operator
 
 import torch
 
-from .augmented import (check_operands, collecting, float_power_operands, graph_check,
-                        is_stand_in, mark, mark_mixed, mixed_error, mixed_in, python_dtype)
+from .augmented import (check_operands, collecting, empty_count, float_power_operands,
+                        graph_check, is_stand_in, mark, mark_mixed, mixed_error, mixed_in,
+                        python_dtype)
 from .errors import StagingError
 from .identity import type_in
 from .lists import StagedList
@@ -53,6 +54,7 @@ _COMPARE = {
     "==": operator.eq, "!=": operator.ne,
 }
 
+_CHECKED = frozenset({"/", "//", "%"})  # (ZeroDivisionError)
 _PYTHON_DTYPES = (torch.bool, torch.int64, torch.float64, torch.complex128)
 _NUMBERS = (bool, int, float, complex, torch.SymBool, torch.SymInt, torch.SymFloat)
 
@@ -101,6 +103,13 @@ def _unary(fn, value):
 
 
 def _apply(fn, left, right, divides, op=None):
+    if op in _CHECKED and (is_symbolic(right) or is_symbolic(left)) and collecting(
+            ZeroDivisionError):
+        # `1.0 / n` of `n = int(v)` in a staged `try`: the symbolic number's own division
+        # raised out of the graph where the handler runs in Python; as its stand-in, the
+        # division is checked as the try's failure (NOTE [a try around a value the graph
+        # checks] in runtime/fallible.py)
+        left, right = _symbolic_stand_in(left), _symbolic_stand_in(right)
     if mixed_in(left) or mixed_in(right):
         return _apply_mixed(fn, left, right, divides, op)
     left_number, right_number = _is_number(left), _is_number(right)
@@ -113,6 +122,10 @@ def _apply(fn, left, right, divides, op=None):
         tensor, number = (left, right) if left_tensor else (right, left)
         if not isinstance(number, torch.Tensor):
             return fn(left, right)  # a Python number already is a wrapped number
+        count = empty_count(left) if left_tensor and op in ("/", "//", "%") else None
+        if count is not None:
+            # (`sum(vals) / len(vals)`: Python's `0 / 0` where the list is empty)
+            graph_check((count != 0) | (number != 0), ZeroDivisionError, "division by zero")
         dtype = with_number(tensor.dtype, number.dtype)
         if number.dtype != dtype:
             number = number.to(dtype)
@@ -317,6 +330,10 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
         (staged for known, staged in _NUMBER_FUNCTIONS.items() if known is fn), None)
     if staged is not None:
         return _number_function(fn, staged, args, kwargs)
+    fill = None if _receiver is not None else next(
+        (filled for known, filled in _FILLS.items() if known is fn), None)
+    if fill is not None:
+        return fill(*args, **kwargs)
     if _receiver is None and any(fn is known for known in _MATH_FUNCTIONS):
         raise StagingError(
             "expression", f"{_name(fn)}() of a Python number a staged statement carries needs "
@@ -472,6 +489,39 @@ _NUMBER_FUNCTIONS = {
     math.isinf: lambda x: mark(torch.isinf(x)),
     math.isfinite: lambda x: mark(torch.isfinite(x)),
 }
+
+
+# NOTE [a number's stand-in as a fill value]
+# `torch.full_like(x, n)` / `torch.scalar_tensor(n)` of a number a staged statement carries
+# (tester21b s22): torch takes the 0-d tensor as a Python scalar, which dynamo reads with
+# `.item()` into an unbacked symbol that no output holds (PendingUnbackedSymbolNotFound under
+# torch.compile). The value is copied into the new tensor instead (`copy_` broadcasts a 0-d
+# tensor), in the dtype torch gives the Python number: the input's for full_like, the
+# default float for scalar_tensor.
+
+def _full_like(input, fill_value, *, dtype=None, layout=None, device=None,
+               requires_grad=False, memory_format=torch.preserve_format):
+    if not isinstance(fill_value, torch.Tensor):
+        return torch.full_like(input, fill_value, dtype=dtype, layout=layout, device=device,
+                               requires_grad=requires_grad, memory_format=memory_format)
+    out = torch.empty_like(input, dtype=dtype, layout=layout, device=device,
+                           memory_format=memory_format)
+    out = out.copy_(fill_value)
+    return out.requires_grad_() if requires_grad else out
+
+
+def _scalar_tensor(s, *, dtype=None, layout=None, device=None, requires_grad=False,
+                   pin_memory=None):
+    if not isinstance(s, torch.Tensor):
+        return torch.scalar_tensor(s, dtype=dtype, layout=layout, device=device,
+                                   requires_grad=requires_grad, pin_memory=pin_memory)
+    out = torch.empty((), dtype=dtype or torch.get_default_dtype(), layout=layout,
+                      device=device if device is not None else s.device)
+    out = out.copy_(s)
+    return out.requires_grad_() if requires_grad else out
+
+
+_FILLS = {torch.full_like: _full_like, torch.scalar_tensor: _scalar_tensor}
 _MATH_FUNCTIONS = tuple(value for value in vars(math).values() if callable(value))
 # (the others take a symbolic number as it is)
 _SYMBOLIC_ARGUMENTS = (math.sqrt, math.fabs, math.isnan, math.isinf, math.isfinite,

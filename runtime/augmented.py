@@ -70,6 +70,23 @@ def is_stand_in(value) -> bool:
     return isinstance(value, torch.Tensor) and getattr(value, _NUMBER, False) is True
 
 
+# `sum(vals)` of a list a staged statement grew: a tensor where the list has items, Python's
+# `start` (the int 0) where it is empty, where `sum(vals) / len(vals)` raises ZeroDivisionError
+# (a mean of an empty list: tester21b s19). The sum is marked with the list's count.
+_EMPTY = "_autoconv_empty_count"
+
+
+def empty_is_start(t, count) -> None:
+    """Mark `t` (a grown list's sum) as Python's number `start` where `count` is 0."""
+    if isinstance(t, torch.Tensor):
+        setattr(t, _EMPTY, count)
+
+
+def empty_count(value):
+    """The count `empty_is_start` marked `value` with, or None."""
+    return getattr(value, _EMPTY, None) if isinstance(value, torch.Tensor) else None
+
+
 def mark_mixed(t, statement: str):
     """`t`, marked as a number on some paths of the `statement` ("while loop", ...) that made
     it and a tensor on the others (NOTE [numbers on some paths])."""
@@ -361,6 +378,9 @@ def graph_check(valid, kind: type, text: str):
 
     if context.probing():
         return
+    if torch.compiler.is_dynamo_compiling() and context.dry_try(0, 0)[0]:
+        context.dry_try(0, 1)  # (NOTE [a staged try under dynamo] in runtime/fallible.py)
+        return
     if collecting(kind):
         # (a `try` staged as its failure: NOTE [a try around a value the graph checks] in
         # runtime/fallible.py)
@@ -379,7 +399,14 @@ _COLLECTING: list = []
 def collecting(kind: type) -> bool:
     """Whether a graph check of `kind` is collected, not asserted (`collect_checks`): the
     operation then computes a value where it fails too (an int `//` by zero: torch raises)."""
-    return bool(_COLLECTING) and issubclass(kind, _COLLECTING[-1][0])
+    if _COLLECTING:
+        return issubclass(kind, _COLLECTING[-1][0])
+    if not torch.compiler.is_dynamo_compiling():
+        return False
+    from .staging import context
+    return context.dry_try(0, 0)[0] > 0
+
+
 
 
 def collect_checks(caught) -> list:

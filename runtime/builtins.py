@@ -35,7 +35,7 @@ import torch
 from .lists import StagedList, check_not_empty
 from .staging.constants import StagedConstant, isinstance_of
 from .staging.torch import as_predicate
-from .augmented import is_stand_in, mark
+from .augmented import empty_is_start, is_stand_in, mark
 from .errors import StagingError
 from .identity import type_in
 from .values import as_staged_tensor, is_staged, known_empty, to_tensor, with_number
@@ -115,7 +115,13 @@ def len_(value):
     `.shape[0]` does: Python's `len` would ask for its value (tester t13 repro 26, kornia's
     `match_snn`: `if len(dists) == 0:`)."""
     if type(value) is StagedList and is_staged(value.count):
-        return value.count
+        # (a stand-in for the Python int: `10.0 / len(vals)` is checked as Python's division,
+        # NOTE [the length of a grown list] in autoconv/converters/numbers.py); dynamo
+        # refuses an attribute set on torch.while_loop's output, not on a view of it
+        count = value.count
+        if torch.compiler.is_dynamo_compiling():
+            count = count.view_as(count)
+        return mark(count)
     if isinstance(value, torch.Tensor) and value.dim() > 0:
         size = value.shape[0]
         if isinstance(size, torch.SymInt):
@@ -463,7 +469,9 @@ def sort_(items, *args, **kwargs):
 
 def sum_(iterable, /, start=0):
     """`sum(iterable, start)`; a traced tensor is summed over its first dimension in one op."""
+    grown = None
     if type(iterable) is StagedList and is_staged(iterable.count):
+        grown = iterable
         iterable = iterable.stacked()  # (torch.stack raises for an empty list; sum gives start)
     elif not is_staged(iterable):
         return builtins.sum(iterable, start)
@@ -472,7 +480,12 @@ def sum_(iterable, /, start=0):
     if known_empty(iterable.shape[0]):  # (a grown list's count is only known when it runs)
         return start
     total = iterable.sum(0, dtype=_sum_dtype(iterable.dtype, start))
-    return total if type_in(start, (int, float, bool)) and start == 0 else start + total
+    total = total if type_in(start, (int, float, bool)) and start == 0 else start + total
+    if grown is not None and not is_stand_in(total):
+        # where the list is empty the sum is Python's `start`, not a tensor: `sum(vals) /
+        # len(vals)` raises ZeroDivisionError there (runtime/arithmetic.py `binary`)
+        empty_is_start(total, grown.count)
+    return total
 
 
 def _sum_dtype(dtype, start):

@@ -30,6 +30,7 @@ from torch.utils import _pytree as pytree
 
 from . import augmented
 from .errors import StagingError
+from .staging import context
 from .values import is_staged
 
 __all__ = ["try_call", "try_value", "fallible"]
@@ -118,14 +119,25 @@ def try_call(caught, func, *args, **kwargs):
 # value computed there (inf) is replaced by the handler's. On Python values it is Python's try.
 # Any other `try` around such a check is refused at the check (`handlers.catching`).
 
+# NOTE [a staged try under dynamo]
+# Collecting a check's failure writes to `_COLLECTING`, a list made outside the bodies of the
+# torch.cond / torch.while_loop dynamo traces, which refuses the write there (torch's "HOP:
+# Unsafe side effect", no user line: tester21b s20, `try: r = 4.0 / n except
+# ZeroDivisionError:` in a tensor `if`). There `try_value` runs the expression with the checks
+# counted (by a function dynamo calls for real, `context.dry_try`), not collected: none met,
+# the value is the expression's; one met, a StagingError at the try that says what to write.
+
 def try_value(caught, compute, inputs=()):
     """`(compute(*inputs), False)`, or `(None, True)` where it raises `caught`; where the graph checks
     an error `caught` catches (NOTE [a try around a value the graph checks]), `failed` is a
     traced bool that is true where a check fails.
 
     Raises:
-        what `compute` raises other than `caught`; a StagingError passes unchanged.
+        what `compute` raises other than `caught`; a StagingError passes unchanged, and one
+        for a check met under dynamo in an operator's body (NOTE [a staged try under dynamo]).
     """
+    if torch.compiler.is_dynamo_compiling() and context.in_operator_bodies():
+        return _try_value_in_operator(caught, compute, inputs)
     checks = augmented.collect_checks(caught)
     try:
         value = compute(*inputs)
@@ -142,6 +154,27 @@ def try_value(caught, compute, inputs=()):
     for other in failing[1:]:
         failed = torch.logical_or(failed, other)
     return value, failed
+
+
+def _try_value_in_operator(caught, compute, inputs):
+    met = context.dry_try(1, 0)[1]
+    try:
+        value = compute(*inputs)
+    except StagingError:
+        context.dry_try(-1, 0)
+        raise
+    except caught:
+        context.dry_try(-1, 0)
+        return None, True
+    if context.dry_try(-1, 0)[1] == met:
+        return value, False
+    raise StagingError(
+        "try statement",
+        "the error its handler catches (a division by zero) is checked on values only the "
+        "graph knows, inside the body of a tensor-dependent if or loop, where torch.compile "
+        "cannot stage the path into the handler",
+        "Test for the case instead of catching it (`r = 4.0 / n if n != 0 else 0.0`); "
+        "autoconv's own trace and torch.export run this try as Python does")
 
 
 def fallible(func, handler: str):

@@ -281,6 +281,13 @@ class ControlFlowConverter(Converter):
         self.function_locals = params | set(self.function_sites) | set().union(
             *declared.values())
         self.generic_visit(node)
+        # NOTE [fields updated by a method]: `self.total += float(v)` in a method a staged
+        # body calls, once the statement carries the object, finds a number's stand-in in the
+        # field, which Python's `+=` updated in place: no probe saw the object change (the
+        # field is the same tensor), and dynamo refused the write to it inside torch.cond
+        # ("HOP: Unsafe side effect", tester21b s09); another holder of the tensor changed too.
+        # `aug_assign` rebinds it as Python rebinds the number (a tensor's is still in place).
+        node.body = _augmented_assignments(node.body, self.ctx.runtime, fields_only=True)
         function_locals, self.function_locals = self.function_locals, outer_locals
         # Numbers the statements carry are 0-d tensors in their bodies and after them: their
         # arithmetic goes through the runtime (NOTE [weak numbers] in runtime/arithmetic.py).
@@ -1677,15 +1684,18 @@ _IN_PLACE = re.compile(r"^[a-z][a-z0-9_]*[a-z0-9]_$")
 _SIMPLE = (gast.Name, gast.Constant)
 
 
-def _augmented_assignments(body, ac):
+def _augmented_assignments(body, ac, fields_only=False):
     """`body` with each `target op= value` (nested scopes left out) as
     `target = ac.aug_assign(target, 'op=', value)`: a number the statement carries is a tensor
     in its staged bodies, which Python's `+=` would update in place (runtime/augmented.py, NOTE
     [number stand-ins]). A target is a name, or an item or attribute of one (`d['k']`,
-    `self.n`) whose key is a name or a constant: reading it twice reads the same place."""
+    `self.n`) whose key is a name or a constant: reading it twice reads the same place. With
+    `fields_only`, only an attribute of a name (`self.n`, not `w.data` / `w.grad`)."""
     out = []
     for stmt in body:
-        if isinstance(stmt, gast.AugAssign) and _rereadable(stmt.target):
+        if isinstance(stmt, gast.AugAssign) and _rereadable(stmt.target) and (
+                not fields_only or isinstance(stmt.target, gast.Attribute)
+                and stmt.target.attr not in ("data", "grad")):
             read = copy.deepcopy(stmt.target)
             read.ctx = gast.Load()
             new = templates.replace(
@@ -1699,9 +1709,9 @@ def _augmented_assignments(body, ac):
             for field in ("body", "orelse", "finalbody"):
                 inner = getattr(stmt, field, None)
                 if isinstance(inner, list):
-                    setattr(stmt, field, _augmented_assignments(inner, ac))
+                    setattr(stmt, field, _augmented_assignments(inner, ac, fields_only))
             for handler in getattr(stmt, "handlers", None) or ():
-                handler.body = _augmented_assignments(handler.body, ac)
+                handler.body = _augmented_assignments(handler.body, ac, fields_only)
         out.append(stmt)
     return out
 

@@ -21,6 +21,8 @@ nothing on eager calls.
 
 from __future__ import annotations
 
+import copy
+
 import gast
 import torch
 
@@ -55,21 +57,25 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     objects a user's call in a statement may change (a method of theirs, or given to it), whose
     fields count as a carried object's assigned ones (`_fields`)."""
     if not carried and not indices and not params and not objects and not _calls_builtin(
-            body, local_names):
+            body, local_names, ac):
         return body
     assigns, names_at, parents = _scan(body)
     fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
     read = _read_numbers(assigns, names_at, parents, ac, local_names)
     numbers = _numbers(assigns, set(indices) | fields | set(params) | read)
+    lists = _carried_lists(assigns, carried, ac)
     names = _assigned_from(
         assigns, numbers & (set(carried) | set(indices) | fields | set(params) | read),
-        numbers)
-    conversions = _conversions(names_at, ac, parents)
-    lists = _carried_lists(assigns, carried, ac)
+        numbers, lists)
+    converted = _converted_names(assigns, ac) - names
+    conversions = _conversions(names_at, ac, parents) + [
+        node for node in names_at if node.id in converted and any(
+            isinstance(parent, gast.Call) for parent in parents.get(id(node), ()))]
     if not names and not conversions and not lists:
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
-                       _reading(names_at, names | lists, parents, conversions), lists)
+                       _reading(names_at, names | lists, parents, conversions), lists,
+                       converted)
     return [rewrite.visit(stmt) if id(stmt) in rewrite.reading else stmt for stmt in body]
 
 
@@ -83,18 +89,36 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
 # runtime too (`x * abs(s)` keeps `x`'s float32). Only where the function calls such a builtin:
 # other functions read as the user wrote them.
 
-def _calls_builtin(body: list, local_names) -> bool:
-    """Whether `body` calls a builtin of numbers (`abs`, `round`, ...) not shadowed."""
-    return any(isinstance(node, gast.Call) and isinstance(node.func, gast.Name)
-               and node.func.id in _NUMBER_BUILTINS and node.func.id not in local_names
-               for stmt in body for node in gast.walk(stmt))
+def _calls_builtin(body: list, local_names, ac: str = "ac") -> bool:
+    """Whether `body` calls a builtin of numbers (`abs`, `round`, ...) not shadowed, or reads
+    a number from a tensor (`ac.int_(t)`, `t.item()`: NOTE [a number read from a tensor as
+    an argument])."""
+    return any(isinstance(node, gast.Call) and (
+        isinstance(node.func, gast.Name) and node.func.id in _NUMBER_BUILTINS
+        and node.func.id not in local_names or _reads_tensor_number(node, ac))
+        for stmt in body for node in gast.walk(stmt))
+
+
+# NOTE [a number read from a tensor as an argument]
+# `k = int(x.argmax()); torch.tensor(k)` (tester21b s23): `k` is a symbolic int, which
+# torch.tensor asks for its value under make_fx (autoconv's own trace refused it, where
+# torch.export and dynamo take it). A module's function given a name bound to such a number is
+# written `ac.number_call(fn, ...)`, as for `torch.tensor(int(t))` itself (`_conversions`),
+# which makes the number its 0-d tensor for torch.tensor and hands it over as it is elsewhere.
+
+def _converted_names(assigns, ac: str) -> set:
+    """The names bound to a number read from a tensor (`k = int(t)`, `s = t.item()`)."""
+    return {name for node in assigns for name, value in _bound(node)
+            if _reads_tensor_number(value, ac)}
 
 
 def _read_numbers(assigns, names_at, parents, ac: str, local_names) -> set:
     """The names bound to a number read from a tensor (`.item()`, `ac.float_`, `ac.int_`),
-    where the body calls a builtin of numbers (NOTE [numbers read from tensors])."""
+    where the body calls a builtin of numbers (NOTE [numbers read from tensors]) or stages a
+    `try` (`_is_try_value`)."""
     if not any(node.id in _NUMBER_BUILTINS and node.id not in local_names and any(
             isinstance(p, gast.Call) and p.func is node for p in parents.get(id(node), ()))
+            or node.id == ac and _is_try_value(parents.get(id(node), ()))
             for node in names_at):
         return set()
     read = set()
@@ -109,6 +133,14 @@ def _read_numbers(assigns, names_at, parents, ac: str, local_names) -> set:
                     and any(_reads_tensor_number(arg, ac) for arg in value.args)):
                 read.add(name)
     return read
+
+
+def _is_try_value(parents) -> bool:
+    """Whether a parent of the `ac` name is `ac.try_value`: a staged `try` (NOTE [a try
+    around a value the graph checks] in runtime/fallible.py), whose division of `n = int(v)`
+    must go through `ac.binary` for its check to be the try's failure (tester21b s20: the
+    symbolic int's own division raised out of the graph)."""
+    return any(isinstance(p, gast.Attribute) and p.attr == "try_value" for p in parents)
 
 
 def _reads_tensor_number(value, ac: str) -> bool:
@@ -287,6 +319,9 @@ _NUMBER_CALLS = {"float", "int", "bool", "len", "round", "float_", "int_", "bool
                  "item", "sum_", "max_", "min_", "abs", "divmod"}
 
 
+# Calls that give a container of their argument's items (numbers where those are)
+_CONTAINER_CALLS = frozenset({"list", "tuple"})
+
 # operands whose type conversion cannot tell (a parameter, a global, a field, an item)
 _UNKNOWN = (gast.Name, gast.Attribute, gast.Subscript)
 
@@ -338,6 +373,10 @@ def _is_number(node, numbers) -> bool:
         return any(_is_number(e, numbers) for e in node.elts)
     if isinstance(node, gast.Dict):
         return any(_is_number(v, numbers) for v in node.values)
+    if isinstance(node, gast.ListComp):  # (`[pos for _ in range(2)]`: tester21b s04)
+        return _is_number(node.elt, numbers)
+    if isinstance(node, gast.Call) and _called(node) in _CONTAINER_CALLS and node.args:
+        return _is_number(node.args[0], numbers)  # (`list((a, b))`)
     if isinstance(node, gast.Call):
         func = node.func
         name = func.id if isinstance(func, gast.Name) else (
@@ -391,42 +430,61 @@ def _numbers(assigns, names: set) -> set:
     return names
 
 
-def _assigned_from(assigns, names: set, numbers: set) -> set:
-    """`names` and the number names assigned from expressions reading them."""
+def _assigned_from(assigns, names: set, numbers: set, lists=frozenset()) -> set:
+    """`names` and the number names assigned from expressions reading them (or the length
+    of a carried list in `lists`: `n = len(vals)`)."""
     changed = True
     while changed:
         changed = False
         for node in assigns:
             for name, value in _bound(node):
-                if name in numbers and name not in names and _reads_number(value, names):
+                if name in numbers and name not in names and _reads_number(value, names,
+                                                                          lists):
                     names.add(name)
                     changed = True
     return names
 
 
-def _reads_number(node, names) -> bool:
-    """Whether `node` reads a name in `names`: the name, an item of it, or arithmetic of it."""
+def _reads_number(node, names, lists=frozenset()) -> bool:
+    """Whether `node` reads a name in `names`: the name, an item of it, or arithmetic of it;
+    or the length of a list in `lists` (NOTE [the length of a grown list])."""
     if isinstance(node, gast.Name):
         return node.id in names
     if isinstance(node, gast.Attribute):  # a carried object's field (`_fields`)
         return _field_in(node, names)
     if isinstance(node, gast.Subscript):
-        return _reads_number(node.value, names)
+        return _reads_number(node.value, names, lists)
     if isinstance(node, gast.BinOp):
-        return _reads_number(node.left, names) or _reads_number(node.right, names)
+        return _reads_number(node.left, names, lists) or _reads_number(node.right, names, lists)
     if isinstance(node, gast.UnaryOp):
-        return _reads_number(node.operand, names)
+        return _reads_number(node.operand, names, lists)
     if isinstance(node, gast.Compare):  # (`b = k > 2`: a bool)
-        return any(_reads_number(v, names) for v in [node.left, *node.comparators])
+        return any(_reads_number(v, names, lists) for v in [node.left, *node.comparators])
     if isinstance(node, gast.IfExp):  # (`(a, b) if a <= b else (b, a)`)
-        return _reads_number(node.body, names) or _reads_number(node.orelse, names)
+        return (_reads_number(node.body, names, lists)
+                or _reads_number(node.orelse, names, lists))
     if isinstance(node, (gast.Tuple, gast.List)):
-        return any(_reads_number(e, names) for e in node.elts)
-    if isinstance(node, gast.Call) and _called(node) in _NUMBER_CALLS:
-        # `max(float(n), 0.5)`, `abs(t)`: a number of numbers (torch.tensor of it was float64)
-        return any(_reads_number(arg, names) for arg in node.args)
-    return any(_reads_number(side, names) for side in _if_exp_sides(node))
+        return any(_reads_number(e, names, lists) for e in node.elts)
+    if isinstance(node, gast.ListComp):
+        return _reads_number(node.elt, names, lists)
+    if isinstance(node, gast.Call) and _called(node) in _NUMBER_CALLS | _CONTAINER_CALLS:
+        # `max(float(n), 0.5)`, `abs(t)`: a number of numbers (torch.tensor of it was float64);
+        # `len(vals)`, `max(vals)` of a carried list: a number of the list's (NOTE [the length
+        # of a grown list])
+        return any(_reads_number(arg, names, lists) or (
+            isinstance(arg, gast.Name) and arg.id in lists) for arg in node.args)
+    return any(_reads_number(side, names, lists) for side in _if_exp_sides(node))
 
+
+# NOTE [the length of a grown list]
+# `10.0 / len(vals)` of a list a staged loop grew (tester21b s19): `len` gives the list's count, a
+# 0-d int64 tensor, and torch's `10.0 / t` is inf where the list is empty, where Python raises
+# ZeroDivisionError (or runs the `except ZeroDivisionError:` handler). The length of a carried
+# list (and its `max`, `min`, `sum`) is read as a number the statements carry (a stand-in,
+# `len_` marks it), so the arithmetic reading it goes through `ac.binary`, which checks the
+# division as Python does (a graph assertion, or a `try`'s failure: NOTE [a try around a value
+# the graph checks]), and a torch function given it goes through `ac.number_call`
+# (`torch.tensor([max(ls), 1])`: tester21b s04).
 
 def _called(node) -> str | None:
     """The name a call's function is read by (`max_` of `ac.max_`, `round`), else None."""
@@ -447,9 +505,11 @@ def _if_exp_sides(node) -> list:
 
 
 class _Rewrite(gast.NodeTransformer):
-    def __init__(self, names, ac, local_names, reading, lists=frozenset()):
+    def __init__(self, names, ac, local_names, reading, lists=frozenset(),
+                 converted=frozenset()):
         self.names = names
         self.lists = lists  # `_carried_lists`
+        self.converted = converted  # `_converted_names`
         self.ac = ac
         self.local_names = local_names
         self.reading = reading  # `_reading`: the subtrees a rewrite may change
@@ -498,7 +558,7 @@ class _Rewrite(gast.NodeTransformer):
     def _may_be_number(self, node) -> bool:
         if isinstance(node, gast.Call) and getattr(node, "_autoconv_arithmetic", False):
             return True
-        return _reads_number(node, self.names)
+        return _reads_number(node, self.names, self.lists)
 
     def _call(self, node, template, **subs):
         call = templates.replace(template, ac=self.ac, **subs)[0].value
@@ -566,7 +626,8 @@ class _Rewrite(gast.NodeTransformer):
             # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the function needs
             # the stand-in's value, so the runtime stages it
             if root.id in self.local_names or not any(
-                    _is_conversion(v, self.ac) for v in values):
+                    _is_conversion(v, self.ac) or isinstance(v, gast.Name)
+                    and v.id in self.converted for v in values):
                 return node
         if root.id not in self.local_names:
             args, name = [func] + node.args, "number_call"
@@ -594,11 +655,22 @@ class _Rewrite(gast.NodeTransformer):
         # `t /= k - 3` of a Python float `t` and a number the statements carried: Python's
         # float meeting the stand-in would make a float32 tensor (its __rtruediv__)
         self.generic_visit(node)
-        if not (isinstance(node.target, gast.Name) and (node.target.id in self.names
-                                                        or self._may_be_number(node.value))):
+        if (isinstance(node.target, gast.Attribute) and isinstance(node.target.value, gast.Name)
+                and _field_in(node.target, self.names)):
+            # `self.total += float(v)` of a field that may hold a number's stand-in (a method
+            # given a carried object): Python's `+=` updated the 0-d tensor in place, which a
+            # staged body's probe cannot see as a change of the object (the field is the same
+            # tensor), and dynamo then refused the write to the object inside torch.cond
+            # ("HOP: Unsafe side effect": tester21b s09); a tensor anyone else holds changed
+            # too. Rebound as Python rebinds the number.
+            read = copy.deepcopy(node.target)
+            read.ctx = gast.Load()
+        elif not (isinstance(node.target, gast.Name) and (node.target.id in self.names
+                                                          or self._may_be_number(node.value))):
             return node
-        read = gast.Name(id=node.target.id, ctx=gast.Load(), annotation=None,
-                         type_comment=None)
+        else:
+            read = gast.Name(id=node.target.id, ctx=gast.Load(), annotation=None,
+                             type_comment=None)
         new = templates.replace("target = ac.aug_assign(read, op, value)", target=node.target,
                                 read=read, value=node.value, ac=self.ac,
                                 op=gast.Constant(value=AUGMENTED_OPERATORS[type(node.op)],

@@ -231,6 +231,32 @@ def _clear_operator_probes() -> None:
 _clear_operator_probes._dynamo_marked_constant = True  # (dynamo calls it for real)
 
 
+# [the `try_value`s open in bodies dynamo traces, the graph checks they met] (NOTE [a staged
+# try under dynamo] in runtime/fallible.py)
+_DRY = [0, 0]
+
+
+def dry_try(opened: int, met: int) -> tuple:
+    """Adds `opened` to the open `try_value`s dynamo traces in an operator's bodies and `met`
+    to the checks they met (cleared once none is open); returns (open, met)."""
+    _DRY[0] += opened
+    _DRY[1] += met
+    state = (_DRY[0], _DRY[1])
+    if _DRY[0] <= 0:
+        _DRY[0] = _DRY[1] = 0
+    return state
+
+
+dry_try._dynamo_marked_constant = True  # (dynamo calls it for real: constants in and out)
+
+
+def _clear_dry_tries() -> None:
+    _DRY[0] = _DRY[1] = 0
+
+
+_clear_dry_tries._dynamo_marked_constant = True  # (dynamo calls it for real)
+
+
 _staging = threading.local()
 
 
@@ -255,6 +281,7 @@ def staging(statement: str):
                 dead_probes.reset()
                 if torch.compiler.is_dynamo_compiling():
                     _clear_operator_probes()  # (NOTE [probes in bodies dynamo traces])
+                    _clear_dry_tries()  # (what a failed trace left open)
                 # (what its nested statements' probes learn: NOTE [probe verdicts])
                 _verdicts[0] = {} if torch.compiler.is_dynamo_compiling() else None
                 if torch.compiler.is_dynamo_compiling():

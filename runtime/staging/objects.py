@@ -28,7 +28,7 @@ from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..errors import StagingError
 from . import context
-from ..augmented import is_stand_in
+from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList
 from ..identity import identical, type_in
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
@@ -289,17 +289,23 @@ def _flatten_as(spec, value, leaves, path="", replaced=None):
             # A number the object held before an earlier statement, which carried it and left
             # a 0-d tensor there (NOTE [numbers in objects]), set again (tester t13 repro 20:
             # `return {"pos": (i, j)}` in nested loops): the number as a tensor, as then.
+            # (a stand-in for the number it is: unmarked, a method's `self.best = float(loss)`
+            # in a staged loop read as a tensor on that path, and was refused: tester21b s05)
             like = next((t for t in leaves if isinstance(t, torch.Tensor)), None)
-            value = (to_tensor(value, like) if isinstance(value, _SYMBOLIC) else
-                     torch.tensor(value, device=like.device if like is not None else None))
+            value = mark(to_tensor(value, like) if isinstance(value, _SYMBOLIC) else
+                         torch.tensor(value, device=like.device if like is not None else None))
         if not isinstance(value, torch.Tensor):
             return path, "stops being a tensor"
         leaves.append(value)
         return None
     if kind == "number":
         if isinstance(value, _SYMBOLIC):  # (`float(t)` of a traced tensor: carried as a tensor)
-            value = to_tensor(value, next((t for t in leaves if isinstance(t, torch.Tensor)),
-                                          None))
+            # (the number's stand-in, as a local's `best = float(t)` is: the tensor made of it
+            # unmarked read as a body making the field a tensor, and `s.best = float(t)` under
+            # a tensor `if` was refused as a number on one path and a tensor on another:
+            # tester21b s05)
+            value = mark(to_tensor(value, next(
+                (t for t in leaves if isinstance(t, torch.Tensor)), None)))
         if not isinstance(value, (torch.Tensor, *_NUMBERS)):
             return path, "stops being a number"
         leaves.append(value)
@@ -981,7 +987,9 @@ def _probe_copy(value, memo, watched, owner):
     # (`memo`: (original, copy) pairs, found by `is`: `id()` of a value under dynamo guards
     # on it, and a guard on an input tensor's id recompiled for every call's tensor)
     if isinstance(value, torch.Tensor):
-        return value.clone()
+        # (a number's stand-in stays one: its `self.total += v` then rebinds the field, which
+        # the probe sees, NOTE [fields updated by a method] in the control-flow converter)
+        return copy_of(value)
     for original, copy in memo:
         if original is value:
             return copy

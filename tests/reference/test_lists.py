@@ -1618,3 +1618,87 @@ def zip_two_grown_lists(x):
 def test_enumerate_and_zip_of_a_grown_list(fn):
     assert_same_result(fn, [(T([1., 2., -1., 3.]),), (T([-1., -2., -3., -4.]),),
                             (T([4., -1., -5., 2.]),), (T([0.5, 1., 2., 3.]),)])
+
+
+# --- the length of a grown list divides: Python's ZeroDivisionError where it is empty ---------
+
+def share_of_grown(x):
+    vals = []
+    for v in x:
+        if v > 0:
+            vals.append(v)
+    try:
+        m = 10.0 / len(vals)
+    except ZeroDivisionError:
+        m = -1.0
+    return x * m
+
+
+def divided_by_length(x):
+    vals = []
+    for v in x:
+        if v > 0:
+            vals.append(v)
+    n = len(vals)
+    return x * (10.0 / n), x * (7 % len(vals))
+
+
+def mean_of_grown(x):
+    vals = []
+    for v in x:
+        if v > 0:
+            vals.append(v)
+    return sum(vals) / len(vals)
+
+
+def test_division_by_the_length_of_a_grown_list():
+    # tester21b s19: torch's `10.0 / count` gave inf (and the mean nan) where the list is empty,
+    # where Python raises ZeroDivisionError or runs the handler (NOTE [the length of a grown
+    # list] in autoconv/converters/numbers.py)
+    some, none = T([1., 0., 2.]), T([-4., -5., -2.])
+    assert_same_result(share_of_grown, [(some,), (none,), (T([3., -1., 1.]),)])
+    for fn in (divided_by_length, mean_of_grown):
+        with pytest.raises(ZeroDivisionError):
+            fn(none)
+        assert_close(autoconv.autoconv(fn)(some), fn(some))
+        with pytest.raises(ZeroDivisionError, match=r"test_lists.py:\d+: division by zero"):
+            autoconv.autoconv(fn)(none)
+        program = torch.export.export(Calling(autoconv.convert(fn)), (some,), strict=False)
+        saved = io.BytesIO()
+        torch.export.save(program, saved)
+        saved.seek(0)
+        module = torch.export.load(saved).module()
+        assert_close(module(some), fn(some))
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            module(none)
+        torch._dynamo.reset()
+        compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+        assert_close(compiled(some), fn(some))
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            compiled(none)
+
+
+def tensor_of_comprehension_of_carried(x):
+    pos = 0
+    if x.sum() > 0:
+        pos += 1
+    return torch.tensor([pos for _ in range(2)]), torch.tensor(list((pos, 3)))
+
+
+def tensor_of_max_of_grown_ints(x):
+    ls = []
+    for v in x:
+        if v > 0:
+            ls.append(int(v))
+        if v > 50:
+            break
+    return torch.tensor([max(ls), 1]), torch.tensor(10.0 / max(ls))
+
+
+def test_torch_tensor_of_a_list_of_carried_numbers():
+    # tester21b s04: a list holding a carried int (built by a comprehension, by list(), or
+    # holding max() of a grown list) given to torch.tensor called `.item()` on its stand-ins
+    # under make_fx: torch's "data is not allocated yet" (replay, export)
+    assert_same_result(tensor_of_comprehension_of_carried, [(T([1., 2.]),), (T([-1., -2.]),)])
+    assert_same_result(tensor_of_max_of_grown_ints, [(T([3., -1., 2., 7.]),),
+                                                     (T([60., 5., 6., 7.]),)])

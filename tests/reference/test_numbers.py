@@ -1535,3 +1535,144 @@ def test_divmod_and_round_of_numbers_read_from_tensors():
     # Python's round in the graph, which torch.export.save could not write
     _assert_python_results(divmod_and_round_of_items,
                            [torch.tensor([3, 4, 9]), torch.tensor([1, 6, 2])])
+
+
+def filled_with_a_branch_number(x):
+    if x.sum() > 0:
+        n = 3
+    else:
+        n = 2
+    return torch.full_like(x, n), torch.scalar_tensor(n), torch.full_like(x, n * 0.5)
+
+
+def test_fill_value_of_a_carried_number():
+    # (tester21b s22) torch.compile: dynamo read the 0-d stand-in with .item() into an unbacked
+    # symbol no output holds (PendingUnbackedSymbolNotFound; NOTE [a number's stand-in as a fill
+    # value] in runtime/arithmetic.py)
+    _assert_python_results(filled_with_a_branch_number,
+                           [torch.tensor([1., 2.]), torch.tensor([-1., -2.])])
+
+
+def tensor_of_an_int_read_from_a_tensor(x):
+    k = int(x.argmax())
+    s = x.max().item()
+    return torch.tensor(k), torch.tensor(s), x[k]
+
+
+def test_torch_tensor_of_a_number_read_from_a_tensor():
+    # (tester21b s23) autoconv's own trace refused `torch.tensor(k)` of `k = int(t)` (torch.tensor
+    # asks a symbolic int for its value under make_fx), where export and compile took it
+    _assert_python_results(tensor_of_an_int_read_from_a_tensor,
+                           [torch.tensor([1., 2.]), torch.tensor([3., -2.])])
+
+
+class _Best:
+    def __init__(self):
+        self.best = 100.0
+
+
+def best_field_from_float(x):
+    s = _Best()
+    if x[0] < s.best:
+        s.best = float(x[0])
+    return torch.tensor(s.best)
+
+
+class _Stopper:
+    def __init__(self):
+        self.best = float("inf")
+        self.bad = 0
+
+    def step(self, loss):
+        if loss < self.best:
+            self.best = float(loss)
+            self.bad = 0
+        else:
+            self.bad += 1
+
+
+def early_stopping(x):
+    tr = _Stopper()
+    for v in x:
+        tr.step(v)
+    return torch.tensor(tr.best), torch.tensor(tr.bad)
+
+
+def test_a_float_field_set_from_float_of_a_tensor_under_a_staged_if():
+    # (tester21b s05) the field's tensor made of float(t) read as a tensor on that path, and the
+    # statement was refused as a number on one path and a tensor on another
+    _assert_python_results(best_field_from_float, [torch.tensor([3., 2.]), torch.tensor([300., 2.])])
+    _assert_python_results(early_stopping, [torch.tensor([3., 2., 4., 1.]),
+                                            torch.tensor([1., 2., 3., 4.])])
+
+
+class _Meter:
+    def __init__(self):
+        self.vals = []
+        self.total = 0.0
+        self.count = 0
+
+    def update(self, v):
+        self.total += float(v)
+        self.count += 1
+
+
+def metered(x):
+    m = _Meter()
+    for v in x:
+        if v > 0:
+            m.update(v)
+    return x * m.total, torch.tensor(m.count)
+
+
+def test_a_method_updating_number_fields_under_a_staged_if_in_a_loop():
+    # (tester21b s09) torch.compile: `self.total += v` updated the field's stand-in in place, no
+    # probe saw the object change, and dynamo refused the write inside torch.cond ("HOP: Unsafe
+    # side effect"; NOTE [fields updated by a method] in the control-flow converter)
+    _assert_python_results(metered, [torch.tensor([1., -2., 4.]), torch.tensor([-1., -2., -3.])])
+
+
+def reciprocals_in_a_try(x):
+    acc = 0.0
+    for v in x:
+        n = int(v)
+        try:
+            r = 1.0 / n
+        except ZeroDivisionError:
+            r = 0.0
+        acc += r
+    return x * acc
+
+
+def divided_in_a_try_in_a_branch(x):
+    n = 0
+    for v in x:
+        if v > 0:
+            n += 1
+    if x.sum() > 0:
+        try:
+            r = 4.0 / n
+        except ZeroDivisionError:
+            r = 0.0
+    else:
+        r = -1.0
+    return x * r
+
+
+def test_a_try_around_a_division_in_a_staged_body():
+    # (tester21b s20) `1.0 / int(v)` in a staged loop: the symbolic int's own division raised out
+    # of the graph where Python runs the handler. Under torch.compile the try in an operator's
+    # body is refused at the try (NOTE [a staged try under dynamo] in runtime/fallible.py): dynamo
+    # refused the write that collects the check (torch's "HOP: Unsafe side effect")
+    loop_inputs = [torch.tensor([4., 5., 2.]), torch.tensor([1., 0., 2.])]
+    branch_inputs = [torch.tensor([1., 2.]), torch.tensor([-1., -2.]), torch.tensor([-1., 0.5])]
+    _assert_python_results(reciprocals_in_a_try, loop_inputs, compile=False)
+    _assert_python_results(divided_in_a_try_in_a_branch, branch_inputs, compile=False)
+    for fn, inputs, line in ((reciprocals_in_a_try, loop_inputs, 5),
+                             (divided_in_a_try_in_a_branch, branch_inputs, 7)):
+        torch._dynamo.reset()
+        compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+        at = fn.__code__.co_firstlineno + line
+        with pytest.raises(StagingError, match=rf"test_numbers.py:{at}: .*try statement.*"
+                                               r"if n != 0 else"):
+            compiled(inputs[0])
