@@ -326,6 +326,13 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
             "call this one after the function returns")
     if (fn is torch.tensor or fn is torch.as_tensor) and args:
         return _tensor_from(args[0], *args[1:], **kwargs)
+    if fn is torch.full and kwargs.get("dtype") is None:
+        # torch.full infers its dtype from the fill (an int's int64, a bool's bool), and read
+        # a 0-d tensor's under dynamo as the default float: float32 where Python's int gives
+        # int64 (tester21b s03); the dtype the number's would be is given to it
+        fill = args[1] if len(args) > 1 else kwargs.get("fill_value")
+        if _is_number(fill) or mixed_in(fill):
+            kwargs = {**kwargs, "dtype": _inferred(fill)}
     floats = [leaf for leaf in leaves if (_is_number(leaf) or mixed_in(leaf))
               and (leaf.dtype.is_floating_point or leaf.dtype.is_complex)]
     if not floats:

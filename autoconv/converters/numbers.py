@@ -60,12 +60,13 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     assigns, names_at, parents = _scan(body)
     fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
     read = _read_numbers(assigns, names_at, parents, ac, local_names)
-    numbers = _numbers(assigns, set(indices) | fields | set(params) | read)
+    lists = _carried_lists(assigns, carried, ac)
+    # (a carried list's items may be numbers: NOTE [items of carried lists])
+    numbers = _numbers(assigns, set(indices) | fields | set(params) | read | lists)
     names = _assigned_from(
         assigns, numbers & (set(carried) | set(indices) | fields | set(params) | read),
         numbers)
     conversions = _conversions(names_at, ac, parents)
-    lists = _carried_lists(assigns, carried, ac)
     if not names and not conversions and not lists:
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
@@ -122,6 +123,20 @@ def _reads_tensor_number(value, ac: str) -> bool:
     return isinstance(func, gast.Attribute) and (func.attr == "item" and not value.args or (
         func.attr in _CONVERSIONS and isinstance(func.value, gast.Name)
         and func.value.id == ac))
+
+
+# NOTE [items of carried lists]
+# A list a staged statement grows (`lrs.append(lr)` in a tensor loop) or binds in its branches
+# is a StagedList after it, whose items, sum, min and max are number stand-ins where the list
+# holds Python numbers (runtime/lists.py `as_read`, runtime/builtins.py `sum_`). Read as
+# plain operands they met torch's promotion as float64 0-d tensors: `torch.tensor(sum(vals))`,
+# `torch.tensor(lrs[-1])` and `torch.arange(3) * lrs[-1]` were float64 where Python's float
+# makes float32 (tester21b s01, s06, s24). So a carried list's name counts as a name that may
+# hold a number: `lrs[-1]`, `sum(lrs)`, `min(lrs)` read one, and so does a name assigned from
+# them. The same for the result of a call of the user's function given a number (`avg(total,
+# n)`, `meter.avg()` of an object with carried fields: NOTE [numbers given to a function] in
+# runtime/calls.py makes it a stand-in; tester21b s07). Where the value is a tensor after all,
+# the runtime's operators are torch's.
 
 
 def _carried_lists(assigns, carried, ac: str) -> set:
@@ -345,6 +360,8 @@ def _is_number(node, numbers) -> bool:
         sides = _if_exp_sides(node)
         if sides:  # `a if c else b` as the control-flow pass wrote it (`ac.if_exp`)
             return any(_is_number(side, numbers) for side in sides)
+        if _user_call_given_number(node, numbers):
+            return True
         if name in ("converted_method_call", "converted_call") and len(node.args) > 1:
             method = node.args[1]
             name = method.value if isinstance(method, gast.Constant) else None
@@ -425,7 +442,27 @@ def _reads_number(node, names) -> bool:
     if isinstance(node, gast.Call) and _called(node) in _NUMBER_CALLS:
         # `max(float(n), 0.5)`, `abs(t)`: a number of numbers (torch.tensor of it was float64)
         return any(_reads_number(arg, names) for arg in node.args)
+    if _user_call_given_number(node, names):
+        return True
     return any(_reads_number(side, names) for side in _if_exp_sides(node))
+
+
+_USER_CALLS = frozenset({"converted_call", "converted_method_call"})
+
+
+def _user_call_given_number(node, names) -> bool:
+    """Whether `node` calls a user's function (as the calls pass wrote it) with an argument
+    that may read a name in `names`, or on a receiver whose fields are in it (`meter.avg()`
+    of a carried `meter.total`): its result may be a number (NOTE [items of carried
+    lists])."""
+    if not (isinstance(node, gast.Call) and _called(node) in _USER_CALLS):
+        return False
+    values = [*node.args[1:], *(k.value for k in node.keywords)]
+    receiver = node.args[0] if node.args else None
+    if (_called(node) == "converted_method_call" and isinstance(receiver, gast.Name)
+            and any(n.partition(".")[0] == receiver.id for n in names if "." in n)):
+        return True
+    return any(_reads_number(value, names) for value in values)
 
 
 def _called(node) -> str | None:
