@@ -63,8 +63,11 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     lists = _carried_lists(assigns, carried, ac)
     # (a carried list's items may be numbers: NOTE [items of carried lists])
     numbers = _numbers(assigns, set(indices) | fields | set(params) | read | lists)
+    items = _loop_items(body, ac, numbers) if lists else set()
+    if items - numbers:
+        numbers = _numbers(assigns, numbers | items)
     names = _assigned_from(
-        assigns, numbers & (set(carried) | set(indices) | fields | set(params) | read),
+        assigns, numbers & (set(carried) | set(indices) | fields | set(params) | read | items),
         numbers)
     conversions = _conversions(names_at, ac, parents)
     if not names and not conversions and not lists:
@@ -137,6 +140,24 @@ def _reads_tensor_number(value, ac: str) -> bool:
 # n)`, `meter.avg()` of an object with carried fields: NOTE [numbers given to a function] in
 # runtime/calls.py makes it a stand-in; tester21b s07). Where the value is a tensor after all,
 # the runtime's operators are torch's.
+
+
+def _loop_items(body: list, ac: str, numbers: set) -> set:
+    """The item names of the staged `for`s over an iterable that reads a name in `numbers`
+    (`for lr in lrs:` of a carried list, as `ac.for_stmt(lrs, None, loop_body, ...)` with
+    `def loop_body(lr, ...)`): its items may be numbers (NOTE [items of carried lists])."""
+    bodies, loops = {}, []
+    for stmt in body:
+        for node in gast.walk(stmt):
+            if isinstance(node, gast.FunctionDef) and node.args.args:
+                bodies[node.name] = node.args.args[0].id
+            elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+                  and node.func.attr == "for_stmt" and isinstance(node.func.value, gast.Name)
+                  and node.func.value.id == ac and len(node.args) > 2
+                  and isinstance(node.args[2], gast.Name)):
+                loops.append(node)
+    return {bodies[loop.args[2].id] for loop in loops if loop.args[2].id in bodies and any(
+        isinstance(n, gast.Name) and n.id in numbers for n in gast.walk(loop.args[0]))}
 
 
 def _carried_lists(assigns, carried, ac: str) -> set:
@@ -347,6 +368,8 @@ def _is_number(node, numbers) -> bool:
         return all(_is_number(v, numbers) for v in [node.left, *node.comparators])
     if isinstance(node, gast.Subscript):
         return _is_number(node.value, numbers)
+    if _is_getitem(node):  # (`ac.getitem(lrs, i)`, as the subscripts pass wrote `lrs[i]`)
+        return _is_number(node.args[0], numbers)
     if isinstance(node, gast.IfExp):
         return _is_number(node.body, numbers) or _is_number(node.orelse, numbers)
     if isinstance(node, (gast.Tuple, gast.List)):
@@ -429,6 +452,8 @@ def _reads_number(node, names) -> bool:
         return _field_in(node, names)
     if isinstance(node, gast.Subscript):
         return _reads_number(node.value, names)
+    if _is_getitem(node):
+        return _reads_number(node.args[0], names)
     if isinstance(node, gast.BinOp):
         return _reads_number(node.left, names) or _reads_number(node.right, names)
     if isinstance(node, gast.UnaryOp):
@@ -448,6 +473,13 @@ def _reads_number(node, names) -> bool:
 
 
 _USER_CALLS = frozenset({"converted_call", "converted_method_call"})
+
+
+def _is_getitem(node) -> bool:
+    """Whether `node` is `ac.getitem(target, key)`."""
+    return (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+            and node.func.attr == "getitem" and isinstance(node.func.value, gast.Name)
+            and len(node.args) == 2)
 
 
 def _user_call_given_number(node, names) -> bool:
