@@ -62,6 +62,12 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     read = _read_numbers(assigns, names_at, parents, ac, local_names)
     lists = _carried_lists(assigns, carried, ac)
     # (a carried list's items may be numbers: NOTE [items of carried lists])
+    # 'm.()': a method of `m` may return a number, where a staged statement may have changed
+    # its fields (`m.avg()` after `m.add(v)` in a tensor loop; not in a function without
+    # staged statements, whose method calls on objects would all read through the runtime)
+    methods = {f"{name.partition('.')[0]}.()" for name in fields} if carried or _stages(
+        names_at, ac, parents) else set()
+    fields |= methods
     numbers = _numbers(assigns, set(indices) | fields | set(params) | read | lists)
     items = _loop_items(body, ac, numbers) if lists else set()
     if items - numbers:
@@ -140,6 +146,16 @@ def _reads_tensor_number(value, ac: str) -> bool:
 # n)`, `meter.avg()` of an object with carried fields: NOTE [numbers given to a function] in
 # runtime/calls.py makes it a stand-in; tester21b s07). Where the value is a tensor after all,
 # the runtime's operators are torch's.
+
+
+_STATEMENTS = frozenset({"for_stmt", "while_stmt", "if_stmt"})
+
+
+def _stages(names_at: list, ac: str, parents: dict) -> bool:
+    """Whether the body calls a staged statement's operator (`ac.for_stmt`, ...)."""
+    return any(node.id == ac and any(
+        isinstance(parent, gast.Attribute) and parent.attr in _STATEMENTS
+        for parent in parents.get(id(node), ())) for node in names_at)
 
 
 def _loop_items(body: list, ac: str, numbers: set) -> set:
@@ -484,15 +500,15 @@ def _is_getitem(node) -> bool:
 
 def _user_call_given_number(node, names) -> bool:
     """Whether `node` calls a user's function (as the calls pass wrote it) with an argument
-    that may read a name in `names`, or on a receiver whose fields are in it (`meter.avg()`
-    of a carried `meter.total`): its result may be a number (NOTE [items of carried
-    lists])."""
+    that may read a name in `names`, or a method of a receiver `m` with 'm.()' in it
+    (`meter.avg()` after a staged statement changed `meter.total`): its result may be a number
+    (NOTE [items of carried lists])."""
     if not (isinstance(node, gast.Call) and _called(node) in _USER_CALLS):
         return False
     values = [*node.args[1:], *(k.value for k in node.keywords)]
     receiver = node.args[0] if node.args else None
     if (_called(node) == "converted_method_call" and isinstance(receiver, gast.Name)
-            and any(n.partition(".")[0] == receiver.id for n in names if "." in n)):
+            and f"{receiver.id}.()" in names):
         return True
     return any(_reads_number(value, names) for value in values)
 
