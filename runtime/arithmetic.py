@@ -37,7 +37,8 @@ from .errors import StagingError
 from .identity import type_in
 from .lists import StagedList
 from .text import percent_
-from .values import is_symbolic, number_dtype, promote_types, tensors_dtype, with_number
+from .values import (is_symbolic, known_empty, number_dtype, promote_types, tensors_dtype,
+                     with_number)
 
 __all__ = ["binary", "compare", "negative", "positive", "invert", "number_call",
            "number_method_call"]
@@ -344,6 +345,13 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
             "call this one after the function returns")
     if (fn is torch.tensor or fn is torch.as_tensor) and args:
         return _tensor_from(args[0], *args[1:], **kwargs)
+    if fn is torch.full and kwargs.get("dtype") is None:
+        # torch.full infers its dtype from the fill (an int's int64, a bool's bool), and read
+        # a 0-d tensor's under dynamo as the default float: float32 where Python's int gives
+        # int64 (tester21b s03); the dtype the number's would be is given to it
+        fill = args[1] if len(args) > 1 else kwargs.get("fill_value")
+        if _is_number(fill) or mixed_in(fill):
+            kwargs = {**kwargs, "dtype": _inferred(fill)}
     floats = [leaf for leaf in leaves if (_is_number(leaf) or mixed_in(leaf))
               and (leaf.dtype.is_floating_point or leaf.dtype.is_complex)]
     if not floats:
@@ -623,6 +631,11 @@ def _tensor_of_grown(items, dtype=None, device=None, requires_grad=False, pin_me
         dtype = stacked.dtype
         if items.numbers and (dtype.is_floating_point or dtype.is_complex):
             dtype = with_number(torch.bool, dtype)  # (as `_inferred` of a number's)
+        if dtype != torch.get_default_dtype():
+            if known_empty(items.capacity):
+                dtype = torch.get_default_dtype()  # (no append ran: Python's `[]`)
+            else:
+                _check_not_empty_data(items, dtype)
     out = stacked.detach().to(dtype=dtype, copy=True)
     if device is not None:
         out = out.to(device)
@@ -631,6 +644,38 @@ def _tensor_of_grown(items, dtype=None, device=None, requires_grad=False, pin_me
     if requires_grad:
         out.requires_grad_(True)
     return out
+
+
+# NOTE [torch.tensor of an empty grown list]
+# torch.tensor([]) is of the default float dtype (float32), torch.tensor of a list of ints
+# int64 (of bools bool, of float64 tensors float64): the dtype depends on whether the list is
+# empty, which for a list grown under tensor control flow only the running graph knows, and a
+# graph's output has one dtype. The graph gave the items' dtype on every path: int64 of shape
+# [0] where Python gives float32 (tester21b s02). There the graph raises a StagingError (from
+# an exported or compiled program a RuntimeError with its text) at the user's line, with the
+# fix: `dtype=` makes the dtype one on every path. Not on the paths where the list has items,
+# nor for a list whose items are of the default dtype (floats).
+
+class _GraphStagingError(StagingError):
+    """A StagingError a graph raises when it runs (`graph_check` makes it from its text)."""
+
+    def __init__(self, text: str):
+        TypeError.__init__(self, text)
+        self.filename = self.lineno = None
+        self.statement, self.problem, self.fix = "expression", text, ""
+
+
+_GraphStagingError.__name__ = _GraphStagingError.__qualname__ = "StagingError"
+
+
+def _check_not_empty_data(items, dtype) -> None:
+    # (dynamo cannot build an exception of a class of ours: a RuntimeError with the text there)
+    kind = RuntimeError if torch.compiler.is_dynamo_compiling() else _GraphStagingError
+    graph_check(items.count > 0, kind, (
+        f"torch.tensor of '{items.name}', a list grown under tensor control flow, is empty "
+        f"here: Python gives torch.tensor([]) the default float dtype, and {dtype} to this "
+        "list with items, and a graph has one dtype on every path. Give the dtype: "
+        f"`torch.tensor({items.name}, dtype={dtype})`"))
 
 
 def _inferred(leaf) -> torch.dtype:

@@ -34,7 +34,8 @@ import torch
 from .errors import StagingError
 from .values import number_dtype, promote_types, tensors_dtype, with_number
 
-__all__ = ["aug_assign", "aug_assign_attribute", "copy_of", "mark", "is_stand_in", "mark_mixed", "mixed_in",
+__all__ = ["aug_assign", "aug_assign_attribute", "copy_of", "mark", "mark_view", "is_stand_in",
+           "mark_mixed", "mixed_in",
            "mixed_error", "python_dtype", "check_operands",
            "float_power_operands", "graph_check"]
 
@@ -63,6 +64,14 @@ def mark(t):
     if isinstance(t, torch.Tensor):
         setattr(t, _NUMBER, True)
     return t
+
+
+def mark_view(t):
+    """`t` marked as a number's stand-in as `mark`; under dynamo a view of it is (dynamo
+    refuses an attribute set on an operator's output, and lets one be set on a view)."""
+    if isinstance(t, torch.Tensor) and torch.compiler.is_dynamo_compiling():
+        t = t.view(t.shape)
+    return mark(t)
 
 
 def is_stand_in(value) -> bool:

@@ -35,7 +35,8 @@ import torch
 from .lists import StagedList, check_not_empty
 from .staging.constants import StagedConstant, isinstance_of
 from .staging.torch import as_predicate
-from .augmented import empty_is_start, is_stand_in, mark
+from .arithmetic import binary
+from .augmented import empty_is_start, is_stand_in, mark, mark_view
 from .errors import StagingError
 from .identity import type_in
 from .values import as_staged_tensor, is_staged, known_empty, to_tensor, with_number
@@ -115,13 +116,12 @@ def len_(value):
     `.shape[0]` does: Python's `len` would ask for its value (tester t13 repro 26, kornia's
     `match_snn`: `if len(dists) == 0:`)."""
     if type(value) is StagedList and is_staged(value.count):
-        # (a stand-in for the Python int: `10.0 / len(vals)` is checked as Python's division,
-        # NOTE [the length of a grown list] in autoconv/converters/numbers.py); dynamo
-        # refuses an attribute set on torch.while_loop's output, not on a view of it
-        count = value.count
-        if torch.compiler.is_dynamo_compiling():
-            count = count.view_as(count)
-        return mark(count)
+        # an int's stand-in, as Python's len is an int: `10.0 / len(vals)` is checked as
+        # Python's division (NOTE [the length of a grown list] in
+        # autoconv/converters/numbers.py) and `sum(s) / len(s)` divides in float64 (NOTE [sums
+        # of numbers]); a view, so that the mark is not the list's count's (dynamo also
+        # refuses an attribute set on torch.while_loop's output, not on a view of it)
+        return mark(value.count.view(()))
     if isinstance(value, torch.Tensor) and value.dim() > 0:
         size = value.shape[0]
         if isinstance(size, torch.SymInt):
@@ -311,7 +311,9 @@ def _reduce_list(items: StagedList, key, smallest: bool, default):
         best = plain.amin(0) if smallest else plain.amax(0)
     if default is _MISSING:
         return items.as_read(best)
-    return torch.where(items.count > 0, best, default)
+    chosen = torch.where(items.count > 0, best, default)
+    # (a number where the list's items and the default are: `max(lrs, default=0.0)`)
+    return items.as_read(chosen) if _number_like(default) else chosen
 
 
 def _python_error(call) -> str:
@@ -468,11 +470,18 @@ def sort_(items, *args, **kwargs):
 
 
 def sum_(iterable, /, start=0):
-    """`sum(iterable, start)`; a traced tensor is summed over its first dimension in one op."""
-    grown = None
+    """`sum(iterable, start)`; a traced tensor is summed over its first dimension in one op.
+    The sum of a list of Python numbers (a grown one, or one holding number stand-ins) stands
+    for the Python number it is (NOTE [sums of numbers])."""
+    grown, numbers = None, False
     if type(iterable) is StagedList and is_staged(iterable.count):
         grown = iterable
+        numbers = iterable.numbers and _number_like(start)
         iterable = iterable.stacked()  # (torch.stack raises for an empty list; sum gives start)
+    elif type_in(iterable, (list, tuple)) and _number_like(start) and builtins.any(
+            is_stand_in(v) for v in iterable) and builtins.all(
+            _number_like(v) for v in iterable):
+        return _sum_of_numbers(iterable, start)
     elif not is_staged(iterable):
         return builtins.sum(iterable, start)
     if iterable.dim() == 0:
@@ -480,11 +489,32 @@ def sum_(iterable, /, start=0):
     if known_empty(iterable.shape[0]):  # (a grown list's count is only known when it runs)
         return start
     total = iterable.sum(0, dtype=_sum_dtype(iterable.dtype, start))
+    if numbers:
+        return _sum_of_numbers([mark_view(total)], start)
     total = total if type_in(start, (int, float, bool)) and start == 0 else start + total
     if grown is not None and not is_stand_in(total):
         # where the list is empty the sum is Python's `start`, not a tensor: `sum(vals) /
         # len(vals)` raises ZeroDivisionError there (runtime/arithmetic.py `binary`)
         empty_is_start(total, grown.count)
+    return total
+
+
+# NOTE [sums of numbers]
+# `sum(vals)` of a list of Python numbers is a Python number: of a list grown under tensor
+# control flow (its items' stand-ins), or of a Python list holding stand-ins (`[a, b]` of
+# carried floats). torch's sum gave an unmarked float64 tensor, and `torch.tensor(sum(vals))`
+# was float64 where Python's float makes float32 (tester21b s01, s08, s24). The total is a
+# number's stand-in, added to `start` by Python's rules (`arithmetic.binary`). (Of an empty
+# grown list the sum is a zero of the items' dtype where Python's is the int 0: README.)
+
+def _sum_of_numbers(values, start):
+    total = start
+    for value in values:
+        if type_in(total, (int, bool)) and total == 0 and isinstance(value, torch.Tensor):
+            # (`0 + v` is `v`, an int's or a float's, as Python's sum gives it)
+            total = mark_view(value.to(torch.int64) if value.dtype == torch.bool else value)
+        else:
+            total = binary(total, "+", value)
     return total
 
 

@@ -62,10 +62,20 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     assigns, names_at, parents = _scan(body)
     fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
     read = _read_numbers(assigns, names_at, parents, ac, local_names)
-    numbers = _numbers(assigns, set(indices) | fields | set(params) | read)
     lists = _carried_lists(assigns, carried, ac)
+    # (a carried list's items may be numbers: NOTE [items of carried lists])
+    # 'm.()': a method of `m` may return a number, where a staged statement may have changed
+    # its fields (`m.avg()` after `m.add(v)` in a tensor loop; not in a function without
+    # staged statements, whose method calls on objects would all read through the runtime)
+    methods = {f"{name.partition('.')[0]}.()" for name in fields} if carried or _stages(
+        names_at, ac, parents) else set()
+    fields |= methods
+    numbers = _numbers(assigns, set(indices) | fields | set(params) | read | lists)
+    items = _loop_items(body, ac, numbers) if lists else set()
+    if items - numbers:
+        numbers = _numbers(assigns, numbers | items)
     names = _assigned_from(
-        assigns, numbers & (set(carried) | set(indices) | fields | set(params) | read),
+        assigns, numbers & (set(carried) | set(indices) | fields | set(params) | read | items),
         numbers, lists)
     converted = _converted_names(assigns, ac) - names
     conversions = _conversions(names_at, ac, parents) + [
@@ -154,6 +164,48 @@ def _reads_tensor_number(value, ac: str) -> bool:
     return isinstance(func, gast.Attribute) and (func.attr == "item" and not value.args or (
         func.attr in _CONVERSIONS and isinstance(func.value, gast.Name)
         and func.value.id == ac))
+
+
+# NOTE [items of carried lists]
+# A list a staged statement grows (`lrs.append(lr)` in a tensor loop) or binds in its branches
+# is a StagedList after it, whose items, sum, min and max are number stand-ins where the list
+# holds Python numbers (runtime/lists.py `as_read`, runtime/builtins.py `sum_`). Read as
+# plain operands they met torch's promotion as float64 0-d tensors: `torch.tensor(sum(vals))`,
+# `torch.tensor(lrs[-1])` and `torch.arange(3) * lrs[-1]` were float64 where Python's float
+# makes float32 (tester21b s01, s06, s24). So a carried list's name counts as a name that may
+# hold a number: `lrs[-1]`, `sum(lrs)`, `min(lrs)` read one, and so does a name assigned from
+# them. The same for the result of a call of the user's function given a number (`avg(total,
+# n)`, `meter.avg()` of an object with carried fields: NOTE [numbers given to a function] in
+# runtime/calls.py makes it a stand-in; tester21b s07). Where the value is a tensor after all,
+# the runtime's operators are torch's.
+
+
+_STATEMENTS = frozenset({"for_stmt", "while_stmt", "if_stmt"})
+
+
+def _stages(names_at: list, ac: str, parents: dict) -> bool:
+    """Whether the body calls a staged statement's operator (`ac.for_stmt`, ...)."""
+    return any(node.id == ac and any(
+        isinstance(parent, gast.Attribute) and parent.attr in _STATEMENTS
+        for parent in parents.get(id(node), ())) for node in names_at)
+
+
+def _loop_items(body: list, ac: str, numbers: set) -> set:
+    """The item names of the staged `for`s over an iterable that reads a name in `numbers`
+    (`for lr in lrs:` of a carried list, as `ac.for_stmt(lrs, None, loop_body, ...)` with
+    `def loop_body(lr, ...)`): its items may be numbers (NOTE [items of carried lists])."""
+    bodies, loops = {}, []
+    for stmt in body:
+        for node in gast.walk(stmt):
+            if isinstance(node, gast.FunctionDef) and node.args.args:
+                bodies[node.name] = node.args.args[0].id
+            elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+                  and node.func.attr == "for_stmt" and isinstance(node.func.value, gast.Name)
+                  and node.func.value.id == ac and len(node.args) > 2
+                  and isinstance(node.args[2], gast.Name)):
+                loops.append(node)
+    return {bodies[loop.args[2].id] for loop in loops if loop.args[2].id in bodies and any(
+        isinstance(n, gast.Name) and n.id in numbers for n in gast.walk(loop.args[0]))}
 
 
 def _carried_lists(assigns, carried, ac: str) -> set:
@@ -367,6 +419,8 @@ def _is_number(node, numbers) -> bool:
         return all(_is_number(v, numbers) for v in [node.left, *node.comparators])
     if isinstance(node, gast.Subscript):
         return _is_number(node.value, numbers)
+    if _is_getitem(node):  # (`ac.getitem(lrs, i)`, as the subscripts pass wrote `lrs[i]`)
+        return _is_number(node.args[0], numbers)
     if isinstance(node, gast.IfExp):
         return _is_number(node.body, numbers) or _is_number(node.orelse, numbers)
     if isinstance(node, (gast.Tuple, gast.List)):
@@ -384,6 +438,8 @@ def _is_number(node, numbers) -> bool:
         sides = _if_exp_sides(node)
         if sides:  # `a if c else b` as the control-flow pass wrote it (`ac.if_exp`)
             return any(_is_number(side, numbers) for side in sides)
+        if _user_call_given_number(node, numbers):
+            return True
         if name in ("converted_method_call", "converted_call") and len(node.args) > 1:
             method = node.args[1]
             name = method.value if isinstance(method, gast.Constant) else None
@@ -454,6 +510,8 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
         return _field_in(node, names)
     if isinstance(node, gast.Subscript):
         return _reads_number(node.value, names, lists)
+    if _is_getitem(node):
+        return _reads_number(node.args[0], names, lists)
     if isinstance(node, gast.BinOp):
         return _reads_number(node.left, names, lists) or _reads_number(node.right, names, lists)
     if isinstance(node, gast.UnaryOp):
@@ -473,6 +531,8 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
         # of a grown list])
         return any(_reads_number(arg, names, lists) or (
             isinstance(arg, gast.Name) and arg.id in lists) for arg in node.args)
+    if _user_call_given_number(node, names, lists):
+        return True
     return any(_reads_number(side, names, lists) for side in _if_exp_sides(node))
 
 
@@ -485,6 +545,32 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
 # division as Python does (a graph assertion, or a `try`'s failure: NOTE [a try around a value
 # the graph checks]), and a torch function given it goes through `ac.number_call`
 # (`torch.tensor([max(ls), 1])`: tester21b s04).
+
+
+_USER_CALLS = frozenset({"converted_call", "converted_method_call"})
+
+
+def _is_getitem(node) -> bool:
+    """Whether `node` is `ac.getitem(target, key)`."""
+    return (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+            and node.func.attr == "getitem" and isinstance(node.func.value, gast.Name)
+            and len(node.args) == 2)
+
+
+def _user_call_given_number(node, names, lists=frozenset()) -> bool:
+    """Whether `node` calls a user's function (as the calls pass wrote it) with an argument
+    that may read a name in `names`, or a method of a receiver `m` with 'm.()' in it
+    (`meter.avg()` after a staged statement changed `meter.total`): its result may be a number
+    (NOTE [items of carried lists])."""
+    if not (isinstance(node, gast.Call) and _called(node) in _USER_CALLS):
+        return False
+    values = [*node.args[1:], *(k.value for k in node.keywords)]
+    receiver = node.args[0] if node.args else None
+    if (_called(node) == "converted_method_call" and isinstance(receiver, gast.Name)
+            and f"{receiver.id}.()" in names):
+        return True
+    return any(_reads_number(value, names, lists) for value in values)
+
 
 def _called(node) -> str | None:
     """The name a call's function is read by (`max_` of `ac.max_`, `round`), else None."""

@@ -1702,3 +1702,71 @@ def test_torch_tensor_of_a_list_of_carried_numbers():
     assert_same_result(tensor_of_comprehension_of_carried, [(T([1., 2.]),), (T([-1., -2.]),)])
     assert_same_result(tensor_of_max_of_grown_ints, [(T([3., -1., 2., 7.]),),
                                                      (T([60., 5., 6., 7.]),)])
+
+
+# --- torch.tensor of a grown list that may be empty (tester21b s02) ------------------------------
+
+def tensor_of_counts(x):
+    counts = []
+    for v in x:
+        if v > 0:
+            counts.append(int(v))
+    return torch.tensor(counts)
+
+
+def tensor_of_counts_with_a_dtype(x):
+    counts = []
+    for v in x:
+        if v > 0:
+            counts.append(int(v))
+    return torch.tensor(counts, dtype=torch.long), torch.tensor(counts, dtype=torch.float32)
+
+
+def tensor_of_guarded_counts(x):
+    counts = []
+    for v in x:
+        if v > 0:
+            counts.append(int(v))
+    if len(counts) == 0:
+        return torch.zeros(0, dtype=torch.long)
+    return torch.tensor(counts)
+
+
+def test_torch_tensor_of_an_empty_grown_int_list_raises_where_python_gives_float32():
+    # torch.tensor([]) is float32, torch.tensor of ints int64: the graph gave int64 of shape
+    # [0] on the empty path (NOTE [torch.tensor of an empty grown list] in runtime/arithmetic.py)
+    full, empty = T([1., -2., 3., 4.]), T([-1., -2., -3., -4.])
+    assert tensor_of_counts(empty).dtype == torch.float32
+    line = tensor_of_counts.__code__.co_firstlineno + 5
+    staged = autoconv.autoconv(tensor_of_counts)
+    assert staged(full).tolist() == [1, 3, 4] and staged(full).dtype == torch.int64
+    with pytest.raises(StagingError, match=rf"test_lists.py:{line}: torch.tensor of 'counts'.*"
+                                           r"dtype=torch.int64"):
+        staged(empty)
+    program = torch.export.export(Calling(autoconv.convert(tensor_of_counts)), (full,),
+                                  strict=False)
+    saved = io.BytesIO()
+    torch.export.save(program, saved)
+    saved.seek(0)
+    loaded = torch.export.load(saved).module()
+    assert loaded(full).dtype == torch.int64
+    with pytest.raises(RuntimeError, match=rf"test_lists.py:{line}: torch.tensor of 'counts'"):
+        loaded(empty)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(tensor_of_counts), fullgraph=True, backend="eager")
+    assert compiled(full).dtype == torch.int64
+    with pytest.raises(RuntimeError, match=rf"test_lists.py:{line}: torch.tensor of 'counts'"):
+        compiled(empty)
+
+
+def test_torch_tensor_of_a_grown_int_list_with_a_dtype_or_a_guard_runs_on_every_path():
+    inputs = [(T([1., -2., 3., 4.]),), (T([-1., -2., -3., -4.]),)]
+    for fn in (tensor_of_counts_with_a_dtype, tensor_of_guarded_counts):
+        expected = [fn(*args) for args in inputs]
+        for run in (autoconv.autoconv(fn),
+                    torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")):
+            for args, want in zip(inputs, expected):
+                got = run(*args)
+                for g, w in zip(torch.utils._pytree.tree_leaves(got),
+                                torch.utils._pytree.tree_leaves(want)):
+                    assert g.dtype == w.dtype and g.tolist() == w.tolist()

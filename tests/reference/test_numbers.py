@@ -1676,3 +1676,186 @@ def test_a_try_around_a_division_in_a_staged_body():
         with pytest.raises(StagingError, match=rf"test_numbers.py:{at}: .*try statement.*"
                                                r"if n != 0 else"):
             compiled(inputs[0])
+
+
+# --- tester21b: numbers read back from carried lists and helpers ---------------------------------
+# NOTE [items of carried lists] in autoconv/converters/numbers.py, NOTE [sums of numbers] in
+# runtime/builtins.py: each was a float64 tensor where Python's float makes float32.
+
+def sum_of_grown_floats(x):
+    vals = []
+    n = 0
+    while n < x.shape[0] and x[n] < 10:
+        vals.append(x[n].item() * 0.5)
+        n += 1
+    return torch.tensor(sum(vals)), x * sum(vals)
+
+
+def items_of_grown_floats(x):
+    lr = 1.0
+    lrs = []
+    for v in x:
+        if v > 0:
+            lr = lr * 0.5
+        lrs.append(lr)
+    last = lrs[-1]
+    return (torch.tensor(min(lrs)), torch.tensor(max(lrs)), torch.tensor(lrs[-1]),
+            torch.tensor(lrs[0] + 1.0), torch.arange(3) * lrs[-1], torch.tensor(last),
+            torch.tensor(max(lrs, default=0.0)))
+
+
+def _last_of(xs):
+    return xs[-1]
+
+
+def iterated_grown_floats(x):
+    lr = 1.0
+    lrs = []
+    for v in x:
+        if v > 0:
+            lr = lr * 0.5
+        lrs.append(lr)
+    out = []
+    for lr_ in lrs:
+        out.append(torch.tensor(lr_))
+    for i, lr_ in enumerate(lrs):
+        out.append(torch.arange(2) * lr_)
+    return out[0], out[-1], torch.tensor(_last_of(lrs))
+
+
+def _average(t, n):
+    return t / n
+
+
+def averaged_by_a_helper(x):
+    total = 0.0
+    n = 1
+    for v in x:
+        if v > 0:
+            total += float(v)
+            n += 1
+    mean = _average(total, n)
+    return torch.tensor(_average(total, n)), torch.tensor(mean), torch.arange(2) * mean
+
+
+class _AverageMeter:
+    def __init__(self):
+        self.total, self.count = 0.0, 0
+
+    def add(self, v):
+        self.total += v
+        self.count += 1
+
+    def avg(self):
+        return self.total / max(self.count, 1)
+
+
+def averaged_by_a_method(x):
+    m = _AverageMeter()
+    for v in x:
+        if v > 0:
+            m.add(float(v))
+    return torch.tensor(m.avg()), torch.arange(2) * m.avg()
+
+
+def sum_of_a_branch_list(x):
+    if x.sum() > 0:
+        ws = [0.25, 0.75]
+    else:
+        ws = [1.0]
+    return torch.tensor(sum(ws)), torch.arange(3) * sum(ws), torch.tensor(sum(ws, 1))
+
+
+def sums_of_carried_numbers(x):
+    a = 0.0
+    b = 1
+    for v in x:
+        if v > 0:
+            a += 0.5
+            b += 1
+    return torch.tensor(sum([a, b])), torch.tensor(sum([b, b])), torch.tensor(sum([b], 0.5))
+
+
+def greedy_decode(logits):
+    toks = []
+    scores = []
+    for t in range(logits.shape[0]):
+        p = logits[t].softmax(-1)
+        tok = p.argmax()
+        if tok.item() == 0:
+            break
+        toks.append(tok.item())
+        scores.append(p.max().item())
+    if len(toks) == 0:
+        return torch.zeros(0, dtype=torch.long), torch.tensor(0.0)
+    return torch.tensor(toks), torch.tensor(sum(scores) / len(scores))
+
+
+def counted_ints_read_back(x):
+    counts = []
+    for v in x:
+        if v > 0:
+            counts.append(int(v))
+    return torch.tensor(sum(counts)), torch.tensor(len(counts)), torch.full((2,), len(counts))
+
+
+def test_sum_min_max_and_items_of_a_grown_float_list_are_python_floats():
+    # (tester21b s01, s06) float64 in every mode
+    _assert_python_results(sum_of_grown_floats, [torch.tensor([1., 2., 30., 4.]),
+                                                 torch.tensor([1., 2., 3., 4.])])
+    _assert_python_results(items_of_grown_floats, [torch.tensor([1., -1., 2.]),
+                                                   torch.tensor([-1., -1., -2.])])
+    _assert_python_results(iterated_grown_floats, [torch.tensor([1., -1., 2.]),
+                                                   torch.tensor([-1., -1., -2.])])
+
+
+def test_a_float_a_helper_returns_from_carried_numbers_is_a_python_float():
+    # (tester21b s07) torch.tensor(avg(total, n)) was float64 where `total / n` inline was right
+    inputs = [torch.tensor([1., -2., 3.5]), torch.tensor([2., -3., -4.]),
+              torch.tensor([-2., -3., -4.])]
+    _assert_python_results(averaged_by_a_helper, inputs)
+    # (under torch.compile a field a method changes under a staged `if` is torch's refusal:
+    # README, "State in objects")
+    _assert_python_results(averaged_by_a_method, inputs, compile=False)
+
+
+def test_sum_of_a_list_of_numbers_is_a_python_number():
+    # (tester21b s08) sum(ws) of a list bound in a staged `if`'s branches: float64
+    both = [torch.tensor([1., 2.]), torch.tensor([-1., -2.])]
+    _assert_python_results(sum_of_a_branch_list, both)
+    _assert_python_results(sums_of_carried_numbers, [torch.tensor([1., -1., 2.]),
+                                                     torch.tensor([-1., -1., -2.])])
+    _assert_python_results(counted_ints_read_back, [torch.tensor([1., -1., 2.]),
+                                                    torch.tensor([-1., -1., -2.])])
+
+
+def test_a_greedy_decoders_mean_score_is_float32_on_every_path():
+    # (tester21b s24) float64 on the traced path (another value: 0.8319129546 for Python's
+    # float32 0.8319129348), and the two returns' dtypes differed: torch.export specialised
+    # the graph, torch.compile refused it
+    _assert_python_results(greedy_decode, [
+        torch.tensor([[0., 2., 1.], [0., 1., 3.], [5., 0., 0.]]),
+        torch.tensor([[3., 2., 1.], [0., 1., 3.], [5., 0., 0.]]),
+        torch.tensor([[0., 2., 1.], [0., 1., 3.], [0., 5., 0.]])])
+
+
+def full_of_branch_ints(x):
+    n = 1
+    a = 2
+    while x.sum() > n:
+        n = n * 2
+    if x.sum() > 0:
+        a = 5
+    if x.sum() > 0:
+        k, flag = 3, True
+    else:
+        k, flag = 4, False
+    return (torch.full((2,), n), torch.full((2,), max(a, 3)), torch.full((2,), 0.5 * n),
+            torch.full((2,), k), torch.full((2,), flag), torch.full((2,), fill_value=k))
+
+
+def test_torch_full_of_a_carried_int_is_int64_under_compile_too():
+    # (tester21b s03) torch.compile gave [3.0, 3.0] float32: dynamo reads a 0-d tensor's fill
+    # as the default float
+    _assert_python_results(full_of_branch_ints, [torch.tensor([1., 5., 2.]),
+                                                 torch.tensor([-1., -1., -2.])])
