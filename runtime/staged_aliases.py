@@ -1,0 +1,196 @@
+"""Staged values that are another tensor (or a view of it) in Python, kept in step after
+in-place updates, or refused (NOTE [staged values that alias in Python])."""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+
+from .errors import StagingError
+
+__all__ = ["register_row", "register_choice", "check_aliases", "may_alias_input"]
+
+# NOTE [staged values that alias in Python]
+# Some values are one tensor with another in Python and a copy in the graph: `c = data[k]`
+# with a traced `k` (a view of `data`; staged, a gather), `c = items[k]` of a Python list of
+# tensors (the item itself; staged, a row of the stacked items), and the output of a staged
+# `if` / loop whose path returned an operand or a view of one (`r = data[0] if c else
+# data[1]`, `best = v` in `for v in x`; torch.cond / while_loop outputs never alias their
+# inputs). An in-place update of either side (`data.mul_(3)`, `data.t()[0].fill_(0)`,
+# `helper(data)`, `r.zero_()`) reached the other in Python and missed it staged, silently in
+# every mode. Each such value is registered here with the tensors it may share memory with
+# (its sources) and the version counters of both (a view shares its base's counter, and the
+# tracers' tensors count their updates too); the converter checks them after each statement
+# that may update a tensor in place (`check_aliases`, autoconv/converters/alias_checks.py).
+# Where one side changed: a row is read again (`c.copy_(data[k])`) or written back
+# (`data[k] = c`, for a list `item.copy_(where(k == i, c, item))`), which is Python's value
+# on every path; a choice's paths are not known outside the graph, and the update is refused
+# at the statement's line while the choice is still held (a weak reference: a rebound or
+# dropped value is not followed). Under torch.compile a version counter is a data-dependent
+# symbol (dynamo refuses to branch on it): nothing is registered there (open).
+
+_ENTRIES: list = []
+
+
+class _Entry:
+    __slots__ = ("value", "sources", "versions", "tracer", "refresh", "write_back", "what")
+
+    def __init__(self, value, sources, refresh, write_back, what):
+        self.value = weakref.ref(value)
+        self.sources = tuple(weakref.ref(s) for s in sources)
+        self.tracer = _tracer()
+        self.refresh = refresh
+        self.write_back = write_back
+        self.what = what
+        self.snapshot(value)
+
+    def snapshot(self, value) -> None:
+        self.versions = (value._version,) + tuple(
+            s()._version if s() is not None else None for s in self.sources)
+
+
+def _tracer():
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    mode = get_proxy_mode()
+    return getattr(mode, "tracer", None)
+
+
+def _active() -> bool:
+    # (only under autoconv's own tracing and torch.export's: NOTE [staged values that alias
+    # in Python])
+    return not torch.compiler.is_dynamo_compiling() and _tracer() is not None
+
+
+def _register(value, sources, refresh, write_back, what) -> None:
+    if quiet() or not _active() or not isinstance(value, torch.Tensor):
+        return
+    sources = [s for s in sources if isinstance(s, torch.Tensor)]
+    if not sources:
+        return
+    _ENTRIES[:] = [e for e in _ENTRIES if e.value() is not None]
+    _ENTRIES.append(_Entry(value, sources, refresh, write_back, what))
+
+
+def register_row(value, items, key) -> None:
+    """`value` is `items[key]` read with a traced 0-d integer `key`: a view of the tensor
+    `items` (an item of the Python list `items`) in Python, a gather staged."""
+    if not _active():
+        return
+    from . import subscripts
+
+    if isinstance(items, torch.Tensor):
+        def refresh(v):
+            with unregistered():
+                v.copy_(subscripts.getitem(items, key))
+
+        def write_back(v):
+            subscripts.setitem(items, key, v)
+
+        _register(value, [items], refresh, write_back, "a row read with a traced index")
+        return
+    listed = list(items)
+
+    def refresh_item(v):
+        with unregistered():
+            v.copy_(subscripts.getitem(listed, key))
+
+    def write_back_item(v):
+        size = len(listed)
+        for i, item in enumerate(listed):
+            item.copy_(torch.where((key == i) | (key == i - size), v, item))
+
+    _register(value, listed, refresh_item, write_back_item,
+              "an item of a list read with a traced index")
+
+
+def register_choice(value, sources, what: str) -> None:
+    """`value`, an output of a staged statement, may be one of `sources` (or a view of one)
+    in Python: an in-place update of either side is refused while `value` is held."""
+    _register(value, sources, None, None, what)
+
+
+_QUIET = [0]
+
+
+class unregistered:
+    """Reads made by a refresh are not registered themselves."""
+
+    def __enter__(self):
+        _QUIET[0] += 1
+
+    def __exit__(self, *exc):
+        _QUIET[0] -= 1
+
+
+def quiet() -> bool:
+    return _QUIET[0] > 0
+
+
+def may_alias_input(t, inputs) -> bool:
+    """Whether `t`, a body's output, is one of the body's `inputs`, a view of one, or a value
+    registered here (a row read with a traced index inside the body)."""
+    if not isinstance(t, torch.Tensor):
+        return False
+    base = t._base if t._base is not None else t
+    for u in inputs:
+        if isinstance(u, torch.Tensor):
+            ubase = u._base if u._base is not None else u
+            if t is u or base is u or base is ubase:
+                return True
+    return any(e.value() is t for e in _ENTRIES)
+
+
+def check_aliases() -> None:
+    """After a statement that may update a tensor in place: each registered value whose
+    tensor or sources changed since is read again, written back, or refused.
+
+    Raises:
+        StagingError: a staged choice that is a tensor or a view of it in Python, one of them
+            updated in place while the choice is held.
+    """
+    if not _ENTRIES or not _active():
+        return
+    tracer = _tracer()
+    for _ in range(len(_ENTRIES) + 1):
+        changed = False
+        for entry in list(_ENTRIES):
+            value = entry.value()
+            if value is None or entry.tracer is not tracer:
+                continue
+            sources = [s() for s in entry.sources]
+            now = (value._version,) + tuple(
+                s._version if s is not None else None for s in sources)
+            if now == entry.versions:
+                continue
+            value_changed = now[0] != entry.versions[0]
+            sources_changed = now[1:] != entry.versions[1:]
+            if value_changed and sources_changed:
+                # (an update the converter already wrote back or read again: NOTE [in-place
+                # updates of a choice] in autoconv/converters/choices.py)
+                entry.snapshot(value)
+                continue
+            if entry.refresh is None:
+                _ENTRIES.remove(entry)
+                raise StagingError(
+                    "choice",
+                    f"a tensor chosen by a staged statement ({entry.what}) is one of the "
+                    "tensors it was chosen from, or a view of one, in Python; "
+                    + ("it is updated in place here, which in Python updates that tensor"
+                       if value_changed else
+                       "that tensor (or another view of it) is updated in place here, which "
+                       "in Python reaches the chosen one")
+                    + ", but staged the choice is a new tensor (torch.cond / while_loop "
+                    "outputs are copies), so the update would not reach the other",
+                    "Clone the chosen tensor where it is chosen (`r = data[0].clone()`) if it "
+                    "should keep its values, or choose it again after the update (index after "
+                    "the update, or select with `torch.where`)")
+            if value_changed:
+                entry.write_back(value)
+            else:
+                entry.refresh(value)
+            entry.snapshot(value)
+            changed = True
+        if not changed:
+            return
