@@ -66,7 +66,9 @@ def _active() -> bool:
 def _register(value, sources, refresh, write_back, what) -> None:
     if quiet() or not _active() or not isinstance(value, torch.Tensor):
         return
-    sources = [s for s in sources if isinstance(s, torch.Tensor)]
+    # (a view shares its base's version counter; the base outlives a rebound view)
+    sources = [s._base if s._base is not None else s
+               for s in sources if isinstance(s, torch.Tensor)]
     if not sources:
         return
     _ENTRIES[:] = [e for e in _ENTRIES if e.value() is not None]
@@ -105,6 +107,16 @@ def register_row(value, items, key) -> None:
               "an item of a list read with a traced index")
 
 
+def register_item(value, rows) -> None:
+    """`value`, a staged loop's item, is a row of `rows` in Python. The loop follows its own
+    updates (NOTE [loop items read after an update of the iterable] in
+    autoconv/converters/control_flow.py); registered only so that a loop that carries it out
+    (`best = v`) marks its output (`note_outputs`), never checked itself."""
+    if quiet() or not _active() or not isinstance(value, torch.Tensor):
+        return
+    _register(value, [rows], None, "passive", "a loop's item")
+
+
 def register_choice(value, sources, what: str) -> None:
     """`value`, an output of a staged statement, may be one of `sources` (or a view of one)
     in Python: an in-place update of either side is refused while `value` is held."""
@@ -128,18 +140,71 @@ def quiet() -> bool:
     return _QUIET[0] > 0
 
 
-def may_alias_input(t, inputs) -> bool:
-    """Whether `t`, a body's output, is one of the body's `inputs`, a view of one, or a value
-    registered here (a row read with a traced index inside the body)."""
-    if not isinstance(t, torch.Tensor):
-        return False
+def _input_positions(t, inputs) -> set:
+    """The positions of the `inputs` whose memory `t` may share (itself, a view, the base)."""
     base = t._base if t._base is not None else t
-    for u in inputs:
+    found = set()
+    for j, u in enumerate(inputs):
         if isinstance(u, torch.Tensor):
             ubase = u._base if u._base is not None else u
             if t is u or base is u or base is ubase:
-                return True
-    return any(e.value() is t for e in _ENTRIES)
+                found.add(j)
+    return found
+
+
+def _base_of(t):
+    return t._base if t._base is not None else t
+
+
+def _origins(t) -> list:
+    """`t` and the tensors registered values it is (or views) may be in Python, followed
+    through values registered from other registered values (`best = v` of a loop's item)."""
+    out, todo = [], [t]
+    while todo and len(out) < 64:
+        u = todo.pop()
+        if any(u is o for o in out):
+            continue
+        out.append(u)
+        base = _base_of(u)
+        for entry in _ENTRIES:
+            value = entry.value()
+            if value is not None and (value is u or _base_of(value) is base):
+                todo += [s() for s in entry.sources if s() is not None]
+    return out
+
+
+def note_outputs(outputs, inputs, aliased: dict) -> None:
+    """In a body's trace: `aliased[k]` gets the positions of the body's `inputs` that its
+    output leaf `k` may be (or view) in Python: an input or a view of one other than its own
+    slot's (a state the body keeps or updates in place is written back by the statement), or
+    a row registered here that was read from one."""
+    if not _active():
+        return
+    import torch.utils._pytree as pytree
+
+    for k, t in enumerate(pytree.tree_leaves(outputs)):
+        if not isinstance(t, torch.Tensor):
+            continue
+        if k < len(inputs) and t is inputs[k]:
+            continue
+        found = set()
+        for origin in _origins(t):
+            found |= _input_positions(origin, inputs)
+        if found:
+            aliased.setdefault(k, set()).update(found)
+
+
+def register_outputs(outputs, inputs, aliased: dict, what: str) -> None:
+    """After a staged statement: its output leaves that may be one of its operands `inputs`
+    in Python (`note_outputs`) are registered as choices."""
+    if not aliased or not _active():
+        return
+    import torch.utils._pytree as pytree
+
+    leaves = pytree.tree_leaves(outputs)
+    for k, positions in aliased.items():
+        if k < len(leaves):
+            register_choice(leaves[k], [inputs[j] for j in positions if j < len(inputs)], what)
 
 
 def check_aliases() -> None:
@@ -157,7 +222,7 @@ def check_aliases() -> None:
         changed = False
         for entry in list(_ENTRIES):
             value = entry.value()
-            if value is None or entry.tracer is not tracer:
+            if value is None or entry.tracer is not tracer or entry.write_back == "passive":
                 continue
             sources = [s() for s in entry.sources]
             now = (value._version,) + tuple(
