@@ -34,10 +34,14 @@ _ENTRIES: list = []
 
 
 class _Entry:
-    __slots__ = ("value", "sources", "versions", "tracer", "refresh", "write_back", "what")
+    __slots__ = ("value", "held", "sources", "versions", "tracer", "refresh", "write_back",
+                 "what")
 
     def __init__(self, value, sources, refresh, write_back, what):
         self.value = weakref.ref(value)
+        # (a row is held until the next check: `items[k].copy_(v)` updates a row nothing else
+        # holds; a choice nothing holds any more is not refused)
+        self.held = value if refresh is not None else None
         self.sources = tuple(weakref.ref(s) for s in sources)
         self.tracer = _tracer()
         self.refresh = refresh
@@ -71,6 +75,10 @@ def _register(value, sources, refresh, write_back, what) -> None:
                for s in sources if isinstance(s, torch.Tensor)]
     if not sources:
         return
+    tracer = _tracer()
+    for e in _ENTRIES:
+        if e.tracer is not tracer:
+            e.held = None  # (another trace's: a finished one's tensors are not kept)
     _ENTRIES[:] = [e for e in _ENTRIES if e.value() is not None]
     _ENTRIES.append(_Entry(value, sources, refresh, write_back, what))
 
@@ -258,4 +266,7 @@ def check_aliases() -> None:
             entry.snapshot(value)
             changed = True
         if not changed:
-            return
+            break
+    for entry in _ENTRIES:
+        if entry.tracer is tracer:
+            entry.held = None
