@@ -245,7 +245,12 @@ class StagedList:
             graph_check((index >= 0) & (index < self.count), IndexError, "list index out of range")
         elif not 0 <= int(index) < int(self.count):
             raise IndexError("list index out of range")
-        return self.as_read(torch.index_select(self.buffer, 0, index.reshape(1)).squeeze(0))
+        item = self.as_read(torch.index_select(self.buffer, 0, index.reshape(1)).squeeze(0))
+        if not self.numbers:  # NOTE [staged values that alias in Python]
+            from . import staged_aliases
+
+            staged_aliases.register_grown_item(item, self, index)
+        return item
 
     def as_read(self, item: torch.Tensor) -> torch.Tensor:
         """`item` (a row of the buffer, or one computed from its rows, as min / max) as the

@@ -50,8 +50,17 @@ class _Entry:
         self.snapshot(value)
 
     def snapshot(self, value) -> None:
-        self.versions = (value._version,) + tuple(
-            s()._version if s() is not None else None for s in self.sources)
+        self.versions = (value._version,) + tuple(_version_of(s()) for s in self.sources)
+
+
+def _version_of(source):
+    """A source's version: a tensor's counter; a grown list's buffer (a new tensor after
+    `vals[i] = t`) and its counter."""
+    if source is None:
+        return None
+    if isinstance(source, torch.Tensor):
+        return source._version
+    return (id(source.buffer), source.buffer._version)
 
 
 def _tracer():
@@ -71,8 +80,8 @@ def _register(value, sources, refresh, write_back, what) -> None:
     if quiet() or not _active() or not isinstance(value, torch.Tensor):
         return
     # (a view shares its base's version counter; the base outlives a rebound view)
-    sources = [s._base if s._base is not None else s
-               for s in sources if isinstance(s, torch.Tensor)]
+    sources = [(s._base if s._base is not None else s) if isinstance(s, torch.Tensor) else s
+               for s in sources if isinstance(s, torch.Tensor) or _grown(s)]
     if not sources:
         return
     tracer = _tracer()
@@ -113,6 +122,29 @@ def register_row(value, items, key) -> None:
 
     _register(value, listed, refresh_item, write_back_item,
               "an item of a list read with a traced index")
+
+
+def _grown(value) -> bool:
+    from .lists import StagedList
+
+    return type(value) is StagedList
+
+
+def register_grown_item(value, items, index) -> None:
+    """`value` is `items[index]` of a list grown under tensor control flow (a StagedList): the
+    item itself in Python, a row of the list's buffer staged (NOTE [staged values that alias
+    in Python]). The items' own sources (`vals.append(v)` of a view) are not followed."""
+    if quiet() or not _active():
+        return
+
+    def refresh(v):
+        with unregistered():
+            v.copy_(torch.index_select(items.buffer, 0, index.reshape(1)).squeeze(0))
+
+    def write_back(v):
+        items[index] = v
+
+    _register(value, [items], refresh, write_back, "an item of a grown list")
 
 
 def register_item(value, rows) -> None:
@@ -177,7 +209,7 @@ def _origins(t) -> list:
         for entry in _ENTRIES:
             value = entry.value()
             if value is not None and (value is u or _base_of(value) is base):
-                todo += [s() for s in entry.sources if s() is not None]
+                todo += [s() for s in entry.sources if isinstance(s(), torch.Tensor)]
     return out
 
 
@@ -233,8 +265,7 @@ def check_aliases() -> None:
             if value is None or entry.tracer is not tracer or entry.write_back == "passive":
                 continue
             sources = [s() for s in entry.sources]
-            now = (value._version,) + tuple(
-                s._version if s is not None else None for s in sources)
+            now = (value._version,) + tuple(_version_of(s) for s in sources)
             if now == entry.versions:
                 continue
             value_changed = now[0] != entry.versions[0]

@@ -502,3 +502,30 @@ def test_an_update_of_a_row_chosen_by_a_tensor_if_or_of_its_tensor_is_refused(fn
 
 def test_a_row_chosen_by_a_tensor_if_and_then_rebound_is_not_refused():
     assert_same_result(row_chosen_by_an_if_then_rebound, _rows_of_two(), compile=False)
+
+
+def grown_item_updated(x):
+    vals = []
+    for v in x:
+        if v.sum() > 0:
+            vals.append(v.clone())
+    vals[0].mul_(10)
+    return torch.stack(vals)
+
+
+def grown_item_read_then_another_read_updated(x):
+    vals = []
+    for v in x:
+        if v.sum() > 0:
+            vals.append(v.clone())
+    c = vals[torch.tensor(0)]
+    vals[0].mul_(10)
+    return c + 0
+
+
+@pytest.mark.parametrize("fn", [grown_item_updated, grown_item_read_then_another_read_updated],
+                         ids=lambda f: f.__name__)
+def test_an_item_of_a_grown_list_updated_in_place_is_the_lists(fn):
+    # (tester21b s16: the update of `vals[0]`, a row of the staged list's buffer, was lost)
+    inputs = [(T([[1.0, 2.0], [-3.0, -4.0], [5.0, 6.0]]),), (T([[-5.0, 2.0], [3.0, 1.0], [1.0, 1.0]]),)]
+    assert_same_result(fn, inputs, compile=False)
