@@ -529,3 +529,23 @@ def test_an_item_of_a_grown_list_updated_in_place_is_the_lists(fn):
     # (tester21b s16: the update of `vals[0]`, a row of the staged list's buffer, was lost)
     inputs = [(T([[1.0, 2.0], [-3.0, -4.0], [5.0, 6.0]]),), (T([[-5.0, 2.0], [3.0, 1.0], [1.0, 1.0]]),)]
     assert_same_result(fn, inputs, compile=False)
+
+
+def max_of_rows_then_their_tensor_updated(x):
+    data = x.clone()
+    hi = max(data[0], data[1], key=lambda r: r.sum())
+    data.mul_(3)
+    return hi + 0
+
+
+@pytest.mark.parametrize("mode", ["staged", "export"])
+def test_an_update_of_the_tensor_of_rows_max_chose_from_is_refused(mode):
+    # (tester21b s26: `hi`, torch.where's output, missed the update in every mode)
+    fn = max_of_rows_then_their_tensor_updated
+    line = fn.__code__.co_firstlineno + 3
+    args = _rows_of_two()[0]
+    with pytest.raises(StagingError, match=rf"test_aliasing.py:{line}: .*\(max\(\.\.\.\)\)"):
+        if mode == "staged":
+            autoconv.autoconv(fn)(*args)
+        else:
+            _exported(fn, args)
