@@ -41,7 +41,7 @@ class _Entry:
         self.value = weakref.ref(value)
         # (a row is held until the next check: `items[k].copy_(v)` updates a row nothing else
         # holds; a choice nothing holds any more is not refused)
-        self.held = value if refresh is not None else None
+        self.held = value if refresh is not None or write_back == "held" else None
         self.sources = tuple(weakref.ref(s) for s in sources)
         self.tracer = _tracer()
         self.refresh = refresh
@@ -130,11 +130,54 @@ def _grown(value) -> bool:
     return type(value) is StagedList
 
 
+def _aliased(t, own_base=True) -> list:
+    """The tensors `t` may share memory with in Python besides its own: its base (not with
+    `own_base=False`: a grown list's buffer, a view of the graph's own tensor), an input of
+    the body being traced, and what the registered values it is or views were read or chosen
+    from."""
+    if not isinstance(t, torch.Tensor):
+        return []
+    own = (own_base and t._base is not None) or _is_placeholder(t)
+    return [_base_of(o) for o in _origins(t) if o is not t or own]
+
+
+def _is_placeholder(t) -> bool:
+    """Whether `t` is an input of the graph being traced (a body's operand: the tensor the
+    statement was given, in Python)."""
+    from torch.fx.experimental.proxy_tensor import get_proxy_slot
+
+    try:
+        slot = get_proxy_slot(t, _tracer(), None)
+    except Exception:  # (not a tensor the tracer knows)
+        return False
+    return slot is not None and slot.proxy.node.op == "placeholder"
+
+
+def note_grown(buffer, values, before=None) -> None:
+    """`buffer`, a grown list's new buffer, holds `values` (and the rows of the buffer
+    `before`): where one of them is another tensor or a view of one in Python, the list's
+    items are that tensor, and the buffer is registered as a choice (an in-place update of
+    that tensor, or of an item read from the list, is refused while the list is held)."""
+    if quiet() or not _active():
+        return
+    sources = _aliased(before, own_base=False) if before is not None else []
+    for value in values:
+        sources += _aliased(value)
+    if sources:
+        register_choice(buffer, sources, "a list grown under tensor control flow, of items "
+                                         "that are other tensors or views")
+
+
 def register_grown_item(value, items, index) -> None:
     """`value` is `items[index]` of a list grown under tensor control flow (a StagedList): the
     item itself in Python, a row of the list's buffer staged (NOTE [staged values that alias
     in Python]). The items' own sources (`vals.append(v)` of a view) are not followed."""
     if quiet() or not _active():
+        return
+    shared = _aliased(items.buffer, own_base=False)
+    if shared:  # (the item is another tensor, or a view of one: NOTE [staged values ...])
+        register_choice(value, shared, "an item of a grown list that is another tensor or "
+                                       "a view in Python", held=True)
         return
 
     def refresh(v):
@@ -157,10 +200,11 @@ def register_item(value, rows) -> None:
     _register(value, [rows], None, "passive", "a loop's item")
 
 
-def register_choice(value, sources, what: str) -> None:
+def register_choice(value, sources, what: str, held: bool = False) -> None:
     """`value`, an output of a staged statement, may be one of `sources` (or a view of one)
-    in Python: an in-place update of either side is refused while `value` is held."""
-    _register(value, sources, None, None, what)
+    in Python: an in-place update of either side is refused while `value` is held (with
+    `held`, held here until the next check: `vals[-1].add_(1)`)."""
+    _register(value, sources, None, "held" if held else None, what)
 
 
 _QUIET = [0]
