@@ -14,21 +14,31 @@ __all__ = ["register_row", "register_choice", "check_aliases", "may_alias_input"
 # NOTE [staged values that alias in Python]
 # Some values are one tensor with another in Python and a copy in the graph: `c = data[k]`
 # with a traced `k` (a view of `data`; staged, a gather), `c = items[k]` of a Python list of
-# tensors (the item itself; staged, a row of the stacked items), and the output of a staged
-# `if` / loop whose path returned an operand or a view of one (`r = data[0] if c else
-# data[1]`, `best = v` in `for v in x`; torch.cond / while_loop outputs never alias their
+# tensors (the item itself; staged, a row of the stacked items), `vals[i]` of a list grown
+# under tensor control flow (the item; staged, a row of the list's buffer), `max(a, b)` (a or
+# b; staged, torch.where's output), and the output of a staged `if` / loop whose path gave an
+# operand, a view of one, or a value read from one (`r = data[0] if c else data[1]`, `best =
+# v` in `for v in x`, a list of `x`'s rows; torch.cond / while_loop outputs never alias their
 # inputs). An in-place update of either side (`data.mul_(3)`, `data.t()[0].fill_(0)`,
-# `helper(data)`, `r.zero_()`) reached the other in Python and missed it staged, silently in
-# every mode. Each such value is registered here with the tensors it may share memory with
-# (its sources) and the version counters of both (a view shares its base's counter, and the
-# tracers' tensors count their updates too); the converter checks them after each statement
-# that may update a tensor in place (`check_aliases`, autoconv/converters/alias_checks.py).
-# Where one side changed: a row is read again (`c.copy_(data[k])`) or written back
-# (`data[k] = c`, for a list `item.copy_(where(k == i, c, item))`), which is Python's value
-# on every path; a choice's paths are not known outside the graph, and the update is refused
-# at the statement's line while the choice is still held (a weak reference: a rebound or
-# dropped value is not followed). Under torch.compile a version counter is a data-dependent
-# symbol (dynamo refuses to branch on it): nothing is registered there (open).
+# `helper(data)`, `r.zero_()`, `vals[0].mul_(10)`) reached the other in Python and missed it
+# staged, silently in every mode. Each such value is registered here with the tensors it may
+# share memory with (its sources) and the version counters of both (a view shares its base's
+# counter, and the tracers' tensors count their updates too); the converter checks them
+# after each statement that may update a tensor in place (`check_aliases`,
+# autoconv/converters/alias_checks.py). Where one side changed: a row is read again
+# (`c.copy_(data[k])`) or written back (`data[k] = c`; a Python list's items
+# `item.copy_(where(k == i, c, item))`; a grown list's buffer row), which is Python's value on
+# every path; a choice's paths are not known outside the graph, and the update is refused at
+# the statement's line while the choice is still held (a weak reference: a rebound or
+# dropped value is not followed; a row, and an item of a grown list, are held until the next
+# check, for `items[k].copy_(v)`). Where both sides changed, an earlier pass's write-back or
+# refresh made them one again (NOTE [in-place updates of a choice] in
+# autoconv/converters/choices.py). A staged body marks which of its outputs may be which of
+# its operands (`note_outputs`), followed through the values registered inside it, and the
+# statement registers its outputs after it (`register_outputs`); a state the body keeps or
+# updates in place is its own slot's, written back by the statement, and not registered.
+# Under torch.compile a version counter is a data-dependent symbol (dynamo refuses to
+# branch on it): nothing is registered there (open: still wrong under torch.compile).
 
 _ENTRIES: list = []
 
