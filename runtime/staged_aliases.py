@@ -312,6 +312,8 @@ def check_aliases() -> None:
     if not _ENTRIES or not _active():
         return
     tracer = _tracer()
+    # (an entry holds its trace's tracer: dropped with its value)
+    _ENTRIES[:] = [e for e in _ENTRIES if e.value() is not None]
     for _ in range(len(_ENTRIES) + 1):
         changed = False
         for entry in list(_ENTRIES):
