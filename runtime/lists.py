@@ -95,7 +95,7 @@ class StagedList:
         # (asked of the value appended: `_as_item` makes a Python number, such as `.item()`'s
         # SymInt, a tensor)
         numbers = self.numbers and _number_like(value)
-        given, value = value, self._as_item(value)
+        value = self._as_item(value)
         target = self if self.reserved else self.grown(1)
         if context.probing():
             # A probe learns the types only, and its ops stay in the graph as dead code that
@@ -108,10 +108,6 @@ class StagedList:
         # the graph, not a reshape of the count and an unsqueeze of the value besides (each
         # a call per append at replay).
         buffer = torch.index_put(target.buffer, (target.count,), value)
-        if not numbers:  # NOTE [staged values that alias in Python]
-            from . import staged_aliases
-
-            staged_aliases.note_grown(buffer, [given], target.buffer)
         return StagedList(buffer, target.count + 1, self.reserved, self.name, numbers)
 
     def reverse(self) -> None:
@@ -330,9 +326,7 @@ def filled(values: list, like: StagedList, statement: str) -> StagedList:
             f"statement made room for {capacity}", "This is a bug in autoconv")
     free = like.buffer.new_zeros((capacity - len(rows), *shape))
     buffer = torch.cat([torch.stack(rows), free]) if rows else free
-    from . import staged_aliases
 
-    staged_aliases.note_grown(buffer, values)  # NOTE [staged values that alias in Python]
     count = torch.full((), len(rows), dtype=torch.int64, device=like.buffer.device)
     return StagedList(buffer, count, like.reserved, like.name,
                       like.numbers and all(_number_like(v) for v in values))

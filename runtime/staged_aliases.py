@@ -142,40 +142,12 @@ def _grown(value) -> bool:
 
 def _aliased(t, own_base=True) -> list:
     """The tensors `t` may share memory with in Python besides its own: its base (not with
-    `own_base=False`: a grown list's buffer, a view of the graph's own tensor), an input of
-    the body being traced, and what the registered values it is or views were read or chosen
-    from."""
+    `own_base=False`: a grown list's buffer, a view of the graph's own tensor), and what the
+    registered values it is or views were read or chosen from."""
     if not isinstance(t, torch.Tensor):
         return []
-    own = (own_base and t._base is not None) or _is_placeholder(t)
+    own = own_base and t._base is not None
     return [_base_of(o) for o in _origins(t) if o is not t or own]
-
-
-def _is_placeholder(t) -> bool:
-    """Whether `t` is an input of the graph being traced (a body's operand: the tensor the
-    statement was given, in Python)."""
-    from torch.fx.experimental.proxy_tensor import get_proxy_slot
-
-    try:
-        slot = get_proxy_slot(t, _tracer(), None)
-    except Exception:  # (not a tensor the tracer knows)
-        return False
-    return slot is not None and slot.proxy.node.op == "placeholder"
-
-
-def note_grown(buffer, values, before=None) -> None:
-    """`buffer`, a grown list's new buffer, holds `values` (and the rows of the buffer
-    `before`): where one of them is another tensor or a view of one in Python, the list's
-    items are that tensor, and the buffer is registered as a choice (an in-place update of
-    that tensor, or of an item read from the list, is refused while the list is held)."""
-    if quiet() or not _active():
-        return
-    sources = _aliased(before, own_base=False) if before is not None else []
-    for value in values:
-        sources += _aliased(value)
-    if sources:
-        register_choice(buffer, sources, "a list grown under tensor control flow, of items "
-                                         "that are other tensors or views")
 
 
 def register_grown_item(value, items, index) -> None:
@@ -223,11 +195,14 @@ _QUIET = [0]
 class unregistered:
     """Reads made by a refresh are not registered themselves."""
 
+    # (nothing is registered under dynamo, which refuses a staged body's mutation of a global)
     def __enter__(self):
-        _QUIET[0] += 1
+        if not torch.compiler.is_dynamo_compiling():
+            _QUIET[0] += 1
 
     def __exit__(self, *exc):
-        _QUIET[0] -= 1
+        if not torch.compiler.is_dynamo_compiling():
+            _QUIET[0] -= 1
 
 
 def quiet() -> bool:
@@ -281,9 +256,13 @@ def note_outputs(outputs, inputs, aliased: dict) -> None:
             continue
         if k < len(inputs) and t is inputs[k]:
             continue
+        # (a view of an operand, or a value read from one; an operand itself is a choice
+        # between names, which NOTE [in-place updates of a choice] in
+        # autoconv/converters/choices.py writes back and refreshes by name)
         found = set()
         for origin in _origins(t):
-            found |= _input_positions(origin, inputs)
+            if origin is not t or t._base is not None:
+                found |= _input_positions(origin, inputs)
         if found:
             aliased.setdefault(k, set()).update(found)
 
@@ -309,7 +288,7 @@ def check_aliases() -> None:
         StagingError: a staged choice that is a tensor or a view of it in Python, one of them
             updated in place while the choice is held.
     """
-    if not _ENTRIES or not _active():
+    if torch.compiler.is_dynamo_compiling() or not _ENTRIES or not _active():
         return
     tracer = _tracer()
     # (an entry holds its trace's tracer: dropped with its value)

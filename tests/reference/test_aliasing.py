@@ -565,37 +565,3 @@ def test_an_item_of_a_branch_bound_list_updated_in_place_is_the_lists():
     inputs = [(T([[1.0, 2.0], [-3.0, -4.0], [5.0, 6.0]]),),
               (T([[-5.0, 2.0], [3.0, 1.0], [-1.0, -1.0]]),)]
     assert_same_result(branch_list_item_updated, inputs, compile=False)
-
-
-def grown_list_of_rows_then_their_tensor_updated(x):
-    vals = []
-    for v in x:
-        if v.sum() > 0:
-            vals.append(v)
-    x.mul_(2)
-    return torch.stack(vals)
-
-
-def branch_list_of_rows_then_their_tensor_updated(x):
-    if x.sum() > 0:
-        b = [x[0], x[1]]
-    else:
-        b = [x[2]]
-    x.zero_()
-    return torch.stack(b)
-
-
-@pytest.mark.parametrize("mode", ["staged", "export"])
-@pytest.mark.parametrize("fn, offset", [
-    (grown_list_of_rows_then_their_tensor_updated, 5),
-    (branch_list_of_rows_then_their_tensor_updated, 5),
-], ids=lambda v: getattr(v, "__name__", ""))
-def test_an_update_of_the_tensor_a_staged_lists_items_view_is_refused(fn, offset, mode):
-    # (tester21b s25: the list's items, copies in the graph, missed the update)
-    line = fn.__code__.co_firstlineno + offset
-    args = (T([[1.0, 2.0], [-3.0, -4.0], [5.0, 6.0]]),)
-    with pytest.raises(StagingError, match=rf"test_aliasing.py:{line}: .*chosen by a staged"):
-        if mode == "staged":
-            autoconv.autoconv(fn)(*args)
-        else:
-            _exported(fn, args)
