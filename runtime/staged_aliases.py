@@ -16,10 +16,10 @@ __all__ = ["register_row", "register_choice", "check_aliases", "may_alias_input"
 # with a traced `k` (a view of `data`; staged, a gather), `c = items[k]` of a Python list of
 # tensors (the item itself; staged, a row of the stacked items), `vals[i]` of a list grown
 # under tensor control flow (the item; staged, a row of the list's buffer), `max(a, b)` (a or
-# b; staged, torch.where's output), and the output of a staged `if` / loop whose path gave an
-# operand, a view of one, or a value read from one (`r = data[0] if c else data[1]`, `best =
-# v` in `for v in x`, a list of `x`'s rows; torch.cond / while_loop outputs never alias their
-# inputs). An in-place update of either side (`data.mul_(3)`, `data.t()[0].fill_(0)`,
+# b; staged, torch.where's output), and the output of a staged `if` / loop whose path gave a
+# view of an operand or a value read from one (`r = data[0] if c else data[1]`; torch.cond /
+# while_loop outputs never alias their inputs; an operand itself, `acc = pos if c else neg`,
+# is followed by name: NOTE [in-place updates of a choice]). An in-place update of either side (`data.mul_(3)`, `data.t()[0].fill_(0)`,
 # `helper(data)`, `r.zero_()`, `vals[0].mul_(10)`) reached the other in Python and missed it
 # staged, silently in every mode. Each such value is registered here with the tensors it may
 # share memory with (its sources) and the version counters of both (a view shares its base's
@@ -37,8 +37,11 @@ __all__ = ["register_row", "register_choice", "check_aliases", "may_alias_input"
 # its operands (`note_outputs`), followed through the values registered inside it, and the
 # statement registers its outputs after it (`register_outputs`); a state the body keeps or
 # updates in place is its own slot's, written back by the statement, and not registered.
-# Under torch.compile a version counter is a data-dependent symbol (dynamo refuses to
-# branch on it): nothing is registered there (open: still wrong under torch.compile).
+# Open: under torch.compile a version counter is a data-dependent symbol (dynamo refuses to
+# branch on it), and nothing is registered there (still wrong); a loop's output chosen from
+# its items (`best = v` in `for v in x`: the body's private copies break the lookup) and a
+# grown or branch-bound list of views (`vals.append(v)`, then `x.mul_(2)`: registering the
+# buffer refused the statements' own write-backs) are not followed.
 
 _ENTRIES: list = []
 
