@@ -7,6 +7,7 @@ import gast
 from . import emit
 from .analysis import liveness
 from .analysis.nodes import walk_statements
+from .converters.alias_checks import AliasCheckConverter
 from .converters.asserts import AssertConverter
 from .converters.break_continue import BreakContinueConverter
 from .converters.calls import CallConverter, GradReadConverter, TextReturnConverter
@@ -25,6 +26,9 @@ PASSES = (
     # First, on the user's own statements: a choice between names (`a if c else b`, an `if`
     # binding a name, `max(a, b)`) updated in place afterwards is written back.
     ChoiceConverter,
+    # After the choices' write-backs (a check follows them), before anything lowers the
+    # user's statements: NOTE [staged values that alias in Python] in runtime/staged_aliases.py.
+    AliasCheckConverter,
     # First, while every call in the tree is the user's: later passes add runtime calls.
     # Before calls: `vals.append(x)` must not become a converted_call of the bound method.
     ListConverter,

@@ -57,6 +57,7 @@ from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
 from .warns import warn_
 from .subscripts import getitem, in_, setitem, slice_
+from .staged_aliases import check_aliases
 from .operators import (
     and_,
     assert_,
@@ -168,6 +169,7 @@ __all__ = [
     "refresh_choice",
     "refresh_item",
     "refresh_item_after_call",
+    "check_aliases",
     "item_versions",
     "refresh_held",
     "refuse_held",

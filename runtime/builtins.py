@@ -384,7 +384,15 @@ def _min_max(smallest, args, key, default):
         if default is not _MISSING:
             return default
         raise ValueError(f"{'min' if smallest else 'max'}() iterable argument is empty")
-    return _fold(items, key, _less if smallest else _greater)
+    chosen = _fold(items, key, _less if smallest else _greater)
+    if (builtins.len(items) > 1 and builtins.all(
+            isinstance(v, torch.Tensor) and not is_stand_in(v) for v in items)
+            and not builtins.any(chosen is v for v in items)):
+        # (one of the items itself in Python: NOTE [staged values that alias in Python])
+        from . import staged_aliases
+
+        staged_aliases.register_choice(chosen, items, f"{'min' if smallest else 'max'}(...)")
+    return chosen
 
 
 def _any_staged(args):

@@ -245,7 +245,12 @@ class StagedList:
             graph_check((index >= 0) & (index < self.count), IndexError, "list index out of range")
         elif not 0 <= int(index) < int(self.count):
             raise IndexError("list index out of range")
-        return self.as_read(torch.index_select(self.buffer, 0, index.reshape(1)).squeeze(0))
+        item = self.as_read(torch.index_select(self.buffer, 0, index.reshape(1)).squeeze(0))
+        if not self.numbers:  # NOTE [staged values that alias in Python]
+            from . import staged_aliases
+
+            staged_aliases.register_grown_item(item, self, index)
+        return item
 
     def as_read(self, item: torch.Tensor) -> torch.Tensor:
         """`item` (a row of the buffer, or one computed from its rows, as min / max) as the
@@ -321,6 +326,7 @@ def filled(values: list, like: StagedList, statement: str) -> StagedList:
             f"statement made room for {capacity}", "This is a bug in autoconv")
     free = like.buffer.new_zeros((capacity - len(rows), *shape))
     buffer = torch.cat([torch.stack(rows), free]) if rows else free
+
     count = torch.full((), len(rows), dtype=torch.int64, device=like.buffer.device)
     return StagedList(buffer, count, like.reserved, like.name,
                       like.numbers and all(_number_like(v) for v in values))

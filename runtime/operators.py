@@ -19,7 +19,7 @@ import torch
 import torch.utils._pytree as pytree
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
-from . import augmented, handlers, lists, text
+from . import augmented, handlers, lists, staged_aliases, text
 from .errors import StagingError, graph_error_message
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
@@ -1501,6 +1501,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         if plan.sources:
             items = _rows_read(items, plan, inner, own, loop_inputs)
         item = item_of(items, index)
+        staged_aliases.register_item(item, items)  # NOTE [staged values that alias in Python]
         if rereading:  # NOTE [loop items read after an update of the iterable]
             item = _rereadable(item, items, index)
         rows_in = _row_items(items, item)
@@ -1879,6 +1880,7 @@ def _refuse_stale_items(iterable, stale, state, names, inputs, updated) -> None:
 def _rereadable(item, rows, index):
     """`item`, the row `index` of `rows`, marked so that `reread_item` selects it again."""
     item._autoconv_rows, item._autoconv_index = rows, index
+    staged_aliases.register_item(item, rows)  # NOTE [staged values that alias in Python]
     return item
 
 

@@ -14,6 +14,7 @@ import torch
 from .augmented import is_stand_in, mark
 from .errors import StagingError
 from .lists import StagedList
+from . import staged_aliases
 from .staging import context
 from .identity import type_in
 from .values import is_staged, is_symbolic, number_dtype, promote_types, to_tensor, with_number
@@ -171,7 +172,10 @@ def getitem(target, key):
     if not any(_is_index(p) for p in _parts(key)):
         return target[key]
     view, dims, indices = _indexed_view(target, key, "read")
-    return view.movedim(dims, tuple(range(len(dims))))[indices].squeeze(0)
+    row = view.movedim(dims, tuple(range(len(dims))))[indices].squeeze(0)
+    # (a view of `target` in Python: NOTE [staged values that alias in Python])
+    staged_aliases.register_row(row, target, key)
+    return row
 
 
 def _sequence_item(items, key):
@@ -196,8 +200,13 @@ def _sequence_item(items, key):
     if _is_index(key):
         if not context.probing():  # Python raises IndexError; the graph raises RuntimeError
             torch._assert_async((key >= -size) & (key < size), "list index out of range")
-        item = getitem(stacked, key)
-        return mark(item) if all(_number_like(v) for v in items) else item
+        with staged_aliases.unregistered():
+            item = getitem(stacked, key)
+        if all(_number_like(v) for v in items):
+            return mark(item)
+        # (the item itself in Python: NOTE [staged values that alias in Python])
+        staged_aliases.register_row(item, items, key)
+        return item
     if any(isinstance(b, torch.Tensor) and (b.dim() != 0 or b.is_floating_point()
                                             or b.dtype == torch.bool)
            for b in (key.start, key.stop)):

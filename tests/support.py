@@ -71,7 +71,11 @@ def function_from_source(source: str, globals_=None):
 def assert_converts(source: str, expected: str, globals_=None) -> None:
     """The converted source of the function in `source` is `expected` (both dedented)."""
     fn = function_from_source(source, globals_)
-    actual = autoconv.to_code(fn).strip()
+    # (the alias checks after statements that may update a tensor in place are a no-op unless
+    # a traced value aliases: NOTE [staged values that alias in Python]; their own tests are
+    # in tests/reference/test_aliasing.py)
+    actual = "\n".join(line for line in autoconv.to_code(fn).strip().splitlines()
+                       if line.strip() != "ac.check_aliases()")
     expected = textwrap.dedent(expected).strip()
     assert actual == expected, f"converted source differs:\n{actual}\n--- expected ---\n{expected}"
 

@@ -34,7 +34,7 @@ from torch.fx.experimental.symbolic_shapes import (has_free_unbacked_symbols, ha
                                              statically_known_true)
 from torch.utils import _pytree as pytree
 
-from .. import augmented
+from .. import augmented, staged_aliases
 from ..errors import StagingError, graph_error_message
 from .. import lists as runtime_lists
 from ..lists import StagedList
@@ -2270,13 +2270,21 @@ def _stage_if(pred, branches, statement: Statement):
         operands = _Operands(statement)
         watch = _Watch(statement, branches, promote=round_ < _PROMOTION_ROUNDS - 1)
 
-        def staged(body, operands=operands, watch=watch):
-            return lambda *flat: _unalias(_lists_as_pairs(
-                watch.outputs(body, _run_body(statement, operands, body, flat))), dense=True)
+        aliased = {}  # NOTE [staged values that alias in Python]
+
+        def staged(body, operands=operands, watch=watch, aliased=aliased):
+            def run(*flat):
+                out = _lists_as_pairs(
+                    watch.outputs(body, _run_body(statement, operands, body, flat)))
+                staged_aliases.note_outputs(out, flat, aliased)
+                return _unalias(out, dense=True)
+            return run
 
         try:
             with operator_bodies():
                 flat = operators.cond(pred, *(staged(b) for b in branches), operands.flat)
+            staged_aliases.register_outputs(flat, operands.flat, aliased,
+                                            f"the {statement.kind}'s value")
             if watch.key is not None:  # NOTE [numbers bound in every branch]
                 # (a new dict: the one a probe verdict gave is held from outside an enclosing
                 # operator's body, whose mutation dynamo refuses)
@@ -2440,11 +2448,15 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             out = _flatten(watch.outputs(body, raw))[0]
             if grad_mode.differentiations() != differentiated:
                 _check_requires_grad_kept(statement, operands, out)
+            staged_aliases.note_outputs(out, flat, aliased)
             return _unalias(out)
 
+        aliased = {}  # NOTE [staged values that alias in Python]
         try:
             with operator_bodies():
                 flat = operators.while_loop(staged_test, staged_body, carried, read_only)
+            staged_aliases.register_outputs(flat, tuple(carried) + tuple(read_only), aliased,
+                                            f"the {statement.kind}'s value")
             break
         except _Unaliased as rebound:
             unaliased |= rebound.args[0]

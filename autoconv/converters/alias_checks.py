@@ -1,0 +1,123 @@
+"""After a statement that may update a tensor in place, the staged values that are that tensor
+(or a view of it) in Python are kept in step, or the update refused (NOTE [staged values that
+alias in Python] in runtime/staged_aliases.py).
+
+    c = data[k]           ->  c = data[k]
+    data.mul_(3)              data.mul_(3)
+                              ac.check_aliases()
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import gast
+
+from .. import templates
+from ..analysis.nodes import walk
+from ..transformer import Converter
+from .generators import leaves_generators_alone
+
+# Module names whose functions update a tensor in place only through `out=`
+_MODULES = frozenset({"torch", "F", "nn", "functional", "math", "np", "numpy", "random"})
+_BUILTINS = frozenset(dir(builtins))
+_COMPOUND = (gast.If, gast.For, gast.While, gast.With, gast.Try, gast.AsyncFor, gast.AsyncWith)
+
+
+def _root(node):
+    while isinstance(node, (gast.Attribute, gast.Subscript, gast.Call)):
+        node = node.func if isinstance(node, gast.Call) else node.value
+    return node
+
+
+def _tensor_method(attr: str) -> bool:
+    """A method name of torch.Tensor that updates nothing in place (`x.sum()`)."""
+    import torch
+
+    return hasattr(torch.Tensor, attr) and not (attr.endswith("_") and not attr.endswith("__"))
+
+
+def _may_update(node, runtime: str) -> bool:
+    """Whether statement `node` (nested statements included) may update a tensor in place:
+    an augmented assignment, a store into an item, an in-place method (`x.add_(1)`), `out=`,
+    or a call of a function or method autoconv cannot tell from a pure one (`helper(data)`,
+    `mem.write(k, v)`)."""
+    for n in walk(node):
+        cls = n.__class__
+        if cls is gast.AugAssign:
+            return True
+        if cls in (gast.Assign, gast.Delete) and any(
+                isinstance(t, gast.Subscript) for t in n.targets):
+            return True
+        if cls is not gast.Call:
+            continue
+        if any(k.arg == "out" for k in n.keywords):
+            return True
+        func = n.func
+        root = _root(func)
+        if isinstance(root, gast.Name) and root.id == runtime:
+            continue
+        if isinstance(func, gast.Name):
+            if func.id not in _BUILTINS:
+                return True
+        elif isinstance(func, gast.Attribute):
+            attr = func.attr
+            if attr.endswith("_") and not attr.startswith("_"):
+                return True
+            if isinstance(root, gast.Name) and root.id in _MODULES:
+                continue
+            if not _tensor_method(attr):
+                return True
+    return False
+
+
+def _runtime_statement(stmt, runtime: str) -> bool:
+    """A statement an earlier pass added after the user's (a write-back: NOTE [in-place
+    updates of a choice] in autoconv/converters/choices.py)."""
+    value = getattr(stmt, "value", None)
+    if not isinstance(stmt, (gast.Expr, gast.Assign)) or not isinstance(value, gast.Call):
+        return False
+    root = _root(value.func)
+    return isinstance(root, gast.Name) and root.id == runtime
+
+
+@leaves_generators_alone
+class AliasCheckConverter(Converter):
+    """Adds `ac.check_aliases()` after each statement that may update a tensor in place."""
+
+    statements_only = True
+
+    def generic_visit(self, node):
+        super().generic_visit(node)
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(node, field, None)
+            if isinstance(block, list) and block and isinstance(block[0], gast.stmt):
+                setattr(node, field, self._block(block))
+        return node
+
+    def _block(self, stmts) -> list:
+        runtime = self.ctx.runtime
+        out, pending = [], None
+        for stmt in stmts:
+            if pending is not None and not _runtime_statement(stmt, runtime):
+                out.append(self._check(pending))
+                pending = None
+            out.append(stmt)
+            if _runtime_statement(stmt, runtime):
+                continue
+            if isinstance(stmt, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef,
+                                 gast.Return, gast.Raise, gast.Break, gast.Continue)):
+                continue
+            if _may_update(stmt, runtime):
+                pending = stmt
+        if pending is not None:
+            out.append(self._check(pending))
+        return out
+
+    def _check(self, stmt):
+        check = templates.replace("ac.check_aliases()", ac=self.ctx.runtime)
+        from ..analysis.annos import copy_origin
+
+        for new in check:
+            copy_origin(new, stmt)
+        return check[0] if isinstance(check, list) else check

@@ -1,0 +1,341 @@
+"""Staged values that are another tensor (or a view of it) in Python, kept in step after
+in-place updates, or refused (NOTE [staged values that alias in Python])."""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+
+from .errors import StagingError
+
+__all__ = ["register_row", "register_choice", "check_aliases", "may_alias_input"]
+
+# NOTE [staged values that alias in Python]
+# Some values are one tensor with another in Python and a copy in the graph: `c = data[k]`
+# with a traced `k` (a view of `data`; staged, a gather), `c = items[k]` of a Python list of
+# tensors (the item itself; staged, a row of the stacked items), `vals[i]` of a list grown
+# under tensor control flow (the item; staged, a row of the list's buffer), `max(a, b)` (a or
+# b; staged, torch.where's output), and the output of a staged `if` / loop whose path gave a
+# view of an operand or a value read from one (`r = data[0] if c else data[1]`; torch.cond /
+# while_loop outputs never alias their inputs; an operand itself, `acc = pos if c else neg`,
+# is followed by name: NOTE [in-place updates of a choice]). An in-place update of either side (`data.mul_(3)`, `data.t()[0].fill_(0)`,
+# `helper(data)`, `r.zero_()`, `vals[0].mul_(10)`) reached the other in Python and missed it
+# staged, silently in every mode. Each such value is registered here with the tensors it may
+# share memory with (its sources) and the version counters of both (a view shares its base's
+# counter, and the tracers' tensors count their updates too); the converter checks them
+# after each statement that may update a tensor in place (`check_aliases`,
+# autoconv/converters/alias_checks.py). Where one side changed: a row is read again
+# (`c.copy_(data[k])`) or written back (`data[k] = c`; a Python list's items
+# `item.copy_(where(k == i, c, item))`; a grown list's buffer row), which is Python's value on
+# every path; a choice's paths are not known outside the graph, and the update is refused at
+# the statement's line while the choice is still held (a weak reference: a rebound or
+# dropped value is not followed; a row, and an item of a grown list, are held until the next
+# check, for `items[k].copy_(v)`). Where both sides changed, an earlier pass's write-back or
+# refresh made them one again (NOTE [in-place updates of a choice] in
+# autoconv/converters/choices.py). A staged body marks which of its outputs may be which of
+# its operands (`note_outputs`), followed through the values registered inside it, and the
+# statement registers its outputs after it (`register_outputs`); a state the body keeps or
+# updates in place is its own slot's, written back by the statement, and not registered.
+# Open: under torch.compile a version counter is a data-dependent symbol (dynamo refuses to
+# branch on it), and nothing is registered there (still wrong); a loop's output chosen from
+# its items (`best = v` in `for v in x`: the body's private copies break the lookup) and a
+# grown or branch-bound list of views (`vals.append(v)`, then `x.mul_(2)`: registering the
+# buffer refused the statements' own write-backs) are not followed.
+
+_ENTRIES: list = []
+
+
+class _Entry:
+    __slots__ = ("value", "held", "sources", "versions", "tracer", "refresh", "write_back",
+                 "what")
+
+    def __init__(self, value, sources, refresh, write_back, what):
+        self.value = weakref.ref(value)
+        # (a row is held until the next check: `items[k].copy_(v)` updates a row nothing else
+        # holds; a choice nothing holds any more is not refused)
+        self.held = value if refresh is not None or write_back == "held" else None
+        self.sources = tuple(weakref.ref(s) for s in sources)
+        self.tracer = _tracer()
+        self.refresh = refresh
+        self.write_back = write_back
+        self.what = what
+        self.snapshot(value)
+
+    def snapshot(self, value) -> None:
+        self.versions = (value._version,) + tuple(_version_of(s()) for s in self.sources)
+
+
+def _version_of(source):
+    """A source's version: a tensor's counter; a grown list's buffer (a new tensor after
+    `vals[i] = t`) and its counter."""
+    if source is None:
+        return None
+    if isinstance(source, torch.Tensor):
+        return source._version
+    return (id(source.buffer), source.buffer._version)
+
+
+def _tracer():
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    mode = get_proxy_mode()
+    return getattr(mode, "tracer", None)
+
+
+def _active() -> bool:
+    # (only under autoconv's own tracing and torch.export's: NOTE [staged values that alias
+    # in Python])
+    return not torch.compiler.is_dynamo_compiling() and _tracer() is not None
+
+
+def _register(value, sources, refresh, write_back, what) -> None:
+    if quiet() or not _active() or not isinstance(value, torch.Tensor):
+        return
+    # (a view shares its base's version counter; the base outlives a rebound view)
+    sources = [(s._base if s._base is not None else s) if isinstance(s, torch.Tensor) else s
+               for s in sources if isinstance(s, torch.Tensor) or _grown(s)]
+    if not sources:
+        return
+    tracer = _tracer()
+    for e in _ENTRIES:
+        if e.tracer is not tracer:
+            e.held = None  # (another trace's: a finished one's tensors are not kept)
+    _ENTRIES[:] = [e for e in _ENTRIES if e.value() is not None]
+    _ENTRIES.append(_Entry(value, sources, refresh, write_back, what))
+
+
+def register_row(value, items, key) -> None:
+    """`value` is `items[key]` read with a traced 0-d integer `key`: a view of the tensor
+    `items` (an item of the Python list `items`) in Python, a gather staged."""
+    if not _active():
+        return
+    from . import subscripts
+
+    if isinstance(items, torch.Tensor):
+        def refresh(v):
+            with unregistered():
+                v.copy_(subscripts.getitem(items, key))
+
+        def write_back(v):
+            subscripts.setitem(items, key, v)
+
+        _register(value, [items], refresh, write_back, "a row read with a traced index")
+        return
+    listed = list(items)
+
+    def refresh_item(v):
+        with unregistered():
+            v.copy_(subscripts.getitem(listed, key))
+
+    def write_back_item(v):
+        size = len(listed)
+        for i, item in enumerate(listed):
+            item.copy_(torch.where((key == i) | (key == i - size), v, item))
+
+    _register(value, listed, refresh_item, write_back_item,
+              "an item of a list read with a traced index")
+
+
+def _grown(value) -> bool:
+    from .lists import StagedList
+
+    return type(value) is StagedList
+
+
+def _aliased(t, own_base=True) -> list:
+    """The tensors `t` may share memory with in Python besides its own: its base (not with
+    `own_base=False`: a grown list's buffer, a view of the graph's own tensor), and what the
+    registered values it is or views were read or chosen from."""
+    if not isinstance(t, torch.Tensor):
+        return []
+    own = own_base and t._base is not None
+    return [_base_of(o) for o in _origins(t) if o is not t or own]
+
+
+def register_grown_item(value, items, index) -> None:
+    """`value` is `items[index]` of a list grown under tensor control flow (a StagedList): the
+    item itself in Python, a row of the list's buffer staged (NOTE [staged values that alias
+    in Python]). The items' own sources (`vals.append(v)` of a view) are not followed."""
+    if quiet() or not _active():
+        return
+    shared = _aliased(items.buffer, own_base=False)
+    if shared:  # (the item is another tensor, or a view of one: NOTE [staged values ...])
+        register_choice(value, shared, "an item of a grown list that is another tensor or "
+                                       "a view in Python", held=True)
+        return
+
+    def refresh(v):
+        with unregistered():
+            v.copy_(torch.index_select(items.buffer, 0, index.reshape(1)).squeeze(0))
+
+    def write_back(v):
+        items[index] = v
+
+    _register(value, [items], refresh, write_back, "an item of a grown list")
+
+
+def register_item(value, rows) -> None:
+    """`value`, a staged loop's item, is a row of `rows` in Python. The loop follows its own
+    updates (NOTE [loop items read after an update of the iterable] in
+    autoconv/converters/control_flow.py); registered only so that a loop that carries it out
+    (`best = v`) marks its output (`note_outputs`), never checked itself."""
+    if quiet() or not _active() or not isinstance(value, torch.Tensor):
+        return
+    _register(value, [rows], None, "passive", "a loop's item")
+
+
+def register_choice(value, sources, what: str, held: bool = False) -> None:
+    """`value`, an output of a staged statement, may be one of `sources` (or a view of one)
+    in Python: an in-place update of either side is refused while `value` is held (with
+    `held`, held here until the next check: `vals[-1].add_(1)`)."""
+    _register(value, sources, None, "held" if held else None, what)
+
+
+_QUIET = [0]
+
+
+class unregistered:
+    """Reads made by a refresh are not registered themselves."""
+
+    # (nothing is registered under dynamo, which refuses a staged body's mutation of a global)
+    def __enter__(self):
+        if not torch.compiler.is_dynamo_compiling():
+            _QUIET[0] += 1
+
+    def __exit__(self, *exc):
+        if not torch.compiler.is_dynamo_compiling():
+            _QUIET[0] -= 1
+
+
+def quiet() -> bool:
+    return _QUIET[0] > 0
+
+
+def _input_positions(t, inputs) -> set:
+    """The positions of the `inputs` whose memory `t` may share (itself, a view, the base)."""
+    base = t._base if t._base is not None else t
+    found = set()
+    for j, u in enumerate(inputs):
+        if isinstance(u, torch.Tensor):
+            ubase = u._base if u._base is not None else u
+            if t is u or base is u or base is ubase:
+                found.add(j)
+    return found
+
+
+def _base_of(t):
+    return t._base if t._base is not None else t
+
+
+def _origins(t) -> list:
+    """`t` and the tensors registered values it is (or views) may be in Python, followed
+    through values registered from other registered values (`best = v` of a loop's item)."""
+    out, todo = [], [t]
+    while todo and len(out) < 64:
+        u = todo.pop()
+        if any(u is o for o in out):
+            continue
+        out.append(u)
+        base = _base_of(u)
+        for entry in _ENTRIES:
+            value = entry.value()
+            if value is not None and (value is u or _base_of(value) is base):
+                todo += [s() for s in entry.sources if isinstance(s(), torch.Tensor)]
+    return out
+
+
+def note_outputs(outputs, inputs, aliased: dict) -> None:
+    """In a body's trace: `aliased[k]` gets the positions of the body's `inputs` that its
+    output leaf `k` may be (or view) in Python: an input or a view of one other than its own
+    slot's (a state the body keeps or updates in place is written back by the statement), or
+    a row registered here that was read from one."""
+    if not _active():
+        return
+    import torch.utils._pytree as pytree
+
+    for k, t in enumerate(pytree.tree_leaves(outputs)):
+        if not isinstance(t, torch.Tensor):
+            continue
+        if k < len(inputs) and t is inputs[k]:
+            continue
+        # (a view of an operand, or a value read from one; an operand itself is a choice
+        # between names, which NOTE [in-place updates of a choice] in
+        # autoconv/converters/choices.py writes back and refreshes by name)
+        found = set()
+        for origin in _origins(t):
+            if origin is not t or t._base is not None:
+                found |= _input_positions(origin, inputs)
+        if found:
+            aliased.setdefault(k, set()).update(found)
+
+
+def register_outputs(outputs, inputs, aliased: dict, what: str) -> None:
+    """After a staged statement: its output leaves that may be one of its operands `inputs`
+    in Python (`note_outputs`) are registered as choices."""
+    if not aliased or not _active():
+        return
+    import torch.utils._pytree as pytree
+
+    leaves = pytree.tree_leaves(outputs)
+    for k, positions in aliased.items():
+        if k < len(leaves):
+            register_choice(leaves[k], [inputs[j] for j in positions if j < len(inputs)], what)
+
+
+def check_aliases() -> None:
+    """After a statement that may update a tensor in place: each registered value whose
+    tensor or sources changed since is read again, written back, or refused.
+
+    Raises:
+        StagingError: a staged choice that is a tensor or a view of it in Python, one of them
+            updated in place while the choice is held.
+    """
+    if torch.compiler.is_dynamo_compiling() or not _ENTRIES or not _active():
+        return
+    tracer = _tracer()
+    # (an entry holds its trace's tracer: dropped with its value)
+    _ENTRIES[:] = [e for e in _ENTRIES if e.value() is not None]
+    for _ in range(len(_ENTRIES) + 1):
+        changed = False
+        for entry in list(_ENTRIES):
+            value = entry.value()
+            if value is None or entry.tracer is not tracer or entry.write_back == "passive":
+                continue
+            sources = [s() for s in entry.sources]
+            now = (value._version,) + tuple(_version_of(s) for s in sources)
+            if now == entry.versions:
+                continue
+            value_changed = now[0] != entry.versions[0]
+            sources_changed = now[1:] != entry.versions[1:]
+            if value_changed and sources_changed:
+                # (an update the converter already wrote back or read again: NOTE [in-place
+                # updates of a choice] in autoconv/converters/choices.py)
+                entry.snapshot(value)
+                continue
+            if entry.refresh is None:
+                _ENTRIES.remove(entry)
+                raise StagingError(
+                    "choice",
+                    f"a tensor chosen by a staged statement ({entry.what}) is one of the "
+                    "tensors it was chosen from, or a view of one, in Python; "
+                    + ("it is updated in place here, which in Python updates that tensor"
+                       if value_changed else
+                       "that tensor (or another view of it) is updated in place here, which "
+                       "in Python reaches the chosen one")
+                    + ", but staged the choice is a new tensor (torch.cond / while_loop "
+                    "outputs are copies), so the update would not reach the other",
+                    "Clone the chosen tensor where it is chosen (`r = data[0].clone()`) if it "
+                    "should keep its values, or choose it again after the update (index after "
+                    "the update, or select with `torch.where`)")
+            if value_changed:
+                entry.write_back(value)
+            else:
+                entry.refresh(value)
+            entry.snapshot(value)
+            changed = True
+        if not changed:
+            break
+    for entry in _ENTRIES:
+        if entry.tracer is tracer:
+            entry.held = None
