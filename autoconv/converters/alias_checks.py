@@ -14,6 +14,7 @@ import builtins
 import gast
 
 from .. import templates
+from ..analysis.annos import copy_origin
 from ..analysis.nodes import walk
 from ..transformer import Converter
 from .generators import leaves_generators_alone
@@ -116,8 +117,13 @@ class AliasCheckConverter(Converter):
 
     def _check(self, stmt):
         check = templates.replace("ac.check_aliases()", ac=self.ctx.runtime)
-        from ..analysis.annos import copy_origin
-
         for new in check:
             copy_origin(new, stmt)
+            new.value._autoconv_alias_check = True
         return check[0] if isinstance(check, list) else check
+
+
+def is_alias_check(node) -> bool:
+    """Whether `node` is a call this pass added, which later passes read as the runtime's own
+    (it rebinds no global and no attribute: control_flow.py's `_updated_attributes`)."""
+    return getattr(node, "_autoconv_alias_check", False)

@@ -36,6 +36,7 @@ from ..analysis.activity import free_reads, reads_writes, seal
 from ..analysis.annos import Anno, copy_origin
 from ..analysis.nodes import walk, walk_statements
 from ..transformer import Converter
+from .alias_checks import is_alias_check
 from .generators import leaves_generators_alone
 from .numbers import carried_arithmetic
 from .subscripts import AUGMENTED_OPERATORS
@@ -1515,6 +1516,8 @@ def _updated_attributes(local, writes, defined, is_free=lambda name: False,
             stores.add(_chain(n))
         if isinstance(n, gast.Call):
             func, args = n.func, list(n.args) + [k.value for k in n.keywords]
+            if is_alias_check(n):
+                continue  # (the runtime's own, which rebinds nothing: alias_checks.py)
             if isinstance(func, gast.Attribute) and func.attr in _CALLS and args:
                 # (the calls pass ran first: `self.reset()` is `ac.converted_call(self.reset)`)
                 func, args = args[0], args[1:]
