@@ -145,7 +145,10 @@ def augmented_after_the_loop(x):
     i = torch.tensor(0)
     while i < 2:
         if x[i] > 0:
-            y = x[i]
+            # (a new tensor: `y = x[i]` is a view of `x` in Python, whose `y += 1` updates the
+            # argument, which a staged loop's copy cannot do: refused, tests/reference/
+            # test_aliasing.py)
+            y = x[i] * 2
         i = i + 1
     y += 1
     return y
