@@ -308,10 +308,11 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
     Raises StagingError for a float that is a number on some paths and a tensor on others
     where the two give different dtypes."""
     if any(fn is known for known in _SYMBOLIC_ARGUMENTS) and any(
-            isinstance(arg, (torch.SymFloat, torch.SymInt)) for arg in args):
+            isinstance(arg, (torch.SymFloat, torch.SymInt)) or is_symbolic(arg) for arg in args):
         # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the symbolic float
         # `float()` gives has no `__sqrt__`, and math asks it for its value (torch.tensor
-        # too): it becomes the stand-in it stands for
+        # too): it becomes the stand-in it stands for (under dynamo, which shows it as a
+        # float, too: `math.isfinite(x.max().item())` asked it, tester22 s17)
         args = tuple(_symbolic_stand_in(arg) for arg in args)
     elif fn is divmod and any(is_symbolic(arg) for arg in args):
         # (torch's symbolic numbers have no divmod at all: `divmod(int(v), 3)`, tester21 s07;

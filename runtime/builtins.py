@@ -36,13 +36,13 @@ from .lists import StagedList, check_not_empty
 from .staging.constants import StagedConstant, isinstance_of
 from .staging.torch import as_predicate
 from .arithmetic import binary
-from .augmented import empty_is_start, is_stand_in, mark, mark_view
+from .augmented import empty_is_start, is_stand_in, mark, mark_view, mixed_in
 from .errors import StagingError
 from .identity import type_in
 from .values import as_staged_tensor, is_staged, known_empty, to_tensor, with_number
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
-           "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_",
+           "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_", "type_",
            "getattr_", "hasattr_", "setattr_", "delattr_"]
 
 _MISSING = object()
@@ -53,12 +53,68 @@ def _predicate(value) -> torch.Tensor:
     return as_predicate(as_staged_tensor(value), "call of bool()")
 
 
+# NOTE [type tests of staged values]
+# Staging gives some Python values another type inside the graph: a number a staged statement
+# carries is a 0-d tensor standing in for it (NOTE [number stand-ins] in runtime/augmented.py),
+# `.item()` / `int(t)` of a traced tensor a symbolic number (torch.SymFloat / SymInt / SymBool),
+# a list grown under tensor control flow a StagedList. Python's `isinstance` / `type` of them
+# would send a helper that dispatches on the type (`if isinstance(lr, torch.Tensor)`, `if
+# isinstance(v, (list, tuple))`) down the path Python never takes (tester22 s16, s17, s12).
+# They answer for the Python value each stands for, as AutoGraph's py_builtins answer for a
+# TensorArray. A number on some paths and a tensor on others (NOTE [numbers on some paths])
+# has a type only the graph knows: a test whose answer differs between the two is refused.
+
+_PYTHON_EXAMPLES = {"bool": False, "int": 0, "float": 0.0, "complex": 0j}
+
+
+def _python_example(value):
+    """A Python value of the type `value` stands for, or `value` itself; None where `value` is
+    a number on some paths and a tensor on others."""
+    if type(value) is StagedList:
+        return []
+    if is_stand_in(value) or isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        return _PYTHON_EXAMPLES[_kind(value)]
+    if mixed_in(value) is not None:
+        return None
+    return value
+
+
+def _mixed_type_error(value, call: str) -> StagingError:
+    return StagingError(
+        mixed_in(value),
+        f"{call} of a Python number the {mixed_in(value)} carries: it becomes a tensor where "
+        "the statement's body made it one and stays a number elsewhere, so its type is only "
+        "known when the graph runs",
+        "Make it one kind on every path: a tensor before the statement "
+        "(`total = torch.zeros((), dtype=...)`), or a number the body keeps a number "
+        "(`total += float(v)`)")
+
+
 def isinstance_(value, classinfo, /):
     """`isinstance(value, classinfo)`; for a StagedConstant, of the constant it holds (an enum
-    member chosen by `if t > 0: mode = Mode.A else: mode = Mode.B` is still a Mode)."""
+    member chosen by `if t > 0: mode = Mode.A else: mode = Mode.B` is still a Mode); for a
+    number's stand-in, a symbolic number or a grown list, of the Python value it stands for
+    (NOTE [type tests of staged values])."""
     if type(value) is StagedConstant:
         return isinstance_of(value, classinfo)
-    return isinstance(value, classinfo)
+    example = _python_example(value)
+    if example is None:
+        as_tensor = isinstance(value, classinfo)
+        if as_tensor != isinstance(_PYTHON_EXAMPLES[_kind(value)], classinfo):
+            raise _mixed_type_error(value, "isinstance()")
+        return as_tensor
+    return isinstance(example, classinfo)
+
+
+def type_(value, *args, **kwargs):
+    """`type(value)`; for a number's stand-in, a symbolic number or a grown list, the type of
+    the Python value it stands for (NOTE [type tests of staged values])."""
+    if args or kwargs:
+        return type(value, *args, **kwargs)
+    example = _python_example(value)
+    if example is None:
+        raise _mixed_type_error(value, "type()")
+    return type(example)
 
 
 def _attribute_name(name):

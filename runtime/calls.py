@@ -71,6 +71,8 @@ _STAGED_BUILTINS = (
     (builtins.hasattr, staged_builtins.hasattr_),
     (builtins.setattr, staged_builtins.setattr_),
     (builtins.delattr, staged_builtins.delattr_),
+    (builtins.isinstance, staged_builtins.isinstance_),
+    (builtins.type, staged_builtins.type_),
     (torch.equal, staged_builtins.equal_),
     (torch.allclose, staged_builtins.allclose_),
     (torch.is_nonzero, staged_builtins.is_nonzero_),

@@ -44,7 +44,7 @@ from .generators import leaves_generators_alone
 _STAGED_BUILTINS = {"range": "range_", "enumerate": "enumerate_", "zip": "zip_", "print": "print_",
                     **{name: name + "_" for name in (
                         "len", "min", "max", "sum", "any", "all", "bool", "int", "float", "reversed",
-                        "isinstance", "str", "repr", "format", "getattr", "hasattr", "setattr",
+                        "isinstance", "type", "str", "repr", "format", "getattr", "hasattr", "setattr",
                         "delattr", "sorted")}}
 # Builtins that make text: given the source of their argument, for the placeholder text of a
 # traced value (NOTE [text of traced tensors] in runtime/text.py).
