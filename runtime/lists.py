@@ -26,7 +26,7 @@ from torch.utils import _pytree as pytree
 
 from .errors import StagingError
 from .staging import context
-from .augmented import graph_check, is_stand_in, mark
+from .augmented import graph_check, is_stand_in, mark, mark_view
 from .values import is_staged, probe_row, to_tensor, with_number
 
 __all__ = ["StagedList", "UncountedList", "GROWN", "item_at", "check_not_empty", "filled"]
@@ -65,10 +65,57 @@ class StagedList:
     # of its items (len, iteration, indexing, ==, repr as a list); `list(r)` makes the list.
 
     def __eq__(self, other):
-        if (isinstance(other, (list, StagedList)) and not is_staged(self.buffer)
-                and not is_staged(self.count)):
+        if not isinstance(other, (list, StagedList)):
+            return NotImplemented
+        if not any(is_staged(t) for t in (self.buffer, self.count, *_tensors_of(other))):
             return list(self) == list(other)
-        return NotImplemented
+        return self._equals(other)
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        if equal is NotImplemented or not isinstance(equal, torch.Tensor):
+            return equal if equal is NotImplemented else not equal
+        return mark_view(~equal)
+
+    # NOTE [equality of grown lists]
+    # Python's `vals == [3.0]` is True where the lengths agree and so does each pair of items.
+    # Under a tracer the count is only known when the graph runs: the comparison is a 0-d bool
+    # tensor, a Python bool's stand-in (`if vals == []:` stages; `c + c` of it is an int), and
+    # a Python bool where the lengths cannot agree (more items than the buffer has rows). Each
+    # pair is compared as Python compares two numbers; an item of another shape would be asked
+    # for the truth of a tensor, which Python refuses for more than one element: refused here.
+
+    def _equals(self, other):
+        """`self == other` (a list or StagedList) with a count only the graph knows."""
+        if self.buffer.dim() != 1 or (isinstance(other, StagedList) and other.buffer.dim() != 1):
+            raise StagingError(
+                "comparison", f"`==` of '{self.name}', a list grown under tensor control flow, "
+                f"whose items are tensors of shape {tuple(self.buffer.shape[1:])}, asks Python "
+                "for the truth of each pair of items, which the graph only knows when it runs",
+                f"Compare the stacked items: `torch.equal(torch.stack({self.name}), ...)` "
+                f"where the lengths agree, or `len({self.name}) == n and (...).all()`")
+        capacity = self.capacity
+        if isinstance(other, StagedList):
+            rows = other.capacity
+            if not (isinstance(capacity, int) and isinstance(rows, int)):
+                raise self._unknown_length("`==` with another grown list")
+            width = max(capacity, rows, 1)
+            mine, theirs = self.grown(width - capacity), other.grown(width - rows)
+            filled = torch.arange(width, device=self.buffer.device) < self.count
+            pairs = (mine.buffer == theirs.buffer) | ~filled
+            return mark_view((self.count == other.count) & pairs.all())
+        if isinstance(capacity, int) and len(other) > capacity:
+            return False  # (the count is at most the buffer's rows)
+        if any(not (_number_like(v) or isinstance(v, (bool, torch.SymBool))
+                    or (isinstance(v, torch.Tensor) and v.dim() == 0)) for v in other):
+            return False  # (no number equals a str, a None ...)
+        same = self.count == len(other)
+        for i, value in enumerate(other):
+            # (row i exists where the counts agree; where they do not, its value is not read)
+            row = self.buffer[min(i, capacity - 1)] if isinstance(capacity, int) else (
+                self.buffer[i])
+            same = same & (row == to_tensor(value, self.buffer))
+        return mark_view(same)
 
     __hash__ = object.__hash__
 
@@ -301,6 +348,13 @@ class NumbersMeetTensor(StagingError):
     def __init__(self, name: str, dtype: torch.dtype, statement: str, problem: str, fix: str):
         super().__init__(statement, problem, fix)
         self.list_name, self.dtype = name, dtype
+
+
+def _tensors_of(value) -> list:
+    """The tensors a list or StagedList holds (a StagedList's buffer and count)."""
+    if isinstance(value, StagedList):
+        return [value.buffer, value.count]
+    return [v for v in value if isinstance(v, torch.Tensor)]
 
 
 def _number_like(value) -> bool:
