@@ -94,27 +94,23 @@ class StagedList:
                 "for the truth of each pair of items, which the graph only knows when it runs",
                 f"Compare the stacked items: `torch.equal(torch.stack({self.name}), ...)` "
                 f"where the lengths agree, or `len({self.name}) == n and (...).all()`")
-        capacity = self.capacity
         if isinstance(other, StagedList):
-            rows = other.capacity
-            if not (isinstance(capacity, int) and isinstance(rows, int)):
-                raise self._unknown_length("`==` with another grown list")
-            width = max(capacity, rows, 1)
-            mine, theirs = self.grown(width - capacity), other.grown(width - rows)
-            filled = torch.arange(width, device=self.buffer.device) < self.count
+            # Each buffer with the other's rows besides: one width on both sides, known or
+            # symbolic (a loop's buffer), with no Python test of either capacity.
+            mine, theirs = self.grown(other.capacity), other.grown(self.capacity)
+            filled = torch.arange(mine.capacity, device=self.buffer.device) < self.count
             pairs = (mine.buffer == theirs.buffer) | ~filled
             return mark_view((self.count == other.count) & pairs.all())
-        if isinstance(capacity, int) and len(other) > capacity:
+        if guard_or_false(len(other) > self.capacity):
             return False  # (the count is at most the buffer's rows)
         if any(not (_number_like(v) or isinstance(v, (bool, torch.SymBool))
                     or (isinstance(v, torch.Tensor) and v.dim() == 0)) for v in other):
             return False  # (no number equals a str, a None ...)
+        # (row i is read where the counts agree; the rows added make it exist on every path)
+        rows = self.grown(len(other)).buffer
         same = self.count == len(other)
         for i, value in enumerate(other):
-            # (row i exists where the counts agree; where they do not, its value is not read)
-            row = self.buffer[min(i, capacity - 1)] if isinstance(capacity, int) else (
-                self.buffer[i])
-            same = same & (row == to_tensor(value, self.buffer))
+            same = same & (rows[i] == to_tensor(value, self.buffer))
         return mark_view(same)
 
     __hash__ = object.__hash__
