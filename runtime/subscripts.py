@@ -16,6 +16,7 @@ from .errors import StagingError
 from .lists import StagedList
 from . import staged_aliases
 from .staging import context
+from .staging.constants import StagedConstant
 from .identity import type_in
 from .values import is_staged, is_symbolic, number_dtype, promote_types, to_tensor, with_number
 
@@ -471,7 +472,30 @@ def in_(item, container, /) -> bool:
             "Test membership on tensors: `(v == keys).any()` or `torch.isin(v, keys)` with "
             "`keys = torch.tensor([...])`; to count by a tensor's values, write "
             "`torch.bincount(x, minlength=n)`; or do it outside the tensor-dependent code")
+    if isinstance(item, StagedConstant) and isinstance(
+            container, (tuple, list, Mapping, AbstractSet)):
+        return _constant_in(item, container)
     return item in container
+
+
+def _constant_in(item: StagedConstant, container):
+    """`item in container` of a constant chosen by tensor values (`status in ("converged",
+    "running")`): whether it equals one of the items, each compared as `==` stages it (a 0-d
+    bool tensor), where Python's `in` would ask each comparison for its truth (tester22 s09)."""
+    found = []
+    for other in container:
+        same = item == other
+        if not isinstance(same, torch.Tensor):
+            if same:
+                return True
+            continue
+        found.append(same)
+    if not found:
+        return False
+    result = found[0]
+    for same in found[1:]:
+        result = torch.logical_or(result, same)
+    return result
 
 
 def _traced(key) -> bool:
