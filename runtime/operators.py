@@ -2208,9 +2208,12 @@ def or_(left, right, inputs=(), test=False, plain=False):
 
 
 def not_(value):
-    """`not value`; a traced tensor gives a 0-d bool tensor."""
+    """`not value`; a traced tensor gives a 0-d bool tensor, a Python bool's stand-in (NOTE
+    [number stand-ins] in runtime/augmented.py): Python's `not` gives a bool whatever it is
+    asked of, and `c = not c` in a staged loop keeps `c` a bool (`c + c` an int, tester22 s01)."""
     if is_staged(value):
-        return torch.logical_not(staging.as_predicate(as_staged_tensor(value), "not"))
+        return augmented.mark_view(
+            torch.logical_not(staging.as_predicate(as_staged_tensor(value), "not")))
     return not value
 
 
