@@ -324,6 +324,13 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
     if (fn is torch.tensor or fn is torch.as_tensor) and args and isinstance(
             args[0], StagedList):
         return _tensor_of_grown(args[0], *args[1:], **kwargs)
+    if (fn is torch.tensor or fn is torch.as_tensor) and args and type_in(
+            args[0], (list, tuple)) and any(_symbolic(leaf) for leaf in _leaves(args[0])):
+        # `torch.tensor([int(b), 1.5])` of a traced `b`: torch asks a symbolic number in a
+        # list for its value (autoconv's trace refused it: tester22 s02); as the stand-in it
+        # stands for, the data is stacked from tensors (`_tensor_from`)
+        args = (_mapped(lambda leaf: _symbolic_stand_in(leaf) if _symbolic(leaf) else leaf,
+                        args[0]), *args[1:])
     leaves = [leaf for value in (*args, *kwargs.values()) for leaf in _leaves(value)]
     if not any(_is_number(leaf) or mixed_in(leaf) for leaf in leaves):
         return fn(*args, **kwargs)
@@ -541,6 +548,12 @@ _SYMBOLIC_ARGUMENTS = (math.sqrt, math.fabs, math.isnan, math.isinf, math.isfini
 # `.item()` values). A number read from a traced tensor becomes its stand-in, and the function
 # the tensor op of _NUMBER_FUNCTIONS.
 _UNSERIALIZED_ON_SYMBOLS = (abs, round, math.floor, math.ceil)
+
+
+def _symbolic(value) -> bool:
+    """A symbolic int or float read from a traced tensor (as dynamo shows it, too)."""
+    return isinstance(value, (torch.SymFloat, torch.SymInt)) or (
+        type_in(value, (int, float)) and is_symbolic(value))
 
 
 def _symbolic_stand_in(value):
