@@ -64,18 +64,19 @@ def _predicate(value) -> torch.Tensor:
 # TensorArray. A number on some paths and a tensor on others (NOTE [numbers on some paths])
 # has a type only the graph knows: a test whose answer differs between the two is refused.
 
+_MIXED = object()
 _PYTHON_EXAMPLES = {"bool": False, "int": 0, "float": 0.0, "complex": 0j}
 
 
 def _python_example(value):
-    """A Python value of the type `value` stands for, or `value` itself; None where `value` is
-    a number on some paths and a tensor on others."""
+    """A Python value of the type `value` stands for, or `value` itself; _MIXED where `value`
+    is a number on some paths and a tensor on others."""
     if type(value) is StagedList:
         return []
     if is_stand_in(value) or isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
         return _PYTHON_EXAMPLES[_kind(value)]
     if mixed_in(value) is not None:
-        return None
+        return _MIXED
     return value
 
 
@@ -98,7 +99,7 @@ def isinstance_(value, classinfo, /):
     if type(value) is StagedConstant:
         return isinstance_of(value, classinfo)
     example = _python_example(value)
-    if example is None:
+    if example is _MIXED:
         as_tensor = isinstance(value, classinfo)
         if as_tensor != isinstance(_PYTHON_EXAMPLES[_kind(value)], classinfo):
             raise _mixed_type_error(value, "isinstance()")
@@ -112,7 +113,7 @@ def type_(value, *args, **kwargs):
     if args or kwargs:
         return type(value, *args, **kwargs)
     example = _python_example(value)
-    if example is None:
+    if example is _MIXED:
         raise _mixed_type_error(value, "type()")
     return type(example)
 

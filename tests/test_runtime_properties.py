@@ -145,3 +145,36 @@ def test_flattening_without_pytree_matches_pytree():
             mapped = staging._map_leaves(lambda leaf: leaf, value)
             assert pytree.tree_structure(mapped) == pytree.tree_structure(value)
     assert list(traced_enumerate("ab", 3)) == list(enumerate("ab", 3))
+
+
+_CLASSES = (int, float, bool, str, list, tuple, type(None), torch.Tensor, (int, float))
+
+
+@given(values, st.sampled_from(_CLASSES))
+def test_type_tests_match_python(value, classinfo):
+    assert ac.isinstance_(value, classinfo) == isinstance(value, classinfo)
+    assert ac.type_(value) is type(value)
+
+
+def test_type_tests_answer_for_the_value_staging_stands_in_for():
+    # NOTE [type tests of staged values]: a number's stand-in, a symbolic number, a grown list
+    from autoconv_runtime.augmented import mark
+    from autoconv_runtime.lists import StagedList
+
+    for tensor, kind in ((torch.tensor(0.5, dtype=torch.float64), float),
+                         (torch.tensor(0.5), float), (torch.tensor(3), int),
+                         (torch.tensor(True), bool)):
+        stand_in = mark(tensor.clone())
+        assert ac.type_(stand_in) is kind
+        assert ac.isinstance_(stand_in, kind) and not ac.isinstance_(stand_in, torch.Tensor)
+        assert ac.isinstance_(tensor, torch.Tensor)  # (an unmarked tensor is a tensor)
+    grown = StagedList(torch.zeros(4), torch.tensor(1), name="vals")
+    assert ac.type_(grown) is list and ac.isinstance_(grown, (list, tuple))
+
+    def read(x):
+        v, k = x.max().item(), ac.int_(x.argmax())
+        return torch.tensor([ac.isinstance_(v, float), ac.isinstance_(k, int),
+                             ac.type_(v) is float, ac.isinstance_(v, torch.Tensor)])
+
+    graph = make_fx(read, tracing_mode="symbolic")(torch.tensor([1.0, 2.0]))
+    assert graph(torch.tensor([1.0, 2.0])).tolist() == [True, True, True, False]

@@ -97,6 +97,21 @@ def test_builtins_and_torch_functions_that_read_values():
     )
 
 
+def test_type_tests_go_through_the_runtime():
+    # a number's stand-in, a symbolic number, a grown list answer for the Python value they
+    # stand for (NOTE [type tests of staged values] in runtime/builtins.py)
+    assert_converts(
+        """
+        def f(x, h):
+            return isinstance(h, float), type(x) is list, type("C", (), {})
+        """,
+        """
+        def f(x, h):
+            return ac.isinstance_(h, float), ac.is_(ac.type_(x), list), ac.type_('C', (), {})
+        """,
+    )
+
+
 def test_text_builtins_and_f_strings_go_through_the_runtime():
     # NOTE [text of traced tensors]: a traced value's text is a TracedText; a function making
     # text returns through `returned_` (NOTE [text returned under torch.compile])

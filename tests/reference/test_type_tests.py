@@ -1,0 +1,190 @@
+"""Reference tests: type tests, equality and membership of values staging gives another type.
+
+A number a staged statement carries is a 0-d tensor standing in for it, `.item()` of a traced
+tensor a symbolic number, a list grown under tensor control flow a StagedList, a str chosen by
+tensor values a StagedConstant. `isinstance`, `type`, `==`, `in` and `not` of them answer as
+Python's of the value each stands for (tester22 s16, s17, s12, s05, s09, s01, s02). Each
+function's inputs take different paths, so a graph that baked the traced path fails.
+"""
+
+import math
+
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+from support import assert_same_result
+
+T = torch.tensor
+
+
+# --- isinstance / type of a carried number (s16) -----------------------------------------
+
+def as_tensor_like(v, ref):
+    # a library helper that dispatches on the type (optimizers' `lr`, `full_like` vs `.to`)
+    if isinstance(v, torch.Tensor):
+        return v.to(ref.dtype) * 100
+    return torch.full_like(ref, v)
+
+
+def carried_numbers_keep_their_types(x):
+    h = 0.5
+    n = 0
+    flag = False
+    while x[n] != 0:
+        h = h * 2.0
+        n += 1
+        flag = not flag
+    return (T(isinstance(h, float)), T(isinstance(n, int)), T(type(h) is float),
+            T(type(n) is int), T(isinstance(flag, bool)), T(isinstance(h, torch.Tensor)),
+            T(isinstance(n, (float, torch.Tensor))), as_tensor_like(h, x[:1]),
+            as_tensor_like(n, x[:1]))
+
+
+# --- isinstance of a number read from a traced tensor (s17) ------------------------------
+
+def item_results_are_numbers(x):
+    v = x.max().item()
+    k = int(x.argmax())
+    return (T(isinstance(v, float)), T(isinstance(k, int)), T(isinstance(v, torch.Tensor)),
+            T(type(k) is int), T(math.isfinite(v)))
+
+
+# --- isinstance / type of a grown list (s12) ---------------------------------------------
+
+def n_items(v):
+    if isinstance(v, (list, tuple)):
+        return len(v)
+    return 1
+
+
+def grown_list_is_a_list(x):
+    rows = []
+    for r in x:
+        if r.sum() > 0:
+            rows.append(r)
+    return T(isinstance(rows, list)), T(type(rows) is list), T(n_items(rows))
+
+
+def branch_bound_list_is_a_list(x):
+    if x.sum() > 0:
+        b = [1.0, 2.0]
+    else:
+        b = [3.0]
+    return T(isinstance(b, list)), T(b == [3.0]), T(b != [3.0])
+
+
+# --- == / != of a grown list (s05) -------------------------------------------------------
+
+def grown_list_equality(x):
+    vals = []
+    same = []
+    i = 0
+    while x[i] > 0:
+        vals.append(float(x[i]))
+        same.append(float(x[i]) * 1.0)
+        i += 1
+    found = 0
+    if vals == []:
+        found = 5
+    return (T(vals == [3.0]), T(vals != [3.0]), T(vals == []), T([3.0] == vals),
+            T(vals == same), T(vals == [3.0, "s"]), T(found), T((vals == []) + (vals == [])))
+
+
+# --- `in` of a str chosen by tensor values (s09) -----------------------------------------
+
+def carried_status_in_tuple(x):
+    status = "running"
+    it = 0
+    while it < 10:
+        x = x * 0.5 + 1.0
+        if x.abs() > 100:
+            status = "diverged"
+            break
+        if (x - 2.0).abs() < 1e-3:
+            status = "converged"
+            break
+        it += 1
+    return (x, T(status in ("converged", "running")), T(status not in ["diverged"]),
+            T(status in {"diverged": 1}))
+
+
+# --- `not` keeps a carried flag a bool (s01) ---------------------------------------------
+
+def toggled_flag_plus_itself(x):
+    c = False
+    while x > 0:
+        c = not c
+        x = x - 1
+    return T(c + c)
+
+
+# --- torch.tensor of a list holding int() of a carried float (s02) -----------------------
+
+def tensor_of_int_of_carried_float(x):
+    b = 0.0
+    c = False
+    while x > 0:
+        b -= 2.5
+        c = not c
+        x = x - 1
+    return torch.tensor([int(b), 1.5]), torch.tensor([int(c) + int(c), 1.5])
+
+
+CASES = [
+    (carried_numbers_keep_their_types, [(T([3., 0., 2.]),), (T([1., 4., 0.]),)]),
+    (item_results_are_numbers, [(T([3., 0., 2.]),), (T([1., float("inf"), 0.]),)]),
+    (grown_list_is_a_list, [(T([[1., 2.], [-3., 0.], [5., 5.]]),),
+                            (T([[-1., 2.], [-3., 0.], [-5., 5.]]),)]),
+    (branch_bound_list_is_a_list, [(T([1.]),), (T([-1.]),)]),
+    (grown_list_equality, [(T([3., 0., 2., 0., 5.]),), (T([1., 4., 0., 0., 0.]),),
+                           (T([0., 4., 0., 0., 0.]),)]),
+    (carried_status_in_tuple, [(T(3.0),), (T(1e6),)]),
+    (toggled_flag_plus_itself, [(T(1),), (T(2),)]),
+    (tensor_of_int_of_carried_float, [(T(1),), (T(2),)]),
+]
+
+
+@pytest.mark.parametrize("fn, inputs", CASES, ids=[c[0].__name__ for c in CASES])
+def test_matches_python(fn, inputs):
+    # (item_results_are_numbers has no tensor control flow: a straight graph)
+    assert_same_result(fn, inputs, staged=fn is not item_results_are_numbers)
+
+
+def test_results_keep_python_dtypes():
+    # c + c of a toggled flag is Python's int; torch.tensor([int(b), 1.5]) the default float
+    f = autoconv.autoconv(toggled_flag_plus_itself)
+    assert f(T(1)).dtype == torch.int64
+    g = autoconv.autoconv(tensor_of_int_of_carried_float)
+    assert [t.dtype for t in g(T(2))] == [torch.float32, torch.float32]
+
+
+def type_of_a_number_on_some_paths(x):
+    total = 0
+    for v in x:
+        if v > 0:
+            total += v  # an int64 tensor where the body ran, the int 0 elsewhere
+    return T(type(total) is int)
+
+
+def test_type_of_a_number_on_some_paths_is_refused_at_the_line():
+    f = autoconv.autoconv(type_of_a_number_on_some_paths)
+    with pytest.raises(StagingError, match=r"type\(\) of a Python number") as caught:
+        f(T([1, -2, 3]))
+    assert caught.value.filename == __file__
+
+
+def rows_equal_to_a_list(x):
+    rows = []
+    for r in x:
+        if r.sum() > 0:
+            rows.append(r)
+    return T(rows == [x[0]])
+
+
+def test_equality_of_a_list_of_tensor_rows_is_refused_at_the_line():
+    f = autoconv.autoconv(rows_equal_to_a_list)
+    with pytest.raises(StagingError, match="torch.equal") as caught:
+        f(T([[1., 2.], [-3., 0.]]))
+    assert caught.value.filename == __file__
