@@ -18,6 +18,8 @@ that a condition then stages:
     isinstance(c, cls)    a Python constant chosen by tensor values (a StagedConstant, NOTE
                           [constants under tensor control flow]): whether the constant it
                           holds is an instance, a bool where every constant agrees
+    isinstance(v, cls), type(v)       a number's stand-in, a symbolic number or a grown list:
+                          of the Python value it stands for (NOTE [type tests of staged values])
     getattr(o, c), hasattr, setattr, delattr   with such a constant as the name: the graph
                           specialised on it, as a dict key (`table[c]`)
 
