@@ -56,13 +56,14 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     function] in runtime/calls.py), which count as such names too. `objects`: names whose
     objects a user's call in a statement may change (a method of theirs, or given to it), whose
     fields count as a carried object's assigned ones (`_fields`)."""
-    if not carried and not indices and not params and not objects and not _calls_builtin(
-            body, local_names, ac):
+    returned = _returned_lists(body, ac)
+    if not carried and not indices and not params and not objects and not returned and not (
+            _calls_builtin(body, local_names, ac)):
         return body
     assigns, names_at, parents = _scan(body)
     fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
-    read = _read_numbers(assigns, names_at, parents, ac, local_names)
-    lists = _carried_lists(assigns, carried, ac)
+    read = _read_numbers(assigns, names_at, parents, ac, local_names) | returned
+    lists = _carried_lists(assigns, carried, ac) | returned
     # (a carried list's items may be numbers: NOTE [items of carried lists])
     # 'm.()': a method of `m` may return a number, where a staged statement may have changed
     # its fields (`m.avg()` after `m.add(v)` in a tensor loop; not in a function without
@@ -206,6 +207,36 @@ def _loop_items(body: list, ac: str, numbers: set) -> set:
                 loops.append(node)
     return {bodies[loop.args[2].id] for loop in loops if loop.args[2].id in bodies and any(
         isinstance(n, gast.Name) and n.id in numbers for n in gast.walk(loop.args[0]))}
+
+
+# NOTE [lists a user's function returns]
+# A list of numbers a staged loop grew in a helper and returned (`vals = grow(x)`, then
+# `torch.tensor(sum(vals))`, `vals[0]`) is a StagedList of number stand-ins in the caller too,
+# which read as plain operands met torch's promotion as float64 (tester22 s08). Which call
+# returns one is not known before it runs, so a name bound to a user's call counts as a
+# carried list where the function reads it as a list of numbers: gives it to `sum`, `min`,
+# `max` or `len`. (Counting every call's result routed the arithmetic on any helper's tensor
+# through the runtime.) Where the value is a tensor after all, the runtime's operators are
+# torch's.
+
+_LIST_READS = frozenset({"sum_", "max_", "min_", "len_"})
+
+
+def _returned_lists(body: list, ac: str) -> set:
+    """The names bound to a user's call (`ac.converted_call`) that the body gives to
+    `ac.sum_`, `ac.max_`, `ac.min_` or `ac.len_` (NOTE [lists a user's function returns])."""
+    bound, read = set(), set()
+    for stmt in body:
+        for node in gast.walk(stmt):
+            if isinstance(node, gast.Assign) and isinstance(node.value, gast.Call) and (
+                    _called(node.value) in _USER_CALLS):
+                bound.update(t.id for t in node.targets if isinstance(t, gast.Name))
+            elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+                  and node.func.attr in _LIST_READS and isinstance(node.func.value, gast.Name)
+                  and node.func.value.id == ac and node.args
+                  and isinstance(node.args[0], gast.Name)):
+                read.add(node.args[0].id)
+    return bound & read
 
 
 def _carried_lists(assigns, carried, ac: str) -> set:
