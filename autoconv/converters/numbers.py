@@ -239,6 +239,21 @@ def _returned_lists(body: list, ac: str) -> set:
     return bound & read
 
 
+def _list_of(node, lists) -> bool:
+    """Whether `node` is a list in `lists` or a concatenation or repetition of one
+    (`sum(vals + [2.0])` was float64 where `allv = vals + [2.0]; sum(allv)` was float32,
+    tester22 s03)."""
+    if isinstance(node, gast.Name):
+        return node.id in lists
+    if isinstance(node, gast.BinOp) and isinstance(node.op, (gast.Add, gast.Mult)):
+        return _list_of(node.left, lists) or _list_of(node.right, lists)
+    if (isinstance(node, gast.Call) and _called(node) == "binary" and len(node.args) == 3
+            and isinstance(node.args[1], gast.Constant) and node.args[1].value in "+*"):
+        # (as this pass rewrote `vals + [2.0]`, the operands visited first)
+        return _list_of(node.args[0], lists) or _list_of(node.args[2], lists)
+    return False
+
+
 def _carried_lists(assigns, carried, ac: str) -> set:
     """The carried names bound to a list (`lrs = []`, `lrs = ac.list_append(lrs, v)`): a
     statement may grow it into a StagedList, which a torch function's call gets through
@@ -561,7 +576,7 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
         # `len(vals)`, `max(vals)` of a carried list: a number of the list's (NOTE [the length
         # of a grown list])
         return any(_reads_number(arg, names, lists) or (
-            isinstance(arg, gast.Name) and arg.id in lists) for arg in node.args)
+            _list_of(arg, lists)) for arg in node.args)
     if _user_call_given_number(node, names, lists):
         return True
     return any(_reads_number(side, names, lists) for side in _if_exp_sides(node))
@@ -739,7 +754,7 @@ class _Rewrite(gast.NodeTransformer):
         values = list(node.args) + [k.value for k in node.keywords]
         if not any(self._may_be_number(v) or (isinstance(v, (gast.List, gast.Tuple)) and any(
                 self._may_be_number(e) for e in gast.walk(v))) or (
-                    isinstance(v, gast.Name) and v.id in self.lists) for v in values):
+                    _list_of(v, self.lists)) for v in values):
             # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the function needs
             # the stand-in's value, so the runtime stages it
             if root.id in self.local_names or not any(
