@@ -311,6 +311,16 @@ def _reduce_list(items: StagedList, key, smallest: bool, default):
         best = plain.amin(0) if smallest else plain.amax(0)
     if default is _MISSING:
         return items.as_read(best)
+    if items.numbers and _number_like(default) and _kind(best) != _kind(default):
+        # Python gives the default itself where the list is empty (`min(vals, default=7)` of
+        # floats is the int 7 there, tester22 s06): a type only the graph's count decides
+        raise StagingError(
+            "min() / max()",
+            f"{'min' if smallest else 'max'}({items.name}, default=...) of '{items.name}', a "
+            f"list of {_kind(best)}s grown under tensor control flow, is the default, "
+            f"{_a(_kind(default))}, where the list is empty and {_a(_kind(best))} elsewhere; "
+            "a graph gives one type on every path",
+            f"Give a default of the items' type (`default={_kind(best)}(...)`)")
     chosen = torch.where(items.count > 0, best, default)
     # (a number where the list's items and the default are: `max(lrs, default=0.0)`)
     return items.as_read(chosen) if _number_like(default) else chosen

@@ -630,8 +630,14 @@ def _if_exp_sides(node) -> list:
     expression the control-flow pass staged), else []: `m = 10.0 / n if n != 0 else -1.0` is
     a number where a side is (it was a float64 tensor for `torch.tensor(m)`)."""
     if not (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
-            and node.func.attr == "if_exp" and isinstance(node.func.value, gast.Name)
-            and len(node.args) >= 3):
+            and isinstance(node.func.value, gast.Name)):
+        return []
+    if node.func.attr in ("and_", "or_") and len(node.args) >= 2:
+        # `last = n > 0 and vals[-1] or -1.0` as the logical pass wrote it: either side's value
+        # (tester22 s06: `torch.tensor(last)` was float64)
+        right = node.args[1]
+        return [node.args[0], right.body] if isinstance(right, gast.Lambda) else []
+    if node.func.attr != "if_exp" or len(node.args) < 3:
         return []
     return [arg.body for arg in node.args[1:3] if isinstance(arg, gast.Lambda)]
 
