@@ -588,6 +588,8 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
     """
     if name == "apply" and autograd_functions.is_function_class(obj):
         return autograd_functions.apply(obj, args, kwargs)
+    if type(obj) is lists.StagedList:
+        return lists.list_method(obj, name, args, kwargs)
     if isinstance(obj, _DIRECT_RECEIVERS):
         if isinstance(obj, dict) and args and name in _KEYED_METHODS:
             subscripts.check_key(obj, args[0], f"looked up (.{name}) by")

@@ -233,25 +233,34 @@ def _returned_lists(body: list, ac: str) -> set:
                 bound.update(t.id for t in node.targets if isinstance(t, gast.Name))
             elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
                   and node.func.attr in _LIST_READS and isinstance(node.func.value, gast.Name)
-                  and node.func.value.id == ac and node.args
-                  and isinstance(node.args[0], gast.Name)):
-                read.add(node.args[0].id)
+                  and node.func.value.id == ac and node.args):
+                read |= _listed(node.args[0])
     return bound & read
 
 
 def _list_of(node, lists) -> bool:
-    """Whether `node` is a list in `lists` or a concatenation or repetition of one
-    (`sum(vals + [2.0])` was float64 where `allv = vals + [2.0]; sum(allv)` was float32,
-    tester22 s03)."""
+    """Whether `node` is a list in `lists`, a copy of one, or a concatenation or repetition
+    of one (`sum(vals + [2.0])` was float64 where `allv = vals + [2.0]; sum(allv)` was
+    float32, tester22 s03)."""
+    return bool(_listed(node) & lists)
+
+
+def _listed(node) -> set:
+    """The names `node` is a list of: itself (a name), the operands of `+` / `*`, the
+    receiver of `.copy()`."""
     if isinstance(node, gast.Name):
-        return node.id in lists
+        return {node.id}
     if isinstance(node, gast.BinOp) and isinstance(node.op, (gast.Add, gast.Mult)):
-        return _list_of(node.left, lists) or _list_of(node.right, lists)
+        return _listed(node.left) | _listed(node.right)
     if (isinstance(node, gast.Call) and _called(node) == "binary" and len(node.args) == 3
-            and isinstance(node.args[1], gast.Constant) and node.args[1].value in "+*"):
+            and isinstance(node.args[1], gast.Constant) and node.args[1].value in ("+", "*")):
         # (as this pass rewrote `vals + [2.0]`, the operands visited first)
-        return _list_of(node.args[0], lists) or _list_of(node.args[2], lists)
-    return False
+        return _listed(node.args[0]) | _listed(node.args[2])
+    if (isinstance(node, gast.Call) and _called(node) == "converted_method_call"
+            and len(node.args) == 2 and isinstance(node.args[1], gast.Constant)
+            and node.args[1].value == "copy"):  # (`sum(vals.copy())`)
+        return _listed(node.args[0])
+    return set()
 
 
 def _carried_lists(assigns, carried, ac: str) -> set:
