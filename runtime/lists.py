@@ -216,10 +216,11 @@ class StagedList:
 
     def _without(self, index: torch.Tensor) -> None:
         rows = torch.arange(self.capacity, device=self.buffer.device)
-        rows = (rows + (rows >= index).to(torch.int64)).clamp(
-            max=max(_as_int_or(self.capacity, 1) - 1, 0))
-        if _as_int_or(self.capacity, 1) > 0:
-            self.buffer = torch.index_select(self.buffer, 0, rows)
+        shifted = rows + (rows >= index).to(torch.int64)
+        # (the last row stays where it is: past the count after the removal; the capacity may
+        # be a symbolic size, which a clamp to a Python int cannot take)
+        rows = torch.where(shifted < self.capacity, shifted, rows)
+        self.buffer = torch.index_select(self.buffer, 0, rows)
         self.count = self.count - 1
 
     def pop(self, key=-1):

@@ -493,7 +493,7 @@ def _is_number(node, numbers) -> bool:
         sides = _if_exp_sides(node)
         if sides:  # `a if c else b` as the control-flow pass wrote it (`ac.if_exp`)
             return any(_is_number(side, numbers) for side in sides)
-        if _user_call_given_number(node, numbers):
+        if _user_call_given_number(node, numbers) or _list_item_call(node, numbers):
             return True
         if name in ("converted_method_call", "converted_call") and len(node.args) > 1:
             method = node.args[1]
@@ -588,7 +588,25 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
             _list_of(arg, lists)) for arg in node.args)
     if _user_call_given_number(node, names, lists):
         return True
+    if _list_item_call(node, lists):
+        return True
     return any(_reads_number(side, names, lists) for side in _if_exp_sides(node))
+
+
+_ITEM_METHODS = frozenset({"pop", "index", "count"})
+
+
+def _list_item_call(node, lists) -> bool:
+    """Whether `node` is `vals.pop()` / `vals.index(v)` / `vals.count(v)` of a carried list
+    (as written, or as `ac.converted_method_call(vals, 'pop')`): an item or an int of the
+    list's (tester22 s04: `last = vals.pop()` read float64)."""
+    if not (isinstance(node, gast.Call) and lists):
+        return False
+    if isinstance(node.func, gast.Attribute) and node.func.attr in _ITEM_METHODS:
+        return _list_of(node.func.value, lists)
+    return (_called(node) == "converted_method_call" and len(node.args) >= 2
+            and isinstance(node.args[1], gast.Constant) and node.args[1].value in _ITEM_METHODS
+            and _list_of(node.args[0], lists))
 
 
 # NOTE [the length of a grown list]

@@ -1770,3 +1770,83 @@ def test_torch_tensor_of_a_grown_int_list_with_a_dtype_or_a_guard_runs_on_every_
                 for g, w in zip(torch.utils._pytree.tree_leaves(got),
                                 torch.utils._pytree.tree_leaves(want)):
                     assert g.dtype == w.dtype and g.tolist() == w.tolist()
+
+
+# --- tester22 s04: Python's list methods on a grown list -------------------------------------
+
+def _grown_positives(x):
+    vals = []
+    i = 0
+    while x[i] > 0:
+        vals.append(float(x[i]))
+        i += 1
+    return vals
+
+
+def read_by_list_methods(x):
+    vals = _grown_positives(x)
+    return (torch.tensor(vals.count(1.0)), torch.tensor(1.0 in vals),
+            torch.tensor(5.0 not in vals), torch.tensor(len(vals * 2)),
+            torch.tensor(sum(vals.copy())))
+
+
+def index_of_the_largest(x):
+    vals = _grown_positives(x)
+    return torch.tensor(vals.index(max(vals)))
+
+
+def changed_by_list_methods(x):
+    vals = _grown_positives(x)
+    vals.insert(1, 7.0)
+    vals.sort()
+    vals.append(0.5)
+    last = vals.pop()
+    vals.insert(-1, 6.0)
+    return torch.tensor(vals), torch.tensor(last), torch.tensor(len(vals))
+
+
+def sorted_reversed_and_removed(x):
+    vals = _grown_positives(x)
+    vals.sort(reverse=True)
+    vals.remove(2.0)
+    del vals[0]
+    copy = vals.copy()
+    vals.clear()
+    return torch.tensor(len(vals)), torch.tensor(sum(copy)), torch.tensor(len(copy))
+
+
+_METHOD_INPUTS = [(T([3., 1., 2., 0., 5.]),), (T([1., 4., 0., 0., 0.]),),
+                  (T([0., 4., 0., 0., 0.]),), (T([2., 2., 9., 1., 0.]),)]
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (read_by_list_methods, _METHOD_INPUTS),
+    (index_of_the_largest, _METHOD_INPUTS[:2] + _METHOD_INPUTS[3:]),
+    (changed_by_list_methods, _METHOD_INPUTS),
+    (sorted_reversed_and_removed, [_METHOD_INPUTS[0], _METHOD_INPUTS[3]]),
+])
+def test_list_methods_of_a_grown_list(fn, inputs):
+    # AttributeError 'StagedList', or "'FakeTensor' object is not callable" (vals.count
+    # called the count tensor), with no line (tester22 s04)
+    assert_same_result(fn, inputs, staged=False)
+
+
+@pytest.mark.parametrize("fn, error", [
+    (index_of_the_largest, ValueError), (sorted_reversed_and_removed, ValueError)])
+def test_list_methods_of_a_grown_list_raise_pythons_errors_at_the_line(fn, error):
+    run = autoconv.autoconv(fn)
+    run(T([3., 2., 1., 0., 5.]))
+    with pytest.raises(error, match="test_lists.py"):
+        run(T([0., 4., 0., 0., 0.]) if fn is index_of_the_largest else T([3., 1., 0., 0., 5.]))
+
+
+def sorted_with_a_key(x):
+    vals = _grown_positives(x)
+    vals.sort(key=abs)
+    return torch.stack(vals)
+
+
+@pytest.mark.parametrize("fn", [sorted_with_a_key])
+def test_list_methods_a_grown_list_cannot_take_are_refused_at_the_line(fn):
+    with pytest.raises(StagingError, match="test_lists.py"):
+        autoconv.autoconv(fn)(T([3., 1., 0., 5.]))
