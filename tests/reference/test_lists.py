@@ -1850,3 +1850,36 @@ def sorted_with_a_key(x):
 def test_list_methods_a_grown_list_cannot_take_are_refused_at_the_line(fn):
     with pytest.raises(StagingError, match="test_lists.py"):
         autoconv.autoconv(fn)(T([3., 1., 0., 5.]))
+
+
+def chosen_with_a_key(x):
+    vals = []
+    i = 0
+    while x[i] != 0:
+        vals.append(float(x[i]))
+        i += 1
+    return (torch.tensor(max(vals, key=abs)),
+            torch.tensor(min(vals, key=lambda v: (v - 2.0) ** 2, default=0.0)))
+
+
+def row_with_the_smallest_sum(x):
+    rows = []
+    i = 0
+    while x[i, 0] != 0:
+        rows.append(x[i] * 2)
+        i += 1
+    return min(rows, key=lambda r: r.sum())
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (chosen_with_a_key, [(T([3., 0., 2., 0., 5.]),), (T([-5., 4., 0., 0., 0.]),),
+                         (T([2., 2., 3., 0., 0.]),)]),
+    (row_with_the_smallest_sum, [(T([[3., 1.], [1., .5], [0., 0.], [1., 1.]]),),
+                                 (T([[3., -1.], [5., -9], [2., 2.], [0., 0.]]),)]),
+])
+def test_min_max_with_a_key_of_a_grown_list(fn, inputs):
+    # a TypeError with no line, torch's "Could not guard on data-dependent expression" under
+    # dynamo (tester22 s07)
+    assert_same_result(fn, inputs)
+    with pytest.raises(ValueError, match="test_lists.py"):
+        autoconv.autoconv(fn)(T([0., 4., 0.]) if fn is chosen_with_a_key else T([[0., 1.]]))
