@@ -1883,3 +1883,23 @@ def test_min_max_with_a_key_of_a_grown_list(fn, inputs):
     assert_same_result(fn, inputs)
     with pytest.raises(ValueError, match="test_lists.py"):
         autoconv.autoconv(fn)(T([0., 4., 0.]) if fn is chosen_with_a_key else T([[0., 1.]]))
+
+
+def item_at_an_int_of_a_tensor(x, k):
+    vals = []
+    j = 0
+    while x[j] != 0:
+        vals.append(x[j] * 2)
+        j += 1
+    i = int(k)
+    return vals[i]
+
+
+def test_a_grown_list_indexed_by_an_int_read_from_a_tensor():
+    # refused "indexed with u1" (replay, export), torch's "Could not extract specialized
+    # integer" citing runtime/lists.py under dynamo (tester22 s14)
+    x = T([3., 1., 0., 4.])
+    assert_same_result(item_at_an_int_of_a_tensor, [(x, T(1)), (x, T(-1)), (x, T(0)),
+                                                    (T([5., 0., 0., 4.]), T(-1))])
+    with pytest.raises(IndexError, match="test_lists.py"):
+        autoconv.autoconv(item_at_an_int_of_a_tensor)(x, T(2))
