@@ -346,6 +346,13 @@ class StagedList:
         """`torch.stack(list)`: the first `count` rows of the buffer (an unbacked size)."""
         if not is_staged(self.buffer):
             return self.buffer[: int(self.count)]
+        if context.probing():
+            # A probe learns the types only, and its ops stay in the graph as dead code that
+            # still runs (see `append`): the count read as an unbacked size there made torch
+            # assert what the probed branch's code needs of it (`idx[-1]`: "Runtime assertion
+            # failed for expression u3 >= 1") on the inputs that take the other branch
+            # (tester22 s15). The whole buffer and a zero row: a size of at least one.
+            return torch.cat([self.buffer, self.buffer.new_zeros((1, *self.buffer.shape[1:]))])
         count = self.count.item()
         torch._check(count >= 0)
         torch._check(count <= self.capacity)

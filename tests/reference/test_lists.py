@@ -1903,3 +1903,30 @@ def test_a_grown_list_indexed_by_an_int_read_from_a_tensor():
                                                     (T([5., 0., 0., 4.]), T(-1))])
     with pytest.raises(IndexError, match="test_lists.py"):
         autoconv.autoconv(item_at_an_int_of_a_tensor)(x, T(2))
+
+
+def indices_above(scores, thr):
+    keep = []
+    for i in range(scores.shape[0]):
+        if scores[i] > thr:
+            keep.append(i)
+            if len(keep) == 3:
+                break
+    if len(keep) == 0:
+        return torch.zeros(0), torch.tensor(-1)
+    idx = torch.tensor(keep, dtype=torch.long)
+    return scores[idx], idx[-1]
+
+
+def test_a_branch_not_taken_does_not_check_what_its_probe_read_of_a_grown_list():
+    # "Runtime assertion failed for expression u3 >= 1" (torch.compile, the exported program)
+    # on the input that keeps nothing: the probe of the `idx[-1]` branch read the list's count
+    # as an unbacked size, and its dead ops asserted on every input (tester22 s15). (Saving
+    # the program is torch's serializer's `sym_sum` limit: README.)
+    s = T([0.1, 0.9, 0.5, 0.8, 0.7])
+    inputs = [(s, T(0.4)), (s, T(0.85)), (s, T(0.95))]
+    assert_same_result(indices_above, inputs, export=False)
+    program = torch.export.export(Calling(autoconv.convert(indices_above)), inputs[0],
+                                  strict=False)
+    for args in inputs:
+        assert_close(program.module()(*args), indices_above(*args))
