@@ -29,7 +29,8 @@ from .staging import context
 from .augmented import graph_check, is_stand_in, mark, mark_view
 from .values import is_staged, probe_row, to_tensor, with_number
 
-__all__ = ["StagedList", "UncountedList", "GROWN", "item_at", "check_not_empty", "filled"]
+__all__ = ["StagedList", "UncountedList", "GROWN", "item_at", "check_not_empty", "filled",
+           "list_method"]
 
 _STATEMENT = "loop or if that grows a list"
 
@@ -170,6 +171,168 @@ class StagedList:
             min=0)
         self.buffer = torch.index_select(self.buffer, 0, rows)
 
+    # NOTE [list methods of a grown list]
+    # Python's list methods on a StagedList (tester22 s04: an AttributeError, or the `count`
+    # tensor called, with no line). The items and the count are tensors, so what reads them
+    # (`index`, `count`, `in`, `copy`, `* n`) is computed in the graph, and what changes the
+    # list (`pop`, `remove`, `del`, `insert`, `clear`, `sort`) rebuilds the buffer and the
+    # count in place, as `reverse` does: after the statement that grew it only (a staged body
+    # carries a list by what it appends). `count` is the attribute holding the count: the
+    # method is reached through `converted_method_call` (`list_method`), which converted code
+    # calls for `vals.count(v)`.
+
+    def _refuse_in_body(self, call: str) -> None:
+        if context.in_staged_body():
+            raise StagingError(
+                _STATEMENT,
+                f"'{self.name}' is changed in place ({call}) inside a tensor-dependent if or "
+                "loop, whose graph carries a grown list only by what it appends",
+                f"Call it after the statement, or build a new list there")
+
+    def _matches(self, value, call: str) -> torch.Tensor:
+        """A bool per row: a live item equal to `value` (Python's `==` of the items)."""
+        if self.buffer.dim() != 1 or not isinstance(
+                value, (bool, int, float, torch.Tensor, torch.SymInt, torch.SymFloat)) or (
+                isinstance(value, torch.Tensor) and value.dim() != 0):
+            raise StagingError(
+                _STATEMENT,
+                f"`{self.name}.{call}` compares the items of a list grown under tensor control "
+                "flow with ==, which a graph computes for lists of numbers only",
+                f"Stack it and compare tensors: `(torch.stack({self.name}) == v)`")
+        rows = torch.arange(self.capacity, device=self.buffer.device)
+        return (self.buffer == value) & (rows < self.count)
+
+    def index(self, value, *bounds) -> torch.Tensor:
+        """`list.index(value)`: the first position of an item equal to `value` (a number's
+        stand-in); ValueError (a graph check at the line) where none is."""
+        if bounds:
+            raise StagingError(_STATEMENT, f"`{self.name}.index(value, start, stop)` of a list "
+                               "grown under tensor control flow",
+                               f"Slice first: `{self.name}[start:stop].index(value) + start`")
+        found = self._matches(value, "index(...)")
+        graph_check(found.any(), ValueError, "list.index(x): x not in list")
+        return mark(found.to(torch.int64).argmax())
+
+    def list_count(self, value) -> torch.Tensor:
+        """`list.count(value)`: how many items equal `value` (an int's stand-in)."""
+        return mark(self._matches(value, "count(...)").sum())
+
+    def contains(self, value) -> torch.Tensor:
+        """`value in list` as a 0-d bool tensor (a bool's stand-in)."""
+        return mark(self._matches(value, "__contains__").any())
+
+    def __contains__(self, value) -> bool:
+        if is_staged(self.count):
+            raise StagingError(
+                _STATEMENT, f"`in` of '{self.name}' outside converted code needs its items, "
+                "which are only known when the graph runs",
+                "Test it in converted code, or with `(torch.stack(list) == v).any()`")
+        return bool(self.contains(value))
+
+    def copy(self) -> StagedList:
+        """`list.copy()`: a new list of the same items (changing one leaves the other)."""
+        return StagedList(self.buffer, self.count, self.reserved, self.name, self.numbers)
+
+    def __mul__(self, times):
+        """`items * n` for a Python int `n`: the items repeated, as a new list."""
+        if isinstance(times, bool) or not isinstance(times, int):
+            if isinstance(times, (torch.Tensor, torch.SymInt)):
+                raise StagingError(
+                    _STATEMENT, f"'{self.name}' is repeated a number of times only the graph "
+                    "knows", f"Repeat torch.stack({self.name}) with .repeat(...)")
+            return NotImplemented
+        times = max(times, 0)
+        rows = torch.arange(self.capacity * times, device=self.buffer.device)
+        rows = rows % self.count.clamp(min=1)
+        return StagedList(torch.index_select(self.buffer, 0, rows), self.count * times,
+                          name=self.name, numbers=self.numbers)
+
+    __rmul__ = __mul__
+
+    def _position(self, key, error: str) -> torch.Tensor:
+        if isinstance(key, bool) or not isinstance(key, (int, torch.Tensor, torch.SymInt)):
+            raise TypeError(f"'{type(key).__name__}' object cannot be interpreted as an integer")
+        index = self._index_tensor(key)
+        index = torch.where(index < 0, index + self.count, index)
+        graph_check((index >= 0) & (index < self.count), IndexError, error)
+        return index
+
+    def _without(self, index: torch.Tensor) -> None:
+        rows = torch.arange(self.capacity, device=self.buffer.device)
+        shifted = rows + (rows >= index).to(torch.int64)
+        # (the last row stays where it is: past the count after the removal; the capacity may
+        # be a symbolic size, which a clamp to a Python int cannot take)
+        rows = torch.where(shifted < self.capacity, shifted, rows)
+        self.buffer = torch.index_select(self.buffer, 0, rows)
+        self.count = self.count - 1
+
+    def pop(self, key=-1):
+        """`list.pop(i)`: the item at `i`, taken out of the list (in place)."""
+        self._refuse_in_body(f"{self.name}.pop()")
+        error = "pop from empty list" if isinstance(key, int) and key == -1 else \
+            "pop index out of range"
+        if not is_staged(self.count) and int(self.count) == 0:
+            raise IndexError("pop from empty list")
+        index = self._position(key, error)
+        item = self.as_read(probe_row(self.buffer, index))
+        self._without(index)
+        return item
+
+    def __delitem__(self, key) -> None:
+        """`del list[i]` for an int or a 0-d integer tensor (in place)."""
+        self._refuse_in_body(f"del {self.name}[...]")
+        if isinstance(key, slice):
+            raise StagingError(_STATEMENT, f"`del {self.name}[a:b]` of a list grown under "
+                               "tensor control flow", f"Build the list you keep instead")
+        self._without(self._position(key, "list assignment index out of range"))
+
+    def remove(self, value) -> None:
+        """`list.remove(value)`: the first item equal to `value` taken out (in place)."""
+        self._refuse_in_body(f"{self.name}.remove(...)")
+        found = self._matches(value, "remove(...)")
+        graph_check(found.any(), ValueError, "list.remove(x): x not in list")
+        self._without(found.to(torch.int64).argmax())
+
+    def clear(self) -> None:
+        """`list.clear()` (in place)."""
+        self._refuse_in_body(f"{self.name}.clear()")
+        self.count = torch.zeros_like(self.count)
+
+    def insert(self, key, value) -> None:
+        """`list.insert(i, value)` (in place; `i` clamped to the list as Python's)."""
+        self._refuse_in_body(f"{self.name}.insert(...)")
+        if isinstance(key, bool) or not isinstance(key, (int, torch.Tensor, torch.SymInt)):
+            raise TypeError(f"'{type(key).__name__}' object cannot be interpreted as an integer")
+        self.numbers = self.numbers and _number_like(value)
+        value = self._as_item(value)
+        target = self.grown(1)
+        index = self._index_tensor(key)
+        index = torch.where(index < 0, index + self.count, index).clamp(min=0)
+        index = torch.minimum(index, self.count)
+        rows = torch.arange(target.capacity, device=self.buffer.device)
+        rows = (rows - (rows > index).to(torch.int64)).clamp(min=0)
+        buffer = torch.index_select(target.buffer, 0, rows)
+        self.buffer = torch.index_put(buffer, (index.reshape(1),), value.unsqueeze(0))
+        self.count = self.count + 1
+
+    def sort(self, *, key=None, reverse=False) -> None:
+        """`list.sort()` of a list of numbers (in place); NaN items sort last, where Python's
+        order with a NaN depends on where it is."""
+        self._refuse_in_body(f"{self.name}.sort()")
+        if key is not None or self.buffer.dim() != 1 or self.buffer.dtype == torch.bool or (
+                isinstance(reverse, torch.Tensor)):
+            raise StagingError(
+                _STATEMENT, f"`{self.name}.sort(...)` of a list grown under tensor control flow"
+                " (with a key, or of tensor items)",
+                "Sort tensors instead: `order = torch.stack(scores).argsort()`, then index the "
+                "stacked items with it")
+        live = torch.arange(self.capacity, device=self.buffer.device) < self.count
+        # by value (stable, as Python's sort, reversed too), then the rows past the count after
+        # the items
+        order = torch.argsort(self.buffer, descending=bool(reverse), stable=True)
+        order = order[torch.argsort((~live[order]).to(torch.int8), stable=True)]
+        self.buffer = torch.index_select(self.buffer, 0, order)
+
     def extend(self, values) -> StagedList:
         """The list with the items of `values` (a list, a tuple, or a tensor's rows) appended."""
         if isinstance(values, torch.Tensor) and isinstance(values.shape[0], int):
@@ -226,6 +389,13 @@ class StagedList:
         """`torch.stack(list)`: the first `count` rows of the buffer (an unbacked size)."""
         if not is_staged(self.buffer):
             return self.buffer[: int(self.count)]
+        if context.probing():
+            # A probe learns the types only, and its ops stay in the graph as dead code that
+            # still runs (see `append`): the count read as an unbacked size there made torch
+            # assert what the probed branch's code needs of it (`idx[-1]`: "Runtime assertion
+            # failed for expression u3 >= 1") on the inputs that take the other branch
+            # (tester22 s15). The whole buffer and a zero row: a size of at least one.
+            return torch.cat([self.buffer, self.buffer.new_zeros((1, *self.buffer.shape[1:]))])
         count = self.count.item()
         torch._check(count >= 0)
         torch._check(count <= self.capacity)
@@ -273,14 +443,14 @@ class StagedList:
 
     def __getitem__(self, key):
         """`list[i]` for an int or a 0-d integer tensor (negative counts from the end)."""
-        if isinstance(key, bool) or not isinstance(key, (int, torch.Tensor)) or (
+        if isinstance(key, bool) or not isinstance(key, (int, torch.Tensor, torch.SymInt)) or (
                 isinstance(key, torch.Tensor) and (key.dim() != 0 or key.is_floating_point())):
             raise StagingError(
                 _STATEMENT,
                 f"'{self.name}' is indexed with {key!r}; a list grown under tensor control flow "
                 "takes an int or a 0-d integer tensor",
                 f"Slice torch.stack({self.name}) instead")
-        index = torch.as_tensor(key, dtype=torch.int64, device=self.buffer.device)
+        index = self._index_tensor(key)
         index = torch.where(index < 0, index + self.count, index)
         if is_staged(index) or is_staged(self.count):
             if context.probing():  # (see `item_at`)
@@ -295,6 +465,15 @@ class StagedList:
             staged_aliases.register_grown_item(item, self, index)
         return item
 
+    def _index_tensor(self, key) -> torch.Tensor:
+        """A position (an int, a symbolic one from `int(k)`, or a 0-d integer tensor) as a 0-d
+        int64 tensor. torch.full, not torch.as_tensor: a symbolic int stays symbolic (as_tensor
+        asked for its value: tester22 s14, `vals[int(k)]` refused at replay, torch's "Could
+        not extract specialized integer" under dynamo)."""
+        if isinstance(key, torch.Tensor):
+            return key.to(torch.int64)
+        return torch.full((), key, dtype=torch.int64, device=self.buffer.device)
+
     def as_read(self, item: torch.Tensor) -> torch.Tensor:
         """`item` (a row of the buffer, or one computed from its rows, as min / max) as the
         list gives it: a number's stand-in for a list of numbers."""
@@ -307,7 +486,7 @@ class StagedList:
         own StagedList objects (rebuilt from the operator's operands) and returns the new
         buffer as the list's; a probe's copies are its own too (NOTE [list items at traced
         positions] in runtime/subscripts.py for a Python list)."""
-        if isinstance(key, bool) or not isinstance(key, (int, torch.Tensor)) or (
+        if isinstance(key, bool) or not isinstance(key, (int, torch.Tensor, torch.SymInt)) or (
                 isinstance(key, torch.Tensor) and (key.dim() != 0 or key.is_floating_point())):
             raise StagingError(
                 _STATEMENT,
@@ -315,7 +494,7 @@ class StagedList:
                 "takes an int or a 0-d integer tensor as the position",
                 f"Write the items one position at a time, or hold them in one tensor")
         value = self._as_item(value)
-        index = torch.as_tensor(key, dtype=torch.int64, device=self.buffer.device)
+        index = self._index_tensor(key)
         index = torch.where(index < 0, index + self.count, index)
         if is_staged(index) or is_staged(self.count):
             graph_check((index >= 0) & (index < self.count), IndexError,
@@ -476,6 +655,24 @@ def item_at(items: StagedList, index: torch.Tensor) -> torch.Tensor:
         # repro 2, Viterbi's back-pointers at length 1).
         return items.as_read(probe_row(items.buffer, index))
     return items.as_read(torch.index_select(items.buffer, 0, index.reshape(1)).squeeze(0))
+
+
+def list_method(items: StagedList, name: str, args, kwargs):
+    """`items.name(*args, **kwargs)` as converted code calls a method (NOTE [list methods of a
+    grown list]): `count` is the list's count attribute, its method `list_count`."""
+    if name == "count":
+        return items.list_count(*args, **kwargs)
+    method = getattr(items, name, None) if name in _METHODS else None
+    if method is None:
+        raise StagingError(
+            _STATEMENT, f"`{items.name}.{name}(...)`: a list grown under tensor control flow "
+            "has no such method here", f"Stack it first (torch.stack({items.name})), or build a "
+            "Python list outside the tensor-dependent statement")
+    return method(*args, **kwargs)
+
+
+_METHODS = frozenset({"append", "extend", "index", "copy", "pop", "remove", "clear", "insert",
+                      "sort", "reverse"})
 
 
 # The lists whose append / extend return a new list instead of changing this one.

@@ -2055,14 +2055,27 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
     cannot be retried, and `flag and count` of a carried bool and int raised torch's "expected
     same dtype" there.
     """
-    def attempt(dtype):
-        def cast(value):
-            if dtype is not None and type_in(value, (bool, int, float)):  # (a plain constant)
-                return torch.full((), value, dtype=dtype, device=left.device)
-            return value.to(dtype) if dtype is not None and isinstance(value, torch.Tensor) else value
+    # (both sides numbers: the value is a number's stand-in, of the promoted kind, as Python's
+    # `n > 1 and h` is a number; a cast tensor lost the mark, and `torch.tensor(v)` of it was
+    # float64 where Python's float gives float32: tester22 s06)
+    numbers = augmented.is_stand_in(left)
 
-        take_right = lambda _, *ins: cast(right(*ins))  # noqa: E731
-        keep_left = lambda value, *_: cast(value)  # noqa: E731
+    def attempt(dtype):
+        def cast(value, number):
+            if dtype is not None and type_in(value, (bool, int, float)):  # (a plain constant)
+                value = torch.full((), value, dtype=dtype, device=left.device)
+            elif dtype is not None and isinstance(value, torch.Tensor):
+                value = value.to(dtype)
+            if number and isinstance(value, torch.Tensor):
+                return augmented.mark_view(value)
+            return value
+
+        def take_right(_, *ins):
+            value = right(*ins)
+            return cast(value, numbers and (type_in(value, (bool, int, float))
+                                            or augmented.is_stand_in(value)))
+
+        keep_left = lambda value, *_: cast(value, numbers)  # noqa: E731
         # (never specialised: a cond with promoted dtypes stages it)
         if take_right_when:
             return _staged_if_exp(left, take_right, keep_left, (left, *inputs))
@@ -2135,6 +2148,7 @@ def _promoted_in_trace_order(left, right, inputs, take_right_when):
     without knowing the right side's before the cond (NOTE [and / or of two dtypes under
     dynamo])."""
     key = _promoted_key()
+    numbers = augmented.is_stand_in(left)  # (as in `_staged_logical`)
 
     def take_right(_, *ins):
         value = right(*ins)
@@ -2142,14 +2156,18 @@ def _promoted_in_trace_order(left, right, inputs, take_right_when):
                 number_dtype(value) if type_in(value, (bool, int, float)) else None)
         if kind is None:
             return value
+        number = numbers and (augmented.is_stand_in(value) or not isinstance(value, torch.Tensor))
         dtype = _promoted_dtype(key, promote_types(left.dtype, kind))
         if isinstance(value, torch.Tensor):
-            return value.to(dtype)
-        return torch.full((), value, dtype=dtype, device=left.device)
+            value = value.to(dtype)
+        else:
+            value = torch.full((), value, dtype=dtype, device=left.device)
+        return augmented.mark_view(value) if number else value
 
     def keep_left(value, *_):
         dtype = _promoted_dtype(key)
-        return value.to(dtype) if dtype is not None else value
+        value = value.to(dtype) if dtype is not None else value
+        return augmented.mark_view(value) if numbers else value
 
     pred = staging.as_predicate(left, "and" if take_right_when else "or")
     if not take_right_when:

@@ -472,6 +472,8 @@ def in_(item, container, /) -> bool:
             "Test membership on tensors: `(v == keys).any()` or `torch.isin(v, keys)` with "
             "`keys = torch.tensor([...])`; to count by a tensor's values, write "
             "`torch.bincount(x, minlength=n)`; or do it outside the tensor-dependent code")
+    if type(container) is StagedList:  # (NOTE [list methods of a grown list])
+        return container.contains(item)
     if isinstance(item, StagedConstant) and isinstance(
             container, (tuple, list, Mapping, AbstractSet)):
         return _constant_in(item, container)

@@ -56,13 +56,14 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     function] in runtime/calls.py), which count as such names too. `objects`: names whose
     objects a user's call in a statement may change (a method of theirs, or given to it), whose
     fields count as a carried object's assigned ones (`_fields`)."""
-    if not carried and not indices and not params and not objects and not _calls_builtin(
-            body, local_names, ac):
+    returned = _returned_lists(body, ac)
+    if not carried and not indices and not params and not objects and not returned and not (
+            _calls_builtin(body, local_names, ac)):
         return body
     assigns, names_at, parents = _scan(body)
     fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
-    read = _read_numbers(assigns, names_at, parents, ac, local_names)
-    lists = _carried_lists(assigns, carried, ac)
+    read = _read_numbers(assigns, names_at, parents, ac, local_names) | returned
+    lists = _carried_lists(assigns, carried, ac) | returned
     # (a carried list's items may be numbers: NOTE [items of carried lists])
     # 'm.()': a method of `m` may return a number, where a staged statement may have changed
     # its fields (`m.avg()` after `m.add(v)` in a tensor loop; not in a function without
@@ -206,6 +207,60 @@ def _loop_items(body: list, ac: str, numbers: set) -> set:
                 loops.append(node)
     return {bodies[loop.args[2].id] for loop in loops if loop.args[2].id in bodies and any(
         isinstance(n, gast.Name) and n.id in numbers for n in gast.walk(loop.args[0]))}
+
+
+# NOTE [lists a user's function returns]
+# A list of numbers a staged loop grew in a helper and returned (`vals = grow(x)`, then
+# `torch.tensor(sum(vals))`, `vals[0]`) is a StagedList of number stand-ins in the caller too,
+# which read as plain operands met torch's promotion as float64 (tester22 s08). Which call
+# returns one is not known before it runs, so a name bound to a user's call counts as a
+# carried list where the function reads it as a list of numbers: gives it to `sum`, `min`,
+# `max` or `len`. (Counting every call's result routed the arithmetic on any helper's tensor
+# through the runtime.) Where the value is a tensor after all, the runtime's operators are
+# torch's.
+
+_LIST_READS = frozenset({"sum_", "max_", "min_", "len_"})
+
+
+def _returned_lists(body: list, ac: str) -> set:
+    """The names bound to a user's call (`ac.converted_call`) that the body gives to
+    `ac.sum_`, `ac.max_`, `ac.min_` or `ac.len_` (NOTE [lists a user's function returns])."""
+    bound, read = set(), set()
+    for stmt in body:
+        for node in gast.walk(stmt):
+            if isinstance(node, gast.Assign) and isinstance(node.value, gast.Call) and (
+                    _called(node.value) in _USER_CALLS):
+                bound.update(t.id for t in node.targets if isinstance(t, gast.Name))
+            elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+                  and node.func.attr in _LIST_READS and isinstance(node.func.value, gast.Name)
+                  and node.func.value.id == ac and node.args):
+                read |= _listed(node.args[0])
+    return bound & read
+
+
+def _list_of(node, lists) -> bool:
+    """Whether `node` is a list in `lists`, a copy of one, or a concatenation or repetition
+    of one (`sum(vals + [2.0])` was float64 where `allv = vals + [2.0]; sum(allv)` was
+    float32, tester22 s03)."""
+    return bool(_listed(node) & lists)
+
+
+def _listed(node) -> set:
+    """The names `node` is a list of: itself (a name), the operands of `+` / `*`, the
+    receiver of `.copy()`."""
+    if isinstance(node, gast.Name):
+        return {node.id}
+    if isinstance(node, gast.BinOp) and isinstance(node.op, (gast.Add, gast.Mult)):
+        return _listed(node.left) | _listed(node.right)
+    if (isinstance(node, gast.Call) and _called(node) == "binary" and len(node.args) == 3
+            and isinstance(node.args[1], gast.Constant) and node.args[1].value in ("+", "*")):
+        # (as this pass rewrote `vals + [2.0]`, the operands visited first)
+        return _listed(node.args[0]) | _listed(node.args[2])
+    if (isinstance(node, gast.Call) and _called(node) == "converted_method_call"
+            and len(node.args) == 2 and isinstance(node.args[1], gast.Constant)
+            and node.args[1].value == "copy"):  # (`sum(vals.copy())`)
+        return _listed(node.args[0])
+    return set()
 
 
 def _carried_lists(assigns, carried, ac: str) -> set:
@@ -438,7 +493,7 @@ def _is_number(node, numbers) -> bool:
         sides = _if_exp_sides(node)
         if sides:  # `a if c else b` as the control-flow pass wrote it (`ac.if_exp`)
             return any(_is_number(side, numbers) for side in sides)
-        if _user_call_given_number(node, numbers):
+        if _user_call_given_number(node, numbers) or _list_item_call(node, numbers):
             return True
         if name in ("converted_method_call", "converted_call") and len(node.args) > 1:
             method = node.args[1]
@@ -530,10 +585,28 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
         # `len(vals)`, `max(vals)` of a carried list: a number of the list's (NOTE [the length
         # of a grown list])
         return any(_reads_number(arg, names, lists) or (
-            isinstance(arg, gast.Name) and arg.id in lists) for arg in node.args)
+            _list_of(arg, lists)) for arg in node.args)
     if _user_call_given_number(node, names, lists):
         return True
+    if _list_item_call(node, lists):
+        return True
     return any(_reads_number(side, names, lists) for side in _if_exp_sides(node))
+
+
+_ITEM_METHODS = frozenset({"pop", "index", "count"})
+
+
+def _list_item_call(node, lists) -> bool:
+    """Whether `node` is `vals.pop()` / `vals.index(v)` / `vals.count(v)` of a carried list
+    (as written, or as `ac.converted_method_call(vals, 'pop')`): an item or an int of the
+    list's (tester22 s04: `last = vals.pop()` read float64)."""
+    if not (isinstance(node, gast.Call) and lists):
+        return False
+    if isinstance(node.func, gast.Attribute) and node.func.attr in _ITEM_METHODS:
+        return _list_of(node.func.value, lists)
+    return (_called(node) == "converted_method_call" and len(node.args) >= 2
+            and isinstance(node.args[1], gast.Constant) and node.args[1].value in _ITEM_METHODS
+            and _list_of(node.args[0], lists))
 
 
 # NOTE [the length of a grown list]
@@ -584,8 +657,14 @@ def _if_exp_sides(node) -> list:
     expression the control-flow pass staged), else []: `m = 10.0 / n if n != 0 else -1.0` is
     a number where a side is (it was a float64 tensor for `torch.tensor(m)`)."""
     if not (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
-            and node.func.attr == "if_exp" and isinstance(node.func.value, gast.Name)
-            and len(node.args) >= 3):
+            and isinstance(node.func.value, gast.Name)):
+        return []
+    if node.func.attr in ("and_", "or_") and len(node.args) >= 2:
+        # `last = n > 0 and vals[-1] or -1.0` as the logical pass wrote it: either side's value
+        # (tester22 s06: `torch.tensor(last)` was float64)
+        right = node.args[1]
+        return [node.args[0], right.body] if isinstance(right, gast.Lambda) else []
+    if node.func.attr != "if_exp" or len(node.args) < 3:
         return []
     return [arg.body for arg in node.args[1:3] if isinstance(arg, gast.Lambda)]
 
@@ -708,7 +787,7 @@ class _Rewrite(gast.NodeTransformer):
         values = list(node.args) + [k.value for k in node.keywords]
         if not any(self._may_be_number(v) or (isinstance(v, (gast.List, gast.Tuple)) and any(
                 self._may_be_number(e) for e in gast.walk(v))) or (
-                    isinstance(v, gast.Name) and v.id in self.lists) for v in values):
+                    _list_of(v, self.lists)) for v in values):
             # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the function needs
             # the stand-in's value, so the runtime stages it
             if root.id in self.local_names or not any(

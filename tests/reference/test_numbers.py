@@ -1859,3 +1859,90 @@ def test_torch_full_of_a_carried_int_is_int64_under_compile_too():
     # as the default float
     _assert_python_results(full_of_branch_ints, [torch.tensor([1., 5., 2.]),
                                                  torch.tensor([-1., -1., -2.])])
+
+
+# --- tester22: numbers of grown lists read in a caller, inline concatenations, and / or ---------
+
+def _positives_until_zero(x):
+    vals = []
+    i = 0
+    while x[i] != 0:
+        vals.append(float(x[i]))
+        i += 1
+    return vals
+
+
+def floats_grown_in_a_helper(x):
+    vals = _positives_until_zero(x)
+    return (torch.tensor(sum(vals)), torch.tensor(max(vals, default=0.0)),
+            torch.tensor(vals[0] if len(vals) > 0 else 0.0), torch.tensor(sum(vals.copy())))
+
+
+def _mean(v):
+    return sum(v) / len(v) if len(v) > 0 else 0.0
+
+
+def mean_of_grown_floats_in_a_helper(x):
+    vals = []
+    i = 0
+    while x[i] != 0:
+        vals.append(float(x[i]))
+        i += 1
+    return torch.tensor(_mean(vals))
+
+
+def sums_of_grown_floats_concatenated_inline(x):
+    vals = []
+    i = 0
+    while x[i] != 0:
+        vals.append(float(x[i]))
+        i += 1
+    return torch.tensor(sum(vals + [2.0])), torch.tensor(min(vals + [9.0]))
+
+
+def and_or_of_carried_floats(x):
+    vals = _positives_until_zero(x)
+    last = len(vals) > 0 and vals[-1] or -1.0
+    return torch.tensor(last)
+
+
+_NONEMPTY = [(T([3., 0., 2., 0., 5.]),), (T([-1., 4., 0., 0., 0.]),)]
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (floats_grown_in_a_helper, _NONEMPTY),
+    (mean_of_grown_floats_in_a_helper, _NONEMPTY + [(T([0., 4., 0., 0., 0.]),)]),
+    (sums_of_grown_floats_concatenated_inline, _NONEMPTY + [(T([0., 4., 0., 0., 0.]),)]),
+    (and_or_of_carried_floats, _NONEMPTY + [(T([0., 4., 0., 0., 0.]),)]),
+])
+def test_numbers_of_grown_float_lists_keep_python_dtypes_in_every_mode(fn, inputs):
+    # a list grown in a helper and returned, given to a helper, concatenated inline, and and/or
+    # of its items: float64 (or refused) where Python's floats make float32 (tester22 s03, s06,
+    # s08, s13). Traced on the first input, the others take other paths.
+    first = autoconv.autoconv(fn)
+    converted = autoconv.convert(fn)
+    program = torch.export.export(Calling(converted), inputs[0], strict=False)
+    saved = io.BytesIO()
+    torch.export.save(program, saved)
+    saved.seek(0)
+    loaded = torch.export.load(saved).module()
+    torch._dynamo.reset()
+    compiled = torch.compile(converted, fullgraph=True, backend="eager")
+    for args in inputs:
+        want = fn(*args)
+        for got in (first(*args), loaded(*args), compiled(*args)):
+            assert [float(v) for v in pytree.tree_leaves(got)] == [
+                float(v) for v in pytree.tree_leaves(want)]
+            assert _dtypes(got) == _dtypes(want)
+
+
+def min_of_grown_floats_with_an_int_default(x):
+    vals = _positives_until_zero(x)
+    return torch.tensor(min(vals, default=7))
+
+
+def test_min_of_grown_floats_with_a_default_of_another_kind_is_refused_at_the_line():
+    # Python gives the int 7 where the list is empty and a float elsewhere (tester22 s06: 7.0)
+    with pytest.raises(StagingError, match=r"default=float\(\.\.\.\)") as caught:
+        autoconv.autoconv(min_of_grown_floats_with_an_int_default)(T([3., 0., 1.]))
+    assert "test_numbers.py" in str(caught.value)
