@@ -62,7 +62,8 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         return body
     assigns, names_at, parents = _scan(body)
     fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
-    read = _read_numbers(assigns, names_at, parents, ac, local_names) | returned
+    read = (_read_numbers(assigns, names_at, parents, ac, local_names) | returned
+            | _chosen_items(assigns, ac))
     lists = _carried_lists(assigns, carried, ac) | returned
     # (a carried list's items may be numbers: NOTE [items of carried lists])
     # 'm.()': a method of `m` may return a number, where a staged statement may have changed
@@ -144,6 +145,15 @@ def _read_numbers(assigns, names_at, parents, ac: str, local_names) -> set:
                     and any(_reads_tensor_number(arg, ac) for arg in value.args)):
                 read.add(name)
     return read
+
+
+def _chosen_items(assigns, ac: str) -> set:
+    """The names bound to an item of a sequence chosen by a number read from a tensor
+    (`w = W[int(x.argmax())]`): of a Python list of numbers, the item is the stand-in of the
+    number chosen (`_sequence_item` in runtime/subscripts.py), which `torch.tensor(w)` and
+    `w + 0.5` must read as that number (tester23 s08: float64 where Python gives float32)."""
+    return {name for node in assigns for name, value in _bound(node)
+            if _is_getitem(value) and _reads_tensor_number(value.args[1], ac)}
 
 
 def _is_try_value(parents) -> bool:
@@ -475,7 +485,9 @@ def _is_number(node, numbers) -> bool:
     if isinstance(node, gast.Subscript):
         return _is_number(node.value, numbers)
     if _is_getitem(node):  # (`ac.getitem(lrs, i)`, as the subscripts pass wrote `lrs[i]`)
-        return _is_number(node.args[0], numbers)
+        # (or `W[k]`, a sequence of unknown items chosen by a carried number: tester23 s08)
+        return _is_number(node.args[0], numbers) or (
+            isinstance(node.args[0], _UNKNOWN) and _names_number(node.args[1], numbers))
     if isinstance(node, gast.IfExp):
         return _is_number(node.body, numbers) or _is_number(node.orelse, numbers)
     if isinstance(node, (gast.Tuple, gast.List)):
@@ -566,7 +578,10 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
     if isinstance(node, gast.Subscript):
         return _reads_number(node.value, names, lists)
     if _is_getitem(node):
-        return _reads_number(node.args[0], names, lists)
+        # (`W[k]` of a Python list of numbers indexed by a carried number `k` is the stand-in
+        # of the number chosen: tester23 s08, where `torch.tensor(W[k])` was float64)
+        return _reads_number(node.args[0], names, lists) or _reads_number(
+            node.args[1], names, lists)
     if isinstance(node, gast.BinOp):
         return _reads_number(node.left, names, lists) or _reads_number(node.right, names, lists)
     if isinstance(node, gast.UnaryOp):

@@ -277,3 +277,46 @@ def test_a_tensor_indexed_by_a_tuple_of_items_in_every_mode():
     # (tester21 s13) under torch.compile dynamo shows `.item()` as an int, and `TABLE[a, b]`
     # raised torch's "only integers ... are valid indices (got SymInt)"
     assert_same_result(summed_pair_costs, [T([1, 2, 3, 3, 5, 4]), T([0, 7, 7, 1, 2, 2])])
+
+
+# A Python list of floats (class weights, an lr schedule) indexed by a number read from a
+# tensor or counted by a staged loop: the item is a Python float, so `torch.tensor` of it is
+# float32 (tester23 s08: float64 0.30000000000000004 where Python gives float32 0.3000000119).
+_WEIGHTS = [0.1, 0.2, 0.7, 0.9]
+
+
+def weight_of_the_largest(x):
+    w = _WEIGHTS[int(x.argmax())]
+    return torch.tensor(w), torch.as_tensor(w), torch.tensor(w) * x[0], torch.tensor(w + 0.5)
+
+
+def weight_counted_by_a_loop(x):
+    k = 0
+    for i in range(x.shape[0]):
+        if x[i] > 1.0:
+            break
+        k += 1
+    w = _WEIGHTS[k]
+    return torch.tensor(w), torch.tensor(_WEIGHTS[k] * 2)
+
+
+@pytest.mark.parametrize("fn", [weight_of_the_largest, weight_counted_by_a_loop])
+def test_an_item_of_a_list_of_floats_chosen_by_a_traced_index_is_a_python_float(fn):
+    import copy
+    import io
+
+    from support import Calling
+    inputs = [(T([0.5, 2.0, 0.1]),), (T([3.0, 0.2, 0.3]),), (T([0.1, 0.2, 0.3]),)]
+    converted = autoconv.convert(fn)
+    saved = io.BytesIO()
+    torch.export.save(torch.export.export(Calling(converted), inputs[0], strict=False), saved)
+    saved.seek(0)
+    modes = {"replay": autoconv.autoconv(fn), "export": torch.export.load(saved).module(),
+             "compile": torch.compile(converted, fullgraph=True, backend="eager")}
+    for args in inputs:
+        want = fn(*copy.deepcopy(args))
+        for mode, run in modes.items():
+            got = run(*copy.deepcopy(args))
+            for g, w in zip(got, want):
+                assert g.dtype == w.dtype, (mode, args, got, want)
+                torch.testing.assert_close(g, w, rtol=0, atol=0)
