@@ -56,8 +56,9 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     function] in runtime/calls.py), which count as such names too. `objects`: names whose
     objects a user's call in a statement may change (a method of theirs, or given to it), whose
     fields count as a carried object's assigned ones (`_fields`)."""
-    if not carried and not indices and not params and not objects and not _calls_builtin(
-            body, local_names, ac):
+    results = _user_results(body, ac)
+    if not carried and not indices and not params and not objects and not results and not \
+            _calls_builtin(body, local_names, ac):
         return body
     assigns, names_at, parents = _scan(body)
     fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
@@ -78,7 +79,7 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         assigns, numbers & (set(carried) | set(indices) | fields | set(params) | read | items),
         numbers, lists)
     converted = _converted_names(assigns, ac) - names
-    conversions = _conversions(names_at, ac, parents) + [
+    conversions = _conversions(names_at, ac, parents) + results + [
         node for node in names_at if node.id in converted and any(
             isinstance(parent, gast.Call) for parent in parents.get(id(node), ()))]
     if not names and not conversions and not lists:
@@ -164,6 +165,36 @@ def _reads_tensor_number(value, ac: str) -> bool:
     return isinstance(func, gast.Attribute) and (func.attr == "item" and not value.args or (
         func.attr in _CONVERSIONS and isinstance(func.value, gast.Name)
         and func.value.id == ac))
+
+
+# NOTE [a user's function's result given to a module's function]
+# `torch.tensor(safe_ratio(x.sum(), y.sum()))` (tester22 s10): the helper's value is a Python
+# float, a number's stand-in where a staged statement of the helper chose it (`if failed:`
+# of its staged `try`, `r = 1.5 if ... else 2.5`), which torch.tensor kept as float64 where
+# Python's float makes float32. Such a call given straight to a module's function goes
+# through `ac.number_call`, which reads a stand-in as the number (and calls the function as
+# it is otherwise).
+
+def _user_results(body: list, ac: str) -> list:
+    """The `ac` names of the user calls (`ac.converted_call(...)`) given straight to a call of
+    a module's function (`torch.tensor(ac.converted_call(f, x))`): NOTE [a user's function's
+    result given to a module's function]."""
+    found = []
+    for stmt in body:
+        for node in gast.walk(stmt):
+            if not (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)):
+                continue
+            root = node.func
+            while isinstance(root, gast.Attribute):
+                root = root.value
+            if not isinstance(root, gast.Name) or root.id == ac:
+                continue
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                if (isinstance(arg, gast.Call) and _called(arg) in _USER_CALLS
+                        and isinstance(arg.func, gast.Attribute)
+                        and isinstance(arg.func.value, gast.Name) and arg.func.value.id == ac):
+                    found.append(arg.func.value)
+    return found
 
 
 # NOTE [items of carried lists]
@@ -713,7 +744,8 @@ class _Rewrite(gast.NodeTransformer):
             # the stand-in's value, so the runtime stages it
             if root.id in self.local_names or not any(
                     _is_conversion(v, self.ac) or isinstance(v, gast.Name)
-                    and v.id in self.converted for v in values):
+                    and v.id in self.converted or _called(v) in _USER_CALLS
+                    for v in values):
                 return node
         if root.id not in self.local_names:
             args, name = [func] + node.args, "number_call"
