@@ -56,9 +56,8 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     function] in runtime/calls.py), which count as such names too. `objects`: names whose
     objects a user's call in a statement may change (a method of theirs, or given to it), whose
     fields count as a carried object's assigned ones (`_fields`)."""
-    results = _user_results(body, ac)
-    if not carried and not indices and not params and not objects and not results and not \
-            _calls_builtin(body, local_names, ac):
+    if not carried and not indices and not params and not objects and not _calls_builtin(
+            body, local_names, ac):
         return body
     assigns, names_at, parents = _scan(body)
     fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
@@ -79,7 +78,7 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         assigns, numbers & (set(carried) | set(indices) | fields | set(params) | read | items),
         numbers, lists)
     converted = _converted_names(assigns, ac) - names
-    conversions = _conversions(names_at, ac, parents) + results + [
+    conversions = _conversions(names_at, ac, parents) + _user_results(names_at, ac, parents) + [
         node for node in names_at if node.id in converted and any(
             isinstance(parent, gast.Call) for parent in parents.get(id(node), ()))]
     if not names and not conversions and not lists:
@@ -106,7 +105,8 @@ def _calls_builtin(body: list, local_names, ac: str = "ac") -> bool:
     an argument])."""
     return any(isinstance(node, gast.Call) and (
         isinstance(node.func, gast.Name) and node.func.id in _NUMBER_BUILTINS
-        and node.func.id not in local_names or _reads_tensor_number(node, ac))
+        and node.func.id not in local_names or _reads_tensor_number(node, ac)
+        or _given_user_result(node, ac))
         for stmt in body for node in gast.walk(stmt))
 
 
@@ -175,25 +175,37 @@ def _reads_tensor_number(value, ac: str) -> bool:
 # through `ac.number_call`, which reads a stand-in as the number (and calls the function as
 # it is otherwise).
 
-def _user_results(body: list, ac: str) -> list:
-    """The `ac` names of the user calls (`ac.converted_call(...)`) given straight to a call of
-    a module's function (`torch.tensor(ac.converted_call(f, x))`): NOTE [a user's function's
-    result given to a module's function]."""
+def _given_user_result(call, ac: str) -> bool:
+    """Whether `call` calls a module's function (`torch.tensor(...)`) with a user call's
+    result (`ac.converted_call(f, x)`) as an argument: NOTE [a user's function's result given
+    to a module's function]."""
+    root = call.func
+    while isinstance(root, gast.Attribute):
+        root = root.value
+    if root is call.func or not isinstance(root, gast.Name) or root.id == ac:
+        return False
+    return any(_is_user_call(arg, ac) for arg in [*call.args, *(k.value for k in call.keywords)])
+
+
+def _is_user_call(node, ac: str) -> bool:
+    func = node.func if isinstance(node, gast.Call) else None
+    return (isinstance(func, gast.Attribute) and func.attr in _USER_CALLS
+            and isinstance(func.value, gast.Name) and func.value.id == ac)
+
+
+def _user_results(names_at: list, ac: str, parents: dict) -> list:
+    """The `ac` names of the user calls given straight to a module's function
+    (`_given_user_result`), as `_reading` seeds."""
     found = []
-    for stmt in body:
-        for node in gast.walk(stmt):
-            if not (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)):
-                continue
-            root = node.func
-            while isinstance(root, gast.Attribute):
-                root = root.value
-            if not isinstance(root, gast.Name) or root.id == ac:
-                continue
-            for arg in [*node.args, *(k.value for k in node.keywords)]:
-                if (isinstance(arg, gast.Call) and _called(arg) in _USER_CALLS
-                        and isinstance(arg.func, gast.Attribute)
-                        and isinstance(arg.func.value, gast.Name) and arg.func.value.id == ac):
-                    found.append(arg.func.value)
+    for node in names_at:
+        if node.id != ac:
+            continue
+        for attribute in parents.get(id(node), ()):
+            for call in parents.get(id(attribute), ()):
+                if _is_user_call(call, ac) and any(
+                        isinstance(outer, gast.Call) and _given_user_result(outer, ac)
+                        for outer in parents.get(id(call), ())):
+                    found.append(node)
     return found
 
 
