@@ -756,7 +756,7 @@ class _Rewrite(gast.NodeTransformer):
             # the stand-in's value, so the runtime stages it
             if root.id in self.local_names or not any(
                     _is_conversion(v, self.ac) or isinstance(v, gast.Name)
-                    and v.id in self.converted or _called(v) in _USER_CALLS
+                    and v.id in self.converted or _is_user_call(v, self.ac)
                     for v in values):
                 return node
         if root.id not in self.local_names:
