@@ -281,6 +281,9 @@ def _where(take, new, old, chosen=False):
     weak = (_number_like(new), _number_like(old))
     if chosen and weak[0] and weak[1] and _kind(new) != _kind(old):
         raise _mixed_kinds(new, old)
+    # NOTE [min and max of symbolic numbers]
+    symbolic = (chosen and like is None and _kind(new) in ("int", "float")
+                and _kind(old) == _kind(new))
     new, old = (as_staged_tensor(v, like) if is_staged(v) else v for v in (new, old))
     if weak[0] != weak[1]:
         # A number (or its stand-in) and a tensor: Python gives one or the other, and the
@@ -293,8 +296,24 @@ def _where(take, new, old, chosen=False):
             new, old = (number, tensor) if weak[0] else (tensor, number)
     if not isinstance(new, torch.Tensor) and not isinstance(old, torch.Tensor):
         new = to_tensor(new, take)
+    if symbolic:
+        dtype = torch.int64 if _kind(new) == "int" else torch.float64
+        return torch.where(take, to_tensor(new, dtype=dtype), to_tensor(old, dtype=dtype)).item()
     result = torch.where(take, new, old)
     return mark(result) if weak[0] and weak[1] else result
+
+
+# NOTE [min and max of symbolic numbers]
+# `max(float(err), 1e-12)` chooses between numbers none of which is a stand-in: a symbolic
+# float read from a tensor and a Python float. Python's arithmetic on the result is left to
+# Python by the converter (only names a statement carries are rewritten), so a marked 0-d
+# tensor met plain operators there: `tol / m` became torch's `m.reciprocal() * tol` and `m **
+# 0.5` torch's pow, both a few ulps off Python's float ops, and the result lost its mark, so
+# a carried `h = h * min(2.0, max(0.2, fac))` became a tensor on some paths (tester22 s18:
+# its `min(h, t_end - t)` was then refused as an alias, and h drifted in its last bits).
+# Read back as a symbolic number, the choice is what `float(t)` gives: Python's own float
+# arithmetic in the graph (operator.truediv, operator.pow on the values), serialisable by
+# torch.export, and traced alike by dynamo (which shows the symbol as a Python number).
 
 
 # NOTE [min and max of an int and a float]

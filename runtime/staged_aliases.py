@@ -7,6 +7,7 @@ import weakref
 
 import torch
 
+from .augmented import is_stand_in
 from .errors import StagingError
 
 __all__ = ["register_row", "register_choice", "check_aliases", "may_alias_input"]
@@ -90,11 +91,14 @@ def _active() -> bool:
 
 
 def _register(value, sources, refresh, write_back, what) -> None:
-    if quiet() or not _active() or not isinstance(value, torch.Tensor):
+    # (a number's stand-in is no tensor to the user, which nothing aliases in Python: `h =
+    # min(h, t_end - t)` of floats, then `t += h`, was refused as an update of a choice)
+    if quiet() or not _active() or not isinstance(value, torch.Tensor) or is_stand_in(value):
         return
     # (a view shares its base's version counter; the base outlives a rebound view)
     sources = [(s._base if s._base is not None else s) if isinstance(s, torch.Tensor) else s
-               for s in sources if isinstance(s, torch.Tensor) or _grown(s)]
+               for s in sources if isinstance(s, torch.Tensor) and not is_stand_in(s)
+               or _grown(s)]
     if not sources:
         return
     tracer = _tracer()

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Set as AbstractSet
 
 import torch
 
-from .augmented import is_stand_in, mark
+from .augmented import collecting, graph_check, is_stand_in, mark
 from .errors import StagingError
 from .lists import StagedList
 from . import staged_aliases
@@ -143,6 +143,8 @@ def getitem(target, key):
     if isinstance(target, Mapping) and _traced(key):
         raise _traced_key(target, key, "looked up by")
     if type(key) is int:
+        if _checked_row(target):
+            return _row_or_failure(target, key)
         if not _shown_as_int(target, key):
             return target[key]
         key = torch.scalar_tensor(key, dtype=torch.int64)
@@ -177,6 +179,35 @@ def getitem(target, key):
     # (a view of `target` in Python: NOTE [staged values that alias in Python])
     staged_aliases.register_row(row, target, key)
     return row
+
+
+# NOTE [a row of a tensor of data-dependent length in a try]
+# `try: first = x[x > 0][0].item() except IndexError: first = -1.0` (tester22 s11): the rows
+# of `x[x > 0]` are only known when the graph runs, and torch's read of row 0 is an assertion
+# on that length (export, compile: "Runtime assertion failed for expression u0 >= 1", no user
+# line) or an IndexError from the replayed graph, where Python runs the handler. In a `try`
+# staged as its failure (NOTE [a try around a value the graph checks] in runtime/fallible.py)
+# that catches IndexError, the read is checked as the try's failure instead, and made from the
+# rows with one filler row past their end, which no length can fail (the handler's value
+# replaces it where the check fails).
+
+def _checked_row(target) -> bool:
+    """Whether `target[i]` of an int `i` is the checked read of NOTE [a row of a tensor of
+    data-dependent length in a try]."""
+    return (isinstance(target, torch.Tensor) and target.dim() > 0
+            and is_symbolic(target.shape[0]) and collecting(IndexError))
+
+
+def _row_or_failure(target, index: int):
+    size = target.shape[0]
+    length = torch.scalar_tensor(size, dtype=torch.int64, device=target.device)
+    valid = length > index if index >= 0 else length >= -index
+    graph_check(valid, IndexError,
+                f"index {index} is out of bounds for dimension 0 with size {size}")
+    padded = torch.cat([target, target.new_zeros((1, *target.shape[1:]))])
+    position = torch.where(valid, length + index if index < 0 else
+                           torch.full_like(length, index), length)
+    return torch.index_select(padded, 0, position.reshape(1)).squeeze(0)
 
 
 def _sequence_item(items, key):

@@ -80,7 +80,7 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         assigns, numbers & (set(carried) | set(indices) | fields | set(params) | read | items),
         numbers, lists)
     converted = _converted_names(assigns, ac) - names
-    conversions = _conversions(names_at, ac, parents) + [
+    conversions = _conversions(names_at, ac, parents) + _user_results(names_at, ac, parents) + [
         node for node in names_at if node.id in converted and any(
             isinstance(parent, gast.Call) for parent in parents.get(id(node), ()))]
     if not names and not conversions and not lists:
@@ -107,7 +107,8 @@ def _calls_builtin(body: list, local_names, ac: str = "ac") -> bool:
     an argument])."""
     return any(isinstance(node, gast.Call) and (
         isinstance(node.func, gast.Name) and node.func.id in _NUMBER_BUILTINS
-        and node.func.id not in local_names or _reads_tensor_number(node, ac))
+        and node.func.id not in local_names or _reads_tensor_number(node, ac)
+        or _given_user_result(node, ac))
         for stmt in body for node in gast.walk(stmt))
 
 
@@ -175,6 +176,48 @@ def _reads_tensor_number(value, ac: str) -> bool:
     return isinstance(func, gast.Attribute) and (func.attr == "item" and not value.args or (
         func.attr in _CONVERSIONS and isinstance(func.value, gast.Name)
         and func.value.id == ac))
+
+
+# NOTE [a user's function's result given to a module's function]
+# `torch.tensor(safe_ratio(x.sum(), y.sum()))` (tester22 s10): the helper's value is a Python
+# float, a number's stand-in where a staged statement of the helper chose it (`if failed:`
+# of its staged `try`, `r = 1.5 if ... else 2.5`), which torch.tensor kept as float64 where
+# Python's float makes float32. Such a call given straight to a module's function goes
+# through `ac.number_call`, which reads a stand-in as the number (and calls the function as
+# it is otherwise).
+
+def _given_user_result(call, ac: str) -> bool:
+    """Whether `call` calls a module's function (`torch.tensor(...)`) with a user call's
+    result (`ac.converted_call(f, x)`) as an argument: NOTE [a user's function's result given
+    to a module's function]."""
+    root = call.func
+    while isinstance(root, gast.Attribute):
+        root = root.value
+    if root is call.func or not isinstance(root, gast.Name) or root.id == ac:
+        return False
+    return any(_is_user_call(arg, ac) for arg in [*call.args, *(k.value for k in call.keywords)])
+
+
+def _is_user_call(node, ac: str) -> bool:
+    func = node.func if isinstance(node, gast.Call) else None
+    return (isinstance(func, gast.Attribute) and func.attr in _USER_CALLS
+            and isinstance(func.value, gast.Name) and func.value.id == ac)
+
+
+def _user_results(names_at: list, ac: str, parents: dict) -> list:
+    """The `ac` names of the user calls given straight to a module's function
+    (`_given_user_result`), as `_reading` seeds."""
+    found = []
+    for node in names_at:
+        if node.id != ac:
+            continue
+        for attribute in parents.get(id(node), ()):
+            for call in parents.get(id(attribute), ()):
+                if _is_user_call(call, ac) and any(
+                        isinstance(outer, gast.Call) and _given_user_result(outer, ac)
+                        for outer in parents.get(id(call), ())):
+                    found.append(node)
+    return found
 
 
 # NOTE [items of carried lists]
@@ -807,7 +850,8 @@ class _Rewrite(gast.NodeTransformer):
             # the stand-in's value, so the runtime stages it
             if root.id in self.local_names or not any(
                     _is_conversion(v, self.ac) or isinstance(v, gast.Name)
-                    and v.id in self.converted for v in values):
+                    and v.id in self.converted or _is_user_call(v, self.ac)
+                    for v in values):
                 return node
         if root.id not in self.local_names:
             args, name = [func] + node.args, "number_call"

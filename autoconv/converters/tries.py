@@ -101,16 +101,25 @@ class TryConverter(Converter):
         if len(node.handlers) != 1 or node.orelse or node.finalbody or len(node.body) != 1:
             return None
         (handler,), (body,) = node.handlers, node.body
-        if (handler.name is not None or body.__class__ is not gast.Assign
-                or len(body.targets) != 1 or body.targets[0].__class__ is not gast.Name
-                or not may_catch(handler.type, _CHECKED_BASES)
+        returned = body.__class__ is gast.Return and body.value is not None
+        if (handler.name is not None or not may_catch(handler.type, _CHECKED_BASES)
+                or not (returned or body.__class__ is gast.Assign and len(body.targets) == 1
+                        and body.targets[0].__class__ is gast.Name)
                 or (body.value.__class__ is gast.Call
                     and _called_name(body.value.func) in _FALLIBLE)):
             return None
-        target = body.targets[0].id
+        if returned:
+            # `try: return a.item() / b.item()` (a helper's, tester22 s10): the value is bound
+            # to a name of its own and returned after the handler, which must leave
+            if not handler.body or handler.body[-1].__class__ not in (gast.Return, gast.Raise):
+                return None
+            target = self.ctx.namer.new("value")
+        else:
+            target = body.targets[0].id
         if not _binds_on_exit(handler.body, target) or _reads(handler.body, target) \
                 or not _plain_expression(body.value, self.ctx.runtime):
             return None
+        body.value = _checked_operations(body.value, handler.type, self.ctx.runtime)
         failed = self.ctx.namer.new("failed")
         caught = handler.type if handler.type is not None else templates.name("BaseException")
         # The names the value reads are the lambda's parameters, given by the call: a closure
@@ -131,7 +140,50 @@ class TryConverter(Converter):
         test.body = handler.body
         _locate(assign, body)
         _locate(test, node)
+        if returned:
+            value = gast.Return(value=templates.name(target))
+            _locate(value, body)
+            return [assign, test, value]
         return [assign, test]
+
+
+def _checked_operations(value, caught, runtime):
+    """The divisions and item reads in `value` whose error `caught` catches, as the runtime's
+    operators: a division of numbers read from tensors (`a.item() / b.item()`) was Python's
+    division of two symbols, which raised out of the graph, and a row of a tensor of
+    data-dependent length (`x[x > 0][0]`) torch's assertion (NOTE [a row of a tensor of
+    data-dependent length in a try] in runtime/subscripts.py); as `ac.binary` /
+    `ac.getitem`, their failure is the try's."""
+    divisions = may_catch(caught, _ZERO_DIVISION_BASES)
+    reads = may_catch(caught, _INDEX_BASES)
+
+    class _Checked(gast.NodeTransformer):
+        def visit_BinOp(self, node):
+            self.generic_visit(node)
+            op = _DIVISIONS.get(node.op.__class__)
+            if not divisions or op is None:
+                return node
+            call = templates.replace("ac.binary(left, op, right)", ac=runtime, left=node.left,
+                                     right=node.right, op=gast.Constant(value=op, kind=None))
+            _locate(call[0], node)
+            return call[0].value
+
+        def visit_Subscript(self, node):
+            self.generic_visit(node)
+            if (not reads or node.ctx.__class__ is not gast.Load
+                    or node.slice.__class__ in (gast.Slice, gast.Tuple)):
+                return node
+            call = templates.replace("ac.getitem(target, key)", ac=runtime, target=node.value,
+                                     key=node.slice)
+            _locate(call[0], node)
+            return call[0].value
+
+    return _Checked().visit(value)
+
+
+_DIVISIONS = {gast.Div: "/", gast.FloorDiv: "//", gast.Mod: "%"}
+_ZERO_DIVISION_BASES = {"ZeroDivisionError", "ArithmeticError", "Exception", "BaseException"}
+_INDEX_BASES = {"IndexError", "LookupError", "Exception", "BaseException"}
 
 
 _BUILTINS = frozenset(dir(builtins))

@@ -84,7 +84,7 @@ def test_one_assignment_of_a_value_the_graph_may_check_becomes_try_value_and_an_
         """,
         """
         def f(x, n):
-            m, failed = ac.try_value(ZeroDivisionError, lambda n: 10.0 / n, (n,))
+            m, failed = ac.try_value(ZeroDivisionError, lambda n: ac.binary(10.0, '/', n), (n,))
 
             def if_true(m):
                 m = -1.0
@@ -112,5 +112,91 @@ def test_a_value_with_a_call_of_the_users_stays_a_try():
             except ZeroDivisionError:
                 m = -1.0
             return x * m
+        """,
+    )
+
+
+def test_a_returned_value_the_graph_may_check_becomes_try_value_an_if_and_a_return():
+    # (tester22 s10) the division of two items is the runtime's, whose check is the try's
+    # failure; the handler leaves, so the value is returned after it
+    assert_converts(
+        """
+        def f(a, b):
+            try:
+                return a.item() / b.item()
+            except ZeroDivisionError:
+                return 0.0
+        """,
+        """
+        def f(a, b):
+            do_return = False
+            retval = ac.Undefined('return value')
+            value, failed = ac.try_value(ZeroDivisionError, lambda a, b: ac.binary(a.item(), '/', b.item()), (a, b))
+
+            def if_true(retval, value):
+                do_return = True
+                retval = 0.0
+                return retval,
+
+            def if_false(retval, value):
+                do_return = True
+                retval = value
+                return retval,
+            retval, = ac.if_stmt(failed, if_true, if_false, (retval,), ('<return value>',), (value,))
+            return retval
+        """,
+    )
+
+
+def test_a_returned_value_whose_handler_falls_through_stays_a_try():
+    assert_converts(
+        """
+        def f(a, b):
+            try:
+                return a.item() / b.item()
+            except ZeroDivisionError:
+                pass
+            return 0.0
+        """,
+        """
+        def f(a, b):
+            do_return = False
+            retval = ac.Undefined('return value')
+            try:
+                do_return = True
+                retval = a.item() / b.item()
+            except ZeroDivisionError:
+                pass
+
+            def if_true(retval):
+                do_return = True
+                retval = 0.0
+                return retval,
+            retval, = ac.if_stmt(ac.not_(do_return), if_true, None, (retval,), ('<return value>',))
+            return retval
+        """,
+    )
+
+
+def test_a_row_read_in_a_try_catching_index_errors_is_the_runtimes():
+    # (tester22 s11) NOTE [a row of a tensor of data-dependent length in a try]
+    assert_converts(
+        """
+        def f(x):
+            try:
+                first = x[x > 0][0].item()
+            except IndexError:
+                first = -1.0
+            return first
+        """,
+        """
+        def f(x):
+            first, failed = ac.try_value(IndexError, lambda x: ac.getitem(ac.getitem(x, x > 0), 0).item(), (x,))
+
+            def if_true(first):
+                first = -1.0
+                return first,
+            first, = ac.if_stmt(failed, if_true, None, (first,), ('first',))
+            return first
         """,
     )

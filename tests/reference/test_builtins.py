@@ -5,11 +5,13 @@
 Each function's inputs take different paths, so a graph that baked the traced value fails.
 """
 
+import io
+
 import pytest
 import torch
 
 import autoconv
-from support import COND, WHILE_LOOP, assert_same_result, count_ops, slow_compile
+from support import COND, WHILE_LOOP, Calling, assert_same_result, count_ops, slow_compile
 
 T = torch.tensor
 
@@ -335,3 +337,59 @@ def test_min_max_of_a_tensor_whose_length_the_graph_knows():
     assert_same_result(max_minus_min_of_a_stacked_grown_list,
                        [(torch.tensor([1, 5, -1, 3]),), (torch.tensor([-1, 2, -3, -4]),),
                         (torch.tensor([7, 6, 5, 9]),)])
+
+
+# --- min / max of numbers read from tensors (tester22 s18) -------------------------------------
+
+def adaptive_heun(y, k, t_end_t):
+    # an adaptive-step integrator with Python-float time and step
+    t_end = float(t_end_t)
+    t = 0.0
+    h = 0.1
+    tol = 1e-3
+    accepted = 0
+    while t < t_end:
+        h = min(h, t_end - t)
+        k1 = -k * y
+        y_e = y + h * k1
+        y_h = y + 0.5 * h * (k1 - k * y_e)
+        err = (y_h - y_e).abs().max()
+        if err <= tol:
+            y = y_h
+            t += h
+            accepted += 1
+        fac = 0.9 * (tol / max(float(err), 1e-12)) ** 0.5
+        h = h * min(2.0, max(0.2, fac))
+    return y, torch.tensor(t, dtype=torch.float64), torch.tensor(h, dtype=torch.float64), \
+        torch.tensor(accepted)
+
+
+_HEUN = [(T([1.0]), T(1.0), T(1.0)), (T([2.0]), T(5.0), T(0.7))]
+
+
+def test_min_of_carried_floats_then_updated_is_no_alias():
+    # `h = min(h, t_end - t)` of floats, then `t += h`: refused in replay and export as an
+    # in-place update of a tensor chosen by min(...) (numbers are never aliased), because
+    # `max(float(err), 1e-12)` gave a marked tensor whose plain arithmetic lost the mark and
+    # made `h` a tensor on some paths
+    assert_same_result(adaptive_heun, _HEUN)
+
+
+def test_min_max_of_symbolic_floats_compute_pythons_float_ops():
+    # `(tol / max(float(err), 1e-12)) ** 0.5` ran as torch's reciprocal-multiply and pow of a
+    # 0-d float64: h drifted from Python's in its last bits (0.03139562306903868 for
+    # ...847). Exact equality, in every mode (NOTE [min and max of symbolic numbers]).
+    expected = [adaptive_heun(*args) for args in _HEUN]
+    converted = autoconv.convert(adaptive_heun)
+    function = autoconv.autoconv(adaptive_heun)
+    program = torch.export.export(Calling(converted), _HEUN[0], strict=False)
+    saved = io.BytesIO()
+    torch.export.save(program, saved)
+    saved.seek(0)
+    loaded = torch.export.load(saved).module()
+    torch._dynamo.reset()
+    compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
+    for run in (function, loaded, compiled):
+        for args, want in zip(_HEUN, expected):
+            got = run(*args)
+            assert all(torch.equal(g, w) for g, w in zip(got, want)), (got, want)

@@ -1516,6 +1516,103 @@ def test_any_other_try_around_a_graph_check_is_refused_at_the_check():
                             (torch.tensor([1., 2.]),), strict=False)
 
 
+def safe_ratio(a, b):
+    try:
+        return a.item() / b.item()
+    except ZeroDivisionError:
+        return 0.0
+
+
+def ratio_of_sums_in_a_helper(x, y):
+    return torch.tensor(safe_ratio(x.sum(), y.sum()))
+
+
+def ratios_in_a_loop(x, y):
+    tot = 0.0
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            tot += safe_ratio(x[i], y[i])
+    return torch.tensor(tot)
+
+
+_RATIOS = [(torch.tensor([1., 2.]), torch.tensor([2., 2.])),
+           (torch.tensor([1., 2.]), torch.tensor([0., 0.])),
+           (torch.tensor([-1., 2.]), torch.tensor([1., 0.]))]
+
+
+def test_a_helpers_try_around_a_division_of_items_runs_the_handler():
+    # (tester22 s10) `try: return a.item() / b.item()` was Python's division of two symbols
+    # in the graph, which raised ZeroDivisionError out of it (replay on other inputs, export,
+    # compile) where Python returns the handler's 0.0; replay refused the helper's float given
+    # to torch.tensor, and the handler's float was float64 there (NOTE [a user's function's
+    # result given to a module's function] in autoconv/converters/numbers.py)
+    _assert_python_results(ratio_of_sums_in_a_helper, _RATIOS)
+    # Inside a staged loop's body torch.compile cannot stage the handler's path: refused at
+    # the try with what to write instead (NOTE [a staged try under dynamo])
+    _assert_python_results(ratios_in_a_loop, _RATIOS, compile=False)
+    line = safe_ratio.__code__.co_firstlineno + 2
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(ratios_in_a_loop), fullgraph=True,
+                             backend="eager")
+    with pytest.raises(StagingError, match=rf"test_numbers.py:{line}: .*if n != 0 else"):
+        compiled(*_RATIOS[0])
+
+
+def picked_in_a_helper(a):
+    if a.sum() > 0:
+        r = 1.5
+    else:
+        r = 2.5
+    return r
+
+
+def tensor_of_a_helpers_float(x):
+    return torch.tensor(picked_in_a_helper(x)), x * picked_in_a_helper(x)
+
+
+def test_a_helpers_float_given_to_torch_tensor_is_pythons_float():
+    # it was float64 (the staged `if`'s stand-in) where Python's float makes float32
+    _assert_python_results(tensor_of_a_helpers_float, [torch.tensor([1.]), torch.tensor([-1.])])
+
+
+def first_positive(x):
+    try:
+        first = x[x > 0][0].item()
+    except IndexError:
+        first = -1.0
+    return torch.tensor(first)
+
+
+def last_positive_row(x):
+    try:
+        row = x[x[:, 0] > 0][-1]
+    except LookupError:
+        row = torch.zeros(2)
+    return row
+
+
+def second_positive(x):
+    try:
+        second = x[x > 0][1]
+    except IndexError:
+        second = torch.tensor(-1.0)
+    return second * 2
+
+
+def test_a_try_around_a_row_of_a_data_dependent_length_runs_the_handler():
+    # (tester22 s11) replay raised IndexError, export and compile torch's "Runtime assertion
+    # failed for expression u0 >= 1" where Python runs the handler (NOTE [a row of a tensor of
+    # data-dependent length in a try] in runtime/subscripts.py)
+    _assert_python_results(first_positive, [torch.tensor([-1., 2.]), torch.tensor([-1., -2.]),
+                                            torch.tensor([3., 2.])])
+    _assert_python_results(last_positive_row, [torch.tensor([[1., 2.], [3., 4.]]),
+                                               torch.tensor([[-1., 2.], [-3., 4.]]),
+                                               torch.tensor([[-1., 2.], [3., 5.]])])
+    _assert_python_results(second_positive, [torch.tensor([1., 2., 3.]),
+                                             torch.tensor([1., -2., -3.]),
+                                             torch.tensor([-1., -2., -3.])])
+
+
 def divmod_and_round_of_items(x):
     tot = 0
     out = torch.zeros(())
