@@ -248,6 +248,12 @@ def _fields(assigns, carried) -> set:
                 # (a field's field too, `s.inner.h = s.inner.h * 2`: carried as `s.h` is)
                 if field is not None and field.partition(".")[0] in carried:
                     fields.add(field)
+                # `m["best"] = float(v)` of a carried dict or list: its items are carried as
+                # stand-ins as a field's are ('m[]'), and `torch.tensor(m["best"])` read the
+                # float64 stand-in as a tensor where Python's float gives float32 (tester23 s03)
+                if (isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name)
+                        and t.value.id in carried):
+                    fields.add(f"{t.value.id}[]")
     return fields
 
 
@@ -362,7 +368,9 @@ def _reading(names_at: list, names: set, parents: dict, seeds=()) -> set:
     these), so the other subtrees are left as they are without a visit (a visit of every
     node was a tenth of a conversion)."""
     found = set()
-    roots = {name.split(".")[0] for name in names if "." in name}  # (`s` of a field 's.h')
+    # (`s` of a field 's.h', `m` of a carried container's items 'm[]')
+    roots = {name.split(".")[0].removesuffix("[]") for name in names
+             if "." in name or name.endswith("[]")}
     stack = [node for node in names_at if node.id in names or node.id in roots] + list(seeds)
     while stack:
         node = stack.pop()
@@ -520,6 +528,8 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
     if isinstance(node, gast.Attribute):  # a carried object's field (`_fields`)
         return _field_in(node, names)
     if isinstance(node, gast.Subscript):
+        if isinstance(node.value, gast.Name) and f"{node.value.id}[]" in names:
+            return True  # (an item of a carried container a body sets: `_fields`)
         return _reads_number(node.value, names, lists)
     if _is_getitem(node):
         # (`W[k]` of a Python list of numbers indexed by a carried number `k` is the stand-in

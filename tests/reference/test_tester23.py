@@ -1,0 +1,74 @@
+"""Findings of tester 23 (repros in the session's tester23 folder): values and dtypes of
+numbers held in dicts and fields across staged loops."""
+
+import torch
+
+from support import assert_same_result
+
+T = torch.tensor
+
+
+def _same_dtypes(fn, inputs):
+    """assert_same_result compares values only: the dtypes must be Python's too, in replay
+    (traced on inputs[0]), the saved torch.export program and torch.compile."""
+    import io
+    import autoconv
+    from support import Calling
+    expected = [fn(*args) for args in inputs]
+    function = autoconv.autoconv(fn)
+    converted = autoconv.convert(fn)
+    program = torch.export.export(Calling(converted), inputs[0], strict=False)
+    saved = io.BytesIO()
+    torch.export.save(program, saved)
+    saved.seek(0)
+    module = torch.export.load(saved).module()
+    torch._dynamo.reset()
+    compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
+    for args, want in zip(inputs, expected):
+        for got in (function(*args), module(*args), compiled(*args)):
+            assert got.dtype == want.dtype, (got, want)
+            assert torch.equal(got, want), (got, want)
+
+
+# (s03) a dict item that starts as None and is set to `float(xs[i])` under a tensor `if` in a
+# loop with a tensor break: the first iteration, run as Python, leaves a symbolic float in the
+# dict, which the staged rest of the loop read as a constant of its own trace (torch: "zuf0 is
+# not tracked with proxy"); under compile torch.tensor of the item was float64
+def best_in_dict(xs):
+    m = {"best": None}
+    for i in range(xs.shape[0]):
+        v = float(xs[i])
+        if m["best"] is None or v < m["best"]:
+            m["best"] = v
+        if v < 0.1:
+            break
+    return torch.tensor(m["best"])
+
+
+class _Best:
+    def __init__(self):
+        self.best = None
+
+
+def best_in_field(xs):
+    s = _Best()
+    for i in range(xs.shape[0]):
+        v = float(xs[i])
+        if s.best is None or v < s.best:
+            s.best = v
+        if v < 0.1:
+            break
+    return torch.tensor(s.best)
+
+
+_BEST = [(T([3.0, 2.0, 0.05, 0.5]),), (T([3.0, 4.0, 5.0, 1.0]),), (T([0.01, 4.0, 2.0, 3.0]),)]
+
+
+def test_a_dict_item_none_then_a_number_read_from_a_tensor_in_a_loop():
+    assert_same_result(best_in_dict, _BEST)
+    _same_dtypes(best_in_dict, _BEST)
+
+
+def test_a_field_none_then_a_number_read_from_a_tensor_in_a_loop():
+    assert_same_result(best_in_field, _BEST)
+    _same_dtypes(best_in_field, _BEST)
