@@ -1,14 +1,16 @@
 """Findings of tester 23 (repros in the session's tester23 folder): values and dtypes of
 numbers held in dicts and fields across staged loops."""
 
+import pytest
 import torch
 
-from support import assert_same_result
+import autoconv
+from support import Calling, assert_same_result
 
 T = torch.tensor
 
 
-def _same_dtypes(fn, inputs):
+def _same_dtypes(fn, inputs, compile=True, export=True):
     """assert_same_result compares values only: the dtypes must be Python's too, in replay
     (traced on inputs[0]), the saved torch.export program and torch.compile."""
     import io
@@ -25,7 +27,8 @@ def _same_dtypes(fn, inputs):
     torch._dynamo.reset()
     compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
     for args, want in zip(inputs, expected):
-        for got in (function(*args), module(*args), compiled(*args)):
+        for got in ((function(*args),) + ((module(*args),) if export else ())
+                    + ((compiled(*args),) if compile else ())):
             assert got.dtype == want.dtype, (got, want)
             assert torch.equal(got, want), (got, want)
 
@@ -72,3 +75,33 @@ def test_a_dict_item_none_then_a_number_read_from_a_tensor_in_a_loop():
 def test_a_field_none_then_a_number_read_from_a_tensor_in_a_loop():
     assert_same_result(best_in_field, _BEST)
     _same_dtypes(best_in_field, _BEST)
+
+
+# (s10) a dict item None, set to a number read from a tensor under a top-level tensor `if`,
+# then chosen by `is None`: the retrace for the other path refused at the return
+def threshold_in_dict(xs):
+    m = {"thr": None}
+    if xs.sum() > 10:
+        m["thr"] = float(xs.max())
+    return torch.tensor(0.0 if m["thr"] is None else m["thr"])
+
+
+def test_a_dict_item_none_then_a_number_under_a_tensor_if():
+    inputs = [(T([3.0, 2.0, 0.05, 0.5]),), (T([3.0, 4.0, 5.0, 1.0]),)]
+    _same_dtypes(threshold_in_dict, inputs, compile=False, export=False)
+    _same_dtypes(threshold_in_dict, inputs[::-1], compile=False, export=False)
+    # (torch.export holds the traced path only, as for a local `thr = None`: the other path
+    # raises the specialisation's error at the user's line)
+    for traced, other in (inputs, inputs[::-1]):
+        _same_dtypes(threshold_in_dict, [traced], compile=False)
+        program = torch.export.export(Calling(autoconv.convert(threshold_in_dict)), traced,
+                                      strict=False)
+        with pytest.raises(RuntimeError, match="specialised this graph"):
+            program.module()(*other)
+    # (under torch.compile the statement cannot be staged again carrying the item: refused at
+    # the user's line, naming the item)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(threshold_in_dict), fullgraph=True,
+                             backend="eager", dynamic=False)
+    with pytest.raises(Exception, match=r"m\['thr'\]` is changed in the true branch"):
+        compiled(*inputs[0])
