@@ -231,6 +231,12 @@ def _carried_lists(assigns, carried, ac: str) -> set:
                     isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
                     and func.value.id == ac and func.attr in ("list_append", "list_extend")):
                 lists.add(name)
+            elif (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+                    and func.value.id == ac and func.attr == "held_list_append"):
+                # `m["loss"].append(v)`: the dict's lists are grown as a local's is, and
+                # `torch.tensor(m["loss"])` needs `number_call` as `torch.tensor(vals)` does
+                # (it was refused as a len() of the list: tester23 s04)
+                lists.add(f"{name}[]")
     return lists
 
 
@@ -732,7 +738,9 @@ class _Rewrite(gast.NodeTransformer):
         values = list(node.args) + [k.value for k in node.keywords]
         if not any(self._may_be_number(v) or (isinstance(v, (gast.List, gast.Tuple)) and any(
                 self._may_be_number(e) for e in gast.walk(v))) or (
-                    isinstance(v, gast.Name) and v.id in self.lists) for v in values):
+                    isinstance(v, gast.Name) and v.id in self.lists) or (
+                    isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name)
+                    and f"{v.value.id}[]" in self.lists) for v in values):
             # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the function needs
             # the stand-in's value, so the runtime stages it
             if root.id in self.local_names or not any(

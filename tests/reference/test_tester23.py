@@ -105,3 +105,38 @@ def test_a_dict_item_none_then_a_number_under_a_tensor_if():
                              backend="eager", dynamic=False)
     with pytest.raises(Exception, match=r"m\['thr'\]` is changed in the true branch"):
         compiled(*inputs[0])
+
+
+# (s04) torch.tensor of a list of floats held in a dict, grown in a loop with a tensor break:
+# refused as a len() of the list (replay, export) and "stack it first" (compile), where a local
+# list is right
+def losses_in_dict(xs):
+    m = {"loss": []}
+    for i in range(xs.shape[0]):
+        v = float(xs[i])
+        m["loss"].append(v)
+        if v < 0.1:
+            break
+    return torch.tensor(m["loss"]).sum()
+
+
+def rows_in_dict(xs):
+    m = {"rows": []}
+    for i in range(xs.shape[0]):
+        m["rows"].append(xs[i] * 2)
+        if xs[i] < 0.1:
+            break
+    return torch.stack(m["rows"]).sum()
+
+
+_LOSSES = [(T([3.0, 2.0, 0.05, 0.5]),), (T([3.0, 4.0, 5.0, 1.0]),)]
+
+
+def test_torch_tensor_of_a_list_of_numbers_held_in_a_dict_grown_in_a_loop():
+    assert_same_result(losses_in_dict, _LOSSES)
+    _same_dtypes(losses_in_dict, _LOSSES)
+
+
+def test_torch_stack_of_a_list_of_tensors_held_in_a_dict_grown_in_a_loop():
+    assert_same_result(rows_in_dict, _LOSSES)
+    _same_dtypes(rows_in_dict, _LOSSES)
