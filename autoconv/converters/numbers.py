@@ -80,7 +80,13 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     converted = _converted_names(assigns, ac) - names
     conversions = _conversions(names_at, ac, parents) + [
         node for node in names_at if node.id in converted and any(
-            isinstance(parent, gast.Call) for parent in parents.get(id(node), ()))]
+            isinstance(parent, gast.Call) for parent in parents.get(id(node), ()))] + [
+        # `abs(fx.item())` (NOTE [numbers read from tensors]): the number is read in the
+        # builtin's call itself, bound to no name, and the statement was left as written, with
+        # Python's `operator.abs` in the graph (torch.export.save failed: tester23 s06)
+        node for node in names_at if node.id in _NUMBER_BUILTINS and node.id not in local_names
+        and any(isinstance(p, gast.Call) and p.func is node and any(
+            _reads_tensor_number(a, ac) for a in p.args) for p in parents.get(id(node), ()))]
     if not names and not conversions and not lists:
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),

@@ -140,3 +140,21 @@ def test_torch_tensor_of_a_list_of_numbers_held_in_a_dict_grown_in_a_loop():
 def test_torch_stack_of_a_list_of_tensors_held_in_a_dict_grown_in_a_loop():
     assert_same_result(rows_in_dict, _LOSSES)
     _same_dtypes(rows_in_dict, _LOSSES)
+
+
+# (s06) `abs(fx.item())` in a staged loop's test: Python's operator.abs of the symbolic number
+# stayed in the graph, which torch.export.save cannot write
+def newton(x):
+    for it in range(50):
+        fx = x * x * x - 2 * x - 5
+        if abs(fx.item()) < 1e-6:
+            break
+        x = x - fx / (3 * x * x - 2)
+    return x, torch.tensor(it)
+
+
+def test_abs_of_a_number_read_from_a_tensor_in_a_loop_is_saved_by_export():
+    inputs = [(T(2.0, dtype=torch.float64),), (T(10.0, dtype=torch.float64),)]
+    assert_same_result(newton, inputs)
+    for part in range(2):
+        _same_dtypes(lambda x, part=part: newton(x)[part], inputs)
