@@ -82,7 +82,13 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     converted = _converted_names(assigns, ac) - names
     conversions = _conversions(names_at, ac, parents) + _user_results(names_at, ac, parents) + [
         node for node in names_at if node.id in converted and any(
-            isinstance(parent, gast.Call) for parent in parents.get(id(node), ()))]
+            isinstance(parent, gast.Call) for parent in parents.get(id(node), ()))] + [
+        # `abs(fx.item())` (NOTE [numbers read from tensors]): the number is read in the
+        # builtin's call itself, bound to no name, and the statement was left as written, with
+        # Python's `operator.abs` in the graph (torch.export.save failed: tester23 s06)
+        node for node in names_at if node.id in _NUMBER_BUILTINS and node.id not in local_names
+        and any(isinstance(p, gast.Call) and p.func is node and any(
+            _reads_tensor_number(a, ac) for a in p.args) for p in parents.get(id(node), ()))]
     if not names and not conversions and not lists:
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
@@ -330,6 +336,12 @@ def _carried_lists(assigns, carried, ac: str) -> set:
                     isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
                     and func.value.id == ac and func.attr in ("list_append", "list_extend")):
                 lists.add(name)
+            elif (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+                    and func.value.id == ac and func.attr == "held_list_append"):
+                # `m["loss"].append(v)`: the dict's lists are grown as a local's is, and
+                # `torch.tensor(m["loss"])` needs `number_call` as `torch.tensor(vals)` does
+                # (it was refused as a len() of the list: tester23 s04)
+                lists.add(f"{name}[]")
     return lists
 
 
@@ -347,6 +359,12 @@ def _fields(assigns, carried) -> set:
                 # (a field's field too, `s.inner.h = s.inner.h * 2`: carried as `s.h` is)
                 if field is not None and field.partition(".")[0] in carried:
                     fields.add(field)
+                # `m["best"] = float(v)` of a carried dict or list: its items are carried as
+                # stand-ins as a field's are ('m[]'), and `torch.tensor(m["best"])` read the
+                # float64 stand-in as a tensor where Python's float gives float32 (tester23 s03)
+                if (isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name)
+                        and t.value.id in carried):
+                    fields.add(f"{t.value.id}[]")
     return fields
 
 
@@ -461,7 +479,9 @@ def _reading(names_at: list, names: set, parents: dict, seeds=()) -> set:
     these), so the other subtrees are left as they are without a visit (a visit of every
     node was a tenth of a conversion)."""
     found = set()
-    roots = {name.split(".")[0] for name in names if "." in name}  # (`s` of a field 's.h')
+    # (`s` of a field 's.h', `m` of a carried container's items 'm[]')
+    roots = {name.split(".")[0].removesuffix("[]") for name in names
+             if "." in name or name.endswith("[]")}
     stack = [node for node in names_at if node.id in names or node.id in roots] + list(seeds)
     while stack:
         node = stack.pop()
@@ -619,6 +639,8 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
     if isinstance(node, gast.Attribute):  # a carried object's field (`_fields`)
         return _field_in(node, names)
     if isinstance(node, gast.Subscript):
+        if isinstance(node.value, gast.Name) and f"{node.value.id}[]" in names:
+            return True  # (an item of a carried container a body sets: `_fields`)
         return _reads_number(node.value, names, lists)
     if _is_getitem(node):
         # (`W[k]` of a Python list of numbers indexed by a carried number `k` is the stand-in
@@ -845,7 +867,9 @@ class _Rewrite(gast.NodeTransformer):
         values = list(node.args) + [k.value for k in node.keywords]
         if not any(self._may_be_number(v) or (isinstance(v, (gast.List, gast.Tuple)) and any(
                 self._may_be_number(e) for e in gast.walk(v))) or (
-                    _list_of(v, self.lists)) for v in values):
+                    _list_of(v, self.lists)) or (
+                    isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name)
+                    and f"{v.value.id}[]" in self.lists) for v in values):
             # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the function needs
             # the stand-in's value, so the runtime stages it
             if root.id in self.local_names or not any(

@@ -96,7 +96,11 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
     if isinstance(value, torch.Tensor):
         leaves.append(value)
         return ("tensor",)
-    if type_in(value, _NUMBERS) and path in records:  # NOTE [numbers in objects]
+    if (type_in(value, _NUMBERS) and path in records) or isinstance(value, _SYMBOLIC):
+        # NOTE [numbers in objects]; a symbolic number (`m["best"] = float(x[0])` in a first
+        # iteration run as Python) is a value of the trace, never a constant of the statement:
+        # a body traced apart cannot read it (torch: "zuf0 is not tracked with proxy"), and it
+        # is carried as a local `best = float(x[0])` is (tester23 s03)
         leaves.append(value)
         return ("number",)
     if id(value) in seen:  # a cycle, or one object reached twice: not carried twice
