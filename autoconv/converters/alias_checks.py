@@ -38,14 +38,76 @@ def _tensor_method(attr: str) -> bool:
     return hasattr(torch.Tensor, attr) and not (attr.endswith("_") and not attr.endswith("__"))
 
 
-def _may_update(node, runtime: str) -> bool:
+# NOTE [names that only hold numbers]
+# `i += 1` updates a tensor in place where `i` is one (or a view of one), so every augmented
+# assignment was followed by a check, which made `autoconv-show` hard to read (a check after
+# each counter's step). A local name whose every binding in the function, nested functions
+# included, is a number constant or arithmetic of such names (`t = 0.0`, `t += h`, `h = h *
+# 1.5`) holds a Python number wherever it is bound: Python's arithmetic of numbers gives a
+# number. Parameters, loop and `with` targets, unpacking, `global` / `nonlocal` names and any
+# other binding (a call, an item) leave the name out: its value may be a tensor.
+
+def _number_value(node, numbers) -> bool:
+    """Whether expression `node` is a Python number given that the names in `numbers` are."""
+    if isinstance(node, gast.Constant):
+        return type(node.value) in (int, float, bool, complex)
+    if isinstance(node, gast.Name):
+        return node.id in numbers
+    if isinstance(node, gast.BinOp):
+        return _number_value(node.left, numbers) and _number_value(node.right, numbers)
+    if isinstance(node, gast.UnaryOp):
+        return _number_value(node.operand, numbers)
+    return False
+
+
+def number_names(function) -> frozenset:
+    """The names of `function` that hold only Python numbers (NOTE [names that only hold
+    numbers])."""
+    bindings, excluded, recorded = {}, set(), set()
+    for n in walk(function):
+        cls = n.__class__
+        if cls in (gast.Assign, gast.AugAssign, gast.AnnAssign):
+            targets = n.targets if cls is gast.Assign else [n.target]
+            for target in targets:
+                if isinstance(target, gast.Name) and n.value is not None:
+                    bindings.setdefault(target.id, []).append(n.value)
+                    recorded.add(id(target))
+                else:  # (`a, b = ...`: each name may be anything the value unpacks to)
+                    excluded.update(t.id for t in walk(target) if isinstance(t, gast.Name))
+        elif cls in (gast.Global, gast.Nonlocal):
+            excluded.update(n.names)
+        elif cls in (gast.Import, gast.ImportFrom):
+            excluded.update((a.asname or a.name).partition(".")[0] for a in n.names)
+        elif cls in (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda):
+            excluded.update(a.id for a in walk(n.args) if isinstance(a, gast.Name))
+            if cls is not gast.Lambda:
+                excluded.add(n.name)
+        elif (isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load)
+              and id(n) not in recorded):
+            # (a loop's or a `with`'s target, `except ... as e`, a walrus, a comprehension's
+            # target, `del`: bound to what autoconv does not look at here)
+            excluded.add(n.id)
+    numbers = {name for name in bindings if name not in excluded}
+    changed = True
+    while changed:  # (the greatest set whose every binding is a number given the set)
+        changed = False
+        for name in list(numbers):
+            if not all(_number_value(v, numbers) for v in bindings[name]):
+                numbers.discard(name)
+                changed = True
+    return frozenset(numbers)
+
+
+def _may_update(node, runtime: str, numbers=frozenset()) -> bool:
     """Whether statement `node` (nested statements included) may update a tensor in place:
-    an augmented assignment, a store into an item, an in-place method (`x.add_(1)`), `out=`,
-    or a call of a function or method autoconv cannot tell from a pure one (`helper(data)`,
-    `mem.write(k, v)`)."""
+    an augmented assignment (not of a name that only holds numbers: `numbers`), a store into
+    an item, an in-place method (`x.add_(1)`), `out=`, or a call of a function or method
+    autoconv cannot tell from a pure one (`helper(data)`, `mem.write(k, v)`)."""
     for n in walk(node):
         cls = n.__class__
         if cls is gast.AugAssign:
+            if isinstance(n.target, gast.Name) and n.target.id in numbers:
+                continue
             return True
         if cls in (gast.Assign, gast.Delete) and any(
                 isinstance(t, gast.Subscript) for t in n.targets):
@@ -88,7 +150,13 @@ class AliasCheckConverter(Converter):
 
     statements_only = True
 
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self._numbers = None
+
     def generic_visit(self, node):
+        if self._numbers is None:  # (the function the pass is given: visited first)
+            self._numbers = number_names(node)
         super().generic_visit(node)
         for field in ("body", "orelse", "finalbody"):
             block = getattr(node, field, None)
@@ -109,7 +177,7 @@ class AliasCheckConverter(Converter):
             if isinstance(stmt, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef,
                                  gast.Return, gast.Raise, gast.Break, gast.Continue)):
                 continue
-            if _may_update(stmt, runtime):
+            if _may_update(stmt, runtime, self._numbers):
                 pending = stmt
         if pending is not None:
             out.append(self._check(pending))

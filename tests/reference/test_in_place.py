@@ -2462,3 +2462,22 @@ def test_a_buffer_updated_in_a_statement_reading_a_name_kept_on_some_paths_is_re
         else:
             torch.export.export(_CallingConverted(module), (torch.ones(3), T(1.0)),
                                 strict=False)
+
+
+def masked_then_written_under_an_if(x, y):
+    # (kornia.metrics.mean_average_precision: `false_positives[d] = 1` under a tensor `if`, of
+    # a tensor a mask sized; its size is a symbol only the data decides, and the statement's
+    # output gets a fresh one: comparing them raised torch's "Could not guard on
+    # data-dependent expression Eq(u0, u1)", tester23 s01)
+    out = x[x > 0]
+    if y.sum() > 5:
+        out[0] = -1.0
+    return out.sum() + out.shape[0]
+
+
+def test_a_tensor_sized_by_a_mask_written_under_a_staged_if_in_every_mode():
+    assert_same_result(masked_then_written_under_an_if, [
+        (torch.tensor([1., 2., -1.]), torch.tensor([2., 3.])),
+        (torch.tensor([1., 2., -1.]), torch.tensor([2., 4.])),
+        (torch.tensor([1., 2., 5.]), torch.tensor([2., 4.])),
+        (torch.tensor([-1., 3., -2.]), torch.tensor([0., 0.]))])
