@@ -153,6 +153,32 @@ def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True, re
     return concrete
 
 
+
+def assert_same_exactly(fn, inputs, *, export=True, compile=True):
+    """`fn` converted gives plain Python's outputs bit for bit, dtypes included, on every input
+    tuple in `inputs` (assert_same_result compares values only): autoconv's replay (traced on
+    `inputs[0]`), the saved and loaded torch.export program and torch.compile(fullgraph=True).
+    The outputs are tensors, or tuples of them."""
+    expected = [fn(*_clone(args)) for args in inputs]
+    runs = [autoconv.autoconv(fn)]
+    converted = autoconv.convert(fn)
+    if export:
+        saved = io.BytesIO()
+        torch.export.save(torch.export.export(Calling(converted), _clone(inputs[0]),
+                                              strict=False), saved)
+        saved.seek(0)
+        runs.append(torch.export.load(saved).module())
+    if compile:
+        torch._dynamo.reset()
+        runs.append(torch.compile(converted, fullgraph=True, backend="eager", dynamic=False))
+    for run in runs:
+        for args, want in zip(inputs, expected):
+            got = run(*_clone(args))
+            got_leaves, want_leaves = pytree.tree_leaves(got), pytree.tree_leaves(want)
+            assert len(got_leaves) == len(want_leaves), (run, args, got, want)
+            for g, w in zip(got_leaves, want_leaves):
+                assert g.dtype == w.dtype and torch.equal(g, w), (run, args, got, want)
+
 def _resized(args):
     """`args` with each tensor of two rows or more doubled along its first dimension (itself
     twice), or None where there is none."""

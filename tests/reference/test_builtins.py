@@ -5,13 +5,12 @@
 Each function's inputs take different paths, so a graph that baked the traced value fails.
 """
 
-import io
-
 import pytest
 import torch
 
 import autoconv
-from support import COND, WHILE_LOOP, Calling, assert_same_result, count_ops, slow_compile
+from support import (COND, WHILE_LOOP, assert_same_exactly, assert_same_result, count_ops,
+                     slow_compile)
 
 T = torch.tensor
 
@@ -379,17 +378,4 @@ def test_min_max_of_symbolic_floats_compute_pythons_float_ops():
     # `(tol / max(float(err), 1e-12)) ** 0.5` ran as torch's reciprocal-multiply and pow of a
     # 0-d float64: h drifted from Python's in its last bits (0.03139562306903868 for
     # ...847). Exact equality, in every mode (NOTE [min and max of symbolic numbers]).
-    expected = [adaptive_heun(*args) for args in _HEUN]
-    converted = autoconv.convert(adaptive_heun)
-    function = autoconv.autoconv(adaptive_heun)
-    program = torch.export.export(Calling(converted), _HEUN[0], strict=False)
-    saved = io.BytesIO()
-    torch.export.save(program, saved)
-    saved.seek(0)
-    loaded = torch.export.load(saved).module()
-    torch._dynamo.reset()
-    compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
-    for run in (function, loaded, compiled):
-        for args, want in zip(_HEUN, expected):
-            got = run(*args)
-            assert all(torch.equal(g, w) for g, w in zip(got, want)), (got, want)
+    assert_same_exactly(adaptive_heun, _HEUN)

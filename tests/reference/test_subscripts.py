@@ -14,7 +14,7 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from support import assert_same_result
+from support import assert_same_exactly, assert_same_result
 
 T = torch.tensor
 
@@ -302,21 +302,5 @@ def weight_counted_by_a_loop(x):
 
 @pytest.mark.parametrize("fn", [weight_of_the_largest, weight_counted_by_a_loop])
 def test_an_item_of_a_list_of_floats_chosen_by_a_traced_index_is_a_python_float(fn):
-    import copy
-    import io
-
-    from support import Calling
-    inputs = [(T([0.5, 2.0, 0.1]),), (T([3.0, 0.2, 0.3]),), (T([0.1, 0.2, 0.3]),)]
-    converted = autoconv.convert(fn)
-    saved = io.BytesIO()
-    torch.export.save(torch.export.export(Calling(converted), inputs[0], strict=False), saved)
-    saved.seek(0)
-    modes = {"replay": autoconv.autoconv(fn), "export": torch.export.load(saved).module(),
-             "compile": torch.compile(converted, fullgraph=True, backend="eager")}
-    for args in inputs:
-        want = fn(*copy.deepcopy(args))
-        for mode, run in modes.items():
-            got = run(*copy.deepcopy(args))
-            for g, w in zip(got, want):
-                assert g.dtype == w.dtype, (mode, args, got, want)
-                torch.testing.assert_close(g, w, rtol=0, atol=0)
+    assert_same_exactly(fn, [(T([0.5, 2.0, 0.1]),), (T([3.0, 0.2, 0.3]),),
+                             (T([0.1, 0.2, 0.3]),)])

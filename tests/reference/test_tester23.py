@@ -5,32 +5,9 @@ import pytest
 import torch
 
 import autoconv
-from support import Calling, assert_same_result
+from support import Calling, assert_same_exactly, assert_same_result
 
 T = torch.tensor
-
-
-def _same_dtypes(fn, inputs, compile=True, export=True):
-    """assert_same_result compares values only: the dtypes must be Python's too, in replay
-    (traced on inputs[0]), the saved torch.export program and torch.compile."""
-    import io
-    import autoconv
-    from support import Calling
-    expected = [fn(*args) for args in inputs]
-    function = autoconv.autoconv(fn)
-    converted = autoconv.convert(fn)
-    program = torch.export.export(Calling(converted), inputs[0], strict=False)
-    saved = io.BytesIO()
-    torch.export.save(program, saved)
-    saved.seek(0)
-    module = torch.export.load(saved).module()
-    torch._dynamo.reset()
-    compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
-    for args, want in zip(inputs, expected):
-        for got in ((function(*args),) + ((module(*args),) if export else ())
-                    + ((compiled(*args),) if compile else ())):
-            assert got.dtype == want.dtype, (got, want)
-            assert torch.equal(got, want), (got, want)
 
 
 # (s03) a dict item that starts as None and is set to `float(xs[i])` under a tensor `if` in a
@@ -69,12 +46,12 @@ _BEST = [(T([3.0, 2.0, 0.05, 0.5]),), (T([3.0, 4.0, 5.0, 1.0]),), (T([0.01, 4.0,
 
 def test_a_dict_item_none_then_a_number_read_from_a_tensor_in_a_loop():
     assert_same_result(best_in_dict, _BEST)
-    _same_dtypes(best_in_dict, _BEST)
+    assert_same_exactly(best_in_dict, _BEST)
 
 
 def test_a_field_none_then_a_number_read_from_a_tensor_in_a_loop():
     assert_same_result(best_in_field, _BEST)
-    _same_dtypes(best_in_field, _BEST)
+    assert_same_exactly(best_in_field, _BEST)
 
 
 # (s10) a dict item None, set to a number read from a tensor under a top-level tensor `if`,
@@ -88,12 +65,12 @@ def threshold_in_dict(xs):
 
 def test_a_dict_item_none_then_a_number_under_a_tensor_if():
     inputs = [(T([3.0, 2.0, 0.05, 0.5]),), (T([3.0, 4.0, 5.0, 1.0]),)]
-    _same_dtypes(threshold_in_dict, inputs, compile=False, export=False)
-    _same_dtypes(threshold_in_dict, inputs[::-1], compile=False, export=False)
+    assert_same_exactly(threshold_in_dict, inputs, compile=False, export=False)
+    assert_same_exactly(threshold_in_dict, inputs[::-1], compile=False, export=False)
     # (torch.export holds the traced path only, as for a local `thr = None`: the other path
     # raises the specialisation's error at the user's line)
     for traced, other in (inputs, inputs[::-1]):
-        _same_dtypes(threshold_in_dict, [traced], compile=False)
+        assert_same_exactly(threshold_in_dict, [traced], compile=False)
         program = torch.export.export(Calling(autoconv.convert(threshold_in_dict)), traced,
                                       strict=False)
         with pytest.raises(RuntimeError, match="specialised this graph"):
@@ -134,12 +111,12 @@ _LOSSES = [(T([3.0, 2.0, 0.05, 0.5]),), (T([3.0, 4.0, 5.0, 1.0]),)]
 
 def test_torch_tensor_of_a_list_of_numbers_held_in_a_dict_grown_in_a_loop():
     assert_same_result(losses_in_dict, _LOSSES)
-    _same_dtypes(losses_in_dict, _LOSSES)
+    assert_same_exactly(losses_in_dict, _LOSSES)
 
 
 def test_torch_stack_of_a_list_of_tensors_held_in_a_dict_grown_in_a_loop():
     assert_same_result(rows_in_dict, _LOSSES)
-    _same_dtypes(rows_in_dict, _LOSSES)
+    assert_same_exactly(rows_in_dict, _LOSSES)
 
 
 # (s06) `abs(fx.item())` in a staged loop's test: Python's operator.abs of the symbolic number
@@ -157,4 +134,4 @@ def test_abs_of_a_number_read_from_a_tensor_in_a_loop_is_saved_by_export():
     inputs = [(T(2.0, dtype=torch.float64),), (T(10.0, dtype=torch.float64),)]
     assert_same_result(newton, inputs)
     for part in range(2):
-        _same_dtypes(lambda x, part=part: newton(x)[part], inputs)
+        assert_same_exactly(lambda x, part=part: newton(x)[part], inputs)
