@@ -307,7 +307,15 @@ def check_aliases() -> None:
             if value is None or entry.tracer is not tracer or entry.write_back == "passive":
                 continue
             sources = [s() for s in entry.sources]
-            now = (value._version,) + tuple(_version_of(s) for s in sources)
+            if all(s is None for s in sources):
+                # (nothing left that shares its memory: a probe's or an earlier run's choice
+                # whose sources are gone; a dead source read as changed refused statements
+                # that update nothing, fuzz seed 24 program 100)
+                _ENTRIES.remove(entry)
+                continue
+            now = (value._version,) + tuple(
+                entry.versions[i + 1] if s is None else _version_of(s)
+                for i, s in enumerate(sources))
             if now == entry.versions:
                 continue
             value_changed = now[0] != entry.versions[0]

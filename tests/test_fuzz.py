@@ -176,3 +176,43 @@ def test_time_out_inside_a_staged_branch_is_a_time_out():
 """
     failure = check(source, [(0, 0, 1), (3, 1, 1)], time_limit=0.01)
     assert failure is not None and failure.category == "timeout", str(failure)
+
+
+_ARGUMENT_UPDATED_AFTER_A_CHOICE = """def fuzz_fn(x, y, k):
+    b = torch.tensor(2)
+    if 1 > b:
+        {name} = b + 5
+    guard0 = 0
+    while guard0 < 3:
+        guard0 += 1
+        {name} += 1
+    return x + {name}
+"""
+
+
+def test_documented_refusal_of_an_argument_updated_after_a_choice_is_no_crash():
+    # Fuzz seed 24, programs 29, 95, 96, 107: `y` is the caller's tensor on the paths the
+    # staged `if` did not take, then updated in place inside a loop that rebinds it. autoconv
+    # refuses it (README, NOTE [in-place updates of a choice]); the runner takes that refusal
+    # for an argument as the honest outcome, and nothing else.
+    import torch
+
+    import autoconv
+    from autoconv_runtime import StagingError
+    from fuzz import define, forget
+
+    source = _ARGUMENT_UPDATED_AFTER_A_CHOICE.format(name="y")
+    fn = define(source)
+    try:
+        with pytest.raises(StagingError, match="`y` is updated in place and rebound inside"):
+            autoconv.autoconv(fn)(torch.tensor(3), torch.tensor(-2), 2)
+    finally:
+        forget(fn)
+    assert check(source, [(3, -2, 2), (0, 0, 2)]) is None
+    # (a local, not an argument: the generator never shares a local's tensor, so the same
+    # refusal would be a crash; here the local `c` holds the argument's tensor)
+    local = source.replace("    b = torch.tensor(2)\n", "    b = torch.tensor(2)\n    c = y\n"
+                           ).replace("y = b + 5", "c = b + 5").replace("y += 1", "c += 1"
+                                                                       ).replace("x + y", "x + c")
+    failure = check(local, [(3, -2, 2), (0, 0, 2)])
+    assert failure is not None and failure.category == "crash", str(failure)
