@@ -355,6 +355,12 @@ def _fields(assigns, carried) -> set:
     for node in assigns:
         for target in node.targets:
             for t in (target.elts if isinstance(target, gast.Tuple) else (target,)):
+                # `s = P(s.lr * 0.5, s.n + 1)` (or `dataclasses.replace(s, ...)`) of a carried
+                # name: a new object whose number fields the statement carries as stand-ins, as
+                # if each were set (`torch.tensor(s.lr)` was float64: tester24 s01, s02)
+                if (isinstance(t, gast.Name) and t.id in carried
+                        and isinstance(node.value, gast.Call)):
+                    fields.add(f"{t.id}.*")
                 field = _field(t)
                 # (a field's field too, `s.inner.h = s.inner.h * 2`: carried as `s.h` is)
                 if field is not None and field.partition(".")[0] in carried:
