@@ -28,6 +28,7 @@ import torch
 
 from .. import templates
 from ..analysis.annos import copy_origin
+from ..analysis.nodes import walk
 from .subscripts import AUGMENTED_OPERATORS
 
 __all__ = ["carried_arithmetic"]
@@ -285,15 +286,17 @@ def _returned_lists(body: list, ac: str) -> set:
     """The names bound to a user's call (`ac.converted_call`) that the body gives to
     `ac.sum_`, `ac.max_`, `ac.min_` or `ac.len_` (NOTE [lists a user's function returns])."""
     bound, read = set(), set()
-    for stmt in body:
-        for node in gast.walk(stmt):
-            if isinstance(node, gast.Assign) and isinstance(node.value, gast.Call) and (
-                    _called(node.value) in _USER_CALLS):
-                bound.update(t.id for t in node.targets if isinstance(t, gast.Name))
-            elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
-                  and node.func.attr in _LIST_READS and isinstance(node.func.value, gast.Name)
-                  and node.func.value.id == ac and node.args):
-                read |= _listed(node.args[0])
+    # (`walk`, not one `gast.walk` per statement: its generator per node made this scan, run
+    # on every converted function, a tenth of a conversion)
+    for node in walk(body):
+        cls = node.__class__
+        if cls is gast.Assign:
+            if node.value.__class__ is gast.Call and _called(node.value) in _USER_CALLS:
+                bound.update(t.id for t in node.targets if t.__class__ is gast.Name)
+        elif (cls is gast.Call and node.func.__class__ is gast.Attribute
+              and node.func.attr in _LIST_READS and node.func.value.__class__ is gast.Name
+              and node.func.value.id == ac and node.args):
+            read |= _listed(node.args[0])
     return bound & read
 
 
