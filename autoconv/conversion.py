@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import threading
 import tokenize
 import types
@@ -55,11 +56,20 @@ class _CodeMap:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def add(self, code) -> None:
+        """As a set of code objects (by identity)."""
+        self[code] = True
+
 
 # All three are weak on code objects, so that what autoconv made for a function goes when the
 # function (and so its code) goes: converting many short-lived functions must not grow memory.
-# Code objects autoconv made: functions created from them are converted already.
-_generated_codes: "weakref.WeakSet" = weakref.WeakSet()
+# Code objects autoconv made: functions created from them are converted already. By identity,
+# not a WeakSet's equality: a nested function's converted code equals the user's own code of it
+# where conversion left it as it was (`def scale(v): return v * w`), and the user's function
+# then passed for a converted one (never converted: no handler placing torch's data-dependent
+# errors, its frames trimmed from tracebacks as autoconv's), depending on whether the garbage
+# collector had freed the conversion yet. (Hashing a code object for the set was a cost too.)
+_generated_codes = _CodeMap()
 # Original code object -> converted code object, shared by all closures of it. The converted
 # code holds no reference back to the original, so the entry dies with it.
 _code_cache = _CodeMap()
@@ -220,7 +230,26 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool]:
     return names | defs, functions - other, reads_grad, uses_data
 
 
+# NOTE [no garbage collection during a conversion]
+# A conversion allocates tens of thousands of short-lived nodes (templates filled, trees copied,
+# gast -> ast), freed by reference counting as it goes; the cyclic collector, triggered every
+# 700 allocations, ran dozens of young-generation collections per conversion that found next
+# to nothing (about 100-180 objects in cycles per function of benchmarks/sample_functions.py):
+# 4-5% of a conversion's CPU time. It is paused for the conversion and runs after it as it
+# would have.
+
+
 def _compile(fn, numbers=frozenset(), objects=frozenset()):
+    enabled = gc.isenabled()
+    gc.disable()  # NOTE [no garbage collection during a conversion]
+    try:
+        return _compile_code(fn, numbers, objects)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _compile_code(fn, numbers, objects):
     tree, ctx = converted_tree(fn, numbers, objects)
     _callees[fn.__code__] = frozenset(ctx.callees)
     freevars = list(fn.__code__.co_freevars)
