@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gc
 import threading
 import tokenize
 import types
@@ -230,26 +229,7 @@ def _scan(node, nodes) -> tuple[set[str], set[str], bool, bool]:
     return names | defs, functions - other, reads_grad, uses_data
 
 
-# NOTE [no garbage collection during a conversion]
-# A conversion allocates tens of thousands of short-lived nodes (templates filled, trees copied,
-# gast -> ast), freed by reference counting as it goes; the cyclic collector, triggered every
-# 700 allocations, ran dozens of young-generation collections per conversion that found next
-# to nothing (about 100-180 objects in cycles per function of benchmarks/sample_functions.py):
-# 4-5% of a conversion's CPU time. It is paused for the conversion and runs after it as it
-# would have.
-
-
 def _compile(fn, numbers=frozenset(), objects=frozenset()):
-    enabled = gc.isenabled()
-    gc.disable()  # NOTE [no garbage collection during a conversion]
-    try:
-        return _compile_code(fn, numbers, objects)
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _compile_code(fn, numbers, objects):
     tree, ctx = converted_tree(fn, numbers, objects)
     _callees[fn.__code__] = frozenset(ctx.callees)
     freevars = list(fn.__code__.co_freevars)
