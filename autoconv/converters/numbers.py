@@ -120,7 +120,7 @@ def _calls_builtin(body: list, local_names, ac: str = "ac") -> bool:
         isinstance(node.func, gast.Name) and node.func.id in _NUMBER_BUILTINS
         and node.func.id not in local_names or _reads_tensor_number(node, ac)
         or _given_user_result(node, ac))
-        for stmt in body for node in gast.walk(stmt))
+        for node in walk(body))
 
 
 # NOTE [a number read from a tensor as an argument]
