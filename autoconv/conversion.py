@@ -55,11 +55,20 @@ class _CodeMap:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def add(self, code) -> None:
+        """As a set of code objects (by identity)."""
+        self[code] = True
+
 
 # All three are weak on code objects, so that what autoconv made for a function goes when the
 # function (and so its code) goes: converting many short-lived functions must not grow memory.
-# Code objects autoconv made: functions created from them are converted already.
-_generated_codes: "weakref.WeakSet" = weakref.WeakSet()
+# Code objects autoconv made: functions created from them are converted already. By identity,
+# not a WeakSet's equality: a nested function's converted code equals the user's own code of it
+# where conversion left it as it was (`def scale(v): return v * w`), and the user's function
+# then passed for a converted one (never converted: no handler placing torch's data-dependent
+# errors, its frames trimmed from tracebacks as autoconv's), depending on whether the garbage
+# collector had freed the conversion yet. (Hashing a code object for the set was a cost too.)
+_generated_codes = _CodeMap()
 # Original code object -> converted code object, shared by all closures of it. The converted
 # code holds no reference back to the original, so the entry dies with it.
 _code_cache = _CodeMap()

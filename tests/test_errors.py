@@ -2,6 +2,7 @@
 the user's file and line, naming the variable and what to do."""
 
 import collections
+import linecache
 import math
 import os
 import re
@@ -606,6 +607,28 @@ def test_identical_functions_in_two_files_keep_their_own_file():
     assert first.__code__.co_filename != second.__code__.co_filename
     for fn in (first, second):
         assert autoconv.convert(fn).__code__.co_filename == fn.__code__.co_filename
+
+
+def test_a_nested_function_equal_to_its_conversion_is_still_the_users():
+    # Converting `outer` compiles `scale` again, unchanged (nothing in it to convert): a code
+    # object equal to the user's own. The registry of generated code went by equality and took
+    # the user's `scale` for autoconv's: never converted, its frames trimmed as autoconv's.
+    source = "def outer(w):\n    def scale(v):\n        return v * w\n    return scale\n"
+    filename = "<autoconv-test-nested-equal>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {}
+    # (without this file's `from __future__ import annotations`, whose flag would make the
+    # codes unequal)
+    exec(compile(source, filename, "exec", dont_inherit=True), namespace)
+    outer = namespace["outer"]
+    scale = outer(2)
+    converted_outer = autoconv.convert(outer)
+    from autoconv import conversion
+    assert not conversion.is_generated(scale)
+    converted = autoconv.convert(scale)
+    assert converted is not scale and converted.__wrapped__ is scale
+    assert converted(torch.tensor(3.0)) == 6.0
+    assert converted_outer(3)(torch.tensor(2.0)) == 6.0
 
 
 def _frames_after_entry(error):

@@ -28,6 +28,7 @@ import torch
 
 from .. import templates
 from ..analysis.annos import copy_origin
+from ..analysis.nodes import walk
 from .subscripts import AUGMENTED_OPERATORS
 
 __all__ = ["carried_arithmetic"]
@@ -56,11 +57,15 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     function] in runtime/calls.py), which count as such names too. `objects`: names whose
     objects a user's call in a statement may change (a method of theirs, or given to it), whose
     fields count as a carried object's assigned ones (`_fields`)."""
-    returned = _returned_lists(body, ac)
-    if not carried and not indices and not params and not objects and not returned and not (
-            _calls_builtin(body, local_names, ac)):
-        return body
-    assigns, names_at, parents = _scan(body)
+    if carried or indices or params or objects:
+        # (the common case: one walk, `_scan`'s, for the returned lists too)
+        assigns, names_at, parents = _scan(body)
+        returned = _scanned_returned_lists(assigns, names_at, parents, ac)
+    else:
+        returned = _returned_lists(body, ac)
+        if not returned and not _calls_builtin(body, local_names, ac):
+            return body
+        assigns, names_at, parents = _scan(body)
     fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
     read = (_read_numbers(assigns, names_at, parents, ac, local_names) | returned
             | _chosen_items(assigns, ac))
@@ -115,7 +120,7 @@ def _calls_builtin(body: list, local_names, ac: str = "ac") -> bool:
         isinstance(node.func, gast.Name) and node.func.id in _NUMBER_BUILTINS
         and node.func.id not in local_names or _reads_tensor_number(node, ac)
         or _given_user_result(node, ac))
-        for stmt in body for node in gast.walk(stmt))
+        for node in walk(body))
 
 
 # NOTE [a number read from a tensor as an argument]
@@ -285,15 +290,36 @@ def _returned_lists(body: list, ac: str) -> set:
     """The names bound to a user's call (`ac.converted_call`) that the body gives to
     `ac.sum_`, `ac.max_`, `ac.min_` or `ac.len_` (NOTE [lists a user's function returns])."""
     bound, read = set(), set()
-    for stmt in body:
-        for node in gast.walk(stmt):
-            if isinstance(node, gast.Assign) and isinstance(node.value, gast.Call) and (
-                    _called(node.value) in _USER_CALLS):
-                bound.update(t.id for t in node.targets if isinstance(t, gast.Name))
-            elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
-                  and node.func.attr in _LIST_READS and isinstance(node.func.value, gast.Name)
-                  and node.func.value.id == ac and node.args):
-                read |= _listed(node.args[0])
+    # (`walk`, not one `gast.walk` per statement: its generator per node made this scan, run
+    # on every converted function, a tenth of a conversion)
+    for node in walk(body):
+        cls = node.__class__
+        if cls is gast.Assign:
+            if node.value.__class__ is gast.Call and _called(node.value) in _USER_CALLS:
+                bound.update(t.id for t in node.targets if t.__class__ is gast.Name)
+        elif (cls is gast.Call and node.func.__class__ is gast.Attribute
+              and node.func.attr in _LIST_READS and node.func.value.__class__ is gast.Name
+              and node.func.value.id == ac and node.args):
+            read |= _listed(node.args[0])
+    return bound & read
+
+
+def _scanned_returned_lists(assigns, names_at, parents, ac: str) -> set:
+    """`_returned_lists` from `_scan`'s assignments, names and parents."""
+    bound = {t.id for node in assigns if node.value.__class__ is gast.Call
+             and _called(node.value) in _USER_CALLS
+             for t in node.targets if t.__class__ is gast.Name}
+    if not bound:
+        return set()
+    read = set()
+    for node in names_at:
+        if node.id != ac:
+            continue
+        for attribute in parents.get(id(node), ()):
+            if attribute.__class__ is gast.Attribute and attribute.attr in _LIST_READS:
+                for call in parents.get(id(attribute), ()):
+                    if call.__class__ is gast.Call and call.func is attribute and call.args:
+                        read |= _listed(call.args[0])
     return bound & read
 
 
