@@ -23,8 +23,8 @@ def _modes(fn, args, export=True, compile=True):
     A test calls this once per input; the modes are made once per function (the export once per
     input signature: shapes, dtypes and the other arguments' values) and run on each input, so
     the second input replays the first one's trace, program and compiled code. That is
-    assert_same_result's check (one graph, inputs on other paths), at a third of the time of
-    converting, exporting and compiling again per input (docs/testing.md)."""
+    assert_same_result's check (one graph, inputs on other paths), in about a third less time
+    than converting, exporting and compiling again per input (docs/testing.md)."""
     modes = _made.get(fn)
     if modes is None:
         converted = autoconv.convert(fn)
