@@ -17,8 +17,8 @@ import torch
 import autoconv
 from autoconv import TensorSpec
 from autoconv_runtime import StagingError
-from support import (COND, WHILE_LOOP, Calling, assert_close, assert_same_result, count_ops,
-                     function_from_source, slow_compile)
+from support import (COND, WHILE_LOOP, Calling, assert_close, assert_same_exactly,
+                     assert_same_result, count_ops, function_from_source, slow_compile)
 
 T = torch.tensor
 
@@ -1762,14 +1762,7 @@ def test_torch_tensor_of_an_empty_grown_int_list_raises_where_python_gives_float
 def test_torch_tensor_of_a_grown_int_list_with_a_dtype_or_a_guard_runs_on_every_path():
     inputs = [(T([1., -2., 3., 4.]),), (T([-1., -2., -3., -4.]),)]
     for fn in (tensor_of_counts_with_a_dtype, tensor_of_guarded_counts):
-        expected = [fn(*args) for args in inputs]
-        for run in (autoconv.autoconv(fn),
-                    torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")):
-            for args, want in zip(inputs, expected):
-                got = run(*args)
-                for g, w in zip(torch.utils._pytree.tree_leaves(got),
-                                torch.utils._pytree.tree_leaves(want)):
-                    assert g.dtype == w.dtype and g.tolist() == w.tolist()
+        assert_same_exactly(fn, inputs, export=False)
 
 
 # --- tester22 s04: Python's list methods on a grown list -------------------------------------
