@@ -1,0 +1,132 @@
+"""Findings of tester 23 (repros in the session's tester23 folder) in the saved torch.export
+program and torch.compile: a grad-mode block in a staged branch, a builtin of a helper's
+number, `out=` in a staged loop, and a loop item rebound next to a dict of Python ints."""
+
+import io
+
+import pytest
+import torch
+
+import autoconv
+from support import Calling, assert_same_exactly
+
+T = torch.tensor
+
+
+def _saved_and_loaded(fn, args):
+    saved = io.BytesIO()
+    torch.export.save(torch.export.export(Calling(autoconv.convert(fn)), args, strict=False),
+                      saved)
+    saved.seek(0)
+    return torch.export.load(saved).module()
+
+
+def _value_and_grad(fn, y):
+    y = y.detach().clone().requires_grad_()
+    out = fn(y)
+    if out.requires_grad:
+        out.sum().backward()
+    return out.detach(), y.grad
+
+
+# (s02) a grad-mode block in a tensor `if` that breaks out of a `while True:` (torchdiffeq's
+# odeint_event with method="rk4"): the loop body traced once more for its carried values left
+# an empty grad-mode region in the graph, which torch.export.save wrote without outputs and
+# torch.export.load refused ("Node.meta wrap_with_set_grad_enabled is missing val field")
+def _grad_block_in_a_break(mode):
+    def f(y):
+        t0 = torch.zeros(())
+        while True:
+            t1 = t0 + 0.1
+            if y * t1 > 0.3:
+                with mode():
+                    e = t1 * y * 2
+                break
+            t0 = t1
+        return e + y
+    return f
+
+
+_MODES = {"no_grad": torch.no_grad, "enable_grad": torch.enable_grad,
+          "set_grad_enabled_false": lambda: torch.set_grad_enabled(False)}
+
+
+@pytest.mark.parametrize("mode", list(_MODES), ids=list(_MODES))
+def test_a_grad_mode_block_in_a_branch_that_breaks_a_loop(mode):
+    fn = _grad_block_in_a_break(_MODES[mode])
+    inputs = [(T(1.0),), (T(2.0),), (T(5.0),)]  # 3, 2 and 1 trips
+    assert_same_exactly(fn, inputs)
+    program = _saved_and_loaded(fn, inputs[0])
+    replay = autoconv.autoconv(fn)
+    for (y,) in inputs:
+        want = _value_and_grad(fn, y)
+        for run in (program, replay):
+            got = _value_and_grad(run, y)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), (run, y)
+
+
+def test_an_empty_no_grad_block_is_saved_and_loaded():
+    # torch's own fault, without a staged statement (NOTE [export drops grad-mode regions
+    # around operators]); autoconv's import installs the fix
+    class Empty(torch.nn.Module):
+        def forward(self, y):
+            with torch.no_grad():
+                pass
+            return y + 1
+
+    saved = io.BytesIO()
+    torch.export.save(torch.export.export(Empty(), (T(1.0),), strict=False), saved)
+    saved.seek(0)
+    assert torch.equal(torch.export.load(saved).module()(T(2.0)), T(3.0))
+
+
+# (s06, helper variant) a builtin of numbers given a helper's result, a number the helper read
+# from a tensor: Python's operator.abs of the symbolic float stayed in the graph, which
+# torch.export.save cannot write ("Failed serializing node abs_1")
+def as_float(v):
+    return v.item() if isinstance(v, torch.Tensor) else float(v)
+
+
+def newton_helper(x):
+    for it in range(50):
+        fx = x * x * x - 2 * x - 5
+        if abs(as_float(fx)) < 1e-6:
+            break
+        x = x - fx / (3 * x * x - 2)
+    return x, torch.tensor(it)
+
+
+def newton_helper_named(x):
+    for it in range(50):
+        fx = x * x * x - 2 * x - 5
+        v = as_float(fx)
+        if abs(v) < 1e-6:
+            break
+        x = x - fx / (3 * x * x - 2)
+    return x, torch.tensor(it)
+
+
+def builtins_of_a_helper_number(x):
+    return (torch.tensor(abs(as_float(x.sum()))), torch.tensor(round(as_float(x.max()), 1)),
+            x * abs(-as_float(x.min()) * 2))
+
+
+def rounded_helper_numbers(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += round(as_float(x[i]), 2)
+        if x[i] < 0:
+            break
+    return torch.tensor(s)
+
+
+_NEWTON = [(T(2.0, dtype=torch.float64),), (T(10.0, dtype=torch.float64),)]
+_ROWS = [(T([0.123, -0.5, 0.777]),), (T([-1.4, 0.25, 0.3]),), (T([0.2, 0.25, 0.3]),)]
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (newton_helper, _NEWTON), (newton_helper_named, _NEWTON),
+    (builtins_of_a_helper_number, _ROWS), (rounded_helper_numbers, _ROWS),
+], ids=["newton", "newton_named", "top_level", "rounded_in_loop"])
+def test_a_builtin_of_a_number_a_helper_read_from_a_tensor(fn, inputs):
+    assert_same_exactly(fn, inputs)
