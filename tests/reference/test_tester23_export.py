@@ -130,3 +130,85 @@ _ROWS = [(T([0.123, -0.5, 0.777]),), (T([-1.4, 0.25, 0.3]),), (T([0.2, 0.25, 0.3
 ], ids=["newton", "newton_named", "top_level", "rounded_in_loop"])
 def test_a_builtin_of_a_number_a_helper_read_from_a_tensor(fn, inputs):
     assert_same_exactly(fn, inputs)
+
+
+# (s09) `out=` of a torch function in a staged loop: the loop's body wrote its operand `buf`
+# without carrying it (torch.compile: dynamo's "Encountered input mutation during higher order
+# op tracing"), where `buf.add_(v)` is carried as an update in place
+def out_in_a_loop_with_a_break(x):
+    buf = torch.zeros(())
+    for i in range(x.shape[0]):
+        if x[i] > 1.0:
+            break
+        torch.add(buf, x[i], out=buf)
+    return buf
+
+
+def out_under_an_if(x):
+    buf = torch.ones(())
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            torch.mul(buf, x[i], out=buf)
+    return buf
+
+
+def out_of_another_tensor(x):
+    buf = torch.zeros(2)
+    for i in range(x.shape[0]):
+        if x[i].sum() > 5:
+            break
+        torch.add(x[i], 1.0, out=buf)
+    return buf
+
+
+def out_tuple(x):
+    m = torch.zeros(())
+    j = torch.zeros((), dtype=torch.long)
+    for i in range(x.shape[0]):
+        if x[i].sum() > 5:
+            break
+        torch.max(x[i], 0, out=(m, j))  # (the replay called torch.max with max=, max_values=)
+    return m, j
+
+
+def in_place_function(x):
+    buf = torch.zeros(2)
+    for i in range(x.shape[0]):
+        if x[i].sum() > 5:
+            break
+        buf += x[i]
+        torch.relu_(buf)
+    return buf
+
+
+def out_into_an_argument(x, buf):
+    for i in range(x.shape[0]):
+        if x[i].sum() > 5:
+            break
+        torch.add(buf, x[i], out=buf)
+    return buf * 1
+
+
+_PAIRS = [T([[1.0, 2.0], [-3.0, 1.0], [4.0, 4.0]]), T([[9.0, 2.0], [3.0, 1.0], [4.0, 0.0]]),
+          T([[1.0, -2.0], [3.0, 1.0], [0.5, 0.0]])]
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (out_in_a_loop_with_a_break, [(T([0.5, 2.0, 0.1]),), (T([3.0, 0.2, 0.3]),),
+                                  (T([0.1, 0.2, 0.3]),)]),
+    (out_under_an_if, [(T([2.0, -1.0, 3.0]),), (T([-2.0, -1.0, 3.0]),)]),
+    (out_of_another_tensor, [(x,) for x in _PAIRS]),
+    (out_tuple, [(x,) for x in _PAIRS]),
+    (in_place_function, [(x,) for x in _PAIRS]),
+    (out_into_an_argument, [(x, torch.zeros(2)) for x in _PAIRS]),
+], ids=["break", "if", "other_tensor", "tuple", "relu_", "argument"])
+def test_out_keyword_in_a_staged_loop(fn, inputs):
+    assert_same_exactly(fn, inputs)
+
+
+def test_out_into_an_argument_updates_the_callers_tensor():
+    for x in _PAIRS:
+        want, got = torch.zeros(2), torch.zeros(2)
+        out_into_an_argument(x, want)
+        autoconv.autoconv(out_into_an_argument)(x, got)
+        assert torch.equal(got, want)
