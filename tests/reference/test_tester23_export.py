@@ -212,3 +212,49 @@ def test_out_into_an_argument_updates_the_callers_tensor():
         out_into_an_argument(x, want)
         autoconv.autoconv(out_into_an_argument)(x, got)
         assert torch.equal(got, want)
+
+
+# (s07) a loop's row rebound under a tensor `if` next to a counter in a dict (or list) of
+# Python numbers: under torch.compile the counter's `+=` counted as an in-place update of a
+# holder that may share the row's tensor ("`stats` is updated in place inside this statement,
+# which reads `g`"); numbers, and the stand-ins a staged statement carries for them, are
+# rebound by `+=`, never written into
+def clip_counted_in_a_dict(x):
+    stats = {"clipped": 0}
+    total = torch.zeros(())
+    for i in range(x.shape[0]):
+        g = x[i]
+        n = g.norm()
+        if n > 1.0:
+            g = g / n
+            stats["clipped"] += 1
+        total = total + g.sum()
+        if n < 1e-3:
+            break
+    return torch.tensor(stats["clipped"]), total
+
+
+def clip_counted_in_a_list(x):
+    counts = [0, 0.0]
+    total = torch.zeros(())
+    for i in range(x.shape[0]):
+        g = x[i]
+        n = g.norm()
+        if n > 1.0:
+            g = g / n
+            counts[0] += 1
+            counts[1] += 0.5
+        total = total + g.sum()
+        if n < 1e-3:
+            break
+    return torch.tensor(counts[0]), torch.tensor(counts[1]), total
+
+
+_CLIPPED = [(T([[3.0, 4.0], [0.1, 0.0], [0.0, 0.0], [5.0, 5.0]]),),
+            (T([[0.3, 0.4], [1.0, 1.0], [2.0, 2.0], [5.0, 5.0]]),)]
+
+
+@pytest.mark.parametrize("fn", [clip_counted_in_a_dict, clip_counted_in_a_list],
+                         ids=["dict", "list"])
+def test_a_row_rebound_next_to_a_counter_of_python_numbers(fn):
+    assert_same_exactly(fn, _CLIPPED)
