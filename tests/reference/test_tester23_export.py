@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import autoconv
+from autoconv_runtime.staging import export_passes
 from support import Calling, assert_same_exactly
 
 T = torch.tensor
@@ -65,17 +66,27 @@ def test_a_grad_mode_block_in_a_branch_that_breaks_a_loop(mode):
             assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), (run, y)
 
 
-def test_an_empty_no_grad_block_is_saved_and_loaded():
-    # torch's own fault, without a staged statement (NOTE [export drops grad-mode regions
-    # around operators]); autoconv's import installs the fix
-    class Empty(torch.nn.Module):
-        def forward(self, y):
-            with torch.no_grad():
-                pass
-            return y + 1
+class _EmptyNoGrad(torch.nn.Module):
+    def forward(self, y):
+        with torch.no_grad():
+            pass
+        return y + 1
 
+
+class _DeadNoGrad(torch.nn.Module):
+    def forward(self, y):
+        with torch.no_grad():
+            (y - 0.5).sign()  # (read by nothing: torchdiffeq's event function's sign)
+        return y + 1
+
+
+@pytest.mark.parametrize("module", [_EmptyNoGrad(), _DeadNoGrad()], ids=["empty", "dead"])
+def test_a_no_grad_block_whose_values_nothing_reads_is_saved_and_loaded(module):
+    # torch's own fault, without a staged statement (NOTE [export drops grad-mode regions
+    # around operators])
+    assert export_passes.install_export_fixes()
     saved = io.BytesIO()
-    torch.export.save(torch.export.export(Empty(), (T(1.0),), strict=False), saved)
+    torch.export.save(torch.export.export(module, (T(1.0),), strict=False), saved)
     saved.seek(0)
     assert torch.equal(torch.export.load(saved).module()(T(2.0)), T(3.0))
 
