@@ -1384,7 +1384,7 @@ def _updated_in_place(local, runtime=None) -> set:
         elif cls is gast.Call:
             if n.func.__class__ is gast.Attribute and _IN_PLACE.match(n.func.attr):
                 receiver = _view_root(n.func.value)  # `y.add_(1)`, `y[:1].zero_()`
-                if receiver is None or receiver in _MODULES:
+                if _root(n.func.value) in _MODULES:
                     # `torch.relu_(y)`, `torch.nn.init.zeros_(y)`: the first argument
                     receiver = _view_root(n.args[0]) if n.args else None
                 if receiver is not None:
