@@ -75,7 +75,11 @@ def _fast_entry(op: torch._ops.OpOverload):
     """
     packet = op.overloadpacket
     name = packet.__name__
-    if op.namespace == "aten" and not name.startswith("_"):
+    # (an out= overload names its outputs by the schema, `max.dim_max(..., max=, max_values=)`,
+    # where the binding takes one `out=` tuple: `torch.max(v, 0, out=(m, j))` in a staged
+    # body failed at the replay)
+    if op.namespace == "aten" and not name.startswith("_") and not any(
+            argument.is_out for argument in op._schema.arguments):
         for holder in (_FUNCTIONS, _NN_FUNCTIONS, _METHODS):
             entry = getattr(holder, name, None)
             if entry is not None and type(entry).__name__ in (

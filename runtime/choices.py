@@ -288,6 +288,19 @@ def _may_share(held, before) -> bool:
     return any(t is before or t is base or t._base is base for t in leaves)
 
 
+def _holds_no_tensor(held) -> bool:
+    """Whether `held` is a list / tuple / dict of Python numbers, strings and None only (a
+    counter `stats["clipped"] += 1`), which can share no tensor's memory: known under dynamo
+    too, where `_base` cannot be relied on (tester23 s07 refused such a counter there). A
+    number a staged statement carries is its stand-in there, a 0-d tensor, which `+=` and the
+    item writes rebind (`aug_assign`), never write into: it counts as the number."""
+    import torch.utils._pytree as pytree
+
+    return type_in(held, (list, tuple, dict)) and all(
+        type_in(v, (int, float, bool, str)) or v is None or augmented.is_stand_in(v)
+        for v in pytree.tree_leaves(held))
+
+
 def _held(held, before, seen, refusing=False) -> bool:
     """Whether `held` may share `before`'s memory: known at trace time. Under dynamo, whose
     `_base` cannot be relied on, True for a refresh; for a refusal, True for a holder the
@@ -296,7 +309,7 @@ def _held(held, before, seen, refusing=False) -> bool:
     argument its fake: the fake mode's own fake of the global tells (autoconv traces a graph
     of its own for calls given such a tensor: NOTE [arguments that are captured tensors] in
     autoconv/signature.py)."""
-    if type_in(held, (int, float, bool, str)) or held is None:
+    if type_in(held, (int, float, bool, str)) or held is None or _holds_no_tensor(held):
         return False
     if torch.compiler.is_dynamo_compiling():
         # (the refresh is Python's value wherever it runs: a false positive costs a `where`)
@@ -373,7 +386,7 @@ def _row_followed(value, items, key, held, stored) -> bool:
     # where it shares the memory of `items` (or of an item), which the trace knows by
     # `_base`; under dynamo, whose `_base` cannot be relied on, always (a false positive
     # costs a gather and a copy)
-    if type_in(held, (int, float, bool, str)) or held is None:
+    if type_in(held, (int, float, bool, str)) or held is None or _holds_no_tensor(held):
         return False
     if torch.compiler.is_dynamo_compiling():
         return True

@@ -1381,11 +1381,21 @@ def _updated_in_place(local, runtime=None) -> set:
               and n.func.value.id == runtime and len(n.args) > 1
               and n.args[1].__class__ is gast.Name):
             names.add(n.args[1].id)  # NOTE [items written back in a staged body]
-        elif (cls is gast.Call and n.func.__class__ is gast.Attribute
-              and _IN_PLACE.match(n.func.attr)):
-            receiver = _view_root(n.func.value)  # `y.add_(1)`, `y[:1].zero_()`
-            if receiver is not None:
-                names.add(receiver)
+        elif cls is gast.Call:
+            if n.func.__class__ is gast.Attribute and _IN_PLACE.match(n.func.attr):
+                receiver = _view_root(n.func.value)  # `y.add_(1)`, `y[:1].zero_()`
+                if _root(n.func.value) in _MODULES:
+                    # `torch.relu_(y)`, `torch.nn.init.zeros_(y)`: the first argument
+                    receiver = _view_root(n.args[0]) if n.args else None
+                if receiver is not None:
+                    names.add(receiver)
+            # `torch.add(buf, v, out=buf)` writes `buf` as `buf.add_(v)` does (a staged body
+            # writing its operand was dynamo's "input mutation": tester23 s09)
+            for keyword in n.keywords:
+                if keyword.arg == "out":
+                    outs = keyword.value.elts if keyword.value.__class__ in (
+                        gast.Tuple, gast.List) else [keyword.value]
+                    names.update(r for r in map(_view_root, outs) if r is not None)
         elif cls is gast.For and _items_updated(n.target, n.body):
             # NOTE [iterables of nested loops updated in place]
             iterable = n.iter

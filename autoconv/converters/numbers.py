@@ -90,10 +90,11 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
             isinstance(parent, gast.Call) for parent in parents.get(id(node), ()))] + [
         # `abs(fx.item())` (NOTE [numbers read from tensors]): the number is read in the
         # builtin's call itself, bound to no name, and the statement was left as written, with
-        # Python's `operator.abs` in the graph (torch.export.save failed: tester23 s06)
+        # Python's `operator.abs` in the graph (torch.export.save failed: tester23 s06); or
+        # a helper's call reads it (`abs(as_float(fx))`, tester23 s06's helper variant)
         node for node in names_at if node.id in _NUMBER_BUILTINS and node.id not in local_names
         and any(isinstance(p, gast.Call) and p.func is node and any(
-            _reads_tensor_number(a, ac) for a in p.args) for p in parents.get(id(node), ()))]
+            _may_read_tensor_number(a, ac) for a in p.args) for p in parents.get(id(node), ()))]
     if not names and not conversions and not lists:
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
@@ -148,13 +149,13 @@ def _read_numbers(assigns, names_at, parents, ac: str, local_names) -> set:
     read = set()
     for node in assigns:
         for name, value in _bound(node):
-            if _reads_tensor_number(value, ac) or (
+            if _may_read_tensor_number(value, ac) or (
                     # `r = round(float(v), 1)`, `q, r = divmod(int(v), 3)`: staged as a
                     # number's stand-in (NOTE [functions of numbers] in runtime/arithmetic.py),
                     # which `x * r` must read as the number (it was float64 for a float32 `x`)
                     isinstance(value, gast.Call) and isinstance(value.func, gast.Name)
                     and value.func.id in _NUMBER_BUILTINS and value.func.id not in local_names
-                    and any(_reads_tensor_number(arg, ac) for arg in value.args)):
+                    and any(_may_read_tensor_number(arg, ac) for arg in value.args)):
                 read.add(name)
     return read
 
@@ -187,6 +188,17 @@ def _reads_tensor_number(value, ac: str) -> bool:
     return isinstance(func, gast.Attribute) and (func.attr == "item" and not value.args or (
         func.attr in _CONVERSIONS and isinstance(func.value, gast.Name)
         and func.value.id == ac))
+
+
+def _may_read_tensor_number(value, ac: str) -> bool:
+    """`_reads_tensor_number`, or a user call's result (or arithmetic of one), which may be a
+    number the helper read from a tensor (`def as_float(v): return v.item()`): NOTE [numbers
+    read from tensors]."""
+    if isinstance(value, gast.BinOp):
+        return _may_read_tensor_number(value.left, ac) or _may_read_tensor_number(value.right, ac)
+    if isinstance(value, gast.UnaryOp):
+        return _may_read_tensor_number(value.operand, ac)
+    return _reads_tensor_number(value, ac) or _is_user_call(value, ac)
 
 
 # NOTE [a user's function's result given to a module's function]
@@ -879,7 +891,7 @@ class _Rewrite(gast.NodeTransformer):
             # left Python's round in the graph, which torch.export.save cannot write:
             # tester21 s07, s08)
             if func.id not in _NUMBER_BUILTINS or func.id in self.local_names or not any(
-                    self._may_be_number(v) or _reads_tensor_number(v, self.ac)
+                    self._may_be_number(v) or _may_read_tensor_number(v, self.ac)
                     for v in node.args):
                 return node
             call = gast.Call(func=gast.Attribute(

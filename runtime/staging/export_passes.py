@@ -21,8 +21,18 @@ torch's operators alone, no autoconv):
   no attribute 'true_graph_0'"; torchdiffeq's adaptive-step solvers, whose step-size helper is
   `@torch.no_grad()`).
 
-`install_export_fixes` makes both questions skip the `get_attr` nodes and makes the clean-up
-keep what a used body itself reads. Each is applied only to the torch functions whose code
+And a grad-mode region whose values nothing reads (`with torch.no_grad(): pass`, or the
+dead operators a staged loop's body leaves behind where it is traced once more for its carried
+values) became a `wrap_with_set_grad_enabled` node with no outputs; its `val` is `()`, which
+`torch.export.save` writes as no outputs at all and `torch.export.load` reads back without a
+`val`, so the loaded program failed torch's verifier ("Node.meta wrap_with_set_grad_enabled is
+missing val field"; torchdiffeq's `odeint_event(method="rk4")`, whose event function runs
+under `no_grad`).
+
+`install_export_fixes` makes both questions skip the `get_attr` nodes, answers "not a region"
+for a grad-mode region with no outputs whose operators write nothing (the mode cannot change
+what it computes: torch then inlines it and drops its mode change, as it does for a region in
+the ambient mode), and makes the clean-up keep what a used body itself reads. Each is applied only to the torch functions whose code
 still has the fault (`tests/test_grad_mode.py` fails where torch changes them).
 """
 
@@ -30,8 +40,10 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import operator
 
 import torch
+from torch.utils import _pytree as pytree
 
 
 def _first_op(graph: torch.fx.Graph):
@@ -53,9 +65,24 @@ def _region_starts_with(node: torch.fx.Node, target) -> torch.fx.Node | None:
 def _is_set_grad_enabled_sub_mod(node: torch.fx.Node, omit_if_same_with_ambient: bool = False):
     # torch's signature and meaning, with `_first_op` for its first-node test
     enter = _region_starts_with(node, torch._C._set_grad_enabled)
-    if enter is None:
+    if enter is None or _unread_and_pure(enter.graph):
         return False
     return enter.args[0] != torch.is_grad_enabled() if omit_if_same_with_ambient else True
+
+
+def _unread_and_pure(graph: torch.fx.Graph) -> bool:
+    """Whether the region `graph` has no outputs and calls only operators that write nothing
+    (besides its `_set_grad_enabled`): its grad mode changes nothing."""
+    output = graph.output_node()
+    if pytree.tree_leaves(output.args):
+        return False
+    return all(
+        node.op in ("placeholder", "get_attr", "output")
+        or node.op == "call_function" and (
+            node.target is torch._C._set_grad_enabled or node.target is operator.getitem
+            or isinstance(node.target, torch._ops.OpOverload)
+            and not node.target._schema.is_mutable)
+        for node in graph.nodes)
 
 
 def _is_autocast_sub_mod(node: torch.fx.Node) -> bool:

@@ -437,17 +437,18 @@ def test_update_the_source_does_not_show(fn, inputs):
     assert_same_result(fn, inputs, export=fn is updated_through_out, compile=False)
 
 
-def test_update_the_source_does_not_show_is_refused_by_dynamo_not_wrong():
-    run = torch.compile(autoconv.convert(updated_through_out), fullgraph=True, backend="eager")
-    with pytest.raises(Exception, match="input mutation"):
-        run(T([1.0, 2.0, 0.5]))
+def test_an_update_through_out_is_carried_under_torch_compile():
+    # `out=` counts as an update in place (tester23 s09): dynamo refused the body before
+    # ("input mutation")
+    assert_same_result(updated_through_out, [(T([1.0, 2.0, 0.5]),), (T([-1.0, 0.0, 0.5]),)],
+                       staged=False, export=False)
 
 
 def test_an_update_a_view_would_miss_is_refused():
     from autoconv_runtime import StagingError
 
-    with pytest.raises(StagingError, match="'p' is updated in place in the statement and 'row' "
-                                           "is a view of the same tensor"):
+    with pytest.raises(StagingError, match=r"test_in_place.py:150: .*updates `p` in place "
+                                           r"and reads `row`, a tensor that shares its memory"):
         autoconv.autoconv(updated_with_a_view_read)(T([1.0, 0.5, 0.5]))
 
 
