@@ -2080,6 +2080,7 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
     # `n > 1 and h` is a number; a cast tensor lost the mark, and `torch.tensor(v)` of it was
     # float64 where Python's float gives float32: tester22 s06)
     numbers = augmented.is_stand_in(left)
+    right_kinds = set()  # (NOTE [numbers of two kinds] in runtime/augmented.py)
 
     def attempt(dtype):
         def cast(value, number):
@@ -2093,14 +2094,20 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
 
         def take_right(_, *ins):
             value = right(*ins)
-            return cast(value, numbers and (type_in(value, (bool, int, float))
-                                            or augmented.is_stand_in(value)))
+            number = numbers and (type_in(value, (bool, int, float))
+                                  or augmented.is_stand_in(value))
+            if number and not torch.compiler.is_dynamo_compiling():
+                # (dynamo refuses the write in a cond's branch: there `plain` read it first)
+                right_kinds.update(_number_kinds(value))
+            return cast(value, number)
 
         keep_left = lambda value, *_: cast(value, numbers)  # noqa: E731
         # (never specialised: a cond with promoted dtypes stages it)
         if take_right_when:
-            return _staged_if_exp(left, take_right, keep_left, (left, *inputs))
-        return _staged_if_exp(left, keep_left, take_right, (left, *inputs))
+            result = _staged_if_exp(left, take_right, keep_left, (left, *inputs))
+        else:
+            result = _staged_if_exp(left, keep_left, take_right, (left, *inputs))
+        return _kinds_of_logical(result, left, right_kinds, take_right_when)
 
     def common_dtype():
         try:
@@ -2114,6 +2121,8 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
 
     if plain:
         sample = right(*inputs)
+        if numbers and (type_in(sample, (bool, int, float)) or augmented.is_stand_in(sample)):
+            right_kinds.update(_number_kinds(sample))
         dtype = (sample.dtype if isinstance(sample, torch.Tensor) else number_dtype(sample)
                  if type_in(sample, (bool, int, float)) else left.dtype)
         if dtype != left.dtype:
@@ -2164,6 +2173,42 @@ def _promoted_key() -> int:
 _promoted_key._dynamo_marked_constant = True
 
 
+def _number_kinds(value) -> tuple:
+    """The Python kinds a number (or its stand-in) may be (NOTE [numbers of two kinds] in
+    runtime/augmented.py)."""
+    tagged = augmented.kinds_in(value)
+    return tagged[0] if tagged else (augmented.kind_of(value),)
+
+
+def _kinds_of_logical(result, left, right_kinds, take_right_when):
+    """`result`, the value of `left and right` (`or`) of numbers, tagged with the kinds it is
+    on the paths: Python's `n > 1 and h` is the bool False on some and the float `h` on
+    others (NOTE [numbers of two kinds] in runtime/augmented.py)."""
+    kinds = set(_number_kinds(left)) | set(right_kinds)
+    if len(kinds) < 2 or not augmented.is_stand_in(result):
+        return result
+    if torch.compiler.is_dynamo_compiling():  # (as `augmented.mark_view`)
+        result = augmented.mark(result.view(result.shape))
+    return augmented.mark_kinds(result, kinds,
+                                f"the value of an `{'and' if take_right_when else 'or'}`")
+
+
+_RIGHT_KINDS: dict = {}
+
+
+def _right_kinds(key: int, kinds=None, forget=False):
+    """The kinds remembered for `key` (a tuple), after adding `kinds` where given;
+    `forget` drops them (as `_promoted_dtype`: dynamo calls it for real)."""
+    if forget:
+        return _RIGHT_KINDS.pop(key, ())
+    if kinds:
+        _RIGHT_KINDS[key] = tuple(sorted(set(_RIGHT_KINDS.get(key, ())) | set(kinds)))
+    return _RIGHT_KINDS.get(key, ())
+
+
+_right_kinds._dynamo_marked_constant = True
+
+
 def _promoted_in_trace_order(left, right, inputs, take_right_when):
     """`left and right()` (`or`) as `_staged_logical`, the two sides promoted to one dtype
     without knowing the right side's before the cond (NOTE [and / or of two dtypes under
@@ -2178,6 +2223,8 @@ def _promoted_in_trace_order(left, right, inputs, take_right_when):
         if kind is None:
             return value
         number = numbers and (augmented.is_stand_in(value) or not isinstance(value, torch.Tensor))
+        if number:
+            _right_kinds(key, _number_kinds(value))
         dtype = _promoted_dtype(key, promote_types(left.dtype, kind))
         if isinstance(value, torch.Tensor):
             value = value.to(dtype)
@@ -2194,9 +2241,11 @@ def _promoted_in_trace_order(left, right, inputs, take_right_when):
     if not take_right_when:
         pred = torch.logical_not(pred)
     try:
-        return _staged_if_exp(pred, take_right, keep_left, (left, *inputs))
+        result = _staged_if_exp(pred, take_right, keep_left, (left, *inputs))
+        return _kinds_of_logical(result, left, _right_kinds(key), take_right_when)
     finally:
         _promoted_dtype(key, forget=True)
+        _right_kinds(key, forget=True)
 
 
 def _staged_test(left, right, inputs, take_right_when, op):
