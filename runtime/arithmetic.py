@@ -100,7 +100,7 @@ def _unary(fn, value):
             value = value.to(torch.int64)
         result = mark(fn(value))
         if tagged:
-            mark_kinds(result, {"int" if k == "bool" else k for k in tagged[0]}, tagged[1])
+            mark_kinds(result, {"int" if k == "bool" else k for k in tagged[0]}, *tagged[1:])
         return result
     statement = mixed_in(value)
     if statement is not None and value.dtype == torch.bool:

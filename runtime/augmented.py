@@ -35,7 +35,7 @@ from .errors import StagingError
 from .values import number_dtype, promote_types, tensors_dtype, with_number
 
 __all__ = ["aug_assign", "aug_assign_attribute", "copy_of", "mark", "mark_view", "is_stand_in",
-           "mark_mixed", "mixed_in", "mark_kinds", "kinds_in", "kinds_error", "kind_of",
+           "mark_mixed", "mixed_in", "mark_kinds", "kinds_in", "number_kinds", "kinds_error", "kind_of",
            "mixed_error", "python_dtype", "check_operands",
            "float_power_operands", "graph_check"]
 
@@ -164,13 +164,20 @@ def _dtype_kind(dtype) -> str:
             "float" if dtype.is_floating_point else "int")
 
 
-def mark_kinds(t, kinds, what: str):
-    """`t`, tagged as a number of each of `kinds` on some paths (NOTE [numbers of two kinds]);
-    `t` as it is where there is one kind."""
+def mark_kinds(t, kinds, what: str, fix: str | None = None):
+    """`t`, tagged as a number of each of `kinds` on some paths (NOTE [numbers of two kinds]),
+    `what` it is for messages (and `fix`, what to write, where not the default); `t` as it is
+    where there is one kind."""
     kinds = tuple(k for k in _KIND_ORDER if k in set(kinds))
     if isinstance(t, torch.Tensor) and len(kinds) > 1:
-        setattr(t, _KINDS, (kinds, what))
+        setattr(t, _KINDS, (kinds, what, fix))
     return t
+
+
+def number_kinds(value) -> tuple:
+    """The Python kinds a number (or its stand-in, tagged or not) may be."""
+    tagged = kinds_in(value)
+    return tagged[0] if tagged else (kind_of(value),)
 
 
 def kinds_in(value):
@@ -181,17 +188,16 @@ def kinds_in(value):
 def kinds_error(value, use: str, seen: str) -> StagingError:
     """The error for `use` of a number `mark_kinds` tagged, whose kind it shows (`seen`: how,
     on which path)."""
-    kinds, what = kinds_in(value)
+    kinds, what, fix = kinds_in(value)
     widest = kinds[-1]
     return StagingError(
         "expression",
         f"{what} is {' on some paths and '.join(_a(k) for k in kinds)} on others (a graph "
         "gives a value one dtype on every path: which kind it is is only known when the graph "
         f"runs), and {use} shows the kind: {seen}",
-        f"Give it one kind on every path: start it as {_a(widest)} ("
-        + ("`k = 0.0`, `m = 1.0`" if widest == "float" else f"`{widest}(...)`")
-        + f"), or convert it where it is used (`{widest}(...)`)"
-        + (", or write `h if n > 1 else 0.0` for `n > 1 and h`" if "bool" in kinds else ""))
+        fix or (f"Give it one kind on every path: make it {_a(widest)} where it is bound ("
+                + ("`k = 0.0` rather than `k = 0`" if widest == "float" else
+                   f"`{widest}(...)`") + f"), or convert it where it is used (`{widest}(...)`)"))
 
 
 def _a(kind: str) -> str:
@@ -240,7 +246,7 @@ def kinds_after(result, left, op: str, right):
     exponent = None if isinstance(right, torch.Tensor) else right
     kinds = {_dtype_kind(python_dtype(KIND_DTYPES[a], op, KIND_DTYPES[b], exponent))
              for a in left_kinds for b in right_kinds}
-    return mark_kinds(result, kinds, tagged[1])
+    return mark_kinds(result, kinds, *tagged[1:])
 
 
 def copy_of(t):

@@ -2098,7 +2098,7 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
                                   or augmented.is_stand_in(value))
             if number and not torch.compiler.is_dynamo_compiling():
                 # (dynamo refuses the write in a cond's branch: there `plain` read it first)
-                right_kinds.update(_number_kinds(value))
+                right_kinds.update(augmented.number_kinds(value))
             return cast(value, number)
 
         keep_left = lambda value, *_: cast(value, numbers)  # noqa: E731
@@ -2122,7 +2122,7 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
     if plain:
         sample = right(*inputs)
         if numbers and (type_in(sample, (bool, int, float)) or augmented.is_stand_in(sample)):
-            right_kinds.update(_number_kinds(sample))
+            right_kinds.update(augmented.number_kinds(sample))
         dtype = (sample.dtype if isinstance(sample, torch.Tensor) else number_dtype(sample)
                  if type_in(sample, (bool, int, float)) else left.dtype)
         if dtype != left.dtype:
@@ -2173,24 +2173,20 @@ def _promoted_key() -> int:
 _promoted_key._dynamo_marked_constant = True
 
 
-def _number_kinds(value) -> tuple:
-    """The Python kinds a number (or its stand-in) may be (NOTE [numbers of two kinds] in
-    runtime/augmented.py)."""
-    tagged = augmented.kinds_in(value)
-    return tagged[0] if tagged else (augmented.kind_of(value),)
-
-
 def _kinds_of_logical(result, left, right_kinds, take_right_when):
     """`result`, the value of `left and right` (`or`) of numbers, tagged with the kinds it is
     on the paths: Python's `n > 1 and h` is the bool False on some and the float `h` on
     others (NOTE [numbers of two kinds] in runtime/augmented.py)."""
-    kinds = set(_number_kinds(left)) | set(right_kinds)
+    kinds = set(augmented.number_kinds(left)) | set(right_kinds)
     if len(kinds) < 2 or not augmented.is_stand_in(result):
         return result
     if torch.compiler.is_dynamo_compiling():  # (as `augmented.mark_view`)
         result = augmented.mark(result.view(result.shape))
-    return augmented.mark_kinds(result, kinds,
-                                f"the value of an `{'and' if take_right_when else 'or'}`")
+    op = "and" if take_right_when else "or"
+    return augmented.mark_kinds(
+        result, kinds, f"the value of an `{op}`",
+        f"Python's `{op}` gives one of its operands: write the value wanted on each path "
+        f"(`h if n > 1 else 0.0` for `n > 1 {op} h`), or use it only as a condition")
 
 
 _RIGHT_KINDS: dict = {}
@@ -2224,7 +2220,7 @@ def _promoted_in_trace_order(left, right, inputs, take_right_when):
             return value
         number = numbers and (augmented.is_stand_in(value) or not isinstance(value, torch.Tensor))
         if number:
-            _right_kinds(key, _number_kinds(value))
+            _right_kinds(key, augmented.number_kinds(value))
         dtype = _promoted_dtype(key, promote_types(left.dtype, kind))
         if isinstance(value, torch.Tensor):
             value = value.to(dtype)
