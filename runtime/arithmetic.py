@@ -31,7 +31,7 @@ import operator
 import torch
 
 from .augmented import (check_operands, collecting, empty_count, float_power_operands,
-                        graph_check, is_stand_in, kind_of, kinds_after, kinds_error, kinds_in,
+                        graph_check, is_stand_in, kind_of, kind_seen, kinds_after, kinds_in,
                         mark, mark_kinds, mark_mixed, mixed_error, mixed_in, python_dtype,
                         KIND_DTYPES)
 from .errors import StagingError
@@ -100,7 +100,8 @@ def _unary(fn, value):
             value = value.to(torch.int64)
         result = mark(fn(value))
         if tagged:
-            mark_kinds(result, {"int" if k == "bool" else k for k in tagged[0]}, *tagged[1:])
+            kinds = {"int" if k == "bool" else k for k in tagged[0]}
+            mark_kinds(result, kinds, *tagged[1:3], tagged[3] if len(kinds) == 2 else None)
         return result
     statement = mixed_in(value)
     if statement is not None and value.dtype == torch.bool:
@@ -416,7 +417,7 @@ def _check_kinds_seen(fn, args, kwargs, receiver) -> None:
                 default = torch.get_default_dtype()
                 called = (f"torch.{_name(fn)}" if getattr(fn, "__module__", None) == "torch"
                           else f".{_name(fn)}")
-                raise kinds_error(leaf, f"{called}() of it", " and ".join(
+                kind_seen(leaf, f"{called}() of it", " and ".join(
                     f"{default if k == 'float' else KIND_DTYPES[k]} where it is "
                     f"{'an' if k == 'int' else 'a'} {k}" for k in tagged[0]))
 

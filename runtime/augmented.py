@@ -35,7 +35,8 @@ from .errors import StagingError
 from .values import number_dtype, promote_types, tensors_dtype, with_number
 
 __all__ = ["aug_assign", "aug_assign_attribute", "copy_of", "mark", "mark_view", "is_stand_in",
-           "mark_mixed", "mixed_in", "mark_kinds", "kinds_in", "number_kinds", "kinds_error", "kind_of",
+           "mark_mixed", "mixed_in", "mark_kinds", "kinds_in", "number_kinds", "kinds_error", "kind_of", "kind_seen",
+           "kinds_without_paths",
            "mixed_error", "python_dtype", "check_operands",
            "float_power_operands", "graph_check"]
 
@@ -164,14 +165,23 @@ def _dtype_kind(dtype) -> str:
             "float" if dtype.is_floating_point else "int")
 
 
-def mark_kinds(t, kinds, what: str, fix: str | None = None):
+def mark_kinds(t, kinds, what: str, fix: str | None = None, narrow=None):
     """`t`, tagged as a number of each of `kinds` on some paths (NOTE [numbers of two kinds]),
     `what` it is for messages (and `fix`, what to write, where not the default); `t` as it is
-    where there is one kind."""
+    where there is one kind. `narrow`: where there are two kinds, a 0-d bool tensor of the
+    graph `t` is in, true on the paths where `t` is the narrower one (the graph's dtype is
+    the wider one's); None where only the set of kinds is known."""
     kinds = tuple(k for k in _KIND_ORDER if k in set(kinds))
     if isinstance(t, torch.Tensor) and len(kinds) > 1:
-        setattr(t, _KINDS, (kinds, what, fix))
+        setattr(t, _KINDS, (kinds, what, fix, narrow if len(kinds) == 2 else None))
     return t
+
+
+def kinds_without_paths(value) -> tuple:
+    """The tag of `value` (`kinds_in`) without its `narrow` tensor, for a copy another graph
+    (a staged body) holds: a tensor of this graph must not be read there."""
+    tagged = kinds_in(value)
+    return (*tagged[:3], None) if tagged else ((), "")
 
 
 def number_kinds(value) -> tuple:
@@ -188,16 +198,34 @@ def kinds_in(value):
 def kinds_error(value, use: str, seen: str) -> StagingError:
     """The error for `use` of a number `mark_kinds` tagged, whose kind it shows (`seen`: how,
     on which path)."""
-    kinds, what, fix = kinds_in(value)
+    return StagingError("expression", *_kinds_text(value, use, seen))
+
+
+def _kinds_text(value, use: str, seen: str) -> tuple:
+    kinds, what, fix, _ = kinds_in(value)
     widest = kinds[-1]
-    return StagingError(
-        "expression",
+    return (
         f"{what} is {' on some paths and '.join(_a(k) for k in kinds)} on others (a graph "
         "gives a value one dtype on every path: which kind it is is only known when the graph "
         f"runs), and {use} shows the kind: {seen}",
         fix or (f"Give it one kind on every path: make it {_a(widest)} where it is bound ("
                 + ("`k = 0.0` rather than `k = 0`" if widest == "float" else
                    f"`{widest}(...)`") + f"), or convert it where it is used (`{widest}(...)`)"))
+
+
+def kind_seen(value, use: str, seen: str) -> None:
+    """`use` of a number `mark_kinds` tagged shows its kind: where the tag knows the paths of
+    the narrower kind (`narrow`), a graph assertion that raises a RuntimeError at the user's
+    line on those paths only (the value is right on the others: `torch.tensor(sum(vals))` of
+    a grown list of floats that has items); else a StagingError now (NOTE [numbers of two
+    kinds])."""
+    narrow = kinds_in(value)[3]
+    if narrow is None:
+        raise kinds_error(value, use, seen)
+    problem, fix = _kinds_text(value, use, seen)
+    graph_check(torch.logical_not(narrow), RuntimeError,
+                f"{problem}; here it is {_a(kinds_in(value)[0][0])}, which the graph cannot "
+                f"give. {fix}")
 
 
 def _a(kind: str) -> str:
@@ -238,15 +266,20 @@ def kinds_after(result, left, op: str, right):
                 dtype = torch.get_default_dtype()
             dtypes[kind] = dtype
         if len(set(dtypes.values())) > 1:
-            raise kinds_error(left if kinds_in(left) else right,
-                              f"`{op}` with a {tensor.dtype} tensor",
-                              " and ".join(f"a {d} tensor where it is {_a(k)}"
-                                           for k, d in dtypes.items()))
+            kind_seen(left if kinds_in(left) else right, f"`{op}` with a {tensor.dtype} tensor",
+                      " and ".join(f"a {d} tensor where it is {_a(k)}"
+                                   for k, d in dtypes.items()))
         return result
     exponent = None if isinstance(right, torch.Tensor) else right
-    kinds = {_dtype_kind(python_dtype(KIND_DTYPES[a], op, KIND_DTYPES[b], exponent))
-             for a in left_kinds for b in right_kinds}
-    return mark_kinds(result, kinds, *tagged[1:])
+    pairs = [(a, b) for a in left_kinds for b in right_kinds]
+    kinds = [_dtype_kind(python_dtype(KIND_DTYPES[a], op, KIND_DTYPES[b], exponent))
+             for a, b in pairs]
+    # (the narrower kind's paths stay the narrower result's where one operand is tagged and
+    # the results keep the operands' order: `k + 1`; else only the kinds are known)
+    order = [_KIND_ORDER.index(k) for k in kinds]
+    kept = (len(pairs) == 2 and not (kinds_in(left) and kinds_in(right))
+            and order[0] < order[1])
+    return mark_kinds(result, kinds, *tagged[1:3], tagged[3] if kept else None)
 
 
 def copy_of(t):
@@ -257,9 +290,8 @@ def copy_of(t):
     mark_ = getattr(t, _NUMBER, False)
     if mark_ is not False:
         setattr(copy, _NUMBER, mark_)
-    kinds = kinds_in(t)
-    if kinds is not None:
-        setattr(copy, _KINDS, kinds)
+    if kinds_in(t) is not None:
+        setattr(copy, _KINDS, kinds_without_paths(t))
     return copy
 
 

@@ -649,11 +649,13 @@ def sum_(iterable, /, start=0):
         # where the list is empty Python's sum is `start` itself: the int 0 of a list of
         # floats (NOTE [numbers of two kinds] in runtime/augmented.py)
         total = _sum_of_numbers([mark_view(total)], start)
-        return mark_kinds(total, {*number_kinds(total), *number_kinds(start)},
-                          f"sum({grown.name or 'the list'}), of a list grown under tensor "
-                          "control flow that may stay empty,",
+        kinds = (*number_kinds(start), *number_kinds(total))
+        # (the start's paths, where it is the narrower kind: the list is empty)
+        narrow = grown.count == 0 if len(kinds) == 2 and kinds[0] == "int" else None
+        return mark_kinds(total, kinds, f"sum({grown.name or 'the list'}), of a list grown "
+                          "under tensor control flow that may stay empty,",
                           "Give sum a start of the items' kind (`sum(vals, 0.0)`), or test "
-                          "`len(vals) == 0` first")
+                          "`len(vals) == 0` first", narrow)
     total = total if type_in(start, (int, float, bool)) and start == 0 else start + total
     if grown is not None and not is_stand_in(total):
         # where the list is empty the sum is Python's `start`, not a tensor: `sum(vals) /

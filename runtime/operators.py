@@ -2177,16 +2177,27 @@ def _kinds_of_logical(result, left, right_kinds, take_right_when):
     """`result`, the value of `left and right` (`or`) of numbers, tagged with the kinds it is
     on the paths: Python's `n > 1 and h` is the bool False on some and the float `h` on
     others (NOTE [numbers of two kinds] in runtime/augmented.py)."""
-    kinds = set(augmented.number_kinds(left)) | set(right_kinds)
+    left_kinds = augmented.number_kinds(left)
+    kinds = set(left_kinds) | set(right_kinds)
     if len(kinds) < 2 or not augmented.is_stand_in(result):
         return result
     if torch.compiler.is_dynamo_compiling():  # (as `augmented.mark_view`)
         result = augmented.mark(result.view(result.shape))
     op = "and" if take_right_when else "or"
+    narrow = None
+    if len(left_kinds) == 1 and len(right_kinds) == 1 and not augmented.kinds_in(left):
+        # the paths of the narrower kind: where the value is `left` (`and`: where it is
+        # false), or where it is the right side
+        order = ("bool", "int", "float", "complex")
+        is_left = staging.as_predicate(left, op)
+        if take_right_when:
+            is_left = torch.logical_not(is_left)
+        left_narrower = order.index(left_kinds[0]) < order.index(tuple(right_kinds)[0])
+        narrow = is_left if left_narrower else torch.logical_not(is_left)
     return augmented.mark_kinds(
         result, kinds, f"the value of an `{op}`",
         f"Python's `{op}` gives one of its operands: write the value wanted on each path "
-        f"(`h if n > 1 else 0.0` for `n > 1 {op} h`), or use it only as a condition")
+        f"(`h if n > 1 else 0.0` for `n > 1 {op} h`), or use it only as a condition", narrow)
 
 
 _RIGHT_KINDS: dict = {}

@@ -208,11 +208,11 @@ def _check_kind_shown(value, spec="") -> None:
     """A StagingError for text of a number that is an int on some paths and a float on others
     (NOTE [numbers of two kinds] in runtime/augmented.py), where the text shows which: '1' or
     '1.0'. A float's presentation type (`:.2f`) shows the same text for both."""
-    from .augmented import kinds_in, kinds_error
+    from .augmented import kind_seen, kinds_in
 
     if kinds_in(value) is not None and not (spec and spec[-1] in "eEfFgG%"):
         kinds = kinds_in(value)[0]
-        raise kinds_error(value, "text of it", " and ".join(
+        kind_seen(value, "text of it", " and ".join(
             f"{_EXAMPLE_TEXT[k]!r} where it is a{'n' if k == 'int' else ''} {k}"
             for k in kinds))
 

@@ -255,8 +255,9 @@ def _as_tensor(value, like, dtype):
     # An enclosing statement's number stand-in takes the slot's promoted dtype, as the number
     # it stands for would (NOTE [number stand-ins] in runtime/augmented.py).
     if dtype is not None and augmented.is_stand_in(value) and value.dtype != dtype:
-        kinds = augmented.kinds_in(value)  # (NOTE [numbers of two kinds])
-        return augmented.mark_kinds(augmented.mark(value.to(dtype)), *(kinds or ((), "")))
+        # (NOTE [numbers of two kinds])
+        return augmented.mark_kinds(augmented.mark(value.to(dtype)),
+                                    *augmented.kinds_without_paths(value))
     return to_tensor(value, like, dtype)
 
 
@@ -418,8 +419,8 @@ class Statement:
                         augmented.mark_mixed(leaf, self.kind)
                     else:
                         augmented.mark(leaf)
-                        augmented.mark_kinds(leaf, *(augmented.kinds_in(leaf_before)
-                                                     or ((), "")))
+                        augmented.mark_kinds(leaf,
+                                             *augmented.kinds_without_paths(leaf_before))
                 else:
                     mixed = augmented.mixed_in(leaf_before)
                     if mixed is not None and leaf.dtype == leaf_before.dtype:

@@ -2047,8 +2047,9 @@ def test_min_of_grown_floats_with_a_default_of_another_kind_is_refused_at_the_li
 
 # NOTE [numbers of two kinds] in runtime/augmented.py: a number that is an int (or a bool) on
 # some paths of a staged statement and a float on others is a float64 in the graph on every
-# path. Where its kind is seen the use is refused at its line, naming it; elsewhere it works.
-# Each input below takes another path than the first.
+# path. Where its kind is seen the use is refused at its line, naming it (or, where the value
+# knows its paths, raises on the paths of the other kind only); elsewhere it works. Each
+# input below takes another path than the first.
 
 def _refused_in_every_mode(fn, inputs, match):
     """`fn` converted raises a StagingError matching `match` at this file's line, traced on
@@ -2108,6 +2109,28 @@ def text_of_int_or_half(x):
         k = 0.5
     print(f"k={k}")
     return x * k
+
+
+def _right_here_raising_there(fn, right, raising, match):
+    """`fn` converted, traced (or exported, compiled) on each input: Python's result on
+    `right`, and on `raising` (where Python's number is of the kind the graph cannot give) a
+    RuntimeError matching `match` at this file's line."""
+    converted = autoconv.convert(fn)
+    want = fn(*right)
+    for first in (right, raising):
+        saved = io.BytesIO()
+        torch.export.save(torch.export.export(Calling(converted), first, strict=False), saved)
+        saved.seek(0)
+        torch._dynamo.reset()
+        for run in (autoconv.autoconv(fn), torch.export.load(saved).module(),
+                    torch.compile(converted, fullgraph=True, backend="eager")):
+            if first is raising:
+                run(*right)  # (dynamo's first call traces; compile on the other input)
+            with pytest.raises(RuntimeError, match=match) as caught:
+                run(*raising)
+            assert "test_numbers.py" in str(caught.value)
+            got = run(*right)
+            assert got.dtype == want.dtype and torch.equal(got, want), (run, got, want)
 
 
 _TWO_PATHS = [(T([1.0, 3.0]),), (T([-5.0, -3.0]),)]
@@ -2178,11 +2201,12 @@ def last_or_false(x):
 
 
 @pytest.mark.parametrize("fn", [bool_and_float, last_or_false])
-def test_and_of_a_carried_bool_and_a_float_is_refused_where_its_kind_shows(fn):
+def test_and_of_a_carried_bool_and_a_float_raises_where_it_is_the_bool(fn):
     # (README "Known shapes": `n > 1 and h` was 0.0 where Python gives False)
-    _refused_in_every_mode(fn, [(T([0.5, -1.0]),), (T([3.0, 1.0]),)],
-                           r"the value of an `and` is a bool on some paths and a float on "
-                           r"others.*torch\.tensor\(\) of it.*`h if n > 1 else 0\.0`")
+    _right_here_raising_there(fn, (T([3.0, 1.0]),), (T([-0.5, -1.0]),),
+                              r"the value of an `and` is a bool on some paths and a float on "
+                              r"others.*torch\.tensor\(\) of it.*here it is a bool.*"
+                              r"`h if n > 1 else 0\.0`")
 
 
 def bool_and_float_as_a_test(x):
@@ -2214,11 +2238,13 @@ def items_of_one_kind(x):
 _THREE_PATHS = [(T([1.0, 3.0, 2.0]),), (T([5.0, 3.0, 2.0]),), (T([1.0, 3.0, 5.0]),)]
 
 
-def test_an_item_of_a_list_of_ints_and_floats_chosen_by_a_traced_int_is_refused():
+def test_an_item_of_a_list_of_ints_and_floats_chosen_by_a_traced_int_raises_for_an_int():
     # (README "Known shapes": `[1, 0.5, 2][k]` was a float64 on every path)
-    _refused_in_every_mode(item_of_ints_and_floats, _THREE_PATHS,
-                           r"the item of a list of floats and ints chosen by a traced index "
-                           r"is an int on some paths and a float on others")
+    _right_here_raising_there(item_of_ints_and_floats, (T([1.0, 3.0, 2.0]),),
+                              (T([5.0, 3.0, 2.0]),),
+                              r"the item of a list of floats and ints chosen by a traced "
+                              r"index is an int on some paths and a float on others.*here it "
+                              r"is an int")
 
 
 def test_an_item_of_a_list_of_one_kind_chosen_by_a_traced_int_has_python_s_dtype():
@@ -2226,7 +2252,7 @@ def test_an_item_of_a_list_of_one_kind_chosen_by_a_traced_int_has_python_s_dtype
     assert_same_exactly(items_of_one_kind, _THREE_PATHS)
 
 
-def sum_of_grown_floats(x):
+def sum_of_floats_grown_or_none(x):
     vals = []
     for v in x:
         if v > 0:
@@ -2242,11 +2268,13 @@ def sum_of_grown_floats_from_a_float(x):
     return torch.tensor(sum(vals, 0.0)), x * sum(vals)
 
 
-def test_sum_of_grown_floats_that_may_stay_empty_is_refused_where_its_kind_shows():
+def test_sum_of_grown_floats_raises_where_the_list_stays_empty():
     # (README "Known shapes": 0.0 where Python's sum of an empty list is the int 0)
-    _refused_in_every_mode(sum_of_grown_floats, _TWO_PATHS,
-                           r"sum\(vals\), of a list grown under tensor control flow that may "
-                           r"stay empty, is an int on some paths.*`sum\(vals, 0\.0\)`")
+    _right_here_raising_there(sum_of_floats_grown_or_none, (T([1.0, 3.0]),),
+                              (T([-5.0, -3.0]),),
+                              r"sum\(vals\), of a list grown under tensor control flow that "
+                              r"may stay empty, is an int on some paths.*here it is an int.*"
+                              r"`sum\(vals, 0\.0\)`")
     assert_same_exactly(sum_of_grown_floats_from_a_float, _TWO_PATHS)
 
 
