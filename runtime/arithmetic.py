@@ -395,9 +395,9 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
 
 
 # Functions whose result's dtype is inferred from a number argument's kind (NOTE [numbers of
-# two kinds] in runtime/augmented.py); math.* and the like only read the value.
+# two kinds] in runtime/augmented.py); math.* and the like only read the value, and a tensor's
+# `new_tensor` / `new_full` take the tensor's dtype.
 _KIND_INFERRING = (torch.tensor, torch.as_tensor, torch.full, torch.arange)
-_KIND_INFERRING_METHODS = ("new_tensor", "new_full")
 
 
 def _check_kinds_seen(fn, args, kwargs, receiver) -> None:
@@ -405,10 +405,7 @@ def _check_kinds_seen(fn, args, kwargs, receiver) -> None:
     some paths and a float on others (NOTE [numbers of two kinds] in runtime/augmented.py)."""
     if kwargs.get("dtype") is not None:
         return
-    inferring = any(fn is known for known in _KIND_INFERRING) or (
-        receiver is not None or isinstance(getattr(fn, "__self__", None), torch.Tensor)) and (
-        _name(fn) in _KIND_INFERRING_METHODS)
-    if not inferring:
+    if receiver is not None or not any(fn is known for known in _KIND_INFERRING):
         return
     for value in (*args, *kwargs.values()):
         for leaf in _leaves(value):
