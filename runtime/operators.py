@@ -2184,16 +2184,22 @@ def _kinds_of_logical(result, left, right_kinds, take_right_when):
     if torch.compiler.is_dynamo_compiling():  # (as `augmented.mark_view`)
         result = augmented.mark(result.view(result.shape))
     op = "and" if take_right_when else "or"
+    order = ("bool", "int", "float", "complex")
+    narrowest = min(kinds, key=order.index)
+    tagged = augmented.kinds_in(left)
     narrow = None
-    if len(left_kinds) == 1 and len(right_kinds) == 1 and not augmented.kinds_in(left):
+    if len(kinds) == 2 and len(right_kinds) == 1 and (
+            tagged is None or tagged[3] is not None and tagged[0][0] == narrowest):
         # the paths of the narrower kind: where the value is `left` (`and`: where it is
-        # false), or where it is the right side
-        order = ("bool", "int", "float", "complex")
+        # false) and left is of that kind (`n > 1 and h or -1.0`: never, the falsy bool
+        # `and` gave is replaced), or where it is the right side, of that kind
         is_left = staging.as_predicate(left, op)
         if take_right_when:
             is_left = torch.logical_not(is_left)
-        left_narrower = order.index(left_kinds[0]) < order.index(tuple(right_kinds)[0])
-        narrow = is_left if left_narrower else torch.logical_not(is_left)
+        left_narrow = (tagged[3] if tagged is not None
+                       else torch.full_like(is_left, left_kinds[0] == narrowest))
+        right_narrow = torch.full_like(is_left, tuple(right_kinds)[0] == narrowest)
+        narrow = torch.where(is_left, left_narrow, right_narrow)
     return augmented.mark_kinds(
         result, kinds, f"the value of an `{op}`",
         f"Python's `{op}` gives one of its operands: write the value wanted on each path "
