@@ -141,9 +141,14 @@ def mixed_error(statement: str, expression: str, as_tensor, as_number) -> Stagin
 # Where it is seen (`torch.tensor(k)`: int64 or float32; `type(k)`; `str(k)`: '1' or '1.0';
 # an int tensor times `k`) no value of the graph can give Python's answer on every path, so
 # the stand-in is tagged with the kinds it may be and what it is ('k', "`and` / `or`"), and
-# those uses raise a StagingError at the user's line. Arithmetic of a tagged number keeps the
-# tag where its result's kind still differs between the paths (`k + 1`; not `k * 0.5`), and
-# a statement's number keeps it across later statements (`Statement.stand_ins`).
+# those uses raise a StagingError at the user's line. Where the value knows on which paths it
+# is the narrower kind (a 0-d bool tensor of its graph: `sum(vals)`, where the list is empty;
+# `n > 1 and h`, where it is the bool; `[1, 0.5, 2][k]`, where `k` chooses an int) the use is
+# a graph assertion on those paths instead, and right on the others (`kind_seen`).
+# Arithmetic of a tagged number keeps the tag where its result's kind still differs between
+# the paths (`k + 1`; not `k * 0.5`), and a statement's number keeps it (without the paths,
+# a tensor of another graph) across later statements (`Statement.stand_ins`). Not seen: a
+# tagged number appended to a list, or returned (an output is a tensor anyway).
 
 _KINDS = "_autoconv_kinds"
 _KIND_ORDER = ("bool", "int", "float", "complex")
