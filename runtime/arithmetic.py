@@ -31,8 +31,9 @@ import operator
 import torch
 
 from .augmented import (check_operands, collecting, empty_count, float_power_operands,
-                        graph_check, is_stand_in, mark, mark_mixed, mixed_error, mixed_in,
-                        python_dtype)
+                        graph_check, is_stand_in, kind_of, kind_seen, kinds_after, kinds_in,
+                        mark, mark_kinds, mark_mixed, mixed_error, mixed_in, python_dtype,
+                        KIND_DTYPES)
 from .errors import StagingError
 from .identity import type_in
 from .lists import StagedList
@@ -94,9 +95,14 @@ def invert(value):
 
 def _unary(fn, value):
     if _is_number(value):
+        tagged = kinds_in(value)  # (NOTE [numbers of two kinds] in augmented.py)
         if value.dtype == torch.bool:
             value = value.to(torch.int64)
-        return mark(fn(value))
+        result = mark(fn(value))
+        if tagged:
+            kinds = {"int" if k == "bool" else k for k in tagged[0]}
+            mark_kinds(result, kinds, *tagged[1:3], tagged[3] if len(kinds) == 2 else None)
+        return result
     statement = mixed_in(value)
     if statement is not None and value.dtype == torch.bool:
         raise mixed_error(statement, "a unary `-`, `+` or `~`", "a bool tensor", torch.int64)
@@ -104,6 +110,12 @@ def _unary(fn, value):
 
 
 def _apply(fn, left, right, divides, op=None):
+    if kinds_in(left) or kinds_in(right):  # NOTE [numbers of two kinds] in augmented.py
+        return kinds_after(_apply_plain(fn, left, right, divides, op), left, op, right)
+    return _apply_plain(fn, left, right, divides, op)
+
+
+def _apply_plain(fn, left, right, divides, op=None):
     if op in _CHECKED and (is_symbolic(right) or is_symbolic(left)) and collecting(
             ZeroDivisionError):
         # `1.0 / n` of `n = int(v)` in a staged `try`: the symbolic number's own division
@@ -334,6 +346,7 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
     leaves = [leaf for value in (*args, *kwargs.values()) for leaf in _leaves(value)]
     if not any(_is_number(leaf) or mixed_in(leaf) for leaf in leaves):
         return fn(*args, **kwargs)
+    _check_kinds_seen(fn, args, kwargs, _receiver)
     # (by identity: a bound method, which dynamo cannot hash, is never one of them)
     staged = None if _receiver is not None else next(
         (staged for known, staged in _NUMBER_FUNCTIONS.items() if known is fn), None)
@@ -379,6 +392,31 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
         return value.to(dtype) if dtype != value.dtype else value
     return fn(*[_mapped(weak, a) for a in args],
               **{k: _mapped(weak, v) for k, v in kwargs.items()})
+
+
+# Functions whose result's dtype is inferred from a number argument's kind (NOTE [numbers of
+# two kinds] in runtime/augmented.py); math.* and the like only read the value, and a tensor's
+# `new_tensor` / `new_full` take the tensor's dtype.
+_KIND_INFERRING = (torch.tensor, torch.as_tensor, torch.full, torch.arange)
+
+
+def _check_kinds_seen(fn, args, kwargs, receiver) -> None:
+    """A StagingError where `fn` infers its result's dtype from a number that is an int on
+    some paths and a float on others (NOTE [numbers of two kinds] in runtime/augmented.py)."""
+    if kwargs.get("dtype") is not None:
+        return
+    if receiver is not None or not any(fn is known for known in _KIND_INFERRING):
+        return
+    for value in (*args, *kwargs.values()):
+        for leaf in _leaves(value):
+            tagged = kinds_in(leaf)
+            if tagged is not None:
+                default = torch.get_default_dtype()
+                called = (f"torch.{_name(fn)}" if getattr(fn, "__module__", None) == "torch"
+                          else f".{_name(fn)}")
+                kind_seen(leaf, f"{called}() of it", " and ".join(
+                    f"{default if k == 'float' else KIND_DTYPES[k]} where it is "
+                    f"{'an' if k == 'int' else 'a'} {k}" for k in tagged[0]))
 
 
 # NOTE [functions of numbers]

@@ -35,7 +35,8 @@ from .errors import StagingError
 from .values import number_dtype, promote_types, tensors_dtype, with_number
 
 __all__ = ["aug_assign", "aug_assign_attribute", "copy_of", "mark", "mark_view", "is_stand_in",
-           "mark_mixed", "mixed_in",
+           "mark_mixed", "mixed_in", "mark_kinds", "kinds_in", "number_kinds", "kinds_error", "kind_of", "kind_seen",
+           "kinds_without_paths",
            "mixed_error", "python_dtype", "check_operands",
            "float_power_operands", "graph_check"]
 
@@ -132,6 +133,160 @@ def mixed_error(statement: str, expression: str, as_tensor, as_number) -> Stagin
         "rather than update it in place")
 
 
+# NOTE [numbers of two kinds]
+# A graph gives a value one dtype on every path, so a number that is an int on some paths of a
+# staged statement and a float on others (`k = 0; if c: k = 0.5`), or a bool and a float (`n >
+# 1 and h`), is a float64 stand-in on every path: its value is right, its kind is not. Where
+# the kind is not seen (`x * k` of a float tensor, `k < 1`, `math.sqrt(k)`) that is enough.
+# Where it is seen (`torch.tensor(k)`: int64 or float32; `type(k)`; `str(k)`: '1' or '1.0';
+# an int tensor times `k`) no value of the graph can give Python's answer on every path, so
+# the stand-in is tagged with the kinds it may be and what it is ('k', "`and` / `or`"), and
+# those uses raise a StagingError at the user's line. Where the value knows on which paths it
+# is the narrower kind (a 0-d bool tensor of its graph: `sum(vals)`, where the list is empty;
+# `n > 1 and h`, where it is the bool; `[1, 0.5, 2][k]`, where `k` chooses an int) the use is
+# a graph assertion on those paths instead, and right on the others (`kind_seen`).
+# Arithmetic of a tagged number keeps the tag where its result's kind still differs between
+# the paths (`k + 1`; not `k * 0.5`), and a statement's number keeps it (without the paths,
+# a tensor of another graph) across later statements (`Statement.stand_ins`). Not seen: a
+# tagged number appended to a list, or returned (an output is a tensor anyway).
+
+_KINDS = "_autoconv_kinds"
+_KIND_ORDER = ("bool", "int", "float", "complex")
+
+
+def kind_of(value) -> str:
+    """'bool', 'int', 'float' or 'complex': the Python type a number (or its stand-in) is."""
+    if isinstance(value, torch.Tensor):
+        return _dtype_kind(value.dtype)
+    if isinstance(value, (bool, torch.SymBool)):
+        return "bool"
+    if isinstance(value, (int, torch.SymInt)):
+        return "int"
+    return "complex" if isinstance(value, complex) else "float"
+
+
+def _dtype_kind(dtype) -> str:
+    return ("bool" if dtype == torch.bool else "complex" if dtype.is_complex else
+            "float" if dtype.is_floating_point else "int")
+
+
+def mark_kinds(t, kinds, what: str, fix: str | None = None, narrow=None):
+    """`t`, tagged as a number of each of `kinds` on some paths (NOTE [numbers of two kinds]),
+    `what` it is for messages (and `fix`, what to write, where not the default); `t` as it is
+    where there is one kind. `narrow`: where there are two kinds, a 0-d bool tensor of the
+    graph `t` is in, true on the paths where `t` is the narrower one (the graph's dtype is
+    the wider one's); None where only the set of kinds is known."""
+    kinds = tuple(k for k in _KIND_ORDER if k in set(kinds))
+    if isinstance(t, torch.Tensor) and len(kinds) > 1:
+        setattr(t, _KINDS, (kinds, what, fix, narrow if len(kinds) == 2 else None))
+    return t
+
+
+def kinds_without_paths(value) -> tuple:
+    """The tag of `value` (`kinds_in`) without its `narrow` tensor, for a copy another graph
+    (a staged body) holds: a tensor of this graph must not be read there."""
+    tagged = kinds_in(value)
+    return (*tagged[:3], None) if tagged else ((), "")
+
+
+def number_kinds(value) -> tuple:
+    """The Python kinds a number (or its stand-in, tagged or not) may be."""
+    tagged = kinds_in(value)
+    return tagged[0] if tagged else (kind_of(value),)
+
+
+def kinds_in(value):
+    """(the kinds, what it is) of a number tagged by `mark_kinds`, or None."""
+    return getattr(value, _KINDS, None) if isinstance(value, torch.Tensor) else None
+
+
+def kinds_error(value, use: str, seen: str) -> StagingError:
+    """The error for `use` of a number `mark_kinds` tagged, whose kind it shows (`seen`: how,
+    on which path)."""
+    return StagingError("expression", *_kinds_text(value, use, seen))
+
+
+def _kinds_text(value, use: str, seen: str) -> tuple:
+    kinds, what, fix, _ = kinds_in(value)
+    widest = kinds[-1]
+    return (
+        f"{what} is {' on some paths and '.join(_a(k) for k in kinds)} on others (a graph "
+        "gives a value one dtype on every path: which kind it is is only known when the graph "
+        f"runs), and {use} shows the kind: {seen}",
+        fix or (f"Give it one kind on every path: make it {_a(widest)} where it is bound ("
+                + ("`k = 0.0` rather than `k = 0`" if widest == "float" else
+                   f"`{widest}(...)`") + f"), or convert it where it is used (`{widest}(...)`)"))
+
+
+def kind_seen(value, use: str, seen: str) -> None:
+    """`use` of a number `mark_kinds` tagged shows its kind: where the tag knows the paths of
+    the narrower kind (`narrow`), a graph assertion that raises a RuntimeError at the user's
+    line on those paths only (the value is right on the others: `torch.tensor(sum(vals))` of
+    a grown list of floats that has items); else a StagingError now (NOTE [numbers of two
+    kinds])."""
+    narrow = kinds_in(value)[3]
+    if narrow is None:
+        raise kinds_error(value, use, seen)
+    problem, fix = _kinds_text(value, use, seen)
+    graph_check(torch.logical_not(narrow), RuntimeError,
+                f"{problem}; here it is {_a(kinds_in(value)[0][0])}, which the graph cannot "
+                f"give. {fix}")
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+KIND_DTYPES = {"bool": torch.bool, "int": torch.int64, "float": torch.float64,
+               "complex": torch.complex128}
+_COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!="})
+
+
+def _operand_kinds(value):
+    tagged = kinds_in(value)
+    if tagged is not None:
+        return tagged[0]
+    if is_stand_in(value) or isinstance(value, (bool, int, float, complex)):
+        return (kind_of(value),)
+    return None
+
+
+def kinds_after(result, left, op: str, right):
+    """`result` of `left op right` where an operand is a number `mark_kinds` tagged: tagged
+    with the kinds Python's result is on the paths (`k + 1` of an int-or-float `k` is one
+    too; `k * 0.5` is a float); a StagingError where a tensor operand's result dtype depends
+    on the kind (an int64 tensor times `k`). NOTE [numbers of two kinds]."""
+    tagged = kinds_in(left) or kinds_in(right)
+    if tagged is None or op in _COMPARISONS:
+        return result
+    left_kinds, right_kinds = _operand_kinds(left), _operand_kinds(right)
+    if left_kinds is None or right_kinds is None:
+        tensor = left if left_kinds is None else right
+        if not isinstance(tensor, torch.Tensor):
+            return result
+        dtypes = {}
+        for kind in left_kinds or right_kinds:
+            dtype = with_number(tensor.dtype, KIND_DTYPES[kind])
+            if op == "/" and not (dtype.is_floating_point or dtype.is_complex):
+                dtype = torch.get_default_dtype()
+            dtypes[kind] = dtype
+        if len(set(dtypes.values())) > 1:
+            kind_seen(left if kinds_in(left) else right, f"`{op}` with a {tensor.dtype} tensor",
+                      " and ".join(f"a {d} tensor where it is {_a(k)}"
+                                   for k, d in dtypes.items()))
+        return result
+    exponent = None if isinstance(right, torch.Tensor) else right
+    pairs = [(a, b) for a in left_kinds for b in right_kinds]
+    kinds = [_dtype_kind(python_dtype(KIND_DTYPES[a], op, KIND_DTYPES[b], exponent))
+             for a, b in pairs]
+    # (the narrower kind's paths stay the narrower result's where one operand is tagged and
+    # the results keep the operands' order: `k + 1`; else only the kinds are known)
+    order = [_KIND_ORDER.index(k) for k in kinds]
+    kept = (len(pairs) == 2 and not (kinds_in(left) and kinds_in(right))
+            and order[0] < order[1])
+    return mark_kinds(result, kinds, *tagged[1:3], tagged[3] if kept else None)
+
+
 def copy_of(t):
     """A clone of the tensor `t` with its mark (a number's stand-in, or a number on some
     paths) kept: a probe's copy of a statement's numbers reads as they do (NOTE [number
@@ -140,6 +295,8 @@ def copy_of(t):
     mark_ = getattr(t, _NUMBER, False)
     if mark_ is not False:
         setattr(copy, _NUMBER, mark_)
+    if kinds_in(t) is not None:
+        setattr(copy, _KINDS, kinds_without_paths(t))
     return copy
 
 
@@ -151,27 +308,12 @@ def aug_assign(target, op, value):
     stand-in), and a plain tensor where `value` is a tensor, as in Python.
     """
     in_place, out_of_place = _OPERATORS[op]
+    if is_stand_in(target) and (kinds_in(target) or kinds_in(value)):
+        # (NOTE [numbers of two kinds])
+        return kinds_after(_aug_assign_stand_in(target, op, value, out_of_place), target,
+                           op[:-1], value)
     if is_stand_in(target):
-        number = not isinstance(value, torch.Tensor) or is_stand_in(value)
-        dtype = _python_dtype(target.dtype, value, op) if number else _wrapped_dtype(
-            target.dtype, value)
-        if dtype is not None and dtype != target.dtype:
-            target = target.to(dtype)
-        if number:
-            check_operands(target, op, value)
-            if op == "**=":
-                target, value = float_power_operands(target, value, dtype or target.dtype)
-        if op == "/=" and not number:
-            # Python's `k /= t` of a number is `t.__rtruediv__(k)`: `t.reciprocal() * k`
-            # (NOTE [a number divided by a tensor] in runtime/arithmetic.py)
-            return value.reciprocal() * target
-        result = out_of_place(target, value)
-        if number and result.dtype == torch.int64 and isinstance(target, torch.Tensor):
-            # NOTE [carried ints past int64] in runtime/arithmetic.py
-            from .arithmetic import check_int_range
-
-            check_int_range(target, op[:-1], value, result)
-        return mark(result) if number else result
+        return _aug_assign_stand_in(target, op, value, out_of_place)
     statement = mixed_in(target)
     if statement is not None:
         return _aug_assign_mixed(target, op, value, statement, out_of_place)
@@ -183,6 +325,30 @@ def aug_assign(target, op, value):
 
         return binary(target, op[:-1], value)
     return in_place(target, value)
+
+
+def _aug_assign_stand_in(target, op, value, out_of_place):
+    """`target op= value` on a number stand-in `target`: out of place (`aug_assign`)."""
+    number = not isinstance(value, torch.Tensor) or is_stand_in(value)
+    dtype = _python_dtype(target.dtype, value, op) if number else _wrapped_dtype(
+        target.dtype, value)
+    if dtype is not None and dtype != target.dtype:
+        target = target.to(dtype)
+    if number:
+        check_operands(target, op, value)
+        if op == "**=":
+            target, value = float_power_operands(target, value, dtype or target.dtype)
+    if op == "/=" and not number:
+        # Python's `k /= t` of a number is `t.__rtruediv__(k)`: `t.reciprocal() * k`
+        # (NOTE [a number divided by a tensor] in runtime/arithmetic.py)
+        return value.reciprocal() * target
+    result = out_of_place(target, value)
+    if number and result.dtype == torch.int64 and isinstance(target, torch.Tensor):
+        # NOTE [carried ints past int64] in runtime/arithmetic.py
+        from .arithmetic import check_int_range
+
+        check_int_range(target, op[:-1], value, result)
+    return mark(result) if number else result
 
 
 def _aug_assign_mixed(target, op, value, statement, out_of_place):

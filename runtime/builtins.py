@@ -38,7 +38,8 @@ from .lists import StagedList, check_not_empty
 from .staging.constants import StagedConstant, isinstance_of
 from .staging.torch import as_predicate
 from .arithmetic import binary
-from .augmented import empty_is_start, is_stand_in, mark, mark_view, mixed_in
+from .augmented import (empty_is_start, is_stand_in, kinds_error, kinds_in, mark, mark_kinds,
+                        mark_view, mixed_in, number_kinds)
 from .errors import StagingError
 from .identity import type_in
 from .values import (as_staged_tensor, is_staged, known_empty, probe_row, to_tensor,
@@ -101,6 +102,12 @@ def isinstance_(value, classinfo, /):
     (NOTE [type tests of staged values])."""
     if type(value) is StagedConstant:
         return isinstance_of(value, classinfo)
+    if kinds_in(value) is not None:  # (NOTE [numbers of two kinds] in runtime/augmented.py)
+        answers = {k: isinstance(_PYTHON_EXAMPLES[k], classinfo) for k in kinds_in(value)[0]}
+        if len(set(answers.values())) > 1:
+            raise kinds_error(value, "isinstance()", " and ".join(
+                f"{a} where it is a{'n' if k == 'int' else ''} {k}" for k, a in answers.items()))
+        return answers.popitem()[1]
     example = _python_example(value)
     if example is _MIXED:
         as_tensor = isinstance(value, classinfo)
@@ -115,6 +122,9 @@ def type_(value, *args, **kwargs):
     the Python value it stands for (NOTE [type tests of staged values])."""
     if args or kwargs:
         return type(value, *args, **kwargs)
+    if kinds_in(value) is not None:  # (NOTE [numbers of two kinds] in runtime/augmented.py)
+        raise kinds_error(value, "type()", " and ".join(
+            f"{k} where it is a{'n' if k == 'int' else ''} {k}" for k in kinds_in(value)[0]))
     example = _python_example(value)
     if example is _MIXED:
         raise _mixed_type_error(value, "type()")
@@ -636,7 +646,16 @@ def sum_(iterable, /, start=0):
         return start
     total = iterable.sum(0, dtype=_sum_dtype(iterable.dtype, start))
     if numbers:
-        return _sum_of_numbers([mark_view(total)], start)
+        # where the list is empty Python's sum is `start` itself: the int 0 of a list of
+        # floats (NOTE [numbers of two kinds] in runtime/augmented.py)
+        total = _sum_of_numbers([mark_view(total)], start)
+        kinds = (*number_kinds(start), *number_kinds(total))
+        # (the start's paths, where it is the narrower kind: the list is empty)
+        narrow = grown.count == 0 if len(kinds) == 2 and kinds[0] == "int" else None
+        return mark_kinds(total, kinds, f"sum({grown.name or 'the list'}), of a list grown "
+                          "under tensor control flow that may stay empty,",
+                          "Give sum a start of the items' kind (`sum(vals, 0.0)`), or test "
+                          "`len(vals) == 0` first", narrow)
     total = total if type_in(start, (int, float, bool)) and start == 0 else start + total
     if grown is not None and not is_stand_in(total):
         # where the list is empty the sum is Python's `start`, not a tensor: `sum(vals) /
@@ -651,7 +670,8 @@ def sum_(iterable, /, start=0):
 # carried floats). torch's sum gave an unmarked float64 tensor, and `torch.tensor(sum(vals))`
 # was float64 where Python's float makes float32 (tester21b s01, s08, s24). The total is a
 # number's stand-in, added to `start` by Python's rules (`arithmetic.binary`). (Of an empty
-# grown list the sum is a zero of the items' dtype where Python's is the int 0: README.)
+# grown list the sum is a zero of the items' dtype where Python's is the int 0: the total is
+# tagged as an int on some paths, NOTE [numbers of two kinds] in runtime/augmented.py.)
 
 def _sum_of_numbers(values, start):
     total = start

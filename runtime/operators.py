@@ -2080,6 +2080,7 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
     # `n > 1 and h` is a number; a cast tensor lost the mark, and `torch.tensor(v)` of it was
     # float64 where Python's float gives float32: tester22 s06)
     numbers = augmented.is_stand_in(left)
+    right_kinds = set()  # (NOTE [numbers of two kinds] in runtime/augmented.py)
 
     def attempt(dtype):
         def cast(value, number):
@@ -2093,14 +2094,20 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
 
         def take_right(_, *ins):
             value = right(*ins)
-            return cast(value, numbers and (type_in(value, (bool, int, float))
-                                            or augmented.is_stand_in(value)))
+            number = numbers and (type_in(value, (bool, int, float))
+                                  or augmented.is_stand_in(value))
+            if number and not torch.compiler.is_dynamo_compiling():
+                # (dynamo refuses the write in a cond's branch: there `plain` read it first)
+                right_kinds.update(augmented.number_kinds(value))
+            return cast(value, number)
 
         keep_left = lambda value, *_: cast(value, numbers)  # noqa: E731
         # (never specialised: a cond with promoted dtypes stages it)
         if take_right_when:
-            return _staged_if_exp(left, take_right, keep_left, (left, *inputs))
-        return _staged_if_exp(left, keep_left, take_right, (left, *inputs))
+            result = _staged_if_exp(left, take_right, keep_left, (left, *inputs))
+        else:
+            result = _staged_if_exp(left, keep_left, take_right, (left, *inputs))
+        return _kinds_of_logical(result, left, right_kinds, take_right_when)
 
     def common_dtype():
         try:
@@ -2114,6 +2121,8 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
 
     if plain:
         sample = right(*inputs)
+        if numbers and (type_in(sample, (bool, int, float)) or augmented.is_stand_in(sample)):
+            right_kinds.update(augmented.number_kinds(sample))
         dtype = (sample.dtype if isinstance(sample, torch.Tensor) else number_dtype(sample)
                  if type_in(sample, (bool, int, float)) else left.dtype)
         if dtype != left.dtype:
@@ -2164,6 +2173,55 @@ def _promoted_key() -> int:
 _promoted_key._dynamo_marked_constant = True
 
 
+def _kinds_of_logical(result, left, right_kinds, take_right_when):
+    """`result`, the value of `left and right` (`or`) of numbers, tagged with the kinds it is
+    on the paths: Python's `n > 1 and h` is the bool False on some and the float `h` on
+    others (NOTE [numbers of two kinds] in runtime/augmented.py)."""
+    left_kinds = augmented.number_kinds(left)
+    kinds = set(left_kinds) | set(right_kinds)
+    if len(kinds) < 2 or not augmented.is_stand_in(result):
+        return result
+    if torch.compiler.is_dynamo_compiling():  # (as `augmented.mark_view`)
+        result = augmented.mark(result.view(result.shape))
+    op = "and" if take_right_when else "or"
+    order = ("bool", "int", "float", "complex")
+    narrowest = min(kinds, key=order.index)
+    tagged = augmented.kinds_in(left)
+    narrow = None
+    if len(kinds) == 2 and len(right_kinds) == 1 and (
+            tagged is None or tagged[3] is not None and tagged[0][0] == narrowest):
+        # the paths of the narrower kind: where the value is `left` (`and`: where it is
+        # false) and left is of that kind (`n > 1 and h or -1.0`: never, the falsy bool
+        # `and` gave is replaced), or where it is the right side, of that kind
+        is_left = staging.as_predicate(left, op)
+        if take_right_when:
+            is_left = torch.logical_not(is_left)
+        left_narrow = (tagged[3] if tagged is not None
+                       else torch.full_like(is_left, left_kinds[0] == narrowest))
+        right_narrow = torch.full_like(is_left, tuple(right_kinds)[0] == narrowest)
+        narrow = torch.where(is_left, left_narrow, right_narrow)
+    return augmented.mark_kinds(
+        result, kinds, f"the value of an `{op}`",
+        f"Python's `{op}` gives one of its operands: write the value wanted on each path "
+        f"(`h if n > 1 else 0.0` for `n > 1 {op} h`), or use it only as a condition", narrow)
+
+
+_RIGHT_KINDS: dict = {}
+
+
+def _right_kinds(key: int, kinds=None, forget=False):
+    """The kinds remembered for `key` (a tuple), after adding `kinds` where given;
+    `forget` drops them (as `_promoted_dtype`: dynamo calls it for real)."""
+    if forget:
+        return _RIGHT_KINDS.pop(key, ())
+    if kinds:
+        _RIGHT_KINDS[key] = tuple(sorted(set(_RIGHT_KINDS.get(key, ())) | set(kinds)))
+    return _RIGHT_KINDS.get(key, ())
+
+
+_right_kinds._dynamo_marked_constant = True
+
+
 def _promoted_in_trace_order(left, right, inputs, take_right_when):
     """`left and right()` (`or`) as `_staged_logical`, the two sides promoted to one dtype
     without knowing the right side's before the cond (NOTE [and / or of two dtypes under
@@ -2178,6 +2236,8 @@ def _promoted_in_trace_order(left, right, inputs, take_right_when):
         if kind is None:
             return value
         number = numbers and (augmented.is_stand_in(value) or not isinstance(value, torch.Tensor))
+        if number:
+            _right_kinds(key, augmented.number_kinds(value))
         dtype = _promoted_dtype(key, promote_types(left.dtype, kind))
         if isinstance(value, torch.Tensor):
             value = value.to(dtype)
@@ -2194,9 +2254,11 @@ def _promoted_in_trace_order(left, right, inputs, take_right_when):
     if not take_right_when:
         pred = torch.logical_not(pred)
     try:
-        return _staged_if_exp(pred, take_right, keep_left, (left, *inputs))
+        result = _staged_if_exp(pred, take_right, keep_left, (left, *inputs))
+        return _kinds_of_logical(result, left, _right_kinds(key), take_right_when)
     finally:
         _promoted_dtype(key, forget=True)
+        _right_kinds(key, forget=True)
 
 
 def _staged_test(left, right, inputs, take_right_when, op):

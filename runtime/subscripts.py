@@ -11,7 +11,8 @@ from collections.abc import Mapping, Set as AbstractSet
 
 import torch
 
-from .augmented import collecting, graph_check, is_stand_in, mark
+from .augmented import (collecting, graph_check, is_stand_in, kinds_in, mark, mark_kinds,
+                        number_kinds)
 from .errors import StagingError
 from .lists import StagedList
 from . import staged_aliases
@@ -235,7 +236,18 @@ def _sequence_item(items, key):
         with staged_aliases.unregistered():
             item = getitem(stacked, key)
         if all(_number_like(v) for v in items):
-            return mark(item)
+            # (`[1, 0.5, 2][k]`: an int on some paths and a float on others, NOTE [numbers of
+            # two kinds] in runtime/augmented.py)
+            kinds = {k for v in items for k in number_kinds(v)}
+            narrow = None
+            if len(kinds) == 2 and not any(kinds_in(v) for v in items):
+                # (the paths that choose an item of the narrower kind)
+                wide = max(kinds, key=("bool", "int", "float", "complex").index)
+                narrow = getitem(torch.tensor([number_kinds(v)[0] != wide for v in items],
+                                              device=stacked.device), key)
+            return mark_kinds(mark(item), kinds, f"the item of a {type(items).__name__} of "
+                              f"{' and '.join(sorted(k + 's' for k in kinds))} chosen by a "
+                              "traced index", None, narrow)
         # (the item itself in Python: NOTE [staged values that alias in Python])
         staged_aliases.register_row(item, items, key)
         return item

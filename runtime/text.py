@@ -204,10 +204,27 @@ def _source_of(source):
     return source or None
 
 
+def _check_kind_shown(value, spec="") -> None:
+    """A StagingError for text of a number that is an int on some paths and a float on others
+    (NOTE [numbers of two kinds] in runtime/augmented.py), where the text shows which: '1' or
+    '1.0'. A float's presentation type (`:.2f`) shows the same text for both."""
+    from .augmented import kind_seen, kinds_in
+
+    if kinds_in(value) is not None and not (spec and spec[-1] in "eEfFgG%"):
+        kinds = kinds_in(value)[0]
+        kind_seen(value, "text of it", " and ".join(
+            f"{_EXAMPLE_TEXT[k]!r} where it is a{'n' if k == 'int' else ''} {k}"
+            for k in kinds))
+
+
+_EXAMPLE_TEXT = {"bool": "True", "int": "1", "float": "1.0", "complex": "(1+0j)"}
+
+
 def str_(value="", *args, source=None, **kwargs):
     """`str(value)`; a TracedText for a traced tensor or number."""
     if args or kwargs or not _traced(value):
         return str(value, *args, **kwargs)
+    _check_kind_shown(value)
     return TracedText((_Value(value, "s", "", _source_of(source)),))
 
 
@@ -215,6 +232,7 @@ def repr_(value, /, source=None):
     """`repr(value)`; a TracedText for a traced tensor or number."""
     if not _traced(value):
         return repr(value)
+    _check_kind_shown(value)
     return TracedText((_Value(value, "r", "", _source_of(source)),))
 
 
@@ -230,6 +248,7 @@ def format_(value, spec="", /, source=None):
     """`format(value, spec)`; a TracedText for a traced tensor or number."""
     if not _traced(value):
         return _format(value, spec)
+    _check_kind_shown(value, spec)
     return TracedText((_Value(value, "", spec, _source_of(source)),))
 
 
@@ -241,6 +260,7 @@ def formatted_(value, conversion="", spec="", source=None):
             return value
         value._refuse("formatting it with a conversion or a format spec")
     if _traced(value):
+        _check_kind_shown(value, spec)
         return _Value(value, conversion, spec, source)
     if conversion == "r":
         value = repr(value)

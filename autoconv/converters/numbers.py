@@ -165,8 +165,15 @@ def _chosen_items(assigns, ac: str) -> set:
     (`w = W[int(x.argmax())]`): of a Python list of numbers, the item is the stand-in of the
     number chosen (`_sequence_item` in runtime/subscripts.py), which `torch.tensor(w)` and
     `w + 0.5` must read as that number (tester23 s08: float64 where Python gives float32)."""
+    converted = _converted_names(assigns, ac)
     return {name for node in assigns for name, value in _bound(node)
-            if _is_getitem(value) and _reads_tensor_number(value.args[1], ac)}
+            if _is_getitem(value) and _chosen_by_tensor(value.args[1], ac, converted)}
+
+
+def _chosen_by_tensor(key, ac: str, converted) -> bool:
+    """Whether `key`, an index, is a number read from a tensor (`int(t)`, or a name bound to
+    one: `k = int(x.argmax())`, then `[1, 0.5, 2][k]`)."""
+    return _reads_tensor_number(key, ac) or isinstance(key, gast.Name) and key.id in converted
 
 
 def _is_try_value(parents) -> bool:
@@ -313,6 +320,11 @@ def _returned_lists(body: list, ac: str) -> set:
               and node.func.attr in _LIST_READS and node.func.value.__class__ is gast.Name
               and node.func.value.id == ac and node.args):
             read |= _listed(node.args[0])
+        elif cls is gast.Subscript and node.value.__class__ is gast.Name and (
+                node.ctx.__class__ is gast.Load):
+            # (`torch.tensor(v[0])`: an item read by index, float64 where Python's float
+            # gives float32, where no `sum` / `len` read it too)
+            read.add(node.value.id)
     return bound & read
 
 
@@ -325,6 +337,11 @@ def _scanned_returned_lists(assigns, names_at, parents, ac: str) -> set:
         return set()
     read = set()
     for node in names_at:
+        if node.id in bound and any(
+                p.__class__ is gast.Subscript and p.value is node
+                and p.ctx.__class__ is gast.Load for p in parents.get(id(node), ())):
+            read.add(node.id)  # (an item read by index: `_returned_lists`)
+            continue
         if node.id != ac:
             continue
         for attribute in parents.get(id(node), ()):
@@ -916,9 +933,12 @@ class _Rewrite(gast.NodeTransformer):
                     and f"{v.value.id}[]" in self.lists) for v in values):
             # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the function needs
             # the stand-in's value, so the runtime stages it
+            # (`torch.tensor([1, 0.5, 2][k])` of `k = int(t)`: the item is the stand-in of the
+            # number chosen, float64 where Python's float gives float32)
             if root.id in self.local_names or not any(
                     _is_conversion(v, self.ac) or isinstance(v, gast.Name)
                     and v.id in self.converted or _is_user_call(v, self.ac)
+                    or _is_getitem(v) and _chosen_by_tensor(v.args[1], self.ac, self.converted)
                     for v in values):
                 return node
         if root.id not in self.local_names:

@@ -255,7 +255,9 @@ def _as_tensor(value, like, dtype):
     # An enclosing statement's number stand-in takes the slot's promoted dtype, as the number
     # it stands for would (NOTE [number stand-ins] in runtime/augmented.py).
     if dtype is not None and augmented.is_stand_in(value) and value.dtype != dtype:
-        return augmented.mark(value.to(dtype))
+        # (NOTE [numbers of two kinds])
+        return augmented.mark_kinds(augmented.mark(value.to(dtype)),
+                                    *augmented.kinds_without_paths(value))
     return to_tensor(value, like, dtype)
 
 
@@ -385,6 +387,9 @@ class Statement:
         self.growth: dict = {}  # slot -> lists.Growth, for the lists the bodies append to
         self.paths: dict = {}  # (slot, leaf) -> what the bodies make of a number (learn_paths)
         self.mixed_inputs: set = set()  # (slot, leaf): a loop's numbers its body makes tensors
+        # (slot, leaf) -> the Python kinds a number is on the paths, every round's (NOTE
+        # [numbers of two kinds] in runtime/augmented.py)
+        self.number_kinds: dict = {}
 
     def error(self, problem: str, fix: str) -> StagingError:
         return StagingError(self.kind, problem, fix)
@@ -414,6 +419,8 @@ class Statement:
                         augmented.mark_mixed(leaf, self.kind)
                     else:
                         augmented.mark(leaf)
+                        augmented.mark_kinds(leaf,
+                                             *augmented.kinds_without_paths(leaf_before))
                 else:
                     mixed = augmented.mixed_in(leaf_before)
                     if mixed is not None and leaf.dtype == leaf_before.dtype:
@@ -432,6 +439,7 @@ class Statement:
                 # NOTE [numbers bound in every branch]
                 for i, kinds in enumerate(zip(*(path_kinds(raw[slot]) for raw in raws))):
                     paths[(slot, i)] = set(kinds)
+                self._learn_kinds(slot, None, [_leaves(raw[slot]) for raw in raws])
                 continue
             if kind is not SlotKind.TENSOR:
                 continue
@@ -444,6 +452,8 @@ class Statement:
                     leaves = _leaves(raw[slot])
                     kinds.add(_path_kind(leaves[i] if i < len(leaves) else None))
                 paths[(slot, i)] = kinds
+            self._learn_kinds(slot, leaves_before if loop else None,
+                              [_leaves(raw[slot]) for raw in raws])
         self.paths = paths
         if not loop:
             return False
@@ -453,6 +463,18 @@ class Statement:
                     else pytree.tree_leaves(self.state[at[0]])[at[1]]))}
         self.mixed_inputs |= new
         return bool(new)
+
+    def _learn_kinds(self, slot, before, raws) -> None:
+        """Add the Python kinds of the numbers of `slot` on the paths (each body's leaves
+        `raws`, and `before` for a loop, whose no trip is a path) to `number_kinds`. Every
+        round's: after a promotion an int a branch leaves alone is a float64 stand-in (NOTE
+        [numbers of two kinds] in runtime/augmented.py)."""
+        for path in ([before] if before is not None else []) + list(raws):
+            for i, leaf in enumerate(path):
+                if _number_like(leaf):
+                    tagged = augmented.kinds_in(leaf)
+                    self.number_kinds.setdefault((slot, i), set()).update(
+                        tagged[0] if tagged else (augmented.kind_of(leaf),))
 
     def marked_numbers(self, values) -> tuple:
         """`values`, the statement's full results, with the tensors that stand for Python
@@ -494,8 +516,13 @@ class Statement:
             kinds.add("mixed" if mixed else "number")
         if not kinds or kinds == {"tensor"}:
             return value
+        # (NOTE [numbers of two kinds] in runtime/augmented.py)
+        number_kinds = self.number_kinds.get((slot, i), ())
+        name = self.names[slot] if slot < len(self.names) else None
+        what = (f"'{name}'" if isinstance(name, str) and name.isidentifier()
+                else f"a number the {self.kind} carries")
         if kinds == {"number"}:
-            return _marked(value)
+            return augmented.mark_kinds(_marked(value), number_kinds, what)
         if mixed is None:
             mixed = self.kind
         if torch.compiler.is_dynamo_compiling():
@@ -978,7 +1005,7 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
     ) if compiling else None
     known = verdicts.known(verdict_key)  # NOTE [probe verdicts]
     if known is not verdicts.UNKNOWN:
-        promoted, statement.paths, statement.mixed_inputs = known
+        promoted, statement.paths, statement.mixed_inputs, statement.number_kinds = known
         statement.dtypes.update(promoted)
         return
     round_ = 0
@@ -1003,7 +1030,8 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
             statement.dtypes.update(promoted)
             if again:  # (once more, with the numbers the body makes tensors marked so)
                 continue
-            verdicts.learn(verdict_key, (promoted, statement.paths, statement.mixed_inputs))
+            verdicts.learn(verdict_key, (promoted, statement.paths, statement.mixed_inputs,
+                                         statement.number_kinds))
             return
         if again and round_ < _PROMOTION_ROUNDS:
             statement.dtypes.update(promoted)

@@ -2059,3 +2059,254 @@ def test_min_of_grown_floats_with_a_default_of_another_kind_is_refused_at_the_li
     with pytest.raises(StagingError, match=r"default=float\(\.\.\.\)") as caught:
         autoconv.autoconv(min_of_grown_floats_with_an_int_default)(T([3., 0., 1.]))
     assert "test_numbers.py" in str(caught.value)
+
+
+# NOTE [numbers of two kinds] in runtime/augmented.py: a number that is an int (or a bool) on
+# some paths of a staged statement and a float on others is a float64 in the graph on every
+# path. Where its kind is seen the use is refused at its line, naming it (or, where the value
+# knows its paths, raises on the paths of the other kind only); elsewhere it works. Each
+# input below takes another path than the first.
+
+def _refused_in_every_mode(fn, inputs, match):
+    """`fn` converted raises a StagingError matching `match` at this file's line, traced on
+    each input, in autoconv's trace, torch.export and torch.compile."""
+    converted = autoconv.convert(fn)
+    for args in inputs:
+        with pytest.raises(StagingError, match=match) as caught:
+            autoconv.autoconv(fn)(*args)
+        assert "test_numbers.py" in str(caught.value)
+        with pytest.raises(StagingError, match=match):
+            torch.export.export(Calling(converted), args, strict=False)
+        torch._dynamo.reset()
+        with pytest.raises(StagingError, match=match):
+            torch.compile(converted, fullgraph=True, backend="eager")(*args)
+
+
+def int_or_half(x):
+    k = 0
+    if x.sum() > 0:
+        k = 0.5
+    return torch.tensor(k)
+
+
+def one_or_half(x):
+    if x.sum() > 0:
+        m = 1
+    else:
+        m = 0.5
+    return torch.tensor(m)
+
+
+def int_or_half_plus_one(x):
+    k = 0
+    if x.sum() > 0:
+        k = 0.5
+    j = k + 1
+    return torch.tensor(j)
+
+
+def int_tensor_times_int_or_half(x):
+    k = 1
+    if x.sum() > 0:
+        k = 0.5
+    return torch.arange(3) * k
+
+
+def type_of_int_or_half(x):
+    k = 0
+    if x.sum() > 0:
+        k = 0.5
+    return x * (1.0 if type(k) is float else 2.0)
+
+
+def text_of_int_or_half(x):
+    k = 0
+    if x.sum() > 0:
+        k = 0.5
+    print(f"k={k}")
+    return x * k
+
+
+def _right_here_raising_there(fn, right, raising, match):
+    """`fn` converted, traced (or exported, compiled) on each input: Python's result on
+    `right`, and on `raising` (where Python's number is of the kind the graph cannot give) a
+    RuntimeError matching `match` at this file's line."""
+    converted = autoconv.convert(fn)
+    want = fn(*right)
+    for first in (right, raising):
+        saved = io.BytesIO()
+        torch.export.save(torch.export.export(Calling(converted), first, strict=False), saved)
+        saved.seek(0)
+        torch._dynamo.reset()
+        for run in (autoconv.autoconv(fn), torch.export.load(saved).module(),
+                    torch.compile(converted, fullgraph=True, backend="eager")):
+            if first is raising:
+                run(*right)  # (dynamo's first call traces; compile on the other input)
+            with pytest.raises(RuntimeError, match=match) as caught:
+                run(*raising)
+            assert "test_numbers.py" in str(caught.value)
+            got = run(*right)
+            assert got.dtype == want.dtype and torch.equal(got, want), (run, got, want)
+
+
+_TWO_PATHS = [(T([1.0, 3.0]),), (T([-5.0, -3.0]),)]
+
+
+@pytest.mark.parametrize("fn, shown", [
+    (int_or_half, r"torch\.tensor\(\) of it shows the kind: torch\.int64 where it is an int "
+                  r"and torch\.float32 where it is a float"),
+    (int_or_half_plus_one, r"torch\.tensor\(\) of it"),
+    (int_tensor_times_int_or_half, r"`\*` with a torch\.int64 tensor"),
+    (type_of_int_or_half, r"type\(\) shows the kind"),
+    (text_of_int_or_half, r"text of it shows the kind: '1' where it is an int and '1\.0'"),
+])
+def test_an_int_on_some_paths_and_a_float_on_others_is_refused_where_its_kind_shows(fn, shown):
+    # (README "Known shapes": `k = 0; if c: k = 0.5`, then torch.tensor(k) was float32 where
+    # Python gives int64 on the int paths)
+    _refused_in_every_mode(fn, _TWO_PATHS, rf"'k' is an int on some paths and a float on "
+                                           rf"others.*{shown}.*`k = 0\.0` rather than `k = 0`")
+
+
+def test_a_number_bound_to_an_int_in_one_branch_and_a_float_in_the_other_is_refused():
+    converted = autoconv.convert(one_or_half)
+    for args in _TWO_PATHS:
+        with pytest.raises(StagingError, match=r"'m' is an int on some paths and a float on "
+                           r"others.*torch\.tensor\(\) of it"):
+            autoconv.autoconv(one_or_half)(*args)
+        with pytest.raises(StagingError, match=r"'m' is an int on some paths"):
+            torch.export.export(Calling(converted), args, strict=False)
+        # (torch.compile refuses the if itself: 'm' is an int64 in one branch, a float64 in
+        # the other)
+        torch._dynamo.reset()
+        with pytest.raises(StagingError, match=r"'m'"):
+            torch.compile(converted, fullgraph=True, backend="eager")(*args)
+
+
+def int_or_half_where_its_kind_does_not_show(x):
+    k = 0
+    if x.sum() > 0:
+        k = 0.5
+    j = k + 1
+    shown = isinstance(k, (int, float))
+    print(f"k={k:.2f}")
+    return (x * k + x * j, torch.tensor(k * 0.5), torch.tensor(k / 2), x.sum() > k,
+            torch.tensor(shown))
+
+
+def test_an_int_on_some_paths_and_a_float_on_others_works_where_its_kind_does_not_show():
+    assert_same_exactly(int_or_half_where_its_kind_does_not_show, _TWO_PATHS)
+
+
+def bool_and_float(x):
+    n = 0
+    h = 0.0
+    while x.sum() > n:
+        n += 1
+        h = h + 0.5
+    b = n > 1 and h
+    return torch.tensor(b)
+
+
+def last_or_false(x):
+    vals = []
+    for v in x:
+        if v > 0:
+            vals.append(float(v))
+    b = len(vals) > 0 and vals[-1]
+    return torch.tensor(b)
+
+
+@pytest.mark.parametrize("fn", [bool_and_float, last_or_false])
+def test_and_of_a_carried_bool_and_a_float_raises_where_it_is_the_bool(fn):
+    # (README "Known shapes": `n > 1 and h` was 0.0 where Python gives False)
+    _right_here_raising_there(fn, (T([3.0, 1.0]),), (T([-0.5, -1.0]),),
+                              r"the value of an `and` is a bool on some paths and a float on "
+                              r"others.*torch\.tensor\(\) of it.*here it is a bool.*"
+                              r"`h if n > 1 else 0\.0`")
+
+
+def bool_and_float_as_a_test(x):
+    n = 0
+    h = 0.0
+    while x.sum() > n:
+        n += 1
+        h = h + 0.5
+    if n > 1 and h:
+        return x * 2
+    return x
+
+
+def test_and_of_a_carried_bool_and_a_float_as_a_condition_is_staged():
+    assert_same_exactly(bool_and_float_as_a_test, [(T([0.5, -1.0]),), (T([3.0, 1.0]),)])
+
+
+def item_of_ints_and_floats(x):
+    k = int(x.argmax())
+    return torch.tensor([1, 0.5, 2][k])
+
+
+def items_of_one_kind(x):
+    k = int(x.argmax())
+    w = [0.25, 0.5, 2.0][k]
+    return torch.tensor([0.25, 0.5, 2.0][k]), torch.tensor(w), torch.tensor([1, 3, 2][k])
+
+
+_THREE_PATHS = [(T([1.0, 3.0, 2.0]),), (T([5.0, 3.0, 2.0]),), (T([1.0, 3.0, 5.0]),)]
+
+
+def test_an_item_of_a_list_of_ints_and_floats_chosen_by_a_traced_int_raises_for_an_int():
+    # (README "Known shapes": `[1, 0.5, 2][k]` was a float64 on every path)
+    _right_here_raising_there(item_of_ints_and_floats, (T([1.0, 3.0, 2.0]),),
+                              (T([5.0, 3.0, 2.0]),),
+                              r"the item of a list of floats and ints chosen by a traced "
+                              r"index is an int on some paths and a float on others.*here it "
+                              r"is an int")
+
+
+def test_an_item_of_a_list_of_one_kind_chosen_by_a_traced_int_has_python_s_dtype():
+    # (the floats were float64 where Python's float gives float32)
+    assert_same_exactly(items_of_one_kind, _THREE_PATHS)
+
+
+def sum_of_floats_grown_or_none(x):
+    vals = []
+    for v in x:
+        if v > 0:
+            vals.append(float(v))
+    return torch.tensor(sum(vals))
+
+
+def sum_of_grown_floats_from_a_float(x):
+    vals = []
+    for v in x:
+        if v > 0:
+            vals.append(float(v))
+    return torch.tensor(sum(vals, 0.0)), x * sum(vals)
+
+
+def test_sum_of_grown_floats_raises_where_the_list_stays_empty():
+    # (README "Known shapes": 0.0 where Python's sum of an empty list is the int 0)
+    _right_here_raising_there(sum_of_floats_grown_or_none, (T([1.0, 3.0]),),
+                              (T([-5.0, -3.0]),),
+                              r"sum\(vals\), of a list grown under tensor control flow that "
+                              r"may stay empty, is an int on some paths.*here it is an int.*"
+                              r"`sum\(vals, 0\.0\)`")
+    assert_same_exactly(sum_of_grown_floats_from_a_float, _TWO_PATHS)
+
+
+def _grown_floats(x):
+    vals = []
+    for v in x:
+        if v > 0:
+            vals.append(float(v))
+    return vals
+
+
+def first_grown_float(x):
+    v = _grown_floats(x)
+    return torch.tensor(v[0])
+
+
+def test_an_item_of_a_list_a_helper_grew_read_by_index_is_a_python_float():
+    # (README "Known shapes": float64 where Python's float gives float32)
+    assert_same_exactly(first_grown_float, [(T([1.0, 3.0]),), (T([-5.0, 3.0]),)])
