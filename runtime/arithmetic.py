@@ -35,6 +35,7 @@ from .augmented import (check_operands, collecting, empty_count, float_power_ope
                         python_dtype)
 from .errors import StagingError
 from .identity import type_in
+from .libm import EXACT_MATH, math_call
 from .lists import StagedList
 from .text import percent_
 from .values import (is_symbolic, known_empty, number_dtype, promote_types, tensors_dtype,
@@ -307,6 +308,15 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
 
     Raises StagingError for a float that is a number on some paths and a tensor on others
     where the two give different dtypes."""
+    if any(fn is known for known in EXACT_MATH) and not kwargs and _receiver is None and any(
+            _symbolic(arg) or _is_number(arg) for arg in args):
+        # (NOTE [math functions of graph numbers] in runtime/libm.py)
+        for arg in args:
+            statement = mixed_in(arg)
+            if statement is not None:
+                raise mixed_error(statement, f"{_name(fn)}() of it", "torch's TypeError",
+                                  "a number")
+        return math_call(fn, args, symbolic=not any(_is_number(arg) for arg in args))
     if any(fn is known for known in _SYMBOLIC_ARGUMENTS) and any(
             isinstance(arg, (torch.SymFloat, torch.SymInt)) or is_symbolic(arg) for arg in args):
         # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the symbolic float

@@ -81,8 +81,7 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         numbers, lists)
     converted = _converted_names(assigns, ac) - names
     conversions = _conversions(names_at, ac, parents) + _user_results(names_at, ac, parents) + [
-        node for node in names_at if node.id in converted and any(
-            isinstance(parent, gast.Call) for parent in parents.get(id(node), ()))] + [
+        node for node in names_at if node.id in converted] + [
         # `abs(fx.item())` (NOTE [numbers read from tensors]): the number is read in the
         # builtin's call itself, bound to no name, and the statement was left as written, with
         # Python's `operator.abs` in the graph (torch.export.save failed: tester23 s06)
@@ -126,9 +125,48 @@ def _calls_builtin(body: list, local_names, ac: str = "ac") -> bool:
 # which makes the number its 0-d tensor for torch.tensor and hands it over as it is elsewhere.
 
 def _converted_names(assigns, ac: str) -> set:
-    """The names bound to a number read from a tensor (`k = int(t)`, `s = t.item()`)."""
-    return {name for node in assigns for name, value in _bound(node)
-            if _reads_tensor_number(value, ac)}
+    """The names bound to a number read from a tensor (`k = int(t)`, `s = t.item()`), and to
+    an operator or a call reading one (`r = 1e-3 / max(e, 1e-12)`: NOTE [math functions of
+    numbers read from tensors])."""
+    found = {name for node in assigns for name, value in _bound(node)
+             if _reads_tensor_number(value, ac)}
+    changed = True
+    while changed:
+        changed = False
+        for node in assigns:
+            for name, value in _bound(node):
+                if name not in found and isinstance(
+                        value, (gast.BinOp, gast.UnaryOp, gast.Call)) and _reads_converted(
+                        value, found, ac):
+                    found.add(name)
+                    changed = True
+    return found
+
+
+# NOTE [math functions of numbers read from tensors]
+# `math.exp(-e)`, `math.sqrt(1e-3 / max(e, 1e-12))` of `e = x[i].item()` (tester23 s05): a
+# module's function given an expression that reads such a number, or a name bound to one, is
+# `ac.number_call`, which computes `math`'s functions of symbolic numbers by Python's `math`
+# in the graph (NOTE [math functions of graph numbers] in runtime/libm.py). Only the function
+# given the number directly was (`math.log(e)`), and `math.exp(-e)` asked the symbolic float
+# for its value.
+
+def _reads_converted(value, converted, ac: str) -> bool:
+    """Whether `value` reads a number read from a tensor: a name in `converted`, `t.item()`,
+    `ac.float_(t)`, `ac.int_(t)` (not inside a lambda, which runs elsewhere)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, gast.Name):
+            if node.id in converted:
+                return True
+            continue
+        if isinstance(node, gast.Lambda):
+            continue
+        if isinstance(node, gast.Call) and _reads_tensor_number(node, ac):
+            return True
+        stack.extend(gast.iter_child_nodes(node))
+    return False
 
 
 def _read_numbers(assigns, names_at, parents, ac: str, local_names) -> set:
@@ -873,8 +911,7 @@ class _Rewrite(gast.NodeTransformer):
             # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the function needs
             # the stand-in's value, so the runtime stages it
             if root.id in self.local_names or not any(
-                    _is_conversion(v, self.ac) or isinstance(v, gast.Name)
-                    and v.id in self.converted or _is_user_call(v, self.ac)
+                    _reads_converted(v, self.converted, self.ac) or _is_user_call(v, self.ac)
                     for v in values):
                 return node
         if root.id not in self.local_names:
