@@ -35,7 +35,7 @@ from .augmented import (check_operands, collecting, empty_count, float_power_ope
                         python_dtype)
 from .errors import StagingError
 from .identity import type_in
-from .libm import EXACT_MATH, math_call
+from .libm import EXACT_MATH, MATH_POW, graph_number, math_call
 from .lists import StagedList
 from .text import percent_
 from .values import (is_symbolic, known_empty, number_dtype, promote_types, tensors_dtype,
@@ -308,8 +308,10 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
 
     Raises StagingError for a float that is a number on some paths and a tensor on others
     where the two give different dtypes."""
+    if _receiver is None and _is_export_pow(fn):
+        fn = MATH_POW  # (math's own, read at import: `math.pow` is the lambda now)
     if any(fn is known for known in EXACT_MATH) and not kwargs and _receiver is None and any(
-            _symbolic(arg) or _is_number(arg) for arg in args):
+            graph_number(arg) or _is_number(arg) for arg in args):
         # (NOTE [math functions of graph numbers] in runtime/libm.py)
         for arg in args:
             statement = mixed_in(arg)
@@ -729,6 +731,15 @@ def _promote_all(dtypes):
     for dtype in dtypes[1:]:
         out = promote_types(out, dtype)
     return out
+
+
+def _is_export_pow(fn) -> bool:
+    """Whether `fn` is what `math.pow` is while torch.export traces without dynamo: a `lambda
+    x, y: x ** y` of torch's (non_strict_utils._override_builtin_ops), whose `**` of a float's
+    stand-in was torch's float32 pow (`math.pow(abs(e), 1.5)` of an `.item()` number was off
+    in its eighth digit in the saved program only)."""
+    return (getattr(fn, "__name__", None) == "<lambda>"
+            and getattr(fn, "__module__", None) == "torch._export.non_strict_utils")
 
 
 def _name(fn) -> str:

@@ -25,7 +25,7 @@ import math
 
 import torch
 
-__all__ = ["EXACT_MATH", "math_call"]
+__all__ = ["EXACT_MATH", "MATH_POW", "graph_number", "math_call"]
 
 # The `math` functions of floats giving a float that run through the op (the others are
 # staged by runtime/arithmetic.py's _NUMBER_FUNCTIONS: floor, ceil, trunc, fabs, isnan, ...,
@@ -35,6 +35,7 @@ _NAMES = ("sqrt", "exp", "expm1", "exp2", "log", "log2", "log10", "log1p", "cbrt
           "acosh", "atanh", "erf", "erfc", "gamma", "lgamma", "degrees", "radians", "pow",
           "fmod", "remainder", "hypot", "copysign")
 EXACT_MATH = {getattr(math, name): name for name in _NAMES if hasattr(math, name)}
+MATH_POW = math.pow
 
 # The exceptions the kernel reports, by code (0: none), with Python's texts
 _ERRORS = {1: (ValueError, "math domain error"), 2: (OverflowError, "math range error"),
@@ -56,6 +57,28 @@ def _math_function(args: torch.Tensor, name: str) -> torch.Tensor:
 @_math_function.register_fake
 def _(args, name):
     return args.new_empty((2,))
+
+
+# Values no number a program computes is likely to equal, and that no bound torch's symbolic
+# reasoning knows of an expression rules out on both sides
+_FAR = (1.2345678901234567e300, -1.2345678901234567e300)
+
+
+def graph_number(value) -> bool:
+    """A symbolic int or float only the running graph knows (`is_symbolic`). Under dynamo,
+    which shows one as a Python number, whether `value != c` is unknown for 0 or one of
+    `_FAR`: `is_symbolic` asks only `!= 0`, which torch knows of `abs(e) + 1` (and `math.log`
+    of it asked the number for its value)."""
+    from torch.fx.experimental.symbolic_shapes import guard_or_false, guard_or_true
+
+    from .identity import type_in
+    from .values import is_symbolic
+
+    if is_symbolic(value):
+        return True
+    if not (torch.compiler.is_dynamo_compiling() and type_in(value, (int, float))):
+        return False
+    return any(guard_or_false(value != c) != guard_or_true(value != c) for c in _FAR)
 
 
 def math_call(fn, args, symbolic: bool):

@@ -671,7 +671,10 @@ def _assigned_from(assigns, names: set, numbers: set, lists=frozenset()) -> set:
 
 def _reads_number(node, names, lists=frozenset()) -> bool:
     """Whether `node` reads a name in `names`: the name, an item of it, or arithmetic of it;
-    or the length of a list in `lists` (NOTE [the length of a grown list])."""
+    or the length of a list in `lists` (NOTE [the length of a grown list]); or a call this
+    pass made (`max(abs(e), 1e-12)`: `abs(e)` is a number's)."""
+    if isinstance(node, gast.Call) and getattr(node, "_autoconv_arithmetic", False):
+        return True
     if isinstance(node, gast.Name):
         return node.id in names
     if isinstance(node, gast.Attribute):  # a carried object's field (`_fields`)
