@@ -105,13 +105,16 @@ def _unary(fn, value):
 
 
 def _apply(fn, left, right, divides, op=None):
-    if op in _CHECKED and (is_symbolic(right) or is_symbolic(left)) and collecting(
-            ZeroDivisionError):
+    if op in _CHECKED and (is_symbolic(right) or is_symbolic(left)) and (collecting(
+            ZeroDivisionError) or _caught(ZeroDivisionError)):
         # `1.0 / n` of `n = int(v)` in a staged `try`: the symbolic number's own division
         # raised out of the graph where the handler runs in Python; as its stand-in, the
         # division is checked as the try's failure (NOTE [a try around a value the graph
         # checks] in runtime/fallible.py)
-        left, right = _symbolic_stand_in(left), _symbolic_stand_in(right)
+        # (read back as a symbolic number, as the operands were: `s = r * 2` after it, in
+        # the `try`'s lambda, was torch's float64 product of the stand-in, tester23 brief)
+        result = _apply(fn, _symbolic_stand_in(left), _symbolic_stand_in(right), divides, op)
+        return result.item() if _is_number(result) else result
     if mixed_in(left) or mixed_in(right):
         return _apply_mixed(fn, left, right, divides, op)
     left_number, right_number = _is_number(left), _is_number(right)
@@ -731,6 +734,16 @@ def _promote_all(dtypes):
     for dtype in dtypes[1:]:
         out = promote_types(out, dtype)
     return out
+
+
+def _caught(kind) -> bool:
+    """Whether a `try` of converted code on the stack catches `kind` (runtime/handlers.py):
+    there a symbolic number's division is checked as a stand-in's, whose check refuses the
+    `try` at the line (`_refuse_if_caught` in runtime/augmented.py), where Python's division of
+    two symbols raised out of the graph that Python's `try` catches."""
+    from . import handlers
+
+    return handlers.catching(kind("")) is not None
 
 
 def _is_export_pow(fn) -> bool:

@@ -82,6 +82,10 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     converted = _converted_names(assigns, ac) - names
     conversions = _conversions(names_at, ac, parents) + _user_results(names_at, ac, parents) + [
         node for node in names_at if node.id in converted] + [
+        # `math.log(x.item())`: the number read inside a module function's call
+        node for node in names_at if any(
+            isinstance(p, gast.Attribute) and p.attr == "item" for p in parents.get(id(node), ()))
+    ] + [
         # `abs(fx.item())` (NOTE [numbers read from tensors]): the number is read in the
         # builtin's call itself, bound to no name, and the statement was left as written, with
         # Python's `operator.abs` in the graph (torch.export.save failed: tester23 s06)
