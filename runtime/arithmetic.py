@@ -25,6 +25,7 @@ original body), so none of this is on an eager call's path.
 
 from __future__ import annotations
 
+import bisect
 import math
 import operator
 
@@ -42,7 +43,7 @@ from .values import (is_symbolic, known_empty, number_dtype, promote_types, tens
                      with_number)
 
 __all__ = ["binary", "compare", "negative", "positive", "invert", "number_call",
-           "number_method_call"]
+           "number_method_call", "comprehension_test"]
 
 _BINARY = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -311,6 +312,9 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
 
     Raises StagingError for a float that is a number on some paths and a tensor on others
     where the two give different dtypes."""
+    if _receiver is None and any(fn is known for known in _BISECTS) and len(args) == 2 and (
+            not kwargs) and (graph_number(args[1]) or _is_number(args[1])):
+        return _bisect(fn, *args)
     if _receiver is None and _is_export_pow(fn):
         fn = MATH_POW  # (math's own, read at import: `math.pow` is the lambda now)
     if any(fn is known for known in EXACT_MATH) and not kwargs and _receiver is None and any(
@@ -734,6 +738,55 @@ def _promote_all(dtypes):
     for dtype in dtypes[1:]:
         out = promote_types(out, dtype)
     return out
+
+
+def comprehension_test(test):
+    """`test` of a comprehension's `if` that reads a number (NOTE [a count of conditions on a
+    number] in autoconv/converters/numbers.py): as it is where Python knows it, refused where
+    only the graph does."""
+    if not (isinstance(test, torch.Tensor) or is_symbolic(test)):
+        return test
+    raise StagingError(
+        "expression", "a generator's or comprehension's `if` tests a number only the graph "
+        "knows (a number a staged statement carries, or one read from a tensor), which "
+        "decides which items there are",
+        "Count with the condition as a value: `sum(k >= m for m in M)` (or `sum(1 for ...)` "
+        "with the `if`), `bisect.bisect_right(M, k)` of a sorted M, or `sum(w if k >= m else "
+        "0.0 for ...)`")
+
+
+_BISECTS = (bisect.bisect_right, bisect.bisect_left, bisect.bisect)
+
+
+def _bisect(fn, items, x):
+    """`bisect.bisect_right(M, k)` / `bisect_left` of a number only the graph knows and a sorted
+    list of Python numbers (a MultiStepLR-style schedule's milestone count, tester23 s11): the
+    count of the items at most `k` (below `k` for bisect_left), which is where Python's binary
+    search lands in a sorted list, as an int's stand-in (read back as a symbolic int where `k`
+    was one)."""
+    name = f"bisect.{fn.__name__}"
+    if not (type_in(items, (list, tuple)) and all(
+            type_in(m, (bool, int, float)) for m in items)):
+        raise StagingError(
+            "expression", f"{name}(a, k) of a number only the graph knows is staged for a "
+            f"list or tuple of Python numbers, not a {type(items).__name__}",
+            "Give it a list of numbers, or search a tensor: `torch.searchsorted(torch.tensor(a),"
+            " k, right=True)`")
+    if any(b < a for a, b in zip(items, items[1:])):
+        raise StagingError(
+            "expression", f"{name}(a, k) of a number only the graph knows is staged for a "
+            "sorted list (Python's binary search of an unsorted one lands where its halvings "
+            "take it)", "Sort the list first (`sorted(a)`), or count: `sum(k >= m for m in a)`")
+    symbolic = not _is_number(x)
+    value = _symbolic_stand_in(x) if symbolic else x
+    if not isinstance(value, torch.Tensor):
+        value = torch.scalar_tensor(value, dtype=torch.float64 if type_in(
+            value, (float,)) or isinstance(value, torch.SymFloat) else torch.int64)
+    right = fn is not bisect.bisect_left
+    count = torch.zeros((), dtype=torch.int64, device=value.device)
+    for m in items:
+        count = count + ((value >= m) if right else (value > m)).to(torch.int64)
+    return count.item() if symbolic else mark(count)
 
 
 def _caught(kind) -> bool:

@@ -147,6 +147,14 @@ def _converted_names(assigns, ac: str) -> set:
     return found
 
 
+# NOTE [a count of conditions on a number]
+# `n = sum(1 for m in milestones if k >= m)` of a number `k` a staged loop counted (tester23
+# s11, a MultiStepLR-style schedule): the generator's `if` asks the comparison, a 0-d bool
+# tensor, for its truth. Where the item is an int constant, the condition is a factor of it
+# instead (`(k >= m) * 1`: Python's own int for a true one, 0 for a false one, which adds
+# nothing to an int sum); any other item (`sum(w for w in ws if w > t)`, a float whose sum of
+# none is the int 0) is refused at the line with what to write.
+
 # NOTE [math functions of numbers read from tensors]
 # `math.exp(-e)`, `math.sqrt(1e-3 / max(e, 1e-12))` of `e = x[i].item()` (tester23 s05): a
 # module's function given an expression that reads such a number, or a name bound to one, is
@@ -904,6 +912,8 @@ class _Rewrite(gast.NodeTransformer):
             return call
         if not isinstance(func, gast.Attribute):
             return node
+        if _called(node) == "sum_" and node.args:
+            self._counted(node.args[0])
         root = func
         while isinstance(root, gast.Attribute):
             root = root.value
@@ -938,6 +948,29 @@ class _Rewrite(gast.NodeTransformer):
         call._autoconv_arithmetic = True
         copy_origin(call, node)
         return call
+
+    def _counted(self, generator):
+        """`sum(1 for m in M if k >= m)` of a number `k` (NOTE [a count of conditions on a
+        number]): the conditions that read a number become a factor of the item,
+        `sum(ac.binary(ac.compare(k, '>=', m), '*', 1) for m in M)`; where the item is not an
+        int constant, `ac.comprehension_test(c, text)`, which refuses a staged one at the
+        line."""
+        if not (isinstance(generator, gast.GeneratorExp) and len(generator.generators) == 1):
+            return
+        comprehension = generator.generators[0]
+        reading = [c for c in comprehension.ifs if self._may_be_number(c)]
+        if not reading:
+            return
+        elt = generator.elt
+        if (isinstance(elt, gast.Constant) and type(elt.value) is int):
+            comprehension.ifs = [c for c in comprehension.ifs if c not in reading]
+            for condition in reading:
+                elt = self._call(elt, "ac.binary(left, '*', right)", left=condition, right=elt)
+            generator.elt = elt
+            return
+        comprehension.ifs = [
+            self._call(c, "ac.comprehension_test(test)", test=c) if c in reading else c
+            for c in comprehension.ifs]
 
     def visit_AugAssign(self, node):
         # `t += v` outside the staged bodies (which the control-flow pass rewrote already) on
