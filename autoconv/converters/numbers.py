@@ -83,9 +83,7 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     conversions = _conversions(names_at, ac, parents) + _user_results(names_at, ac, parents) + [
         node for node in names_at if node.id in converted] + [
         # `math.log(x.item())`: the number read inside a module function's call
-        node for node in names_at if any(
-            isinstance(p, gast.Attribute) and p.attr == "item" for p in parents.get(id(node), ()))
-    ] + [
+        node for node in names_at if _under_item(node, parents)] + [
         # `abs(fx.item())` (NOTE [numbers read from tensors]): the number is read in the
         # builtin's call itself, bound to no name, and the statement was left as written, with
         # Python's `operator.abs` in the graph (torch.export.save failed: tester23 s06)
@@ -162,6 +160,21 @@ def _converted_names(assigns, ac: str) -> set:
 # in the graph (NOTE [math functions of graph numbers] in runtime/libm.py). Only the function
 # given the number directly was (`math.log(e)`), and `math.exp(-e)` asked the symbolic float
 # for its value.
+
+def _under_item(node, parents) -> bool:
+    """Whether the name `node` is the root of a receiver of `.item()` (`x.item()`,
+    `x.sum().item()`, `x[i].item()`)."""
+    for _ in range(8):
+        above = parents.get(id(node), ())
+        if not above:
+            return False
+        node = above[0]
+        if isinstance(node, gast.Attribute) and node.attr == "item":
+            return True
+        if not isinstance(node, (gast.Attribute, gast.Call, gast.Subscript)):
+            return False
+    return False
+
 
 def _reads_converted(value, converted, ac: str) -> bool:
     """Whether `value` reads a number read from a tensor: a name in `converted`, `t.item()`,
