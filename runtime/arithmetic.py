@@ -406,9 +406,10 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
 # math.floor calls __floor__, which reads the value). The ones below are staged with Python's
 # result type: an int for round(t), floor, ceil and trunc, a float for round(t, n), sqrt and
 # fabs, and Python's error for a value outside the domain becomes a graph assertion
-# (math.sqrt(-1.0) raises ValueError, where torch gives nan). The others (exp, log, sin, ...)
-# raise a StagingError that says what to write: libm and torch's kernels may differ in the
-# last bit, and a loop on the result could then take another number of trips.
+# (math.sqrt(-1.0) raises ValueError, where torch gives nan). sqrt and the others (exp, log,
+# sin, ...) are Python's own `math` in the graph (NOTE [math functions of graph numbers] in
+# runtime/libm.py): libm and torch's kernels differ in the last bit, and a loop on the result
+# could then take another number of trips.
 
 def _round(x, ndigits=None):
     if ndigits is None:

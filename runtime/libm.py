@@ -1,23 +1,4 @@
-"""`math` functions of numbers only the graph knows, computed by Python's own `math` module.
-
-NOTE [math functions of graph numbers]
-`math.exp(e)` of `e = x[i].item()` (a symbolic float), or of a float a staged statement carries
-(a 0-d float64 stand-in), asks the number for its value, which only the running graph knows
-(tester23 s05: refused in replay and export, torch's "Could not guard on data-dependent
-expression" under dynamo). torch's float64 kernels are no substitute: on a one-element tensor
-they are not the C library's (measured 2026-12-03 on this AVX512 build, float64: torch.sqrt
-differs from math.sqrt in 54 of 3,291 values, torch.exp from math.exp in 19 of 5,005,
-torch.log10 in 347 of 3,291, lgamma in most), so a loop counting trips on the result could take
-another number of them. The graph holds one op, `autoconv::math_function(args, name)`, whose
-kernel calls `math.<name>` on the arguments' values: Python's own result, bit for bit, in
-every mode (autoconv's replay, torch.export, torch.compile). Python's exception for a value
-outside the function's domain (ValueError "math domain error", OverflowError "math range
-error", ZeroDivisionError of `math.log(x, 1)`) is a graph check at the user's line, from the
-code the kernel returns next to the value, so a staged `try` catches it as Python's does.
-
-A program torch.export saves holds the op by name: loading it needs `import autoconv` first
-(torch's "Could not find schema for autoconv::math_function" otherwise).
-"""
+"""`math` functions of numbers only the graph knows, computed by Python's own `math` module."""
 
 from __future__ import annotations
 
@@ -26,6 +7,24 @@ import math
 import torch
 
 __all__ = ["EXACT_MATH", "MATH_POW", "graph_number", "math_call"]
+
+# NOTE [math functions of graph numbers]
+# `math.exp(e)` of `e = x[i].item()` (a symbolic float), or of a float a staged statement carries
+# (a 0-d float64 stand-in), asks the number for its value, which only the running graph knows
+# (tester23 s05: refused in replay and export, torch's "Could not guard on data-dependent
+# expression" under dynamo). torch's float64 kernels are no substitute: on a one-element tensor
+# they are not the C library's (measured 2026-12-03 on this AVX512 build, float64: torch.sqrt
+# differs from math.sqrt in 54 of 3,291 values, torch.exp from math.exp in 19 of 5,005,
+# torch.log10 in 347 of 3,291, lgamma in most), so a loop counting trips on the result could take
+# another number of them. The graph holds one op, `autoconv::math_function(args, name)`, whose
+# kernel calls `math.<name>` on the arguments' values: Python's own result, bit for bit, in
+# every mode (autoconv's replay, torch.export, torch.compile). Python's exception for a value
+# outside the function's domain (ValueError "math domain error", OverflowError "math range
+# error", ZeroDivisionError of `math.log(x, 1)`) is a graph check at the user's line, from the
+# code the kernel returns next to the value, so a staged `try` catches it as Python's does.
+#
+# A program torch.export saves holds the op by name: loading it needs `import autoconv` first
+# (torch does not know the op otherwise), and AOTInductor cannot compile it.
 
 # The `math` functions of floats giving a float that run through the op (the others are
 # staged by runtime/arithmetic.py's _NUMBER_FUNCTIONS: floor, ceil, trunc, fabs, isnan, ...,
