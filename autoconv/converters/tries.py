@@ -46,7 +46,7 @@ class TryConverter(Converter):
         checked = self._checked_value(node)
         if checked is not None:
             return checked
-        for handler in node.handlers:
+        for handler in node.handlers if _reads_item(node.body) else ():
             if handler.type is not None and may_catch(handler.type, _ZERO_DIVISION_BASES):
                 # A division of numbers read from tensors (`a.item() / b.item()`) as the
                 # runtime's, whose check this handler would catch: refused at the check
@@ -174,6 +174,8 @@ class TryConverter(Converter):
                 and not (stmt.value.__class__ is gast.Call
                          and _called_name(stmt.value.func) in _FALLIBLE) for stmt in body):
             return None
+        if not _reads_item(body):
+            return None  # (numbers read from tensors only: other bodies stay a `try`)
         targets = list(dict.fromkeys(stmt.targets[0].id for stmt in body))
         live = self.anno(node, Anno.LIVE_OUT) or frozenset()
         if any(_reads(handler.body, t) or not _binds_on_exit(handler.body, t) and t in live
@@ -219,6 +221,13 @@ class TryConverter(Converter):
 # and the ones before it their new ones, where the staged `try` binds them all: taken only
 # where the handler reads none of them and each is bound by the handler or not read after
 # the `try` (else the `try` is left as it is: a check it catches is refused at the check).
+
+
+def _reads_item(body) -> bool:
+    """Whether the statements `body` read a number from a tensor (`t.item()`, `float(t)`)."""
+    return any(n.__class__ is gast.Call and n.func.__class__ is gast.Attribute
+               and n.func.attr in ("item", "float_", "int_")
+               for stmt in body for n in gast.walk(stmt))
 
 
 def _lambda(params, body):

@@ -1520,12 +1520,6 @@ def divided_in_a_try_whose_handler_reads_it(x):
     return torch.tensor(m)
 
 
-def test_a_longer_try_of_assignments_runs_the_handler_where_python_does():
-    # (NOTE [a try of several values] in autoconv/converters/tries.py; was refused)
-    inputs = [torch.tensor([1., 2.]), torch.tensor([-1., -2.]), torch.tensor([1., -2.])]
-    _assert_python_results(divided_in_a_longer_try, inputs)
-
-
 def test_any_other_try_around_a_graph_check_is_refused_at_the_check():
     # (the handler reads `m`, which Python's failing division left as it was)
     fn = divided_in_a_try_whose_handler_reads_it
