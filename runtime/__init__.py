@@ -26,8 +26,8 @@ from .builtins import (
     sorted_,
     sum_,
 )
-from .arithmetic import (binary, compare, invert, negative, number_call, number_method_call,
-                         positive)
+from .arithmetic import (binary, compare, comprehension_test, invert, negative, number_call,
+                         number_method_call, positive)
 from .augmented import aug_assign, aug_assign_attribute
 from .choices import (
     refresh_choice,
@@ -124,6 +124,7 @@ __all__ = [
     "positive",
     "invert",
     "number_call",
+    "comprehension_test",
     "number_method_call",
     "aug_assign_attribute",
     "converted_call",

@@ -25,6 +25,7 @@ original body), so none of this is on an eager call's path.
 
 from __future__ import annotations
 
+import bisect
 import math
 import operator
 
@@ -36,13 +37,14 @@ from .augmented import (check_operands, collecting, empty_count, float_power_ope
                         KIND_DTYPES)
 from .errors import StagingError
 from .identity import type_in
+from .libm import EXACT_MATH, MATH_POW, graph_number, math_call
 from .lists import StagedList
 from .text import percent_
 from .values import (is_symbolic, known_empty, number_dtype, promote_types, tensors_dtype,
                      with_number)
 
 __all__ = ["binary", "compare", "negative", "positive", "invert", "number_call",
-           "number_method_call"]
+           "number_method_call", "comprehension_test"]
 
 _BINARY = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -116,13 +118,16 @@ def _apply(fn, left, right, divides, op=None):
 
 
 def _apply_plain(fn, left, right, divides, op=None):
-    if op in _CHECKED and (is_symbolic(right) or is_symbolic(left)) and collecting(
-            ZeroDivisionError):
+    if op in _CHECKED and (is_symbolic(right) or is_symbolic(left)) and (collecting(
+            ZeroDivisionError) or _caught(ZeroDivisionError)):
         # `1.0 / n` of `n = int(v)` in a staged `try`: the symbolic number's own division
         # raised out of the graph where the handler runs in Python; as its stand-in, the
         # division is checked as the try's failure (NOTE [a try around a value the graph
         # checks] in runtime/fallible.py)
-        left, right = _symbolic_stand_in(left), _symbolic_stand_in(right)
+        # (read back as a symbolic number, as the operands were: `s = r * 2` after it, in
+        # the `try`'s lambda, was torch's float64 product of the stand-in, tester23 brief)
+        result = _apply(fn, _symbolic_stand_in(left), _symbolic_stand_in(right), divides, op)
+        return result.item() if _is_number(result) else result
     if mixed_in(left) or mixed_in(right):
         return _apply_mixed(fn, left, right, divides, op)
     left_number, right_number = _is_number(left), _is_number(right)
@@ -319,6 +324,20 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
 
     Raises StagingError for a float that is a number on some paths and a tensor on others
     where the two give different dtypes."""
+    if _receiver is None and any(fn is known for known in _BISECTS) and len(args) == 2 and (
+            not kwargs) and (graph_number(args[1]) or _is_number(args[1])):
+        return _bisect(fn, *args)
+    if _receiver is None and _is_export_pow(fn):
+        fn = MATH_POW  # (math's own, read at import: `math.pow` is the lambda now)
+    if any(fn is known for known in EXACT_MATH) and not kwargs and _receiver is None and any(
+            graph_number(arg) or _is_number(arg) for arg in args):
+        # (NOTE [math functions of graph numbers] in runtime/libm.py)
+        for arg in args:
+            statement = mixed_in(arg)
+            if statement is not None:
+                raise mixed_error(statement, f"{_name(fn)}() of it", "torch's TypeError",
+                                  "a number")
+        return math_call(fn, args, symbolic=not any(_is_number(arg) for arg in args))
     if any(fn is known for known in _SYMBOLIC_ARGUMENTS) and any(
             isinstance(arg, (torch.SymFloat, torch.SymInt)) or is_symbolic(arg) for arg in args):
         # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the symbolic float
@@ -425,9 +444,10 @@ def _check_kinds_seen(fn, args, kwargs, receiver) -> None:
 # math.floor calls __floor__, which reads the value). The ones below are staged with Python's
 # result type: an int for round(t), floor, ceil and trunc, a float for round(t, n), sqrt and
 # fabs, and Python's error for a value outside the domain becomes a graph assertion
-# (math.sqrt(-1.0) raises ValueError, where torch gives nan). The others (exp, log, sin, ...)
-# raise a StagingError that says what to write: libm and torch's kernels may differ in the
-# last bit, and a loop on the result could then take another number of trips.
+# (math.sqrt(-1.0) raises ValueError, where torch gives nan). sqrt and the others (exp, log,
+# sin, ...) are Python's own `math` in the graph (NOTE [math functions of graph numbers] in
+# runtime/libm.py): libm and torch's kernels differ in the last bit, and a loop on the result
+# could then take another number of trips.
 
 def _round(x, ndigits=None):
     if ndigits is None:
@@ -757,6 +777,74 @@ def _promote_all(dtypes):
     for dtype in dtypes[1:]:
         out = promote_types(out, dtype)
     return out
+
+
+def comprehension_test(test):
+    """`test` of a comprehension's `if` that reads a number (NOTE [a count of conditions on a
+    number] in autoconv/converters/numbers.py): as it is where Python knows it, refused where
+    only the graph does."""
+    if not (isinstance(test, torch.Tensor) or is_symbolic(test)):
+        return test
+    raise StagingError(
+        "expression", "a generator's or comprehension's `if` tests a number only the graph "
+        "knows (a number a staged statement carries, or one read from a tensor), which "
+        "decides which items there are",
+        "Count with the condition as a value: `sum(k >= m for m in M)` (or `sum(1 for ...)` "
+        "with the `if`), `bisect.bisect_right(M, k)` of a sorted M, or `sum(w if k >= m else "
+        "0.0 for ...)`")
+
+
+_BISECTS = (bisect.bisect_right, bisect.bisect_left, bisect.bisect)
+
+
+def _bisect(fn, items, x):
+    """`bisect.bisect_right(M, k)` / `bisect_left` of a number only the graph knows and a sorted
+    list of Python numbers (a MultiStepLR-style schedule's milestone count, tester23 s11): the
+    count of the items at most `k` (below `k` for bisect_left), which is where Python's binary
+    search lands in a sorted list, as an int's stand-in (read back as a symbolic int where `k`
+    was one)."""
+    name = f"bisect.{fn.__name__}"
+    if not (type_in(items, (list, tuple)) and all(
+            type_in(m, (bool, int, float)) for m in items)):
+        raise StagingError(
+            "expression", f"{name}(a, k) of a number only the graph knows is staged for a "
+            f"list or tuple of Python numbers, not a {type(items).__name__}",
+            "Give it a list of numbers, or search a tensor: `torch.searchsorted(torch.tensor(a),"
+            " k, right=True)`")
+    if any(b < a for a, b in zip(items, items[1:])):
+        raise StagingError(
+            "expression", f"{name}(a, k) of a number only the graph knows is staged for a "
+            "sorted list (Python's binary search of an unsorted one lands where its halvings "
+            "take it)", "Sort the list first (`sorted(a)`), or count: `sum(k >= m for m in a)`")
+    symbolic = not _is_number(x)
+    value = _symbolic_stand_in(x) if symbolic else x
+    if not isinstance(value, torch.Tensor):
+        value = torch.scalar_tensor(value, dtype=torch.float64 if type_in(
+            value, (float,)) or isinstance(value, torch.SymFloat) else torch.int64)
+    right = fn is not bisect.bisect_left
+    count = torch.zeros((), dtype=torch.int64, device=value.device)
+    for m in items:
+        count = count + ((value >= m) if right else (value > m)).to(torch.int64)
+    return count.item() if symbolic else mark(count)
+
+
+def _caught(kind) -> bool:
+    """Whether a `try` of converted code on the stack catches `kind` (runtime/handlers.py):
+    there a symbolic number's division is checked as a stand-in's, whose check refuses the
+    `try` at the line (`_refuse_if_caught` in runtime/augmented.py), where Python's division of
+    two symbols raised out of the graph that Python's `try` catches."""
+    from . import handlers
+
+    return handlers.catching(kind("")) is not None
+
+
+def _is_export_pow(fn) -> bool:
+    """Whether `fn` is what `math.pow` is while torch.export traces without dynamo: a `lambda
+    x, y: x ** y` of torch's (non_strict_utils._override_builtin_ops), whose `**` of a float's
+    stand-in was torch's float32 pow (`math.pow(abs(e), 1.5)` of an `.item()` number was off
+    in its eighth digit in the saved program only)."""
+    return (getattr(fn, "__name__", None) == "<lambda>"
+            and getattr(fn, "__module__", None) == "torch._export.non_strict_utils")
 
 
 def _name(fn) -> str:

@@ -520,7 +520,31 @@ def in_(item, container, /) -> bool:
     if isinstance(item, StagedConstant) and isinstance(
             container, (tuple, list, Mapping, AbstractSet)):
         return _constant_in(item, container)
+    if type_in(container, (list, tuple)) and _graph_number(item) and all(
+            type_in(other, (bool, int, float)) for other in container):
+        return _number_in(item, container)
     return item in container
+
+
+def _graph_number(value) -> bool:
+    """A number only the graph knows: a stand-in of a number a staged statement carries, or a
+    symbolic one read from a traced tensor."""
+    return (is_stand_in(value) and value.dim() == 0) or (
+        not isinstance(value, torch.Tensor) and _traced(value))
+
+
+def _number_in(item, container):
+    """`k in M` of a number only the graph knows and a list of Python numbers (`if step in
+    milestones:`, tester23 s11): `k == m` for some `m`, a bool's stand-in, where Python's `in`
+    asked each comparison for its truth. (Python's `in` tests identity first: no number the
+    graph computes is one of the list's objects, and == is the same test but for a NaN.)"""
+    if not isinstance(item, torch.Tensor):
+        item = to_tensor(item, dtype=torch.float64 if type_in(item, (float,)) or isinstance(
+            item, torch.SymFloat) else torch.int64)
+    found = torch.zeros((), dtype=torch.bool, device=item.device)
+    for other in container:
+        found = found | (item == other)
+    return mark(found)
 
 
 def _constant_in(item: StagedConstant, container):

@@ -150,6 +150,9 @@ class _Liveness:
 
     def _block_statement(self, node, live_after):
         # Conservative: any part may run, and the code after may start from any point.
+        if isinstance(node, gast.Try):
+            # (a `try` of several assignments staged as one value: autoconv/converters/tries.py)
+            set_anno(node, Anno.LIVE_OUT, frozenset(live_after))
         live = set(live_after)
         for field in ("finalbody", "orelse", "body"):
             live = self.block(getattr(node, field, []), live) | live

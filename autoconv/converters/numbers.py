@@ -86,8 +86,9 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         numbers, lists)
     converted = _converted_names(assigns, ac) - names
     conversions = _conversions(names_at, ac, parents) + _user_results(names_at, ac, parents) + [
-        node for node in names_at if node.id in converted and any(
-            isinstance(parent, gast.Call) for parent in parents.get(id(node), ()))] + [
+        node for node in names_at if node.id in converted] + [
+        # `math.log(x.item())`: the number read inside a module function's call
+        node for node in names_at if _under_item(node, parents)] + [
         # `abs(fx.item())` (NOTE [numbers read from tensors]): the number is read in the
         # builtin's call itself, bound to no name, and the statement was left as written, with
         # Python's `operator.abs` in the graph (torch.export.save failed: tester23 s06); or
@@ -132,9 +133,71 @@ def _calls_builtin(body: list, local_names, ac: str = "ac") -> bool:
 # which makes the number its 0-d tensor for torch.tensor and hands it over as it is elsewhere.
 
 def _converted_names(assigns, ac: str) -> set:
-    """The names bound to a number read from a tensor (`k = int(t)`, `s = t.item()`)."""
-    return {name for node in assigns for name, value in _bound(node)
-            if _reads_tensor_number(value, ac)}
+    """The names bound to a number read from a tensor (`k = int(t)`, `s = t.item()`), and to
+    an operator or a call reading one (`r = 1e-3 / max(e, 1e-12)`: NOTE [math functions of
+    numbers read from tensors])."""
+    found = {name for node in assigns for name, value in _bound(node)
+             if _reads_tensor_number(value, ac)}
+    changed = True
+    while changed:
+        changed = False
+        for node in assigns:
+            for name, value in _bound(node):
+                if name not in found and isinstance(
+                        value, (gast.BinOp, gast.UnaryOp, gast.Call)) and _reads_converted(
+                        value, found, ac):
+                    found.add(name)
+                    changed = True
+    return found
+
+
+# NOTE [a count of conditions on a number]
+# `n = sum(1 for m in milestones if k >= m)` of a number `k` a staged loop counted (tester23
+# s11, a MultiStepLR-style schedule): the generator's `if` asks the comparison, a 0-d bool
+# tensor, for its truth. Where the item is an int constant, the condition is a factor of it
+# instead (`(k >= m) * 1`: Python's own int for a true one, 0 for a false one, which adds
+# nothing to an int sum); any other item (`sum(w for w in ws if w > t)`, a float whose sum of
+# none is the int 0) is refused at the line with what to write.
+
+# NOTE [math functions of numbers read from tensors]
+# `math.exp(-e)`, `math.sqrt(1e-3 / max(e, 1e-12))` of `e = x[i].item()` (tester23 s05): a
+# module's function given an expression that reads such a number, or a name bound to one, is
+# `ac.number_call`, which computes `math`'s functions of symbolic numbers by Python's `math`
+# in the graph (NOTE [math functions of graph numbers] in runtime/libm.py). Only the function
+# given the number directly was (`math.log(e)`), and `math.exp(-e)` asked the symbolic float
+# for its value.
+
+def _under_item(node, parents) -> bool:
+    """Whether the name `node` is the root of a receiver of `.item()` (`x.item()`,
+    `x.sum().item()`, `x[i].item()`)."""
+    for _ in range(8):
+        above = parents.get(id(node), ())
+        if not above:
+            return False
+        node = above[0]
+        if isinstance(node, gast.Attribute) and node.attr == "item":
+            return True
+        if not isinstance(node, (gast.Attribute, gast.Call, gast.Subscript)):
+            return False
+    return False
+
+
+def _reads_converted(value, converted, ac: str) -> bool:
+    """Whether `value` reads a number read from a tensor: a name in `converted`, `t.item()`,
+    `ac.float_(t)`, `ac.int_(t)` (not inside a lambda, which runs elsewhere)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, gast.Name):
+            if node.id in converted:
+                return True
+            continue
+        if isinstance(node, gast.Lambda):
+            continue
+        if isinstance(node, gast.Call) and _reads_tensor_number(node, ac):
+            return True
+        stack.extend(gast.iter_child_nodes(node))
+    return False
 
 
 def _read_numbers(assigns, names_at, parents, ac: str, local_names) -> set:
@@ -694,7 +757,10 @@ def _assigned_from(assigns, names: set, numbers: set, lists=frozenset()) -> set:
 
 def _reads_number(node, names, lists=frozenset()) -> bool:
     """Whether `node` reads a name in `names`: the name, an item of it, or arithmetic of it;
-    or the length of a list in `lists` (NOTE [the length of a grown list])."""
+    or the length of a list in `lists` (NOTE [the length of a grown list]); or a call this
+    pass made (`max(abs(e), 1e-12)`: `abs(e)` is a number's)."""
+    if isinstance(node, gast.Call) and getattr(node, "_autoconv_arithmetic", False):
+        return True
     if isinstance(node, gast.Name):
         return node.id in names
     if isinstance(node, gast.Attribute):  # a carried object's field (`_fields`)
@@ -920,6 +986,8 @@ class _Rewrite(gast.NodeTransformer):
             return call
         if not isinstance(func, gast.Attribute):
             return node
+        if _called(node) == "sum_" and node.args:
+            self._counted(node.args[0])
         root = func
         while isinstance(root, gast.Attribute):
             root = root.value
@@ -936,8 +1004,7 @@ class _Rewrite(gast.NodeTransformer):
             # (`torch.tensor([1, 0.5, 2][k])` of `k = int(t)`: the item is the stand-in of the
             # number chosen, float64 where Python's float gives float32)
             if root.id in self.local_names or not any(
-                    _is_conversion(v, self.ac) or isinstance(v, gast.Name)
-                    and v.id in self.converted or _is_user_call(v, self.ac)
+                    _reads_converted(v, self.converted, self.ac) or _is_user_call(v, self.ac)
                     or _is_getitem(v) and _chosen_by_tensor(v.args[1], self.ac, self.converted)
                     for v in values):
                 return node
@@ -958,6 +1025,29 @@ class _Rewrite(gast.NodeTransformer):
         call._autoconv_arithmetic = True
         copy_origin(call, node)
         return call
+
+    def _counted(self, generator):
+        """`sum(1 for m in M if k >= m)` of a number `k` (NOTE [a count of conditions on a
+        number]): the conditions that read a number become a factor of the item,
+        `sum(ac.binary(ac.compare(k, '>=', m), '*', 1) for m in M)`; where the item is not an
+        int constant, `ac.comprehension_test(c, text)`, which refuses a staged one at the
+        line."""
+        if not (isinstance(generator, gast.GeneratorExp) and len(generator.generators) == 1):
+            return
+        comprehension = generator.generators[0]
+        reading = [c for c in comprehension.ifs if self._may_be_number(c)]
+        if not reading:
+            return
+        elt = generator.elt
+        if (isinstance(elt, gast.Constant) and type(elt.value) is int):
+            comprehension.ifs = [c for c in comprehension.ifs if c not in reading]
+            for condition in reading:
+                elt = self._call(elt, "ac.binary(left, '*', right)", left=condition, right=elt)
+            generator.elt = elt
+            return
+        comprehension.ifs = [
+            self._call(c, "ac.comprehension_test(test)", test=c) if c in reading else c
+            for c in comprehension.ifs]
 
     def visit_AugAssign(self, node):
         # `t += v` outside the staged bodies (which the control-flow pass rewrote already) on

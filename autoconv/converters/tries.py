@@ -22,6 +22,7 @@ import builtins
 import gast
 
 from .. import templates
+from ..analysis.annos import Anno
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 from .raises import may_catch
@@ -38,12 +39,24 @@ class TryConverter(Converter):
     """Stages or refuses a `try` around a call that fails on some data."""
 
     statements_only = True
+    reads = (Anno.LIVE_OUT,)
 
     def visit_Try(self, node):
         self.generic_visit(node)
         checked = self._checked_value(node)
         if checked is not None:
             return checked
+        for handler in node.handlers if _reads_item(node.body) else ():
+            if handler.type is not None and may_catch(handler.type, _ZERO_DIVISION_BASES):
+                # A division of numbers read from tensors (`a.item() / b.item()`) as the
+                # runtime's, whose check this handler would catch: refused at the check
+                # (`handlers.catching`), where Python's division of two symbols raised out of
+                # the graph that Python's `try` catches
+                for stmt in node.body:
+                    if stmt.__class__ in (gast.Assign, gast.AugAssign, gast.Expr):
+                        stmt.value = _checked_operations(stmt.value, handler.type,
+                                                         self.ctx.runtime)
+                break
         handlers = [h for h in node.handlers if _may_catch(h.type)]
         if not handlers:
             return node
@@ -98,8 +111,10 @@ class TryConverter(Converter):
         handler's body, for a `try` whose body is one assignment of an expression to a name
         and whose one handler may catch a Python error the graph checks (NOTE [a try around a
         value the graph checks] in runtime/fallible.py); None for any other `try`."""
-        if len(node.handlers) != 1 or node.orelse or node.finalbody or len(node.body) != 1:
+        if len(node.handlers) != 1 or node.orelse or node.finalbody or not node.body:
             return None
+        if len(node.body) > 1:
+            return self._checked_values(node)
         (handler,), (body,) = node.handlers, node.body
         returned = body.__class__ is gast.Return and body.value is not None
         if (handler.name is not None or not may_catch(handler.type, _CHECKED_BASES)
@@ -145,6 +160,82 @@ class TryConverter(Converter):
             _locate(value, body)
             return [assign, test, value]
         return [assign, test]
+
+
+    def _checked_values(self, node):
+        """`_checked_value` of a body of several assignments to names (`r = a.item() /
+        b.item()` then `s = r * 2`, NOTE [a try of several values]), or None."""
+        (handler,) = node.handlers
+        body = node.body
+        if handler.name is not None or not may_catch(handler.type, _CHECKED_BASES) or not all(
+                stmt.__class__ is gast.Assign and len(stmt.targets) == 1
+                and stmt.targets[0].__class__ is gast.Name
+                and _plain_expression(stmt.value, self.ctx.runtime)
+                and not (stmt.value.__class__ is gast.Call
+                         and _called_name(stmt.value.func) in _FALLIBLE) for stmt in body):
+            return None
+        if not _reads_item(body):
+            return None  # (numbers read from tensors only: other bodies stay a `try`)
+        targets = list(dict.fromkeys(stmt.targets[0].id for stmt in body))
+        live = self.anno(node, Anno.LIVE_OUT) or frozenset()
+        if any(_reads(handler.body, t) or not _binds_on_exit(handler.body, t) and t in live
+               for t in targets):
+            return None
+        # The names the values read, less those an earlier assignment gives them
+        names, given = set(), set()
+        for stmt in body:
+            names |= {n.id for n in gast.walk(stmt.value) if n.__class__ is gast.Name
+                      and n.ctx.__class__ is gast.Load and n.id != self.ctx.runtime
+                      and n.id not in _BUILTINS and n.id not in given}
+            given.add(stmt.targets[0].id)
+        names = sorted(names)
+        # `(lambda r: (lambda s: (r, s))(r * 2))(a / b)`: each value computed where Python
+        # computes it, one lambda per assignment
+        inner = gast.Tuple(elts=[templates.name(t) for t in targets], ctx=gast.Load())
+        for stmt in reversed(body):
+            value = _checked_operations(stmt.value, handler.type, self.ctx.runtime)
+            inner = gast.Call(func=_lambda([stmt.targets[0].id], inner), args=[value],
+                              keywords=[])
+        compute = _lambda(names, inner)
+        failed = self.ctx.namer.new("failed")
+        caught = handler.type if handler.type is not None else templates.name("BaseException")
+        assign, test = templates.replace(
+            "target = ac.try_value(caught, compute, inputs)\nif failed:\n    pass",
+            ac=self.ctx.runtime, target=gast.Tuple(elts=[
+                gast.Tuple(elts=[templates.name(t, gast.Store()) for t in targets],
+                           ctx=gast.Store()), templates.name(failed, gast.Store())],
+                ctx=gast.Store()),
+            failed=templates.name(failed), caught=caught, compute=compute,
+            inputs=templates.names_tuple(names))
+        test.body = handler.body
+        _locate(assign, body[0])
+        _locate(test, node)
+        return [assign, test]
+
+
+# NOTE [a try of several values]
+# `try: r = a.item() / b.item(); s = r * 2 except ZeroDivisionError: s = 0.0`: as one
+# assignment's (NOTE [a try around a value the graph checks] in runtime/fallible.py), the
+# values computed with the checks the handler catches collected, then the handler where one
+# failed. Python stops at the failing assignment, so the names after it keep their old values
+# and the ones before it their new ones, where the staged `try` binds them all: taken only
+# where the handler reads none of them and each is bound by the handler or not read after
+# the `try` (else the `try` is left as it is: a check it catches is refused at the check).
+
+
+def _reads_item(body) -> bool:
+    """Whether the statements `body` read a number from a tensor (`t.item()`, `float(t)`)."""
+    return any(n.__class__ is gast.Call and n.func.__class__ is gast.Attribute
+               and n.func.attr in ("item", "float_", "int_")
+               for stmt in body for n in gast.walk(stmt))
+
+
+def _lambda(params, body):
+    return gast.Lambda(
+        args=gast.arguments(args=[templates.name(n, gast.Param()) for n in params],
+                            posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+                            kwarg=None, defaults=[]),
+        body=body)
 
 
 def _checked_operations(value, caught, runtime):

@@ -1,0 +1,101 @@
+"""`math` functions of numbers only the graph knows, computed by Python's own `math` module."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["EXACT_MATH", "MATH_POW", "graph_number", "math_call"]
+
+# NOTE [math functions of graph numbers]
+# `math.exp(e)` of `e = x[i].item()` (a symbolic float), or of a float a staged statement carries
+# (a 0-d float64 stand-in), asks the number for its value, which only the running graph knows
+# (tester23 s05: refused in replay and export, torch's "Could not guard on data-dependent
+# expression" under dynamo). torch's float64 kernels are no substitute: on a one-element tensor
+# they are not the C library's (measured 2026-12-03 on this AVX512 build, float64: torch.sqrt
+# differs from math.sqrt in 54 of 3,291 values, torch.exp from math.exp in 19 of 5,005,
+# torch.log10 in 347 of 3,291, lgamma in most), so a loop counting trips on the result could take
+# another number of them. The graph holds one op, `autoconv::math_function(args, name)`, whose
+# kernel calls `math.<name>` on the arguments' values: Python's own result, bit for bit, in
+# every mode (autoconv's replay, torch.export, torch.compile). Python's exception for a value
+# outside the function's domain (ValueError "math domain error", OverflowError "math range
+# error", ZeroDivisionError of `math.log(x, 1)`) is a graph check at the user's line, from the
+# code the kernel returns next to the value, so a staged `try` catches it as Python's does.
+#
+# A program torch.export saves holds the op by name: loading it needs `import autoconv` first
+# (torch does not know the op otherwise), and AOTInductor cannot compile it.
+
+# The `math` functions of floats giving a float that run through the op (the others are
+# staged by runtime/arithmetic.py's _NUMBER_FUNCTIONS: floor, ceil, trunc, fabs, isnan, ...,
+# whose results torch computes exactly, or refused there)
+_NAMES = ("sqrt", "exp", "expm1", "exp2", "log", "log2", "log10", "log1p", "cbrt", "sin",
+          "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh",
+          "acosh", "atanh", "erf", "erfc", "gamma", "lgamma", "degrees", "radians", "pow",
+          "fmod", "remainder", "hypot", "copysign")
+EXACT_MATH = {getattr(math, name): name for name in _NAMES if hasattr(math, name)}
+MATH_POW = math.pow
+
+# The exceptions the kernel reports, by code (0: none), with Python's texts
+_ERRORS = {1: (ValueError, "math domain error"), 2: (OverflowError, "math range error"),
+           3: (ZeroDivisionError, "float division by zero")}
+_CODES = {ValueError: 1, OverflowError: 2, ZeroDivisionError: 3}
+
+
+@torch.library.custom_op("autoconv::math_function", mutates_args=())
+def _math_function(args: torch.Tensor, name: str) -> torch.Tensor:
+    """`[math.<name>(*args), 0]` of a 1-d float64 tensor of the arguments, or `[nan, code]`
+    where Python raises (`_ERRORS`)."""
+    try:
+        return torch.tensor([getattr(math, name)(*args.tolist()), 0.0], dtype=torch.float64)
+    except (ValueError, OverflowError, ZeroDivisionError) as error:
+        code = next(c for kind, c in _CODES.items() if isinstance(error, kind))
+        return torch.tensor([math.nan, float(code)], dtype=torch.float64)
+
+
+@_math_function.register_fake
+def _(args, name):
+    return args.new_empty((2,))
+
+
+# Values no number a program computes is likely to equal, and that no bound torch's symbolic
+# reasoning knows of an expression rules out on both sides
+_FAR = (1.2345678901234567e300, -1.2345678901234567e300)
+
+
+def graph_number(value) -> bool:
+    """A symbolic int or float only the running graph knows (`is_symbolic`). Under dynamo,
+    which shows one as a Python number, whether `value != c` is unknown for 0 or one of
+    `_FAR`: `is_symbolic` asks only `!= 0`, which torch knows of `abs(e) + 1` (and `math.log`
+    of it asked the number for its value)."""
+    from torch.fx.experimental.symbolic_shapes import guard_or_false, guard_or_true
+
+    from .identity import type_in
+    from .values import is_symbolic
+
+    if is_symbolic(value):
+        return True
+    if not (torch.compiler.is_dynamo_compiling() and type_in(value, (int, float))):
+        return False
+    return any(guard_or_false(value != c) != guard_or_true(value != c) for c in _FAR)
+
+
+def math_call(fn, args, symbolic: bool):
+    """`fn(*args)` (`fn` in EXACT_MATH) of numbers' 0-d stand-ins and Python numbers, by
+    Python's `math` in the graph (NOTE [math functions of graph numbers]). `symbolic`: the
+    result is read back as a symbolic float (as `.item()` gives; a number read from a tensor
+    stays one), else it is a float's stand-in."""
+    from .augmented import graph_check, mark_view
+
+    try:  # (Python's TypeError for the wrong number of arguments, while tracing)
+        fn(*[0.5] * len(args))
+    except (ValueError, OverflowError, ZeroDivisionError):
+        pass
+    operands = torch.stack([
+        (a.to(torch.float64) if isinstance(a, torch.Tensor) else
+         torch.scalar_tensor(a, dtype=torch.float64)).reshape(()) for a in args])
+    result = _math_function(operands, EXACT_MATH[fn])
+    value, code = result[0], result[1]
+    for number, (kind, text) in _ERRORS.items():
+        graph_check(code != number, kind, text)
+    return value.item() if symbolic else mark_view(value.clone())
