@@ -373,7 +373,8 @@ def _shares(a, b) -> bool:
 
 def check_kept_view(kept, tensor, kept_name: str, tensor_name: str, kind: str, line: int) -> None:
     """Before an in-place update of `kept` (a view of `tensor` that a compound statement on
-    line `line` kept: `kind` "item", "view" or "list") or of `tensor`, where the other is read
+    line `line` kept: `kind` "item", "view" or "list"; "compiled ..." where only dynamo's are
+    refused here: a view an `if` binds) or of `tensor`, where the other is read
     afterwards (NOTE [views kept by a staged statement]).
 
     Raises:
@@ -383,9 +384,34 @@ def check_kept_view(kept, tensor, kept_name: str, tensor_name: str, kind: str, l
     from .lists import StagedList
     from .values import is_staged
 
+    if kind == "compiled grown":
+        # (an item of a list grown under tensor control flow, updated in place: replay and
+        # torch.export write it back into the list's buffer, `register_grown_item`)
+        if torch.compiler.is_dynamo_compiling() and type(kept) is StagedList:
+            raise StagingError(
+                "statement",
+                f"an item of `{kept_name}`, a list grown under tensor control flow (line "
+                f"{line}), is updated in place here; under torch.compile the item is a copy of "
+                "the list's row and the update would not reach the list",
+                f"Update it out of place and store it back (`{kept_name}[0] = "
+                f"{kept_name}[0] * 10`)")
+        return
+    if isinstance(tensor, (list, tuple)) and kind.startswith("compiled "):
+        # (a Python list's row: `rows[k]` is one of its items in Python)
+        if not torch.compiler.is_dynamo_compiling() or not isinstance(kept, torch.Tensor) \
+                or any(isinstance(t, torch.Tensor) and _shares(kept, t) for t in tensor):
+            return
+        tensor, listed = next((t for t in tensor if isinstance(t, torch.Tensor)), None), True
+    else:
+        listed = False
     if not isinstance(tensor, torch.Tensor):
         return
     dynamo = torch.compiler.is_dynamo_compiling()
+    compiled = kind.startswith("compiled ")
+    if compiled:
+        if not dynamo:
+            return
+        kind = kind[len("compiled "):]
     if not dynamo and not is_staged(tensor) and _tracer() is None:
         return
     if kind == "list":
@@ -393,6 +419,9 @@ def check_kept_view(kept, tensor, kept_name: str, tensor_name: str, kind: str, l
             return
     elif not isinstance(kept, torch.Tensor) or is_stand_in(kept) or _shares(kept, tensor):
         return
+    copy = ("under torch.compile it is a copy (dynamo gives autoconv no version counters to "
+            "follow it with)" if compiled else
+            "staged it is a copy (torch.cond / while_loop outputs never alias their inputs)")
     if kind == "list":
         what = (f"`{kept_name}` holds views of `{tensor_name}` in Python (appended on line "
                 f"{line}), but staged it is a list grown in a buffer of copies")
@@ -401,9 +430,8 @@ def check_kept_view(kept, tensor, kept_name: str, tensor_name: str, kind: str, l
                f"(`{tensor_name} = {tensor_name} + 1`)")
     else:
         what = (f"`{kept_name}` is "
-                + ("an item" if kind == "item" else "a view") + f" of `{tensor_name}` in "
-                f"Python (bound on line {line}), sharing its memory, but staged it is a copy "
-                "(torch.cond / while_loop outputs never alias their inputs)")
+                + ("an item" if kind == "item" or listed else "a view") + f" of `{tensor_name}` "
+                f"in Python (bound on line {line}), sharing its memory, but {copy}")
         fix = (f"Clone it where it is kept (`{kept_name} = ....clone()`) if it should keep "
                f"its values, or update out of place (`{kept_name} = {kept_name} * 2`)")
     raise StagingError(

@@ -94,6 +94,8 @@ def _kept(statement, targets: dict, out: list) -> None:
             root = _view_of(call.args[-1], targets)
             if root is not None and root != call.func.value.id:
                 out.append((call.func.value.id, root, "list", statement.lineno))
+            elif root is None:  # (its items' own updates: NOTE [views kept by a staged ...])
+                out.append((call.func.value.id, None, "compiled grown", statement.lineno))
     for field in _BLOCKS:
         for child in getattr(statement, field, None) or ():
             if isinstance(child, gast.ExceptHandler):
@@ -101,6 +103,49 @@ def _kept(statement, targets: dict, out: list) -> None:
                     _kept(s, targets, out)
             elif isinstance(child, gast.stmt):
                 _kept(child, targets, out)
+
+
+def _chosen(statement) -> list:
+    """(name, tensor name, kind, line) for a view a simple statement binds that only dynamo
+    makes a copy of (replay and torch.export follow it by version counters: NOTE [staged values
+    that alias in Python]): a row read by index (`c = data[k]`, "compiled row": the row's own
+    updates are written back in every mode), a choice by a tensor condition (`r = data[0] if c
+    else data[1]`, `max(data[0], data[1])`)."""
+    if len(statement.targets) != 1 or not isinstance(statement.targets[0], gast.Name):
+        return []
+    name, value = statement.targets[0].id, statement.value
+    if isinstance(value, gast.IfExp):
+        roots = {_view_of(value.body, {}), _view_of(value.orelse, {})}
+        kind = "compiled view"
+    elif (isinstance(value, gast.Call) and isinstance(value.func, gast.Name)
+          and value.func.id in ("max", "min") and len(value.args) > 1):
+        roots = {_view_of(a, {}) for a in value.args}
+        kind = "compiled view"
+    else:
+        root, steps = _chain_root(value)
+        roots = {root} if steps and isinstance(value, gast.Subscript) or (
+            steps and isinstance(value, (gast.Attribute, gast.Call))
+            and isinstance(_innermost(value), gast.Subscript)) else set()
+        kind = "compiled row"
+    return [(name, root, kind, statement.lineno) for root in roots
+            if root is not None and root != name]
+
+
+def _innermost(node):
+    """The last step of a view chain before its root name."""
+    while isinstance(node, (gast.Subscript, gast.Attribute, gast.Call)):
+        inner = node.func.value if isinstance(node, gast.Call) else node.value
+        if isinstance(inner, gast.Name):
+            return node
+        node = inner
+    return node
+
+
+def _in_loop(statement, line: int) -> bool:
+    """Whether the statement on `line` under `statement` is in a loop there."""
+    return any(isinstance(n, (gast.For, gast.While, gast.AsyncFor))
+               and any(getattr(m, "lineno", None) == line for m in walk(n.body + n.orelse))
+               for n in walk(statement) if isinstance(n, gast.stmt))
 
 
 def _updated_root(statement):
@@ -206,6 +251,9 @@ class _Function:
                              if isinstance(c, gast.stmt)]
                     if inner:
                         self._block(inner, after)
+            elif isinstance(s, gast.Assign):
+                for fact in _chosen(s):
+                    self._follow(fact, after)
             elif isinstance(s, _COMPOUND):
                 # (the views kept anywhere in a staged statement are followed after it: an
                 # update inside the loop that keeps them is the loop's own, NOTE [views kept
@@ -213,11 +261,16 @@ class _Function:
                 kept = []
                 _kept(s, {}, kept)
                 for fact in kept:
+                    if fact[2] != "list" and not _in_loop(s, fact[3]):
+                        # (a view an `if` binds is its output's: the version counters follow
+                        # it in replay and torch.export, NOTE [staged values that alias in
+                        # Python]; dynamo gives none)
+                        fact = fact[:2] + ("compiled " + fact[2],) + fact[3:]
                     self._follow(fact, after)
 
     def _follow(self, fact, after) -> None:
         kept, tensor, kind, line = fact
-        names = {kept: "kept", tensor: "tensor"}
+        names = {kept: "kept", tensor: "tensor"} if tensor is not None else {kept: "kept"}
         sequence = [s for block in after for s in block]
         for k, s in enumerate(sequence):
             if isinstance(s, gast.Assign) and any(
@@ -225,6 +278,10 @@ class _Function:
                 return  # (rebound on every path: no longer the view)
             for simple, around in _simple_statements([s]):
                 self._aliases(simple, names)
+                if kind.endswith(("list", "grown")) and isinstance(simple, gast.Assign) and all(
+                        isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name)
+                        and t.value.id == kept for t in simple.targets):
+                    continue  # (`vals[0] = t` replaces an item: no tensor is updated)
                 updated = {names[n] for n in _updated_root(simple) if n in names}
                 if not updated:
                     continue
@@ -232,6 +289,10 @@ class _Function:
                 reads_kept = kept in self.outside or any(
                     _reads(n, m) for n in later for m, r in names.items() if r == "kept")
                 reads_tensor = tensor in self.outside or any(_reads(n, tensor) for n in later)
+                if tensor is None:  # (a grown list's item: the list read after)
+                    reads_tensor = reads_kept
+                if kind == "compiled row":  # (its own updates are written back)
+                    updated.discard("kept")
                 if ("kept" in updated and reads_tensor) or ("tensor" in updated and reads_kept):
                     self.checks.setdefault(id(simple), []).append(fact)
 
@@ -304,7 +365,10 @@ class KeptViewConverter(Converter):
                     self._insert(s)
                 elif isinstance(s, gast.stmt) and not isinstance(
                         s, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
-                    for fact in self._checks.get(id(s), ()):
+                    # (the staged statement's own first: a `best = x[0]` it may rebind is
+                    # only dynamo's)
+                    facts = self._checks.get(id(s), ())
+                    for fact in sorted(facts, key=lambda f: f[2].startswith("compiled ")):
                         out.extend(self._check(s, fact))
                     if isinstance(s, _COMPOUND):
                         self._insert(s)
@@ -314,8 +378,8 @@ class KeptViewConverter(Converter):
     def _check(self, statement, fact) -> list:
         kept, tensor, kind, line = fact
         check = templates.replace(
-            f"ac.check_kept_view(kept, tensor, {kept!r}, {tensor!r}, {kind!r}, {line})",
-            ac=self.ctx.runtime, kept=kept, tensor=tensor)
+            f"ac.check_kept_view(kept, {'tensor' if tensor else 'None'}, {kept!r}, {tensor!r}, "
+            f"{kind!r}, {line})", ac=self.ctx.runtime, kept=kept, tensor=tensor or "None")
         for new in check:
             copy_origin(new, statement)
         return check
