@@ -108,9 +108,8 @@ def _kept(statement, targets: dict, out: list) -> None:
 def _chosen(statement) -> list:
     """(name, tensor name, kind, line) for a view a simple statement binds that only dynamo
     makes a copy of (replay and torch.export follow it by version counters: NOTE [staged values
-    that alias in Python]): a row read by index (`c = data[k]`, "compiled row": the row's own
-    updates are written back in every mode), a choice by a tensor condition (`r = data[0] if c
-    else data[1]`, `max(data[0], data[1])`)."""
+    that alias in Python]): a choice by a tensor condition (`r = data[0] if c else data[1]`,
+    `max(data[0], data[1])`)."""
     if len(statement.targets) != 1 or not isinstance(statement.targets[0], gast.Name):
         return []
     name, value = statement.targets[0].id, statement.value
@@ -122,23 +121,12 @@ def _chosen(statement) -> list:
         roots = {_view_of(a, {}) for a in value.args}
         kind = "compiled view"
     else:
-        root, steps = _chain_root(value)
-        roots = {root} if steps and isinstance(value, gast.Subscript) or (
-            steps and isinstance(value, (gast.Attribute, gast.Call))
-            and isinstance(_innermost(value), gast.Subscript)) else set()
-        kind = "compiled row"
+        # (a row read by index, `c = data[k]`, is refreshed by name after an update of its
+        # tensor under torch.compile too: NOTE [rows read with a traced index, their tensor
+        # updated after] in runtime/choices.py; a view of it updated otherwise is still wrong)
+        return []
     return [(name, root, kind, statement.lineno) for root in roots
             if root is not None and root != name]
-
-
-def _innermost(node):
-    """The last step of a view chain before its root name."""
-    while isinstance(node, (gast.Subscript, gast.Attribute, gast.Call)):
-        inner = node.func.value if isinstance(node, gast.Call) else node.value
-        if isinstance(inner, gast.Name):
-            return node
-        node = inner
-    return node
 
 
 def _in_loop(statement, line: int) -> bool:
@@ -291,8 +279,6 @@ class _Function:
                 reads_tensor = tensor in self.outside or any(_reads(n, tensor) for n in later)
                 if tensor is None:  # (a grown list's item: the list read after)
                     reads_tensor = reads_kept
-                if kind == "compiled row":  # (its own updates are written back)
-                    updated.discard("kept")
                 if ("kept" in updated and reads_tensor) or ("tensor" in updated and reads_kept):
                     self.checks.setdefault(id(simple), []).append(fact)
 
