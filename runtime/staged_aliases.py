@@ -39,11 +39,12 @@ __all__ = ["register_row", "register_choice", "check_aliases", "check_kept_view"
 # its operands (`note_outputs`), followed through the values registered inside it, and the
 # statement registers its outputs after it (`register_outputs`); a state the body keeps or
 # updates in place is its own slot's, written back by the statement, and not registered.
-# Open: under torch.compile a version counter is a data-dependent symbol (dynamo refuses to
-# branch on it), and nothing is registered there (still wrong); a loop's output chosen from
-# its items (`best = v` in `for v in x`: the body's private copies break the lookup) and a
-# grown or branch-bound list of views (`vals.append(v)`, then `x.mul_(2)`: registering the
-# buffer refused the statements' own write-backs) are not followed.
+# Under torch.compile a version counter is a data-dependent symbol (dynamo refuses to branch
+# on it), and nothing is registered there; a loop's output chosen from its items (`best = v`
+# in `for v in x`: the body's private copies break the lookup) and a grown list of views
+# (`vals.append(v)`: registering the buffer refused the statements' own write-backs) are not
+# followed. Both are refused from the source instead: NOTE [views kept by a staged
+# statement].
 
 _ENTRIES: list = []
 
@@ -363,7 +364,9 @@ def check_aliases() -> None:
 # the trace kept as a view (a loop run in Python, a Python `if`) shares the memory and is
 # right as it is. Updates inside the statement that keeps the view are its own (loop items
 # are written back; NOTE [the rows a staged loop reads]); a helper given either side is not
-# followed.
+# followed. Under dynamo only ("compiled ..." kinds), the cases the registry follows in replay
+# and torch.export: a view chosen by a tensor `if`, `a if c else b` or `max` / `min`, and an
+# item of a grown list updated in place.
 
 
 def _shares(a, b) -> bool:
