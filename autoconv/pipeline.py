@@ -8,6 +8,7 @@ from . import emit
 from .analysis import liveness
 from .analysis.nodes import walk_statements
 from .converters.alias_checks import AliasCheckConverter
+from .converters.kept_views import KeptViewConverter
 from .converters.asserts import AssertConverter
 from .converters.break_continue import BreakContinueConverter
 from .converters.calls import CallConverter, GradReadConverter, TextReturnConverter
@@ -29,6 +30,9 @@ PASSES = (
     # After the choices' write-backs (a check follows them), before anything lowers the
     # user's statements: NOTE [staged values that alias in Python] in runtime/staged_aliases.py.
     AliasCheckConverter,
+    # On the user's statements as written, which it reads for the views a compound statement
+    # keeps: NOTE [views kept by a staged statement] in runtime/staged_aliases.py.
+    KeptViewConverter,
     # First, while every call in the tree is the user's: later passes add runtime calls.
     # Before calls: `vals.append(x)` must not become a converted_call of the bound method.
     ListConverter,

@@ -58,7 +58,7 @@ from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
 from .warns import warn_
 from .subscripts import getitem, in_, setitem, slice_
-from .staged_aliases import check_aliases
+from .staged_aliases import check_aliases, check_kept_view
 from .operators import (
     and_,
     assert_,
@@ -173,6 +173,7 @@ __all__ = [
     "refresh_item",
     "refresh_item_after_call",
     "check_aliases",
+    "check_kept_view",
     "item_versions",
     "refresh_held",
     "refuse_held",

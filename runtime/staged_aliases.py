@@ -10,7 +10,8 @@ import torch
 from .augmented import is_stand_in
 from .errors import StagingError
 
-__all__ = ["register_row", "register_choice", "check_aliases", "may_alias_input"]
+__all__ = ["register_row", "register_choice", "check_aliases", "check_kept_view",
+           "may_alias_input"]
 
 # NOTE [staged values that alias in Python]
 # Some values are one tensor with another in Python and a copy in the graph: `c = data[k]`
@@ -38,11 +39,12 @@ __all__ = ["register_row", "register_choice", "check_aliases", "may_alias_input"
 # its operands (`note_outputs`), followed through the values registered inside it, and the
 # statement registers its outputs after it (`register_outputs`); a state the body keeps or
 # updates in place is its own slot's, written back by the statement, and not registered.
-# Open: under torch.compile a version counter is a data-dependent symbol (dynamo refuses to
-# branch on it), and nothing is registered there (still wrong); a loop's output chosen from
-# its items (`best = v` in `for v in x`: the body's private copies break the lookup) and a
-# grown or branch-bound list of views (`vals.append(v)`, then `x.mul_(2)`: registering the
-# buffer refused the statements' own write-backs) are not followed.
+# Under torch.compile a version counter is a data-dependent symbol (dynamo refuses to branch
+# on it), and nothing is registered there; a loop's output chosen from its items (`best = v`
+# in `for v in x`: the body's private copies break the lookup) and a grown list of views
+# (`vals.append(v)`: registering the buffer refused the statements' own write-backs) are not
+# followed. Both are refused from the source instead: NOTE [views kept by a staged
+# statement].
 
 _ENTRIES: list = []
 
@@ -351,3 +353,99 @@ def check_aliases() -> None:
     for entry in _ENTRIES:
         if entry.tracer is tracer:
             entry.held = None
+
+
+# NOTE [views kept by a staged statement]
+# A compound statement that keeps a view of a tensor `x` (a loop's item, `best = v` in `for v
+# in x`; `r = x[i]`; `vals.append(x[i])`) keeps, in Python, memory shared with `x`; staged, the
+# loop's or `if`'s output is a copy (torch.cond / while_loop outputs never alias their
+# inputs), and a grown list is a buffer of copies. An in-place update of either side after the
+# statement (`best.mul_(2)`, `x.add_(1)`, `vals[0].mul_(2)`) reached the other in Python and
+# missed it staged, silently in every mode; the registry above cannot follow a loop's output
+# chosen from its private copies of the items, and dynamo gives it no version counters at all.
+# The converter (autoconv/converters/kept_views.py) finds these from the source, in every
+# mode: after such a statement, an update of one side where the other is read afterwards
+# (later statements, an enclosing loop, the caller's argument) is preceded by
+# `check_kept_view(kept, x, ...)`. It refuses when the kept value no longer shares `x`'s
+# memory under a tracer: a staged statement made it a copy (on the paths that did not bind
+# the view it was none in Python either, but the graph cannot tell the paths apart). A view
+# the trace kept as a view (a loop run in Python, a Python `if`) shares the memory and is
+# right as it is. Updates inside the statement that keeps the view are its own (loop items
+# are written back; NOTE [the rows a staged loop reads]); a helper given either side is not
+# followed. Under dynamo only ("compiled ..." kinds), the cases the registry follows in replay
+# and torch.export: a view chosen by a tensor `if`, `a if c else b` or `max` / `min`, and an
+# item of a grown list updated in place.
+
+
+def _shares(a, b) -> bool:
+    """Whether tensors `a` and `b` share memory as the tracers know it (a view's `_base`)."""
+    return a is b or _base_of(a) is _base_of(b)
+
+
+def check_kept_view(kept, tensor, kept_name: str, tensor_name: str, kind: str, line: int) -> None:
+    """Before an in-place update of `kept` (a view of `tensor` that a compound statement on
+    line `line` kept: `kind` "item", "view" or "list"; "compiled ..." where only dynamo's are
+    refused here: a view an `if` binds) or of `tensor`, where the other is read
+    afterwards (NOTE [views kept by a staged statement]).
+
+    Raises:
+        StagingError: under a tracer, `kept` is a copy of a view of `tensor`, or a list grown
+            under tensor control flow from such views.
+    """
+    from .lists import StagedList
+    from .values import is_staged
+
+    if kind == "compiled grown":
+        # (an item of a list grown under tensor control flow, updated in place: replay and
+        # torch.export write it back into the list's buffer, `register_grown_item`)
+        if torch.compiler.is_dynamo_compiling() and type(kept) is StagedList:
+            raise StagingError(
+                "statement",
+                f"an item of `{kept_name}`, a list grown under tensor control flow (line "
+                f"{line}), is updated in place here; under torch.compile the item is a copy of "
+                "the list's row and the update would not reach the list",
+                f"Update it out of place and store it back (`{kept_name}[0] = "
+                f"{kept_name}[0] * 10`)")
+        return
+    if isinstance(tensor, (list, tuple)) and kind.startswith("compiled "):
+        # (a Python list's row: `rows[k]` is one of its items in Python)
+        if not torch.compiler.is_dynamo_compiling() or not isinstance(kept, torch.Tensor) \
+                or any(isinstance(t, torch.Tensor) and _shares(kept, t) for t in tensor):
+            return
+        tensor, listed = next((t for t in tensor if isinstance(t, torch.Tensor)), None), True
+    else:
+        listed = False
+    if not isinstance(tensor, torch.Tensor):
+        return
+    dynamo = torch.compiler.is_dynamo_compiling()
+    compiled = kind.startswith("compiled ")
+    if compiled:
+        if not dynamo:
+            return
+        kind = kind[len("compiled "):]
+    if not dynamo and not is_staged(tensor) and _tracer() is None:
+        return
+    if kind == "list":
+        if type(kept) is not StagedList:
+            return
+    elif not isinstance(kept, torch.Tensor) or is_stand_in(kept) or _shares(kept, tensor):
+        return
+    copy = ("under torch.compile it is a copy (dynamo gives autoconv no version counters to "
+            "follow it with)" if compiled else
+            "staged it is a copy (torch.cond / while_loop outputs never alias their inputs)")
+    if kind == "list":
+        what = (f"`{kept_name}` holds views of `{tensor_name}` in Python (appended on line "
+                f"{line}), but staged it is a list grown in a buffer of copies")
+        fix = (f"Append copies (`{kept_name}.append({tensor_name}[i].clone())`) if the list "
+               "should keep its values, or update out of place "
+               f"(`{tensor_name} = {tensor_name} + 1`)")
+    else:
+        what = (f"`{kept_name}` is "
+                + ("an item" if kind == "item" or listed else "a view") + f" of `{tensor_name}` "
+                f"in Python (bound on line {line}), sharing its memory, but {copy}")
+        fix = (f"Clone it where it is kept (`{kept_name} = ....clone()`) if it should keep "
+               f"its values, or update out of place (`{kept_name} = {kept_name} * 2`)")
+    raise StagingError(
+        "statement",
+        f"{what}; `{kept_name}` or `{tensor_name}` is updated in place here and the other read "
+        "afterwards, which in Python sees the update and in the graph would not", fix)

@@ -1,0 +1,371 @@
+"""A view kept by a compound statement (a loop's item, `x[i]`, appended to a list), then
+updated in place, or its tensor updated in place, is checked before the update (NOTE [views
+kept by a staged statement] in runtime/staged_aliases.py).
+
+    for v in x:                          for v in x:
+        if v.sum() > m:                      if v.sum() > m:
+            best = v                             best = v
+    best.mul_(2)                  ->     ac.check_kept_view(best, x, 'best', 'x', 'item', 3)
+    return best, x                       best.mul_(2)
+"""
+
+from __future__ import annotations
+
+import gast
+
+from .. import templates
+from ..analysis.annos import copy_origin
+from ..analysis.nodes import walk
+from ..transformer import Converter
+from .generators import leaves_generators_alone
+
+_COMPOUND = (gast.If, gast.For, gast.While, gast.With, gast.Try, gast.AsyncFor, gast.AsyncWith)
+_BLOCKS = ("body", "orelse", "finalbody", "handlers")
+# Tensor methods and attributes that give a view of their receiver
+_VIEWS = frozenset({
+    "view", "view_as", "t", "transpose", "permute", "squeeze", "unsqueeze", "narrow", "select",
+    "expand", "expand_as", "diagonal", "unfold", "as_strided", "detach", "movedim", "swapdims",
+    "swapaxes", "unflatten", "T", "mT", "H", "mH", "real", "imag", "data"})
+
+
+def _chain_root(node):
+    """The name a chain of subscripts and view methods starts from (`x[i][0].t()`: `x`), and
+    whether the chain has a step; (None, False) where `node` is no such chain."""
+    steps = False
+    while True:
+        if isinstance(node, gast.Subscript):
+            node = node.value
+        elif isinstance(node, gast.Attribute) and node.attr in _VIEWS:
+            node = node.value
+        elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+              and node.func.attr in _VIEWS):
+            node = node.func.value
+        else:
+            break
+        steps = True
+    return (node.id, steps) if isinstance(node, gast.Name) else (None, False)
+
+
+def _view_of(node, targets: dict):
+    """The tensor name `node` is a view of in Python: a loop's item (`targets`: item name ->
+    the iterated name), a subscript or view method of a name or of an item; else None."""
+    if isinstance(node, gast.IfExp):
+        return _view_of(node.body, targets) or _view_of(node.orelse, targets)
+    if isinstance(node, gast.Name):
+        return targets.get(node.id)
+    root, steps = _chain_root(node)
+    if root is None or not steps:
+        return None
+    return targets.get(root, root)
+
+
+def _loop_targets(loop, targets: dict) -> dict:
+    """`targets` with the item names of the `for` `loop` over a tensor name (or a view of one,
+    `enumerate` of one) mapped to that name."""
+    it, target = loop.iter, loop.target
+    if (isinstance(it, gast.Call) and isinstance(it.func, gast.Name)
+            and it.func.id == "enumerate" and it.args and isinstance(target, gast.Tuple)
+            and len(target.elts) == 2):
+        it, target = it.args[0], target.elts[1]
+    if not isinstance(target, gast.Name):
+        return targets
+    root = _view_of(it, targets) if not isinstance(it, gast.Name) else targets.get(it.id, it.id)
+    if root is None or root == target.id:
+        return targets
+    return {**targets, target.id: root}
+
+
+def _kept(statement, targets: dict, out: list) -> None:
+    """Appends to `out` (kept name, tensor name, kind, line) for the views the statements under
+    `statement` bind or append."""
+    if isinstance(statement, (gast.For, gast.AsyncFor)):
+        targets = _loop_targets(statement, targets)
+    if isinstance(statement, gast.Assign) and len(statement.targets) == 1:
+        target = statement.targets[0]
+        if isinstance(target, gast.Name):
+            root = _view_of(statement.value, targets)
+            if root is not None and root != target.id:
+                kind = "item" if isinstance(statement.value, gast.Name) else "view"
+                out.append((target.id, root, kind, statement.lineno))
+    elif isinstance(statement, gast.Expr) and isinstance(statement.value, gast.Call):
+        call = statement.value
+        if (isinstance(call.func, gast.Attribute) and call.func.attr in ("append", "insert")
+                and isinstance(call.func.value, gast.Name) and call.args):
+            root = _view_of(call.args[-1], targets)
+            if root is not None and root != call.func.value.id:
+                out.append((call.func.value.id, root, "list", statement.lineno))
+            elif root is None:  # (its items' own updates: NOTE [views kept by a staged ...])
+                out.append((call.func.value.id, None, "compiled grown", statement.lineno))
+    for field in _BLOCKS:
+        for child in getattr(statement, field, None) or ():
+            if isinstance(child, gast.ExceptHandler):
+                for s in child.body:
+                    _kept(s, targets, out)
+            elif isinstance(child, gast.stmt):
+                _kept(child, targets, out)
+
+
+def _chosen(statement) -> list:
+    """(name, tensor name, kind, line) for a view a simple statement binds that only dynamo
+    makes a copy of (replay and torch.export follow it by version counters: NOTE [staged values
+    that alias in Python]): a choice by a tensor condition (`r = data[0] if c else data[1]`,
+    `max(data[0], data[1])`)."""
+    if len(statement.targets) != 1 or not isinstance(statement.targets[0], gast.Name):
+        return []
+    name, value = statement.targets[0].id, statement.value
+    if isinstance(value, gast.IfExp):
+        roots = {_view_of(value.body, {}), _view_of(value.orelse, {})}
+        kind = "compiled view"
+    elif (isinstance(value, gast.Call) and isinstance(value.func, gast.Name)
+          and value.func.id in ("max", "min") and len(value.args) > 1):
+        roots = {_view_of(a, {}) for a in value.args}
+        kind = "compiled view"
+    else:
+        # (a row read by index, `c = data[k]`, is refreshed by name after an update of its
+        # tensor under torch.compile too: NOTE [rows read with a traced index, their tensor
+        # updated after] in runtime/choices.py; a view of it updated otherwise is still wrong)
+        return []
+    return [(name, root, kind, statement.lineno) for root in roots
+            if root is not None and root != name]
+
+
+def _in_loop(statement, line: int) -> bool:
+    """Whether the statement on `line` under `statement` is in a loop there."""
+    return any(isinstance(n, (gast.For, gast.While, gast.AsyncFor))
+               and any(getattr(m, "lineno", None) == line for m in walk(n.body + n.orelse))
+               for n in walk(statement) if isinstance(n, gast.stmt))
+
+
+def _updated_root(statement):
+    """The names `statement` (a simple statement) updates in place: an augmented assignment's
+    or an item store's target, an in-place method's receiver (`x[0].add_(1)`: `x`), `out=`."""
+    found = set()
+    if isinstance(statement, _COMPOUND):  # (its header only)
+        statement = _header(statement)
+    if isinstance(statement, gast.AugAssign):
+        root, _ = _chain_root(statement.target)
+        if root is not None:
+            found.add(root)
+    if isinstance(statement, gast.Assign):
+        for target in statement.targets:
+            if isinstance(target, gast.Subscript):
+                root, _ = _chain_root(target)
+                if root is not None:
+                    found.add(root)
+    for n in walk(statement):
+        if not isinstance(n, gast.Call):
+            continue
+        func = n.func
+        if (isinstance(func, gast.Attribute) and func.attr.endswith("_")
+                and not func.attr.startswith("_")):
+            root, _ = _chain_root(func.value)
+            if root is not None:
+                found.add(root)
+        for keyword in n.keywords:
+            if keyword.arg == "out":
+                root, _ = _chain_root(keyword.value)
+                if root is not None:
+                    found.add(root)
+    return found
+
+
+def _simple_statements(statements):
+    """The simple statements under `statements`, in order, each with the compound statements
+    around it (inside `statements`), outermost first."""
+    for s in statements:
+        if isinstance(s, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
+            continue
+        if isinstance(s, _COMPOUND):
+            yield s, ()  # (its header: a loop's iterable, an `if`'s test)
+            for field in _BLOCKS:
+                block = getattr(s, field, None) or ()
+                inner = [h for c in block if isinstance(c, gast.ExceptHandler) for h in c.body]
+                inner += [c for c in block if isinstance(c, gast.stmt)]
+                for simple, around in _simple_statements(inner):
+                    yield simple, (s,) + around
+        else:
+            yield s, ()
+
+
+def _reads(node, name: str) -> bool:
+    return any(isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
+               for n in walk(node))
+
+
+def _header(statement):
+    """The expressions a compound statement evaluates itself."""
+    if isinstance(statement, (gast.If, gast.While)):
+        return [statement.test]
+    if isinstance(statement, (gast.For, gast.AsyncFor)):
+        return [statement.iter]
+    if isinstance(statement, (gast.With, gast.AsyncWith)):
+        return list(statement.items)
+    if isinstance(statement, _COMPOUND):
+        return []
+    return statement
+
+
+class _Function:
+    """The kept views of one function and the checks before their updates."""
+
+    def __init__(self, function, runtime: str):
+        self.function = function
+        self.runtime = runtime
+        self.outside = {a.id for a in walk(function.args) if isinstance(a, gast.Name)}
+        bound = {n.id for n in walk(function.body)
+                 if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load)}
+        self.outside |= {n.id for n in walk(function.body)
+                         if isinstance(n, gast.Name) and n.id not in bound}
+        for n in walk(function.body):
+            if isinstance(n, (gast.Global, gast.Nonlocal)):
+                self.outside.update(n.names)
+        self.checks = {}  # id(statement) -> [(kept, tensor, kind, line)]
+
+    def run(self) -> None:
+        self._block(self.function.body, ())
+
+    def _block(self, statements, rest) -> None:
+        """`rest`: the blocks' statements that run after `statements` (innermost first)."""
+        for i, s in enumerate(statements):
+            after = (statements[i + 1:],) + rest
+            if isinstance(s, (gast.With, gast.AsyncWith, gast.Try)):
+                # (not staged: what its blocks keep is followed after their statements)
+                for field in _BLOCKS:
+                    for child in getattr(s, field, None) or ():
+                        body = child.body if isinstance(child, gast.ExceptHandler) else None
+                        if body is not None:
+                            self._block(body, after)
+                    inner = [c for c in getattr(s, field, None) or ()
+                             if isinstance(c, gast.stmt)]
+                    if inner:
+                        self._block(inner, after)
+            elif isinstance(s, gast.Assign):
+                for fact in _chosen(s):
+                    self._follow(fact, after)
+            elif isinstance(s, _COMPOUND):
+                # (the views kept anywhere in a staged statement are followed after it: an
+                # update inside the loop that keeps them is the loop's own, NOTE [views kept
+                # by a staged statement])
+                kept = []
+                _kept(s, {}, kept)
+                for fact in kept:
+                    if fact[2] != "list" and not _in_loop(s, fact[3]):
+                        # (a view an `if` binds is its output's: the version counters follow
+                        # it in replay and torch.export, NOTE [staged values that alias in
+                        # Python]; dynamo gives none)
+                        fact = fact[:2] + ("compiled " + fact[2],) + fact[3:]
+                    self._follow(fact, after)
+
+    def _follow(self, fact, after) -> None:
+        kept, tensor, kind, line = fact
+        names = {kept: "kept", tensor: "tensor"} if tensor is not None else {kept: "kept"}
+        sequence = [s for block in after for s in block]
+        for k, s in enumerate(sequence):
+            if isinstance(s, gast.Assign) and any(
+                    isinstance(t, gast.Name) and t.id in (kept, tensor) for t in s.targets):
+                return  # (rebound on every path: no longer the view)
+            for simple, around in _simple_statements([s]):
+                self._aliases(simple, names)
+                if kind.endswith(("list", "grown")) and isinstance(simple, gast.Assign) and all(
+                        isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name)
+                        and t.value.id == kept for t in simple.targets):
+                    continue  # (`vals[0] = t` replaces an item: no tensor is updated)
+                updated = {names[n] for n in _updated_root(simple) if n in names}
+                if not updated:
+                    continue
+                later = self._later(simple, around, sequence[k + 1:])
+                reads_kept = kept in self.outside or any(
+                    _reads(n, m) for n in later for m, r in names.items() if r == "kept")
+                reads_tensor = tensor in self.outside or any(_reads(n, tensor) for n in later)
+                if tensor is None:  # (a grown list's item: the list read after)
+                    reads_tensor = reads_kept
+                if ("kept" in updated and reads_tensor) or ("tensor" in updated and reads_kept):
+                    self.checks.setdefault(id(simple), []).append(fact)
+
+    @staticmethod
+    def _aliases(simple, names) -> None:
+        """A loop's item over a kept list or view, or a name bound to one (`w = vals[0]`), is
+        the kept side too."""
+        if isinstance(simple, (gast.For, gast.AsyncFor)):
+            root = _view_of(simple.iter, {}) if not isinstance(simple.iter, gast.Name) \
+                else simple.iter.id
+            if root in names and isinstance(simple.target, gast.Name):
+                names.setdefault(simple.target.id, names[root])
+        elif isinstance(simple, gast.Assign) and len(simple.targets) == 1 \
+                and isinstance(simple.targets[0], gast.Name):
+            root = _view_of(simple.value, {})
+            if root in names:
+                names.setdefault(simple.targets[0].id, names[root])
+
+    @staticmethod
+    def _later(simple, around, rest) -> list:
+        """What runs after `simple`: the statements after it, and all of each loop around it."""
+        later = list(rest)
+        for compound in around:
+            if isinstance(compound, (gast.For, gast.While, gast.AsyncFor)):
+                later.append(compound)
+        later += [s for compound in around for s in _after_in(compound, simple)]
+        return later
+
+
+def _after_in(compound, simple) -> list:
+    """The statements of `compound`'s blocks after the one holding `simple`."""
+    out = []
+    for field in _BLOCKS:
+        block = [c for c in getattr(compound, field, None) or () if isinstance(c, gast.stmt)]
+        for i, s in enumerate(block):
+            if s is simple or any(n is simple for n in walk(s)):
+                out += block[i + 1:]
+    return out
+
+
+@leaves_generators_alone
+class KeptViewConverter(Converter):
+    """Adds `ac.check_kept_view(...)` before an in-place update of a view a compound statement
+    kept, or of its tensor, where both are read after (NOTE [views kept by a staged
+    statement])."""
+
+    statements_only = True
+
+    def visit_FunctionDef(self, node):
+        function = _Function(node, self.ctx.runtime)
+        function.run()
+        self._checks = function.checks
+        if self._checks:
+            self._insert(node)
+        for s in walk(node.body):  # (nested functions: their own views)
+            if isinstance(s, (gast.FunctionDef, gast.AsyncFunctionDef)):
+                self.visit_FunctionDef(s)
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def _insert(self, node) -> None:
+        for field in _BLOCKS:
+            block = getattr(node, field, None)
+            if not isinstance(block, list):
+                continue
+            out = []
+            for s in block:
+                if isinstance(s, gast.ExceptHandler):
+                    self._insert(s)
+                elif isinstance(s, gast.stmt) and not isinstance(
+                        s, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
+                    # (the staged statement's own first: a `best = x[0]` it may rebind is
+                    # only dynamo's)
+                    facts = self._checks.get(id(s), ())
+                    for fact in sorted(facts, key=lambda f: f[2].startswith("compiled ")):
+                        out.extend(self._check(s, fact))
+                    if isinstance(s, _COMPOUND):
+                        self._insert(s)
+                out.append(s)
+            block[:] = out
+
+    def _check(self, statement, fact) -> list:
+        kept, tensor, kind, line = fact
+        check = templates.replace(
+            f"ac.check_kept_view(kept, {'tensor' if tensor else 'None'}, {kept!r}, {tensor!r}, "
+            f"{kind!r}, {line})", ac=self.ctx.runtime, kept=kept, tensor=tensor or "None")
+        for new in check:
+            copy_origin(new, statement)
+        return check

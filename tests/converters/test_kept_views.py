@@ -1,0 +1,56 @@
+"""The kept-view pass: `ac.check_kept_view(...)` before an in-place update of a view a compound
+statement kept, or of its tensor, only where the other is read afterwards (NOTE [views kept by
+a staged statement] in runtime/staged_aliases.py)."""
+
+import autoconv
+from support import function_from_source
+
+
+def _checked(source: str) -> list:
+    """The user's statements (as converted) that a kept-view check precedes, in order."""
+    lines = [line.strip() for line in
+             autoconv.to_code(function_from_source(source)).strip().splitlines()]
+    return [lines[i + 1] for i, line in enumerate(lines)
+            if line.startswith("ac.check_kept_view(")
+            and not lines[i + 1].startswith("ac.check_kept_view(")]
+
+
+_LOOP = """
+    def f(x):
+        m = torch.tensor(-1e9)
+        best = x[0]
+        for v in x:
+            if v.sum() > m:
+                best = v
+                m = v.sum()
+"""
+
+
+def test_an_update_of_a_kept_item_with_the_tensor_read_after_is_checked():
+    assert _checked(_LOOP + "        best.mul_(2)\n        return best, x\n") == ["best.mul_(2)"]
+
+
+def test_an_update_of_the_tensor_with_the_kept_item_read_after_is_checked():
+    assert _checked(_LOOP + "        x.add_(1)\n        return best\n") == ["x.add_(1)"]
+
+
+def test_kept_views_only_read_rebound_or_not_read_after_are_not_checked():
+    assert _checked(_LOOP + "        return best * 2, x\n") == []
+    assert _checked(_LOOP + "        best = best.clone()\n        best.mul_(2)\n"
+                            "        return best, x\n") == []
+    assert _checked(_LOOP.replace("def f(x):", "def f(y):\n        x = y.clone()")
+                    + "        best.mul_(2)\n        return best\n") == []
+
+
+def test_a_list_grown_from_views_is_checked_and_one_of_copies_is_not():
+    grown = """
+        def f(x):
+            vals = []
+            for v in x:
+                if v.sum() > 0:
+                    vals.append(v{})
+            x.add_(1)
+            return vals[0]
+    """
+    assert _checked(grown.format("")) == ["x.add_(1)"]
+    assert _checked(grown.format(".clone()")) == []
