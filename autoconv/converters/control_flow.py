@@ -1125,6 +1125,12 @@ def _changed_by_calls(local, runtime, attributes=True) -> set:
                 if not attributes:
                     continue
                 receiver = receiver.value
+            elif func.attr == "converted_call" and receiver.__class__ is gast.Name:
+                # (an object called, `stopper(val_loss)`: its `__call__` may change its fields,
+                # as a method does; pytorchtools' EarlyStopping's `val_loss_min` was float64:
+                # tester24 s12. A function's name here only adds fields nobody reads.)
+                if not attributes:
+                    continue
             elif func.attr != "converted_method_call":
                 continue
             root = _root(receiver)

@@ -84,6 +84,14 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     names = _assigned_from(
         assigns, numbers & (set(carried) | set(indices) | fields | set(params) | read | items),
         numbers, lists)
+    given = _local_function_params(body, names) - names
+    if given:
+        # (NOTE [numbers given to a local function])
+        params = set(params) | given
+        numbers = _numbers(assigns, numbers | given)
+        names = _assigned_from(
+            assigns, numbers & (set(carried) | set(indices) | fields | params | read | items),
+            numbers, lists)
     converted = _converted_names(assigns, ac) - names
     conversions = _conversions(names_at, ac, parents) + _user_results(names_at, ac, parents) + [
         node for node in names_at if node.id in converted] + [
@@ -413,6 +421,44 @@ def _scanned_returned_lists(assigns, names_at, parents, ac: str) -> set:
                     if call.__class__ is gast.Call and call.func is attribute and call.args:
                         read |= _listed(call.args[0])
     return bound & read
+
+
+# NOTE [numbers given to a local function]
+# A function defined in the converted one (a nested `def`, a `lambda` bound to a name) is
+# converted with it and called directly, not through `ac.converted_call`, so the twin that counts
+# a module-level function's parameters as numbers (NOTE [numbers given to a function] in
+# runtime/calls.py) never ran for it: `g = lambda a, b: a * b; g(x.sum(), s)` with `s` a float a
+# staged loop carries met the float32 sum as a 0-d float64 and gave float64 (tester24 s13).
+# Here a parameter of such a function that a call gives a number counts as a name that may hold
+# one, so its arithmetic goes through the runtime in its body too.
+
+def _local_function_params(body: list, names: set) -> set:
+    """The parameters of the functions `body` defines (`def g(a, b)`, `g = lambda a, b: ...`)
+    that a call of them by name gives an argument reading a name in `names`."""
+    defined, calls = {}, []
+    for node in walk(body):
+        cls = node.__class__
+        if cls is gast.FunctionDef:
+            defined[node.name] = node.args
+        elif (cls is gast.Assign and node.value.__class__ is gast.Lambda
+              and len(node.targets) == 1 and node.targets[0].__class__ is gast.Name):
+            defined[node.targets[0].id] = node.value.args
+        elif cls is gast.Call and node.func.__class__ is gast.Name:
+            calls.append(node)
+    given = set()
+    for call in calls:
+        args = defined.get(call.func.id)
+        if args is None:
+            continue
+        positional = [a.id for a in args.posonlyargs + args.args if a.__class__ is gast.Name]
+        for i, value in enumerate(call.args):
+            if i < len(positional) and value.__class__ is not gast.Starred and _reads_number(
+                    value, names):
+                given.add(positional[i])
+        for keyword in call.keywords:
+            if keyword.arg is not None and _reads_number(keyword.value, names):
+                given.add(keyword.arg)
+    return given
 
 
 def _list_of(node, lists) -> bool:

@@ -103,3 +103,61 @@ def test_a_frozen_object_outside_is_left_as_it_was():
                                                         backend="eager", dynamic=False)):
         assert torch.equal(run(T([1.0, 1.0]), start), T(0.025))
         assert start == _Frozen(0.1, 0)
+
+
+# (s13) a float a staged loop carries, given to a lambda or a nested def of the function: they
+# are converted with it and called directly, and met the float32 sum as a 0-d float64
+def float_given_to_a_lambda(x):
+    s = 1.0
+    for i in range(x.shape[0]):
+        if x[i] < 0:
+            break
+        s = s * 0.3
+    g = lambda a, b: a * b  # noqa: E731
+    return g(x.sum(), s)
+
+
+def float_given_to_a_nested_def(x):
+    s = 1.0
+    for i in range(x.shape[0]):
+        if x[i] < 0:
+            break
+        s = s * 0.3
+
+    def g(a, b=1.0):
+        return a * b
+
+    return g(x.sum(), b=s)
+
+
+class _MinTracker:
+    def __init__(self):
+        self.best = -float("inf")
+        self.vmin = float("inf")
+
+    def __call__(self, v):
+        if -v > self.best:
+            self.best = -v
+            self.vmin = v
+
+
+# (s12) an object called (pytorchtools' EarlyStopping is used so): its `__call__` changes its
+# fields as a method does; `vmin` came back float64
+def object_called_with_item_numbers(x):
+    a = _MinTracker()
+    for i in range(x.shape[0]):
+        a(x[i].item())
+        if x[i] < 0.2:
+            break
+    return torch.tensor(a.vmin)
+
+
+@pytest.mark.parametrize("fn", [float_given_to_a_lambda, float_given_to_a_nested_def],
+                         ids=lambda f: f.__name__)
+def test_a_carried_float_given_to_a_local_function_keeps_float32(fn):
+    assert_same_exactly(fn, [(T([0.3, -0.8, 0.7]),), (T([0.3, 0.8, 0.7]),)])
+
+
+def test_an_object_called_with_numbers_keeps_its_fields_python_numbers():
+    assert_same_exactly(object_called_with_item_numbers,
+                        [(T([0.9, 0.5, 0.6, 0.1]),), (T([0.3, 0.8, 0.7, 0.6]),)])
