@@ -1780,7 +1780,9 @@ def read_by_list_methods(x):
     vals = _grown_positives(x)
     return (torch.tensor(vals.count(1.0)), torch.tensor(1.0 in vals),
             torch.tensor(5.0 not in vals), torch.tensor(len(vals * 2)),
-            torch.tensor(sum(vals.copy())))
+            # (a start of the items' kind: `sum` of an empty copy is Python's int 0, which the
+            # graph refuses where it shows, NOTE [numbers of two kinds])
+            torch.tensor(sum(vals.copy(), 0.0)))
 
 
 def index_of_the_largest(x):
