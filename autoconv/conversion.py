@@ -14,6 +14,8 @@ import gast
 
 import autoconv_runtime
 from autoconv_runtime import handlers as runtime_handlers
+from autoconv_runtime.staging import export_passes, kept_effects, operator_autograd
+from autoconv_runtime.staging.tracers import dynamo as dynamo_tracer
 
 from . import emit, pipeline, templates
 from .analysis.nodes import walk, walk_statements
@@ -266,6 +268,34 @@ def _cell(value):
     return types.CellType(value)
 
 
+_torch_fixed = False
+
+
+def install_torch_fixes() -> None:
+    """Patch torch where converted code needs it, once, at the first conversion.
+
+    Every conversion calls it, also one made while dynamo traces: `torch.compile(autoconv(fn))`
+    converts `fn` at its first call, inside dynamo's trace, where the caller cannot patch
+    anything (it is traced, not run); without the fixes that trace lost the attribute stores
+    of staged bodies, silently (fuzz seed 25, program 150). Not at import: the fixes import
+    dynamo, seconds of `import autoconv`.
+    """
+    # Converted code may run under dynamo or torch.export, and its graphs' operators under
+    # autograd, from here on (NOTE [dynamo loses attribute stores], NOTE [builtins replaced
+    # while torch.export runs], NOTE [export drops grad-mode regions around operators], NOTE
+    # [second-order gradients through operators], NOTE [assertions in bodies whose outputs are
+    # unused]).
+    global _torch_fixed
+    if _torch_fixed:
+        return
+    dynamo_tracer.install_side_effects_fix()
+    dynamo_tracer.install_constant_fold_fix()
+    export_passes.install_export_fixes()
+    kept_effects.install_kept_effects_fix()
+    operator_autograd.install_operator_autograd_fixes()
+    _torch_fixed = True
+
+
 def convert_function(fn, numbers: frozenset = frozenset(), objects: frozenset = frozenset()):
     """The converted twin of the Python function `fn` (same globals, closure cells, defaults).
 
@@ -276,6 +306,8 @@ def convert_function(fn, numbers: frozenset = frozenset(), objects: frozenset = 
     """
     if is_generated(fn):
         return fn
+    if not _torch_fixed:
+        install_torch_fixes()
     original = fn.__code__
     with _lock:
         if numbers or objects:

@@ -15,8 +15,6 @@ import torch
 from autoconv_runtime import calls
 from autoconv_runtime.calls import is_marked_do_not_convert, preconvert_module
 from autoconv_runtime.errors import StagingError
-from autoconv_runtime.staging import export_passes, kept_effects, operator_autograd
-from autoconv_runtime.staging.tracers import dynamo as dynamo_tracer
 
 from . import conversion
 from .errors import ConversionError
@@ -71,8 +69,8 @@ def converted_forward(module):
 def _convert(fn, *, module_hooks: bool):
     if is_marked_do_not_convert(fn):
         return fn
-    if not _torch_fixed and not torch.compiler.is_dynamo_compiling():
-        _install_torch_fixes()
+    if not torch.compiler.is_dynamo_compiling():
+        conversion.install_torch_fixes()
     if isinstance(fn, Wraps):
         return _convert(fn.python_function, module_hooks=module_hooks)
     target = target_of(fn)
@@ -94,22 +92,6 @@ def _convert(fn, *, module_hooks: bool):
     return converted
 
 
-_torch_fixed = False
-
-
-def _install_torch_fixes() -> None:
-    # Converted code may run under dynamo or torch.export, and its graphs' operators under
-    # autograd, from here on (NOTE [dynamo loses attribute stores], NOTE [builtins replaced
-    # while torch.export runs], NOTE [export drops grad-mode regions around operators], NOTE
-    # [second-order gradients through operators], NOTE [assertions in bodies whose outputs are
-    # unused]).
-    global _torch_fixed
-    dynamo_tracer.install_side_effects_fix()
-    dynamo_tracer.install_constant_fold_fix()
-    export_passes.install_export_fixes()
-    kept_effects.install_kept_effects_fix()
-    operator_autograd.install_operator_autograd_fixes()
-    _torch_fixed = True
 
 
 def _bound(function, obj):

@@ -1198,3 +1198,50 @@ def test_a_function_called_under_torch_func_transforms_is_staged_there():
                                torch.stack([_doubled_until_ten(row) for row in batch]))
     torch.testing.assert_close(torch.func.grad(lambda x: f(x).sum())(torch.tensor([1.0, 2.0])),
                                torch.tensor([4.0, 4.0]))
+
+
+def test_compile_as_the_first_use_in_a_process(tmp_path):
+    # `torch.compile(autoconv(fn))` converts fn at its first call, inside dynamo's trace: the
+    # torch fixes the converted code needs must be installed there too. Without them an
+    # attribute stored in a staged loop nested in a staged if was lost, silently (6 -> 3), and
+    # a method storing one was refused by dynamo (fuzz seed 25, program 150). A fresh process:
+    # in this one, earlier tests have converted functions already.
+    (tmp_path / "first_compile.py").write_text(textwrap.dedent("""
+        import torch
+        import autoconv
+
+        class State:
+            def __init__(self, v):
+                self.v = v
+
+            def step(self, t):
+                if t > 0:
+                    self.v = (self.v + t) % 7
+                else:
+                    self.v = (self.v - t) % 5
+
+        def grow_in_nested_loop(x, y, k):
+            s = State(x + 1)
+            if x > 0:
+                g = 0
+                while g < 3 and y < k:
+                    g += 1
+                    s.v = s.v + y
+            return s.v
+
+        def step_under_if(x, y, k):
+            s = State(x + 1)
+            if x > 0:
+                s.step(-y)
+            return s.v
+
+        inputs = [(torch.tensor(0), torch.tensor(0), 4), (torch.tensor(2), torch.tensor(1), 4),
+                  (torch.tensor(3), torch.tensor(-2), 4)]
+        for fn in (grow_in_nested_loop, step_under_if):
+            compiled = torch.compile(autoconv.autoconv(fn), fullgraph=True, backend="eager")
+            print([compiled(*row).item() for row in inputs], [fn(*row).item() for row in inputs])
+    """))
+    run = subprocess.run([sys.executable, "first_compile.py"], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split("\n")[:2] == ["[1, 6, -2] [1, 6, -2]", "[1, 4, 6] [1, 4, 6]"]
