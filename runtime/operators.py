@@ -92,6 +92,9 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         held = _kept_lists(state, kept)  # NOTE [list items updated in place, then rebound]
         bodies, staged_state, staged_names = (if_true, staged_false), _as_held(state, held), names
         written = _written(updated, inputs)
+        joined = _joined_fields(state, names, inputs, written) if written else ()
+        if joined:  # NOTE [attribute aliases joined again]
+            written = _unwritten(written, joined)
         if written:  # NOTE [inputs updated in place]
             bodies, staged_state, staged_names = _updating_inputs(
                 ((b, True) for b in bodies), state, names, inputs, written)
@@ -153,6 +156,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             count = len(out) - len(renewing)
             _renewed_back(out[count:], renewing, state)
             out = _written_back(out[:count], len(state), inputs, written)
+            if joined:
+                out = _join_fields(out, joined, inputs)
             if flagging:
                 out = _flagged_results(out, flagging, state, flags)
             out = _lists_back(out, held)
@@ -1149,6 +1154,57 @@ def _written_back(out, count, inputs, written):
     return tuple(out[:count])
 
 
+# NOTE [attribute aliases joined again]
+# `while s.v < k: if c: s.v += 1`: the converter reads `s.v` into an alias before each
+# statement, which the bodies update in place (NOTE [attributes updated in place] in
+# converters/control_flow.py), and `s` is state too (the `+=` stores the field). In Python the
+# field and the alias are one tensor. As an input updated in place, the alias got its own copy
+# in the bodies, apart from the copy of the field the object carried, and the field came back a
+# new tensor wherever the staging could not see that the bodies kept it (under dynamo, in a
+# statement nested in another one's body: no run ahead, NOTE [dynamo and tensors of objects]):
+# the enclosing loop then saw the field rebound and refused it (fuzz seed 25, program 325).
+# Where the object is carried, the alias is an input like any other instead, which the bodies
+# get as the copy of the field it is (NOTE [one tensor held under two names] in
+# staging/torch.py), and after the statement the field's result is written into the alias's
+# tensor, and the field bound to it again: one tensor, updated in place, as in Python. The
+# converter aliases a chain only where no body rebinds it.
+def _joined_fields(state, names, inputs, written) -> list:
+    """[(state position, attribute path, input position)] of the written inputs that alias an
+    attribute chain of an object the statement carries as state, holding its tensor before
+    the statement (NOTE [attribute aliases joined again])."""
+    joined = []
+    for i, chain in written.items():
+        root, *path = chain.split(".")
+        if not path or root not in names:
+            continue
+        j = names.index(root)
+        if not objects.carries(state[j]):
+            continue  # (a module: the alias is how its tensor's update gets out)
+        value = state[j]
+        for attr in path:
+            value = getattr(value, attr, None)
+        if value is inputs[i]:
+            joined.append((j, path, i))
+    return joined
+
+
+def _unwritten(written, joined) -> dict:
+    aliases = {i for _, _, i in joined}
+    return {i: name for i, name in written.items() if i not in aliases}
+
+
+def _join_fields(out, joined, inputs):
+    for j, path, i in joined:
+        owner = out[j]
+        for attr in path[:-1]:
+            owner = getattr(owner, attr, None)
+        field = getattr(owner, path[-1], None)
+        if isinstance(field, torch.Tensor) and field is not inputs[i]:
+            inputs[i].copy_(field)
+            setattr(owner, path[-1], inputs[i])
+    return out
+
+
 def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, kept=None,
                renewed=None, caught=False, items=(), _in_place=()):
     """`while test(*state, *inputs): state = body(*state, *inputs)`; returns the state.
@@ -1177,6 +1233,9 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             held = _kept_lists(state, kept)  # NOTE [list items updated in place, then rebound]
             bodies, staged_state, staged_names = (test, body), _as_held(state, held), names
             written = _written(updated, inputs)
+            joined = _joined_fields(state, names, inputs, written) if written else ()
+            if joined:  # NOTE [attribute aliases joined again]
+                written = _unwritten(written, joined)
             _refuse_views_of_written(
                 {**{("state", i): names[i] for i in _in_place
                     if isinstance(state[i], torch.Tensor)},
@@ -1210,6 +1269,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                 objects.unshow_inputs(shown_token)
             out = _first_back(out, renewing, state)
             out = _written_back(out, len(state), inputs, written)
+            if joined:
+                out = _join_fields(out, joined, inputs)
             out = _lists_back(out, held)
             return _kept(before, out, kept) if kept else out
         if not go:
@@ -1556,6 +1617,9 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         (*inputs, length, iterable))
     bodies = (test, step)
     written = _written(updated, inputs)
+    joined = _joined_fields(state, names, inputs, written) if written else ()
+    if joined:  # NOTE [attribute aliases joined again]
+        written = _unwritten(written, joined)
     if written:  # NOTE [inputs updated in place]
         bodies, loop_state, loop_names = _updating_inputs(
             ((test, False), (step, True)), loop_state, loop_names, loop_inputs, written)
@@ -1593,7 +1657,8 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     out = _written_back(out, size + 1 + extra, loop_inputs, written)
     for tensor, new in zip(carried, out[size + 1:]):
         tensor.copy_(new)  # the rows the items were, updated in place (as Python's views)
-    return _lists_back(out[1: size + 1], held)
+    out = _lists_back(out[1: size + 1], held)
+    return _join_fields(out, joined, inputs) if joined else out
 
 
 # NOTE [the rows a staged loop reads]

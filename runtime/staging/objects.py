@@ -405,14 +405,14 @@ class HeldList(list):
     plain list (see `with_input_as_state`)."""
 
 
-def _carries(value) -> bool:
+def carries(value) -> bool:
     """An object, or a dict / list / tuple holding one: flattened here, not by torch's pytree."""
     if _is_plain_object(value) or type(value) is HeldList:
         return True
     if type(value) is dict:
         return True  # written back in place, so that other references see the change
     if type_in(value, (list, tuple)) or _is_namedtuple(value):
-        return any(_carries(v) for v in value)
+        return any(carries(v) for v in value)
     return False
 
 
@@ -420,7 +420,7 @@ def carried_slots(state, records=None) -> dict:
     """{slot: (structure, tensors)} for the state values carried here (`records`: {slot: the
     paths of its named tuples and numbers that are carried})."""
     records = records or {}
-    slots = {i: v for i, v in enumerate(state) if _carries(v)}
+    slots = {i: v for i, v in enumerate(state) if carries(v)}
     if torch.compiler.is_dynamo_compiling():  # NOTE [numbers in objects]
         records = {i: frozenset(records.get(i, ())) | _number_paths(v)
                    for i, v in slots.items()}
@@ -1279,14 +1279,14 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
     """
     held = []
     for name, value in zip(names, state):
-        tables = () if _carries(value) else _attribute_tables(value)
+        tables = () if carries(value) else _attribute_tables(value)
         if tables:
             held.append((name, value, tables))
     if torch.compiler.is_dynamo_compiling() or torch.compiler.is_exporting():
         _refuse_module_stores(bodies, state, names, statement)
     if torch.compiler.is_dynamo_compiling():  # dynamo refuses the rest itself
         return tuple(body for body, _ in bodies)
-    read = [i for i, value in enumerate(inputs) if _carries(value) or type(value) is list]
+    read = [i for i, value in enumerate(inputs) if carries(value) or type(value) is list]
     # the objects callables reach (NOTE [objects reached through a callable])
     through = {i: found for i, value in enumerate(inputs) if i not in read
                for found in [reached_objects(value)] if found}
