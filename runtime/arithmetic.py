@@ -96,6 +96,10 @@ def invert(value):
 
 
 def _unary(fn, value):
+    if fn is operator.neg and _float_of_symbols(value, "-", value):
+        # (`-v` of a symbolic float: torch's symbolic shapes write `0.0 - v` as `-v`, whose
+        # -0.0 Python's `0.0 - v` does not give; as its stand-in, neither is rewritten)
+        return fn(_symbolic_stand_in(value)).item()
     if _is_number(value):
         tagged = kinds_in(value)  # (NOTE [numbers of two kinds] in augmented.py)
         if value.dtype == torch.bool:
@@ -128,6 +132,11 @@ def _apply_plain(fn, left, right, divides, op=None):
         # the `try`'s lambda, was torch's float64 product of the stand-in, tester23 brief)
         result = _apply(fn, _symbolic_stand_in(left), _symbolic_stand_in(right), divides, op)
         return result.item() if _is_number(result) else result
+    if _float_of_symbols(left, op, right):
+        # NOTE [float arithmetic of numbers read from tensors]
+        result = _apply_plain(fn, _symbolic_stand_in(left), _symbolic_stand_in(right),
+                              divides, op)
+        return result if op in _COMPARE else result.item()
     if mixed_in(left) or mixed_in(right):
         return _apply_mixed(fn, left, right, divides, op)
     left_number, right_number = _is_number(left), _is_number(right)
@@ -179,6 +188,39 @@ def _apply_plain(fn, left, right, divides, op=None):
     if dtype == torch.int64:
         check_int_range(left, op, right, result)
     return mark(result)
+
+
+# NOTE [float arithmetic of numbers read from tensors]
+# `v = x.sum().item()` (or `float(t)`) of a traced tensor is torch's unbacked SymFloat, whose
+# arithmetic torch's symbolic shapes record as a sympy expression and simplify as real
+# algebra, not IEEE floats (tester24 s06, s08; plain torch.export / torch.compile do the same):
+# `v - v` and `v * 0.0` were 0.0 for inf / nan, `v != v` was False for a NaN (`if v != v:
+# continue` never skipped), `v >= v` True, `(v + 1e16) - 1e16` kept v (Python rounds it away).
+# An operator or comparison the converter sends here (autoconv/converters/numbers.py: every one
+# that may read a number read from a tensor) with a symbolic operand whose result is a float
+# (a float operand, or `/`) is computed on the operands' float64 stand-ins, by the rules of
+# Python numbers above (IEEE double arithmetic, ZeroDivisionError, `**`'s errors), and read
+# back with `.item()`: a new symbol, of which torch knows nothing to simplify. A comparison
+# gives its bool stand-in, which a staged `if` takes and `torch.tensor(ok)` reads as the bool.
+# Ints of symbols (`n + 1`, `n // 2`) stay torch's: sympy's int algebra is Python's, and sizes
+# and indices need the relations it keeps.
+
+def _float_of_symbols(left, op, right) -> bool:
+    """Whether `left op right` is float arithmetic or a float comparison of numbers, one of
+    them read from a traced tensor (NOTE [float arithmetic of numbers read from tensors])."""
+    if not (_symbolic(left) or _symbolic(right)):
+        return False
+    kinds = []
+    for value in (left, right):
+        if _is_number(value):
+            kinds.append(value.dtype)
+        elif isinstance(value, (torch.SymFloat, float)):
+            kinds.append(torch.float64)
+        elif isinstance(value, (bool, int, torch.SymInt, torch.SymBool)):
+            kinds.append(torch.int64)
+        else:
+            return False  # (a tensor, a complex, a list: as before)
+    return torch.float64 in kinds or op == "/"
 
 
 # NOTE [carried ints past int64]

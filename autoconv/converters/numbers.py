@@ -67,8 +67,11 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
             return body
         assigns, names_at, parents = _scan(body)
     fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
+    # (every name bound to a number read from a tensor, or to arithmetic of one, reads its
+    # operators through the runtime: NOTE [float arithmetic of numbers read from tensors] in
+    # runtime/arithmetic.py)
     read = (_read_numbers(assigns, names_at, parents, ac, local_names) | returned
-            | _chosen_items(assigns, ac))
+            | _chosen_items(assigns, ac) | _converted_names(assigns, ac))
     lists = _carried_lists(assigns, carried, ac) | returned
     # (a carried list's items may be numbers: NOTE [items of carried lists])
     # 'm.()': a method of `m` may return a number, where a staged statement may have changed
@@ -976,7 +979,9 @@ class _Rewrite(gast.NodeTransformer):
     def _may_be_number(self, node) -> bool:
         if isinstance(node, gast.Call) and getattr(node, "_autoconv_arithmetic", False):
             return True
-        return _reads_number(node, self.names, self.lists)
+        # (`x[i].item() != x[i].item()` written inline: NOTE [float arithmetic of numbers
+        # read from tensors] in runtime/arithmetic.py)
+        return _reads_number(node, self.names, self.lists) or _reads_tensor_number(node, self.ac)
 
     def _call(self, node, template, **subs):
         call = templates.replace(template, ac=self.ac, **subs)[0].value
