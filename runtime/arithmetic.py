@@ -137,6 +137,13 @@ def _apply_plain(fn, left, right, divides, op=None):
         result = _apply_plain(fn, _symbolic_stand_in(left), _symbolic_stand_in(right),
                               divides, op)
         return result if op in _COMPARE else result.item()
+    if _symbolic_bool(left) or _symbolic_bool(right):
+        # (a bool read from a tensor has no arithmetic of torch's own: `b + 1`, `b == c` of a
+        # SymBool asked for its value; as its stand-in, it is Python's bool there too)
+        result = _apply_plain(fn, _symbolic_stand_in(left) if _symbolic_bool(left) else left,
+                              _symbolic_stand_in(right) if _symbolic_bool(right) else right,
+                              divides, op)
+        return result.item() if _is_number(result) and op not in _COMPARE else result
     if mixed_in(left) or mixed_in(right):
         return _apply_mixed(fn, left, right, divides, op)
     left_number, right_number = _is_number(left), _is_number(right)
@@ -216,11 +223,16 @@ def _float_of_symbols(left, op, right) -> bool:
             kinds.append(value.dtype)
         elif isinstance(value, (torch.SymFloat, float)):
             kinds.append(torch.float64)
-        elif isinstance(value, (bool, int, torch.SymInt, torch.SymBool)):
+        elif isinstance(value, (bool, int, torch.SymBool, torch.SymInt)):
             kinds.append(torch.int64)
         else:
             return False  # (a tensor, a complex, a list: as before)
     return torch.float64 in kinds or op == "/"
+
+
+def _symbolic_bool(value) -> bool:
+    """A bool read from a traced tensor (`(x > 0).all().item()`), as dynamo shows it too."""
+    return type_in(value, (bool, torch.SymBool)) and _symbolic(value)
 
 
 # NOTE [carried ints past int64]
@@ -652,16 +664,21 @@ _UNSERIALIZED_ON_SYMBOLS = (abs, round, math.floor, math.ceil)
 
 def _symbolic(value) -> bool:
     """A symbolic int or float read from a traced tensor (as dynamo shows it, too)."""
-    return isinstance(value, (torch.SymFloat, torch.SymInt)) or (
-        type_in(value, (int, float)) and is_symbolic(value))
+    return isinstance(value, (torch.SymFloat, torch.SymInt, torch.SymBool)) or (
+        type_in(value, (bool, int, float)) and is_symbolic(value))
 
 
 def _symbolic_stand_in(value):
-    """A symbolic float or int (`float(t)` of a traced `t`) as a number's stand-in."""
+    """A symbolic float, int or bool (`float(t)` of a traced `t`) as a number's stand-in."""
     if isinstance(value, torch.SymFloat):
         return mark(torch.scalar_tensor(value, dtype=torch.float64))
     if isinstance(value, torch.SymInt):
         return mark(torch.scalar_tensor(value, dtype=torch.int64))
+    if isinstance(value, torch.SymBool):  # (`b = (x > 0).all().item()`)
+        return mark(torch.scalar_tensor(value, dtype=torch.bool))
+    if torch.compiler.is_dynamo_compiling() and type_in(value, (bool,)) and is_symbolic(value):
+        return mark(torch.scalar_tensor(torch.sym_ite(value, 1, 0), dtype=torch.int64).to(
+            torch.bool).view(()))
     if torch.compiler.is_dynamo_compiling() and type_in(value, (int, float)) and is_symbolic(value):
         # (dynamo shows a symbolic number as an int or a float, and marks only a view of an
         # op's output: as staging/torch.py's `_marked`)
