@@ -185,6 +185,13 @@ def _apply_plain(fn, left, right, divides, op=None):
         right = right.to(dtype)
     if op == "**":
         left, right = float_power_operands(left, right, dtype)
+        if dtype.is_floating_point:
+            # Python's float `**` raises where the result overflows (`1e308 ** 2`), where
+            # torch's pow gives inf
+            result = fn(left, right)
+            graph_check(~(torch.isinf(result) & torch.isfinite(left) & torch.isfinite(right)),
+                        OverflowError, "(34, 'Numerical result out of range')")
+            return mark(result)
     if (op in ("//", "%") and dtype == torch.int64 and isinstance(right, torch.Tensor)
             and collecting(ZeroDivisionError)):
         # (its check is a `try`'s failure, not an assertion: the value where it fails is
@@ -565,10 +572,21 @@ def _rounding(fn):
     def staged(x):
         if not _is_float(x):
             return _to_int(x)
-        graph_check(~torch.isnan(x), ValueError, "cannot convert float NaN to integer")
-        graph_check(~torch.isinf(x), OverflowError, "cannot convert float infinity to integer")
+        check_int_of_float(x)
         return _to_int(fn(x))
     return staged
+
+
+def check_int_of_float(x) -> None:
+    """Python's errors of `int(x)` of the float64 tensor `x` as graph assertions, and a
+    refusal past int64's range, where Python's int grows and the graph's int64 cannot hold it
+    (`int(1e300)`: torch's conversion gave a wrong int, or failed after the graph ran)."""
+    graph_check(~torch.isnan(x), ValueError, "cannot convert float NaN to integer")
+    graph_check(~torch.isinf(x), OverflowError, "cannot convert float infinity to integer")
+    graph_check((x < 2.0 ** 63) & (x >= -(2.0 ** 63)), OverflowError, (
+        "an int read from a tensor (int(), round(), math.floor() of a float) is past "
+        "int64's range, where Python's int grows and the graph's int64 cannot hold it: keep "
+        "such values floats"))
 
 
 def _domain_checked(fn, valid):
