@@ -122,8 +122,10 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
 # `number_call` stages those builtins as tensor ops (NOTE [functions of numbers] in
 # runtime/arithmetic.py), and a function that calls one counts such names as numbers, as it
 # counts the ones its statements carry, so the arithmetic reading the result goes through the
-# runtime too (`x * abs(s)` keeps `x`'s float32). Only where the function calls such a builtin:
-# other functions read as the user wrote them.
+# runtime too (`x * abs(s)` keeps `x`'s float32). Since session 25 every operator reading such a
+# name (or a `t.item()` written inline) goes through the runtime, builtin or not: torch's
+# symbolic shapes simplified float arithmetic of the symbols as real algebra (NOTE [float
+# arithmetic of numbers read from tensors] in runtime/arithmetic.py).
 
 def _calls_builtin(body: list, local_names, ac: str = "ac") -> bool:
     """Whether `body` calls a builtin of numbers (`abs`, `round`, ...) not shadowed, or reads
