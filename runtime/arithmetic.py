@@ -183,6 +183,11 @@ def _apply_plain(fn, left, right, divides, op=None):
         left = left.to(dtype)
     if isinstance(right, torch.Tensor) and right.dtype != dtype:
         right = right.to(dtype)
+    if op in ("/", "//", "%") and isinstance(right, torch.Tensor) and not isinstance(
+            left, torch.Tensor):
+        # (`1e-3 / m`: Python's number over a tensor is torch's reciprocal-multiply, NOTE [a
+        # number divided by a tensor]; a division of two tensors is IEEE's)
+        left = torch.full_like(right, left)
     if op == "**":
         left, right = float_power_operands(left, right, dtype)
         if dtype.is_floating_point:
