@@ -96,6 +96,10 @@ def invert(value):
 
 
 def _unary(fn, value):
+    if fn is operator.neg and _float_of_symbols(value, "-", value):
+        # (`-v` of a symbolic float: torch's symbolic shapes write `0.0 - v` as `-v`, whose
+        # -0.0 Python's `0.0 - v` does not give; as its stand-in, neither is rewritten)
+        return fn(_symbolic_stand_in(value)).item()
     if _is_number(value):
         tagged = kinds_in(value)  # (NOTE [numbers of two kinds] in augmented.py)
         if value.dtype == torch.bool:
@@ -128,6 +132,18 @@ def _apply_plain(fn, left, right, divides, op=None):
         # the `try`'s lambda, was torch's float64 product of the stand-in, tester23 brief)
         result = _apply(fn, _symbolic_stand_in(left), _symbolic_stand_in(right), divides, op)
         return result.item() if _is_number(result) else result
+    if _float_of_symbols(left, op, right):
+        # NOTE [float arithmetic of numbers read from tensors]
+        result = _apply_plain(fn, _symbolic_stand_in(left), _symbolic_stand_in(right),
+                              divides, op)
+        return result if op in _COMPARE else result.item()
+    if _symbolic_bool(left) or _symbolic_bool(right):
+        # (a bool read from a tensor has no arithmetic of torch's own: `b + 1`, `b == c` of a
+        # SymBool asked for its value; as its stand-in, it is Python's bool there too)
+        result = _apply_plain(fn, _symbolic_stand_in(left) if _symbolic_bool(left) else left,
+                              _symbolic_stand_in(right) if _symbolic_bool(right) else right,
+                              divides, op)
+        return result.item() if _is_number(result) and op not in _COMPARE else result
     if mixed_in(left) or mixed_in(right):
         return _apply_mixed(fn, left, right, divides, op)
     left_number, right_number = _is_number(left), _is_number(right)
@@ -167,8 +183,20 @@ def _apply_plain(fn, left, right, divides, op=None):
         left = left.to(dtype)
     if isinstance(right, torch.Tensor) and right.dtype != dtype:
         right = right.to(dtype)
+    if op in ("/", "//", "%") and isinstance(right, torch.Tensor) and not isinstance(
+            left, torch.Tensor):
+        # (`1e-3 / m`: Python's number over a tensor is torch's reciprocal-multiply, NOTE [a
+        # number divided by a tensor]; a division of two tensors is IEEE's)
+        left = torch.full_like(right, left)
     if op == "**":
         left, right = float_power_operands(left, right, dtype)
+        if dtype.is_floating_point:
+            # Python's float `**` raises where the result overflows (`1e308 ** 2`), where
+            # torch's pow gives inf
+            result = fn(left, right)
+            graph_check(~(torch.isinf(result) & torch.isfinite(left) & torch.isfinite(right)),
+                        OverflowError, "(34, 'Numerical result out of range')")
+            return mark(result)
     if (op in ("//", "%") and dtype == torch.int64 and isinstance(right, torch.Tensor)
             and collecting(ZeroDivisionError)):
         # (its check is a `try`'s failure, not an assertion: the value where it fails is
@@ -179,6 +207,44 @@ def _apply_plain(fn, left, right, divides, op=None):
     if dtype == torch.int64:
         check_int_range(left, op, right, result)
     return mark(result)
+
+
+# NOTE [float arithmetic of numbers read from tensors]
+# `v = x.sum().item()` (or `float(t)`) of a traced tensor is torch's unbacked SymFloat, whose
+# arithmetic torch's symbolic shapes record as a sympy expression and simplify as real
+# algebra, not IEEE floats (tester24 s06, s08; plain torch.export / torch.compile do the same):
+# `v - v` and `v * 0.0` were 0.0 for inf / nan, `v != v` was False for a NaN (`if v != v:
+# continue` never skipped), `v >= v` True, `(v + 1e16) - 1e16` kept v (Python rounds it away).
+# An operator or comparison the converter sends here (autoconv/converters/numbers.py: every one
+# that may read a number read from a tensor) with a symbolic operand whose result is a float
+# (a float operand, or `/`) is computed on the operands' float64 stand-ins, by the rules of
+# Python numbers above (IEEE double arithmetic, ZeroDivisionError, `**`'s errors), and read
+# back with `.item()`: a new symbol, of which torch knows nothing to simplify. A comparison
+# gives its bool stand-in, which a staged `if` takes and `torch.tensor(ok)` reads as the bool.
+# Ints of symbols (`n + 1`, `n // 2`) stay torch's: sympy's int algebra is Python's, and sizes
+# and indices need the relations it keeps.
+
+def _float_of_symbols(left, op, right) -> bool:
+    """Whether `left op right` is float arithmetic or a float comparison of numbers, one of
+    them read from a traced tensor (NOTE [float arithmetic of numbers read from tensors])."""
+    if not (_symbolic(left) or _symbolic(right)):
+        return False
+    kinds = []
+    for value in (left, right):
+        if _is_number(value):
+            kinds.append(value.dtype)
+        elif isinstance(value, (torch.SymFloat, float)):
+            kinds.append(torch.float64)
+        elif isinstance(value, (bool, int, torch.SymBool, torch.SymInt)):
+            kinds.append(torch.int64)
+        else:
+            return False  # (a tensor, a complex, a list: as before)
+    return torch.float64 in kinds or op == "/"
+
+
+def _symbolic_bool(value) -> bool:
+    """A bool read from a traced tensor (`(x > 0).all().item()`), as dynamo shows it too."""
+    return type_in(value, (bool, torch.SymBool)) and _symbolic(value)
 
 
 # NOTE [carried ints past int64]
@@ -511,10 +577,21 @@ def _rounding(fn):
     def staged(x):
         if not _is_float(x):
             return _to_int(x)
-        graph_check(~torch.isnan(x), ValueError, "cannot convert float NaN to integer")
-        graph_check(~torch.isinf(x), OverflowError, "cannot convert float infinity to integer")
+        check_int_of_float(x)
         return _to_int(fn(x))
     return staged
+
+
+def check_int_of_float(x) -> None:
+    """Python's errors of `int(x)` of the float64 tensor `x` as graph assertions, and a
+    refusal past int64's range, where Python's int grows and the graph's int64 cannot hold it
+    (`int(1e300)`: torch's conversion gave a wrong int, or failed after the graph ran)."""
+    graph_check(~torch.isnan(x), ValueError, "cannot convert float NaN to integer")
+    graph_check(~torch.isinf(x), OverflowError, "cannot convert float infinity to integer")
+    graph_check((x < 2.0 ** 63) & (x >= -(2.0 ** 63)), OverflowError, (
+        "an int read from a tensor (int(), round(), math.floor() of a float) is past "
+        "int64's range, where Python's int grows and the graph's int64 cannot hold it: keep "
+        "such values floats"))
 
 
 def _domain_checked(fn, valid):
@@ -610,16 +687,21 @@ _UNSERIALIZED_ON_SYMBOLS = (abs, round, math.floor, math.ceil)
 
 def _symbolic(value) -> bool:
     """A symbolic int or float read from a traced tensor (as dynamo shows it, too)."""
-    return isinstance(value, (torch.SymFloat, torch.SymInt)) or (
-        type_in(value, (int, float)) and is_symbolic(value))
+    return isinstance(value, (torch.SymFloat, torch.SymInt, torch.SymBool)) or (
+        type_in(value, (bool, int, float)) and is_symbolic(value))
 
 
 def _symbolic_stand_in(value):
-    """A symbolic float or int (`float(t)` of a traced `t`) as a number's stand-in."""
+    """A symbolic float, int or bool (`float(t)` of a traced `t`) as a number's stand-in."""
     if isinstance(value, torch.SymFloat):
         return mark(torch.scalar_tensor(value, dtype=torch.float64))
     if isinstance(value, torch.SymInt):
         return mark(torch.scalar_tensor(value, dtype=torch.int64))
+    if isinstance(value, torch.SymBool):  # (`b = (x > 0).all().item()`)
+        return mark(torch.scalar_tensor(value, dtype=torch.bool))
+    if torch.compiler.is_dynamo_compiling() and type_in(value, (bool,)) and is_symbolic(value):
+        return mark(torch.scalar_tensor(torch.sym_ite(value, 1, 0), dtype=torch.int64).to(
+            torch.bool).view(()))
     if torch.compiler.is_dynamo_compiling() and type_in(value, (int, float)) and is_symbolic(value):
         # (dynamo shows a symbolic number as an int or a float, and marks only a view of an
         # op's output: as staging/torch.py's `_marked`)

@@ -230,8 +230,15 @@ def int_(value=0, *args, **kwargs):
         return int(value, *args, **kwargs)
     if isinstance(value, torch.Tensor):
         if value.is_floating_point():
+            from .arithmetic import check_int_of_float
+            # (Python raises for nan, inf; torch's conversion gave a wrong int)
+            check_int_of_float(value.to(torch.float64))
             value = value.trunc()
         return _number(value.to(torch.int64))
+    if isinstance(value, torch.SymFloat) or (
+            torch.compiler.is_dynamo_compiling() and type_in(value, (float,))):
+        # `int(v)` of `v = t.item()`: torch.sym_int of it was unchecked (nan, inf)
+        return int_(torch.scalar_tensor(value, dtype=torch.float64))
     return torch.sym_int(value)
 
 

@@ -67,8 +67,11 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
             return body
         assigns, names_at, parents = _scan(body)
     fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
+    # (every name bound to a number read from a tensor, or to arithmetic of one, reads its
+    # operators through the runtime: NOTE [float arithmetic of numbers read from tensors] in
+    # runtime/arithmetic.py)
     read = (_read_numbers(assigns, names_at, parents, ac, local_names) | returned
-            | _chosen_items(assigns, ac))
+            | _chosen_items(assigns, ac) | _converted_names(assigns, ac))
     lists = _carried_lists(assigns, carried, ac) | returned
     # (a carried list's items may be numbers: NOTE [items of carried lists])
     # 'm.()': a method of `m` may return a number, where a staged statement may have changed
@@ -119,8 +122,10 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
 # `number_call` stages those builtins as tensor ops (NOTE [functions of numbers] in
 # runtime/arithmetic.py), and a function that calls one counts such names as numbers, as it
 # counts the ones its statements carry, so the arithmetic reading the result goes through the
-# runtime too (`x * abs(s)` keeps `x`'s float32). Only where the function calls such a builtin:
-# other functions read as the user wrote them.
+# runtime too (`x * abs(s)` keeps `x`'s float32). Since session 25 every operator reading such a
+# name (or a `t.item()` written inline) goes through the runtime, builtin or not: torch's
+# symbolic shapes simplified float arithmetic of the symbols as real algebra (NOTE [float
+# arithmetic of numbers read from tensors] in runtime/arithmetic.py).
 
 def _calls_builtin(body: list, local_names, ac: str = "ac") -> bool:
     """Whether `body` calls a builtin of numbers (`abs`, `round`, ...) not shadowed, or reads
@@ -976,7 +981,9 @@ class _Rewrite(gast.NodeTransformer):
     def _may_be_number(self, node) -> bool:
         if isinstance(node, gast.Call) and getattr(node, "_autoconv_arithmetic", False):
             return True
-        return _reads_number(node, self.names, self.lists)
+        # (`x[i].item() != x[i].item()` written inline: NOTE [float arithmetic of numbers
+        # read from tensors] in runtime/arithmetic.py)
+        return _reads_number(node, self.names, self.lists) or _reads_tensor_number(node, self.ac)
 
     def _call(self, node, template, **subs):
         call = templates.replace(template, ac=self.ac, **subs)[0].value
