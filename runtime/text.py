@@ -35,7 +35,7 @@ from .identity import type_in
 from .values import is_staged
 
 __all__ = ["TracedText", "str_", "repr_", "format_", "fstring_", "formatted_", "percent_",
-           "returned_"]
+           "returned_", "number_returned_"]
 
 
 class _Value:
@@ -326,6 +326,18 @@ def returned_(value):
         if text is not None and _compiled_function_returns():
             text._refuse("returning it from the compiled function (torch.compile)",
                          made_here=True)
+    return _number_returned(value)
+
+
+def number_returned_(value):
+    """`value`, which a converted function that stages a statement returns: a StagingError
+    for a number of two kinds in the result of the outermost function (or a RuntimeError of
+    the graph on the paths of its narrower kind: NOTE [numbers of two kinds returned] in
+    runtime/augmented.py)."""
+    return _number_returned(value)
+
+
+def _number_returned(value):
     tagged = _tagged_in(value)
     if tagged is not None and _outermost_returns():
         from .augmented import kinds_returned
@@ -360,7 +372,7 @@ def _outermost_returns() -> bool:
 
     from .calls import _generated_code
 
-    frame = sys._getframe(3)  # (1: `returned_`, 2: the converted function)
+    frame = sys._getframe(4)  # (2: `returned_`, 3: the converted function)
     while frame is not None:
         if _generated_code(frame.f_code):
             return False
