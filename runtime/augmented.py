@@ -147,8 +147,15 @@ def mixed_error(statement: str, expression: str, as_tensor, as_number) -> Stagin
 # a graph assertion on those paths instead, and right on the others (`kind_seen`).
 # Arithmetic of a tagged number keeps the tag where its result's kind still differs between
 # the paths (`k + 1`; not `k * 0.5`), and a statement's number keeps it (without the paths,
-# a tensor of another graph) across later statements (`Statement.stand_ins`). Not seen: a
-# tagged number appended to a list, or returned (an output is a tensor anyway).
+# a tensor of another graph) across later statements (`Statement.stand_ins`). An int that a
+# body adds a float read from a tensor to (`total += float(v)`, a symbolic float) is Python's
+# float64 and tagged so too (`_python_dtype`: torch's own promotion made it its default
+# float32 on every path). Returned by the function traced, a tagged number is refused or
+# checked (NOTE [numbers of two kinds returned]); used as an index, a size or a range bound
+# (`x[k]`, `torch.zeros(k)`, `range(k)`) it is refused (`kinds_as_index`): an int counts
+# where a float raises TypeError. Not seen: a tagged number appended to a list grown under
+# tensor control flow and read back under torch.compile (dynamo keeps no attribute on the
+# loop's outputs: `torch.tensor(vals[-1])` is float32 where Python's int gives int64).
 
 _KINDS = "_autoconv_kinds"
 _KIND_ORDER = ("bool", "int", "float", "complex")
