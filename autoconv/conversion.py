@@ -177,6 +177,7 @@ def converted_tree(fn, numbers: frozenset = frozenset(), objects: frozenset = fr
     ctx.uses_class_cell = False
     ctx.callees = set()
     ctx.makes_text = False  # set by CallConverter where it writes a text function
+    ctx.stages = False  # set by the control-flow pass where it stages a statement
     ctx.try_blocks = []  # runtime/handlers.py
     # autoconv's own variables -> how runtime messages name them (see runtime/errors.py)
     ctx.display_names = {}

@@ -83,7 +83,7 @@ from .operators import (
     while_stmt,
 )
 from .staging.constants import is_, is_not
-from .text import format_, formatted_, fstring_, repr_, returned_, str_
+from .text import format_, formatted_, fstring_, number_returned_, repr_, returned_, str_
 # `ac.Undefined(...)` in converted code builds the placeholder through a function (see
 # values.undefined); the class is values.Undefined.
 from .values import eager, is_staged
@@ -155,6 +155,7 @@ __all__ = [
     "fstring_",
     "repr_",
     "returned_",
+    "number_returned_",
     "str_",
     "list_append",
     "enclosing_list_append",

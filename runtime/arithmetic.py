@@ -32,9 +32,9 @@ import operator
 import torch
 
 from .augmented import (check_operands, collecting, empty_count, float_power_operands,
-                        graph_check, is_stand_in, kind_of, kind_seen, kinds_after, kinds_in,
-                        mark, mark_kinds, mark_mixed, mixed_error, mixed_in, python_dtype,
-                        KIND_DTYPES)
+                        graph_check, is_stand_in, kind_of, kind_seen, kinds_after, kinds_as_index,
+                        kinds_in, mark, mark_kinds, mark_mixed, mixed_error, mixed_in,
+                        python_dtype, KIND_DTYPES)
 from .errors import StagingError
 from .identity import type_in
 from .libm import EXACT_MATH, MATH_POW, graph_number, math_call
@@ -432,6 +432,8 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
     if not any(_is_number(leaf) or mixed_in(leaf) for leaf in leaves):
         return fn(*args, **kwargs)
     _check_kinds_seen(fn, args, kwargs, _receiver)
+    if _receiver is None and any(fn is known for known in _SIZED):
+        kinds_as_index(leaves, f"torch.{_name(fn)}() of it")
     # (by identity: a bound method, which dynamo cannot hash, is never one of them)
     staged = None if _receiver is not None else next(
         (staged for known, staged in _NUMBER_FUNCTIONS.items() if known is fn), None)
@@ -477,6 +479,20 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
         return value.to(dtype) if dtype != value.dtype else value
     return fn(*[_mapped(weak, a) for a in args],
               **{k: _mapped(weak, v) for k, v in kwargs.items()})
+
+
+# torch's functions and tensor methods whose number arguments are sizes, counts or dims (an
+# int's; a float raises TypeError): a number of two kinds there shows its kind
+_SIZED = (torch.zeros, torch.ones, torch.empty, torch.rand, torch.randn, torch.randint,
+          torch.randperm, torch.eye, torch.zeros_like, torch.ones_like, torch.narrow,
+          torch.split, torch.chunk, torch.topk, torch.kthvalue, torch.roll, torch.select,
+          torch.unsqueeze, torch.squeeze, torch.flatten, torch.reshape, torch.tril, torch.triu,
+          torch.diag, torch.linspace, torch.logspace)
+_SIZED_METHODS = frozenset({
+    "view", "reshape", "expand", "repeat", "new_zeros", "new_ones", "new_empty", "narrow",
+    "split", "chunk", "topk", "kthvalue", "roll", "select", "unsqueeze", "squeeze", "flatten",
+    "tril", "triu", "diag", "unfold", "movedim", "transpose", "permute", "size", "tile",
+    "repeat_interleave"})
 
 
 # Functions whose result's dtype is inferred from a number argument's kind (NOTE [numbers of
@@ -733,6 +749,9 @@ def number_method_call(obj, name: str, /, *args, **kwargs):
     if not any(_is_number(leaf) or mixed_in(leaf)
                for value in (*args, *kwargs.values()) for leaf in _leaves(value)):
         return method(*args, **kwargs)
+    if name in _SIZED_METHODS:  # (NOTE [numbers of two kinds] in runtime/augmented.py)
+        kinds_as_index([leaf for value in (*args, *kwargs.values()) for leaf in _leaves(value)],
+                       f".{name}() of it")
     if name == "new_tensor" and args:
         return _tensor_from(args[0], kwargs.get("dtype", obj.dtype),
                             kwargs.get("device", obj.device), kwargs.get("requires_grad", False))

@@ -36,7 +36,7 @@ from .values import number_dtype, promote_types, tensors_dtype, with_number
 
 __all__ = ["aug_assign", "aug_assign_attribute", "copy_of", "mark", "mark_view", "is_stand_in",
            "mark_mixed", "mixed_in", "mark_kinds", "kinds_in", "number_kinds", "kinds_error", "kind_of", "kind_seen",
-           "kinds_without_paths",
+           "kinds_without_paths", "kinds_as_index", "kinds_returned",
            "mixed_error", "python_dtype", "check_operands",
            "float_power_operands", "graph_check"]
 
@@ -147,8 +147,15 @@ def mixed_error(statement: str, expression: str, as_tensor, as_number) -> Stagin
 # a graph assertion on those paths instead, and right on the others (`kind_seen`).
 # Arithmetic of a tagged number keeps the tag where its result's kind still differs between
 # the paths (`k + 1`; not `k * 0.5`), and a statement's number keeps it (without the paths,
-# a tensor of another graph) across later statements (`Statement.stand_ins`). Not seen: a
-# tagged number appended to a list, or returned (an output is a tensor anyway).
+# a tensor of another graph) across later statements (`Statement.stand_ins`). An int that a
+# body adds a float read from a tensor to (`total += float(v)`, a symbolic float) is Python's
+# float64 and tagged so too (`_python_dtype`: torch's own promotion made it its default
+# float32 on every path). Returned by the function traced, a tagged number is refused or
+# checked (NOTE [numbers of two kinds returned]); used as an index, a size or a range bound
+# (`x[k]`, `torch.zeros(k)`, `range(k)`) it is refused (`kinds_as_index`): an int counts
+# where a float raises TypeError. Not seen: a tagged number appended to a list grown under
+# tensor control flow and read back under torch.compile (dynamo keeps no attribute on the
+# loop's outputs: `torch.tensor(vals[-1])` is float32 where Python's int gives int64).
 
 _KINDS = "_autoconv_kinds"
 _KIND_ORDER = ("bool", "int", "float", "complex")
@@ -231,6 +238,39 @@ def kind_seen(value, use: str, seen: str) -> None:
     graph_check(torch.logical_not(narrow), RuntimeError,
                 f"{problem}; here it is {_a(kinds_in(value)[0][0])}, which the graph cannot "
                 f"give. {fix}")
+
+
+# NOTE [numbers of two kinds returned]
+# The function's result is the graph's output: a number it returns is a 0-d tensor of its
+# Python dtype (int64 for an int, float64 for a float), so a number of two kinds, a float64 on
+# every path, is the int's wrong dtype on the int paths. A converted function that stages a
+# statement returns through `returned_` (runtime/text.py), which shows the kind where that
+# function is the outermost one traced (a helper's number goes on to its caller, tag and all).
+
+
+def kinds_returned(value) -> None:
+    """A number `mark_kinds` tagged, returned by the traced function (NOTE [numbers of two
+    kinds returned]): refused, or a graph assertion on its narrower kind's paths."""
+    kinds = kinds_in(value)[0]
+    kind_seen(value, "returning it from the function", "the result is a 0-d tensor of its "
+              "Python dtype: "
+              + " and ".join(f"{KIND_DTYPES[k]} where it is {_a(k)}" for k in kinds))
+
+
+def kinds_as_index(values, use: str) -> None:
+    """A StagingError where a number `mark_kinds` tagged is among `values` (leaves: an index's
+    parts, sizes) of `use` ("indexing with it", "range() of it"): an int counts and indexes
+    where a float raises TypeError in Python, and a bool indexes as a mask, so the use shows
+    the kind; the graph's one dtype cannot be both (NOTE [numbers of two kinds])."""
+    for value in values:
+        if kinds_in(value) is not None:
+            problem, _ = _kinds_text(value, use, " and ".join(
+                f"{_a(k)} " + ("raises TypeError" if k in ("float", "complex") else
+                               "is a mask" if k == "bool" else "counts")
+                for k in kinds_in(value)[0]))
+            raise StagingError("expression", problem, (
+                "Give it one kind on every path: an int where it is bound (`int(...)` of what "
+                "each path assigns), or convert it where it is used (`int(...)`)"))
 
 
 def _a(kind: str) -> str:
@@ -432,8 +472,11 @@ def aug_assign_attribute(owner, name, alias, op, value):
 def _python_dtype(dtype, value, op):
     """The dtype of `number op value` for the number a stand-in of `dtype` is and a number (or
     stand-in) `value`, as Python computes it (`python_dtype`)."""
+    # (a symbolic number read from a tensor, `float(v)` in a staged body, is Python's number
+    # too: torch's own promotion made `int + float(v)` its default float32)
     other = value.dtype if isinstance(value, torch.Tensor) else number_dtype(value) \
-        if isinstance(value, (bool, int, float, complex)) else None
+        if isinstance(value, (bool, int, float, complex, torch.SymBool, torch.SymInt,
+                              torch.SymFloat)) else None
     if other is None:
         return None
     return python_dtype(dtype, op.rstrip("="), other, value)

@@ -14,7 +14,7 @@ import torch
 from torch.fx.experimental.symbolic_shapes import guard_or_false
 from torch.utils import _pytree as pytree
 
-from .augmented import mark
+from .augmented import kinds_as_index, mark
 from .errors import StagingError
 from .lists import StagedList, item_at
 from .staging import context
@@ -266,6 +266,7 @@ def range_(*args):
             known_while_tracing(a) for a in args if type(a) is int):
         # (NOTE [lengths only known when the graph runs, under dynamo])
         return range(*args)
+    kinds_as_index(args, "range() of it")  # (NOTE [numbers of two kinds] in augmented.py)
     for bound in args:
         if isinstance(bound, torch.Tensor) and (bound.is_floating_point() or bound.is_complex()):
             # Python's own error: range() asks the tensor for an index, which only an integer

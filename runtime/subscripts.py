@@ -11,8 +11,8 @@ from collections.abc import Mapping, Set as AbstractSet
 
 import torch
 
-from .augmented import (collecting, graph_check, is_stand_in, kinds_in, mark, mark_kinds,
-                        number_kinds)
+from .augmented import (collecting, graph_check, is_stand_in, kinds_as_index, kinds_in, mark,
+                        mark_kinds, number_kinds)
 from .errors import StagingError
 from .lists import StagedList
 from . import staged_aliases
@@ -141,6 +141,9 @@ def getitem(target, key):
             tensors of one shape, or sliced with a traced step.
         StagingError: a dict (a Mapping) looked up by a traced key.
     """
+    if isinstance(key, torch.Tensor) or type(key) is tuple:
+        # (NOTE [numbers of two kinds] in runtime/augmented.py)
+        kinds_as_index(key if type(key) is tuple else (key,), "indexing with it")
     if isinstance(target, Mapping) and _traced(key):
         raise _traced_key(target, key, "looked up by")
     if type(key) is int:
@@ -285,6 +288,8 @@ def setitem(target, key, value):
     if isinstance(target, torch.Tensor) and (isinstance(key, torch.SymInt) or (
             type(key) is tuple and any(isinstance(p, torch.SymInt) for p in key))):
         key = tuple(_as_index(p) for p in key) if type(key) is tuple else _as_index(key)
+    if isinstance(key, torch.Tensor) or type(key) is tuple:
+        kinds_as_index(key if type(key) is tuple else (key,), "indexing with it")
     if isinstance(target, Mapping) and _traced(key):
         raise _traced_key(target, key, "written at")
     if type(key) is int and _shown_as_int(target, key):

@@ -35,7 +35,7 @@ from .identity import type_in
 from .values import is_staged
 
 __all__ = ["TracedText", "str_", "repr_", "format_", "fstring_", "formatted_", "percent_",
-           "returned_"]
+           "returned_", "number_returned_"]
 
 
 class _Value:
@@ -312,18 +312,72 @@ def percent_(template, values):
 
 
 def returned_(value):
-    """`value`, which a converted function that makes text returns (NOTE [text returned under
-    torch.compile]).
+    """`value`, which a converted function that makes text or stages a statement returns
+    (NOTE [text returned under torch.compile]; NOTE [numbers of two kinds returned] in
+    runtime/augmented.py).
 
     Raises:
-        StagingError: under dynamo, for a TracedText in the result of the compiled function.
+        StagingError: under dynamo, for a TracedText in the result of the compiled function;
+            in every mode, for a number of two kinds in the result of the outermost function
+            (or a RuntimeError of the graph on the paths of its narrower kind).
     """
     if torch.compiler.is_dynamo_compiling():
         text = _text_in(value)
         if text is not None and _compiled_function_returns():
             text._refuse("returning it from the compiled function (torch.compile)",
                          made_here=True)
+    return _number_returned(value)
+
+
+def number_returned_(value):
+    """`value`, which a converted function that stages a statement returns: a StagingError
+    for a number of two kinds in the result of the outermost function (or a RuntimeError of
+    the graph on the paths of its narrower kind: NOTE [numbers of two kinds returned] in
+    runtime/augmented.py)."""
+    return _number_returned(value)
+
+
+def _number_returned(value):
+    tagged = _tagged_in(value)
+    if tagged is not None and _outermost_returns():
+        from .augmented import kinds_returned
+
+        kinds_returned(tagged)
     return value
+
+
+def _tagged_in(value, depth=0):
+    """A number of two kinds (`kinds_in`) in `value`, itself or in a tuple, list or dict."""
+    from .augmented import kinds_in
+
+    if isinstance(value, torch.Tensor):
+        return value if kinds_in(value) is not None else None
+    items = (value if type_in(value, (tuple, list)) else value.values()
+             if type(value) is dict else ())
+    if depth < 2:
+        for item in items:
+            found = _tagged_in(item, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def _outermost_returns() -> bool:
+    """Whether the converted function returning (the caller's frame) is the one traced: under
+    dynamo the one it compiles, else one no converted code called (autoconv's trace, and
+    torch.export's non-strict one, run the Python frames)."""
+    if torch.compiler.is_dynamo_compiling():
+        return _compiled_function_returns()
+    import sys
+
+    from .calls import _generated_code
+
+    frame = sys._getframe(4)  # (2: `returned_`, 3: the converted function)
+    while frame is not None:
+        if _generated_code(frame.f_code):
+            return False
+        frame = frame.f_back
+    return True
 
 
 def _text_in(value, depth=0):

@@ -405,14 +405,21 @@ _TEXT_FUNCTIONS = frozenset({"fstring_", "str_", "repr_", "format_"})
 class TextReturnConverter(Converter):
     """`return v` -> `return ac.returned_(v)` at the top level of a function that makes text
     (an f-string, `str()`, `repr()`, `format()`: NOTE [text returned under torch.compile] in
-    runtime/text.py). Run last: the returns are then those the function still has."""
+    runtime/text.py), else `return ac.number_returned_(v)` in one that stages a statement,
+    whose numbers may be of two kinds (NOTE [numbers of two kinds returned] in
+    runtime/augmented.py). Run last: the returns are then those the function still has."""
 
     @classmethod
     def transform(cls, node, ctx):
         ac = ctx.runtime
         # (CallConverter, the only pass that writes the text functions, says whether it wrote
-        # one: without, no walk of the whole converted tree, the largest one)
-        if not getattr(ctx, "makes_text", True) or not _makes_text(node, ac):
+        # one: without, no walk of the whole converted tree, the largest one; the control-flow
+        # pass says whether it staged a statement)
+        if getattr(ctx, "makes_text", True) and _makes_text(node, ac):
+            check = "returned_"
+        elif getattr(ctx, "stages", True):
+            check = "number_returned_"
+        else:
             return node
         stack = list(node.body)
         while stack:
@@ -422,7 +429,7 @@ class TextReturnConverter(Converter):
                 continue
             if n.__class__ is gast.Return and n.value is not None:
                 n.value = gast.Call(
-                    func=gast.Attribute(value=templates.name(ac), attr="returned_",
+                    func=gast.Attribute(value=templates.name(ac), attr=check,
                                         ctx=gast.Load()),
                     args=[n.value], keywords=[])
                 continue

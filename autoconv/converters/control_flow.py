@@ -232,6 +232,7 @@ class ControlFlowConverter(Converter):
         return fn
 
     def _call(self, template, node, state, inputs, trailing="", **subs):
+        self.ctx.stages = True  # (its returns are checked: TextReturnConverter in calls.py)
         # Runtime messages name the state: autoconv's own variables by what they stand for.
         shown = getattr(self.ctx, "display_names", {})
         names = templates.strings_tuple([shown.get(name, name) for name in state])

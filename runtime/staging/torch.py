@@ -519,8 +519,9 @@ class Statement:
         # (NOTE [numbers of two kinds] in runtime/augmented.py)
         number_kinds = self.number_kinds.get((slot, i), ())
         name = self.names[slot] if slot < len(self.names) else None
-        what = (f"'{name}'" if isinstance(name, str) and name.isidentifier()
-                else f"a number the {self.kind} carries")
+        # (autoconv's own '<return value>' reads "the return value" in a StagingError)
+        what = (f"'{name}'" if isinstance(name, str) and (name.isidentifier() or (
+                    name == "<return value>")) else f"a number the {self.kind} carries")
         if kinds == {"number"}:
             return augmented.mark_kinds(_marked(value), number_kinds, what)
         if mixed is None:

@@ -150,7 +150,9 @@ def halves(x):
     while k > x:
         k /= 2     # an int divided: a float64 in Python
         j += 0.5   # an int plus a float: a float64
-    return k, j
+    # (+ 0.0: where the loop makes no trip `k` and `j` are ints, a kind a returned number
+    # shows, NOTE [numbers of two kinds returned] in runtime/augmented.py)
+    return k + 0.0, j + 0.0
 
 
 def test_numbers_promote_as_python_numbers_do():
@@ -322,7 +324,7 @@ def argmax_scan(x):
         if v > best:
             best = v.item()
             best_i = i
-    return best_i, best
+    return best_i, best + 0.0  # (the int -1 where no item beats it: see `halves`)
 
 
 def test_an_int_that_takes_a_float_becomes_a_float64():
@@ -394,7 +396,7 @@ def rebound(x):
     for v in x:
         loss = loss + v.sum()  # a float plus a float32 tensor: a float32 tensor
         k = k + 0.5            # an int plus a float: a float64
-    return loss, k
+    return loss, k + 0.0  # (the int 0 after no trip: see `halves`)
 
 
 def test_numbers_rebound_by_arithmetic_promote_as_python_numbers_do():
@@ -781,7 +783,10 @@ def flipped(x):
         if v > 0:
             flag = not flag
             c += 1
-    return flag and c, flag or c, c and flag, flag and 5, c or 2.5
+    # (+ 0.0: returned, a number of two kinds is refused, NOTE [numbers of two kinds returned]
+    # in runtime/augmented.py; what this checks is the and / or inside the graph)
+    return ((flag and c) + 0.0, (flag or c) + 0.0, (c and flag) + 0.0, (flag and 5) + 0.0,
+            (c or 2.5) + 0.0)
 
 
 def test_and_or_of_carried_numbers_of_two_dtypes_in_every_mode():
@@ -801,7 +806,8 @@ def flipped_and_computed(x):
         if v > 0:
             flag = not flag
             c += 1
-    return flag and c * 2, flag or c + 1, (c > 1) and x.sum(), flag or x.sum() > 0
+    return ((flag and c * 2) + 0.0, (flag or c + 1) + 0.0, (c > 1) and x.sum(),
+            flag or x.sum() > 0)  # (+ 0.0: see `flipped`)
 
 
 def test_and_or_with_a_computed_right_side_of_another_dtype_in_every_mode():
@@ -2326,3 +2332,102 @@ def first_grown_float(x):
 def test_an_item_of_a_list_a_helper_grew_read_by_index_is_a_python_float():
     # (README "Known shapes": float64 where Python's float gives float32)
     assert_same_exactly(first_grown_float, [(T([1.0, 3.0]),), (T([-5.0, 3.0]),)])
+
+
+def int_then_floats_read(x):
+    total = 0
+    for v in x:
+        if v > 0:
+            total += float(v)
+    return torch.tensor(total)
+
+
+def int_then_floats_read_times_x(x):
+    total = 0
+    for v in x:
+        if v > 0:
+            total = total + float(v)
+    return x * total
+
+
+def test_an_int_a_loop_adds_floats_read_from_a_tensor_to_is_of_two_kinds():
+    # (README "Known shapes": `total` was a float32 tensor on every path, `torch.tensor(total)`
+    # float32 where Python's no-trip `0` gives int64; its sums were float32 ones)
+    converted = autoconv.convert(int_then_floats_read)
+    for args in _TWO_PATHS:
+        with pytest.raises(StagingError, match=r"'total' is an int on some paths and a float "
+                           r"on others.*torch\.tensor\(\) of it") as caught:
+            autoconv.autoconv(int_then_floats_read)(*args)
+        assert "test_numbers.py" in str(caught.value)
+        with pytest.raises(StagingError, match=r"'total' is an int on some paths"):
+            torch.export.export(Calling(converted), args, strict=False)
+        # (torch.compile refuses the loop itself: an int that becomes a float)
+        torch._dynamo.reset()
+        with pytest.raises(StagingError, match=r"'total' is a Python int before the loop"):
+            torch.compile(converted, fullgraph=True, backend="eager")(*args)
+    # where the kind does not show, the sum is Python's float64 one of the float32 items
+    assert_same_exactly(int_then_floats_read_times_x,
+                        [(T([0.1, 0.2, 0.7, 0.3]),), (T([-5.0, -3.0, -1.0, -2.0]),)],
+                        compile=False)
+
+
+def returns_int_or_half(x):
+    k = 0
+    if x.sum() > 0:
+        k = 0.5
+    return x + 1, k
+
+
+def indexes_with_int_or_half(x):
+    k = 1
+    if x.sum() > 0:
+        k = 0.5
+    return x[k]
+
+
+def sizes_with_int_or_half(x):
+    k = 1
+    if x.sum() > 0:
+        k = 0.5
+    return torch.zeros(k) + x.view(k, -1).sum()
+
+
+def counts_with_int_or_half(x):
+    k = 1
+    if x.sum() > 0:
+        k = 0.5
+    s = x[0]
+    for i in range(k):
+        s = s + x[i]
+    return s
+
+
+@pytest.mark.parametrize("fn, shown", [
+    (returns_int_or_half, r"returning it from the function shows the kind: the result is a "
+                          r"0-d tensor of its Python dtype: torch\.int64 where it is an int and "
+                          r"torch\.float64 where it is a float.*`k = 0\.0`"),
+    (indexes_with_int_or_half, r"indexing with it shows the kind: an int counts and a float "
+                               r"raises TypeError.*an int where it is bound"),
+    (sizes_with_int_or_half, r"torch\.zeros\(\) of it shows the kind.*an int where it is bound"),
+    (counts_with_int_or_half, r"range\(\) of it shows the kind.*an int where it is bound"),
+])
+def test_a_number_of_two_kinds_returned_or_used_as_an_index_or_size_is_refused(fn, shown):
+    # (README "Known shapes": returned, it was a float64 0-d tensor on the int paths too; as an
+    # index or size, torch's own error without the line or the name)
+    _refused_in_every_mode(fn, _TWO_PATHS, rf"'k' is an int on some paths and a float on "
+                                           rf"others.*{shown}")
+
+
+def _int_or_half_of(x):
+    k = 0
+    if x.sum() > 0:
+        k = 0.5
+    return k
+
+
+def scaled_by_a_helpers_int_or_half(x):
+    return x * _int_or_half_of(x)
+
+
+def test_a_helper_returning_a_number_of_two_kinds_to_its_caller_is_not_refused():
+    assert_same_exactly(scaled_by_a_helpers_int_or_half, _TWO_PATHS)
