@@ -197,3 +197,139 @@ def item_of_a_python_loop_updated(x):
 ], ids=lambda f: f.__name__)
 def test_kept_views_without_a_shared_update_give_pythons_values(fn):
     assert_same_exactly(fn, ROWS)
+
+
+# --- a call given either side: refused where the callee updates it in place ------------------
+# (views25, issue 10: silently wrong in every mode; replay and torch.export refused some of
+# them inside the helper without naming the kept view, torch.compile gave the old rows)
+
+def _bump(t):
+    t.add_(1)
+
+
+def _bump_first_through_a_view(t):
+    w = t.view(-1)
+    w[0] = 5.0
+
+
+def _bump_through_another_helper(t):
+    _bump(t[0])
+
+
+def _look(t):
+    return t.sum()
+
+
+class _Holder:
+    def bump(self, t):
+        t.mul_(2)
+
+
+def row_kept_then_a_helper_updates_the_tensor(x):
+    r = x[0]
+    for i in range(x.shape[0]):
+        if x[i].sum() > 2:
+            r = x[i]
+    _bump(x)
+    return r + 0
+
+
+def row_kept_then_a_helper_updates_the_row(x):
+    r = x[0]
+    for i in range(x.shape[0]):
+        if x[i].sum() > 2:
+            r = x[i]
+    _bump(r)
+    return r + 0, x
+
+
+def item_kept_then_a_helper_updates_a_view_of_it(x):
+    m = torch.tensor(-1e9)
+    best = x[0]
+    for v in x:
+        if v.sum() > m:
+            best = v
+            m = v.sum()
+    _bump_first_through_a_view(best)
+    return best, x
+
+
+def item_kept_then_a_helper_of_a_helper_updates_the_tensor(x):
+    m = torch.tensor(-1e9)
+    best = x[0]
+    for v in x:
+        if v.sum() > m:
+            best = v
+            m = v.sum()
+    _bump_through_another_helper(t=x)
+    return best * 1
+
+
+def grown_views_then_a_method_updates_an_item(x):
+    vals = []
+    i = 0
+    holder = _Holder()
+    while x[i].sum() > 0:
+        vals.append(x[i])
+        i += 1
+    holder.bump(vals[0])
+    return vals[0], x
+
+
+_BY = r"`{kept}` or `x` is updated in place here by `{by}` \(its parameter `{param}`\)"
+
+
+@pytest.mark.parametrize("mode", ["replay", "export", "compile"])
+@pytest.mark.parametrize("fn, at, words", [
+    (row_kept_then_a_helper_updates_the_tensor, 5,
+     r"`r` is a view of `x`.*" + _BY.format(kept="r", by="_bump", param="t")),
+    (row_kept_then_a_helper_updates_the_row, 5,
+     r"`r` is a view of `x`.*" + _BY.format(kept="r", by="_bump", param="t")),
+    (item_kept_then_a_helper_updates_a_view_of_it, 7,
+     r"`best` is an item of `x`.*"
+     + _BY.format(kept="best", by="_bump_first_through_a_view", param="t")),
+    (item_kept_then_a_helper_of_a_helper_updates_the_tensor, 7,
+     _BY.format(kept="best", by="_bump_through_another_helper", param="t")),
+    (grown_views_then_a_method_updates_an_item, 7,
+     r"`vals` holds views of `x`.*" + _BY.format(kept="vals", by="bump", param="t")),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_a_call_that_updates_a_kept_view_or_its_tensor_is_refused_at_the_call(fn, at, words,
+                                                                               mode):
+    line = fn.__code__.co_firstlineno + at
+    with pytest.raises(StagingError, match=rf"test_kept_views.py:{line}: .*{words}"):
+        _run(fn, ROWS[0], mode)
+
+
+def row_kept_then_a_helper_only_reads_the_tensor(x):
+    r = x[0]
+    for i in range(x.shape[0]):
+        if x[i].sum() > 2:
+            r = x[i]
+    s = _look(x)
+    return r + s, x
+
+
+def row_kept_by_a_python_loop_then_a_helper_updates_the_tensor(x):
+    r = x[0]
+    for i in range(2):
+        r = x[i]
+    _bump(x)
+    return r + 0, x
+
+
+def row_cloned_then_a_helper_updates_the_tensor(x):
+    r = x[0]
+    for i in range(x.shape[0]):
+        if x[i].sum() > 2:
+            r = x[i].clone()
+    _bump(x)
+    return r + 0, x
+
+
+@pytest.mark.parametrize("fn", [
+    row_kept_then_a_helper_only_reads_the_tensor,
+    row_kept_by_a_python_loop_then_a_helper_updates_the_tensor,
+    row_cloned_then_a_helper_updates_the_tensor,
+], ids=lambda f: f.__name__)
+def test_a_call_that_reads_or_updates_no_shared_view_gives_pythons_values(fn):
+    assert_same_exactly(fn, ROWS)
