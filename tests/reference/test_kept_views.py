@@ -333,3 +333,99 @@ def row_cloned_then_a_helper_updates_the_tensor(x):
 ], ids=lambda f: f.__name__)
 def test_a_call_that_reads_or_updates_no_shared_view_gives_pythons_values(fn):
     assert_same_exactly(fn, ROWS)
+
+
+# --- a view held in an object, updated in place by a staged loop that reads its tensor -------
+# (views25, issue 10: replay and torch.export read the tensor's old rows on every trip; under
+# torch.compile the dict's case was torch's input-mutation error, the list's silently wrong.
+# NOTE [a view held in an object, its tensor read by a loop] in runtime/staging/objects.py)
+
+SUMS = [(T([[1., 2.], [5., 6.], [-3., -4.], [1., 1.]]),),
+        (T([[-7., 2.], [1., 0.], [3., 4.], [1., 1.]]),)]
+
+
+def view_in_a_dict_updated_by_a_while_loop_reading_rows(x):
+    d = {"v": x[1:]}
+    s = torch.zeros(2)
+    i = 0
+    while i < x.shape[0] and s.sum() < 100:
+        d["v"] += 1
+        g = x[i]
+        s = s + g
+        i += 1
+    return s, x
+
+
+def view_in_a_list_updated_by_a_while_loop_reading_rows(x):
+    d = [x[1:]]
+    s = torch.zeros(2)
+    i = 0
+    while i < x.shape[0] and s.sum() < 100:
+        if s.sum() > -100:
+            d[0].add_(1)
+        g = x[i]
+        s = s + g
+        i += 1
+    return s, x
+
+
+def view_in_a_dict_updated_by_a_loop_over_its_tensor(x):
+    d = {"v": x[1:]}
+    s = torch.zeros(2)
+    for g in x:
+        s = s + g
+        if g.sum() > 0:
+            d["v"] += 1
+    return s, x
+
+
+@pytest.mark.parametrize("mode", ["replay", "export", "compile"])
+@pytest.mark.parametrize("fn, at, words", [
+    (view_in_a_dict_updated_by_a_while_loop_reading_rows, 4, r"held in `d` that shares its "
+                                                             r"memory with `x`.*Clone the view"),
+    (view_in_a_list_updated_by_a_while_loop_reading_rows, 4, r"held in `d` that shares its "
+                                                             r"memory with `x`"),
+    (view_in_a_dict_updated_by_a_loop_over_its_tensor, 3, r"held in `d` that shares its memory"),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_a_loop_updating_a_held_view_and_reading_its_tensor_is_refused(fn, at, words, mode):
+    line = fn.__code__.co_firstlineno + at
+    if mode == "compile" and fn is not view_in_a_list_updated_by_a_while_loop_reading_rows:
+        # (torch refuses the body's write itself: "input mutation during higher order op
+        # tracing")
+        with pytest.raises(Exception, match="input mutation|shares its memory"):
+            _run(fn, SUMS[0], mode)
+        return
+    with pytest.raises(StagingError, match=rf"test_kept_views.py:{line}: .*{words}"):
+        _run(fn, SUMS[0], mode)
+
+
+def view_in_a_dict_rebound_by_a_while_loop_reading_rows(x):
+    d = {"v": x[1:]}
+    s = torch.zeros(2)
+    i = 0
+    while i < x.shape[0] and s.sum() < 100:
+        d["v"] = d["v"] + 1
+        g = x[i]
+        s = s + g
+        i += 1
+    return s, x, d["v"]
+
+
+def copy_in_a_dict_updated_by_a_while_loop_reading_rows(x):
+    d = {"v": x[1:].clone()}
+    s = torch.zeros(2)
+    i = 0
+    while i < x.shape[0] and s.sum() < 100:
+        d["v"] += 1
+        g = x[i]
+        s = s + g
+        i += 1
+    return s, x, d["v"]
+
+
+@pytest.mark.parametrize("fn", [
+    view_in_a_dict_rebound_by_a_while_loop_reading_rows,
+    copy_in_a_dict_updated_by_a_while_loop_reading_rows,
+], ids=lambda f: f.__name__)
+def test_a_loop_rebinding_a_held_view_or_updating_a_copy_gives_pythons_values(fn):
+    assert_same_exactly(fn, SUMS)
