@@ -390,7 +390,8 @@ def test_under_compile_an_update_by_a_call_inside_a_statement_reading_the_row_ra
 # NOTE [staged values that alias in Python] in runtime/staged_aliases.py. Under torch.compile
 # (dynamo makes version counters data-dependent symbols) a choice's update is refused at its
 # line instead (tests at the end of this file); a row read by index then updated through a
-# view of its tensor or a helper is still wrong there.
+# view method of its tensor is refreshed there by the converter (views25); `data[k][0]`, or a
+# helper given a view of the tensor, is still wrong there.
 
 def _zero_first(t):
     t[0].zero_()
@@ -458,6 +459,15 @@ def test_a_row_read_with_a_traced_index_follows_any_update_of_its_tensor(fn):
     # (tester21b s10, s11, s12, s13: the row missed the update in every mode)
     for inputs in (_rows_of_two(), _rows_of_two()[::-1]):
         assert_same_result(fn, inputs, staged=False, compile=False)
+
+
+@pytest.mark.parametrize("fn", [row_then_a_transposed_view_updated, row_then_a_flat_view_stored],
+                         ids=lambda f: f.__name__)
+def test_under_compile_a_row_read_with_a_traced_index_follows_an_update_through_a_view(fn):
+    # (views25, issue 10: the row kept its old values under torch.compile, silently; the
+    # converter now refreshes it after an update through a view method of its tensor)
+    for inputs in (_rows_of_two(), _rows_of_two()[::-1]):
+        assert_same_result(fn, inputs, staged=False)
 
 
 def row_chosen_by_an_if_then_its_tensor_updated(x):
