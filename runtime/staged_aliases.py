@@ -407,9 +407,9 @@ def check_kept_view(kept, tensor, kept_name: str, tensor_name: str, kind: str, l
         if torch.compiler.is_dynamo_compiling() and type(kept) is StagedList:
             raise StagingError(
                 "statement",
-                f"an item of `{kept_name}`, a list grown under tensor control flow (line "
-                f"{line}), is updated in place here; under torch.compile the item is a copy of "
-                "the list's row and the update would not reach the list",
+                f"an item of `{kept_name}`, a list grown (or bound) under tensor control flow "
+                f"(line {line}), is updated in place here; under torch.compile the item is a "
+                "copy of the list's row and the update would not reach the list",
                 f"Update it out of place and store it back (`{kept_name}[0] = "
                 f"{kept_name}[0] * 10`)")
         return

@@ -93,6 +93,10 @@ def _kept(statement, targets: dict, out: list) -> None:
             if root is not None and root != target.id:
                 kind = "item" if isinstance(statement.value, gast.Name) else "view"
                 out.append((target.id, root, kind, statement.lineno))
+            elif isinstance(statement.value, (gast.List, gast.ListComp)):
+                # (a list a staged statement binds is a buffer of rows under dynamo: its
+                # items' own updates, as a grown list's)
+                out.append((target.id, None, "compiled grown", statement.lineno))
     elif isinstance(statement, gast.Expr) and isinstance(statement.value, gast.Call):
         call = statement.value
         if (isinstance(call.func, gast.Attribute) and call.func.attr in ("append", "insert")
@@ -295,7 +299,8 @@ class _Function:
                 kept = []
                 _kept(s, {}, kept)
                 for fact in kept:
-                    if fact[2] != "list" and not _in_loop(s, fact[3]):
+                    if fact[2] != "list" and not fact[2].startswith("compiled ") \
+                            and not _in_loop(s, fact[3]):
                         # (a view an `if` binds is its output's: the version counters follow
                         # it in replay and torch.export, NOTE [staged values that alias in
                         # Python]; dynamo gives none)
