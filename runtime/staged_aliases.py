@@ -379,7 +379,10 @@ def check_aliases() -> None:
 # is not refused. This is the source, not the version counters, so it holds under dynamo
 # too. Under dynamo only ("compiled ..." kinds), the cases the registry follows in replay
 # and torch.export: a view chosen by a tensor `if`, `a if c else b` or `max` / `min`, and an
-# item of a grown list updated in place.
+# item of a list grown or bound by a staged statement (`vals.append(v)`; `b = [x[0], x[1]]`
+# in a tensor `if`) updated in place. A view held in a carried dict, list or object, updated
+# in place by a staged loop that reads its tensor, is refused by the loop (NOTE [a view held
+# in an object, its tensor read by a loop] in staging/objects.py).
 
 
 def _shares(a, b) -> bool:
