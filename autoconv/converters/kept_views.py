@@ -130,10 +130,15 @@ def _chosen(statement) -> list:
           and value.func.id in ("max", "min") and len(value.args) > 1):
         roots = {_view_of(a, {}) for a in value.args}
         kind = "compiled view"
-    else:
+    elif (isinstance(value, gast.Subscript) and isinstance(value.value, gast.Subscript)
+          and not isinstance(value.value.slice, gast.Constant)):
         # (a row read by index, `c = data[k]`, is refreshed by name after an update of its
         # tensor under torch.compile too: NOTE [rows read with a traced index, their tensor
-        # updated after] in runtime/choices.py; a view of it updated otherwise is still wrong)
+        # updated after] in runtime/choices.py; a part of one, `c = data[k][0]`, is not: a
+        # copy under dynamo where `k` is traced, a view of `data` where it is not)
+        roots = {_view_of(value, {})}
+        kind = "compiled view"
+    else:
         return []
     return [(name, root, kind, statement.lineno) for root in roots
             if root is not None and root != name]

@@ -587,7 +587,9 @@ def test_an_item_of_a_branch_bound_list_updated_in_place_is_the_lists():
     (max_of_rows_then_their_tensor_updated, 3, r"`hi` is a view of `data`"),
     (grown_item_updated, 5, r"an item of `vals`, a list grown \(or bound\) under tensor "
                             r"control flow"),
-    # (views25: a list a tensor `if` binds, its item updated in place, was silently wrong)
+    # (views25: a part of a row read with a traced index, its tensor updated after, and a
+    # list a tensor `if` binds, its item updated in place, were silently wrong)
+    (row_view_then_the_tensor_updated, 4, r"`c` is a view of `data`"),
     (branch_list_item_updated, 5, r"an item of `b`, a list grown \(or bound\) under tensor "
                                   r"control flow \(line \d+\)"),
 ], ids=lambda v: getattr(v, "__name__", ""))
