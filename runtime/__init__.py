@@ -58,7 +58,7 @@ from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
 from .warns import warn_
 from .subscripts import getitem, in_, setitem, slice_
-from .staged_aliases import check_aliases, check_kept_view
+from .staged_aliases import check_aliases, check_kept_view, check_kept_view_call
 from .operators import (
     and_,
     assert_,
@@ -175,6 +175,7 @@ __all__ = [
     "refresh_item_after_call",
     "check_aliases",
     "check_kept_view",
+    "check_kept_view_call",
     "item_versions",
     "refresh_held",
     "refuse_held",

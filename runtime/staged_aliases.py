@@ -11,7 +11,7 @@ from .augmented import is_stand_in
 from .errors import StagingError
 
 __all__ = ["register_row", "register_choice", "check_aliases", "check_kept_view",
-           "may_alias_input"]
+           "check_kept_view_call", "may_alias_input"]
 
 # NOTE [staged values that alias in Python]
 # Some values are one tensor with another in Python and a copy in the graph: `c = data[k]`
@@ -371,10 +371,18 @@ def check_aliases() -> None:
 # the view it was none in Python either, but the graph cannot tell the paths apart). A view
 # the trace kept as a view (a loop run in Python, a Python `if`) shares the memory and is
 # right as it is. Updates inside the statement that keeps the view are its own (loop items
-# are written back; NOTE [the rows a staged loop reads]); a helper given either side is not
-# followed. Under dynamo only ("compiled ..." kinds), the cases the registry follows in replay
+# are written back; NOTE [the rows a staged loop reads]). A call given either side (`bump(x)`,
+# `bump(best[0])`, `obj.bump(t=best)`) is preceded by `check_kept_view_call`, which reads the
+# callee's source (and the sources of the user functions it passes the parameter on to) for
+# an in-place update of that parameter or of a view of it (NOTE [parameters a function updates
+# in place]); only then is the call checked like the update itself: a call that only reads
+# is not refused. This is the source, not the version counters, so it holds under dynamo
+# too. Under dynamo only ("compiled ..." kinds), the cases the registry follows in replay
 # and torch.export: a view chosen by a tensor `if`, `a if c else b` or `max` / `min`, and an
-# item of a grown list updated in place.
+# item of a list grown or bound by a staged statement (`vals.append(v)`; `b = [x[0], x[1]]`
+# in a tensor `if`) updated in place. A view held in a carried dict, list or object, updated
+# in place by a staged loop that reads its tensor, is refused by the loop (NOTE [a view held
+# in an object, its tensor read by a loop] in staging/objects.py).
 
 
 def _shares(a, b) -> bool:
@@ -382,7 +390,8 @@ def _shares(a, b) -> bool:
     return a is b or _base_of(a) is _base_of(b)
 
 
-def check_kept_view(kept, tensor, kept_name: str, tensor_name: str, kind: str, line: int) -> None:
+def check_kept_view(kept, tensor, kept_name: str, tensor_name: str, kind: str, line: int,
+                    by: str | None = None) -> None:
     """Before an in-place update of `kept` (a view of `tensor` that a compound statement on
     line `line` kept: `kind` "item", "view" or "list"; "compiled ..." where only dynamo's are
     refused here: a view an `if` binds) or of `tensor`, where the other is read
@@ -401,9 +410,9 @@ def check_kept_view(kept, tensor, kept_name: str, tensor_name: str, kind: str, l
         if torch.compiler.is_dynamo_compiling() and type(kept) is StagedList:
             raise StagingError(
                 "statement",
-                f"an item of `{kept_name}`, a list grown under tensor control flow (line "
-                f"{line}), is updated in place here; under torch.compile the item is a copy of "
-                "the list's row and the update would not reach the list",
+                f"an item of `{kept_name}`, a list grown (or bound) under tensor control flow "
+                f"(line {line}), is updated in place here; under torch.compile the item is a "
+                "copy of the list's row and the update would not reach the list",
                 f"Update it out of place and store it back (`{kept_name}[0] = "
                 f"{kept_name}[0] * 10`)")
         return
@@ -445,7 +454,182 @@ def check_kept_view(kept, tensor, kept_name: str, tensor_name: str, kind: str, l
                 f"in Python (bound on line {line}), sharing its memory, but {copy}")
         fix = (f"Clone it where it is kept (`{kept_name} = ....clone()`) if it should keep "
                f"its values, or update out of place (`{kept_name} = {kept_name} * 2`)")
+    how = "updated in place here" if by is None else f"updated in place here by {by}"
     raise StagingError(
         "statement",
-        f"{what}; `{kept_name}` or `{tensor_name}` is updated in place here and the other read "
+        f"{what}; `{kept_name}` or `{tensor_name}` is {how} and the other read "
         "afterwards, which in Python sees the update and in the graph would not", fix)
+
+
+# NOTE [parameters a function updates in place]
+# A call given a kept view or its tensor updates it where the callee's source does, to the
+# parameter or to a view of it: an in-place tensor method on a chain of subscripts and view
+# methods of it (`t[0].add_(1)`, `t.view(-1).zero_()`), an item or augmented assignment of one
+# (`t[0] = v`, `t += 1`), `out=t`, or a call of another user function (a global or closure
+# name, read from the callee's namespace) that updates the parameter it is given. Names bound
+# to such a chain (`w = t[0]`, `for w in t`) are the parameter too. Read once per code object
+# (dynamo calls `_updated_parameters` for real: it is Python's reading of source); a function
+# without source (a builtin, exec) updates nothing as far as this can tell.
+
+_VIEW_METHODS = frozenset({
+    "view", "view_as", "t", "transpose", "permute", "squeeze", "unsqueeze", "narrow", "select",
+    "expand", "expand_as", "diagonal", "unfold", "as_strided", "detach", "movedim", "swapdims",
+    "swapaxes", "unflatten", "T", "mT", "H", "mH", "real", "imag", "data"})
+_UPDATED: dict = {}
+
+
+def _root_name(node):
+    """The name a chain of subscripts and view methods starts from, else None."""
+    import ast
+
+    while True:
+        if isinstance(node, ast.Subscript):
+            node = node.value
+        elif isinstance(node, ast.Attribute) and node.attr in _VIEW_METHODS:
+            node = node.value
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in _VIEW_METHODS):
+            node = node.func.value
+        else:
+            return node.id if isinstance(node, ast.Name) else None
+
+
+def _resolve(function, name: str):
+    """The user function `name` means in `function`'s body (a closure cell or a global)."""
+    import types
+
+    code = function.__code__
+    if name in code.co_freevars and function.__closure__:
+        try:
+            value = function.__closure__[code.co_freevars.index(name)].cell_contents
+        except ValueError:
+            return None
+    else:
+        value = function.__globals__.get(name)
+    return value if type(value) is types.FunctionType else None
+
+
+def _updated_parameters(function) -> frozenset:
+    """The names of `function`'s parameters it may update in place, itself or through the
+    user functions it calls (NOTE [parameters a function updates in place])."""
+    code = function.__code__
+    if code in _UPDATED:
+        return _UPDATED[code] or frozenset()
+    _UPDATED[code] = None  # (a recursive call: nothing more than what is found without it)
+    found = _find_updated(function)
+    _UPDATED[code] = found
+    return found
+
+
+_updated_parameters._dynamo_marked_constant = True  # (dynamo calls it for real)
+
+
+def _find_updated(function) -> frozenset:
+    import ast
+    import inspect
+    import textwrap
+
+    code = function.__code__
+    count = code.co_argcount + code.co_kwonlyargcount
+    params = set(code.co_varnames[:count])
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return frozenset()
+    if not tree.body or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return frozenset()
+    body = tree.body[0].body
+    nodes = [n for s in body for n in ast.walk(s)]
+    alias = {p: p for p in params}  # name -> the parameter it is (or views)
+    changed = True
+    while changed:
+        changed = False
+        for n in nodes:
+            if isinstance(n, ast.Assign) and len(n.targets) == 1 \
+                    and isinstance(n.targets[0], ast.Name):
+                root = _root_name(n.value)
+                bound = n.targets[0].id
+            elif isinstance(n, (ast.For, ast.AsyncFor)) and isinstance(n.target, ast.Name):
+                root, bound = _root_name(n.iter), n.target.id
+            else:
+                continue
+            if root in alias and bound not in alias:
+                alias[bound] = alias[root]
+                changed = True
+    updated = set()
+
+    def mark(node):
+        root = _root_name(node)
+        if root in alias:
+            updated.add(alias[root])
+
+    for n in nodes:
+        if isinstance(n, ast.AugAssign):
+            mark(n.target)
+        elif isinstance(n, ast.Assign):
+            for target in n.targets:
+                if isinstance(target, ast.Subscript):
+                    mark(target)
+        elif isinstance(n, ast.Call):
+            func = n.func
+            if isinstance(func, ast.Attribute) and func.attr.endswith("_") \
+                    and not func.attr.startswith("_"):
+                mark(func.value)
+            for keyword in n.keywords:
+                if keyword.arg == "out":
+                    for value in (keyword.value.elts if isinstance(keyword.value, ast.Tuple)
+                                  else [keyword.value]):
+                        mark(value)
+            given = [(i, a) for i, a in enumerate(n.args) if _root_name(a) in alias]
+            given += [(k.arg, k.value) for k in n.keywords
+                      if k.arg is not None and _root_name(k.value) in alias]
+            callee = _resolve(function, func.id) if isinstance(func, ast.Name) else None
+            if given and callee is not None:
+                inner = _updated_parameters(callee)
+                names = _parameter_names(callee)
+                for where, value in given:
+                    name = names[where] if isinstance(where, int) and where < len(names) \
+                        else where
+                    if name in inner:
+                        mark(value)
+    return frozenset(updated)
+
+
+def _parameter_names(function) -> tuple:
+    code = function.__code__
+    return code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+
+
+def _updated_argument(function, positions: tuple, keywords: tuple):
+    """The first of the parameters at `positions` (of a call's positional arguments) or named
+    `keywords` that `function` updates in place, else None."""
+    updated = _updated_parameters(function)
+    names = _parameter_names(function)
+    for where in positions + keywords:
+        name = names[where] if isinstance(where, int) and where < len(names) else where
+        if name in updated:
+            return name
+    return None
+
+
+_updated_argument._dynamo_marked_constant = True  # (dynamo calls it for real)
+
+
+def check_kept_view_call(fn, positions: tuple, keywords: tuple, kept, tensor, kept_name: str,
+                         tensor_name: str, kind: str, line: int) -> None:
+    """Before a call given a kept view or its tensor (its positional arguments at `positions`,
+    its keyword arguments `keywords`): `check_kept_view` where the callee updates one of them
+    in place (NOTE [parameters a function updates in place])."""
+    import types
+
+    offset = 0
+    if type(fn) is types.MethodType:
+        fn, offset = fn.__func__, 1
+    elif isinstance(fn, torch.nn.Module):
+        fn, offset = type(fn).forward, 1
+    if type(fn) is not types.FunctionType:
+        return
+    name = _updated_argument(fn, tuple(p + offset for p in positions), tuple(keywords))
+    if name is not None:
+        check_kept_view(kept, tensor, kept_name, tensor_name, kind, line,
+                        by=f"`{fn.__name__}` (its parameter `{name}`)")

@@ -11,13 +11,19 @@ kept by a staged statement] in runtime/staged_aliases.py).
 
 from __future__ import annotations
 
+import builtins
+import copy
+
 import gast
 
 from .. import templates
 from ..analysis.annos import copy_origin
 from ..analysis.nodes import walk
 from ..transformer import Converter
+from .alias_checks import _tensor_method
 from .generators import leaves_generators_alone
+
+_BUILTINS = frozenset(dir(builtins))
 
 _COMPOUND = (gast.If, gast.For, gast.While, gast.With, gast.Try, gast.AsyncFor, gast.AsyncWith)
 _BLOCKS = ("body", "orelse", "finalbody", "handlers")
@@ -87,6 +93,10 @@ def _kept(statement, targets: dict, out: list) -> None:
             if root is not None and root != target.id:
                 kind = "item" if isinstance(statement.value, gast.Name) else "view"
                 out.append((target.id, root, kind, statement.lineno))
+            elif isinstance(statement.value, (gast.List, gast.ListComp)):
+                # (a list a staged statement binds is a buffer of rows under dynamo: its
+                # items' own updates, as a grown list's)
+                out.append((target.id, None, "compiled grown", statement.lineno))
     elif isinstance(statement, gast.Expr) and isinstance(statement.value, gast.Call):
         call = statement.value
         if (isinstance(call.func, gast.Attribute) and call.func.attr in ("append", "insert")
@@ -120,10 +130,15 @@ def _chosen(statement) -> list:
           and value.func.id in ("max", "min") and len(value.args) > 1):
         roots = {_view_of(a, {}) for a in value.args}
         kind = "compiled view"
-    else:
+    elif (isinstance(value, gast.Subscript) and isinstance(value.value, gast.Subscript)
+          and not isinstance(value.value.slice, gast.Constant)):
         # (a row read by index, `c = data[k]`, is refreshed by name after an update of its
         # tensor under torch.compile too: NOTE [rows read with a traced index, their tensor
-        # updated after] in runtime/choices.py; a view of it updated otherwise is still wrong)
+        # updated after] in runtime/choices.py; a part of one, `c = data[k][0]`, is not: a
+        # copy under dynamo where `k` is traced, a view of `data` where it is not)
+        roots = {_view_of(value, {})}
+        kind = "compiled view"
+    else:
         return []
     return [(name, root, kind, statement.lineno) for root in roots
             if root is not None and root != name]
@@ -166,6 +181,46 @@ def _updated_root(statement):
                 root, _ = _chain_root(keyword.value)
                 if root is not None:
                     found.add(root)
+    return found
+
+
+# Module names whose functions update a tensor in place only through `out=` (a call of one
+# is no user function's)
+_MODULES = frozenset({"torch", "F", "nn", "functional", "math", "np", "numpy", "random"})
+
+
+def _calls_given(statement, names: dict) -> list:
+    """(call, [(position or keyword, side)]) for the calls in `statement` (a simple statement,
+    or a compound one's header) of a function or method that may be the user's, given a
+    chain of subscripts and view methods of a name in `names` (its side, "kept" or
+    "tensor"): the callee may update it in place (NOTE [views kept by a staged statement])."""
+    found = []
+    for n in walk(_header(statement) if isinstance(statement, _COMPOUND) else statement):
+        if not isinstance(n, gast.Call):
+            continue
+        func = n.func
+        root = func
+        while isinstance(root, gast.Attribute):
+            root = root.value
+        if not isinstance(root, gast.Name) or root.id in _MODULES or (
+                isinstance(func, gast.Name) and func.id in _BUILTINS):
+            continue
+        if isinstance(func, gast.Attribute) and (
+                func.attr.endswith("_") or _tensor_method(func.attr)):
+            continue  # (a tensor's own method: `_updated_root` reads in-place ones)
+        given = []
+        for i, arg in enumerate(n.args):
+            if isinstance(arg, gast.Starred):
+                break
+            name, _ = _chain_root(arg)
+            if name in names:
+                given.append((i, names[name]))
+        for keyword in n.keywords:
+            name, _ = _chain_root(keyword.value) if keyword.arg else (None, False)
+            if name in names:
+                given.append((keyword.arg, names[name]))
+        if given:
+            found.append((n, given))
     return found
 
 
@@ -249,7 +304,8 @@ class _Function:
                 kept = []
                 _kept(s, {}, kept)
                 for fact in kept:
-                    if fact[2] != "list" and not _in_loop(s, fact[3]):
+                    if fact[2] != "list" and not fact[2].startswith("compiled ") \
+                            and not _in_loop(s, fact[3]):
                         # (a view an `if` binds is its output's: the version counters follow
                         # it in replay and torch.export, NOTE [staged values that alias in
                         # Python]; dynamo gives none)
@@ -271,7 +327,8 @@ class _Function:
                         and t.value.id == kept for t in simple.targets):
                     continue  # (`vals[0] = t` replaces an item: no tensor is updated)
                 updated = {names[n] for n in _updated_root(simple) if n in names}
-                if not updated:
+                calls = _calls_given(simple, names)
+                if not updated and not calls:
                     continue
                 later = self._later(simple, around, sequence[k + 1:])
                 reads_kept = kept in self.outside or any(
@@ -279,8 +336,15 @@ class _Function:
                 reads_tensor = tensor in self.outside or any(_reads(n, tensor) for n in later)
                 if tensor is None:  # (a grown list's item: the list read after)
                     reads_tensor = reads_kept
-                if ("kept" in updated and reads_tensor) or ("tensor" in updated and reads_kept):
+                shared = {side for side, other_read in (("kept", reads_tensor),
+                                                        ("tensor", reads_kept)) if other_read}
+                if updated & shared:
                     self.checks.setdefault(id(simple), []).append(fact)
+                for call, given in calls:
+                    given = [(where, side) for where, side in given if side in shared]
+                    if given and tensor is not None:
+                        self.checks.setdefault(id(simple), []).append(
+                            fact + ((call.func, tuple(w for w, _ in given)),))
 
     @staticmethod
     def _aliases(simple, names) -> None:
@@ -362,7 +426,18 @@ class KeptViewConverter(Converter):
             block[:] = out
 
     def _check(self, statement, fact) -> list:
-        kept, tensor, kind, line = fact
+        kept, tensor, kind, line = fact[:4]
+        if len(fact) > 4:  # (a call given either side: the callee's source decides)
+            func, given = fact[4]
+            positions = tuple(w for w in given if isinstance(w, int))
+            keywords = tuple(w for w in given if isinstance(w, str))
+            check = templates.replace(
+                f"ac.check_kept_view_call(func, {positions!r}, {keywords!r}, kept, tensor, "
+                f"{kept!r}, {tensor!r}, {kind!r}, {line})", ac=self.ctx.runtime,
+                func=copy.deepcopy(func), kept=kept, tensor=tensor)
+            for new in check:
+                copy_origin(new, statement)
+            return check
         check = templates.replace(
             f"ac.check_kept_view(kept, {'tensor' if tensor else 'None'}, {kept!r}, {tensor!r}, "
             f"{kind!r}, {line})", ac=self.ctx.runtime, kept=kept, tensor=tensor or "None")

@@ -567,6 +567,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
 
     if torch.compiler.is_dynamo_compiling():
         _refuse_new_attributes(bodies, slots, names, statement)
+    versions_known = not torch.compiler.is_dynamo_compiling()
     flat_state = tuple(tuple(slots[i][1]) or None if i in slots else v
                        for i, v in enumerate(state))
     if probed and not giving:
@@ -607,6 +608,13 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
         # (the leaves are numbered anew: which ones to give back is learnt again)
         return carry(stage, bodies, state, names, carried_slots(state, records), statement,
                      records, (), inputs)
+    if "loop" in statement and (versions_known or probed):
+        # (under dynamo `updated` is every tensor leaf: those the probe saw replaced are
+        # left out, `d["v"] = d["v"] + 1` updates no tensor of the caller's)
+        _refuse_views_of_read_inputs(
+            bodies, state, names, slots,
+            updated if versions_known else {k: v - replaced[k] for k, v in updated.items()},
+            inputs, statement)
     both = sorted((slot, number) for slot in slots
                   for number in updated[slot] & replaced[slot])
     if both and not giving:
@@ -631,6 +639,66 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             _write_back(state[slot], spec, enumerate(leaves), updated[slot], kept)
             result[slot] = state[slot]
     return tuple(result)
+
+
+# NOTE [a view held in an object, its tensor read by a loop]
+# `d = {"v": x[1:]}`, then a staged loop that updates `d["v"]` in place and reads `x` (`g =
+# x[i]`): in Python the update reaches `x`, and the next trip's read sees it. Staged, the loop
+# carries `d["v"]` (a copy, written back into the view after the loop) and reads `x` as it was
+# before the loop, on every trip: the rows read were the old ones, silently (replay and
+# torch.export; dynamo refuses the body's write). A loop whose body updated in place a tensor of
+# a carried object (seen by its version counter) that shares memory with a tensor the loop
+# reads (its inputs) is refused, as `_refuse_views_of_written` (runtime/operators.py) refuses
+# one held by a name. Not refused: an `if`, whose branch may read the tensor before the update
+# (right as it is); the same loop under dynamo, where the body's write is refused by torch.
+
+
+def _memory(tensor):
+    """What identifies `tensor`'s memory: its storage; under dynamo, which cannot ask for one,
+    its base (`_base`, kept for views made in the graph)."""
+    if torch.compiler.is_dynamo_compiling():
+        return tensor if tensor._base is None else tensor._base
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    return StorageWeakRef(tensor.untyped_storage())
+
+
+def _refuse_views_of_read_inputs(bodies, state, names, slots, updated, inputs, statement):
+    tensors = [(j, t) for j, t in enumerate(inputs)
+               if isinstance(t, torch.Tensor) and not is_stand_in(t) and is_staged(t)]
+    if not tensors:
+        return
+    body = bodies[-1][0]
+    code = getattr(getattr(body, "__wrapped__", body), "__code__", None)
+    input_names = (code.co_varnames[len(state):len(state) + len(inputs)]
+                   if code is not None and code.co_argcount == len(state) + len(inputs)
+                   else ())
+    for slot, numbers in updated.items():
+        spec, leaves = slots[slot]
+        for number in sorted(numbers):
+            leaf = leaves[number] if number < len(leaves) else None
+            if not isinstance(leaf, torch.Tensor) or is_stand_in(leaf):
+                continue
+            memory = _memory(leaf)
+            for j, read in tensors:
+                other = _memory(read)
+                if read is leaf or not (other is memory if torch.compiler.is_dynamo_compiling()
+                                        else other == memory):
+                    continue
+                read_name = (input_names[j] if j < len(input_names) else None) \
+                    or shown_input(read)
+                shown = f"`{read_name}`" if read_name else "a tensor"
+                raise StagingError(
+                    statement,
+                    f"the {statement} updates in place a tensor held in `{names[slot]}` that "
+                    f"shares its memory with {shown}, which the {statement} also reads (a view "
+                    f"of {shown} held in `{names[slot]}`, or the other way round): in Python "
+                    f"each update reaches {shown} and the next trip reads it updated, but the "
+                    f"staged {statement} carries `{names[slot]}`'s tensors as copies and reads "
+                    f"{shown} as it was before the loop",
+                    f"Clone the view where it is put in `{names[slot]}` (`.clone()`) if "
+                    f"{shown} should not see the update, or update {shown} itself by index in "
+                    "the loop and read it there")
 
 
 # NOTE [objects a body binds anew]

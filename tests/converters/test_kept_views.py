@@ -54,3 +54,26 @@ def test_a_list_grown_from_views_is_checked_and_one_of_copies_is_not():
     """
     assert _checked(grown.format("")) == ["x.add_(1)"]
     assert _checked(grown.format(".clone()")) == []
+
+
+def _call_checked(source: str) -> list:
+    """The converted `ac.check_kept_view_call(...)` lines of `source`."""
+    return [line.strip() for line in
+            autoconv.to_code(function_from_source(source)).strip().splitlines()
+            if line.strip().startswith("ac.check_kept_view_call(")]
+
+
+def test_a_call_given_a_kept_view_or_its_tensor_is_checked_by_its_callee():
+    # (views25: the callee's source says at trace time whether it updates the argument)
+    assert _call_checked(_LOOP + "        bump(x)\n        return best\n") == [
+        "ac.check_kept_view_call(bump, (0,), (), best, x, 'best', 'x', 'item', 7)"]
+    assert _call_checked(_LOOP + "        self.bump(t=best[0])\n        return x\n") == [
+        "ac.check_kept_view_call(self.bump, (), ('t',), best, x, 'best', 'x', 'item', 7)"]
+
+
+def test_calls_of_torch_builtins_and_tensor_methods_or_with_nothing_read_after_are_not():
+    assert _call_checked(_LOOP + "        y = torch.mul(x, 2)\n        return best, y\n") == []
+    assert _call_checked(_LOOP + "        n = len(x)\n        return best, n\n") == []
+    assert _call_checked(_LOOP + "        y = x.matmul(best)\n        return best, y\n") == []
+    assert _call_checked(_LOOP.replace("def f(x):", "def f(y):\n        x = y.clone()")
+                         + "        bump(x)\n        return y\n") == []

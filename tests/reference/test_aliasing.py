@@ -390,7 +390,8 @@ def test_under_compile_an_update_by_a_call_inside_a_statement_reading_the_row_ra
 # NOTE [staged values that alias in Python] in runtime/staged_aliases.py. Under torch.compile
 # (dynamo makes version counters data-dependent symbols) a choice's update is refused at its
 # line instead (tests at the end of this file); a row read by index then updated through a
-# view of its tensor or a helper is still wrong there.
+# view method of its tensor is refreshed there by the converter (views25); `data[k][0]`, or a
+# helper given a view of the tensor, is still wrong there.
 
 def _zero_first(t):
     t[0].zero_()
@@ -458,6 +459,15 @@ def test_a_row_read_with_a_traced_index_follows_any_update_of_its_tensor(fn):
     # (tester21b s10, s11, s12, s13: the row missed the update in every mode)
     for inputs in (_rows_of_two(), _rows_of_two()[::-1]):
         assert_same_result(fn, inputs, staged=False, compile=False)
+
+
+@pytest.mark.parametrize("fn", [row_then_a_transposed_view_updated, row_then_a_flat_view_stored],
+                         ids=lambda f: f.__name__)
+def test_under_compile_a_row_read_with_a_traced_index_follows_an_update_through_a_view(fn):
+    # (views25, issue 10: the row kept its old values under torch.compile, silently; the
+    # converter now refreshes it after an update through a view method of its tensor)
+    for inputs in (_rows_of_two(), _rows_of_two()[::-1]):
+        assert_same_result(fn, inputs, staged=False)
 
 
 def row_chosen_by_an_if_then_its_tensor_updated(x):
@@ -575,12 +585,18 @@ def test_an_item_of_a_branch_bound_list_updated_in_place_is_the_lists():
     (row_chosen_by_an_if_then_its_tensor_updated, 3, r"`r` is a view of `data`"),
     (row_chosen_by_an_if_then_updated, 6, r"`r` is a view of `data`"),
     (max_of_rows_then_their_tensor_updated, 3, r"`hi` is a view of `data`"),
-    (grown_item_updated, 5, r"an item of `vals`, a list grown under tensor control flow"),
+    (grown_item_updated, 5, r"an item of `vals`, a list grown \(or bound\) under tensor "
+                            r"control flow"),
+    # (views25: a part of a row read with a traced index, its tensor updated after, and a
+    # list a tensor `if` binds, its item updated in place, were silently wrong)
+    (row_view_then_the_tensor_updated, 4, r"`c` is a view of `data`"),
+    (branch_list_item_updated, 5, r"an item of `b`, a list grown \(or bound\) under tensor "
+                                  r"control flow \(line \d+\)"),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_under_compile_an_update_the_version_counters_would_follow_is_refused(fn, at, words):
     # (views24: silently wrong under torch.compile, right in replay and torch.export)
     line = fn.__code__.co_firstlineno + at
-    args = _rows_of_two()[0] if fn is not grown_item_updated else (
+    args = _rows_of_two()[0] if fn not in (grown_item_updated, branch_list_item_updated) else (
         T([[1.0, 2.0], [-3.0, -4.0], [5.0, 6.0]]),)
     with pytest.raises(StagingError, match=rf"test_aliasing.py:{line}: .*{words}.*"
                                            r"under torch.compile"):
