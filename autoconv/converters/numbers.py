@@ -146,14 +146,23 @@ def _converted_names(assigns, ac: str) -> set:
     numbers read from tensors])."""
     found = {name for node in assigns for name, value in _bound(node)
              if _reads_tensor_number(value, ac)}
+    # `d = {"a": x[0].item(), ...}`: a literal holding such numbers, whose items (`d[k]`,
+    # `v = d["a"]`) are numbers read from a tensor too (tester24 s07: `torch.tensor(d[k])`
+    # asked the symbolic float for its value)
+    containers = {name for node in assigns for name, value in _bound(node)
+                  if isinstance(value, (gast.Dict, gast.List, gast.Tuple)) and any(
+                      v is not None and _reads_tensor_number(v, ac)
+                      for v in (value.values if isinstance(value, gast.Dict) else value.elts))}
+    found |= containers
     changed = True
     while changed:
         changed = False
         for node in assigns:
             for name, value in _bound(node):
-                if name not in found and isinstance(
+                if name not in found and (isinstance(
                         value, (gast.BinOp, gast.UnaryOp, gast.Call)) and _reads_converted(
-                        value, found, ac):
+                        value, found, ac) or isinstance(value, gast.Subscript)
+                        and isinstance(value.value, gast.Name) and value.value.id in containers):
                     found.add(name)
                     changed = True
     return found
