@@ -39,7 +39,7 @@ from .lists import StagedList, check_not_empty
 from .staging.constants import StagedConstant, is_constant, isinstance_of
 from .staging.constants import staged as staged_constant
 from .staging.torch import as_predicate
-from .arithmetic import binary
+from .arithmetic import binary, comprehension_test
 from .augmented import (empty_is_start, is_stand_in, kinds_error, kinds_in, mark, mark_kinds,
                         mark_view, mixed_in, number_kinds)
 from .errors import StagingError
@@ -702,8 +702,10 @@ def filter_test(test, problem, fix):
     """The `if` of a comprehension (NOTE [comprehensions filtered by traced tensors]): `test`
     itself, refused where it is a traced tensor, whose truth only the graph knows; `problem`
     and `fix` name the comprehension (written by the calls pass)."""
-    if not (isinstance(test, torch.Tensor) and is_staged(test)) or is_stand_in(test):
-        return test
+    if not (isinstance(test, torch.Tensor) and is_staged(test)):
+        return test  # (a symbolic bool of sizes is Python's to decide, with a guard)
+    if is_stand_in(test):
+        comprehension_test(test)  # (a number's: NOTE [a count of conditions on a number])
     raise StagingError("expression", problem, fix)
 
 

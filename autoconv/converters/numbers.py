@@ -274,7 +274,20 @@ def _reads_tensor_number(value, ac: str) -> bool:
     func = value.func if isinstance(value, gast.Call) else None
     return isinstance(func, gast.Attribute) and (func.attr == "item" and not value.args or (
         func.attr in _CONVERSIONS and isinstance(func.value, gast.Name)
-        and func.value.id == ac))
+        and func.value.id == ac) or _is_count(value, ac))
+
+
+def _is_count(value, ac: str) -> bool:
+    """Whether `value` is `ac.sum_(ac.counted_(c, 1) for ...)`, the count the calls pass
+    writes for `sum(1 for v in x if c)`: an int's stand-in where `c` is traced (NOTE
+    [comprehensions filtered by traced tensors] in runtime/builtins.py)."""
+    func, args = value.func, value.args
+    if not (func.attr == "sum_" and isinstance(func.value, gast.Name) and func.value.id == ac
+            and len(args) == 1 and isinstance(args[0], gast.GeneratorExp)):
+        return False
+    elt = args[0].elt
+    return (isinstance(elt, gast.Call) and isinstance(elt.func, gast.Attribute)
+            and elt.func.attr == "counted_")
 
 
 def _may_read_tensor_number(value, ac: str) -> bool:

@@ -176,3 +176,22 @@ def test_odeint_fixed_grid_solver_with_the_time_grid_an_argument_exports():
     for y0, t in [([1.0, 0.0], [0.0, 1.0]), ([2.0, -1.0], [0.0, 2.5])]:
         y0, t = torch.tensor(y0), torch.tensor(t)
         assert_close(program.module()(y0, t), _solve_fixed_grid_on(y0, t))
+
+
+def _solve_few_steps(y0, t):
+    return torchdiffeq.odeint(lambda s, y: -3 * y, y0, t, method="dopri5", rtol=1e-9, atol=1e-9,
+                              options=dict(max_num_steps=5))
+
+
+@pytest.mark.slow
+def test_odeint_max_num_steps_message_shows_no_fake_tensor():
+    # rk_common.py:245 `assert n_steps < self.max_num_steps, '...({}>={})'.format(...)` in the
+    # staged loop (tester24 s04): str.format put the trace's "FakeTensor(..., size=())" into
+    # the message; now each value shows as its expression, as an f-string's does
+    args = (torch.tensor([1.0, 2.0]), torch.tensor([0.0, 5.0]))
+    with pytest.raises(AssertionError, match=r"max_num_steps exceeded \(5>=5\)"):
+        _solve_few_steps(*args)
+    with pytest.raises(AssertionError) as caught:
+        autoconv.autoconv(_solve_few_steps)(*args)
+    assert str(caught.value).startswith(
+        "max_num_steps exceeded ({n_steps}>={self.max_num_steps})"), caught.value
