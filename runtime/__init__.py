@@ -5,6 +5,8 @@ Converted code refers to this module as `ac`; every name it uses is listed in `_
 
 from .builtins import (
     all_,
+    counted_,
+    filter_test,
     allclose_,
     any_,
     bool_,
@@ -83,7 +85,7 @@ from .operators import (
     while_stmt,
 )
 from .staging.constants import is_, is_not
-from .text import format_, formatted_, fstring_, number_returned_, repr_, returned_, str_
+from .text import format_, formatted_, fstring_, number_returned_, repr_, returned_, str_, str_format_
 # `ac.Undefined(...)` in converted code builds the placeholder through a function (see
 # values.undefined); the class is values.Undefined.
 from .values import eager, is_staged
@@ -91,6 +93,8 @@ from .values import undefined as Undefined
 
 __all__ = [
     "all_",
+    "counted_",
+    "filter_test",
     "allclose_",
     "any_",
     "bool_",
@@ -153,6 +157,7 @@ __all__ = [
     "format_",
     "formatted_",
     "fstring_",
+    "str_format_",
     "repr_",
     "returned_",
     "number_returned_",

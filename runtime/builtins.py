@@ -31,13 +31,15 @@ tensor op, which a saved torch.export program can hold).
 from __future__ import annotations
 
 import builtins
+import types
 
 import torch
 
 from .lists import StagedList, check_not_empty
-from .staging.constants import StagedConstant, isinstance_of
+from .staging.constants import StagedConstant, is_constant, isinstance_of
+from .staging.constants import staged as staged_constant
 from .staging.torch import as_predicate
-from .arithmetic import binary
+from .arithmetic import binary, comprehension_test
 from .augmented import (empty_is_start, is_stand_in, kinds_error, kinds_in, mark, mark_kinds,
                         mark_view, mixed_in, number_kinds)
 from .errors import StagingError
@@ -47,7 +49,7 @@ from .values import (as_staged_tensor, is_staged, known_empty, probe_row, to_ten
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
            "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_", "type_",
-           "getattr_", "hasattr_", "setattr_", "delattr_"]
+           "getattr_", "hasattr_", "setattr_", "delattr_", "counted_", "filter_test"]
 
 _MISSING = object()
 
@@ -261,13 +263,14 @@ def _items(args):
     return list(iterable), False
 
 
-def _fold(items, key, better):
-    """The first item whose key no later key beats (`better(new, old)` as a tensor or SymBool)."""
+def _fold(items, key, better, keyed=False):
+    """The first item whose key no later key beats (`better(new, old)` as a tensor or SymBool).
+    `keyed`: `key` gives the key of the item at an index (the keys computed already)."""
     if key is None:
         key = _identity
-    best, best_key = items[0], key(items[0])
-    for item in items[1:]:
-        item_key = key(item)
+    best, best_key = items[0], key(0 if keyed else items[0])
+    for position, item in enumerate(items[1:], 1):
+        item_key = key(position if keyed else item)
         take = better(item_key, best_key)
         if not (is_staged(take) or is_staged(item) or is_staged(best)):
             if take:
@@ -279,6 +282,21 @@ def _fold(items, key, better):
     return best
 
 
+def _constant_like(value) -> bool:
+    return isinstance(value, StagedConstant) or is_constant(value)
+
+
+def _choose_constant(take, new, old) -> StagedConstant:
+    """`new` where `take` else `old`, of Python constants: a StagedConstant."""
+    indices = [v.index if isinstance(v, StagedConstant) else
+               staged_constant(v, "min() / max()", take).index for v in (new, old)]
+    chosen = staged_constant(new if isinstance(new, StagedConstant) else new, "min() / max()", take)
+    chosen.index = torch.where(take, *indices)
+    kinds = {v.kind if isinstance(v, StagedConstant) else type(v).__name__ for v in (new, old)}
+    chosen.kind = kinds.pop() if len(kinds) == 1 else "constant"
+    return chosen
+
+
 def _identity(value):
     return value
 
@@ -286,6 +304,9 @@ def _identity(value):
 def _where(take, new, old, chosen=False):
     """`new` where `take` else `old`; `chosen`: these are what min / max returns (not keys),
     whose type Python keeps (NOTE [min and max of an int and a float])."""
+    if chosen and _constant_like(new) and _constant_like(old):
+        # (NOTE [min and max of Python values by traced keys])
+        return _choose_constant(take, new, old)
     if type(new) is tuple and type(old) is tuple and len(new) == len(old):
         # items of `enumerate` / `zip` (`max(enumerate(x), key=lambda p: p[1])`)
         return tuple(_where(take, n, o, chosen) for n, o in zip(new, old))
@@ -579,6 +600,8 @@ def min_(*args, key=None, default=_MISSING):
     """`min(...)`; with traced tensors (or symbolic numbers) a tensor chosen by torch.where."""
     args = _materialized(args)
     if not _any_staged(args):
+        if key is not None:
+            return _by_key(True, args, key, default)
         return builtins.min(*args, **_given(key, default))
     return _min_max(True, args, key, default)
 
@@ -587,8 +610,34 @@ def max_(*args, key=None, default=_MISSING):
     """`max(...)`; with traced tensors (or symbolic numbers) a tensor chosen by torch.where."""
     args = _materialized(args)
     if not _any_staged(args):
+        if key is not None:
+            return _by_key(False, args, key, default)
         return builtins.max(*args, **_given(key, default))
     return _min_max(False, args, key, default)
+
+
+# NOTE [min and max of Python values by traced keys]
+# `k = max(d, key=d.get)` (or `key=lambda n: d[n]`) of a dict of numbers read from tensors
+# (tester24 s07: the best of named scores): the items are Python values, the keys only the
+# graph knows. Python's fold asked the keys' comparisons for their truth (autoconv's trace:
+# the generic "asks Python for the value"; dynamo: "invalid call to builtin op handler"). Each
+# key is computed once, as Python's min / max does; where one is traced, the fold is staged as
+# for tensors: a chain of staged comparisons chooses among the items, and Python constants (the
+# dict's str keys) are chosen as a StagedConstant (NOTE [constants under tensor control flow]),
+# which `==` compares and a lookup (`d[k]`) specialises the graph on where it can.
+def _by_key(smallest, args, key, default):
+    items = list(args[0]) if len(args) == 1 else list(args)
+    if not items:
+        return (builtins.min if smallest else builtins.max)(*args, **_given(key, default))
+    keys = [key(v) for v in items]
+    better = _less if smallest else _greater
+    if not builtins.any(_holds_staged(k) for k in keys):
+        best = 0
+        for i in range(1, len(items)):
+            if better(keys[i], keys[best]):
+                best = i
+        return items[best]
+    return _fold(items, keys.__getitem__, better, keyed=True)
 
 
 # NOTE [sorting by traced values]
@@ -632,11 +681,50 @@ def sort_(items, *args, **kwargs):
     return None
 
 
+# NOTE [comprehensions filtered by traced tensors]
+# `[v for v in x if v > 0]` or `sum(1 for v in x if v > 0)` over a traced tensor (tester24 s03):
+# Python asks each condition for its truth while the items are chosen, which only the graph
+# knows. autoconv's trace gave torch's data-dependent error, placed at the line with the
+# generic advice (or the named one for a list comprehension), and dynamo its own "Data-
+# dependent branching". The calls pass writes each comprehension's `if c` as
+# `if ac.filter_test(c, "c")`, which refuses a traced tensor's truth at the user's line in
+# every mode with what to write. One form is staged instead: a count, `sum(1 for v in x if c)`
+# (one `for`, one `if`, an int constant item), is written `sum(ac.counted_(c, 1) for v in x)`,
+# the item where the condition holds and 0 where not, which adds nothing to an int sum: the
+# sum of a mask over the items, an int's stand-in (the count is Python's int).
+def counted_(test, item):
+    """The item of a count `sum(item for ... if test)` (NOTE [comprehensions filtered by
+    traced tensors]): `item` where `test` holds, else 0; a traced condition gives an int's
+    stand-in."""
+    if not is_staged(test):
+        return item if test else 0
+    if is_stand_in(test) or not isinstance(test, torch.Tensor):
+        return binary(test, "*", item)  # (a number's condition: NOTE [a count of conditions on a number])
+    chosen = torch.where(as_predicate(as_staged_tensor(test), "generator's if"),
+                         torch.tensor(item, dtype=torch.int64), torch.tensor(0, dtype=torch.int64))
+    return mark_view(chosen)
+
+
+def filter_test(test, problem, fix):
+    """The `if` of a comprehension (NOTE [comprehensions filtered by traced tensors]): `test`
+    itself, refused where it is a traced tensor, whose truth only the graph knows; `problem`
+    and `fix` name the comprehension (written by the calls pass)."""
+    if not (isinstance(test, torch.Tensor) and is_staged(test)):
+        return test  # (a symbolic bool of sizes is Python's to decide, with a guard)
+    if is_stand_in(test):
+        comprehension_test(test)  # (a number's: NOTE [a count of conditions on a number])
+    raise StagingError("expression", problem, fix)
+
+
 def sum_(iterable, /, start=0):
     """`sum(iterable, start)`; a traced tensor is summed over its first dimension in one op.
     The sum of a list of Python numbers (a grown one, or one holding number stand-ins) stands
     for the Python number it is (NOTE [sums of numbers])."""
     grown, numbers = None, False
+    if type(iterable) is types.GeneratorType:
+        # (its items may be numbers' stand-ins, `sum(ac.counted_(c, 1) for ...)`: summed as
+        # the numbers they stand for, a list's are)
+        iterable = list(iterable)
     if type(iterable) is StagedList and is_staged(iterable.count):
         grown = iterable
         numbers = iterable.numbers and _number_like(start)

@@ -2387,7 +2387,13 @@ def assert_(cond, message=None):
     """`assert cond, message()`; on a traced tensor it becomes an assertion in the graph."""
     if is_staged(cond):
         if not context.probing():
-            error = AssertionError(message()) if message is not None else AssertionError()
+            # The graph's message is written once, while tracing: a traced value in it shows as
+            # the expression it came from (NOTE [text of traced tensors] in text.py), and it is a
+            # str (dynamo refuses an AssertionError of anything else).
+            text_ = message() if message is not None else None
+            if isinstance(text_, text.TracedText):
+                text_ = text_.placeholder()
+            error = AssertionError(text_) if message is not None else AssertionError()
             _refuse_if_caught(error, "assert")
             # autoconv's replay raises AssertionError, as Python (NOTE [exceptions raised by
             # graphs]); torch.export / torch.compile raise RuntimeError("AssertionError: ...").
@@ -2395,7 +2401,12 @@ def assert_(cond, message=None):
                                 graph_error_message(error))
         return
     if not cond:
-        raise AssertionError(message()) if message is not None else AssertionError
+        if message is None:
+            raise AssertionError
+        text_ = message()
+        if isinstance(text_, text.TracedText):  # (raised now: the values of these inputs)
+            text_ = text_.resolved()
+        raise AssertionError(text_)
 
 
 def raise_(exc, *cause):
@@ -2532,17 +2543,33 @@ def _refuse_choosing_functions(state, names, bodies, kept, renewed, statement):
         return
     only_updated = set(kept or ()) | set(renewed or ())
     for slot, (value, name) in enumerate(zip(state, names)):
-        if slot in only_updated or not isinstance(value, _FUNCTION_TYPES):
+        if slot in only_updated:
+            continue
+        if isinstance(value, _FUNCTION_TYPES):
+            what = "a Python function"
+        elif _callable_object(value):
+            # an nn.Module right-hand side (`odeint(f, ...)` with `f = F()`) reaches misc.py:273
+            # as one; the closure's variable was named instead (tester24 s05)
+            what = f"a callable object ({type(value).__qualname__})"
+        else:
             continue
         raise StagingError(
             statement,
-            f"'{name}' is a Python function before the statement and a branch reassigns it: "
+            f"'{name}' is {what} before the statement and a branch reassigns it: "
             "a function is no value of a graph, so a tensor condition cannot choose it, and "
             "torch.compile has no guard on a tensor's value to specialise the graph on",
             "Run the function with autoconv.autoconv(fn), which traces one graph per value of "
             "the condition and retraces for the other, or with torch.export (the program is "
             "specialised to the example inputs' value and refuses the other); under "
             "torch.compile choose the function from a Python value (an argument), not a tensor")
+
+
+def _callable_object(value) -> bool:
+    """Whether `value` is an object called as a function (an nn.Module, a functools.partial, an
+    instance with `__call__`), not a class, tensor or number."""
+    if isinstance(value, (type, torch.Tensor, int, float, complex, bool, str)) or value is None:
+        return False
+    return isinstance(value, torch.nn.Module) or callable(value)
 
 
 def shares_cells(*names):

@@ -35,7 +35,7 @@ from .identity import type_in
 from .values import is_staged
 
 __all__ = ["TracedText", "str_", "repr_", "format_", "fstring_", "formatted_", "percent_",
-           "returned_", "number_returned_"]
+           "returned_", "number_returned_", "str_format_"]
 
 
 class _Value:
@@ -280,6 +280,114 @@ def fstring_(*parts):
     for part in parts:
         pieces.extend(part.pieces if isinstance(part, TracedText) else (part,))
     return TracedText(pieces)
+
+
+def str_format_(template, sources, /, *args, **kwargs):
+    """`template.format(*args, **kwargs)` of a str constant: a TracedText, as an f-string's
+    (`fstring_`), where a field shows a traced value; `sources` are the arguments' expressions
+    (`((source, ...), {name: source})`) for the placeholders. Before this, str.format of a
+    traced tensor put the tracer's "FakeTensor(..., size=())" into the user's assertion
+    message (tester24 s04, torchdiffeq rk_common.py:245)."""
+    values = (*args, *kwargs.values())
+    if not any(_traced(v) or isinstance(v, TracedText) for v in values):
+        return template.format(*args, **kwargs)
+    positional, named = sources
+    parts, automatic = [], 0
+    for literal, field, first, rest, spec, conversion in _fields(template):
+        if literal:
+            parts.append(literal)
+        if field is None:
+            continue
+        if first == "":
+            first, automatic = automatic, automatic + 1
+        if isinstance(first, int):
+            value = args[first]
+            source = positional[first] if first < len(positional) else None
+        else:
+            value, source = kwargs[first], named.get(first)
+        for is_attribute, key in rest:
+            value = getattr(value, key) if is_attribute else value[key]
+            if source is not None:
+                source = f"{source}.{key}" if is_attribute else f"{source}[{key!r}]"
+        if spec and "{" in spec:  # a nested field (`{:{width}}`)
+            spec = str_format_(spec, sources, *args, **kwargs)
+            if isinstance(spec, TracedText):
+                spec._refuse("formatting with it as a format spec")
+        parts.append(formatted_(value, conversion or "", spec or "", source))
+    return fstring_(*parts)
+
+
+def _fields(template):
+    """The fields of a format string, as string.Formatter().parse gives them but each field's
+    name split: (literal, field, first name, ((is attribute, key), ...), spec, conversion).
+    Python, not string.Formatter's C parser, which dynamo cannot trace."""
+    out, literal, i, size = [], "", 0, len(template)
+    while i < size:
+        c = template[i]
+        if c in "{}" and template[i + 1:i + 2] == c:  # `{{` / `}}`
+            literal, i = literal + c, i + 2
+            continue
+        if c == "}":
+            raise ValueError("Single '}' encountered in format string")
+        if c != "{":
+            literal, i = literal + c, i + 1
+            continue
+        depth, j = 1, i + 1
+        while j < size and depth:
+            depth += {"{": 1, "}": -1}.get(template[j], 0)
+            j += 1
+        if depth:
+            raise ValueError("expected '}' before end of string")
+        body = template[i + 1:j - 1]
+        spec_at = _outside_brackets(body, ":")
+        field, spec = (body, "") if spec_at < 0 else (body[:spec_at], body[spec_at + 1:])
+        conversion = None
+        bang = _outside_brackets(field, "!")
+        if bang >= 0:
+            field, conversion = field[:bang], field[bang + 1:]
+        out.append((literal, field, *_field_name(field), spec, conversion))
+        literal, i = "", j
+    if literal:
+        out.append((literal, None, None, (), None, None))
+    return tuple(out)
+
+
+def _outside_brackets(text, mark):
+    """The index of the first `mark` in `text` outside `[...]`, or -1."""
+    inside = False
+    for k, c in enumerate(text):
+        if c == "[":
+            inside = True
+        elif c == "]":
+            inside = False
+        elif c == mark and not inside:
+            return k
+    return -1
+
+
+def _field_name(field):
+    """(first, ((is attribute, key), ...)) of a field name (`0`, `name.attr[2]`)."""
+    cut = len(field)
+    for k, c in enumerate(field):
+        if c in ".[":
+            cut = k
+            break
+    first, rest, tail = field[:cut], [], field[cut:]
+    first = int(first) if first.isdigit() else first
+    while tail:
+        if tail[0] == ".":
+            end = len(tail)
+            for k in range(1, len(tail)):
+                if tail[k] in ".[":
+                    end = k
+                    break
+            rest.append((True, tail[1:end]))
+        else:
+            end = tail.index("]") + 1
+            key = tail[1:end - 1]
+            rest.append((False, int(key) if key.isdigit() else key))
+        tail = tail[end:]
+    return first, tuple(rest)
 
 
 def percent_(template, values):

@@ -11,6 +11,14 @@ from .. import templates
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 
+# NOTE [an assert's message is made at once]
+# The message is a lambda so that Python's laziness stays (made only when the assert fails, or
+# while tracing a staged condition), but `assert_` calls it before returning: it never outlives
+# the statement, so the names it reads are no closure's that a staged body must keep in the
+# enclosing function's cells (NOTE [shared cells] in control_flow.py). Counted as one, it made
+# torch.compile refuse `assert n < m, f"... {n}"` in a staged loop that changes `n` as "a
+# function or lambda of this function reads 'n'" (tester24 s04; torchdiffeq rk_common.py:245).
+
 
 @leaves_generators_alone
 class AssertConverter(Converter):
@@ -27,5 +35,7 @@ class AssertConverter(Converter):
                                 kw_defaults=[], kwarg=None, defaults=[]),
             body=node.msg,
         )
+        # NOTE [an assert's message is made at once]
+        message._autoconv_called_at_once = True
         return templates.replace("ac.assert_(test, message)", ac=self.ctx.runtime, test=node.test,
                                  message=message)

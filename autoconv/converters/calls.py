@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
 import sys
 import types
 import warnings
@@ -245,7 +246,49 @@ class CallConverter(Converter):
             func=gast.Attribute(value=templates.name(ac), attr="fstring_", ctx=gast.Load()),
             args=parts, keywords=[])
 
+    def _filtered(self, node):
+        """A comprehension's `if c` -> `if ac.filter_test(c, problem, fix)`: a traced tensor's
+        truth is refused at the line, naming the comprehension (NOTE [comprehensions filtered by
+        traced tensors] in runtime/builtins.py)."""
+        texts = None
+        if any(loop.ifs for loop in node.generators):
+            texts = _filter_texts(node)
+        self.generic_visit(node)
+        if texts is None:
+            return node
+        for loop in node.generators:
+            loop.ifs = [gast.Call(
+                func=gast.Attribute(value=templates.name(self.ctx.runtime), attr="filter_test",
+                                    ctx=gast.Load()),
+                args=[test, *(gast.Constant(value=t, kind=None) for t in texts)], keywords=[])
+                for test in loop.ifs]
+        return node
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _filtered
+
+    def _count(self, node) -> None:
+        """`sum(1 for v in x if c)` (one `for`, one `if`, an int constant item) ->
+        `sum(ac.counted_(c, 1) for v in x)`: the count of a tensor condition is staged as the
+        sum of its truth values (NOTE [comprehensions filtered by traced tensors])."""
+        if not (isinstance(node.func, gast.Name) and node.func.id == "sum"
+                and self._is_builtin("sum") and len(node.args) == 1 and not node.keywords):
+            return
+        generator = node.args[0]
+        if not (isinstance(generator, gast.GeneratorExp) and len(generator.generators) == 1):
+            return
+        loop = generator.generators[0]
+        elt = generator.elt
+        if (len(loop.ifs) != 1 or loop.is_async or not isinstance(elt, gast.Constant)
+                or type(elt.value) is not int):
+            return
+        generator.elt = gast.Call(
+            func=gast.Attribute(value=templates.name(self.ctx.runtime), attr="counted_",
+                                ctx=gast.Load()),
+            args=[loop.ifs[0], elt], keywords=[])
+        loop.ifs = []
+
     def visit_Call(self, node):
+        self._count(node)
         text_source = None
         if (isinstance(node.func, gast.Name) and node.func.id in _TEXT_BUILTINS and node.args
                 and not node.keywords and self._is_builtin(node.func.id)):
@@ -296,6 +339,15 @@ class CallConverter(Converter):
                               values=[k.value for k in node.keywords])], ctx=gast.Load()))
             node.func = gast.Attribute(value=templates.name(ac), attr="warn_", ctx=gast.Load())
             node.args, node.keywords = [func, given], []
+            return node
+        if (isinstance(func, gast.Attribute) and func.attr == "format"
+                and isinstance(func.value, gast.Constant) and isinstance(func.value.value, str)):
+            # `"... {} ...".format(v)`: text of a traced value, as an f-string's (NOTE [text of
+            # traced tensors] in runtime/text.py); the expressions given for placeholders
+            node.args = [func.value, _sources(node), *node.args]
+            node.func = gast.Attribute(value=templates.name(ac), attr="str_format_",
+                                       ctx=gast.Load())
+            self.ctx.makes_text = True
             return node
         state_call = self._random_state(func)
         if state_call is not None:
@@ -352,6 +404,47 @@ class CallConverter(Converter):
         return node
 
 
+def _filter_texts(node) -> tuple[str, str]:
+    """(problem, fix) of a refused comprehension filter, in the user's terms (as
+    autoconv.tracebacks names a list comprehension's)."""
+    from ..tracebacks import _filtered_comprehension
+
+    try:
+        tree = gast.gast_to_ast(copy.deepcopy(node))
+        source = ast.unparse(tree)
+    except Exception:  # noqa: BLE001 - only for messages
+        return ("a comprehension's `if` tests a traced tensor, whose truth is only known when "
+                "the graph runs", _FILTER_FIX)
+    named = _filtered_comprehension(tree)
+    if named is not None:
+        return named
+    tests = " and ".join(ast.unparse(c) for loop in tree.generators for c in loop.ifs)
+    return (f"`{source}` filters its items by a traced tensor (`{tests}`): Python would have "
+            "to choose the items while tracing, and how many are kept is only known when the "
+            "graph runs", _FILTER_FIX)
+
+
+_FILTER_FIX = ("Write it as a `for` statement that appends (`out = []`, then `for v in x: if c: "
+               "out.append(v)`), which is staged as one loop; over one tensor, a boolean mask "
+               "(`x[x > 0]`, `torch.where(x > 0, x, 0).sum()`); a count, `sum(1 for v in x if "
+               "c)`, is staged as it is")
+
+
+def _sources(call) -> gast.Tuple:
+    """`((source, ...), {name: source})`: the source text of each argument of `call` (None for
+    a starred one), positional and by keyword, as constants."""
+    def constant(value):
+        return gast.Constant(value=value, kind=None)
+
+    positional = [constant(None if isinstance(a, gast.Starred) else _source(a))
+                  for a in call.args]
+    named = [k for k in call.keywords if k.arg is not None]
+    return gast.Tuple(elts=[
+        gast.Tuple(elts=positional, ctx=gast.Load()),
+        gast.Dict(keys=[constant(k.arg) for k in named],
+                  values=[constant(_source(k.value)) for k in named])], ctx=gast.Load())
+
+
 def _source(expression) -> str | None:
     """The source text of `expression` (for messages), None where it cannot be written."""
     try:
@@ -399,7 +492,7 @@ class GradReadConverter(Converter):
 
 
 # The runtime's text functions (runtime/text.py), as CallConverter writes them
-_TEXT_FUNCTIONS = frozenset({"fstring_", "str_", "repr_", "format_"})
+_TEXT_FUNCTIONS = frozenset({"fstring_", "str_", "repr_", "format_", "str_format_"})
 
 
 class TextReturnConverter(Converter):

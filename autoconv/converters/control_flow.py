@@ -728,6 +728,8 @@ def _captured(local) -> set:
     (Comprehensions run where they are made: they see the values of that moment.)"""
     names = set()
     for n in local.scopes:
+        if getattr(n, "_autoconv_called_at_once", False):
+            continue  # NOTE [an assert's message is made at once] in converters/asserts.py
         names |= free_reads(n)
         for inner in walk_statements(n):  # nonlocal is a statement
             if inner.__class__ is gast.Nonlocal:

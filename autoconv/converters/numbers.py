@@ -151,14 +151,23 @@ def _converted_names(assigns, ac: str) -> set:
     numbers read from tensors])."""
     found = {name for node in assigns for name, value in _bound(node)
              if _reads_tensor_number(value, ac)}
+    # `d = {"a": x[0].item(), ...}`: a literal holding such numbers, whose items (`d[k]`,
+    # `v = d["a"]`) are numbers read from a tensor too (tester24 s07: `torch.tensor(d[k])`
+    # asked the symbolic float for its value)
+    containers = {name for node in assigns for name, value in _bound(node)
+                  if isinstance(value, (gast.Dict, gast.List, gast.Tuple)) and any(
+                      v is not None and _reads_tensor_number(v, ac)
+                      for v in (value.values if isinstance(value, gast.Dict) else value.elts))}
+    found |= containers
     changed = True
     while changed:
         changed = False
         for node in assigns:
             for name, value in _bound(node):
-                if name not in found and isinstance(
+                if name not in found and (isinstance(
                         value, (gast.BinOp, gast.UnaryOp, gast.Call)) and _reads_converted(
-                        value, found, ac):
+                        value, found, ac) or isinstance(value, gast.Subscript)
+                        and isinstance(value.value, gast.Name) and value.value.id in containers):
                     found.add(name)
                     changed = True
     return found
@@ -270,7 +279,20 @@ def _reads_tensor_number(value, ac: str) -> bool:
     func = value.func if isinstance(value, gast.Call) else None
     return isinstance(func, gast.Attribute) and (func.attr == "item" and not value.args or (
         func.attr in _CONVERSIONS and isinstance(func.value, gast.Name)
-        and func.value.id == ac))
+        and func.value.id == ac) or _is_count(value, ac))
+
+
+def _is_count(value, ac: str) -> bool:
+    """Whether `value` is `ac.sum_(ac.counted_(c, 1) for ...)`, the count the calls pass
+    writes for `sum(1 for v in x if c)`: an int's stand-in where `c` is traced (NOTE
+    [comprehensions filtered by traced tensors] in runtime/builtins.py)."""
+    func, args = value.func, value.args
+    if not (func.attr == "sum_" and isinstance(func.value, gast.Name) and func.value.id == ac
+            and len(args) == 1 and isinstance(args[0], gast.GeneratorExp)):
+        return False
+    elt = args[0].elt
+    return (isinstance(elt, gast.Call) and isinstance(elt.func, gast.Attribute)
+            and elt.func.attr == "counted_")
 
 
 def _may_read_tensor_number(value, ac: str) -> bool:

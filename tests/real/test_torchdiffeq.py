@@ -68,12 +68,30 @@ def test_odeint_dopri5_export(tmp_path):
     for args in _INPUTS[:2]:  # ascending times: the exported path
         assert_close(program(*args), _solve(*args))
 
+class _Decay(torch.nn.Module):
+    def forward(self, t, y):
+        return -y ** 3 + torch.sin(t)
+
+
+_DECAY = _Decay()
+
+
+def _solve_module(y0, t, k):
+    return torchdiffeq.odeint(_DECAY, y0, t, method="dopri5")
+
+
 @pytest.mark.slow
-def test_odeint_compile_refusal_names_the_library_line_and_construct():
+@pytest.mark.parametrize("solve, named", [
+    (_solve, "'func' is a Python function"),
+    # (tester24 s05: an nn.Module right-hand side, the usual neural ODE, named the closure's
+    # '_grid_constructor')
+    (_solve_module, "'func' is a callable object (_Decay)"),
+], ids=["lambda", "module"])
+def test_odeint_compile_refusal_names_the_library_line_and_construct(solve, named):
     from autoconv_runtime.errors import StagingError
 
     torch._dynamo.reset()
-    compiled = torch.compile(autoconv.convert(_solve), fullgraph=True, backend="eager")
+    compiled = torch.compile(autoconv.convert(solve), fullgraph=True, backend="eager")
     with pytest.raises(StagingError) as caught:
         compiled(*_INPUTS[0])
     assert caught.value.filename.endswith("torchdiffeq/_impl/misc.py"), caught.value
@@ -81,7 +99,7 @@ def test_odeint_compile_refusal_names_the_library_line_and_construct():
     # the construct that cannot be a cond, and the modes that run it (was, after b6c9916 made
     # the branch keep '_grid_constructor' in the function's cells: that a closure reads
     # '_grid_constructor', torchdiffeq's own variable, which the caller cannot pass)
-    assert "'func' is a Python function" in str(caught.value)
+    assert named in str(caught.value)
     assert "_grid_constructor" not in str(caught.value)
     assert "autoconv.autoconv(fn)" in caught.value.fix
 
@@ -158,3 +176,22 @@ def test_odeint_fixed_grid_solver_with_the_time_grid_an_argument_exports():
     for y0, t in [([1.0, 0.0], [0.0, 1.0]), ([2.0, -1.0], [0.0, 2.5])]:
         y0, t = torch.tensor(y0), torch.tensor(t)
         assert_close(program.module()(y0, t), _solve_fixed_grid_on(y0, t))
+
+
+def _solve_few_steps(y0, t):
+    return torchdiffeq.odeint(lambda s, y: -3 * y, y0, t, method="dopri5", rtol=1e-9, atol=1e-9,
+                              options=dict(max_num_steps=5))
+
+
+@pytest.mark.slow
+def test_odeint_max_num_steps_message_shows_no_fake_tensor():
+    # rk_common.py:245 `assert n_steps < self.max_num_steps, '...({}>={})'.format(...)` in the
+    # staged loop (tester24 s04): str.format put the trace's "FakeTensor(..., size=())" into
+    # the message; now each value shows as its expression, as an f-string's does
+    args = (torch.tensor([1.0, 2.0]), torch.tensor([0.0, 5.0]))
+    with pytest.raises(AssertionError, match=r"max_num_steps exceeded \(5>=5\)"):
+        _solve_few_steps(*args)
+    with pytest.raises(AssertionError) as caught:
+        autoconv.autoconv(_solve_few_steps)(*args)
+    assert str(caught.value).startswith(
+        "max_num_steps exceeded ({n_steps}>={self.max_num_steps})"), caught.value

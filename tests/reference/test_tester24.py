@@ -161,3 +161,166 @@ def test_a_carried_float_given_to_a_local_function_keeps_float32(fn):
 def test_an_object_called_with_numbers_keeps_its_fields_python_numbers():
     assert_same_exactly(object_called_with_item_numbers,
                         [(T([0.9, 0.5, 0.6, 0.1]),), (T([0.3, 0.8, 0.7, 0.6]),)])
+
+
+# ---- Issue 9 / Issue 10 item 5 (real code converts; errors point at the right place) ----
+
+import io  # noqa: E402
+
+import autoconv  # noqa: E402
+from autoconv_runtime import StagingError  # noqa: E402
+from support import Calling  # noqa: E402
+
+
+def _modes(fn, example):
+    """(name, run) of autoconv's replay, the saved torch.export program (exported on `example`)
+    and torch.compile(fullgraph=True); a mode whose setup raises gives a run raising it."""
+    converted = autoconv.convert(fn)
+    runs = [("replay", autoconv.autoconv(fn))]
+    try:
+        saved = io.BytesIO()
+        torch.export.save(torch.export.export(Calling(converted), example, strict=False), saved)
+        saved.seek(0)
+        runs.append(("export", torch.export.load(saved).module()))
+    except Exception as error:  # noqa: BLE001 - raised again when the mode runs
+
+        def refused(*args, error=error):
+            raise error
+
+        runs.append(("export", refused))
+    torch._dynamo.reset()
+    runs.append(("compile", torch.compile(converted, fullgraph=True, backend="eager",
+                                          dynamic=False)))
+    return runs
+
+
+# (s03) a count written the Python way: the generator's `if` asked a traced tensor for its truth
+def count_of_positives(x):
+    c = sum(1 for v in x if v > 0)
+    return torch.tensor(c)
+
+
+def count_of_positive_rows(x):
+    c = sum(1 for r in x if r.sum() > 0)
+    return torch.tensor(c) * 2, torch.tensor(c / 2)
+
+
+def test_a_count_by_a_generator_filtered_by_a_tensor_is_staged():
+    assert_same_exactly(count_of_positives, _PATHS)
+    assert_same_exactly(count_of_positive_rows, [(T([[1.0, -2.0], [3.0, 1.0], [-1.0, -1.0]]),),
+                                                 (T([[-1.0, 2.0], [-3.0, -1.0], [1.0, 1.0]]),)])
+
+
+def length_of_a_filtered_list(x):
+    c = len([v for v in x if v > 0])
+    return torch.tensor(c)
+
+
+def sum_of_a_filtered_generator(x):
+    return sum(v for v in x if v > 0)
+
+
+@pytest.mark.parametrize("fn, named", [
+    (length_of_a_filtered_list, r"`\[v for v in x if v > 0\]` filters a comprehension by a "
+                                r"traced tensor \(`v > 0`\).*`for v in x: if v > 0: out\.append"),
+    (sum_of_a_filtered_generator, r"`\(v for v in x if v > 0\)` filters its items by a traced "
+                                  r"tensor \(`v > 0`\).*statement that appends"),
+], ids=["list", "generator"])
+def test_a_comprehension_filtered_by_a_tensor_is_refused_by_name_in_every_mode(fn, named):
+    # (compile gave dynamo's "Data-dependent branching", the generator the generic message)
+    line = fn.__code__.co_firstlineno + 1
+    for mode, run in _modes(fn, _PATHS[0]):
+        with pytest.raises(StagingError, match=named) as caught:
+            run(*_PATHS[0])
+        assert (caught.value.filename, caught.value.lineno) == (__file__, line), mode
+
+
+# (s04) torchdiffeq's rk_common.py:245 assert: under torch.compile refused as "a function or
+# lambda reads 'n'" (the assert's lazy message), and str.format put the trace's FakeTensors
+# into the message in replay and export
+def assert_formatted_in_a_loop(x):
+    max_steps = torch.tensor(5, dtype=torch.int32)
+    n = 0
+    while x.sum() < 100:
+        assert n < max_steps, 'max_num_steps exceeded ({}>={})'.format(n, max_steps)
+        x = x * 2
+        n += 1
+    return x
+
+
+def assert_f_string_in_a_loop(x):
+    max_steps = torch.tensor(5, dtype=torch.int32)
+    n = 0
+    while x.sum() < 100:
+        assert n < max_steps, f'max_num_steps exceeded ({n}>={max_steps})'
+        x = x * 2
+        n += 1
+    return x
+
+
+@pytest.mark.parametrize("fn", [assert_formatted_in_a_loop, assert_f_string_in_a_loop],
+                         ids=lambda f: f.__name__)
+def test_an_assert_message_reading_the_loop_counter(fn):
+    fails, passes = (T([1.0]),), (T([60.0]),)
+    for mode, run in _modes(fn, fails):
+        assert torch.equal(run(*passes), fn(*passes)), mode
+        with pytest.raises((AssertionError, RuntimeError)) as caught:
+            run(*fails)
+        # (a graph's message is written once, while tracing: each value as its expression)
+        assert "max_num_steps exceeded ({n}>={max_steps})" in str(caught.value), mode
+        assert "FakeTensor" not in str(caught.value)
+
+
+def format_of_values(x):
+    s = x.sum()
+    if s > 0:
+        raise ValueError("positive {} of {n}".format(s, n=x.shape[0]))
+    return x, "{0}/{1!r}".format(1, "a")
+
+
+def test_str_format_of_traced_and_python_values():
+    # (a raise the trace reaches: the values of these inputs, as an f-string's; Python values
+    # are formatted as Python does)
+    assert format_of_values(T([-1.0]))[1] == "1/'a'"
+    assert autoconv.autoconv(format_of_values)(T([-1.0]))[1] == "1/'a'"
+    with pytest.raises(ValueError, match=r"^positive 3.0 of 2"):
+        autoconv.autoconv(format_of_values)(T([1.0, 2.0]))
+
+
+# (s07) the best of named scores: Python's fold asked the traced keys for their order
+def best_key_of_a_dict(x):
+    d = {"a": x[0].item(), "b": x[1].item(), "c": x[2].item()}
+    k = max(d, key=d.get)
+    return torch.tensor(d[k]), torch.tensor(k == "b")
+
+
+def best_key_by_a_lambda(x):
+    d = {"a": x[0].item(), "b": x[1].item(), "c": x[2].item()}
+    k = min(d, key=lambda n: -d[n])
+    return torch.tensor(k == "c"), torch.tensor(k != "a")
+
+
+def test_max_of_a_dict_by_traced_keys_replays_on_every_path():
+    function = autoconv.autoconv(best_key_of_a_dict)
+    paths = [*_PATHS, (T([1.0, 2.0, 3.0]),), (T([1.0, 4.0, 3.0]),)]
+    for args in paths:
+        got, want = function(*args), best_key_of_a_dict(*args)
+        for g, w in zip(got, want):
+            assert g.dtype == w.dtype and torch.equal(g, w), (args, got, want)
+    # (`d[k]` specialises the graph on the key chosen: one graph per key)
+    assert function.trace_count == 3
+
+
+def test_max_of_a_dict_by_traced_keys_compared_with_a_key_is_staged():
+    assert_same_exactly(best_key_by_a_lambda, [*_PATHS, (T([1.0, 2.0, 3.0]),),
+                                               (T([1.0, 4.0, 3.0]),)])
+
+
+def test_max_of_a_dict_by_traced_keys_looked_up_under_compile_is_refused_at_the_line():
+    compiled = torch.compile(autoconv.convert(best_key_of_a_dict), fullgraph=True,
+                             backend="eager", dynamic=False)
+    torch._dynamo.reset()
+    with pytest.raises(StagingError, match="Python constant chosen by tensor values") as caught:
+        compiled(*_PATHS[0])
+    assert caught.value.filename == __file__
+    assert caught.value.lineno == best_key_of_a_dict.__code__.co_firstlineno + 3
