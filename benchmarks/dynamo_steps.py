@@ -24,6 +24,7 @@ import torch, torch._dynamo
 import autoconv
 from torch._dynamo.utils import counters
 from reference import test_conditionals as c, test_loops as l, test_lists as li
+from reference import test_branch_lists as bl
 
 T = torch.tensor
 CASES = [
@@ -34,6 +35,8 @@ CASES = [
     ("for_over_rows", l.for_over_rows, (T([[1.0, 2.0], [-3.0, 1.0], [0.5, 0.5]]),)),
     ("running_sums", li.running_sums, (T([1.0, 2.0, 3.0]),)),
     ("cat_until_negative", li.cat_until_negative, (li.ROWS[0],)),
+    # (nested staged statements: a while, an if in it, two ifs in that one; about a minute)
+    ("bracketing", bl.bracketing, bl._STEPS[0]),
 ]
 only = os.environ.get("ONLY")
 PROFILE = os.environ.get("PROFILE")  # a path prefix: cProfile of each compile there

@@ -1916,6 +1916,14 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
     slots = lists.growing_slots(tuple(statement.state))
     if not slots:
         return {}
+    # (NOTE [probe verdicts]: a probe that found no list growing is kept, so a nested statement
+    # staged again from the same entry is not probed again; one that found growth is not, its
+    # counts being values of the graph it was traced in)
+    verdict_key = verdicts.key(
+        "lists" if pred is None else "lists of an if", [body.fn for body in bodies],
+        (statement.state, statement.kinds, tuple(statement.dtypes.items()), statement.inputs))
+    if verdicts.known(verdict_key) is not verdicts.UNKNOWN:
+        return statement.growth
     staged_view = statement.staged_view()
     probes = []
     on_path = isinstance(pred, torch.Tensor)
@@ -1963,9 +1971,11 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
     # A list no body appends to stays as it is (a Python list a constant, a StagedList state).
     # (Under dynamo a count made of unbacked sizes shows as an int: a count not known to be 0
     # is kept, without a guard on its value, which dynamo refuses.)
-    statement.growth.update({slot: g for slot, g in growth.items()
-                             if not (isinstance(g.count, int)
-                                     and statically_known_true(g.count == 0))})
+    grown = {slot: g for slot, g in growth.items()
+             if not (isinstance(g.count, int) and statically_known_true(g.count == 0))}
+    if not grown:
+        verdicts.learn(verdict_key, True)
+    statement.growth.update(grown)
     return statement.growth
 
 

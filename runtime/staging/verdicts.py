@@ -12,6 +12,7 @@ import torch
 
 from .. import augmented
 from ..identity import identical, type_in
+from ..lists import StagedList
 from ..values import Undefined
 from . import context
 
@@ -20,21 +21,23 @@ __all__ = ["key", "known", "learn", "UNKNOWN", "keyed_by_entry"]
 # NOTE [probe verdicts]
 # Under dynamo a staged statement runs its bodies once as a probe before torch's operator
 # (`_probe_input_changes`: a dict or list a body only reads that it changes through a call;
-# `_check_by_probe`: the dtypes a Python number is promoted to), and dynamo then traces the
-# bodies again for the operator. A statement nested in those bodies is staged once per run of
-# the enclosing bodies, and probes again each time: with both probes, a body at nesting depth d
-# was traced 3^d times (compile time grew exponentially with an `if/elif/elif/else` chain).
-# Inside the operator's bodies dynamo refuses writes to the engine's flags, so the nested probes
-# cannot be made cheaper there (NOTE [types-only probes] in torch.py). Instead each probe's
-# verdict is kept, for the rest of the outermost statement's trace, under a key made of the
-# statement's body code and everything of its entry a body can branch on: the structure of its
-# state and inputs, the dtype, number of dimensions and device of each tensor (and whether it
-# stands for a Python number), and each other Python value by identity. A nested statement
-# staged again from the same entry (the enclosing operator's trace after its probe) takes the
-# verdict instead of probing: each statement probes once per distinct entry, and a body at depth
-# d is traced O(d) times. Verdicts are written only where dynamo allows it (outside the bodies
-# of a torch operator: every first probe of a nested statement runs there, since probes run
-# bodies directly), and forgotten when the outermost statement ends.
+# `_check_by_probe`: the dtypes a Python number is promoted to; `_probe_lists`: the lists of the
+# state a body grows, kept only where none grows, since a count is a value of the graph it was
+# traced in), and dynamo then traces the bodies again for the operator. A statement nested in
+# those bodies is staged once per run of the enclosing bodies, and probes again each time: with
+# both probes, a body at nesting depth d was traced 3^d times (compile time grew exponentially
+# with an `if/elif/elif/else` chain). Inside the operator's bodies dynamo refuses writes to the
+# engine's flags, so the nested probes cannot be made cheaper there (NOTE [types-only probes] in
+# torch.py). Instead each probe's verdict is kept, for the rest of the outermost statement's
+# trace, under a key made of the statement's body code and everything of its entry a body can
+# branch on: the structure of its state and inputs, the dtype, number of dimensions and device
+# of each tensor (and whether it stands for a Python number), a grown list (StagedList) by its
+# buffer, count and flags, as the tensors they are, and each other Python value by identity. A
+# nested statement staged again from the same entry (the enclosing operator's trace after its
+# probe) takes the verdict instead of probing: each statement probes once per distinct entry,
+# and a body at depth d is traced O(d) times. Verdicts are written only where dynamo allows it
+# (outside the bodies of a torch operator: every first probe of a nested statement runs there,
+# since probes run bodies directly), and forgotten when the outermost statement ends.
 #
 # A converted body's free variables are the runtime module and the user's closure cells, the
 # same in every staging of the statement. A wrapper the runtime makes around the user's bodies
@@ -108,6 +111,12 @@ def _describe(value, parts: list, objects: list) -> bool:
     if kind is Undefined:
         parts.append(("undefined", value.name, value.created))
         return True
+    if kind is StagedList:
+        # (a list a statement carries: each staging of a nested statement is handed its own,
+        # a probe's copy or the operator's, so by identity it never matched; by its buffer's
+        # kind, its count and its flags, as a tensor is)
+        parts.append(("staged list", value.reserved, value.name, value.numbers))
+        return _describe(value.buffer, parts, objects) and _describe(value.count, parts, objects)
     if value is None or kind is str:
         parts.append(value)
         return True
