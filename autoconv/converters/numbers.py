@@ -94,6 +94,10 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
             numbers, lists)
     converted = _converted_names(assigns, ac) - names
     conversions = _conversions(names_at, ac, parents) + _user_results(names_at, ac, parents) + [
+        # `torch.tensor(p)` of a name that may be a library's grown list (`_tensor_of_name`)
+        node for node in names_at if any(
+            isinstance(p, gast.Call) and _tensor_of_name(p) and p.args[0] is node
+            for p in parents.get(id(node), ()))] + [
         node for node in names_at if node.id in converted] + [
         # `math.log(x.item())`: the number read inside a module function's call
         node for node in names_at if _under_item(node, parents)] + [
@@ -898,6 +902,27 @@ def _user_call_given_number(node, names, lists=frozenset()) -> bool:
     return any(_reads_number(value, names, lists) for value in values)
 
 
+def _lengths_listed(node) -> bool:
+    """Whether `node` is a list, tuple or list comprehension of which some item reads a
+    `len()`: `torch.tensor([len(p) for p in crf.decode(em, mask)])`, where a list a library
+    grew under tensor control flow has a count, a 0-d tensor, for its length (torch.tensor of a
+    list of traced tensors raised torch's "data is not allocated yet": tester24 s10). The names
+    of such lists are not the function's, so the call goes through `number_call` on sight."""
+    if not isinstance(node, (gast.List, gast.Tuple, gast.ListComp)):
+        return False
+    return any(isinstance(e, gast.Call) and _called(e) in ("len", "len_")
+               for e in gast.walk(node))
+
+
+def _tensor_of_name(node) -> bool:
+    """Whether `node` is `torch.tensor(p)` / `torch.as_tensor(p)` of a name: `p` may be a list a
+    library grew under tensor control flow (`[torch.tensor(p) for p in crf.decode(em, mask)]`,
+    a StagedList whose length torch.tensor asked for: tester24 s10), which `number_call`
+    stacks; a name this function grows is in `lists` already."""
+    return (_called(node) in ("tensor", "as_tensor") and bool(node.args)
+            and isinstance(node.args[0], gast.Name))
+
+
 def _called(node) -> str | None:
     """The name a call's function is read by (`max_` of `ac.max_`, `round`), else None."""
     func = node.func
@@ -1042,7 +1067,7 @@ class _Rewrite(gast.NodeTransformer):
         values = list(node.args) + [k.value for k in node.keywords]
         if not any(self._may_be_number(v) or (isinstance(v, (gast.List, gast.Tuple)) and any(
                 self._may_be_number(e) for e in gast.walk(v))) or (
-                    _list_of(v, self.lists)) or (
+                    _list_of(v, self.lists)) or _lengths_listed(v) or _tensor_of_name(node) or (
                     isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name)
                     and f"{v.value.id}[]" in self.lists) for v in values):
             # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the function needs
