@@ -95,9 +95,7 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     converted = _converted_names(assigns, ac) - names
     conversions = _conversions(names_at, ac, parents) + _user_results(names_at, ac, parents) + [
         # `torch.tensor(p)` of a name that may be a library's grown list (`_tensor_of_name`)
-        node for node in names_at if any(
-            isinstance(p, gast.Call) and _tensor_of_name(p) and p.args[0] is node
-            for p in parents.get(id(node), ()))] + [
+        node for node in names_at if _tensor_of_read(node, parents)] + [
         node for node in names_at if node.id in converted] + [
         # `math.log(x.item())`: the number read inside a module function's call
         node for node in names_at if _under_item(node, parents)] + [
@@ -915,12 +913,31 @@ def _lengths_listed(node) -> bool:
 
 
 def _tensor_of_name(node) -> bool:
-    """Whether `node` is `torch.tensor(p)` / `torch.as_tensor(p)` of a name: `p` may be a list a
-    library grew under tensor control flow (`[torch.tensor(p) for p in crf.decode(em, mask)]`,
-    a StagedList whose length torch.tensor asked for: tester24 s10), which `number_call`
-    stacks; a name this function grows is in `lists` already."""
+    """Whether `node` is `torch.tensor(p)` / `torch.as_tensor(p)` of a name, a field or an
+    item: `p` may be a list a library grew under tensor control flow (`[torch.tensor(p) for p
+    in crf.decode(em, mask)]`, a StagedList whose length torch.tensor asked for: tester24 s10),
+    which `number_call` stacks, and `m["best"]` a number's stand-in a statement carried in a
+    dict only a call changed (float64 where Python's float gives float32); the names this
+    function grows or carries are in `lists` and `names` already."""
     return (_called(node) in ("tensor", "as_tensor") and bool(node.args)
-            and isinstance(node.args[0], gast.Name))
+            and isinstance(node.args[0], _UNKNOWN))
+
+
+def _tensor_of_read(name, parents) -> bool:
+    """Whether the Name `name` is read as `_tensor_of_name`'s argument (itself, or the root of
+    its attribute and subscript chain)."""
+    node = name
+    for _ in range(4):
+        above = parents.get(id(node), ())
+        if not above:
+            return False
+        parent = above[0]
+        if isinstance(parent, gast.Call):
+            return _tensor_of_name(parent) and parent.args[0] is node
+        if not (isinstance(parent, (gast.Attribute, gast.Subscript)) and parent.value is node):
+            return False
+        node = parent
+    return False
 
 
 def _called(node) -> str | None:
