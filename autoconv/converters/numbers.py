@@ -95,7 +95,8 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     converted = _converted_names(assigns, ac) - names
     conversions = _conversions(names_at, ac, parents) + _user_results(names_at, ac, parents) + [
         # `torch.tensor(p)` of a name that may be a library's grown list (`_tensor_of_name`)
-        node for node in names_at if _tensor_of_read(node, parents)] + [
+        node for node in names_at
+        if _tensor_of_read(node, parents) or _in_lengths_listed(node, parents)] + [
         node for node in names_at if node.id in converted] + [
         # `math.log(x.item())`: the number read inside a module function's call
         node for node in names_at if _under_item(node, parents)] + [
@@ -936,6 +937,21 @@ def _tensor_of_read(name, parents) -> bool:
             return _tensor_of_name(parent) and parent.args[0] is node
         if not (isinstance(parent, (gast.Attribute, gast.Subscript)) and parent.value is node):
             return False
+        node = parent
+    return False
+
+
+def _in_lengths_listed(name, parents) -> bool:
+    """Whether the Name `name` is read in a module function's argument that `_lengths_listed`
+    (`torch.tensor([len(p) for p in paths])`): the call is rewritten as `ac.number_call`."""
+    node = name
+    for _ in range(8):
+        above = parents.get(id(node), ())
+        if not above:
+            return False
+        parent = above[0]
+        if isinstance(parent, gast.Call) and node in parent.args and _lengths_listed(node):
+            return True
         node = parent
     return False
 
