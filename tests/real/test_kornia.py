@@ -98,8 +98,9 @@ def test_match_snn():
     # and compile equal kornia's own; under export kornia's _cdist takes another formula
     # (is_exporting), so the distances are close, the indices equal.
     far = torch.randn(1, 8, generator=torch.Generator().manual_seed(3))
-    none = (_descriptors(1, 0)[0], torch.cat([far, far + 1e-4]))  # (ratios near 1: no match)
-    inputs = [_descriptors(0, 3), none, _descriptors(2, 6)]
+    # (seven near copies of one far descriptor: every ratio near 1, no match)
+    none = (_descriptors(1, 0)[0], far.repeat(7, 1) + 1e-4 * torch.arange(7.0).unsqueeze(1))
+    inputs = [_descriptors(0, 3), none, _descriptors(2, 3)]
     assert_same_result(snn, inputs, export=False)
     program = torch.export.export(_Snn(), inputs[0], strict=False).module()
     for a, b in inputs:
