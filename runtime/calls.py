@@ -22,6 +22,7 @@ from . import errors, iteration, lists, operators, random_state, subscripts
 from .augmented import is_stand_in, mixed_in
 from .identity import type_in
 from .staging import ambient, autograd_functions, grad_mode, validation
+from .staging.objects import is_plain_object
 from .staging.tracers.symbolic import is_fx_leaf
 
 __all__ = [
@@ -311,17 +312,26 @@ def _fields_hold_number(value, depth=0) -> bool:
     return depth < 2 and any(_fields_hold_number(v, depth + 1) for v in fields.values())
 
 
-def _number_kind(value) -> str:
+def _number_kind(value, read=()) -> str:
     """'n' for a value holding a number's stand-in, 'o' for an object whose fields hold
-    one, '' for any other (NOTE [numbers given to a function]).
+    one, '' for any other (NOTE [numbers given to a function]). `read`: the names the called
+    function's code reads (its `co_names`).
 
-    Not the fields under dynamo: it may not read the `__dict__` of every object a call is
-    given (a graph break, which fullgraph=True refuses), nor the module of every value's type
-    (`float.__module__` is one too). So a field's field (`s.inner.h`) a staged statement changed
-    is float64 there where Python gives float32 (README known shapes)."""
+    Not the `__dict__` under dynamo: it may not read that of every object a call is given (a
+    graph break, which fullgraph=True refuses), nor the module of every value's type
+    (`float.__module__` is one too). A plain object's own fields that the function reads by
+    name are looked at there (`s.scaled(0.5)` reading `self.lr`, a stand-in the if statement
+    carries: `self.lr * f` of the plain twin was a float64 tensor on the path that called it,
+    the number on the other, refused as a number of two kinds: tester24 try/p3
+    method_new). So a field's field (`s.inner.h`) a staged statement changed is float64 there
+    where Python gives float32 (README known shapes)."""
     if _holds_number(value):
         return "n"
     if torch.compiler.is_dynamo_compiling():
+        if read and is_plain_object(value) and any(
+                _holds_number(getattr(value, name, None), 1) for name in read
+                if hasattr(value, name)):
+            return "o"
         return ""
     if _fields_hold_number(value):
         return "o"
@@ -334,10 +344,12 @@ def _with_numbers(fn, converted, args, kwargs, bound=()):
     a number's stand-in (NOTE [numbers given to a function])."""
     if converted is fn:
         return fn  # (not converted: torch's, or without source)
+    code = getattr(fn, "__code__", None)
+    read = code.co_names if code is not None and torch.compiler.is_dynamo_compiling() else ()
     kinds = tuple((str(i), k) for i, k in enumerate(
-        _number_kind(v) for v in (*bound, *args)) if k)
+        _number_kind(v, read) for v in (*bound, *args)) if k)
     kinds += tuple((key, k) for key, k in sorted(
-        (key, _number_kind(v)) for key, v in kwargs.items()) if k)
+        (key, _number_kind(v, read)) for key, v in kwargs.items()) if k)
     if not kinds:
         return converted
     name = _NUMBER_TWIN + "_".join(at + k for at, k in kinds)

@@ -97,6 +97,9 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
             numbers, lists)
     converted = _converted_names(assigns, ac) - names
     conversions = _conversions(names_at, ac, parents) + _user_results(names_at, ac, parents) + [
+        # `torch.tensor(p)` of a name that may be a library's grown list (`_tensor_of_name`)
+        node for node in names_at
+        if _tensor_of_read(node, parents) or _in_lengths_listed(node, parents)] + [
         node for node in names_at if node.id in converted] + [
         # `math.log(x.item())`: the number read inside a module function's call
         node for node in names_at if _under_item(node, parents)] + [
@@ -925,6 +928,61 @@ def _user_call_given_number(node, names, lists=frozenset()) -> bool:
     return any(_reads_number(value, names, lists) for value in values)
 
 
+def _lengths_listed(node) -> bool:
+    """Whether `node` is a list, tuple or list comprehension of which some item reads a
+    `len()`: `torch.tensor([len(p) for p in crf.decode(em, mask)])`, where a list a library
+    grew under tensor control flow has a count, a 0-d tensor, for its length (torch.tensor of a
+    list of traced tensors raised torch's "data is not allocated yet": tester24 s10). The names
+    of such lists are not the function's, so the call goes through `number_call` on sight."""
+    if not isinstance(node, (gast.List, gast.Tuple, gast.ListComp)):
+        return False
+    return any(isinstance(e, gast.Call) and _called(e) in ("len", "len_")
+               for e in gast.walk(node))
+
+
+def _tensor_of_name(node) -> bool:
+    """Whether `node` is `torch.tensor(p)` / `torch.as_tensor(p)` of a name, a field or an
+    item: `p` may be a list a library grew under tensor control flow (`[torch.tensor(p) for p
+    in crf.decode(em, mask)]`, a StagedList whose length torch.tensor asked for: tester24 s10),
+    which `number_call` stacks, and `m["best"]` a number's stand-in a statement carried in a
+    dict only a call changed (float64 where Python's float gives float32); the names this
+    function grows or carries are in `lists` and `names` already."""
+    return (_called(node) in ("tensor", "as_tensor") and bool(node.args)
+            and isinstance(node.args[0], _UNKNOWN))
+
+
+def _tensor_of_read(name, parents) -> bool:
+    """Whether the Name `name` is read as `_tensor_of_name`'s argument (itself, or the root of
+    its attribute and subscript chain)."""
+    node = name
+    for _ in range(4):
+        above = parents.get(id(node), ())
+        if not above:
+            return False
+        parent = above[0]
+        if isinstance(parent, gast.Call):
+            return _tensor_of_name(parent) and parent.args[0] is node
+        if not (isinstance(parent, (gast.Attribute, gast.Subscript)) and parent.value is node):
+            return False
+        node = parent
+    return False
+
+
+def _in_lengths_listed(name, parents) -> bool:
+    """Whether the Name `name` is read in a module function's argument that `_lengths_listed`
+    (`torch.tensor([len(p) for p in paths])`): the call is rewritten as `ac.number_call`."""
+    node = name
+    for _ in range(8):
+        above = parents.get(id(node), ())
+        if not above:
+            return False
+        parent = above[0]
+        if isinstance(parent, gast.Call) and node in parent.args and _lengths_listed(node):
+            return True
+        node = parent
+    return False
+
+
 def _called(node) -> str | None:
     """The name a call's function is read by (`max_` of `ac.max_`, `round`), else None."""
     func = node.func
@@ -1071,7 +1129,7 @@ class _Rewrite(gast.NodeTransformer):
         values = list(node.args) + [k.value for k in node.keywords]
         if not any(self._may_be_number(v) or (isinstance(v, (gast.List, gast.Tuple)) and any(
                 self._may_be_number(e) for e in gast.walk(v))) or (
-                    _list_of(v, self.lists)) or (
+                    _list_of(v, self.lists)) or _lengths_listed(v) or _tensor_of_name(node) or (
                     isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name)
                     and f"{v.value.id}[]" in self.lists) for v in values):
             # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the function needs

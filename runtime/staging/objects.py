@@ -1149,6 +1149,32 @@ def _containers(value, found, seen):
             _containers(v, found, seen)
 
 
+# NOTE [symbolic numbers in objects a body reads]
+# pytorchtools' EarlyStopping: `es(v.item())` in a loop with a tensor break, where `__call__`
+# sets `self.best = -v` under `if self.best is None:`. The loop's first iteration, run as
+# Python, leaves the trace's symbolic float in the object, which the staged rest of the loop
+# only passes to a method: the object is an input the bodies read, a constant of their own
+# trace, where a symbolic number of the enclosing trace is untracked (torch: "-zuf0 is not
+# tracked with proxy", tester24 s12). Such an object (or dict) is carried from the start, as
+# one a body changes is (`with_input_as_state`), its symbolic numbers as a local
+# `best = float(x[0])` is (NOTE [numbers in objects]). A list input of them is left alone:
+# `with_input_as_state` carries a list only where a body updates or grows it.
+
+
+def _symbolic_field(contents, given, through):
+    """(input index, reached index or None) of the first object or dict input of `contents`
+    (see `refusing_uncarried_changes`) holding a symbolic number, or None."""
+    for (i, k), found in contents:
+        top = given[i] if k is None else through[i][k]
+        if not (_is_plain_object(top) or type(top) is dict):
+            continue
+        for container, _ in found:
+            items = container if type(container) is list else container.values()
+            if any(isinstance(v, _SYMBOLIC) for v in items):
+                return i, k
+    return None
+
+
 def _changed_container(container, old) -> bool:
     if type(container) is list:
         return len(container) != len(old) or any(
@@ -1376,6 +1402,12 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
                     found = []
                     _containers(reached, found, set())
                     contents.append(((i, k), found))
+            symbolic = _symbolic_field(contents, given, through)
+            if symbolic is not None:  # NOTE [symbolic numbers in objects a body reads]
+                index, reached = symbolic
+                if reached is not None:
+                    raise ChangedInput(index, False, False, reached)
+                raise ChangedInput(index)
             try:
                 out = body(*args)
             finally:

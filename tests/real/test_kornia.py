@@ -78,3 +78,37 @@ def test_canny_replay_specialises_the_sigma_message_chosen_by_a_tensor():
     for image in images:
         for got, want in zip(function(image), canny(image)):
             assert_close(got, want)
+
+
+def _descriptors(seed, near):
+    generator = torch.Generator().manual_seed(seed)
+    a = torch.randn(6, 8, generator=generator)
+    b = torch.cat([a[:near] + 0.01 * torch.randn(near, 8, generator=generator),
+                   torch.randn(4, 8, generator=generator)])
+    return a, b
+
+
+def snn(a, b):
+    return kornia.feature.match_snn(a, b, 0.8)
+
+
+def test_match_snn():
+    # (tester24 s11) the matches' mask-sized distances, an early return of empty tensors where
+    # there are none: refused in replay and export as a tensor "updated in place here". Replay
+    # and compile equal kornia's own; under export kornia's _cdist takes another formula
+    # (is_exporting), so the distances are close, the indices equal.
+    far = torch.randn(1, 8, generator=torch.Generator().manual_seed(3))
+    # (seven near copies of one far descriptor: every ratio near 1, no match)
+    none = (_descriptors(1, 0)[0], far.repeat(7, 1) + 1e-4 * torch.arange(7.0).unsqueeze(1))
+    inputs = [_descriptors(0, 3), none, _descriptors(2, 3)]
+    assert_same_result(snn, inputs, export=False)
+    program = torch.export.export(_Snn(), inputs[0], strict=False).module()
+    for a, b in inputs:
+        (dist, idx), (want_dist, want_idx) = program(a, b), snn(a, b)
+        assert torch.equal(idx, want_idx)
+        torch.testing.assert_close(dist, want_dist, atol=1e-3, rtol=0.1)
+
+
+class _Snn(torch.nn.Module):
+    def forward(self, a, b):
+        return autoconv.convert(snn)(a, b)

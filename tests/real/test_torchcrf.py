@@ -39,3 +39,20 @@ def test_decode_refuses_a_mask_whose_first_step_is_off():
     mask[1] = False
     with pytest.raises(ValueError, match="mask of the first timestep must all be on"):
         decode(emissions, mask)
+
+
+def test_tensors_of_the_decoded_lists():
+    # (tester24 s10) torch.tensor of the lengths of the decoded lists (grown by decode's
+    # back-tracking loop, a count each) raised torch's "data is not allocated yet" in replay and
+    # export; torch.tensor of each list was refused as a len() of torchcrf's `best_tags`
+    from tests.support import assert_same_exactly
+
+    torch.manual_seed(0)
+    crf = torchcrf.CRF(4, batch_first=True)
+
+    def lengths_and_tags(emissions, mask):
+        paths = crf.decode(emissions, mask)
+        return torch.tensor([len(p) for p in paths]), [
+            torch.tensor(p, dtype=torch.long) for p in paths]
+
+    assert_same_exactly(lengths_and_tags, [_inputs([5, 3, 2], 0), _inputs([1, 5, 4], 1)])
