@@ -188,6 +188,12 @@ def _updated_root(statement):
 # is no user function's)
 _MODULES = frozenset({"torch", "F", "nn", "functional", "math", "np", "numpy", "random"})
 
+# Methods of Python's lists and dicts that store or read a tensor and never update one (`out.
+# extend(xs)`): no check before them, which would only crowd the converted code. (`update`,
+# `pop`, `sort` are left out: user classes define methods of those names that do.)
+_CONTAINER_METHODS = frozenset({"append", "extend", "insert", "index", "count", "copy",
+                                "keys", "values", "items", "get"})
+
 
 def _calls_given(statement, names: dict) -> list:
     """(call, [(position or keyword, side)]) for the calls in `statement` (a simple statement,
@@ -206,7 +212,8 @@ def _calls_given(statement, names: dict) -> list:
                 isinstance(func, gast.Name) and func.id in _BUILTINS):
             continue
         if isinstance(func, gast.Attribute) and (
-                func.attr.endswith("_") or _tensor_method(func.attr)):
+                func.attr.endswith("_") or _tensor_method(func.attr)
+                or func.attr in _CONTAINER_METHODS):
             continue  # (a tensor's own method: `_updated_root` reads in-place ones)
         given = []
         for i, arg in enumerate(n.args):

@@ -92,7 +92,7 @@ def test_builtins_and_torch_functions_that_read_values():
         """,
         """
         def f(x, y, vals):
-            return ac.len_(vals) + ac.min_(x, y) + ac.int_(y) + ac.equal_(x, y) + abs(x)
+            return ac.binary(ac.binary(ac.binary(ac.len_(vals) + ac.min_(x, y), '+', ac.int_(y)), '+', ac.equal_(x, y)), '+', abs(x))
         """,
     )
 

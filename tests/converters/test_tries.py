@@ -164,7 +164,7 @@ def test_a_returned_value_whose_handler_falls_through_stays_a_try():
             retval = ac.Undefined('return value')
             try:
                 do_return = True
-                retval = a.item() / b.item()
+                retval = ac.binary(a.item(), '/', b.item())
             except ZeroDivisionError:
                 pass
 
