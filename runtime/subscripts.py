@@ -144,7 +144,7 @@ def getitem(target, key):
     if isinstance(key, torch.Tensor) or type(key) is tuple:
         # (NOTE [numbers of two kinds] in runtime/augmented.py)
         kinds_as_index(key if type(key) is tuple else (key,), "indexing with it")
-    if isinstance(target, Mapping) and _traced(key):
+    if isinstance(target, Mapping) and _traced_mapping_key(target, key):
         raise _traced_key(target, key, "looked up by")
     if type(key) is int:
         if _checked_row(target):
@@ -290,7 +290,7 @@ def setitem(target, key, value):
         key = tuple(_as_index(p) for p in key) if type(key) is tuple else _as_index(key)
     if isinstance(key, torch.Tensor) or type(key) is tuple:
         kinds_as_index(key if type(key) is tuple else (key,), "indexing with it")
-    if isinstance(target, Mapping) and _traced(key):
+    if isinstance(target, Mapping) and _traced_mapping_key(target, key):
         raise _traced_key(target, key, "written at")
     if type(key) is int and _shown_as_int(target, key):
         key = torch.scalar_tensor(key, dtype=torch.int64)
@@ -502,7 +502,7 @@ def check_key(target, key, use: str) -> None:
     Raises:
         StagingError: for a key known only when the graph runs.
     """
-    if isinstance(target, Mapping) and _traced(key):
+    if isinstance(target, Mapping) and _traced_mapping_key(target, key):
         raise _traced_key(target, key, use, "method call")
 
 
@@ -514,7 +514,8 @@ def in_(item, container, /) -> bool:
             answer is only known when the graph runs; torch's own error was "unhashable type:
             SymInt" with no line.
     """
-    if isinstance(container, (Mapping, AbstractSet)) and _traced(item):
+    if (isinstance(container, Mapping) and _traced_mapping_key(container, item)) or (
+            isinstance(container, AbstractSet) and _traced(item)):
         raise _traced_key(
             container, item, "searched (`in`) for", "comparison",
             "Test membership on tensors: `(v == keys).any()` or `torch.isin(v, keys)` with "
@@ -576,6 +577,28 @@ def _traced(key) -> bool:
     """A key known only when the graph runs: a traced tensor, or a number read from one (under
     dynamo, which shows it as an int, `is_symbolic` tells it apart)."""
     return is_staged(key) or isinstance(key, _SYMBOLIC)
+
+
+# NOTE [tensors as keys of a dict]
+# Python hashes a tensor by its identity: `state[p]` of an optimizer's state keyed by its
+# parameters (torch.optim's, torch_optimizer's `self.state[p]`), or a defaultdict filled with
+# `state[p]["m"] = ...` and read back with the same `p`, finds the item of that very object,
+# whatever its values. The object is the same while tracing, so the lookup is Python's: it was
+# refused as a lookup by a traced value (tester25 s05: torch_optimizer's Lamb and AdamP stopped
+# there). Only where the answer cannot differ from Python's: the key is a tensor of its own
+# (not a number's stand-in, which Python hashes by value), and it is one of the dict's keys or
+# the dict holds no tensor key that a staged choice could have been in Python (`p = a if c
+# else b` is a new tensor in the graph, `a` or `b` in Python).
+def _traced_mapping_key(target, key) -> bool:
+    """Whether a lookup of `key` in the Mapping `target` depends on a value known only when the
+    graph runs (NOTE [tensors as keys of a dict])."""
+    if not _traced(key):
+        return False
+    if not isinstance(key, torch.Tensor) or is_stand_in(key):
+        return True
+    keys = list(target.keys())
+    return not (any(k is key for k in keys)
+                or not any(isinstance(k, torch.Tensor) for k in keys))
 
 
 def _traced_key(target, key, use, statement="subscript", fix=None) -> StagingError:

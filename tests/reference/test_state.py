@@ -1707,3 +1707,32 @@ def attribute_augmented_then_bounded(x, y, k):
 def test_attribute_augmented_in_a_nested_statement(fn):
     assert_same_result(fn, [(T(0), T(0), 3), (T(2), T(1), 3), (T(1), T(5), 3),
                             (T(-3), T(-4), 3)])
+
+
+# NOTE [tensors as keys of a dict] in runtime/subscripts.py: Python hashes a tensor by identity
+# (an optimizer's `self.state[p]`); the lookup of that very object is Python's while tracing
+# (tester25 s05: refused as a lookup by a traced value; torch_optimizer's Lamb stopped there).
+
+
+def state_keyed_by_a_tensor(x):
+    p = x * 2
+    state = collections.defaultdict(dict)
+    state[p]["m"] = p + 1
+    if p not in state:
+        state[p]["m"] = p * 0
+    return state[p]["m"] * 3 + len(state)
+
+
+def state_keyed_by_a_chosen_tensor(x):
+    a, b = x * 2, x * 3
+    state = {a: 1.0, b: 2.0}
+    p = a if x.sum() > 2 else b
+    return x * state.get(p, 5.0)
+
+
+def test_a_dict_keyed_by_a_tensor_object():
+    assert_same_result(state_keyed_by_a_tensor, [T([1.0, 2.0]), T([-1.0, 5.0])], staged=False)
+    # (a tensor chosen by a staged statement is another object in the graph than in Python)
+    for mode in (autoconv.autoconv(state_keyed_by_a_chosen_tensor),):
+        with pytest.raises(StagingError, match="looked up"):
+            mode(T([1.0, 2.0]))
