@@ -93,6 +93,12 @@ _NEVER_CONVERTED = frozenset(sys.stdlib_module_names) | {
     "pytest",
     "_pytest",
     "hypothesis",
+    # einops' rearrange / reduce / repeat / einsum / pack decide on shapes and pattern strings
+    # only, never on tensor values, and dynamo traces them itself; their converted twins (a
+    # recipe cached by functools.lru_cache, a backend dict keyed by tensor types) were code
+    # dynamo could not follow: every einops call in converted code failed under torch.compile
+    # (tester25 s04)
+    "einops",
 }
 
 # torch's own pure-Python numerical routines that users' code calls with its tensors and whose

@@ -1245,3 +1245,26 @@ def test_compile_as_the_first_use_in_a_process(tmp_path):
                          cwd=tmp_path, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.split("\n")[:2] == ["[1, 6, -2] [1, 6, -2]", "[1, 4, 6] [1, 4, 6]"]
+
+
+def test_einops_code_runs_as_it_is(tmp_path):
+    # einops decides on shapes and pattern strings only, and dynamo traces it itself; its
+    # converted twins failed under torch.compile (tester25 s04: "GetAttrVariable(
+    # ConstDictVariable(), get) has no type" at every einops call). einops is not a dependency:
+    # one file loaded as an einops module, and as a user's for the contrast.
+    import importlib.util
+
+    from autoconv_runtime import calls
+
+    path = tmp_path / "shapes.py"
+    path.write_text("def flip(x):\n    if x.sum() > 0:\n        return x\n    return -x\n")
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.flip
+
+    as_einops, as_users = load("einops._autoconv_test"), load("autoconv_test_shapes")
+    assert calls._convert(as_einops) is as_einops
+    assert calls._convert(as_users) is not as_users
