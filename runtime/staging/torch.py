@@ -28,7 +28,8 @@ from typing import Callable, NamedTuple
 
 import numpy
 import torch
-from torch._prims_common import make_contiguous_strides_for
+from torch._prims_common import (is_non_overlapping_and_dense_or_false,
+                                 make_contiguous_strides_for)
 from torch.fx.experimental.proxy_tensor import disable_proxy_modes_tracing
 from torch.fx.experimental.symbolic_shapes import (has_free_unbacked_symbols, has_static_value,
                                              statically_known_true)
@@ -1158,6 +1159,23 @@ def _unalias(outputs, dense=False):
     return _map(lambda t: t.clone(memory_format=torch.contiguous_format)
                 if _contiguous_with_other_strides(t) or dense and _other_layout(t)
                 else t.clone(), outputs)
+
+
+def _strided_as_carried(outputs, carried):
+    """A loop body's `outputs`, each copied to the strides of the value it carries on where
+    they differ (`y = y.t() * 0.5`: the same shape, transposed strides). torch.while_loop
+    wants a carried value's metadata unchanged ("Expected carried_inputs and body_output to
+    have same metadata", tester25 s01); Python's `y` has other strides after such a trip, the
+    same values. A carried value in a layout no fresh tensor has (an expanded one) is left."""
+    out = list(outputs)
+    for i, (t, c) in enumerate(zip(out, carried)):
+        if (isinstance(t, torch.Tensor) and isinstance(c, torch.Tensor) and t.dim() > 1
+                and t.shape == c.shape and is_non_overlapping_and_dense_or_false(c)
+                and not all(statically_known_true(a == b)
+                            for a, b in zip(t.stride(), c.stride()))):
+            out[i] = torch.empty_strided(c.shape, c.stride(), dtype=t.dtype,
+                                         device=t.device).copy_(t)
+    return type(outputs)(out) if isinstance(outputs, tuple) else out
 
 
 def _other_layout(t) -> bool:
@@ -2480,15 +2498,15 @@ def _stage_while(test, body: Body, statement: Statement, trips):
 
         def staged_body(*flat, operands=operands, watch=watch):
             if torch.compiler.is_dynamo_compiling():  # (it refuses autograd.grad in bodies)
-                return _unalias(_flatten(watch.outputs(body, _run_body(
-                    statement, operands, body, flat, loop=True)))[0])
+                return _strided_as_carried(_unalias(_flatten(watch.outputs(body, _run_body(
+                    statement, operands, body, flat, loop=True)))[0]), flat)
             differentiated = grad_mode.differentiations()
             raw = _run_body(statement, operands, body, flat, loop=True)
             out = _flatten(watch.outputs(body, raw))[0]
             if grad_mode.differentiations() != differentiated:
                 _check_requires_grad_kept(statement, operands, out)
             staged_aliases.note_outputs(out, flat, aliased)
-            return _unalias(out)
+            return _strided_as_carried(_unalias(out), flat)
 
         aliased = {}  # NOTE [staged values that alias in Python]
         try:

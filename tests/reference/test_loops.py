@@ -984,3 +984,21 @@ def test_range_of_a_numpy_integer():
     # under torch.compile dynamo refused `range` of the numpy integer, which it sees as an
     # ndarray ("Failed to trace builtin operator", tester 2026-12-02)
     assert_same_result(doubles_for_numpy_steps, [(T([1.0, 2.0]),), (T([20.0, 1.0]),)])
+
+
+def transposed_each_trip(x):
+    # torch.while_loop wants a carried value's strides unchanged; `y.t() * 0.5` has the
+    # transposed ones (tester25 s01: torch's "Expected carried_inputs and body_output to have
+    # same metadata" in every mode)
+    y = x.reshape(2, 2)
+    n = 0
+    while y.abs().sum() > 1:
+        y = y.t() * 0.5
+        n += 1
+    return y, n
+
+
+def test_a_loop_value_whose_strides_change():
+    assert_same_result(transposed_each_trip, [torch.tensor([1.0, 2.0, 3.0, 4.0]),
+                                              torch.tensor([0.1, 0.2, 0.3, 0.1]),
+                                              torch.tensor([10.0, 2.0, 3.0, 40.0])])
