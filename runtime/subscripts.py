@@ -588,7 +588,8 @@ def _traced(key) -> bool:
 # there). Only where the answer cannot differ from Python's: the key is a tensor of its own
 # (not a number's stand-in, which Python hashes by value), and it is one of the dict's keys or
 # the dict holds no tensor key that a staged choice could have been in Python (`p = a if c
-# else b` is a new tensor in the graph, `a` or `b` in Python).
+# else b` is a new tensor in the graph, `a` or `b` in Python); a Parameter, which no staged
+# statement gives, always (an optimizer's first step over its parameters).
 def _traced_mapping_key(target, key) -> bool:
     """Whether a lookup of `key` in the Mapping `target` depends on a value known only when the
     graph runs (NOTE [tensors as keys of a dict])."""
@@ -596,6 +597,8 @@ def _traced_mapping_key(target, key) -> bool:
         return False
     if not isinstance(key, torch.Tensor) or is_stand_in(key):
         return True
+    if isinstance(key, torch.nn.Parameter):
+        return False  # (no staged statement gives a Parameter: an optimizer's state)
     keys = list(target.keys())
     return not (any(k is key for k in keys)
                 or not any(isinstance(k, torch.Tensor) for k in keys))

@@ -1730,7 +1730,24 @@ def state_keyed_by_a_chosen_tensor(x):
     return x * state.get(p, 5.0)
 
 
+def state_keyed_by_parameters(x):
+    # an optimizer's first step: a new Parameter looked up beside another one already a key
+    params = [torch.nn.Parameter(x * 2), torch.nn.Parameter(x * 3)]
+    state = collections.defaultdict(dict)
+    out = []
+    for p in params:
+        st = state[p]
+        if len(st) == 0:
+            st["m"] = torch.zeros_like(p)
+        st["m"].add_(p.detach())
+        out.append(st["m"])
+    return out[0] + out[1]
+
+
 def test_a_dict_keyed_by_a_tensor_object():
+    # (dynamo refuses a Parameter made inside the compiled function: its own rule)
+    assert_same_result(state_keyed_by_parameters, [T([1.0, 2.0]), T([-1.0, 5.0])],
+                       staged=False, compile=False)
     assert_same_result(state_keyed_by_a_tensor, [T([1.0, 2.0]), T([-1.0, 5.0])], staged=False)
     # (a tensor chosen by a staged statement is another object in the graph than in Python)
     for mode in (autoconv.autoconv(state_keyed_by_a_chosen_tensor),):
