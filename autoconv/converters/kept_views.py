@@ -195,7 +195,7 @@ _CONTAINER_METHODS = frozenset({"append", "extend", "insert", "index", "count", 
                                 "keys", "values", "items", "get"})
 
 
-def _calls_given(statement, names: dict) -> list:
+def _calls_given(statement, names: dict, runtime: str) -> list:
     """(call, [(position or keyword, side)]) for the calls in `statement` (a simple statement,
     or a compound one's header) of a function or method that may be the user's, given a
     chain of subscripts and view methods of a name in `names` (its side, "kept" or
@@ -208,7 +208,7 @@ def _calls_given(statement, names: dict) -> list:
         root = func
         while isinstance(root, gast.Attribute):
             root = root.value
-        if not isinstance(root, gast.Name) or root.id in _MODULES or (
+        if not isinstance(root, gast.Name) or root.id in _MODULES or root.id == runtime or (
                 isinstance(func, gast.Name) and func.id in _BUILTINS):
             continue
         if isinstance(func, gast.Attribute) and (
@@ -334,7 +334,7 @@ class _Function:
                         and t.value.id == kept for t in simple.targets):
                     continue  # (`vals[0] = t` replaces an item: no tensor is updated)
                 updated = {names[n] for n in _updated_root(simple) if n in names}
-                calls = _calls_given(simple, names)
+                calls = _calls_given(simple, names, self.runtime)
                 if not updated and not calls:
                     continue
                 later = self._later(simple, around, sequence[k + 1:])
