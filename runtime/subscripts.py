@@ -587,9 +587,10 @@ def _traced(key) -> bool:
 # refused as a lookup by a traced value (tester25 s05: torch_optimizer's Lamb and AdamP stopped
 # there). Only where the answer cannot differ from Python's: the key is a tensor of its own
 # (not a number's stand-in, which Python hashes by value), and it is one of the dict's keys or
-# the dict holds no tensor key that a staged choice could have been in Python (`p = a if c
-# else b` is a new tensor in the graph, `a` or `b` in Python); a Parameter, which no staged
-# statement gives, always (an optimizer's first step over its parameters).
+# the dict is empty; a Parameter, which no staged statement gives, always (an optimizer's first
+# step over its parameters). Another tensor missing from a dict with keys is refused as before:
+# it may be a staged choice of a key (`p = a if c else b` is a new tensor in the graph, `a` or
+# `b` in Python), or a value meant as an int key (`VOCAB[x[i]]`, a KeyError in Python).
 def _traced_mapping_key(target, key) -> bool:
     """Whether a lookup of `key` in the Mapping `target` depends on a value known only when the
     graph runs (NOTE [tensors as keys of a dict])."""
@@ -599,9 +600,7 @@ def _traced_mapping_key(target, key) -> bool:
         return True
     if isinstance(key, torch.nn.Parameter):
         return False  # (no staged statement gives a Parameter: an optimizer's state)
-    keys = list(target.keys())
-    return not (any(k is key for k in keys)
-                or not any(isinstance(k, torch.Tensor) for k in keys))
+    return len(target) > 0 and not any(k is key for k in target.keys())
 
 
 def _traced_key(target, key, use, statement="subscript", fix=None) -> StagingError:
