@@ -1169,10 +1169,13 @@ def _strided_as_carried(outputs, carried):
     same values. A carried value in a layout no fresh tensor has (an expanded one) is left."""
     out = list(outputs)
     for i, (t, c) in enumerate(zip(out, carried)):
+        # (sizes known: dynamo cannot sort a symbolic size's strides, which the density test
+        # does; a grown list's buffer has one)
         if (isinstance(t, torch.Tensor) and isinstance(c, torch.Tensor) and t.dim() > 1
-                and t.shape == c.shape and is_non_overlapping_and_dense_or_false(c)
+                and all(type(n) is int for n in c.shape) and t.shape == c.shape
                 and not all(statically_known_true(a == b)
-                            for a, b in zip(t.stride(), c.stride()))):
+                            for a, b in zip(t.stride(), c.stride()))
+                and is_non_overlapping_and_dense_or_false(c)):
             out[i] = torch.empty_strided(c.shape, c.stride(), dtype=t.dtype,
                                          device=t.device).copy_(t)
     return type(outputs)(out) if isinstance(outputs, tuple) else out
