@@ -23,7 +23,7 @@ import torch
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 import autoconv_runtime
-from autoconv_runtime import calls, subscripts
+from autoconv_runtime import builtins, calls, subscripts
 
 from .conversion import is_generated_code
 
@@ -201,24 +201,6 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
     return _at_user_line(error, filename, line, problem, fix)
 
 
-def _filtered_comprehension(node):
-    """(problem, fix) for a list comprehension of one `for` filtered by `if` (`[best[i] for i
-    in range(n) if best[i] != 0]`, tester21): Python's filter decides while tracing, where a
-    `for` statement that appends is staged as one loop; None for anything else."""
-    if not (isinstance(node, ast.ListComp) and len(node.generators) == 1
-            and node.generators[0].ifs and not node.generators[0].is_async):
-        return None
-    loop = node.generators[0]
-    test = " and ".join(ast.unparse(c) for c in loop.ifs)
-    return (f"`{ast.unparse(node)}` filters a comprehension by a traced tensor (`{test}`): "
-            "Python would have to choose the items while tracing, and how many are kept is "
-            "only known when the graph runs",
-            f"Write it as a `for` statement that appends, which is staged as one loop: `out "
-            f"= []`, then `for {ast.unparse(loop.target)} in {ast.unparse(loop.iter)}: if "
-            f"{test}: out.append({ast.unparse(node.elt)})`; or, over one tensor, a boolean "
-            "mask (`x[x != 0]`)")
-
-
 def _construct_at(source: str):
     """(problem, fix) for the constructs of the user's line `source` known to ask a traced
     tensor's value (tester t14 repros 3, 4 and 10, whose generic message named neither the
@@ -237,7 +219,7 @@ def _construct_at(source: str):
                     "item", "tolist", "__index__")):
             return None
     for node in ast.walk(tree):
-        filtered = _filtered_comprehension(node)
+        filtered = builtins.filtered_list_comprehension(node)
         if filtered is not None:
             return filtered
     for node in ast.walk(tree):

@@ -30,6 +30,7 @@ tensor op, which a saved torch.export program can hold).
 
 from __future__ import annotations
 
+import ast
 import builtins
 import types
 
@@ -687,8 +688,9 @@ def sort_(items, *args, **kwargs):
 # knows. autoconv's trace gave torch's data-dependent error, placed at the line with the
 # generic advice (or the named one for a list comprehension), and dynamo its own "Data-
 # dependent branching". The calls pass writes each comprehension's `if c` as
-# `if ac.filter_test(c, "c")`, which refuses a traced tensor's truth at the user's line in
-# every mode with what to write. One form is staged instead: a count, `sum(1 for v in x if c)`
+# `if ac.filter_test(c, "[v for v in x if c]")` (the comprehension's source, read only to
+# write the refusal), which refuses a traced tensor's truth at the user's line in every mode
+# with what to write. One form is staged instead: a count, `sum(1 for v in x if c)`
 # (one `for`, one `if`, an int constant item), is written `sum(ac.counted_(c, 1) for v in x)`,
 # the item where the condition holds and 0 where not, which adds nothing to an int sum: the
 # sum of a mask over the items, an int's stand-in (the count is Python's int).
@@ -705,15 +707,58 @@ def counted_(test, item):
     return mark_view(chosen)
 
 
-def filter_test(test, problem, fix):
+def filter_test(test, comprehension):
     """The `if` of a comprehension (NOTE [comprehensions filtered by traced tensors]): `test`
-    itself, refused where it is a traced tensor, whose truth only the graph knows; `problem`
-    and `fix` name the comprehension (written by the calls pass)."""
+    itself, refused where it is a traced tensor, whose truth only the graph knows;
+    `comprehension` is its source (written by the calls pass; None where it has none), read only
+    for the refusal."""
     if not (isinstance(test, torch.Tensor) and is_staged(test)):
         return test  # (a symbolic bool of sizes is Python's to decide, with a guard)
     if is_stand_in(test):
         comprehension_test(test)  # (a number's: NOTE [a count of conditions on a number])
-    raise StagingError("expression", problem, fix)
+    raise StagingError("expression", *filter_refusal(comprehension))
+
+
+_FILTER_FIX = ("Write it as a `for` statement that appends (`out = []`, then `for v in x: if c: "
+               "out.append(v)`), which is staged as one loop; over one tensor, a boolean mask "
+               "(`x[x > 0]`, `torch.where(x > 0, x, 0).sum()`); a count, `sum(1 for v in x if "
+               "c)`, is staged as it is")
+
+
+def filter_refusal(comprehension: str | None) -> tuple[str, str]:
+    """(problem, fix) for the comprehension whose source is `comprehension`, filtered by a
+    traced tensor, in the user's terms."""
+    try:
+        node = ast.parse(comprehension, mode="eval").body
+    except (SyntaxError, TypeError, ValueError):  # (no source: the generic refusal)
+        return ("a comprehension's `if` tests a traced tensor, whose truth is only known when "
+                "the graph runs", _FILTER_FIX)
+    named = filtered_list_comprehension(node)
+    if named is not None:
+        return named
+    tests = " and ".join(ast.unparse(c) for loop in node.generators for c in loop.ifs)
+    return (f"`{comprehension}` filters its items by a traced tensor (`{tests}`): Python would "
+            "have to choose the items while tracing, and how many are kept is only known when "
+            "the graph runs", _FILTER_FIX)
+
+
+def filtered_list_comprehension(node: ast.AST) -> tuple[str, str] | None:
+    """(problem, fix) for a list comprehension of one `for` filtered by `if` (`[best[i] for i
+    in range(n) if best[i] != 0]`, tester21): Python's filter decides while tracing, where a
+    `for` statement that appends is staged as one loop; None for anything else (also used by
+    autoconv/tracebacks.py for torch's data-dependent errors at such a line)."""
+    if not (isinstance(node, ast.ListComp) and len(node.generators) == 1
+            and node.generators[0].ifs and not node.generators[0].is_async):
+        return None
+    loop = node.generators[0]
+    test = " and ".join(ast.unparse(c) for c in loop.ifs)
+    return (f"`{ast.unparse(node)}` filters a comprehension by a traced tensor (`{test}`): "
+            "Python would have to choose the items while tracing, and how many are kept is "
+            "only known when the graph runs",
+            f"Write it as a `for` statement that appends, which is staged as one loop: `out "
+            f"= []`, then `for {ast.unparse(loop.target)} in {ast.unparse(loop.iter)}: if "
+            f"{test}: out.append({ast.unparse(node.elt)})`; or, over one tensor, a boolean "
+            "mask (`x[x != 0]`)")
 
 
 def sum_(iterable, /, start=0):

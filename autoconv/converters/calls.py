@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import copy
 import sys
 import types
 import warnings
@@ -247,20 +246,21 @@ class CallConverter(Converter):
             args=parts, keywords=[])
 
     def _filtered(self, node):
-        """A comprehension's `if c` -> `if ac.filter_test(c, problem, fix)`: a traced tensor's
-        truth is refused at the line, naming the comprehension (NOTE [comprehensions filtered by
-        traced tensors] in runtime/builtins.py)."""
-        texts = None
+        """A comprehension's `if c` -> `if ac.filter_test(c, source)`: a traced tensor's truth is
+        refused at the line, naming the comprehension, whose source the runtime reads only to
+        write that refusal (NOTE [comprehensions filtered by traced tensors] in
+        runtime/builtins.py)."""
+        source = None
         if any(loop.ifs for loop in node.generators):
-            texts = _filter_texts(node)
+            source = _source(node)
         self.generic_visit(node)
-        if texts is None:
+        if not any(loop.ifs for loop in node.generators):
             return node
         for loop in node.generators:
             loop.ifs = [gast.Call(
                 func=gast.Attribute(value=templates.name(self.ctx.runtime), attr="filter_test",
                                     ctx=gast.Load()),
-                args=[test, *(gast.Constant(value=t, kind=None) for t in texts)], keywords=[])
+                args=[test, gast.Constant(value=source, kind=None)], keywords=[])
                 for test in loop.ifs]
         return node
 
@@ -402,32 +402,6 @@ class CallConverter(Converter):
         node.args = [func] + node.args
         node.func = gast.Attribute(value=templates.name(ac), attr="converted_call", ctx=gast.Load())
         return node
-
-
-def _filter_texts(node) -> tuple[str, str]:
-    """(problem, fix) of a refused comprehension filter, in the user's terms (as
-    autoconv.tracebacks names a list comprehension's)."""
-    from ..tracebacks import _filtered_comprehension
-
-    try:
-        tree = gast.gast_to_ast(copy.deepcopy(node))
-        source = ast.unparse(tree)
-    except Exception:  # noqa: BLE001 - only for messages
-        return ("a comprehension's `if` tests a traced tensor, whose truth is only known when "
-                "the graph runs", _FILTER_FIX)
-    named = _filtered_comprehension(tree)
-    if named is not None:
-        return named
-    tests = " and ".join(ast.unparse(c) for loop in tree.generators for c in loop.ifs)
-    return (f"`{source}` filters its items by a traced tensor (`{tests}`): Python would have "
-            "to choose the items while tracing, and how many are kept is only known when the "
-            "graph runs", _FILTER_FIX)
-
-
-_FILTER_FIX = ("Write it as a `for` statement that appends (`out = []`, then `for v in x: if c: "
-               "out.append(v)`), which is staged as one loop; over one tensor, a boolean mask "
-               "(`x[x > 0]`, `torch.where(x > 0, x, 0).sum()`); a count, `sum(1 for v in x if "
-               "c)`, is staged as it is")
 
 
 def _sources(call) -> gast.Tuple:

@@ -65,7 +65,7 @@ def test_and_or_read_only_for_truth_get_test():
                 x = -x
                 return x,
             x, = ac.if_stmt(ac.and_(n, lambda x: x > 0, (x,), test=True), if_true, None, (x,), ('x',))
-            ys = [v for v in xs if ac.filter_test(ac.or_(v, lambda n: n, (n,), plain=True), '`[v for v in xs if v or n]` filters a comprehension by a traced tensor (`v or n`): Python would have to choose the items while tracing, and how many are kept is only known when the graph runs', 'Write it as a `for` statement that appends, which is staged as one loop: `out = []`, then `for v in xs: if v or n: out.append(v)`; or, over one tensor, a boolean mask (`x[x != 0]`)')]
+            ys = [v for v in xs if ac.filter_test(ac.or_(v, lambda n: n, (n,), plain=True), '[v for v in xs if v or n]')]
             return ac.not_(ac.or_(n, lambda x: x, (x,), test=True)), ac.and_(x > 0, lambda n: ac.not_(n), (n,)), ac.and_(n, lambda x: x, (x,), plain=True), ys
         """,
     )
