@@ -742,6 +742,10 @@ def filter_refusal(comprehension: str | None) -> tuple[str, str]:
             "the graph runs", _FILTER_FIX)
 
 
+# (dynamo calls it for real, with the source a constant: it cannot trace `ast.parse`)
+filter_refusal._dynamo_marked_constant = True
+
+
 def filtered_list_comprehension(node: ast.AST) -> tuple[str, str] | None:
     """(problem, fix) for a list comprehension of one `for` filtered by `if` (`[best[i] for i
     in range(n) if best[i] != 0]`, tester21): Python's filter decides while tracing, where a
