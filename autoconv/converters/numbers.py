@@ -70,8 +70,9 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     # (every name bound to a number read from a tensor, or to arithmetic of one, reads its
     # operators through the runtime: NOTE [float arithmetic of numbers read from tensors] in
     # runtime/arithmetic.py)
+    read_from_tensors = _converted_names(assigns, ac)
     read = (_read_numbers(assigns, names_at, parents, ac, local_names) | returned
-            | _chosen_items(assigns, ac) | _converted_names(assigns, ac))
+            | _chosen_items(assigns, ac, read_from_tensors) | read_from_tensors)
     lists = _carried_lists(assigns, carried, ac) | returned
     # (a carried list's items may be numbers: NOTE [items of carried lists])
     # 'm.()': a method of `m` may return a number, where a staged statement may have changed
@@ -95,7 +96,7 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         names = _assigned_from(
             assigns, numbers & (set(carried) | set(indices) | fields | params | read | items),
             numbers, lists)
-    converted = _converted_names(assigns, ac) - names
+    converted = read_from_tensors - names
     conversions = _conversions(names_at, ac, parents) + _user_results(names_at, ac, parents) + [
         # `torch.tensor(p)` of a name that may be a library's grown list (`_tensor_of_name`)
         node for node in names_at
@@ -248,12 +249,11 @@ def _read_numbers(assigns, names_at, parents, ac: str, local_names) -> set:
     return read
 
 
-def _chosen_items(assigns, ac: str) -> set:
+def _chosen_items(assigns, ac: str, converted: set) -> set:
     """The names bound to an item of a sequence chosen by a number read from a tensor
     (`w = W[int(x.argmax())]`): of a Python list of numbers, the item is the stand-in of the
     number chosen (`_sequence_item` in runtime/subscripts.py), which `torch.tensor(w)` and
     `w + 0.5` must read as that number (tester23 s08: float64 where Python gives float32)."""
-    converted = _converted_names(assigns, ac)
     return {name for node in assigns for name, value in _bound(node)
             if _is_getitem(value) and _chosen_by_tensor(value.args[1], ac, converted)}
 
