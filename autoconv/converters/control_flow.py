@@ -486,6 +486,23 @@ class ControlFlowConverter(Converter):
         return (assigns, [*state, *held],
                 [*inputs, *(a for c, a in named.items() if a not in held)])
 
+    def _visit_loop(self, node) -> None:
+        """Convert the statements inside the loop `node` with the loop's context pushed: the
+        depth, the names it carries (`loop_states`), the names it rebinds on some paths only
+        (NOTE [state rebound on some paths of a loop] in runtime/operators.py), the loop."""
+        self.loop_depth = getattr(self, "loop_depth", 0) + 1
+        self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
+        node._autoconv_flagged = set().union(*getattr(self, "partly_rebound", []))
+        self.partly_rebound = [*getattr(self, "partly_rebound", []),
+                               _rebound_on_some_paths(node)]
+        self.loops = [*getattr(self, "loops", []), node]
+        self.generic_visit(node)
+        self.loops = self.loops[:-1]
+        self._iteration_starts(node)
+        self.loop_depth -= 1
+        self.loop_states = self.loop_states[:-1]
+        self.partly_rebound = self.partly_rebound[:-1]
+
     def visit_While(self, node):
         local = _Local([node])  # (all before the bodies below become functions)
         sites = _store_sites(local)
@@ -497,20 +514,8 @@ class ControlFlowConverter(Converter):
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
         self._changes_by_calls(local)
-        self.loop_depth = getattr(self, "loop_depth", 0) + 1
-        self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
-        # NOTE [state rebound on some paths of a loop] in runtime/operators.py
-        node._autoconv_flagged = set().union(*getattr(self, "partly_rebound", []))
-        self.partly_rebound = [*getattr(self, "partly_rebound", []),
-                               _rebound_on_some_paths(node)]
         inside = _captured(local)
-        self.loops = [*getattr(self, "loops", []), node]
-        self.generic_visit(node)
-        self.loops = self.loops[:-1]
-        self._iteration_starts(node)
-        self.loop_depth -= 1
-        self.loop_states = self.loop_states[:-1]
-        self.partly_rebound = self.partly_rebound[:-1]
+        self._visit_loop(node)
         state = self._state(node)
         inputs = self._inputs(node, state)
         aliases, state, inputs = self._alias_attributes(node, chains, state, inputs, ("test", "body"))
@@ -567,20 +572,8 @@ class ControlFlowConverter(Converter):
         _mark_item_rebinding(node, sources)
         node._autoconv_stale = _stale_item_reads(node, sources, self.ctx.runtime)
         self._changes_by_calls(parts)
-        self.loop_depth = getattr(self, "loop_depth", 0) + 1
-        self.loop_states = [*getattr(self, "loop_states", []), set(self._state(node))]
-        # NOTE [state rebound on some paths of a loop] in runtime/operators.py
-        node._autoconv_flagged = set().union(*getattr(self, "partly_rebound", []))
-        self.partly_rebound = [*getattr(self, "partly_rebound", []),
-                               _rebound_on_some_paths(node)]
         inside = _captured(local)
-        self.loops = [*getattr(self, "loops", []), node]
-        self.generic_visit(node)
-        self.loops = self.loops[:-1]
-        self._iteration_starts(node)
-        self.loop_depth -= 1
-        self.loop_states = self.loop_states[:-1]
-        self.partly_rebound = self.partly_rebound[:-1]
+        self._visit_loop(node)
         state = self._state(node)
         inputs = self._inputs(node, state)
         aliases, state, inputs = self._alias_attributes(node, chains, state, inputs, ("body",))
