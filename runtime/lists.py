@@ -26,7 +26,7 @@ from torch.utils import _pytree as pytree
 
 from .errors import StagingError
 from .staging import context
-from .augmented import graph_check, is_stand_in, mark, mark_view
+from .augmented import graph_check, is_stand_in, kind_seen, kinds_in, mark, mark_view
 from .values import is_staged, probe_row, to_tensor, with_number
 
 __all__ = ["StagedList", "UncountedList", "GROWN", "item_at", "check_not_empty", "filled",
@@ -139,6 +139,11 @@ class StagedList:
         # (asked of the value appended: `_as_item` makes a Python number, such as `.item()`'s
         # SymInt, a tensor)
         numbers = self.numbers and _number_like(value)
+        if numbers and kinds_in(value) and not context.probing():
+            # NOTE [numbers of two kinds] in runtime/augmented.py: the buffer keeps one dtype
+            # and its items' kinds are not kept (an int read back was the float's dtype)
+            kind_seen(value, f"appending it to '{self.name}', a list grown under tensor control "
+                      "flow,", "the list's items are stored as one dtype, the wider kind's")
         value = self._as_item(value)
         target = self if self.reserved else self.grown(1)
         if context.probing():

@@ -1777,7 +1777,12 @@ def _types_of_outputs(statement: Statement, bodies, loop: bool):
         if not all(_same_kind(staged_values[0], v, sizes=loop) for v in staged_values[1:]):
             return None
         result[slot] = staged_values[0]
-    return tuple(result)
+    # The numbers the bodies leave numbers are stand-ins, as after the staged run: unmarked, a
+    # float a loop's `if` chose was a tensor to the loop's probe, which grew a list of it as a
+    # list of tensors (`torch.tensor(vals[-1])` float64 where Python's float gives float32)
+    if statement.learn_paths(paths, loop=loop):
+        return None  # (a number the body makes a tensor: staged in full)
+    return statement.marked_numbers(tuple(result))
 
 
 # NOTE [loop-created variables]

@@ -2431,3 +2431,46 @@ def scaled_by_a_helpers_int_or_half(x):
 
 def test_a_helper_returning_a_number_of_two_kinds_to_its_caller_is_not_refused():
     assert_same_exactly(scaled_by_a_helpers_int_or_half, _TWO_PATHS)
+
+
+# --- lead26: numbers a tensor `if` chose, appended to a list a staged `while` grows ---------
+
+def _appended_choices(x, first):
+    vals = []
+    i = 0
+    while x[i] > -5:
+        k = first
+        if x[i] < 0:
+            k = 0.5
+        vals.append(k)
+        i += 1
+    return vals
+
+
+def last_of_float_choices(x):
+    vals = _appended_choices(x, 0.0)
+    return torch.tensor(vals[-1]), torch.tensor(sum(vals)), x * vals[0]
+
+
+def last_of_int_or_half_choices(x):
+    vals = _appended_choices(x, 0)
+    return torch.tensor(vals[-1])
+
+
+_CHOICE_INPUTS = [(T([1., -1., 2., -9.]),), (T([1., 2., -3., -9.]),), (T([-1., -9., 3., 4.]),),
+                  (T([2., -9., 1., 1.]),)]
+
+
+def test_floats_a_tensor_if_chose_appended_in_a_staged_while_stay_python_floats():
+    # the loop's types-only probe ran the `if` and left its float an unmarked tensor, so the
+    # list was grown as a list of tensors: float64 where Python's float gives float32
+    assert_same_exactly(last_of_float_choices, _CHOICE_INPUTS)
+
+
+def test_a_number_of_two_kinds_appended_to_a_list_a_staged_while_grows_is_refused():
+    # (float64 0-d tensors on every path, then float32: Python's int gives int64; the items of
+    # the list's buffer keep one dtype and not their kinds)
+    line = _appended_choices.__code__.co_firstlineno + 7
+    _refused_in_every_mode(last_of_int_or_half_choices, _CHOICE_INPUTS[:2],
+                           rf"test_numbers.py:{line}: .*'k' is an int on some paths and a float "
+                           rf"on others.*appending it to 'vals'")
