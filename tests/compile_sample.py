@@ -11,23 +11,23 @@ regressions are construct families found by the fuzzer):
    `assert_same_exactly` (without `compile=False`) or the fuzzer's `check(..., compile=...)`,
    unless one of its parameters is a mode other than "compile" (a test split by `mode` in
    "staged", "export", ...). Other tests are not touched.
-2. The *kind* of a compiling test is the shape of the functions it converts: the nesting paths,
-   two deep, of their statements autoconv stages or rewrites (`if`, `while`, `for`, `break`,
-   `continue`, a `return` inside one of those, `try`, `with`), and whether they hold a
-   conditional expression, an `and` / `or`, or a comprehension. The functions are the
-   parameters of the test that are functions (or source text, or a fuzz program's file), the
-   functions defined inside the test, and the module's functions the test names (not the
-   `test_` ones, nor `_`-prefixed helpers, which hold the harness).
+2. The *kind* of a compiling test is the set of kinds of statement autoconv stages or rewrites
+   in the functions it converts: `if`, `while`, `for`, `try`, `with`, and a `break`,
+   `continue` or `return` inside one of those (with DEPTH = 2, each with the statement it is
+   in, `while>if`: a finer sample). The functions are the parameters of the test that are
+   functions (or source text, or a fuzz program's file), the functions defined inside the
+   test, and the module's functions the test names (not the `test_` ones, nor `_`-prefixed
+   helpers, which hold the harness).
 3. Of the compiling tests of one file with one kind, the first in collection order (the file's
    order, the first parameter case first) keeps its compile in `make test`; the others get the
    `slow_compile` mark. A test the file marks `slow_compile` itself is not a representative.
 
 So a new test compiles in `make test` when it brings a new kind to its file, whatever its speed.
 A `slow_compile` test runs whole in `make test-slow`; in `make test` (conftest.py) it runs
-without its compile as `deferral` says: a test that is a compile check alone is skipped, one
-that expects an error skips when it first calls its compiled function (the compile may be what
-raises), and the others run with torch.compile as the identity (the converted function runs
-eagerly where the compiled one would).
+without its compile: `support.assert_same_result` leaves the compile out and goes on, a test
+that is a compile check alone (a "compile" parameter) is skipped, and a test calling
+torch.compile itself is skipped at its first call of the compiled function (its plain Python,
+replay and export checks ran before; what a compiled run gives, or raises, is the compile's).
 `python -m tests.compile_sample` prints the kinds and the representatives.
 """
 
@@ -41,13 +41,12 @@ import types
 
 # Files the rule applies to (relative to tests/).
 FAMILIES = ("reference" + os.sep, "test_fuzz.py")
-DEPTH = 2
+# 1: a kind is a set of statements; 2: of nesting paths two deep (about 1.6 times the
+# compiled tests; docs/testing.md).
+DEPTH = 1
 _OTHER_MODES = {"staged", "export", "python", "fx", "replay"}
 _STATEMENTS = {ast.If: "if", ast.While: "while", ast.For: "for", ast.Try: "try",
                ast.With: "with"}
-_FLAGS = {ast.IfExp: "ifexp", ast.BoolOp: "and/or", ast.ListComp: "comprehension",
-          ast.GeneratorExp: "comprehension", ast.DictComp: "comprehension",
-          ast.SetComp: "comprehension"}
 
 
 def applies_to(path: str) -> bool:
@@ -71,20 +70,17 @@ def _parse(text: str):
 
 
 def _paths(tree) -> set:
-    """The nesting paths (outermost first, DEPTH deep) of the staged statements in `tree`,
-    and its flags."""
+    """The staged statements in `tree`, each with its DEPTH - 1 nearest enclosing ones
+    (outermost first)."""
     found = set()
 
     def visit(node, stack):
         name = _STATEMENTS.get(type(node))
         if name is None and stack and isinstance(node, (ast.Break, ast.Continue, ast.Return)):
             name = type(node).__name__.lower()
-        flag = _FLAGS.get(type(node))
-        if flag:
-            found.add(flag)
         if name:
             stack = stack + (name,)
-            found.add(">".join(stack[:DEPTH]))
+            found.add(">".join(stack[-DEPTH:]))
         for child in ast.iter_child_nodes(node):
             # a function defined inside is converted on its own: its statements start a path
             inner = () if isinstance(child, (ast.FunctionDef, ast.Lambda)) else stack
@@ -180,10 +176,6 @@ def compiles(item) -> bool:
     return any(_compiling_call(node) for tree in _named_trees(item) for node in ast.walk(tree))
 
 
-def expects_error(item) -> bool:
-    return "pytest.raises" in (_source(item.function) or "")
-
-
 def kind(item) -> tuple:
     found = set()
     for tree in _functions_of(item):
@@ -194,13 +186,11 @@ def kind(item) -> tuple:
 def deferral(item) -> str:
     """How a slow_compile `item` leaves its compile to `make test-slow` under `make test`:
     "skip" for a test that is a compile check alone (a "compile" parameter), "skip at the call"
-    for a test that expects an error (its compiled function, when called, skips the rest of the
-    test: the compile may be what raises), "eager" for the others (torch.compile returns the
-    function itself, so the rest of the test runs on the converted function run eagerly)."""
+    for the others (the rest of the test from its first call of a function it compiled)."""
     callspec = getattr(item, "callspec", None)
     if callspec and any(isinstance(v, str) and v == "compile" for v in callspec.params.values()):
         return "skip"
-    return "skip at the call" if expects_error(item) else "eager"
+    return "skip at the call"
 
 
 def select(items):

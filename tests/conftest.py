@@ -39,16 +39,11 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_cuda)
 
 
-def _deferred_compile(model=None, **kwargs):
-    """torch.compile in a slow_compile test under `make test`: the function (or module) itself,
-    so the test's compiled runs run the converted function eagerly; `make test-slow` compiles."""
-    return model if model is not None else (lambda m: m)
-
-
 def _compile_skipped_at_the_call(model=None, **kwargs):
-    """torch.compile in a slow_compile test that expects an error: calling the compiled
-    function skips the rest of the test (its compile may be what raises; pytest.raises lets
-    the skip through)."""
+    """torch.compile in a slow_compile test under `make test`: calling the compiled function
+    skips the rest of the test (`make test-slow` runs it; pytest.raises lets the skip through).
+    Not the function itself run eagerly: what a compiled run gives or raises is the compile's
+    (a refusal, a warning, a staged constant)."""
     def skip(*args, **kwargs):
         pytest.skip("slow_compile: the compiled run and what follows run with --run-slow "
                     "(make test-slow)")
@@ -59,11 +54,11 @@ def _compile_skipped_at_the_call(model=None, **kwargs):
 def _slow_compile(request, monkeypatch):
     """A test marked `slow_compile` runs its torch.compile check only with --run-slow; `make
     test` runs its other modes (compile_sample.deferral): support.assert_same_result leaves its
-    compile out, a test that is a compile check alone is skipped, and a torch.compile the test
-    calls itself returns the function uncompiled (or, in a test expecting an error, one that
-    skips the rest of the test when called). Such a test repeats a kind of construct that a
-    compiled test of its file covers in `make test` (tests/compile_sample.py; the compile is
-    most of a test's time: dynamo traces autoconv's runtime, docs/testing.md)."""
+    compile out, a test that is a compile check alone is skipped, and a test that calls
+    torch.compile itself is skipped at its first call of the compiled function. Such a test
+    repeats a kind of construct that a compiled test of its file covers in `make test`
+    (tests/compile_sample.py; the compile is most of a test's time: dynamo traces autoconv's
+    runtime, docs/testing.md)."""
     if request.node.get_closest_marker("slow_compile") is None or _run_slow(request.config):
         yield
         return
@@ -71,8 +66,7 @@ def _slow_compile(request, monkeypatch):
     if how == "skip":
         pytest.skip("slow_compile: this compile check runs with --run-slow (make test-slow)")
     support.defer_compile = True
-    monkeypatch.setattr(torch, "compile", _deferred_compile if how == "eager"
-                        else _compile_skipped_at_the_call)
+    monkeypatch.setattr(torch, "compile", _compile_skipped_at_the_call)
     try:
         yield
     finally:
