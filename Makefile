@@ -23,13 +23,18 @@ demo: $(STAMP)
 	$(PY) examples/run_all.py
 
 # One pytest worker per core (pytest-xdist), each with one torch thread: the tests run small
-# ops, where torch's own threads only contend with the other workers.
+# ops, where torch's own threads only contend with the other workers. Every test runs; the
+# construct families (tests/reference/, the fuzz regressions) run torch.compile for one test
+# per kind of staged statement per file (tests/compile_sample.py), and their other modes for
+# all (docs/testing.md).
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -x -p no:cacheprovider -n auto --durations=40 tests
 
 # make test-slow: what `make test` leaves out for time (docs/testing.md): the tests marked slow
-# (an AOTInductor build: minutes; the fuzz sample under torch.compile) and the torch.compile
-# check of the table cases marked slow_compile. make test and make test-slow together run all.
+# (an AOTInductor build: minutes; the fuzz sample under torch.compile) and, whole, the tests
+# marked slow_compile (the compiling tests of tests/reference/ and the fuzz regressions whose
+# kind another test of their file compiles in make test: tests/compile_sample.py, and the
+# table cases their files mark). make test and make test-slow together run all.
 test-slow: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -x -p no:cacheprovider -n auto -m "slow or slow_compile" \
 		--run-slow tests

@@ -8,6 +8,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import compile_sample  # noqa: E402
 import support  # noqa: E402  (tests/ is on the path)
 
 
@@ -20,7 +21,14 @@ def _run_slow(config) -> bool:
     return config.getoption("--run-slow") or os.environ.get("AUTOCONV_SLOW") == "1"
 
 
+@pytest.hookimpl(tryfirst=True)  # (before `-m` deselects by the marks added here)
 def pytest_collection_modifyitems(config, items):
+    # The compile sample of the construct families (tests/compile_sample.py): the compiling
+    # tests that repeat a kind their file already compiles are slow_compile.
+    for item, kind, first in compile_sample.select(items):
+        item.compile_sample = (kind, first)
+        if kind is not None and not first:
+            item.add_marker(pytest.mark.slow_compile)
     slow = _run_slow(config)
     skip_slow = pytest.mark.skip(reason="slow: run with --run-slow or AUTOCONV_SLOW=1")
     skip_cuda = pytest.mark.skip(reason="needs a CUDA device")
@@ -31,16 +39,34 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_cuda)
 
 
+def _compile_skipped_at_the_call(model=None, **kwargs):
+    """torch.compile in a slow_compile test under `make test`: calling the compiled function
+    skips the rest of the test (`make test-slow` runs it; pytest.raises lets the skip through).
+    Not the function itself run eagerly: what a compiled run gives or raises is the compile's
+    (a refusal, a warning, a staged constant)."""
+    def skip(*args, **kwargs):
+        pytest.skip("slow_compile: the compiled run and what follows run with --run-slow "
+                    "(make test-slow)")
+    return skip if model is not None else (lambda m: skip)
+
+
 @pytest.fixture(autouse=True)
-def _slow_compile(request):
-    """A test marked `slow_compile` runs its torch.compile check (support.assert_same_result's
-    `compile`) only with --run-slow; `make test` runs its other modes. Such a test is one of
-    several cases of one kind whose compiled cases in `make test` already cover it (the
-    compile is most of a case's time: dynamo traces autoconv's runtime; docs/testing.md)."""
+def _slow_compile(request, monkeypatch):
+    """A test marked `slow_compile` runs its torch.compile check only with --run-slow; `make
+    test` runs its other modes (compile_sample.deferral): support.assert_same_result leaves its
+    compile out, a test that is a compile check alone is skipped, and a test that calls
+    torch.compile itself is skipped at its first call of the compiled function. Such a test
+    repeats a kind of construct that a compiled test of its file covers in `make test`
+    (tests/compile_sample.py; the compile is most of a test's time: dynamo traces autoconv's
+    runtime, docs/testing.md)."""
     if request.node.get_closest_marker("slow_compile") is None or _run_slow(request.config):
         yield
         return
+    how = compile_sample.deferral(request.node)
+    if how == "skip":
+        pytest.skip("slow_compile: this compile check runs with --run-slow (make test-slow)")
     support.defer_compile = True
+    monkeypatch.setattr(torch, "compile", _compile_skipped_at_the_call)
     try:
         yield
     finally:

@@ -1,0 +1,229 @@
+"""Which tests run their torch.compile check in `make test`; `make test-slow` runs the others'.
+
+Most of a reference test's time is its torch.compile(fullgraph=True) check (dynamo tracing
+autoconv's runtime: docs/testing.md), so `make test` compiles a sample of each construct family
+and runs every test's other modes (plain Python, staged replay, the saved torch.export program).
+The rule, applied at collection to `tests/reference/test_*.py` and `tests/test_fuzz.py` (whose
+regressions are construct families found by the fuzzer):
+
+1. A test *compiles* when its own source, or the source of a function of its module that it
+   names (or that one names, and so on), calls `torch.compile`, `assert_same_result` or
+   `assert_same_exactly` (without `compile=False`) or the fuzzer's `check(..., compile=...)`,
+   unless one of its parameters is a mode other than "compile" (a test split by `mode` in
+   "staged", "export", ...). Other tests are not touched.
+2. The *kind* of a compiling test is the set of kinds of statement autoconv stages or rewrites
+   in the functions it converts: `if`, `while`, `for`, `try`, `with`, and a `break`,
+   `continue` or `return` inside one of those (with DEPTH = 2, each with the statement it is
+   in, `while>if`: a finer sample). The functions are the parameters of the test that are
+   functions (or source text, or a fuzz program's file), the functions defined inside the
+   test, and the module's functions the test names (not the `test_` ones, nor `_`-prefixed
+   helpers, which hold the harness).
+3. Of the compiling tests of one file with one kind, the first in collection order (the file's
+   order, the first parameter case first) keeps its compile in `make test`; the others get the
+   `slow_compile` mark. A test the file marks `slow_compile` itself is not a representative.
+
+So a new test compiles in `make test` when it brings a new kind to its file, whatever its speed.
+A `slow_compile` test runs whole in `make test-slow`; in `make test` (conftest.py) it runs
+without its compile: `support.assert_same_result` leaves the compile out and goes on, a test
+that is a compile check alone (a "compile" parameter) is skipped, and a test calling
+torch.compile itself is skipped at its first call of the compiled function (its plain Python,
+replay and export checks ran before; what a compiled run gives, or raises, is the compile's).
+`python -m tests.compile_sample` prints the kinds and the representatives.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import textwrap
+import types
+
+# Files the rule applies to (relative to tests/).
+FAMILIES = ("reference" + os.sep, "test_fuzz.py")
+# 1: a kind is a set of statements; 2: a set of statements each with the one it is in
+# (242 tests compiled in make test instead of 188 on 2026-12-03; docs/testing.md).
+DEPTH = 1
+_OTHER_MODES = {"staged", "export", "python", "fx", "replay"}
+_STATEMENTS = {ast.If: "if", ast.While: "while", ast.For: "for", ast.Try: "try",
+               ast.With: "with"}
+
+
+def applies_to(path: str) -> bool:
+    tests = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    rel = os.path.abspath(path)[len(tests):] if os.path.abspath(path).startswith(tests) else ""
+    return any(rel.startswith(f) for f in FAMILIES)
+
+
+def _source(obj) -> str | None:
+    try:
+        return textwrap.dedent(inspect.getsource(obj))
+    except (OSError, TypeError):
+        return None
+
+
+def _parse(text: str):
+    try:
+        return ast.parse(textwrap.dedent(text))
+    except SyntaxError:
+        return None
+
+
+def _paths(tree) -> set:
+    """The staged statements in `tree`, each with its DEPTH - 1 nearest enclosing ones
+    (outermost first)."""
+    found = set()
+
+    def visit(node, stack):
+        name = _STATEMENTS.get(type(node))
+        if name is None and stack and isinstance(node, (ast.Break, ast.Continue, ast.Return)):
+            name = type(node).__name__.lower()
+        if name:
+            stack = stack + (name,)
+            found.add(">".join(stack[-DEPTH:]))
+        for child in ast.iter_child_nodes(node):
+            # a function defined inside is converted on its own: its statements start a path
+            inner = () if isinstance(child, (ast.FunctionDef, ast.Lambda)) else stack
+            visit(child, inner)
+
+    visit(tree, ())
+    return found
+
+
+def _functions_of(item) -> list:
+    """ASTs of what `item` converts (rule 2)."""
+    trees = []
+    module = getattr(item, "module", None)
+    test_source = _source(item.function) or ""
+    test_tree = _parse(test_source)
+    if test_tree is not None:
+        for node in ast.walk(test_tree):
+            if isinstance(node, (ast.FunctionDef, ast.Lambda)) and node is not test_tree.body[0]:
+                trees.append(node)
+        for node in ast.walk(test_tree):
+            if isinstance(node, ast.Name) and not node.id.startswith(("_", "test_")):
+                value = getattr(module, node.id, None)
+                trees.extend(_trees_of_value(value, module))
+    callspec = getattr(item, "callspec", None)
+    for value in (callspec.params.values() if callspec else ()):
+        trees.extend(_trees_of_value(value, module))
+        if isinstance(value, (tuple, list)):
+            for inner in value:
+                trees.extend(_trees_of_value(inner, module))
+    return trees
+
+
+def _trees_of_value(value, module) -> list:
+    if isinstance(value, types.FunctionType) and not value.__name__.startswith("test_"):
+        if module is not None and value.__module__ != module.__name__ and \
+                not value.__code__.co_filename.startswith("<autoconv-test"):
+            return []
+        tree = _parse(_source(value) or "")
+        return [tree] if tree is not None else []
+    if isinstance(value, str):
+        if value.endswith(".py") and os.path.isfile(value):
+            with open(value) as f:
+                tree = _parse(f.read())
+            return [tree] if tree is not None else []
+        if "def " in value:
+            tree = _parse(value)
+            return [tree] if tree is not None else []
+    return []
+
+
+def _named_trees(item) -> list:
+    """The ASTs of the test and of the module's functions it names, and they name (rule 1)."""
+    module = getattr(item, "module", None)
+    trees, seen, todo = [], set(), [item.function]
+    while todo:
+        tree = _parse(_source(todo.pop()) or "")
+        if tree is None:
+            continue
+        trees.append(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id not in seen:
+                seen.add(node.id)
+                value = getattr(module, node.id, None)
+                if isinstance(value, types.FunctionType) and module is not None \
+                        and value.__module__ == module.__name__:
+                    todo.append(value)
+    return trees
+
+
+def _compiling_call(node) -> bool:
+    """`torch.compile(...)`, `assert_same_result` / `assert_same_exactly` without
+    `compile=False`, or the fuzzer's `check(..., compile=...)` not False."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    flag = next((k.value for k in node.keywords if k.arg == "compile"), None)
+    off = isinstance(flag, ast.Constant) and flag.value is False
+    if name == "compile":
+        return isinstance(func, ast.Attribute) and getattr(func.value, "id", None) == "torch"
+    if name in ("assert_same_result", "assert_same_exactly"):
+        return not off
+    return name == "check" and flag is not None and not off
+
+
+def compiles(item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    params = list(callspec.params.values()) if callspec else []
+    if any(isinstance(v, str) and v in _OTHER_MODES for v in params):
+        return False
+    if any(isinstance(v, str) and v == "compile" for v in params):
+        return True
+    return any(_compiling_call(node) for tree in _named_trees(item) for node in ast.walk(tree))
+
+
+def kind(item) -> tuple:
+    found = set()
+    for tree in _functions_of(item):
+        found |= _paths(tree)
+    return tuple(sorted(found))
+
+
+def deferral(item) -> str:
+    """How a slow_compile `item` leaves its compile to `make test-slow` under `make test`:
+    "skip" for a test that is a compile check alone (a "compile" parameter), "skip at the call"
+    for the others (the rest of the test from its first call of a function it compiled)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec and any(isinstance(v, str) and v == "compile" for v in callspec.params.values()):
+        return "skip"
+    return "skip at the call"
+
+
+def select(items):
+    """Rule 3: (item, kind, representative) for the items the rule applies to that compile
+    (kind None: marked slow_compile by its file)."""
+    seen = set()
+    out = []
+    for item in items:
+        if not applies_to(str(item.path)) or not compiles(item) or "slow" in item.keywords:
+            continue
+        if item.get_closest_marker("slow_compile") is not None:
+            out.append((item, None, False))
+            continue
+        key = (str(item.path), kind(item))
+        out.append((item, key[1], key not in seen))
+        seen.add(key)
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    import pytest
+
+    class _Report:
+        @pytest.hookimpl(trylast=True)
+        def pytest_collection_modifyitems(self, items):
+            rows = [(item, *item.compile_sample) for item in items
+                    if hasattr(item, "compile_sample")]
+            for item, k, first in rows:
+                print(("COMPILE " if first else "defer   ") + item.nodeid, "|", k)
+            print(f"{sum(f for _, _, f in rows)} compiled of {len(rows)} compiling tests",
+                  file=sys.stderr)
+
+    sys.exit(pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                          *(sys.argv[1:] or [os.path.dirname(__file__)])], plugins=[_Report()]))
