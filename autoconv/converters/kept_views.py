@@ -451,7 +451,9 @@ def _after_in(compound, simple) -> list:
 # `x` as it was before the statement: silently wrong, in every mode (under torch.compile the
 # dict's write is torch's "input mutation" error). A branch that reads `x` before the update,
 # or not at all, is right (the write-back reaches `x` after the statement). The converter finds
-# the branches that update an item or field of a name and read another name afterwards; before
+# the branches that update an item or field of a name and afterwards read a name a view of
+# which the function puts in that holder (`_views_stored`: a holder filled elsewhere, an
+# object's field set in `__init__`, is not followed, nor is every `self.n += 1` checked); before
 # the `if`, `ac.held_view_shared(d, path, (x, ...), names)` says (outside any staged body,
 # where the memory of both is the caller's) which of those names shares memory with the held
 # tensor, and the branch begins with `ac.check_held_view(...)`, which refuses where the `if`
@@ -493,22 +495,49 @@ def _held_chain(node):
     return node.id, tuple(path)
 
 
-def _held_updates(branch, bound) -> list:
+def _views_stored(statements) -> dict:
+    """Holder name -> the names a view of which `statements` put in it (`d = {"v": x[1:]}`,
+    `d = [x.t()]`, `d["v"] = x[1:]`, `b.v = x[1:]`, `d.append(x[0])`)."""
+    stored = {}
+
+    def views(node):
+        values = (node.elts if isinstance(node, (gast.List, gast.Tuple)) else
+                  node.values if isinstance(node, gast.Dict) else [node])
+        return {root for root, steps in map(_chain_root, values) if steps}
+
+    for s in statements:
+        if isinstance(s, gast.Assign):
+            for target in s.targets:
+                holder = (target.id if isinstance(target, gast.Name)
+                          and isinstance(s.value, (gast.List, gast.Tuple, gast.Dict))
+                          else (_held_chain(target) or (None,))[0])
+                if holder is not None:
+                    stored.setdefault(holder, set()).update(views(s.value) - {holder})
+        elif isinstance(s, gast.Expr) and isinstance(s.value, gast.Call):
+            func = s.value.func
+            if isinstance(func, gast.Attribute) and func.attr in ("append", "insert") \
+                    and isinstance(func.value, gast.Name) and s.value.args:
+                stored.setdefault(func.value.id, set()).update(views(s.value.args[-1]))
+    return stored
+
+
+def _held_updates(branch, bound, stored) -> list:
     """(update statement, held expression, name, path, names read after) for the in-place
     updates in the block `branch` of an item or field of a name in `bound`, followed in the
-    block by a read of other names in `bound` (NOTE [a view held in an object, updated in a
-    tensor `if` that reads its tensor])."""
+    block by a read of names in `bound` a view of which the function puts in it (`stored`:
+    `_views_stored`; NOTE [a view held in an object, updated in a tensor `if` that reads its
+    tensor])."""
     found = []
     for i, top in enumerate(branch):
         for simple, around in _simple_statements([top]):
             for chain in _updated_chains(simple):
                 held = _held_chain(chain)
-                if held is None or held[0] not in bound:
+                if held is None or held[0] not in bound or not stored.get(held[0]):
                     continue
                 later = _Function._later(simple, around, branch[i + 1:])
                 reads = sorted({n.id for n in walk(later) if isinstance(n, gast.Name)
                                 and isinstance(n.ctx, gast.Load) and n.id in bound
-                                and n.id != held[0]})
+                                and n.id in stored[held[0]]})
                 if reads:
                     found.append((simple, chain, held[0], held[1], reads))
     return found
@@ -593,9 +622,11 @@ class KeptViewConverter(Converter):
             self._before(node, self._checks_before)
         self._item_views(node)
         arguments = node.args
-        self._held(node.body, {a.id for a in (*arguments.posonlyargs, *arguments.args,
-                                               *arguments.kwonlyargs)
-                               if isinstance(a, gast.Name)})
+        self._stored = _views_stored(list(_own_statements(node.body)))
+        if self._stored:
+            self._held(node.body, {a.id for a in (*arguments.posonlyargs, *arguments.args,
+                                                   *arguments.kwonlyargs)
+                                   if isinstance(a, gast.Name)})
         for s in walk(node.body):  # (nested functions: their own views)
             if isinstance(s, (gast.FunctionDef, gast.AsyncFunctionDef)):
                 self.visit_FunctionDef(s)
@@ -648,7 +679,8 @@ class KeptViewConverter(Converter):
             if isinstance(s, gast.If):
                 for branch in (s.body, s.orelse):
                     checks = []
-                    for update, chain, holder, path, reads in _held_updates(branch, bound):
+                    for update, chain, holder, path, reads in _held_updates(branch, bound,
+                                                                         self._stored):
                         shared = self.ctx.namer.new(holder + "_shared")
                         out.extend(_placed(s, templates.replace(
                             f"shared = ac.held_view_shared(holder, {path!r}, "
