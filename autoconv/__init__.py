@@ -22,7 +22,8 @@ from .errors import ConversionError
 from .function import ConcreteFunction, Function, functions_run_eagerly, run_functions_eagerly
 from .signature import TensorSpec
 
-_runtime.set_converter(_conversion.convert_function, _conversion.is_generated_code)
+_runtime.set_converter(_conversion.convert_function, _conversion.is_generated_code,
+                       _conversion.parameter_updates)
 
 __all__ = [
     "ConcreteFunction",

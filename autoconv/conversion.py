@@ -19,12 +19,14 @@ from autoconv_runtime.staging.tracers import dynamo as dynamo_tracer
 
 from . import emit, pipeline, templates
 from .analysis.nodes import walk, walk_statements
+from .converters.kept_views import parameter_updates as _parameter_updates_of
 from .errors import ConversionError
 from .naming import Namer
 from .parsing import parse_function
 from .transformer import Context
 
-__all__ = ["convert_function", "converted_tree", "is_generated", "is_generated_code"]
+__all__ = ["convert_function", "converted_tree", "is_generated", "is_generated_code",
+           "parameter_updates"]
 
 RUNTIME_NAME = "ac"
 
@@ -81,6 +83,11 @@ _callees = _CodeMap()
 # parameters a Python number's stand-in (NOTE [numbers given to a function] in
 # runtime/calls.py), made on the first such call.
 _number_codes = _CodeMap()
+# Code object (the user's, and each converted twin of it or of a function defined in it) ->
+# the parameters it updates in place (NOTE [parameters a function updates in place] in
+# converters/kept_views.py), or _NO_SOURCE.
+_parameter_updates = _CodeMap()
+_NO_SOURCE = (frozenset(), ())
 
 
 def is_generated(fn) -> bool:
@@ -188,6 +195,13 @@ def converted_tree(fn, numbers: frozenset = frozenset(), objects: frozenset = fr
             type_comment=None, type_params=[], lineno=node.lineno, col_offset=node.col_offset,
         )
     ctx.local_functions = local_functions
+    # (read from the user's statements, before the passes rewrite them: the nested functions'
+    # by name and first line, which their converted code keeps)
+    ctx.parameter_updates = {
+        (inner.name, min([inner.lineno] + [d.lineno for d in inner.decorator_list])):
+            _parameter_updates_of(inner)
+        for inner in nodes if isinstance(inner, (gast.FunctionDef, gast.AsyncFunctionDef))}
+    ctx.parameter_updates[None] = _parameter_updates_of(node)
     return pipeline.convert_tree(node, ctx), ctx
 
 
@@ -254,6 +268,8 @@ def _compile(fn, numbers=frozenset(), objects=frozenset()):
         names["co_qualname"] = fn.__code__.co_qualname
     code = code.replace(**names)
     _register(code)
+    _parameter_updates[fn.__code__] = _parameter_updates[code] = ctx.parameter_updates[None]
+    _record_nested(code, ctx.parameter_updates)
     runtime_handlers.register(code, ctx.try_blocks)
     return code
 
@@ -263,6 +279,36 @@ def _register(code) -> None:
     for const in code.co_consts:
         if hasattr(const, "co_code"):
             _register(const)
+
+
+def _record_nested(code, records) -> None:
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            record = records.get((const.co_name, const.co_firstlineno))
+            if record is not None:
+                _parameter_updates[const] = record
+            _record_nested(const, records)
+
+
+def parameter_updates(fn):
+    """(the parameters the Python function `fn` updates in place itself, the calls it passes
+    one to): recorded when `fn` (or the function defining it) was converted; a function autoconv
+    does not convert (a library's, one marked `do_not_convert`) is read from its source the
+    same way, once (NOTE [parameters a function updates in place] in
+    converters/kept_views.py)."""
+    code = fn.__code__
+    record = _parameter_updates.get(code)
+    if record is None:
+        record = _NO_SOURCE
+        if not is_generated_code(code):
+            try:
+                node = parse_function(fn).node
+            except (ConversionError, tokenize.TokenError, SyntaxError):
+                node = None
+            if isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef)):
+                record = _parameter_updates_of(node)
+        _parameter_updates[code] = record
+    return record
 
 
 def _cell(value):

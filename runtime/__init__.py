@@ -60,7 +60,8 @@ from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
 from .warns import warn_
 from .subscripts import getitem, in_, setitem, slice_
-from .staged_aliases import check_aliases, check_kept_view, check_kept_view_call
+from .staged_aliases import (check_aliases, check_held_view, check_item_view_call,
+                             check_kept_view, check_kept_view_call, held_view_shared)
 from .operators import (
     and_,
     assert_,
@@ -181,6 +182,9 @@ __all__ = [
     "check_aliases",
     "check_kept_view",
     "check_kept_view_call",
+    "check_held_view",
+    "check_item_view_call",
+    "held_view_shared",
     "item_versions",
     "refresh_held",
     "refuse_held",

@@ -119,15 +119,28 @@ _DIRECT_RECEIVERS = (torch.Tensor, list, tuple, dict, set, frozenset, str, bytes
                      complex, bool, types.ModuleType)
 
 
-def set_converter(convert, is_generated_code=None) -> None:
-    """Install the function that turns a Python function into its converted twin, and the one
-    that tells a code object the converter made."""
-    global _converter, _is_generated_code
+def set_converter(convert, is_generated_code=None, parameter_updates=None) -> None:
+    """Install the function that turns a Python function into its converted twin, the one
+    that tells a code object the converter made, and the one that says which parameters a
+    function updates in place (NOTE [parameters a function updates in place] in
+    autoconv/converters/kept_views.py)."""
+    global _converter, _is_generated_code, _parameter_updates
     _converter = convert
     _is_generated_code = is_generated_code
+    _parameter_updates = parameter_updates
 
 
 _is_generated_code = None
+_parameter_updates = None
+
+
+def parameter_updates(fn) -> tuple:
+    """(the parameters the Python function `fn` updates in place itself, ((callee name,
+    position or keyword, parameter), ...) for the calls it passes one to), as the converter
+    recorded them; nothing without a converter."""
+    if _parameter_updates is None:
+        return frozenset(), ()
+    return _parameter_updates(fn)
 
 
 def _generated_code(code) -> bool:

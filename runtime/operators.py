@@ -1761,20 +1761,21 @@ def _with_rows(iterable, tensors):
 # dynamo's tensors have no version counter to compare inside a body (`_version` is an unbacked
 # symbol there), and a failed trace cannot be retried: under torch.compile the body marks its
 # item (an attribute on the tensor, which dynamo keeps), and `converted_call` refuses a call
-# given that item whose function's source updates the parameter in place (`r.mul_(2)`,
-# `r[0] = v`, `r += v`): a StagingError at the call rather than the update lost. Not seen
-# there: a view of the item given (`helper(row[:1])`: dynamo makes a new `_base`), an update
-# made by a function the helper calls, and an item given to a staged `if` first (dynamo's
-# "input mutation").
+# given that item whose function updates the parameter in place (`r.mul_(2)`, `r[0] = v`,
+# `r += v`, `r.view(-1)[0] = v`, or a function it gives `r` to that does: the converter's
+# record, NOTE [parameters a function updates in place] in converters/kept_views.py): a
+# StagingError at the call rather than the update lost. Not seen there: a view of the item
+# given (`helper(row[:1])`: dynamo makes a new `_base`), and an item given to a staged `if`
+# first (dynamo's "input mutation").
 
 
 def refuse_item_updated_by_call(fn, args) -> None:
     """Under dynamo: a StagingError where `args` (a call's positional arguments) hold a staged
-    loop's item that the converter did not mark updated, and the source of `fn` (a function)
+    loop's item that the converter did not mark updated, and `fn` (a function)
     updates that parameter in place (NOTE [loop items updated by a call])."""
     for position, value in enumerate(args):
         if isinstance(value, torch.Tensor) and getattr(value, UNMARKED_ITEM, False):
-            name = _updated_parameter(fn.__code__, position)
+            name = staged_aliases.updated_argument(fn, position)
             if name is not None:
                 raise StagingError(
                     "for loop",
@@ -1785,55 +1786,6 @@ def refuse_item_updated_by_call(fn, args) -> None:
                     "Update the item in the loop body itself (autoconv writes that update "
                     f"back), or return the new row from '{fn.__name__}' and write it by index "
                     f"(`x[i] = {fn.__name__}(x[i])` in `for i in range(len(x))`)")
-
-
-def _updated_parameter(code, position: int):
-    """The name of `code`'s parameter at `position` where its source updates it in place
-    (an in-place tensor method, an item or slice assignment, an augmented assignment), else
-    None."""
-    key = (code, position)
-    if key not in _UPDATED_PARAMETERS:
-        _UPDATED_PARAMETERS[key] = _find_updated_parameter(code, position)
-    return _UPDATED_PARAMETERS[key]
-
-
-_updated_parameter._dynamo_marked_constant = True  # (dynamo calls it for real)
-_UPDATED_PARAMETERS: dict = {}
-
-
-def _find_updated_parameter(code, position: int):
-    import ast
-    import inspect
-    import textwrap
-
-    if position >= code.co_argcount:
-        return None
-    name = code.co_varnames[position]
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(code)))
-    except (OSError, TypeError, SyntaxError):
-        return None
-
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            method = node.func.attr
-            if (method.endswith("_") and not method.endswith("__")
-                    and hasattr(torch.Tensor, method) and isinstance(node.func.value, ast.Name)
-                    and node.func.value.id == name):
-                return name
-        targets = (node.targets if isinstance(node, ast.Assign) else
-                   [node.target] if isinstance(node, ast.AugAssign) else [])
-        for target in targets:
-            if isinstance(target, ast.Subscript):
-                inner = target.value
-                while isinstance(inner, ast.Subscript):
-                    inner = inner.value
-                if isinstance(inner, ast.Name) and inner.id == name:
-                    return name
-            elif (isinstance(node, ast.AugAssign) and isinstance(target, ast.Name)
-                  and target.id == name):
-                return name
-    return None
 
 
 class _ItemsUpdated(Exception):

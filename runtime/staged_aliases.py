@@ -11,7 +11,8 @@ from .augmented import is_stand_in
 from .errors import StagingError
 
 __all__ = ["register_row", "register_choice", "check_aliases", "check_kept_view",
-           "check_kept_view_call", "may_alias_input"]
+           "check_kept_view_call", "check_held_view", "check_item_view_call",
+           "held_view_shared", "may_alias_input"]
 
 # NOTE [staged values that alias in Python]
 # Some values are one tensor with another in Python and a copy in the graph: `c = data[k]`
@@ -372,10 +373,10 @@ def check_aliases() -> None:
 # the trace kept as a view (a loop run in Python, a Python `if`) shares the memory and is
 # right as it is. Updates inside the statement that keeps the view are its own (loop items
 # are written back; NOTE [the rows a staged loop reads]). A call given either side (`bump(x)`,
-# `bump(best[0])`, `obj.bump(t=best)`) is preceded by `check_kept_view_call`, which reads the
-# callee's source (and the sources of the user functions it passes the parameter on to) for
-# an in-place update of that parameter or of a view of it (NOTE [parameters a function updates
-# in place]); only then is the call checked like the update itself: a call that only reads
+# `bump(best[0])`, `obj.bump(t=best)`) is preceded by `check_kept_view_call`, which asks the
+# converter's record of the callee (and of the functions it passes the parameter on to)
+# whether it updates that parameter or a view of it in place (NOTE [parameters a function
+# updates in place] in autoconv/converters/kept_views.py); only then is the call checked like the update itself: a call that only reads
 # is not refused. This is the source, not the version counters, so it holds under dynamo
 # too. Under dynamo only ("compiled ..." kinds), the cases the registry follows in replay
 # and torch.export: a view chosen by a tensor `if`, `a if c else b` or `max` / `min`, and an
@@ -461,37 +462,14 @@ def check_kept_view(kept, tensor, kept_name: str, tensor_name: str, kind: str, l
         "afterwards, which in Python sees the update and in the graph would not", fix)
 
 
-# NOTE [parameters a function updates in place]
-# A call given a kept view or its tensor updates it where the callee's source does, to the
-# parameter or to a view of it: an in-place tensor method on a chain of subscripts and view
-# methods of it (`t[0].add_(1)`, `t.view(-1).zero_()`), an item or augmented assignment of one
-# (`t[0] = v`, `t += 1`), `out=t`, or a call of another user function (a global or closure
-# name, read from the callee's namespace) that updates the parameter it is given. Names bound
-# to such a chain (`w = t[0]`, `for w in t`) are the parameter too. Read once per code object
-# (dynamo calls `_updated_parameters` for real: it is Python's reading of source); a function
-# without source (a builtin, exec) updates nothing as far as this can tell.
+# The parameters a called function updates in place are the converter's reading of it (NOTE
+# [parameters a function updates in place] in autoconv/converters/kept_views.py), recorded
+# with its converted code; the calls through which it passes a parameter on are followed here,
+# where the function called is known (a global or closure name of the caller). Followed once
+# per code object (dynamo calls `_updated_parameters` for real: it is Python's reading of the
+# converter's record).
 
-_VIEW_METHODS = frozenset({
-    "view", "view_as", "t", "transpose", "permute", "squeeze", "unsqueeze", "narrow", "select",
-    "expand", "expand_as", "diagonal", "unfold", "as_strided", "detach", "movedim", "swapdims",
-    "swapaxes", "unflatten", "T", "mT", "H", "mH", "real", "imag", "data"})
 _UPDATED: dict = {}
-
-
-def _root_name(node):
-    """The name a chain of subscripts and view methods starts from, else None."""
-    import ast
-
-    while True:
-        if isinstance(node, ast.Subscript):
-            node = node.value
-        elif isinstance(node, ast.Attribute) and node.attr in _VIEW_METHODS:
-            node = node.value
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr in _VIEW_METHODS):
-            node = node.func.value
-        else:
-            return node.id if isinstance(node, ast.Name) else None
 
 
 def _resolve(function, name: str):
@@ -511,88 +489,28 @@ def _resolve(function, name: str):
 
 def _updated_parameters(function) -> frozenset:
     """The names of `function`'s parameters it may update in place, itself or through the
-    user functions it calls (NOTE [parameters a function updates in place])."""
+    functions it calls (NOTE [parameters a function updates in place])."""
+    from .calls import parameter_updates
+
     code = function.__code__
     if code in _UPDATED:
         return _UPDATED[code] or frozenset()
     _UPDATED[code] = None  # (a recursive call: nothing more than what is found without it)
-    found = _find_updated(function)
-    _UPDATED[code] = found
-    return found
+    direct, passes = parameter_updates(function)
+    found = set(direct)
+    for name, where, parameter in passes:
+        callee = _resolve(function, name) if parameter not in found else None
+        if callee is None:
+            continue
+        names = _parameter_names(callee)
+        given = names[where] if isinstance(where, int) and where < len(names) else where
+        if given in _updated_parameters(callee):
+            found.add(parameter)
+    _UPDATED[code] = frozenset(found)
+    return _UPDATED[code]
 
 
 _updated_parameters._dynamo_marked_constant = True  # (dynamo calls it for real)
-
-
-def _find_updated(function) -> frozenset:
-    import ast
-    import inspect
-    import textwrap
-
-    code = function.__code__
-    count = code.co_argcount + code.co_kwonlyargcount
-    params = set(code.co_varnames[:count])
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-    except (OSError, TypeError, SyntaxError, IndentationError):
-        return frozenset()
-    if not tree.body or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return frozenset()
-    body = tree.body[0].body
-    nodes = [n for s in body for n in ast.walk(s)]
-    alias = {p: p for p in params}  # name -> the parameter it is (or views)
-    changed = True
-    while changed:
-        changed = False
-        for n in nodes:
-            if isinstance(n, ast.Assign) and len(n.targets) == 1 \
-                    and isinstance(n.targets[0], ast.Name):
-                root = _root_name(n.value)
-                bound = n.targets[0].id
-            elif isinstance(n, (ast.For, ast.AsyncFor)) and isinstance(n.target, ast.Name):
-                root, bound = _root_name(n.iter), n.target.id
-            else:
-                continue
-            if root in alias and bound not in alias:
-                alias[bound] = alias[root]
-                changed = True
-    updated = set()
-
-    def mark(node):
-        root = _root_name(node)
-        if root in alias:
-            updated.add(alias[root])
-
-    for n in nodes:
-        if isinstance(n, ast.AugAssign):
-            mark(n.target)
-        elif isinstance(n, ast.Assign):
-            for target in n.targets:
-                if isinstance(target, ast.Subscript):
-                    mark(target)
-        elif isinstance(n, ast.Call):
-            func = n.func
-            if isinstance(func, ast.Attribute) and func.attr.endswith("_") \
-                    and not func.attr.startswith("_"):
-                mark(func.value)
-            for keyword in n.keywords:
-                if keyword.arg == "out":
-                    for value in (keyword.value.elts if isinstance(keyword.value, ast.Tuple)
-                                  else [keyword.value]):
-                        mark(value)
-            given = [(i, a) for i, a in enumerate(n.args) if _root_name(a) in alias]
-            given += [(k.arg, k.value) for k in n.keywords
-                      if k.arg is not None and _root_name(k.value) in alias]
-            callee = _resolve(function, func.id) if isinstance(func, ast.Name) else None
-            if given and callee is not None:
-                inner = _updated_parameters(callee)
-                names = _parameter_names(callee)
-                for where, value in given:
-                    name = names[where] if isinstance(where, int) and where < len(names) \
-                        else where
-                    if name in inner:
-                        mark(value)
-    return frozenset(updated)
 
 
 def _parameter_names(function) -> tuple:
@@ -615,21 +533,145 @@ def _updated_argument(function, positions: tuple, keywords: tuple):
 _updated_argument._dynamo_marked_constant = True  # (dynamo calls it for real)
 
 
+def updated_argument(fn, position: int):
+    """The name of the parameter at `position` (of a call's positional arguments) of the
+    function `fn` where `fn` updates it in place, itself or through a function it calls, else
+    None (NOTE [parameters a function updates in place])."""
+    if position >= fn.__code__.co_argcount:
+        return None
+    return _updated_argument(fn, (position,), ())
+
+
+updated_argument._dynamo_marked_constant = True  # (dynamo calls it for real)
+
+
+def _plain_function(fn):
+    """(the Python function a call of `fn` runs, how many arguments the call puts first), or
+    (None, 0) for a callee that is none (a C function, a builtin)."""
+    import types
+
+    if type(fn) is types.MethodType:
+        fn, offset = fn.__func__, 1
+    elif isinstance(fn, torch.nn.Module):
+        fn, offset = type(fn).forward, 1
+    else:
+        offset = 0
+    return (fn, offset) if type(fn) is types.FunctionType else (None, 0)
+
+
+def check_item_view_call(fn, positions: tuple, keywords: tuple, item) -> None:
+    """Before a call given views of `item`, a staged loop's item (its positional arguments at
+    `positions`, its keyword arguments `keywords`): under torch.compile, refused where the loop
+    does not write the item back and `fn` updates one of those parameters in place (NOTE [a
+    view of a loop's item given to a call] in autoconv/converters/kept_views.py).
+
+    Raises:
+        StagingError: such a call.
+    """
+    from .staging.tracers.dynamo import UNMARKED_ITEM
+
+    if not torch.compiler.is_dynamo_compiling() or not isinstance(item, torch.Tensor) \
+            or not getattr(item, UNMARKED_ITEM, False):
+        return
+    function, offset = _plain_function(fn)
+    if function is None:
+        return
+    name = _updated_argument(function, tuple(p + offset for p in positions), tuple(keywords))
+    if name is not None:
+        raise StagingError(
+            "for loop",
+            f"a view of the loop's item is given to '{function.__name__}', which updates it in "
+            f"place (its parameter '{name}'); under torch.compile the staged loop's item is a "
+            "copy of the row, and the update would not reach the tensor the loop iterates",
+            "Update the item in the loop body itself (autoconv writes that update back), or "
+            f"return the new values from '{function.__name__}' and write them by index "
+            f"(`x[i, :1] = {function.__name__}(x[i, :1])` in `for i in range(len(x))`)")
+
+
 def check_kept_view_call(fn, positions: tuple, keywords: tuple, kept, tensor, kept_name: str,
                          tensor_name: str, kind: str, line: int) -> None:
     """Before a call given a kept view or its tensor (its positional arguments at `positions`,
     its keyword arguments `keywords`): `check_kept_view` where the callee updates one of them
     in place (NOTE [parameters a function updates in place])."""
-    import types
-
-    offset = 0
-    if type(fn) is types.MethodType:
-        fn, offset = fn.__func__, 1
-    elif isinstance(fn, torch.nn.Module):
-        fn, offset = type(fn).forward, 1
-    if type(fn) is not types.FunctionType:
+    fn, offset = _plain_function(fn)
+    if fn is None:
         return
     name = _updated_argument(fn, tuple(p + offset for p in positions), tuple(keywords))
     if name is not None:
         check_kept_view(kept, tensor, kept_name, tensor_name, kind, line,
                         by=f"`{fn.__name__}` (its parameter `{name}`)")
+
+
+def _held_at(holder, path):
+    """What `holder` (a dict, list, tuple or object) holds at `path` (("item", key) /
+    ("attr", name) steps), up to the first tensor; None where the path leads nowhere."""
+    held = holder
+    for kind, key in path:
+        if isinstance(held, torch.Tensor):
+            break
+        if kind == "attr":
+            held = getattr(held, key, None)
+        elif isinstance(held, dict):
+            held = held.get(key)
+        elif isinstance(held, (list, tuple)) and isinstance(key, int) \
+                and -len(held) <= key < len(held):
+            held = held[key]
+        else:
+            held = None
+        if held is None:
+            return None
+    return held
+
+
+def held_view_shared(holder, path: tuple, tensors: tuple, names: tuple) -> str:
+    """Before a tensor `if` whose branch updates in place what `holder` holds at `path`, then
+    reads `tensors` (named `names`): the name of the first of them that shares memory with the
+    held tensor, else "" (NOTE [a view held in an object, updated in a tensor `if` that reads
+    its tensor] in autoconv/converters/kept_views.py). "" inside a staged body, where both are
+    that body's own."""
+    from .staging.context import in_staged_body
+    from .staging.objects import _memory
+
+    if isinstance(holder, torch.Tensor) or in_staged_body():
+        return ""
+    held = _held_at(holder, path)
+    if isinstance(held, torch.Tensor):
+        leaves = [held]
+    elif isinstance(held, dict):
+        leaves = list(held.values())
+    elif isinstance(held, (list, tuple)):
+        leaves = list(held)
+    else:
+        return ""
+    memories = [_memory(t) for t in leaves if isinstance(t, torch.Tensor) and not is_stand_in(t)]
+    dynamo = torch.compiler.is_dynamo_compiling()
+    for t, name in zip(tensors, names):
+        if isinstance(t, torch.Tensor) and not is_stand_in(t) and not any(t is leaf for leaf in leaves):
+            memory = _memory(t)
+            if any(m is memory if dynamo else m == memory for m in memories):
+                return name
+    return ""
+
+
+def check_held_view(shared: str, held: str, holder: str) -> None:
+    """At the start of a branch of a tensor `if` that updates `held` (a tensor held in
+    `holder`) in place and then reads `shared`, a tensor that shares its memory
+    (`held_view_shared`; "" for none): refused where the `if` is staged.
+
+    Raises:
+        StagingError: a staged `if` (its branch traced) whose branch reads `shared` after
+            updating the view `held` of it.
+    """
+    from .staging.context import in_staged_body
+
+    if not shared or not in_staged_body():
+        return
+    raise StagingError(
+        "if statement",
+        f"`{held}`, a tensor held in `{holder}` that shares its memory with `{shared}` (a view "
+        f"of `{shared}`, or the other way round), is updated in place here, and the branch then "
+        f"reads `{shared}`: in Python the read sees the update, but the staged branch carries "
+        f"`{holder}`'s tensors as copies (written back after the statement) and reads "
+        f"`{shared}` as it was before the `if`",
+        f"Clone the view where it is put in `{holder}` (`.clone()`) if `{shared}` should not "
+        f"see the update, or update `{shared}` itself in the branch and read it there")

@@ -390,14 +390,31 @@ def _given_to_a_call(stmt, name) -> bool:
 
 def _calls_given(node, name) -> bool:
     """Whether statement `node` (nested statements included) calls a function given `name`
-    itself as an argument (`helper(items)`, `y = f(data) + 1`; not a method of `name`, which
-    `_tensor_update_of` reads), which may update its tensors in place."""
+    itself as an argument, or a view method's view of it (`helper(items)`, `y = f(data) + 1`,
+    `helper(data.view(2, -1))`; not a method of `name`, which `_tensor_update_of` reads),
+    which may update its tensors in place."""
     for n in walk(node):
         if isinstance(n, gast.Call) and any(
-                isinstance(a, gast.Name) and a.id == name
+                isinstance(a, gast.Name) and a.id == name or _viewed(a, name)
                 for a in [*n.args, *(k.value for k in n.keywords)]):
             return True
     return False
+
+
+def _viewed(node, name) -> bool:
+    """Whether `node` is a chain of subscripts and view methods of `name` with a view method
+    in it (`data.view(2, -1)`, `data.t()[0]`): a view of its tensor, whose version counter it
+    shares (a call given one is followed as one given `name`: NOTE [rows read with a traced
+    index, their tensor updated after] in runtime/choices.py)."""
+    methods = False
+    while True:
+        if (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+                and node.func.attr in _VIEW_METHODS):
+            node, methods = node.func.value, True
+        elif isinstance(node, gast.Subscript):
+            node = node.value
+        else:
+            return methods and isinstance(node, gast.Name) and node.id == name
 
 
 def _tensor_updates(node) -> set:

@@ -151,37 +151,91 @@ def _in_loop(statement, line: int) -> bool:
                for n in walk(statement) if isinstance(n, gast.stmt))
 
 
-def _updated_root(statement):
-    """The names `statement` (a simple statement) updates in place: an augmented assignment's
-    or an item store's target, an in-place method's receiver (`x[0].add_(1)`: `x`), `out=`."""
-    found = set()
+def _updated_chains(statement) -> list:
+    """The expressions `statement` (a simple statement; a compound one's header) updates in
+    place: an augmented assignment's or an item store's target, an in-place method's receiver
+    (`x[0].add_(1)`: `x[0]`), `out=` (`out=(m, j)` too)."""
+    found = []
     if isinstance(statement, _COMPOUND):  # (its header only)
         statement = _header(statement)
     if isinstance(statement, gast.AugAssign):
-        root, _ = _chain_root(statement.target)
-        if root is not None:
-            found.add(root)
+        found.append(statement.target)
     if isinstance(statement, gast.Assign):
-        for target in statement.targets:
-            if isinstance(target, gast.Subscript):
-                root, _ = _chain_root(target)
-                if root is not None:
-                    found.add(root)
+        found += [t for t in statement.targets if isinstance(t, gast.Subscript)]
     for n in walk(statement):
         if not isinstance(n, gast.Call):
             continue
         func = n.func
         if (isinstance(func, gast.Attribute) and func.attr.endswith("_")
                 and not func.attr.startswith("_")):
-            root, _ = _chain_root(func.value)
-            if root is not None:
-                found.add(root)
+            found.append(func.value)
         for keyword in n.keywords:
             if keyword.arg == "out":
-                root, _ = _chain_root(keyword.value)
-                if root is not None:
-                    found.add(root)
+                found += (keyword.value.elts if isinstance(keyword.value, gast.Tuple)
+                          else [keyword.value])
     return found
+
+
+def _updated_root(statement):
+    """The names `statement` (a simple statement) updates in place: an augmented assignment's
+    or an item store's target, an in-place method's receiver (`x[0].add_(1)`: `x`), `out=`."""
+    roots = {_chain_root(n)[0] for n in _updated_chains(statement)}
+    roots.discard(None)
+    return roots
+
+
+# NOTE [parameters a function updates in place]
+# A call given a kept view or its tensor (`bump(x)`, `obj.bump(t=best[0])`) updates it where
+# the callee updates that parameter in place: an in-place tensor method on a chain of
+# subscripts and view methods of it (`t[0].add_(1)`, `t.view(-1).zero_()`), an item or
+# augmented assignment of one (`t[0] = v`, `t += 1`), `out=t`, or a call that gives it to a
+# function (a global or closure name) which updates its own parameter so. Names bound to such
+# a chain (`w = t[0]`, `for w in t`) are the parameter too. The converter reads this from the
+# tree it converts, once per function (`parameter_updates`): the parameters updated here, and
+# the calls that pass one on (resolved at the call, in the callee's namespace, by
+# `_updated_parameters` in runtime/staged_aliases.py, since the function called is only known
+# then). autoconv/conversion.py keeps it with the converted code, and reads a function it does
+# not convert (a library's, one marked `do_not_convert`) the same way from its source, once; a
+# function without source (a C function, exec) updates nothing as far as this can tell.
+
+
+def parameter_updates(function) -> tuple:
+    """(the names of `function`'s parameters it updates in place itself, ((callee name,
+    position or keyword, parameter), ...) for the calls of a function by name given a chain of
+    a parameter): NOTE [parameters a function updates in place]."""
+    arguments = function.args
+    params = {a.id for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)
+              if isinstance(a, gast.Name)}
+    nodes = walk(function.body)
+    alias = {p: p for p in params}  # name -> the parameter it is (or views)
+    bindings = []
+    for n in nodes:
+        if isinstance(n, gast.Assign) and len(n.targets) == 1 \
+                and isinstance(n.targets[0], gast.Name):
+            bindings.append((n.value, n.targets[0].id))
+        elif isinstance(n, (gast.For, gast.AsyncFor)) and isinstance(n.target, gast.Name):
+            bindings.append((n.iter, n.target.id))
+    changed = True
+    while changed:
+        changed = False
+        for value, bound in bindings:
+            root, _ = _chain_root(value)
+            if root in alias and bound not in alias:
+                alias[bound] = alias[root]
+                changed = True
+    updated, passes = set(), []
+    for n in nodes:
+        if isinstance(n, gast.stmt) and not isinstance(
+                n, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
+            updated.update(alias[r] for r in _updated_root(n) if r in alias)
+        elif isinstance(n, gast.Call) and isinstance(n.func, gast.Name):
+            given = [(i, a) for i, a in enumerate(n.args) if not isinstance(a, gast.Starred)]
+            given += [(k.arg, k.value) for k in n.keywords if k.arg is not None]
+            for where, value in given:
+                root, _ = _chain_root(value)
+                if root in alias:
+                    passes.append((n.func.id, where, alias[root]))
+    return frozenset(updated), tuple(passes)
 
 
 # Module names whose functions update a tensor in place only through `out=` (a call of one
@@ -390,6 +444,168 @@ def _after_in(compound, simple) -> list:
     return out
 
 
+# NOTE [a view held in an object, updated in a tensor `if` that reads its tensor]
+# `d = {"v": x[1:]}` (a list, an object's field), then a tensor `if` whose branch updates
+# `d["v"]` in place and then reads `x`: in Python the read sees the update. Staged, the branch
+# carries `d`'s tensor as a copy (written back into the view after the statement) and reads
+# `x` as it was before the statement: silently wrong, in every mode (under torch.compile the
+# dict's write is torch's "input mutation" error). A branch that reads `x` before the update,
+# or not at all, is right (the write-back reaches `x` after the statement). The converter finds
+# the branches that update an item or field of a name and afterwards read a name a view of
+# which the function puts in that holder (`_views_stored`: a holder filled elsewhere, an
+# object's field set in `__init__`, is not followed, nor is every `self.n += 1` checked); before
+# the `if`, `ac.held_view_shared(d, path, (x, ...), names)` says (outside any staged body,
+# where the memory of both is the caller's) which of those names shares memory with the held
+# tensor, and the branch begins with `ac.check_held_view(...)`, which refuses where the `if`
+# is staged (placed at the update's line: a staged `if` traces both branches whole). Not
+# followed: an `if` inside another staged statement's body, where the held tensor and its
+# tensor are that body's copies (a loop refuses its own: NOTE [a view held in an object, its
+# tensor read by a loop] in runtime/staging/objects.py).
+
+
+def _held_chain(node):
+    """(name, path) for an item or field of a name reached by a chain (`d["v"]`, `b.v[1:]`,
+    `d[0].t()`): path, the steps from the name while they are constant items and fields
+    (("item", key) / ("attr", name)); None for another expression."""
+    steps = []
+    while True:
+        if isinstance(node, gast.Subscript):
+            steps.append(("item", node.slice.value) if isinstance(node.slice, gast.Constant)
+                         else None)
+            node = node.value
+        elif isinstance(node, gast.Attribute) and node.attr not in _VIEWS:
+            steps.append(("attr", node.attr))
+            node = node.value
+        elif isinstance(node, gast.Attribute):
+            steps.append(None)
+            node = node.value
+        elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+              and node.func.attr in _VIEWS):
+            steps.append(None)
+            node = node.func.value
+        else:
+            break
+    if not isinstance(node, gast.Name) or not steps or steps[-1] is None:
+        return None
+    path = []
+    for step in reversed(steps):
+        if step is None:
+            break
+        path.append(step)
+    return node.id, tuple(path)
+
+
+def _views_stored(statements) -> dict:
+    """Holder name -> the names a view of which `statements` put in it (`d = {"v": x[1:]}`,
+    `d = [x.t()]`, `d["v"] = x[1:]`, `b.v = x[1:]`, `d.append(x[0])`)."""
+    stored = {}
+
+    def views(node):
+        values = (node.elts if isinstance(node, (gast.List, gast.Tuple)) else
+                  node.values if isinstance(node, gast.Dict) else [node])
+        return {root for root, steps in map(_chain_root, values) if steps}
+
+    for s in statements:
+        if isinstance(s, gast.Assign):
+            for target in s.targets:
+                holder = (target.id if isinstance(target, gast.Name)
+                          and isinstance(s.value, (gast.List, gast.Tuple, gast.Dict))
+                          else (_held_chain(target) or (None,))[0])
+                if holder is not None:
+                    stored.setdefault(holder, set()).update(views(s.value) - {holder})
+        elif isinstance(s, gast.Expr) and isinstance(s.value, gast.Call):
+            func = s.value.func
+            if isinstance(func, gast.Attribute) and func.attr in ("append", "insert") \
+                    and isinstance(func.value, gast.Name) and s.value.args:
+                stored.setdefault(func.value.id, set()).update(views(s.value.args[-1]))
+    return stored
+
+
+def _held_updates(branch, bound, stored) -> list:
+    """(update statement, held expression, name, path, names read after) for the in-place
+    updates in the block `branch` of an item or field of a name in `bound`, followed in the
+    block by a read of names in `bound` a view of which the function puts in it (`stored`:
+    `_views_stored`; NOTE [a view held in an object, updated in a tensor `if` that reads its
+    tensor])."""
+    found = []
+    for i, top in enumerate(branch):
+        for simple, around in _simple_statements([top]):
+            for chain in _updated_chains(simple):
+                held = _held_chain(chain)
+                if held is None or held[0] not in bound or not stored.get(held[0]):
+                    continue
+                later = _Function._later(simple, around, branch[i + 1:])
+                reads = sorted({n.id for n in walk(later) if isinstance(n, gast.Name)
+                                and isinstance(n.ctx, gast.Load) and n.id in bound
+                                and n.id in stored[held[0]]})
+                if reads:
+                    found.append((simple, chain, held[0], held[1], reads))
+    return found
+
+
+def _placed(statement, new: list) -> list:
+    """`new`, placed at `statement`'s line."""
+    for node in new:
+        copy_origin(node, statement)
+    return new
+
+
+def _bound_here(statement) -> set:
+    """The names a simple statement binds (on every path through it)."""
+    if isinstance(statement, gast.Assign):
+        return {n.id for t in statement.targets for n in walk(t)
+                if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+    if isinstance(statement, (gast.AugAssign, gast.AnnAssign)) \
+            and isinstance(statement.target, gast.Name):
+        return {statement.target.id}
+    return set()
+
+
+# NOTE [a view of a loop's item given to a call]
+# `for row in x: helper(row[:1])` where `helper` updates its parameter in place: replay and
+# torch.export see the item's version counter change and write the row back; under
+# torch.compile a loop that cannot write its items back (inside another staged statement, or
+# over a tensor that requires grad) refuses a call given the item itself whose function updates
+# that parameter (NOTE [loop items updated by a call] in runtime/operators.py), but a view of
+# the item is a new tensor to dynamo, unmarked, and the update was lost silently. A call in a
+# `for` body given a chain of subscripts and view methods of the loop's item is preceded by
+# `ac.check_item_view_call(func, positions, keywords, item)`, which refuses it there as the
+# item's own.
+
+
+def _own_statements(block):
+    """The statements under `block`, not those of the functions and classes it defines."""
+    for s in block:
+        yield s
+        if not isinstance(s, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
+            for field in _BLOCKS:
+                for child in getattr(s, field, None) or ():
+                    yield from _own_statements(
+                        child.body if isinstance(child, gast.ExceptHandler) else [child])
+
+
+def _item_view_calls(loop, runtime) -> list:
+    """(statement, call, positions, keywords, item name) for the calls in the body of the
+    `for` `loop` given a view of its item (not the item itself: `converted_call` reads that)."""
+    targets = _loop_targets(loop, {})
+    item = next(iter(targets), None) if len(targets) == 1 else None
+    if item is None:
+        return []
+    found = []
+    for simple, around in _simple_statements(loop.body):
+        if any(isinstance(a, (gast.For, gast.AsyncFor)) and _loop_targets(a, {}).get(item)
+               for a in around):
+            continue  # (rebound by an inner loop)
+        for call, given in _calls_given(simple, {item: "kept"}, runtime):
+            views = [w for w, _ in given if not isinstance(
+                call.args[w] if isinstance(w, int) else
+                next(k.value for k in call.keywords if k.arg == w), gast.Name)]
+            if views:
+                found.append((simple, call, tuple(w for w in views if isinstance(w, int)),
+                              tuple(w for w in views if isinstance(w, str)), item))
+    return found
+
+
 @leaves_generators_alone
 class KeptViewConverter(Converter):
     """Adds `ac.check_kept_view(...)` before an in-place update of a view a compound statement
@@ -403,7 +619,14 @@ class KeptViewConverter(Converter):
         function.run()
         self._checks = function.checks
         if self._checks:
-            self._insert(node)
+            self._before(node, self._checks_before)
+        self._item_views(node)
+        arguments = node.args
+        self._stored = _views_stored(list(_own_statements(node.body)))
+        if self._stored:
+            self._held(node.body, {a.id for a in (*arguments.posonlyargs, *arguments.args,
+                                                   *arguments.kwonlyargs)
+                                   if isinstance(a, gast.Name)})
         for s in walk(node.body):  # (nested functions: their own views)
             if isinstance(s, (gast.FunctionDef, gast.AsyncFunctionDef)):
                 self.visit_FunctionDef(s)
@@ -411,7 +634,21 @@ class KeptViewConverter(Converter):
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
-    def _insert(self, node) -> None:
+    def _item_views(self, node) -> None:
+        """Adds the checks of NOTE [a view of a loop's item given to a call]."""
+        checks = {}
+        for loop in _own_statements(node.body):
+            if isinstance(loop, (gast.For, gast.AsyncFor)):
+                for simple, call, positions, keywords, item in _item_view_calls(
+                        loop, self.ctx.runtime):
+                    checks.setdefault(id(simple), []).extend(_placed(simple, templates.replace(
+                        f"ac.check_item_view_call(func, {positions!r}, {keywords!r}, item)",
+                        ac=self.ctx.runtime, func=copy.deepcopy(call.func), item=item)))
+        if checks:
+            self._before(node, lambda statement: checks.get(id(statement), ()))
+
+    def _before(self, node, checks_of) -> None:
+        """Puts `checks_of(statement)` before each statement under `node`."""
         for field in _BLOCKS:
             block = getattr(node, field, None)
             if not isinstance(block, list):
@@ -419,18 +656,57 @@ class KeptViewConverter(Converter):
             out = []
             for s in block:
                 if isinstance(s, gast.ExceptHandler):
-                    self._insert(s)
+                    self._before(s, checks_of)
                 elif isinstance(s, gast.stmt) and not isinstance(
                         s, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
-                    # (the staged statement's own first: a `best = x[0]` it may rebind is
-                    # only dynamo's)
-                    facts = self._checks.get(id(s), ())
-                    for fact in sorted(facts, key=lambda f: f[2].startswith("compiled ")):
-                        out.extend(self._check(s, fact))
+                    out.extend(checks_of(s))
                     if isinstance(s, _COMPOUND):
-                        self._insert(s)
+                        self._before(s, checks_of)
                 out.append(s)
             block[:] = out
+
+    def _held(self, block, bound) -> None:
+        """Adds the checks of NOTE [a view held in an object, updated in a tensor `if` that
+        reads its tensor] to the `if` statements under `block`; `bound`: the names bound on
+        every path to it."""
+        bound = set(bound)
+        out = []
+        for s in block:
+            if isinstance(s, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
+                out.append(s)
+                bound.add(s.name)
+                continue
+            if isinstance(s, gast.If):
+                for branch in (s.body, s.orelse):
+                    checks = []
+                    for update, chain, holder, path, reads in _held_updates(branch, bound,
+                                                                         self._stored):
+                        shared = self.ctx.namer.new(holder + "_shared")
+                        out.extend(_placed(s, templates.replace(
+                            f"shared = ac.held_view_shared(holder, {path!r}, "
+                            f"({', '.join(reads)},), {tuple(reads)!r})",
+                            ac=self.ctx.runtime, shared=shared, holder=holder)))
+                        checks.extend(_placed(update, templates.replace(
+                            f"ac.check_held_view(shared, {gast.unparse(chain).strip()!r}, "
+                            f"{holder!r})", ac=self.ctx.runtime, shared=shared)))
+                    branch[:0] = checks
+            for field in _BLOCKS:
+                inner = getattr(s, field, None)
+                if isinstance(inner, list):
+                    for child in inner:
+                        if isinstance(child, gast.ExceptHandler):
+                            self._held(child.body, bound)
+                    if inner and isinstance(inner[0], gast.stmt):
+                        self._held(inner, bound)
+            out.append(s)
+            bound |= _bound_here(s)
+        block[:] = out
+
+    def _checks_before(self, statement) -> list:
+        # (the staged statement's own first: a `best = x[0]` it may rebind is only dynamo's)
+        facts = self._checks.get(id(statement), ())
+        return [check for fact in sorted(facts, key=lambda f: f[2].startswith("compiled "))
+                for check in self._check(statement, fact)]
 
     def _check(self, statement, fact) -> list:
         kept, tensor, kind, line = fact[:4]

@@ -77,3 +77,50 @@ def test_calls_of_torch_builtins_and_tensor_methods_or_with_nothing_read_after_a
     assert _call_checked(_LOOP + "        y = x.matmul(best)\n        return best, y\n") == []
     assert _call_checked(_LOOP.replace("def f(x):", "def f(y):\n        x = y.clone()")
                          + "        bump(x)\n        return y\n") == []
+
+
+def test_the_converter_records_the_parameters_a_function_updates_in_place():
+    # (views26: the runtime re-parsed the callee's source; the converter's record serves it,
+    # NOTE [parameters a function updates in place])
+    from autoconv.conversion import parameter_updates
+
+    f = function_from_source("""
+        def f(t, u, v, *, k):
+            w = t.view(-1)
+            w[0] = 1.0
+            for r in k:
+                r.add_(1)
+            helper(u[0], v=v)
+            return v.sum()
+    """)
+    autoconv.convert(f)
+    assert parameter_updates(f) == (frozenset({"t", "k"}),
+                                    (("helper", 0, "u"), ("helper", "v", "v")))
+
+
+def test_a_view_of_its_tensor_given_to_a_call_refreshes_a_row_read_with_a_traced_index():
+    lines = [line.strip() for line in autoconv.to_code(function_from_source("""
+        def f(data, k):
+            c = data[k]
+            bump(data.view(2, -1))
+            return c
+    """)).splitlines()]
+    assert "ac.refresh_item_after_call(c, data, chosen, versions, '')" in lines
+
+
+def test_a_held_item_updated_in_an_if_then_reading_another_name_is_checked():
+    source = """
+        def f(x):
+            d = {{"v": x[1:]}}
+            if x.sum() > 0:
+                {}
+            return x
+    """
+    lines = [line.strip() for line in autoconv.to_code(function_from_source(
+        source.format('d["v"].add_(1)\n                s = x.sum()'))).splitlines()]
+    assert "d_shared = ac.held_view_shared(d, (('item', 'v'),), (x,), ('x',))" in lines
+    assert "ac.check_held_view(d_shared, \"d['v']\", 'd')" in lines
+    # (read before the update only, or not at all: right as it is, nothing added)
+    for branch in ('s = x.sum()\n                d["v"].add_(1)', 'd["v"].add_(1)'):
+        code = autoconv.to_code(function_from_source(source.format(branch)))
+        assert "held_view" not in code
