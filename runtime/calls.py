@@ -286,6 +286,25 @@ def _convert(fn):
 _NUMBER_TWIN = "__autoconv_numbers_"
 
 
+# NOTE [a property of numbers]
+# `m.avg` of a @property (`return self.s / self.n`) on an object whose fields a staged statement
+# left as number stand-ins: Python runs the getter on the object's floats, torch ran it on the
+# float64 stand-ins without a mark, so `torch.tensor(m.avg)` was float64 where Python gives
+# float32 (tester25 s02(b)). The converter reads a field of an object a call may have changed
+# as `ac.number_field(m, 'avg')`, which runs a property's getter as a user call: its twin counts
+# `self`'s fields as numbers (NOTE [numbers given to a function]), so its arithmetic is the
+# numbers' and its result a stand-in. Any other attribute is read as Python reads it.
+
+def number_field(obj, name: str):
+    """`obj.name`, a Python property's getter run as a converted call (NOTE [a property of
+    numbers])."""
+    found = getattr(type(obj), name, None)
+    if type(found) is property and type(found.fget) is types.FunctionType and not (
+            isinstance(obj, (torch.Tensor, torch.nn.Module))):
+        return converted_call(found.fget, obj)
+    return getattr(obj, name)
+
+
 def _holds_number(value, depth=0) -> bool:
     """Whether `value` is a number's stand-in or a tuple, list or dict holding one."""
     if isinstance(value, torch.Tensor):
