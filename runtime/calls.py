@@ -298,9 +298,13 @@ _NUMBER_TWIN = "__autoconv_numbers_"
 def number_field(obj, name: str):
     """`obj.name`, a Python property's getter run as a converted call (NOTE [a property of
     numbers])."""
-    found = getattr(type(obj), name, None)
-    if type(found) is property and type(found.fget) is types.FunctionType and not (
-            isinstance(obj, (torch.Tensor, torch.nn.Module))):
+    if isinstance(obj, (torch.Tensor, torch.nn.Module, type, types.ModuleType)):
+        return getattr(obj, name)
+    # (through the classes' `__dict__`s: dynamo gives `getattr(klass, name)` of a property as
+    # one whose `fget` it cannot call a function's attributes of)
+    found = next((klass.__dict__[name] for klass in type(obj).__mro__
+                  if name in klass.__dict__), None)
+    if type(found) is property and type(found.fget) is types.FunctionType:
         return converted_call(found.fget, obj)
     return getattr(obj, name)
 
