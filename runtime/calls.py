@@ -412,9 +412,10 @@ def _number_twin(fn, name, kinds) -> None:
             params[kind].add(positional[int(at)])
         elif at in named:
             params[kind].add(at)
-        elif kind == "n" and (varargs if at.isdigit() else varkw) is not None:
-            # (an object given in them is not counted: its fields would be `hs[0].h`)
-            params[kind].add(varargs if at.isdigit() else varkw)
+        elif (varargs if at.isdigit() else varkw) is not None:
+            # (an object given in them too: the converter reads a field of an item of a
+            # parameter holding numbers, `objs[0].h`, as a number's, README's old known shape)
+            params["n"].add(varargs if at.isdigit() else varkw)
     # (a library decorator's wrapper, `_rewrapped`, runs the plain twin of what it wraps)
     if (params["n"] or params["o"]) and _convertible(fn):
         twin = _converter(fn, frozenset(params["n"]), frozenset(params["o"]))

@@ -346,7 +346,10 @@ def _given_user_result(call, ac: str) -> bool:
 def _binds_user_result(body: list, ac: str) -> bool:
     """Whether `body` binds a name to a user call's result (NOTE [a user's function's
     result])."""
-    return any(isinstance(node, gast.Assign) and _is_user_call(node.value, ac)
+    return any(isinstance(node, gast.Assign) and (_is_user_call(node.value, ac) or isinstance(
+        node.value, (gast.Dict, gast.List, gast.Tuple)) and any(
+            v is not None and _is_user_call(v, ac) for v in (
+                node.value.values if isinstance(node.value, gast.Dict) else node.value.elts)))
                for node in walk(body))
 
 
@@ -354,7 +357,10 @@ def _user_results_bound(assigns, ac: str) -> set:
     """The names bound to a user call's result, `s = ac.converted_call(acc, x)` (NOTE [a
     user's function's result])."""
     return {name for node in assigns for name, value in _bound(node)
-            if _is_user_call(value, ac)}
+            if _is_user_call(value, ac) or isinstance(value, (gast.Dict, gast.List, gast.Tuple))
+            # (`hist = {"best": best_of(losses)}`: its items are such results)
+            and any(v is not None and _is_user_call(v, ac) for v in (
+                value.values if isinstance(value, gast.Dict) else value.elts))}
 
 
 def _is_user_call(node, ac: str) -> bool:
