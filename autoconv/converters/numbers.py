@@ -117,7 +117,7 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
                        _reading(names_at, names | lists, parents, conversions), lists,
-                       converted)
+                       converted, results)
     return [rewrite.visit(stmt) if id(stmt) in rewrite.reading else stmt for stmt in body]
 
 
@@ -1074,8 +1074,9 @@ def _if_exp_sides(node) -> list:
 
 class _Rewrite(gast.NodeTransformer):
     def __init__(self, names, ac, local_names, reading, lists=frozenset(),
-                 converted=frozenset()):
+                 converted=frozenset(), results=frozenset()):
         self.names = names
+        self.results = results  # `_user_results_bound`: the objects `visit_Attribute` reads
         self.lists = lists  # `_carried_lists`
         self.converted = converted  # `_converted_names`
         self.ac = ac
@@ -1281,14 +1282,16 @@ class _Rewrite(gast.NodeTransformer):
         return new[0]
 
     def visit_Attribute(self, node):
-        # `m.avg` of an object a call may have changed ('m.*'), where `avg` may be a
+        # `m.avg` of an object a user's call returned (`m = Meter()`), where `avg` may be a
         # @property computing a number from its stand-in fields: the getter runs as the twin
         # that counts `self`'s fields as numbers (NOTE [a property of numbers] in
         # runtime/calls.py); `torch.tensor(m.avg)` was float64 where Python gives float32
+        if isinstance(node.value, gast.Attribute):
+            node.value._autoconv_callee = True  # (`m.a.b`: `m.a` is no number)
         self.generic_visit(node)
         if (not isinstance(node.ctx, gast.Load) or getattr(node, "_autoconv_callee", False)
                 or not isinstance(node.value, gast.Name) or node.attr in _TENSOR_ATTRIBUTES
-                or f"{node.value.id}.*" not in self.names or node.attr.startswith("__")):
+                or node.value.id not in self.results or node.attr.startswith("__")):
             return node
         return self._call(node, "ac.number_field(owner, name)", owner=node.value,
                           name=gast.Constant(value=node.attr, kind=None))
