@@ -298,7 +298,9 @@ _NUMBER_TWIN = "__autoconv_numbers_"
 def number_field(obj, name: str):
     """`obj.name`, a Python property's getter run as a converted call (NOTE [a property of
     numbers])."""
-    if isinstance(obj, (torch.Tensor, torch.nn.Module, type, types.ModuleType)):
+    # (a named tuple's fields are no properties, and dynamo cannot hold the staticmethods its
+    # class's `__dict__` has: test_tester24's replaced_named_tuple_in_a_loop)
+    if isinstance(obj, (torch.Tensor, torch.nn.Module, type, types.ModuleType, tuple)):
         return getattr(obj, name)
     # (through the classes' `__dict__`s: dynamo gives `getattr(klass, name)` of a property as
     # one whose `fget` it cannot call a function's attributes of)
