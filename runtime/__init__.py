@@ -51,7 +51,8 @@ from .choices import (
     write_back_item,
     write_back_path,
 )
-from .calls import converted_call, converted_method_call, do_not_convert, set_converter, super_method
+from .calls import (converted_call, converted_method_call, do_not_convert, number_field,
+                    set_converter, super_method)
 from .errors import DataDependentGuard, StagingError, data_dependent_error
 from .fallible import fallible, try_call, try_value
 from .data import data_, data_or_, data_update_, set_data_
@@ -131,6 +132,7 @@ __all__ = [
     "number_call",
     "comprehension_test",
     "number_method_call",
+    "number_field",
     "aug_assign_attribute",
     "converted_call",
     "converted_method_call",

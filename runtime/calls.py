@@ -299,6 +299,31 @@ def _convert(fn):
 _NUMBER_TWIN = "__autoconv_numbers_"
 
 
+# NOTE [a property of numbers]
+# `m.avg` of a @property (`return self.s / self.n`) on an object whose fields a staged statement
+# left as number stand-ins: Python runs the getter on the object's floats, torch ran it on the
+# float64 stand-ins without a mark, so `torch.tensor(m.avg)` was float64 where Python gives
+# float32 (tester25 s02(b)). The converter reads a field of an object a call may have changed
+# as `ac.number_field(m, 'avg')`, which runs a property's getter as a user call: its twin counts
+# `self`'s fields as numbers (NOTE [numbers given to a function]), so its arithmetic is the
+# numbers' and its result a stand-in. Any other attribute is read as Python reads it.
+
+def number_field(obj, name: str):
+    """`obj.name`, a Python property's getter run as a converted call (NOTE [a property of
+    numbers])."""
+    # (a named tuple's fields are no properties, and dynamo cannot hold the staticmethods its
+    # class's `__dict__` has: test_tester24's replaced_named_tuple_in_a_loop)
+    if isinstance(obj, (torch.Tensor, torch.nn.Module, type, types.ModuleType, tuple)):
+        return getattr(obj, name)
+    # (through the classes' `__dict__`s: dynamo gives `getattr(klass, name)` of a property as
+    # one whose `fget` it cannot call a function's attributes of)
+    found = next((klass.__dict__[name] for klass in type(obj).__mro__
+                  if name in klass.__dict__), None)
+    if type(found) is property and type(found.fget) is types.FunctionType:
+        return converted_call(found.fget, obj)
+    return getattr(obj, name)
+
+
 def _holds_number(value, depth=0) -> bool:
     """Whether `value` is a number's stand-in or a tuple, list or dict holding one."""
     if isinstance(value, torch.Tensor):
@@ -402,9 +427,10 @@ def _number_twin(fn, name, kinds) -> None:
             params[kind].add(positional[int(at)])
         elif at in named:
             params[kind].add(at)
-        elif kind == "n" and (varargs if at.isdigit() else varkw) is not None:
-            # (an object given in them is not counted: its fields would be `hs[0].h`)
-            params[kind].add(varargs if at.isdigit() else varkw)
+        elif (varargs if at.isdigit() else varkw) is not None:
+            # (an object given in them too: the converter reads a field of an item of a
+            # parameter holding numbers, `objs[0].h`, as a number's, README's old known shape)
+            params["n"].add(varargs if at.isdigit() else varkw)
     # (a library decorator's wrapper, `_rewrapped`, runs the plain twin of what it wraps)
     if (params["n"] or params["o"]) and _convertible(fn):
         twin = _converter(fn, frozenset(params["n"]), frozenset(params["o"]))

@@ -63,16 +63,19 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         returned = _scanned_returned_lists(assigns, names_at, parents, ac)
     else:
         returned = _returned_lists(body, ac)
-        if not returned and not _calls_builtin(body, local_names, ac):
+        if not returned and not _calls_builtin(body, local_names, ac) and not _binds_user_result(
+                body, ac):
             return body
         assigns, names_at, parents = _scan(body)
-    fields = _fields(assigns, carried) | {f"{name}.*" for name in objects}
+    results = _user_results_bound(assigns, ac)
+    fields = (_fields(assigns, carried) | {f"{name}.*" for name in objects}
+              | {f"{name}.{part}" for name in results for part in ("*", "()")})
     # (every name bound to a number read from a tensor, or to arithmetic of one, reads its
     # operators through the runtime: NOTE [float arithmetic of numbers read from tensors] in
     # runtime/arithmetic.py)
     read_from_tensors = _converted_names(assigns, ac)
     read = (_read_numbers(assigns, names_at, parents, ac, local_names) | returned
-            | _chosen_items(assigns, ac, read_from_tensors) | read_from_tensors)
+            | _chosen_items(assigns, ac, read_from_tensors) | read_from_tensors | results)
     lists = _carried_lists(assigns, carried, ac) | returned
     # (a carried list's items may be numbers: NOTE [items of carried lists])
     # 'm.()': a method of `m` may return a number, where a staged statement may have changed
@@ -115,7 +118,7 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
                        _reading(names_at, names | lists, parents, conversions), lists,
-                       converted)
+                       converted, results)
     return [rewrite.visit(stmt) if id(stmt) in rewrite.reading else stmt for stmt in body]
 
 
@@ -329,6 +332,37 @@ def _given_user_result(call, ac: str) -> bool:
     return any(_is_user_call(arg, ac) for arg in [*call.args, *(k.value for k in call.keywords)])
 
 
+# NOTE [a user's function's result]
+# A converted helper returns what its staged statements left: a float its loop carried
+# (`s = acc(x)`, tester21b s07 / tester25 s02(c)) or an object whose fields its loop changed
+# (`m = run_epoch(x, Meter())`, tester25 s02(a)) is a 0-d float64 stand-in in the caller,
+# whose own statements carry nothing, so `x.sum() * s` and `torch.tensor(m.s)` were left to
+# torch's promotion: float64 where Python's float keeps float32. A name bound to a user's
+# call's result counts as a name that may hold a number (and its fields and methods' results as
+# a changed object's: 'm.*', 'm.()'), so the arithmetic and the module calls reading it go
+# through the runtime, which decides by the value's own stand-in mark (a tensor or an
+# object read there costs a few checks while tracing, nothing on an eager call).
+
+def _binds_user_result(body: list, ac: str) -> bool:
+    """Whether `body` binds a name to a user call's result (NOTE [a user's function's
+    result])."""
+    return any(isinstance(node, gast.Assign) and (_is_user_call(node.value, ac) or isinstance(
+        node.value, (gast.Dict, gast.List, gast.Tuple)) and any(
+            v is not None and _is_user_call(v, ac) for v in (
+                node.value.values if isinstance(node.value, gast.Dict) else node.value.elts)))
+               for node in walk(body))
+
+
+def _user_results_bound(assigns, ac: str) -> set:
+    """The names bound to a user call's result, `s = ac.converted_call(acc, x)` (NOTE [a
+    user's function's result])."""
+    return {name for node in assigns for name, value in _bound(node)
+            if _is_user_call(value, ac) or isinstance(value, (gast.Dict, gast.List, gast.Tuple))
+            # (`hist = {"best": best_of(losses)}`: its items are such results)
+            and any(v is not None and _is_user_call(v, ac) for v in (
+                value.values if isinstance(value, gast.Dict) else value.elts))}
+
+
 def _is_user_call(node, ac: str) -> bool:
     func = node.func if isinstance(node, gast.Call) else None
     return (isinstance(func, gast.Attribute) and func.attr in _USER_CALLS
@@ -476,6 +510,18 @@ def _local_function_params(body: list, names: set) -> set:
         elif cls is gast.Call and node.func.__class__ is gast.Name:
             calls.append(node)
     given = set()
+    for args in defined.values():
+        # `def f(y, k=s)`: a default reading a number is the number wherever a call leaves the
+        # parameter out (tester25's flows: `y * k` was float64)
+        positional = [a for a in args.posonlyargs + args.args if a.__class__ is gast.Name]
+        for param, default in zip(positional[len(positional) - len(args.defaults):],
+                                  args.defaults):
+            if _reads_number(default, names):
+                given.add(param.id)
+        for param, default in zip(args.kwonlyargs, args.kw_defaults):
+            if default is not None and param.__class__ is gast.Name and _reads_number(
+                    default, names):
+                given.add(param.id)
     for call in calls:
         args = defined.get(call.func.id)
         if args is None:
@@ -485,9 +531,19 @@ def _local_function_params(body: list, names: set) -> set:
             if i < len(positional) and value.__class__ is not gast.Starred and _reads_number(
                     value, names):
                 given.add(positional[i])
+            elif (i >= len(positional) or value.__class__ is gast.Starred) and (
+                    args.vararg is not None and args.vararg.__class__ is gast.Name
+                    and _reads_number(value, names)):
+                # `f(Box(s), y)` of `def f(*a)`: an item of `a` may be the number, or an object
+                # holding it (README known shapes: `a[0].v * a[1]` was float64)
+                given.add(args.vararg.id)
         for keyword in call.keywords:
             if keyword.arg is not None and _reads_number(keyword.value, names):
                 given.add(keyword.arg)
+            elif (keyword.arg is None or keyword.arg not in positional) and (
+                    args.kwarg is not None and args.kwarg.__class__ is gast.Name
+                    and _reads_number(keyword.value, names)):
+                given.add(args.kwarg.id)
     return given
 
 
@@ -840,7 +896,12 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
     if isinstance(node, gast.Name):
         return node.id in names
     if isinstance(node, gast.Attribute):  # a carried object's field (`_fields`)
-        return _field_in(node, names)
+        # (or a field of an item of a container that may hold numbers' objects: `a[0].v` of
+        # `def f(*a)` given `Box(s)`)
+        return _field_in(node, names) or (
+            node.attr not in _TENSOR_ATTRIBUTES
+            and (isinstance(node.value, gast.Subscript) or _is_getitem(node.value))
+            and _reads_number(node.value, names, lists))
     if isinstance(node, gast.Subscript):
         if isinstance(node.value, gast.Name) and f"{node.value.id}[]" in names:
             return True  # (an item of a carried container a body sets: `_fields`)
@@ -859,8 +920,12 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
     if isinstance(node, gast.IfExp):  # (`(a, b) if a <= b else (b, a)`)
         return (_reads_number(node.body, names, lists)
                 or _reads_number(node.orelse, names, lists))
-    if isinstance(node, (gast.Tuple, gast.List)):
+    if isinstance(node, (gast.Tuple, gast.List, gast.Set)):
         return any(_reads_number(e, names, lists) for e in node.elts)
+    if isinstance(node, gast.Dict):
+        # `hist = {"best": best}` after the loop: `hist["best"]` is the stand-in (tester25 s06:
+        # `losses.sum() * hist["best"]` was float64 where Python keeps float32), as `[best]`
+        return any(v is not None and _reads_number(v, names, lists) for v in node.values)
     if isinstance(node, gast.ListComp):
         return _reads_number(node.elt, names, lists)
     if isinstance(node, gast.Call) and _called(node) in _NUMBER_CALLS | _CONTAINER_CALLS:
@@ -1009,8 +1074,9 @@ def _if_exp_sides(node) -> list:
 
 class _Rewrite(gast.NodeTransformer):
     def __init__(self, names, ac, local_names, reading, lists=frozenset(),
-                 converted=frozenset()):
+                 converted=frozenset(), results=frozenset()):
         self.names = names
+        self.results = results  # `_user_results_bound`: the objects `visit_Attribute` reads
         self.lists = lists  # `_carried_lists`
         self.converted = converted  # `_converted_names`
         self.ac = ac
@@ -1095,6 +1161,8 @@ class _Rewrite(gast.NodeTransformer):
         # `torch.tensor(t)`, `torch.tensor([k, 2])`, `torch.where(c, x, t)`: a function of a
         # module (not the user's: those are `ac.converted_call`s) given a carried number
         # (NOTE [numbers as arguments] in runtime/arithmetic.py)
+        if isinstance(node.func, gast.Attribute):
+            node.func._autoconv_callee = True  # (a method, not a field: `visit_Attribute`)
         self.generic_visit(node)
         # A tensor method of a local (`y.add(t)`) is `ac.number_method_call(y, 'add', t)`:
         # dynamo cannot take a bound tensor method as a value.
@@ -1213,6 +1281,21 @@ class _Rewrite(gast.NodeTransformer):
         copy_origin(new, node)
         return new[0]
 
+    def visit_Attribute(self, node):
+        # `m.avg` of an object a user's call returned (`m = Meter()`), where `avg` may be a
+        # @property computing a number from its stand-in fields: the getter runs as the twin
+        # that counts `self`'s fields as numbers (NOTE [a property of numbers] in
+        # runtime/calls.py); `torch.tensor(m.avg)` was float64 where Python gives float32
+        if isinstance(node.value, gast.Attribute):
+            node.value._autoconv_callee = True  # (`m.a.b`: `m.a` is no number)
+        self.generic_visit(node)
+        if (not isinstance(node.ctx, gast.Load) or getattr(node, "_autoconv_callee", False)
+                or not isinstance(node.value, gast.Name) or node.attr in _TENSOR_ATTRIBUTES
+                or node.value.id not in self.results or node.attr.startswith("__")):
+            return node
+        return self._call(node, "ac.number_field(owner, name)", owner=node.value,
+                          name=gast.Constant(value=node.attr, kind=None))
+
     def visit_UnaryOp(self, node):
         self.generic_visit(node)
         name = _UNARY.get(type(node.op))
@@ -1222,4 +1305,5 @@ class _Rewrite(gast.NodeTransformer):
 
 
 _VISITORS = {cls: getattr(_Rewrite, "visit_" + cls.__name__)
-             for cls in (gast.BinOp, gast.Compare, gast.Call, gast.AugAssign, gast.UnaryOp)}
+             for cls in (gast.BinOp, gast.Compare, gast.Call, gast.AugAssign, gast.UnaryOp,
+                         gast.Attribute)}

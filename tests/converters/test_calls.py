@@ -65,7 +65,7 @@ def test_methods_of_local_and_computed_values():
             solver = ac.converted_call(Solver, tol)
             h = ac.converted_method_call(ac.converted_call(make, tol), 'run', x).argmax(-1)
             y = ac.converted_method_call(ac.converted_call(Solver, tol), 'clip', x) + ac.converted_call(make, tol).clip(x) + ac.converted_method_call(ac.converted_call(make, tol), 'solve', x)
-            return ac.converted_method_call(solver, 'norm', x) + ac.converted_call(self.lin, h).sum() + ac.converted_call(fns[0], x) + ac.converted_call(obj.step, x)
+            return ac.binary(ac.binary(ac.binary(ac.converted_method_call(solver, 'norm', x), '+', ac.converted_call(self.lin, h).sum()), '+', ac.converted_call(fns[0], x)), '+', ac.converted_call(obj.step, x))
         """,
         {"Solver": type("Solver", (), {"__module__": "user"})},
     )

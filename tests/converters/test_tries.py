@@ -111,7 +111,7 @@ def test_a_value_with_a_call_of_the_users_stays_a_try():
                 m = ac.converted_call(helper, n)
             except ZeroDivisionError:
                 m = -1.0
-            return x * m
+            return ac.binary(x, '*', m)
         """,
     )
 
