@@ -15,6 +15,10 @@ __all__ = ["containers_in", "follow", "follow_or_none", "path_text", "python_val
 # The Python values a call's objects hold whose changes autoconv follows (NOTE [changed Python
 # values] in capture.py).
 PYTHON_VALUES = (bool, int, float, complex, str, bytes, type(None))
+# Modules whose objects hold no state of the call's: a logger given as an argument reaches the
+# handlers' records, which a logging call while tracing adds to (NOTE [logging while tracing]
+# in runtime/logs.py)
+_NOT_RECORDS = ("builtins", "types", "logging")
 
 
 def _walk_tensors(value, path, seen, out, python=False):
@@ -45,7 +49,7 @@ def _walk_tensors(value, path, seen, out, python=False):
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             _walk_tensors(v, path + (("item", i),), seen, out, python)
-    elif hasattr(value, "__dict__") and type(value).__module__ not in ("builtins", "types"):
+    elif hasattr(value, "__dict__") and type(value).__module__ not in _NOT_RECORDS:
         for k, v in vars(value).items():
             _walk_tensors(v, path + (("attr", k),), seen, out, python)
 

@@ -60,6 +60,7 @@ from .gradients import backward_, grad_
 from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
 from .warns import warn_
+from .logs import logging_call
 from .subscripts import getitem, in_, setitem, slice_
 from .staged_aliases import (check_aliases, check_held_view, check_item_view_call,
                              check_kept_view, check_kept_view_call, held_view_shared)
@@ -178,6 +179,7 @@ __all__ = [
     "reraise_staging_error",
     "random_state_",
     "warn_",
+    "logging_call",
     "refresh_choice",
     "refresh_item",
     "refresh_item_after_call",

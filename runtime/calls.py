@@ -18,7 +18,7 @@ import torch
 from torch.optim import lbfgs as torch_lbfgs
 
 from . import builtins as staged_builtins
-from . import errors, iteration, lists, operators, random_state, subscripts
+from . import errors, iteration, lists, logs, operators, random_state, subscripts
 from .augmented import is_stand_in, mixed_in
 from .identity import type_in
 from .staging import ambient, autograd_functions, grad_mode, validation
@@ -647,6 +647,8 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
     """
     if name == "apply" and autograd_functions.is_function_class(obj):
         return autograd_functions.apply(obj, args, kwargs)
+    if name in logs.LOG_METHODS and logs.is_logger(obj):  # NOTE [logging while tracing]
+        return logs.log_call(obj, name, args, kwargs)
     if type(obj) is lists.StagedList:
         return lists.list_method(obj, name, args, kwargs)
     if isinstance(obj, _DIRECT_RECEIVERS):

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import ast
 import builtins
+import logging
 import sys
 import types
 import warnings
 
 import gast
 import torch
-from autoconv_runtime import random_state
+from autoconv_runtime import logs, random_state
 from autoconv_runtime.staging import ambient
 
 from .. import templates
@@ -59,6 +60,8 @@ _DIRECT_MODULES = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "autoc
 # only in `converted_call` (NOTE [process state read while tracing])
 _WATCHED = frozenset(f"{cls.__module__}.{cls.__name__}.{name}" for cls, name in ambient.C_CLOCKS)
 _CHECKED_LIBRARY = "torch.distributions."
+# logging's functions by identity (`from logging import warning as warn_once` too)
+_LOGGING_FUNCTIONS = {id(getattr(logging, name)): name for name in logs.LOG_METHODS}
 # A method of a local value with one of these names is taken for a tensor's and called as it is,
 # unless the value is only ever bound to an instance of a user class (`solver = Solver(tol)`).
 # (Another user method of such a name is not converted: call it as `Class.name(value, ...)`.)
@@ -121,6 +124,23 @@ class CallConverter(Converter):
                 and func.value.id not in self.ctx.local_names):
             return self.ctx.globals.get(func.value.id) is warnings
         return False
+
+    def _logging_receiver(self, func):
+        """For a logging call named through globals (`log.info` of a global Logger or
+        LoggerAdapter, `logging.info`, `info` imported from logging): (its receiver, the
+        method's name), the receiver None for a function imported from logging (the module's),
+        else False (NOTE
+        [logging while tracing] in runtime/logs.py)."""
+        if isinstance(func, gast.Name):
+            found = (None if func.id in self.ctx.local_names
+                     else _LOGGING_FUNCTIONS.get(id(self.ctx.globals.get(func.id))))
+            return (None, found) if found is not None else False
+        if not (isinstance(func, gast.Attribute) and func.attr in logs.LOG_METHODS
+                and isinstance(func.value, gast.Name)
+                and func.value.id not in self.ctx.local_names):
+            return False
+        found = self.ctx.globals.get(func.value.id)
+        return (func.value, func.attr) if found is not None and logs.is_logger(found) else False
 
     def _random_state(self, func) -> str | None:
         """The name of the generator-state function (`torch.manual_seed`, `torch.set_rng_state`,
@@ -339,6 +359,16 @@ class CallConverter(Converter):
                               values=[k.value for k in node.keywords])], ctx=gast.Load()))
             node.func = gast.Attribute(value=templates.name(ac), attr="warn_", ctx=gast.Load())
             node.args, node.keywords = [func, given], []
+            return node
+        receiver = self._logging_receiver(func)
+        if receiver is not False:
+            # NOTE [logging while tracing] (runtime/logs.py): given the logger, which dynamo
+            # can take the type of (not its bound method)
+            receiver, name = receiver
+            node.args = [receiver or gast.Constant(value=None, kind=None),
+                         gast.Constant(value=name, kind=None)] + node.args
+            node.func = gast.Attribute(value=templates.name(ac), attr="logging_call",
+                                       ctx=gast.Load())
             return node
         if (isinstance(func, gast.Attribute) and func.attr == "format"
                 and isinstance(func.value, gast.Constant) and isinstance(func.value.value, str)):

@@ -37,7 +37,7 @@ import torch
 
 from ..errors import _RUNTIME_DIR, StagingError, users_file
 
-__all__ = ["watching", "wrapped", "values_now", "refuse_clock_reads", "C_CLOCKS"]
+__all__ = ["watching", "wrapped", "not_watched", "values_now", "refuse_clock_reads", "C_CLOCKS"]
 
 _GUARDED = [(torch, "is_grad_enabled"), (torch, "is_inference_mode_enabled"),
             (torch, "are_deterministic_algorithms_enabled"),
@@ -60,6 +60,7 @@ class _State(threading.local):
     reads = None  # {label: (getter, args, value)} while a trace runs in this thread
     entry = None  # the frame that started that trace (`watching`'s caller)
     clock = None  # (file, line, name) of the first clock read while tracing
+    unwatched = 0  # >0 while a library call autoconv makes for the user reads for itself
 
 
 _state = _State()
@@ -113,7 +114,7 @@ def _guarded(getter, label):
 def _clock(getter, name):
     @functools.wraps(getter)
     def read(*args, **kwargs):
-        if _state.reads is not None and _state.clock is None:
+        if _state.reads is not None and _state.clock is None and not _state.unwatched:
             where = _user_caller()
             if where is not None:
                 _state.clock = (*where, name)
@@ -181,6 +182,16 @@ def watching():
         clock = _state.clock
         _state.reads, _state.clock, _state.entry = outer
         _state.last_clock = clock
+
+
+@contextlib.contextmanager
+def not_watched():
+    """Clock reads made inside are not the user's (a logger's time stamp for its record)."""
+    _state.unwatched += 1
+    try:
+        yield
+    finally:
+        _state.unwatched -= 1
 
 
 def values_now(reads) -> tuple:

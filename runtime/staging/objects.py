@@ -41,9 +41,11 @@ __all__ = ["carried_slots", "carry", "ChangedInput", "is_plain_object", "with_in
 _REPLACED = "is replaced by another named tuple"
 
 # Types of these modules are values, not records of state (functions, classes, modules, None,
-# numbers, enum members, partials ...). The test stays simple for dynamo, which traces it.
+# numbers, enum members, partials ...), or process-wide services (a logging.Logger in a
+# field, whose cache a logging call fills: NOTE [logging while tracing] in runtime/logs.py).
+# The test stays simple for dynamo, which traces it.
 _NOT_RECORDS = ("builtins", "torch", "enum", "functools", "collections", "typing", "abc",
-                "types")
+                "types", "logging")
 
 
 _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement (or type())

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import logging
 import threading
 import types
 from typing import Callable, NamedTuple
@@ -1306,9 +1307,10 @@ def _specialize_held(value, depth):
         if any(new is not item for new, item in zip(items, value)):
             return tuple(items)
         return value
-    # (not a numpy array's: dynamo cannot read its `__dict__`, nor the module of its type)
-    if isinstance(value, (torch.nn.Module, numpy.ndarray, numpy.generic)) \
-            or type(value).__module__ == "builtins":
+    # (not a numpy array's: dynamo cannot read its `__dict__`, nor the module of its type;
+    # nor a logger's, which holds no operand: NOTE [logging while tracing] in runtime/logs.py)
+    if isinstance(value, (torch.nn.Module, numpy.ndarray, numpy.generic, logging.Logger,
+                          logging.LoggerAdapter)) or type(value).__module__ == "builtins":
         return value
     fields = getattr(value, "__dict__", None)
     if type(fields) is not dict:

@@ -176,3 +176,28 @@ def test_apply_of_a_global_is_given_the_class():
             return ac.converted_method_call(GradReverse, 'apply', x, 0.5) * 2
         """,
     )
+
+
+def test_logging_calls_named_through_globals_are_given_their_logger():
+    # NOTE [logging while tracing] (runtime/logs.py): dynamo can take the type of a logger, not
+    # of its bound method (tester25 s07)
+    import logging
+    from logging import warning as warn_once
+
+    assert_converts(
+        """
+        def f(x):
+            log.info("sum %.3f", x.sum())
+            logging.debug("x")
+            warn_once("y")
+            return x
+        """,
+        """
+        def f(x):
+            ac.logging_call(log, 'info', 'sum %.3f', x.sum())
+            ac.logging_call(logging, 'debug', 'x')
+            ac.logging_call(None, 'warning', 'y')
+            return x
+        """,
+        {"log": logging.getLogger("t"), "logging": logging, "warn_once": warn_once},
+    )

@@ -680,3 +680,113 @@ def test_a_warning_outside_staged_bodies_is_given_while_tracing():
         torch._dynamo.reset()
         _, messages = _given_warnings(lambda: call(T([1.0])))
         assert messages == ["traced once"]
+
+
+# --- logging (NOTE [logging while tracing] in runtime/logs.py) --------------------------------
+
+import logging  # noqa: E402
+
+LOG = logging.getLogger("autoconv.tests.logging")
+
+
+def log_in_a_staged_loop(x):
+    # tester25 s07: under torch.compile, dynamo's "GetAttrVariable(LoggingLoggerVariable(),
+    # info) has no type" from inside while_stmt
+    i = 0
+    while x.sum() > 1:
+        x = x * 0.5
+        LOG.info("step %d sum %.3f", i, x.sum())
+        i += 1
+    return x, torch.tensor(i)
+
+
+def log_python_values_in_a_staged_loop(x, log):
+    while x.sum() > 1:
+        x = x * 0.5
+        log.warning("halved")
+        logging.debug("halved")
+    return x
+
+
+class _Stepper:
+    def __init__(self, log):
+        self.log = log
+        self.scale = 0.5
+
+    def run(self, x):
+        while x.sum() > 1:
+            x = x * self.scale
+            self.log.debug("halved %s", "once")
+        return x
+
+
+def log_through_a_field(x):
+    return _Stepper(LOG).run(x)
+
+
+LOGGED_INPUTS = [T([1.0, 2.0]), T([0.1, 0.2]), T([4.0, 4.0])]
+
+
+def _with_level(level, call):
+    before = LOG.level
+    LOG.setLevel(level)
+    try:
+        return call()
+    finally:
+        LOG.setLevel(before)
+
+
+def test_a_logging_call_the_level_drops_is_python_in_replay_and_export():
+    _with_level(logging.WARNING, lambda: assert_same_result(
+        log_in_a_staged_loop, LOGGED_INPUTS, compile=False))
+    _with_level(logging.WARNING, lambda: assert_same_result(
+        log_through_a_field, LOGGED_INPUTS, compile=False))
+
+
+def test_torch_compile_gives_dynamo_own_rule_for_a_logging_call():
+    # converted code makes the call as written under dynamo: torch's own message where its
+    # rule refuses it (not its internal "has no type"), and a no-op for a method in
+    # ignore_logging_functions, as in plain torch.compile
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(log_in_a_staged_loop), fullgraph=True,
+                             backend="eager")
+    with pytest.raises(Exception, match="logging.Logger method not supported"):
+        compiled(T([1.0, 2.0]))
+    ignored = torch._dynamo.config.ignore_logging_functions
+    torch._dynamo.config.ignore_logging_functions = {*ignored, logging.Logger.info}
+    try:
+        torch._dynamo.reset()
+        compiled = torch.compile(autoconv.convert(log_in_a_staged_loop), fullgraph=True,
+                                 backend="eager")
+        for x in LOGGED_INPUTS:
+            expected = log_in_a_staged_loop(x.clone())
+            actual = compiled(x.clone())
+            torch.testing.assert_close(actual, expected)
+    finally:
+        torch._dynamo.config.ignore_logging_functions = ignored
+        torch._dynamo.reset()
+
+
+def test_an_enabled_logging_call_of_a_traced_value_is_refused_at_its_line():
+    # (it formatted the tracer's placeholder once: logging's own "--- Logging error ---", and
+    # the record's time stamp was refused as a clock read of the user's)
+    line = log_in_a_staged_loop.__code__.co_firstlineno + 6
+    with pytest.raises(StagingError, match=r"logging\.info\(\) of a traced value") as caught:
+        _with_level(logging.INFO, lambda: autoconv.autoconv(log_in_a_staged_loop)(T([1.0, 2.0])))
+    assert (caught.value.filename, caught.value.lineno) == (__file__, line)
+
+
+def test_an_enabled_logging_call_of_python_values_logs_once_while_tracing(caplog):
+    # (the logger's clock read for its record was refused, and a logger in a field was carried
+    # as an object whose cache gained keys in the loop body)
+    with caplog.at_level(logging.DEBUG):
+        function = autoconv.autoconv(log_python_values_in_a_staged_loop)
+        for x in LOGGED_INPUTS:
+            torch.testing.assert_close(function(x.clone(), LOG),
+                                       log_python_values_in_a_staged_loop(x.clone(), LOG))
+        traced = sum(r.getMessage() == "halved" for r in caplog.records)
+        function = autoconv.autoconv(log_through_a_field)
+        for x in LOGGED_INPUTS:
+            torch.testing.assert_close(function(x.clone()), log_through_a_field(x.clone()))
+    assert traced >= 2  # (the trace's logger.warning and logging.debug; then Python's)
+    assert any(r.getMessage() == "halved once" for r in caplog.records)

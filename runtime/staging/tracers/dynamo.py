@@ -100,6 +100,56 @@ def install_side_effects_fix() -> bool:
     return True
 
 
+# NOTE [lifted inputs named as an operand]
+# A while_loop's (or cond's) bodies that both read one tensor of the enclosing graph by closure
+# (a field of an object the loop reads, `x != s.v` in the test and `s.v` in the body) get it as
+# a shared lifted input, which torch 2.13's dynamo adds to each body graph as a placeholder
+# whose target is that tensor's node name (`_merge_graph_inputs`). An operand's placeholder may
+# already have that target (dynamo names those after the operands' nodes too, and values
+# flattened by pytree are all named `child`, `child_1`, ...): FX then generated the body with
+# two parameters of one name, "SyntaxError: duplicate argument 'child' in function
+# definition" (fuzz seed 25, program 150: the loop's carried return value was that field's
+# tensor, also read by closure). The placeholders are positional, so `install_merged_inputs_fix` gives such a
+# duplicate its node's own (unique) name as its target.
+def install_merged_inputs_fix() -> bool:
+    """Give the placeholders of the body graphs dynamo merges distinct targets (see NOTE
+    [lifted inputs named as an operand]); True where it is in place."""
+    try:
+        from torch._dynamo.variables import higher_order_ops
+    except ImportError:
+        return False
+    merge = getattr(higher_order_ops, "_merge_graph_inputs", None)
+    if merge is None:  # torch's internals moved: nothing to fix in this form
+        return False
+    if getattr(merge, "_autoconv_distinct_targets", False):
+        return True
+
+    @functools.wraps(merge)
+    def merged(*args, **kwargs):
+        out = merge(*args, **kwargs)
+        for graph in out[:2]:
+            if isinstance(graph, torch.fx.Graph):
+                _distinct_placeholder_targets(graph)
+        return out
+
+    merged._autoconv_distinct_targets = True
+    higher_order_ops._merge_graph_inputs = merged
+    return True
+
+
+def _distinct_placeholder_targets(graph) -> None:
+    placeholders = [node for node in graph.nodes if node.op == "placeholder"]
+    taken = set()
+    for node in placeholders:
+        if node.target in taken:
+            target = node.name
+            while target in taken or any(other.target == target for other in placeholders
+                                         if other is not node):
+                target += "_"
+            node.target = target
+        taken.add(node.target)
+
+
 # NOTE [builtins replaced while torch.export runs]
 # Non-strict torch.export replaces `builtins.max`, `builtins.min` and `math.pow` while it traces
 # (`_override_builtin_ops`: partials that also take tensors). Dynamo decides which builtins it
