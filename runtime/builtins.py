@@ -22,6 +22,7 @@ that a condition then stages:
                           of the Python value it stands for (NOTE [type tests of staged values])
     getattr(o, c), hasattr, setattr, delattr   with such a constant as the name: the graph
                           specialised on it, as a dict key (`table[c]`)
+    callable(f)           Python's answer, also where dynamo has none (`callable(A.matmul)`)
 
 `abs`, `round` and arithmetic need nothing here: they work on traced tensors and symbolic
 numbers (arithmetic.number_call makes `abs` / `round` of a number read from a traced tensor a
@@ -49,7 +50,7 @@ from .values import (as_staged_tensor, is_staged, known_empty, probe_row, to_ten
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
            "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_", "type_",
-           "getattr_", "hasattr_", "setattr_", "delattr_", "counted_", "filter_test"]
+           "getattr_", "hasattr_", "setattr_", "delattr_", "callable_", "counted_", "filter_test"]
 
 _MISSING = object()
 
@@ -160,6 +161,21 @@ def setattr_(obj, name, value, /):
 def delattr_(obj, name, /):
     """`delattr(obj, name)`, where `name` may be a str chosen by tensor values."""
     delattr(obj, _attribute_name(name))
+
+
+# Functions and methods of every kind, which are always callable: dynamo answers `isinstance` of
+# them, and has no rule for `callable` of a bound method of a tensor (`linear_cg(A.matmul, b)`
+# asks `callable(matmul_closure)`: "Failed to trace builtin operator `callable`", with or
+# without autoconv).
+_FUNCTION_TYPES = (types.BuiltinMethodType, types.MethodWrapperType, types.MethodType,
+                   types.FunctionType)
+
+
+def callable_(value, /):
+    """`callable(value)`, which dynamo can trace for a tensor's bound method too."""
+    if isinstance(value, _FUNCTION_TYPES):
+        return True
+    return callable(value)
 
 
 def reversed_(sequence, /):
