@@ -36,6 +36,7 @@ import types
 
 import torch
 
+from .chosen_calls import ChosenCall
 from .lists import StagedList, check_not_empty
 from .staging.constants import StagedConstant, is_constant, isinstance_of
 from .staging.constants import staged as staged_constant
@@ -103,6 +104,8 @@ def isinstance_(value, classinfo, /):
     member chosen by `if t > 0: mode = Mode.A else: mode = Mode.B` is still a Mode); for a
     number's stand-in, a symbolic number or a grown list, of the Python value it stands for
     (NOTE [type tests of staged values])."""
+    if type(value) is ChosenCall:  # (NOTE [functions chosen by a tensor condition])
+        raise value.refuse("call of isinstance()")
     if type(value) is StagedConstant:
         return isinstance_of(value, classinfo)
     if kinds_in(value) is not None:  # (NOTE [numbers of two kinds] in runtime/augmented.py)
@@ -125,6 +128,8 @@ def type_(value, *args, **kwargs):
     the Python value it stands for (NOTE [type tests of staged values])."""
     if args or kwargs:
         return type(value, *args, **kwargs)
+    if type(value) is ChosenCall:  # (NOTE [functions chosen by a tensor condition])
+        raise value.refuse("call of type()")
     if kinds_in(value) is not None:  # (NOTE [numbers of two kinds] in runtime/augmented.py)
         raise kinds_error(value, "type()", " and ".join(
             f"{k} where it is a{'n' if k == 'int' else ''} {k}" for k in kinds_in(value)[0]))
