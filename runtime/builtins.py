@@ -105,7 +105,7 @@ def isinstance_(value, classinfo, /):
     number's stand-in, a symbolic number or a grown list, of the Python value it stands for
     (NOTE [type tests of staged values])."""
     if type(value) is ChosenCall:  # (NOTE [functions chosen by a tensor condition])
-        raise value.refuse("call of isinstance()")
+        value = value.taken("call of isinstance()")
     if type(value) is StagedConstant:
         return isinstance_of(value, classinfo)
     if kinds_in(value) is not None:  # (NOTE [numbers of two kinds] in runtime/augmented.py)
@@ -129,7 +129,7 @@ def type_(value, *args, **kwargs):
     if args or kwargs:
         return type(value, *args, **kwargs)
     if type(value) is ChosenCall:  # (NOTE [functions chosen by a tensor condition])
-        raise value.refuse("call of type()")
+        value = value.taken("call of type()")
     if kinds_in(value) is not None:  # (NOTE [numbers of two kinds] in runtime/augmented.py)
         raise kinds_error(value, "type()", " and ".join(
             f"{k} where it is a{'n' if k == 'int' else ''} {k}" for k in kinds_in(value)[0]))

@@ -11,9 +11,10 @@ the other value, and an exported program that refuses it), and torch.compile ref
 no guard on a tensor's value. Where the candidates exist before the choice (each side of
 `a if c else b` a name: reading it runs nothing), the choice is kept with its condition and each
 call of it is a cond whose branches call one candidate each, in every mode: the graph holds both
-paths. The candidates must give the same structure of tensors (torch.cond's rule); anything but
-a call of the choice (an attribute, a type test) is refused at the line, since no one Python
-object is the answer. A function a branch makes (`if c: func = _ReverseFunc(func)`, torchdiffeq
+paths. The candidates must give the same structure of tensors (torch.cond's rule). Anything but
+a call of the choice (an attribute, a type test) has no one Python object for its answer: there
+the graph is specialised on the condition, as it was at the choice before, and it is refused
+where it cannot be (under torch.compile, in a staged body). A function a branch makes (`if c: func = _ReverseFunc(func)`, torchdiffeq
 misc.py:273) is not such a choice: the branch would have to run outside the operator to make
 it, which its other effects (a dict written, a closure's cell) forbid; it is specialised, and
 refused under torch.compile, as before.
@@ -47,6 +48,15 @@ class ChosenCall:
             "called",
             "Test or read each candidate before the choice, or choose with a Python condition")
 
+    def taken(self, use: str):
+        """The candidate the condition takes, for `use` of the choice other than a call: the
+        graph specialised on the condition, as a choice the graph cannot hold is at the top
+        level (NOTE [specialisation]); where it cannot be, `refuse(use)` (under torch.compile,
+        in a staged body)."""
+        from .operators import _specialized
+
+        return self.if_true if _specialized(self.pred, use, self.refuse(use)) else self.if_false
+
     def __call__(self, *args, **kwargs):
         from . import calls
         from .staging import torch as staging
@@ -73,7 +83,7 @@ class ChosenCall:
             # (what the runtime and torch ask of any value, `getattr(fn, "__self__", None)`:
             # this object has none of it)
             raise AttributeError(name)
-        raise self.refuse(f"attribute .{name}")
+        return getattr(self.taken(f"attribute .{name}"), name)
 
 
 def _named(fn) -> str:
