@@ -634,14 +634,35 @@ def _one_object(key: torch.Tensor) -> bool:
     slot = get_proxy_slot(key, tracer, None) if tracer is not None else None
     if slot is None:
         return False
-    node = slot.proxy.node
+    node = _written_node(slot.proxy.node)
+    if node is None or node.op != "call_function" and node.op != "placeholder":
+        return False
     if node.op == "placeholder":
         return True
-    if node.op != "call_function":
-        return False
     if node.target is operator.getitem:
         return False  # (an item of a staged statement's, or a multi-output operator's, results)
     return str(node.target) not in _CHOOSING
+
+
+def _written_node(node):
+    """The node that made the tensor `node` stands for, through the operators that updated it
+    in place (`p.add_(1)`, `torch.mul(x, 2, out=p)`: the same Python object as before), or
+    None where that cannot be told."""
+    for _ in range(10_000):
+        schema = getattr(node.target, "_schema", None) if node.op == "call_function" else None
+        if schema is None:
+            return node
+        written = [(j, a) for j, a in enumerate(schema.arguments)
+                   if a.alias_info is not None and a.alias_info.is_write]
+        if not written:
+            return node
+        j, argument = written[0]
+        source = node.kwargs.get(argument.name) if argument.kwarg_only or j >= len(
+            node.args) else node.args[j]
+        if not isinstance(source, torch.fx.Node):
+            return None
+        node = source
+    return None
 
 
 def _traced_key(target, key, use, statement="subscript", fix=None) -> StagingError:

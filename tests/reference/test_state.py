@@ -1808,3 +1808,24 @@ def test_a_tensor_not_yet_a_key_of_a_dict_keyed_by_tensors():
         autoconv.autoconv(state_keyed_by_a_chosen_tensor)(T([1.0, 2.0]))
     with pytest.raises(StagingError, match="keyed by tensor objects .* inside a staged body"):
         autoconv.autoconv(state_keyed_in_a_staged_loop)(T([1.0, 2.0]))
+
+
+def state_keyed_by_an_updated_choice(x, y):
+    state = {x: 1.0, y: 2.0}
+    p = x if x.sum() > y.sum() else y
+    p.add_(0)  # (the same object as `x` or `y` in Python: the choice is followed through it)
+    return x * state.get(p, 5.0)
+
+
+def state_keyed_by_an_updated_tensor(x, y):
+    q = x * 2
+    state = {y: 2.0}
+    q.add_(1)
+    return x * state.get(q, 5.0) + len(state)
+
+
+def test_a_tensor_updated_in_place_keeps_what_made_it():
+    pairs = [(T([1.0, 2.0]), T([3.0, 4.0])), (T([5.0, 2.0]), T([0.0, 4.0]))]
+    assert_same_result(state_keyed_by_an_updated_tensor, pairs, staged=False, compile=False)
+    with pytest.raises(StagingError, match="keyed by tensor objects .* a staged choice"):
+        autoconv.autoconv(state_keyed_by_an_updated_choice)(*pairs[0])
