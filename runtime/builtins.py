@@ -22,6 +22,7 @@ that a condition then stages:
                           of the Python value it stands for (NOTE [type tests of staged values])
     getattr(o, c), hasattr, setattr, delattr   with such a constant as the name: the graph
                           specialised on it, as a dict key (`table[c]`)
+    callable(f)           Python's answer, also where dynamo has none (`callable(A.matmul)`)
 
 `abs`, `round` and arithmetic need nothing here: they work on traced tensors and symbolic
 numbers (arithmetic.number_call makes `abs` / `round` of a number read from a traced tensor a
@@ -36,6 +37,7 @@ import types
 
 import torch
 
+from .chosen_calls import ChosenCall
 from .lists import StagedList, check_not_empty
 from .staging.constants import StagedConstant, is_constant, isinstance_of
 from .staging.constants import staged as staged_constant
@@ -50,7 +52,7 @@ from .values import (as_staged_tensor, is_staged, known_empty, probe_row, to_ten
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
            "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_", "type_",
-           "getattr_", "hasattr_", "setattr_", "delattr_", "counted_", "filter_test"]
+           "getattr_", "hasattr_", "setattr_", "delattr_", "callable_", "counted_", "filter_test"]
 
 _MISSING = object()
 
@@ -103,6 +105,8 @@ def isinstance_(value, classinfo, /):
     member chosen by `if t > 0: mode = Mode.A else: mode = Mode.B` is still a Mode); for a
     number's stand-in, a symbolic number or a grown list, of the Python value it stands for
     (NOTE [type tests of staged values])."""
+    if type(value) is ChosenCall:  # (NOTE [functions chosen by a tensor condition])
+        value = value.taken("call of isinstance()")
     if type(value) is StagedConstant:
         return isinstance_of(value, classinfo)
     if kinds_in(value) is not None:  # (NOTE [numbers of two kinds] in runtime/augmented.py)
@@ -125,6 +129,8 @@ def type_(value, *args, **kwargs):
     the Python value it stands for (NOTE [type tests of staged values])."""
     if args or kwargs:
         return type(value, *args, **kwargs)
+    if type(value) is ChosenCall:  # (NOTE [functions chosen by a tensor condition])
+        value = value.taken("call of type()")
     if kinds_in(value) is not None:  # (NOTE [numbers of two kinds] in runtime/augmented.py)
         raise kinds_error(value, "type()", " and ".join(
             f"{k} where it is a{'n' if k == 'int' else ''} {k}" for k in kinds_in(value)[0]))
@@ -161,6 +167,21 @@ def setattr_(obj, name, value, /):
 def delattr_(obj, name, /):
     """`delattr(obj, name)`, where `name` may be a str chosen by tensor values."""
     delattr(obj, _attribute_name(name))
+
+
+# Functions and methods of every kind, which are always callable: dynamo answers `isinstance` of
+# them, and has no rule for `callable` of a bound method of a tensor (`linear_cg(A.matmul, b)`
+# asks `callable(matmul_closure)`: "Failed to trace builtin operator `callable`", with or
+# without autoconv).
+_FUNCTION_TYPES = (types.BuiltinMethodType, types.MethodWrapperType, types.MethodType,
+                   types.FunctionType)
+
+
+def callable_(value, /):
+    """`callable(value)`, which dynamo can trace for a tensor's bound method too."""
+    if isinstance(value, _FUNCTION_TYPES):
+        return True
+    return callable(value)
 
 
 def reversed_(sequence, /):

@@ -160,6 +160,17 @@ def _torch_code(code) -> bool:
     return _FUNCTORCH in code.co_filename
 
 
+# The code objects of @torch.jit.script functions' Python functions whose twins are made
+# (NOTE [script functions under dynamo]).
+_script_codes: set = set()
+
+
+def _script_code(code) -> bool:
+    """Whether `code` is that of a @torch.jit.script function's Python function whose converted
+    twin is made, run by dynamo as Python (see `_convert_while_compiling`)."""
+    return code in _script_codes
+
+
 def do_not_convert(fn):
     """Mark `fn` to be called as it is from converted code, never converted."""
     target = getattr(fn, "__func__", fn)
@@ -212,6 +223,8 @@ def _converted_function(fn):
         # So is one torch's code made there (the function `torch.func.jacfwd(f)` returns,
         # tester 2026-12-02: dynamo's "ClosureConversionError: failed to convert closure cell
         # to Python constant"): torch's code runs as it is.
+        if _script_code(fn.__code__):  # NOTE [script functions under dynamo]
+            return getattr(fn, _SCRIPT_TWIN)
         if _generated_code(fn.__code__) or _torch_code(fn.__code__) or _runs_as_it_is(fn):
             return fn
     entry = fn.__dict__.get(_TWIN)
@@ -249,6 +262,7 @@ def _convert_while_compiling(fn):
 _runs_as_it_is._dynamo_marked_constant = True
 _generated_code._dynamo_marked_constant = True
 _torch_code._dynamo_marked_constant = True
+_script_code._dynamo_marked_constant = True
 _convert_while_compiling._dynamo_marked_constant = True
 
 
@@ -624,8 +638,8 @@ def _script_twin(fn):
     torch's data-dependent error inside its own (tester t11 repro 14). TorchScript keeps the
     Python function for dynamo to inline (`_torchdynamo_inline`); converted code (which runs
     only under a tracer) calls its twin instead, as dynamo traces that function. The twin is
-    kept on the ScriptFunction. Not under dynamo, which shows the ScriptFunction to the code it
-    traces as that Python function (it inlines it) and fails on its tensor `if` (open).
+    kept on the ScriptFunction, and on that Python function for dynamo (NOTE [script functions
+    under dynamo]).
     """
     twin = getattr(fn, _SCRIPT_TWIN, None)
     if twin is None and not torch.compiler.is_dynamo_compiling():
@@ -633,7 +647,18 @@ def _script_twin(fn):
         if type(original) is types.FunctionType:
             twin = _converted_function(original)
             setattr(fn, _SCRIPT_TWIN, twin)
+            setattr(original, _SCRIPT_TWIN, twin)
+            _script_codes.add(original.__code__)
     return twin
+
+
+# NOTE [script functions under dynamo]
+# Dynamo shows a @torch.jit.script function to the code it traces as the Python function it
+# keeps (`_torchdynamo_inline`): `type(fn)` is a function there, and neither it nor the
+# ScriptFunction is a constant `_runs_as_it_is` can be given ("assume_constant_result argument
+# conversion failed": linear_operator's `_jit_linear_cg_updates_no_precond` in `linear_cg`'s
+# loop). Its code object is a constant: the twin made before the trace (`preconvert`, from the
+# callees the converter lists) is found through it, and read from that function's attribute.
 
 
 def converted_method_call(obj, name: str, /, *args, **kwargs):

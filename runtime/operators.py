@@ -19,7 +19,7 @@ import torch
 import torch.utils._pytree as pytree
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
-from . import augmented, handlers, lists, staged_aliases, text
+from . import augmented, chosen_calls, handlers, lists, staged_aliases, text
 from .errors import StagingError, graph_error_message
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
@@ -2027,8 +2027,15 @@ def _specialized(cond, statement, error) -> bool:
                                  staging.in_staged_body() or probing, probing)
 
 
-def if_exp(cond, if_true, if_false, inputs=()):
-    """`if_true(*inputs) if cond else if_false(*inputs)`: only the chosen side is evaluated."""
+def if_exp(cond, if_true, if_false, inputs=(), plain=False):
+    """`if_true(*inputs) if cond else if_false(*inputs)`: only the chosen side is evaluated;
+    `plain` where both are names (reading them runs nothing)."""
+    if plain and is_staged(cond):
+        # NOTE [functions chosen by a tensor condition] in runtime/chosen_calls.py
+        choice = chosen_calls.chosen(as_staged_tensor(cond), if_true(*inputs),
+                                     if_false(*inputs))
+        if choice is not None:
+            return choice
     if is_staged(cond):
         facts = None if torch.compiler.is_dynamo_compiling() else branch_facts.watch(cond)
         raising = False

@@ -588,9 +588,18 @@ def _traced(key) -> bool:
 # there). Only where the answer cannot differ from Python's: the key is a tensor of its own
 # (not a number's stand-in, which Python hashes by value), and it is one of the dict's keys or
 # the dict is empty; a Parameter, which no staged statement gives, always (an optimizer's first
-# step over its parameters). Another tensor missing from a dict with keys is refused as before:
-# it may be a staged choice of a key (`p = a if c else b` is a new tensor in the graph, `a` or
-# `b` in Python), or a value meant as an int key (`VOCAB[x[i]]`, a KeyError in Python).
+# step over its parameters). A tensor missing from a dict with keys (a third-party optimizer's
+# first step over plain tensors: `state[p2]` after `state[p1]` was filled) is missing in Python
+# too where the tensor is one object on every run: an argument of the traced function (a
+# placeholder: the same argument slot on every replay), or a tensor an operator made outside
+# any staged body, which is a new object on every run, as in Python. It is refused where the
+# graph's tensor stands for one of several Python objects: a staged statement's result
+# (`p = a if c else b`: a new tensor in the graph, `a` or `b` in Python), a `torch.where` (how
+# `max(a, b)` of tensors and list writes at traced positions are staged), a row selected from
+# stacked items (a list read at a traced position), or any key inside a staged body (a body
+# runs once in the graph, where Python makes a new key each trip). Under dynamo, which shows no
+# graph node to the code it traces, it is refused as before; so is a value meant as an int key
+# (`VOCAB[x[i]]`, a KeyError in Python).
 def _traced_mapping_key(target, key) -> bool:
     """Whether a lookup of `key` in the Mapping `target` depends on a value known only when the
     graph runs (NOTE [tensors as keys of a dict])."""
@@ -600,12 +609,85 @@ def _traced_mapping_key(target, key) -> bool:
         return True
     if isinstance(key, torch.nn.Parameter):
         return False  # (no staged statement gives a Parameter: an optimizer's state)
-    return len(target) > 0 and not any(k is key for k in target.keys())
+    if len(target) == 0 or any(k is key for k in target.keys()):
+        return False
+    return not _one_object(key)
+
+
+# Operators whose result stands for one of several Python objects (NOTE [tensors as keys of a
+# dict]); a node that takes an item of a staged statement's results is `operator.getitem`.
+_CHOOSING = frozenset({"aten.where.self", "aten.where.ScalarSelf", "aten.where.ScalarOther",
+                       "aten.where.Scalar", "aten.index_select.default", "aten.index.Tensor",
+                       "higher_order.cond", "higher_order.while_loop"})
+
+
+def _one_object(key: torch.Tensor) -> bool:
+    """Whether the traced tensor `key` is one Python object on every run of the function: an
+    argument of it, or made by an operator outside staged bodies, not by a choice."""
+    import operator
+
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
+
+    if torch.compiler.is_dynamo_compiling() or context.in_staged_body():
+        return False
+    tracer = getattr(get_proxy_mode(), "tracer", None)
+    slot = get_proxy_slot(key, tracer, None) if tracer is not None else None
+    if slot is None:
+        return False
+    node = _written_node(slot.proxy.node)
+    if node is None or node.op != "call_function" and node.op != "placeholder":
+        return False
+    if node.op == "placeholder":
+        return True
+    if node.target is operator.getitem:
+        return False  # (an item of a staged statement's, or a multi-output operator's, results)
+    return str(node.target) not in _CHOOSING
+
+
+def _written_node(node):
+    """The node that made the tensor `node` stands for, through the operators that updated it
+    in place (`p.add_(1)`, `torch.mul(x, 2, out=p)`: the same Python object as before), or
+    None where that cannot be told."""
+    for _ in range(10_000):
+        schema = getattr(node.target, "_schema", None) if node.op == "call_function" else None
+        if schema is None:
+            return node
+        written = [(j, a) for j, a in enumerate(schema.arguments)
+                   if a.alias_info is not None and a.alias_info.is_write]
+        if not written:
+            return node
+        j, argument = written[0]
+        source = node.kwargs.get(argument.name) if argument.kwarg_only or j >= len(
+            node.args) else node.args[j]
+        if not isinstance(source, torch.fx.Node):
+            return None
+        node = source
+    return None
 
 
 def _traced_key(target, key, use, statement="subscript", fix=None) -> StagingError:
     """A dict looked up or written at a key chosen by a tensor's value: which item (or which
     new key) is only known when the graph runs, and a graph holds no dict."""
+    if isinstance(key, torch.Tensor) and not is_stand_in(key) and any(
+            isinstance(k, torch.Tensor) for k in target.keys()):
+        # (NOTE [tensors as keys of a dict]: a tensor object missing from a dict keyed by
+        # tensor objects, whose identity the trace cannot vouch for)
+        where = ("under torch.compile, where autoconv cannot see which operator made it"
+                 if torch.compiler.is_dynamo_compiling() else
+                 "inside a staged body, which runs once in the graph where Python makes a new "
+                 "tensor each trip" if context.in_staged_body() else
+                 "it is a staged choice of one of several tensors (a tensor `if`, `max`, a "
+                 "list read at a traced position), a new tensor in the graph")
+        return StagingError(
+            statement,
+            f"a {type(target).__name__} keyed by tensor objects (Python hashes a tensor by its "
+            f"identity) is {use} a tensor that is not one of its keys, and the graph cannot "
+            f"know which Python object it is: {where}",
+            "Fill the dict with its tensor keys before the tensor-dependent code (an "
+            "optimizer's `state[p]` for every `p` first), key it by a Python value (the "
+            "index of `p` in its list), or run the function with autoconv.autoconv or "
+            "torch.export, where an argument or a tensor made outside staged statements is "
+            "looked up by its identity")
     return StagingError(
         statement,
         f"a {type(target).__name__} is {use} a traced value ({_shown(key)}); its keys are "

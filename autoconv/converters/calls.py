@@ -4,7 +4,7 @@
     self.block(x)      ->  ac.converted_call(self.block, x)     (methods and submodules)
     range(n)           ->  ac.range_(n)          (also enumerate, zip, print, len, min, max,
                                                   sum, any, all, bool, int, float, isinstance,
-                                                  getattr, hasattr, setattr, delattr)
+                                                  getattr, hasattr, setattr, delattr, callable)
     torch.equal(a, b)  ->  ac.equal_(a, b)       (also allclose, is_nonzero)
     torch.sin(x), abs(x), x.sum()   stay as they are
     torch.manual_seed(0) ->  ac.random_state_(torch.manual_seed, 'torch.random.manual_seed')(0)
@@ -46,7 +46,7 @@ _STAGED_BUILTINS = {"range": "range_", "enumerate": "enumerate_", "zip": "zip_",
                     **{name: name + "_" for name in (
                         "len", "min", "max", "sum", "any", "all", "bool", "int", "float", "reversed",
                         "isinstance", "type", "str", "repr", "format", "getattr", "hasattr", "setattr",
-                        "delattr", "sorted")}}
+                        "delattr", "sorted", "callable")}}
 # Builtins that make text: given the source of their argument, for the placeholder text of a
 # traced value (NOTE [text of traced tensors] in runtime/text.py).
 _TEXT_BUILTINS = frozenset({"str", "repr", "format"})

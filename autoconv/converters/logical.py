@@ -145,7 +145,14 @@ class LogicalConverter(Converter):
     def visit_IfExp(self, node):
         self._read_for_truth(node.test)
         self.generic_visit(node)
-        return self._lazy_call("if_exp", node.test, node.body, node.orelse)
+        plain = _is_plain(node.body) and _is_plain(node.orelse)
+        call = self._lazy_call("if_exp", node.test, node.body, node.orelse)
+        if plain:
+            # (reading them runs nothing: a choice of two functions is kept, NOTE [functions
+            # chosen by a tensor condition] in runtime/chosen_calls.py)
+            call.keywords.append(gast.keyword(arg="plain", value=gast.Constant(value=True,
+                                                                               kind=None)))
+        return call
 
     def visit_If(self, node):
         self._read_for_truth(node.test)

@@ -15,7 +15,7 @@ def test_a_conditional_expression_then_an_update():
         """
         def f(pos, neg, c, v):
             chosen = c
-            acc = ac.if_exp(chosen, lambda neg, pos: pos, lambda neg, pos: neg, (neg, pos))
+            acc = ac.if_exp(chosen, lambda neg, pos: pos, lambda neg, pos: neg, (neg, pos), plain=True)
             acc += v
             ac.write_back_choice(acc, chosen, pos, neg)
             return pos
@@ -61,7 +61,7 @@ def test_an_update_in_a_compound_statement_is_refused_there():
         """
         def f(pos, neg, c, v):
             chosen = c
-            acc = ac.if_exp(chosen, lambda neg, pos: pos, lambda neg, pos: neg, (neg, pos))
+            acc = ac.if_exp(chosen, lambda neg, pos: pos, lambda neg, pos: neg, (neg, pos), plain=True)
             ac.refuse_choice_update(acc, chosen, 'acc', '`pos` or `neg`')
             with v:
                 acc.add_(v)
@@ -83,7 +83,7 @@ def test_no_update_no_change_and_staged_bodies_written_back_too():
         """,
         """
         def f(pos, neg, c, xs, k):
-            acc = ac.if_exp(c, lambda neg, pos: pos, lambda neg, pos: neg, (neg, pos))
+            acc = ac.if_exp(c, lambda neg, pos: pos, lambda neg, pos: neg, (neg, pos), plain=True)
 
             def loop_test(c, k, xs):
                 return c
@@ -159,7 +159,7 @@ def test_an_update_of_a_source_refreshes_the_choice():
         """
         def f(pos, neg, c, v):
             chosen = ac.and_(c, lambda pos: pos, (pos,), plain=True)
-            acc = ac.if_exp(chosen, lambda neg, pos: pos, lambda neg, pos: neg, (neg, pos))
+            acc = ac.if_exp(chosen, lambda neg, pos: pos, lambda neg, pos: neg, (neg, pos), plain=True)
             pos.add_(v)
             ac.refresh_choice(acc, chosen, pos, neg)
             return acc
@@ -209,7 +209,7 @@ def test_a_returned_choice_is_marked_and_a_callers_update_written_back():
                 return out,
             out, = ac.for_stmt(s, None, loop_body, (out,), ('out',), kept=(0,))
             chosen = c
-            return ac.returned_choice(ac.if_exp(chosen, lambda x, y: x, lambda x, y: y, (x, y)), chosen, x, y)
+            return ac.returned_choice(ac.if_exp(chosen, lambda x, y: x, lambda x, y: y, (x, y), plain=True), chosen, x, y)
         """,
     )
 

@@ -28,7 +28,7 @@ def test_if_exp():
         """
         def f(a, b):
             chosen = a > b
-            return ac.returned_choice(ac.if_exp(chosen, lambda a, b: a, lambda a, b: b, (a, b)), chosen, a, b)
+            return ac.returned_choice(ac.if_exp(chosen, lambda a, b: a, lambda a, b: b, (a, b), plain=True), chosen, a, b)
         """,
     )
 

@@ -10,9 +10,11 @@ runtime/staging/outside_writes.py, NOTE [reads after a loop of no trip] in
 autoconv/converters/unbound.py): the probe that learns the type of `k` updated the buffers
 once more outside torch.while_loop (0.13 off after one iteration, 1.7e-4 relative at
 convergence), and the loop's own check of `k` raised UnboundLocalError after a loop of no trip
-where Python reads `k` only under `n_iter > 0`. Under torch.compile dynamo cannot trace
-`callable(A.matmul)` (linear_cg.py, before any control flow), which is dynamo's limit
-(docs/real-code.md).
+where Python reads `k` only under `n_iter > 0`. Under torch.compile it stopped at
+`callable(A.matmul)` (linear_cg.py, before any control flow), for which dynamo has no rule
+(converted code asks `ac.callable_` now), then at the loop's `@torch.jit.script` helpers
+(NOTE [script functions under dynamo] in runtime/calls.py); it stops now at dynamo's refusal
+of `Tensor.resize_as_()` in `_jit_linear_cg_updates` (docs/real-code.md).
 """
 
 import pytest
@@ -78,3 +80,15 @@ def test_linear_cg_exported_program_on_a_converged_right_hand_side(tmp_path):
     a, _ = _system(24, 0)
     b = torch.zeros(24, 2, dtype=torch.float64)
     torch.testing.assert_close(module(a, b), _solve(a, b))
+
+
+@pytest.mark.slow
+def test_linear_cg_under_compile_stops_at_dynamos_resize_as():
+    # `callable(A.matmul)` and the loop's @torch.jit.script helpers trace now; linear_cg's
+    # `beta.resize_as_(residual_inner_prod)` is torch's limit, with or without autoconv
+    import autoconv
+
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(_solve), fullgraph=True, backend="eager")
+    with pytest.raises(torch._dynamo.exc.Unsupported, match=r"resize_as_"):
+        compiled(*_system(24, 0))

@@ -869,7 +869,72 @@ def _grows_with_scripted_helper(x):
 def test_a_torch_jit_script_helper_with_a_tensor_condition_is_converted():
     # TorchScript's interpreter evaluated the helper's `if` on the traced tensor and failed with
     # torch's data-dependent error (tester t11 repro 14): converted code calls the converted
-    # twin of its Python function instead. (torch.compile inlines the Python function itself
-    # and fails on its `if`: open.)
+    # twin of its Python function instead. (torch.compile: the test below.)
     inputs = [T([1.0, 1.0]), T([-1.0, -1.0]), T([5.0, 6.0])]
     assert_same_result(_grows_with_scripted_helper, inputs, compile=False)
+
+
+@torch.jit.script
+def _scripted_update(x: torch.Tensor, out: torch.Tensor):
+    torch.mul(x, 0.5, out=out)
+
+
+def _halves_with_scripted_update(x):
+    # (linear_operator's `_jit_linear_cg_updates_no_precond(..., alpha, ...)`, which writes its
+    # arguments with `out=`)
+    out = torch.empty_like(x)
+    while x.sum() > 1:
+        _scripted_update(x, out)
+        x = out.clone()
+    return x
+
+
+def test_a_torch_jit_script_helper_updating_its_arguments():
+    inputs = [T([4.0, 4.0]), T([0.2, 0.3]), T([40.0, 1.0])]
+    assert_same_result(_halves_with_scripted_update, inputs, compile=False)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="dynamo guards the type of a "
+                   "ScriptFunction as a function's: 'Guard failed on the same frame it was "
+                   "created'")
+def test_a_torch_jit_script_helper_under_compile():
+    # The twin is found under dynamo now (NOTE [script functions under dynamo]: it refused
+    # "assume_constant_result argument conversion failed" in linear_cg's loop, and inlined the
+    # Python function itself, failing on its `if`, in the test above), and the graph traces;
+    # then dynamo's guard from converted_call's `type(fn) is types.FunctionType`, which it
+    # answered True for the function it shows, fails on the ScriptFunction itself.
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(_grows_with_scripted_helper), fullgraph=True,
+                             backend="eager")
+    assert_close(compiled(T([1.0, 1.0])), _grows_with_scripted_helper(T([1.0, 1.0])))
+
+
+def _solve_by_method(a, b, matmul_closure):
+    if not callable(matmul_closure):
+        raise TypeError("matmul_closure must be callable")
+    x = torch.zeros_like(b)
+    r = b - matmul_closure(x)
+    while r.abs().max() > 1e-3:
+        x = x + 0.5 * r
+        r = b - matmul_closure(x)
+    return x
+
+
+class _Scale:
+    def __call__(self, v):
+        return v * 2
+
+
+def _callable_kinds(a, b):
+    return (_solve_by_method(a, b, a.matmul), callable(a), callable(_Scale()), callable(3),
+            callable(a.__add__), callable(torch.sin), callable(_Scale))
+
+
+def test_callable_of_a_tensors_bound_method():
+    # linear_operator's `linear_cg(A.matmul, b)` asks `callable(matmul_closure)`, for which
+    # dynamo has no rule ("Failed to trace builtin operator `callable` with argument types
+    # ['builtin_function_or_method']"), with or without autoconv: converted code asks
+    # `ac.callable_`, which answers functions and methods of every kind without it.
+    a = torch.eye(2) * 0.9
+    inputs = [(a, T([1.0, 2.0])), (a, T([0.0, 0.0])), (a * 1.1, T([5.0, -3.0]))]
+    assert_same_result(_callable_kinds, inputs)

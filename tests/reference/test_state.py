@@ -1753,3 +1753,79 @@ def test_a_dict_keyed_by_a_tensor_object():
     for mode in (autoconv.autoconv(state_keyed_by_a_chosen_tensor),):
         with pytest.raises(StagingError, match="looked up"):
             mode(T([1.0, 2.0]))
+
+
+# A tensor missing from a dict with tensor keys: missing in Python too where the tensor is one
+# object on every run (an argument, or made by an operator outside staged bodies), so the graph
+# takes Python's answer; refused where it stands for one of several objects, and under dynamo
+# (NOTE [tensors as keys of a dict]).
+
+
+def state_keyed_by_plain_tensors(x):
+    # a third-party optimizer's first step over plain tensors (torch_optimizer's Lamb / AdamP
+    # `state = self.state[p]`): `q` is not yet a key when `state` holds `p`'s
+    params = [x * 2, x * 3]
+    state = collections.defaultdict(dict)
+    out = []
+    for p in params:
+        st = state[p]
+        if len(st) == 0:
+            st["m"] = torch.zeros_like(p)
+        st["m"].add_(p)
+        out.append(st["m"])
+    return torch.where(out[0].sum() > 0, out[0] + out[1], out[1]), len(state)
+
+
+def state_keyed_by_arguments(x, y):
+    state = {x: x.sum()}
+    if y not in state:
+        state[y] = y * 2
+    total = state[x] + state[y].sum()
+    if total > 0:  # (a staged `if` after the lookups)
+        total = total * 2
+    return total, len(state)
+
+
+def state_keyed_in_a_staged_loop(x):
+    state = {x: 0}
+    p = x
+    while p.sum() < 10:
+        p = p * 2
+        state[p] = 1  # (Python makes a new key each trip)
+    return p, len(state)
+
+
+def test_a_tensor_not_yet_a_key_of_a_dict_keyed_by_tensors():
+    inputs = [T([1.0, 2.0]), T([-1.0, 5.0]), T([-3.0, -1.0])]
+    assert_same_result(state_keyed_by_plain_tensors, inputs, staged=False, compile=False)
+    pairs = [(T([1.0, 2.0]), T([3.0, 4.0])), (T([-1.0, 5.0]), T([0.0, -9.0]))]
+    assert_same_result(state_keyed_by_arguments, pairs, compile=False)
+    compiled = torch.compile(autoconv.convert(state_keyed_by_plain_tensors), fullgraph=True,
+                             backend="eager")
+    with pytest.raises(StagingError, match="keyed by tensor objects .* under torch.compile"):
+        compiled(T([1.0, 2.0]))
+    with pytest.raises(StagingError, match="keyed by tensor objects .* a staged choice"):
+        autoconv.autoconv(state_keyed_by_a_chosen_tensor)(T([1.0, 2.0]))
+    with pytest.raises(StagingError, match="keyed by tensor objects .* inside a staged body"):
+        autoconv.autoconv(state_keyed_in_a_staged_loop)(T([1.0, 2.0]))
+
+
+def state_keyed_by_an_updated_choice(x, y):
+    state = {x: 1.0, y: 2.0}
+    p = x if x.sum() > y.sum() else y
+    p.add_(0)  # (the same object as `x` or `y` in Python: the choice is followed through it)
+    return x * state.get(p, 5.0)
+
+
+def state_keyed_by_an_updated_tensor(x, y):
+    q = x * 2
+    state = {y: 2.0}
+    q.add_(1)
+    return x * state.get(q, 5.0) + len(state)
+
+
+def test_a_tensor_updated_in_place_keeps_what_made_it():
+    pairs = [(T([1.0, 2.0]), T([3.0, 4.0])), (T([5.0, 2.0]), T([0.0, 4.0]))]
+    assert_same_result(state_keyed_by_an_updated_tensor, pairs, staged=False, compile=False)
+    with pytest.raises(StagingError, match="keyed by tensor objects .* a staged choice"):
+        autoconv.autoconv(state_keyed_by_an_updated_choice)(*pairs[0])
