@@ -204,8 +204,9 @@ def _bfgs_core_two_iterations(x0):
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "silently wrong (session 26, docs/real-code.md): torchmin's BFGS loop with its Hessian "
     "object a plain class replays x = [-2.4188, 1.2628] where Python gives [-0.7401, "
-    "0.9967]; the statements involved are `if return_all: allvecs.append(x_new)` (allvecs "
-    "unbound) and the first break's `warnflag = 4; msg = ...`, not isolated further"))
+    "0.9967]; needed together: `if return_all: allvecs = [x]` before the loop (a name "
+    "possibly unbound), `if return_all: allvecs.append(x_new)` in it, and the first break's "
+    "`warnflag = 4; msg = ...`; not isolated further"))
 def test_bfgs_with_a_plain_class_hessian_replays_python(monkeypatch):
     # torchmin's own BFGS is refused (an abc.ABC subclass is no record for autoconv); the
     # same class without the ABC base is carried, and the loop then replays a wrong x
