@@ -173,3 +173,48 @@ def test_strong_wolfe_line_search_with_python_float_values():
     starts = [(torch.tensor([-1.0, 1.0, 0.5]),), (torch.tensor([0.5, 0.5, 0.5]),),
               (torch.tensor([1.5, 2.0, 1.0]),)]
     assert_same_result(run, starts, export=False, compile=False)
+
+
+def _plain_class(cls):
+    """`cls` rebuilt as a plain class (no abc.ABC base): its methods and its bases' methods."""
+    namespace = {}
+    for klass in reversed(cls.__mro__[:-1]):
+        namespace.update({k: v for k, v in vars(klass).items()
+                          if k not in ("__dict__", "__weakref__", "__slots__",
+                                       "__abstractmethods__", "_abc_impl")})
+    return type(cls.__name__, (object,), namespace)
+
+
+def _plain_bfgs_init(self, x, inverse=True):
+    # BFGS.__init__ (bfgs.py:67) and HessianUpdateStrategy.__init__, without `super()`
+    self.n_updates = 0
+    self.inverse = inverse
+    self.I = torch.eye(x.numel(), device=x.device, dtype=x.dtype)
+    self.H = self.I.clone()
+
+
+def _bfgs_core_two_iterations(x0):
+    from torchmin.bfgs import _minimize_bfgs_core
+
+    result = _minimize_bfgs_core(_rosen, x0, lr=0.5, max_iter=2, line_search="none")
+    return result.x, result.hess_inv
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "silently wrong (session 26, docs/real-code.md): torchmin's BFGS loop with its Hessian "
+    "object a plain class replays x = [-2.4188, 1.2628] where Python gives [-0.7401, "
+    "0.9967]; needed together: `if return_all: allvecs = [x]` before the loop (a name "
+    "possibly unbound), `if return_all: allvecs.append(x_new)` in it, and the first break's "
+    "`warnflag = 4; msg = ...`; not isolated further"))
+def test_bfgs_with_a_plain_class_hessian_replays_python(monkeypatch):
+    # torchmin's own BFGS is refused (an abc.ABC subclass is no record for autoconv); the
+    # same class without the ABC base is carried, and the loop then replays a wrong x
+    import torchmin.bfgs
+
+    plain = _plain_class(torchmin.bfgs.BFGS)
+    plain.__init__ = _plain_bfgs_init
+    monkeypatch.setattr(torchmin.bfgs, "BFGS", plain)
+    assert_same_result(_bfgs_core_two_iterations,
+                       [(torch.tensor([-1.0, 1.0]),), (torch.tensor([1.0001, 1.0002]),)],
+                       export=False, compile=False)
