@@ -128,6 +128,7 @@ class _SkipOutsideUpdates(torch.overrides.TorchFunctionMode):
         super().__init__()
         self.owned = owned  # id -> each tensor made while a probe runs (weakly held)
         self.kept = kept  # ids of the traced tensors whose updates run (and are refused)
+        self.saved = {}  # id -> (kept tensor, its value before the probe's first update of it)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -141,17 +142,52 @@ class _SkipOutsideUpdates(torch.overrides.TorchFunctionMode):
         if isinstance(out, (tuple, list)) and out and all(
                 isinstance(o, torch.Tensor) and self._other(o) for o in out):
             return out if isinstance(out, tuple) else tuple(out)
+        # NOTE [kept tensors put back after a probe]
+        if args and _in_place(func) and func.__name__ not in _RUN:
+            self._save(args[0])
+        for target in (out if isinstance(out, (tuple, list)) else (out,)):
+            self._save(target)
         result = func(*args, **kwargs)
         for value in (result if isinstance(result, (tuple, list)) else (result,)):
             if isinstance(value, torch.Tensor):
                 self.owned[id(value)] = value
         return result
 
+    def _save(self, tensor) -> None:
+        if (isinstance(tensor, torch.Tensor) and id(tensor) in self.kept
+                and id(tensor) not in self.saved and self.owned.get(id(tensor)) is not tensor):
+            with torch.no_grad():
+                self.saved[id(tensor)] = (tensor, tensor.detach().clone())
+
+    def put_back(self) -> None:
+        """Give each kept tensor the probe updated its value from before the probe, in the
+        graph being traced (NOTE [kept tensors put back after a probe])."""
+        with torch.no_grad():
+            for tensor, value in self.saved.values():
+                tensor.copy_(value)
+        self.saved.clear()
+
     def _other(self, tensor) -> bool:
         """Whether `tensor` is a tensor the probe did not make (and not one in `kept`)."""
         if not isinstance(tensor, torch.Tensor) or self.owned.get(id(tensor)) is tensor:
             return False
         return type_in(tensor, (torch.Tensor, torch.nn.Parameter)) or id(tensor) not in self.kept
+
+
+# NOTE [kept tensors put back after a probe]
+# The tensors of objects a probe's bodies reach (`kept`: a plain object's tensor field, a
+# module's buffer) are updated as the bodies say, for the caller to refuse the statement by
+# their version counters (NOTE [probes updating objects in place] in staging/torch.py). But a
+# probe may also end by an exception the caller takes as "stage the statement again another
+# way": `objects.ChangedInput`, raised when a body changed an object it only reads (torchmin's
+# BFGS loop: `hess.update(s, y)` sets `self.n_updates` and writes `self.H` in place, the first
+# staging passes `hess` as an input, the second carries it). The probe's update then stayed in
+# the graph, outside the operator, and the statement staged again updated the tensor once
+# more: the Hessian scaled twice, `x` wrong, silently (session 26, reduced in session 27 to
+# tests/reference/test_jumps.py's probed object updates). So the value a kept tensor had
+# before the probe's first update of it is saved, and put back (in the graph) when the probe
+# ends, however it ends: the probe leaves no update behind, and the refusal still sees the
+# version counter moved.
 
 
 # in-place ops that may change their target's shape: run as they are, unless the shape stays
@@ -191,8 +227,10 @@ def skipped_in_probe(kept=()):
     # (by id: a set would compare tensors with ==)
     owned = outer if outer is not None else weakref.WeakValueDictionary()
     _owned.tensors = owned
+    mode = _SkipOutsideUpdates(owned, {id(t) for t in kept})
     try:
-        with _SkipOutsideUpdates(owned, {id(t) for t in kept}):
+        with mode:
             yield
     finally:
         _owned.tensors = outer
+        mode.put_back()  # (outside the mode, which would run the copy as the probe's own)
