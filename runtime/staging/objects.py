@@ -86,8 +86,10 @@ def _has_slots(cls) -> bool:
 
     abc.ABC's empty `__slots__` makes its subclasses no records here, though their fields are
     in `__dict__`: carrying them (torchmin's trust-region `m = m_proposed`, base.py:220, and
-    its BFGS's `hess`) was tried and gave torchmin's BFGS without line search a wrong result
-    (docs/real-code.md), so they stay refused until that is understood."""
+    its BFGS's `hess`) was tried and gave torchmin's BFGS without line search a wrong result.
+    That result did not need ABC (a plain-class Hessian gave it too) and was fixed in session
+    27 (NOTE [kept tensors put back after a probe] in outside_writes.py); carrying ABC objects
+    has not been measured on torchmin since (docs/real-code.md), so they stay refused."""
     return hasattr(cls, "__slots__")
 
 

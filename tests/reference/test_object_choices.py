@@ -10,10 +10,12 @@ Two kinds practitioners write (torchmin's BFGS and trust-region loops):
 
 Plain Python vs staged replay (traced once, replayed on inputs that take other paths), the saved
 torch.export program and torch.compile. A plain class converts; a subclass of `abc.ABC` is still
-refused: ABC's empty `__slots__` makes autoconv take it for no record of fields, and letting
-such objects be carried (session 26: these tests then pass in all three modes) makes torchmin's
-BFGS without line search return a wrong `x` (docs/real-code.md, "Why carrying ABC objects stays
-off"), so the refusal stands until that is fixed.
+refused: ABC's empty `__slots__` makes autoconv take it for no record of fields. Letting such
+objects be carried (session 26: these tests then pass in all three modes) made torchmin's BFGS
+without line search return a wrong `x`; that wrong `x` did not need ABC and was fixed in session
+27 (a probe's update of an object's tensor left in the graph: NOTE [kept tensors put back after
+a probe]), but carrying ABC objects has not been measured on torchmin again (its early-breaking
+starts still raise an UnboundLocalError: docs/real-code.md), so the refusal stands for now.
 """
 
 import abc
@@ -92,8 +94,8 @@ _COUNTER_STARTS = [(T([3.0, 1.0]),), (T([-1.0, 0.5]),), (T([9.0, 2.0]),)]
 # traced path, and the replay on an input taking the other one says so (GuardFailed).
 _ABC_REFUSED = pytest.mark.xfail(strict=True, raises=(StagingError, GuardFailed), reason=(
     "objects of abc.ABC subclasses are not carried (runtime/staging/objects.py, _has_slots): "
-    "carrying them passes these tests but makes torchmin's BFGS silently wrong "
-    "(docs/real-code.md)"))
+    "carrying them passes these tests; not yet measured again on torchmin's BFGS since its "
+    "plain-class wrong result was fixed (session 27, docs/real-code.md)"))
 
 
 def test_counter_on_a_plain_object_after_a_tensor_decided_return():
