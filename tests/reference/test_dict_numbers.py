@@ -1,0 +1,154 @@
+"""Floats a staged loop carried in a dict, read back through every way a dict's values leave it
+(tester26 s01-s03; NOTE [values leaving a container] in autoconv/converters/numbers.py): Python's
+float keeps a float32 tensor float32, and `torch.tensor` of it is float32."""
+
+import pytest
+import torch
+
+from support import assert_same_exactly
+
+T = torch.tensor
+# the first traced; the second adds other items (and `n` another count)
+_PATHS = [(T([0.1, -0.2, 0.3, 0.7]),), (T([-0.1, 0.2, -0.3, 0.5]),)]
+
+
+def _carried(x):
+    m = {"s": 0.0, "n": 0.0}
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            m["s"] += x[i].item()
+            m["n"] += 1.0
+    return m
+
+
+def read_by_get(x):
+    m = {"s": 0.0, "n": 0.0}
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            m["s"] += x[i].item()
+            m["n"] += 1.0
+    return x.sum() * m.get("s"), torch.tensor(m.get("n", 0.0))
+
+
+def summed_values(x):
+    m = {"s": 0.0, "n": 0.0}
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            m["s"] += x[i].item()
+            m["n"] += 1.0
+    return sum(m.values()) * x.sum(), torch.tensor(sum(m.values()))
+
+
+def tensor_of_the_values(x):
+    # (replay: torch.tensor of a list of traced 0-d tensors, "data is not allocated yet";
+    # torch.compile: float64)
+    m = {"s": 0.0, "n": 0.0}
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            m["s"] += x[i].item()
+            m["n"] += 1.0
+    return torch.tensor(list(m.values())), torch.tensor([*m.values()])
+
+
+def a_copy_by_dict(x):
+    m = {"s": 0.0, "n": 0.0}
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            m["s"] += x[i].item()
+            m["n"] += 1.0
+    d = dict(m)
+    return dict(m)["s"] * x.sum(), torch.tensor(d["n"]), x.sum() * m.copy()["s"]
+
+
+def unpacked_into_a_literal(x):
+    m = {"s": 0.0, "n": 0.0}
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            m["s"] += x[i].item()
+            m["n"] += 1.0
+    d = {**m, "k": 2.0}
+    return d["s"] * x.sum(), torch.tensor(d["n"])
+
+
+def comprehensions_of_the_items(x):
+    m = {"s": 0.0, "n": 0.0}
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            m["s"] += x[i].item()
+            m["n"] += 1.0
+    d = {k: v * 2 for k, v in m.items()}
+    vals = [v / 3 for v in m.values()]
+    return (d["s"] * x.sum(), torch.tensor(d["n"]), torch.tensor(vals),
+            x.sum() * sum(v for v in m.values()))
+
+
+def items_sorted_and_iterated(x):
+    m = {"s": 0.0, "n": 0.0}
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            m["s"] += x[i].item()
+            m["n"] += 1.0
+    first = sorted(m.items())[0][1]  # ('n', ...) sorts before ('s', ...)
+    return x.sum() * first, x.sum() * next(iter(m.values())), x.sum() * max(m.values())
+
+
+def _scaled(m, x):
+    return m["s"] * x.sum(), torch.tensor(m.get("n"))
+
+
+def given_to_a_helper(x):
+    m = {"s": 0.0, "n": 0.0}
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            m["s"] += x[i].item()
+            m["n"] += 1.0
+    return _scaled(m, x)
+
+
+def returned_by_a_helper(x):
+    m = _carried(x)
+    return x.sum() * m.get("s"), torch.tensor(sum(m.values()))
+
+
+def filled_from_empty(x):
+    # (a dict whose literal holds no number: its items are the loop's)
+    m = {}
+    m["s"] = 0.0
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            m["s"] = m["s"] + x[i].item()
+    return x.sum() * m.get("s"), torch.tensor(list(m.values()))
+
+
+@pytest.mark.parametrize("fn", [
+    read_by_get, summed_values, tensor_of_the_values, a_copy_by_dict, unpacked_into_a_literal,
+    comprehensions_of_the_items, items_sorted_and_iterated, given_to_a_helper,
+    returned_by_a_helper, filled_from_empty], ids=lambda f: f.__name__)
+def test_a_carried_dicts_floats_keep_python_promotion_however_read(fn):
+    assert_same_exactly(fn, _PATHS)
+
+
+def lambdas_kept_in_a_dict(x):
+    # (tester26: `ops[key](y)` in a staged body raised "... not tracked with proxy")
+    ops = {"a": lambda v: v + 1, "b": lambda v: v * 2}
+    y = x
+    for i in range(x.shape[0]):
+        key = "a" if i % 2 == 0 else "b"
+        if x[i] > 0:
+            y = ops[key](y)
+    return y
+
+
+def lambdas_chosen_by_a_tensor_condition(x):
+    ops = {"a": lambda v: v + 1, "b": lambda v: v * 2}
+    y = x
+    for i in range(x.shape[0]):
+        key = "a" if x[i] > 0 else "b"
+        y = ops[key](y)
+    return y
+
+
+@pytest.mark.parametrize("fn", [lambdas_kept_in_a_dict, lambdas_chosen_by_a_tensor_condition],
+                         ids=lambda f: f.__name__)
+def test_callbacks_kept_in_a_dict_called_in_a_staged_body(fn):
+    assert_same_exactly(fn, _PATHS)
