@@ -82,14 +82,15 @@ def comprehensions_of_the_items(x):
             x.sum() * sum(v for v in m.values()))
 
 
-def items_sorted_and_iterated(x):
+def items_listed_and_iterated(x):
     m = {"s": 0.0, "n": 0.0}
     for i in range(x.shape[0]):
         if x[i] > 0:
             m["s"] += x[i].item()
             m["n"] += 1.0
-    first = sorted(m.items())[0][1]  # ('n', ...) sorts before ('s', ...)
-    return x.sum() * first, x.sum() * next(iter(m.values())), x.sum() * max(m.values())
+    last = list(m.items())[-1][1]
+    return (x.sum() * last, x.sum() * next(iter(m.values())), x.sum() * max(m.values()),
+            torch.tensor(tuple(reversed(list(m.values())))))
 
 
 def _scaled(m, x):
@@ -122,7 +123,7 @@ def filled_from_empty(x):
 
 @pytest.mark.parametrize("fn", [
     read_by_get, summed_values, tensor_of_the_values, a_copy_by_dict, unpacked_into_a_literal,
-    comprehensions_of_the_items, items_sorted_and_iterated, given_to_a_helper,
+    comprehensions_of_the_items, items_listed_and_iterated, given_to_a_helper,
     returned_by_a_helper, filled_from_empty], ids=lambda f: f.__name__)
 def test_a_carried_dicts_floats_keep_python_promotion_however_read(fn):
     assert_same_exactly(fn, _PATHS)
