@@ -5,7 +5,8 @@ float keeps a float32 tensor float32, and `torch.tensor` of it is float32."""
 import pytest
 import torch
 
-from support import assert_same_exactly
+import autoconv
+from support import Calling, assert_same_exactly
 
 T = torch.tensor
 # the first traced; the second adds other items (and `n` another count)
@@ -149,7 +150,23 @@ def lambdas_chosen_by_a_tensor_condition(x):
     return y
 
 
-@pytest.mark.parametrize("fn", [lambdas_kept_in_a_dict, lambdas_chosen_by_a_tensor_condition],
-                         ids=lambda f: f.__name__)
-def test_callbacks_kept_in_a_dict_called_in_a_staged_body(fn):
-    assert_same_exactly(fn, _PATHS)
+def test_callbacks_kept_in_a_dict_called_in_a_staged_body():
+    assert_same_exactly(lambdas_kept_in_a_dict, _PATHS)
+
+
+def test_a_callback_chosen_from_a_dict_by_a_tensor_condition():
+    # The key is a str a tensor chose: replay traces a graph per path (Python's values), and a
+    # torch.export program, which holds the traced path only, refuses the other path's inputs
+    # with the line, never a wrong value.
+    function = autoconv.autoconv(lambdas_chosen_by_a_tensor_condition)
+    for (x,) in _PATHS:
+        got, want = function(x.clone()), lambdas_chosen_by_a_tensor_condition(x.clone())
+        assert got.dtype == want.dtype and torch.equal(got, want)
+    program = torch.export.export(Calling(autoconv.convert(lambdas_chosen_by_a_tensor_condition)),
+                                  (_PATHS[0][0].clone(),), strict=False).module()
+    assert torch.equal(program(_PATHS[0][0].clone()),
+                       lambdas_chosen_by_a_tensor_condition(_PATHS[0][0].clone()))
+    line = lambdas_chosen_by_a_tensor_condition.__code__.co_firstlineno + 5
+    with pytest.raises(RuntimeError, match=rf"test_dict_numbers.py:{line}: autoconv "
+                                           r"specialised this graph"):
+        program(_PATHS[1][0].clone())
