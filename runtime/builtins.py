@@ -791,9 +791,11 @@ def sum_(iterable, /, start=0):
     The sum of a list of Python numbers (a grown one, or one holding number stand-ins) stands
     for the Python number it is (NOTE [sums of numbers])."""
     grown, numbers = None, False
-    if type(iterable) is types.GeneratorType:
-        # (its items may be numbers' stand-ins, `sum(ac.counted_(c, 1) for ...)`: summed as
-        # the numbers they stand for, a list's are)
+    if not type_in(iterable, _SEQUENCES) and not isinstance(iterable, torch.Tensor):
+        # (a generator, `m.values()` of a dict, an iterator: its items may be numbers'
+        # stand-ins, `sum(ac.counted_(c, 1) for ...)`, a carried dict's floats: summed as the
+        # numbers they stand for, a list's are; sum iterates it once, as the list does.
+        # NOTE [values leaving a container] in autoconv/converters/numbers.py)
         iterable = list(iterable)
     if type(iterable) is StagedList and is_staged(iterable.count):
         grown = iterable

@@ -176,6 +176,27 @@ class TracedText:
     def __mod__(self, other):
         self._refuse("`%`")
 
+    def _number(self, call: str):
+        # `float(f"{s:.3f}")` of a traced number (a float a staged loop carried): parsing the
+        # text back is a number only the graph could make, and the TypeError Python gives an
+        # object that is no str named autoconv's class (dynamo's: "Observed exception")
+        problem = (f"`{call}` parses the text {self.placeholder()!r}, made from a traced value "
+                   "whose digits are only known when the graph runs (a graph computes no text)")
+        fix = ("Compute the number from the value itself: `round(s, 3)` for "
+               "`float(f\"{s:.3f}\")`, `round(s)` for `int(f\"{s:.0f}\")`")
+        if torch.compiler.is_dynamo_compiling():
+            raise_at_under_dynamo(self.location, "text", problem, fix)
+        raise StagingError.at(self.location, "text", problem, fix)
+
+    def __float__(self):
+        self._number("float()")
+
+    def __int__(self):
+        self._number("int()")
+
+    def __complex__(self):
+        self._number("complex()")
+
 
 
 def _str_method(name):

@@ -670,6 +670,13 @@ def _scan(body: list):
             continue
         if cls is gast.Assign:
             assigns.append(node)
+        elif cls is gast.comprehension:
+            # `for k, v in m.items()` of a comprehension binds an item of its iterable (NOTE
+            # [values leaving a container]): an assignment of `m.items()[0]` to the fixed
+            # points below, which read it as the iterable's item
+            assigns.append(gast.Assign(targets=[node.target], value=gast.Subscript(
+                value=node.iter, slice=gast.Constant(value=0, kind=None), ctx=gast.Load()),
+                type_comment=None))
         attrs = node.__dict__
         for field in cls._fields:
             value = attrs.get(field)
@@ -758,6 +765,66 @@ _NUMBER_CALLS = {"float", "int", "bool", "len", "round", "float_", "int_", "bool
 # Calls that give a container of their argument's items (numbers where those are)
 _CONTAINER_CALLS = frozenset({"list", "tuple"})
 
+
+# NOTE [values leaving a container]
+# A dict (or list) a staged statement carried holds number stand-ins (`m["s"] += x[i].item()`
+# in a staged loop: 'm[]'). Reading `m["s"]` was the number, but every other way its values
+# leave it was torch's 0-d float64 where Python's float keeps float32 (tester26 s01-s03):
+# `m.get("s")`, `sum(m.values())`, `dict(m)["s"]`, `{**m}`, `{k: v * 2 for k, v in
+# m.items()}`, and `torch.tensor(list(m.values()))` (a list of traced 0-d tensors, "data is not
+# allocated yet" in replay). The value of each of these holds the container's items, so it
+# reads a number where the container does (`_item_sources`): a builtin that copies, views or
+# iterates its arguments (`_ITEM_CALLS`), a method that gives the receiver's values
+# (`_VALUE_METHODS`), `**m` / `*m` unpacked into a literal, and a comprehension's element; and
+# a comprehension's (or a generator's) target is an item of its iterable (`_scan` binds it as
+# one), so its arithmetic is the number's too.
+
+# Builtins whose value holds their arguments' items: a copy, a view, an iterator or an item
+# of them (as the user writes them and as the calls pass writes the staged ones)
+_ITEM_CALLS = frozenset({
+    "dict", "list", "tuple", "set", "frozenset", "sorted", "reversed", "iter", "next",
+    "enumerate", "zip", "sorted_", "reversed_", "enumerate_", "zip_"})
+# Methods giving values of their receiver, a dict or a list (the keys are left to Python: a
+# staged statement carries a dict's values, never its keys)
+_VALUE_METHODS = frozenset({"values", "items", "get", "copy", "pop", "popitem", "setdefault"})
+
+
+def _item_sources(node) -> list:
+    """The expressions whose items (or values) the expression `node` holds or gives (NOTE
+    [values leaving a container]): the arguments of `dict(m)`, `list(v)`, `sorted(v)`, ...;
+    the receiver of `m.values()`, `m.get(k, d)` (and its default), as written or as
+    `ac.converted_method_call(m, 'get', k, d)`; what a `*` or `**` unpacks; a comprehension's
+    element (its value, of a dict's)."""
+    cls = node.__class__
+    if cls is gast.Call:
+        func = node.func
+        if func.__class__ is gast.Name or (
+                func.__class__ is gast.Attribute and func.attr.endswith("_")
+                and func.value.__class__ is gast.Name):
+            name = func.id if func.__class__ is gast.Name else func.attr
+            if name in _ITEM_CALLS:
+                return [*node.args, *(k.value for k in node.keywords)]
+        if func.__class__ is gast.Attribute and func.attr in _VALUE_METHODS:
+            return [func.value, *node.args[1:]]
+        if (_called(node) == "converted_method_call" and len(node.args) >= 2
+                and node.args[1].__class__ is gast.Constant
+                and node.args[1].value in _VALUE_METHODS):
+            return [node.args[0], *node.args[3:]]
+        return []
+    if cls is gast.Starred:
+        return [node.value]
+    if cls in (gast.ListComp, gast.SetComp, gast.GeneratorExp):
+        return [node.elt]
+    if cls is gast.DictComp:
+        return [node.value]
+    return []
+
+
+def _has_items(node, names) -> bool:
+    """Whether `node` is a name whose items a staged body sets ('m[]' of `m["s"] = v`:
+    `_fields`), a container that may hold numbers where its literal held none (`m = {}`)."""
+    return node.__class__ is gast.Name and f"{node.id}[]" in names
+
 # operands whose type conversion cannot tell (a parameter, a global, a field, an item)
 _UNKNOWN = (gast.Name, gast.Attribute, gast.Subscript)
 
@@ -813,10 +880,12 @@ def _is_number(node, numbers) -> bool:
         return any(_is_number(e, numbers) for e in node.elts)
     if isinstance(node, gast.Dict):
         return any(_is_number(v, numbers) for v in node.values)
-    if isinstance(node, gast.ListComp):  # (`[pos for _ in range(2)]`: tester21b s04)
-        return _is_number(node.elt, numbers)
-    if isinstance(node, gast.Call) and _called(node) in _CONTAINER_CALLS and node.args:
-        return _is_number(node.args[0], numbers)  # (`list((a, b))`)
+    # (`[pos for _ in range(2)]`: tester21b s04; `dict(m)`, `m.values()`, `list(m.items())`,
+    # `*vals`: NOTE [values leaving a container])
+    sources = _item_sources(node)
+    if sources and any(_is_number(source, numbers) or _has_items(source, numbers)
+                       for source in sources):
+        return True
     if isinstance(node, gast.Call):
         func = node.func
         name = func.id if isinstance(func, gast.Name) else (
@@ -926,8 +995,11 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
         # `hist = {"best": best}` after the loop: `hist["best"]` is the stand-in (tester25 s06:
         # `losses.sum() * hist["best"]` was float64 where Python keeps float32), as `[best]`
         return any(v is not None and _reads_number(v, names, lists) for v in node.values)
-    if isinstance(node, gast.ListComp):
-        return _reads_number(node.elt, names, lists)
+    # (NOTE [values leaving a container]: `dict(m)`, `m.get("s")`, `{**m}`, comprehensions)
+    sources = _item_sources(node)
+    if sources and any(_reads_number(source, names, lists) or _list_of(source, lists)
+                       or _has_items(source, names) for source in sources):
+        return True
     if isinstance(node, gast.Call) and _called(node) in _NUMBER_CALLS | _CONTAINER_CALLS:
         # `max(float(n), 0.5)`, `abs(t)`: a number of numbers (torch.tensor of it was float64);
         # `len(vals)`, `max(vals)` of a carried list: a number of the list's (NOTE [the length

@@ -253,3 +253,25 @@ def raises_at_the_top_level_with_the_value(x, n):
 def test_exception_raised_at_the_top_level_has_the_real_values():
     with pytest.raises(ValueError, match=r"^sum 3.0 too big, max 2.0 of 2\n"):
         autoconv.autoconv(raises_at_the_top_level_with_the_value)(T([1.0, 2.0]), 2)
+
+
+def parses_text_of_a_carried_float(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            s += x[i].item()
+    return x.sum() * float(f"{s:.3f}")
+
+
+@pytest.mark.parametrize("mode", ["staged", "compile"])
+def test_float_of_text_made_from_a_traced_float_is_refused_at_the_line(mode):
+    # (was a TypeError naming autoconv's TracedText in replay, dynamo's "Observed exception"
+    # under torch.compile; tester26) `round(s, 3)` is the number such text spells
+    x = T([0.1, -0.2, 0.3])
+    converted = (autoconv.autoconv(parses_text_of_a_carried_float) if mode == "staged" else
+                 torch.compile(autoconv.convert(parses_text_of_a_carried_float),
+                               fullgraph=True, backend="eager"))
+    with pytest.raises(StagingError, match=r"`float\(\)` parses the text '\{s:.3f\}'.*"
+                                           r"round\(s, 3\)") as caught:
+        converted(x)
+    assert str(parses_text_of_a_carried_float.__code__.co_firstlineno + 5) in str(caught.value)
