@@ -1359,6 +1359,8 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         return tuple(out[:count])
     if type(held) is list:
         # A grown list is a new value (a StagedList) that only a name the body assigns can take.
+        if changed.through is not None:  # (`acc` of `def bump(): acc[0] += 1`)
+            name = reached_name(inputs[index], changed.through) or name
         if changed.shortened:
             # `data.pop()`: a staged body runs once while tracing, so it takes one item, once
             # (NOTE [Python state a staged body changes] in python_state.py)
