@@ -957,15 +957,16 @@ _REACH_DEPTH = 3
 
 def _reached(value, depth: int, seen: set) -> list:
     """(object, the closure variable naming it or None) for `reached_objects`."""
-    if id(value) in seen:  # (a recursive closure, or a function reached twice)
-        return []
-    seen.add(id(value))
     if isinstance(value, types.MethodType):
         candidates = [(value.__self__, None)]
     elif isinstance(value, functools.partial):
         candidates = [(c, None) for c in (value.func, *value.args, *value.keywords.values())]
         candidates += _reached(value.func, depth, seen)
     elif isinstance(value, types.FunctionType) and closure(value):
+        # (never under dynamo, where `closure` is None: an `id` there is a guard)
+        if id(value) in seen:  # (a recursive closure, or a function reached twice)
+            return []
+        seen.add(id(value))
         candidates = []
         for name, cell in zip(value.__code__.co_freevars, value.__closure__):
             try:
@@ -1423,6 +1424,10 @@ def _outside_reached(body) -> list:
     while getattr(fn, "__wrapped__", None) is not None:
         fn = fn.__wrapped__
     if not isinstance(fn, types.FunctionType) or not closure(fn):
+        return []
+    from .python_state import _runtimes
+
+    if _runtimes(fn.__code__):  # (a runtime's wrapper: its cells are the runtime's own)
         return []
     found = []
     for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):
