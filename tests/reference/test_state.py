@@ -1905,12 +1905,48 @@ def test_object_changed_by_a_closure_under_a_tensor_condition(fn):
     assert_same_result(fn, _SIGNS, compile=False)
 
 
-@pytest.mark.parametrize("fn", CLOSURE_COUNTS, ids=[f.__name__ for f in CLOSURE_COUNTS])
+CLOSURE_COUNTS_COMPILED = [
+    (counted_by_a_closure_in_a_loop, "'bump' changes 'c', an object of the function that made"),
+    (counted_in_a_dict_by_a_lambda, "'bump' changes 'd', an object of the function that made"),
+    (counted_on_self_by_a_closure_in_a_while, "'bump' changes 'self', an object of the "),
+]
+
+
+@pytest.mark.parametrize("fn, match", CLOSURE_COUNTS_COMPILED,
+                         ids=[f.__name__ for f, _ in CLOSURE_COUNTS_COMPILED])
+def test_object_changed_by_a_closure_is_refused_under_torch_compile(fn, match):
+    # NOTE [closures changing their cells' objects under dynamo] in python_state.py: dynamo's
+    # UncapturedHigherOrderOpError before, with no user line
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match=match) as caught:
+        compiled(_SIGNS[0].clone())
+    assert "Pass '" in str(caught.value)
+
+
+def counted_by_a_closure_given_the_object(x):
+    # the fix that refusal gives: the object passed as an argument is carried in every mode
+    c = _Hits()
+
+    def bump(c):
+        c.hits += 1
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            bump(c)
+    return x * c.hits
+
+
+def test_object_passed_to_a_closure_is_carried_in_every_mode():
+    assert_same_result(counted_by_a_closure_given_the_object, _SIGNS)
+
+
 @pytest.mark.xfail(strict=True, raises=torch._dynamo.exc.UncapturedHigherOrderOpError,
                    reason="under dynamo autoconv cannot read the cells of a closure made in the "
-                          "trace (objects.closure), so the object is not carried; dynamo "
-                          "refuses the change itself, with its own error and no user line")
-def test_object_changed_by_a_closure_under_torch_compile(fn):
+                          "trace (objects.closure), and the code of `inner`, which `outer` calls "
+                          "through its closure, is not reached: dynamo refuses the change itself, "
+                          "with its own error and no user line")
+def test_object_changed_by_a_closure_called_by_a_closure_under_torch_compile():
+    fn = counted_by_a_closure_called_by_a_closure
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
     for x in _SIGNS:
@@ -2014,6 +2050,14 @@ def test_a_change_a_statement_cannot_carry_through_a_closure_is_refused(fn, matc
         program(_SIGNS[1].clone())
 
 
+def test_a_list_item_set_by_a_closure_is_refused_under_torch_compile():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(list_item_set_by_a_closure), fullgraph=True,
+                             backend="eager")
+    with pytest.raises(StagingError, match="'bump' changes 'acc', an object of the function"):
+        compiled(_SIGNS[0].clone())
+
+
 def counted_in_a_while_test(x):
     c = _Hits()
 
@@ -2036,3 +2080,7 @@ def test_an_object_changed_in_a_while_test_is_refused():
     with pytest.raises(StagingError, match=match):
         torch.export.export(Calling(autoconv.convert(counted_in_a_while_test)), (x,),
                             strict=False)
+    torch._dynamo.reset()
+    with pytest.raises(StagingError, match="'ok' changes 'c', an object of the function"):
+        torch.compile(autoconv.convert(counted_in_a_while_test), fullgraph=True,
+                      backend="eager")(x)
