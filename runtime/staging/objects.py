@@ -1494,7 +1494,12 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
     through = {i: found for i, value in enumerate(inputs) if i not in read
                for found in [reached_objects(value)] if found}
     # NOTE [objects a body reaches through its own closure]
-    outside = {id(body): _outside_reached(body) for body, _ in bodies if body is not None}
+    # (an object the statement also gets as state or input, or through a callable input, is
+    # carried or refused there: `ChangedInput`)
+    known = [*state, *inputs, *(o for found in through.values() for o in found)]
+    outside = {id(body): [(n, o) for n, o in _outside_reached(body)
+                          if not any(o is k for k in known)]
+               for body, _ in bodies if body is not None}
     if not held and not read and not through and not any(outside.values()):
         return tuple(body for body, _ in bodies)
 
