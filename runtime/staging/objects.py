@@ -938,27 +938,58 @@ def _raise_module_store(filename, line, name, attribute, where, statement):
 
 
 def reached_objects(value) -> list:
-    """The objects and dicts callable `value` may change, carried as a staged statement's
-    state where a body changes them (NOTE [objects reached through a callable])."""
+    """The objects, dicts and lists callable `value` may change, carried as a staged
+    statement's state where a body changes them (NOTE [objects reached through a callable])."""
+    return [found for found, _ in _reached(value, _REACH_DEPTH, set())]
+
+
+def reached_name(value, index: int):
+    """The name in a function's closure through which callable `value` reaches its
+    `reached_objects(value)[index]` (`c` for `def bump(): c.hits += 1`), or None (a bound
+    method's object, a partial's argument)."""
+    return _reached(value, _REACH_DEPTH, set())[index][1]
+
+
+# Functions held in closure cells are followed this deep (`outer` calling `inner` calling
+# `bump`, each a closure of the enclosing function): a closure calling another closure that
+# changes an object of the enclosing function was unseen, and the change kept the trace's
+# value (closures27: silently wrong in replay and torch.export).
+_REACH_DEPTH = 3
+
+
+def _reached(value, depth: int, seen: set) -> list:
+    """(object, the closure variable naming it or None) for `reached_objects`."""
     if isinstance(value, types.MethodType):
-        candidates = [value.__self__]
+        candidates = [(value.__self__, None)]
     elif isinstance(value, functools.partial):
-        candidates = [value.func, *value.args, *value.keywords.values()]
-        candidates += [o for c in candidates[:1] for o in reached_objects(c)]
+        candidates = [(c, None) for c in (value.func, *value.args, *value.keywords.values())]
+        candidates += _reached(value.func, depth, seen)
     elif isinstance(value, types.FunctionType) and closure(value):
+        # (never under dynamo, where `closure` is None: an `id` there is a guard)
+        if id(value) in seen:  # (a recursive closure, or a function reached twice)
+            return []
+        seen.add(id(value))
         candidates = []
-        for cell in value.__closure__:
+        for name, cell in zip(value.__code__.co_freevars, value.__closure__):
             try:
-                candidates.append(cell.cell_contents)
+                contents = cell.cell_contents
             except ValueError:  # an empty cell
                 continue
+            candidates.append((contents, name))
+            if depth > 1 and callable(contents) and not isinstance(contents, type):
+                candidates += _reached(contents, depth - 1, seen)
     else:
         return []
     found = []
-    for candidate in candidates:
-        if (_is_plain_object(candidate) or type(candidate) is dict) and not any(
-                candidate is f for f in found):
-            found.append(candidate)
+    for candidate, name in candidates:
+        # A list only in a closure cell: the closure changes the enclosing function's list
+        # (`acc[0] += 1`), which the statement then refuses (`with_input_as_state`), as it
+        # does that change written in the body (a grown one is refused at the append:
+        # `enclosing_list_append` in operators.py).
+        if ((_is_plain_object(candidate) or type(candidate) is dict
+             or (type(candidate) is list and name is not None))
+                and not any(candidate is f for f, _ in found)):
+            found.append((candidate, name))
     return found
 
 
@@ -1000,7 +1031,16 @@ def _rebuilt_callable(value, old, new):
             except ValueError:
                 cells.append(cell)
                 continue
-            cells.append(types.CellType(new) if contents is old else cell)
+            if contents is old:
+                cells.append(types.CellType(new))
+            elif (contents is not value and callable(contents)
+                  and any(o is old for o in reached_objects(contents))):
+                # (a closure calling another closure that reaches `old`: `_reached`; the
+                # body's calls go to a copy of the inner one too. A closure calling itself
+                # keeps its own cell: reached_objects does not follow it twice)
+                cells.append(types.CellType(_rebuilt_callable(contents, old, new)))
+            else:
+                cells.append(cell)
         rebuilt = types.FunctionType(value.__code__, value.__globals__, value.__name__,
                                      value.__defaults__, tuple(cells))
         rebuilt.__kwdefaults__ = value.__kwdefaults__
@@ -1322,6 +1362,8 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         return tuple(out[:count])
     if type(held) is list:
         # A grown list is a new value (a StagedList) that only a name the body assigns can take.
+        if changed.through is not None:  # (`acc` of `def bump(): acc[0] += 1`)
+            name = reached_name(inputs[index], changed.through) or name
         if changed.shortened:
             # `data.pop()`: a staged body runs once while tracing, so it takes one item, once
             # (NOTE [Python state a staged body changes] in python_state.py)
@@ -1364,6 +1406,71 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
     return tuple(out[:count])
 
 
+# NOTE [objects a body reaches through its own closure]
+# A staged body is given the enclosing function's own variables as operands, but in a nested
+# function it also reads the variables of the functions around it through its closure (`c` in
+# `def visit(v): if v > 0: c.hits += 1`, or `bump` there, a closure changing `c`). The
+# statement does not carry those (the converter carries a function's own names: a variable of
+# another function cannot be rebound from it), so a change made through them kept the
+# trace's value (closures27: silently wrong in replay and torch.export). The objects, dicts
+# and lists a body's own closure cells hold, and those the closures there reach
+# (`reached_objects`), are compared before and after each run of the body: a change is undone
+# and refused at the line naming the variable. Not under dynamo, which shows no closure of a
+# function made in its trace (`closure`).
+
+
+def _outside_reached(body) -> list:
+    """(variable, object) for the objects `body` (unwrapped) reaches through its own closure
+    cells (NOTE [objects a body reaches through its own closure])."""
+    fn = body
+    while getattr(fn, "__wrapped__", None) is not None:
+        fn = fn.__wrapped__
+    if not isinstance(fn, types.FunctionType) or not closure(fn):
+        return []
+    from .python_state import _runtimes
+
+    if _runtimes(fn.__code__):  # (a runtime's wrapper: its cells are the runtime's own)
+        return []
+    found = []
+    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        if _is_plain_object(value) or type(value) in (dict, list):
+            candidates = [(value, name)]
+        elif callable(value) and not isinstance(value, type):
+            candidates = [(o, f"{name}()") for o in reached_objects(value)]
+        else:
+            continue
+        for o, n in candidates:
+            if not any(o is f for _, f in found):
+                found.append((n, o))
+    return found
+
+
+def _closure_refusal(body, name: str, where: str, statement: str) -> StagingError:
+    fn = body
+    while getattr(fn, "__wrapped__", None) is not None:
+        fn = fn.__wrapped__
+    from .python_state import _line_naming
+
+    if name.endswith("()"):
+        name = name[:-2]
+        what = (f"an object of an enclosing function is changed by '{name}', a closure "
+                f"called {where}")
+    else:
+        what = (f"'{name}', a variable of an enclosing function read through a closure, is "
+                f"changed {where} (a field or item set)")
+    problem = (f"{what}; a staged body runs once while tracing, and autoconv carries only the "
+               "function's own variables and arguments through the statement, so the change "
+               "would happen once, not on every trip or only on the path taken")
+    fix = ("Pass the object to the nested function as an argument (`def visit(c, v)`, "
+           "`visit(c, x[i])`), or make the change in the function that owns it, outside "
+           "nested functions")
+    return StagingError.at(_line_naming(fn, name), statement, problem, fix)
+
+
 def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
     """`bodies`, each checking that it left the objects in `state` it does not carry, and the
     objects in `inputs`, as they were.
@@ -1388,12 +1495,26 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
     # the objects callables reach (NOTE [objects reached through a callable])
     through = {i: found for i, value in enumerate(inputs) if i not in read
                for found in [reached_objects(value)] if found}
-    if not held and not read and not through:
+    # NOTE [objects a body reaches through its own closure]
+    # (an object the statement also gets as state or input, or through a callable input, is
+    # carried or refused there: `ChangedInput`)
+    known = [*state, *inputs, *(o for found in through.values() for o in found)]
+    outside = {id(body): [(n, o) for n, o in _outside_reached(body)
+                          if not any(o is k for k in known)]
+               for body, _ in bodies if body is not None}
+    if not held and not read and not through and not any(outside.values()):
         return tuple(body for body, _ in bodies)
 
     def check(body, where):
+        beyond = outside.get(id(body), ())
+
         def run(*args):
             before = [[dict(t) for t in tables] for _, _, tables in held]
+            kept = []
+            for name, reached in beyond:
+                found = []
+                _containers(reached, found, set())
+                kept.append((name, found))
             # The values the body is given: a dict input reaches it rebuilt by torch's pytree.
             given = args[len(args) - len(inputs):] if inputs else ()
             contents = []
@@ -1440,6 +1561,20 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
                             "a staged statement",
                             f"Keep the value in a local variable (or return it), and assign "
                             f"'{name}.{changed[0]}' after the {statement}")
+            for name, found in kept:
+                if any(_changed_container(c, old) for c, old in found):
+                    for container, old in found:
+                        _restore(container, old)
+                    raise _closure_refusal(body, name, where, statement)
+            if changed_input is not None and "test" in where:
+                # (a loop test returns no state: what it changes cannot be carried)
+                index, reached = changed_input
+                raise StagingError(
+                    statement,
+                    f"an object the loop test reads is changed {where} (through a method or "
+                    "a closure it calls); a loop test gives back only its condition, so the "
+                    "change cannot be carried, and it would happen once, while tracing",
+                    "Make the change in the loop body, and keep the test free of changes")
             if changed_input is not None:
                 index, reached = changed_input
                 if reached is not None:

@@ -105,6 +105,9 @@ def _refuse_under_dynamo(fn, where: str, statement: str, count: int, inputs) -> 
             stored = _stored_freevars(value.__code__)
             if stored:
                 _raise_refusal(code, name, stored[0], where, statement)
+            changed = _changed_freevars(value.__code__)
+            if changed:
+                _raise_closure_change(code, name, changed[0], where, statement)
         elif hasattr(type(value), "__next__"):
             _raise_refusal(code, name, "iterator", where, statement)
 
@@ -224,6 +227,131 @@ def _stored_freevars(code) -> tuple:
 
 _STORED: dict = {}
 _stored_freevars._dynamo_marked_constant = True  # (dynamo calls it for real)
+
+
+# NOTE [closures changing their cells' objects under dynamo]
+# `def bump(): c.hits += 1` given to a staged body, `c` an object of the function that made
+# `bump`: outside dynamo the statement carries `c` (objects.py, NOTE [objects reached through a
+# callable]), but dynamo shows no closure of a function made in its trace, so `c` cannot be
+# found, and dynamo stops at the store inside torch's operator with its own error and no user
+# line (UncapturedHigherOrderOpError). So under dynamo a closure input's code is read: a field
+# or item set on an object a free variable holds (`c.hits = ...`, `d["n"] += 1`, `acc[0] = 1`,
+# `c.inner.k = 3`, `setattr(c, ...)`) is refused at the call's line. Only the closure's own
+# code: a closure it calls is not read (its cells cannot be reached there either).
+
+_SETTERS = frozenset({"setattr", "setattr_", "delattr", "delattr_", "setitem",
+                      "aug_assign_attribute"})
+
+
+# (a list's `append` / `extend` is refused at the call: `enclosing_list_append` in operators.py)
+_CHANGING_METHODS = frozenset({"__setitem__", "__delitem__", "__setattr__", "__delattr__",
+                               "update", "setdefault", "pop", "popitem", "clear", "insert",
+                               "remove", "sort", "reverse"})
+
+
+def _changed_freevars(code) -> tuple:
+    """The free variables of `code` whose objects it changes (a field or item set on them,
+    NOTE [closures changing their cells' objects under dynamo]), found by following where each
+    value on the stack came from through the code's straight-line bytecode."""
+    found = _CHANGED.get(code)
+    if found is not None:
+        return found
+    free = set(code.co_freevars)
+    stack, changed = [], []
+
+    def pop(n=1):
+        out = [stack.pop() if stack else None for _ in range(n)]
+        return out[0] if n == 1 else out
+
+    def note(origin):
+        if type(origin) is tuple and origin[0] == "field":
+            origin = origin[1]
+        if isinstance(origin, str) and origin not in changed:
+            changed.append(origin)
+
+    def method(origin) -> bool:
+        # (`d.__setitem__` loaded as a value: `ac.converted_call(d.__setitem__, k, v)`)
+        return type(origin) is tuple and origin[0] == "field" and origin[2] in _CHANGING_METHODS
+
+    for ins in dis.get_instructions(code):
+        op = ins.opname
+        if op in ("LOAD_DEREF", "LOAD_CLOSURE"):
+            stack.append(ins.argval if ins.argval in free else None)
+            continue
+        if op in ("LOAD_GLOBAL", "LOAD_ATTR", "LOAD_METHOD"):
+            effect = dis.stack_effect(ins.opcode, ins.arg, jump=False)
+            base = None if op == "LOAD_GLOBAL" else pop()
+            name = ins.argval[1] if isinstance(ins.argval, tuple) else ins.argval
+            if op == "LOAD_ATTR" and effect == 0 and (
+                    isinstance(base, str) or type(base) is tuple and base[0] == "field"):
+                # (a field of a free variable's object: its object too)
+                stack.append(("field", base if isinstance(base, str) else base[1], name))
+                continue
+            count = effect + (0 if op == "LOAD_GLOBAL" else 1)
+            stack.extend([None] * (count - 1) + [("name", name)] if op == "LOAD_GLOBAL"
+                         else [("name", name), base][-count:] if count <= 2
+                         else [None] * count)
+            continue
+        if op == "COPY":
+            stack.append(stack[-ins.arg] if len(stack) >= ins.arg else None)
+            continue
+        if op == "SWAP":
+            if len(stack) >= ins.arg:
+                stack[-1], stack[-ins.arg] = stack[-ins.arg], stack[-1]
+            continue
+        if op == "BINARY_SUBSCR":
+            _, container = pop(2)
+            stack.append(("field", container, "[]") if isinstance(container, str) else
+                         container if type(container) is tuple and container[0] == "field"
+                         else None)
+            continue
+        if op in ("STORE_ATTR", "DELETE_SUBSCR"):
+            note(stack[-1] if op == "STORE_ATTR" and stack else
+                 stack[-2] if len(stack) >= 2 else None)
+        elif op == "DELETE_ATTR":
+            note(stack[-1] if stack else None)
+        elif op == "STORE_SUBSCR":
+            note(stack[-2] if len(stack) >= 2 else None)
+        elif op in ("PRECALL", "CALL") and ins.arg is not None and len(stack) >= ins.arg + 1:
+            args = stack[len(stack) - ins.arg:]
+            callers = stack[max(0, len(stack) - ins.arg - 2): len(stack) - ins.arg]
+            if args and any(c in [("name", n) for n in _SETTERS] for c in callers):
+                note(args[0])
+            if any(c in [("name", n) for n in _CHANGING_METHODS] for c in callers):
+                for c in callers:  # (the method's object: `d.__setitem__(k, v)`)
+                    note(c)
+            for c in (*callers, *args[:1]):
+                if method(c):
+                    note(c)
+        try:
+            effect = dis.stack_effect(ins.opcode, ins.arg, jump=False)
+        except ValueError:
+            effect = 0
+        if effect < 0:
+            pop(-effect)
+        else:
+            stack.extend([None] * effect)
+    found = _CHANGED[code] = tuple(changed)
+    return found
+
+
+_CHANGED: dict = {}
+_changed_freevars._dynamo_marked_constant = True  # (dynamo calls it for real: constants)
+
+
+def _raise_closure_change(code, caller: str, name: str, where: str, statement: str):
+    problem = (f"'{caller}' changes '{name}', an object of the function that made it (a field "
+               f"or item set), called {where}; under torch.compile autoconv cannot reach "
+               f"'{name}' through '{caller}' to carry it through the {statement}, and a staged "
+               "body runs once while tracing")
+    fix = (f"Pass '{name}' to '{caller}' as an argument (`def {caller}({name}, ...)`, "
+           f"`{caller}({name}, ...)`), so that the {statement} carries it")
+    from ..errors import raise_at_under_dynamo
+
+    raise_at_under_dynamo(_line_naming(code, caller), statement, problem, fix)
+
+
+_raise_closure_change._dynamo_marked_constant = True
 
 
 def _assigns_cells(value) -> bool:
