@@ -2303,6 +2303,18 @@ def _staged_test(left, right, inputs, take_right_when, op):
     return _staged_if_exp(pred, keep_left, right_truth, (pred, *inputs))
 
 
+# NOTE [a plain side that decides a test]: where only the truth of `left and right` (`or`) is
+# read (`test=True`) and the right side is a name or constant (`plain=True`) holding a Python
+# value whose truth decides it whatever `left` is (`x > 0 or True`, `x > 0 and DEBUG` with DEBUG
+# False), the test is that Python bool: `left` was evaluated, as in Python, and nothing is
+# staged. A cond there made the `if` a staged one, so that every branch Python never takes was
+# traced too: fuzz seed 26's program 225 (`if c < p or 1 <= 2:` heading an `elif` chain four
+# staged statements deep) took 620k of dynamo's steps before it was refused for its depth.
+def _decides_truth(value, truth: bool) -> bool:
+    """Whether `value`, a plain Python value (never a tensor), has the truth `truth`."""
+    return (value is None or type_in(value, (bool, int, float, str))) and bool(value) is truth
+
+
 def and_(left, right, inputs=(), test=False, plain=False):
     """`left and right(*inputs)`: `right` is only evaluated when `left` is true.
 
@@ -2314,6 +2326,8 @@ def and_(left, right, inputs=(), test=False, plain=False):
     if is_staged(left):
         left = as_staged_tensor(left)
         if test:
+            if plain and _decides_truth(right(*inputs), False):
+                return False  # (NOTE [a plain side that decides a test])
             return _staged_test(left, right, inputs, True, "and")
         return _staged_logical(left, right, inputs, take_right_when=True, plain=plain)
     return right(*inputs) if left else left
@@ -2327,6 +2341,8 @@ def or_(left, right, inputs=(), test=False, plain=False):
     if is_staged(left):
         left = as_staged_tensor(left)
         if test:
+            if plain and _decides_truth(right(*inputs), True):
+                return True  # (NOTE [a plain side that decides a test])
             return _staged_test(left, right, inputs, False, "or")
         return _staged_logical(left, right, inputs, take_right_when=False, plain=plain)
     return left if left else right(*inputs)

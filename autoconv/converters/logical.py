@@ -19,6 +19,7 @@ then gives a bool tensor, and sides of different dtypes (`n and x > 0`) need no 
 from __future__ import annotations
 
 import copy
+import operator
 
 import gast
 
@@ -75,6 +76,30 @@ def _is_bool(node) -> bool:
     return False
 
 
+_ORDERINGS = {gast.Eq: operator.eq, gast.NotEq: operator.ne, gast.Lt: operator.lt,
+              gast.LtE: operator.le, gast.Gt: operator.gt, gast.GtE: operator.ge}
+
+
+def _folded_comparison(node):
+    """A comparison of number constants (`1 <= 2`, `2 <= -1 > 0`) as its constant, else None:
+    such a side of an `and` / `or` is then plain, and decides a test where Python's value
+    does (NOTE [a plain side that decides a test] in runtime/operators.py). Comparing
+    numbers runs no code and cannot raise."""
+    operands = [node.left] + list(node.comparators)
+    numbers = []
+    for operand in operands:
+        negated = _is_constant_operand(operand)
+        constant = operand.operand if negated else operand
+        if not isinstance(constant, gast.Constant) or type(constant.value) not in (bool, int,
+                                                                                   float):
+            return None
+        numbers.append(-constant.value if negated else constant.value)
+    if not all(type(op) in _ORDERINGS for op in node.ops):
+        return None
+    value = all(_ORDERINGS[type(op)](a, b) for op, a, b in zip(node.ops, numbers, numbers[1:]))
+    return gast.copy_location(gast.Constant(value=value, kind=None), node)
+
+
 @leaves_generators_alone
 class LogicalConverter(Converter):
     """Rewrites boolean operators and conditional expressions into lazily evaluated calls."""
@@ -117,22 +142,47 @@ class LogicalConverter(Converter):
         return call
 
     def visit_BoolOp(self, node):
+        read_for_truth = node in self._tests
         # Sides that are bools already (comparisons, `not`, flags) need no `test=True`.
-        test = node in self._tests and not _is_bool(node)
-        if test:
+        test = read_for_truth and not _is_bool(node)
+        if read_for_truth:
             for value in node.values:
                 self._read_for_truth(value)
         self.generic_visit(node)
-        op = "and_" if isinstance(node.op, gast.And) else "or_"
-        result = node.values[-1]
-        for value in reversed(node.values[:-1]):
-            plain = not test and _is_plain(result)
-            result = self._lazy_call(op, value, result, test=test)
+        values = list(node.values)
+        if read_for_truth:
+            values = self._up_to_deciding_constant(node.op, values, test)
+        return self._chain(node.op, values, test, read_for_truth)
+
+    def _chain(self, op, values, test, read_for_truth):
+        """`ac.op(values[0], lambda: ac.op(values[1], ...))` of converted sides."""
+        op = "and_" if isinstance(op, gast.And) else "or_"
+        result = values[-1]
+        for value in reversed(values[:-1]):
+            plain = _is_plain(result)
+            # (read for its truth, a plain side is read first: a Python value whose truth
+            # decides the test makes it a Python bool, NOTE [a plain side that decides a test]
+            # in runtime/operators.py)
+            result = self._lazy_call(op, value, result, test=test or (read_for_truth and plain))
             if plain:
                 # (reading it runs nothing: the runtime learns its dtype before staging)
                 result.keywords.append(gast.keyword(arg="plain", value=gast.Constant(
                     value=True, kind=None)))
         return result
+
+    def _up_to_deciding_constant(self, op, values, test):
+        """`values` of an and / or read for its truth, cut after the first constant past the
+        first side whose truth decides it (true for `or`, false for `and`; the sides after it
+        are never evaluated), the sides before it grouped into one (`a or b or True` is
+        `(a or b) or True`, as Python evaluates it), so that the constant is the last call's
+        plain side."""
+        deciding = isinstance(op, gast.Or)
+        for i, value in enumerate(values[1:], 1):
+            if isinstance(value, gast.Constant) and bool(value.value) is deciding:
+                if i == 1:
+                    return values[:2]
+                return [self._chain(op, values[:i], test, True), value]
+        return values
 
     def visit_UnaryOp(self, node):
         if isinstance(node.op, gast.Not):
@@ -169,6 +219,9 @@ class LogicalConverter(Converter):
 
     def visit_Compare(self, node):
         self.generic_visit(node)
+        folded = _folded_comparison(node)
+        if folded is not None:
+            return folded
         if not isinstance(self._temporaries, set):
             self._temporaries = set()
         if len(node.ops) == 1:

@@ -66,7 +66,41 @@ def test_and_or_read_only_for_truth_get_test():
                 return x,
             x, = ac.if_stmt(ac.and_(n, lambda x: x > 0, (x,), test=True), if_true, None, (x,), ('x',))
             ys = [v for v in xs if ac.filter_test(ac.or_(v, lambda n: n, (n,), plain=True), '[v for v in xs if v or n]')]
-            return ac.not_(ac.or_(n, lambda x: x, (x,), test=True)), ac.and_(x > 0, lambda n: ac.not_(n), (n,)), ac.and_(n, lambda x: x, (x,), plain=True), ys
+            return ac.not_(ac.or_(n, lambda x: x, (x,), test=True, plain=True)), ac.and_(x > 0, lambda n: ac.not_(n), (n,)), ac.and_(n, lambda x: x, (x,), plain=True), ys
+        """,
+    )
+
+
+def test_plain_side_of_a_test_is_read_first_and_constant_comparisons_fold():
+    # Read for its truth, a plain right side (a name, a constant) is read first: a Python value
+    # whose truth decides the test makes it a Python bool (NOTE [a plain side that decides a
+    # test]). A comparison of number constants is its constant; a constant that decides an
+    # and / or read for its truth ends it, the sides before it grouped (fuzz seed 26, 225).
+    assert_converts(
+        """
+        def f(c, p, flag):
+            if c < p or 1 <= 2:
+                c = c + 1
+            while c > 9 and flag and 2 > 3 and c:
+                c = c - 1
+            return c < p or 1 <= 2
+        """,
+        """
+        def f(c, p, flag):
+
+            def if_true(c):
+                c = c + 1
+                return c,
+            c, = ac.if_stmt(ac.or_(c < p, lambda : True, test=True, plain=True), if_true, None, (c,), ('c',))
+
+            def loop_test(c, flag):
+                return ac.and_(ac.and_(c > 9, lambda flag: flag, (flag,), test=True, plain=True), lambda : False, test=True, plain=True)
+
+            def loop_body(c, flag):
+                c = c - 1
+                return c,
+            c, = ac.while_stmt(loop_test, loop_body, (c,), ('c',), (flag,))
+            return ac.or_(c < p, lambda : True, plain=True)
         """,
     )
 
