@@ -196,16 +196,31 @@ def _names_read(value, ac: str) -> tuple:
     `direct or found & names`."""
     names = set()
     stack = [value]
+    pop, push, extend, walked = stack.pop, stack.append, stack.extend, _WALKED
     while stack:
-        node = stack.pop()
-        if isinstance(node, gast.Name):
+        node = pop()
+        cls = node.__class__
+        if cls is gast.Name:
             names.add(node.id)
             continue
-        if isinstance(node, gast.Lambda):
+        if cls is gast.Lambda:
             continue
-        if isinstance(node, gast.Call) and _reads_tensor_number(node, ac):
+        if cls is gast.Call and _reads_tensor_number(node, ac):
             return names, True
-        stack.extend(gast.iter_child_nodes(node))
+        # (children through the node's __dict__, contexts and operators left out: ast's
+        # iter_child_nodes is a generator per node)
+        attrs = node.__dict__
+        for field in cls._fields:
+            child = attrs.get(field)
+            kind = child.__class__
+            if kind is list:
+                extend([item for item in child if isinstance(item, gast.AST)])
+                continue
+            inner = walked.get(kind)
+            if inner is None:
+                inner = _walked(kind)
+            if inner:
+                push(child)
     return names, False
 
 
@@ -1056,6 +1071,8 @@ def _tensor_and_listed_args(calls: list, parents: dict) -> tuple:
     the `_lengths_listed` arguments of any call), each argument's first parent its call: where
     `_tensor_of_read` and `_in_lengths_listed` stop."""
     tensor_args, listed_args = set(), set()
+    # (an argument `_lengths_listed` holds a call of `len`: without one, there is none)
+    lengths = any(_called(call) in ("len", "len_") for call in calls)
     for call in calls:
         for i, arg in enumerate(call.args):
             above = parents.get(id(arg))
@@ -1063,7 +1080,7 @@ def _tensor_and_listed_args(calls: list, parents: dict) -> tuple:
                 continue
             if i == 0 and _tensor_of_name(call):
                 tensor_args.add(id(arg))
-            if _lengths_listed(arg):
+            if lengths and _lengths_listed(arg):
                 listed_args.add(id(arg))
     return tensor_args, listed_args
 
