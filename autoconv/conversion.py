@@ -197,11 +197,16 @@ def converted_tree(fn, numbers: frozenset = frozenset(), objects: frozenset = fr
     ctx.local_functions = local_functions
     # (read from the user's statements, before the passes rewrite them: the nested functions'
     # by name and first line, which their converted code keeps)
-    ctx.parameter_updates = {
-        (inner.name, min([inner.lineno] + [d.lineno for d in inner.decorator_list])):
-            _parameter_updates_of(inner)
-        for inner in nodes if isinstance(inner, (gast.FunctionDef, gast.AsyncFunctionDef))}
-    ctx.parameter_updates[None] = _parameter_updates_of(node)
+    ctx.parameter_updates = {None: None}
+    for inner in nodes:
+        if isinstance(inner, (gast.FunctionDef, gast.AsyncFunctionDef)):
+            record = _parameter_updates_of(inner)
+            ctx.parameter_updates[
+                inner.name, min([inner.lineno] + [d.lineno for d in inner.decorator_list])] = record
+            if inner is node:  # (the function itself: read once, not twice)
+                ctx.parameter_updates[None] = record
+    if ctx.parameter_updates[None] is None:  # (a lambda)
+        ctx.parameter_updates[None] = _parameter_updates_of(node)
     return pipeline.convert_tree(node, ctx), ctx
 
 

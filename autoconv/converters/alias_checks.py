@@ -98,12 +98,16 @@ def number_names(function) -> frozenset:
     return frozenset(numbers)
 
 
-def _may_update(node, runtime: str, numbers=frozenset()) -> bool:
+def _may_update(node, runtime: str, numbers=frozenset(), known=None) -> bool:
     """Whether statement `node` (nested statements included) may update a tensor in place:
     an augmented assignment (not of a name that only holds numbers: `numbers`), a store into
     an item, an in-place method (`x.add_(1)`), `out=`, or a call of a function or method
-    autoconv cannot tell from a pure one (`helper(data)`, `mem.write(k, v)`)."""
-    for n in walk(node):
+    autoconv cannot tell from a pure one (`helper(data)`, `mem.write(k, v)`). `known`: {id():
+    answer} of statements under `node` asked before, whose subtrees are not walked again (the
+    pass asks a compound statement's inner blocks first)."""
+    for n in walk(node) if not known else _walk_unknown(node, known):
+        if n is True:  # (a statement under `node` known to update)
+            return True
         cls = n.__class__
         if cls is gast.AugAssign:
             if isinstance(n.target, gast.Name) and n.target.id in numbers:
@@ -134,6 +138,33 @@ def _may_update(node, runtime: str, numbers=frozenset()) -> bool:
     return False
 
 
+def _walk_unknown(node, known) -> list:
+    """`walk(node)`, but a statement under `node` in `known` stands for its subtree: left out
+    where it may not update, True where it may (`_may_update` answers at the first)."""
+    stack, out = [node], []
+    push, pop, emit = stack.append, stack.pop, out.append
+    while stack:
+        current = pop()
+        if current is not node:
+            answer = known.get(id(current))
+            if answer is not None:
+                if answer:
+                    return [True]
+                continue
+        emit(current)
+        for field in current._fields:
+            if field == "ctx":
+                continue
+            value = getattr(current, field, None)
+            if value is None or value.__class__ is str:
+                continue
+            if value.__class__ is list:
+                stack.extend([v for v in value if hasattr(v, "_fields")])
+            elif hasattr(value, "_fields"):
+                push(value)
+    return out
+
+
 def _runtime_statement(stmt, runtime: str) -> bool:
     """A statement an earlier pass added after the user's (a write-back: NOTE [in-place
     updates of a choice] in autoconv/converters/choices.py)."""
@@ -153,6 +184,9 @@ class AliasCheckConverter(Converter):
     def __init__(self, ctx):
         super().__init__(ctx)
         self._numbers = None
+        # id(statement) -> `_may_update`'s answer: a compound statement's inner blocks are
+        # visited first, and its own question reads their answers instead of walking them again
+        self._updates = {}
 
     def generic_visit(self, node):
         if self._numbers is None:  # (the function the pass is given: visited first)
@@ -177,7 +211,9 @@ class AliasCheckConverter(Converter):
             if isinstance(stmt, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef,
                                  gast.Return, gast.Raise, gast.Break, gast.Continue)):
                 continue
-            if _may_update(stmt, runtime, self._numbers):
+            updates = self._updates[id(stmt)] = _may_update(
+                stmt, runtime, self._numbers, self._updates)
+            if updates:
                 pending = stmt
         if pending is not None:
             out.append(self._check(pending))

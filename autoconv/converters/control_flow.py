@@ -503,18 +503,26 @@ class ControlFlowConverter(Converter):
         self.loop_states = self.loop_states[:-1]
         self.partly_rebound = self.partly_rebound[:-1]
 
-    def visit_While(self, node):
-        local = _Local([node])  # (all before the bodies below become functions)
+    def _loop_analyses(self, node, local, parts):
+        """(store sites, attribute chains updated in place, names the functions made inside
+        read) of the loop `node`, and its facts marked on it: read from its statements as
+        written, before its bodies become functions. `local`: the loop's `_Local`; `parts`: the
+        part of it whose attribute updates and calls count (a `for`'s without its iterable,
+        which runs once, outside the loop's bodies)."""
         sites = _store_sites(local)
         node._autoconv_in_place = _updated_in_place(local, self.ctx.runtime)
         node._autoconv_containers = set()
-        chains = _updated_attributes(local, self.anno(node, Anno.WRITES),
+        chains = _updated_attributes(parts, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN), self._is_free,
                                      node._autoconv_containers)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
-        self._changes_by_calls(local)
-        inside = _captured(local)
+        self._changes_by_calls(parts)
+        return sites, chains, _captured(local)
+
+    def visit_While(self, node):
+        local = _Local([node])
+        sites, chains, inside = self._loop_analyses(node, local, local)
         self._visit_loop(node)
         state = self._state(node)
         inputs = self._inputs(node, state)
@@ -552,17 +560,9 @@ class ControlFlowConverter(Converter):
         return self._undefined_inits(node, state, sites) + aliases + functions + call
 
     def visit_For(self, node):
-        # (all before the bodies below become functions)
         parts, iterable = _statement_parts(node, skip=("iter",))
-        local = parts + iterable
-        sites = _store_sites(local)
-        node._autoconv_in_place = _updated_in_place(local, self.ctx.runtime)
-        node._autoconv_containers = set()
-        chains = _updated_attributes(parts, self.anno(node, Anno.WRITES),
-                                     self.anno(node, Anno.DEFINED_IN), self._is_free,
-                                     node._autoconv_containers)
-        node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
-        node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
+        sites, chains, inside = self._loop_analyses(node, parts + iterable, parts)
+        # (the item's facts: all before the body below becomes a function)
         sources = _alias_sources(node.body)
         node._autoconv_item_updated = _items_updated(node.target, node.body, sources)
         # NOTE [loop items given to calls]
@@ -571,8 +571,6 @@ class ControlFlowConverter(Converter):
         node._autoconv_item_passed = bool(passed)
         _mark_item_rebinding(node, sources)
         node._autoconv_stale = _stale_item_reads(node, sources, self.ctx.runtime)
-        self._changes_by_calls(parts)
-        inside = _captured(local)
         self._visit_loop(node)
         state = self._state(node)
         inputs = self._inputs(node, state)

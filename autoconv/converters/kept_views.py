@@ -328,13 +328,18 @@ class _Function:
         self.function = function
         self.runtime = runtime
         self.outside = {a.id for a in walk(function.args) if isinstance(a, gast.Name)}
-        bound = {n.id for n in walk(function.body)
-                 if isinstance(n, gast.Name) and not isinstance(n.ctx, gast.Load)}
-        self.outside |= {n.id for n in walk(function.body)
-                         if isinstance(n, gast.Name) and n.id not in bound}
+        # (one walk of the body for its names and declarations)
+        names, bound, declared = [], set(), []
         for n in walk(function.body):
-            if isinstance(n, (gast.Global, gast.Nonlocal)):
-                self.outside.update(n.names)
+            cls = n.__class__
+            if cls is gast.Name:
+                names.append(n.id)
+                if n.ctx.__class__ is not gast.Load:
+                    bound.add(n.id)
+            elif cls is gast.Global or cls is gast.Nonlocal:
+                declared += n.names
+        self.outside |= {name for name in names if name not in bound}
+        self.outside.update(declared)
         self.checks = {}  # id(statement) -> [(kept, tensor, kind, line)]
 
     def run(self) -> None:

@@ -59,14 +59,14 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     fields count as a carried object's assigned ones (`_fields`)."""
     if carried or indices or params or objects:
         # (the common case: one walk, `_scan`'s, for the returned lists too)
-        assigns, names_at, parents = _scan(body)
+        assigns, names_at, parents, defs, calls = _scan(body)
         returned = _scanned_returned_lists(assigns, names_at, parents, ac)
     else:
         returned = _returned_lists(body, ac)
         if not returned and not _calls_builtin(body, local_names, ac) and not _binds_user_result(
                 body, ac):
             return body
-        assigns, names_at, parents = _scan(body)
+        assigns, names_at, parents, defs, calls = _scan(body)
     results = _user_results_bound(assigns, ac)
     fields = (_fields(assigns, carried) | {f"{name}.*" for name in objects}
               | {f"{name}.{part}" for name in results for part in ("*", "()")})
@@ -91,7 +91,7 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     names = _assigned_from(
         assigns, numbers & (set(carried) | set(indices) | fields | set(params) | read | items),
         numbers, lists)
-    given = _local_function_params(body, names) - names
+    given = _local_function_params(defs, calls, names) - names
     if given:
         # (NOTE [numbers given to a local function])
         params = set(params) | given
@@ -100,10 +100,13 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
             assigns, numbers & (set(carried) | set(indices) | fields | params | read | items),
             numbers, lists)
     converted = read_from_tensors - names
+    # (the arguments the two questions below stop at, from the calls `_scan` found: without
+    # any, no name's parents need climbing)
+    tensor_args, listed_args = _tensor_and_listed_args(calls, parents)
     conversions = _conversions(names_at, ac, parents) + _user_results(names_at, ac, parents) + [
         # `torch.tensor(p)` of a name that may be a library's grown list (`_tensor_of_name`)
-        node for node in names_at
-        if _tensor_of_read(node, parents) or _in_lengths_listed(node, parents)] + [
+        node for node in names_at if tensor_args and _tensor_of_read(node, parents, tensor_args)
+        or listed_args and _in_lengths_listed(node, parents, listed_args)] + [
         node for node in names_at if node.id in converted] + [
         # `math.log(x.item())`: the number read inside a module function's call
         node for node in names_at if _under_item(node, parents)] + [
@@ -166,18 +169,59 @@ def _converted_names(assigns, ac: str) -> set:
                       v is not None and _reads_tensor_number(v, ac)
                       for v in (value.values if isinstance(value, gast.Dict) else value.elts))}
     found |= containers
+    # (each value walked once, for the names it reads and whether it reads a number from a
+    # tensor itself: the fixed point below then asks sets, where it walked every value again
+    # on every round)
+    candidates = []
+    for node in assigns:
+        for name, value in _bound(node):
+            if isinstance(value, (gast.BinOp, gast.UnaryOp, gast.Call)):
+                candidates.append((name, *_names_read(value, ac)))
+            elif (isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name)
+                    and value.value.id in containers):
+                candidates.append((name, (), True))
     changed = True
     while changed:
         changed = False
-        for node in assigns:
-            for name, value in _bound(node):
-                if name not in found and (isinstance(
-                        value, (gast.BinOp, gast.UnaryOp, gast.Call)) and _reads_converted(
-                        value, found, ac) or isinstance(value, gast.Subscript)
-                        and isinstance(value.value, gast.Name) and value.value.id in containers):
-                    found.add(name)
-                    changed = True
+        for name, reads, direct in candidates:
+            if name not in found and (direct or not found.isdisjoint(reads)):
+                found.add(name)
+                changed = True
     return found
+
+
+def _names_read(value, ac: str) -> tuple:
+    """(the names `value` reads, whether it reads a number from a tensor itself: `t.item()`,
+    `ac.float_(t)`, `ac.int_(t)`), not inside a lambda: `_reads_converted(value, found)` is
+    `direct or found & names`."""
+    names = set()
+    stack = [value]
+    pop, push, extend, walked = stack.pop, stack.append, stack.extend, _WALKED
+    while stack:
+        node = pop()
+        cls = node.__class__
+        if cls is gast.Name:
+            names.add(node.id)
+            continue
+        if cls is gast.Lambda:
+            continue
+        if cls is gast.Call and _reads_tensor_number(node, ac):
+            return names, True
+        # (children through the node's __dict__, contexts and operators left out: ast's
+        # iter_child_nodes is a generator per node)
+        attrs = node.__dict__
+        for field in cls._fields:
+            child = attrs.get(field)
+            kind = child.__class__
+            if kind is list:
+                extend([item for item in child if isinstance(item, gast.AST)])
+                continue
+            inner = walked.get(kind)
+            if inner is None:
+                inner = _walked(kind)
+            if inner:
+                push(child)
+    return names, False
 
 
 # NOTE [a count of conditions on a number]
@@ -496,19 +540,17 @@ def _scanned_returned_lists(assigns, names_at, parents, ac: str) -> set:
 # Here a parameter of such a function that a call gives a number counts as a name that may hold
 # one, so its arithmetic goes through the runtime in its body too.
 
-def _local_function_params(body: list, names: set) -> set:
-    """The parameters of the functions `body` defines (`def g(a, b)`, `g = lambda a, b: ...`)
-    that a call of them by name gives an argument reading a name in `names`."""
-    defined, calls = {}, []
-    for node in walk(body):
-        cls = node.__class__
-        if cls is gast.FunctionDef:
+def _local_function_params(defs: list, calls: list, names: set) -> set:
+    """The parameters of the functions a body defines (`def g(a, b)`, `g = lambda a, b: ...`)
+    that a call of them by name gives an argument reading a name in `names`. `defs`, `calls`:
+    the body's defs and assignments of a lambda, and its calls, in `_scan`'s order."""
+    defined = {}
+    for node in defs:
+        if node.__class__ is gast.FunctionDef:
             defined[node.name] = node.args
-        elif (cls is gast.Assign and node.value.__class__ is gast.Lambda
-              and len(node.targets) == 1 and node.targets[0].__class__ is gast.Name):
+        elif len(node.targets) == 1 and node.targets[0].__class__ is gast.Name:
             defined[node.targets[0].id] = node.value.args
-        elif cls is gast.Call and node.func.__class__ is gast.Name:
-            calls.append(node)
+    calls = [call for call in calls if call.func.__class__ is gast.Name]
     given = set()
     for args in defined.values():
         # `def f(y, k=s)`: a default reading a number is the number wherever a call leaves the
@@ -653,12 +695,14 @@ def _field_in(node, names) -> bool:
 
 
 def _scan(body: list):
-    """(the assignments, the `Name` nodes, the parents of each node by id()) of `body`, in one
-    walk (the assignments in the walk's order: the fixed points below do not depend on it).
+    """(the assignments, the `Name` nodes, the parents of each node by id(), the defs and
+    assignments of a lambda, the calls) of `body`, in one walk, which every question of this
+    pass reads instead of walking the body again (the assignments in the walk's order: the
+    fixed points below do not depend on it; the defs and calls in `analysis.nodes.walk`'s).
     A node found under two parents (a subtree a converter placed twice) has both. Contexts and
     operators (nodes without fields) are not entered: no name is under them, and they were a
     third of the walk."""
-    assigns, names, parents = [], [], {}
+    assigns, names, parents, defs, calls = [], [], {}, [], []
     stack = list(body)
     pop, push = stack.pop, stack.append
     walked = _WALKED
@@ -668,8 +712,14 @@ def _scan(body: list):
         if cls is gast.Name:
             names.append(node)
             continue
-        if cls is gast.Assign:
+        if cls is gast.Call:
+            calls.append(node)
+        elif cls is gast.Assign:
             assigns.append(node)
+            if node.value.__class__ is gast.Lambda:
+                defs.append(node)
+        elif cls is gast.FunctionDef:
+            defs.append(node)
         elif cls is gast.comprehension:
             # `for k, v in m.items()` of a comprehension binds an item of its iterable (NOTE
             # [values leaving a container]): an assignment of `m.items()[0]` to the fixed
@@ -704,7 +754,7 @@ def _scan(body: list):
                 else:
                     found.append(node)
                 push(value)
-    return assigns, names, parents
+    return assigns, names, parents, defs, calls
 
 
 # class -> whether `_scan` enters its instances: nodes with fields (not None, str, numbers,
@@ -1088,9 +1138,28 @@ def _tensor_of_name(node) -> bool:
             and isinstance(node.args[0], _UNKNOWN))
 
 
-def _tensor_of_read(name, parents) -> bool:
+def _tensor_and_listed_args(calls: list, parents: dict) -> tuple:
+    """(the id()s of the first arguments of the `_tensor_of_name` calls in `calls`, those of
+    the `_lengths_listed` arguments of any call), each argument's first parent its call: where
+    `_tensor_of_read` and `_in_lengths_listed` stop."""
+    tensor_args, listed_args = set(), set()
+    # (an argument `_lengths_listed` holds a call of `len`: without one, there is none)
+    lengths = any(_called(call) in ("len", "len_") for call in calls)
+    for call in calls:
+        for i, arg in enumerate(call.args):
+            above = parents.get(id(arg))
+            if not above or above[0] is not call:
+                continue
+            if i == 0 and _tensor_of_name(call):
+                tensor_args.add(id(arg))
+            if lengths and _lengths_listed(arg):
+                listed_args.add(id(arg))
+    return tensor_args, listed_args
+
+
+def _tensor_of_read(name, parents, tensor_args) -> bool:
     """Whether the Name `name` is read as `_tensor_of_name`'s argument (itself, or the root of
-    its attribute and subscript chain)."""
+    its attribute and subscript chain); `tensor_args`: `_tensor_and_listed_args`'."""
     node = name
     for _ in range(4):
         above = parents.get(id(node), ())
@@ -1098,23 +1167,24 @@ def _tensor_of_read(name, parents) -> bool:
             return False
         parent = above[0]
         if isinstance(parent, gast.Call):
-            return _tensor_of_name(parent) and parent.args[0] is node
+            return id(node) in tensor_args
         if not (isinstance(parent, (gast.Attribute, gast.Subscript)) and parent.value is node):
             return False
         node = parent
     return False
 
 
-def _in_lengths_listed(name, parents) -> bool:
+def _in_lengths_listed(name, parents, listed_args) -> bool:
     """Whether the Name `name` is read in a module function's argument that `_lengths_listed`
-    (`torch.tensor([len(p) for p in paths])`): the call is rewritten as `ac.number_call`."""
+    (`torch.tensor([len(p) for p in paths])`): the call is rewritten as `ac.number_call`.
+    `listed_args`: `_tensor_and_listed_args`'."""
     node = name
     for _ in range(8):
         above = parents.get(id(node), ())
         if not above:
             return False
         parent = above[0]
-        if isinstance(parent, gast.Call) and node in parent.args and _lengths_listed(node):
+        if id(node) in listed_args:
             return True
         node = parent
     return False
