@@ -385,3 +385,147 @@ def test_nms_with_a_shrinking_order_is_refused_at_the_loop():
 def test_nms_with_out_tensors_is_refused_naming_the_out_argument():
     with pytest.raises(StagingError, match="resiz"):
         autoconv.autoconv(nms_ssd)(*_BOXES)
+
+
+# ---------------------------------------------------------------------------------------------
+# s06 (silent wrong, replay and torch.export): a dict in a list in a field of an object that
+# autoconv does not carry (a torch.optim optimizer's `param_groups[0]["lr"]`, an object of a class
+# with __slots__ or of an abc.ABC subclass), set under a tensor `if`: the graph keeps the write of
+# the branch traced last, on every input, with no error. Found in torch's ReduceLROnPlateau logic
+# (torch/optim/lr_scheduler.py `_reduce_lr`, copied) stepping a real SGD in a training loop: the
+# learning rate halved on every epoch. The same write through a local alias (`g =
+# opt.param_groups[0]`) or on a plain object is right.
+def sgd_lr_set_under_a_tensor_if(x):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    if x.sum() > 0:
+        opt.param_groups[0]["lr"] = 0.5
+    return torch.tensor(opt.param_groups[0]["lr"])
+
+
+def sgd_step_after_lr_set_under_a_tensor_if(x):
+    p = torch.nn.Parameter(torch.ones(1))
+    opt = torch.optim.SGD([p], lr=1.0)
+    if x.sum() > 0:
+        opt.param_groups[0]["lr"] = 0.5
+    p.grad = torch.ones(1)
+    opt.step()
+    return p.detach().clone()
+
+
+class _Slotted:
+    __slots__ = ("groups",)
+
+    def __init__(self):
+        self.groups = [{"lr": 1.0}]
+
+
+def slotted_object_dict_in_a_list(x):
+    o = _Slotted()
+    if x.sum() > 0:
+        o.groups[0]["lr"] = 0.5
+    return torch.tensor(o.groups[0]["lr"])
+
+
+# torch/optim/lr_scheduler.py ReduceLROnPlateau (mode "min", threshold_mode "rel"), its step and
+# _reduce_lr copied as a plain class (torch's own is called as it is, and refused at its
+# `float(metrics)`: test_torch_reduce_lr_on_plateau_is_refused_at_torchs_line)
+class _Plateau:
+    def __init__(self, optimizer, factor=0.5, patience=1, threshold=1e-4, min_lr=0, eps=1e-8):
+        self.factor = factor
+        self.optimizer = optimizer
+        self.min_lrs = [min_lr] * len(optimizer.param_groups)
+        self.patience = patience
+        self.eps = eps
+        self.threshold = threshold
+        self.best = float("inf")
+        self.num_bad_epochs = 0
+
+    def step(self, metrics):
+        current = float(metrics)
+        if self.is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.num_bad_epochs > self.patience:
+            self._reduce_lr()
+            self.num_bad_epochs = 0
+
+    def _reduce_lr(self):
+        for i, param_group in enumerate(self.optimizer.param_groups):
+            old_lr = float(param_group["lr"])
+            new_lr = max(old_lr * self.factor, self.min_lrs[i])
+            if old_lr - new_lr > self.eps:
+                param_group["lr"] = new_lr
+
+    def is_better(self, a, best):
+        return a < best * (1.0 - self.threshold)
+
+
+def reduce_lr_on_plateau_loop(losses):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = _Plateau(opt)
+    for epoch in range(losses.shape[0]):
+        scheduler.step(losses[epoch])
+    return torch.tensor(opt.param_groups[0]["lr"]), torch.tensor(scheduler.num_bad_epochs)
+
+
+_SIGNS = [(T([1.0]),), (T([-1.0]),)]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester27 s06: a dict in a list in a field of an object autoconv does not carry (torch.optim "
+    "optimizer, __slots__ class) set under a tensor if: the traced branch's write on every input"))
+@pytest.mark.parametrize("fn", [sgd_lr_set_under_a_tensor_if,
+                                sgd_step_after_lr_set_under_a_tensor_if,
+                                slotted_object_dict_in_a_list], ids=lambda f: f.__name__)
+def test_a_dict_in_an_uncarried_object_set_under_a_tensor_if(fn):
+    assert_same_result(fn, _SIGNS, compile=False)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester27 s06: ReduceLROnPlateau's logic stepping a real SGD halves the learning rate on "
+    "every epoch in replay and torch.export (0.015625 for Python's 0.5)"))
+def test_reduce_lr_on_plateau_logic_with_a_real_optimizer():
+    assert_same_result(reduce_lr_on_plateau_loop,
+                       [(T([1.0, 0.9, 0.95, 0.97, 0.96, 0.5]),),
+                        (T([1.0, 0.5, 0.4, 0.3, 0.2, 0.1]),)], compile=False)
+
+
+def test_torch_reduce_lr_on_plateau_is_refused_at_torchs_line():
+    def plateau(losses):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=1, factor=0.5)
+        for epoch in range(losses.shape[0]):
+            if losses[epoch] < 0:
+                break
+            scheduler.step(losses[epoch])
+        return torch.tensor(opt.param_groups[0]["lr"])
+
+    with pytest.raises(StagingError, match=r"torch.optim.lr_scheduler.*float\(metrics\)"):
+        autoconv.autoconv(plateau)(T([1.0, 0.9, 0.95, 0.97, 0.96, 0.5]))
+
+
+# ---------------------------------------------------------------------------------------------
+# s07 (unclear refusal): a dict of metrics holding a list the loop appends to and a counter a
+# tensor `if` increments is refused as "list 'metrics['loss']' is reassigned or changed other
+# than by append / extend": the list is only appended to; the counter beside it is what the
+# refusal is about (each alone converts).
+def metrics_dict_of_a_list_and_a_counter(x):
+    metrics = {"loss": [], "clipped": 0}
+    for i in range(x.shape[0]):
+        if x[i] > 1:
+            metrics["clipped"] += 1
+        metrics["loss"].append(x[i].item())
+        if x[i] < 0:
+            break
+    return torch.tensor(metrics["clipped"]), torch.tensor(len(metrics["loss"]))
+
+
+@pytest.mark.xfail(strict=True, raises=StagingError, reason=(
+    "tester27 s07: a metrics dict with a list appended to and a counter incremented under a "
+    "tensor if in a staged loop is refused as a list 'reassigned or changed other than by "
+    "append / extend'"))
+def test_a_metrics_dict_of_a_list_and_a_counter():
+    assert_same_result(metrics_dict_of_a_list_and_a_counter,
+                       [(T([0.5, 2.0, -1.0, 3.0]),), (T([0.5, 2.0, 1.0, 3.0]),)], compile=False)
