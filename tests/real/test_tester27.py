@@ -5,7 +5,8 @@ torch.compile(fullgraph=True), against plain Python.
 Sources (each function below names its own): Genentech/beignet `src/beignet/_bisect.py`,
 QuantEcon/QuantEcon.py `bisection.py`, Bjarten/early-stopping-pytorch `pytorchtools.py`,
 amdegroot/ssd.pytorch `layers/box_utils.py` (Francisco Massa's NMS), Rhyx14/secretary
-`x_secretary/computer_vision_utils/object_detection/nms.py`, fast_pytorch_kmeans 0.2.2 (PyPI).
+`x_secretary/computer_vision_utils/object_detection/nms.py`, subhadarship/kmeans_pytorch
+`kmeans_pytorch/__init__.py`, torch's own `torch/optim/lr_scheduler.py` (ReduceLROnPlateau).
 A finding not fixed is a strict xfail whose reason starts with its id (tester27 sNN).
 """
 
@@ -529,3 +530,45 @@ def metrics_dict_of_a_list_and_a_counter(x):
 def test_a_metrics_dict_of_a_list_and_a_counter():
     assert_same_result(metrics_dict_of_a_list_and_a_counter,
                        [(T([0.5, 2.0, -1.0, 3.0]),), (T([0.5, 2.0, 1.0, 3.0]),)], compile=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# subhadarship/kmeans_pytorch kmeans_pytorch/__init__.py `kmeans`'s loop (tqdm's meter left out;
+# its f-string postfix kept; the initial state given instead of numpy's random choice): `while
+# True` with a tensor break, `torch.nonzero` per cluster (a size known when the graph runs) and
+# a row written per cluster. Right in every mode.
+def _pairwise_distance(data1, data2):
+    A = data1.unsqueeze(dim=1)
+    B = data2.unsqueeze(dim=0)
+    dis = (A - B) ** 2.0
+    return dis.sum(dim=-1).squeeze()
+
+
+def kmeans_pytorch_loop(X, initial_state, tol=1e-4):
+    num_clusters = initial_state.shape[0]
+    initial_state = initial_state.clone()
+    iteration = 0
+    while True:
+        dis = _pairwise_distance(X, initial_state)
+        choice_cluster = torch.argmin(dis, dim=1)
+        initial_state_pre = initial_state.clone()
+        for index in range(num_clusters):
+            selected = torch.nonzero(choice_cluster == index).squeeze()
+            selected = torch.index_select(X, 0, selected)
+            initial_state[index] = selected.mean(dim=0)
+        center_shift = torch.sum(
+            torch.sqrt(torch.sum((initial_state - initial_state_pre) ** 2, dim=1)))
+        iteration = iteration + 1
+        postfix = dict(iteration=f'{iteration}', center_shift=f'{center_shift ** 2:0.6f}',
+                       tol=f'{tol:0.6f}')
+        if center_shift ** 2 < tol:
+            break
+    return choice_cluster, initial_state, torch.tensor(iteration)
+
+
+def test_kmeans_pytorch_loop():
+    g = torch.Generator().manual_seed(1)
+    two_blobs = torch.cat([torch.randn(10, 2, generator=g) + 4, torch.randn(10, 2, generator=g) - 4])
+    noise = torch.randn(20, 2, generator=g)
+    assert_same_result(kmeans_pytorch_loop, [(two_blobs, two_blobs[[0, 10]]),
+                                             (noise, noise[[0, 1]])])
