@@ -12,6 +12,7 @@ A finding not fixed is a strict xfail whose reason starts with its id (tester27 
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import time
@@ -572,3 +573,69 @@ def test_kmeans_pytorch_loop():
     noise = torch.randn(20, 2, generator=g)
     assert_same_result(kmeans_pytorch_loop, [(two_blobs, two_blobs[[0, 10]]),
                                              (noise, noise[[0, 1]])])
+
+
+# ---------------------------------------------------------------------------------------------
+# s08 (torch.compile, torch's error leaking): an optimizer held in a global, its learning rate set
+# under a tensor `if` (README: "under torch.compile ... an optimizer's param_groups[i]["lr"] set
+# under a tensor condition is refused at its line"): torch's UncapturedHigherOrderOpError
+# ("Mutating a variable from outside the scope of this HOP") instead of a StagingError.
+# (Replay keeps the write of the trace, documented under "Python side effects in a staged body".)
+_PARAM = torch.nn.Parameter(torch.ones(1))
+_OPTIMIZER = torch.optim.SGD([_PARAM], lr=1.0)
+
+
+def adjust_a_global_optimizers_lr(loss):
+    if loss > 1:
+        _OPTIMIZER.param_groups[0]["lr"] = 0.5
+    else:
+        _OPTIMIZER.param_groups[0]["lr"] = 1.0
+    return loss * 1
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester27 s08: torch.compile of a global optimizer's lr set under a tensor if raises torch's "
+    "UncapturedHigherOrderOpError, not a StagingError at the line"))
+def test_compile_refuses_a_global_optimizers_lr_at_its_line():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(adjust_a_global_optimizers_lr), fullgraph=True,
+                             backend="eager")
+    with pytest.raises(StagingError):
+        compiled(T(2.0))
+
+
+# s09 (torch.compile, dynamo's error): a functools.wraps decorator counting calls on its wrapper
+# (`wrapper.calls += 1`) around a function with a tensor `if`: dynamo's "setattr() on unsupported
+# type"; replay and torch.export run it (the count changes once per trace there).
+def _counted(fn):
+    @functools.wraps(fn)
+    def wrapper(*a, **k):
+        wrapper.calls += 1
+        return fn(*a, **k)
+    wrapper.calls = 0
+    return wrapper
+
+
+@_counted
+def _halve_if_large(a):
+    if a.sum() > 1:
+        a = a / 2
+    return a
+
+
+def call_a_counted_function(a):
+    return _halve_if_large(a)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester27 s09: torch.compile of a call through a decorator that counts calls on its wrapper "
+    "fails in dynamo ('setattr() on unsupported type'), not a StagingError naming the counter"))
+def test_compile_of_a_counting_decorator():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(call_a_counted_function), fullgraph=True,
+                             backend="eager")
+    try:
+        got = compiled(T([4.0]))
+    except StagingError:
+        return  # refused by autoconv at the line: right
+    assert torch.equal(got, T([2.0]))
