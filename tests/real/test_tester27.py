@@ -569,7 +569,8 @@ def kmeans_pytorch_loop(X, initial_state, tol=1e-4):
 
 def test_kmeans_pytorch_loop():
     g = torch.Generator().manual_seed(1)
-    two_blobs = torch.cat([torch.randn(10, 2, generator=g) + 4, torch.randn(10, 2, generator=g) - 4])
+    two_blobs = torch.cat([torch.randn(10, 2, generator=g) + 4,
+                           torch.randn(10, 2, generator=g) - 4])
     noise = torch.randn(20, 2, generator=g)
     assert_same_result(kmeans_pytorch_loop, [(two_blobs, two_blobs[[0, 10]]),
                                              (noise, noise[[0, 1]])])
