@@ -426,7 +426,8 @@ class Statement:
                 else:
                     mixed = augmented.mixed_in(leaf_before)
                     if mixed is not None and leaf.dtype == leaf_before.dtype:
-                        augmented.mark_mixed(leaf, mixed)
+                        augmented.mark_mixed(leaf, mixed,
+                                             augmented.mixed_number_dtype(leaf_before))
         return values
 
     def learn_paths(self, raws, loop: bool = False) -> bool:
@@ -509,6 +510,17 @@ class Statement:
         # was not probed) a number stays a number.
         mixed = augmented.mixed_in(before)
         unbound = is_undefined(before)  # (bound by every branch: `paths` says to what)
+        if self.kind == "if statement" and isinstance(value, torch.Tensor) and (
+                value.dtype.is_floating_point and not _python_number_dtype(value)
+                and {"number", "promoted"} <= set(self.paths.get((slot, i), ()))):
+            # A number on one branch and a tensor of another dtype on the other (NOTE [a
+            # float rounded on some paths] in runtime/augmented.py)
+            kinds = self.number_kinds.get((slot, i), ())
+            number = (torch.int64 if "int" in kinds and "float" not in kinds else
+                      torch.bool if kinds == {"bool"} else torch.float64)
+            if torch.compiler.is_dynamo_compiling():
+                value = value.view(value.shape)
+            return augmented.mark_mixed(value, self.kind, number)
         if not ((_number_like(before) or mixed or unbound) and _python_number_dtype(value)):
             return value
         kinds = set(self.paths.get((slot, i), () if unbound else ("mixed",) if mixed

@@ -1115,7 +1115,8 @@ def nested_field_of_self(g):
 # ran in the plain twin and was float64 there (README known shapes until session 27).
 @pytest.mark.parametrize("fn", [nested_field_given, nested_field_of_self, given_starred])
 def test_a_number_in_a_fields_field_or_in_star_args_given_to_a_function(fn):
-    inputs = [(torch.tensor(1.5),), (torch.tensor(-0.3),)]
+    # (a negative `g` takes the other branch of the fields' `if`; `given_starred` loops on it)
+    inputs = [(torch.tensor(1.5),), (torch.tensor(0.3 if fn is given_starred else -0.3),)]
     assert all(fn(*args).dtype == torch.float32 for args in inputs)
     assert_same_exactly(fn, inputs)
 
@@ -2488,3 +2489,77 @@ def test_a_number_of_two_kinds_appended_to_a_list_a_staged_while_grows_is_refuse
     _refused_in_every_mode(last_of_int_or_half_choices, _CHOICE_INPUTS[:2],
                            rf"test_numbers.py:{line}: .*'k' is an int on some paths and a float "
                            rf"on others.*appending it to 'vals'")
+
+
+# NOTE [a float rounded on some paths] in runtime/augmented.py: a variable that is a Python
+# float in one branch of a tensor `if` and a float32 tensor in the other (torch's strong Wolfe
+# step: a bound on one path, an interpolated tensor on the other) is one float32 value of the
+# graph, the float rounded to float32 on its paths. Python's float arithmetic on it showed the
+# rounding without an error (`t * 0.7` differed in the last bits: README known shapes until
+# session 27); it is refused at the line. Where it meets a float32 tensor Python rounds the
+# float so too, and the graph's value is Python's on both paths.
+
+_FLOAT_OR_TENSOR_PATHS = [(T([0.1, 0.05]),), (T([1.3, 0.8]),)]
+
+
+def float_or_float32_times_a_float(x):
+    t = 0.3
+    m = x.sum()
+    if m > 1:
+        t = m * 0.5
+    return x * (t * 0.7)
+
+
+def float_or_float32_bound_in_each_branch(x):
+    m = x.sum()
+    if m > 1:
+        t = m * 0.5
+    else:
+        t = 0.3
+    return x * (t * 0.7)
+
+
+def float_or_float32_compared(x):
+    t = 0.3
+    if x.sum() > 1:
+        t = x.sum() * 0.5
+    return x * 2.0 if t < 0.21 + 0.09 else x
+
+
+def float_or_float32_with_a_float64_tensor(x):
+    t = 0.3
+    m = x.sum()
+    if m > 1:
+        t = m * 0.5
+    return x.double() * t
+
+
+@pytest.mark.parametrize("fn", [float_or_float32_times_a_float, float_or_float32_compared,
+                                float_or_float32_with_a_float64_tensor,
+                                float_or_float32_bound_in_each_branch])
+def test_a_float_or_a_float32_tensor_by_path_is_refused_where_python_sees_the_float(fn):
+    # (under torch.compile a variable unbound before the `if` that its branches bind to a
+    # float and a float32 tensor is refused at the `if`, as two dtypes)
+    _refused_in_every_mode(fn, _FLOAT_OR_TENSOR_PATHS,
+                           "stays a number elsewhere .*in the other branch|'t' is a "
+                           r"torch.float32 tensor of shape \(\) in the true branch and a "
+                           "torch.float64 tensor")
+
+
+def _scaled(x, t):
+    return x * t - t * x[0]
+
+
+def float_or_float32_with_float32_tensors(x):
+    t = 0.3
+    m = x.sum()
+    if m > 1:
+        t = m * 0.5
+    return x * t + _scaled(x, t)
+
+
+def test_a_float_or_a_float32_tensor_by_path_meeting_float32_tensors_is_pythons():
+    # (torch rounds a Python float meeting a float32 tensor to float32, as the graph holds it)
+    assert all(float_or_float32_with_float32_tensors(*args).dtype == torch.float32
+               for args in _FLOAT_OR_TENSOR_PATHS)
+    assert_same_exactly(float_or_float32_with_float32_tensors, _FLOAT_OR_TENSOR_PATHS)
