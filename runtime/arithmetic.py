@@ -34,7 +34,6 @@ import torch
 from .augmented import (check_operands, collecting, empty_count, float_power_operands,
                         graph_check, is_stand_in, kind_of, kind_seen, kinds_after, kinds_as_index,
                         kinds_in, mark, mark_kinds, mark_mixed, mixed_error, mixed_in,
-                        mixed_number_dtype,
                         python_dtype, KIND_DTYPES)
 from .errors import StagingError
 from .identity import type_in
@@ -113,8 +112,7 @@ def _unary(fn, value):
     statement = mixed_in(value)
     if statement is not None and value.dtype == torch.bool:
         raise mixed_error(statement, "a unary `-`, `+` or `~`", "a bool tensor", torch.int64)
-    return fn(value) if statement is None else mark_mixed(fn(value), statement,
-                                                          mixed_number_dtype(value))
+    return fn(value) if statement is None else mark_mixed(fn(value), statement)
 
 
 def _apply(fn, left, right, divides, op=None):
@@ -335,12 +333,6 @@ def _apply_mixed(fn, left, right, divides, op):
         raise mixed_error(statement, f"`{op}`" + (" (compared in)" if op in _COMPARE else ""),
                           as_tensor, as_number)
     dtype = readings.pop()
-    for v in (left, right):
-        if mixed_in(v) and mixed_number_dtype(v) != v.dtype and promote_types(
-                v.dtype, dtype) != v.dtype:
-            # (NOTE [a float rounded on some paths] in augmented.py: `x * t` of a float64 `x`)
-            raise mixed_error(statement, f"`{op}`", dtype, "a value of the number itself, "
-                              f"which the graph holds rounded to {v.dtype},")
     operands = [v.to(dtype) if isinstance(v, torch.Tensor) and op not in _COMPARE and
                 (mixed_in(v) or _is_number(v)) and v.dtype != dtype else v
                 for v in (left, right)]
@@ -353,7 +345,7 @@ def _apply_mixed(fn, left, right, divides, op):
 def _readings(value):
     """What `value` may be on the paths: ('tensor', dtype, dim) / ('number', dtype)."""
     if mixed_in(value):
-        return [("tensor", value.dtype, value.dim()), ("number", mixed_number_dtype(value))]
+        return [("tensor", value.dtype, value.dim()), ("number", value.dtype)]
     if _is_number(value):
         return [("number", value.dtype)]
     if isinstance(value, torch.Tensor):

@@ -35,7 +35,7 @@ from .errors import StagingError
 from .values import number_dtype, promote_types, tensors_dtype, with_number
 
 __all__ = ["aug_assign", "aug_assign_attribute", "copy_of", "mark", "mark_view", "is_stand_in",
-           "mark_mixed", "mixed_in", "mixed_number_dtype", "mark_kinds", "kinds_in", "number_kinds", "kinds_error", "kind_of", "kind_seen",
+           "mark_mixed", "mixed_in", "mark_kinds", "kinds_in", "number_kinds", "kinds_error", "kind_of", "kind_seen",
            "kinds_without_paths", "kinds_as_index", "kinds_returned",
            "mixed_error", "python_dtype", "check_operands",
            "float_power_operands", "graph_check"]
@@ -97,25 +97,12 @@ def empty_count(value):
     return getattr(value, _EMPTY, None) if isinstance(value, torch.Tensor) else None
 
 
-_NUMBER_DTYPE = "_autoconv_number_dtype"
-
-
-def mark_mixed(t, statement: str, number_dtype=None):
+def mark_mixed(t, statement: str):
     """`t`, marked as a number on some paths of the `statement` ("while loop", ...) that made
-    it and a tensor on the others (NOTE [numbers on some paths]). `number_dtype`: the Python
-    dtype of the number where it is wider than `t`'s, the tensor's on its paths (a float
-    rounded to float32 on the number's paths: NOTE [a float rounded on some paths])."""
+    it and a tensor on the others (NOTE [numbers on some paths])."""
     if isinstance(t, torch.Tensor):
         setattr(t, _NUMBER, statement)
-        if number_dtype is not None and number_dtype != t.dtype:
-            setattr(t, _NUMBER_DTYPE, number_dtype)
     return t
-
-
-def mixed_number_dtype(value):
-    """The dtype of the number a value `mark_mixed` marked is on its number paths: its own,
-    or the wider one it was rounded from (NOTE [a float rounded on some paths])."""
-    return getattr(value, _NUMBER_DTYPE, value.dtype)
 
 
 def mixed_in(value) -> str | None:
@@ -145,21 +132,6 @@ def mixed_error(statement: str, expression: str, as_tensor, as_number) -> Stagin
         "body (`total = 0.0`, `total += float(v)`), or rebind it (`total = total + ...`) "
         "rather than update it in place")
 
-
-# NOTE [a float rounded on some paths]
-# A Python float on some paths of a staged `if` and a float32 tensor on the others (`t = 0.3`
-# in one branch, `t = m * 0.5` in the other; torch's strong Wolfe step, a clipped bound or an
-# interpolated tensor) is one float32 slot of the graph (the number is torch's weak number
-# next to the tensor: NOTE [weak numbers] in runtime/arithmetic.py), so on the number's paths
-# the graph holds the float rounded to float32. Where it meets a float32 tensor that is what
-# Python computes too (torch rounds the wrapped number so), but Python's float arithmetic on it
-# (`t * 0.7`, `t < 0.21`) or a float64 tensor would see the rounding: the engine marks such an
-# output `mark_mixed` with the number's dtype (`_marked_leaf` in staging/torch.py), and
-# `binary` / `compare` compute it where both readings agree and the result is not wider than
-# the graph's float32, and raise a StagingError at the line elsewhere. Not seen: such a value
-# after it crosses another staged statement (a loop's carry keeps no mark of a float32 slot),
-# and a loop's float that its body makes a float32 tensor (an accumulator `total = 0.0`,
-# `total += x[i]`: the number only on the no-trip path).
 
 # NOTE [numbers of two kinds]
 # A graph gives a value one dtype on every path, so a number that is an int on some paths of a

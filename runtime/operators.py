@@ -425,7 +425,7 @@ def _flagged_results(out, flagging, state, flags) -> tuple:
                 viewed = out[i].view_as(out[i])
                 mixed = augmented.mixed_in(out[i])
                 if mixed is not None:
-                    augmented.mark_mixed(viewed, mixed, augmented.mixed_number_dtype(out[i]))
+                    augmented.mark_mixed(viewed, mixed)
                 elif augmented.is_stand_in(out[i]):
                     augmented.mark(viewed)
                 out[i] = viewed

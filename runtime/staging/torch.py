@@ -280,10 +280,7 @@ def _path_kind(leaf) -> str:
     'number', 'mixed', 'tensor' (of a Python number's dtype), or 'promoted' (a tensor of another
     dtype promotes the slot to it: a tensor on every path, NOTE [weak numbers] in
     runtime/arithmetic.py)."""
-    # (a float an `if` rounded to float32 on its paths, NOTE [a float rounded on some paths]
-    # in runtime/augmented.py, is a float32 tensor to an enclosing statement, as before)
-    return ("number" if _number_like(leaf) else "mixed" if augmented.mixed_in(leaf) and (
-                augmented.mixed_number_dtype(leaf) == leaf.dtype) else
+    return ("number" if _number_like(leaf) else "mixed" if augmented.mixed_in(leaf) else
             "tensor" if _python_number_dtype(leaf) else "promoted")
 
 
@@ -429,8 +426,7 @@ class Statement:
                 else:
                     mixed = augmented.mixed_in(leaf_before)
                     if mixed is not None and leaf.dtype == leaf_before.dtype:
-                        augmented.mark_mixed(leaf, mixed,
-                                             augmented.mixed_number_dtype(leaf_before))
+                        augmented.mark_mixed(leaf, mixed)
         return values
 
     def learn_paths(self, raws, loop: bool = False) -> bool:
@@ -513,19 +509,6 @@ class Statement:
         # was not probed) a number stays a number.
         mixed = augmented.mixed_in(before)
         unbound = is_undefined(before)  # (bound by every branch: `paths` says to what)
-        if self.kind == "if statement" and isinstance(value, torch.Tensor) and (
-                value.dtype.is_floating_point and not _python_number_dtype(value)
-                and (unbound or _is_number(before) or _python_number_dtype(before))
-                and {"number", "promoted"} <= set(self.paths.get((slot, i), ()))):
-            # A number on one branch and a tensor of another dtype on the other (NOTE [a
-            # float rounded on some paths] in runtime/augmented.py); not an enclosing loop's
-            # number it promoted already (`total = 0.0`, `if v > 0: total += v` in a loop)
-            kinds = self.number_kinds.get((slot, i), ())
-            number = (torch.int64 if "int" in kinds and "float" not in kinds else
-                      torch.bool if kinds == {"bool"} else torch.float64)
-            if torch.compiler.is_dynamo_compiling():
-                value = value.view(value.shape)
-            return augmented.mark_mixed(value, self.kind, number)
         if not ((_number_like(before) or mixed or unbound) and _python_number_dtype(value)):
             return value
         kinds = set(self.paths.get((slot, i), () if unbound else ("mixed",) if mixed
