@@ -370,6 +370,16 @@ def _fields_hold_number(value, depth=0) -> bool:
     return depth < 2 and any(_fields_hold_number(v, depth + 1) for v in fields.values())
 
 
+def _read_fields_hold_number(value, read, depth=0) -> bool:
+    """`_fields_hold_number` under dynamo: only the fields named in `read` (the called code's
+    `co_names`), and those of a plain object such a field holds (`s.inner.h`)."""
+    if not is_plain_object(value):
+        return False
+    fields = [getattr(value, name) for name in read if hasattr(value, name)]
+    return (any(_holds_number(v, 1) for v in fields)
+            or depth < 2 and any(_read_fields_hold_number(v, read, depth + 1) for v in fields))
+
+
 def _number_kind(value, read=()) -> str:
     """'n' for a value holding a number's stand-in, 'o' for an object whose fields hold
     one, '' for any other (NOTE [numbers given to a function]). `read`: the names the called
@@ -381,16 +391,13 @@ def _number_kind(value, read=()) -> str:
     name are looked at there (`s.scaled(0.5)` reading `self.lr`, a stand-in the if statement
     carries: `self.lr * f` of the plain twin was a float64 tensor on the path that called it,
     the number on the other, refused as a number of two kinds: tester24 try/p3
-    method_new). So a field's field (`s.inner.h`) a staged statement changed is float64 there
-    where Python gives float32 (README known shapes)."""
+    method_new), and so are those of a plain object in such a field, two levels down at most
+    as `_fields_hold_number` (`s.inner.h` a staged statement changed: the plain twin's
+    `s.inner.h * g` was a float64 tensor where Python's float keeps float32)."""
     if _holds_number(value):
         return "n"
     if torch.compiler.is_dynamo_compiling():
-        if read and is_plain_object(value) and any(
-                _holds_number(getattr(value, name, None), 1) for name in read
-                if hasattr(value, name)):
-            return "o"
-        return ""
+        return "o" if read and _read_fields_hold_number(value, read) else ""
     if _fields_hold_number(value):
         return "o"
     return ""
