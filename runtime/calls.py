@@ -394,7 +394,10 @@ def _number_kind(value, read=()) -> str:
     method_new), and so are those of a plain object in such a field, two levels down at most
     as `_fields_hold_number` (`s.inner.h` a staged statement changed: the plain twin's
     `s.inner.h * g` was a float64 tensor where Python's float keeps float32)."""
-    if _holds_number(value):
+    if _holds_number(value) or type(value) is float:
+        # (a Python float too: a staged statement of the function may carry it, and then
+        # it is a stand-in there, float64, its arithmetic torch's: tester27 s01, QuantEcon's
+        # bisection given 0.0 and 10.0)
         return "n"
     if torch.compiler.is_dynamo_compiling():
         return "o" if read and _read_fields_hold_number(value, read) else ""

@@ -299,6 +299,9 @@ class ControlFlowConverter(Converter):
         if outer_locals is None:
             numbers = getattr(self.ctx, "number_params", frozenset()) & params
             objects = getattr(self.ctx, "number_objects", frozenset()) & params
+        # (and the parameters the statements carry whose default is a number: NOTE [numbers
+        # given to a function])
+        numbers = numbers | (_number_defaulted(args) & self.carried_names)
         node.body = carried_arithmetic(node.body, self.carried_names, self.loop_indices,
                                        self.ctx.runtime, function_locals, numbers,
                                        self.called_objects | objects)
@@ -1747,3 +1750,18 @@ def _sets_item(node) -> bool:
     func, args = node.value.func, node.value.args
     return (isinstance(func, gast.Attribute) and func.attr == "setitem" and bool(args)
             and isinstance(args[0], gast.Name) and args[0].id == node.targets[0].id)
+
+
+def _number_defaulted(args) -> frozenset:
+    """The parameters of `args` (a FunctionDef's) whose default is a number literal (`a=0.0`,
+    `k=-1`): Python numbers wherever a call leaves them out."""
+    positional = args.posonlyargs + args.args
+    pairs = [*zip(positional[len(positional) - len(args.defaults):], args.defaults),
+             *zip(args.kwonlyargs, args.kw_defaults)]
+    return frozenset(param.id for param, default in pairs if _is_number_literal(default))
+
+
+def _is_number_literal(node) -> bool:
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, (gast.USub, gast.UAdd)):
+        node = node.operand
+    return isinstance(node, gast.Constant) and type(node.value) in (int, float)

@@ -39,9 +39,10 @@ def _exported(fn, args):
 
 # ---------------------------------------------------------------------------------------------
 # s01: a float that is a parameter of the function (not a local bound to a literal), carried by a
-# staged `if` / `while` and given to torch.tensor after an arithmetic step, is a float64 tensor
-# where Python's torch.tensor of a float gives float32 (the default dtype). The same code with
-# `a = 0.0` as a local is right. Found in QuantEcon's bisection given a tensor-valued f.
+# staged `if` / `while` and given to torch.tensor after an arithmetic step, was a float64 tensor
+# where Python's torch.tensor of a float gives float32 (the default dtype); the same code with
+# `a = 0.0` as a local was right. Fixed in session 27 (the lead): a parameter with a number
+# default, or given a Python float by a converted call, counts as a number the statements carry. Found in QuantEcon's bisection given a tensor-valued f.
 
 # QuantEcon/QuantEcon.py bisection.py (a real-valued f; here f returns a 0-d tensor)
 def _qe_bisect(f, a, b, tol=10e-5):
@@ -87,9 +88,6 @@ def test_a_local_float_carried_then_given_to_torch_tensor():
     assert_same_exactly(float_local_carried_by_a_while, _WEIGHTS)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester27 s01: a float parameter carried by a staged if / while, then torch.tensor(a * 1.0): "
-    "float64 in every mode where Python gives float32"))
 @pytest.mark.parametrize("fn", [quantecon_bisect_of_a_tensor_function,
                                 float_parameter_carried_by_a_while,
                                 float_parameter_carried_by_an_if], ids=lambda f: f.__name__)
@@ -97,19 +95,14 @@ def test_a_float_parameter_carried_then_given_to_torch_tensor(fn):
     assert_same_exactly(fn, _WEIGHTS)
 
 
-# s02: the same parameter given to torch.tensor directly is refused, with a message that says the
-# loop body made the number a tensor (`a = a + 0.25` on a float keeps it a float in Python); a
-# local `a = 0.0` in its place converts.
+# s02: the same parameter given to torch.tensor directly was refused, with a message that said the
+# loop body made the number a tensor; fixed with s01.
 def float_parameter_given_to_torch_tensor(w, a=0.0):
     while (w * a).sum() < 1:
         a = a + 0.25
     return torch.tensor(a)
 
 
-@pytest.mark.xfail(strict=True, raises=StagingError, reason=(
-    "tester27 s02: torch.tensor of a float parameter a staged while carried is refused ('a Python "
-    "number the while loop carries becomes a tensor where its body made it one'): the body keeps "
-    "it a float; the same with a local float converts"))
 def test_a_float_parameter_carried_then_given_to_torch_tensor_directly():
     assert_same_exactly(float_parameter_given_to_torch_tensor, _WEIGHTS)
 
