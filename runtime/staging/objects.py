@@ -36,7 +36,7 @@ from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/trac
 from ..values import is_staged, is_undefined, to_tensor
 
 __all__ = ["carried_slots", "carry", "ChangedInput", "is_plain_object", "with_input_as_state",
-           "refusing_uncarried_changes"]
+           "refusing_uncarried_changes", "refusing_changes_in_uncarried"]
 
 _REPLACED = "is replaced by another named tuple"
 
@@ -1406,6 +1406,18 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
     return tuple(out[:count])
 
 
+# NOTE [containers in objects autoconv does not carry]
+# An object autoconv does not carry (a torch.optim optimizer, an object of a class with
+# __slots__ or of an abc.ABC subclass: `_is_plain_object`) that a staged statement holds is
+# checked for attributes its bodies set (`refusing_uncarried_changes`). A dict or list in its
+# attributes changed by a body (`opt.param_groups[0]["lr"] = new_lr`, torch's ReduceLROnPlateau
+# written out) was not looked at: the write of the branch traced stayed in the object for every
+# input, silently (tester27 s06, replay and torch.export). The dicts and lists its attributes
+# reach through plain objects, dicts and lists are compared before and after each run of a
+# body: a change is undone and refused. (Not a module's: their bodies' changes to lists a
+# module holds are Python side effects, README's "happen once, while tracing".)
+
+
 # NOTE [objects a body reaches through its own closure]
 # A staged body is given the enclosing function's own variables as operands, but in a nested
 # function it also reads the variables of the functions around it through its closure (`c` in
@@ -1449,6 +1461,50 @@ def _outside_reached(body) -> list:
     return found
 
 
+def _uncarried_within(value, name: str, out: list, seen: set, depth: int) -> None:
+    """Append (name, object, its dict and list fields) to `out` for `value` if autoconv does
+    not carry it, or else for such objects in the fields and items of `value` (a plain object,
+    dict, list or tuple the statement carries: `self.optimizer` of a scheduler), `depth`
+    levels down at most."""
+    if id(value) in seen or depth == 0:
+        return
+    seen.add(id(value))
+    if _is_plain_object(value):
+        inner = vars(value).items()
+        label = "{}.{}"
+    elif type(value) is dict:
+        inner = value.items()
+        label = "{}[{!r}]"
+    elif type_in(value, (list, tuple)) or _is_namedtuple(value):
+        inner = enumerate(value)
+        label = "{}[{}]"
+    else:
+        fields = _uncarried_fields(value)
+        if fields:
+            out.append((name, value, fields))
+        return
+    for key, item in inner:
+        if not isinstance(item, (torch.Tensor, int, float, str, bool, type(None))):
+            _uncarried_within(item, label.format(name, key) if name else f"…{key}", out, seen,
+                              depth - 1)
+
+
+def _uncarried_fields(value) -> list:
+    """The dicts and lists in the fields (`__dict__` or `__slots__`) of `value`, an object
+    autoconv does not carry and no module (NOTE [containers in objects autoconv does not
+    carry])."""
+    if isinstance(value, (torch.Tensor, torch.nn.Module, StagedList, type, types.ModuleType,
+                          types.FunctionType)) or is_staged(value) or is_undefined(value):
+        return []
+    fields = list(vars(value).values()) if type(getattr(value, "__dict__", None)) is dict else []
+    for klass in type(value).__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots:
+            if slot not in ("__dict__", "__weakref__") and hasattr(value, slot):
+                fields.append(getattr(value, slot))
+    return [v for v in fields if type(v) in (dict, list)]
+
+
 def _closure_refusal(body, name: str, where: str, statement: str) -> StagingError:
     fn = body
     while getattr(fn, "__wrapped__", None) is not None:
@@ -1469,6 +1525,55 @@ def _closure_refusal(body, name: str, where: str, statement: str) -> StagingErro
            "`visit(c, x[i])`), or make the change in the function that owns it, outside "
            "nested functions")
     return StagingError.at(_line_naming(fn, name), statement, problem, fix)
+
+
+def refusing_changes_in_uncarried(bodies, state, names, statement, inputs=()):
+    """`bodies`, each refusing a change it makes to a dict or list held by an object autoconv
+    does not carry, in `state` or in the fields and items of `state` and `inputs` (NOTE
+    [containers in objects autoconv does not carry])."""
+    if torch.compiler.is_dynamo_compiling():  # (dynamo refuses such a change itself)
+        return tuple(body for body, _ in bodies)
+    uncarried, seen = [], set()
+    for name, value in zip(names, state):
+        _uncarried_within(value, name, uncarried, seen, 3)
+    for value in inputs:
+        if carries(value):
+            _uncarried_within(value, "", uncarried, seen, 3)
+    if not uncarried:
+        return tuple(body for body, _ in bodies)
+
+    def check(body, where):
+        def run(*args):
+            inner = []
+            for name, value, fields in uncarried:
+                found = []
+                for v in fields:
+                    _containers(v, found, set())
+                inner.append((name, value, found))
+            try:
+                out = body(*args)
+            finally:
+                changed = next(((name, value) for name, value, found in inner
+                                if any(_changed_container(c, old) for c, old in found)), None)
+                for _, _, found in inner:
+                    for container, old in found:
+                        _restore(container, old)
+            if changed is not None:
+                name, value = changed
+                what = type(value).__qualname__
+                raise StagingError(
+                    statement,
+                    f"a dict or list held by '{name}', a {what} object, is changed {where} (an "
+                    f"item set, added or removed); autoconv does not carry objects of {what} (a "
+                    "library's class, a class with __slots__ or an abc.ABC subclass) through a "
+                    "staged statement, so the change would happen once, while tracing",
+                    "Bind the dict or list to a local variable before the statement (`group = "
+                    "opt.param_groups[0]` for an optimizer) and change it through that name, which "
+                    "the statement carries, or make the change outside the autoconv function")
+            return out
+        return run
+
+    return tuple(check(body, where) if body is not None else None for body, where in bodies)
 
 
 def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):

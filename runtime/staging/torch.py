@@ -2150,6 +2150,10 @@ def _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes)
         # NOTE [a carried container reached through an input]
         ((if_true, _), (if_false, _)), inputs = shared_containers.joining_carried_containers(
             ((if_true, True), (if_false, True)), state, names, inputs, statement)
+        # NOTE [containers in objects autoconv does not carry]
+        if_true, if_false = objects.refusing_changes_in_uncarried(
+            ((if_true, "in the true branch"), (if_false, "in the false branch")), state, names,
+            statement, inputs)
         bodies = ((if_true, True, "in the true branch"),
                   (if_false, True, "in the false branch"))
         slots = objects.carried_slots(state)
@@ -2414,6 +2418,10 @@ def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes
         # NOTE [a carried container reached through an input]
         ((test, _), (body, _)), inputs = shared_containers.joining_carried_containers(
             ((test, False), (body, True)), state, names, inputs, statement)
+        # NOTE [containers in objects autoconv does not carry]
+        test, body = objects.refusing_changes_in_uncarried(
+            ((test, "in the loop test"), (body, "in the loop body")), state, names, statement,
+            inputs)
         bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
         slots = objects.carried_slots(state)
         if slots:
