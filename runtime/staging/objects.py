@@ -1490,19 +1490,21 @@ def _uncarried_within(value, name: str, out: list, seen: set, depth: int) -> Non
 
 
 def _uncarried_fields(value) -> list:
-    """The dicts and lists in the fields (`__dict__` or `__slots__`) of `value`, an object
-    autoconv does not carry and no module (NOTE [containers in objects autoconv does not
-    carry])."""
+    """The dicts and lists in the public fields (`__dict__` or `__slots__`) of `value`, an
+    object autoconv does not carry and no module (NOTE [containers in objects autoconv does
+    not carry]). Not the fields named with `_`: a library's own state its methods keep (a
+    logging.Logger's `_cache` of enabled levels, filled by a logging call in a body)."""
     if isinstance(value, (torch.Tensor, torch.nn.Module, StagedList, type, types.ModuleType,
                           types.FunctionType)) or is_staged(value) or is_undefined(value):
         return []
-    fields = list(vars(value).values()) if type(getattr(value, "__dict__", None)) is dict else []
+    table = getattr(value, "__dict__", None)
+    fields = list(table.items()) if type(table) is dict else []
     for klass in type(value).__mro__:
         slots = klass.__dict__.get("__slots__", ())
         for slot in (slots,) if isinstance(slots, str) else slots:
             if slot not in ("__dict__", "__weakref__") and hasattr(value, slot):
-                fields.append(getattr(value, slot))
-    return [v for v in fields if type(v) in (dict, list)]
+                fields.append((slot, getattr(value, slot)))
+    return [v for k, v in fields if type(v) in (dict, list) and not k.startswith("_")]
 
 
 def _closure_refusal(body, name: str, where: str, statement: str) -> StagingError:
