@@ -156,14 +156,18 @@ class _SkipOutsideUpdates(torch.overrides.TorchFunctionMode):
     def _save(self, tensor) -> None:
         if (isinstance(tensor, torch.Tensor) and id(tensor) in self.kept
                 and id(tensor) not in self.saved and self.owned.get(id(tensor)) is not tensor):
-            with torch.no_grad():
-                self.saved[id(tensor)] = (tensor, tensor.detach().clone())
+            self.saved[id(tensor)] = (tensor, tensor.detach().clone())
 
     def put_back(self) -> None:
         """Give each kept tensor the probe updated its value from before the probe, in the
         graph being traced (NOTE [kept tensors put back after a probe])."""
-        with torch.no_grad():
-            for tensor, value in self.saved.values():
+        # (grad mode changed only where needed: make_fx records each change as a graph node,
+        # and a graph that changes grad mode is traced once per mode)
+        for tensor, value in self.saved.values():
+            if tensor.requires_grad:
+                with torch.no_grad():
+                    tensor.copy_(value)
+            else:
                 tensor.copy_(value)
         self.saved.clear()
 
