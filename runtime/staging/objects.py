@@ -1449,7 +1449,7 @@ def _outside_reached(body) -> list:
             value = cell.cell_contents
         except ValueError:
             continue
-        if _is_plain_object(value) or type(value) in (dict, list):
+        if _is_plain_object(value) or type_in(value, (dict, list)):
             candidates = [(value, name)]
         elif callable(value) and not isinstance(value, type):
             candidates = [(o, f"{name}()") for o in reached_objects(value)]
@@ -1504,7 +1504,7 @@ def _uncarried_fields(value) -> list:
         for slot in (slots,) if isinstance(slots, str) else slots:
             if slot not in ("__dict__", "__weakref__") and hasattr(value, slot):
                 fields.append((slot, getattr(value, slot)))
-    return [v for k, v in fields if type(v) in (dict, list) and not k.startswith("_")]
+    return [v for k, v in fields if type_in(v, (dict, list)) and not k.startswith("_")]
 
 
 def _closure_refusal(body, name: str, where: str, statement: str) -> StagingError:
