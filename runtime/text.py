@@ -32,7 +32,7 @@ from torch.utils import _pytree as pytree
 from .errors import (StagingError, dynamo_user_location, raise_at_under_dynamo, user_location,
                      users_file)
 from .identity import type_in
-from .values import is_staged
+from .values import RETURN_VALUE, is_staged, is_undefined
 
 __all__ = ["TracedText", "str_", "repr_", "format_", "fstring_", "formatted_", "percent_",
            "returned_", "number_returned_", "str_format_"]
@@ -462,8 +462,21 @@ def number_returned_(value):
     """`value`, which a converted function that stages a statement returns: a StagingError
     for a number of two kinds in the result of the outermost function (or a RuntimeError of
     the graph on the paths of its narrower kind: NOTE [numbers of two kinds returned] in
-    runtime/augmented.py)."""
+    runtime/augmented.py).
+
+    The return value still unbound (no return statement ran: the function fell off its end,
+    or every path raised in a staged body) is None, as Python returns."""
+    if is_undefined(value) and value.name == RETURN_VALUE:
+        # NOTE [falling off the end]: a converted helper with an early return (`if k > 0:
+        # return x`) that fell off its end returned autoconv's placeholder to its caller:
+        # `r = h(x, 0)` then `if r is None:` took the other path, and the function returned
+        # None (replay) or the placeholder object (torch.compile) where Python returns a
+        # tensor. Where every path raised in a staged body (graph assertions, raise_ in
+        # runtime/operators.py) no value is ever returned at run time; None there is what
+        # the top level's trace returns too (autoconv/capture.py).
+        return None
     return _number_returned(value)
+
 
 
 def _number_returned(value):

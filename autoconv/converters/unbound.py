@@ -153,9 +153,13 @@ class _Definedness:
         self.on_read, self.on_loop, self.on_if = on_read, on_loop, on_if
         self.exits = None  # the defined sets at the break / continue of the innermost loop
         self.branches = 0  # how many ifs enclose the statement
+        self.dead = []  # the statements no path reaches (after a jump in their block)
+        self.breaks = 0  # how many `break`s of the innermost loop were seen
 
     def block(self, body, defined):
         for stmt in body:
+            if isinstance(defined, _Top):
+                self.dead.append(stmt)
             defined = self.statement(stmt, defined)
         return defined
 
@@ -176,6 +180,7 @@ class _Definedness:
         if cls is gast.AnnAssign:
             return defined | _targets(stmt.target) if stmt.value is not None else defined
         if cls in (gast.Break, gast.Continue):
+            self.breaks += cls is gast.Break
             if self.exits is not None:
                 self.exits.append(defined)
             return _TOP
@@ -197,18 +202,22 @@ class _Definedness:
         if cls in (gast.While, gast.For, gast.AsyncFor):
             entry = defined | (_targets(stmt.target) if cls is not gast.While else set())
             outer, self.exits = self.exits, []
+            outer_breaks, self.breaks = self.breaks, 0
             end = self.block(stmt.body, entry)
             for exit_ in self.exits:
                 end = _meet(end, exit_)
             self.exits = outer
+            broke, self.breaks = self.breaks, outer_breaks
             bound = {n.id for n in walk(stmt.body)
                      if n.__class__ is gast.Name and n.ctx.__class__ is gast.Store}
             if cls is not gast.While:  # (the target: bound by every trip, by none of no trip)
                 bound |= _targets(stmt.target)
             created = {n for n in bound if n not in defined}
             self.on_loop(stmt, {n for n in created if n not in end}, created, self.branches > 0)
-            self.block(stmt.orelse, defined)
-            return defined
+            orelse = self.block(stmt.orelse, defined)
+            # A loop with no `break` whose `else` jumps away (`while c: return a` / `else:
+            # return b`) is left by a jump only: nothing after it runs.
+            return _TOP if isinstance(orelse, _Top) and not broke else defined
         if cls in (gast.With, gast.AsyncWith, gast.Try):
             return self._compound(stmt, defined)
         if cls in (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef):
@@ -349,8 +358,27 @@ class BoundFlagConverter(Converter):
         def on_if(statement, some_paths):
             partial.update(some_paths)
 
-        _Definedness(on_read, on_loop, on_if).block(node.body, set(params))
+        definedness = _Definedness(on_read, on_loop, on_if)
+        definedness.block(node.body, set(params))
         own = _excluded(node) | set(self.ctx.display_names)
+        # NOTE [names only unreachable code binds]: `return y` then `m = 0` in the same block
+        # makes `m` a local that no run ever binds, so Python raises UnboundLocalError at every
+        # read of it. The jump lowerings drop the unreachable statements (converters/guards.py),
+        # after which nothing in the converted code binds `m`: a staged body read it as a free
+        # variable of the function, "cannot access free variable 'm'" (a NameError) at the
+        # trace, or a specialised graph (fuzz seed 28, program 11). Such a read is an unbound
+        # read wherever it runs: `ac.ld(ac.Undefined('m'), False, 'm')`, which raises as Python
+        # does, and in a staged body is the graph assertion of NOTE [unbound reads in a staged
+        # body].
+        dead = {id(n) for stmt in definedness.dead for n in walk(stmt)
+                if n.__class__ is gast.Name and isinstance(n.ctx, gast.Store)}
+        stores = {}
+        for n in walk(node.body):
+            if n.__class__ is gast.Name and isinstance(n.ctx, gast.Store):
+                stores.setdefault(n.id, set()).add(id(n))
+        never = {name for name, ids in stores.items() if ids <= dead} & unsure - own - params
+        partial -= never
+        created -= never
         # NOTE [reads after a loop of no trip]: a name every trip of a loop binds (its target
         # too) is unbound after a loop of no trip. A staged loop's own check
         # (`_stage_loop_created`) asserts that right after the loop, which is where Python
@@ -377,14 +405,14 @@ class BoundFlagConverter(Converter):
                                                                        first_bound_by[name])}
         flagged |= rebound
         unflagged -= rebound
-        if not flagged and not unflagged:
+        if not flagged and not unflagged and not never:
             return node
         flags = {name: self.ctx.namer.new(f"{name}_bound") for name in sorted(flagged)}
         for name, flag in flags.items():
             self.ctx.display_names[flag] = f"<{name} bound>"
             self.ctx.local_names.add(flag)  # (later passes pass locals to their lambdas)
         node._autoconv_checked = set(flagged)  # (not `unflagged`: their loops still check)
-        rewrite = _Rewrite(flags, unflagged, self.ctx.runtime)
+        rewrite = _Rewrite(flags, unflagged, self.ctx.runtime, never)
         _Definedness(rewrite.on_read, lambda *_: None).block(node.body, set(params))
         node.body = rewrite.body(node.body)
         node.body = [s for name, flag in flags.items()
@@ -403,21 +431,28 @@ def _binds_only_inside(function, name, loops) -> bool:
 class _Rewrite:
     """Wraps the unsure reads `_Definedness` reports and sets each flag after its variable's
     every binding. The reads of `unflagged` names are checked for the Undefined placeholder
-    only (`ac.ld(name, None, label)`)."""
+    only (`ac.ld(name, None, label)`); those of `never` (names only unreachable code binds)
+    are unbound reads (`ac.ld(ac.Undefined(label), False, label)`)."""
 
-    def __init__(self, flags, unflagged, runtime):
+    def __init__(self, flags, unflagged, runtime, never=frozenset()):
         self.flags, self.unflagged, self.runtime = flags, set(unflagged), runtime
+        self.never = set(never)
         self.checks = {}  # id(statement) -> the Name nodes to check, for AugAssign targets
         self.wrapped = {}  # id(Name node) -> its replacement
 
     def on_read(self, stmt, name, defined):
-        if (name.id in self.flags or name.id in self.unflagged) and name.id not in defined:
+        if (name.id in self.flags or name.id in self.unflagged or name.id in self.never) and (
+                name.id not in defined):
             if stmt.__class__ is gast.AugAssign and name is stmt.target:
                 self.checks.setdefault(id(stmt), []).append(name.id)
             else:
                 self.wrapped[id(name)] = name.id
 
     def ld(self, name):
+        if name in self.never:  # NOTE [names only unreachable code binds]
+            return templates.replace(
+                "ac.ld(ac.Undefined(label), False, label)", ac=self.runtime,
+                label=gast.Constant(value=name, kind=None))[0].value
         flag = self.flags.get(name) or gast.Constant(value=None, kind=None)
         return templates.replace(
             "ac.ld(name, flag, label)", ac=self.runtime, name=name, flag=flag,

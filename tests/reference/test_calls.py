@@ -938,3 +938,37 @@ def test_callable_of_a_tensors_bound_method():
     a = torch.eye(2) * 0.9
     inputs = [(a, T([1.0, 2.0])), (a, T([0.0, 0.0])), (a * 1.1, T([5.0, -3.0]))]
     assert_same_result(_callable_kinds, inputs)
+
+
+# NOTE [falling off the end] (runtime/text.py): a converted helper with an early return that
+# falls off its end returns None, as in Python. It returned autoconv's placeholder for the
+# return value: `r is None` was False, and the caller returned `r` (None in replay, the
+# placeholder object under torch.compile) or, in a staged branch, `x` where Python gives 0.
+def returns_early_or_falls_off(x, k):
+    if k > 0:
+        return x
+
+
+def none_from_a_helper_at_the_top(x, k):
+    r = returns_early_or_falls_off(x, k)
+    if r is None:
+        return x * 0
+    return r
+
+
+def none_from_a_helper_in_a_staged_branch(x, k):
+    if x.sum() > 0:
+        r = returns_early_or_falls_off(x, k)
+        if r is None:
+            y = x * 0
+        else:
+            y = x
+    else:
+        y = x + 1
+    return y
+
+
+def test_a_helper_that_falls_off_its_end_returns_none():
+    assert_same_result(none_from_a_helper_at_the_top, [(T([3.0]), 0)], staged=False)
+    assert_same_result(none_from_a_helper_at_the_top, [(T([3.0]), 1)], staged=False)
+    assert_same_result(none_from_a_helper_in_a_staged_branch, [(T([3.0]), 0), (T([-3.0]), 0)])

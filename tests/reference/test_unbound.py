@@ -458,3 +458,33 @@ def test_a_probe_in_a_staged_body_leaves_no_check_of_a_bound_flag(fn, other):
     # (traced where `scale` is bound; run where it is not, and the loop makes no trip)
     assert_same_result(fn, [(T([3.0, 1.0]), T(2)), (T([1.0, 1.0]), T(0)),
                             (T([3.0, 1.0]), T(0)), other])
+
+
+# A name only unreachable code binds (after a `return`, or after a loop whose body and `else`
+# both return) is a local no run binds: Python raises UnboundLocalError at its read. The jump
+# lowerings drop that code, so a staged body read the name as a free variable of the function
+# ("cannot access free variable 'm'", a NameError, at the trace; or a graph specialised on
+# the staged test). NOTE [names only unreachable code binds]; fuzz seed 28, program 11.
+def bound_after_a_return_in_a_staged_if(x):
+    if x.sum() > 0:
+        return x
+        m = x + 1  # noqa: F841 - unreachable, as the fuzzer wrote it
+    return x + m  # noqa: F821
+
+
+def bound_after_a_while_else_that_returns(x):
+    i = torch.tensor(0)
+    while i < x.sum():
+        while x[0] > 5:
+            return x * 2
+        else:
+            return x * 3
+        m = x % 10  # noqa: F841
+    return x + m  # noqa: F821
+
+
+@pytest.mark.parametrize("fn", [bound_after_a_return_in_a_staged_if,
+                                bound_after_a_while_else_that_returns])
+def test_a_name_only_unreachable_code_binds(fn):
+    # (traced on a path that returns, the read is a graph assertion on the other path)
+    _raises_as_python(fn, T([1.0, 2.0]), T([-1.0, -2.0]), "m")
