@@ -135,15 +135,33 @@ def outside_value_(fn, name: str, kind: str, /):
         return fn
     if torch.compiler.is_dynamo_compiling() and name in _DYNAMO_DRAWS \
             and not context.in_staged_body():
-        return fn  # dynamo draws it on each call, as Python does
+        return _drawn_by_dynamo(fn, name)  # dynamo draws it on each call, as Python does
     _refuse(name, kind)
     return fn  # (not reached)
 
 
+def _drawn_by_dynamo(fn, name):
+    """`fn`, whose number dynamo draws before the graph runs and shows the code it traces as
+    a tensor (`UnspecializedPythonVariable`): made a Python number of its own. autoconv's
+    arithmetic asks a tensor operand for its tags (`ac.binary`), and dynamo then guards on
+    that attribute of the drawn value, a guard it cannot build ("name 'random_value_0' is not
+    defined", torch 2.13)."""
+    # (by name: `isinstance(value, float)` is False there)
+    kind = float if name == "random.uniform" else int
+
+    def draw(*args, **kwargs):
+        return kind(fn(*args, **kwargs))
+
+    return draw
+
+
 def refused_method(obj, name: str) -> None:
     """Refuse `obj.name(...)`, a draw of a generator object, while a graph is traced
-    (`converted_method_call`, for generators held in local names)."""
-    if is_generator(obj) and _graph_tracing():
+    (`converted_method_call`, for generators held in local names). Not under dynamo, which
+    cannot ask a generator it made (`random.Random(seed)` in the compiled code) its class: it
+    draws from it while tracing, the numbers Python draws from one seeded alike (an unseeded
+    one it refuses itself)."""
+    if not torch.compiler.is_dynamo_compiling() and is_generator(obj) and _graph_tracing():
         found = outside_value(getattr(obj, name, None))
         if found is not None:
             _refuse(*found)
