@@ -1,5 +1,6 @@
-"""Calls whose value Python reads from outside the program on each call (clocks, Python's and
-numpy's random draws), refused at the line where a graph would hold the trace's value.
+"""Calls that reach outside the program on each call, refused at the line where a graph would
+run them once, while traced: clocks and Python's and numpy's random draws (their value), and
+writes to files (in staged bodies).
 
 NOTE [clocks and Python random draws under a tracer]
 `time.time()`, `datetime.now()`, `random.random()`, `np.random.rand()` give a Python number.
@@ -30,21 +31,29 @@ torch.func transform of concrete values, which runs the Python as it is, all are
 
 from __future__ import annotations
 
+import builtins
 import datetime
+import io
+import json
+import marshal
+import os
+import pathlib
+import pickle
 import random
+import shutil
 import sys
 import time
 
 import torch
 
 from .errors import StagingError
-from .staging import context, registry
+from .staging import context, registry, specialize
 from .staging.tracers.dispatch import under_dispatch_mode
 from .staging.tracers.symbolic import SymbolicTracer
 
 __all__ = ["outside_value_", "outside_value", "refused_method", "is_generator", "refuse_call"]
 
-_CLOCK, _DRAW = "clock", "draw"
+_CLOCK, _DRAW, _WRITE = "clock", "draw", "write"
 
 _CLOCK_FUNCTIONS = ("time", "time_ns", "perf_counter", "perf_counter_ns", "monotonic",
                     "monotonic_ns", "process_time", "process_time_ns", "thread_time",
@@ -62,8 +71,30 @@ _DYNAMO_DRAWS = frozenset({"random.randint", "random.randrange", "random.uniform
 # numpy's RandomState / Generator methods that are no draw (state methods: random_state.py)
 _NUMPY_NOT_DRAWS = frozenset({"get_state", "set_state", "seed", "spawn", "bit_generator"})
 # {id(function): (function, name)}
-_TABLE = {id(getattr(time, name)): (getattr(time, name), f"time.{name}")
+_TABLE = {id(getattr(time, name)): (getattr(time, name), f"time.{name}", _CLOCK)
           for name in _CLOCK_FUNCTIONS}
+# NOTE [writes to files in staged bodies]
+# `torch.save(model.state_dict(), path)` in a branch of a staged `if` (an early-stopping
+# checkpoint, tester27 s04) ran while the branch was traced, on the trace's values: torch's
+# pickler failed on them ("Can't pickle local object 'WeakValueDictionary...'"), and a write of
+# Python values would have happened once, at tracing, whatever the calls' conditions, and
+# never when the graph runs (a graph cannot write a file). Such calls are refused in the body
+# of a staged statement, under every tracer, and never specialised instead (a retrace per
+# condition value would still write once per trace, not per call). Outside staged bodies they
+# run as Python does, while tracing (AutoGraph's rule): a save under a Python condition runs.
+_WRITE_FUNCTIONS = [(torch, "save"), (pickle, "dump"), (json, "dump"), (marshal, "dump"),
+                    (os, "remove"), (os, "unlink"), (os, "rename"), (os, "replace"),
+                    (os, "makedirs"), (os, "mkdir"), (os, "rmdir"), (shutil, "copy"),
+                    (shutil, "copyfile"), (shutil, "copy2"), (shutil, "move"),
+                    (shutil, "rmtree")]
+_TABLE.update({id(getattr(m, name)): (getattr(m, name), f"{m.__name__}.{name}", _WRITE)
+               for m, name in _WRITE_FUNCTIONS})
+_TABLE[id(builtins.open)] = (builtins.open, "open", _WRITE)
+_NUMPY_WRITES = ("save", "savez", "savez_compressed", "savetxt")
+# methods that write, of file objects and of paths
+_FILE_WRITES = frozenset({"write", "writelines"})
+_PATH_WRITES = frozenset({"write_text", "write_bytes", "unlink", "mkdir", "touch", "rename",
+                          "replace", "rmdir"})
 # classes whose attributes the converter may look up to resolve a callee
 OWNERS = (datetime.datetime, datetime.date)
 
@@ -81,9 +112,18 @@ def is_generator(value) -> bool:
 
 
 def outside_value(fn) -> tuple[str, str] | None:
-    """(name, kind) of the clock or random draw `fn` is (`time.time`, `random.random`,
-    `numpy.random.rand`, a draw method of a generator object), or None. Asked by the converter
-    of the callees it resolves, and by `converted_call` of the others."""
+    """(name, kind) of the clock, random draw or write to files `fn` is (`time.time`,
+    `random.random`, `numpy.random.rand`, a draw method of a generator object, `torch.save`,
+    a file's `write`), or None. Asked by the converter of the callees it resolves, and by
+    `converted_call` of the others."""
+    if not _numpy_loaded and "numpy" in sys.modules:
+        _load_numpy()
+    try:  # (before unwrapping: numpy's functions wrap their dispatch)
+        entry = _TABLE.get(id(fn))
+    except TypeError:
+        return None
+    if entry is not None and entry[0] is fn:
+        return entry[1], entry[2]
     for _ in range(8):  # ambient.py's watching wrappers, while a replay traces
         inner = getattr(fn, "__wrapped__", None) if callable(fn) else None
         if inner is None:
@@ -94,7 +134,7 @@ def outside_value(fn) -> tuple[str, str] | None:
     except TypeError:
         return None
     if entry is not None and entry[0] is fn:
-        return entry[1], _CLOCK
+        return entry[1], entry[2]
     owner = getattr(fn, "__self__", None)
     name = getattr(fn, "__name__", None)
     if owner is None or not isinstance(name, str):
@@ -104,6 +144,10 @@ def outside_value(fn) -> tuple[str, str] | None:
     if isinstance(owner, random.Random) and name in _PYTHON_DRAWS:
         return (f"random.{name}" if owner is random._inst
                 else f"random.Random.{name}"), _DRAW
+    if isinstance(owner, io.IOBase) and name in _FILE_WRITES:
+        return f"{type(owner).__name__}.{name}", _WRITE
+    if isinstance(owner, pathlib.PurePath) and name in _PATH_WRITES:
+        return f"pathlib.Path.{name}", _WRITE
     numpy_types = _numpy_generator_types()
     if numpy_types and isinstance(owner, numpy_types) and not name.startswith("_") \
             and name not in _NUMPY_NOT_DRAWS:
@@ -112,6 +156,19 @@ def outside_value(fn) -> tuple[str, str] | None:
             return f"numpy.random.{name}", _DRAW
         return f"numpy.random.{type(owner).__name__}.{name}", _DRAW
     return None
+
+
+_numpy_loaded = False
+
+
+def _load_numpy() -> None:
+    global _numpy_loaded
+    numpy = sys.modules["numpy"]
+    for name in _NUMPY_WRITES:
+        function = getattr(numpy, name, None)
+        if function is not None:
+            _TABLE[id(function)] = (function, f"numpy.{name}", _WRITE)
+    _numpy_loaded = True
 
 
 def _graph_tracing() -> bool:
@@ -133,11 +190,24 @@ def outside_value_(fn, name: str, kind: str, /):
     """
     if not _graph_tracing():
         return fn
+    if kind == _WRITE:  # NOTE [writes to files in staged bodies]
+        if not context.in_staged_body():
+            return fn
+        if name == "open":
+            return _open_for_reading
+        _refuse(name, kind)
     if torch.compiler.is_dynamo_compiling() and name in _DYNAMO_DRAWS \
             and not context.in_staged_body():
         return _drawn_by_dynamo(fn, name)  # dynamo draws it on each call, as Python does
     _refuse(name, kind)
     return fn  # (not reached)
+
+
+def _open_for_reading(file, mode="r", *args, **kwargs):
+    """`open(...)` in a staged body: refused for a mode that writes."""
+    if any(c in mode for c in "wax+"):
+        _refuse("open", _WRITE, f"open(..., {mode!r})")
+    return open(file, mode, *args, **kwargs)
 
 
 def _drawn_by_dynamo(fn, name):
@@ -155,16 +225,28 @@ def _drawn_by_dynamo(fn, name):
     return draw
 
 
+def _write_method(obj, name: str):
+    if (isinstance(obj, io.IOBase) and name in _FILE_WRITES) \
+            or (isinstance(obj, pathlib.PurePath) and name in _PATH_WRITES):
+        return outside_value(getattr(obj, name, None))
+    return None
+
+
 def refused_method(obj, name: str) -> None:
     """Refuse `obj.name(...)`, a draw of a generator object, while a graph is traced
     (`converted_method_call`, for generators held in local names). Not under dynamo, which
     cannot ask a generator it made (`random.Random(seed)` in the compiled code) its class: it
     draws from it while tracing, the numbers Python draws from one seeded alike (an unseeded
     one it refuses itself)."""
-    if not torch.compiler.is_dynamo_compiling() and is_generator(obj) and _graph_tracing():
+    if torch.compiler.is_dynamo_compiling():
+        return
+    if is_generator(obj) and _graph_tracing():
         found = outside_value(getattr(obj, name, None))
         if found is not None:
             _refuse(*found)
+    written = _write_method(obj, name)
+    if written is not None and _graph_tracing() and context.in_staged_body():
+        _refuse(*written)
 
 
 def refuse_call(fn) -> None:
@@ -177,7 +259,18 @@ def refuse_call(fn) -> None:
         outside_value_(fn, *found)
 
 
-def _refuse(name: str, kind: str):
+def _refuse(name: str, kind: str, call: str | None = None):
+    if kind == _WRITE:
+        call = call or f"{name}(...)"
+        error = StagingError(
+            "statement",
+            f"`{call}` writes outside the program in the body of a staged if or loop: the "
+            "body runs once, while the graph is traced, on the trace's values, and a graph "
+            "cannot write a file, so it would not be written on the calls that take this path",
+            "Move the call out of the staged statement: return what it writes from the "
+            "autoconv function and write it after the call, or decide in Python there "
+            "(`if bool(improved): torch.save(...)` outside the autoconv function)")
+        raise specialize.never(error)
     if kind == _CLOCK:
         problem = (f"it reads the clock (`{name}()`) while the graph is traced: that runs once, "
                    "at tracing, and its number would be a constant of the graph, the same on "

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import ast
 import builtins
+import io
 import logging
+import pathlib
 import random
 import sys
 import types
@@ -144,8 +146,8 @@ class CallConverter(Converter):
         return (func.value, func.attr) if found is not None and logs.is_logger(found) else False
 
     def _resolved(self, func):
-        """The value `func` names through globals, modules, generators and datetime's
-        classes, or None."""
+        """The value `func` names through globals, modules, generators, file objects, paths
+        and datetime's classes, or None."""
         attrs = []
         while isinstance(func, gast.Attribute):
             attrs.append(func.attr)
@@ -155,7 +157,8 @@ class CallConverter(Converter):
         value = self.ctx.globals.get(func.id)
         for attr in reversed(attrs):
             # only through these: a getattr of another object could run code
-            if not (isinstance(value, (types.ModuleType, torch.Generator, random.Random))
+            if not (isinstance(value, (types.ModuleType, torch.Generator, random.Random,
+                                       io.IOBase, pathlib.PurePath))
                     or value in outside_values.OWNERS
                     or outside_values.is_generator(value)):
                 return None
@@ -332,7 +335,15 @@ class CallConverter(Converter):
         func = node.func
         ac = self.ctx.runtime
         if isinstance(func, gast.Name) and self._is_builtin(func.id):
-            if func.id in _STAGED_BUILTINS:
+            if func.id == "open":
+                # NOTE [writes to files in staged bodies] (runtime/outside_values.py)
+                node.func = gast.Call(
+                    func=gast.Attribute(value=templates.name(ac), attr="outside_value_",
+                                        ctx=gast.Load()),
+                    args=[func, *(gast.Constant(value=v, kind=None)
+                                  for v in outside_values.outside_value(open))],
+                    keywords=[])
+            elif func.id in _STAGED_BUILTINS:
                 node.func = gast.Attribute(value=templates.name(ac), attr=_STAGED_BUILTINS[func.id],
                                            ctx=gast.Load())
                 if node.func.attr in _TEXT_FUNCTIONS:
