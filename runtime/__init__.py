@@ -60,6 +60,7 @@ from .data import data_, data_or_, data_update_, set_data_
 from .gradients import backward_, grad_
 from .iteration import enumerate_, range_, zip_
 from .random_state import random_state_
+from .outside_values import outside_value_
 from .warns import warn_
 from .logs import logging_call
 from .subscripts import getitem, in_, setitem, slice_
@@ -180,6 +181,7 @@ __all__ = [
     "fallible",
     "reraise_staging_error",
     "random_state_",
+    "outside_value_",
     "warn_",
     "logging_call",
     "refresh_choice",

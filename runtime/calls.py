@@ -18,7 +18,7 @@ import torch
 from torch.optim import lbfgs as torch_lbfgs
 
 from . import builtins as staged_builtins
-from . import errors, iteration, lists, logs, operators, random_state, subscripts
+from . import errors, iteration, lists, logs, operators, outside_values, random_state, subscripts
 from .augmented import is_stand_in, mixed_in
 from .identity import type_in
 from .staging import ambient, autograd_functions, grad_mode, validation
@@ -691,6 +691,7 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
             subscripts.check_key(obj, args[0], f"looked up (.{name}) by")
         return getattr(obj, name)(*args, **kwargs)
     random_state.refused_method(obj, name)  # `g.manual_seed(0)`: NOTE [generator state ...]
+    outside_values.refused_method(obj, name)  # `rng.random()`: NOTE [clocks and Python ...]
     return converted_call(getattr(obj, name), *args, **kwargs)
 
 
@@ -721,6 +722,8 @@ def _method_function(method):
 
 
 def _call_builtin(fn, args, kwargs):
+    if not torch.compiler.is_dynamo_compiling():
+        outside_values.refuse_call(fn)  # NOTE [clocks and Python random draws under a tracer]
     fn = ambient.wrapped(fn)  # NOTE [process state read while tracing]
     for builtin, staged in _STAGED_BUILTINS:
         if fn is builtin:

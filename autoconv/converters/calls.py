@@ -27,14 +27,17 @@ from __future__ import annotations
 
 import ast
 import builtins
+import io
 import logging
+import pathlib
+import random
 import sys
 import types
 import warnings
 
 import gast
 import torch
-from autoconv_runtime import logs, random_state
+from autoconv_runtime import logs, outside_values, random_state
 from autoconv_runtime.staging import ambient
 
 from .. import templates
@@ -142,10 +145,9 @@ class CallConverter(Converter):
         found = self.ctx.globals.get(func.value.id)
         return (func.value, func.attr) if found is not None and logs.is_logger(found) else False
 
-    def _random_state(self, func) -> str | None:
-        """The name of the generator-state function (`torch.manual_seed`, `torch.set_rng_state`,
-        `torch.default_generator.manual_seed`, `random.seed` ...) that `func` names through
-        globals and modules, or None (runtime/random_state.py)."""
+    def _resolved(self, func):
+        """The value `func` names through globals, modules, generators, file objects, paths
+        and datetime's classes, or None."""
         attrs = []
         while isinstance(func, gast.Attribute):
             attrs.append(func.attr)
@@ -154,10 +156,20 @@ class CallConverter(Converter):
             return None
         value = self.ctx.globals.get(func.id)
         for attr in reversed(attrs):
-            # only through modules and generators: a getattr of another object could run code
-            if not isinstance(value, (types.ModuleType, torch.Generator)):
+            # only through these: a getattr of another object could run code
+            if not (isinstance(value, (types.ModuleType, torch.Generator, random.Random,
+                                       io.IOBase, pathlib.PurePath))
+                    or value in outside_values.OWNERS
+                    or outside_values.is_generator(value)):
                 return None
             value = getattr(value, attr, None)
+        return value
+
+    def _random_state(self, func) -> str | None:
+        """The name of the generator-state function (`torch.manual_seed`, `torch.set_rng_state`,
+        `torch.default_generator.manual_seed`, `random.seed` ...) that `func` names through
+        globals and modules, or None (runtime/random_state.py)."""
+        value = self._resolved(func)
         return random_state.refused(value) if value is not None else None
 
     def _is_torch_function(self, func, table) -> bool:
@@ -323,7 +335,15 @@ class CallConverter(Converter):
         func = node.func
         ac = self.ctx.runtime
         if isinstance(func, gast.Name) and self._is_builtin(func.id):
-            if func.id in _STAGED_BUILTINS:
+            if func.id == "open":
+                # NOTE [writes to files in staged bodies] (runtime/outside_values.py)
+                node.func = gast.Call(
+                    func=gast.Attribute(value=templates.name(ac), attr="outside_value_",
+                                        ctx=gast.Load()),
+                    args=[func, *(gast.Constant(value=v, kind=None)
+                                  for v in outside_values.outside_value(open))],
+                    keywords=[])
+            elif func.id in _STAGED_BUILTINS:
                 node.func = gast.Attribute(value=templates.name(ac), attr=_STAGED_BUILTINS[func.id],
                                            ctx=gast.Load())
                 if node.func.attr in _TEXT_FUNCTIONS:
@@ -386,6 +406,15 @@ class CallConverter(Converter):
                 func=gast.Attribute(value=templates.name(ac), attr="random_state_",
                                     ctx=gast.Load()),
                 args=[func, gast.Constant(value=state_call, kind=None)], keywords=[])
+            return node
+        outside = outside_values.outside_value(self._resolved(func))
+        if outside is not None:
+            # NOTE [clocks and Python random draws under a tracer] (runtime/outside_values.py)
+            node.func = gast.Call(
+                func=gast.Attribute(value=templates.name(ac), attr="outside_value_",
+                                    ctx=gast.Load()),
+                args=[func, *(gast.Constant(value=v, kind=None) for v in outside)],
+                keywords=[])
             return node
         if self._is_direct(func):
             if self._is_torch_function(func, _STAGED_TORCH):

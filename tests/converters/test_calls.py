@@ -163,6 +163,42 @@ def test_calls_that_seed_save_or_read_a_generator_go_through_the_runtime():
     )
 
 
+def test_clocks_draws_and_writes_go_through_the_runtime():
+    # NOTE [clocks and Python random draws under a tracer], NOTE [writes to files in staged
+    # bodies]: by any name the converter can resolve (a module's, an imported name, a method of
+    # datetime's classes, of a global generator object or file)
+    import datetime
+    import io
+    import random
+    import time
+    from time import perf_counter
+
+    import numpy as np
+
+    assert_converts(
+        """
+        def f(x):
+            x = x + time.time() + perf_counter() + datetime.datetime.now().second
+            x = x + random.random() + RNG.gauss(0.0, 1.0) + np.random.rand()
+            torch.save(x, LOG)
+            LOG.write(b'')
+            open('f', 'w')
+            return x
+        """,
+        """
+        def f(x):
+            x = x + ac.outside_value_(time.time, 'time.time', 'clock')() + ac.outside_value_(perf_counter, 'time.perf_counter', 'clock')() + ac.outside_value_(datetime.datetime.now, 'datetime.datetime.now', 'clock')().second
+            x = x + ac.outside_value_(random.random, 'random.random', 'draw')() + ac.outside_value_(RNG.gauss, 'random.Random.gauss', 'draw')(0.0, 1.0) + ac.outside_value_(np.random.rand, 'numpy.random.rand', 'draw')()
+            ac.outside_value_(torch.save, 'torch.save', 'write')(x, LOG)
+            ac.outside_value_(LOG.write, 'BytesIO.write', 'write')(b'')
+            ac.outside_value_(open, 'open', 'write')('f', 'w')
+            return x
+        """,
+        {"time": time, "perf_counter": perf_counter, "datetime": datetime, "random": random,
+         "RNG": random.Random(0), "np": np, "LOG": io.BytesIO()},
+    )
+
+
 def test_apply_of_a_global_is_given_the_class():
     # `Fn.apply(x)` of a custom autograd Function: the runtime is given the class, which dynamo
     # can inspect, not the bound `apply` (NOTE [custom autograd Functions]).

@@ -110,8 +110,10 @@ def test_a_float_parameter_carried_then_given_to_torch_tensor_directly():
 # ---------------------------------------------------------------------------------------------
 # s03: Python's clocks and random numbers read by the converted function are refused in
 # autoconv's replay (README, "Randomness, clocks and process state"), but a torch.export of
-# autoconv.convert(fn) bakes the trace's number into the program, silently: every call of the
-# saved program gives the same time / the same draw.
+# autoconv.convert(fn) baked the trace's number into the program, silently: every call of the
+# saved program gave the same time / the same draw. Fixed in session 28: converted code calls them
+# through `ac.outside_value_`, refused at the line under every tracer (NOTE [clocks and Python
+# random draws under a tracer]); tests/reference/test_process_state.py has the other kinds.
 def time_stamp(x):
     if x.sum() > 0:
         x = x * 2
@@ -125,26 +127,18 @@ def python_random_noise(x):
 
 
 @pytest.mark.parametrize("fn", [time_stamp, python_random_noise], ids=lambda f: f.__name__)
-def test_replay_refuses_clocks_and_python_random(fn):
-    with pytest.raises(StagingError, match="clock|random"):
-        autoconv.autoconv(fn)(T([1.0]))
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "tester27 s03: torch.export of autoconv.convert(fn) bakes time.time() / random.random() into "
-    "the program (replay refuses them at the line)"))
-@pytest.mark.parametrize("fn", [time_stamp, python_random_noise], ids=lambda f: f.__name__)
-def test_export_refuses_clocks_and_python_random_or_reads_them_per_call(fn):
-    try:
-        module = _exported(fn, (T([1.0]),))
-    except StagingError:
-        return  # refused at the line, as replay does: right
-    first = module(T([1.0]))
-    time.sleep(0.01)
-    second = module(T([1.0]))
-    # Python gives a new time / a new draw on each call
-    assert not torch.equal(torch.as_tensor(first[-1] if isinstance(first, tuple) else first),
-                           torch.as_tensor(second[-1] if isinstance(second, tuple) else second))
+def test_clocks_and_python_random_are_refused_at_the_line_in_every_mode(fn):
+    runs = {"replay": lambda: autoconv.autoconv(fn)(T([1.0])),
+            "export": lambda: _exported(fn, (T([1.0]),)),
+            "compile": lambda: torch.compile(autoconv.convert(fn), fullgraph=True,
+                                             backend="eager")(T([1.0]))}
+    for mode, run in runs.items():
+        torch._dynamo.reset()
+        with pytest.raises(StagingError, match=r"reads the clock \(`time\.time\(\)`\)|draws a "
+                           r"number from Python's random generator \(`random\.random") as caught:
+            run()
+        assert (caught.value.filename, caught.value.lineno) == (
+            __file__, fn.__code__.co_firstlineno + 3), mode
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,13 +222,23 @@ def test_early_stopping_compile_refuses_the_flag_at_its_line():
     assert caught.value.lineno == _EarlyStopping.__call__.__code__.co_firstlineno + 7
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester27 s04: torch.save(model.state_dict(), f) in a staged branch fails while tracing with "
-    "pickle's AttributeError (\"Can't pickle local object 'WeakValueDictionary...'\"), not a "
-    "StagingError naming the side effect (it would run once, while tracing)"))
+# s04: torch.save(model.state_dict(), f) in a staged branch failed while tracing with pickle's
+# AttributeError ("Can't pickle local object 'WeakValueDictionary...'"), not a StagingError
+# naming the side effect (it would run once, while tracing). Fixed in session 28: refused at the
+# line in every mode (NOTE [writes to files in staged bodies]; other writes in
+# tests/reference/test_process_state.py).
 def test_torch_save_in_a_staged_branch_is_refused_as_a_side_effect():
-    with pytest.raises(StagingError):
-        autoconv.autoconv(early_stopping_loop_saving)(*_LOSSES[0])
+    line = _EarlyStopping.save_checkpoint.__code__.co_firstlineno + 4
+    runs = {"replay": lambda: autoconv.autoconv(early_stopping_loop_saving)(*_LOSSES[0]),
+            "export": lambda: _exported(early_stopping_loop_saving, _LOSSES[0]),
+            "compile": lambda: torch.compile(autoconv.convert(early_stopping_loop_saving),
+                                             fullgraph=True, backend="eager")(*_LOSSES[0])}
+    for mode, run in runs.items():
+        torch._dynamo.reset()
+        with pytest.raises(StagingError, match=r"`torch\.save\(\.\.\.\)` writes outside the "
+                                               "program in the body of a staged if") as caught:
+            run()
+        assert (caught.value.filename, caught.value.lineno) == (__file__, line), mode
 
 
 # ---------------------------------------------------------------------------------------------
