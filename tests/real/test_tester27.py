@@ -373,13 +373,15 @@ def test_nms_with_a_shrinking_order_is_refused_at_the_loop():
     assert caught.value.lineno == nms_secretary.__code__.co_firstlineno + 8
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester27 s05: ssd.pytorch's NMS is refused at `torch.index_select(x1, 0, idx, out=xx1)` with "
-    "'asks Python for the value of a traced tensor': the cause, an out= tensor resized to a size "
-    "known only when the graph runs (the shrinking idx), is not named"))
+# s05 (fixed in session 28, refusals28): the refusal at `torch.index_select(x1, 0, idx,
+# out=xx1)` said only "asks Python for the value of a traced tensor"; the cause is the out=
+# tensor resized to a size known only when the graph runs (the shrinking idx).
 def test_nms_with_out_tensors_is_refused_naming_the_out_argument():
-    with pytest.raises(StagingError, match="resiz"):
+    with pytest.raises(StagingError, match="resiz") as caught:
         autoconv.autoconv(nms_ssd)(*_BOXES)
+    assert caught.value.lineno == nms_ssd.__code__.co_firstlineno + 25
+    assert "`out=xx1`" in str(caught.value)
+    assert "`xx1 = torch.index_select(x1, 0, idx)`" in str(caught.value)
 
 
 # ---------------------------------------------------------------------------------------------
