@@ -373,7 +373,10 @@ _changed_origins._dynamo_marked_constant = True  # (dynamo calls it for real: co
 
 def _changed_global(code):
     """The name of a global of `code`'s module, holding neither a tensor nor a module, whose
-    object `code` changes (a field or item set), or None."""
+    object `code` changes (a field or item set), or None. (Not the runtime's own bodies, whose
+    globals are its tables.)"""
+    if _runtimes(code):
+        return None
     table = _module_globals(code.co_filename)
     for origin in _changed_origins(code):
         if isinstance(origin, tuple):
