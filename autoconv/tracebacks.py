@@ -232,6 +232,10 @@ def _construct_at(source: str):
                 problem, fix = subscripts.traced_slice_refusal(ast.unparse(node))
                 return f"`{source}` {problem}", fix
     for node in ast.walk(tree):
+        out = next((k for k in getattr(node, "keywords", ()) if k.arg == "out"), None)
+        if isinstance(node, ast.Call) and out is not None:
+            return _out_argument_refusal(source, node, out)
+    for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             numbers = [k for k in node.keywords if k.arg in ("alpha", "value", "beta")
                        and not isinstance(k.value, ast.Constant)]
@@ -246,6 +250,21 @@ def _construct_at(source: str):
                         "tensor weight (`ema.lerp_(w, 1 - d)` for `ema.mul_(d).add_(w, "
                         "alpha=1 - d)`)")
     return None
+
+
+def _out_argument_refusal(source: str, call: ast.Call, out: ast.keyword):
+    """(problem, fix) for a call of the user's line that writes into an `out=` tensor: torch
+    resizes that tensor to the result's size, which the guard asked for (ssd.pytorch's NMS,
+    `torch.index_select(x1, 0, idx, out=xx1)` with `idx` shrinking in a staged loop: the
+    generic message named neither the `out=` nor a fix, tester27 s05)."""
+    target = ast.unparse(out.value)
+    plain = ast.Call(func=call.func, args=call.args,
+                     keywords=[k for k in call.keywords if k is not out])
+    return (f"`{source}` writes its result into `{target}` (`out={target}`), which torch "
+            f"resizes to the result's size; that size depends on tensor values, known only "
+            "when the graph runs, and a graph cannot resize a tensor it already holds",
+            f"Bind the result to the name instead of passing `out=`: `{target} = "
+            f"{ast.unparse(plain)}`")
 
 
 # torch's own machinery between a library's Python code and the guard that failed (and

@@ -2136,7 +2136,20 @@ def keeps_nonzero_by_a_comprehension(best):
     return torch.stack(keep)
 
 
+def selects_into_an_out_tensor(x, idx):
+    picked = x.new()
+    while idx.numel() > 0:
+        torch.index_select(x, 0, idx, out=picked)
+        idx = idx[picked > picked.min()]  # (a size known only when the graph runs)
+    return picked
+
+
 @pytest.mark.parametrize("fn, args, message", [
+    # (tester27 s05, ssd.pytorch's NMS: the out= tensor, resized to a size known only when the
+    # graph runs, was not named)
+    (selects_into_an_out_tensor, (torch.tensor([3., 1., 2.]), torch.tensor([2, 0, 1])),
+     r"writes its result into `picked` \(`out=picked`\), which torch resizes.*"
+     r"`picked = torch\.index_select\(x, 0, idx\)`"),
     # (tester21: the filter of a comprehension got the generic message)
     (keeps_nonzero_by_a_comprehension, (torch.tensor([0, 1, 1, 0, 2]),),
      r"filters a comprehension by a traced tensor \(`best\[i\] != 0`\).*`for i in "

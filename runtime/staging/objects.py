@@ -144,6 +144,17 @@ _SYMBOLIC = (torch.SymBool, torch.SymInt, torch.SymFloat)  # (`float(t)` of a tr
 # body that makes it a float is refused, as for a tensor.
 
 
+# NOTE [numbers no body changes]
+# A carried number that no body of the statement binds anew (the stand-in it was given comes
+# back from every body) keeps its own value after the statement, not the 0-d tensor the
+# statement gives back for it: Python leaves it as it was. Where it is an item of a list that an
+# enclosing statement grows (`metrics["vals"].append(v.item())` beside `if v > 1:
+# metrics["n"] += 1` in a staged loop), the enclosing statement's probe saw the list's items
+# replaced by tensors and refused the list as "changed other than by append" (tester27 s07).
+# Not known under dynamo without the probe's run (the bodies traced by the operator cannot
+# note what they do): there every carried number comes back as the statement's tensor.
+
+
 # NOTE [named tuples]
 # A named tuple in an object (torchdiffeq's solver holds its Butcher tableau and its RK state in
 # two) is a value that cannot change: it stays a constant of the statement, so that its tensors
@@ -271,6 +282,10 @@ def _write_item(target, key, spec, leaves, in_place, kept, store, load):
         elif type(target) is tuple:
             raise AssertionError("a tuple's items cannot be replaced in place")
         else:
+            store(key, value)
+    elif spec[0] == "number":
+        number, value = next(leaves)
+        if number not in kept:  # NOTE [numbers no body changes]
             store(key, value)
     elif spec[0] in _REPLACED_KINDS:
         store(key, _rebuild(spec, (value for _, value in leaves)))
@@ -474,6 +489,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     # back, changed) and of those some body replaced (NOTE [tensors of objects updated in place])
     updated = {slot: set() for slot in slots}
     replaced = {slot: set() for slot in slots}
+    # Per slot, the leaf numbers of carried numbers some body bound anew (NOTE [numbers no body
+    # changes])
+    renumbered = {slot: set() for slot in slots}
     probe_replaced = []  # (slot, path) of the named tuples and numbers the probe's run replaced
 
     def wrap(body, returns_state, where, probe=False):
@@ -558,6 +576,10 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                         # A carried number (NOTE [numbers in objects]): the body's stand-in
                         # is its own, no tensor of the caller's to update in place (`s.k += 1`
                         # under an `if` in a loop body took it for one: AttributeError)
+                        if after is not before or (
+                                versions is not None
+                                and before._version != versions[slot][number]):
+                            renumbered[slot].add(number)
                         continue
                     if after is not before:
                         replaced[slot].add(number)
@@ -637,9 +659,11 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             # A tensor updated in place on one path and replaced on another is replaced; what
             # the first path did to it was written into it above.
             updated[slot] -= replaced[slot]
-            kept = set() if torch.compiler.is_dynamo_compiling() and not probed else {
-                number for number, leaf in enumerate(slots[slot][1])
-                if isinstance(leaf, torch.Tensor)} - updated[slot] - replaced[slot]
+            tensors = {number for number, leaf in enumerate(slots[slot][1])
+                       if isinstance(leaf, torch.Tensor)}
+            numbers = set(range(len(slots[slot][1]))) - tensors
+            kept = set() if torch.compiler.is_dynamo_compiling() and not probed else (
+                (tensors - updated[slot] - replaced[slot]) | (numbers - renumbered[slot]))
             _write_back(state[slot], spec, enumerate(leaves), updated[slot], kept)
             result[slot] = state[slot]
     return tuple(result)

@@ -37,6 +37,7 @@ import collections
 import dis
 import operator
 import os
+import sys
 import types
 import warnings
 
@@ -91,6 +92,10 @@ def _refuse_under_dynamo(fn, where: str, statement: str, count: int, inputs) -> 
     if code is None:
         return
     params, changes = _code_facts(code)
+    # NOTE [globals' objects changed in a staged body under dynamo]
+    changed = _changed_global(code)
+    if changed is not None:
+        _raise_global_change(code, changed, where, statement)
     for i, value in enumerate(inputs):
         name = params[count + i] if count + i < len(params) else f"argument {count + i}"
         if name is None:
@@ -251,8 +256,17 @@ _CHANGING_METHODS = frozenset({"__setitem__", "__delitem__", "__setattr__", "__d
 
 def _changed_freevars(code) -> tuple:
     """The free variables of `code` whose objects it changes (a field or item set on them,
-    NOTE [closures changing their cells' objects under dynamo]), found by following where each
-    value on the stack came from through the code's straight-line bytecode."""
+    NOTE [closures changing their cells' objects under dynamo])."""
+    return tuple(name for name in _changed_origins(code) if isinstance(name, str))
+
+
+_changed_freevars._dynamo_marked_constant = True  # (dynamo calls it for real: constants)
+
+
+def _changed_origins(code) -> tuple:
+    """The free variables (names) and globals (("global", name)) of `code` whose objects it
+    changes (a field or item set on them), found by following where each value on the stack
+    came from through the code's straight-line bytecode."""
     found = _CHANGED.get(code)
     if found is not None:
         return found
@@ -266,8 +280,12 @@ def _changed_freevars(code) -> tuple:
     def note(origin):
         if type(origin) is tuple and origin[0] == "field":
             origin = origin[1]
-        if isinstance(origin, str) and origin not in changed:
+        if (isinstance(origin, str) or type(origin) is tuple and origin[0] == "global") and (
+                origin not in changed):
             changed.append(origin)
+
+    def object_origin(value) -> bool:  # (a free variable's or a global's object)
+        return isinstance(value, str) or type(value) is tuple and value[0] == "global"
 
     def method(origin) -> bool:
         # (`d.__setitem__` loaded as a value: `ac.converted_call(d.__setitem__, k, v)`)
@@ -283,11 +301,14 @@ def _changed_freevars(code) -> tuple:
             base = None if op == "LOAD_GLOBAL" else pop()
             name = ins.argval[1] if isinstance(ins.argval, tuple) else ins.argval
             if op == "LOAD_ATTR" and effect == 0 and (
-                    isinstance(base, str) or type(base) is tuple and base[0] == "field"):
+                    object_origin(base) or type(base) is tuple and base[0] == "field"):
                 # (a field of a free variable's object: its object too)
-                stack.append(("field", base if isinstance(base, str) else base[1], name))
+                stack.append(("field", base if object_origin(base) else base[1], name))
                 continue
             count = effect + (0 if op == "LOAD_GLOBAL" else 1)
+            if op == "LOAD_GLOBAL" and count == 1:  # (a global's value, not one to call)
+                stack.append(("global", name))
+                continue
             stack.extend([None] * (count - 1) + [("name", name)] if op == "LOAD_GLOBAL"
                          else [("name", name), base][-count:] if count <= 2
                          else [None] * count)
@@ -301,7 +322,7 @@ def _changed_freevars(code) -> tuple:
             continue
         if op == "BINARY_SUBSCR":
             _, container = pop(2)
-            stack.append(("field", container, "[]") if isinstance(container, str) else
+            stack.append(("field", container, "[]") if object_origin(container) else
                          container if type(container) is tuple and container[0] == "field"
                          else None)
             continue
@@ -336,7 +357,67 @@ def _changed_freevars(code) -> tuple:
 
 
 _CHANGED: dict = {}
-_changed_freevars._dynamo_marked_constant = True  # (dynamo calls it for real: constants)
+_changed_origins._dynamo_marked_constant = True  # (dynamo calls it for real: constants)
+
+
+# NOTE [globals' objects changed in a staged body under dynamo]
+# `OPT.param_groups[0]["lr"] = 0.5` in a branch of a tensor `if`, `OPT` a global optimizer
+# (tester27 s08): outside dynamo the change happens once, while tracing (README, Known shapes);
+# dynamo stops at the store inside torch's operator with its own error and no user line
+# (UncapturedHigherOrderOpError, "Mutating a variable from outside the scope of this HOP"). So
+# under dynamo a body's own code is read as a closure's is (NOTE [closures changing their cells'
+# objects under dynamo]): a field or item set on the object a global holds is refused at its
+# line. Not a global tensor (updated in place: outside_writes.py) or module (its attributes:
+# objects.py's `_refuse_module_stores`).
+
+
+def _changed_global(code):
+    """The name of a global of `code`'s module, holding neither a tensor nor a module, whose
+    object `code` changes (a field or item set), or None. (Not the runtime's own bodies, whose
+    globals are its tables.)"""
+    if _runtimes(code):
+        return None
+    table = _module_globals(code.co_filename)
+    for origin in _changed_origins(code):
+        if isinstance(origin, tuple):
+            value = table.get(origin[1]) if table is not None else None
+            if value is not None and not isinstance(value, (torch.Tensor, types.ModuleType,
+                                                            torch.nn.Module)):
+                return origin[1]
+    return None
+
+
+_changed_global._dynamo_marked_constant = True  # (dynamo calls it for real: constants)
+
+
+def _module_globals(filename: str):
+    """The globals of the loaded module of `filename` (converted code keeps its function's
+    file and globals), or None."""
+    table = _GLOBALS.get(filename)
+    if table is None:
+        for module in list(sys.modules.values()):
+            if getattr(module, "__file__", None) == filename:
+                table = _GLOBALS[filename] = vars(module)
+                break
+    return table
+
+
+_GLOBALS: dict = {}  # (a module's file: its globals, found once)
+
+
+def _raise_global_change(code, name: str, where: str, statement: str):
+    problem = (f"the object the global '{name}' holds is changed {where} (a field or item "
+               "set); a staged body runs once while tracing, and torch.compile cannot carry a "
+               "global's object through the statement, so the change would not happen on the "
+               "path taken")
+    fix = (f"Change '{name}' outside the compiled function: return what decides the change "
+           "(the condition, or the new value as a tensor) and make it there")
+    from ..errors import raise_at_under_dynamo
+
+    raise_at_under_dynamo(_line_naming(code, name), statement, problem, fix)
+
+
+_raise_global_change._dynamo_marked_constant = True
 
 
 def _raise_closure_change(code, caller: str, name: str, where: str, statement: str):

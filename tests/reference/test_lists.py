@@ -1422,6 +1422,54 @@ def test_list_held_in_a_dict_grows(fn, inputs):
     assert_same_result(fn, inputs)
 
 
+def dict_list_of_numbers_beside_a_counter(x):
+    m = {"vals": [1.5], "n": 0}
+    i = 0
+    while i < x.shape[0] and x[i] >= 0:
+        if x[i] > 1:
+            m["n"] += 1
+        m["vals"].append(float(x[i]))
+        i += 1
+    return torch.tensor(m["n"]), torch.tensor(sum(m["vals"]))
+
+
+def dict_list_from_a_first_python_trip(x):
+    m = {"vals": [], "n": 0}
+    for i in range(x.shape[0]):
+        if x[i] > 1:
+            m["n"] += 1
+        m["vals"].append(float(x[i]))  # (the first trip runs as Python: a number of the trace)
+        if x[i] < 0:
+            break
+    return torch.tensor(m["n"]), torch.tensor(sum(m["vals"]))
+
+
+NUMBERS_BESIDE_A_COUNTER = [dict_list_of_numbers_beside_a_counter,
+                            dict_list_from_a_first_python_trip]
+_COUNTER_INPUTS = [(T([0.5, 2.0, -1.0, 3.0]),), (T([0.5, 2.0, 1.0, 3.0]),),
+                   (T([-1.0, 2.0, 0.5, 3.0]),)]
+
+
+@pytest.mark.parametrize("fn", NUMBERS_BESIDE_A_COUNTER, ids=lambda f: f.__name__)
+def test_a_dict_list_of_numbers_grows_beside_a_counter(fn):
+    # The counter's `if`, staged in the loop's body, carries the dict, the list's numbers
+    # too, and gave each back as a tensor: the loop refused the list as changed other than by
+    # append (tester27 s07; NOTE [numbers no body changes] in runtime/staging/objects.py).
+    assert_same_result(fn, _COUNTER_INPUTS, compile=False)
+
+
+@pytest.mark.xfail(strict=True, raises=StagingError, reason=(
+    "under torch.compile the `if`'s bodies, traced inside torch.cond, cannot note which numbers "
+    "they leave as they are: the list's numbers come back as tensors and the loop refuses the "
+    "list (tester27 s07)"))
+@pytest.mark.parametrize("fn", NUMBERS_BESIDE_A_COUNTER, ids=lambda f: f.__name__)
+def test_a_dict_list_of_numbers_grows_beside_a_counter_compiled(fn):
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    for args in _COUNTER_INPUTS:
+        assert_close(compiled(*args), fn(*args))
+
+
 def test_a_grown_list_with_another_name_is_refused():
     # `keep` would keep the items the list had before the loop (a grown list is a new list):
     # refused at the loop, naming the other name (it returned the old length before).

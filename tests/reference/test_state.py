@@ -1924,6 +1924,37 @@ def test_object_changed_by_a_closure_is_refused_under_torch_compile(fn, match):
     assert "Pass '" in str(caught.value)
 
 
+_GLOBAL_STATS = {"n": 0}
+_GLOBAL_OPTIMIZER = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=1.0)
+
+
+def counts_in_a_global_dict(x):
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            _GLOBAL_STATS["n"] += 1
+    return x * 2
+
+
+def sets_a_global_optimizers_lr(x):
+    if x.sum() > 0:
+        _GLOBAL_OPTIMIZER.param_groups[0]["lr"] = 0.5
+    return x * 2
+
+
+@pytest.mark.parametrize("fn, line", [(counts_in_a_global_dict, 3),
+                                      (sets_a_global_optimizers_lr, 2)],
+                         ids=lambda v: getattr(v, "__name__", str(v)))
+def test_a_globals_object_changed_in_a_staged_body_is_refused_under_torch_compile(fn, line):
+    # NOTE [globals' objects changed in a staged body under dynamo] in python_state.py: dynamo's
+    # UncapturedHigherOrderOpError before, with no user line (tester27 s08)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match="the object the global '_GLOBAL_") as caught:
+        compiled(_SIGNS[0].clone())
+    assert caught.value.lineno == fn.__code__.co_firstlineno + line
+    assert "outside the compiled function" in str(caught.value)
+
+
 def counted_by_a_closure_given_the_object(x):
     # the fix that refusal gives: the object passed as an argument is carried in every mode
     c = _Hits()
