@@ -81,16 +81,25 @@ def _is_plain_object(value) -> bool:
 
 
 def _has_slots(cls) -> bool:
-    """Whether a class of `cls`'s MRO declares `__slots__`: its instances may keep fields
-    outside their `__dict__`, or be tuples (a named tuple's empty `__slots__`).
+    """Whether instances of `cls` may keep fields outside their `__dict__`: a class of its MRO
+    declares a slot (other than `__dict__` / `__weakref__`), or it is a tuple (a named tuple,
+    whose `__slots__` is empty).
 
-    abc.ABC's empty `__slots__` makes its subclasses no records here, though their fields are
-    in `__dict__`: carrying them (torchmin's trust-region `m = m_proposed`, base.py:220, and
-    its BFGS's `hess`) was tried and gave torchmin's BFGS without line search a wrong result.
-    That result did not need ABC (a plain-class Hessian gave it too) and was fixed in session
-    27 (NOTE [kept tensors put back after a probe] in outside_writes.py); carrying ABC objects
-    has not been measured on torchmin since (docs/real-code.md), so they stay refused."""
-    return hasattr(cls, "__slots__")
+    An empty `__slots__` on a base alone (abc.ABC's, typing.Protocol's) adds no field: such a
+    subclass without slots of its own keeps all its fields in `__dict__` and is a record like a
+    plain class (torchmin's `BFGS` Hessian and trust-region subproblems). Counting it slotted
+    refused them; session 26 found that carrying them made torchmin's BFGS silently wrong,
+    which was a probe's double update of a tensor field (NOTE [kept tensors put back after a
+    probe] in outside_writes.py), not ABC's."""
+    if issubclass(cls, tuple):
+        return True
+    for klass in cls.__mro__:
+        slots = vars(klass).get("__slots__", ())
+        if isinstance(slots, str):
+            slots = (slots,)
+        if any(slot not in ("__dict__", "__weakref__") for slot in slots):
+            return True
+    return False
 
 
 def _flatten(value, leaves, seen, path="", records=frozenset()):
@@ -830,7 +839,50 @@ def _attribute_tables(value) -> tuple:
     if isinstance(value, (torch.Tensor, StagedList)) or is_staged(value) or is_undefined(value):
         return ()
     table = getattr(value, "__dict__", None)
-    return (table,) if type(table) is dict else ()
+    tables = (table,) if type(table) is dict else ()
+    slots = _slot_names(type(value))
+    return (*tables, _SlotTable(value, slots)) if slots else tables
+
+
+def _slot_names(cls) -> tuple:
+    """The slots `cls`'s MRO declares (not `__dict__` / `__weakref__`)."""
+    names = []
+    for klass in cls.__mro__:
+        slots = vars(klass).get("__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots:
+            if slot not in ("__dict__", "__weakref__") and slot not in names:
+                names.append(slot)
+    return tuple(names)
+
+
+class _SlotTable:
+    """An object's `__slots__` fields as a table (the few dict methods `refusing_uncarried_
+    changes` uses): a field set in a slot by a staged body is refused and undone as one in
+    `__dict__` is. Without it a slotted object's counter (`c.n += 1` under a tensor `if` in a
+    staged loop) kept the trace's count on every input, silently (session 28)."""
+
+    def __init__(self, value, slots):
+        self.value, self.slots = value, slots
+
+    def keys(self):
+        return [s for s in self.slots if hasattr(self.value, s)]
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __getitem__(self, slot):
+        return getattr(self.value, slot)
+
+    def get(self, slot, default=None):
+        return getattr(self.value, slot, default)
+
+    def clear(self):
+        for slot in self.keys():
+            delattr(self.value, slot)
+
+    def update(self, fields):
+        for slot, field in fields.items():
+            setattr(self.value, slot, field)
 
 
 # NOTE [module attributes set in a staged body]
