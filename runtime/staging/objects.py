@@ -23,6 +23,7 @@ import dis
 import enum
 import functools
 import types
+import weakref
 
 import torch
 from torch.fx.experimental.symbolic_shapes import statically_known_true
@@ -840,12 +841,24 @@ def _attribute_tables(value) -> tuple:
         return ()
     table = getattr(value, "__dict__", None)
     tables = (table,) if type(table) is dict else ()
+    if torch.compiler.is_dynamo_compiling():  # (unused there: dynamo refuses the stores)
+        return tables
     slots = _slot_names(type(value))
     return (*tables, _SlotTable(value, slots)) if slots else tables
 
 
+_SLOTS = weakref.WeakKeyDictionary()  # class -> _declared_slots(class)
+
+
 def _slot_names(cls) -> tuple:
     """The slots `cls`'s MRO declares (not `__dict__` / `__weakref__`)."""
+    found = _SLOTS.get(cls)
+    if found is None:
+        found = _SLOTS[cls] = _declared_slots(cls)
+    return found
+
+
+def _declared_slots(cls) -> tuple:
     names = []
     for klass in cls.__mro__:
         slots = vars(klass).get("__slots__", ())
