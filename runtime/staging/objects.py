@@ -1472,8 +1472,8 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
 
 
 # NOTE [containers in objects autoconv does not carry]
-# An object autoconv does not carry (a torch.optim optimizer, an object of a class with
-# __slots__ or of an abc.ABC subclass: `_is_plain_object`) that a staged statement holds is
+# An object autoconv does not carry (a torch.optim optimizer, an object of a class declaring
+# __slots__: `_is_plain_object`) that a staged statement holds is
 # checked for attributes its bodies set (`refusing_uncarried_changes`). A dict or list in its
 # attributes changed by a body (`opt.param_groups[0]["lr"] = new_lr`, torch's ReduceLROnPlateau
 # written out) was not looked at: the write of the branch traced stayed in the object for every
@@ -1632,7 +1632,7 @@ def refusing_changes_in_uncarried(bodies, state, names, statement, inputs=()):
                     statement,
                     f"a dict or list held by '{name}', a {what} object, is changed {where} (an "
                     f"item set, added or removed); autoconv does not carry objects of {what} (a "
-                    "library's class, a class with __slots__ or an abc.ABC subclass) through a "
+                    "library's class, or a class with __slots__) through a "
                     "staged statement, so the change would happen once, while tracing",
                     "Bind the dict or list to a local variable before the statement (`group = "
                     "opt.param_groups[0]` for an optimizer) and change it through that name, which "
