@@ -669,8 +669,17 @@ def _by_key(smallest, args, key, default):
 # expression zuf2 < zuf3"; dynamo: "sort with non-constant keys"; tester t14 repro 5). The keys
 # are computed here once per item, as Python's sort does, and a traced one is refused at the
 # user's line with the tensor way to write it; other lists are sorted as Python does.
+#
+# Tuples whose Python parts decide their order are not refused (`sorted(m.items())` of a dict
+# carrying tensors: the str keys differ, so Python never compares the values; dicts27). Each
+# tuple's part before its first traced item orders them, where every two differ within both
+# parts (checked on neighbours once sorted: lexicographic order makes that hold for every
+# pair), as Python's tuple comparison then never reaches a traced item.
 def _sorting_order(items, key, reverse, call: str) -> list:
     keys = items if key is None else [key(v) for v in items]
+    order = _order_by_python_parts(keys, reverse)
+    if order is not None:
+        return order
     if builtins.any(_holds_staged(k) for k in keys):
         raise StagingError(
             "sort",
@@ -682,6 +691,28 @@ def _sorting_order(items, key, reverse, call: str) -> list:
             "stack(scores), k)` for the best k), then index stacked items with it "
             "(`torch.stack(items)[order]`)")
     return builtins.sorted(range(len(keys)), key=keys.__getitem__, reverse=reverse)
+
+
+def _order_by_python_parts(keys, reverse):
+    """The order of `keys` (tuples holding traced values) by their parts before the first
+    traced item, where those parts decide it as Python's comparison would; else None (NOTE
+    [sorting by traced values])."""
+    if not keys or not builtins.all(type(k) is tuple for k in keys):
+        return None
+    parts = []
+    for k in keys:
+        n = 0
+        while n < len(k) and not _holds_staged(k[n]) and not isinstance(k[n], torch.Tensor):
+            n += 1
+        parts.append(k[:n])
+    if builtins.all(len(p) == len(k) for p, k in zip(parts, keys)):
+        return None  # (no traced item: the plain sort below)
+    order = builtins.sorted(range(len(keys)), key=parts.__getitem__, reverse=reverse)
+    for a, b in zip(order, order[1:]):
+        first, second = parts[a], parts[b]
+        if not builtins.any(x != y for x, y in zip(first, second)):
+            return None  # (equal up to the shorter part: Python would compare a traced item)
+    return order
 
 
 def sorted_(iterable, /, *, key=None, reverse=False):

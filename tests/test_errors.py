@@ -1489,7 +1489,14 @@ def _best_two_by_sorted(scores):
     return torch.stack(cand[-2:])
 
 
-@pytest.mark.parametrize("fn", [_best_two_sorted_in_place, _best_two_by_sorted])
+def _best_two_by_tied_tuples(scores):
+    items = [(i // 2, scores[i]) for i in range(4)]  # (Python parts tie: the scores decide)
+    cand = sorted(items)
+    return torch.stack([c[1] for c in cand[-2:]])
+
+
+@pytest.mark.parametrize("fn", [_best_two_sorted_in_place, _best_two_by_sorted,
+                                _best_two_by_tied_tuples])
 @pytest.mark.parametrize("mode", ["replay", "export", "compile"])
 def test_sorting_a_list_by_traced_values_is_refused_at_the_line(fn, mode):
     # A beam search step: export raised torch's "Could not guard on data-dependent expression

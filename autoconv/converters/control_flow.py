@@ -109,10 +109,12 @@ class ControlFlowConverter(Converter):
             # loop, anywhere else in it; or by the statement itself in an earlier iteration
             # where an enclosing loop carries the name (`for i in r: if i == 1: y = i` keeps y
             # past the iterations that skip the branch).
-            # A statement without a line (another pass made it): after every other site.
+            # A site outside the statement is before it when its line is before the
+            # statement's last line (NOTE [sites before a made statement]). A statement
+            # without a line (another pass made it): after every other site.
             others = [line for line in function_sites.get(name, [])
                       if line not in own_sites.get(name, [])]
-            at = getattr(node, "lineno", None)
+            at = getattr(node, "_autoconv_last_line", None) or getattr(node, "lineno", None)
             bound_before = any(at is None or line < at for line in others) or bool(
                 getattr(self, "loop_depth", 0) and others) or name in self._carried()
             template = _KEEP_IF_BOUND if bound_before else "name = ac.Undefined(label)"
@@ -357,6 +359,7 @@ class ControlFlowConverter(Converter):
         # (all before the bodies below become functions)
         local = _Local([node])
         sites = _store_sites(local)
+        node._autoconv_last_line = _last_line(local)
         node._autoconv_in_place = _updated_in_place(local, self.ctx.runtime)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = set()
@@ -513,6 +516,7 @@ class ControlFlowConverter(Converter):
         part of it whose attribute updates and calls count (a `for`'s without its iterable,
         which runs once, outside the loop's bodies)."""
         sites = _store_sites(local)
+        node._autoconv_last_line = _last_line(local)
         node._autoconv_in_place = _updated_in_place(local, self.ctx.runtime)
         node._autoconv_containers = set()
         chains = _updated_attributes(parts, self.anno(node, Anno.WRITES),
@@ -706,6 +710,27 @@ def _store_sites(local) -> dict:
             # which only costs a `try` (see _undefined_inits).
             sites.setdefault(n.id, []).append(getattr(n, "lineno", None) or 0)
     return sites
+
+
+# NOTE [sites before a made statement]
+# A state name of a staged statement that the function also assigns before it may be bound
+# already: it starts as `try: name / except NameError: name = ac.Undefined(...)`, keeping its
+# value. Otherwise it starts as `name = ac.Undefined(...)` (a plain read of an unbound local in
+# a `try`, which dynamo cannot trace, is avoided). "Before" is by line, and a statement another
+# pass made carries the line of the statement it came from, which may be earlier than
+# assignments before it: the `if not do_return:` that guards the rest of a function after a
+# `for` loop with a `return` (or a `raise`) inside has the loop's line. torchmin's BFGS binds
+# `msg` and `warnflag` on its loop's `break` paths and in the loop's `else:`, which the guard
+# holds; with the guard at the loop's line they counted as assigned after it, the guard began
+# with `msg = ac.Undefined(...)` and threw away the loop's value: the status of a start that
+# broke out was 0 where Python has 4, and the message raised UnboundLocalError (session 28).
+# The statement's last line (of any node in it) is after every site before it and before
+# every site after it, whichever line the statement itself was given.
+
+
+def _last_line(local) -> int:
+    """The last line of any node in `local` (a `_Local`); 0 if none has one."""
+    return max((n.lineno for n in local.nodes if getattr(n, "lineno", None)), default=0)
 
 
 def _bare_annotation_parts(local) -> set:

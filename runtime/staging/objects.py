@@ -23,6 +23,7 @@ import dis
 import enum
 import functools
 import types
+import weakref
 
 import torch
 from torch.fx.experimental.symbolic_shapes import statically_known_true
@@ -81,16 +82,25 @@ def _is_plain_object(value) -> bool:
 
 
 def _has_slots(cls) -> bool:
-    """Whether a class of `cls`'s MRO declares `__slots__`: its instances may keep fields
-    outside their `__dict__`, or be tuples (a named tuple's empty `__slots__`).
+    """Whether instances of `cls` may keep fields outside their `__dict__`: a class of its MRO
+    declares a slot (other than `__dict__` / `__weakref__`), or it is a tuple (a named tuple,
+    whose `__slots__` is empty).
 
-    abc.ABC's empty `__slots__` makes its subclasses no records here, though their fields are
-    in `__dict__`: carrying them (torchmin's trust-region `m = m_proposed`, base.py:220, and
-    its BFGS's `hess`) was tried and gave torchmin's BFGS without line search a wrong result.
-    That result did not need ABC (a plain-class Hessian gave it too) and was fixed in session
-    27 (NOTE [kept tensors put back after a probe] in outside_writes.py); carrying ABC objects
-    has not been measured on torchmin since (docs/real-code.md), so they stay refused."""
-    return hasattr(cls, "__slots__")
+    An empty `__slots__` on a base alone (abc.ABC's, typing.Protocol's) adds no field: such a
+    subclass without slots of its own keeps all its fields in `__dict__` and is a record like a
+    plain class (torchmin's `BFGS` Hessian and trust-region subproblems). Counting it slotted
+    refused them; session 26 found that carrying them made torchmin's BFGS silently wrong,
+    which was a probe's double update of a tensor field (NOTE [kept tensors put back after a
+    probe] in outside_writes.py), not ABC's."""
+    if issubclass(cls, tuple):
+        return True
+    for klass in cls.__mro__:
+        slots = vars(klass).get("__slots__", ())
+        if isinstance(slots, str):
+            slots = (slots,)
+        if any(slot not in ("__dict__", "__weakref__") for slot in slots):
+            return True
+    return False
 
 
 def _flatten(value, leaves, seen, path="", records=frozenset()):
@@ -854,7 +864,62 @@ def _attribute_tables(value) -> tuple:
     if isinstance(value, (torch.Tensor, StagedList)) or is_staged(value) or is_undefined(value):
         return ()
     table = getattr(value, "__dict__", None)
-    return (table,) if type(table) is dict else ()
+    tables = (table,) if type(table) is dict else ()
+    if torch.compiler.is_dynamo_compiling():  # (unused there: dynamo refuses the stores)
+        return tables
+    slots = _slot_names(type(value))
+    return (*tables, _SlotTable(value, slots)) if slots else tables
+
+
+_SLOTS = weakref.WeakKeyDictionary()  # class -> _declared_slots(class)
+
+
+def _slot_names(cls) -> tuple:
+    """The slots `cls`'s MRO declares (not `__dict__` / `__weakref__`)."""
+    found = _SLOTS.get(cls)
+    if found is None:
+        found = _SLOTS[cls] = _declared_slots(cls)
+    return found
+
+
+def _declared_slots(cls) -> tuple:
+    names = []
+    for klass in cls.__mro__:
+        slots = vars(klass).get("__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots:
+            if slot not in ("__dict__", "__weakref__") and slot not in names:
+                names.append(slot)
+    return tuple(names)
+
+
+class _SlotTable:
+    """An object's `__slots__` fields as a table (the few dict methods `refusing_uncarried_
+    changes` uses): a field set in a slot by a staged body is refused and undone as one in
+    `__dict__` is. Without it a slotted object's counter (`c.n += 1` under a tensor `if` in a
+    staged loop) kept the trace's count on every input, silently (session 28)."""
+
+    def __init__(self, value, slots):
+        self.value, self.slots = value, slots
+
+    def keys(self):
+        return [s for s in self.slots if hasattr(self.value, s)]
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __getitem__(self, slot):
+        return getattr(self.value, slot)
+
+    def get(self, slot, default=None):
+        return getattr(self.value, slot, default)
+
+    def clear(self):
+        for slot in self.keys():
+            delattr(self.value, slot)
+
+    def update(self, fields):
+        for slot, field in fields.items():
+            setattr(self.value, slot, field)
 
 
 # NOTE [module attributes set in a staged body]
@@ -1431,8 +1496,8 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
 
 
 # NOTE [containers in objects autoconv does not carry]
-# An object autoconv does not carry (a torch.optim optimizer, an object of a class with
-# __slots__ or of an abc.ABC subclass: `_is_plain_object`) that a staged statement holds is
+# An object autoconv does not carry (a torch.optim optimizer, an object of a class declaring
+# __slots__: `_is_plain_object`) that a staged statement holds is
 # checked for attributes its bodies set (`refusing_uncarried_changes`). A dict or list in its
 # attributes changed by a body (`opt.param_groups[0]["lr"] = new_lr`, torch's ReduceLROnPlateau
 # written out) was not looked at: the write of the branch traced stayed in the object for every
@@ -1591,7 +1656,7 @@ def refusing_changes_in_uncarried(bodies, state, names, statement, inputs=()):
                     statement,
                     f"a dict or list held by '{name}', a {what} object, is changed {where} (an "
                     f"item set, added or removed); autoconv does not carry objects of {what} (a "
-                    "library's class, a class with __slots__ or an abc.ABC subclass) through a "
+                    "library's class, or a class with __slots__) through a "
                     "staged statement, so the change would happen once, while tracing",
                     "Bind the dict or list to a local variable before the statement (`group = "
                     "opt.param_groups[0]` for an optimizer) and change it through that name, which "

@@ -391,7 +391,7 @@ def test_nms_with_out_tensors_is_refused_naming_the_out_argument():
 # ---------------------------------------------------------------------------------------------
 # s06 (was silent wrong, replay and torch.export): a dict in a list in a field of an object that
 # autoconv does not carry (a torch.optim optimizer's `param_groups[0]["lr"]`, an object of a class
-# with __slots__ or of an abc.ABC subclass), set under a tensor `if`: the graph keeps the write of
+# with __slots__), set under a tensor `if`: the graph keeps the write of
 # the branch traced last, on every input, with no error. Found in torch's ReduceLROnPlateau logic
 # (torch/optim/lr_scheduler.py `_reduce_lr`, copied) stepping a real SGD in a training loop: the
 # learning rate halved on every epoch. The same write through a local alias (`g =

@@ -122,10 +122,22 @@ def filled_from_empty(x):
     return x.sum() * m.get("s"), torch.tensor(list(m.values()))
 
 
+def sorted_items(x):
+    # (refused as a sort by traced values until session 28: the str keys order the items, so
+    # Python never compares the values; NOTE [sorting by traced values])
+    m = {"s": 0.0, "n": 0.0}
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            m["s"] += x[i].item()
+            m["n"] += 1.0
+    values = [v for _, v in sorted(m.items(), reverse=True)]
+    return x.sum() * values[0], torch.tensor([v for _, v in sorted(m.items())])
+
+
 @pytest.mark.parametrize("fn", [
     read_by_get, summed_values, tensor_of_the_values, a_copy_by_dict, unpacked_into_a_literal,
     comprehensions_of_the_items, items_listed_and_iterated, given_to_a_helper,
-    returned_by_a_helper, filled_from_empty], ids=lambda f: f.__name__)
+    returned_by_a_helper, filled_from_empty, sorted_items], ids=lambda f: f.__name__)
 def test_a_carried_dicts_floats_keep_python_promotion_however_read(fn):
     assert_same_exactly(fn, _PATHS)
 

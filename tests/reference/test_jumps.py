@@ -1065,3 +1065,72 @@ def scaled_until_a_break(x):
 ])
 def test_an_object_updated_in_place_by_a_method_in_a_probed_body(fn, inputs):
     assert_same_result(fn, inputs)
+
+
+# --- names bound on a loop's break paths and in its `else:`, read after a guarded rest ---------
+# torchmin's BFGS (`_minimize_bfgs_core`) sets `warnflag` / `msg` before each `break` and in the
+# `for`'s `else:`, and its loop body has a `raise` under a Python-false `if` (an unknown
+# `line_search`), so the rest of the function after the loop runs under `if not do_return:`.
+# That made `if` carries the loop's line; the names, assigned at later lines inside the loop,
+# counted as assigned after it, and the `if` began with `status = ac.Undefined(...)`: every
+# start that broke out had status 0 (Python: 4) and its message raised UnboundLocalError
+# (NOTE [sites before a made statement] in autoconv/converters/control_flow.py). Traced on a
+# start that runs every iteration, replayed on starts breaking in the first and a later one.
+
+def status_after_a_loop_with_a_raise(x, mode="none"):
+    for _ in range(4):
+        if x.sum() > 3:
+            status = 4
+            msg = "stopped"
+            break
+        if mode == "fail":
+            raise ValueError(mode)
+        x = x + 1
+    else:
+        status = 1
+        msg = "maximum"
+    return x, status, msg == "stopped"
+
+
+def status_after_a_loop_with_a_return(x, mode="none"):
+    for _ in range(4):
+        if x.sum() > 3:
+            status = 4
+            break
+        if mode == "skip":
+            return x, -1
+        x = x + 1
+    else:
+        status = 1
+    return x, status
+
+
+def message_after_a_while_loop_with_a_raise(x, mode="none"):
+    i = 0
+    while i < 4:
+        if x.sum() > 3:
+            msg = "stopped"
+            break
+        if mode == "fail":
+            raise ValueError(mode)
+        x = x + 1
+        i += 1
+    else:
+        msg = "maximum"
+    return x, msg
+
+
+_LOOP_STARTS = [T([-5.0]), T([5.0]), T([1.0])]  # every iteration; a break in the 1st; in the 4th
+
+
+@pytest.mark.parametrize("fn", [status_after_a_loop_with_a_raise,
+                                status_after_a_loop_with_a_return])
+def test_names_bound_on_break_paths_read_after_a_loop_with_a_return(fn):
+    assert_same_result(fn, _LOOP_STARTS)
+
+
+def test_a_message_bound_on_break_paths_read_after_a_loop_with_a_raise():
+    # the message itself (a str: a graph output autoconv's replay looks up; torch.export and
+    # torch.compile give no str back)
+    assert_same_result(message_after_a_while_loop_with_a_raise, _LOOP_STARTS, export=False,
+                       compile=False)

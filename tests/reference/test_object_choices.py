@@ -9,13 +9,12 @@ Two kinds practitioners write (torchmin's BFGS and trust-region loops):
   rebuilt after it.
 
 Plain Python vs staged replay (traced once, replayed on inputs that take other paths), the saved
-torch.export program and torch.compile. A plain class converts; a subclass of `abc.ABC` is still
-refused: ABC's empty `__slots__` makes autoconv take it for no record of fields. Letting such
-objects be carried (session 26: these tests then pass in all three modes) made torchmin's BFGS
-without line search return a wrong `x`; that wrong `x` did not need ABC and was fixed in session
-27 (a probe's update of an object's tensor left in the graph: NOTE [kept tensors put back after
-a probe]), but carrying ABC objects has not been measured on torchmin again (its early-breaking
-starts still raise an UnboundLocalError: docs/real-code.md), so the refusal stands for now.
+torch.export program and torch.compile, for plain classes and for subclasses of `abc.ABC`. Until
+session 28 the ABC objects were refused: ABC's empty `__slots__` made autoconv take them for no
+record of fields (`_has_slots` in runtime/staging/objects.py). Carrying them was held back since
+session 26 because torchmin's BFGS then returned a wrong `x`; that wrong `x` did not need ABC (a
+plain class gave it too) and was fixed in session 27 (NOTE [kept tensors put back after a
+probe]).
 """
 
 import abc
@@ -24,7 +23,6 @@ import pytest
 import torch
 
 from autoconv_runtime import StagingError
-from autoconv_runtime.staging.specialize import GuardFailed
 from support import assert_same_result
 
 T = torch.tensor
@@ -90,21 +88,12 @@ def plain_counter_after_early_return(x):
 _COUNTER_STARTS = [(T([3.0, 1.0]),), (T([-1.0, 0.5]),), (T([9.0, 2.0]),)]
 
 
-# Refused in a staged loop (StagingError); at the top level the statement is specialised to the
-# traced path, and the replay on an input taking the other one says so (GuardFailed).
-_ABC_REFUSED = pytest.mark.xfail(strict=True, raises=(StagingError, GuardFailed), reason=(
-    "objects of abc.ABC subclasses are not carried (runtime/staging/objects.py, _has_slots): "
-    "carrying them passes these tests; not yet measured again on torchmin's BFGS since its "
-    "plain-class wrong result was fixed (session 27, docs/real-code.md)"))
-
-
 def test_counter_on_a_plain_object_after_a_tensor_decided_return():
     assert_same_result(plain_counter_after_early_return, _COUNTER_STARTS)
 
 
-@_ABC_REFUSED
 def test_counter_on_an_abc_object_after_a_tensor_decided_return():
-    # refused: "'self.n_updates' of Accumulate object 'self' is set in the false branch;
+    # was refused: "'self.n_updates' of Accumulate object 'self' is set in the false branch;
     # autoconv does not carry the attributes of a Accumulate object"
     assert_same_result(counter_after_early_return, _COUNTER_STARTS)
 
@@ -164,10 +153,9 @@ def model_chosen_in_a_staged_loop(x):
 _MODEL_STARTS = [(T([3.0, 1.0]),), (T([-1.0, 0.5]),), (T([0.9, 0.2]),)]
 
 
-@_ABC_REFUSED
 @pytest.mark.parametrize("fn", [model_chosen_by_a_tensor, model_chosen_in_a_staged_loop])
 def test_object_of_an_abc_subclass_chosen_by_a_tensor(fn):
-    # refused: "'m' is a Python Quadratic before the statement and is reassigned in the true
+    # was refused: "'m' is a Python Quadratic before the statement and is reassigned in the true
     # branch"
     assert_same_result(fn, _MODEL_STARTS)
 
@@ -200,3 +188,50 @@ def plain_model_chosen_in_a_staged_loop(x):
 
 def test_plain_object_chosen_by_a_tensor_in_a_staged_loop():
     assert_same_result(plain_model_chosen_in_a_staged_loop, _MODEL_STARTS)
+
+
+class _SlottedStrategy(abc.ABC):
+    __slots__ = ("n_updates",)  # a field outside __dict__: a copy of __dict__ would lose it
+
+
+class _SlottedWithDict(_SlottedStrategy):
+    pass  # has a __dict__ (no __slots__ of its own), and still the slot of its base
+
+
+class _EmptySlots(abc.ABC):
+    __slots__ = ()  # no field at all, and no __dict__
+
+
+def test_which_objects_are_records_of_fields():
+    # An empty __slots__ on a base (abc.ABC's) adds no field: its subclasses keep all theirs in
+    # __dict__. A slot anywhere in the MRO, or a tuple (a named tuple's empty __slots__), is
+    # state outside __dict__, so the object is not carried (changes to it are refused).
+    from collections import namedtuple
+
+    from autoconv_runtime.staging.objects import is_plain_object
+
+    x = T([1.0])
+    assert is_plain_object(Accumulate(x))
+    assert is_plain_object(Quadratic(x, _objective))
+    assert not is_plain_object(_SlottedWithDict())
+    assert not is_plain_object(_EmptySlots())
+    assert not is_plain_object(namedtuple("Point", "x y")(1, 2))
+
+
+def slotted_counter_in_a_staged_loop(x):
+    c = _SlottedWithDict()
+    c.n_updates = 0
+    for _ in range(4):
+        if x.sum() > 0:
+            c.n_updates += 1
+        x = x - 1
+        if x.sum() < -3:
+            break
+    return x, c.n_updates
+
+
+def test_slotted_field_of_an_abc_object_set_in_a_staged_loop_is_refused():
+    from autoconv import autoconv
+
+    with pytest.raises(StagingError, match="'c.n_updates' of _SlottedWithDict object"):
+        autoconv(slotted_counter_in_a_staged_loop)(T([1.0, 0.5]))
