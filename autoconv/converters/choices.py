@@ -1109,7 +1109,11 @@ class ChoiceConverter(Converter):
                 made = [stmt]
             if isinstance(stmt, (gast.If, gast.For, gast.While)):
                 taken = set(choice[1]) if choice is not None else set()
-                for name in self._kept_names(stmt, stmts[:i], stmts[i + 1:], bound) - taken:
+                # (in the order `_kept_names` gives: the `x_before = x` lines and kept_object
+                # calls are written in it, and a set's order changes with PYTHONHASHSEED)
+                for name in self._kept_names(stmt, stmts[:i], stmts[i + 1:], bound):
+                    if name in taken:
+                        continue
                     watch = _KeptWatch(name, self._new(name + "_before"), self._new("chosen"),
                                        _aliases(stmts[:i], name),
                                        holders=_holders(stmts[:i], name))
@@ -1183,15 +1187,15 @@ class ChoiceConverter(Converter):
         found = getattr(self, "function_locals", None)
         return found if found is not None else _Everything()
 
-    def _kept_names(self, stmt, prior, rest, bound) -> set:
-        """The names compound statement `stmt` may rebind on some paths and leave bound to
+    def _kept_names(self, stmt, prior, rest, bound) -> list:
+        """The names, sorted, compound statement `stmt` may rebind on some paths and leave bound to
         their object on others, whose object someone else may hold (`_shared`) and a later
         statement of the block updates in place (through the name or an alias): NOTE [a name
         kept on some paths of a staged statement] in runtime/operators.py."""
         names = (_names_stored(stmt) & bound) - getattr(self, "loop_items", set())
         if isinstance(stmt, gast.For):
             names -= _names_stored(stmt.target)
-        out = set()
+        out = []
         later_updates = None
         for name in sorted(names):
             if isinstance(stmt, gast.If) and _always_rebinds([stmt], name):
@@ -1213,7 +1217,7 @@ class ChoiceConverter(Converter):
                         any(_outside_updates(later, self._locals()) for later in rest)):
                 continue
             if _shared(prior, name):
-                out.add(name)
+                out.append(name)
         return out
 
     def _kept_paths(self, stmt, prior, rest, bound) -> list:
