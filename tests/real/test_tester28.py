@@ -107,3 +107,87 @@ def test_pot_sinkhorn_with_its_log_replay_and_export():
     # log=True: the loop appends to the log's list and carries the iteration count; right in
     # replay and in the saved program
     assert_same_result(pot_sinkhorn_with_log, _OT, compile=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# s02 (silent wrong, every mode): an object's number field updated with `+=` in a staged branch,
+# then read in the same branch, reads the value from before the `+=` (the field itself ends right:
+# `c.n` is 1 after the `if`). `c.n = c.n + 1` is right. Found in torch-ema's
+# ExponentialMovingAverage.update (torch_ema/ema.py: `self.num_updates += 1; decay = min(decay,
+# (1 + self.num_updates) / (10 + self.num_updates))`) called under a tensor `if`: the first
+# update used decay 0.1 where Python uses 2/11, so the shadow weights are off from then on.
+class _Box:
+    def __init__(self):
+        self.n = 0
+
+
+def field_read_after_augmented_assignment(loss):
+    c = _Box()
+    d = 0.0
+    if loss < 1.0:
+        c.n += 1
+        d = c.n * 1.0
+    return torch.tensor(d), torch.tensor(c.n)
+
+
+def field_read_after_assignment(loss):
+    c = _Box()
+    d = 0.0
+    if loss < 1.0:
+        c.n = c.n + 1
+        d = c.n * 1.0
+    return torch.tensor(d), torch.tensor(c.n)
+
+
+def ema_update_under_a_tensor_if(w, loss):
+    ema = torch_ema.ExponentialMovingAverage([torch.zeros_like(w)], decay=0.99)
+    if loss < 1.0:
+        ema.update([w])
+    return ema.shadow_params[0], torch.tensor(ema.num_updates)
+
+
+def ema_of_a_gradient_descent(x, y):
+    # a training loop as practitioners write it: EMA of the weights after each step, stopping
+    # when the loss is small
+    w = torch.zeros(x.shape[1])
+    ema = torch_ema.ExponentialMovingAverage([w], decay=0.9)
+    for _ in range(12):
+        pred = x @ w
+        loss = ((pred - y) ** 2).mean()
+        if loss < 0.05:
+            break
+        w = w - 0.1 * (2 * x.t() @ (pred - y) / x.shape[0])
+        ema.update([w])
+    return ema.shadow_params[0], torch.tensor(ema.num_updates), w
+
+
+_LOSS = [(T(0.5),), (T(2.0),)]
+_X = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+
+
+def test_field_assigned_then_read_in_a_staged_branch():
+    assert_same_exactly(field_read_after_assignment, _LOSS)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester28 s02: `c.n += 1` then `c.n` read in the same staged branch reads the value from "
+    "before the += (every mode; `c.n = c.n + 1` is right)"))
+def test_field_updated_with_augmented_assignment_then_read_in_a_staged_branch():
+    assert_same_exactly(field_read_after_augmented_assignment, _LOSS)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester28 s02: torch-ema's update under a tensor `if` computes its decay from num_updates "
+    "before its += (shadow weights 0.9 * w where Python's are 9/11 * w)"))
+def test_torch_ema_update_under_a_tensor_if():
+    assert_same_result(ema_update_under_a_tensor_if, [(T([1.0, 2.0]), T(0.5)),
+                                                      (T([1.0, 2.0]), T(2.0))])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester28 s02: torch-ema in a training loop with a tensor stopping test: every update's "
+    "decay is computed from num_updates before its +="))
+def test_torch_ema_in_a_training_loop():
+    assert_same_result(ema_of_a_gradient_descent, [(_X, _X @ T([1.0, -2.0, 0.5])),
+                                                   (_X, torch.zeros(8)),
+                                                   (_X * 0.01, _X @ T([1.0, -2.0, 0.5]))])
