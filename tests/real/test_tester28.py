@@ -191,3 +191,164 @@ def test_torch_ema_in_a_training_loop():
     assert_same_result(ema_of_a_gradient_descent, [(_X, _X @ T([1.0, -2.0, 0.5])),
                                                    (_X, torch.zeros(8)),
                                                    (_X * 0.01, _X @ T([1.0, -2.0, 0.5]))])
+
+
+# the same kind in a staged loop's body (`*=`), and through a nested object, where the old value
+# (0) divides: a ZeroDivisionError while tracing where Python divides by 1
+class _Lr:
+    def __init__(self):
+        self.lr = 1.0
+
+
+def field_scaled_then_read_in_a_staged_loop(x):
+    c = _Lr()
+    s = torch.zeros(())
+    for i in range(x.shape[0]):
+        if x[i] > 0:
+            c.lr *= 0.5
+            s = s + c.lr * x[i]
+    return s, torch.tensor(c.lr)
+
+
+class _Holder:
+    def __init__(self):
+        self.inner = _Box()
+
+
+def nested_field_incremented_then_divided_by(x):
+    s = _Holder()
+    lr = 0.0
+    if x.sum() > 0:
+        s.inner.n += 1
+        lr = 0.1 / s.inner.n
+    return torch.tensor(lr)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester28 s02: `c.lr *= 0.5` then `c.lr` read in a staged loop's branch reads the value "
+    "from before the *= (3.0 where Python gives 1.0)"))
+def test_field_scaled_then_read_in_a_staged_loop():
+    assert_same_result(field_scaled_then_read_in_a_staged_loop, [(T([1.0, -1.0, 2.0]),),
+                                                                 (T([-1.0, -1.0, -2.0]),)])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester28 s02: `s.inner.n += 1; 0.1 / s.inner.n` in a staged branch divides by the value "
+    "before the += (ZeroDivisionError while tracing)"))
+def test_nested_field_incremented_then_divided_by():
+    assert_same_result(nested_field_incremented_then_divided_by, [(T([1.0, 2.0]),),
+                                                                  (T([-1.0, -2.0]),)])
+
+
+# ---------------------------------------------------------------------------------------------
+# s03 (internal error under torch.compile; a program that fails on the other path under
+# torch.export): a float read with `.item()` inside a `try` (a guarded conversion, as
+# practitioners write it), then compared and given to torch.tensor in a staged branch. Without
+# the `try` the same function is right in every mode. With it, the number stays a SymFloat:
+# torch.tensor of it fails while the branch is traced, so the `if` is specialised; the exported
+# program raises "autoconv specialised this graph" on the other path (README: under torch.export
+# a StagingError at export), and torch.compile fails in torch.cond's operand check
+# ("can only be of (Tensor, int, SymInt) but got SymFloat", dynamo's TorchRuntimeError).
+def item_read_in_a_try_then_given_to_torch_tensor(x):
+    try:
+        r = x.sum().item()
+    except RuntimeError:
+        r = 0.0
+    if r > 1:
+        return torch.tensor(r) * 2
+    return torch.tensor(r)
+
+
+def item_read_then_given_to_torch_tensor(x):
+    r = x.sum().item()
+    if r > 1:
+        return torch.tensor(r) * 2
+    return torch.tensor(r)
+
+
+_SUMS = [(T([3.0]),), (T([0.5]),)]
+
+
+def test_item_then_torch_tensor_in_a_staged_branch():
+    assert_same_exactly(item_read_then_given_to_torch_tensor, _SUMS)
+
+
+def test_item_read_in_a_try_replay_traces_each_path():
+    # documented: the Function traces again for the other path (a specialised `if`)
+    f = autoconv.autoconv(item_read_in_a_try_then_given_to_torch_tensor)
+    assert torch.equal(f(*_SUMS[0]), T(6.0)) and torch.equal(f(*_SUMS[1]), T(0.5))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester28 s03: torch.export of a float read by .item() in a try, given to torch.tensor in a "
+    "staged branch: the program raises 'autoconv specialised this graph' on the other path"))
+def test_item_read_in_a_try_export():
+    module = _exported(item_read_in_a_try_then_given_to_torch_tensor, _SUMS[0])
+    assert torch.equal(module(*_SUMS[0]), T(6.0))
+    assert torch.equal(module(*_SUMS[1]), T(0.5))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester28 s03: torch.compile of a float read by .item() in a try, then a staged `if`: "
+    "torch.cond's operand check fails on the SymFloat (dynamo's TorchRuntimeError)"))
+def test_item_read_in_a_try_compile():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(item_read_in_a_try_then_given_to_torch_tensor),
+                             fullgraph=True, backend="eager")
+    assert torch.equal(compiled(*_SUMS[0]), T(6.0))
+    assert torch.equal(compiled(*_SUMS[1]), T(0.5))
+
+
+# ---------------------------------------------------------------------------------------------
+# s04 (refusal under torch.compile only): an accumulator started as torch.tensor(0) (int64) and
+# reset to the number 0 under a tensor `if` in a loop that makes it float32 (a published PPO
+# module's GAE: `if truncated[t]: last_advantage = 0`). autoconv's replay and torch.export are
+# right; torch.compile refuses it: "'acc' is a torch.int64 tensor of shape () in the true branch
+# and a torch.float32 tensor ... in the false branch" (the user wrote the number 0 there).
+def int_reset_of_a_float_accumulator(x, reset):
+    acc = torch.tensor(0)
+    for t in range(x.shape[0]):
+        if reset[t]:
+            acc = 0
+        acc = x[t] + 0.5 * acc
+    return acc
+
+
+def gae_with_truncation_reset(values, rewards, dones, truncated, next_values):
+    gamma, lam = 0.99, 0.95
+    advantages = torch.zeros_like(values)
+    last_advantage = torch.tensor(0)
+    last_value = next_values[-1]
+    for t in reversed(range(len(rewards))):
+        if truncated[t]:
+            last_advantage = 0
+            last_value = next_values[t]
+        delta = rewards[t] + gamma * (1 - dones[t]) * last_value - values[t]
+        last_advantage = delta + gamma * lam * (1 - dones[t]) * last_advantage
+        advantages[t] = last_advantage
+        last_value = values[t]
+    return advantages
+
+
+_RESETS = [(T([1.0, 2.0, 3.0]), T([False, True, False])),
+           (T([1.0, 2.0, 3.0]), T([False, False, False]))]
+_ROLLOUT = T([0.5, 0.6, 0.7, 0.8]), T([1.0, 0.0, 1.0, 1.0]), T([0.4, 0.5, 0.6, 0.9])
+_GAE = [(_ROLLOUT[0], _ROLLOUT[1], dones, truncated, _ROLLOUT[2])
+        for dones, truncated in [(T([0.0, 0.0, 1.0, 0.0]), T([False, True, False, False])),
+                                 (T([0.0, 0.0, 0.0, 0.0]), T([False, False, False, False])),
+                                 (T([0.0, 0.0, 0.0, 1.0]), T([True, False, False, True]))]]
+
+
+def test_gae_with_truncation_reset_replay_and_export():
+    assert_same_result(gae_with_truncation_reset, _GAE, compile=False)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester28 s04: torch.compile refuses a float32 accumulator reset to the number 0 under a "
+    "tensor `if` (started as torch.tensor(0)) as int64 in one branch; replay and export run it"))
+def test_int_reset_of_a_float_accumulator_compile():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(int_reset_of_a_float_accumulator),
+                             fullgraph=True, backend="eager")
+    for args in _RESETS:
+        assert torch.equal(compiled(*args), int_reset_of_a_float_accumulator(*args))
