@@ -110,9 +110,14 @@ def test_pot_sinkhorn_with_its_log_replay_and_export():
 
 
 # ---------------------------------------------------------------------------------------------
-# s02 (silent wrong, every mode): an object's number field updated with `+=` in a staged branch,
-# then read in the same branch, reads the value from before the `+=` (the field itself ends right:
-# `c.n` is 1 after the `if`). `c.n = c.n + 1` is right. Found in torch-ema's
+# s02 (silent wrong, every mode): an object's number field updated with `+=` (or `*=` ...) in the
+# body of an `if` or `for`, then read in the same body, reads the value from before the update
+# (the field itself ends right: `c.n` is 1 after the `if`). Under a tracer only (autoconv's trace,
+# torch.export, torch.compile), and also where the condition is a Python value: a plain `for i in
+# range(3): c.n += 1; x = x + c.n` adds 0 three times. `c.n = c.n + 1` is right. The converter
+# reads `c.n` into a local before the statement and rewrites the body's reads to that local;
+# runtime/augmented.py's aug_assign_attribute stores a number into the attribute and returns the
+# local unchanged. Found in torch-ema's
 # ExponentialMovingAverage.update (torch_ema/ema.py: `self.num_updates += 1; decay = min(decay,
 # (1 + self.num_updates) / (10 + self.num_updates))`) called under a tensor `if`: the first
 # update used decay 0.1 where Python uses 2/11, so the shadow weights are off from then on.
@@ -352,3 +357,35 @@ def test_int_reset_of_a_float_accumulator_compile():
                              fullgraph=True, backend="eager")
     for args in _RESETS:
         assert torch.equal(compiled(*args), int_reset_of_a_float_accumulator(*args))
+
+
+def field_incremented_in_a_python_loop(x):
+    c = _Box()
+    for _ in range(3):
+        c.n += 1
+        x = x + c.n
+    return x
+
+
+def field_incremented_under_a_python_if(x, flag=True):
+    c = _Box()
+    d = 0.0
+    if flag:
+        c.n += 1
+        d = c.n * 1.0
+    return x * d
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester28 s02: `c.n += 1; x = x + c.n` in a Python `for` (no tensor condition) adds the "
+    "value from before the += under a tracer (2.0 where Python gives 8.0, every mode)"))
+def test_field_incremented_then_read_in_a_python_loop():
+    assert_same_result(field_incremented_in_a_python_loop, [(T(2.0),), (T(3.0),)], staged=False)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester28 s02: `c.n += 1; d = c.n * 1.0` under a Python `if flag:` reads the value from "
+    "before the += under a tracer (every mode)"))
+def test_field_incremented_then_read_under_a_python_if():
+    assert_same_result(field_incremented_under_a_python_if, [(T(2.0),), (T(3.0),)],
+                       staged=False)
