@@ -389,3 +389,128 @@ def test_field_incremented_then_read_in_a_python_loop():
 def test_field_incremented_then_read_under_a_python_if():
     assert_same_result(field_incremented_under_a_python_if, [(T(2.0),), (T(3.0),)],
                        staged=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Right in every mode: numerical loops as textbooks and practitioners write them.
+
+# power iteration to a tolerance (a Python float start, `abs` of a tensor difference, the loop
+# index returned)
+def power_iteration(A, tol=1e-6, max_iter=200):
+    v = torch.ones(A.shape[0], dtype=A.dtype) / math.sqrt(A.shape[0])
+    lam = 0.0
+    for i in range(max_iter):
+        w = A @ v
+        new_lam = torch.dot(v, w)
+        v = w / w.norm()
+        if abs(new_lam - lam) < tol:
+            break
+        lam = new_lam
+    return new_lam, v, torch.tensor(i)
+
+
+# conjugate gradient (Shewchuk's "painless CG", the residual test each trip)
+def conjugate_gradient(A, b, tol=1e-10):
+    x = torch.zeros_like(b)
+    r = b - A @ x
+    p = r.clone()
+    rs_old = r @ r
+    for k in range(b.shape[0] * 10):
+        Ap = A @ p
+        alpha = rs_old / (p @ Ap)
+        x = x + alpha * p
+        r = r - alpha * Ap
+        rs_new = r @ r
+        if torch.sqrt(rs_new) < tol:
+            break
+        p = r + (rs_new / rs_old) * p
+        rs_old = rs_new
+    return x, torch.tensor(k + 1)
+
+
+# Armijo backtracking (Nocedal & Wright, algorithm 3.1): a Python float step halved in a `while`
+def armijo_backtracking(x, d, alpha=1.0, rho=0.5, c=1e-4):
+    def f(z):
+        return (z ** 2).sum() + z.sum() ** 4
+    fx = f(x)
+    g = 2 * x + 4 * x.sum() ** 3
+    while f(x + alpha * d) > fx + c * alpha * (g @ d):
+        alpha *= rho
+    return x + alpha * d, torch.tensor(alpha)
+
+
+# a particle filter's step with systematic resampling when the effective sample size is low
+def particle_filter_step(particles, weights, obs, u0=0.37):
+    weights = weights * torch.exp(-0.5 * (particles - obs) ** 2)
+    weights = weights / weights.sum()
+    n = particles.shape[0]
+    if 1.0 / (weights ** 2).sum() < n / 2:
+        positions = (torch.arange(n, dtype=weights.dtype) + u0) / n
+        idx = torch.searchsorted(torch.cumsum(weights, 0), positions).clamp(max=n - 1)
+        particles = particles[idx]
+        weights = torch.full_like(weights, 1.0 / n)
+    return particles, weights
+
+
+# torch 0.4's clip_grad_norm_ (torch/nn/utils/clip_grad.py of that release, on a list of
+# gradients): a norm summed from `.item()`, the gradients scaled in place under its test
+def clip_grad_norm_04(g1, g2, max_norm=1.0):
+    grads = [g1, g2]
+    total_norm = 0
+    for g in grads:
+        total_norm += g.norm(2).item() ** 2
+    total_norm = total_norm ** (1. / 2)
+    clip_coef = max_norm / (total_norm + 1e-6)
+    if clip_coef < 1:
+        for g in grads:
+            g.mul_(clip_coef)
+    return torch.tensor(total_norm), g1, g2
+
+
+# torch.amp.GradScaler's update rule written out: halve on a non-finite gradient, double after
+# `growth_interval` good steps
+def grad_scaler_update(grads, scale=65536.0, growth_interval=2):
+    good = 0
+    skipped = 0
+    for g in grads:
+        if not torch.isfinite(g).all():
+            scale = scale * 0.5
+            good = 0
+            skipped += 1
+        else:
+            good += 1
+            if good == growth_interval:
+                scale = scale * 2.0
+                good = 0
+    return torch.tensor(scale), torch.tensor(skipped)
+
+
+_F64 = dict(dtype=torch.float64)
+_A1 = T([[4.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 2.0]], **_F64)
+_A2 = T([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.9]], **_F64)
+_INF = float("inf")
+_RIGHT = {
+    # 14 trips, 91 trips, 1 trip
+    power_iteration: [(_A1,), (_A2,), (torch.eye(3, **_F64),)],
+    # 3 trips, 1 trip, NaN residual: all 30 trips
+    conjugate_gradient: [(_A1, T([1.0, 2.0, 3.0], **_F64)), (_A2, T([1.0, 0.0, 0.0], **_F64)),
+                         (_A1, T([0.0, 0.0, 0.0], **_F64))],
+    # the full step twice, then two halvings
+    armijo_backtracking: [(T([1.0, 2.0]), T([-1.0, -1.0])), (T([0.1, 0.1]), T([-0.2, -0.1])),
+                          (T([3.0, -1.0]), T([-10.0, 0.0]))],
+    # kept, resampled, kept
+    particle_filter_step: [(T([0.0, 1.0, 2.0, 3.0]), T([0.25] * 4), T(0.5)),
+                           (T([0.0, 1.0, 2.0, 3.0]), T([0.25] * 4), T(9.0)),
+                           (T([0.0, 0.1, 0.2, 0.3]), T([0.25] * 4), T(0.1))],
+    # clipped, not clipped, clipped
+    clip_grad_norm_04: [(T([3.0, 4.0]), T([0.0, 0.0])), (T([0.1, 0.1]), T([0.2, 0.0])),
+                        (T([1.0, 1.0]), T([1.0, 1.0]))],
+    grad_scaler_update: [(T([[1.0, 2.0], [_INF, 1.0], [3.0, 3.0], [1.0, 1.0]]),),
+                         (T([[1.0, 2.0], [1.0, 1.0], [3.0, 3.0], [1.0, 1.0]]),),
+                         (T([[float("nan"), 2.0], [1.0, 1.0], [3.0, 3.0], [1.0, _INF]]),)],
+}
+
+
+@pytest.mark.parametrize("fn", list(_RIGHT), ids=lambda f: f.__name__)
+def test_numerical_loops_right_in_every_mode(fn):
+    assert_same_result(fn, _RIGHT[fn])
