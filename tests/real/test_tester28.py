@@ -514,3 +514,89 @@ _RIGHT = {
 @pytest.mark.parametrize("fn", list(_RIGHT), ids=lambda f: f.__name__)
 def test_numerical_loops_right_in_every_mode(fn):
     assert_same_result(fn, _RIGHT[fn])
+
+
+# ---------------------------------------------------------------------------------------------
+# Right in every mode: practitioners' state (an object accumulating a metric, a best-loss keeper
+# reading `.item()`), greedy decoding into a preallocated buffer until EOS.
+class _MeanMetric:
+    """torchmetrics' MeanMetric written out: the state lives in the object."""
+
+    def __init__(self):
+        self.total = 0.0
+        self.count = 0
+
+    def update(self, value):
+        self.total += value.sum()
+        self.count += value.numel()
+
+    def compute(self):
+        if self.count == 0:
+            return torch.tensor(float("nan"))
+        return self.total / self.count
+
+
+def mean_of_positive_batches(batches):
+    metric = _MeanMetric()
+    for b in batches:
+        if b.sum() > 0:
+            metric.update(b)
+    return metric.compute()
+
+
+class _BestKeeper:
+    def __init__(self):
+        self.best = math.inf
+        self.best_epoch = -1
+        self.bad = 0
+
+    def step(self, epoch, metric):
+        if metric.item() < self.best:
+            self.best = metric.item()
+            self.best_epoch = epoch
+            self.bad = 0
+        else:
+            self.bad += 1
+        return self.bad >= 2
+
+
+def best_keeper_loop(losses):
+    keeper = _BestKeeper()
+    for epoch in range(losses.shape[0]):
+        if keeper.step(epoch, losses[epoch]):
+            break
+    return (torch.tensor(keeper.best), torch.tensor(keeper.best_epoch),
+            torch.tensor(keeper.bad), torch.tensor(epoch))
+
+
+def greedy_decode(logits_table, max_len=6, bos=0, eos=3):
+    tok = torch.tensor(bos)
+    out = torch.full((max_len,), eos, dtype=torch.long)
+    length = 0
+    for t in range(max_len):
+        tok = logits_table[tok].argmax()
+        out[t] = tok
+        length += 1
+        if tok.item() == eos:
+            break
+    return out, torch.tensor(length)
+
+
+_PRACTICE = {
+    # nothing positive: the metric's nan
+    mean_of_positive_batches: [(T([[1.0, 2.0], [-5.0, 1.0], [3.0, 3.0]]),),
+                               (T([[-1.0, -2.0], [-5.0, 1.0], [-3.0, 3.0]]),)],
+    # stops at epoch 3, runs to the end, stops at epoch 2
+    best_keeper_loop: [(T([1.0, 0.9, 0.95, 0.97, 0.5]),), (T([1.0, 0.9, 0.8, 0.7, 0.6]),),
+                       (T([1.0, 2.0, 3.0, 0.0, 0.0]),)],
+    # EOS after three tokens; never
+    greedy_decode: [(T([[0.0, 5.0, 1.0, 0.0], [0.0, 0.0, 4.0, 1.0], [0.0, 0.0, 0.0, 9.0],
+                        [0.0, 0.0, 0.0, 1.0]]),),
+                    (T([[0.0, 5.0, 1.0, 0.0], [0.0, 0.0, 4.0, 1.0], [0.0, 5.0, 0.0, 0.0],
+                        [0.0, 0.0, 0.0, 1.0]]),)],
+}
+
+
+@pytest.mark.parametrize("fn", list(_PRACTICE), ids=lambda f: f.__name__)
+def test_practitioners_state_right_in_every_mode(fn):
+    assert_same_result(fn, _PRACTICE[fn])
