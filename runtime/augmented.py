@@ -441,7 +441,8 @@ def _kind(value) -> str:
 def aug_assign_attribute(owner, name, alias, op, value):
     """`owner.name op= value` in a statement's body, where the converter read `owner.name` into
     the local `alias` before the statement (NOTE [attributes updated in place] in
-    autoconv/converters/control_flow.py); returns the alias's new value.
+    autoconv/converters/control_flow.py); returns the alias's new value, which the body's later
+    reads of `owner.name` see.
 
     A tensor's `op=` is in place and Python's store then rebinds the attribute to the same
     object: the update goes to the alias, which the statement carries (each staged body on its
@@ -453,8 +454,10 @@ def aug_assign_attribute(owner, name, alias, op, value):
     statement carries the object too) is updated as well.
     """
     if not isinstance(alias, torch.Tensor) or is_stand_in(alias):
-        setattr(owner, name, aug_assign(getattr(owner, name), op, value))
-        return alias
+        # the body reads `owner.name` through the alias from here on: it must see the update
+        updated = aug_assign(getattr(owner, name), op, value)
+        setattr(owner, name, updated)
+        return updated
     if isinstance(owner, torch.nn.Module):  # not carried: its tensors are read by name
         return aug_assign(alias, op, value)
     if isinstance(owner, torch.Tensor) and name == "data":

@@ -110,14 +110,14 @@ def test_pot_sinkhorn_with_its_log_replay_and_export():
 
 
 # ---------------------------------------------------------------------------------------------
-# s02 (silent wrong, every mode): an object's number field updated with `+=` (or `*=` ...) in the
+# s02 (was silent wrong, every mode): an object's number field updated with `+=` (or `*=` ...) in the
 # body of an `if` or `for`, then read in the same body, reads the value from before the update
 # (the field itself ends right: `c.n` is 1 after the `if`). Under a tracer only (autoconv's trace,
 # torch.export, torch.compile), and also where the condition is a Python value: a plain `for i in
 # range(3): c.n += 1; x = x + c.n` adds 0 three times. `c.n = c.n + 1` is right. The converter
 # reads `c.n` into a local before the statement and rewrites the body's reads to that local;
-# runtime/augmented.py's aug_assign_attribute stores a number into the attribute and returns the
-# local unchanged. Found in torch-ema's
+# runtime/augmented.py's aug_assign_attribute stored a number into the attribute and returned the
+# local unchanged (fixed in session 30: it returns the updated number). Found in torch-ema's
 # ExponentialMovingAverage.update (torch_ema/ema.py: `self.num_updates += 1; decay = min(decay,
 # (1 + self.num_updates) / (10 + self.num_updates))`) called under a tensor `if`: the first
 # update used decay 0.1 where Python uses 2/11, so the shadow weights are off from then on.
@@ -174,24 +174,15 @@ def test_field_assigned_then_read_in_a_staged_branch():
     assert_same_exactly(field_read_after_assignment, _LOSS)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester28 s02: `c.n += 1` then `c.n` read in the same staged branch reads the value from "
-    "before the += (every mode; `c.n = c.n + 1` is right)"))
 def test_field_updated_with_augmented_assignment_then_read_in_a_staged_branch():
     assert_same_exactly(field_read_after_augmented_assignment, _LOSS)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester28 s02: torch-ema's update under a tensor `if` computes its decay from num_updates "
-    "before its += (shadow weights 0.9 * w where Python's are 9/11 * w)"))
 def test_torch_ema_update_under_a_tensor_if():
     assert_same_result(ema_update_under_a_tensor_if, [(T([1.0, 2.0]), T(0.5)),
                                                       (T([1.0, 2.0]), T(2.0))])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester28 s02: torch-ema in a training loop with a tensor stopping test: every update's "
-    "decay is computed from num_updates before its +="))
 def test_torch_ema_in_a_training_loop():
     assert_same_result(ema_of_a_gradient_descent, [(_X, _X @ T([1.0, -2.0, 0.5])),
                                                    (_X, torch.zeros(8)),
@@ -229,17 +220,11 @@ def nested_field_incremented_then_divided_by(x):
     return torch.tensor(lr)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester28 s02: `c.lr *= 0.5` then `c.lr` read in a staged loop's branch reads the value "
-    "from before the *= (3.0 where Python gives 1.0)"))
 def test_field_scaled_then_read_in_a_staged_loop():
     assert_same_result(field_scaled_then_read_in_a_staged_loop, [(T([1.0, -1.0, 2.0]),),
                                                                  (T([-1.0, -1.0, -2.0]),)])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester28 s02: `s.inner.n += 1; 0.1 / s.inner.n` in a staged branch divides by the value "
-    "before the += (ZeroDivisionError while tracing)"))
 def test_nested_field_incremented_then_divided_by():
     assert_same_result(nested_field_incremented_then_divided_by, [(T([1.0, 2.0]),),
                                                                   (T([-1.0, -2.0]),)])
@@ -376,16 +361,10 @@ def field_incremented_under_a_python_if(x, flag=True):
     return x * d
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester28 s02: `c.n += 1; x = x + c.n` in a Python `for` (no tensor condition) adds the "
-    "value from before the += under a tracer (2.0 where Python gives 8.0, every mode)"))
 def test_field_incremented_then_read_in_a_python_loop():
     assert_same_result(field_incremented_in_a_python_loop, [(T(2.0),), (T(3.0),)], staged=False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester28 s02: `c.n += 1; d = c.n * 1.0` under a Python `if flag:` reads the value from "
-    "before the += under a tracer (every mode)"))
 def test_field_incremented_then_read_under_a_python_if():
     assert_same_result(field_incremented_under_a_python_if, [(T(2.0),), (T(3.0),)],
                        staged=False)

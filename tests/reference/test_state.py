@@ -388,6 +388,26 @@ def test_python_field_changed_is_carried():
     assert_same_result(python_field_changed, [T([1., 2.]), T([20., 2.])], compile=False)
 
 
+def field_read_after_its_augmented_assignment(x):
+    p = Point(x, 0)
+    total = torch.zeros(())
+    if p.x.sum() < 10:
+        p.n += 1
+        p.n *= 3
+        total = total + p.n  # reads the field the `+=` and `*=` updated: 3
+    for _ in range(2):
+        p.n += 1
+        total = total + p.n
+    return total, p.n
+
+
+def test_a_field_read_after_its_augmented_assignment_in_the_same_body():
+    # the converter reads `p.n` into a local before the loop and the body's reads go to that
+    # local: aug_assign_attribute must hand back the updated number, not the value before `+=`
+    assert_same_result(field_read_after_its_augmented_assignment,
+                       [T([1., 2.]), T([20., 2.])], compile=False)
+
+
 def python_field_made_a_string(x):
     p = Point(x, 0)
     while p.x.sum() < 10:
