@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import linecache
 import os
 import re
@@ -18,6 +19,11 @@ __all__ = ["StagingError", "user_location", "users_file", "add_converted_library
 # name too, and they are user code (converted like any other).
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+# sympy runs for torch's symbolic shapes only (a line tracer looking for the user's line that
+# stored a value found sympy's `numbers.py` run last before it)
+_TORCH_DIRS = (_TORCH_DIR, *(os.path.dirname(os.path.abspath(spec.origin)) + os.sep
+                             for spec in [importlib.util.find_spec("sympy")]
+                             if spec is not None and spec.origin))
 
 
 def user_location() -> tuple[str, int] | None:
@@ -58,7 +64,7 @@ def users_file(filename: str) -> bool:
     if generated:
         return False
     path = os.path.abspath(filename)
-    return not path.startswith((_RUNTIME_DIR, _TORCH_DIR)) or path in _CONVERTED_TORCH_FILES
+    return not path.startswith((_RUNTIME_DIR, *_TORCH_DIRS)) or path in _CONVERTED_TORCH_FILES
 
 
 # Converted code passes autoconv's own variables (the return value, jump flags) under labels such
