@@ -22,6 +22,7 @@ import dataclasses
 import dis
 import enum
 import functools
+import inspect
 import types
 import weakref
 
@@ -963,7 +964,8 @@ def _refuse_new_attributes(bodies, slots, names, statement: str) -> None:
         if code is None:
             continue
         for position, attribute, line in _stored_attributes(code):
-            if position in objects and attribute not in objects[position]:
+            if (position in objects and attribute not in objects[position]
+                    and not _set_through_class(slots[position][0][1], attribute)):
                 name = names[position]
                 from ..errors import raise_at_under_dynamo
 
@@ -976,6 +978,17 @@ def _refuse_new_attributes(bodies, slots, names, statement: str) -> None:
                     f"{statement} (a tensor: `{name}.{attribute} = torch.zeros_like(...)`), so "
                     "that the body only updates it, or assign a local variable in the body and "
                     f"set `{name}.{attribute}` from it after the {statement}")
+
+
+def _set_through_class(cls, attribute: str) -> bool:
+    """Whether `obj.attribute = v` on an instance of `cls` goes to a data descriptor of the
+    class (a property's setter storing `self._t`: a field the object has, carried), not to a
+    new field of the instance."""
+    found = inspect.getattr_static(cls, attribute, None)
+    return found is not None and hasattr(type(found), "__set__")
+
+
+_set_through_class._dynamo_marked_constant = True  # (dynamo calls it for real: constants)
 
 
 def _stored_attributes(code) -> tuple:
