@@ -61,7 +61,7 @@ verdicts.keyed_by_entry(_keep_state(0))
 
 
 def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept=None,
-            renewed=None, items=(), flagged=()):
+            renewed=None, items=(), flagged=(), items_only=None):
     """`if cond: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)`.
 
     Returns the new state. `if_false` is None for an `if` without `else`. `inputs` are the
@@ -72,14 +72,22 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     rebound]). `items` names the loop items (or their aliases) the branches may rebind and
     the loop body then updates in place (NOTE [loop items rebound on some paths]). `flagged`:
     the positions of the state an enclosing loop body rebinds on some paths only, which the
-    branches may rebind (NOTE [state rebound on some paths of a loop]).
+    branches may rebind (NOTE [state rebound on some paths of a loop]). `items_only`: the
+    positions of the state the branches change only through its items (NOTE [Python values
+    changed only through their items]).
 
     Raises:
         StagingError: a staged `if` rebinding such an item.
     """
     # (no call of itself for `kept`, nor of a helper around the staging: every frame here is
     # a level of dynamo's inlining per nested statement, NOTE [nesting under dynamo])
+    pinned = {}
     if is_staged(cond):
+        pinned = _pinned(state, items_only)
+        if pinned:  # NOTE [Python values changed only through their items]
+            if_true, if_false = (_pinning(if_true, 0, pinned, True),
+                                 _pinning(if_false, 0, pinned, True))
+            state = _unpinned(state, pinned, None)
         if items:
             raise _refused_item_rebinding(items, "if statement")
         if torch.compiler.is_dynamo_compiling():
@@ -147,7 +155,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         if raising:  # (outside the except clause: the branch's own exception is not chained)
             out = _taken_after_raising(if_true if cond else if_false, state, inputs,
                                        "if statement")
-            return _kept(state, out, kept) if kept else out
+            return _unpinned(_kept(state, out, kept) if kept else out, pinned)
         if out is not None and passed is not None:
             out = _passed_with_grad(cond, state, out, passed)
         if out is not None:
@@ -161,12 +169,12 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             if flagging:
                 out = _flagged_results(out, flagging, state, flags)
             out = _lists_back(out, held)
-            return _kept(state, out, kept) if kept else out
+            return _unpinned(_kept(state, out, kept) if kept else out, pinned)
     if cond:
         out = if_true(*state, *inputs)
     else:
         out = if_false(*state, *inputs) if if_false is not None else state
-    return _kept(state, out, kept) if kept else out
+    return _unpinned(_kept(state, out, kept) if kept else out, pinned)
 
 
 # NOTE [values passed through a staged if under no_grad]
@@ -1206,7 +1214,7 @@ def _join_fields(out, joined, inputs):
 
 
 def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, kept=None,
-               renewed=None, caught=False, items=(), _in_place=()):
+               renewed=None, caught=False, items=(), _in_place=(), items_only=None):
     """`while test(*state, *inputs): state = body(*state, *inputs)`; returns the state.
 
     The loop runs in Python while the test gives Python values; the first time it gives a traced
@@ -1216,11 +1224,16 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
     (NOTE [state updated in place, then rebound], NOTE [state rebound on some paths of a
     loop]).
     `caught`: a `try` of the function encloses the loop (NOTE [a loop body that raises while
-    traced]). `items` as for `if_stmt`.
+    traced]). `items` as for `if_stmt`. `items_only`: the positions of the state the bodies
+    change only through its items (NOTE [Python values changed only through their items]).
 
     Raises:
         StagingError: as `if_stmt`'s `items`.
     """
+    pinned = _pinned(state, items_only)
+    if pinned:  # NOTE [Python values changed only through their items]
+        test, body = _pinning(test, 0, pinned, False), _pinning(body, 0, pinned, True)
+        state = _unpinned(state, pinned, None)
     # (no call of itself for `kept`: NOTE [nesting under dynamo])
     before, _in_place = state, kept or _in_place
     while True:
@@ -1272,10 +1285,58 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             if joined:
                 out = _join_fields(out, joined, inputs)
             out = _lists_back(out, held)
-            return _kept(before, out, kept) if kept else out
+            return _unpinned(_kept(before, out, kept) if kept else out, pinned)
         if not go:
-            return _kept(before, state, kept) if kept else state
+            return _unpinned(_kept(before, state, kept) if kept else state, pinned)
         state = body(*state, *inputs)
+
+
+# NOTE [Python values changed only through their items]
+# POT's sinkhorn binds `log = {"err": []}` only under `if log:`, and its loop, staged by a tensor
+# `break`, holds `if log: log["err"].append(err)`. The loop's bodies change `log` only through
+# its items (the converter's `items_only=`), so where it holds a Python number (False: the
+# caller asked for no log) nothing in the loop can change it. Carried as the loop's state it
+# became a 0-d tensor standing in for False, and the `if log:` in the body staged both
+# branches on it, the dict's on a tensor (tester28 s01: POT's default call refused, an
+# IndexError under torch.compile). Such a slot is pinned: the loop carries None there, which
+# no body changes (SlotKind.CONSTANT), the bodies get the Python value in its place, and it
+# leaves the loop as it came. A staged `if` pins its slots the same way (under dynamo the `if
+# log:` inside the loop's Python iterations was itself in a staged `if`'s state).
+
+
+def _pinned(state, items_only) -> dict:
+    """{position: value} of the Python numbers, strings and None at the positions
+    `items_only` (NOTE [Python values changed only through their items])."""
+    return {i: state[i] for i in items_only or ()
+            if state[i] is None or type_in(state[i], (bool, int, float, complex, str))}
+
+
+def _pinning(fn, offset: int, pinned: dict, gives_state: bool):
+    """`fn` (a loop's test or body, its state from `offset` on) given the `pinned` values in
+    place of the None the loop carries there; a body gives None back for them."""
+    if fn is None:
+        return None
+
+    def run(*args):
+        args = list(args)
+        for i, value in pinned.items():
+            args[offset + i] = value
+        out = fn(*args)
+        return _unpinned(out, pinned, None) if gives_state else out
+
+    run.__wrapped__ = fn
+    return run
+
+
+_MISSING = object()
+
+
+def _unpinned(state, pinned: dict, fill=_MISSING):
+    """`state` with the `pinned` values back in their slots (or `fill` there)."""
+    if not pinned:
+        return state
+    return tuple((pinned[i] if fill is _MISSING else fill) if i in pinned else v
+                 for i, v in enumerate(state))
 
 
 _INTEGER_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64)
@@ -1344,7 +1405,7 @@ def _is_int(value) -> bool:
 
 def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None,
              renewed=None, caught=False, item_updated=None, items=(), stale=(),
-             item_passed=False):
+             item_passed=False, items_only=None):
     """`for item in iterable: if not extra_test(*state, *inputs): break;
     state = body(item, *state, *inputs)`.
 
@@ -1356,7 +1417,8 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     `items` as for `if_stmt`. `stale` names the tensors the body updates in place before it
     reads the item again (NOTE [loop items read after an update of the iterable]).
     `item_passed`: the body gives the item (or a view of it) to a user's call (NOTE [loop
-    items given to calls] in autoconv/converters/control_flow.py).
+    items given to calls] in autoconv/converters/control_flow.py). `items_only` as for
+    `while_stmt`.
 
     Raises:
         StagingError: a staged loop whose items are updated in place where the update cannot
@@ -1368,11 +1430,17 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
         raise _refused_item_rebinding(items, "for loop")
     if item_passed and torch.compiler.is_dynamo_compiling():
         item_updated = _passed_items_written(iterable, item_updated, state, names, inputs)
+    pinned = _pinned(state, items_only)
+    if pinned:  # NOTE [Python values changed only through their items]
+        extra_test = _pinning(extra_test, 0, pinned, False)
+        body = _pinning(body, 1, pinned, True)
+        state = _unpinned(state, pinned, None)
     if kept:
-        return _kept(state, _for(iterable, extra_test, body, state, names, inputs, updated,
-                                 kept, renewed, caught, item_updated, stale), kept)
-    return _for(iterable, extra_test, body, state, names, inputs, updated, (), renewed, caught,
-                item_updated, stale)
+        return _unpinned(_kept(state, _for(iterable, extra_test, body, state, names, inputs,
+                                           updated, kept, renewed, caught, item_updated, stale),
+                               kept), pinned)
+    return _unpinned(_for(iterable, extra_test, body, state, names, inputs, updated, (), renewed,
+                          caught, item_updated, stale), pinned)
 
 
 def _passed_items_written(iterable, item_updated, state, names, inputs):

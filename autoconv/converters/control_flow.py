@@ -362,6 +362,7 @@ class ControlFlowConverter(Converter):
         node._autoconv_last_line = _last_line(local)
         node._autoconv_in_place = _updated_in_place(local, self.ctx.runtime)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
+        node._autoconv_items_only = _changed_through_items_only(local) - node._autoconv_in_place
         node._autoconv_always_rebound = set()
         # NOTE [state rebound on some paths of a loop] in runtime/operators.py
         node._autoconv_flagged = set().union(*getattr(self, "partly_rebound", []))
@@ -524,6 +525,7 @@ class ControlFlowConverter(Converter):
                                      node._autoconv_containers)
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
+        node._autoconv_items_only = _changed_through_items_only(local) - node._autoconv_in_place
         self._changes_by_calls(parts)
         return sites, chains, _captured(local)
 
@@ -835,6 +837,11 @@ def _in_place_arguments(node, state, inputs):
         trailing.append("flagged=flagged")
         subs["flagged"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in flagged],
                                      ctx=gast.Load())
+    items_only = [i for i, name in enumerate(state)
+                  if name in getattr(node, "_autoconv_items_only", ())]
+    if items_only:  # NOTE [Python values changed only through their items] in the runtime
+        trailing.append("items_only=items_only")
+        subs["items_only"] = _constant(tuple(items_only))
     item_updated = getattr(node, "_autoconv_item_updated", None)
     if item_updated is not None:
         trailing.append("item_updated=item_updated")
@@ -1346,6 +1353,32 @@ def _rebound_on_some_paths(loop) -> set:
     # statement])
     updates = updates | getattr(loop, "_autoconv_watched", set())
     return (updates & loop._autoconv_rebound) - loop._autoconv_always_rebound
+
+
+def _changed_through_items_only(local) -> set:
+    """The names `local` binds only as `x = ac.setitem(x, k, v)` or `x =
+    ac.held_list_append(x, k, 'append', v)`, what `x[k] = v` and `x[k].append(v)` become: the
+    object changes, the name is never rebound (augmented assignments and in-place methods are
+    the caller's to leave out)."""
+    through_items, skipped, other = set(), set(), set()
+    for n in local.nodes:  # (parents first: a target is marked before it is met)
+        if n.__class__ is gast.Assign and (_sets_item(n) or _appends_to_an_item(n)):
+            through_items.add(n.targets[0].id)
+            skipped.add(id(n.targets[0]))
+        elif (n.__class__ is gast.Name and n.ctx.__class__ is not gast.Load
+              and id(n) not in skipped):
+            other.add(n.id)
+    return through_items - other
+
+
+def _appends_to_an_item(node) -> bool:
+    """Whether `node` is `name = ac.held_list_append(name, ...)` (converters/lists.py)."""
+    if not (len(node.targets) == 1 and isinstance(node.targets[0], gast.Name)
+            and isinstance(node.value, gast.Call)):
+        return False
+    func, args = node.value.func, node.value.args
+    return (isinstance(func, gast.Attribute) and func.attr == "held_list_append" and bool(args)
+            and isinstance(args[0], gast.Name) and args[0].id == node.targets[0].id)
 
 
 def _rebound(local):

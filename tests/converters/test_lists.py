@@ -130,3 +130,41 @@ def test_a_list_held_at_a_name_or_constant_key_is_grown_by_the_runtime():
             return t, d
         """,
     )
+
+
+def test_a_name_changed_only_through_its_items_is_marked_for_the_runtime():
+    # `log["err"].append(v)` and `log["n"] = v` change `log`'s object, never the name: a Python
+    # number there (`log=False`) cannot change, and the runtime keeps it out of the staged
+    # statement (NOTE [Python values changed only through their items] in runtime/operators.py)
+    assert_converts(
+        """
+        def f(x, log=False):
+            while x > 0:
+                x = x - 1
+                if log:
+                    log["err"].append(x)
+                    log["n"] = x
+            return x
+        """,
+        """
+        def f(x, log=False):
+
+            def loop_test(log, x):
+                return x > 0
+
+            def loop_body(log, x):
+                x = x - 1
+
+                def if_true(log, x):
+                    log = ac.held_list_append(log, 'err', 'append', x)
+                    log['n'] = x
+                    return log,
+                log, = ac.if_stmt(log, if_true, None, (log,), ('log',), (x,), renewed=(0,), flagged=(0,), items_only=(0,))
+                return log, x
+
+            def loop_trips(log, x):
+                return ac.trips_bound(x, '>', 0, -1),
+            log, x = ac.while_stmt(loop_test, loop_body, (log, x), ('log', 'x'), trips=loop_trips, renewed=(0,), items_only=(0,))
+            return x
+        """,
+    )

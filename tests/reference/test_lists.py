@@ -1282,6 +1282,25 @@ def test_a_list_held_in_a_dict_grown_under_an_if_in_a_loop():
     assert_same_result(halvings_logged, [T([3.0, 4.0]), T([0.05, 0.0]), T([40.0, 1.0])])
 
 
+def halvings_logged_when_asked(x, log=False):
+    # POT's sinkhorn_knopp's shape: the flag becomes the log dict only when it is true
+    if log:
+        log = {"err": []}
+    v = x.sum()
+    while v > 0.1:
+        v = v / 2
+        if log:
+            log["err"].append(v)
+            log["last"] = v
+    return v
+
+
+def test_a_false_flag_changed_only_through_its_items_in_a_staged_loop():
+    # the loop changes `log` only through its items: a Python False there stays Python (it was
+    # carried as a 0-d tensor, and `if log:` staged the dict's branch on it: tester28 s01)
+    assert_same_result(halvings_logged_when_asked, [T([3.0, 4.0]), T([0.05, 0.0])])
+
+
 # --- lists bound in the branches of a staged if, of lengths the path chooses -------------------
 # (NOTE [lists bound in branches] in runtime/staging/torch.py: torch's lbfgs line search,
 # `bracket = [t_prev, t]` on one path and `bracket = [t]` on another)
