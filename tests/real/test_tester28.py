@@ -94,6 +94,7 @@ def test_pot_sinkhorn_default_call():
     assert_same_result(pot_sinkhorn_plan, _OT, compile=False)
 
 
+@pytest.mark.slow  # (dynamo traces POT's loop to that depth first: 99 s on the test machine)
 @pytest.mark.filterwarnings("ignore:Sinkhorn did not converge")
 def test_pot_sinkhorn_default_call_under_torch_compile_says_how_deep_it_nests():
     # POT's loop nests staged statements and calls so deep that dynamo would pass Python's
