@@ -47,7 +47,7 @@ from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/trac
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
 from . import dict_lists
-from . import (constants, dynamo_kinds, grad_mode, lists, mappings, objects, operators,
+from . import (branch_grads, constants, dynamo_kinds, grad_mode, lists, mappings, objects, operators,
                outside_writes, python_state, registry, replaced_lists, shared_containers,
                verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
@@ -2354,6 +2354,9 @@ def _stage_if(pred, branches, statement: Statement):
         try:
             with operator_bodies():
                 flat = operators.cond(pred, *(staged(b) for b in branches), operands.flat)
+            # NOTE [grad mode in branches]
+            flat = branch_grads.settled(statement, flat, operands.flat,
+                                        registry.owner(pred).name)
             staged_aliases.register_outputs(flat, operands.flat, aliased,
                                             f"the {statement.kind}'s value")
             if watch.key is not None:  # NOTE [numbers bound in every branch]

@@ -1,0 +1,295 @@
+"""Whether a staged `if`'s outputs require grad where Python's do (NOTE [grad mode in branches]).
+
+NOTE [grad mode in branches]
+`with torch.no_grad():` (or `torch.set_grad_enabled(False)`, `torch.inference_mode()`, a
+`@torch.no_grad()` helper, `.detach()`) in one branch of a staged `if`: in Python the value that
+branch makes does not require grad, the other branch's does. torch.cond's autograd rule is one
+`autograd.Function` over both branches: every output requires grad where an operand does and
+grad mode is on at the operator, whichever branch ran (torch/_higher_order_ops/cond.py, "all the
+output would require grad"), and the branch that cut the gradient gives a zero one. So under
+torch.export and torch.compile the no_grad path's result required grad, `autograd.grad` of it
+gave zeros where Python raises, and `.backward()` filled `.grad` with zeros (silently; autoconv's
+python backend, a Python `if` over the branches, was right). The reverse under a caller's
+no_grad: `torch.enable_grad()` inside a branch gave an output without grad, and no gradient.
+
+Each branch's graph tells which outputs may require grad: outputs computed from some operand
+while grad mode is on, where every floating operand counts as one that may (an exported program
+may be called with any of them requiring grad; outside export the graph is keyed by, or dynamo
+guards on, the inputs' requires_grad, and a branch passing through an operand that happens not
+to require grad is torch.cond's own semantics, not a grad-mode region). Per output:
+
+- no branch can make it require grad: it is detached after the operator, Python's result on
+  every path (no grad, no gradient);
+- every branch may: left alone;
+- some branch may and another cannot, where gradients may flow: refused at the `if` line (no
+  graph gives a value that requires grad on one path only), as is a branch enabling grad in a
+  statement staged under no_grad (the operator's outputs then never require grad).
+
+The grad-mode changes are read from the graph: `_set_grad_enabled` nodes (autoconv's own trace,
+NOTE in grad_mode.py, and dynamo), `wrap_with_set_grad_enabled` regions (torch.export),
+inference-mode regions (dynamo) and `detach`. Under dynamo the graph is the one dynamo is
+building, read by `_dynamo_branch_grads`, which dynamo calls for real.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+from torch.utils import _pytree as pytree
+
+from ..errors import StagingError
+
+__all__ = ["settled", "refuse_inference_mode_change"]
+
+_COND = torch.ops.higher_order.cond
+_WHILE_LOOP = torch.ops.higher_order.while_loop
+_CLONE = (torch.ops.aten.clone.default, torch.clone, torch.Tensor.clone)
+_DETACH = (torch.ops.aten.detach.default, torch.detach, torch.Tensor.detach)
+_ENTER_INFERENCE = getattr(torch.autograd.grad_mode, "_enter_inference_mode", None)
+_EXIT_INFERENCE = getattr(torch.autograd.grad_mode, "_exit_inference_mode", None)
+
+
+def _set_grad_region():
+    return getattr(torch.ops.higher_order, "wrap_with_set_grad_enabled", None)
+
+
+def _value(node):
+    return node.meta.get("val", node.meta.get("example_value"))
+
+
+def _differentiable(value) -> bool:
+    return isinstance(value, torch.Tensor) and (value.dtype.is_floating_point
+                                                 or value.dtype.is_complex)
+
+
+def outputs_may_require_grad(module: torch.fx.GraphModule, enabled: bool, inputs=None) -> list:
+    """Per output of `module` (a branch's graph, flat), whether it may require grad when the
+    graph runs in grad mode `enabled`: computed from an input that may (`inputs`, per
+    placeholder; every floating one where None) while grad mode is on (NOTE [grad mode in
+    branches])."""
+    may = {}
+    placeholders = [n for n in module.graph.nodes if n.op == "placeholder"]
+    for i, node in enumerate(placeholders):
+        given = inputs[i] if inputs is not None and i < len(inputs) else True
+        value = _value(node)
+        may[node] = bool(given) and (value is None or _differentiable(value))
+
+    def flag(arg) -> bool:
+        found = may.get(arg, False) if isinstance(arg, torch.fx.Node) else False
+        return any(found) if isinstance(found, list) else bool(found)
+
+    modes = []  # grad modes before each inference-mode region entered
+    region = _set_grad_region()
+    returned = {arg for node in module.graph.find_nodes(op="output")
+                for arg in pytree.tree_leaves(node.args[0]) if isinstance(arg, torch.fx.Node)}
+    for node in module.graph.nodes:
+        op, target = node.op, node.target
+        if op == "placeholder":
+            continue
+        if node in returned and ((op == "call_function" and target in _CLONE)
+                                 or (op == "call_method" and target == "clone")):
+            # the runtime's copy of each output (`_unalias` in torch.py), made in the
+            # statement's grad mode after the body's own regions: the body's value
+            may[node] = flag(node.args[0])
+            continue
+        if op == "output":
+            return [flag(arg) for arg in pytree.tree_leaves(node.args[0])]
+        if op == "call_function" and target is torch._C._set_grad_enabled:
+            enabled = bool(node.args[0])
+            may[node] = False
+            continue
+        if op == "call_function" and _ENTER_INFERENCE is not None and target is _ENTER_INFERENCE:
+            modes.append(enabled)
+            enabled = enabled and not (node.args[0] if node.args else True)
+            may[node] = False
+            continue
+        if op == "call_function" and _EXIT_INFERENCE is not None and target is _EXIT_INFERENCE:
+            enabled = modes.pop() if modes else enabled
+            may[node] = False
+            continue
+        if op == "call_function" and region is not None and target is region:
+            sub = getattr(module, getattr(node.args[1], "target", ""), None)
+            if isinstance(sub, torch.fx.GraphModule):
+                may[node] = outputs_may_require_grad(sub, bool(node.args[0]),
+                                                     [flag(a) for a in node.args[2:]])
+                continue
+        if op == "call_function" and target is operator.getitem:
+            base = may.get(node.args[0], False)
+            index = node.args[1]
+            may[node] = (base[index] if isinstance(base, list) and isinstance(index, int)
+                         and -len(base) <= index < len(base) else
+                         (any(base) if isinstance(base, list) else bool(base)))
+            continue
+        if op == "call_method" and target == "view_as" and node.args[0] is node.args[-1]:
+            # the runtime's own view of an input under dynamo (`_run_body` in torch.py)
+            may[node] = flag(node.args[0])
+            continue
+        if (op == "call_method" and target in ("detach", "detach_")) or (
+                op == "call_function" and target in _DETACH):
+            may[node] = False
+            continue
+        if op == "get_attr":
+            value = getattr(module, target, None)
+            may[node] = isinstance(value, torch.Tensor) and value.requires_grad
+            continue
+        if op == "call_function" and target in (_COND, _WHILE_LOOP):
+            # (torch's operators: every output where an operand requires grad)
+            operands = [a for a in pytree.tree_leaves(list(node.args[2 if target is _WHILE_LOOP
+                                                                 else 3:]))]
+            may[node] = enabled and any(flag(a) for a in operands)
+            continue
+        result = enabled and any(flag(a) for a in node.all_input_nodes)
+        value = _value(node)
+        if isinstance(value, torch.Tensor) and not _differentiable(value):
+            result = False
+        may[node] = result
+    return []
+
+
+def _cond_node_of(leaves):
+    """The make_fx cond node that made the tensors `leaves`, or None."""
+    from torch.fx.experimental import proxy_tensor
+
+    mode = proxy_tensor.get_proxy_mode()
+    tracer = getattr(mode, "tracer", None)
+    if tracer is None:
+        return None, None
+    for leaf in leaves:
+        if not isinstance(leaf, torch.Tensor):
+            continue
+        slot = proxy_tensor.get_proxy_slot(leaf, tracer, None)
+        node = None if slot is None else slot.proxy.node
+        if node is not None and node.target is operator.getitem:
+            node = node.args[0]
+        if node is not None and node.target is _COND:
+            return tracer, node
+    return tracer, None
+
+
+def _make_fx_branch_grads(leaves, enabled: bool):
+    """Per branch, per output of the cond node that made `leaves`: whether it may require
+    grad; None where the node is not found."""
+    tracer, node = _cond_node_of(leaves)
+    if node is None:
+        return None
+    flags = []
+    for arg in node.args[1:3]:
+        body = getattr(tracer.root, getattr(arg, "target", ""), None)
+        if not isinstance(body, torch.fx.GraphModule):
+            return None
+        flags.append(tuple(outputs_may_require_grad(body, enabled)))
+    return tuple(flags)
+
+
+def _dynamo_branch_grads(enabled: bool):
+    """As `_make_fx_branch_grads`, for the last cond node of the graph dynamo is building (a
+    constant: dynamo calls this for real)."""
+    from torch._dynamo.symbolic_convert import InstructionTranslator
+
+    tx = InstructionTranslator.current_tx()
+    output = tx.output
+    for node in reversed(output.current_tracer.graph.nodes):
+        if node.op == "call_function" and node.target is _COND:
+            flags = []
+            for arg in node.args[1:3]:
+                body = output.nn_modules.get(getattr(arg, "target", None))
+                if not isinstance(body, torch.fx.GraphModule):
+                    return None
+                flags.append(tuple(outputs_may_require_grad(body, enabled)))
+            return tuple(flags)
+    return None
+
+
+_dynamo_branch_grads._dynamo_marked_constant = True
+
+
+def _gradients_may_flow(operands) -> bool:
+    """Whether the operator's outputs may require grad when the graph runs."""
+    from . import grad_mode
+    from .tracers.zero_trips import _own
+
+    if torch.compiler.is_dynamo_compiling():
+        return any(isinstance(t, torch.Tensor) and t.requires_grad for t in operands)
+    if torch.compiler.is_exporting():
+        return True  # (a program may be called on inputs that require grad)
+    if grad_mode.recording():
+        # autoconv's own trace, on detached inputs: its python backend runs the branches as a
+        # Python `if`, right as it is
+        return bool(getattr(_own, "operators_differentiated", False)) \
+            and grad_mode.inputs_require_grad()
+    return any(isinstance(t, torch.Tensor) and t.requires_grad for t in operands)
+
+
+def settled(statement, flat, operands, tracer_name: str):
+    """The cond outputs `flat` of the `if` `statement` (a torch.py Statement), each detached
+    where no branch can make it require grad (NOTE [grad mode in branches]).
+
+    Raises:
+        StagingError: for an output only some branches make require grad.
+    """
+    if tracer_name not in ("dynamo", "make_fx") or not _gradients_may_flow(operands):
+        return flat
+    enabled = torch.is_grad_enabled()
+    leaves, spec = pytree.tree_flatten(flat)
+    if tracer_name == "dynamo":
+        verdict = _dynamo_branch_grads(enabled)
+    else:
+        verdict = _make_fx_branch_grads(leaves, enabled)
+    if verdict is None or any(len(v) < len(leaves) for v in verdict):
+        return flat
+    names = _leaf_names(statement, flat, len(leaves))
+    detached = False
+    for i, leaf in enumerate(leaves):
+        if not (isinstance(leaf, torch.Tensor) and _differentiable(leaf)):
+            continue
+        on_true, on_false = verdict[0][i], verdict[1][i]
+        if enabled and not on_true and not on_false:
+            leaves[i] = leaf.detach()
+            detached = True
+        elif enabled and on_true != on_false:
+            raise _mixed(statement, names[i], on_true)
+        elif not enabled and (on_true or on_false):
+            raise _enabled_inside(statement, names[i], on_true and on_false)
+    return pytree.tree_unflatten(leaves, spec) if detached else flat
+
+
+def _leaf_names(statement, flat, count: int) -> list:
+    names = []
+    for name, value in zip(statement.output_names(), flat):
+        names += [name] * len(pytree.tree_leaves(value))
+    return names if len(names) >= count else names + ["a value"] * (count - len(names))
+
+
+def _mixed(statement, name: str, on_true: bool) -> StagingError:
+    with_grad, without = ("true", "false") if on_true else ("false", "true")
+    return statement.error(
+        f"'{name}' may require grad after the {with_grad} branch but not after the {without} "
+        f"branch, which makes it under torch.no_grad() (or set_grad_enabled(False), "
+        "inference_mode(), a @torch.no_grad() function) or detaches it; torch.cond's outputs "
+        "require grad on every path or on none, so the graph would give it requires_grad=True "
+        "and a zero gradient where Python's value has no grad",
+        f"Give '{name}' grad on every path or on none: detach it on every path (`{name} = "
+        f"{name}.detach()` after the `if`), or put the `torch.no_grad()` around the whole "
+        "`if` statement, or keep only values that do not leave the branch under it")
+
+
+def _enabled_inside(statement, name: str, every: bool) -> StagingError:
+    which = "every branch" if every else "a branch"
+    return statement.error(
+        f"'{name}' requires grad after {which}, which enables grad (torch.enable_grad() or "
+        "set_grad_enabled(True)) inside a statement staged under torch.no_grad(): torch.cond "
+        "run under no_grad gives outputs without grad on every path",
+        "Enable grad around the whole `if` statement (`with torch.enable_grad():` outside "
+        f"it), and detach '{name}' on the paths where it should not require grad")
+
+
+def refuse_inference_mode_change(statement: str):
+    """The StagingError for a body that changed inference mode while torch.export traced it
+    (nothing of it reaches the graph: the program would compute gradients through it)."""
+    return StagingError(
+        statement, "torch.inference_mode() inside its body leaves nothing in the exported "
+        "graph, so the program would compute values that require grad, and gradients, "
+        "through it",
+        "Write `with torch.no_grad():` instead (the graph records it), or call the function "
+        "inside torch.inference_mode()")
