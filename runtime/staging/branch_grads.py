@@ -40,7 +40,7 @@ from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
 
-__all__ = ["settled", "refuse_inference_mode_change"]
+__all__ = ["settled", "settled_loop", "refuse_inference_mode_change"]
 
 _COND = torch.ops.higher_order.cond
 _WHILE_LOOP = torch.ops.higher_order.while_loop
@@ -68,8 +68,14 @@ def outputs_may_require_grad(module: torch.fx.GraphModule, enabled: bool, inputs
     graph runs in grad mode `enabled`: computed from an input that may (`inputs`, per
     placeholder; every floating one where None) while grad mode is on (NOTE [grad mode in
     branches])."""
+    return _flags(module, module.graph, enabled, inputs)
+
+
+def _flags(module, graph, enabled: bool, inputs=None, stop=None):
+    """`outputs_may_require_grad` of `graph` (its get_attr targets on `module`); with `stop`,
+    a node of it, whether that node's value may require grad."""
     may = {}
-    placeholders = [n for n in module.graph.nodes if n.op == "placeholder"]
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     for i, node in enumerate(placeholders):
         given = inputs[i] if inputs is not None and i < len(inputs) else True
         value = _value(node)
@@ -81,10 +87,14 @@ def outputs_may_require_grad(module: torch.fx.GraphModule, enabled: bool, inputs
 
     modes = []  # grad modes before each inference-mode region entered
     region = _set_grad_region()
-    returned = {arg for node in module.graph.find_nodes(op="output")
+    returned = {arg for node in graph.find_nodes(op="output")
                 for arg in pytree.tree_leaves(node.args[0]) if isinstance(arg, torch.fx.Node)}
-    for node in module.graph.nodes:
+    reached = False
+    for node in graph.nodes:
         op, target = node.op, node.target
+        if reached or (stop is not None and op == "output"):
+            break
+        reached = node is stop  # (`stop` itself is computed, then the walk ends)
         if op == "placeholder":
             continue
         if node in returned and ((op == "call_function" and target in _CLONE)
@@ -144,7 +154,7 @@ def outputs_may_require_grad(module: torch.fx.GraphModule, enabled: bool, inputs
         if isinstance(value, torch.Tensor) and not _differentiable(value):
             result = False
         may[node] = result
-    return []
+    return flag(stop) if stop is not None else []
 
 
 def _cond_node_of(leaves):
@@ -202,6 +212,110 @@ def _dynamo_branch_grads(enabled: bool):
 
 
 _dynamo_branch_grads._dynamo_marked_constant = True
+
+
+def _last_loop_body_grads(enabled: bool, module_of):
+    """Per output of the body of the last while_loop node of the graph being built (this
+    loop's: a nested one is in a body's graph), whether it may require grad; None where not
+    found. `module_of(target)`: a body's GraphModule."""
+    from torch.fx.experimental import proxy_tensor
+
+    if module_of is None:
+        tracer = getattr(proxy_tensor.get_proxy_mode(), "tracer", None)
+        if tracer is None:
+            return None
+        graph = tracer.graph
+
+        def module_of(target):
+            return getattr(tracer.root, target, None)
+    else:
+        graph = _dynamo_graph()
+    for node in reversed(graph.nodes):
+        if node.op == "call_function" and node.target is _WHILE_LOOP:
+            body = module_of(getattr(node.args[1], "target", ""))
+            if not isinstance(body, torch.fx.GraphModule):
+                return None
+            return tuple(outputs_may_require_grad(body, enabled))
+    return None
+
+
+def _before_may_require_grad(value) -> bool:
+    """Under make_fx: whether `value`, a tensor of the graph being built, may require grad
+    when it runs, every input of the graph counted as one that may, and grad mode on at its
+    start (a traced `detach`, a no_grad region before it, cannot)."""
+    from torch.fx.experimental import proxy_tensor
+
+    if not _differentiable(value):
+        return False
+    tracer = getattr(proxy_tensor.get_proxy_mode(), "tracer", None)
+    slot = None if tracer is None else proxy_tensor.get_proxy_slot(value, tracer, None)
+    if slot is None:
+        return True
+    node = slot.proxy.node
+    return bool(_flags(tracer.root, node.graph, True, None, stop=node)) or node.op == "placeholder"
+
+
+def _dynamo_graph():
+    from torch._dynamo.symbolic_convert import InstructionTranslator
+
+    return InstructionTranslator.current_tx().output.current_tracer.graph
+
+
+def _dynamo_loop_body_grads(enabled: bool):
+    """`_last_loop_body_grads` in the graph dynamo is building (dynamo calls it for real)."""
+    from torch._dynamo.symbolic_convert import InstructionTranslator
+
+    modules = InstructionTranslator.current_tx().output.nn_modules
+    return _last_loop_body_grads(enabled, modules.get)
+
+
+_dynamo_loop_body_grads._dynamo_marked_constant = True
+
+
+def settled_loop(statement, flat, carried, read_only, tracer_name: str, names):
+    """The while_loop outputs `flat` of `statement` (`names()`: each one's name), each detached where neither its value
+    before the loop nor the body can make it require grad (NOTE [grad mode in branches]: a
+    loop's paths are zero trips, the value before it, and some, the body's).
+
+    Raises:
+        StagingError: where the body cannot make it require grad but its value before the
+            loop may (Python's result requires grad after zero trips only).
+    """
+    operands = tuple(carried) + tuple(read_only)
+    if tracer_name not in ("dynamo", "make_fx") or not _gradients_may_flow(operands):
+        return flat
+    enabled = torch.is_grad_enabled()
+    if tracer_name == "dynamo":
+        verdict = _dynamo_loop_body_grads(enabled)
+    else:
+        verdict = _last_loop_body_grads(enabled, None)
+    if verdict is None or len(verdict) < len(flat):
+        return flat
+    exact = torch.compiler.is_dynamo_compiling()  # (dynamo guards on requires_grad)
+    names = names()
+    may_before = _before_may_require_grad if not exact else None
+    out = list(flat)
+    for i, (value, before) in enumerate(zip(flat, carried)):
+        if not (isinstance(value, torch.Tensor) and _differentiable(value)):
+            continue
+        before_may = isinstance(before, torch.Tensor) and (
+            before.requires_grad if exact else may_before(before))
+        name = names[i] if i < len(names) else "a value"
+        if not enabled:
+            if verdict[i]:
+                raise _enabled_inside(statement, name, True)
+        elif not verdict[i] and not before_may:
+            out[i] = value.detach()
+        elif not verdict[i]:
+            raise statement.error(
+                f"'{name}' may require grad before the loop but not after its body, which "
+                "makes it under torch.no_grad() (or set_grad_enabled(False), inference_mode(), "
+                "a @torch.no_grad() function) or detaches it; torch.while_loop's outputs "
+                "require grad after any number of trips or after none, so the graph would give "
+                "it requires_grad=True and a zero gradient where Python's value has no grad",
+                f"Detach '{name}' before the loop (`{name} = {name}.detach()`) if it should "
+                "not require grad, or put the `torch.no_grad()` around the whole loop")
+    return type(flat)(out) if isinstance(flat, tuple) else out
 
 
 def _gradients_may_flow(operands) -> bool:

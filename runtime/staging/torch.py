@@ -1130,6 +1130,15 @@ def _check_requires_grad_kept(statement: Statement, operands, out) -> None:
                 f"(`{name} = {name}.detach().requires_grad_()`), or only from inside it")
 
 
+def _carried_names(statement: Statement) -> list:
+    """The name of each carried leaf of a loop's state."""
+    names = []
+    for value, name, kind in zip(statement.state, statement.names, statement.kinds):
+        if kind is SlotKind.TENSOR:
+            names += [name] * len(_flatten((value,))[0])
+    return names
+
+
 def _views_an_input(t: torch.Tensor) -> bool:
     """Whether `t` is a view of a tensor its body did not compute: an operand, or a tensor the
     body reads by closure. A view of the body's own result (`(n > 1).reshape(())`: a view, as
@@ -2533,6 +2542,10 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         try:
             with operator_bodies():
                 flat = operators.while_loop(staged_test, staged_body, carried, read_only)
+            # NOTE [grad mode in branches]
+            flat = branch_grads.settled_loop(
+                statement, flat, carried, read_only, registry.owner(*operands.flat).name,
+                lambda: _carried_names(statement))
             staged_aliases.register_outputs(flat, tuple(carried) + tuple(read_only), aliased,
                                             f"the {statement.kind}'s value")
             break

@@ -229,6 +229,69 @@ def test_a_branch_passing_an_input_without_grad_is_not_refused():
         torch.testing.assert_close(compiled(x, w), layer_or_input(x, w))
 
 
+def loop_no_grad(x, w):
+    y = x * w
+    while y.sum() < 5:
+        with torch.no_grad():
+            y = y * 2
+    return y
+
+
+def loop_no_grad_detached_before(x, w):
+    y = (x * w).detach()
+    while y.sum() < 5:
+        with torch.no_grad():
+            y = y * w
+    return y
+
+
+def loop_no_grad_inside(x, w):
+    y = x * w
+    while y.sum() < 5:
+        with torch.no_grad():
+            s = y.sum()
+        y = y * 2 + s
+    return y
+
+
+LOOP_INPUTS = [(torch.tensor([0.1, 0.2, 0.3]), torch.tensor([1.0, 2.0, 3.0])),
+               (torch.tensor([10.0, 20.0, 30.0]), torch.tensor([1.0, 2.0, 3.0]))]
+
+
+@pytest.mark.parametrize("fn", [loop_no_grad_detached_before, loop_no_grad_inside],
+                         ids=lambda f: f.__name__)
+def test_loop_requires_grad_and_gradients_as_python(fn):
+    # loop_no_grad_detached_before: the loop's result required grad (gradient zeros)
+    for mode, run in _runs(fn, LOOP_INPUTS[0]).items():
+        for x, w in LOOP_INPUTS:
+            got, want = _outcome(run, x, w), _outcome(fn, x, w)
+            assert [g[0] for g in got] == [w_[0] for w_ in want], (mode, x)
+            for (_, value, grad), (_, want_value, want_grad) in zip(got, want):
+                torch.testing.assert_close(value, want_value)
+                if want_grad is not None:
+                    torch.testing.assert_close(grad, want_grad)
+
+
+def test_loop_cutting_the_gradient_of_a_value_that_requires_grad_is_refused():
+    # Python: requires grad after zero trips only; the graph gave requires_grad=True and a
+    # zero gradient after some
+    x, w = LOOP_INPUTS[0]
+    line = loop_no_grad.__code__.co_firstlineno + 2
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(loop_no_grad), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match="before the loop but not after its body") as error:
+        compiled(x, w.clone().requires_grad_())
+    assert (error.value.filename, error.value.lineno) == (__file__, line)
+    with pytest.raises(StagingError, match="before the loop but not after its body") as error:
+        torch.export.export(Calling(autoconv.convert(loop_no_grad)), (x, w), strict=False)
+    assert (error.value.filename, error.value.lineno) == (__file__, line)
+    # autoconv's python backend runs the loop as Python: right
+    run = autoconv.autoconv(loop_no_grad)
+    for x, w in LOOP_INPUTS:
+        assert [g[0] for g in _outcome(run, x, w)] == [g[0] for g in _outcome(loop_no_grad,
+                                                                              x, w)]
+
+
 @pytest.mark.xfail(strict=True, reason="torch.export records nothing of torch.inference_mode(): "
                    "the program, specialised on the branch that enters it, computes gradients "
                    "through it (gradient 1 where Python's value has no grad); autoconv's trace "
