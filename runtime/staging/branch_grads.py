@@ -54,6 +54,29 @@ def _set_grad_region():
     return getattr(torch.ops.higher_order, "wrap_with_set_grad_enabled", None)
 
 
+# Ops whose result is a new tensor that takes only the shape, dtype and device of its input
+_FRESH = ("ones_like", "zeros_like", "empty_like", "full_like", "rand_like", "randn_like",
+          "randint_like", "new_zeros", "new_ones", "new_full", "new_empty")
+
+
+def _fresh(target) -> bool:
+    name = target if isinstance(target, str) else getattr(target, "__name__", "")
+    return name.split(".")[0] in _FRESH
+
+
+def _in_place(op: str, target) -> bool:
+    if op == "call_method":
+        return isinstance(target, str) and target.endswith("_") and not target.startswith("_")
+    if op != "call_function":
+        return False
+    if target in (operator.iadd, operator.isub, operator.imul, operator.itruediv,
+                  operator.ifloordiv, operator.ipow, operator.imod):
+        return True
+    schema = getattr(target, "_schema", None)
+    return schema is not None and schema.name.endswith("_") and getattr(
+        schema, "is_mutable", False)
+
+
 def _value(node):
     return node.meta.get("val", node.meta.get("example_value"))
 
@@ -149,7 +172,15 @@ def _flags(module, graph, enabled: bool, inputs=None, stop=None):
                                                                  else 3:]))]
             may[node] = enabled and any(flag(a) for a in operands)
             continue
-        result = enabled and any(flag(a) for a in node.all_input_nodes)
+        if op == "call_method" and target == "requires_grad_":
+            may[node] = bool(node.args[1]) if len(node.args) > 1 else bool(
+                node.kwargs.get("requires_grad", True))
+            continue
+        result = enabled and not _fresh(target) and any(flag(a) for a in node.all_input_nodes)
+        if _in_place(op, target) and node.args:
+            # (the tensor updated keeps its requires_grad: `w -= lr * g` under no_grad on a
+            # leaf that requires grad)
+            result = result or flag(node.args[0])
         value = _value(node)
         if isinstance(value, torch.Tensor) and not _differentiable(value):
             result = False
@@ -272,7 +303,7 @@ def _dynamo_loop_body_grads(enabled: bool):
 _dynamo_loop_body_grads._dynamo_marked_constant = True
 
 
-def settled_loop(statement, flat, carried, read_only, tracer_name: str, names):
+def settled_loop(statement, flat, carried, read_only, tracer_name: str, names, seen=()):
     """The while_loop outputs `flat` of `statement` (`names()`: each one's name), each detached where neither its value
     before the loop nor the body can make it require grad (NOTE [grad mode in branches]: a
     loop's paths are zero trips, the value before it, and some, the body's).
@@ -291,6 +322,7 @@ def settled_loop(statement, flat, carried, read_only, tracer_name: str, names):
         verdict = _last_loop_body_grads(enabled, None)
     if verdict is None or len(verdict) < len(flat):
         return flat
+    verdict = _with_seen(verdict, seen)
     exact = torch.compiler.is_dynamo_compiling()  # (dynamo guards on requires_grad)
     names = names()
     may_before = _before_may_require_grad if not exact else None
@@ -335,7 +367,21 @@ def _gradients_may_flow(operands) -> bool:
     return any(isinstance(t, torch.Tensor) and t.requires_grad for t in operands)
 
 
-def settled(statement, flat, operands, tracer_name: str):
+def requiring_grad(outputs) -> list:
+    """Per leaf of a body's `outputs`, whether it requires grad as traced (outside dynamo: a
+    body runs with the caller's autograd keys, NOTE [autograd in staged bodies] in
+    tracers/make_fx.py). A graph holds no trace of `requires_grad_()`: `x =
+    (x - g).detach().requires_grad_()` requires grad though its node is a detach."""
+    return [isinstance(t, torch.Tensor) and t.requires_grad for t in pytree.tree_leaves(outputs)]
+
+
+def _with_seen(flags, seen):
+    if not seen:
+        return flags
+    return tuple(bool(f) or (i < len(seen) and seen[i]) for i, f in enumerate(flags))
+
+
+def settled(statement, flat, operands, tracer_name: str, seen=()):
     """The cond outputs `flat` of the `if` `statement` (a torch.py Statement), each detached
     where no branch can make it require grad (NOTE [grad mode in branches]).
 
@@ -352,6 +398,8 @@ def settled(statement, flat, operands, tracer_name: str):
         verdict = _make_fx_branch_grads(leaves, enabled)
     if verdict is None or any(len(v) < len(leaves) for v in verdict):
         return flat
+    verdict = tuple(_with_seen(v, seen[i] if i < len(seen) else None)
+                    for i, v in enumerate(verdict))
     names = _leaf_names(statement, flat, len(leaves))
     detached = False
     for i, leaf in enumerate(leaves):

@@ -2352,11 +2352,15 @@ def _stage_if(pred, branches, statement: Statement):
 
         aliased = {}  # NOTE [staged values that alias in Python]
 
-        def staged(body, operands=operands, watch=watch, aliased=aliased):
+        seen_grads = {}  # NOTE [grad mode in branches]
+
+        def staged(body, operands=operands, watch=watch, aliased=aliased, seen=seen_grads):
             def run(*flat):
                 out = _lists_as_pairs(
                     watch.outputs(body, _run_body(statement, operands, body, flat)))
                 staged_aliases.note_outputs(out, flat, aliased)
+                if not torch.compiler.is_dynamo_compiling():
+                    seen[body.where] = branch_grads.requiring_grad(out)
                 return _unalias(out, dense=True)
             return run
 
@@ -2365,7 +2369,8 @@ def _stage_if(pred, branches, statement: Statement):
                 flat = operators.cond(pred, *(staged(b) for b in branches), operands.flat)
             # NOTE [grad mode in branches]
             flat = branch_grads.settled(statement, flat, operands.flat,
-                                        registry.owner(pred).name)
+                                        registry.owner(pred).name,
+                                        [seen_grads.get(b.where) for b in branches])
             staged_aliases.register_outputs(flat, operands.flat, aliased,
                                             f"the {statement.kind}'s value")
             if watch.key is not None:  # NOTE [numbers bound in every branch]
@@ -2533,19 +2538,21 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             differentiated = grad_mode.differentiations()
             raw = _run_body(statement, operands, body, flat, loop=True)
             out = _flatten(watch.outputs(body, raw))[0]
+            seen_grads[:] = branch_grads.requiring_grad(out)  # NOTE [grad mode in branches]
             if grad_mode.differentiations() != differentiated:
                 _check_requires_grad_kept(statement, operands, out)
             staged_aliases.note_outputs(out, flat, aliased)
             return _strided_as_carried(_unalias(out), flat)
 
         aliased = {}  # NOTE [staged values that alias in Python]
+        seen_grads = []
         try:
             with operator_bodies():
                 flat = operators.while_loop(staged_test, staged_body, carried, read_only)
             # NOTE [grad mode in branches]
             flat = branch_grads.settled_loop(
                 statement, flat, carried, read_only, registry.owner(*operands.flat).name,
-                lambda: _carried_names(statement))
+                lambda: _carried_names(statement), seen_grads)
             staged_aliases.register_outputs(flat, tuple(carried) + tuple(read_only), aliased,
                                             f"the {statement.kind}'s value")
             break

@@ -302,3 +302,48 @@ def test_inference_mode_in_a_branch_under_export():
     x, w = INPUTS[0]
     got, want = _outcome(program.module(), x, w), _outcome(inference_one_path, x, w)
     assert [g[0] for g in got] == [w_[0] for w_ in want]
+
+
+@torch.no_grad()
+def _accumulate(buf, v):
+    buf.add_(v)
+
+
+def accumulates_in_a_branch(x, buf):
+    if x.sum() > 0:
+        _accumulate(buf, x)
+        y = x * 2
+    else:
+        y = x * 3
+    return y, buf
+
+
+@pytest.mark.xfail(strict=True, reason="tester29 s06: a converted helper that updates its tensor "
+                   "argument in place (no_grad or not) inside a staged branch: the caller's `if` "
+                   "does not know the argument is updated, and dynamo refuses the branch "
+                   "(UncapturedHigherOrderOpError, 'Encountered input mutation during higher "
+                   "order op tracing', no user line); autoconv's replay and torch.export carry "
+                   "the update (NOTE [inputs updated unseen] in runtime/staging/torch.py)")
+def test_a_helper_updating_its_argument_in_a_branch_under_compile():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(accumulates_in_a_branch), fullgraph=True,
+                             backend="eager")
+    x = torch.tensor([1.0, 2.0])
+    buf, want_buf = torch.zeros(2), torch.zeros(2)
+    got = compiled(x, buf)
+    want = accumulates_in_a_branch(x, want_buf)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(buf, want_buf)
+
+
+def test_a_helper_updating_its_argument_in_a_branch_in_replay_and_export():
+    x = torch.tensor([1.0, 2.0])
+    for run in (autoconv.autoconv(accumulates_in_a_branch),
+                torch.export.export(Calling(autoconv.convert(accumulates_in_a_branch)),
+                                    (x, torch.zeros(2)), strict=False).module()):
+        for sign in (1.0, -1.0):
+            buf, want_buf = torch.zeros(2), torch.zeros(2)
+            got = run(x * sign, buf)
+            want = accumulates_in_a_branch(x * sign, want_buf)
+            torch.testing.assert_close(got, want)
+            torch.testing.assert_close(buf, want_buf)
