@@ -48,6 +48,8 @@ _CLONE = (torch.ops.aten.clone.default, torch.clone, torch.Tensor.clone)
 _DETACH = (torch.ops.aten.detach.default, torch.detach, torch.Tensor.detach)
 _ENTER_INFERENCE = getattr(torch.autograd.grad_mode, "_enter_inference_mode", None)
 _EXIT_INFERENCE = getattr(torch.autograd.grad_mode, "_exit_inference_mode", None)
+_CUTS = tuple(t for t in (torch._C._set_grad_enabled, _ENTER_INFERENCE, _EXIT_INFERENCE)
+              if t is not None)
 
 
 def _set_grad_region():
@@ -94,9 +96,19 @@ def outputs_may_require_grad(module: torch.fx.GraphModule, enabled: bool, inputs
     return _flags(module, module.graph, enabled, inputs)
 
 
-def _flags(module, graph, enabled: bool, inputs=None, stop=None):
+def outputs_computed_from_inputs(module: torch.fx.GraphModule, enabled: bool) -> list:
+    """`outputs_may_require_grad` as if the graph changed no grad mode and detached nothing:
+    per output, whether Python's value could require grad but for those cuts. Where not, the
+    value has no gradient whatever the branch does (made from integers, constants): a path
+    without grad there is torch.cond's own semantics, not a cut (NOTE [grad mode in
+    branches])."""
+    return _flags(module, module.graph, enabled, None, cuts=False)
+
+
+def _flags(module, graph, enabled: bool, inputs=None, stop=None, cuts=True):
     """`outputs_may_require_grad` of `graph` (its get_attr targets on `module`); with `stop`,
-    a node of it, whether that node's value may require grad."""
+    a node of it, whether that node's value may require grad. Without `cuts`, grad-mode
+    changes and detaches are read as if absent."""
     may = {}
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     for i, node in enumerate(placeholders):
@@ -128,6 +140,9 @@ def _flags(module, graph, enabled: bool, inputs=None, stop=None):
             continue
         if op == "output":
             return [flag(arg) for arg in pytree.tree_leaves(node.args[0])]
+        if not cuts and op == "call_function" and target in _CUTS:
+            may[node] = False
+            continue
         if op == "call_function" and target is torch._C._set_grad_enabled:
             enabled = bool(node.args[0])
             may[node] = False
@@ -144,8 +159,8 @@ def _flags(module, graph, enabled: bool, inputs=None, stop=None):
         if op == "call_function" and region is not None and target is region:
             sub = getattr(module, getattr(node.args[1], "target", ""), None)
             if isinstance(sub, torch.fx.GraphModule):
-                may[node] = outputs_may_require_grad(sub, bool(node.args[0]),
-                                                     [flag(a) for a in node.args[2:]])
+                may[node] = _flags(sub, sub.graph, bool(node.args[0]) or not cuts,
+                                   [flag(a) for a in node.args[2:]], cuts=cuts)
                 continue
         if op == "call_function" and target is operator.getitem:
             base = may.get(node.args[0], False)
@@ -158,8 +173,8 @@ def _flags(module, graph, enabled: bool, inputs=None, stop=None):
             # the runtime's own view of an input under dynamo (`_run_body` in torch.py)
             may[node] = flag(node.args[0])
             continue
-        if (op == "call_method" and target in ("detach", "detach_")) or (
-                op == "call_function" and target in _DETACH):
+        if cuts and ((op == "call_method" and target in ("detach", "detach_")) or (
+                op == "call_function" and target in _DETACH)):
             may[node] = False
             continue
         if op == "get_attr":
@@ -219,7 +234,8 @@ def _make_fx_branch_grads(leaves, enabled: bool):
         body = getattr(tracer.root, getattr(arg, "target", ""), None)
         if not isinstance(body, torch.fx.GraphModule):
             return None
-        flags.append(tuple(outputs_may_require_grad(body, enabled)))
+        flags.append((tuple(outputs_may_require_grad(body, enabled)),
+                      tuple(outputs_computed_from_inputs(body, enabled))))
     return tuple(flags)
 
 
@@ -237,7 +253,8 @@ def _dynamo_branch_grads(enabled: bool):
                 body = output.nn_modules.get(getattr(arg, "target", None))
                 if not isinstance(body, torch.fx.GraphModule):
                     return None
-                flags.append(tuple(outputs_may_require_grad(body, enabled)))
+                flags.append((tuple(outputs_may_require_grad(body, enabled)),
+                              tuple(outputs_computed_from_inputs(body, enabled))))
             return tuple(flags)
     return None
 
@@ -266,15 +283,19 @@ def _last_loop_body_grads(enabled: bool, module_of):
             body = module_of(getattr(node.args[1], "target", ""))
             if not isinstance(body, torch.fx.GraphModule):
                 return None
-            return tuple(outputs_may_require_grad(body, enabled))
+            return (tuple(outputs_may_require_grad(body, enabled)),
+                    tuple(outputs_computed_from_inputs(body, enabled)))
     return None
 
 
 def _before_may_require_grad(value) -> bool:
     """Under make_fx: whether `value`, a tensor of the graph being built, may require grad
     when it runs, every input of the graph counted as one that may, and grad mode on at its
-    start (a traced `detach`, a no_grad region before it, cannot)."""
+    start (a traced `detach`, a no_grad region before it, cannot); in autoconv's own trace,
+    whose graph is keyed by its inputs' requires_grad, its inputs as they were."""
     from torch.fx.experimental import proxy_tensor
+
+    from . import grad_mode
 
     if not _differentiable(value):
         return False
@@ -283,7 +304,18 @@ def _before_may_require_grad(value) -> bool:
     if slot is None:
         return True
     node = slot.proxy.node
-    return bool(_flags(tracer.root, node.graph, True, None, stop=node)) or node.op == "placeholder"
+    inputs = grad_mode.traced_grad_inputs() if node.graph is tracer.graph else None
+    if inputs is not None and len(inputs) != len(list(node.graph.find_nodes(op="placeholder"))):
+        inputs = None
+    if node.op == "placeholder":
+        return True if inputs is None else _placeholder_flag(node, inputs)
+    return bool(_flags(tracer.root, node.graph, True, inputs, stop=node))
+
+
+def _placeholder_flag(node, inputs) -> bool:
+    placeholders = list(node.graph.find_nodes(op="placeholder"))
+    index = placeholders.index(node)
+    return bool(inputs[index]) if index < len(inputs) else True
 
 
 def _dynamo_graph():
@@ -320,9 +352,10 @@ def settled_loop(statement, flat, carried, read_only, tracer_name: str, names, s
         verdict = _dynamo_loop_body_grads(enabled)
     else:
         verdict = _last_loop_body_grads(enabled, None)
-    if verdict is None or len(verdict) < len(flat):
+    if verdict is None or len(verdict[0]) < len(flat) or len(verdict[1]) < len(flat):
         return flat
-    verdict = _with_seen(verdict, seen)
+    sources = verdict[1]
+    verdict = _with_seen(verdict[0], seen)
     exact = torch.compiler.is_dynamo_compiling()  # (dynamo guards on requires_grad)
     names = names()
     may_before = _before_may_require_grad if not exact else None
@@ -338,7 +371,7 @@ def settled_loop(statement, flat, carried, read_only, tracer_name: str, names, s
                 raise _enabled_inside(statement, name, True)
         elif not verdict[i] and not before_may:
             out[i] = value.detach()
-        elif not verdict[i]:
+        elif not verdict[i] and sources[i]:
             raise statement.error(
                 f"'{name}' may require grad before the loop but not after its body, which "
                 "makes it under torch.no_grad() (or set_grad_enabled(False), inference_mode(), "
@@ -396,10 +429,12 @@ def settled(statement, flat, operands, tracer_name: str, seen=()):
         verdict = _dynamo_branch_grads(enabled)
     else:
         verdict = _make_fx_branch_grads(leaves, enabled)
-    if verdict is None or any(len(v) < len(leaves) for v in verdict):
+    if verdict is None or any(len(v) < len(leaves) or len(f) < len(leaves)
+                              for v, f in verdict):
         return flat
+    sources = tuple(f for _, f in verdict)
     verdict = tuple(_with_seen(v, seen[i] if i < len(seen) else None)
-                    for i, v in enumerate(verdict))
+                    for i, (v, _) in enumerate(verdict))
     names = _leaf_names(statement, flat, len(leaves))
     detached = False
     for i, leaf in enumerate(leaves):
@@ -410,7 +445,10 @@ def settled(statement, flat, operands, tracer_name: str, seen=()):
             leaves[i] = leaf.detach()
             detached = True
         elif enabled and on_true != on_false:
-            raise _mixed(statement, names[i], on_true)
+            # (refused where the branch without grad cut it: one that made it from no input
+            # that could require grad is torch.cond's own semantics, left as it is)
+            if sources[1 if on_true else 0][i]:
+                raise _mixed(statement, names[i], on_true)
         elif not enabled and (on_true or on_false):
             raise _enabled_inside(statement, names[i], on_true and on_false)
     return pytree.tree_unflatten(leaves, spec) if detached else flat

@@ -36,7 +36,7 @@ from ..errors import StagingError
 from . import outside_writes
 
 __all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "differentiations", "function_begins",
-           "inputs_require_grad", "may_require_grad", "raise_refusal", "recording", "sets_grad_mode"]
+           "inputs_require_grad", "may_require_grad", "traced_grad_inputs", "raise_refusal", "recording", "sets_grad_mode"]
 
 SET_GRAD_ENABLED = torch._C._set_grad_enabled
 _DIFFERENTIATE = (torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward)
@@ -59,6 +59,7 @@ class _Trace(threading.local):
     may_require_grad = False
     # Whether an input or parameter of the call required grad, whatever the grad mode
     inputs_require_grad = False
+    grad_inputs = None  # per input of the traced function, whether it required grad
 
 
 def differentiations() -> int:
@@ -96,6 +97,12 @@ def inputs_require_grad() -> bool:
     """Whether an input or parameter of the call being traced required grad (in any grad
     mode: a body may enable grad inside the caller's no_grad)."""
     return _trace.recording > 0 and _trace.inputs_require_grad
+
+
+def traced_grad_inputs():
+    """Per input of the function autoconv traces, whether it required grad (before the trace
+    detached it); None outside such a trace."""
+    return _trace.grad_inputs if _trace.recording > 0 else None
 
 
 # NOTE [backward hooks while tracing]
@@ -178,6 +185,7 @@ class RecordGradMode(TorchFunctionMode):
             _trace.inference_at_entry = _trace.refused = None
             _trace.may_require_grad = self._may_require_grad
             _trace.inputs_require_grad = self._may_require_grad or any(self._grad_inputs or ())
+            _trace.grad_inputs = self._grad_inputs
         _trace.recording += 1
         return super().__enter__()
 
