@@ -21,14 +21,21 @@ to require grad is torch.cond's own semantics, not a grad-mode region). Per outp
 - no branch can make it require grad: it is detached after the operator, Python's result on
   every path (no grad, no gradient);
 - every branch may: left alone;
-- some branch may and another cannot, where gradients may flow: refused at the `if` line (no
-  graph gives a value that requires grad on one path only), as is a branch enabling grad in a
-  statement staged under no_grad (the operator's outputs then never require grad).
+- some branch may and another cut it (it could require grad but for a grad-mode region or a
+  detach), where gradients may flow: refused at the `if` line (no graph gives a value that
+  requires grad on one path only), as is a branch enabling grad in a statement staged under
+  no_grad (the operator's outputs then never require grad). A branch that makes it from no
+  input that could require grad (a bool an `and` / `or` value promotes, `torch.zeros_like`)
+  cut nothing: torch.cond's own semantics, left as it is (README, Known shapes).
 
-The grad-mode changes are read from the graph: `_set_grad_enabled` nodes (autoconv's own trace,
-NOTE in grad_mode.py, and dynamo), `wrap_with_set_grad_enabled` regions (torch.export),
-inference-mode regions (dynamo) and `detach`. Under dynamo the graph is the one dynamo is
-building, read by `_dynamo_branch_grads`, which dynamo calls for real.
+A staged loop's paths are zero trips (the value before it) and some (the body's): a value the
+body cuts is detached where its value before the loop cannot require grad, refused where it
+may. The grad-mode changes are read from the graph: `_set_grad_enabled` nodes (autoconv's own
+trace, NOTE in grad_mode.py, and dynamo), `wrap_with_set_grad_enabled` regions (torch.export),
+inference-mode regions (dynamo) and `detach`; an in-place update keeps its tensor's flag (`w -=
+lr * g` under no_grad), and a body output that requires grad as traced does (`requires_grad_()`
+leaves no node). Under dynamo the graph is the one dynamo is building, read by
+`_dynamo_branch_grads`, which dynamo calls for real (a constant in, constants out).
 """
 
 from __future__ import annotations
