@@ -36,7 +36,7 @@ from ..errors import StagingError
 from . import outside_writes
 
 __all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "differentiations", "function_begins",
-           "may_require_grad", "raise_refusal", "recording", "sets_grad_mode"]
+           "inputs_require_grad", "may_require_grad", "traced_grad_inputs", "raise_refusal", "recording", "sets_grad_mode"]
 
 SET_GRAD_ENABLED = torch._C._set_grad_enabled
 _DIFFERENTIATE = (torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward)
@@ -57,6 +57,9 @@ class _Trace(threading.local):
     # the call required grad (the trace's own inputs are detached: NOTE [backward hooks while
     # tracing])
     may_require_grad = False
+    # Whether an input or parameter of the call required grad, whatever the grad mode
+    inputs_require_grad = False
+    grad_inputs = None  # per input of the traced function, whether it required grad
 
 
 def differentiations() -> int:
@@ -88,6 +91,18 @@ def recording() -> bool:
 def may_require_grad() -> bool:
     """Whether gradients may flow through the graph being traced (see `RecordGradMode`)."""
     return _trace.recording > 0 and _trace.may_require_grad
+
+
+def inputs_require_grad() -> bool:
+    """Whether an input or parameter of the call being traced required grad (in any grad
+    mode: a body may enable grad inside the caller's no_grad)."""
+    return _trace.recording > 0 and _trace.inputs_require_grad
+
+
+def traced_grad_inputs():
+    """Per input of the function autoconv traces, whether it required grad (before the trace
+    detached it); None outside such a trace."""
+    return _trace.grad_inputs if _trace.recording > 0 else None
 
 
 # NOTE [backward hooks while tracing]
@@ -169,6 +184,8 @@ class RecordGradMode(TorchFunctionMode):
         if _trace.recording == 0:
             _trace.inference_at_entry = _trace.refused = None
             _trace.may_require_grad = self._may_require_grad
+            _trace.inputs_require_grad = self._may_require_grad or any(self._grad_inputs or ())
+            _trace.grad_inputs = self._grad_inputs
         _trace.recording += 1
         return super().__enter__()
 

@@ -47,7 +47,7 @@ from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/trac
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
 from . import dict_lists
-from . import (constants, dynamo_kinds, grad_mode, lists, mappings, objects, operators,
+from . import (branch_grads, constants, dynamo_kinds, grad_mode, lists, mappings, objects, operators,
                outside_writes, python_state, registry, replaced_lists, shared_containers,
                verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
@@ -1128,6 +1128,15 @@ def _check_requires_grad_kept(statement: Statement, operands, out) -> None:
                 "staged body is the first iteration's",
                 f"Make '{name}' require grad again at the end of the body "
                 f"(`{name} = {name}.detach().requires_grad_()`), or only from inside it")
+
+
+def _carried_names(statement: Statement) -> list:
+    """The name of each carried leaf of a loop's state."""
+    names = []
+    for value, name, kind in zip(statement.state, statement.names, statement.kinds):
+        if kind is SlotKind.TENSOR:
+            names += [name] * len(_flatten((value,))[0])
+    return names
 
 
 def _views_an_input(t: torch.Tensor) -> bool:
@@ -2343,17 +2352,25 @@ def _stage_if(pred, branches, statement: Statement):
 
         aliased = {}  # NOTE [staged values that alias in Python]
 
-        def staged(body, operands=operands, watch=watch, aliased=aliased):
+        seen_grads = {}  # NOTE [grad mode in branches]
+
+        def staged(body, operands=operands, watch=watch, aliased=aliased, seen=seen_grads):
             def run(*flat):
                 out = _lists_as_pairs(
                     watch.outputs(body, _run_body(statement, operands, body, flat)))
                 staged_aliases.note_outputs(out, flat, aliased)
+                if not torch.compiler.is_dynamo_compiling():
+                    seen[body.where] = branch_grads.requiring_grad(out)
                 return _unalias(out, dense=True)
             return run
 
         try:
             with operator_bodies():
                 flat = operators.cond(pred, *(staged(b) for b in branches), operands.flat)
+            # NOTE [grad mode in branches]
+            flat = branch_grads.settled(statement, flat, operands.flat,
+                                        registry.owner(pred).name,
+                                        [seen_grads.get(b.where) for b in branches])
             staged_aliases.register_outputs(flat, operands.flat, aliased,
                                             f"the {statement.kind}'s value")
             if watch.key is not None:  # NOTE [numbers bound in every branch]
@@ -2521,15 +2538,21 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             differentiated = grad_mode.differentiations()
             raw = _run_body(statement, operands, body, flat, loop=True)
             out = _flatten(watch.outputs(body, raw))[0]
+            seen_grads[:] = branch_grads.requiring_grad(out)  # NOTE [grad mode in branches]
             if grad_mode.differentiations() != differentiated:
                 _check_requires_grad_kept(statement, operands, out)
             staged_aliases.note_outputs(out, flat, aliased)
             return _strided_as_carried(_unalias(out), flat)
 
         aliased = {}  # NOTE [staged values that alias in Python]
+        seen_grads = []
         try:
             with operator_bodies():
                 flat = operators.while_loop(staged_test, staged_body, carried, read_only)
+            # NOTE [grad mode in branches]
+            flat = branch_grads.settled_loop(
+                statement, flat, carried, read_only, registry.owner(*operands.flat).name,
+                lambda: _carried_names(statement), seen_grads)
             staged_aliases.register_outputs(flat, tuple(carried) + tuple(read_only), aliased,
                                             f"the {statement.kind}'s value")
             break

@@ -157,10 +157,32 @@ def _recording_grad_mode(body):
     def run(*args):
         with _ReadingEnclosingTensors():
             if not grad_mode.recording():
+                if torch.compiler.is_exporting():
+                    with _WatchingInferenceMode():
+                        return body(*args)
                 return body(*args)
             with grad_mode.RecordGradMode():
                 return body(*args)
     return run
+
+
+class _WatchingInferenceMode(TorchFunctionMode):
+    """Under torch.export: refuses a torch call a body makes in another inference mode than
+    the body began in. Nothing of `torch.inference_mode()` reaches the exported graph, whose
+    branch then computed gradients through it (NOTE [grad mode in branches]); autoconv's own
+    trace refuses it in `grad_mode.RecordGradMode`."""
+
+    def __enter__(self):
+        self.entry = torch.is_inference_mode_enabled()
+        return super().__enter__()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if torch.is_inference_mode_enabled() is not self.entry:
+            from ..branch_grads import refuse_inference_mode_change
+            from ..context import staged_statement
+
+            raise refuse_inference_mode_change(staged_statement() or "statement")
+        return func(*args, **(kwargs or {}))
 
 
 # NOTE [values read from a tensor of an enclosing graph]

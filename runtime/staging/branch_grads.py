@@ -1,0 +1,502 @@
+"""Whether a staged `if`'s outputs require grad where Python's do (NOTE [grad mode in branches]).
+
+NOTE [grad mode in branches]
+`with torch.no_grad():` (or `torch.set_grad_enabled(False)`, `torch.inference_mode()`, a
+`@torch.no_grad()` helper, `.detach()`) in one branch of a staged `if`: in Python the value that
+branch makes does not require grad, the other branch's does. torch.cond's autograd rule is one
+`autograd.Function` over both branches: every output requires grad where an operand does and
+grad mode is on at the operator, whichever branch ran (torch/_higher_order_ops/cond.py, "all the
+output would require grad"), and the branch that cut the gradient gives a zero one. So under
+torch.export and torch.compile the no_grad path's result required grad, `autograd.grad` of it
+gave zeros where Python raises, and `.backward()` filled `.grad` with zeros (silently; autoconv's
+python backend, a Python `if` over the branches, was right). The reverse under a caller's
+no_grad: `torch.enable_grad()` inside a branch gave an output without grad, and no gradient.
+
+Each branch's graph tells which outputs may require grad: outputs computed from some operand
+while grad mode is on, where every floating operand counts as one that may (an exported program
+may be called with any of them requiring grad; outside export the graph is keyed by, or dynamo
+guards on, the inputs' requires_grad, and a branch passing through an operand that happens not
+to require grad is torch.cond's own semantics, not a grad-mode region). Per output:
+
+- no branch can make it require grad: it is detached after the operator, Python's result on
+  every path (no grad, no gradient);
+- every branch may: left alone;
+- some branch may and another cut it (it could require grad but for a grad-mode region or a
+  detach), where gradients may flow: refused at the `if` line (no graph gives a value that
+  requires grad on one path only), as is a branch enabling grad in a statement staged under
+  no_grad (the operator's outputs then never require grad). A branch that makes it from no
+  input that could require grad (a bool an `and` / `or` value promotes, `torch.zeros_like`)
+  cut nothing: torch.cond's own semantics, left as it is (README, Known shapes).
+
+A staged loop's paths are zero trips (the value before it) and some (the body's): a value the
+body cuts is detached where its value before the loop cannot require grad, refused where it
+may. The grad-mode changes are read from the graph: `_set_grad_enabled` nodes (autoconv's own
+trace, NOTE in grad_mode.py, and dynamo), `wrap_with_set_grad_enabled` regions (torch.export),
+inference-mode regions (dynamo) and `detach`; an in-place update keeps its tensor's flag (`w -=
+lr * g` under no_grad), and a body output that requires grad as traced does (`requires_grad_()`
+leaves no node). Under dynamo the graph is the one dynamo is building, read by
+`_dynamo_branch_grads`, which dynamo calls for real (a constant in, constants out).
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+from torch.utils import _pytree as pytree
+
+from ..errors import StagingError
+
+__all__ = ["settled", "settled_loop", "refuse_inference_mode_change"]
+
+_COND = torch.ops.higher_order.cond
+_WHILE_LOOP = torch.ops.higher_order.while_loop
+_CLONE = (torch.ops.aten.clone.default, torch.clone, torch.Tensor.clone)
+_DETACH = (torch.ops.aten.detach.default, torch.detach, torch.Tensor.detach)
+_ENTER_INFERENCE = getattr(torch.autograd.grad_mode, "_enter_inference_mode", None)
+_EXIT_INFERENCE = getattr(torch.autograd.grad_mode, "_exit_inference_mode", None)
+_CUTS = tuple(t for t in (torch._C._set_grad_enabled, _ENTER_INFERENCE, _EXIT_INFERENCE)
+              if t is not None)
+
+
+def _set_grad_region():
+    return getattr(torch.ops.higher_order, "wrap_with_set_grad_enabled", None)
+
+
+# Ops whose result is a new tensor that takes only the shape, dtype and device of its input
+_FRESH = ("ones_like", "zeros_like", "empty_like", "full_like", "rand_like", "randn_like",
+          "randint_like", "new_zeros", "new_ones", "new_full", "new_empty")
+
+
+def _fresh(target) -> bool:
+    name = target if isinstance(target, str) else getattr(target, "__name__", "")
+    return name.split(".")[0] in _FRESH
+
+
+def _in_place(op: str, target) -> bool:
+    if op == "call_method":
+        return isinstance(target, str) and target.endswith("_") and not target.startswith("_")
+    if op != "call_function":
+        return False
+    if target in (operator.iadd, operator.isub, operator.imul, operator.itruediv,
+                  operator.ifloordiv, operator.ipow, operator.imod):
+        return True
+    schema = getattr(target, "_schema", None)
+    return schema is not None and schema.name.endswith("_") and getattr(
+        schema, "is_mutable", False)
+
+
+def _value(node):
+    return node.meta.get("val", node.meta.get("example_value"))
+
+
+def _differentiable(value) -> bool:
+    return isinstance(value, torch.Tensor) and (value.dtype.is_floating_point
+                                                 or value.dtype.is_complex)
+
+
+def outputs_may_require_grad(module: torch.fx.GraphModule, enabled: bool, inputs=None) -> list:
+    """Per output of `module` (a branch's graph, flat), whether it may require grad when the
+    graph runs in grad mode `enabled`: computed from an input that may (`inputs`, per
+    placeholder; every floating one where None) while grad mode is on (NOTE [grad mode in
+    branches])."""
+    return _flags(module, module.graph, enabled, inputs)
+
+
+def outputs_computed_from_inputs(module: torch.fx.GraphModule, enabled: bool) -> list:
+    """`outputs_may_require_grad` as if the graph changed no grad mode and detached nothing:
+    per output, whether Python's value could require grad but for those cuts. Where not, the
+    value has no gradient whatever the branch does (made from integers, constants): a path
+    without grad there is torch.cond's own semantics, not a cut (NOTE [grad mode in
+    branches])."""
+    return _flags(module, module.graph, enabled, None, cuts=False)
+
+
+def _flags(module, graph, enabled: bool, inputs=None, stop=None, cuts=True):
+    """`outputs_may_require_grad` of `graph` (its get_attr targets on `module`); with `stop`,
+    a node of it, whether that node's value may require grad. Without `cuts`, grad-mode
+    changes and detaches are read as if absent."""
+    may = {}
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    for i, node in enumerate(placeholders):
+        given = inputs[i] if inputs is not None and i < len(inputs) else True
+        value = _value(node)
+        may[node] = bool(given) and (value is None or _differentiable(value))
+
+    def flag(arg) -> bool:
+        found = may.get(arg, False) if isinstance(arg, torch.fx.Node) else False
+        return any(found) if isinstance(found, list) else bool(found)
+
+    modes = []  # grad modes before each inference-mode region entered
+    region = _set_grad_region()
+    returned = {arg for node in graph.find_nodes(op="output")
+                for arg in pytree.tree_leaves(node.args[0]) if isinstance(arg, torch.fx.Node)}
+    reached = False
+    for node in graph.nodes:
+        op, target = node.op, node.target
+        if reached or (stop is not None and op == "output"):
+            break
+        reached = node is stop  # (`stop` itself is computed, then the walk ends)
+        if op == "placeholder":
+            continue
+        if node in returned and ((op == "call_function" and target in _CLONE)
+                                 or (op == "call_method" and target == "clone")):
+            # the runtime's copy of each output (`_unalias` in torch.py), made in the
+            # statement's grad mode after the body's own regions: the body's value
+            may[node] = flag(node.args[0])
+            continue
+        if op == "output":
+            return [flag(arg) for arg in pytree.tree_leaves(node.args[0])]
+        if not cuts and op == "call_function" and target in _CUTS:
+            may[node] = False
+            continue
+        if op == "call_function" and target is torch._C._set_grad_enabled:
+            enabled = bool(node.args[0])
+            may[node] = False
+            continue
+        if op == "call_function" and _ENTER_INFERENCE is not None and target is _ENTER_INFERENCE:
+            modes.append(enabled)
+            enabled = enabled and not (node.args[0] if node.args else True)
+            may[node] = False
+            continue
+        if op == "call_function" and _EXIT_INFERENCE is not None and target is _EXIT_INFERENCE:
+            enabled = modes.pop() if modes else enabled
+            may[node] = False
+            continue
+        if op == "call_function" and region is not None and target is region:
+            sub = getattr(module, getattr(node.args[1], "target", ""), None)
+            if isinstance(sub, torch.fx.GraphModule):
+                may[node] = _flags(sub, sub.graph, bool(node.args[0]) or not cuts,
+                                   [flag(a) for a in node.args[2:]], cuts=cuts)
+                continue
+        if op == "call_function" and target is operator.getitem:
+            base = may.get(node.args[0], False)
+            index = node.args[1]
+            may[node] = (base[index] if isinstance(base, list) and isinstance(index, int)
+                         and -len(base) <= index < len(base) else
+                         (any(base) if isinstance(base, list) else bool(base)))
+            continue
+        if op == "call_method" and target == "view_as" and node.args[0] is node.args[-1]:
+            # the runtime's own view of an input under dynamo (`_run_body` in torch.py)
+            may[node] = flag(node.args[0])
+            continue
+        if cuts and ((op == "call_method" and target in ("detach", "detach_")) or (
+                op == "call_function" and target in _DETACH)):
+            may[node] = False
+            continue
+        if op == "get_attr":
+            value = getattr(module, target, None)
+            may[node] = isinstance(value, torch.Tensor) and value.requires_grad
+            continue
+        if op == "call_function" and target in (_COND, _WHILE_LOOP):
+            # (torch's operators: every output where an operand requires grad)
+            operands = [a for a in pytree.tree_leaves(list(node.args[2 if target is _WHILE_LOOP
+                                                                 else 3:]))]
+            may[node] = enabled and any(flag(a) for a in operands)
+            continue
+        if op == "call_method" and target == "requires_grad_":
+            may[node] = bool(node.args[1]) if len(node.args) > 1 else bool(
+                node.kwargs.get("requires_grad", True))
+            continue
+        result = enabled and not _fresh(target) and any(flag(a) for a in node.all_input_nodes)
+        if _in_place(op, target) and node.args:
+            # (the tensor updated keeps its requires_grad: `w -= lr * g` under no_grad on a
+            # leaf that requires grad)
+            result = result or flag(node.args[0])
+        value = _value(node)
+        if isinstance(value, torch.Tensor) and not _differentiable(value):
+            result = False
+        may[node] = result
+    return flag(stop) if stop is not None else []
+
+
+def _cond_node_of(leaves):
+    """The make_fx cond node that made the tensors `leaves`, or None."""
+    from torch.fx.experimental import proxy_tensor
+
+    mode = proxy_tensor.get_proxy_mode()
+    tracer = getattr(mode, "tracer", None)
+    if tracer is None:
+        return None, None
+    for leaf in leaves:
+        if not isinstance(leaf, torch.Tensor):
+            continue
+        slot = proxy_tensor.get_proxy_slot(leaf, tracer, None)
+        node = None if slot is None else slot.proxy.node
+        if node is not None and node.target is operator.getitem:
+            node = node.args[0]
+        if node is not None and node.target is _COND:
+            return tracer, node
+    return tracer, None
+
+
+def _make_fx_branch_grads(leaves, enabled: bool):
+    """Per branch, per output of the cond node that made `leaves`: whether it may require
+    grad; None where the node is not found."""
+    tracer, node = _cond_node_of(leaves)
+    if node is None:
+        return None
+    flags = []
+    for arg in node.args[1:3]:
+        body = getattr(tracer.root, getattr(arg, "target", ""), None)
+        if not isinstance(body, torch.fx.GraphModule):
+            return None
+        flags.append((tuple(outputs_may_require_grad(body, enabled)),
+                      tuple(outputs_computed_from_inputs(body, enabled))))
+    return tuple(flags)
+
+
+def _dynamo_branch_grads(enabled: bool):
+    """As `_make_fx_branch_grads`, for the last cond node of the graph dynamo is building (a
+    constant: dynamo calls this for real)."""
+    from torch._dynamo.symbolic_convert import InstructionTranslator
+
+    tx = InstructionTranslator.current_tx()
+    output = tx.output
+    for node in reversed(output.current_tracer.graph.nodes):
+        if node.op == "call_function" and node.target is _COND:
+            flags = []
+            for arg in node.args[1:3]:
+                body = output.nn_modules.get(getattr(arg, "target", None))
+                if not isinstance(body, torch.fx.GraphModule):
+                    return None
+                flags.append((tuple(outputs_may_require_grad(body, enabled)),
+                              tuple(outputs_computed_from_inputs(body, enabled))))
+            return tuple(flags)
+    return None
+
+
+_dynamo_branch_grads._dynamo_marked_constant = True
+
+
+def _last_loop_body_grads(enabled: bool, module_of):
+    """Per output of the body of the last while_loop node of the graph being built (this
+    loop's: a nested one is in a body's graph), whether it may require grad; None where not
+    found. `module_of(target)`: a body's GraphModule."""
+    from torch.fx.experimental import proxy_tensor
+
+    if module_of is None:
+        tracer = getattr(proxy_tensor.get_proxy_mode(), "tracer", None)
+        if tracer is None:
+            return None
+        graph = tracer.graph
+
+        def module_of(target):
+            return getattr(tracer.root, target, None)
+    else:
+        graph = _dynamo_graph()
+    for node in reversed(graph.nodes):
+        if node.op == "call_function" and node.target is _WHILE_LOOP:
+            body = module_of(getattr(node.args[1], "target", ""))
+            if not isinstance(body, torch.fx.GraphModule):
+                return None
+            return (tuple(outputs_may_require_grad(body, enabled)),
+                    tuple(outputs_computed_from_inputs(body, enabled)))
+    return None
+
+
+def _before_may_require_grad(value) -> bool:
+    """Under make_fx: whether `value`, a tensor of the graph being built, may require grad
+    when it runs, every input of the graph counted as one that may, and grad mode on at its
+    start (a traced `detach`, a no_grad region before it, cannot); in autoconv's own trace,
+    whose graph is keyed by its inputs' requires_grad, its inputs as they were."""
+    from torch.fx.experimental import proxy_tensor
+
+    from . import grad_mode
+
+    if not _differentiable(value):
+        return False
+    tracer = getattr(proxy_tensor.get_proxy_mode(), "tracer", None)
+    slot = None if tracer is None else proxy_tensor.get_proxy_slot(value, tracer, None)
+    if slot is None:
+        return True
+    node = slot.proxy.node
+    inputs = grad_mode.traced_grad_inputs() if node.graph is tracer.graph else None
+    if inputs is not None and len(inputs) != len(list(node.graph.find_nodes(op="placeholder"))):
+        inputs = None
+    if node.op == "placeholder":
+        return True if inputs is None else _placeholder_flag(node, inputs)
+    return bool(_flags(tracer.root, node.graph, True, inputs, stop=node))
+
+
+def _placeholder_flag(node, inputs) -> bool:
+    placeholders = list(node.graph.find_nodes(op="placeholder"))
+    index = placeholders.index(node)
+    return bool(inputs[index]) if index < len(inputs) else True
+
+
+def _dynamo_graph():
+    from torch._dynamo.symbolic_convert import InstructionTranslator
+
+    return InstructionTranslator.current_tx().output.current_tracer.graph
+
+
+def _dynamo_loop_body_grads(enabled: bool):
+    """`_last_loop_body_grads` in the graph dynamo is building (dynamo calls it for real)."""
+    from torch._dynamo.symbolic_convert import InstructionTranslator
+
+    modules = InstructionTranslator.current_tx().output.nn_modules
+    return _last_loop_body_grads(enabled, modules.get)
+
+
+_dynamo_loop_body_grads._dynamo_marked_constant = True
+
+
+def settled_loop(statement, flat, carried, read_only, tracer_name: str, names, seen=()):
+    """The while_loop outputs `flat` of `statement` (`names()`: each one's name), each detached where neither its value
+    before the loop nor the body can make it require grad (NOTE [grad mode in branches]: a
+    loop's paths are zero trips, the value before it, and some, the body's).
+
+    Raises:
+        StagingError: where the body cannot make it require grad but its value before the
+            loop may (Python's result requires grad after zero trips only).
+    """
+    operands = tuple(carried) + tuple(read_only)
+    if tracer_name not in ("dynamo", "make_fx") or not _gradients_may_flow(operands):
+        return flat
+    enabled = torch.is_grad_enabled()
+    if tracer_name == "dynamo":
+        verdict = _dynamo_loop_body_grads(enabled)
+    else:
+        verdict = _last_loop_body_grads(enabled, None)
+    if verdict is None or len(verdict[0]) < len(flat) or len(verdict[1]) < len(flat):
+        return flat
+    sources = verdict[1]
+    verdict = _with_seen(verdict[0], seen)
+    exact = torch.compiler.is_dynamo_compiling()  # (dynamo guards on requires_grad)
+    names = names()
+    may_before = _before_may_require_grad if not exact else None
+    out = list(flat)
+    for i, (value, before) in enumerate(zip(flat, carried)):
+        if not (isinstance(value, torch.Tensor) and _differentiable(value)):
+            continue
+        before_may = isinstance(before, torch.Tensor) and (
+            before.requires_grad if exact else may_before(before))
+        name = names[i] if i < len(names) else "a value"
+        if not enabled:
+            if verdict[i]:
+                raise _enabled_inside(statement, name, True)
+        elif not verdict[i] and not before_may:
+            out[i] = value.detach()
+        elif not verdict[i] and sources[i]:
+            raise statement.error(
+                f"'{name}' may require grad before the loop but not after its body, which "
+                "makes it under torch.no_grad() (or set_grad_enabled(False), inference_mode(), "
+                "a @torch.no_grad() function) or detaches it; torch.while_loop's outputs "
+                "require grad after any number of trips or after none, so the graph would give "
+                "it requires_grad=True and a zero gradient where Python's value has no grad",
+                f"Detach '{name}' before the loop (`{name} = {name}.detach()`) if it should "
+                "not require grad, or put the `torch.no_grad()` around the whole loop")
+    return type(flat)(out) if isinstance(flat, tuple) else out
+
+
+def _gradients_may_flow(operands) -> bool:
+    """Whether the operator's outputs may require grad when the graph runs."""
+    from . import grad_mode
+    from .tracers.zero_trips import _own
+
+    if torch.compiler.is_dynamo_compiling():
+        return any(isinstance(t, torch.Tensor) and t.requires_grad for t in operands)
+    if torch.compiler.is_exporting():
+        return True  # (a program may be called on inputs that require grad)
+    if grad_mode.recording():
+        # autoconv's own trace, on detached inputs: its python backend runs the branches as a
+        # Python `if`, right as it is
+        return bool(getattr(_own, "operators_differentiated", False)) \
+            and grad_mode.inputs_require_grad()
+    return any(isinstance(t, torch.Tensor) and t.requires_grad for t in operands)
+
+
+def requiring_grad(outputs) -> list:
+    """Per leaf of a body's `outputs`, whether it requires grad as traced (outside dynamo: a
+    body runs with the caller's autograd keys, NOTE [autograd in staged bodies] in
+    tracers/make_fx.py). A graph holds no trace of `requires_grad_()`: `x =
+    (x - g).detach().requires_grad_()` requires grad though its node is a detach."""
+    return [isinstance(t, torch.Tensor) and t.requires_grad for t in pytree.tree_leaves(outputs)]
+
+
+def _with_seen(flags, seen):
+    if not seen:
+        return flags
+    return tuple(bool(f) or (i < len(seen) and seen[i]) for i, f in enumerate(flags))
+
+
+def settled(statement, flat, operands, tracer_name: str, seen=()):
+    """The cond outputs `flat` of the `if` `statement` (a torch.py Statement), each detached
+    where no branch can make it require grad (NOTE [grad mode in branches]).
+
+    Raises:
+        StagingError: for an output only some branches make require grad.
+    """
+    if tracer_name not in ("dynamo", "make_fx") or not _gradients_may_flow(operands):
+        return flat
+    enabled = torch.is_grad_enabled()
+    leaves, spec = pytree.tree_flatten(flat)
+    if tracer_name == "dynamo":
+        verdict = _dynamo_branch_grads(enabled)
+    else:
+        verdict = _make_fx_branch_grads(leaves, enabled)
+    if verdict is None or any(len(v) < len(leaves) or len(f) < len(leaves)
+                              for v, f in verdict):
+        return flat
+    sources = tuple(f for _, f in verdict)
+    verdict = tuple(_with_seen(v, seen[i] if i < len(seen) else None)
+                    for i, (v, _) in enumerate(verdict))
+    names = _leaf_names(statement, flat, len(leaves))
+    detached = False
+    for i, leaf in enumerate(leaves):
+        if not (isinstance(leaf, torch.Tensor) and _differentiable(leaf)):
+            continue
+        on_true, on_false = verdict[0][i], verdict[1][i]
+        if enabled and not on_true and not on_false:
+            leaves[i] = leaf.detach()
+            detached = True
+        elif enabled and on_true != on_false:
+            # (refused where the branch without grad cut it: one that made it from no input
+            # that could require grad is torch.cond's own semantics, left as it is)
+            if sources[1 if on_true else 0][i]:
+                raise _mixed(statement, names[i], on_true)
+        elif not enabled and (on_true or on_false):
+            raise _enabled_inside(statement, names[i], on_true and on_false)
+    return pytree.tree_unflatten(leaves, spec) if detached else flat
+
+
+def _leaf_names(statement, flat, count: int) -> list:
+    names = []
+    for name, value in zip(statement.output_names(), flat):
+        names += [name] * len(pytree.tree_leaves(value))
+    return names if len(names) >= count else names + ["a value"] * (count - len(names))
+
+
+def _mixed(statement, name: str, on_true: bool) -> StagingError:
+    with_grad, without = ("true", "false") if on_true else ("false", "true")
+    return statement.error(
+        f"'{name}' may require grad after the {with_grad} branch but not after the {without} "
+        f"branch, which makes it under torch.no_grad() (or set_grad_enabled(False), "
+        "inference_mode(), a @torch.no_grad() function) or detaches it; torch.cond's outputs "
+        "require grad on every path or on none, so the graph would give it requires_grad=True "
+        "and a zero gradient where Python's value has no grad",
+        f"Give '{name}' grad on every path or on none: detach it on every path (`{name} = "
+        f"{name}.detach()` after the `if`), or put the `torch.no_grad()` around the whole "
+        "`if` statement, or keep only values that do not leave the branch under it")
+
+
+def _enabled_inside(statement, name: str, every: bool) -> StagingError:
+    which = "every branch" if every else "a branch"
+    return statement.error(
+        f"'{name}' requires grad after {which}, which enables grad (torch.enable_grad() or "
+        "set_grad_enabled(True)) inside a statement staged under torch.no_grad(): torch.cond "
+        "run under no_grad gives outputs without grad on every path",
+        "Enable grad around the whole `if` statement (`with torch.enable_grad():` outside "
+        f"it), and detach '{name}' on the paths where it should not require grad")
+
+
+def refuse_inference_mode_change(statement: str):
+    """The StagingError for a body that changed inference mode while torch.export traced it
+    (nothing of it reaches the graph: the program would compute gradients through it)."""
+    return StagingError(
+        statement, "torch.inference_mode() inside its body leaves nothing in the exported "
+        "graph, so the program would compute values that require grad, and gradients, "
+        "through it",
+        "Write `with torch.no_grad():` instead (the graph records it), or call the function "
+        "inside torch.inference_mode()")
