@@ -36,7 +36,7 @@ from torch.fx.experimental.symbolic_shapes import (has_free_unbacked_symbols, ha
                                              statically_known_true)
 from torch.utils import _pytree as pytree
 
-from .. import augmented, staged_aliases
+from .. import augmented, errors, staged_aliases
 from ..errors import StagingError, graph_error_message
 from .. import lists as runtime_lists
 from ..lists import StagedList
@@ -509,8 +509,10 @@ class Statement:
         # was not probed) a number stays a number.
         mixed = augmented.mixed_in(before)
         unbound = is_undefined(before)  # (bound by every branch: `paths` says to what)
-        if not ((_number_like(before) or mixed or unbound) and _python_number_dtype(value)):
+        if not (_number_like(before) or mixed or unbound) or not isinstance(value, torch.Tensor):
             return value
+        if not _python_number_dtype(value):
+            return self._typed_leaf(slot, i, before, value)
         kinds = set(self.paths.get((slot, i), () if unbound else ("mixed",) if mixed
                                    else ("number",)))
         kinds.discard("promoted")  # (another dtype: `_python_number_dtype` above)
@@ -530,7 +532,38 @@ class Statement:
             mixed = self.kind
         if torch.compiler.is_dynamo_compiling():
             value = value.view(value.shape)
-        return augmented.mark_mixed(value, mixed)
+        return self._types_tagged(slot, i, before, augmented.mark_mixed(value, mixed))
+
+    def _typed_leaf(self, slot, i, before, value):
+        # A number that met a tensor of another dtype on some paths (a float and a float32
+        # tensor) is that tensor on every path: its arithmetic is the tensor's (NOTE [weak
+        # numbers] in runtime/arithmetic.py), its type is tagged where a path (or a loop's no
+        # trip) leaves it a number (NOTE [types on some paths] in runtime/augmented.py).
+        # Without a record of an `if`'s bodies (under dynamo, where no number came in) it is
+        # left as it is.
+        kinds = set(self.paths.get((slot, i), ()))
+        if self.kind != "if statement" and not is_undefined(before):
+            kinds.add("mixed" if augmented.mixed_in(before) else "number")
+        if not kinds & {"number", "mixed"}:
+            return value
+        if torch.compiler.is_dynamo_compiling():
+            value = value.view(value.shape)
+        return self._types_tagged(slot, i, before, value)
+
+    def _types_tagged(self, slot, i, before, value):
+        """`value` (a slot's output, a number on some paths) tagged with its name, its Python
+        kind and the statement's place (NOTE [types on some paths] in runtime/augmented.py)."""
+        number_kinds = set(self.number_kinds.get((slot, i), ()))
+        if not is_undefined(before):
+            number_kinds.update(augmented.number_kinds(before))
+        kind = next((k for k in ("complex", "float", "int", "bool") if k in number_kinds),
+                    augmented.kind_of(value))
+        name = self.names[slot] if slot < len(self.names) else None
+        what = (f"'{name}'" if isinstance(name, str) and (name.isidentifier() or (
+                    name == "<return value>")) else f"a number the {self.kind} carries")
+        location = (errors.dynamo_user_location() if torch.compiler.is_dynamo_compiling()
+                    else errors.user_location())
+        return augmented.mark_types(value, what, kind, self.kind, location)
 
     def merge(self, flat, staged=(SlotKind.TENSOR,)) -> tuple:
         """A full state tuple: the values `flat` in the slots of the `staged` kinds, the
@@ -929,8 +962,9 @@ class _Watch:
             dynamo_kinds.check(self.key, body.where, tuple(dynamo_kinds.summary(v) for v in out),
                                len(self.bodies), tuple(names), statement.kind, before, moved)
             unbound = tuple((slot, path_kinds(raw[slot])) for slot, (v, k) in enumerate(
-                zip(statement.state, statement.kinds)) if k is SlotKind.UNBOUND
-                and is_undefined(v))
+                zip(statement.state, statement.kinds)) if (k is SlotKind.UNBOUND
+                and is_undefined(v)) or (self.before is None and _unprobed_flag(
+                    statement, slot, v, k)))
             if unbound:  # NOTE [numbers bound in every branch]
                 dynamo_kinds.keep_paths(self.key, body.where, unbound)
         else:
@@ -973,6 +1007,18 @@ class _Watch:
                     if not _same_kind(a, b, sizes=False):
                         mismatches.append((name, a, b, wheres[0], where))
         return {}, mismatches
+
+
+def _unprobed_flag(statement: Statement, slot: int, value, kind) -> bool:
+    """Whether `slot` of an `if` staged under dynamo is a user's bool that no probe ran for
+    (`Statement.may_promote` leaves bools out): which branches make it a tensor is kept as an
+    unbound variable's is (NOTE [types on some paths] in runtime/augmented.py: `flag is
+    False`, `isinstance(flag, bool)` after it)."""
+    name = statement.names[slot] if slot < len(statement.names) else None
+    return (kind is SlotKind.TENSOR and _is_leaf(value) and (slot, 0) not in statement.paths
+            and isinstance(name, str) and name.isidentifier()
+            and (type(value) is bool or (augmented.is_stand_in(value)
+                                         and value.dtype == torch.bool)))
 
 
 # A promoted dtype can meet another number in the next round: at most this many rounds, the
