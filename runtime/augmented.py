@@ -153,16 +153,16 @@ def types_error(value, use: str, as_tensor: str, as_number: str,
     `statement`), which gives `as_tensor` where it is the tensor and `as_number` where it is
     the number (NOTE [types on some paths])."""
     what, kind, statement, location = types_in(value) or (
-        "a value", "int" if not value.dtype.is_floating_point else "float", statement, None)
+        "a value", kind_of(value), statement, None)
     where = f" at {location[0]}:{location[1]}" if location else ""
     example = {"bool": "False", "int": "0", "float": "0.0", "complex": "0j"}[kind]
     name = what[1:-1] if what.startswith("'") else "v"
     return StagingError(
         "type test",
         f"{what} is a Python {kind} on some paths and a tensor on others (the {statement}{where} "
-        f"merged them into one {value.dtype} tensor: a graph gives a value one type on every "
-        f"path), and {use} gives {as_tensor} where it is the tensor and {as_number} where it "
-        f"is the {kind}: its answer is only known when the graph runs",
+        "merged them into one tensor: a graph gives a value one type on every path), and "
+        f"{use} gives {as_tensor} where it is the tensor and {as_number} where it is the "
+        f"{kind}: its answer is only known when the graph runs",
         f"Make it a tensor on every path (`{name} = torch.tensor({example})` where it is a "
         f"number), or a number on every path (`{name} = {kind}(...)` where it is a tensor)")
 

@@ -278,6 +278,39 @@ def float_or_sum_given_to_a_helper(x):
     return as_tensor_like(s, x)
 
 
+def float_or_sum_doubled(x):
+    s = 0.5
+    if x.sum() > 0:
+        s = x.sum()
+    s2 = s * 2  # a float where `s` is one
+    if isinstance(s2, torch.Tensor):
+        return x * s2
+    return x + 1.0
+
+
+def float_or_sum_through_a_later_if(x):
+    s = 0.5
+    if x.sum() > 0:
+        s = x.sum()
+    if x[0] > 0.5:
+        s = s + 1
+    if isinstance(s, torch.Tensor):
+        return x * s
+    return x + 1.0
+
+
+def float_then_tensor_in_a_loop_body(x):
+    s = 0.5
+    i = 0
+    seen = torch.zeros(())
+    while i < x.shape[0] and x[i] > -5:
+        if isinstance(s, torch.Tensor):  # False on the first trip only
+            seen = seen + 1
+        s = s + x[i]
+        i += 1
+    return seen
+
+
 TYPE_ON_SOME_PATHS = [
     (float_or_sum_isinstance, r"isinstance\(\.\.\., Tensor\) gives True where it is the "
                               r"tensor and False where it is the float"),
@@ -286,10 +319,13 @@ TYPE_ON_SOME_PATHS = [
     (float_or_sum_dtype, r"getattr\(\.\.\., 'dtype'\) gives True"),
     (float_or_sum_type, r"type\(\) gives torch\.Tensor where it is the tensor and float"),
     (bool_or_tensor_is_false, r"'s' is a Python bool on some paths .* `is False`"),
-    (float64_or_sum_isinstance, r"'s' is a Python float on some paths .* torch\.float64 "
-                                r"tensor.* isinstance\(\.\.\., float\) gives False"),
+    (float64_or_sum_isinstance, r"'s' is a Python float on some paths .* "
+                                r"isinstance\(\.\.\., float\) gives False"),
     (loop_sum_or_float_isinstance, r"the for loop at .*test_type_tests\.py:\d+ merged them"),
     (float_or_sum_given_to_a_helper, r"isinstance\(\.\.\., Tensor\) gives True"),
+    (float_or_sum_doubled, r"a value computed from 's' is a Python float"),
+    (float_or_sum_through_a_later_if, r"isinstance\(\.\.\., Tensor\) gives True"),
+    (float_then_tensor_in_a_loop_body, r"the while loop at .* merged them"),
 ]
 
 
@@ -301,7 +337,8 @@ def test_type_test_of_a_number_on_some_paths_is_refused_at_the_line(fn, match):
     # number, silently
     inputs = [(T([1., 2.]),), (T([-1., -2.]),)]
     converted = autoconv.convert(fn)
-    statement = "the for loop" if fn is loop_sum_or_float_isinstance else "the if statement"
+    statement = {loop_sum_or_float_isinstance: "the for loop",
+                 float_then_tensor_in_a_loop_body: "the while loop"}.get(fn, "the if statement")
     for args in inputs:
         with pytest.raises(StagingError, match=match) as caught:
             autoconv.autoconv(fn)(*args)
@@ -351,7 +388,20 @@ def carried_rate_device(x):
     return x
 
 
+def float_or_sum_times_a_tensor(x):
+    s = 0.5
+    if x.sum() > 0:
+        s = x.sum()
+    y = s * x  # a tensor on every path
+    if x[0] > 0.5:
+        s = x.mean()
+    else:
+        s = x.max()  # rebound to a tensor on every path
+    return T(isinstance(y, torch.Tensor)), T(torch.is_tensor(s)), y * s
+
+
 TYPE_TESTS_THAT_AGREE = [
+    (float_or_sum_times_a_tensor, [(T([1., 2.]),), (T([-1., -2.]),), (T([0.2, -2.]),)]),
     (float_or_sum_agreeing_tests, [(T([1., 2.]),), (T([-1., -2.]),)]),
     (toggled_flag_is_false, [(T([1., 1., 0.]),), (T([1., 0., 0.]),), (T([0., 1., 0.]),)]),
     (carried_rate_device, [(T([1., 2.]),), (T([0.1, 0.2]),)]),
