@@ -19,7 +19,9 @@ that a condition then stages:
                           [constants under tensor control flow]): whether the constant it
                           holds is an instance, a bool where every constant agrees
     isinstance(v, cls), type(v)       a number's stand-in, a symbolic number or a grown list:
-                          of the Python value it stands for (NOTE [type tests of staged values])
+    hasattr, getattr, torch.is_tensor of the Python value it stands for (NOTE [type tests of
+                          staged values]); of a number on some paths and a tensor on others,
+                          refused where the answers differ (NOTE [types on some paths])
     getattr(o, c), hasattr, setattr, delattr   with such a constant as the name: the graph
                           specialised on it, as a dict key (`table[c]`)
     callable(f)           Python's answer, also where dynamo has none (`callable(A.matmul)`)
@@ -52,7 +54,8 @@ from .values import (as_staged_tensor, is_staged, known_empty, probe_row, to_ten
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
            "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_", "type_",
-           "getattr_", "hasattr_", "is_tensor_", "setattr_", "delattr_", "callable_", "counted_", "filter_test"]
+           "getattr_", "hasattr_", "is_tensor_", "setattr_", "delattr_", "callable_", "counted_",
+           "filter_test"]
 
 _MISSING = object()
 
@@ -70,8 +73,10 @@ def _predicate(value) -> torch.Tensor:
 # would send a helper that dispatches on the type (`if isinstance(lr, torch.Tensor)`, `if
 # isinstance(v, (list, tuple))`) down the path Python never takes (tester22 s16, s17, s12).
 # They answer for the Python value each stands for, as AutoGraph's py_builtins answer for a
-# TensorArray. A number on some paths and a tensor on others (NOTE [numbers on some paths])
-# has a type only the graph knows: a test whose answer differs between the two is refused.
+# TensorArray; so do `hasattr`, `getattr`, `torch.is_tensor` and `is` (`flag is False`). A
+# number on some paths and a tensor on others (NOTE [types on some paths] in
+# runtime/augmented.py) has a type only the graph knows: a test whose answer differs between
+# the two is refused.
 
 _MIXED = object()
 _PYTHON_EXAMPLES = {"bool": False, "int": 0, "float": 0.0, "complex": 0j}

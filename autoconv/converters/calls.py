@@ -5,7 +5,7 @@
     range(n)           ->  ac.range_(n)          (also enumerate, zip, print, len, min, max,
                                                   sum, any, all, bool, int, float, isinstance,
                                                   getattr, hasattr, setattr, delattr, callable)
-    torch.equal(a, b)  ->  ac.equal_(a, b)       (also allclose, is_nonzero)
+    torch.equal(a, b)  ->  ac.equal_(a, b)       (also allclose, is_nonzero, is_tensor)
     torch.sin(x), abs(x), x.sum()   stay as they are
     torch.manual_seed(0) ->  ac.random_state_(torch.manual_seed, 'torch.random.manual_seed')(0)
                              (refused under a tracer: every call that seeds, saves or reads a
