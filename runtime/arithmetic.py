@@ -33,8 +33,8 @@ import torch
 
 from .augmented import (check_operands, collecting, empty_count, float_power_operands,
                         graph_check, is_stand_in, kind_of, kind_seen, kinds_after, kinds_as_index,
-                        kinds_in, mark, mark_kinds, mark_mixed, mixed_error, mixed_in,
-                        python_dtype, KIND_DTYPES)
+                        kinds_in, mark, mark_kinds, mark_mixed, mark_types, mixed_error,
+                        mixed_in, python_dtype, types_in, KIND_DTYPES)
 from .errors import StagingError
 from .identity import type_in
 from .libm import EXACT_MATH, MATH_POW, graph_number, math_call
@@ -118,7 +118,26 @@ def _unary(fn, value):
 def _apply(fn, left, right, divides, op=None):
     if kinds_in(left) or kinds_in(right):  # NOTE [numbers of two kinds] in augmented.py
         return kinds_after(_apply_plain(fn, left, right, divides, op), left, op, right)
+    if types_in(left) or types_in(right):  # NOTE [types on some paths] in augmented.py
+        return _types_after(_apply_plain(fn, left, right, divides, op), left, right)
     return _apply_plain(fn, left, right, divides, op)
+
+
+def _types_after(result, left, right):
+    """`result` of an operator of a value that is a number on some paths and a tensor on
+    others: the same where the other operand is a number too (`s * 2` is a float where `s`
+    is), a tensor on every path where it is a tensor (`s * x`)."""
+    tagged = types_in(left) or types_in(right)
+    other = right if types_in(left) else left
+    if not isinstance(result, torch.Tensor) or (
+            isinstance(other, torch.Tensor) and not (_is_number(other) or mixed_in(other)
+                                                     or types_in(other))):
+        return result
+    if torch.compiler.is_dynamo_compiling():  # (an operator's output: see `mark_view`)
+        result = result.view(result.shape)
+    what = tagged[0] if tagged[0].startswith("a value computed") else (
+        f"a value computed from {tagged[0]}")
+    return mark_types(result, what, *tagged[1:])
 
 
 def _apply_plain(fn, left, right, divides, op=None):

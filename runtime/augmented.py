@@ -23,6 +23,21 @@ kind: `aug_assign`, `binary` and `compare` (runtime/arithmetic.py) then compute 
 readings give the same dtype, and raise a StagingError where they differ (`total += v / 2`
 raises in Python on the paths where `total` is an int64 tensor, and makes a float on the
 others).
+
+NOTE [types on some paths]
+A Python number that a staged statement's body makes a tensor on some paths only (`s = 0.0`,
+then `if x.sum() > 0: s = x.sum()`) is one tensor in the graph on every path: of the number's
+dtype (`mark_mixed`) or, where it met a tensor of another dtype, of that tensor's (a float32
+tensor, NOTE [weak numbers] in runtime/arithmetic.py). Its values are right (or refused) as
+the note above says; its type is not: `isinstance(s, torch.Tensor)`, `torch.is_tensor(s)`,
+`type(s)`, `hasattr(s, "shape")` or `s is False` would answer for the tensor on every path,
+and a function that dispatches on the answer would take the tensor's branch where Python
+takes the number's (types30). So the engine tags such an output (`mark_types`: its name, the
+number's kind, the statement and where it is), a body's copy of it in the loop iterations after
+the first, and an operator's result of it with a number; the type tests (runtime/builtins.py,
+`is_` in staging/constants.py) raise a StagingError at the user's line where the tensor's
+answer and the number's differ, and answer where they agree (`isinstance(s, object)`,
+`s is None`).
 """
 
 from __future__ import annotations
@@ -38,7 +53,7 @@ __all__ = ["aug_assign", "aug_assign_attribute", "copy_of", "mark", "mark_view",
            "mark_mixed", "mixed_in", "mark_kinds", "kinds_in", "number_kinds", "kinds_error", "kind_of", "kind_seen",
            "kinds_without_paths", "kinds_as_index", "kinds_returned",
            "mixed_error", "python_dtype", "check_operands",
-           "float_power_operands", "graph_check"]
+           "float_power_operands", "graph_check", "mark_types", "types_in", "types_error"]
 
 _NUMBER = "_autoconv_number"
 
@@ -112,6 +127,44 @@ def mixed_in(value) -> str | None:
         return None
     mark_ = getattr(value, _NUMBER, False)
     return mark_ if type(mark_) is str else None
+
+
+_TYPES = "_autoconv_types"
+
+
+def mark_types(t, what: str, kind: str, statement: str, location):
+    """`t`, tagged as a Python number of `kind` ('float', ...) on some paths of the `statement`
+    ("if statement", ...) at `location` ((file, line) or None) and a tensor on the others,
+    `what` it is for messages ("'s'"): NOTE [types on some paths]."""
+    if isinstance(t, torch.Tensor):
+        setattr(t, _TYPES, (what, kind, statement, location))
+    return t
+
+
+def types_in(value):
+    """(what, kind, statement, location) of a tensor `mark_types` tagged, or None."""
+    return getattr(value, _TYPES, None) if isinstance(value, torch.Tensor) else None
+
+
+def types_error(value, use: str, as_tensor: str, as_number: str,
+                statement: str | None = None) -> StagingError:
+    """The error for `use` ("isinstance(s, torch.Tensor)") of a value that is a number on some
+    paths and a tensor on others (tagged by `mark_types`, or only `mark_mixed` with its
+    `statement`), which gives `as_tensor` where it is the tensor and `as_number` where it is
+    the number (NOTE [types on some paths])."""
+    what, kind, statement, location = types_in(value) or (
+        "a value", kind_of(value), statement, None)
+    where = f" at {location[0]}:{location[1]}" if location else ""
+    example = {"bool": "False", "int": "0", "float": "0.0", "complex": "0j"}[kind]
+    name = what[1:-1] if what.startswith("'") else "v"
+    return StagingError(
+        "type test",
+        f"{what} is a Python {kind} on some paths and a tensor on others (the {statement}{where} "
+        "merged them into one tensor: a graph gives a value one type on every path), and "
+        f"{use} gives {as_tensor} where it is the tensor and {as_number} where it is the "
+        f"{kind}: its answer is only known when the graph runs",
+        f"Make it a tensor on every path (`{name} = torch.tensor({example})` where it is a "
+        f"number), or a number on every path (`{name} = {kind}(...)` where it is a tensor)")
 
 
 def mixed_error(statement: str, expression: str, as_tensor, as_number) -> StagingError:

@@ -19,7 +19,9 @@ that a condition then stages:
                           [constants under tensor control flow]): whether the constant it
                           holds is an instance, a bool where every constant agrees
     isinstance(v, cls), type(v)       a number's stand-in, a symbolic number or a grown list:
-                          of the Python value it stands for (NOTE [type tests of staged values])
+    hasattr, getattr, torch.is_tensor of the Python value it stands for (NOTE [type tests of
+                          staged values]); of a number on some paths and a tensor on others,
+                          refused where the answers differ (NOTE [types on some paths])
     getattr(o, c), hasattr, setattr, delattr   with such a constant as the name: the graph
                           specialised on it, as a dict key (`table[c]`)
     callable(f)           Python's answer, also where dynamo has none (`callable(A.matmul)`)
@@ -44,7 +46,7 @@ from .staging.constants import staged as staged_constant
 from .staging.torch import as_predicate
 from .arithmetic import binary, comprehension_test
 from .augmented import (empty_is_start, is_stand_in, kinds_error, kinds_in, mark, mark_kinds,
-                        mark_view, mixed_in, number_kinds)
+                        mark_view, mixed_in, number_kinds, types_error, types_in)
 from .errors import StagingError
 from .identity import type_in
 from .values import (as_staged_tensor, is_staged, known_empty, probe_row, to_tensor,
@@ -52,7 +54,8 @@ from .values import (as_staged_tensor, is_staged, known_empty, probe_row, to_ten
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
            "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_", "type_",
-           "getattr_", "hasattr_", "setattr_", "delattr_", "callable_", "counted_", "filter_test"]
+           "getattr_", "hasattr_", "is_tensor_", "setattr_", "delattr_", "callable_", "counted_",
+           "filter_test"]
 
 _MISSING = object()
 
@@ -70,8 +73,10 @@ def _predicate(value) -> torch.Tensor:
 # would send a helper that dispatches on the type (`if isinstance(lr, torch.Tensor)`, `if
 # isinstance(v, (list, tuple))`) down the path Python never takes (tester22 s16, s17, s12).
 # They answer for the Python value each stands for, as AutoGraph's py_builtins answer for a
-# TensorArray. A number on some paths and a tensor on others (NOTE [numbers on some paths])
-# has a type only the graph knows: a test whose answer differs between the two is refused.
+# TensorArray; so do `hasattr`, `getattr`, `torch.is_tensor` and `is` (`flag is False`). A
+# number on some paths and a tensor on others (NOTE [types on some paths] in
+# runtime/augmented.py) has a type only the graph knows: a test whose answer differs between
+# the two is refused.
 
 _MIXED = object()
 _PYTHON_EXAMPLES = {"bool": False, "int": 0, "float": 0.0, "complex": 0j}
@@ -79,25 +84,51 @@ _PYTHON_EXAMPLES = {"bool": False, "int": 0, "float": 0.0, "complex": 0j}
 
 def _python_example(value):
     """A Python value of the type `value` stands for, or `value` itself; _MIXED where `value`
-    is a number on some paths and a tensor on others."""
+    is a number on some paths and a tensor on others (NOTE [types on some paths] in
+    runtime/augmented.py)."""
     if type(value) is StagedList:
         return []
-    if is_stand_in(value) or isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
-        return _PYTHON_EXAMPLES[_kind(value)]
-    if mixed_in(value) is not None:
+    if not isinstance(value, torch.Tensor):
+        if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+            return _PYTHON_EXAMPLES[_kind(value)]
+        return value
+    if types_in(value) is not None or mixed_in(value) is not None:
         return _MIXED
+    if is_stand_in(value):
+        return _PYTHON_EXAMPLES[_kind(value)]
     return value
 
 
-def _mixed_type_error(value, call: str) -> StagingError:
-    return StagingError(
-        mixed_in(value),
-        f"{call} of a Python number the {mixed_in(value)} carries: it becomes a tensor where "
-        "the statement's body made it one and stays a number elsewhere, so its type is only "
-        "known when the graph runs",
-        "Make it one kind on every path: a tensor before the statement "
-        "(`total = torch.zeros((), dtype=...)`), or a number the body keeps a number "
-        "(`total += float(v)`)")
+def _number_example(value):
+    """The Python number a value that is a number on some paths (_MIXED) is on those paths."""
+    tagged = types_in(value)
+    return _PYTHON_EXAMPLES[tagged[1] if tagged else _kind(value)]
+
+
+def _mixed_type_error(value, use: str, as_tensor, as_number) -> StagingError:
+    return types_error(value, use, _said(as_tensor), _said(as_number), mixed_in(value))
+
+
+def _said(answer) -> str:
+    if isinstance(answer, type):  # (a FakeTensor while traced: the user's is a torch.Tensor)
+        return "torch.Tensor" if issubclass(answer, torch.Tensor) else answer.__name__
+    return repr(answer)
+
+
+def _by_paths(value, use: str, test):
+    """`test(value)`, for a value that is a number on some paths and a tensor on others: the
+    answer where the tensor's and the number's agree, else a StagingError (NOTE [types on
+    some paths] in runtime/augmented.py)."""
+    as_tensor, as_number = test(value), test(_number_example(value))
+    if as_tensor != as_number:
+        raise _mixed_type_error(value, use, as_tensor, as_number)
+    return as_tensor
+
+
+def _classes(classinfo) -> str:
+    if isinstance(classinfo, tuple):
+        return "(" + ", ".join(_classes(c) for c in classinfo) + ")"
+    return getattr(classinfo, "__name__", repr(classinfo))
 
 
 def isinstance_(value, classinfo, /):
@@ -117,10 +148,8 @@ def isinstance_(value, classinfo, /):
         return answers.popitem()[1]
     example = _python_example(value)
     if example is _MIXED:
-        as_tensor = isinstance(value, classinfo)
-        if as_tensor != isinstance(_PYTHON_EXAMPLES[_kind(value)], classinfo):
-            raise _mixed_type_error(value, "isinstance()")
-        return as_tensor
+        return _by_paths(value, f"isinstance(..., {_classes(classinfo)})",
+                         lambda v: isinstance(v, classinfo))
     return isinstance(example, classinfo)
 
 
@@ -136,7 +165,7 @@ def type_(value, *args, **kwargs):
             f"{k} where it is a{'n' if k == 'int' else ''} {k}" for k in kinds_in(value)[0]))
     example = _python_example(value)
     if example is _MIXED:
-        raise _mixed_type_error(value, "type()")
+        return _by_paths(value, "type()", type)
     return type(example)
 
 
@@ -150,13 +179,44 @@ def _attribute_name(name):
 
 
 def getattr_(obj, name, *default):
-    """`getattr(obj, name[, default])`, where `name` may be a str chosen by tensor values."""
-    return getattr(obj, _attribute_name(name), *default)
+    """`getattr(obj, name[, default])`, where `name` may be a str chosen by tensor values; of
+    a number's stand-in, an attribute the number has (NOTE [type tests of staged values])."""
+    name = _attribute_name(name)
+    if isinstance(obj, torch.Tensor) and not _has(obj, name, "getattr"):
+        if default:
+            return default[0]  # (`getattr(lr, "device", None)` of a float: None)
+        raise AttributeError(f"'{type(_python_example(obj)).__name__}' object has no "
+                             f"attribute '{name}'")
+    return getattr(obj, name, *default)
 
 
 def hasattr_(obj, name, /):
-    """`hasattr(obj, name)`, where `name` may be a str chosen by tensor values."""
-    return hasattr(obj, _attribute_name(name))
+    """`hasattr(obj, name)`, where `name` may be a str chosen by tensor values; of a number's
+    stand-in, a symbolic number or a grown list, of the Python value it stands for (NOTE
+    [type tests of staged values])."""
+    name = _attribute_name(name)
+    if isinstance(obj, torch.Tensor):
+        return _has(obj, name, "hasattr")
+    return hasattr(obj, name)
+
+
+def _has(value, name: str, call: str) -> bool:
+    """Whether the Python value the tensor `value` is has the attribute `name`: a number's
+    stand-in the number's; a StagingError where `value` is a number on some paths and a
+    tensor on others and only one of them has it."""
+    example = _python_example(value)
+    if example is _MIXED:
+        return _by_paths(value, f"{call}(..., {name!r})", lambda v: hasattr(v, name))
+    return hasattr(example, name)
+
+
+def is_tensor_(obj, /):
+    """`torch.is_tensor(obj)`; False for a number's stand-in, a symbolic number or a grown list
+    (NOTE [type tests of staged values])."""
+    example = _python_example(obj)
+    if example is _MIXED:
+        return _by_paths(obj, "torch.is_tensor()", torch.is_tensor)
+    return torch.is_tensor(example)
 
 
 def setattr_(obj, name, value, /):

@@ -5,7 +5,7 @@
     range(n)           ->  ac.range_(n)          (also enumerate, zip, print, len, min, max,
                                                   sum, any, all, bool, int, float, isinstance,
                                                   getattr, hasattr, setattr, delattr, callable)
-    torch.equal(a, b)  ->  ac.equal_(a, b)       (also allclose, is_nonzero)
+    torch.equal(a, b)  ->  ac.equal_(a, b)       (also allclose, is_nonzero, is_tensor)
     torch.sin(x), abs(x), x.sum()   stay as they are
     torch.manual_seed(0) ->  ac.random_state_(torch.manual_seed, 'torch.random.manual_seed')(0)
                              (refused under a tracer: every call that seeds, saves or reads a
@@ -54,8 +54,10 @@ _STAGED_BUILTINS = {"range": "range_", "enumerate": "enumerate_", "zip": "zip_",
 # traced value (NOTE [text of traced tensors] in runtime/text.py).
 _TEXT_BUILTINS = frozenset({"str", "repr", "format"})
 _CONVERSIONS = {-1: "", 115: "s", 114: "r", 97: "a"}
-# torch functions that give a traced tensor's value as a Python bool (runtime/builtins.py).
-_STAGED_TORCH = {"equal": "equal_", "allclose": "allclose_", "is_nonzero": "is_nonzero_"}
+# torch functions that give a traced tensor's value as a Python bool, and `is_tensor`, which
+# answers for the Python value a number's stand-in is (runtime/builtins.py).
+_STAGED_TORCH = {"equal": "equal_", "allclose": "allclose_", "is_nonzero": "is_nonzero_",
+                 "is_tensor": "is_tensor_"}
 
 
 _DIRECT_MODULES = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "autoconv"}

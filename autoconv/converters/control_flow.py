@@ -417,8 +417,11 @@ class ControlFlowConverter(Converter):
     # iteration began (`x_at_start = x` first in the body; the `if` gets `else: x =
     # x_at_start`): a value of the shape the loop carries. Only a variable the loop carries
     # (read in the body before assigned, bound before the loop), not read by the loop's test
-    # (which reads the flag after the body), not read after the loop, and not captured by a
-    # nested function or declared global / nonlocal.
+    # (which reads the flag after the body), not read after the loop, not captured by a
+    # nested function or declared global / nonlocal, and not a list the body grows: on the
+    # path that broke Python's list is the object the iteration began with, grown or not,
+    # which the staged `if` carries as it is (a second name for it, `betas_at_start`, was
+    # refused as a list under two names, naming autoconv's name: tester29 s01).
     def _values_on_the_path_that_breaks(self, node, state, inputs):
         """NOTE [values on the path that breaks]: for the `if not did_break:` that guards the
         rest of a loop body after a `break`, the variables of its state whose value after the
@@ -434,8 +437,9 @@ class ControlFlowConverter(Converter):
                                     self.anno(loop, Anno.EXTRA_TEST))
                   if part is not None for n in gast.walk(part) if isinstance(n, gast.Name)}
         declared = set().union(*(names for _, names in self.scope_declared))
+        grown = _grown_lists(loop)
         dead = [name for name in state
-                if name not in self.anno(loop, Anno.LIVE_OUT)
+                if name not in grown and name not in self.anno(loop, Anno.LIVE_OUT)
                 and name in self.anno(loop, Anno.BODY_LIVE_IN)
                 and name in self.anno(loop, Anno.DEFINED_IN)
                 and name not in tested and name not in declared
@@ -764,6 +768,16 @@ def _captured(local) -> set:
         if parts:
             names |= _captured(_Local(parts))
     return names
+
+
+def _grown_lists(loop) -> set:
+    """Names of the lists the body of `loop` grows (`name = ac.list_append(name, ...)` and
+    friends, written by the lists pass), nested statements included."""
+    return {n.targets[0].id for n in gast.walk(loop)
+            if n.__class__ is gast.Assign and len(n.targets) == 1
+            and n.targets[0].__class__ is gast.Name and n.value.__class__ is gast.Call
+            and n.value.func.__class__ is gast.Attribute
+            and n.value.func.attr in ("list_append", "list_extend", "held_list_append")}
 
 
 def _changed_objects(node, local, mutated) -> set:

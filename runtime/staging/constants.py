@@ -37,6 +37,7 @@ import torch
 from torch.utils import _pytree as pytree
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
+from .. import augmented
 from ..errors import StagingError, user_location
 from ..identity import type_in
 
@@ -226,20 +227,49 @@ def _same(value: StagedConstant, other):
 
 
 def is_(left, right):
-    """`left is right`; a StagedConstant on either side compares indices (a 0-d bool tensor)."""
+    """`left is right`; a StagedConstant on either side compares indices (a 0-d bool tensor);
+    a number's stand-in is the number it stands for (`_number_identity`)."""
     if isinstance(left, StagedConstant):
         return _same(left, right)
     if isinstance(right, StagedConstant):
         return _same(right, left)
+    if isinstance(left, torch.Tensor) and type_in(right, _NUMBERS):
+        return _number_identity(left, right)
+    if isinstance(right, torch.Tensor) and type_in(left, _NUMBERS):
+        return _number_identity(right, left)
     return left is right
 
 
 def is_not(left, right):
     """`left is not right`; see `is_`."""
-    if isinstance(left, StagedConstant) or isinstance(right, StagedConstant):
+    if (isinstance(left, StagedConstant) or isinstance(right, StagedConstant)
+            or (isinstance(left, torch.Tensor) and type_in(right, _NUMBERS))
+            or (isinstance(right, torch.Tensor) and type_in(left, _NUMBERS))):
         same = is_(left, right)
         return not same if isinstance(same, bool) else torch.logical_not(same)
     return left is not right
+
+
+_NUMBERS = (bool, int, float)
+
+
+def _number_identity(value: torch.Tensor, number):
+    """`value is number` of a tensor and a Python number. A bool stand-in is True or False,
+    which are the only bools: `flag is False` is `flag == False`, staged (a tensor is never
+    either, nor a number of another kind). A value that is a number on some paths and a
+    tensor on others (NOTE [types on some paths] in runtime/augmented.py) is refused where the
+    number may be `number`."""
+    tagged = augmented.types_in(value)
+    if tagged is not None or augmented.mixed_in(value) is not None:
+        kind = augmented.kind_of(number)
+        if kind != (tagged[1] if tagged else augmented.kind_of(value)):
+            return False  # (neither a tensor nor a number of another type is `number`)
+        raise augmented.types_error(value, f"`is {number!r}`", "False",
+                                    f"whether it is that {kind}", augmented.mixed_in(value))
+    if augmented.is_stand_in(value) and type(number) is bool and (
+            augmented.number_kinds(value) == ("bool",)):
+        return value == number
+    return value is number
 
 
 def isinstance_of(value: StagedConstant, classinfo):

@@ -36,7 +36,7 @@ from torch.fx.experimental.symbolic_shapes import (has_free_unbacked_symbols, ha
                                              statically_known_true)
 from torch.utils import _pytree as pytree
 
-from .. import augmented, staged_aliases
+from .. import augmented, errors, staged_aliases
 from ..errors import StagingError, graph_error_message
 from .. import lists as runtime_lists
 from ..lists import StagedList
@@ -281,6 +281,7 @@ def _path_kind(leaf) -> str:
     dtype promotes the slot to it: a tensor on every path, NOTE [weak numbers] in
     runtime/arithmetic.py)."""
     return ("number" if _number_like(leaf) else "mixed" if augmented.mixed_in(leaf) else
+            "typed" if augmented.types_in(leaf) else
             "tensor" if _python_number_dtype(leaf) else "promoted")
 
 
@@ -389,6 +390,9 @@ class Statement:
         self.growth: dict = {}  # slot -> lists.Growth, for the lists the bodies append to
         self.paths: dict = {}  # (slot, leaf) -> what the bodies make of a number (learn_paths)
         self.mixed_inputs: set = set()  # (slot, leaf): a loop's numbers its body makes tensors
+        # (slot, leaf): a loop's numbers its body makes tensors of another dtype (NOTE [types
+        # on some paths] in runtime/augmented.py)
+        self.typed_inputs: set = set()
         # (slot, leaf) -> the Python kinds a number is on the paths, every round's (NOTE
         # [numbers of two kinds] in runtime/augmented.py)
         self.number_kinds: dict = {}
@@ -423,10 +427,16 @@ class Statement:
                         augmented.mark(leaf)
                         augmented.mark_kinds(leaf,
                                              *augmented.kinds_without_paths(leaf_before))
+                        if (slot, i) in self.typed_inputs:
+                            # (a number on the first trip, the tensor it met on the others)
+                            self._types_tagged(slot, i, leaf_before, leaf)
                 else:
                     mixed = augmented.mixed_in(leaf_before)
                     if mixed is not None and leaf.dtype == leaf_before.dtype:
                         augmented.mark_mixed(leaf, mixed)
+                    tagged = augmented.types_in(leaf_before)
+                    if tagged is not None and leaf.dtype == leaf_before.dtype:
+                        augmented.mark_types(leaf, *tagged)  # NOTE [types on some paths]
         return values
 
     def learn_paths(self, raws, loop: bool = False) -> bool:
@@ -447,7 +457,8 @@ class Statement:
                 continue
             leaves_before = _leaves(before)
             for i, leaf_before in enumerate(leaves_before):
-                if not (_number_like(leaf_before) or augmented.mixed_in(leaf_before)):
+                if not (_number_like(leaf_before) or augmented.mixed_in(leaf_before)
+                        or augmented.types_in(leaf_before)):
                     continue
                 kinds = set()
                 for raw in raws:
@@ -464,7 +475,12 @@ class Statement:
                    (self.state[at[0]] if _is_leaf(self.state[at[0]])
                     else pytree.tree_leaves(self.state[at[0]])[at[1]]))}
         self.mixed_inputs |= new
-        return bool(new)
+        typed = {at for at, kinds in paths.items() if kinds & {"promoted", "typed"}
+                 and at not in self.typed_inputs and _number_like(
+                     (self.state[at[0]] if _is_leaf(self.state[at[0]])
+                      else pytree.tree_leaves(self.state[at[0]])[at[1]]))}
+        self.typed_inputs |= typed
+        return bool(new or typed)
 
     def _learn_kinds(self, slot, before, raws) -> None:
         """Add the Python kinds of the numbers of `slot` on the paths (each body's leaves
@@ -509,8 +525,12 @@ class Statement:
         # was not probed) a number stays a number.
         mixed = augmented.mixed_in(before)
         unbound = is_undefined(before)  # (bound by every branch: `paths` says to what)
-        if not ((_number_like(before) or mixed or unbound) and _python_number_dtype(value)):
+        if not isinstance(value, torch.Tensor) or not (
+                _number_like(before) or mixed or unbound or augmented.types_in(before)):
             return value
+        if not _python_number_dtype(value) or (augmented.types_in(before) and not (
+                _number_like(before) or mixed)):
+            return self._typed_leaf(slot, i, before, value)
         kinds = set(self.paths.get((slot, i), () if unbound else ("mixed",) if mixed
                                    else ("number",)))
         kinds.discard("promoted")  # (another dtype: `_python_number_dtype` above)
@@ -530,7 +550,42 @@ class Statement:
             mixed = self.kind
         if torch.compiler.is_dynamo_compiling():
             value = value.view(value.shape)
-        return augmented.mark_mixed(value, mixed)
+        return self._types_tagged(slot, i, before, augmented.mark_mixed(value, mixed))
+
+    def _typed_leaf(self, slot, i, before, value):
+        # A number that met a tensor of another dtype on some paths (a float and a float32
+        # tensor) is that tensor on every path: its arithmetic is the tensor's (NOTE [weak
+        # numbers] in runtime/arithmetic.py), its type is tagged where a path (or a loop's no
+        # trip) leaves it a number (NOTE [types on some paths] in runtime/augmented.py).
+        # Without a record of an `if`'s bodies (under dynamo, where no number came in) it is
+        # left as it is.
+        kinds = set(self.paths.get((slot, i), ()))
+        if self.kind != "if statement" and not is_undefined(before):
+            kinds.add(_path_kind(before))
+        if not kinds & {"number", "mixed", "typed"}:
+            return value
+        if torch.compiler.is_dynamo_compiling():
+            value = value.view(value.shape)
+        return self._types_tagged(slot, i, before, value)
+
+    def _types_tagged(self, slot, i, before, value):
+        """`value` (a slot's output, a number on some paths) tagged with its name, its Python
+        kind and the statement's place (NOTE [types on some paths] in runtime/augmented.py);
+        one that was so before the statement keeps its tag, which names where it became one."""
+        tagged = augmented.types_in(before)
+        if tagged is not None:
+            return augmented.mark_types(value, *tagged)
+        number_kinds = set(self.number_kinds.get((slot, i), ()))
+        if not is_undefined(before):
+            number_kinds.update(augmented.number_kinds(before))
+        kind = next((k for k in ("complex", "float", "int", "bool") if k in number_kinds),
+                    augmented.kind_of(value))
+        name = self.names[slot] if slot < len(self.names) else None
+        what = (f"'{name}'" if isinstance(name, str) and (name.isidentifier() or (
+                    name == "<return value>")) else f"a number the {self.kind} carries")
+        location = (errors.dynamo_user_location() if torch.compiler.is_dynamo_compiling()
+                    else errors.user_location())
+        return augmented.mark_types(value, what, kind, self.kind, location)
 
     def merge(self, flat, staged=(SlotKind.TENSOR,)) -> tuple:
         """A full state tuple: the values `flat` in the slots of the `staged` kinds, the
@@ -929,8 +984,9 @@ class _Watch:
             dynamo_kinds.check(self.key, body.where, tuple(dynamo_kinds.summary(v) for v in out),
                                len(self.bodies), tuple(names), statement.kind, before, moved)
             unbound = tuple((slot, path_kinds(raw[slot])) for slot, (v, k) in enumerate(
-                zip(statement.state, statement.kinds)) if k is SlotKind.UNBOUND
-                and is_undefined(v))
+                zip(statement.state, statement.kinds)) if (k is SlotKind.UNBOUND
+                and is_undefined(v)) or (self.before is None and _unprobed_flag(
+                    statement, slot, v, k)))
             if unbound:  # NOTE [numbers bound in every branch]
                 dynamo_kinds.keep_paths(self.key, body.where, unbound)
         else:
@@ -975,6 +1031,19 @@ class _Watch:
         return {}, mismatches
 
 
+def _unprobed_flag(statement: Statement, slot: int, value, kind) -> bool:
+    """Whether `slot` of an `if` staged under dynamo is a user's bool that no probe ran for
+    (`Statement.may_promote` leaves bools out), or a number on some paths of an earlier
+    statement: which branches make it a tensor is kept as an unbound variable's is (NOTE
+    [types on some paths] in runtime/augmented.py: `flag is False`, `isinstance(flag, bool)`
+    after it)."""
+    name = statement.names[slot] if slot < len(statement.names) else None
+    return (kind is SlotKind.TENSOR and _is_leaf(value) and (slot, 0) not in statement.paths
+            and isinstance(name, str) and name.isidentifier()
+            and (type(value) is bool or augmented.types_in(value) is not None
+                 or (augmented.is_stand_in(value) and value.dtype == torch.bool)))
+
+
 # A promoted dtype can meet another number in the next round: at most this many rounds, the
 # last one without promotion (what still differs is a mismatch).
 _PROMOTION_ROUNDS = 3
@@ -1008,7 +1077,8 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
     ) if compiling else None
     known = verdicts.known(verdict_key)  # NOTE [probe verdicts]
     if known is not verdicts.UNKNOWN:
-        promoted, statement.paths, statement.mixed_inputs, statement.number_kinds = known
+        (promoted, statement.paths, statement.mixed_inputs, statement.typed_inputs,
+         statement.number_kinds) = known
         statement.dtypes.update(promoted)
         return
     round_ = 0
@@ -1034,7 +1104,7 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
             if again:  # (once more, with the numbers the body makes tensors marked so)
                 continue
             verdicts.learn(verdict_key, (promoted, statement.paths, statement.mixed_inputs,
-                                         statement.number_kinds))
+                                         statement.typed_inputs, statement.number_kinds))
             return
         if again and round_ < _PROMOTION_ROUNDS:
             statement.dtypes.update(promoted)
