@@ -218,15 +218,15 @@ def _definedness(stmts, defined, declared, activity):
 
 
 def _try_definedness(node, defined, declared, activity):
-    """The names certainly bound after a `try` that completes normally, as Python's compiler
-    reasons: those its body and `else` bind where every handler that falls through binds them
-    too, and those its `finally` binds.
+    """The names certainly bound after a `try` that completes normally (definite assignment):
+    those its body and `else` bind where every handler that falls through binds them too, and
+    those its `finally` binds.
 
     A handler or a `finally` may start after any statement of the body, so their own compound
     statements see only the names bound before the `try`. Taking no name of the body as bound
-    after it made a number the body reads (`try: r = x.sum().item()` then a staged `if r > 1`)
-    no operand of the staged statements after it: their bodies read it from the closure, where
-    it stays a Python number the tracer specialises on (tester28 s03).
+    after it made a number the body reads (`try: r = x.sum().item()`, then a staged `if r > 1`)
+    no operand of the staged statements after it: their bodies read it from their closure,
+    where torch.tensor of the traced number failed and the `if` was specialised (tester28 s03).
     """
     after = _definedness(node.orelse, _definedness(node.body, defined, declared, activity),
                          declared, activity)

@@ -393,6 +393,33 @@ def test_a_number_bound_in_a_try_is_read_by_a_staged_if(fn):
     assert_same_result(fn, [T([3.0]), T([0.25])])
 
 
+def accumulator_reset_to_a_number(x):
+    acc = torch.zeros(())
+    for t in range(x.shape[0]):
+        if x[t] < 0:
+            acc = 0  # an int where the other path keeps the float32 tensor
+        acc = acc + x[t]
+    return acc
+
+
+def reset_to_a_number_in_a_staged_loop(x):
+    acc = x.sum()
+    n = x.sum()
+    while n > 0:
+        acc = 0
+        n = n - 1
+    return acc + x
+
+
+@pytest.mark.parametrize("fn", [accumulator_reset_to_a_number,
+                                reset_to_a_number_in_a_staged_loop], ids=lambda f: f.__name__)
+def test_a_tensor_reset_to_a_number_in_a_staged_body(fn):
+    # The number becomes a tensor of the dtype it keeps (float32), as the number meeting the
+    # tensor on the other path would; under torch.compile it became an int64 tensor, refused
+    # as a mismatch of the paths (tester28 s04).
+    assert_same_result(fn, [T([1.0, -2.0, 3.0]), T([1.0, 2.0, 3.0]), T([-1.0, -2.0, -3.0])])
+
+
 # --- nesting under torch.compile: NOTE [nesting under dynamo] (runtime/operators.py) -------
 
 def nested_three_deep(x):
