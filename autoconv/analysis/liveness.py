@@ -16,6 +16,9 @@ __all__ = ["analyze"]
 
 _COMPOUND = (gast.If, gast.While, gast.For)
 _SCOPES = (gast.FunctionDef, gast.Lambda)
+_TRIES = (gast.Try, gast.TryStar)
+# A handler's last statement after which the code following the `try` does not run
+_LEAVES = (gast.Raise, gast.Return, gast.Break, gast.Continue)
 
 
 def analyze(function) -> None:
@@ -143,14 +146,14 @@ class _Liveness:
             targets = reads_writes([i.optional_vars for i in node.items if i.optional_vars])[1]
             header = reads_writes([i.context_expr for i in node.items])[0]
             return (self.block(node.body, live_after) - targets) | header
-        if isinstance(node, gast.Try):
+        if isinstance(node, _TRIES):
             return self._block_statement(node, live_after)
         reads, writes, _ = self.activity.of(node)
         return (live_after - writes) | reads
 
     def _block_statement(self, node, live_after):
         # Conservative: any part may run, and the code after may start from any point.
-        if isinstance(node, gast.Try):
+        if isinstance(node, _TRIES):
             # (a `try` of several assignments staged as one value: autoconv/converters/tries.py)
             set_anno(node, Anno.LIVE_OUT, frozenset(live_after))
         live = set(live_after)
@@ -204,16 +207,33 @@ def _definedness(stmts, defined, declared, activity):
                 inner |= reads_writes(node.target)[1]
             _definedness(node.body, inner, declared, activity)
             defined = _definedness(node.orelse, defined, declared, activity)
-        elif isinstance(node, (gast.Try, gast.With)):
-            for field in ("body", "orelse", "finalbody"):
-                _definedness(getattr(node, field, []), defined, declared, activity)
-            for handler in getattr(node, "handlers", []):
-                _definedness(handler.body, defined, declared, activity)
-            if isinstance(node, gast.With):
-                defined = _definedness(node.body, defined | reads_writes(
-                    [i.optional_vars for i in node.items if i.optional_vars])[1], declared, activity)
-            else:
-                defined |= _definedness(node.finalbody, defined, declared, activity)
+        elif isinstance(node, gast.With):
+            defined = _definedness(node.body, defined | reads_writes(
+                [i.optional_vars for i in node.items if i.optional_vars])[1], declared, activity)
+        elif isinstance(node, _TRIES):
+            defined = _try_definedness(node, defined, declared, activity)
         else:
             defined |= activity.of(node)[1]
     return defined
+
+
+def _try_definedness(node, defined, declared, activity):
+    """The names certainly bound after a `try` that completes normally (definite assignment):
+    those its body and `else` bind where every handler that falls through binds them too, and
+    those its `finally` binds.
+
+    A handler or a `finally` may start after any statement of the body, so their own compound
+    statements see only the names bound before the `try`. Taking no name of the body as bound
+    after it made a number the body reads (`try: r = x.sum().item()`, then a staged `if r > 1`)
+    no operand of the staged statements after it: their bodies read it from their closure,
+    where torch.tensor of the traced number failed and the `if` was specialised (tester28 s03).
+    """
+    after = _definedness(node.orelse, _definedness(node.body, defined, declared, activity),
+                         declared, activity)
+    for handler in node.handlers:
+        # `except E as e` deletes `e` when the handler ends
+        bound = {handler.name.id} if handler.name is not None else set()
+        handled = _definedness(handler.body, defined | bound, declared, activity) - bound
+        if not handler.body or handler.body[-1].__class__ not in _LEAVES:
+            after &= handled
+    return after | _definedness(node.finalbody, defined, declared, activity)

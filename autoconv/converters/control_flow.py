@@ -75,12 +75,38 @@ class ControlFlowConverter(Converter):
 
     def _inputs(self, node, state):
         """Locals the bodies read but do not assign (or read before assigning them), bound for
-        sure when the statement starts."""
+        sure when the statement starts, or bound before it on some paths (NOTE [inputs
+        bound on some paths])."""
         declared = set().union(*(names for _, names in self.scope_declared))
-        local = self.anno(node, Anno.WRITES) - self.anno(node, Anno.BODY_LIVE_IN)
+        writes, defined = self.anno(node, Anno.WRITES), self.anno(node, Anno.DEFINED_IN)
+        local = writes - self.anno(node, Anno.BODY_LIVE_IN)
         read_only = self.anno(node, Anno.READS) - local - set(state)
-        return sorted(((read_only & self.anno(node, Anno.DEFINED_IN)) - declared)
+        node._autoconv_partly_bound = self._partly_bound(node, read_only - defined - declared
+                                                         - writes)
+        return sorted(((read_only & defined) - declared) | node._autoconv_partly_bound
                       | self._global_floats(read_only - declared))
+
+    # NOTE [inputs bound on some paths]
+    # A name a staged statement's bodies only read, bound before it on some paths only (`if
+    # flag: r = x.sum().item()`, a `try` whose handler binds nothing), was left out of its
+    # operands: the bodies read it from their closure. A number read from a tensor there is a
+    # symbol of the enclosing trace: torch.tensor of it failed while a branch was traced (the
+    # `if` specialised, the exported program raising on the other path) and torch.cond refused
+    # it under torch.compile (tester28 s03's sibling). It is an input as a name bound for sure
+    # is, kept where bound and `ac.Undefined` where not (`_KEEP_IF_BOUND`), as a name the
+    # statement may bind is.
+
+    def _partly_bound(self, node, names) -> set:
+        """Of `names` (not bound for sure when `node` starts), the locals an assignment before
+        it (or elsewhere in an enclosing loop, or the loop's state) may have bound."""
+        sites = getattr(self, "function_sites", {})
+        at = getattr(node, "_autoconv_last_line", None) or getattr(node, "lineno", None)
+        in_loop = getattr(self, "loop_depth", 0)
+        carried = self._carried()
+        return {name for name in names
+                if (sites.get(name) and (in_loop or at is None
+                                         or any(line < at for line in sites[name])))
+                or name in carried}
 
     def _global_floats(self, names) -> set:
         """The globals among `names` that hold a float: inputs of the statement, whose bodies
@@ -570,7 +596,13 @@ class ControlFlowConverter(Converter):
         trailing = ", ".join(t for t in (trailing, in_place) if t)
         call = self._call("ac.while_stmt(loop_test, loop_body, state, names)", node, state,
                           inputs, trailing, loop_test=test_name, loop_body=body_name, **subs)
-        return self._undefined_inits(node, state, sites) + aliases + functions + call
+        return (self._undefined_inits(node, state + self._partly_bound_inputs(node, inputs),
+                                      sites) + aliases + functions + call)
+
+    def _partly_bound_inputs(self, node, inputs) -> list:
+        """The inputs of a loop bound before it on some paths only (NOTE [inputs bound on some
+        paths]); an `if` gives each input not bound for sure its Undefined."""
+        return [name for name in inputs if name in node._autoconv_partly_bound]
 
     def visit_For(self, node):
         parts, iterable = _statement_parts(node, skip=("iter",))
@@ -613,7 +645,8 @@ class ControlFlowConverter(Converter):
         call = self._call("ac.for_stmt(iterable, extra_test, loop_body, state, names)", node,
                           state, inputs, trailing, iterable=node.iter, extra_test=extra_name,
                           loop_body=body_name, **in_place)
-        return self._undefined_inits(node, state, sites) + aliases + functions + call
+        return (self._undefined_inits(node, state + self._partly_bound_inputs(node, inputs),
+                                      sites) + aliases + functions + call)
 
 
 def _index_names(node) -> list:

@@ -1014,6 +1014,9 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
         return True
     if isinstance(node, gast.Name):
         return node.id in names
+    if node.__class__ is gast.Call and _called(node) == "ld" and node.args:
+        # `ac.ld(r, r_bound, 'r')`, a read of `r` where it may be unbound (converters/unbound.py)
+        return _reads_number(node.args[0], names, lists)
     if isinstance(node, gast.Attribute):  # a carried object's field (`_fields`)
         # (or a field of an item of a container that may hold numbers' objects: `a[0].v` of
         # `def f(*a)` given `Box(s)`)

@@ -697,8 +697,31 @@ class Statement:
                     f"'{name}' becomes {_describe(out)} {where}; staged statements can only "
                     "produce tensors and numbers",
                     f"Keep '{name}' a tensor, or move its assignment out of the {self.kind}")
-            tensors.append(_as_tensors(out, self.like, self.dtypes.get(slot)))
+            tensors.append(_as_tensors(out, self.like, self._dtype_of(slot, before, out)))
         return tuple(tensors)
+
+    def _dtype_of(self, slot, before, out):
+        """The dtype the body's output `out` of `slot` takes staged (None: its own).
+
+        NOTE [numbers stored into tensors under dynamo]
+        A body that binds a Python number to a variable holding a tensor before the statement
+        (`if truncated[t]: last_advantage = 0`, a float32 accumulator) gives a number where the
+        other paths give the tensor. Autoconv's own trace compares the paths after the
+        operator and stages it again with the number as a tensor of the promoted dtype (`_Watch`);
+        under dynamo the operator cannot be staged again, and a probe (`_checks_first`) runs
+        only where a number comes in, so the number became a tensor of its own dtype (an int64
+        0) and the paths disagreed (tester28 s04). Where the number keeps the tensor's dtype,
+        as a Python number meeting it does (an int meeting a float32 tensor), that dtype is
+        the one promotion would choose for the paths that keep the tensor; a number that would
+        change it (a float meeting an int64 tensor) is a mismatch as before."""
+        dtype = self.dtypes.get(slot)
+        if (dtype is not None or not _is_number(out) or type(out) is bool
+                or not torch.compiler.is_dynamo_compiling()
+                or not isinstance(before, torch.Tensor) or _number_like(before)
+                or augmented.mixed_in(before) is not None):
+            return dtype
+        kept = with_number(before.dtype, _number_dtype(out))
+        return kept if kept == before.dtype else None
 
     def _refuse_int_becoming_other(self, name, before, out, where) -> None:
         """Under torch.compile, a loop carrying a Python int that its body makes a float (or a

@@ -360,6 +360,66 @@ def test_a_branch_rebinding_a_dead_name_to_another_dtype():
         (T(0.5, dtype=torch.float32), T(1.5, dtype=torch.float64))])
 
 
+def number_bound_in_a_try(x):
+    try:
+        r = x.sum().item()
+    except RuntimeError:
+        r = 0.0
+    if r > 1:
+        return torch.tensor(r) * 2
+    return torch.tensor(r)
+
+
+def number_bound_in_a_try_else(x):
+    try:
+        r = x.sum().item()
+    except RuntimeError:
+        raise
+    else:
+        r = r * 2
+    if r > 1:
+        return torch.tensor(r)
+    return torch.tensor(-r)
+
+
+@pytest.mark.parametrize("fn", [number_bound_in_a_try, number_bound_in_a_try_else],
+                         ids=lambda f: f.__name__)
+def test_a_number_bound_in_a_try_is_read_by_a_staged_if(fn):
+    # Bound after the `try` on every path that reaches the `if` (the body and else, or a
+    # handler that falls through): an operand of the staged `if`. The analysis took no name a
+    # `try` binds as bound after it; the branches read the number from their closure, where
+    # torch.tensor of it failed while tracing (a specialised `if`: the exported program raised
+    # on the other path) and torch.cond refused the SymFloat under torch.compile (tester28 s03).
+    assert_same_result(fn, [T([3.0]), T([0.25])])
+
+
+def accumulator_reset_to_a_number(x):
+    acc = torch.zeros(())
+    for t in range(x.shape[0]):
+        if x[t] < 0:
+            acc = 0  # an int where the other path keeps the float32 tensor
+        acc = acc + x[t]
+    return acc
+
+
+def reset_to_a_number_in_a_staged_loop(x):
+    acc = x.sum()
+    n = x.sum()
+    while n > 0:
+        acc = 0
+        n = n - 1
+    return acc + x
+
+
+@pytest.mark.parametrize("fn", [accumulator_reset_to_a_number,
+                                reset_to_a_number_in_a_staged_loop], ids=lambda f: f.__name__)
+def test_a_tensor_reset_to_a_number_in_a_staged_body(fn):
+    # The number becomes a tensor of the dtype it keeps (float32), as the number meeting the
+    # tensor on the other path would; under torch.compile it became an int64 tensor, refused
+    # as a mismatch of the paths (tester28 s04).
+    assert_same_result(fn, [T([1.0, -2.0, 3.0]), T([1.0, 2.0, 3.0]), T([-1.0, -2.0, -3.0])])
+
+
 # --- nesting under torch.compile: NOTE [nesting under dynamo] (runtime/operators.py) -------
 
 def nested_three_deep(x):

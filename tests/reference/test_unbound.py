@@ -488,3 +488,51 @@ def bound_after_a_while_else_that_returns(x):
 def test_a_name_only_unreachable_code_binds(fn):
     # (traced on a path that returns, the read is a graph assertion on the other path)
     _raises_as_python(fn, T([1.0, 2.0]), T([-1.0, -2.0]), "m")
+
+
+# NOTE [inputs bound on some paths] (autoconv/converters/control_flow.py): a number read from a
+# tensor and bound on some paths only (under a Python `if`, or in a `try` whose handler binds
+# nothing), then read by a staged statement's bodies, is one of its operands. The bodies read
+# it from their closure: torch.tensor of it failed while a branch was traced (a specialised
+# `if`, a saved program raising on the other path), torch.cond refused the SymFloat under
+# torch.compile, and a staged loop raised torch's internal "is not tracked with proxy".
+def number_bound_under_a_python_if(x, flag=True):
+    if flag:
+        r = x.sum().item()
+    if r > 1:
+        return torch.tensor(r) * 2
+    return torch.tensor(r)
+
+
+def number_a_try_may_leave_unbound(x):
+    try:
+        r = x.sum().item()
+    except RuntimeError:
+        pass
+    if r > 1:
+        return torch.tensor(r) * 2
+    return torch.tensor(r)
+
+
+def number_bound_on_some_paths_read_by_a_staged_loop(x, flag=True):
+    if flag:
+        step = x.max().item()
+    n = x.sum()
+    while n > 0:
+        n = n - step
+    return n
+
+
+@pytest.mark.parametrize("fn", [number_bound_under_a_python_if, number_a_try_may_leave_unbound,
+                                number_bound_on_some_paths_read_by_a_staged_loop],
+                         ids=lambda f: f.__name__)
+def test_a_number_bound_on_some_paths_read_by_a_staged_statement(fn):
+    assert_same_result(fn, [T([3.0, 1.0]), T([0.5, 0.25])])
+
+
+def test_a_number_left_unbound_by_a_python_if_raises_as_python():
+    x = T([3.0, 1.0])
+    with pytest.raises(UnboundLocalError, match=MESSAGE.format("r")):
+        number_bound_under_a_python_if(x, False)
+    with pytest.raises(UnboundLocalError, match=MESSAGE.format("r")):
+        autoconv.autoconv(number_bound_under_a_python_if)(x, False)
