@@ -8,6 +8,9 @@ Sources (each function below names its own):
 - POT 0.9.7, `ot.sinkhorn(method="sinkhorn_stabilized")` and `method="sinkhorn_log"`: right in
   every mode (`ot.unbalanced.sinkhorn_unbalanced` right in replay and export; refused for its
   nesting depth under torch.compile, as tester 28's s01).
+- linear_operator 0.6.1, `linear_operator.utils.minres.minres` (a `.item()` convergence test
+  every tenth trip; right in replay and export, torch's internal error under torch.compile:
+  s05) and `psd_safe_cholesky` (jitter retries; replay and export).
 - practitioners' loops: k-means until `torch.equal(assign, prev)`, Newton until
   `torch.allclose`, greedy decoding with `topk` stopping at `tok.item() == eos`: right in every
   mode; an early-stopping / best-loss tracker object passed to the function on every step
@@ -310,3 +313,96 @@ def test_object_list_field_appended_replay():
 
 def test_object_list_field_appended_compile():
     assert _logged(_compiled(log_then_branch)) == _logged(log_then_branch)
+
+
+# (s04's kind through a dict in the object: `log.metrics["loss"].append(loss)`: [2.0] where
+# Python has [3.0, 0.5, 2.0])
+class MetricLog:
+    def __init__(self):
+        self.metrics = {"loss": []}
+
+
+def log_into_a_dict_field_then_branch(log, loss):
+    log.metrics["loss"].append(loss)
+    if loss > 1:
+        loss = loss - 1
+    return loss
+
+
+def _logged_in_dict(run):
+    log = MetricLog()
+    for loss in [3.0, 0.5, 2.0]:
+        run(log, T(loss))
+    return [float(v) for v in log.metrics["loss"]]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester30 s04: a list in a dict field of an argument object appended to in a traced "
+    "function keeps one item, overwritten on each replay"))
+def test_object_dict_field_list_appended_replay():
+    assert (_logged_in_dict(autoconv.autoconv(log_into_a_dict_field_then_branch))
+            == _logged_in_dict(log_into_a_dict_field_then_branch))
+
+
+# ---------------------------------------------------------------------------------------------
+# Worked: linear_operator 0.6.1's `minres` (every tenth trip `conv = ....mean().item()`, then
+# `if conv < tolerance: break`) in replay and export, on systems that stop at other trips;
+# `psd_safe_cholesky` (retries with growing jitter under `if not info.any(): return`) in replay
+# and export; under torch.compile it is refused at cholesky.py:35 (`jitter_prev = 0` an int
+# before the loop, a float in it: the message names the fix).
+linear_operator = pytest.importorskip("linear_operator")
+from linear_operator.utils.cholesky import psd_safe_cholesky  # noqa: E402
+from linear_operator.utils.minres import minres  # noqa: E402
+from autoconv_runtime import StagingError  # noqa: E402
+from tests.support import assert_close  # noqa: E402
+
+
+def _spd(n, seed, log10_cond):
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    eigenvalues = torch.logspace(0, log10_cond, n, dtype=torch.float64)
+    return (q * eigenvalues) @ q.T, torch.randn(n, 1, generator=g, dtype=torch.float64)
+
+
+_SYSTEMS = [_spd(12, 0, 0.1), _spd(12, 1, 6.0), _spd(12, 2, 3.0)]
+
+
+def minres_solve(a, b):
+    return minres(lambda v: a @ v, b, max_iter=30)
+
+
+def cholesky_with_jitter(a):
+    return psd_safe_cholesky(a, max_tries=3)
+
+
+def test_linear_operator_minres_replay_and_export():
+    assert_same_result(minres_solve, _SYSTEMS, compile=False)
+
+
+# s05 (internal error: torch.compile): the same `minres` call under torch.compile raises
+# torch's UncapturedHigherOrderOpError "Encountered input mutation during higher order op
+# tracing ... torch.while_loop" (placeholders `child_22` ..., no user line, no construct):
+# minres's staged `for` body writes tensors made before the loop in place
+# (`torch.norm(search_update, dim=-2, out=search_update_norm)`, `.div_(...)`, and
+# `_jit_minres_updates`' `torch.mul(..., out=...)` calls). Replay and export run it right.
+# Expected: the right result, or a StagingError at the minres.py line naming the in-place write.
+@pytest.mark.xfail(strict=True, reason=(
+    "tester30 s05: linear_operator's minres under torch.compile: torch's "
+    "UncapturedHigherOrderOpError (input mutation in while_loop), no user line"))
+def test_linear_operator_minres_compile():
+    run = _compiled(minres_solve)
+    for args in _SYSTEMS:
+        try:
+            got = run(*args)
+        except StagingError as e:
+            assert "minres.py" in str(e)
+            return
+        assert_close(got, minres_solve(*args))
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_linear_operator_psd_safe_cholesky_replay_and_export():
+    singular = T([[1.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
+    a = torch.randn(2, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert_same_result(cholesky_with_jitter, [(a @ a.T + 2 * torch.eye(2, dtype=a.dtype),),
+                                              (singular,)], compile=False)
