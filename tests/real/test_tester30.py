@@ -278,6 +278,43 @@ def test_tracker_int_field_returned_compile():
     assert _tracked(_compiled(track_best_loss)) == _tracked(track_best_loss)
 
 
+# (s03's kind in a learning-rate scheduler, ReduceLROnPlateau's logic on an object passed in:
+# `s.lr *= 0.5` when the loss has not improved for two steps, `return s.lr`. In replay the
+# learning rates kept over seven steps all read the last one, 0.025, where Python's are
+# [0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025]; `s.lr` ends a tensor, not a float.
+# torch.compile refuses it at the `s.lr *= 0.5` line.)
+class Plateau:
+    def __init__(self):
+        self.lr = 0.1
+        self.best = float("inf")
+        self.wait = 0
+
+
+def plateau_step(s, loss):
+    if loss < s.best:
+        s.best = loss
+        s.wait = 0
+    else:
+        s.wait += 1
+        if s.wait > 1:
+            s.lr *= 0.5
+            s.wait = 0
+    return s.lr
+
+
+def _scheduled(run):
+    s = Plateau()
+    kept = [run(s, T(loss)) for loss in [3.0, 2.0, 2.5, 2.6, 2.7, 2.8, 1.0]]
+    return [float(k) for k in kept], type(s.lr)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester30 s03: a float field of an argument object scaled under a tensor if: the learning "
+    "rates kept from earlier calls all change to the last one"))
+def test_plateau_scheduler_float_field_returned_replay():
+    assert _scheduled(autoconv.autoconv(plateau_step)) == _scheduled(plateau_step)
+
+
 # ---------------------------------------------------------------------------------------------
 # s04 (silent wrong: autoconv's replay): a logger object passed to the function, whose list
 # field the function appends to (`log.history.append(loss * 2)`) before a tensor `if`. Python's
