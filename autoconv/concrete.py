@@ -221,6 +221,7 @@ class ConcreteFunction:
         return tensors
 
     def __call__(self, *args, **kwargs):
+        grad = torch.is_grad_enabled()
         try:
             return self._call(args, kwargs)
         except Rebound as rebound:
@@ -228,6 +229,12 @@ class ConcreteFunction:
                 f"{self.__name__}'s graph was traced with {rebound.what()}; call the "
                 "Function instead, which traces again (NOTE [captured tensors] and [captured "
                 "Python values] in autoconv/captures.py)") from None
+        finally:
+            # A graph that raises inside one of its grad-mode regions (a guard of a
+            # specialised `if` under `torch.no_grad()`) never runs the region's end: the
+            # caller's grad mode would stay changed (it left grad off for every later test).
+            if torch.is_grad_enabled() is not grad:
+                torch._C._set_grad_enabled(grad)
 
     def _call(self, args, kwargs):
         if self._input_specs is not None:

@@ -241,9 +241,36 @@ def _make_fx_branch_grads(leaves, enabled: bool):
         body = getattr(tracer.root, getattr(arg, "target", ""), None)
         if not isinstance(body, torch.fx.GraphModule):
             return None
-        flags.append((tuple(outputs_may_require_grad(body, enabled)),
+        flags.append((tuple(_made_with_grad(body, enabled)),
                       tuple(outputs_computed_from_inputs(body, enabled))))
     return tuple(flags)
+
+
+def _made_with_grad(body, enabled: bool) -> list:
+    """`outputs_may_require_grad` of a branch's graph; under no_grad, less the operands it
+    gives back as they were: Python's `return v` keeps v's requires_grad there, which the
+    runtime gives back (NOTE [values passed through a staged if under no_grad] in
+    runtime/operators.py), and only a region that enables grad is refused (a `@torch.no_grad()`
+    helper `if v.sum() > 0: return v * 3` / `return v` was specialised)."""
+    flags = outputs_may_require_grad(body, enabled)
+    if enabled:
+        return flags
+    return [f and not p for f, p in zip(flags, _passed_through(body))]
+
+
+def _passed_through(body) -> list:
+    """Per output of a branch's graph, whether it is one of its placeholders (or the
+    runtime's clone of one)."""
+    placeholders = set(body.graph.find_nodes(op="placeholder"))
+    passed = []
+    for node in body.graph.find_nodes(op="output"):
+        for arg in pytree.tree_leaves(node.args[0]):
+            while isinstance(arg, torch.fx.Node) and (
+                    (arg.op == "call_function" and arg.target in _CLONE)
+                    or (arg.op == "call_method" and arg.target == "clone")):
+                arg = arg.args[0]
+            passed.append(arg in placeholders)
+    return passed
 
 
 def _dynamo_branch_grads(enabled: bool):
@@ -260,7 +287,7 @@ def _dynamo_branch_grads(enabled: bool):
                 body = output.nn_modules.get(getattr(arg, "target", None))
                 if not isinstance(body, torch.fx.GraphModule):
                     return None
-                flags.append((tuple(outputs_may_require_grad(body, enabled)),
+                flags.append((tuple(_made_with_grad(body, enabled)),
                               tuple(outputs_computed_from_inputs(body, enabled))))
             return tuple(flags)
     return None
