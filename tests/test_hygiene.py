@@ -91,18 +91,24 @@ def test_memory_per_converted_function_is_released():
     # settles allocator pools and dict sizes; the second must leave (almost) nothing behind.
     # Keeping each function's code and converted code (strong caches) costs about 6 KB each;
     # released, about 0.1 KB each remain (allocator and interpreter bookkeeping).
+    # Two measured batches, the smaller growth kept: a leak grows both, where one table of a
+    # global dict that the rest of the suite filled (in the same worker) may be resized within
+    # one batch (about 300 KB at once, seen in full runs only).
     _convert_and_drop(0, 50)
     tracemalloc.start()
     try:
         _convert_and_drop(10_000, 100)
-        gc.collect()
-        settled = tracemalloc.get_traced_memory()[0]
-        _convert_and_drop(20_000, _TRACED)
-        gc.collect()
-        growth = tracemalloc.get_traced_memory()[0] - settled
+        growths = []
+        for start in (20_000, 30_000):
+            gc.collect()
+            settled = tracemalloc.get_traced_memory()[0]
+            _convert_and_drop(start, _TRACED)
+            gc.collect()
+            growths.append(tracemalloc.get_traced_memory()[0] - settled)
     finally:
         tracemalloc.stop()
-    assert growth < _TRACED * 1024, f"{growth} bytes kept after converting {_TRACED} functions"
+    growth = min(growths)
+    assert growth < _TRACED * 1024, f"{growths} bytes kept after converting {_TRACED} functions"
 
 
 def test_converted_twin_lives_as_long_as_the_function():
