@@ -229,12 +229,14 @@ class ConcreteFunction:
                 f"{self.__name__}'s graph was traced with {rebound.what()}; call the "
                 "Function instead, which traces again (NOTE [captured tensors] and [captured "
                 "Python values] in autoconv/captures.py)") from None
-        finally:
+        except BaseException:
             # A graph that raises inside one of its grad-mode regions (a guard of a
             # specialised `if` under `torch.no_grad()`) never runs the region's end: the
             # caller's grad mode would stay changed (it left grad off for every later test).
+            # (A graph that returns has ended its regions: nothing to do on that path.)
             if torch.is_grad_enabled() is not grad:
                 torch._C._set_grad_enabled(grad)
+            raise
 
     def _call(self, args, kwargs):
         if self._input_specs is not None:

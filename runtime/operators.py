@@ -174,7 +174,10 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         out = if_true(*state, *inputs)
     else:
         out = if_false(*state, *inputs) if if_false is not None else state
-    return _unpinned(_kept(state, out, kept) if kept else out, pinned)
+    out = _kept(state, out, kept) if kept else out
+    # (pinned only where the `if` was staged, then specialised: NOTE [Python values changed
+    # only through their items])
+    return _unpinned(out, pinned) if pinned else out
 
 
 # NOTE [values passed through a staged if under no_grad]
