@@ -19,7 +19,7 @@ from torch.nn.utils import stateless
 from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules, has_backward_hooks
-from autoconv_runtime import gradients
+from autoconv_runtime import augmented, gradients
 from autoconv_runtime.errors import StagingError
 from autoconv_runtime.staging import ambient, context, grad_mode, outside_writes, specialize
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
@@ -27,7 +27,7 @@ from autoconv_runtime.values import RETURN_VALUE, is_undefined
 from . import captures, graph_passes, targets, tracebacks
 from .object_paths import (containers_in, follow, follow_or_none, lists_in, path_text, python_values_in,
                            restore, store, tensors_in)
-from .signature import Signature, grad_key
+from .signature import Signature, grad_key, keyed_path
 
 __all__ = ["GRAPH_OUTPUT", "Capture", "trace", "export"]
 
@@ -136,7 +136,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                                   _location(source if source is not None else converted))
         changed = _changed_objects(name, roots, before)
         out_info["changed"] = [path for path, _ in changed]
-        out_info["writes"] = _write_plan(name, roots, values_before, out_info["changed"],
+        out_info["writes"] = _write_plan(name, roots, values_before, changed,
                                          _location(source if source is not None
                                                    else converted))
         if is_undefined(result) and result.name == RETURN_VALUE:
@@ -576,8 +576,10 @@ def _location(fn):
 
 
 def _write_plan(name, roots, values_before, changed, location) -> list:
-    """[(path, GRAPH_OUTPUT or a Python value)]: what each call stores into its objects, in
-    the order Python stored it (a list's items in order), for `ConcreteFunction._write_back`."""
+    """[(path, what)]: what each call stores into its objects, in the order Python stored it
+    (a list's items in order), for `ConcreteFunction._write_back`: GRAPH_OUTPUT (the next
+    changed tensor), a PythonOutput (the next changed tensor's number: NOTE [numbers stored
+    into argument objects]) or a Python value. `changed`: [(path, traced tensor)]."""
     after = python_values_in(roots)
     gone = [path for path in values_before if path not in after]
     if gone:
@@ -585,25 +587,54 @@ def _write_plan(name, roots, values_before, changed, location) -> list:
             location, "function", f"{name} removes {path_text(gone[0])} from an object its caller passed, "
             "which autoconv cannot repeat on each call",
             f"Return what {name} computes and change the object in the caller")
-    changed = set(changed)
+    changed = dict(changed)
     plan = []
     for path, value in after.items():
         if path in changed:
-            plan.append((path, GRAPH_OUTPUT))
+            plan.append((path, _stored_number(roots, path, changed[path]) or GRAPH_OUTPUT))
             continue
         if isinstance(value, torch.Tensor) or (
                 path in values_before and type(values_before[path]) is type(value)
                 and values_before[path] == value):
             continue
-        if any(kind == "attr" for kind, _ in path[1:]) or path[0] == ("item", 2):
+        if not keyed_path(roots, path):
             old = f"{values_before[path]!r}" if path in values_before else "nothing"
             raise StagingError.at(
                 location, "function", f"{name} sets {path_text(path)}, an attribute, to the Python value "
                 f"{value!r} (it held {old}); the graph cannot repeat that on each call, because "
-                "an object's Python attributes are not part of the traced signature",
+                "that attribute's Python values are not part of the traced signature (a "
+                "bound method's self, a module, or an object more than three levels down)",
                 f"Hold it in a tensor (a module buffer), or change it outside {name}")
         plan.append((path, value))
     return plan
+
+
+_KINDS = {"bool": bool, "int": int, "float": float, "complex": complex}
+
+
+def _stored_number(roots, path, tensor):
+    """PythonOutput(kind) where the traced `tensor` the call stored at `path` stands in for a
+    Python number on every path (NOTE [numbers stored into argument objects]), else None."""
+    if not (augmented.is_stand_in(tensor) and tensor.dim() == 0
+            and augmented.mixed_in(tensor) is None and augmented.types_in(tensor) is None
+            and augmented.kinds_in(tensor) is None and keyed_path(roots, path)):
+        return None
+    return PythonOutput(_KINDS[augmented.kind_of(tensor)])
+
+
+# NOTE [numbers stored into argument objects]
+# A Python number in an argument object's field that a staged statement changes
+# (`tracker.bad = 0` / `tracker.bad += 1` under a tensor `if`) leaves the statement as a
+# 0-d tensor standing in for the number (NOTE [number stand-ins] in runtime/augmented.py).
+# Written back as that tensor, the field became a tensor the call also returned: the next
+# call's `tracker.bad += 1` then updated it in place, as Python updates a tensor, and changed
+# the count the caller kept from the call before (tester30 s03: [0, 1, 2, 2] where Python
+# keeps [0, 0, 1, 2]), and a learning rate scaled in a scheduler object read the last rate for
+# every step kept. Where the signature holds the field (NOTE [fields of argument objects] in
+# signature.py), each call writes back the Python number the graph computed (`.item()`: one
+# read of a 0-d tensor), so the field stays a number, as in Python, and the next call, with
+# another number there, traces anew. The function's own return of it stays a 0-d tensor
+# (README: numbers a staged statement carries).
 
 
 class _Exportable(torch.nn.Module):

@@ -204,7 +204,11 @@ class ConcreteFunction:
         roots = (args, kwargs, self._bound_self)
         tensors = iter(outputs[count:])
         for path, value in self._writes:
-            store(roots, path, next(tensors) if value is GRAPH_OUTPUT else value)
+            if value is GRAPH_OUTPUT:
+                value = next(tensors)
+            elif isinstance(value, PythonOutput):  # NOTE [numbers stored into argument objects]
+                value = value.kind(next(tensors).item())
+            store(roots, path, value)
         return outputs[:count]
 
     def fits_sizes(self, leaves) -> bool:

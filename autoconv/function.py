@@ -19,7 +19,7 @@ from autoconv_runtime.values import eager
 
 from . import backends, capture, captures, targets, tracebacks
 from .concrete import ConcreteFunction, ModuleState
-from .signature import (ALIASED, CAPTURED_ALIAS, Signature, TensorSpec, describe_leaf,
+from .signature import (ALIASED, CAPTURED_ALIAS, Signature, TensorSpec, changing_fields, describe_leaf,
                         module_python_fields, signature_of, with_aliasing,
                         with_captured_aliasing)
 
@@ -357,7 +357,11 @@ class Function(targets.Wraps):
             paths = [p for p, _ in pytree.tree_flatten_with_path((args, kwargs))[0]]
             for i, path in enumerate(paths):
                 seen = list(dict.fromkeys(s.key[i] for s in signatures))
-                if len(seen) > 1:
+                fields = changing_fields(seen)
+                if fields:
+                    name = self._argument_name(path)
+                    changing.extend(f"{name}.{field} (seen: {shown})" for field, shown in fields)
+                elif len(seen) > 1:
                     shown = ", ".join(describe_leaf(k) for k in seen[:5])
                     shown += ", ..." if len(seen) > 5 else ""
                     changing.append(f"{self._argument_name(path)} (seen: {shown})")

@@ -10,7 +10,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 __all__ = ["ALIASED", "SAME_TENSOR", "TensorSpec", "Signature", "aliased_leaves", "grad_key",
-           "with_aliasing",
+           "changing_fields", "keyed_path", "with_aliasing",
            "signature_of"]
 
 
@@ -93,6 +93,37 @@ def describe_leaf(leaf: tuple) -> str:
     return repr(leaf[2])
 
 
+def changing_fields(keys) -> list:
+    """[(field, values seen as text)] for the fields that differ between `keys`, one
+    argument object's signature entries (NOTE [fields of argument objects]); [] where the
+    entries are not of one object or its fields do not differ."""
+    if len(keys) < 2 or any(k[0] not in ("value", "object") or len(k) < 4 for k in keys) or len(
+            {k[1:3] for k in keys}) != 1:
+        return []
+    tables = [dict(k[3]) for k in keys]
+    out = []
+    for name in dict.fromkeys(n for table in tables for n in table):
+        seen = list(dict.fromkeys(table.get(name) for table in tables))
+        if len(seen) > 1:
+            texts = list(dict.fromkeys(_field_text(key) for key in seen))
+            if len(texts) == 1:
+                texts = [texts[0] + ", its contents changing"]
+            out.append((name, ", ".join(texts[:5]) + (", ..." if len(texts) > 5 else "")))
+    return out
+
+
+def _field_text(key) -> str:
+    if key is None:
+        return "unset"
+    if key[0] in _SCALARS:
+        return repr(key[1])
+    if key[0] in (list, tuple):
+        return f"a {key[0].__name__} of {key[1]} items"
+    if key[0] is dict:
+        return f"a dict of {len(key[1])} items"
+    return "another object" if key[0] == "object" else "a tensor"
+
+
 def _layout(tensor: torch.Tensor):
     """None for a contiguous tensor, else its strides.
 
@@ -143,14 +174,95 @@ def _holds_fields(obj) -> bool:
         obj, (torch.nn.Module, type, types.FunctionType, types.MethodType, types.ModuleType))
 
 
-def _python_fields(obj) -> tuple:
-    """The Python scalars an object holds in its fields (its `__dict__`), as a key: a graph
+def _python_fields(obj, depth: int = 3) -> tuple:
+    """The Python values an object holds in its fields (its `__dict__`), as a key: a graph
     bakes in every Python value it reads (tf.function's rule), so a changed one needs a new
-    trace. Other fields (tensors, nested objects) are left out."""
+    trace (NOTE [fields of argument objects]). Tensors and modules are left out."""
     fields = getattr(obj, "__dict__", None)
     if not isinstance(fields, dict):
         return ()
-    return tuple(sorted((k, v) for k, v in fields.items() if type(v) in _SCALARS))
+    out = []
+    for k, v in fields.items():
+        key = _field_key(v, depth)
+        if key is not None:
+            out.append((k, key))
+    return tuple(sorted(out, key=lambda entry: entry[0]))
+
+
+# A list or dict longer than this keys its length (and a dict its keys) but not its items.
+_LONG = 64
+_TENSOR_FIELD = ("tensor",)
+
+
+def _field_key(value, depth: int):
+    """The key of one value in an argument object's fields, or None where it is left out."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return (kind, value)  # (1 and 1.0 are equal: a graph traced for one computes in its type)
+    if isinstance(value, torch.Tensor):
+        return _TENSOR_FIELD  # (a place in a list; its value is the graph's input or guarded)
+    if kind is list or kind is tuple:
+        if depth <= 0 or len(value) > _LONG:
+            return (kind, len(value))
+        return (kind, len(value), tuple(_field_key(v, depth - 1) for v in value))
+    if kind is dict:
+        if depth <= 0 or len(value) > _LONG:
+            return (kind, tuple(value))
+        return (kind, tuple((k, _field_key(v, depth - 1)) for k, v in value.items()))
+    if depth > 0 and _is_plain_object(value):
+        return ("object", id(value), _python_fields(value, depth - 1))
+    return None
+
+
+def _is_plain_object(value) -> bool:
+    """An object keyed by identity whose fields the signature holds (`_python_fields`)."""
+    return type(value).__hash__ in (object.__hash__, None) and _holds_fields(value)
+
+
+def keyed_path(roots, path) -> bool:
+    """Whether a call's signature holds the Python value at `path` (object_paths' steps from
+    `(args, kwargs, bound_self)`): an argument's leaf, or a value in an argument object's
+    fields as `_python_fields` keys them. A graph replayed for the signature then finds there
+    the value its trace found (NOTE [fields of argument objects])."""
+    if path[0] == ("item", 2):
+        return False  # a bound method's `self`: not an argument of the signature
+    value = roots[path[0][1]]
+    depth = None  # inside the arguments' pytree; then the depth left in an object's fields
+    for kind, key in path[1:]:
+        if depth is None and kind == "item" and isinstance(value, (list, tuple, dict)):
+            value = value[key]
+            continue
+        if depth is None:
+            if kind != "attr" or not _is_plain_object(value):
+                return False
+            depth = 3
+        elif kind == "attr":
+            if depth <= 0 or not _is_plain_object(value):
+                return False
+            depth -= 1
+        elif (not isinstance(value, (list, tuple, dict)) or depth <= 0
+              or len(value) > _LONG):
+            return False
+        else:
+            depth -= 1
+        try:
+            value = getattr(value, key) if kind == "attr" else value[key]
+        except (AttributeError, KeyError, IndexError, TypeError):
+            return False
+    return True
+
+
+# NOTE [fields of argument objects]
+# A plain object passed as an argument (an early-stopping tracker, a config, a logger) is keyed
+# by identity and by the Python values in its fields, down three levels of lists, dicts and
+# plain objects: scalars by type and value, lists by length, dicts by keys, tensors by place
+# only (their values are graph inputs or guarded). The graph bakes in every Python value the
+# trace read there, and the call's stores there are repeated on each replay (NOTE [changed
+# Python values] in capture.py): `log.history.append(loss)` stores at the index the trace
+# appended at, which is the list's end only while its length is the one traced (tester30 s04:
+# one item, overwritten on every replay), and `tracker.bad += 1` stores the number the next
+# call must start from. So a changed length or number makes a new signature, which traces
+# anew, as Python computes anew. Longer lists and dicts (over `_LONG`) key their size only.
 
 
 _positional_specs: dict[int, object] = {}  # number of tensor args -> treespec of (args, {})

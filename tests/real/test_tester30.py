@@ -264,9 +264,6 @@ def _tracked(run):
     return [int(k) for k in kept], float(tracker.best), int(tracker.bad)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester30 s03: an int field of an argument object set under a tensor if becomes the "
-    "returned tensor; the next call's += changes the value the caller kept"))
 def test_tracker_int_field_returned_replay():
     assert _tracked(autoconv.autoconv(track_best_loss)) == _tracked(track_best_loss)
 
@@ -305,9 +302,6 @@ def _scheduled(run):
     return [float(k) for k in kept], type(s.lr)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester30 s03: a float field of an argument object scaled under a tensor if: the learning "
-    "rates kept from earlier calls all change to the last one"))
 def test_plateau_scheduler_float_field_returned_replay():
     assert _scheduled(autoconv.autoconv(plateau_step)) == _scheduled(plateau_step)
 
@@ -338,9 +332,6 @@ def _logged(run):
     return outs, [float(v) for v in log.history]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester30 s04: a list field of an argument object appended to in a traced function keeps "
-    "one item, overwritten on each replay"))
 def test_object_list_field_appended_replay():
     assert _logged(autoconv.autoconv(log_then_branch)) == _logged(log_then_branch)
 
@@ -370,9 +361,6 @@ def _logged_in_dict(run):
     return [float(v) for v in log.metrics["loss"]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester30 s04: a list in a dict field of an argument object appended to in a traced "
-    "function keeps one item, overwritten on each replay"))
 def test_object_dict_field_list_appended_replay():
     assert (_logged_in_dict(autoconv.autoconv(log_into_a_dict_field_then_branch))
             == _logged_in_dict(log_into_a_dict_field_then_branch))

@@ -2225,3 +2225,102 @@ def test_an_object_changed_in_a_while_test_is_refused():
     with pytest.raises(StagingError, match="'ok' changes 'c', an object of the function"):
         torch.compile(autoconv.convert(counted_in_a_while_test), fullgraph=True,
                       backend="eager")(x)
+
+
+# NOTE [numbers stored into argument objects] and NOTE [fields of argument objects]
+# (capture.py, signature.py): Python numbers and lists in argument objects' fields, changed by
+# staged statements and kept by the caller between calls.
+class Patience:
+    def __init__(self):
+        self.best = T(float("inf"))
+        self.bad = 0
+        self.rate = 0.1
+        self.stopped = False
+
+
+def patience_step(p, loss):
+    if loss < p.best:
+        p.best = loss
+        p.bad = 0
+    else:
+        p.bad += 1
+        p.rate *= 0.5
+        p.stopped = p.bad > 1
+    return p.bad
+
+
+def _run_patience(run):
+    p = Patience()
+    kept = [run(p, T(loss)) for loss in [3.0, 2.0, 2.5, 2.7, 1.0, 1.5]]
+    return ([int(k) for k in kept], float(p.best),
+            [(type(v).__name__, v) for v in (p.bad, p.rate, p.stopped)])
+
+
+def test_numbers_a_staged_if_stores_into_an_argument_object_stay_numbers():
+    # the int field became the tensor the call returned, and the next call's `p.bad += 1`
+    # updated it in place: the counts kept read [0, 1, 2, 2, ...] (tester30 s03)
+    assert _run_patience(autoconv.autoconv(patience_step)) == _run_patience(patience_step)
+
+
+def count_signs(stats, x):
+    if x.sum() > 0:
+        stats["positive"] += 1
+    else:
+        stats["negative"] += 1
+    return x * 2
+
+
+def test_numbers_a_staged_if_stores_into_an_argument_dict_stay_numbers():
+    def run(fn):
+        stats = {"positive": 0, "negative": 0}
+        for x in (T([1., 2.]), T([-1., -2.]), T([3., -1.])):
+            fn(stats, x)
+        return [(type(v).__name__, v) for v in stats.values()]
+
+    assert run(autoconv.autoconv(count_signs)) == run(count_signs)
+
+
+class Trainer:
+    def __init__(self):
+        self.tracker = Patience()
+        self.log = {"loss": []}
+
+
+def train_step(trainer, loss):
+    trainer.log["loss"].append(loss * 2)
+    return patience_step(trainer.tracker, loss)
+
+
+def test_a_nested_argument_objects_numbers_and_list_follow_each_call():
+    # (tester30 s04's kind: the list kept one item, overwritten on every replay)
+    def run(fn):
+        trainer = Trainer()
+        kept = [int(fn(trainer, T(loss))) for loss in [3.0, 2.0, 2.5, 2.7]]
+        return (kept, [float(v) for v in trainer.log["loss"]],
+                (type(trainer.tracker.bad).__name__, trainer.tracker.bad))
+
+    assert run(autoconv.autoconv(train_step)) == run(train_step)
+
+
+class Config:
+    def __init__(self):
+        self.calls = 0
+        self.scale = 2
+
+
+def counted_scale(cfg, x):
+    cfg.calls += 1
+    return x * cfg.scale
+
+
+def test_a_python_number_an_argument_objects_field_is_set_to_follows_each_call():
+    # (refused before: "an object's Python attributes are not part of the traced signature")
+    cfg = Config()
+    f = autoconv.autoconv(counted_scale)
+    for _ in range(3):
+        assert_close(f(cfg, T([1., 2.])), T([2., 4.]))
+    assert cfg.calls == 3 and type(cfg.calls) is int
+    cfg.scale = 2.5  # a float equal to no int: traced again, computed in float
+    assert_close(f(cfg, T([1, 2])), T([2.5, 5.0]))
+    cfg.scale = 2.0  # equal to the int 2, of another type: traced again
+    assert f(cfg, T([1, 2])).dtype == torch.float32
