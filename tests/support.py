@@ -131,6 +131,19 @@ class Calling(torch.nn.Module):
         return self.fn(*args)
 
 
+def exported(fn, args):
+    """`fn` converted, exported with strict=False, saved and loaded again: the module a
+    deployment runs without autoconv or the source."""
+    return _saved_and_loaded(autoconv.convert(fn), args)
+
+
+def _saved_and_loaded(converted, args):
+    saved = io.BytesIO()
+    torch.export.save(torch.export.export(Calling(converted), args, strict=False), saved)
+    saved.seek(0)
+    return torch.export.load(saved).module()
+
+
 def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True, resize=False):
     """Check `fn` converted against plain Python on every input tuple in `inputs`.
 
@@ -160,12 +173,8 @@ def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True, re
         assert count_ops(concrete.graph_module, COND, WHILE_LOOP) > 0, concrete.code
     converted = autoconv.convert(fn)
     if export:
-        program = torch.export.export(Calling(converted), _clone(inputs[0]), strict=False)
         # The saved program (what runs without autoconv or the source) must give the same.
-        saved = io.BytesIO()
-        torch.export.save(program, saved)
-        saved.seek(0)
-        module = torch.export.load(saved).module()
+        module = _saved_and_loaded(converted, _clone(inputs[0]))
         for args, want in zip(inputs, expected):
             assert_close(module(*_clone(args)), want)
     if compile and not defer_compile:

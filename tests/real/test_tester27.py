@@ -23,18 +23,9 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from tests.support import Calling, assert_same_exactly, assert_same_result
+from tests.support import assert_same_exactly, assert_same_result, exported
 
 T = torch.tensor
-
-
-def _exported(fn, args):
-    """`fn` converted, exported (strict=False), saved and loaded again."""
-    saved = io.BytesIO()
-    torch.export.save(torch.export.export(Calling(autoconv.convert(fn)), args, strict=False),
-                      saved)
-    saved.seek(0)
-    return torch.export.load(saved).module()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,7 +120,7 @@ def python_random_noise(x):
 @pytest.mark.parametrize("fn", [time_stamp, python_random_noise], ids=lambda f: f.__name__)
 def test_clocks_and_python_random_are_refused_at_the_line_in_every_mode(fn):
     runs = {"replay": lambda: autoconv.autoconv(fn)(T([1.0])),
-            "export": lambda: _exported(fn, (T([1.0]),)),
+            "export": lambda: exported(fn, (T([1.0]),)),
             "compile": lambda: torch.compile(autoconv.convert(fn), fullgraph=True,
                                              backend="eager")(T([1.0]))}
     for mode, run in runs.items():
@@ -230,7 +221,7 @@ def test_early_stopping_compile_refuses_the_flag_at_its_line():
 def test_torch_save_in_a_staged_branch_is_refused_as_a_side_effect():
     line = _EarlyStopping.save_checkpoint.__code__.co_firstlineno + 4
     runs = {"replay": lambda: autoconv.autoconv(early_stopping_loop_saving)(*_LOSSES[0]),
-            "export": lambda: _exported(early_stopping_loop_saving, _LOSSES[0]),
+            "export": lambda: exported(early_stopping_loop_saving, _LOSSES[0]),
             "compile": lambda: torch.compile(autoconv.convert(early_stopping_loop_saving),
                                              fullgraph=True, backend="eager")(*_LOSSES[0])}
     for mode, run in runs.items():
@@ -480,7 +471,7 @@ def _right_in_the_function_refused_in_export(fn, inputs):
     function = autoconv.autoconv(fn)
     for args in inputs:
         torch.testing.assert_close(function(*args), fn(*args))
-    exported = _exported(fn, inputs[0])
+    exported = exported(fn, inputs[0])
     torch.testing.assert_close(exported(*inputs[0]), fn(*inputs[0]))
     with pytest.raises(Exception, match="does not carry objects of"):
         exported(*inputs[1])

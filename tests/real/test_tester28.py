@@ -12,7 +12,6 @@ A finding not fixed is a strict xfail whose reason starts with its id (tester28 
 
 from __future__ import annotations
 
-import io
 import math
 import warnings
 
@@ -21,21 +20,12 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from tests.support import Calling, assert_same_exactly, assert_same_result
+from tests.support import assert_same_exactly, assert_same_result, exported
 
 ot = pytest.importorskip("ot")
 torch_ema = pytest.importorskip("torch_ema")
 
 T = torch.tensor
-
-
-def _exported(fn, args):
-    """`fn` converted, exported (strict=False), saved and loaded again."""
-    saved = io.BytesIO()
-    torch.export.save(torch.export.export(Calling(autoconv.convert(fn)), args, strict=False),
-                      saved)
-    saved.seek(0)
-    return torch.export.load(saved).module()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +274,7 @@ def test_item_read_in_a_try_replay_traces_once():
 
 
 def test_item_read_in_a_try_export():
-    module = _exported(item_read_in_a_try_then_given_to_torch_tensor, _SUMS[0])
+    module = exported(item_read_in_a_try_then_given_to_torch_tensor, _SUMS[0])
     assert torch.equal(module(*_SUMS[0]), T(6.0))
     assert torch.equal(module(*_SUMS[1]), T(0.5))
 

@@ -23,26 +23,16 @@ A finding not fixed is a strict xfail whose reason starts with its id (tester30 
 
 from __future__ import annotations
 
-import io
 
 import pytest
 import torch
 
 import autoconv
-from tests.support import Calling, assert_close, assert_same_result
+from tests.support import assert_close, assert_same_result, exported
 
 kmeans = pytest.importorskip("kornia.contrib.kmeans")
 
 T = torch.tensor
-
-
-def _exported(fn, args):
-    """`fn` converted, exported (strict=False), saved and loaded again."""
-    saved = io.BytesIO()
-    torch.export.save(torch.export.export(Calling(autoconv.convert(fn)), args, strict=False),
-                      saved)
-    saved.seek(0)
-    return torch.export.load(saved).module()
 
 
 def _compiled(fn):
@@ -187,7 +177,7 @@ def test_no_grad_in_a_staged_branch_export():
     # (was silently wrong: requires_grad on every path; now the program holds the traced path,
     # the other raises)
     inputs = _no_grad_inputs()
-    assert _right_or_refused(_exported(no_grad_in_a_staged_branch, inputs[0]), no_grad_in_a_staged_branch, inputs) >= 1
+    assert _right_or_refused(exported(no_grad_in_a_staged_branch, inputs[0]), no_grad_in_a_staged_branch, inputs) >= 1
 
 
 def test_no_grad_in_a_staged_branch_compile():
@@ -226,7 +216,7 @@ def test_detach_in_a_staged_loop_replay():
 def test_detach_in_a_staged_loop_export():
     # (was silently wrong: requires_grad after any number of trips; now refused at the loop)
     with pytest.raises(StagingError, match="may require grad before the loop"):
-        _exported(detach_in_a_staged_loop, _detach_inputs()[0])
+        exported(detach_in_a_staged_loop, _detach_inputs()[0])
 
 
 def test_detach_in_a_staged_loop_compile():
