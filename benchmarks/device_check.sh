@@ -82,8 +82,10 @@ import torch
 print(f"python {platform.python_version()}, torch {torch.__version__}, CUDA runtime "
       f"{torch.version.cuda}, cuda available: {torch.cuda.is_available()}")
 if torch.cuda.is_available():
-    print(f"device: {torch.cuda.get_device_name(0)}, capability {torch.cuda.get_device_capability(0)}")
-for name in ("triton", "gast", "astor", "numpy", "pytest", "xdist", "hypothesis", "pytest_timeout"):
+    print(f"device: {torch.cuda.get_device_name(0)}, "
+          f"capability {torch.cuda.get_device_capability(0)}")
+for name in ("triton", "gast", "astor", "numpy", "pytest", "xdist", "hypothesis",
+             "pytest_timeout"):
     try:
         module = __import__(name)
         print(f"{name} {getattr(module, '__version__', '?')}")
@@ -218,8 +220,8 @@ if os.path.exists(path):
         print(f"  {label:24} eager {eager.get('time', float('nan')):.1f} "
               f"{eager.get('unit', '')}; " + "; ".join(cells))
     for label, rows in data.get("per_iteration_us", {}).items():
-        print(f"  per iteration, {label}: " +
-              "; ".join(f"{n.replace('autoconv backend=', '')} {v:.2f} µs" for n, v in rows.items()))
+        print(f"  per iteration, {label}: " + "; ".join(
+            f"{n.replace('autoconv backend=', '')} {v:.2f} µs" for n, v in rows.items()))
 EOF
 } | tee "$OUT/summary.txt"
 rm -rf "$PATHDIR"

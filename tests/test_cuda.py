@@ -98,7 +98,8 @@ def _inputs(name, device):
         "branch": [(full(1.0, (4, 4)), w.abs()), (full(-1.0, (4, 4)), w.abs()),
                    (full(0.5, (4, 4)), w)],
         "halve_until": [(full(4.0),), (full(0.1),), (full(300.0),)],
-        "scaled_sum": [(full(1.0), torch.tensor(3, **scalar)), (full(1.0), torch.tensor(0, **scalar)),
+        "scaled_sum": [(full(1.0), torch.tensor(3, **scalar)),
+                       (full(1.0), torch.tensor(0, **scalar)),
                        (full(2.0), torch.tensor(7, **scalar))],
         "grow_until": [(full(4.0),), (full(0.1),), (full(300.0),)],
         "double_until": [(full(1.0), torch.tensor(10.0, device=device)),
@@ -297,7 +298,8 @@ def test_host_syncs_of_a_staged_loop_and_branch(device, backend):
     extra trips: syncs per iteration) and of a staged `if`. Only reported: a CUDA-graph
     conditional node (cudagraphs) would make the `if`'s count 0."""
     f = autoconv.autoconv(halve_until, backend=backend)
-    few, many = torch.full((3,), 4.0, device=device), torch.full((3,), 4.0 * 2 ** 20, device=device)
+    few = torch.full((3,), 4.0, device=device)
+    many = torch.full((3,), 4.0 * 2 ** 20, device=device)
     g = autoconv.autoconv(branch, backend=backend)
     xb, wb = _inputs("branch", device)[0]
     with warnings.catch_warnings():
