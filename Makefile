@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow opdb fuzz bench bench-plots clean
+.PHONY: demo test test-slow opdb fuzz bench bench-plots device-check clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,12 @@ $(BENCH_JSON):
 bench-plots: $(BENCH_JSON)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/plots.py $(BENCH_JSON) docs
+
+# make device-check [OUT=folder]: issue 12's GPU run (the cuda tests, benchmarks/cuda.py, the loop
+# workloads on the device) in at most about 8 minutes, made for a bare machine lent for minutes:
+# no venv, no pip index (gast and astor come from .whl/). See benchmarks/device_check.sh.
+device-check:
+	OUT=$(or $(OUT),/tmp/device-check) bash benchmarks/device_check.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

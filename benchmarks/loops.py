@@ -16,11 +16,19 @@ ratio to eager (below 1: faster than eager).
 * branchy seed model: 100 x (Linear(64) + ReLU) with a data-dependent branch every 10 layers.
 * seed model: the same without the branches (as in staged.py, without its inductor row).
 
-    python benchmarks/loops.py [--json PATH]
+    python benchmarks/loops.py [--json PATH] [--device cuda] [--variants eager,autoconv,...]
+        [WORD ...]          # only the workloads whose label holds a WORD
+    python benchmarks/loops.py per_iteration [--device cuda]
+
+`--device cuda` runs the same workloads on a CUDA device (inputs and modules moved there; each
+timing loop ends with `torch.cuda.synchronize()`, so queued kernels are counted) with the
+`cudagraphs` backend added and `inductor_cpp` left out (its C++ build takes minutes there);
+`--variants` keeps the variants named (as printed, comma-separated).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -58,7 +66,7 @@ class GreedyDecoder(torch.nn.Module):
         self.max_len = max_len
 
     def forward(self, h):
-        token = torch.tensor(1)
+        token = torch.tensor(1, device=h.device)
         tokens = []
         steps = 0
         while token != self.eos and steps < self.max_len:
@@ -82,8 +90,8 @@ def nms_mask(boxes, scores):
     inter = width * height
     iou = inter / (area[:, None] + area[None, :] - inter)
     n = boxes.shape[0]
-    index = torch.arange(n)
-    keep = torch.ones(n, dtype=torch.bool)
+    index = torch.arange(n, device=boxes.device)
+    keep = torch.ones(n, dtype=torch.bool, device=boxes.device)
     for i in range(n):
         if keep[i]:
             keep = keep & ((iou[i] <= 0.5) | (index <= i))
@@ -154,15 +162,36 @@ WORKLOADS = [
 ]
 
 
+DEVICE = torch.device("cpu")
+VARIANTS = None  # None: all of the device's; else the names to keep
+
+
 def _variants(fn):
-    return [
+    on_cuda = DEVICE.type == "cuda"
+    variants = [
         ("eager", lambda: fn),
         ("autoconv", lambda: autoconv.autoconv(fn)),
         ("autoconv backend=fx", lambda: autoconv.autoconv(fn, backend="fx")),
-        ("autoconv backend=inductor_cpp", lambda: autoconv.autoconv(fn, backend="inductor_cpp")),
+        ("autoconv backend=cudagraphs" if on_cuda else "autoconv backend=inductor_cpp",
+         lambda: autoconv.autoconv(fn, backend="cudagraphs" if on_cuda else "inductor_cpp")),
         ("TorchScript", lambda: torch.jit.script(fn)),
         ("torch.compile", lambda: torch.compile(fn)),
     ]
+    return [v for v in variants if VARIANTS is None or v[0] == "eager" or v[0] in VARIANTS]
+
+
+def _on_device(value):
+    """A workload's module or argument tuple on DEVICE."""
+    if isinstance(value, tuple):
+        return tuple(_on_device(v) for v in value)
+    if isinstance(value, (torch.Tensor, torch.nn.Module)):
+        return value.to(DEVICE)
+    return value
+
+
+def _sync():
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 def _same(a, b) -> bool:
@@ -175,15 +204,18 @@ def _same(a, b) -> bool:
 
 
 def meta() -> dict:
-    """Where the figures were taken: machine, torch version, load."""
-    return {"torch": torch.__version__, "python": sys.version.split()[0],
+    """Where the figures were taken: machine, torch version, load (and the GPU, on one)."""
+    info = {"torch": torch.__version__, "python": sys.version.split()[0],
             "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
-            "load": list(os.getloadavg())}
+            "load": list(os.getloadavg()), "device": str(DEVICE)}
+    if DEVICE.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(DEVICE)
+    return info
 
 
 def count_to(n):
     """The cheapest staged loop: one compare and one add per iteration."""
-    i = torch.zeros((), dtype=n.dtype)
+    i = torch.zeros((), dtype=n.dtype, device=n.device)
     while i < n:
         i += 1
     return i
@@ -201,7 +233,7 @@ def run_per_iteration() -> dict:
     results, failures = {}, []
     for dtype, shape in ((torch.int64, ()), (torch.int32, ()), (torch.int64, (1,)),
                          (torch.float16, ())):
-        args = (torch.full(shape, ITERATIONS, dtype=dtype),)
+        args = (torch.full(shape, ITERATIONS, dtype=dtype, device=DEVICE),)
         label = f"count_to, {str(dtype).replace('torch.', '')}"
         label += ", n of shape (1,)" if shape else ""
         label += ", tensor loop" if dtype == torch.float16 else ""
@@ -211,15 +243,16 @@ def run_per_iteration() -> dict:
             variants = [v for v in _variants(count_to)
                         if v[0] not in ("torch.compile", "autoconv backend=inductor_cpp")]
             times = staged._compare(label, variants, args, count_to(*args),
-                                    "µs/it", 1e6 / ITERATIONS, failures)
+                                    "µs/it", 1e6 / ITERATIONS, failures, sync=_sync)
         results[label] = {name: value[0] for name, value in times.items()}
     return results
 
 
 def run(only=None) -> dict:
     """Print the table; returns {"meta": ..., "workloads": {label: {variant: row}}}."""
-    print("== loop workloads on CPU (min [median] of interleaved timing loops; ratio to eager; "
-          "setup = build + first call)")
+    where = "CPU" if DEVICE.type == "cpu" else f"{DEVICE} ({torch.cuda.get_device_name(DEVICE)})"
+    print(f"== loop workloads on {where} (min [median] of interleaved timing loops; ratio to "
+          "eager; setup = build + first call)")
     info = meta()
     print(f"   torch {info['torch']}, {info['cpus']} CPUs, {info['threads']} threads, load "
           f"average {info['load'][0]:.2f}")
@@ -228,12 +261,13 @@ def run(only=None) -> dict:
     for label, make, make_args, scale, unit in WORKLOADS:
         if only and not any(word in label for word in only):
             continue
-        fn, args = make(), make_args()
+        fn, args = _on_device(make()), _on_device(make_args())
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             expected = fn(*args)
             print(f"-- {label}")
-            times = staged._compare(label, _variants(fn), args, expected, unit, scale, failures)
+            times = staged._compare(label, _variants(fn), args, expected, unit, scale, failures,
+                                    sync=_sync)
         rows = {}
         for name, _ in _variants(fn):
             if name in times:
@@ -248,14 +282,28 @@ def run(only=None) -> dict:
     return {"meta": info, "workloads": results, "per_iteration_us": per_iteration}
 
 
-if __name__ == "__main__":
-    argv = sys.argv[1:]
-    path = None
-    if "--json" in argv:
-        at = argv.index("--json")
-        path = argv[at + 1]
-        del argv[at:at + 2]
-    out = run_per_iteration() if argv == ["per_iteration"] else run(argv)
-    if path:
-        with open(path, "w") as f:
+def main(argv=None) -> int:
+    global DEVICE, VARIANTS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("words", nargs="*", help="per_iteration, or words of workload labels")
+    parser.add_argument("--json", help="also write the results as JSON to this path")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--variants", help="comma-separated variant names to time (and eager)")
+    options = parser.parse_args(argv)
+    DEVICE = torch.device(options.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        print("benchmarks/loops.py: no CUDA device here; nothing to measure.")
+        return 0
+    VARIANTS = options.variants.split(",") if options.variants else None
+    if options.words == ["per_iteration"]:
+        out = run_per_iteration()
+    else:
+        out = run(options.words)
+    if options.json:
+        with open(options.json, "w") as f:
             json.dump(out, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

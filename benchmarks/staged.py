@@ -78,25 +78,35 @@ WORKLOADS = [
 ]
 
 
-def _loop_count(fn, args) -> int:
+def _no_sync():
+    pass
+
+
+def _loop_count(fn, args, sync=_no_sync) -> int:
     """Calls per timing loop: about TARGET_SECONDS worth."""
+    sync()
     start = time.perf_counter()
     fn(*args)
+    sync()
     once = max(time.perf_counter() - start, 1e-7)
     return max(1, min(100_000, int(TARGET_SECONDS / once)))
 
 
-def _interleaved_times(callables, args, repeat=REPEAT):
+def _interleaved_times(callables, args, repeat=REPEAT, sync=_no_sync):
     """{name: (min, median) seconds per call}; the variants take turns, one loop each per round,
-    so that load from other processes spreads over all of them alike."""
-    counts = {name: _loop_count(fn, args) for name, fn in callables.items()}
+    so that load from other processes spreads over all of them alike. `sync` waits for the
+    device's queued work (torch.cuda.synchronize): before a timing loop, so that it starts on
+    an idle device, and after, so that its kernels are counted."""
+    counts = {name: _loop_count(fn, args, sync) for name, fn in callables.items()}
     runs = {name: [] for name in callables}
     for _ in range(repeat):
         for name, fn in callables.items():
             number = counts[name]
+            sync()
             start = time.perf_counter()
             for _ in range(number):
                 fn(*args)
+            sync()
             runs[name].append((time.perf_counter() - start) / number)
     return {name: (min(r), statistics.median(r)) for name, r in runs.items()}
 
@@ -157,7 +167,7 @@ def _build(name, build, args, expected, failures, label):
         return None
 
 
-def _compare(label, variants, args, expected, unit, scale, failures) -> dict:
+def _compare(label, variants, args, expected, unit, scale, failures, sync=_no_sync) -> dict:
     """Build every variant, time them interleaved, print one row each; {name: (time, ratio)}."""
     torch._dynamo.reset()
     built, errors = {}, {}
@@ -167,7 +177,7 @@ def _compare(label, variants, args, expected, unit, scale, failures) -> dict:
             errors[name] = _short(failures[-1][2])
         else:
             built[name] = out
-    times = _interleaved_times({name: out[0] for name, out in built.items()}, args)
+    times = _interleaved_times({name: out[0] for name, out in built.items()}, args, sync=sync)
     eager = times.get("eager", (None,))[0]
     summary = {}
     for name, _ in variants:

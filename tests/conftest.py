@@ -1,7 +1,9 @@
 """Test configuration: tests import their helpers from tests/support.py."""
 
 import os
+import signal
 import sys
+import threading
 
 import pytest
 import torch
@@ -35,8 +37,37 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords and not slow:
             item.add_marker(skip_slow)
-        if "cuda" in item.keywords and not torch.cuda.is_available():
+        if "cuda" in item.keywords and not torch.cuda.is_available() and not _on_cpu(item):
             item.add_marker(skip_cuda)
+
+
+def _on_cpu(item) -> bool:
+    """A `cuda` test that takes tests/test_cuda.py's `device` fixture runs on the CPU under
+    AUTOCONV_TEST_DEVICE=cpu (its logic checked on a machine without a GPU)."""
+    return os.environ.get("AUTOCONV_TEST_DEVICE") == "cpu" and \
+        "device" in getattr(item, "fixturenames", ())
+
+
+@pytest.fixture(autouse=True)
+def _time_limit():
+    """AUTOCONV_TEST_TIMEOUT=S fails a test that runs past S seconds (the device check's runs,
+    on a machine held by the minute, where pytest-timeout may be missing): SIGALRM raises in the
+    test's Python code, so the run goes on to the next test."""
+    seconds = int(os.environ.get("AUTOCONV_TEST_TIMEOUT", "0"))
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        pytest.fail(f"ran past AUTOCONV_TEST_TIMEOUT={seconds} s", pytrace=True)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _compile_skipped_at_the_call(model=None, **kwargs):
