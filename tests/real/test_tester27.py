@@ -471,10 +471,10 @@ def _right_in_the_function_refused_in_export(fn, inputs):
     function = autoconv.autoconv(fn)
     for args in inputs:
         torch.testing.assert_close(function(*args), fn(*args))
-    exported = exported(fn, inputs[0])
-    torch.testing.assert_close(exported(*inputs[0]), fn(*inputs[0]))
+    program = exported(fn, inputs[0])
+    torch.testing.assert_close(program(*inputs[0]), fn(*inputs[0]))
     with pytest.raises(Exception, match="does not carry objects of"):
-        exported(*inputs[1])
+        program(*inputs[1])
 
 
 # Fixed in session 27 (the lead): such a change is undone and refused at the statement (NOTE
