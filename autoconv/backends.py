@@ -23,6 +23,7 @@ from typing import Callable
 import torch
 from torch.fx import GraphModule
 
+from autoconv_runtime.errors import StagingError
 from autoconv_runtime.staging import grad_mode
 
 from . import python_backend
@@ -75,6 +76,31 @@ BACKENDS: dict[str, Callable] = {
     "inductor_cpp": _build_inductor_cpp,
     "cudagraphs": _build_cudagraphs,
 }
+
+
+# The backends torch.compile builds, on the graph's first call.
+_COMPILED = ("inductor", "inductor_cpp", "cudagraphs")
+
+
+def compiler_failed(backend: str, error: BaseException) -> bool:
+    """Whether `error`, raised by a call of `backend`'s runner, is torch.compile's own failure
+    to compile the graph (dynamo's or inductor's), not the graph's run."""
+    return backend in _COMPILED and type(error).__module__.startswith(
+        ("torch._dynamo", "torch._inductor"))
+
+
+def compile_error(backend: str, name: str, error: BaseException) -> StagingError:
+    """The error for a graph of `name` that `backend` could not compile: torch's own failure
+    (an inductor lowering bug, an op it has no kernel for), which otherwise reaches the user
+    as pages of inductor's IR. The graph itself is right: the python and fx backends run
+    every graph autoconv traces."""
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    return StagingError.at(
+        None, "function",
+        f"the {backend!r} backend (torch.compile) could not compile {name}'s graph: torch's "
+        f"{type(error).__name__}: {first[:300]}",
+        "Use backend=\"python\" (the default) or backend=\"fx\", which run every graph "
+        "autoconv traces; the error above is torch's own (`.__cause__` holds it)")
 
 
 def build(backend: str, graph_module: GraphModule, example_inputs) -> Callable:

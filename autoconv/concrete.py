@@ -173,6 +173,8 @@ class ConcreteFunction:
         try:
             outputs = runner(*tensors)
         except RuntimeError as error:
+            if backends.compiler_failed(self.backend, error):
+                raise backends.compile_error(self.backend, self.__name__, error) from error
             index = specialize.guard_index(error, self._guards) if self._guards else None
             if index is not None:  # traced for the other value of a condition
                 raise specialize.GuardFailed(str(error), index) from None

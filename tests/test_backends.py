@@ -944,3 +944,28 @@ def test_a_row_write_at_an_int_index_is_index_puts():
             torch.index_put_(buffer.clone(), (torch.tensor(index),), torch.tensor(1.0))
         with pytest.raises(type(error.value), match=re.escape(str(error.value))):
             _index_put_row_(buffer.clone(), index, torch.tensor(1.0))
+
+
+def grow_until(x):
+    vals = []
+    while x.sum() > 1:
+        x = x * 0.5
+        vals.append(x)
+    if len(vals) > 0:
+        return torch.stack(vals).sum(0)
+    return x
+
+
+def test_a_graph_inductor_cannot_compile_is_a_staging_error_naming_the_backend():
+    # torch's inductor fails to lower this graph (the list's length, an unbacked size, reaches
+    # a cond: "LoweringException: KeyError: 'unbacked_bindings'"), which reached the user as
+    # pages of inductor's IR; the python backend runs the same graph
+    from autoconv_runtime import StagingError
+
+    f = autoconv.autoconv(grow_until, backend="inductor")
+    with pytest.raises(StagingError, match=r"the 'inductor' backend \(torch.compile\) could not "
+                       r"compile grow_until's graph: torch's InductorError.*backend=\"python\"") as error:
+        f(torch.full((3,), 4.0))
+    assert type(error.value.__cause__).__name__ == "InductorError"
+    torch.testing.assert_close(autoconv.autoconv(grow_until)(torch.full((3,), 4.0)),
+                               grow_until(torch.full((3,), 4.0)))

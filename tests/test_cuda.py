@@ -112,9 +112,10 @@ WORKLOADS = {fn.__name__: fn for fn in (branch, halve_until, scaled_sum, grow_un
 
 # Found on the CPU (AUTOCONV_TEST_DEVICE=cpu): inductor's lowering of the list-growing loop.
 _INDUCTOR_LIST = pytest.mark.xfail(
-    strict=True, reason="inductor fails to lower a list grown under a tensor `while` (the "
-    "buffer sized by the counting loop's trip count, an unbacked size, reaches a `cond`): "
-    "InductorError LoweringException KeyError 'unbacked_bindings' reaches the user (session 31)")
+    strict=True, raises=StagingError, reason="inductor fails to lower a list grown under a "
+    "tensor `while` (the buffer sized by the counting loop's trip count, an unbacked size, "
+    "reaches a `cond`): torch's InductorError (KeyError 'unbacked_bindings'), a StagingError "
+    "naming the backend since session 31")
 
 
 def _cases(backends, xfails):
