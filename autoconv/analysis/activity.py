@@ -143,6 +143,18 @@ def reads_writes(nodes) -> tuple[set[str], set[str]]:
     return activity_of(nodes)[:2]
 
 
+def bound_names(function) -> set[str]:
+    """The names a function binds itself (its parameters and assignments), less those
+    it declares `global` or `nonlocal`."""
+    _, written = reads_writes(function.body)
+    args = function.args
+    params = {a.id for a in args.posonlyargs + args.args + args.kwonlyargs
+              + [args.vararg, args.kwarg] if a is not None}
+    declared = {name for stmt in gast.walk(function) if isinstance(stmt, (gast.Global, gast.Nonlocal))
+                for name in stmt.names}
+    return (written | params) - declared
+
+
 def activity_of(nodes) -> tuple[set[str], set[str], set[str]]:
     """(names read, names assigned, names mutated) by `nodes`. A name is mutated where its
     object changes through an attribute or item target (`s.a.b = v`, `d['k'] += 1`,

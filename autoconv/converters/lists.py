@@ -19,7 +19,7 @@ import gast
 
 from .. import templates
 from ..analysis import trips
-from ..analysis.activity import reads_writes
+from ..analysis.activity import bound_names
 from ..analysis.annos import Anno, set_anno
 from ..transformer import Converter
 from .generators import leaves_generators_alone
@@ -41,7 +41,7 @@ class ListConverter(Converter):
         if node is self.ctx_root():
             return self.generic_visit(node)
         outer = self.scopes
-        self.scopes = outer + (_local_names(node),)
+        self.scopes = outer + (bound_names(node),)
         try:
             return self.generic_visit(node)
         finally:
@@ -121,13 +121,3 @@ def _held_list_append(call, local_names):
     return target
 
 
-def _local_names(function) -> set:
-    """The names a nested function binds itself (its parameters and assignments), less those
-    it declares `global` or `nonlocal`."""
-    _, written = reads_writes(function.body)
-    args = function.args
-    params = {a.id for a in args.posonlyargs + args.args + args.kwonlyargs
-              + [args.vararg, args.kwarg] if a is not None}
-    declared = {name for stmt in gast.walk(function) if isinstance(stmt, (gast.Global, gast.Nonlocal))
-                for name in stmt.names}
-    return (written | params) - declared

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gast
 
 from .. import templates
+from ..analysis.activity import bound_names
 from ..analysis.nodes import copy_tree
 from ..transformer import Converter
 from .generators import leaves_generators_alone
@@ -85,8 +86,32 @@ def _as_expression(key, runtime):
 class SubscriptConverter(Converter):
     """Rewrites loads and single-target assignments through computed subscripts."""
 
+    # The names each nested function being visited binds itself, innermost last: a name it
+    # only reads is its enclosing function's (a closure cell), which `x = ac.setitem(x, ...)`
+    # would make its own, unbound at the read (tester31 s01: union-find's nested `find`
+    # setting `parent[x]`). Outside them, the converted function's own (ctx.local_names).
+    scopes = ()
+    _root = None
+
     def _runtime(self, op):
         return gast.Attribute(value=templates.name(self.ctx.runtime), attr=op, ctx=gast.Load())
+
+    def visit_FunctionDef(self, node):
+        if self._root is None:
+            self._root = node
+            return self.generic_visit(node)
+        outer = self.scopes
+        self.scopes = outer + (bound_names(node),)
+        try:
+            return self.generic_visit(node)
+        finally:
+            self.scopes = outer
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def _binds(self, name: str) -> bool:
+        """Whether the function being visited binds `name` itself."""
+        return name in (self.scopes[-1] if self.scopes else self.ctx.local_names)
 
     def visit_Subscript(self, node):
         self.generic_visit(node)
@@ -115,7 +140,7 @@ class SubscriptConverter(Converter):
             key = _as_expression(self.visit(target.slice), self.ctx.runtime)
             call = gast.Call(func=self._runtime("setitem"), args=[target.value, key, value],
                              keywords=[])
-            if isinstance(target.value, gast.Name) and target.value.id in self.ctx.local_names:
+            if isinstance(target.value, gast.Name) and self._binds(target.value.id):
                 # Assigning the result makes the updated tensor state of enclosing staged
                 # loops and branches, which torch requires instead of mutation by closure.
                 return gast.Assign(targets=[templates.name(target.value.id, gast.Store())],

@@ -60,3 +60,39 @@ def test_membership_goes_through_the_runtime():
             return ac.in_(k, d), ac.not_(ac.in_(k, d))
         """,
     )
+
+
+def test_an_item_of_an_enclosing_functions_name_is_set_in_place():
+    # `buf = ac.setitem(buf, i, v)` in the nested function made `buf` its own local, unbound
+    # at the read (tester31 s01: union-find's nested `find` setting `parent[x]`); a name the
+    # nested function binds itself is still rebound
+    assert_converts(
+        """
+        def f(n):
+            buf = torch.zeros(4)
+
+            def fill(i):
+                out = torch.zeros(4)
+                buf[i] = 1
+                out[i] = 2
+                return out
+
+            buf[n] = 3
+            return fill(n)
+        """,
+        """
+        def f(n):
+            buf = torch.zeros(4)
+            ac.refuse_returned_update(buf, 'buf')
+
+            def fill(i):
+                out = torch.zeros(4)
+                ac.setitem(buf, i, 1)
+                out = ac.setitem(out, i, 2)
+                ac.write_back_returned(out, 'out')
+                return out
+            buf = ac.setitem(buf, n, 3)
+            ac.write_back_returned(buf, 'buf')
+            return fill(n)
+        """,
+    )
