@@ -631,8 +631,11 @@ def converted_call(fn, /, *args, **kwargs):
         if twin is not None:
             return twin(*args, **kwargs)
     call = getattr(cls, "__call__", None)
-    if type(call) is types.FunctionType and _convertible(call):
-        # An instance of a user class with a `__call__`: its method is converted like any other.
+    if type(call) is types.FunctionType and (_convertible(call) or _convertible(
+            call.__dict__.get("__wrapped__"))):
+        # An instance of a user class with a `__call__`: its method is converted like any
+        # other, one a library decorator wraps (`@torch.no_grad()`) through the wrapper's copy
+        # that calls the converted method (`_rewrapped`; tester31 s05).
         return _with_numbers(call, _converted_function(call), args, kwargs, (fn,))(
             fn, *args, **kwargs)
     return _call_builtin(fn, args, kwargs)

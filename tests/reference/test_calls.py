@@ -972,3 +972,28 @@ def test_a_helper_that_falls_off_its_end_returns_none():
     assert_same_result(none_from_a_helper_at_the_top, [(T([3.0]), 0)], staged=False)
     assert_same_result(none_from_a_helper_at_the_top, [(T([3.0]), 1)], staged=False)
     assert_same_result(none_from_a_helper_in_a_staged_branch, [(T([3.0]), 0), (T([-3.0]), 0)])
+
+
+class KeepsBest:
+    def __init__(self):
+        self.best = torch.tensor(float("inf"))
+        self.counter = 0
+
+    @torch.no_grad()
+    def __call__(self, loss):
+        if self.best - loss > 0:
+            self.best = loss
+            self.counter = 0
+        else:
+            self.counter += 1
+        return self.best
+
+
+def keeps_best_called(loss):
+    return KeepsBest()(loss)
+
+
+def test_a_library_decorated_dunder_call_of_a_user_class_is_converted():
+    # `@torch.no_grad()` on `__call__`: the instance's call ran the wrapper unconverted and the
+    # tensor `if` was refused (tester31 s05; the same body as a decorated method converted)
+    assert_same_result(keeps_best_called, [(T(3.0),), (T(float("inf")),), (T(1.0),)])
