@@ -157,7 +157,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
                                        "if statement")
             return _unpinned(_kept(state, out, kept) if kept else out, pinned)
         if out is not None and passed is not None:
-            out = _passed_with_grad(cond, state, out, passed)
+            out = _passed_with_grad(cond, state, inputs, out, passed)
         if out is not None:
             flags = out[len(out) - len(flagging):]
             out = out[:len(out) - len(flagging)]
@@ -187,8 +187,9 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
 # The staged statement's result is torch.cond's output, made under no_grad: it never required
 # grad, and the gradient lost that path (tester t13 repro 3: 3 where Python gives 6). Under
 # no_grad, each state value a branch passes through unchanged (the `if` without `else`, or a
-# body returning the value it was given) is chosen again with grad on,
-# `where(cond, value_before, result)`: the same values, differentiable where Python's are.
+# body returning the value it was given, or another of the statement's inputs: `best = val`,
+# an early-stopping helper's) is chosen again with grad on, `where(cond, value_given, result)`:
+# the same values, differentiable where Python's are.
 # A conditional expression (`g if n < m else g * s`) likewise, for the input a side gives back.
 # (Dynamo traces the bodies in torch.cond itself, where the identity is not watched: there
 # only the missing `else` is seen.)
@@ -210,7 +211,10 @@ def _watching_passes(bodies, no_else):
         def run(*args):
             result = body(*args)
             if isinstance(result, tuple):
-                passed[index] = [r is a for r, a in zip(result, args)]
+                # per state slot, the argument it gives back as it was (its own value before,
+                # or an input: `best = val`), or None
+                passed[index] = [next((j for j, a in enumerate(args) if r is a), None)
+                                 for r in result]
             return result
         return run
 
@@ -225,19 +229,22 @@ def _differentiable(value: torch.Tensor) -> bool:
     return value.dtype.is_floating_point or value.dtype.is_complex
 
 
-def _passed_with_grad(cond, state, out, passed):
+def _passed_with_grad(cond, state, inputs, out, passed):
     """NOTE [values passed through a staged if under no_grad]"""
     out = list(out)
+    operands = (*state, *inputs)
     for index, taken in ((0, cond), (1, None)):
         notes = passed[index]
         if notes is None or notes is False:
             continue
         for i, value in enumerate(out[:len(state)]):
-            before = state[i]
-            if not (notes is True or (i < len(notes) and notes[i])):
+            j = i if notes is True else notes[i] if i < len(notes) else None
+            if j is None or j >= len(operands):
                 continue
+            before = operands[j]
             if not (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
-                    and value.shape == before.shape and _differentiable(before)):
+                    and value.shape == before.shape and value.dtype == before.dtype
+                    and _differentiable(before)):
                 continue
             mask = cond.bool() if taken is not None else ~cond.bool()
             with torch.enable_grad():

@@ -749,3 +749,30 @@ def test_torch_func_jacfwd_in_a_staged_loop_under_torch_compile():
         want = newton_by_jacfwd(c, x0)
         torch.testing.assert_close(compiled(c, x0), want)
         torch.testing.assert_close(replayed(c, x0), want)
+
+
+@torch.no_grad()
+def keep_best(best, val):
+    if best - val > 0:
+        best = val
+    return best
+
+
+def test_an_input_a_no_grad_if_passes_through_keeps_its_gradient():
+    # NOTE [values passed through a staged if under no_grad]: `best = val` on the taken path
+    # returns the argument itself in Python, still requiring grad; the staged statement's
+    # output, made under no_grad, had none and the caller's gradient was lost (found with an
+    # early-stopping helper, session 31). The other path's value requires grad too, with a
+    # zero gradient (torch.cond's rule, README's known shapes).
+    f = autoconv.autoconv(keep_best)
+    val = T(2.0, requires_grad=True)
+    got = f(T(float("inf")), val)
+    assert got.requires_grad and got.item() == 2.0
+    got.backward()
+    assert val.grad.item() == 1.0
+    val.grad = None
+    kept = f(T(1.0), val)
+    assert kept.item() == 1.0
+    if kept.requires_grad:
+        kept.backward()
+        assert val.grad.item() == 0.0
