@@ -1,0 +1,105 @@
+"""Findings of tester 31: published code and practitioners' loops run as a new user would, in
+autoconv's replay (traced once, replayed on inputs that take other paths), a saved and loaded
+torch.export program and torch.compile(fullgraph=True), against plain Python.
+
+Sources (each function below names its own):
+- union-find with path compression as written in textbooks and competitive-programming code
+  (a nested `find` closing over the `parent` tensor, `while parent[x] != x: parent[x] =
+  parent[parent[x]]`, Sedgewick & Wayne "Algorithms" 1.5 / CLRS 21.3), and the helper-closure
+  shape it stands for (a nested function filling or counting into its enclosing function's
+  tensor: `buf[i] = ...`, `hist[k] += 1`).
+- textbook numerical loops: Brent's root finding (Wikipedia "Brent's method" pseudo-code),
+  the secant method, adaptive Simpson (recursive, Wikipedia "Adaptive Simpson's method").
+- graph algorithms on adjacency tensors: BFS with a frontier mask until empty.
+- practitioners' state: a Welford running-statistics dataclass updated per batch.
+
+A finding not fixed is a strict xfail whose reason starts with its id (tester31 sNN).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+from tests.support import Calling, assert_close, assert_same_result
+
+T = torch.tensor
+
+
+def _exported(fn, args):
+    """`fn` converted, exported (strict=False), saved and loaded again."""
+    saved = io.BytesIO()
+    torch.export.save(torch.export.export(Calling(autoconv.convert(fn)), args, strict=False),
+                      saved)
+    saved.seek(0)
+    return torch.export.load(saved).module()
+
+
+# ---------------------------------------------------------------------------------------------
+# s01 (error for right code, every mode, even on Python values): a nested function whose loop
+# sets an item of a tensor of the enclosing function (`buf[i] = v`, `buf[i] += 1`) is
+# converted as if the item assignment bound the name locally: the converted helper starts with
+# `buf = ac.Undefined('buf')` and carries `buf` through the loop, so it no longer reads the
+# enclosing function's tensor. `autoconv.convert(fn)` raises UnboundLocalError ("cannot access
+# local variable 'buf'") on plain Python ints, where Python runs; autoconv's replay refuses
+# with a StagingError that says "a tensor of 0 dimensions is indexed" (buf has one dimension).
+# A module-level tensor written the same way is right; so is the same loop at the top level.
+# Source: union-find with path compression (Sedgewick & Wayne 1.5, CLRS 21.3), `find` nested
+# in the function that owns `parent`, as written in many notebooks.
+def union_find_roots(edges):
+    parent = torch.arange(5)
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i in range(3):
+        a, b = find(edges[i, 0]), find(edges[i, 1])
+        if a != b:
+            parent[a] = b
+    return torch.stack([find(torch.tensor(i)) for i in range(5)])
+
+
+def fill_through_a_helper(n):
+    buf = torch.zeros(4)
+
+    def fill(n):
+        i = 0
+        while i < n:
+            buf[i] = i + 1
+            i += 1
+
+    fill(n)
+    return buf
+
+
+_EDGES = [(T([[0, 1], [2, 3], [1, 2]]),), (T([[4, 3], [0, 0], [1, 0]]),),
+          (T([[0, 4], [4, 2], [3, 1]]),)]
+
+
+@pytest.mark.xfail(strict=True, reason="tester31 s01: an item of an enclosing function's tensor "
+                   "set in a nested function's loop makes the name local: UnboundLocalError")
+def test_closure_tensor_item_set_in_a_loop_on_python_values():
+    assert fill_through_a_helper(3).tolist() == [1.0, 2.0, 3.0, 0.0]
+    assert autoconv.convert(fill_through_a_helper)(3).tolist() == [1.0, 2.0, 3.0, 0.0]
+
+
+@pytest.mark.xfail(strict=True, reason="tester31 s01: an item of an enclosing function's tensor "
+                   "set in a nested function's loop makes the name local (replay)")
+def test_closure_tensor_item_set_in_a_staged_loop_replay():
+    f = autoconv.autoconv(fill_through_a_helper)
+    assert_close(f(T(3)), fill_through_a_helper(T(3)))
+    assert_close(f(T(1)), fill_through_a_helper(T(1)))
+
+
+@pytest.mark.xfail(strict=True, reason="tester31 s01: union-find's nested find with path "
+                   "compression (an enclosing function's tensor set in a loop)")
+def test_union_find_with_a_nested_find():
+    assert_same_result(union_find_roots, _EDGES, compile=False)
