@@ -176,3 +176,45 @@ def test_closure_accumulator_refusal_names_the_helper_and_the_users_line():
         compiled(*_SIGNS[0])
     message = str(info.value).split("from user code")[0]
     assert "argument 1" not in message and "test_tester31.py" in message.split(":")[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# s04 (refusal of right code with a wrong message, torch.compile only): rejection sampling over
+# a tensor of proposals, `while True: x = u[i]; if v[i] < p(x): return x; i += 1; if i ==
+# len(u): return fallback`, is refused at the `len(u)` line: "`the row` was read as an item of
+# a list with a traced index, and a call given the list rebinds an item". There is no list and
+# no call that rebinds anything (`u` is a tensor; `len(u)` only reads its length); with `i ==
+# 3` in place of `len(u)`, or `while i < len(u):`, it compiles and is right. Replay and
+# torch.export are right. Source: textbook rejection sampling (Beta(2, 2) from uniforms,
+# accept-reject as in Robert & Casella 2.3), the uniforms drawn outside and passed in.
+def rejection_sample(u, v):
+    i = 0
+    tries = 0
+    while True:
+        x = u[i]
+        tries += 1
+        if v[i] < 4 * x * (1 - x):
+            return x, tries
+        i += 1
+        if i == len(u):
+            return torch.tensor(-1.0), tries
+
+
+_UNIFORMS = [(T([0.1, 0.5, 0.9]), T([0.9, 0.5, 0.1])),
+             (T([0.01, 0.02, 0.5]), T([0.9, 0.9, 0.1])),
+             (T([0.01, 0.02, 0.03]), T([0.9, 0.9, 0.9]))]
+
+
+def test_rejection_sampling_replay_and_export():
+    assert_same_result(rejection_sample, _UNIFORMS, compile=False)
+
+
+@pytest.mark.slow_compile  # 30 s on the loaded 2-core machine
+@pytest.mark.xfail(strict=True, reason="tester31 s04: `len(u)` of a tensor after `x = u[i]` in "
+                   "a staged while True is refused under torch.compile as a list item rebound "
+                   "by a call")
+def test_rejection_sampling_compile():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(rejection_sample), fullgraph=True, backend="eager")
+    for args in _UNIFORMS:
+        assert_close(compiled(*args), rejection_sample(*args))
