@@ -218,3 +218,70 @@ def test_rejection_sampling_compile():
     compiled = torch.compile(autoconv.convert(rejection_sample), fullgraph=True, backend="eager")
     for args in _UNIFORMS:
         assert_close(compiled(*args), rejection_sample(*args))
+
+
+# ---------------------------------------------------------------------------------------------
+# s05 (refusal of right code: replay and torch.export a StagingError, torch.compile dynamo's
+# "Data-dependent branching"): an object whose `__call__` is decorated with
+# `@torch.no_grad()` and holds a tensor `if` is called unconverted ("ES.__call__, which runs
+# unconverted: torch.utils._contextlib...decorate_context called it"), although a user class's
+# `__call__` and a `@torch.no_grad()` function or method are each converted (docs/errors.md's
+# table): the same body as a `@torch.no_grad()` method `es.step(loss)` is right.
+# Source: the early-stopping helper of countless training scripts (e.g. the "EarlyStopping"
+# class of Bjarten/early-stopping-pytorch and of many tutorials, with `@torch.no_grad()` added
+# on `__call__` as practitioners do for validation-time code).
+class EarlyStopping:
+    def __init__(self, patience=2, min_delta=0.0):
+        self.patience, self.min_delta = patience, min_delta
+        self.counter = 0
+        self.best_loss = torch.tensor(float("inf"))
+        self.early_stop = False
+
+    @torch.no_grad()
+    def __call__(self, val_loss):
+        if self.best_loss - val_loss > self.min_delta:
+            self.best_loss = val_loss
+            self.counter = 0
+        else:
+            self.counter += 1
+        return self.best_loss
+
+    @torch.no_grad()
+    def step(self, val_loss):  # the same body as a method: converted
+        if self.best_loss - val_loss > self.min_delta:
+            self.best_loss = val_loss
+            self.counter = 0
+        else:
+            self.counter += 1
+        return self.best_loss
+
+
+def early_stopping_call(loss):
+    return EarlyStopping()(loss)
+
+
+def early_stopping_method(loss):
+    return EarlyStopping().step(loss)
+
+
+_LOSSES = [(T(3.0),), (T(1.0),), (T(float("inf")),)]
+
+
+def test_no_grad_method_replay_and_export():
+    assert_same_result(early_stopping_method, _LOSSES, compile=False)
+
+
+@pytest.mark.xfail(strict=True, reason="tester31 s05: a @torch.no_grad() __call__ of a user "
+                   "class runs unconverted: its tensor if is refused")
+def test_no_grad_dunder_call_replay():
+    f = autoconv.autoconv(early_stopping_call)
+    for args in _LOSSES:
+        assert_close(f(*args), early_stopping_call(*args))
+
+
+@pytest.mark.xfail(strict=True, reason="tester31 s05: a @torch.no_grad() __call__ of a user "
+                   "class runs unconverted (torch.export)")
+def test_no_grad_dunder_call_export():
+    module = _exported(early_stopping_call, _LOSSES[0])
+    for args in _LOSSES:
+        assert_close(module(*args), early_stopping_call(*args))
