@@ -19,6 +19,7 @@ A finding not fixed is a strict xfail whose reason starts with its id (tester31 
 from __future__ import annotations
 
 import dataclasses
+import math
 import io
 
 import pytest
@@ -345,3 +346,41 @@ def test_welford_skip_counter_compile():
     got, want = _accumulated(compiled), _accumulated(welford_update)
     # (the counts are right; the field ends a 0-d tensor there too, as tester30 s03 noted)
     assert (got[0], got[1], got[4]) == (want[0], want[1], want[4])
+
+
+# ---------------------------------------------------------------------------------------------
+# s07 (error for right code with a wrong reason, torch.export only): a guarded conversion of a
+# number read with `.item()`, `y = b.item(); if y <= 0: r = torch.tensor(0.0) else: r =
+# torch.tensor(math.log(y))`, is specialised at export "because 'r' may require grad after the
+# true branch but not after the false branch, which makes it under torch.no_grad() ...":
+# nothing requires grad and there is no grad-mode region; the saved program then raises
+# "autoconv specialised this graph" on the other path. autoconv's replay and torch.compile are
+# right; with tensors throughout (`torch.log(b)`) export is right too.
+# Source: a practitioner's safe log-ratio metric on `.item()` values (the KL / perplexity
+# logging helpers of training scripts).
+def safe_log(a, b):
+    y = b.item()
+    if y <= 0:
+        r = torch.tensor(0.0)
+    else:
+        r = torch.tensor(math.log(y) + a.item())
+    return r
+
+
+_LOGS = [(T(1.0), T(2.0)), (T(1.0), T(0.0)), (T(0.5), T(3.0))]
+
+
+def test_item_log_guard_replay():
+    f = autoconv.autoconv(safe_log)
+    for args in _LOGS:
+        assert_close(f(*args), safe_log(*args))
+    assert f.trace_count == 1
+
+
+@pytest.mark.xfail(strict=True, reason="tester31 s07: torch.tensor of an .item() number in a "
+                   "branch is specialised under torch.export for a requires_grad difference "
+                   "that does not exist")
+def test_item_log_guard_export():
+    module = _exported(safe_log, _LOGS[0])
+    for args in _LOGS:
+        assert_close(module(*args), safe_log(*args))
