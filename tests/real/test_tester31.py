@@ -384,3 +384,141 @@ def test_item_log_guard_export():
     module = _exported(safe_log, _LOGS[0])
     for args in _LOGS:
         assert_close(module(*args), safe_log(*args))
+
+
+# ---------------------------------------------------------------------------------------------
+# What worked (right in every mode tried, on inputs that take other paths than the traced one).
+
+# POT 0.9.7 `ot.bregman.greenkhorn` with its log: a `for ii in range(numItermax)` loop with a
+# tensor `break`, a staged `if` choosing a row or a column update by `argmax`, items written
+# with tensor indices (`u[i_1] = new_u`, `G[:, i_2] = ...`), `for ... else`; 15, 19 and 20 trips.
+try:
+    import ot
+except ImportError:  # (POT is optional: only this test needs it)
+    ot = None
+
+
+def _transport_problem(seed, n=4):
+    generator = torch.Generator().manual_seed(seed)
+    a = torch.rand(n, generator=generator, dtype=torch.float64) + 0.1
+    b = torch.rand(n, generator=generator, dtype=torch.float64) + 0.1
+    m = torch.rand(n, n, generator=generator, dtype=torch.float64)
+    return a / a.sum(), b / b.sum(), m
+
+
+def greenkhorn(a, b, m):
+    plan, log = ot.bregman.greenkhorn(a, b, m, 0.5, numItermax=200, stopThr=1e-3, log=True,
+                                      warn=False)
+    return plan, log["n_iter"], log["u"], log["v"]
+
+
+@pytest.mark.slow_compile  # the compile: 53 s on the loaded 2-core machine
+def test_pot_greenkhorn_with_its_log():
+    pytest.importorskip("ot")
+    assert_same_result(greenkhorn, [_transport_problem(0), _transport_problem(1),
+                                    _transport_problem(3)])
+
+
+# BFS levels over an adjacency tensor, the frontier a boolean mask until empty (`while
+# frontier.any()`, `adj[frontier]` of a size known when the graph runs).
+def bfs_levels(adj, source):
+    n = adj.shape[0]
+    dist = torch.full((n,), -1, dtype=torch.long)
+    frontier = torch.zeros(n, dtype=torch.bool)
+    frontier[source] = True
+    visited = frontier.clone()
+    depth = 0
+    while frontier.any():
+        dist[frontier] = depth
+        frontier = adj[frontier].any(0) & ~visited
+        visited |= frontier
+        depth += 1
+    return dist, depth
+
+
+def _path_graph():
+    adj = torch.zeros(5, 5, dtype=torch.bool)
+    for i, j in [(0, 1), (1, 2), (2, 3)]:
+        adj[i, j] = adj[j, i] = True
+    return adj
+
+
+def test_bfs_frontier_until_empty():
+    adj = _path_graph()
+    assert_same_result(bfs_levels, [(adj, T(0)), (adj, T(4)), (adj, T(3))])
+
+
+# Top-p filtering then greedy decoding that stops at an end token read with `.item()`, tokens
+# grown in a list (`len(tokens)` returned).
+torch.manual_seed(0)
+_TABLE = torch.randn(6, 6)
+
+
+def top_p_filter(logits, top_p=0.8):
+    sorted_logits, sorted_idx = torch.sort(logits, descending=True)
+    remove = torch.softmax(sorted_logits, -1).cumsum(-1) > top_p
+    remove[1:] = remove[:-1].clone()
+    remove[0] = False
+    logits = logits.clone()
+    logits[sorted_idx[remove]] = -float("inf")
+    return logits
+
+
+def generate(start, eos: int = 0, max_len: int = 8):
+    tokens = [start]
+    tok = start
+    for _ in range(max_len):
+        tok = torch.argmax(top_p_filter(_TABLE[tok]))
+        if tok.item() == eos:
+            break
+        tokens.append(tok)
+    return torch.stack(tokens), len(tokens)
+
+
+@pytest.mark.slow_compile  # the compile: 17 s on the loaded 2-core machine
+def test_top_p_greedy_decoding_until_eos():
+    assert_same_result(generate, [(T(1),), (T(2),), (T(3),), (T(5),)])
+
+
+# Gauss-Seidel until the update is under a tolerance (a `return` from inside the outer loop, an
+# inner Python loop over rows writing `x[i]`), and the secant method returning its trip count.
+def gauss_seidel(a, b, tol=1e-8, max_iter=200):
+    n = len(b)
+    x = torch.zeros_like(b)
+    for it in range(max_iter):
+        x_old = x.clone()
+        for i in range(n):
+            s = a[i, :i] @ x[:i] + a[i, i + 1:] @ x_old[i + 1:]
+            x[i] = (b[i] - s) / a[i, i]
+        if torch.norm(x - x_old, p=float("inf")) < tol:
+            return x, it + 1
+    return x, max_iter
+
+
+def secant(c, tol=1e-12, maxiter=50):
+    f = lambda x: torch.cos(x) - c * x  # noqa: E731
+    x0, x1 = torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)
+    f0 = f(x0)
+    for i in range(maxiter):
+        f1 = f(x1)
+        x2 = x1 - f1 * (x1 - x0) / (f1 - f0)
+        x0, f0 = x1, f1
+        x1 = x2
+        if abs(x1 - x0) < tol:
+            return x1, i + 1
+    return x1, maxiter
+
+
+_D = torch.float64
+_A = T([[4.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 2.0]], dtype=_D)
+
+
+@pytest.mark.slow_compile  # the compile: 27 s on the loaded 2-core machine
+def test_gauss_seidel_until_converged():
+    assert_same_result(gauss_seidel, [(_A, T([1.0, 2.0, 3.0], dtype=_D)),
+                                      (_A * 10, T([0.0, 0.0, 0.0], dtype=_D)),
+                                      (_A, T([1e3, -2.0, 3.0], dtype=_D))])
+
+
+def test_secant_method_trip_counts():
+    assert_same_result(secant, [T(1.0, dtype=_D), T(0.1, dtype=_D), T(3.0, dtype=_D)])
