@@ -28,29 +28,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import io
 
 import pytest
 import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from tests.support import Calling, assert_close, assert_same_result
+from tests.support import assert_close, assert_same_result, exported
 
 T = torch.tensor
 
 
-def _exported(fn, args):
-    """`fn` converted, exported (strict=False), saved and loaded again."""
-    saved = io.BytesIO()
-    torch.export.save(torch.export.export(Calling(autoconv.convert(fn)), args, strict=False),
-                      saved)
-    saved.seek(0)
-    return torch.export.load(saved).module()
-
-
 # ---------------------------------------------------------------------------------------------
-# s01 (error for right code, every mode, even on Python values): a nested function whose loop
+# s01 (fixed in session 31 by the lead; was an error for right code, every mode, even on Python
+# values): a nested function whose loop
 # sets an item of a tensor of the enclosing function (`buf[i] = v`, `buf[i] += 1`) is
 # converted as if the item assignment bound the name locally: the converted helper starts with
 # `buf = ac.Undefined('buf')` and carries `buf` through the loop, so it no longer reads the
@@ -93,23 +84,17 @@ _EDGES = [(T([[0, 1], [2, 3], [1, 2]]),), (T([[4, 3], [0, 0], [1, 0]]),),
           (T([[0, 4], [4, 2], [3, 1]]),)]
 
 
-@pytest.mark.xfail(strict=True, reason="tester31 s01: an item of an enclosing function's tensor "
-                   "set in a nested function's loop makes the name local: UnboundLocalError")
 def test_closure_tensor_item_set_in_a_loop_on_python_values():
     assert fill_through_a_helper(3).tolist() == [1.0, 2.0, 3.0, 0.0]
     assert autoconv.convert(fill_through_a_helper)(3).tolist() == [1.0, 2.0, 3.0, 0.0]
 
 
-@pytest.mark.xfail(strict=True, reason="tester31 s01: an item of an enclosing function's tensor "
-                   "set in a nested function's loop makes the name local (replay)")
 def test_closure_tensor_item_set_in_a_staged_loop_replay():
     f = autoconv.autoconv(fill_through_a_helper)
     assert_close(f(T(3)), fill_through_a_helper(T(3)))
     assert_close(f(T(1)), fill_through_a_helper(T(1)))
 
 
-@pytest.mark.xfail(strict=True, reason="tester31 s01: union-find's nested find with path "
-                   "compression (an enclosing function's tensor set in a loop)")
 def test_union_find_with_a_nested_find():
     assert_same_result(union_find_roots, _EDGES, compile=False)
 
@@ -230,7 +215,8 @@ def test_rejection_sampling_compile():
 
 
 # ---------------------------------------------------------------------------------------------
-# s05 (refusal of right code: replay and torch.export a StagingError, torch.compile dynamo's
+# s05 (replay and export fixed in session 31 by the lead; was a refusal of right code: replay and
+# torch.export a StagingError, torch.compile dynamo's
 # "Data-dependent branching"): an object whose `__call__` is decorated with
 # `@torch.no_grad()` and holds a tensor `if` is called unconverted ("ES.__call__, which runs
 # unconverted: torch.utils._contextlib...decorate_context called it"), although a user class's
@@ -280,24 +266,21 @@ def test_no_grad_method_replay_and_export():
     assert_same_result(early_stopping_method, _LOSSES, compile=False)
 
 
-@pytest.mark.xfail(strict=True, reason="tester31 s05: a @torch.no_grad() __call__ of a user "
-                   "class runs unconverted: its tensor if is refused")
 def test_no_grad_dunder_call_replay():
     f = autoconv.autoconv(early_stopping_call)
     for args in _LOSSES:
         assert_close(f(*args), early_stopping_call(*args))
 
 
-@pytest.mark.xfail(strict=True, reason="tester31 s05: a @torch.no_grad() __call__ of a user "
-                   "class runs unconverted (torch.export)")
 def test_no_grad_dunder_call_export():
-    module = _exported(early_stopping_call, _LOSSES[0])
+    module = exported(early_stopping_call, _LOSSES[0])
     for args in _LOSSES:
         assert_close(module(*args), early_stopping_call(*args))
 
 
 # ---------------------------------------------------------------------------------------------
-# s06 (silent wrong: autoconv's replay; kin of tester30 s03, without the `return`): a
+# s06 (fixed in session 31 by the lead, NOTE [numbers stored into argument objects]; was silent
+# wrong: autoconv's replay; kin of tester30 s03, without the `return`): a
 # statistics dataclass passed to the function on every batch, whose int counter is bumped
 # under a tensor `if` (`if torch.isnan(x).any(): stats.skipped += 1`) and NOT returned: after
 # the first call the field is a 0-d tensor (Python's is an int: `f"{stats.skipped}"` prints
@@ -341,9 +324,6 @@ def _accumulated(run):
             float(stats.m2))
 
 
-@pytest.mark.xfail(strict=True, reason="tester31 s06: an int field of an argument object "
-                   "bumped under a tensor if (not returned) becomes a tensor, and the counts "
-                   "the caller read after earlier calls change")
 def test_welford_skip_counter_replay():
     assert _accumulated(autoconv.autoconv(welford_update)) == _accumulated(welford_update)
 
@@ -390,7 +370,7 @@ def test_item_log_guard_replay():
                    "branch is specialised under torch.export for a requires_grad difference "
                    "that does not exist")
 def test_item_log_guard_export():
-    module = _exported(safe_log, _LOGS[0])
+    module = exported(safe_log, _LOGS[0])
     for args in _LOGS:
         assert_close(module(*args), safe_log(*args))
 
