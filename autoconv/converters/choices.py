@@ -388,12 +388,23 @@ def _given_to_a_call(stmt, name) -> bool:
                for a in [*call.args, *(k.value for k in call.keywords)])
 
 
-def _calls_given(node, name) -> bool:
+# Builtins that only read their arguments: `len(items)` neither updates a tensor in place nor
+# rebinds a list's item (tester31 s04: `if i == len(u)` after `x = u[i]` was refused under
+# torch.compile as a call that may rebind one).
+_READING_BUILTINS = frozenset((
+    "len", "isinstance", "type", "id", "hash", "repr", "str", "bool", "int", "float", "abs",
+    "min", "max", "sum", "any", "all", "sorted", "tuple", "range", "enumerate", "zip", "print"))
+
+
+def _calls_given(node, name, reading=frozenset()) -> bool:
     """Whether statement `node` (nested statements included) calls a function given `name`
     itself as an argument, or a view method's view of it (`helper(items)`, `y = f(data) + 1`,
     `helper(data.view(2, -1))`; not a method of `name`, which `_tensor_update_of` reads),
-    which may update its tensors in place."""
+    which may update its tensors in place. Calls of the builtins named in `reading` (those of
+    `_READING_BUILTINS` the function does not rebind) do not."""
     for n in walk(node):
+        if isinstance(n, gast.Call) and isinstance(n.func, gast.Name) and n.func.id in reading:
+            continue
         if isinstance(n, gast.Call) and any(
                 isinstance(a, gast.Name) and a.id == name or _viewed(a, name)
                 for a in [*n.args, *(k.value for k in n.keywords)]):
@@ -1077,7 +1088,8 @@ class ChoiceConverter(Converter):
                         # (a row's tensor updated through another name, or an item of a list)
                         rows and any(_outside_updates(later, set()) for later in rest)) and not (
                         # (or by a call given the tensor or the list: `helper(items)`)
-                        any(_calls_given(later, items) for later in rest for items in rows)) \
+                        any(_calls_given(later, items, self._reading_builtins())
+                            for later in rest for items in rows)) \
                         and not (  # (or through a view of it: `data.t()[0].fill_(0)`)
                         any(_updates_by_operator(later, row.items) for later in rest
                             for row in rows)):
@@ -1380,6 +1392,11 @@ class ChoiceConverter(Converter):
                     self._refresh(name, chosen, sources[name], sources), stmt))
         return pre, post, refreshes
 
+    def _reading_builtins(self) -> frozenset:
+        """`_READING_BUILTINS` less the names the function's code binds or its globals hold."""
+        return frozenset(n for n in _READING_BUILTINS
+                         if n not in self.ctx.local_names and n not in self.ctx.globals)
+
     def _around_row(self, stmt, name, items, chosen, update) -> tuple:
         """(refusals before, refreshes after) `stmt` of `name` read as `items[chosen]`."""
         pre, post = [], []
@@ -1389,7 +1406,7 @@ class ChoiceConverter(Converter):
         # tensors' identities and version counters (NOTE [rows read with a traced index, their
         # tensor updated after])
         by_call = not direct and not _updates_by_operator(stmt, items) and _calls_given(
-            stmt, items)
+            stmt, items, self._reading_builtins())
         direct = direct or (not by_call and _updates_through(stmt, items))
         # (a list's `items[i] = t`, or a call given the list, may rebind an item)
         stored = any(isinstance(n, gast.Assign) and any(

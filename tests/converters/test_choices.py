@@ -328,3 +328,38 @@ def test_a_loop_rebinding_on_some_trips_flags_its_nested_if():
             return y
         """,
     )
+
+
+def test_a_builtin_that_only_reads_the_tensor_is_no_call_that_may_update_its_rows():
+    # `len(u)` after `x = u[i]` was followed as a call that may update `u` in place or rebind
+    # an item, and refused under torch.compile (tester31 s04: rejection sampling's
+    # `if i == len(u):`); a user function given `u` still is
+    import autoconv
+    from support import function_from_source
+
+    reads = function_from_source(
+        """
+        def f(u, v):
+            i = 0
+            while True:
+                x = u[i]
+                if v[i] < x:
+                    return x
+                i += 1
+                if i == len(u):
+                    return v[0]
+        """)
+    assert "item_versions" not in autoconv.to_code(reads)
+    calls = function_from_source(
+        """
+        def f(u, v, helper):
+            i = 0
+            while True:
+                x = u[i]
+                if v[i] < x:
+                    return x
+                i += 1
+                if i == helper(u):
+                    return v[0]
+        """)
+    assert "item_versions" in autoconv.to_code(calls)

@@ -173,7 +173,8 @@ def test_closure_accumulator_refusal_names_the_helper_and_the_users_line():
 
 
 # ---------------------------------------------------------------------------------------------
-# s04 (refusal of right code with a wrong message, torch.compile only): rejection sampling over
+# s04 (fixed in session 31 by the lead; was a refusal of right code with a wrong message,
+# torch.compile only): rejection sampling over
 # a tensor of proposals, `while True: x = u[i]; if v[i] < p(x): return x; i += 1; if i ==
 # len(u): return fallback`, is refused at the `len(u)` line: "`the row` was read as an item of
 # a list with a traced index, and a call given the list rebinds an item". There is no list and
@@ -204,9 +205,6 @@ def test_rejection_sampling_replay_and_export():
 
 
 @pytest.mark.slow_compile  # 30 s on the loaded 2-core machine
-@pytest.mark.xfail(strict=True, reason="tester31 s04: `len(u)` of a tensor after `x = u[i]` in "
-                   "a staged while True is refused under torch.compile as a list item rebound "
-                   "by a call")
 def test_rejection_sampling_compile():
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(rejection_sample), fullgraph=True, backend="eager")
