@@ -969,3 +969,54 @@ def test_a_graph_inductor_cannot_compile_is_a_staging_error_naming_the_backend()
     assert type(error.value.__cause__).__name__ == "InductorError"
     torch.testing.assert_close(autoconv.autoconv(grow_until)(torch.full((3,), 4.0)),
                                grow_until(torch.full((3,), 4.0)))
+
+
+def _embedding_decoder(h, table, w):
+    token, tokens, steps = torch.tensor(1), [], 0
+    while token != 0 and steps < 8:
+        h = torch.tanh(torch.nn.functional.embedding(token, table).unsqueeze(0) @ w + h)
+        token = h[0].argmax() % table.shape[0]
+        tokens.append(token)
+        steps += 1
+    return torch.stack(tokens), h
+
+
+def test_an_embedding_row_at_a_0d_index_is_one_copy():
+    # (speed31) `unsqueeze(embedding(table, token), 0)` in a decoder's trip is one
+    # `narrow_copy` of the row: the same values, shape and strides, a fresh tensor.
+    g = torch.Generator().manual_seed(0)
+    table, w = torch.randn(5, 4, generator=g), torch.randn(4, 4, generator=g)
+    h = torch.randn(1, 4, generator=g)
+    graph_module = _graph(_embedding_decoder, h, table, w)
+    source = compile_python(lower(graph_module)).__autoconv_source__
+    assert "_embedding_row(" in source and " embedding(" not in source, source
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            for seed in range(6):
+                h = torch.randn(1, 4, generator=torch.Generator().manual_seed(seed))
+                got = build("python", graph_module, (h, table, w))(h, table, w)
+                want = _embedding_decoder(h, table, w)
+                for a, b in zip(got, want):
+                    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # autograd through a table that requires grad: embedding's own gradient
+    leaf = table.clone().requires_grad_()
+    got = build("python", graph_module, (h, leaf, w))(h, leaf, w)[1].sum()
+    want = _embedding_decoder(h, leaf, w)[1].sum()
+    (got_grad,), (want_grad,) = torch.autograd.grad(got, leaf), torch.autograd.grad(want, leaf)
+    torch.testing.assert_close(got_grad, want_grad, rtol=0, atol=0)
+
+
+def test_an_embedding_row_is_embeddings_row():
+    from autoconv.python_backend import _embedding_row
+    table = torch.arange(15.0).reshape(5, 3)
+    for index in (0, 4):
+        for t in (table, table.t().contiguous().t()):
+            got = _embedding_row(t, torch.tensor(index))
+            want = torch.embedding(t, torch.tensor(index)).unsqueeze(0)
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+            assert got.stride() == want.stride() and got.data_ptr() != t.data_ptr()
+    for index in (5, -1):  # out of range: embedding's own error
+        with pytest.raises(Exception) as error:
+            torch.embedding(table, torch.tensor(index))
+        with pytest.raises(type(error.value), match=re.escape(str(error.value))):
+            _embedding_row(table, torch.tensor(index))
