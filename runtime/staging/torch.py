@@ -1925,9 +1925,11 @@ def _probe_input_changes(bodies, statement: Statement) -> None:
     # tensors a body may update in place unseen (NOTE [inputs updated unseen under dynamo])
     tensors = [i for i, v in enumerate(inputs)
                if isinstance(v, torch.Tensor) and not augmented.is_stand_in(v)]
-    if tensors and not unseen_updates.may_update_unseen(
-            tuple(getattr(fn, "__code__", None) for fn, _ in bodies)):
-        tensors = []
+    if tensors:
+        reached = unseen_updates.may_update_unseen(
+            tuple(getattr(fn, "__code__", None) for fn, _ in bodies), len(statement.state),
+            len(inputs))
+        tensors = [i for i in tensors if i in reached]
     if not read and not held and not tensors:
         return
     state = statement.staged_view()

@@ -194,3 +194,38 @@ def test_the_callers_argument_sees_the_update_under_compile():
         buf, want_buf = torch.ones(3), torch.ones(3)
         assert_close(compiled(x, buf), _accumulate_into_the_argument(x, want_buf))
         assert_close(buf, want_buf)
+
+
+def closure_updates_a_tensor_it_reaches(x):
+    buf = torch.zeros(3)
+
+    def bump():
+        buf.add_(x)  # `buf` reached through the closure, not given to the call
+    if x.sum() > 0:
+        bump()
+    return buf * 1
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "session 31 finding: under torch.compile a tensor a helper reaches by closure (or a "
+    "global) and updates in place in a staged body is no input of the statement: the probe "
+    "does not watch it, and dynamo refuses the cond with its own UncapturedHigherOrderOpError "
+    "('input mutation', no user line); replay and torch.export are right. Expected: the right "
+    "result, or a StagingError at the `if` line saying to pass the tensor as an argument"))
+def test_a_closure_updating_a_tensor_it_reaches_under_compile():
+    from autoconv_runtime import StagingError
+
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(closure_updates_a_tensor_it_reaches),
+                             fullgraph=True, backend="eager")
+    for x in SIGNS:
+        try:
+            got = compiled(x)
+        except StagingError as refused:
+            assert refused.lineno == closure_updates_a_tensor_it_reaches.__code__.co_firstlineno + 5
+            return
+        assert_close(got, closure_updates_a_tensor_it_reaches(x))
+
+
+def test_a_closure_updating_a_tensor_it_reaches_in_replay_and_export():
+    assert_same_result(closure_updates_a_tensor_it_reaches, SIGNS, compile=False)
