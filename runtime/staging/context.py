@@ -17,7 +17,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
-from . import dead_probes, dynamo_draws, kept_effects, specialize
+from . import dead_probes, dynamo_draws, kept_effects, specialize, unseen_updates
 from ..values import is_undefined
 
 __all__ = ["probe", "probing", "types_probe", "probing_types", "probe_side_effects_off",
@@ -282,6 +282,7 @@ def staging(statement: str):
                 if torch.compiler.is_dynamo_compiling():
                     _clear_operator_probes()  # (NOTE [probes in bodies dynamo traces])
                     _clear_dry_tries()  # (what a failed trace left open)
+                    unseen_updates.reset()
                 # (what its nested statements' probes learn: NOTE [probe verdicts])
                 _verdicts[0] = {} if torch.compiler.is_dynamo_compiling() else None
                 if torch.compiler.is_dynamo_compiling():

@@ -37,7 +37,8 @@ from ..identity import identical, type_in
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 from ..values import is_staged, is_undefined, to_tensor
 
-__all__ = ["carried_slots", "carry", "ChangedInput", "is_plain_object", "with_input_as_state",
+__all__ = ["carried_slots", "carry", "ChangedInput", "is_plain_object", "UpdatedInputs",
+           "with_input_as_state", "with_inputs_as_state",
            "refusing_uncarried_changes", "refusing_changes_in_uncarried"]
 
 _REPLACED = "is replaced by another named tuple"
@@ -1175,6 +1176,13 @@ class ChangedInput(Exception):
         return len(self.args) > 2 and self.args[2]
 
 
+class UpdatedInputs(Exception):
+    """Internal, never reaches the user: under dynamo, a probe of the bodies found them
+    updating in place the tensor inputs at the positions `args` (indices into the statement's
+    inputs), which the statement then carries (`with_inputs_as_state`; NOTE [inputs updated
+    unseen under dynamo] in unseen_updates.py)."""
+
+
 # NOTE [objects changed through a call under dynamo]
 # `acc.add(v)` in a staged loop, where the method sets `self.total`, changes an object the body
 # only reads. Outside dynamo the operator's own run of the body finds that (`refusing_uncarried_
@@ -1434,12 +1442,7 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         input_names[index] if not input_names[index].startswith("<") else "<changed object>")
     if changed.through is not None:
         name = f"<the object of {name}>"
-    # Other names for the same object take the state's value in the bodies too (linear_
-    # operator's CG passes `curr_conjugate_vec = precond_residual` to a helper updating it),
-    # and callables reaching it are given rebuilt around that value.
-    same = [i for i, v in enumerate(inputs) if v is held]
-    via = [i for i, v in enumerate(inputs)
-           if i not in same and any(o is held for o in reached_objects(v))]
+    same, via = _moved(inputs, held)
     rest = tuple(v for i, v in enumerate(inputs) if i not in same and i not in via)
     if isinstance(held, torch.Tensor):
         _refuse_views_of(held, inputs, input_names, name, statement)
@@ -1504,8 +1507,49 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
     out = stage([wrap(body, returns) for body, returns in bodies], (*state, held),
                 (*names, name), rest)
     if isinstance(held, torch.Tensor):  # updated in place: every reference to it sees that
-        held.copy_(out[count])
+        if held.is_leaf and held.requires_grad:  # (as runtime/operators.py's `_write_back`)
+            with torch.no_grad():
+                held.copy_(out[count])
+        else:
+            held.copy_(out[count])
     return tuple(out[:count])
+
+
+def _moved(inputs, held) -> tuple:
+    """([the positions of `inputs` that are `held`], [those of the callables reaching it]):
+    the inputs `with_input_as_state` takes out of the statement's inputs."""
+    # Other names for the same object take the state's value in the bodies too (linear_
+    # operator's CG passes `curr_conjugate_vec = precond_residual` to a helper updating it),
+    # and callables reaching it are given rebuilt around that value.
+    same = [i for i, v in enumerate(inputs) if v is held]
+    via = [i for i, v in enumerate(inputs)
+           if i not in same and any(o is held for o in reached_objects(v))]
+    return same, via
+
+
+def with_inputs_as_state(stage, bodies, state, names, inputs, updated, statement):
+    """`with_input_as_state` for each of the tensor inputs at the positions `updated` (an
+    UpdatedInputs), moved into the state together: the statement is staged once, carrying
+    them all (NOTE [inputs updated unseen under dynamo] in unseen_updates.py)."""
+    indices = list(updated.args)
+    first = indices[0]
+    if len(indices) == 1:
+        return with_input_as_state(stage, bodies, state, names, inputs, ChangedInput(first, True),
+                                   statement)
+    gone = set().union(*_moved(inputs, inputs[first]))
+    later = UpdatedInputs(*(i - sum(1 for j in gone if j < i) for i in indices[1:]
+                            if i not in gone))
+    if not later.args:
+        return with_input_as_state(stage, bodies, state, names, inputs, ChangedInput(first, True),
+                                   statement)
+    returns = [r for _, r in bodies]
+
+    def rest(fns, st, nm, ins):
+        return with_inputs_as_state(stage, list(zip(fns, returns)), st, nm, ins, later,
+                                    statement)
+
+    return with_input_as_state(rest, bodies, state, names, inputs, ChangedInput(first, True),
+                               statement)
 
 
 # NOTE [containers in objects autoconv does not carry]

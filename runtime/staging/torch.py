@@ -49,7 +49,7 @@ from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefi
 from . import dict_lists
 from . import (branch_grads, constants, dynamo_kinds, grad_mode, lists, mappings, objects, operators,
                outside_writes, python_state, registry, replaced_lists, shared_containers,
-               verdicts)
+               unseen_updates, verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       types_probe)
@@ -1922,20 +1922,37 @@ def _probe_input_changes(bodies, statement: Statement) -> None:
     # dynamo] in objects.py)
     held = [i for i, v in enumerate(inputs) if objects.is_plain_object(v) or any(
         objects.is_plain_object(o) for o in objects.reached_objects(v))]
-    if not read and not held:
+    # tensors a body may update in place unseen (NOTE [inputs updated unseen under dynamo])
+    tensors = [i for i, v in enumerate(inputs)
+               if isinstance(v, torch.Tensor) and not augmented.is_stand_in(v)]
+    if tensors:
+        reached = unseen_updates.may_update_unseen(
+            tuple(getattr(fn, "__code__", None) for fn, _ in bodies), len(statement.state),
+            len(inputs))
+        tensors = [i for i in tensors if i in reached]
+    if not read and not held and not tensors:
         return
     state = statement.staged_view()
     verdict_key = verdicts.key("inputs", [fn for fn, _ in bodies],
                                (statement.state, statement.kinds, inputs))
     changed = verdicts.known(verdict_key)  # NOTE [probe verdicts]
     if changed is not verdicts.UNKNOWN:
+        if changed is not None and changed[0] == _UPDATED:
+            raise objects.UpdatedInputs(*changed[1:])
         if changed is not None:
             raise objects.ChangedInput(*changed)
         return
+    updated = set()
     with probe():
         for fn, _ in bodies:
-            given = copies(inputs)
-            given, watched = objects.probe_copies(given, held)
+            given, keys = [], []
+            for i, value in enumerate(inputs):
+                if i in tensors:
+                    given.append(augmented.copy_of(value))
+                    keys.append(unseen_updates.watch_copy())
+                else:
+                    given.append(copies((value,))[0])
+            given, watched = objects.probe_copies(tuple(given), held)
             # (the nested dicts and lists too: `d[k]["t"] = ...` with a variable `k` changes
             # the dict `d[k]`, not `d`, which the converter then leaves uncarried)
             before = {i: _nested_contents(given[i], []) for i in read}
@@ -1952,7 +1969,15 @@ def _probe_input_changes(bodies, statement: Statement) -> None:
             if found is not None:
                 verdicts.learn(verdict_key, found.args)
                 raise found
+            updated.update(i for i, written in zip(tensors, unseen_updates.updated(tuple(keys)))
+                           if written)
+    if updated:
+        verdicts.learn(verdict_key, (_UPDATED, *sorted(updated)))
+        raise objects.UpdatedInputs(*sorted(updated))
     verdicts.learn(verdict_key, None)
+
+
+_UPDATED = "updated"  # (a verdict of `_probe_input_changes`: tensor inputs updated unseen)
 
 
 def _nested_contents(value, found, depth: int = 0) -> list:
@@ -2279,7 +2304,7 @@ def _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes)
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
             in_place = replaced_lists.in_place_slots(error, state, names)
-        except objects.ChangedInput as changed:
+        except (objects.ChangedInput, objects.UpdatedInputs) as changed:
             moved = changed
         except lists.BranchLists as error:
             bound = _lists_bound_in_branches(error, bodies, state, names, inputs, staged_pred,
@@ -2287,7 +2312,8 @@ def _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes)
     if bound is not None:
         return stage_if(pred, if_true, if_false, bound, names, like, inputs, dtypes)
     if replaced is None:
-        return objects.with_input_as_state(
+        return (objects.with_inputs_as_state if isinstance(moved, objects.UpdatedInputs)
+                else objects.with_input_as_state)(
             lambda bodies, st, nm, ins: stage_if(pred, *bodies, st, nm, like, ins, dtypes),
             [(b, r) for b, r, _ in bodies], state, names, inputs, moved, statement)
     return replaced_lists.stage_replacing(
@@ -2568,10 +2594,11 @@ def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
             in_place = replaced_lists.in_place_slots(error, state, names)
-        except objects.ChangedInput as changed:
+        except (objects.ChangedInput, objects.UpdatedInputs) as changed:
             moved = changed
     if replaced is None:
-        return objects.with_input_as_state(
+        return (objects.with_inputs_as_state if isinstance(moved, objects.UpdatedInputs)
+                else objects.with_input_as_state)(
             lambda bodies, st, nm, ins: stage_while(*bodies, st, nm, like, ins, statement,
                                                     dtypes, trips),
             [(b, r) for b, r, _ in bodies], state, names, inputs, moved, statement)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import torch
+from torch.fx.experimental.symbolic_shapes import has_static_value
 
 from .. import augmented
 from ..identity import identical, type_in
@@ -142,9 +143,29 @@ def known(verdict_key):
 
 def _same_objects(a: tuple, b: tuple) -> bool:
     for x, y in zip(a, b):
-        if not identical(x, y):  # (numbers among them: see identical)
+        if type_in(x, _NUMBERS) and type_in(y, _NUMBERS):
+            if not _same_numbers(x, y):
+                return False
+        elif not identical(x, y):  # (numbers among them: see identical)
             return False
     return True
+
+
+_NUMBERS = (bool, int, float)
+
+
+def _same_numbers(x, y) -> bool:
+    """Whether two numbers of verdict keys are the same entry: two constants of one type and
+    value, or one symbolic number (`t.item()`). Dynamo shows a symbolic number's `id` as a
+    value of its own trace, which it refuses to compare with a constant's ("Comparison on
+    compile-time-only id or hash value": a statement reading `conv = t.item()` probed after
+    one reading a float argument), so the two kinds are told apart first."""
+    static = has_static_value(x)
+    if static != has_static_value(y):
+        return False
+    if static:
+        return type(x) is type(y) and x == y
+    return identical(x, y)
 
 
 def learn(verdict_key, verdict) -> None:

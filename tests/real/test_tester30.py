@@ -9,8 +9,8 @@ Sources (each function below names its own):
   every mode (`ot.unbalanced.sinkhorn_unbalanced` right in replay and export; refused for its
   nesting depth under torch.compile, as tester 28's s01).
 - linear_operator 0.6.1, `linear_operator.utils.minres.minres` (a `.item()` convergence test
-  every tenth trip; right in replay and export, torch's internal error under torch.compile:
-  s05) and `psd_safe_cholesky` (jitter retries; replay and export).
+  every tenth trip; right in replay, export and torch.compile, where torch's internal error
+  of s05 is fixed) and `psd_safe_cholesky` (jitter retries; replay and export).
 - practitioners' loops: k-means until `torch.equal(assign, prev)`, Newton until
   `torch.allclose`, greedy decoding with `topk` stopping at `tok.item() == eos`: right in every
   mode; an early-stopping / best-loss tracker object passed to the function on every step
@@ -390,25 +390,24 @@ def test_linear_operator_minres_replay_and_export():
     assert_same_result(minres_solve, _SYSTEMS, compile=False)
 
 
-# s05 (internal error: torch.compile): the same `minres` call under torch.compile raises
+# s05 (internal error: torch.compile): the same `minres` call under torch.compile raised
 # torch's UncapturedHigherOrderOpError "Encountered input mutation during higher order op
-# tracing ... torch.while_loop" (placeholders `child_22` ..., no user line, no construct):
-# minres's staged `for` body writes tensors made before the loop in place
-# (`torch.norm(search_update, dim=-2, out=search_update_norm)`, `.div_(...)`, and
-# `_jit_minres_updates`' `torch.mul(..., out=...)` calls). Replay and export run it right.
-# Expected: the right result, or a StagingError at the minres.py line naming the in-place write.
-@pytest.mark.xfail(strict=True, reason=(
-    "tester30 s05: linear_operator's minres under torch.compile: torch's "
-    "UncapturedHigherOrderOpError (input mutation in while_loop), no user line"))
+# tracing ... torch.while_loop" (no user line): minres's staged `for` body writes tensors made
+# before the loop in place (`torch.norm(search_update, dim=-2, out=search_update_norm)`,
+# `.div_(...)`, and `_jit_minres_updates`' `torch.mul(..., out=...)` calls). Fixed in session
+# 31: a probe finds the inputs the body updates unseen and the loop carries them (NOTE [inputs
+# updated unseen under dynamo] in runtime/staging/unseen_updates.py).
+# The check turns off dynamo's own decompositions: dynamo rewrites `t.addcmul_(a, b, value=v)`
+# as `mul` + `fma` + `copy_` ("This can affect numerics for non-inductor backends", torch's
+# config), and on the ill-conditioned system (condition 1e6, not converged in 15 trips) that
+# rounding grows to 0.42 off Python's result; plain torch.compile(fullgraph=True) of minres
+# without autoconv (its `.item()` check taken out) gives the same 0.4207, and 0.0 with the
+# decompositions off, as autoconv's does.
 def test_linear_operator_minres_compile():
     run = _compiled(minres_solve)
-    for args in _SYSTEMS:
-        try:
-            got = run(*args)
-        except StagingError as e:
-            assert "minres.py" in str(e)
-            return
-        assert_close(got, minres_solve(*args))
+    with torch._dynamo.config.patch(enable_dynamo_decompositions=False):
+        for args in _SYSTEMS:
+            assert_close(run(*args), minres_solve(*args))
 
 
 @pytest.mark.filterwarnings("ignore")

@@ -318,13 +318,10 @@ def accumulates_in_a_branch(x, buf):
     return y, buf
 
 
-@pytest.mark.xfail(strict=True, reason="tester29 s06: a converted helper that updates its tensor "
-                   "argument in place (no_grad or not) inside a staged branch: the caller's `if` "
-                   "does not know the argument is updated, and dynamo refuses the branch "
-                   "(UncapturedHigherOrderOpError, 'Encountered input mutation during higher "
-                   "order op tracing', no user line); autoconv's replay and torch.export carry "
-                   "the update (NOTE [inputs updated unseen] in runtime/staging/torch.py)")
 def test_a_helper_updating_its_argument_in_a_branch_under_compile():
+    # tester29 s06: dynamo refused the branch (UncapturedHigherOrderOpError, "Encountered
+    # input mutation during higher order op tracing", no user line); a probe now finds the
+    # update (NOTE [inputs updated unseen under dynamo] in runtime/staging/unseen_updates.py)
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(accumulates_in_a_branch), fullgraph=True,
                              backend="eager")
