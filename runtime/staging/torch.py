@@ -1015,9 +1015,19 @@ class _Watch:
         else:
             self.seen[body.where] = (raw, out)
             if len(self.seen) == len(self.bodies):
+                mixed = len(self.statement.mixed_inputs)
                 if (self.statement.learn_paths([raw for raw, _ in self.seen.values()],
                                                loop=self.before is not None) and self.promote):
-                    raise _Promote({})  # (staged again: see `Statement.learn_paths`)
+                    # (staged again: see `Statement.learn_paths`.) A number only tagged for
+                    # its type on the later trips computes as before, so this round's
+                    # promotions hold for the next: chosen now, not in a run of their own (a
+                    # loop promoting `s = 0` to float32 ran its body three times). A number
+                    # marked as one on some paths computes otherwise: its round chooses.
+                    promoted = {}
+                    if len(self.statement.mixed_inputs) == mixed:
+                        with disable_proxy_modes_tracing():
+                            promoted = self.decide(compare=False)[0]
+                    raise _Promote(promoted)
                 # Comparing sizes must not trace ops into the body's graph (an unbacked size
                 # of the enclosing graph is not tracked by the body's tracer).
                 with disable_proxy_modes_tracing():
