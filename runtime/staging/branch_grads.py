@@ -363,8 +363,8 @@ def _graph_table(tracer) -> dict:
     return table
 
 
-def _operand_flags_of(tracer, operands) -> list:
-    table = _graph_table(tracer)
+def _operand_flags_of(tracer, operands, table=None) -> list:
+    table = _graph_table(tracer) if table is None else table
     return [table.get(a, True) if isinstance(a, torch.fx.Node) else False
             for a in pytree.tree_leaves(list(operands))]
 
@@ -465,8 +465,9 @@ def _last_loop_body_grads(enabled: bool, module_of):
                         tuple(outputs_computed_from_inputs(body, enabled)), None)
             # (NOTE [operands that can require grad]: a carried value may require grad
             # where its value before the loop or the body's result from values that may do)
-            before = _operand_flags_of(tracer, node.args[2])
-            extra = _operand_flags_of(tracer, node.args[3])
+            table = _graph_table(tracer)
+            before = _operand_flags_of(tracer, node.args[2], table)
+            extra = _operand_flags_of(tracer, node.args[3], table)
             carried = list(before)
             while True:
                 out = outputs_may_require_grad(body, enabled, carried + extra)
