@@ -45,6 +45,7 @@ from __future__ import annotations
 import operator
 
 import torch
+from torch._subclasses.fake_tensor import FakeTensor
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
@@ -194,7 +195,10 @@ def _flags(module, graph, enabled: bool, inputs=None, stop=None, cuts=True, tabl
             continue
         if op == "get_attr":
             value = getattr(module, target, None)
-            may[node] = isinstance(value, torch.Tensor) and value.requires_grad
+            # (a fake tensor is one of an enclosing graph a body reads by closure, which the
+            # graph around may call with inputs that require grad: as a placeholder)
+            may[node] = isinstance(value, torch.Tensor) and (
+                value.requires_grad or (isinstance(value, FakeTensor) and _differentiable(value)))
             continue
         if op == "call_function" and target in (_COND, _WHILE_LOOP):
             # (torch's operators: every output where an operand requires grad)
@@ -210,7 +214,14 @@ def _flags(module, graph, enabled: bool, inputs=None, stop=None, cuts=True, tabl
         if _in_place(op, target) and node.args:
             # (the tensor updated keeps its requires_grad: `w -= lr * g` under no_grad on a
             # leaf that requires grad)
+            written = result
             result = result or flag(node.args[0])
+            if written and isinstance(node.args[0], torch.fx.Node):
+                # a value that may require grad written into a view (`out[t] = R`) makes its
+                # base one that may, for the nodes that read the base after the write
+                for base in _bases(node.args[0]):
+                    if _differentiable(_value(base)) or _value(base) is None:
+                        may[base] = True
         value = _value(node)
         if (isinstance(value, torch.Tensor) and not _differentiable(value)) or isinstance(
                 value, (bool, int, float, complex, torch.SymBool, torch.SymInt,
@@ -220,6 +231,21 @@ def _flags(module, graph, enabled: bool, inputs=None, stop=None, cuts=True, tabl
             result = False
         may[node] = result
     return flag(stop) if stop is not None else []
+
+
+def _bases(node) -> list:
+    """`node` and the tensors it is a view of (through aten view ops: select, slice, view,
+    as_strided ...), nearest first."""
+    found = [node]
+    while node.op == "call_function" and node.args and isinstance(node.args[0], torch.fx.Node):
+        schema = getattr(node.target, "_schema", None)
+        returns = getattr(schema, "returns", None)
+        alias = getattr(returns[0], "alias_info", None) if returns else None
+        if alias is None or alias.is_write:
+            break
+        node = node.args[0]
+        found.append(node)
+    return found
 
 
 def _cond_node_of(leaves):
@@ -369,23 +395,55 @@ def _operand_flags_of(tracer, operands, table=None) -> list:
             for a in pytree.tree_leaves(list(operands))]
 
 
-def _checked_against_frames(read):
-    """`read()`, a verdict read with the frames' flags; where it differs from the one read
-    with every loop placeholder as one that may require grad, each enclosing loop's frame is
-    marked `consulted` (NOTE [operands that can require grad])."""
+def _checked_against_frames(read, decide):
+    """`read()`, a verdict read with the frames' flags; where what `decide` makes of it
+    differs from what it makes of the one read with every loop placeholder as one that may
+    require grad, each enclosing loop's frame is marked `consulted` (NOTE [operands that can
+    require grad])."""
     verdict = read()
     loops = [f for f in _FRAMES if f.loop and not f.pessimistic and not all(f.flags)]
-    if not loops:
+    if not loops or verdict is None:
         return verdict
     _IGNORING.append(True)
     try:
         without = read()
     finally:
         _IGNORING.pop()
-    if without != verdict:
+    if without is None or decide(without) != decide(verdict):
         for frame in loops:
             frame.consulted = True
     return verdict
+
+
+def _branch_decisions(verdict, enabled: bool) -> tuple:
+    """Per output of an `if`, what `settled` does with it: detach, refuse or leave alone."""
+    (on_true, source_true), (on_false, source_false) = verdict[0], verdict[1]
+    decided = []
+    for t, f, st, sf in zip(on_true, on_false, source_true, source_false):
+        if not enabled:
+            decided.append("refuse" if t or f else "keep")
+        elif not t and not f:
+            decided.append("detach")
+        elif t != f and (sf if t else st):
+            decided.append("refuse")
+        else:
+            decided.append("keep")
+    return tuple(decided)
+
+
+def _loop_decisions(verdict, enabled: bool) -> tuple:
+    """Per carried value of a loop, what `settled_loop` does with it."""
+    decided = []
+    for may, source, before in zip(verdict[0], verdict[1], verdict[2] or ()):
+        if not enabled:
+            decided.append("refuse" if may else "keep")
+        elif not may and not before:
+            decided.append("detach")
+        elif not may and source:
+            decided.append("refuse")
+        else:
+            decided.append("keep")
+    return tuple(decided)
 
 
 def _made_with_grad(body, enabled: bool, inputs=None) -> list:
@@ -519,7 +577,8 @@ def settled_loop(statement, flat, carried, read_only, tracer_name: str, names, s
     if tracer_name == "dynamo":
         verdict = _dynamo_loop_body_grads(enabled)
     else:
-        verdict = _checked_against_frames(lambda: _last_loop_body_grads(enabled, None))
+        verdict = _checked_against_frames(lambda: _last_loop_body_grads(enabled, None),
+                                          lambda v: _loop_decisions(v, enabled))
     if verdict is None or len(verdict[0]) < len(flat) or len(verdict[1]) < len(flat):
         return flat
     befores = verdict[2]
@@ -601,7 +660,8 @@ def settled(statement, flat, operands, tracer_name: str, seen=()):
     if tracer_name == "dynamo":
         verdict = _dynamo_branch_grads(enabled)
     else:
-        verdict = _checked_against_frames(lambda: _make_fx_branch_grads(leaves, enabled))
+        verdict = _checked_against_frames(lambda: _make_fx_branch_grads(leaves, enabled),
+                                          lambda v: _branch_decisions(v, enabled))
     if verdict is None or any(len(v) < len(leaves) or len(f) < len(leaves)
                               for v, f in verdict):
         return flat

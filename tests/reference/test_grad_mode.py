@@ -364,6 +364,32 @@ def test_a_loop_placeholder_the_body_makes_require_grad_is_read_as_one_that_may(
     assert (e.value.filename, e.value.lineno) == (__file__, line)
 
 
+def grown_through_an_if(x, w):
+    h = torch.zeros_like(w)
+    while h.sum() < 10:
+        if h.sum() > 2:
+            h = h * 2
+        else:
+            h = h + 1
+        h = h + w
+    return h
+
+
+def test_a_loop_placeholder_the_body_makes_require_grad_keeps_its_gradient():
+    # Read as a placeholder without grad (its value before the loop has none), `h` made the
+    # `if` one whose outputs no branch can make require grad: detached, and the gradient
+    # through the earlier trips lost. The body gives it grad (`h + w`): traced again reading
+    # it as one that may, the `if` is left alone and the gradient is Python's
+    inputs = [(x, w * s) for x, w in INPUTS for s in (0.5, 3.0)]
+    for mode, run in _runs(grown_through_an_if, inputs[0]).items():
+        for x, w in inputs:
+            got, want = _outcome(run, x, w), _outcome(grown_through_an_if, x, w)
+            assert [g[0] for g in got] == [w_[0] for w_ in want], (mode, x)
+            for (_, value, grad), (_, want_value, want_grad) in zip(got, want):
+                torch.testing.assert_close(value, want_value)
+                torch.testing.assert_close(grad, want_grad)
+
+
 @pytest.mark.xfail(strict=True, reason="torch.export records nothing of torch.inference_mode(): "
                    "the program, specialised on the branch that enters it, computes gradients "
                    "through it (gradient 1 where Python's value has no grad); autoconv's trace "
