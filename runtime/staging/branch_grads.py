@@ -13,10 +13,12 @@ python backend, a Python `if` over the branches, was right). The reverse under a
 no_grad: `torch.enable_grad()` inside a branch gave an output without grad, and no gradient.
 
 Each branch's graph tells which outputs may require grad: outputs computed from some operand
-while grad mode is on, where every floating operand counts as one that may (an exported program
-may be called with any of them requiring grad; outside export the graph is keyed by, or dynamo
-guards on, the inputs' requires_grad, and a branch passing through an operand that happens not
-to require grad is torch.cond's own semantics, not a grad-mode region). Per output:
+while grad mode is on, where every floating operand that may require grad counts (an exported
+program may be called with any of its floating inputs requiring grad; outside export the graph
+is keyed by, or dynamo guards on, the inputs' requires_grad, and a branch passing through an
+operand that happens not to require grad is torch.cond's own semantics, not a grad-mode
+region). An operand made of Python numbers, or of values without grad, cannot (NOTE [operands
+that can require grad]). Per output:
 
 - no branch can make it require grad: it is detached after the operator, Python's result on
   every path (no grad, no gradient);
@@ -43,6 +45,7 @@ from __future__ import annotations
 import operator
 
 import torch
+from torch._subclasses.fake_tensor import FakeTensor
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
@@ -52,7 +55,8 @@ __all__ = ["settled", "settled_loop", "refuse_inference_mode_change"]
 _COND = torch.ops.higher_order.cond
 _WHILE_LOOP = torch.ops.higher_order.while_loop
 _CLONE = (torch.ops.aten.clone.default, torch.clone, torch.Tensor.clone)
-_DETACH = (torch.ops.aten.detach.default, torch.detach, torch.Tensor.detach)
+_DETACH = (torch.ops.aten.detach.default, torch.ops.aten.detach_.default, torch.detach,
+           torch.Tensor.detach)
 _ENTER_INFERENCE = getattr(torch.autograd.grad_mode, "_enter_inference_mode", None)
 _EXIT_INFERENCE = getattr(torch.autograd.grad_mode, "_exit_inference_mode", None)
 _CUTS = tuple(t for t in (torch._C._set_grad_enabled, _ENTER_INFERENCE, _EXIT_INFERENCE)
@@ -103,23 +107,28 @@ def outputs_may_require_grad(module: torch.fx.GraphModule, enabled: bool, inputs
     return _flags(module, module.graph, enabled, inputs)
 
 
-def outputs_computed_from_inputs(module: torch.fx.GraphModule, enabled: bool) -> list:
+def outputs_computed_from_inputs(module: torch.fx.GraphModule, enabled: bool,
+                                 inputs=None) -> list:
     """`outputs_may_require_grad` as if the graph changed no grad mode and detached nothing:
     per output, whether Python's value could require grad but for those cuts. Where not, the
     value has no gradient whatever the branch does (made from integers, constants): a path
     without grad there is torch.cond's own semantics, not a cut (NOTE [grad mode in
     branches])."""
-    return _flags(module, module.graph, enabled, None, cuts=False)
+    return _flags(module, module.graph, enabled, inputs, cuts=False)
 
 
-def _flags(module, graph, enabled: bool, inputs=None, stop=None, cuts=True):
+def _flags(module, graph, enabled: bool, inputs=None, stop=None, cuts=True, table=None):
     """`outputs_may_require_grad` of `graph` (its get_attr targets on `module`); with `stop`,
     a node of it, whether that node's value may require grad. Without `cuts`, grad-mode
-    changes and detaches are read as if absent."""
-    may = {}
+    changes and detaches are read as if absent. With `table` (a dict), every node's flag is
+    put in it. `inputs` may also be a dict, placeholder -> flag (True where absent)."""
+    may = {} if table is None else table
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     for i, node in enumerate(placeholders):
-        given = inputs[i] if inputs is not None and i < len(inputs) else True
+        if isinstance(inputs, dict):
+            given = inputs.get(node, True)
+        else:
+            given = inputs[i] if inputs is not None and i < len(inputs) else True
         value = _value(node)
         may[node] = bool(given) and (value is None or _differentiable(value))
 
@@ -186,7 +195,10 @@ def _flags(module, graph, enabled: bool, inputs=None, stop=None, cuts=True):
             continue
         if op == "get_attr":
             value = getattr(module, target, None)
-            may[node] = isinstance(value, torch.Tensor) and value.requires_grad
+            # (a fake tensor is one of an enclosing graph a body reads by closure, which the
+            # graph around may call with inputs that require grad: as a placeholder)
+            may[node] = isinstance(value, torch.Tensor) and (
+                value.requires_grad or (isinstance(value, FakeTensor) and _differentiable(value)))
             continue
         if op == "call_function" and target in (_COND, _WHILE_LOOP):
             # (torch's operators: every output where an operand requires grad)
@@ -202,12 +214,38 @@ def _flags(module, graph, enabled: bool, inputs=None, stop=None, cuts=True):
         if _in_place(op, target) and node.args:
             # (the tensor updated keeps its requires_grad: `w -= lr * g` under no_grad on a
             # leaf that requires grad)
+            written = result
             result = result or flag(node.args[0])
+            if written and isinstance(node.args[0], torch.fx.Node):
+                # a value that may require grad written into a view (`out[t] = R`) makes its
+                # base one that may, for the nodes that read the base after the write
+                for base in _bases(node.args[0]):
+                    if _differentiable(_value(base)) or _value(base) is None:
+                        may[base] = True
         value = _value(node)
-        if isinstance(value, torch.Tensor) and not _differentiable(value):
+        if (isinstance(value, torch.Tensor) and not _differentiable(value)) or isinstance(
+                value, (bool, int, float, complex, torch.SymBool, torch.SymInt,
+                        torch.SymFloat)):
+            # (a number read from a tensor, `.item()`, carries no grad: a tensor made of it
+            # cannot require grad, as `torch.tensor(p.max().item())` in Python)
             result = False
         may[node] = result
     return flag(stop) if stop is not None else []
+
+
+def _bases(node) -> list:
+    """`node` and the tensors it is a view of (through aten view ops: select, slice, view,
+    as_strided ...), nearest first."""
+    found = [node]
+    while node.op == "call_function" and node.args and isinstance(node.args[0], torch.fx.Node):
+        schema = getattr(node.target, "_schema", None)
+        returns = getattr(schema, "returns", None)
+        alias = getattr(returns[0], "alias_info", None) if returns else None
+        if alias is None or alias.is_write:
+            break
+        node = node.args[0]
+        found.append(node)
+    return found
 
 
 def _cond_node_of(leaves):
@@ -236,23 +274,185 @@ def _make_fx_branch_grads(leaves, enabled: bool):
     tracer, node = _cond_node_of(leaves)
     if node is None:
         return None
+    inputs = _operand_flags_of(tracer, node.args[3])
     flags = []
     for arg in node.args[1:3]:
         body = getattr(tracer.root, getattr(arg, "target", ""), None)
         if not isinstance(body, torch.fx.GraphModule):
             return None
-        flags.append((tuple(_made_with_grad(body, enabled)),
-                      tuple(outputs_computed_from_inputs(body, enabled))))
+        flags.append((tuple(_made_with_grad(body, enabled, inputs)),
+                      tuple(outputs_computed_from_inputs(body, enabled, inputs))))
     return tuple(flags)
 
 
-def _made_with_grad(body, enabled: bool) -> list:
+# NOTE [operands that can require grad]
+# A branch's graph reads each placeholder as a value that may require grad only where its
+# operand may: a tensor made of Python numbers (the stand-ins of a loop's floats, a list of
+# `.item()` values, `torch.tensor(0.0)` lifted as a constant) cannot, on any path, and a
+# branch that gives it is no grad-mode difference (session 30 specialised a greedy decoder's
+# `if len(toks) == 0:` so). The operands' flags are read from the graph around the statement;
+# in a body being traced, its placeholders' flags are the operands' of its statement
+# (`assuming`). A loop's placeholder may require grad where its value before the loop or the
+# body's result may: the body is traced assuming the first only, and where a statement
+# staged inside it decided otherwise than it would have with every placeholder requiring grad
+# (`consulted`) and the body's result may require grad after all, the loop is traced again
+# with every placeholder read as one that may (`Reassumed`).
+class Frame:
+    """The operands' flags of a statement whose bodies are traced (NOTE [operands that can
+    require grad])."""
+
+    def __init__(self, flags, loop: bool, pessimistic: bool = False):
+        self.flags = tuple(flags)
+        self.loop = loop
+        self.pessimistic = pessimistic
+        self.consulted = False
+        self.placeholders = {}  # the body's placeholder nodes -> flag
+        self.graph = None
+
+
+class Reassumed(Exception):
+    """Ends a loop's trace: a placeholder read as one that cannot require grad may (NOTE
+    [operands that can require grad]); internal, never escapes."""
+
+
+_FRAMES = []  # the statements whose bodies are being traced, innermost last
+_IGNORING = []  # non-empty while the verdicts are read without the frames
+
+
+def frame_for(operands, loop: bool, pessimistic: bool = False):
+    """A Frame of `operands`' flags under make_fx, else None."""
+    from torch.fx.experimental import proxy_tensor
+
+    if torch.compiler.is_dynamo_compiling() or proxy_tensor._CURRENT_MAKE_FX_TRACER is None:
+        return None
+    tracer = getattr(proxy_tensor.get_proxy_mode(), "tracer", None)
+    if tracer is None or not _gradients_may_flow(operands):
+        return None
+    table = _graph_table(tracer)
+    flags = []
+    for value in operands:
+        if not isinstance(value, torch.Tensor):
+            flags.append(False)
+            continue
+        slot = proxy_tensor.get_proxy_slot(value, tracer, None)
+        flags.append(value.requires_grad if slot is None else table.get(slot.proxy.node, True))
+    return Frame(flags, loop, pessimistic)
+
+
+class assuming:
+    """While a body of `frame`'s statement runs on `flat` (its placeholders' values)."""
+
+    def __init__(self, frame, flat):
+        self.frame, self.flat = frame, flat
+
+    def __enter__(self):
+        from torch.fx.experimental import proxy_tensor
+
+        frame = self.frame
+        if frame is None or torch.compiler.is_dynamo_compiling():
+            return
+        tracer = getattr(proxy_tensor.get_proxy_mode(), "tracer", None)
+        if tracer is None:
+            return
+        frame.graph = tracer.graph
+        frame.placeholders = {}
+        for value, flag in zip(self.flat, frame.flags):
+            slot = (proxy_tensor.get_proxy_slot(value, tracer, None)
+                    if isinstance(value, torch.Tensor) else None)
+            if slot is not None:
+                frame.placeholders[slot.proxy.node] = True if frame.pessimistic else flag
+        _FRAMES.append(frame)
+
+    def __exit__(self, *exc):
+        if self.frame is not None and _FRAMES and _FRAMES[-1] is self.frame:
+            _FRAMES.pop()
+
+
+def _graph_table(tracer) -> dict:
+    """Per node of the graph `tracer` builds, whether it may require grad when it runs, with
+    grad mode on at its start: its placeholders as its Frame says, or the traced function's
+    inputs as they were (autoconv's own trace, keyed by their requires_grad), else each one
+    that may."""
+    from . import grad_mode
+
+    graph = tracer.graph
+    inputs = None
+    frame = next((f for f in reversed(_FRAMES) if f.graph is graph), None)
+    if frame is not None and not _IGNORING:
+        inputs = frame.placeholders
+    elif frame is None:
+        inputs = grad_mode.traced_grad_inputs()
+        if inputs is not None and len(inputs) != len(list(graph.find_nodes(op="placeholder"))):
+            inputs = None
+    table = {}
+    _flags(tracer.root, graph, True, inputs, table=table)
+    return table
+
+
+def _operand_flags_of(tracer, operands, table=None) -> list:
+    table = _graph_table(tracer) if table is None else table
+    return [table.get(a, True) if isinstance(a, torch.fx.Node) else False
+            for a in pytree.tree_leaves(list(operands))]
+
+
+def _checked_against_frames(read, decide):
+    """`read()`, a verdict read with the frames' flags; where what `decide` makes of it
+    differs from what it makes of the one read with every loop placeholder as one that may
+    require grad, each enclosing loop's frame is marked `consulted` (NOTE [operands that can
+    require grad])."""
+    verdict = read()
+    loops = [f for f in _FRAMES if f.loop and not f.pessimistic and not all(f.flags)]
+    if not loops or verdict is None:
+        return verdict
+    _IGNORING.append(True)
+    try:
+        without = read()
+    finally:
+        _IGNORING.pop()
+    if without is None or decide(without) != decide(verdict):
+        for frame in loops:
+            frame.consulted = True
+    return verdict
+
+
+def _branch_decisions(verdict, enabled: bool) -> tuple:
+    """Per output of an `if`, what `settled` does with it: detach, refuse or leave alone."""
+    (on_true, source_true), (on_false, source_false) = verdict[0], verdict[1]
+    decided = []
+    for t, f, st, sf in zip(on_true, on_false, source_true, source_false):
+        if not enabled:
+            decided.append("refuse" if t or f else "keep")
+        elif not t and not f:
+            decided.append("detach")
+        elif t != f and (sf if t else st):
+            decided.append("refuse")
+        else:
+            decided.append("keep")
+    return tuple(decided)
+
+
+def _loop_decisions(verdict, enabled: bool) -> tuple:
+    """Per carried value of a loop, what `settled_loop` does with it."""
+    decided = []
+    for may, source, before in zip(verdict[0], verdict[1], verdict[2] or ()):
+        if not enabled:
+            decided.append("refuse" if may else "keep")
+        elif not may and not before:
+            decided.append("detach")
+        elif not may and source:
+            decided.append("refuse")
+        else:
+            decided.append("keep")
+    return tuple(decided)
+
+
+def _made_with_grad(body, enabled: bool, inputs=None) -> list:
     """`outputs_may_require_grad` of a branch's graph; under no_grad, less the operands it
     gives back as they were: Python's `return v` keeps v's requires_grad there, which the
     runtime gives back (NOTE [values passed through a staged if under no_grad] in
     runtime/operators.py), and only a region that enables grad is refused (a `@torch.no_grad()`
     helper `if v.sum() > 0: return v * 3` / `return v` was specialised)."""
-    flags = outputs_may_require_grad(body, enabled)
+    flags = outputs_may_require_grad(body, enabled, inputs)
     if enabled:
         return flags
     return [f and not p for f, p in zip(flags, _passed_through(body))]
@@ -302,6 +502,7 @@ def _last_loop_body_grads(enabled: bool, module_of):
     found. `module_of(target)`: a body's GraphModule."""
     from torch.fx.experimental import proxy_tensor
 
+    dynamo = module_of is not None
     if module_of is None:
         tracer = getattr(proxy_tensor.get_proxy_mode(), "tracer", None)
         if tracer is None:
@@ -317,39 +518,25 @@ def _last_loop_body_grads(enabled: bool, module_of):
             body = module_of(getattr(node.args[1], "target", ""))
             if not isinstance(body, torch.fx.GraphModule):
                 return None
-            return (tuple(outputs_may_require_grad(body, enabled)),
-                    tuple(outputs_computed_from_inputs(body, enabled)))
+            if dynamo:
+                return (tuple(outputs_may_require_grad(body, enabled)),
+                        tuple(outputs_computed_from_inputs(body, enabled)), None)
+            # (NOTE [operands that can require grad]: a carried value may require grad
+            # where its value before the loop or the body's result from values that may do)
+            table = _graph_table(tracer)
+            before = _operand_flags_of(tracer, node.args[2], table)
+            extra = _operand_flags_of(tracer, node.args[3], table)
+            carried = list(before)
+            while True:
+                out = outputs_may_require_grad(body, enabled, carried + extra)
+                grown = [c or bool(o) for c, o in zip(carried, out)] + carried[len(out):]
+                if grown == carried:
+                    break
+                carried = grown
+            return (tuple(out), tuple(outputs_computed_from_inputs(body, enabled,
+                                                                   carried + extra)),
+                    tuple(before))
     return None
-
-
-def _before_may_require_grad(value) -> bool:
-    """Under make_fx: whether `value`, a tensor of the graph being built, may require grad
-    when it runs, every input of the graph counted as one that may, and grad mode on at its
-    start (a traced `detach`, a no_grad region before it, cannot); in autoconv's own trace,
-    whose graph is keyed by its inputs' requires_grad, its inputs as they were."""
-    from torch.fx.experimental import proxy_tensor
-
-    from . import grad_mode
-
-    if not _differentiable(value):
-        return False
-    tracer = getattr(proxy_tensor.get_proxy_mode(), "tracer", None)
-    slot = None if tracer is None else proxy_tensor.get_proxy_slot(value, tracer, None)
-    if slot is None:
-        return True
-    node = slot.proxy.node
-    inputs = grad_mode.traced_grad_inputs() if node.graph is tracer.graph else None
-    if inputs is not None and len(inputs) != len(list(node.graph.find_nodes(op="placeholder"))):
-        inputs = None
-    if node.op == "placeholder":
-        return True if inputs is None else _placeholder_flag(node, inputs)
-    return bool(_flags(tracer.root, node.graph, True, inputs, stop=node))
-
-
-def _placeholder_flag(node, inputs) -> bool:
-    placeholders = list(node.graph.find_nodes(op="placeholder"))
-    index = placeholders.index(node)
-    return bool(inputs[index]) if index < len(inputs) else True
 
 
 def _dynamo_graph():
@@ -369,14 +556,19 @@ def _dynamo_loop_body_grads(enabled: bool):
 _dynamo_loop_body_grads._dynamo_marked_constant = True
 
 
-def settled_loop(statement, flat, carried, read_only, tracer_name: str, names, seen=()):
+def settled_loop(statement, flat, carried, read_only, tracer_name: str, names, seen=(),
+                 frame=None):
     """The while_loop outputs `flat` of `statement` (`names()`: each one's name), each detached where neither its value
     before the loop nor the body can make it require grad (NOTE [grad mode in branches]: a
-    loop's paths are zero trips, the value before it, and some, the body's).
+    loop's paths are zero trips, the value before it, and some, the body's). `frame`: the
+    Frame its body was traced with.
 
     Raises:
         StagingError: where the body cannot make it require grad but its value before the
             loop may (Python's result requires grad after zero trips only).
+        Reassumed: where the body was traced reading a carried value as one that cannot
+            require grad, a statement inside decided on it, and it may (NOTE [operands that
+            can require grad]).
     """
     operands = tuple(carried) + tuple(read_only)
     if tracer_name not in ("dynamo", "make_fx") or not _gradients_may_flow(operands):
@@ -385,20 +577,26 @@ def settled_loop(statement, flat, carried, read_only, tracer_name: str, names, s
     if tracer_name == "dynamo":
         verdict = _dynamo_loop_body_grads(enabled)
     else:
-        verdict = _last_loop_body_grads(enabled, None)
+        verdict = _checked_against_frames(lambda: _last_loop_body_grads(enabled, None),
+                                          lambda v: _loop_decisions(v, enabled))
     if verdict is None or len(verdict[0]) < len(flat) or len(verdict[1]) < len(flat):
         return flat
+    befores = verdict[2]
+    if (frame is not None and frame.consulted and befores is not None and any(
+            may and not assumed for may, assumed in zip(verdict[0], frame.flags))):
+        raise Reassumed()
     sources = verdict[1]
     verdict = _with_seen(verdict[0], seen)
     exact = torch.compiler.is_dynamo_compiling()  # (dynamo guards on requires_grad)
     names = names()
-    may_before = _before_may_require_grad if not exact else None
     out = list(flat)
     for i, (value, before) in enumerate(zip(flat, carried)):
         if not (isinstance(value, torch.Tensor) and _differentiable(value)):
             continue
-        before_may = isinstance(before, torch.Tensor) and (
-            before.requires_grad if exact else may_before(before))
+        if befores is not None and i < len(befores):
+            before_may = isinstance(before, torch.Tensor) and befores[i]
+        else:
+            before_may = isinstance(before, torch.Tensor) and (not exact or before.requires_grad)
         name = names[i] if i < len(names) else "a value"
         if not enabled:
             if verdict[i]:
@@ -462,7 +660,8 @@ def settled(statement, flat, operands, tracer_name: str, seen=()):
     if tracer_name == "dynamo":
         verdict = _dynamo_branch_grads(enabled)
     else:
-        verdict = _make_fx_branch_grads(leaves, enabled)
+        verdict = _checked_against_frames(lambda: _make_fx_branch_grads(leaves, enabled),
+                                          lambda v: _branch_decisions(v, enabled))
     if verdict is None or any(len(v) < len(leaves) or len(f) < len(leaves)
                               for v, f in verdict):
         return flat

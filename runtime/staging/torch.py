@@ -1015,9 +1015,19 @@ class _Watch:
         else:
             self.seen[body.where] = (raw, out)
             if len(self.seen) == len(self.bodies):
+                mixed = len(self.statement.mixed_inputs)
                 if (self.statement.learn_paths([raw for raw, _ in self.seen.values()],
                                                loop=self.before is not None) and self.promote):
-                    raise _Promote({})  # (staged again: see `Statement.learn_paths`)
+                    # (staged again: see `Statement.learn_paths`.) A number only tagged for
+                    # its type on the later trips computes as before, so this round's
+                    # promotions hold for the next: chosen now, not in a run of their own (a
+                    # loop promoting `s = 0` to float32 ran its body three times). A number
+                    # marked as one on some paths computes otherwise: its round chooses.
+                    promoted = {}
+                    if len(self.statement.mixed_inputs) == mixed:
+                        with disable_proxy_modes_tracing():
+                            promoted = self.decide(compare=False)[0]
+                    raise _Promote(promoted)
                 # Comparing sizes must not trace ops into the body's graph (an unbacked size
                 # of the enclosing graph is not tracked by the body's tracer).
                 with disable_proxy_modes_tracing():
@@ -2472,11 +2482,15 @@ def _stage_if(pred, branches, statement: Statement):
         aliased = {}  # NOTE [staged values that alias in Python]
 
         seen_grads = {}  # NOTE [grad mode in branches]
+        # NOTE [operands that can require grad] in branch_grads.py
+        frame = branch_grads.frame_for(operands.flat, loop=False)
 
-        def staged(body, operands=operands, watch=watch, aliased=aliased, seen=seen_grads):
+        def staged(body, operands=operands, watch=watch, aliased=aliased, seen=seen_grads,
+                   frame=frame):
             def run(*flat):
-                out = _lists_as_pairs(
-                    watch.outputs(body, _run_body(statement, operands, body, flat)))
+                with branch_grads.assuming(frame, flat):
+                    raw = _run_body(statement, operands, body, flat)
+                out = _lists_as_pairs(watch.outputs(body, raw))
                 staged_aliases.note_outputs(out, flat, aliased)
                 if not torch.compiler.is_dynamo_compiling():
                     seen[body.where] = branch_grads.requiring_grad(out)
@@ -2627,7 +2641,7 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         _check_by_probe(statement, (body,), loop=True)
         operands = _Operands(statement, unaliased)  # (with the dtypes it chose)
     path = _path_conditions()  # (empty outside an `if`'s probe)
-    round_, again = 0, False
+    round_, again, pessimistic = 0, False, False
     while True:
         if again:
             operands = _Operands(statement, unaliased)
@@ -2635,6 +2649,8 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         carried = operands.flat[: operands.count]
         # The loop carries only the state; the inputs are read-only operands of both bodies.
         read_only = operands.flat[operands.count:]
+        # NOTE [operands that can require grad] in branch_grads.py
+        frame = branch_grads.frame_for(operands.flat, loop=True, pessimistic=pessimistic)
         watch = _Watch(statement, (body,), before=operands.split(operands.flat)[0],
                        promote=round_ < _PROMOTION_ROUNDS - 1)
 
@@ -2651,12 +2667,13 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             # A third-party tracer's predicate need not be a tensor.
             return go.clone() if isinstance(go, torch.Tensor) and _views_an_input(go) else go
 
-        def staged_body(*flat, operands=operands, watch=watch):
+        def staged_body(*flat, operands=operands, watch=watch, frame=frame):
             if torch.compiler.is_dynamo_compiling():  # (it refuses autograd.grad in bodies)
                 return _strided_as_carried(_unalias(_flatten(watch.outputs(body, _run_body(
                     statement, operands, body, flat, loop=True)))[0]), flat)
             differentiated = grad_mode.differentiations()
-            raw = _run_body(statement, operands, body, flat, loop=True)
+            with branch_grads.assuming(frame, flat):
+                raw = _run_body(statement, operands, body, flat, loop=True)
             out = _flatten(watch.outputs(body, raw))[0]
             seen_grads[:] = branch_grads.requiring_grad(out)  # NOTE [grad mode in branches]
             if grad_mode.differentiations() != differentiated:
@@ -2672,12 +2689,14 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             # NOTE [grad mode in branches]
             flat = branch_grads.settled_loop(
                 statement, flat, carried, read_only, registry.owner(*operands.flat).name,
-                lambda: _carried_names(statement), seen_grads)
+                lambda: _carried_names(statement), seen_grads, frame)
             staged_aliases.register_outputs(flat, tuple(carried) + tuple(read_only), aliased,
                                             f"the {statement.kind}'s value")
             break
         except _Unaliased as rebound:
             unaliased |= rebound.args[0]
+        except branch_grads.Reassumed:  # NOTE [operands that can require grad]
+            pessimistic = True
         except _Promote as promote:  # see NOTE [bodies run once]
             statement.dtypes.update(promote.dtypes)
             round_ += 1

@@ -292,6 +292,104 @@ def test_loop_cutting_the_gradient_of_a_value_that_requires_grad_is_refused():
                                                                               x, w)]
 
 
+# (session 31) NOTE [operands that can require grad]: a value that cannot require grad on
+# any path is no grad-mode difference. A tensor made of a number read with `.item()`, a
+# constant lifted out of a branch (`torch.tensor(0.0)`), and a loop's placeholder whose value
+# before the loop and the body's result have no grad (the branch passing it through) were read
+# as ones that may: the `if` was refused, and specialised under torch.export
+def number_or_constant(x, w):
+    m = (x * w).max().item()
+    if x.sum() > 0:
+        r = torch.tensor(m)
+    else:
+        r = torch.tensor(0.0)
+    return x * w, r
+
+
+def statistic_kept_under_no_grad(x, w):
+    best = torch.zeros(())
+    y = x * w
+    while y.sum() < 10:
+        y = y * 1.5
+        if y.sum() > 4:
+            with torch.no_grad():
+                best = y.sum() * 1
+    return y + best
+
+
+@pytest.mark.parametrize("fn", [number_or_constant, statistic_kept_under_no_grad],
+                         ids=lambda f: f.__name__)
+def test_values_that_cannot_require_grad_on_any_path_are_not_refused(fn):
+    inputs = INPUTS + LOOP_INPUTS
+    for mode, run in _runs(fn, inputs[0]).items():
+        if mode == "compile" and fn is statistic_kept_under_no_grad:
+            # (under dynamo a loop's placeholder is still read as one that may require grad,
+            # where an operand requires grad: dynamo's trace of the loop cannot be taken again
+            # if the body gives it grad after all. A refusal, not a wrong value)
+            with pytest.raises(StagingError, match="'best' may require grad"):
+                _outcome(run, *inputs[0])
+            continue
+        for x, w in inputs:
+            got, want = _outcome(run, x, w), _outcome(fn, x, w)
+            assert [g[0] for g in got] == [w_[0] for w_ in want], (mode, x)
+            for (_, value, grad), (_, want_value, want_grad) in zip(got, want):
+                torch.testing.assert_close(value, want_value)
+                if want_grad is not None:
+                    torch.testing.assert_close(grad, want_grad)
+
+
+def pass_through_that_gains_grad(x, w):
+    h = torch.zeros(())
+    while h < 5:
+        if x.sum() > 1:
+            with torch.no_grad():
+                h2 = h + 1
+        else:
+            h2 = h
+        h = h2 + w.sum()
+    return h
+
+
+def test_a_loop_placeholder_the_body_makes_require_grad_is_read_as_one_that_may():
+    # `h` has no grad before the loop, and the body's `h2 + w.sum()` gives it grad: the false
+    # branch's `h2 = h` requires grad after the first trip in Python, the true branch's not.
+    # Read as a placeholder without grad, the `if` was taken for one whose outputs no branch
+    # can make require grad (detached: no gradient through `h2`); the loop is traced again
+    # reading it as one that may, and refused
+    x, w = INPUTS[0]
+    line = pass_through_that_gains_grad.__code__.co_firstlineno + 3
+    with pytest.raises(StagingError, match="'h2' may require grad after the false branch") as e:
+        torch.export.export(Calling(autoconv.convert(pass_through_that_gains_grad)), (x, w),
+                            strict=False)
+    assert (e.value.filename, e.value.lineno) == (__file__, line)
+
+
+def grown_through_an_if(x, w):
+    h = torch.zeros_like(w)
+    while h.sum() < 10:
+        if h.sum() > 2:
+            h = h * 2
+        else:
+            h = h + 1
+        h = h + w
+    return h
+
+
+def test_a_loop_placeholder_the_body_makes_require_grad_keeps_its_gradient():
+    # Read as a placeholder without grad (its value before the loop has none), `h` made the
+    # `if` one whose outputs no branch can make require grad: detached, and the gradient
+    # through the earlier trips lost. The body gives it grad (`h + w`): traced again reading
+    # it as one that may, the `if` is left alone and the gradient is Python's
+    inputs = [(x, w * s) for x, w in INPUTS for s in (0.5, 3.0)]
+    for mode, run in _runs(grown_through_an_if, inputs[0]).items():
+        for x, w in inputs:
+            got, want = _outcome(run, x, w), _outcome(grown_through_an_if, x, w)
+            assert [g[0] for g in got] == [w_[0] for w_ in want], (mode, x)
+            for (_, value, grad), (_, want_value, want_grad) in zip(got, want):
+                torch.testing.assert_close(value, want_value)
+                torch.testing.assert_close(grad, want_grad)
+
+
 @pytest.mark.xfail(strict=True, reason="torch.export records nothing of torch.inference_mode(): "
                    "the program, specialised on the branch that enters it, computes gradients "
                    "through it (gradient 1 where Python's value has no grad); autoconv's trace "

@@ -1979,10 +1979,6 @@ def test_sum_of_a_list_of_numbers_is_a_python_number():
                                                     torch.tensor([-1., -1., -2.])])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "session 30 (grad30): the grad-mode check reads the `if len(toks) == 0:` branches as "
-    "giving requires_grad on one path only (torch.tensor of carried numbers read as a cut) "
-    "and specialises the `if`; the other path raises"))
 def test_a_greedy_decoders_mean_score_is_float32_on_every_path():
     # (tester21b s24) float64 on the traced path (another value: 0.8319129546 for Python's
     # float32 0.8319129348), and the two returns' dtypes differed: torch.export specialised

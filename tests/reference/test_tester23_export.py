@@ -52,18 +52,7 @@ _MODES = {"no_grad": torch.no_grad, "enable_grad": torch.enable_grad,
           "set_grad_enabled_false": lambda: torch.set_grad_enabled(False)}
 
 
-# (session 30: grad30's check of grad mode in branches reads the loop's placeholder for `e`,
-# which the false branch passes through, as a value that may require grad, and specialises the
-# `if` on the path traced: the exported program raises on the others. A refusal, not a wrong
-# value; the torch.no_grad() / set_grad_enabled(False) cases are strict xfails until the check
-# knows which operands can require grad.)
-_REFUSED = pytest.mark.xfail(strict=True, reason=(
-    "grad30: the false branch's pass-through of the loop's placeholder for `e` is taken for a "
-    "value that may require grad; the `if` is specialised and the program raises on other paths"))
-
-
-@pytest.mark.parametrize("mode", [m if m == "enable_grad" else pytest.param(m, marks=_REFUSED)
-                                  for m in _MODES], ids=list(_MODES))
+@pytest.mark.parametrize("mode", list(_MODES))
 def test_a_grad_mode_block_in_a_branch_that_breaks_a_loop(mode):
     fn = _grad_block_in_a_break(_MODES[mode])
     inputs = [(T(1.0),), (T(2.0),), (T(5.0),)]  # 3, 2 and 1 trips
