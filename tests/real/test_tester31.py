@@ -336,7 +336,8 @@ def test_welford_skip_counter_compile():
 
 
 # ---------------------------------------------------------------------------------------------
-# s07 (error for right code with a wrong reason, torch.export only): a guarded conversion of a
+# s07 (fixed in session 31 by regress31, NOTE [operands that can require grad]; was an error
+# for right code with a wrong reason, torch.export only): a guarded conversion of a
 # number read with `.item()`, `y = b.item(); if y <= 0: r = torch.tensor(0.0) else: r =
 # torch.tensor(math.log(y))`, is specialised at export "because 'r' may require grad after the
 # true branch but not after the false branch, which makes it under torch.no_grad() ...":
@@ -364,9 +365,6 @@ def test_item_log_guard_replay():
     assert f.trace_count == 1
 
 
-@pytest.mark.xfail(strict=True, reason="tester31 s07: torch.tensor of an .item() number in a "
-                   "branch is specialised under torch.export for a requires_grad difference "
-                   "that does not exist")
 def test_item_log_guard_export():
     module = exported(safe_log, _LOGS[0])
     for args in _LOGS:
