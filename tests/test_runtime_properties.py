@@ -178,3 +178,20 @@ def test_type_tests_answer_for_the_value_staging_stands_in_for():
 
     graph = make_fx(read, tracing_mode="symbolic")(torch.tensor([1.0, 2.0]))
     assert graph(torch.tensor([1.0, 2.0])).tolist() == [True, True, True, False]
+
+
+def test_no_function_dynamo_calls_for_real_is_named_like_a_builtin():
+    # NOTE [names of functions dynamo calls for real] in runtime/staging/dead_probes.py: dynamo
+    # installs such a function's result in the user's module under the function's name
+    import builtins
+    import importlib
+    import pkgutil
+
+    shadowing = []
+    for info in pkgutil.walk_packages(ac.__path__, ac.__name__ + "."):
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if getattr(value, "_dynamo_marked_constant", False) and hasattr(
+                    builtins, getattr(value, "__name__", "")):
+                shadowing.append(f"{info.name}.{value.__name__}")
+    assert not shadowing

@@ -37,7 +37,7 @@ def probe(types_only: bool = False, draws: list | None = None):
     become zeros when it ends, and `draws` gets their number appended (NOTE [random draws of
     probes under dynamo])."""
     # (NOTE [dead ops of probes])
-    region = dead_probes.open(torch.compiler.is_dynamo_compiling())
+    region = dead_probes.opening(torch.compiler.is_dynamo_compiling())
     if not torch.compiler.is_dynamo_compiling():
         try:
             with _probe(types_only):

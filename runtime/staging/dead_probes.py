@@ -32,7 +32,7 @@ import operator
 import torch
 from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 
-__all__ = ["open", "close", "enter", "leave", "reset"]
+__all__ = ["opening", "close", "enter", "leave", "reset"]
 
 _TOKENS = itertools.count(1)
 _OPEN = [0]  # probes open now: only the outermost one's region is kept (it holds the others')
@@ -57,7 +57,7 @@ def _graph(dynamo: bool):
     return getattr(getattr(get_proxy_mode(), "tracer", None), "graph", None)
 
 
-def open(dynamo: bool) -> int:  # noqa: A001 - the probe's opening, as `close` is its end
+def opening(dynamo: bool) -> int:
     """A token for a probe starting now (`dynamo`: whether dynamo traces it, which a function
     it calls for real cannot ask). Called for real under dynamo."""
     _OPEN[0] += 1
@@ -110,7 +110,15 @@ def reset() -> int:
     return 0
 
 
-for _f in (open, close, enter, leave, reset):
+# NOTE [names of functions dynamo calls for real]
+# Dynamo installs the result of a function it calls for real (`_dynamo_marked_constant`) as a
+# global of the frame it compiles, named after the function: the user's module. Where that
+# name is a builtin's, the module's code then reads the result instead: this one was called
+# `open`, and after a torch.compile of converted code the user's `open(path)` met the int 1
+# ("'int' object is not callable"; found by a test reading its own source after a compiled
+# test in one process). No such function is named like a builtin
+# (tests/test_runtime_properties.py).
+for _f in (opening, close, enter, leave, reset):
     _f._dynamo_marked_constant = True  # (dynamo calls them for real)
 
 
