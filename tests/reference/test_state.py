@@ -2302,7 +2302,7 @@ def test_a_nested_argument_objects_numbers_and_list_follow_each_call():
     assert run(autoconv.autoconv(train_step)) == run(train_step)
 
 
-class Config:
+class CountingConfig:
     def __init__(self):
         self.calls = 0
         self.scale = 2
@@ -2315,7 +2315,7 @@ def counted_scale(cfg, x):
 
 def test_a_python_number_an_argument_objects_field_is_set_to_follows_each_call():
     # (refused before: "an object's Python attributes are not part of the traced signature")
-    cfg = Config()
+    cfg = CountingConfig()
     f = autoconv.autoconv(counted_scale)
     for _ in range(3):
         assert_close(f(cfg, T([1., 2.])), T([2., 4.]))
