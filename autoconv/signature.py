@@ -174,13 +174,14 @@ def _holds_fields(obj) -> bool:
         obj, (torch.nn.Module, type, types.FunctionType, types.MethodType, types.ModuleType))
 
 
-def _python_fields(obj, depth: int = 3) -> tuple:
+def _python_fields(obj, depth: int | None = None) -> tuple:
     """The Python values an object holds in its fields (its `__dict__`), as a key: a graph
     bakes in every Python value it reads (tf.function's rule), so a changed one needs a new
     trace (NOTE [fields of argument objects]). Tensors and modules are left out."""
     fields = getattr(obj, "__dict__", None)
     if not isinstance(fields, dict):
         return ()
+    depth = _FIELD_DEPTH if depth is None else depth
     out = []
     for k, v in fields.items():
         key = _field_key(v, depth)
@@ -189,6 +190,8 @@ def _python_fields(obj, depth: int = 3) -> tuple:
     return tuple(sorted(out, key=lambda entry: entry[0]))
 
 
+# How many levels of lists, dicts and plain objects below an argument object the key holds.
+_FIELD_DEPTH = 3
 # A list or dict longer than this keys its length (and a dict its keys) but not its items.
 _LONG = 64
 _TENSOR_FIELD = ("tensor",)
@@ -235,7 +238,7 @@ def keyed_path(roots, path) -> bool:
         if depth is None:
             if kind != "attr" or not _is_plain_object(value):
                 return False
-            depth = 3
+            depth = _FIELD_DEPTH
         elif kind == "attr":
             if depth <= 0 or not _is_plain_object(value):
                 return False

@@ -58,3 +58,13 @@ def squares(n):
         out.append(i * i)
         i += 1
     return torch.stack(out).sum()
+
+
+def halves_until_small(x):
+    vals = []
+    while x.sum() > 1:
+        x = x * 0.5
+        vals.append(x)
+    if len(vals) > 0:
+        return torch.stack(vals).sum(0)
+    return x

@@ -11,6 +11,7 @@ from torch.utils import _pytree as pytree
 import autoconv
 from autoconv.backends import build, compile_python
 from autoconv.python_backend import _fast_entry, lower
+from programs import halves_until_small
 
 aten = torch.ops.aten
 
@@ -946,29 +947,20 @@ def test_a_row_write_at_an_int_index_is_index_puts():
             _index_put_row_(buffer.clone(), index, torch.tensor(1.0))
 
 
-def grow_until(x):
-    vals = []
-    while x.sum() > 1:
-        x = x * 0.5
-        vals.append(x)
-    if len(vals) > 0:
-        return torch.stack(vals).sum(0)
-    return x
-
-
 def test_a_graph_inductor_cannot_compile_is_a_staging_error_naming_the_backend():
     # torch's inductor fails to lower this graph (the list's length, an unbacked size, reaches
     # a cond: "LoweringException: KeyError: 'unbacked_bindings'"), which reached the user as
     # pages of inductor's IR; the python backend runs the same graph
     from autoconv_runtime import StagingError
 
-    f = autoconv.autoconv(grow_until, backend="inductor")
+    f = autoconv.autoconv(halves_until_small, backend="inductor")
     with pytest.raises(StagingError, match=r"the 'inductor' backend \(torch.compile\) could not "
-                       r"compile grow_until's graph: torch's InductorError.*backend=\"python\"") as error:
+                       r"compile halves_until_small's graph: torch's InductorError"
+                       r".*backend=\"python\"") as error:
         f(torch.full((3,), 4.0))
     assert type(error.value.__cause__).__name__ == "InductorError"
-    torch.testing.assert_close(autoconv.autoconv(grow_until)(torch.full((3,), 4.0)),
-                               grow_until(torch.full((3,), 4.0)))
+    torch.testing.assert_close(autoconv.autoconv(halves_until_small)(torch.full((3,), 4.0)),
+                               halves_until_small(torch.full((3,), 4.0)))
 
 
 def _embedding_decoder(h, table, w):

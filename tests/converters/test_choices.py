@@ -1,6 +1,8 @@
 """ChoiceConverter: an in-place update of a name bound to a choice between tensors, or of a
 list's item read with an index, is written back (NOTE [in-place updates of a choice])."""
 
+import pytest
+
 from support import assert_converts
 
 
@@ -330,28 +332,16 @@ def test_a_loop_rebinding_on_some_trips_flags_its_nested_if():
     )
 
 
-def test_a_builtin_that_only_reads_the_tensor_is_no_call_that_may_update_its_rows():
+@pytest.mark.parametrize("bound, followed", [("len(u)", False), ("helper(u)", True)])
+def test_a_builtin_that_only_reads_the_tensor_is_no_call_that_may_update_its_rows(bound, followed):
     # `len(u)` after `x = u[i]` was followed as a call that may update `u` in place or rebind
     # an item, and refused under torch.compile (tester31 s04: rejection sampling's
     # `if i == len(u):`); a user function given `u` still is
     import autoconv
     from support import function_from_source
 
-    reads = function_from_source(
-        """
-        def f(u, v):
-            i = 0
-            while True:
-                x = u[i]
-                if v[i] < x:
-                    return x
-                i += 1
-                if i == len(u):
-                    return v[0]
-        """)
-    assert "item_versions" not in autoconv.to_code(reads)
-    calls = function_from_source(
-        """
+    fn = function_from_source(
+        f"""
         def f(u, v, helper):
             i = 0
             while True:
@@ -359,7 +349,7 @@ def test_a_builtin_that_only_reads_the_tensor_is_no_call_that_may_update_its_row
                 if v[i] < x:
                     return x
                 i += 1
-                if i == helper(u):
+                if i == {bound}:
                     return v[0]
         """)
-    assert "item_versions" in autoconv.to_code(calls)
+    assert ("item_versions" in autoconv.to_code(fn)) is followed

@@ -15,6 +15,7 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
+from programs import halves_until_small
 from support import assert_same_result
 
 T = torch.tensor
@@ -260,16 +261,6 @@ def test_gradient_through_a_loop_that_runs_zero_times(mode, tmp_path):
         got, want = _gradients(fn, x, w), _gradients(grow_until_large, x, w)
         for g, v in zip(got, want):
             torch.testing.assert_close(g, v if isinstance(g, int) else torch.as_tensor(v))
-
-
-def halves_until_small(x):
-    vals = []
-    while x.sum() > 1:
-        x = x * 0.5
-        vals.append(x)
-    if len(vals) > 0:
-        return torch.stack(vals).sum(0)
-    return x
 
 
 @pytest.mark.parametrize("mode", ["export", "compile", "aot_eager",

@@ -319,31 +319,12 @@ def fill_through_a_nested_helper(n):
     return buf
 
 
-def roots_by_a_nested_find(edges):
-    # union-find with path compression, `find` nested in the function owning `parent`
-    parent = torch.arange(5)
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for i in range(3):
-        a, b = find(edges[i, 0]), find(edges[i, 1])
-        if a != b:
-            parent[a] = b
-    return torch.stack([find(torch.tensor(i)) for i in range(5)])
-
-
 def test_a_nested_function_sets_an_item_of_its_enclosing_functions_tensor():
     # the nested function's `buf[i] = v` made `buf` its own local: UnboundLocalError on Python
-    # values, a wrong refusal when staged (tester31 s01)
+    # values, a wrong refusal when staged (tester31 s01; union-find's nested `find` in
+    # tests/real/test_tester31.py)
     assert autoconv.convert(fill_through_a_nested_helper)(3).tolist() == [1.0, 2.0, 3.0, 0.0]
     # (under torch.compile: dynamo's "input mutation" in while_loop, the closure's tensor
     # written in place by the staged body: tester31 s02 / tester29 s06's kind)
     assert_same_result(fill_through_a_nested_helper,
                        [(torch.tensor(3),), (torch.tensor(1),), (torch.tensor(4),)], compile=False)
-    assert_same_result(roots_by_a_nested_find, [
-        (torch.tensor([[0, 1], [2, 3], [1, 2]]),), (torch.tensor([[4, 3], [0, 0], [1, 0]]),),
-        (torch.tensor([[0, 4], [4, 2], [3, 1]]),)], compile=False)
