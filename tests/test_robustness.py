@@ -509,11 +509,8 @@ def test_module_without_function_becomes_a_function_body():
     assert _with_a_function("f = lambda: 1\n") == "f = lambda: 1\n"
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "found by the generated-functions test in session 31's last clean clone, present at the "
-    "session's start too: a `for` in the body of a class defined in the function has no "
-    "liveness annotations, and the control-flow pass's `_state` meets None | None (an "
-    "internal TypeError where a conversion or a ConversionError is due)"))
+# found by the generated-functions test in session 31: a `for` in the body of a class defined
+# in the function had no liveness annotations and gave an internal TypeError
 def test_a_loop_in_a_local_class_body_converts_or_raises_conversion_error():
     filename, functions = _functions_in(_with_a_function(
         "class A:\n pass\nclass A:\n for [] in ...: pass\n"))

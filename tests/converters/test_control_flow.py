@@ -913,3 +913,44 @@ def test_a_global_float_is_an_input():
         """,
         globals_={"STEP": 0.5},
     )
+
+
+def test_a_local_class_body_stays_python_and_its_methods_convert():
+    # (a class body binds class attributes, run once when the class is made: session 31's
+    # generated-functions test met an internal TypeError converting its loop as the function's)
+    assert_converts(
+        """
+        def f(x):
+            class A:
+                total = 0
+                for j in range(3):
+                    total += j
+
+                def scale(self, y):
+                    while y < 10:
+                        y = y * 2
+                    return y
+            return A().scale(x) + A.total
+        """,
+        """
+        def f(x):
+
+
+            class A:
+                total = 0
+                for j in ac.range_(3):
+                    total += j
+
+                def scale(self, y):
+
+                    def loop_test(y):
+                        return y < 10
+
+                    def loop_body(y):
+                        y = y * 2
+                        return y,
+                    y, = ac.while_stmt(loop_test, loop_body, (y,), ('y',))
+                    return y
+            return ac.converted_method_call(ac.converted_call(A), 'scale', x) + A.total
+        """,
+    )

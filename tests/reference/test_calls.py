@@ -997,3 +997,30 @@ def test_a_library_decorated_dunder_call_of_a_user_class_is_converted():
     # `@torch.no_grad()` on `__call__`: the instance's call ran the wrapper unconverted and the
     # tensor `if` was refused (tester31 s05; the same body as a decorated method converted)
     assert_same_result(keeps_best_called, [(T(3.0),), (T(float("inf")),), (T(1.0),)])
+
+
+def scaled_by_a_local_class(x):
+    class Doubler:
+        # the class body's own loop and jumps run once, as Python, when the class is made
+        limit = 0
+        for j in range(10):
+            if j == 2:
+                continue
+            if j > 5:
+                break
+            limit += j
+
+        def scale(self, y):
+            while y.sum() < self.limit:
+                y = y * 2
+            return y
+
+    return Doubler().scale(x) + Doubler.limit
+
+
+def test_a_local_class_body_runs_as_python_and_its_method_is_staged():
+    # (not under torch.compile: dynamo cannot trace a class statement, "Invalid call to
+    # __build_class__", with or without autoconv)
+    assert_same_result(scaled_by_a_local_class,
+                       [(torch.tensor([1.0, 0.5]),), (torch.tensor([20.0, 1.0]),),
+                        (torch.tensor([3.0, 1.0]),)], compile=False)
