@@ -56,6 +56,7 @@ def _leaves(converter):
 
 
 _STATEMENT_HOLDERS = (gast.stmt, gast.excepthandler, gast.match_case, gast.mod)
+_CLASS_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)
 
 
 class Converter(gast.NodeTransformer):
@@ -141,6 +142,26 @@ class Converter(gast.NodeTransformer):
                     delattr(node, name)
                 elif new is not value:
                     setattr(node, name, new)
+        return node
+
+    def visit_ClassDef(self, node):
+        # NOTE [class bodies stay Python]: a class statement's body runs once, when the class
+        # is made, in a scope of its own whose names are class attributes, which functions and
+        # lambdas made in it do not see. Rewritten as a function's body, its loops' jumps became
+        # flags left behind as class attributes (and a `break` under `try` / `finally` ran an
+        # extra trip), its `raise` a `return` outside a function, its `a and b` a lambda reading
+        # a global `a`. So every converter leaves the body's own statements as written; the
+        # methods in it are functions like any other, and the decorators, bases and keywords
+        # run in the enclosing function.
+        body = []
+        for stmt in node.body:
+            new = self.visit(stmt) if isinstance(stmt, _CLASS_SCOPES) else stmt
+            if new is not None:
+                body.extend(new if isinstance(new, list) else [new])
+        node.body = body
+        if not self.statements_only:
+            for name in ("decorator_list", "bases", "keywords"):
+                setattr(node, name, [self.visit(n) for n in getattr(node, name)])
         return node
 
     @classmethod

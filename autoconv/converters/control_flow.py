@@ -365,18 +365,6 @@ class ControlFlowConverter(Converter):
         return (sorted(set(state) | shared), [i for i in inputs if i not in shared],
                 sorted(shared))
 
-    def visit_ClassDef(self, node):
-        # A class body runs once, when the class statement does, and binds class attributes,
-        # not the function's locals: liveness gives its own statements no state to carry, so
-        # they stay Python, as the class's creation is (a tensor condition there is refused by
-        # the tracer at its line). Its methods are functions like any other.
-        body = []
-        for stmt in node.body:
-            new = self.visit(stmt) if isinstance(stmt, _SCOPES) else stmt
-            body.extend(new if isinstance(new, list) else [new])
-        node.body = body
-        return node
-
     def visit_AnnAssign(self, node):
         # `y: T` alone binds nothing and a function never evaluates its locals' annotations:
         # dropped where the function assigns `y` elsewhere (which keeps `y` local). Kept, it

@@ -85,7 +85,7 @@ class RaiseConverter(Converter):
 
     def visit_ClassDef(self, node):
         outer, self.guarded = self.guarded, 0
-        self.generic_visit(node)
+        node = super().visit_ClassDef(node)
         self.guarded = outer
         return node
 

@@ -916,8 +916,8 @@ def test_a_global_float_is_an_input():
 
 
 def test_a_local_class_body_stays_python_and_its_methods_convert():
-    # (a class body binds class attributes, run once when the class is made: session 31's
-    # generated-functions test met an internal TypeError converting its loop as the function's)
+    # (NOTE [class bodies stay Python]: session 31's generated-functions test met an internal
+    # TypeError converting such a loop as the function's)
     assert_converts(
         """
         def f(x):
@@ -938,7 +938,7 @@ def test_a_local_class_body_stays_python_and_its_methods_convert():
 
             class A:
                 total = 0
-                for j in ac.range_(3):
+                for j in range(3):
                     total += j
 
                 def scale(self, y):

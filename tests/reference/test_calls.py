@@ -1024,3 +1024,36 @@ def test_a_local_class_body_runs_as_python_and_its_method_is_staged():
     assert_same_result(scaled_by_a_local_class,
                        [(torch.tensor([1.0, 0.5]),), (torch.tensor([20.0, 1.0]),),
                         (torch.tensor([3.0, 1.0]),)], compile=False)
+
+
+A_GLOBAL_NAMED_LIKE_A_CLASS_ATTRIBUTE = "global"
+
+
+def class_attributes_made_in_a_function(x):
+    class Table:
+        # (each line a kind that converting the class body as the function's body got wrong:
+        # NOTE [class bodies stay Python] in autoconv/transformer.py)
+        tries = 0
+        for i in range(3):
+            try:
+                if i == 1:
+                    break  # a flag: the loop ran on, `finally` counted an extra trip
+            finally:
+                tries += 1
+        A_GLOBAL_NAMED_LIKE_A_CLASS_ATTRIBUTE = "class"
+        picked = A_GLOBAL_NAMED_LIKE_A_CLASS_ATTRIBUTE and "right"  # a lambda read the global
+        if tries > 5:
+            raise ValueError("too many")  # became `return ...` outside a function
+
+    names = {k: v for k, v in vars(Table).items() if not k.startswith("__")}
+    return x + Table.tries, names
+
+
+def test_a_local_class_body_keeps_its_attributes():
+    want = class_attributes_made_in_a_function(torch.tensor(1.0))
+    assert want[1] == {"tries": 2, "i": 1, "A_GLOBAL_NAMED_LIKE_A_CLASS_ATTRIBUTE": "class",
+                       "picked": "right"}
+    assert_close(autoconv.convert(class_attributes_made_in_a_function)(torch.tensor(1.0)), want)
+    assert autoconv.convert(class_attributes_made_in_a_function)(torch.tensor(1.0))[1] == want[1]
+    got = autoconv.autoconv(class_attributes_made_in_a_function)(torch.tensor(1.0))
+    assert got[1] == want[1]
