@@ -98,6 +98,8 @@ class ConcreteFunction:
         # Where the tensors the graph keeps as constants were read from: each call checks they
         # still hold them (NOTE [captured tensors] in captures.py).
         self._captured = GuardSet(captured)
+        # (a plain attribute: `GuardSet.__bool__` is a Python call on every replay)
+        self._check_captured = self._captured.check if self._captured else None
         # The `ModuleState` slots of the buffers the forward rebinds: the graph's last outputs
         # are stored there on every call (NOTE [rebound buffers] in capture.py).
         self._rebound = tuple(rebound)
@@ -154,8 +156,8 @@ class ConcreteFunction:
                     "Call the autoconv Function, which traces one graph per value")
 
     def _run_flat(self, tensors, args=None, kwargs=None):
-        if self._captured:
-            self._captured.check()
+        if self._check_captured is not None:
+            self._check_captured()
         if self.grad_mode is not None and self.grad_mode is not torch.is_grad_enabled():
             raise RuntimeError(
                 f"{self.__name__}: this graph changes grad mode (torch.no_grad / enable_grad / "
