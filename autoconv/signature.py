@@ -286,9 +286,8 @@ def keyed_path(roots, path) -> bool:
 # A plain object passed as an argument (an early-stopping tracker, a config, a logger) is keyed
 # by identity and by the Python values in its fields, down three levels of lists, dicts and
 # plain objects: scalars by type and value, lists by length, dicts by keys, tensors by place
-# only (a tensor the call stores there is a graph input, read anew on each call; one the
-# function only reads is a constant of the graph, and its rebinding is not seen: README,
-# known wrong). The graph bakes in every Python value the
+# only (the graph reads them anew on each call, and compares their shapes and dtypes: NOTE
+# [tensors in argument objects' fields] in capture.py). The graph bakes in every Python value the
 # trace read there, and the call's stores there are repeated on each replay (NOTE [changed
 # Python values] in capture.py): `log.history.append(loss)` stores at the index the trace
 # appended at, which is the list's end only while its length is the one traced (tester30 s04:

@@ -202,14 +202,75 @@ def _reads_field(c, x):
     return x * c.w
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a tensor in an argument object's field that the graph only reads is a constant of the "
-    "graph: rebinding the field to another tensor (`c.w = torch.tensor(5.)`) replays the old "
-    "one (silently wrong); NOTE [fields of argument objects] says such tensors are graph "
-    "inputs or guarded, and they are neither"))
+# NOTE [tensors in argument objects' fields] in autoconv/capture.py
 def test_a_rebound_tensor_field_is_read_anew():
     f = autoconv.autoconv(_reads_field)
     c, x = Plain(w=torch.tensor(2.0)), torch.ones(2)
     assert torch.equal(f(c, x), x * 2.0)
-    c.w = torch.tensor(5.0)
+    c.w = torch.tensor(5.0)  # (replayed the first tensor: x * 2.0)
     assert torch.equal(f(c, x), x * 5.0)
+    c.w.fill_(9.0)
+    assert torch.equal(f(c, x), x * 9.0)
+    assert f.trace_count == 1
+
+
+def _reads_nested(c, x):
+    return x * c.history[1] + c.inner.bias.sum() * c.opts["k"][0]
+
+
+def test_rebound_tensors_in_lists_dicts_and_nested_objects_are_read_anew():
+    f = autoconv.autoconv(_reads_nested)
+    x = torch.ones(2)
+    c = Plain(history=[torch.tensor(1.0), torch.tensor(2.0)], inner=Plain(bias=torch.ones(3)),
+              opts={"k": [torch.tensor(3.0)]})
+
+    def expected():
+        return x * c.history[1] + c.inner.bias.sum() * c.opts["k"][0]
+
+    assert torch.equal(f(c, x), expected())
+    c.history[1] = torch.tensor(-4.0)
+    c.inner.bias = torch.full((3,), 2.0)
+    c.opts["k"][0] = torch.tensor(0.5)
+    assert torch.equal(f(c, x), expected())
+    assert f.trace_count == 1
+
+
+def _reads_shape(c, x):
+    return x * c.w.shape[0] + c.w.sum()
+
+
+def test_a_tensor_field_of_another_shape_or_dtype_traces_again():
+    f = autoconv.autoconv(_reads_shape)
+    c, x = Plain(w=torch.ones(3)), torch.ones(2)
+    assert torch.equal(f(c, x), x * 3 + 3)
+    c.w = torch.ones(5)  # the graph baked the size the trace read
+    assert torch.equal(f(c, x), x * 5 + 5)
+    assert f.trace_count == 2
+    c.w = torch.ones(5, dtype=torch.float64)
+    out, want = f(c, x), _reads_shape(c, x)
+    assert out.dtype == want.dtype and torch.equal(out, want)
+    assert f.trace_count == 3
+    concrete = f.get_concrete_function(c, x)
+    c.w = torch.ones(2)
+    with pytest.raises(TypeError, match="field"):
+        concrete(c, x)
+
+
+def _reads_item(c, x):
+    total = 0.0
+    for v in c.weights.tolist():
+        total += v
+    for _ in range(int(c.n)):
+        x = x + 1
+    return x * c.w.item() * total
+
+
+def test_a_tensor_field_read_as_a_python_value_is_read_anew():
+    f = autoconv.autoconv(_reads_item)
+    c = Plain(w=torch.tensor(2.0), weights=torch.tensor([1.0, 2.0]), n=torch.tensor(3))
+    x = torch.ones(2)
+    assert torch.equal(f(c, x), _reads_item(c, x))
+    c.w.fill_(3.0)
+    assert torch.equal(f(c, x), _reads_item(c, x))
+    c.w, c.weights, c.n = torch.tensor(5.0), torch.tensor([0.5, 0.5]), torch.tensor(1)
+    assert torch.equal(f(c, x), _reads_item(c, x))  # (the values traced: x * 3.0 * 3.0 + 3)
