@@ -120,6 +120,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         out_info["undo"] = (roots, values_before, live)
         for path, tensor in zip(live, live_tensors):
             store(roots, path, tensor)
+            if path in held_specs:  # read, not stored by the call: nothing to write back
+                before[path] = tensor
         if module is not None:
             # torch.func.functional_call without the module's hooks: `autoconv(module)` runs
             # them as Python around the graph on every call (ConvertedModule), where a hook's

@@ -13,10 +13,11 @@ Four functions with trivial graphs, so that the `Function`'s own work is most of
 Each is timed as a whole call of eager, a whole call of the autoconv `Function`, and the parts
 of the Function's call one by one: the signature (binding, `_extra`, `signature_of`), the cache
 lookup (a dict `get` with an equal signature), the captures check (`GuardSet.check`), the
-graph's inputs (module parameters read live, tensors in an argument object's fields), the graph run (the backend's runner). "other" is
-the whole call less those parts (the output's unflattening, the dispatch itself). CPU time
-(`time.thread_time`), one torch thread, grad off; the variants take turns in short loops and
-each reports its minimum over the rounds (the median beside it).
+graph's inputs (module parameters read live, tensors in an argument object's fields), the
+graph run (the backend's runner). "other" is the whole call less those parts (the output's
+unflattening, the dispatch itself). CPU time (`time.thread_time`), one torch thread, grad off;
+the variants take turns in short loops and each reports its minimum over the rounds (the
+median beside it, in the results).
 
     python benchmarks/call_overhead.py [ROUNDS]
 """
@@ -99,7 +100,8 @@ def _parts(function: Function, args) -> dict:
     signature, leaves = signature_of(bound, kwargs, function._extra())
     concrete = function._cache[signature]
     equal, _ = signature_of(bound, kwargs, function._extra())  # equal, not the cached object
-    inputs = concrete._inputs(leaves)
+    roots = (bound, kwargs, concrete._bound_self)
+    inputs = concrete._inputs(leaves) + [follow(roots, path)[-1] for path in concrete._live]
     runner = concrete._runner
     parts = {
         "signature": lambda: signature_of(*function._bind(args, {}), function._extra()),
@@ -109,7 +111,6 @@ def _parts(function: Function, args) -> dict:
         parts["captures"] = concrete._captured.check
     if concrete._state is not None or concrete._live:
         # parameters and buffers read live; tensors in argument objects' fields followed
-        roots = (bound, kwargs, concrete._bound_self)
         parts["inputs"] = lambda: concrete._inputs(leaves) + [
             follow(roots, path)[-1] for path in concrete._live]
     parts["graph"] = lambda: runner(*inputs)
@@ -155,10 +156,9 @@ def run(rounds: int = ROUNDS) -> dict:
             function(*args)
             assert torch.equal(got, expected), label
             assert function.trace_count == 1, (label, function.trace_count)
-            inner = function
             callables = {"eager": lambda e=eager, a=args: e(*a),
                          "autoconv": lambda f=function, a=args: f(*a)}
-            callables.update(_parts(inner, args))
+            callables.update(_parts(function, args))
             times = _interleaved(callables, rounds)
             assert function.trace_count == 1, (label, "retraced while timed")
             parts = [name for name in times if name not in ("eager", "autoconv")]

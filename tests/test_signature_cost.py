@@ -212,6 +212,7 @@ def test_a_rebound_tensor_field_is_read_anew():
     c.w.fill_(9.0)
     assert torch.equal(f(c, x), x * 9.0)
     assert f.trace_count == 1
+    assert not f.concrete_functions[0]._changed  # read only: nothing written back per call
 
 
 def _reads_nested(c, x):
