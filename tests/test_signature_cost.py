@@ -275,3 +275,54 @@ def test_a_tensor_field_read_as_a_python_value_is_read_anew():
     assert torch.equal(f(c, x), _reads_item(c, x))
     c.w, c.weights, c.n = torch.tensor(5.0), torch.tensor([0.5, 0.5]), torch.tensor(1)
     assert torch.equal(f(c, x), _reads_item(c, x))  # (the values traced: x * 3.0 * 3.0 + 3)
+
+
+# GuardSet.check runs only the pipelines that have places: each alone still sees its change.
+SCALE = 2.0
+TABLE = {"a": 1.0}
+
+
+def _closure_only():
+    factor = 3.0
+
+    def scaled(x):
+        return x * factor
+
+    def rebind(value):
+        nonlocal factor
+        factor = value
+
+    return scaled, rebind
+
+
+def _global_only(x):
+    return x * SCALE
+
+
+def _dict_keys_only(x):
+    return x * len(TABLE)
+
+
+def test_each_guard_pipeline_alone_sees_its_change():
+    global SCALE
+    x = torch.ones(2)
+    scaled, rebind = _closure_only()
+    f = autoconv.autoconv(scaled)
+    assert torch.equal(f(x), x * 3.0)
+    rebind(4.0)  # a closure cell: the reads pipeline only
+    assert torch.equal(f(x), x * 4.0)
+    g = autoconv.autoconv(_global_only)
+    assert torch.equal(g(x), x * 2.0)
+    SCALE = 5.0  # a global: the items pipeline only
+    try:
+        assert torch.equal(g(x), x * 5.0)
+    finally:
+        SCALE = 2.0
+    h = autoconv.autoconv(_dict_keys_only)
+    assert torch.equal(h(x), x * 1)
+    TABLE["b"] = 2.0  # a dict's length: the counts
+    try:
+        assert torch.equal(h(x), x * 2)
+    finally:
+        del TABLE["b"]
+    assert (f.trace_count, g.trace_count, h.trace_count) == (2, 2, 2)
