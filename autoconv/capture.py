@@ -83,6 +83,9 @@ class Capture:
     # graph holds for those values only (NOTE [process state read while tracing] in
     # autoconv_runtime/staging/ambient.py)
     state_read: tuple = ()
+    # (index into `live`, spec) of the argument objects' tensors read live, whose specs each
+    # call compares (NOTE [tensors in argument objects' fields])
+    live_specs: tuple = ()
 
 
 def trace(converted, signature: Signature, leaves, *, name: str, module=None, state=None,
@@ -117,6 +120,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         out_info["undo"] = (roots, values_before, live)
         for path, tensor in zip(live, live_tensors):
             store(roots, path, tensor)
+            if path in held_specs:  # read, not stored by the call: nothing to write back
+                before[path] = tensor
         if module is not None:
             # torch.func.functional_call without the module's hooks: `autoconv(module)` runs
             # them as Python around the graph on every call (ConvertedModule), where a hook's
@@ -171,6 +176,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     # (NOTE [captured Python values] in captures.py)
     places = captures.Places(source if source is not None else converted, module, bound_self)
     live = []
+    held_specs = {}  # path -> spec of the argument objects' tensors read live (NOTE below)
     while True:
         traced = functools.partial(flat_function, live)
         if module is not None:
@@ -221,9 +227,11 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                     restore(roots, path, before)
         reread = [p for p in out_info["changed"]
                   if p not in live and isinstance(follow_or_none(call_roots, p), torch.Tensor)]
-        if not reread:
+        held = _fields_held(graph_module, call_roots, leaves, values_read, live + reread)
+        if not reread and not held:
             break
-        live = live + reread
+        live = live + reread + held
+        held_specs.update((path, field_spec(follow(call_roots, path)[-1])) for path in held)
     with _use_lazy_graph_module(True):
         graph_module = graph_passes.clean_up(graph_module, is_impure=graph_passes.has_effects)
     _check_no_trace_values(graph_module, name)
@@ -239,7 +247,46 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                    out_info["changed"], live, tuple(guards[0]), tuple(guards[1]),
                    tuple(out_info["writes"]), sized, captured,
                    tuple(index for index, _ in out_info.get("rebound", ())), tuple(grads),
-                   tuple(state_read.items()))
+                   tuple(state_read.items()),
+                   tuple((i, held_specs[p]) for i, p in enumerate(live) if p in held_specs))
+
+
+# NOTE [tensors in argument objects' fields]
+# A tensor in a field of a plain object passed as an argument (`f(cfg, x)` reading `cfg.w`) is
+# not a leaf of the arguments' pytree: make_fx met the real tensor and kept it as a constant
+# of the graph, and a call with `cfg.w` rebound to another tensor replayed the first (silently
+# wrong; the signature keys such a field by its place only). Where the graph holds such a
+# tensor as a constant, and the signature holds its place (`keyed_path`), the trace runs again
+# with that place read live: a graph input, read from the call's object on every call, as the
+# tensors a call stores into its objects are (NOTE [changed arguments]). Its shape, dtype,
+# device, requires_grad and layout are not in the signature, so each call compares them with
+# the trace's and, where they differ, the Function traces again (a `Rebound`), as for a global
+# rebound. A tensor read with `.item()`, `.tolist()`, `int()` or `bool()` while tracing was
+# baked and guarded by reading that tensor object again, which a rebinding escaped too: it is
+# read live as well, and the graph reads its value as it reads an argument's. Left as
+# constants, as before: a tensor the graph writes in place (its aliasing with other arguments
+# is keyed for captured tensors only), and one that is also an argument's leaf.
+def _fields_held(graph_module, call_roots, leaves, values_read, live) -> list:
+    """The paths into the argument objects' fields whose tensors `graph_module` holds as
+    constants (or whose values the trace read) and whose places the signature keys (NOTE
+    [tensors in argument objects' fields])."""
+    constants = {id(value) for _, node, value in captures._constants(graph_module)
+                 if not graph_passes._made_by_function(node)}
+    constants.update(id(tensor) for tensor, _, _ in values_read)
+    if not constants:
+        return []
+    kept = {id(t) for t in graph_passes.written_constants(graph_module)}
+    kept.update(id(leaf) for leaf in leaves if isinstance(leaf, torch.Tensor))
+    return [path for path, tensor in tensors_in(call_roots).items()
+            if id(tensor) in constants and id(tensor) not in kept and path not in live
+            and path[0][1] != 2 and any(kind == "attr" for kind, _ in path[1:])
+            and keyed_path(call_roots, path)]
+
+
+def field_spec(tensor) -> tuple:
+    """What a graph traced on `tensor` as an input holds for, beyond its place."""
+    return (tuple(tensor.shape), tensor.dtype, tensor.device, tensor.requires_grad,
+            None if tensor.is_contiguous() else tensor.stride())
 
 
 # NOTE [gradients of arguments]

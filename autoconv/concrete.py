@@ -15,9 +15,9 @@ from autoconv_runtime.errors import user_exception
 from autoconv_runtime.staging import grad_mode, specialize
 
 from . import backends, graph_passes
-from .capture import GRAPH_OUTPUT, Capture, PythonOutput
+from .capture import GRAPH_OUTPUT, Capture, PythonOutput, field_spec
 from .captures import MISSING, Guard, GuardSet, Rebound
-from .object_paths import follow, store
+from .object_paths import follow, path_text, store
 from .signature import (ALIASED, CAPTURED_ALIAS, SAME_TENSOR, Signature, signature_of,
                         with_aliasing, with_captured_aliasing)
 
@@ -65,7 +65,7 @@ class ConcreteFunction:
                  backend: str = "python", input_specs: tuple | None = None,
                  binder: Callable | None = None, changed=(), live=(), bound_self=None,
                  specialized=(), guards=(), writes=None, sized=None, captured=(),
-                 rebound=(), grads=(), state_read=()):
+                 rebound=(), grads=(), state_read=(), live_specs=()):
         self.graph_module = graph_module
         self.signature = signature
         self.backend = backend
@@ -87,6 +87,9 @@ class ConcreteFunction:
         self._writes = list(writes) if writes is not None else [
             (path, GRAPH_OUTPUT) for path in self._changed]
         self._live = list(live)  # paths whose tensors are the graph's last inputs
+        # (index into `_live`, spec) of the argument objects' tensors read live: each call
+        # compares their specs (NOTE [tensors in argument objects' fields] in capture.py)
+        self._live_specs = tuple(live_specs)
         self._bound_self = bound_self
         # The values of the conditions this graph was traced for, and their guards' messages
         # (see NOTE [specialisation] in autoconv_runtime/staging/specialize.py).
@@ -98,6 +101,8 @@ class ConcreteFunction:
         # Where the tensors the graph keeps as constants were read from: each call checks they
         # still hold them (NOTE [captured tensors] in captures.py).
         self._captured = GuardSet(captured)
+        # (a plain attribute: `GuardSet.__bool__` is a Python call on every replay)
+        self._check_captured = self._captured.check if self._captured else None
         # The `ModuleState` slots of the buffers the forward rebinds: the graph's last outputs
         # are stored there on every call (NOTE [rebound buffers] in capture.py).
         self._rebound = tuple(rebound)
@@ -128,7 +133,7 @@ class ConcreteFunction:
                    specialized=capture.specialized, guards=capture.guards,
                    writes=capture.writes, sized=capture.sized, captured=capture.captured,
                    rebound=capture.rebound, grads=capture.grads,
-                   state_read=capture.state_read, **options)
+                   state_read=capture.state_read, live_specs=capture.live_specs, **options)
 
     @property
     def graph(self) -> torch.fx.Graph:
@@ -153,9 +158,17 @@ class ConcreteFunction:
                     f"as {value!r}, which is {now!r} now; the graph holds the path taken then. "
                     "Call the autoconv Function, which traces one graph per value")
 
+    def _check_live_specs(self, held) -> None:
+        for index, spec in self._live_specs:
+            tensor = held[index]
+            if not isinstance(tensor, torch.Tensor) or field_spec(tensor) != spec:
+                where = (f"the argument's field {path_text(self._live[index])} (a tensor "
+                         "of another shape, dtype, device, layout or requires_grad now)")
+                raise Rebound(Guard(where, None, None), tensor)
+
     def _run_flat(self, tensors, args=None, kwargs=None):
-        if self._captured:
-            self._captured.check()
+        if self._check_captured is not None:
+            self._check_captured()
         if self.grad_mode is not None and self.grad_mode is not torch.is_grad_enabled():
             raise RuntimeError(
                 f"{self.__name__}: this graph changes grad mode (torch.no_grad / enable_grad / "
@@ -166,7 +179,10 @@ class ConcreteFunction:
             self._check_state_read()
         if self._live:
             roots = (args, kwargs, self._bound_self)
-            tensors = tensors + [follow(roots, path)[-1] for path in self._live]
+            held = [follow(roots, path)[-1] for path in self._live]
+            if self._live_specs:
+                self._check_live_specs(held)
+            tensors = tensors + held
         runner = self._runner
         if runner is None:
             runner = self._runner = backends.build(self.backend, self.graph_module, tensors)

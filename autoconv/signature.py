@@ -184,10 +184,16 @@ def _python_fields(obj, depth: int | None = None) -> tuple:
     depth = _FIELD_DEPTH if depth is None else depth
     out = []
     for k, v in fields.items():
+        kind = type(v)
+        if kind in _SCALARS:  # (the common field inline: no call of `_field_key`)
+            out.append((k, (kind, v)))
+            continue
         key = _field_key(v, depth)
         if key is not None:
             out.append((k, key))
-    return tuple(sorted(out, key=lambda entry: entry[0]))
+    # (names are distinct: tuples compare on their names alone, as the sort's key)
+    out.sort()
+    return tuple(out)
 
 
 # How many levels of lists, dicts and plain objects below an argument object the key holds.
@@ -195,6 +201,27 @@ _FIELD_DEPTH = 3
 # A list or dict longer than this keys its length (and a dict its keys) but not its items.
 _LONG = 64
 _TENSOR_FIELD = ("tensor",)
+_SCALAR_TYPES = frozenset(_SCALARS)
+_TENSOR_TYPE = frozenset({torch.Tensor})
+# NOTE [signature of a field in one C pipeline]
+# The key of a list, tuple or dict field whose items are all scalars, or all plain tensors, is
+# built by C calls (a subset test of the items' types, then `zip` of the types and the values,
+# or a tuple of tensor entries made once per length) instead of one `_field_key` call an item:
+# the same key, object for object equal, so every signature is what it was, at about a third
+# of the cost (benchmarks/call_overhead.py). The runs of tensor entries are shared tuples, so
+# the cache lookup's comparison with the traced signature finds them identical (an `is`)
+# instead of comparing an entry an item.
+_TENSOR_RUNS = tuple((_TENSOR_FIELD,) * n for n in range(_LONG + 1))
+
+
+def _items_key(values, depth: int) -> tuple:
+    """The keys of a list's (or a dict's) items, as `_field_key` of each gives them."""
+    types = set(map(type, values))
+    if types <= _SCALAR_TYPES:
+        return tuple(zip(map(type, values), values))
+    if types <= _TENSOR_TYPE:
+        return _TENSOR_RUNS[len(values)]
+    return tuple(_field_key(v, depth) for v in values)
 
 
 def _field_key(value, depth: int):
@@ -207,11 +234,11 @@ def _field_key(value, depth: int):
     if kind is list or kind is tuple:
         if depth <= 0 or len(value) > _LONG:
             return (kind, len(value))
-        return (kind, len(value), tuple(_field_key(v, depth - 1) for v in value))
+        return (kind, len(value), _items_key(value, depth - 1))
     if kind is dict:
         if depth <= 0 or len(value) > _LONG:
             return (kind, tuple(value))
-        return (kind, tuple((k, _field_key(v, depth - 1)) for k, v in value.items()))
+        return (kind, tuple(zip(value, _items_key(list(value.values()), depth - 1))))
     if depth > 0 and _is_plain_object(value):
         return ("object", id(value), _python_fields(value, depth - 1))
     return None
@@ -259,7 +286,8 @@ def keyed_path(roots, path) -> bool:
 # A plain object passed as an argument (an early-stopping tracker, a config, a logger) is keyed
 # by identity and by the Python values in its fields, down three levels of lists, dicts and
 # plain objects: scalars by type and value, lists by length, dicts by keys, tensors by place
-# only (their values are graph inputs or guarded). The graph bakes in every Python value the
+# only (the graph reads them anew on each call, and compares their shapes and dtypes: NOTE
+# [tensors in argument objects' fields] in capture.py). The graph bakes in every Python value the
 # trace read there, and the call's stores there are repeated on each replay (NOTE [changed
 # Python values] in capture.py): `log.history.append(loss)` stores at the index the trace
 # appended at, which is the list's end only while its length is the one traced (tester30 s04:
@@ -268,6 +296,7 @@ def keyed_path(roots, path) -> bool:
 # anew, as Python computes anew. Longer lists and dicts (over `_LONG`) key their size only.
 
 
+_is_leaf = pytree.tree_is_leaf
 _positional_specs: dict[int, object] = {}  # number of tensor args -> treespec of (args, {})
 _Tensor = torch.Tensor
 
@@ -275,21 +304,30 @@ _Tensor = torch.Tensor
 def signature_of(args: tuple, kwargs: dict, extra: tuple = ()):
     """(Signature, flat leaves) of a call; `extra` adds (name, value) pairs to the key."""
     if not kwargs:
-        # The common call (plain tensors, positional): no pytree walk. A torch.Size is a tuple
-        # (equal and hashing alike), so the shape goes into the key as it is.
+        # The common call (positional tensors, numbers, objects): no pytree walk, when every
+        # argument is a leaf of pytree's (NOTE [signature without the pytree walk]). A
+        # torch.Size is a tuple (equal and hashing alike), so the shape goes into the key as
+        # it is.
         key = []
+        tensors = 0
         for a in args:
-            if type(a) is not _Tensor:
+            if type(a) is _Tensor:
+                key.append(("tensor", a.shape, a.dtype, a.device,
+                            a.requires_grad and grad_key(a),
+                            None if a.is_contiguous() else a.stride()))
+                tensors += 1
+            elif _is_leaf(a):
+                key.append(_leaf_key(a))
+                tensors += isinstance(a, _Tensor)
+            else:
                 break
-            key.append(("tensor", a.shape, a.dtype, a.device,
-                        a.requires_grad and grad_key(a),
-                        None if a.is_contiguous() else a.stride()))
         else:
             n = len(args)
             spec = _positional_specs.get(n)
             if spec is None:
                 spec = _positional_specs[n] = pytree.tree_flatten((args, {}))[1]
-            if n > 1 and (args[0] is args[1] if n == 2 else len(set(map(id, args))) != n):
+            if tensors > 1 and (args[0] is args[1] if n == 2 else len(
+                    {id(a) for a in args if isinstance(a, _Tensor)}) != tensors):
                 # NOTE [aliased arguments]
                 extra = (*extra, (SAME_TENSOR, _same_tensor_groups(args)))
             return Signature(tuple(key), spec, extra), args
@@ -299,6 +337,15 @@ def signature_of(args: tuple, kwargs: dict, extra: tuple = ()):
     if len(set(tensors)) != len(tensors):
         extra = (*extra, (SAME_TENSOR, _same_tensor_groups(leaves)))
     return Signature(key, treespec, extra), leaves
+
+
+# NOTE [signature without the pytree walk]
+# `pytree.tree_flatten((args, {}))` cost about 7 µs of a call `f(obj, x)` with an argument
+# object (half its signature). Where every positional argument is a leaf of pytree's (a
+# tensor, a number, an object of a type pytree does not flatten; `pytree.tree_is_leaf` says,
+# so a registered dataclass or a namedtuple takes the walk), the leaves are the arguments
+# themselves and the treespec is that of any n leaves: the key, the leaves and the spec are
+# those the walk gives, entry for entry, so every call keys as it did.
 
 
 SAME_TENSOR = "same tensor for arguments"

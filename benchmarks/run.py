@@ -4,6 +4,7 @@
     python_values.py  converted code on Python values vs the original; call and `if` overheads
     staged.py         graph execution on CPU: eager, autoconv replay, TorchScript, torch.compile
     loops.py          loop workloads (bisection, a GRU decoder, NMS, ...): the same five ways
+    call_overhead.py  a replay's per-call work (signature, cache lookup, captures check, graph)
 
     python benchmarks/run.py [--json PATH] [--sections conversion,loops,...] [--threads N]
 
@@ -28,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 
+import call_overhead  # noqa: E402
 import conversion  # noqa: E402
 import loops  # noqa: E402
 import python_values  # noqa: E402
@@ -38,6 +40,7 @@ SECTIONS = [
     ("python_values", python_values.run),
     ("staged", staged.run),
     ("loops", loops.run),
+    ("call_overhead", call_overhead.run),
 ]
 
 
@@ -94,6 +97,14 @@ def _summary(results, durations) -> None:
             cells = [f"{name} {row['x_eager']:.2f}x" if "x_eager" in row else f"{name} FAILED"
                      for name, row in rows.items()]
             print(f"     {label:24} " + "; ".join(cells))
+
+    overhead = results.get("call_overhead")
+    if overhead:
+        print("   per-call overhead (µs, CPU time; autoconv - graph, and eager's whole call):")
+        for label, row in overhead.items():
+            if label != "load":
+                print(f"     {label:24} {row['overhead_us']:.2f} (signature "
+                      f"{row['us']['signature']:.2f}); eager {row['us']['eager']:.2f}")
 
 
 def _jsonable(value):
