@@ -2635,7 +2635,7 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         if trips is None:
             start = _graph_end()
             trips = _count_trips(test, body.fn, statement)
-            counted = _mark_loop_since(start, COUNTED_LOOP, (next(_COUNTS), "count"))
+            counted = _mark_loop_since(start, "count")
         bound = lists.trip_bound(trips, statement.kind)
         # one row more than the trips need: NOTE [a spare row for the backward's extra trip]
         _reserve_lists(statement, lambda g: torch.sym_max(bound * g.count, 1))
@@ -2710,7 +2710,7 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             if not _retable(statement, retabled):
                 raise
     if counted is not None:
-        _mark_loop_since(start, COUNTED_LOOP, (counted[0], "loop"))
+        _mark_loop_since(start, "loop", counted)
     staged, _ = operands.split(tuple(flat) + read_only)
     return _released(statement.marked_numbers(statement.merge(staged)), statement.growth)
 
@@ -2804,10 +2804,11 @@ COUNTED_LOOP = "autoconv_counted_loop"
 _COUNTS = itertools.count()
 
 
-def _mark_loop_since(start, key: str, mark):
-    """Give the last while_loop node make_fx traced after `start` (`_graph_end()`: None
-    where no make_fx graph is being traced) `mark` in its meta under `key`; returns `mark`,
-    or None where there is no such node."""
+def _mark_loop_since(start, role: str, pair: int | None = None) -> int | None:
+    """Mark the last while_loop node make_fx traced after `start` (`_graph_end()`: None
+    where no make_fx graph is being traced, as under dynamo) `COUNTED_LOOP`: (`pair`, a new
+    number where None, `role`). Returns the pair's number, or None where there is no such
+    node."""
     if start is None:
         return None
     graph, last, _ = start
@@ -2815,8 +2816,9 @@ def _mark_loop_since(start, key: str, mark):
         if node is last:
             break
         if node.op == "call_function" and node.target is torch.ops.higher_order.while_loop:
-            node.meta[key] = mark
-            return mark
+            pair = next(_COUNTS) if pair is None else pair
+            node.meta[COUNTED_LOOP] = (pair, role)
+            return pair
     return None
 
 
