@@ -7,13 +7,13 @@ alone, its buffers grown as it goes, and drops the loop that counted its trips.
     out = while_loop(test, body, (zeros([sym_max(rows, 1)]), full([], 0), x))
 
     # the python backend's lines
-    buffer, count, x, trips = zeros([1]), 0, x, 0                  # sized for no trip
+    buffer, count, x, trips, rows = zeros([1]), 0, x, 0, 1         # sized for no trip
     while True:
         if not <test>: break
-        if len(buffer) < max(trips + 1, 1): buffer = _room(buffer, max(trips + 1, 1))
+        if rows < max(trips + 1, 1): buffer = room(...); rows = len(buffer)
         trips += 1
         <body>                                                     # the appends
-    buffer = _rows_exactly(buffer, max(trips, 1))                 # as the graph sized it
+    buffer = rows_exactly(buffer, max(trips, 1))                  # as the graph sized it
 
 The counting loop's count reaches nothing but the sizes of the real loop's buffers, which are
 then sized for zero trips; with nothing reading it, the counting loop is dead code, which the
@@ -26,6 +26,7 @@ buffer has exactly the graph's rows, the rows past the appends zeros as in the g
 
 from __future__ import annotations
 
+import math
 import operator
 
 import sympy
@@ -235,11 +236,17 @@ def rows_source(expr, symbol, trips: str) -> str:
     return f"({source.replace('_trips_', f'({trips})')})"
 
 
+# The fewest bytes a buffer grows to: a list of numbers starts with 512 rows, not 1, 2, 4 ...
+# (a growth is two ops, about as costly as a trip of a small loop)
+_LEAST_BYTES = 4096
+
+
 def room(buffer: torch.Tensor, rows: int) -> torch.Tensor:
     """`buffer` with zero rows after its own, `rows` at least and twice its own at least (so
-    that a loop of n trips grows it log n times)."""
+    that a loop of n trips grows it log n times), and `_LEAST_BYTES` at least."""
     have = buffer.shape[0]
-    extra = max(rows, 2 * have) - have
+    row_bytes = buffer.element_size() * math.prod(buffer.shape[1:])
+    extra = max(rows, 2 * have, _LEAST_BYTES // max(row_bytes, 1)) - have
     return torch.cat([buffer, buffer.new_zeros((extra, *buffer.shape[1:]))])
 
 

@@ -425,9 +425,12 @@ class _Emitter:
         # inside it.
         per_trip = _changes_grad_mode(test_module) or _changes_grad_mode(body_module)
         prologue = None if per_trip else []
-        if grown:
+        if grown:  # the trips, and each buffer's rows, as Python ints
             trips = self.local("trips")
             body.append(f"{indent}{trips} = 0")
+            capacity = {slot: self.local("rows") for slot in grown[1]}
+            for slot, local in capacity.items():
+                body.append(f"{indent}{local} = {state[slot]}.shape[0]")
         loop_at = len(body)
         body.append(f"{indent}while True:")
         test, output = self.inline(test_module, inputs, indent + "    ", prologue=prologue)
@@ -441,8 +444,9 @@ class _Emitter:
             room = self.callee(grown_lists.room)
             for slot, expr in rows.items():
                 need = grown_lists.rows_source(expr, symbol, f"{trips} + 1")
-                body.append(f"{indent}    if len({state[slot]}) < {need}:")
+                body.append(f"{indent}    if {capacity[slot]} < {need}:")
                 body.append(f"{indent}        {state[slot]} = {room}({state[slot]}, {need})")
+                body.append(f"{indent}        {capacity[slot]} = {state[slot]}.shape[0]")
             body.append(f"{indent}    {trips} += 1")
         child, output = self.inline(body_module, inputs, indent + "    ",
                                     _carried_count_of(node), prologue)

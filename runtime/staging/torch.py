@@ -2789,7 +2789,8 @@ def _stage_loop_created_once(test, body, statement: Statement, trips, created, c
 # staged twice: a first loop runs the same bodies with the lists' appends dropped and only counts
 # the trips, and the second, with buffers of that many rows (an unbacked size), makes the lists.
 # The bodies are pure, so both loops take the same path; the first one's prints and asserts are
-# left out (it is traced as a probe).
+# left out (it is traced as a probe). autoconv's python backend runs the second alone (NOTE [one
+# loop for a counted list]).
 
 
 # NOTE [one loop for a counted list]
