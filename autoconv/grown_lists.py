@@ -75,6 +75,12 @@ def grow_in_loops(module: GraphModule) -> bool:
 
 
 def _grow(module: GraphModule, counting: Node, loop: Node) -> bool:
+    # (the python backend writes the growth into the loop's lines where it writes the test and
+    # the body inline: `_inlined_subgraphs` there)
+    if len(loop.args) != 4 or loop.kwargs or any(
+            not isinstance(f, Node) or f.op != "get_attr" or len(f.users) != 1
+            for f in loop.args[:2]):
+        return False
     count = _count_of(counting)
     if count is None or _draws(module, counting):
         return False
@@ -166,8 +172,8 @@ def _sizes(user: Node, read: Node) -> bool:
         parts = user.args[0]
         dim = user.args[1] if len(user.args) > 1 else user.kwargs.get("dim", 0)
         # (the room last: the rows the list had keep their places)
-        return dim == 0 and list(parts).index(read) == len(parts) - 1 and \
-            sum(p is read for p in parts) == 1
+        return (dim == 0 and isinstance(parts, (list, tuple)) and len(parts) > 0
+                and parts[-1] is read and sum(p is read for p in parts) == 1)
     return False
 
 
