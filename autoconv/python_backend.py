@@ -34,7 +34,7 @@ from torch.fx import GraphModule, Node
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 from torch.utils import _pytree as pytree
 
-from . import graph_passes, rnn_cells, scalar_loops
+from . import graph_passes, grown_lists, rnn_cells, scalar_loops
 from .graph_passes import is_fresh, same_known_shape, same_strides
 
 __all__ = ["build", "compile_python", "lower"]
@@ -398,8 +398,9 @@ class _Emitter:
         of their final values."""
         cond_fn, body_fn, carried, additional = node.args[:4]
         body, indent = self.lines, self.indent
+        grown = node.meta.get(grown_lists.GROWN)  # buffers that grow as it runs
         # A loop over 0-d numbers runs as Python arithmetic where that is exact.
-        scalar = scalar_loops.emit_scalar_while(
+        scalar = None if grown else scalar_loops.emit_scalar_while(
             node, name, self.owner, self.arg, self.namespace, indent)
         if scalar is not None:
             guard, lines = scalar
@@ -424,6 +425,12 @@ class _Emitter:
         # inside it.
         per_trip = _changes_grad_mode(test_module) or _changes_grad_mode(body_module)
         prologue = None if per_trip else []
+        if grown:  # the trips, and each buffer's rows, as Python ints
+            trips = self.local("trips")
+            body.append(f"{indent}{trips} = 0")
+            capacity = {slot: self.local("rows") for slot in grown[1]}
+            for slot, local in capacity.items():
+                body.append(f"{indent}{local} = {state[slot]}.shape[0]")
         loop_at = len(body)
         body.append(f"{indent}while True:")
         test, output = self.inline(test_module, inputs, indent + "    ", prologue=prologue)
@@ -432,6 +439,15 @@ class _Emitter:
         body.append(f"{indent}    if not {test.arg(output)}:")
         body.append(f"{indent}        break")
         test.release(output)
+        if grown:  # the rows the graph would have sized each buffer with for one trip more
+            symbol, rows = grown
+            room = self.callee(grown_lists.room)
+            for slot, expr in rows.items():
+                need = grown_lists.rows_source(expr, symbol, f"{trips} + 1")
+                body.append(f"{indent}    if {capacity[slot]} < {need}:")
+                body.append(f"{indent}        {state[slot]} = {room}({state[slot]}, {need})")
+                body.append(f"{indent}        {capacity[slot]} = {state[slot]}.shape[0]")
+            body.append(f"{indent}    {trips} += 1")
         child, output = self.inline(body_module, inputs, indent + "    ",
                                     _carried_count_of(node), prologue)
         outputs = output if isinstance(output, (tuple, list)) else (output,)
@@ -440,6 +456,12 @@ class _Emitter:
         child.release(output)
         if prologue:
             body[loop_at:loop_at] = [indent + line for line in prologue]
+        if grown:  # the rows the graph sized it with
+            symbol, rows = grown
+            exactly = self.callee(grown_lists.rows_exactly)
+            for slot, expr in rows.items():
+                body.append(f"{indent}{state[slot]} = {exactly}({state[slot]}, "
+                            f"{grown_lists.rows_source(expr, symbol, trips)})")
         if node.users:
             body.append(f"{indent}{name} = ({', '.join(state)}{',' if state else ''})")
         if state:  # the tuple holds them now (or nothing does)
@@ -875,7 +897,10 @@ def _embedding_row(weight: torch.Tensor, index: torch.Tensor, *rest) -> torch.Te
 
 # In the order they ran before the split; each ordering kept (see each pass's docstring).
 _LOWERING = (graph_passes.fuse_linear, lambda module: rnn_cells.fuse_gru_cells(module.graph),
-             graph_passes.in_place_to_functional, graph_passes.drop_clones, embedding_rows)
+             graph_passes.in_place_to_functional, graph_passes.drop_clones, embedding_rows,
+             # (on the loops' writes as `drop_clones` left them; before `counters_as_ints`,
+             # which reads them then)
+             grown_lists.grow_in_loops)
 
 
 def build(graph_module: GraphModule) -> Callable:

@@ -10,7 +10,8 @@ ratio to eager (below 1: faster than eager).
 * collatz(27), newton_sqrt(2.0): scalar `while` loops on 0-d tensors (from staged.py).
 * bisection: a root of x^3 - 2x - 5 on [2, 3] to a 1e-9 tolerance (a `while` with an `if`).
 * gru_greedy: a greedy decoder over a small randomly initialised GRU cell that appends each
-  token to a list until it emits EOS (or 24 tokens), then stacks them.
+  token to a list until it emits EOS (or 24 tokens), then stacks them; "no bound": the same
+  without the 24 (`while token != eos:`), whose list the graph sizes by counting the trips.
 * nms_mask: non-maximum suppression of 32 boxes as a fixed-shape suppression mask (a `for` over
   the boxes in score order with a data-dependent `if`).
 * branchy seed model: 100 x (Linear(64) + ReLU) with a data-dependent branch every 10 layers.
@@ -77,6 +78,21 @@ class GreedyDecoder(torch.nn.Module):
         return torch.stack(tokens)
 
 
+class UnboundedGreedyDecoder(GreedyDecoder):
+    """The greedy decoder without `steps < max_len`: no bound on the trips that a test names,
+    so the graph counts them in a first loop to size the list (NOTE [lists in while loops]);
+    the python backend runs one (autoconv/grown_lists.py)."""
+
+    def forward(self, h):
+        token = torch.tensor(1, device=h.device)
+        tokens = []
+        while token != self.eos:
+            h = self.cell(self.embed(token), h)
+            token = self.out(h).argmax(-1)
+            tokens.append(token)
+        return torch.stack(tokens)
+
+
 def nms_mask(boxes, scores):
     """Non-maximum suppression (IoU > 0.5) as a mask over the boxes sorted by score."""
     order = scores.argsort(descending=True)
@@ -135,6 +151,11 @@ def _decoder():
     return GreedyDecoder().eval()
 
 
+def _unbounded_decoder():
+    torch.manual_seed(3)
+    return UnboundedGreedyDecoder().eval()
+
+
 def _seed():
     torch.manual_seed(0)
     return staged.seed_model()
@@ -156,6 +177,8 @@ WORKLOADS = [
     ("gru_greedy (until EOS)", _decoder, lambda: (torch.randn(32,
                                                                generator=torch.Generator()
                                                                .manual_seed(1)),), 1e6, "µs"),
+    ("gru_greedy (until EOS, no bound)", _unbounded_decoder,
+     lambda: (torch.randn(32, generator=torch.Generator().manual_seed(1)),), 1e6, "µs"),
     ("nms_mask(32 boxes)", lambda: nms_mask, _boxes, 1e6, "µs"),
     ("branchy seed model", _branchy, lambda: (torch.rand(20, 28, 28),), 1e3, "ms"),
     ("seed model", _seed, lambda: (torch.rand(20, 28, 28),), 1e3, "ms"),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import itertools
 import logging
 import threading
 import types
@@ -53,6 +54,7 @@ from . import (branch_grads, constants, dynamo_kinds, grad_mode, lists, mappings
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       types_probe)
+from .context import _graph_end  # (NOTE [one loop for a counted list])
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
            "staged_statement", "in_staged_body", "SlotKind", "Statement"]
@@ -2625,12 +2627,15 @@ def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes
 def _stage_while(test, body: Body, statement: Statement, trips):
     _refuse_sets(statement)
     like = statement.like
+    counted = None  # the trip-counting loop's mark (NOTE [one loop for a counted list])
     growth = _probe_lists(statement, (body,))
     if growth:
         for seen in growth.values():
             lists.check_loop_growth(seen, statement.kind)
         if trips is None:
+            start = _graph_end()
             trips = _count_trips(test, body.fn, statement)
+            counted = _mark_loop_since(start, "count")
         bound = lists.trip_bound(trips, statement.kind)
         # one row more than the trips need: NOTE [a spare row for the backward's extra trip]
         _reserve_lists(statement, lambda g: torch.sym_max(bound * g.count, 1))
@@ -2642,6 +2647,7 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         operands = _Operands(statement, unaliased)  # (with the dtypes it chose)
     path = _path_conditions()  # (empty outside an `if`'s probe)
     round_, again, pessimistic = 0, False, False
+    start = _graph_end() if counted is not None else None
     while True:
         if again:
             operands = _Operands(statement, unaliased)
@@ -2703,6 +2709,8 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         except constants.Retabled as retabled:  # a constant changed: staged again carrying it
             if not _retable(statement, retabled):
                 raise
+    if counted is not None:
+        _mark_loop_since(start, "loop", counted)
     staged, _ = operands.split(tuple(flat) + read_only)
     return _released(statement.marked_numbers(statement.merge(staged)), statement.growth)
 
@@ -2781,7 +2789,38 @@ def _stage_loop_created_once(test, body, statement: Statement, trips, created, c
 # staged twice: a first loop runs the same bodies with the lists' appends dropped and only counts
 # the trips, and the second, with buffers of that many rows (an unbacked size), makes the lists.
 # The bodies are pure, so both loops take the same path; the first one's prints and asserts are
-# left out (it is traced as a probe).
+# left out (it is traced as a probe). autoconv's python backend runs the second alone (NOTE [one
+# loop for a counted list]).
+
+
+# NOTE [one loop for a counted list]
+# The two loops of NOTE [lists in while loops] are marked in the graph make_fx builds (autoconv's
+# trace, torch.export's): the counting loop's node and the real loop's node get `COUNTED_LOOP`,
+# (one number for the pair, "count" / "loop"). Both run the same test and body on the same
+# state, but for the lists (dropped in the first), so the first one's count is the second one's
+# trips: autoconv's python backend (autoconv/grown_lists.py) reads the mark to run the real
+# loop alone, its buffers grown as it goes, and the counting loop, whose count then sizes
+# nothing, is dead code. torch.export's and torch.compile's graphs keep both loops.
+COUNTED_LOOP = "autoconv_counted_loop"
+_COUNTS = itertools.count()
+
+
+def _mark_loop_since(start, role: str, pair: int | None = None) -> int | None:
+    """Mark the last while_loop node make_fx traced after `start` (`_graph_end()`: None
+    where no make_fx graph is being traced, as under dynamo) `COUNTED_LOOP`: (`pair`, a new
+    number where None, `role`). Returns the pair's number, or None where there is no such
+    node."""
+    if start is None:
+        return None
+    graph, last, _ = start
+    for node in reversed(graph.nodes):
+        if node is last:
+            break
+        if node.op == "call_function" and node.target is torch.ops.higher_order.while_loop:
+            pair = next(_COUNTS) if pair is None else pair
+            node.meta[COUNTED_LOOP] = (pair, role)
+            return pair
+    return None
 
 
 def _count_trips(test, body, statement: Statement):
