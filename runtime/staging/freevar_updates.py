@@ -44,12 +44,13 @@ _GENERATED = re.compile(r"(if_true|if_false|loop_body|loop_test|extra_test)(_\d+
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 
-def outermost(key) -> bool:
-    """The statement of `key` (constants: its location and bodies' code) stages the operator
-    that encloses every other one dynamo traces now: whether to stage it under no_grad (NOTE
-    [free variables updated in a body under dynamo]). Called for real."""
-    forced = key in _NO_GRAD and torch.is_grad_enabled()
-    _CURRENT[:] = key, forced
+def outermost(key, grads: bool) -> bool:
+    """The statement of `key` (constants: its location and bodies' code), whose operands
+    require grad where `grads`, stages the operator that encloses every other one dynamo
+    traces now: whether to stage it under no_grad (NOTE [free variables updated in a body
+    under dynamo]). Called for real."""
+    forced = key in _NO_GRAD and torch.is_grad_enabled() and not grads
+    _CURRENT[:] = key, forced, grads
     return forced
 
 
@@ -75,21 +76,23 @@ def check(statement: str) -> int:
                if i < len(placeholders) and placeholders[i] in lifted]
     if not updated:
         return 0
-    key, forced = _CURRENT
+    key, forced, grads = _CURRENT
     if torch.is_grad_enabled():
-        if key is not None and key not in _NO_GRAD:
+        if key is not None and key not in _NO_GRAD and not grads:
             _NO_GRAD.add(key)
             tx.speculation_log.clear()  # (the next trace takes another path, on purpose)
             raise torch._dynamo.exc.RestartAnalysis(
                 restart_reason="autoconv: a staged body updates a tensor from outside it")
-        _refuse(tracer, updated[0], statement,
-                "with grad mode on in the body (torch.enable_grad() there)")
+        _refuse(tracer, updated[0], statement, "as a value the statement starts from requires "
+                "grad" if grads else "as the body turns grad mode on (torch.enable_grad())")
     if forced:
-        grads = [n for n in placeholders if getattr(
+        # (the operands' placeholders are made under no_grad; a lifted tensor's is the
+        # enclosing graph's own value)
+        needing = [n for n in placeholders if n in lifted and getattr(
             n.meta.get("example_value"), "requires_grad", False)]
-        if grads:
+        if needing:
             _refuse(tracer, updated[0], statement,
-                    f"while '{grads[0].name}', a tensor the body gets, requires grad")
+                    f"as '{needing[0].name}', which the body reads, requires grad")
     return 0
 
 
@@ -103,7 +106,7 @@ def _refuse(tracer, placeholder, statement: str, why: str) -> None:
     by = f"'{helper}'" if helper else "a function the body calls"
     problem = (f"{by} updates '{name}' in place, a tensor it reaches by closure or as a global "
                f"(not an argument); torch.compile stages the {statement} with such an update "
-               f"only under torch.no_grad(), which would drop the gradients here, {why}")
+               f"only under torch.no_grad(), which would drop gradients here, {why}")
     fix = (f"Pass '{name}' to {by} as an argument (`def {helper or 'f'}({name}, ...)`) so that "
            f"the {statement} carries it, or return the new value and assign it in the caller")
     raise_at_under_dynamo(location, statement, problem, fix)

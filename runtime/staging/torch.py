@@ -1195,7 +1195,10 @@ def _freevars_updated(statement: Statement, bodies, test=None) -> bool:
     if not torch.compiler.is_dynamo_compiling() or in_operator_bodies():
         return False
     codes = tuple(getattr(f, "__code__", None) for f in (test, *(b.fn for b in bodies)))
-    return freevar_updates.outermost((statement.kind, errors.dynamo_user_location(), codes))
+    grads = any(isinstance(v, torch.Tensor) and v.requires_grad
+                for v in pytree.tree_leaves((statement.state, statement.inputs)))
+    return freevar_updates.outermost((statement.kind, errors.dynamo_user_location(), codes),
+                                     grads)
 
 
 def _no_grad_if(flag: bool):
