@@ -156,9 +156,9 @@ def _erase_dead(graph: torch.fx.Graph, made: list, dynamo: bool) -> int:
 
 
 # NOTE [updates of tensors from before a probe under dynamo]
-# Outside dynamo a probe skips the in-place updates of the tensors it did not make
-# (outside_writes.skipped_in_probe), so one it traced is of a tensor it holds for its caller
-# and puts back. Under dynamo it runs them: a helper's `hist[i] += 1` on a tensor it reaches by
+# Outside dynamo the probes that learn types and lists skip the in-place updates of the
+# tensors they did not make (outside_writes.skipped_in_probe), and the updates of tensors from
+# before a probe stay live there as they were. Under dynamo the probes run them: a helper's `hist[i] += 1` on a tensor it reaches by
 # closure or as a global (NOTE [free variables updated in a body under dynamo]) updated the
 # tensor once more outside the operator, whose own update is the one Python makes (tester31
 # s02's count under torch.no_grad() was 1 too high). No probe's update is Python's: dead code.

@@ -376,7 +376,9 @@ _stored_freevars._dynamo_marked_constant = True  # (dynamo calls it for real)
 # line (UncapturedHigherOrderOpError). So under dynamo a closure input's code is read: a field
 # or item set on an object a free variable holds (`c.hits = ...`, `d["n"] += 1`, `acc[0] = 1`,
 # `c.inner.k = 3`, `setattr(c, ...)`) is refused at the call's line. Only the closure's own
-# code: a closure it calls is not read (its cells cannot be reached there either).
+# code: a closure it calls is not read (its cells cannot be reached there either). Not a cell
+# that holds a tensor (`hist[0] += v`), as dynamo's record of the cell says: the operator
+# takes that update (NOTE [free variables updated in a body under dynamo]).
 
 _SETTERS = frozenset({"setattr", "setattr_", "delattr", "delattr_", "setitem",
                       "aug_assign_attribute"})
