@@ -72,11 +72,16 @@ def check(statement: str) -> int:
     lifted = {getattr(p, "node", p) for p in tracer.lifted_freevars.values()}
     placeholders = [n for n in tracer.graph.nodes if n.op == "placeholder"]
     info = tracer.has_input_mutation()
-    updated = [placeholders[i] for i in info.mutated_input_indices
-               if i < len(placeholders) and placeholders[i] in lifted]
+    mutated = [placeholders[i] for i in info.mutated_input_indices if i < len(placeholders)]
+    updated = [p for p in mutated if p in lifted]
+    key, forced, grads = _CURRENT
+    if forced and len(updated) < len(mutated):
+        # (an operand of the statement updated in place: never expected, the runtime carries
+        # those; no_grad would let torch take it where dynamo refused it, unverified)
+        _refuse(tracer, next(p for p in mutated if p not in lifted), statement,
+                "as it also updates a value the statement passes it")
     if not updated:
         return 0
-    key, forced, grads = _CURRENT
     if torch.is_grad_enabled():
         if key is not None and key not in _NO_GRAD and not grads:
             _NO_GRAD.add(key)
