@@ -23,8 +23,10 @@ get requires grad: where one does (a parameter read in the body, an operand that
 grad), a StagingError at the line of the update names the tensor and the helper and says to
 pass the tensor in as an argument, which the statement carries (NOTE [inputs updated unseen
 under dynamo]). Probes run bodies outside the operator, and their updates of tensors from
-before the probe are dead code there (NOTE [dead ops of probes]): only the operator updates.
-These functions read dynamo's state and are called for real (`_dynamo_marked_constant`) with
+before the probe are dead code there (NOTE [updates of tensors from before a probe under
+dynamo] in dead_probes.py): only the operator updates. A test run under the user's no_grad
+(where dynamo took the update already) counted a global one too high before. The restart costs
+one more trace of the frame. These functions read dynamo's state and are called for real (`_dynamo_marked_constant`) with
 constants only, as dead_probes.py's are.
 """
 
@@ -39,7 +41,9 @@ import torch
 __all__ = ["outermost", "check"]
 
 _NO_GRAD: set = set()  # keys of statements whose operator is staged under no_grad
-_CURRENT = [None, False]  # the key of the outermost operator traced now; whether under no_grad
+# the key of the outermost operator traced now; whether it is under the no_grad chosen here;
+# whether its operands require grad
+_CURRENT = [None, False, False]
 _GENERATED = re.compile(r"(if_true|if_false|loop_body|loop_test|extra_test)(_\d+)?$|<lambda>$")
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
