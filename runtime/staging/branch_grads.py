@@ -669,6 +669,7 @@ def settled(statement, flat, operands, tracer_name: str, seen=()):
     verdict = tuple(_with_seen(v, seen[i] if i < len(seen) else None)
                     for i, (v, _) in enumerate(verdict))
     names = _leaf_names(statement, flat, len(leaves))
+    passes = _dynamo_passes() if tracer_name == "dynamo" and not enabled else None
     detached = False
     for i, leaf in enumerate(leaves):
         if not (isinstance(leaf, torch.Tensor) and _differentiable(leaf)):
@@ -683,8 +684,50 @@ def settled(statement, flat, operands, tracer_name: str, seen=()):
             if sources[1 if on_true else 0][i]:
                 raise _mixed(statement, names[i], on_true)
         elif not enabled and (on_true or on_false):
-            raise _enabled_inside(statement, names[i], on_true and on_false)
+            passed = passes is not None and all(
+                i < len(p) and p[i] is not None for p, may in zip(passes, (on_true, on_false))
+                if may)
+            raise (_passed_under_no_grad(statement, names[i]) if passed else
+                   _enabled_inside(statement, names[i], on_true and on_false))
     return pytree.tree_unflatten(leaves, spec) if detached else flat
+
+
+def _dynamo_passes():
+    """Per branch of the last cond node of the graph dynamo is building, per output, the
+    index among the node's operands of the one the branch gives back unchanged (a copy of a
+    placeholder: torch's operators refuse outputs that alias inputs), else None; None where not
+    found (a constant: dynamo calls this for real)."""
+    from torch._dynamo.symbolic_convert import InstructionTranslator
+
+    output = InstructionTranslator.current_tx().output
+    for node in reversed(output.current_tracer.graph.nodes):
+        if node.op == "call_function" and node.target is _COND:
+            found = []
+            for arg in node.args[1:3]:
+                body = output.nn_modules.get(getattr(arg, "target", None))
+                if not isinstance(body, torch.fx.GraphModule):
+                    return None
+                found.append(tuple(_given_back(body.graph)))
+            return tuple(found)
+    return None
+
+
+_dynamo_passes._dynamo_marked_constant = True
+_COPIES = frozenset({"clone", "contiguous", "view_as", "alias"})
+
+
+def _given_back(graph) -> list:
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    outputs = next(n for n in graph.nodes if n.op == "output").args[0]
+    found = []
+    for out in (outputs if isinstance(outputs, (tuple, list)) else (outputs,)):
+        while isinstance(out, torch.fx.Node) and out.op != "placeholder" and out.args and (
+                getattr(out.target, "__name__", out.target) in _COPIES
+                or str(out.target).split(".")[-1] in _COPIES):
+            out = out.args[0]
+        found.append(placeholders.index(out) if isinstance(out, torch.fx.Node)
+                     and out.op == "placeholder" else None)
+    return found
 
 
 def _leaf_names(statement, flat, count: int) -> list:
@@ -705,6 +748,22 @@ def _mixed(statement, name: str, on_true: bool) -> StagingError:
         f"Give '{name}' grad on every path or on none: detach it on every path (`{name} = "
         f"{name}.detach()` after the `if`), or put the `torch.no_grad()` around the whole "
         "`if` statement, or keep only values that do not leave the branch under it")
+
+
+def _passed_under_no_grad(statement, name: str) -> StagingError:
+    # NOTE [values passed through a staged if under no_grad] in runtime/operators.py: autoconv's
+    # replay and torch.export choose the value again with grad on, from the branch that gives it
+    # back as it was; dynamo traces the branches in torch.cond itself, where that is not watched
+    # (only read from the branch's graph afterwards, here, to say so)
+    return statement.error(
+        f"'{name}' is given back unchanged by a branch (`{name} = val`, or left as it was) "
+        "from a tensor that requires grad, in a statement staged under torch.no_grad(): "
+        f"Python's '{name}' keeps its grad on that path, but torch.cond run under no_grad gives "
+        "outputs without grad, and under torch.compile autoconv cannot give it back",
+        f"Choose '{name}' outside the no_grad block (`{name} = torch.where(cond, val, {name})` "
+        f"with grad on), detach '{name}' and the value before the `if` where no gradient "
+        "should flow, or use autoconv's replay (`autoconv.autoconv(fn)`) or torch.export, "
+        "which keep the grad")
 
 
 def _enabled_inside(statement, name: str, every: bool) -> StagingError:

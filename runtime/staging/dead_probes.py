@@ -18,7 +18,8 @@ enclosing statement's values is made. Live are: a node a node outside the region
 op (dynamo and make_fx bind it to that node); a placeholder; an op with an effect (a module
 call, a grad-mode switch, a custom effectful op); dynamo's tensor attribute (`get_attr`, whose
 node dynamo may hand to later reads of it); an in-place update of a live tensor or of one
-from before the probe; and what a live node reads. A probe's own effects are off (prints,
+from before the probe (not under dynamo: NOTE [updates of tensors from before a probe under
+dynamo]); and what a live node reads. A probe's own effects are off (prints,
 asserts; its lists and state are copies), and its draws are zeros or erased with it. Under
 dynamo the traced code cannot reach the graph: these functions are called for real
 (`_dynamo_marked_constant`) with constants only, as dynamo_draws.py's are.
@@ -64,7 +65,7 @@ def opening(dynamo: bool) -> int:
     token = next(_TOKENS)
     graph = _graph(dynamo) if _OPEN[0] == 1 else None
     if graph is not None:
-        _MARKS[token] = (graph, set(graph.nodes), _DEPTH[0])
+        _MARKS[token] = (graph, set(graph.nodes), _DEPTH[0], dynamo)
     return token
 
 
@@ -73,8 +74,8 @@ def close(token: int) -> int:
     _OPEN[0] = max(_OPEN[0] - 1, 0)
     entry = _MARKS.pop(token, None)
     if entry is not None:
-        graph, before, depth = entry
-        _REGIONS.append((graph, [n for n in graph.nodes if n not in before], depth))
+        graph, before, depth, dynamo = entry
+        _REGIONS.append((graph, [n for n in graph.nodes if n not in before], depth, dynamo))
     return 0
 
 
@@ -97,7 +98,7 @@ def leave() -> int:
     erased = 0
     for region in [r for r in _REGIONS if r[2] >= depth]:
         _REGIONS.remove(region)
-        erased += _erase_dead(*region[:2])
+        erased += _erase_dead(region[0], region[1], region[3])
     return erased
 
 
@@ -122,13 +123,19 @@ for _f in (opening, close, enter, leave, reset):
     _f._dynamo_marked_constant = True  # (dynamo calls them for real)
 
 
-def _erase_dead(graph: torch.fx.Graph, made: list) -> int:
+def _erase_dead(graph: torch.fx.Graph, made: list, dynamo: bool) -> int:
     made = [n for n in made if n.graph is graph and not getattr(n, "_erased", False)]
     region = set(made)
     writes = {n: _written(n) for n in made}
     work = [n for n in made if _kept(n, region)]
-    work += [n for n, written in writes.items() if written and any(w not in region
-                                                                    for w in written)]
+    if dynamo:  # NOTE [updates of tensors from before a probe under dynamo]
+        # (dynamo makes a global's or an outer graph's tensor an input when first read, which
+        # may be in the probe)
+        writes = {n: [w for w in written if w.op not in ("placeholder", "get_attr")]
+                  if written else written for n, written in writes.items()}
+    else:
+        work += [n for n, written in writes.items() if written and any(w not in region
+                                                                        for w in written)]
     live: set = set()
     while work:
         while work:
@@ -146,6 +153,15 @@ def _erase_dead(graph: torch.fx.Graph, made: list) -> int:
             graph.erase_node(node)
             erased += 1
     return erased
+
+
+# NOTE [updates of tensors from before a probe under dynamo]
+# Outside dynamo the probes that learn types and lists skip the in-place updates of the
+# tensors they did not make (outside_writes.skipped_in_probe), and the updates of tensors from
+# before a probe stay live there as they were. Under dynamo the probes run them: a helper's `hist[i] += 1` on a tensor it reaches by
+# closure or as a global (NOTE [free variables updated in a body under dynamo]) updated the
+# tensor once more outside the operator, whose own update is the one Python makes (tester31
+# s02's count under torch.no_grad() was 1 too high). No probe's update is Python's: dead code.
 
 
 def _kept(node, region) -> bool:

@@ -96,8 +96,22 @@ def _refuse_under_dynamo(fn, where: str, statement: str, count: int, inputs) -> 
     changed = _changed_global(code)
     if changed is not None:
         _raise_global_change(code, changed, where, statement)
+    wrapper = _runtimes(code)
+    if wrapper:
+        # (the runtime's wrapper of a `for` loop's body and test, which takes every input:
+        # the user's name of each is the one the loop shows, and the call is somewhere in
+        # the loop, at its line; tester31 s03 named 'argument 1' "called in the loop test",
+        # located in runtime/operators.py)
+        from .objects import shown_input
+        from ..errors import dynamo_user_location
+
+        where, code = f"in the {statement}", dynamo_user_location() or code
     for i, value in enumerate(inputs):
-        name = params[count + i] if count + i < len(params) else f"argument {count + i}"
+        name = params[count + i] if count + i < len(params) else None
+        if wrapper:
+            name = shown_input(value) or name or f"argument {count + i}"
+        elif count + i >= len(params):
+            name = f"argument {count + i}"
         if name is None:
             continue  # (a parameter the body never reads)
         # (only what dynamo can ask of any value: isinstance, and attributes of its type)
@@ -110,11 +124,37 @@ def _refuse_under_dynamo(fn, where: str, statement: str, count: int, inputs) -> 
             stored = _stored_freevars(value.__code__)
             if stored:
                 _raise_refusal(code, name, stored[0], where, statement)
-            changed = _changed_freevars(value.__code__)
-            if changed:
-                _raise_closure_change(code, name, changed[0], where, statement)
+            for free in _changed_freevars(value.__code__):
+                # (a tensor's item set: the operator takes the update, NOTE [free variables
+                # updated in a body under dynamo])
+                if not _cell_holds_tensor(value.__code__, free):
+                    _raise_closure_change(code, name, free, where, statement)
         elif hasattr(type(value), "__next__"):
             _raise_refusal(code, name, "iterator", where, statement)
+
+
+def _cell_holds_tensor(code, free: str) -> bool:
+    """Whether the cell `free` of the function of `code` that `_refuse_under_dynamo` looks at
+    (its local `value`) holds a tensor, as dynamo's record of the cell says (no `__closure__`
+    of a function made in its trace is readable there). False where that cannot be read.
+    Called for real."""
+    try:
+        from torch._dynamo.symbolic_convert import InstructionTranslator
+        from torch._dynamo.variables import TensorVariable
+
+        tx = InstructionTranslator.current_tx().output.current_tx
+        while tx is not None and tx.f_code is not _refuse_under_dynamo.__code__:
+            tx = getattr(tx, "parent", None)
+        function = tx.symbolic_locals["value"].realize()
+        if function.get_code() is not code:
+            return False
+        cell = function.closure.items[code.co_freevars.index(free)]
+        return isinstance(tx.output.side_effects.load_cell(cell).realize(), TensorVariable)
+    except Exception:  # noqa: BLE001 (dynamo's internals as they are: refused as before)
+        return False
+
+
+_cell_holds_tensor._dynamo_marked_constant = True
 
 
 def _code_facts(code):
@@ -336,7 +376,9 @@ _stored_freevars._dynamo_marked_constant = True  # (dynamo calls it for real)
 # line (UncapturedHigherOrderOpError). So under dynamo a closure input's code is read: a field
 # or item set on an object a free variable holds (`c.hits = ...`, `d["n"] += 1`, `acc[0] = 1`,
 # `c.inner.k = 3`, `setattr(c, ...)`) is refused at the call's line. Only the closure's own
-# code: a closure it calls is not read (its cells cannot be reached there either).
+# code: a closure it calls is not read (its cells cannot be reached there either). Not a cell
+# that holds a tensor (`hist[0] += v`), as dynamo's record of the cell says: the operator
+# takes that update (NOTE [free variables updated in a body under dynamo]).
 
 _SETTERS = frozenset({"setattr", "setattr_", "delattr", "delattr_", "setitem",
                       "aug_assign_attribute"})
@@ -637,6 +679,8 @@ def _nonlocal_refusal(fn, caller: str, name: str, where: str, statement: str):
 def _line_naming(fn, name: str):
     """(file, line) of the first line of `fn` (a function or its code) that reads `name`
     (converted code keeps the user's file and lines), else of its first line."""
+    if type(fn) is tuple:  # (already a location)
+        return fn
     code = getattr(fn, "__code__", fn)
     line = code.co_firstlineno
     for instruction in dis.get_instructions(code):

@@ -48,9 +48,9 @@ from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/trac
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
 from . import dict_lists
-from . import (branch_grads, constants, dynamo_kinds, grad_mode, lists, mappings, objects, operators,
-               outside_writes, python_state, registry, replaced_lists, shared_containers,
-               unseen_updates, verdicts)
+from . import (branch_grads, constants, dynamo_kinds, freevar_updates, grad_mode, lists, mappings,
+               objects, operators, outside_writes, python_state, registry, replaced_lists,
+               shared_containers, unseen_updates, verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       types_probe)
@@ -1174,6 +1174,8 @@ def _run_body(statement: Statement, operands, body: Body, flat, loop=False):
         # (dynamo makes `_version` a data-dependent symbol there; it refuses such a body
         # itself: "Higher order ops do not support input mutation")
         out = body.fn(*statement.stand_ins(statement.merge(staged)), *inputs)
+        if in_operator_bodies():  # NOTE [free variables updated in a body under dynamo]
+            freevar_updates.check(statement.kind)
         if loop:
             operands.check_aliases_kept(statement, given, out)
         return _bound_lists_staged(statement, out)
@@ -1186,6 +1188,23 @@ def _run_body(statement: Statement, operands, body: Body, flat, loop=False):
         if version is not None and t._version != version:
             raise objects.ChangedInput(operands.input_owner[slot], True)
     return _bound_lists_staged(statement, out)
+
+
+def _freevars_updated(statement: Statement, bodies, test=None) -> bool:
+    """Under dynamo, for the operator that no other one it traces encloses: whether its
+    bodies update a tensor lifted into their graphs, so that it is staged under no_grad (NOTE
+    [free variables updated in a body under dynamo])."""
+    if not torch.compiler.is_dynamo_compiling() or in_operator_bodies():
+        return False
+    codes = tuple(getattr(f, "__code__", None) for f in (test, *(b.fn for b in bodies)))
+    grads = any(isinstance(v, torch.Tensor) and v.requires_grad
+                for v in pytree.tree_leaves((statement.state, statement.inputs)))
+    return freevar_updates.outermost((statement.kind, errors.dynamo_user_location(), codes),
+                                     grads)
+
+
+def _no_grad_if(flag: bool):
+    return torch.no_grad() if flag else contextlib.nullcontext()
 
 
 def _bound_lists_staged(statement: Statement, out):
@@ -2500,7 +2519,8 @@ def _stage_if(pred, branches, statement: Statement):
             return run
 
         try:
-            with operator_bodies():
+            no_grad = _freevars_updated(statement, branches)
+            with operator_bodies(), _no_grad_if(no_grad):
                 flat = operators.cond(pred, *(staged(b) for b in branches), operands.flat)
             # NOTE [grad mode in branches]
             flat = branch_grads.settled(statement, flat, operands.flat,
@@ -2665,6 +2685,8 @@ def _stage_while(test, body: Body, statement: Statement, trips):
             if torch.compiler.is_dynamo_compiling():
                 staged = _map(_fresh_scalar, staged)
             go = to_tensor(test(*statement.stand_ins(statement.merge(staged)), *ins), like)
+            if torch.compiler.is_dynamo_compiling():
+                freevar_updates.check(statement.kind)
             for condition in path:  # NOTE [loops on the branch's path]
                 go = torch.logical_and(condition, go)
             go = as_predicate(go, statement.kind)
@@ -2690,7 +2712,8 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         aliased = {}  # NOTE [staged values that alias in Python]
         seen_grads = []
         try:
-            with operator_bodies():
+            no_grad = _freevars_updated(statement, (body,), test)
+            with operator_bodies(), _no_grad_if(no_grad):
                 flat = operators.while_loop(staged_test, staged_body, carried, read_only)
             # NOTE [grad mode in branches]
             flat = branch_grads.settled_loop(

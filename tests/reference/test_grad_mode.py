@@ -442,3 +442,24 @@ def test_a_helper_updating_its_argument_in_a_branch_in_replay_and_export():
             want = accumulates_in_a_branch(x * sign, want_buf)
             torch.testing.assert_close(got, want)
             torch.testing.assert_close(buf, want_buf)
+
+
+def best_under_no_grad(best, val):
+    with torch.no_grad():
+        if best - val > 0:
+            best = val
+    return best * 2
+
+
+def test_a_value_given_back_under_no_grad_is_refused_for_what_it_is_under_compile():
+    # Nothing enables grad: the branch gives back `val`, which requires grad, and torch.cond's
+    # output under no_grad has none. The refusal said "which enables grad (torch.enable_grad()
+    # ...)" (session 32); autoconv's replay keeps the grad (test_autograd.py)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(best_under_no_grad), fullgraph=True,
+                             backend="eager")
+    with pytest.raises(StagingError) as error:
+        compiled(torch.tensor(3.0), torch.tensor(1.0, requires_grad=True))
+    assert "enables grad" not in str(error.value)
+    assert "'best' is given back unchanged by a branch" in str(error.value)
+    assert error.value.lineno == _if_line(best_under_no_grad)
