@@ -169,7 +169,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     mode = "symbolic" if dynamic else "fake"
     # what the function may read from outside, and the Python values there as the trace begins
     # (NOTE [captured Python values] in captures.py)
-    places = captures.Places(source if source is not None else converted, module, bound_self)
+    places = captures.Places(source if source is not None else converted, module, bound_self,
+                             _argument_objects(call_roots[:2]))
     live = []
     while True:
         traced = functools.partial(flat_function, live)
@@ -303,6 +304,17 @@ def _refuse_rebound_gradients(name, inputs, traced_grads, location) -> None:
                 "the caller's `.grad` to a new tensor, so the caller would keep the old one",
                 "Update the gradient in place (`p.grad.mul_(2)`, `p.grad.copy_(g)`), or bind "
                 "`.grad` outside the function, to a tensor it returns")
+
+
+def _argument_objects(roots) -> list:
+    """[(where, value)]: the call's argument leaves that are not tensors, named as
+    object_paths.path_text names them (`args[0]`), for captures.Places (NOTE [places in
+    argument objects] in captures.py)."""
+    out = []
+    for keys, leaf in pytree.tree_flatten_with_path(roots)[0]:
+        if not isinstance(leaf, torch.Tensor) and hasattr(leaf, "__dict__"):
+            out.append((("args", "kwargs")[keys[0].idx] + pytree.keystr(keys[1:]), leaf))
+    return out
 
 
 def _traced_again(traced, mode, plan, inputs):

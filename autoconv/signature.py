@@ -153,6 +153,11 @@ def _leaf_key(leaf):
     if isinstance(leaf, TensorSpec):
         return ("tensor", tuple(leaf.shape), leaf.dtype, torch.device(leaf.device),
                 leaf.requires_grad, None)
+    if isinstance(leaf, torch.nn.Module):
+        # its mode, as a converted module's (`evaluate(model, x)` after `train_step(model, x)`
+        # keeps both graphs); the rest of what its code reads is guarded (NOTE [places in
+        # argument objects] in captures.py)
+        return ("value", type(leaf), leaf, (("training", _field_key(leaf.training, 0)),))
     try:
         hash(leaf)
     except TypeError:  # a dataclass, a list ...: the object, and the Python values it holds
@@ -191,9 +196,9 @@ def _python_fields(obj, depth: int | None = None) -> tuple:
 
 
 # How many levels of lists, dicts and plain objects below an argument object the key holds.
-_FIELD_DEPTH = 3
+_FIELD_DEPTH = FIELD_DEPTH = 3
 # A list or dict longer than this keys its length (and a dict its keys) but not its items.
-_LONG = 64
+_LONG = LONG = 64
 _TENSOR_FIELD = ("tensor",)
 
 
@@ -215,6 +220,12 @@ def _field_key(value, depth: int):
     if depth > 0 and _is_plain_object(value):
         return ("object", id(value), _python_fields(value, depth - 1))
     return None
+
+
+def keys_fields(value) -> bool:
+    """Whether a call's signature keys the fields of `value`, an argument or a value in an
+    argument object's fields (NOTE [fields of argument objects])."""
+    return _is_plain_object(value)
 
 
 def _is_plain_object(value) -> bool:
