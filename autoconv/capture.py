@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import random
@@ -25,8 +26,8 @@ from autoconv_runtime.staging import ambient, context, grad_mode, outside_writes
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
 from . import captures, graph_passes, targets, tracebacks
-from .object_paths import (containers_in, follow, follow_or_none, lists_in, path_text, python_values_in,
-                           restore, store, tensors_in)
+from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none, is_shell, lists_in, path_text,
+                           python_values_in, restore, store, tensors_in)
 from .signature import Signature, grad_key, keyed_path
 
 __all__ = ["GRAPH_OUTPUT", "Capture", "trace", "export"]
@@ -114,6 +115,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         roots = (args, kwargs, bound_self)
         before = tensors_in(roots)
         values_before = python_values_in(roots)
+        shells_before = {id(v) for v in python_values_in(roots, shells=True).values()
+                         if is_shell(v)}
         out_info["undo"] = (roots, values_before, live)
         for path, tensor in zip(live, live_tensors):
             store(roots, path, tensor)
@@ -134,9 +137,10 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                 result = converted(*args, **kwargs)
         _refuse_rebound_gradients(name, inputs, dict(zip(grads, grad_tensors)),
                                   _location(source if source is not None else converted))
-        changed = _changed_objects(name, roots, before)
+        changed = _changed_objects(name, roots, before, _location(
+            source if source is not None else converted))
         out_info["changed"] = [path for path, _ in changed]
-        out_info["writes"] = _write_plan(name, roots, values_before, changed,
+        out_info["writes"] = _write_plan(name, roots, values_before, shells_before, changed,
                                          _location(source if source is not None
                                                    else converted))
         if is_undefined(result) and result.name == RETURN_VALUE:
@@ -544,7 +548,7 @@ def _check_no_trace_values(graph_module, name) -> None:
                     + ". This is a bug in autoconv; please report it with this function.")
 
 
-def _changed_objects(name, roots, before) -> list:
+def _changed_objects(name, roots, before, location=None) -> list:
     """[(path, tensor)] for the traced tensors the call stored into objects its caller owns
     (an argument's attribute or item, or the bound method's `self`).
 
@@ -557,8 +561,8 @@ def _changed_objects(name, roots, before) -> list:
         if before.get(path) is tensor or not isinstance(tensor, torch._subclasses.FakeTensor):
             continue
         if isinstance(follow(roots, path[:-1])[-1], tuple):
-            raise StagingError(
-                "function",
+            raise StagingError.at(
+                location, "function",
                 f"{name} stores a traced tensor in {path_text(path)}, an item of a tuple, "
                 "which autoconv cannot update on each call",
                 f"Return the new value from {name} and assign it in the caller")
@@ -587,11 +591,78 @@ def _location(fn):
     return (code.co_filename, code.co_firstlineno) if code is not None else None
 
 
-def _write_plan(name, roots, values_before, changed, location) -> list:
+# NOTE [containers a call adds to its objects]
+# `log.rows.append({"loss": loss, "step": log.count})` puts a new dict into an argument's list.
+# The write plan held only the leaves under it (`rows[1]["loss"]`), whose stores need the dict
+# to be there, and the trace's undo removed the leaves but left the dict, empty, in the list:
+# a replay then filled the trace's leftover, and a call traced more than once (a trace taken
+# again to read changed tensors, `get_concrete_function`, a retrace after a guard failed) left
+# one empty dict per trace in the caller's list (`[row0, {}, row1]`, silently). A dict, list or
+# plain object the call made and stored is an entry of the plan of its own (a `NewShell`,
+# before what it holds): each replay stores a fresh empty one, then its leaves, and the undo
+# removes it. A new tuple of Python values is stored whole (it cannot be filled).
+class NewShell:
+    """A write-plan entry: store a fresh copy of `template` (an empty dict, list or object of
+    the kind the call made), which the entries after it fill."""
+
+    def __init__(self, template):
+        self.template = template
+
+    def make(self):
+        return copy.copy(self.template)
+
+
+def _new_shell(name, roots, path, value, location):
+    """The plan entry of a container or object the call made and stored at `path` (NOTE
+    [containers a call adds to its objects]): (NewShell or the tuple, whether its items are
+    written by entries of their own)."""
+    if isinstance(value, tuple):
+        if not _python_only(value):
+            raise StagingError.at(
+                location, "function",
+                f"{name} stores a new tuple holding tensors or objects in {path_text(path)}, "
+                "which autoconv cannot rebuild on each call",
+                f"Store a list or a dict there instead, or return the values from {name} and "
+                "store them in the caller")
+        return value, False
+    template = copy.copy(value)
+    if isinstance(value, list):
+        if not all(_written(item) for item in value):
+            raise StagingError.at(
+                location, "function",
+                f"{name} stores a new list in {path_text(path)} holding an object it did not "
+                "make (a tensor or container from outside the call), which autoconv cannot "
+                "rebuild on each call",
+                f"Store copies of the values, or return them from {name} and store them in the "
+                "caller")
+        del template[:]
+        return NewShell(template), True
+    table = template if isinstance(value, dict) else vars(template)
+    for key in [k for k, item in table.items() if _written(item)]:
+        del table[key]
+    return NewShell(template), True
+
+
+def _written(item) -> bool:
+    """Whether a value in a new container is stored by a plan entry of its own: a tensor of
+    the trace, a Python value, or a container or object (new, or refused as an alias)."""
+    return (captures.is_trace_value(item) or isinstance(item, PYTHON_VALUES)
+            or is_shell(item))
+
+
+def _python_only(value) -> bool:
+    if isinstance(value, (tuple, list)):
+        return all(_python_only(item) for item in value)
+    return isinstance(value, PYTHON_VALUES)
+
+
+def _write_plan(name, roots, values_before, shells_before, changed, location) -> list:
     """[(path, what)]: what each call stores into its objects, in the order Python stored it
     (a list's items in order), for `ConcreteFunction._write_back`: GRAPH_OUTPUT (the next
     changed tensor), a PythonOutput (the next changed tensor's number: NOTE [numbers stored
-    into argument objects]) or a Python value. `changed`: [(path, traced tensor)]."""
+    into argument objects]), a NewShell (NOTE [containers a call adds to its objects]) or a
+    Python value. `changed`: [(path, traced tensor)]; `shells_before`: the ids of the
+    containers and objects the call's objects held before it."""
     after = python_values_in(roots)
     gone = [path for path in values_before if path not in after]
     if gone:
@@ -601,7 +672,26 @@ def _write_plan(name, roots, values_before, changed, location) -> list:
             f"Return what {name} computes and change the object in the caller")
     changed = dict(changed)
     plan = []
-    for path, value in after.items():
+    whole = []  # the paths of new tuples stored whole: their items have no entries
+    for path, value in python_values_in(roots, shells=True).items():
+        if any(path[:len(w)] == w for w in whole):
+            continue
+        if is_shell(value):
+            if id(value) in shells_before:
+                continue
+            if not keyed_path(roots, path):
+                raise StagingError.at(
+                    location, "function",
+                    f"{name} stores a new {type(value).__name__} in {path_text(path)}; the "
+                    "graph cannot repeat that on each call, because that place's Python values "
+                    "are not part of the traced signature (a bound method's self, a module, or "
+                    "an object more than three levels down)",
+                    f"Return it from {name} and store it in the caller")
+            entry, filled = _new_shell(name, roots, path, value, location)
+            plan.append((path, entry))
+            if not filled:
+                whole.append(path)
+            continue
         if path in changed:
             plan.append((path, _stored_number(roots, path, changed[path]) or GRAPH_OUTPUT))
             continue
