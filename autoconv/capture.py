@@ -115,7 +115,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         roots = (args, kwargs, bound_self)
         before = tensors_in(roots)
         values_before = python_values_in(roots)
-        shells_before = {id(v) for v in python_values_in(roots, shells=True).values()
+        shells_before = {path: id(v) for path, v in python_values_in(roots, shells=True).items()
                          if is_shell(v)}
         out_info["undo"] = (roots, values_before, live)
         for path, tensor in zip(live, live_tensors):
@@ -612,10 +612,10 @@ class NewShell:
         return copy.copy(self.template)
 
 
-def _new_shell(name, roots, path, value, location):
+def _new_shell(name, path, value, shell_ids, location):
     """The plan entry of a container or object the call made and stored at `path` (NOTE
-    [containers a call adds to its objects]): (NewShell or the tuple, whether its items are
-    written by entries of their own)."""
+    [containers a call adds to its objects]): (NewShell or the tuple itself, whether its items
+    are written by entries of their own)."""
     if isinstance(value, tuple):
         if not _python_only(value):
             raise StagingError.at(
@@ -625,29 +625,25 @@ def _new_shell(name, roots, path, value, location):
                 f"Store a list or a dict there instead, or return the values from {name} and "
                 "store them in the caller")
         return value, False
+    # What the entries after it store is a placeholder in the template (a value of the trace,
+    # a container made by the call); the rest is kept as it is: Python values (an entry
+    # stores them only where they changed), tensors from outside the call and containers the
+    # caller had (`hist = hist + [loss]` keeps the earlier items, the very objects)
     template = copy.copy(value)
     if isinstance(value, list):
-        if not all(_written(item) for item in value):
-            raise StagingError.at(
-                location, "function",
-                f"{name} stores a new list in {path_text(path)} holding an object it did not "
-                "make (a tensor or container from outside the call), which autoconv cannot "
-                "rebuild on each call",
-                f"Store copies of the values, or return them from {name} and store them in the "
-                "caller")
-        del template[:]
+        template[:] = [None if _made(item, shell_ids) else item for item in value]
         return NewShell(template), True
     table = template if isinstance(value, dict) else vars(template)
-    for key in [k for k, item in table.items() if _written(item)]:
-        del table[key]
+    for key, item in list(table.items()):
+        if _made(item, shell_ids):
+            table[key] = None
     return NewShell(template), True
 
 
-def _written(item) -> bool:
-    """Whether a value in a new container is stored by a plan entry of its own: a tensor of
-    the trace, a Python value, or a container or object (new, or refused as an alias)."""
-    return (captures.is_trace_value(item) or isinstance(item, PYTHON_VALUES)
-            or is_shell(item))
+def _made(item, shell_ids) -> bool:
+    """Whether a value in a container the call made is a value of the trace, or a container
+    or object the call made too: stored by a plan entry of its own."""
+    return captures.is_trace_value(item) or (is_shell(item) and id(item) not in shell_ids)
 
 
 def _python_only(value) -> bool:
@@ -661,7 +657,7 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
     (a list's items in order), for `ConcreteFunction._write_back`: GRAPH_OUTPUT (the next
     changed tensor), a PythonOutput (the next changed tensor's number: NOTE [numbers stored
     into argument objects]), a NewShell (NOTE [containers a call adds to its objects]) or a
-    Python value. `changed`: [(path, traced tensor)]; `shells_before`: the ids of the
+    Python value. `changed`: [(path, traced tensor)]; `shells_before`: {path: id} of the
     containers and objects the call's objects held before it."""
     after = python_values_in(roots)
     gone = [path for path in values_before if path not in after]
@@ -671,13 +667,18 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
             "which autoconv cannot repeat on each call",
             f"Return what {name} computes and change the object in the caller")
     changed = dict(changed)
+    shell_ids = set(shells_before.values())
     plan = []
     whole = []  # the paths of new tuples stored whole: their items have no entries
     for path, value in python_values_in(roots, shells=True).items():
         if any(path[:len(w)] == w for w in whole):
             continue
         if is_shell(value):
-            if id(value) in shells_before:
+            if id(value) in shell_ids or (path in shells_before
+                                          and not isinstance(value, tuple)):
+                # (the caller's, or one the call made in place of a container the caller had
+                # there, `d["hist"] = d["hist"] + [x]`: written into item by item, the old
+                # items kept, as before)
                 continue
             if not keyed_path(roots, path):
                 raise StagingError.at(
@@ -687,7 +688,7 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
                     "are not part of the traced signature (a bound method's self, a module, or "
                     "an object more than three levels down)",
                     f"Return it from {name} and store it in the caller")
-            entry, filled = _new_shell(name, roots, path, value, location)
+            entry, filled = _new_shell(name, path, value, shell_ids, location)
             plan.append((path, entry))
             if not filled:
                 whole.append(path)

@@ -265,6 +265,46 @@ def test_objects_and_tuples_appended_per_step():
         assert rows(log) == rows(twin)
 
 
+class _Pair:
+    def __init__(self):
+        self.pair = (0, "start")
+        self.n = 0
+
+
+def _rebind_a_tuple_field(s, x):
+    s.n += 1
+    s.pair = (s.n, "seen")
+    if x.sum() > 0:
+        x = x + 1
+    return x
+
+
+def test_tuple_field_rebound_per_step():
+    # (the second call raised "'tuple' object does not support item assignment": the plan
+    # stored the new tuple's items into the caller's tuple)
+    run = autoconv.autoconv(_rebind_a_tuple_field)
+    s, twin = _Pair(), _Pair()
+    for x in (T([1.0]), T([-1.0]), T([2.0])):
+        assert_close(run(s, x), _rebind_a_tuple_field(twin, x))
+        assert (s.pair, s.n) == (twin.pair, twin.n)
+
+
+def _extend_a_list_by_rebinding(d, x):
+    d["hist"] = d["hist"] + [x * 2]
+    if x.sum() > 0:
+        x = x + 1
+    return x
+
+
+def test_list_rebound_with_the_old_items_and_a_new_one():
+    # (kept working: the old items are the caller's tensors)
+    run = autoconv.autoconv(_extend_a_list_by_rebinding)
+    d, twin = {"hist": [T(1.0)]}, {"hist": [T(1.0)]}
+    for x in (T(1.0), T(-1.0), T(2.0)):
+        assert_close(run(d, x), _extend_a_list_by_rebinding(twin, x))
+        assert [float(v) for v in d["hist"]] == [float(v) for v in twin["hist"]]
+
+
 # ---------------------------------------------------------------------------------------------
 # s04 (fixed in session 32; was torch's internal error: torch.compile): a scheduler-like object
 # whose float the function rescales on every call (`s.scale = s.scale * 2`, a decaying rate)
