@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import enum
 import functools
 import random
 import sys
@@ -26,8 +27,8 @@ from autoconv_runtime.staging import ambient, context, grad_mode, outside_writes
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
 from . import captures, graph_passes, targets, tracebacks
-from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none, is_shell, lists_in, path_text,
-                           python_values_in, restore, store, tensors_in)
+from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none, is_shell,
+                           lists_in, path_text, python_values_in, restore, store, tensors_in)
 from .signature import Signature, grad_key, keyed_path
 
 __all__ = ["GRAPH_OUTPUT", "Capture", "trace", "export"]
@@ -629,11 +630,22 @@ def _new_shell(name, path, value, shell_ids, location):
     # a container made by the call); the rest is kept as it is: Python values (an entry
     # stores them only where they changed), tensors from outside the call and containers the
     # caller had (`hist = hist + [loss]` keeps the earlier items, the very objects)
-    template = copy.copy(value)
     if isinstance(value, list):
+        template = copy.copy(value)
         template[:] = [None if _made(item, shell_ids) else item for item in value]
         return NewShell(template), True
-    table = template if isinstance(value, dict) else vars(template)
+    if isinstance(value, dict):
+        template = table = copy.copy(value)
+    else:
+        # (made without its `__init__` or `__copy__`, neither of which may touch the object
+        # the trace made; an object of another kind, an enum member, is left as before)
+        cls = type(value)
+        if (cls.__new__ is not object.__new__ or isinstance(value, enum.Enum)
+                or not isinstance(getattr(value, "__dict__", None), dict)):
+            return None, True
+        template = object.__new__(cls)
+        table = vars(template)
+        table.update(vars(value))
     for key, item in list(table.items()):
         if _made(item, shell_ids):
             table[key] = None
@@ -647,7 +659,7 @@ def _made(item, shell_ids) -> bool:
 
 
 def _python_only(value) -> bool:
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, tuple):  # (a list in it would be one object shared by every call)
         return all(_python_only(item) for item in value)
     return isinstance(value, PYTHON_VALUES)
 
@@ -689,6 +701,8 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
                     "an object more than three levels down)",
                     f"Return it from {name} and store it in the caller")
             entry, filled = _new_shell(name, path, value, shell_ids, location)
+            if entry is None:
+                continue
             plan.append((path, entry))
             if not filled:
                 whole.append(path)

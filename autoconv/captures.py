@@ -32,6 +32,7 @@ is guarded too (a needless retrace, never a stale value). `.item()`, `float()`, 
 
 from __future__ import annotations
 
+import enum
 import functools
 import itertools
 import math
@@ -591,7 +592,7 @@ class Places:
             else:  # a list's or tuple's item (a tuple cannot change; a list is guarded below)
                 read = functools.partial(_list_item, read_items, key)
             named = names_here if type(value) in _CONTAINERS or key in names_here else None
-            if isinstance(item, torch.Tensor) or type(item) in _KEYED_SCALARS:
+            if isinstance(item, (torch.Tensor, enum.Enum)) or type(item) in _KEYED_SCALARS:
                 continue  # (a graph input, or keyed by value)
             if isinstance(item, torch.nn.Module):
                 if id(item) in self._walked:

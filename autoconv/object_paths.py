@@ -7,14 +7,18 @@ A path is a tuple of ("item", key) / ("attr", name) steps from the roots tuple
 
 from __future__ import annotations
 
+import enum
+
 import torch
 
-__all__ = ["containers_in", "follow", "follow_or_none", "is_shell", "path_text", "python_values_in",
-           "restore", "store", "tensors_in"]
+__all__ = ["containers_in", "follow", "follow_or_none", "is_shell", "path_text",
+           "python_values_in", "restore", "store", "tensors_in"]
 
 # The Python values a call's objects hold whose changes autoconv follows (NOTE [changed Python
 # values] in capture.py).
-PYTHON_VALUES = (bool, int, float, complex, str, bytes, type(None))
+# (An enum member is one: the walk went on into its class through `__objclass__` and refused
+# `s.mode = Mode.B` as removing `args[0].mode.__objclass__._member_map_['B']._value_`.)
+PYTHON_VALUES = (bool, int, float, complex, str, bytes, type(None), enum.Enum)
 # Modules whose objects hold no state of the call's: a logger given as an argument reaches the
 # handlers' records, which a logging call while tracing adds to (NOTE [logging while tracing]
 # in runtime/logs.py)
@@ -82,7 +86,7 @@ def python_values_in(roots, shells: bool = False) -> dict:
 def is_shell(value) -> bool:
     """A dict, list, tuple or plain object a walk of a call's objects goes into."""
     return isinstance(value, (dict, list, tuple)) or (
-        not isinstance(value, (torch.nn.Module, torch.Tensor)) and hasattr(value, "__dict__")
+        not isinstance(value, (torch.nn.Module, torch.Tensor, type)) and hasattr(value, "__dict__")
         and type(value).__module__ not in _NOT_RECORDS)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import enum
 import types
 
 import torch
@@ -205,7 +206,7 @@ _TENSOR_FIELD = ("tensor",)
 def _field_key(value, depth: int):
     """The key of one value in an argument object's fields, or None where it is left out."""
     kind = type(value)
-    if kind in _SCALARS:
+    if kind in _SCALARS or isinstance(value, enum.Enum):
         return (kind, value)  # (1 and 1.0 are equal: a graph traced for one computes in its type)
     if isinstance(value, torch.Tensor):
         return _TENSOR_FIELD  # (a place in a list; its value is the graph's input or guarded)

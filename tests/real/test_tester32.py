@@ -12,6 +12,7 @@ Sources (each test names its own):
   (`trainer.state.cfg.schedule.warmup.scale`): s02.
 - a logger object appending one dict (or object, or tuple) per step, and a metrics dict's
   `setdefault("bad", []).append(n)` in a staged branch: s03.
+- an enum phase field of a schedule object set per step: s06.
 - a decaying-rate object (`s.scale = s.scale * 2` every call, a counter bumped under a tensor
   `if`) under torch.compile: s04.
 - an EMA object with warmup (`min(decay, (1 + n) / (10 + n))`, timm's ModelEmaV2 and
@@ -28,6 +29,7 @@ A finding not fixed is a strict xfail whose reason starts with its id (tester32 
 from __future__ import annotations
 
 import copy
+import enum
 
 import pytest
 import torch
@@ -303,6 +305,42 @@ def test_list_rebound_with_the_old_items_and_a_new_one():
     for x in (T(1.0), T(-1.0), T(2.0)):
         assert_close(run(d, x), _extend_a_list_by_rebinding(twin, x))
         assert [float(v) for v in d["hist"]] == [float(v) for v in twin["hist"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# s06 (fixed in session 32; was a refusal of right code with a meaningless message, and the
+# refused trace left its stores in the caller's object: autoconv's replay): an enum field of a
+# state object set by the step function (`s.phase = Phase.WARMUP` ...). The walk of the
+# argument's objects went on into the enum's class through `__objclass__` and refused the call
+# as removing `args[0].phase.__objclass__._member_map_['DONE']._value_`. An enum member is a
+# Python value now: stored, and keyed by the signature, as a number is.
+class _Phase(enum.Enum):
+    WARMUP = 1
+    TRAIN = 2
+
+
+class _Schedule:
+    def __init__(self):
+        self.phase = _Phase.WARMUP
+        self.seen = []
+        self.step = 0
+
+
+def _phase_step(s, x):
+    s.step += 1
+    s.phase = _Phase.TRAIN if s.step > 1 else _Phase.WARMUP
+    s.seen.append(s.phase)
+    if x.sum() > 0:
+        x = x * 2
+    return x
+
+
+def test_enum_field_set_per_step():
+    run = autoconv.autoconv(_phase_step)
+    s, twin = _Schedule(), _Schedule()
+    for x in (T([1.0]), T([-1.0]), T([2.0])):
+        assert_close(run(s, x), _phase_step(twin, x))
+        assert (s.phase, s.seen, s.step) == (twin.phase, twin.seen, twin.step)
 
 
 # ---------------------------------------------------------------------------------------------
