@@ -116,7 +116,7 @@ def changing_fields(keys) -> list:
 def _field_text(key) -> str:
     if key is None:
         return "unset"
-    if key[0] in _SCALARS:
+    if key[0] in _SCALARS or isinstance(key[0], type) and issubclass(key[0], enum.Enum):
         return repr(key[1])
     if key[0] in (list, tuple):
         return f"a {key[0].__name__} of {key[1]} items"
