@@ -118,7 +118,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         values_before = python_values_in(roots)
         shells_before = {path: id(v) for path, v in python_values_in(roots, shells=True).items()
                          if is_shell(v)}
-        out_info["undo"] = (roots, values_before, live)
+        out_info.pop("writes", None)
+        out_info["undo"] = (roots, values_before, live, shells_before)
         for path, tensor in zip(live, live_tensors):
             store(roots, path, tensor)
         if module is not None:
@@ -220,8 +221,11 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         finally:
             _restore_torch_generator(drawn)
             if "undo" in out_info:  # the call's objects must not keep the trace's values
-                roots, before, stored = out_info.pop("undo")
-                written = [path for path, _ in out_info.get("writes", ())]
+                roots, before, stored, shells = out_info.pop("undo")
+                if "writes" in out_info:
+                    written = [path for path, _ in out_info["writes"]]
+                else:
+                    written = _changed_places(roots, before, shells)
                 # last first: items a call appended to a list go from its end
                 for path in reversed(dict.fromkeys(stored + written)):
                     restore(roots, path, before)
@@ -309,6 +313,24 @@ def _refuse_rebound_gradients(name, inputs, traced_grads, location) -> None:
                 "the caller's `.grad` to a new tensor, so the caller would keep the old one",
                 "Update the gradient in place (`p.grad.mul_(2)`, `p.grad.copy_(g)`), or bind "
                 "`.grad` outside the function, to a tensor it returns")
+
+
+# NOTE [undoing a trace that failed]
+# A trace that raises (a StagingError for a refused store, an error in the user's code) never
+# made its write plan, whose paths the undo puts back: the caller's objects kept what the
+# trace stored there, values of the trace included (`log.rows` holding a FakeTensor, a counter
+# bumped), and a caller that catches the error and runs on (a fallback to eager Python)
+# computed with them. The places whose values differ from those before the trace, and the
+# containers it added, are put back instead.
+def _changed_places(roots, before, shells_before) -> list:
+    """The paths under `roots` whose values the trace changed, added or removed, in walk order
+    (NOTE [undoing a trace that failed])."""
+    now = python_values_in(roots, shells=True)
+    out = [path for path, value in now.items()
+           if (path in before and before[path] is not value)
+           or (path not in before and (path not in shells_before or not is_shell(value)
+                                       or shells_before[path] != id(value)))]
+    return [path for path in before if path not in now] + out
 
 
 def _argument_objects(roots) -> list:

@@ -12,6 +12,7 @@ Sources (each test names its own):
   (`trainer.state.cfg.schedule.warmup.scale`): s02.
 - a logger object appending one dict (or object, or tuple) per step, and a metrics dict's
   `setdefault("bad", []).append(n)` in a staged branch: s03.
+- a refused call's stores left in the caller's state object (a FakeTensor in its list): s07.
 - an enum phase field of a schedule object set per step: s06.
 - a decaying-rate object (`s.scale = s.scale * 2` every call, a counter bumped under a tensor
   `if`) under torch.compile: s04.
@@ -35,6 +36,7 @@ import pytest
 import torch
 
 import autoconv
+from autoconv_runtime import StagingError
 from tests.support import assert_close
 
 T = torch.tensor
@@ -341,6 +343,31 @@ def test_enum_field_set_per_step():
     for x in (T([1.0]), T([-1.0]), T([2.0])):
         assert_close(run(s, x), _phase_step(twin, x))
         assert (s.phase, s.seen, s.step) == (twin.phase, twin.seen, twin.step)
+
+
+# ---------------------------------------------------------------------------------------------
+# s07 (fixed in session 32; was the caller's state left holding a FakeTensor: autoconv's
+# replay, after an error): a refused call (here a Python number stored five levels down, which
+# the graph cannot repeat) left what its trace had stored in the caller's object: the counter
+# bumped, the deep field set, and `log.rows` holding a FakeTensor. A training script that
+# catches the StagingError and runs the step as plain Python then computed with those (NOTE
+# [undoing a trace that failed] in capture.py).
+def _refused_step(trainer, x):
+    trainer.count += 1
+    trainer.rows.append(x * 2)
+    trainer.state.cfg.schedule.warmup.scale = 2.0  # (refused: below the signature's key)
+    if x.sum() > 0:
+        x = x + 1
+    return x
+
+
+def test_a_refused_call_leaves_the_callers_objects_as_they_were():
+    trainer = _deep_config()
+    trainer.count = 0
+    trainer.rows = []
+    with pytest.raises(StagingError, match="more than three levels down"):
+        autoconv.autoconv(_refused_step)(trainer, T([1.0]))
+    assert (trainer.count, trainer.rows, trainer.state.cfg.schedule.warmup.scale) == (0, [], 1.0)
 
 
 # ---------------------------------------------------------------------------------------------
