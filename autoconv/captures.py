@@ -568,6 +568,10 @@ class Places:
             if isinstance(value, torch.nn.Module):
                 if value is not module:
                     self._search_outside_module(value, where, names)
+                    # (its parameters' gradients are not places: a read of one is refused at
+                    # its line, NOTE [gradients of arguments] in capture.py)
+                    for parameter in value.parameters():
+                        self.tensors.pop(id(parameter.grad), None)
             elif keys_fields(value):
                 self._search_unkeyed(value, where, (), names, FIELD_DEPTH, 0)
 
@@ -603,6 +607,8 @@ class Places:
                     item.training, by_value=True), path))
                 self._search_module(item, place, read, parents,
                                     names_here | _class_names(type(item)), ())
+                for parameter in item.parameters():  # (as a module argument's, above)
+                    self.tensors.pop(id(parameter.grad), None)
             elif depth > 0 and (type(item) in (list, tuple, dict) and len(item) <= LONG
                                 or keys_fields(item)):
                 self._search_unkeyed(item, place, (*parents, Guard(place, read, item)),

@@ -1,6 +1,6 @@
 """Findings of tester 32: state objects passed to an `@autoconv` step function called many
-times (early stopping, plateau schedulers, EMA, loggers, models), and published code, run as a
-new user would, in autoconv's replay (traced once, replayed on inputs that take other paths), a
+times (early stopping, decaying rates, EMA, loggers, metric dicts, models), run as a new user
+would, in autoconv's replay (traced once, replayed on inputs that take other paths), a
 saved and loaded torch.export program and torch.compile(fullgraph=True), against plain Python
 run on a copy of the same state (the values, and the state objects after each call).
 
@@ -12,17 +12,17 @@ Sources (each test names its own):
   (`trainer.state.cfg.schedule.warmup.scale`): s02.
 - a logger object appending one dict (or object, or tuple) per step, and a metrics dict's
   `setdefault("bad", []).append(n)` in a staged branch: s03.
-- a refused call's stores left in the caller's state object (a FakeTensor in its list): s07.
 - an enum phase field of a schedule object set per step: s06.
+- a refused call's stores left in the caller's state object (a FakeTensor in its list): s07.
 - a decaying-rate object (`s.scale = s.scale * 2` every call, a counter bumped under a tensor
   `if`) under torch.compile: s04.
 - an EMA object with warmup (`min(decay, (1 + n) / (10 + n))`, timm's ModelEmaV2 and
   torch_ema's `num_updates`) and a skip counter in a dict it holds: s05.
 - what worked: practitioners' early stopping (best loss, patience counter, a bool `stop`)
   passed to the step function on every call, in replay (right values and state; a retrace per
-  new counter value, as the signature says); a ReduceLROnPlateau-like scheduler; metric
-  lists growing in a dict argument; fields changing type between calls (an int scale then a
-  float, None then a tensor) retrace and stay right.
+  new counter value, as the signature says); fields changing type between calls (an int scale
+  then a float, None then a tensor), lists and dicts in an argument object growing between
+  calls: each retraces and stays right; `d["hist"] = d["hist"] + [x]` on a dict argument.
 
 A finding not fixed is a strict xfail whose reason starts with its id (tester32 sNN).
 """
