@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import enum
 import functools
 import random
 import sys
@@ -25,8 +27,8 @@ from autoconv_runtime.staging import ambient, context, grad_mode, outside_writes
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
 from . import captures, graph_passes, targets, tracebacks
-from .object_paths import (containers_in, follow, follow_or_none, lists_in, path_text, python_values_in,
-                           restore, store, tensors_in)
+from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none, is_shell,
+                           lists_in, path_text, python_values_in, restore, store, tensors_in)
 from .signature import Signature, grad_key, keyed_path
 
 __all__ = ["GRAPH_OUTPUT", "Capture", "trace", "export"]
@@ -117,7 +119,10 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         roots = (args, kwargs, bound_self)
         before = tensors_in(roots)
         values_before = python_values_in(roots)
-        out_info["undo"] = (roots, values_before, live)
+        shells_before = {path: id(v) for path, v in python_values_in(roots, shells=True).items()
+                         if is_shell(v)}
+        out_info.pop("writes", None)
+        out_info["undo"] = (roots, values_before, live, shells_before)
         for path, tensor in zip(live, live_tensors):
             store(roots, path, tensor)
             if path in held_specs:  # read, not stored by the call: nothing to write back
@@ -139,9 +144,10 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                 result = converted(*args, **kwargs)
         _refuse_rebound_gradients(name, inputs, dict(zip(grads, grad_tensors)),
                                   _location(source if source is not None else converted))
-        changed = _changed_objects(name, roots, before)
+        changed = _changed_objects(name, roots, before, _location(
+            source if source is not None else converted))
         out_info["changed"] = [path for path, _ in changed]
-        out_info["writes"] = _write_plan(name, roots, values_before, changed,
+        out_info["writes"] = _write_plan(name, roots, values_before, shells_before, changed,
                                          _location(source if source is not None
                                                    else converted))
         if is_undefined(result) and result.name == RETURN_VALUE:
@@ -174,7 +180,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     mode = "symbolic" if dynamic else "fake"
     # what the function may read from outside, and the Python values there as the trace begins
     # (NOTE [captured Python values] in captures.py)
-    places = captures.Places(source if source is not None else converted, module, bound_self)
+    places = captures.Places(source if source is not None else converted, module, bound_self,
+                             _argument_objects(call_roots[:2]))
     live = []
     held_specs = {}  # path -> spec of the argument objects' tensors read live (NOTE below)
     while True:
@@ -220,8 +227,11 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         finally:
             _restore_torch_generator(drawn)
             if "undo" in out_info:  # the call's objects must not keep the trace's values
-                roots, before, stored = out_info.pop("undo")
-                written = [path for path, _ in out_info.get("writes", ())]
+                roots, before, stored, shells = out_info.pop("undo")
+                if "writes" in out_info:
+                    written = [path for path, _ in out_info["writes"]]
+                else:
+                    written = _changed_places(roots, before, shells)
                 # last first: items a call appended to a list go from its end
                 for path in reversed(dict.fromkeys(stored + written)):
                     restore(roots, path, before)
@@ -350,6 +360,35 @@ def _refuse_rebound_gradients(name, inputs, traced_grads, location) -> None:
                 "the caller's `.grad` to a new tensor, so the caller would keep the old one",
                 "Update the gradient in place (`p.grad.mul_(2)`, `p.grad.copy_(g)`), or bind "
                 "`.grad` outside the function, to a tensor it returns")
+
+
+# NOTE [undoing a trace that failed]
+# A trace that raises (a StagingError for a refused store, an error in the user's code) never
+# made its write plan, whose paths the undo puts back: the caller's objects kept what the
+# trace stored there, values of the trace included (`log.rows` holding a FakeTensor, a counter
+# bumped), and a caller that catches the error and runs on (a fallback to eager Python)
+# computed with them. The places whose values differ from those before the trace, and the
+# containers it added, are put back instead.
+def _changed_places(roots, before, shells_before) -> list:
+    """The paths under `roots` whose values the trace changed, added or removed, in walk order
+    (NOTE [undoing a trace that failed])."""
+    now = python_values_in(roots, shells=True)
+    out = [path for path, value in now.items()
+           if (path in before and before[path] is not value)
+           or (path not in before and (path not in shells_before or not is_shell(value)
+                                       or shells_before[path] != id(value)))]
+    return [path for path in before if path not in now] + out
+
+
+def _argument_objects(roots) -> list:
+    """[(where, value)]: the call's argument leaves that are not tensors, named as
+    object_paths.path_text names them (`args[0]`), for captures.Places (NOTE [places in
+    argument objects] in captures.py)."""
+    out = []
+    for keys, leaf in pytree.tree_flatten_with_path(roots)[0]:
+        if not isinstance(leaf, torch.Tensor) and hasattr(leaf, "__dict__"):
+            out.append((("args", "kwargs")[keys[0].idx] + pytree.keystr(keys[1:]), leaf))
+    return out
 
 
 def _traced_again(traced, mode, plan, inputs):
@@ -579,7 +618,7 @@ def _check_no_trace_values(graph_module, name) -> None:
                     + ". This is a bug in autoconv; please report it with this function.")
 
 
-def _changed_objects(name, roots, before) -> list:
+def _changed_objects(name, roots, before, location=None) -> list:
     """[(path, tensor)] for the traced tensors the call stored into objects its caller owns
     (an argument's attribute or item, or the bound method's `self`).
 
@@ -592,8 +631,8 @@ def _changed_objects(name, roots, before) -> list:
         if before.get(path) is tensor or not isinstance(tensor, torch._subclasses.FakeTensor):
             continue
         if isinstance(follow(roots, path[:-1])[-1], tuple):
-            raise StagingError(
-                "function",
+            raise StagingError.at(
+                location, "function",
                 f"{name} stores a traced tensor in {path_text(path)}, an item of a tuple, "
                 "which autoconv cannot update on each call",
                 f"Return the new value from {name} and assign it in the caller")
@@ -622,11 +661,85 @@ def _location(fn):
     return (code.co_filename, code.co_firstlineno) if code is not None else None
 
 
-def _write_plan(name, roots, values_before, changed, location) -> list:
+# NOTE [containers a call adds to its objects]
+# `log.rows.append({"loss": loss, "step": log.count})` puts a new dict into an argument's list.
+# The write plan held only the leaves under it (`rows[1]["loss"]`), whose stores need the dict
+# to be there, and the trace's undo removed the leaves but left the dict, empty, in the list:
+# a replay then filled the trace's leftover, and a call traced more than once (a trace taken
+# again to read changed tensors, `get_concrete_function`, a retrace after a guard failed) left
+# one empty dict per trace in the caller's list (`[row0, {}, row1]`, silently). A dict, list or
+# plain object the call made and stored is an entry of the plan of its own (a `NewShell`,
+# before what it holds): each replay stores a fresh empty one, then its leaves, and the undo
+# removes it. A new tuple of Python values is stored whole (it cannot be filled).
+class NewShell:
+    """A write-plan entry: store a fresh copy of `template` (an empty dict, list or object of
+    the kind the call made), which the entries after it fill."""
+
+    def __init__(self, template):
+        self.template = template
+
+    def make(self):
+        return copy.copy(self.template)
+
+
+def _new_shell(name, path, value, shell_ids, location):
+    """The plan entry of a container or object the call made and stored at `path` (NOTE
+    [containers a call adds to its objects]): (NewShell or the tuple itself, whether its items
+    are written by entries of their own)."""
+    if isinstance(value, tuple):
+        if not _python_only(value):
+            raise StagingError.at(
+                location, "function",
+                f"{name} stores a new tuple holding tensors or objects in {path_text(path)}, "
+                "which autoconv cannot rebuild on each call",
+                f"Store a list or a dict there instead, or return the values from {name} and "
+                "store them in the caller")
+        return value, False
+    # What the entries after it store is a placeholder in the template (a value of the trace,
+    # a container made by the call); the rest is kept as it is: Python values (an entry
+    # stores them only where they changed), tensors from outside the call and containers the
+    # caller had (`hist = hist + [loss]` keeps the earlier items, the very objects)
+    if isinstance(value, list):
+        template = copy.copy(value)
+        template[:] = [None if _made(item, shell_ids) else item for item in value]
+        return NewShell(template), True
+    if isinstance(value, dict):
+        template = table = copy.copy(value)
+    else:
+        # (made without its `__init__` or `__copy__`, neither of which may touch the object
+        # the trace made; an object of another kind, an enum member, is left as before)
+        cls = type(value)
+        if (cls.__new__ is not object.__new__ or isinstance(value, enum.Enum)
+                or not isinstance(getattr(value, "__dict__", None), dict)):
+            return None, True
+        template = object.__new__(cls)
+        table = vars(template)
+        table.update(vars(value))
+    for key, item in list(table.items()):
+        if _made(item, shell_ids):
+            table[key] = None
+    return NewShell(template), True
+
+
+def _made(item, shell_ids) -> bool:
+    """Whether a value in a container the call made is a value of the trace, or a container
+    or object the call made too: stored by a plan entry of its own."""
+    return captures.is_trace_value(item) or (is_shell(item) and id(item) not in shell_ids)
+
+
+def _python_only(value) -> bool:
+    if isinstance(value, tuple):  # (a list in it would be one object shared by every call)
+        return all(_python_only(item) for item in value)
+    return isinstance(value, PYTHON_VALUES)
+
+
+def _write_plan(name, roots, values_before, shells_before, changed, location) -> list:
     """[(path, what)]: what each call stores into its objects, in the order Python stored it
     (a list's items in order), for `ConcreteFunction._write_back`: GRAPH_OUTPUT (the next
     changed tensor), a PythonOutput (the next changed tensor's number: NOTE [numbers stored
-    into argument objects]) or a Python value. `changed`: [(path, traced tensor)]."""
+    into argument objects]), a NewShell (NOTE [containers a call adds to its objects]) or a
+    Python value. `changed`: [(path, traced tensor)]; `shells_before`: {path: id} of the
+    containers and objects the call's objects held before it."""
     after = python_values_in(roots)
     gone = [path for path in values_before if path not in after]
     if gone:
@@ -635,8 +748,34 @@ def _write_plan(name, roots, values_before, changed, location) -> list:
             "which autoconv cannot repeat on each call",
             f"Return what {name} computes and change the object in the caller")
     changed = dict(changed)
+    shell_ids = set(shells_before.values())
     plan = []
-    for path, value in after.items():
+    whole = []  # the paths of new tuples stored whole: their items have no entries
+    for path, value in python_values_in(roots, shells=True).items():
+        if any(path[:len(w)] == w for w in whole):
+            continue
+        if is_shell(value):
+            if id(value) in shell_ids or (path in shells_before
+                                          and not isinstance(value, tuple)):
+                # (the caller's, or one the call made in place of a container the caller had
+                # there, `d["hist"] = d["hist"] + [x]`: written into item by item, the old
+                # items kept, as before)
+                continue
+            if not keyed_path(roots, path):
+                raise StagingError.at(
+                    location, "function",
+                    f"{name} stores a new {type(value).__name__} in {path_text(path)}; the "
+                    "graph cannot repeat that on each call, because that place's Python values "
+                    "are not part of the traced signature (a bound method's self, a module, or "
+                    "an object more than three levels down)",
+                    f"Return it from {name} and store it in the caller")
+            entry, filled = _new_shell(name, path, value, shell_ids, location)
+            if entry is None:
+                continue
+            plan.append((path, entry))
+            if not filled:
+                whole.append(path)
+            continue
         if path in changed:
             plan.append((path, _stored_number(roots, path, changed[path]) or GRAPH_OUTPUT))
             continue

@@ -32,6 +32,7 @@ is guarded too (a needless retrace, never a stale value). `.item()`, `float()`, 
 
 from __future__ import annotations
 
+import enum
 import functools
 import itertools
 import math
@@ -46,7 +47,7 @@ import torch
 from autoconv_runtime.errors import StagingError, users_file
 
 from . import graph_passes
-from .signature import module_python_fields
+from .signature import FIELD_DEPTH, LONG, keys_fields, module_python_fields
 
 __all__ = ["Rebound", "Guard", "GuardSet", "Places", "guards_for"]
 
@@ -56,6 +57,7 @@ _CONTAINERS = (dict, list, tuple)
 _MODULE_TABLES = frozenset({"_parameters", "_buffers", "_modules"})
 _HELPER_DEPTH = 3  # helpers of helpers of the function: where their globals are searched
 _VALUES = (bool, int, float, complex, str, type(None))
+_KEYED_SCALARS = (bool, int, float, complex, str, bytes, type(None))  # signature._SCALARS
 _MAX_ITEMS = 64
 _DEPTH = 8  # attribute / item steps followed from a place (NOTE [places held by objects])
 # methods whose names are not what the module reads when it runs
@@ -314,6 +316,13 @@ def _nested_reader(read, key):
     return nested
 
 
+def _list_item(items, index):
+    try:
+        return items[index]
+    except IndexError:
+        return _MISSING
+
+
 def _grad_reader(read):
     def grad():
         return getattr(read(), "grad", _MISSING)
@@ -396,7 +405,7 @@ class Places:
     with the size of the model (GuardSet checks them in one pipeline of C calls).
     """
 
-    def __init__(self, fn, module=None, bound_self=None):
+    def __init__(self, fn, module=None, bound_self=None, arguments=()):
         self.tensors = {}  # id(tensor) -> (where, reader, parents)
         self.values = {}  # where -> (Guard, parents)
         self.sized = {}  # where in `values` -> the dict or list whose keys or length it guards
@@ -404,6 +413,7 @@ class Places:
         # (where, dict or list, a copy of its items) of the outside containers followed
         # (NOTE [trace values stored outside])
         self.containers = []
+        self._code = set()  # the names the code of the function and its helpers reads
         seen = set()
         if module is not None:
             names = _user_names(module, fn)
@@ -419,6 +429,7 @@ class Places:
             self._search_object(bound_self, "self", (), names)
             self._search_class(bound_self, "self", names)
         self._search_function(fn, seen, _HELPER_DEPTH)
+        self._search_arguments(arguments, module)
 
     def _add(self, where: str, read, value, names=None, parents=(),
              depth: int = _DEPTH) -> None:
@@ -545,12 +556,80 @@ class Places:
             else:
                 table[:] = before
 
+    # NOTE [places in argument objects]
+    # A call's signature keys an argument object's fields three levels down (NOTE [fields of
+    # argument objects] in signature.py) and a module argument by identity only, yet the trace
+    # bakes in every Python value it reads there: `model.eval()` between two calls of
+    # `step(model, x)` replayed the training-mode BatchNorm graph (updating the running
+    # statistics in eval), and `cfg.a.b.c.d.scale` changed between calls kept its first value,
+    # silently. What the key leaves out is guarded as the same things held by a global are: a
+    # module argument as a global module (its mode, structure, hooks, the attributes its code
+    # reads), and under an argument object what lies below the key's depth, or is a module,
+    # with the identity of every container and object on its path (NOTE [places held by
+    # objects]). The argument object itself is fixed by the signature (keyed by identity).
+    def _search_arguments(self, arguments, module) -> None:
+        """The places under the call's arguments (`[(where, value)]`, the non-tensor leaves)
+        that the signature does not key (NOTE [places in argument objects])."""
+        names = self._code
+        for where, value in arguments:
+            if isinstance(value, torch.nn.Module):
+                if value is not module:
+                    self._search_outside_module(value, where, names)
+                    # (its parameters' gradients are not places: a read of one is refused at
+                    # its line, NOTE [gradients of arguments] in capture.py)
+                    for parameter in value.parameters():
+                        self.tensors.pop(id(parameter.grad), None)
+            elif keys_fields(value):
+                self._search_unkeyed(value, where, (), names, FIELD_DEPTH, 0)
+
+    def _search_unkeyed(self, value, where, parents, names, depth: int, steps: int) -> None:
+        """Under `value` (an argument object, or a list / dict / object in its fields that the
+        signature keys with `depth` levels left), the places the key leaves out."""
+        names_here = names
+        if type(value) is tuple or type(value) is list:
+            read_items = value
+            entries = [(f"{where}[{i}]", i, item) for i, item in enumerate(value)]
+        elif type(value) is dict:
+            read_items = value
+            entries = [(f"{where}[{k!r}]", k, item) for k, item in value.items()]
+        else:
+            read_items = vars(value)
+            entries = [(f"{where}.{k}", k, item) for k, item in list(read_items.items())
+                       if not k.startswith("__")]
+            names_here = names | _class_names(type(value))
+        for place, key, item in entries:
+            if type(read_items) is dict:
+                read = _item_reader(read_items, key)
+            else:  # a list's or tuple's item (a tuple cannot change; a list is guarded below)
+                read = functools.partial(_list_item, read_items, key)
+            named = names_here if type(value) in _CONTAINERS or key in names_here else None
+            if isinstance(item, (torch.Tensor, enum.Enum)) or type(item) in _KEYED_SCALARS:
+                continue  # (a graph input, or keyed by value)
+            if isinstance(item, torch.nn.Module):
+                if id(item) in self._walked:
+                    continue
+                path = (*parents, Guard(place, read, item))
+                self.values.setdefault(f"{place}.training", (Guard(
+                    f"{place}.training", functools.partial(getattr, item, "training"),
+                    item.training, by_value=True), path))
+                self._search_module(item, place, read, parents,
+                                    names_here | _class_names(type(item)), ())
+                for parameter in item.parameters():  # (as a module argument's, above)
+                    self.tensors.pop(id(parameter.grad), None)
+            elif depth > 0 and (type(item) in (list, tuple, dict) and len(item) <= LONG
+                                or keys_fields(item)):
+                self._search_unkeyed(item, place, (*parents, Guard(place, read, item)),
+                                     names_here, depth - 1, steps + 1)
+            else:  # below the key's depth, or a value it leaves out (a frozen dataclass)
+                self._add(place, read, item, named, parents, _DEPTH - steps)
+
     def _search_function(self, fn, seen: set, depth: int) -> None:
         fn = getattr(fn, "__func__", fn)
         if not isinstance(fn, types.FunctionType) or id(fn) in seen:
             return
         seen.add(id(fn))
         names = _code_names(fn.__code__)
+        self._code |= names
         table = fn.__globals__
         for name in names:
             value = table.get(name, _MISSING)

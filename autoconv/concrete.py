@@ -15,7 +15,7 @@ from autoconv_runtime.errors import user_exception
 from autoconv_runtime.staging import grad_mode, specialize
 
 from . import backends, graph_passes
-from .capture import GRAPH_OUTPUT, Capture, PythonOutput, field_spec
+from .capture import GRAPH_OUTPUT, Capture, NewShell, PythonOutput, field_spec
 from .captures import MISSING, Guard, GuardSet, Rebound
 from .object_paths import follow, path_text, store
 from .signature import (ALIASED, CAPTURED_ALIAS, SAME_TENSOR, Signature, signature_of,
@@ -226,6 +226,8 @@ class ConcreteFunction:
                 value = next(tensors)
             elif isinstance(value, PythonOutput):  # NOTE [numbers stored into argument objects]
                 value = value.kind(next(tensors).item())
+            elif isinstance(value, NewShell):  # NOTE [containers a call adds to its objects]
+                value = value.make()
             store(roots, path, value)
         return outputs[:count]
 

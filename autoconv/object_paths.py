@@ -7,24 +7,30 @@ A path is a tuple of ("item", key) / ("attr", name) steps from the roots tuple
 
 from __future__ import annotations
 
+import enum
+
 import torch
 
-__all__ = ["containers_in", "follow", "follow_or_none", "path_text", "python_values_in",
-           "restore", "store", "tensors_in"]
+__all__ = ["containers_in", "follow", "follow_or_none", "is_shell", "path_text",
+           "python_values_in", "restore", "store", "tensors_in"]
 
 # The Python values a call's objects hold whose changes autoconv follows (NOTE [changed Python
 # values] in capture.py).
-PYTHON_VALUES = (bool, int, float, complex, str, bytes, type(None))
+# (An enum member is one: the walk went on into its class through `__objclass__` and refused
+# `s.mode = Mode.B` as removing `args[0].mode.__objclass__._member_map_['B']._value_`.)
+PYTHON_VALUES = (bool, int, float, complex, str, bytes, type(None), enum.Enum)
 # Modules whose objects hold no state of the call's: a logger given as an argument reaches the
 # handlers' records, which a logging call while tracing adds to (NOTE [logging while tracing]
 # in runtime/logs.py)
 _NOT_RECORDS = ("builtins", "types", "logging")
 
 
-def _walk_tensors(value, path, seen, out, python=False):
+def _walk_tensors(value, path, seen, out, python=False, shells=False):
     """Append (path, tensor) for the tensors reachable from `value` through dicts, lists,
     tuples and the attributes of plain objects; a path is a tuple of ("item", key) /
-    ("attr", name) steps. With `python`, the Python values (PYTHON_VALUES) too."""
+    ("attr", name) steps. With `python`, the Python values (PYTHON_VALUES) too; with
+    `shells`, the dicts, lists, tuples and plain objects on the way (below the roots), each
+    before what it holds."""
     if isinstance(value, torch.Tensor):
         out.append((path, value))
         return
@@ -35,23 +41,25 @@ def _walk_tensors(value, path, seen, out, python=False):
     if id(value) in seen:
         return
     seen[id(value)] = value
+    if shells and len(path) > 1 and is_shell(value):
+        out.append((path, value))
     if isinstance(value, torch.nn.Module):
         # Plain attributes (`self.total = t`) and submodules; parameters and buffers are the
         # graph's inputs already (`concrete.ModuleState`).
         for k, v in vars(value).items():
             if not k.startswith("_"):
-                _walk_tensors(v, path + (("attr", k),), seen, out, python)
+                _walk_tensors(v, path + (("attr", k),), seen, out, python, shells)
         for k, v in value._modules.items():
-            _walk_tensors(v, path + (("attr", k),), seen, out, python)
+            _walk_tensors(v, path + (("attr", k),), seen, out, python, shells)
     elif isinstance(value, dict):
         for k, v in value.items():
-            _walk_tensors(v, path + (("item", k),), seen, out, python)
+            _walk_tensors(v, path + (("item", k),), seen, out, python, shells)
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            _walk_tensors(v, path + (("item", i),), seen, out, python)
+            _walk_tensors(v, path + (("item", i),), seen, out, python, shells)
     elif hasattr(value, "__dict__") and type(value).__module__ not in _NOT_RECORDS:
         for k, v in vars(value).items():
-            _walk_tensors(v, path + (("attr", k),), seen, out, python)
+            _walk_tensors(v, path + (("attr", k),), seen, out, python, shells)
 
 
 def tensors_in(roots) -> dict:
@@ -63,14 +71,23 @@ def tensors_in(roots) -> dict:
     return dict(out)
 
 
-def python_values_in(roots) -> dict:
+def python_values_in(roots, shells: bool = False) -> dict:
     """{path: value} for the tensors and Python values (PYTHON_VALUES) reachable from a call's
-    (args, kwargs, bound self), in the order a walk meets them (a list's items in order)."""
+    (args, kwargs, bound self), in the order a walk meets them (a list's items in order); with
+    `shells`, the containers and plain objects holding them too (`is_shell`), each before its
+    items."""
     out = []
     seen = {}
     for i, root in enumerate(roots):
-        _walk_tensors(root, (("item", i),), seen, out, python=True)
+        _walk_tensors(root, (("item", i),), seen, out, python=True, shells=shells)
     return dict(out)
+
+
+def is_shell(value) -> bool:
+    """A dict, list, tuple or plain object a walk of a call's objects goes into."""
+    return isinstance(value, (dict, list, tuple)) or (
+        not isinstance(value, (torch.nn.Module, torch.Tensor, type)) and hasattr(value, "__dict__")
+        and type(value).__module__ not in _NOT_RECORDS)
 
 
 def lists_in(roots) -> list:

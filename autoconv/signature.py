@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import enum
 import types
 
 import torch
@@ -115,7 +116,7 @@ def changing_fields(keys) -> list:
 def _field_text(key) -> str:
     if key is None:
         return "unset"
-    if key[0] in _SCALARS:
+    if key[0] in _SCALARS or isinstance(key[0], type) and issubclass(key[0], enum.Enum):
         return repr(key[1])
     if key[0] in (list, tuple):
         return f"a {key[0].__name__} of {key[1]} items"
@@ -153,6 +154,11 @@ def _leaf_key(leaf):
     if isinstance(leaf, TensorSpec):
         return ("tensor", tuple(leaf.shape), leaf.dtype, torch.device(leaf.device),
                 leaf.requires_grad, None)
+    if isinstance(leaf, torch.nn.Module):
+        # its mode, as a converted module's (`evaluate(model, x)` after `train_step(model, x)`
+        # keeps both graphs); the rest of what its code reads is guarded (NOTE [places in
+        # argument objects] in captures.py)
+        return ("value", type(leaf), leaf, (("training", _field_key(leaf.training, 0)),))
     try:
         hash(leaf)
     except TypeError:  # a dataclass, a list ...: the object, and the Python values it holds
@@ -197,9 +203,9 @@ def _python_fields(obj, depth: int | None = None) -> tuple:
 
 
 # How many levels of lists, dicts and plain objects below an argument object the key holds.
-_FIELD_DEPTH = 3
+_FIELD_DEPTH = FIELD_DEPTH = 3
 # A list or dict longer than this keys its length (and a dict its keys) but not its items.
-_LONG = 64
+_LONG = LONG = 64
 _TENSOR_FIELD = ("tensor",)
 _SCALAR_TYPES = frozenset(_SCALARS)
 _TENSOR_TYPE = frozenset({torch.Tensor})
@@ -227,7 +233,7 @@ def _items_key(values, depth: int) -> tuple:
 def _field_key(value, depth: int):
     """The key of one value in an argument object's fields, or None where it is left out."""
     kind = type(value)
-    if kind in _SCALARS:
+    if kind in _SCALARS or isinstance(value, enum.Enum):
         return (kind, value)  # (1 and 1.0 are equal: a graph traced for one computes in its type)
     if isinstance(value, torch.Tensor):
         return _TENSOR_FIELD  # (a place in a list; its value is the graph's input or guarded)
@@ -242,6 +248,12 @@ def _field_key(value, depth: int):
     if depth > 0 and _is_plain_object(value):
         return ("object", id(value), _python_fields(value, depth - 1))
     return None
+
+
+def keys_fields(value) -> bool:
+    """Whether a call's signature keys the fields of `value`, an argument or a value in an
+    argument object's fields (NOTE [fields of argument objects])."""
+    return _is_plain_object(value)
 
 
 def _is_plain_object(value) -> bool:

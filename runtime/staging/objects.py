@@ -453,6 +453,14 @@ def carried_slots(state, records=None) -> dict:
     records = records or {}
     slots = {i: v for i, v in enumerate(state) if carries(v)}
     if torch.compiler.is_dynamo_compiling():  # NOTE [numbers in objects]
+        # The floats an object carried here holds that dynamo made symbolic (`s.lr *= 0.9`
+        # on every call) stay constants of the rebuilt copies the bodies read: given their
+        # values as the statement's inputs' are (NOTE [symbolic floats held by objects] in
+        # torch.py), or torch refused the lifted operand ("can only be of (Tensor, int,
+        # SymInt)")
+        from .torch import _specialize_held
+
+        slots = {i: _specialize_held(v, 0) for i, v in slots.items()}
         records = {i: frozenset(records.get(i, ())) | _number_paths(v)
                    for i, v in slots.items()}
     return {i: flatten(v, frozenset(records.get(i, ()))) for i, v in slots.items()}
