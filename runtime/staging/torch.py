@@ -1406,7 +1406,10 @@ _HELD_DEPTH = 4  # how deep objects' attributes and containers' items are search
 
 def _specialized(value):
     """`value`, a float or bool dynamo made symbolic, as its (guarded) value; None for any
-    other value."""
+    other value, and for a data-dependent one (`x[i].item()` kept in a carried list), which has
+    no value to guard on: the statements carry those as 0-d tensors (`_symbolic_input`)."""
+    if type(value) not in (float, bool) or is_symbolic(value):
+        return None
     if type(value) is float:
         number = value.__float__()
     elif type(value) is bool:
