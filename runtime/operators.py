@@ -1719,6 +1719,9 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     for i, name in updated or ():
         given[i] = name
     shown_token = objects.show_inputs(inputs, given)
+    # NOTE [restaging verdicts] in staging/restaging.py
+    frame = restaging.enter((body, extra_test), (state, names, inputs, iterable, updated,
+                                                 renewed, caught, updates, stale))
     try:
         if _holding(updated, loop_inputs, (body, extra_test)):
             out = _holding_lists(
@@ -1740,6 +1743,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         raise
     finally:
         objects.unshow_inputs(shown_token)
+        restaging.leave(frame)
     out = _first_back(out, renewing, state, 1)
     out = _written_back(out, size + 1 + extra, loop_inputs, written)
     for tensor, new in zip(carried, out[size + 1:]):

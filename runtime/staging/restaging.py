@@ -1,9 +1,9 @@
 """What a staged statement's failed attempts found, kept for its next staging from the same
 entry in the same trace (NOTE [restaging verdicts]).
 
-Low in the engine: the statements (runtime/operators.py) open a `statement` frame; the places
-in `torch.py` and `objects.py` that stage a statement again after an attempt run the attempt
-through `attempt`.
+Low in the engine: the statements (runtime/operators.py) open a frame (`enter`, `leave`); the
+places in `torch.py` and `objects.py` that stage a statement again after an attempt run the
+attempt through `attempt`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ __all__ = ["enter", "leave", "attempt", "counts"]
 # once per run of the enclosing bodies, and takes its own failed attempts each time: a failed
 # attempt per level doubled the runs per level of nesting (seed 28's program 28 of the fuzzer,
 # an `if/elif` chain of eight tests over a carried object, ran its innermost body 2^7 times and
-# did not finish in 300 s of CPU; torchmin's BFGS ran a body 52 times in one trace of its loop).
+# did not finish in 300 s of CPU).
 #
 # Each staged statement, outside dynamo, opens a frame keyed by its body code (and closure
 # cells) and everything of its entry a body can branch on (`verdicts`' description, with each
@@ -47,7 +47,6 @@ __all__ = ["enter", "leave", "attempt", "counts"]
 # refuses the bookkeeping inside the bodies it traces.
 
 _local = threading.local()
-_SKIPPED = object()
 
 
 class _Frame:
@@ -98,10 +97,11 @@ def _plain_object(value) -> bool:
 
 def _describe(value, parts, objects, depth=0) -> bool:
     if isinstance(value, torch.Tensor):
-        # (sizes too: outside dynamo a body may branch on a static size)
+        # (its sizes too: outside dynamo a body may branch on a static size)
         parts.append(tuple(s if type(s) is int else None for s in value.shape))
         objects.extend(s for s in value.shape if type(s) is not int)
-    elif type(value) in (tuple, list) and depth < 8:
+        return verdicts._describe(value, parts, objects)
+    if type(value) in (tuple, list) and depth < 8:
         parts.append((type(value), len(value)))
         return all(_describe(v, parts, objects, depth + 1) for v in value)
     elif type(value) is dict and depth < 8:
@@ -124,7 +124,8 @@ def _describe(value, parts, objects, depth=0) -> bool:
 
 
 def _key(bodies, values):
-    parts, objects = [], []
+    # (a probe's run of a statement may stage it otherwise than the operator's: kept apart)
+    parts, objects = [context.probing(), context.probing_types()], []
     for fn in bodies:
         if fn is None:
             parts.append(None)
@@ -190,6 +191,7 @@ def _keep(memo, key, seen) -> None:
     entries.append((key[1], seen))
 
 
+# (how many statement entries were seen, and attempts skipped: for measuring, docs/benchmarks.md)
 counts = {"entries": 0, "entries known": 0, "attempts": 0, "skipped": 0}
 
 

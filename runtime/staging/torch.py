@@ -2311,8 +2311,8 @@ def _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes)
             if torch.compiler.is_dynamo_compiling():
                 _probe_input_changes([(b, True) for b in (if_true, if_false)], record)
             # NOTE [restaging verdicts]
-            return restaging.attempt("if statement", lambda: _stage_if(staged_pred, branches, record),
-                                     _RESTAGING)
+            return restaging.attempt(
+                "if statement", lambda: _stage_if(staged_pred, branches, record), _RESTAGING)
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
             in_place = replaced_lists.in_place_slots(error, state, names)
