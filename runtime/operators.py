@@ -23,7 +23,8 @@ from . import augmented, chosen_calls, handlers, lists, staged_aliases, text
 from .errors import StagingError, graph_error_message
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
-from .staging import branch_facts, constants, context, grad_mode, objects, specialize, verdicts
+from .staging import (branch_facts, constants, context, grad_mode, objects, restaging,
+                      specialize, verdicts)
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM
 from .identity import type_in
@@ -124,6 +125,9 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         raising = False
         # NOTE [names of a statement's inputs] in staging/objects.py
         shown_token = objects.show_inputs(inputs, _shown_inputs(if_true, state, inputs, updated))
+        # NOTE [restaging verdicts] in staging/restaging.py
+        frame = restaging.enter((if_true, if_false), (cond, state, names, inputs, updated, kept,
+                                                      renewed, flagged, items_only))
         try:
             # (a refusal specialises the graph on `cond`, as the staging's own do)
             _refuse_views_of_written(
@@ -152,6 +156,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             out, raising = None, True
         finally:
             objects.unshow_inputs(shown_token)
+            restaging.leave(frame)
         if raising:  # (outside the except clause: the branch's own exception is not chained)
             out = _taken_after_raising(if_true if cond else if_false, state, inputs,
                                        "if statement")
@@ -1275,6 +1280,9 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             staged_state, staged_inputs = _unsaved(staged_state, inputs, targets)
             # NOTE [names of a statement's inputs] in staging/objects.py
             shown_token = objects.show_inputs(inputs, _shown_inputs(body, state, inputs, updated))
+            # NOTE [restaging verdicts] in staging/restaging.py
+            frame = restaging.enter((test, body, trips), (state, names, inputs, bound, updated,
+                                                          kept, renewed, caught))
             try:
                 if _holding(updated, inputs, (test, body)):
                     out = _holding_lists(
@@ -1290,6 +1298,7 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                 raise
             finally:
                 objects.unshow_inputs(shown_token)
+                restaging.leave(frame)
             out = _first_back(out, renewing, state)
             out = _written_back(out, len(state), inputs, written)
             if joined:
@@ -1710,6 +1719,9 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     for i, name in updated or ():
         given[i] = name
     shown_token = objects.show_inputs(inputs, given)
+    # NOTE [restaging verdicts] in staging/restaging.py
+    frame = restaging.enter((body, extra_test), (state, names, inputs, iterable, updated,
+                                                 renewed, caught, updates, stale))
     try:
         if _holding(updated, loop_inputs, (body, extra_test)):
             out = _holding_lists(
@@ -1731,6 +1743,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         raise
     finally:
         objects.unshow_inputs(shown_token)
+        restaging.leave(frame)
     out = _first_back(out, renewing, state, 1)
     out = _written_back(out, size + 1 + extra, loop_inputs, written)
     for tensor, new in zip(carried, out[size + 1:]):

@@ -30,7 +30,7 @@ import torch
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..errors import StagingError
-from . import context
+from . import context, restaging
 from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList
 from ..identity import identical, type_in
@@ -409,6 +409,12 @@ def _flatten_as(spec, value, leaves, path="", replaced=None):
     return None
 
 
+class _GiveBack(Exception):
+    """Ends an attempt at staging a statement carrying objects: some body updated in place
+    tensors of theirs (`args[0]`: (slot, leaf number) pairs) that another replaces, so it is staged
+    again giving them back; `args[1]`: the slots a body bound anew. Internal, never escapes."""
+
+
 class GrownInDict(Exception):
     """Internal, never reaches the user: a body grows the list a dict of the state holds at a
     key (`args`: the slot, the key, the dict in the statement's state); the statement is staged again with that list a variable of
@@ -644,8 +650,24 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     if giving:
         flat_state, names = _giving_state(flat_state, names, slots, giving)
     names = tuple(_named(n, slots[i][0]) if i in slots else n for i, n in enumerate(names))
-    try:
+    def staged():
         result = list(stage([wrap(*b) for b in bodies], flat_state, names))
+        if "loop" in statement and (versions_known or probed):
+            # (under dynamo `updated` is every tensor leaf: those the probe saw replaced are
+            # left out, `d["v"] = d["v"] + 1` updates no tensor of the caller's)
+            _refuse_views_of_read_inputs(
+                bodies, state, names, slots,
+                updated if versions_known else {k: v - replaced[k] for k, v in updated.items()},
+                inputs, statement)
+        both = sorted((slot, number) for slot in slots
+                      for number in updated[slot] & replaced[slot])
+        if both and not giving:
+            raise _GiveBack(tuple(both), tuple(built))
+        return result
+
+    try:
+        # (NOTE [restaging verdicts]: a staging from the same entry goes to the second form)
+        result = restaging.attempt("carried objects", staged, (_ReplacedRecord, _GiveBack))
     except _ReplacedRecord as replaced:  # NOTE [named tuples]
         if torch.compiler.is_dynamo_compiling():
             raise
@@ -654,20 +676,11 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
         # (the leaves are numbered anew: which ones to give back is learnt again)
         return carry(stage, bodies, state, names, carried_slots(state, records), statement,
                      records, (), inputs)
-    if "loop" in statement and (versions_known or probed):
-        # (under dynamo `updated` is every tensor leaf: those the probe saw replaced are
-        # left out, `d["v"] = d["v"] + 1` updates no tensor of the caller's)
-        _refuse_views_of_read_inputs(
-            bodies, state, names, slots,
-            updated if versions_known else {k: v - replaced[k] for k, v in updated.items()},
-            inputs, statement)
-    both = sorted((slot, number) for slot in slots
-                  for number in updated[slot] & replaced[slot])
-    if both and not giving:
+    except _GiveBack as back:
         # Staged again, each body also giving back what it did to those tensors (the first
         # staging's operator is dead code)
-        return carry(stage, bodies, state, names, slots, statement, records, tuple(both),
-                     inputs, tuple(built))
+        return carry(stage, bodies, state, names, slots, statement, records, back.args[0],
+                     inputs, back.args[1])
     if giving:
         _originals_back(result, count, giving, slots)
         result = result[:count]

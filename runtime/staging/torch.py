@@ -50,7 +50,7 @@ from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefi
 from . import dict_lists
 from . import (branch_grads, constants, dynamo_kinds, freevar_updates, grad_mode, lists, mappings,
                objects, operators, outside_writes, python_state, registry, replaced_lists,
-               shared_containers, unseen_updates, verdicts)
+               restaging, shared_containers, unseen_updates, verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       types_probe)
@@ -2334,7 +2334,9 @@ def _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes)
             record = Statement(statement, names, state, inputs, staged_pred, dtypes)
             if torch.compiler.is_dynamo_compiling():
                 _probe_input_changes([(b, True) for b in (if_true, if_false)], record)
-            return _stage_if(staged_pred, branches, record)
+            # NOTE [restaging verdicts]
+            return restaging.attempt(
+                "if statement", lambda: _stage_if(staged_pred, branches, record), _RESTAGING)
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
             in_place = replaced_lists.in_place_slots(error, state, names)
@@ -2369,6 +2371,11 @@ def _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes)
 # Python or traced int a read checked against the count, torch.stack its first `count` rows.
 # A path that leaves the variable unbound, a list also grown in place on another path, and
 # items of several kinds are refused.
+# The exceptions that end an attempt at staging a statement, which is then staged again in
+# another form (NOTE [restaging verdicts]).
+_RESTAGING = (lists.ReplacedList, objects.ChangedInput, objects.UpdatedInputs, lists.BranchLists)
+
+
 def _lists_bound_in_branches(error, bodies, state, names, inputs, pred, dtypes) -> tuple:
     """The state for staging an `if` again with the variables `error` (a lists.BranchLists)
     names as StagedLists sized by a probe of the branches."""
@@ -2524,7 +2531,9 @@ def _stage_if(pred, branches, statement: Statement):
         try:
             no_grad = _freevars_updated(statement, branches)
             with operator_bodies(), _no_grad_if(no_grad):
-                flat = operators.cond(pred, *(staged(b) for b in branches), operands.flat)
+                flat = restaging.attempt(  # NOTE [restaging verdicts]
+                    "if round", lambda: operators.cond(pred, *(staged(b) for b in branches),
+                                                       operands.flat), (_Promote,))
             # NOTE [grad mode in branches]
             flat = branch_grads.settled(statement, flat, operands.flat,
                                         registry.owner(pred).name,
@@ -2620,16 +2629,19 @@ def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes
                 if outputs is not None:
                     return outputs
                 nested = probe(types_only=False)  # NOTE [operators of types-only probes]
-            with nested:
-                created = [i for i, (v, k) in enumerate(zip(record.state, record.kinds))
-                           if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
-                checked = {i for i in created if record.state[i].checked}
-                _fill_return_placeholders(record, (body,), created)
-                if torch.compiler.is_dynamo_compiling():
-                    _probe_input_changes([(body, True)], record)
-                if created:
-                    return _stage_loop_created(test, body, record, trips, created, checked)
-                return _stage_while(test, Body(body, "in the loop body"), record, trips)
+            def staged():
+                with nested:
+                    created = [i for i, (v, k) in enumerate(zip(record.state, record.kinds))
+                               if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
+                    checked = {i for i in created if record.state[i].checked}
+                    _fill_return_placeholders(record, (body,), created)
+                    if torch.compiler.is_dynamo_compiling():
+                        _probe_input_changes([(body, True)], record)
+                    if created:
+                        return _stage_loop_created(test, body, record, trips, created, checked)
+                    return _stage_while(test, Body(body, "in the loop body"), record, trips)
+
+            return restaging.attempt(statement, staged, _RESTAGING)  # NOTE [restaging verdicts]
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
             in_place = replaced_lists.in_place_slots(error, state, names)
@@ -2717,7 +2729,10 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         try:
             no_grad = _freevars_updated(statement, (body,), test)
             with operator_bodies(), _no_grad_if(no_grad):
-                flat = operators.while_loop(staged_test, staged_body, carried, read_only)
+                flat = restaging.attempt(  # NOTE [restaging verdicts]
+                    "loop round", lambda: operators.while_loop(staged_test, staged_body, carried,
+                                                               read_only),
+                    (_Unaliased, branch_grads.Reassumed, _Promote))
             # NOTE [grad mode in branches]
             flat = branch_grads.settled_loop(
                 statement, flat, carried, read_only, registry.owner(*operands.flat).name,

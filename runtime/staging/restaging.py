@@ -1,0 +1,252 @@
+"""What a staged statement's failed attempts found, kept for its next staging from the same
+entry in the same trace (NOTE [restaging verdicts]).
+
+Low in the engine: the statements (runtime/operators.py) open a frame (`enter`, `leave`); the
+places in `torch.py` and `objects.py` that stage a statement again after an attempt run the
+attempt through `attempt`.
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+
+import torch
+
+from . import context, verdicts
+
+__all__ = ["enter", "leave", "attempt", "counts"]
+
+# NOTE [restaging verdicts]
+# Staging a statement may take several attempts: an attempt runs the bodies under torch's
+# operator and ends with what it found, then the statement is staged again in another form
+# (an input the bodies change carried as state, `objects.ChangedInput`; a list replaced,
+# `lists.ReplacedList`; a dtype promoted, `_Promote`; a tensor of an object updated in place on
+# one path and replaced on another, given back; ...). A statement nested in the bodies is staged
+# once per run of the enclosing bodies, and takes its own failed attempts each time: a failed
+# attempt per level doubled the runs per level of nesting (seed 28's program 28 of the fuzzer,
+# an `if/elif` chain of eight tests over a carried object, ran its innermost body 2^7 times and
+# did not finish in 300 s of CPU).
+#
+# Each staged statement, outside dynamo, opens a frame keyed by its body code (and closure
+# cells) and everything of its entry a body can branch on (`verdicts`' description, with each
+# tensor's sizes and plain objects described by their fields: a carried object is rebuilt for
+# each run of the enclosing body). The frame numbers the attempts staging the statement makes
+# (in a deterministic order: the same entry takes the same attempts), and keeps how each ended:
+# with one of the exceptions that make it stage again, with internal values only (indices,
+# names, dtypes), or not. When the statement is staged again from an equal entry in the same
+# outermost statement's trace (the enclosing body run again by an enclosing attempt), an attempt
+# that failed before raises its exception again without running the bodies, and the numbering
+# skips what that attempt made (its nested statements' attempts). An attempt that succeeded
+# runs as before, checks and all: a kept verdict only ever skips to a form of the statement an
+# earlier staging chose, which carries more (an input as state, a tensor given back) and gives
+# Python's results as the first form would. Each statement is then staged with failed attempts
+# once per distinct entry, and a body at depth d runs O(d) times, not 2^d.
+#
+# Not under dynamo: its statements keep their own verdicts (NOTE [probe verdicts]), and it
+# refuses the bookkeeping inside the bodies it traces.
+
+_local = threading.local()
+
+
+class _Frame:
+    __slots__ = ("known", "seen", "key", "outermost")
+
+    def __init__(self, known, key, outermost):
+        self.known = known  # the outcomes of the last staging from this entry, or None
+        self.seen = []  # this staging's: (tag, failure or None, end) per attempt
+        self.key, self.outermost = key, outermost
+
+
+def _memo():
+    return getattr(_local, "memo", None)
+
+
+def _frames() -> list:
+    frames = getattr(_local, "frames", None)
+    if frames is None:
+        frames = _local.frames = []
+    return frames
+
+
+def _closure_parts(fn, parts, objects) -> bool:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    parts.append(code)
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # (an empty cell)
+            parts.append("<empty cell>")
+            continue
+        if isinstance(value, types.FunctionType):
+            if not _closure_parts(value, parts, objects):
+                return False
+        else:
+            objects.append(value)
+    objects.extend(getattr(fn, "__defaults__", None) or ())
+    return True
+
+
+def _plain_object(value) -> bool:
+    from . import objects as carried_objects
+
+    return carried_objects.is_plain_object(value) and not isinstance(value, type)
+
+
+def _describe(value, parts, objects, depth=0) -> bool:
+    if isinstance(value, torch.Tensor):
+        # (its sizes too: outside dynamo a body may branch on a static size)
+        parts.append(tuple(s if type(s) is int else None for s in value.shape))
+        objects.extend(s for s in value.shape if type(s) is not int)
+        return verdicts._describe(value, parts, objects)
+    if type(value) in (tuple, list) and depth < 8:
+        parts.append((type(value), len(value)))
+        return all(_describe(v, parts, objects, depth + 1) for v in value)
+    elif type(value) is dict and depth < 8:
+        parts.append((dict, len(value)))
+        for name, item in value.items():
+            if type(name) not in (str, int, bool):
+                return False
+            parts.append(name)
+            if not _describe(item, parts, objects, depth + 1):
+                return False
+        return True
+    elif depth < 8 and _plain_object(value):
+        # (a carried object is rebuilt for each run of an enclosing body: by its fields)
+        fields = getattr(value, "__dict__", None)
+        if type(fields) is not dict:
+            return False
+        parts.append(("object", type(value)))
+        return _describe(fields, parts, objects, depth + 1)
+    return verdicts._describe(value, parts, objects)
+
+
+def _key(bodies, values):
+    # (a probe's run of a statement may stage it otherwise than the operator's: kept apart)
+    parts, objects = [context.probing(), context.probing_types()], []
+    for fn in bodies:
+        if fn is None:
+            parts.append(None)
+        elif not _closure_parts(fn, parts, objects):
+            return None
+    if not _describe(values, parts, objects):
+        return None
+    try:
+        hash(tuple(parts))
+    except TypeError:
+        return None
+    return tuple(parts), tuple(objects)
+
+
+def enter(bodies, values):
+    """Opens a frame for the staging of one statement with the body functions `bodies` entered
+    with `values` (see NOTE [restaging verdicts]), for `leave`; None under dynamo. The
+    outermost statement's frame holds the verdicts of all the statements nested in it,
+    forgotten when it ends."""
+    if torch.compiler.is_compiling():
+        return None
+    memo = _memo()
+    outermost = memo is None
+    if outermost:
+        memo = _local.memo = {}
+    key = _key(bodies, values)
+    known = None
+    if key is not None:
+        known = _find(memo, key)
+        counts["entries"] += 1
+        counts["entries known"] += known is not None
+    frame = _Frame(known, key, outermost)
+    _frames().append(frame)
+    return frame
+
+
+def leave(frame) -> None:
+    """Closes `frame` (from `enter`), keeping its attempts' outcomes."""
+    if frame is None:
+        return
+    frames = _frames()
+    if frames and frames[-1] is frame:
+        frames.pop()
+    if frame.outermost:
+        _local.memo = None
+    elif frame.key is not None and _memo() is not None:
+        _keep(_memo(), frame.key, frame.seen)
+
+
+def _find(memo, key):
+    for objects, seen in memo.get(key[0], ()):
+        if verdicts._same_objects(objects, key[1]):
+            return seen
+    return None
+
+
+def _keep(memo, key, seen) -> None:
+    entries = memo.setdefault(key[0], [])
+    for i, (objects, _) in enumerate(entries):
+        if verdicts._same_objects(objects, key[1]):
+            entries[i] = (objects, seen)
+            return
+    entries.append((key[1], seen))
+
+
+# (how many statement entries were seen, and attempts skipped: for measuring, docs/benchmarks.md)
+counts = {"entries": 0, "entries known": 0, "attempts": 0, "skipped": 0}
+
+
+def _plain(value) -> bool:
+    if value is None or type(value) in (bool, int, str, float) or isinstance(value, torch.dtype):
+        return True
+    if type(value) in (tuple, list, set, frozenset):
+        return all(_plain(v) for v in value)
+    if type(value) is dict:
+        return all(_plain(k) and _plain(v) for k, v in value.items())
+    return False
+
+
+def _failure(error: BaseException):
+    """What rebuilds `error` (its type, args and attributes), or None where they are not all
+    internal values."""
+    attributes = dict(getattr(error, "__dict__", {}))
+    if not _plain(error.args) or not _plain(attributes):
+        return None
+    return type(error), error.args, attributes
+
+
+def _rebuilt(failure) -> BaseException:
+    kind, args, attributes = failure
+    error = kind.__new__(kind)
+    error.args = args
+    error.__dict__.update(attributes)
+    return error
+
+
+def attempt(tag: str, run, restaging: tuple):
+    """`run()`, an attempt at staging the innermost open statement; an exception among
+    `restaging` (the ones that make it stage again) is kept, and raised again without running
+    when the statement is next staged from the same entry (NOTE [restaging verdicts])."""
+    frames = _frames() if _memo() is not None else ()
+    if not frames or torch.compiler.is_compiling():
+        return run()
+    frame = frames[-1]
+    number = len(frame.seen)
+    frame.seen.append(None)
+    counts["attempts"] += 1
+    known = frame.known
+    if known is not None:
+        before = known[number] if number < len(known) else None
+        if before is None or before[0] != tag:
+            frame.known = None  # (another sequence of attempts: nothing more is skipped)
+        elif before[1] is not None:
+            counts["skipped"] += 1
+            frame.seen[number] = before
+            frame.seen.extend(known[number + 1:before[2]])
+            raise _rebuilt(before[1])
+    try:
+        result = run()
+    except restaging as error:
+        frame.seen[number] = (tag, _failure(error), len(frame.seen))
+        raise
+    frame.seen[number] = (tag, None, len(frame.seen))
+    return result
