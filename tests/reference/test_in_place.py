@@ -1135,7 +1135,7 @@ def row_write(rows, x, step):
     return rows.sum(0)
 
 
-def _rows():
+def _zero_rows():
     return torch.zeros(3, 2)
 
 
@@ -1171,7 +1171,7 @@ ITEMS = [
     (add_to_class, [(T([0.0, 3.0, 1.0]), T(5.0)), (T([4.0, 3.0, 1.0]), T(-1.0))], _three),
     (ring_write, [(T([7.0, 7.0]), T(4)), (T([2.0, 3.0]), T(-1))], _three),
     (set_in_an_item, [(T(2),), (T(-3),)], _three),
-    (row_write, [(T([7.0, 7.0]), T(4)), (T([2.0, 3.0]), T(-1))], _rows),
+    (row_write, [(T([7.0, 7.0]), T(4)), (T([2.0, 3.0]), T(-1))], _zero_rows),
     (centroid_reset, [(T([0, 2]), T(0.0)), (T([1, 2]), T(-100.0))], _counted_rows),
     (masked_rows_bumped, [(T([True, False, True]),), (T([False, True, True]),)],
      _counted_rows),
