@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import enum
+import logging
 import types
 
 import torch
@@ -176,8 +177,13 @@ _SCALARS = (bool, int, float, complex, str, bytes, type(None))
 def _holds_fields(obj) -> bool:
     # A module's Python attributes are not part of the key (README, Limitations): walking every
     # submodule's on each call would cost the replay's fast path.
+    # Nor a logger's (or its handlers'): logging configuration and the records a handler keeps
+    # are the process's, which a graph does not read (a logging call runs while tracing only:
+    # NOTE [logging while tracing] in runtime/logs.py); a handler's growing list of records
+    # was guarded as the logger's value and failed right after every trace.
     return hasattr(obj, "__dict__") and not isinstance(
-        obj, (torch.nn.Module, type, types.FunctionType, types.MethodType, types.ModuleType))
+        obj, (torch.nn.Module, type, types.FunctionType, types.MethodType, types.ModuleType,
+              logging.Logger, logging.LoggerAdapter, logging.Handler))
 
 
 def _python_fields(obj, depth: int | None = None) -> tuple:

@@ -26,6 +26,7 @@ import itertools
 import logging
 import threading
 import types
+import weakref
 from typing import Callable, NamedTuple
 
 import numpy
@@ -1445,8 +1446,11 @@ def _specialize_held(value, depth):
         return value
     # (not a numpy array's: dynamo cannot read its `__dict__`, nor the module of its type;
     # nor a logger's, which holds no operand: NOTE [logging while tracing] in runtime/logs.py)
+    # (nor a weak reference's, which dynamo cannot read a `__dict__` of: torch_ema's list of
+    # its parameters)
     if isinstance(value, (torch.nn.Module, numpy.ndarray, numpy.generic, logging.Logger,
-                          logging.LoggerAdapter)) or type(value).__module__ == "builtins":
+                          logging.LoggerAdapter, weakref.ref)) \
+            or type(value).__module__ == "builtins":
         return value
     fields = getattr(value, "__dict__", None)
     if type(fields) is not dict:
