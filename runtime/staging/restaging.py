@@ -44,7 +44,10 @@ __all__ = ["enter", "leave", "attempt", "counts"]
 # once per distinct entry, and a body at depth d runs O(d) times, not 2^d.
 #
 # Not under dynamo: its statements keep their own verdicts (NOTE [probe verdicts]), and it
-# refuses the bookkeeping inside the bodies it traces.
+# refuses the bookkeeping inside the bodies it traces. There the callers stage directly, not
+# through `attempt` and a lambda: each Python frame is a level of dynamo's own interpreter, and
+# the two frames per staged statement took linear_operator's MINRES (tests/real/
+# test_tester30.py) past the depth torch.compile can trace (NOTE [nesting under dynamo]).
 
 _local = threading.local()
 

@@ -2338,7 +2338,8 @@ def _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes)
             record = Statement(statement, names, state, inputs, staged_pred, dtypes)
             if torch.compiler.is_dynamo_compiling():
                 _probe_input_changes([(b, True) for b in (if_true, if_false)], record)
-            # NOTE [restaging verdicts]
+            if torch.compiler.is_compiling():  # NOTE [restaging verdicts], frames under dynamo
+                return _stage_if(staged_pred, branches, record)
             return restaging.attempt(
                 "if statement", lambda: _stage_if(staged_pred, branches, record), _RESTAGING)
         except lists.ReplacedList as error:
@@ -2535,9 +2536,12 @@ def _stage_if(pred, branches, statement: Statement):
         try:
             no_grad = _freevars_updated(statement, branches)
             with operator_bodies(), _no_grad_if(no_grad):
-                flat = restaging.attempt(  # NOTE [restaging verdicts]
-                    "if round", lambda: operators.cond(pred, *(staged(b) for b in branches),
-                                                       operands.flat), (_Promote,))
+                if torch.compiler.is_compiling():  # (frames under dynamo, as above)
+                    flat = operators.cond(pred, *(staged(b) for b in branches), operands.flat)
+                else:
+                    flat = restaging.attempt(  # NOTE [restaging verdicts]
+                        "if round", lambda: operators.cond(pred, *(staged(b) for b in branches),
+                                                           operands.flat), (_Promote,))
             # NOTE [grad mode in branches]
             flat = branch_grads.settled(statement, flat, operands.flat,
                                         registry.owner(pred).name,
@@ -2645,7 +2649,9 @@ def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes
                         return _stage_loop_created(test, body, record, trips, created, checked)
                     return _stage_while(test, Body(body, "in the loop body"), record, trips)
 
-            return restaging.attempt(statement, staged, _RESTAGING)  # NOTE [restaging verdicts]
+            if torch.compiler.is_compiling():  # NOTE [restaging verdicts], frames under dynamo
+                return staged()
+            return restaging.attempt(statement, staged, _RESTAGING)
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
             in_place = replaced_lists.in_place_slots(error, state, names)
@@ -2733,10 +2739,13 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         try:
             no_grad = _freevars_updated(statement, (body,), test)
             with operator_bodies(), _no_grad_if(no_grad):
-                flat = restaging.attempt(  # NOTE [restaging verdicts]
-                    "loop round", lambda: operators.while_loop(staged_test, staged_body, carried,
-                                                               read_only),
-                    (_Unaliased, branch_grads.Reassumed, _Promote))
+                if torch.compiler.is_compiling():  # (frames under dynamo, as above)
+                    flat = operators.while_loop(staged_test, staged_body, carried, read_only)
+                else:
+                    flat = restaging.attempt(  # NOTE [restaging verdicts]
+                        "loop round", lambda: operators.while_loop(staged_test, staged_body,
+                                                                   carried, read_only),
+                        (_Unaliased, branch_grads.Reassumed, _Promote))
             # NOTE [grad mode in branches]
             flat = branch_grads.settled_loop(
                 statement, flat, carried, read_only, registry.owner(*operands.flat).name,
