@@ -2643,15 +2643,24 @@ def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes
                                if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
                     checked = {i for i in created if record.state[i].checked}
                     _fill_return_placeholders(record, (body,), created)
-                    if torch.compiler.is_dynamo_compiling():
-                        _probe_input_changes([(body, True)], record)
                     if created:
                         return _stage_loop_created(test, body, record, trips, created, checked)
                     return _stage_while(test, Body(body, "in the loop body"), record, trips)
 
-            if torch.compiler.is_compiling():  # NOTE [restaging verdicts], frames under dynamo
-                return staged()
-            return restaging.attempt(statement, staged, _RESTAGING)
+            if not torch.compiler.is_compiling():
+                return restaging.attempt(statement, staged, _RESTAGING)
+            # Under dynamo `staged`'s steps inline, with its probe of the inputs the body
+            # changes: a frame is a level of dynamo's interpreter (NOTE [restaging verdicts])
+            with nested:
+                created = [i for i, (v, k) in enumerate(zip(record.state, record.kinds))
+                           if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
+                checked = {i for i in created if record.state[i].checked}
+                _fill_return_placeholders(record, (body,), created)
+                if torch.compiler.is_dynamo_compiling():
+                    _probe_input_changes([(body, True)], record)
+                if created:
+                    return _stage_loop_created(test, body, record, trips, created, checked)
+                return _stage_while(test, Body(body, "in the loop body"), record, trips)
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
             in_place = replaced_lists.in_place_slots(error, state, names)
