@@ -13,6 +13,7 @@ import types
 
 import torch
 
+from ..identity import type_in
 from . import context, verdicts
 
 __all__ = ["enter", "leave", "attempt", "counts"]
@@ -104,13 +105,13 @@ def _describe(value, parts, objects, depth=0) -> bool:
         parts.append(tuple(s if type(s) is int else None for s in value.shape))
         objects.extend(s for s in value.shape if type(s) is not int)
         return verdicts._describe(value, parts, objects)
-    if type(value) in (tuple, list) and depth < 8:
+    if type_in(value, (tuple, list)) and depth < 8:
         parts.append((type(value), len(value)))
         return all(_describe(v, parts, objects, depth + 1) for v in value)
     elif type(value) is dict and depth < 8:
         parts.append((dict, len(value)))
         for name, item in value.items():
-            if type(name) not in (str, int, bool):
+            if not type_in(name, (str, int, bool)):
                 return False
             parts.append(name)
             if not _describe(item, parts, objects, depth + 1):
@@ -199,9 +200,9 @@ counts = {"entries": 0, "entries known": 0, "attempts": 0, "skipped": 0}
 
 
 def _plain(value) -> bool:
-    if value is None or type(value) in (bool, int, str, float) or isinstance(value, torch.dtype):
+    if value is None or type_in(value, (bool, int, str, float)) or isinstance(value, torch.dtype):
         return True
-    if type(value) in (tuple, list, set, frozenset):
+    if type_in(value, (tuple, list, set, frozenset)):
         return all(_plain(v) for v in value)
     if type(value) is dict:
         return all(_plain(k) and _plain(v) for k, v in value.items())

@@ -1409,7 +1409,7 @@ def _specialized(value):
     """`value`, a float or bool dynamo made symbolic, as its (guarded) value; None for any
     other value, and for a data-dependent one (`x[i].item()` kept in a carried list), which has
     no value to guard on: the statements carry those as 0-d tensors (`_symbolic_input`)."""
-    if type(value) not in (float, bool) or is_symbolic(value):
+    if not type_in(value, (float, bool)) or is_symbolic(value):
         return None
     if type(value) is float:
         number = value.__float__()
