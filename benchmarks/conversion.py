@@ -65,16 +65,29 @@ def _malt_convert(fn):
     return malt.to_graph(fn)
 
 
-def _times(convert, fn, rounds=ROUNDS):
-    """Seconds per conversion, `rounds` of them, after a warm-up."""
+# NOTE [wall clock and CPU time of a conversion]
+# A wall-clock min is the cost only where some of the runs were not preempted. On the shared
+# 2-core machine at load 5 a 1.8 ms conversion was preempted in 7 of 25 runs and a 5.6 ms one
+# in 21 (session 33): the longer the conversion, the likelier every run holds a scheduler slice
+# of another process, and at load 10-13 the two longest sample functions' wall mins were 12.5
+# ms against 2-6 ms for the others while their CPU time was 5-6 ms (docs/benchmarks.md,
+# conv33). The CPU time (`time.thread_time`), which a descheduled thread does not accumulate,
+# is measured beside it: the columns marked "cpu" and the CPU-time median.
+
+
+def _times(convert, fn, rounds=ROUNDS, cpu=None):
+    """Seconds per conversion (wall clock), `rounds` of them, after a warm-up; `cpu`, a list
+    if given, gets each conversion's CPU time too."""
     for _ in range(WARMUP):
         convert(fn)
     times = []
     gc.collect()
     for _ in range(rounds):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         convert(fn)
         times.append(time.perf_counter() - start)
+        if cpu is not None:
+            cpu.append(time.thread_time() - start_cpu)
     return times
 
 
@@ -131,31 +144,40 @@ def run(rounds=ROUNDS) -> dict:
     else:
         print(f"   malt = diastatic-malt {_malt_version()}, malt.to_graph(fn)")
     print(f"   {'function':22} {'lines':>5} {'parse':>7} {'+passes':>7} "
-          f"{'autoconv min/med':>17} {'malt min/med':>17} {'autoconv/malt':>13}")
+          f"{'autoconv min/med':>17} {'cpu min':>8} {'malt min/med':>17} {'cpu min':>8} "
+          f"{'autoconv/malt':>13}")
     rows = []
     for fn in sample_functions.CONVERSION_SAMPLES:
-        parse = min(_times(_autoconv_parse, fn, rounds))
-        tree = min(_times(_autoconv_tree, fn, rounds))
-        ours = _times(_autoconv_convert, fn, rounds)
-        theirs = _times(_malt_convert, fn, rounds) if malt is not None else None
+        # (parse and +passes by CPU time: NOTE [wall clock and CPU time of a conversion])
+        parse_cpu, tree_cpu, ours_cpu, theirs_cpu = [], [], [], []
+        _times(_autoconv_parse, fn, rounds, parse_cpu)
+        _times(_autoconv_tree, fn, rounds, tree_cpu)
+        ours = _times(_autoconv_convert, fn, rounds, ours_cpu)
+        theirs = _times(_malt_convert, fn, rounds, theirs_cpu) if malt is not None else None
         ratio = min(ours) / min(theirs) if theirs else None
         rows.append((fn.__name__, min(ours), min(theirs) if theirs else None, ratio,
-                     _lines(fn)))
-        line = (f"   {fn.__name__:22} {_lines(fn):5} {parse * 1e3:5.2f}ms {tree * 1e3:5.2f}ms "
-                f"{min(ours) * 1e3:6.2f}/{statistics.median(ours) * 1e3:6.2f}ms ")
+                     _lines(fn), min(ours_cpu), min(theirs_cpu) if theirs else None))
+        line = (f"   {fn.__name__:22} {_lines(fn):5} {min(parse_cpu) * 1e3:5.2f}ms "
+                f"{min(tree_cpu) * 1e3:5.2f}ms "
+                f"{min(ours) * 1e3:6.2f}/{statistics.median(ours) * 1e3:6.2f}ms "
+                f"{min(ours_cpu) * 1e3:6.2f}ms ")
         if theirs:
             line += (f"{min(theirs) * 1e3:6.2f}/{statistics.median(theirs) * 1e3:6.2f}ms "
-                     f"{ratio:12.2f}x")
+                     f"{min(theirs_cpu) * 1e3:6.2f}ms {ratio:12.2f}x")
         else:
-            line += f"{'n/a':>17} {'n/a':>13}"
+            line += f"{'n/a':>17} {'n/a':>8} {'n/a':>13}"
         print(line)
     print("   (ms; parse = source lines + parse to gast, +passes = parse and every converter "
           "pass (converted_tree), autoconv = all of convert_function incl. compile; parse and "
-          "+passes are mins)")
+          "+passes are CPU-time mins, autoconv and malt wall-clock min/median and CPU-time min)")
     ac_median = statistics.median(r[1] for r in rows)
+    ac_cpu_median = statistics.median(r[5] for r in rows)
     summary = {"autoconv_median_ms": ac_median * 1e3,
+               "autoconv_cpu_median_ms": ac_cpu_median * 1e3,
                "rows": [{"function": r[0], "lines": r[4], "autoconv_ms": r[1] * 1e3,
-                         "malt_ms": r[2] * 1e3 if r[2] else None} for r in rows]}
+                         "autoconv_cpu_ms": r[5] * 1e3,
+                         "malt_ms": r[2] * 1e3 if r[2] else None,
+                         "malt_cpu_ms": r[6] * 1e3 if r[6] else None} for r in rows]}
     torch_import, own_import = import_seconds()
     summary.update(import_torch_s=torch_import, import_autoconv_s=own_import)
     print(f"   import autoconv (fresh process, bytecode cached, best of 3): "
@@ -163,13 +185,19 @@ def run(rounds=ROUNDS) -> dict:
     if malt is not None:
         malt_median = statistics.median(r[2] for r in rows)
         ratio_median = statistics.median(r[3] for r in rows)
-        summary.update(malt_median_ms=malt_median * 1e3, median_ratio=ratio_median)
+        cpu_ratio_median = statistics.median(r[5] / r[6] for r in rows)
+        summary.update(malt_median_ms=malt_median * 1e3, median_ratio=ratio_median,
+                       malt_cpu_median_ms=statistics.median(r[6] for r in rows) * 1e3,
+                       median_cpu_ratio=cpu_ratio_median)
         print(f"   median over functions (of per-function mins): autoconv {ac_median * 1e3:.2f} ms,"
               f" malt {malt_median * 1e3:.2f} ms; median ratio autoconv/malt {ratio_median:.2f}x")
+        print(f"   CPU time, the same medians: autoconv {ac_cpu_median * 1e3:.2f} ms, malt "
+              f"{summary['malt_cpu_median_ms']:.2f} ms; median ratio {cpu_ratio_median:.2f}x")
     else:
         summary.update(malt_error=MALT_ERROR)
         print(f"   median over functions (of per-function mins): autoconv {ac_median * 1e3:.2f} ms;"
               " malt not available")
+        print(f"   CPU time, the same median: autoconv {ac_cpu_median * 1e3:.2f} ms")
     return summary
 
 

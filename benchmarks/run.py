@@ -56,6 +56,8 @@ def _summary(results, durations) -> None:
     conv = results.get("conversion")
     if conv:
         line = f"conversion      autoconv median {conv['autoconv_median_ms']:.2f} ms per function"
+        if "autoconv_cpu_median_ms" in conv:
+            line += f" ({conv['autoconv_cpu_median_ms']:.2f} ms CPU time)"
         if "median_ratio" in conv:
             line += (f"; diastatic-malt {conv['malt_median_ms']:.2f} ms; median ratio "
                      f"autoconv/malt {conv['median_ratio']:.2f}x")

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from ast import AST
+
 __all__ = ["walk", "children"]
 
 
 def children(node):
-    """The child nodes of `node`, in field order."""
+    """The child nodes of `node`, in field order: what `ast.iter_child_nodes` gives (contexts
+    and operators included), as a list, without its two generators per node."""
     out = []
+    attrs = node.__dict__
     for field in node._fields:
-        value = getattr(node, field, None)
-        if value is None or value.__class__ is str:
-            continue
-        if value.__class__ is list:
-            out.extend(v for v in value if hasattr(v, "_fields"))
-        elif hasattr(value, "_fields"):
+        value = attrs.get(field)
+        kind = value.__class__
+        if kind is list:
+            out += [v for v in value if isinstance(v, AST)]
+        elif kind not in _LEAVES and isinstance(value, AST):
             out.append(value)
     return out
+
+
+# (field values that are never nodes, passed over without an isinstance call)
+_LEAVES = frozenset((type(None), str, int, float, bool, bytes))
 
 
 def walk(node):

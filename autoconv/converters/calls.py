@@ -41,7 +41,7 @@ from autoconv_runtime import logs, outside_values, random_state
 from autoconv_runtime.staging import ambient
 
 from .. import templates
-from ..analysis.nodes import walk
+from ..analysis.nodes import children, walk
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 
@@ -561,7 +561,7 @@ class TextReturnConverter(Converter):
                                         ctx=gast.Load()),
                     args=[n.value], keywords=[])
                 continue
-            stack.extend(gast.iter_child_nodes(n))
+            stack.extend(children(n))
         return node
 
 
@@ -574,5 +574,5 @@ def _makes_text(node, ac) -> bool:
         if (n.__class__ is gast.Attribute and n.attr in _TEXT_FUNCTIONS
                 and n.value.__class__ is gast.Name and n.value.id == ac):
             return True
-        stack.extend(c for c in gast.iter_child_nodes(n) if c.__class__ is not gast.Lambda)
+        stack.extend([c for c in children(n) if c.__class__ is not gast.Lambda])
     return False

@@ -15,7 +15,7 @@ import gast
 
 from .. import templates
 from ..analysis.annos import copy_origin
-from ..analysis.nodes import walk
+from ..analysis.nodes import children, walk
 from ..transformer import Converter
 from . import unbound
 from .generators import leaves_generators_alone
@@ -125,8 +125,8 @@ def _returned_names(node, params) -> list:
             if isinstance(n, gast.Return):
                 own.append((k, n))
                 continue
-            stack.extend(c for c in gast.iter_child_nodes(n)
-                         if isinstance(c, (gast.stmt, gast.excepthandler)))
+            stack.extend([c for c in children(n)
+                          if isinstance(c, (gast.stmt, gast.excepthandler))])
     if not any(_may_be_existing(r.value) for _, r in own):
         return []
     stores = [_names_stored(stmt) for stmt in body]
@@ -813,7 +813,7 @@ def _gives_away(node, name) -> bool:
     makes no view (a read that may let something else hold its object)."""
     parents = {}
     for n in walk(node):
-        for child in gast.iter_child_nodes(n):
+        for child in children(n):
             parents[id(child)] = n
     for n in walk(node):
         if not (isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)):

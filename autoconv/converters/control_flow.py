@@ -461,7 +461,7 @@ class ControlFlowConverter(Converter):
             return inputs
         tested = {n.id for part in (getattr(loop, "test", None),
                                     self.anno(loop, Anno.EXTRA_TEST))
-                  if part is not None for n in gast.walk(part) if isinstance(n, gast.Name)}
+                  if part is not None for n in walk(part) if n.__class__ is gast.Name}
         declared = set().union(*(names for _, names in self.scope_declared))
         grown = _grown_lists(loop)
         dead = [name for name in state
@@ -806,7 +806,7 @@ def _captured(local) -> set:
 def _grown_lists(loop) -> set:
     """Names of the lists the body of `loop` grows (`name = ac.list_append(name, ...)` and
     friends, written by the lists pass), nested statements included."""
-    return {n.targets[0].id for n in gast.walk(loop)
+    return {n.targets[0].id for n in walk(loop)
             if n.__class__ is gast.Assign and len(n.targets) == 1
             and n.targets[0].__class__ is gast.Name and n.value.__class__ is gast.Call
             and n.value.func.__class__ is gast.Attribute
@@ -1124,7 +1124,7 @@ def _simple_in_order(statements) -> list:
 
 def _located(new, old) -> None:
     """Gives the nodes of `new` the position of `old`."""
-    for inner in gast.walk(new):
+    for inner in walk(new):  # (contexts, which `walk` leaves out, have no position)
         for field in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
             if field in inner._attributes and getattr(inner, field, None) is None:
                 setattr(inner, field, getattr(old, field, None))
@@ -1155,7 +1155,7 @@ def _called_at(call) -> int:
 
 def _item_names(target) -> set:
     """The names a loop target binds (`row`, `i, row`)."""
-    return {n.id for n in gast.walk(target) if isinstance(n, gast.Name)}
+    return {n.id for n in walk(target) if n.__class__ is gast.Name}
 
 
 def _passed_to_calls(local, runtime) -> set:
@@ -1388,7 +1388,7 @@ def _always_rebound(body, runtime) -> set:
                 and func.attr not in ("converted_call", "converted_method_call")):
             continue
         for target in stmt.targets:
-            names |= {n.id for n in gast.walk(target) if isinstance(n, gast.Name)}
+            names |= {n.id for n in walk(target) if n.__class__ is gast.Name}
     return names
 
 

@@ -28,7 +28,7 @@ import torch
 
 from .. import templates
 from ..analysis.annos import copy_origin
-from ..analysis.nodes import walk
+from ..analysis.nodes import children, walk
 from .subscripts import AUGMENTED_OPERATORS
 
 __all__ = ["carried_arithmetic"]
@@ -269,7 +269,7 @@ def _reads_converted(value, converted, ac: str) -> bool:
             continue
         if isinstance(node, gast.Call) and _reads_tensor_number(node, ac):
             return True
-        stack.extend(gast.iter_child_nodes(node))
+        stack.extend(children(node))
     return False
 
 
@@ -468,7 +468,7 @@ def _loop_items(body: list, ac: str, numbers: set) -> set:
                   and isinstance(node.args[2], gast.Name)):
                 loops.append(node)
     return {bodies[loop.args[2].id] for loop in loops if loop.args[2].id in bodies and any(
-        isinstance(n, gast.Name) and n.id in numbers for n in gast.walk(loop.args[0]))}
+        n.__class__ is gast.Name and n.id in numbers for n in walk(loop.args[0]))}
 
 
 # NOTE [lists a user's function returns]
@@ -1127,7 +1127,7 @@ def _lengths_listed(node) -> bool:
     if not isinstance(node, (gast.List, gast.Tuple, gast.ListComp)):
         return False
     return any(isinstance(e, gast.Call) and _called(e) in ("len", "len_")
-               for e in gast.walk(node))
+               for e in walk(node))
 
 
 def _tensor_of_name(node) -> bool:
@@ -1341,7 +1341,7 @@ class _Rewrite(gast.NodeTransformer):
             return node
         values = list(node.args) + [k.value for k in node.keywords]
         if not any(self._may_be_number(v) or (isinstance(v, (gast.List, gast.Tuple)) and any(
-                self._may_be_number(e) for e in gast.walk(v))) or (
+                self._may_be_number(e) for e in walk(v))) or (
                     _list_of(v, self.lists)) or _lengths_listed(v) or _tensor_of_name(node) or (
                     isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name)
                     and f"{v.value.id}[]" in self.lists) for v in values):

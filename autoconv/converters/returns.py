@@ -23,7 +23,7 @@ from __future__ import annotations
 import gast
 
 from .. import templates
-from ..analysis.nodes import walk_statements
+from ..analysis.nodes import children, walk_statements
 from ..errors import ConversionError
 from ..transformer import Converter
 from .break_continue import add_loop_test
@@ -48,8 +48,8 @@ def _returns_values(function) -> bool:
                 node, RAISE, False):
             return True
         if not isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
-            stack.extend(n for n in gast.iter_child_nodes(node) if isinstance(n, gast.stmt)
-                         or isinstance(n, gast.excepthandler))
+            stack.extend([n for n in children(node) if isinstance(n, gast.stmt)
+                          or isinstance(n, gast.excepthandler)])
     return False
 
 

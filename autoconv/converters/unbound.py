@@ -34,7 +34,7 @@ from __future__ import annotations
 import gast
 
 from .. import templates
-from ..analysis.nodes import walk, walk_statements
+from ..analysis.nodes import children, walk, walk_statements
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 
@@ -138,7 +138,7 @@ def _loads(expr):
             continue
         if isinstance(node, _SCOPES + _COMPREHENSIONS):
             continue
-        stack.extend(gast.iter_child_nodes(node))
+        stack.extend(children(node))
     return out
 
 
@@ -302,7 +302,7 @@ def _certainly_after_loops(function, creators):
             elif isinstance(node, _SCOPES + _COMPREHENSIONS):
                 parts = [node]
             else:
-                stack.extend(gast.iter_child_nodes(node))
+                stack.extend(children(node))
             skipped |= {id(n) for part in parts for n in walk(part)}
         return skipped
 
@@ -506,7 +506,7 @@ class _Rewrite:
         out = [s for name in sorted(names)
                for s in templates.replace("flag = True", flag=self.flags[name])]
         for stmt in out:
-            for inner in gast.walk(stmt):
+            for inner in walk(stmt):  # (contexts, which `walk` leaves out, have no position)
                 for field in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
                     if field in inner._attributes and getattr(inner, field, None) is None:
                         setattr(inner, field, getattr(at, field, None))
