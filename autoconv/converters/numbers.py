@@ -73,7 +73,8 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     # (every name bound to a number read from a tensor, or to arithmetic of one, reads its
     # operators through the runtime: NOTE [float arithmetic of numbers read from tensors] in
     # runtime/arithmetic.py)
-    read_from_tensors = _converted_names(assigns, ac)
+    read_from_tensors = _converted_names(assigns, ac) if any(
+        _reads_tensor_number(call, ac) for call in calls) else set()
     read = (_read_numbers(assigns, names_at, parents, ac, local_names) | returned
             | _chosen_items(assigns, ac, read_from_tensors) | read_from_tensors | results)
     lists = _carried_lists(assigns, carried, ac) | returned
@@ -158,7 +159,12 @@ def _calls_builtin(body: list, local_names, ac: str = "ac") -> bool:
 def _converted_names(assigns, ac: str) -> set:
     """The names bound to a number read from a tensor (`k = int(t)`, `s = t.item()`), and to
     an operator or a call reading one (`r = 1e-3 / max(e, 1e-12)`: NOTE [math functions of
-    numbers read from tensors])."""
+    numbers read from tensors]).
+
+    Empty where no call of the body is such a read (`_reads_tensor_number`): every name found
+    starts from one, so the caller asks `_scan`'s calls first (most converted functions read
+    no number from a tensor, and the walks of every assigned value were a twentieth of a
+    conversion)."""
     found = {name for node in assigns for name, value in _bound(node)
              if _reads_tensor_number(value, ac)}
     # `d = {"a": x[0].item(), ...}`: a literal holding such numbers, whose items (`d[k]`,

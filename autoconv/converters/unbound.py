@@ -239,11 +239,12 @@ class _Definedness:
             set() if isinstance(final, _Top) else final - defined)
 
 
-def _excluded(function) -> set:
+def _excluded(nodes) -> set:
     """Names the pass leaves alone: bound in ways it does not follow, or read by code that runs
-    later or in a scope of its own (a nested function, lambda or comprehension)."""
+    later or in a scope of its own (a nested function, lambda or comprehension); `nodes`: the
+    walk of a function's body."""
     out = set()
-    for node in walk(function.body):
+    for node in nodes:
         cls = node.__class__
         if isinstance(node, _SCOPES + _COMPREHENSIONS):
             # (not the names its defaults and decorators read: they are read where it is
@@ -360,7 +361,9 @@ class BoundFlagConverter(Converter):
 
         definedness = _Definedness(on_read, on_loop, on_if)
         definedness.block(node.body, set(params))
-        own = _excluded(node) | set(self.ctx.display_names)
+        # (one walk of the body for `_excluded` and the stores below: nothing changes it between)
+        nodes = walk(node.body)
+        own = _excluded(nodes) | set(self.ctx.display_names)
         # NOTE [names only unreachable code binds]: `return y` then `m = 0` in the same block
         # makes `m` a local that no run ever binds, so Python raises UnboundLocalError at every
         # read of it. The jump lowerings drop the unreachable statements (converters/guards.py),
@@ -373,7 +376,7 @@ class BoundFlagConverter(Converter):
         dead = {id(n) for stmt in definedness.dead for n in walk(stmt)
                 if n.__class__ is gast.Name and isinstance(n.ctx, gast.Store)}
         stores = {}
-        for n in walk(node.body):
+        for n in nodes:
             if n.__class__ is gast.Name and isinstance(n.ctx, gast.Store):
                 stores.setdefault(n.id, set()).add(id(n))
         never = {name for name, ids in stores.items() if ids <= dead} & unsure - own - params
