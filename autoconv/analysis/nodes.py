@@ -32,23 +32,48 @@ def walk(node):
     Param) is not a node of its own here: read it as `node.ctx`."""
     stack = list(node) if node.__class__ is list else [node]
     out = []
-    push, pop, emit = stack.append, stack.pop, out.append
+    push, pop, emit, extend = stack.append, stack.pop, out.append, stack.extend
+    fields_of = _WALKED_FIELDS
     while stack:
         current = pop()
         emit(current)
         # (`children` inlined: a call per node was a tenth of a whole-tree walk)
-        for field in current._fields:
-            # (a quarter of a function's nodes were contexts, which no analysis walks to)
-            if field == "ctx":
-                continue
-            value = getattr(current, field, None)
-            if value is None or value.__class__ is str:
+        cls = current.__class__
+        fields = fields_of.get(cls)
+        if fields is None:
+            fields = _walked_fields(cls)
+        attrs = current.__dict__  # (the fields by dict lookups, not getattr)
+        for field in fields:
+            value = attrs.get(field)
+            if value is None:
                 continue
             if value.__class__ is list:
-                stack.extend([v for v in value if hasattr(v, "_fields")])
+                extend([v for v in value if hasattr(v, "_fields")])
             elif hasattr(value, "_fields"):
                 push(value)
     return out
+
+
+# Fields of a gast class that never hold a node (names, identifiers, type comments, constant
+# kinds), which `walk` does not look at; contexts too (a quarter of a function's nodes were
+# contexts, which no analysis walks to). (An except handler's `name` is a Name in gast.)
+_TEXT_FIELDS = {
+    "Name": ("id", "type_comment"), "Attribute": ("attr",), "Constant": ("kind",),
+    "FunctionDef": ("name", "type_comment"), "AsyncFunctionDef": ("name", "type_comment"),
+    "ClassDef": ("name",), "keyword": ("arg",), "alias": ("name", "asname"),
+    "Global": ("names",), "Nonlocal": ("names",), "ImportFrom": ("module", "level"),
+    "Assign": ("type_comment",), "For": ("type_comment",), "AsyncFor": ("type_comment",),
+    "With": ("type_comment",), "AsyncWith": ("type_comment",),
+}
+# class -> the fields `walk` reads
+_WALKED_FIELDS: dict = {}
+
+
+def _walked_fields(cls) -> tuple:
+    skipped = ("ctx",) + _TEXT_FIELDS.get(cls.__name__, ()) if cls.__module__.startswith(
+        "gast") else ("ctx",)
+    fields = _WALKED_FIELDS[cls] = tuple(f for f in cls._fields if f not in skipped)
+    return fields
 
 
 _STATEMENT_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")

@@ -578,15 +578,21 @@ def _bound_here(statement) -> set:
 # item's own.
 
 
-def _own_statements(block):
-    """The statements under `block`, not those of the functions and classes it defines."""
+def _own_statements(block, out=None) -> list:
+    """The statements under `block`, not those of the functions and classes it defines, each
+    before the statements nested in it. (A list built by plain calls: a generator per nested
+    statement, each item passed up through every level by `yield from`, cost 1-2% of a
+    conversion.)"""
+    if out is None:
+        out = []
     for s in block:
-        yield s
+        out.append(s)
         if not isinstance(s, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
             for field in _BLOCKS:
                 for child in getattr(s, field, None) or ():
-                    yield from _own_statements(
-                        child.body if isinstance(child, gast.ExceptHandler) else [child])
+                    _own_statements(
+                        child.body if isinstance(child, gast.ExceptHandler) else [child], out)
+    return out
 
 
 def _item_view_calls(loop, runtime) -> list:
@@ -627,7 +633,7 @@ class KeptViewConverter(Converter):
             self._before(node, self._checks_before)
         self._item_views(node)
         arguments = node.args
-        self._stored = _views_stored(list(_own_statements(node.body)))
+        self._stored = _views_stored(_own_statements(node.body))
         if self._stored:
             self._held(node.body, {a.id for a in (*arguments.posonlyargs, *arguments.args,
                                                    *arguments.kwonlyargs)
