@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import gast
 
 from .analysis.annos import Anno, copy_origin, get_anno
+from .analysis.nodes import walked_fields
 from .naming import Namer
 
 __all__ = ["Context", "Converter"]
@@ -56,6 +57,21 @@ def _leaves(converter):
 
 
 _STATEMENT_HOLDERS = (gast.stmt, gast.excepthandler, gast.match_case, gast.mod)
+# class -> the fields `Converter.generic_visit` reads: those that may hold a node (not names,
+# identifiers, contexts: `walked_fields`), and for a statements-only converter those that may
+# hold statements
+_WALKED: dict = {}
+_BLOCK_FIELDS: dict = {}
+_BLOCKS = frozenset(("body", "orelse", "finalbody", "handlers", "cases"))
+
+
+def _fields_to_visit(cls, statements_only: bool) -> tuple:
+    fields = walked_fields(cls)
+    if statements_only:
+        fields = _BLOCK_FIELDS[cls] = tuple(f for f in fields if f in _BLOCKS)
+    else:
+        _WALKED[cls] = fields
+    return fields
 _CLASS_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)
 
 
@@ -105,8 +121,15 @@ class Converter(gast.NodeTransformer):
 
     def generic_visit(self, node):
         statements_only = self.statements_only
-        for name in node._fields:
-            value = getattr(node, name, None)
+        # (the fields that may hold a node, by the node's __dict__; a statements-only walk
+        # reads the blocks only: no other field holds a statement)
+        cls = node.__class__
+        fields = (_BLOCK_FIELDS if statements_only else _WALKED).get(cls)
+        if fields is None:
+            fields = _fields_to_visit(cls, statements_only)
+        attrs = node.__dict__
+        for name in fields:
+            value = attrs.get(name)
             if value is None or value.__class__ is str:
                 continue
             if isinstance(value, list):

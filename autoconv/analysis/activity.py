@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gast
 
+from .nodes import WALKED_FIELDS, walked_fields
+
 __all__ = ["reads_writes", "free_reads", "activity_of", "seal"]
 
 _SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
@@ -31,8 +33,14 @@ class _Activity:
         self.generic_visit(node)
 
     def generic_visit(self, node):
-        for field in node._fields:
-            value = getattr(node, field, None)
+        # (the fields that may hold a node, in order, by the node's __dict__: a name's context
+        # and the text fields have nothing to visit)
+        fields = WALKED_FIELDS.get(node.__class__)
+        if fields is None:
+            fields = walked_fields(node.__class__)
+        attrs = node.__dict__
+        for field in fields:
+            value = attrs.get(field)
             if value.__class__ is list:
                 for item in value:
                     if hasattr(item, "_fields"):
