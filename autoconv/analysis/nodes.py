@@ -92,14 +92,25 @@ def walk_statements(node):
     not entered, so no Lambda is found."""
     stack = [node]
     out = []
+    pop, extend, emit, blocks_of = stack.pop, stack.extend, out.append, _BLOCKS_OF
     while stack:
-        current = stack.pop()
-        out.append(current)
-        for field in _STATEMENT_FIELDS:
-            value = getattr(current, field, None)
+        current = pop()
+        emit(current)
+        cls = current.__class__
+        blocks = blocks_of.get(cls)
+        if blocks is None:
+            blocks = blocks_of[cls] = tuple(
+                f for f in _STATEMENT_FIELDS if f in getattr(cls, "_fields", ()))
+        attrs = current.__dict__  # (the blocks a class has, by dict lookups)
+        for field in blocks:
+            value = attrs.get(field)
             if value.__class__ is list:
-                stack.extend(value)
+                extend(value)
     return out
+
+
+# class -> its fields of `_STATEMENT_FIELDS`, in that order
+_BLOCKS_OF: dict = {}
 
 
 def copy_tree(node):

@@ -15,7 +15,7 @@ import gast
 
 from .. import templates
 from ..analysis.annos import copy_origin
-from ..analysis.nodes import walk
+from ..analysis.nodes import WALKED_FIELDS, walk, walked_fields
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 
@@ -152,10 +152,9 @@ def _walk_unknown(node, known) -> list:
                     return [True]
                 continue
         emit(current)
-        for field in current._fields:
-            if field == "ctx":
-                continue
-            value = getattr(current, field, None)
+        cls, attrs = current.__class__, current.__dict__
+        for field in WALKED_FIELDS.get(cls) or walked_fields(cls):  # (as `walk`)
+            value = attrs.get(field)
             if value is None or value.__class__ is str:
                 continue
             if value.__class__ is list:

@@ -15,7 +15,7 @@ import gast
 
 from .. import templates
 from ..analysis.annos import copy_origin
-from ..analysis.nodes import children, walk
+from ..analysis.nodes import WALKED_FIELDS, children, walk, walked_fields
 from ..transformer import Converter
 from . import unbound
 from .generators import leaves_generators_alone
@@ -283,7 +283,7 @@ def _names_stored(node) -> set:
         if cls is gast.Name and n.ctx.__class__ in _STORES:
             out.add(n.id)
         attrs = n.__dict__
-        for field in cls._fields:
+        for field in WALKED_FIELDS.get(cls) or walked_fields(cls):
             value = attrs.get(field)
             if value.__class__ is list:
                 extend([v for v in value if v.__class__ in _ENTERED])

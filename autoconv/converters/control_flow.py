@@ -34,7 +34,7 @@ import torch
 from .. import templates
 from ..analysis.activity import free_reads, reads_writes, seal
 from ..analysis.annos import Anno, copy_origin
-from ..analysis.nodes import walk, walk_statements
+from ..analysis.nodes import WALKED_FIELDS, walk, walk_statements, walked_fields
 from ..transformer import Converter
 from .alias_checks import is_alias_check
 from .generators import leaves_generators_alone
@@ -699,7 +699,7 @@ class _Local:
                 continue
             nodes.append(n)
             attrs = n.__dict__  # (fields by dict lookups, not getattr)
-            for field in cls._fields:
+            for field in WALKED_FIELDS.get(cls) or walked_fields(cls):
                 value = attrs.get(field)
                 kind = value.__class__
                 if kind is list:

@@ -28,7 +28,7 @@ import torch
 
 from .. import templates
 from ..analysis.annos import copy_origin
-from ..analysis.nodes import children, walk
+from ..analysis.nodes import WALKED_FIELDS, children, walk, walked_fields
 from .subscripts import AUGMENTED_OPERATORS
 
 __all__ = ["carried_arithmetic"]
@@ -216,7 +216,7 @@ def _names_read(value, ac: str) -> tuple:
         # (children through the node's __dict__, contexts and operators left out: ast's
         # iter_child_nodes is a generator per node)
         attrs = node.__dict__
-        for field in cls._fields:
+        for field in WALKED_FIELDS.get(cls) or walked_fields(cls):
             child = attrs.get(field)
             kind = child.__class__
             if kind is list:
@@ -734,7 +734,7 @@ def _scan(body: list):
                 value=node.iter, slice=gast.Constant(value=0, kind=None), ctx=gast.Load()),
                 type_comment=None))
         attrs = node.__dict__
-        for field in cls._fields:
+        for field in WALKED_FIELDS.get(cls) or walked_fields(cls):
             value = attrs.get(field)
             kind = value.__class__
             if kind is list:
@@ -1245,8 +1245,8 @@ class _Rewrite(gast.NodeTransformer):
         # change), through the node's __dict__. A Name is not entered: no rewrite is of a name
         # alone, and nothing under it is in `reading`.
         reading = self.reading
-        attrs = node.__dict__
-        for field in node._fields:
+        attrs, cls = node.__dict__, node.__class__
+        for field in WALKED_FIELDS.get(cls) or walked_fields(cls):
             old = attrs.get(field)
             if old.__class__ is list:
                 for value in old:
