@@ -52,6 +52,24 @@ def test_walk_enters_an_except_handlers_name():
     assert sorted(names) == ["ValueError", "e"]
 
 
+def test_walk_passes_over_nones_and_strings_in_lists():
+    # (lists are pushed unfiltered: a keyword-only parameter's missing default and a dict's
+    # `**` key are None, a class pattern's keyword names strings)
+    source = (
+        "def f(a, *, b, c=1):\n"
+        "    global g\n"
+        "    d = {**a, 'k': b}\n"
+        "    match d:\n"
+        "        case P(x, y=z) | {'k': [1, *rest], **others}:\n"
+        "            return x\n"
+        "        case Q(w=v) as q:\n"
+        "            return q\n")
+    tree = gast.parse(source)
+    expected = {id(n) for n in gast.walk(tree) if not isinstance(n, _CONTEXTS)}
+    assert {id(n) for n in walk(tree)} == expected
+    assert all(isinstance(n, gast.AST) for n in walk(tree))
+
+
 def test_children_are_ast_child_nodes():
     for label, tree in _trees():
         for node in gast.walk(tree):
