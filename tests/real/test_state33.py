@@ -12,7 +12,6 @@ import pytest
 import torch
 
 import autoconv
-from autoconv import ConversionError
 from autoconv_runtime import StagingError
 from tests.support import assert_close
 
@@ -272,3 +271,42 @@ def test_graphs_put_aside_are_bounded():
         assert len(run.concrete_functions) <= 9
     finally:
         EMA = _Ema(0.9, T(0.0))
+
+
+# ---------------------------------------------------------------------------------------------
+# A tensor condition in the body of a class defined in a converted function: the body stays
+# Python (NOTE [class bodies stay Python] in transformer.py), and the refusal gave the generic
+# "this use of it is not staged" message, naming neither the class body nor what to write.
+def _class_body_if(x):
+    class Cfg:
+        if x.sum() > 0:
+            scale = 2.0
+        else:
+            scale = 3.0
+    return x * Cfg.scale
+
+
+def _class_body_conditional(x):
+    class Cfg:
+        scale = 2.0 if x.sum() > 0 else 3.0
+    return x * Cfg.scale
+
+
+class _Exporting(torch.nn.Module):
+    def forward(self, x):
+        return autoconv.convert(_class_body_if)(x)
+
+
+@pytest.mark.parametrize("fn, line", [(_class_body_if, "if x.sum() > 0:"),
+                                      (_class_body_conditional, "scale = 2.0 if")])
+def test_tensor_condition_in_a_class_body_names_the_class_body(fn, line):
+    with pytest.raises(StagingError) as raised:
+        autoconv.autoconv(fn)(T([1.0]))
+    message = str(raised.value)
+    assert f"{__file__}:" in message and line in message
+    assert "in the body of the class Cfg" in message and "before the `class` statement" in message
+
+
+def test_tensor_condition_in_a_class_body_under_export():
+    with pytest.raises(StagingError, match="in the body of the class Cfg"):
+        torch.export.export(_Exporting(), (T([1.0]),))
