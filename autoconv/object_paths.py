@@ -104,6 +104,9 @@ def shared_containers(roots) -> tuple:
     """((path, first path), ...): each container or plain object (`is_shell`) a walk of a
     call's objects (as `tensors_in` walks them) meets again under another path, and the path
     it met it under first (NOTE [containers under two paths] in capture.py)."""
+    seen = set()
+    if not any(_met_again(root, seen) for root in roots):  # (the common case: no paths made)
+        return ()
     firsts = {}
     out = []
     stack = [(root, (("item", i),)) for i, root in reversed(list(enumerate(roots)))]
@@ -131,6 +134,38 @@ def shared_containers(roots) -> tuple:
         # (depth first, in the order `_walk_tensors` meets them: which path is first agrees)
         stack.extend((v, path + (step,)) for step, v in reversed(items))
     return tuple(out)
+
+
+_LEAVES = frozenset({*PYTHON_VALUES[:-1], torch.Tensor, torch.nn.Parameter})
+
+
+def _met_again(value, seen) -> bool:
+    """Whether a walk from `value` (as `shared_containers`') meets a container or plain object
+    in `seen` or met before."""
+    if id(value) in seen:
+        return is_shell(value)
+    seen.add(id(value))
+    kind = type(value)
+    if kind is dict:
+        items = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    elif isinstance(value, (torch.Tensor, *PYTHON_VALUES)):
+        return False
+    elif isinstance(value, torch.nn.Module):
+        items = [*(v for k, v in vars(value).items() if not k.startswith("_")),
+                 *value._modules.values()]
+    elif isinstance(value, (dict, list, tuple)):
+        items = list(value.values()) if isinstance(value, dict) else value
+    elif hasattr(value, "__dict__") and type(value).__module__ not in _NOT_RECORDS:
+        items = vars(value).values()
+    else:
+        return False
+    leaves = _LEAVES
+    for item in items:
+        if type(item) not in leaves and _met_again(item, seen):
+            return True
+    return False
 
 
 def store_rebuilding(roots, path, value) -> None:
