@@ -235,9 +235,12 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                     written = [path for path, _ in out_info["writes"]]
                 else:
                     written = _changed_places(roots, before, shells)
+                # (a container the caller had at a path the plan stores into goes back there:
+                # NOTE [containers under two paths])
+                held = {**shells, **before}
                 # last first: items a call appended to a list go from its end
                 for path in reversed(dict.fromkeys(stored + written)):
-                    restore(roots, path, before)
+                    restore(roots, path, held)
         reread = [p for p in out_info["changed"]
                   if p not in live and isinstance(follow_or_none(call_roots, p), torch.Tensor)]
         held = _fields_held(graph_module, call_roots, leaves, values_read, live + reread)

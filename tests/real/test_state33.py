@@ -93,6 +93,15 @@ def test_new_list_stored_under_two_paths():
     _same_over_calls(_new_list_under_two_paths, _Log, _fresh, _log_view)
 
 
+def test_a_trace_alone_leaves_the_callers_lists_where_they_were():
+    # (the trace's undo deleted `lg.cur`, a place the plan stores into, instead of putting the
+    # caller's list back there)
+    lg = _Log()
+    cur, rows = lg.cur, lg.rows
+    autoconv.autoconv(_new_list_under_two_paths).get_concrete_function(lg, T([1.0]))
+    assert vars(lg) == {"rows": [], "cur": []} and lg.cur is cur and lg.rows is rows
+
+
 def _append_to_both(d, x):
     d["a"].append(x * 3)
     d["b"].append(x * 5)
