@@ -29,7 +29,7 @@ from autoconv_runtime.values import RETURN_VALUE, is_undefined
 from . import captures, graph_passes, targets, tracebacks
 from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none, is_shell,
                            lists_in, path_text, python_values_in, restore, store,
-                           store_rebuilding, tensors_in, Repeat)
+                           Repeat, store_rebuilding, tensors_in)
 from .signature import Signature, grad_key, keyed_path, shared_in
 
 __all__ = ["GRAPH_OUTPUT", "Before", "Capture", "CopyOf", "SamePlace", "trace", "export"]
@@ -345,13 +345,6 @@ def _refuse_constant_gradients(graph_module, roots, name, location) -> None:
                     "model.parameters()], ...)`) and update them in place there")
 
 
-# NOTE [gradients bound anew]
-# `p.grad = p.grad * 2` on a tensor argument (at the top level, or in a staged body: a
-# rescaling under `if norm > m:`) binds a new tensor to the fake's `.grad` while tracing; the
-# graph takes the caller's gradient as an input and gives back no `.grad`, so each call left
-# the caller's gradient as it was, silently (tester repro compile14 item1g). Refused after the
-# trace, naming the argument; an update in place (`p.grad.mul_(2)`, `p.grad.copy_(g)`) reaches
-# the caller's gradient (NOTE [gradients of arguments]).
 # NOTE [containers under two paths]
 # The trace runs on the arguments rebuilt from their pytree: a dict or list the caller passes
 # under two paths (`d = {"a": s, "b": s}`, `f(s, s)`) became two, and the call's objects
@@ -379,6 +372,13 @@ def _unflatten_shared(leaves, signature):
     return top[0], top[1]
 
 
+# NOTE [gradients bound anew]
+# `p.grad = p.grad * 2` on a tensor argument (at the top level, or in a staged body: a
+# rescaling under `if norm > m:`) binds a new tensor to the fake's `.grad` while tracing; the
+# graph takes the caller's gradient as an input and gives back no `.grad`, so each call left
+# the caller's gradient as it was, silently (tester repro compile14 item1g). Refused after the
+# trace, naming the argument; an update in place (`p.grad.mul_(2)`, `p.grad.copy_(g)`) reaches
+# the caller's gradient (NOTE [gradients of arguments]).
 def _refuse_rebound_gradients(name, inputs, traced_grads, location) -> None:
     """Raise StagingError where the trace bound `.grad` of a tensor argument anew (`inputs`:
     the traced arguments' tensors; `traced_grads`: {index: the gradient it was given})."""
