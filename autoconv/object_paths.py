@@ -13,8 +13,7 @@ import torch
 
 __all__ = ["containers_in", "follow", "follow_or_none", "is_shell", "path_text",
            "python_values_in", "Repeat", "restore", "shared_containers", "store",
-           "store_rebuilding",
-           "tensors_in"]
+           "store_rebuilding", "tensors_in"]
 
 # The Python values a call's objects hold whose changes autoconv follows (NOTE [changed Python
 # values] in capture.py).
