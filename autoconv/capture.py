@@ -28,10 +28,11 @@ from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
 from . import captures, graph_passes, targets, tracebacks
 from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none, is_shell,
-                           lists_in, path_text, python_values_in, restore, store, tensors_in)
-from .signature import Signature, grad_key, keyed_path
+                           lists_in, path_text, python_values_in, restore, store,
+                           Repeat, store_rebuilding, tensors_in)
+from .signature import Signature, grad_key, keyed_path, shared_in
 
-__all__ = ["GRAPH_OUTPUT", "Capture", "trace", "export"]
+__all__ = ["GRAPH_OUTPUT", "Before", "Capture", "CopyOf", "SamePlace", "trace", "export"]
 
 GRAPH_OUTPUT = object()  # marks an output leaf that comes from the graph
 
@@ -115,12 +116,14 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         full = list(leaves)
         for slot, tensor in zip(tensor_slots, inputs):
             full[slot] = tensor
-        args, kwargs = pytree.tree_unflatten(full, signature.treespec)
+        args, kwargs = _unflatten_shared(full, signature)
         roots = (args, kwargs, bound_self)
         before = tensors_in(roots)
         values_before = python_values_in(roots)
-        shells_before = {path: id(v) for path, v in python_values_in(roots, shells=True).items()
-                         if is_shell(v)}
+        # (a container under two paths at each: NOTE [containers under two paths])
+        shells_before = {path: v if is_shell(v) else follow(roots, v.first)[-1]
+                         for path, v in python_values_in(roots, repeats=True).items()
+                         if is_shell(v) or type(v) is Repeat}
         out_info.pop("writes", None)
         out_info["undo"] = (roots, values_before, live, shells_before)
         for path, tensor in zip(live, live_tensors):
@@ -176,7 +179,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     example = [leaves[i] for i in tensor_slots]
     if state is not None:
         example = state.read() + example
-    call_roots = (*pytree.tree_unflatten(list(leaves), signature.treespec), bound_self)
+    call_roots = (*_unflatten_shared(list(leaves), signature), bound_self)
     mode = "symbolic" if dynamic else "fake"
     # what the function may read from outside, and the Python values there as the trace begins
     # (NOTE [captured Python values] in captures.py)
@@ -232,9 +235,12 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                     written = [path for path, _ in out_info["writes"]]
                 else:
                     written = _changed_places(roots, before, shells)
+                # (a container the caller had at a path the plan stores into goes back there:
+                # NOTE [containers under two paths])
+                held = {**shells, **before}
                 # last first: items a call appended to a list go from its end
                 for path in reversed(dict.fromkeys(stored + written)):
-                    restore(roots, path, before)
+                    restore(roots, path, held)
         reread = [p for p in out_info["changed"]
                   if p not in live and isinstance(follow_or_none(call_roots, p), torch.Tensor)]
         held = _fields_held(graph_module, call_roots, leaves, values_read, live + reread)
@@ -339,6 +345,33 @@ def _refuse_constant_gradients(graph_module, roots, name, location) -> None:
                     "model.parameters()], ...)`) and update them in place there")
 
 
+# NOTE [containers under two paths]
+# The trace runs on the arguments rebuilt from their pytree: a dict or list the caller passes
+# under two paths (`d = {"a": s, "b": s}`, `f(s, s)`) became two, and the call's objects
+# another (one list appended to twice held one item, the other's `len` stayed 0: silently
+# wrong). A list the call puts under a second path (`log.rows.append(log.cur)`) had no entry
+# of the write plan (a walk of the objects meets each object once), so a replay left it out or
+# raised an internal IndexError. So, for a graph that stores into the call's objects, which of
+# their dicts, lists and tuples are one object is part of the signature (SHARED_CONTAINERS in
+# signature.py, a walk of the arguments on each call of such a graph: nothing is asked of one
+# that stores nothing), the trace runs on arguments shared as the caller's, and the write plan
+# stores a container at each path the call put it under (`SamePlace`, `Before`). A container
+# put in place of the caller's (`d["hist"] = d["hist"] + [x]`) is stored as a new one, a copy
+# of the caller's with the new items, not written into the caller's, which another name may
+# hold (`keep = d["hist"]` in the caller).
+def _unflatten_shared(leaves, signature):
+    """(args, kwargs) from `leaves`, with the containers the caller passed under two paths
+    one object again (NOTE [containers under two paths])."""
+    args, kwargs = pytree.tree_unflatten(leaves, signature.treespec)
+    shared = shared_in(signature)
+    if not shared:
+        return args, kwargs
+    top = [args, kwargs]
+    for path, first in shared:
+        store_rebuilding(top, path, follow(top, first)[-1])
+    return top[0], top[1]
+
+
 # NOTE [gradients bound anew]
 # `p.grad = p.grad * 2` on a tensor argument (at the top level, or in a staged body: a
 # rescaling under `if norm > m:`) binds a new tensor to the fake's `.grad` while tracing; the
@@ -376,7 +409,7 @@ def _changed_places(roots, before, shells_before) -> list:
     out = [path for path, value in now.items()
            if (path in before and before[path] is not value)
            or (path not in before and (path not in shells_before or not is_shell(value)
-                                       or shells_before[path] != id(value)))]
+                                       or shells_before[path] is not value))]
     return [path for path in before if path not in now] + out
 
 
@@ -709,8 +742,7 @@ def _new_shell(name, path, value, shell_ids, location):
         # (made without its `__init__` or `__copy__`, neither of which may touch the object
         # the trace made; an object of another kind, an enum member, is left as before)
         cls = type(value)
-        if (cls.__new__ is not object.__new__ or isinstance(value, enum.Enum)
-                or not isinstance(getattr(value, "__dict__", None), dict)):
+        if not _new_object(value):
             return None, True
         template = object.__new__(cls)
         table = vars(template)
@@ -723,8 +755,54 @@ def _new_shell(name, path, value, shell_ids, location):
 
 def _made(item, shell_ids) -> bool:
     """Whether a value in a container the call made is a value of the trace, or a container
-    or object the call made too: stored by a plan entry of its own."""
-    return captures.is_trace_value(item) or (is_shell(item) and id(item) not in shell_ids)
+    or object: stored by a plan entry of its own (a NewShell, or the caller's container found
+    where it is on each call: NOTE [containers under two paths])."""
+    return captures.is_trace_value(item) or is_shell(item)
+
+
+def _new_object(value) -> bool:
+    """Whether `value` is a plain object a plan entry can make anew (`_new_shell`)."""
+    return (type(value).__new__ is object.__new__ and not isinstance(value, enum.Enum)
+            and isinstance(getattr(value, "__dict__", None), dict))
+
+
+def _held_at(shells_before, value):
+    """The first path under which the call's objects held `value` before the call."""
+    return next(path for path, held in shells_before.items() if held is value)
+
+
+class Before:
+    """A write-plan entry: store the container or object the call's objects held at `path`
+    before the call (read before any entry is stored: NOTE [containers under two paths])."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path):
+        self.path = path
+
+
+class CopyOf(Before):
+    """A write-plan entry: store a shallow copy of what `path` held before the call."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def make(held):
+        if isinstance(held, (list, dict)):
+            return copy.copy(held)
+        made = object.__new__(type(held))  # (as `_new_shell` makes one: no `__init__`)
+        vars(made).update(vars(held))
+        return made
+
+
+class SamePlace:
+    """A write-plan entry: store what an earlier entry stored at `path` (the call put one new
+    container under two paths)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path):
+        self.path = path
 
 
 def _python_only(value) -> bool:
@@ -738,8 +816,9 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
     (a list's items in order), for `ConcreteFunction._write_back`: GRAPH_OUTPUT (the next
     changed tensor), a PythonOutput (the next changed tensor's number: NOTE [numbers stored
     into argument objects]), a NewShell (NOTE [containers a call adds to its objects]) or a
-    Python value. `changed`: [(path, traced tensor)]; `shells_before`: {path: id} of the
-    containers and objects the call's objects held before it."""
+    Python value; a Before, CopyOf or SamePlace (NOTE [containers under two paths]).
+    `changed`: [(path, traced tensor)]; `shells_before`: {path: object} of the containers and
+    objects the call's objects held before it, under each path."""
     after = python_values_in(roots)
     gone = [path for path in values_before if path not in after]
     if gone:
@@ -748,18 +827,30 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
             "which autoconv cannot repeat on each call",
             f"Return what {name} computes and change the object in the caller")
     changed = dict(changed)
-    shell_ids = set(shells_before.values())
+    shell_ids = {id(v) for v in shells_before.values()}
     plan = []
     whole = []  # the paths of new tuples stored whole: their items have no entries
-    for path, value in python_values_in(roots, shells=True).items():
+    for path, value in python_values_in(roots, repeats=True).items():
         if any(path[:len(w)] == w for w in whole):
             continue
+        if type(value) is Repeat:  # NOTE [containers under two paths]
+            held = follow(roots, value.first)[-1]
+            if shells_before.get(path) is not held:
+                plan.append((path, Before(_held_at(shells_before, held)) if id(held) in shell_ids
+                             else SamePlace(value.first)))
+            continue
         if is_shell(value):
-            if id(value) in shell_ids or (path in shells_before
-                                          and not isinstance(value, tuple)):
-                # (the caller's, or one the call made in place of a container the caller had
-                # there, `d["hist"] = d["hist"] + [x]`: written into item by item, the old
-                # items kept, as before)
+            held = shells_before.get(path)
+            if held is value:
+                continue
+            if id(value) in shell_ids:  # the caller's, put under another path
+                plan.append((path, Before(_held_at(shells_before, value))))
+                continue
+            if (held is not None and type(held) is type(value) and not isinstance(value, tuple)
+                    and (isinstance(value, (list, dict)) or _new_object(value))):
+                # made in place of the caller's (`d["hist"] = d["hist"] + [x]`): a copy of the
+                # caller's, whose items the entries after it change, the old items kept
+                plan.append((path, CopyOf(path)))
                 continue
             if not keyed_path(roots, path):
                 raise StagingError.at(

@@ -15,11 +15,13 @@ from autoconv_runtime.errors import user_exception
 from autoconv_runtime.staging import grad_mode, specialize
 
 from . import backends, graph_passes
-from .capture import GRAPH_OUTPUT, Capture, NewShell, PythonOutput, field_spec
+from .capture import (GRAPH_OUTPUT, Before, Capture, CopyOf, NewShell, PythonOutput, SamePlace,
+                      field_spec)
 from .captures import MISSING, Guard, GuardSet, Rebound
 from .object_paths import follow, path_text, store
-from .signature import (ALIASED, CAPTURED_ALIAS, SAME_TENSOR, Signature, signature_of,
-                        with_aliasing, with_captured_aliasing)
+from .signature import (ALIASED, CAPTURED_ALIAS, SAME_TENSOR, SHARED_CONTAINERS, Signature,
+                        signature_of, with_aliasing, with_captured_aliasing,
+                        with_shared_containers)
 
 __all__ = ["ConcreteFunction", "ModuleState"]
 
@@ -86,6 +88,9 @@ class ConcreteFunction:
         # values] in capture.py).
         self._writes = list(writes) if writes is not None else [
             (path, GRAPH_OUTPUT) for path in self._changed]
+        # whether the plan stores containers the call's objects held, or one under two paths
+        # (NOTE [containers under two paths] in capture.py)
+        self._moves = any(isinstance(value, (Before, SamePlace)) for _, value in self._writes)
         self._live = list(live)  # paths whose tensors are the graph's last inputs
         # (index into `_live`, spec) of the argument objects' tensors read live: each call
         # compares their specs (NOTE [tensors in argument objects' fields] in capture.py)
@@ -164,11 +169,31 @@ class ConcreteFunction:
             if not isinstance(tensor, torch.Tensor) or field_spec(tensor) != spec:
                 where = (f"the argument's field {path_text(self._live[index])} (a tensor "
                          "of another shape, dtype, device, layout or requires_grad now)")
-                raise Rebound(Guard(where, None, None), tensor)
+                rebound = Rebound(Guard(where, None, None), tensor)
+                rebound.concrete = self
+                raise rebound
+
+    def guards_hold(self, args, kwargs) -> bool:
+        """Whether the places this graph was traced with still hold what they held (NOTE
+        [captured tensors], [captured Python values] in captures.py; NOTE [tensors in argument
+        objects' fields] in capture.py), for the call's (bound) arguments."""
+        try:
+            if self._check_captured is not None:
+                self._check_captured()
+            if self._live_specs:
+                roots = (args, kwargs, self._bound_self)
+                self._check_live_specs([follow(roots, path)[-1] for path in self._live])
+        except (Rebound, AttributeError, KeyError, IndexError, TypeError):
+            return False
+        return True
 
     def _run_flat(self, tensors, args=None, kwargs=None):
         if self._check_captured is not None:
-            self._check_captured()
+            try:
+                self._check_captured()
+            except Rebound as rebound:  # (which graph: NOTE [graphs kept per guard outcome])
+                rebound.concrete = self
+                raise
         if self.grad_mode is not None and self.grad_mode is not torch.is_grad_enabled():
             raise RuntimeError(
                 f"{self.__name__}: this graph changes grad mode (torch.no_grad / enable_grad / "
@@ -221,6 +246,9 @@ class ConcreteFunction:
         count = len(outputs) - len(self._changed)
         roots = (args, kwargs, self._bound_self)
         tensors = iter(outputs[count:])
+        # (what the objects held before any store: NOTE [containers under two paths])
+        held = {value.path: follow(roots, value.path)[-1] for _, value in self._writes
+                if isinstance(value, Before)} if self._moves else None
         for path, value in self._writes:
             if value is GRAPH_OUTPUT:
                 value = next(tensors)
@@ -228,6 +256,12 @@ class ConcreteFunction:
                 value = value.kind(next(tensors).item())
             elif isinstance(value, NewShell):  # NOTE [containers a call adds to its objects]
                 value = value.make()
+            elif isinstance(value, CopyOf):
+                value = value.make(held[value.path])
+            elif isinstance(value, Before):
+                value = held[value.path]
+            elif isinstance(value, SamePlace):
+                value = follow(roots, value.path)[-1]
             store(roots, path, value)
         return outputs[:count]
 
@@ -277,12 +311,15 @@ class ConcreteFunction:
             # the call's own aliasing entries, if any, are added as Function.__call__ adds
             # them (NOTE [aliased arguments] in signature.py)
             extra = tuple(entry for entry in self.signature.extra
-                          if entry[0] not in (SAME_TENSOR, ALIASED, CAPTURED_ALIAS))
+                          if entry[0] not in (SAME_TENSOR, ALIASED, CAPTURED_ALIAS,
+                                              SHARED_CONTAINERS))
             signature, leaves = signature_of(args, kwargs, extra)
             if self._writes_inputs:
                 signature = with_aliasing(signature, leaves)
             if self._written_constants:
                 signature = with_captured_aliasing(signature, leaves, self._written_constants)
+            if self._writes:  # NOTE [containers under two paths] in capture.py
+                signature = with_shared_containers(signature, args, kwargs)
             if signature != self.signature:
                 raise TypeError(
                     f"{self.__name__} was traced for {self.signature}, got {signature}; call "

@@ -19,9 +19,10 @@ from autoconv_runtime.values import eager
 
 from . import backends, capture, captures, targets, tracebacks
 from .concrete import ConcreteFunction, ModuleState
-from .signature import (ALIASED, CAPTURED_ALIAS, Signature, TensorSpec, changing_fields, describe_leaf,
-                        module_python_fields, signature_of, with_aliasing,
-                        with_captured_aliasing)
+from .signature import (ALIASED, CAPTURED_ALIAS, SHARED_CONTAINERS, Signature, TensorSpec,
+                        changing_fields, describe_leaf, module_python_fields, shared_in,
+                        signature_of, with_aliasing, with_captured_aliasing,
+                        with_shared_containers)
 
 __all__ = ["Function", "ConcreteFunction", "run_functions_eagerly", "functions_run_eagerly"]
 
@@ -31,6 +32,7 @@ _any_autocast = torch._C._is_any_autocast_enabled
 _run_eagerly = False
 RETRACE_WARNING_AFTER = 5
 _MAX_SPECIALIZATIONS = 64
+_MAX_PARKED = 8  # graphs put aside a signature (NOTE [graphs kept per guard outcome])
 _retrying = threading.local()  # a call traces again for a rebound captured tensor
 
 
@@ -103,6 +105,9 @@ class Function(targets.Wraps):
         # signature -> the graphs of one signature specialised on other guard outcomes (the
         # first is the cached one)
         self._variants: dict[Signature, list[ConcreteFunction]] = {}
+        # signature -> [(graph, its specialisations)] put aside where a guard failed (NOTE
+        # [graphs kept per guard outcome])
+        self._parked: dict[Signature, list] = {}
         self._lock = threading.Lock()
         self.trace_count = 0
         self.__name__ = getattr(fn, "__name__", type(fn).__name__)
@@ -111,9 +116,11 @@ class Function(targets.Wraps):
     @property
     def concrete_functions(self) -> list[ConcreteFunction]:
         """The graphs traced so far: one per signature, and one per outcome of the guards of a
-        specialised graph (see NOTE [specialisation])."""
+        specialised graph (see NOTE [specialisation]); with those put aside where a place they
+        read changed (NOTE [graphs kept per guard outcome])."""
         return list(self._cache.values()) + [
-            c for variants in self._variants.values() for c in variants[1:]]
+            c for variants in self._variants.values() for c in variants[1:]] + [
+            c for parked in self._parked.values() for c, _ in parked]
 
     def _run_guarded(self, concrete, signature, leaves, run):
         """`run(concrete)`; where a guard of a specialised graph fails, the graph traced for
@@ -234,6 +241,13 @@ class Function(targets.Wraps):
                     signature = keyed
                     concrete = self._cache.get(signature) or self._trace(
                         signature, leaves, args, kwargs)
+            if concrete._writes and not shared_in(signature):
+                # NOTE [containers under two paths] in capture.py
+                keyed = with_shared_containers(signature, args, kwargs)
+                if keyed is not signature:
+                    signature = keyed
+                    concrete = self._cache.get(signature) or self._trace(
+                        signature, leaves, args, kwargs)
             if concrete.grad_mode is not None and concrete.grad_mode is not torch.is_grad_enabled():
                 concrete = self._for_grad_mode(concrete, signature, leaves, args, kwargs)
             if not concrete._guards:
@@ -241,8 +255,9 @@ class Function(targets.Wraps):
             return self._run_guarded(concrete, signature, leaves,
                                      lambda c: c._run_flat(c._inputs(leaves), args, kwargs))
         except captures.Rebound as rebound:
-            # A global / attribute the graph read a tensor from holds another one now
-            # (NOTE [captured tensors]): the graphs traced with the old one are dropped.
+            # A global / attribute the graph read a tensor or value from holds another one now
+            # (NOTE [captured tensors]): that graph is put aside, kept for when the place holds
+            # its value again (NOTE [graphs kept per guard outcome]).
             if getattr(_retrying, "active", False):
                 raise RuntimeError(
                     f"{self.__name__}: its graph was traced with {rebound.what()} right "
@@ -250,7 +265,9 @@ class Function(targets.Wraps):
                     "holds for the next call; pass it as an "
                     "argument (a tensor), or return the new value and store it in the "
                     "caller") from None
-            self._forget_graphs()
+            failed = getattr(rebound, "concrete", None)
+            if failed is None or not self._park(failed):
+                self._forget_graphs()
             self._rebound = rebound.where  # for the retrace warning
             _retrying.active = True
             try:
@@ -260,9 +277,59 @@ class Function(targets.Wraps):
             finally:
                 _retrying.active = False
 
+    # NOTE [graphs kept per guard outcome]
+    # A graph holds while the places it read from outside (globals, closures, attributes,
+    # fields of argument objects below the signature's key: captures.py) hold what they held
+    # at its trace. Where one does not, the Function dropped all its graphs and traced again:
+    # a step function called alternately with two state objects (a global `EMA` rebound to
+    # each in turn, a trainer's deep config swapped between two) traced on every call. As
+    # tf.function keeps a ConcreteFunction per signature and guard set, the graph whose guard
+    # failed is put aside under its signature (`_parked`, with its specialisations), and a
+    # call that would trace looks there first for one whose guards all hold now. At most
+    # _MAX_PARKED are kept a signature, the oldest dropped; every trace counts in
+    # `trace_count`, whose fifth warns as before. A Rebound that names no graph (a module's
+    # parameter gone) drops them all, as before.
+    def _park(self, failed) -> bool:
+        """Put aside the graph `failed` (with the graphs of its signature's guard outcomes)
+        whose guards failed; False where it is not a graph of the cache."""
+        with self._lock:
+            for key, concrete in self._cache.items():
+                if (concrete is failed or concrete._other_grad_mode is failed
+                        or failed in self._variants.get(key, ())):
+                    break
+            else:
+                return False
+            if concrete is self._pinned:
+                return False
+            del self._cache[key]
+            parked = self._parked.setdefault(key, [])
+            parked.append((concrete, self._variants.pop(key, None)))
+            del parked[:-_MAX_PARKED]
+            return True
+
+    def _unpark(self, signature, args, kwargs):
+        """The graph put aside for `signature` whose guards (and its specialisations') hold
+        for this call, back in the cache; None where none does."""
+        parked = self._parked.get(signature)
+        if not parked:
+            return None
+        for i in range(len(parked) - 1, -1, -1):
+            concrete, variants = parked[i]
+            group = [concrete, *(variants or ())[1:]]
+            if concrete._other_grad_mode is not None:
+                group.append(concrete._other_grad_mode)
+            if all(c.guards_hold(args, kwargs) for c in group):
+                del parked[i]
+                self._cache[signature] = concrete
+                if variants is not None:
+                    self._variants[signature] = variants
+                return concrete
+        return None
+
     def _forget_graphs(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._parked.clear()
             self._variants.clear()
             self._pinned = None
             self._written_constants = ()
@@ -302,17 +369,25 @@ class Function(targets.Wraps):
         args, kwargs = self._bind(args, kwargs)
         signature, leaves = signature_of(args, kwargs, self._extra())
         leaves = [leaf.example() if isinstance(leaf, TensorSpec) else leaf for leaf in leaves]
-        return self._cache.get(signature) or self._trace(signature, leaves, args, kwargs)
+        concrete = self._cache.get(signature) or self._trace(signature, leaves, args, kwargs)
+        if concrete._writes and not shared_in(signature):
+            keyed = with_shared_containers(signature, args, kwargs)
+            if keyed is not signature:  # NOTE [containers under two paths] in capture.py
+                concrete = self._cache.get(keyed) or self._trace(keyed, leaves, args, kwargs)
+        return concrete
 
     def _trace(self, signature: Signature, leaves, args, kwargs) -> ConcreteFunction:
         with self._lock:
             concrete = self._cache.get(signature)
+            if concrete is None and self._parked:
+                concrete = self._unpark(signature, args, kwargs)
             if concrete is not None:
                 return concrete
             try:
                 concrete = self._trace_locked(signature, leaves)
             except Exception as error:
                 raise tracebacks.for_user(error, f"tracing {self.__name__}")  # noqa: B904
+            traced = signature
             signature = self._keyed_by_state_read(concrete, signature, args, kwargs)
             if concrete._writes_inputs and not any(
                     name == ALIASED for name, _ in signature.extra):
@@ -330,6 +405,15 @@ class Function(targets.Wraps):
                     signature = concrete.signature = keyed
                     self._written_constants = tuple({id(t): t for t in (
                         *self._written_constants, *concrete._written_constants)}.values())
+            if concrete._writes and shared_in(traced) and not shared_in(signature):
+                # (keyed by the state read anew, the sharing left out)
+                signature = concrete.signature = with_shared_containers(signature, args, kwargs)
+            elif shared_in(signature) and not concrete._writes:
+                # (traced on shared containers, and stores into none: holds for every call of
+                # the signature without them, NOTE [containers under two paths] in capture.py)
+                signature = concrete.signature = Signature(
+                    signature.key, signature.treespec,
+                    tuple(e for e in signature.extra if e[0] != SHARED_CONTAINERS))
             self._cache[signature] = concrete
             self.trace_count += 1
             if self.trace_count == RETRACE_WARNING_AFTER:

@@ -12,7 +12,8 @@ import enum
 import torch
 
 __all__ = ["containers_in", "follow", "follow_or_none", "is_shell", "path_text",
-           "python_values_in", "restore", "store", "tensors_in"]
+           "python_values_in", "Repeat", "restore", "shared_containers", "store",
+           "store_rebuilding", "tensors_in"]
 
 # The Python values a call's objects hold whose changes autoconv follows (NOTE [changed Python
 # values] in capture.py).
@@ -25,7 +26,7 @@ PYTHON_VALUES = (bool, int, float, complex, str, bytes, type(None), enum.Enum)
 _NOT_RECORDS = ("builtins", "types", "logging")
 
 
-def _walk_tensors(value, path, seen, out, python=False, shells=False):
+def _walk_tensors(value, path, seen, out, python=False, shells=False, firsts=None):
     """Append (path, tensor) for the tensors reachable from `value` through dicts, lists,
     tuples and the attributes of plain objects; a path is a tuple of ("item", key) /
     ("attr", name) steps. With `python`, the Python values (PYTHON_VALUES) too; with
@@ -39,27 +40,31 @@ def _walk_tensors(value, path, seen, out, python=False, shells=False):
             out.append((path, value))
         return
     if id(value) in seen:
+        if firsts is not None and len(path) > 1 and is_shell(value):
+            out.append((path, Repeat(firsts[id(value)])))
         return
     seen[id(value)] = value
     if shells and len(path) > 1 and is_shell(value):
         out.append((path, value))
+    if firsts is not None:
+        firsts[id(value)] = path
     if isinstance(value, torch.nn.Module):
         # Plain attributes (`self.total = t`) and submodules; parameters and buffers are the
         # graph's inputs already (`concrete.ModuleState`).
         for k, v in vars(value).items():
             if not k.startswith("_"):
-                _walk_tensors(v, path + (("attr", k),), seen, out, python, shells)
+                _walk_tensors(v, path + (("attr", k),), seen, out, python, shells, firsts)
         for k, v in value._modules.items():
-            _walk_tensors(v, path + (("attr", k),), seen, out, python, shells)
+            _walk_tensors(v, path + (("attr", k),), seen, out, python, shells, firsts)
     elif isinstance(value, dict):
         for k, v in value.items():
-            _walk_tensors(v, path + (("item", k),), seen, out, python, shells)
+            _walk_tensors(v, path + (("item", k),), seen, out, python, shells, firsts)
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            _walk_tensors(v, path + (("item", i),), seen, out, python, shells)
+            _walk_tensors(v, path + (("item", i),), seen, out, python, shells, firsts)
     elif hasattr(value, "__dict__") and type(value).__module__ not in _NOT_RECORDS:
         for k, v in vars(value).items():
-            _walk_tensors(v, path + (("attr", k),), seen, out, python, shells)
+            _walk_tensors(v, path + (("attr", k),), seen, out, python, shells, firsts)
 
 
 def tensors_in(roots) -> dict:
@@ -71,16 +76,109 @@ def tensors_in(roots) -> dict:
     return dict(out)
 
 
-def python_values_in(roots, shells: bool = False) -> dict:
+def python_values_in(roots, shells: bool = False, repeats: bool = False) -> dict:
     """{path: value} for the tensors and Python values (PYTHON_VALUES) reachable from a call's
     (args, kwargs, bound self), in the order a walk meets them (a list's items in order); with
     `shells`, the containers and plain objects holding them too (`is_shell`), each before its
-    items."""
+    items; with `repeats` too, a `Repeat` at each further path of a container or object met
+    before (NOTE [containers under two paths] in capture.py)."""
     out = []
     seen = {}
+    firsts = {} if repeats else None
     for i, root in enumerate(roots):
-        _walk_tensors(root, (("item", i),), seen, out, python=True, shells=shells)
+        _walk_tensors(root, (("item", i),), seen, out, python=True, shells=shells or repeats,
+                      firsts=firsts)
     return dict(out)
+
+
+class Repeat:
+    """A container or object a walk met before, under the path `first`."""
+
+    __slots__ = ("first",)
+
+    def __init__(self, first):
+        self.first = first
+
+
+def shared_containers(roots) -> tuple:
+    """((path, first path), ...): each container or plain object (`is_shell`) a walk of a
+    call's objects (as `tensors_in` walks them) meets again under another path, and the path
+    it met it under first (NOTE [containers under two paths] in capture.py)."""
+    seen = set()
+    if not any(_met_again(root, seen) for root in roots):  # (the common case: no paths made)
+        return ()
+    firsts = {}
+    out = []
+    stack = [(root, (("item", i),)) for i, root in reversed(list(enumerate(roots)))]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, (torch.Tensor, *PYTHON_VALUES)):
+            continue
+        first = firsts.get(id(value))
+        if first is not None:
+            if is_shell(value):
+                out.append((path, first))
+            continue
+        firsts[id(value)] = path
+        if isinstance(value, torch.nn.Module):
+            items = [(("attr", k), v) for k, v in vars(value).items() if not k.startswith("_")]
+            items += [(("attr", k), v) for k, v in value._modules.items()]
+        elif isinstance(value, dict):
+            items = [(("item", k), v) for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            items = [(("item", i), v) for i, v in enumerate(value)]
+        elif hasattr(value, "__dict__") and type(value).__module__ not in _NOT_RECORDS:
+            items = [(("attr", k), v) for k, v in vars(value).items()]
+        else:
+            continue
+        # (depth first, in the order `_walk_tensors` meets them: which path is first agrees)
+        stack.extend((v, path + (step,)) for step, v in reversed(items))
+    return tuple(out)
+
+
+_LEAVES = frozenset({*PYTHON_VALUES[:-1], torch.Tensor, torch.nn.Parameter})
+
+
+def _met_again(value, seen) -> bool:
+    """Whether a walk from `value` (as `shared_containers`') meets a container or plain object
+    in `seen` or met before."""
+    if id(value) in seen:
+        return is_shell(value)
+    seen.add(id(value))
+    kind = type(value)
+    if kind is dict:
+        items = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    elif isinstance(value, (torch.Tensor, *PYTHON_VALUES)):
+        return False
+    elif isinstance(value, torch.nn.Module):
+        items = [*(v for k, v in vars(value).items() if not k.startswith("_")),
+                 *value._modules.values()]
+    elif isinstance(value, (dict, list, tuple)):
+        items = list(value.values()) if isinstance(value, dict) else value
+    elif hasattr(value, "__dict__") and type(value).__module__ not in _NOT_RECORDS:
+        items = vars(value).values()
+    else:
+        return False
+    leaves = _LEAVES
+    for item in items:
+        if type(item) not in leaves and _met_again(item, seen):
+            return True
+    return False
+
+
+def store_rebuilding(roots, path, value) -> None:
+    """`store`, where the owner may be a tuple: the tuple is rebuilt with the new item and
+    stored in its own owner (`roots` itself, a tuple, is never replaced)."""
+    owner = follow(roots, path[:-1])[-1]
+    if not isinstance(owner, tuple) or len(path) == 1:
+        store(roots, path, value)
+        return
+    items = list(owner)
+    items[path[-1][1]] = value
+    store_rebuilding(roots, path[:-1], type(owner)(*items) if hasattr(owner, "_fields")
+                     else tuple(items))
 
 
 def is_shell(value) -> bool:

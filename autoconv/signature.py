@@ -11,6 +11,8 @@ import types
 import torch
 from torch.utils import _pytree as pytree
 
+from .object_paths import shared_containers
+
 __all__ = ["ALIASED", "SAME_TENSOR", "TensorSpec", "Signature", "aliased_leaves", "grad_key",
            "changing_fields", "keyed_path", "with_aliasing",
            "signature_of"]
@@ -409,6 +411,23 @@ def with_aliasing(signature, leaves):
 
 
 CAPTURED_ALIAS = "arguments that are captured tensors"
+SHARED_CONTAINERS = "containers under two paths"
+
+
+def with_shared_containers(signature, args, kwargs):
+    """`signature` with the SHARED_CONTAINERS entry where a dict, list or tuple is reached
+    under two paths of the call's arguments, else `signature` itself (NOTE [containers under
+    two paths] in capture.py); for graphs that store into the call's objects."""
+    shared = shared_containers((args, kwargs))
+    return signature.with_extra((SHARED_CONTAINERS, shared)) if shared else signature
+
+
+def shared_in(signature) -> tuple:
+    """The SHARED_CONTAINERS entry of `signature`: ((path, first path), ...), or ()."""
+    for name, value in signature.extra:
+        if name == SHARED_CONTAINERS:
+            return value
+    return ()
 
 
 # NOTE [arguments that are captured tensors]

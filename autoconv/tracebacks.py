@@ -49,10 +49,10 @@ _GENERATED = ("<string>", "<eval_with_key>")
 
 
 def _at_user_line(error: BaseException, filename: str, line: int, problem: str,
-                  fix: str) -> BaseException:
+                  fix: str, statement: str = "expression") -> BaseException:
     """A StagingError at the user's `filename:line` standing for torch's `error` (kept as its
     `torch_error`, for debugging), with `error`'s traceback."""
-    staging_error = autoconv_runtime.StagingError.at((filename, line), "expression", problem, fix)
+    staging_error = autoconv_runtime.StagingError.at((filename, line), statement, problem, fix)
     staging_error.torch_error = error  # torch's own message, for debugging
     return staging_error.with_traceback(error.__traceback__)
 
@@ -177,6 +177,7 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
     filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
     source = linecache.getline(filename, line).strip()
     asker = _library_asker(error.__traceback__, innermost.tb_frame)
+    statement = "expression"
     if asker is not None:
         module, code, asked_line = asker
         problem = (f"`{source}` calls into {module}, whose code asks Python for the value of a "
@@ -190,6 +191,19 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
                if module.startswith("torch.distributions") else
                "Make this call outside the autoconv function (eagerly), or write what it "
                "computes with tensor operations in your own code, which autoconv converts")
+    elif _in_class_body(innermost.tb_frame):
+        # NOTE [class bodies stay Python] in transformer.py
+        name = innermost.tb_frame.f_code.co_name
+        problem = (f"`{source}` asks Python for the value of a traced tensor in the body of the "
+                   f"class {name}: a class body runs once, as plain Python, when the `class` "
+                   "statement runs, and autoconv converts only the functions in it, never the "
+                   "body's own statements, so an `if`, `while`, conditional expression or "
+                   "conversion to a Python number there cannot be staged")
+        statement = "class body"
+        fix = ("Decide in the function, before the `class` statement, where the condition is "
+               "staged (`scale = torch.where(x.sum() > 0, 2.0, 3.0)`, or an `if` there), and "
+               f"bind the result in the class body under another name (`factor = scale`), or "
+               f"pass the value to {name}'s methods, which are converted")
     elif _construct_at(source) is not None:
         problem, fix = _construct_at(source)
     else:
@@ -198,7 +212,14 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
         fix = ("Keep the value a tensor: compare tensors directly (`if x.sum() > 0:` is staged) "
                "rather than calling .item(), int(), float() or bool() on them, use torch.where "
                "or masking for values, and give sizes that do not depend on tensor values")
-    return _at_user_line(error, filename, line, problem, fix)
+    return _at_user_line(error, filename, line, problem, fix, statement)
+
+
+def _in_class_body(frame) -> bool:
+    """Whether `frame` runs a class statement's body (a code object without fast locals, not a
+    module's)."""
+    code = frame.f_code
+    return not code.co_flags & inspect.CO_NEWLOCALS and code.co_name != "<module>"
 
 
 def _construct_at(source: str):

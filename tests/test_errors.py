@@ -392,8 +392,11 @@ def test_a_flag_field_set_in_a_nested_if_under_compile_says_why_it_is_refused():
     message = str(info.value)
     assert info.value.filename == __file__
     assert info.value.lineno == _CountingStopper.__call__.__code__.co_firstlineno + 3
-    assert "`self.early_stop` is replaced in the true branch of a statement nested" in message
+    # (since session 33 without saying the statement is nested, which tester32 s05's was not)
+    assert "`self.early_stop` is replaced in the true branch;" in message
+    assert "a nested statement's path in it may depend on numbers" in message
     assert "Hold `self.early_stop` in a tensor" in message
+    assert "`torch.tensor(False)` for a flag, set with `torch.tensor(True)`" in message
 
 
 def test_loop_variable_changing_shape():

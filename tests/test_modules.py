@@ -383,7 +383,9 @@ def test_a_global_module_hook_registered_after_the_trace_traces_again():
         finally:
             handle.remove()
         assert_close(run(x), model(x))
-    assert run.trace_count == 3
+    # (since session 33 the first graph, put aside while the hook was there, runs again once it
+    # is removed: NOTE [graphs kept per guard outcome] in function.py; it traced a third time)
+    assert run.trace_count == 2
 
 
 def test_a_pre_hook_registered_on_the_root_after_the_trace_runs_once():

@@ -569,19 +569,25 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                         # took another path here: `self.counter += 1; if self.counter >=
                         # self.patience: self.early_stop = True` read the count as a Python
                         # int there, a tensor in the graph: tester t20 s08)
-                        what = (f"is replaced {where} of a statement nested in a staged "
-                                "statement's body; under torch.compile a Python field (a bool, "
-                                "a str ...) of an object can change in a nested statement only "
-                                "where autoconv's run of the enclosing statement ahead of "
-                                "tracing saw it change, and that run did not (its path through "
-                                "this statement depended on numbers it sees as Python numbers "
-                                "and the graph carries as tensors, `self.count += 1` before "
-                                "`if self.count >= n:`)")
-                        fix = (f"Hold `{names[slot]}{path}` in a tensor (`torch.tensor(False)` "
-                               "where the object is made, `torch.tensor(True)` here; `if "
-                               f"{names[slot]}{path}:` after it still works), or use "
-                               "autoconv's replay (`autoconv.autoconv(fn)`) or torch.export, "
-                               "which stage the statement again carrying it")
+                        # (tester32 s05: an int counter of the outermost statement, whose
+                        # run ahead was not made, as the statement carried a number of a dict:
+                        # the message said the statement was nested and advised a bool tensor)
+                        what = (f"is replaced {where}; under torch.compile a Python value in "
+                                "an object's field (a number, a bool, a str) can change under a "
+                                "tensor condition only where autoconv's run of the statement "
+                                "(or of the statement enclosing it) ahead of tracing saw it "
+                                "change, and that run did not: it is not made where the "
+                                "statement also carries Python numbers (a counter in a dict or "
+                                "list it changes, whose types it would fix too early), and a "
+                                "nested statement's path in it may depend on numbers it sees as "
+                                "Python numbers and the graph carries as tensors (`self.count "
+                                "+= 1` before `if self.count >= n:`)")
+                        fix = (f"Hold `{names[slot]}{path}` in a tensor where the object is "
+                               "made (`torch.tensor(0)` for a counter, which `+= 1` then "
+                               "updates; `torch.tensor(False)` for a flag, set with "
+                               "`torch.tensor(True)`), or use autoconv's replay "
+                               "(`autoconv.autoconv(fn)`) or torch.export, which stage the "
+                               "statement again carrying it")
                     if what == "gains or loses keys":
                         # (`self.state.setdefault(id(p), {...})` in a step: tester t15 repro 6)
                         fix = (f"Give `{names[slot]}{path}` all its keys before the "
