@@ -418,7 +418,7 @@ class Places:
         if module is not None:
             names = _user_names(module, fn)
             own = set(module_python_fields(module))  # part of the signature (Function._extra)
-            self._search_module(module, "self", None, (), names, own)
+            self._search_module(module, "self", None, (), names, own, inputs=True)
             for path, sub in module.named_modules():
                 prefix = "self" + (f".{path}" if path else "")
                 self._search_class(sub, prefix, names)
@@ -426,7 +426,12 @@ class Places:
         elif bound_self is not None:
             names = _code_names(getattr(getattr(fn, "__func__", fn), "__code__", None))
             names |= _class_names(type(bound_self))
-            self._search_object(bound_self, "self", (), names)
+            if isinstance(bound_self, torch.nn.Module):
+                # a module's method (`@autoconv` on `forward`): its submodules, parameters,
+                # mode and hooks are guarded as a global module's
+                self._search_outside_module(bound_self, "self", names)
+            else:
+                self._search_object(bound_self, "self", (), names)
             self._search_class(bound_self, "self", names)
         self._search_function(fn, seen, _HELPER_DEPTH)
         self._search_arguments(arguments, module)
@@ -669,9 +674,11 @@ class Places:
         self.values.setdefault(where, (Guard(where, read_mode, read_mode(), by_value=True), ()))
         self._search_module(module, prefix, None, (), names | _class_names(type(module)), ())
 
-    def _search_module(self, module, prefix, read, parents, names, own, parent=None) -> None:
+    def _search_module(self, module, prefix, read, parents, names, own, parent=None,
+                       inputs: bool = False) -> None:
         """A module's attributes and its submodules', to any depth (NOTE [places held by
-        objects]); `own`: the module's Python attributes its `Function` keys on instead."""
+        objects]); `own`: the module's Python attributes its `Function` keys on instead;
+        `inputs`: its parameters and buffers are graph inputs (the Function's own module)."""
         if id(module) in self._walked:
             return
         self._walked.add(id(module))
@@ -720,8 +727,24 @@ class Places:
             read_mode = functools.partial(_mode_differs, module, parent)
             self.values.setdefault(where, (Guard(where, read_mode, read_mode(), by_value=True),
                                            parents))
+        if not inputs:
+            # NOTE [parameters of modules reached from outside]
+            # A module the function reaches from outside (a global, a module argument or one
+            # in an argument's fields, `self` of a method) has its parameters and buffers in
+            # the graph as constants: the tensor objects of the trace. Updated in place
+            # (`optimizer.step()`) the graph reads the new values; rebound
+            # (`lin.weight = nn.Parameter(w)`, `load_state_dict(..., assign=True)`, a
+            # parametrization registered) it read the old tensor, silently, since torch's own
+            # `forward` (which reads them) is never searched for names. They are guarded
+            # as any captured tensor is, each by a dict lookup in its module's table.
+            for table in ("_parameters", "_buffers"):
+                entries = module.__dict__.get(table)
+                for name, tensor in list((entries or {}).items()):
+                    if tensor is not None:
+                        self._add(f"{prefix}.{name}", _item_reader(entries, name), tensor,
+                                  None, parents)
         for name, parameter in module.__dict__.get("_parameters", {}).items():
-            if parameter is not None and parameter.grad is not None:
+            if inputs and parameter is not None and parameter.grad is not None:
                 # `for p in MODEL.parameters(): p.grad`: the gradients are places too (_add)
                 self._add(f"{prefix}.{name}", _item_reader(module._parameters, name),
                           parameter, None, parents)
@@ -729,7 +752,7 @@ class Places:
             if sub is not None:
                 self._search_module(sub, f"{prefix}.{name}",
                                     _item_reader(module._modules, name), parents, names, (),
-                                    module)
+                                    module, inputs)
 
     def _search_object(self, obj, prefix: str, parents, names=None, depth: int = _DEPTH,
                        skip=()) -> None:

@@ -6,9 +6,12 @@ Tracing itself is `capture.py`'s, replaying a graph `concrete.py`'s.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
+import types
 import warnings
+import weakref
 
 import torch
 from torch.utils import _pytree as pytree
@@ -112,6 +115,39 @@ class Function(targets.Wraps):
         self.trace_count = 0
         self.__name__ = getattr(fn, "__name__", type(fn).__name__)
         self.__doc__ = getattr(fn, "__doc__", None)
+
+    # NOTE [a Function as a method]
+    # `@autoconv` on a method (`def step(self, x)` in a class body) makes the class attribute
+    # a Function; `obj.step(x)` looks it up through `__get__`, as Python binds a function.
+    # Without it the call reached the Function with `x` alone ("missing a required argument").
+    # As tf.function does, each instance gets its own Function of the bound method, kept while
+    # the instance lives: its graphs read that instance's attributes (captures, guarded), so
+    # two instances never share a graph, and an instance's own graphs are reused call after
+    # call. `Class.step(obj, x)` (no instance) is this Function, `obj` an argument.
+    def __get__(self, instance, owner=None):
+        if instance is None or type(self.python_function) is not types.FunctionType:
+            return self  # (Python binds functions only: a module, a builtin stay as they are)
+        bound = self.__dict__.get("_bound")
+        if bound is None:
+            bound = self.__dict__["_bound"] = {}
+        key = id(instance)
+        entry = bound.get(key)
+        if entry is not None and entry[0]() is instance:
+            return entry[1]
+        method = Function(types.MethodType(self.python_function, instance),
+                          dynamic=self.dynamic, backend=self.backend,
+                          input_signature=self.input_signature)
+        # (`__wrapped__` the bound method: inspect.signature, which torch.export binds the
+        # module's `forward` arguments with, leaves `self` out)
+        functools.update_wrapper(method, method.python_function, updated=())
+        method.__code__ = self.python_function.__code__  # (torch.export reads forward's)
+        try:
+            # the entry goes with the instance (a new object may reuse its id)
+            ref = weakref.ref(instance, lambda _, key=key: bound.pop(key, None))
+        except TypeError:  # no weak references (`__slots__`): a Function per lookup
+            return method
+        bound[key] = (ref, method)
+        return method
 
     @property
     def concrete_functions(self) -> list[ConcreteFunction]:

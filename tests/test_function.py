@@ -1276,3 +1276,54 @@ def test_einops_code_runs_as_it_is(tmp_path):
     as_einops, as_users = load("einops._autoconv_test"), load("autoconv_test_shapes")
     assert calls._convert(as_einops) is as_einops
     assert calls._convert(as_users) is not as_users
+
+
+ENCODER = torch.nn.Linear(2, 2)
+
+
+def _encode(x):
+    h = ENCODER(x)
+    if h.sum() > 0:
+        return h * 2
+    return h
+
+
+def _encode_with(model, x):
+    h = model.lin(x)
+    if h.sum() > 0:
+        return h + model.shift
+    return h
+
+
+class _Holder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 2)
+        self.register_buffer("shift", torch.tensor(1.0))
+
+
+def test_a_parameter_rebound_in_a_module_read_from_outside_traces_again():
+    # NOTE [parameters of modules reached from outside]: the graph held the first weight
+    # and kept reading it after `lin.weight = nn.Parameter(...)`, silently
+    global ENCODER
+    saved = ENCODER
+    try:
+        f = autoconv.autoconv(_encode)
+        x = torch.ones(1, 2)
+        torch.testing.assert_close(f(x), _encode(x))
+        ENCODER.weight = torch.nn.Parameter(torch.full((2, 2), 3.0))
+        torch.testing.assert_close(f(x), _encode(x))
+        with torch.no_grad():
+            ENCODER.bias.mul_(-5)  # in place: the same graph, the new values
+        torch.testing.assert_close(f(x), _encode(x))
+        assert f.trace_count == 2
+    finally:
+        ENCODER = saved
+
+    g = autoconv.autoconv(_encode_with)
+    model = _Holder()
+    torch.testing.assert_close(g(model, x), _encode_with(model, x))
+    model.lin.weight = torch.nn.Parameter(torch.full((2, 2), -2.0))
+    torch.testing.assert_close(g(model, x), _encode_with(model, x))
+    model.shift = torch.tensor(7.0)  # a buffer rebound
+    torch.testing.assert_close(g(model, -x), _encode_with(model, -x))
