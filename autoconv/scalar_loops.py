@@ -431,14 +431,14 @@ class _ScalarEmitter:
             if self.listed(value, names):
                 self.lists.add(target)
         extra = [names[a] for a in additional]
-        if room is not None:
+        if room is not None and room[1]:
             self.lines.append(f"{indent}{room[0]} = 0")
         self.lines.append(f"{indent}while True:")
         inner = indent + "    "
         (pred,) = self.graph(cond_module, state + extra, inner)
         self.lines.append(f"{inner}if not {pred}:")
         self.lines.append(f"{inner}    break")
-        if room is not None:
+        if room is not None and room[1]:
             self.lines.extend(inner + line.format(*state) for line in room[1])
             self.lines.append(f"{inner}{room[0]} += 1")
         outputs = self.graph(body_module, state + extra, inner)
