@@ -67,8 +67,9 @@ _INT_RANGES = {dtype: (int(torch.iinfo(dtype).min), 2 ** torch.iinfo(dtype).bits
 # is rounded by `_f32` as it is made), so the tensor holds what the writes would have put
 # there; negative indices count from the end as `index_put`'s do, an index out of range raises
 # `index_put`'s own error (`_put_row`). A buffer that grows as the loop runs
-# (`grown_lists.GROWN`) grows as `grown_lists.room` grows the tensor, by the same rows, and
-# ends with the rows `rows_exactly` gives it.
+# (`grown_lists.GROWN`) has before each trip the rows the graph would have sized it with for
+# one trip more, at least (`_list_room` doubles it, as `grown_lists.room` does the tensor's),
+# and after the loop the rows the graph sized it with.
 
 
 class _NotScalar(Exception):
@@ -133,10 +134,11 @@ def _put_row(rows: list, index: int, value) -> None:
         raise
 
 
-def _list_room(rows: list, need: int, row_bytes: int, zero) -> None:
-    """`rows` grown in place as `grown_lists.room` grows a buffer of `row_bytes` rows."""
+def _list_room(rows: list, need: int, zero) -> None:
+    """`rows` grown in place to `need` rows at least and twice its own (as `grown_lists.room`
+    grows a buffer: a loop of n trips grows it log n times)."""
     have = len(rows)
-    rows.extend([zero] * (max(need, 2 * have, grown_lists.LEAST_BYTES // row_bytes) - have))
+    rows.extend([zero] * (max(need, 2 * have) - have))
 
 
 def _rows_exactly(rows: list, count: int, zero) -> list:
@@ -488,15 +490,16 @@ def emit_scalar_while(node: Node, target: str, owner: GraphModule, arg, namespac
             room = (trips, [])
             for slot, expr in rows.items():
                 need = grown_lists.rows_source(expr, symbol, f"{trips} + 1")
-                val = values[slot]
+                zero = _ZEROS[_DOMAINS[values[slot].dtype]]
                 room[1].extend([f"if len({{{slot}}}) < {need}:",
-                            f"    _list_room({{{slot}}}, {need}, {val.element_size()}, "
-                            f"{_ZEROS[_DOMAINS[val.dtype]]!r})"])
+                                f"    _list_room({{{slot}}}, {need}, {zero!r})"])
         module_names = {n: getattr(owner, n.target) for n in (cond_fn, body_fn)}
         state = emitter.while_loop(node, {**names, **module_names}, indent, room)
     except _NotScalar:
         return None
-    namespace.update(_div=_div, _wrap=_wrap, _f32=_f32, _scalar_tensor=torch.tensor,
+    # (`scalar_tensor` makes the 0-d tensor `tensor` makes of a number, in half the time)
+    namespace.update(_div=_div, _wrap=_wrap, _f32=_f32, _scalar_tensor=torch.scalar_tensor,
+                     _tensor=torch.tensor,
                      _full=torch.full, _is_grad_enabled=torch.is_grad_enabled,
                      _put_row=_put_row, _list_room=_list_room, _rows_exactly=_rows_exactly)
     for slot, expr in rows.items():  # the rows the graph sized it with
@@ -507,8 +510,8 @@ def emit_scalar_while(node: Node, target: str, owner: GraphModule, arg, namespac
     for value in values:
         dtypes[value.dtype] = f"_{str(value.dtype).replace('torch.', '')}"
         namespace[dtypes[value.dtype]] = value.dtype
-    result = ", ".join(f"_scalar_tensor({s}, dtype={dtypes[v.dtype]})"
-                       if v.dim() == 0 or i in buffers
+    result = ", ".join(f"_tensor({s}, dtype={dtypes[v.dtype]})" if i in buffers
+                       else f"_scalar_tensor({s}, dtype={dtypes[v.dtype]})" if v.dim() == 0
                        else f"_full({tuple(v.shape)}, {s}, dtype={dtypes[v.dtype]})"
                        for s, v, i in zip(state, values, carried))
     lines.append(f"{indent}{target} = ({result},)")

@@ -354,8 +354,8 @@ def test_a_float32_list_grown_without_bound_runs_on_python_floats():
     _lists_check(float32_halvings, [(torch.tensor(v),) for v in (3000.0, 1.5, 1e30, 7.123456789)])
 
 
-def test_a_list_of_more_rows_than_the_least_room_grows_as_the_buffer_does():
-    # 1e300 in float64: 629 trips, past the 512 rows a buffer of float64 starts with
+def test_a_list_of_hundreds_of_rows_grows_as_the_loop_runs():
+    # 1e300 in float64: 629 trips
     _lists_check(float32_halvings,
                  [(torch.tensor(v, dtype=torch.float64),) for v in (1e300, 9.0, 1.5)])
 
