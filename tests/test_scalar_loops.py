@@ -375,9 +375,9 @@ def test_an_integer_list_grown_in_a_loop_with_branches(dtype):
     _lists_check(collatz_path, [(torch.tensor(n, dtype=dtype),) for n in (27, 6, 2, 5)])
 
 
-def bounded_flags(x, n):
-    """A bounded loop (its buffer sized once, `steps < n`... here a bound of 12 trips) that
-    appends a bool and the count, two rows of two lists a trip."""
+def bounded_flags(x):
+    """A bounded loop (its buffers sized once, for 12 trips) that appends a bool and a float
+    made of the count: a row of each of two lists a trip."""
     flags, counts = [], []
     steps = 0
     while x > 1 and steps < 12:
