@@ -26,13 +26,7 @@ import loops  # noqa: E402
 from autoconv import grown_lists, python_backend  # noqa: E402
 
 
-def halvings(x):
-    """A scalar list-growing while: the halvings of x above 1."""
-    out = []
-    while x > 1:
-        out.append(x)
-        x = x / 2
-    return torch.stack(out)
+halvings = loops.halvings
 
 
 WORKLOADS = [
