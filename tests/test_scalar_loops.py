@@ -470,3 +470,17 @@ def test_lists_of_numbers_agree_in_all_modes():
                        [(torch.tensor(3000.0),), (torch.tensor(1.5),)])
     assert_same_result(lambda n: torch.stack(collatz_path(n)[0]),
                        [(torch.tensor(27),), (torch.tensor(6),)])
+
+
+def test_a_row_write_indexes_the_list_as_index_put_does():
+    from autoconv.scalar_loops import _put_row
+    for index in (0, 2, -1, -3):
+        rows, buffer = [0.0, 0.0, 0.0], torch.zeros(3)
+        _put_row(rows, index, 1.5)
+        buffer.index_put_((torch.tensor(index),), torch.tensor(1.5))
+        assert rows == buffer.tolist()
+    for index in (3, -4):
+        with pytest.raises(IndexError) as torch_error:
+            torch.zeros(3).index_put_((torch.tensor(index),), torch.tensor(1.5))
+        with pytest.raises(IndexError, match=str(torch_error.value)):
+            _put_row([0.0, 0.0, 0.0], index, 1.5)
