@@ -244,15 +244,15 @@ def rows_source(expr, symbol, trips: str) -> str:
 
 # The fewest bytes a buffer grows to: a list of numbers starts with 512 rows, not 1, 2, 4 ...
 # (a growth is two ops, about as costly as a trip of a small loop)
-LEAST_BYTES = 4096
+_LEAST_BYTES = 4096
 
 
 def room(buffer: torch.Tensor, rows: int) -> torch.Tensor:
     """`buffer` with zero rows after its own, `rows` at least and twice its own at least (so
-    that a loop of n trips grows it log n times), and `LEAST_BYTES` at least."""
+    that a loop of n trips grows it log n times), and `_LEAST_BYTES` at least."""
     have = buffer.shape[0]
     row_bytes = buffer.element_size() * math.prod(buffer.shape[1:])
-    extra = max(rows, 2 * have, LEAST_BYTES // max(row_bytes, 1)) - have
+    extra = max(rows, 2 * have, _LEAST_BYTES // max(row_bytes, 1)) - have
     return torch.cat([buffer, buffer.new_zeros((extra, *buffer.shape[1:]))])
 
 

@@ -484,6 +484,8 @@ def emit_scalar_while(node: Node, target: str, owner: GraphModule, arg, namespac
                 lines.append(f"{indent}{names[value]} = {arg(value)}.item()")
         # A buffer that grows as the loop runs: grown before a trip as the tensor would be.
         symbol, rows = node.meta.get(grown_lists.GROWN) or (None, {})
+        if any(carried[slot] not in buffers for slot in rows):
+            raise _NotScalar("a growing buffer of more than numbers")
         room = None
         if buffers:
             trips = emitter.fresh()
