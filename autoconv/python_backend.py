@@ -400,7 +400,7 @@ class _Emitter:
         body, indent = self.lines, self.indent
         grown = node.meta.get(grown_lists.GROWN)  # buffers that grow as it runs
         # A loop over 0-d numbers runs as Python arithmetic where that is exact.
-        scalar = None if grown else scalar_loops.emit_scalar_while(
+        scalar = scalar_loops.emit_scalar_while(
             node, name, self.owner, self.arg, self.namespace, indent)
         if scalar is not None:
             guard, lines = scalar

@@ -18,6 +18,9 @@ the correctly rounded result), and a Python number meeting a float32 tensor is r
 float32 first, as torch casts it. Nested `cond` / `while_loop` nodes in the bodies become
 Python `if` / `while` inline.
 
+A list the loop grows (NOTE [lists of numbers in scalar loops]) is a Python list of numbers
+in the loop and a tensor again after it.
+
 Anything else (another dtype, a shape of more than one element, an op outside the table, a
 print or an in-place op, an input that requires grad while grad mode is on, which must be
 recorded by autograd) keeps the tensor loop: the choice is made per graph when the backend is
@@ -34,6 +37,8 @@ import operator
 import torch
 from torch.fx import GraphModule, Node
 
+from . import grown_lists
+
 __all__ = ["emit_scalar_while"]
 
 _COND = torch.ops.higher_order.cond
@@ -46,6 +51,25 @@ _DOMAINS = {torch.int64: "int", torch.int32: "int", torch.int16: "int", torch.in
 # integer dtype -> (lowest value, number of values): torch's results wrap around in this range
 _INT_RANGES = {dtype: (int(torch.iinfo(dtype).min), 2 ** torch.iinfo(dtype).bits)
                for dtype, domain in _DOMAINS.items() if domain == "int"}
+
+
+# NOTE [lists of numbers in scalar loops]
+# A `while` over numbers that appends a number per trip (`while x > 1: out.append(x); x = x /
+# 2`) carries the list as a 1-d buffer and writes its rows, `index_put(buffer, [count],
+# value)` (NOTE [lists in while loops]): a tensor loop, a write per trip eager does not make,
+# 1.5-2x eager's time (issue 12). Where the buffer is carried in one slot that the test does
+# not read and the body only writes rows of (`grown_lists._only_rows_written`: a chain of
+# clones and row writes, each the next one's only reader, ending at the body's result in that
+# slot) at a 0-d int64 / int32 index, with a 0-d value of its own dtype, no version of the
+# buffer but the latest is ever read: the loop runs it as one Python list, `.tolist()` of the
+# buffer on entry, each write `list[index] = value` in place, and `tensor(list, dtype)` after
+# the loop. The numbers are exact in the buffer's dtype (an integer is in its range, a float32
+# is rounded by `_f32` as it is made), so the tensor holds what the writes would have put
+# there; negative indices count from the end as `index_put`'s do, an index out of range raises
+# `index_put`'s own error (`_put_row`). A buffer that grows as the loop runs
+# (`grown_lists.GROWN`) has before each trip the rows the graph would have sized it with for
+# one trip more, at least (`_list_room` doubles it, as `grown_lists.room` does the tensor's),
+# and after the loop the rows the graph sized it with.
 
 
 class _NotScalar(Exception):
@@ -101,6 +125,63 @@ def _f32(value: float) -> float:
     return ctypes.c_float(value).value
 
 
+def _put_row(rows: list, index: int, value) -> None:
+    """`index_put_(buffer, [index], value)` on the buffer's Python list of numbers."""
+    try:
+        rows[index] = value
+    except IndexError:  # torch's own error for the index
+        torch.zeros(len(rows)).index_put_((torch.tensor(index),), torch.tensor(0.0))
+        raise
+
+
+def _list_room(rows: list, need: int, zero) -> None:
+    """`rows` grown in place to `need` rows at least and twice its own (as `grown_lists.room`
+    grows a buffer: a loop of n trips grows it log n times)."""
+    have = len(rows)
+    rows.extend([zero] * (max(need, 2 * have) - have))
+
+
+def _rows_exactly(rows: list, count: int, zero) -> list:
+    """`rows` with `count` rows, as `grown_lists.rows_exactly` leaves a buffer."""
+    if len(rows) > count:
+        del rows[count:]
+    else:
+        rows.extend([zero] * (count - len(rows)))
+    return rows
+
+
+_ROW_PUTS = (torch.ops.aten.index_put.default, torch.ops.aten.index_put_.default)
+_ZEROS = {"int": 0, "float": 0.0, "float32": 0.0, "bool": False}
+
+
+def _row_buffer(owner: GraphModule, loop: Node, slot: int) -> bool:
+    """Whether the carried value at `slot` of `loop` is a buffer of numbers whose rows the body
+    writes and nothing reads (NOTE [lists of numbers in scalar loops])."""
+    carried, additional = loop.args[2], loop.args[3]
+    value = carried[slot]
+    val = value.meta.get("val") if isinstance(value, Node) else None
+    if not (isinstance(val, torch.Tensor) and val.dim() == 1 and val.dtype in _DOMAINS
+            and val.device.type == "cpu" and sum(v is value for v in carried) == 1
+            and value not in additional
+            and grown_lists._only_rows_written(owner, loop, slot)):
+        return False
+    body = getattr(owner, loop.args[1].target)
+    node = [n for n in body.graph.nodes if n.op == "placeholder"][slot]
+    while node.op != "output":
+        (node,) = node.users
+        if node.target in _ROW_PUTS:
+            index, written = node.args[1][0], node.args[2]
+            index_val = index.meta.get("val")
+            written_val = written.meta.get("val") if isinstance(written, Node) else None
+            if (node.kwargs or len(node.args) == 4 and node.args[3] is not False
+                    or not isinstance(index_val, torch.Tensor) or index_val.dim() != 0
+                    or index_val.dtype not in (torch.int64, torch.int32)
+                    or not isinstance(written_val, torch.Tensor) or written_val.dim() != 0
+                    or written_val.dtype != val.dtype):
+                return False
+    return True
+
+
 def _scalar_val(node: Node):
     """The node's one-element tensor value (its fake tensor: 0-d, or of shape (1,), (1, 1),
     ...), in a supported dtype on the CPU."""
@@ -139,6 +220,7 @@ class _ScalarEmitter:
         self.lines = lines
         self.count = 0
         self.owned: set[str] = set()  # locals holding numbers a subgraph computed itself
+        self.lists: set[str] = set()  # locals holding a buffer's Python list (`_row_buffer`)
 
     def fresh(self) -> str:
         self.count += 1
@@ -216,15 +298,29 @@ class _ScalarEmitter:
                 raise _NotScalar(node.format_node())
         raise _NotScalar("graph without output")
 
+    def listed(self, value, names) -> bool:
+        """Whether `value` is held as a Python list of numbers."""
+        name = names.get(value) if isinstance(value, Node) else None
+        return isinstance(name, str) and name in self.lists
+
     def output(self, value, names, indent) -> str:
         if not isinstance(value, Node):
             raise _NotScalar(f"constant output {value!r}")
-        _scalar_val(value)
+        if not self.listed(value, names):
+            _scalar_val(value)
         return names[value]
 
     def op(self, node: Node, names: dict, indent: str) -> str:
         op = node.target
         name = op.overloadpacket.__name__
+        if node.args and self.listed(node.args[0], names):
+            # (`_row_buffer` found only clones and row writes of it, each its only reader)
+            if op in _ROW_PUTS:
+                self.lines.append(f"{indent}_put_row({names[node.args[0]]}, "
+                                  f"{names[node.args[1][0]]}, {names[node.args[2]]})")
+            elif op is not torch.ops.aten.clone.default:
+                raise _NotScalar(node.format_node())
+            return names[node.args[0]]
         if op is torch.ops.aten._assert_async.msg and isinstance(node.args[0], Node) and (
                 isinstance(node.args[1], str)):
             # a graph assertion (a `raise`, NOTE [carried ints past int64] in
@@ -301,8 +397,8 @@ class _ScalarEmitter:
             raise _NotScalar("constant predicate")
         _scalar_val(pred)
         inputs = [names[o] if isinstance(o, Node) else None for o in operands]
-        if None in inputs:
-            raise _NotScalar("constant operand")
+        if None in inputs or any(self.listed(o, names) for o in operands):
+            raise _NotScalar("constant operand, or a list")
         results = None
         for keyword, branch in (("if", true_fn), ("else", false_fn)):
             module = names[branch]
@@ -319,23 +415,34 @@ class _ScalarEmitter:
                 self.lines.append(f"{indent}    pass")
         return results
 
-    def while_loop(self, node: Node, names: dict, indent: str) -> list[str]:
+    def while_loop(self, node: Node, names: dict, indent: str,
+                   room: tuple[str, list[str]] | None = None) -> list[str]:
+        """`room`: the trips' local and the lines that grow the lists before a trip."""
         cond_fn, body_fn, carried, additional = node.args[:4]
         cond_module, body_module = names[cond_fn], names[body_fn]
         if len(node.args) > 4 or node.kwargs or not all(
                 isinstance(m, GraphModule) for m in (cond_module, body_module)):
             raise _NotScalar(node.format_node())
+        if room is None and any(self.listed(v, names) for v in (*carried, *additional)):
+            raise _NotScalar("a list into a nested loop")
         state = [self.fresh() for _ in carried]
         for target, value in zip(state, carried):
             if not isinstance(value, Node):
                 raise _NotScalar("constant carried value")
             self.lines.append(f"{indent}{target} = {names[value]}")
+            if self.listed(value, names):
+                self.lists.add(target)
         extra = [names[a] for a in additional]
+        if room is not None and room[1]:
+            self.lines.append(f"{indent}{room[0]} = 0")
         self.lines.append(f"{indent}while True:")
         inner = indent + "    "
         (pred,) = self.graph(cond_module, state + extra, inner)
         self.lines.append(f"{inner}if not {pred}:")
         self.lines.append(f"{inner}    break")
+        if room is not None and room[1]:
+            self.lines.extend(inner + line.format(*state) for line in room[1])
+            self.lines.append(f"{inner}{room[0]} += 1")
         outputs = self.graph(body_module, state + extra, inner)
         if outputs:
             self.lines.append(f"{inner}{', '.join(state)}, = {', '.join(outputs)},")
@@ -355,31 +462,60 @@ def emit_scalar_while(node: Node, target: str, owner: GraphModule, arg, namespac
     try:
         if not all(isinstance(v, Node) for v in inputs):
             raise _NotScalar("constant input")
-        values = [_scalar_val(v) for v in inputs]
+        buffers = {value for slot, value in enumerate(carried)
+                   if isinstance(value.meta.get("val"), torch.Tensor)
+                   and value.meta["val"].dim() == 1 and _row_buffer(owner, node, slot)}
+        values = [v.meta["val"] if v in buffers else _scalar_val(v) for v in inputs]
         outputs = node.meta.get("val")
         if not isinstance(outputs, (tuple, list)) or len(outputs) != len(carried) or not all(
                 isinstance(o, torch.Tensor) and o.dtype == v.dtype and o.shape == v.shape
-                for o, v in zip(outputs, values)):
+                or i in buffers and isinstance(o, torch.Tensor) and o.dtype == v.dtype
+                and o.dim() == 1 for o, v, i in zip(outputs, values, carried)):
             raise _NotScalar("outputs")
         lines: list[str] = []
         emitter = _ScalarEmitter(namespace, lines)
         names = {}
         for value in dict.fromkeys(inputs):
             names[value] = emitter.fresh()
-            lines.append(f"{indent}{names[value]} = {arg(value)}.item()")
+            if value in buffers:  # (a list of its own: the writes go to it in place)
+                emitter.lists.add(names[value])
+                lines.append(f"{indent}{names[value]} = {arg(value)}.tolist()")
+            else:
+                lines.append(f"{indent}{names[value]} = {arg(value)}.item()")
+        # A buffer that grows as the loop runs: grown before a trip as the tensor would be.
+        symbol, rows = node.meta.get(grown_lists.GROWN) or (None, {})
+        if any(carried[slot] not in buffers for slot in rows):
+            raise _NotScalar("a growing buffer of more than numbers")
+        room = None
+        if buffers:
+            trips = emitter.fresh()
+            room = (trips, [])
+            for slot, expr in rows.items():
+                need = grown_lists.rows_source(expr, symbol, f"{trips} + 1")
+                zero = _ZEROS[_DOMAINS[values[slot].dtype]]
+                room[1].extend([f"if len({{{slot}}}) < {need}:",
+                                f"    _list_room({{{slot}}}, {need}, {zero!r})"])
         module_names = {n: getattr(owner, n.target) for n in (cond_fn, body_fn)}
-        state = emitter.while_loop(node, {**names, **module_names}, indent)
+        state = emitter.while_loop(node, {**names, **module_names}, indent, room)
     except _NotScalar:
         return None
-    namespace.update(_div=_div, _wrap=_wrap, _f32=_f32, _scalar_tensor=torch.tensor,
-                     _full=torch.full, _is_grad_enabled=torch.is_grad_enabled)
+    # (`scalar_tensor` makes the 0-d tensor `tensor` makes of a number, in half the time)
+    namespace.update(_div=_div, _wrap=_wrap, _f32=_f32, _scalar_tensor=torch.scalar_tensor,
+                     _tensor=torch.tensor,
+                     _full=torch.full, _is_grad_enabled=torch.is_grad_enabled,
+                     _put_row=_put_row, _list_room=_list_room, _rows_exactly=_rows_exactly)
+    for slot, expr in rows.items():  # the rows the graph sized it with
+        count = grown_lists.rows_source(expr, symbol, room[0])
+        zero = _ZEROS[_DOMAINS[values[slot].dtype]]
+        lines.append(f"{indent}{state[slot]} = _rows_exactly({state[slot]}, {count}, {zero!r})")
     dtypes = {}
     for value in values:
         dtypes[value.dtype] = f"_{str(value.dtype).replace('torch.', '')}"
         namespace[dtypes[value.dtype]] = value.dtype
-    result = ", ".join(f"_scalar_tensor({s}, dtype={dtypes[v.dtype]})" if v.dim() == 0
+    result = ", ".join(f"_tensor({s}, dtype={dtypes[v.dtype]})" if i in buffers
+                       else f"_scalar_tensor({s}, dtype={dtypes[v.dtype]})" if v.dim() == 0
                        else f"_full({tuple(v.shape)}, {s}, dtype={dtypes[v.dtype]})"
-                       for s, v in zip(state, values))
+                       for s, v, i in zip(state, values, carried))
     lines.append(f"{indent}{target} = ({result},)")
     # Autograd must record a loop over inputs that require grad: the tensor loop does.
     floats = dict.fromkeys(arg(v) for v, val in zip(inputs, values) if val.is_floating_point())

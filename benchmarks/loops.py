@@ -14,6 +14,8 @@ ratio to eager (below 1: faster than eager).
   without the 24 (`while token != eos:`), whose list the graph sizes by counting the trips.
 * nms_mask: non-maximum suppression of 32 boxes as a fixed-shape suppression mask (a `for` over
   the boxes in score order with a data-dependent `if`).
+* halvings(3000): a `while` of 0-d numbers that appends each to a list (12 trips), then stacks
+  them (issue 12: a list-growing loop of numbers).
 * branchy seed model: 100 x (Linear(64) + ReLU) with a data-dependent branch every 10 layers.
 * seed model: the same without the branches (as in staged.py, without its inductor row).
 
@@ -114,6 +116,15 @@ def nms_mask(boxes, scores):
     return order, keep
 
 
+def halvings(x):
+    """A scalar list-growing while: the halvings of x above 1."""
+    out = []
+    while x > 1:
+        out.append(x)
+        x = x / 2
+    return torch.stack(out)
+
+
 class BranchySeed(torch.nn.Module):
     """The seed model with a data-dependent branch every 10 layers."""
 
@@ -180,6 +191,8 @@ WORKLOADS = [
     ("gru_greedy (until EOS, no bound)", _unbounded_decoder,
      lambda: (torch.randn(32, generator=torch.Generator().manual_seed(1)),), 1e6, "µs"),
     ("nms_mask(32 boxes)", lambda: nms_mask, _boxes, 1e6, "µs"),
+    ("halvings(3000) into a list", lambda: halvings, lambda: (torch.tensor(3000.0),), 1e6,
+     "µs"),
     ("branchy seed model", _branchy, lambda: (torch.rand(20, 28, 28),), 1e3, "ms"),
     ("seed model", _seed, lambda: (torch.rand(20, 28, 28),), 1e3, "ms"),
 ]

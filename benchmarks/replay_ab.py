@@ -1,7 +1,7 @@
 """Before / after of the python backend on one loop workload, side by side in one process.
 
 "before" is the python backend of a git revision (its python_backend.py and the passes it
-imports, graph_passes / rnn_cells / scalar_loops, loaded from `git show REV:...` as a
+imports, graph_passes / rnn_cells / scalar_loops / grown_lists, loaded from `git show REV:...` as a
 separate package), "after" the working tree's; both compile the same traced graph of the
 workload (benchmarks/loops.py), and the `Function` runs with one or the other as its runner.
 Each round times one call of eager, before, after and TorchScript in turn, in CPU time
@@ -30,7 +30,7 @@ import autoconv  # noqa: E402
 import loops  # noqa: E402
 from autoconv import python_backend  # noqa: E402
 
-_MODULES = ("python_backend", "graph_passes", "rnn_cells", "scalar_loops")
+_MODULES = ("python_backend", "graph_passes", "rnn_cells", "scalar_loops", "grown_lists")
 
 
 def backend_at(revision: str):

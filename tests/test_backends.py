@@ -437,9 +437,25 @@ _TRIPS = [(torch.tensor(5), torch.tensor(3)),  # 0 trips
           (torch.tensor(0), torch.tensor(5000))]  # 13 trips
 
 
+def rows_until(x, stop):
+    """`tokens_until` over a vector: a list of rows (one of numbers runs as a Python list,
+    NOTE [lists of numbers in scalar loops])."""
+    tokens = [x]
+    while x.sum() < stop:
+        x = x * 2 + 1
+        tokens.append(x)
+    return torch.stack(tokens)
+
+
+_ROW_TRIPS = [(torch.tensor([5, 1]), torch.tensor(3)),  # 0 trips
+              (torch.tensor([1, 0]), torch.tensor(2)),  # 1 trip
+              (torch.tensor([0, 0]), torch.tensor(100)),  # 6 trips, as traced
+              (torch.tensor([0, 1]), torch.tensor(5000))]  # 11 trips
+
+
 @pytest.mark.parametrize("grad", [True, False])
 def test_list_append_in_a_while_writes_the_buffer_in_place_with_grad_off(grad):
-    graph_module = _graph(tokens_until, *_TRIPS[2])
+    graph_module = _graph(rows_until, *_ROW_TRIPS[2])
     source = compile_python(lower(graph_module)).__autoconv_source__
     # The choice is made once, before the loop (the body is written inline, in the loop).
     # (perf20: the list's count runs as a Python int, the write is `_index_put_row`)
@@ -455,12 +471,13 @@ def test_list_append_in_a_while_writes_the_buffer_in_place_with_grad_off(grad):
     assert f"{written} = clone(" not in loop and "_fresh1(" not in loop
     assert "while True:" in source and "graph_" not in loop
     with torch.set_grad_enabled(grad):
-        for args in _TRIPS:
+        for args in _ROW_TRIPS:
             _same_as_fx(graph_module, *args)
-    f = autoconv.autoconv(tokens_until)
-    with torch.set_grad_enabled(grad):
-        for args in _TRIPS:
-            torch.testing.assert_close(f(*args), tokens_until(*args))
+    for fn, trips in ((rows_until, _ROW_TRIPS), (tokens_until, _TRIPS)):
+        f = autoconv.autoconv(fn)
+        with torch.set_grad_enabled(grad):
+            for args in trips:
+                torch.testing.assert_close(f(*args), fn(*args), rtol=0, atol=0)
 
 
 def _buffer_loop(reads_old, aliased):

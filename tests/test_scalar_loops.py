@@ -323,3 +323,164 @@ def test_a_0d_operand_narrowed_by_a_one_element_tensor_keeps_the_tensor_loop():
 
 def test_one_element_loops_agree_in_all_modes():
     assert_same_result(count_to, [(torch.full((1,), 3),), (torch.full((1,), 0),)])
+
+
+# A list grown by a loop of numbers (NOTE [lists of numbers in scalar loops]): a Python list
+# in the loop, a tensor after it, holding what the tensor loop's row writes hold.
+
+
+def _lists_check(fn, inputs, *, scalar=True):
+    """`_check` of a function returning a list (stacked here) and numbers."""
+    def stacked(*args):
+        out, *rest = fn(*args)
+        return (torch.stack(out), *rest)
+    stacked.__name__ = fn.__name__
+    _check(stacked, inputs, scalar=scalar)
+    source = autoconv.autoconv(stacked)
+    source(*inputs[0])
+    text = source.concrete_functions[0]._runner.__autoconv_source__
+    assert ("_put_row(" in text) == scalar, text
+
+
+def float32_halvings(x):
+    out = []
+    while x > 1:
+        out.append(x)
+        x = x / 3
+    return out, x
+
+
+def test_a_float32_list_grown_without_bound_runs_on_python_floats():
+    _lists_check(float32_halvings, [(torch.tensor(v),) for v in (3000.0, 1.5, 1e30, 7.123456789)])
+
+
+def test_a_list_of_hundreds_of_rows_grows_as_the_loop_runs():
+    # 1e300 in float64: 629 trips
+    _lists_check(float32_halvings,
+                 [(torch.tensor(v, dtype=torch.float64),) for v in (1e300, 9.0, 1.5)])
+
+
+def collatz_path(n):
+    path = []
+    while n > 1:
+        path.append(n)
+        n = n // 2 if n % 2 == 0 else 3 * n + 1
+    return path, n
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.int8])
+def test_an_integer_list_grown_in_a_loop_with_branches(dtype):
+    # int8 wraps around (3 * 27 + 1 = 82, 41, 124, 62, 31, 94, 47, 142 -> -114, ...): the
+    # numbers written are the wrapped ones, as the tensor loop writes
+    _lists_check(collatz_path, [(torch.tensor(n, dtype=dtype),) for n in (27, 6, 2, 5)])
+
+
+def bounded_flags(x):
+    """A bounded loop (its buffers sized once, for 12 trips) that appends a bool and a float
+    made of the count: a row of each of two lists a trip."""
+    flags, counts = [], []
+    steps = 0
+    while x > 1 and steps < 12:
+        flags.append(x > 10)
+        counts.append(x * 0 + steps)
+        x = x / 2
+        steps += 1
+    return flags, torch.stack(counts), x
+
+
+def test_bounded_loops_write_bool_and_float_rows_on_python_numbers():
+    _lists_check(bounded_flags, [(torch.tensor(v),) for v in (3000.0, 40.0, 2.0, 1e9)])
+
+
+def two_rows_a_trip(x):
+    out = [x * 0]  # a row before the loop: the buffer is a cat of it and the room
+    while x > 1:
+        out.append(x)
+        out.append(-x)  # (a row at count + 1)
+        x = x / 2
+    return out, x
+
+
+def test_rows_before_the_loop_and_two_rows_a_trip():
+    _lists_check(two_rows_a_trip,
+                 [(torch.tensor(v, dtype=torch.float64),) for v in (3000.0, 0.5, 1.5, -0.0)])
+
+
+def reads_its_list(x):
+    out = []
+    steps = 0
+    while x > 1 and steps < 8:
+        out.append(x)
+        x = x / 2 + out[-1] / 4  # (the list is read in the loop: not a list of numbers)
+        steps += 1
+    return out, x
+
+
+def test_a_list_the_loop_reads_keeps_the_tensor_loop():
+    _lists_check(reads_its_list, [(torch.tensor(v),) for v in (3000.0, 5.0)], scalar=False)
+
+
+def vector_rows(x):
+    out = []
+    while x.sum() > 1:
+        out.append(x)
+        x = x / 2
+    return out, x
+
+
+def test_a_list_of_vectors_keeps_the_tensor_loop():
+    # (non-contiguous vectors: each row is a copy as eager's stack makes)
+    _check(lambda x: torch.stack(vector_rows(x)[0]),
+           [(torch.tensor([[80.0, 1.0], [3.0, 0.5]]).t()[0],),
+            (torch.tensor([[900.0, 1.0], [3.0, 2.0]]).t()[1],)], scalar=False)
+
+
+def test_a_list_grown_on_an_input_that_requires_grad_takes_the_tensor_loop():
+    function = autoconv.autoconv(float32_halvings)
+    source = None
+    for start in (3000.0, 1.5, 40.0):
+        results = []
+        for run in (float32_halvings, function):
+            x = torch.tensor(start, requires_grad=True)
+            out, last = run(x)
+            loss = sum((k + 1) * o for k, o in enumerate(out)) + last
+            (grad,) = torch.autograd.grad(loss, x)
+            results.append((loss.detach(), grad, [o.requires_grad for o in out],
+                            last.requires_grad))
+        assert torch.equal(results[0][0], results[1][0]), results
+        assert torch.equal(results[0][1], results[1][1]), results
+        assert results[0][2:] == results[1][2:]
+        source = function.concrete_functions[0]._runner.__autoconv_source__
+    assert function.trace_count == 1 and "_put_row(" in source
+    with torch.no_grad():  # the same inputs, nothing to record: Python numbers
+        x = torch.tensor(3000.0, requires_grad=True)
+        got, want = function(x), float32_halvings(x)
+        assert all(torch.equal(g, w) for g, w in zip(got[0], want[0]))
+
+
+def test_a_list_loop_of_no_trip_raises_where_eager_does():
+    function = autoconv.autoconv(lambda x: torch.stack(float32_halvings(x)[0]))
+    function(torch.tensor(30.0))
+    with pytest.raises(RuntimeError, match="stack expects a non-empty TensorList"):
+        function(torch.tensor(0.5))
+
+
+def test_lists_of_numbers_agree_in_all_modes():
+    assert_same_result(lambda x: torch.stack(float32_halvings(x)[0]),
+                       [(torch.tensor(3000.0),), (torch.tensor(1.5),)])
+    assert_same_result(lambda n: torch.stack(collatz_path(n)[0]),
+                       [(torch.tensor(27),), (torch.tensor(6),)])
+
+
+def test_a_row_write_indexes_the_list_as_index_put_does():
+    from autoconv.scalar_loops import _put_row
+    for index in (0, 2, -1, -3):
+        rows, buffer = [0.0, 0.0, 0.0], torch.zeros(3)
+        _put_row(rows, index, 1.5)
+        buffer.index_put_((torch.tensor(index),), torch.tensor(1.5))
+        assert rows == buffer.tolist()
+    for index in (3, -4):
+        with pytest.raises(IndexError) as torch_error:
+            torch.zeros(3).index_put_((torch.tensor(index),), torch.tensor(1.5))
+        with pytest.raises(IndexError, match=str(torch_error.value)):
+            _put_row([0.0, 0.0, 0.0], index, 1.5)
