@@ -1841,12 +1841,11 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
                 for i, found in contents:
                     for container, old in found:
                         if _changed_container(container, old):
-                            shortened |= (changed_input is None and type(container) is list
-                                          and len(container) < len(old))
+                            taken = type(container) is list and len(container) < len(old)
+                            shortened |= changed_input is None and taken
                             _restore(container, old)
                             if changed_input is not None and i[0] != changed_input[0]:
-                                others.setdefault(i[0], (i[0], type(container) is list and len(
-                                    container) < len(old), i[1]))
+                                others.setdefault(i[0], (i[0], taken, i[1]))
                             changed_input = i if changed_input is None else changed_input
                 for (name, value, tables), saved in zip(held, before):
                     for table, old in zip(tables, saved):

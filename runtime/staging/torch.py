@@ -1683,9 +1683,8 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
         # Marked, for the statements in the body (under dynamo too, where the thread-local
         # `_probing_created` is not read): see NOTE [loop-created variables].
         staged[i] = Undefined(statement.names[i], created=True)
-    # NOTE [placeholder types kept] in restaging.py (an `if`'s: a loop's run of its body is
-    # kept by nothing)
-    # (not under dynamo, which would guard on what is kept, and traces no probes by types)
+    # NOTE [placeholder types kept] in restaging.py: an `if`'s only (a loop's created variables
+    # are checked by its run), and not under dynamo (which would guard on what is kept)
     kept_key = None if created or torch.compiler.is_compiling() else _placeholders_key(
         statement, bodies, slots)
     if kept_key is not None:
@@ -1791,11 +1790,10 @@ def _placeholders_key(statement: Statement, bodies, slots):
     if not slots or torch.compiler.is_compiling():
         return None
     state = statement.state
-    return restaging.kept_key(
-        "placeholders", bodies, slots, (state, statement.kinds, statement.inputs, statement.names,
-                        tuple(sorted(statement.dtypes.items(), key=repr)),
-                        tuple(v.checked if is_undefined(v) else None for v in state),
-                        statement.like))
+    entry = (state, statement.kinds, statement.inputs, statement.names,
+             tuple(sorted(statement.dtypes.items(), key=repr)),
+             tuple(v.checked if is_undefined(v) else None for v in state), statement.like)
+    return restaging.kept_key("placeholders", bodies, slots, entry)
 
 
 def _keep_placeholders(key, placeholders) -> None:
