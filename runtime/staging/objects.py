@@ -1185,7 +1185,13 @@ class ChangedInput(Exception):
     index into the statement's inputs, which the statement then carries (see
     `with_input_as_state`); `args[1]`, if given: only by updating tensors in it in place;
     `args[3]`, if given: the input is a callable, and the object it reaches with that index in
-    `reached_objects` changed. Not a StagingError: under dynamo making one raises."""
+    `reached_objects` changed; `args[4]`, if given: the other inputs the same run of a body
+    changed, as (index, shortened, through) triples (NOTE [inputs changed together]). Not a
+    StagingError: under dynamo making one raises."""
+
+    @property
+    def others(self) -> tuple:
+        return self.args[4] if len(self.args) > 4 else ()
 
     @property
     def through(self):
@@ -1440,6 +1446,15 @@ def shown_input(value):
     return None
 
 
+# NOTE [inputs changed together]
+# A run of the bodies that changes several inputs they only read (torchmin's BFGS loop body:
+# `hess.update(s, y)` sets `hess.H`, the objective's `closure` counts `sf.nfev`) reports them
+# all, in the order the check finds them, and `with_input_as_state` moves them into the state
+# one inside the other at once: the first outermost, as the stagings again that each found the
+# next would have nested them. Reported one per attempt, each made an attempt more at every
+# level of a chain of nested statements, each attempt running the bodies below it again.
+
+
 def with_input_as_state(stage, bodies, state, names, inputs, changed, statement):
     """`stage(bodies, state, names, inputs)` with `inputs[changed.args[0]]`, an object a body
     changed (`s.step(dt)` in a loop, where `step` sets `self.state`), moved into the state:
@@ -1471,6 +1486,17 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         name = f"<the object of {name}>"
     same, via = _moved(inputs, held)
     rest = tuple(v for i, v in enumerate(inputs) if i not in same and i not in via)
+    later = [(i - sum(1 for j in (*same, *via) if j < i), shortened, through)
+             for i, shortened, through in changed.others if i not in same and i not in via]
+    if later:  # NOTE [inputs changed together]
+        returns = [r for _, r in bodies]
+        first, after = later[0], tuple(later[1:])
+        stage_all = stage
+
+        def stage(fns, st, nm, ins):
+            return with_input_as_state(
+                stage_all, list(zip(fns, returns)), st, nm, ins,
+                ChangedInput(first[0], False, first[1], first[2], after), statement)
     if isinstance(held, torch.Tensor):
         _refuse_views_of(held, inputs, input_names, name, statement)
 
@@ -1817,12 +1843,15 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
                 out = body(*args)
             finally:
                 changed_input, shortened = None, False
+                others = {}  # NOTE [inputs changed together]
                 for i, found in contents:
                     for container, old in found:
                         if _changed_container(container, old):
-                            shortened |= (changed_input is None and type(container) is list
-                                          and len(container) < len(old))
+                            taken = type(container) is list and len(container) < len(old)
+                            shortened |= changed_input is None and taken
                             _restore(container, old)
+                            if changed_input is not None and i[0] != changed_input[0]:
+                                others.setdefault(i[0], (i[0], taken, i[1]))
                             changed_input = i if changed_input is None else changed_input
                 for (name, value, tables), saved in zip(held, before):
                     for table, old in zip(tables, saved):
@@ -1857,6 +1886,8 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
                     "Make the change in the loop body, and keep the test free of changes")
             if changed_input is not None:
                 index, reached = changed_input
+                if others:
+                    raise ChangedInput(index, False, shortened, reached, tuple(others.values()))
                 if reached is not None:
                     raise ChangedInput(index, False, shortened, reached)
                 raise ChangedInput(index, False, shortened)

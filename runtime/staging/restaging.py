@@ -16,7 +16,7 @@ import torch
 from ..identity import type_in
 from . import context, verdicts
 
-__all__ = ["enter", "leave", "attempt", "counts"]
+__all__ = ["enter", "leave", "attempt", "counts", "kept_key", "known_kept", "keep"]
 
 # NOTE [restaging verdicts]
 # Staging a statement may take several attempts: an attempt runs the bodies under torch's
@@ -195,8 +195,90 @@ def _keep(memo, key, seen) -> None:
     entries.append((key[1], seen))
 
 
-# (how many statement entries were seen, and attempts skipped: for measuring, docs/benchmarks.md)
-counts = {"entries": 0, "entries known": 0, "attempts": 0, "skipped": 0}
+# (how many statement entries were seen, and attempts skipped; how many runs of a statement's
+# bodies that learn its placeholders were skipped: for measuring, docs/benchmarks.md)
+counts = {"entries": 0, "entries known": 0, "attempts": 0, "skipped": 0,
+          "placeholder probes": 0, "placeholder probes skipped": 0,
+          "list probes": 0, "list probes skipped": 0}
+
+
+# NOTE [placeholder types kept]
+# A staged `if` that may bind its return value (or a variable read through a bound flag) runs
+# its bodies once as a types-only probe to learn the type of the placeholder it carries for it
+# (`_fill_return_placeholders` in torch.py). The probe runs the statements nested in the bodies
+# too, each by types (NOTE [types-only probes]), so in a chain of nested ifs under early returns
+# or breaks (torchmin's BFGS loop body: six levels, bfgs.py:209-264) the probe at each level ran
+# the whole chain below it again, and the innermost bodies ran once per enclosing level (39-42
+# times in one trace, session 32). Yet the probe of an enclosing statement has already run the
+# nested statement's bodies from an entry of the same types, and the nested statement's own
+# probe would learn the same placeholders from them: a body's outputs' types are a function of
+# its code and of the types (and Python values) of what it is given.
+#
+# So, outside dynamo and within one outermost statement's trace (as the restaging verdicts),
+# the placeholders a statement's bodies give from an entry are kept under a description of that
+# entry: the bodies' code and what their closures hold (wrappers of the converted bodies hold
+# values made for each staging, described by structure as the state is, not by identity), the
+# state's and the inputs' description (tensors by sizes, dtype, device and number marks; plain
+# objects by their fields; other objects by identity), the slots' kinds and flags, and which
+# slots take a placeholder. Only shapes and dtypes are kept (placeholders are zeros; the
+# tensors themselves belong to the graph they were made in), and only where every size is a
+# plain int. A later staging of the statement from an equal entry builds its placeholders from
+# what was kept and skips the probe: the operator's run of the bodies that follows checks
+# everything as before.
+
+
+def _cells_described(fn, parts, objects, depth=0) -> bool:
+    code = getattr(fn, "__code__", None)
+    if code is None or depth > 16:
+        return False
+    parts.append(code)
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # (an empty cell)
+            parts.append("<empty cell>")
+            continue
+        if isinstance(value, types.FunctionType):
+            if not _cells_described(value, parts, objects, depth + 1):
+                return False
+        elif not _describe(value, parts, objects):
+            return False
+    return _describe(tuple(getattr(fn, "__defaults__", None) or ()), parts, objects)
+
+
+def kept_key(tag: str, bodies, slots, values):
+    """The key of what a probe of `bodies` entered with `values` learnt of the slots `slots`
+    (`tag`: which probe; NOTE [placeholder types kept]), or None where it cannot be described or
+    nothing is kept (under dynamo, outside a staged statement)."""
+    if _memo() is None or torch.compiler.is_compiling():
+        return None
+    parts, objects = [("kept", tag), tuple(slots)], []
+    try:
+        for fn in bodies:
+            if fn is None:
+                parts.append(None)
+            elif not _cells_described(fn, parts, objects):
+                return None
+        if not _describe(values, parts, objects):
+            return None
+        hash(tuple(parts))
+    except (TypeError, RecursionError):
+        return None
+    return tuple(parts), tuple(objects)
+
+
+def known_kept(key):
+    """What `keep` kept under `key`, or None."""
+    memo = _memo()
+    if key is None or memo is None:
+        return None
+    return _find(memo, key)
+
+
+def keep(key, kept) -> None:
+    memo = _memo()
+    if key is not None and memo is not None:
+        _keep(memo, key, kept)
 
 
 def _plain(value) -> bool:

@@ -1683,6 +1683,20 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
         # Marked, for the statements in the body (under dynamo too, where the thread-local
         # `_probing_created` is not read): see NOTE [loop-created variables].
         staged[i] = Undefined(statement.names[i], created=True)
+    # NOTE [placeholder types kept] in restaging.py: an `if`'s only (a loop's created variables
+    # are checked by its run), and not under dynamo (which would guard on what is kept)
+    kept_key = None if created or torch.compiler.is_compiling() else _placeholders_key(
+        statement, bodies, slots)
+    if kept_key is not None:
+        kept = restaging.known_kept(kept_key)
+        restaging.counts["placeholder probes"] += 1
+        if kept is not None:
+            restaging.counts["placeholder probes skipped"] += 1
+            for i, placeholder in zip(slots, kept):
+                if placeholder is not None:
+                    state[i] = _placeholder_from(placeholder)
+                kinds[i] = SlotKind.CONSTANT if is_undefined(state[i]) else SlotKind.TENSOR
+            return
     untouched = []
     # (not under dynamo, which refuses the bodies' writes to a module in torch.cond itself)
     held = () if torch.compiler.is_dynamo_compiling() else _held_by_objects(
@@ -1736,6 +1750,9 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
         _refuse_constant_beside_tensor(statement, slots, untouched)
     for i in slots:
         kinds[i] = SlotKind.CONSTANT if is_undefined(state[i]) else SlotKind.TENSOR
+    if kept_key is not None:
+        _keep_placeholders(kept_key, [None if is_undefined(state[i]) else state[i]
+                                      for i in slots])
     for i in list(created):
         if is_undefined(state[i]) and all(out[i] is staged[i] for out in untouched):
             # The body leaves it alone (`if return_all: allvecs.append(x)` with a Python
@@ -1757,6 +1774,84 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
 # input instead (NOTE [attributes updated in place] in autoconv/converters/control_flow.py), so
 # the probe sees its copy; any other such update is refused, never applied unconditionally.
 _LIBRARY_BUFFER = "the library module's buffer "
+
+
+def _placeholder_slots(statement: Statement) -> list:
+    """The slots `_fill_return_placeholders` gives a placeholder (its `created` aside)."""
+    probed = () if torch.compiler.is_dynamo_compiling() else getattr(_created, "names", ())
+    return [i for i, v in enumerate(statement.state)
+            if is_undefined(v) and (v.name == RETURN_VALUE or v.name in probed or v.created
+                                    or v.checked)]
+
+
+def _placeholders_key(statement: Statement, bodies, slots):
+    """NOTE [placeholder types kept] in restaging.py: the key of the placeholders of the slots
+    `slots` that `bodies` give from the statement's entry."""
+    if not slots or torch.compiler.is_compiling():
+        return None
+    state = statement.state
+    entry = (state, statement.kinds, statement.inputs, statement.names,
+             tuple(sorted(statement.dtypes.items(), key=repr)),
+             tuple(v.checked if is_undefined(v) else None for v in state), statement.like)
+    return restaging.kept_key("placeholders", bodies, slots, entry)
+
+
+def _keep_placeholders(key, placeholders) -> None:
+    """Keeps `placeholders` (a slot's placeholder or None each) under `key` by shapes and dtypes
+    only; nothing where a size is symbolic."""
+    kept = []
+    for placeholder in placeholders:
+        if placeholder is None:
+            kept.append(None)
+            continue
+        leaves, spec = pytree.tree_flatten(placeholder)
+        shown = []
+        for leaf in leaves:
+            if isinstance(leaf, torch.Tensor):
+                if not all(type(s) is int for s in leaf.shape):
+                    return
+                shown.append((tuple(leaf.shape), leaf.dtype, leaf.device,
+                              augmented.is_stand_in(leaf)))
+            elif type_in(leaf, (bool, int, float)):
+                shown.append(leaf)
+            else:
+                return
+        kept.append((spec, shown))
+    restaging.keep(key, tuple(kept))
+
+
+def _placeholder_from(kept):
+    """A placeholder built again from what `_keep_placeholders` kept of one."""
+    spec, shown = kept
+    leaves = []
+    for leaf in shown:
+        if type(leaf) is tuple:
+            shape, dtype, device, stand_in = leaf
+            zeros = torch.zeros(shape, dtype=dtype, device=device)
+            leaves.append(augmented.mark(zeros) if stand_in else zeros)
+        else:
+            leaves.append(leaf)
+    return pytree.tree_unflatten(leaves, spec)
+
+
+def _keep_probed_placeholders(statement: Statement, bodies, paths) -> None:
+    """From a types-only probe's run of an `if`'s bodies (`paths`, their outputs): the
+    placeholders `_fill_return_placeholders` would learn from them, kept for the statement's
+    staging from an equal entry (NOTE [placeholder types kept] in restaging.py)."""
+    slots = _placeholder_slots(statement)
+    key = _placeholders_key(statement, [b.fn for b in bodies], slots)
+    if key is None:
+        return
+    placeholders = []
+    for i in slots:
+        found = None
+        for outputs in paths:  # (the first body giving a stageable value, as there)
+            out = constants.staged(outputs[i], statement.names[i], statement.like)
+            if _is_stageable(out):
+                found = pytree.tree_map(_placeholder, out)
+                break
+        placeholders.append(found)
+    _keep_placeholders(key, placeholders)
 
 
 def _held_by_objects(values) -> list:
@@ -1895,6 +1990,8 @@ def _types_of_outputs(statement: Statement, bodies, loop: bool):
         if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
             return None
         paths.append(outputs)
+    if not loop and not statement.dtypes and not torch.compiler.is_compiling():
+        _keep_probed_placeholders(statement, bodies, paths)
     dtypes = {**statement.dtypes, **statement.promotions(*paths, statement.state)}
     result = list(staged)
     for slot, (before, kind) in enumerate(zip(statement.state, statement.kinds)):
@@ -2117,6 +2214,18 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
         (statement.state, statement.kinds, tuple(statement.dtypes.items()), statement.inputs))
     if verdicts.known(verdict_key) is not verdicts.UNKNOWN:
         return statement.growth
+    # NOTE [list growth kept] (not under dynamo, whose verdicts are above)
+    kept_key = None if torch.compiler.is_compiling() else restaging.kept_key(
+        "lists" if pred is None else "lists of an if", [body.fn for body in bodies], slots,
+        (statement.state, statement.kinds, tuple(sorted(statement.dtypes.items(), key=repr)),
+         statement.inputs, statement.names, statement.like, statement.kind))
+    if kept_key is not None:
+        restaging.counts["list probes"] += 1
+        kept = restaging.known_kept(kept_key)
+        if kept is not None:
+            restaging.counts["list probes skipped"] += 1
+            statement.growth.update({g[0]: _growth_from(g) for g in kept})
+            return statement.growth
     staged_view = statement.staged_view()
     probes = []
     on_path = isinstance(pred, torch.Tensor)
@@ -2168,8 +2277,50 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
              if not (isinstance(g.count, int) and statically_known_true(g.count == 0))}
     if not grown:
         verdicts.learn(verdict_key, True)
+    if kept_key is not None:
+        _keep_growth(kept_key, grown)
     statement.growth.update(grown)
     return statement.growth
+
+
+# NOTE [list growth kept]
+# An `if` whose state holds a list its branches may grow (torch's `_strong_wolfe`: the bracket
+# lists, first bound on the bracketing loop's `break` paths, are in the state of every `if`
+# the breaks nest) probes its branches in full before staging (NOTE [counts of an if's
+# probe]), and its nested statements are staged in that probe, then again in torch.cond's run:
+# 2**d stagings at depth d. Where every count the probe found is a plain int (the rows one run
+# of a branch appends do not depend on the graph's values) and every item's shape is too, the
+# growth is kept as the placeholders are (NOTE [placeholder types kept] in restaging.py: by a
+# description of the bodies and their entry, for the outermost statement's trace), and the
+# same statement staged from an equal entry (in torch.cond's run after the enclosing
+# statement's probe) takes it instead of probing: `count` rows, items of that dtype and shape.
+# A count that is a value of the graph is never kept (it belongs to the graph it was traced
+# in), nor is a probe that refused or found a list replaced.
+
+
+def _keep_growth(key, grown) -> None:
+    kept = []
+    for slot, seen in grown.items():
+        item = seen.item
+        if type(seen.count) is not int or (item is not None and (
+                not isinstance(item, torch.Tensor)
+                or not all(type(n) is int for n in item.shape))):
+            return
+        kept.append((slot, seen.name, seen.count, seen.numbers, None if item is None else (
+            tuple(item.shape), item.dtype, item.device, augmented.is_stand_in(item))))
+    restaging.keep(key, tuple(kept))
+
+
+def _growth_from(kept) -> lists.Growth:
+    """A Growth built again from what `_keep_growth` kept of one."""
+    _, name, count, numbers, item = kept
+    seen = lists.Growth(name)
+    seen.count, seen.numbers = count, numbers
+    if item is not None:
+        shape, dtype, device, stand_in = item
+        zeros = torch.zeros(shape, dtype=dtype, device=device)
+        seen.item = augmented.mark(zeros) if stand_in else zeros
+    return seen
 
 
 # NOTE [a spare row for the backward's extra trip]

@@ -66,7 +66,8 @@ def test_bfgs_without_line_search_replays_python():
     # `if rho_inv <= 1e-10: return` (bfgs.py:25, refused until session 28: an ABC object was no
     # record for autoconv) and ScalarFunction.fun's `self.nfev += 1`, carried as the loop's
     # state. Traced once on a start that runs all 40 iterations (about 12 minutes on the
-    # shared machine, session 28), replayed on starts that break in the first iteration
+    # shared machine, session 28; the whole test 67 s of wall time in session 33, beside
+    # another trace: still slow), replayed on starts that break in the first iteration
     # (`[1, 1]`: the non-descent break, status 4, whose message raised UnboundLocalError
     # before: tests/reference/test_jumps.py) and later (status 0), nfev included. Replay only:
     # a str message is no torch.export output, and dynamo refuses `torch.autograd.grad` in

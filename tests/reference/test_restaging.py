@@ -11,6 +11,7 @@ level of nesting (fuzzer seed 28, program 28: an `if/elif` chain of eight tests 
 
 import collections
 
+import pytest
 import torch
 
 import autoconv
@@ -75,3 +76,141 @@ def test_a_nested_chain_over_a_carried_object_matches_python():
     fn, _ = _runs(4)
     inputs = [(torch.tensor(x), torch.tensor(y)) for x, y in ((1, 3), (5, 0), (-2, 4), (2, 2))]
     assert_same_result(fn, inputs, compile=False)
+
+
+# torchmin's BFGS loop body (bfgs.py:187-264), in small: each step calls methods that change two
+# objects the loop only reads (`hess.update(s, y)`, the objective's `sf.nfev += 1`), and each
+# tensor-dependent `break` nests the rest of the body one staged `if` deeper, under a status
+# the breaks set (a variable first bound there: its placeholder is learnt by a probe).
+
+class _Evaluations:
+    def __init__(self):
+        self.n = torch.zeros(())
+
+    def evaluate(self, x):
+        self.n = self.n + 1
+        return x * 0.5 + 1
+
+
+class _Step:
+    def __init__(self, x):
+        self.v = x
+
+    def update(self, t):
+        self.v = self.v * 0.5 + t
+
+
+def _steps(levels: int) -> str:
+    lines = ["def fn(x):",
+             "    ev = _Evaluations()",
+             "    st = _Step(x)",
+             "    for i in range(3):"]
+    for level in range(levels):
+        lines += [f"        count({level})",
+                  "        y = ev.evaluate(st.v)",
+                  "        st.update(y)",
+                  f"        if y.sum() > {level + 4}:",
+                  f"            status = {level}",
+                  "            break"]
+    lines += ["    else:",
+              "        status = -1",
+              "    return st.v, ev.n, status"]
+    return "\n".join(lines)
+
+
+def _step_runs(levels: int):
+    runs = collections.Counter()
+
+    @autoconv.do_not_convert
+    def count(level):
+        runs[level] += 1
+
+    fn = function_from_source(_steps(levels), {
+        "_Evaluations": _Evaluations, "_Step": _Step, "count": count, "torch": torch})
+    return fn, runs
+
+
+def test_nested_breaks_over_objects_two_calls_change_run_each_body_a_bounded_number_of_times():
+    # NOTE [inputs changed together] (runtime/staging/objects.py) and NOTE [placeholder types
+    # kept] (runtime/staging/restaging.py): each level's statement found one changed object
+    # per attempt, and each level's probe for the status's placeholder ran the levels below it
+    # again (torchmin's BFGS: its innermost bodies ran 39-42 times in one trace).
+    fn, runs = _step_runs(5)
+    args = (torch.tensor([0.5, 1.0]),)
+    want = fn(*args)
+    runs.clear()
+    got = autoconv.autoconv(fn)(*args)
+    assert all(torch.equal(torch.as_tensor(g), torch.as_tensor(w)) for g, w in zip(got, want))
+    # (the innermost body ran 20 times, 4 per level; now 11, 2 per level: each level's
+    # statement stages twice, its first attempt finding both objects changed)
+    assert max(runs.values()) <= 12, runs
+
+
+_STEP_INPUTS = [(torch.tensor(v),) for v in ([0.5, 1.0], [4.0, 4.0], [-9.0, 1.0], [1.0, 2.5])]
+
+
+def test_nested_breaks_over_objects_two_calls_change_match_python():
+    fn, _ = _step_runs(3)
+    assert_same_result(fn, _STEP_INPUTS, compile=False)
+
+
+@pytest.mark.xfail(strict=True, raises=torch._dynamo.exc.Unsupported, reason=(
+    "found in session 33, not fixed (the same without its changes): under torch.compile the "
+    "first iteration of the `for`, run as Python, converts `ev.evaluate` while dynamo traces, "
+    "and dynamo refuses with 'mapping proxy affected by dictionary mutation' on "
+    "`_Evaluations.__dict__` (runtime/calls.py `_with_numbers`)"))
+def test_nested_breaks_over_objects_two_calls_change_under_torch_compile():
+    fn, _ = _step_runs(3)
+    assert_same_result(fn, _STEP_INPUTS, staged=False, export=False)
+
+
+# torch's `_strong_wolfe` bracketing loop (torch/optim/lbfgs.py:55-93), in small: each
+# tensor-dependent `break` binds the bracket lists first, so every `if` the breaks nest holds a
+# list its branches grow, and probes its branches in full (NOTE [counts of an if's probe]).
+
+def _brackets(levels: int) -> str:
+    lines = ["def fn(x):",
+             "    t = x.sum()",
+             "    i = 0",
+             "    while i < 3:"]
+    for level in range(levels):
+        lines += [f"        count({level})",
+                  f"        if t * {level + 2} > {level + 20}:",
+                  f"            bracket = [t - {level}, t]",
+                  "            break"]
+    lines += ["        t = t * 1.5",
+              "        i += 1",
+              "    else:",
+              "        bracket = [t, t]",
+              "    return bracket[0] + bracket[1]"]
+    return "\n".join(lines)
+
+
+def _bracket_runs(levels: int):
+    runs = collections.Counter()
+
+    @autoconv.do_not_convert
+    def count(level):
+        runs[level] += 1
+
+    fn = function_from_source(_brackets(levels), {"count": count, "torch": torch})
+    return fn, runs
+
+
+def test_nested_breaks_binding_lists_run_each_body_a_bounded_number_of_times():
+    # NOTE [list growth kept] (runtime/staging/torch.py)
+    fn, runs = _bracket_runs(5)
+    args = (torch.tensor([0.5, 1.0]),)
+    want = fn(*args)
+    runs.clear()
+    got = autoconv.autoconv(fn)(*args)
+    assert torch.equal(got, want)
+    # (each level's `if` was staged in its enclosing one's probe and again in its torch.cond:
+    # the innermost body ran 48 times, 3, 6, 12, 24, 48 by depth; now 11)
+    assert max(runs.values()) <= 12, runs
+
+
+def test_nested_breaks_binding_lists_match_python():
+    fn, _ = _bracket_runs(3)
+    inputs = [(torch.tensor(v),) for v in ([0.5, 1.0], [4.0, 4.0], [-9.0, 1.0], [9.0, 2.5])]
+    assert_same_result(fn, inputs)
