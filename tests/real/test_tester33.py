@@ -3,6 +3,9 @@ autoconv's replay (traced once, replayed on inputs that take other paths), a sav
 torch.export program and torch.compile(fullgraph=True), against plain Python.
 
 Sources (each test names its own):
+- an `if/elif` chain of five tests, one nested, in a `while` (trace32's restaging): s03.
+- POT 0.9.7, `ot.sinkhorn` compiled as a script's first call (s04) and
+  `ot.bregman.sinkhorn_epsilon_scaling` (s05).
 - kornia 0.9.0, `kornia.image.draw.draw_point2d` (a `raise ValueError` under a tensor `.any()`,
   then `image[:, y, x] = color`): s01, and the same write in a staged `if` under
   `torch.no_grad()` (inference code drawing into an image): s02.
@@ -88,15 +91,16 @@ def test_s02_in_place_write_in_a_staged_if_under_no_grad_exports():
         assert_same_result(_drawn_if_valid, inputs)
 
 
-# --- s03: an if/elif chain in a while loop refused by torch.export (not fixed) --------------
-# Refusal of right code, with a wrong reason, torch.export only (replay and torch.compile are
-# right): nothing here is under no_grad or detached, yet export says "'s' may require grad
+# --- s03: an if/elif chain in a while loop refused by torch.export (fixed) ------------------
+# Refusal of right code, with a wrong reason, torch.export only (replay and torch.compile were
+# right): nothing here is under no_grad or detached, yet export said "'s' may require grad
 # after the true branch but not after the false branch, which makes it under
-# torch.no_grad() ... or detaches it" at `elif m > 4:`. A guess at the cause, not confirmed:
-# the grad analysis of the inner statements of the `else` chain (NOTE [grad mode in branches],
-# runtime/staging/branch_grads.py) detaches their `s`, which nothing there makes require grad,
-# and the enclosing `if` then reads that detach as the user's cut. Shorter chains (two levels,
-# no in-place `n += 1`) export, so the kind is not pinned down yet.
+# torch.no_grad() ... or detaches it" at `elif m > 4:`. The loop's body is first traced
+# reading its carried `s` as a value that cannot require grad (NOTE [operands that can
+# require grad]); the `else` chain's inner statements then detach their `s` (no path of theirs
+# makes it require grad), and the enclosing `if`, whose other branch adds `m` (from `x`, which
+# may), refused at once, before the loop could trace its body again reading `s` as one that
+# may. A refusal there now traces the loop again first.
 
 def _elif_chain(x):
     s = torch.zeros(())
@@ -130,8 +134,6 @@ def test_s03_elif_chain_in_a_loop_replays_and_compiles():
     assert_same_result(_elif_chain, _CHAIN_INPUTS, export=False)
 
 
-@pytest.mark.xfail(strict=True, reason="tester33 s03: torch.export refuses an if/elif chain in a "
-                   "staged while as a branch that detaches 's' (nothing does)")
 def test_s03_elif_chain_in_a_loop_exports():
     module = Calling(autoconv.convert(_elif_chain))
     program = torch.export.export(module, _CHAIN_INPUTS[0], strict=False).module()
@@ -212,3 +214,69 @@ def test_s05_pot_epsilon_scaling_replays():
     for seed in (0, 1):
         args = _pot_problem(seed)
         torch.testing.assert_close(f(*args), _pot_epsilon_scaling(*args))
+
+
+# --- what worked -----------------------------------------------------------------------------
+# lists32's one loop: a GRU greedy decoder that stops at an end token, with no bound on its
+# steps, two lists grown per step (the tokens, and the scores then summed), the hidden state
+# carried; replayed on starts that decode 5, 8 and 10 tokens and on another end token, in
+# every mode; and the gradient of the summed score through the replay equals Python's.
+
+with torch.random.fork_rng():  # (the weights of a seed, leaving the tests' generator alone)
+    torch.manual_seed(0)
+    _EMBED = torch.nn.Embedding(10, 8)
+    _CELL = torch.nn.GRUCell(8, 8)
+    _PROJECT = torch.nn.Linear(8, 10)
+    _STARTS = [torch.randn(1, 8) for _ in range(3)]
+
+
+def _greedy_until_eos(h, eos):
+    tok = torch.tensor(1)
+    out = []
+    scores = []
+    while tok != eos:
+        h = _CELL(_EMBED(tok)[None], h)
+        logp = _PROJECT(h).log_softmax(-1)[0]
+        tok = logp.argmax()
+        out.append(tok)
+        scores.append(logp[tok])
+    return torch.stack(out), torch.stack(scores).sum(), h
+
+
+def test_greedy_decoder_until_eos_without_a_bound():
+    inputs = [(_STARTS[0], torch.tensor(5)), (_STARTS[1], torch.tensor(5)),
+              (_STARTS[2], torch.tensor(5)), (_STARTS[2], torch.tensor(6))]
+    assert [len(_greedy_until_eos(*args)[0]) for args in inputs] == [5, 8, 10, 1]
+    with torch.no_grad():
+        assert_same_result(_greedy_until_eos, inputs)
+    f = autoconv.autoconv(_greedy_until_eos)
+    for args in inputs:
+        _CELL.zero_grad()
+        _greedy_until_eos(*args)[1].backward()
+        want = _CELL.weight_hh.grad.clone()
+        _CELL.zero_grad()
+        f(*args)[1].backward()
+        torch.testing.assert_close(_CELL.weight_hh.grad, want)
+
+
+# torch.optim's functional Adam (torch/optim/adam.py, `adam(...)` as torch's Adam.step calls
+# it), skipped under a tensor test on the gradient (the non-finite-gradient skip of mixed
+# precision training loops): the parameter and both moments updated in place on the path that
+# steps, in every mode.
+
+def _adam_unless_nonfinite(p, g, m, v, step):
+    from torch.optim.adam import adam
+    if torch.isfinite(g).all():
+        adam([p], [g], [m], [v], [], [step], foreach=False, capturable=False,
+             differentiable=False, fused=None, grad_scale=None, found_inf=None,
+             has_complex=False, amsgrad=False, beta1=0.9, beta2=0.999, lr=0.01,
+             weight_decay=0.0, eps=1e-8, maximize=False)
+    return p, m, v, step
+
+
+def test_functional_adam_step_skipped_on_a_nonfinite_gradient():
+    inputs = [(torch.tensor([0.5, 0.5]), g, torch.full((2,), 0.1), torch.full((2,), 0.2),
+               torch.tensor(3.))
+              for g in (torch.tensor([1., -2.]), torch.tensor([float("nan"), 1.]),
+                        torch.tensor([0.5, 0.5]))]
+    assert_same_result(_adam_unless_nonfinite, inputs)
