@@ -142,18 +142,17 @@ def test_s03_elif_chain_in_a_loop_exports():
             torch.testing.assert_close(got, want)
 
 
-# --- s04: POT compiled first in a process (not fixed) ---------------------------------------
+# --- s04: POT compiled first in a process (fixed: now torch's own refusal, at POT's line) ----
 # Internal error, torch.compile only: `ot.sinkhorn` under torch.compile(autoconv.convert(fn),
 # fullgraph=True) in a process where POT has not yet made its backend objects (its
-# `ot.backend._BACKENDS` cache is empty: the first call of a script) fails with dynamo's
-# "mapping proxy affected by dictionary mutation", which names no line of the user's or POT's
+# `ot.backend._BACKENDS` cache is empty: the first call of a script) failed with dynamo's
+# "mapping proxy affected by dictionary mutation", naming no line of the user's or POT's
 # code: `get_backend` fills `_BACKENDS`, then a method call on the backend object reaches
 # `_has_slots` (runtime/staging/objects.py), whose `vars(klass)` dynamo gives up on after a
-# dict was changed. Letting dynamo call `_has_slots` for real (`_dynamo_marked_constant`) gets
-# past it, to dynamo's own refusal of POT's `TorchBackend.__init__` making a
-# `torch.Generator` ("An opaque object was created in the middle of the program", with
-# POT's line): so the call still fails, for torch's reason. After an eager call (as tester 28
-# and 30's tests do) it compiles as far as tester28 s01's depth refusal.
+# dict was changed in the frame. Dynamo calls `_has_slots` for real now. The call still fails,
+# for torch's reason: dynamo refuses POT's `TorchBackend.__init__` making a `torch.Generator`
+# in the compiled region, and says so at POT's line. After an eager call (as tester 28 and
+# 30's tests do) it compiles as far as tester28 s01's depth refusal.
 
 def _pot_sinkhorn(a, b, M):
     import ot
@@ -169,10 +168,7 @@ def _pot_problem(seed, n=5):
     return a / a.sum(), b, torch.cdist(x, y) ** 2
 
 
-@pytest.mark.xfail(strict=True, reason="tester33 s04: ot.sinkhorn compiled before POT made its "
-                   "backends: dynamo's 'mapping proxy affected by dictionary mutation' in "
-                   "autoconv's _has_slots, no user line")
-def test_s04_pot_compiled_first_in_a_process_names_a_user_line():
+def test_s04_pot_compiled_first_in_a_process_fails_at_pots_line():
     import ot.backend
     saved = dict(ot.backend._BACKENDS)
     ot.backend._BACKENDS.clear()
@@ -180,11 +176,11 @@ def test_s04_pot_compiled_first_in_a_process_names_a_user_line():
     try:
         compiled = torch.compile(autoconv.convert(_pot_sinkhorn), fullgraph=True,
                                  backend="eager")
-        try:
+        with pytest.raises(Exception) as raised:
             compiled(*_pot_problem(0))
-        except Exception as error:  # what a user sees must not be dynamo's mapping proxy
-            assert "mapping proxy" not in str(error), str(error)[:300]
-            raise
+        message = str(raised.value)
+        assert "mapping proxy" not in message, message[:300]
+        assert "ot/backend.py" in message and "torch.Generator" in message, message[:600]
     finally:
         ot.backend._BACKENDS.clear()
         ot.backend._BACKENDS.update(saved)
