@@ -88,6 +88,24 @@ def _fast_entry(op: torch._ops.OpOverload):
     return op._op if isinstance(op, torch._ops.OpOverload) else op
 
 
+def _binding_refuses(node: Node) -> bool:
+    """Whether `node`'s op has a list-of-optional-tensors argument (`Tensor?[] indices`)
+    that the recording gave a None: `image[:, y, x] = v` is `index_put_(image, [None, y,
+    x], v)`. The schema takes it, but the C bindings `torch.index_put` and
+    `Tensor.index_put_` parse that argument as a list of tensors and raise "expected Tensor
+    as element 0 ... but got NoneType"; such a node calls the overload itself."""
+    op = node.target
+    if not isinstance(op, torch._ops.OpOverload):
+        return False
+    for i, argument in enumerate(op._schema.arguments):
+        if str(argument.type) != "List[Optional[Tensor]]":
+            continue
+        value = node.args[i] if i < len(node.args) else node.kwargs.get(argument.name)
+        if isinstance(value, (list, tuple)) and any(v is None for v in value):
+            return True
+    return False
+
+
 def _with_defaults(op: torch._ops.OpOverload, args: tuple, kwargs: dict):
     """`args` and `kwargs` with the arguments the recording left out given, by name, their
     schema default where the C binding's default might differ from it.
@@ -211,11 +229,13 @@ class _Emitter:
             return repr(value)
         return self.constant(value, "const")
 
-    def callee(self, target) -> str:
+    def callee(self, target, overload: bool = False) -> str:
         """The name the source calls `target` by: one name per callable, the op's own name
-        where that is free (`linear(...)`), so that the source reads like the model."""
+        where that is free (`linear(...)`), so that the source reads like the model.
+        `overload`: an op called as its overload, never its C binding (`_binding_refuses`)."""
         if isinstance(target, torch._ops.OpOverload):
-            entry = _fast_entry(target) if self.fast_ops else target
+            entry = ((target._op if overload else _fast_entry(target)) if self.fast_ops
+                     else target)
             hint = target.overloadpacket.__name__
         else:
             entry, hint = target, getattr(target, "__name__", "fn")
@@ -240,7 +260,7 @@ class _Emitter:
         inline = _INLINE_OPERATORS.get(node.target)
         if inline is not None and not node.kwargs:
             return inline.format(*args)
-        return f"{callee or self.callee(node.target)}({', '.join(args)})"
+        return f"{callee or self.callee(node.target, _binding_refuses(node))}({', '.join(args)})"
 
     def choose_in_place(self, graph: torch.fx.Graph, lines: list[str]) -> dict[Node, str]:
         """node -> the local that holds its op or, with grad mode off, the op's in-place form.
@@ -267,10 +287,12 @@ class _Emitter:
         lines.append(f"{indent}{grad} = {self.callee(torch.is_grad_enabled)}()")
         locals_ = {}
         for node, in_place in candidates.items():
-            local = locals_.get(node.target)
+            overload = _binding_refuses(node)
+            local = locals_.get((node.target, overload))
             if local is None:
-                functional, inplace = self.callee(node.target), self.callee(in_place)
-                local = locals_[node.target] = \
+                functional = self.callee(node.target, overload)
+                inplace = self.callee(in_place, overload)
+                local = locals_[node.target, overload] = \
                     f"{functional}_or_in_place{number if number else ''}"
                 lines.append(f"{indent}{local} = {functional} if {grad} else {inplace}")
             chosen[node] = local

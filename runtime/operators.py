@@ -214,17 +214,26 @@ def _watching_passes(bodies, no_else):
 
     def watched(body, index):
         def run(*args):
+            versions = [_version(a) for a in args]
             result = body(*args)
             if isinstance(result, tuple):
                 # per state slot, the argument it gives back as it was (its own value before,
-                # or an input: `best = val`), or None
-                passed[index] = [next((j for j, a in enumerate(args) if r is a), None)
+                # or an input: `best = val`), or None. The same object updated in place
+                # (`image[:, y, x] = 1` on the body's copy of `image`) is not as it was:
+                # choosing the value from before the statement would undo the update.
+                passed[index] = [next((j for j, a in enumerate(args)
+                                       if r is a and _version(a) == versions[j]), None)
                                  for r in result]
             return result
         return run
 
     return tuple(watched(b, i) if passed[i] is None else b
                  for i, b in enumerate(bodies)), passed
+
+
+def _version(value):
+    """`value`'s version counter (bumped by each in-place update), or None for a non-tensor."""
+    return value._version if isinstance(value, torch.Tensor) else None
 
 
 def _differentiable(value: torch.Tensor) -> bool:

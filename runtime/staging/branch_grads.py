@@ -415,6 +415,12 @@ def _checked_against_frames(read, decide):
     return verdict
 
 
+def _assumed_by_a_loop() -> bool:
+    """Whether a loop whose body is being traced reads some carried value as one that cannot
+    require grad (NOTE [operands that can require grad])."""
+    return any(f.loop and not f.pessimistic and not all(f.flags) for f in _FRAMES)
+
+
 def _branch_decisions(verdict, enabled: bool) -> tuple:
     """Per output of an `if`, what `settled` does with it: detach, refuse or leave alone."""
     (on_true, source_true), (on_false, source_false) = verdict[0], verdict[1]
@@ -682,6 +688,12 @@ def settled(statement, flat, operands, tracer_name: str, seen=()):
             # (refused where the branch without grad cut it: one that made it from no input
             # that could require grad is torch.cond's own semantics, left as it is)
             if sources[1 if on_true else 0][i]:
+                if _assumed_by_a_loop():
+                    # (the branch without grad may be one that read a loop's carried value
+                    # as one that cannot require grad: the loop is traced again with every
+                    # carried value read as one that may, and refuses there if it still
+                    # differs. NOTE [operands that can require grad])
+                    raise Reassumed()
                 raise _mixed(statement, names[i], on_true)
         elif not enabled and (on_true or on_false):
             passed = passes is not None and all(

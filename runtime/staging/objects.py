@@ -105,6 +105,14 @@ def _has_slots(cls) -> bool:
     return False
 
 
+# Dynamo calls it for real (a class in, a bool out): traced, `vars(klass)` is a mappingproxy,
+# which dynamo gives up on once a dict was changed in the frame ("mapping proxy affected by
+# dictionary mutation", naming no user line). POT's `get_backend` fills its module's
+# `_BACKENDS` cache, then asks the backend object's `issparse`, whose call looks at the
+# object's fields: `ot.sinkhorn` compiled as a script's first call failed there (tester33 s04).
+_has_slots._dynamo_marked_constant = True
+
+
 def _flatten(value, leaves, seen, path="", records=frozenset()):
     """The structure of `value` (a nested tuple), appending its tensors to `leaves`.
 

@@ -2916,6 +2916,8 @@ def _stage_while(test, body: Body, statement: Statement, trips):
         except _Unaliased as rebound:
             unaliased |= rebound.args[0]
         except branch_grads.Reassumed:  # NOTE [operands that can require grad]
+            if pessimistic:  # (an enclosing loop's assumption: it is traced again)
+                raise
             pessimistic = True
         except _Promote as promote:  # see NOTE [bodies run once]
             statement.dtypes.update(promote.dtypes)
