@@ -808,6 +808,10 @@ def _class_names(cls) -> frozenset:
                     member = member.__func__
                 elif isinstance(member, property):
                     member = member.fget
+                # (a method under `@autoconv` is a Function: its code is its python_function's;
+                # missed, `self.step` calling the decorated `self.solve` left `self.tol`, which
+                # only solve reads, unguarded, and step's graph kept the old tol: methods33 s02)
+                member = getattr(member, "python_function", member)
                 found |= _code_names(getattr(member, "__code__", None))
         names = _CLASS_NAMES[cls] = frozenset(found)
     return names
