@@ -160,3 +160,41 @@ def test_two_solvers_alternately_and_a_subclass_calling_super():
     shallow.scale = 7.0
     assert_close(shallow.solve(v), _plain(shallow, "solve", v))
     assert_close(a.solve(v), _plain(a, "solve", v))
+
+
+class _Symmetric(nn.Module):
+    def forward(self, w):
+        return w.triu() + w.triu(1).transpose(-1, -2)
+
+
+class Normed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Linear(4, 4)
+        self.norm = nn.BatchNorm1d(4)
+
+    @autoconv.autoconv
+    def forward(self, x):
+        h = self.norm(self.enc(x))
+        if h.sum() > 0:
+            h = h * 2
+        return h
+
+
+def test_a_parametrized_module_with_batchnorm_trains_as_eager():
+    torch.manual_seed(0)
+    model = Normed()
+    torch.nn.utils.parametrize.register_parametrization(model.enc, "weight", _Symmetric())
+    twin = copy.deepcopy(model)
+    opt, opt2 = (torch.optim.SGD(m.parameters(), lr=0.1) for m in (model, twin))
+    x = torch.randn(5, 4)
+    for _ in range(3):
+        for run, o in ((model, opt), (lambda v: _plain(twin, "forward", v), opt2)):
+            o.zero_grad()
+            run(x).pow(2).sum().backward()
+            o.step()
+        assert_close(model.enc.weight, twin.enc.weight)
+        assert_close(model.norm.running_mean, twin.norm.running_mean)
+    model.eval()
+    twin.eval()
+    assert_close(model(x), _plain(twin, "forward", x))
