@@ -497,6 +497,12 @@ class Places:
                         self._add(f"{where}[{index}]", _nested_reader(read, index), item,
                                   names, parents, depth - 1)
             else:
+                # (the names the object's own methods read too: `self.filter.apply(x)` reads
+                # `self.filter.gain` in Filter's code; missed, `gain` was left unguarded and a
+                # new gain ran the old graph: methods33 s03); a user's class only (the standard
+                # library's and torch's own read their internals: `os.environ._data`)
+                if names is not None and _is_user_class(type(value)):
+                    names = names | _class_names(type(value))
                 self._search_object(value, where, parents, names, depth - 1)
 
     def forget_sizes_the_trace_changed(self, owned=frozenset()) -> None:
@@ -818,6 +824,12 @@ def _class_names(cls) -> frozenset:
 
 
 _CLASS_NAMES: dict = {}
+
+
+def _is_user_class(cls) -> bool:
+    top = getattr(cls, "__module__", None) or ""
+    top = top.partition(".")[0]
+    return top not in sys.stdlib_module_names and top not in ("torch", "builtins", "numpy")
 
 
 def _user_names(module, fn) -> set:

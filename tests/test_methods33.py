@@ -198,3 +198,38 @@ def test_a_parametrized_module_with_batchnorm_trains_as_eager():
     model.eval()
     twin.eval()
     assert_close(model(x), _plain(twin, "forward", x))
+
+
+class Filter:
+    def __init__(self):
+        self.gain = 0.5
+
+    def apply(self, x):
+        if x.sum() > 0:
+            return x * self.gain
+        return x
+
+
+class Tracker:
+    def __init__(self):
+        self.filter = Filter()
+        self.k = 1.0
+
+    @autoconv.autoconv
+    def update(self, x):
+        y = self.filter.apply(x)  # `gain` is read in Filter's code alone
+        if y.sum() > 1:
+            return y * self.k
+        return y
+
+
+# methods33 s03 (silent-wrong): an object `self` holds (`self.filter`) whose own method the
+# decorated one calls (`self.filter.apply(x)` reads `self.filter.gain`) had that attribute
+# unguarded (only the names of the decorated code and of `self`'s class were looked for):
+# after `tracker.filter.gain = 3.0` the graph of gain 0.5 ran, trace_count 1.
+def test_an_attribute_read_by_a_held_objects_method_is_guarded():
+    tracker = Tracker()
+    x = torch.tensor([2.0, 3.0])
+    for gain in (0.5, 3.0, 0.5):
+        tracker.filter.gain = gain
+        assert_close(tracker.update(x), _plain(tracker, "update", x))
