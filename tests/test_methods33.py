@@ -233,3 +233,27 @@ def test_an_attribute_read_by_a_held_objects_method_is_guarded():
     for gain in (0.5, 3.0, 0.5):
         tracker.filter.gain = gain
         assert_close(tracker.update(x), _plain(tracker, "update", x))
+
+
+class Scaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cfg = Filter()
+        self.lin = nn.Linear(2, 2)
+
+    @autoconv.autoconv
+    def forward(self, x):
+        y = self.lin(x) * self.cfg.apply(torch.tensor(1.0))  # `gain`, read in Filter's code
+        if y.sum() > 0:
+            return y
+        return -y
+
+
+# methods33 s03 too (silent-wrong), a module's decorated forward: `self.cfg.apply(...)`.
+def test_an_attribute_read_by_the_method_of_a_modules_config_is_guarded():
+    torch.manual_seed(0)
+    model = Scaled()
+    for x in (torch.tensor([1.0, 2.0]), torch.tensor([-1.0, -2.0])):
+        for gain in (2.0, 5.0, 2.0):
+            model.cfg.gain = gain
+            assert_close(model(x), _plain(model, "forward", x))
