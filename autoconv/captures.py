@@ -497,6 +497,12 @@ class Places:
                         self._add(f"{where}[{index}]", _nested_reader(read, index), item,
                                   names, parents, depth - 1)
             else:
+                # (the names the object's own methods read too: `self.filter.apply(x)` reads
+                # `self.filter.gain` in Filter's code; missed, `gain` was left unguarded and a
+                # new gain ran the old graph: methods33 s03); a user's class only (the standard
+                # library's and torch's own read their internals: `os.environ._data`)
+                if names is not None and _is_user_class(type(value)):
+                    names = names | _class_names(type(value))
                 self._search_object(value, where, parents, names, depth - 1)
 
     def forget_sizes_the_trace_changed(self, owned=frozenset()) -> None:
@@ -808,12 +814,22 @@ def _class_names(cls) -> frozenset:
                     member = member.__func__
                 elif isinstance(member, property):
                     member = member.fget
+                # (a method under `@autoconv` is a Function: its code is its python_function's;
+                # missed, `self.step` calling the decorated `self.solve` left `self.tol`, which
+                # only solve reads, unguarded, and step's graph kept the old tol: methods33 s02)
+                member = getattr(member, "python_function", member)
                 found |= _code_names(getattr(member, "__code__", None))
         names = _CLASS_NAMES[cls] = frozenset(found)
     return names
 
 
 _CLASS_NAMES: dict = {}
+
+
+def _is_user_class(cls) -> bool:
+    top = getattr(cls, "__module__", None) or ""
+    top = top.partition(".")[0]
+    return top not in sys.stdlib_module_names and top not in ("torch", "builtins", "numpy")
 
 
 def _user_names(module, fn) -> set:

@@ -11,7 +11,6 @@ import inspect
 import threading
 import types
 import warnings
-import weakref
 
 import torch
 from torch.utils import _pytree as pytree
@@ -73,6 +72,31 @@ class _Binder:
         return bound.args, bound.kwargs
 
 
+
+_BOUND_FUNCTIONS = "__autoconv_bound__"
+
+
+class _BoundFunctions:
+    """An instance's Functions of its decorated methods, in its `__dict__` (NOTE [a Function
+    as a method]): they go with the instance. Not copied: a copy (`copy.deepcopy`, a pickle,
+    `torch.save`) makes its own on first use, bound to itself."""
+
+    __slots__ = ("owner", "functions")
+
+    def __init__(self, owner: int = 0):
+        self.owner = owner  # id of the instance: a `copy.copy` shares this object
+        self.functions: dict = {}  # id of the class's Function: (it, the instance's)
+
+    def __reduce__(self):
+        return _BoundFunctions, ()
+
+    def __deepcopy__(self, memo):
+        return _BoundFunctions()
+
+    def __copy__(self):
+        return _BoundFunctions()
+
+
 class Function(targets.Wraps):
     """A Python function (or `nn.Module`) that converts once and traces once per signature.
 
@@ -123,17 +147,22 @@ class Function(targets.Wraps):
     # As tf.function does, each instance gets its own Function of the bound method, kept while
     # the instance lives: its graphs read that instance's attributes (captures, guarded), so
     # two instances never share a graph, and an instance's own graphs are reused call after
-    # call. `Class.step(obj, x)` (no instance) is this Function, `obj` an argument.
+    # call. `Class.step(obj, x)` (no instance) is this Function, `obj` an argument. They are
+    # kept in the instance's own `__dict__` (`_BoundFunctions`, not copied by copy, deepcopy or
+    # pickle), so they go with it: kept by this Function, per instance id, they held their
+    # `self` and no instance was ever freed (methods33 s01). An instance without `__dict__`
+    # (`__slots__`) gets a new Function per lookup, which traces on each.
     def __get__(self, instance, owner=None):
         if instance is None or type(self.python_function) is not types.FunctionType:
             return self  # (Python binds functions only: a module, a builtin stay as they are)
-        bound = self.__dict__.get("_bound")
-        if bound is None:
-            bound = self.__dict__["_bound"] = {}
-        key = id(instance)
-        entry = bound.get(key)
-        if entry is not None and entry[0]() is instance:
-            return entry[1]
+        # The instance's Functions are kept in its own `__dict__` (methods33 s01): kept by the
+        # class's Function, they held the instance (their `self`) and it was never freed.
+        attrs = getattr(instance, "__dict__", None)
+        held = attrs.get(_BOUND_FUNCTIONS) if type(attrs) is dict else None
+        if held is not None and held.owner == id(instance):
+            method = held.functions.get(id(self))
+            if method is not None and method[0] is self:
+                return method[1]
         method = Function(types.MethodType(self.python_function, instance),
                           dynamic=self.dynamic, backend=self.backend,
                           input_signature=self.input_signature)
@@ -141,12 +170,11 @@ class Function(targets.Wraps):
         # module's `forward` arguments with, leaves `self` out)
         functools.update_wrapper(method, method.python_function, updated=())
         method.__code__ = self.python_function.__code__  # (torch.export reads forward's)
-        try:
-            # the entry goes with the instance (a new object may reuse its id)
-            ref = weakref.ref(instance, lambda _, key=key: bound.pop(key, None))
-        except TypeError:  # no weak references (`__slots__`): a Function per lookup
+        if type(attrs) is not dict:  # no `__dict__` (`__slots__`): a Function per lookup
             return method
-        bound[key] = (ref, method)
+        if held is None or held.owner != id(instance):  # (a copy.copy shares the original's)
+            held = attrs[_BOUND_FUNCTIONS] = _BoundFunctions(id(instance))
+        held.functions[id(self)] = (self, method)
         return method
 
     @property
