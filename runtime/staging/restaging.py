@@ -73,9 +73,12 @@ def _frames() -> list:
     return frames
 
 
-def _closure_parts(fn, parts, objects) -> bool:
+def _closure_walk(fn, parts, leaf, depth=0) -> bool:
+    """Appends to `parts` the code of `fn` and of the functions its cells hold, and gives each
+    other cell value and default to `leaf` (False from it: no key); False where `fn` is no
+    Python function or nests too deep."""
     code = getattr(fn, "__code__", None)
-    if code is None:
+    if code is None or depth > 16:
         return False
     parts.append(code)
     for cell in getattr(fn, "__closure__", None) or ():
@@ -85,12 +88,19 @@ def _closure_parts(fn, parts, objects) -> bool:
             parts.append("<empty cell>")
             continue
         if isinstance(value, types.FunctionType):
-            if not _closure_parts(value, parts, objects):
+            if not _closure_walk(value, parts, leaf, depth + 1):
                 return False
-        else:
-            objects.append(value)
-    objects.extend(getattr(fn, "__defaults__", None) or ())
-    return True
+        elif not leaf(value):
+            return False
+    return all(leaf(default) for default in getattr(fn, "__defaults__", None) or ())
+
+
+def _closure_parts(fn, parts, objects) -> bool:
+    def leaf(value):
+        objects.append(value)
+        return True
+
+    return _closure_walk(fn, parts, leaf)
 
 
 def _plain_object(value) -> bool:
@@ -227,23 +237,8 @@ counts = {"entries": 0, "entries known": 0, "attempts": 0, "skipped": 0,
 # everything as before.
 
 
-def _cells_described(fn, parts, objects, depth=0) -> bool:
-    code = getattr(fn, "__code__", None)
-    if code is None or depth > 16:
-        return False
-    parts.append(code)
-    for cell in getattr(fn, "__closure__", None) or ():
-        try:
-            value = cell.cell_contents
-        except ValueError:  # (an empty cell)
-            parts.append("<empty cell>")
-            continue
-        if isinstance(value, types.FunctionType):
-            if not _cells_described(value, parts, objects, depth + 1):
-                return False
-        elif not _describe(value, parts, objects):
-            return False
-    return _describe(tuple(getattr(fn, "__defaults__", None) or ()), parts, objects)
+def _cells_described(fn, parts, objects) -> bool:
+    return _closure_walk(fn, parts, lambda value: _describe(value, parts, objects))
 
 
 def kept_key(tag: str, bodies, slots, values):
