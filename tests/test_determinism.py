@@ -31,15 +31,7 @@ sys.path[:0] = [".", "tests", "benchmarks"]
 warnings.filterwarnings("ignore")
 from autoconv import conversion, emit
 
-def targets(module):
-    for name, obj in sorted(vars(module).items()):
-        if isinstance(obj, types.FunctionType) and obj.__module__ == module.__name__:
-            yield name, obj
-        elif isinstance(obj, type) and obj.__module__ == module.__name__:
-            for attr, member in sorted(vars(obj).items()):
-                member = getattr(member, "__func__", member)
-                if isinstance(member, types.FunctionType):
-                    yield f"{name}.{attr}", member
+from conversion_census import _targets as targets
 
 out = {}
 for k, path in enumerate(sys.argv[1:]):

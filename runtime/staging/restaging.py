@@ -137,21 +137,28 @@ def _describe(value, parts, objects, depth=0) -> bool:
     return verdicts._describe(value, parts, objects)
 
 
-def _key(bodies, values):
-    # (a probe's run of a statement may stage it otherwise than the operator's: kept apart)
-    parts, objects = [context.probing(), context.probing_types()], []
-    for fn in bodies:
-        if fn is None:
-            parts.append(None)
-        elif not _closure_parts(fn, parts, objects):
-            return None
-    if not _describe(values, parts, objects):
-        return None
+def _key_of(parts, bodies, values, body_parts):
+    """(parts, objects) describing `bodies` (each by `body_parts`) entered with `values`, after
+    the leading `parts`; None where something cannot be described or hashed."""
+    objects = []
     try:
+        for fn in bodies:
+            if fn is None:
+                parts.append(None)
+            elif not body_parts(fn, parts, objects):
+                return None
+        if not _describe(values, parts, objects):
+            return None
         hash(tuple(parts))
-    except TypeError:
+    except (TypeError, RecursionError):
         return None
     return tuple(parts), tuple(objects)
+
+
+def _key(bodies, values):
+    # (a probe's run of a statement may stage it otherwise than the operator's: kept apart)
+    return _key_of([context.probing(), context.probing_types()], bodies, values,
+                   _closure_parts)
 
 
 def enter(bodies, values):
@@ -247,19 +254,7 @@ def kept_key(tag: str, bodies, slots, values):
     nothing is kept (under dynamo, outside a staged statement)."""
     if _memo() is None or torch.compiler.is_compiling():
         return None
-    parts, objects = [("kept", tag), tuple(slots)], []
-    try:
-        for fn in bodies:
-            if fn is None:
-                parts.append(None)
-            elif not _cells_described(fn, parts, objects):
-                return None
-        if not _describe(values, parts, objects):
-            return None
-        hash(tuple(parts))
-    except (TypeError, RecursionError):
-        return None
-    return tuple(parts), tuple(objects)
+    return _key_of([("kept", tag), tuple(slots)], bodies, values, _cells_described)
 
 
 def known_kept(key):
