@@ -155,8 +155,6 @@ class Function(targets.Wraps):
     def __get__(self, instance, owner=None):
         if instance is None or type(self.python_function) is not types.FunctionType:
             return self  # (Python binds functions only: a module, a builtin stay as they are)
-        # The instance's Functions are kept in its own `__dict__` (methods33 s01): kept by the
-        # class's Function, they held the instance (their `self`) and it was never freed.
         attrs = getattr(instance, "__dict__", None)
         held = attrs.get(_BOUND_FUNCTIONS) if type(attrs) is dict else None
         if held is not None and held.owner == id(instance):
