@@ -23,8 +23,37 @@ def _run_slow(config) -> bool:
     return config.getoption("--run-slow") or os.environ.get("AUTOCONV_SLOW") == "1"
 
 
+# tests/slow_tests.txt: the tests measured too slow for `make test` (docs/testing.md, "Suite
+# time"), each with the mark it gets: `slow_compile` (make test runs its other modes) or `slow`.
+SLOW_TESTS = os.path.join(os.path.dirname(__file__), "slow_tests.txt")
+
+
+def listed_slow_tests(path: str = SLOW_TESTS) -> dict:
+    """{node id: "slow" or "slow_compile"} from `path`: lines `MARK SECONDS NODEID`, `#`
+    comments. Raises ValueError naming the line for a mark that is neither."""
+    listed = {}
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            fields = line.split("#", 1)[0].split(None, 2)
+            if not fields:
+                continue
+            if len(fields) != 3 or fields[0] not in ("slow", "slow_compile"):
+                raise ValueError(f"{path}:{number}: expected 'slow|slow_compile SECONDS NODEID', "
+                                 f"got {line.strip()!r}")
+            listed[fields[2].strip()] = fields[0]
+    return listed
+
+
 @pytest.hookimpl(tryfirst=True)  # (before `-m` deselects by the marks added here)
 def pytest_collection_modifyitems(config, items):
+    # First the measured list, so that a listed test is no compile representative of its kind
+    # (compile_sample.select passes over a test marked slow_compile: the next one of its kind
+    # compiles in make test instead).
+    listed = listed_slow_tests()
+    for item in items:
+        mark = listed.get(item.nodeid)
+        if mark is not None:
+            item.add_marker(getattr(pytest.mark, mark))
     # The compile sample of the construct families (tests/compile_sample.py): the compiling
     # tests that repeat a kind their file already compiles are slow_compile.
     for item, kind, first in compile_sample.select(items):
