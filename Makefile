@@ -34,7 +34,8 @@ test: $(STAMP)
 # (an AOTInductor build: minutes; the fuzz sample under torch.compile) and, whole, the tests
 # marked slow_compile (the compiling tests of tests/reference/ and the fuzz regressions whose
 # kind another test of their file compiles in make test: tests/compile_sample.py, and the
-# table cases their files mark). make test and make test-slow together run all.
+# table cases their files mark), and the tests tests/slow_tests.txt lists as measured too slow for
+# make test. make test and make test-slow together run all.
 test-slow: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -x -p no:cacheprovider -n auto -m "slow or slow_compile" \
 		--run-slow tests
