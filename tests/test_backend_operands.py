@@ -109,3 +109,101 @@ def test_a_number_operand_keeps_its_gradient():
         (got_grad,) = torch.autograd.grad(got.sum(), leaf)
         (want_grad,) = torch.autograd.grad(want.sum(), leaf)
         _same_bits(got_grad, want_grad)
+
+
+def nms_mask(boxes, scores):
+    """benchmarks/loops.py's suppression mask: a `for` unrolled into one staged `if` a box."""
+    order = scores.argsort(descending=True)
+    boxes = boxes[order]
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = (x2 - x1) * (y2 - y1)
+    width = (torch.minimum(x2[:, None], x2[None, :]) -
+             torch.maximum(x1[:, None], x1[None, :])).clamp(min=0)
+    height = (torch.minimum(y2[:, None], y2[None, :]) -
+              torch.maximum(y1[:, None], y1[None, :])).clamp(min=0)
+    inter = width * height
+    iou = inter / (area[:, None] + area[None, :] - inter)
+    n = boxes.shape[0]
+    index = torch.arange(n, device=boxes.device)
+    keep = torch.ones(n, dtype=torch.bool, device=boxes.device)
+    for i in range(n):
+        if keep[i]:
+            keep = keep & ((iou[i] <= 0.5) | (index <= i))
+    return order, keep
+
+
+def _boxes(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    corner = torch.rand(n, 2, generator=g) * 40
+    size = torch.rand(n, 2, generator=g) * 30 + 5
+    return torch.cat([corner, corner + size], 1), torch.rand(n, generator=g)
+
+
+def test_a_branch_per_box_runs_the_ops_eager_runs_and_no_more():
+    """speed34: each unrolled `if keep[i]:` of nms_mask is `keep[i]`, its truth value, and in
+    the branch `iou[i]`, a `le` at a 0-d operand made once, and an `or` and an `and` into the
+    fresh mask; the branches' in-place choice is made once per call, their result is no tuple
+    and the unread `arange` is gone. Values bit for bit as eager's, grad on and off."""
+    inputs = [_boxes(8, seed) for seed in range(4)]
+    function = autoconv.autoconv(nms_mask)
+    function(*inputs[0])
+    runner = function.concrete_functions[0]._runner
+    source = runner.__autoconv_source__
+    assert source.count("is_grad_enabled()") == 1, source
+    assert not re.search(r"\ble\(\w+, 0\.5\)", source), source
+    operands = set(re.findall(r"\ble\(\w+, (scalar_\d+)\)", source))
+    assert len(operands) == 1, source  # one tensor for the eight branches' 0.5
+    operand = runner.__globals__[operands.pop()]
+    assert operand.dim() == 0 and operand.dtype == torch.float32 and operand.item() == 0.5
+    assert not re.search(r"\bselect\(\w+, 0, ", source), source  # `x[i]`
+    assert len(re.findall(r"= (\w+)\[\d\]\n", source)) >= 16, source
+    assert "_cond = (" not in source and "arange(" not in source, source
+    assert len(re.findall(r"bitwise_and_or_in_place\(v\d+_bitwise_or, ", source)) == 8, source
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            for boxes, scores in inputs:
+                got, want = function(boxes, scores), nms_mask(boxes, scores)
+                for g, w in zip(got, want):
+                    assert g.dtype == w.dtype and torch.equal(g, w)
+
+
+class _Decoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.embed = torch.nn.Embedding(16, 8)
+        self.cell = torch.nn.GRUCell(8, 8)
+        self.out = torch.nn.Linear(8, 16)
+
+    def forward(self, h):
+        token = torch.tensor(1)
+        tokens = []
+        steps = 0
+        while token != 0 and steps < 12:
+            h = self.cell(self.embed(token), h)
+            token = self.out(h).argmax(-1)
+            tokens.append(token)
+            steps += 1
+        return torch.stack(tokens), h
+
+
+def test_a_loop_test_with_a_staged_and_makes_no_tuple():
+    """A loop test's staged `and` sets its result's local in each branch (no tuple a trip);
+    the state's `unsqueeze(h, 0)` is `h[None]`."""
+    decoder = _Decoder().eval()
+    function = autoconv.autoconv(decoder)
+    hs = [torch.randn(8, generator=torch.Generator().manual_seed(s)) for s in range(6)]
+    function(hs[0])
+    source = function.concrete_functions[0]._runner.__autoconv_source__
+    loop = source[source.index("while True:"):]
+    assert "_cond = (" not in loop and "_cond[" not in loop, source
+    assert re.search(r"= v\d+_while_loop_\d+\[None\]\n", loop), source
+    lengths = set()
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            for h in hs:
+                got, want = function(h), decoder(h)
+                lengths.add(len(want[0]))
+                for g, w in zip(got, want):
+                    assert g.dtype == w.dtype and torch.equal(g, w)
+    assert len(lengths) > 1  # inputs taking other paths than the traced one
