@@ -11,8 +11,8 @@ import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 
 import autoconv
-from autoconv.backends import build, compile_python
-from autoconv.python_backend import _SCALAR_OPERAND_OPS, _scalar_operand, lower
+from autoconv.backends import build
+from autoconv.python_backend import _SCALAR_OPERAND_OPS, _as_subscript, _scalar_operand
 
 aten = torch.ops.aten
 
@@ -207,3 +207,42 @@ def test_a_loop_test_with_a_staged_and_makes_no_tuple():
                 for g, w in zip(got, want):
                     assert g.dtype == w.dtype and torch.equal(g, w)
     assert len(lengths) > 1  # inputs taking other paths than the traced one
+
+
+def test_subscripts_are_the_ops_they_stand_for():
+    """`x[i]`, `x[None]` and `x[index]` (speed34) give what `select(x, 0, i)`,
+    `unsqueeze(x, 0)` and `index(x, [index])` give: values, shape, strides, view or copy,
+    gradient; a 0-d index keeps the op (a subscript takes it as a select, a view)."""
+    def views(x, i):
+        return (x.select(0, 2), x.select(0, -1), x.unsqueeze(0), x[i] * 2, x[x[:, 0] > 0],
+                x[i.int()])
+
+    x = torch.randn(5, 3, dtype=torch.float64).t().contiguous().t()  # (strides (1, 5))
+    i = torch.tensor([[4, 0], [-1, 2]])
+    graph_module = make_fx(views)(x, i)
+    source = build("python", graph_module, (x, i)).__autoconv_source__
+    assert re.search(r"\[2\]\n", source) and re.search(r"\[-1\]\n", source), source
+    assert "[None]" in source and "index(" not in source, source
+    assert not re.search(r"select\(\w+, 0, ", source), source
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            leaf = x.clone().requires_grad_(grad)
+            got = build("python", graph_module, (x, i))(leaf, i)
+            want = views(leaf, i)
+            for g, w in zip(got, want):
+                assert g.shape == w.shape and g.stride() == w.stride() and torch.equal(g, w)
+                assert (g._base is None) == (w._base is None)
+            if grad:
+                got_grads = torch.autograd.grad(sum(g.sum() for g in got), leaf)
+                want_grads = torch.autograd.grad(sum(w.sum() for w in want), leaf)
+                assert torch.equal(got_grads[0], want_grads[0])
+    graph = torch.fx.Graph()
+    source_node, index_node = graph.placeholder("x"), graph.placeholder("k")
+    source_node.meta["val"], index_node.meta["val"] = x, torch.tensor(1)
+    assert _as_subscript(graph.call_function(aten.index.Tensor, (source_node, [index_node]))) \
+        is None
+    with pytest.raises(IndexError) as error:
+        torch.ops.aten.index.Tensor(x, [torch.tensor([7])])
+    out_of_range = make_fx(lambda x, k: x[k] * 1)(x, torch.tensor([1]))
+    with pytest.raises(type(error.value), match=re.escape(str(error.value))):
+        build("python", out_of_range, (x, torch.tensor([1])))(x, torch.tensor([7]))
