@@ -178,6 +178,80 @@ def _binding_keeps_default(op: torch._ops.OpOverload, name: str) -> bool:
     return len(defaults) == 1
 
 
+# NOTE [Python numbers as 0-d operands]: `le(row, 0.5)` cost 2.9 µs a call where `le(row, t)`,
+# `t` a 0-d float32 tensor holding 0.5, costs 1.1 (CPU, 32 elements; speed34): for a number
+# the C binding makes a "wrapped number" tensor (int64, float64 or bool) on every call, and
+# TensorIterator casts it to the op's common dtype (`.to()`, an allocation) before the kernel
+# runs. The `.Scalar` overloads of these ops are their `.Tensor` overloads at
+# `wrapped_scalar_tensor(other)`, so the backend makes that cast once, when it is built: the
+# operand is `scalar_tensor(other, wrapped dtype).to(common dtype)`, the very tensor the kernel
+# read. What a wrapped number changes besides is type promotion (it ranks below a 0-d tensor)
+# and, for reduced-precision and complex dtypes, kernels that read the number before the cast
+# (`original_scalar_value`, in the op-math type): hence only where the common dtype is the
+# tensor operand's own and is neither of those. CPU only: a CUDA kernel may take a CPU scalar
+# another way than a tensor of its device (the divisor's reciprocal), and this one stays a
+# CPU tensor as the wrapped number was, which is not measured there.
+_SCALAR_OPERAND_OPS = frozenset(
+    getattr(torch.ops.aten, name) for name in (
+        "add", "sub", "mul", "div", "eq", "ne", "lt", "le", "gt", "ge",
+        "bitwise_and", "bitwise_or", "bitwise_xor"))
+_SCALAR_OPERAND_DTYPES = frozenset((
+    torch.float32, torch.float64, torch.int8, torch.int16, torch.int32, torch.int64,
+    torch.uint8, torch.bool))
+
+
+def _scalar_operand(node: Node) -> torch.Tensor | None:
+    """For `op(tensor, number)` (NOTE [Python numbers as 0-d operands]): the 0-d tensor that
+    the op's kernel reads for the number; None where it is not known to be the same."""
+    op = node.target
+    if (op.overloadpacket not in _SCALAR_OPERAND_OPS or len(node.args) < 2
+            or type(node.args[1]) not in (int, float, bool)
+            or op._overloadname not in ("Tensor", "Scalar", "Tensor_mode", "Scalar_mode")):
+        return None
+    tensor, number = node.args[:2]
+    val = tensor.meta.get("val") if isinstance(tensor, Node) else None
+    if not (isinstance(val, torch.Tensor) and val.device.type == "cpu"
+            and val.dtype in _SCALAR_OPERAND_DTYPES
+            # (true division promotes integers to a float type the cast did not aim at)
+            and (op.overloadpacket is not torch.ops.aten.div or val.dtype.is_floating_point)
+            and torch.result_type(torch.empty(0, dtype=val.dtype), number) == val.dtype):
+        return None
+    wrapped = torch.bool if type(number) is bool else \
+        torch.int64 if type(number) is int else torch.float64
+    try:
+        return torch.scalar_tensor(number, dtype=wrapped).to(val.dtype)
+    except RuntimeError:  # (an int outside int64's range: left to the binding's own error)
+        return None
+
+
+def _as_subscript(node: Node) -> str | Node | None:
+    """What `x[...]` holds (source text, or the index's node) to compute what `node`
+    computes, where the subscript's C path is quicker than the binding's argument parser:
+    `select(x, 0, i)` at a literal int is `x[i]` (`applySelect`: 0.75 against 1.0 µs a
+    call), `unsqueeze(x, 0)` is `x[None]` (0.6 against 0.8 µs): the same view, sizes,
+    strides and offset, with the same autograd; `index(x, [i])` at one integer or bool index
+    of one or more dimensions is `x[i]` (the same `aten::index`, 2.4 against 3.4 µs: `index`
+    has no binding but the overload's); a 0-d index, which a subscript takes as a `select`
+    (a view), keeps the op."""
+    if not (len(node.args) >= 2 and not node.kwargs and isinstance(node.args[0], Node)
+            and isinstance(node.args[0].meta.get("val"), torch.Tensor)):
+        return None
+    if (node.target is torch.ops.aten.select.int and len(node.args) == 3
+            and type(node.args[1]) is int and node.args[1] == 0 and type(node.args[2]) is int):
+        return repr(node.args[2])
+    if (node.target is torch.ops.aten.unsqueeze.default and len(node.args) == 2
+            and type(node.args[1]) is int and node.args[1] == 0):
+        return "None"
+    if node.target is torch.ops.aten.index.Tensor and len(node.args) == 2 \
+            and isinstance(node.args[1], (list, tuple)) and len(node.args[1]) == 1:
+        (index,) = node.args[1]
+        val = index.meta.get("val") if isinstance(index, Node) else None
+        if (isinstance(val, torch.Tensor) and val.dim() >= 1
+                and val.dtype in (torch.int64, torch.int32, torch.bool)):
+            return index
+    return None
+
+
 class _Emitter:
     """Writes the Python source of one graph; constants and callees go into `namespace`.
 
@@ -196,12 +270,20 @@ class _Emitter:
         self.carried = carried  # a while_loop body: how many leading placeholders the loop owns
         self.indent = indent
         self.names: dict[Node, str] = {}
+        self.bound: set[Node] = set()  # items of a cond's result its branches set (`cond`)
         if parent is None:
             self.lines: list[str] = []
             self.callees: dict[int, str] = {}  # id(callable) -> its name in `namespace`
             self.counter = itertools.count()  # numbers the function's locals
+            self.scalars: dict = {}  # (dtype, repr) -> a 0-d operand's name (`_scalar_operand`)
+            # the in-place choices of inlined branches, made once at the function's start
+            # (`emit`; None where the function changes grad mode), and their locals
+            self.branch_choices: list[str] | None = None
+            self.branch_locals: dict = {}
         else:  # an inlined subgraph: the same function's lines, callees and local names
             self.lines, self.callees, self.counter = parent.lines, parent.callees, parent.counter
+            self.scalars = parent.scalars
+            self.branch_choices, self.branch_locals = parent.branch_choices, parent.branch_locals
 
     def local(self, hint: str) -> str:
         return f"v{next(self.counter)}_{hint}"[:40]
@@ -255,7 +337,18 @@ class _Emitter:
         node_args, node_kwargs = node.args, node.kwargs
         if self.fast_ops and isinstance(node.target, torch._ops.OpOverload):
             node_args, node_kwargs = _with_defaults(node.target, node_args, node_kwargs)
+            subscript = _as_subscript(node) if callee is None else None
+            if subscript is not None:
+                inside = subscript if isinstance(subscript, str) else self.arg(subscript)
+                return f"{self.arg(node_args[0])}[{inside}]"
         args = [self.arg(a) for a in node_args]
+        if self.fast_ops and isinstance(node.target, torch._ops.OpOverload):
+            operand = _scalar_operand(node)
+            if operand is not None:
+                key = (operand.dtype, repr(node_args[1]))
+                if key not in self.scalars:
+                    self.scalars[key] = self.constant(operand, "scalar")
+                args[1] = self.scalars[key]
         args += [f"{k}={self.arg(v)}" for k, v in node_kwargs.items()]
         inline = _INLINE_OPERATORS.get(node.target)
         if inline is not None and not node.kwargs:
@@ -281,11 +374,20 @@ class _Emitter:
         chosen = {}
         if not candidates:
             return chosen
-        number = next(self.counter)
-        grad = f"grad{number}" if number else "grad"
         indent = self.indent if lines is self.lines else ""
-        lines.append(f"{indent}{grad} = {self.callee(torch.is_grad_enabled)}()")
-        locals_ = {}
+        if lines is self.branch_choices:  # one grad local and one local per op, shared
+            locals_ = self.branch_locals
+            grad = locals_.get("grad")
+            if grad is None:
+                number = next(self.counter)
+                grad = locals_["grad"] = f"grad{number}" if number else "grad"
+                lines.append(f"{grad} = {self.callee(torch.is_grad_enabled)}()")
+            number = grad[4:]
+        else:
+            number = next(self.counter)
+            grad = f"grad{number}" if number else "grad"
+            lines.append(f"{indent}{grad} = {self.callee(torch.is_grad_enabled)}()")
+            locals_ = {}
         for node, in_place in candidates.items():
             overload = _binding_refuses(node)
             local = locals_.get((node.target, overload))
@@ -293,7 +395,7 @@ class _Emitter:
                 functional = self.callee(node.target, overload)
                 inplace = self.callee(in_place, overload)
                 local = locals_[node.target, overload] = \
-                    f"{functional}_or_in_place{number if number else ''}"
+                    f"{functional}_or_in_place{number or ''}"
                 lines.append(f"{indent}{local} = {functional} if {grad} else {inplace}")
             chosen[node] = local
         return chosen
@@ -305,12 +407,20 @@ class _Emitter:
 
     def emit(self, graph: torch.fx.Graph, function_name: str) -> str:
         """The source of a function `function_name` that runs `graph`."""
-        self.in_place = self.choose_in_place(graph, self.lines)
+        # A staged `if`'s branches choose their in-place ops where the function starts, with
+        # the function's own, not each time one runs (nms_mask: 32 branches, each asking for
+        # grad mode), where grad mode is the same throughout the function.
+        if not _changes_grad_mode(self.owner):
+            self.branch_choices = []
+        self.in_place = self.choose_in_place(
+            graph, self.lines if self.branch_choices is None else self.branch_choices)
         params = [self.names.setdefault(n, self.local(n.name))
                   for n in graph.nodes if n.op == "placeholder"]
         result = self.body(graph)
         if result is not _NO_OUTPUT:
             self.lines.append(f"{self.indent}return {self.arg(result)}")
+        if self.branch_choices:
+            self.lines[:0] = [self.indent + line for line in self.branch_choices]
         header = f"def {function_name}({', '.join(params)}):"
         return "\n".join([header, *(self.lines or ["    return None"])])
 
@@ -350,6 +460,9 @@ class _Emitter:
                 continue
             if node.op == "output":
                 return node.args[0]
+            if node in self.bound:
+                self.free(freed.get(node, ()), body)
+                continue
             name = self.names[node] = self.local(node.name)
             if node.op == "get_attr":
                 value = getattr(self.owner, node.target)
@@ -397,19 +510,31 @@ class _Emitter:
 
     def cond(self, node: Node, name: str) -> None:
         """A staged `if`: the branches' lines under a Python `if` on the predicate; `name`
-        is set to the tuple of the taken branch's results."""
+        is set to the tuple of the taken branch's results, or, where the graph reads only
+        items of it, each item's local to its result (no tuple made and taken apart)."""
         pred, true_fn, false_fn, operands = node.args
         inputs = [self.arg(o) for o in operands]
         indent = self.indent
         dead = _dead_after(node)
+        items = _items_read(node)
+        if items is not None:
+            self.names[node] = ""  # (no local: nothing to `del`)
+            for item in items.values():
+                self.names[item] = self.local(item.name)
+            self.bound.update(items.values())
         for keyword, branch in ((f"if {self.arg(pred)}:", true_fn), ("else:", false_fn)):
             self.lines.append(f"{indent}{keyword}")
             module = getattr(self.owner, branch.target)
             child, output = self.inline(module, inputs, indent + "    ",
+                                        prologue=self.branch_choices,
                                         left_out=_passed_through(module, dead))
             if node.users:
                 outputs = output if isinstance(output, (tuple, list)) else (output,)
-                self.lines.append(f"{indent}    {name} = {child.arg(tuple(outputs))}")
+                if items is None:
+                    self.lines.append(f"{indent}    {name} = {child.arg(tuple(outputs))}")
+                else:
+                    self.lines.extend(f"{indent}    {self.names[item]} = {child.arg(outputs[k])}"
+                                      for k, item in items.items())
             child.release(output)
             if self.lines[-1] == f"{indent}{keyword}":
                 self.lines.append(f"{indent}    pass")
@@ -500,6 +625,18 @@ class _Emitter:
 
 
 _NO_OUTPUT = object()
+
+
+def _items_read(cond: Node) -> dict[int, Node] | None:
+    """position -> the node reading it, where `cond`'s result is read only by one
+    `getitem` per position; else None."""
+    items = {}
+    for user in cond.users:
+        if (user.op != "call_function" or user.target is not operator.getitem
+                or type(user.args[1]) is not int or user.args[1] in items or user.kwargs):
+            return None
+        items[user.args[1]] = user
+    return items or None
 
 
 def _dead_after(cond: Node) -> set[int]:
@@ -617,8 +754,9 @@ def _in_place_candidates(graph: torch.fx.Graph) -> dict[Node, torch._ops.OpOverl
     in-place overload.
 
     The input must be a tensor this graph allocated, read by nothing but this op (so not an
-    output either), of the result's dtype and strides, with no two elements sharing memory; the
-    op's other arguments must not be tensors (so the result has the input's shape). Nothing
+    output either), of the result's dtype, shape and strides, with no two elements sharing
+    memory. The op's other arguments may be tensors (`keep & (iou[i] <= 0.5)`, speed34): none
+    is the input, and none can be a view of it, which would be a second reader. Nothing
     else can then observe the write, except autograd, which is why the caller uses it only with
     grad off.
     """
@@ -633,7 +771,7 @@ def _in_place_candidates(graph: torch.fx.Graph) -> dict[Node, torch._ops.OpOverl
         source, *rest = node.args
         if (in_place is None or not isinstance(source, Node) or len(source.users) != 1
                 or not _owns_memory(source)
-                or not all(map(_is_scalar, pytree.tree_leaves((rest, node.kwargs))))):
+                or source in pytree.tree_leaves((rest, node.kwargs))):
             continue
         value, before = node.meta.get("val"), source.meta.get("val")
         if (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
@@ -756,14 +894,6 @@ def _is_clone(node: Node | None) -> bool:
             and not node.kwargs.get("memory_format"))
 
 
-def _is_scalar(arg) -> bool:
-    """A non-tensor argument: a Python value or a graph value known to be a number."""
-    if isinstance(arg, Node):
-        return isinstance(arg.meta.get("val"), (int, float, bool, torch.SymInt, torch.SymFloat,
-                                                torch.SymBool))
-    return not isinstance(arg, torch.Tensor)
-
-
 def _owns_memory(node: Node) -> bool:
     """A tensor a (non-view) op of this graph allocated, the only reference to its memory.
 
@@ -846,10 +976,55 @@ def lower(graph_module: GraphModule) -> GraphModule:
             graph_passes.eliminate_dead_code(module, graph_passes.has_effects)
             module.recompile()
     # (after the rewrites, which may turn the ops reading a constant into new-tensor ones)
-    for module in graph_passes.fold_into_branches(lowered) | counters_as_ints(lowered):
+    for module in (graph_passes.fold_into_branches(lowered) | counters_as_ints(lowered)
+                   | drop_unread_operands(lowered)):
         graph_passes.eliminate_dead_code(module, graph_passes.has_effects)
         module.recompile()
     return lowered
+
+
+def drop_unread_operands(root: GraphModule) -> set[GraphModule]:
+    """Leave out a cond's operands that neither branch reads; returns the modules changed.
+
+    After `fold_into_branches`, nms_mask's 32 branches no longer read `index` (their `index
+    <= i` is a constant), yet each cond still passed it, which kept `arange(n)` alive: an op
+    per call whose result nothing read. Only branches that this one cond runs are changed.
+    """
+    runs: dict[int, int] = {}
+    for module in root.modules():
+        if isinstance(module, GraphModule):
+            for node in module.graph.nodes:
+                if node.op == "call_function" and node.target in (_COND, _WHILE_LOOP):
+                    for holder in node.args[:2] if node.target is _WHILE_LOOP \
+                            else node.args[1:3]:
+                        key = id(getattr(module, holder.target))
+                        runs[key] = runs.get(key, 0) + 1
+    changed = set()
+    for module in list(root.modules()):
+        if not isinstance(module, GraphModule):
+            continue
+        for node in module.graph.nodes:
+            if node.op != "call_function" or node.target is not _COND or node.kwargs:
+                continue
+            pred, true_fn, false_fn, operands = node.args
+            branches = [getattr(module, b.target) for b in (true_fn, false_fn)]
+            if true_fn is false_fn or any(runs.get(id(b)) != 1 for b in branches):
+                continue
+            places = [[n for n in b.graph.nodes if n.op == "placeholder"] for b in branches]
+            if any(len(p) != len(operands) for p in places):
+                continue
+            unread = [k for k in range(len(operands))
+                      if not places[0][k].users and not places[1][k].users]
+            if not unread:
+                continue
+            for branch, branch_places in zip(branches, places):
+                for k in unread:
+                    branch.graph.erase_node(branch_places[k])
+                branch.recompile()
+            node.args = (pred, true_fn, false_fn,
+                         type(operands)(o for k, o in enumerate(operands) if k not in unread))
+            changed.add(module)
+    return changed
 
 
 def _loop_tests(graph: torch.fx.Graph) -> list[str]:
@@ -917,9 +1092,43 @@ def _embedding_row(weight: torch.Tensor, index: torch.Tensor, *rest) -> torch.Te
     return torch.unsqueeze(torch.embedding(weight, index, *rest), 0)
 
 
+# Ops whose result is the same, bit for bit, with their two tensor operands swapped, on the
+# dtypes `commute_into_fresh` takes (integers and bools: no rounding, no NaN payload).
+_COMMUTATIVE = frozenset((torch.ops.aten.bitwise_and.Tensor, torch.ops.aten.bitwise_or.Tensor,
+                          torch.ops.aten.bitwise_xor.Tensor, torch.ops.aten.logical_and.default,
+                          torch.ops.aten.logical_or.default, torch.ops.aten.logical_xor.default,
+                          torch.ops.aten.eq.Tensor, torch.ops.aten.ne.Tensor))
+
+
+def commute_into_fresh(module: GraphModule) -> None:
+    """`bitwise_and(x, fresh)`, where `x` is not the graph's to write and `fresh` is, becomes
+    `bitwise_and(fresh, x)`, so that `_in_place_candidates` may write the result into `fresh`.
+
+    nms_mask's `keep = keep & ((iou[i] <= 0.5) | (index <= i))` reads `keep`, a branch's
+    operand, first: the `and` made a new mask in each of the 32 branches where it can write
+    into the `or`'s (0.9 against 1.2 µs, speed34). Only for integer and bool operands of one
+    dtype, shape and strides, so the swap changes no value, no type and no layout.
+    """
+    for node in module.graph.nodes:
+        if (node.op != "call_function" or node.target not in _COMMUTATIVE
+                or len(node.args) != 2 or node.kwargs):
+            continue
+        first, second = node.args
+        if not (isinstance(first, Node) and isinstance(second, Node) and first is not second
+                and not (len(first.users) == 1 and _owns_memory(first))
+                and len(second.users) == 1 and _owns_memory(second)):
+            continue
+        a, b = first.meta.get("val"), second.meta.get("val")
+        if (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
+                and a.dtype == b.dtype and not a.dtype.is_floating_point
+                and not a.dtype.is_complex and same_known_shape(a, b) and same_strides(a, b)):
+            node.args = (second, first)
+
+
 # In the order they ran before the split; each ordering kept (see each pass's docstring).
 _LOWERING = (graph_passes.fuse_linear, lambda module: rnn_cells.fuse_gru_cells(module.graph),
              graph_passes.in_place_to_functional, graph_passes.drop_clones, embedding_rows,
+             commute_into_fresh,
              # (on the loops' writes as `drop_clones` left them; before `counters_as_ints`,
              # which reads them then)
              grown_lists.grow_in_loops)
