@@ -802,7 +802,11 @@ def _given_back(graph) -> list:
 def _leaf_names(statement, flat, count: int) -> list:
     names = []
     for name, value in zip(statement.output_names(), flat):
-        names += [name] * len(pytree.tree_leaves(value))
+        count = len(pytree.tree_leaves(value))
+        # (an object's fields by their paths, `s.state['dt']`, not all as `s`)
+        paths = getattr(name, "leaves", ())
+        names += ([f"{name}{path}" for path in paths] if len(paths) == count
+                  else [name] * count)
     return names if len(names) >= count else names + ["a value"] * (count - len(names))
 
 
@@ -814,9 +818,10 @@ def _mixed(statement, name: str, on_true: bool) -> StagingError:
         "inference_mode(), a @torch.no_grad() function) or detaches it; torch.cond's outputs "
         "require grad on every path or on none, so the graph would give it requires_grad=True "
         "and a zero gradient where Python's value has no grad",
-        f"Give '{name}' grad on every path or on none: detach it on every path (`{name} = "
-        f"{name}.detach()` after the `if`), or put the `torch.no_grad()` around the whole "
-        "`if` statement, or keep only values that do not leave the branch under it")
+        f"Give '{name}' grad on every path or on none: detach it on every path ("
+        + (f"`{name} = {name}.detach()`" if name.isidentifier() else "`.detach()`")
+        + " after the `if`), or put the `torch.no_grad()` around the whole `if` statement, "
+        "or keep only values that do not leave the branch under it")
 
 
 def _passed_under_no_grad(statement, name: str) -> StagingError:

@@ -182,3 +182,21 @@ def test_a_carried_fields_grad_refusal_names_the_field():
     assert "'solver.state['dt']' may require grad before the loop" in message, message
     assert "under torch.export" in message
     assert "solver = solver.detach()" not in caught.value.fix
+
+
+def halved_under_no_grad_on_one_path(y, c):
+    solver = _Solver({"t": y * 2, "dt": y.sum()})
+    if c > 0:
+        with torch.no_grad():
+            solver.state = {"t": solver.state["t"], "dt": solver.state["dt"] / 2}
+    return solver.state["t"] + solver.state["dt"]
+
+
+def test_a_branchs_grad_refusal_names_the_field():
+    # (at the top level the `if` is specialised, with the refusal as the guard's reason)
+    module = exported(halved_under_no_grad_on_one_path, (T([1.0, 2.0]), T(1.0)))
+    assert_close(module(T([3.0, 2.0]), T(2.0)), halved_under_no_grad_on_one_path(
+        T([3.0, 2.0]), T(2.0)))
+    with pytest.raises(RuntimeError, match=r"'solver.state\['dt'\]' may require grad after "
+                                           r"the false branch"):
+        module(T([1.0, 2.0]), T(-1.0))
