@@ -802,11 +802,11 @@ def _given_back(graph) -> list:
 def _leaf_names(statement, flat, count: int) -> list:
     names = []
     for name, value in zip(statement.output_names(), flat):
-        count = len(pytree.tree_leaves(value))
+        leaves = len(pytree.tree_leaves(value))
         # (an object's fields by their paths, `s.state['dt']`, not all as `s`)
         paths = getattr(name, "leaves", ())
-        names += ([f"{name}{path}" for path in paths] if len(paths) == count
-                  else [name] * count)
+        names += ([f"{name}{path}" for path in paths] if len(paths) == leaves
+                  else [name] * leaves)
     return names if len(names) >= count else names + ["a value"] * (count - len(names))
 
 
