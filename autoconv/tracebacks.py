@@ -354,8 +354,8 @@ def _called_by_library(error: GuardOnDataDependentSymNode) -> BaseException | No
             f"`{source}` asks Python for the value of a traced tensor in "
             f"{asked.tb_frame.f_code.co_qualname}, which runs unconverted: it runs in the "
             f"forward of {function}, a custom torch.autograd.Function, which torch calls for "
-            f"`{function}.apply` (kept as one call, for its backward), so its conditions and "
-            "conversions of tensors to Python numbers are not staged",
+            f"`{function}.apply` (autoconv leaves that call to torch, for its backward), so its "
+            "conditions and conversions of tensors to Python numbers are not staged",
             f"Run `{function}.apply` outside the autoconv function (eagerly), or, where its "
             "backward is not needed, call the code its forward runs directly, which autoconv "
             "converts")
