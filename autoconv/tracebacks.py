@@ -343,6 +343,22 @@ def _called_by_library(error: GuardOnDataDependentSymNode) -> BaseException | No
     code, module = caller.tb_frame.f_code, caller.tb_frame.f_globals["__name__"]
     filename, line = asked.tb_frame.f_code.co_filename, asked.tb_lineno
     source = linecache.getline(filename, line).strip()
+    if module == "torch.autograd.function" and code.co_name == "apply":
+        forward = next((f for f in frames[frames.index(caller) + 1:]
+                        if f.tb_frame.f_code.co_name == "forward"), asked)
+        function = forward.tb_frame.f_code.co_qualname.rpartition(".")[0] or "a Function"
+        # (torch calls the forward of `Fn.apply`, which autoconv keeps as one call for its
+        # backward: NOTE [custom autograd Functions] in runtime/staging/autograd_functions.py)
+        return _at_user_line(
+            error, filename, line,
+            f"`{source}` asks Python for the value of a traced tensor in "
+            f"{asked.tb_frame.f_code.co_qualname}, which runs unconverted: it runs in the "
+            f"forward of {function}, a custom torch.autograd.Function, which torch calls for "
+            f"`{function}.apply` (autoconv leaves that call to torch, for its backward), so its "
+            "conditions and conversions of tensors to Python numbers are not staged",
+            f"Run `{function}.apply` outside the autoconv function (eagerly), or, where its "
+            "backward is not needed, call the code its forward runs directly, which autoconv "
+            "converts")
     return _at_user_line(
         error, filename, line,
         f"`{source}` asks Python for the value of a traced tensor in "

@@ -21,7 +21,9 @@ a pure function.
 
 Under torch.compile the call is left to dynamo, which traces `Fn.apply` with its backward;
 under torch.export it is left to torch, which keeps the forward's ops, as it does for the same
-code without autoconv (an exported program is for inference).
+code without autoconv (an exported program is for inference), with `.data` read as a traced
+`detach()` (`_DataAsDetach`) and its results marked for the grad-mode checks of a staged `if`
+(NOTE [custom autograd Functions in branches] in branch_grads.py).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError, user_location
-from . import grad_mode
+from . import branch_grads, grad_mode
 
 __all__ = ["apply", "FUNCTION_APPLY", "is_function_class"]
 
@@ -41,16 +43,23 @@ _library.define("function_apply(Tensor[] tensors, int key) -> Tensor[]")
 FUNCTION_APPLY = torch.ops.autoconv.function_apply.default
 
 
+# Where a call's leaves hold a tensor. Not None: `None` is an argument too (torchdiffeq's
+# `OdeintAdjointMethod.apply(shapes, func, y0, t, ..., event_fn, ...)` with `event_fn=None`, a
+# forward's `return y, None`), which was taken for a tensor's place: StopIteration, or results
+# given in the wrong places.
+TENSOR = object()
+
+
 class _Call:
     """One call site's Function and the structure of its arguments and results."""
 
     def __init__(self, function, spec, constants, location):
         self.function = function
         self.spec = spec  # of (args, kwargs)
-        self.constants = constants  # the leaves, None where a tensor goes
+        self.constants = constants  # the leaves, TENSOR where a tensor goes
         self.location = location
         self.out_spec = None  # of the forward's results, known once the fake kernel ran
-        self.out_constants = None  # the non-tensor results, None where a tensor goes
+        self.out_constants = None  # the non-tensor results, TENSOR where a tensor goes
 
 
 _calls: list[_Call] = []
@@ -71,11 +80,22 @@ def is_function_class(value) -> bool:
 def apply(function, args, kwargs):
     """`function.apply(*args, **kwargs)`; while autoconv traces, one `function_apply` node
     whose replay calls `function.apply` (NOTE [custom autograd Functions])."""
-    if torch.compiler.is_dynamo_compiling() or not grad_mode.recording():
+    if torch.compiler.is_dynamo_compiling():
         return function.apply(*args, **kwargs)
+    if not grad_mode.recording():
+        from torch.fx.experimental import proxy_tensor
+
+        if proxy_tensor.get_proxy_mode() is None:
+            return function.apply(*args, **kwargs)
+        with _DataAsDetach():
+            results = function.apply(*args, **kwargs)
+        if torch.is_grad_enabled():
+            # (under torch.export: NOTE [custom autograd Functions in branches])
+            branch_grads.mark_function_results(results, (args, kwargs))
+        return results
     leaves, spec = pytree.tree_flatten((args, kwargs))
     tensors = [leaf for leaf in leaves if isinstance(leaf, torch.Tensor)]
-    constants = [None if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
+    constants = [TENSOR if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
     location = user_location()
     if any(isinstance(c, (torch.SymInt, torch.SymFloat, torch.SymBool)) for c in constants):
         raise StagingError.at(
@@ -91,13 +111,33 @@ def apply(function, args, kwargs):
     results = FUNCTION_APPLY(tensors, key)
     call = _calls[key]
     results = iter(results)
-    out = [next(results) if c is None else c for c in call.out_constants]
+    out = [next(results) if c is TENSOR else c for c in call.out_constants]
     return pytree.tree_unflatten(out, call.out_spec)
+
+
+class _DataAsDetach(torch.overrides.TorchFunctionMode):
+    """`x.data` read as `x.detach()`, for a Function's forward traced by torch (NOTE [custom
+    autograd Functions]): a write through `.data` (torchdiffeq's `_UncheckedAssign.forward`,
+    `scratch.data[index] = value`, which hides the write from autograd's version counter) goes
+    to a tensor make_fx never sees, and torch.export refused the program ("We found a fake
+    tensor in the exported program constant's list"), without autoconv too. `detach()` is the
+    same memory, traced: the write is recorded. The two differ only in the version counter,
+    which a traced program does not keep."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        # (a getter's method-wrapper is made anew on each read: compared, not identical)
+        if func == _DATA_GET and len(args) == 1 and isinstance(args[0], torch.Tensor):
+            with torch._C.DisableTorchFunctionSubclass():
+                return args[0].detach()
+        return func(*args, **(kwargs or {}))
+
+
+_DATA_GET = torch.Tensor.data.__get__
 
 
 def _arguments(call: _Call, tensors):
     tensors = iter(tensors)
-    leaves = [next(tensors) if c is None else c for c in call.constants]
+    leaves = [next(tensors) if c is TENSOR else c for c in call.constants]
     return pytree.tree_unflatten(leaves, call.spec)
 
 
@@ -132,7 +172,7 @@ def _forward_below_autograd(tensors, key):
     leaves, out_spec = pytree.tree_flatten(out)
     if call.out_spec is None:
         call.out_spec = out_spec
-        call.out_constants = [None if isinstance(o, torch.Tensor) else o for o in leaves]
+        call.out_constants = [TENSOR if isinstance(o, torch.Tensor) else o for o in leaves]
     # A result that is an argument itself would be the same tensor object as the node's input,
     # which the tracer could not tell from it.
     return [o.clone() if any(o is t for t in tensors) else o

@@ -136,6 +136,7 @@ def _flags(module, graph, enabled: bool, inputs=None, stop=None, cuts=True, tabl
         found = may.get(arg, False) if isinstance(arg, torch.fx.Node) else False
         return any(found) if isinstance(found, list) else bool(found)
 
+    names_of = {}  # node name -> node, built where a custom Function's result is met
     modes = []  # grad modes before each inference-mode region entered
     region = _set_grad_region()
     returned = {arg for node in graph.find_nodes(op="output")
@@ -222,6 +223,12 @@ def _flags(module, graph, enabled: bool, inputs=None, stop=None, cuts=True, tabl
                 for base in _bases(node.args[0]):
                     if _differentiable(_value(base)) or _value(base) is None:
                         may[base] = True
+        linked = node.meta.get(_FUNCTION_OF)
+        if linked and enabled:
+            # (a custom autograd Function's result: NOTE [custom autograd Functions in branches])
+            if not names_of:
+                names_of.update((n.name, n) for n in graph.nodes)
+            result = result or any(flag(names_of.get(name)) for name in linked)
         value = _value(node)
         if (isinstance(value, torch.Tensor) and not _differentiable(value)) or isinstance(
                 value, (bool, int, float, complex, torch.SymBool, torch.SymInt,
@@ -231,6 +238,45 @@ def _flags(module, graph, enabled: bool, inputs=None, stop=None, cuts=True, tabl
             result = False
         may[node] = result
     return flag(stop) if stop is not None else []
+
+
+# NOTE [custom autograd Functions in branches]
+# `Fn.apply(x, out)` under torch.export leaves the forward's ops in the graph and nothing that
+# links its results to its arguments (torch keeps no backward there): torchdiffeq's
+# `_nextafter` computes `out` under no_grad and returns `_StitchGradient.apply(x, out)`, which
+# in Python requires grad where `x` does. Read from the graph alone, that branch cut the
+# gradient, and misc.py:191's `elif perturb is Perturb.PREV` was refused as giving `t` grad on
+# one path only (session 33), where Python's `t` requires grad on both or on neither. Each
+# result of such a call is marked with its tensor arguments' node names (names, not nodes: the
+# meta is copied with the graph), and may require grad, as in Python, where one of them may
+# and grad mode is on at the call. The program still computes no gradient through the
+# Function, as torch.export without autoconv.
+_FUNCTION_OF = "autoconv_autograd_function_of"
+
+
+def mark_function_results(results, arguments) -> None:
+    """Marks the nodes of `results` (leaves of a custom autograd Function's call under
+    make_fx, outside autoconv's own trace) as computed from the tensors among `arguments`
+    (NOTE [custom autograd Functions in branches])."""
+    from torch.fx.experimental import proxy_tensor
+
+    tracer = getattr(proxy_tensor.get_proxy_mode(), "tracer", None)
+    if tracer is None:
+        return
+
+    def node_of(value):
+        if not isinstance(value, torch.Tensor):
+            return None
+        slot = proxy_tensor.get_proxy_slot(value, tracer, None)
+        return None if slot is None else slot.proxy.node
+
+    linked = tuple(n.name for n in map(node_of, pytree.tree_leaves(arguments)) if n is not None)
+    if not linked:
+        return
+    for result in pytree.tree_leaves(results):
+        node = node_of(result)
+        if node is not None and _differentiable(result):
+            node.meta[_FUNCTION_OF] = tuple(node.meta.get(_FUNCTION_OF, ())) + linked
 
 
 def _bases(node) -> list:
@@ -610,15 +656,26 @@ def settled_loop(statement, flat, carried, read_only, tracer_name: str, names, s
         elif not verdict[i] and not before_may:
             out[i] = value.detach()
         elif not verdict[i] and sources[i]:
+            # (`name` may be a field's path, `self.rk_state.dt`, which cannot be assigned)
+            detach = (f"`{name} = {name}.detach()`" if name.isidentifier() else
+                      "`.detach()` where it is made")
             raise statement.error(
-                f"'{name}' may require grad before the loop but not after its body, which "
-                "makes it under torch.no_grad() (or set_grad_enabled(False), inference_mode(), "
-                "a @torch.no_grad() function) or detaches it; torch.while_loop's outputs "
-                "require grad after any number of trips or after none, so the graph would give "
-                "it requires_grad=True and a zero gradient where Python's value has no grad",
-                f"Detach '{name}' before the loop (`{name} = {name}.detach()`) if it should "
-                "not require grad, or put the `torch.no_grad()` around the whole loop")
+                f"'{name}' may require grad before the loop{_why_may()} but not after its "
+                "body, which makes it under torch.no_grad() (or set_grad_enabled(False), "
+                "inference_mode(), a @torch.no_grad() function) or detaches it; "
+                "torch.while_loop's outputs require grad after any number of trips or after "
+                "none, so the graph would give it requires_grad=True and a zero gradient where "
+                "Python's value has no grad",
+                f"Detach '{name}' before the loop ({detach}) if it should not require grad, "
+                "or put the `torch.no_grad()` around the whole loop" + (
+                    "; or, for a program that never computes gradients, export it under "
+                    "`with torch.no_grad():`" if torch.compiler.is_exporting() else ""))
     return type(flat)(out) if isinstance(flat, tuple) else out
+
+
+def _why_may() -> str:
+    return (" (under torch.export, where the program may be called with inputs that require "
+            "grad)" if torch.compiler.is_exporting() else "")
 
 
 def _gradients_may_flow(operands) -> bool:
@@ -745,7 +802,11 @@ def _given_back(graph) -> list:
 def _leaf_names(statement, flat, count: int) -> list:
     names = []
     for name, value in zip(statement.output_names(), flat):
-        names += [name] * len(pytree.tree_leaves(value))
+        leaves = len(pytree.tree_leaves(value))
+        # (an object's fields by their paths, `s.state['dt']`, not all as `s`)
+        paths = getattr(name, "leaves", ())
+        names += ([f"{name}{path}" for path in paths] if len(paths) == leaves
+                  else [name] * leaves)
     return names if len(names) >= count else names + ["a value"] * (count - len(names))
 
 
@@ -757,9 +818,10 @@ def _mixed(statement, name: str, on_true: bool) -> StagingError:
         "inference_mode(), a @torch.no_grad() function) or detaches it; torch.cond's outputs "
         "require grad on every path or on none, so the graph would give it requires_grad=True "
         "and a zero gradient where Python's value has no grad",
-        f"Give '{name}' grad on every path or on none: detach it on every path (`{name} = "
-        f"{name}.detach()` after the `if`), or put the `torch.no_grad()` around the whole "
-        "`if` statement, or keep only values that do not leave the branch under it")
+        f"Give '{name}' grad on every path or on none: detach it on every path ("
+        + (f"`{name} = {name}.detach()`" if name.isidentifier() else "`.detach()`")
+        + " after the `if`), or put the `torch.no_grad()` around the whole `if` statement, "
+        "or keep only values that do not leave the branch under it")
 
 
 def _passed_under_no_grad(statement, name: str) -> StagingError:

@@ -1260,7 +1260,11 @@ def _carried_names(statement: Statement) -> list:
     names = []
     for value, name, kind in zip(statement.state, statement.names, statement.kinds):
         if kind is SlotKind.TENSOR:
-            names += [name] * len(_flatten((value,))[0])
+            count = len(_flatten((value,))[0])
+            # (an object's fields by their paths, `self.rk_state.dt`, not all as `self`)
+            paths = getattr(name, "leaves", ())
+            names += ([f"{name}{path}" for path in paths] if len(paths) == count
+                      else [name] * count)
     return names
 
 
