@@ -6,6 +6,9 @@ Sources (each test names its own):
 - gradient-descent and fixed-point loops recording their trajectory (`traj.append(x)` then
   `x -= lr * g`, the optimisation tutorials' and notebooks' way of plotting a path), and
   speed33's lists of 0-d numbers grown in a `while` (autoconv/scalar_loops.py): s01.
+- a segment logger object passed to a step function on every call, whose current segment
+  list is replaced on one path and appended to on the other (state33's containers under two
+  paths, `s.cur` also `s.rows[-1]`), and dicts and lists replaced by smaller ones: s02.
 
 A finding not fixed is a strict xfail whose reason starts with its id (tester34 sNN).
 """
@@ -116,3 +119,99 @@ def _descend_rebinding(x, lr):
 def test_s01_copies_and_rebound_names_still_run(fn):
     assert_same_result(fn, [(torch.tensor([1.0, -2.0]), 0.25), (torch.tensor([4.0, 3.0]), 0.25),
                             (torch.tensor([0.01, 0.0]), 0.25)], compile=False)
+
+
+# --- s02: a container rebound to a shorter one (fixed) ---------------------------------------
+# A state object whose list field is replaced on one path and appended to on another (a
+# segment logger: `if x.sum() > 0: s.cur = [x]; s.rows.append(s.cur)` else
+# `s.cur.append(x)`, the caller's `cur` also `rows[-1]`), called on every step. Once `cur` held
+# two items, the call that replaced it by a list of one raised an internal IndexError from
+# autoconv's undo of the trace (object_paths.store), after deleting the items of the caller's
+# old list (still `rows[-2]`). Without the second path (`s.cur = [x]` alone), and for a dict
+# replaced by a smaller one, or `d["h"] = d["h"][1:]`, the call was refused as "removes
+# args[1].cur[1] from an object its caller passed", which it does not. Mode: autoconv's
+# replay (torch.export and torch.compile do not write back into argument objects this way).
+# Fixed: removals, changes and the write plan's copies go by the container that holds a value
+# (NOTE [places of values in containers] in autoconv/capture.py).
+
+class _Segments:
+    def __init__(self):
+        self.cur = []
+        self.rows = [self.cur]
+
+
+def _segments(x, s):
+    if x.sum() > 0:
+        s.cur = [x]
+        s.rows.append(s.cur)
+    else:
+        s.cur.append(x)
+    return x * 2
+
+
+def _replace_shorter(x, s):
+    if x.sum() > 0:
+        s.cur = [x]
+    else:
+        s.cur.append(x)
+    return x * 2
+
+
+def _dict_replaced(x, d):
+    if x.sum() > 0:
+        d["h"] = {"a": x}
+    else:
+        d["h"]["k%d" % len(d["h"])] = x
+    return x * 2
+
+
+def _list_shortened(x, d):
+    if x.sum() > 0:
+        d["h"] = d["h"] + [x]
+    else:
+        d["h"] = d["h"][1:]
+    return x * 2
+
+
+def _plain(value):
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {k: _plain(item) for k, item in value.items()}
+    if hasattr(value, "__dict__"):
+        return {k: _plain(item) for k, item in vars(value).items()}
+    return value
+
+
+@pytest.mark.parametrize("fn, make", [
+    (_segments, _Segments),
+    (_replace_shorter, _Segments),
+    (_dict_replaced, lambda: {"h": {}}),
+    (_list_shortened, lambda: {"h": [torch.zeros(2)]}),
+])
+def test_s02_container_replaced_by_a_shorter_one(fn, make):
+    run = autoconv.autoconv(fn)
+    state, twin = make(), make()
+    for x in ([1., 2.], [-1., -2.], [-3., 2.], [3., 2.], [-1., 0.]):
+        x = torch.tensor(x)
+        assert torch.equal(run(x, state), fn(x, twin))
+        assert _plain(state) == _plain(twin)
+        if isinstance(state, _Segments):
+            assert [row is state.cur for row in state.rows] == [row is twin.cur
+                                                                 for row in twin.rows]
+
+
+def _truncate(x, items):
+    items[:] = items[:1]
+    return x * 2
+
+
+def test_s02_removal_is_refused_and_the_callers_list_kept():
+    # (the refusal's undo put the removed items back last first, past the list's end: an
+    # internal IndexError, the caller's list left short)
+    items = [1, 2, 3]
+    with pytest.raises(StagingError, match=r"removes args\[1\]\[1\]"):
+        autoconv.autoconv(_truncate)(torch.ones(2), items)
+    assert items == [1, 2, 3]
