@@ -9,6 +9,9 @@ Sources (each test names its own):
 - a segment logger object passed to a step function on every call, whose current segment
   list is replaced on one path and appended to on the other (state33's containers under two
   paths, `s.cur` also `s.rows[-1]`), and dicts and lists replaced by smaller ones: s02.
+- a manual training step, `g, = torch.autograd.grad(loss, [w])` then `w - lr * g`: s03.
+- an optimizer (torch.optim.SGD with momentum, Adam, and the same written by hand) stepped
+  inside the decorated training step, its state in a defaultdict or keyed by the parameter: s04.
 
 A finding not fixed is a strict xfail whose reason starts with its id (tester34 sNN).
 """
@@ -215,3 +218,138 @@ def test_s02_removal_is_refused_and_the_callers_list_kept():
     with pytest.raises(StagingError, match=r"removes args\[1\]\[1\]"):
         autoconv.autoconv(_truncate)(torch.ones(2), items)
     assert items == [1, 2, 3]
+
+
+# --- s03: torch.autograd.grad with respect to an argument (refused clearly now) -------------
+# A training step written as the PyTorch tutorials write a manual update: `g, =
+# torch.autograd.grad(loss, [w])` of an argument `w` that requires grad. autoconv's replay
+# traces the function on its arguments detached, and the call raised torch's own "element 0 of
+# tensors does not require grad and does not have a grad_fn" from inside torch. torch.export
+# computes it (strict=False traces the arguments as they are). Now a StagingError at the
+# user's line saying why and what to write instead (NOTE [gradients with respect to
+# arguments] in runtime/staging/grad_mode.py). The replay computing it as Python does is left
+# open: the strict xfail below.
+
+def _manual_sgd(w, x, y):
+    loss = ((x @ w - y) ** 2).mean()
+    if loss > 1.0:
+        loss = loss.sqrt()
+    g, = torch.autograd.grad(loss, [w])
+    return w.detach() - 0.1 * g
+
+
+def _sgd_args(scale):
+    return (torch.tensor([1.0, -1.0], requires_grad=True), torch.eye(2) * scale,
+            torch.tensor([0.5, 0.5]))
+
+
+def test_s03_autograd_grad_of_an_argument_is_refused_at_its_line():
+    with pytest.raises(StagingError, match="torch.autograd.grad with respect to an argument"):
+        autoconv.autoconv(_manual_sgd)(*_sgd_args(1.0))
+
+
+def test_s03_autograd_grad_of_a_copy_made_inside_runs():
+    def step(w, x, y):
+        w = w.detach().requires_grad_()
+        return _manual_sgd(w, x, y)
+
+    run = autoconv.autoconv(step)
+    for scale in (1.0, 0.1, 3.0):
+        assert torch.allclose(run(*_sgd_args(scale)), step(*_sgd_args(scale)))
+
+
+@pytest.mark.xfail(strict=True, reason="tester34 s03: autoconv's replay traces arguments "
+                   "detached; torch.autograd.grad with respect to one is refused (torch.export "
+                   "computes it)")
+def test_s03_autograd_grad_of_an_argument_replays():
+    run = autoconv.autoconv(_manual_sgd)
+    for scale in (1.0, 0.1, 3.0):
+        assert torch.allclose(run(*_sgd_args(scale)), _manual_sgd(*_sgd_args(scale)))
+
+
+# --- s04: optimizer state in a defaultdict or keyed by a tensor (not fixed) -----------------
+# A training step that calls the optimizer inside the decorated function (`opt.step()` after
+# setting `.grad`, as torch.optim is driven in a closure-free loop): torch.optim keeps its
+# state in `self.state`, a defaultdict keyed by the parameter. The first call traces the path
+# where the state is empty (`if "momentum_buffer" not in state`, Adam's `if len(state) == 0`)
+# and every later call replays it: SGD's momentum buffer is the current gradient on every
+# step, Adam's `step` stays 1 (trace_count 1 for SGD). The signature does not key a
+# defaultdict's keys (signature._field_key keys `dict` itself only), nor does a dict keyed by
+# the argument tensor (`opt.state.setdefault(p, {})`: 3 traces in 3 calls, still wrong).
+# A plain dict keyed by an int is right. Mode: autoconv's replay (silently wrong numbers and
+# optimizer state). Source: torch/optim/sgd.py (`_init_group`), torch/optim/adam.py, and the
+# same logic written by hand below.
+
+from collections import defaultdict
+
+
+class _Momentum:
+    def __init__(self, state):
+        self.state = state
+
+
+def _momentum_step(opt, p, g):
+    st = opt.state[p] if isinstance(opt.state, defaultdict) else opt.state.setdefault(p, {})
+    if "buf" not in st:
+        st["buf"] = g.clone()
+    else:
+        st["buf"] = st["buf"] * 0.9 + g
+    return p - 0.1 * st["buf"]
+
+
+@pytest.mark.xfail(strict=True, reason="tester34 s04: state in a defaultdict or keyed by a "
+                   "tensor: the replay takes the trace's empty-state path on every call")
+@pytest.mark.parametrize("state", [lambda: defaultdict(dict), dict])
+def test_s04_optimizer_state_by_parameter(state):
+    run = autoconv.autoconv(_momentum_step)
+    mine, twin = _Momentum(state()), _Momentum(state())
+    p = torch.tensor([1.0, 2.0])
+    for i in range(3):
+        g = torch.tensor([1.0, -1.0]) * (i + 1)
+        assert torch.allclose(run(mine, p, g), _momentum_step(twin, p, g))
+
+
+def _torch_sgd_step(model, opt, x, y):
+    loss = ((model(x) - y) ** 2).mean()
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    for p, g in zip(model.parameters(), grads):
+        p.grad = g
+    opt.step()
+    return loss.detach()
+
+
+@pytest.mark.xfail(strict=True, reason="tester34 s04: torch.optim.SGD(momentum=0.9).step() "
+                   "in the step function: the momentum buffer is the current gradient on "
+                   "every replay")
+def test_s04_torch_sgd_momentum_inside_the_step():
+    def make():
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        return model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    (m1, o1), (m2, o2) = make(), make()
+    run = autoconv.autoconv(_torch_sgd_step)
+    torch.manual_seed(1)
+    for _ in range(3):
+        x, y = torch.randn(8, 3), torch.randn(8, 1)
+        run(m1, o1, x, y)
+        _torch_sgd_step(m2, o2, x, y)
+        assert torch.allclose(m1.weight, m2.weight)
+
+
+def _momentum_step_by_index(opt, p, g):
+    st = opt.state.setdefault(0, {})
+    if "buf" not in st:
+        st["buf"] = g.clone()
+    else:
+        st["buf"] = st["buf"] * 0.9 + g
+    return p - 0.1 * st["buf"]
+
+
+def test_s04_state_keyed_by_an_int_is_right():
+    run = autoconv.autoconv(_momentum_step_by_index)
+    mine, twin = _Momentum({}), _Momentum({})
+    p = torch.tensor([1.0, 2.0])
+    for i in range(3):
+        g = torch.tensor([1.0, -1.0]) * (i + 1)
+        assert torch.allclose(run(mine, p, g), _momentum_step_by_index(twin, p, g))
