@@ -879,6 +879,19 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
     `changed`: [(path, traced tensor)]; `shells_before`: {path: object} of the containers and
     objects the call's objects held before it, under each path."""
     after = python_values_in(roots)
+    for path in python_values_in(roots, shells=True):
+        for i, (kind, key) in enumerate(path):
+            if kind == "item" and isinstance(key, torch.Tensor) and captures.is_trace_value(key):
+                # (an argument tensor is the trace's own in the trace: the caller's dict kept
+                # it as a key, a FakeTensor, and each call added an entry; tester34 s04)
+                raise StagingError.at(
+                    location, "function",
+                    f"{name} stores into a dict under a key that is a tensor of the trace (a "
+                    f"tensor argument, or one computed from it), in {path_text(path[:i])}; "
+                    "the caller's dict would be left holding the trace's tensor as its key, "
+                    "and each call would look its entry up under the caller's tensor in vain",
+                    "Key the dict by a Python value (the parameter's index, "
+                    "`enumerate(params)`), or by a parameter of a module")
     gone = [path for path in values_before if path not in after]
     if gone:  # NOTE [places of values in containers]
         now = python_values_in(roots, shells=True)

@@ -267,18 +267,21 @@ def test_s03_autograd_grad_of_an_argument_replays():
         assert torch.allclose(run(*_sgd_args(scale)), _manual_sgd(*_sgd_args(scale)))
 
 
-# --- s04: optimizer state in a defaultdict or keyed by a tensor (not fixed) -----------------
+# --- s04: optimizer state in a defaultdict, or keyed by an argument tensor (fixed) ----------
 # A training step that calls the optimizer inside the decorated function (`opt.step()` after
-# setting `.grad`, as torch.optim is driven in a closure-free loop): torch.optim keeps its
-# state in `self.state`, a defaultdict keyed by the parameter. The first call traces the path
-# where the state is empty (`if "momentum_buffer" not in state`, Adam's `if len(state) == 0`)
-# and every later call replays it: SGD's momentum buffer is the current gradient on every
-# step, Adam's `step` stays 1 (trace_count 1 for SGD). The signature does not key a
-# defaultdict's keys (signature._field_key keys `dict` itself only), nor does a dict keyed by
-# the argument tensor (`opt.state.setdefault(p, {})`: 3 traces in 3 calls, still wrong).
-# A plain dict keyed by an int is right. Mode: autoconv's replay (silently wrong numbers and
-# optimizer state). Source: torch/optim/sgd.py (`_init_group`), torch/optim/adam.py, and the
-# same logic written by hand below.
+# setting `.grad`): torch.optim keeps its state in `self.state`, a defaultdict keyed by the
+# parameter. The first call traced the path where the state is empty (`if "momentum_buffer"
+# not in state`) and every later call replayed it: SGD's momentum buffer was the current
+# gradient on every step, silently (trace_count 1). The signature keyed a `dict`'s keys but
+# left a defaultdict out (signature._field_key); it keys a defaultdict's now. A dict keyed by
+# a tensor argument (`opt.state[p]`, `opt.state.setdefault(p, {})` with `p` passed in) was
+# worse: the caller's dict kept the trace's FakeTensor as a key, one more per call, and every
+# call took the empty-state path; it is a StagingError now (capture._write_plan), naming the
+# dict and the fix (key by an index, or by a module's parameter, which is one object in the
+# trace). torch.optim.Adam inside the step is refused by autoconv's check of a value read
+# with `.item()` that the call changes (its `step` counter), with what to write instead.
+# Mode: autoconv's replay. Source: torch/optim/sgd.py (`_init_group`), and the same logic
+# written by hand below.
 
 from collections import defaultdict
 
@@ -297,16 +300,31 @@ def _momentum_step(opt, p, g):
     return p - 0.1 * st["buf"]
 
 
-@pytest.mark.xfail(strict=True, reason="tester34 s04: state in a defaultdict or keyed by a "
-                   "tensor: the replay takes the trace's empty-state path on every call")
-@pytest.mark.parametrize("state", [lambda: defaultdict(dict), dict])
-def test_s04_optimizer_state_by_parameter(state):
-    run = autoconv.autoconv(_momentum_step)
-    mine, twin = _Momentum(state()), _Momentum(state())
+def _momentum_step_by_index(opt, p, g):
+    st = opt.state[0]
+    if "buf" not in st:
+        st["buf"] = g.clone()
+    else:
+        st["buf"] = st["buf"] * 0.9 + g
+    return p - 0.1 * st["buf"]
+
+
+def test_s04_defaultdict_state_keyed_by_an_index():
+    run = autoconv.autoconv(_momentum_step_by_index)
+    mine, twin = _Momentum(defaultdict(dict)), _Momentum(defaultdict(dict))
     p = torch.tensor([1.0, 2.0])
-    for i in range(3):
+    for i in range(4):
         g = torch.tensor([1.0, -1.0]) * (i + 1)
-        assert torch.allclose(run(mine, p, g), _momentum_step(twin, p, g))
+        assert torch.allclose(run(mine, p, g), _momentum_step_by_index(twin, p, g))
+        assert torch.equal(mine.state[0]["buf"], twin.state[0]["buf"])
+
+
+@pytest.mark.parametrize("state", [lambda: defaultdict(dict), dict])
+def test_s04_state_keyed_by_an_argument_tensor_is_refused(state):
+    mine = _Momentum(state())
+    with pytest.raises(StagingError, match="under a key that is a tensor of the trace"):
+        autoconv.autoconv(_momentum_step)(mine, torch.tensor([1.0, 2.0]), torch.ones(2))
+    assert not mine.state  # (no FakeTensor left as a key)
 
 
 def _torch_sgd_step(model, opt, x, y):
@@ -318,9 +336,6 @@ def _torch_sgd_step(model, opt, x, y):
     return loss.detach()
 
 
-@pytest.mark.xfail(strict=True, reason="tester34 s04: torch.optim.SGD(momentum=0.9).step() "
-                   "in the step function: the momentum buffer is the current gradient on "
-                   "every replay")
 def test_s04_torch_sgd_momentum_inside_the_step():
     def make():
         torch.manual_seed(0)
@@ -330,26 +345,48 @@ def test_s04_torch_sgd_momentum_inside_the_step():
     (m1, o1), (m2, o2) = make(), make()
     run = autoconv.autoconv(_torch_sgd_step)
     torch.manual_seed(1)
-    for _ in range(3):
+    for _ in range(4):
         x, y = torch.randn(8, 3), torch.randn(8, 1)
-        run(m1, o1, x, y)
-        _torch_sgd_step(m2, o2, x, y)
+        assert torch.allclose(run(m1, o1, x, y), _torch_sgd_step(m2, o2, x, y))
         assert torch.allclose(m1.weight, m2.weight)
 
 
-def _momentum_step_by_index(opt, p, g):
-    st = opt.state.setdefault(0, {})
-    if "buf" not in st:
-        st["buf"] = g.clone()
-    else:
-        st["buf"] = st["buf"] * 0.9 + g
-    return p - 0.1 * st["buf"]
+# --- what worked ----------------------------------------------------------------------------
+# torch.nn.utils.parametrizations in a training step: spectral_norm's power iteration (its
+# `_u` / `_v` buffers updated in place under no_grad on every training forward), orthogonal
+# and weight_norm, with a tensor `if` on the loss; the parameters, buffers and losses follow
+# eager's over steps that take both paths, in training and in eval mode (autoconv's replay).
+
+def _parametrized(kind):
+    from torch.nn.utils import parametrizations
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    getattr(parametrizations, kind)(model[0])
+    return model, torch.optim.SGD(model.parameters(), lr=0.5)
 
 
-def test_s04_state_keyed_by_an_int_is_right():
-    run = autoconv.autoconv(_momentum_step_by_index)
-    mine, twin = _Momentum({}), _Momentum({})
-    p = torch.tensor([1.0, 2.0])
-    for i in range(3):
-        g = torch.tensor([1.0, -1.0]) * (i + 1)
-        assert torch.allclose(run(mine, p, g), _momentum_step_by_index(twin, p, g))
+def _loss_step(model, x, y):
+    loss = ((model(x) - y) ** 2).mean()
+    if loss > 1.0:
+        loss = loss.sqrt()
+    return loss
+
+
+@pytest.mark.parametrize("kind", [pytest.param("spectral_norm", marks=pytest.mark.slow),
+                                  "orthogonal", "weight_norm"])
+def test_parametrized_layer_in_a_training_step(kind):
+    (m1, o1), (m2, o2) = _parametrized(kind), _parametrized(kind)
+    run = autoconv.autoconv(_loss_step)
+    torch.manual_seed(1)
+    for i in range(4):
+        x, y = torch.randn(8, 4) * (3.0 if i % 2 else 0.3), torch.randn(8, 1)
+        for model, opt, loss in ((m1, o1, run(m1, x, y)), (m2, o2, _loss_step(m2, x, y))):
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        state, twin = m1.state_dict(), m2.state_dict()
+        assert all(torch.allclose(state[k], twin[k], atol=1e-6) for k in twin)
+    m1.eval(), m2.eval()
+    x, y = torch.randn(8, 4), torch.randn(8, 1)
+    assert torch.allclose(run(m1, x, y), _loss_step(m2, x, y))
