@@ -436,7 +436,9 @@ def check_kept_view(kept, tensor, kept_name: str, tensor_name: str, kind: str, l
     if not dynamo and not is_staged(tensor) and _tracer() is None:
         return
     if kind in ("list", "held list"):
-        if type(kept) is not StagedList:
+        # (a number's stand-in is no tensor to the user: `ks.append(k); k += 1` of an int
+        # rebinds `k` in Python, the list keeps the old number)
+        if type(kept) is not StagedList or kind == "held list" and is_stand_in(tensor):
             return
     elif not isinstance(kept, torch.Tensor) or is_stand_in(kept) or _shares(kept, tensor):
         return

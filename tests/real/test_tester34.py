@@ -124,6 +124,22 @@ def test_s01_copies_and_rebound_names_still_run(fn):
                             (torch.tensor([0.01, 0.0]), 0.25)], compile=False)
 
 
+
+def _steps_appended(x):
+    steps = []
+    k = 0
+    while x.sum() > 1:
+        steps.append(k)
+        k += 1  # (an int: rebinds `k`, the list keeps the old number)
+        x = x / 2
+    return steps, k
+
+
+def test_s01_numbers_appended_then_incremented_still_run():
+    assert_same_result(_steps_appended, [(torch.full((2,), 10.0),), (torch.full((2,), 3.0),),
+                                         (torch.full((2,), 0.1),)], compile=False)
+
+
 # --- s02: a container rebound to a shorter one (fixed) ---------------------------------------
 # A state object whose list field is replaced on one path and appended to on another (a
 # segment logger: `if x.sum() > 0: s.cur = [x]; s.rows.append(s.cur)` else
