@@ -146,7 +146,8 @@ def _rebound_after(name: str, rest) -> bool:
 # holds `x`). Inside a loop, an update of the name in the loop's body that a path from the
 # append reaches without a rebinding at the body's top level (later in the trip, or in the
 # next one) is checked too (`_appended_then_updated`). Both refuse where the list is a grown
-# one (`check_kept_view`); a list of a loop run in Python holds the tensor as Python does.
+# one (`check_kept_view`); a list of a loop run in Python holds the tensor as Python does, and
+# a number (`ks.append(k); k += 1` of an int, staged as a 0-d stand-in) rebinds in Python.
 
 
 def _appended_then_updated(loop) -> list:
