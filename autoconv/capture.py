@@ -148,7 +148,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         _refuse_rebound_gradients(name, inputs, dict(zip(grads, grad_tensors)),
                                   _location(source if source is not None else converted))
         changed = _changed_objects(name, roots, before, _location(
-            source if source is not None else converted))
+            source if source is not None else converted), shells_before)
         out_info["changed"] = [path for path, _ in changed]
         out_info["writes"] = _write_plan(name, roots, values_before, shells_before, changed,
                                          _location(source if source is not None
@@ -238,8 +238,18 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                 # (a container the caller had at a path the plan stores into goes back there:
                 # NOTE [containers under two paths])
                 held = {**shells, **before}
-                # last first: items a call appended to a list go from its end
+                # last first: items a call appended to a list go from its end; items it
+                # removed (`l[:] = l[:1]`, a refused call) go back first first, after (put
+                # back past the list's end, they raised an internal IndexError)
+                past_end = []
                 for path in reversed(dict.fromkeys(stored + written)):
+                    owner = follow_or_none(roots, path[:-1])
+                    if isinstance(owner, list) and path in held \
+                            and isinstance(path[-1][1], int) and path[-1][1] > len(owner):
+                        past_end.append(path)
+                        continue
+                    restore(roots, path, held)
+                for path in reversed(past_end):
                     restore(roots, path, held)
         reread = [p for p in out_info["changed"]
                   if p not in live and isinstance(follow_or_none(call_roots, p), torch.Tensor)]
@@ -404,13 +414,45 @@ def _refuse_rebound_gradients(name, inputs, traced_grads, location) -> None:
 # containers it added, are put back instead.
 def _changed_places(roots, before, shells_before) -> list:
     """The paths under `roots` whose values the trace changed, added or removed, in walk order
-    (NOTE [undoing a trace that failed])."""
+    (NOTE [undoing a trace that failed]); a value still in its container, met first under
+    another path now, is not (NOTE [places of values in containers])."""
     now = python_values_in(roots, shells=True)
+    held_before = _places(before, shells_before)
+    held_now = _places(now, {path: v for path, v in now.items() if is_shell(v)})
     out = [path for path, value in now.items()
            if (path in before and before[path] is not value)
            or (path not in before and (path not in shells_before or not is_shell(value)
-                                       or shells_before[path] is not value))]
-    return [path for path in before if path not in now] + out
+                                       or shells_before[path] is not value)
+               and held_before.get(_place(now, path), _NOTHING) is not value)]
+    return [path for path in before if path not in now
+            and held_now.get(_place(shells_before, path), _NOTHING) is not before[path]] + out
+
+
+# NOTE [places of values in containers]
+# A walk of the call's objects names each value by the path it meets it under first. A call
+# that rebinds one path to a container (`s.cur = [x]`) where the caller's container was also
+# under another (`s.rows[-1]`, the same list) makes the walk meet the old container's items
+# under the other path: `s.cur[1]` was "removed" and `s.rows[1][1]` "added", though the
+# caller's list holds the same items. The check for removals refused the call (a call whose
+# new `cur` is shorter than the old one), and the undo of the refused trace deleted the items
+# from the caller's list and then raised an internal IndexError. Both ask, for such a path,
+# whether the container that held the value (then, or now) holds it at the same key: its place.
+_NOTHING = object()
+
+
+def _place(shells, path):
+    """The place of the value at `path`: (id of the container `shells` has at the path
+    before it, or None for the call's roots; the last step)."""
+    if len(path) == 1:
+        return None, path[-1]
+    owner = shells.get(path[:-1])
+    return (id(owner) if owner is not None else _NOTHING), path[-1]
+
+
+def _places(values, shells) -> dict:
+    """{place: value} for the {path: value} of a walk, `shells` the containers at each path
+    then (`_place`)."""
+    return {_place(shells, path): value for path, value in values.items()}
 
 
 def _argument_objects(roots) -> list:
@@ -651,7 +693,7 @@ def _check_no_trace_values(graph_module, name) -> None:
                     + ". This is a bug in autoconv; please report it with this function.")
 
 
-def _changed_objects(name, roots, before, location=None) -> list:
+def _changed_objects(name, roots, before, location=None, shells_before=None) -> list:
     """[(path, tensor)] for the traced tensors the call stored into objects its caller owns
     (an argument's attribute or item, or the bound method's `self`).
 
@@ -660,9 +702,19 @@ def _changed_objects(name, roots, before, location=None) -> list:
     as Python would have changed them. A tuple's item cannot be written: refused.
     """
     changed = []
+    held_before = now_shells = None
     for path, tensor in tensors_in(roots).items():
         if before.get(path) is tensor or not isinstance(tensor, torch._subclasses.FakeTensor):
             continue
+        if shells_before is not None and len(path) > 1:
+            # (still in its container, met first under another path: NOTE [places of values
+            # in containers])
+            if held_before is None:
+                held_before = _places(before, shells_before)
+                now_shells = {p: v for p, v in python_values_in(roots, shells=True).items()
+                              if is_shell(v)}
+            if held_before.get(_place(now_shells, path), _NOTHING) is tensor:
+                continue
         if isinstance(follow(roots, path[:-1])[-1], tuple):
             raise StagingError.at(
                 location, "function",
@@ -782,16 +834,23 @@ class Before:
 
 
 class CopyOf(Before):
-    """A write-plan entry: store a shallow copy of what `path` held before the call."""
+    """A write-plan entry: store a shallow copy of what `path` held before the call, with the
+    keys the call's container has (`keys`: a list's length, a dict's keys, an object's
+    fields): the items it dropped (`s.cur = [x]` in place of a longer list) are not kept."""
 
-    __slots__ = ()
+    __slots__ = ("keys",)
 
-    @staticmethod
-    def make(held):
-        if isinstance(held, (list, dict)):
-            return copy.copy(held)
+    def __init__(self, path, keys):
+        super().__init__(path)
+        self.keys = keys
+
+    def make(self, held):
+        if isinstance(held, list):
+            return held[:self.keys]  # (items past it: the entries after this one append them)
+        if isinstance(held, dict):
+            return {k: v for k, v in held.items() if k in self.keys}
         made = object.__new__(type(held))  # (as `_new_shell` makes one: no `__init__`)
-        vars(made).update(vars(held))
+        vars(made).update((k, v) for k, v in vars(held).items() if k in self.keys)
         return made
 
 
@@ -820,7 +879,29 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
     `changed`: [(path, traced tensor)]; `shells_before`: {path: object} of the containers and
     objects the call's objects held before it, under each path."""
     after = python_values_in(roots)
+    for path in python_values_in(roots, shells=True):
+        for i, (kind, key) in enumerate(path):
+            if kind == "item" and isinstance(key, torch.Tensor) and captures.is_trace_value(key):
+                # (an argument tensor is the trace's own in the trace: the caller's dict kept
+                # it as a key, a FakeTensor, and each call added an entry; tester34 s04)
+                raise StagingError.at(
+                    location, "function",
+                    f"{name} stores into a dict under a key that is a tensor of the trace (a "
+                    f"tensor argument, or one computed from it), in {path_text(path[:i])}; "
+                    "the caller's dict would be left holding the trace's tensor as its key, "
+                    "and each call would look its entry up under the caller's tensor in vain",
+                    "Key the dict by a Python value (the parameter's index, "
+                    "`enumerate(params)`), or by a parameter of a module")
     gone = [path for path in values_before if path not in after]
+    if gone:  # NOTE [places of values in containers]
+        now = python_values_in(roots, shells=True)
+        shells_now = {path: v for path, v in now.items() if is_shell(v)}
+        held_now = _places(now, shells_now)
+        reached = {id(v) for v in shells_now.values()}
+        # (a container the call rebound, not reached any more, lost nothing: `CopyOf` keeps
+        # the keys of the new one)
+        gone = [path for path in gone if _place(shells_before, path) not in held_now
+                and (len(path) == 1 or id(shells_before.get(path[:-1])) in reached)]
     if gone:
         raise StagingError.at(
             location, "function", f"{name} removes {path_text(gone[0])} from an object its caller passed, "
@@ -850,7 +931,9 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
                     and (isinstance(value, (list, dict)) or _new_object(value))):
                 # made in place of the caller's (`d["hist"] = d["hist"] + [x]`): a copy of the
                 # caller's, whose items the entries after it change, the old items kept
-                plan.append((path, CopyOf(path)))
+                plan.append((path, CopyOf(path, len(value) if isinstance(value, list) else
+                                          frozenset(value if isinstance(value, dict)
+                                                    else vars(value)))))
                 continue
             if not keyed_path(roots, path):
                 raise StagingError.at(

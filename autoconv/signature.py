@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import collections
 import enum
 import logging
 import types
@@ -123,7 +124,7 @@ def _field_text(key) -> str:
         return repr(key[1])
     if key[0] in (list, tuple):
         return f"a {key[0].__name__} of {key[1]} items"
-    if key[0] is dict:
+    if key[0] is dict or key[0] is collections.defaultdict:
         return f"a dict of {len(key[1])} items"
     return "another object" if key[0] == "object" else "a tensor"
 
@@ -249,7 +250,9 @@ def _field_key(value, depth: int):
         if depth <= 0 or len(value) > _LONG:
             return (kind, len(value))
         return (kind, len(value), _items_key(value, depth - 1))
-    if kind is dict:
+    if kind is dict or kind is collections.defaultdict:
+        # (a defaultdict too: torch.optim's `self.state`, whose keys decide the path a step
+        # takes, `if "momentum_buffer" not in state`; tester34 s04)
         if depth <= 0 or len(value) > _LONG:
             return (kind, tuple(value))
         return (kind, tuple(zip(value, _items_key(list(value.values()), depth - 1))))

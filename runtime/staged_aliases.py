@@ -435,15 +435,23 @@ def check_kept_view(kept, tensor, kept_name: str, tensor_name: str, kind: str, l
         kind = kind[len("compiled "):]
     if not dynamo and not is_staged(tensor) and _tracer() is None:
         return
-    if kind == "list":
-        if type(kept) is not StagedList:
+    if kind in ("list", "held list"):
+        # (a number's stand-in is no tensor to the user: `ks.append(k); k += 1` of an int
+        # rebinds `k` in Python, the list keeps the old number)
+        if type(kept) is not StagedList or kind == "held list" and is_stand_in(tensor):
             return
     elif not isinstance(kept, torch.Tensor) or is_stand_in(kept) or _shares(kept, tensor):
         return
     copy = ("under torch.compile it is a copy (dynamo gives autoconv no version counters to "
             "follow it with)" if compiled else
             "staged it is a copy (torch.cond / while_loop outputs never alias their inputs)")
-    if kind == "list":
+    if kind == "held list":  # NOTE [tensors appended, then updated in place]
+        what = (f"`{kept_name}` holds `{tensor_name}` itself in Python (appended on line "
+                f"{line}), but staged it is a list grown in a buffer of copies")
+        fix = (f"Append a copy (`{kept_name}.append({tensor_name}.clone())`) if the list "
+               "should keep the value it had when appended, or update out of place "
+               f"(`{tensor_name} = {tensor_name} / 2`)")
+    elif kind == "list":
         what = (f"`{kept_name}` holds views of `{tensor_name}` in Python (appended on line "
                 f"{line}), but staged it is a list grown in a buffer of copies")
         fix = (f"Append copies (`{kept_name}.append({tensor_name}[i].clone())`) if the list "

@@ -81,9 +81,9 @@ def _loop_targets(loop, targets: dict) -> dict:
     return {**targets, target.id: root}
 
 
-def _kept(statement, targets: dict, out: list) -> None:
+def _kept(statement, targets: dict, out: list, rest=()) -> None:
     """Appends to `out` (kept name, tensor name, kind, line) for the views the statements under
-    `statement` bind or append."""
+    `statement` bind or append; `rest`: the statements after it in its block."""
     if isinstance(statement, (gast.For, gast.AsyncFor)):
         targets = _loop_targets(statement, targets)
     if isinstance(statement, gast.Assign) and len(statement.targets) == 1:
@@ -101,18 +101,90 @@ def _kept(statement, targets: dict, out: list) -> None:
         call = statement.value
         if (isinstance(call.func, gast.Attribute) and call.func.attr in ("append", "insert")
                 and isinstance(call.func.value, gast.Name) and call.args):
-            root = _view_of(call.args[-1], targets)
-            if root is not None and root != call.func.value.id:
-                out.append((call.func.value.id, root, "list", statement.lineno))
+            arg, listed = call.args[-1], call.func.value.id
+            root = _view_of(arg, targets)
+            if root is not None and root != listed:
+                out.append((listed, root, "list", statement.lineno))
             elif root is None:  # (its items' own updates: NOTE [views kept by a staged ...])
-                out.append((call.func.value.id, None, "compiled grown", statement.lineno))
+                if isinstance(arg, gast.Name) and arg.id != listed \
+                        and not _rebound_after(arg.id, rest):
+                    # (the tensor itself: NOTE [tensors appended, then updated in place])
+                    out.append((listed, arg.id, "held list", statement.lineno))
+                out.append((listed, None, "compiled grown", statement.lineno))
     for field in _BLOCKS:
-        for child in getattr(statement, field, None) or ():
+        block = getattr(statement, field, None) or ()
+        for i, child in enumerate(block):
             if isinstance(child, gast.ExceptHandler):
-                for s in child.body:
-                    _kept(s, targets, out)
+                for j, s in enumerate(child.body):
+                    _kept(s, targets, out, child.body[j + 1:])
             elif isinstance(child, gast.stmt):
-                _kept(child, targets, out)
+                _kept(child, targets, out, block[i + 1:])
+
+
+def _rebound_after(name: str, rest) -> bool:
+    """Whether the statements `rest` rebind `name` before anything could leave their block
+    (`x = x * 0.5` after `out.append(x)`: the list no longer holds what `x` is)."""
+    for s in rest:
+        if isinstance(s, gast.Assign) and any(
+                isinstance(t, gast.Name) and t.id == name for t in s.targets):
+            return True
+        if any(isinstance(n, (gast.Break, gast.Continue, gast.Return, gast.Raise))
+               for n in walk(s)):
+            return False
+    return False
+
+
+# NOTE [tensors appended, then updated in place]
+# `out.append(x)` of a name (not a view: NOTE [views kept by a staged statement]) puts the
+# tensor itself in Python's list; a list grown under tensor control flow is a buffer of copies
+# (NOTE [lists in while loops]). An in-place update of `x` afterwards (`x /= 2`, `x.mul_(0.5)`)
+# reached the item in Python and missed it staged, silently in every mode: in the loop that
+# appends (`while ...: out.append(x); x /= 2` gave the trajectory where Python gives every item
+# the last value), or after it (`x.add_(1)` reaching `out[-1]`, `out[-1].add_(1)` reaching
+# `x`). After the statement, the append is followed as a kept view ("held list"), unless the
+# block rebinds the name after it (`out.append(x); x = x * 0.5`, where the list no longer
+# holds `x`). Inside a loop, an update of the name in the loop's body that a path from the
+# append reaches without a rebinding at the body's top level (later in the trip, or in the
+# next one) is checked too (`_appended_then_updated`). Both refuse where the list is a grown
+# one (`check_kept_view`); a list of a loop run in Python holds the tensor as Python does, and
+# a number (`ks.append(k); k += 1` of an int, staged as a 0-d stand-in) rebinds in Python.
+
+
+def _appended_then_updated(loop) -> list:
+    """(update statement, list name, tensor name, line of the append) for the in-place updates
+    in the body of `loop` of a name the body appends to a list, reached from the append
+    without a rebinding (NOTE [tensors appended, then updated in place])."""
+    body = [s for s in loop.body if isinstance(s, gast.stmt)]
+    appends = []  # (index of the top statement, list name, tensor name, line)
+    for i, top in enumerate(body):
+        for simple, _ in _simple_statements([top]):
+            if isinstance(simple, gast.Expr) and isinstance(simple.value, gast.Call):
+                call = simple.value
+                if (isinstance(call.func, gast.Attribute) and call.func.attr in ("append",
+                                                                                 "insert")
+                        and isinstance(call.func.value, gast.Name) and call.args
+                        and isinstance(call.args[-1], gast.Name)
+                        and call.args[-1].id != call.func.value.id):
+                    appends.append((i, call.func.value.id, call.args[-1].id, simple.lineno))
+    if not appends:
+        return []
+    rebinds = {}
+    for i, s in enumerate(body):
+        for name in _bound_here(s) if isinstance(s, gast.Assign) else ():
+            rebinds.setdefault(name, []).append(i)
+    found = []
+    for u, top in enumerate(body):
+        for simple, _ in _simple_statements([top]):
+            roots = _updated_root(simple)
+            for a, listed, name, line in appends:
+                if name not in roots:
+                    continue
+                between = rebinds.get(name, ())
+                reached = (not any(a < r < u for r in between) if u > a else
+                           u == a or not any(r > a or r < u for r in between))
+                if reached:
+                    found.append((simple, listed, name, line))
+    return found
 
 
 def _chosen(statement) -> list:
@@ -344,6 +416,11 @@ class _Function:
 
     def run(self) -> None:
         self._block(self.function.body, ())
+        for loop in _own_statements(self.function.body):
+            if isinstance(loop, (gast.For, gast.While, gast.AsyncFor)):
+                for simple, listed, name, line in _appended_then_updated(loop):
+                    self.checks.setdefault(id(simple), []).append(
+                        (listed, name, "held list", line))
 
     def _block(self, statements, rest) -> None:
         """`rest`: the blocks' statements that run after `statements` (innermost first)."""
@@ -370,7 +447,8 @@ class _Function:
                 kept = []
                 _kept(s, {}, kept)
                 for fact in kept:
-                    if fact[2] != "list" and not fact[2].startswith("compiled ") \
+                    if fact[2] not in ("list", "held list") \
+                            and not fact[2].startswith("compiled ") \
                             and not _in_loop(s, fact[3]):
                         # (a view an `if` binds is its output's: the version counters follow
                         # it in replay and torch.export, NOTE [staged values that alias in

@@ -40,6 +40,16 @@ __all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "differentiations", "function_b
 
 SET_GRAD_ENABLED = torch._C._set_grad_enabled
 _DIFFERENTIATE = (torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward)
+_GRAD = torch.autograd.grad
+# NOTE [gradients with respect to arguments]
+# A traced function's tensor arguments that require grad are traced detached (the replay runs
+# the graph on the caller's tensors, and autograd records it there). `torch.autograd.grad(loss,
+# [w])` of such an argument `w` then raised torch's "element 0 of tensors does not require
+# grad and does not have a grad_fn" from inside torch, where Python computes the gradient
+# (a training step written `g, = torch.autograd.grad(loss, [w])`, `w -= lr * g`): refused at
+# the user's line with what to write instead. torch.export, which traces the arguments as they
+# are, computes it. Inside a staged body the body's placeholders are not the function's own
+# inputs, and nothing is refused there.
 # `.item()` of a tensor computed from constants is that constant (specialize.constant_item)
 _ITEM = torch.Tensor.item
 
@@ -216,6 +226,16 @@ class RecordGradMode(TorchFunctionMode):
                 todo.extend(n.all_input_nodes)
         return False
 
+    def _is_grad_input(self, t) -> bool:
+        """Whether `t` is one of the traced function's own inputs that required grad before
+        it was detached."""
+        node = _proxy_node(t) if isinstance(t, torch.Tensor) else None
+        if node is None or node.op != "placeholder":
+            return False
+        placeholders = [n for n in node.graph.nodes if n.op == "placeholder"]
+        return (len(placeholders) == len(self._grad_inputs)
+                and self._grad_inputs[placeholders.index(node)])
+
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if torch.compiler.is_dynamo_compiling():
@@ -267,6 +287,20 @@ class RecordGradMode(TorchFunctionMode):
             from .specialize import arange_of_symbolic_floats
 
             return arange_of_symbolic_floats(*args, **kwargs)
+        if func is _GRAD and self._grad_inputs is not None:
+            wrt = kwargs.get("inputs", args[1] if len(args) > 1 else ())
+            if any(self._is_grad_input(t) for t in (
+                    (wrt,) if isinstance(wrt, torch.Tensor) else wrt)):
+                # NOTE [gradients with respect to arguments]
+                _refuse_in_user_code(
+                    func, "torch.autograd.grad with respect to an argument of the function "
+                    "that requires grad: autoconv traces the function on its arguments detached "
+                    "(gradients reach them through the graph when it runs), so inside it they "
+                    "have no grad to differentiate",
+                    "Compute the gradient outside the autoconv function (return the loss), or "
+                    "differentiate with respect to a copy made inside it (`w = "
+                    "w.detach().requires_grad_()`), or hold the tensors in an nn.Module given "
+                    "as an argument (its parameters are differentiated as in Python)")
         if func in _DIFFERENTIATE:
             _trace.differentiated += 1
         if func is SET_GRAD_ENABLED:
