@@ -138,7 +138,7 @@ def _describe(value, parts, objects, depth=0) -> bool:
             return False
         parts.append(("object", type(value)))
         return _describe(fields, parts, objects, depth + 1)
-    elif depth < 8 and _rebuilt_kind(value):  # NOTE [callables of rebuilt objects]
+    elif depth < 4 and _rebuilt_kind(value):  # NOTE [callables of rebuilt objects]
         return _describe_callable(value, parts, objects, depth)
     elif type_in(value, (set, frozenset)) and all(_plain(v) for v in value):
         # (what a runtime wrapper of the bodies notes of their runs, made for each staging:
