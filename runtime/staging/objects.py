@@ -681,7 +681,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
 
     try:
         # (NOTE [restaging verdicts]: a staging from the same entry goes to the second form)
-        result = restaging.attempt("carried objects", staged, (_ReplacedRecord, _GiveBack))
+        result = restaging.attempt("carried objects", staged, (_ReplacedRecord, _GiveBack),
+                                   lambda error: _record_applies(error, state))
     except _ReplacedRecord as replaced:  # NOTE [named tuples]
         if torch.compiler.is_dynamo_compiling():
             raise
@@ -1574,6 +1575,41 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         else:
             held.copy_(out[count])
     return tuple(out[:count])
+
+
+def movable(error, inputs) -> bool:
+    """Whether `error`, a ChangedInput kept from a staging of the statement's form from
+    another entry, names in `inputs` objects or dicts the statement may carry whether or not
+    its bodies change them here (NOTE [carried forms kept] in restaging.py)."""
+    if type(error) is not ChangedInput or error.in_place or error.shortened:
+        return False
+    changed = [(error.args[0], error.through)]
+    changed += [(index, through) for index, shortened, through in error.others
+                if not shortened]
+    if len(changed) != 1 + len(error.others):
+        return False
+    for index, through in changed:
+        if type(index) is not int or not 0 <= index < len(inputs):
+            return False
+        held = inputs[index]
+        if through is not None:
+            reached = reached_objects(held)
+            if type(through) is not int or not 0 <= through < len(reached):
+                return False
+            held = reached[through]
+        if not (_is_plain_object(held) or type(held) is dict):
+            return False
+    return True
+
+
+def _record_applies(error, state) -> bool:
+    """Whether `error`, a _ReplacedRecord kept from a staging of the statement's form from
+    another entry, names a number or named tuple the state's slot holds (NOTE [carried forms
+    kept] in restaging.py)."""
+    if type(error) is not _ReplacedRecord or not 0 <= error.slot < len(state):
+        return False
+    value = state[error.slot]
+    return flatten(value, frozenset({error.path}))[0] != flatten(value)[0]
 
 
 def _moved(inputs, held) -> tuple:

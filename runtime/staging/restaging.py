@@ -8,6 +8,7 @@ attempt through `attempt`.
 
 from __future__ import annotations
 
+import functools
 import threading
 import types
 
@@ -54,12 +55,15 @@ _local = threading.local()
 
 
 class _Frame:
-    __slots__ = ("known", "seen", "key", "outermost")
+    __slots__ = ("known", "seen", "key", "outermost", "form_known", "form_key")
 
-    def __init__(self, known, key, outermost):
+    def __init__(self, known, key, outermost, form_known=None, form_key=None):
         self.known = known  # the outcomes of the last staging from this entry, or None
         self.seen = []  # this staging's: (tag, failure or None, end) per attempt
         self.key, self.outermost = key, outermost
+        # the outcomes of the last staging of this statement's code from any entry (NOTE
+        # [carried forms kept]), or None
+        self.form_known, self.form_key = form_known, form_key
 
 
 def _memo():
@@ -134,7 +138,63 @@ def _describe(value, parts, objects, depth=0) -> bool:
             return False
         parts.append(("object", type(value)))
         return _describe(fields, parts, objects, depth + 1)
+    elif depth < 4 and _rebuilt_kind(value):  # NOTE [callables of rebuilt objects]
+        return _describe_callable(value, parts, objects, depth)
+    elif type_in(value, (set, frozenset)) and all(_plain(v) for v in value):
+        # (what a runtime wrapper of the bodies notes of their runs, made for each staging:
+        # `carry`'s leaves updated and replaced, by its contents, as its other cells are)
+        parts.append((type(value), tuple(sorted(value, key=repr))))
+        return True
+    elif isinstance(value, str) and type(value).__name__ == "CarriedName":
+        # (objects.CarriedName: a name with its leaves' paths, by both)
+        parts.append(("carried name", str(value), value.leaves))
+        return True
     return verdicts._describe(value, parts, objects)
+
+
+# NOTE [callables of rebuilt objects]
+# A statement that carries an object a callable input reaches (`obj_func = sf.dir_evaluate`,
+# whose calls count `sf.nfev`: NOTE [objects reached through a callable] in objects.py) gives
+# its bodies that callable rebuilt around the body's copy of the object, a new bound method
+# (or partial, or closure) for each run of the body. By identity, a statement nested in the
+# body, entered with it, never met a known entry: each of its stagings took its failed
+# attempts again, and torch's `_strong_wolfe` under torchmin's BFGS ran its innermost bodies
+# about 3^d times at depth d (docs/benchmarks.md, session 33). A bound method is described by
+# its function and its object (by its fields, as a carried object is), a partial by its
+# function and arguments, a closure by its code, globals, defaults and cells: what a call of
+# it can do with what it is given.
+
+
+def _rebuilt_kind(value) -> bool:
+    kind = type(value)
+    return (kind is types.MethodType or kind is functools.partial
+            or (kind is types.FunctionType and value.__closure__ is not None))
+
+
+def _describe_callable(value, parts, objects, depth) -> bool:
+    kind = type(value)
+    if kind is types.MethodType:
+        parts.append(kind)
+        objects.append(value.__func__)
+        return _describe(value.__self__, parts, objects, depth + 1)
+    if kind is functools.partial:
+        parts.append((kind, len(value.args), tuple(value.keywords)))
+        return (_describe(value.func, parts, objects, depth + 1)
+                and all(_describe(v, parts, objects, depth + 1)
+                        for v in (*value.args, *value.keywords.values())))
+    parts.append((kind, value.__code__))
+    objects.append(value.__globals__)
+    if not _describe((value.__defaults__, value.__kwdefaults__), parts, objects, depth + 1):
+        return False
+    for cell in value.__closure__:
+        try:
+            contents = cell.cell_contents
+        except ValueError:  # (an empty cell)
+            parts.append("<empty cell>")
+            continue
+        if not _describe(contents, parts, objects, depth + 1):
+            return False
+    return True
 
 
 def _key_of(parts, bodies, values, body_parts):
@@ -153,6 +213,72 @@ def _key_of(parts, bodies, values, body_parts):
     except (TypeError, RecursionError):
         return None
     return tuple(parts), tuple(objects)
+
+
+# NOTE [carried forms kept]
+# The restaging verdicts are kept by entry, and a statement nested in a body whose enclosing
+# statement is staged in several forms meets a new entry in each: the objects a callable input
+# reaches are the enclosing body's copies, their numbers Python numbers or the tensors a form
+# carries them as. torch's `_strong_wolfe` under torchmin's BFGS: each `if` its breaks nest
+# found the objective's `sf` changed through `obj_func` (ChangedInput), then its count
+# `sf.nfev` replaced (a number carried from then on), in every form of every enclosing level,
+# and each failed attempt ran the levels below it again: its innermost bodies ran about 3^d
+# times at depth d, and the trace did not end in 15 minutes (docs/benchmarks.md).
+#
+# Whether a body changes an object it is given, or replaces a number held in one, is a matter
+# of its code, not of the tensors or copies it is given. So the attempts of each staging are
+# also kept under a key of the statement's form alone: the code of its bodies and of the
+# functions their closures hold, its state's names, and the kinds of its state and inputs
+# (each value by its type; names and flags by value). A staging whose entry is unknown follows
+# the kept sequence of that form while its failed attempts are of the kinds `attempt`'s caller
+# accepts for the values at hand (`form`): an input moved into the state (objects.
+# ChangedInput: an object or dict, or one a callable reaches, not a list or a tensor, whose
+# carrying depends on what was done to it) and a number or named tuple of a carried object
+# carried (objects._ReplacedRecord, where the path names one). Each is a form that carries
+# more and gives Python's results on an entry whose bodies do not make that change too: a
+# carried tensor no body changes is left as it was, and so is a carried number no body binds
+# anew (NOTE [numbers no body changes] in objects.py), so aliases keep seeing the same
+# objects. A statement then takes its failed attempts once per form, and a body at depth d
+# runs O(d) times.
+
+
+def _form_parts(value, parts, depth=0) -> None:
+    kind = type(value)
+    if (kind is tuple or kind is list) and depth < 8:
+        parts.append((kind, len(value)))
+        for item in value:
+            _form_parts(item, parts, depth + 1)
+    elif kind is dict and depth < 8:
+        parts.append((dict, len(value)))
+        for name, item in value.items():
+            parts.append(name if type_in(name, (str, int, bool)) else type(name))
+            _form_parts(item, parts, depth + 1)
+    elif value is None or kind is str or kind is bool:
+        parts.append(value)
+    else:
+        parts.append(kind)
+
+
+def _form_key(bodies, values):
+    """The key of the form of a statement with the body functions `bodies` entered with
+    `values` (NOTE [carried forms kept]), or None."""
+    parts = ["form"]
+
+    def leaf(value):
+        parts.append(value if value is None or type(value) is str else type(value))
+        return True
+
+    try:
+        for fn in bodies:
+            if fn is None:
+                parts.append(None)
+            elif not _closure_walk(fn, parts, leaf):
+                return None
+        _form_parts(values, parts)
+        hash(tuple(parts))
+    except (TypeError, RecursionError):
+        return None
+    return tuple(parts), ()
 
 
 def _key(bodies, values):
@@ -178,7 +304,9 @@ def enter(bodies, values):
         known = _find(memo, key)
         counts["entries"] += 1
         counts["entries known"] += known is not None
-    frame = _Frame(known, key, outermost)
+    form_key = _form_key(bodies, values)
+    form_known = None if form_key is None else _find(memo, form_key)
+    frame = _Frame(known, key, outermost, form_known, form_key)
     _frames().append(frame)
     return frame
 
@@ -192,8 +320,14 @@ def leave(frame) -> None:
         frames.pop()
     if frame.outermost:
         _local.memo = None
-    elif frame.key is not None and _memo() is not None:
-        _keep(_memo(), frame.key, frame.seen)
+        return
+    memo = _memo()
+    if memo is None:
+        return
+    if frame.key is not None:
+        _keep(memo, frame.key, frame.seen)
+    if frame.form_key is not None:
+        _keep(memo, frame.form_key, frame.seen)
 
 
 def _find(memo, key):
@@ -215,6 +349,7 @@ def _keep(memo, key, seen) -> None:
 # (how many statement entries were seen, and attempts skipped; how many runs of a statement's
 # bodies that learn its placeholders were skipped: for measuring, docs/benchmarks.md)
 counts = {"entries": 0, "entries known": 0, "attempts": 0, "skipped": 0,
+          "skipped by form": 0,
           "placeholder probes": 0, "placeholder probes skipped": 0,
           "list probes": 0, "list probes skipped": 0}
 
@@ -298,10 +433,12 @@ def _rebuilt(failure) -> BaseException:
     return error
 
 
-def attempt(tag: str, run, restaging: tuple):
+def attempt(tag: str, run, restaging: tuple, form=None):
     """`run()`, an attempt at staging the innermost open statement; an exception among
     `restaging` (the ones that make it stage again) is kept, and raised again without running
-    when the statement is next staged from the same entry (NOTE [restaging verdicts])."""
+    when the statement is next staged from the same entry (NOTE [restaging verdicts]). `form`:
+    whether such an exception, kept from a staging of the statement's code from another entry,
+    only chooses a form that is right for this one too (NOTE [carried forms kept])."""
     frames = _frames() if _memo() is not None else ()
     if not frames or torch.compiler.is_compiling():
         return run()
@@ -319,6 +456,20 @@ def attempt(tag: str, run, restaging: tuple):
             frame.seen[number] = before
             frame.seen.extend(known[number + 1:before[2]])
             raise _rebuilt(before[1])
+    known = frame.form_known
+    if known is not None and frame.known is None:
+        before = known[number] if number < len(known) else None
+        if before is None or before[0] != tag:
+            frame.form_known = None
+        elif before[1] is not None:
+            error = _rebuilt(before[1])
+            if form is None or not form(error):
+                frame.form_known = None
+            else:
+                counts["skipped by form"] += 1
+                frame.seen[number] = before
+                frame.seen.extend(known[number + 1:before[2]])
+                raise error
     try:
         result = run()
     except restaging as error:

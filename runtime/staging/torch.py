@@ -2496,7 +2496,8 @@ def _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes)
             if torch.compiler.is_compiling():  # NOTE [restaging verdicts], frames under dynamo
                 return _stage_if(staged_pred, branches, record)
             return restaging.attempt(
-                "if statement", lambda: _stage_if(staged_pred, branches, record), _RESTAGING)
+                "if statement", lambda: _stage_if(staged_pred, branches, record), _RESTAGING,
+                lambda error: objects.movable(error, inputs))
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
             in_place = replaced_lists.in_place_slots(error, state, names)
@@ -2803,7 +2804,8 @@ def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes
                     return _stage_while(test, Body(body, "in the loop body"), record, trips)
 
             if not torch.compiler.is_compiling():
-                return restaging.attempt(statement, staged, _RESTAGING)
+                return restaging.attempt(statement, staged, _RESTAGING,
+                                         lambda error: objects.movable(error, inputs))
             # Under dynamo `staged`'s steps inline, with its probe of the inputs the body
             # changes: a frame is a level of dynamo's interpreter (NOTE [restaging verdicts])
             with nested:

@@ -217,3 +217,79 @@ def test_nested_breaks_binding_lists_match_python():
     fn, _ = _bracket_runs(3)
     inputs = [(torch.tensor(v),) for v in ([0.5, 1.0], [4.0, 4.0], [-9.0, 1.0], [9.0, 2.5])]
     assert_same_result(fn, inputs)
+
+
+# torch's `_strong_wolfe` under torchmin's BFGS (torch/optim/lbfgs.py:55-93), in small: the
+# objective is a bound method (`obj_func = sf.dir_evaluate`) whose calls count in its object
+# (`sf.nfev += 1`), each `break` binds a bracket list, and the rest of the loop body, calling
+# the objective again, nests one staged `if` deeper per `break`. Each `if` found the object
+# changed through the method, then its count replaced, in each form of each enclosing `if`,
+# whose copies of the object and rebuilt method made every entry new: the innermost body at
+# depth d ran about 3^d times (127 at depth 4; BFGS's trace did not end in 15 minutes).
+
+class _Objective:
+    def __init__(self):
+        self.nfev = 0
+
+    def evaluate(self, x, t):
+        self.nfev += 1
+        y = x * t
+        return (y * y).sum(), y
+
+
+def _search(levels: int) -> str:
+    lines = ["def search(obj_func, x, t):",
+             "    f_new, g_new = obj_func(x, t)",
+             "    i = 0",
+             "    while i < 3:"]
+    for level in range(levels):
+        lines += [f"        count({level})",
+                  f"        if f_new * {level + 1} > {level + 30}:",
+                  f"            bracket = [t - {level}, f_new]",
+                  "            break",
+                  "        f_new, g_new = obj_func(x, t)"]
+    lines += ["        t = t * 1.5",
+              "        i += 1",
+              "    else:",
+              "        bracket = [t, f_new]",
+              "    return bracket[0] + bracket[1], g_new",
+              "",
+              "def fn(x):",
+              "    sf = _Objective()",
+              "    out, g = search(sf.evaluate, x, 1.0)",
+              "    return out, g, sf.nfev"]
+    return "\n".join(lines)
+
+
+def _search_runs(levels: int):
+    runs = collections.Counter()
+
+    @autoconv.do_not_convert
+    def count(level):
+        runs[level] += 1
+
+    fn = function_from_source(_search(levels), {"count": count, "_Objective": _Objective})
+    return fn, runs
+
+
+def test_nested_breaks_calling_a_method_that_counts_run_each_body_a_bounded_number_of_times():
+    # NOTE [callables of rebuilt objects] and NOTE [carried forms kept]
+    # (runtime/staging/restaging.py)
+    fn, runs = _search_runs(4)
+    args = (torch.tensor([0.5, 1.0]),)
+    want = fn(*args)
+    runs.clear()
+    got = autoconv.autoconv(fn)(*args)
+    assert all(torch.equal(torch.as_tensor(g), torch.as_tensor(w)) for g, w in zip(got, want))
+    # (4, 13, 41, 127 by depth before; now 4, 9, 15, 21: a few runs more per level)
+    assert max(runs.values()) <= 24, runs
+    assert runs[3] - runs[2] <= 8, runs
+
+
+_SEARCH_INPUTS = [(torch.tensor(v),) for v in ([0.5, 1.0], [4.0, 4.0], [1.5, 2.0], [0.1, 0.2],
+                                               [2.0, 2.5])]
+
+
+def test_nested_breaks_calling_a_method_that_counts_match_python():
+    fn, _ = _search_runs(3)
+    assert_same_result(fn, _SEARCH_INPUTS, compile=False)
