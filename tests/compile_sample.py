@@ -21,6 +21,8 @@ regressions are construct families found by the fuzzer):
 3. Of the compiling tests of one file with one kind, the first in collection order (the file's
    order, the first parameter case first) keeps its compile in `make test`; the others get the
    `slow_compile` mark. A test the file marks `slow_compile` itself is not a representative.
+   An xfail is never sampled: it always compiles (a strict xfail of a compile failure would
+   pass without its compile, and fail as XPASS).
 
 So a new test compiles in `make test` when it brings a new kind to its file, whatever its speed.
 A `slow_compile` test runs whole in `make test-slow`; in `make test` (conftest.py) it runs
@@ -200,6 +202,9 @@ def select(items):
     out = []
     for item in items:
         if not applies_to(str(item.path)) or not compiles(item) or "slow" in item.keywords:
+            continue
+        if item.get_closest_marker("xfail") is not None:
+            # (a strict xfail's compile is its point: without it, it would pass and fail)
             continue
         if item.get_closest_marker("slow_compile") is not None:
             out.append((item, None, False))

