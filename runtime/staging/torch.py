@@ -2055,6 +2055,15 @@ def _probe_input_changes(bodies, statement: Statement) -> None:
     would be lost (a loop on it would never end); outside dynamo `objects.
     refusing_uncarried_changes` sees it in the operator's run instead.
     """
+    watch = _input_watch(bodies, statement)
+    if watch is not None:
+        _run_input_probe(watch, bodies, statement)
+
+
+def _input_watch(bodies, statement: Statement):
+    """What `_probe_input_changes` watches of the statement's inputs (its verdict's key, then
+    the inputs read as containers, held objects, and tensors a body may update unseen), or None
+    where nothing is to watch. Raises the kept verdict's change (NOTE [probe verdicts])."""
     inputs = statement.inputs
     read = [i for i, v in enumerate(inputs) if type_in(v, (dict, list))]
     # plain objects, and callables reaching them (NOTE [objects changed through a call under
@@ -2070,8 +2079,7 @@ def _probe_input_changes(bodies, statement: Statement) -> None:
             len(inputs))
         tensors = [i for i in tensors if i in reached]
     if not read and not held and not tensors:
-        return
-    state = statement.staged_view()
+        return None
     verdict_key = verdicts.key("inputs", [fn for fn, _ in bodies],
                                (statement.state, statement.kinds, inputs))
     changed = verdicts.known(verdict_key)  # NOTE [probe verdicts]
@@ -2080,40 +2088,99 @@ def _probe_input_changes(bodies, statement: Statement) -> None:
             raise objects.UpdatedInputs(*changed[1:])
         if changed is not None:
             raise objects.ChangedInput(*changed)
-        return
+        return None
+    return verdict_key, read, held, tensors
+
+
+def _run_input_probe(watch, bodies, statement: Statement) -> None:
+    state = statement.staged_view()
     updated = set()
     with probe():
         for fn, _ in bodies:
-            given, keys = [], []
-            for i, value in enumerate(inputs):
-                if i in tensors:
-                    given.append(augmented.copy_of(value))
-                    keys.append(unseen_updates.watch_copy())
-                else:
-                    given.append(copies((value,))[0])
-            given, watched = objects.probe_copies(tuple(given), held)
-            # (the nested dicts and lists too: `d[k]["t"] = ...` with a variable `k` changes
-            # the dict `d[k]`, not `d`, which the converter then leaves uncarried)
-            before = {i: _nested_contents(given[i], []) for i in read}
+            given, seen = _watched_inputs(watch, statement.inputs)
             fn(*statement.stand_ins(copies(state)), *given)
-            for i in read:
-                for container, items in before[i]:
-                    after = (list(container.items()) if type(container) is dict
-                             else list(container))
-                    if len(after) != len(items) or any(
-                            _pair_changed(a, b) for a, b in zip(after, items)):
-                        verdicts.learn(verdict_key, (i,))
-                        raise objects.ChangedInput(i)
-            found = objects.probed_change(watched)
-            if found is not None:
-                verdicts.learn(verdict_key, found.args)
-                raise found
-            updated.update(i for i, written in zip(tensors, unseen_updates.updated(tuple(keys)))
-                           if written)
+            _check_watched(watch, seen, updated)
+    _no_change_seen(watch, updated)
+
+
+def _watched_inputs(watch, inputs) -> tuple:
+    """The inputs to give one probe run of a body under `watch` (an `_input_watch`), and what
+    `_check_watched` compares after it."""
+    _, read, held, tensors = watch
+    given, keys = [], []
+    for i, value in enumerate(inputs):
+        if i in tensors:
+            given.append(augmented.copy_of(value))
+            keys.append(unseen_updates.watch_copy())
+        else:
+            given.append(copies((value,))[0])
+    given, watched = objects.probe_copies(tuple(given), held)
+    # (the nested dicts and lists too: `d[k]["t"] = ...` with a variable `k` changes
+    # the dict `d[k]`, not `d`, which the converter then leaves uncarried)
+    before = {i: _nested_contents(given[i], []) for i in read}
+    return given, (keys, watched, before)
+
+
+def _check_watched(watch, seen, updated: set) -> None:
+    """After one probe run of a body: raise the change it made to an input it only reads
+    (learning the verdict), and add to `updated` the tensor inputs it updated unseen."""
+    verdict_key, read, _, tensors = watch
+    keys, watched, before = seen
+    for i in read:
+        for container, items in before[i]:
+            after = (list(container.items()) if type(container) is dict
+                     else list(container))
+            if len(after) != len(items) or any(
+                    _pair_changed(a, b) for a, b in zip(after, items)):
+                verdicts.learn(verdict_key, (i,))
+                raise objects.ChangedInput(i)
+    found = objects.probed_change(watched)
+    if found is not None:
+        verdicts.learn(verdict_key, found.args)
+        raise found
+    updated.update(i for i, written in zip(tensors, unseen_updates.updated(tuple(keys)))
+                   if written)
+
+
+def _no_change_seen(watch, updated: set) -> None:
+    """After the probe runs of every body: raise the tensor inputs updated unseen, and learn
+    the verdict."""
+    verdict_key = watch[0]
     if updated:
         verdicts.learn(verdict_key, (_UPDATED, *sorted(updated)))
         raise objects.UpdatedInputs(*sorted(updated))
     verdicts.learn(verdict_key, None)
+
+
+# NOTE [one probe run for inputs and lists]
+# Under dynamo an `if` probed its branches for the inputs they change (`_probe_input_changes`)
+# and then again, in full, for the lists they grow (`_probe_lists`, NOTE [counts of an if's
+# probe]): two runs of each branch, on the same state, before torch.cond's own. Each run stages
+# the statements nested in the branch, which probe and stage their own branches, so a branch at
+# nesting depth d ran about 3**d times, and dynamo's trace of a 15-line program of three nested
+# `if`s around a loop took 47 s (fuzz regression and_test_of_loop_in_probe_of_nested_ifs). Where
+# the `if`'s list probe will run right after the inputs' (lists grow, and no probe of return
+# placeholders or of lists bound in the branches runs between them), the inputs are watched in
+# the list probe's run instead: the same copies given, the same checks after each branch, the
+# same verdict kept; the inputs' probe gave its branches the state as staged, which the lists'
+# does too (with its own copies of the lists). Elsewhere the inputs are probed first, as before.
+
+
+def _lists_probe_watches(statement: Statement) -> bool:
+    """Whether the `if`'s `_probe_lists` runs its branches straight after `_probe_input_changes`
+    would, on the same state, and can watch the inputs instead (NOTE [one probe run for inputs
+    and lists])."""
+    if probing_types():  # (a types-only probe may give types without a run of the branches)
+        return False
+    if not lists.growing_slots(tuple(statement.state)):
+        return False
+    for value, kind in zip(statement.state, statement.kinds):
+        if isinstance(value, set) or _may_bind_list(value, kind):
+            return False
+        if is_undefined(value) and (value.name == RETURN_VALUE or value.created
+                                    or value.checked):
+            return False  # (`_fill_return_placeholders` probes first)
+    return True
 
 
 _UPDATED = "updated"  # (a verdict of `_probe_input_changes`: tensor inputs updated unseen)
@@ -2194,7 +2261,7 @@ def _on_path(condition):
 # staged twice per enclosing one (in its probe, then in torch.cond's run), 2**d times.
 
 
-def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
+def _probe_lists(statement: Statement, bodies, pred=None, watch=None) -> dict:
     """{slot: lists.Growth} for the lists in the state the bodies grow (empty when none does),
     kept as `statement.growth`.
 
@@ -2204,11 +2271,17 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
     path condition of the loops staged in them (NOTE [loops on the branch's path]); an `if`'s
     branches are probed in full (NOTE [counts of an if's probe]).
 
+    `watch`: an `_input_watch` of the statement's inputs, watched in the same run (NOTE [one
+    probe run for inputs and lists]).
+
     Raises:
         StagingError: where a count depends on a random number a branch draws.
+        objects.ChangedInput, objects.UpdatedInputs: as `_probe_input_changes`, for `watch`.
     """
     slots = lists.growing_slots(tuple(statement.state))
     if not slots:
+        if watch is not None:
+            _run_input_probe(watch, [(b.fn, True) for b in bodies], statement)
         return {}
     # (NOTE [probe verdicts]: a probe that found no list growing is kept, so a nested statement
     # staged again from the same entry is not probed again; one that found growth is not, its
@@ -2217,6 +2290,8 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
         "lists" if pred is None else "lists of an if", [body.fn for body in bodies],
         (statement.state, statement.kinds, tuple(statement.dtypes.items()), statement.inputs))
     if verdicts.known(verdict_key) is not verdicts.UNKNOWN:
+        if watch is not None:
+            _run_input_probe(watch, [(b.fn, True) for b in bodies], statement)
         return statement.growth
     # NOTE [list growth kept] (not under dynamo, whose verdicts are above)
     kept_key = None if torch.compiler.is_compiling() else restaging.kept_key(
@@ -2238,6 +2313,7 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
     skipped = contextlib.nullcontext() if torch.compiler.is_dynamo_compiling() else \
         outside_writes.skipped_in_probe()  # NOTE [outside tensors updated in a probe]
     draws = []  # (under dynamo: NOTE [random draws of probes under dynamo])
+    updated = set()
     with probe(types_only=pred is None, draws=draws), skipped:
         for number, body in enumerate(bodies):
             probe_state = lists.probe_copies(staged_view, slots)
@@ -2246,12 +2322,20 @@ def _probe_lists(statement: Statement, bodies, pred=None) -> dict:
                 [v if i in slots else copies((v,))[0] for i, v in enumerate(probe_state)])
             path = contextlib.nullcontext() if not on_path else _on_path(
                 pred if number == 0 else torch.logical_not(pred))
+            if watch is None:
+                given = copies(statement.inputs)
+            else:
+                given, seen = _watched_inputs(watch, statement.inputs)
             with path:
-                outputs = body.fn(*own, *copies(statement.inputs))
+                outputs = body.fn(*own, *given)
+            if watch is not None:
+                _check_watched(watch, seen, updated)
             if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
                 raise statement.error(f"{body.where} returned {outputs!r}",
                                       "This is a bug in autoconv")
             probes.append((probe_state, before, outputs, body.where))
+        if watch is not None:
+            _no_change_seen(watch, updated)
         growth = lists.measure(statement.names, slots, tuple(statement.state), probes,
                                statement.kind)
         drew = start is not None and _draws_reach([g.count for g in growth.values()], start)
@@ -2491,10 +2575,14 @@ def _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes)
         branches = (Body(if_true, "in the true branch"), Body(if_false, "in the false branch"))
         try:
             record = Statement(statement, names, state, inputs, staged_pred, dtypes)
+            watch = None
             if torch.compiler.is_dynamo_compiling():
-                _probe_input_changes([(b, True) for b in (if_true, if_false)], record)
+                watch = _input_watch([(b, True) for b in (if_true, if_false)], record)
+                if watch is not None and not _lists_probe_watches(record):
+                    _run_input_probe(watch, [(b, True) for b in (if_true, if_false)], record)
+                    watch = None
             if torch.compiler.is_compiling():  # NOTE [restaging verdicts], frames under dynamo
-                return _stage_if(staged_pred, branches, record)
+                return _stage_if(staged_pred, branches, record, watch)
             return restaging.attempt(
                 "if statement", lambda: _stage_if(staged_pred, branches, record), _RESTAGING,
                 lambda error: objects.movable(error, inputs))
@@ -2648,7 +2736,9 @@ def _replaced_slots(error, state, names, statement: str) -> list:
     return slots
 
 
-def _stage_if(pred, branches, statement: Statement):
+def _stage_if(pred, branches, statement: Statement, watch=None):
+    """`watch`: the inputs `_probe_lists` is to watch for changes in its run of the branches
+    (NOTE [one probe run for inputs and lists])."""
     if probing_types():
         outputs = _types_of_outputs(statement, branches, loop=False)
         if outputs is not None:
@@ -2661,7 +2751,7 @@ def _stage_if(pred, branches, statement: Statement):
             and any(_may_bind_list(v, k) for v, k in zip(statement.state, statement.kinds))
             and any(_builds_lists(b.fn.__code__) for b in branches)):
         _probe_bound_lists(statement, branches)
-    _probe_lists(statement, branches, pred)
+    _probe_lists(statement, branches, pred, watch)
     _reserve_lists(statement, lambda g: g.count)
     _carry_changing_constants(statement, branches)
     if _checks_first(registry.owner(pred), statement, loop=False):

@@ -36,9 +36,13 @@ __all__ = ["key", "known", "learn", "UNKNOWN", "keyed_by_entry"]
 # buffer, count and flags, as the tensors they are, and each other Python value by identity. A
 # nested statement staged again from the same entry (the enclosing operator's trace after its
 # probe) takes the verdict instead of probing: each statement probes once per distinct entry,
-# and a body at depth d is traced O(d) times. Verdicts are written only where dynamo allows it
-# (outside the bodies of a torch operator: every first probe of a nested statement runs there,
-# since probes run bodies directly), and forgotten when the outermost statement ends.
+# and a body at depth d is traced O(d) times (not where an `if`'s branches grow a list: the probe
+# sizing it hands the nested statements Python lists, torch.cond's run StagedLists, two entries;
+# there one run serves the probe of the inputs and the lists', NOTE [one probe run for inputs
+# and lists] in torch.py, and a body at depth d is traced 2**d times). Verdicts are written only
+# where dynamo allows it (outside the bodies of a torch operator: every first probe of a nested
+# statement runs there, since probes run bodies directly), and forgotten when the outermost
+# statement ends.
 #
 # A converted body's free variables are the runtime module and the user's closure cells, the
 # same in every staging of the statement. A wrapper the runtime makes around the user's bodies
