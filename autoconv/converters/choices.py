@@ -164,6 +164,7 @@ _VIEWS = frozenset({
     "moveaxis", "chunk", "split", "tensor_split", "unbind", "as_strided", "diagonal", "detach",
     "real", "imag", "broadcast_to", "atleast_1d", "atleast_2d", "atleast_3d", "hsplit",
     "vsplit", "dsplit", "ravel", "adjoint", "conj", "resolve_conj", "resolve_neg", "alias",
+    "broadcast_tensors", "meshgrid",
 })
 
 
@@ -782,12 +783,13 @@ def _outside_updates(stmt, local) -> list:
     return list(found.values())
 
 
-def _shared(prior, name) -> bool:
+def _shared(prior, name, entry=None) -> bool:
     """Whether `name`'s object before the statement after `prior` (the statements of its
     block before it) may be held by something else: a parameter or a name bound outside the
-    block, a value that may be another's (`y = x[0]`, `y = self.buf`, `y = f(x)`), or one
+    function, a value that may be another's (`y = x[0]`, `y = self.buf`, `y = f(x)`), or one
     given away since its binding (`alias = y`, `f(y)`, `[y]`, `y[0]`, `y.view(-1)`); not a new
-    tensor only read by operators and new-value methods since."""
+    tensor only read by operators and new-value methods since. `entry`: where the block
+    starts, for a name bound outside it (NOTE [names private to the function])."""
     for k in range(len(prior) - 1, -1, -1):
         stmt = prior[k]
         if isinstance(stmt, gast.AugAssign) and isinstance(stmt.target, gast.Name) and (
@@ -801,7 +803,64 @@ def _shared(prior, name) -> bool:
             return True
         return any(_gives_away(later, name) for later in prior[k + 1:]) or _gives_away(
             stmt.value, name)
+    if entry is None or any(_gives_away(stmt, name) for stmt in prior):
+        return True
+    return not _keeps_private(entry.head, name) or _shared(entry.prior, name, entry.outer)
+
+
+# NOTE [names private to the function]
+# The body of an `if` or a loop is a block of its own, and a name bound before the statement
+# is bound outside that block. Taken as held elsewhere (as a parameter is), `c = torch.tensor(3)`
+# then `if x < 1:` holding a staged `for` that rebinds `c` on some trips and `c %= 6` after it
+# watched `c` as a kept name (NOTE [a name kept on some paths of a staged statement]) and
+# refused the next compound statement's `c -= 1` (the StagingError, or a graph specialised on
+# that statement's test: fuzz seed 3401, program 145), where the same lines in the function's
+# own block converted and agreed. A nested block asks the enclosing one (`_Entry`): the name is
+# private where it is there and the statement's parts the body may run after (an `if`'s test;
+# for a loop, the whole loop: an earlier trip ran its body) give it away nowhere and bind it
+# only to new values.
+
+
+class _Entry:
+    """Where a nested block starts: the statements of the enclosing block before its statement
+    (`prior`), the parts of that statement that may run before the block (`head`), and the
+    enclosing block's own entry (`outer`; None for the function's body)."""
+
+    __slots__ = ("prior", "head", "outer")
+
+    def __init__(self, prior, head, outer):
+        self.prior, self.head, self.outer = prior, head, outer
+
+
+def _keeps_private(nodes, name) -> bool:
+    """Whether `nodes` neither give away `name`'s object (`_gives_away`) nor bind `name` but to
+    a new value (`name = a + 1`) or in place (`name += 1`)."""
+    for node in nodes:
+        if _gives_away(node, name):
+            return False
+        for n in walk(node):
+            if isinstance(n, (gast.Global, gast.Nonlocal)) and name in n.names or isinstance(
+                    n, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef, gast.Lambda)) and any(
+                    isinstance(m, gast.Name) and m.id == name for m in walk(n)):
+                return False  # (another scope may bind or hold it)
+            if isinstance(n, gast.Assign):
+                if any(isinstance(t, gast.Name) and t.id == name for t in n.targets) and not (
+                        len(n.targets) == 1 and not _may_be_existing(n.value)):
+                    return False
+            elif isinstance(n, gast.AugAssign):
+                continue
+            elif isinstance(n, gast.Name) and n.id == name and not isinstance(n.ctx, gast.Load):
+                if not isinstance(_store_parent(node, n), (gast.Assign, gast.AugAssign)):
+                    return False  # (a loop's target, `with ... as`, `:=`, unpacking, `del`)
     return True
+
+
+def _store_parent(root, target):
+    """The node under `root` whose direct child is `target`."""
+    for n in walk(root):
+        if any(child is target for child in children(n)):
+            return n
+    return None
 
 
 _OPERANDS = (gast.BinOp, gast.UnaryOp, gast.Compare, gast.BoolOp)
@@ -833,10 +892,29 @@ def _gives_away(node, name) -> bool:
                 continue
             if not isinstance(parent.ctx, gast.Load):
                 continue
-        if isinstance(parent, gast.Call) and n is not parent.func and _new_value(parent):
+        if isinstance(parent, gast.Call) and n is not parent.func and _new_of_items(parent):
             continue
+        if isinstance(parent, (gast.List, gast.Tuple)) and isinstance(parent.ctx, gast.Load):
+            # (`torch.stack([y, z])`, `sum([y, z])`: a list only the call reads; fuzz seed
+            # 3401, program 145)
+            call = parents.get(id(parent))
+            if isinstance(call, gast.Call) and any(a is parent for a in call.args) and (
+                    _new_of_items(call)):
+                continue
         return True
     return False
+
+
+# builtins whose result, given tensors (or a list of them), is a new value, never one of them
+_NEW_OF_TENSORS = frozenset({"len", "abs", "sum", "int", "float", "bool", "round", "str",
+                             "repr", "format"})
+
+
+def _new_of_items(call) -> bool:
+    """Whether `call` makes a new value from its arguments (`_new_value`, or a builtin of
+    `_NEW_OF_TENSORS`), holding none of them."""
+    return _new_value(call) or (isinstance(call.func, gast.Name)
+                                and call.func.id in _NEW_OF_TENSORS)
 
 
 _UNKNOWN = "<bound in a nested statement>"  # a path whose binding the converter cannot follow
@@ -919,7 +997,9 @@ class ChoiceConverter(Converter):
             elif cls is gast.Global or cls is gast.Nonlocal:
                 declared.update(n.names)
         self.function_locals = (params | stored) - declared
+        outer_entry, self.entry = getattr(self, "entry", None), None
         node.body = self._block(node.body, params)
+        self.entry = outer_entry
         self.loop_items = outer_items
         self.function_locals = outer_locals
         if returns:
@@ -965,7 +1045,14 @@ class ChoiceConverter(Converter):
         # statement, nested ones again at each level, were a tenth of this pass; nothing below
         # stores a name into the statement itself)
         stores = []
-        for stmt in stmts:  # inner blocks first
+        entry = getattr(self, "entry", None)
+        for i, stmt in enumerate(stmts):  # inner blocks first
+            # (NOTE [names private to the function])
+            self.entry = None
+            if isinstance(stmt, gast.If):
+                self.entry = _Entry(stmts[:i], [stmt.test], entry)
+            elif isinstance(stmt, (gast.For, gast.AsyncFor, gast.While)):
+                self.entry = _Entry(stmts[:i], [stmt], entry)
             if isinstance(stmt, (gast.FunctionDef, gast.AsyncFunctionDef)):
                 self.visit_FunctionDef(stmt)
             elif isinstance(stmt, (gast.With, gast.AsyncWith)):
@@ -993,6 +1080,7 @@ class ChoiceConverter(Converter):
                 stmt.finalbody = self._block(stmt.finalbody, set())
             stores.append(_names_stored(stmt))
             inner |= stores[-1]
+        self.entry = entry
         out = []
         active = []  # the choices whose names are watched: (sources, chosen, before, watched)
         kept = []  # NOTE [a name kept on some paths of a staged statement]: _KeptWatch
@@ -1228,7 +1316,7 @@ class ChoiceConverter(Converter):
                         # kept on some paths] in runtime/choices.py)
                         any(_outside_updates(later, self._locals()) for later in rest)):
                 continue
-            if _shared(prior, name):
+            if _shared(prior, name, getattr(self, "entry", None)):
                 out.append(name)
         return out
 

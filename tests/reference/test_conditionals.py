@@ -464,3 +464,52 @@ def test_nesting_past_the_recursion_limit_under_torch_compile_is_refused_at_the_
             sys.setrecursionlimit(limit)
         assert info.value.lineno == line, recursion_limit
         assert "sys.setrecursionlimit(10000)" in info.value.fix
+
+
+def item_in_or_of_while_test_four_deep(x, y, k):
+    # fuzz seed 3401, program 125 (minimised): the `or`'s right side compares a number read by
+    # `.item()`, autoconv's comparison six calls deep inside the innermost level
+    a = x + 3
+    b = x + 3
+    c = y % 7
+    if k <= y:
+        if k + 1 + y != -3:
+            guard0 = torch.tensor(0)
+            while (y == -3 or k <= y or a.item() <= c) and guard0 < 4:
+                guard0 += 1
+                if 0 != x + y:
+                    raise ValueError('fuzz')
+                return (b, b % 3)
+    return (torch.minimum(y, a) - (y + -3), c)
+
+
+@pytest.mark.slow
+def test_the_nesting_check_covers_a_comparison_of_an_item_in_the_innermost_level():
+    # The check allowed the innermost level 200 frames plus one per inlined call; dynamo
+    # needed 7 more here, so at a recursion limit just above that estimate (a caller's
+    # stack deeper by a few frames: the fuzzer's) dynamo's bare RecursionError came first.
+    # At such a limit the statement is refused at its line.
+    from autoconv_runtime.staging import context
+
+    import sys
+
+    args = (T(0), T(0), 2)
+    limit = sys.getrecursionlimit()
+    torch._dynamo.reset()
+    context._deepest[:] = 0, 0
+    sys.setrecursionlimit(10000)
+    try:
+        torch.compile(autoconv.convert(item_in_or_of_while_test_four_deep), fullgraph=True,
+                      backend="eager")(*args)
+    finally:
+        sys.setrecursionlimit(limit)
+    needed, depth = context._deepest
+    inlined = needed - depth - context._LEVEL_FRAMES
+    torch._dynamo.reset()
+    sys.setrecursionlimit(depth + 200 + inlined + 3)
+    try:
+        with pytest.raises(StagingError, match="would pass Python's recursion limit"):
+            torch.compile(autoconv.convert(item_in_or_of_while_test_four_deep),
+                          fullgraph=True, backend="eager")(*args)
+    finally:
+        sys.setrecursionlimit(limit)
