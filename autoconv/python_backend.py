@@ -983,13 +983,9 @@ def lower(graph_module: GraphModule) -> GraphModule:
     return lowered
 
 
-def drop_unread_operands(root: GraphModule) -> set[GraphModule]:
-    """Leave out a cond's operands that neither branch reads; returns the modules changed.
-
-    After `fold_into_branches`, nms_mask's 32 branches no longer read `index` (their `index
-    <= i` is a constant), yet each cond still passed it, which kept `arange(n)` alive: an op
-    per call whose result nothing read. Only branches that this one cond runs are changed.
-    """
+def _operator_runs(root: GraphModule) -> dict[int, int]:
+    """{id of a branch or loop GraphModule: how many cond / while_loop nodes run it}: a rewrite
+    of a subgraph that more than one operator runs would change them all."""
     runs: dict[int, int] = {}
     for module in root.modules():
         if isinstance(module, GraphModule):
@@ -999,6 +995,17 @@ def drop_unread_operands(root: GraphModule) -> set[GraphModule]:
                             else node.args[1:3]:
                         key = id(getattr(module, holder.target))
                         runs[key] = runs.get(key, 0) + 1
+    return runs
+
+
+def drop_unread_operands(root: GraphModule) -> set[GraphModule]:
+    """Leave out a cond's operands that neither branch reads; returns the modules changed.
+
+    After `fold_into_branches`, nms_mask's 32 branches no longer read `index` (their `index
+    <= i` is a constant), yet each cond still passed it, which kept `arange(n)` alive: an op
+    per call whose result nothing read. Only branches that this one cond runs are changed.
+    """
+    runs = _operator_runs(root)
     changed = set()
     for module in list(root.modules()):
         if not isinstance(module, GraphModule):
@@ -1165,15 +1172,7 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
     only tested, read the tensor's `item()` (`_comparisons_as_ints`: `token != eos`).
     """
     changed = set()
-    runs: dict[int, int] = {}
-    for module in root.modules():
-        if isinstance(module, GraphModule):
-            for node in module.graph.nodes:
-                if node.op == "call_function" and node.target in (_COND, _WHILE_LOOP):
-                    for holder in node.args[:2] if node.target is _WHILE_LOOP \
-                            else node.args[1:3]:
-                        key = id(getattr(module, holder.target))
-                        runs[key] = runs.get(key, 0) + 1
+    runs = _operator_runs(root)
     for module in list(root.modules()):
         if not isinstance(module, GraphModule):
             continue
