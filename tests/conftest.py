@@ -46,22 +46,22 @@ def listed_slow_tests(path: str = SLOW_TESTS) -> dict:
 
 @pytest.hookimpl(tryfirst=True)  # (before `-m` deselects by the marks added here)
 def pytest_collection_modifyitems(config, items):
-    # First the measured list, so that a listed test is no compile representative of its kind
-    # (compile_sample.select passes over a test marked slow_compile: the next one of its kind
-    # compiles in make test instead).
-    listed = listed_slow_tests()
-    for item in items:
-        mark = listed.get(item.nodeid)
-        if mark == "slow_compile" and item.get_closest_marker("xfail") is not None:
-            mark = "slow"  # (an xfail whose compile is deferred would pass: run it whole, later)
-        if mark is not None:
-            item.add_marker(getattr(pytest.mark, mark))
     # The compile sample of the construct families (tests/compile_sample.py): the compiling
     # tests that repeat a kind their file already compiles are slow_compile.
     for item, kind, first in compile_sample.select(items):
         item.compile_sample = (kind, first)
         if kind is not None and not first:
             item.add_marker(pytest.mark.slow_compile)
+    # Then the measured list: a listed test that represents its kind keeps that role, so the
+    # next test of its kind is not compiled in its place (a listed test's kind compiles in
+    # make test-slow only: the list's cost, docs/testing.md).
+    listed = listed_slow_tests()
+    for item in items:
+        mark = listed.get(item.nodeid)
+        if mark == "slow_compile" and item.get_closest_marker("xfail") is not None:
+            mark = "slow"  # (an xfail whose compile is deferred would pass: run it whole, later)
+        if mark is not None and item.get_closest_marker(mark) is None:
+            item.add_marker(getattr(pytest.mark, mark))
     slow = _run_slow(config)
     skip_slow = pytest.mark.skip(reason="slow: run with --run-slow or AUTOCONV_SLOW=1")
     skip_cuda = pytest.mark.skip(reason="needs a CUDA device")
