@@ -46,3 +46,29 @@ def test_s01_partial_counter_in_while_break():
         got = f(x, 1.0)
         assert torch.equal(got[0], expected[0])
         assert int(got[1]) == expected[1]
+
+
+# --- s02: a read-only float in a dict comes back to the caller as a float64 tensor -------------
+# A config dict passed in (`cfg = {"big": count, "off": 0.25}`), nested tensor ifs whose outer
+# branch grows a list reading `cfg["off"]` and whose inner branch updates `cfg["big"]`:
+# after the call, the caller's `cfg["off"]` is `tensor(0.2500, dtype=torch.float64)`, where
+# Python leaves the float 0.25 (the function never assigns it). Results are right.
+# Mode: torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager").
+
+def _grow(x, cfg):
+    out = []
+    if x.sum() > 0:
+        out.append(x + cfg["off"])
+        if x.sum() > 1:
+            cfg["big"] = cfg["big"] + 1
+    return out, cfg["big"]
+
+
+@pytest.mark.xfail(strict=True, reason="tester34b s02: under torch.compile a dict's read-only "
+                   "float is written back to the caller as a float64 tensor")
+def test_s02_read_only_dict_float_written_back_under_compile():
+    compiled = torch.compile(autoconv.convert(_grow), fullgraph=True, backend="eager")
+    cfg = {"big": torch.tensor(0), "off": 0.25}
+    out, big = compiled(torch.tensor([2.]), cfg)
+    assert torch.equal(out[0], torch.tensor([2.25])) and int(big) == 1
+    assert type(cfg["off"]) is float and cfg["off"] == 0.25
