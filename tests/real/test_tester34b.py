@@ -72,3 +72,106 @@ def test_s02_read_only_dict_float_written_back_under_compile():
     out, big = compiled(torch.tensor([2.]), cfg)
     assert torch.equal(out[0], torch.tensor([2.25])) and int(big) == 1
     assert type(cfg["off"]) is float and cfg["off"] == 0.25
+
+
+# --- passing: what was right ------------------------------------------------------------------
+
+def _same(expected, got):
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    got = got if isinstance(got, tuple) else (got,)
+    assert len(expected) == len(got)
+    for e, g in zip(expected, got):
+        e = torch.as_tensor(e)
+        assert g.dtype == e.dtype and g.requires_grad == e.requires_grad
+        assert torch.equal(e, g)
+
+
+def _wrapping_counters(x):
+    # uint8 pixels stepped down with wraparound, int32 at its edge: numbers at dtype edges
+    # (-1, 255 with uint8; 2**31 with int32) as the python backend's 0-d operands
+    acc, big = x, x.to(torch.int32)
+    k = 0
+    while k < 3:
+        if (acc > -1).any():
+            acc = acc + (-1)
+        else:
+            acc = acc - 255
+        acc = acc.bitwise_xor(255) if (acc == 255).any() else acc.bitwise_and(254)
+        big = big + 2**31 if big[0] > 0 else big - 2**31 + 7
+        k += 1
+    return acc, acc >= 200, acc.bitwise_or(1), big, big != -2**31, big[0], big[None]
+
+
+def test_dtype_edge_numbers_in_staged_loop():
+    f = autoconv.autoconv(_wrapping_counters)
+    for x in (torch.tensor([0, 1, 200], dtype=torch.uint8), torch.tensor([5, 6, 255], dtype=torch.uint8)):
+        for _ in range(3):  # replays: a shared 0-d operand stays as built
+            _same(_wrapping_counters(x.clone()), f(x.clone()))
+
+
+def _gd(w, x, y, lr):
+    i = 0
+    while i < 3:
+        err = x @ w - y
+        if (err.abs() > 0.5).any():
+            w = w - lr * (x.t() @ err) / 4
+        else:
+            w = w * 0.99 + 0.001
+        i += 1
+    return w, w > 0.1, w[0] * 2.0, w.div(3.0, rounding_mode="floor"), w.add(3, alpha=2)
+
+
+def test_gradient_descent_float64_with_grads():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, dtype=torch.float64, generator=gen)
+    y = torch.randn(4, dtype=torch.float64, generator=gen)
+    f = autoconv.autoconv(_gd)
+    for k in range(3):
+        w0 = torch.randn(3, dtype=torch.float64, generator=gen, requires_grad=True)
+        expected, got = _gd(w0, x, y * k, 0.1), f(w0, x, y * k, 0.1)
+        _same(expected, got)
+        ge = torch.autograd.grad(expected[0].sum() + expected[2], w0)[0]
+        gg = torch.autograd.grad(got[0].sum() + got[2], w0)[0]
+        torch.testing.assert_close(gg, ge, rtol=1e-12, atol=0)
+
+
+class _Objective:
+    def __init__(self, scale):
+        self.scale, self.nfev = scale, torch.tensor(0)
+
+    def __call__(self, x):
+        self.nfev = self.nfev + 1
+        return (x * self.scale).sum()
+
+
+def _bracket(x, fa, fb):
+    it = 0
+    while it < 5:
+        if fa(x) > 1:
+            if fb(x) > 1:
+                break
+            x = x - 0.5
+            if fb(x) < -3:
+                break
+        x = x + 0.25
+        it += 1
+    return x
+
+
+def _two_objectives(x, s1, s2, kind):
+    a, b = _Objective(s1), _Objective(s2)
+    if kind == "method":
+        fa, fb = a.__call__, b.__call__
+    elif kind == "partial":
+        fa, fb = functools.partial(_Objective.__call__, a), functools.partial(_Objective.__call__, b)
+    else:
+        fa, fb = (lambda v: a(v)), (lambda v: b(v))
+    return _bracket(x, fa, fb), a.nfev, b.nfev
+
+
+@pytest.mark.parametrize("kind", ["method", "partial", "closure"])
+def test_two_counting_objectives_nested_breaks(kind):
+    f = autoconv.autoconv(_two_objectives)
+    for args in ((torch.tensor([3., 1.]), 1.0, -1.0), (torch.tensor([3., 1.]), 1.0, 1.0),
+                 (torch.tensor([-3., 1.]), 2.0, 0.5), (torch.tensor([0.9]), 1.0, 5.0)):
+        _same(_two_objectives(*args, kind), f(*args, kind))
