@@ -74,6 +74,31 @@ def test_s02_read_only_dict_float_written_back_under_compile():
     assert type(cfg["off"]) is float and cfg["off"] == 0.25
 
 
+
+# --- s03: a caller's list appended to under a tensor if is left empty under torch.compile -----
+# `def step(x, log): if x.sum() > 0: log.append(x * 0.5)` (a logger list passed in, the way
+# training loops collect diagnostics): autoconv.autoconv(fn) appends to the caller's list as
+# Python does, and docs/errors.md has a `while` growing a caller's list refused; under
+# torch.compile the caller's list stays [] with no error (returning the list gives a new list
+# holding the item, the caller's still empty). Also with nested ifs reading a config object.
+# Mode: torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager").
+
+def _log_step(x, log):
+    if x.sum() > 0:
+        log.append(x * 0.5)
+    return x * 2
+
+
+@pytest.mark.xfail(strict=True, reason="tester34b s03: under torch.compile a caller's list "
+                   "appended to in a tensor if stays empty, silently")
+def test_s03_callers_list_appended_in_if_under_compile():
+    compiled = torch.compile(autoconv.convert(_log_step), fullgraph=True, backend="eager")
+    log = []
+    out = compiled(torch.tensor([2.]), log)
+    assert torch.equal(out, torch.tensor([4.]))
+    assert len(log) == 1 and torch.equal(log[0], torch.tensor([1.]))
+
+
 # --- passing: what was right ------------------------------------------------------------------
 
 def _same(expected, got):
