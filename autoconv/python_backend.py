@@ -209,6 +209,10 @@ def _scalar_operand(node: Node) -> torch.Tensor | None:
             or op._overloadname not in ("Tensor", "Scalar", "Tensor_mode", "Scalar_mode")):
         return None
     tensor, number = node.args[:2]
+    if type(number) is bool and op.overloadpacket is torch.ops.aten.sub:
+        # (torch refuses `x - True` by the number's kind, which a cast 0-d tensor hides:
+        # tester34b s04)
+        return None
     val = tensor.meta.get("val") if isinstance(tensor, Node) else None
     if not (isinstance(val, torch.Tensor) and val.device.type == "cpu"
             and val.dtype in _SCALAR_OPERAND_DTYPES

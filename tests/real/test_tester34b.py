@@ -100,12 +100,11 @@ def test_s03_callers_list_appended_in_if_under_compile():
 
 
 
-# --- s04: `x - True` on an integer tensor: a number under the python backend, an error in eager
-# torch refuses subtraction with a bool operand (`RuntimeError: Subtraction, the `-` operator,
-# with a bool tensor is not supported`), and so do Python, the "fx" backend's replay and
-# torch.compile; the python backend's 0-d operand (NOTE [Python numbers as 0-d operands]) is
-# True cast to int32, so its replay of the taken branch returns `x - 1` silently (speed34's
-# `_scalar_operand`: the `.Scalar` overload's bool check is not the `.Tensor` one's at int32).
+# --- s04 (fixed in session 34 by the lead): `x - True` on an integer tensor gave `x - 1` under
+# the python backend, where torch raises ("Subtraction, the `-` operator, with a bool tensor is
+# not supported"), as Python, the "fx" backend and torch.compile do: speed34's 0-d operand
+# (NOTE [Python numbers as 0-d operands]) cast True to int32, which hid torch's check of the
+# number's kind. A bool number of `sub` is left to the binding now.
 # Mode: autoconv.autoconv(fn) (default python backend), replay on an input taking the branch.
 
 def _minus_true(x):
@@ -116,8 +115,6 @@ def _minus_true(x):
     return y
 
 
-@pytest.mark.xfail(strict=True, reason="tester34b s04: the python backend computes int `x - True` "
-                   "as x - 1 where eager raises")
 def test_s04_int_minus_true_raises_as_in_eager():
     f = autoconv.autoconv(_minus_true)
     f(torch.tensor([-1, -2], dtype=torch.int32))  # traced on the else path
