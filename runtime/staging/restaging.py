@@ -197,9 +197,10 @@ def _describe_callable(value, parts, objects, depth) -> bool:
     return True
 
 
-def _key_of(parts, bodies, values, body_parts):
-    """(parts, objects) describing `bodies` (each by `body_parts`) entered with `values`, after
-    the leading `parts`; None where something cannot be described or hashed."""
+def _key_of(parts, bodies, values, body_parts, describe=None):
+    """(parts, objects) describing `bodies` (each by `body_parts`) entered with `values` (by
+    `describe`, `_describe` by default), after the leading `parts`; None where something
+    cannot be described or hashed."""
     objects = []
     try:
         for fn in bodies:
@@ -207,7 +208,7 @@ def _key_of(parts, bodies, values, body_parts):
                 parts.append(None)
             elif not body_parts(fn, parts, objects):
                 return None
-        if not _describe(values, parts, objects):
+        if not (describe or _describe)(values, parts, objects):
             return None
         hash(tuple(parts))
     except (TypeError, RecursionError):
@@ -262,23 +263,17 @@ def _form_parts(value, parts, depth=0) -> None:
 def _form_key(bodies, values):
     """The key of the form of a statement with the body functions `bodies` entered with
     `values` (NOTE [carried forms kept]), or None."""
-    parts = ["form"]
+    def body_parts(fn, parts, objects):
+        def leaf(value):
+            parts.append(value if value is None or type(value) is str else type(value))
+            return True
+        return _closure_walk(fn, parts, leaf)
 
-    def leaf(value):
-        parts.append(value if value is None or type(value) is str else type(value))
+    def describe(values, parts, objects):
+        _form_parts(values, parts)
         return True
 
-    try:
-        for fn in bodies:
-            if fn is None:
-                parts.append(None)
-            elif not _closure_walk(fn, parts, leaf):
-                return None
-        _form_parts(values, parts)
-        hash(tuple(parts))
-    except (TypeError, RecursionError):
-        return None
-    return tuple(parts), ()
+    return _key_of(["form"], bodies, values, body_parts, describe)
 
 
 def _key(bodies, values):
