@@ -318,7 +318,7 @@ def test_nested_breaks_calling_a_method_that_counts_match_python():
 # `break` nests, entered from an entry known only by its form (NOTE [carried forms kept]), runs
 # its bodies once more for the dtype promotion of `t` (`_Promote`, kept by entry only): the
 # operator's runs of a level's body per staging of the level above rise from 1 to 1.1-1.6, as
-# in the real program (1.08-1.33 in its bracketing loop), and the innermost bodies run 6, 14,
+# in the real program (1.06-1.33 in its bracketing loop), and the innermost bodies run 6, 14,
 # 27, 40 times at depths 1 to 4 (4, 9, 15, 21 above).
 
 def _wolfe_search(levels: int) -> str:
