@@ -29,6 +29,7 @@ refuses the write itself inside torch's operator, so there a body that appends t
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import torch
@@ -37,7 +38,7 @@ from ..errors import StagingError
 from ..identity import type_in
 from . import context
 
-__all__ = ["stage_lifting", "owned", "other_name", "refusing_held_growth"]
+__all__ = ["stage_lifting", "owned", "other_name", "from_outside", "refusing_held_growth"]
 
 
 class _Lifted:
@@ -61,7 +62,7 @@ def stage_lifting(stage, bodies, state, names, grown, statement: str):
     slot, key, _ = grown.args
     owner = state[slot]
     held = owner[key]
-    if context.is_caller_owned_list(held):
+    if context.is_caller_owned_list(held) or from_outside(held):
         raise StagingError(
             statement,
             f"`{names[slot]}[{key!r}]` is a list the caller passed in, and it grows under a "
@@ -127,20 +128,90 @@ _ENGINE = tuple(os.path.dirname(os.path.dirname(m.__file__)) + os.sep
 
 
 def other_name(held, own=None):
-    """A local variable of the user's code on the stack, other than `own`, that names the list
-    `held`, or None. (Not under dynamo, which has no frames to read: there an
-    alias is not seen.)"""
+    """A local variable of the user's code on the stack, other than `own` in the function
+    whose statement grows `held`, that names the list `held`, or None (NOTE [a list the
+    function did not make, grown under a tensor condition])."""
     if torch.compiler.is_dynamo_compiling():
-        return None
-    frame = sys._getframe(1)
+        return _dynamo_holders("held", own)[1]
+    frame, exempt = sys._getframe(1), True
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(_ENGINE) and "/autoconv/" not in filename:
             for name, value in frame.f_locals.items():
-                if value is held and name != own:
+                if value is held and not (exempt and name == own):
                     return name
+            # (the function's own frame ends where `own` is its name: its caller's frame
+            # naming the list `own` too is another name for it)
+            exempt = exempt and _GENERATED.match(frame.f_code.co_name) is not None
         frame = frame.f_back
     return None
+
+
+def from_outside(held) -> bool:
+    """Whether the list `held` came from outside the code torch.compile traces (an argument
+    of the compiled function, a global, an attribute of one): its caller's list. False
+    outside dynamo, where autoconv's trace names the caller's lists itself
+    (`context.is_caller_owned_list`)."""
+    if torch.compiler.is_dynamo_compiling():
+        return _dynamo_holders("held", None)[0]
+    return False
+
+
+# NOTE [a list the function did not make, grown under a tensor condition]
+# A staged statement grows a list as a new list (a StagedList, of a length known when the graph
+# runs) bound to the statement's own name: a list the function did not make (its caller's, an
+# argument, a global) or that another name holds would never see the items, as Python's would
+# (tester34b s03: `def step(x, log): if x.sum() > 0: log.append(x * 0.5)` left the caller's
+# `log` empty under torch.compile). Outside dynamo autoconv's trace knows its caller's lists
+# (`context.caller_owned_lists`) and the other names are read from the frames on the stack;
+# the function's own frame is exempt only for the statement's own name, so a helper's caller
+# naming its list as the helper does is still another name. Under dynamo there are no frames
+# to read: dynamo's own record of them is (`_dynamo_holders`, called for real), where a list
+# from outside the traced code has a source, and each inlined frame's locals are variable
+# trackers, the same object for the same list. Such a growth is refused; autoconv's replay
+# then specialises the statement on its condition (NOTE [specialisation]), torch.compile and
+# torch.export raise the StagingError, which says to grow a list of one's own and return it.
+_GENERATED = re.compile(r"(if_true|if_false|loop_body|loop_test|extra_test)(_\d+)?$|<lambda>$")
+
+
+def _dynamo_holders(local: str, own):
+    """(whether the list the calling frame holds in `local` came from outside the traced
+    code, another user frame's name for it or None), read from dynamo's translators. Called
+    for real, under dynamo."""
+    tx = None
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "invoke_and_store_as_constant":
+            tx = frame.f_locals.get("tx")
+            break
+        frame = frame.f_back
+    held = getattr(tx, "symbolic_locals", {}).get(local)
+    if held is None:
+        return False, None
+    held = _unwrapped(held)
+    if getattr(held, "source", None) is not None:
+        return True, None
+    exempt, tx = True, getattr(tx, "parent", None)
+    while tx is not None:
+        code = getattr(tx, "f_code", None)
+        filename = getattr(code, "co_filename", "")
+        if code is not None and not filename.startswith(_ENGINE) and "/autoconv/" not in filename:
+            for name, value in tx.symbolic_locals.items():
+                if _unwrapped(value) is held and not (exempt and name == own):
+                    return False, name
+            exempt = exempt and _GENERATED.match(code.co_name) is not None
+        tx = getattr(tx, "parent", None)
+    return False, None
+
+
+_dynamo_holders._dynamo_marked_constant = True  # (dynamo calls it for real)
+
+
+def _unwrapped(variable):
+    try:
+        return variable.unwrap() if hasattr(variable, "unwrap") else variable
+    except Exception:  # (a lazy tracker not realised yet: compared as it is)
+        return variable
 
 
 def refusing_held_growth(bodies, state, names, statement: str):

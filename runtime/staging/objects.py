@@ -30,7 +30,7 @@ import torch
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..errors import StagingError
-from . import context, restaging
+from . import context, restaging, unchanged_leaves
 from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList
 from ..identity import identical, type_in
@@ -527,6 +527,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     # changes])
     renumbered = {slot: set() for slot in slots}
     probe_replaced = []  # (slot, path) of the named tuples and numbers the probe's run replaced
+    # (under dynamo without the probe's run: NOTE [leaves no body binds anew under dynamo])
+    noting = (unchanged_leaves.new_key()
+              if torch.compiler.is_dynamo_compiling() and not probed else None)
 
     def wrap(body, returns_state, where, probe=False):
         def run(*args):
@@ -607,6 +610,10 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                                                            else f" {where}")
                         + "; only the tensors in an object can change under a tensor condition",
                         fix)
+                if noting is not None and not probe:
+                    unchanged_leaves.note(noting, slot, tuple(
+                        number for number, (before, after)
+                        in enumerate(zip(given_leaves[slot], leaves)) if after is before))
                 for number, (before, after) in enumerate(zip(given_leaves[slot], leaves)):
                     # (dynamo refuses a body writing outside it: the probe's run notes what
                     # it replaces, NOTE [dynamo and tensors of objects])
@@ -710,10 +717,12 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             tensors = {number for number, leaf in enumerate(slots[slot][1])
                        if isinstance(leaf, torch.Tensor)}
             numbers = set(range(len(slots[slot][1]))) - tensors
-            kept = set() if torch.compiler.is_dynamo_compiling() and not probed else (
+            kept = set(unchanged_leaves.kept(noting, slot)) if noting is not None else (
                 (tensors - updated[slot] - replaced[slot]) | (numbers - renumbered[slot]))
             _write_back(state[slot], spec, enumerate(leaves), updated[slot], kept)
             result[slot] = state[slot]
+    if noting is not None:
+        unchanged_leaves.forget(noting)
     return tuple(result)
 
 
