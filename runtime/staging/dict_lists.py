@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import types
 
 import torch
 
@@ -140,6 +141,10 @@ def other_name(held, own=None):
             for name, value in frame.f_locals.items():
                 if value is held and not (exempt and name == own):
                     return name
+                # (a caller's container holding it: `held = make(x); f(x, *held)`)
+                path = None if exempt else _path_to(value, held, _DEPTH)
+                if path is not None:
+                    return name + path
             # (the function's own frame ends where `own` is its name: its caller's frame
             # naming the list `own` too is another name for it)
             exempt = exempt and _GENERATED.match(frame.f_code.co_name) is not None
@@ -197,14 +202,65 @@ def _dynamo_holders(local: str, own):
         filename = getattr(code, "co_filename", "")
         if code is not None and not filename.startswith(_ENGINE) and "/autoconv/" not in filename:
             for name, value in tx.symbolic_locals.items():
-                if _unwrapped(value) is held and not (exempt and name == own):
+                value = _unwrapped(value)
+                if value is held and not (exempt and name == own):
                     return False, name
+                path = None if exempt else _tracked_path_to(value, held, _DEPTH)
+                if path is not None:
+                    return False, name + path
             exempt = exempt and _GENERATED.match(code.co_name) is not None
         tx = getattr(tx, "parent", None)
     return False, None
 
 
 _dynamo_holders._dynamo_marked_constant = True  # (dynamo calls it for real)
+
+
+_DEPTH = 3  # how deep in a caller's containers a list is looked for
+
+
+def _path_to(value, held, depth):
+    """The subscript or attribute path from `value` to `held` through dicts, lists, tuples
+    and plain objects at most `depth` deep, or None."""
+    if depth == 0:
+        return None
+    if type(value) is dict:
+        items = [(f"[{k!r}]", v) for k, v in value.items()]
+    elif type(value) in (list, tuple):
+        items = [(f"[{i}]", v) for i, v in enumerate(value)]
+    elif type(getattr(value, "__dict__", None)) is dict and not isinstance(
+            value, (type, types.ModuleType, types.FunctionType, torch.nn.Module)):
+        items = [(f".{k}", v) for k, v in vars(value).items()]
+    else:
+        return None
+    for step, item in items[:64]:
+        if item is held:
+            return step
+        rest = _path_to(item, held, depth - 1)
+        if rest is not None:
+            return step + rest
+    return None
+
+
+def _tracked_path_to(variable, held, depth):
+    """`_path_to` among dynamo's variable trackers (lists, tuples and dicts)."""
+    if depth == 0:
+        return None
+    items = getattr(variable, "items", None)
+    if isinstance(items, dict):
+        pairs = [(f"[{getattr(k, 'vt', k)}]", v) for k, v in items.items()]
+    elif isinstance(items, (list, tuple)):
+        pairs = [(f"[{i}]", v) for i, v in enumerate(items)]
+    else:
+        return None
+    for step, item in pairs[:64]:
+        item = _unwrapped(item)
+        if item is held:
+            return step
+        rest = _tracked_path_to(item, held, depth - 1)
+        if rest is not None:
+            return step + rest
+    return None
 
 
 def _unwrapped(variable):

@@ -527,7 +527,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     # changes])
     renumbered = {slot: set() for slot in slots}
     probe_replaced = []  # (slot, path) of the named tuples and numbers the probe's run replaced
-    # (under dynamo without the probe's run: NOTE [leaves no body binds anew under dynamo])
+    # (under dynamo without the probe's run: NOTE [numbers no body binds anew under dynamo])
     noting = (unchanged_leaves.new_key()
               if torch.compiler.is_dynamo_compiling() and not probed else None)
 
@@ -611,9 +611,12 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                         + "; only the tensors in an object can change under a tensor condition",
                         fix)
                 if noting is not None and not probe:
+                    # (numbers only: a tensor given back as itself may have been updated in
+                    # place, `d["v"].add_(x)`, which the write back must reach)
                     unchanged_leaves.note(noting, slot, tuple(
                         number for number, (before, after)
-                        in enumerate(zip(given_leaves[slot], leaves)) if after is before))
+                        in enumerate(zip(given_leaves[slot], leaves)) if after is before
+                        and _a_number(slots[slot][1][number])))
                 for number, (before, after) in enumerate(zip(given_leaves[slot], leaves)):
                     # (dynamo refuses a body writing outside it: the probe's run notes what
                     # it replaces, NOTE [dynamo and tensors of objects])
@@ -855,6 +858,12 @@ def _probe(wrap, bodies, flat_state, inputs) -> None:
 # enclosing operator's body (a nested statement) a write to the enclosing body's copy would
 # be dynamo's "input mutation": the tensors are replaced there, as before (README, Known
 # shapes).
+
+
+def _a_number(leaf) -> bool:
+    """Whether a carried leaf is a number (or a number's stand-in, which a body rebinds
+    rather than updates in place)."""
+    return not isinstance(leaf, torch.Tensor) or is_stand_in(leaf)
 
 
 def _giving_state(flat_state, names, slots, giving):

@@ -1,22 +1,22 @@
-"""The leaves of a carried object that no body of a staged statement binds anew, under dynamo.
+"""The numbers of a carried object that no body of a staged statement binds anew, under dynamo.
 
-NOTE [leaves no body binds anew under dynamo]
-After a staged statement, a carried object's leaf that every body gave back as the very value
-it was given (a number only read, `cfg["off"]` beside `if ...: cfg["big"] = cfg["big"] + 1`;
-a tensor only read) is left as the object held it: Python never assigned it, so the caller's
-dict keeps its float 0.25, not the 0-d float64 tensor the operator carried it as (tester34b
-s02), and keeps the very tensor it had. Outside dynamo each body's run notes the leaves it
-binds anew (`renumbered`, NOTE [numbers no body changes] in objects.py); under dynamo the
-bodies are traced by the torch operator, which refuses a body's write to an object made
-outside it, so nothing was noted and every leaf came back as the operator's output. Whether a
-body gave a leaf back is known while dynamo traces it (`is` of two values is decided by the
-tracer, no graph op): each body hands the numbers of the leaves it kept, as constants, to
-`note`, a function dynamo calls for real (as dynamo_kinds.py's), and the statement asks
-`kept` after staging. A leaf is kept where every body run noted it; a statement whose bodies
-noted nothing (none traced) keeps none, as before.
+NOTE [numbers no body binds anew under dynamo]
+After a staged statement, a carried object's number that every body gave back as the very
+value it was given (`cfg["off"]`, only read beside `if ...: cfg["big"] = cfg["big"] + 1`) is
+left as the object held it: Python never assigned it, so the caller's dict keeps its float
+0.25, not the 0-d float64 tensor the operator carried it as (tester34b s02). Outside dynamo
+each body's run notes the numbers it binds anew (`renumbered`, NOTE [numbers no body changes]
+in objects.py); under dynamo the bodies are traced by the torch operator, which refuses a
+body's write to an object made outside it, so nothing was noted and every number came back as
+the operator's tensor. Whether a body gave a value back is known while dynamo traces it (`is`
+of two values is decided by the tracer, no graph op): each body hands the leaf numbers of
+those it gave back, as constants, to `note`, a function dynamo calls for real (as
+dynamo_kinds.py's), and the statement asks `kept` after staging. A number is kept where every
+body run noted it; a statement whose bodies noted nothing (none traced) keeps none, as before.
 
-Sound under dynamo only because a body there cannot update a carried tensor in place (dynamo
-refuses the operand's mutation): a tensor given back as itself is the tensor it was given.
+Numbers only (and numbers' stand-ins, which a body rebinds, never updates in place): a tensor
+a body gives back as itself may have been updated in place (`d["v"].add_(x)`), which the
+write back must reach, and dynamo shows no version counter to tell.
 """
 
 from __future__ import annotations
