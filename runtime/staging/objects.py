@@ -611,12 +611,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                         + "; only the tensors in an object can change under a tensor condition",
                         fix)
                 if noting is not None and not probe:
-                    # (numbers only: a tensor given back as itself may have been updated in
-                    # place, `d["v"].add_(x)`, which the write back must reach)
                     unchanged_leaves.note(noting, slot, tuple(
                         number for number, (before, after)
-                        in enumerate(zip(given_leaves[slot], leaves)) if after is before
-                        and _a_number(slots[slot][1][number])))
+                        in enumerate(zip(given_leaves[slot], leaves)) if after is before))
                 for number, (before, after) in enumerate(zip(given_leaves[slot], leaves)):
                     # (dynamo refuses a body writing outside it: the probe's run notes what
                     # it replaces, NOTE [dynamo and tensors of objects])
@@ -720,8 +717,15 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             tensors = {number for number, leaf in enumerate(slots[slot][1])
                        if isinstance(leaf, torch.Tensor)}
             numbers = set(range(len(slots[slot][1]))) - tensors
-            kept = set(unchanged_leaves.kept(noting, slot)) if noting is not None else (
-                (tensors - updated[slot] - replaced[slot]) | (numbers - renumbered[slot]))
+            if noting is not None:  # NOTE [numbers no body binds anew under dynamo]
+                same = set(unchanged_leaves.kept(noting, slot))
+                held = slots[slot][1]
+                kept = {number for number in same if _a_number(held[number])}
+                if not context.in_operator_bodies():
+                    updated[slot] = {number for number in same - kept
+                                     if not held[number].requires_grad}
+            else:
+                kept = (tensors - updated[slot] - replaced[slot]) | (numbers - renumbered[slot])
             _write_back(state[slot], spec, enumerate(leaves), updated[slot], kept)
             result[slot] = state[slot]
     if noting is not None:

@@ -15,8 +15,11 @@ dynamo_kinds.py's), and the statement asks `kept` after staging. A number is kep
 body run noted it; a statement whose bodies noted nothing (none traced) keeps none, as before.
 
 Numbers only (and numbers' stand-ins, which a body rebinds, never updates in place): a tensor
-a body gives back as itself may have been updated in place (`d["v"].add_(x)`), which the
-write back must reach, and dynamo shows no version counter to tell.
+every body gives back as itself may have been updated in place (`d["v"].add_(x)`), and dynamo
+shows no version counter to tell; outside an enclosing operator's body it is written back with
+`copy_` (which keeps an untouched one's value), so that every reference to it sees the update,
+as the probe's run has it (NOTE [dynamo and tensors of objects] in objects.py); a tensor that
+requires grad, or one inside an enclosing operator's body, is replaced, as before.
 """
 
 from __future__ import annotations

@@ -81,6 +81,12 @@ def dict_item_in_place(x, cfg):
     return x * 2
 
 
+def attribute_in_place(x, s):
+    if x.sum() > 0:
+        s.v.mul_(s.k)
+    return x * 2
+
+
 def attribute_set(x, s):
     if x.sum() > 0:
         s.v = s.v * 2 + s.k
@@ -147,6 +153,7 @@ CASES = {
     "dict_read_only_number": (dict_read_only_number, _s02),
     "dict_item_in_place": (dict_item_in_place, _dict),
     "attribute_set": (attribute_set, _object),
+    "attribute_in_place": (attribute_in_place, _object),
     "nested_containers": (nested_containers, _nested),
     "two_paths": (two_paths, _two),
     "in_loop": (in_loop, _dict),
@@ -215,6 +222,7 @@ def _never_assigned(fn, make) -> set:
 
 def _check_call(fn, call, make, x, never):
     held = make(x)
+    expected_before = _leaves(held)
     expected = fn(x, *held)
     expected_held = _leaves(held)
     held = make(x)
@@ -226,6 +234,9 @@ def _check_call(fn, call, make, x, never):
         f"structure: {list(got)}, Python: {list(expected_held)}")
     for path, value in expected_held.items():
         _same(value, got[path], f"argument{path}")
+    for path, value in before.items():  # an update in place reaches every reference
+        if isinstance(value, torch.Tensor):
+            _same(expected_before[path], value, f"the tensor at argument{path} before the call")
     for path in never:  # the same object, as in Python (tester34b s02)
         assert got[path] is before[path], (
             f"argument{path} is never assigned, and came back as {got[path]!r} (another "
