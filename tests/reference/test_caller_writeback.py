@@ -305,3 +305,34 @@ def test_caller_writeback(case, mode):
         assert pytree.tree_structure(got) == pytree.tree_structure(expected)
         for e, g in zip(pytree.tree_leaves(expected), pytree.tree_leaves(got)):
             _same(e, g, "exported result")
+
+
+# --- another name for a list a staged statement grows, under torch.compile ------------------
+# (autoconv's replay and torch.export read the other name from the frames on the stack; under
+# dynamo it is read from dynamo's inlined frames: README had it as a known-wrong shape)
+
+def _grown_with_another_name(x):
+    vals = [x]
+    keep = vals
+    while x.sum() < 10:
+        vals.append(x)
+        x = x * 2
+    return len(keep), torch.stack(vals)
+
+
+def _dict_list_with_another_name(x):
+    state = {"hist": [x]}
+    keep = state["hist"]
+    while x.sum() < 10:
+        state["hist"].append(x)
+        x = x * 2
+    return len(keep), torch.stack(state["hist"])
+
+
+@pytest.mark.parametrize("fn", [_grown_with_another_name, _dict_list_with_another_name],
+                         ids=lambda f: f.__name__)
+def test_another_name_for_a_grown_list_is_refused_under_compile(fn):
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match=r"test_caller_writeback\.py:\d+: .*'keep' names it too"):
+        compiled(torch.ones(2))
