@@ -54,6 +54,30 @@ def helper_grows_callers_list(x):  # the list is the function's own, grown by a 
     return log
 
 
+def list_pop(x, log):
+    if x.sum() > 0:
+        log.pop()
+    return x * 2
+
+
+def list_insert(x, log):
+    if x.sum() > 0:
+        log.insert(0, x)
+    return x * 2
+
+
+def dict_item_delete(x, cfg):
+    if x.sum() > 0:
+        del cfg["v"]
+    return x * 2
+
+
+def attribute_added(x, s):
+    if x.sum() > 0:
+        s.w = x
+    return x * 2
+
+
 def list_item_set(x, log):
     if x.sum() > 0:
         log[0] = log[0] + x
@@ -148,6 +172,10 @@ CASES = {
     "list_append": (list_append, _list),
     "list_extend": (list_extend, _list),
     "helper_grows_callers_list": (helper_grows_callers_list, lambda x: ()),
+    "list_pop": (list_pop, lambda x: ([x + 1, x + 2],)),
+    "list_insert": (list_insert, _list),
+    "dict_item_delete": (dict_item_delete, _dict),
+    "attribute_added": (attribute_added, _object),
     "list_item_set": (list_item_set, _list),
     "dict_item_set": (dict_item_set, _dict),
     "dict_read_only_number": (dict_read_only_number, _s02),
@@ -162,14 +190,21 @@ CASES = {
 # A caller's list grown under a tensor condition would have a length known only when the
 # graph runs: torch.compile raises the StagingError; torch.export's program is specialised on
 # the condition (right on the traced path, a RuntimeError naming why on the other).
+MODES_ALL = MODES = ("replay", "compile", "export")
 GROWN = ("list_append", "list_extend", "helper_grows_callers_list")
 REFUSED = {(case, "compile") for case in GROWN}
 SPECIALISED = {(case, "export") for case in GROWN}
 
+# Mutations a staged statement cannot carry, refused where they happen (the structure of a
+# caller's list or dict, or an object's attributes, changed under a tensor condition): each
+# call gives Python's result or raises a StagingError (in an exported program, the RuntimeError
+# of a guard a specialised statement left), never another result.
+LOUD = {(case, mode) for case in ("list_pop", "list_insert", "dict_item_delete",
+                                  "attribute_added") for mode in MODES_ALL}
+
 # (case, mode) pairs not right yet: (reason)
 OPEN: dict = {}
 
-MODES = ("replay", "compile", "export")
 
 
 # --- checking ------------------------------------------------------------------------------
@@ -248,6 +283,36 @@ def _refused(case, mode, call):
         call()
 
 
+def _right_or_refused(fn, make, mode):
+    """Each call right or refused, loudly (`LOUD`)."""
+    never = _never_assigned(fn, make)
+    if mode == "export":
+        caller = _Caller(autoconv.convert(fn), make)
+        try:
+            module = torch.export.export(caller, (INPUTS[0],), strict=False).module()
+        except StagingError:
+            return
+        for x in INPUTS:
+            try:
+                got = module(x)
+            except RuntimeError as error:
+                assert "autoconv specialised this graph" in str(error), error
+                continue
+            expected = _Caller(fn, make)(x)
+            assert pytree.tree_structure(got) == pytree.tree_structure(expected)
+            for e, g in zip(pytree.tree_leaves(expected), pytree.tree_leaves(got)):
+                _same(e, g, "exported result")
+        return
+    torch._dynamo.reset()
+    call = (autoconv.autoconv(fn) if mode == "replay" else
+            torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager"))
+    for x in INPUTS:
+        try:
+            _check_call(fn, call, make, x, never)
+        except StagingError as error:
+            assert "test_caller_writeback.py:" in str(error), error
+
+
 class _Caller(torch.nn.Module):
     """A caller exported: it makes the arguments, calls the function, returns the result and
     the arguments' tensors."""
@@ -268,6 +333,9 @@ def test_caller_writeback(case, mode):
     if (case, mode) in OPEN:
         pytest.xfail(OPEN[(case, mode)])
     fn, make = CASES[case]
+    if (case, mode) in LOUD:
+        _right_or_refused(fn, make, mode)
+        return
     never = _never_assigned(fn, make)
     if mode == "replay":
         f = autoconv.autoconv(fn)
