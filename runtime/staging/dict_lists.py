@@ -173,9 +173,11 @@ def from_outside(held) -> bool:
 # naming its list as the helper does is still another name. Under dynamo there are no frames
 # to read: dynamo's own record of them is (`_dynamo_holders`, called for real), where a list
 # from outside the traced code has a source, and each inlined frame's locals are variable
-# trackers, the same object for the same list. Such a growth is refused; autoconv's replay
-# then specialises the statement on its condition (NOTE [specialisation]), torch.compile and
-# torch.export raise the StagingError, which says to grow a list of one's own and return it.
+# trackers, the same object for the same list. A caller's container holding the list (`held =
+# make(x); f(x, *held)`) is looked into a few levels deep. Such a growth is refused with a
+# StagingError that says to grow a list of one's own and return it: torch.compile raises it;
+# autoconv's replay and torch.export specialise the statement on its condition instead (NOTE
+# [specialisation]), so an exported program holds the traced path and its guard names why.
 _GENERATED = re.compile(r"(if_true|if_false|loop_body|loop_test|extra_test)(_\d+)?$|<lambda>$")
 
 
@@ -221,19 +223,18 @@ _DEPTH = 3  # how deep in a caller's containers a list is looked for
 
 def _path_to(value, held, depth):
     """The subscript or attribute path from `value` to `held` through dicts, lists, tuples
-    and plain objects at most `depth` deep, or None."""
+    and the user's plain objects at most `depth` deep (and 64 items each), or None."""
     if depth == 0:
         return None
     if type(value) is dict:
-        items = [(f"[{k!r}]", v) for k, v in value.items()]
+        items = [(f"[{k!r}]", v) for k, v in list(value.items())[:64]]
     elif type(value) in (list, tuple):
-        items = [(f"[{i}]", v) for i, v in enumerate(value)]
-    elif type(getattr(value, "__dict__", None)) is dict and not isinstance(
-            value, (type, types.ModuleType, types.FunctionType, torch.nn.Module)):
-        items = [(f".{k}", v) for k, v in vars(value).items()]
+        items = [(f"[{i}]", v) for i, v in enumerate(value[:64])]
+    elif _users_object(value):
+        items = [(f".{k}", v) for k, v in list(vars(value).items())[:64]]
     else:
         return None
-    for step, item in items[:64]:
+    for step, item in items:
         if item is held:
             return step
         rest = _path_to(item, held, depth - 1)
@@ -242,13 +243,26 @@ def _path_to(value, held, depth):
     return None
 
 
+# (the test runner's, torch's and autoconv's own objects on the stack are not the user's)
+_NOT_USERS = frozenset({"builtins", "torch", "autoconv", "autoconv_runtime", "_pytest",
+                        "pytest", "pluggy", "xdist", "execnet", "types", "functools"})
+
+
+def _users_object(value) -> bool:
+    cls = type(value)
+    return (type(getattr(value, "__dict__", None)) is dict
+            and cls.__module__.split(".")[0] not in _NOT_USERS
+            and not isinstance(value, (type, types.ModuleType, types.FunctionType,
+                                       types.MethodType, torch.nn.Module)))
+
+
 def _tracked_path_to(variable, held, depth):
     """`_path_to` among dynamo's variable trackers (lists, tuples and dicts)."""
     if depth == 0:
         return None
     items = getattr(variable, "items", None)
     if isinstance(items, dict):
-        pairs = [(f"[{getattr(k, 'vt', k)}]", v) for k, v in items.items()]
+        pairs = [(f"[{_key_text(k)}]", v) for k, v in items.items()]
     elif isinstance(items, (list, tuple)):
         pairs = [(f"[{i}]", v) for i, v in enumerate(items)]
     else:
@@ -261,6 +275,14 @@ def _tracked_path_to(variable, held, depth):
         if rest is not None:
             return step + rest
     return None
+
+
+def _key_text(key) -> str:
+    """A dict key dynamo tracks, as the user wrote it where it is a constant."""
+    try:
+        return repr(getattr(key, "vt", key).as_python_constant())
+    except Exception:  # (a key that is no constant: a tensor's, an object's)
+        return "..."
 
 
 def _unwrapped(variable):

@@ -171,8 +171,10 @@ _SYMBOLIC = (torch.SymBool, torch.SymInt, torch.SymFloat)  # (`float(t)` of a tr
 # enclosing statement grows (`metrics["vals"].append(v.item())` beside `if v > 1:
 # metrics["n"] += 1` in a staged loop), the enclosing statement's probe saw the list's items
 # replaced by tensors and refused the list as "changed other than by append" (tester27 s07).
-# Not known under dynamo without the probe's run (the bodies traced by the operator cannot
-# note what they do): there every carried number comes back as the statement's tensor.
+# Under dynamo without the probe's run (the bodies traced by the operator cannot note what they
+# do) each body hands what it gave back to a function dynamo calls for real instead: NOTE
+# [numbers no body binds anew under dynamo] in unchanged_leaves.py (every carried number came
+# back as the statement's tensor before session 35: tester34b s02).
 
 
 # NOTE [named tuples]
