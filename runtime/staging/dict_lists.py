@@ -29,7 +29,9 @@ refuses the write itself inside torch's operator, so there a body that appends t
 from __future__ import annotations
 
 import os
+import re
 import sys
+import types
 
 import torch
 
@@ -37,7 +39,7 @@ from ..errors import StagingError
 from ..identity import type_in
 from . import context
 
-__all__ = ["stage_lifting", "owned", "other_name", "refusing_held_growth"]
+__all__ = ["stage_lifting", "owned", "other_name", "from_outside", "refusing_held_growth"]
 
 
 class _Lifted:
@@ -61,7 +63,7 @@ def stage_lifting(stage, bodies, state, names, grown, statement: str):
     slot, key, _ = grown.args
     owner = state[slot]
     held = owner[key]
-    if context.is_caller_owned_list(held):
+    if context.is_caller_owned_list(held) or from_outside(held):
         raise StagingError(
             statement,
             f"`{names[slot]}[{key!r}]` is a list the caller passed in, and it grows under a "
@@ -127,20 +129,167 @@ _ENGINE = tuple(os.path.dirname(os.path.dirname(m.__file__)) + os.sep
 
 
 def other_name(held, own=None):
-    """A local variable of the user's code on the stack, other than `own`, that names the list
-    `held`, or None. (Not under dynamo, which has no frames to read: there an
-    alias is not seen.)"""
+    """A local variable of the user's code on the stack, other than `own` in the function
+    whose statement grows `held`, that names the list `held`, or None (NOTE [a list the
+    function did not make, grown under a tensor condition])."""
     if torch.compiler.is_dynamo_compiling():
-        return None
-    frame = sys._getframe(1)
+        return _dynamo_holders("held", own)[1]
+    frame, exempt = sys._getframe(1), True
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(_ENGINE) and "/autoconv/" not in filename:
             for name, value in frame.f_locals.items():
-                if value is held and name != own:
+                if value is held and not (exempt and name == own):
                     return name
+                # (a caller's container holding it: `held = make(x); f(x, *held)`)
+                path = None if exempt else _path_to(value, held, _DEPTH)
+                if path is not None:
+                    return name + path
+            # (the function's own frame ends where `own` is its name: its caller's frame
+            # naming the list `own` too is another name for it)
+            exempt = exempt and _GENERATED.match(frame.f_code.co_name) is not None
         frame = frame.f_back
     return None
+
+
+def from_outside(held) -> bool:
+    """Whether the list `held` came from outside the code torch.compile traces (an argument
+    of the compiled function, a global, an attribute of one): its caller's list. False
+    outside dynamo, where autoconv's trace names the caller's lists itself
+    (`context.is_caller_owned_list`)."""
+    if torch.compiler.is_dynamo_compiling():
+        return _dynamo_holders("held", None)[0]
+    return False
+
+
+# NOTE [a list the function did not make, grown under a tensor condition]
+# A staged statement grows a list as a new list (a StagedList, of a length known when the graph
+# runs) bound to the statement's own name: a list the function did not make (its caller's, an
+# argument, a global) or that another name holds would never see the items, as Python's would
+# (tester34b s03: `def step(x, log): if x.sum() > 0: log.append(x * 0.5)` left the caller's
+# `log` empty under torch.compile). Outside dynamo autoconv's trace knows its caller's lists
+# (`context.caller_owned_lists`) and the other names are read from the frames on the stack;
+# the function's own frame is exempt only for the statement's own name, so a helper's caller
+# naming its list as the helper does is still another name. Under dynamo there are no frames
+# to read: dynamo's own record of them is (`_dynamo_holders`, called for real), where a list
+# from outside the traced code has a source, and each inlined frame's locals are variable
+# trackers, the same object for the same list. A caller's container holding the list (`held =
+# make(x); f(x, *held)`) is looked into a few levels deep. Such a growth is refused with a
+# StagingError that says to grow a list of one's own and return it: torch.compile raises it;
+# autoconv's replay and torch.export specialise the statement on its condition instead (NOTE
+# [specialisation]), so an exported program holds the traced path and its guard names why.
+_GENERATED = re.compile(r"(if_true|if_false|loop_body|loop_test|extra_test)(_\d+)?$|<lambda>$")
+
+
+def _dynamo_holders(local: str, own):
+    """(whether the list the calling frame holds in `local` came from outside the traced
+    code, another user frame's name for it or None), read from dynamo's translators. Called
+    for real, under dynamo."""
+    tx = None
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "invoke_and_store_as_constant":
+            tx = frame.f_locals.get("tx")
+            break
+        frame = frame.f_back
+    held = getattr(tx, "symbolic_locals", {}).get(local)
+    if held is None:
+        return False, None
+    held = _unwrapped(held)
+    if getattr(held, "source", None) is not None:
+        return True, None
+    exempt, tx = True, getattr(tx, "parent", None)
+    while tx is not None:
+        code = getattr(tx, "f_code", None)
+        filename = getattr(code, "co_filename", "")
+        if code is not None and not filename.startswith(_ENGINE) and "/autoconv/" not in filename:
+            for name, value in tx.symbolic_locals.items():
+                value = _unwrapped(value)
+                if value is held and not (exempt and name == own):
+                    return False, name
+                path = None if exempt else _tracked_path_to(value, held, _DEPTH)
+                if path is not None:
+                    return False, name + path
+            exempt = exempt and _GENERATED.match(code.co_name) is not None
+        tx = getattr(tx, "parent", None)
+    return False, None
+
+
+_dynamo_holders._dynamo_marked_constant = True  # (dynamo calls it for real)
+
+
+_DEPTH = 3  # how deep in a caller's containers a list is looked for
+
+
+def _path_to(value, held, depth):
+    """The subscript or attribute path from `value` to `held` through dicts, lists, tuples
+    and the user's plain objects at most `depth` deep (and 64 items each), or None."""
+    if depth == 0:
+        return None
+    if type(value) is dict:
+        items = [(f"[{k!r}]", v) for k, v in list(value.items())[:64]]
+    elif type(value) in (list, tuple):
+        items = [(f"[{i}]", v) for i, v in enumerate(value[:64])]
+    elif _users_object(value):
+        items = [(f".{k}", v) for k, v in list(vars(value).items())[:64]]
+    else:
+        return None
+    for step, item in items:
+        if item is held:
+            return step
+        rest = _path_to(item, held, depth - 1)
+        if rest is not None:
+            return step + rest
+    return None
+
+
+# (the test runner's, torch's and autoconv's own objects on the stack are not the user's)
+_NOT_USERS = frozenset({"builtins", "torch", "autoconv", "autoconv_runtime", "_pytest",
+                        "pytest", "pluggy", "xdist", "execnet", "types", "functools"})
+
+
+def _users_object(value) -> bool:
+    cls = type(value)
+    return (type(getattr(value, "__dict__", None)) is dict
+            and cls.__module__.split(".")[0] not in _NOT_USERS
+            and not isinstance(value, (type, types.ModuleType, types.FunctionType,
+                                       types.MethodType, torch.nn.Module)))
+
+
+def _tracked_path_to(variable, held, depth):
+    """`_path_to` among dynamo's variable trackers (lists, tuples and dicts)."""
+    if depth == 0:
+        return None
+    items = getattr(variable, "items", None)
+    if isinstance(items, dict):
+        pairs = [(f"[{_key_text(k)}]", v) for k, v in items.items()]
+    elif isinstance(items, (list, tuple)):
+        pairs = [(f"[{i}]", v) for i, v in enumerate(items)]
+    else:
+        return None
+    for step, item in pairs[:64]:
+        item = _unwrapped(item)
+        if item is held:
+            return step
+        rest = _tracked_path_to(item, held, depth - 1)
+        if rest is not None:
+            return step + rest
+    return None
+
+
+def _key_text(key) -> str:
+    """A dict key dynamo tracks, as the user wrote it where it is a constant."""
+    try:
+        return repr(getattr(key, "vt", key).as_python_constant())
+    except Exception:  # (a key that is no constant: a tensor's, an object's)
+        return "..."
+
+
+def _unwrapped(variable):
+    try:
+        return variable.unwrap() if hasattr(variable, "unwrap") else variable
+    except Exception:  # (a lazy tracker not realised yet: compared as it is)
+        return variable
 
 
 def refusing_held_growth(bodies, state, names, statement: str):

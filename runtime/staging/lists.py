@@ -273,7 +273,8 @@ def reserve(value, growth: Growth, extra, like, statement: str) -> StagedList:
     name = growth.name
     if isinstance(value, StagedList):
         return value.grown(extra).with_flags(reserved=True)
-    if context.is_caller_owned_list(value):
+    # NOTE [a list the function did not make, grown under a tensor condition] in dict_lists.py
+    if context.is_caller_owned_list(value) or dict_lists.from_outside(value):
         raise StagingError(
             statement, f"'{name}' is a list the caller passed in, and it grows under a tensor "
             "condition: in the graph the grown list is a new list of data-dependent length, so "

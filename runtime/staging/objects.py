@@ -30,7 +30,7 @@ import torch
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..errors import StagingError
-from . import context, restaging
+from . import context, restaging, unchanged_leaves
 from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList
 from ..identity import identical, type_in
@@ -171,8 +171,10 @@ _SYMBOLIC = (torch.SymBool, torch.SymInt, torch.SymFloat)  # (`float(t)` of a tr
 # enclosing statement grows (`metrics["vals"].append(v.item())` beside `if v > 1:
 # metrics["n"] += 1` in a staged loop), the enclosing statement's probe saw the list's items
 # replaced by tensors and refused the list as "changed other than by append" (tester27 s07).
-# Not known under dynamo without the probe's run (the bodies traced by the operator cannot
-# note what they do): there every carried number comes back as the statement's tensor.
+# Under dynamo without the probe's run (the bodies traced by the operator cannot note what they
+# do) each body hands what it gave back to a function dynamo calls for real instead: NOTE
+# [numbers no body binds anew under dynamo] in unchanged_leaves.py (every carried number came
+# back as the statement's tensor before session 35: tester34b s02).
 
 
 # NOTE [named tuples]
@@ -527,6 +529,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     # changes])
     renumbered = {slot: set() for slot in slots}
     probe_replaced = []  # (slot, path) of the named tuples and numbers the probe's run replaced
+    # (under dynamo without the probe's run: NOTE [numbers no body binds anew under dynamo])
+    noting = (unchanged_leaves.new_key()
+              if torch.compiler.is_dynamo_compiling() and not probed else None)
 
     def wrap(body, returns_state, where, probe=False):
         def run(*args):
@@ -607,6 +612,10 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                                                            else f" {where}")
                         + "; only the tensors in an object can change under a tensor condition",
                         fix)
+                if noting is not None and not probe:
+                    unchanged_leaves.note(noting, slot, tuple(
+                        number for number, (before, after)
+                        in enumerate(zip(given_leaves[slot], leaves)) if after is before))
                 for number, (before, after) in enumerate(zip(given_leaves[slot], leaves)):
                     # (dynamo refuses a body writing outside it: the probe's run notes what
                     # it replaces, NOTE [dynamo and tensors of objects])
@@ -710,10 +719,19 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             tensors = {number for number, leaf in enumerate(slots[slot][1])
                        if isinstance(leaf, torch.Tensor)}
             numbers = set(range(len(slots[slot][1]))) - tensors
-            kept = set() if torch.compiler.is_dynamo_compiling() and not probed else (
-                (tensors - updated[slot] - replaced[slot]) | (numbers - renumbered[slot]))
+            if noting is not None:  # NOTE [numbers no body binds anew under dynamo]
+                same = set(unchanged_leaves.kept(noting, slot))
+                held = slots[slot][1]
+                kept = {number for number in same if _a_number(held[number])}
+                if not context.in_operator_bodies():
+                    updated[slot] = {number for number in same - kept
+                                     if not held[number].requires_grad}
+            else:
+                kept = (tensors - updated[slot] - replaced[slot]) | (numbers - renumbered[slot])
             _write_back(state[slot], spec, enumerate(leaves), updated[slot], kept)
             result[slot] = state[slot]
+    if noting is not None:
+        unchanged_leaves.forget(noting)
     return tuple(result)
 
 
@@ -846,6 +864,12 @@ def _probe(wrap, bodies, flat_state, inputs) -> None:
 # enclosing operator's body (a nested statement) a write to the enclosing body's copy would
 # be dynamo's "input mutation": the tensors are replaced there, as before (README, Known
 # shapes).
+
+
+def _a_number(leaf) -> bool:
+    """Whether a carried leaf is a number (or a number's stand-in, which a body rebinds
+    rather than updates in place)."""
+    return not isinstance(leaf, torch.Tensor) or is_stand_in(leaf)
 
 
 def _giving_state(flat_state, names, slots, giving):

@@ -2107,25 +2107,51 @@ def _watched_inputs(watch, inputs) -> tuple:
     """The inputs to give one probe run of a body under `watch` (an `_input_watch`), and what
     `_check_watched` compares after it."""
     _, read, held, tensors = watch
-    given, keys = [], []
+    given, keys, held_keys = [], [], {}
     for i, value in enumerate(inputs):
         if i in tensors:
             given.append(augmented.copy_of(value))
             keys.append(unseen_updates.watch_copy())
+        elif i in read:  # NOTE [tensors of an input's containers updated in place under dynamo]
+            held_keys[i] = []
+            given.append(pytree.tree_map(
+                lambda v, found=held_keys[i]: _watched_copy(v, found), value))
         else:
             given.append(copies((value,))[0])
     given, watched = objects.probe_copies(tuple(given), held)
     # (the nested dicts and lists too: `d[k]["t"] = ...` with a variable `k` changes
     # the dict `d[k]`, not `d`, which the converter then leaves uncarried)
     before = {i: _nested_contents(given[i], []) for i in read}
-    return given, (keys, watched, before)
+    return given, (keys, watched, before, held_keys)
+
+
+# NOTE [tensors of an input's containers updated in place under dynamo]
+# `if x.sum() > 0: cfg["v"].add_(x)`, `cfg` a dict the caller passed in: the `if` only reads
+# `cfg` (its state is empty), and dynamo lifts `cfg["v"]` into the branch's graph, where the
+# update is the branch's own: after the call the caller's tensor was as before, silently (5
+# where Python gives 3 + 2). A probe's run of each body gets the dicts and lists it reads with
+# their tensors copied and watched (as a tensor input's copy is, NOTE [inputs updated unseen
+# under dynamo]); where a body updated one in place, the container is moved into the
+# statement's state (objects.ChangedInput), carried by its tensors and written back.
+def _watched_copy(value, keys: list):
+    if not isinstance(value, torch.Tensor):
+        return copies((value,))[0]
+    copy = augmented.copy_of(value)
+    if not augmented.is_stand_in(value):
+        keys.append(unseen_updates.watch_copy())
+    return copy
 
 
 def _check_watched(watch, seen, updated: set) -> None:
     """After one probe run of a body: raise the change it made to an input it only reads
     (learning the verdict), and add to `updated` the tensor inputs it updated unseen."""
     verdict_key, read, _, tensors = watch
-    keys, watched, before = seen
+    keys, watched, before, held_keys = seen
+    written = [i for i, found in held_keys.items()
+               if found and any(unseen_updates.updated(tuple(found)))]
+    if written:
+        verdicts.learn(verdict_key, (written[0],))
+        raise objects.ChangedInput(written[0])
     for i in read:
         for container, items in before[i]:
             after = (list(container.items()) if type(container) is dict

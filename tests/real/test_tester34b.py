@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import autoconv
+from autoconv_runtime import StagingError
 
 
 # --- s01: a functools.partial that counts its calls in a list, called in a while's test ------
@@ -48,11 +49,14 @@ def test_s01_partial_counter_in_while_break():
         assert int(got[1]) == expected[1]
 
 
-# --- s02: a read-only float in a dict comes back to the caller as a float64 tensor -------------
+# --- s02 (fixed in session 35, silent35a): a read-only float in a dict came back to the caller
+# as a float64 tensor ----------------------------------------------------------------------------
 # A config dict passed in (`cfg = {"big": count, "off": 0.25}`), nested tensor ifs whose outer
 # branch grows a list reading `cfg["off"]` and whose inner branch updates `cfg["big"]`:
-# after the call, the caller's `cfg["off"]` is `tensor(0.2500, dtype=torch.float64)`, where
-# Python leaves the float 0.25 (the function never assigns it). Results are right.
+# after the call, the caller's `cfg["off"]` was `tensor(0.2500, dtype=torch.float64)`, where
+# Python leaves the float 0.25 (the function never assigns it). Under dynamo the bodies could not
+# note which numbers they bind anew: NOTE [numbers no body binds anew under dynamo] in
+# runtime/staging/unchanged_leaves.py.
 # Mode: torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager").
 
 def _grow(x, cfg):
@@ -64,23 +68,24 @@ def _grow(x, cfg):
     return out, cfg["big"]
 
 
-@pytest.mark.xfail(strict=True, reason="tester34b s02: under torch.compile a dict's read-only "
-                   "float is written back to the caller as a float64 tensor")
 def test_s02_read_only_dict_float_written_back_under_compile():
     compiled = torch.compile(autoconv.convert(_grow), fullgraph=True, backend="eager")
     cfg = {"big": torch.tensor(0), "off": 0.25}
     out, big = compiled(torch.tensor([2.]), cfg)
     assert torch.equal(out[0], torch.tensor([2.25])) and int(big) == 1
     assert type(cfg["off"]) is float and cfg["off"] == 0.25
+    assert torch.equal(cfg["big"], torch.tensor(1))
 
 
-
-# --- s03: a caller's list appended to under a tensor if is left empty under torch.compile -----
+# --- s03 (fixed in session 35, silent35a: refused): a caller's list appended to under a tensor
+# if was left empty under torch.compile ------------------------------------------------------
 # `def step(x, log): if x.sum() > 0: log.append(x * 0.5)` (a logger list passed in, the way
 # training loops collect diagnostics): autoconv.autoconv(fn) appends to the caller's list as
-# Python does, and docs/errors.md has a `while` growing a caller's list refused; under
-# torch.compile the caller's list stays [] with no error (returning the list gives a new list
-# holding the item, the caller's still empty). Also with nested ifs reading a config object.
+# Python does (it specialises the graph on the condition); under torch.compile the caller's list
+# stayed [] with no error. One graph cannot give the caller's list a length known only when it
+# runs: a StagingError at the `if` now says so, and to grow a list of one's own and return it
+# (NOTE [a list the function did not make, grown under a tensor condition] in
+# runtime/staging/dict_lists.py).
 # Mode: torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager").
 
 def _log_step(x, log):
@@ -89,15 +94,18 @@ def _log_step(x, log):
     return x * 2
 
 
-@pytest.mark.xfail(strict=True, reason="tester34b s03: under torch.compile a caller's list "
-                   "appended to in a tensor if stays empty, silently")
 def test_s03_callers_list_appended_in_if_under_compile():
     compiled = torch.compile(autoconv.convert(_log_step), fullgraph=True, backend="eager")
     log = []
-    out = compiled(torch.tensor([2.]), log)
-    assert torch.equal(out, torch.tensor([4.]))
-    assert len(log) == 1 and torch.equal(log[0], torch.tensor([1.]))
-
+    with pytest.raises(StagingError, match=r"test_tester34b\.py:\d+: in a tensor-dependent if "
+                       r"statement: 'log' is a list the caller passed in"):
+        compiled(torch.tensor([2.]), log)
+    assert log == []
+    f = autoconv.autoconv(_log_step)
+    for v in (2., -2., 3.):
+        log = []
+        assert torch.equal(f(torch.tensor([v]), log), torch.tensor([v * 2]))
+        assert len(log) == (v > 0) and all(torch.equal(t, torch.tensor([v * 0.5])) for t in log)
 
 
 # --- s04 (fixed in session 34 by the lead): `x - True` on an integer tensor gave `x - 1` under
