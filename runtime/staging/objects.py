@@ -1097,39 +1097,70 @@ _REACH_DEPTH = 3
 
 
 def _reached(value, depth: int, seen: set) -> list:
-    """(object, the closure variable naming it or None) for `reached_objects`."""
+    """(object, the name the callable holds it by, or None) for `reached_objects`."""
+    if type_in(value, (list, tuple, dict)):
+        # Callables held in a container the body reads (`objectives[0](x)`): what they reach
+        return [found for item in (value.values() if type(value) is dict else value)
+                if _followed(item) for found in _reached(item, depth, seen)]
     if isinstance(value, types.MethodType):
         candidates = [(value.__self__, None)]
     elif isinstance(value, functools.partial):
-        candidates = [(c, None) for c in (value.func, *value.args, *value.keywords.values())]
+        names = _parameter_names(value.func)
+        candidates = [(value.func, None)]
+        candidates += [(a, names[i] if i < len(names) else None)
+                       for i, a in enumerate(value.args)]
+        candidates += list(map(tuple, map(reversed, value.keywords.items())))
         candidates += _reached(value.func, depth, seen)
-    elif isinstance(value, types.FunctionType) and closure(value):
-        # (never under dynamo, where `closure` is None: an `id` there is a guard)
+    elif isinstance(value, types.FunctionType) and not torch.compiler.is_dynamo_compiling():
+        # (never under dynamo, where `closure` is None and an `id` is a guard)
         if id(value) in seen:  # (a recursive closure, or a function reached twice)
             return []
         seen.add(id(value))
         candidates = []
-        for name, cell in zip(value.__code__.co_freevars, value.__closure__):
+        for name, cell in zip(value.__code__.co_freevars, closure(value) or ()):
             try:
-                contents = cell.cell_contents
+                candidates.append((cell.cell_contents, name))
             except ValueError:  # an empty cell
                 continue
-            candidates.append((contents, name))
-            if depth > 1 and callable(contents) and not isinstance(contents, type):
-                candidates += _reached(contents, depth - 1, seen)
+        # Default arguments are held by the function as its cells are (`def f(x, acc=acc)`)
+        names = _parameter_names(value)
+        defaults = value.__defaults__ or ()
+        candidates += [(d, names[len(names) - len(defaults) + i])
+                       for i, d in enumerate(defaults)]
+        candidates += list(map(tuple, map(reversed, (value.__kwdefaults__ or {}).items())))
     else:
         return []
+    if depth > 1:
+        # What the callables it holds reach (`partial(f, [partial(g, acc)])`, a closure over
+        # `bump`), and those in its lists, tuples and dicts
+        for candidate, _ in list(candidates):
+            if _followed(candidate) or type_in(candidate, (list, tuple, dict)):
+                candidates += _reached(candidate, depth - 1, seen)
     found = []
     for candidate, name in candidates:
-        # A list only in a closure cell: the closure changes the enclosing function's list
-        # (`acc[0] += 1`), which the statement then refuses (`with_input_as_state`), as it
-        # does that change written in the body (a grown one is refused at the append:
-        # `enclosing_list_append` in operators.py).
-        if ((_is_plain_object(candidate) or type(candidate) is dict
-             or (type(candidate) is list and name is not None))
+        # A list a callable holds (`acc` of `partial(f, acc)`, of a closure's cell or a default
+        # argument): the callee changes the caller's list (`acc[0] += 1`), which the statement
+        # then carries or refuses (`with_input_as_state`), as it does that change written in
+        # the body. A partial's list was left out, and its count kept the trace's (tester34b
+        # s01: silently wrong in replay and export).
+        if ((_is_plain_object(candidate) or type_in(candidate, (dict, list)))
                 and not any(candidate is f for f, _ in found)):
             found.append((candidate, name))
     return found
+
+
+def _followed(value) -> bool:
+    """Whether `_reached` looks into `value`: a callable that may hold state."""
+    return isinstance(value, (types.MethodType, functools.partial, types.FunctionType))
+
+
+def _parameter_names(fn) -> tuple:
+    """The positional parameter names of function `fn` (unwrapped), or ()."""
+    while getattr(fn, "__wrapped__", None) is not None and not isinstance(
+            fn, functools.partial):
+        fn = fn.__wrapped__
+    code = getattr(fn, "__code__", None) if isinstance(fn, types.FunctionType) else None
+    return code.co_varnames[:code.co_argcount] if code is not None else ()
 
 
 def closure(fn):
@@ -1149,40 +1180,49 @@ def closure(fn):
 
 
 def _rebuilt_callable(value, old, new):
-    """Callable `value` with the object `old` it reaches replaced by `new` (a body's copy)."""
-    swap = (lambda v: new if v is old else v)
+    """Callable `value` (or a list, tuple or dict of callables) with the object `old` it
+    reaches replaced by `new` (a body's copy)."""
+    def swap(v):
+        if v is old:
+            return new
+        if (_followed(v) or type_in(v, (list, tuple, dict))) and v is not value and any(
+                o is old for o in reached_objects(v)):
+            # (a callable calling another that reaches `old`: `_reached`; the body's calls go
+            # to a copy of the inner one too. A closure calling itself keeps its own cell:
+            # reached_objects does not follow it twice)
+            return _rebuilt_callable(v, old, new)
+        return v
+
+    if type_in(value, (list, tuple)):
+        return type(value)(map(swap, value))
+    if type(value) is dict:
+        return {k: swap(v) for k, v in value.items()}
     if isinstance(value, types.MethodType):
         if torch.compiler.is_dynamo_compiling():
             # (dynamo cannot call `types.MethodType`; a partial calls the method the same way)
             return functools.partial(value.__func__, swap(value.__self__))
         return types.MethodType(value.__func__, swap(value.__self__))
     if isinstance(value, functools.partial):
-        func = value.func
-        func = swap(func) if func is old else _rebuilt_callable(func, old, new) if any(
-            o is old for o in reached_objects(func)) else func
-        return functools.partial(func, *map(swap, value.args),
+        return functools.partial(swap(value.func), *map(swap, value.args),
                                  **{k: swap(v) for k, v in value.keywords.items()})
-    if isinstance(value, types.FunctionType) and value.__closure__:
-        cells = []
-        for cell in value.__closure__:
-            try:
-                contents = cell.cell_contents
-            except ValueError:
-                cells.append(cell)
-                continue
-            if contents is old:
-                cells.append(types.CellType(new))
-            elif (contents is not value and callable(contents)
-                  and any(o is old for o in reached_objects(contents))):
-                # (a closure calling another closure that reaches `old`: `_reached`; the
-                # body's calls go to a copy of the inner one too. A closure calling itself
-                # keeps its own cell: reached_objects does not follow it twice)
-                cells.append(types.CellType(_rebuilt_callable(contents, old, new)))
-            else:
-                cells.append(cell)
+    if isinstance(value, types.FunctionType):
+        cells = None
+        if value.__closure__:
+            cells = []
+            for cell in value.__closure__:
+                try:
+                    contents = cell.cell_contents
+                except ValueError:
+                    cells.append(cell)
+                    continue
+                swapped = swap(contents)
+                cells.append(cell if swapped is contents else types.CellType(swapped))
+            cells = tuple(cells)
+        defaults = value.__defaults__ and tuple(map(swap, value.__defaults__))
         rebuilt = types.FunctionType(value.__code__, value.__globals__, value.__name__,
-                                     value.__defaults__, tuple(cells))
-        rebuilt.__kwdefaults__ = value.__kwdefaults__
+                                     defaults, cells)
+        rebuilt.__kwdefaults__ = value.__kwdefaults__ and {
+            k: swap(v) for k, v in value.__kwdefaults__.items()}
         rebuilt.__dict__.update(value.__dict__)
         rebuilt.__qualname__ = value.__qualname__
         return rebuilt
@@ -1843,7 +1883,7 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
         return tuple(body for body, _ in bodies)
     read = [i for i, value in enumerate(inputs) if carries(value) or type(value) is list]
     # the objects callables reach (NOTE [objects reached through a callable])
-    through = {i: found for i, value in enumerate(inputs) if i not in read
+    through = {i: found for i, value in enumerate(inputs)
                for found in [reached_objects(value)] if found}
     # NOTE [objects a body reaches through its own closure]
     # (an object the statement also gets as state or input, or through a callable input, is
