@@ -1558,7 +1558,10 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
             return (*out, value) if returns_state else out
         return run
 
-    if type(held) is list and changed.in_place:
+    if changed.through is not None and type(held) is list:  # (`acc` of `partial(f, acc)`)
+        name = reached_name(inputs[index], changed.through) or name
+    if type(held) is list and (changed.in_place or (
+            changed.through is not None and not changed.shortened)):
         # Only its tensors change: carried by them, written back into them (NOTE [tensors of
         # objects updated in place]); the list itself stays the caller's.
         out = stage([wrap(body, returns) for body, returns in bodies],
@@ -1569,8 +1572,6 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         return tuple(out[:count])
     if type(held) is list:
         # A grown list is a new value (a StagedList) that only a name the body assigns can take.
-        if changed.through is not None:  # (`acc` of `def bump(): acc[0] += 1`)
-            name = reached_name(inputs[index], changed.through) or name
         if changed.shortened:
             # `data.pop()`: a staged body runs once while tracing, so it takes one item, once
             # (NOTE [Python state a staged body changes] in python_state.py)
