@@ -1155,7 +1155,10 @@ def _followed(value) -> bool:
 
 
 def _parameter_names(fn) -> tuple:
-    """The positional parameter names of function `fn` (unwrapped), or ()."""
+    """The positional parameter names of function `fn` (unwrapped), or ().  Not under dynamo
+    (names a refusal shows; dynamo knows no `__code__` of some functions made in its trace)."""
+    if torch.compiler.is_dynamo_compiling():
+        return ()
     while getattr(fn, "__wrapped__", None) is not None and not isinstance(
             fn, functools.partial):
         fn = fn.__wrapped__

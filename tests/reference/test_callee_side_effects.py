@@ -166,3 +166,98 @@ def _held_in_dict(x, kind):
     if x.sum() > 0:
         x = x * objectives["f"](x)
     return x, count(state)
+
+
+# --- the matrix ---------------------------------------------------------------------------
+
+# The first input is traced; the others take other paths (trips of the loop, the other branch)
+INPUTS = [T([1.]), T([-5.]), T([-1.5])]
+
+STATEMENTS = {"while_break": _while_break, "if": _in_if}
+CASES = [(statement, form, kind) for statement in STATEMENTS for form in FORMS for kind in KINDS]
+CASES += [(held, None, kind) for held in ("held_in_list", "held_in_dict") for kind in KINDS]
+
+# Carried in every mode but torch.compile: a number the callee sets in a list, a dict or an
+# object comes out as Python's. A list the callee grows in a loop is refused; grown in an
+# `if`, autoconv's replay traces the other branch again, and an exported program raises for it.
+MODES = ("replay", "export", "compile")
+
+# make test runs the replay of every case; export and compile for a sample (each form in the
+# loop with a list counter, s01's shape, and each kind through a partial), make test-slow all.
+_SAMPLED = {("while_break", form, "list_item") for form in FORMS} | {
+    (statement, "partial", kind) for statement in STATEMENTS for kind in KINDS} | {
+    ("held_in_list", None, "list_item"), ("held_in_dict", None, "dict_item")}
+
+
+def _function(statement, form, kind):
+    if form is None:
+        held = _held_in_list if statement == "held_in_list" else _held_in_dict
+        return lambda x: held(x, kind)
+    fn = STATEMENTS[statement]
+    return lambda x: fn(x, kind, form)
+
+
+def _loop(statement) -> bool:
+    return statement in ("while_break", "held_in_list")
+
+
+def _params():
+    for statement, form, kind in CASES:
+        for mode in MODES:
+            marks = () if mode == "replay" or (statement, form, kind) in _SAMPLED else (
+                pytest.mark.slow,)
+            yield pytest.param(statement, form, kind, mode, marks=marks,
+                               id=f"{statement}-{form or 'direct'}-{kind}-{mode}")
+
+
+def _same(got, want):
+    assert torch.equal(got[0], want[0]), (got, want)
+    assert int(got[1]) == want[1], (got, want)
+
+
+@pytest.mark.parametrize("statement, form, kind, mode", list(_params()))
+def test_callee_side_effect_matches_python(statement, form, kind, mode):
+    fn = _function(statement, form, kind)
+    expected = [fn(x.clone()) for x in INPUTS]
+    refused = kind == "append" and _loop(statement)
+    if mode == "compile":
+        # dynamo refuses a body's change to Python state it does not own ("HOP: Unsafe side
+        # effect", or its "Observed exception" for a partial's): an error, never a wrong number
+        torch._dynamo.reset()
+        compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
+                                 dynamic=False)
+        for x, want in zip(INPUTS, expected):
+            try:
+                got = compiled(x.clone())
+            except Exception:  # (torch's own errors: README, torch.compile and callees' state)
+                return
+            _same(got, want)
+        return
+    if refused:
+        with pytest.raises(StagingError, match=r"changes its length in the loop body"):
+            if mode == "replay":
+                autoconv.autoconv(fn)(INPUTS[0].clone())
+            else:
+                torch.export.export(Calling(autoconv.convert(fn)), (INPUTS[0].clone(),),
+                                    strict=False)
+        return
+    if mode == "replay":
+        run = autoconv.autoconv(fn)
+        for x, want in zip(INPUTS, expected):
+            _same(run(x.clone()), want)
+        # one trace for the loop; the `if` growing a list specialises on its branch
+        assert run.trace_count == (1 if _loop(statement) or kind != "append" else 2)
+        return
+    saved = io.BytesIO()
+    torch.export.save(torch.export.export(Calling(autoconv.convert(fn)), (INPUTS[0].clone(),),
+                                          strict=False), saved)
+    saved.seek(0)
+    program = torch.export.load(saved).module()
+    for x, want in zip(INPUTS, expected):
+        if kind == "append" and bool(x.sum() > 0) != bool(INPUTS[0].sum() > 0):
+            # (a branch growing the list is not staged: the program holds the traced branch and
+            # says so for the other)
+            with pytest.raises(RuntimeError, match="changes its length"):
+                program(x.clone())
+            continue
+        _same(program(x.clone()), want)
