@@ -1068,8 +1068,13 @@ def _raise_module_store(filename, line, name, attribute, where, statement):
 # the method sets `self.nfev += 1`: the body's input is the bound method, not `counter`, and the
 # change went unseen: `counter.nfev` kept the trace's count (torchmin's `closure = sf.closure`,
 # silently wrong in replay and export). The objects a callable input reaches are checked as the
-# inputs themselves are: a bound method's `__self__`, a functools.partial's function and
-# arguments, a function's closure cells (a lambda over `obj`), one level deep. A change moves
+# inputs themselves are: a bound method's `__self__`, a functools.partial's function, arguments
+# and keywords, a function's closure cells (a lambda over `obj`) and default arguments, and,
+# `_REACH_DEPTH` deep, what the callables among those (or in a list, tuple or dict among those,
+# or in one the body reads) reach. A list is among them whoever holds it: a partial's list was
+# not (only a closure cell's), and scipy's counter `partial(f, s, calls)` with `calls[0] += 1`
+# kept the trace's count (tester34b s01); a list so changed is carried by its items as a
+# HeldList, its numbers as an object's are. A change moves
 # the object into the statement's state (`with_input_as_state`, as `counter.evaluate(x)` does),
 # and the body is given the callable rebuilt around its copy of the object
 # (`_rebuilt_callable`). Under torch.compile dynamo refuses the change itself, as it does
@@ -1552,12 +1557,17 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
     if isinstance(held, torch.Tensor):
         _refuse_views_of(held, inputs, input_names, name, statement)
 
+    grown_refused = (type(held) is list and not changed.in_place
+                     and changed.through is not None and "loop" in statement)
+
     def wrap(body, returns_state):
         def run(*args):
             values, value, others = args[:count], args[count], iter(args[count + 1:])
             given = [value if i in same else _rebuilt_callable(inputs[i], held, value)
                      if i in via else next(others) for i in range(len(inputs))]
             out = body(*values, *given)
+            if grown_refused and len(value) != len(held):
+                _refuse_grown_through(inputs[index], name, statement)
             return (*out, value) if returns_state else out
         return run
 
@@ -1619,6 +1629,57 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         else:
             held.copy_(out[count])
     return tuple(out[:count])
+
+
+def _refuse_grown_through(callable_, name, statement):
+    """StagingError at the line of the callee (reached through `callable_`) that grows its
+    list `name` in a staged loop's body."""
+    problem = (f"list '{name}', held by a callable the {statement} calls (a partial's argument, "
+               "a closure's cell, a default argument), is grown by it; a staged loop carries "
+               "a list of one length, and a list the body does not name cannot grow a "
+               "length known only when the graph runs")
+    fix = (f"Count in a number instead (`{name}[0] += 1` on a one-item list, or an object's "
+           f"field), or return the items from the call and append them to a list the loop "
+           f"body names itself (`items.append(v)`), or grow '{name}' after the {statement}")
+    for fn in _functions_of(callable_, _REACH_DEPTH, []):
+        code = fn.__code__
+        if name in code.co_varnames or name in code.co_freevars:
+            from .python_state import _line_naming
+
+            raise StagingError.at(_line_naming(fn, name), statement, problem, fix)
+    raise StagingError(statement, problem, fix)
+
+
+def _functions_of(value, depth, out) -> list:
+    """The functions (unwrapped first) callable `value` calls or holds, `depth` deep."""
+    if depth == 0 or any(value is f for f in out):
+        return out
+    if type_in(value, (list, tuple, dict)):
+        for item in value.values() if type(value) is dict else value:
+            _functions_of(item, depth, out)
+    elif isinstance(value, types.MethodType):
+        _functions_of(value.__func__, depth, out)
+    elif isinstance(value, functools.partial):
+        _functions_of(value.func, depth, out)
+        for item in (*value.args, *value.keywords.values()):
+            _functions_of(item, depth - 1, out)
+    elif isinstance(value, types.FunctionType):
+        inner = getattr(value, "__wrapped__", None)
+        if inner is not None:
+            _functions_of(inner, depth, out)
+        out.append(value)
+        held = [c.cell_contents for c in value.__closure__ or () if _filled(c)]
+        for item in (*held, *(value.__defaults__ or ())):
+            _functions_of(item, depth - 1, out)
+    return out
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
 
 
 def movable(error, inputs) -> bool:
