@@ -1107,8 +1107,19 @@ def _reached(value, depth: int, seen: set) -> list:
         # Callables held in a container the body reads (`objectives[0](x)`): what they reach
         return [found for item in (value.values() if type(value) is dict else value)
                 if _followed(item) for found in _reached(item, depth, seen)]
+    if _is_plain_object(value):
+        # Callables an object holds in its fields (a callable object's `self.fn =
+        # partial(f, calls)`, `o.f(x)` in the body): what they reach. Its own fields are
+        # compared as the object's (`_containers`).
+        if torch.compiler.is_dynamo_compiling() or depth == 0:
+            return []
+        return [found for item in vars(value).values()
+                if _followed(item) or (type_in(item, (list, tuple, dict)) and not
+                                       _is_plain_object(item))
+                for found in _reached(item, depth - 1, seen)]
     if isinstance(value, types.MethodType):
         candidates = [(value.__self__, None)]
+        candidates += _reached(value.__self__, depth, seen)
     elif isinstance(value, functools.partial):
         names = _parameter_names(value.func)
         candidates = [(value.func, None)]
@@ -1139,7 +1150,8 @@ def _reached(value, depth: int, seen: set) -> list:
         # What the callables it holds reach (`partial(f, [partial(g, acc)])`, a closure over
         # `bump`), and those in its lists, tuples and dicts
         for candidate, _ in list(candidates):
-            if _followed(candidate) or type_in(candidate, (list, tuple, dict)):
+            if (_followed(candidate) or type_in(candidate, (list, tuple, dict))
+                    or _is_plain_object(candidate)):
                 candidates += _reached(candidate, depth - 1, seen)
     found = []
     for candidate, name in candidates:
@@ -1187,24 +1199,36 @@ def closure(fn):
         return None
 
 
-def _rebuilt_callable(value, old, new):
-    """Callable `value` (or a list, tuple or dict of callables) with the object `old` it
-    reaches replaced by `new` (a body's copy)."""
+def _rebuilt_callable(value, old, new, copies=None):
+    """Callable `value` (or a list, tuple or dict of callables, or an object holding one) with
+    the object `old` it reaches replaced by `new` (a body's copy). `copies`, if given, gets
+    (copy, its fields) for each object copied on the way (see `_copies_changed`)."""
     def swap(v):
         if v is old:
             return new
-        if (_followed(v) or type_in(v, (list, tuple, dict))) and v is not value and any(
+        if (_followed(v) or type_in(v, (list, tuple, dict)) or _is_plain_object(v)) and (
+                v is not value) and any(
                 o is old for o in reached_objects(v)):
             # (a callable calling another that reaches `old`: `_reached`; the body's calls go
             # to a copy of the inner one too. A closure calling itself keeps its own cell:
             # reached_objects does not follow it twice)
-            return _rebuilt_callable(v, old, new)
+            return _rebuilt_callable(v, old, new, copies)
         return v
 
     if type_in(value, (list, tuple)):
         return type(value)(map(swap, value))
     if type(value) is dict:
         return {k: swap(v) for k, v in value.items()}
+    if _is_plain_object(value):
+        # (an object whose field holds a callable reaching `old`: the body reads a copy of it,
+        # its fields the same but that callable's)
+        cls = type(value)
+        copy = cls.__new__(cls) if cls is types.SimpleNamespace else object.__new__(cls)
+        for k, v in vars(value).items():
+            object.__setattr__(copy, k, swap(v))
+        if copies is not None:
+            copies.append((copy, tuple(vars(copy).items())))
+        return copy
     if isinstance(value, types.MethodType):
         if torch.compiler.is_dynamo_compiling():
             # (dynamo cannot call `types.MethodType`; a partial calls the method the same way)
@@ -1563,9 +1587,22 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
     def wrap(body, returns_state):
         def run(*args):
             values, value, others = args[:count], args[count], iter(args[count + 1:])
-            given = [value if i in same else _rebuilt_callable(inputs[i], held, value)
+            copies = []
+            given = [value if i in same else _rebuilt_callable(inputs[i], held, value, copies)
                      if i in via else next(others) for i in range(len(inputs))]
             out = body(*values, *given)
+            if any(_copies_changed(copy, fields) for copy, fields in copies):
+                # An object holding the callable (`self.fn = partial(f, calls)`) was given
+                # to the body as a copy around the body's `name`: a field the body set on
+                # it would be lost
+                raise StagingError(
+                    statement,
+                    f"an object holding a callable that changes '{name}' is changed in the "
+                    f"same {statement} body; autoconv carries one of them through the "
+                    "statement, not both",
+                    f"Keep '{name}' and the object's changed field apart: pass '{name}' to "
+                    "the callable as an argument where it is called, or keep the field's value "
+                    f"in a local variable and set it after the {statement}")
             if grown_refused and len(value) != len(held):
                 _refuse_grown_through(inputs[index], name, statement)
             return (*out, value) if returns_state else out
@@ -1629,6 +1666,11 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         else:
             held.copy_(out[count])
     return tuple(out[:count])
+
+
+def _copies_changed(copy, fields) -> bool:
+    now = vars(copy)
+    return len(now) != len(fields) or any(now.get(k, now) is not v for k, v in fields)
 
 
 def _refuse_grown_through(callable_, name, statement):

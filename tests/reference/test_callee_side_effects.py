@@ -5,8 +5,8 @@ scipy-style counter `objective = functools.partial(f, s, calls)` with `calls = [
 doing `calls[0] += 1` (tester34b s01). The state is reached through the callable, not through
 a name the body reads: a partial's arguments and keywords, a closure's cells, a default
 argument, a callable object's attributes, a bound method of another object, a lambda, a
-helper behind a `functools.wraps` decorator, a callable held in a list or dict, a partial of
-a partial. Each change must come out as plain Python's (carried by the statement, written
+helper behind a `functools.wraps` decorator, a callable held in a list, a dict or an
+object's field, a callable object holding a partial, a partial of a partial. Each change must come out as plain Python's (carried by the statement, written
 back after it) or be refused with a StagingError; never the trace's count replayed.
 
 The matrix: callable form x kind of change (an int in a list, a dict's counter, an object's
@@ -17,6 +17,7 @@ paths), a saved and loaded torch.export program, and torch.compile(fullgraph=Tru
 
 import functools
 import io
+import types
 
 import pytest
 import torch
@@ -77,6 +78,16 @@ class _Objective:
         return self.fn(self.state, x)
 
 
+class _Calling:
+    """A callable object holding a callable (a partial) that reaches the state."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, x):
+        return self.fn(x)
+
+
 class _Holder:
     """Another object than the caller's, whose bound method reaches the state."""
 
@@ -121,6 +132,7 @@ FORMS = {
     "callable_object": _Objective,
     "bound_method": lambda fn, s: _Holder(fn, s).evaluate,
     "wraps_decorated": lambda fn, s: functools.partial(_logged(fn), s),
+    "object_of_partial": lambda fn, s: _Calling(functools.partial(fn, s)),
 }
 
 
@@ -159,6 +171,19 @@ def _held_in_list(x, kind):
     return x, count(state)
 
 
+def _held_in_object(x, kind):
+    make, fn, count = KINDS[kind]
+    state = make()
+    holder = types.SimpleNamespace(f=functools.partial(fn, state))
+    i = 0
+    while i < 3:
+        if holder.f(x) > 0:
+            break
+        x = x + 1
+        i += 1
+    return x, count(state)
+
+
 def _held_in_dict(x, kind):
     make, fn, count = KINDS[kind]
     state = make()
@@ -175,7 +200,9 @@ INPUTS = [T([1.]), T([-5.]), T([-1.5])]
 
 STATEMENTS = {"while_break": _while_break, "if": _in_if}
 CASES = [(statement, form, kind) for statement in STATEMENTS for form in FORMS for kind in KINDS]
-CASES += [(held, None, kind) for held in ("held_in_list", "held_in_dict") for kind in KINDS]
+HELD = {"held_in_list": _held_in_list, "held_in_dict": _held_in_dict,
+        "held_in_object": _held_in_object}
+CASES += [(held, None, kind) for held in HELD for kind in KINDS]
 
 # Carried in every mode but torch.compile: a number the callee sets in a list, a dict or an
 # object comes out as Python's. A list the callee grows in a loop is refused; grown in an
@@ -188,7 +215,8 @@ MODES = ("replay", "export", "compile")
 _SAMPLED = {
     "export": {("while_break", form, "list_item") for form in FORMS} | {
         (statement, "partial", kind) for statement in STATEMENTS for kind in KINDS} | {
-        ("held_in_list", None, "list_item"), ("held_in_dict", None, "dict_item")},
+        ("held_in_list", None, "list_item"), ("held_in_dict", None, "dict_item"),
+        ("held_in_object", None, "list_item")},
     "compile": {("while_break", "partial", "list_item"), ("while_break", "closure", "list_item"),
                 ("if", "partial", "attribute")},
 }
@@ -196,14 +224,14 @@ _SAMPLED = {
 
 def _function(statement, form, kind):
     if form is None:
-        held = _held_in_list if statement == "held_in_list" else _held_in_dict
+        held = HELD[statement]
         return lambda x: held(x, kind)
     fn = STATEMENTS[statement]
     return lambda x: fn(x, kind, form)
 
 
 def _loop(statement) -> bool:
-    return statement in ("while_break", "held_in_list")
+    return statement in ("while_break", "held_in_list", "held_in_object")
 
 
 def _params():
