@@ -24,7 +24,7 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
-from support import Calling, assert_close
+from support import Calling
 
 T = torch.tensor
 
