@@ -1092,8 +1092,13 @@ def _raise_module_store(filename, line, name, attribute, where, statement):
 # the method sets `self.nfev += 1`: the body's input is the bound method, not `counter`, and the
 # change went unseen: `counter.nfev` kept the trace's count (torchmin's `closure = sf.closure`,
 # silently wrong in replay and export). The objects a callable input reaches are checked as the
-# inputs themselves are: a bound method's `__self__`, a functools.partial's function and
-# arguments, a function's closure cells (a lambda over `obj`), one level deep. A change moves
+# inputs themselves are: a bound method's `__self__`, a functools.partial's function, arguments
+# and keywords, a function's closure cells (a lambda over `obj`) and default arguments, and,
+# `_REACH_DEPTH` deep, what the callables among those (or in a list, tuple or dict among those,
+# or in one the body reads) reach. A list is among them whoever holds it: a partial's list was
+# not (only a closure cell's), and scipy's counter `partial(f, s, calls)` with `calls[0] += 1`
+# kept the trace's count (tester34b s01); a list so changed is carried by its items as a
+# HeldList, its numbers as an object's are. A change moves
 # the object into the statement's state (`with_input_as_state`, as `counter.evaluate(x)` does),
 # and the body is given the callable rebuilt around its copy of the object
 # (`_rebuilt_callable`). Under torch.compile dynamo refuses the change itself, as it does
@@ -1121,39 +1126,85 @@ _REACH_DEPTH = 3
 
 
 def _reached(value, depth: int, seen: set) -> list:
-    """(object, the closure variable naming it or None) for `reached_objects`."""
+    """(object, the name the callable holds it by, or None) for `reached_objects`."""
+    if type_in(value, (list, tuple, dict)):
+        # Callables held in a container the body reads (`objectives[0](x)`): what they reach
+        return [found for item in (value.values() if type(value) is dict else value)
+                if _followed(item) for found in _reached(item, depth, seen)]
+    if _is_plain_object(value):
+        # Callables an object holds in its fields (a callable object's `self.fn =
+        # partial(f, calls)`, `o.f(x)` in the body): what they reach. Its own fields are
+        # compared as the object's (`_containers`).
+        if torch.compiler.is_dynamo_compiling() or depth == 0:
+            return []
+        return [found for item in vars(value).values()
+                if _followed(item) or (type_in(item, (list, tuple, dict)) and not
+                                       _is_plain_object(item))
+                for found in _reached(item, depth - 1, seen)]
     if isinstance(value, types.MethodType):
         candidates = [(value.__self__, None)]
+        candidates += _reached(value.__self__, depth, seen)
     elif isinstance(value, functools.partial):
-        candidates = [(c, None) for c in (value.func, *value.args, *value.keywords.values())]
+        names = _parameter_names(value.func)
+        candidates = [(value.func, None)]
+        candidates += [(a, names[i] if i < len(names) else None)
+                       for i, a in enumerate(value.args)]
+        candidates += list(map(tuple, map(reversed, value.keywords.items())))
         candidates += _reached(value.func, depth, seen)
-    elif isinstance(value, types.FunctionType) and closure(value):
-        # (never under dynamo, where `closure` is None: an `id` there is a guard)
+    elif isinstance(value, types.FunctionType) and not torch.compiler.is_dynamo_compiling():
+        # (never under dynamo, where `closure` is None and an `id` is a guard)
         if id(value) in seen:  # (a recursive closure, or a function reached twice)
             return []
         seen.add(id(value))
         candidates = []
-        for name, cell in zip(value.__code__.co_freevars, value.__closure__):
+        for name, cell in zip(value.__code__.co_freevars, closure(value) or ()):
             try:
-                contents = cell.cell_contents
+                candidates.append((cell.cell_contents, name))
             except ValueError:  # an empty cell
                 continue
-            candidates.append((contents, name))
-            if depth > 1 and callable(contents) and not isinstance(contents, type):
-                candidates += _reached(contents, depth - 1, seen)
+        # Default arguments are held by the function as its cells are (`def f(x, acc=acc)`)
+        names = _parameter_names(value)
+        defaults = value.__defaults__ or ()
+        candidates += [(d, names[len(names) - len(defaults) + i])
+                       for i, d in enumerate(defaults)]
+        candidates += list(map(tuple, map(reversed, (value.__kwdefaults__ or {}).items())))
     else:
         return []
+    if depth > 1:
+        # What the callables it holds reach (`partial(f, [partial(g, acc)])`, a closure over
+        # `bump`), and those in its lists, tuples and dicts
+        for candidate, _ in list(candidates):
+            if (_followed(candidate) or type_in(candidate, (list, tuple, dict))
+                    or _is_plain_object(candidate)):
+                candidates += _reached(candidate, depth - 1, seen)
     found = []
     for candidate, name in candidates:
-        # A list only in a closure cell: the closure changes the enclosing function's list
-        # (`acc[0] += 1`), which the statement then refuses (`with_input_as_state`), as it
-        # does that change written in the body (a grown one is refused at the append:
-        # `enclosing_list_append` in operators.py).
-        if ((_is_plain_object(candidate) or type(candidate) is dict
-             or (type(candidate) is list and name is not None))
+        # A list a callable holds (`acc` of `partial(f, acc)`, of a closure's cell or a default
+        # argument): the callee changes the caller's list (`acc[0] += 1`), which the statement
+        # then carries or refuses (`with_input_as_state`), as it does that change written in
+        # the body. A partial's list was left out, and its count kept the trace's (tester34b
+        # s01: silently wrong in replay and export).
+        if ((_is_plain_object(candidate) or type_in(candidate, (dict, list)))
                 and not any(candidate is f for f, _ in found)):
             found.append((candidate, name))
     return found
+
+
+def _followed(value) -> bool:
+    """Whether `_reached` looks into `value`: a callable that may hold state."""
+    return isinstance(value, (types.MethodType, functools.partial, types.FunctionType))
+
+
+def _parameter_names(fn) -> tuple:
+    """The positional parameter names of function `fn` (unwrapped), or ().  Not under dynamo
+    (names a refusal shows; dynamo knows no `__code__` of some functions made in its trace)."""
+    if torch.compiler.is_dynamo_compiling():
+        return ()
+    while getattr(fn, "__wrapped__", None) is not None and not isinstance(
+            fn, functools.partial):
+        fn = fn.__wrapped__
+    code = getattr(fn, "__code__", None) if isinstance(fn, types.FunctionType) else None
+    return code.co_varnames[:code.co_argcount] if code is not None else ()
 
 
 def closure(fn):
@@ -1172,41 +1223,62 @@ def closure(fn):
         return None
 
 
-def _rebuilt_callable(value, old, new):
-    """Callable `value` with the object `old` it reaches replaced by `new` (a body's copy)."""
-    swap = (lambda v: new if v is old else v)
+def _rebuilt_callable(value, old, new, copies=None):
+    """Callable `value` (or a list, tuple or dict of callables, or an object holding one) with
+    the object `old` it reaches replaced by `new` (a body's copy). `copies`, if given, gets
+    (copy, its fields) for each object copied on the way (see `_copies_changed`)."""
+    def swap(v):
+        if v is old:
+            return new
+        if (_followed(v) or type_in(v, (list, tuple, dict)) or _is_plain_object(v)) and (
+                v is not value) and any(
+                o is old for o in reached_objects(v)):
+            # (a callable calling another that reaches `old`: `_reached`; the body's calls go
+            # to a copy of the inner one too. A closure calling itself keeps its own cell:
+            # reached_objects does not follow it twice)
+            return _rebuilt_callable(v, old, new, copies)
+        return v
+
+    if type_in(value, (list, tuple)):
+        return type(value)(map(swap, value))
+    if type(value) is dict:
+        return {k: swap(v) for k, v in value.items()}
+    if _is_plain_object(value):
+        # (an object whose field holds a callable reaching `old`: the body reads a copy of it,
+        # its fields the same but that callable's)
+        cls = type(value)
+        copy = cls.__new__(cls) if cls is types.SimpleNamespace else object.__new__(cls)
+        for k, v in vars(value).items():
+            object.__setattr__(copy, k, swap(v))
+        if copies is not None:
+            copies.append((copy, tuple(vars(copy).items())))
+        return copy
     if isinstance(value, types.MethodType):
         if torch.compiler.is_dynamo_compiling():
             # (dynamo cannot call `types.MethodType`; a partial calls the method the same way)
             return functools.partial(value.__func__, swap(value.__self__))
         return types.MethodType(value.__func__, swap(value.__self__))
     if isinstance(value, functools.partial):
-        func = value.func
-        func = swap(func) if func is old else _rebuilt_callable(func, old, new) if any(
-            o is old for o in reached_objects(func)) else func
-        return functools.partial(func, *map(swap, value.args),
+        return functools.partial(swap(value.func), *map(swap, value.args),
                                  **{k: swap(v) for k, v in value.keywords.items()})
-    if isinstance(value, types.FunctionType) and value.__closure__:
-        cells = []
-        for cell in value.__closure__:
-            try:
-                contents = cell.cell_contents
-            except ValueError:
-                cells.append(cell)
-                continue
-            if contents is old:
-                cells.append(types.CellType(new))
-            elif (contents is not value and callable(contents)
-                  and any(o is old for o in reached_objects(contents))):
-                # (a closure calling another closure that reaches `old`: `_reached`; the
-                # body's calls go to a copy of the inner one too. A closure calling itself
-                # keeps its own cell: reached_objects does not follow it twice)
-                cells.append(types.CellType(_rebuilt_callable(contents, old, new)))
-            else:
-                cells.append(cell)
+    if isinstance(value, types.FunctionType):
+        cells = None
+        if value.__closure__:
+            cells = []
+            for cell in value.__closure__:
+                try:
+                    contents = cell.cell_contents
+                except ValueError:
+                    cells.append(cell)
+                    continue
+                swapped = swap(contents)
+                cells.append(cell if swapped is contents else types.CellType(swapped))
+            cells = tuple(cells)
+        defaults = value.__defaults__ and tuple(map(swap, value.__defaults__))
         rebuilt = types.FunctionType(value.__code__, value.__globals__, value.__name__,
-                                     value.__defaults__, tuple(cells))
-        rebuilt.__kwdefaults__ = value.__kwdefaults__
+                                     defaults, cells)
+        rebuilt.__kwdefaults__ = value.__kwdefaults__ and {
+            k: swap(v) for k, v in value.__kwdefaults__.items()}
         rebuilt.__dict__.update(value.__dict__)
         rebuilt.__qualname__ = value.__qualname__
         return rebuilt
@@ -1533,16 +1605,37 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
     if isinstance(held, torch.Tensor):
         _refuse_views_of(held, inputs, input_names, name, statement)
 
+    grown_refused = (type(held) is list and not changed.in_place
+                     and changed.through is not None and "loop" in statement)
+
     def wrap(body, returns_state):
         def run(*args):
             values, value, others = args[:count], args[count], iter(args[count + 1:])
-            given = [value if i in same else _rebuilt_callable(inputs[i], held, value)
+            copies = []
+            given = [value if i in same else _rebuilt_callable(inputs[i], held, value, copies)
                      if i in via else next(others) for i in range(len(inputs))]
             out = body(*values, *given)
+            if any(_copies_changed(copy, fields) for copy, fields in copies):
+                # An object holding the callable (`self.fn = partial(f, calls)`) was given
+                # to the body as a copy around the body's `name`: a field the body set on
+                # it would be lost
+                raise StagingError(
+                    statement,
+                    f"an object holding a callable that changes '{name}' is changed in the "
+                    f"same {statement} body; autoconv carries one of them through the "
+                    "statement, not both",
+                    f"Keep '{name}' and the object's changed field apart: pass '{name}' to "
+                    "the callable as an argument where it is called, or keep the field's value "
+                    f"in a local variable and set it after the {statement}")
+            if grown_refused and len(value) != len(held):
+                _refuse_grown_through(inputs[index], name, statement)
             return (*out, value) if returns_state else out
         return run
 
-    if type(held) is list and changed.in_place:
+    if changed.through is not None and type(held) is list:  # (`acc` of `partial(f, acc)`)
+        name = reached_name(inputs[index], changed.through) or name
+    if type(held) is list and (changed.in_place or (
+            changed.through is not None and not changed.shortened)):
         # Only its tensors change: carried by them, written back into them (NOTE [tensors of
         # objects updated in place]); the list itself stays the caller's.
         out = stage([wrap(body, returns) for body, returns in bodies],
@@ -1553,8 +1646,6 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         return tuple(out[:count])
     if type(held) is list:
         # A grown list is a new value (a StagedList) that only a name the body assigns can take.
-        if changed.through is not None:  # (`acc` of `def bump(): acc[0] += 1`)
-            name = reached_name(inputs[index], changed.through) or name
         if changed.shortened:
             # `data.pop()`: a staged body runs once while tracing, so it takes one item, once
             # (NOTE [Python state a staged body changes] in python_state.py)
@@ -1599,6 +1690,62 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         else:
             held.copy_(out[count])
     return tuple(out[:count])
+
+
+def _copies_changed(copy, fields) -> bool:
+    now = vars(copy)
+    return len(now) != len(fields) or any(now.get(k, now) is not v for k, v in fields)
+
+
+def _refuse_grown_through(callable_, name, statement):
+    """StagingError at the line of the callee (reached through `callable_`) that grows its
+    list `name` in a staged loop's body."""
+    problem = (f"list '{name}', held by a callable the {statement} calls (a partial's argument, "
+               "a closure's cell, a default argument), is grown by it; a staged loop carries "
+               "a list of one length, and a list the body does not name cannot grow a "
+               "length known only when the graph runs")
+    fix = (f"Count in a number instead (`{name}[0] += 1` on a one-item list, or an object's "
+           f"field), or return the items from the call and append them to a list the loop "
+           f"body names itself (`items.append(v)`), or grow '{name}' after the {statement}")
+    for fn in _functions_of(callable_, _REACH_DEPTH, []):
+        code = fn.__code__
+        if name in code.co_varnames or name in code.co_freevars:
+            from .python_state import _line_naming
+
+            raise StagingError.at(_line_naming(fn, name), statement, problem, fix)
+    raise StagingError(statement, problem, fix)
+
+
+def _functions_of(value, depth, out) -> list:
+    """The functions (unwrapped first) callable `value` calls or holds, `depth` deep."""
+    if depth == 0 or any(value is f for f in out):
+        return out
+    if type_in(value, (list, tuple, dict)):
+        for item in value.values() if type(value) is dict else value:
+            _functions_of(item, depth, out)
+    elif isinstance(value, types.MethodType):
+        _functions_of(value.__func__, depth, out)
+    elif isinstance(value, functools.partial):
+        _functions_of(value.func, depth, out)
+        for item in (*value.args, *value.keywords.values()):
+            _functions_of(item, depth - 1, out)
+    elif isinstance(value, types.FunctionType):
+        inner = getattr(value, "__wrapped__", None)
+        if inner is not None:
+            _functions_of(inner, depth, out)
+        out.append(value)
+        held = [c.cell_contents for c in value.__closure__ or () if _filled(c)]
+        for item in (*held, *(value.__defaults__ or ())):
+            _functions_of(item, depth - 1, out)
+    return out
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
 
 
 def movable(error, inputs) -> bool:
@@ -1867,7 +2014,7 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
         return tuple(body for body, _ in bodies)
     read = [i for i, value in enumerate(inputs) if carries(value) or type(value) is list]
     # the objects callables reach (NOTE [objects reached through a callable])
-    through = {i: found for i, value in enumerate(inputs) if i not in read
+    through = {i: found for i, value in enumerate(inputs)
                for found in [reached_objects(value)] if found}
     # NOTE [objects a body reaches through its own closure]
     # (an object the statement also gets as state or input, or through a callable input, is
