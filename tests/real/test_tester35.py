@@ -178,3 +178,35 @@ def test_s03_neural_ode_loss_gradient_dopri5():
     _assert_same_gradients(loss_of, _Field(),
                            [(T([0.5, -1.0]), T([0.0, 0.5]), T([1.0, 0.0])),
                             (T([0.2, 0.3]), T([0.0, 2.5]), T([-1.0, 2.0]))])
+
+
+# --- s04: a gradient through an inner loop of no trip that indexes with the carried counter -----
+# `_nested_fill` above (torchdiffeq's fixed-grid `integrate`: `j` carried across the grid, the
+# inner `while` making no trip on most grid steps, its body writing `solution[j]`) exported,
+# or compiled, or replayed with backend="fx": the backward raises torch's "IndexError: index 2
+# is out of bounds for dimension 0 with size 2", with no user line. torch's while_loop autograd
+# differentiates one trip of a loop that made none (NOTE [zero-trip loops under autograd] in
+# runtime/staging/tracers/zero_trips.py): autoconv's guard gives that trip a zero cotangent,
+# but the trip's backward still indexes with `j == len(t)`. The default python backend is
+# right (s02). Modes: torch.export (saved, loaded), torch.compile, the fx backend
+# (pre-existing: the same at 30deed0). With `j = 1` reset in each outer trip it is right.
+
+@pytest.mark.xfail(strict=True, raises=IndexError, reason="tester35 s04: torch's while_loop "
+                   "backward of an inner loop of no trip indexes past the end (IndexError, no "
+                   "user line) under torch.export / torch.compile / the fx backend")
+def test_s04_exported_gradient_through_an_inner_loop_of_no_trip(tmp_path):
+    class Filling(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = _layer()
+
+        def forward(self, y0, t):
+            return autoconv.convert(_nested_fill)(self.layer, y0, t)
+
+    model, args = Filling(), (T([0.3, -1.2]), T([0.0, 0.5]))
+    torch.export.save(torch.export.export(model, args, strict=False), tmp_path / "fill.pt2")
+    program = torch.export.load(tmp_path / "fill.pt2").module()
+    got = torch.autograd.grad(program(*args), list(program.parameters()))
+    want = torch.autograd.grad(model(*args), list(model.parameters()))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
