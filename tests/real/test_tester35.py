@@ -210,3 +210,125 @@ def test_s04_exported_gradient_through_an_inner_loop_of_no_trip(tmp_path):
     want = torch.autograd.grad(model(*args), list(model.parameters()))
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w)
+
+
+# --- s05: a bound method's object changed between calls (fixed) ---------------------------------
+# `run(problem.loss, x)` (an objective passed as a bound method, torchmin's and scipy's
+# style), then `problem.scale = 3.0`, or `problem.w = torch.tensor(3.0)`, and the same call:
+# autoconv's replay ran the graph traced with the old value, silently (trace_count 1). The
+# signature keyed the method as equal to itself (same function, same object), and neither its
+# object's Python fields nor the tensors there (constants of the graph) were keyed or guarded.
+# Now the fields are keyed as an argument object's and its tensors guarded by identity (NOTE
+# [bound methods as arguments] in autoconv/signature.py). Mode: autoconv's replay
+# (pre-existing: the same at 30deed0).
+
+def _iterate(fn, x):
+    while x.sum() < 10:
+        x = fn(x) + 1
+    return x
+
+
+class _Problem:
+    def __init__(self, scale):
+        self.scale = scale
+
+    def step(self, x):
+        return x * self.scale
+
+
+@pytest.mark.parametrize("as_tensor", [False, True], ids=["number", "tensor"])
+def test_s05_bound_method_whose_object_changes_between_calls(as_tensor):
+    run = autoconv.autoconv(_iterate)
+    problem = _Problem(T(2.0) if as_tensor else 2.0)
+    x = T([1.0, 2.0])
+    for scale in (2.0, 3.0, 2.0):
+        problem.scale = T(scale) if as_tensor else scale
+        assert run(problem.step, x.clone()).tolist() == _iterate(problem.step, x.clone()).tolist()
+    # (a number's graph is found again by its value; another tensor object traces again)
+    assert run.trace_count == (3 if as_tensor else 2)
+    if as_tensor:  # (updated in place: read where it is, no new trace)
+        problem.scale.fill_(3.0)
+        assert run(problem.step, x.clone()).tolist() == _iterate(problem.step, x.clone()).tolist()
+
+
+# --- s06: a function in an argument object's field replaced between calls (fixed) ---------------
+# `s.fn = triple` after `s.fn = double` (a schedule or activation held by a config object), or a
+# closure `make_scaler(3.0)` after `make_scaler(2.0)`: the replay ran the graph of the first,
+# silently; the signature left functions in fields out (a partial there was keyed, by identity).
+# Mode: autoconv's replay (pre-existing: the same at 30deed0).
+
+def _through_field(s, x):
+    while x.sum() < 10:
+        x = s.fn(x) + 1
+    return x
+
+
+def _double(x):
+    return x * 2
+
+
+def _scaler(k):
+    return lambda x: x * k
+
+
+class _Config:
+    pass
+
+
+@pytest.mark.parametrize("fns", [(_double, lambda x: x * 3, torch.abs, _double),
+                                 (_scaler(2.0), _scaler(3.0), _scaler(2.0))],
+                         ids=["functions", "closures"])
+def test_s06_function_in_a_field_replaced_between_calls(fns):
+    run = autoconv.autoconv(_through_field)
+    s, x = _Config(), T([1.0, 2.0])
+    for fn in fns:
+        s.fn = fn
+        assert run(s, x.clone()).tolist() == _through_field(s, x.clone()).tolist()
+
+
+# --- s07: a view of a tensor appended, then the tensor updated in place in the loop (fixed) -----
+# tester34 s01's refusal (`traj.append(x)` then `x -= lr * g` in a staged loop) looked at an
+# appended name only: `traj.append(x.detach())` (the plotting idiom: detach before keeping)
+# or `traj.append(x[:])` shares `x`'s memory just as well, so Python's trajectory is the last
+# point repeated, and autoconv's replay gave the points as appended, silently. Views by view
+# methods and basic subscripts are refused the same way now; a subscript by a tensor (a copy
+# in Python) is not. Mode: autoconv's replay (the family pre-existing at 30deed0, where
+# `traj.append(x)` too was silently wrong).
+
+def _descend_detached(x):
+    traj = []
+    while x.norm() > 0.1:
+        traj.append(x.detach())
+        x -= 0.25 * x
+    return torch.stack(traj)
+
+
+def _descend_sliced(x):
+    traj = []
+    while x.norm() > 0.1:
+        traj.append(x[:])
+        x -= 0.25 * x
+    return torch.stack(traj)
+
+
+def _descend_gathered(x):
+    traj = []
+    index = torch.tensor([1, 0])
+    while x.norm() > 0.1:
+        traj.append(x[index])  # (a copy in Python)
+        x -= 0.25 * x
+    return torch.stack(traj)
+
+
+@pytest.mark.parametrize("fn", [_descend_detached, _descend_sliced])
+def test_s07_view_appended_then_updated_in_place_is_refused(fn):
+    from autoconv_runtime import StagingError
+
+    with pytest.raises(StagingError, match=r"`traj` holds views of `x` in Python"):
+        autoconv.autoconv(fn)(T([1.0, -2.0]))
+
+
+def test_s07_copy_appended_then_updated_in_place_is_right():
+    run = autoconv.autoconv(_descend_gathered)
+    for x in (T([1.0, -2.0]), T([0.3, 0.1])):
+        assert torch.equal(run(x.clone()), _descend_gathered(x.clone()))
