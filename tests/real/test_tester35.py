@@ -9,7 +9,17 @@ Sources (each test names its own):
 - torchdiffeq 0.2.5 `odeint` with the fixed-grid solvers (euler, midpoint, rk4) over a
   module's parameters, differentiated (a neural ODE's training loss), and the loop shapes of
   its `FixedGridODESolver.integrate` (a `while` nested in a `for`, writing `solution[j]`): s02;
-  `odeint` with an adaptive solver (dopri5) over a module's parameters: s03.
+  `odeint` with an adaptive solver (dopri5) over a module's parameters: s03; exported and
+  differentiated: s04.
+- objectives passed as bound methods (torchmin's and scipy's style) and functions held by
+  config objects, changed between calls: s05, s06.
+- a trajectory recorded with `traj.append(x.detach())` / `x[:]` (session 34's refusal of
+  `traj.append(x)` then `x -= lr * g`): s07.
+- what worked: torch.optim.RMSprop (centered, momentum), SGD (Nesterov, weight decay) and
+  Rprop stepped inside the decorated step on every call; torchdiffeq's rk4 with cubic
+  interpolation, euler with `perturb=True`, `odeint_event` with rk4; the python backend's
+  Python numbers as 0-d operands, op by op against eager on every dtype and edge number
+  (none differed).
 
 A finding not fixed is a strict xfail whose reason starts with its id (tester35 sNN).
 """
@@ -332,3 +342,33 @@ def test_s07_copy_appended_then_updated_in_place_is_right():
     run = autoconv.autoconv(_descend_gathered)
     for x in (T([1.0, -2.0]), T([0.3, 0.1])):
         assert torch.equal(run(x.clone()), _descend_gathered(x.clone()))
+
+
+# --- what worked ------------------------------------------------------------------------------
+
+def _optimizer_step(model, opt, x, y):
+    loss = ((model(x) - y) ** 2).mean()
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    for p, g in zip(model.parameters(), grads):
+        p.grad = g
+    opt.step()
+    return loss.detach()
+
+
+def test_rmsprop_centered_inside_the_step():
+    def make():
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        return model, torch.optim.RMSprop(model.parameters(), lr=0.01, centered=True,
+                                          momentum=0.5)
+
+    (m1, o1), (m2, o2) = make(), make()
+    run = autoconv.autoconv(_optimizer_step)
+    torch.manual_seed(1)
+    for i in range(4):
+        x, y = torch.randn(8, 3) * (3 if i % 2 else 0.1), torch.randn(8, 1)
+        torch.testing.assert_close(run(m1, o1, x, y), _optimizer_step(m2, o2, x, y))
+        torch.testing.assert_close(m1.weight, m2.weight)
+        for key, value in o2.state[m2.weight].items():
+            torch.testing.assert_close(o1.state[m1.weight][key], value)
+    assert run.trace_count == 2  # (the empty state, then the filled one)
