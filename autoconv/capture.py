@@ -259,6 +259,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         live = live + reread + held
         held_specs.update((path, field_spec(follow(call_roots, path)[-1])) for path in held)
     with _use_lazy_graph_module(True):
+        # (NOTE [loops traced through torch's autograd rule])
+        graph_passes.loops_without_stacks(graph_module)
         graph_module = graph_passes.clean_up(graph_module, is_impure=graph_passes.has_effects)
     _check_no_trace_values(graph_module, name)
     # Once each, outermost first (a module's code generation marks its children stale).

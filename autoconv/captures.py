@@ -592,6 +592,17 @@ class Places:
                         self.tensors.pop(id(parameter.grad), None)
             elif keys_fields(value):
                 self._search_unkeyed(value, where, (), names, FIELD_DEPTH, 0)
+            elif type(value) is types.MethodType and keys_fields(value.__self__):
+                # NOTE [bound methods as arguments] in signature.py: the object's fields are
+                # keyed as an argument object's, but its tensors are constants of the graph
+                # (not read live as an argument object's are), so guarded by identity
+                owner = value.__self__
+                table = vars(owner)
+                for key, item in list(table.items()):
+                    if isinstance(item, torch.Tensor):
+                        self._add(f"{where}.__self__.{key}", _item_reader(table, key), item)
+                self._search_unkeyed(owner, f"{where}.__self__", (),
+                                     names | _class_names(type(owner)), FIELD_DEPTH, 0)
 
     def _search_unkeyed(self, value, where, parents, names, depth: int, steps: int) -> None:
         """Under `value` (an argument object, or a list / dict / object in its fields that the

@@ -33,7 +33,8 @@ from autoconv_runtime.staging.context import PROBED
 
 __all__ = ["aliases", "clean_up", "common_subexpressions", "drop_clones", "eliminate_dead_code",
            "fold_constants", "fold_into_branches", "fuse_linear", "has_effects",
-           "in_place_to_functional", "is_fresh", "is_functional", "predicate_output",
+           "in_place_to_functional", "is_fresh", "is_functional", "loops_without_stacks",
+           "predicate_output",
            "same_known_shape", "same_strides", "writes_inputs", "written_constants"]
 
 _COND = torch.ops.higher_order.cond
@@ -400,6 +401,86 @@ def clean_up(graph_module: GraphModule, is_impure: Callable[[Node], bool],
     if root:
         fold_constants(graph_module, is_impure)
     return graph_module
+
+
+# NOTE [loops traced through torch's autograd rule]
+# autoconv's trace gives the function its arguments detached, but reads a module's parameters
+# (and globals) live, as tensors that require grad. A staged `while` one of whose operands is
+# computed from them (`y = layer(y0)` before the loop, read in its body) reached torch's
+# while_loop through its autograd rule, whose forward make_fx recorded: a
+# `while_loop_stack_output` node (every trip's carries, stacked, for a backward that is not in
+# the graph) and `select(stacked, 0, -1)` of each. Replayed, that node is an operator without
+# autograd: the gradient of a loss through the loop with respect to the parameters was None
+# under the python backend and zero under the fx backend, silently (torchdiffeq's fixed-grid
+# solvers in a training step: tester35 s02). Where the stacks are read by nothing but those
+# selects (the trace ran no backward through the loop), the node is the `while_loop` the code
+# stages and its results are the loop's: the python backend runs it as a Python loop, which
+# eager autograd differentiates, and the fx backend calls torch's operator, whose own autograd
+# rule runs at the replay.
+_STACK_OUTPUT = getattr(torch.ops.higher_order, "while_loop_stack_output", None)
+
+
+def loops_without_stacks(root: GraphModule) -> bool:
+    """Each `while_loop_stack_output` of `root` and its subgraphs whose stacks only give their
+    last rows becomes the `while_loop` it recorded (NOTE [loops traced through torch's
+    autograd rule]). Whether anything changed."""
+    if _STACK_OUTPUT is None:
+        return False
+    modified = False
+    for module in root.modules():
+        if not isinstance(module, GraphModule):
+            continue
+        changed = False
+        for node in list(module.graph.nodes):
+            if node.op != "call_function" or node.target is not _STACK_OUTPUT:
+                continue
+            if not all(user.target is operator.getitem and isinstance(user.args[1], int)
+                       and all(_is_last_row(select) or _trip_count_check(select) is not None
+                               for select in user.users)
+                       for user in node.users):
+                continue  # (a backward traced through the loop reads every trip's carries)
+            stacked = node.meta.get("val")
+            rows = [None] * len(node.args[2])
+            for item in list(node.users):
+                for check in [_trip_count_check(user) for user in item.users]:
+                    for checking in reversed(check or ()):  # (the rule's `loop_count >= 1`)
+                        module.graph.erase_node(checking)
+                for select in list(item.users):
+                    rows[item.args[1]] = select.meta.get("val")
+                    select.replace_all_uses_with(item)
+                    module.graph.erase_node(select)
+                if rows[item.args[1]] is None and isinstance(item.meta.get("val"), torch.Tensor):
+                    rows[item.args[1]] = item.meta["val"].select(0, -1)
+                item.meta["val"] = rows[item.args[1]]
+            if isinstance(stacked, (tuple, list)) and len(stacked) == len(rows):
+                rows = [row if row is not None or not isinstance(whole, torch.Tensor)
+                        else whole.select(0, -1) for row, whole in zip(rows, stacked)]
+            node.target = _WHILE_LOOP
+            node.meta["val"] = tuple(rows)
+            changed = True
+        if changed:
+            module.recompile()
+            modified = True
+    return modified
+
+
+def _trip_count_check(node: Node) -> list | None:
+    """For `sym_size(stacked, 0)` read only by the autograd rule's check that the loop made a
+    trip (`_assert_scalar(size >= 1)`): the nodes of that check, in graph order; else None."""
+    if not (node.op == "call_function" and node.target is torch.ops.aten.sym_size.int
+            and node.args[1] == 0 and len(node.users) == 1):
+        return None
+    (compare,) = node.users
+    if not (compare.target is operator.ge and compare.args == (node, 1) and compare.users
+            and all(u.target is torch.ops.aten._assert_scalar.default and not u.users
+                    for u in compare.users)):
+        return None
+    return [node, compare, *compare.users]
+
+
+def _is_last_row(node: Node) -> bool:
+    return (node.op == "call_function" and node.target is torch.ops.aten.select.int
+            and len(node.args) == 3 and node.args[1] == 0 and node.args[2] == -1)
 
 
 def in_place_to_functional(graph_module: GraphModule) -> PassResult:

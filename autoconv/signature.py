@@ -163,6 +163,9 @@ def _leaf_key(leaf):
         # keeps both graphs); the rest of what its code reads is guarded (NOTE [places in
         # argument objects] in captures.py)
         return ("value", type(leaf), leaf, (("training", _field_key(leaf.training, 0)),))
+    if type(leaf) is types.MethodType and _is_plain_object(leaf.__self__):
+        # NOTE [bound methods as arguments]: its object's fields, as the object's own
+        return ("value", types.MethodType, leaf, _python_fields(leaf.__self__))
     try:
         hash(leaf)
     except TypeError:  # a dataclass, a list ...: the object, and the Python values it holds
@@ -175,6 +178,9 @@ def _leaf_key(leaf):
 
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None))
+# Callables in fields, keyed by themselves (equal to themselves only; a bound method to one of
+# the same function and object)
+_CALLABLES = frozenset({types.FunctionType, types.BuiltinFunctionType, types.MethodType})
 
 
 def _holds_fields(obj) -> bool:
@@ -258,6 +264,12 @@ def _field_key(value, depth: int):
         return (kind, tuple(zip(value, _items_key(list(value.values()), depth - 1))))
     if depth > 0 and _is_plain_object(value):
         return ("object", id(value), _python_fields(value, depth - 1))
+    if kind in _CALLABLES:
+        # (a function in a field, `s.fn = triple` replacing `double`, or a closure,
+        # `make_scaler(3.0)` replacing `make_scaler(2.0)`: the graph bakes in the code it
+        # called and what its cells held, so another function is another graph, as another
+        # partial is; tester35 s06)
+        return ("callable", value)
     return None
 
 
@@ -303,6 +315,16 @@ def keyed_path(roots, path) -> bool:
         except (AttributeError, KeyError, IndexError, TypeError):
             return False
     return True
+
+
+# NOTE [bound methods as arguments]
+# A bound method passed as an argument (`minimize(problem.loss, x0)`, `step(tracker.update, x)`)
+# is equal to another of the same function and object, so the signature keyed it as one value
+# whatever its object held: a Python number of the object read by the method (`self.k`) and
+# changed between calls kept the value it had when the graph was traced, silently (tester35
+# s05). Its object's fields are keyed as those of an argument object are (below), where the
+# object is one whose fields the signature would key; a module's method stays keyed by itself
+# (its attributes are guarded: NOTE [places in argument objects] in captures.py).
 
 
 # NOTE [fields of argument objects]

@@ -160,12 +160,15 @@ def _appended_then_updated(loop) -> list:
         for simple, _ in _simple_statements([top]):
             if isinstance(simple, gast.Expr) and isinstance(simple.value, gast.Call):
                 call = simple.value
-                if (isinstance(call.func, gast.Attribute) and call.func.attr in ("append",
-                                                                                 "insert")
-                        and isinstance(call.func.value, gast.Name) and call.args
-                        and isinstance(call.args[-1], gast.Name)
-                        and call.args[-1].id != call.func.value.id):
-                    appends.append((i, call.func.value.id, call.args[-1].id, simple.lineno))
+                if not (isinstance(call.func, gast.Attribute)
+                        and call.func.attr in ("append", "insert")
+                        and isinstance(call.func.value, gast.Name) and call.args):
+                    continue
+                # the tensor itself, or a view of it (`out.append(x.detach())`, `x[:]`,
+                # `x.view(-1)`: the same memory, which the update reaches in Python too)
+                name, kind = _appended_memory(call.args[-1])
+                if name is not None and name != call.func.value.id:
+                    appends.append((i, call.func.value.id, name, simple.lineno, kind))
     if not appends:
         return []
     rebinds = {}
@@ -176,15 +179,52 @@ def _appended_then_updated(loop) -> list:
     for u, top in enumerate(body):
         for simple, _ in _simple_statements([top]):
             roots = _updated_root(simple)
-            for a, listed, name, line in appends:
+            for a, listed, name, line, kind in appends:
                 if name not in roots:
                     continue
                 between = rebinds.get(name, ())
                 reached = (not any(a < r < u for r in between) if u > a else
                            u == a or not any(r > a or r < u for r in between))
                 if reached:
-                    found.append((simple, listed, name, line))
+                    found.append((simple, listed, name, line, kind))
     return found
+
+
+def _appended_memory(node):
+    """(name, kind) where `node`, an appended value, is the tensor a name holds ("held list")
+    or a view of it by view methods and basic subscripts ("list"); (None, None) otherwise. A
+    subscript by a tensor, a list or a name (advanced indexing, a copy in Python) is none."""
+    if isinstance(node, gast.Name):
+        return node.id, "held list"
+    steps = False
+    while True:
+        if isinstance(node, gast.Subscript) and _basic_index(node.slice):
+            node = node.value
+        elif isinstance(node, gast.Attribute) and node.attr in _VIEWS:
+            node = node.value
+        elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+              and node.func.attr in _VIEWS):
+            node = node.func.value
+        else:
+            break
+        steps = True
+    if steps and isinstance(node, gast.Name):
+        return node.id, "list"
+    return None, None
+
+
+def _basic_index(index) -> bool:
+    """Whether a subscript's index is certainly basic (a view in Python): integer constants,
+    slices of them, `None` and `...`, or a tuple of those."""
+    if isinstance(index, gast.Tuple):
+        return all(_basic_index(i) for i in index.elts)
+    if isinstance(index, gast.Slice):
+        return all(part is None or _basic_index(part)
+                   for part in (index.lower, index.upper, index.step))
+    if isinstance(index, gast.UnaryOp) and isinstance(index.op, gast.USub):
+        return _basic_index(index.operand)
+    return isinstance(index, gast.Constant) and (
+        index.value is None or index.value is Ellipsis or type(index.value) is int)
 
 
 def _chosen(statement) -> list:
@@ -418,9 +458,8 @@ class _Function:
         self._block(self.function.body, ())
         for loop in _own_statements(self.function.body):
             if isinstance(loop, (gast.For, gast.While, gast.AsyncFor)):
-                for simple, listed, name, line in _appended_then_updated(loop):
-                    self.checks.setdefault(id(simple), []).append(
-                        (listed, name, "held list", line))
+                for simple, listed, name, line, kind in _appended_then_updated(loop):
+                    self.checks.setdefault(id(simple), []).append((listed, name, kind, line))
 
     def _block(self, statements, rest) -> None:
         """`rest`: the blocks' statements that run after `statements` (innermost first)."""

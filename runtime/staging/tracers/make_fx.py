@@ -236,7 +236,11 @@ def _call_lifting_constants(call, operator):
     out = call()
     node = last.next
     while node is not graph._root:
-        if node.target is operator:
+        # (an operand that requires grad, a parameter's value, takes the loop through torch's
+        # autograd rule, whose forward is a `while_loop_stack_output` node: NOTE [loops traced
+        # through torch's autograd rule] in autoconv/graph_passes.py)
+        if node.target is operator or (operator is torch.ops.higher_order.while_loop
+                                       and node.target is _STACK_OUTPUT):
             _lift_constants(tracer, node)
             if torch.compiler.is_exporting():
                 _drop_profiler_ranges(tracer, node)
@@ -273,7 +277,9 @@ def _drop_profiler_ranges(tracer, node) -> None:
 
 
 # Where each operator keeps its bodies and the operands extra inputs are appended to.
-_BODY_ARGS = {torch.ops.higher_order.cond: (1, 2), torch.ops.higher_order.while_loop: (0, 1)}
+_STACK_OUTPUT = getattr(torch.ops.higher_order, "while_loop_stack_output", None)
+_BODY_ARGS = {torch.ops.higher_order.cond: (1, 2), torch.ops.higher_order.while_loop: (0, 1),
+              _STACK_OUTPUT: (0, 1)}
 _EXTRA_OPERANDS_ARG = 3  # cond's operands; while_loop's additional_inputs
 
 
