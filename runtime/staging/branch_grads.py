@@ -122,6 +122,18 @@ def _flags(module, graph, enabled: bool, inputs=None, stop=None, cuts=True, tabl
     a node of it, whether that node's value may require grad. Without `cuts`, grad-mode
     changes and detaches are read as if absent. With `table` (a dict), every node's flag is
     put in it. `inputs` may also be a dict, placeholder -> flag (True where absent)."""
+    if torch.compiler.is_dynamo_compiling():
+        return _walk(module, graph, enabled, inputs, stop, cuts, table)
+    # The walk reads the dtype and requires_grad of every node's fake value while the trace's
+    # torch-function modes are on (make_fx's, autoconv's own: outside_writes, grad_mode), and
+    # each such read of a tensor subclass's attribute is dispatched through all of them: 80k
+    # dispatches, a tenth of test_restaging's counts_match_python export (session 35). The
+    # walk records nothing, so it reads the values with torch functions off.
+    with torch._C.DisableTorchFunction():
+        return _walk(module, graph, enabled, inputs, stop, cuts, table)
+
+
+def _walk(module, graph, enabled: bool, inputs=None, stop=None, cuts=True, table=None):
     may = {} if table is None else table
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     for i, node in enumerate(placeholders):
@@ -176,7 +188,7 @@ def _flags(module, graph, enabled: bool, inputs=None, stop=None, cuts=True, tabl
         if op == "call_function" and region is not None and target is region:
             sub = getattr(module, getattr(node.args[1], "target", ""), None)
             if isinstance(sub, torch.fx.GraphModule):
-                may[node] = _flags(sub, sub.graph, bool(node.args[0]) or not cuts,
+                may[node] = _walk(sub, sub.graph, bool(node.args[0]) or not cuts,
                                    [flag(a) for a in node.args[2:]], cuts=cuts)
                 continue
         if op == "call_function" and target is operator.getitem:

@@ -83,14 +83,51 @@ def _probe(types_only: bool):
     # full (counting a loop's trips): dead code but for the values a full probe gives its
     # caller (NOTE [operators of types-only probes], NOTE [random draws of probes])
     start = _graph_end() if not outer[0] or (types_only and not outer[1]) else None
+    # (not under dynamo, whose graphs keep its own stacks: no context of the runtime's there)
+    traces_back = None if outer[0] or torch.compiler.is_dynamo_compiling() else \
+        _stack_traces_off()
     try:
         yield
     finally:
+        if traces_back is not None:
+            traces_back()
         _probing[0], _types_only[0] = outer
         if start is not None:
             _mark_probed(*start)
             if not outer[0]:
                 _no_draws(*start)
+
+
+# NOTE [probes record no stack traces]
+# torch.export's tracer keeps each node's Python stack (`node.meta["stack_trace"]`): for every
+# op it captures the stack and reads each frame's line, and a staged statement's ops run about
+# 200 frames deep in autoconv's runtime. A probe's ops are dead code, or give their caller only
+# counts (NOTE [operators of types-only probes]), and they are most of the nodes an export
+# traces where statements nest (a probe runs again at each level): 20% of the CPU of
+# test_restaging.py's counts_match_python went to the stacks of probes' nodes (session 35,
+# sampled). So while the outermost probe runs under make_fx, the graph being traced and the
+# body graphs the probe traces record no stack (fx.config.do_not_emit_stack_traces, read by
+# each body's tracer when torch makes it); the statement's real staging records them as before.
+# The setting is process-wide: a body tracer another thread's export makes meanwhile records
+# no stacks either (debugging metadata only; nothing the program computes changes).
+def _stack_traces_off():
+    """Turns stack recording off for the graph make_fx traces now and the body tracers torch
+    makes until the function it gives back is called, which turns it back as it was."""
+    from torch.fx import config as fx_config
+    from torch.fx.experimental.proxy_tensor import get_proxy_mode
+
+    tracer = getattr(get_proxy_mode(), "tracer", None)
+    recording = getattr(tracer, "record_stack_traces", False) is True
+    emitting = fx_config.do_not_emit_stack_traces
+    fx_config.do_not_emit_stack_traces = True
+    if recording:
+        tracer.record_stack_traces = False
+
+    def back():
+        fx_config.do_not_emit_stack_traces = emitting
+        if recording:
+            tracer.record_stack_traces = True
+    return back
 
 
 # NOTE [operators of types-only probes]
