@@ -46,8 +46,10 @@ opdb: $(STAMP)
 	$(PY) -m tests.opdb
 
 # make fuzz N=10000 [SEED=S] [COMPILE_EVERY=K]: the differential fuzzer; failures go to
-# fuzz-failures/. Every K-th program (default 10, 0 for none) is also run under torch.compile.
+# fuzz-failures/. Every K-th program (default 25, 0 for none) is also exported (torch.export,
+# saved and loaded) and run under torch.compile.
 N ?= 1000
+COMPILE_EVERY ?= 25
 fuzz: $(STAMP)
 	$(PY) -m tests.fuzz --n $(N) $(if $(SEED),--seed $(SEED)) \
 		$(if $(COMPILE_EVERY),--compile-every $(COMPILE_EVERY)) --out fuzz-failures

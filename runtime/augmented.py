@@ -380,11 +380,16 @@ def kinds_after(result, left, op: str, right):
     return mark_kinds(result, kinds, *tagged[1:3], tagged[3] if kept else None)
 
 
-def copy_of(t):
+def copy_of(t, unknown: bool = False):
     """A clone of the tensor `t` with its mark (a number's stand-in, or a number on some
     paths) kept: a probe's copy of a statement's numbers reads as they do (NOTE [number
-    stand-ins])."""
-    copy = t.clone()
+    stand-ins]). With `unknown`, a copy whose value the trace does not know, even where it
+    knows `t`'s (NOTE [a loop's probe knows no values] in staging/torch.py)."""
+    numel = t.numel()
+    if unknown and isinstance(numel, int) and numel <= 1:
+        copy = torch.stack((t, t))[0].clone()  # (two elements: no value known)
+    else:
+        copy = t.clone()
     mark_ = getattr(t, _NUMBER, False)
     if mark_ is not False:
         setattr(copy, _NUMBER, mark_)

@@ -216,3 +216,20 @@ def test_documented_refusal_of_an_argument_updated_after_a_choice_is_no_crash():
                                                                        ).replace("x + y", "x + c")
     failure = check(local, [(3, -2, 2), (0, 0, 2)])
     assert failure is not None and failure.category == "crash", str(failure)
+
+
+def test_export_stage_runs_the_saved_program(monkeypatch):
+    # Issue 10 item 6: every compile_every-th program is also exported (strict=False), saved,
+    # loaded and run on the program's inputs; a graph raise comes back as RuntimeError.
+    from fuzz import runner
+
+    source = """def fuzz_fn(x, y, k):
+    if x > 0:
+        raise ValueError('fuzz')
+    return y + k
+"""
+    assert check(source, [(0, 1, 2), (3, 1, 2), (-3, 4, 2)], export=True) is None
+    # a saved program that disagrees is a mismatch at the export stage
+    monkeypatch.setattr(runner, "_exported", lambda fn, row: lambda x, y, k: y)
+    failure = check(source, [(0, 1, 2)], export=True)
+    assert failure is not None and (failure.category, failure.stage) == ("mismatch", "export")

@@ -1990,7 +1990,8 @@ def _types_of_outputs(statement: Statement, bodies, loop: bool):
     staged = statement.staged_view()
     paths = []
     for body in bodies:
-        outputs = body.fn(*statement.stand_ins(copies(staged)), *copies(statement.inputs))
+        outputs = body.fn(*statement.stand_ins(copies(staged, loop)),
+                          *copies(statement.inputs, loop))
         if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
             return None
         paths.append(outputs)
@@ -2037,11 +2038,29 @@ def _types_of_outputs(statement: Statement, bodies, loop: bool):
 # reading the variable only on a path that skips the loop still raises).
 
 
-def copies(values):
+def copies(values, loop: bool = False):
     """`values` (a tuple) with each tensor in it copied, a number's stand-in's mark kept
     (NOTE [number stand-ins] in runtime/augmented.py: a probe's copy of a list's numbers, which
-    a statement holds as they are, must read as numbers as the staged run's do)."""
-    return _map(lambda v: augmented.copy_of(v) if isinstance(v, torch.Tensor) else v, values)
+    a statement holds as they are, must read as numbers as the staged run's do). With `loop`,
+    for a probe of a loop's body, no copy has a value known while tracing (NOTE [a loop's
+    probe knows no values])."""
+    return _map(lambda v: augmented.copy_of(v, unknown=loop) if isinstance(v, torch.Tensor)
+                else v, values)
+
+
+# NOTE [a loop's probe knows no values]
+# A tensor the function makes from Python numbers (`b = torch.tensor(3)`) is a fake tensor
+# whose value the trace knows (FakeTensor.constant; torch's ops on it keep one), so
+# `b.item()` reads 3 and `if b.item() < 5:` is decided as Python. torch.while_loop's body is
+# traced on placeholders whose values no one knows: there the same `if` is staged. A probe of
+# the body (the lists it grows, the types it gives) ran on copies that kept the value: it took
+# the Python path (a `continue`) and saw no list grow, then the body staged the `if`, grew the
+# list in its other branch, and the loop refused the list as reassigned (fuzz seed 3401,
+# program 258; under torch.compile dynamo's fake tensors know the value too). A loop's probe
+# runs one trip as every trip sees it: on copies of no known value. Fake tensors and make_fx
+# know the values of tensors of one element only (CONSTANT_NUMEL_LIMIT), and only where every
+# input of the op that made them is known: the copy is an item of a stack of two, which works
+# under every tracer (dead code, like the rest of the probe).
 
 
 def _probe_input_changes(bodies, statement: Statement) -> None:
@@ -2344,12 +2363,13 @@ def _probe_lists(statement: Statement, bodies, pred=None, watch=None) -> dict:
         for number, body in enumerate(bodies):
             probe_state = lists.probe_copies(staged_view, slots)
             before = [list(v) if type(v) is list else v for v in probe_state]
-            own = statement.stand_ins(
-                [v if i in slots else copies((v,))[0] for i, v in enumerate(probe_state)])
+            own = statement.stand_ins(  # NOTE [a loop's probe knows no values]
+                [v if i in slots else copies((v,), pred is None)[0]
+                 for i, v in enumerate(probe_state)])
             path = contextlib.nullcontext() if not on_path else _on_path(
                 pred if number == 0 else torch.logical_not(pred))
             if watch is None:
-                given = copies(statement.inputs)
+                given = copies(statement.inputs, pred is None)
             else:
                 given, seen = _watched_inputs(watch, statement.inputs)
             with path:

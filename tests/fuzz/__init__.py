@@ -74,8 +74,9 @@ def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compil
              log=None) -> Summary:
     """Generate and check `n` programs from `seed`; failing ones go to `out` if given.
 
-    Every program is checked by one trace and replays; every `compile_every`-th one also under
-    `torch.compile(fullgraph=True)`. The first failure of each kind is minimised for up to
+    Every program is checked by one trace and replays; every `compile_every`-th one also as a
+    saved and loaded `torch.export` program (strict=False) and under
+    `torch.compile(fullgraph=True)` (issue 10 item 6). The first failure of each kind is minimised for up to
     `minimize_budget` seconds. `avoid` names constructs the generator leaves out.
     """
     log = log or (lambda message: None)
@@ -108,8 +109,9 @@ def _run(summary, n, size, out, compile_every, minimize_budget, time_limit, avoi
         program = generate(seed, index, size, avoid)
         try:
             inputs = prepare(program)
-            failure = check(program.source, inputs, time_limit=time_limit,
-                            compile=bool(compile_every) and index % compile_every == 0)
+            every_nth = bool(compile_every) and index % compile_every == 0
+            failure = check(program.source, inputs, time_limit=time_limit, compile=every_nth,
+                            export=every_nth)
         except Invalid as e:
             failure = Failure("invalid", "reference", str(e))
             inputs = []
@@ -137,7 +139,8 @@ def _save(out, program, inputs, failure, minimised, budget, time_limit, log):
     if budget and inputs and key not in minimised:
         minimised.add(key)
         source, small = minimize(program.source, inputs, key, budget_s=budget,
-                                 compile=failure.stage == "compile", time_limit=time_limit, log=log)
+                                 compile=failure.stage == "compile",
+                                 export=failure.stage in ("export", "compile"), time_limit=time_limit, log=log)
         write_program(stem + "-min.py", source, small,
                       f"Minimised (seed {program.seed}, program {program.index}): {failure}")
         log(f"  wrote {stem}-min.py")

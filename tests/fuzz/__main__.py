@@ -21,7 +21,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="fuzz-failures", help="folder for failing programs")
     parser.add_argument("--size", type=int, default=8, help="statement budget per program")
     parser.add_argument("--compile-every", type=int, default=10,
-                        help="also check torch.compile(fullgraph=True) on every Nth program (0: never)")
+                        help="also check torch.export (strict=False, saved and loaded) and "
+                        "torch.compile(fullgraph=True) on every Nth program (0: never)")
     parser.add_argument("--minimize-budget", type=float, default=120.0,
                         help="seconds to spend minimising each new kind of failure (0: none)")
     parser.add_argument("--time-limit", type=float, default=60.0,

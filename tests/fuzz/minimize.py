@@ -270,7 +270,7 @@ def _valid(tree) -> bool:
 
 
 def minimize(source: str, inputs: list, signature: tuple, *, compile: bool = False,
-             budget_s: float = 300.0, time_limit: float = 30.0, log=None):
+             export: bool = False, budget_s: float = 300.0, time_limit: float = 30.0, log=None):
     """The smallest program and inputs found (within `budget_s`) that fail with `signature`."""
     deadline = time.monotonic() + budget_s
     tree = ast.parse(source)
@@ -284,7 +284,8 @@ def minimize(source: str, inputs: list, signature: tuple, *, compile: bool = Fal
         tries[0] += 1
         try:
             text = ast.unparse(ast.fix_missing_locations(candidate_tree)) + "\n"
-            failure = check(text, candidate_inputs, compile=compile, time_limit=time_limit)
+            failure = check(text, candidate_inputs, compile=compile, export=export,
+                            time_limit=time_limit)
         except (Invalid, RecursionError):
             return False
         return failure is not None and failure.signature() == signature

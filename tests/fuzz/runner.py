@@ -3,13 +3,15 @@
 `check(source, k, inputs)` defines the function in `source` (registered with `linecache`, so
 autoconv can read its source as if it were in a file), runs it as plain Python on every input,
 traces one `ConcreteFunction` on the first input and replays it on all of them. Optionally
-`torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")` runs them too. It returns
-None when everything agrees, else a `Failure`.
+`torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")` runs them too, and
+`torch.export(strict=False)` of the converted function, saved and loaded, runs them as a
+deployment would. It returns None when everything agrees, else a `Failure`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import linecache
 import random
 import re
@@ -39,7 +41,7 @@ class Failure:
     """How a program failed: `category`, where (`stage`), and a one-line `detail`."""
 
     category: str
-    stage: str  # "trace", "replay" or "compile"
+    stage: str  # "trace", "replay", "export" or "compile"
     detail: str
     error_type: str = ""
     trace: str = ""
@@ -285,12 +287,15 @@ def _classify(error: BaseException, stage: str) -> Failure:
     return Failure(category, stage, detail, type(error).__name__, trace)
 
 
-def check(source: str, inputs: list, *, compile: bool = False, time_limit: float = 60.0,
-          filename: str | None = None, reset: bool = True) -> Failure | None:
+def check(source: str, inputs: list, *, compile: bool = False, export: bool = False,
+          time_limit: float = 60.0, filename: str | None = None,
+          reset: bool = True) -> Failure | None:
     """Run the differential check; None if autoconv agrees with plain Python everywhere.
 
-    With `reset`, dynamo's caches are cleared first. Raises `Invalid` when plain Python itself
-    fails on an input.
+    With `export`, the converted function is also exported (strict=False) on the first input,
+    saved, loaded and run on every input; with `compile`, run under torch.compile. With
+    `reset`, dynamo's caches are cleared first. Raises `Invalid` when plain Python itself fails
+    on an input.
     """
     fn = define(source, filename)
     try:
@@ -299,7 +304,7 @@ def check(source: str, inputs: list, *, compile: bool = False, time_limit: float
             # Dynamo traces staged bodies; a state leak between two similar programs
             # (tests/test_fuzz.py) would otherwise make every later program fail the same way.
             torch._dynamo.reset()
-        return _differential(fn, inputs, expected, compile, time_limit)
+        return _differential(fn, inputs, expected, compile, export, time_limit)
     finally:
         forget(fn)
 
@@ -313,7 +318,28 @@ def _per_call(function, inputs, expected):
     return None
 
 
-def _differential(fn, inputs, expected, compile, time_limit):
+class _Calling(torch.nn.Module):
+    """A module whose forward calls `fn` (what torch.export takes)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args):
+        return self.fn(*args)
+
+
+def _exported(fn, row):
+    """`fn` converted, exported with strict=False on `row`, saved and loaded again: the module a
+    deployment runs without autoconv or the source (as tests/support.py's `exported`)."""
+    saved = io.BytesIO()
+    torch.export.save(torch.export.export(_Calling(autoconv.convert(fn)), make_args(row),
+                                          strict=False), saved)
+    saved.seek(0)
+    return torch.export.load(saved).module()
+
+
+def _differential(fn, inputs, expected, compile, export, time_limit):
     stage = "trace"
     try:
         with _time_limit(time_limit):
@@ -340,6 +366,15 @@ def _differential(fn, inputs, expected, compile, time_limit):
                     return Failure(MISMATCH, stage, why)
             if function.trace_count != 1:
                 return Failure(MISMATCH, stage, f"traced {function.trace_count} times, not once")
+            # (a program whose first input raises as Python does at trace is specialised and
+            # checked per call above; an exported program has no retrace to fall back on)
+            if export:
+                stage = "export"
+                module = _exported(fn, inputs[0])
+                for row, want in zip(inputs, expected):
+                    why = _outcome(lambda: module(*make_args(row)), want, row)
+                    if why:
+                        return Failure(MISMATCH, stage, why)
             if compile:
                 stage = "compile"
                 compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
