@@ -1029,3 +1029,85 @@ def test_an_embedding_row_is_embeddings_row():
             torch.embedding(table, torch.tensor(index))
         with pytest.raises(type(error.value), match=re.escape(str(error.value))):
             _embedding_row(table, torch.tensor(index))
+
+
+class _UnbatchedGRUDecoder(torch.nn.Module):
+    """A greedy decoder whose GRU state is 1-d: nn.GRUCell unsqueezes it to 2-d for the cell
+    and squeezes the cell's result back on every trip."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(6, 8)
+        self.cell = torch.nn.GRUCell(8, 8)
+        self.out = torch.nn.Linear(8, 6)
+
+    def forward(self, h):
+        token = torch.tensor(1)
+        tokens = []
+        steps = 0
+        while token != 0 and steps < 12:
+            h = self.cell(self.embed(token), h)
+            token = self.out(h).argmax(-1)
+            tokens.append(token)
+            steps += 1
+        return torch.stack(tokens), h
+
+
+def test_a_loop_carries_its_state_in_the_shape_its_body_reads():
+    # (speed35) the 1-d state of an unbatched GRUCell was carried as `squeeze(new, 0)` and
+    # read back as `unsqueeze(h, 0)` on every trip: now carried 2-d, squeezed once after the
+    # loop; the embedding row is written out (`narrow_copy` at the index's item, no call).
+    torch.manual_seed(0)
+    model = _UnbatchedGRUDecoder().eval()
+    h = torch.randn(8)
+    function = autoconv.autoconv(model)
+    function(h)
+    source = function.concrete_functions[0]._runner.__autoconv_source__
+    loop = source[source.index("while True:"):source.index("del", source.rindex(", = ("))]
+    assert "[None]" not in loop and "unsqueeze" not in loop, source
+    assert "narrow_copy(" in loop and "= _embedding_row(" not in loop, source
+    assert source.count("squeeze(") == 2, source  # the body's, for `out`; the final state's
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            for seed in range(8):
+                h = torch.randn(8, generator=torch.Generator().manual_seed(seed))
+                got, want = function(h), model(h)
+                for a, b in zip(pytree.tree_leaves(got), pytree.tree_leaves(want)):
+                    torch.testing.assert_close(a, b, rtol=0, atol=0)
+                    assert a.shape == b.shape and a.stride() == b.stride()
+
+
+def _state_read_by_test(h, w):
+    h = h.abs()
+    while h.sum() < 40:  # (the test reads the carried value: it stays 1-d)
+        h = (torch.tanh(h.unsqueeze(0) @ w) + h.unsqueeze(0) * 1.5).squeeze(0) + 1
+    return h
+
+
+def _state_read_twice(h, w):
+    h = h.abs()
+    while h[0] < 40:
+        g = h.unsqueeze(0)
+        h = (torch.tanh(g @ w) + g * 1.5).squeeze(0) + 1
+        h = (h.unsqueeze(0) * 2).squeeze(0) + h[0]  # (read whole, not only unsqueezed)
+    return h
+
+
+def _state_read_whole(h, w):
+    n = torch.tensor(5)
+    while n > 0:  # (the body reads the state whole beside its unsqueeze: it stays 1-d)
+        g = h.unsqueeze(0)
+        h = (torch.tanh(g @ w) + g).squeeze(0) + h
+        n = n - 1
+    return h
+
+
+@pytest.mark.parametrize("fn", [_state_read_by_test, _state_read_twice, _state_read_whole])
+def test_a_state_read_other_than_unsqueezed_keeps_its_shape(fn):
+    w = torch.randn(3, 3, generator=torch.Generator().manual_seed(0))
+    h = torch.zeros(3)
+    graph_module = _graph(fn, h, w)
+    for seed in range(4):
+        h = torch.randn(3, generator=torch.Generator().manual_seed(seed))
+        got = build("python", graph_module, (h, w))(h, w)
+        torch.testing.assert_close(got, fn(h, w), rtol=0, atol=0)
