@@ -228,7 +228,7 @@ def _path_to(value, held, depth):
         return None
     if type(value) is dict:
         items = [(f"[{k!r}]", v) for k, v in list(value.items())[:64]]
-    elif type(value) in (list, tuple):
+    elif type_in(value, (list, tuple)):
         items = [(f"[{i}]", v) for i, v in enumerate(value[:64])]
     elif _users_object(value):
         items = [(f".{k}", v) for k, v in list(vars(value).items())[:64]]
