@@ -36,6 +36,7 @@ replay and export checks ran before; what a compiled run gives, or raises, is th
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import os
 import textwrap
@@ -57,13 +58,26 @@ def applies_to(path: str) -> bool:
     return any(rel.startswith(f) for f in FAMILIES)
 
 
-def _source(obj) -> str | None:
+# Sources and trees are read once per process: every case of a parametrized test, and every test
+# naming a module's helper, asks for the same ones again (the parsing was a third of each
+# xdist worker's collection; docs/testing.md, "The suite's time (session 36)"). The trees are
+# only read, never changed.
+@functools.lru_cache(maxsize=None)
+def _cached_source(obj) -> str | None:
     try:
         return textwrap.dedent(inspect.getsource(obj))
     except (OSError, TypeError):
         return None
 
 
+def _source(obj) -> str | None:
+    try:
+        return _cached_source(obj)
+    except TypeError:  # (unhashable)
+        return _cached_source.__wrapped__(obj)
+
+
+@functools.lru_cache(maxsize=None)
 def _parse(text: str):
     try:
         return ast.parse(textwrap.dedent(text))
@@ -71,7 +85,8 @@ def _parse(text: str):
         return None
 
 
-def _paths(tree) -> set:
+@functools.lru_cache(maxsize=None)
+def _paths(tree) -> frozenset:
     """The staged statements in `tree`, each with its DEPTH - 1 nearest enclosing ones
     (outermost first)."""
     found = set()
@@ -89,7 +104,7 @@ def _paths(tree) -> set:
             visit(child, inner)
 
     visit(tree, ())
-    return found
+    return frozenset(found)
 
 
 def _functions_of(item) -> list:
