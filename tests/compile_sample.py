@@ -59,9 +59,9 @@ def applies_to(path: str) -> bool:
 
 
 # Sources and trees are read once per process: every case of a parametrized test, and every test
-# naming a module's helper, asks for the same ones again (the parsing was a third of each
-# xdist worker's collection; docs/testing.md, "The suite's time (session 36)"). The trees are
-# only read, never changed.
+# naming a module's helper, asks for the same ones again (about 1 s of each xdist worker's
+# collection: docs/testing.md, "The suite's time (session 36)"). The trees are only read, never
+# changed.
 @functools.lru_cache(maxsize=None)
 def _cached_source(obj) -> str | None:
     try:
