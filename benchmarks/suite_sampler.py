@@ -85,6 +85,11 @@ _start = [0.0]
 
 def pytest_runtest_protocol(item, nextitem):
     _current[0] = item.nodeid
+    # (armed again for each test: the fuzz runner's CPU timeout, tests/fuzz/runner.py, takes
+    # SIGPROF and ITIMER_PROF for its own runs and disarms them after; a fuzz test's own CPU is
+    # not sampled)
+    signal.signal(signal.SIGPROF, _sample)
+    signal.setitimer(signal.ITIMER_PROF, INTERVAL, INTERVAL)
 
 
 def pytest_runtest_logfinish(nodeid, location):
