@@ -84,7 +84,9 @@ def test_benchmark_reports_cpu_time(monkeypatch):
     wall = conversion_benchmark._times(conversion_benchmark._autoconv_tree,
                                        sample_functions.newton_sqrt, 3, cpu)
     assert len(wall) == len(cpu) == 3 and all(t > 0 for t in cpu)
-    monkeypatch.setattr(conversion_benchmark, "import_seconds", lambda repeat=3: (0.0, 0.0))
+    monkeypatch.setattr(conversion_benchmark, "import_seconds", lambda repeat=3: dict.fromkeys(
+        ("torch", "symbolic_shapes", "autoconv_own", "first_conversion", "second_conversion"),
+        (0.0, 0.0)))
     monkeypatch.setattr(conversion_benchmark, "WARMUP", 0)
     # (two functions: the table's form, not its figures; all nine cost 40 s inside the suite)
     monkeypatch.setattr(sample_functions, "CONVERSION_SAMPLES",
