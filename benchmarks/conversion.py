@@ -134,8 +134,8 @@ def import_seconds(repeat=3) -> dict:
     """Start-up costs in a fresh process, best of `repeat` per stage, seconds:
     {stage: (wall clock, CPU time)} for `import torch`, then `import autoconv` in two parts
     (torch's symbolic shapes module, which imports sympy and which the runtime needs, and the
-    rest), the first conversion (which installs the torch fixes, importing dynamo: `install_torch_fixes` in
-    autoconv/conversion.py) and a second one.
+    rest), the first conversion (which installs the torch fixes, importing dynamo:
+    `install_torch_fixes` in autoconv/conversion.py) and a second one.
 
     With bytecode caches, as an installed package has them: PYTHONDONTWRITEBYTECODE (set on
     some machines) would make every run compile autoconv's modules from source, a third of its
