@@ -91,22 +91,24 @@ def _convert(node, lineno, col):
         info = _class_info(cls)
     target, fields, positioned = info
     new = target.__new__(target)
-    attrs = node.__dict__  # (a node's fields and position: dict lookups instead of getattr)
+    # (a node's fields and position by dict lookups, the new node's by item stores: no getattr
+    # or setattr calls)
+    attrs, out = node.__dict__, new.__dict__
     if positioned:
         line = attrs.get("lineno")
         if line is None:
-            new.lineno = new.end_lineno = lineno
-            new.col_offset = new.end_col_offset = col
+            out["lineno"] = out["end_lineno"] = lineno
+            out["col_offset"] = out["end_col_offset"] = col
         else:
             lineno, col = line, attrs.get("col_offset") or 0
-            new.lineno, new.col_offset = lineno, col
+            out["lineno"], out["col_offset"] = lineno, col
             end = attrs.get("end_lineno")
             if end is None or end < line:
-                new.end_lineno, new.end_col_offset = lineno, col
+                out["end_lineno"], out["end_col_offset"] = lineno, col
             else:
-                new.end_lineno, new.end_col_offset = end, attrs.get("end_col_offset") or 0
+                out["end_lineno"], out["end_col_offset"] = end, attrs.get("end_col_offset") or 0
     if cls is gast.Name:
-        new.id, new.ctx = attrs["id"], _SHARED[attrs["ctx"].__class__]
+        out["id"], out["ctx"] = attrs["id"], _SHARED[attrs["ctx"].__class__]
         return new
     if cls is gast.arguments:
         new.posonlyargs = [_arg(a, lineno, col) for a in node.posonlyargs]
@@ -117,7 +119,6 @@ def _convert(node, lineno, col):
         new.kwarg = _arg(node.kwarg, lineno, col)
         new.defaults = _convert(node.defaults, lineno, col)
         return new
-    out = new.__dict__  # (an item store per field, not a setattr call)
     for field in fields:
         value = attrs.get(field)
         kind = value.__class__

@@ -102,34 +102,60 @@ def _malt_version():
         return "?"
 
 
-_IMPORT = """
-import time
-start = time.perf_counter()
+# (one fresh process: each stage's wall clock and CPU time; the stages in the order a user's
+# program meets them)
+_STARTUP = """
+import json, sys, time
+stamps = [(time.perf_counter(), time.process_time())]
+def stamp():
+    stamps.append((time.perf_counter(), time.process_time()))
 import torch
-middle = time.perf_counter()
+stamp()
+import torch.fx.experimental.symbolic_shapes  # (sympy: autoconv's runtime imports it)
+stamp()
 import autoconv
-print(middle - start, time.perf_counter() - middle)
+stamp()
+sys.path.insert(0, sys.argv[1])
+import sample_functions
+from autoconv import conversion
+first, second = sample_functions.CONVERSION_SAMPLES[:2]
+stamp()
+conversion.convert_function(first)
+stamp()
+conversion.convert_function(second)
+stamp()
+print(json.dumps([[b[0] - a[0], b[1] - a[1]] for a, b in zip(stamps, stamps[1:])]))
 """
+_STAGES = ("torch", "symbolic_shapes", "autoconv_own", None, "first_conversion",
+           "second_conversion")
 
 
-def import_seconds(repeat=3) -> tuple[float, float]:
-    """(`import torch`, then `import autoconv`) in a fresh process, seconds, best of `repeat`.
+def import_seconds(repeat=3) -> dict:
+    """Start-up costs in a fresh process, best of `repeat` per stage, seconds:
+    {stage: (wall clock, CPU time)} for `import torch`, then `import autoconv` in two parts
+    (torch's symbolic shapes module, which imports sympy and which the runtime needs, and the
+    rest), the first conversion (which installs the torch fixes, importing dynamo:
+    `install_torch_fixes` in autoconv/conversion.py) and a second one.
 
     With bytecode caches, as an installed package has them: PYTHONDONTWRITEBYTECODE (set on
     some machines) would make every run compile autoconv's modules from source, a third of its
     import time; a first, untimed run writes the caches.
     """
+    import json
     import subprocess
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    here = os.path.dirname(os.path.abspath(__file__))
 
     def once():
-        return subprocess.run([sys.executable, "-c", _IMPORT], capture_output=True, text=True,
-                              check=True, env=env).stdout.split()
+        return json.loads(subprocess.run([sys.executable, "-c", _STARTUP, here],
+                                         capture_output=True, text=True, check=True,
+                                         env=env).stdout)
 
     once()
     runs = [once() for _ in range(repeat)]
-    return min(float(r[0]) for r in runs), min(float(r[1]) for r in runs)
+    return {stage: (min(r[i][0] for r in runs), min(r[i][1] for r in runs))
+            for i, stage in enumerate(_STAGES) if stage is not None}
 
 
 def run(rounds=ROUNDS) -> dict:
@@ -178,10 +204,22 @@ def run(rounds=ROUNDS) -> dict:
                          "autoconv_cpu_ms": r[5] * 1e3,
                          "malt_ms": r[2] * 1e3 if r[2] else None,
                          "malt_cpu_ms": r[6] * 1e3 if r[6] else None} for r in rows]}
-    torch_import, own_import = import_seconds()
-    summary.update(import_torch_s=torch_import, import_autoconv_s=own_import)
-    print(f"   import autoconv (fresh process, bytecode cached, best of 3): "
-          f"{own_import * 1e3:.0f} ms after {torch_import * 1e3:.0f} ms of import torch")
+    startup = import_seconds()
+    own_import = [startup["symbolic_shapes"][k] + startup["autoconv_own"][k] for k in (0, 1)]
+    summary.update(import_torch_s=startup["torch"][0], import_autoconv_s=own_import[0],
+                   import_torch_cpu_s=startup["torch"][1], import_autoconv_cpu_s=own_import[1],
+                   startup={stage: {"wall_s": wall, "cpu_s": cpu}
+                            for stage, (wall, cpu) in startup.items()})
+    print(f"   import autoconv (fresh process, bytecode cached, best of 3; wall / CPU): "
+          f"{own_import[0] * 1e3:.0f} / {own_import[1] * 1e3:.0f} ms after "
+          f"{startup['torch'][0] * 1e3:.0f} / {startup['torch'][1] * 1e3:.0f} ms of import "
+          f"torch; of it torch's symbolic shapes (sympy) "
+          f"{startup['symbolic_shapes'][0] * 1e3:.0f} / {startup['symbolic_shapes'][1] * 1e3:.0f}"
+          f" ms; the first conversion (torch fixes: dynamo's import) "
+          f"{startup['first_conversion'][0] * 1e3:.0f} / "
+          f"{startup['first_conversion'][1] * 1e3:.0f} ms, the second "
+          f"{startup['second_conversion'][0] * 1e3:.1f} / "
+          f"{startup['second_conversion'][1] * 1e3:.1f} ms")
     if malt is not None:
         malt_median = statistics.median(r[2] for r in rows)
         ratio_median = statistics.median(r[3] for r in rows)

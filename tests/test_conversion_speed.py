@@ -84,7 +84,9 @@ def test_benchmark_reports_cpu_time(monkeypatch):
     wall = conversion_benchmark._times(conversion_benchmark._autoconv_tree,
                                        sample_functions.newton_sqrt, 3, cpu)
     assert len(wall) == len(cpu) == 3 and all(t > 0 for t in cpu)
-    monkeypatch.setattr(conversion_benchmark, "import_seconds", lambda repeat=3: (0.0, 0.0))
+    monkeypatch.setattr(conversion_benchmark, "import_seconds", lambda repeat=3: dict.fromkeys(
+        ("torch", "symbolic_shapes", "autoconv_own", "first_conversion", "second_conversion"),
+        (0.0, 0.0)))
     monkeypatch.setattr(conversion_benchmark, "WARMUP", 0)
     # (two functions: the table's form, not its figures; all nine cost 40 s inside the suite)
     monkeypatch.setattr(sample_functions, "CONVERSION_SAMPLES",
@@ -92,3 +94,29 @@ def test_benchmark_reports_cpu_time(monkeypatch):
     summary = conversion_benchmark.run(rounds=1)
     assert summary["autoconv_cpu_median_ms"] > 0
     assert all(row["autoconv_cpu_ms"] > 0 for row in summary["rows"])
+
+
+def test_copies_between_ast_and_gast_are_gasts_own():
+    # The two copies write fields and positions as `__dict__` items (session 36): each must give
+    # what gast's own converters give, positions included (the converted function's body is
+    # compared statement by statement: `to_ast` puts the fast path in front of it)
+    from autoconv import emit
+    from autoconv.parsing import to_gast
+
+    for path in (ROOT / "benchmarks" / "sample_functions.py", ROOT / "autoconv" / "parsing.py"):
+        tree = ast.parse(path.read_text())
+        assert gast.dump(to_gast(tree), include_attributes=True) == gast.dump(
+            gast.ast_to_gast(tree), include_attributes=True), path
+    for label, tree in _trees():
+        if not label.endswith("converted"):
+            continue
+        for stmt in tree.body:
+            ours, gasts = emit.to_ast(stmt), gast.gast_to_ast(stmt)
+            assert ast.dump(ours) == ast.dump(gasts), label
+            for mine, theirs in zip(ast.walk(ours), ast.walk(gasts)):
+                # (a generated node without a position takes its enclosing node's)
+                if getattr(theirs, "lineno", None) is not None:
+                    assert (mine.lineno, mine.col_offset) == (theirs.lineno,
+                                                              theirs.col_offset), label
+                elif "lineno" in mine._attributes:
+                    assert mine.lineno >= 1, label

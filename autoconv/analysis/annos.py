@@ -76,8 +76,8 @@ def copy_origin(new, old):
             if attrs.get("lineno") is not None:
                 continue
             # Generated code spans only the first line of the statement it stands for.
-            node.lineno = node.end_lineno = lineno
-            node.col_offset = node.end_col_offset = col
+            attrs["lineno"] = attrs["end_lineno"] = lineno
+            attrs["col_offset"] = attrs["end_col_offset"] = col
         for field in fields:
             value = attrs.get(field)
             kind = value.__class__

@@ -535,9 +535,8 @@ def test_a_metrics_dict_of_a_list_and_a_counter():
     assert_same_result(metrics_dict_of_a_list_and_a_counter, _METRICS_INPUTS, compile=False)
 
 
-# tester27 s07 under torch.compile (a strict xfail until session 36: the `if`'s bodies, traced by
-# dynamo inside torch.cond, could not note which numbers they leave as they are, so the list's
-# item from the first iteration came back a tensor and the loop refused the list as changed).
+# tester27 s07 under torch.compile: right since session 35 (silent35a: NOTE [numbers no body
+# binds anew under dynamo]); before, the list's item came back a tensor and the loop refused it.
 def test_a_metrics_dict_of_a_list_and_a_counter_compiled():
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(metrics_dict_of_a_list_and_a_counter),
