@@ -775,8 +775,10 @@ def test_an_input_a_no_grad_if_passes_through_keeps_its_gradient():
 # torch.compile ran the update. The body updates its own operand (no leaf) and the statement
 # writes it back under no_grad (runtime/operators.py `_write_back`), which also serves
 # `with torch.no_grad(): w -= lr * g` in the body. A fix tried (the body given a marked view of
-# the leaf, `aug_assign` raising where grad is enabled) raised in both modes but was not
-# checked against the suite in time.
+# the leaf, `aug_assign` raising where grad is enabled) raised in both modes, but the view in
+# a loop body holding a `torch.no_grad()` region broke the saved program of
+# `descend_in_place_while` above (torch's verifier: "Node.meta wrap_with_set_grad_enabled is
+# missing val field"): reverted.
 def _leaf_updated_in_a_branch(w, g):
     if g.sum() > 0:
         w -= 0.1 * g
