@@ -18,6 +18,7 @@ Modules are not carried (their fields are parameters and buffers a graph reads b
 from __future__ import annotations
 
 import builtins
+import collections
 import dataclasses
 import dis
 import enum
@@ -130,10 +131,14 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
         return ("number",)
     if id(value) in seen:  # a cycle, or one object reached twice: not carried twice
         return ("const", value)
-    if type(value) is dict:
+    if is_carried_mapping(value):
         seen = seen | {id(value)}
-        return ("dict", tuple((k, _flatten(v, leaves, seen, f"{path}[{k!r}]", records))
-                              for k, v in value.items()))
+        items = tuple((k, _flatten(v, leaves, seen, f"{path}[{k!r}]", records))
+                      for k, v in value.items())
+        # (a dict subclass's spec also says how to make it empty again: NOTE [dict subclasses
+        # as state])
+        return (("dict", items) if type(value) is dict
+                else ("dict", items, type(value), _empty_maker(value)))
     if type_in(value, (list, tuple, HeldList)):
         seen = seen | {id(value)}
         return ("tuple" if type(value) is tuple else "list", tuple(_flatten(v, leaves, seen, f"{path}[{i}]", records)
@@ -149,6 +154,65 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
                 tuple((k, _flatten(v, leaves, seen, f"{path}.{k}", records))
                       for k, v in vars(value).items()))
     return ("const", value)
+
+
+# NOTE [dict subclasses as state]
+# torch.optim keeps `self.state` in a defaultdict, and code written after it does too
+# (`state = defaultdict(dict)`, then `st = state[p]; st["buf"] = g * 2` under a tensor `if`).
+# A dict subclass was no dict here (`type(v) is dict`): in an object's field it was a constant
+# of the statement, whose body then left a value of its trace in it (autoconv's internal error
+# "left a FakeTensor as the graph constant", tester35 s01); as an argument it went through
+# torch's pytree, whose rebuilt copy was bound to the parameter, so the caller's OrderedDict
+# kept its old tensors, silently (replay and torch.compile). collections' defaultdict,
+# OrderedDict and Counter, and a subclass keeping its state in its items only (no instance
+# attributes: scipy's OptimizeResult), are carried as a dict is: by their tensors, each body
+# given a copy of the same type (a defaultdict with the same factory, so that `state[p]` adds
+# its key there as in Python), written back in place after the statement. A key the factory
+# adds on one path is a dict gaining a key: specialised at the top level, refused in a body
+# ("gains or loses keys"), as for a dict. Another subclass (one with attributes) is refused
+# where a body changes it (`refusing_changes_in_uncarried`).
+
+
+def is_carried_mapping(value) -> bool:
+    """Whether `value` is a dict the statement carries by its items (NOTE [dict subclasses as
+    state])."""
+    cls = type(value)
+    if cls is dict:
+        return True
+    if not isinstance(value, dict):
+        return False
+    return cls in _MAPPINGS or (not _has_slots(cls) and not getattr(value, "__dict__", None))
+
+
+_MAPPINGS = (collections.OrderedDict, collections.defaultdict, collections.Counter)
+
+
+def _empty_maker(value):
+    """A function of no argument making an empty mapping of `value`'s type."""
+    cls = type(value)
+    if isinstance(value, collections.defaultdict):
+        return functools.partial(cls, value.default_factory)
+    if cls in _MAPPINGS:
+        return cls
+    return functools.partial(cls.__new__, cls)
+
+
+def _mapping_like(spec, items):
+    """A mapping of the type `spec` (kind "dict") describes, holding `items` ((key, value)
+    pairs): a dict, or a subclass made empty then filled (its own `__init__` may take other
+    arguments; NOTE [dict subclasses as state])."""
+    if len(spec) == 2:
+        return dict(items)
+    cls, make = spec[2], spec[3]
+    new = make()
+    for k, v in items:
+        # (an OrderedDict keeps its order through its own __setitem__; another subclass's
+        # may do more than store, as its __init__ may: filled as a dict)
+        if cls in _MAPPINGS:
+            new[k] = v
+        else:
+            dict.__setitem__(new, k, v)
+    return new
 
 
 _NUMBERS = (bool, int, float)
@@ -247,7 +311,7 @@ def _rebuild(spec, leaves):
     if kind == "const":
         return spec[1]
     if kind == "dict":
-        return {k: _rebuild(v, leaves) for k, v in spec[1]}
+        return _mapping_like(spec, [(k, _rebuild(v, leaves)) for k, v in spec[1]])
     if kind == "list":
         return [_rebuild(v, leaves) for v in spec[1]]
     if kind == "tuple":
@@ -400,9 +464,9 @@ def _flatten_as(spec, value, leaves, path="", replaced=None):
             if found:
                 return found
         return None
-    if type(value).__name__ != kind:
-        return path, "changes its type"
     if kind == "dict":
+        if type(value) is not (spec[2] if len(spec) > 2 else dict):
+            return path, "changes its type"
         if list(value) != [k for k, _ in spec[1]]:
             return path, "gains or loses keys"
         for k, item in spec[1]:
@@ -410,6 +474,8 @@ def _flatten_as(spec, value, leaves, path="", replaced=None):
             if found:
                 return found
         return None
+    if type(value).__name__ != kind:
+        return path, "changes its type"
     if len(value) != len(spec[1]):
         return path, "changes its length"
     for i, item in enumerate(spec[1]):
@@ -456,7 +522,7 @@ def carries(value) -> bool:
     """An object, or a dict / list / tuple holding one: flattened here, not by torch's pytree."""
     if _is_plain_object(value) or type(value) is HeldList:
         return True
-    if type(value) is dict:
+    if is_carried_mapping(value):
         return True  # written back in place, so that other references see the change
     if type_in(value, (list, tuple)) or _is_namedtuple(value):
         return any(carries(v) for v in value)
@@ -1367,11 +1433,11 @@ def _probe_copy(value, memo, watched, owner):
     for original, copy in memo:
         if original is value:
             return copy
-    if type(value) is dict:
-        copy = {}
+    if is_carried_mapping(value):  # (a defaultdict too: NOTE [dict subclasses as state])
+        copy = {} if type(value) is dict else _empty_maker(value)()
         memo.append((value, copy))
         for k, v in value.items():
-            copy[k] = _probe_copy(v, memo, watched, owner)
+            dict.__setitem__(copy, k, _probe_copy(v, memo, watched, owner))
         watched.append((*owner, copy, tuple(copy.items())))
         return copy
     if type(value) is list:
@@ -1399,7 +1465,7 @@ def probed_change(watched):
     """The ChangedInput for the first container of `watched` (see `probe_copies`) the probe's
     run changed, or None."""
     for index, reached, container, before in watched:
-        if type(container) is dict:
+        if is_carried_mapping(container):
             now = tuple(container.items())
             changed = len(now) != len(before) or any(
                 a[0] != b[0] or not identical(a[1], b[1]) for a, b in zip(now, before))
@@ -1426,7 +1492,7 @@ def _containers(value, found, seen):
         found.append((table, dict(table)))
         for v in table.values():
             _containers(v, found, seen)
-    elif type(value) is dict:
+    elif is_carried_mapping(value):
         seen.add(id(value))
         found.append((value, dict(value)))
         for v in value.values():
@@ -1458,7 +1524,7 @@ def _symbolic_field(contents, given, through):
     (see `refusing_uncarried_changes`) holding a symbolic number, or None."""
     for (i, k), found in contents:
         top = given[i] if k is None else through[i][k]
-        if not (_is_plain_object(top) or type(top) is dict):
+        if not (_is_plain_object(top) or is_carried_mapping(top)):
             continue
         for container, _ in found:
             items = container if type(container) is list else container.values()
@@ -1886,7 +1952,7 @@ def _uncarried_within(value, name: str, out: list, seen: set, depth: int) -> Non
     if _is_plain_object(value):
         inner = vars(value).items()
         label = "{}.{}"
-    elif type(value) is dict:
+    elif is_carried_mapping(value):
         inner = value.items()
         label = "{}[{!r}]"
     elif type_in(value, (list, tuple)) or _is_namedtuple(value):
@@ -1918,7 +1984,13 @@ def _uncarried_fields(value) -> list:
         for slot in (slots,) if isinstance(slots, str) else slots:
             if slot not in ("__dict__", "__weakref__") and hasattr(value, slot):
                 fields.append((slot, getattr(value, slot)))
-    return [v for k, v in fields if type_in(v, (dict, list)) and not k.startswith("_")]
+    return [v for k, v in fields if (type_in(v, (dict, list)) or is_carried_mapping(v))
+            and not k.startswith("_")]
+
+
+# (inputs that hold no dict or list of their own to watch: told apart in one test, as a
+# statement's inputs are mostly these)
+_NOT_HOLDERS = (torch.Tensor, bool, int, float, complex, str, type(None), torch.nn.Module)
 
 
 def _closure_refusal(body, name: str, where: str, statement: str) -> StagingError:
@@ -1955,6 +2027,10 @@ def refusing_changes_in_uncarried(bodies, state, names, statement, inputs=()):
     for value in inputs:
         if carries(value):
             _uncarried_within(value, "", uncarried, seen, 3)
+        elif not isinstance(value, _NOT_HOLDERS):
+            # (an object read as an input that a method changes: `opt.step()` filling the
+            # optimizer's `state` defaultdict under a tensor `if`, tester35 s01)
+            _uncarried_within(value, shown_input(value) or "", uncarried, seen, 1)
     if not uncarried:
         return tuple(body for body, _ in bodies)
 
@@ -1977,15 +2053,20 @@ def refusing_changes_in_uncarried(bodies, state, names, statement, inputs=()):
             if changed is not None:
                 name, value = changed
                 what = type(value).__qualname__
+                fix = ("Bind the dict or list to a local variable before the statement (`group "
+                       "= opt.param_groups[0]` for an optimizer) and change it through that "
+                       "name, which the statement carries, or make the change outside the "
+                       "autoconv function")
+                if isinstance(value, torch.optim.Optimizer):
+                    fix = (f"Step the optimizer outside the autoconv function, deciding in "
+                           f"Python after the call (`if float(loss) > 1.0: {name or 'opt'}."
+                           "step()`), or write the update with tensors the function returns")
                 raise StagingError(
                     statement,
                     f"a dict or list held by '{name}', a {what} object, is changed {where} (an "
                     f"item set, added or removed); autoconv does not carry objects of {what} (a "
                     "library's class, or a class with __slots__) through a "
-                    "staged statement, so the change would happen once, while tracing",
-                    "Bind the dict or list to a local variable before the statement (`group = "
-                    "opt.param_groups[0]` for an optimizer) and change it through that name, which "
-                    "the statement carries, or make the change outside the autoconv function")
+                    "staged statement, so the change would happen once, while tracing", fix)
             return out
         return run
 

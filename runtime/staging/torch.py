@@ -2084,7 +2084,8 @@ def _input_watch(bodies, statement: Statement):
     the inputs read as containers, held objects, and tensors a body may update unseen), or None
     where nothing is to watch. Raises the kept verdict's change (NOTE [probe verdicts])."""
     inputs = statement.inputs
-    read = [i for i, v in enumerate(inputs) if type_in(v, (dict, list))]
+    read = [i for i, v in enumerate(inputs)
+            if type(v) is list or objects.is_carried_mapping(v)]
     # plain objects, and callables reaching them (NOTE [objects changed through a call under
     # dynamo] in objects.py)
     held = [i for i, v in enumerate(inputs) if objects.is_plain_object(v) or any(
@@ -2173,7 +2174,7 @@ def _check_watched(watch, seen, updated: set) -> None:
         raise objects.ChangedInput(written[0])
     for i in read:
         for container, items in before[i]:
-            after = (list(container.items()) if type(container) is dict
+            after = (list(container.items()) if objects.is_carried_mapping(container)
                      else list(container))
             if len(after) != len(items) or any(
                     _pair_changed(a, b) for a, b in zip(after, items)):
@@ -2236,7 +2237,7 @@ def _nested_contents(value, found, depth: int = 0) -> list:
     nested ones too (to a depth of 8: a container that holds itself ends there)."""
     if depth > 8:
         return found
-    if type(value) is dict:
+    if objects.is_carried_mapping(value):
         found.append((value, list(value.items())))
         for item in value.values():
             _nested_contents(item, found, depth + 1)

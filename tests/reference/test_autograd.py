@@ -767,3 +767,37 @@ def test_an_input_a_no_grad_if_passes_through_keeps_its_gradient():
     if kept.requires_grad:
         kept.backward()
         assert val.grad.item() == 0.0
+
+
+# silent36 s02: `w -= lr * g` of a leaf argument that requires grad, with grad enabled, in a
+# staged `if` or loop: Python raises "a leaf Variable that requires grad is being used in an
+# in-place operation" (autoconv's replay too, at the graph's write-back), torch.export and
+# torch.compile ran the update. The body updates its own operand (no leaf) and the statement
+# writes it back under no_grad (runtime/operators.py `_write_back`), which also serves
+# `with torch.no_grad(): w -= lr * g` in the body. A fix tried (the body given a marked view of
+# the leaf, `aug_assign` raising where grad is enabled) raised in both modes, but the view in
+# a loop body holding a `torch.no_grad()` region broke the saved program of
+# `descend_in_place_while` above (torch's verifier: "Node.meta wrap_with_set_grad_enabled is
+# missing val field"): reverted.
+def _leaf_updated_in_a_branch(w, g):
+    if g.sum() > 0:
+        w -= 0.1 * g
+    return w * 1
+
+
+@pytest.mark.xfail(strict=True, reason="silent36 s02: torch.export runs `w -= lr * g` of a "
+                   "leaf argument that requires grad, with grad enabled, in a staged if, where "
+                   "Python raises")
+def test_leaf_argument_updated_in_place_with_grad_enabled_exported_raises():
+    from support import exported
+
+    program = exported(_leaf_updated_in_a_branch,
+                       (torch.ones(2, requires_grad=True), torch.tensor([1.0, 2.0])))
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        program(torch.ones(2, requires_grad=True), torch.tensor([1.0, 2.0]))
+
+
+def test_leaf_argument_updated_in_place_with_grad_enabled_replay_raises():
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        autoconv.autoconv(_leaf_updated_in_a_branch)(torch.ones(2, requires_grad=True),
+                                                     torch.tensor([1.0, 2.0]))
