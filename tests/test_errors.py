@@ -820,6 +820,22 @@ def test_recursion_whose_depth_is_a_tensor_is_refused_quickly():
     assert "'depth' calls itself" in str(error) and "while loop" in str(error)
 
 
+def test_regression_recursion_whose_depth_is_a_tensor_is_refused_under_torch_export():
+    # tester36b s02: torch.export specialised the `if` on a RecursionError from Python's limit,
+    # whose message named contextlib.py as the failing call (the recursion check was off
+    # wherever torch.compiler.is_compiling(), torch.export's non-strict trace included)
+    class Depth(torch.nn.Module):
+        def forward(self, x, n):
+            return autoconv.convert(depth)(x, n)
+
+    with pytest.raises(StagingError) as info:
+        torch.export.export(Depth(), (torch.ones(3), torch.tensor(3)), strict=False)
+    error = info.value
+    assert error.filename == __file__ and error.lineno == depth.__code__.co_firstlineno + 1
+    assert "'depth' calls itself" in str(error) and "while loop" in str(error)
+    assert "contextlib" not in str(error) and "RecursionError" not in str(error)
+
+
 def bounded_depth(x, n: int):
     # Recursion bounded by a Python int under a staged if: each level enters with another n.
     if n == 0:
