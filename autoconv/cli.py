@@ -93,9 +93,29 @@ def _is_file(location: str) -> bool:
     return location.endswith(".py") or "/" in location or os.sep in location
 
 
+def _in_package(path: str) -> tuple[str, str] | None:
+    """(the folder above the outermost package holding `path`, its dotted module name), or None
+    where the file's folder has no `__init__.py`."""
+    folder, parts = os.path.dirname(os.path.abspath(path)), [
+        os.path.splitext(os.path.basename(path))[0]]
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        folder, package = os.path.split(folder)
+        parts.insert(0, package)
+    if len(parts) == 1 or not all(part.isidentifier() for part in parts):
+        return None
+    return folder, ".".join(p for p in parts if p != "__init__")
+
+
 def _load_file(path: str):
     if not os.path.isfile(path):
         raise _Failure(f"no such file: {path}")
+    # A module of a package imports its siblings through the package (`from mypkg import
+    # helpers`, `from . import helpers`): load it as `python -m mypkg.model` would, not as the
+    # lone file, whose imports failed ("No module named 'mypkg'": tester36b s04).
+    packaged = _in_package(path)
+    if packaged is not None:
+        sys.path.insert(0, packaged[0])
+        return _import(packaged[1])
     stem = re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
     name = f"_autoconv_show_{stem}"
     spec = importlib.util.spec_from_file_location(name, os.path.abspath(path))

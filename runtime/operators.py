@@ -2586,8 +2586,10 @@ def assigns_outside(kind, *names):
     Where the body runs as Python this does nothing. Where it is staged, the assignment would
     happen once while tracing, whatever the data, and never when the graph runs: refused.
     """
-    statement = context.staged_statement()
-    if statement is not None:
+    # (in_staged_body, not staged_statement: under torch.compile the statement stack is not
+    # kept, and the write was refused by dynamo in its own words: tester36b s01)
+    if context.in_staged_body():
+        statement = context.staged_statement() or "statement"
         listed = ", ".join(f"'{name}'" for name in names)
         raise specialize.never(StagingError(
             statement,

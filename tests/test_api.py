@@ -230,3 +230,24 @@ def test_convert_called_in_code_torch_compile_traces(convert_first):
     for x in (torch.ones(2), -torch.ones(2), torch.tensor([3.0, -1.0])):
         torch.testing.assert_close(compiled(x), gate(x))
         torch.testing.assert_close(exported(x), gate(x))
+
+
+def test_readme_quick_example_runs_as_written_and_shows_the_real_converted_source(tmp_path):
+    # tester36b s05: README's "(real output)" of to_code was several sessions old (no
+    # aug_assign, check_aliases, kept=): the first block is run from a file, as a user would,
+    # and the second must be what to_code gives for it
+    import importlib.util
+    import os
+    import re
+
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    quick = readme.split("## Quick example", 1)[1]
+    example, shown = re.findall(r"```python\n(.*?)```", quick, re.S)[:2]
+    path = tmp_path / "readme_quick.py"
+    path.write_text(example)
+    spec = importlib.util.spec_from_file_location("readme_quick", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.collatz_steps(torch.tensor(27)).item() == 111
+    assert module.collatz_steps.trace_count == 1
+    assert autoconv.to_code(module.collatz_steps.python_function).strip() == shown.strip()

@@ -94,6 +94,24 @@ def test_graph_of_module_forward_takes_parameters_as_inputs(capsys, target_file)
     assert "def forward(self, arg0_1, arg1_1, arg2_1, arg3_1, arg4_1)" in graph
 
 
+def test_regression_a_file_of_a_package_importing_its_siblings(capsys, tmp_path):
+    # tester36b s04: `autoconv-show mypkg/model.py:f` ran the file alone, whose
+    # `from mypkg import helpers` failed ("No module named 'mypkg'"), and so would `from .`
+    package = tmp_path / "cli_pkg36"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text("def halve(x):\n    return x / 2\n")
+    (package / "model.py").write_text(
+        "from cli_pkg36 import helpers\nfrom . import helpers as same\n\n\n"
+        "def shrink(x):\n    while x.sum() > 1:\n        x = same.halve(helpers.halve(x))\n"
+        "    return x\n")
+    assert main([f"{package / 'model.py'}:shrink"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("def shrink(x):") and "ac.while_stmt(" in out, (out, err)
+    _fails_with_one_line(capsys, [f"{package / 'model.py'}:grow"],
+                         "model.py has no attribute 'grow'")
+
+
 def test_nonexistent_file(capsys, tmp_path):
     _fails_with_one_line(capsys, [f"{tmp_path}/missing.py:f"], "no such file", "missing.py")
 

@@ -2,6 +2,7 @@
 the user's file and line, naming the variable and what to do."""
 
 import collections
+import functools
 import linecache
 import math
 import os
@@ -759,6 +760,37 @@ def test_nonlocal_write_in_a_staged_loop_is_refused(tmp_path):
     assert autoconv.convert(module.count_down)(torch.tensor(3)) == (0, 3)  # eager: Python
 
 
+@pytest.mark.parametrize("mode", ["export", "compile"])
+def test_regression_a_global_or_nonlocal_written_in_a_staged_body_is_refused_in_every_mode(
+        tmp_path, mode):
+    # tester36b s01: only autoconv's replay refused these. torch.export dropped the write from
+    # the program (count_down's `seen` came back as the trace's 3 for every n, silently wrong),
+    # and torch.compile raised dynamo's UncapturedHigherOrderOpError ("Unsafe side effect")
+    # naming none of the user's code: ac.assigns_outside asked for the statement stack, which
+    # is not kept under either.
+    module = _load_module(tmp_path, _WRITES_OUTSIDE)
+    lines = _WRITES_OUTSIDE.splitlines()
+    for fn, name, word, statement in ((module.bump_if_positive, "counter", "global", "if x"),
+                                      (module.count_down, "seen", "nonlocal", "while k")):
+        line = 1 + next(i for i, text in enumerate(lines) if text.strip().startswith(statement))
+        arg = torch.ones(2) if word == "global" else torch.tensor(3)
+        torch._dynamo.reset()
+        with pytest.raises(StagingError) as info:
+            if mode == "export":
+                torch.export.export(_Calls(functools.partial(autoconv.convert(fn), flag=False)
+                                           if word == "global" else autoconv.convert(fn)),
+                                    (arg,), strict=False)
+            else:
+                args = (arg, False) if word == "global" else (arg,)
+                torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(*args)
+        assert f"the body assigns the {word} '{name}'" in str(info.value)
+        assert f"assign the {word} outside the function" in str(info.value)
+        assert (info.value.filename, info.value.lineno) == (module.__file__, line)
+        if mode == "export":  # (under dynamo the statement is not known by its kind)
+            kind = "if statement" if word == "global" else "while loop"
+            assert f"in a tensor-dependent {kind}:" in str(info.value)
+
+
 def _load_module(tmp_path, source):
     import importlib.util
 
@@ -789,6 +821,22 @@ def test_recursion_whose_depth_is_a_tensor_is_refused_quickly():
     error = info.value
     assert error.filename == __file__ and error.lineno == depth.__code__.co_firstlineno + 1
     assert "'depth' calls itself" in str(error) and "while loop" in str(error)
+
+
+def test_regression_recursion_whose_depth_is_a_tensor_is_refused_under_torch_export():
+    # tester36b s02: torch.export specialised the `if` on a RecursionError from Python's limit,
+    # whose message named contextlib.py as the failing call (the recursion check was off
+    # wherever torch.compiler.is_compiling(), torch.export's non-strict trace included)
+    class Depth(torch.nn.Module):
+        def forward(self, x, n):
+            return autoconv.convert(depth)(x, n)
+
+    with pytest.raises(StagingError) as info:
+        torch.export.export(Depth(), (torch.ones(3), torch.tensor(3)), strict=False)
+    error = info.value
+    assert error.filename == __file__ and error.lineno == depth.__code__.co_firstlineno + 1
+    assert "'depth' calls itself" in str(error) and "while loop" in str(error)
+    assert "contextlib" not in str(error) and "RecursionError" not in str(error)
 
 
 def bounded_depth(x, n: int):

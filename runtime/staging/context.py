@@ -305,6 +305,13 @@ def staging(statement: str):
         @functools.wraps(stage)
         def run(*args, **kwargs):
             if torch.compiler.is_compiling():  # dynamo refuses the bookkeeping (and the writes)
+                # ... but torch.export's non-strict trace runs this as Python: the statement is
+                # named there too, for the refusals that read staged_statement() (tester36b s01)
+                named_here = not torch.compiler.is_dynamo_compiling()
+                if named_here:
+                    _staging.__dict__.setdefault("statements", []).append(
+                        parameters.bind_partial(*args, **kwargs).arguments.get("statement")
+                        or statement)
                 if _compiled_bodies[_ACTIVE]:
                     if torch.compiler.is_dynamo_compiling():
                         _refuse_deep_nesting(statement)  # NOTE [nesting under dynamo]
@@ -313,6 +320,8 @@ def staging(statement: str):
                         return stage(*args, **kwargs)
                     finally:
                         dead_probes.leave()
+                        if named_here:
+                            _staging.statements.pop()
                 # ... except of the outermost statement, outside any body dynamo traces
                 _compiled_bodies[_ACTIVE] = True
                 dead_probes.reset()
@@ -332,6 +341,8 @@ def staging(statement: str):
                     dead_probes.leave()
                     _compiled_bodies[_ACTIVE] = False
                     _verdicts[0] = None
+                    if named_here:
+                        _staging.statements.pop()
             stack = _staging.__dict__.setdefault("statements", [])
             named = parameters.bind_partial(*args, **kwargs).arguments.get("statement")
             stack.append(named or statement)
@@ -482,7 +493,10 @@ def no_recursion(statement: str, bodies, values):
 
     Raises StagingError at the statement's line.
     """
-    if torch.compiler.is_compiling():  # dynamo refuses the bookkeeping
+    # (dynamo refuses the bookkeeping; torch.export's non-strict trace runs it as Python, where
+    # without it the recursion ran into Python's RecursionError, blamed on contextlib.py:
+    # tester36b s02)
+    if torch.compiler.is_dynamo_compiling():
         return contextlib.nullcontext()
     key = _entry_key(bodies, values)
     entered = _staging.__dict__.setdefault("entered", [])

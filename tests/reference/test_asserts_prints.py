@@ -271,6 +271,30 @@ def test_print_under_export_and_compile(capsys, runner):
         assert _lines(capsys.readouterr().out) == [f"y is {x * 2!s}"]
 
 
+def print_while_doubling(x):
+    while x.sum() < 10:
+        print("step", x)
+        x = x * 2
+    return x
+
+
+@pytest.mark.xfail(strict=True, reason="tester36b s03: torch's print op in a while_loop body "
+                   "under AOTAutograd: aot_eager drops it, inductor fails with its own "
+                   "'Expected positional argument for parameter arg1_1'")
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_print_in_a_staged_loop_under_compile_with_aot_backends(capsys, backend):
+    # (the eager backend, autoconv's replay and torch.export print every trip)
+    x = T([0.5, 1.0, 1.0])
+    want_value = print_while_doubling(x)
+    want = _lines(capsys.readouterr().out)
+    assert len(want) == 2
+    torch._dynamo.reset()
+    run = torch.compile(autoconv.convert(print_while_doubling), fullgraph=True, backend=backend)
+    got_value = run(x)
+    assert _lines(capsys.readouterr().out) == want
+    torch.testing.assert_close(got_value, want_value)
+
+
 def print_python_only(x, n):
     print("n =", n)
     return x + n

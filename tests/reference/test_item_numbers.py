@@ -272,3 +272,20 @@ def inline_reads(x):
 
 def test_numbers_read_inline_and_with_float():
     assert_pythons_numbers(inline_reads, PAIRS)
+
+
+def first_is_positive(x):
+    if x.tolist()[0] > 0:
+        return x + 1
+    return x - 1
+
+
+@pytest.mark.xfail(strict=True, reason="tester36b s06: under torch.compile, `.tolist()` of a "
+                   "float tensor in a condition is dynamo's own Unsupported ('Tensor.tolist() "
+                   "with non-integer tensor'), not staged as README says (replay and "
+                   "torch.export stage it)")
+def test_tolist_of_a_float_tensor_in_a_condition_under_compile():
+    torch._dynamo.reset()
+    run = torch.compile(autoconv.convert(first_is_positive), fullgraph=True, backend="eager")
+    for x in (torch.tensor([1.0, 2.0]), torch.tensor([-1.0, 2.0])):
+        torch.testing.assert_close(run(x), first_is_positive(x))
