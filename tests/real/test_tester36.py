@@ -338,3 +338,22 @@ def test_s03_counter_in_a_partial_argument():
         before = calls[0]
         run(objective, T([v]))
         assert type(calls[0]) is int and calls[0] - before == twin[0]
+
+
+def _bump(stats, x):
+    stats["n"] += 1
+    return (x ** 2).sum()
+
+
+def _twice(objective, x):
+    return objective(x) * 2
+
+
+def test_s03_count_a_partial_argument_changes_outside_staged_code_is_refused():
+    # (the count happened once, while tracing, before s01's fix: 1 after any number of calls;
+    # now the guard sees the function change what it reads, as for a global dict)
+    stats = {"n": 0}
+    run = autoconv.autoconv(_twice)
+    with pytest.raises(RuntimeError, match=r"args\[0\]\.args\[0\]\['n'\]"):
+        for v in (4.0, 4.0):
+            run(functools.partial(_bump, stats), T([v]))
