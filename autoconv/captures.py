@@ -590,6 +590,8 @@ class Places:
                     # its line, NOTE [gradients of arguments] in capture.py)
                     for parameter in value.parameters():
                         self.tensors.pop(id(parameter.grad), None)
+            elif _reaches_state(value):
+                self._search_callable(value, where, (), set())
             elif keys_fields(value):
                 self._search_unkeyed(value, where, (), names, FIELD_DEPTH, 0)
             elif type(value) is types.MethodType and keys_fields(value.__self__):
@@ -638,12 +640,58 @@ class Places:
                                     names_here | _class_names(type(item)), ())
                 for parameter in item.parameters():  # (as a module argument's, above)
                     self.tensors.pop(id(parameter.grad), None)
+            elif _reaches_state(item):
+                self._search_callable(item, place, (*parents, Guard(place, read, item)), set())
             elif depth > 0 and (type(item) in (list, tuple, dict) and len(item) <= LONG
                                 or keys_fields(item)):
                 self._search_unkeyed(item, place, (*parents, Guard(place, read, item)),
                                      names_here, depth - 1, steps + 1)
             else:  # below the key's depth, or a value it leaves out (a frozen dataclass)
                 self._add(place, read, item, named, parents, _DEPTH - steps)
+
+    def _search_callable(self, fn, where, parents, seen: set, depth: int = _HELPER_DEPTH) -> None:
+        """What a callable argument (or a callable in an argument object's field) reaches
+        besides its code's globals: a partial's arguments and keywords, a function's closure
+        cells and default arguments (NOTE [state reached through a callable argument])."""
+        if id(fn) in seen or depth < 0:
+            return
+        seen.add(id(fn))
+        names = _callable_names(fn)
+        self._code |= names
+        if isinstance(fn, functools.partial):
+            for index, item in enumerate(fn.args[:_MAX_ITEMS]):
+                self._add(f"{where}.args[{index}]", functools.partial(_partial_arg, fn, index),
+                          item, names, parents)
+                if _reaches_state(item):
+                    self._search_callable(item, f"{where}.args[{index}]", parents, seen,
+                                          depth - 1)
+            keywords = fn.keywords
+            self._add(f"{where}.keywords", functools.partial(getattr, fn, "keywords"), keywords,
+                      names, parents)
+            for key, item in keywords.items():
+                if _reaches_state(item):
+                    self._search_callable(item, f"{where}.keywords[{key!r}]", parents, seen,
+                                          depth - 1)
+            self._search_callable(fn.func, f"{where}.func", parents, seen, depth - 1)
+        elif isinstance(fn, types.MethodType):
+            self._search_callable(fn.__func__, f"{where}.__func__", parents, seen, depth)
+        elif isinstance(fn, types.FunctionType):
+            self._search_function(fn, set(), depth)
+            if fn.__defaults__:
+                self._add(f"the defaults of {where}", functools.partial(getattr, fn,
+                          "__defaults__"), fn.__defaults__, names, parents)
+            if fn.__kwdefaults__:
+                self._add(f"the keyword defaults of {where}", functools.partial(
+                    getattr, fn, "__kwdefaults__"), fn.__kwdefaults__, names, parents)
+            for index, cell in enumerate(fn.__closure__ or ()):
+                try:
+                    value = cell.cell_contents
+                except ValueError:
+                    continue
+                if _reaches_state(value):
+                    self._search_callable(value, f"{where}'s closure", parents, seen, depth - 1)
+        else:  # a callable object: its fields are keyed (or searched) as an object's
+            self._search_unkeyed(fn, where, parents, names, FIELD_DEPTH, 0)
 
     def _search_function(self, fn, seen: set, depth: int) -> None:
         fn = getattr(fn, "__func__", fn)
@@ -897,6 +945,46 @@ def _reads_keys(guard: Guard) -> bool:
 
 def _mode_differs(module, parent) -> bool:
     return module.training is not parent.training
+
+
+# NOTE [state reached through a callable argument]
+# A callable passed as an argument (`minimize(partial(f, data), x0)`, a closure over a config
+# dict, a function with a default dict, a callable object holding a partial) is keyed by
+# identity (a partial, a closure) or by its object's fields (NOTE [bound methods as
+# arguments] in signature.py), never by what it reaches: the same partial called again after
+# `data["scale"] = 0.1` replayed the graph traced with 2.0, silently (tester36 s01). What it
+# reaches is guarded as a global's places are: a partial's arguments and keywords, a
+# function's globals, closure cells and defaults, down to the callables they hold (a partial
+# of a partial, a closure over a partial), so a changed value traces anew, as Python computes
+# anew. (Where the callee itself changes that state, NOTE [objects reached through a callable]
+# in runtime/staging/objects.py carries it through the graph; the next call, starting from
+# the changed value, traces anew, as a number an argument object holds does.)
+
+
+def _reaches_state(value) -> bool:
+    """A callable whose reached state the signature does not key: a partial, a function or
+    a method of a function (a callable object's fields are keyed as an argument object's)."""
+    return isinstance(value, (functools.partial, types.FunctionType)) or (
+        type(value) is types.MethodType and isinstance(value.__func__, types.FunctionType)
+        and not keys_fields(value.__self__) and not isinstance(value.__self__, torch.nn.Module))
+
+
+def _callable_names(fn) -> set:
+    """The names the code under a callable reads (a partial's function's, a method's)."""
+    for _ in range(8):
+        if isinstance(fn, functools.partial):
+            fn = fn.func
+        elif isinstance(fn, types.MethodType):
+            fn = fn.__func__
+        else:
+            break
+    if isinstance(fn, types.FunctionType):
+        return _code_names(fn.__code__)
+    return _class_names(type(fn))  # (a callable object: what its methods read)
+
+
+def _partial_arg(fn, index):
+    return fn.args[index]
 
 
 def _code_names(code) -> set:
