@@ -128,6 +128,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         # NOTE [restaging verdicts] in staging/restaging.py
         frame = restaging.enter((if_true, if_false), (cond, state, names, inputs, updated, kept,
                                                       renewed, flagged, items_only))
+        watch = context.watch_raises((if_true, if_false))  # NOTE [branches that always raise]
         try:
             # (a refusal specialises the graph on `cond`, as the staging's own do)
             _refuse_views_of_written(
@@ -147,14 +148,21 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         except StagingError as refused:
             if _stages_loop_instead(refused):
                 raise
-            cond = _specialized(cond, "if statement", refused)  # NOTE [specialisation]
+            taken = _past_raising_branch(cond, watch, "if statement", refused)
+            # NOTE [specialisation]
+            cond = _specialized(cond, "if statement", refused) if taken is None else taken
             out = None
         except Exception as raised:  # NOTE [a branch that raises while traced]
             if not _raised_in_a_branch(raised):
                 raise
-            cond = _specialized_raising(cond, raised)
-            out, raising = None, True
+            # (a branch that raised first: its helper's None, used, fails while traced)
+            taken = _past_raising_branch(cond, watch, "if statement", raised)
+            if taken is None:
+                cond = _specialized_raising(cond, raised)
+            out, raising = None, taken is None
+            cond = cond if taken is None else taken
         finally:
+            context.end_watch(watch)
             objects.unshow_inputs(shown_token)
             restaging.leave(frame)
         if raising:  # (outside the except clause: the branch's own exception is not chained)
@@ -2117,6 +2125,23 @@ def _tensor_in(value):
     return None
 
 
+def _past_raising_branch(cond, watch, statement, error) -> bool | None:
+    """Where exactly one branch of a statement that could not be staged raised at its own level
+    (`watch`: context.RaiseWatch, None under dynamo), the branch the graph takes, and an
+    assertion in the graph, with that raise's message, that the condition takes it; None
+    elsewhere (NOTE [branches that always raise] in staging/context.py)."""
+    if watch is None:
+        return None
+    true_raised, false_raised = watch.raised
+    if (true_raised is None) == (false_raised is None) or getattr(error, "stands", False):
+        return None
+    predicate = staging.as_predicate(cond, statement)
+    if not staging.probing():
+        torch._assert_async(torch.logical_not(predicate) if true_raised is not None
+                            else predicate, graph_error_message(true_raised or false_raised))
+    return true_raised is None
+
+
 def _specialized(cond, statement, error) -> bool:
     """The value a top-level statement that cannot be staged follows, guarded in the graph
     (see NOTE [specialisation] in staging/specialize.py); raises `error` where it cannot."""
@@ -2139,19 +2164,29 @@ def if_exp(cond, if_true, if_false, inputs=(), plain=False):
     if is_staged(cond):
         facts = None if torch.compiler.is_dynamo_compiling() else branch_facts.watch(cond)
         raising = False
+        watch = context.watch_raises((if_true, if_false))  # NOTE [branches that always raise]
         try:
             value = _staged_if_exp(cond, if_true, if_false, inputs)
             # (NOTE [facts a branch relies on])
             branch_facts.check(facts, "conditional expression")
             return value
         except StagingError as error:
-            cond = _specialized(as_staged_tensor(cond), "conditional expression", error)
+            cond = as_staged_tensor(cond)
+            taken = _past_raising_branch(cond, watch, "conditional expression", error)
+            cond = _specialized(cond, "conditional expression", error) if taken is None \
+                else taken
         except Exception as raised:  # NOTE [a branch that raises while traced]
             if not _raised_in_a_branch(raised):
                 raise
-            cond = _specialized(as_staged_tensor(cond), "conditional expression",
-                                _branch_raised(raised, "conditional expression"))
-            raising = True
+            cond = as_staged_tensor(cond)
+            # (a side that raised first: its helper's None, used, fails while traced)
+            taken = _past_raising_branch(cond, watch, "conditional expression", raised)
+            if taken is None:
+                cond = _specialized(cond, "conditional expression",
+                                    _branch_raised(raised, "conditional expression"))
+            raising, cond = taken is None, cond if taken is None else taken
+        finally:
+            context.end_watch(watch)
         if raising:  # (outside the except clause: the side's own exception is not chained)
             return _taken_after_raising(if_true if cond else if_false, (), inputs,
                                         "conditional expression")
@@ -2461,6 +2496,7 @@ def not_(value):
 def assert_(cond, message=None):
     """`assert cond, message()`; on a traced tensor it becomes an assertion in the graph."""
     if is_staged(cond):
+        context.note_graph_raise(None)  # (NOTE [branches that always raise])
         if not context.probing():
             # The graph's message is written once, while tracing: a traced value in it shows as
             # the expression it came from (NOTE [text of traced tensors] in text.py), and it is a
@@ -2508,6 +2544,12 @@ def raise_(exc, *cause):
         if cause:
             raise exc from cause[0]
         raise exc
+    # NOTE [branches that always raise]: not one a `try` would catch (its handler is the path),
+    # nor one whose message needs values the graph chooses (the statement is specialised)
+    if not torch.compiler.is_dynamo_compiling():
+        context.note_graph_raise(exc if handlers.catching(exc) is None and not any(
+            isinstance(arg, (constants.StagedConstant, text.TracedText)) for arg in exc.args)
+            else None)
     if not context.probing():
         _refuse_if_caught(exc, "raise")
         never = torch.zeros((), dtype=torch.bool)
@@ -2547,6 +2589,7 @@ def ld(value, bound, name):
     error = UnboundLocalError(
         f"cannot access local variable '{name}' where it is not associated with a value")
     if is_staged(bound):
+        context.note_graph_raise(None)  # (NOTE [branches that always raise])
         if not context.probing():
             torch._assert_async(staging.as_predicate(as_staged_tensor(bound), "read"),
                                 graph_error_message(error))
@@ -2557,6 +2600,7 @@ def ld(value, bound, name):
     # (a flag, not None: a loop-created name's placeholder read before its body binds it is
     # the loop's own refusal, `_stage_loop_created`; a stand-in there went on silently)
     if bound is False and context.in_staged_body():  # NOTE [unbound reads in a staged body]
+        context.note_graph_raise(None)  # (NOTE [branches that always raise])
         if not context.probing():
             _refuse_if_caught(error, "read")
             torch._assert_async(torch.zeros((), dtype=torch.bool), graph_error_message(error))

@@ -306,42 +306,46 @@ def staging(statement: str):
         def run(*args, **kwargs):
             if torch.compiler.is_compiling():  # dynamo refuses the bookkeeping (and the writes)
                 # ... but torch.export's non-strict trace runs this as Python: the statement is
-                # named there too, for the refusals that read staged_statement() (tester36b s01)
-                named_here = not torch.compiler.is_dynamo_compiling()
-                if named_here:
+                # named there too, for the refusals that read staged_statement() (tester36b
+                # s01), and its bodies' raises are watched (NOTE [branches that always raise])
+                # as in autoconv's own trace
+                as_python = not torch.compiler.is_dynamo_compiling()
+                if as_python:
                     _staging.__dict__.setdefault("statements", []).append(
                         parameters.bind_partial(*args, **kwargs).arguments.get("statement")
                         or statement)
-                if _compiled_bodies[_ACTIVE]:
+                    _watch_stack().append(None)
+                try:
+                    if _compiled_bodies[_ACTIVE]:
+                        if torch.compiler.is_dynamo_compiling():
+                            _refuse_deep_nesting(statement)  # NOTE [nesting under dynamo]
+                        dead_probes.enter()  # NOTE [dead ops of probes]
+                        try:
+                            return stage(*args, **kwargs)
+                        finally:
+                            dead_probes.leave()
+                    # ... except of the outermost statement, outside any body dynamo traces
+                    _compiled_bodies[_ACTIVE] = True
+                    dead_probes.reset()
                     if torch.compiler.is_dynamo_compiling():
-                        _refuse_deep_nesting(statement)  # NOTE [nesting under dynamo]
-                    dead_probes.enter()  # NOTE [dead ops of probes]
+                        _clear_operator_probes()  # (NOTE [probes in bodies dynamo traces])
+                        _clear_dry_tries()  # (what a failed trace left open)
+                        unseen_updates.reset()
+                    # (what its nested statements' probes learn: NOTE [probe verdicts])
+                    _verdicts[0] = {} if torch.compiler.is_dynamo_compiling() else None
+                    if torch.compiler.is_dynamo_compiling():
+                        # (NOTE [assertions in bodies whose outputs are unused], kept_effects.py)
+                        kept_effects.install_inductor_fix()
+                    dead_probes.enter()
                     try:
                         return stage(*args, **kwargs)
                     finally:
                         dead_probes.leave()
-                        if named_here:
-                            _staging.statements.pop()
-                # ... except of the outermost statement, outside any body dynamo traces
-                _compiled_bodies[_ACTIVE] = True
-                dead_probes.reset()
-                if torch.compiler.is_dynamo_compiling():
-                    _clear_operator_probes()  # (NOTE [probes in bodies dynamo traces])
-                    _clear_dry_tries()  # (what a failed trace left open)
-                    unseen_updates.reset()
-                # (what its nested statements' probes learn: NOTE [probe verdicts])
-                _verdicts[0] = {} if torch.compiler.is_dynamo_compiling() else None
-                if torch.compiler.is_dynamo_compiling():
-                    # (NOTE [assertions in bodies whose outputs are unused], kept_effects.py)
-                    kept_effects.install_inductor_fix()
-                dead_probes.enter()
-                try:
-                    return stage(*args, **kwargs)
+                        _compiled_bodies[_ACTIVE] = False
+                        _verdicts[0] = None
                 finally:
-                    dead_probes.leave()
-                    _compiled_bodies[_ACTIVE] = False
-                    _verdicts[0] = None
-                    if named_here:
+                    if as_python:
+                        _watch_stack().pop()
                         _staging.statements.pop()
             stack = _staging.__dict__.setdefault("statements", [])
             named = parameters.bind_partial(*args, **kwargs).arguments.get("statement")
@@ -349,13 +353,100 @@ def staging(statement: str):
             if len(stack) == 1:
                 dead_probes.reset()
             dead_probes.enter()
+            watches = _watch_stack()
+            watches.append(None)  # (its bodies' raises are not its enclosing body's own)
             try:
                 return stage(*args, **kwargs)
             finally:
+                watches.pop()
                 dead_probes.leave()
                 stack.pop()
         return run
     return decorate
+
+
+# NOTE [branches that always raise]
+# A `raise` in a body of a staged statement becomes a graph assertion that fails when the graph
+# takes that path (operators.raise_), and the body goes on being traced: a converted helper on
+# which no `return` ran then gives None to its caller (NOTE [falling off the end] in text.py).
+# Called in a staged branch (`r = h(x)`, `return h(x) if x >= y else x`, a helper whose every
+# path raises), that None meets a tensor on the other path, and the `if` could neither be
+# staged nor, where the function updated an input before it, specialised: a GuardFailed at
+# replay where Python raises the user's exception, or a StagingError (fuzz seed 27 program 80,
+# seed 3501 program 12). Such a branch never completes when the graph runs, so its outputs do
+# not matter: where staging the `if` (or conditional expression) fails, and one branch raised
+# at its own level (not in a statement nested in it, and after no other graph assertion there,
+# `assert` or an unbound read, whose failure would come first), the statement becomes an
+# assertion that the condition takes the other branch, with that raise's message, and the
+# other branch runs as the specialised one would, with no guard (every input is served). The
+# branches are watched (`watch_raises`) in autoconv's trace and non-strict export, where the
+# Python bodies run; not under dynamo, which refuses the bookkeeping's writes. A raise a `try`
+# would catch, or whose message holds a value the graph chooses, is not watched (the statement
+# is specialised as before). The watch knows a body by its code on the stack, not by a wrapper:
+# the engine reads the bodies' own code (their names, closures, what they build) to decide
+# how to stage them (a wrapper failed three refusals of tests/test_errors.py). Each staged
+# statement's staging pushes a marker (`staging`), so a raise is its body's own where one
+# marker lies between them: a raise in a loop nested in the branch is not.
+_watches = threading.local()
+_NESTED = "nested"  # a body whose first graph assertion was not a raise of its own level
+
+
+def _watch_stack() -> list:
+    return _watches.__dict__.setdefault("stack", [])
+
+
+class RaiseWatch:
+    """What each body of one staged statement raised at its own level as its first graph
+    assertion (NOTE [branches that always raise]): `raised[i]`, an exception or None."""
+
+    def __init__(self, bodies):
+        self.codes = [getattr(b, "__code__", None) for b in bodies]
+        self.first = [None] * len(bodies)
+
+    @property
+    def raised(self) -> list:
+        return [None if f is _NESTED else f for f in self.first]
+
+
+def watch_raises(bodies) -> RaiseWatch | None:
+    """Starts watching the raises of `bodies` (a staged statement's branches, which run inside
+    its staging); `end_watch` ends it. None under dynamo, which refuses the writes."""
+    if torch.compiler.is_dynamo_compiling():
+        return None
+    watch = RaiseWatch(bodies)
+    _watch_stack().append(watch)
+    return watch
+
+
+def end_watch(watch: RaiseWatch | None) -> None:
+    if watch is not None:
+        stack = _watch_stack()
+        if stack and stack[-1] is watch:
+            stack.pop()
+
+
+def note_graph_raise(exc: BaseException | None) -> None:
+    """Records a graph assertion made by converted code: `exc` for a `raise` (its own level's
+    for the innermost watched body), None for any other (`assert`, an unbound read)."""
+    if torch.compiler.is_dynamo_compiling():  # (nothing is watched there)
+        return
+    stack = getattr(_watches, "stack", None)
+    if not stack or not any(isinstance(w, RaiseWatch) for w in stack):
+        return
+    import sys
+
+    running, frame = set(), sys._getframe(1)
+    while frame is not None:
+        running.add(frame.f_code)
+        frame = frame.f_back
+    barriers = 0  # staged statements between the raise and a watch: its own level is one
+    for watch in reversed(stack):
+        if watch is None:
+            barriers += 1
+            continue
+        for i, code in enumerate(watch.codes):
+            if code is not None and code in running and watch.first[i] is None:
+                watch.first[i] = exc if barriers == 1 and exc is not None else _NESTED
 
 
 # NOTE [nesting under dynamo] (runtime/operators.py): dynamo traces each nested staged statement

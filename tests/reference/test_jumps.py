@@ -349,6 +349,129 @@ def test_raise_under_tensor_condition(fn, good, bad, kind, message):
                 run(x)
 
 
+def _always_raises(x):
+    # every path raises: converted, the staged caller's branch gets no value from it
+    raise ValueError("never valid")
+
+
+def _traced(fn):
+    @functools.wraps(fn)
+    def wrapper(*args):
+        return fn(*args)
+    return wrapper
+
+
+@_traced
+def _raises_after_a_staged_loop(x, k):
+    n = torch.tensor(0)
+    while n < 1 and k > x:
+        n += 1
+    else:
+        raise ValueError("never valid")
+    return x
+
+
+def branch_binding_a_helper_that_raises(x, y):
+    if x >= y:
+        r = _always_raises(x)
+    else:
+        r = x + 1
+    return r
+
+
+def branch_returning_a_helper_that_raises(x, y):
+    if x >= y:
+        return _always_raises(x)
+    return x * 2
+
+
+def conditional_expression_of_a_helper_that_raises(x, y):
+    return (_always_raises(x) if x >= y else x - 1, y)
+
+
+def false_branch_calling_a_helper_that_raises(x, y):
+    r = x + 3 if x >= y else _always_raises(y)
+    return r * 2
+
+
+def helper_that_raises_after_an_update_of_an_input(x, y):
+    # fuzz seed 3501, program 12: `x += 1` before made the `if` one that cannot be specialised
+    x += 1
+    return _raises_after_a_staged_loop(y + 0, 2) if x >= y else x
+
+
+def helper_that_raises_in_a_nested_staged_if(x, y):
+    r = x + 0
+    if x < 10:
+        if x >= y:
+            r = _always_raises(x) + 1
+        else:
+            r = r * 3
+    return r
+
+
+ALWAYS_RAISING_CALLS = [branch_binding_a_helper_that_raises,
+                        branch_returning_a_helper_that_raises,
+                        conditional_expression_of_a_helper_that_raises,
+                        false_branch_calling_a_helper_that_raises,
+                        helper_that_raises_after_an_update_of_an_input,
+                        helper_that_raises_in_a_nested_staged_if]
+_ARGS_OF_BOTH_PATHS = [(T(0), T(1)), (T(2), T(1)), (T(-3), T(-1)), (T(4), T(4))]
+
+
+def _outcome(run, args):
+    try:
+        return run(*(a.clone() for a in args))
+    except Exception as error:  # noqa: BLE001 - the outcome compared
+        return error
+
+
+def _assert_outcomes_agree(fn, run, rows, error_type):
+    for args in rows:
+        want, got = _outcome(fn, args), _outcome(run, args)
+        if isinstance(want, Exception):
+            assert isinstance(got, error_type), (args, got)
+            assert "never valid" in str(got), (args, got)
+        else:
+            assert not isinstance(got, Exception), (args, got)
+            for g, w in zip(torch.utils._pytree.tree_leaves(got),
+                            torch.utils._pytree.tree_leaves(want)):
+                assert g.dtype == w.dtype and torch.equal(g, w), (args, got, want)
+
+
+@pytest.mark.parametrize("first", [0, 1], ids=["traced_on_the_value_path",
+                                               "traced_on_the_raising_path"])
+@pytest.mark.parametrize("fn", ALWAYS_RAISING_CALLS, ids=lambda f: f.__name__)
+def test_a_branch_calling_a_helper_whose_every_path_raises(fn, first):
+    # NOTE [branches that always raise]: the helper gave None in the staged branch, and the
+    # graph was specialised (GuardFailed at replay, fuzz seed 27 program 80) or refused (seed
+    # 3501 program 12) where Python raises on one path and returns on the other. One graph,
+    # traced on either path, raises Python's exception on the inputs that take the branch.
+    import io
+
+    rows = [_ARGS_OF_BOTH_PATHS[first], *_ARGS_OF_BOTH_PATHS]
+    run = autoconv.autoconv(fn)
+    concrete = run.get_concrete_function(*rows[0])
+    _assert_outcomes_agree(fn, concrete, rows, ValueError)
+    assert run.trace_count == 1
+    converted = autoconv.convert(fn)
+    saved = io.BytesIO()
+    torch.export.save(torch.export.export(_wrapper(converted), rows[0], strict=False), saved)
+    saved.seek(0)
+    _assert_outcomes_agree(fn, torch.export.load(saved).module(), rows, RuntimeError)
+
+
+@pytest.mark.xfail(strict=True, reason="fuzz36 s01: under torch.compile the branch's None is "
+                   "refused before torch.cond (dynamo ends at a StagingError and cannot stage "
+                   "the if again as the assertion: NOTE [branches that always raise])")
+def test_a_branch_calling_a_helper_whose_every_path_raises_under_compile():
+    fn = branch_returning_a_helper_that_raises
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
+                             dynamic=False)
+    _assert_outcomes_agree(fn, compiled, _ARGS_OF_BOTH_PATHS, RuntimeError)
+
+
 def test_raise_decided_by_python_raises_while_tracing():
     import autoconv
 
