@@ -1185,6 +1185,27 @@ _COUNTER_COMPARISONS = {getattr(torch.ops.aten, name).Scalar: getattr(operator, 
 _COUNTER_ADDS = (torch.ops.aten.add.Tensor, torch.ops.aten.add.Scalar)
 
 
+def _tensor_while_loops(root: GraphModule, runs: dict[int, int]):
+    """The while_loops of `root` and its subgraphs whose test and body only that loop runs
+    (`runs`: `_operator_runs(root)`), but for those whose whole state is numbers, as
+    (module, loop node, test, body). Such a loop runs on Python numbers already (and would
+    not, given an int among its tensors): asked here as the emitter will ask. The nodes of
+    each module are listed before its loops are yielded, so a caller may insert nodes."""
+    for module in list(root.modules()):
+        if not isinstance(module, GraphModule):
+            continue
+        for loop in list(module.graph.nodes):
+            if loop.op != "call_function" or loop.target is not _WHILE_LOOP:
+                continue
+            test, body = (getattr(module, f.target) for f in loop.args[:2])
+            if runs.get(id(test)) != 1 or runs.get(id(body)) != 1:
+                continue
+            if scalar_loops.emit_scalar_while(loop, "_", module, lambda value: "_", {}, "")\
+                    is not None:
+                continue
+            yield module, loop, test, body
+
+
 def counters_as_ints(root: GraphModule) -> set[GraphModule]:
     """Run the 0-d int64 counters of a tensor `while` as Python ints; returns the modules
     changed.
@@ -1207,47 +1228,34 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
     """
     changed = set()
     runs = _operator_runs(root)
-    for module in list(root.modules()):
-        if not isinstance(module, GraphModule):
-            continue
-        for loop in list(module.graph.nodes):
-            if loop.op != "call_function" or loop.target is not _WHILE_LOOP:
+    for module, loop, test, body in _tensor_while_loops(root, runs):
+        for k, value in enumerate(loop.args[2]):
+            start = _counter_start(value)
+            if start is None or sum(v is value for v in loop.args[2]) != 1:
                 continue
-            test, body = (getattr(module, f.target) for f in loop.args[:2])
-            if runs.get(id(test)) != 1 or runs.get(id(body)) != 1:
+            rewrites = []
+            if not (_counter_in_body(body, k, rewrites) and _counter_in_test(
+                    test, k, rewrites, _test_output(test), runs)):
                 continue
-            # A loop whose whole state is numbers runs on Python numbers already (and would
-            # not, given an int among its tensors): asked here as the emitter will ask.
-            if scalar_loops.emit_scalar_while(loop, "_", module, lambda value: "_", {}, "")\
-                    is not None:
-                continue
-            for k, value in enumerate(loop.args[2]):
-                start = _counter_start(value)
-                if start is None or sum(v is value for v in loop.args[2]) != 1:
-                    continue
-                rewrites = []
-                if not (_counter_in_body(body, k, rewrites) and _counter_in_test(
-                        test, k, rewrites, _test_output(test), runs)):
-                    continue
-                for graph_module, node, function in rewrites:
-                    node.target, node.kwargs = function, {}
-                    if function is _index_put_row:  # index_put(buffer, [count], values)
-                        node.args = (node.args[0], node.args[1][0], node.args[2])
-                    changed.add(graph_module)
-                carried = list(loop.args[2])
-                carried[k] = start
-                loop.args = (*loop.args[:2], tuple(carried), *loop.args[3:])
-                for user in list(loop.users):  # the final count, a tensor again
-                    if user.target is operator.getitem and user.args[1] == k:
-                        with module.graph.inserting_after(user):
-                            again = module.graph.call_function(
-                                torch.ops.aten.scalar_tensor.default, (user,),
-                                {"dtype": torch.int64})
-                        again.meta = dict(user.meta)
-                        user.replace_all_uses_with(again, lambda n, a=again: n is not a)
-                changed.add(module)
-            if _comparisons_as_ints(test, _test_output(test), runs):
-                changed.add(test)
+            for graph_module, node, function in rewrites:
+                node.target, node.kwargs = function, {}
+                if function is _index_put_row:  # index_put(buffer, [count], values)
+                    node.args = (node.args[0], node.args[1][0], node.args[2])
+                changed.add(graph_module)
+            carried = list(loop.args[2])
+            carried[k] = start
+            loop.args = (*loop.args[:2], tuple(carried), *loop.args[3:])
+            for user in list(loop.users):  # the final count, a tensor again
+                if user.target is operator.getitem and user.args[1] == k:
+                    with module.graph.inserting_after(user):
+                        again = module.graph.call_function(
+                            torch.ops.aten.scalar_tensor.default, (user,),
+                            {"dtype": torch.int64})
+                    again.meta = dict(user.meta)
+                    user.replace_all_uses_with(again, lambda n, a=again: n is not a)
+            changed.add(module)
+        if _comparisons_as_ints(test, _test_output(test), runs):
+            changed.add(test)
     return changed
 
 
@@ -1268,57 +1276,44 @@ def carried_as_read(root: GraphModule) -> set[GraphModule]:
     """
     aten = torch.ops.aten
     changed = set()
-    runs = _operator_runs(root)
-    for module in list(root.modules()):
-        if not isinstance(module, GraphModule):
-            continue
+    for module, loop, test, body in _tensor_while_loops(root, _operator_runs(root)):
         graph = module.graph
-        for loop in list(graph.nodes):
-            if loop.op != "call_function" or loop.target is not _WHILE_LOOP:
+        output = body.graph.output_node()
+        for k, value in enumerate(loop.args[2]):
+            outs = output.args[0]
+            place, tested = _placeholder(body, k), _placeholder(test, k)
+            if (place is None or tested is None or tested.users or len(place.users) != 1
+                    or not isinstance(outs, (tuple, list)) or k >= len(outs)
+                    or not isinstance(value, Node)):
                 continue
-            test, body = (getattr(module, f.target) for f in loop.args[:2])
-            if runs.get(id(test)) != 1 or runs.get(id(body)) != 1:
+            (read,) = place.users
+            new = _squeezed_back(read, outs[k])
+            if new is None:
                 continue
-            # (a loop whose whole state is numbers runs on Python numbers: left as it is)
-            if scalar_loops.emit_scalar_while(loop, "_", module, lambda value: "_", {}, "")\
-                    is not None:
-                continue
-            output = body.graph.output_node()
-            for k, value in enumerate(loop.args[2]):
-                outs = output.args[0]
-                place, tested = _placeholder(body, k), _placeholder(test, k)
-                if (place is None or tested is None or tested.users or len(place.users) != 1
-                        or not isinstance(outs, (tuple, list)) or k >= len(outs)
-                        or not isinstance(value, Node)):
-                    continue
-                (read,) = place.users
-                new = _squeezed_back(read, outs[k])
-                if new is None:
-                    continue
-                d = read.args[1]
-                with graph.inserting_before(loop):
-                    entry = graph.call_function(aten.unsqueeze.default, (value, d))
-                entry.meta = dict(read.meta)
-                read.replace_all_uses_with(place)
-                place.meta = dict(read.meta)
-                tested.meta = dict(read.meta)
-                body.graph.erase_node(read)
-                output.args = (type(outs)(new if i == k else o for i, o in enumerate(outs)),)
-                loop.args = (*loop.args[:2], tuple(entry if i == k else v
-                                                   for i, v in enumerate(loop.args[2])),
-                             *loop.args[3:])
-                vals = loop.meta.get("val")
-                if isinstance(vals, (tuple, list)) and k < len(vals):
-                    loop.meta["val"] = type(vals)(new.meta.get("val") if i == k else v
-                                                  for i, v in enumerate(vals))
-                for user in list(loop.users):  # the final value in the shape it had
-                    if user.target is operator.getitem and user.args[1] == k:
-                        with graph.inserting_after(user):
-                            again = graph.call_function(aten.squeeze.dim, (user, d))
-                        again.meta = dict(user.meta)
-                        user.meta = dict(new.meta)
-                        user.replace_all_uses_with(again, lambda n, a=again: n is not a)
-                changed |= {module, body, test}
+            d = read.args[1]
+            with graph.inserting_before(loop):
+                entry = graph.call_function(aten.unsqueeze.default, (value, d))
+            entry.meta = dict(read.meta)
+            read.replace_all_uses_with(place)
+            place.meta = dict(read.meta)
+            tested.meta = dict(read.meta)
+            body.graph.erase_node(read)
+            output.args = (type(outs)(new if i == k else o for i, o in enumerate(outs)),)
+            loop.args = (*loop.args[:2], tuple(entry if i == k else v
+                                               for i, v in enumerate(loop.args[2])),
+                         *loop.args[3:])
+            vals = loop.meta.get("val")
+            if isinstance(vals, (tuple, list)) and k < len(vals):
+                loop.meta["val"] = type(vals)(new.meta.get("val") if i == k else v
+                                              for i, v in enumerate(vals))
+            for user in list(loop.users):  # the final value in the shape it had
+                if user.target is operator.getitem and user.args[1] == k:
+                    with graph.inserting_after(user):
+                        again = graph.call_function(aten.squeeze.dim, (user, d))
+                    again.meta = dict(user.meta)
+                    user.meta = dict(new.meta)
+                    user.replace_all_uses_with(again, lambda n, a=again: n is not a)
+            changed |= {module, body, test}
     return changed
 
 

@@ -34,12 +34,13 @@ _VIEWS = frozenset({
     "swapaxes", "unflatten", "T", "mT", "H", "mH", "real", "imag", "data"})
 
 
-def _chain_root(node):
+def _chain_root(node, basic_only: bool = False):
     """The name a chain of subscripts and view methods starts from (`x[i][0].t()`: `x`), and
-    whether the chain has a step; (None, False) where `node` is no such chain."""
+    whether the chain has a step; (None, False) where `node` is no such chain. `basic_only`:
+    only basic subscripts are steps (a subscript by a tensor, a list or a name ends it)."""
     steps = False
     while True:
-        if isinstance(node, gast.Subscript):
+        if isinstance(node, gast.Subscript) and (not basic_only or _basic_index(node.slice)):
             node = node.value
         elif isinstance(node, gast.Attribute) and node.attr in _VIEWS:
             node = node.value
@@ -196,21 +197,8 @@ def _appended_memory(node):
     subscript by a tensor, a list or a name (advanced indexing, a copy in Python) is none."""
     if isinstance(node, gast.Name):
         return node.id, "held list"
-    steps = False
-    while True:
-        if isinstance(node, gast.Subscript) and _basic_index(node.slice):
-            node = node.value
-        elif isinstance(node, gast.Attribute) and node.attr in _VIEWS:
-            node = node.value
-        elif (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
-              and node.func.attr in _VIEWS):
-            node = node.func.value
-        else:
-            break
-        steps = True
-    if steps and isinstance(node, gast.Name):
-        return node.id, "list"
-    return None, None
+    root, steps = _chain_root(node, basic_only=True)
+    return (root, "list") if steps else (None, None)
 
 
 def _basic_index(index) -> bool:
