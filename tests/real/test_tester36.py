@@ -357,3 +357,35 @@ def test_s03_count_a_partial_argument_changes_outside_staged_code_is_refused():
     with pytest.raises(RuntimeError, match=r"args\[0\]\.args\[0\]\['n'\]"):
         for v in (4.0, 4.0):
             run(functools.partial(_bump, stats), T([v]))
+
+
+# --- found by the lead at session 36's end (not fixed) ----------------------------------------
+# A `functools.partial` objective given to a function whose staged `while` calls it
+# (`minimize(partial(fun, cfg=cfg), x0)`'s shape), under torch.compile: dynamo stops with its
+# own "Observed exception" (an AttributeError raised inside the loop's staging, at
+# runtime/staging/torch.py's `with nested:`), not a StagingError at the user's line; the same
+# objective as a lambda compiles and is right. Present at b2d56d7 too. autoconv's replay and
+# torch.export of it are right (test_s01's forms, above).
+
+def _partial_objective(x, cfg):
+    return ((x - cfg["target"]) ** 2).sum() * cfg["scale"]
+
+
+def _descend_partial(f, x):
+    i = 0
+    while f(x) > 1e-3 and i < 50:
+        x = x - 0.1 * x.sign()
+        i += 1
+    return x, i
+
+
+@pytest.mark.xfail(strict=True, raises=torch._dynamo.exc.Unsupported, reason=(
+    "lead36 s01: a functools.partial argument called in a staged while's test under "
+    "torch.compile stops in dynamo's 'Observed exception' (AttributeError), no user line"))
+def test_lead36_s01_partial_objective_in_a_staged_while_compiled():
+    torch._dynamo.reset()
+    f = functools.partial(_partial_objective, cfg={"target": 0.0, "scale": 1.0})
+    compiled = torch.compile(autoconv.convert(_descend_partial), fullgraph=True, backend="eager")
+    for x in (T([1.0, -2.0]), T([0.3, 0.1])):
+        got, want = compiled(f, x.clone()), _descend_partial(f, x.clone())
+        assert torch.equal(got[0], want[0]) and int(got[1]) == int(want[1])
