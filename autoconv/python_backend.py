@@ -188,9 +188,12 @@ def _binding_keeps_default(op: torch._ops.OpOverload, name: str) -> bool:
 # read. What a wrapped number changes besides is type promotion (it ranks below a 0-d tensor)
 # and, for reduced-precision and complex dtypes, kernels that read the number before the cast
 # (`original_scalar_value`, in the op-math type): hence only where the common dtype is the
-# tensor operand's own and is neither of those. CPU only: a CUDA kernel may take a CPU scalar
-# another way than a tensor of its device (the divisor's reciprocal), and this one stays a
-# CPU tensor as the wrapped number was, which is not measured there.
+# tensor operand's own and is not complex, and, for float16 and bfloat16, only a number the
+# dtype holds exactly (1, 0.5, 2.0 ** -3: the op-math value read before the cast is then the
+# one read after it; 0.1 keeps the number). A float16 loop's `i += 1` paid the wrapping on
+# every trip: 1.10x eager's time per trip of `while i < n` (speed37). CPU only: a CUDA kernel
+# may take a CPU scalar another way than a tensor of its device (the divisor's reciprocal),
+# and this one stays a CPU tensor as the wrapped number was, which is not measured there.
 _SCALAR_OPERAND_OPS = frozenset(
     getattr(torch.ops.aten, name) for name in (
         "add", "sub", "mul", "div", "eq", "ne", "lt", "le", "gt", "ge",
@@ -198,6 +201,7 @@ _SCALAR_OPERAND_OPS = frozenset(
 _SCALAR_OPERAND_DTYPES = frozenset((
     torch.float32, torch.float64, torch.int8, torch.int16, torch.int32, torch.int64,
     torch.uint8, torch.bool))
+_REDUCED_FLOAT_DTYPES = frozenset((torch.float16, torch.bfloat16))  # (exact numbers only)
 
 
 def _scalar_operand(node: Node) -> torch.Tensor | None:
@@ -215,7 +219,7 @@ def _scalar_operand(node: Node) -> torch.Tensor | None:
         return None
     val = tensor.meta.get("val") if isinstance(tensor, Node) else None
     if not (isinstance(val, torch.Tensor) and val.device.type == "cpu"
-            and val.dtype in _SCALAR_OPERAND_DTYPES
+            and (val.dtype in _SCALAR_OPERAND_DTYPES or val.dtype in _REDUCED_FLOAT_DTYPES)
             # (true division promotes integers to a float type the cast did not aim at)
             and (op.overloadpacket is not torch.ops.aten.div or val.dtype.is_floating_point)
             and torch.result_type(torch.empty(0, dtype=val.dtype), number) == val.dtype):
@@ -223,9 +227,12 @@ def _scalar_operand(node: Node) -> torch.Tensor | None:
     wrapped = torch.bool if type(number) is bool else \
         torch.int64 if type(number) is int else torch.float64
     try:
-        return torch.scalar_tensor(number, dtype=wrapped).to(val.dtype)
+        operand = torch.scalar_tensor(number, dtype=wrapped).to(val.dtype)
     except RuntimeError:  # (an int outside int64's range: left to the binding's own error)
         return None
+    if val.dtype in _REDUCED_FLOAT_DTYPES and not operand.item() == number:
+        return None  # rounded (or nan): the kernel would read the number unrounded
+    return operand
 
 
 def _as_subscript(node: Node) -> str | Node | None:

@@ -20,7 +20,7 @@ ratio to eager (below 1: faster than eager).
 * seed model: the same without the branches (as in staged.py, without its inductor row).
 
     python benchmarks/loops.py [--json PATH] [--device cuda] [--variants eager,autoconv,...]
-        [WORD ...]          # only the workloads whose label holds a WORD
+        [--cpu-time] [WORD ...]     # only the workloads whose label holds a WORD
     python benchmarks/loops.py per_iteration [--device cuda]
 
 `--device cuda` runs the same workloads on a CUDA device (inputs and modules moved there; each
@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import warnings
 
 import torch
@@ -325,12 +326,16 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="also write the results as JSON to this path")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--variants", help="comma-separated variant names to time (and eager)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time in CPU time (time.process_time) instead of wall time")
     options = parser.parse_args(argv)
     DEVICE = torch.device(options.device)
     if DEVICE.type == "cuda" and not torch.cuda.is_available():
         print("benchmarks/loops.py: no CUDA device here; nothing to measure.")
         return 0
     VARIANTS = options.variants.split(",") if options.variants else None
+    if options.cpu_time:
+        staged.CLOCK = time.process_time
     if options.words == ["per_iteration"]:
         out = run_per_iteration()
     else:

@@ -92,6 +92,11 @@ def _loop_count(fn, args, sync=_no_sync) -> int:
     return max(1, min(100_000, int(TARGET_SECONDS / once)))
 
 
+# The timing loops' clock: wall time by default; `loops.py --cpu-time` sets
+# time.process_time, where other jobs' time slices on a shared machine do not count.
+CLOCK = time.perf_counter
+
+
 def _interleaved_times(callables, args, repeat=REPEAT, sync=_no_sync):
     """{name: (min, median) seconds per call}; the variants take turns, one loop each per round,
     so that load from other processes spreads over all of them alike. `sync` waits for the
@@ -103,11 +108,11 @@ def _interleaved_times(callables, args, repeat=REPEAT, sync=_no_sync):
         for name, fn in callables.items():
             number = counts[name]
             sync()
-            start = time.perf_counter()
+            start = CLOCK()
             for _ in range(number):
                 fn(*args)
             sync()
-            runs[name].append((time.perf_counter() - start) / number)
+            runs[name].append((CLOCK() - start) / number)
     return {name: (min(r), statistics.median(r)) for name, r in runs.items()}
 
 

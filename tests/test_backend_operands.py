@@ -82,6 +82,12 @@ def test_a_number_operand_is_the_0d_tensor_its_kernel_reads(packet):
             assert _scalar_operand(_node(getattr(packet, packet.overloads()[0]),
                                          _values(dtype_kept), 0.1)) is None
     assert taken > 20
+    # float16 and bfloat16: a number the dtype holds exactly (speed37), not one it rounds
+    for dtype in (torch.float16, torch.bfloat16):
+        for number in (1, 0.5, -2, 300, True, math.inf):
+            assert _scalar_operand(_node(aten.add.Tensor, _values(dtype), number)) is not None
+        for number in (0.1, 2049 if dtype == torch.float16 else 257, 1e-45, math.nan, 2 ** 63 - 1):
+            assert _scalar_operand(_node(aten.add.Tensor, _values(dtype), number)) is None
     # integers meeting a float: the result is a float, the number stays
     assert _scalar_operand(_node(aten.mul.Tensor, _values(torch.int64), 0.5)) is None
     assert _scalar_operand(_node(aten.div.Tensor, _values(torch.int64), 2)) is None
@@ -209,6 +215,33 @@ def test_a_loop_test_with_a_staged_and_makes_no_tuple():
                 for g, w in zip(got, want):
                     assert g.dtype == w.dtype and torch.equal(g, w)
     assert len(lengths) > 1  # inputs taking other paths than the traced one
+
+
+def _count_up(n, step: float):
+    i = torch.zeros((), dtype=n.dtype)
+    while i < n:
+        i += step
+    return i
+
+
+@pytest.mark.parametrize("dtype", (torch.float16, torch.bfloat16), ids=str)
+def test_a_reduced_precision_loop_adds_its_exact_number_as_a_0d_operand(dtype):
+    """`while i < n: i += 1` on float16 is a tensor loop (no Python numbers for the dtype):
+    its `1` is the 0-d operand the kernel reads, made once (speed37: the binding wrapped it
+    on every trip, 1.10x eager's time per trip); `i += 0.1`, which the dtype rounds, keeps
+    the number, which the kernel reads unrounded. Every result is eager's, bit for bit, for
+    bounds that take 0, 1 and many trips."""
+    for step, operand in ((1, True), (0.5, True), (0.1, False)):
+        function = autoconv.autoconv(lambda n: _count_up(n, step))
+        # (bfloat16's `i += 0.1` stops growing at 32, where it rounds back to i)
+        for bound in (0.0, -3.0, 1.0, 2.5, 12.5, 100.0 if operand else 14.0):
+            n = torch.tensor(bound, dtype=dtype)
+            got, want = function(n), _count_up(n, step)
+            assert got.dtype == want.dtype and torch.equal(got, want), (step, bound)
+        (concrete,) = function.concrete_functions
+        source = concrete._runner.__autoconv_source__
+        uses_operand = re.search(r"add_or_in_place\d*\(\w+, scalar_\d+\)", source)
+        assert bool(uses_operand) == operand, source
 
 
 def test_subscripts_are_the_ops_they_stand_for():
