@@ -1189,6 +1189,12 @@ def build(graph_module: GraphModule) -> Callable:
 
 _COUNTER_COMPARISONS = {getattr(torch.ops.aten, name).Scalar: getattr(operator, name)
                         for name in ("lt", "le", "gt", "ge", "eq", "ne")}
+_TENSOR_COMPARISONS = {getattr(torch.ops.aten, name).Tensor: getattr(operator, name)
+                       for name in ("lt", "le", "gt", "ge", "eq", "ne")}
+# (real dtypes whose every value is a Python int or float exactly)
+_EXACT_ITEM_DTYPES = frozenset((
+    torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int8, torch.int16,
+    torch.int32, torch.int64, torch.uint8))
 _COUNTER_ADDS = (torch.ops.aten.add.Tensor, torch.ops.aten.add.Scalar)
 
 
@@ -1230,8 +1236,9 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
     (`index_put(buffer, [count], item)`, `_row_write`): with grad off that is `buffer[count] =
     item` at the Python int, a `select` and a `copy_` in C++ (perf20: the 0-d index tensor
     took the advanced-indexing kernel, and the count an `add_`, on every trip). A
-    loop test's other comparisons of a 0-d integer tensor with an integer, whose result is
-    only tested, read the tensor's `item()` (`_comparisons_as_ints`: `token != eos`).
+    loop test's other comparisons of a 0-d integer tensor with an integer, or of two 0-d
+    tensors of one dtype, whose result is only tested, read the tensors' `item()`
+    (`_comparisons_as_numbers`: `token != eos`, a float16 `i < n`).
     """
     changed = set()
     runs = _operator_runs(root)
@@ -1261,7 +1268,7 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
                     again.meta = dict(user.meta)
                     user.replace_all_uses_with(again, lambda n, a=again: n is not a)
             changed.add(module)
-        if _comparisons_as_ints(test, _test_output(test), runs):
+        if _comparisons_as_numbers(test, _test_output(test), runs):
             changed.add(test)
     return changed
 
@@ -1350,30 +1357,47 @@ def _squeezed_back(read: Node, out) -> Node | None:
     return new if val.stride(d) == (sizes[d] * strides[d] if d < len(sizes) else 1) else None
 
 
-def _comparisons_as_ints(test: GraphModule, truth, runs) -> bool:
-    """Compare a loop test's 0-d integer tensors with integers as Python ints: `token !=
-    eos` becomes `item(token) != eos` where the comparison's result is only tested (reaches
-    the test's truth value, directly or as an operand a cond branch returns as it is).
-    Exact: an integer tensor's item is its value, and an integer in the dtype's range
-    compares with it in that dtype as in Python. Returns whether `test` changed."""
+def _comparisons_as_numbers(test: GraphModule, truth, runs) -> bool:
+    """Compare a loop test's 0-d tensors as Python numbers where the comparison's result is
+    only tested (reaches the test's truth value, directly or as an operand a cond branch
+    returns as it is): `token != eos` becomes `item(token) != eos`, of a 0-d integer tensor
+    and an integer in its dtype's range; `i < n` becomes `item(i) < item(n)`, of two 0-d
+    tensors of one real dtype (a float16 loop's test: a `lt` and a `bool` of its result were
+    half of a trip, speed37). Exact: such a tensor's item is its value, and torch compares
+    the two in their dtype, with no promotion, as Python compares the numbers (nan unequal
+    to everything, -0.0 equal to 0.0). Returns whether `test` changed."""
     changed = False
     for node in list(test.graph.nodes):
-        function = _COUNTER_COMPARISONS.get(node.target)
-        if function is None or node.kwargs or len(node.args) != 2:
+        if node.kwargs or len(node.args) != 2:
             continue
-        value, other = node.args
-        val = value.meta.get("val") if isinstance(value, Node) else None
-        if not (isinstance(val, torch.Tensor) and val.dim() == 0 and val.device.type == "cpu"
-                and not val.dtype.is_floating_point and not val.dtype.is_complex
-                and val.dtype != torch.bool and type(other) is int
-                and torch.iinfo(val.dtype).min <= other <= torch.iinfo(val.dtype).max
-                and _only_tested(node, test, {truth}, runs)):
+        if node.target in _COUNTER_COMPARISONS:
+            value, other = node.args
+            val = value.meta.get("val") if isinstance(value, Node) else None
+            if not (_cpu_0d(val) and not val.dtype.is_floating_point
+                    and not val.dtype.is_complex and val.dtype != torch.bool
+                    and type(other) is int
+                    and torch.iinfo(val.dtype).min <= other <= torch.iinfo(val.dtype).max):
+                continue
+            operands, function = (value,), _COUNTER_COMPARISONS[node.target]
+        elif node.target in _TENSOR_COMPARISONS:
+            vals = [a.meta.get("val") if isinstance(a, Node) else None for a in node.args]
+            if not (all(map(_cpu_0d, vals)) and vals[0].dtype == vals[1].dtype
+                    and vals[0].dtype in _EXACT_ITEM_DTYPES):
+                continue
+            operands, function = node.args, _TENSOR_COMPARISONS[node.target]
+        else:
+            continue
+        if not _only_tested(node, test, {truth}, runs):
             continue
         with test.graph.inserting_before(node):
-            item = test.graph.call_function(_METHODS.item, (value,))
-        node.target, node.args = function, (item, other)
+            items = [test.graph.call_function(_METHODS.item, (a,)) for a in operands]
+        node.target, node.args = function, (*items, *node.args[len(items):])
         changed = True
     return changed
+
+
+def _cpu_0d(val) -> bool:
+    return isinstance(val, torch.Tensor) and val.dim() == 0 and val.device.type == "cpu"
 
 
 def _only_tested(node: Node, graph: GraphModule, truths: set, runs) -> bool:

@@ -1,6 +1,7 @@
 """The python backend's lowering: what it removes, what it must keep, and that it computes what
 torch's own execution of the graph computes."""
 
+import math
 import re
 
 import pytest
@@ -945,6 +946,52 @@ def test_a_list_count_and_a_token_test_run_on_python_ints():
         got, want = f(h, w), _appending(h, w)
         torch.testing.assert_close(got[0], want[0], rtol=0, atol=0)
         assert int(got[1]) == want[1]
+
+
+def _up_to(i, n):
+    while i < n:
+        i = i + 1.5
+    return i
+
+
+def _doubling(x, t, limit):
+    while t <= limit:  # 0-d, beside a state that is not (a tensor loop)
+        x = x * 2
+        t = t + 1
+    return x, t
+
+
+def test_a_loop_test_comparing_two_0d_tensors_of_one_dtype_reads_their_items():
+    # (speed37) A float16 `while i < n:` is a tensor loop (no Python numbers for the
+    # dtype): its `lt` and the `bool()` of its result were half of a trip. Both 0-d and of
+    # one dtype, it compares their items, as torch compares them in that dtype; of two
+    # dtypes (a promotion) it keeps the op. Every bound: eager's result, bit for bit.
+    bounds = (0.0, -0.0, 1.0, 7.25, 20.0, -3.0, math.inf, -math.inf, math.nan)
+    for dtype in (torch.float16, torch.bfloat16):
+        f = autoconv.autoconv(_up_to)
+        for start in (0.0, -0.0, 2.5):
+            for bound in bounds:
+                i, n = torch.tensor(start, dtype=dtype), torch.tensor(bound, dtype=dtype)
+                if bound == math.inf:
+                    continue  # (eager never ends)
+                got, want = f(i, n), _up_to(i, n)
+                assert got.dtype == want.dtype and torch.equal(got, want), (start, bound)
+                assert torch.signbit(got) == torch.signbit(want)
+        source = f.concrete_functions[0]._runner.__autoconv_source__
+        loop = source[source.index("while True:"):]
+        assert re.search(r"\(v\d+_item < v\d+_item_1\)", loop) and " lt(" not in loop, source
+    mixed = autoconv.autoconv(_up_to)
+    i, n = torch.tensor(1.0, dtype=torch.float16), torch.tensor(7.3)
+    assert torch.equal(mixed(i, n), _up_to(i, n))
+    assert " lt(" in mixed.concrete_functions[0]._runner.__autoconv_source__
+    for dtype in (torch.float32, torch.int32, torch.float64):
+        f = autoconv.autoconv(_doubling)
+        for t, limit in ((0, 3), (2, 2), (5, 1), (0, 0)):
+            args = (torch.ones(3), torch.tensor(t, dtype=dtype), torch.tensor(limit, dtype=dtype))
+            for g, w in zip(f(*args), _doubling(*args)):
+                assert g.dtype == w.dtype and torch.equal(g, w)
+        source = f.concrete_functions[0]._runner.__autoconv_source__
+        assert " le(" not in source[source.index("while True:"):], source
 
 
 def test_a_row_write_at_an_int_index_is_index_puts():
