@@ -18,7 +18,7 @@ import gast
 
 from .. import templates
 from ..analysis.annos import copy_origin
-from ..analysis.nodes import walk
+from ..analysis.nodes import own_statements as _own_statements, walk
 from ..transformer import Converter
 from .alias_checks import _tensor_method
 from .generators import leaves_generators_alone
@@ -733,23 +733,6 @@ def _bound_here(statement) -> set:
 # `for` body given a chain of subscripts and view methods of the loop's item is preceded by
 # `ac.check_item_view_call(func, positions, keywords, item)`, which refuses it there as the
 # item's own.
-
-
-def _own_statements(block, out=None) -> list:
-    """The statements under `block`, not those of the functions and classes it defines, each
-    before the statements nested in it. (A list built by plain calls: a generator per nested
-    statement, each item passed up through every level by `yield from`, cost 1-2% of a
-    conversion.)"""
-    if out is None:
-        out = []
-    for s in block:
-        out.append(s)
-        if not isinstance(s, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)):
-            for field in _BLOCKS:
-                for child in getattr(s, field, None) or ():
-                    _own_statements(
-                        child.body if isinstance(child, gast.ExceptHandler) else [child], out)
-    return out
 
 
 def _item_view_calls(loop, runtime) -> list:
