@@ -8,7 +8,7 @@ from . import emit
 from .analysis import liveness
 from .analysis.nodes import walk_statements
 from .converters.alias_checks import AliasCheckConverter
-from .converters.kept_views import KeptViewConverter
+from .converters.kept_views import KeptViewConverter, may_check as _may_check_views
 from .converters.asserts import AssertConverter
 from .converters.break_continue import BreakContinueConverter
 from .converters.calls import CallConverter, GradReadConverter, TextReturnConverter
@@ -63,7 +63,9 @@ PASSES = (
 # first `try`), nor a `.append` / `.extend` statement before ListConverter, so what the tree
 # holds then is what they find. The break / continue pass also moves a loop's `else` block after
 # the loop: it is skipped where, when it runs, no loop has one and no `break` or `continue` is
-# left.
+# left. The kept-views pass is skipped where the function updates nothing in place and gives
+# nothing to a call that may be the user's (NOTE [kept views with nothing updated] in
+# converters/kept_views.py), asked of the tree it would see.
 _APPENDS = "list append"  # (ListConverter's statements: `x.append(v)`, `x.extend(vs)`)
 _NEEDS = {
     ListConverter: (_APPENDS,),
@@ -110,6 +112,8 @@ def convert_tree(node, ctx):
             if found.isdisjoint(needs):
                 continue
         elif converter is BreakContinueConverter and not _has_jumps(node):
+            continue
+        elif converter is KeptViewConverter and not _may_check_views(node, ctx.runtime):
             continue
         node = converter.transform(node, ctx)
     # Control flow is structured now: analyse once, then convert the compound statements.

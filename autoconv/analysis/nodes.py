@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ast import AST
 
-__all__ = ["walk", "children", "walked_fields", "WALKED_FIELDS"]
+import gast
+
+__all__ = ["walk", "children", "walked_fields", "WALKED_FIELDS", "own_statements"]
 
 
 def children(node):
@@ -115,6 +117,27 @@ def walk_statements(node):
 
 # class -> its fields of `_STATEMENT_FIELDS`, in that order
 _BLOCKS_OF: dict = {}
+
+
+_SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)
+_OWN_BLOCKS = ("body", "orelse", "finalbody", "handlers")
+
+
+def own_statements(block, out=None) -> list:
+    """The statements under `block` (a list of statements), not those of the functions and
+    classes it defines, each before the statements nested in it. (A list built by plain calls:
+    a generator per nested statement, each item passed up through every level by `yield from`,
+    cost 1-2% of a conversion.) Not the cases of a `match`, which conversion refuses."""
+    if out is None:
+        out = []
+    for s in block:
+        out.append(s)
+        if not isinstance(s, _SCOPES):
+            for field in _OWN_BLOCKS:
+                for child in getattr(s, field, None) or ():
+                    own_statements(
+                        child.body if isinstance(child, gast.ExceptHandler) else [child], out)
+    return out
 
 
 def copy_tree(node):

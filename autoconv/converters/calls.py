@@ -41,7 +41,7 @@ from autoconv_runtime import logs, outside_values, random_state
 from autoconv_runtime.staging import ambient
 
 from .. import templates
-from ..analysis.nodes import children, walk
+from ..analysis.nodes import children, own_statements, walk
 from ..transformer import Converter
 from .generators import leaves_generators_alone
 
@@ -549,19 +549,15 @@ class TextReturnConverter(Converter):
             check = "number_returned_"
         else:
             return node
-        stack = list(node.body)
-        while stack:
-            n = stack.pop()
-            if isinstance(n, (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda,
-                              gast.ClassDef)):
-                continue
+        # (a return is a statement, and no statement is inside an expression: the function's
+        # own statements hold every return at its top level, without a walk of the
+        # expressions, most of the converted tree)
+        for n in own_statements(node.body):
             if n.__class__ is gast.Return and n.value is not None:
                 n.value = gast.Call(
                     func=gast.Attribute(value=templates.name(ac), attr=check,
                                         ctx=gast.Load()),
                     args=[n.value], keywords=[])
-                continue
-            stack.extend(children(n))
         return node
 
 

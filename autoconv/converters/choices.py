@@ -1211,7 +1211,7 @@ class ChoiceConverter(Converter):
                 taken = set(choice[1]) if choice is not None else set()
                 # (in the order `_kept_names` gives: the `x_before = x` lines and kept_object
                 # calls are written in it, and a set's order changes with PYTHONHASHSEED)
-                for name in self._kept_names(stmt, stmts[:i], stmts[i + 1:], bound):
+                for name in self._kept_names(stmt, stmts[:i], stmts[i + 1:], bound, stored):
                     if name in taken:
                         continue
                     watch = _KeptWatch(name, self._new(name + "_before"), self._new("chosen"),
@@ -1287,12 +1287,14 @@ class ChoiceConverter(Converter):
         found = getattr(self, "function_locals", None)
         return found if found is not None else _Everything()
 
-    def _kept_names(self, stmt, prior, rest, bound) -> list:
+    def _kept_names(self, stmt, prior, rest, bound, stored) -> list:
         """The names, sorted, compound statement `stmt` may rebind on some paths and leave bound to
         their object on others, whose object someone else may hold (`_shared`) and a later
         statement of the block updates in place (through the name or an alias): NOTE [a name
-        kept on some paths of a staged statement] in runtime/operators.py."""
-        names = (_names_stored(stmt) & bound) - getattr(self, "loop_items", set())
+        kept on some paths of a staged statement] in runtime/operators.py. `stored`: the names
+        `stmt` stores to, as `_block` found them after rewriting its inner blocks (a choice made
+        of `stmt` since adds only its fresh `chosen`, which is not in `bound`)."""
+        names = (stored & bound) - getattr(self, "loop_items", set())
         if isinstance(stmt, gast.For):
             names -= _names_stored(stmt.target)
         out = []

@@ -361,6 +361,11 @@ class BoundFlagConverter(Converter):
 
         definedness = _Definedness(on_read, on_loop, on_if)
         definedness.block(node.body, set(params))
+        if not definedness.dead and unsure.isdisjoint(partial | created):
+            # (every name flagged or checked below is an unsure read of a name a loop or a
+            # branch binds, or of one only unreachable code binds: with neither, the walks and
+            # sets below find none, and the function is returned as it is; a third of the pass)
+            return node
         # (one walk of the body for `_excluded` and the stores below: nothing changes it between)
         nodes = walk(node.body)
         own = _excluded(nodes) | set(self.ctx.display_names)

@@ -1,6 +1,7 @@
 """CallConverter: calls go through ac.converted_call; torch, builtins and staged builtins do not."""
 
-from support import assert_converts
+import autoconv
+from support import assert_converts, function_from_source
 
 
 def test_user_function():
@@ -131,6 +132,31 @@ def test_text_builtins_and_f_strings_go_through_the_runtime():
             return ac.returned_((a, b, c))
         """,
     )
+
+
+def test_the_functions_own_return_goes_through_the_runtime_and_no_nested_one():
+    # TextReturnConverter finds the returns among the function's own statements (session 37):
+    # the one the jump lowerings leave at its end, not a nested function's, a class's, a
+    # lambda's or a body function's the control-flow pass wrote
+    source = """
+        def f(x, n):
+            s = str(n)
+            def inner(y):
+                return y
+            class Box:
+                def get(self):
+                    return 1
+            g = lambda z: z
+            with open(s) as fh:
+                if n > 0:
+                    return g(fh)
+            return x
+        """
+    lines = [line.strip() for line in autoconv.to_code(function_from_source(source)).splitlines()]
+    returns = [line for line in lines if line.startswith("return ")]
+    assert returns[:2] == ["return y", "return 1"], returns
+    assert [r for r in returns if "returned_(" in r] == [returns[-1]] == [lines[-1]], returns
+    assert returns[-1].startswith("return ac.returned_(") and len(returns) > 3, returns
 
 
 def test_calls_that_seed_save_or_read_a_generator_go_through_the_runtime():

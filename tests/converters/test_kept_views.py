@@ -124,3 +124,52 @@ def test_a_held_item_updated_in_an_if_then_reading_another_name_is_checked():
     for branch in ('s = x.sum()\n                d["v"].add_(1)', 'd["v"].add_(1)'):
         code = autoconv.to_code(function_from_source(source.format(branch)))
         assert "held_view" not in code
+
+
+def _module_functions(path):
+    import importlib.util
+    import pathlib
+    import types
+
+    path = pathlib.Path(__file__).resolve().parent.parent.parent / path
+    spec = importlib.util.spec_from_file_location(f"_kept_views_corpus_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [fn for _, fn in sorted(vars(module).items()) if isinstance(fn, types.FunctionType)
+            and fn.__module__ == module.__name__ and not fn.__name__.startswith("test_")]
+
+
+def test_the_pass_is_skipped_only_where_it_adds_nothing(monkeypatch):
+    # NOTE [kept views with nothing updated]: the pipeline skips the pass where `may_check`
+    # says no; with the skip off, every function the pass changes must be one it says yes to
+    # (the kept-view and in-place reference programs, whose updates are what the pass checks,
+    # and the benchmark's functions, most of which it skips)
+    import gast
+
+    from autoconv import conversion, pipeline
+    from autoconv.converters import kept_views
+
+    seen = []
+    transform = kept_views.KeptViewConverter.transform.__func__
+
+    def recorded(cls, node, ctx):
+        before = gast.dump(node, include_attributes=True)
+        says = kept_views.may_check(node, ctx.runtime)
+        node = transform(cls, node, ctx)
+        seen.append((says, gast.dump(node, include_attributes=True) != before))
+        return node
+
+    monkeypatch.setattr(kept_views.KeptViewConverter, "transform", classmethod(recorded))
+    monkeypatch.setattr(pipeline, "_may_check_views", lambda node, runtime: True)
+    functions = (_module_functions("tests/reference/test_kept_views.py")
+                 + _module_functions("tests/reference/test_in_place.py")
+                 + _module_functions("benchmarks/sample_functions.py"))
+    for fn in functions:
+        try:
+            conversion.converted_tree(fn)
+        except autoconv.ConversionError:
+            pass
+    changed = [says for says, change in seen if change]
+    assert len(changed) >= 15 and all(changed)
+    # (skipped: the benchmark's five without an update, the in-place programs that only read)
+    assert sum(not says for says, _ in seen) >= 20
