@@ -2,10 +2,27 @@
 autoconv's replay (traced once, replayed on inputs taking other paths), a saved and loaded
 torch.export program and torch.compile(fullgraph=True), against plain Python.
 
-Sources (each test names its own):
+Sources (each test names its own; packages installed with `pip install --no-deps`, their
+tests skipped where they are not installed):
 - an optimizer written as torch.optim's are (`self.state = defaultdict(dict)`, `state =
   self.state[p]` for `p` in `self.param_groups`), its state filled by a first step, stepped in
-  an early-stopping `while` on the gradient's norm and under a tensor `if`: s01.
+  an early-stopping `while` on the gradient's norm and under a tensor `if`: s01; `w.grad = ...`
+  bound in such a loop: s02.
+- torch 2.13's `torch.distributions.VonMises.sample` (a rejection loop in torch's code): s03.
+- greedy NMS as py-faster-rcnn writes it (a shrinking `order`), and its boolean-mask form: s04.
+- fast-pytorch-kmeans 0.2.2 `KMeans.fit_predict` (reads the clock for its log lines): s05.
+- kmeans-pytorch 0.3's loop, a fixed-size beam search: right in every mode (the end).
+- tried, right, not kept (each a few seconds of compile): torchmin-style `ScalarFunction`
+  objectives counting `nfev` in a gradient-descent loop (replay, export; torch.compile refuses
+  `torch.autograd.grad`, dynamo's rule), `Counted.__call__` objects and `partial(f,
+  calls=calls)` counters in a staged `while` (every mode but the partial under torch.compile,
+  lead36 s01), helpers that raise on non-finite values under tensor conditions and in loops,
+  `Normal(..., validate_args=True)` (replay, export; dynamo refuses `constraints.is_dependent`).
+- tried, refused or specialised, not kept: torchode 1.0.1 `AutoDiffAdjoint.solve` (`while
+  True:` returning from inside after `stats["n_steps"] = ...`): replay right but specialised
+  (4 traces on the first call), torch.export and torch.compile refuse "`stats` gains or loses
+  keys" (the fix's example, `{id(p): {...} for p in params}`, is an optimizer's); a `nonlocal`
+  evaluation counter in a staged `while` is refused in every mode with the fix.
 
 A finding not fixed is a strict xfail whose reason starts with its id (tester37 sNN).
 """
