@@ -390,7 +390,7 @@ def copy_of(t, unknown: bool = False):
     # (guard_or_false: a size the data decides, `order[idx + 1]` of a nonzero, is no value the
     # trace knows; under dynamo `numel <= 1` on it stopped in torch's "Could not guard on
     # data-dependent expression", naming autoconv's line: tester37 s04)
-    if unknown and isinstance(numel, (int, torch.SymInt)) and guard_or_false(numel <= 1):
+    if unknown and isinstance(numel, int) and guard_or_false(numel <= 1):
         copy = torch.stack((t, t))[0].clone()  # (two elements: no value known)
     else:
         copy = t.clone()
