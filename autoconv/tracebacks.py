@@ -163,6 +163,15 @@ def _numpy_of_traced(error: BaseException) -> BaseException | None:
         "for an argument (`torch.as_tensor(w)` at the call); use torch's functions for numpy's")
 
 
+def _checks_arguments(code) -> bool:
+    """Whether torch.distributions' `code` is a check of a distribution's arguments or sample
+    (its `__init__`, `_validate_sample`, a constraint), which validate_args=False turns off; a
+    sampler's own loop (VonMises' `while not done.all():` in `_rejection_sample`) is not, and
+    the advice sent the user to a switch that changed nothing (tester37 s03)."""
+    return (code.co_name == "__init__" or "_validate" in code.co_name
+            or code.co_filename.endswith("constraints.py"))
+
+
 def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
     """torch's "Could not guard on data-dependent expression" as a StagingError at the user's
     line: Python code (int(), .item(), a size, a comparison outside a converted statement)
@@ -188,7 +197,7 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
         fix = ("Pass validate_args=False to the distribution (the check of its arguments is "
                "what asks; torch.compile turns it off too), and check the values yourself "
                "with tensor operations if needed"
-               if module.startswith("torch.distributions") else
+               if module.startswith("torch.distributions") and _checks_arguments(code) else
                "Make this call outside the autoconv function (eagerly), or write what it "
                "computes with tensor operations in your own code, which autoconv converts")
     elif _in_class_body(innermost.tb_frame):

@@ -45,6 +45,7 @@ from __future__ import annotations
 import operator
 
 import torch
+from torch.fx.experimental.symbolic_shapes import guard_or_false
 
 from .errors import StagingError
 from .values import number_dtype, promote_types, tensors_dtype, with_number
@@ -386,7 +387,10 @@ def copy_of(t, unknown: bool = False):
     stand-ins]). With `unknown`, a copy whose value the trace does not know, even where it
     knows `t`'s (NOTE [a loop's probe knows no values] in staging/torch.py)."""
     numel = t.numel()
-    if unknown and isinstance(numel, int) and numel <= 1:
+    # (guard_or_false: a size the data decides, `order[idx + 1]` of a nonzero, is no value the
+    # trace knows; under dynamo `numel <= 1` on it stopped in torch's "Could not guard on
+    # data-dependent expression", naming autoconv's line: tester37 s04)
+    if unknown and isinstance(numel, int) and guard_or_false(numel <= 1):
         copy = torch.stack((t, t))[0].clone()  # (two elements: no value known)
     else:
         copy = t.clone()

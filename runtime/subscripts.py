@@ -684,10 +684,12 @@ def _traced_key(target, key, use, statement="subscript", fix=None) -> StagingErr
             f"identity) is {use} a tensor that is not one of its keys, and the graph cannot "
             f"know which Python object it is: {where}",
             "Fill the dict with its tensor keys before the tensor-dependent code (an "
-            "optimizer's `state[p]` for every `p` first), key it by a Python value (the "
-            "index of `p` in its list), or run the function with autoconv.autoconv or "
-            "torch.export, where an argument or a tensor made outside staged statements is "
-            "looked up by its identity")
+            "optimizer's `state[p]` for every `p` first), or key it by a Python value (the "
+            "index of `p` in its list)" + (
+                "; or run the function with autoconv.autoconv or torch.export, where an "
+                "argument, a tensor made outside staged statements, or a tensor a staged "
+                "statement carries in its own dict is looked up by its identity"
+                if torch.compiler.is_dynamo_compiling() else ""))
     return StagingError(
         statement,
         f"a {type(target).__name__} is {use} a traced value ({_shown(key)}); its keys are "

@@ -133,7 +133,7 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
         return ("const", value)
     if is_carried_mapping(value):
         seen = seen | {id(value)}
-        items = tuple((k, _flatten(v, leaves, seen, f"{path}[{k!r}]", records))
+        items = tuple((k, _flatten(v, leaves, seen, f"{path}[{_key_text(k)}]", records))
                       for k, v in value.items())
         # (a dict subclass's spec also says how to make it empty again: NOTE [dict subclasses
         # as state])
@@ -292,7 +292,7 @@ def _leaf_paths(spec, path):
         yield path
     elif kind == "dict":
         for k, v in spec[1]:
-            yield from _leaf_paths(v, f"{path}[{k!r}]")
+            yield from _leaf_paths(v, f"{path}[{_key_text(k)}]")
     elif kind in ("list", "tuple"):
         for i, v in enumerate(spec[1]):
             yield from _leaf_paths(v, f"{path}[{i}]")
@@ -304,25 +304,131 @@ def _leaf_paths(spec, path):
             yield from _leaf_paths(v, f"{path}.{k}")
 
 
-def _rebuild(spec, leaves):
+# NOTE [tensor keys of carried dicts]
+# torch.optim keeps a parameter's state under the parameter itself (`self.state[p]`, p read
+# from `self.param_groups`), and optimizers written after it do too. A staged statement
+# carrying the optimizer gives each body a copy of it whose tensors are the body's own, `p`
+# among them, while the state dict's key stayed the caller's tensor: `state[p]` in a staged
+# loop's body was refused as a lookup by a tensor "not one of its keys" even though it is in
+# Python (tester37 s01: an early-stopping loop stepping a momentum optimizer, its state filled
+# before the loop). A carried dict's key that is a carried tensor is that tensor's stand-in in
+# the body's copy (`_rebuild`, `_flatten_as`), as Python's key is the same object as the list's
+# item; the dict written back after the statement keeps the caller's keys. A loop's body that
+# replaces such a tensor (`p = p - lr * g` stored back in the list) leaves Python's key the old
+# object, which later trips do not find: refused at the loop (`_refuse_replaced_keys`), the
+# graph's body running the same lookups on every trip.
+
+def _key_text(key) -> str:
+    """`key` as a path shows it; a tensor key by its kind only (dynamo cannot take a traced
+    tensor's repr: under torch.compile a carried dict keyed by tensors stopped with dynamo's
+    "repr() on tensor")."""
+    return "<tensor>" if isinstance(key, torch.Tensor) else repr(key)
+
+
+def _body_key(key, keys):
+    """The body's stand-in for the dict key `key` among the (before, body's) pairs `keys`, or
+    `key` itself (NOTE [tensor keys of carried dicts])."""
+    if isinstance(key, torch.Tensor):
+        for before, body in keys:
+            if before is key:
+                return body
+    return key
+
+
+def _same_keys(actual, expected) -> bool:
+    """Whether two lists of dict keys are the same keys in the same order; tensor keys by
+    identity (Python's dict hashes a tensor by it; `==` of two tensors is a tensor)."""
+    return len(actual) == len(expected) and all(
+        a is e or (not isinstance(a, torch.Tensor) and not isinstance(e, torch.Tensor)
+                   and a == e) for a, e in zip(actual, expected))
+
+
+def _tensor_keys(spec) -> list:
+    """The tensor keys of the dicts in `spec`."""
+    kind = spec[0]
+    if kind == "dict":
+        return [k for k, _ in spec[1] if isinstance(k, torch.Tensor)] + [
+            k for _, v in spec[1] for k in _tensor_keys(v)]
+    if kind in ("list", "tuple"):
+        return [k for v in spec[1] for k in _tensor_keys(v)]
+    if kind in ("namedtuple", "object"):
+        return [k for v in spec[2] for k in _tensor_keys(v[1] if kind == "object" else v)]
+    return []
+
+
+def _carried_keys(slots, given_leaves, state, args, inputs, given_inputs) -> tuple:
+    """(before, body's, slot, leaf number) of the tensors that key a carried dict and that the
+    statement carries: in an object (leaf number) or as a variable (None); or that it takes as
+    an input, alone or in a list or tuple (slot None). `args`: the body's arguments before its
+    objects are rebuilt; `given_inputs`: the body's inputs."""
+    wanted = [k for spec, _ in slots.values() for k in _tensor_keys(spec)]
+    if not wanted:
+        return ()
+    candidates = [(before, body, slot, number)
+                  for slot, (_, held) in slots.items()
+                  for number, (before, body) in enumerate(zip(held, given_leaves[slot]))]
+    candidates += [(value, args[i], i, None) for i, value in enumerate(state)
+                   if i not in slots and isinstance(value, torch.Tensor)]
+    for before, body in zip(inputs, given_inputs):
+        if type_in(before, (list, tuple, HeldList)) and type_in(body, (list, tuple, HeldList)) \
+                and len(before) == len(body):
+            candidates += [(b, g, None, None) for b, g in zip(before, body)
+                           if isinstance(b, torch.Tensor)]
+        elif isinstance(before, torch.Tensor):
+            candidates.append((before, body, None, None))
+    found = []
+    for key in wanted:
+        pair = next((c for c in candidates if c[0] is key), None)
+        if pair is not None and not any(f[0] is key for f in found):
+            found.append(pair)
+    return tuple(found)
+
+
+def _refuse_replaced_keys(keys, out, given_leaves, names, statement, where) -> None:
+    """A StagingError where a loop's body replaced a carried tensor that keys a carried dict
+    (NOTE [tensor keys of carried dicts]); `out`: the body's state outputs, objects flattened."""
+    for _, body, slot, number in keys:
+        if slot is None:  # (an input: no body gives it back)
+            continue
+        after = out[slot] if number is None else (out[slot] or ())[number]
+        if after is not body:
+            paths = getattr(names[slot], "leaves", ())
+            name = str(names[slot]) + (paths[number] if number is not None
+                                       and number < len(paths) else "")
+            raise StagingError(
+                statement,
+                f"`{name}`, a tensor that is also a key of a dict the loop carries (an "
+                f"optimizer's `state[p]`), is replaced {where}, so in Python the dict's key stays the old "
+                "tensor, which later trips no longer find, while the graph's body makes the "
+                "same lookups on every trip",
+                "Update the tensor in place (`p.sub_(lr * g)` under torch.no_grad()), or key "
+                "the dict by a Python value (the index of `p` in its list)")
+
+
+
+def _rebuild(spec, leaves, keys=()):
+    """A new object of the structure `spec` holding the tensors `leaves` (an iterator); a
+    dict's tensor keys found in `keys` ((before, body's) pairs) are the body's (NOTE [tensor
+    keys of carried dicts])."""
     kind = spec[0]
     if kind in ("tensor", "number"):
         return next(leaves)
     if kind == "const":
         return spec[1]
     if kind == "dict":
-        return _mapping_like(spec, [(k, _rebuild(v, leaves)) for k, v in spec[1]])
+        return _mapping_like(spec, [(_body_key(k, keys), _rebuild(v, leaves, keys))
+                                     for k, v in spec[1]])
     if kind == "list":
-        return [_rebuild(v, leaves) for v in spec[1]]
+        return [_rebuild(v, leaves, keys) for v in spec[1]]
     if kind == "tuple":
-        return tuple(_rebuild(v, leaves) for v in spec[1])
+        return tuple(_rebuild(v, leaves, keys) for v in spec[1])
     if kind == "namedtuple":
-        return spec[1](*(_rebuild(v, leaves) for v in spec[2]))
+        return spec[1](*(_rebuild(v, leaves, keys) for v in spec[2]))
     cls = spec[1]
     # types.SimpleNamespace is defined in C, and object.__new__ refuses to make one.
     new = cls.__new__(cls) if cls is types.SimpleNamespace else object.__new__(cls)
     for k, v in spec[2]:
-        object.__setattr__(new, k, _rebuild(v, leaves))
+        object.__setattr__(new, k, _rebuild(v, leaves, keys))
     return new
 
 
@@ -394,13 +500,14 @@ def _same_constant(a, b) -> bool:
     return statically_known_true(a == b)
 
 
-def _flatten_as(spec, value, leaves, path="", replaced=None):
+def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=()):
     """Append the tensors of `value`, which must have the structure `spec`, to `leaves`.
 
     Returns None, or (path, what differs). Fields are read by the names `spec` holds: under
     dynamo, `vars()` of an object built in a traced body is empty. With a list `replaced`,
     the paths of the named tuples and numbers replaced (_REPLACED) are appended there, each
-    taken as it is, rather than the first returned.
+    taken as it is, rather than the first returned. A dict's tensor keys found in `key_pairs`
+    are the body's, as `_rebuild` made them.
     """
     kind = spec[0]
     if kind == "tensor":
@@ -445,7 +552,7 @@ def _flatten_as(spec, value, leaves, path="", replaced=None):
         if type(value) is not spec[1]:
             return path, "changes its type"
         for name, field, item in zip(spec[1]._fields, spec[2], value):
-            found = _flatten_as(field, item, leaves, f"{path}.{name}", replaced)
+            found = _flatten_as(field, item, leaves, f"{path}.{name}", replaced, key_pairs)
             if found:
                 return found
         return None
@@ -460,17 +567,20 @@ def _flatten_as(spec, value, leaves, path="", replaced=None):
         if not torch.compiler.is_dynamo_compiling() and list(vars(value)) != keys:
             return path, "gains or loses attributes"
         for k, field in spec[2]:
-            found = _flatten_as(field, getattr(value, k), leaves, f"{path}.{k}", replaced)
+            found = _flatten_as(field, getattr(value, k), leaves, f"{path}.{k}", replaced,
+                                key_pairs)
             if found:
                 return found
         return None
     if kind == "dict":
         if type(value) is not (spec[2] if len(spec) > 2 else dict):
             return path, "changes its type"
-        if list(value) != [k for k, _ in spec[1]]:
+        expected = [_body_key(k, key_pairs) for k, _ in spec[1]]
+        if not _same_keys(list(value), expected):
             return path, "gains or loses keys"
-        for k, item in spec[1]:
-            found = _flatten_as(item, value[k], leaves, f"{path}[{k!r}]", replaced)
+        for (k, item), key in zip(spec[1], expected):
+            found = _flatten_as(item, value[key], leaves, f"{path}[{_key_text(k)}]", replaced,
+                                key_pairs)
             if found:
                 return found
         return None
@@ -479,7 +589,7 @@ def _flatten_as(spec, value, leaves, path="", replaced=None):
     if len(value) != len(spec[1]):
         return path, "changes its length"
     for i, item in enumerate(spec[1]):
-        found = _flatten_as(item, value[i], leaves, f"{path}[{i}]", replaced)
+        found = _flatten_as(item, value[i], leaves, f"{path}[{i}]", replaced, key_pairs)
         if found:
             return found
     return None
@@ -551,7 +661,7 @@ def carried_slots(state, records=None) -> dict:
 def _number_paths(value, path="") -> frozenset:
     """The paths of the numbers in `value` reached through dicts and lists."""
     if type(value) is dict:
-        return frozenset().union(*(_number_paths(v, f"{path}[{k!r}]")
+        return frozenset().union(*(_number_paths(v, f"{path}[{_key_text(k)}]")
                                    for k, v in value.items()))
     if type(value) is list:
         return frozenset().union(*(_number_paths(v, f"{path}[{i}]")
@@ -599,16 +709,20 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     noting = (unchanged_leaves.new_key()
               if torch.compiler.is_dynamo_compiling() and not probed else None)
 
+    carried_inputs = inputs  # (`run` below names the body's inputs `inputs`)
+
     def wrap(body, returns_state, where, probe=False):
         def run(*args):
             # (the extra state of `giving` comes after the statement's, before its inputs)
             extra, inputs = args[count:count + 2 * len(giving)], args[count + 2 * len(giving):]
             args = list(args[:count])
             given = {}
-            given_leaves = {}
+            given_leaves = {slot: tuple(args[slot] or ()) for slot in slots}
+            # (NOTE [tensor keys of carried dicts])
+            keys = _carried_keys(slots, given_leaves, state, args, carried_inputs, inputs)
+            pairs = tuple((before, body) for before, body, *_ in keys)
             for slot, (spec, _) in slots.items():
-                given_leaves[slot] = tuple(args[slot] or ())
-                given[slot] = args[slot] = _rebuild(spec, iter(given_leaves[slot]))
+                given[slot] = args[slot] = _rebuild(spec, iter(given_leaves[slot]), pairs)
             versions = None if torch.compiler.is_dynamo_compiling() else {
                 slot: [t._version if isinstance(t, torch.Tensor) else None for t in leaves]
                 for slot, leaves in given_leaves.items()}
@@ -623,7 +737,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                         probe or not torch.compiler.is_dynamo_compiling()):
                     built.append(slot)
                 leaves, paths = [], [] if probe else None
-                found = _flatten_as(spec, out[slot], leaves, replaced=paths)
+                found = _flatten_as(spec, out[slot], leaves, replaced=paths, key_pairs=pairs)
                 probe_replaced.extend((slot, path) for path in paths or ())
                 if found is not None:
                     path, what = found
@@ -701,6 +815,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                     if versions is not None and before._version != versions[slot][number]:
                         updated[slot].add(number)  # (then replaced, perhaps)
                 out[slot] = tuple(leaves) or None
+            if keys and "loop" in statement:
+                _refuse_replaced_keys(keys, out, given_leaves, names, statement, where)
             if giving:
                 out.extend(_given_back(giving, given_leaves, out, extra))
             return tuple(out)

@@ -834,7 +834,9 @@ class Statement:
                 fixes.append(
                     f"A value whose shape depends on tensor values (such as torch.stack of a "
                     f"list grown in a loop) cannot be '{name}' of a staged statement: compute "
-                    "it after the statement, or give it a fixed shape")
+                    "it after the statement, or give it a fixed shape (for a set that "
+                    "shrinks, as NMS's `order = order[keep]`, carry a boolean mask of the full "
+                    "size and update it instead)")
             else:
                 fixes.append(_mismatch_fix(name, first, second))
         return self.error("; ".join(problems), ". ".join(fixes))
