@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import itertools
 import logging
 import threading
@@ -1456,6 +1457,18 @@ def _specialize_held(value, depth):
                           logging.LoggerAdapter, weakref.ref)) \
             or type(value).__module__ == "builtins":
         return value
+    if type(value) is functools.partial:
+        # (a partial has slots, no `__dict__`: dynamo raises AttributeError for any other
+        # attribute, and a `getattr` default does not catch it there, lead36 s01. Its fields
+        # cannot be written: one holding a symbolic float, `partial(f, scale=s)`, is a new
+        # partial for its holder to keep, as a tuple is)
+        func = _held_item(value.func, depth)
+        args = [_held_item(item, depth) for item in value.args]
+        keywords = {key: _held_item(item, depth) for key, item in value.keywords.items()}
+        if func is not value.func or any(new is not item for new, item in zip(args, value.args)) \
+                or any(keywords[key] is not item for key, item in value.keywords.items()):
+            return functools.partial(func, *args, **keywords)
+        return value
     fields = getattr(value, "__dict__", None)
     if type(fields) is not dict:
         return value
@@ -1505,8 +1518,7 @@ class _Operands:
             self.input_leaves[i] = to_tensor(self.input_leaves[i], like)
         if torch.compiler.is_dynamo_compiling():
             _specialized_numbers(self.input_leaves, self.symbolic)
-            for leaf in self.input_leaves:
-                _specialize_held(leaf, 0)
+            self.input_leaves = [_specialize_held(leaf, 0) for leaf in self.input_leaves]
         self.input_slots = [i for i, leaf in enumerate(self.input_leaves)
                             if isinstance(leaf, torch.Tensor) or is_staged(leaf)]
         self.count = len(state_leaves)

@@ -359,16 +359,27 @@ def test_s03_count_a_partial_argument_changes_outside_staged_code_is_refused():
             run(functools.partial(_bump, stats), T([v]))
 
 
-# --- found by the lead at session 36's end (not fixed) ----------------------------------------
+# --- found by the lead at session 36's end -----------------------------------------------------
 # A `functools.partial` objective given to a function whose staged `while` calls it
-# (`minimize(partial(fun, cfg=cfg), x0)`'s shape), under torch.compile: dynamo stops with its
+# (`minimize(partial(fun, cfg=cfg), x0)`'s shape), under torch.compile: dynamo stopped with its
 # own "Observed exception" (an AttributeError raised inside the loop's staging, at
 # runtime/staging/torch.py's `with nested:`), not a StagingError at the user's line; the same
-# objective as a lambda compiles and is right. Present at b2d56d7 too. autoconv's replay and
-# torch.export of it are right (test_s01's forms, above).
+# objective as a lambda compiled and was right. The read that failed was the `__dict__` of the
+# partial, searched for floats dynamo made symbolic (NOTE [symbolic floats held by objects]);
+# a float the partial holds itself and the caller changes (`partial(fun, scale=s)`) then met
+# torch's "can only be of (Tensor, int, SymInt)". autoconv's replay and torch.export of it
+# were right (test_s01's forms, above).
 
 def _partial_objective(x, cfg):
     return ((x - cfg["target"]) ** 2).sum() * cfg["scale"]
+
+
+def _scaled_objective(scale, x, target=0.0):
+    return ((x - target) ** 2).sum() * scale
+
+
+def _keyword_objective(x, *, scale, target):
+    return _scaled_objective(scale, x, target)
 
 
 def _descend_partial(f, x):
@@ -379,13 +390,25 @@ def _descend_partial(f, x):
     return x, i
 
 
-@pytest.mark.xfail(strict=True, raises=torch._dynamo.exc.Unsupported, reason=(
-    "lead36 s01: a functools.partial argument called in a staged while's test under "
-    "torch.compile stops in dynamo's 'Observed exception' (AttributeError), no user line"))
 def test_lead36_s01_partial_objective_in_a_staged_while_compiled():
     torch._dynamo.reset()
     f = functools.partial(_partial_objective, cfg={"target": 0.0, "scale": 1.0})
     compiled = torch.compile(autoconv.convert(_descend_partial), fullgraph=True, backend="eager")
     for x in (T([1.0, -2.0]), T([0.3, 0.1])):
         got, want = compiled(f, x.clone()), _descend_partial(f, x.clone())
+        assert torch.equal(got[0], want[0]) and int(got[1]) == int(want[1])
+
+
+@pytest.mark.parametrize("make", [
+    lambda s: functools.partial(_scaled_objective, s),
+    lambda s: functools.partial(_keyword_objective, target=s / 8, scale=s),
+    lambda s: functools.partial(functools.partial(_scaled_objective, s), target=0.25),
+], ids=["positional", "keywords", "nested"])
+def test_lead36_s01_floats_a_partial_holds_changed_between_compiled_calls(make):
+    # (the second and third values are symbolic floats to dynamo: automatic dynamic)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(_descend_partial), fullgraph=True, backend="eager")
+    for s in (1.0, 2.0, 3.0):
+        f = make(s)
+        got, want = compiled(f, T([1.0, -2.0])), _descend_partial(f, T([1.0, -2.0]))
         assert torch.equal(got[0], want[0]) and int(got[1]) == int(want[1])
