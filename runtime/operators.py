@@ -613,6 +613,9 @@ def _unsaved(state, inputs, targets):
             if t is v:
                 return copy
         copies.append((v, v.clone()))
+        if not torch.compiler.is_dynamo_compiling() \
+                and grad_mode.stands_for_grad_leaf(v, not context.in_staged_body()):
+            grad_mode.mark_grad_leaf(copies[-1][1])  # NOTE [leaves updated in place in staged bodies]
         return copies[-1][1]
 
     return tuple(unsaved(v) for v in state), tuple(unsaved(v) for v in inputs)
@@ -636,7 +639,8 @@ def _write_back(old, new) -> None:
     operation"). (An update with grad enabled is not refused: torch runs
     the bodies with grad disabled, so nothing tells it from one under no_grad; Python raises
     there, and autoconv gives the updated value.)"""
-    if old.is_leaf and old.requires_grad:
+    if (old.is_leaf and old.requires_grad) \
+            or grad_mode.stands_for_grad_leaf(old, not context.in_staged_body()):
         with torch.no_grad():
             old.copy_(new)
     else:
@@ -1190,7 +1194,7 @@ def _written_back(out, count, inputs, written):
     """The state after a statement (see `_updating_inputs`), the inputs' updates written
     back."""
     for i, new in zip(written, out[count:]):
-        inputs[i].copy_(new)
+        _write_back(inputs[i], new)
     return tuple(out[:count])
 
 

@@ -55,7 +55,7 @@ from . import (branch_grads, constants, dynamo_kinds, freevar_updates, grad_mode
                restaging, shared_containers, unseen_updates, verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
-                      types_probe)
+                      staging_depth, types_probe)
 from .context import _graph_end  # (NOTE [one loop for a counted list])
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
@@ -1539,6 +1539,10 @@ class _Operands:
             state_leaves, [self.input_leaves[i] for i in self.input_slots], unaliased)
         self.flat = tuple(_distinct(state_leaves + [self.input_leaves[i]
                                                     for i in self.input_slots]))
+        # NOTE [leaves updated in place in staged bodies]
+        outermost = staging_depth() <= 1  # (this statement's own)
+        self.grad_leaves = () if torch.compiler.is_dynamo_compiling() else tuple(
+            i for i, t in enumerate(self.flat) if grad_mode.stands_for_grad_leaf(t, outermost))
         # Which operands require grad before the statement: they do in the bodies too (NOTE
         # [autograd in staged bodies]); torch gives the bodies copies that do not.
         self.requires_grad = tuple(isinstance(t, torch.Tensor) and t.requires_grad
@@ -1555,11 +1559,16 @@ class _Operands:
         Bodies may update their state in place (`steps += 1`); torch's operators refuse
         mutation of their inputs, so each body works on copies."""
         given = [t.clone() for t in flat[: self.count]]
+        for i in self.grad_leaves:  # NOTE [leaves updated in place in staged bodies]
+            if i < self.count:
+                grad_mode.mark_grad_leaf(given[i])
         if self.input_aliases and not torch.compiler.is_dynamo_compiling():
             self.versions = {i: given[i]._version for _, i in self.input_aliases}
         return (*self._split(list(given), flat, True), given)
 
     def _split(self, state_leaves, flat, aliased):
+        for i in self.grad_leaves:  # NOTE [leaves updated in place in staged bodies]
+            grad_mode.mark_grad_leaf(flat[i])
         state = _unflatten(state_leaves, self.state_spec)
         leaves = list(self.input_leaves)
         for slot, tensor in zip(self.input_slots, flat[self.count:]):
