@@ -615,7 +615,8 @@ def _unsaved(state, inputs, targets):
         copies.append((v, v.clone()))
         if not torch.compiler.is_dynamo_compiling() \
                 and grad_mode.stands_for_grad_leaf(v, not context.in_staged_body()):
-            grad_mode.mark_grad_leaf(copies[-1][1])  # NOTE [leaves updated in place in staged bodies]
+            # NOTE [leaves updated in place in staged bodies]
+            grad_mode.mark_grad_leaf(copies[-1][1])
         return copies[-1][1]
 
     return tuple(unsaved(v) for v in state), tuple(unsaved(v) for v in inputs)
@@ -636,9 +637,9 @@ def _write_back(old, new) -> None:
     place under no_grad in Python (`with torch.no_grad(): w -= lr * g`, a manual
     gradient-descent loop), and the write-back is outside it (tester t13 repro 19: the
     write-back raised "a leaf Variable that requires grad is being used in an in-place
-    operation"). (An update with grad enabled is not refused: torch runs
-    the bodies with grad disabled, so nothing tells it from one under no_grad; Python raises
-    there, and autoconv gives the updated value.)"""
+    operation"). Also a tensor that stands for such a leaf (the traced function's detached
+    input; a copy the bodies update): an update with grad enabled raised in the body, as in
+    Python (NOTE [leaves updated in place in staged bodies] in staging/grad_mode.py)."""
     if (old.is_leaf and old.requires_grad) \
             or grad_mode.stands_for_grad_leaf(old, not context.in_staged_body()):
         with torch.no_grad():
