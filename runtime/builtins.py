@@ -53,7 +53,7 @@ from .values import (as_staged_tensor, is_staged, known_empty, probe_row, to_ten
                      with_number)
 
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
-           "equal_", "allclose_", "is_nonzero_", "reversed_", "isinstance_", "type_",
+           "equal_", "allclose_", "is_nonzero_", "tolist_", "reversed_", "isinstance_", "type_",
            "getattr_", "hasattr_", "is_tensor_", "setattr_", "delattr_", "callable_", "counted_",
            "filter_test"]
 
@@ -299,6 +299,18 @@ def is_nonzero_(value):
     if value.numel() != 1:
         return torch.is_nonzero(value)  # torch's own error: more than one value is ambiguous
     return _predicate(value)
+
+
+def tolist_(value):
+    """`value.tolist()`. Under torch.compile a float or complex tensor gives the nested list
+    of its items read one by one (`.item()`, a symbolic number each, nested as its
+    dimensions): dynamo refuses `tolist()` of a non-integer tensor itself (tester36b s06)."""
+    if not (isinstance(value, torch.Tensor) and torch.compiler.is_dynamo_compiling()
+            and (value.dtype.is_floating_point or value.dtype.is_complex)):
+        return value.tolist()
+    if value.dim() == 0:
+        return value.item()
+    return [tolist_(row) for row in value.unbind(0)]
 
 
 def _number(value):

@@ -613,6 +613,10 @@ def _unsaved(state, inputs, targets):
             if t is v:
                 return copy
         copies.append((v, v.clone()))
+        if not torch.compiler.is_dynamo_compiling() \
+                and grad_mode.stands_for_grad_leaf(v, not context.in_staged_body()):
+            # NOTE [leaves updated in place in staged bodies]
+            grad_mode.mark_grad_leaf(copies[-1][1])
         return copies[-1][1]
 
     return tuple(unsaved(v) for v in state), tuple(unsaved(v) for v in inputs)
@@ -633,10 +637,11 @@ def _write_back(old, new) -> None:
     place under no_grad in Python (`with torch.no_grad(): w -= lr * g`, a manual
     gradient-descent loop), and the write-back is outside it (tester t13 repro 19: the
     write-back raised "a leaf Variable that requires grad is being used in an in-place
-    operation"). (An update with grad enabled is not refused: torch runs
-    the bodies with grad disabled, so nothing tells it from one under no_grad; Python raises
-    there, and autoconv gives the updated value.)"""
-    if old.is_leaf and old.requires_grad:
+    operation"). Also a tensor that stands for such a leaf (the traced function's detached
+    input; a copy the bodies update): an update with grad enabled raised in the body, as in
+    Python (NOTE [leaves updated in place in staged bodies] in staging/grad_mode.py)."""
+    if (old.is_leaf and old.requires_grad) \
+            or grad_mode.stands_for_grad_leaf(old, not context.in_staged_body()):
         with torch.no_grad():
             old.copy_(new)
     else:
@@ -1190,7 +1195,7 @@ def _written_back(out, count, inputs, written):
     """The state after a statement (see `_updating_inputs`), the inputs' updates written
     back."""
     for i, new in zip(written, out[count:]):
-        inputs[i].copy_(new)
+        _write_back(inputs[i], new)
     return tuple(out[:count])
 
 

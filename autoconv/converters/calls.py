@@ -336,6 +336,12 @@ class CallConverter(Converter):
         self.generic_visit(node)
         func = node.func
         ac = self.ctx.runtime
+        if (isinstance(func, gast.Attribute) and func.attr == "tolist" and not node.args
+                and not node.keywords):
+            # (dynamo refuses `tolist()` of a float tensor: runtime/builtins.py's `tolist_`)
+            node.func = gast.Attribute(value=templates.name(ac), attr="tolist_", ctx=gast.Load())
+            node.args = [func.value]
+            return node
         if isinstance(func, gast.Name) and self._is_builtin(func.id):
             if func.id == "open":
                 # NOTE [writes to files in staged bodies] (runtime/outside_values.py)

@@ -537,6 +537,11 @@ def in_staged_body() -> bool:
     return staged_statement() is not None
 
 
+def staging_depth() -> int:
+    """How many staged statements' bodies are running to become a graph (0 outside them)."""
+    return len(getattr(_staging, "statements", None) or ())
+
+
 def staged_statement() -> str | None:
     """The innermost statement whose bodies are running to become a graph, or None."""
     stack = getattr(_staging, "statements", None)

@@ -24,6 +24,7 @@ user's line) rather than replay gradients eager would not compute.
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 import threading
@@ -36,7 +37,9 @@ from ..errors import StagingError
 from . import outside_writes
 
 __all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "differentiations", "function_begins",
-           "inputs_require_grad", "may_require_grad", "traced_grad_inputs", "raise_refusal", "recording", "sets_grad_mode"]
+           "inputs_require_grad", "mark_grad_leaf", "may_require_grad", "traced_grad_inputs",
+           "raise_refusal", "recording", "refuse_leaf_update", "sets_grad_mode",
+           "stands_for_grad_leaf"]
 
 SET_GRAD_ENABLED = torch._C._set_grad_enabled
 _DIFFERENTIATE = (torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward)
@@ -166,6 +169,82 @@ def _refuse_in_user_code(func, problem: str, fix: str) -> None:
         raise StagingError.at(user_location(), "function", problem, fix)
 
 
+# NOTE [leaves updated in place in staged bodies]
+# `with torch.no_grad(): w -= lr * g` in a staged loop, `w` a leaf argument that requires grad
+# (an SGD step written by hand): Python updates the leaf; `w -= lr * g` with grad enabled
+# raises "a leaf Variable that requires grad is being used in an in-place operation". A staged
+# body updates its own copy of `w`, no leaf, and nothing there told the two apart: the
+# statement's write-back into the leaf ran with grad enabled in autoconv's graph (the trace's
+# inputs are detached), which raised for both, and under torch.export with grad disabled, which
+# ran both (silent36 s02). Each operand that stands for such a leaf (a leaf that requires grad,
+# or one of the traced function's inputs that required grad, at the function's level; an
+# enclosing body's operand marked so) has its body's copies marked (`_Operands` in
+# staging/torch.py); a body's in-place torch call on a marked tensor with grad enabled raises
+# Python's error, where the body's torch-function mode sees it (`RecordGradMode` in autoconv's
+# trace, `_WatchingInferenceMode` under torch.export); the write-back into the leaf runs under
+# no_grad, recorded in the graph. Under torch.compile dynamo traces the bodies: not marked.
+_GRAD_LEAF = "_autoconv_grad_leaf"
+_IN_PLACE_DUNDERS = frozenset({
+    "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__",
+    "__imatmul__", "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__",
+    "__setitem__"})
+
+
+_NOT_VALUE_UPDATES = frozenset({"requires_grad_", "detach_", "share_memory_", "retain_grad"})
+
+
+def stands_for_grad_leaf(t, outermost: bool) -> bool:
+    """Whether tensor `t` is (or, in a staged body, stands for) a leaf that requires grad when
+    the graph runs (NOTE [leaves updated in place in staged bodies]). `outermost`: `t` is a
+    tensor of the function's own level, not of a staged body."""
+    if not isinstance(t, torch.Tensor):
+        return False
+    if torch.compiler.is_dynamo_compiling():  # (no marks there)
+        return outermost and t.is_leaf and t.requires_grad
+    if getattr(t, _GRAD_LEAF, False):
+        return True
+    if not outermost:
+        return False
+    if t.is_leaf and t.requires_grad:
+        return True
+    return _trace.recording > 0 and any(_trace.grad_inputs or ()) \
+        and _is_grad_input(t, _trace.grad_inputs)
+
+
+def mark_grad_leaf(t) -> None:
+    """Mark `t`, a staged body's copy of an operand that stands for a leaf that requires grad."""
+    if isinstance(t, torch.Tensor) and not torch.compiler.is_dynamo_compiling():
+        setattr(t, _GRAD_LEAF, True)
+
+
+def refuse_leaf_update(func, args) -> None:
+    """Raise Python's error for an in-place torch call, with grad enabled, on a body's copy
+    of a leaf that requires grad (NOTE [leaves updated in place in staged bodies])."""
+    if not args or not getattr(args[0], _GRAD_LEAF, False) or not torch.is_grad_enabled():
+        return
+    name = getattr(func, "__name__", "")
+    # (a tensor method only: `torch.nn.init.normal_(w)` runs under no_grad inside; not the
+    # methods that change no value)
+    if getattr(torch.Tensor, name, None) is not func or name in _NOT_VALUE_UPDATES:
+        return
+    if name in _IN_PLACE_DUNDERS or (name.endswith("_") and not name.startswith("_")):
+        raise RuntimeError(
+            "a leaf Variable that requires grad is being used in an in-place operation. "
+            "(autoconv: in a staged body, as in Python; update it under `with "
+            "torch.no_grad():`, or update a copy, `w = w - lr * g`)")
+
+
+def _is_grad_input(t, grad_inputs) -> bool:
+    """Whether `t` is one of the traced function's own inputs that required grad before it
+    was detached."""
+    node = _proxy_node(t) if isinstance(t, torch.Tensor) else None
+    if node is None or node.op != "placeholder":
+        return False
+    # (placeholders come first in a graph)
+    placeholders = list(itertools.takewhile(lambda n: n.op == "placeholder", node.graph.nodes))
+    return len(placeholders) == len(grad_inputs) and grad_inputs[placeholders.index(node)]
+
+
 def _proxy_node(t):
     from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
 
@@ -227,14 +306,7 @@ class RecordGradMode(TorchFunctionMode):
         return False
 
     def _is_grad_input(self, t) -> bool:
-        """Whether `t` is one of the traced function's own inputs that required grad before
-        it was detached."""
-        node = _proxy_node(t) if isinstance(t, torch.Tensor) else None
-        if node is None or node.op != "placeholder":
-            return False
-        placeholders = [n for n in node.graph.nodes if n.op == "placeholder"]
-        return (len(placeholders) == len(self._grad_inputs)
-                and self._grad_inputs[placeholders.index(node)])
+        return _is_grad_input(t, self._grad_inputs)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -269,6 +341,7 @@ class RecordGradMode(TorchFunctionMode):
                     "detached inputs), but may be True when the graph runs",
                     "Decide outside the autoconv function (pass a flag), or use "
                     "torch.is_grad_enabled(), which the graph is keyed by")
+        refuse_leaf_update(func, args)  # NOTE [leaves updated in place in staged bodies]
         outside_writes.note(func, args, kwargs)  # NOTE [outside tensors updated while tracing]
         if func in outside_writes.VALUE_READS:
             if func is _ITEM:

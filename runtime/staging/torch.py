@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import itertools
 import logging
 import threading
@@ -54,7 +55,7 @@ from . import (branch_grads, constants, dynamo_kinds, freevar_updates, grad_mode
                restaging, shared_containers, unseen_updates, verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
-                      types_probe)
+                      staging_depth, types_probe)
 from .context import _graph_end  # (NOTE [one loop for a counted list])
 
 __all__ = ["stage_if", "stage_while", "as_predicate", "probing", "probe_side_effects_off",
@@ -1458,6 +1459,18 @@ def _specialize_held(value, depth):
                           logging.LoggerAdapter, weakref.ref)) \
             or type(value).__module__ == "builtins":
         return value
+    if type(value) is functools.partial:
+        # (a partial has slots, no `__dict__`: dynamo raises AttributeError for any other
+        # attribute, and a `getattr` default does not catch it there, lead36 s01. Its fields
+        # cannot be written: one holding a symbolic float, `partial(f, scale=s)`, is a new
+        # partial for its holder to keep, as a tuple is)
+        func = _held_item(value.func, depth)
+        args = [_held_item(item, depth) for item in value.args]
+        keywords = {key: _held_item(item, depth) for key, item in value.keywords.items()}
+        if func is not value.func or any(new is not item for new, item in zip(args, value.args)) \
+                or any(keywords[key] is not item for key, item in value.keywords.items()):
+            return functools.partial(func, *args, **keywords)
+        return value
     fields = getattr(value, "__dict__", None)
     if type(fields) is not dict:
         return value
@@ -1507,8 +1520,7 @@ class _Operands:
             self.input_leaves[i] = to_tensor(self.input_leaves[i], like)
         if torch.compiler.is_dynamo_compiling():
             _specialized_numbers(self.input_leaves, self.symbolic)
-            for leaf in self.input_leaves:
-                _specialize_held(leaf, 0)
+            self.input_leaves = [_specialize_held(leaf, 0) for leaf in self.input_leaves]
         self.input_slots = [i for i, leaf in enumerate(self.input_leaves)
                             if isinstance(leaf, torch.Tensor) or is_staged(leaf)]
         self.count = len(state_leaves)
@@ -1529,6 +1541,10 @@ class _Operands:
             state_leaves, [self.input_leaves[i] for i in self.input_slots], unaliased)
         self.flat = tuple(_distinct(state_leaves + [self.input_leaves[i]
                                                     for i in self.input_slots]))
+        # NOTE [leaves updated in place in staged bodies]
+        outermost = staging_depth() <= 1  # (this statement's own)
+        self.grad_leaves = () if torch.compiler.is_dynamo_compiling() else tuple(
+            i for i, t in enumerate(self.flat) if grad_mode.stands_for_grad_leaf(t, outermost))
         # Which operands require grad before the statement: they do in the bodies too (NOTE
         # [autograd in staged bodies]); torch gives the bodies copies that do not.
         self.requires_grad = tuple(isinstance(t, torch.Tensor) and t.requires_grad
@@ -1545,11 +1561,16 @@ class _Operands:
         Bodies may update their state in place (`steps += 1`); torch's operators refuse
         mutation of their inputs, so each body works on copies."""
         given = [t.clone() for t in flat[: self.count]]
+        for i in self.grad_leaves:  # NOTE [leaves updated in place in staged bodies]
+            if i < self.count:
+                grad_mode.mark_grad_leaf(given[i])
         if self.input_aliases and not torch.compiler.is_dynamo_compiling():
             self.versions = {i: given[i]._version for _, i in self.input_aliases}
         return (*self._split(list(given), flat, True), given)
 
     def _split(self, state_leaves, flat, aliased):
+        for i in self.grad_leaves:  # NOTE [leaves updated in place in staged bodies]
+            grad_mode.mark_grad_leaf(flat[i])
         state = _unflatten(state_leaves, self.state_spec)
         leaves = list(self.input_leaves)
         for slot, tensor in zip(self.input_slots, flat[self.count:]):

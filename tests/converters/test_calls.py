@@ -17,6 +17,21 @@ def test_user_function():
     )
 
 
+def test_tolist_goes_through_the_runtime():
+    # (dynamo refuses `tolist()` of a float tensor; `ac.tolist_` reads its items there:
+    # tester36b s06) A `tolist` given arguments is another method: left alone.
+    assert_converts(
+        """
+        def f(x, a):
+            return x.tolist(), x[0].tolist(), a.tolist(1)
+        """,
+        """
+        def f(x, a):
+            return ac.tolist_(x), ac.tolist_(x[0]), a.tolist(1)
+        """,
+    )
+
+
 def test_method_and_builtins():
     assert_converts(
         """

@@ -280,11 +280,9 @@ def first_is_positive(x):
     return x - 1
 
 
-@pytest.mark.xfail(strict=True, reason="tester36b s06: under torch.compile, `.tolist()` of a "
-                   "float tensor in a condition is dynamo's own Unsupported ('Tensor.tolist() "
-                   "with non-integer tensor'), not staged as README says (replay and "
-                   "torch.export stage it)")
 def test_tolist_of_a_float_tensor_in_a_condition_under_compile():
+    # tester36b s06: dynamo's own Unsupported ("Tensor.tolist() with non-integer tensor"),
+    # where replay and torch.export staged it; `ac.tolist_` reads the items one by one there
     torch._dynamo.reset()
     run = torch.compile(autoconv.convert(first_is_positive), fullgraph=True, backend="eager")
     for x in (torch.tensor([1.0, 2.0]), torch.tensor([-1.0, 2.0])):

@@ -182,6 +182,7 @@ class _WatchingInferenceMode(TorchFunctionMode):
             from ..context import staged_statement
 
             raise refuse_inference_mode_change(staged_statement() or "statement")
+        grad_mode.refuse_leaf_update(func, args)  # NOTE [leaves updated in place in staged bodies]
         return func(*args, **(kwargs or {}))
 
 
