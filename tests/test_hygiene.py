@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tracemalloc
+import weakref
 
 import torch
 
@@ -165,3 +166,20 @@ def test_closures_of_one_code_share_one_conversion():
         assert [t(5) for t in twins] == [namespace["make"](k)(5) for k in range(20)]
     finally:
         del linecache.cache[filename]
+
+
+def test_functions_read_for_their_in_place_updates_are_released():
+    # The runtime's reading of which parameters a called function updates in place (asked
+    # under torch.compile for a function given a loop's item or a kept view) was keyed by code
+    # object, strongly: every such function's code stayed for the process's life.
+    from autoconv_runtime import staged_aliases
+
+    codes = []
+    for i in range(20):
+        fn, filename = _distinct_function(-1000 - i)
+        assert staged_aliases.updated_argument(fn, 0) is None
+        codes.append(weakref.ref(fn.__code__))
+        del fn
+        del linecache.cache[filename]
+    gc.collect()
+    assert [c for c in codes if c() is not None] == []
