@@ -107,12 +107,13 @@ def _traced_at(snapshot, line: int) -> int:
 # NOTE [linecache's table]
 # The batches' sources are linecache entries the test adds and removes (conversion reads them
 # there). A dict's table never shrinks on deletion and its entries are appended, so where
-# other tests have left linecache near a resize, a batch's insertions resize it: session 36's
-# worker kept about 300 KB in both batches so, and 5,000 entries left in linecache make one
-# batch keep 222 KB in a fresh interpreter. That table is the test's own bookkeeping, not
-# conversion's: what is allocated at its line (`_keep_source`) is left out (the entries
-# themselves are removed; tracemalloc counts a resized table whole where the table it replaced
-# was allocated before tracing started). Entries conversion itself left in linecache are refused by
+# other tests have left linecache near a resize, a batch's insertions resize it: after
+# tests/real one batch kept 1.1 MB so (session 36's worker, most likely so, about 300 KB in
+# both), and 5,000 entries left in linecache make one batch keep 222 KB in a fresh interpreter.
+# That table is the test's own bookkeeping, not conversion's: what is allocated at its line
+# (`_keep_source`) is left out (the entries themselves are removed; tracemalloc counts a
+# resized table whole where the table it replaced was allocated before tracing started).
+# Entries conversion itself left in linecache are refused by
 # `test_converting_many_functions_frees_everything`.
 def _memory_growths() -> tuple[list, list, list]:
     """The bytes two batches of `_TRACED` conversions keep, where the smaller batch's were
