@@ -25,10 +25,16 @@ import autoconv
 from torch._dynamo.utils import counters
 from reference import test_conditionals as c, test_loops as l, test_lists as li
 from reference import test_branch_lists as bl
+from reference import test_constants as co
+from reference import test_jumps as j
 
 T = torch.tensor
 CASES = [
     ("nested_if", c.nested_if, (c.QUADRANTS[0],)),
+    # (an `if` / `elif` binding a str: `_carry_changing_constants`' probe, docs/testing.md)
+    ("status_in_if_elif", co.status_in_if_elif, (T([1.0, -2.0]),)),
+    # (a while whose `if` breaks: the test `not did_break and ...` is a torch.cond)
+    ("greedy_steps", j.greedy_steps, (j._TABLE, T(3))),
     ("several_variables", c.several_variables, (c.VEC3_INPUTS[0],)),
     ("while_with_if_inside", l.while_with_if_inside, (T(7),)),
     ("nested_range_tensor", l.nested_range_tensor, (T(5),)),

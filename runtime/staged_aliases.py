@@ -474,10 +474,12 @@ def check_kept_view(kept, tensor, kept_name: str, tensor_name: str, kind: str, l
 # [parameters a function updates in place] in autoconv/converters/kept_views.py), recorded
 # with its converted code; the calls through which it passes a parameter on are followed here,
 # where the function called is known (a global or closure name of the caller). Followed once
-# per code object (dynamo calls `_updated_parameters` for real: it is Python's reading of the
-# converter's record).
+# per function (dynamo calls `_updated_parameters` for real: it is Python's reading of the
+# converter's record), held weakly: keyed by code object, every function given a loop's item or
+# a kept view under torch.compile stayed in memory with its code for the process's life, and
+# closures of one `def` calling different functions shared the first one's answer.
 
-_UPDATED: dict = {}
+_UPDATED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # function -> parameters
 
 
 def _resolve(function, name: str):
@@ -500,10 +502,9 @@ def _updated_parameters(function) -> frozenset:
     functions it calls (NOTE [parameters a function updates in place])."""
     from .calls import parameter_updates
 
-    code = function.__code__
-    if code in _UPDATED:
-        return _UPDATED[code] or frozenset()
-    _UPDATED[code] = None  # (a recursive call: nothing more than what is found without it)
+    if function in _UPDATED:
+        return _UPDATED[function] or frozenset()
+    _UPDATED[function] = None  # (a recursive call: nothing more than what is found without it)
     direct, passes = parameter_updates(function)
     found = set(direct)
     for name, where, parameter in passes:
@@ -514,8 +515,8 @@ def _updated_parameters(function) -> frozenset:
         given = names[where] if isinstance(where, int) and where < len(names) else where
         if given in _updated_parameters(callee):
             found.add(parameter)
-    _UPDATED[code] = frozenset(found)
-    return _UPDATED[code]
+    _UPDATED[function] = frozenset(found)
+    return _UPDATED[function]
 
 
 _updated_parameters._dynamo_marked_constant = True  # (dynamo calls it for real)

@@ -497,6 +497,25 @@ def test_an_item_updated_by_a_helper_under_torch_compile_is_refused_at_the_call(
             autoconv.autoconv(fn)(*args)
 
 
+def _calling_each_row(h):
+    def step(r):
+        h(r)
+    return step
+
+
+def test_closures_of_one_def_are_read_each_for_the_function_it_calls():
+    # The refusal above reads which parameters the called function updates in place; that
+    # reading was kept per code object, so a closure of `_calling_each_row(_double)` took the
+    # answer of an earlier `_calling_each_row(_read_only)` (None: nothing updated), and under
+    # torch.compile only a check inside the closure's own body was left to refuse the call.
+    from autoconv_runtime import staged_aliases
+
+    reading, doubling = _calling_each_row(torch.sum), _calling_each_row(_double)
+    assert staged_aliases.updated_argument(_calling_each_row(_scaled), 0) is None
+    assert staged_aliases.updated_argument(doubling, 0) == "r"
+    assert staged_aliases.updated_argument(reading, 0) is None
+
+
 def _via(r):
     _double(r)
 
