@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import itertools
 import logging
 import threading
@@ -1447,6 +1448,14 @@ def _specialize_held(value, depth):
         items = [_held_item(item, depth) for item in value]
         if any(new is not item for new, item in zip(items, value)):
             return tuple(items)
+        return value
+    if isinstance(value, functools.partial):
+        # (not its `__dict__`, which dynamo does not know: `getattr(partial, "__dict__", None)`
+        # raised an AttributeError dynamo does not catch, "Observed exception", for any partial
+        # a staged body calls: fuzz seed 3703, program 17, and lead36 s01); what its arguments
+        # hold is searched, a float argument itself cannot be given back to the partial
+        for item in (*value.args, *value.keywords.values()):
+            _held_item(item, depth + 1)
         return value
     # (not a numpy array's: dynamo cannot read its `__dict__`, nor the module of its type;
     # nor a logger's, which holds no operand: NOTE [logging while tracing] in runtime/logs.py)

@@ -359,13 +359,13 @@ def test_s03_count_a_partial_argument_changes_outside_staged_code_is_refused():
             run(functools.partial(_bump, stats), T([v]))
 
 
-# --- found by the lead at session 36's end (not fixed) ----------------------------------------
+# --- found by the lead at session 36's end, fixed in session 37 (fuzz37) ----------------------
 # A `functools.partial` objective given to a function whose staged `while` calls it
-# (`minimize(partial(fun, cfg=cfg), x0)`'s shape), under torch.compile: dynamo stops with its
-# own "Observed exception" (an AttributeError raised inside the loop's staging, at
-# runtime/staging/torch.py's `with nested:`), not a StagingError at the user's line; the same
-# objective as a lambda compiles and is right. Present at b2d56d7 too. autoconv's replay and
-# torch.export of it are right (test_s01's forms, above).
+# (`minimize(partial(fun, cfg=cfg), x0)`'s shape), under torch.compile: dynamo stopped with its
+# own "Observed exception", an AttributeError from `getattr(partial, "__dict__", None)` in the
+# search for symbolic floats the statement's inputs hold (runtime/staging/torch.py,
+# `_specialize_held`), which dynamo does not catch for a partial. autoconv's replay and
+# torch.export of it were right (test_s01's forms, above).
 
 def _partial_objective(x, cfg):
     return ((x - cfg["target"]) ** 2).sum() * cfg["scale"]
@@ -379,9 +379,6 @@ def _descend_partial(f, x):
     return x, i
 
 
-@pytest.mark.xfail(strict=True, raises=torch._dynamo.exc.Unsupported, reason=(
-    "lead36 s01: a functools.partial argument called in a staged while's test under "
-    "torch.compile stops in dynamo's 'Observed exception' (AttributeError), no user line"))
 def test_lead36_s01_partial_objective_in_a_staged_while_compiled():
     torch._dynamo.reset()
     f = functools.partial(_partial_objective, cfg={"target": 0.0, "scale": 1.0})
