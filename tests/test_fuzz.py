@@ -38,8 +38,10 @@ def test_regression(path):
     exec(compile(source, path, "exec"), namespace)
     # compile=True: the program also runs under torch.compile(fullgraph=True), where dynamo,
     # not make_fx, traces the bodies of cond / while_loop; a program whose compilation takes
-    # too long for the suite says `COMPILE = False` (and why).
-    failure = check(source, inputs, filename=path, compile=namespace.get("COMPILE", True))
+    # too long for the suite says `COMPILE = False` (and why). A program found at the export
+    # stage says `EXPORT = True`: it is also exported, saved and loaded (a few seconds each).
+    failure = check(source, inputs, filename=path, compile=namespace.get("COMPILE", True),
+                    export=namespace.get("EXPORT", False))
     assert failure is None, f"{os.path.basename(path)}: {failure}\n{failure.trace}"
 
 

@@ -1451,6 +1451,22 @@ def _specialize_held(value, depth):
         if any(new is not item for new, item in zip(items, value)):
             return tuple(items)
         return value
+    if isinstance(value, functools.partial):
+        # (a partial has slots, no `__dict__`: dynamo raises AttributeError for any other
+        # attribute, and a `getattr` default does not catch it there, "Observed exception", for
+        # any partial a staged body calls: lead36 s01, fuzz seed 3703 program 17. Its fields
+        # cannot be written: one holding a symbolic float, `partial(f, scale=s)`, is a new
+        # partial for its holder to keep, as a tuple is; a subclass, whose constructor may
+        # differ, is searched but not rebuilt)
+        func = _held_item(value.func, depth)
+        args = [_held_item(item, depth) for item in value.args]
+        keywords = {key: _held_item(item, depth) for key, item in value.keywords.items()}
+        changed = func is not value.func \
+            or any(new is not item for new, item in zip(args, value.args)) \
+            or any(keywords[key] is not item for key, item in value.keywords.items())
+        if changed and type(value) is functools.partial:
+            return functools.partial(func, *args, **keywords)
+        return value
     # (not a numpy array's: dynamo cannot read its `__dict__`, nor the module of its type;
     # nor a logger's, which holds no operand: NOTE [logging while tracing] in runtime/logs.py)
     # (nor a weak reference's, which dynamo cannot read a `__dict__` of: torch_ema's list of
@@ -1458,18 +1474,6 @@ def _specialize_held(value, depth):
     if isinstance(value, (torch.nn.Module, numpy.ndarray, numpy.generic, logging.Logger,
                           logging.LoggerAdapter, weakref.ref)) \
             or type(value).__module__ == "builtins":
-        return value
-    if type(value) is functools.partial:
-        # (a partial has slots, no `__dict__`: dynamo raises AttributeError for any other
-        # attribute, and a `getattr` default does not catch it there, lead36 s01. Its fields
-        # cannot be written: one holding a symbolic float, `partial(f, scale=s)`, is a new
-        # partial for its holder to keep, as a tuple is)
-        func = _held_item(value.func, depth)
-        args = [_held_item(item, depth) for item in value.args]
-        keywords = {key: _held_item(item, depth) for key, item in value.keywords.items()}
-        if func is not value.func or any(new is not item for new, item in zip(args, value.args)) \
-                or any(keywords[key] is not item for key, item in value.keywords.items()):
-            return functools.partial(func, *args, **keywords)
         return value
     fields = getattr(value, "__dict__", None)
     if type(fields) is not dict:

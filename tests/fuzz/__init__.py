@@ -52,12 +52,16 @@ def prepare(program: Program, rng: random.Random | None = None) -> list:
         forget(fn)
 
 
-def write_program(path: str, source: str, inputs: list, description: str, xfail=None) -> None:
-    """Write a program as a regression file: its source, `INPUTS` and `XFAIL` (a reason)."""
+def write_program(path: str, source: str, inputs: list, description: str, xfail=None,
+                  export: bool = False) -> None:
+    """Write a program as a regression file: its source, `INPUTS`, `XFAIL` (a reason) and,
+    with `export`, `EXPORT = True` (tests/test_fuzz.py then also exports it)."""
     with open(path, "w") as f:
         f.write(f'r"""{description}"""\n\nimport torch\n\n\n{source.strip()}\n\n\n')
         f.write(f"# x, y: 0-d int64 tensors; k: a Python int\nINPUTS = {inputs!r}\n")
         f.write(f"XFAIL = {xfail!r}\n")
+        if export:
+            f.write("EXPORT = True\n")
 
 
 def load_program(path: str) -> tuple[str, list, str | None]:
@@ -134,7 +138,9 @@ def _save(out, program, inputs, failure, minimised, budget, time_limit, log):
     stem = os.path.join(out, f"seed{program.seed}-{program.index}-{failure.category}")
     description = (f"Fuzz failure (seed {program.seed}, program {program.index}): {failure}\n\n"
                    f"{failure.trace}")
-    write_program(stem + ".py", program.source, inputs, description.replace('"""', "'''"))
+    exported = failure.stage == "export"
+    write_program(stem + ".py", program.source, inputs, description.replace('"""', "'''"),
+                  export=exported)
     key = failure.signature()
     if budget and inputs and key not in minimised:
         minimised.add(key)
@@ -142,5 +148,6 @@ def _save(out, program, inputs, failure, minimised, budget, time_limit, log):
                                  compile=failure.stage == "compile",
                                  export=failure.stage in ("export", "compile"), time_limit=time_limit, log=log)
         write_program(stem + "-min.py", source, small,
-                      f"Minimised (seed {program.seed}, program {program.index}): {failure}")
+                      f"Minimised (seed {program.seed}, program {program.index}): {failure}",
+                      export=exported)
         log(f"  wrote {stem}-min.py")

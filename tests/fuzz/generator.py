@@ -29,7 +29,12 @@ their body inside `try`, returning tuples early), `raise ValueError("fuzz")` und
 over the rows of a stacked tensor, `t.item()` in conditions, and a list `vs` grown with `append`
 under tensor control flow (never inside two loops: README, a list cannot grow by a
 data-dependent number of items per iteration) and read once, by the final return, with `len`,
-`sum` and `torch.stack`.
+`sum` and `torch.stack`. Since session 37 the dict state may be a `collections.defaultdict`
+(its factory never called: only the key it starts with is read and written, README) and a
+helper may be called through a `functools.partial` bound at the top (`ph0 =
+functools.partial(h0, k=2)`, or binding the first tensor argument). Those two choices are drawn
+from a second random stream (`_Generator.extra`), so that the statements of a seed's programs
+stay those of earlier sessions' runs.
 """
 
 from __future__ import annotations
@@ -104,7 +109,7 @@ class _Scope:
 
 
 # Written before `fuzz_fn` when a program uses them (see the module docstring).
-_PRELUDE_IMPORTS = "import functools\n"
+_PRELUDE_IMPORTS = "import collections\nimport functools\n"
 _STATE_CLASS = """
 class State:
 
@@ -141,8 +146,13 @@ def _item(obj, key, ctx=None):
 
 
 class _Generator:
-    def __init__(self, rng: random.Random, size: int, avoid=KNOWN_BUGS, parent=None):
+    def __init__(self, rng: random.Random, size: int, avoid=KNOWN_BUGS, parent=None,
+                 extra: random.Random | None = None):
         self.rng = rng
+        # choices added in session 37 (defaultdict state, partial callables): their own stream,
+        # so that `rng` draws what it drew before and a seed's statements stay the same
+        self.extra = extra or random.Random(0)
+        self.partials: list[ast.Assign] = []  # `phN = functools.partial(hN, ...)`, at the top
         self.parent = parent  # the generator of fuzz_fn when this one writes a helper
         self.helpers: list[ast.FunctionDef] = []  # hN, written before fuzz_fn
         self.helper_arity: list[int] = []
@@ -251,7 +261,7 @@ class _Generator:
         r = self.rng
         self.features.add("helper")
         name = f"h{len(self.helpers)}"
-        sub = _Generator(r, 3, self.avoid, parent=self)
+        sub = _Generator(r, 3, self.avoid, parent=self, extra=self.extra)
         sub.max_depth = 2
         fn = sub.function(name)
         self.features |= {f"helper_{f}" for f in sub.features}
@@ -262,8 +272,29 @@ class _Generator:
         args = [_bin(self.int_expr(scope, depth + 1, True), ast.Add(), _const(0)) for _ in range(2)]
         args.append(r.choice((_name("k"), _const(r.randint(0, 3)))))
         call = ast.Call(_name(name), args, [])
+        if "partial" not in self.avoid and self.extra.random() < 0.35:
+            call = self.partial_call(name, call, keyword=not fn.decorator_list)
         if sub.arity == 2:  # a helper that returns a tuple (early, too)
             return ast.Subscript(call, _const(r.randint(0, 1)), ast.Load())
+        return call
+
+    def partial_call(self, name, call, keyword: bool):
+        """`call` of helper `name` made through `phN = functools.partial(name, ...)`, bound at
+        the top of the function: `k` by keyword (with `keyword`: the `traced` wrapper takes
+        positional arguments only), or the first tensor argument (a new tensor, as every
+        helper argument is, made from the arguments before any branch)."""
+        self.features.add("partial")
+        bound = f"p{name}"
+        partial = ast.Attribute(_name("functools"), "partial", ast.Load())
+        if keyword and self.extra.random() < 0.5:
+            value = ast.Call(partial, [_name(name)], [ast.keyword("k", call.args[2])])
+            call = ast.Call(_name(bound), call.args[:2], [])
+        else:
+            first = _bin(_name(self.extra.choice(TENSOR_PARAMS)), ast.Add(),
+                         _const(self.extra.randint(0, 2)))
+            value = ast.Call(partial, [_name(name), first], [])
+            call = ast.Call(_name(bound), call.args[1:], [])
+        self.partials.append(ast.Assign([_name(bound, ast.Store())], value))
         return call
 
     def cond(self, scope, depth=0, boolish=False):
@@ -525,8 +556,12 @@ class _Generator:
         if self.uses_state:
             init.append(ast.Assign([_name("s", ast.Store())],
                                    ast.Call(_name("State"), [_bin(_name("x"), ast.Add(), _const(1))], [])))
-            init.append(ast.Assign([_name("d", ast.Store())],
-                                   ast.Dict([ast.Constant("k")], [_bin(_name("y"), ast.Add(), _const(0))])))
+            state = ast.Dict([ast.Constant("k")], [_bin(_name("y"), ast.Add(), _const(0))])
+            if "defaultdict" not in self.avoid and self.extra.random() < 0.4:
+                self.features.add("defaultdict")
+                state = ast.Call(ast.Attribute(_name("collections"), "defaultdict", ast.Load()),
+                                 [_name("int"), state], [])
+            init.append(ast.Assign([_name("d", ast.Store())], state))
         for name in _TENSOR_LOCALS:
             value = r.choice((_bin(_name(r.choice(TENSOR_PARAMS)), ast.Add(), _const(r.randint(0, 3))),
                               _tensor_const(r.randint(-2, 3))))
@@ -536,6 +571,7 @@ class _Generator:
             init.append(ast.Assign([_name(name, ast.Store())], value))
         if "grown_list" in self.features:
             init.append(ast.Assign([_name(GROWN, ast.Store())], ast.List([], ast.Load())))
+        init += self.partials
         for g in range(self.guards):  # defined before every branch; reset before each loop
             init.append(ast.Assign([_name(f"{GUARD}{g}", ast.Store())], _const(0)))
         args = ast.arguments(posonlyargs=[], args=[ast.arg(p) for p in TENSOR_PARAMS + INT_PARAMS],
@@ -558,7 +594,7 @@ def generate(seed: int, index: int, size: int = 8, avoid=KNOWN_BUGS) -> Program:
     `size` is a budget of statements; `avoid` names constructs to leave out (`KNOWN_BUGS`).
     """
     rng = random.Random(f"{seed}:{index}")
-    gen = _Generator(rng, size, frozenset(avoid))
+    gen = _Generator(rng, size, frozenset(avoid), extra=random.Random(f"{seed}:{index}:37"))
     fn = gen.function()
     module = ast.fix_missing_locations(ast.Module(gen.helpers + [fn], []))
     prelude = ""

@@ -360,16 +360,15 @@ def test_s03_count_a_partial_argument_changes_outside_staged_code_is_written_bac
         assert stats == twin and type(stats["n"]) is int
 
 
-# --- found by the lead at session 36's end -----------------------------------------------------
+# --- found by the lead at session 36's end, fixed in session 37 (xfail37, fuzz37) ---------------
 # A `functools.partial` objective given to a function whose staged `while` calls it
 # (`minimize(partial(fun, cfg=cfg), x0)`'s shape), under torch.compile: dynamo stopped with its
-# own "Observed exception" (an AttributeError raised inside the loop's staging, at
-# runtime/staging/torch.py's `with nested:`), not a StagingError at the user's line; the same
-# objective as a lambda compiled and was right. The read that failed was the `__dict__` of the
-# partial, searched for floats dynamo made symbolic (NOTE [symbolic floats held by objects]);
-# a float the partial holds itself and the caller changes (`partial(fun, scale=s)`) then met
-# torch's "can only be of (Tensor, int, SymInt)". autoconv's replay and torch.export of it
-# were right (test_s01's forms, above).
+# own "Observed exception", an AttributeError from `getattr(partial, "__dict__", None)` in the
+# search for symbolic floats the statement's inputs hold (runtime/staging/torch.py,
+# `_specialize_held`), which dynamo does not catch for a partial; a float the partial holds
+# itself and the caller changes (`partial(fun, scale=s)`) then met torch's "can only be of
+# (Tensor, int, SymInt)". autoconv's replay and torch.export of it were right (test_s01's
+# forms, above).
 
 def _partial_objective(x, cfg):
     return ((x - cfg["target"]) ** 2).sum() * cfg["scale"]

@@ -287,3 +287,31 @@ def test_tolist_of_a_float_tensor_in_a_condition_under_compile():
     run = torch.compile(autoconv.convert(first_is_positive), fullgraph=True, backend="eager")
     for x in (torch.tensor([1.0, 2.0]), torch.tensor([-1.0, 2.0])):
         torch.testing.assert_close(run(x), first_is_positive(x))
+
+
+# fuzz seed 3603, program 150: a number read from a tensor whose value the trace knows (the
+# function made it from numbers), in the test of a `while` whose carried values nothing reads,
+# in a staged branch. The read was an `item` node with no `val` in the loop's body; torch.export
+# erased the dead loop and kept its bodies, which its verifier refused ("Node.meta item is
+# missing val field"). NOTE [reads of values the trace knows].
+
+def _dead_loop_reading(read):
+    def fn(x, y):
+        if x > 0:
+            c = torch.tensor(1)
+            n = 0
+            while read(c) <= y and n < 2:
+                n += 1
+        return x + y
+    return fn
+
+
+def _item(c):
+    return c.item()
+
+
+@pytest.mark.parametrize("read", [_item, int, float, bool], ids=["item", "int", "float", "bool"])
+def test_number_of_a_made_tensor_read_in_a_dead_loop_in_a_staged_branch(read):
+    assert_pythons_numbers(_dead_loop_reading(read), [
+        (torch.tensor(3), torch.tensor(1)), (torch.tensor(-2), torch.tensor(1)),
+        (torch.tensor(3), torch.tensor(0))])

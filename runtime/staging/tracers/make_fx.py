@@ -243,6 +243,7 @@ def _call_lifting_constants(call, operator):
         if node.target is operator or (operator is torch.ops.higher_order.while_loop
                                        and node.target is _STACK_OUTPUT):
             _lift_constants(tracer, node)
+            _drop_reads_of_known_values(tracer, node)
             if torch.compiler.is_exporting():
                 _drop_profiler_ranges(tracer, node)
         node = node.next
@@ -275,6 +276,32 @@ def _drop_profiler_ranges(tracer, node) -> None:
             if not n.users:
                 body.graph.erase_node(n)
         body.recompile()
+
+
+# NOTE [reads of values the trace knows]
+# A fake tensor whose value the trace knows (`c = torch.tensor(1)`, and ops on it: FakeTensor.
+# constant) gives its value to `.item()` as a Python number: `while c.item() <= y` compares
+# `y` with 1. make_fx still records the read (`aten.item`, which pre-dispatch tracing does not
+# decompose) as a node, with no users and no `val`, since its result is no tensor or symbolic
+# number. torch.export's dead-code pass erases it from the bodies it reaches, but where the
+# operator holding it is itself dead (a `while` whose carried values nothing reads, in a staged
+# branch: fuzz seed 3603, program 150) the pass erases that operator's node and leaves its
+# bodies on the module unvisited, and torch's verifier, which walks every module, refused the
+# program ("Node.meta item is missing val field"). Such a node computes nothing the graph
+# reads: it is dropped from each body when its operator is traced, under every tracer.
+def _drop_reads_of_known_values(tracer, node) -> None:
+    """Drop from `node`'s bodies the nodes whose result the trace took as a Python value
+    (NOTE [reads of values the trace knows]); a nested operator's bodies had theirs dropped
+    when it was traced."""
+    for i in _BODY_ARGS[node.target]:
+        body = getattr(tracer.root, node.args[i].target)
+        dead = [n for n in body.graph.nodes
+                if n.op == "call_function" and not n.users and "val" not in n.meta
+                and not n.is_impure()]
+        for n in reversed(dead):
+            body.graph.erase_node(n)
+        if dead:
+            body.recompile()
 
 
 # Where each operator keeps its bodies and the operands extra inputs are appended to.
