@@ -2385,6 +2385,8 @@ def _probe_lists(statement: Statement, bodies, pred=None, watch=None) -> dict:
             _no_change_seen(watch, updated)
         growth = lists.measure(statement.names, slots, tuple(statement.state), probes,
                                statement.kind)
+        if pred is not None and not torch.compiler.is_compiling():
+            _promote_by_probe(statement, [outputs for _, _, outputs, _ in probes])
         drew = start is not None and _draws_reach([g.count for g in growth.values()], start)
     if pred is not None and any(draws) and not all(has_static_value(g.count)
                                                    for g in growth.values()):
@@ -2416,6 +2418,31 @@ def _probe_lists(statement: Statement, bodies, pred=None, watch=None) -> dict:
         _keep_growth(kept_key, grown)
     statement.growth.update(grown)
     return statement.growth
+
+
+# NOTE [promotions chosen by an if's list probe]
+# An `if` whose state holds a list its branches may grow runs both branches in full as the
+# list probe before torch.cond's first round (NOTE [counts of an if's probe]), on the state as
+# the operator gives it (numbers as their slots' tensors, marked as stand-ins). Where a Python
+# number meets a tensor of another dtype on the other path (torch's `_strong_wolfe`: the step
+# `t` a Python float on the bracketing loop's first trip, a 0-d float32 tensor once
+# `_cubic_interpolate` has made it one), the first round found that only once both branches
+# had run, and ended (`_Promote`) to run them all again with the dtype chosen: each guard `if`
+# its `break`s nest ran its branches three times per staging, and the statements nested in
+# them were staged once more per level (docs/benchmarks.md, session 37). The probe's outputs
+# are the branches' outputs for the same state: the promotions of the slots that hold one
+# number or tensor are chosen from them before the first round, which then checks the
+# outputs as before (a promotion it still finds ends it, as before).
+
+
+def _promote_by_probe(statement: Statement, raws) -> None:
+    """Choose the promotions of `statement` (an `if`) from its list probe's raw outputs `raws`
+    (one per branch), for the slots holding one number or tensor on every path (NOTE
+    [promotions chosen by an if's list probe])."""
+    promoted = statement.promotions(*raws, statement.state)
+    statement.dtypes.update({
+        slot: dtype for slot, dtype in promoted.items()
+        if all(_is_leaf(raw[slot]) for raw in raws) and _is_leaf(statement.state[slot])})
 
 
 # NOTE [list growth kept]
