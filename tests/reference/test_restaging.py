@@ -318,8 +318,13 @@ def test_nested_breaks_calling_a_method_that_counts_match_python():
 # `break` nests, entered from an entry known only by its form (NOTE [carried forms kept]), runs
 # its bodies once more for the dtype promotion of `t` (`_Promote`, kept by entry only): the
 # operator's runs of a level's body per staging of the level above rise from 1 to 1.1-1.6, as
-# in the real program (1.06-1.33 in its bracketing loop), and the innermost bodies run 6, 14,
-# 27, 40 times at depths 1 to 4 (4, 9, 15, 21 above).
+# in the real program (1.06-1.33 in its bracketing loop), and the innermost bodies ran 6, 14,
+# 27, 40 times at depths 1 to 4 (4, 9, 15, 21 above). Most came from each guard `if` finding
+# the objective changed through `obj_func`, then its count replaced, only once its attempts had
+# run the levels below it (wolfe36 s01): since session 37 such an attempt ends at the next
+# statement it enters (NOTE [attempts decided before a nested statement] in
+# runtime/staging/restaging.py), and the promotion of `t` is chosen from the `if`'s list probe
+# (NOTE [promotions chosen by an if's list probe] in runtime/staging/torch.py): 6, 12, 15, 20.
 
 def _wolfe_search(levels: int) -> str:
     lines = ["def search(obj_func, x, t):",
