@@ -67,8 +67,9 @@ def main() -> None:
         base = min(r["cpu"] for r in results[""])
         for tree in trees:
             cpus = [r["cpu"] for r in results[tree]]
+            same = all(r["same"] for r in results[tree])
             print(f"{model} depth {options.depth} {tree or 'this checkout'}: runs by depth "
-                  f"{results[tree][0]['runs']}, equal to Python {all(r['same'] for r in results[tree])}, "
+                  f"{results[tree][0]['runs']}, equal to Python {same}, "
                   f"CPU {', '.join(f'{c:.1f}' for c in cpus)} s "
                   f"(best {min(cpus) / base:.2f}x this checkout's)")
     print("load", " ".join(f"{v:.1f}" for v in os.getloadavg()))
