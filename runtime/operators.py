@@ -123,11 +123,12 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         targets = _write_targets(state, inputs, kept, renewing, written)
         staged_state, staged_inputs = _unsaved(staged_state, inputs, targets)
         raising = False
-        # NOTE [names of a statement's inputs] in staging/objects.py
-        shown_token = objects.show_inputs(inputs, _shown_inputs(if_true, state, inputs, updated))
-        # NOTE [restaging verdicts] in staging/restaging.py
+        # NOTE [restaging verdicts] in staging/restaging.py (first: it may end an enclosing
+        # attempt, NOTE [attempts decided before a nested statement])
         frame = restaging.enter((if_true, if_false), (cond, state, names, inputs, updated, kept,
                                                       renewed, flagged, items_only))
+        # NOTE [names of a statement's inputs] in staging/objects.py
+        shown_token = objects.show_inputs(inputs, _shown_inputs(if_true, state, inputs, updated))
         watch = context.watch_raises((if_true, if_false))  # NOTE [branches that always raise]
         try:
             # (a refusal specialises the graph on `cond`, as the staging's own do)
@@ -890,7 +891,8 @@ def reraise_staging_error() -> None:
     import sys
 
     caught = sys.exc_info()[1]
-    if isinstance(caught, StagingError):
+    # (and the end of an enclosing attempt: NOTE [attempts decided before a nested statement])
+    if isinstance(caught, (StagingError, restaging.Abandoned)):
         raise caught
 
 
@@ -1300,11 +1302,12 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                     bodies, staged_state, staged_names, renewing, 0, state, names)
             targets = _write_targets(before, inputs, kept, renewing, written)
             staged_state, staged_inputs = _unsaved(staged_state, inputs, targets)
-            # NOTE [names of a statement's inputs] in staging/objects.py
-            shown_token = objects.show_inputs(inputs, _shown_inputs(body, state, inputs, updated))
-            # NOTE [restaging verdicts] in staging/restaging.py
+            # NOTE [restaging verdicts] in staging/restaging.py (first: NOTE [attempts decided
+            # before a nested statement])
             frame = restaging.enter((test, body, trips), (state, names, inputs, bound, updated,
                                                           kept, renewed, caught))
+            # NOTE [names of a statement's inputs] in staging/objects.py
+            shown_token = objects.show_inputs(inputs, _shown_inputs(body, state, inputs, updated))
             try:
                 if _holding(updated, inputs, (test, body)):
                     out = _holding_lists(
@@ -1740,10 +1743,11 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     given = list(shown) if shown else [None] * count
     for i, name in updated or ():
         given[i] = name
-    shown_token = objects.show_inputs(inputs, given)
-    # NOTE [restaging verdicts] in staging/restaging.py
+    # NOTE [restaging verdicts] in staging/restaging.py (first: NOTE [attempts decided before
+    # a nested statement])
     frame = restaging.enter((body, extra_test), (state, names, inputs, iterable, updated,
                                                  renewed, caught, updates, stale))
+    shown_token = objects.show_inputs(inputs, given)
     try:
         if _holding(updated, loop_inputs, (body, extra_test)):
             out = _holding_lists(

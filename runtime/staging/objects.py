@@ -258,6 +258,73 @@ class _ReplacedRecord(StagingError):
         self.slot, self.path = slot, path
 
 
+def _kept_as_it_is(name: str, statement: str) -> str:
+    return (f"Keep `{name}` as it is in the {statement} (or hold it in a tensor), or compute "
+            "it outside")
+
+
+def _replaced_record(slot, path, names, statement, where) -> _ReplacedRecord:
+    """The _ReplacedRecord for the number or named tuple at `path` of the carried slot `slot`,
+    which a body (`where`) replaced."""
+    return _ReplacedRecord(
+        slot, path, statement,
+        f"`{names[slot]}{path}` is replaced {where}; only the tensors in an object can change "
+        "under a tensor condition", _kept_as_it_is(names[slot] + path, statement))
+
+
+def _first_replaced(slots, given):
+    """(slot, path) of the first number or named tuple that the copies `given` (by slot) of the
+    carried objects of `slots` hold in place of their constant, or None (NOTE [attempts decided
+    before a nested statement] in restaging.py)."""
+    for slot, (spec, _) in slots.items():
+        path = _replaced_constant(spec, given[slot])
+        if path is not None:
+            return slot, path
+    return None
+
+
+def _replaced_constant(spec, value, path=""):
+    """The path of the first constant of `spec` that `value` holds replaced as `_flatten_as`
+    finds it (_REPLACED), or None; what else differs is for `_flatten_as` to find."""
+    kind = spec[0]
+    if kind == "const":
+        return (path if not _same_constant(spec[1], value)
+                and _replaces_constant(spec[1], value) else None)
+    if kind == "namedtuple":
+        if type(value) is not spec[1]:
+            return None
+        items = zip(spec[1]._fields, spec[2], value)
+        return next((found for name, field, item in items
+                     for found in [_replaced_constant(field, item, f"{path}.{name}")]
+                     if found is not None), None)
+    if kind == "object":
+        if type(value) is not spec[1]:
+            return None
+        fields = vars(value)
+        return next((found for k, field in spec[2] if k in fields
+                     for found in [_replaced_constant(field, fields[k], f"{path}.{k}")]
+                     if found is not None), None)
+    if kind == "dict":
+        if not isinstance(value, dict):
+            return None
+        return next((found for k, item in spec[1] if k in value
+                     for found in [_replaced_constant(item, value[k], f"{path}[{k!r}]")]
+                     if found is not None), None)
+    if kind in ("list", "tuple") and type(value).__name__ == kind:
+        return next((found for i, (item, v) in enumerate(zip(spec[1], value))
+                     for found in [_replaced_constant(item, v, f"{path}[{i}]")]
+                     if found is not None), None)
+    return None
+
+
+def _replaces_constant(old, value) -> bool:
+    """Whether `value` in place of the constant `old` is carried from then on (NOTE [named
+    tuples], NOTE [numbers in objects]) rather than refused."""
+    return ((_is_namedtuple(old) and type(value) is type(old))
+            or (type_in(old, _NUMBERS) and isinstance(value, (torch.Tensor, *_NUMBERS,
+                                                              *_SYMBOLIC))))
+
+
 def _is_namedtuple(value) -> bool:
     return isinstance(value, tuple) and hasattr(type(value), "_fields")
 
@@ -539,10 +606,8 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=()):
     if kind == "const":
         if _same_constant(spec[1], value):
             return None
-        if ((_is_namedtuple(spec[1]) and type(value) is type(spec[1]))
-                # (a number: carried from now on, NOTE [numbers in objects])
-                or (type_in(spec[1], _NUMBERS)
-                    and isinstance(value, (torch.Tensor, *_NUMBERS, *_SYMBOLIC)))):
+        # (a number: carried from now on, NOTE [numbers in objects])
+        if _replaces_constant(spec[1], value):
             if replaced is None:
                 return path, _REPLACED
             replaced.append(path)
@@ -726,7 +791,14 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             versions = None if torch.compiler.is_dynamo_compiling() else {
                 slot: [t._version if isinstance(t, torch.Tensor) else None for t in leaves]
                 for slot, leaves in given_leaves.items()}
-            out = body(*args, *inputs)
+            # NOTE [attempts decided before a nested statement] in restaging.py
+            opened = None if (probe or not returns_state or torch.compiler.is_compiling()) \
+                else restaging.watch(functools.partial(_first_replaced, slots, given))
+            out = body(*args, *inputs) if opened is None else restaging.run_watched(
+                opened, body, (*args, *inputs))
+            if opened is not None and opened.found is not None:
+                slot, path = opened.found
+                raise _replaced_record(slot, path, names, statement, where)
             if not returns_state or not isinstance(out, tuple) or len(out) != count:
                 return out
             out = list(out)
@@ -744,11 +816,13 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                     grown = _grown_list_key(out[slot], path, what)
                     if grown is not _NO_KEY:  # (dict_lists.py)
                         raise GrownInDict(slot, grown, state[slot])
+                    if what is _REPLACED and not (torch.compiler.is_dynamo_compiling()
+                                                  and context.in_staged_body()):
+                        raise _replaced_record(slot, path, names, statement, where)
                     error = (functools.partial(_ReplacedRecord, slot, path)
                              if what is _REPLACED else StagingError)
                     what = "is replaced" if what is _REPLACED else what
-                    fix = (f"Keep `{names[slot]}{path}` as it is in the {statement} (or hold "
-                           "it in a tensor), or compute it outside")
+                    fix = _kept_as_it_is(names[slot] + path, statement)
                     if what == "gains or loses attributes":
                         fix = (f"Give `{names[slot]}{path}` all its attributes before the "
                                f"{statement}, with values of the kinds the body sets (a "
@@ -1649,6 +1723,15 @@ def _symbolic_field(contents, given, through):
     return None
 
 
+def _first_changed(contents):
+    """The (input index, reached index) of the first container of `contents` (as
+    `refusing_uncarried_changes` gathers them) changed since, or None."""
+    for i, found in contents:
+        if any(_changed_container(container, old) for container, old in found):
+            return i
+    return None
+
+
 def _changed_container(container, old) -> bool:
     if type(container) is list:
         return len(container) != len(old) or any(
@@ -2251,9 +2334,18 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
                 if reached is not None:
                     raise ChangedInput(index, False, False, reached)
                 raise ChangedInput(index)
+            # NOTE [attempts decided before a nested statement] in restaging.py
+            opened = restaging.watch(functools.partial(_first_changed, contents)) \
+                if contents else None
+            ended = False
             try:
-                out = body(*args)
+                out = restaging.run_watched(opened, body, args)
+                ended = True
             finally:
+                # (an enclosing attempt that the change decides too ends first, before the
+                # change is undone: NOTE [attempts decided before a nested statement])
+                doomed = restaging.decided() if ended and opened is not None and \
+                    _first_changed(contents) is not None else None
                 changed_input, shortened = None, False
                 others = {}  # NOTE [inputs changed together]
                 for i, found in contents:
@@ -2287,6 +2379,8 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
                     for container, old in found:
                         _restore(container, old)
                     raise _closure_refusal(body, name, where, statement)
+            if opened is not None and opened.found is not None and changed_input is None:
+                changed_input = opened.found  # (a change undone after the watch found it)
             if changed_input is not None and "test" in where:
                 # (a loop test returns no state: what it changes cannot be carried)
                 index, reached = changed_input
@@ -2296,6 +2390,8 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
                     "a closure it calls); a loop test gives back only its condition, so the "
                     "change cannot be carried, and it would happen once, while tracing",
                     "Make the change in the loop body, and keep the test free of changes")
+            if doomed is not None:
+                raise restaging.Abandoned(doomed)
             if changed_input is not None:
                 index, reached = changed_input
                 if others:

@@ -17,7 +17,8 @@ import torch
 from ..identity import type_in
 from . import context, verdicts
 
-__all__ = ["enter", "leave", "attempt", "counts", "kept_key", "known_kept", "keep"]
+__all__ = ["enter", "leave", "attempt", "counts", "kept_key", "known_kept", "keep", "watch",
+           "run_watched", "decided", "Abandoned"]
 
 # NOTE [restaging verdicts]
 # Staging a statement may take several attempts: an attempt runs the bodies under torch's
@@ -286,9 +287,13 @@ def enter(bodies, values):
     """Opens a frame for the staging of one statement with the body functions `bodies` entered
     with `values` (see NOTE [restaging verdicts]), for `leave`; None under dynamo. The
     outermost statement's frame holds the verdicts of all the statements nested in it,
-    forgotten when it ends."""
+    forgotten when it ends.
+
+    Raises Abandoned, before opening anything, where an enclosing attempt's outcome is already
+    decided (NOTE [attempts decided before a nested statement])."""
     if torch.compiler.is_compiling():
         return None
+    _abandon_decided()
     memo = _memo()
     outermost = memo is None
     if outermost:
@@ -341,10 +346,116 @@ def _keep(memo, key, seen) -> None:
     entries.append((key[1], seen))
 
 
+# NOTE [attempts decided before a nested statement]
+# Two of the outcomes that end an attempt are found by a wrapper of the bodies once a body has
+# returned, yet decided as soon as the body has made its change: an object the bodies only read
+# changed (objects.ChangedInput, `refusing_uncarried_changes`' comparison of what they reach)
+# and a number or named tuple of a carried object replaced (objects._ReplacedRecord, `carry`'s
+# flattening of the body's copy). What the body runs after that change is thrown away with the
+# attempt, and the statements nested there are each staged in full, with their own failed
+# attempts. torch's `_strong_wolfe` under torchmin's BFGS: each guard `if` a `break` nests
+# calls the objective (`obj_func`, counting `sf.nfev`) first, then stages the next level; its
+# first attempt (the objective changed) and its second (`sf.nfev` replaced) each ran all the
+# levels below it, whose own first attempts did the same: the innermost bodies ran 6, 14, 27,
+# 40 times at depths 1 to 4 in the model (tests/reference/test_restaging.py, `_wolfe_search`),
+# and BFGS's trace did not end in 15 minutes (docs/benchmarks.md, sessions 35 to 37).
+#
+# So each such wrapper opens a watch (`watch`) for its body's run, with a function that tells
+# the outcome already decided (or None), and a staged statement entered in the body asks the
+# open watches, outermost first (everything an attempt runs is thrown away with it), before it
+# opens its frame (`enter`): the first decided ends its attempt there with `Abandoned`, which
+# passes through the body and the statements between (an internal exception: never a branch's
+# or a loop body's own, and converted `except` handlers let it through) to the wrapper, which
+# raises its own exception as it would have at the body's end, with what it finds then (an
+# object changed and restored as before). A nested statement whose own check finds an object
+# changed at its body's end (the change made after its last nested statement: the bracketing
+# loop's body, whose last guard `if` calls the objective) asks the same before undoing it: an
+# enclosing attempt the change decides (it reads the same object, or a copy it carries holds
+# the number replaced) ends first. An attempt a watch has abandoned never succeeds: where the
+# body was kept from ending (a handler the user wrote catching every exception), the wrapper
+# still raises what its watch found. That only ever makes the statement carry more (NOTE
+# [carried forms kept]). The inputs a body changes after the first are found by the next
+# attempts, one each (NOTE [inputs changed together]), each running the body only up to its
+# next nested statement.
+
+
+class Abandoned(Exception):
+    """Internal, never reaches the user: ends an attempt whose outcome the watch `args[0]`
+    found decided at the entry of a nested statement (NOTE [attempts decided before a nested
+    statement])."""
+
+    @property
+    def watch(self):
+        return self.args[0]
+
+
+class _Watch:
+    __slots__ = ("decided", "found")
+
+    def __init__(self, decided):
+        self.decided, self.found = decided, None
+
+
+def _watches() -> list:
+    watches = getattr(_local, "watches", None)
+    if watches is None:
+        watches = _local.watches = []
+    return watches
+
+
+def watch(decided):
+    """Opens a watch over the run of a body that a wrapper is about to make (NOTE [attempts
+    decided before a nested statement]): `decided()` gives what decides the attempt's outcome
+    already (any value but None), kept in the watch's `found` when a nested statement abandons
+    the attempt. Returns the watch, for `run_watched`; None under dynamo and outside a staged
+    statement's trace."""
+    if _memo() is None or torch.compiler.is_compiling():
+        return None
+    opened = _Watch(decided)
+    _watches().append(opened)
+    return opened
+
+
+def run_watched(opened, body, args):
+    """`body(*args)` under the watch `opened` (from `watch`, or None), closed after it; None
+    where a nested statement abandoned the attempt for `opened`."""
+    try:
+        return body(*args)
+    except Abandoned as abandoned:
+        if opened is None or abandoned.watch is not opened:
+            raise
+        return None
+    finally:
+        if opened is not None:
+            watches = _watches()
+            if watches and watches[-1] is opened:
+                watches.pop()
+            elif opened in watches:
+                watches.remove(opened)
+
+
+def decided():
+    """The outermost open watch whose attempt's outcome is decided now (its `found` set), or
+    None (NOTE [attempts decided before a nested statement])."""
+    for opened in getattr(_local, "watches", None) or ():
+        found = opened.decided()
+        if found is not None:
+            opened.found = found
+            counts["abandoned"] += 1
+            return opened
+    return None
+
+
+def _abandon_decided() -> None:
+    opened = decided()
+    if opened is not None:
+        raise Abandoned(opened)
+
+
 # (how many statement entries were seen, and attempts skipped; how many runs of a statement's
 # bodies that learn its placeholders were skipped: for measuring, docs/benchmarks.md)
 counts = {"entries": 0, "entries known": 0, "attempts": 0, "skipped": 0,
-          "skipped by form": 0,
+          "skipped by form": 0, "abandoned": 0,
           "placeholder probes": 0, "placeholder probes skipped": 0,
           "list probes": 0, "list probes skipped": 0}
 

@@ -2376,7 +2376,9 @@ def _probe_lists(statement: Statement, bodies, pred=None, watch=None) -> dict:
         kept = restaging.known_kept(kept_key)
         if kept is not None:
             restaging.counts["list probes skipped"] += 1
-            statement.growth.update({g[0]: _growth_from(g) for g in kept})
+            growth, promoted = kept
+            statement.growth.update({g[0]: _growth_from(g) for g in growth})
+            statement.dtypes.update(promoted)  # NOTE [promotions chosen by an if's list probe]
             return statement.growth
     staged_view = statement.staged_view()
     probes = []
@@ -2412,6 +2414,9 @@ def _probe_lists(statement: Statement, bodies, pred=None, watch=None) -> dict:
             _no_change_seen(watch, updated)
         growth = lists.measure(statement.names, slots, tuple(statement.state), probes,
                                statement.kind)
+        promoted = {}
+        if pred is not None and not torch.compiler.is_compiling():
+            promoted = _promote_by_probe(statement, [outputs for _, _, outputs, _ in probes])
         drew = start is not None and _draws_reach([g.count for g in growth.values()], start)
     if pred is not None and any(draws) and not all(has_static_value(g.count)
                                                    for g in growth.values()):
@@ -2440,9 +2445,35 @@ def _probe_lists(statement: Statement, bodies, pred=None, watch=None) -> dict:
     if not grown:
         verdicts.learn(verdict_key, True)
     if kept_key is not None:
-        _keep_growth(kept_key, grown)
+        _keep_growth(kept_key, grown, promoted)
     statement.growth.update(grown)
     return statement.growth
+
+
+# NOTE [promotions chosen by an if's list probe]
+# An `if` whose state holds a list its branches may grow runs both branches in full as the
+# list probe before torch.cond's first round (NOTE [counts of an if's probe]), on the state as
+# the operator gives it (numbers as their slots' tensors, marked as stand-ins). Where a Python
+# number meets a tensor of another dtype on the other path (torch's `_strong_wolfe`: the step
+# `t` a Python float on the bracketing loop's first trip, a 0-d float32 tensor once
+# `_cubic_interpolate` has made it one), the first round found that only once both branches
+# had run, and ended (`_Promote`) to run them all again with the dtype chosen: each guard `if`
+# its `break`s nest ran its branches three times per staging, and the statements nested in
+# them were staged once more per level (docs/benchmarks.md, session 37). The probe's outputs
+# are the branches' outputs for the same state: the promotions of the slots that hold one
+# number or tensor are chosen from them before the first round, which then checks the
+# outputs as before (a promotion it still finds ends it, as before), and kept with the growth
+# the probe found (NOTE [list growth kept]): a staging from an equal entry takes both.
+
+
+def _promote_by_probe(statement: Statement, raws) -> dict:
+    """Choose the promotions of `statement` (an `if`) from its list probe's raw outputs `raws`
+    (one per branch), for the slots holding one number or tensor on every path (NOTE
+    [promotions chosen by an if's list probe]); returns them."""
+    promoted = {slot: dtype for slot, dtype in statement.promotions(*raws, statement.state).items()
+                if all(_is_leaf(raw[slot]) for raw in raws) and _is_leaf(statement.state[slot])}
+    statement.dtypes.update(promoted)
+    return promoted
 
 
 # NOTE [list growth kept]
@@ -2460,7 +2491,7 @@ def _probe_lists(statement: Statement, bodies, pred=None, watch=None) -> dict:
 # in), nor is a probe that refused or found a list replaced.
 
 
-def _keep_growth(key, grown) -> None:
+def _keep_growth(key, grown, promoted) -> None:
     kept = []
     for slot, seen in grown.items():
         item = seen.item
@@ -2470,7 +2501,8 @@ def _keep_growth(key, grown) -> None:
             return
         kept.append((slot, seen.name, seen.count, seen.numbers, None if item is None else (
             tuple(item.shape), item.dtype, item.device, augmented.is_stand_in(item))))
-    restaging.keep(key, tuple(kept))
+    # (with the promotions the probe chose: NOTE [promotions chosen by an if's list probe])
+    restaging.keep(key, (tuple(kept), dict(promoted)))
 
 
 def _growth_from(kept) -> lists.Growth:
