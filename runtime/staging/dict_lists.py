@@ -260,7 +260,12 @@ def _tracked_path_to(variable, held, depth):
     """`_path_to` among dynamo's variable trackers (lists, tuples and dicts)."""
     if depth == 0:
         return None
-    items = getattr(variable, "items", None)
+    try:
+        items = getattr(variable, "items", None)
+    except Exception:  # noqa: BLE001 (dynamo's constant tracker raises NotImplementedError
+        # for `items` of a number, a float the caller's frame holds: test_branch_lists.py's
+        # bracketing in a staged loop, compiled)
+        return None
     if isinstance(items, dict):
         pairs = [(f"[{_key_text(k)}]", v) for k, v in items.items()]
     elif isinstance(items, (list, tuple)):

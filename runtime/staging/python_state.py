@@ -107,6 +107,13 @@ def _refuse_under_dynamo(fn, where: str, statement: str, count: int, inputs) -> 
 
         where, code = f"in the {statement}", dynamo_user_location() or code
     for i, value in enumerate(inputs):
+        # (only what dynamo can ask of any value: isinstance, and attributes of its type)
+        if value is None or isinstance(value, _NOT_STATE):
+            continue
+        # (named after that check: `shown_input`'s identity tests of a number dynamo made
+        # symbolic, a float read by `float(f)` in a staged loop, made it an operand of the
+        # enclosing torch.cond, which torch refuses: test_branch_lists.py's numbers under
+        # --run-slow)
         name = params[count + i] if count + i < len(params) else None
         if wrapper:
             name = shown_input(value) or name or f"argument {count + i}"
@@ -114,9 +121,6 @@ def _refuse_under_dynamo(fn, where: str, statement: str, count: int, inputs) -> 
             name = f"argument {count + i}"
         if name is None:
             continue  # (a parameter the body never reads)
-        # (only what dynamo can ask of any value: isinstance, and attributes of its type)
-        if value is None or isinstance(value, _NOT_STATE):
-            continue
         if isinstance(value, collections.deque):
             if changes:
                 _raise_refusal(code, name, "deque", where, statement)
