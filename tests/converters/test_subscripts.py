@@ -24,6 +24,7 @@ def test_augmented_assignment_through_a_computed_index():
     # The read and the write both go through the runtime (a traced `i`); a key with a call is
     # computed once into a variable first, as Python computes it once (`counts[int(v)] += 1`:
     # tester t11 repro 9, a dict at a traced key, is then refused by the runtime at the line).
+    # A constant index too, through `aug_assign` alone (NOTE [fields updated by a method]).
     assert_converts(
         """
         def f(x, i, s):
@@ -43,7 +44,7 @@ def test_augmented_assignment_through_a_computed_index():
             ac.setitem(s.bufs[0], i, ac.aug_assign(ac.getitem(s.bufs[0], i), '+=', 1))
             subscript_key = ac.converted_call(g, i)
             x = ac.setitem(x, subscript_key, ac.aug_assign(ac.getitem(x, subscript_key), '-=', 1))
-            x[0] += 1
+            x[0] = ac.aug_assign(x[0], '+=', 1)
             return x
         """,
     )
