@@ -1844,13 +1844,13 @@ def _augmented_assignments(body, ac, held_only=False):
 
 
 def _rereadable(target) -> bool:
+    # (a chain of fields and constant or named items: `self.calls[0]`, `self.stats.n`,
+    # `self.d["a"]["n"]`: a method's counter wherever its object keeps it)
     if isinstance(target, gast.Name):
         return True
     if isinstance(target, gast.Attribute):
-        return isinstance(target.value, gast.Name)
-    # (`self.calls[0]` too: a method's counter in a list it holds)
+        return _rereadable(target.value)
     return (isinstance(target, gast.Subscript) and isinstance(target.slice, _SIMPLE)
-            and isinstance(target.value, (gast.Name, gast.Attribute))
             and _rereadable(target.value))
 
 

@@ -806,14 +806,17 @@ def test_attribute_augmented_and_assigned_is_not_aliased():
 def test_items_a_function_updates_are_rebound_as_its_fields_are():
     # NOTE [fields updated by a method]: a callee's `state[0] += 1` (scipy's `calls[0] += 1`)
     # finds a number's stand-in where a staged statement carries the list; Python's `+=`
-    # updated it in place, unseen under torch.compile. Items of a name or of a field are
-    # rebound through `aug_assign`, as `self.n` is; a local name is left to the numbers pass.
+    # updated it in place, unseen under torch.compile. Items and fields of a name, to any
+    # depth, are rebound through `aug_assign`, as `self.n` is; a local name is left to the
+    # numbers pass.
     assert_converts(
         """
         def evaluate(self, state, x):
             state[0] += 1
             self.calls[0] += 1
             self.seen["n"] += 2
+            self.stats.n += 3
+            self.by_kind["f"][0] += 4
             total = 0
             total += 1
             return x
@@ -823,6 +826,8 @@ def test_items_a_function_updates_are_rebound_as_its_fields_are():
             state[0] = ac.aug_assign(state[0], '+=', 1)
             self.calls[0] = ac.aug_assign(self.calls[0], '+=', 1)
             self.seen['n'] = ac.aug_assign(self.seen['n'], '+=', 2)
+            self.stats.n = ac.aug_assign(self.stats.n, '+=', 3)
+            self.by_kind['f'][0] = ac.aug_assign(self.by_kind['f'][0], '+=', 4)
             total = 0
             total += 1
             return x
