@@ -138,7 +138,7 @@ class GuardSet:
     def __init__(self, guards):
         self.guards = tuple(guards)
         self._generation = 0
-        self._tag_wait, self._tag_misses = 1, 0  # (tags from the second call)
+        self._tag_wait, self._tag_misses = _TAG_WAIT, 0
         self._build()
 
     def __bool__(self) -> bool:
@@ -397,13 +397,16 @@ class GuardSet:
 # `getattr`), lists' lengths, the values read anew (`.item()`, hooks' items), and the items of
 # a module's globals (a script's or notebook's top-level loop rebinds its globals on every
 # call). A tag that moved sends the call the full way, which decides as before; the tags are
-# taken again `_TAG_WAIT` calls later, and never after `_TAG_MISSES` misses (a module that
-# sets a Python attribute on each call), nor where a dict's order matters and is not a plain
+# taken again later (below), and never after `_TAG_MISSES` misses (a module whose Python
+# attribute is set before each call), nor where a dict's order matters and is not a plain
 # dict's (an OrderedDict's `move_to_end` keeps its tag), nor where a table is a dict subclass
-# (whose `get` / `len` may be its own). The tags are taken on the second call of a graph (the
-# build is about 7 µs a dict: 6 ms for the seed model's 812), before the pipelines read the
-# dicts, so that a change between the two is seen at the next call.
-_TAG_WAIT = 32
+# (whose `get` / `len` may be its own). Taking the tags costs about 8 µs a dict (6-8 ms for the
+# seed model's 812 dicts, a C++ guard manager each), which the calls after repay at about
+# 0.03 µs a dict a call: so a graph's tags are taken at its `_TAG_WAIT`th call (a function
+# called a few times never pays for them), and after a miss only `_TAG_WAIT << misses` calls
+# later. They are taken before the pipelines read the dicts, so that a change between the two
+# is seen at the next call.
+_TAG_WAIT = 256
 _TAG_MISSES = 3
 _TAG_TYPES = (dict, collections.OrderedDict)
 _TAG_CHUNK = 64  # dicts a child manager (one manager of hundreds was slower to build)

@@ -1,5 +1,5 @@
 """A graph's captured places checked by the dicts' version tags (NOTE [dict version tags] in
-autoconv/captures.py): from a graph's third call on, a call whose dicts all kept their tags
+autoconv/captures.py): once a graph's tags are taken, a call whose dicts all kept their tags
 skips the per-place pipelines. Each test replays a graph until the tags are in use, then
 changes what it reads, and compares with plain Python on the next calls."""
 
@@ -12,7 +12,7 @@ import torch
 import autoconv
 from autoconv import captures
 
-_WARM = 4  # calls before a change: the tags are taken at the second and read from the third
+_WARM = captures._TAG_WAIT + 2  # calls before a change: the tags are in use from the last
 
 
 def _tags_in_use(function) -> bool:
@@ -170,7 +170,7 @@ def test_tags_of_a_module_changed_before_each_call_stop_being_taken(monkeypatch)
     x = torch.randn(5, 4)
     with torch.no_grad():
         expected = model(x)
-        for step in range(400):
+        for step in range(8 * captures._TAG_WAIT):
             model[0].step = step
             torch.testing.assert_close(function(x), expected)
     assert function.trace_count == 1
