@@ -88,8 +88,10 @@ def run(revision: str, which: str, rounds: int = 300) -> dict:
     return report(times)
 
 
-def interleaved(variants: dict, args: tuple, rounds: int) -> dict:
-    """{name: [CPU seconds of each of `rounds` calls]}: one call of each variant in turn."""
+def interleaved(variants: dict, args: tuple, rounds: int, burst: int = 1) -> dict:
+    """{name: [CPU seconds a call, of each of `rounds` rounds]}: `burst` calls of each variant
+    in turn (1: what a call costs after the others' traffic through the caches; more: in a
+    loop of its own, as a model called step after step)."""
     times = {name: [] for name in variants}
     # Every other round runs the variants in the reverse order: the one after eager was
     # slowed by eager's traffic through the caches (speed34: the same code in both slots
@@ -98,8 +100,9 @@ def interleaved(variants: dict, args: tuple, rounds: int) -> dict:
     for round_ in range(rounds):
         for name, variant in order if round_ % 2 else order[::-1]:
             start = time.process_time()
-            variant(*args)
-            times[name].append(time.process_time() - start)
+            for _ in range(burst):
+                variant(*args)
+            times[name].append((time.process_time() - start) / burst)
     return times
 
 
