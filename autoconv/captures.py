@@ -32,7 +32,6 @@ is guarded too (a needless retrace, never a stale value). `.item()`, `float()`, 
 
 from __future__ import annotations
 
-import collections
 import enum
 import functools
 import itertools
@@ -131,14 +130,10 @@ class GuardSet:
     __slots__ = ("guards", "_reads", "_expected", "_fresh", "_owners", "_names", "_lists",
                  "_counts", "_tables", "_keys", "_keys_guards", "_items", "_item_keys",
                  "_item_expected", "_whole", "_whole_expected", "_whole_keys",
-                 "_whole_key_expected", "_tagged", "_tags", "_generation", "_tag_wait",
-                 "_tag_misses", "_live_items", "_live_item_keys", "_live_item_expected",
-                 "_live_lists", "_live_lengths")
+                 "_whole_key_expected")
 
     def __init__(self, guards):
         self.guards = tuple(guards)
-        self._generation = 0
-        self._tag_wait, self._tag_misses = _TAG_WAIT, 0
         self._build()
 
     def __bool__(self) -> bool:
@@ -222,102 +217,8 @@ class GuardSet:
         self._tables, self._keys, self._keys_guards = tuple(tables), tuple(keys), keys_guards
         self._fresh = tuple(guard for guard in fresh
                             if not _reads_counts(guard) and not _reads_keys(guard))
-        self._build_tagged(by_table, whole)
-
-    def _build_tagged(self, by_table, whole) -> None:
-        """The dicts whose version tags stand for the identity and count pipelines, and the
-        places they leave to be read on every call (NOTE [dict version tags])."""
-        self._generation += 1
-        self._tags = None
-        self._tagged = None
-        live_items, live_keys, live_expected = [], [], []
-        tagged = {}
-        for group in by_table.values():
-            table = group[0].read.func.__self__
-            if _taggable(table) and not _namespace(table):
-                tagged[id(table)] = table
-            elif any(table is other for other in whole):  # (a namespace whose every key is
-                return                                    # read, or an order: not by tags)
-            else:
-                live_items += [table] * len(group)
-                live_keys += [guard.read.args[0] for guard in group]
-                live_expected += [guard.expected for guard in group]
-        self._live_items, self._live_item_keys = tuple(live_items), tuple(live_keys)
-        self._live_item_expected = tuple(live_expected)
-        live_lists, live_lengths = [], []
-        for owner in self._owners:  # (their tables: taken with the tags, `_tag_tables`)
-            if not _taggable(owner):
-                return
-            tagged[id(owner)] = owner
-        for table, length in zip(self._lists, self._counts[len(self._owners):]):
-            if type(table) is list:
-                live_lists.append(table)
-                live_lengths.append(length)
-            elif _taggable(table):
-                tagged[id(table)] = table
-            else:
-                return
-        for table in (*self._whole, *self._tables):  # (their order too: a plain dict's)
-            if type(table) is not dict:
-                return
-        self._live_lists, self._live_lengths = tuple(live_lists), live_lengths
-        self._tagged = tuple(tagged.values()) or None
 
     def check(self) -> None:
-        tags = self._tags
-        if tags is not None:
-            if tags():
-                self._check_live()
-                return
-            # a dict changed since: the pipelines say whether a place did; tags again later,
-            # or never for a graph whose dicts change between most calls
-            self._tags = None
-            self._missed()
-        if self._tag_wait or self._tagged is None:
-            self._tag_wait -= self._tag_wait > 0
-            self._check_all()
-            return
-        generation = self._generation
-        tables = self._tag_tables()
-        # (the versions before the pipelines read the dicts: a change between is seen later)
-        tags = _version_tags(tables) if tables is not None else None
-        if tags is None:  # (no tags in this Python or torch: the pipelines on every call)
-            self._tag_wait = -1
-        self._check_all()
-        if generation == self._generation:  # (no guard became another: the same dicts)
-            self._tags = tags
-        else:
-            self._missed()
-
-    def _tag_tables(self):
-        """The dicts to tag: `_tagged`, and the tables the modules' `__dict__`s hold now (a
-        table rebound since the pipelines were built is the one a later change goes to)."""
-        tables = [*map(dict.get, self._owners, self._names)]
-        if not all(map(_taggable, tables)):
-            return None
-        return (*self._tagged, *{id(table): table for table in tables}.values())
-
-    def _missed(self) -> None:
-        self._tag_misses += 1
-        self._tag_wait = _TAG_WAIT << self._tag_misses if self._tag_misses < _TAG_MISSES else -1
-
-    def _check_live(self) -> None:
-        """The places the dicts' tags do not stand for (NOTE [dict version tags])."""
-        if not ((not self._live_items or all(map(operator.is_, map(
-                    dict.get, self._live_items, self._live_item_keys,
-                    itertools.repeat(_MISSING)), self._live_item_expected)))
-                and (not self._reads or all(map(operator.is_, map(operator.call, self._reads),
-                                                self._expected)))):
-            self._check_each()
-            self._check_all()
-        elif self._live_lists and [*map(len, self._live_lists)] != self._live_lengths:
-            self._check_each()
-            self._check_values(self.guards)
-            self._check_all()
-        elif self._fresh:
-            self._check_values(self._fresh)
-
-    def _check_all(self) -> None:
         # (each pipeline only where it has places: a pipeline's set-up, its `map`s and
         # `all`, is about 0.2 µs, which was most of the check of a function reading a few
         # globals: 2.1 µs for six guards)
@@ -377,89 +278,6 @@ class GuardSet:
         # every place holds: the pipelines again (an equal value now expected, or a dict's
         # keys in another order), so that the next call takes the fast way
         self._build()
-
-
-# NOTE [dict version tags]
-# Most of a module's per-call check reads dicts that did not change since the last call: the
-# seed model's 203 modules' `__dict__`s, `_modules`, `_forward_hooks` and `_forward_pre_hooks`
-# (609 lengths), the Sequential's 202 submodules and keys, 101 ReLUs' `inplace`: 35 µs a
-# call in the C pipelines, and about three times that interleaved with the graph, whose
-# tensors and these objects evict each other from the caches. CPython gives every dict a
-# version tag that every change of the dict (an item set to another object, added, removed;
-# `clear`, `update`, `pop`) replaces by a new, never reused value (PEP 509, Python < 3.13 here);
-# torch's dynamo guards read it in C++ (`RootGuardManager` with a DICT_VERSION guard a dict:
-# about 10 ns a dict, no Python call). So once every guard held, the versions of the dicts
-# those pipelines read (the tables of the item guards, the whole tables, the modules' `__dict__`s
-# and their three tables, the dicts whose keys are guarded) are kept; a call whose dicts all
-# have the versions kept skips those pipelines: every place there still holds the very object
-# it held, every length and key order is the same. The places of other kinds are checked on
-# every call as before (`_check_live`): reads that are not a dict's item (closure cells,
-# `getattr`), lists' lengths, the values read anew (`.item()`, hooks' items), and the items of
-# a module's globals (a script's or notebook's top-level loop rebinds its globals on every
-# call). A tag that moved sends the call the full way, which decides as before; the tags are
-# taken again later (below), and never after `_TAG_MISSES` misses (a module whose Python
-# attribute is set before each call), nor where a dict's order matters and is not a plain
-# dict's (an OrderedDict's `move_to_end` keeps its tag), nor where a table is a dict subclass
-# (whose `get` / `len` may be its own). Taking the tags costs about 8 µs a dict (6-8 ms for the
-# seed model's 812 dicts, a C++ guard manager each), which the calls after repay at about
-# 0.03 µs a dict a call: so a graph's tags are taken at its `_TAG_WAIT`th call (a function
-# called a few times never pays for them), and after a miss only `_TAG_WAIT << misses` calls
-# later. They are taken before the pipelines read the dicts, so that a change between the two
-# is seen at the next call.
-_TAG_WAIT = 256
-_TAG_MISSES = 3
-_TAG_TYPES = (dict, collections.OrderedDict)
-_TAG_CHUNK = 64  # dicts a child manager (one manager of hundreds was slower to build)
-
-
-def _taggable(table) -> bool:
-    return type(table) in _TAG_TYPES
-
-
-def _namespace(table) -> bool:
-    """A module's globals (a function's `__globals__`, a config module's `__dict__`)."""
-    return "__builtins__" in table or "__spec__" in table
-
-
-@functools.cache
-def _tag_kinds():
-    """(RootGuardManager, the manager kind) where this Python's dicts carry version tags
-    that every change moves, checked once on a module's `__dict__`; else None."""
-    if sys.version_info >= (3, 13):
-        return None
-    try:
-        from torch._C._dynamo.guards import RootGuardManager
-        from torch._dynamo.guards import GuardManagerType
-
-        kind = GuardManagerType.GUARD_MANAGER
-        module = torch.nn.Module()
-        table = module.__dict__
-        root = RootGuardManager()
-        root.tuple_getitem_manager(0, "", table, kind).add_dict_version_guard(table, [""], None)
-        held = root.check((table,))
-        module.probe = 1
-        if not held or root.check((table,)):
-            return None
-    except Exception:  # noqa: BLE001 (no tags: the pipelines on every call)
-        return None
-    return RootGuardManager, kind
-
-
-def _version_tags(tables: tuple):
-    """A callable that says whether each dict of `tables` still has the version tag it has
-    now; None where there are no tags (NOTE [dict version tags])."""
-    kinds = _tag_kinds()
-    if kinds is None:
-        return None
-    manager, kind = kinds
-    root = manager()
-    chunks = [tables[i:i + _TAG_CHUNK] for i in range(0, len(tables), _TAG_CHUNK)]
-    for index, chunk in enumerate(chunks):
-        child = root.tuple_getitem_manager(index, "", chunk, kind)
-        for at, table in enumerate(chunk):
-            child.tuple_getitem_manager(at, "", table, kind).add_dict_version_guard(
-                table, [""], None)
-    return functools.partial(root.check, tuple(chunks))  # (a C call: no Python frame)
 
 
 def _same_value(a, b) -> bool:

@@ -82,16 +82,6 @@ def run(revision: str, which: str, rounds: int = 300) -> dict:
                 "after": with_runner(runners["after"]), "TorchScript": scripted}
     for name, variant in variants.items():
         assert loops._same(variant(*args), expected), name
-    times = interleaved(variants, args, rounds)
-    print(f"{label}: before = {revision}, after = working tree; load {os.getloadavg()[0]:.2f}; "
-          f"{rounds} rounds of one call each; CPU time per call (ratio to eager)")
-    return report(times)
-
-
-def interleaved(variants: dict, args: tuple, rounds: int, burst: int = 1) -> dict:
-    """{name: [CPU seconds a call, of each of `rounds` rounds]}: `burst` calls of each variant
-    in turn (1: what a call costs after the others' traffic through the caches; more: in a
-    loop of its own, as a model called step after step)."""
     times = {name: [] for name in variants}
     # Every other round runs the variants in the reverse order: the one after eager was
     # slowed by eager's traffic through the caches (speed34: the same code in both slots
@@ -100,14 +90,11 @@ def interleaved(variants: dict, args: tuple, rounds: int, burst: int = 1) -> dic
     for round_ in range(rounds):
         for name, variant in order if round_ % 2 else order[::-1]:
             start = time.process_time()
-            for _ in range(burst):
-                variant(*args)
-            times[name].append((time.process_time() - start) / burst)
-    return times
-
-
-def report(times: dict) -> dict:
-    """Prints and returns min / p10 / median per variant, with the ratio to eager's."""
+            variant(*args)
+            times[name].append(time.process_time() - start)
+    load = os.getloadavg()[0]
+    print(f"{label}: before = {revision}, after = working tree; load {load:.2f}; {rounds} "
+          "rounds of one call each; CPU time per call (ratio to eager)")
     eager = sorted(times["eager"])
     result = {}
     for name, values in times.items():
@@ -120,6 +107,7 @@ def report(times: dict) -> dict:
                                            for k, v in row.items()))
         result[name] = row
     return result
+
 
 if __name__ == "__main__":
     run(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 300)
