@@ -89,3 +89,24 @@ def test_a_key_a_counter_gains_in_a_loop_is_refused_naming_the_key(mode):
     assert "Give `steps` the key 'step' before the while loop, where it is made " \
            "(`steps['step'] = 0`" in message
     assert "id(p)" not in message
+
+
+def last_step_kept_in_a_dict(x0):
+    stats = {}
+    x = x0.clone()
+    while x.sum() > 1:
+        x = x * 0.5
+        stats["last"] = x
+    return x, stats
+
+
+def test_a_tensor_key_a_dict_gains_in_a_loop_is_refused_naming_the_key():
+    # (torchode's `stats["n_steps"] = stats_n_steps` before its loop's `return`: the fix gave
+    # the optimizer's `{id(p): {...} for p in params}`)
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(last_step_kept_in_a_dict)(T([3.0, 1.0]))
+    message = str(info.value)
+    assert "`stats` gains or loses keys in the loop body" in message
+    assert "Give `stats` the key 'last' before the while loop, where it is made, with a value " \
+           "of the kind the body sets (a tensor of the same shape and dtype: `stats['last'] = " \
+           "torch.zeros(...)`)" in message
