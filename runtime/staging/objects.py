@@ -423,7 +423,7 @@ def _keys_given_before(name: str, statement: str, gained=()) -> str:
                 f"{statement}, where it is made (`{name}[{gained[0][0]!r}] = 0`, or the value "
                 "it starts with; a Counter's or defaultdict's too), so that the body only reads "
                 "and updates it")
-    if gained and all(type(k) is str for k, _ in gained):
+    if gained and all(type(k) is str and isinstance(v, torch.Tensor) for k, v in gained):
         # (torchode's `stats["n_steps"] = stats_n_steps` before its loop's `return`)
         keys = ", ".join(repr(k) for k, _ in gained)
         return (f"Give `{name}` the key{'s' if len(gained) > 1 else ''} {keys} before the "
