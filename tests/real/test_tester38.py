@@ -8,7 +8,8 @@ not installed):
   scipy's `_wrap_scalar_function` (`ncalls = [0]` in a closure), a Lightning-style
   `EarlyStopping` (`wait_count`, `best_score` set in its `__call__` under a tensor condition),
   `collections.Counter` counts (s01, fixed: tests/reference/test_library_mappings.py), a
-  `self.history["n"] += 1` callback, `d["n"] = d.get("n", 0) + 1`, `self.stats["f"][0] += 1`.
+  `self.history["n"] += 1` callback, `d["n"] = d.get("n", 0) + 1`, `self.stats["f"][0] += 1`;
+  a Counter argument counting signs across calls (s04, fixed: the same file).
 - torchode 1.0.1 (with torchtyping 0.1.5, typeguard 2.13.3) `AutoDiffAdjoint.solve` with
   Dopri5 and an IntegralController, evaluated at `t_eval` (s03).
 - tried, right in every mode, kept: the early stopping below.

@@ -5,12 +5,14 @@ they are (a dict's methods are not converted), which dynamo inlines. Under torch
 probe's run of the body was given the caller's Counter itself (torch's pytree takes a Counter
 for a leaf), so the count the statement carried started from the probe's (Python's count plus
 one, silently: tester38 s01; NOTE [mappings a probe copies] in runtime/staging/torch.py).
+A Counter argument changed between calls replayed the trace's counts (the signature keyed a
+pytree leaf by its `__dict__` alone: tester38 s04).
 Each function returns its count, against plain Python in autoconv's replay (traced once,
 replayed on inputs taking the other path), a saved and loaded torch.export program and
 torch.compile(fullgraph=True).
 """
 
-from collections import Counter, OrderedDict
+from collections import Counter
 
 import pytest
 import torch
@@ -110,3 +112,23 @@ def test_a_tensor_key_a_dict_gains_in_a_loop_is_refused_naming_the_key():
     assert "Give `stats` the key 'last' before the while loop, where it is made, with a value " \
            "of the kind the body sets (a tensor of the same shape and dtype: `stats['last'] = " \
            "torch.zeros(...)`)" in message
+
+
+def _counted_signs(x, counts):
+    if x.sum() > 0:
+        counts.update(["pos"])
+        x = x * 2
+    else:
+        counts["neg"] += 1
+    return x
+
+
+def test_a_counter_argument_changed_between_calls_counts_as_python():
+    # A Counter argument is a leaf to torch's pytree, and the signature keyed it by its
+    # `__dict__` alone: every call replayed the trace's counts (pos 1, neg 0 after three calls
+    # where Python counts pos 2, neg 1; tester38 s04). Its items are keyed as a dict's are.
+    function = autoconv.autoconv(_counted_signs)
+    counts, python_counts = Counter(pos=0, neg=0), Counter(pos=0, neg=0)
+    for x in (T([1.0]), T([-1.0]), T([2.0]), T([-3.0])):
+        torch.testing.assert_close(function(x.clone(), counts), _counted_signs(x, python_counts))
+        assert {k: int(v) for k, v in counts.items()} == dict(python_counts)
