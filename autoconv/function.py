@@ -448,6 +448,8 @@ class Function(targets.Wraps):
             try:
                 concrete = self._trace_locked(signature, leaves)
             except Exception as error:
+                if not self.dynamic:
+                    error = tracebacks.with_fixed_sizes(error)
                 raise tracebacks.for_user(error, f"tracing {self.__name__}")  # noqa: B904
             traced = signature
             signature = self._keyed_by_state_read(concrete, signature, args, kwargs)

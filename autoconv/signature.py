@@ -124,7 +124,7 @@ def _field_text(key) -> str:
         return repr(key[1])
     if key[0] in (list, tuple):
         return f"a {key[0].__name__} of {key[1]} items"
-    if key[0] is dict or key[0] is collections.defaultdict:
+    if isinstance(key[0], type) and issubclass(key[0], dict):
         return f"a dict of {len(key[1])} items"
     return "another object" if key[0] == "object" else "a tensor"
 
@@ -169,12 +169,23 @@ def _leaf_key(leaf):
     try:
         hash(leaf)
     except TypeError:  # a dataclass, a list ...: the object, and the Python values it holds
+        if _is_keyed_mapping(leaf):
+            # a dict subclass torch's pytree takes for a leaf (a Counter): its items, as an
+            # argument dict's are keyed; by its `__dict__` alone a Counter changed between calls
+            # replayed the counts of the trace (tester38 s04)
+            return ("object", type(leaf), id(leaf), _field_key(leaf, _FIELD_DEPTH))
         return ("object", type(leaf), id(leaf), _python_fields(leaf))
     if type(leaf).__hash__ is object.__hash__ and _holds_fields(leaf):
         # equal only to itself, so a field changed between calls (`cfg.scale = 5.0`) would
         # otherwise find the graph traced with the old value
         return ("value", type(leaf), leaf, _python_fields(leaf))
     return ("value", type(leaf), leaf)
+
+
+def _is_keyed_mapping(value) -> bool:
+    """A dict subclass holding its state in its items only (a Counter, an OrderedDict, a
+    defaultdict, scipy's OptimizeResult): keyed by its items, as a dict is."""
+    return isinstance(value, dict) and not getattr(value, "__dict__", None)
 
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None))
@@ -256,7 +267,7 @@ def _field_key(value, depth: int):
         if depth <= 0 or len(value) > _LONG:
             return (kind, len(value))
         return (kind, len(value), _items_key(value, depth - 1))
-    if kind is dict or kind is collections.defaultdict:
+    if kind is dict or _is_keyed_mapping(value):
         # (a defaultdict too: torch.optim's `self.state`, whose keys decide the path a step
         # takes, `if "momentum_buffer" not in state`; tester34 s04)
         if depth <= 0 or len(value) > _LONG:

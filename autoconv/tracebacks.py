@@ -163,6 +163,35 @@ def _numpy_of_traced(error: BaseException) -> BaseException | None:
         "for an argument (`torch.as_tensor(w)` at the call); use torch's functions for numpy's")
 
 
+# torch's error where an op broadcasts a fake tensor whose size only the graph knows (rows that
+# `nonzero()` or a boolean mask chose) through a kernel that reads concrete sizes: make_fx's
+# "fake" tracing, autoconv's trace with fixed sizes, takes no size it cannot name (torchode's
+# interpolation, `torch.addcmul(b, y, x)` on `e[idx]`, stopped there with torch's message:
+# tester38 s03); its "symbolic" tracing (dynamic=True), torch.export and torch.compile take it.
+_UNNAMED_SIZE = "SymIntArrayRef expected to contain only concrete integers"
+
+
+def with_fixed_sizes(error: BaseException) -> BaseException:
+    """`error`, raised by a trace with fixed sizes; torch's error for a size known only when the
+    graph runs (`_UNNAMED_SIZE`) as a StagingError at the user's line saying to trace with
+    symbolic sizes."""
+    if not isinstance(error, RuntimeError) or _UNNAMED_SIZE not in str(error):
+        return error
+    trimmed = _user_traceback(error.__traceback__)
+    if trimmed is None:
+        return error
+    innermost = _innermost(trimmed)
+    filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
+    source = linecache.getline(filename, line).strip()
+    return _at_user_line(
+        error, filename, line,
+        f"`{source}` broadcasts a tensor whose size is known only when the graph runs (rows "
+        "chosen by `nonzero()` or a boolean mask), which torch cannot trace for this op with "
+        "the fixed sizes autoconv traces with by default",
+        "Trace with symbolic sizes: `autoconv.autoconv(fn, dynamic=True)` (torch.export and "
+        "torch.compile trace so already)")
+
+
 def _checks_arguments(code) -> bool:
     """Whether torch.distributions' `code` is a check of a distribution's arguments or sample
     (its `__init__`, `_validate_sample`, a constraint), which validate_args=False turns off; a

@@ -2481,3 +2481,35 @@ def test_a_list_of_an_attribute_grown_in_a_staged_loop_is_refused_with_the_local
         got, want = fixed(torch.eye(3) * scale, b, True), _solve(torch.eye(3) * scale, b, True)
         assert torch.allclose(got[0], want[0]) and got[1].shape == want[1].shape
         assert torch.allclose(got[1], want[1])
+
+
+# --- sizes known only when the graph runs, under a trace with fixed sizes ---------------------
+
+def _interpolated_rows(coeffs, t_eval, t1):
+    # torchode's interpolation (FourthOrderPolynomialInterpolation.evaluate, poly4eval) of the
+    # evaluation points a step passed, chosen by `nonzero()`
+    out = torch.zeros(coeffs.shape[0], t_eval.shape[1], coeffs.shape[1])
+    passed = t_eval <= t1[:, None]
+    if passed.any():
+        rows, cols = passed.nonzero()[:, 0], passed.nonzero()[:, 1]
+        x = (t_eval[rows, cols] / t1[rows])[:, None]
+        out[rows, cols] = torch.addcmul(coeffs[rows], coeffs[rows], x)
+    return out
+
+
+def test_a_size_known_when_the_graph_runs_broadcast_says_to_trace_with_symbolic_sizes():
+    # torch's fake tensors refuse to broadcast it for `addcmul` (make_fx "fake" tracing: "SymIntArrayRef
+    # expected to contain only concrete integers", no line of the user's: tester38 s03)
+    args = (torch.tensor([[1.0, 2.0]]), torch.tensor([[0.5, 1.0]]), torch.tensor([0.8]))
+    with pytest.raises(StagingError) as info:
+        autoconv.autoconv(_interpolated_rows)(*args)
+    error = info.value
+    assert (error.filename, error.lineno) == (
+        __file__, _interpolated_rows.__code__.co_firstlineno + 8)
+    assert "`out[rows, cols] = torch.addcmul(coeffs[rows], coeffs[rows], x)` broadcasts a " \
+           "tensor whose size is known only when the graph runs" in str(error)
+    assert "autoconv.autoconv(fn, dynamic=True)" in error.fix
+    # (what the fix says: Python's values, on inputs passing no point too)
+    traced = autoconv.autoconv(_interpolated_rows, dynamic=True)
+    for t1 in (torch.tensor([0.8]), torch.tensor([0.1]), torch.tensor([2.0])):
+        torch.testing.assert_close(traced(*args[:2], t1), _interpolated_rows(*args[:2], t1))

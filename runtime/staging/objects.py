@@ -197,6 +197,14 @@ def _empty_maker(value):
     return functools.partial(cls.__new__, cls)
 
 
+def mapping_copy(value, copy_item):
+    """A mapping of the type of `value` (one `is_carried_mapping` accepts) holding, for each of
+    its items, `copy_item(item)` under the same key."""
+    spec = (("dict", ()) if type(value) is dict
+            else ("dict", (), type(value), _empty_maker(value)))
+    return _mapping_like(spec, [(k, copy_item(v)) for k, v in value.items()])
+
+
 def _mapping_like(spec, items):
     """A mapping of the type `spec` (kind "dict") describes, holding `items` ((key, value)
     pairs): a dict, or a subclass made empty then filled (its own `__init__` may take other
@@ -400,6 +408,36 @@ def _body_key(key, keys):
             if before is key:
                 return body
     return key
+
+
+def _keys_given_before(name: str, statement: str, gained=()) -> str:
+    """The fix of a refusal of the dict `name` gaining the items `gained` ((key, value) pairs;
+    none where it loses keys) in a body of `statement`."""
+    if gained and all(type(k) is str and (type_in(v, (int, float, bool)) or (
+            isinstance(v, torch.Tensor) and v.dim() == 0)) for k, v in gained):
+        # (a count kept under a name: `cnt["step"] += 1`, `cnt.update(["step"])` of a Counter,
+        # `stats["n_steps"] = ...`: tester38 s02. The optimizer's example below read as if the
+        # keys had to be parameters)
+        keys = ", ".join(repr(k) for k, _ in gained)
+        return (f"Give `{name}` the key{'s' if len(gained) > 1 else ''} {keys} before the "
+                f"{statement}, where it is made (`{name}[{gained[0][0]!r}] = 0`, or the value "
+                "it starts with; a Counter's or defaultdict's too), so that the body only reads "
+                "and updates it")
+    if gained and all(type(k) is str and isinstance(v, torch.Tensor) for k, v in gained):
+        # (torchode's `stats["n_steps"] = stats_n_steps` before its loop's `return`)
+        keys = ", ".join(repr(k) for k, _ in gained)
+        return (f"Give `{name}` the key{'s' if len(gained) > 1 else ''} {keys} before the "
+                f"{statement}, where it is made, with a value of the kind the body sets (a "
+                f"tensor of the same shape and dtype: `{name}[{gained[0][0]!r}] = "
+                "torch.zeros(...)`), so that the body only updates it")
+    if gained:
+        # (`self.state.setdefault(id(p), {...})` in a step: tester t15 repro 6)
+        return (f"Give `{name}` all its keys before the {statement} (fill it when it is made: "
+                "`{id(p): {...} for p in params}`), so that the body only reads and updates "
+                "them")
+    return (f"Keep every key of `{name}` through the {statement} (a body that deletes or pops "
+            "one: set a value meaning \"none\" instead), so that the body only reads and updates "
+            "them")
 
 
 def _same_keys(actual, expected) -> bool:
@@ -642,7 +680,9 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=()):
             return path, "changes its type"
         expected = [_body_key(k, key_pairs) for k, _ in spec[1]]
         if not _same_keys(list(value), expected):
-            return path, "gains or loses keys"
+            gained = [(k, v) for k, v in value.items()
+                      if not any(_same_keys([k], [e]) for e in expected)]
+            return path, "gains or loses keys", tuple(gained)
         for (k, item), key in zip(spec[1], expected):
             found = _flatten_as(item, value[key], leaves, f"{path}[{_key_text(k)}]", replaced,
                                 key_pairs)
@@ -812,7 +852,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                 found = _flatten_as(spec, out[slot], leaves, replaced=paths, key_pairs=pairs)
                 probe_replaced.extend((slot, path) for path in paths or ())
                 if found is not None:
-                    path, what = found
+                    path, what, *gained = found
                     grown = _grown_list_key(out[slot], path, what)
                     if grown is not _NO_KEY:  # (dict_lists.py)
                         raise GrownInDict(slot, grown, state[slot])
@@ -856,10 +896,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                                "(`autoconv.autoconv(fn)`) or torch.export, which stage the "
                                "statement again carrying it")
                     if what == "gains or loses keys":
-                        # (`self.state.setdefault(id(p), {...})` in a step: tester t15 repro 6)
-                        fix = (f"Give `{names[slot]}{path}` all its keys before the "
-                               f"{statement} (fill it when it is made: `{{id(p): {{...}} for p "
-                               "in params}`), so that the body only reads and updates them")
+                        fix = _keys_given_before(names[slot] + path, statement, *gained)
                     raise error(
                         statement,
                         f"`{names[slot]}{path}` {what}" + ("" if what.startswith("is replaced ")

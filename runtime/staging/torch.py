@@ -2161,8 +2161,7 @@ def _watched_inputs(watch, inputs) -> tuple:
             keys.append(unseen_updates.watch_copy())
         elif i in read:  # NOTE [tensors of an input's containers updated in place under dynamo]
             held_keys[i] = []
-            given.append(pytree.tree_map(
-                lambda v, found=held_keys[i]: _watched_copy(v, found), value))
+            given.append(_watched_tree(value, held_keys[i]))
         else:
             given.append(copies((value,))[0])
     given, watched = objects.probe_copies(tuple(given), held)
@@ -2180,6 +2179,23 @@ def _watched_inputs(watch, inputs) -> tuple:
 # their tensors copied and watched (as a tensor input's copy is, NOTE [inputs updated unseen
 # under dynamo]); where a body updated one in place, the container is moved into the
 # statement's state (objects.ChangedInput), carried by its tensors and written back.
+def _watched_tree(value, keys: list):
+    """`value` (an input a body reads) with its lists, tuples and mappings copied and each tensor
+    in them a watched copy (NOTE [mappings a probe copies])."""
+    return pytree.tree_map(
+        lambda v: (objects.mapping_copy(v, lambda item: _watched_tree(item, keys))
+                   if objects.is_carried_mapping(v) else _watched_copy(v, keys)),
+        value, is_leaf=objects.is_carried_mapping)
+
+
+# NOTE [mappings a probe copies]
+# A probe's run of a body changes the copies it is given, never the caller's objects. The copy of
+# a dict input was torch's pytree's, which takes a `collections.Counter` (or a dict subclass not
+# yet registered, mappings.py) for a leaf, and a leaf that is no tensor was given as it was: a
+# body's `cnt.update(["step"])` (Counter's own Python method, which dynamo inlines) then counted
+# once in the caller's Counter during the probe, and the statement, carrying the count from
+# there, gave Python's count plus one under torch.compile, silently (tester38 s01). Every mapping
+# autoconv carries as a dict (objects.is_carried_mapping) is copied with its own type here.
 def _watched_copy(value, keys: list):
     if not isinstance(value, torch.Tensor):
         return copies((value,))[0]
