@@ -562,7 +562,15 @@ def _compiled_or_exported(fn, args, mode):
     # (aot_eager: the suite's slowest test, 49 s on 2026-12-01's machine, 136 s on 12-02's
     # under load; make test-slow runs it)
     pytest.param("aot_eager", marks=pytest.mark.slow),
-    pytest.param("inductor", marks=pytest.mark.slow)])
+    # (inductor: the forward is right; its backward recomputes the loop, whose carry starts as
+    # `b[i]`, a view of the saved `b` at an element's offset, and inductor's code for the `if`
+    # inside reuses that carry's buffer for the cond's output, then asserts the output is
+    # 16-byte aligned: torch's own AssertionError, no wrong value seen)
+    pytest.param("inductor", marks=[pytest.mark.slow, pytest.mark.xfail(
+        strict=True, raises=AssertionError,
+        reason="slowC38 s01: torch inductor's backward of a while loop whose carry starts as a "
+               "view at an unaligned offset (s = b[i]) and feeds a cond: 'Expect the tensor to "
+               "be 16 bytes aligned. Fail due to storage_offset=1' in torch.ops.cond")])])
 def test_gradient_through_a_staged_if_with_a_flag_output(mode):
     # Tester t15 repro 9: after the `raise` (a lowered return flag, a bool output of each
     # iteration's staged `if`), torch's cond backward failed with "outs_to_grad length (1) !=
