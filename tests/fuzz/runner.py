@@ -208,14 +208,17 @@ def _time_limit(seconds):
         signal.signal(signal.SIGPROF, previous[1])
 
 
-def _outcome(call, expected, row) -> str | None:
+def _outcome(call, expected, row, refusal=None) -> str | None:
     """Why calling `call()` does not give `expected` (a value, or `Raised`), or None. An
-    exception where Python returns a value propagates, to be classified."""
+    exception where Python returns a value propagates, to be classified; so does one that
+    `refusal` (a test of the error) takes for a documented refusal where Python raises."""
     try:
         actual = call()
     except Exception as e:  # noqa: BLE001
         if isinstance(expected, Raised) and expected.matches(e):
             return None
+        if refusal is not None and refusal(e):
+            raise
         if isinstance(expected, Raised) and not _timed_out(e):  # a time-out is classified
             return f"on {row}: raised {type(e).__name__}: {e}, Python raises {expected.type_name}"
         raise
@@ -401,7 +404,8 @@ def _differential(fn, inputs, expected, compile, export, time_limit):
                                          dynamic=False)
                 for row, want in zip(inputs, expected):
                     try:
-                        why = _outcome(lambda: compiled(*make_args(row)), want, row)
+                        why = _outcome(lambda: compiled(*make_args(row)), want, row,
+                                       refusal=_documented_compile_refusal)
                     except Exception as e:  # noqa: BLE001
                         if _documented_compile_refusal(e):
                             return None
