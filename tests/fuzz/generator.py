@@ -34,7 +34,12 @@ data-dependent number of items per iteration) and read once, by the final return
 helper may be called through a `functools.partial` bound at the top (`ph0 =
 functools.partial(h0, k=2)`, or binding the first tensor argument). Those two choices are drawn
 from a second random stream (`_Generator.extra`), so that the statements of a seed's programs
-stay those of earlier sessions' runs.
+stay those of earlier sessions' runs. Since session 38 a program may make callables that count
+their calls in Python numbers they hold (`_Callees`: a callable object's list, dict and
+attribute, a bound method of another object holding the caller's list, a partial holding the
+caller's dict; `+=` or a plain assignment), call them in staged `if` tests and bodies and in
+loop bodies (never in a loop's test: README, a test gives back only its condition), and return
+the counts; whether it does comes from a third stream, so the other programs are unchanged.
 """
 
 from __future__ import annotations
@@ -58,7 +63,11 @@ GROWN = "vs"  # see _Generator.grows_list
 # None is open: "chain" (chained comparisons) and "mixed_and_or" (an int tensor operand of
 # and / or in a condition) were fixed; see chained_compare_in_nested_if.py and and_*.py there;
 # so was "maybe_unbound" (a variable only loops bind: its bound flag, unbound_in_staged_if_*).
-KNOWN_BUGS = frozenset()
+# Open since session 38: "callee_in_test", a counting callable (`_Callees`) called in an `if`'s
+# test (count_of_bound_method_in_*.py: one count lost in replay after a returning `if`, one
+# too many under torch.compile in a loop that may return); its calls in staged bodies and the
+# `if cnt(t) > c: break` of a loop are still written.
+KNOWN_BUGS = frozenset({"callee_in_test"})
 # Exception types programs raise; the runner accepts these as outcomes.
 RAISES = ("ValueError", "UnboundLocalError")
 _CMP = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
@@ -145,13 +154,124 @@ def _item(obj, key, ctx=None):
     return ast.Subscript(_name(obj), ast.Constant(key), ctx or ast.Load())
 
 
+class _Callees:
+    """Callables fuzz_fn makes at its top that count their calls in Python numbers they hold
+    (session 38): a callable object `cnt` (`self.calls[0]`, `self.seen['n']`, maybe `self.n`),
+    a bound method `tick` of another object holding fuzz_fn's list `state`, and a partial
+    `pcount` of `count_in` holding fuzz_fn's dict `tally`. Each update is `+=` or a plain
+    `place = place + 1`; the counts are added to the final return. The shapes of session 37's
+    make test-slow finding, silently wrong under torch.compile (docs/changelog.md, session 38
+    lead). Every choice comes from the program's third random stream, so that a program
+    without callees is the one earlier sessions generated."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.forms = sorted(rng.sample(("object", "bound_method", "partial"), rng.randint(1, 3)))
+        self.method_bound = rng.random() < 0.5  # `tick = meter.tick`, else `meter.tick(t)`
+        # `self.n` counted too (an attribute store in a staged body: refused under compile)
+        self.attribute = "object" in self.forms and rng.random() < 0.3
+        self.used = False
+
+    def _update(self, place, amount=1):
+        if self.rng.random() < 0.65:
+            return f"{place} += {amount}"
+        return f"{place} = {place} + {amount}"
+
+    def _body(self, places, reads):
+        """Updates of `places` (one under an `if` on the tensor now and then) and a return of
+        a new bounded tensor, maybe reading a count (a staged body reads a carried number)."""
+        r = self.rng
+        lines = []
+        for place in r.sample(places, r.randint(1, len(places))):
+            update = self._update(place, r.randint(1, 2))
+            if r.random() < 0.25:
+                lines += [f"if t > {r.randint(-2, 2)}:", f"    {update}"]
+            else:
+                lines.append(update)
+        value = f"t % {r.randint(3, 7)}"
+        if r.random() < 0.4:
+            value += f" + {r.choice(reads)} % 3"
+        return lines + [f"return {value} + {r.randint(0, 2)}"]
+
+    def prelude(self) -> str:
+        r = self.rng
+        indent = lambda lines, n: "".join(" " * n + line + "\n" for line in lines)
+        out = ""
+        if "object" in self.forms:
+            places = ["self.calls[0]", "self.seen['n']"]
+            if self.attribute:
+                places.append("self.n")
+            out += ("\nclass Counter:\n\n    def __init__(self):\n        self.calls = [0]\n"
+                    "        self.seen = {'n': 0}\n        self.n = 0\n\n"
+                    "    def __call__(self, t):\n" + indent(self._body(places, places), 8))
+        if "bound_method" in self.forms:
+            places = ["self.state[0]"]
+            out += ("\nclass Meter:\n\n    def __init__(self, state):\n"
+                    "        self.state = state\n\n    def tick(self, t):\n"
+                    + indent(self._body(places, places), 8))
+        if "partial" in self.forms:
+            places = ["tally['n']"]
+            out += "\ndef count_in(tally, t):\n" + indent(self._body(places, places), 4)
+        return out
+
+    def init(self) -> list:
+        """The state and callables, assigned at the top of fuzz_fn."""
+        src = []
+        if "object" in self.forms:
+            src.append("cnt = Counter()")
+        if "bound_method" in self.forms:
+            src += ["state = [0]", "meter = Meter(state)"]
+            if self.method_bound:
+                src.append("tick = meter.tick")
+        if "partial" in self.forms:
+            src += ["tally = {'n': 0}", "pcount = functools.partial(count_in, tally)"]
+        return ast.parse("\n".join(src)).body
+
+    def call(self, arg):
+        """A call of one of the callables on the tensor `arg` (a new bounded int64 tensor)."""
+        self.used = True
+        form = self.rng.choice(self.forms)
+        if form == "object":
+            fn = _name("cnt")
+        elif form == "bound_method":
+            fn = _name("tick") if self.method_bound else _attr("meter", "tick")
+        else:
+            fn = _name("pcount")
+        return ast.Call(fn, [arg], [])
+
+    def tensor_test(self):
+        """`x > 1`: a test on a tensor, so that the statement is staged."""
+        r = self.rng
+        return ast.Compare(_name(r.choice(TENSOR_PARAMS + _TENSOR_LOCALS)), [r.choice(_CMP)()],
+                           [_const(r.randint(-2, 4))])
+
+    def counts(self):
+        """The sum of every count, with weights so that two wrong counts do not cancel."""
+        reads = []
+        if "object" in self.forms:
+            reads += ["cnt.calls[0]", "10 * cnt.seen['n']"] + (["100 * cnt.n"] if self.attribute
+                                                               else [])
+        if "bound_method" in self.forms:
+            reads.append("1000 * state[0]")
+        if "partial" in self.forms:
+            reads.append("10000 * tally['n']")
+        return ast.parse(" + ".join(reads), mode="eval").body
+
+
 class _Generator:
     def __init__(self, rng: random.Random, size: int, avoid=KNOWN_BUGS, parent=None,
-                 extra: random.Random | None = None):
+                 extra: random.Random | None = None,
+                 callee_rng: random.Random | None = None):
         self.rng = rng
         # choices added in session 37 (defaultdict state, partial callables): their own stream,
         # so that `rng` draws what it drew before and a seed's statements stay the same
         self.extra = extra or random.Random(0)
+        # callables counting their calls (session 38): a third stream, see _Callees
+        self.callees = None
+        self.no_counting = False
+        if parent is None and "callee" not in avoid and callee_rng is not None and (
+                callee_rng.random() < 0.35):
+            self.callees = _Callees(callee_rng)
         self.partials: list[ast.Assign] = []  # `phN = functools.partial(hN, ...)`, at the top
         self.parent = parent  # the generator of fuzz_fn when this one writes a helper
         self.helpers: list[ast.FunctionDef] = []  # hN, written before fuzz_fn
@@ -173,6 +293,11 @@ class _Generator:
         # `vs`: a list fuzz_fn grows with `append` (under staged `if`s and loops) and reads once,
         # in the final return (its length only known when the graph runs).
         self.grows_list = parent is None and "grown_list" not in avoid and rng.random() < 0.2
+
+    @property
+    def counting(self) -> bool:
+        """Whether an expression here may call a counting callable (`_Callees`)."""
+        return self.callees is not None and not self.no_counting
 
     # -- expressions ----------------------------------------------------------------------
 
@@ -196,9 +321,13 @@ class _Generator:
             return self.leaf(scope, tensor)
         kind = r.choices(
             ("add", "sub", "mul", "floordiv", "mod", "neg", "ifexp", "boolop", "torchfn",
-             "builtin", "method", "helper"),
+             "builtin", "method", "helper", "callee"),
             (5, 4, 2, 1, 1, 1, 1.5, 0.7, 1, 1.2, 0.6 if self.uses_state else 0,
-             0.8 if self.parent is None and len(self.helpers) < 2 else 0))[0]
+             0.8 if self.parent is None and len(self.helpers) < 2 else 0,
+             1.0 if self.counting else 0))[0]
+        if kind == "callee":  # a callable counting its calls (a value: a new tensor)
+            self.features.add("callee")
+            return self.callees.call(self.int_expr(scope, depth + 1, True))
         if kind == "builtin":
             return self.builtin(scope, depth, tensor)
         if kind == "method":  # a converted method of a local object
@@ -310,7 +439,13 @@ class _Generator:
             weights[2] = 0
         if "item" in self.avoid:
             weights[6] = 0
-        kind = r.choices(("cmp", "chain", "truth", "not", "and", "or", "item"), weights)[0]
+        weights.append(1.2 if self.counting else 0)
+        kind = r.choices(("cmp", "chain", "truth", "not", "and", "or", "item", "callee"),
+                         weights)[0]
+        if kind == "callee":  # a test calling a counting callable (`if cnt(a) > 2:`)
+            self.features.add("callee_test")
+            call = self.callees.call(self.int_expr(scope, depth + 1, True))
+            return ast.Compare(call, [r.choice(_CMP)()], [_const(r.randint(0, 4))])
         if kind == "item":  # a Python int read from a tensor (staged when traced)
             self.features.add("item")
             item = ast.Call(ast.Attribute(self.int_expr(scope, depth + 1, True), "item",
@@ -390,21 +525,34 @@ class _Generator:
 
     def ret(self, scope):
         values = [self.int_expr(scope, 0, True) for _ in range(self.arity)]
+        if self.callees and self.callees.rng.random() < 0.5:  # counts on an early path too
+            values[0] = _bin(values[0], ast.Add(), self.callees.counts())
         return ast.Return(values[0] if self.arity == 1 else ast.Tuple(values, ast.Load()))
 
     def if_stmt(self, scope, depth):
         r = self.rng
         self.features.add("if")
-        node = ast.If(self.cond(scope), self.block(scope, depth + 1), [])
+        node = ast.If(self.test(scope), self.block(scope, depth + 1), [])
         tail = node
         while r.random() < 0.3:  # elif
             self.features.add("elif")
-            nested = ast.If(self.cond(scope), self.block(scope, depth + 1), [])
+            nested = ast.If(self.test(scope), self.block(scope, depth + 1), [])
             tail.orelse = [nested]
             tail = nested
         if r.random() < 0.5:
             tail.orelse = self.block(scope, depth + 1)
         return [node]
+
+    def test(self, scope):
+        """An `if`'s test: a condition, calling no counting callable while "callee_in_test" is
+        avoided (KNOWN_BUGS)."""
+        if "callee_in_test" not in self.avoid:
+            return self.cond(scope)
+        self.no_counting, outer = True, self.no_counting
+        try:
+            return self.cond(scope)
+        finally:
+            self.no_counting = outer
 
     def while_stmt(self, scope, depth):
         r = self.rng
@@ -413,10 +561,19 @@ class _Generator:
         self.guards += 1
         limit = r.randint(1, 4)
         guard_test = ast.Compare(_name(guard), [ast.Lt()], [_const(limit)])
+        # (a counting callable in a loop test is refused, README: a test gives back only its
+        # condition; the loop's body calls it, `if cnt(a) > 2: break`)
+        self.no_counting = True
         test = self.cond(scope, 1, True)
+        self.no_counting = False
         test = ast.BoolOp(ast.And(), [test, guard_test] if r.random() < 0.7 else [guard_test, test])
         inner = scope.child(in_loop=True)
         body = [ast.AugAssign(_name(guard, ast.Store()), ast.Add(), _const(1))]
+        if self.counting and self.callees.rng.random() < 0.4:  # a loop its count breaks
+            self.features.add("callee_break")
+            call = self.callees.call(_name(self.callees.rng.choice(TENSOR_PARAMS + _TENSOR_LOCALS)))
+            counted = ast.Compare(call, [ast.Gt()], [_const(self.callees.rng.randint(0, 4))])
+            body.append(ast.If(counted, [ast.Break()], []))
         body += self.block(inner, depth + 1)
         orelse = []
         if r.random() < 0.1:
@@ -480,7 +637,17 @@ class _Generator:
         if self.uses_state:  # a method of the local object that changes its attribute
             kinds.append("method_store")
             weights.append(0.5)
+        if self.callees:  # a counting callable called for its count alone
+            kinds.append("callee_call")
+            weights.append(0.6)
         kind = r.choices(kinds, weights)[0]
+        if kind == "callee_call":
+            self.features.add("callee_call")
+            call = [ast.Expr(self.callees.call(self.int_expr(scope, 1, True)))]
+            if self.callees.rng.random() < 0.5:  # under a tensor `if`: a count it carries
+                self.features.add("callee_in_if")
+                return [ast.If(self.callees.tensor_test(), call, [])]
+            return call
         if kind == "method_store":
             self.features.add("method_store")
             step = ast.Call(_attr("s", "step"), [self.int_expr(scope, 1, True)], [])
@@ -492,7 +659,7 @@ class _Generator:
         if kind == "raise":
             self.features.add("raise")
             exc = ast.Call(_name(r.choice(RAISES)), [ast.Constant("fuzz")], [])
-            return [ast.If(self.cond(scope), [ast.Raise(exc, None)], [])]
+            return [ast.If(self.test(scope), [ast.Raise(exc, None)], [])]
         if kind == "assign":
             return self.assign(scope)
         if kind == "if":
@@ -541,6 +708,8 @@ class _Generator:
                 nonempty = ast.Compare(length, [ast.Gt()], [_const(0)])
                 read = ast.IfExp(nonempty, total, _tensor_const(0))
             _add_to_final_return(body, read)
+        if self.callees:  # the counts, after every loop (maybe on early returns too: ret)
+            _add_to_final_return(body, self.callees.counts())
         if wrap_try:  # `try` in a helper; nothing in the body raises
             self.features.add("try")
             if r.random() < 0.5:
@@ -572,6 +741,8 @@ class _Generator:
         if "grown_list" in self.features:
             init.append(ast.Assign([_name(GROWN, ast.Store())], ast.List([], ast.Load())))
         init += self.partials
+        if self.callees:
+            init += self.callees.init()
         for g in range(self.guards):  # defined before every branch; reset before each loop
             init.append(ast.Assign([_name(f"{GUARD}{g}", ast.Store())], _const(0)))
         args = ast.arguments(posonlyargs=[], args=[ast.arg(p) for p in TENSOR_PARAMS + INT_PARAMS],
@@ -594,12 +765,14 @@ def generate(seed: int, index: int, size: int = 8, avoid=KNOWN_BUGS) -> Program:
     `size` is a budget of statements; `avoid` names constructs to leave out (`KNOWN_BUGS`).
     """
     rng = random.Random(f"{seed}:{index}")
-    gen = _Generator(rng, size, frozenset(avoid), extra=random.Random(f"{seed}:{index}:37"))
+    gen = _Generator(rng, size, frozenset(avoid), extra=random.Random(f"{seed}:{index}:37"),
+                     callee_rng=random.Random(f"{seed}:{index}:38"))
     fn = gen.function()
     module = ast.fix_missing_locations(ast.Module(gen.helpers + [fn], []))
     prelude = ""
-    if gen.helpers or gen.uses_state:
+    if gen.helpers or gen.uses_state or gen.callees:
         prelude = _PRELUDE_IMPORTS + (_STATE_CLASS if gen.uses_state else "")
+        prelude += gen.callees.prelude() if gen.callees else ""
         prelude += _DECORATOR if "wraps" in gen.features else ""
         prelude += "\n\n"
     return Program(prelude + ast.unparse(module) + "\n", rng.randint(0, 4), seed, index, gen.features)
