@@ -1892,9 +1892,13 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
     if changed.through is not None:
         name = f"<the object of {name}>"
     same, via = _moved(inputs, held)
-    rest = tuple(v for i, v in enumerate(inputs) if i not in same and i not in via)
-    later = [(i - sum(1 for j in (*same, *via) if j < i), shortened, through)
-             for i, shortened, through in changed.others if i not in same and i not in via]
+    # NOTE [inputs held by a moved object]
+    inside = {i: path for i, path in ((i, _path_in(held, v)) for i, v in enumerate(inputs)
+                                      if i not in same and i not in via) if path is not None}
+    gone = (*same, *via, *inside)
+    rest = tuple(v for i, v in enumerate(inputs) if i not in gone)
+    later = [(i - sum(1 for j in gone if j < i), shortened, through)
+             for i, shortened, through in changed.others if i not in gone]
     if later:  # NOTE [inputs changed together]
         returns = [r for _, r in bodies]
         first, after = later[0], tuple(later[1:])
@@ -1915,7 +1919,8 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
             values, value, others = args[:count], args[count], iter(args[count + 1:])
             copies = []
             given = [value if i in same else _rebuilt_callable(inputs[i], held, value, copies)
-                     if i in via else next(others) for i in range(len(inputs))]
+                     if i in via else _followed_path(value, inside[i]) if i in inside
+                     else next(others) for i in range(len(inputs))]
             out = body(*values, *given)
             if any(_copies_changed(copy, fields) for copy, fields in copies):
                 # An object holding the callable (`self.fn = partial(f, calls)`) was given
@@ -2095,6 +2100,48 @@ def _moved(inputs, held) -> tuple:
     via = [i for i, v in enumerate(inputs)
            if i not in same and any(o is held for o in reached_objects(v))]
     return same, via
+
+
+# NOTE [inputs held by a moved object]
+# `meter = Meter(state)` (its method counts in `self.state[0]`), then `meter.tick(a)` in a
+# staged branch that also reads `state[0]`: the change moves `meter` into the statement's
+# state, and the body is given a copy of it, its list a copy too; the body's `state` was the
+# caller's list, which the copy's count never reached until after the statement, so the
+# branch's `x + state[0]` read the count before the call (one less than Python's, silently:
+# fuzz38's counting callables). An input that the moved object holds (a field's list, dict or
+# object, or one inside those) is given to the body as the same part of its copy.
+
+
+def _path_in(held, value, depth: int = 3):
+    """The path (("attr", name) / ("item", key) steps) at which `held` holds the list, dict or
+    plain object `value`, `depth` containers deep at most, or None."""
+    if not (type_in(value, (list, dict)) or _is_plain_object(value)):
+        return None
+    found, level = None, [((), held)]
+    for _ in range(depth):
+        below = []
+        for path, container in level:
+            if _is_plain_object(container):
+                parts = [(("attr", k), v) for k, v in vars(container).items()]
+            elif type(container) is dict or type_in(container, (list,)):
+                items = container.items() if type(container) is dict else enumerate(container)
+                parts = [(("item", k), v) for k, v in items]
+            else:
+                continue
+            for step, part in parts:
+                if part is value:
+                    return (*path, step)
+                if type_in(part, (list, dict)) or _is_plain_object(part):
+                    below.append(((*path, step), part))
+        level = below
+    return found
+
+
+def _followed_path(value, path):
+    """The part of `value` at `path` (see `_path_in`)."""
+    for kind, key in path:
+        value = getattr(value, key) if kind == "attr" else value[key]
+    return value
 
 
 def with_inputs_as_state(stage, bodies, state, names, inputs, updated, statement):

@@ -64,9 +64,10 @@ GROWN = "vs"  # see _Generator.grows_list
 # and / or in a condition) were fixed; see chained_compare_in_nested_if.py and and_*.py there;
 # so was "maybe_unbound" (a variable only loops bind: its bound flag, unbound_in_staged_if_*).
 # Open since session 38: "callee_in_test", a counting callable (`_Callees`) called in an `if`'s
-# test (count_of_bound_method_in_*.py: one count lost in replay after a returning `if`, one
-# too many under torch.compile in a loop that may return); its calls in staged bodies and the
-# `if cnt(t) > c: break` of a loop are still written.
+# test (count_of_bound_method_in_staged_loop_with_return.py: one too many under torch.compile
+# in a loop that may return; the count lost in replay after a returning `if`,
+# count_of_bound_method_in_returning_if_test_then_staged_loop.py, is fixed); its calls in
+# staged bodies and the `if cnt(t) > c: break` of a loop are still written.
 KNOWN_BUGS = frozenset({"callee_in_test"})
 # Exception types programs raise; the runner accepts these as outcomes.
 RAISES = ("ValueError", "UnboundLocalError")

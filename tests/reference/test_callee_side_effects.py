@@ -368,3 +368,46 @@ def test_a_count_an_object_keeps_in_its_own_list_and_dict_matches_python(fn, mod
     for have, want in zip(got, expected):
         assert torch.equal(have[0], want[0]), (have, want)
         assert tuple(map(int, have[1:])) == want[1:], (have, want)
+
+
+# --- the caller's own name for the list a moved object holds ------------------------------
+
+class _Meter:
+    """Another object counting its calls in the caller's list (`Meter(state)`)."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def tick(self, t):
+        self.state[0] += 1
+        return t % 6
+
+
+def _count_read_in_the_branch(x, y):
+    state = [0]
+    meter = _Meter(state)
+    meter.tick(y)
+    if y > 100:
+        return x
+    if meter.tick(x) > 2:
+        x = x + 1
+    return x + state[0]
+
+
+@pytest.mark.parametrize("mode", ("replay", "export"))
+def test_a_branch_reads_the_count_a_method_keeps_in_the_callers_list(mode):
+    # The call moved `meter` into the statement's state and the branch got a copy of it, but
+    # the caller's `state` itself: `x + state[0]` read the count from before the call, one less
+    # than Python's (session 38, fuzz38; NOTE [inputs held by a moved object])
+    inputs = [(T(0), T(0)), (T(3), T(1)), (T(5), T(200))]
+    expected = [_count_read_in_the_branch(*args) for args in inputs]
+    if mode == "replay":
+        run = autoconv.autoconv(_count_read_in_the_branch)
+    else:
+        saved = io.BytesIO()
+        torch.export.save(torch.export.export(Calling(autoconv.convert(_count_read_in_the_branch)),
+                                              inputs[0], strict=False), saved)
+        saved.seek(0)
+        run = torch.export.load(saved).module()
+    for args, want in zip(inputs, expected):
+        assert torch.equal(run(*args), want), (args, want)
