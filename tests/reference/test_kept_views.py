@@ -570,7 +570,7 @@ def view_in_a_list_updated_in_an_if_that_reads_it_after(x):
 
 @pytest.mark.parametrize("fn", [
     # (under torch.compile the object's field is refused as a view of `x`, an input the `if`
-    # reads, wherever the branch reads it: since 3f2eca3 (session 36), dynamo's probe of the
+    # reads, wherever the branch reads it: since 3f2eca3 (session 31), dynamo's probe of the
     # inputs updated unseen found `b.v`'s alias updated in place, and the runtime cannot tell
     # a read before the update from one after; an honest refusal, never a wrong value. The
     # probe leaving the alias alone made the same `if` silently wrong where the caller filled
