@@ -1791,6 +1791,9 @@ def _refuse_views_of(held, inputs, input_names, name, statement) -> None:
     for other, value in zip(input_names, inputs):
         if value is held or not isinstance(value, torch.Tensor):
             continue
+        # (the user's name where the bodies' code shows none: NOTE [names of a statement's
+        # inputs]; the message said "'<input 0>'" for `x` of `b.v = x[1:]`)
+        other = shown_input(value) or other
         if value._base is held or held._base is value or (
                 held._base is not None and value._base is held._base):
             raise StagingError(

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 import autoconv
+from autoconv_runtime import StagingError
 from support import (COND, WHILE_LOOP, Calling, assert_close, assert_same_result, count_ops,
                      function_from_source, slow_compile)
 
@@ -532,13 +533,31 @@ def test_decorated_function_as_the_target(fn):
     assert_same_result(fn, args)
 
 
+@torch.no_grad()
+def no_grad_tripled_or_negated(v):
+    if v.sum() > 0:
+        return v * 3
+    return -v
+
+
 def test_library_decorators_keep_their_behaviour():
     x = T([1.0, -2.0, 3.0], requires_grad=True)
     converted = autoconv.convert(no_grad_helper)
     assert not converted(x).requires_grad
-    compiled = torch.compile(converted, fullgraph=True, backend="eager")
-    assert not compiled(x).requires_grad
+    assert converted(-x).requires_grad  # (Python's: `return v` under no_grad keeps v's grad)
     assert "def no_grad_helper(v):" in autoconv.to_code(no_grad_helper)
+    compiled = torch.compile(autoconv.convert(no_grad_tripled_or_negated), fullgraph=True,
+                             backend="eager")
+    for v in (x, -x):
+        assert_close(compiled(v), no_grad_tripled_or_negated(v))
+        assert not compiled(v).requires_grad
+    # (torch.cond under no_grad gives its outputs without grad on every path, so the path of
+    # `return v` could not keep v's grad: NOTE [values passed through a staged if under no_grad]
+    # in runtime/operators.py)
+    compiled = torch.compile(converted, fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match=r"test_calls.py:\d+: .*the return value is given "
+                       r"back unchanged by a branch.*torch.no_grad\(\)"):
+        compiled(x)
 
 
 def test_library_code_is_never_converted():
