@@ -867,12 +867,47 @@ def counted_under_an_if_in_a_loop(x0):
 
 @pytest.mark.parametrize("fn", [heavy_ball, heavy_ball_replaced, counted_under_an_if_in_a_loop])
 def test_an_int_counter_of_a_dataclass_in_a_staged_loop(fn):
+    # (counted_under_an_if_in_a_loop is wrong under torch.compile, lead38 s01: its compile is
+    # test_an_int_field_counted_under_an_if_in_a_loop_under_torch_compile's, a strict xfail)
     # Under torch.compile `s.k += 1` was refused ("`s.k` is replaced in the loop body", tester
     # t14 repro 12): the _ReplacedRecord that stages the loop again carrying the number is
     # raised for real under dynamo; the probe's run now notes the numbers instead. Under an
     # `if` in the loop, the number's stand-in was taken for a tensor of the caller's updated in
     # place (AttributeError: 'int' object has no attribute 'device', in every mode).
-    assert_same_result(fn, [T([1., 2.]), T([0.01, 0.]), T([3., 4.])])
+    assert_same_result(fn, [T([1., 2.]), T([0.01, 0.]), T([3., 4.])],
+                       compile=fn is not counted_under_an_if_in_a_loop)
+
+
+class _PlainCounter:
+    def __init__(self, x):
+        self.x, self.k = x, 0
+
+
+def counted_on_a_plain_object_under_an_if_in_a_loop(x0):
+    s = _PlainCounter(x0)
+    while s.x.sum() > 1:
+        if s.x.max() > 2:
+            s.k += 1
+        s.x = s.x * 0.5
+    return s.x, s.k
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "lead38 s01: under torch.compile an object's int field counted under a tensor `if` in a "
+    "staged loop keeps the count of the first call's path (0 where Python gives 1), silently; "
+    "found by make test-slow in session 38, wrong at e3bc5b0 too; a dict item or a local "
+    "counter there is right"))
+@pytest.mark.parametrize("fn", [counted_on_a_plain_object_under_an_if_in_a_loop,
+                                counted_under_an_if_in_a_loop], ids=["plain", "dataclass"])
+def test_an_int_field_counted_under_an_if_in_a_loop_under_torch_compile(fn):
+    inputs = [T([1., 2.]), T([0.01, 0.]), T([3., 4.])]
+    expected = [fn(x.clone()) for x in inputs]
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
+                             dynamic=False)
+    for x, want in zip(inputs, expected):
+        got = compiled(x.clone())
+        assert torch.equal(got[0], want[0]) and int(got[1]) == want[1], (got, want)
 
 
 def test_a_carried_dict_number_is_a_tensor_after_the_statement_as_a_local_number_is():
