@@ -136,6 +136,17 @@ def _placed(error: RuntimeError) -> BaseException:
     return _numpy_of_traced(error) or error
 
 
+def _user_line(error: BaseException):
+    """(file, line, its source stripped) of the innermost user frame of `error`'s traceback,
+    or None where no frame is the user's."""
+    trimmed = _user_traceback(error.__traceback__)
+    if trimmed is None:
+        return None
+    innermost = _innermost(trimmed)
+    filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
+    return filename, line, linecache.getline(filename, line).strip()
+
+
 # torch's error for `.numpy()` (or numpy's `__array__`) of a fake or functional tensor
 _NUMPY_OF_SUBCLASS = ".numpy() is not supported for tensor subclasses"
 
@@ -147,12 +158,10 @@ def _numpy_of_traced(error: BaseException) -> BaseException | None:
     18: "tensor subclasses" named none of the user's code)."""
     if not isinstance(error, RuntimeError) or _NUMPY_OF_SUBCLASS not in str(error):
         return None
-    trimmed = _user_traceback(error.__traceback__)
-    if trimmed is None:
+    found = _user_line(error)
+    if found is None:
         return None
-    innermost = _innermost(trimmed)
-    filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
-    source = linecache.getline(filename, line).strip()
+    filename, line, source = found
     return _at_user_line(
         error, filename, line,
         f"`{source}` hands a traced tensor to numpy (a numpy array used with a tensor, or a "
@@ -177,12 +186,10 @@ def with_fixed_sizes(error: BaseException) -> BaseException:
     symbolic sizes."""
     if not isinstance(error, RuntimeError) or _UNNAMED_SIZE not in str(error):
         return error
-    trimmed = _user_traceback(error.__traceback__)
-    if trimmed is None:
+    found = _user_line(error)
+    if found is None:
         return error
-    innermost = _innermost(trimmed)
-    filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
-    source = linecache.getline(filename, line).strip()
+    filename, line, source = found
     return _at_user_line(
         error, filename, line,
         f"`{source}` broadcasts a tensor whose size is known only when the graph runs (rows "
