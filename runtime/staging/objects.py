@@ -2120,7 +2120,7 @@ def _path_in(held, value, depth: int = 3):
     plain object `value`, `depth` containers deep at most, or None."""
     if not (type_in(value, (list, dict)) or _is_plain_object(value)):
         return None
-    found, level = None, [((), held)]
+    level = [((), held)]
     for _ in range(depth):
         below = []
         for path, container in level:
@@ -2137,7 +2137,7 @@ def _path_in(held, value, depth: int = 3):
                 if type_in(part, (list, dict)) or _is_plain_object(part):
                     below.append(((*path, step), part))
         level = below
-    return found
+    return None
 
 
 def _followed_path(value, path):
