@@ -22,6 +22,7 @@ from ..analysis.nodes import own_statements as _own_statements, walk
 from ..transformer import Converter
 from .alias_checks import _tensor_method
 from .generators import leaves_generators_alone
+from .unbound import UNCHECKED
 
 _BUILTINS = frozenset(dir(builtins))
 
@@ -869,12 +870,28 @@ class KeptViewConverter(Converter):
                 f"ac.check_kept_view_call(func, {positions!r}, {keywords!r}, kept, tensor, "
                 f"{kept!r}, {tensor!r}, {kind!r}, {line})", ac=self.ctx.runtime,
                 func=copy.deepcopy(func), kept=kept, tensor=tensor)
-            for new in check:
-                copy_origin(new, statement)
-            return check
+            return _unchecked_reads(check, statement, 3, 4)
         check = templates.replace(
             f"ac.check_kept_view(kept, {'tensor' if tensor else 'None'}, {kept!r}, {tensor!r}, "
             f"{kind!r}, {line})", ac=self.ctx.runtime, kept=kept, tensor=tensor or "None")
-        for new in check:
-            copy_origin(new, statement)
-        return check
+        return _unchecked_reads(check, statement, 0, 1)
+
+
+# NOTE [kept-view checks read names that may be unbound]
+# A check reads the kept name and its tensor's wherever the update is, and the path there may
+# not have bound them: `if return_all: allvecs = [x]` ... `allvecs.append(x)` under the same
+# flag, then a call given `x` (torchmin's newton.py, `OptimizeResult(x=x.view_as(x0), ...)`).
+# Checked like the user's reads (`ac.ld`), the check raised UnboundLocalError where Python,
+# whose own reads are all under the flag, returns: at the trace for a flag false in Python, a
+# graph assertion failing every run inside a staged body. A name unbound on this path holds no
+# view, so the check reads it as it is: the Undefined placeholder, which no check refuses.
+def _unchecked_reads(check, statement, *positions) -> list:
+    """`check` (one statement calling a kept-view check) at `statement`'s place, its
+    arguments at `positions` read without the check of a bound flag."""
+    for new in check:
+        copy_origin(new, statement)
+        for position in positions:
+            argument = new.value.args[position]
+            if isinstance(argument, gast.Name):
+                setattr(argument, UNCHECKED, True)
+    return check

@@ -682,3 +682,70 @@ def loop_item_given_to_a_helper_of_a_helper(x):
 ], ids=lambda f: f.__name__)
 def test_a_top_level_loops_item_updated_by_a_helper_gives_pythons_values(fn):
     assert_same_exactly(fn, IFS)
+
+
+# --- a kept name bound under a Python flag, the update on a path that did not bind it --------
+# (real39, issue 9: torchmin's newton-exact, `if return_all: allvecs = [x]` ... `if return_all:
+# allvecs.append(x)` in its staged loop, then `OptimizeResult(x=x.view_as(x0), ...)`. The
+# check before the call read `allvecs` as the user's reads are checked and raised
+# UnboundLocalError for return_all=False, where Python returns: NOTE [kept-view checks read
+# names that may be unbound] in autoconv/converters/kept_views.py)
+
+HALVED = [(T([4., 4.]),), (T([.1, .1]),), (T([100., 100.]),)]
+
+
+class _Result(dict):
+    pass
+
+
+def _iterates(x, return_all, after):
+    if return_all:
+        allvecs = [x]
+    for _ in range(4):
+        x = x * 0.5
+        if return_all:
+            allvecs.append(x)
+        if x.sum() < 1:
+            break
+    result = after(x)
+    if return_all:
+        return result, torch.stack(allvecs)
+    return result
+
+
+def iterates_not_kept_then_a_result_object_given_x(x):
+    return _iterates(x, False, lambda x: _Result(x=x.view_as(x))["x"])
+
+
+def iterates_kept_then_a_result_object_given_x(x):
+    return _iterates(x, True, lambda x: _Result(x=x.view_as(x))["x"])
+
+
+def _bumped(t):
+    t.add_(1)
+    return t
+
+
+def iterates_not_kept_then_a_helper_updates_x(x):
+    return _iterates(x, False, _bumped)
+
+
+def view_not_kept_then_the_tensor_updated(x, keep=False):
+    if keep:
+        first = x[0]
+    if x.sum() > 1:
+        x = x + 1
+    x.add_(1)
+    if keep:
+        return x + first
+    return x
+
+
+@pytest.mark.parametrize("fn", [
+    iterates_not_kept_then_a_result_object_given_x,
+    iterates_kept_then_a_result_object_given_x,
+    iterates_not_kept_then_a_helper_updates_x,
+    view_not_kept_then_the_tensor_updated,
+], ids=lambda f: f.__name__)
+def test_a_kept_name_a_python_flag_left_unbound_gives_pythons_values(fn):
+    assert_same_exactly(fn, HALVED)
