@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from autoconv_runtime import StagingError
-from tests.support import assert_same_result
+from tests.support import assert_same_result, exported
 
 torchmin = pytest.importorskip("torchmin")
 
@@ -79,9 +79,23 @@ def test_bfgs_without_line_search_replays_python():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=StagingError, reason=_STRONG_WOLFE)
 def test_newton_exact():
-    assert_same_result(_newton, _STARTS)
+    # Newton's method with the exact Hessian and strong-Wolfe line search (torch's
+    # `_strong_wolfe`, converted) in one staged loop. Its `if return_all: allvecs = [x]` ...
+    # `if return_all: allvecs.append(x)` left `allvecs` unbound, and the kept-view check before
+    # `OptimizeResult(x=x.view_as(x0), ...)` read it through its bound flag: UnboundLocalError
+    # where Python returns, until session 39 (tests/reference/test_kept_views.py,
+    # test_a_kept_name_a_python_flag_left_unbound_gives_pythons_values). Replay gives Python's
+    # result on both starts now (traced once: 720 s of wall time at load 9-11, session 39).
+    # torch.export refuses the line search's bracket value at lbfgs.py:57 (a number that becomes
+    # a tensor on some paths, its condition not computable to specialise on); torch.compile is
+    # dynamo's own refusal of `torch.autograd.grad` in the objective, with or without autoconv.
+    assert_same_result(_newton, _STARTS, export=False, compile=False)
+    with pytest.raises(StagingError, match="a Python number the if statement carries becomes "
+                                           "a tensor") as caught:
+        exported(_newton, _STARTS[0])
+    assert caught.value.filename.endswith("torch/optim/lbfgs.py"), caught.value
+    assert caught.value.lineno == 57, caught.value
 
 
 @pytest.mark.slow
