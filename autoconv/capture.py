@@ -207,8 +207,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         # the code of every nested subgraph whenever an enclosing one changes, which made
         # code generation half of the time of tracing code with nested staged statements.
         drawn = _python_random_state()
-        fakes = _fake_inputs(inputs) if mode == "fake" else inputs
         try:
+            with tracebacks.quiet_meta_failures():  # (NOTE [inputs made fake first])
+                fakes = _fake_inputs(inputs) if mode == "fake" else inputs
             with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
                     grad_mode.RecordGradMode(may_require_grad, grad_inputs), \
                     outside_writes.restoring() as values_read, \
@@ -469,7 +470,7 @@ def _argument_objects(roots) -> list:
     return out
 
 
-# NOTE [inputs made fake before the trace's modes]
+# NOTE [inputs made fake first]
 # make_fx turns its real inputs into fake tensors once its caller's torch-function modes are
 # on, and `RecordGradMode` (a Python `__torch_function__`) then saw every one of the ~40 reads
 # of each input's metadata that the conversion makes: 203 parameters of the seed model took
