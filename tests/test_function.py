@@ -424,6 +424,40 @@ def test_graph_clean_up_folds_constants_and_merges_common_subexpressions():
         torch.testing.assert_close(f(x), uses_global_weight(x))
 
 
+def _twins_two_deep(x):
+    # the second `sin` is a twin only once the first `* 2` has merged
+    if x.sum() > 0:
+        y = (x * 2).sin() + (x * 2).sin() + torch.tensor([1.0, 2.0]).cos().sum()
+    else:
+        y = (x * 3).sin() - (x * 2).sin()
+    return y
+
+
+def _no_twins(x):
+    return torch.relu(x * 2 + 1) - x * 3
+
+
+@pytest.mark.parametrize("fn", [uses_global_weight, _twins_two_deep, _no_twins])
+def test_clean_up_scans_skip_only_passes_that_change_nothing(fn, monkeypatch):
+    # NOTE [passes that would change nothing]: the graph is the one both passes make when
+    # always run
+    from autoconv import graph_passes
+
+    x = torch.ones(3, 2)
+    scanned = autoconv.autoconv(fn).get_concrete_function(x)
+    monkeypatch.setattr(graph_passes, "_may_have_twins", lambda graph: True)
+    monkeypatch.setattr(graph_passes, "_may_fold", lambda graph_module: True)
+    always = autoconv.autoconv(fn).get_concrete_function(x)
+
+    def codes(concrete):  # the graph's and its cond / while_loop bodies'
+        return [m.code for m in concrete.graph_module.modules()
+                if isinstance(m, torch.fx.GraphModule)]
+
+    assert codes(scanned) == codes(always)
+    for x in (torch.ones(3, 2), -torch.ones(3, 2)):
+        torch.testing.assert_close(scanned(x), fn(x))
+
+
 def test_constant_returned_from_graph_is_a_new_tensor_each_call():
     def zero_or_x(x):
         if x.sum() > 0:
