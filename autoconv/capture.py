@@ -475,10 +475,12 @@ def _argument_objects(roots) -> list:
 # on, and `RecordGradMode` (a Python `__torch_function__`) then saw every one of the ~40 reads
 # of each input's metadata that the conversion makes: 203 parameters of the seed model took
 # 55 ms against 21 ms without it, a tenth of the model's first call. Made fake here, before
-# that mode is on, by a fake mode built as make_fx builds its own for tracing_mode="fake" (make_fx
-# takes the inputs' fake mode as its own: `detect_fake_mode`). Where another fake mode is about
-# (a TracingContext's, one on the dispatch stack), make_fx's would be that one: the inputs are
-# left real for it to convert, as before.
+# that mode is on, by a fake mode built as make_fx builds its own for tracing_mode="fake"
+# (make_fx takes the inputs' fake mode as its own: `detect_fake_mode`; their memo entries make
+# its conversion give each back). Where another fake mode is about (a TracingContext's, one on
+# the dispatch stack), make_fx's would be that one: the inputs are left real for it to
+# convert, as before. (tests/test_function.py's
+# test_a_modules_parameters_are_made_fake_before_the_trace_records_grad_mode)
 def _fake_inputs(inputs: list) -> list:
     """`inputs` (real tensors) as fake tensors of a new fake mode, as make_fx's
     tracing_mode="fake" makes them; `inputs` themselves where make_fx would use another mode."""

@@ -134,12 +134,12 @@ _REQUIRES_GRAD = torch._C.TensorBase.__dict__["requires_grad"]  # its getter com
 
 # NOTE [metadata reads while tracing]
 # A tensor's metadata read (`.shape`, `.dtype`, `.stride()`) reaches this mode as any torch call
-# does, and make_fx reads a great deal of it: turning the seed model's 203 parameters into fake
-# tensors read about 40 fields of each through this mode (8,000 calls: 55 ms against 21 ms
-# without it, a tenth of the model's first call), and each op it records reads more. None of
-# them changes a value, grad mode or a hook, nor reads a value the graph would bake (the checks
-# below look for those), so they go straight through. (`.requires_grad` is not one of them: it
-# is refused where a trace's False may be True at the replay.)
+# does, and make_fx's own bookkeeping reads a great deal of it: about 40 fields of each tensor
+# it makes fake (NOTE [inputs made fake first] in autoconv/capture.py keeps its inputs' out of
+# this mode), and more for each op it records. None of them changes a value, grad mode or a
+# hook, nor reads a value the graph would bake (the checks below look for those), so they go
+# straight through. (`.requires_grad` is not one of them: it is refused where a trace's False
+# may be True at the replay.)
 _METADATA = frozenset(
     [torch._C.TensorBase.__dict__[name].__get__ for name in (
         "layout", "device", "dtype", "shape", "ndim", "is_leaf", "is_sparse", "is_quantized",
