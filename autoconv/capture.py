@@ -208,6 +208,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
         # code generation half of the time of tracing code with nested staged statements.
         drawn = _python_random_state()
         try:
+            with tracebacks.quiet_meta_failures():  # (NOTE [inputs made fake first])
+                fakes = _fake_inputs(inputs) if mode == "fake" else inputs
             with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
                     grad_mode.RecordGradMode(may_require_grad, grad_inputs), \
                     outside_writes.restoring() as values_read, \
@@ -215,7 +217,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                     gradients.guarded_gradients(frozenset(places.tensors)), \
                     ambient.watching() as state_read:
                 graph_module = make_fx(traced, tracing_mode=mode,
-                                       _allow_non_fake_inputs=True)(*inputs)
+                                       _allow_non_fake_inputs=True)(*fakes)
             grad_mode.raise_refusal()
             ambient.refuse_clock_reads(name)
             places.refuse_trace_values_stored(name, _location(
@@ -466,6 +468,38 @@ def _argument_objects(roots) -> list:
         if not isinstance(leaf, torch.Tensor) and hasattr(leaf, "__dict__"):
             out.append((("args", "kwargs")[keys[0].idx] + pytree.keystr(keys[1:]), leaf))
     return out
+
+
+# NOTE [inputs made fake first]
+# make_fx turns its real inputs into fake tensors once its caller's torch-function modes are
+# on, and `RecordGradMode` (a Python `__torch_function__`) then saw every one of the ~40 reads
+# of each input's metadata that the conversion makes: 203 parameters of the seed model took
+# 55 ms against 21 ms without it, a tenth of the model's first call. Made fake here, before
+# that mode is on, by a fake mode built as make_fx builds its own for tracing_mode="fake"
+# (make_fx takes the inputs' fake mode as its own: `detect_fake_mode`; their memo entries make
+# its conversion give each back). Where another fake mode is about (a TracingContext's, one on
+# the dispatch stack), make_fx's would be that one: the inputs are left real for it to
+# convert, as before. (tests/test_function.py's
+# test_a_modules_parameters_are_made_fake_before_the_trace_records_grad_mode)
+def _fake_inputs(inputs: list) -> list:
+    """`inputs` (real tensors) as fake tensors of a new fake mode, as make_fx's
+    tracing_mode="fake" makes them; `inputs` themselves where make_fx would use another mode."""
+    from torch._dynamo.source import ConstantSource
+    from torch._functorch import config as functorch_config
+    from torch._guards import detect_fake_mode
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    if not inputs or detect_fake_mode(inputs) is not None:
+        return inputs
+    with functorch_config.patch(fake_tensor_allow_unsafe_data_ptr_access=False):
+        fake_mode = FakeTensorMode(allow_fallback_kernels=True, allow_non_fake_inputs=True,
+                                   shape_env=ShapeEnv(), static_shapes=True)
+    fakes = [fake_mode.from_tensor(t, source=ConstantSource(f"input{i}"))
+             for i, t in enumerate(inputs)]
+    for fake in fakes:  # (make_fx's conversion of them gives them back, not fakes of fakes)
+        fake_mode.fake_tensor_converter.set_tensor_memo(fake, fake)
+    return fakes
 
 
 def _traced_again(traced, mode, plan, inputs):

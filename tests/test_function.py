@@ -424,6 +424,40 @@ def test_graph_clean_up_folds_constants_and_merges_common_subexpressions():
         torch.testing.assert_close(f(x), uses_global_weight(x))
 
 
+def _twins_two_deep(x):
+    # the second `sin` is a twin only once the first `* 2` has merged
+    if x.sum() > 0:
+        y = (x * 2).sin() + (x * 2).sin() + torch.tensor([1.0, 2.0]).cos().sum()
+    else:
+        y = (x * 3).sin() - (x * 2).sin()
+    return y
+
+
+def _no_twins(x):
+    return torch.relu(x * 2 + 1) - x * 3
+
+
+@pytest.mark.parametrize("fn", [uses_global_weight, _twins_two_deep, _no_twins])
+def test_clean_up_scans_skip_only_passes_that_change_nothing(fn, monkeypatch):
+    # NOTE [passes that would change nothing]: the graph is the one both passes make when
+    # always run
+    from autoconv import graph_passes
+
+    x = torch.ones(3, 2)
+    scanned = autoconv.autoconv(fn).get_concrete_function(x)
+    monkeypatch.setattr(graph_passes, "_may_have_twins", lambda graph: True)
+    monkeypatch.setattr(graph_passes, "_may_fold", lambda graph_module: True)
+    always = autoconv.autoconv(fn).get_concrete_function(x)
+
+    def codes(concrete):  # the graph's and its cond / while_loop bodies'
+        return [m.code for m in concrete.graph_module.modules()
+                if isinstance(m, torch.fx.GraphModule)]
+
+    assert codes(scanned) == codes(always)
+    for x in (torch.ones(3, 2), -torch.ones(3, 2)):
+        torch.testing.assert_close(scanned(x), fn(x))
+
+
 def test_constant_returned_from_graph_is_a_new_tensor_each_call():
     def zero_or_x(x):
         if x.sum() > 0:
@@ -1327,3 +1361,56 @@ def test_a_parameter_rebound_in_a_module_read_from_outside_traces_again():
     torch.testing.assert_close(g(model, x), _encode_with(model, x))
     model.shift = torch.tensor(7.0)  # a buffer rebound
     torch.testing.assert_close(g(model, -x), _encode_with(model, -x))
+
+
+# --- NOTE [inputs made fake first] (capture.py), NOTE [metadata reads while tracing] ----------
+
+def test_a_modules_parameters_are_made_fake_before_the_trace_records_grad_mode(monkeypatch):
+    # The conversion of a module's parameters into fake tensors read ~40 fields of each through
+    # RecordGradMode: a tenth of the seed model's first call. No real tensor reaches the mode.
+    from autoconv_runtime.staging import grad_mode
+
+    seen = []
+    record = grad_mode.RecordGradMode.__torch_function__
+
+    def watched(self, func, types, args=(), kwargs=None):
+        seen.extend(a for a in args
+                    if type(a) in (torch.Tensor, torch.nn.Parameter) and not a.is_meta)
+        return record(self, func, types, args, kwargs)
+
+    monkeypatch.setattr(grad_mode.RecordGradMode, "__torch_function__", watched)
+    model = torch.nn.Sequential(*[torch.nn.Linear(4, 4) for _ in range(5)], torch.nn.ReLU())
+    x = torch.randn(3, 4)
+    f = autoconv.autoconv(model)
+    # (grad off: with grad on, this test's wrapper frame would be the user's code reading
+    # `.requires_grad`, which the mode refuses)
+    with torch.no_grad():
+        torch.testing.assert_close(f(x), model(x))
+        assert seen == []
+        model[0].weight.mul_(2)  # read live: the same graph, the new values
+        torch.testing.assert_close(f(x), model(x))
+    assert f.trace_count == 1
+
+
+TABLE_ALSO_PASSED = torch.arange(4.0)
+
+
+def _scaled_by_table(x):
+    if x.sum() > 0:
+        return x * TABLE_ALSO_PASSED + 1
+    return x - TABLE_ALSO_PASSED
+
+
+def test_an_argument_that_is_also_a_captured_tensor_made_fake_first():
+    # the argument's fake and the global's constant come from one real tensor: the fake mode
+    # autoconv makes for the inputs must not fold them together
+    f = autoconv.autoconv(_scaled_by_table)
+    for x in (TABLE_ALSO_PASSED, torch.ones(4), -torch.ones(4), TABLE_ALSO_PASSED):
+        torch.testing.assert_close(f(x), _scaled_by_table(x))
+    saved = TABLE_ALSO_PASSED.clone()
+    try:
+        TABLE_ALSO_PASSED.mul_(3)
+        torch.testing.assert_close(f(TABLE_ALSO_PASSED), _scaled_by_table(TABLE_ALSO_PASSED))
+        torch.testing.assert_close(f(torch.ones(4)), _scaled_by_table(torch.ones(4)))
+    finally:
+        TABLE_ALSO_PASSED.copy_(saved)

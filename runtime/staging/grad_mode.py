@@ -132,6 +132,23 @@ def traced_grad_inputs():
 _REGISTER_HOOKS = (torch.Tensor.register_hook, torch.Tensor.register_post_accumulate_grad_hook)
 _REQUIRES_GRAD = torch._C.TensorBase.__dict__["requires_grad"]  # its getter comes as `__get__`
 
+# NOTE [metadata reads while tracing]
+# A tensor's metadata read (`.shape`, `.dtype`, `.stride()`) reaches this mode as any torch call
+# does, and make_fx's own bookkeeping reads a great deal of it: about 40 fields of each tensor
+# it makes fake (NOTE [inputs made fake first] in autoconv/capture.py keeps its inputs' out of
+# this mode), and more for each op it records. None of them changes a value, grad mode or a
+# hook, nor reads a value the graph would bake (the checks below look for those), so they go
+# straight through. (`.requires_grad` is not one of them: it is refused where a trace's False
+# may be True at the replay.)
+_METADATA = frozenset(
+    [torch._C.TensorBase.__dict__[name].__get__ for name in (
+        "layout", "device", "dtype", "shape", "ndim", "is_leaf", "is_sparse", "is_quantized",
+        "is_nested", "is_mkldnn", "is_meta")]
+    + [getattr(torch._C.TensorBase, name) for name in (
+        "size", "stride", "dim", "numel", "storage_offset", "_is_view", "is_inference",
+        "is_conj", "is_neg", "is_contiguous", "is_floating_point", "is_complex",
+        "element_size")])
+
 
 _OVERRIDES = torch.overrides.__file__
 _LIBRARY = re.compile(r"[\\/](site|dist)-packages[\\/]")
@@ -325,6 +342,8 @@ class RecordGradMode(TorchFunctionMode):
                 "graph, so the replay would compute gradients through it",
                 "Write `with torch.no_grad():` instead (the graph records it), or call the "
                 "autoconv function inside torch.inference_mode()")
+        if func in _METADATA:  # NOTE [metadata reads while tracing]
+            return func(*args, **kwargs)
         if _trace.may_require_grad and torch.is_grad_enabled():
             if func in _REGISTER_HOOKS:
                 _refuse_in_user_code(
