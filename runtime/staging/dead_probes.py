@@ -23,6 +23,19 @@ dynamo]); and what a live node reads. A probe's own effects are off (prints,
 asserts; its lists and state are copies), and its draws are zeros or erased with it. Under
 dynamo the traced code cannot reach the graph: these functions are called for real
 (`_dynamo_marked_constant`) with constants only, as dynamo_draws.py's are.
+
+NOTE [probes in the bodies of operators a probe stages]
+A probe's region is the nodes it made in the graph it ran in, and a probe nested in another
+one in that graph is held by the outer one's region. A full probe stages the statements of the
+bodies it runs (counting a loop's trips, `_count_trips` in torch.py, stages the loop), and
+the bodies of those operators are graphs of their own (dynamo's subgraphs of the while_loop's
+test and body): a probe run while one is traced (the `and` of the loop's test, staged as a
+cond, probes its right side) made its nodes there, in no region, and they stayed in the
+subgraph and ran on every call (`while i < x.shape[0] and x[i] >= 0:` read `x[4]` of a 4-row
+`x` under torch.compile, slowA38 s01). So a probe keeps a region of its own in a graph where no
+probe is open, and `leave` erases the regions of the graphs where none is open (a subgraph's
+nodes are read only in that subgraph, where its statement has been staged by then), while the
+subgraph is still being traced, before dynamo or make_fx makes a module of it.
 """
 
 from __future__ import annotations
