@@ -120,7 +120,17 @@ def _refuse_traced_slice(key) -> None:
     raise StagingError("subscript", "the line " + problem, fix)
 
 
-def _normalized(index, size):
+# NOTE [indices of a probe's reads]
+# A probe runs a body ahead of its staged statement, outside the condition that guards it, and
+# some of its ops stay in the graph and run on every call: those computing a number read with
+# `.item()`, whose symbol the tracer may hand to later ops (NOTE [dead ops of probes] in
+# staging/dead_probes.py). `while i < x.shape[0] and float(x[i]) >= 0:` under torch.compile
+# read `x[3]` of a 3-row `x` there, where Python's `and` stops at the left side (an IndexError
+# from the graph). A probe's traced index is therefore clamped into the dimension: no value a
+# probe reads is one the statement uses, and where the index is in range it is the same read.
+def _normalized(index, size, probing: bool = False):
+    if probing:
+        index = index.clamp(-size, size - 1)
     return torch.where(index < 0, index + size, index).reshape(1)
 
 
@@ -463,7 +473,8 @@ def _indexed_view(target, key, use):
         if _is_index(part):
             view_key.append(slice(None))
             dims.append(view_dim)
-            indices.append(_normalized(part.to(torch.int64), target.shape[dim]))
+            indices.append(_normalized(part.to(torch.int64), target.shape[dim],
+                                       context.probing()))
             dim, view_dim = dim + 1, view_dim + 1
         elif type(part) is int:
             view_key.append(part)

@@ -23,6 +23,19 @@ dynamo]); and what a live node reads. A probe's own effects are off (prints,
 asserts; its lists and state are copies), and its draws are zeros or erased with it. Under
 dynamo the traced code cannot reach the graph: these functions are called for real
 (`_dynamo_marked_constant`) with constants only, as dynamo_draws.py's are.
+
+NOTE [probes in the bodies of operators a probe stages]
+A probe's region is the nodes it made in the graph it ran in, and a probe nested in another
+one in that graph is held by the outer one's region. A full probe stages the statements of the
+bodies it runs (counting a loop's trips, `_count_trips` in torch.py, stages the loop), and
+the bodies of those operators are graphs of their own (dynamo's subgraphs of the while_loop's
+test and body): a probe run while one is traced (the `and` of the loop's test, staged as a
+cond, probes its right side) made its nodes there, in no region, and they stayed in the
+subgraph and ran on every call (`while i < x.shape[0] and x[i] >= 0:` read `x[4]` of a 4-row
+`x` under torch.compile, slowA38 s01). So a probe keeps a region of its own in a graph where no
+probe is open, and `leave` erases the regions of the graphs where none is open (a subgraph's
+nodes are read only in that subgraph, where its statement has been staged by then), while the
+subgraph is still being traced, before dynamo or make_fx makes a module of it.
 """
 
 from __future__ import annotations
@@ -36,7 +49,11 @@ from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 __all__ = ["opening", "close", "enter", "leave", "reset"]
 
 _TOKENS = itertools.count(1)
-_OPEN = [0]  # probes open now: only the outermost one's region is kept (it holds the others')
+_OPEN = [0]  # probes open now
+# the graph of each probe open now, the outermost first: only the outermost probe's region in a
+# graph is kept (it holds the others' in that graph; NOTE [probes in the bodies of operators
+# a probe stages])
+_OPEN_GRAPHS: list = []
 _DEPTH = [0]  # staged statements running now (nested in each other's bodies)
 _MARKS: dict = {}  # token -> (graph, the nodes it had when the probe started, depth)
 _REGIONS: list = []  # (graph, the nodes a probe made, depth) of the probes ended, not swept
@@ -63,15 +80,18 @@ def opening(dynamo: bool) -> int:
     it calls for real cannot ask). Called for real under dynamo."""
     _OPEN[0] += 1
     token = next(_TOKENS)
-    graph = _graph(dynamo) if _OPEN[0] == 1 else None
-    if graph is not None:
+    graph = _graph(dynamo)
+    if graph is not None and not any(g is graph for g in _OPEN_GRAPHS):
         _MARKS[token] = (graph, set(graph.nodes), _DEPTH[0], dynamo)
+    _OPEN_GRAPHS.append(graph)
     return token
 
 
 def close(token: int) -> int:
     """The probe of `token` ended: its region is kept for `leave`. Called for real."""
     _OPEN[0] = max(_OPEN[0] - 1, 0)
+    if _OPEN_GRAPHS:
+        _OPEN_GRAPHS.pop()
     entry = _MARKS.pop(token, None)
     if entry is not None:
         graph, before, depth, dynamo = entry
@@ -89,14 +109,13 @@ def leave() -> int:
     """The statement `enter` started is staged: erase the dead nodes of the regions of the
     probes it ran (not those of an enclosing statement's probe, whose values that statement
     has yet to use: its operator reads them after its bodies, this statement among them, are
-    traced; none while a probe is open, whose caller may still read them); how many. Called
-    for real."""
+    traced; none in a graph where a probe is open, whose caller may still read them); how
+    many. Called for real."""
     depth = _DEPTH[0]
     _DEPTH[0] = max(depth - 1, 0)
-    if _OPEN[0]:
-        return 0
     erased = 0
-    for region in [r for r in _REGIONS if r[2] >= depth]:
+    for region in [r for r in _REGIONS if r[2] >= depth
+                   and not any(g is r[0] for g in _OPEN_GRAPHS)]:
         _REGIONS.remove(region)
         erased += _erase_dead(region[0], region[1], region[3])
     return erased
@@ -106,6 +125,7 @@ def reset() -> int:
     """Forget the probes of a trace that ended (one that failed inside a probe left it open).
     Called for real, by the outermost staged statement."""
     _OPEN[0] = _DEPTH[0] = 0
+    _OPEN_GRAPHS.clear()
     _MARKS.clear()
     _REGIONS.clear()
     return 0

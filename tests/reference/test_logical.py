@@ -251,6 +251,77 @@ def test_python_side_after_the_tensor_decides_the_test(fn, inputs):
     assert count_ops(concrete.graph_module, COND, WHILE_LOOP) == 0, concrete.code
 
 
+# --- short-circuit guards an index a probe reads -----------------------------------------------
+# Autoconv runs a staged statement's bodies ahead as a probe, outside the `and` that guards the
+# read, and some of the probe's ops stayed in torch.compile's graph (backend "eager" runs it as
+# it is): Python's loop ends at `i == x.shape[0]` where the graph read `x[i]` past the end, an
+# IndexError (slowA38 s01). NOTE [probes in the bodies of operators a probe stages] in
+# runtime/staging/dead_probes.py, NOTE [indices of a probe's reads] in runtime/subscripts.py.
+
+def leading_nonnegatives_grown(x):
+    # (the loop grows a list: its trips are counted by a probe, inside which the while_loop's
+    # test, and the test's own probe of the `and`, were traced)
+    vals = [x[0] * 0]
+    i = 0
+    while i < x.shape[0] and x[i] >= 0:
+        vals.append(x[i] * 2)
+        i += 1
+    return torch.stack(vals).sum(), torch.tensor(len(vals))
+
+
+def leading_nonnegatives_grown_with_or(x):
+    vals = [x[0] * 0]
+    i = 0
+    while not (i == x.shape[0] or x[i] < 0):
+        vals.append(x[i] * 2)
+        i += 1
+    return torch.stack(vals).sum(), torch.tensor(len(vals))
+
+
+def leading_positives_of_a_list_grown(x):
+    items = [x[0], x[1], x[2]]
+    vals = [x[0] * 0]
+    i = 0
+    while i < len(items) and items[i] > 0:
+        vals.append(items[i])
+        i += 1
+    return torch.stack(vals).sum(), torch.tensor(len(vals))
+
+
+def leading_nonnegative_numbers(x):
+    # (`float(x[i])` in the probe: its `.item()` stays in the graph, as every number a probe
+    # reads does, and with it the read it is made of)
+    out = []
+    i = 0
+    while i < x.shape[0] and float(x[i]) >= 0:
+        out.append(float(x[i]) * 2)
+        i += 1
+    return torch.tensor(sum(out, 0.0))
+
+
+def numbers_over_one_counted_in_a_loop(x):
+    n = 0
+    i = 0
+    while i <= x.shape[0]:
+        if i < x.shape[0] and float(x[i]) > 1:
+            n += 1
+        i += 1
+    return torch.tensor(n)
+
+
+PROBED_INDEX_CASES = [leading_nonnegatives_grown, leading_nonnegatives_grown_with_or,
+                      leading_positives_of_a_list_grown, leading_nonnegative_numbers,
+                      numbers_over_one_counted_in_a_loop]
+# (every row read: the loop's test is evaluated with `i` one past the end; a negative row
+# stops it early, the first row at once)
+PROBED_INDEX_INPUTS = [T([1.0, 2.0, 3.0]), T([1.0, -2.0, 3.0]), T([-1.0, 2.0, 3.0])]
+
+
+@pytest.mark.parametrize("fn", PROBED_INDEX_CASES, ids=lambda f: f.__name__)
+def test_short_circuit_guards_an_index_a_probe_reads(fn):
+    assert_same_result(fn, PROBED_INDEX_INPUTS)
+
+
 # --- Python values only: exact Python semantics ----------------------------------------------
 
 def python_and_or(a, b, c):

@@ -6,7 +6,12 @@ operator `is_` with argument types ['partial', 'partial']", an internal error, r
 autoconv names a staged statement's inputs (`shown_input` in runtime/staging/objects.py, `given
 is value`): dynamo answers `is` between two partials made in its trace for neither, and refuses
 comparing their `id()`s too ("Comparison on compile-time-only id or hash value"). Found, not
-fixed. Replay and export are right."""
+fixed. Replay and export are right. Session 39 (errs39): with that `is` answered by comparing the
+two partials' function and arguments (an experiment, not kept), the compile went on (258 s at
+load 12) and returned 1003 for the first input, where Python returns 3 (`range(2, a % 3)` is
+empty, so `tick` never runs and `state[0]` stays 0): a count the probes of the staged `if` make
+through the bound method reaches the list the object holds. So the internal error is not the
+only defect here: answering the `is` alone would make it a wrong number."""
 
 import functools
 
