@@ -39,9 +39,12 @@ def test_regression(path):
     # compile=True: the program also runs under torch.compile(fullgraph=True), where dynamo,
     # not make_fx, traces the bodies of cond / while_loop; a program whose compilation takes
     # too long for the suite says `COMPILE = False` (and why). A program found at the export
-    # stage says `EXPORT = True`: it is also exported, saved and loaded (a few seconds each).
+    # stage says `EXPORT = True`: it is also exported, saved and loaded (a few seconds each). A
+    # program whose check takes longer than the runner's limit of CPU time (for hangs) and is
+    # right says `TIME_LIMIT = <seconds>`, with its measured time.
     failure = check(source, inputs, filename=path, compile=namespace.get("COMPILE", True),
-                    export=namespace.get("EXPORT", False))
+                    export=namespace.get("EXPORT", False),
+                    time_limit=namespace.get("TIME_LIMIT", 60.0))
     assert failure is None, f"{os.path.basename(path)}: {failure}\n{failure.trace}"
 
 

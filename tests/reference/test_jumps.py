@@ -461,11 +461,26 @@ def test_a_branch_calling_a_helper_whose_every_path_raises(fn, first):
     _assert_outcomes_agree(fn, torch.export.load(saved).module(), rows, RuntimeError)
 
 
+def helper_compared_after_a_loop_that_may_return(x, y):
+    # fuzz seed 15 program 73's shape: the code after the loop runs under the staged `if` of
+    # the return flag, and the helper's None meets `x` in `>=` before that `if` could refuse it
+    c = x + 3
+    for i in range((3 - c) % 5):
+        if i != y:
+            return x, c
+    if _always_raises(c + 0) >= x:
+        y = c * 2
+    return y, c
+
+
 @pytest.mark.xfail(strict=True, reason="fuzz36 s01: under torch.compile the branch's None is "
-                   "refused before torch.cond (dynamo ends at a StagingError and cannot stage "
+                   "refused before torch.cond (dynamo ends at a StagingError, or at its own "
+                   "TorchRuntimeError where the None is compared first, and cannot stage "
                    "the if again as the assertion: NOTE [branches that always raise])")
-def test_a_branch_calling_a_helper_whose_every_path_raises_under_compile():
-    fn = branch_returning_a_helper_that_raises
+@pytest.mark.parametrize("fn", [branch_returning_a_helper_that_raises,
+                                helper_compared_after_a_loop_that_may_return],
+                         ids=["returned", "compared_after_a_loop_that_may_return"])
+def test_a_branch_calling_a_helper_whose_every_path_raises_under_compile(fn):
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
                              dynamic=False)
