@@ -780,3 +780,55 @@ def test_a_key_replaced_at_the_same_length_traces_again():
     finally:
         _MODES.clear()
         _MODES["train"] = 1.0
+
+
+# A number only the graph knows (a count of rows `torch.where` chose, `int(x.sum())`) stored
+# into an outside object's field: pytorch-metric-learning's miners record `self.num_triplets =
+# len(a)` on a global miner. The object kept the trace's symbolic `u0` after the first call,
+# where Python's holds the count, and later calls raised that the global had changed (tester39
+# s03). Refused as a tensor is, the object put back; a size the trace fixes is Python's.
+
+class _Recorder:
+    def __init__(self):
+        self.count = -1
+
+
+_RECORDER = _Recorder()
+
+
+def records_a_count_of_chosen_rows(x):
+    rows = torch.where(x > 0)[0]
+    _RECORDER.count = len(rows)
+    return x[rows].sum()
+
+
+def records_a_number_read_from_a_tensor(x):
+    _RECORDER.count = int(x.sum())
+    return x + 1
+
+
+def records_a_fixed_size(x):
+    _RECORDER.count = x.shape[0]
+    return x + 1
+
+
+@pytest.mark.parametrize("fn", [records_a_count_of_chosen_rows,
+                                records_a_number_read_from_a_tensor])
+def test_a_symbolic_number_stored_into_an_outside_object_is_refused_and_undone(fn):
+    from autoconv_runtime import StagingError
+
+    _RECORDER.count = -1
+    with pytest.raises(StagingError, match=r"stores a number it computes into the global "
+                                           r"_RECORDER.count") as info:
+        autoconv.autoconv(fn)(torch.tensor([1.0, -2.0, 3.0]))
+    assert _RECORDER.count == -1
+    assert info.value.lineno == fn.__code__.co_firstlineno + 2 - (fn is not
+                                                                 records_a_count_of_chosen_rows)
+    assert "Return the number and store it in the caller" in info.value.fix
+
+
+def test_a_fixed_size_stored_into_an_outside_object_is_pythons():
+    _RECORDER.count = -1
+    run = autoconv.autoconv(records_a_fixed_size)
+    torch.testing.assert_close(run(torch.ones(3)), torch.ones(3) + 1)
+    assert _RECORDER.count == 3 and type(_RECORDER.count) is int
