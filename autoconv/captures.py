@@ -744,6 +744,10 @@ class Places:
             self._add(f"the closure variable {name}", _cell_reader(cell), value, names)
             if depth and isinstance(value, types.FunctionType):
                 self._search_function(value, seen, depth - 1)
+            elif isinstance(value, torch.nn.Module):
+                # (as a global module: a closure's `model.eval()` between calls replayed the
+                # training graph, and a rebound parameter the old one, silently; tester39 s04)
+                self._search_outside_module(value, f"the closure variable {name}", names)
 
     def _search_outside_module(self, module, prefix, names) -> None:
         """A module the function reaches from outside (a global encoder), which no signature

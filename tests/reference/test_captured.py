@@ -664,6 +664,61 @@ def test_a_global_modules_mode_is_guarded():
         _ENCODER.train()
 
 
+# The same module held by a closure (`make_step(model)` returning a function that calls it,
+# tester39 s04): its mode and parameters were not looked at, so `model.eval()` between calls
+# replayed the train-mode graph and a rebound parameter the old one, silently. Guarded as a
+# global module is; a value of the trace its code stores on it is refused and put back.
+
+def _closure_over(model):
+    def encode_then_branch(x):
+        h = model(x)
+        if h.sum() > 0:
+            h = h * 2
+        return h
+
+    return encode_then_branch
+
+
+def test_a_closures_modules_mode_and_parameters_are_guarded():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3))
+    fn = _closure_over(model)
+    run = autoconv.autoconv(fn)
+    x = torch.arange(12.0).reshape(4, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(run(x), fn(x))
+        model.eval()
+        torch.testing.assert_close(run(x), fn(x))
+        model[0].weight = torch.nn.Parameter(torch.ones(3, 3))
+        torch.testing.assert_close(run(x), fn(x))
+    assert run.trace_count == 3
+
+
+class _Counting(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.chosen = -1
+
+    def forward(self, x):
+        rows = torch.where(x > 0)[0]
+        self.chosen = len(rows)
+        return x[rows].sum()
+
+
+def test_a_symbolic_number_stored_on_a_closures_module_is_refused_and_undone():
+    from autoconv_runtime import StagingError
+
+    counting = _Counting()
+
+    def fn(x):
+        return counting(x) * 2
+
+    with pytest.raises(StagingError, match=r"stores a number it computes into the closure "
+                                           r"variable counting.chosen"):
+        autoconv.autoconv(fn)(torch.tensor([1.0, -2.0, 3.0]))
+    assert counting.chosen == -1
+
+
 # A global list of tensors grown between calls, a key added to a global dict (tester t11
 # repro 23): the graph traced for the old length was replayed, silently.
 
