@@ -464,6 +464,19 @@ class Places:
                 self.tensors.setdefault(id(grad), (
                     f"{where}.grad", _grad_reader(read),
                     (*parents, Guard(where, read, value))))
+        elif isinstance(value, torch.nn.Module) and depth < _DEPTH:
+            # a module held by a global's or a closure's object, dict or list (`CFG.model`,
+            # `MODELS["enc"]`): searched as a global module is, under the identity of every
+            # object on its path (`.eval()` between calls replayed the train-mode graph,
+            # silently: tester39 s05); a global or closure's module itself is searched by
+            # `_search_function`
+            if id(value) not in self._walked:
+                path = (*parents, Guard(where, read, value))
+                mode = functools.partial(getattr, value, "training")
+                self.values.setdefault(f"{where}.training", (
+                    Guard(f"{where}.training", mode, mode(), by_value=True), path))
+                self._search_module(value, where, None, path,
+                                    (names or set()) | _class_names(type(value)), ())
         elif _is_value(value):
             if names is not None and where not in self.values:
                 self.values[where] = (Guard(where, read, value, by_value=True), parents)

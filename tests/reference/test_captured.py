@@ -694,6 +694,47 @@ def test_a_closures_modules_mode_and_parameters_are_guarded():
     assert run.trace_count == 3
 
 
+# A module held by a global's object or dict (`HOLDER.model`, `TABLE["m"]`, tester39 s05): not
+# searched either, the same train-mode graph replayed after `.eval()`, silently.
+
+_HELD = types.SimpleNamespace(model=None)
+_HELD_IN = {}
+
+
+def _through_an_object(x):
+    h = _HELD.model(x)
+    if h.sum() > 0:
+        h = h * 2
+    return h
+
+
+def _through_a_dict(x):
+    h = _HELD_IN["m"](x)
+    if h.sum() > 0:
+        h = h * 2
+    return h
+
+
+@pytest.mark.parametrize("fn", [_through_an_object, _through_a_dict])
+def test_a_module_held_by_a_globals_object_or_dict_is_guarded(fn):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3))
+    _HELD.model = _HELD_IN["m"] = model
+    run = autoconv.autoconv(fn)
+    x = torch.arange(12.0).reshape(4, 3)
+    try:
+        with torch.no_grad():
+            torch.testing.assert_close(run(x), fn(x))
+            model.eval()
+            torch.testing.assert_close(run(x), fn(x))
+            _HELD.model = _HELD_IN["m"] = torch.nn.Sequential(torch.nn.Linear(3, 3)).eval()
+            torch.testing.assert_close(run(x), fn(x))
+        assert run.trace_count == 3
+    finally:
+        _HELD.model = None
+        _HELD_IN.clear()
+
+
 class _Counting(torch.nn.Module):
     def __init__(self):
         super().__init__()
