@@ -24,7 +24,8 @@ not installed):
   `self.num_triplets = len(a)`, a count of rows `torch.where` chose: the miner kept the
   trace's symbolic `u1` after the first call (s03, fixed: refused at base_miner.py's line and
   put back). A module held by a closure was not guarded at all: `model.eval()` between calls
-  replayed the train-mode graph (s04, fixed: tests/reference/test_captured.py). A miner and
+  replayed the train-mode graph (s04), nor one held by a global's object or dict (s05); both
+  fixed, their tests in tests/reference/test_captured.py. A miner and
   loss made in the function (`TripletMarginLoss` with a semihard `TripletMarginMiner`): right
   in replay (a graph per `if len(anchor_idx) == 0:` path);
   torch.export refuses that `if` (a dict of zero losses returned on one path), honestly.
