@@ -25,7 +25,9 @@ not installed):
   trace's symbolic `u1` after the first call (s03, fixed: refused at base_miner.py's line and
   put back). A module held by a closure was not guarded at all: `model.eval()` between calls
   replayed the train-mode graph (s04), nor one held by a global's object or dict (s05); both
-  fixed, their tests in tests/reference/test_captured.py. A miner and
+  fixed, their tests in tests/reference/test_captured.py. The same count stored on a module
+  given as an argument: its refusal was replaced by dataclasses' FrozenInstanceError and the
+  module kept `u0` (s06, fixed). A miner and
   loss made in the function (`TripletMarginLoss` with a semihard `TripletMarginMiner`): right
   in replay (a graph per `if len(anchor_idx) == 0:` path);
   torch.export refuses that `if` (a dict of zero losses returned on one path), honestly.
@@ -252,3 +254,31 @@ def _boxes(seed, n=8):
 @pytest.mark.slow  # 25 s on the loaded two-core machine
 def test_batched_nms_by_coordinate_offsets_in_every_mode():
     assert_same_result(_batched_nms_coordinate_trick, [_boxes(0), _boxes(1), _boxes(2)])
+
+
+# --- s06: a symbolic number stored on a module argument ---------------------------------------
+# `model.count = int((h > 0).sum())` on an nn.Module given as an argument: autoconv refuses the
+# store at its line, but putting the call's objects back walked into the trace's `u0` as an
+# object and deleted its node's frozen fields: dataclasses' FrozenInstanceError replaced the
+# refusal, and the module kept `u0` (its repr raising in torch). Now the refusal, the module
+# as it was.
+
+class _Recording(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 3)
+        self.count = -1
+
+
+def _records_positive_outputs(model, x):
+    h = model.lin(x)
+    model.count = int((h > 0).sum())
+    return h
+
+
+def test_s06_a_symbolic_number_stored_on_a_module_argument_is_refused_and_undone():
+    model = _Recording()
+    x = torch.tensor([[1.0, -2.0, 3.0], [0.5, 0.5, -1.0]])
+    with pytest.raises(StagingError, match=r"stores a new SymInt in args\[0\].count"):
+        autoconv.autoconv(_records_positive_outputs)(model, x)
+    assert model.count == -1 and type(model.count) is int
