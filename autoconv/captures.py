@@ -35,6 +35,7 @@ from __future__ import annotations
 import enum
 import functools
 import itertools
+import logging
 import math
 import operator
 import os
@@ -347,13 +348,19 @@ def _cell_reader(cell):
 # back, and the trace refused, at the statement that stored (found by tracing once more under a
 # line tracer: `_storing_line`, on the error path only). (An in-place update of the tensor
 # there is an outside write the graph repeats on each call: NOTE [outside tensors updated while
-# tracing].)
+# tracing].) A symbolic number stored there is one too (`self.num_triplets = len(a)` of a
+# global pytorch-metric-learning miner, an nn.Module, `a` rows `torch.where` chose): the
+# object kept `u0` after the call where Python's holds the count (tester39 s03); a module
+# reached from outside has its attributes checked so as well.
 
 
 # Neither the user's code nor a library's: the standard library, autoconv's compiler, the code
 # torch.fx generates (a staged body's graph, run by torch.cond)
 _NOT_USERS = (os.path.join(sysconfig.get_paths()["stdlib"], ""),
               os.path.join(os.path.dirname(os.path.abspath(__file__)), ""), "<eval_with_key>")
+
+
+_LOGGING = os.path.join(os.path.dirname(logging.__file__), "")
 
 
 def _storing_line(retrace, table, key):
@@ -365,7 +372,7 @@ def _storing_line(retrace, table, key):
 
     def holds_trace_value() -> bool:
         try:
-            return is_trace_value(table[key])
+            return _stored_trace_value(table[key])
         except (KeyError, IndexError):
             return False
 
@@ -378,6 +385,11 @@ def _storing_line(retrace, table, key):
 
     def calls(frame, event, arg):
         name = frame.f_code.co_filename
+        # (a logging handler's code, called by the standard library's logging for torch's own
+        # records while tracing, stores nothing of the user's: pytest's took the line)
+        caller = frame.f_back
+        if caller is not None and caller.f_code.co_filename.startswith(_LOGGING):
+            return None
         return local if users_file(name) and not name.startswith(_NOT_USERS) else None
 
     before = sys.gettrace()
@@ -452,6 +464,19 @@ class Places:
                 self.tensors.setdefault(id(grad), (
                     f"{where}.grad", _grad_reader(read),
                     (*parents, Guard(where, read, value))))
+        elif isinstance(value, torch.nn.Module) and depth < _DEPTH:
+            # a module held by a global's or a closure's object, dict or list (`CFG.model`,
+            # `MODELS["enc"]`): searched as a global module is, under the identity of every
+            # object on its path (`.eval()` between calls replayed the train-mode graph,
+            # silently: tester39 s05); a global or closure's module itself is searched by
+            # `_search_function`
+            if id(value) not in self._walked:
+                path = (*parents, Guard(where, read, value))
+                mode = functools.partial(getattr, value, "training")
+                self.values.setdefault(f"{where}.training", (
+                    Guard(f"{where}.training", mode, mode(), by_value=True), path))
+                self._search_module(value, where, None, path,
+                                    (names or set()) | _class_names(type(value)), ())
         elif _is_value(value):
             if names is not None and where not in self.values:
                 self.values[where] = (Guard(where, read, value, by_value=True), parents)
@@ -539,24 +564,29 @@ class Places:
                 self._put_back()
         raise StagingError.at(
             location, "function",
-            f"{name} stores a tensor it computes into {stored[0][0]}, which it reaches from outside "
-            "(a global or a closure's variable): the graph cannot store into an object outside "
-            "the function on each call (it held a value of the trace)",
-            "Update the tensor there in place (`STATS[\"n\"] += 1`, `.add_(...)`, `.copy_(...)`: "
-            "the graph repeats those on each call), or return the new value and store it in the "
-            "caller")
+            f"{name} stores {stored[0][2]} it computes into {stored[0][0]}, which it reaches "
+            "from outside (a global or a closure's variable): the graph cannot store into an "
+            "object outside the function on each call (it held a value of the trace"
+            + (", a symbolic number, where Python's is the call's own" if stored[0][2] != "a tensor"
+               else "") + ")",
+            ("Update the tensor there in place (`STATS[\"n\"] += 1`, `.add_(...)`, `.copy_(...)`: "
+             "the graph repeats those on each call), or return the new value and store it in the "
+             "caller" if stored[0][2] == "a tensor" else
+             "Return the number and store it in the caller, or keep it in a tensor there and "
+             "update that in place (`.fill_(n)`: the graph repeats that on each call)"))
 
     def _trace_values_stored(self, owned=frozenset()) -> list:
-        """[(where, (container, key))] of the values of the trace the containers from outside
-        hold, but for those in `owned`."""
+        """[(where, (container, key), what)] of the values of the trace the containers from
+        outside hold, but for those in `owned`; `what` says which kind, for the message."""
         stored = []
         for where, table, _, shown in self.containers:
             if id(table) in owned:
                 continue
             keys = table.keys() if type(table) is dict else range(len(table))
             for key in list(keys):
-                if is_trace_value(table[key]):
-                    stored.append((shown.format(where, key), (table, key)))
+                what = _stored_trace_value(table[key])
+                if what:
+                    stored.append((shown.format(where, key), (table, key), what))
         return stored
 
     def _put_back(self) -> None:
@@ -727,6 +757,10 @@ class Places:
             self._add(f"the closure variable {name}", _cell_reader(cell), value, names)
             if depth and isinstance(value, types.FunctionType):
                 self._search_function(value, seen, depth - 1)
+            elif isinstance(value, torch.nn.Module):
+                # (as a global module: a closure's `model.eval()` between calls replayed the
+                # training graph, and a rebound parameter the old one, silently; tester39 s04)
+                self._search_outside_module(value, f"the closure variable {name}", names)
 
     def _search_outside_module(self, module, prefix, names) -> None:
         """A module the function reaches from outside (a global encoder), which no signature
@@ -793,6 +827,10 @@ class Places:
             self.values.setdefault(where, (Guard(where, read_mode, read_mode(), by_value=True),
                                            parents))
         if not inputs:
+            # (its Python attributes: a value of the trace stored there, `self.num_triplets =
+            # len(a)` of a global miner, is refused and put back as a global dict's item is,
+            # NOTE [trace values stored outside]; the call's own module writes its back)
+            self.containers.append((prefix, module.__dict__, module.__dict__.copy(), "{}.{}"))
             # NOTE [parameters of modules reached from outside]
             # A module the function reaches from outside (a global, a module argument or one
             # in an argument's fields, `self` of a method) has its parameters and buffers in
@@ -995,6 +1033,17 @@ def _code_names(code) -> set:
         if isinstance(const, types.CodeType):
             names |= _code_names(const)
     return names
+
+
+def _stored_trace_value(value) -> str:
+    """"a tensor" for a tensor of a trace, "a number" for a symbolic number (a size only the
+    graph knows, `len(torch.nonzero(x))`, or `int(x.sum())`), else "" (NOTE [trace values
+    stored outside])."""
+    if is_trace_value(value):
+        return "a tensor"
+    if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        return "a number"
+    return ""
 
 
 def is_trace_value(value) -> bool:

@@ -21,6 +21,7 @@ __all__ = ["containers_in", "follow", "follow_or_none", "is_shell", "path_text",
 # (An enum member is one: the walk went on into its class through `__objclass__` and refused
 # `s.mode = Mode.B` as removing `args[0].mode.__objclass__._member_map_['B']._value_`.)
 PYTHON_VALUES = (bool, int, float, complex, str, bytes, type(None), enum.Enum)
+_SYMBOLIC = (torch.SymInt, torch.SymFloat, torch.SymBool)
 # Modules whose objects hold no state of the call's: a logger given as an argument reaches the
 # handlers' records, which a logging call while tracing adds to (NOTE [logging while tracing]
 # in runtime/logs.py)
@@ -36,7 +37,10 @@ def _walk_tensors(value, path, seen, out, python=False, shells=False, firsts=Non
     if isinstance(value, torch.Tensor):
         out.append((path, value))
         return
-    if isinstance(value, PYTHON_VALUES):
+    if isinstance(value, PYTHON_VALUES) or isinstance(value, _SYMBOLIC):
+        # (a symbolic number the trace stored is a value, not an object to walk: its node's
+        # frozen fields were "restored" by deletion, FrozenInstanceError hid the refusal of
+        # the store, tester39 s06)
         if python and len(path) > 1:
             out.append((path, value))
         return

@@ -689,6 +689,8 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
         return logs.log_call(obj, name, args, kwargs)
     if type(obj) is lists.StagedList:
         return lists.list_method(obj, name, args, kwargs)
+    if name in _TENSOR_TRUTHS and isinstance(obj, torch.Tensor):
+        return _TENSOR_TRUTHS[name](obj, *args, **kwargs)
     if isinstance(obj, _DIRECT_RECEIVERS):
         if isinstance(obj, dict) and args and name in _KEYED_METHODS:
             subscripts.check_key(obj, args[0], f"looked up (.{name}) by")
@@ -696,6 +698,13 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
     random_state.refused_method(obj, name)  # `g.manual_seed(0)`: NOTE [generator state ...]
     outside_values.refused_method(obj, name)  # `rng.random()`: NOTE [clocks and Python ...]
     return converted_call(getattr(obj, name), *args, **kwargs)
+
+
+# A tensor's methods that give its value as a Python bool, as torch's functions of the same
+# names (`_STAGED_BUILTINS`): a traced tensor's give a 0-d bool tensor, where torch's raise
+# DataDependentOutputException (SWATS's `corrected_exp_avg.allclose(scaling)`, tester39 s02).
+_TENSOR_TRUTHS = {"allclose": staged_builtins.allclose_, "equal": staged_builtins.equal_,
+                  "is_nonzero": staged_builtins.is_nonzero_}
 
 
 # A dict's methods given a key: one read from a tensor (`counts.get(int(v), 0)`) is refused at

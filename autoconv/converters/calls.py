@@ -6,6 +6,7 @@
                                                   sum, any, all, bool, int, float, isinstance,
                                                   getattr, hasattr, setattr, delattr, callable)
     torch.equal(a, b)  ->  ac.equal_(a, b)       (also allclose, is_nonzero, is_tensor)
+    a.equal(b)         ->  ac.converted_method_call(a, 'equal', b)   (also allclose, is_nonzero)
     torch.sin(x), abs(x), x.sum()   stay as they are
     torch.manual_seed(0) ->  ac.random_state_(torch.manual_seed, 'torch.random.manual_seed')(0)
                              (refused under a tracer: every call that seeds, saves or reads a
@@ -67,6 +68,10 @@ _WATCHED = frozenset(f"{cls.__module__}.{cls.__name__}.{name}" for cls, name in 
 _CHECKED_LIBRARY = "torch.distributions."
 # logging's functions by identity (`from logging import warning as warn_once` too)
 _LOGGING_FUNCTIONS = {id(getattr(logging, name)): name for name in logs.LOG_METHODS}
+# Tensor methods that give the tensor's value as a Python bool (`x.allclose(y)`, `x.equal(y)`,
+# `x.is_nonzero()`): given to `ac.converted_method_call`, which stages a traced tensor's as
+# `torch.allclose` and friends are (`_STAGED_TORCH`).
+_TENSOR_TRUTHS = frozenset({"allclose", "equal", "is_nonzero"})
 # A method of a local value with one of these names is taken for a tensor's and called as it is,
 # unless the value is only ever bound to an instance of a user class (`solver = Solver(tol)`).
 # (Another user method of such a name is not converted: call it as `Class.name(value, ...)`.)
@@ -445,6 +450,7 @@ class CallConverter(Converter):
                                            ctx=gast.Load())
                 return node
             if not user_object and (func.attr in _TENSOR_METHODS
+                                    and func.attr not in _TENSOR_TRUTHS
                                     or isinstance(receiver, gast.Constant)):
                 return node  # x.sum(), ", ".join(names)
             node.args = [receiver, gast.Constant(value=func.attr, kind=None)] + node.args

@@ -740,7 +740,26 @@ def _text(node) -> str:
 
 
 def _held_node(holder):
-    return templates.name(holder) if isinstance(holder, str) else copy.deepcopy(holder)
+    """The expression of `holder` a guard is given, its root name read as it is (NOTE [held
+    names a statement may leave unread])."""
+    node = templates.name(holder) if isinstance(holder, str) else copy.deepcopy(holder)
+    root = node
+    while isinstance(root, (gast.Subscript, gast.Attribute)):
+        root = root.value
+    if isinstance(root, gast.Name):
+        setattr(root, unbound.UNCHECKED, True)
+    return node
+
+
+# NOTE [held names a statement may leave unread]
+# The guards before and after a statement that updates in place a name that may hold a chosen
+# row (`ac.refuse_item_refresh(..., m)`, `ac.refresh_held(..., m)`) are given that name, and run
+# whether or not the statement reads it. Python reads it only where the statement updates it:
+# torch_optimizer's SWATS binds `max_exp_avg_sq` only `if amsgrad:` and updates it (`out=`) only
+# under another `if amsgrad:` inside a tensor `if`; a checked read (`ac.ld`, unbound.py) in the
+# guard raised UnboundLocalError where amsgrad is False and Python runs (tester39 s01). The
+# guard's read is unchecked: an unbound name is its Undefined placeholder there, which holds no
+# tensor and so is never followed (runtime/choices.py, `_row_followed`).
 
 
 def _binds_root(stmt, node) -> bool:
@@ -1525,7 +1544,7 @@ class ChoiceConverter(Converter):
         for holder in [None] * direct + held:
             shown = f"`{items}`" if holder is None else f"`{_text(holder)}`"
             holder_node = (gast.Constant(value=None, kind=None) if holder is None
-                           else copy.deepcopy(holder))
+                           else _held_node(holder))
             if not _simple(stmt) and _reads(stmt, name):
                 pre.extend(copy_origin(templates.replace(
                     _REFUSE_ITEM_REFRESH, ac=self.ctx.runtime, target=name, items=items,

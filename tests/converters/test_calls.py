@@ -113,6 +113,21 @@ def test_builtins_and_torch_functions_that_read_values():
     )
 
 
+def test_tensor_methods_that_read_values_go_through_the_runtime():
+    # (a traced tensor's `allclose`, `equal`, `is_nonzero` give a 0-d bool tensor there, as
+    # torch's functions of those names do; `x.sum()` stays as written)
+    assert_converts(
+        """
+        def f(x, y):
+            return x.allclose(y, rtol=1e-06), x.equal(y), x.sum().is_nonzero(), x.sum()
+        """,
+        """
+        def f(x, y):
+            return ac.converted_method_call(x, 'allclose', y, rtol=1e-06), ac.converted_method_call(x, 'equal', y), ac.converted_method_call(x.sum(), 'is_nonzero'), x.sum()
+        """,
+    )
+
+
 def test_type_tests_go_through_the_runtime():
     # a number's stand-in, a symbolic number, a grown list answer for the Python value they
     # stand for (NOTE [type tests of staged values] in runtime/builtins.py)

@@ -1,7 +1,8 @@
 """Reference tests: builtins and torch functions that turn tensors into Python values.
 
 `len`, `min`, `max`, `sum`, `any`, `all`, `bool`, `int`, `float`, `torch.equal`,
-`torch.allclose`, `torch.is_nonzero`, and `.item()` / `.tolist()` results used in conditions.
+`torch.allclose`, `torch.is_nonzero` (and the tensor methods of those names), and `.item()` /
+`.tolist()` results used in conditions.
 Each function's inputs take different paths, so a graph that baked the traced value fails.
 """
 
@@ -138,6 +139,19 @@ def is_nonzero_test(x):
     return x
 
 
+def tensor_methods_as_conditions(x):
+    # (the methods, not torch's functions: SWATS's `corrected_exp_avg.allclose(scaling)`
+    # stopped in torch's DataDependentOutputException, tester39 s02)
+    y = x * 0.5 + 1.0
+    if y.allclose(x, rtol=1e-3):
+        return x
+    if x.equal(x.abs()):
+        return y
+    if (x - y).sum().is_nonzero():
+        return x - y
+    return x + y
+
+
 def item_float_condition(x):
     s = x.sum().item()
     if s > 1.5:
@@ -181,6 +195,8 @@ CASES = [
     (all_of_generator, [T([1.0, 2.0]), T([-1.0, 2.0])]),
     (allclose_stop, [T([0.0, 1.0]), T([2.0, 2.0]), T([1.99999, 2.0])]),
     (is_nonzero_test, [T([1.0, 2.0]), T([1.0, -1.0])]),
+    (tensor_methods_as_conditions, [T([2.0, 2.0]), T([0.0, 2.0]), T([-1.0, 0.0]),
+                                    T([-2.0, 6.0])]),
     (item_float_condition, VEC),
     (tolist_condition, [T([1, 2]), T([2, 1]), T([3, 3])]),
     (min_of_item_and_int, [T([1, 5]), T([3, 5]), T([2, 0])]),

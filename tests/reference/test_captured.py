@@ -664,6 +664,102 @@ def test_a_global_modules_mode_is_guarded():
         _ENCODER.train()
 
 
+# The same module held by a closure (`make_step(model)` returning a function that calls it,
+# tester39 s04): its mode and parameters were not looked at, so `model.eval()` between calls
+# replayed the train-mode graph and a rebound parameter the old one, silently. Guarded as a
+# global module is; a value of the trace its code stores on it is refused and put back.
+
+def _closure_over(model):
+    def encode_then_branch(x):
+        h = model(x)
+        if h.sum() > 0:
+            h = h * 2
+        return h
+
+    return encode_then_branch
+
+
+def test_a_closures_modules_mode_and_parameters_are_guarded():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3))
+    fn = _closure_over(model)
+    run = autoconv.autoconv(fn)
+    x = torch.arange(12.0).reshape(4, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(run(x), fn(x))
+        model.eval()
+        torch.testing.assert_close(run(x), fn(x))
+        model[0].weight = torch.nn.Parameter(torch.ones(3, 3))
+        torch.testing.assert_close(run(x), fn(x))
+    assert run.trace_count == 3
+
+
+# A module held by a global's object or dict (`HOLDER.model`, `TABLE["m"]`, tester39 s05): not
+# searched either, the same train-mode graph replayed after `.eval()`, silently.
+
+_HELD = types.SimpleNamespace(model=None)
+_HELD_IN = {}
+
+
+def _through_an_object(x):
+    h = _HELD.model(x)
+    if h.sum() > 0:
+        h = h * 2
+    return h
+
+
+def _through_a_dict(x):
+    h = _HELD_IN["m"](x)
+    if h.sum() > 0:
+        h = h * 2
+    return h
+
+
+@pytest.mark.parametrize("fn", [_through_an_object, _through_a_dict])
+def test_a_module_held_by_a_globals_object_or_dict_is_guarded(fn):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3))
+    _HELD.model = _HELD_IN["m"] = model
+    run = autoconv.autoconv(fn)
+    x = torch.arange(12.0).reshape(4, 3)
+    try:
+        with torch.no_grad():
+            torch.testing.assert_close(run(x), fn(x))
+            model.eval()
+            torch.testing.assert_close(run(x), fn(x))
+            _HELD.model = _HELD_IN["m"] = torch.nn.Sequential(torch.nn.Linear(3, 3)).eval()
+            torch.testing.assert_close(run(x), fn(x))
+        assert run.trace_count == 3
+    finally:
+        _HELD.model = None
+        _HELD_IN.clear()
+
+
+class _Counting(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.chosen = -1
+
+    def forward(self, x):
+        rows = torch.where(x > 0)[0]
+        self.chosen = len(rows)
+        return x[rows].sum()
+
+
+def test_a_symbolic_number_stored_on_a_closures_module_is_refused_and_undone():
+    from autoconv_runtime import StagingError
+
+    counting = _Counting()
+
+    def fn(x):
+        return counting(x) * 2
+
+    with pytest.raises(StagingError, match=r"stores a number it computes into the closure "
+                                           r"variable counting.chosen"):
+        autoconv.autoconv(fn)(torch.tensor([1.0, -2.0, 3.0]))
+    assert counting.chosen == -1
+
+
 # A global list of tensors grown between calls, a key added to a global dict (tester t11
 # repro 23): the graph traced for the old length was replayed, silently.
 
@@ -780,3 +876,55 @@ def test_a_key_replaced_at_the_same_length_traces_again():
     finally:
         _MODES.clear()
         _MODES["train"] = 1.0
+
+
+# A number only the graph knows (a count of rows `torch.where` chose, `int(x.sum())`) stored
+# into an outside object's field: pytorch-metric-learning's miners record `self.num_triplets =
+# len(a)` on a global miner. The object kept the trace's symbolic `u0` after the first call,
+# where Python's holds the count, and later calls raised that the global had changed (tester39
+# s03). Refused as a tensor is, the object put back; a size the trace fixes is Python's.
+
+class _Recorder:
+    def __init__(self):
+        self.count = -1
+
+
+_RECORDER = _Recorder()
+
+
+def records_a_count_of_chosen_rows(x):
+    rows = torch.where(x > 0)[0]
+    _RECORDER.count = len(rows)
+    return x[rows].sum()
+
+
+def records_a_number_read_from_a_tensor(x):
+    _RECORDER.count = int(x.sum())
+    return x + 1
+
+
+def records_a_fixed_size(x):
+    _RECORDER.count = x.shape[0]
+    return x + 1
+
+
+@pytest.mark.parametrize("fn", [records_a_count_of_chosen_rows,
+                                records_a_number_read_from_a_tensor])
+def test_a_symbolic_number_stored_into_an_outside_object_is_refused_and_undone(fn):
+    from autoconv_runtime import StagingError
+
+    _RECORDER.count = -1
+    with pytest.raises(StagingError, match=r"stores a number it computes into the global "
+                                           r"_RECORDER.count") as info:
+        autoconv.autoconv(fn)(torch.tensor([1.0, -2.0, 3.0]))
+    assert _RECORDER.count == -1
+    assert info.value.lineno == fn.__code__.co_firstlineno + 2 - (fn is not
+                                                                 records_a_count_of_chosen_rows)
+    assert "Return the number and store it in the caller" in info.value.fix
+
+
+def test_a_fixed_size_stored_into_an_outside_object_is_pythons():
+    _RECORDER.count = -1
+    run = autoconv.autoconv(records_a_fixed_size)
+    torch.testing.assert_close(run(torch.ones(3)), torch.ones(3) + 1)
+    assert _RECORDER.count == 3 and type(_RECORDER.count) is int
