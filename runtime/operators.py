@@ -1215,6 +1215,15 @@ def _written_back(out, count, inputs, written):
 # staging/torch.py), and after the statement the field's result is written into the alias's
 # tensor, and the field bound to it again: one tensor, updated in place, as in Python. The
 # converter aliases a chain only where no body rebinds it.
+# NOTE [a number's alias joined again]
+# A number's field (`s.k += 1` under the `if`, `s.k` an int) is carried as a stand-in tensor,
+# and its alias too. The alias gets the field's result written into it, as a tensor's does
+# (the body's later reads through the alias see the count), but the field is not bound to the
+# alias: a number changes only by rebinding, and under dynamo an enclosing statement's body
+# that gave back the very stand-in it was given is taken not to have changed the number (NOTE
+# [numbers no body binds anew under dynamo] in staging/unchanged_leaves.py). Bound to the alias,
+# `while ...: if ...: s.k += 1` kept the caller's count under torch.compile (0 for 1: lead38
+# s01).
 def _joined_fields(state, names, inputs, written) -> list:
     """[(state position, attribute path, input position)] of the written inputs that alias an
     attribute chain of an object the statement carries as state, holding its tensor before
@@ -1248,8 +1257,62 @@ def _join_fields(out, joined, inputs):
         field = getattr(owner, path[-1], None)
         if isinstance(field, torch.Tensor) and field is not inputs[i]:
             inputs[i].copy_(field)
-            setattr(owner, path[-1], inputs[i])
+            if not augmented.is_stand_in(inputs[i]):  # NOTE [a number's alias joined again]
+                setattr(owner, path[-1], inputs[i])
     return out
+
+
+# NOTE [a number's alias read in a loop body]
+# `for v in x: if v > 2: s.k += 1` then `y = y + s.k` in the body, `s.k` an int: the converter
+# reads `s.k` into an alias before the loop, an input of its bodies, and the body's reads of
+# `s.k` go through the alias (NOTE [attributes updated in place] in
+# autoconv/converters/control_flow.py), which works for a tensor updated in place. A number's
+# alias is a value of its own in the staged bodies, the count from before the loop: y was 0 on
+# every trip in autoconv's replay and torch.export, silently. Each body of a staged loop gets
+# such an alias bound to the field of its own copy of the object, which the statements in the
+# body keep right (NOTE [a number's alias joined again]).
+def _number_aliases(state, names, inputs, updated) -> tuple:
+    """[(state position, attribute path, input position)] of the inputs among `updated` that
+    alias a number's field of an object the statement carries as state: NOTE [a number's
+    alias read in a loop body]."""
+    found = []
+    for i, chain in updated or ():
+        if isinstance(inputs[i], torch.Tensor) and not augmented.is_stand_in(inputs[i]):
+            continue
+        root, *path = chain.split(".")
+        if not path or root not in names or not objects.carries(state[names.index(root)]):
+            continue
+        j = names.index(root)
+        if _field_at(state[j], path) is inputs[i]:
+            found.append((j, path, i))
+    return tuple(found)
+
+
+def _field_at(owner, path):
+    for attr in path:
+        owner = getattr(owner, attr, None)
+    return owner
+
+
+def _aliases_read_anew(state, inputs, aliases):
+    """`inputs` with each number alias of `aliases` bound to the field of the body's own copy
+    of the object in `state` (NOTE [a number's alias read in a loop body])."""
+    if not aliases:
+        return inputs
+    inputs = list(inputs)
+    for j, path, i in aliases:
+        inputs[i] = _field_at(state[j], path)
+    return tuple(inputs)
+
+
+def _reading_aliases_anew(fn, count, aliases):
+    """`fn(*state, *inputs)` (`count` state values) with `_aliases_read_anew`'s inputs."""
+    if not aliases:
+        return fn
+
+    def run(*args):
+        return fn(*args[:count], *_aliases_read_anew(args[:count], args[count:], aliases))
+    return run
 
 
 def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, kept=None,
@@ -1288,6 +1351,9 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             joined = _joined_fields(state, names, inputs, written) if written else ()
             if joined:  # NOTE [attribute aliases joined again]
                 written = _unwritten(written, joined)
+            aliases = _number_aliases(state, names, inputs, updated)
+            if aliases:  # NOTE [a number's alias read in a loop body]
+                bodies = tuple(_reading_aliases_anew(fn, len(state), aliases) for fn in bodies)
             _refuse_views_of_written(
                 {**{("state", i): names[i] for i in _in_place
                     if isinstance(state[i], torch.Tensor)},
@@ -1680,13 +1746,15 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
     code = getattr(body, "__code__", None)
     shown = tuple(code.co_varnames[1 + size: 1 + size + count]) if (
         code is not None and code.co_argcount == 1 + size + count) else ()
+    # NOTE [a number's alias read in a loop body]
+    aliases = _number_aliases(state, names, inputs, updated)
 
     def test(index, *rest, _input_names=shown):
         inner, loop_inputs = rest[:size], rest[size + extra:]
         more = index < loop_inputs[count]
         if extra_test is None:
             return more
-        go = extra_test(*inner, *loop_inputs[:count])
+        go = extra_test(*inner, *_aliases_read_anew(inner, loop_inputs[:count], aliases))
         return torch.logical_and(more, to_tensor(go, like))
 
     def step(index, *rest, _input_names=shown):
@@ -1708,7 +1776,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         versions = None if torch.compiler.is_dynamo_compiling() else [
             r._version if isinstance(r, torch.Tensor) else None for r in rows_in]
         watched = _watched_rows(items, stale)
-        out = body(item, *inner, *loop_inputs[:count])
+        out = body(item, *inner, *_aliases_read_anew(inner, loop_inputs[:count], aliases))
         _refuse_rows_changed(watched, stale)
         if versions is not None:  # NOTE [loop items updated by a call]
             flags = plan.updated or (False,) * len(rows_in)

@@ -1741,7 +1741,8 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
             # state the statement then stages with.
             try:
-                outputs = body(*statement.stand_ins(copies(staged)), *copies(statement.inputs))
+                outputs = body(*statement.stand_ins(copies(staged)),
+                               *probe_inputs(statement.inputs))
             except Exception as error:
                 # Only a read of a variable without a value (the Undefined placeholder) is
                 # blamed on it; any other error (a refusal deeper in the body) is the body's.
@@ -2018,7 +2019,7 @@ def _types_of_outputs(statement: Statement, bodies, loop: bool):
     paths = []
     for body in bodies:
         outputs = body.fn(*statement.stand_ins(copies(staged, loop)),
-                          *copies(statement.inputs, loop))
+                          *probe_inputs(statement.inputs, loop))
         if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
             return None
         paths.append(outputs)
@@ -2073,6 +2074,30 @@ def copies(values, loop: bool = False):
     probe knows no values])."""
     return _map(lambda v: augmented.copy_of(v, unknown=loop) if isinstance(v, torch.Tensor)
                 else v, values)
+
+
+def probe_inputs(inputs, loop: bool = False):
+    """`copies(inputs, loop)` for a probe's run of a statement's bodies; under dynamo also each
+    plain object in them (and each one a callable there reaches) copied with the dicts and lists
+    it holds (NOTE [objects a probe's run changes under dynamo])."""
+    given = copies(inputs, loop)
+    if not torch.compiler.is_dynamo_compiling():
+        return given
+    held = [i for i, v in enumerate(inputs) if objects.is_plain_object(v) or any(
+        objects.is_plain_object(o) for o in objects.reached_objects(v))]
+    return objects.probe_copies(given, held)[0] if held else given
+
+
+# NOTE [objects a probe's run changes under dynamo]
+# A probe's run of a statement's bodies (the type of a return value, the lists a body grows, the
+# types of its outputs) runs them outside the operator, on copies of the tensors; a plain object
+# among the inputs was given as it is, and under dynamo what the run does to it is a side effect
+# dynamo keeps and applies after the call, like the user's own. A bound method of an object the
+# statement only reads (`meter.tick(x)` in a loop that may `return`, `self.state[0] += 1`)
+# counted once more in the caller's list (7 for 6, fuzz38's
+# count_of_bound_method_in_staged_loop_with_return). A probe's run gets copies of the plain
+# objects in the inputs, and of those a callable there reaches, as the inputs' own probe does
+# (objects.probe_copies).
 
 
 # NOTE [a loop's probe knows no values]
@@ -2760,7 +2785,7 @@ def _lists_bound_in_branches(error, bodies, state, names, inputs, pred, dtypes) 
             probe_state = lists.probe_copies(staged_view, slots)
             own = record.stand_ins([v if i in slots else copies((v,))[0]
                                     for i, v in enumerate(probe_state)])
-            outputs = body(*own, *copies(record.inputs))
+            outputs = body(*own, *probe_inputs(record.inputs))
             if not isinstance(outputs, tuple) or len(outputs) != len(state):
                 raise record.error(f"{where} returned {outputs!r}", "This is a bug in autoconv")
             paths.append((outputs, where))
@@ -2837,7 +2862,7 @@ def _probe_bound_lists(statement: Statement, branches) -> None:
         with probe():
             for body in branches:
                 outputs = body.fn(*statement.stand_ins(copies(staged_view)),
-                                  *copies(statement.inputs))
+                                  *probe_inputs(statement.inputs))
                 if not isinstance(outputs, tuple) or len(outputs) != len(statement.state):
                     continue  # (the staged run reports it)
                 found += [n for n, k, b, v in zip(statement.names, statement.kinds,

@@ -62,13 +62,11 @@ GROWN = "vs"  # see _Generator.grows_list
 # tests/fuzz/regressions/); the generator leaves them out unless asked, so that new bugs stand out.
 # None is open: "chain" (chained comparisons) and "mixed_and_or" (an int tensor operand of
 # and / or in a condition) were fixed; see chained_compare_in_nested_if.py and and_*.py there;
-# so was "maybe_unbound" (a variable only loops bind: its bound flag, unbound_in_staged_if_*).
-# Open since session 38: "callee_in_test", a counting callable (`_Callees`) called in an `if`'s
-# test (count_of_bound_method_in_staged_loop_with_return.py: one too many under torch.compile
-# in a loop that may return; the count lost in replay after a returning `if`,
-# count_of_bound_method_in_returning_if_test_then_staged_loop.py, is fixed); its calls in
-# staged bodies and the `if cnt(t) > c: break` of a loop are still written.
-KNOWN_BUGS = frozenset({"callee_in_test"})
+# so was "maybe_unbound" (a variable only loops bind: its bound flag, unbound_in_staged_if_*),
+# and "callee_in_test", a counting callable (`_Callees`) called in an `if`'s test (session 39:
+# count_of_bound_method_in_staged_loop_with_return.py and
+# count_of_bound_method_in_returning_if_test_then_staged_loop.py).
+KNOWN_BUGS = frozenset()
 # Exception types programs raise; the runner accepts these as outcomes.
 RAISES = ("ValueError", "UnboundLocalError")
 _CMP = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)

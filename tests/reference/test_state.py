@@ -867,15 +867,12 @@ def counted_under_an_if_in_a_loop(x0):
 
 @pytest.mark.parametrize("fn", [heavy_ball, heavy_ball_replaced, counted_under_an_if_in_a_loop])
 def test_an_int_counter_of_a_dataclass_in_a_staged_loop(fn):
-    # (counted_under_an_if_in_a_loop is wrong under torch.compile, lead38 s01: its compile is
-    # test_an_int_field_counted_under_an_if_in_a_loop_under_torch_compile's, a strict xfail)
     # Under torch.compile `s.k += 1` was refused ("`s.k` is replaced in the loop body", tester
     # t14 repro 12): the _ReplacedRecord that stages the loop again carrying the number is
     # raised for real under dynamo; the probe's run now notes the numbers instead. Under an
     # `if` in the loop, the number's stand-in was taken for a tensor of the caller's updated in
     # place (AttributeError: 'int' object has no attribute 'device', in every mode).
-    assert_same_result(fn, [T([1., 2.]), T([0.01, 0.]), T([3., 4.])],
-                       compile=fn is not counted_under_an_if_in_a_loop)
+    assert_same_result(fn, [T([1., 2.]), T([0.01, 0.]), T([3., 4.])])
 
 
 class _PlainCounter:
@@ -892,22 +889,159 @@ def counted_on_a_plain_object_under_an_if_in_a_loop(x0):
     return s.x, s.k
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lead38 s01: under torch.compile an object's int field counted under a tensor `if` in a "
-    "staged loop keeps the count of the first call's path (0 where Python gives 1), silently; "
-    "found by make test-slow in session 38, wrong at e3bc5b0 too; a dict item or a local "
-    "counter there is right"))
+class _HoldingACounter:
+    def __init__(self, x):
+        self.inner = _PlainCounter(x)
+
+
+def counted_in_a_nested_field_under_an_if_in_a_loop(x0):
+    o = _HoldingACounter(x0)
+    while o.inner.x.sum() > 1:
+        if o.inner.x.max() > 2:
+            o.inner.k += 1
+        o.inner.x = o.inner.x * 0.5
+    return o.inner.x, o.inner.k
+
+
+def counted_by_assignment_under_an_if_in_a_loop(x0):
+    s = _Solver(x0, x0)
+    while s.x.sum() > 1:
+        if s.x.max() > 2:
+            s.k = s.k + 2
+        s.x = s.x * 0.5
+    return s.x, s.k
+
+
+def counted_under_two_ifs_in_a_loop_and_read_after(x0):
+    s = _PlainCounter(x0)
+    y = x0 * 0
+    while s.x.sum() > 1:
+        if s.x.max() > 2:
+            s.k += 1
+            y = y + s.k
+        if s.x.min() > 0.5:
+            s.k += 10
+        y = y + s.k
+        s.x = s.x * 0.5
+    return s.x, s.k, y
+
+
+def counted_under_nested_ifs_in_a_loop_read_in_a_test(x0):
+    s = _PlainCounter(x0)
+    while s.x.sum() > 1:
+        if s.x.max() > 2:
+            if s.x.min() > 1:
+                s.k += 1
+        if s.k > 0:
+            s.x = s.x * 0.25
+        s.x = s.x * 0.5
+    return s.x, s.k
+
+
+def counted_in_a_loop_in_a_loop(x0):
+    s = _PlainCounter(x0)
+    while s.x.sum() > 1:
+        while s.x.max() > 2:
+            s.k += 1
+            s.x = s.x - 1
+        s.x = s.x * 0.5
+    return s.x, s.k
+
+
+def a_float_field_summed_under_an_if_in_a_loop(x0):
+    s = _PlainCounter(x0)
+    s.k = 0.0
+    while s.x.sum() > 1:
+        if s.x.max() > 2:
+            s.k += 0.5
+        s.x = s.x * 0.5
+    return s.x, s.k
+
+
+_COUNTED_FIELDS = [counted_on_a_plain_object_under_an_if_in_a_loop, counted_under_an_if_in_a_loop,
+                   counted_in_a_nested_field_under_an_if_in_a_loop,
+                   counted_by_assignment_under_an_if_in_a_loop,
+                   counted_under_two_ifs_in_a_loop_and_read_after,
+                   counted_under_nested_ifs_in_a_loop_read_in_a_test, counted_in_a_loop_in_a_loop,
+                   a_float_field_summed_under_an_if_in_a_loop]
+
+
+@pytest.mark.parametrize("fn", _COUNTED_FIELDS, ids=lambda fn: fn.__name__)
+def test_a_field_counted_under_an_if_in_a_loop_matches_python(fn):
+    # lead38 s01: under torch.compile the count came back as the object held it before the
+    # loop (0 for 1), silently: NOTE [a number's alias joined again] in runtime/operators.py
+    assert_same_result(fn, [T([1., 2.]), T([0.01, 0.]), T([3., 4.]), T([5., 0.6])])
+
+
+@pytest.mark.parametrize("backend", ["eager", "inductor"])
 @pytest.mark.parametrize("fn", [counted_on_a_plain_object_under_an_if_in_a_loop,
                                 counted_under_an_if_in_a_loop], ids=["plain", "dataclass"])
-def test_an_int_field_counted_under_an_if_in_a_loop_under_torch_compile(fn):
-    inputs = [T([1., 2.]), T([0.01, 0.]), T([3., 4.])]
+def test_an_int_field_counted_under_an_if_in_a_loop_under_torch_compile(fn, backend):
+    # (lead38 s01, see above: the second and third calls, on inputs that take the `if`)
+    inputs = [T([1., 2.]), T([0.01, 0.]), T([3., 4.]), T([5., 0.6])]
+    expected = [fn(x.clone()) for x in inputs]
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend=backend,
+                             dynamic=False)
+    for x, want in zip(inputs, expected):
+        got = compiled(x.clone())
+        assert torch.equal(got[0], want[0]) and int(got[1]) == want[1], (got, want)
+
+
+def counted_under_an_if_in_a_for_and_read_after(x0):
+    s = _PlainCounter(x0 * 1)
+    y = x0 * 0
+    for v in x0:
+        if v > 2:
+            s.k += 1
+        y = y + s.k
+    return s.k, y
+
+
+def counted_under_an_if_in_a_while_and_read_after(x0):
+    s = _PlainCounter(x0 * 1)
+    y = x0 * 0
+    i = x0.sum() * 0
+    while i < x0.max():
+        if i > 0.5:
+            s.k += 1
+        y = y + s.k
+        i = i + 1
+    return s.k, y
+
+
+@pytest.mark.parametrize("fn", [counted_under_an_if_in_a_for_and_read_after,
+                                counted_under_an_if_in_a_while_and_read_after],
+                         ids=["for", "while"])
+def test_a_field_counted_under_an_if_in_a_loop_and_read_after_matches_python(fn):
+    # The read after the `if` went through the loop's alias of `s.k`, which kept the count
+    # from before the loop in autoconv's replay and torch.export (y = [0, 0] where Python
+    # gives [3, 3]): NOTE [a number's alias read in a loop body] in runtime/operators.py
+    assert_same_result(fn, [T([3., 4.]), T([1., 5.]), T([0., 1.])])
+
+
+def counted_on_an_object_holding_the_loops_tensor(x0):
+    s = _PlainCounter(x0)
+    for v in x0:
+        if v > 2:
+            s.k = s.k + 1
+    return s.k
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "silent39 s01: under torch.compile a staged loop over (or reading) the tensor an object it "
+    "carries holds (`s.x` is `x0`, `for v in x0`), whose body changes a field of the object "
+    "under a tensor `if`, is refused as 'a tensor held under two names ... is rebound', though "
+    "no body rebinds `s.x`; replay and torch.export are right; not a wrong value"))
+def test_a_field_counted_on_an_object_holding_the_loops_tensor_under_torch_compile():
+    fn = counted_on_an_object_holding_the_loops_tensor
+    inputs = [T([3., 4.]), T([1., 5.]), T([0., 1.])]
     expected = [fn(x.clone()) for x in inputs]
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
                              dynamic=False)
     for x, want in zip(inputs, expected):
-        got = compiled(x.clone())
-        assert torch.equal(got[0], want[0]) and int(got[1]) == want[1], (got, want)
+        assert int(compiled(x.clone())) == want
 
 
 def test_a_carried_dict_number_is_a_tensor_after_the_statement_as_a_local_number_is():
