@@ -48,6 +48,7 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
+from tests.real.test_tester37 import _box_iou  # torchvision.ops.box_iou
 from tests.support import assert_same_result
 
 T = torch.tensor
@@ -209,17 +210,6 @@ def test_gamma_vectorised_in_every_mode():
 
 
 # --- torchvision's batched NMS by coordinate offsets, NMS as a mask ----------------------------
-
-def _box_iou(a, b):
-    """torchvision.ops.box_iou."""
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    lt = torch.max(a[:, None, :2], b[:, :2])
-    rb = torch.min(a[:, None, 2:], b[:, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[:, :, 0] * wh[:, :, 1]
-    return inter / (area_a[:, None] + area_b - inter)
-
 
 def _nms_mask(boxes, scores, threshold):
     order = scores.argsort(descending=True)
