@@ -8,7 +8,8 @@ over its test's and body's lines (no call, no tuple of the state, no grad-mode c
 trip). Outside a tracer that is what the original Python did, at the cost of one `bool()` of a
 0-d tensor, instead of the ~40 µs a `torch.cond` call costs in eager mode. Autograd records through it as through eager code. Each temporary is deleted after
 its last read, and with grad mode off a pointwise op (an activation after a linear layer) writes
-into the fresh tensor it reads when nothing else reads that tensor; in a `while` body, a list's
+into the fresh tensor it reads when nothing else reads that tensor, and a matrix product (a
+layer's `linear`) into a temporary of its shape the call is done with; in a `while` body, a list's
 append writes the loop's own buffer, and a pointwise op its own carried value (`i += 1`), in
 place when nothing in the body reads the old value after it (`_carried_writes`). A loop test is
 read without the reshape to `[]` torch's while_loop wants. Keywords equal to the defaults the C
