@@ -2,6 +2,7 @@
 torch's own execution of the graph computes."""
 
 import math
+import random
 import re
 
 import pytest
@@ -1277,3 +1278,56 @@ def test_a_layer_into_a_dead_temporary_under_autocast_and_inference_mode():
         assert torch.equal(f(x), relu_chain(x))
     assert all(_WRITES_INTO_TEMPORARY.search(c._runner.__autoconv_source__)
                for c in f.concrete_functions)
+
+
+def _layer_program(seed):
+    """A chain of 8 layers, each a `linear` then one of: an activation, a residual add, a
+    view kept to the end, the result kept to the end, a transposed copy, an `mm`, an
+    `addmm`, a concatenation of halves, in-place updates of the result."""
+    rnd = random.Random(seed)
+    g = torch.Generator().manual_seed(seed)
+    weights = _layers(8, seed=seed)
+    kinds = [rnd.choice(["plain", "residual", "view", "kept", "transposed", "mm", "addmm",
+                         "cat", "in_place"]) for _ in weights]
+
+    def program(x):
+        kept = []
+        for (w, b), kind in zip(weights, kinds):
+            h = torch.nn.functional.linear(x, w, b)
+            if kind == "plain":
+                x = torch.relu(h)
+            elif kind == "residual":
+                x = x + torch.relu(h)
+            elif kind == "view":
+                kept.append(h[1:3])
+                x = torch.tanh(h)
+            elif kind == "kept":
+                kept.append(h)
+                x = torch.sigmoid(h)
+            elif kind == "transposed":
+                x = torch.relu(h.t().contiguous().t()) * 1.0
+            elif kind == "mm":
+                x = torch.mm(torch.relu(h), w)
+            elif kind == "addmm":
+                x = torch.addmm(b, h, w.t())
+            elif kind == "cat":
+                x = torch.cat([h[:, :4], x[:, 4:]], 1)
+            else:
+                h.mul_(0.5)
+                x = h.add_(1)
+        return x, [t.sum() for t in kept]
+
+    return program, torch.randn(5, 8, generator=g)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_dead_temporaries_in_layer_programs_give_eagers_values(seed):
+    program, x = _layer_program(seed)
+    f = autoconv.autoconv(program)
+    with torch.no_grad():
+        for scale in (1.0, -2.0, 3.0):
+            want, got = program(x * scale), f(x * scale)
+            want, got = pytree.tree_leaves(want), pytree.tree_leaves(got)
+            assert len(got) == len(want)
+            for g, w in zip(got, want):
+                assert torch.equal(g, w)
