@@ -897,9 +897,12 @@ def _same_tensor_of(node: Node, source: Node, in_place: dict) -> bool:
 
 def _only_reads(node: Node) -> bool:
     """Whether `node` reads its tensor arguments without aliasing or writing any of them."""
-    op = node.target
-    return (isinstance(op, torch._ops.OpOverload)
-            and all(a.alias_info is None for a in op._schema.arguments)
+    return isinstance(node.target, torch._ops.OpOverload) and _schema_only_reads(node.target)
+
+
+@functools.cache
+def _schema_only_reads(op: torch._ops.OpOverload) -> bool:
+    return (all(a.alias_info is None for a in op._schema.arguments)
             and all(r.alias_info is None for r in op._schema.returns))
 
 
@@ -907,6 +910,9 @@ def _recycling_plan(graph: torch.fx.Graph, in_place: dict) -> dict[Node, Node]:
     """node -> the dead temporary (the node that allocated it) its result is written into
     (NOTE [results written into dead temporaries])."""
     order = {node: i for i, node in enumerate(graph.nodes)}
+    kinds = {node: kind for node in graph.nodes if (kind := _out_kind(node)) is not None}
+    if not kinds:
+        return {}
     root: dict[Node, Node] = {}  # a tensor -> the temporary whose memory it is
     escaped: set[Node] = set()
     for node in graph.nodes:
@@ -918,7 +924,7 @@ def _recycling_plan(graph: torch.fx.Graph, in_place: dict) -> dict[Node, Node]:
                 root[node] = source
             elif node.op == "output" or not _only_reads(node):
                 escaped.add(source)
-        if _out_kind(node) is not None:
+        if node in kinds:
             root[node] = node
     # where each temporary is dead: after the last read of every tensor that is it
     dead_after: dict[Node, int] = {}
@@ -934,11 +940,11 @@ def _recycling_plan(graph: torch.fx.Graph, in_place: dict) -> dict[Node, Node]:
         i = order[node]
         while next_death < len(deaths) and deaths[next_death][0] < i:
             source = deaths[next_death][2]
-            kind = held.setdefault(_out_kind(source), [])
+            kind = held.setdefault(kinds[source], [])
             kind.append(source)
             del kind[:-_HELD_PER_KIND]
             next_death += 1
-        kind = _out_kind(node)
+        kind = kinds.get(node)
         if kind is not None and held.get(kind):
             plan[node] = held[kind].pop()
     return plan
