@@ -65,6 +65,24 @@ _INLINE_OPERATORS = {
 }
 
 
+# A loop test's `and` / `or` / `not` read only for its truth (`_truths_as_bools`): the truth
+# of each operand, already computed, taken in Python.
+def _truth_and(a, b) -> bool:
+    return bool(a) and bool(b)
+
+
+def _truth_or(a, b) -> bool:
+    return bool(a) or bool(b)
+
+
+def _truth_not(a) -> bool:
+    return not a
+
+
+_INLINE_OPERATORS.update({_truth_and: "(bool({0}) and bool({1}))",
+                          _truth_or: "(bool({0}) or bool({1}))", _truth_not: "(not {0})"})
+
+
 def _fast_entry(op: torch._ops.OpOverload):
     """The quickest callable with the semantics of `op` for the arguments make_fx recorded.
 
@@ -1371,13 +1389,14 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
     changed = set()
     runs = _operator_runs(root)
     for module, loop, test, body in _tensor_while_loops(root, runs):
+        truths = _tested_truths(test, _test_output(test))
         for k, value in enumerate(loop.args[2]):
             start = _counter_start(value)
             if start is None or sum(v is value for v in loop.args[2]) != 1:
                 continue
             rewrites = []
             if not (_counter_in_body(body, k, rewrites) and _counter_in_test(
-                    test, k, rewrites, _test_output(test), runs)):
+                    test, k, rewrites, truths, runs)):
                 continue
             for graph_module, node, function in rewrites:
                 node.target, node.kwargs = function, {}
@@ -1396,8 +1415,49 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
                     again.meta = dict(user.meta)
                     user.replace_all_uses_with(again, lambda n, a=again: n is not a)
             changed.add(module)
-        if _comparisons_as_numbers(test, _test_output(test), runs):
+        if _comparisons_as_numbers(test, truths, runs) | _truths_as_bools(test, truths):
             changed.add(test)
+    return changed
+
+
+_TRUTH_OPS = {torch.ops.aten.logical_and.default: _truth_and,
+              torch.ops.aten.logical_or.default: _truth_or,
+              torch.ops.aten.logical_not.default: _truth_not}
+
+
+def _tested_truths(test: GraphModule, truth) -> set:
+    """The nodes of a loop test whose value is only tested: the value it returns, and, through
+    the `logical_and` / `logical_or` / `logical_not` of 0-d CPU tensors that reach it, their
+    operands read by nothing else (`not done and steps < limit`, a test whose right side
+    compares locals: NOTE [a comparison beside a traced test] in runtime/operators.py)."""
+    if truth is None:
+        return set()
+    tested, grown = {truth}, True
+    while grown:
+        grown = False
+        for node in test.graph.nodes:
+            if (node not in tested and node.op == "call_function" and node.users
+                    and _cpu_0d(node.meta.get("val"))
+                    and all(u in tested and u.target in _TRUTH_OPS and not u.kwargs
+                            for u in node.users)):
+                tested.add(node)
+                grown = True
+    return tested
+
+
+def _truths_as_bools(test: GraphModule, truths: set) -> bool:
+    """Take a loop test's `logical_and` / `logical_or` / `logical_not` read only for its truth
+    (`_tested_truths`) in Python: `bool(a) and bool(b)` of the operands' values, computed
+    before it (the converter leaves a comparison beside a traced test unstaged), where a
+    comparison `_comparisons_as_numbers` made a Python bool has no tensor to give
+    `logical_and`, and a dispatch is dearer than two `bool`s of 0-d CPU tensors. Returns
+    whether `test` changed."""
+    changed = False
+    for node in test.graph.nodes:
+        if (node in truths and node.target in _TRUTH_OPS and not node.kwargs
+                and all(isinstance(a, Node) and _cpu_0d(a.meta.get("val")) for a in node.args)):
+            node.target = _TRUTH_OPS[node.target]
+            changed = True
     return changed
 
 
@@ -1485,7 +1545,7 @@ def _squeezed_back(read: Node, out) -> Node | None:
     return new if val.stride(d) == (sizes[d] * strides[d] if d < len(sizes) else 1) else None
 
 
-def _comparisons_as_numbers(test: GraphModule, truth, runs) -> bool:
+def _comparisons_as_numbers(test: GraphModule, truths: set, runs) -> bool:
     """Compare a loop test's 0-d tensors as Python numbers where the comparison's result is
     only tested (reaches the test's truth value, directly or as an operand a cond branch
     returns as it is): `token != eos` becomes `item(token) != eos`, of a 0-d integer tensor
@@ -1515,7 +1575,7 @@ def _comparisons_as_numbers(test: GraphModule, truth, runs) -> bool:
             operands, function = node.args, _TENSOR_COMPARISONS[node.target]
         else:
             continue
-        if not _only_tested(node, test, {truth}, runs):
+        if not _only_tested(node, test, truths, runs):
             continue
         with test.graph.inserting_before(node):
             items = [test.graph.call_function(_METHODS.item, (a,)) for a in operands]
@@ -1536,6 +1596,8 @@ def _only_tested(node: Node, graph: GraphModule, truths: set, runs) -> bool:
         if user.op == "output":
             if node not in truths:
                 return False
+        elif user in truths and user.target in _TRUTH_OPS:
+            continue  # (an `and` / `or` / `not` only tested: `_tested_truths`)
         elif user.target is _COND:
             pred, true_fn, false_fn, operands = user.args
             if node not in operands:
