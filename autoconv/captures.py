@@ -445,7 +445,24 @@ class Places:
             else:
                 self._search_object(bound_self, "self", (), names)
             self._search_class(bound_self, "self", names)
-        self._search_function(fn, seen, _HELPER_DEPTH)
+        if isinstance(fn, functools.partial):
+            # NOTE [a partial or a callable object traced itself]
+            # `autoconv(partial(loss, cfg))` and `autoconv(Predictor(model))` trace a callable
+            # that is not a function: its state is what the partial's arguments and the
+            # object's fields hold, which no signature keys. Searched as a function's globals
+            # only, nothing was found there (not even `__call__`'s globals): `cfg.k = 5.0`,
+            # `predictor.k = 5.0` or `model.eval()` between calls replayed the old graph,
+            # silently (tester40 s04). A partial is searched as a callable argument is (NOTE
+            # [state reached through a callable argument]); an object as a bound method's
+            # `self` is, its class's `__call__` as a function.
+            self._search_callable(fn, "the function", (), seen)
+        elif _is_plain_object(fn):
+            names = _class_names(type(fn))
+            self._search_object(fn, "the function", (), names, _DEPTH - 1)
+            self._search_class(fn, "the function", names)
+            self._search_function(type(fn).__call__, seen, _HELPER_DEPTH)
+        else:
+            self._search_function(fn, seen, _HELPER_DEPTH)
         self._search_arguments(arguments, module)
 
     def _add(self, where: str, read, value, names=None, parents=(),
@@ -480,6 +497,25 @@ class Places:
         elif _is_value(value):
             if names is not None and where not in self.values:
                 self.values[where] = (Guard(where, read, value, by_value=True), parents)
+        elif (isinstance(value, type) and names is not None and depth > 0
+              and id(value) not in self._walked and _is_user_class(value)):
+            # A user's class used as a namespace or registry (`Registry.scale`, `Cfg.model`):
+            # its attributes are read as an object's are, the values the code names guarded
+            # (left out, `Registry.scale = 9.0` between calls replayed the traced 2.0,
+            # silently: tester40 s05); a class attribute read through `self` is
+            # `_search_class`'s.
+            self._walked.add(id(value))
+            parents = (*parents, Guard(where, read, value))
+            for cls in value.__mro__:
+                if cls is object or not _is_user_class(cls):
+                    continue
+                for name, item in list(vars(cls).items()):
+                    if name in names and not name.startswith("__") and (
+                            isinstance(item, (torch.Tensor, torch.nn.Module))
+                            or _is_value(item)):
+                        self._add(f"{where}.{name}", functools.partial(getattr, value, name,
+                                                                       _MISSING),
+                                  item, names, parents, depth - 1)
         elif depth > 0 and id(value) not in self._walked and (
                 type(value) in _CONTAINERS or _is_plain_object(value)):
             self._walked.add(id(value))
@@ -689,15 +725,18 @@ class Places:
         names = _callable_names(fn)
         self._code |= names
         if isinstance(fn, functools.partial):
+            # (at one step down: a module there is searched as one held by an object is;
+            # at `_DEPTH`, where `_add` leaves a global's module to `_search_function`,
+            # `partial(loss, model)` kept the traced mode after `model.eval()`: tester40 s04)
             for index, item in enumerate(fn.args[:_MAX_ITEMS]):
                 self._add(f"{where}.args[{index}]", functools.partial(_partial_arg, fn, index),
-                          item, names, parents)
+                          item, names, parents, _DEPTH - 1)
                 if _reaches_state(item):
                     self._search_callable(item, f"{where}.args[{index}]", parents, seen,
                                           depth - 1)
             keywords = fn.keywords
             self._add(f"{where}.keywords", functools.partial(getattr, fn, "keywords"), keywords,
-                      names, parents)
+                      names, parents, _DEPTH - 1)
             for key, item in keywords.items():
                 if _reaches_state(item):
                     self._search_callable(item, f"{where}.keywords[{key!r}]", parents, seen,
@@ -773,11 +812,13 @@ class Places:
         self.values.setdefault(where, (Guard(where, read_mode, read_mode(), by_value=True), ()))
         self._search_module(module, prefix, None, (), names | _class_names(type(module)), ())
 
-    def _search_module(self, module, prefix, read, parents, names, own, parent=None,
+    def _search_module(self, module, prefix, read, parents, names, own, root=None,
                        inputs: bool = False) -> None:
         """A module's attributes and its submodules', to any depth (NOTE [places held by
         objects]); `own`: the module's Python attributes its `Function` keys on instead;
-        `inputs`: its parameters and buffers are graph inputs (the Function's own module)."""
+        `root`: the module the search began at (None: this one), whose mode is keyed or
+        guarded by the caller (NOTE [submodule modes against the root's]); `inputs`: its
+        parameters and buffers are graph inputs (the Function's own module)."""
         if id(module) in self._walked:
             return
         self._walked.add(id(module))
@@ -819,11 +860,19 @@ class Places:
         mine = names | _class_names(type(module))  # a torch module's own code reads its fields
         # (`training`: the root's is keyed on by the signature, a submodule's below)
         self._search_object(module, prefix, parents, mine, _DEPTH, skip={*own, "training"})
-        if "training" in _class_names(type(module)) and read is not None:
-            # (a submodule's mode is its root's, which the signature keys on: only a submodule
-            # put in another mode than its parent alone retraces)
-            where = f"{prefix}.training (unlike its parent's)"
-            read_mode = functools.partial(_mode_differs, module, parent)
+        if root is not None and "training" in _class_names(type(module)):
+            # NOTE [submodule modes against the root's]
+            # A submodule's mode is mostly its root's, which the signature keys on (the
+            # Function's own module) or a guard holds (a module reached from outside): only a
+            # submodule put in another mode than the root retraces. Compared with its direct
+            # parent instead, `model.backbone.eval()` (freezing BatchNorm while the head
+            # trains) left every guard holding where the backbone's own class reads no
+            # `training` and its BatchNorm agreed with it: the train-mode graph was replayed,
+            # silently (tester40 s01). A module found in an argument object's field is a root
+            # (its mode guarded where it is found): it has no root to differ from (tester40
+            # s03: compared with None, an AttributeError while tracing).
+            where = f"{prefix}.training (unlike its root's)"
+            read_mode = functools.partial(_mode_differs, module, root)
             self.values.setdefault(where, (Guard(where, read_mode, read_mode(), by_value=True),
                                            parents))
         if not inputs:
@@ -855,7 +904,7 @@ class Places:
             if sub is not None:
                 self._search_module(sub, f"{prefix}.{name}",
                                     _item_reader(module._modules, name), parents, names, (),
-                                    module, inputs)
+                                    module if root is None else root, inputs)
 
     def _search_object(self, obj, prefix: str, parents, names=None, depth: int = _DEPTH,
                        skip=()) -> None:
@@ -888,11 +937,15 @@ class Places:
 
 
 def _is_plain_object(value) -> bool:
-    """An instance of a user's class holding data (a config object), not code or a module."""
+    """An instance of a user's class holding data (a config object, or a callable one: a
+    `Predictor` whose `__call__` runs the model it holds), not code or a module."""
     return (hasattr(value, "__dict__") and not isinstance(
         value, (type, types.FunctionType, types.MethodType, types.ModuleType,
                 torch.nn.Module, functools.partial))
-            and not callable(value))
+            # (a callable object of a user's class was left out: a global or closure's
+            # `Scaler(2.0)` whose `__call__` reads `self.k`, or holds a model, kept the traced
+            # `k` and train mode after `s.k = 5.0` or `.eval()`, silently: tester40 s02)
+            and (not callable(value) or _is_user_class(type(value))))
 
 
 def _class_names(cls) -> frozenset:
@@ -981,8 +1034,8 @@ def _reads_keys(guard: Guard) -> bool:
     return isinstance(read, functools.partial) and read.func is _keys
 
 
-def _mode_differs(module, parent) -> bool:
-    return module.training is not parent.training
+def _mode_differs(module, root) -> bool:
+    return module.training is not root.training
 
 
 # NOTE [state reached through a callable argument]
