@@ -1,0 +1,88 @@
+"""Findings of tester 40: session 39's features and published code run as a new user would, in
+autoconv's replay (traced once, replayed on inputs taking other paths), a saved and loaded
+torch.export program and torch.compile(fullgraph=True), against plain Python.
+
+Sources (packages installed with `pip install --no-deps`, their tests skipped where they are
+not installed):
+- session 39's modules held by closures and globals, tried as training and inference code holds
+  them: a submodule put in eval alone (`model.backbone.eval()`, freezing BatchNorm while the head
+  trains) replayed the train-mode graph wherever the module was held (s01); a callable object
+  of a user's class (a `Predictor` whose `__call__` runs the model it holds) held by a closure
+  or a global (s02), a partial or callable object given to `autoconv` itself (s04) and a user's
+  class used as a namespace (`Registry.scale`, s05) kept the traced values after a change, and
+  a BatchNorm in an argument object's field stopped the trace in an AttributeError (s03). All
+  fixed (autoconv/captures.py); their tests are in tests/reference/test_captured.py.
+- session 39's object fields counted under a tensor `if` in a staged loop and read later in its
+  body (a ReduceLROnPlateau-like scheduler stepped in `for loss in losses:`, an early stopper in
+  `while epoch < n and not stopper.stop:`): right in replay and torch.export; torch.compile
+  refuses the field set under the nested `if` (`self.scale`, `self.stop`) with silent39's
+  message, honestly. A bound method counting (`meter.update(v)`, `self.n += k`) in a staged
+  `while`: right in every mode (not kept: 44 s of CPU on the shared machine).
+- nflows 0.14, `unconstrained_rational_quadratic_spline` (the neural spline flows' coupling
+  transform: masks, `if torch.any(inside_interval_mask):` around the spline of the inside
+  values, whose helper raises `InputOutsideDomain` under `torch.min(inputs) < left`): right in
+  torch.export; replay refuses its `F.pad` of the rows the mask chose (s06); torch.compile runs
+  the probe's `torch.min` of no values outside the `if` (s07).
+
+A finding not fixed is a strict xfail whose reason starts with its id (tester40 sNN).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import autoconv
+
+T = torch.tensor
+
+
+# --- s06: F.pad of rows a mask chose, in autoconv's replay ------------------------------------
+# nflows rational_quadratic.py:91 pads the cumulative widths of the inside values
+# (`F.pad(cumwidths, pad=(1, 0), mode="constant", value=0.0)`, a (u0, K) tensor). torch's C pad
+# asks for the value of `u0` (GuardOnDataDependentSymNode), which autoconv's replay refuses
+# as a tensor's value asked by torch's code; torch.export of the same code is right. A refusal
+# of code that should work (errs40's area).
+
+def _padded_cumulative_rows(x, widths):
+    chosen = widths[x > 0, :]
+    return F.pad(torch.cumsum(chosen, dim=-1), pad=(1, 0), mode="constant", value=0.0).sum(0)
+
+
+@pytest.mark.xfail(strict=True, reason="tester40 s06: F.pad of a tensor of data-dependent rows "
+                   "is refused in replay (torch's C pad asks for u0)")
+def test_s06_pad_of_rows_a_mask_chose_in_replay():
+    widths = torch.arange(12.0).reshape(3, 4)
+    run = autoconv.autoconv(_padded_cumulative_rows)
+    for x in (T([1.0, -2.0, 3.0]), T([-1.0, 2.0, 3.0]), T([-1.0, -2.0, -3.0])):
+        torch.testing.assert_close(run(x, widths), _padded_cumulative_rows(x, widths))
+
+
+# --- s07: a probe's reduction of no values under torch.compile --------------------------------
+# The shape of nflows' `if torch.any(inside_interval_mask): ... rational_quadratic_spline(
+# inputs[inside_interval_mask], ...)`, whose spline starts with `torch.min(inputs) < left`.
+# Where no value is inside, Python skips the `if`. Under torch.compile the probe of its body
+# (run ahead, outside the cond) leaves `torch.min(y)` in dynamo's graph: the result it feeds
+# has the rows' data-dependent size, which NOTE [dead ops of probes] keeps live, and with it
+# what it reads. The eager backend runs it on the empty selection: torch's "min(): Expected
+# reduction dim to be specified for input.numel() == 0", no line of the user's. An internal
+# error where Python gives an answer (errs40's / steps40's area: runtime/staging/dead_probes.py).
+
+def _shift_by_least_chosen(x):
+    chosen = x > 0
+    out = torch.zeros_like(x)
+    if torch.any(chosen):
+        y = x[chosen]
+        out[chosen] = y * 2 + torch.min(y)
+    return out
+
+
+@pytest.mark.xfail(strict=True, reason="tester40 s07: a probe's torch.min of an empty "
+                   "selection stays in dynamo's graph and raises under torch.compile")
+def test_s07_probe_reduction_of_an_empty_selection_under_compile():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(_shift_by_least_chosen), fullgraph=True,
+                             backend="eager")
+    for x in (T([-5.0, -4.0, -9.0]), T([1.0, -2.0, 3.0])):
+        torch.testing.assert_close(compiled(x), _shift_by_least_chosen(x))
