@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 import autoconv
+from tests.support import Calling as _Calling
 
 T = torch.tensor
 
@@ -86,3 +87,63 @@ def test_s07_probe_reduction_of_an_empty_selection_under_compile():
                              backend="eager")
     for x in (T([-5.0, -4.0, -9.0]), T([1.0, -2.0, 3.0])):
         torch.testing.assert_close(compiled(x), _shift_by_least_chosen(x))
+
+
+# --- s08: torchmetrics' reciprocal rank, its first hit read after an early return -------------
+# torchmetrics 1.9.0 `retrieval_reciprocal_rank` (functional/retrieval/reciprocal_rank.py):
+# `if not target.sum(): return tensor(0.0)`, then `position = torch.nonzero(target).view(-1)`
+# and `1.0 / (position[0] + 1.0)`. Right in replay. On a query with no relevant document Python
+# returns 0.0 before the `nonzero`; torch.export (even unsaved) and torch.compile raise torch's
+# "Runtime assertion failed for expression u0 >= 1": the probe of the code after the `if`
+# (the cond's false branch, run ahead of it) made a `nonzero` whose size binds a new symbol,
+# and the range `[0]` asks of it is asserted in the outer graph, on every call (NOTE [dead ops
+# of probes] keeps a node binding a symbol and the assertions on it). Saving the program also
+# fails, in torch's serializer, at the `torch.sym_sum` the bound check left in the branch. An
+# internal error where Python gives an answer (errs40's / steps40's area, with s07).
+
+def _reciprocal_rank(preds, target):
+    target = torch.where(preds > 0, target, torch.zeros_like(target))
+    target = target[preds.topk(preds.shape[-1], sorted=True, dim=-1)[1]]
+    if not target.sum():
+        return torch.tensor(0.0)
+    position = torch.nonzero(target).view(-1)
+    return 1.0 / (position[0] + 1.0)
+
+
+_QUERIES = [(T([0.2, 0.3, 0.5, 0.1]), T([True, False, True, False])),
+            (T([0.9, 0.3, 0.5, 0.1]), T([False, False, False, False])),
+            (T([0.2, -0.3, 0.5, 0.7]), T([False, True, False, False]))]
+
+
+def test_s08_reciprocal_rank_in_replay():
+    run = autoconv.autoconv(_reciprocal_rank)
+    for preds, target in _QUERIES:
+        torch.testing.assert_close(run(preds, target), _reciprocal_rank(preds, target))
+
+
+@pytest.mark.xfail(strict=True, reason="tester40 s08: a probe's nonzero and the assertion "
+                   "u0 >= 1 of its [0] run outside the cond under torch.export")
+def test_s08_reciprocal_rank_exported():
+    program = torch.export.export(_Calling(autoconv.convert(_reciprocal_rank)), _QUERIES[0],
+                                  strict=False)
+    for preds, target in _QUERIES:
+        torch.testing.assert_close(program.module()(preds, target),
+                                   _reciprocal_rank(preds, target))
+
+
+@pytest.mark.xfail(strict=True, reason="tester40 s08: a probe's nonzero and the assertion "
+                   "u0 >= 1 of its [0] run outside the cond under torch.compile")
+def test_s08_reciprocal_rank_compiled():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(_reciprocal_rank), fullgraph=True,
+                             backend="eager")
+    for preds, target in _QUERIES:
+        torch.testing.assert_close(compiled(preds, target), _reciprocal_rank(preds, target))
+
+
+def test_s08_torchmetrics_reciprocal_rank_in_replay():
+    retrieval = pytest.importorskip("torchmetrics.functional.retrieval")
+    run = autoconv.autoconv(retrieval.retrieval_reciprocal_rank)
+    for preds, target in _QUERIES:
+        torch.testing.assert_close(run(preds, target),
+                                   retrieval.retrieval_reciprocal_rank(preds, target))
