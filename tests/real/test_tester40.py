@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 import autoconv
 from tests.support import Calling as _Calling
+from tests.support import assert_same_result
 
 T = torch.tensor
 
@@ -147,3 +148,37 @@ def test_s08_torchmetrics_reciprocal_rank_in_replay():
     for preds, target in _QUERIES:
         torch.testing.assert_close(run(preds, target),
                                    retrieval.retrieval_reciprocal_rank(preds, target))
+
+
+# --- s09: torch.unique_consecutive(x, dim=-1): torch's fake shape ------------------------------
+# torchaudio's ASR tutorial's GreedyCTCDecoder collapses repeats with
+# `torch.unique_consecutive(indices, dim=-1)`. torch 2.13's fake implementation of
+# unique_consecutive (torch/_subclasses/fake_impls.py) does not normalise a negative `dim` as
+# its unique_dim does: a 1-d input of 6 gives the fake shape (u0, 6) where the result is (5,).
+# Every mode traces with fake tensors, so `.shape[-1]` is 6 (Python: 5), `.numel()` 30 in
+# torch.export and torch.compile, and its counts' length 6: silently wrong (README, "Known
+# shapes that still give a wrong result without an error"); a `for i in runs: if i != blank:`
+# over it is refused as "a tensor of shape (6,)". torch's bug: plain torch.export and
+# torch.compile give the same. A non-negative `dim` (`dim=0`) is right in every mode.
+
+def _runs_of_labels(labels):
+    runs, counts = torch.unique_consecutive(labels, return_counts=True, dim=-1)
+    return runs.shape[-1], runs.numel(), counts.shape[-1], counts.max()
+
+
+def _runs_of_labels_dim_0(labels):
+    runs, counts = torch.unique_consecutive(labels, return_counts=True, dim=0)
+    return runs.shape[-1], runs.numel(), counts.shape[-1], counts.max()
+
+
+_LABELS = [(T([0, 1, 1, 2, 0, 3]),), (T([0, 0, 0, 0, 0, 0]),), (T([2, 2, 1, 1, 3, 3]),)]
+
+
+@pytest.mark.xfail(strict=True, reason="tester40 s09: torch's fake unique_consecutive with "
+                   "dim=-1 keeps the input's size beside the new one: shape[-1] 6 for 5")
+def test_s09_unique_consecutive_of_the_last_dim_in_every_mode():
+    assert_same_result(_runs_of_labels, _LABELS, staged=False)
+
+
+def test_s09_unique_consecutive_of_dim_0_in_every_mode():
+    assert_same_result(_runs_of_labels_dim_0, _LABELS, staged=False)
