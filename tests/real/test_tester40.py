@@ -182,3 +182,41 @@ def test_s09_unique_consecutive_of_the_last_dim_in_every_mode():
 
 def test_s09_unique_consecutive_of_dim_0_in_every_mode():
     assert_same_result(_runs_of_labels_dim_0, _LABELS, staged=False)
+
+
+# --- s10: a symbolic count stored on an outside module, under torch.export ---------------------
+# Session 39 refuses, at the storing line, a number only the graph knows stored into an object
+# from outside the function (pytorch-metric-learning's miners: `self.num_triplets = len(a)`),
+# and puts the object back, in autoconv's replay. torch.export of the converted function (which
+# plain torch.export refuses at `len(idx)`) exports, and leaves the global module holding the
+# export's symbol `u0`: a later `int(miner.num_pos)` raises torch's data-dependent error, a
+# print shows "u0". torch.compile leaves Python's count. (silent40's / errs40's area.)
+
+class _PositiveMiner(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.num_pos = 0
+
+    def forward(self, x):
+        idx = torch.where(x > 0)[0]
+        self.num_pos = len(idx)
+        return x[idx].sum()
+
+
+_MINER = _PositiveMiner()
+
+
+def _mined_loss(x):
+    return _MINER(x) * 2
+
+
+@pytest.mark.xfail(strict=True, reason="tester40 s10: torch.export of the converted function "
+                   "leaves the export's symbol u0 in a global module's field")
+def test_s10_a_symbolic_count_stored_on_a_global_module_under_export():
+    _MINER.num_pos = 0
+    try:
+        torch.export.export(_Calling(autoconv.convert(_mined_loss)), (T([1.0, -2.0, 3.0]),),
+                            strict=False)
+    except Exception:  # noqa: BLE001 - a refusal is right too; what it leaves behind is checked
+        pass
+    assert type(_MINER.num_pos) is int
