@@ -1096,3 +1096,41 @@ def test_state_reached_through_a_callable_that_is_not_a_function_is_guarded(held
         assert run.trace_count == 3
     finally:
         _Registry.model, _Registry.k = None, 2.0
+
+
+# tester40 s02, found with it: a callable object held by a global (a meter whose `__call__`
+# accumulates `self.total = self.total + v.sum()`) was not searched, so what the trace stored
+# there was neither refused nor put back: the global kept FakeTensors of the trace and a count
+# of 1 after three calls. Refused at the storing line, and put back, as a global object's is
+# (NOTE [trace values stored outside]).
+
+class _CallableMeter:
+    def __init__(self):
+        self.total = torch.zeros(())
+        self.n = 0
+
+    def __call__(self, v):
+        self.total = self.total + v.sum()
+        self.n += 1
+        return v
+
+
+_METER = _CallableMeter()
+
+
+def _metered(x):
+    y = _METER(x * 2)
+    if y.sum() > 0:
+        y = y + 1
+    return y
+
+
+def test_a_trace_value_stored_into_a_global_callable_object_is_refused_and_put_back():
+    from autoconv_runtime import StagingError
+
+    _METER.total, _METER.n = torch.zeros(()), 0
+    with pytest.raises(StagingError, match=r"stores a tensor it computes into the global "
+                                           r"_METER.total"):
+        autoconv.autoconv(_metered)(torch.ones(3))
+    assert type(_METER.total) is torch.Tensor and _METER.total.item() == 0.0
+    assert _METER.n == 0
