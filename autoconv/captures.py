@@ -517,42 +517,44 @@ class Places:
                                                                        _MISSING),
                                   item, names, parents, depth - 1)
         elif depth > 0 and id(value) not in self._walked and (
-                type(value) in _CONTAINERS or _is_plain_object(value)):
+                _container_kind(value, names) in _CONTAINERS or _is_plain_object(value)):
             self._walked.add(id(value))
-            if type(value) is tuple:  # a tuple cannot change: read through its place
+            kind = _container_kind(value, names)
+            if kind is tuple:  # a tuple cannot change: read through its place
                 for index, item in enumerate(value[:_MAX_ITEMS]):
                     self._add(f"{where}[{index}]", _nested_reader(read, index), item, names,
                               parents, depth - 1)
                 return
-            table = value if type(value) in (dict, list) else getattr(value, "__dict__", None)
-            if type(table) in (dict, list) and not isinstance(value, torch.nn.Module):
+            table = value if kind in (dict, list) else getattr(value, "__dict__", None)
+            if (table is value or type(table) in (dict, list)) and not isinstance(
+                    value, torch.nn.Module):
                 self.containers.append((where, table, table.copy(),
                                         "{}[{!r}]" if table is value else "{}.{}"))
             # the container or object itself: guarded by identity where a place under it is,
             # and a list's length or a dict's keys too (`MEM.append(t)` between calls: a graph
             # that stacked or iterated the items would miss the new one)
             parents = (*parents, Guard(where, read, value))
-            if type(value) is list:
+            if kind is list:
                 size = functools.partial(len, value)
                 parents = (*parents, Guard(f"the length of {where}", size, size(), by_value=True,
                                            fresh=True))
-            elif type(value) is dict:
+            elif kind is dict:
                 keys = functools.partial(_keys, value)
                 parents = (*parents, Guard(f"the keys of {where}", keys, keys(), by_value=True,
                                            fresh=True))
-            if names is not None and type(value) in (dict, list):
+            if names is not None and kind in (dict, list):
                 # Code that names the container may decide on its keys or length alone
                 # (`if "k" in self.cache:`, `if self.memory:`), reading no item whose guard
                 # would bring these: guarded on their own (an empty cache filled by the first
                 # call traces again, where the graph of the empty one returned a wrong value).
                 self.values.setdefault(f"{where}'s keys", (parents[-1], parents[:-1]))
                 self.sized[f"{where}'s keys"] = value
-            if type(value) is dict:
+            if kind is dict:
                 if len(value) <= _MAX_ITEMS:
                     for key, item in list(value.items()):
                         self._add(f"{where}[{key!r}]", _item_reader(value, key), item, names,
                                   parents, depth - 1)
-            elif type(value) is list:
+            elif kind is list:
                 if len(value) <= _MAX_ITEMS:
                     for index, item in enumerate(value):
                         self._add(f"{where}[{index}]", _nested_reader(read, index), item,
@@ -618,7 +620,7 @@ class Places:
         for where, table, _, shown in self.containers:
             if id(table) in owned:
                 continue
-            keys = table.keys() if type(table) is dict else range(len(table))
+            keys = table.keys() if isinstance(table, dict) else range(len(table))
             for key in list(keys):
                 what = _stored_trace_value(table[key])
                 if what:
@@ -627,7 +629,7 @@ class Places:
 
     def _put_back(self) -> None:
         for _, table, before, _ in self.containers:
-            if type(table) is dict:
+            if isinstance(table, dict):
                 table.clear()
                 table.update(before)
             else:
@@ -936,6 +938,17 @@ class Places:
                               functools.partial(getattr, obj, name, _MISSING), value, names)
 
 
+def _container_kind(value, names) -> type:
+    """`dict` for a dict or, where code names the place (`names`), a dict subclass (a config
+    `EasyDict`, an `OrderedDict`, a `defaultdict`), whose items are then searched as a dict's;
+    else the value's type. (Its own `__dict__`, searched before, is empty: `CFG["scale"] =
+    5.0` between calls replayed the traced 2.0, silently: tester40 s11. Unnamed ones, a
+    module's hook tables, are left as they were.)"""
+    if names is not None and isinstance(value, dict) and not isinstance(value, torch.nn.Module):
+        return dict
+    return type(value)
+
+
 def _is_plain_object(value) -> bool:
     """An instance of a user's class holding data (a config object, or a callable one: a
     `Predictor` whose `__call__` runs the model it holds), not code or a module."""
@@ -945,7 +958,13 @@ def _is_plain_object(value) -> bool:
             # (a callable object of a user's class was left out: a global or closure's
             # `Scaler(2.0)` whose `__call__` reads `self.k`, or holds a model, kept the traced
             # `k` and train mode after `s.k = 5.0` or `.eval()`, silently: tester40 s02)
-            and (not callable(value) or _is_user_class(type(value))))
+            and (not callable(value) or _is_user_class(type(value))
+                 and type(value).__module__.partition(".")[0] not in _OWN_PACKAGES))
+
+
+# autoconv's own callables (a global `@autoconv` Function called by another, whose caches a
+# search would guard: every call of the outer one traced again)
+_OWN_PACKAGES = frozenset({"autoconv", "autoconv_runtime"})
 
 
 def _class_names(cls) -> frozenset:

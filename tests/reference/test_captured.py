@@ -2,6 +2,7 @@
 autoconv/captures.py): a global table, a closure's tensor, a module's plain tensor attribute,
 updated in place or rebound between calls, give what Python gives on the next call."""
 
+import collections
 import copy
 import functools
 import types
@@ -1134,3 +1135,77 @@ def test_a_trace_value_stored_into_a_global_callable_object_is_refused_and_put_b
         autoconv.autoconv(_metered)(torch.ones(3))
     assert type(_METER.total) is torch.Tensor and _METER.total.item() == 0.0
     assert _METER.n == 0
+
+
+# tester40 s11: a global config that is a dict subclass (an `EasyDict` / `AttrDict`, as many
+# published training scripts hold their configuration, an `OrderedDict`, a `defaultdict`) was
+# searched as an object, through its own empty `__dict__`, never its items: `CFG["scale"] =
+# 5.0` between calls replayed the traced 2.0, silently, and a tensor of the trace stored there
+# was kept.
+
+class _EasyDict(dict):
+    def __getattr__(self, name):
+        return self[name]
+
+
+_DICT_CONFIGS = {
+    "EasyDict": lambda: _EasyDict(scale=2.0),
+    "OrderedDict": lambda: collections.OrderedDict(scale=2.0),
+    "defaultdict": lambda: collections.defaultdict(float, scale=2.0),
+}
+_DICT_CFG = {}
+
+
+def _scaled_by_dict_config(x):
+    y = x * _DICT_CFG["scale"]
+    if y.sum() > 0:
+        y = y + 1
+    return y
+
+
+def _records_into_dict_config(x):
+    _DICT_CFG["last"] = x.sum()
+    return x * 2
+
+
+@pytest.mark.parametrize("kind", list(_DICT_CONFIGS))
+def test_a_global_dict_subclass_config_is_guarded_and_put_back(kind):
+    from autoconv_runtime import StagingError
+
+    global _DICT_CFG
+    _DICT_CFG = _DICT_CONFIGS[kind]()
+    try:
+        run = autoconv.autoconv(_scaled_by_dict_config)
+        x = torch.ones(3)
+        torch.testing.assert_close(run(x), _scaled_by_dict_config(x))
+        _DICT_CFG["scale"] = 5.0
+        torch.testing.assert_close(run(x), _scaled_by_dict_config(x))
+        assert run.trace_count == 2
+        _DICT_CFG["last"] = 0.0
+        with pytest.raises(StagingError, match="_DICT_CFG"):
+            autoconv.autoconv(_records_into_dict_config)(x)
+        assert _DICT_CFG["last"] == 0.0 and type(_DICT_CFG) is type(_DICT_CONFIGS[kind]())
+    finally:
+        _DICT_CFG = {}
+
+
+# With tester40 s02's search of callable objects: a global `@autoconv` Function called by
+# another is autoconv's own callable, not searched (its caches, guarded, made every call of the
+# outer Function trace again).
+
+@autoconv.autoconv
+def _inner_function(x):
+    if x.sum() > 0:
+        return x * 2
+    return x - 1
+
+
+def _calls_a_global_function(x):
+    return _inner_function(x) + 1
+
+
+def test_a_global_function_called_by_another_is_not_searched_as_a_callable_object():
+    run = autoconv.autoconv(_calls_a_global_function)
+    for x in (torch.ones(3), -torch.ones(3), torch.ones(3)):
+        torch.testing.assert_close(run(x), _calls_a_global_function(x))
+    assert run.trace_count == 1
