@@ -11,13 +11,25 @@ not installed):
   or a global (s02), a partial or callable object given to `autoconv` itself (s04) and a user's
   class used as a namespace (`Registry.scale`, s05) kept the traced values after a change, and
   a BatchNorm in an argument object's field stopped the trace in an AttributeError (s03). All
-  fixed (autoconv/captures.py); their tests are in tests/reference/test_captured.py.
+  fixed (autoconv/captures.py); their tests are in tests/reference/test_captured.py. So is
+  s11: a global config that is a dict subclass (an `EasyDict`, as many training scripts hold
+  theirs, an `OrderedDict`, a `defaultdict`) kept the traced values after `CFG["scale"] = 5.0`.
+  An `argparse.Namespace` or `SimpleNamespace` config, in a global or a closure: right.
 - session 39's object fields counted under a tensor `if` in a staged loop and read later in its
   body (a ReduceLROnPlateau-like scheduler stepped in `for loss in losses:`, an early stopper in
   `while epoch < n and not stopper.stop:`): right in replay and torch.export; torch.compile
   refuses the field set under the nested `if` (`self.scale`, `self.stop`) with silent39's
   message, honestly. A bound method counting (`meter.update(v)`, `self.n += k`) in a staged
   `while`: right in every mode (not kept: 44 s of CPU on the shared machine).
+- torchmetrics 1.9.0: `retrieval_average_precision` (with and without `top_k`),
+  `binary_accuracy`, `binary_f1_score`: right in every mode (not kept: tried as published);
+  `retrieval_reciprocal_rank`: s08. A greedy CTC decoder as torchaudio's ASR tutorial writes
+  it (`torch.unique_consecutive(indices, dim=-1)`, then a filtering comprehension): the
+  comprehension is refused honestly in replay and export; the rewrite the message proposes
+  meets s09 (torch's fake shape). The same decoding as a `for t in range(T):` loop with a
+  tensor `if`: right in every mode.
+- a global `Meter` object whose `__call__` accumulates (`self.total = self.total + v.sum()`):
+  it kept the trace's FakeTensors (fixed with s02: refused at its line, put back).
 - nflows 0.14, `unconstrained_rational_quadratic_spline` (the neural spline flows' coupling
   transform: masks, `if torch.any(inside_interval_mask):` around the spline of the inside
   values, whose helper raises `InputOutsideDomain` under `torch.min(inputs) < left`): right in
