@@ -847,7 +847,8 @@ def _in_place_candidates(graph: torch.fx.Graph) -> dict[Node, torch._ops.OpOverl
 # their own). A temporary is dead where every tensor sharing its memory was read for the last
 # time: the value itself and the in-place writes on it (an activation chosen in place, whose
 # result is the same tensor); a view of it, a cond / while_loop operand, an output, a Python
-# helper's argument or any op that may alias it keeps it from being reused at all. The
+# helper's argument or any op that may alias it (any op not aten's, whose schema is not
+# trusted: a custom autograd Function may return its input) keeps it from being reused. The
 # choice is made where the function is built (`_recycling_plan`), the `del` of a temporary
 # to be reused deferred to the line that reuses it, and at most two dead temporaries of one
 # kind are held at a time (the rest deleted as before), so memory stays eager's within two
@@ -896,8 +897,15 @@ def _same_tensor_of(node: Node, source: Node, in_place: dict) -> bool:
 
 
 def _only_reads(node: Node) -> bool:
-    """Whether `node` reads its tensor arguments without aliasing or writing any of them."""
-    return isinstance(node.target, torch._ops.OpOverload) and _schema_only_reads(node.target)
+    """Whether `node` reads its tensor arguments without aliasing or writing any of them.
+
+    Only aten's schemas are trusted to say so: another library's op may run any code under a
+    schema without alias annotations, `autoconv::function_apply` a user's `Function.forward`
+    that returns its input or a view of it (a gradient reversal's `x.view_as(x)`: its
+    result was overwritten by a later layer's, break40 s01)."""
+    op = node.target
+    return (isinstance(op, torch._ops.OpOverload) and op.namespace == "aten"
+            and _schema_only_reads(op))
 
 
 @functools.cache

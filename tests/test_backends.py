@@ -1331,3 +1331,47 @@ def test_dead_temporaries_in_layer_programs_give_eagers_values(seed):
             assert len(got) == len(want)
             for g, w in zip(got, want):
                 assert torch.equal(g, w)
+
+
+# break40 s01: a custom autograd Function runs as `autoconv::function_apply`, whose schema
+# says nothing of aliasing while its forward may return its input (or a view of it): the
+# layer's result it returned was overwritten by a later layer's, written into it as dead.
+class _GradReverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class _Identity(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def chain_keeping_a_function_result(x):
+    w, b = _CHAIN[0]
+    kept = _GradReverse.apply(torch.nn.functional.linear(x, w, b))
+    same = _Identity.apply(torch.nn.functional.linear(x, *_CHAIN[1]))
+    for w, b in _CHAIN[2:]:
+        x = torch.relu(torch.nn.functional.linear(x, w, b))
+    return x + same.sum(), kept
+
+
+def test_a_custom_functions_result_keeps_its_layers_temporary():
+    x = torch.randn(5, 8, generator=torch.Generator().manual_seed(6))
+    f = autoconv.autoconv(chain_keeping_a_function_result)
+    with torch.no_grad():
+        got = [f(x * scale) for scale in (1.0, -2.0)]
+        want = [chain_keeping_a_function_result(x * scale) for scale in (1.0, -2.0)]
+        # the chain's own layers still write into dead temporaries
+        assert _WRITES_INTO_TEMPORARY.search(f.concrete_functions[0]._runner.__autoconv_source__)
+    for g, w in zip(pytree.tree_leaves(got), pytree.tree_leaves(want)):
+        assert torch.equal(g, w)
