@@ -846,9 +846,10 @@ def _in_place_candidates(graph: torch.fx.Graph) -> dict[Node, torch._ops.OpOverl
 # function allocated (never one kept across calls: two threads or a re-entrant call each have
 # their own). A temporary is dead where every tensor sharing its memory was read for the last
 # time: the value itself and the in-place writes on it (an activation chosen in place, whose
-# result is the same tensor); a view of it, a cond / while_loop operand, an output, a Python
-# helper's argument or any op that may alias it (any op not aten's, whose schema is not
-# trusted: a custom autograd Function may return its input) keeps it from being reused. The
+# result is the same tensor; not an in-place view op such as `set_`, `resize_`); a view of
+# it, a cond / while_loop operand, an output, a Python helper's argument or any op that may
+# alias it (any op not aten's, whose schema is not trusted: a custom autograd Function may
+# return its input) keeps it from being reused. The
 # choice is made where the function is built (`_recycling_plan`), the `del` of a temporary
 # to be reused deferred to the line that reuses it, and at most two dead temporaries of one
 # kind are held at a time (the rest deleted as before), so memory stays eager's within two
@@ -887,6 +888,10 @@ def _same_tensor_of(node: Node, source: Node, in_place: dict) -> bool:
         return True
     op = node.target
     if not isinstance(op, torch._ops.OpOverload) or not node.args or node.args[0] is not source:
+        return False
+    # An in-place view op changes the tensor's shape, strides or memory: `set_(t, s)` makes
+    # `t` share `s`'s, and a layer written into dead `t` overwrote `s` (break40 s02).
+    if torch.Tag.inplace_view in op.tags:
         return False
     schema = op._schema
     first = schema.arguments[0].alias_info if schema.arguments else None

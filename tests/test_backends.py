@@ -4,6 +4,7 @@ torch's own execution of the graph computes."""
 import math
 import random
 import re
+import warnings
 
 import pytest
 import torch
@@ -1372,6 +1373,51 @@ def test_a_custom_functions_result_keeps_its_layers_temporary():
         got = [f(x * scale) for scale in (1.0, -2.0)]
         want = [chain_keeping_a_function_result(x * scale) for scale in (1.0, -2.0)]
         # the chain's own layers still write into dead temporaries
+        assert _WRITES_INTO_TEMPORARY.search(f.concrete_functions[0]._runner.__autoconv_source__)
+    for g, w in zip(pytree.tree_leaves(got), pytree.tree_leaves(want)):
+        assert torch.equal(g, w)
+
+
+# break40 s02: an in-place view op (`set_`, `resize_`, `t_`) changes what memory, shape or
+# strides a temporary has: `set_` made a dead layer's result share a kept one's memory, which
+# the next layer then overwrote; `resize_` made the reuse resize it back, with torch's warning.
+def chain_after_a_set(x):
+    kept = torch.nn.functional.linear(x, *_CHAIN[0])
+    h = torch.nn.functional.linear(x, *_CHAIN[1])
+    h.set_(kept)
+    read = torch.tanh(h)
+    for w, b in _CHAIN[2:]:
+        x = torch.relu(torch.nn.functional.linear(x, w, b))
+    return x, read, kept
+
+
+def chain_after_a_resize(x):
+    h = torch.nn.functional.linear(x, *_CHAIN[0])
+    h.resize_(4, 4)
+    read = torch.tanh(h)
+    for w, b in _CHAIN[1:]:
+        x = torch.relu(torch.nn.functional.linear(x, w, b))
+    return x, read
+
+
+def chain_after_a_transpose_in_place(x):
+    h = torch.nn.functional.linear(x, *_CHAIN[0])
+    h.t_()
+    read = torch.tanh(h)
+    for w, b in _CHAIN[1:]:
+        x = torch.relu(torch.nn.functional.linear(x, w, b))
+    return x, read
+
+
+@pytest.mark.parametrize("fn", [chain_after_a_set, chain_after_a_resize,
+                                chain_after_a_transpose_in_place])
+def test_an_in_place_view_op_keeps_its_temporary(fn):
+    x = torch.randn(8, 8, generator=torch.Generator().manual_seed(7))
+    f = autoconv.autoconv(fn)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no "output ... was resized" from a reuse)
+        got = [f(x * scale) for scale in (1.0, -2.0)]
+        want = [fn(x * scale) for scale in (1.0, -2.0)]
         assert _WRITES_INTO_TEMPORARY.search(f.concrete_functions[0]._runner.__autoconv_source__)
     for g, w in zip(pytree.tree_leaves(got), pytree.tree_leaves(want)):
         assert torch.equal(g, w)
