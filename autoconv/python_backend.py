@@ -554,7 +554,10 @@ class _Emitter:
                 temporary = self.recycle.get(node)
                 if temporary is not None:  # NOTE [results written into dead temporaries]
                     buffer = self.names[temporary]
-                    expr = f"{expr} if {self.grad_now()} else {expr[:-1]}, out={buffer})"
+                    # (forward AD's dual tensors have no out= form: read only with grad off)
+                    dual = self.callee(torch.autograd.forward_ad)
+                    expr = (f"{expr} if {self.grad_now()} or {dual}._current_level >= 0 "
+                            f"else {expr[:-1]}, out={buffer})")
                 body.append(f"{indent}{name} = {expr}" if node.users else f"{indent}{expr}")
                 if temporary is not None:
                     body.append(f"{indent}del {buffer}")
@@ -853,7 +856,8 @@ def _in_place_candidates(graph: torch.fx.Graph) -> dict[Node, torch._ops.OpOverl
 # choice is made where the function is built (`_recycling_plan`), the `del` of a temporary
 # to be reused deferred to the line that reuses it, and at most two dead temporaries of one
 # kind are held at a time (the rest deleted as before), so memory stays eager's within two
-# tensors a shape. With grad mode on the functional op runs, as autograd needs.
+# tensors a shape. With grad mode on the functional op runs, as autograd needs, and so it does
+# inside a forward-AD dual level (`linear_out` has no forward derivative: break40 s03).
 _OUT_FORMS = frozenset((torch.ops.aten.linear.default, torch.ops.aten.addmm.default,
                         torch.ops.aten.mm.default))
 _HELD_PER_KIND = 2

@@ -1172,7 +1172,8 @@ def _layers(depth, width=8, seed=0):
 
 
 _CHAIN = _layers(6)
-_WRITES_INTO_TEMPORARY = re.compile(r"\bif grad\w* else linear\([^\n]*, out=v\d+_\w+\)")
+_WRITES_INTO_TEMPORARY = re.compile(
+    r"\bif grad\w* or \w+\._current_level >= 0 else linear\([^\n]*, out=v\d+_\w+\)")
 
 
 def relu_chain(x):
@@ -1421,3 +1422,19 @@ def test_an_in_place_view_op_keeps_its_temporary(fn):
         assert _WRITES_INTO_TEMPORARY.search(f.concrete_functions[0]._runner.__autoconv_source__)
     for g, w in zip(pytree.tree_leaves(got), pytree.tree_leaves(want)):
         assert torch.equal(g, w)
+
+
+def test_a_layer_inside_a_forward_ad_dual_level_runs_its_functional_op():
+    # break40 s03: `linear_out` has no forward derivative (NotImplementedError under no_grad)
+    import torch.autograd.forward_ad as forward_ad
+
+    x, tangent = torch.randn(2, 5, 8, generator=torch.Generator().manual_seed(8))
+    f = autoconv.autoconv(relu_chain)
+    with torch.no_grad():
+        assert torch.equal(f(x), relu_chain(x))  # the layers write into dead temporaries
+        with forward_ad.dual_level():
+            got = forward_ad.unpack_dual(f(forward_ad.make_dual(x, tangent)))
+            want = forward_ad.unpack_dual(relu_chain(forward_ad.make_dual(x, tangent)))
+    assert torch.equal(got.primal, want.primal) and torch.equal(got.tangent, want.tangent)
+    assert _WRITES_INTO_TEMPORARY.search(f.concrete_functions[0]._runner.__autoconv_source__)
+    assert f.trace_count == 1
