@@ -1438,3 +1438,39 @@ def test_a_layer_inside_a_forward_ad_dual_level_runs_its_functional_op():
     assert torch.equal(got.primal, want.primal) and torch.equal(got.tangent, want.tangent)
     assert _WRITES_INTO_TEMPORARY.search(f.concrete_functions[0]._runner.__autoconv_source__)
     assert f.trace_count == 1
+
+
+# break40: a layer's result kept through a view of each kind (or an alias the tracer sees
+# through: `.data`, `detach`, `reshape` of a contiguous result) is never written into.
+_KEPT_ALIASES = {
+    "data": lambda h: h.data,
+    "detach": lambda h: h.detach(),
+    "reshape": lambda h: h.reshape(8, 5),
+    "unbind": lambda h: h.unbind(0)[2],
+    "expand": lambda h: h[:1].expand(3, 8),
+    "as_strided": lambda h: h.as_strided((2, 2), (1, 8)),
+    "movedim": lambda h: h.movedim(0, 1),
+    "split": lambda h: h.split(2)[1],
+    "view_dtype": lambda h: h.view(torch.int32),
+    "contiguous": lambda h: h.contiguous(),
+    "eval_dropout": lambda h: torch.dropout(h, 0.5, False),
+}
+
+
+def chain_keeping_an_alias(x, alias):
+    kept = alias(torch.nn.functional.linear(x, *_CHAIN[0]))
+    for w, b in _CHAIN[1:]:
+        x = torch.relu(torch.nn.functional.linear(x, w, b))
+    return x, kept
+
+
+@pytest.mark.parametrize("alias", list(_KEPT_ALIASES))
+def test_a_layers_result_kept_through_an_alias_is_never_written_into(alias):
+    x = torch.randn(5, 8, generator=torch.Generator().manual_seed(9))
+    f = autoconv.autoconv(chain_keeping_an_alias)
+    with torch.no_grad():
+        got = [f(x * scale, _KEPT_ALIASES[alias]) for scale in (1.0, -2.0)]
+        want = [chain_keeping_an_alias(x * scale, _KEPT_ALIASES[alias]) for scale in (1.0, -2.0)]
+        assert _WRITES_INTO_TEMPORARY.search(f.concrete_functions[0]._runner.__autoconv_source__)
+    for g, w in zip(pytree.tree_leaves(got), pytree.tree_leaves(want)):
+        assert torch.equal(g, w)
