@@ -572,7 +572,10 @@ class _Emitter:
                 temporary = self.recycle.get(node)
                 if temporary is not None:  # NOTE [results written into dead temporaries]
                     buffer = self.names[temporary]
-                    expr = f"{expr} if {self.grad_now()} else {expr[:-1]}, out={buffer})"
+                    # (forward AD's dual tensors have no out= form: read only with grad off)
+                    dual = self.callee(torch.autograd.forward_ad)
+                    expr = (f"{expr} if {self.grad_now()} or {dual}._current_level >= 0 "
+                            f"else {expr[:-1]}, out={buffer})")
                 body.append(f"{indent}{name} = {expr}" if node.users else f"{indent}{expr}")
                 if temporary is not None:
                     body.append(f"{indent}del {buffer}")
@@ -864,12 +867,15 @@ def _in_place_candidates(graph: torch.fx.Graph) -> dict[Node, torch._ops.OpOverl
 # function allocated (never one kept across calls: two threads or a re-entrant call each have
 # their own). A temporary is dead where every tensor sharing its memory was read for the last
 # time: the value itself and the in-place writes on it (an activation chosen in place, whose
-# result is the same tensor); a view of it, a cond / while_loop operand, an output, a Python
-# helper's argument or any op that may alias it keeps it from being reused at all. The
+# result is the same tensor; not an in-place view op such as `set_`, `resize_`); a view of
+# it, a cond / while_loop operand, an output, a Python helper's argument or any op that may
+# alias it (any op not aten's, whose schema is not trusted: a custom autograd Function may
+# return its input) keeps it from being reused. The
 # choice is made where the function is built (`_recycling_plan`), the `del` of a temporary
 # to be reused deferred to the line that reuses it, and at most two dead temporaries of one
 # kind are held at a time (the rest deleted as before), so memory stays eager's within two
-# tensors a shape. With grad mode on the functional op runs, as autograd needs.
+# tensors a shape. With grad mode on the functional op runs, as autograd needs, and so it does
+# inside a forward-AD dual level (`linear_out` has no forward derivative: break40 s03).
 _OUT_FORMS = frozenset((torch.ops.aten.linear.default, torch.ops.aten.addmm.default,
                         torch.ops.aten.mm.default))
 _HELD_PER_KIND = 2
@@ -905,6 +911,10 @@ def _same_tensor_of(node: Node, source: Node, in_place: dict) -> bool:
     op = node.target
     if not isinstance(op, torch._ops.OpOverload) or not node.args or node.args[0] is not source:
         return False
+    # An in-place view op changes the tensor's shape, strides or memory: `set_(t, s)` makes
+    # `t` share `s`'s, and a layer written into dead `t` overwrote `s` (break40 s02).
+    if torch.Tag.inplace_view in op.tags:
+        return False
     schema = op._schema
     first = schema.arguments[0].alias_info if schema.arguments else None
     return (first is not None and first.is_write and len(schema.returns) == 1
@@ -914,8 +924,15 @@ def _same_tensor_of(node: Node, source: Node, in_place: dict) -> bool:
 
 
 def _only_reads(node: Node) -> bool:
-    """Whether `node` reads its tensor arguments without aliasing or writing any of them."""
-    return isinstance(node.target, torch._ops.OpOverload) and _schema_only_reads(node.target)
+    """Whether `node` reads its tensor arguments without aliasing or writing any of them.
+
+    Only aten's schemas are trusted to say so: another library's op may run any code under a
+    schema without alias annotations, `autoconv::function_apply` a user's `Function.forward`
+    that returns its input or a view of it (a gradient reversal's `x.view_as(x)`: its
+    result was overwritten by a later layer's, break40 s01)."""
+    op = node.target
+    return (isinstance(op, torch._ops.OpOverload) and op.namespace == "aten"
+            and _schema_only_reads(op))
 
 
 @functools.cache

@@ -4,6 +4,7 @@ torch's own execution of the graph computes."""
 import math
 import random
 import re
+import warnings
 
 import pytest
 import torch
@@ -1172,7 +1173,8 @@ def _layers(depth, width=8, seed=0):
 
 
 _CHAIN = _layers(6)
-_WRITES_INTO_TEMPORARY = re.compile(r"\bif grad\w* else linear\([^\n]*, out=v\d+_\w+\)")
+_WRITES_INTO_TEMPORARY = re.compile(
+    r"\bif grad\w* or \w+\._current_level >= 0 else linear\([^\n]*, out=v\d+_\w+\)")
 
 
 def relu_chain(x):
@@ -1332,3 +1334,144 @@ def test_dead_temporaries_in_layer_programs_give_eagers_values(seed):
             assert len(got) == len(want)
             for g, w in zip(got, want):
                 assert torch.equal(g, w)
+
+
+# break40 s01: a custom autograd Function runs as `autoconv::function_apply`, whose schema
+# says nothing of aliasing while its forward may return its input (or a view of it): the
+# layer's result it returned was overwritten by a later layer's, written into it as dead.
+class _GradReverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class _Identity(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def chain_keeping_a_function_result(x):
+    w, b = _CHAIN[0]
+    kept = _GradReverse.apply(torch.nn.functional.linear(x, w, b))
+    same = _Identity.apply(torch.nn.functional.linear(x, *_CHAIN[1]))
+    for w, b in _CHAIN[2:]:
+        x = torch.relu(torch.nn.functional.linear(x, w, b))
+    return x + same.sum(), kept
+
+
+def test_a_custom_functions_result_keeps_its_layers_temporary():
+    x = torch.randn(5, 8, generator=torch.Generator().manual_seed(6))
+    f = autoconv.autoconv(chain_keeping_a_function_result)
+    with torch.no_grad():
+        got = [f(x * scale) for scale in (1.0, -2.0)]
+        want = [chain_keeping_a_function_result(x * scale) for scale in (1.0, -2.0)]
+        # the chain's own layers still write into dead temporaries
+        assert _WRITES_INTO_TEMPORARY.search(f.concrete_functions[0]._runner.__autoconv_source__)
+    for g, w in zip(pytree.tree_leaves(got), pytree.tree_leaves(want)):
+        assert torch.equal(g, w)
+
+
+# break40 s02: an in-place view op (`set_`, `resize_`, `t_`) changes what memory, shape or
+# strides a temporary has: `set_` made a dead layer's result share a kept one's memory, which
+# the next layer then overwrote; `resize_` made the reuse resize it back, with torch's warning.
+def chain_after_a_set(x):
+    kept = torch.nn.functional.linear(x, *_CHAIN[0])
+    h = torch.nn.functional.linear(x, *_CHAIN[1])
+    h.set_(kept)
+    read = torch.tanh(h)
+    for w, b in _CHAIN[2:]:
+        x = torch.relu(torch.nn.functional.linear(x, w, b))
+    return x, read, kept
+
+
+def chain_after_a_resize(x):
+    h = torch.nn.functional.linear(x, *_CHAIN[0])
+    h.resize_(4, 4)
+    read = torch.tanh(h)
+    for w, b in _CHAIN[1:]:
+        x = torch.relu(torch.nn.functional.linear(x, w, b))
+    return x, read
+
+
+def chain_after_a_transpose_in_place(x):
+    h = torch.nn.functional.linear(x, *_CHAIN[0])
+    h.t_()
+    read = torch.tanh(h)
+    for w, b in _CHAIN[1:]:
+        x = torch.relu(torch.nn.functional.linear(x, w, b))
+    return x, read
+
+
+@pytest.mark.parametrize("fn", [chain_after_a_set, chain_after_a_resize,
+                                chain_after_a_transpose_in_place])
+def test_an_in_place_view_op_keeps_its_temporary(fn):
+    x = torch.randn(8, 8, generator=torch.Generator().manual_seed(7))
+    f = autoconv.autoconv(fn)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no "output ... was resized" from a reuse)
+        got = [f(x * scale) for scale in (1.0, -2.0)]
+        want = [fn(x * scale) for scale in (1.0, -2.0)]
+        assert _WRITES_INTO_TEMPORARY.search(f.concrete_functions[0]._runner.__autoconv_source__)
+    for g, w in zip(pytree.tree_leaves(got), pytree.tree_leaves(want)):
+        assert torch.equal(g, w)
+
+
+def test_a_layer_inside_a_forward_ad_dual_level_runs_its_functional_op():
+    # break40 s03: `linear_out` has no forward derivative (NotImplementedError under no_grad)
+    import torch.autograd.forward_ad as forward_ad
+
+    x, tangent = torch.randn(2, 5, 8, generator=torch.Generator().manual_seed(8))
+    f = autoconv.autoconv(relu_chain)
+    with torch.no_grad():
+        assert torch.equal(f(x), relu_chain(x))  # the layers write into dead temporaries
+        with forward_ad.dual_level():
+            got = forward_ad.unpack_dual(f(forward_ad.make_dual(x, tangent)))
+            want = forward_ad.unpack_dual(relu_chain(forward_ad.make_dual(x, tangent)))
+    assert torch.equal(got.primal, want.primal) and torch.equal(got.tangent, want.tangent)
+    assert _WRITES_INTO_TEMPORARY.search(f.concrete_functions[0]._runner.__autoconv_source__)
+    assert f.trace_count == 1
+
+
+# break40: a layer's result kept through a view of each kind (or an alias the tracer sees
+# through: `.data`, `detach`, `reshape` of a contiguous result) is never written into.
+_KEPT_ALIASES = {
+    "data": lambda h: h.data,
+    "detach": lambda h: h.detach(),
+    "reshape": lambda h: h.reshape(8, 5),
+    "unbind": lambda h: h.unbind(0)[2],
+    "expand": lambda h: h[:1].expand(3, 8),
+    "as_strided": lambda h: h.as_strided((2, 2), (1, 8)),
+    "movedim": lambda h: h.movedim(0, 1),
+    "split": lambda h: h.split(2)[1],
+    "view_dtype": lambda h: h.view(torch.int32),
+    "contiguous": lambda h: h.contiguous(),
+    "eval_dropout": lambda h: torch.dropout(h, 0.5, False),
+}
+
+
+def chain_keeping_an_alias(x, alias):
+    kept = alias(torch.nn.functional.linear(x, *_CHAIN[0]))
+    for w, b in _CHAIN[1:]:
+        x = torch.relu(torch.nn.functional.linear(x, w, b))
+    return x, kept
+
+
+@pytest.mark.parametrize("alias", list(_KEPT_ALIASES))
+def test_a_layers_result_kept_through_an_alias_is_never_written_into(alias):
+    x = torch.randn(5, 8, generator=torch.Generator().manual_seed(9))
+    f = autoconv.autoconv(chain_keeping_an_alias)
+    with torch.no_grad():
+        got = [f(x * scale, _KEPT_ALIASES[alias]) for scale in (1.0, -2.0)]
+        want = [chain_keeping_an_alias(x * scale, _KEPT_ALIASES[alias]) for scale in (1.0, -2.0)]
+        assert _WRITES_INTO_TEMPORARY.search(f.concrete_functions[0]._runner.__autoconv_source__)
+    for g, w in zip(pytree.tree_leaves(got), pytree.tree_leaves(want)):
+        assert torch.equal(g, w)
