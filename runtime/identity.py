@@ -5,6 +5,10 @@ A leaf module: values.py and the staging modules it imports use it.
 
 from __future__ import annotations
 
+import functools
+
+import torch
+
 __all__ = ["identical", "type_in"]
 
 
@@ -44,13 +48,32 @@ _NUMBERS = (bool, int, float)
 #   only id or hash value": a Counter argument updated in a staged `if`, tester38 s05); as a
 #   dict's key it is looked up, which is how numbers are compared here (the ids of two values
 #   alive together differ).
-# (`is` between two functools.partial objects, or two tuples, made in its trace, it refuses:
-# "Failed to trace builtin operator `is_`", fuzz38's partial beside a bound method, open)
+# - `is` between two functools.partial objects, or two tuples, both made in its trace, it
+#   refuses ("Failed to trace builtin operator `is_`": fuzz38's partial beside a bound method,
+#   where autoconv looks for a statement's input by identity to name it). Under dynamo such
+#   values are compared by their parts, each by identity: a tuple's items, a partial's
+#   function, arguments and keywords. Two such values made of the same parts behave the same
+#   in every call and every read, so for what autoconv asks (which input is this, did a body
+#   replace it) they are one. Not by `id`: the `id` of an argument of the compiled function is
+#   guarded by identity, which would recompile at every call given a new tuple.
+_BY_PARTS = (tuple, functools.partial)
 
 
 def identical(a, b) -> bool:
-    """`a is b`, numbers compared by `id` as dynamo can trace it (NOTE [identity under
-    dynamo]): no node in its graph, and no refusal for a number made in its trace."""
+    """`a is b`, as dynamo can trace it (NOTE [identity under dynamo]): numbers compared by
+    `id` (no node in its graph, no refusal for a number made in its trace); under dynamo,
+    tuples and functools.partial objects by their parts."""
     if type_in(a, _NUMBERS) or type_in(b, _NUMBERS):
         return id(b) in {id(a): None}
+    if (isinstance(a, _BY_PARTS) and type(a) is type(b)
+            and torch.compiler.is_dynamo_compiling()):
+        return _same_parts(a, b)
     return a is b
+
+
+def _same_parts(a, b) -> bool:
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b))
+    return (identical(a.func, b.func) and _same_parts(a.args, b.args)
+            and a.keywords.keys() == b.keywords.keys()
+            and all(identical(v, b.keywords[k]) for k, v in a.keywords.items()))

@@ -1016,9 +1016,11 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                 same = set(unchanged_leaves.kept(noting, slot))
                 held = slots[slot][1]
                 kept = {number for number in same if _a_number(held[number])}
-                if not context.in_operator_bodies():
-                    updated[slot] = {number for number in same - kept
-                                     if not held[number].requires_grad}
+                # (NOTE [tensors every body gives back, inside an operator's body])
+                updated[slot] = {number for number in same - kept
+                                 if not held[number].requires_grad
+                                 and (not context.in_operator_bodies()
+                                      or held[number]._base is None)}
             else:
                 kept = (tensors - updated[slot] - replaced[slot]) | (numbers - renumbered[slot])
             _write_back(state[slot], spec, enumerate(leaves), updated[slot], kept)
@@ -1154,9 +1156,25 @@ def _probe(wrap, bodies, flat_state, inputs) -> None:
 # keeps an untouched one's value), and a replaced one is given back as outside dynamo (a
 # body may have updated it first). A tensor requiring grad is replaced, as before (a write
 # into one autograd saved for the backward pass would make that pass fail). Inside an
-# enclosing operator's body (a nested statement) a write to the enclosing body's copy would
-# be dynamo's "input mutation": the tensors are replaced there, as before (README, Known
-# shapes).
+# enclosing operator's body (a nested statement) a write to a tensor the enclosing body was
+# given would be dynamo's "input mutation": those tensors are replaced there, as before
+# (README, Known shapes); NOTE [tensors every body gives back, inside an operator's body].
+
+
+# NOTE [tensors every body gives back, inside an operator's body]
+# A nested statement's carried object holds tensors its bodies only read (`s.x`, beside `if v >
+# 2: s.k = s.k + 1` in a staged `for v in x0` where `s.x` is `x0`). Replaced by the operator's
+# output, such a tensor was a new object after the statement, and the enclosing loop, which
+# joins `s.x` to its input `x0` (NOTE [one tensor held under two names] in torch.py), took its
+# body to rebind `s.x` and refused the loop under torch.compile (silent39 s01). A tensor every
+# body gave back as the one it was given (NOTE [numbers no body binds anew under dynamo]) is
+# written back into the tensor the object holds with `copy_` there too, as outside any
+# operator's body: the object keeps its tensor, holding what the bodies made of it (an update
+# in place included, which dynamo cannot show). Only where that tensor is no view: the
+# enclosing body's own tensors (its copies of its state, `private_split` in torch.py, values
+# it computes) are no views, and what it was given as an input is (its `view_as`, in
+# `_run_body`), a write into which dynamo refuses as input mutation; such a tensor is replaced,
+# as before.
 
 
 def _a_number(leaf) -> bool:
@@ -1851,7 +1869,7 @@ def shown_input(value):
     that has it (NOTE [names of a statement's inputs]), or None."""
     for inputs, names in reversed(_shown_inputs):
         for given, name in zip(inputs, names):
-            if given is value and name:
+            if name and identical(given, value):  # NOTE [identity under dynamo]
                 return name
     return None
 

@@ -2349,11 +2349,25 @@ def _pair_changed(a, b) -> bool:
 # `if`'s branch is probed, its path condition (the predicate, or its negation for the other
 # branch) is kept here, and the test of a loop staged then is that and its own: off the path
 # the loop makes no trip (that branch's growth is then 0, and the branch does not run).
-_PATH = threading.local()
+class _Path(threading.local):
+    # The attribute is there from a thread's first look (NOTE [a path's conditions are never
+    # unset])
+    def __init__(self):
+        self.conditions = ()
+
+
+# NOTE [a path's conditions are never unset]
+# Dynamo guards a compiled function on the Python state its trace read, `_PATH` included. Read
+# by `getattr(_PATH, "conditions", ())` while unset, and restored after a probe by setting it to
+# that `()`, it was set after the first call: dynamo's guard (`not hasattr(_PATH,
+# 'conditions')`) failed at the second call, which compiled the function again (fuzz38's
+# partial beside a bound method in a staged `for`, whose first compile took 669 s at load 16).
+# Set for every thread from its first look, it reads the same before and after a call.
+_PATH = _Path()
 
 
 def _path_conditions() -> tuple:
-    return tuple(getattr(_PATH, "conditions", ()))
+    return tuple(_PATH.conditions)
 
 
 def _on_path(condition):
@@ -2365,7 +2379,7 @@ def _on_path(condition):
         if torch.compiler.is_dynamo_compiling() and in_operator_bodies():
             yield
             return
-        before = getattr(_PATH, "conditions", ())
+        before = _PATH.conditions
         _PATH.conditions = (*before, condition)
         try:
             yield

@@ -274,3 +274,22 @@ def test_write_past_the_count_raises_as_python():
     with pytest.raises(IndexError, match=re.escape("list assignment index out of range")):
         g(T([-3.0, 0.5]), T(1))
     assert g.trace_count == 1
+
+
+def grown_in_a_staged_if(x):
+    vs = []
+    if x.sum() > 0:
+        vs.append(x * 2)
+    return x + len(vs)
+
+
+def test_a_list_grown_in_a_staged_if_compiles_once():
+    # The probe of the branches' growth left `_PATH.conditions` set after the first call, and
+    # dynamo's guard on it, unset, compiled the function again at the second: NOTE [a path's
+    # conditions are never unset] in runtime/staging/torch.py
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(grown_in_a_staged_if), fullgraph=True,
+                             backend="eager", dynamic=False)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for x in (T([1., 2.]), T([-1., -2.]), T([3., 0.])):
+            assert_close(compiled(x.clone()), grown_in_a_staged_if(x))

@@ -1028,20 +1028,104 @@ def counted_on_an_object_holding_the_loops_tensor(x0):
     return s.k
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "silent39 s01: under torch.compile a staged loop over (or reading) the tensor an object it "
-    "carries holds (`s.x` is `x0`, `for v in x0`), whose body changes a field of the object "
-    "under a tensor `if`, is refused as 'a tensor held under two names ... is rebound', though "
-    "no body rebinds `s.x`; replay and torch.export are right; not a wrong value"))
-def test_a_field_counted_on_an_object_holding_the_loops_tensor_under_torch_compile():
-    fn = counted_on_an_object_holding_the_loops_tensor
+def counted_on_a_dataclass_looping_over_its_tensor(x0):
+    s = Point(x0)
+    for v in s.x:
+        if v > 2:
+            s.n += 1
+    return s.n, s.x
+
+
+def counted_in_a_dict_holding_the_loops_tensor(x0):
+    d = {"x": x0, "k": 0}
+    for v in x0:
+        if v > 2:
+            d["k"] += 1
+    return d["k"]
+
+
+def counted_on_an_object_holding_the_tensor_a_while_reads(x0):
+    s = _PlainCounter(x0)
+    i = torch.tensor(0)
+    while i < x0.shape[0]:
+        if x0[i] > 2:
+            s.k = s.k + 1
+        i = i + 1
+    return s.k, i
+
+
+def counted_in_a_tensor_field_beside_the_tensor_a_while_reads(x0):
+    s = _PlainCounter(x0)
+    s.k = torch.tensor(0)
+    i = torch.tensor(0)
+    while i < s.x.shape[0]:
+        if s.x[i] > 2:
+            s.k = s.k + 1
+        i = i + 1
+    return s.k
+
+
+def updated_in_place_on_an_object_holding_a_copy_of_the_loops_tensor(x0):
+    s = _PlainCounter(x0 * 1)
+    y = x0 * 0
+    for v in x0:
+        if v > 2:
+            s.x.add_(1)
+            s.k = s.k + 1
+        y = y + s.x
+    return s.k, s.x, y
+
+
+_HOLDING_THE_LOOPS_TENSOR = [counted_on_an_object_holding_the_loops_tensor,
+                             counted_on_a_dataclass_looping_over_its_tensor,
+                             counted_in_a_dict_holding_the_loops_tensor,
+                             counted_on_an_object_holding_the_tensor_a_while_reads,
+                             counted_in_a_tensor_field_beside_the_tensor_a_while_reads,
+                             updated_in_place_on_an_object_holding_a_copy_of_the_loops_tensor]
+
+
+@pytest.mark.parametrize("fn", _HOLDING_THE_LOOPS_TENSOR, ids=lambda fn: fn.__name__)
+def test_a_field_counted_on_an_object_holding_the_loops_tensor_matches_python(fn):
+    # silent39 s01: under torch.compile the `if` gave back `s.x` as its operator's output, a
+    # new tensor, and the loop, which joins `s.x` to its own input `x0`, took its body to
+    # rebind `s.x` and refused the loop: NOTE [tensors every body gives back, inside an
+    # operator's body] in runtime/staging/objects.py
+    assert_same_result(fn, [T([3., 4.]), T([1., 5.]), T([0., 1.])])
+
+
+@pytest.mark.parametrize("backend", ["eager", "inductor"])
+def test_a_field_counted_on_an_object_holding_the_loops_tensor_under_torch_compile(backend):
+    # (silent39 s01, see above; inductor too, which runs the `copy_` the `if` writes back)
+    fn = updated_in_place_on_an_object_holding_a_copy_of_the_loops_tensor
     inputs = [T([3., 4.]), T([1., 5.]), T([0., 1.])]
     expected = [fn(x.clone()) for x in inputs]
     torch._dynamo.reset()
-    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager",
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend=backend,
                              dynamic=False)
     for x, want in zip(inputs, expected):
-        assert int(compiled(x.clone())) == want
+        assert_close(compiled(x.clone()), want)
+
+
+def rebinds_the_field_holding_the_loops_tensor(x0):
+    s = _PlainCounter(x0)
+    for v in x0:
+        if v > 2:
+            s.x = s.x + 1
+    return s.x
+
+
+def test_a_field_rebound_beside_the_loops_tensor_is_refused_under_torch_compile():
+    # Python's `x0` keeps the tensor of the first trip where `s.x` is rebound; the loop joins
+    # the two, and dynamo's trace cannot be staged again without that (NOTE [one tensor held
+    # under two names] in runtime/staging/torch.py): an honest refusal, not silent39 s01's
+    inputs = [T([3., 4.]), T([1., 5.])]
+    assert_close(autoconv.autoconv(rebinds_the_field_holding_the_loops_tensor)(inputs[0]),
+                 rebinds_the_field_holding_the_loops_tensor(inputs[0].clone()))
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(rebinds_the_field_holding_the_loops_tensor),
+                             fullgraph=True, backend="eager", dynamic=False)
+    with pytest.raises(StagingError, match="rebound under one of them"):
+        compiled(inputs[0].clone())
 
 
 def test_a_carried_dict_number_is_a_tensor_after_the_statement_as_a_local_number_is():
