@@ -50,9 +50,9 @@ from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/trac
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
 from . import dict_lists
-from . import (branch_grads, constants, dynamo_kinds, freevar_updates, grad_mode, lists, mappings,
-               objects, operators, outside_writes, python_state, registry, replaced_lists,
-               restaging, shared_containers, unseen_updates, verdicts)
+from . import (branch_facts, branch_grads, constants, dynamo_kinds, freevar_updates, grad_mode,
+               lists, mappings, objects, operators, outside_writes, python_state, registry,
+               replaced_lists, restaging, shared_containers, unseen_updates, verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       staging_depth, types_probe)
@@ -2911,6 +2911,7 @@ def _stage_if(pred, branches, statement: Statement, watch=None):
         aliased = {}  # NOTE [staged values that alias in Python]
 
         seen_grads = {}  # NOTE [grad mode in branches]
+        sizes_key = dynamo_kinds.new_key()  # NOTE [sizes every branch keeps] (branch_facts.py)
         # NOTE [operands that can require grad] in branch_grads.py
         frame = branch_grads.frame_for(operands.flat, loop=False)
 
@@ -2923,7 +2924,10 @@ def _stage_if(pred, branches, statement: Statement, watch=None):
                 staged_aliases.note_outputs(out, flat, aliased)
                 if not torch.compiler.is_dynamo_compiling():
                     seen[body.where] = branch_grads.requiring_grad(out)
-                return _unalias(out, dense=True)
+                out = _unalias(out, dense=True)
+                branch_facts.note_kept(sizes_key, body.where, branch_facts.kept_sizes(
+                    pytree.tree_leaves(out), flat))
+                return out
             return run
 
         try:
@@ -2935,6 +2939,7 @@ def _stage_if(pred, branches, statement: Statement, watch=None):
                     flat = restaging.attempt(  # NOTE [restaging verdicts]
                         "if round", lambda: operators.cond(pred, *(staged(b) for b in branches),
                                                            operands.flat), (_Promote,))
+            branch_facts.keep_sizes(flat, operands.flat, branch_facts.noted(sizes_key))
             # NOTE [grad mode in branches]
             flat = branch_grads.settled(statement, flat, operands.flat,
                                         registry.owner(pred).name,
