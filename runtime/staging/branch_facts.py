@@ -1,4 +1,5 @@
-"""Size facts a staged `if`'s branch relies on, which torch checks on every path.
+"""Size facts of a staged `if`: those a branch relies on, which torch checks on every path,
+and the sizes every branch keeps (NOTE [sizes every branch keeps], below).
 
 NOTE [facts a branch relies on]
 `idx = (x > 0).nonzero()` then `if idx.numel() > 0: v = x[idx[0, 0]]`: the branch indexes row 0
@@ -126,11 +127,16 @@ def keep_sizes(outputs, operands, kept) -> None:
             torch._check(size == wanted)
 
 
-_KEPT: dict = {}  # key -> {where: kept_sizes}
+_KEPT: dict = {}  # key -> {where: kept_sizes}, oldest first
+# A cond whose trace fails never asks `noted`: the oldest keys beyond this many (far more than
+# conds nest) are dropped rather than kept for the process's life.
+_KEPT_KEYS = 64
 
 
 def note_kept(key: int, where: str, kept: tuple) -> None:
     """Keep a branch's `kept_sizes` for `noted` (dynamo calls it for real: constants in)."""
+    if key not in _KEPT and len(_KEPT) >= _KEPT_KEYS:
+        del _KEPT[next(iter(_KEPT))]
     _KEPT.setdefault(key, {})[where] = kept
 
 
