@@ -637,12 +637,17 @@ class Statement:
                         f"Bind '{name}' on every path, or before the statement (`{name} = []`, "
                         "the items of one kind)")
                 if out is not before:
+                    # (dynamo computes numpy's functions of numbers itself, as 0-d arrays:
+                    # `np.exp(-ii)` of a loop's first trip, errs40 s01)
+                    numpy_fix = (f"; under torch.compile numpy's functions of numbers give "
+                                 f"arrays: compute '{name}' with `math`'s (`math.exp(-k)` for "
+                                 "`np.exp(-k)`)" if isinstance(before, numpy.ndarray) else "")
                     raise self.error(
                         f"'{name}' is {_describe(before)} before the statement and is "
                         f"reassigned {where}; only tensors and numbers can change under a "
                         "tensor condition",
                         f"Give '{name}' a tensor value before the statement, or compute it "
-                        "outside")
+                        "outside" + numpy_fix)
                 continue
             if (kind is SlotKind.UNBOUND and "if" in self.kind
                     and not torch.compiler.is_dynamo_compiling() and out is before):

@@ -142,6 +142,33 @@ def test_numpy_functions_of_a_staged_loops_counter():
     assert_same_exactly(epsilon_scaled, _EPSILON_INPUTS, compile=False)
 
 
+def epsilon_scaled_by_math(x):
+    reg = 1e3
+    for ii in range(30):
+        reg = (1e3 - 0.1) * math.exp(-ii) + 0.1
+        x = x * 0.5 + 1e-3 * math.sqrt(reg + ii) * math.log1p(float(ii))
+        if x.abs().sum() < 1.0:
+            break
+    return x, torch.tensor(reg + math.atan2(reg, 2.0), dtype=torch.float64)
+
+
+def test_numpy_functions_of_a_staged_loops_counter_compiled_say_to_write_maths():
+    # (errs40 s01, below: the refusal says what runs; the numbers differ from numpy's in the
+    # last bit at most, as the C library's do)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(epsilon_scaled), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match=r"test_math_functions.py:\d+: in a tensor-dependent "
+                       r"for loop: 'reg' is a Python ndarray.*compute 'reg' with `math`'s "
+                       r"\(`math.exp\(-k\)` for `np.exp\(-k\)`\)"):
+        compiled(*_EPSILON_INPUTS[0])
+    for args in _EPSILON_INPUTS:
+        want = epsilon_scaled(*args)
+        got = epsilon_scaled_by_math(*args)
+        torch.testing.assert_close(got[0], want[0])
+        torch.testing.assert_close(got[1], want[1])
+    assert_same_exactly(epsilon_scaled_by_math, _EPSILON_INPUTS, export=False)
+
+
 @pytest.mark.xfail(strict=True, raises=StagingError, reason=(
     "errs40 s01: under torch.compile dynamo computes `np.exp(-ii)` of the loop's first trip "
     "itself, as a 0-d ndarray, which the loop cannot carry ('reg' is a Python ndarray before "
