@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import collections
 import linecache
+import re
 
 import pytest
 import torch
@@ -53,7 +54,7 @@ import torch
 import autoconv
 from autoconv_runtime import StagingError
 from tests.real.test_tester37 import _box_iou  # torchvision.ops.box_iou
-from tests.support import assert_same_result
+from tests.support import assert_same_result, exported
 
 T = torch.tensor
 
@@ -324,6 +325,61 @@ def test_largest_count_by_max_in_every_mode():
     assert [_most_common_count(*args) for args in inputs] == [2, 3, 2]
     assert [_largest_count(*args) for args in inputs] == [2, 3, 2]
     assert_same_result(_largest_count, inputs)
+
+
+# --- pytorch-metric-learning's `if len(anchor_idx) == 0: return self.zero_losses()` (errs40) ---
+# A length only the graph knows, tested by an `if` that returns a dict of a string and None on
+# one path and tensors on the other: no graph returns both. Replay traces a graph per path;
+# the exported program holds the traced path and raises at the line on the other; compiled,
+# it is refused at the line (docs/errors.md).
+
+def _zero_losses():
+    return {"loss": {"losses": 0, "indices": None, "reduction_type": "already_reduced"}}
+
+
+def _pair_loss(emb, labels):
+    anchor_idx, positive_idx = torch.where(labels[:, None] == labels[None, :])
+    distinct = anchor_idx != positive_idx
+    anchor_idx, positive_idx = anchor_idx[distinct], positive_idx[distinct]
+    if len(anchor_idx) == 0:
+        return _zero_losses()
+    losses = (emb[anchor_idx] - emb[positive_idx]).pow(2).sum(1)
+    return {"loss": {"losses": losses, "indices": (anchor_idx, positive_idx),
+                     "reduction_type": "pos_pair"}}
+
+
+def _reduced_pair_loss(emb, labels):
+    loss = _pair_loss(emb, labels)["loss"]
+    if loss["reduction_type"] == "already_reduced":
+        return torch.as_tensor(loss["losses"], dtype=torch.float32)
+    return loss["losses"].mean()
+
+
+_PAIRED, _UNPAIRED = T([0, 0, 1, 1]), T([0, 1, 2, 3])
+_PAIR_LINE = "if len(anchor_idx) == 0:"
+
+
+def test_an_early_return_of_a_structure_under_a_data_dependent_length():
+    emb = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    want = {"paired": _reduced_pair_loss(emb, _PAIRED),
+            "unpaired": _reduced_pair_loss(emb, _UNPAIRED)}
+    assert float(want["unpaired"]) == 0.0 and float(want["paired"]) > 0.0
+    run = autoconv.autoconv(_reduced_pair_loss)  # a graph per path
+    torch.testing.assert_close(run(emb, _PAIRED), want["paired"])
+    torch.testing.assert_close(run(emb, _UNPAIRED), want["unpaired"])
+    program = exported(_reduced_pair_loss, (emb, _PAIRED))
+    torch.testing.assert_close(program(emb, _PAIRED), want["paired"])
+    with pytest.raises(RuntimeError, match=rf"test_tester39.py:\d+: autoconv specialised this "
+                       rf"graph \(guard 0\) for `{re.escape(_PAIR_LINE)}` being False"):
+        program(emb, _UNPAIRED)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(_reduced_pair_loss), fullgraph=True,
+                             backend="eager")
+    with pytest.raises(StagingError) as info:
+        compiled(emb, _PAIRED)
+    assert info.value.filename == __file__
+    assert linecache.getline(__file__, info.value.lineno).strip() == _PAIR_LINE
+    assert "the return value is unbound before the statement" in str(info.value)
 
 
 # --- s06: a symbolic number stored on a module argument ---------------------------------------
