@@ -445,7 +445,24 @@ class Places:
             else:
                 self._search_object(bound_self, "self", (), names)
             self._search_class(bound_self, "self", names)
-        self._search_function(fn, seen, _HELPER_DEPTH)
+        if isinstance(fn, functools.partial):
+            # NOTE [a partial or a callable object traced itself]
+            # `autoconv(partial(loss, cfg))` and `autoconv(Predictor(model))` trace a callable
+            # that is not a function: its state is what the partial's arguments and the
+            # object's fields hold, which no signature keys. Searched as a function's globals
+            # only, nothing was found there (not even `__call__`'s globals): `cfg.k = 5.0`,
+            # `predictor.k = 5.0` or `model.eval()` between calls replayed the old graph,
+            # silently (tester40 s04). A partial is searched as a callable argument is (NOTE
+            # [state reached through a callable argument]); an object as a bound method's
+            # `self` is, its class's `__call__` as a function.
+            self._search_callable(fn, "the function", (), seen)
+        elif _is_plain_object(fn):
+            names = _class_names(type(fn))
+            self._search_object(fn, "the function", (), names, _DEPTH - 1)
+            self._search_class(fn, "the function", names)
+            self._search_function(type(fn).__call__, seen, _HELPER_DEPTH)
+        else:
+            self._search_function(fn, seen, _HELPER_DEPTH)
         self._search_arguments(arguments, module)
 
     def _add(self, where: str, read, value, names=None, parents=(),
@@ -480,43 +497,64 @@ class Places:
         elif _is_value(value):
             if names is not None and where not in self.values:
                 self.values[where] = (Guard(where, read, value, by_value=True), parents)
-        elif depth > 0 and id(value) not in self._walked and (
-                type(value) in _CONTAINERS or _is_plain_object(value)):
+        elif (isinstance(value, type) and names is not None and depth > 0
+              and id(value) not in self._walked and _is_user_class(value)):
+            # A user's class used as a namespace or registry (`Registry.scale`, `Cfg.model`):
+            # its attributes are read as an object's are, the values the code names guarded
+            # (left out, `Registry.scale = 9.0` between calls replayed the traced 2.0,
+            # silently: tester40 s05); a class attribute read through `self` is
+            # `_search_class`'s.
             self._walked.add(id(value))
-            if type(value) is tuple:  # a tuple cannot change: read through its place
+            parents = (*parents, Guard(where, read, value))
+            for cls in value.__mro__:
+                if cls is object or not _is_user_class(cls):
+                    continue
+                for name, item in list(vars(cls).items()):
+                    if name in names and not name.startswith("__") and (
+                            isinstance(item, (torch.Tensor, torch.nn.Module))
+                            or _is_value(item)):
+                        self._add(f"{where}.{name}", functools.partial(getattr, value, name,
+                                                                       _MISSING),
+                                  item, names, parents, depth - 1)
+        elif depth > 0 and id(value) not in self._walked and (
+                _container_kind(value, names) in _CONTAINERS or _is_plain_object(value)):
+            self._walked.add(id(value))
+            kind = _container_kind(value, names)
+            if kind is tuple:  # a tuple cannot change: read through its place
                 for index, item in enumerate(value[:_MAX_ITEMS]):
                     self._add(f"{where}[{index}]", _nested_reader(read, index), item, names,
                               parents, depth - 1)
                 return
-            table = value if type(value) in (dict, list) else getattr(value, "__dict__", None)
-            if type(table) in (dict, list) and not isinstance(value, torch.nn.Module):
+            table = value if kind in (dict, list) else getattr(value, "__dict__", None)
+            if (table is value or type(table) in (dict, list)) and not isinstance(
+                    value, torch.nn.Module):
                 self.containers.append((where, table, table.copy(),
                                         "{}[{!r}]" if table is value else "{}.{}"))
             # the container or object itself: guarded by identity where a place under it is,
             # and a list's length or a dict's keys too (`MEM.append(t)` between calls: a graph
             # that stacked or iterated the items would miss the new one)
             parents = (*parents, Guard(where, read, value))
-            if type(value) is list:
+            if kind is list:
                 size = functools.partial(len, value)
                 parents = (*parents, Guard(f"the length of {where}", size, size(), by_value=True,
                                            fresh=True))
-            elif type(value) is dict:
+            elif kind is dict:
                 keys = functools.partial(_keys, value)
                 parents = (*parents, Guard(f"the keys of {where}", keys, keys(), by_value=True,
                                            fresh=True))
-            if names is not None and type(value) in (dict, list):
+            if names is not None and kind in (dict, list):
                 # Code that names the container may decide on its keys or length alone
                 # (`if "k" in self.cache:`, `if self.memory:`), reading no item whose guard
                 # would bring these: guarded on their own (an empty cache filled by the first
                 # call traces again, where the graph of the empty one returned a wrong value).
                 self.values.setdefault(f"{where}'s keys", (parents[-1], parents[:-1]))
                 self.sized[f"{where}'s keys"] = value
-            if type(value) is dict:
+            if kind is dict:
                 if len(value) <= _MAX_ITEMS:
                     for key, item in list(value.items()):
                         self._add(f"{where}[{key!r}]", _item_reader(value, key), item, names,
                                   parents, depth - 1)
-            elif type(value) is list:
+            elif kind is list:
                 if len(value) <= _MAX_ITEMS:
                     for index, item in enumerate(value):
                         self._add(f"{where}[{index}]", _nested_reader(read, index), item,
@@ -582,7 +620,7 @@ class Places:
         for where, table, _, shown in self.containers:
             if id(table) in owned:
                 continue
-            keys = table.keys() if type(table) is dict else range(len(table))
+            keys = table.keys() if isinstance(table, dict) else range(len(table))
             for key in list(keys):
                 what = _stored_trace_value(table[key])
                 if what:
@@ -591,7 +629,7 @@ class Places:
 
     def _put_back(self) -> None:
         for _, table, before, _ in self.containers:
-            if type(table) is dict:
+            if isinstance(table, dict):
                 table.clear()
                 table.update(before)
             else:
@@ -689,15 +727,18 @@ class Places:
         names = _callable_names(fn)
         self._code |= names
         if isinstance(fn, functools.partial):
+            # (at one step down: a module there is searched as one held by an object is;
+            # at `_DEPTH`, where `_add` leaves a global's module to `_search_function`,
+            # `partial(loss, model)` kept the traced mode after `model.eval()`: tester40 s04)
             for index, item in enumerate(fn.args[:_MAX_ITEMS]):
                 self._add(f"{where}.args[{index}]", functools.partial(_partial_arg, fn, index),
-                          item, names, parents)
+                          item, names, parents, _DEPTH - 1)
                 if _reaches_state(item):
                     self._search_callable(item, f"{where}.args[{index}]", parents, seen,
                                           depth - 1)
             keywords = fn.keywords
             self._add(f"{where}.keywords", functools.partial(getattr, fn, "keywords"), keywords,
-                      names, parents)
+                      names, parents, _DEPTH - 1)
             for key, item in keywords.items():
                 if _reaches_state(item):
                     self._search_callable(item, f"{where}.keywords[{key!r}]", parents, seen,
@@ -773,11 +814,13 @@ class Places:
         self.values.setdefault(where, (Guard(where, read_mode, read_mode(), by_value=True), ()))
         self._search_module(module, prefix, None, (), names | _class_names(type(module)), ())
 
-    def _search_module(self, module, prefix, read, parents, names, own, parent=None,
+    def _search_module(self, module, prefix, read, parents, names, own, root=None,
                        inputs: bool = False) -> None:
         """A module's attributes and its submodules', to any depth (NOTE [places held by
         objects]); `own`: the module's Python attributes its `Function` keys on instead;
-        `inputs`: its parameters and buffers are graph inputs (the Function's own module)."""
+        `root`: the module the search began at (None: this one), whose mode is keyed or
+        guarded by the caller (NOTE [submodule modes against the root's]); `inputs`: its
+        parameters and buffers are graph inputs (the Function's own module)."""
         if id(module) in self._walked:
             return
         self._walked.add(id(module))
@@ -819,11 +862,19 @@ class Places:
         mine = names | _class_names(type(module))  # a torch module's own code reads its fields
         # (`training`: the root's is keyed on by the signature, a submodule's below)
         self._search_object(module, prefix, parents, mine, _DEPTH, skip={*own, "training"})
-        if "training" in _class_names(type(module)) and read is not None:
-            # (a submodule's mode is its root's, which the signature keys on: only a submodule
-            # put in another mode than its parent alone retraces)
-            where = f"{prefix}.training (unlike its parent's)"
-            read_mode = functools.partial(_mode_differs, module, parent)
+        if root is not None and "training" in _class_names(type(module)):
+            # NOTE [submodule modes against the root's]
+            # A submodule's mode is mostly its root's, which the signature keys on (the
+            # Function's own module) or a guard holds (a module reached from outside): only a
+            # submodule put in another mode than the root retraces. Compared with its direct
+            # parent instead, `model.backbone.eval()` (freezing BatchNorm while the head
+            # trains) left every guard holding where the backbone's own class reads no
+            # `training` and its BatchNorm agreed with it: the train-mode graph was replayed,
+            # silently (tester40 s01). A module found in an argument object's field is a root
+            # (its mode guarded where it is found): it has no root to differ from (tester40
+            # s03: compared with None, an AttributeError while tracing).
+            where = f"{prefix}.training (unlike its root's)"
+            read_mode = functools.partial(_mode_differs, module, root)
             self.values.setdefault(where, (Guard(where, read_mode, read_mode(), by_value=True),
                                            parents))
         if not inputs:
@@ -855,7 +906,7 @@ class Places:
             if sub is not None:
                 self._search_module(sub, f"{prefix}.{name}",
                                     _item_reader(module._modules, name), parents, names, (),
-                                    module, inputs)
+                                    module if root is None else root, inputs)
 
     def _search_object(self, obj, prefix: str, parents, names=None, depth: int = _DEPTH,
                        skip=()) -> None:
@@ -887,12 +938,33 @@ class Places:
                               functools.partial(getattr, obj, name, _MISSING), value, names)
 
 
+def _container_kind(value, names) -> type:
+    """`dict` for a dict or, where code names the place (`names`), a dict subclass (a config
+    `EasyDict`, an `OrderedDict`, a `defaultdict`), whose items are then searched as a dict's;
+    else the value's type. (Its own `__dict__`, searched before, is empty: `CFG["scale"] =
+    5.0` between calls replayed the traced 2.0, silently: tester40 s11. Unnamed ones, a
+    module's hook tables, are left as they were.)"""
+    if names is not None and isinstance(value, dict) and not isinstance(value, torch.nn.Module):
+        return dict
+    return type(value)
+
+
 def _is_plain_object(value) -> bool:
-    """An instance of a user's class holding data (a config object), not code or a module."""
+    """An instance of a user's class holding data (a config object, or a callable one: a
+    `Predictor` whose `__call__` runs the model it holds), not code or a module."""
     return (hasattr(value, "__dict__") and not isinstance(
         value, (type, types.FunctionType, types.MethodType, types.ModuleType,
                 torch.nn.Module, functools.partial))
-            and not callable(value))
+            # (a callable object of a user's class was left out: a global or closure's
+            # `Scaler(2.0)` whose `__call__` reads `self.k`, or holds a model, kept the traced
+            # `k` and train mode after `s.k = 5.0` or `.eval()`, silently: tester40 s02)
+            and (not callable(value) or _is_user_class(type(value))
+                 and type(value).__module__.partition(".")[0] not in _OWN_PACKAGES))
+
+
+# autoconv's own callables (a global `@autoconv` Function called by another, whose caches a
+# search would guard: every call of the outer one traced again)
+_OWN_PACKAGES = frozenset({"autoconv", "autoconv_runtime"})
 
 
 def _class_names(cls) -> frozenset:
@@ -981,8 +1053,8 @@ def _reads_keys(guard: Guard) -> bool:
     return isinstance(read, functools.partial) and read.func is _keys
 
 
-def _mode_differs(module, parent) -> bool:
-    return module.training is not parent.training
+def _mode_differs(module, root) -> bool:
+    return module.training is not root.training
 
 
 # NOTE [state reached through a callable argument]

@@ -8,7 +8,8 @@ over its test's and body's lines (no call, no tuple of the state, no grad-mode c
 trip). Outside a tracer that is what the original Python did, at the cost of one `bool()` of a
 0-d tensor, instead of the ~40 µs a `torch.cond` call costs in eager mode. Autograd records through it as through eager code. Each temporary is deleted after
 its last read, and with grad mode off a pointwise op (an activation after a linear layer) writes
-into the fresh tensor it reads when nothing else reads that tensor; in a `while` body, a list's
+into the fresh tensor it reads when nothing else reads that tensor, and a matrix product (a
+layer's `linear`) into a temporary of its shape the call is done with; in a `while` body, a list's
 append writes the loop's own buffer, and a pointwise op its own carried value (`i += 1`), in
 place when nothing in the body reads the old value after it (`_carried_writes`). A loop test is
 read without the reshape to `[]` torch's while_loop wants. Keywords equal to the defaults the C
@@ -62,6 +63,24 @@ _INLINE_OPERATORS = {
     operator.eq: "({0} == {1})",
     operator.ne: "({0} != {1})",
 }
+
+
+# A loop test's `and` / `or` / `not` read only for its truth (`_truths_as_bools`): the truth
+# of each operand, already computed, taken in Python.
+def _truth_and(a, b) -> bool:
+    return bool(a) and bool(b)
+
+
+def _truth_or(a, b) -> bool:
+    return bool(a) or bool(b)
+
+
+def _truth_not(a) -> bool:
+    return not a
+
+
+_INLINE_OPERATORS.update({_truth_and: "(bool({0}) and bool({1}))",
+                          _truth_or: "(bool({0}) or bool({1}))", _truth_not: "(not {0})"})
 
 
 def _fast_entry(op: torch._ops.OpOverload):
@@ -282,6 +301,10 @@ class _Emitter:
         self.indent = indent
         self.names: dict[Node, str] = {}
         self.bound: set[Node] = set()  # items of a cond's result its branches set (`cond`)
+        # node -> the dead temporary its result is written into, and those temporaries
+        # (NOTE [results written into dead temporaries]; set by `emit`)
+        self.recycle: dict[Node, Node] = {}
+        self.reused: set[Node] = set()
         if parent is None:
             self.lines: list[str] = []
             self.callees: dict[int, str] = {}  # id(callable) -> its name in `namespace`
@@ -453,6 +476,9 @@ class _Emitter:
             self.branch_choices = []
         self.in_place = self.choose_in_place(
             graph, self.lines if self.branch_choices is None else self.branch_choices)
+        if self.fast_ops and not _changes_grad_mode(self.owner):
+            self.recycle = _recycling_plan(graph, self.in_place)
+            self.reused = set(self.recycle.values())
         params = [self.names.setdefault(n, self.local(n.name))
                   for n in graph.nodes if n.op == "placeholder"]
         result = self.body(graph)
@@ -543,7 +569,13 @@ class _Emitter:
                     expr = self.embedding_row(node)
                 else:
                     expr = self.call(node, in_place.get(node))
+                temporary = self.recycle.get(node)
+                if temporary is not None:  # NOTE [results written into dead temporaries]
+                    buffer = self.names[temporary]
+                    expr = f"{expr} if {self.grad_now()} else {expr[:-1]}, out={buffer})"
                 body.append(f"{indent}{name} = {expr}" if node.users else f"{indent}{expr}")
+                if temporary is not None:
+                    body.append(f"{indent}del {buffer}")
             else:
                 raise NotImplementedError(f"graph node {node.op} {node.target}")
             self.free(freed.get(node, ()), body)
@@ -660,7 +692,7 @@ class _Emitter:
         allocator as soon as the graph is done with it, as in eager code, not at return."""
         names = [self.names[v] for v in values
                  if v.op in ("call_function", "call_method") and v.users
-                 and self.names.get(v, "").startswith("v")]
+                 and self.names.get(v, "").startswith("v") and v not in self.reused]
         if names:
             body.append(f"{self.indent}del {', '.join(names)}")
 
@@ -820,6 +852,120 @@ def _in_place_candidates(graph: torch.fx.Graph) -> dict[Node, torch._ops.OpOverl
                 and same_strides(value, before) and not _may_overlap(before)):
             chosen[node] = in_place
     return chosen
+
+
+# NOTE [results written into dead temporaries]
+# With grad mode off, each `linear` of a chain of layers allocated its result (a new tensor,
+# its storage and its Python object: about 0.5 µs of the seed model's ~6 µs a layer) while
+# the result of the layer before last had just been deleted, of the same shape. Where a
+# matrix product's result (`linear` of a 2-d input with a bias, `addmm`, `mm`: their `out=`
+# forms run the same kernel, bit for bit) has a static, contiguous shape, it is written with
+# `out=` into such a dead temporary of the same shape, dtype and device, one this call of the
+# function allocated (never one kept across calls: two threads or a re-entrant call each have
+# their own). A temporary is dead where every tensor sharing its memory was read for the last
+# time: the value itself and the in-place writes on it (an activation chosen in place, whose
+# result is the same tensor); a view of it, a cond / while_loop operand, an output, a Python
+# helper's argument or any op that may alias it keeps it from being reused at all. The
+# choice is made where the function is built (`_recycling_plan`), the `del` of a temporary
+# to be reused deferred to the line that reuses it, and at most two dead temporaries of one
+# kind are held at a time (the rest deleted as before), so memory stays eager's within two
+# tensors a shape. With grad mode on the functional op runs, as autograd needs.
+_OUT_FORMS = frozenset((torch.ops.aten.linear.default, torch.ops.aten.addmm.default,
+                        torch.ops.aten.mm.default))
+_HELD_PER_KIND = 2
+
+
+def _out_kind(node: Node):
+    """(shape, dtype, device) of `node`'s result where an `out=` form may write it into a
+    temporary (NOTE [results written into dead temporaries]); else None."""
+    if node.op != "call_function" or node.target not in _OUT_FORMS:
+        return None
+    val = node.meta.get("val")
+    if (not isinstance(val, torch.Tensor) or val.layout is not torch.strided
+            or not all(type(size) is int for size in val.shape) or not val.is_contiguous()):
+        return None
+    if node.target is torch.ops.aten.linear.default:
+        inputs = node.args[0]
+        shape = inputs.meta.get("val") if isinstance(inputs, Node) else None
+        # (linear's out= form runs addmm for a 2-d input with a bias only; else matmul then
+        # add, which may round otherwise than linear's own fused path)
+        if (len(node.args) < 3 or node.args[2] is None or node.kwargs
+                or not isinstance(shape, torch.Tensor) or shape.dim() != 2):
+            return None
+    elif node.kwargs:  # (addmm's beta / alpha: kept on the functional call)
+        return None
+    return (tuple(val.shape), val.dtype, val.device)
+
+
+def _same_tensor_of(node: Node, source: Node, in_place: dict) -> bool:
+    """Whether `node`'s result is the very tensor `source` (its only alias kind allowed for a
+    reused temporary): an op chosen in place on it, or an aten op writing it in place."""
+    if node in in_place and node.args and node.args[0] is source:
+        return True
+    op = node.target
+    if not isinstance(op, torch._ops.OpOverload) or not node.args or node.args[0] is not source:
+        return False
+    schema = op._schema
+    first = schema.arguments[0].alias_info if schema.arguments else None
+    return (first is not None and first.is_write and len(schema.returns) == 1
+            and schema.returns[0].alias_info is not None
+            and schema.returns[0].alias_info.before_set == first.before_set
+            and all(a.alias_info is None for a in schema.arguments[1:]))
+
+
+def _only_reads(node: Node) -> bool:
+    """Whether `node` reads its tensor arguments without aliasing or writing any of them."""
+    return isinstance(node.target, torch._ops.OpOverload) and _schema_only_reads(node.target)
+
+
+@functools.cache
+def _schema_only_reads(op: torch._ops.OpOverload) -> bool:
+    return (all(a.alias_info is None for a in op._schema.arguments)
+            and all(r.alias_info is None for r in op._schema.returns))
+
+
+def _recycling_plan(graph: torch.fx.Graph, in_place: dict) -> dict[Node, Node]:
+    """node -> the dead temporary (the node that allocated it) its result is written into
+    (NOTE [results written into dead temporaries])."""
+    order = {node: i for i, node in enumerate(graph.nodes)}
+    kinds = {node: kind for node in graph.nodes if (kind := _out_kind(node)) is not None}
+    if not kinds:
+        return {}
+    root: dict[Node, Node] = {}  # a tensor -> the temporary whose memory it is
+    escaped: set[Node] = set()
+    for node in graph.nodes:
+        for value in node.all_input_nodes:
+            source = root.get(value)
+            if source is None or source in escaped:
+                continue
+            if node.op != "output" and _same_tensor_of(node, value, in_place):
+                root[node] = source
+            elif node.op == "output" or not _only_reads(node):
+                escaped.add(source)
+        if node in kinds:
+            root[node] = node
+    # where each temporary is dead: after the last read of every tensor that is it
+    dead_after: dict[Node, int] = {}
+    for value, source in root.items():
+        last = max((order[user] for user in value.users), default=order[value])
+        dead_after[source] = max(dead_after.get(source, 0), last)
+    deaths = sorted((at, order[source], source) for source, at in dead_after.items()
+                    if source not in escaped)
+    plan: dict[Node, Node] = {}
+    held: dict = {}  # kind -> temporaries dead and not yet reused, oldest first
+    next_death = 0
+    for node in graph.nodes:
+        i = order[node]
+        while next_death < len(deaths) and deaths[next_death][0] < i:
+            source = deaths[next_death][2]
+            kind = held.setdefault(kinds[source], [])
+            kind.append(source)
+            del kind[:-_HELD_PER_KIND]
+            next_death += 1
+        kind = kinds.get(node)
+        if kind is not None and held.get(kind):
+            plan[node] = held[kind].pop()
+    return plan
 
 
 def _carried_count(node: Node) -> int:
@@ -1243,13 +1389,14 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
     changed = set()
     runs = _operator_runs(root)
     for module, loop, test, body in _tensor_while_loops(root, runs):
+        truths = _tested_truths(test, _test_output(test))
         for k, value in enumerate(loop.args[2]):
             start = _counter_start(value)
             if start is None or sum(v is value for v in loop.args[2]) != 1:
                 continue
             rewrites = []
             if not (_counter_in_body(body, k, rewrites) and _counter_in_test(
-                    test, k, rewrites, _test_output(test), runs)):
+                    test, k, rewrites, truths, runs)):
                 continue
             for graph_module, node, function in rewrites:
                 node.target, node.kwargs = function, {}
@@ -1268,8 +1415,49 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
                     again.meta = dict(user.meta)
                     user.replace_all_uses_with(again, lambda n, a=again: n is not a)
             changed.add(module)
-        if _comparisons_as_numbers(test, _test_output(test), runs):
+        if _comparisons_as_numbers(test, truths, runs) | _truths_as_bools(test, truths):
             changed.add(test)
+    return changed
+
+
+_TRUTH_OPS = {torch.ops.aten.logical_and.default: _truth_and,
+              torch.ops.aten.logical_or.default: _truth_or,
+              torch.ops.aten.logical_not.default: _truth_not}
+
+
+def _tested_truths(test: GraphModule, truth) -> set:
+    """The nodes of a loop test whose value is only tested: the value it returns, and, through
+    the `logical_and` / `logical_or` / `logical_not` of 0-d CPU tensors that reach it, their
+    operands read by nothing else (`not done and steps < limit`, a test whose right side
+    compares locals: NOTE [a comparison beside a traced test] in runtime/operators.py)."""
+    if truth is None:
+        return set()
+    tested, grown = {truth}, True
+    while grown:
+        grown = False
+        for node in test.graph.nodes:
+            if (node not in tested and node.op == "call_function" and node.users
+                    and _cpu_0d(node.meta.get("val"))
+                    and all(u in tested and u.target in _TRUTH_OPS and not u.kwargs
+                            for u in node.users)):
+                tested.add(node)
+                grown = True
+    return tested
+
+
+def _truths_as_bools(test: GraphModule, truths: set) -> bool:
+    """Take a loop test's `logical_and` / `logical_or` / `logical_not` read only for its truth
+    (`_tested_truths`) in Python: `bool(a) and bool(b)` of the operands' values, computed
+    before it (the converter leaves a comparison beside a traced test unstaged), where a
+    comparison `_comparisons_as_numbers` made a Python bool has no tensor to give
+    `logical_and`, and a dispatch is dearer than two `bool`s of 0-d CPU tensors. Returns
+    whether `test` changed."""
+    changed = False
+    for node in test.graph.nodes:
+        if (node in truths and node.target in _TRUTH_OPS and not node.kwargs
+                and all(isinstance(a, Node) and _cpu_0d(a.meta.get("val")) for a in node.args)):
+            node.target = _TRUTH_OPS[node.target]
+            changed = True
     return changed
 
 
@@ -1357,7 +1545,7 @@ def _squeezed_back(read: Node, out) -> Node | None:
     return new if val.stride(d) == (sizes[d] * strides[d] if d < len(sizes) else 1) else None
 
 
-def _comparisons_as_numbers(test: GraphModule, truth, runs) -> bool:
+def _comparisons_as_numbers(test: GraphModule, truths: set, runs) -> bool:
     """Compare a loop test's 0-d tensors as Python numbers where the comparison's result is
     only tested (reaches the test's truth value, directly or as an operand a cond branch
     returns as it is): `token != eos` becomes `item(token) != eos`, of a 0-d integer tensor
@@ -1387,7 +1575,7 @@ def _comparisons_as_numbers(test: GraphModule, truth, runs) -> bool:
             operands, function = node.args, _TENSOR_COMPARISONS[node.target]
         else:
             continue
-        if not _only_tested(node, test, {truth}, runs):
+        if not _only_tested(node, test, truths, runs):
             continue
         with test.graph.inserting_before(node):
             items = [test.graph.call_function(_METHODS.item, (a,)) for a in operands]
@@ -1408,6 +1596,8 @@ def _only_tested(node: Node, graph: GraphModule, truths: set, runs) -> bool:
         if user.op == "output":
             if node not in truths:
                 return False
+        elif user in truths and user.target in _TRUTH_OPS:
+            continue  # (an `and` / `or` / `not` only tested: `_tested_truths`)
         elif user.target is _COND:
             pred, true_fn, false_fn, operands = user.args
             if node not in operands:

@@ -31,6 +31,9 @@ from reference import test_jumps as j
 T = torch.tensor
 CASES = [
     ("nested_if", c.nested_if, (c.QUADRANTS[0],)),
+    # (docs/benchmarks.md's issue-12 rows: one `if` returning; a while with an `if ...: break`)
+    ("early_return", j.early_return, (T([1.0, -2.0, 3.0]),)),
+    ("while_break", j.while_break, (T([1.0, 2.0, -1.0, 4.0]),)),
     # (an `if` / `elif` binding a str: `_carry_changing_constants`' probe, docs/testing.md)
     ("status_in_if_elif", co.status_in_if_elif, (T([1.0, -2.0]),)),
     # (a while whose `if` breaks: the test `not did_break and ...` is a torch.cond)

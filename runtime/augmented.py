@@ -147,6 +147,14 @@ def types_in(value):
     return getattr(value, _TYPES, None) if isinstance(value, torch.Tensor) else None
 
 
+def is_untagged(value) -> bool:
+    """Whether `value` is a tensor with none of the marks `is_stand_in`, `mixed_in` and
+    `types_in` read: a plain tensor, told in one call (the staging engine asks it of every
+    tensor of a statement's state on every run of a body, which dynamo traces)."""
+    return (isinstance(value, torch.Tensor) and getattr(value, _NUMBER, None) is None
+            and getattr(value, _TYPES, None) is None)
+
+
 def types_error(value, use: str, as_tensor: str, as_number: str,
                 statement: str | None = None) -> StagingError:
     """The error for `use` ("isinstance(s, torch.Tensor)") of a value that is a number on some
@@ -237,8 +245,13 @@ def mark_kinds(t, kinds, what: str, fix: str | None = None, narrow=None):
     where there is one kind. `narrow`: where there are two kinds, a 0-d bool tensor of the
     graph `t` is in, true on the paths where `t` is the narrower one (the graph's dtype is
     the wider one's); None where only the set of kinds is known."""
-    kinds = tuple(k for k in _KIND_ORDER if k in set(kinds))
-    if isinstance(t, torch.Tensor) and len(kinds) > 1:
+    # (most stand-ins are of one kind, or none: told before any set is made, a step for
+    # dynamo, which traces this for every number of every body it stages)
+    if len(kinds) < 2 or not isinstance(t, torch.Tensor):
+        return t
+    kinds = set(kinds)
+    kinds = tuple(k for k in _KIND_ORDER if k in kinds)
+    if len(kinds) > 1:
         setattr(t, _KINDS, (kinds, what, fix, narrow if len(kinds) == 2 else None))
     return t
 

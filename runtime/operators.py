@@ -2527,16 +2527,47 @@ def _decides_truth(value, truth: bool) -> bool:
     return (value is None or type_in(value, (bool, int, float, str))) and bool(value) is truth
 
 
-def and_(left, right, inputs=(), test=False, plain=False):
+# NOTE [a comparison beside a traced test]
+# `not did_break and i < n`, the test of every loop whose `break` the converter lowers to a
+# flag, and `done or k >= limit`: an `and` / `or` read only for its truth whose right side
+# compares the function's locals and constants (the converter marks it `pure=True`). Staged as
+# a torch.cond (only the taken side runs, as in Python), it cost dynamo a staged statement per
+# run of the loop's test: 20k of while_break's 149k bytecode steps. Given tensors and numbers,
+# such a comparison runs only torch's comparison, which cannot fail when the graph runs, and
+# traced on a path Python does not take it changes nothing (the cond traces that side too, so
+# an error while tracing it is raised either way): its truth is computed beside the left
+# side's, and the test is their logical and / or, a 0-d bool tensor as `test=True` gives. An
+# operand of any other kind (a list, an object whose `<` is user code) keeps the cond.
+def _pure_truth(left, right, inputs, op: str):
+    """`left op right(*inputs)`'s truth value without a cond (NOTE [a comparison beside a
+    traced test]), or None where an operand is not a tensor or a number."""
+    if not isinstance(left, torch.Tensor):
+        return None
+    for value in inputs:
+        if not (isinstance(value, torch.Tensor) or type_in(value, (bool, int, float))):
+            return None
+    pred = staging.as_predicate(left, op)
+    value = right(*inputs)
+    value = (staging.as_predicate(value, op) if isinstance(value, torch.Tensor)
+             else to_tensor(bool(value), pred))
+    return torch.logical_and(pred, value) if op == "and" else torch.logical_or(pred, value)
+
+
+def and_(left, right, inputs=(), test=False, plain=False, pure=False):
     """`left and right(*inputs)`: `right` is only evaluated when `left` is true.
 
     `test=True` where only the result's truth value is read (an `if` or `while` test, an
     operand of `not`): on a traced `left` the result is then a 0-d bool tensor with that truth
     value, whatever the two sides' dtypes. `plain=True` where evaluating `right` runs nothing
-    (a name, a constant): its dtype is then read before staging.
+    (a name, a constant): its dtype is then read before staging. `pure=True` where the result
+    is read for its truth and `right` compares locals and constants (NOTE [a comparison beside
+    a traced test]).
     """
     if is_staged(left):
         left = as_staged_tensor(left)
+        truth = _pure_truth(left, right, inputs, "and") if pure else None
+        if truth is not None:
+            return truth
         if test:
             if plain and _decides_truth(right(*inputs), False):
                 return False  # (NOTE [a plain side that decides a test])
@@ -2545,13 +2576,17 @@ def and_(left, right, inputs=(), test=False, plain=False):
     return right(*inputs) if left else left
 
 
-def or_(left, right, inputs=(), test=False, plain=False):
+def or_(left, right, inputs=(), test=False, plain=False, pure=False):
     """`left or right(*inputs)`: `right` is only evaluated when `left` is false.
 
-    `test=True` as for `and_`: a traced `left` gives a 0-d bool tensor of the truth value.
+    `test=True` and `pure=True` as for `and_`: a traced `left` gives a 0-d bool tensor of the
+    truth value.
     """
     if is_staged(left):
         left = as_staged_tensor(left)
+        truth = _pure_truth(left, right, inputs, "or") if pure else None
+        if truth is not None:
+            return truth
         if test:
             if plain and _decides_truth(right(*inputs), True):
                 return True  # (NOTE [a plain side that decides a test])

@@ -62,6 +62,18 @@ def _is_constant_operand(node) -> bool:
             and isinstance(node.operand, gast.Constant))
 
 
+def _is_local_comparison(node, local_names) -> bool:
+    """`a < b` (one ordering or equality) of the function's own locals and constants: given
+    tensors and numbers it runs only torch's comparison, which cannot fail when the graph
+    runs (NOTE [a comparison beside a traced test] in runtime/operators.py)."""
+    if not (isinstance(node, gast.Compare) and len(node.ops) == 1
+            and type(node.ops[0]) in _ORDERINGS):
+        return False
+    operands = (node.left, node.comparators[0])
+    return all(_is_plain(o) and (not isinstance(o, gast.Name) or o.id in local_names)
+               for o in operands)
+
+
 def _is_bool(node) -> bool:
     """True for an expression whose value is a bool whenever it is a Python value and a bool
     tensor whenever it is a tensor: a comparison, a `not`, True / False, an and / or of those."""
@@ -158,6 +170,9 @@ class LogicalConverter(Converter):
         """`ac.op(values[0], lambda: ac.op(values[1], ...))` of converted sides."""
         op = "and_" if isinstance(op, gast.And) else "or_"
         result = values[-1]
+        # (read for its truth, a last side comparing locals is marked `pure`: NOTE [a
+        # comparison beside a traced test] in runtime/operators.py)
+        pure = read_for_truth and _is_local_comparison(result, self.ctx.local_names)
         for value in reversed(values[:-1]):
             plain = _is_plain(result)
             # (read for its truth, a plain side is read first: a Python value whose truth
@@ -168,6 +183,10 @@ class LogicalConverter(Converter):
                 # (reading it runs nothing: the runtime learns its dtype before staging)
                 result.keywords.append(gast.keyword(arg="plain", value=gast.Constant(
                     value=True, kind=None)))
+            if pure:
+                result.keywords.append(gast.keyword(arg="pure", value=gast.Constant(
+                    value=True, kind=None)))
+                pure = False
         return result
 
     def _up_to_deciding_constant(self, op, values, test):

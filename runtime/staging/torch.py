@@ -419,8 +419,8 @@ class Statement:
         that stand for Python numbers of the state marked (NOTE [number stand-ins] in
         runtime/augmented.py): the numbers, and an enclosing statement's stand-ins."""
         for slot, (before, value, kind) in enumerate(zip(self.state, values, self.kinds)):
-            if kind is not SlotKind.TENSOR:
-                continue
+            if kind is not SlotKind.TENSOR or augmented.is_untagged(before):
+                continue  # (a plain tensor: nothing to mark)
             pairs = ((before, value),) if _is_leaf(before) else zip(
                 _leaves(before), _leaves(value))
             for i, (leaf_before, leaf) in enumerate(pairs):
@@ -511,8 +511,8 @@ class Statement:
                 out[slot] = _unflatten([self._marked_leaf(slot, i, before, leaf)
                                         for i, leaf in enumerate(leaves)], spec)[0]
                 continue
-            if kind is not SlotKind.TENSOR:
-                continue
+            if kind is not SlotKind.TENSOR or augmented.is_untagged(before):
+                continue  # (a plain tensor before: the value as it is, `_marked_leaf`)
             if _is_leaf(before):
                 out[slot] = self._marked_leaf(slot, 0, before, value)
                 continue
@@ -527,6 +527,8 @@ class Statement:
         # make a tensor on some paths only is marked so (NOTE [numbers on some paths] in
         # runtime/augmented.py). Without a record of the bodies (under dynamo, a loop that
         # was not probed) a number stays a number.
+        if augmented.is_untagged(before):  # (a plain tensor before: the value as it is)
+            return value
         mixed = augmented.mixed_in(before)
         unbound = is_undefined(before)  # (bound by every branch: `paths` says to what)
         if not isinstance(value, torch.Tensor) or not (
@@ -613,8 +615,18 @@ class Statement:
         if not isinstance(outputs, tuple) or len(outputs) != len(self.state):
             raise self.error(f"{where} returned {outputs!r}", "This is a bug in autoconv")
         tensors = []
+        loop_under_dynamo = "loop" in self.kind and torch.compiler.is_dynamo_compiling()
         for slot, (out, before, name, kind) in enumerate(
                 zip(outputs, self.state, self.names, self.kinds)):
+            if kind is SlotKind.TENSOR and isinstance(out, torch.Tensor):
+                # The common case, told first: of the checks below only a loop's int becoming
+                # another dtype under dynamo applies to a tensor (it is no constant, bound,
+                # stageable, and `_dtype_of` is the slot's chosen dtype), and each check costs
+                # dynamo, which traces this for every run of every body, a call or more.
+                if loop_under_dynamo and slot not in self.dtypes:
+                    self._refuse_int_becoming_other(name, before, out, where)
+                tensors.append(_as_tensor(out, self.like, self.dtypes.get(slot)))
+                continue
             if kind is SlotKind.CONSTANT:
                 if isinstance(before, constants.Kept) and out is not before:
                     # one branch leaves it unbound (the other one: an if has two)
@@ -1303,6 +1315,12 @@ def _unalias(outputs, dense=False):
     # results are column-major (`torch.linalg.cholesky_ex(A)` on one path, `torch.eye(n)` on
     # the other; runtime/fallible.py). A loop's carried values keep their strides, which
     # torch.while_loop wants unchanged.
+    if torch.compiler.is_dynamo_compiling():
+        # (dynamo's graph has no reader of a plain `clone`, and a contiguous tensor copied to
+        # contiguous strides is the copy `_contiguous_with_other_strides` chooses: one test,
+        # where computing the canonical strides cost dynamo ~270 steps per output)
+        return _map(lambda t: t.clone(memory_format=torch.contiguous_format)
+                    if t.is_contiguous() or dense and t.dim() > 1 else t.clone(), outputs)
     return _map(lambda t: t.clone(memory_format=torch.contiguous_format)
                 if _contiguous_with_other_strides(t) or dense and _other_layout(t)
                 else t.clone(), outputs)

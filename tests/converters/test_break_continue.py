@@ -22,7 +22,7 @@ def test_break_with_else():
             did_break = False
 
             def loop_test(did_break, i, n):
-                return ac.and_(ac.not_(did_break), lambda i, n: ac.compare(i, '<', n), (i, n))
+                return ac.and_(ac.not_(did_break), lambda i, n: ac.compare(i, '<', n), (i, n), pure=True)
 
             def loop_body(did_break, i, n):
 

@@ -47,7 +47,7 @@ def test_while_growing_a_list_gets_the_trip_bound_of_its_test():
             steps = 0
 
             def loop_test(out, steps, x, limit):
-                return ac.and_(x > 0, lambda limit, steps: ac.compare(steps, '<', limit), (limit, steps))
+                return ac.and_(x > 0, lambda limit, steps: ac.compare(steps, '<', limit), (limit, steps), pure=True)
 
             def loop_body(out, steps, x, limit):
                 x = x - 1

@@ -64,7 +64,7 @@ def test_and_or_read_only_for_truth_get_test():
             def if_true(x):
                 x = -x
                 return x,
-            x, = ac.if_stmt(ac.and_(n, lambda x: x > 0, (x,), test=True), if_true, None, (x,), ('x',))
+            x, = ac.if_stmt(ac.and_(n, lambda x: x > 0, (x,), test=True, pure=True), if_true, None, (x,), ('x',))
             ys = [v for v in xs if ac.filter_test(ac.or_(v, lambda n: n, (n,), plain=True), '[v for v in xs if v or n]')]
             return ac.not_(ac.or_(n, lambda x: x, (x,), test=True, plain=True)), ac.and_(x > 0, lambda n: ac.not_(n), (n,)), ac.and_(n, lambda x: x, (x,), plain=True), ys
         """,
@@ -136,5 +136,39 @@ def test_identity_comparisons():
         """
         def f(a, b):
             return ac.is_(a, None), ac.is_not(a, b), ac.and_(ac.is_(a, b), lambda b: ac.is_(b, None), (b,))
+        """,
+    )
+
+
+LIMIT = 3
+
+
+def test_a_comparison_of_locals_read_for_truth_is_pure():
+    # (NOTE [a comparison beside a traced test] in runtime/operators.py: not a subscript, a
+    # global, nor a value read as such)
+    assert_converts(
+        """
+        def f(x, i, n):
+            if x > 0 and i < n:
+                x = x + 1
+            if x > 0 and x[i] > 0 or i < LIMIT:
+                x = x + 2
+            y = x > 0 and i < n
+            return x, y
+        """,
+        """
+        def f(x, i, n):
+
+            def if_true(x):
+                x = x + 1
+                return x,
+            x, = ac.if_stmt(ac.and_(x > 0, lambda i, n: i < n, (i, n), pure=True), if_true, None, (x,), ('x',))
+
+            def if_true_1(x):
+                x = x + 2
+                return x,
+            x, = ac.if_stmt(ac.or_(ac.and_(x > 0, lambda i, x: ac.getitem(x, i) > 0, (i, x)), lambda i: i < LIMIT, (i,)), if_true_1, None, (x,), ('x',))
+            y = ac.and_(x > 0, lambda i, n: i < n, (i, n))
+            return x, y
         """,
     )

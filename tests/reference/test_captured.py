@@ -2,6 +2,9 @@
 autoconv/captures.py): a global table, a closure's tensor, a module's plain tensor attribute,
 updated in place or rebound between calls, give what Python gives on the next call."""
 
+import collections
+import copy
+import functools
 import types
 
 import pytest
@@ -928,3 +931,281 @@ def test_a_fixed_size_stored_into_an_outside_object_is_pythons():
     run = autoconv.autoconv(records_a_fixed_size)
     torch.testing.assert_close(run(torch.ones(3)), torch.ones(3) + 1)
     assert _RECORDER.count == 3 and type(_RECORDER.count) is int
+
+
+# tester40 s01: a submodule's mode was compared with its direct parent's only, so
+# `model.backbone.eval()` (freezing BatchNorm while the head trains), whose own class reads no
+# `training` and whose BatchNorm agrees with it, left every guard holding: the train-mode graph
+# was replayed, updating the running statistics, silently (NOTE [submodule modes against the
+# root's]); for the Function's own module, a global one and a module argument alike.
+
+class _Backbone(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm1d(3)
+
+    def forward(self, x):
+        return self.bn(x)
+
+
+class _Detector(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = _Backbone()
+        self.head = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        y = self.head(self.backbone(x))
+        if y.sum() > 0:
+            y = y * 2
+        return y
+
+
+_DETECTOR = None
+
+
+def _global_detector(x):
+    return _DETECTOR(x)
+
+
+def _detector_argument(model, x):
+    return model(x)
+
+
+@pytest.mark.parametrize("held_as", ["own module", "global", "argument"])
+def test_a_submodule_put_in_eval_alone_is_guarded_against_the_roots_mode(held_as):
+    global _DETECTOR
+    torch.manual_seed(0)
+    model = _Detector()
+    twin = copy.deepcopy(model)
+    x = torch.randn(4, 3)
+    if held_as == "own module":
+        run, python = autoconv.autoconv(model), twin
+    elif held_as == "global":
+        _DETECTOR = model
+        run, python = autoconv.autoconv(_global_detector), twin
+    else:
+        run = functools.partial(autoconv.autoconv(_detector_argument), model)
+        python = functools.partial(_detector_argument, twin)
+    try:
+        with torch.no_grad():
+            for step in ("train", "backbone.eval", "train", "backbone.eval"):
+                if step == "train":
+                    model.train(), twin.train()
+                else:
+                    model.backbone.eval(), twin.backbone.eval()
+                torch.testing.assert_close(run(x), python(x))
+                torch.testing.assert_close(model.backbone.bn.running_mean,
+                                           twin.backbone.bn.running_mean)
+    finally:
+        _DETECTOR = None
+
+
+# tester40 s03: a module whose own class reads `training` (a BatchNorm) held in an argument
+# object's field was compared with a parent it does not have: AttributeError while tracing.
+
+class _WithNorm:
+    def __init__(self):
+        self.norm = torch.nn.BatchNorm1d(3)
+        self.scale = 2.0
+
+
+def _normalised(cfg, x):
+    y = cfg.norm(x) * cfg.scale
+    if y.sum() > 0:
+        y = y + 1
+    return y
+
+
+def test_a_torch_module_in_an_argument_objects_field_has_its_mode_guarded():
+    torch.manual_seed(0)
+    cfg = _WithNorm()
+    twin = copy.deepcopy(cfg)
+    run = autoconv.autoconv(_normalised)
+    x = torch.randn(4, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(run(cfg, x), _normalised(twin, x))
+        cfg.norm.eval(), twin.norm.eval()
+        torch.testing.assert_close(run(cfg, x), _normalised(twin, x))
+    assert run.trace_count == 2
+
+
+# tester40 s02, s04, s05: state reached through a callable that is not a function was not
+# searched: a callable object of a user's class held by a closure or a global (its fields, its
+# module), a partial or a callable object traced itself (`autoconv(partial(loss, cfg))`,
+# `autoconv(Predictor(model))`: not even `__call__`'s globals) and a user's class used as a
+# namespace (`Registry.scale`, `Registry.model`). A change between calls (a number, `.eval()`)
+# replayed the old graph, silently (NOTE [a partial or a callable object traced itself]).
+
+class _Predictor:
+    def __init__(self, model, k=2.0):
+        self.model = model
+        self.k = k
+
+    def __call__(self, x):
+        y = self.model(x) * self.k
+        if y.sum() > 0:
+            y = y + 1
+        return y
+
+
+class _Registry:
+    model = None
+    k = 2.0
+
+
+def _through_a_class(x):
+    y = _Registry.model(x) * _Registry.k
+    if y.sum() > 0:
+        y = y + 1
+    return y
+
+
+def _predict_with(predictor, x):
+    return predictor(x)
+
+
+def _closure_over_predictor(predictor):
+    def predict(x):
+        return predictor(x)
+    return predict
+
+
+_CALLABLE_HOLDERS = {
+    "closure over a callable object": lambda p: _closure_over_predictor(p),
+    "callable object traced itself": lambda p: p,
+    "partial traced itself": lambda p: functools.partial(_predict_with, p),
+    "class used as a namespace": lambda p: _through_a_class,
+}
+
+
+@pytest.mark.parametrize("held_as", list(_CALLABLE_HOLDERS))
+def test_state_reached_through_a_callable_that_is_not_a_function_is_guarded(held_as):
+    torch.manual_seed(0)
+    predictor = _Predictor(torch.nn.Sequential(torch.nn.BatchNorm1d(3)))
+    twin = copy.deepcopy(predictor)
+    _Registry.model, _Registry.k = predictor.model, predictor.k
+    run = autoconv.autoconv(_CALLABLE_HOLDERS[held_as](predictor))
+    x = torch.randn(4, 3)
+    try:
+        with torch.no_grad():
+            torch.testing.assert_close(run(x), twin(x))
+            predictor.k = _Registry.k = twin.k = 5.0
+            torch.testing.assert_close(run(x), twin(x))
+            predictor.model.eval(), twin.model.eval()
+            torch.testing.assert_close(run(x), twin(x))
+        assert run.trace_count == 3
+    finally:
+        _Registry.model, _Registry.k = None, 2.0
+
+
+# tester40 s02, found with it: a callable object held by a global (a meter whose `__call__`
+# accumulates `self.total = self.total + v.sum()`) was not searched, so what the trace stored
+# there was neither refused nor put back: the global kept FakeTensors of the trace and a count
+# of 1 after three calls. Refused at the storing line, and put back, as a global object's is
+# (NOTE [trace values stored outside]).
+
+class _CallableMeter:
+    def __init__(self):
+        self.total = torch.zeros(())
+        self.n = 0
+
+    def __call__(self, v):
+        self.total = self.total + v.sum()
+        self.n += 1
+        return v
+
+
+_METER = _CallableMeter()
+
+
+def _metered(x):
+    y = _METER(x * 2)
+    if y.sum() > 0:
+        y = y + 1
+    return y
+
+
+def test_a_trace_value_stored_into_a_global_callable_object_is_refused_and_put_back():
+    from autoconv_runtime import StagingError
+
+    _METER.total, _METER.n = torch.zeros(()), 0
+    with pytest.raises(StagingError, match=r"stores a tensor it computes into the global "
+                                           r"_METER.total"):
+        autoconv.autoconv(_metered)(torch.ones(3))
+    assert type(_METER.total) is torch.Tensor and _METER.total.item() == 0.0
+    assert _METER.n == 0
+
+
+# tester40 s11: a global config that is a dict subclass (an `EasyDict` / `AttrDict`, as many
+# published training scripts hold their configuration, an `OrderedDict`, a `defaultdict`) was
+# searched as an object, through its own empty `__dict__`, never its items: `CFG["scale"] =
+# 5.0` between calls replayed the traced 2.0, silently, and a tensor of the trace stored there
+# was kept.
+
+class _EasyDict(dict):
+    def __getattr__(self, name):
+        return self[name]
+
+
+_DICT_CONFIGS = {
+    "EasyDict": lambda: _EasyDict(scale=2.0),
+    "OrderedDict": lambda: collections.OrderedDict(scale=2.0),
+    "defaultdict": lambda: collections.defaultdict(float, scale=2.0),
+}
+_DICT_CFG = {}
+
+
+def _scaled_by_dict_config(x):
+    y = x * _DICT_CFG["scale"]
+    if y.sum() > 0:
+        y = y + 1
+    return y
+
+
+def _records_into_dict_config(x):
+    _DICT_CFG["last"] = x.sum()
+    return x * 2
+
+
+@pytest.mark.parametrize("kind", list(_DICT_CONFIGS))
+def test_a_global_dict_subclass_config_is_guarded_and_put_back(kind):
+    from autoconv_runtime import StagingError
+
+    global _DICT_CFG
+    _DICT_CFG = _DICT_CONFIGS[kind]()
+    try:
+        run = autoconv.autoconv(_scaled_by_dict_config)
+        x = torch.ones(3)
+        torch.testing.assert_close(run(x), _scaled_by_dict_config(x))
+        _DICT_CFG["scale"] = 5.0
+        torch.testing.assert_close(run(x), _scaled_by_dict_config(x))
+        assert run.trace_count == 2
+        _DICT_CFG["last"] = 0.0
+        with pytest.raises(StagingError, match="_DICT_CFG"):
+            autoconv.autoconv(_records_into_dict_config)(x)
+        assert _DICT_CFG["last"] == 0.0 and type(_DICT_CFG) is type(_DICT_CONFIGS[kind]())
+    finally:
+        _DICT_CFG = {}
+
+
+# With tester40 s02's search of callable objects: a global `@autoconv` Function called by
+# another is autoconv's own callable, not searched (its caches, guarded, made every call of the
+# outer Function trace again).
+
+@autoconv.autoconv
+def _inner_function(x):
+    if x.sum() > 0:
+        return x * 2
+    return x - 1
+
+
+def _calls_a_global_function(x):
+    return _inner_function(x) + 1
+
+
+def test_a_global_function_called_by_another_is_not_searched_as_a_callable_object():
+    run = autoconv.autoconv(_calls_a_global_function)
+    for x in (torch.ones(3), -torch.ones(3), torch.ones(3)):
+        torch.testing.assert_close(run(x), _calls_a_global_function(x))
+    assert run.trace_count == 1

@@ -372,3 +372,43 @@ def test_right_operand_only_evaluated_when_needed(a, expected_log):
     log = []
     assert autoconv.convert(short_circuit_calls)(a, log) == short_circuit_calls(a, [])
     assert log == expected_log
+
+
+# --- a comparison beside a traced test (NOTE [a comparison beside a traced test]) ------------
+# An `and` / `or` read for its truth whose right side compares locals: no cond where they are
+# tensors and numbers (the test of every loop whose `break` is lowered to a flag), the cond
+# kept where one is of another kind.
+
+def flag_and_count_below(x, n):
+    i = 0
+    total = torch.zeros(())
+    done = x[0] < 0
+    while not done and i < n:
+        total = total + x[i]
+        i += 1
+        done = total > 2
+    return total, i
+
+
+def sum_or_count_at_least(x, k):
+    if x.sum() > 0 or k >= 2:
+        return x * 2
+    return x - 1
+
+
+def sum_or_mode_is(x, mode):
+    if x.sum() > 0 or mode == "always":
+        return x * 2
+    return x - 1
+
+
+@pytest.mark.parametrize("fn, inputs, conds", [
+    (flag_and_count_below, [(T([1.0, 0.5, 0.25, 4.0]), 4), (T([-1.0, 2.0, 3.0, 4.0]), 4),
+                            (T([1.0, 0.5, 0.25, 0.125]), 4), (T([3.0, 1.0, 1.0, 1.0]), 4)], 0),
+    (sum_or_count_at_least, [(T([1.0, 2.0]), T(0)), (T([-1.0, -2.0]), T(0)),
+                             (T([-1.0, -2.0]), T(3)), (T([1.0, -2.0]), T(3))], 1),
+    (sum_or_mode_is, [(T([1.0, 2.0]), "never"), (T([-1.0, -2.0]), "never")], 2),
+], ids=["loop-test", "or-count", "or-str-keeps-cond"])
+def test_a_comparison_beside_a_traced_test(fn, inputs, conds):
+    concrete = assert_same_result(fn, inputs)
+    assert count_ops(concrete.graph_module, COND) == conds, concrete.code
