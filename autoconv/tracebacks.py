@@ -404,6 +404,24 @@ def _called_by_library(error: GuardOnDataDependentSymNode) -> BaseException | No
             f"Run `{function}.apply` outside the autoconv function (eagerly), or, where its "
             "backward is not needed, call the code its forward runs directly, which autoconv "
             "converts")
+    outer = next((f for f in reversed(frames[:frames.index(caller)])
+                  if not _internal_file(f.tb_frame.f_code.co_filename)), None)
+    if (outer is not None and asked is not caller
+            and calls.is_library_module(asked.tb_frame.f_globals.get("__name__") or "")):
+        # The library's own code asked (heapq's `max` in `Counter.most_common(1)` of counts a
+        # staged loop made, tester39): the error is at the user's line that called it.
+        at_file, at_line = outer.tb_frame.f_code.co_filename, outer.tb_lineno
+        return _at_user_line(
+            error, at_file, at_line,
+            f"`{linecache.getline(at_file, at_line).strip()}` calls {module}."
+            f"{code.co_qualname}, which runs unconverted and asks Python for the value of a "
+            f"traced tensor at {filename}:{line} (`{source}` in "
+            f"{asked.tb_frame.f_code.co_qualname}): autoconv never converts torch's, numpy's "
+            "or the standard library's code, so its conditions and conversions of tensors to "
+            "Python numbers are not staged",
+            "Run this call outside the autoconv function (eagerly), or replace the library "
+            "routine by a loop of your own code, which autoconv converts (for the largest "
+            "count, `c.most_common(1)[0][1]`, write `max(c.values())`)")
     return _at_user_line(
         error, filename, line,
         f"`{source}` asks Python for the value of a traced tensor in "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy
 import torch
 
 __all__ = ["EXACT_MATH", "MATH_POW", "graph_number", "math_call"]
@@ -34,6 +35,13 @@ _NAMES = ("sqrt", "exp", "expm1", "exp2", "log", "log2", "log10", "log1p", "cbrt
           "acosh", "atanh", "erf", "erfc", "gamma", "lgamma", "degrees", "radians", "pow",
           "fmod", "remainder", "hypot", "copysign")
 EXACT_MATH = {getattr(math, name): name for name in _NAMES if hasattr(math, name)}
+# numpy's float ufuncs of a number, by numpy in the kernel (its own results, not libm's; it
+# warns and gives nan or inf where math raises): POT's epsilon scaling computes
+# `np.exp(-ii)` of a staged loop's counter (tester33 s05)
+_NUMPY_NAMES = ("exp", "expm1", "exp2", "log", "log2", "log10", "log1p", "sqrt", "cbrt", "sin",
+                "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh",
+                "arcsinh", "arccosh", "arctanh", "hypot", "deg2rad", "rad2deg")
+EXACT_MATH.update({getattr(numpy, name): f"numpy.{name}" for name in _NUMPY_NAMES})
 MATH_POW = math.pow
 
 # The exceptions the kernel reports, by code (0: none), with Python's texts
@@ -44,10 +52,11 @@ _CODES = {ValueError: 1, OverflowError: 2, ZeroDivisionError: 3}
 
 @torch.library.custom_op("autoconv::math_function", mutates_args=())
 def _math_function(args: torch.Tensor, name: str) -> torch.Tensor:
-    """`[math.<name>(*args), 0]` of a 1-d float64 tensor of the arguments, or `[nan, code]`
-    where Python raises (`_ERRORS`)."""
+    """`[math.<name>(*args), 0]` (`numpy.<ufunc>` for a name "numpy.<ufunc>") of a 1-d float64
+    tensor of the arguments, or `[nan, code]` where Python raises (`_ERRORS`)."""
     try:
-        return torch.tensor([getattr(math, name)(*args.tolist()), 0.0], dtype=torch.float64)
+        fn = getattr(numpy, name[6:]) if name.startswith("numpy.") else getattr(math, name)
+        return torch.tensor([float(fn(*args.tolist())), 0.0], dtype=torch.float64)
     except (ValueError, OverflowError, ZeroDivisionError) as error:
         code = next(c for kind, c in _CODES.items() if isinstance(error, kind))
         return torch.tensor([math.nan, float(code)], dtype=torch.float64)

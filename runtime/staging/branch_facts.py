@@ -1,4 +1,5 @@
-"""Size facts a staged `if`'s branch relies on, which torch checks on every path.
+"""Size facts of a staged `if`: those a branch relies on, which torch checks on every path,
+and the sizes every branch keeps (NOTE [sizes every branch keeps], below).
 
 NOTE [facts a branch relies on]
 `idx = (x > 0).nonzero()` then `if idx.numel() > 0: v = x[idx[0, 0]]`: the branch indexes row 0
@@ -22,11 +23,26 @@ from __future__ import annotations
 import linecache
 
 import torch
-from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+from torch.fx.experimental.symbolic_shapes import (free_unbacked_symbols, has_static_value,
+                                                   statically_known_true)
 
 from ..errors import StagingError, users_file
 
-__all__ = ["watch", "check"]
+__all__ = ["watch", "check", "kept_sizes", "keep_sizes", "note_kept", "noted"]
+
+# NOTE [sizes every branch keeps]
+# torch.cond gives every output size that holds an unbacked symbol a new unbacked symbol of its
+# own (`_merge_output` in torch/_higher_order_ops/cond.py), even where both branches return the
+# same size: NMS's `alive` of a class's `u0` rows, kept in one branch and masked in the other,
+# comes out of the `if` as `(u2,)`. A loop carrying it then sees its size change on every trip
+# (torch's while_loop requires the body to give back the carried sizes), and refused
+# torchvision's `_batched_nms_vanilla`. Each branch notes, per output size, the operand size
+# known equal to it (`kept_sizes`, as constants: under dynamo the branch is dynamo's to trace
+# and hands them out through a function dynamo calls for real); where every branch kept the
+# same one, the graph asserts the cond's new size equal to it (`keep_sizes`, `torch._check`):
+# true on every path, and the shape environment then knows the two equal. The assertion
+# names the cond's new symbol, never only a fact a branch relied on (NOTE [facts a branch
+# relies on]), and `check` passes over it.
 
 
 def watch(pred):
@@ -49,10 +65,90 @@ def check(watched, statement: str) -> None:
     if watched is None:
         return
     pred, symbols, env, before = watched
+    kept = getattr(env, "_autoconv_kept_sizes", set())  # NOTE [sizes every branch keeps]
     for ras in env.deferred_runtime_asserts.values():
         for ra in ras:
-            if id(ra) not in before and ra.expr.free_symbols & symbols:
+            if (id(ra) not in before and ra.expr.free_symbols & symbols
+                    and not ra.expr.free_symbols & kept):
                 raise _relied_on(statement, pred, ra)
+
+
+def kept_sizes(outputs, operands) -> tuple:
+    """In a branch: for each of its flat `outputs` (tensors or not) and each symbolic size,
+    the first (operand, dim) of its flat `operands` whose size is known equal, else None; as
+    constants (NOTE [sizes every branch keeps]). Dynamo answers `has_static_value` and
+    `statically_known_true` itself."""
+    found = []
+    for out in outputs:
+        if not isinstance(out, torch.Tensor):
+            found.append(None)
+            continue
+        dims = []
+        for size in out.shape:
+            match = None
+            if not has_static_value(size):
+                for j, operand in enumerate(operands):
+                    if isinstance(operand, torch.Tensor):
+                        for e, other in enumerate(operand.shape):
+                            if not has_static_value(other) and statically_known_true(
+                                    size == other):
+                                match = (j, e)
+                                break
+                    if match is not None:
+                        break
+            dims.append(match)
+        found.append(tuple(dims))
+    return tuple(found)
+
+
+def keep_sizes(outputs, operands, kept) -> None:
+    """After a cond: assert each size of its flat `outputs` equal to the operand's size every
+    branch kept there (`kept`: `kept_sizes` of each branch), where the cond gave it a new
+    symbol (NOTE [sizes every branch keeps])."""
+    if len(kept) < 2 or any(len(k) != len(outputs) for k in kept):
+        return
+    for i, out in enumerate(outputs):
+        if not isinstance(out, torch.Tensor) or any(k[i] is None for k in kept):
+            continue
+        for d, size in enumerate(out.shape):
+            match = kept[0][i][d] if d < len(kept[0][i]) else None
+            if match is None or any(len(k[i]) != out.dim() or k[i][d] != match for k in kept):
+                continue
+            j, e = match
+            wanted = operands[j].shape[e]
+            if statically_known_true(size == wanted):
+                continue
+            if not torch.compiler.is_dynamo_compiling():
+                env = size.node.shape_env
+                fresh = free_unbacked_symbols(size) - free_unbacked_symbols(wanted)
+                if not hasattr(env, "_autoconv_kept_sizes"):
+                    env._autoconv_kept_sizes = set()
+                env._autoconv_kept_sizes |= fresh
+            torch._check(size == wanted)
+
+
+_KEPT: dict = {}  # key -> {where: kept_sizes}, oldest first
+# A cond whose trace fails never asks `noted`: the oldest keys beyond this many (far more than
+# conds nest) are dropped rather than kept for the process's life.
+_KEPT_KEYS = 64
+
+
+def note_kept(key: int, where: str, kept: tuple) -> None:
+    """Keep a branch's `kept_sizes` for `noted` (dynamo calls it for real: constants in)."""
+    if key not in _KEPT and len(_KEPT) >= _KEPT_KEYS:
+        del _KEPT[next(iter(_KEPT))]
+    _KEPT.setdefault(key, {})[where] = kept
+
+
+note_kept._dynamo_marked_constant = True
+
+
+def noted(key: int) -> tuple:
+    """The `kept_sizes` `note_kept` kept for `key`, one per branch; forgets them."""
+    return tuple(_KEPT.pop(key, {}).values())
+
+
+noted._dynamo_marked_constant = True
 
 
 def _relied_on(statement: str, pred, ra) -> StagingError:

@@ -27,6 +27,7 @@ import inspect
 import types
 import weakref
 
+import numpy
 import torch
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
@@ -1235,6 +1236,10 @@ def _attribute_tables(value) -> tuple:
     if isinstance(value, torch.nn.Module):
         return (vars(value), value._buffers, value._parameters)
     if isinstance(value, (torch.Tensor, StagedList)) or is_staged(value) or is_undefined(value):
+        return ()
+    if isinstance(value, (numpy.ndarray, numpy.generic)):
+        # (no attributes a body sets; dynamo shows `np.exp(-k)`'s float64 as an ndarray
+        # whose `__dict__` it cannot read)
         return ()
     table = getattr(value, "__dict__", None)
     tables = (table,) if type(table) is dict else ()

@@ -50,9 +50,9 @@ from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/trac
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
 from . import dict_lists
-from . import (branch_grads, constants, dynamo_kinds, freevar_updates, grad_mode, lists, mappings,
-               objects, operators, outside_writes, python_state, registry, replaced_lists,
-               restaging, shared_containers, unseen_updates, verdicts)
+from . import (branch_facts, branch_grads, constants, dynamo_kinds, freevar_updates, grad_mode,
+               lists, mappings, objects, operators, outside_writes, python_state, registry,
+               replaced_lists, restaging, shared_containers, unseen_updates, verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       staging_depth, types_probe)
@@ -649,12 +649,17 @@ class Statement:
                         f"Bind '{name}' on every path, or before the statement (`{name} = []`, "
                         "the items of one kind)")
                 if out is not before:
+                    # (dynamo computes numpy's functions of numbers itself, as 0-d arrays:
+                    # `np.exp(-ii)` of a loop's first trip, errs40 s01)
+                    numpy_fix = (f"; under torch.compile numpy's functions of numbers give "
+                                 f"arrays: compute '{name}' with `math`'s (`math.exp(-k)` for "
+                                 "`np.exp(-k)`)" if isinstance(before, numpy.ndarray) else "")
                     raise self.error(
                         f"'{name}' is {_describe(before)} before the statement and is "
                         f"reassigned {where}; only tensors and numbers can change under a "
                         "tensor condition",
                         f"Give '{name}' a tensor value before the statement, or compute it "
-                        "outside")
+                        "outside" + numpy_fix)
                 continue
             if (kind is SlotKind.UNBOUND and "if" in self.kind
                     and not torch.compiler.is_dynamo_compiling() and out is before):
@@ -2943,6 +2948,7 @@ def _stage_if(pred, branches, statement: Statement, watch=None):
         aliased = {}  # NOTE [staged values that alias in Python]
 
         seen_grads = {}  # NOTE [grad mode in branches]
+        sizes_key = dynamo_kinds.new_key()  # NOTE [sizes every branch keeps] (branch_facts.py)
         # NOTE [operands that can require grad] in branch_grads.py
         frame = branch_grads.frame_for(operands.flat, loop=False)
 
@@ -2955,7 +2961,10 @@ def _stage_if(pred, branches, statement: Statement, watch=None):
                 staged_aliases.note_outputs(out, flat, aliased)
                 if not torch.compiler.is_dynamo_compiling():
                     seen[body.where] = branch_grads.requiring_grad(out)
-                return _unalias(out, dense=True)
+                out = _unalias(out, dense=True)
+                branch_facts.note_kept(sizes_key, body.where, branch_facts.kept_sizes(
+                    pytree.tree_leaves(out), flat))
+                return out
             return run
 
         try:
@@ -2967,6 +2976,7 @@ def _stage_if(pred, branches, statement: Statement, watch=None):
                     flat = restaging.attempt(  # NOTE [restaging verdicts]
                         "if round", lambda: operators.cond(pred, *(staged(b) for b in branches),
                                                            operands.flat), (_Promote,))
+            branch_facts.keep_sizes(flat, operands.flat, branch_facts.noted(sizes_key))
             # NOTE [grad mode in branches]
             flat = branch_grads.settled(statement, flat, operands.flat,
                                         registry.owner(pred).name,

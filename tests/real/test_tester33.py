@@ -186,14 +186,16 @@ def test_s04_pot_compiled_first_in_a_process_fails_at_pots_line():
         ot.backend._BACKENDS.update(saved)
 
 
-# --- s05: POT's epsilon scaling refused for numpy on the loop index (not fixed) -------------
-# Refusal of right code with a misleading message, replay and torch.export:
+# --- s05: POT's epsilon scaling refused for numpy on the loop index (fixed by errs40) --------
+# Was a refusal of right code with a misleading message, replay and torch.export:
 # `ot.bregman.sinkhorn_epsilon_scaling` computes its schedule as `(epsilon0 - reg) *
 # np.exp(-n) + reg` on the counter `ii` of `for ii in range(numItermax)`, which stops at a
 # tensor test (`if err <= stopThr: break`), so the loop is staged and `ii` is a traced
 # integer. The StagingError says a numpy array meets a tensor and to make "the array" a tensor
 # with torch.as_tensor; the user wrote no array (numpy is called on the loop's counter), and
-# the message does not say that the staged loop made `ii` a tensor.
+# the message does not say that the staged loop made `ii` a tensor. Now numpy's float ufuncs
+# of a graph number run in the graph as `math`'s do (NOTE [math functions of graph numbers] in
+# runtime/libm.py); its kind in every mode: tests/reference/test_math_functions.py.
 
 def _pot_epsilon_scaling(a, b, M):
     import ot
@@ -201,9 +203,6 @@ def _pot_epsilon_scaling(a, b, M):
                                                numInnerItermax=20, stopThr=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="tester33 s05: np.exp of a staged loop's counter in "
-                   "ot.bregman.sinkhorn_epsilon_scaling is refused as 'a numpy array used "
-                   "with a tensor'")
 @pytest.mark.filterwarnings("ignore")
 def test_s05_pot_epsilon_scaling_replays():
     f = autoconv.autoconv(_pot_epsilon_scaling)

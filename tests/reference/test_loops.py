@@ -1002,3 +1002,27 @@ def test_a_loop_value_whose_strides_change():
     assert_same_result(transposed_each_trip, [torch.tensor([1.0, 2.0, 3.0, 4.0]),
                                               torch.tensor([0.1, 0.2, 0.3, 0.1]),
                                               torch.tensor([10.0, 2.0, 3.0, 40.0])])
+
+
+def suppressed_rows(x, threshold):
+    # greedy suppression over the rows a mask chose: `alive` has their data-dependent length
+    # `u0`, and the `if` keeps it in both branches; torch.cond gave its output a new size of
+    # its own, and the loop refused `alive` as changing size each trip (errs40: torchvision's
+    # `_batched_nms_vanilla`, NOTE [sizes every branch keeps] in runtime/staging/branch_facts.py)
+    rows = x[x.sum(1) > 0]
+    alive = torch.ones(rows.shape[0], dtype=torch.bool)
+    for k in range(rows.shape[0]):
+        if alive[k]:
+            far = (rows - rows[k]).abs().sum(1) > threshold
+            alive = alive & (far | (torch.arange(rows.shape[0]) <= k))
+    return rows[alive]
+
+
+def test_an_if_in_a_loop_keeps_the_length_of_masked_rows():
+    generator = torch.Generator().manual_seed(0)
+    x = [torch.randn(6, 2, generator=generator) for _ in range(3)]
+    inputs = [(x[0], T(1.0)), (x[1], T(0.5)), (x[2], T(2.0)), (-x[2], T(0.1)),
+              (-x[0].abs(), T(1.0))]
+    # masks choosing 2, 3, 2, 4 and no rows
+    assert [int((xi.sum(1) > 0).sum()) for xi, _ in inputs] == [2, 3, 2, 4, 0]
+    assert_same_result(suppressed_rows, inputs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -116,6 +117,68 @@ def test_math_functions_of_a_float_a_staged_loop_carries():
     # (was refused: "exp() of a Python number a staged statement carries ... not staged")
     assert_same_exactly(exponential_of_carried, [(torch.tensor(1.0),), (torch.tensor(2.0),),
                                                  (torch.tensor(-1.0),)])
+
+
+def epsilon_scaled(x):
+    # POT's sinkhorn_epsilon_scaling: `(epsilon0 - reg) * np.exp(-ii) + reg` of the counter of
+    # a loop staged by its tensor `break` (tester33 s05: numpy asked the counter's stand-in for
+    # its values, "a numpy array used with a tensor")
+    reg = 1e3
+    for ii in range(30):
+        reg = (1e3 - 0.1) * np.exp(-ii) + 0.1
+        x = x * 0.5 + 1e-3 * np.sqrt(reg + ii) * np.log1p(float(ii))
+        if x.abs().sum() < 1.0:
+            break
+    return x, torch.tensor(reg + np.arctan2(reg, 2.0), dtype=torch.float64)
+
+
+_EPSILON_INPUTS = [(torch.tensor([3.0, 1.0]),), (torch.tensor([300.0, -40.0]),),
+                   (torch.tensor([0.5, 0.1]),)]
+
+
+def test_numpy_functions_of_a_staged_loops_counter():
+    # (three trip counts, so three schedules at the break)
+    assert len({float(epsilon_scaled(*args)[1]) for args in _EPSILON_INPUTS}) == 3
+    assert_same_exactly(epsilon_scaled, _EPSILON_INPUTS, compile=False)
+
+
+def epsilon_scaled_by_math(x):
+    reg = 1e3
+    for ii in range(30):
+        reg = (1e3 - 0.1) * math.exp(-ii) + 0.1
+        x = x * 0.5 + 1e-3 * math.sqrt(reg + ii) * math.log1p(float(ii))
+        if x.abs().sum() < 1.0:
+            break
+    return x, torch.tensor(reg + math.atan2(reg, 2.0), dtype=torch.float64)
+
+
+def test_numpy_functions_of_a_staged_loops_counter_compiled_say_to_write_maths():
+    # (errs40 s01, below: the refusal says what runs; the numbers differ from numpy's in the
+    # last bit at most, as the C library's do)
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(epsilon_scaled), fullgraph=True, backend="eager")
+    with pytest.raises(StagingError, match=r"test_math_functions.py:\d+: in a tensor-dependent "
+                       r"for loop: 'reg' is a Python ndarray.*compute 'reg' with `math`'s "
+                       r"\(`math.exp\(-k\)` for `np.exp\(-k\)`\)"):
+        compiled(*_EPSILON_INPUTS[0])
+    for args in _EPSILON_INPUTS:
+        want = epsilon_scaled(*args)
+        got = epsilon_scaled_by_math(*args)
+        torch.testing.assert_close(got[0], want[0])
+        torch.testing.assert_close(got[1], want[1])
+    assert_same_exactly(epsilon_scaled_by_math, _EPSILON_INPUTS, export=False)
+
+
+@pytest.mark.xfail(strict=True, raises=StagingError, reason=(
+    "errs40 s01: under torch.compile dynamo computes `np.exp(-ii)` of the loop's first trip "
+    "itself, as a 0-d ndarray, which the loop cannot carry ('reg' is a Python ndarray before "
+    "the statement)"))
+def test_numpy_functions_of_a_staged_loops_counter_compiled():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(epsilon_scaled), fullgraph=True, backend="eager")
+    for args in _EPSILON_INPUTS:
+        got, want = compiled(*args), epsilon_scaled(*args)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
 
 
 def two_statement_try(a, b):
