@@ -68,9 +68,9 @@ def while_break(x):
 def test_if_with_a_number_in_a_loop_watches_its_inputs_in_the_dtypes_probe():
     # The `if` guarding `s = s + x[i]; i += 1` (after the break) has a number coming in: it
     # probed its branch for the inputs it changes, then for the dtypes, then torch.cond ran it,
-    # in each of the three runs of the loop's body: 7 runs. One probe run answers both now
-    # (NOTE [one probe run for inputs and dtypes]): 2 in the first trip (run as Python), 2 in
-    # the loop's probe, 1 in torch.while_loop, whose verdicts the probe kept.
+    # in the loop's first trip (run as Python) and again in the loop's dtypes probe; in
+    # torch.while_loop's trace it took the verdicts kept: 3 + 3 + 1 runs. One probe run answers
+    # both now (NOTE [one probe run for inputs and dtypes]): 2 + 2 + 1.
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(while_break), fullgraph=True, backend="eager")
     x = torch.tensor([1.0, 2.0, -1.0, 3.0])

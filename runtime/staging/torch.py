@@ -2319,10 +2319,10 @@ def _no_change_seen(watch, updated: set) -> None:
 # NOTE [one probe run for inputs and dtypes]
 # Under dynamo a statement where a Python number comes in ran each body once for the inputs it
 # changes (`_probe_input_changes`), then once more for the dtypes its numbers take
-# (`_check_by_probe`), then in torch's operator: three runs, and the statements nested in a
-# body, staged in each run, saw another entry in the first (copies of the state) than in the
-# other two (the operands), so their verdicts (NOTE [probe verdicts]) were not found there and
-# they probed again: a `while` with an `if ...: break` ran the `if`'s branch 7 times. Where
+# (`_check_by_probe`), then in torch's operator: three runs, each staging the statements nested
+# in the body with their own probes (NOTE [probe verdicts] keeps their verdicts only where the
+# entry is the same): a `while` with an `if ...: break` before an `if` where `i` comes in ran
+# that `if`'s branch 7 times (3 in each of the loop's first trip and its dtypes probe). Where
 # nothing between the statement's entry and `_check_by_probe` runs the bodies
 # (`_defers_input_probe`: no list the bodies grow or may bind, no constant a body may change,
 # no return placeholder), the inputs are watched in `_check_by_probe`'s first round instead:
