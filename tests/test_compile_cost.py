@@ -52,3 +52,81 @@ def test_nested_ifs_growing_a_list_trace_each_branch_twice_per_enclosing_run():
     for x, y in [(1, 7), (-1, 2), (1, -2)]:
         assert compiled(torch.tensor(x), torch.tensor(y)).item() == \
             nested_ifs_growing_a_list(torch.tensor(x), torch.tensor(y)).item()
+
+
+def while_break(x):
+    i = 0
+    s = torch.zeros(())
+    while i < 4:
+        if x[i] < 0:
+            break
+        s = s + x[i]
+        i += 1
+    return s, i
+
+
+def test_if_with_a_number_in_a_loop_watches_its_inputs_in_the_dtypes_probe():
+    # The `if` guarding `s = s + x[i]; i += 1` (after the break) has a number coming in: it
+    # probed its branch for the inputs it changes, then for the dtypes, then torch.cond ran it,
+    # in the loop's first trip (run as Python) and again in the loop's dtypes probe; in
+    # torch.while_loop's trace it took the verdicts kept: 3 + 3 + 1 runs. One probe run answers
+    # both now (NOTE [one probe run for inputs and dtypes]): 2 + 2 + 1.
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(while_break), fullgraph=True, backend="eager")
+    x = torch.tensor([1.0, 2.0, -1.0, 3.0])
+    with body_traces() as counts:
+        s, i = compiled(x)
+    assert (s.item(), int(i)) == (3.0, 2)
+    runs = {name: counts[name] for name in ("loop_body", "if_true", "if_true_1")}
+    assert runs == {"loop_body": 3, "if_true": 3, "if_true_1": 5}, runs
+    for x in ([1.0, 2.0, 3.0, 4.0], [-1.0, 2.0, 3.0, 4.0], [1.0, -2.0, 3.0, 4.0]):
+        s, i = compiled(torch.tensor(x))
+        want_s, want_i = while_break(torch.tensor(x))
+        assert (s.item(), int(i)) == (want_s.item(), want_i)
+
+
+class _Tally:
+    def __init__(self):
+        self.total = 0
+
+    def add(self, t):
+        self.total += 1
+
+
+def counted_by_an_object(x):
+    tally = _Tally()
+    i = 0
+    while i < x.sum():
+        tally.add(x)
+        i += 1
+    return i, tally.total
+
+
+def updates_a_container_input(x, cfg):
+    k = 0
+    if x.sum() > 0:
+        cfg["v"].add_(x)
+        k = k + 2
+    return cfg["v"] + k
+
+
+def test_inputs_a_body_changes_are_found_by_the_dtypes_probe():
+    # A number comes in, so the inputs are watched in `_check_by_probe`'s run: a plain object
+    # a loop's body changes through a call, and a dict's tensor a branch updates in place, are
+    # carried as before (each counted once, the caller's tensor updated), with one run less.
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(counted_by_an_object), fullgraph=True,
+                             backend="eager")
+    with body_traces() as counts:
+        i, total = compiled(torch.tensor([1, 2]))
+    assert (int(i), int(total)) == (3, 3)
+    # (5 with the inputs probed in a run of their own)
+    assert counts["loop_body"] == 4, counts["loop_body"]
+    compiled = torch.compile(autoconv.convert(updates_a_container_input), fullgraph=True,
+                             backend="eager")
+    for x, want, after in [(1.0, 6.0, 4.0), (-1.0, 3.0, 3.0)]:
+        cfg = {"v": torch.tensor([3.0])}
+        got = compiled(torch.tensor([x]), cfg)
+        assert got.tolist() == [want] and cfg["v"].tolist() == [after], (got, cfg)
+        cfg = {"v": torch.tensor([3.0])}
+        assert updates_a_container_input(torch.tensor([x]), cfg).tolist() == [want]

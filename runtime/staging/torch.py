@@ -1123,9 +1123,17 @@ def _checks_first(tracer, statement: Statement, loop: bool) -> bool:
     return True
 
 
-def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
+def _check_by_probe(statement: Statement, bodies, loop: bool, inputs_watch=None) -> None:
     """Run every body once as a probe, choose the promoted dtypes, and raise the mismatches
-    (under torch.compile: promotions only, in one round; each round is a trace of every body)."""
+    (under torch.compile: promotions only, in one round; each round is a trace of every body).
+
+    `inputs_watch`: an `_input_watch` of the statement's inputs, watched in the first round's
+    run (NOTE [one probe run for inputs and dtypes]).
+
+    Raises:
+        objects.ChangedInput, objects.UpdatedInputs: as `_probe_input_changes`, for
+            `inputs_watch`.
+    """
     compiling = torch.compiler.is_dynamo_compiling()
     verdict_key = verdicts.key(
         "dtypes", [body.fn for body in bodies],
@@ -1133,6 +1141,8 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
     ) if compiling else None
     known = verdicts.known(verdict_key)  # NOTE [probe verdicts]
     if known is not verdicts.UNKNOWN:
+        if inputs_watch is not None:
+            _run_input_probe(inputs_watch, [(body.fn, True) for body in bodies], statement)
         (promoted, statement.paths, statement.mixed_inputs, statement.typed_inputs,
          statement.number_kinds) = known
         statement.dtypes.update(promoted)
@@ -1140,13 +1150,28 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
     round_ = 0
     while round_ < _PROMOTION_ROUNDS:
         operands = _Operands(statement)
+        if inputs_watch is not None and operands.input_aliases:
+            # (an input that is also a slot of the state is one tensor in the operands, and
+            # its watched copy would be another: watched in a run of its own, as before)
+            _run_input_probe(inputs_watch, [(body.fn, True) for body in bodies], statement)
+            inputs_watch = None
         before = operands.split(operands.flat)[0] if loop else None
         watch = _Watch(statement, bodies, before, promote=round_ < _PROMOTION_ROUNDS - 1)
         try:
+            updated = set()
             with probe():
                 for body in bodies:
-                    raw = _run_body(statement, operands, body, operands.flat)
+                    watched = seen = None
+                    if inputs_watch is not None:
+                        given, seen = _watched_inputs(inputs_watch, statement.inputs)
+                        watched = {i: given[i] for i in _watched_slots(inputs_watch)}
+                    raw = _run_body(statement, operands, body, operands.flat, watched=watched)
+                    if inputs_watch is not None:
+                        _check_watched(inputs_watch, seen, updated)
                     watch.seen[body.where] = (raw, statement.outputs_of(raw, body.where))
+            if inputs_watch is not None:
+                _no_change_seen(inputs_watch, updated)
+                inputs_watch = None
         except constants.Retabled as retabled:  # a constant changed: checked again carrying it
             if not _retable(statement, retabled):
                 raise
@@ -1172,9 +1197,10 @@ def _check_by_probe(statement: Statement, bodies, loop: bool) -> None:
         statement.dtypes.update(promoted)
 
 
-def _run_body(statement: Statement, operands, body: Body, flat, loop=False):
+def _run_body(statement: Statement, operands, body: Body, flat, loop=False, watched=None):
     """`body` on the operands `flat` (copies of the staged state, then the inputs): its raw
-    outputs, the full state tuple.
+    outputs, the full state tuple. `watched`: {input position: value} given in place of those
+    inputs (a probe's watched copies, NOTE [one probe run for inputs and dtypes]).
 
     Raises objects.ChangedInput for a tensor input the body updated in place (NOTE [inputs
     updated unseen])."""
@@ -1191,6 +1217,8 @@ def _run_body(statement: Statement, operands, body: Body, flat, loop=False):
         flat = flat[: operands.count] + tuple(
             t.view_as(t) if isinstance(t, torch.Tensor) else t for t in flat[operands.count:])
     staged, inputs, given = operands.private_split(flat)
+    if watched:
+        inputs = tuple(watched.get(i, value) for i, value in enumerate(inputs))
     if torch.compiler.is_dynamo_compiling():
         # (dynamo makes `_version` a data-dependent symbol there; it refuses such a body
         # itself: "Higher order ops do not support input mutation")
@@ -2138,7 +2166,7 @@ def probe_inputs(inputs, loop: bool = False):
 # under every tracer (dead code, like the rest of the probe).
 
 
-def _probe_input_changes(bodies, statement: Statement) -> None:
+def _probe_input_changes(bodies, statement: Statement, deferrable: bool = False):
     """Under dynamo: raise objects.ChangedInput for a dict, list or plain object the bodies
     only read that one changes anyway (`add(d, t)` setting `d["k"]`, `acc.add(t)` setting
     `self.total`; also an object a callable input reaches), found by one probe run of each body on
@@ -2148,10 +2176,18 @@ def _probe_input_changes(bodies, statement: Statement) -> None:
     Inside torch's operator a body gets such an input rebuilt by torch's pytree, so the change
     would be lost (a loop on it would never end); outside dynamo `objects.
     refusing_uncarried_changes` sees it in the operator's run instead.
+
+    With `deferrable`, where `_defers_input_probe` allows, runs nothing and returns the watch
+    for `_check_by_probe` to watch in its run (NOTE [one probe run for inputs and dtypes]);
+    otherwise returns None.
     """
     watch = _input_watch(bodies, statement)
-    if watch is not None:
-        _run_input_probe(watch, bodies, statement)
+    if watch is None:
+        return None
+    if deferrable and _defers_input_probe(statement):
+        return watch
+    _run_input_probe(watch, bodies, statement)
+    return None
 
 
 def _input_watch(bodies, statement: Statement):
@@ -2301,6 +2337,54 @@ def _no_change_seen(watch, updated: set) -> None:
 # the list probe's run instead: the same copies given, the same checks after each branch, the
 # same verdict kept; the inputs' probe gave its branches the state as staged, which the lists'
 # does too (with its own copies of the lists). Elsewhere the inputs are probed first, as before.
+
+
+# NOTE [one probe run for inputs and dtypes]
+# Under dynamo a statement where a Python number comes in ran each body once for the inputs it
+# changes (`_probe_input_changes`), then once more for the dtypes its numbers take
+# (`_check_by_probe`), then in torch's operator: three runs, each staging the statements nested
+# in the body with their own probes (NOTE [probe verdicts] keeps their verdicts only where the
+# entry is the same): a `while` with an `if ...: break` before an `if` where `i` comes in ran
+# that `if`'s branch 7 times (3 in each of the loop's first trip and its dtypes probe). Where
+# nothing between the statement's entry and `_check_by_probe` runs the bodies
+# (`_defers_input_probe`: no list the bodies grow or may bind, no constant a body may change,
+# no return placeholder), the inputs are watched in `_check_by_probe`'s first round instead:
+# each body gets the watched copies of the inputs the inputs' probe gave it (the others as
+# the operands give them), the same checks follow each body, the same verdict is kept, and a
+# change found ends the statement before any run with the caller's inputs, as before. Where
+# `_check_by_probe` does not run (no number comes in, or its verdict is kept), the inputs'
+# probe runs on its own right before the operator; an input that is also a slot of the state
+# (one operand) is watched in a run of its own, as before. The runs of each body: 2, not 3.
+
+
+def _defers_input_probe(statement: Statement) -> bool:
+    """Whether the inputs' probe of `statement` (entered under dynamo) can wait for
+    `_check_by_probe`'s run: nothing before it runs the bodies (NOTE [one probe run for inputs
+    and dtypes])."""
+    if probing_types() or lists.growing_slots(tuple(statement.state)):
+        return False
+    if constants.held(statement.state, statement.kinds, SlotKind.CONSTANT):
+        return False  # (`_carry_changing_constants` runs the bodies)
+    for value, kind in zip(statement.state, statement.kinds):
+        if isinstance(value, set) or _may_bind_list(value, kind):
+            return False
+        if is_undefined(value) and (value.name == RETURN_VALUE or value.created
+                                    or value.checked):
+            return False  # (`_fill_return_placeholders` probes first)
+    return True
+
+
+def _probe_inputs_unless_checked(checked: bool, inputs_watch, bodies, statement) -> None:
+    """The inputs' probe deferred to `_check_by_probe` (NOTE [one probe run for inputs and
+    dtypes]), run on its own where that probe (`checked`) did not take it."""
+    if inputs_watch is not None and not checked:
+        _run_input_probe(inputs_watch, [(body.fn, True) for body in bodies], statement)
+
+
+def _watched_slots(watch) -> list:
+    """The positions of the inputs an `_input_watch` watches."""
+    _, read, held, tensors = watch
+    return sorted(set(read) | set(held) | set(tensors))
 
 
 def _lists_probe_watches(statement: Statement) -> bool:
@@ -2760,13 +2844,18 @@ def _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes)
         try:
             record = Statement(statement, names, state, inputs, staged_pred, dtypes)
             watch = None
+            deferred = None  # NOTE [one probe run for inputs and dtypes]
             if torch.compiler.is_dynamo_compiling():
                 watch = _input_watch([(b, True) for b in (if_true, if_false)], record)
                 if watch is not None and not _lists_probe_watches(record):
-                    _run_input_probe(watch, [(b, True) for b in (if_true, if_false)], record)
+                    if _defers_input_probe(record):
+                        deferred = watch
+                    else:
+                        _run_input_probe(watch, [(b, True) for b in (if_true, if_false)],
+                                         record)
                     watch = None
             if torch.compiler.is_compiling():  # NOTE [restaging verdicts], frames under dynamo
-                return _stage_if(staged_pred, branches, record, watch)
+                return _stage_if(staged_pred, branches, record, watch, deferred)
             return restaging.attempt(
                 "if statement", lambda: _stage_if(staged_pred, branches, record), _RESTAGING,
                 lambda error: objects.movable(error, inputs))
@@ -2920,9 +3009,10 @@ def _replaced_slots(error, state, names, statement: str) -> list:
     return slots
 
 
-def _stage_if(pred, branches, statement: Statement, watch=None):
+def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=None):
     """`watch`: the inputs `_probe_lists` is to watch for changes in its run of the branches
-    (NOTE [one probe run for inputs and lists])."""
+    (NOTE [one probe run for inputs and lists]); `inputs_watch`: those `_check_by_probe` is to
+    watch (NOTE [one probe run for inputs and dtypes])."""
     if probing_types():
         outputs = _types_of_outputs(statement, branches, loop=False)
         if outputs is not None:
@@ -2938,8 +3028,10 @@ def _stage_if(pred, branches, statement: Statement, watch=None):
     _probe_lists(statement, branches, pred, watch)
     _reserve_lists(statement, lambda g: g.count)
     _carry_changing_constants(statement, branches)
-    if _checks_first(registry.owner(pred), statement, loop=False):
-        _check_by_probe(statement, branches, loop=False)
+    checked = _checks_first(registry.owner(pred), statement, loop=False)
+    if checked:
+        _check_by_probe(statement, branches, loop=False, inputs_watch=inputs_watch)
+    _probe_inputs_unless_checked(checked, inputs_watch, branches, statement)
     round_ = 0
     while True:
         operands = _Operands(statement)
@@ -3092,11 +3184,14 @@ def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes
                            if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
                 checked = {i for i in created if record.state[i].checked}
                 _fill_return_placeholders(record, (body,), created)
+                deferred = None  # NOTE [one probe run for inputs and dtypes]
                 if torch.compiler.is_dynamo_compiling():
-                    _probe_input_changes([(body, True)], record)
+                    deferred = _probe_input_changes([(body, True)], record,
+                                                    deferrable=not created)
                 if created:
                     return _stage_loop_created(test, body, record, trips, created, checked)
-                return _stage_while(test, Body(body, "in the loop body"), record, trips)
+                return _stage_while(test, Body(body, "in the loop body"), record, trips,
+                                    deferred)
         except lists.ReplacedList as error:
             replaced = _replaced_slots(error, state, names, statement)
             in_place = replaced_lists.in_place_slots(error, state, names)
@@ -3114,7 +3209,9 @@ def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes
         bodies, state, names, replaced, statement, in_place)
 
 
-def _stage_while(test, body: Body, statement: Statement, trips):
+def _stage_while(test, body: Body, statement: Statement, trips, inputs_watch=None):
+    """`inputs_watch`: the inputs `_check_by_probe` is to watch for changes (NOTE [one probe
+    run for inputs and dtypes])."""
     _refuse_sets(statement)
     like = statement.like
     counted = None  # the trip-counting loop's mark (NOTE [one loop for a counted list])
@@ -3132,9 +3229,11 @@ def _stage_while(test, body: Body, statement: Statement, trips):
     _carry_changing_constants(statement, (body,))
     unaliased = set()  # NOTE [one tensor held under two names]
     operands = _Operands(statement, unaliased)
-    if _checks_first(registry.owner(*operands.flat), statement, loop=True):
-        _check_by_probe(statement, (body,), loop=True)
+    checked = _checks_first(registry.owner(*operands.flat), statement, loop=True)
+    if checked:
+        _check_by_probe(statement, (body,), loop=True, inputs_watch=inputs_watch)
         operands = _Operands(statement, unaliased)  # (with the dtypes it chose)
+    _probe_inputs_unless_checked(checked, inputs_watch, (body,), statement)
     path = _path_conditions()  # (empty outside an `if`'s probe)
     round_, again, pessimistic = 0, False, False
     start = _graph_end() if counted is not None else None

@@ -39,7 +39,10 @@ __all__ = ["key", "known", "learn", "UNKNOWN", "keyed_by_entry"]
 # and a body at depth d is traced O(d) times (not where an `if`'s branches grow a list: the probe
 # sizing it hands the nested statements Python lists, torch.cond's run StagedLists, two entries;
 # there one run serves the probe of the inputs and the lists', NOTE [one probe run for inputs
-# and lists] in torch.py, and a body at depth d is traced 2**d times). Verdicts are written only
+# and lists] in torch.py, and a body at depth d is traced 2**d times). A statement where a
+# number comes in watches its inputs in its dtypes probe's run (NOTE [one probe run for inputs
+# and dtypes] in torch.py): one run less of each body, and of everything nested in it.
+# Verdicts are written only
 # where dynamo allows it (outside the bodies of a torch operator: every first probe of a nested
 # statement runs there, since probes run bodies directly), and forgotten when the outermost
 # statement ends.
