@@ -9,6 +9,7 @@ import torch
 from torch._dynamo import symbolic_convert
 
 import autoconv
+from tests.reference.test_jumps import while_break
 
 
 @contextlib.contextmanager
@@ -52,17 +53,6 @@ def test_nested_ifs_growing_a_list_trace_each_branch_twice_per_enclosing_run():
     for x, y in [(1, 7), (-1, 2), (1, -2)]:
         assert compiled(torch.tensor(x), torch.tensor(y)).item() == \
             nested_ifs_growing_a_list(torch.tensor(x), torch.tensor(y)).item()
-
-
-def while_break(x):
-    i = 0
-    s = torch.zeros(())
-    while i < 4:
-        if x[i] < 0:
-            break
-        s = s + x[i]
-        i += 1
-    return s, i
 
 
 def test_if_with_a_number_in_a_loop_watches_its_inputs_in_the_dtypes_probe():

@@ -2365,13 +2365,19 @@ def _defers_input_probe(statement: Statement) -> bool:
         return False
     if constants.held(statement.state, statement.kinds, SlotKind.CONSTANT):
         return False  # (`_carry_changing_constants` runs the bodies)
+    return not _state_probed_first(statement)
+
+
+def _state_probed_first(statement: Statement) -> bool:
+    """Whether a probe of its own runs the bodies of `statement` first: a set, a list a body
+    may bind, or a return placeholder (`_fill_return_placeholders`) among its state."""
     for value, kind in zip(statement.state, statement.kinds):
         if isinstance(value, set) or _may_bind_list(value, kind):
-            return False
+            return True
         if is_undefined(value) and (value.name == RETURN_VALUE or value.created
                                     or value.checked):
-            return False  # (`_fill_return_placeholders` probes first)
-    return True
+            return True
+    return False
 
 
 def _probe_inputs_unless_checked(checked: bool, inputs_watch, bodies, statement) -> None:
@@ -2395,13 +2401,7 @@ def _lists_probe_watches(statement: Statement) -> bool:
         return False
     if not lists.growing_slots(tuple(statement.state)):
         return False
-    for value, kind in zip(statement.state, statement.kinds):
-        if isinstance(value, set) or _may_bind_list(value, kind):
-            return False
-        if is_undefined(value) and (value.name == RETURN_VALUE or value.created
-                                    or value.checked):
-            return False  # (`_fill_return_placeholders` probes first)
-    return True
+    return not _state_probed_first(statement)
 
 
 _UPDATED = "updated"  # (a verdict of `_probe_input_changes`: tensor inputs updated unseen)
