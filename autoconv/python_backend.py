@@ -1455,11 +1455,17 @@ def _tested_truths(test: GraphModule, truth) -> set:
         for node in test.graph.nodes:
             if (node not in tested and node.op == "call_function" and node.users
                     and _cpu_0d(node.meta.get("val"))
-                    and all(u in tested and u.target in _TRUTH_OPS and not u.kwargs
-                            for u in node.users)):
+                    and all(u in tested and _truth_op(u) for u in node.users)):
                 tested.add(node)
                 grown = True
     return tested
+
+
+def _truth_op(node: Node) -> bool:
+    """A `logical_and` / `logical_or` / `logical_not` of 0-d CPU tensors only (so that every
+    operand a rewrite makes a Python bool is read by one that becomes Python too)."""
+    return (node.target in _TRUTH_OPS and not node.kwargs
+            and all(isinstance(a, Node) and _cpu_0d(a.meta.get("val")) for a in node.args))
 
 
 def _truths_as_bools(test: GraphModule, truths: set) -> bool:
@@ -1471,8 +1477,7 @@ def _truths_as_bools(test: GraphModule, truths: set) -> bool:
     whether `test` changed."""
     changed = False
     for node in test.graph.nodes:
-        if (node in truths and node.target in _TRUTH_OPS and not node.kwargs
-                and all(isinstance(a, Node) and _cpu_0d(a.meta.get("val")) for a in node.args)):
+        if node in truths and _truth_op(node):
             node.target = _TRUTH_OPS[node.target]
             changed = True
     return changed
