@@ -22,7 +22,8 @@ from autoconv_runtime.values import eager
 from . import backends, capture, captures, targets, tracebacks
 from .concrete import ConcreteFunction, ModuleState
 from .signature import (ALIASED, CAPTURED_ALIAS, SHARED_CONTAINERS, Signature, TensorSpec,
-                        changing_fields, describe_leaf, module_python_fields, shared_in,
+                        captured_sharing, changing_fields, describe_leaf,
+                        module_python_fields, positional_key, same_tensor_twice, shared_in,
                         signature_of, with_aliasing, with_captured_aliasing,
                         with_shared_containers)
 
@@ -129,6 +130,9 @@ class Function(targets.Wraps):
         # [arguments that are captured tensors] in signature.py)
         self._written_constants: tuple = ()
         self._pinned: ConcreteFunction | None = None
+        # (key, extra, graph) of the last call that may be dispatched again without its
+        # Signature (NOTE [the last call's graph])
+        self._last: tuple | None = None
         # signature -> the graphs of one signature specialised on other guard outcomes (the
         # first is the cached one)
         self._variants: dict[Signature, list[ConcreteFunction]] = {}
@@ -183,6 +187,33 @@ class Function(targets.Wraps):
         return list(self._cache.values()) + [
             c for variants in self._variants.values() for c in variants[1:]] + [
             c for parked in self._parked.values() for c, _ in parked]
+
+    # NOTE [the last call's graph]
+    # A replayed call's own work before its graph runs was mostly finding the graph: binding
+    # the arguments, the Signature object (its hash over every leaf's entry), the cache's
+    # lookup (Signature.__eq__, a Python call) and the questions each graph answers about
+    # aliasing. A call of positional leaves (keyed without pytree's walk: NOTE [signature
+    # without the pytree walk]) whose signature found a graph that none of those
+    # questions re-keys (no guards of a specialised condition, no grad-mode regions, no writes
+    # into its inputs or into argument objects' containers, the arguments bound as given) is
+    # remembered as (key, extra, graph); the next call whose leaves' key and `_extra()` are
+    # equal to those, with no tensor given twice and none sharing memory with a constant the
+    # graph writes, would build an equal Signature, find that very graph and ask the same
+    # questions with the same answers: it runs that graph directly. Anything else takes the
+    # whole way, which remembers its own call. Putting a graph aside or forgetting the graphs
+    # (the only changes to a signature's entry in the cache) forgets it.
+    def _last_graph(self, last, args):
+        """The graph of the last call remembered (NOTE [the last call's graph]) where the
+        positional `args` would find it again, else None."""
+        positional = positional_key(args)
+        if positional is None or positional[0] != last[0] or self._extra() != last[1]:
+            return None
+        concrete = last[2]
+        if positional[1] > 1 and same_tensor_twice(args, positional[1]):
+            return None
+        if concrete._written_constants and captured_sharing(args, concrete._written_constants):
+            return None
+        return concrete
 
     def _run_guarded(self, concrete, signature, leaves, run):
         """`run(concrete)`; where a guard of a specialised graph fails, the graph traced for
@@ -277,8 +308,16 @@ class Function(targets.Wraps):
                     return self._run_guarded(concrete, concrete.signature, list(args),
                                              lambda c: c._call(args, kwargs))
                 # the pinned graph holds for the example's sizes only: a graph per signature
+            last = self._last
+            if last is not None and not kwargs:
+                concrete = self._last_graph(last, args)
+                if concrete is not None:
+                    return concrete._run_flat(concrete._inputs(args), args, kwargs)
+            given = args
             args, kwargs = self._bind(args, kwargs)
-            signature, leaves = signature_of(args, kwargs, self._extra())
+            extra = self._extra()
+            signature, leaves = signature_of(args, kwargs, extra)
+            keyed_as_called = signature
             concrete = self._cache.get(signature)
             found_keyed = False
             if concrete is None and self._written_constants:
@@ -313,6 +352,11 @@ class Function(targets.Wraps):
             if concrete.grad_mode is not None and concrete.grad_mode is not torch.is_grad_enabled():
                 concrete = self._for_grad_mode(concrete, signature, leaves, args, kwargs)
             if not concrete._guards:
+                if (signature is keyed_as_called and args is given and leaves is args
+                        and signature.extra is extra and concrete.grad_mode is None
+                        and not concrete._writes_inputs and not concrete._writes
+                        and self._cache.get(signature) is concrete):
+                    self._last = (signature.key, extra, concrete)
                 return concrete._run_flat(concrete._inputs(leaves), args, kwargs)
             return self._run_guarded(concrete, signature, leaves,
                                      lambda c: c._run_flat(c._inputs(leaves), args, kwargs))
@@ -364,6 +408,7 @@ class Function(targets.Wraps):
             if concrete is self._pinned:
                 return False
             del self._cache[key]
+            self._last = None
             parked = self._parked.setdefault(key, [])
             parked.append((concrete, self._variants.pop(key, None)))
             del parked[:-_MAX_PARKED]
@@ -390,6 +435,7 @@ class Function(targets.Wraps):
 
     def _forget_graphs(self) -> None:
         with self._lock:
+            self._last = None
             self._cache.clear()
             self._parked.clear()
             self._variants.clear()

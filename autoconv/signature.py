@@ -361,38 +361,52 @@ def signature_of(args: tuple, kwargs: dict, extra: tuple = ()):
     """(Signature, flat leaves) of a call; `extra` adds (name, value) pairs to the key."""
     if not kwargs:
         # The common call (positional tensors, numbers, objects): no pytree walk, when every
-        # argument is a leaf of pytree's (NOTE [signature without the pytree walk]). A
-        # torch.Size is a tuple (equal and hashing alike), so the shape goes into the key as
-        # it is.
-        key = []
-        tensors = 0
-        for a in args:
-            if type(a) is _Tensor:
-                key.append(("tensor", a.shape, a.dtype, a.device,
-                            a.requires_grad and grad_key(a),
-                            None if a.is_contiguous() else a.stride()))
-                tensors += 1
-            elif _is_leaf(a):
-                key.append(_leaf_key(a))
-                tensors += isinstance(a, _Tensor)
-            else:
-                break
-        else:
+        # argument is a leaf of pytree's (NOTE [signature without the pytree walk]).
+        positional = positional_key(args)
+        if positional is not None:
+            key, tensors = positional
             n = len(args)
             spec = _positional_specs.get(n)
             if spec is None:
                 spec = _positional_specs[n] = pytree.tree_flatten((args, {}))[1]
-            if tensors > 1 and (args[0] is args[1] if n == 2 else len(
-                    {id(a) for a in args if isinstance(a, _Tensor)}) != tensors):
+            if tensors > 1 and same_tensor_twice(args, tensors):
                 # NOTE [aliased arguments]
                 extra = (*extra, (SAME_TENSOR, _same_tensor_groups(args)))
-            return Signature(tuple(key), spec, extra), args
+            return Signature(key, spec, extra), args
     leaves, treespec = pytree.tree_flatten((args, kwargs))
     key = tuple(_leaf_key(leaf) for leaf in leaves)
     tensors = [id(leaf) for leaf in leaves if isinstance(leaf, _Tensor)]
     if len(set(tensors)) != len(tensors):
         extra = (*extra, (SAME_TENSOR, _same_tensor_groups(leaves)))
     return Signature(key, treespec, extra), leaves
+
+
+def positional_key(args: tuple):
+    """(key, number of tensors) of positional arguments that are all leaves of pytree's: the
+    `Signature.key` of such a call, entry for entry; None where one is not a leaf."""
+    # (A torch.Size is a tuple, equal and hashing alike: the shape goes into the key as is.)
+    key = []
+    tensors = 0
+    for a in args:
+        if type(a) is _Tensor:
+            key.append(("tensor", a.shape, a.dtype, a.device,
+                        a.requires_grad and grad_key(a),
+                        None if a.is_contiguous() else a.stride()))
+            tensors += 1
+        elif _is_leaf(a):
+            key.append(_leaf_key(a))
+            tensors += isinstance(a, _Tensor)
+        else:
+            return None
+    return tuple(key), tensors
+
+
+def same_tensor_twice(args: tuple, tensors: int) -> bool:
+    """Whether one tensor object is two of the positional `args` (`tensors`: how many are
+    tensors, more than one)."""
+    if len(args) == 2:
+        return args[0] is args[1]
+    return len({id(a) for a in args if isinstance(a, _Tensor)}) != tensors
 
 
 # NOTE [signature without the pytree walk]
@@ -481,6 +495,13 @@ def shared_in(signature) -> tuple:
 def with_captured_aliasing(signature, leaves, constants):
     """`signature` with the CAPTURED_ALIAS entry where tensor `leaves` share memory with one of
     `constants`, else `signature` itself (NOTE [arguments that are captured tensors])."""
+    shared = captured_sharing(leaves, constants)
+    return signature.with_extra((CAPTURED_ALIAS, shared)) if shared else signature
+
+
+def captured_sharing(leaves, constants) -> tuple:
+    """((leaf index, constant index), ...) of the tensor `leaves` that share memory with one
+    of the tensors `constants`; () where none does."""
     # (plain loops: on the call's path, where a comprehension's own frame costs as much)
     owners = {}
     for j, constant in enumerate(constants):
@@ -492,7 +513,7 @@ def with_captured_aliasing(signature, leaves, constants):
             memory = leaf.untyped_storage().data_ptr()
             if memory in owners:
                 shared += ((i, owners[memory]),)
-    return signature.with_extra((CAPTURED_ALIAS, shared)) if shared else signature
+    return shared
 
 
 def aliased_leaves(leaves) -> tuple:

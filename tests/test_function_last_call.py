@@ -1,0 +1,275 @@
+"""A call dispatched to the last call's graph without its Signature (NOTE [the last call's
+graph] in autoconv/function.py): every change a Signature or a guard sees between two calls is
+still seen when the first of them was remembered. Each test warms the shortcut with two equal
+calls, changes one thing, and compares with plain Python."""
+
+import warnings
+
+import pytest
+import torch
+
+import autoconv
+
+
+def _warm(function, *args):
+    function(*args)
+    function(*args)
+
+
+def test_the_second_equal_call_takes_the_last_graph():
+    def scaled(x):
+        if x.sum() > 0:
+            return x * 2
+        return x - 1
+
+    function = autoconv.autoconv(scaled)
+    x = torch.ones(3)
+    _warm(function, x)
+    assert function._last is not None and function._last[2] is function.concrete_functions[0]
+    assert torch.equal(function(-x), scaled(-x))
+    assert function.trace_count == 1
+
+
+def test_sizes_dtypes_strides_and_grad_after_the_last_call():
+    def double(x):
+        return x * 2
+
+    function = autoconv.autoconv(double)
+    _warm(function, torch.ones(3))
+    for x in (torch.ones(4), torch.ones(3, dtype=torch.float64), torch.ones(3, 2).t()[0],
+              torch.ones(3, requires_grad=True), torch.ones(3)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (the fifth trace's warning)
+            got = function(x)
+        assert got.shape == x.shape and got.dtype == x.dtype
+        assert torch.equal(got.detach(), double(x).detach())
+        assert got.requires_grad == x.requires_grad
+    assert function.trace_count == 5  # (the last input is the first signature again)
+
+
+def test_one_tensor_given_twice_after_two_tensors_is_a_new_signature():
+    def add(a, b):
+        return a + b
+
+    function = autoconv.autoconv(add)
+    x, y = torch.ones(3), torch.full((3,), 2.0)
+    _warm(function, x, y)
+    assert torch.equal(function(x, x), add(x, x))
+    assert function.trace_count == 2  # (NOTE [aliased arguments]: keyed, as without the shortcut)
+
+
+def test_a_write_into_one_tensor_given_twice_after_two_tensors():
+    def bump(a, b):
+        a.add_(1)
+        return a + b
+
+    function = autoconv.autoconv(bump)
+    x, y = torch.ones(3), torch.full((3,), 2.0)
+    _warm(function, x, y)
+    a, b = torch.ones(3), torch.ones(3)
+    expected = bump(a, a)
+    got_in = torch.ones(3)
+    assert torch.equal(function(got_in, got_in), expected)
+    assert torch.equal(got_in, a)
+
+
+COUNTER = torch.zeros(3)
+
+
+def _count_and_add(x):
+    doubled = x * 2
+    COUNTER.add_(1)
+    return doubled + x  # (x, where it is COUNTER, read after the write)
+
+
+def test_an_argument_that_is_a_captured_tensor_the_graph_writes():
+    # NOTE [arguments that are captured tensors]: the graph writes the global in place; a call
+    # given that very global after remembered calls given other tensors keys its aliasing
+    def run(fn):
+        COUNTER.zero_()
+        outs = [fn(torch.ones(3)), fn(torch.ones(3)), fn(COUNTER).clone(), fn(torch.ones(3))]
+        return outs, COUNTER.clone()
+
+    expected = run(_count_and_add)
+    function = autoconv.autoconv(_count_and_add)
+    got = run(function)
+    for g, e in zip(got[0], expected[0]):
+        assert torch.equal(g, e)
+    assert torch.equal(got[1], expected[1])
+    assert function.trace_count == 2  # (a graph for the call given the global itself)
+
+
+class _Scaled(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 4)
+        self.drop = torch.nn.Dropout(0.5)
+        self.scale = 2.0
+
+    def forward(self, x):
+        return self.drop(self.lin(x)) * self.scale
+
+
+def test_a_module_put_in_eval_or_given_a_new_number_after_the_last_call():
+    torch.manual_seed(0)
+    model = _Scaled().eval()
+    converted = autoconv.autoconv(model)
+    x = torch.randn(2, 4)
+    _warm(converted, x)
+    model.scale = 3.0
+    assert torch.equal(converted(x), model(x))
+    model.train()
+    torch.manual_seed(1)
+    expected = model(x)
+    torch.manual_seed(1)
+    got = converted(x)
+    assert torch.equal(got, expected)
+    model.eval()
+    model.lin.weight.data.mul_(2)  # (in place: read live by the same graph)
+    assert torch.equal(converted(x), model(x))
+
+
+def test_the_default_dtype_after_the_last_call():
+    def made(x):
+        return x + torch.tensor(1.5)
+
+    function = autoconv.autoconv(made)
+    x = torch.ones(2, dtype=torch.float64)
+    _warm(function, x)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        got, expected = function(x), made(x)
+    finally:
+        torch.set_default_dtype(before)
+    assert torch.equal(got, expected) and got.dtype == expected.dtype
+
+
+SCALE = 2.0
+TABLE = torch.ones(3)
+
+
+def _reads_globals(x):
+    return x * SCALE + TABLE
+
+
+def test_globals_rebound_after_the_last_call():
+    global SCALE, TABLE
+    function = autoconv.autoconv(_reads_globals)
+    x = torch.arange(3.0)
+    _warm(function, x)
+    saved = SCALE, TABLE
+    try:
+        SCALE = 5.0
+        assert torch.equal(function(x), _reads_globals(x))
+        TABLE = torch.full((3,), 7.0)
+        assert torch.equal(function(x), _reads_globals(x))
+        TABLE.add_(1)  # (in place: the same graph reads it)
+        assert torch.equal(function(x), _reads_globals(x))
+    finally:
+        SCALE, TABLE = saved
+
+
+class _Ema:
+    def __init__(self, decay):
+        self.decay = decay
+
+
+EMA = _Ema(0.5)
+
+
+def _ema_step(x):
+    return x * EMA.decay
+
+
+def test_graphs_put_aside_and_back_after_the_last_call():
+    # NOTE [graphs kept per guard outcome]: a graph parked forgets the remembered call
+    global EMA
+    first, second = _Ema(0.5), _Ema(0.25)
+    function = autoconv.autoconv(_ema_step)
+    x = torch.ones(2)
+    saved = EMA
+    try:
+        for ema in (first, first, second, second, first, first, second):
+            EMA = ema
+            assert torch.equal(function(x), _ema_step(x))
+    finally:
+        EMA = saved
+    assert function.trace_count == 2
+
+
+def test_defaults_keywords_and_a_list_after_the_last_call():
+    def shifted(x, shift=1.0):
+        if isinstance(x, list):
+            return x[0] * 10 + shift
+        return x + shift
+
+    function = autoconv.autoconv(shifted)
+    x = torch.ones(2)
+    _warm(function, x, 1.0)
+    assert torch.equal(function(x), shifted(x))
+    assert torch.equal(function(x, shift=3.0), shifted(x, shift=3.0))
+    _warm(function, [x], 1.0)
+    assert torch.equal(function([x], 1.0), shifted([x], 1.0))
+    # (a list of one tensor flattens to the key of that tensor: a positional call of the
+    # tensor itself must not find the list's graph)
+    assert torch.equal(function(x, 1.0), shifted(x, 1.0))
+
+
+class _Config:
+    def __init__(self):
+        self.gain = 2.0
+        self.history = [1.0]
+
+
+def test_an_argument_object_changed_after_the_last_call():
+    def apply(cfg, x):
+        return x * cfg.gain + len(cfg.history)
+
+    function = autoconv.autoconv(apply)
+    cfg, x = _Config(), torch.ones(2)
+    _warm(function, cfg, x)
+    cfg.gain = 4.0
+    assert torch.equal(function(cfg, x), apply(cfg, x))
+    cfg.history.append(2.0)
+    assert torch.equal(function(cfg, x), apply(cfg, x))
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_grad_mode_regions_after_the_last_call(grad):
+    def partly_frozen(w, x):
+        with torch.no_grad():
+            scale = (w * 2).sum()
+        return w * x * scale
+
+    function = autoconv.autoconv(partly_frozen)
+    w, x = torch.ones(3, requires_grad=True), torch.ones(3)
+    with torch.set_grad_enabled(grad):
+        _warm(function, w, x)
+    with torch.set_grad_enabled(not grad):
+        got, expected = function(w, x), partly_frozen(w, x)
+    assert torch.equal(got.detach(), expected.detach())
+    assert got.requires_grad == expected.requires_grad
+
+
+class _Layer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+def test_a_parameter_made_a_buffer_after_the_last_call():
+    # (a parameter the graph reads gone from its table: the Function forgets its graphs and
+    # traces again, the remembered call with them)
+    torch.manual_seed(0)
+    model = _Layer()
+    converted = autoconv.autoconv(model)
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        _warm(converted, x)
+        del model.lin.bias
+        model.lin.register_buffer("bias", torch.full((4,), 3.0))
+        assert torch.equal(converted(x), model(x))
