@@ -29,6 +29,17 @@ from reference import test_constants as co
 from reference import test_jumps as j
 
 T = torch.tensor
+
+
+def _three_ranges(n):
+    s = 0
+    for i in range(n):
+        for j in range(i):
+            for k in range(j):
+                s += k
+    return s
+
+
 CASES = [
     ("nested_if", c.nested_if, (c.QUADRANTS[0],)),
     # (docs/benchmarks.md's issue-12 rows: one `if` returning; a while with an `if ...: break`)
@@ -46,6 +57,9 @@ CASES = [
     ("cat_until_negative", li.cat_until_negative, (li.ROWS[0],)),
     # (nested staged statements: a while, an if in it, two ifs in that one; about a minute)
     ("bracketing", bl.bracketing, bl._STEPS[0]),
+    # (three staged `for`s, a number coming in: NOTE [verdicts of a staged for loop]; defined
+    # here, so that TREE= runs the same function)
+    ("three_ranges", _three_ranges, (T(5),)),
 ]
 only = os.environ.get("ONLY")
 PROFILE = os.environ.get("PROFILE")  # a path prefix: cProfile of each compile there

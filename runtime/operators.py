@@ -1824,8 +1824,13 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
                 tuple(zip(bodies, (False, True))), loop_state, loop_names, loop_inputs,
                 updated, "for loop", (body, extra_test))
         else:
+            # (the step and test hold only what the entry determines, but for the user's body
+            # and extra test and the item's function: NOTE [verdicts of a staged for loop])
+            plain = (not written and not renewing and rows is None and not aliases
+                     and not rereading)
             out = staging.stage_while(*bodies, loop_state, loop_names, like, loop_inputs,
-                                      "for loop", trips=trips)
+                                      "for loop", trips=trips, closing_over=(
+                                          body, extra_test, item_of) if plain else None)
     except _ItemsUpdated as found:  # NOTE [loop items updated by a call]
         if found.loop is not step:  # (an inner loop's: never expected)
             raise

@@ -120,3 +120,29 @@ def test_inputs_a_body_changes_are_found_by_the_dtypes_probe():
         assert got.tolist() == [want] and cfg["v"].tolist() == [after], (got, cfg)
         cfg = {"v": torch.tensor([3.0])}
         assert updates_a_container_input(torch.tensor([x]), cfg).tolist() == [want]
+
+
+def sum_over_three_ranges(n):
+    s = 0
+    for i in range(n):
+        for j in range(i):
+            for k in range(j):
+                s += k
+    return s
+
+
+def test_nested_for_loops_take_their_probe_verdicts_in_the_enclosing_loop():
+    # A staged `for`'s step and test are the runtime's closures around the user's body, so no
+    # probe verdict was kept for them: each `for` probed again in the enclosing loop's
+    # torch.while_loop trace, and the bodies ran 2, 4, 8 times by depth (NOTE [verdicts of a
+    # staged for loop] in runtime/staging/verdicts.py). 2, 3, 4 now.
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(sum_over_three_ranges), fullgraph=True,
+                             backend="eager")
+    with body_traces() as counts:
+        got = compiled(torch.tensor(5))
+    assert int(got) == sum_over_three_ranges(5) == 5
+    runs = {name: counts[name] for name in ("loop_body_2", "loop_body_1", "loop_body")}
+    assert runs == {"loop_body_2": 2, "loop_body_1": 3, "loop_body": 4}, runs
+    for n in (0, 1, 3, 6):
+        assert int(compiled(torch.tensor(n))) == sum_over_three_ranges(n)

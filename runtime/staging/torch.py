@@ -400,6 +400,9 @@ class Statement:
         # (slot, leaf) -> the Python kinds a number is on the paths, every round's (NOTE
         # [numbers of two kinds] in runtime/augmented.py)
         self.number_kinds: dict = {}
+        # what the runtime's wrappers among the bodies close over, for verdicts' keys (NOTE
+        # [verdicts of a staged for loop] in verdicts.py); None: they are not keyed
+        self.closing_over = None
 
     def error(self, problem: str, fix: str) -> StagingError:
         return StagingError(self.kind, problem, fix)
@@ -1137,8 +1140,8 @@ def _check_by_probe(statement: Statement, bodies, loop: bool, inputs_watch=None)
     compiling = torch.compiler.is_dynamo_compiling()
     verdict_key = verdicts.key(
         "dtypes", [body.fn for body in bodies],
-        (statement.state, statement.kinds, tuple(statement.dtypes.items()), statement.inputs)
-    ) if compiling else None
+        (statement.state, statement.kinds, tuple(statement.dtypes.items()), statement.inputs),
+        statement.closing_over) if compiling else None
     known = verdicts.known(verdict_key)  # NOTE [probe verdicts]
     if known is not verdicts.UNKNOWN:
         if inputs_watch is not None:
@@ -2212,7 +2215,7 @@ def _input_watch(bodies, statement: Statement):
     if not read and not held and not tensors:
         return None
     verdict_key = verdicts.key("inputs", [fn for fn, _ in bodies],
-                               (statement.state, statement.kinds, inputs))
+                               (statement.state, statement.kinds, inputs), statement.closing_over)
     changed = verdicts.known(verdict_key)  # NOTE [probe verdicts]
     if changed is not verdicts.UNKNOWN:
         if changed is not None and changed[0] == _UPDATED:
@@ -2523,7 +2526,8 @@ def _probe_lists(statement: Statement, bodies, pred=None, watch=None) -> dict:
     # counts being values of the graph it was traced in)
     verdict_key = verdicts.key(
         "lists" if pred is None else "lists of an if", [body.fn for body in bodies],
-        (statement.state, statement.kinds, tuple(statement.dtypes.items()), statement.inputs))
+        (statement.state, statement.kinds, tuple(statement.dtypes.items()), statement.inputs),
+        statement.closing_over)
     if verdicts.known(verdict_key) is not verdicts.UNKNOWN:
         if watch is not None:
             _run_input_probe(watch, [(b.fn, True) for b in bodies], statement)
@@ -3095,16 +3099,18 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
 
 @staging("while loop")
 def stage_while(test, body, state, names, like, inputs=(), statement="while loop", dtypes=None,
-                trips=None):
+                trips=None, closing_over=None):
     """`while test(*state, *inputs): state = body(*state, *inputs)` as one torch.while_loop.
 
     `trips` bounds the number of iterations (an int, a size or a 0-d int tensor; None when
     unknown), which sizes the lists the loop grows; without it such a loop runs twice, first
-    only to count its trips (see NOTE [lists in while loops]).
+    only to count its trips (see NOTE [lists in while loops]). `closing_over`: what `test` and
+    `body`, the runtime's closures, hold beyond what the state and inputs determine (NOTE
+    [verdicts of a staged for loop] in verdicts.py); None where they are the user's.
     """
     try:
         return _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes,
-                                  trips)
+                                  trips, closing_over)
     except runtime_lists.NumbersMeetTensor as error:
         widened = _widened_list(state, names, error)
         if widened is None:  # (not a list this loop carries)
@@ -3120,7 +3126,9 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
             state, names, error, statement)
 
 
-def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes, trips):
+def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes, trips,
+                       closing_over=None):
+    given = (test, body)
     bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
     # NOTE [one container under two names of the state]
     sharing = shared_containers.sharing_state(bodies, state, names, statement)
@@ -3154,6 +3162,11 @@ def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes
         test, body = dict_lists.refusing_held_growth(
             ((test, "in the loop test"), (body, "in the loop body")), state, names, statement)
         record = Statement(statement, names, state, inputs, like, dtypes)
+        # (not wrapped again above: a wrapper's code is another; dynamo refuses `is` between
+        # two functions made in its trace)
+        if closing_over is not None and _code(test) is _code(given[0]) and _code(
+                body) is _code(given[1]):
+            record.closing_over = closing_over
         # (each run of the body below may find it changing an input it only reads: then the
         # statement is staged again carrying that input)
         try:
@@ -3207,6 +3220,10 @@ def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes
         lambda bodies, flat: stage_while(*bodies, flat, names, like, inputs, statement, dtypes,
                                          trips),
         bodies, state, names, replaced, statement, in_place)
+
+
+def _code(fn):
+    return getattr(fn, "__code__", None)
 
 
 def _stage_while(test, body: Body, statement: Statement, trips, inputs_watch=None):

@@ -13,6 +13,7 @@ from torch.fx.experimental.symbolic_shapes import has_static_value
 
 from .. import augmented
 from ..identity import identical, type_in
+from ..iteration import StagedEnumerate, StagedRange, StagedZip
 from ..lists import StagedList
 from ..values import Undefined
 from . import context
@@ -52,7 +53,21 @@ __all__ = ["key", "known", "learn", "UNKNOWN", "keyed_by_entry"]
 # (a conditional expression's, one carrying updated inputs) closes over those bodies, and
 # cannot be told apart from another statement's by its code (dynamo does not show a function's
 # closure): it is always probed, except the wrappers registered with `keyed_by_entry`, whose
-# closure the entry determines.
+# closure the entry determines, and the wrappers of a statement given `closing_over` (NOTE
+# [verdicts of a staged for loop]).
+#
+# NOTE [verdicts of a staged for loop]
+# A staged `for` runs torch.while_loop over an index with a test and a step the runtime makes
+# around the user's body (`_stage_for` in runtime/operators.py): closures, so every probe of a
+# `for` nested in another statement's bodies ran again in the enclosing operator's trace, and a
+# body at nesting depth d of staged `for`s where a number comes in was traced 2**d times
+# (`s += k` under three `for ... in range(n)`: the innermost body 8 times). What such a closure
+# holds is the user's body and extra test (keyed by their code, as any body) and what the
+# statement's entry determines (the numbers of state and input slots, the function that takes an
+# item, by identity); where it holds nothing else (no rows written back, no number aliases, no
+# inputs updated in place), `_stage_for` gives those as `closing_over` and the step and test are
+# keyed by their code and that description. The iterable reaches the loop as an input: a staged
+# range, enumerate or zip is described by its kind and parts, as a tuple is.
 
 UNKNOWN = object()
 _RUNTIME = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # autoconv_runtime's files
@@ -67,9 +82,13 @@ def keyed_by_entry(fn):
     return fn
 
 
-def key(tag: str, bodies, values):
+def key(tag: str, bodies, values, closing_over=None):
     """A verdict's key for the statement with the body functions `bodies` entered with `values`
-    (its state, inputs, ...); None where none can be made (see NOTE [probe verdicts])."""
+    (its state, inputs, ...); None where none can be made (see NOTE [probe verdicts]).
+
+    `closing_over`: None, or what the runtime's wrappers among `bodies` close over beyond what
+    `values` determine (functions, described by their code as the bodies are, and other values):
+    they are then keyed by their code and that (NOTE [verdicts of a staged for loop])."""
     if not torch.compiler.is_dynamo_compiling() or context._verdicts[0] is None:
         return None
     parts = [tag]
@@ -77,13 +96,33 @@ def key(tag: str, bodies, values):
         code = getattr(fn, "__code__", None)
         if code is None:
             return None
-        if code.co_freevars and code.co_filename.startswith(_RUNTIME) and not _registered(code):
+        if (code.co_freevars and code.co_filename.startswith(_RUNTIME) and closing_over is None
+                and not _registered(code)):
             return None
         parts.append(code)
     objects = []
+    if closing_over is not None and not _describe_closure(closing_over, parts, objects):
+        return None
     if not _describe(values, parts, objects):
         return None
     return tuple(parts), tuple(objects)
+
+
+def _describe_closure(closing_over, parts: list, objects: list) -> bool:
+    """Appends the description of what a statement's wrappers close over (NOTE [verdicts of a
+    staged for loop]): a function by its code, as a body, where a key may name it so; another
+    value as the entry's. False where one cannot be described."""
+    for value in closing_over:
+        if value is None or isinstance(value, torch.Tensor) or not callable(value):
+            if not _describe(value, parts, objects):
+                return False
+            continue
+        code = getattr(value, "__code__", None)
+        if code is None or (code.co_freevars and code.co_filename.startswith(_RUNTIME)
+                            and not _registered(code)):
+            return False
+        parts.append(code)
+    return True
 
 
 def _registered(code) -> bool:
@@ -128,6 +167,17 @@ def _describe(value, parts: list, objects: list) -> bool:
     if value is None or kind is str:
         parts.append(value)
         return True
+    if kind is StagedRange:  # (a `for`'s iterable: NOTE [verdicts of a staged for loop])
+        parts.append(kind)
+        return _describe((value.start, value.stop, value.step), parts, objects)
+    if kind is StagedEnumerate or kind is StagedZip:
+        parts.append(kind)
+        if value.python is not None:  # (rows of what the user gave: by identity, as objects)
+            objects.append(value)
+            return True
+        return _describe(value.iterable if kind is StagedEnumerate else value.iterables, parts,
+                         objects) and _describe(
+            value.start if kind is StagedEnumerate else None, parts, objects)
     # Numbers (symbolic ones too, which hashing would specialise), modules, functions, other
     # objects: by identity. An equal value in another object misses, and is probed again.
     parts.append(kind)
