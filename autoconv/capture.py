@@ -24,7 +24,7 @@ from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules, has_backward_hooks
 from autoconv_runtime import augmented, gradients
-from autoconv_runtime.errors import StagingError
+from autoconv_runtime.errors import StagingError, asked_by_a_kernel
 from autoconv_runtime.staging import ambient, context, grad_mode, outside_writes, specialize
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
@@ -236,7 +236,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             _refuse_constant_gradients(graph_module, (*leaves, module, bound_self), name,
                                        _location(source if source is not None else converted))
         except Exception as error:  # noqa: BLE001 - all but one kind are raised again
-            if mode != "fake" or kernels_in_python or not tracebacks.asked_by_a_kernel(error):
+            if mode != "fake" or kernels_in_python or not asked_by_a_kernel(error):
                 raise
             kernels_in_python = True
             continue  # (the `finally` puts the call's objects back first)
@@ -494,7 +494,10 @@ def _argument_objects(roots) -> list:
 # costs every op of a trace, and it records some ops as their decompositions (`slice` beside
 # `index`), which graph passes look for as written. So a trace that fails this way is traced
 # again with it on, once; a guard asked by Python code (`int(n)`, a size in a condition)
-# raises as it did.
+# raises as it did. A statement that cannot be staged for this error is not specialised on
+# its condition either (runtime/staging/specialize.py): nflows' spline, padding inside the
+# `if` whose other branch raises, was specialised on it, and its ConcreteFunction raised
+# GuardFailed on inputs taking the other path; the trace is traced again instead.
 #
 # NOTE [inputs made fake first]
 # make_fx turns its real inputs into fake tensors once its caller's torch-function modes are

@@ -27,7 +27,7 @@ from autoconv_runtime import builtins, calls, subscripts
 
 from .conversion import is_generated_code
 
-__all__ = ["asked_by_a_kernel", "for_user", "quiet_meta_failures"]
+__all__ = ["for_user", "quiet_meta_failures"]
 
 # NOTE [data-dependent guards in converted code] in autoconv_runtime/errors.py
 autoconv_runtime.errors.set_data_dependent_handler(lambda error: _placed(error))
@@ -128,31 +128,6 @@ def for_user(error: BaseException, what: str) -> BaseException:
     return error.with_traceback(trimmed)
 
 
-def asked_by_a_kernel(error: BaseException) -> bool:
-    """Whether `error`, or an error it was raised from, is torch's GuardOnDataDependentSymNode,
-    or its refusal to broadcast a size it cannot name (`_UNNAMED_SIZE`), raised inside
-    FakeTensorMode's dispatch of an op: a C++ kernel, not Python code, asked for a size only
-    the graph knows (NOTE [torch's C++ kernels asking a size only the graph knows] in
-    capture.py)."""
-    seen, pending = set(), [error]
-    while pending:
-        error = pending.pop()
-        if error is None or id(error) in seen:
-            continue
-        seen.add(id(error))
-        if isinstance(error, GuardOnDataDependentSymNode) or (
-                isinstance(error, RuntimeError) and _UNNAMED_SIZE in str(error)):
-            frame = error.__traceback__
-            while frame is not None:
-                code = frame.tb_frame.f_code
-                if code.co_name == "_dispatch_impl" and code.co_filename.endswith(
-                        "fake_tensor.py"):
-                    return True
-                frame = frame.tb_next
-        pending += [getattr(error, "torch_error", None), error.__cause__, error.__context__]
-    return False
-
-
 def _placed(error: RuntimeError) -> BaseException:
     """The error converted code raises for torch's RuntimeError `error`: a StagingError at the
     user's line for a data-dependent guard or a traced tensor numpy converts, else `error`."""
@@ -202,7 +177,7 @@ def _numpy_of_traced(error: BaseException) -> BaseException | None:
 # "fake" tracing, autoconv's trace with fixed sizes, takes no size it cannot name (torchode's
 # interpolation, `torch.addcmul(b, y, x)` on `e[idx]`, stopped there with torch's message:
 # tester38 s03); its "symbolic" tracing (dynamic=True), torch.export and torch.compile take it.
-_UNNAMED_SIZE = "SymIntArrayRef expected to contain only concrete integers"
+_UNNAMED_SIZE = autoconv_runtime.errors.UNNAMED_SIZE
 
 
 def with_fixed_sizes(error: BaseException) -> BaseException:

@@ -198,8 +198,9 @@ def _private_symbols(made: list, region: set) -> set:
     private = set()
     for node in made:
         value = node.meta.get("val", node.meta.get("example_value"))
-        if "unbacked_bindings" in node.meta and isinstance(value, torch.Tensor) \
-                and all(a in region for a in node.all_input_nodes):
+        if "unbacked_bindings" in node.meta and (
+                isinstance(value, torch.Tensor) and all(a in region for a in node.all_input_nodes)
+                or node.target in _CONTROL_FLOW):  # (an operator's sizes are its own, fresh)
             private.update(node.meta["unbacked_bindings"])
     return private
 
@@ -218,6 +219,8 @@ def _kept(node, region, dynamo: bool, private: set) -> bool:
         # constant without a reader for a bug)
         return True
     if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        if dynamo:  # (binds nothing: NOTE [symbols of probes under dynamo])
+            return False
         # (a number of the probe's own sizes, `u0 > 0` of a bound check, reaches nothing)
         return not _symbols(value) or not _symbols(value) <= private
     if not dynamo and not _symbols(value) <= private:  # NOTE [symbols of probes under dynamo]
@@ -234,8 +237,10 @@ def _kept(node, region, dynamo: bool, private: set) -> bool:
 # NOTE [symbols of probes under dynamo]
 # Dynamo hands a later op an unbacked symbol (the rows a mask chose) through the node that
 # bound it (`bound_symbols`: a `sym_size` of the first node whose value has it as a size, the
-# one with `unbacked_bindings`); a later node whose value merely has that size binds nothing,
-# so under dynamo it is dead like any other when nothing live reads it. Kept, it kept what it
+# one with `unbacked_bindings`); a later node whose value merely has that size, or a number
+# of it (`y.shape[0]`, `n == m` of a shape check; dynamo binds a number's node only to a
+# symbol nothing bound before, which `.item()`'s node is, with `unbacked_bindings`), binds
+# nothing, so under dynamo it is dead like any other when nothing live reads it. Kept, it kept what it
 # reads: nflows' `y * 2 + torch.min(y)` of the inside values kept the probe's `torch.min` of
 # an empty selection, which raised on every call where Python skips the `if` (tester40 s07).
 # make_fx keeps a proxy for each SymInt object it meets (`symnode_tracker`, the first node
@@ -252,7 +257,9 @@ def _kept(node, region, dynamo: bool, private: set) -> bool:
 # which torch.export's and torch.compile's graphs ran on every call: "Runtime assertion failed
 # for expression u0 >= 1" where Python returns (tester40 s08). A binding op nothing live reads
 # is dead when it reads only the probe's own tensors (the probe copies what it computes on):
-# its symbol reaches nothing outside. One reading a tensor from before the probe is kept:
+# its symbol reaches nothing outside, as does a staged statement's operator of the probe (its
+# results' data-dependent sizes are new symbols of its own). One reading a tensor from before
+# the probe is kept:
 # torch's fake tensors memoize the count of a `nonzero` (and so of `x[mask]`) on their input,
 # and the same `x[mask]` after the statement gets the probe's symbol, bound nowhere else.
 # Numbers (`t.item()`) are kept as before.

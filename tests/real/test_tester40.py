@@ -97,6 +97,41 @@ def test_s06_pad_of_rows_a_mask_chose_in_a_staged_if_in_every_mode():
                                                T([0.1, 0.2, -0.9]))])
 
 
+class _InputOutsideDomain(Exception):
+    pass
+
+
+def _spline(inputs, widths, left=-1.0, right=1.0):
+    # nflows' rational_quadratic_spline, cut down: its domain check, then the padded widths
+    if torch.min(inputs) < left or torch.max(inputs) > right:
+        raise _InputOutsideDomain()
+    cumwidths = F.pad(torch.cumsum(widths, dim=-1), pad=(1, 0), mode="constant", value=0.0)
+    return inputs * cumwidths[..., -1] + left
+
+
+def _spline_of_inside_values(x, widths):
+    # nflows' unconstrained_rational_quadratic_spline: the outside values pass through
+    inside = (x >= -1) & (x <= 1)
+    out = torch.zeros_like(x)
+    out[~inside] = x[~inside]
+    if torch.any(inside):
+        out[inside] = _spline(x[inside], widths[inside, :])
+    return out
+
+
+_SPLINE_INPUTS = [(x, _WIDTHS / 10) for x in (T([-5.0, 4.0, -9.0]), T([0.5, -2.0, 0.3]),
+                                               T([0.1, 0.2, -0.9]))]
+
+
+def test_s06_s07_nflows_spline_of_inside_values_in_every_mode():
+    # the pad was refused, then specialised on the domain check's `if` (whose other branch
+    # raises), and a ConcreteFunction raised GuardFailed on inputs taking the other path; under
+    # torch.compile the probe's torch.min of no inside value ran outside the cond
+    assert_same_result(_spline_of_inside_values, _SPLINE_INPUTS)
+    assert_same_result(_spline_of_inside_values, _SPLINE_INPUTS[1:] + _SPLINE_INPUTS[:1],
+                       export=False, compile=False)
+
+
 def test_s06_a_size_asked_by_python_code_is_still_refused_at_its_line():
     def floor_of_chosen(x):
         return x * math.floor(x[x > 0].sum())
