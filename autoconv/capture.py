@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import enum
@@ -15,6 +16,7 @@ import random
 import sys
 
 import torch
+from torch._dispatch.python import enable_python_dispatcher
 from torch.fx._lazy_graph_module import _LazyGraphModule, _use_lazy_graph_module
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.nn.utils import stateless
@@ -22,7 +24,7 @@ from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules, has_backward_hooks
 from autoconv_runtime import augmented, gradients
-from autoconv_runtime.errors import StagingError
+from autoconv_runtime.errors import StagingError, asked_by_a_kernel
 from autoconv_runtime.staging import ambient, context, grad_mode, outside_writes, specialize
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
@@ -187,6 +189,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                              _argument_objects(call_roots[:2]))
     live = []
     held_specs = {}  # path -> spec of the argument objects' tensors read live (NOTE below)
+    kernels_in_python = False  # NOTE [torch's C++ kernels asking a size only the graph knows]
     while True:
         traced = functools.partial(flat_function, live)
         if module is not None:
@@ -215,7 +218,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                     outside_writes.restoring() as values_read, \
                     specialize.tracing(plan) as guards, \
                     gradients.guarded_gradients(frozenset(places.tensors)), \
-                    ambient.watching() as state_read:
+                    ambient.watching() as state_read, \
+                    (enable_python_dispatcher() if kernels_in_python
+                     else contextlib.nullcontext()):
                 graph_module = make_fx(traced, tracing_mode=mode,
                                        _allow_non_fake_inputs=True)(*fakes)
             grad_mode.raise_refusal()
@@ -224,11 +229,17 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                 source if source is not None else converted), functools.partial(
                     _traced_again, traced, mode, plan, inputs), containers_in(call_roots))
             places.forget_sizes_the_trace_changed(containers_in(call_roots))
+            places.note_values_the_trace_changed()
             _refuse_python_random_draws(drawn, name, source if source is not None else converted)
             _refuse_torch_seeding(drawn, graph_module, name,
                                   source if source is not None else converted)
             _refuse_constant_gradients(graph_module, (*leaves, module, bound_self), name,
                                        _location(source if source is not None else converted))
+        except Exception as error:  # noqa: BLE001 - all but one kind are raised again
+            if mode != "fake" or kernels_in_python or not asked_by_a_kernel(error):
+                raise
+            kernels_in_python = True
+            continue  # (the `finally` puts the call's objects back first)
         finally:
             _restore_torch_generator(drawn)
             if "undo" in out_info:  # the call's objects must not keep the trace's values
@@ -470,6 +481,24 @@ def _argument_objects(roots) -> list:
     return out
 
 
+# NOTE [torch's C++ kernels asking a size only the graph knows]
+# Some of torch's C++ kernels read their input's sizes as concrete numbers: under make_fx's
+# "fake" tracing, autoconv's default, `F.pad` of the rows a mask chose (constant_pad_nd's
+# kernel; nflows' rational-quadratic spline pads the cumulative widths of the inside values)
+# raises torch's GuardOnDataDependentSymNode from inside FakeTensorMode's dispatch, at no line
+# of the user's: no Python value was asked for (`torch.addcmul(b[rows], b[rows], x)`, which
+# broadcasts the rows: torch's "SymIntArrayRef expected to contain only concrete integers",
+# torchode's interpolation, tester38 s03). With the Python dispatcher on, as make_fx's
+# "symbolic" tracing, torch.export and torch.compile run, torch takes its Python meta kernel
+# (torch._refs), which handles the unbacked size (tester40 s06). It is off by default: it
+# costs every op of a trace, and it records some ops as their decompositions (`slice` beside
+# `index`), which graph passes look for as written. So a trace that fails this way is traced
+# again with it on, once; a guard asked by Python code (`int(n)`, a size in a condition)
+# raises as it did. A statement that cannot be staged for this error is not specialised on
+# its condition either (runtime/staging/specialize.py): nflows' spline, padding inside the
+# `if` whose other branch raises, was specialised on it, and its ConcreteFunction raised
+# GuardFailed on inputs taking the other path; the trace is traced again instead.
+#
 # NOTE [inputs made fake first]
 # make_fx turns its real inputs into fake tensors once its caller's torch-function modes are
 # on, and `RecordGradMode` (a Python `__torch_function__`) then saw every one of the ~40 reads

@@ -77,6 +77,22 @@ class Rebound(Exception):
         self.where = guard.where
         self.guard, self.now = guard, now
 
+    def changed_by_trace(self) -> str | None:
+        """The message for a place that the trace itself changed (NOTE [values the trace
+        changes]), or None where the trace left it as it was."""
+        guard = self.guard
+        if guard.after_trace is _MISSING:
+            return None
+        return (f"tracing it changes {guard.where} ({_short(guard.expected)} before the "
+                f"trace, {_short(guard.after_trace)} after it), which the graph was traced "
+                "with: Python code that runs while the function is traced (a do_not_convert "
+                "helper, a logging or run counter, the function's own statements on Python "
+                "values) runs once, at the trace, and the graph runs none of it, where Python "
+                "changes the value on every call. Keep such a count outside the autoconv "
+                "function (update it around the call), or make it a tensor updated in place "
+                "(`COUNT.add_(1)` of a global tensor: the graph repeats that on every call); "
+                "a value the function computes with, return it and store it in the caller")
+
     def what(self) -> str:
         """What the graph was traced with, and what is there now, for messages."""
         guard = self.guard
@@ -96,11 +112,14 @@ class Guard:
     """`where` (for messages) still holds `expected`: `read()` gives what it holds now; with
     `by_value`, an equal value of the same type holds too (NOTE [captured Python values])."""
 
-    __slots__ = ("where", "read", "expected", "by_value", "fresh")
+    __slots__ = ("where", "read", "expected", "by_value", "fresh", "after_trace")
 
     def __init__(self, where: str, read, expected, by_value: bool = False, fresh: bool = False):
         self.where, self.read, self.expected, self.by_value = where, read, expected, by_value
         self.fresh = fresh  # `read()` makes a new object each time (`.item()`)
+        # what the place held when the trace ended, where the trace itself changed it
+        # (NOTE [values the trace changes]); _MISSING where it did not
+        self.after_trace = _MISSING
 
     def holds(self) -> bool:
         value = self.read()
@@ -568,6 +587,15 @@ class Places:
                     names = names | _class_names(type(value))
                 self._search_object(value, where, parents, names, depth - 1)
 
+    def note_values_the_trace_changed(self) -> None:
+        """Mark the guards of the Python values that tracing itself changed with what they hold
+        now (NOTE [values the trace changes])."""
+        for guard, _ in self.values.values():
+            if guard.by_value:
+                now = guard.read()
+                if guard.changed(now):
+                    guard.after_trace = now
+
     def forget_sizes_the_trace_changed(self, owned=frozenset()) -> None:
         """Drop the guards on the keys / length of the containers from outside the function
         that tracing itself changed (`calls.append(1)` in a closure's list, a global dict set):
@@ -635,7 +663,20 @@ class Places:
             else:
                 table[:] = before
 
-    # NOTE [places in argument objects]
+    # NOTE [values the trace changes]
+# A Python value outside the function that the trace reads and changes (a do_not_convert
+# logging helper's `runs["calls"] += 1` on a global dict or Counter, `COUNTS["n"] += 1` in the
+# function) changes once per trace, where Python changes it on every call, and its guard fails
+# right after every trace. The guard cannot be dropped, as a container's keys' is
+# (`forget_sizes_the_trace_changed`): the graph may compute with the value, and would keep the
+# traced one. So the call is refused, as before, but the message says that the trace itself
+# changed the place and what to write (a count kept outside, or a tensor updated in place),
+# both where the Function traces again and its next trace changes it again, and where a
+# ConcreteFunction's next call finds it changed (it said "call the Function instead, which
+# traces again", which met the same change). A value the trace changes only once (set to
+# what it holds after: `CFG["ready"] = True`) holds for the graph of the second trace.
+
+# NOTE [places in argument objects]
     # A call's signature keys an argument object's fields three levels down (NOTE [fields of
     # argument objects] in signature.py) and a module argument by identity only, yet the trace
     # bakes in every Python value it reads there: `model.eval()` between two calls of

@@ -283,6 +283,11 @@ class ConcreteFunction:
         try:
             return self._call(args, kwargs)
         except Rebound as rebound:
+            changed = rebound.changed_by_trace()
+            if changed is not None:  # NOTE [values the trace changes] in captures.py
+                raise TypeError(
+                    f"{self.__name__}: {changed}. (Where the trace sets it once, to a value it "
+                    "keeps, call the Function instead, which traces again.)") from None
             raise TypeError(
                 f"{self.__name__}'s graph was traced with {rebound.what()}; call the "
                 "Function instead, which traces again (NOTE [captured tensors] and [captured "

@@ -365,6 +365,9 @@ class Function(targets.Wraps):
             # (NOTE [captured tensors]): that graph is put aside, kept for when the place holds
             # its value again (NOTE [graphs kept per guard outcome]).
             if getattr(_retrying, "active", False):
+                changed = rebound.changed_by_trace()
+                if changed is not None:  # NOTE [values the trace changes] in captures.py
+                    raise RuntimeError(f"{self.__name__}: {changed}") from None
                 raise RuntimeError(
                     f"{self.__name__}: its graph was traced with {rebound.what()} right "
                     "after tracing: the function (or what it calls) changes it, so no graph "

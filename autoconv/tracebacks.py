@@ -177,7 +177,7 @@ def _numpy_of_traced(error: BaseException) -> BaseException | None:
 # "fake" tracing, autoconv's trace with fixed sizes, takes no size it cannot name (torchode's
 # interpolation, `torch.addcmul(b, y, x)` on `e[idx]`, stopped there with torch's message:
 # tester38 s03); its "symbolic" tracing (dynamic=True), torch.export and torch.compile take it.
-_UNNAMED_SIZE = "SymIntArrayRef expected to contain only concrete integers"
+_UNNAMED_SIZE = autoconv_runtime.errors.UNNAMED_SIZE
 
 
 def with_fixed_sizes(error: BaseException) -> BaseException:

@@ -13,7 +13,8 @@ from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 __all__ = ["StagingError", "user_location", "users_file", "add_converted_library_file",
            "is_converted_library_file", "graph_error_message", "user_exception", "located",
-           "DataDependentGuard", "data_dependent_error", "set_data_dependent_handler"]
+           "DataDependentGuard", "data_dependent_error", "set_data_dependent_handler",
+           "asked_by_a_kernel", "UNNAMED_SIZE"]
 
 # With the separator: torchdiffeq's, torchmin's and torchcrf's files start with torch's directory
 # name too, and they are user code (converted like any other).
@@ -251,3 +252,35 @@ def data_dependent_error() -> BaseException:
     if placed is not error:  # torch's error is kept as `torch_error`, not shown as the context
         placed.__suppress_context__ = True
     return placed
+
+
+# torch's error where an op broadcasts a fake tensor whose size only the graph knows (rows that
+# `nonzero()` or a boolean mask chose) through a kernel that reads concrete sizes
+UNNAMED_SIZE = "SymIntArrayRef expected to contain only concrete integers"
+
+
+def asked_by_a_kernel(error: BaseException) -> bool:
+    """Whether `error`, or an error it was raised from, is torch's GuardOnDataDependentSymNode,
+    or its refusal to broadcast a size it cannot name (`UNNAMED_SIZE`), raised inside
+    FakeTensorMode's dispatch of an op: a C++ kernel, not Python code, asked for a size only
+    the graph knows (NOTE [torch's C++ kernels asking a size only the graph knows] in
+    autoconv/capture.py); False once the Python dispatcher is on, which traced it already."""
+    if torch._C._dispatch_tls_is_dispatch_key_included(torch._C.DispatchKey.PythonDispatcher):
+        return False
+    seen, pending = set(), [error]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, GuardOnDataDependentSymNode) or (
+                isinstance(error, RuntimeError) and UNNAMED_SIZE in str(error)):
+            frame = error.__traceback__
+            while frame is not None:
+                code = frame.tb_frame.f_code
+                if code.co_name == "_dispatch_impl" and code.co_filename.endswith(
+                        "fake_tensor.py"):
+                    return True
+                frame = frame.tb_next
+        pending += [getattr(error, "torch_error", None), error.__cause__, error.__context__]
+    return False

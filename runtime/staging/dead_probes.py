@@ -147,7 +147,8 @@ def _erase_dead(graph: torch.fx.Graph, made: list, dynamo: bool) -> int:
     made = [n for n in made if n.graph is graph and not getattr(n, "_erased", False)]
     region = set(made)
     writes = {n: _written(n) for n in made}
-    work = [n for n in made if _kept(n, region)]
+    private = _private_symbols(made, region)
+    work = [n for n in made if _kept(n, region, dynamo, private)]
     if dynamo:  # NOTE [updates of tensors from before a probe under dynamo]
         # (dynamo makes a global's or an outer graph's tensor an input when first read, which
         # may be in the probe)
@@ -184,26 +185,46 @@ def _erase_dead(graph: torch.fx.Graph, made: list, dynamo: bool) -> int:
 # s02's count under torch.no_grad() was 1 too high). No probe's update is Python's: dead code.
 
 
-def _kept(node, region) -> bool:
+def _symbols(value) -> set:
+    try:
+        return free_unbacked_symbols(value)
+    except Exception:  # noqa: BLE001 - a value of no sizes (a module, a function)
+        return set()
+
+
+def _private_symbols(made: list, region: set) -> set:
+    """The unbacked symbols bound in the region as a tensor's size by an op that reads only
+    the region's tensors (NOTE [data-dependent sizes bound in a probe])."""
+    private = set()
+    for node in made:
+        value = node.meta.get("val", node.meta.get("example_value"))
+        if "unbacked_bindings" in node.meta and (
+                isinstance(value, torch.Tensor) and all(a in region for a in node.all_input_nodes)
+                or node.target in _CONTROL_FLOW):  # (an operator's sizes are its own, fresh)
+            private.update(node.meta["unbacked_bindings"])
+    return private
+
+
+def _kept(node, region, dynamo: bool, private: set) -> bool:
     if node.op in ("placeholder", "output", "call_module"):
         return True
     if any(user not in region for user in node.users):
         return True
-    if "unbacked_bindings" in node.meta:
-        return True
     value = node.meta.get("val", node.meta.get("example_value"))
+    if "unbacked_bindings" in node.meta and not set(node.meta["unbacked_bindings"]) <= private:
+        return True
     if node.op == "get_attr" and "example_value" in node.meta:
         # (dynamo's tensor attribute, whose node it may hand to later reads; make_fx makes a
         # node for each read of a constant, and torch.export's constant lifting takes a
         # constant without a reader for a bug)
         return True
     if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        if dynamo:  # (binds nothing: NOTE [symbols of probes under dynamo])
+            return False
+        # (a number of the probe's own sizes, `u0 > 0` of a bound check, reaches nothing)
+        return not _symbols(value) or not _symbols(value) <= private
+    if not dynamo and not _symbols(value) <= private:  # NOTE [symbols of probes under dynamo]
         return True
-    try:
-        if free_unbacked_symbols(value):
-            return True
-    except Exception:  # noqa: BLE001 - a value of no sizes (a module, a function)
-        pass
     if node.op != "call_function" or node.target in _CONTROL_FLOW or node.target is \
             operator.getitem or _written(node) is not None:
         return False
@@ -211,6 +232,37 @@ def _kept(node, region) -> bool:
         return node.is_impure(impure_random=False)
     except Exception:  # noqa: BLE001 - a target torch cannot classify: kept
         return True
+
+
+# NOTE [symbols of probes under dynamo]
+# Dynamo hands a later op an unbacked symbol (the rows a mask chose) through the node that
+# bound it (`bound_symbols`: a `sym_size` of the first node whose value has it as a size, the
+# one with `unbacked_bindings`); a later node whose value merely has that size, or a number
+# of it (`y.shape[0]`, `n == m` of a shape check; dynamo binds a number's node only to a
+# symbol nothing bound before, which `.item()`'s node is, with `unbacked_bindings`), binds
+# nothing, so under dynamo it is dead like any other when nothing live reads it. Kept, it kept what it
+# reads: nflows' `y * 2 + torch.min(y)` of the inside values kept the probe's `torch.min` of
+# an empty selection, which raised on every call where Python skips the `if` (tester40 s07).
+# make_fx keeps a proxy for each SymInt object it meets (`symnode_tracker`, the first node
+# whose value holds it), and torch's fake tensor cache can give a later op the probe's very
+# object: there every tensor of data-dependent size stays live.
+
+
+# NOTE [data-dependent sizes bound in a probe]
+# A size only the graph knows (`nonzero()`, a mask's rows) binds a new unbacked symbol, and the
+# checks torch makes of it (`position[0]` asks `u0 >= 1`) become runtime assertions placed
+# where the symbol is bound. torchmetrics' reciprocal rank returns 0.0 before its
+# `torch.nonzero(target)` where no document is relevant; the probe of the code after that `if`
+# (the cond's other branch, run ahead of it) kept its `nonzero`, and with it the assertion,
+# which torch.export's and torch.compile's graphs ran on every call: "Runtime assertion failed
+# for expression u0 >= 1" where Python returns (tester40 s08). A binding op nothing live reads
+# is dead when it reads only the probe's own tensors (the probe copies what it computes on):
+# its symbol reaches nothing outside, as does a staged statement's operator of the probe (its
+# results' data-dependent sizes are new symbols of its own). One reading a tensor from before
+# the probe is kept:
+# torch's fake tensors memoize the count of a `nonzero` (and so of `x[mask]`) on their input,
+# and the same `x[mask]` after the statement gets the probe's symbol, bound nowhere else.
+# Numbers (`t.item()`) are kept as before.
 
 
 def _written(node) -> list | None:

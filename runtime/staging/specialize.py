@@ -22,7 +22,7 @@ import tokenize
 import torch
 from torch._subclasses.fake_tensor import FakeTensor
 
-from ..errors import StagingError, user_location
+from ..errors import StagingError, asked_by_a_kernel, user_location
 
 __all__ = ["specialize", "tracing", "GuardFailed", "guard_index", "never"]
 
@@ -117,8 +117,9 @@ def specialize(pred: torch.Tensor, statement: str, error: StagingError, in_body:
     """
     from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
 
-    if torch.compiler.is_dynamo_compiling() or getattr(error, "never_specialise", False):
-        raise error
+    if torch.compiler.is_dynamo_compiling() or getattr(error, "never_specialise", False) \
+            or asked_by_a_kernel(error):  # (traced again: NOTE [torch's C++ kernels asking
+        raise error  # a size only the graph knows] in autoconv/capture.py)
     mode = get_proxy_mode()
     tracer = getattr(mode, "tracer", None)
     proxy = get_proxy_slot(pred, tracer, None) if tracer is not None else None
