@@ -426,6 +426,7 @@ class Places:
         # (NOTE [trace values stored outside])
         self.containers = []
         self._code = set()  # the names the code of the function and its helpers reads
+        self._functions = set()  # ids of the held objects' functions searched (_search_code)
         seen = set()
         if module is not None:
             names = _user_names(module, fn)
@@ -506,16 +507,20 @@ class Places:
             # `_search_class`'s.
             self._walked.add(id(value))
             parents = (*parents, Guard(where, read, value))
+            # (what its own functions read too, NOTE [code reached through a held callable])
+            names = names | _class_names(value)
             for cls in value.__mro__:
                 if cls is object or not _is_user_class(cls):
                     continue
                 for name, item in list(vars(cls).items()):
-                    if name in names and not name.startswith("__") and (
-                            isinstance(item, (torch.Tensor, torch.nn.Module))
-                            or _is_value(item)):
+                    if name not in names or name.startswith("__"):
+                        continue
+                    if isinstance(item, (torch.Tensor, torch.nn.Module)) or _is_value(item):
                         self._add(f"{where}.{name}", functools.partial(getattr, value, name,
                                                                        _MISSING),
                                   item, names, parents, depth - 1)
+                    else:
+                        self._search_code(item, depth - 1)
         elif depth > 0 and id(value) not in self._walked and (
                 _container_kind(value, names) in _CONTAINERS or _is_plain_object(value)):
             self._walked.add(id(value))
@@ -564,9 +569,32 @@ class Places:
                 # `self.filter.gain` in Filter's code; missed, `gain` was left unguarded and a
                 # new gain ran the old graph: methods33 s03); a user's class only (the standard
                 # library's and torch's own read their internals: `os.environ._data`)
-                if names is not None and _is_user_class(type(value)):
+                user = names is not None and _is_user_class(type(value))
+                if user:
                     names = names | _class_names(type(value))
                 self._search_object(value, where, parents, names, depth - 1)
+                if user:
+                    # NOTE [code reached through a held callable]
+                    self._search_class(value, where, names, parents)
+                    for cls in type(value).__mro__:
+                        if cls is not object and _is_user_class(cls):
+                            for member in vars(cls).values():
+                                self._search_code(member, depth - 1)
+        elif names is not None and depth > 0 and id(value) not in self._walked and isinstance(
+                value, (functools.partial, types.MethodType)):
+            # NOTE [code reached through a held callable]
+            self._walked.add(id(value))
+            parents = (*parents, Guard(where, read, value))
+            if isinstance(value, functools.partial):
+                self._search_callable(value, where, parents, set(), _HELPER_DEPTH - 1)
+                return
+            owner = value.__self__
+            self._search_code(value.__func__, depth - 1)
+            if isinstance(owner, torch.nn.Module):
+                self._search_outside_module(owner, f"{where}.__self__", names)
+            else:
+                self._add(f"{where}.__self__", functools.partial(getattr, value, "__self__"),
+                          owner, names | _class_names(type(owner)), parents, depth - 1)
 
     def forget_sizes_the_trace_changed(self, owned=frozenset()) -> None:
         """Drop the guards on the keys / length of the containers from outside the function
@@ -575,9 +603,27 @@ class Places:
         effects"), and its guard failed right after every trace. The call's own objects'
         containers (`self.cache`, in `owned`) are written back on each call and stay guarded."""
         for where, container in list(self.sized.items()):
-            guard = self.values[where][0]
+            guard, parents = self.values[where]
             if id(container) not in owned and not guard.holds():
                 del self.values[where]
+                if isinstance(container, dict) and isinstance(guard.expected, tuple):
+                    self._guard_items_the_trace_added(where[:-len("'s keys")], container,
+                                                      guard.expected, parents)
+
+    def _guard_items_the_trace_added(self, where, table, keys_before, parents) -> None:
+        # NOTE [items the trace added to an outside dict]
+        # A `defaultdict` the code reads a missing key of (`COUNTS["s"] + 1`, a config's
+        # `defaultdict(float)`) gets that key from the trace itself: its keys guard, which then
+        # failed after every trace, is dropped (above), and the item, absent as the trace
+        # began, had no guard: `COUNTS["s"] = 3.0` between calls replayed the traced 0.0,
+        # silently (tester41 s03). The graph never writes a Python value back, so the item
+        # holds the trace's value until the caller changes it: guarded by value from here.
+        before = set(keys_before)
+        for key, item in list(table.items()):
+            if key not in before and _is_value(item):
+                place = f"{where}[{key!r}]"
+                self.values.setdefault(place, (Guard(place, _item_reader(table, key), item,
+                                                     by_value=True), parents))
 
     def refuse_trace_values_stored(self, name: str, location, retrace=None,
                                    owned=frozenset()) -> None:
@@ -922,7 +968,27 @@ class Places:
             self._add(f"{prefix}.{name}", _item_reader(attrs, name), value,
                       names if names is not None and name in names else None, parents, depth)
 
-    def _search_class(self, obj, prefix: str, names) -> None:
+    # NOTE [code reached through a held callable]
+    # What a function reads is searched by the names its code (and its helpers') reads. Code
+    # run through an object or a class the function holds was not: a bound method or a partial
+    # held by a global or a closure (`step = scaler.scale_by`, `LOSS = partial(loss, cfg)`,
+    # whose `self` / arguments were never searched), a class attribute a callable object
+    # reads through `self` (`Predictor.k = 5.0` with no instance `k`), a static method of a
+    # class used as a namespace reading `Ops.scale` (a name only the method's code reads):
+    # each kept the traced value after a change, silently (tester41 s01, s02). A bound method
+    # or partial held there is searched as a callable argument is (NOTE [state reached through
+    # a callable argument]) under the identity of the object holding it, its `self` as an
+    # object; a user's object's class attributes as `self` reads them; and the functions of a
+    # user's object or namespace class as helpers (their globals and closures).
+    def _search_code(self, member, depth: int) -> None:
+        """The globals and closure of a function a held object or class runs (a method, a
+        static or class method, a partial's or bound method's function), searched as a
+        helper's are (NOTE [code reached through a held callable])."""
+        member = getattr(member, "__func__", member)
+        if depth >= 0 and isinstance(member, types.FunctionType):
+            self._search_function(member, self._functions, min(depth, _HELPER_DEPTH))
+
+    def _search_class(self, obj, prefix: str, names, parents=()) -> None:
         """The class attributes read through `self` (`table = torch.ones(3)` in the class body,
         `self.table` in a method): a tensor or Python value the instance does not shadow, read
         as `self` reads it (so an instance attribute set later is seen too)."""
@@ -935,7 +1001,8 @@ class Places:
                     continue
                 if isinstance(value, torch.Tensor) or _is_value(value):
                     self._add(f"{prefix}.{name} (of the class {cls.__qualname__})",
-                              functools.partial(getattr, obj, name, _MISSING), value, names)
+                              functools.partial(getattr, obj, name, _MISSING), value, names,
+                              parents)
 
 
 def _container_kind(value, names) -> type:

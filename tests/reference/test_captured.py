@@ -1189,6 +1189,112 @@ def test_a_global_dict_subclass_config_is_guarded_and_put_back(kind):
         _DICT_CFG = {}
 
 
+# tester41 s01, s02: state reached through code that a held object or class runs, not through
+# the function's own names (NOTE [code reached through a held callable] in autoconv/captures.py):
+# a bound method or a partial held by a global or a closure (`step = scaler.scale_by`,
+# `LOSS = partial(loss, cfg)`), a class attribute a callable object reads through `self`
+# (`Predictor.k = 5.0`), and a static method of a class used as a namespace reading that class
+# (`Ops.scale`) kept the traced value after a change, silently.
+
+class _Scaler41:
+    k = 2.0  # read through `self` where the instance does not shadow it
+
+    def scale_by(self, x):
+        if x.sum() > 0:
+            return x * self.k
+        return x - self.k
+
+    __call__ = scale_by
+
+
+class _Ops41:
+    scale = 2.0
+
+    @staticmethod
+    def apply(x):
+        if x.sum() > 0:
+            return x * _Ops41.scale
+        return x - _Ops41.scale
+
+
+def _scaled_by_config41(cfg, x):
+    if x.sum() > 0:
+        return x * cfg["k"]
+    return x - cfg["k"]
+
+
+_SCALER41 = _Scaler41()
+_CFG41 = {"k": 2.0}
+_STEP41 = _SCALER41.scale_by
+_PARTIAL41 = functools.partial(_scaled_by_config41, _CFG41)
+
+
+def _set_k41(k):
+    _SCALER41.k = k  # (an instance attribute from here on: reset below)
+    _CFG41["k"] = k
+
+
+def _closure_over_a_bound_method():
+    step = _SCALER41.scale_by
+    return lambda x: step(x) + 1
+
+
+_HELD_CALLABLES = {
+    "global bound method": (lambda: lambda x: _STEP41(x) + 1, _set_k41),
+    "closure's bound method": (_closure_over_a_bound_method, _set_k41),
+    "global partial": (lambda: lambda x: _PARTIAL41(x) + 1, _set_k41),
+    "class attribute of a callable object": (lambda: lambda x: _SCALER41(x) + 1,
+                                             lambda k: setattr(_Scaler41, "k", k)),
+    "static method of a namespace": (lambda: lambda x: _Ops41.apply(x) + 1,
+                                     lambda k: setattr(_Ops41, "scale", k)),
+}
+
+
+@pytest.mark.parametrize("held_as", list(_HELD_CALLABLES))
+def test_state_read_by_a_held_callables_code_is_guarded(held_as):
+    make, set_k = _HELD_CALLABLES[held_as]
+    fn = make()
+    run = autoconv.autoconv(fn)
+    try:
+        for x in (torch.tensor([1.0, -2.0, 3.0]), torch.tensor([-1.0, -2.0, 3.0])):
+            torch.testing.assert_close(run(x), fn(x))
+        set_k(5.0)
+        for x in (torch.tensor([1.0, -2.0, 3.0]), torch.tensor([-1.0, -2.0, 3.0])):
+            torch.testing.assert_close(run(x), fn(x))
+        assert run.trace_count == 2
+    finally:
+        vars(_SCALER41).pop("k", None)
+        _Scaler41.k = _Ops41.scale = _CFG41["k"] = 2.0
+
+
+# tester41 s03: a `defaultdict` config read at a missing key gets the key from the trace
+# itself; changed between calls, the traced default was replayed, silently (NOTE [items the
+# trace added to an outside dict]).
+
+_DEFAULTS41 = collections.defaultdict(float)
+
+
+def _scaled_by_a_default(x):
+    if x.sum() > 0:
+        return x * (_DEFAULTS41["shift"] + 1.0)
+    return x
+
+
+def test_an_item_the_trace_adds_to_a_global_defaultdict_is_guarded():
+    _DEFAULTS41.clear()
+    run = autoconv.autoconv(_scaled_by_a_default)
+    x = torch.tensor([1.0, -2.0, 3.0])
+    try:
+        torch.testing.assert_close(run(x), _scaled_by_a_default(x))
+        torch.testing.assert_close(run(x), _scaled_by_a_default(x))
+        assert run.trace_count == 1
+        _DEFAULTS41["shift"] = 3.0
+        torch.testing.assert_close(run(x), _scaled_by_a_default(x))
+        assert run.trace_count == 2
+    finally:
+        _DEFAULTS41.clear()
+
+
 # With tester40 s02's search of callable objects: a global `@autoconv` Function called by
 # another is autoconv's own callable, not searched (its caches, guarded, made every call of the
 # outer Function trace again).
