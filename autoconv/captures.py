@@ -515,12 +515,12 @@ class Places:
                 for name, item in list(vars(cls).items()):
                     if name not in names or name.startswith("__"):
                         continue
-                    if isinstance(item, (torch.Tensor, torch.nn.Module)) or _is_value(item):
+                    if isinstance(item, (staticmethod, classmethod, types.FunctionType)):
+                        self._search_code(item, depth - 1)
+                    else:  # (a dict or an object there too: `Registry.items["k"]`)
                         self._add(f"{where}.{name}", functools.partial(getattr, value, name,
                                                                        _MISSING),
                                   item, names, parents, depth - 1)
-                    else:
-                        self._search_code(item, depth - 1)
         elif depth > 0 and id(value) not in self._walked and (
                 _container_kind(value, names) in _CONTAINERS or _is_plain_object(value)):
             self._walked.add(id(value))
@@ -578,14 +578,20 @@ class Places:
                     self._search_class(value, where, names, parents)
                     for cls in type(value).__mro__:
                         if cls is not object and _is_user_class(cls):
-                            for member in vars(cls).values():
-                                self._search_code(member, depth - 1)
+                            for method, member in vars(cls).items():
+                                if method not in _NOT_RUN:
+                                    self._search_code(member, depth - 1)
         elif names is not None and depth > 0 and id(value) not in self._walked and isinstance(
-                value, (functools.partial, types.MethodType)):
+                value, (functools.partial, types.MethodType, types.FunctionType)):
             # NOTE [code reached through a held callable]
             self._walked.add(id(value))
             parents = (*parents, Guard(where, read, value))
-            if isinstance(value, functools.partial):
+            # (rebinding it traces again: a global helper rebound, `helper = other`, or a
+            # closure in a dict replaced, replayed the old code, silently: tester41 s08)
+            self.values.setdefault(where, (parents[-1], parents[:-1]))
+            if depth == _DEPTH and isinstance(value, types.FunctionType):
+                return  # (a global's or a closure's function: `_search_function`'s)
+            if not isinstance(value, types.MethodType):
                 self._search_callable(value, where, parents, set(), _HELPER_DEPTH - 1)
                 return
             owner = value.__self__
@@ -975,11 +981,15 @@ class Places:
     # whose `self` / arguments were never searched), a class attribute a callable object
     # reads through `self` (`Predictor.k = 5.0` with no instance `k`), a static method of a
     # class used as a namespace reading `Ops.scale` (a name only the method's code reads):
-    # each kept the traced value after a change, silently (tester41 s01, s02). A bound method
-    # or partial held there is searched as a callable argument is (NOTE [state reached through
-    # a callable argument]) under the identity of the object holding it, its `self` as an
-    # object; a user's object's class attributes as `self` reads them; and the functions of a
-    # user's object or namespace class as helpers (their globals and closures).
+    # each kept the traced value after a change, silently (tester41 s01, s02), as did a
+    # helper function rebound (`helper = other`), a closure held in a global dict or list
+    # (`OPS["scale"]`, its cell's config changed) and a dict a namespace class holds (s08,
+    # s09). A function, bound method or partial held there is guarded by identity and searched
+    # as a callable argument is (NOTE [state reached through a callable argument]), a bound
+    # method's `self` as an object; a user's object's class attributes as `self` reads them;
+    # the functions of a user's object or namespace class as helpers (their globals and
+    # closures); and a class's attributes of any kind the code names. (An attribute read by a
+    # name in no code, `operator.attrgetter("k")` held by a global, is still missed: s10.)
     def _search_code(self, member, depth: int) -> None:
         """The globals and closure of a function a held object or class runs (a method, a
         static or class method, a partial's or bound method's function), searched as a
@@ -1171,6 +1181,11 @@ def _code_names(code) -> set:
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= _code_names(const)
+        elif isinstance(const, str) and const.isidentifier():
+            # an attribute named by a string (`getattr(cfg, "use_bias", False)`, as published
+            # configs are read): left out, `cfg.use_bias` changed between calls replayed the
+            # traced value, silently (tester41 s07)
+            names.add(const)
     return names
 
 
