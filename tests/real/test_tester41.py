@@ -13,8 +13,12 @@ Sources and what was tried:
   Right in replay (and under torch.compile where it compiles): an `EasyDict` nested config
   (`CFG.model.scale`), an `AttrDict` with `self.__dict__ = self`, a `Counter`, a partial given
   to `autoconv` holding a dict, a config module's attribute, a frozen dataclass rebound, an
-  `OrderedDict` on a module. Under torch.compile a float read from an object, a dict, a class
-  or a module attribute that changes between calls stops in torch.cond's internal error (s04).
+  `OrderedDict` on a module. Found beside them, silently wrong in replay and fixed (tests in
+  tests/reference/test_captured.py): an attribute read by a string (`getattr(cfg, "scale")`,
+  s07), a helper function rebound and a closure held in a global dict or list (s08), a dict a
+  namespace class holds (s09); not fixed: an `operator.attrgetter` held by a global (s10, a
+  strict xfail there). Under torch.compile a float read from an object, a dict, a class or a
+  module attribute that changes between calls stops in torch.cond's internal error (s04).
 - session 40's submodule modes: a ModuleList of Linear + BatchNorm blocks and a head under a
   tensor `if`, held as the Function's module or by a global dict, through train, eval, the root
   in eval with one BatchNorm or the head in train (as MC-dropout code does), `apply` putting
@@ -38,6 +42,12 @@ Sources and what was tried:
   `int(batch.max()) + 1` and `int(num_nodes.max())` as sizes): right in every mode.
 - early stopping with its patience counter and best loss in a dict, in `for epoch, loss in
   enumerate(losses)` with a `break`: right in every mode.
+- einops 0.8.2 (`pip install --no-deps einops`; its tests skipped without it): an attention
+  block (`rearrange` into heads, a tensor `if` on the logits): right in every mode; the rows a
+  mask chose, `rearrange`d into pairs, stopped autoconv's replay in torch's internal
+  GuardOnDataDependentSymNode (s11, fixed: autoconv/graph_passes.py; its test without einops
+  is in tests/reference/test_subscripts.py); under torch.compile einops' own divisibility check
+  of the row count stops dynamo (library code).
 
 A finding not fixed is a strict xfail whose reason starts with its id (tester41 sNN).
 """
@@ -219,3 +229,45 @@ def test_s06_numpy_abs_of_an_item_in_replay_and_exported_unsaved():
     program = torch.export.export(_Calling(autoconv.convert(_abs_of_an_item)),
                                   (T([1.0, -2.0, 3.0, 0.5]),), strict=False)
     torch.testing.assert_close(program.module()(x), _abs_of_an_item(x), check_dtype=False)
+
+
+# --- einops 0.8.2 (pip install --no-deps einops): an attention block and masked pairs -------
+
+_WQ = torch.randn(8, 8, generator=torch.Generator().manual_seed(1))
+
+
+def _einops_attention(x, heads: int = 2):
+    from einops import rearrange
+
+    q = rearrange(x @ _WQ, "b n (h d) -> b h n d", h=heads)
+    sim = torch.einsum("b h i d, b h j d -> b h i j", q, q)
+    if sim.amax() > 5:
+        sim = sim - sim.amax(dim=-1, keepdim=True)
+    out = torch.einsum("b h i j, b h j d -> b h i d", sim.softmax(-1), q)
+    return rearrange(out, "b h n d -> b n (h d)")
+
+
+def test_einops_attention_block_with_a_tensor_if_in_every_mode():
+    pytest.importorskip("einops")
+    generator = torch.Generator().manual_seed(2)
+    xs = [torch.randn(2, 3, 8, generator=generator) * scale for scale in (1.0, 0.1, 3.0)]
+    assert_same_result(_einops_attention, [(x,) for x in xs])
+
+
+def _einops_masked_pairs(x):
+    from einops import rearrange, reduce
+
+    rows = x[x.sum(-1) > 0]
+    if rows.shape[0] % 2 == 1:
+        rows = rows[:-1]
+    pairs = rearrange(rows, "(b t) d -> b t d", t=2)
+    return reduce(pairs, "b t d -> b d", "mean").sum()
+
+
+def test_einops_pairs_of_masked_rows_in_replay_and_export():
+    # (s11: an internal error in replay before; under torch.compile einops' own divisibility
+    # check of the data-dependent row count stops dynamo)
+    pytest.importorskip("einops")
+    rows = torch.tensor([[1.0, 2.0], [-3.0, 1.0], [0.5, 0.5], [2.0, -1.0], [-1.0, -1.0]])
+    assert_same_result(_einops_masked_pairs, [(rows,), (rows.flip(0) * -1,), (rows.abs(),)],
+                       staged=False, compile=False)
