@@ -49,6 +49,12 @@ Sources and what was tried:
   is in tests/reference/test_subscripts.py); under torch.compile einops' own divisibility check
   of the row count stops dynamo (library code).
 
+- a beam search's ordering of Python lists by traced scores: `sorted(..., key=)`, `lst.sort()`,
+  `heapq.heappush`, `bisect.bisect` are refused honestly at the user's line; `max(lst)` /
+  `min(lst)` of 0-d tensors and `max(range(n), key=lambda i: scores[i])` are right;
+  `heapq.nlargest(2, range(n), key=...)` stops in torch's GuardOnDataDependentSymNode, no line
+  of the user's (s12).
+
 A finding not fixed is a strict xfail whose reason starts with its id (tester41 sNN).
 """
 
@@ -271,3 +277,28 @@ def test_einops_pairs_of_masked_rows_in_replay_and_export():
     rows = torch.tensor([[1.0, 2.0], [-3.0, 1.0], [0.5, 0.5], [2.0, -1.0], [-1.0, -1.0]])
     assert_same_result(_einops_masked_pairs, [(rows,), (rows.flip(0) * -1,), (rows.abs(),)],
                        staged=False, compile=False)
+
+
+# --- s12: heapq.nlargest keyed by traced scores -----------------------------------------------
+# A beam search's "keep the k best" as `heapq.nlargest(k, range(n), key=lambda i: scores[i])`:
+# Python gives the indices; a graph cannot hold a Python list's order, so autoconv refuses
+# `sorted(...)`, `lst.sort()`, `heapq.heappush` and `bisect` of traced values at the user's
+# line with a StagingError that says to sort tensors. `heapq.nlargest` instead stops in torch's
+# GuardOnDataDependentSymNode ("Could not guard on data-dependent expression Eq(u0, 1)", at
+# runtime/staging/grad_mode.py), naming no line of the user's, in replay and torch.export:
+# heapq's tuples `(key, order, elem)` compare their keys with `==` first. An unreadable error
+# (errs41's area).
+
+def _two_best(scores):
+    import heapq
+
+    return heapq.nlargest(2, range(len(scores)), key=lambda i: scores[i])
+
+
+@pytest.mark.xfail(strict=True, reason="tester41 s12: heapq.nlargest keyed by traced scores "
+                   "stops in torch's GuardOnDataDependentSymNode, no user line")
+def test_s12_nlargest_of_traced_scores_is_refused_at_the_users_line():
+    from autoconv_runtime import StagingError
+
+    with pytest.raises(StagingError, match="test_tester41.py"):
+        autoconv.autoconv(_two_best)(T([0.1, 0.5, 0.2]))
