@@ -32,6 +32,8 @@ is guarded too (a needless retrace, never a stale value). `.item()`, `float()`, 
 
 from __future__ import annotations
 
+import collections
+import collections.abc
 import enum
 import functools
 import itertools
@@ -295,8 +297,9 @@ def _same_value(a, b) -> bool:
 
 
 def _is_value(value) -> bool:
-    """A Python value a trace bakes in: a number, bool, string, None, or a tuple of them."""
-    if type(value) in _VALUES:
+    """A Python value a trace bakes in: a number, bool, string, None, an enum member (NOTE
+    [mappings, sets and enums held as configs]), or a tuple of them."""
+    if type(value) in _VALUES or isinstance(value, enum.Enum):
         return True
     return (type(value) is tuple and len(value) <= _MAX_ITEMS
             and all(_is_value(item) for item in value))
@@ -521,6 +524,36 @@ class Places:
                         self._add(f"{where}.{name}", functools.partial(getattr, value, name,
                                                                        _MISSING),
                                   item, names, parents, depth - 1)
+        elif (names is not None and depth > 0 and id(value) not in self._walked
+              and _is_config_mapping_or_set(value)):
+            # NOTE [mappings, sets and enums held as configs]
+            # A config held as a mapping that is not a dict (a `ChainMap` of defaults, a
+            # `UserDict`, a `MappingProxyType`), as a set of flags (`if "double" in
+            # cfg.flags:`), or as an enum member (`if CFG["mode"] is Mode.A:`) was not
+            # searched, or its value not taken for one the trace bakes in: a change between
+            # calls replayed the traced path, silently (tester41 s13). A mapping's items are
+            # searched as a dict's are (read through its own `get`, under its keys); a set is
+            # guarded by its items (a frozenset of them read on each call); an enum member by
+            # identity, as a value (`_is_value`).
+            self._walked.add(id(value))
+            parents = (*parents, Guard(where, read, value))
+            if isinstance(value, (set, frozenset)):
+                items = functools.partial(frozenset, value)
+                self.values.setdefault(f"the items of {where}", (
+                    Guard(f"the items of {where}", items, items(), by_value=True, fresh=True),
+                    parents))
+                # (a set the trace itself changes, `WARNED.add(key)` of a warn-once, is a
+                # Python side effect: its guard is dropped, `forget_sizes_the_trace_changed`)
+                self.sized[f"the items of {where}"] = value
+                return
+            keys = functools.partial(_keys, value)
+            parents = (*parents, Guard(f"the keys of {where}", keys, keys(), by_value=True,
+                                       fresh=True))
+            self.values.setdefault(f"{where}'s keys", (parents[-1], parents[:-1]))
+            self.sized[f"{where}'s keys"] = value
+            for key in list(value)[:_MAX_ITEMS]:
+                self._add(f"{where}[{key!r}]", _item_reader(value, key), value[key], names,
+                          parents, depth - 1)
         elif depth > 0 and id(value) not in self._walked and (
                 _container_kind(value, names) in _CONTAINERS or _is_plain_object(value)):
             self._walked.add(id(value))
@@ -1024,6 +1057,20 @@ def _container_kind(value, names) -> type:
     if names is not None and isinstance(value, dict) and not isinstance(value, torch.nn.Module):
         return dict
     return type(value)
+
+
+def _is_config_mapping_or_set(value) -> bool:
+    """A mapping that is not a dict (nor a module), or a set, of at most `_MAX_ITEMS` items
+    (NOTE [mappings, sets and enums held as configs])."""
+    if isinstance(value, (dict, torch.nn.Module)) or not (
+            isinstance(value, (set, frozenset, types.MappingProxyType, collections.ChainMap,
+                               collections.UserDict))
+            or isinstance(value, collections.abc.Mapping) and _is_user_class(type(value))):
+        return False  # (`os.environ`: NOTE [process state read while tracing] keys it)
+    try:
+        return len(value) <= _MAX_ITEMS
+    except Exception:  # noqa: BLE001 - a mapping that cannot say: left as it was
+        return False
 
 
 def _is_plain_object(value) -> bool:

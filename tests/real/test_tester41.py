@@ -16,8 +16,9 @@ Sources and what was tried:
   `OrderedDict` on a module. Found beside them, silently wrong in replay and fixed (tests in
   tests/reference/test_captured.py): an attribute read by a string (`getattr(cfg, "scale")`,
   s07), a helper function rebound and a closure held in a global dict or list (s08), a dict a
-  namespace class holds (s09); not fixed: an `operator.attrgetter` held by a global (s10, a
-  strict xfail there). Under torch.compile a float read from an object, a dict, a class or a
+  namespace class holds (s09), a `ChainMap` / `UserDict` / `MappingProxyType` config, a set of
+  flags and an enum member in a dict (s13); not fixed: an `operator.attrgetter` held by a
+  global (s10, a strict xfail there). Under torch.compile a float read from an object, a dict, a class or a
   module attribute that changes between calls stops in torch.cond's internal error (s04).
 - session 40's submodule modes: a ModuleList of Linear + BatchNorm blocks and a head under a
   tensor `if`, held as the Function's module or by a global dict, through train, eval, the root
@@ -161,7 +162,10 @@ def test_early_stopping_with_a_patience_dict_in_every_mode():
 # (`zf13`), which reaches torch.cond as an operand; torch.cond's check ("can only be of
 # (Tensor, int, SymInt)") raises an AssertionError inside dynamo's fake run, naming no line of
 # the user's. Plain torch.cond of the same lambda compiles both times. A global float compiles.
-# An internal error where Python gives an answer (stage41's / chain41's area: runtime/staging).
+# README names the kind ("floats read from a global, a closure or an nn.Module attribute may
+# still fail a recompile"): NOTE [symbolic floats held by objects] pins the floats the
+# statement's inputs hold, not those of an object the body reads from a global. An internal
+# error where Python gives an answer (stage41's / chain41's area: runtime/staging).
 
 _O = types.SimpleNamespace(s=2.0)
 

@@ -1450,3 +1450,101 @@ def test_a_global_function_called_by_another_is_not_searched_as_a_callable_objec
     for x in (torch.ones(3), -torch.ones(3), torch.ones(3)):
         torch.testing.assert_close(run(x), _calls_a_global_function(x))
     assert run.trace_count == 1
+
+
+# tester41 s13: a config held as a mapping that is not a dict (a `ChainMap` of defaults, a
+# `UserDict`, a `MappingProxyType`), a set of flags and an enum member in a dict were not
+# guarded: a change between calls replayed the traced path, silently (NOTE [mappings, sets and
+# enums held as configs] in autoconv/captures.py).
+
+class _Mode41(__import__("enum").Enum):
+    DOUBLE = 1
+    KEEP = 2
+
+
+_DEFAULTS_BASE41 = {"scale": 2.0}
+_CHAIN41 = collections.ChainMap({}, _DEFAULTS_BASE41)
+_USER_DICT41 = collections.UserDict(scale=2.0)
+_PROXIED41 = {"scale": 2.0}
+_PROXY41 = types.MappingProxyType(_PROXIED41)
+_FLAGS41 = types.SimpleNamespace(flags={"double"})
+_MODE41 = {"mode": _Mode41.DOUBLE}
+
+
+def _by_chain_map41(x):
+    if x.sum() > 0:
+        return x * _CHAIN41["scale"]
+    return x
+
+
+def _by_user_dict41(x):
+    if x.sum() > 0:
+        return x * _USER_DICT41["scale"]
+    return x
+
+
+def _by_mapping_proxy41(x):
+    if x.sum() > 0:
+        return x * _PROXY41["scale"]
+    return x
+
+
+def _by_a_flag41(x):
+    if "double" in _FLAGS41.flags:
+        if x.sum() > 0:
+            return x * 2
+    return x
+
+
+def _by_an_enum41(x):
+    if _MODE41["mode"] is _Mode41.DOUBLE:
+        if x.sum() > 0:
+            return x * 2
+    return x
+
+
+_CONFIG_KINDS41 = {
+    "ChainMap of defaults": (_by_chain_map41, lambda: _DEFAULTS_BASE41.update(scale=5.0)),
+    "UserDict": (_by_user_dict41, lambda: _USER_DICT41.update(scale=5.0)),
+    "MappingProxyType": (_by_mapping_proxy41, lambda: _PROXIED41.update(scale=5.0)),
+    "set of flags": (_by_a_flag41, lambda: _FLAGS41.flags.discard("double")),
+    "enum member in a dict": (_by_an_enum41, lambda: _MODE41.update(mode=_Mode41.KEEP)),
+}
+
+
+@pytest.mark.parametrize("kind", list(_CONFIG_KINDS41))
+def test_a_mapping_set_or_enum_config_is_guarded(kind):
+    fn, change = _CONFIG_KINDS41[kind]
+    run = autoconv.autoconv(fn)
+    inputs = (torch.tensor([1.0, -2.0, 3.0]), torch.tensor([-1.0, -2.0, 0.5]))
+    try:
+        for x in inputs:
+            torch.testing.assert_close(run(x), fn(x))
+        change()
+        for x in inputs:
+            torch.testing.assert_close(run(x), fn(x))
+        assert run.trace_count == 2
+    finally:
+        _DEFAULTS_BASE41["scale"] = _USER_DICT41["scale"] = _PROXIED41["scale"] = 2.0
+        _FLAGS41.flags.add("double")
+        _MODE41["mode"] = _Mode41.DOUBLE
+
+
+_WARNED41 = set()
+
+
+def _warns_once41(x):
+    if "neg" not in _WARNED41:
+        _WARNED41.add("neg")
+    if x.sum() > 0:
+        return x * 2
+    return x
+
+
+def test_a_set_the_trace_changes_is_a_side_effect_not_a_retrace():
+    # (a warn-once set filled by the trace itself: its guard is dropped, as a list's length is)
+    _WARNED41.clear()
+    run = autoconv.autoconv(_warns_once41)
+    for _ in range(3):
+        torch.testing.assert_close(run(torch.ones(2)), torch.ones(2) * 2)
+    assert run.trace_count == 1
