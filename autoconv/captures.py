@@ -32,6 +32,8 @@ is guarded too (a needless retrace, never a stale value). `.item()`, `float()`, 
 
 from __future__ import annotations
 
+import collections
+import collections.abc
 import enum
 import functools
 import itertools
@@ -314,8 +316,9 @@ def _same_value(a, b) -> bool:
 
 
 def _is_value(value) -> bool:
-    """A Python value a trace bakes in: a number, bool, string, None, or a tuple of them."""
-    if type(value) in _VALUES:
+    """A Python value a trace bakes in: a number, bool, string, None, an enum member (NOTE
+    [mappings, sets and enums held as configs]), or a tuple of them."""
+    if type(value) in _VALUES or isinstance(value, enum.Enum):
         return True
     return (type(value) is tuple and len(value) <= _MAX_ITEMS
             and all(_is_value(item) for item in value))
@@ -445,6 +448,7 @@ class Places:
         # (NOTE [trace values stored outside])
         self.containers = []
         self._code = set()  # the names the code of the function and its helpers reads
+        self._functions = set()  # ids of the held objects' functions searched (_search_code)
         seen = set()
         if module is not None:
             names = _user_names(module, fn)
@@ -525,16 +529,50 @@ class Places:
             # `_search_class`'s.
             self._walked.add(id(value))
             parents = (*parents, Guard(where, read, value))
+            # (what its own functions read too, NOTE [code reached through a held callable])
+            names = names | _class_names(value)
             for cls in value.__mro__:
                 if cls is object or not _is_user_class(cls):
                     continue
                 for name, item in list(vars(cls).items()):
-                    if name in names and not name.startswith("__") and (
-                            isinstance(item, (torch.Tensor, torch.nn.Module))
-                            or _is_value(item)):
+                    if name not in names or name.startswith("__"):
+                        continue
+                    if isinstance(item, (staticmethod, classmethod, types.FunctionType)):
+                        self._search_code(item, depth - 1)
+                    else:  # (a dict or an object there too: `Registry.items["k"]`)
                         self._add(f"{where}.{name}", functools.partial(getattr, value, name,
                                                                        _MISSING),
                                   item, names, parents, depth - 1)
+        elif (names is not None and depth > 0 and id(value) not in self._walked
+              and _is_config_mapping_or_set(value)):
+            # NOTE [mappings, sets and enums held as configs]
+            # A config held as a mapping that is not a dict (a `ChainMap` of defaults, a
+            # `UserDict`, a `MappingProxyType`), as a set of flags (`if "double" in
+            # cfg.flags:`), or as an enum member (`if CFG["mode"] is Mode.A:`) was not
+            # searched, or its value not taken for one the trace bakes in: a change between
+            # calls replayed the traced path, silently (tester41 s13). A mapping's items are
+            # searched as a dict's are (read through its own `get`, under its keys); a set is
+            # guarded by its items (a frozenset of them read on each call); an enum member by
+            # identity, as a value (`_is_value`).
+            self._walked.add(id(value))
+            parents = (*parents, Guard(where, read, value))
+            if isinstance(value, (set, frozenset)):
+                items = functools.partial(frozenset, value)
+                self.values.setdefault(f"the items of {where}", (
+                    Guard(f"the items of {where}", items, items(), by_value=True, fresh=True),
+                    parents))
+                # (a set the trace itself changes, `WARNED.add(key)` of a warn-once, is a
+                # Python side effect: its guard is dropped, `forget_sizes_the_trace_changed`)
+                self.sized[f"the items of {where}"] = value
+                return
+            keys = functools.partial(_keys, value)
+            parents = (*parents, Guard(f"the keys of {where}", keys, keys(), by_value=True,
+                                       fresh=True))
+            self.values.setdefault(f"{where}'s keys", (parents[-1], parents[:-1]))
+            self.sized[f"{where}'s keys"] = value
+            for key in list(value)[:_MAX_ITEMS]:
+                self._add(f"{where}[{key!r}]", _item_reader(value, key), value[key], names,
+                          parents, depth - 1)
         elif depth > 0 and id(value) not in self._walked and (
                 _container_kind(value, names) in _CONTAINERS or _is_plain_object(value)):
             self._walked.add(id(value))
@@ -583,9 +621,38 @@ class Places:
                 # `self.filter.gain` in Filter's code; missed, `gain` was left unguarded and a
                 # new gain ran the old graph: methods33 s03); a user's class only (the standard
                 # library's and torch's own read their internals: `os.environ._data`)
-                if names is not None and _is_user_class(type(value)):
+                user = names is not None and _is_user_class(type(value))
+                if user:
                     names = names | _class_names(type(value))
                 self._search_object(value, where, parents, names, depth - 1)
+                if user:
+                    # NOTE [code reached through a held callable]
+                    self._search_class(value, where, names, parents)
+                    for cls in type(value).__mro__:
+                        if cls is not object and _is_user_class(cls):
+                            for method, member in vars(cls).items():
+                                if method not in _NOT_RUN:
+                                    self._search_code(member, depth - 1)
+        elif names is not None and depth > 0 and id(value) not in self._walked and isinstance(
+                value, (functools.partial, types.MethodType, types.FunctionType)):
+            # NOTE [code reached through a held callable]
+            self._walked.add(id(value))
+            parents = (*parents, Guard(where, read, value))
+            # (rebinding it traces again: a global helper rebound, `helper = other`, or a
+            # closure in a dict replaced, replayed the old code, silently: tester41 s08)
+            self.values.setdefault(where, (parents[-1], parents[:-1]))
+            if depth == _DEPTH and isinstance(value, types.FunctionType):
+                return  # (a global's or a closure's function: `_search_function`'s)
+            if not isinstance(value, types.MethodType):
+                self._search_callable(value, where, parents, set(), _HELPER_DEPTH - 1)
+                return
+            owner = value.__self__
+            self._search_code(value.__func__, depth - 1)
+            if isinstance(owner, torch.nn.Module):
+                self._search_outside_module(owner, f"{where}.__self__", names)
+            else:
+                self._add(f"{where}.__self__", functools.partial(getattr, value, "__self__"),
+                          owner, names | _class_names(type(owner)), parents, depth - 1)
 
     def note_values_the_trace_changed(self) -> None:
         """Mark the guards of the Python values that tracing itself changed with what they hold
@@ -603,9 +670,27 @@ class Places:
         effects"), and its guard failed right after every trace. The call's own objects'
         containers (`self.cache`, in `owned`) are written back on each call and stay guarded."""
         for where, container in list(self.sized.items()):
-            guard = self.values[where][0]
+            guard, parents = self.values[where]
             if id(container) not in owned and not guard.holds():
                 del self.values[where]
+                if isinstance(container, dict) and isinstance(guard.expected, tuple):
+                    self._guard_items_the_trace_added(where[:-len("'s keys")], container,
+                                                      guard.expected, parents)
+
+    def _guard_items_the_trace_added(self, where, table, keys_before, parents) -> None:
+        # NOTE [items the trace added to an outside dict]
+        # A `defaultdict` the code reads a missing key of (`COUNTS["s"] + 1`, a config's
+        # `defaultdict(float)`) gets that key from the trace itself: its keys guard, which then
+        # failed after every trace, is dropped (above), and the item, absent as the trace
+        # began, had no guard: `COUNTS["s"] = 3.0` between calls replayed the traced 0.0,
+        # silently (tester41 s03). The graph never writes a Python value back, so the item
+        # holds the trace's value until the caller changes it: guarded by value from here.
+        before = set(keys_before)
+        for key, item in list(table.items()):
+            if key not in before and _is_value(item):
+                place = f"{where}[{key!r}]"
+                self.values.setdefault(place, (Guard(place, _item_reader(table, key), item,
+                                                     by_value=True), parents))
 
     def refuse_trace_values_stored(self, name: str, location, retrace=None,
                                    owned=frozenset()) -> None:
@@ -963,7 +1048,31 @@ class Places:
             self._add(f"{prefix}.{name}", _item_reader(attrs, name), value,
                       names if names is not None and name in names else None, parents, depth)
 
-    def _search_class(self, obj, prefix: str, names) -> None:
+    # NOTE [code reached through a held callable]
+    # What a function reads is searched by the names its code (and its helpers') reads. Code
+    # run through an object or a class the function holds was not: a bound method or a partial
+    # held by a global or a closure (`step = scaler.scale_by`, `LOSS = partial(loss, cfg)`,
+    # whose `self` / arguments were never searched), a class attribute a callable object
+    # reads through `self` (`Predictor.k = 5.0` with no instance `k`), a static method of a
+    # class used as a namespace reading `Ops.scale` (a name only the method's code reads):
+    # each kept the traced value after a change, silently (tester41 s01, s02), as did a
+    # helper function rebound (`helper = other`), a closure held in a global dict or list
+    # (`OPS["scale"]`, its cell's config changed) and a dict a namespace class holds (s08,
+    # s09). A function, bound method or partial held there is guarded by identity and searched
+    # as a callable argument is (NOTE [state reached through a callable argument]), a bound
+    # method's `self` as an object; a user's object's class attributes as `self` reads them;
+    # the functions of a user's object or namespace class as helpers (their globals and
+    # closures); and a class's attributes of any kind the code names. (An attribute read by a
+    # name in no code, `operator.attrgetter("k")` held by a global, is still missed: s10.)
+    def _search_code(self, member, depth: int) -> None:
+        """The globals and closure of a function a held object or class runs (a method, a
+        static or class method, a partial's or bound method's function), searched as a
+        helper's are (NOTE [code reached through a held callable])."""
+        member = getattr(member, "__func__", member)
+        if depth >= 0 and isinstance(member, types.FunctionType):
+            self._search_function(member, self._functions, min(depth, _HELPER_DEPTH))
+
+    def _search_class(self, obj, prefix: str, names, parents=()) -> None:
         """The class attributes read through `self` (`table = torch.ones(3)` in the class body,
         `self.table` in a method): a tensor or Python value the instance does not shadow, read
         as `self` reads it (so an instance attribute set later is seen too)."""
@@ -976,7 +1085,8 @@ class Places:
                     continue
                 if isinstance(value, torch.Tensor) or _is_value(value):
                     self._add(f"{prefix}.{name} (of the class {cls.__qualname__})",
-                              functools.partial(getattr, obj, name, _MISSING), value, names)
+                              functools.partial(getattr, obj, name, _MISSING), value, names,
+                              parents)
 
 
 def _container_kind(value, names) -> type:
@@ -988,6 +1098,20 @@ def _container_kind(value, names) -> type:
     if names is not None and isinstance(value, dict) and not isinstance(value, torch.nn.Module):
         return dict
     return type(value)
+
+
+def _is_config_mapping_or_set(value) -> bool:
+    """A mapping that is not a dict (nor a module), or a set, of at most `_MAX_ITEMS` items
+    (NOTE [mappings, sets and enums held as configs])."""
+    if isinstance(value, (dict, torch.nn.Module)) or not (
+            isinstance(value, (set, frozenset, types.MappingProxyType, collections.ChainMap,
+                               collections.UserDict))
+            or isinstance(value, collections.abc.Mapping) and _is_user_class(type(value))):
+        return False  # (`os.environ`: NOTE [process state read while tracing] keys it)
+    try:
+        return len(value) <= _MAX_ITEMS
+    except Exception:  # noqa: BLE001 - a mapping that cannot say: left as it was
+        return False
 
 
 def _is_plain_object(value) -> bool:
@@ -1145,6 +1269,11 @@ def _code_names(code) -> set:
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= _code_names(const)
+        elif isinstance(const, str) and const.isidentifier():
+            # an attribute named by a string (`getattr(cfg, "use_bias", False)`, as published
+            # configs are read): left out, `cfg.use_bias` changed between calls replayed the
+            # traced value, silently (tester41 s07)
+            names.add(const)
     return names
 
 

@@ -738,9 +738,12 @@ def _written_memory(graph: torch.fx.Graph) -> set[Node] | None:
 
 
 def _same_shape(node: Node, source) -> bool:
+    # (known equal only: `==` of shapes holding a data-dependent size, a view of the rows a
+    # mask chose to `(u1 // 2, 2, d)`, asked torch to guard on `u1 // 2 == u1` and stopped
+    # the trace in its GuardOnDataDependentSymNode: tester41 s11)
     value, before = node.meta.get("val"), getattr(source, "meta", {}).get("val")
     return (isinstance(value, torch.Tensor) and isinstance(before, torch.Tensor)
-            and value.shape == before.shape)
+            and same_known_shape(value, before))
 
 
 # Ops whose result, of a one-element tensor, has that element's truth value.
