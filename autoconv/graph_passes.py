@@ -819,7 +819,8 @@ def fuse_linear(graph_module: GraphModule) -> PassResult:
 def _unbatch_linear(graph: torch.fx.Graph, linear: Node) -> None:
     """`view(linear(view(x, [1, K]), w, b), [N])` for a 1-d `x` (how make_fx records
     `linear` of a vector, which `aten.linear` itself computes that way) becomes
-    `linear(x, w, b)`: one call instead of three."""
+    `linear(x, w, b)`: one call instead of three; where `x` is `squeeze(r, 0)` of a contiguous
+    [1, K] row `r`, `view(linear(r, w, b), [N])` (NOTE [a vector's linear on its row])."""
     aten = torch.ops.aten
     inputs = linear.args[0]
     if not (isinstance(inputs, Node) and inputs.target is aten.view.default
@@ -832,11 +833,42 @@ def _unbatch_linear(graph: torch.fx.Graph, linear: Node) -> None:
             and value.dim() == 1 and list(inputs.args[1]) == [1, value.shape[0]]
             and list(after.args[1]) == [linear.meta["val"].shape[-1]]):
         return
+    row = _squeezed_row(vector)
+    if row is not None:
+        linear.args = (row, *linear.args[1:])
+        graph.erase_node(inputs)
+        return
     linear.args = (vector, *linear.args[1:])
     linear.meta = dict(after.meta)
     after.replace_all_uses_with(linear)
     graph.erase_node(after)
     graph.erase_node(inputs)
+
+
+# NOTE [a vector's linear on its row]
+# A cell run on one unbatched step (`nn.GRUCell` of a 1-d input: a greedy decoder's loop)
+# squeezes its [1, K] result to the vector `h`, and `linear(h, w, b)` of the next layer views
+# `h` as [1, K] again for its `addmm` (as make_fx records it). The `addmm` of that view reads
+# the very memory of the row, in the same layout where the row is contiguous, so it is run
+# on the row itself: `view(linear(row, w, b), [N])`, the `addmm` make_fx recorded, bit for bit
+# (1-d `linear` went through two more views in C++: 1.7 µs of a 6.2 µs `linear` + `argmax`
+# of gru_greedy's trip, replay41). The squeeze stays for its other readers (the carried `h`).
+
+
+def _squeezed_row(vector: Node) -> Node | None:
+    """`r` where `vector` is `squeeze(r, 0)` of a contiguous [1, K] row `r`, else None."""
+    aten = torch.ops.aten
+    if not (vector.op == "call_function" and not vector.kwargs and (
+            vector.target is aten.squeeze.dim and vector.args[1:] == (0,)
+            or vector.target is aten.squeeze.dims and list(vector.args[1]) in ([0], [-2]))):
+        return None
+    row = vector.args[0]
+    value = row.meta.get("val") if isinstance(row, Node) else None
+    if not (isinstance(value, torch.Tensor) and value.dim() == 2 and value.shape[0] == 1
+            and statically_known_true(value.stride()[1] == 1)
+            and statically_known_true(value.stride()[0] == value.shape[1])):
+        return None
+    return row
 
 
 # Constants folded by `fold_into_branches`: at most this many elements each (a mask over a few

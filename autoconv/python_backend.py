@@ -1292,6 +1292,24 @@ def embedding_rows(module: GraphModule) -> None:
         graph.erase_node(node)
 
 
+def flat_argmax(module: GraphModule) -> None:
+    """`argmax(view(y, [N]), 0 or -1)` becomes `argmax(y)`: torch's argmax over no dim reads
+    `y` flattened, in the order the view reads it, so the same index, of the same 0-d
+    int64 tensor; one call fewer (a decoder's `out(h).argmax(-1)` after NOTE [a vector's linear
+    on its row] in graph_passes.py: 0.9 µs of a trip)."""
+    aten = torch.ops.aten
+    for node in list(module.graph.nodes):
+        if not (node.op == "call_function" and node.target is aten.argmax.default
+                and not node.kwargs and len(node.args) == 2 and node.args[1] in (0, -1)):
+            continue
+        flat = node.args[0]
+        if not (isinstance(flat, Node) and flat.op == "call_function"
+                and flat.target is aten.view.default and not flat.kwargs
+                and len(flat.args[1]) == 1 and isinstance(flat.args[0], Node)):
+            continue
+        node.args = (flat.args[0],)
+
+
 def _embedding_row(weight: torch.Tensor, index: torch.Tensor, *rest) -> torch.Tensor:
     """`unsqueeze(embedding(weight, index, *rest), 0)` for a 0-d `index`: row `index` of
     `weight` copied, shape [1, D]. An index out of range, and autograd through a weight that
@@ -1337,7 +1355,8 @@ def commute_into_fresh(module: GraphModule) -> None:
 
 
 # In the order they ran before the split; each ordering kept (see each pass's docstring).
-_LOWERING = (graph_passes.fuse_linear, lambda module: rnn_cells.fuse_gru_cells(module.graph),
+_LOWERING = (graph_passes.fuse_linear, flat_argmax,
+             lambda module: rnn_cells.fuse_gru_cells(module.graph),
              graph_passes.in_place_to_functional, graph_passes.drop_clones, embedding_rows,
              commute_into_fresh,
              # (on the loops' writes as `drop_clones` left them; before `counters_as_ints`,
