@@ -429,3 +429,19 @@ def test_a_numpy_array_changed_in_place_after_the_last_call():
     _warm(function, a, x)
     a[0] = 5.0
     assert torch.equal(function(a, x), torch.full((3,), 5.0))
+
+
+class _Marked(torch.Tensor):
+    pass
+
+
+@pytest.mark.xfail(strict=True, reason="break41 s05: a tensor subclass argument is traced as a "
+                   "plain tensor (make_fx's fakes), so its type's decisions take the plain "
+                   "tensor's path, on the first call as after plain tensors")
+def test_a_tensor_subclass_argument_takes_its_own_path():
+    def marked(x):
+        return x * 2 if isinstance(x, _Marked) else x * 3
+
+    function = autoconv.autoconv(marked)
+    x = torch.ones(2).as_subclass(_Marked)
+    assert torch.equal(function(x), torch.full((2,), 2.0))
