@@ -296,16 +296,22 @@ class Function(targets.Wraps):
         module = self._module
         if module is None:
             return defaults
-        keys = self.__dict__.get("_module_fields")
-        if keys is None:  # the names once (a walk of the module's dict costs ~5 us a call)
-            keys = self.__dict__["_module_fields"] = tuple(
-                ("module." + k, k) for k in module_python_fields(module))
+        fields = module.__dict__
+        count = len(fields)
+        known = self.__dict__.get("_module_fields")
+        if known is None or known[0] != count:
+            # the names once per number of attributes (a walk of the module's dict costs ~5 us
+            # a call): an attribute set after the first call (`model.temperature = 0.5`, read
+            # as `getattr(self, "temperature", 1.0)` or under `hasattr`) was neither keyed nor
+            # guarded, and the graph of its absence replayed (break41 s07). The count is keyed
+            # too, so one of another kind (a tensor, a list) traces again, and is guarded.
+            known = self.__dict__["_module_fields"] = (count, tuple(
+                ("module." + k, k) for k in module_python_fields(module)))
         # (a submodule put in the other mode, `model.bn.eval()`, is guarded: captures.py)
         # (by type and value: `self.scale = 2` after 2.0 computes in int, NOTE [scalars keyed
         # by type and sign] in signature.py)
-        fields = module.__dict__
-        return (*defaults, ("training", module.training),
-                *[(key, scalar_key(fields.get(k))) for key, k in keys])
+        return (*defaults, ("training", module.training), ("attributes", count),
+                *[(key, scalar_key(fields.get(k))) for key, k in known[1]])
 
     def __call__(self, *args, **kwargs):
         if _run_eagerly:

@@ -445,3 +445,33 @@ def test_a_tensor_subclass_argument_takes_its_own_path():
     function = autoconv.autoconv(marked)
     x = torch.ones(2).as_subclass(_Marked)
     assert torch.equal(function(x), torch.full((2,), 2.0))
+
+
+class _Optional(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 2)
+
+    def forward(self, x):
+        y = self.lin(x) * getattr(self, "temperature", 1.0)
+        if hasattr(self, "bias_extra"):
+            y = y + self.bias_extra
+        return y
+
+
+def test_a_module_attribute_set_after_the_first_call():
+    # break41 s07: an attribute the forward reads only where present, set after the first
+    # call, was neither keyed (the names were taken at the first call) nor guarded: the graph
+    # of its absence replayed, on every later call
+    torch.manual_seed(0)
+    model = _Optional()
+    converted = autoconv.autoconv(model)
+    x = torch.ones(1, 2)
+    with torch.no_grad():
+        _warm(converted, x)
+        for name, value in (("temperature", 5.0), ("temperature", 6.0),
+                            ("bias_extra", torch.full((2,), 3.0)), ("temperature", 2)):
+            setattr(model, name, value)
+            for _ in range(2):
+                got, expected = converted(x), model(x)
+                assert torch.equal(got, expected) and got.dtype == expected.dtype
