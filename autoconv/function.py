@@ -310,8 +310,11 @@ class Function(targets.Wraps):
         # (a submodule put in the other mode, `model.bn.eval()`, is guarded: captures.py)
         # (by type and value: `self.scale = 2` after 2.0 computes in int, NOTE [scalars keyed
         # by type and sign] in signature.py)
+        names = known[1]
+        if not names:  # (the common module: no list to build, unpack and throw away)
+            return (*defaults, ("training", module.training), ("attributes", count))
         return (*defaults, ("training", module.training), ("attributes", count),
-                *[(key, scalar_key(fields.get(k))) for key, k in known[1]])
+                *[(key, scalar_key(fields.get(k))) for key, k in names])
 
     def __call__(self, *args, **kwargs):
         if _run_eagerly:
