@@ -221,6 +221,8 @@ def scalar_key(value) -> tuple:
     if kind is float and not value and _negative(value):
         return (NEGATIVE_ZERO, value)
     return (kind, value)
+
+
 # Callables in fields, keyed by themselves (equal to themselves only; a bound method to one of
 # the same function and object)
 _CALLABLES = frozenset({types.FunctionType, types.BuiltinFunctionType, types.MethodType})
