@@ -887,7 +887,10 @@ class Places:
                     continue
                 if _reaches_state(value):
                     self._search_callable(value, f"{where}'s closure", parents, seen, depth - 1)
-        else:  # a callable object: its fields are keyed (or searched) as an object's
+        elif type(getattr(fn, "__dict__", None)) is dict:
+            # a callable object: its fields are keyed (or searched) as an object's (a builtin,
+            # `partial(torch.mul, other=2.0)`'s `torch.mul`, has none: `vars` of it raised
+            # TypeError at the user's call, break41 s06)
             self._search_unkeyed(fn, where, parents, names, FIELD_DEPTH, 0)
 
     def _search_function(self, fn, seen: set, depth: int) -> None:

@@ -23,8 +23,8 @@ from . import backends, capture, captures, targets, tracebacks
 from .concrete import ConcreteFunction, ModuleState
 from .signature import (ALIASED, CAPTURED_ALIAS, SHARED_CONTAINERS, Signature, TensorSpec,
                         captured_sharing, changing_fields, describe_leaf,
-                        module_python_fields, positional_key, same_tensor_twice, shared_in,
-                        signature_of, with_aliasing, with_captured_aliasing,
+                        module_python_fields, positional_key, same_tensor_twice, scalar_key,
+                        shared_in, signature_of, with_aliasing, with_captured_aliasing,
                         with_shared_containers)
 
 __all__ = ["Function", "ConcreteFunction", "run_functions_eagerly", "functions_run_eagerly"]
@@ -56,6 +56,8 @@ class _Binder:
     one call. The common call (all positional parameters given positionally) is left as is."""
 
     def __init__(self, target):
+        self._target = target
+        self._defaults = _defaults_now(target)
         try:
             self.signature = inspect.signature(target)
         except (TypeError, ValueError):  # builtins and some callables: no canonical form
@@ -68,10 +70,24 @@ class _Binder:
     def __call__(self, args: tuple, kwargs: dict):
         if not kwargs and len(args) == self.positional or self.signature is None:
             return args, kwargs
+        # `inspect.signature` copies the defaults: where the function's are others now
+        # (`f.__defaults__ = (5.0,)`, `f.__kwdefaults__["scale"] = 3`), Python calls with
+        # those, and the old ones gave the graph of the old value (break41 s03)
+        defaults = _defaults_now(self._target)
+        if len(defaults) != len(self._defaults) or any(
+                a is not b for a, b in zip(defaults, self._defaults)):
+            self.signature, self._defaults = inspect.signature(self._target), defaults
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
         return bound.args, bound.kwargs
 
+
+
+def _defaults_now(target) -> tuple:
+    """The objects a call's missing arguments take now: the positional defaults' tuple and
+    each keyword-only default (a dict that may change in place)."""
+    keywords = getattr(target, "__kwdefaults__", None)
+    return (getattr(target, "__defaults__", None), *(keywords.values() if keywords else ()))
 
 
 _BOUND_FUNCTIONS = "__autoconv_bound__"
@@ -280,14 +296,25 @@ class Function(targets.Wraps):
         module = self._module
         if module is None:
             return defaults
-        keys = self.__dict__.get("_module_fields")
-        if keys is None:  # the names once (a walk of the module's dict costs ~5 us a call)
-            keys = self.__dict__["_module_fields"] = tuple(
-                ("module." + k, k) for k in module_python_fields(module))
-        # (a submodule put in the other mode, `model.bn.eval()`, is guarded: captures.py)
         fields = module.__dict__
-        return (*defaults, ("training", module.training),
-                *[(key, fields.get(k)) for key, k in keys])
+        count = len(fields)
+        known = self.__dict__.get("_module_fields")
+        if known is None or known[0] != count:
+            # the names once per number of attributes (a walk of the module's dict costs ~5 us
+            # a call): an attribute set after the first call (`model.temperature = 0.5`, read
+            # as `getattr(self, "temperature", 1.0)` or under `hasattr`) was neither keyed nor
+            # guarded, and the graph of its absence replayed (break41 s07). The count is keyed
+            # too, so one of another kind (a tensor, a list) traces again, and is guarded.
+            known = self.__dict__["_module_fields"] = (count, tuple(
+                ("module." + k, k) for k in module_python_fields(module)))
+        # (a submodule put in the other mode, `model.bn.eval()`, is guarded: captures.py)
+        # (by type and value: `self.scale = 2` after 2.0 computes in int, NOTE [scalars keyed
+        # by type and sign] in signature.py)
+        names = known[1]
+        if not names:  # (the common module: no list to build, unpack and throw away)
+            return (*defaults, ("training", module.training), ("attributes", count))
+        return (*defaults, ("training", module.training), ("attributes", count),
+                *[(key, scalar_key(fields.get(k))) for key, k in names])
 
     def __call__(self, *args, **kwargs):
         if _run_eagerly:

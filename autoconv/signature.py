@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import collections
 import enum
 import logging
+import math
 import types
 
 import torch
@@ -81,7 +82,9 @@ class Signature:
 
     def __str__(self) -> str:
         parts = [describe_leaf(leaf) for leaf in self.key]
-        parts += [f"{name}={value!r}" for name, value in self.extra]
+        # (a module's field is keyed by `scalar_key`: shown as its value)
+        parts += [f"{name}={value[1] if name.startswith('module.') else value!r}"
+                  for name, value in self.extra]
         return f"({', '.join(parts)})"
 
     __repr__ = __str__
@@ -120,7 +123,8 @@ def changing_fields(keys) -> list:
 def _field_text(key) -> str:
     if key is None:
         return "unset"
-    if key[0] in _SCALARS or isinstance(key[0], type) and issubclass(key[0], enum.Enum):
+    if key[0] in _SCALARS or key[0] is NEGATIVE_ZERO or isinstance(key[0], type) and issubclass(
+            key[0], enum.Enum):
         return repr(key[1])
     if key[0] in (list, tuple):
         return f"a {key[0].__name__} of {key[1]} items"
@@ -179,6 +183,8 @@ def _leaf_key(leaf):
         # equal only to itself, so a field changed between calls (`cfg.scale = 5.0`) would
         # otherwise find the graph traced with the old value
         return ("value", type(leaf), leaf, _python_fields(leaf))
+    if type(leaf) is float and not leaf and _negative(leaf):
+        return ("value", NEGATIVE_ZERO, leaf)  # NOTE [scalars keyed by type and sign]
     return ("value", type(leaf), leaf)
 
 
@@ -189,6 +195,34 @@ def _is_keyed_mapping(value) -> bool:
 
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None))
+
+
+# NOTE [scalars keyed by type and sign]
+# A graph bakes in the Python numbers its trace read, computed in their type and with their
+# sign: `torch.tensor(s)` is int64 for 2 and float32 for 2.0, `torch.full((1,), flag)` bool
+# for True and int64 for 1, and `math.copysign(1.0, s)`, `1 / s`, `atan2` tell -0.0 from 0.0.
+# Python finds each pair equal (and hashing alike), so a key of the value alone found the
+# graph traced with the other (break41 s01, s02: a module's `self.scale = 2` after 2.0 gave a
+# float where Python gives an int; `f(x, -0.0)` after `f(x, 0.0)` the other sign). A scalar's
+# key is its type and value, and a negative zero's is marked apart (the check is a truth test
+# on the float path only, so the common key is built as before).
+class NEGATIVE_ZERO:  # noqa: N801  (a marker in a key's type slot, shown as float's)
+    __name__ = "float"
+
+
+def _negative(zero: float) -> bool:
+    return math.copysign(1.0, zero) < 0
+
+
+def scalar_key(value) -> tuple:
+    """The key of a Python scalar: its type and value, -0.0 apart from 0.0 (NOTE [scalars
+    keyed by type and sign])."""
+    kind = type(value)
+    if kind is float and not value and _negative(value):
+        return (NEGATIVE_ZERO, value)
+    return (kind, value)
+
+
 # Callables in fields, keyed by themselves (equal to themselves only; a bound method to one of
 # the same function and object)
 _CALLABLES = frozenset({types.FunctionType, types.BuiltinFunctionType, types.MethodType})
@@ -218,7 +252,7 @@ def _python_fields(obj, depth: int | None = None) -> tuple:
     for k, v in fields.items():
         kind = type(v)
         if kind in _SCALARS:  # (the common field inline: no call of `_field_key`)
-            out.append((k, (kind, v)))
+            out.append((k, (kind, v) if v or kind is not float else scalar_key(v)))
             continue
         key = _field_key(v, depth)
         if key is not None:
@@ -250,6 +284,8 @@ def _items_key(values, depth: int) -> tuple:
     """The keys of a list's (or a dict's) items, as `_field_key` of each gives them."""
     types = set(map(type, values))
     if types <= _SCALAR_TYPES:
+        if float in types and 0.0 in values:  # (a -0.0 among them: NOTE [scalars keyed by
+            return tuple(map(scalar_key, values))  # type and sign])
         return tuple(zip(map(type, values), values))
     if types <= _TENSOR_TYPE:
         return _TENSOR_RUNS[len(values)]
@@ -260,7 +296,7 @@ def _field_key(value, depth: int):
     """The key of one value in an argument object's fields, or None where it is left out."""
     kind = type(value)
     if kind in _SCALARS or isinstance(value, enum.Enum):
-        return (kind, value)  # (1 and 1.0 are equal: a graph traced for one computes in its type)
+        return scalar_key(value)  # NOTE [scalars keyed by type and sign]
     if isinstance(value, torch.Tensor):
         return _TENSOR_FIELD  # (a place in a list; its value is the graph's input or guarded)
     if kind is list or kind is tuple:

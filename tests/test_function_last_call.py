@@ -3,6 +3,8 @@ graph] in autoconv/function.py): every change a Signature or a guard sees betwee
 still seen when the first of them was remembered. Each test warms the shortcut with two equal
 calls, changes one thing, and compares with plain Python."""
 
+import math
+import threading
 import warnings
 
 import pytest
@@ -273,3 +275,203 @@ def test_a_parameter_made_a_buffer_after_the_last_call():
         del model.lin.bias
         model.lin.register_buffer("bias", torch.full((4,), 3.0))
         assert torch.equal(converted(x), model(x))
+
+
+# -- break41: sequences of calls differing in one thing, each compared with plain Python --
+
+
+class _Typed(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = 2.0
+        self.flag = True
+
+    def forward(self, x):
+        return x + torch.tensor(self.scale), torch.full((1,), self.flag)
+
+
+@pytest.mark.parametrize("scale, flag", [(2, True), (2.0, 1), (2, 1)])
+def test_a_module_number_of_another_type_after_the_last_call(scale, flag):
+    # break41 s01: `self.scale = 2` after 2.0 (equal in Python) found the graph traced with
+    # the float, whose `torch.tensor(self.scale)` is float32 where Python's is int64
+    # (NOTE [scalars keyed by type and sign])
+    model = _Typed()
+    converted = autoconv.autoconv(model)
+    x = torch.zeros(1, dtype=torch.int32)
+    _warm(converted, x)
+    model.scale, model.flag = scale, flag
+    for _ in range(2):
+        for got, expected in zip(converted(x), model(x)):
+            assert torch.equal(got, expected) and got.dtype == expected.dtype
+
+
+class _Signed:
+    def __init__(self, s):
+        self.s = s
+        self.items = [s]
+
+
+def test_negative_zero_after_zero():
+    # break41 s02: -0.0 == 0.0 (and hashes alike), so an argument, a field or a list item of
+    # -0.0 after 0.0 found the graph traced with the other sign
+    def signed(x, s, obj, items):
+        return x * math.copysign(1.0, s) + math.copysign(1.0, obj.s) + math.copysign(
+            2.0, items[0])
+
+    function = autoconv.autoconv(signed)
+    x, obj = torch.arange(3.0), _Signed(0.0)
+    _warm(function, x, 0.0, obj, [0.0])
+    for s, field, item in ((-0.0, 0.0, 0.0), (0.0, -0.0, 0.0), (0.0, 0.0, -0.0),
+                           (-0.0, -0.0, -0.0), (0.0, 0.0, 0.0)):
+        obj.s = field
+        for _ in range(2):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # (the fifth trace's warning)
+                got = function(x, s, obj, [item])
+            assert torch.equal(got, signed(x, s, obj, [item]))
+
+
+def test_defaults_changed_between_calls():
+    # break41 s03: the binder's `inspect.signature` kept the defaults of its making, so `f(x)`
+    # after `f.__defaults__ = (5.0,)` (or a keyword-only default changed in place) ran with the
+    # old default's graph
+    def scaled(x, scale=2.0, *, shift=0):
+        return x * scale + shift
+
+    function = autoconv.autoconv(scaled)
+    x = torch.arange(3.0)
+    _warm(function, x)
+    scaled.__defaults__ = (5.0,)
+    assert torch.equal(function(x), x * 5.0)
+    scaled.__kwdefaults__["shift"] = 1
+    assert torch.equal(function(x), x * 5.0 + 1)
+    assert torch.equal(function(x, 2.0), x * 2.0 + 1)
+
+
+def test_numbers_of_each_type_after_the_last_call():
+    def typed(x, n):
+        if isinstance(n, bool):
+            return x + 100
+        if isinstance(n, torch.Tensor):
+            return x - n
+        return x + torch.tensor(n)
+
+    function = autoconv.autoconv(typed)
+    x = torch.zeros(2, dtype=torch.int32)
+    for n in (1, 1.0, True, torch.tensor(1), 1, 2):
+        for _ in range(2):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # (the fifth trace's warning)
+                got, expected = function(x, n), typed(x, n)
+            assert torch.equal(got, expected) and got.dtype == expected.dtype
+
+
+def test_paths_raises_and_forgotten_graphs_after_the_last_call():
+    def stepped(x, n):
+        if n < 0:
+            raise ValueError("negative")
+        y = x * 2 if x.sum() > 0 else x - 1
+        while y.sum() < n:
+            y = y + 1
+        return y
+
+    function = autoconv.autoconv(stepped)
+    x = torch.arange(3.0) - 1
+    _warm(function, x, 5)
+    for arg, n in ((-x - 1, 5), (x, 20), (x, 5)):
+        assert torch.equal(function(arg, n), stepped(arg, n))
+    with pytest.raises(ValueError, match="negative"):
+        function(x, -1)
+    assert torch.equal(function(x, 5), stepped(x, 5))
+    function.get_concrete_function(torch.ones(4), 3)
+    assert torch.equal(function(x, 5), stepped(x, 5))
+    function._forget_graphs()
+    assert function._last is None
+    assert torch.equal(function(-x, 5), stepped(-x, 5))
+
+
+def test_threads_calling_one_function_with_other_shapes():
+    def summed(x, k):
+        return (x * k).sum(0)
+
+    function = autoconv.autoconv(summed)
+    wrong = []
+
+    def calls(seed):
+        for i in range(60):
+            n, k = 2 + (seed + i) % 3, (1, 2, 2.5)[(seed * i) % 3]
+            x = torch.arange(float(n * 2)).reshape(n, 2)
+            got = function(x, k)
+            if not (torch.equal(got, summed(x, k)) and got.dtype == summed(x, k).dtype):
+                wrong.append((n, k))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        threads = [threading.Thread(target=calls, args=(seed,)) for seed in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert wrong == []
+
+
+@pytest.mark.xfail(strict=True, reason="break41 s04: a numpy array argument is keyed by its "
+                   "identity, so one changed in place replays the graph that baked in its "
+                   "old values")
+def test_a_numpy_array_changed_in_place_after_the_last_call():
+    np = pytest.importorskip("numpy")
+
+    def scaled(a, x):
+        return x * float(a[0])
+
+    function = autoconv.autoconv(scaled)
+    a, x = np.array([2.0]), torch.ones(3)
+    _warm(function, a, x)
+    a[0] = 5.0
+    assert torch.equal(function(a, x), torch.full((3,), 5.0))
+
+
+class _Marked(torch.Tensor):
+    pass
+
+
+@pytest.mark.xfail(strict=True, reason="break41 s05: a tensor subclass argument is traced as a "
+                   "plain tensor (make_fx's fakes), so its type's decisions take the plain "
+                   "tensor's path, on the first call as after plain tensors")
+def test_a_tensor_subclass_argument_takes_its_own_path():
+    def marked(x):
+        return x * 2 if isinstance(x, _Marked) else x * 3
+
+    function = autoconv.autoconv(marked)
+    x = torch.ones(2).as_subclass(_Marked)
+    assert torch.equal(function(x), torch.full((2,), 2.0))
+
+
+class _Optional(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 2)
+
+    def forward(self, x):
+        y = self.lin(x) * getattr(self, "temperature", 1.0)
+        if hasattr(self, "bias_extra"):
+            y = y + self.bias_extra
+        return y
+
+
+def test_a_module_attribute_set_after_the_first_call():
+    # break41 s07: an attribute the forward reads only where present, set after the first
+    # call, was neither keyed (the names were taken at the first call) nor guarded: the graph
+    # of its absence replayed, on every later call
+    torch.manual_seed(0)
+    model = _Optional()
+    converted = autoconv.autoconv(model)
+    x = torch.ones(1, 2)
+    with torch.no_grad():
+        _warm(converted, x)
+        for name, value in (("temperature", 5.0), ("temperature", 6.0),
+                            ("bias_extra", torch.full((2,), 3.0)), ("temperature", 2)):
+            setattr(model, name, value)
+            for _ in range(2):
+                got, expected = converted(x), model(x)
+                assert torch.equal(got, expected) and got.dtype == expected.dtype

@@ -34,7 +34,7 @@ def _field_key_per_item(value, depth):
     """`_field_key` as it was: one call an item (the reference the C pipelines must equal)."""
     kind = type(value)
     if kind in sig._SCALARS:
-        return (kind, value)
+        return sig.scalar_key(value)  # (-0.0 apart: NOTE [scalars keyed by type and sign])
     if isinstance(value, torch.Tensor):
         return sig._TENSOR_FIELD
     if kind is list or kind is tuple:
@@ -89,7 +89,8 @@ def _objects():
               exact=list(range(sig._LONG))),
         Plain(inner=inner, chain=Plain(a=Plain(b=Plain(c=Plain(d=1))))),
         Plain(module=torch.nn.Linear(1, 1), fn=len, dc=Config()),
-        Plain(zero=0.0, negzero=-0.0, nan=float("nan"), big=2**70),
+        Plain(zero=0.0, negzero=-0.0, nan=float("nan"), big=2**70, signs=[0.0, -0.0, 1],
+              signed={"a": -0.0, "b": 0}),
         Config(),
     ]
 

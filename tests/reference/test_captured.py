@@ -1165,6 +1165,23 @@ def test_state_reached_through_a_callable_that_is_not_a_function_is_guarded(held
         _Registry.model, _Registry.k = None, 2.0
 
 
+# break41 s06: a partial of a builtin (`partial(torch.mul, other=2.0)`) given as an argument:
+# the search of what it reaches took `torch.mul` for a callable object and raised TypeError
+# ("vars() argument must have __dict__ attribute") at the user's call.
+
+def test_a_partial_of_a_builtin_given_as_an_argument():
+    def applied(x, fn):
+        if x.sum() > 0:
+            return fn(x)
+        return x
+
+    run = autoconv.autoconv(applied)
+    x = torch.arange(3.0)
+    for factor in (2.0, 2.0, 3.0):
+        fn = functools.partial(torch.mul, other=factor)
+        torch.testing.assert_close(run(x, fn), applied(x, fn))
+
+
 # tester40 s02, found with it: a callable object held by a global (a meter whose `__call__`
 # accumulates `self.total = self.total + v.sum()`) was not searched, so what the trace stored
 # there was neither refused nor put back: the global kept FakeTensors of the trace and a count
