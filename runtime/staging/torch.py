@@ -2790,22 +2790,21 @@ def _same_tensor_kind(a, b, sizes: bool = True) -> bool:
         return True
 
 
-@staging("if statement")
+def _stage_if_again(error, pred, if_true, if_false, state, names, like, inputs=(),
+                    dtypes=None):
+    """`stage_if` after `error` (an objects.GrownInDict, dict_lists.py) ended its staging."""
+    if not dict_lists.owned(error, state):  # (another statement's, staged inside)
+        raise error
+    return dict_lists.stage_lifting(
+        lambda bodies, st, nm: stage_if(pred, *bodies, st, nm, like, inputs, dtypes),
+        ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
+        state, names, error, "if statement")
+
+
+@staging("if statement", again=((objects.GrownInDict,), _stage_if_again))
 def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None):
     """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
     one torch.cond."""
-    try:
-        return _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes)
-    except objects.GrownInDict as error:  # (dict_lists.py)
-        if not dict_lists.owned(error, state):  # (another statement's, staged inside)
-            raise
-        return dict_lists.stage_lifting(
-            lambda bodies, st, nm: stage_if(pred, *bodies, st, nm, like, inputs, dtypes),
-            ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
-            state, names, error, "if statement")
-
-
-def _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes):
     statement = "if statement"
     bodies = ((if_true, True, "in the true branch"), (if_false, True, "in the false branch"))
     # NOTE [one container under two names of the state]
@@ -3063,7 +3062,10 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
             no_grad = _freevars_updated(statement, branches)
             with operator_bodies(), _no_grad_if(no_grad):
                 if torch.compiler.is_compiling():  # (frames under dynamo, as above)
-                    flat = operators.cond(pred, *(staged(b) for b in branches), operands.flat)
+                    # (the owner's operator itself, not `operators.cond`: NOTE [nesting under
+                    # dynamo] in runtime/operators.py)
+                    flat = registry.owner(pred).cond(pred, *(staged(b) for b in branches),
+                                                     operands.flat)
                 else:
                     flat = restaging.attempt(  # NOTE [restaging verdicts]
                         "if round", lambda: operators.cond(pred, *(staged(b) for b in branches),
@@ -3093,7 +3095,26 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
         _pairs_as_lists(flat, statement), _OUTPUTS)), statement.growth), statement)
 
 
-@staging("while loop")
+def _stage_while_again(error, test, body, state, names, like, inputs=(), statement="while loop",
+                       dtypes=None, trips=None):
+    """`stage_while` after `error` (a lists.NumbersMeetTensor or an objects.GrownInDict)
+    ended its staging."""
+    if isinstance(error, runtime_lists.NumbersMeetTensor):
+        widened = _widened_list(state, names, error)
+        if widened is None:  # (not a list this loop carries)
+            raise error
+        return stage_while(test, body, widened, names, like, inputs, statement, dtypes, trips)
+    if not dict_lists.owned(error, state):  # (another statement's, staged inside)
+        raise error
+    return dict_lists.stage_lifting(
+        lambda bodies, st, nm: stage_while(*bodies, st, nm, like, inputs, statement, dtypes,
+                                           trips),
+        ((test, False, "in the loop test"), (body, True, "in the loop body")),
+        state, names, error, statement)
+
+
+@staging("while loop", again=((runtime_lists.NumbersMeetTensor, objects.GrownInDict),
+                              _stage_while_again))
 def stage_while(test, body, state, names, like, inputs=(), statement="while loop", dtypes=None,
                 trips=None):
     """`while test(*state, *inputs): state = body(*state, *inputs)` as one torch.while_loop.
@@ -3102,25 +3123,6 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     unknown), which sizes the lists the loop grows; without it such a loop runs twice, first
     only to count its trips (see NOTE [lists in while loops]).
     """
-    try:
-        return _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes,
-                                  trips)
-    except runtime_lists.NumbersMeetTensor as error:
-        widened = _widened_list(state, names, error)
-        if widened is None:  # (not a list this loop carries)
-            raise
-        return stage_while(test, body, widened, names, like, inputs, statement, dtypes, trips)
-    except objects.GrownInDict as error:  # (dict_lists.py)
-        if not dict_lists.owned(error, state):  # (another statement's, staged inside)
-            raise
-        return dict_lists.stage_lifting(
-            lambda bodies, st, nm: stage_while(*bodies, st, nm, like, inputs, statement, dtypes,
-                                               trips),
-            ((test, False, "in the loop test"), (body, True, "in the loop body")),
-            state, names, error, statement)
-
-
-def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes, trips):
     bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
     # NOTE [one container under two names of the state]
     sharing = shared_containers.sharing_state(bodies, state, names, statement)
@@ -3284,7 +3286,9 @@ def _stage_while(test, body: Body, statement: Statement, trips, inputs_watch=Non
             no_grad = _freevars_updated(statement, (body,), test)
             with operator_bodies(), _no_grad_if(no_grad):
                 if torch.compiler.is_compiling():  # (frames under dynamo, as above)
-                    flat = operators.while_loop(staged_test, staged_body, carried, read_only)
+                    # (the owner's operator itself, as for an `if`)
+                    flat = registry.owner(*carried, *read_only).while_loop(
+                        staged_test, staged_body, tuple(carried), tuple(read_only))
                 else:
                     flat = restaging.attempt(  # NOTE [restaging verdicts]
                         "loop round", lambda: operators.while_loop(staged_test, staged_body,
