@@ -1246,8 +1246,10 @@ def _freevars_updated(statement: Statement, bodies, test=None) -> bool:
     if not torch.compiler.is_dynamo_compiling() or in_operator_bodies():
         return False
     codes = tuple(getattr(f, "__code__", None) for f in (test, *(b.fn for b in bodies)))
+    # (the runtime's flattening, not pytree's: the state and inputs are mostly flat, and
+    # pytree's walk of them cost dynamo about 230 steps per statement)
     grads = any(isinstance(v, torch.Tensor) and v.requires_grad
-                for v in pytree.tree_leaves((statement.state, statement.inputs)))
+                for v in (*_flatten(statement.state)[0], *_flatten(statement.inputs)[0]))
     return freevar_updates.outermost((statement.kind, errors.dynamo_user_location(), codes),
                                      grads)
 
@@ -3039,7 +3041,10 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
         aliased = {}  # NOTE [staged values that alias in Python]
 
         seen_grads = {}  # NOTE [grad mode in branches]
-        sizes_key = dynamo_kinds.new_key()  # NOTE [sizes every branch keeps] (branch_facts.py)
+        # NOTE [sizes every branch keeps] (branch_facts.py): none where no operand's size is
+        # symbolic, told once per statement (NOTE [sizes kept only where one is symbolic])
+        sizes_key = (None if branch_facts.all_sizes_static(operands.flat)
+                     else dynamo_kinds.new_key())
         # NOTE [operands that can require grad] in branch_grads.py
         frame = branch_grads.frame_for(operands.flat, loop=False)
 
@@ -3053,8 +3058,9 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
                 if not torch.compiler.is_dynamo_compiling():
                     seen[body.where] = branch_grads.requiring_grad(out)
                 out = _unalias(out, dense=True)
-                branch_facts.note_kept(sizes_key, body.where, branch_facts.kept_sizes(
-                    pytree.tree_leaves(out), flat))
+                if sizes_key is not None:
+                    branch_facts.note_kept(sizes_key, body.where, branch_facts.kept_sizes(
+                        pytree.tree_leaves(out), flat))
                 return out
             return run
 
@@ -3070,7 +3076,8 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
                     flat = restaging.attempt(  # NOTE [restaging verdicts]
                         "if round", lambda: operators.cond(pred, *(staged(b) for b in branches),
                                                            operands.flat), (_Promote,))
-            branch_facts.keep_sizes(flat, operands.flat, branch_facts.noted(sizes_key))
+            if sizes_key is not None:
+                branch_facts.keep_sizes(flat, operands.flat, branch_facts.noted(sizes_key))
             # NOTE [grad mode in branches]
             flat = branch_grads.settled(statement, flat, operands.flat,
                                         registry.owner(pred).name,
