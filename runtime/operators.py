@@ -1015,7 +1015,14 @@ def _updating_inputs(bodies, state, names, inputs, written):
 # therefore calls no helper that stays on the stack while the bodies are traced where it can
 # be avoided: `if_stmt` and `while_stmt` apply `kept=` after their own work rather than
 # calling themselves, the staging of lists and gradients below is entered only where there is
-# something to carry (`_holding`), and `staging/operators.py` names the registry's functions.
+# something to carry (`_holding`). Under dynamo and export the staging calls the owning
+# tracer's operator itself (not `staging/operators.py`'s dispatch), the dynamo tracer calls
+# torch's `cond_op` (not torch.cond, which only calls it there), and `stage_if` /
+# `stage_while` are the staging functions themselves, their second forms (a list lifted out of
+# a dict, a list of numbers widened) handed to the `staging` decorator (`again=`) rather than
+# caught by a wrapper: 8 inlined frames per staged `if` (if_stmt, the decorator, stage_if,
+# _stage_if, the tracer's cond, the branch's wrapper, _run_body, the branch) where session 40
+# had 11 (docs/benchmarks.md, session 41).
 
 
 # NOTE [lists updated in place by a nested loop]

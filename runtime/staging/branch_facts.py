@@ -28,7 +28,8 @@ from torch.fx.experimental.symbolic_shapes import (free_unbacked_symbols, has_st
 
 from ..errors import StagingError, users_file
 
-__all__ = ["watch", "check", "kept_sizes", "keep_sizes", "note_kept", "noted"]
+__all__ = ["watch", "check", "all_sizes_static", "kept_sizes", "keep_sizes", "note_kept",
+           "noted"]
 
 # NOTE [sizes every branch keeps]
 # torch.cond gives every output size that holds an unbacked symbol a new unbacked symbol of its
@@ -99,6 +100,25 @@ def kept_sizes(outputs, operands) -> tuple:
             dims.append(match)
         found.append(tuple(dims))
     return tuple(found)
+
+
+# NOTE [sizes kept only where one is symbolic]
+# `kept_sizes` matches an output's symbolic size with an operand's symbolic size; where every
+# size of every operand is static (an int: torch.compile's first shapes, autoconv's own trace
+# of fixed shapes) it finds none, and `keep_sizes` then asserts nothing. That is told once per
+# statement, before its bodies run, and the staging then skips both: under dynamo each branch
+# flattened its outputs and tested each size, and the cond's outputs were tested again, about
+# 500 of dynamo's steps per staged `if` (docs/benchmarks.md, session 41).
+def all_sizes_static(operands) -> bool:
+    """Whether every size of the tensors among `operands` (a cond's flat operands) is static,
+    so that no branch keeps a size `kept_sizes` could find (NOTE [sizes kept only where one is
+    symbolic])."""
+    for operand in operands:
+        if isinstance(operand, torch.Tensor):
+            for size in operand.shape:
+                if not has_static_value(size):
+                    return False
+    return True
 
 
 def keep_sizes(outputs, operands, kept) -> None:

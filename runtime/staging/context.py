@@ -297,8 +297,22 @@ _clear_dry_tries._dynamo_marked_constant = True  # (dynamo calls it for real)
 _staging = threading.local()
 
 
-def staging(statement: str):
-    """Decorates a staging function: while it runs, `staged_statement()` names its statement."""
+class _NeverRaised(Exception):
+    """(what `staging` catches for a staging function that stages no statement again)"""
+
+
+def staging(statement: str, again=None):
+    """Decorates a staging function: while it runs, `staged_statement()` names its statement.
+
+    `again`: None, or (exception classes, handler): an exception of those classes that the
+    staging function raises goes to `handler(error, *args, **kwargs)`, which stages the
+    statement in another form (or raises) inside the same bookkeeping. The handler is the
+    decorator's, not a wrapper around the staging function: every frame between a converted
+    statement and its torch operator is a level of dynamo's inlining per nested statement
+    (NOTE [nesting under dynamo] in runtime/operators.py).
+    """
+    caught, handle = again or ((_NeverRaised,), None)
+
     def decorate(stage):
         parameters = inspect.signature(stage)
 
@@ -322,6 +336,8 @@ def staging(statement: str):
                         dead_probes.enter()  # NOTE [dead ops of probes]
                         try:
                             return stage(*args, **kwargs)
+                        except caught as error:
+                            return handle(error, *args, **kwargs)
                         finally:
                             dead_probes.leave()
                     # ... except of the outermost statement, outside any body dynamo traces
@@ -339,6 +355,8 @@ def staging(statement: str):
                     dead_probes.enter()
                     try:
                         return stage(*args, **kwargs)
+                    except caught as error:
+                        return handle(error, *args, **kwargs)
                     finally:
                         dead_probes.leave()
                         _compiled_bodies[_ACTIVE] = False
@@ -357,6 +375,8 @@ def staging(statement: str):
             watches.append(None)  # (its bodies' raises are not its enclosing body's own)
             try:
                 return stage(*args, **kwargs)
+            except caught as error:
+                return handle(error, *args, **kwargs)
             finally:
                 watches.pop()
                 dead_probes.leave()

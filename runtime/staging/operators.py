@@ -14,6 +14,7 @@ __all__ = ["cond", "while_loop"]
 
 # (the registry's own functions, not calls of them: every frame between a staged statement and
 # its bodies is a level of dynamo's inlining per nested statement, NOTE [nesting under dynamo]
-# in runtime/operators.py)
+# in runtime/operators.py; under dynamo and export the staging calls the owner's operator
+# without this dispatch)
 cond = registry.cond
 while_loop = registry.while_loop

@@ -174,7 +174,10 @@ def joining_carried_containers(bodies, state, names, inputs, statement):
             closure; two state names hold one container; or (from a body) the body binds
             the state name of a container an input reaches to another object.
     """
-    if not inputs or not any(_is_container(v) or _children(v) for v in state):
+    # (a tensor, most of a state, is told in one test: the two calls cost dynamo about 20
+    # steps a slot on every staging)
+    if not inputs or not any(not isinstance(v, torch.Tensor) and (_is_container(v) or _children(v))
+                             for v in state):
         return bodies, inputs
     carried = _carried(state)
     if not carried:

@@ -1249,8 +1249,10 @@ def _freevars_updated(statement: Statement, bodies, test=None) -> bool:
     if not torch.compiler.is_dynamo_compiling() or in_operator_bodies():
         return False
     codes = tuple(getattr(f, "__code__", None) for f in (test, *(b.fn for b in bodies)))
+    # (the runtime's flattening, not pytree's: the state and inputs are mostly flat, and
+    # pytree's walk of them cost dynamo about 230 steps per statement)
     grads = any(isinstance(v, torch.Tensor) and v.requires_grad
-                for v in pytree.tree_leaves((statement.state, statement.inputs)))
+                for v in (*_flatten(statement.state)[0], *_flatten(statement.inputs)[0]))
     return freevar_updates.outermost((statement.kind, errors.dynamo_user_location(), codes),
                                      grads)
 
@@ -2794,22 +2796,21 @@ def _same_tensor_kind(a, b, sizes: bool = True) -> bool:
         return True
 
 
-@staging("if statement")
+def _stage_if_again(error, pred, if_true, if_false, state, names, like, inputs=(),
+                    dtypes=None):
+    """`stage_if` after `error` (an objects.GrownInDict, dict_lists.py) ended its staging."""
+    if not dict_lists.owned(error, state):  # (another statement's, staged inside)
+        raise error
+    return dict_lists.stage_lifting(
+        lambda bodies, st, nm: stage_if(pred, *bodies, st, nm, like, inputs, dtypes),
+        ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
+        state, names, error, "if statement")
+
+
+@staging("if statement", again=((objects.GrownInDict,), _stage_if_again))
 def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None):
     """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
     one torch.cond."""
-    try:
-        return _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes)
-    except objects.GrownInDict as error:  # (dict_lists.py)
-        if not dict_lists.owned(error, state):  # (another statement's, staged inside)
-            raise
-        return dict_lists.stage_lifting(
-            lambda bodies, st, nm: stage_if(pred, *bodies, st, nm, like, inputs, dtypes),
-            ((if_true, True, "in the true branch"), (if_false, True, "in the false branch")),
-            state, names, error, "if statement")
-
-
-def _stage_if_entry(pred, if_true, if_false, state, names, like, inputs, dtypes):
     statement = "if statement"
     bodies = ((if_true, True, "in the true branch"), (if_false, True, "in the false branch"))
     # NOTE [one container under two names of the state]
@@ -3044,7 +3045,10 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
         aliased = {}  # NOTE [staged values that alias in Python]
 
         seen_grads = {}  # NOTE [grad mode in branches]
-        sizes_key = dynamo_kinds.new_key()  # NOTE [sizes every branch keeps] (branch_facts.py)
+        # NOTE [sizes every branch keeps] (branch_facts.py): none where no operand's size is
+        # symbolic, told once per statement (NOTE [sizes kept only where one is symbolic])
+        sizes_key = (None if branch_facts.all_sizes_static(operands.flat)
+                     else dynamo_kinds.new_key())
         # NOTE [operands that can require grad] in branch_grads.py
         frame = branch_grads.frame_for(operands.flat, loop=False)
 
@@ -3058,8 +3062,9 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
                 if not torch.compiler.is_dynamo_compiling():
                     seen[body.where] = branch_grads.requiring_grad(out)
                 out = _unalias(out, dense=True)
-                branch_facts.note_kept(sizes_key, body.where, branch_facts.kept_sizes(
-                    pytree.tree_leaves(out), flat))
+                if sizes_key is not None:
+                    branch_facts.note_kept(sizes_key, body.where, branch_facts.kept_sizes(
+                        pytree.tree_leaves(out), flat))
                 return out
             return run
 
@@ -3067,12 +3072,16 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
             no_grad = _freevars_updated(statement, branches)
             with operator_bodies(), _no_grad_if(no_grad):
                 if torch.compiler.is_compiling():  # (frames under dynamo, as above)
-                    flat = operators.cond(pred, *(staged(b) for b in branches), operands.flat)
+                    # (the owner's operator itself, not `operators.cond`: NOTE [nesting under
+                    # dynamo] in runtime/operators.py)
+                    flat = registry.owner(pred).cond(pred, *(staged(b) for b in branches),
+                                                     operands.flat)
                 else:
                     flat = restaging.attempt(  # NOTE [restaging verdicts]
                         "if round", lambda: operators.cond(pred, *(staged(b) for b in branches),
                                                            operands.flat), (_Promote,))
-            branch_facts.keep_sizes(flat, operands.flat, branch_facts.noted(sizes_key))
+            if sizes_key is not None:
+                branch_facts.keep_sizes(flat, operands.flat, branch_facts.noted(sizes_key))
             # NOTE [grad mode in branches]
             flat = branch_grads.settled(statement, flat, operands.flat,
                                         registry.owner(pred).name,
@@ -3097,7 +3106,26 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
         _pairs_as_lists(flat, statement), _OUTPUTS)), statement.growth), statement)
 
 
-@staging("while loop")
+def _stage_while_again(error, test, body, state, names, like, inputs=(), statement="while loop",
+                       dtypes=None, trips=None, closing_over=None):
+    """`stage_while` after `error` (a lists.NumbersMeetTensor or an objects.GrownInDict)
+    ended its staging (staged again without `closing_over`: the state or bodies differ)."""
+    if isinstance(error, runtime_lists.NumbersMeetTensor):
+        widened = _widened_list(state, names, error)
+        if widened is None:  # (not a list this loop carries)
+            raise error
+        return stage_while(test, body, widened, names, like, inputs, statement, dtypes, trips)
+    if not dict_lists.owned(error, state):  # (another statement's, staged inside)
+        raise error
+    return dict_lists.stage_lifting(
+        lambda bodies, st, nm: stage_while(*bodies, st, nm, like, inputs, statement, dtypes,
+                                           trips),
+        ((test, False, "in the loop test"), (body, True, "in the loop body")),
+        state, names, error, statement)
+
+
+@staging("while loop", again=((runtime_lists.NumbersMeetTensor, objects.GrownInDict),
+                              _stage_while_again))
 def stage_while(test, body, state, names, like, inputs=(), statement="while loop", dtypes=None,
                 trips=None, closing_over=None):
     """`while test(*state, *inputs): state = body(*state, *inputs)` as one torch.while_loop.
@@ -3108,26 +3136,6 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
     `body`, the runtime's closures, hold beyond what the state and inputs determine (NOTE
     [verdicts of a staged for loop] in verdicts.py); None where they are the user's.
     """
-    try:
-        return _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes,
-                                  trips, closing_over)
-    except runtime_lists.NumbersMeetTensor as error:
-        widened = _widened_list(state, names, error)
-        if widened is None:  # (not a list this loop carries)
-            raise
-        return stage_while(test, body, widened, names, like, inputs, statement, dtypes, trips)
-    except objects.GrownInDict as error:  # (dict_lists.py)
-        if not dict_lists.owned(error, state):  # (another statement's, staged inside)
-            raise
-        return dict_lists.stage_lifting(
-            lambda bodies, st, nm: stage_while(*bodies, st, nm, like, inputs, statement, dtypes,
-                                               trips),
-            ((test, False, "in the loop test"), (body, True, "in the loop body")),
-            state, names, error, statement)
-
-
-def _stage_while_entry(test, body, state, names, like, inputs, statement, dtypes, trips,
-                       closing_over=None):
     given = (test, body)
     bodies = ((test, False, "in the loop test"), (body, True, "in the loop body"))
     # NOTE [one container under two names of the state]
@@ -3301,7 +3309,9 @@ def _stage_while(test, body: Body, statement: Statement, trips, inputs_watch=Non
             no_grad = _freevars_updated(statement, (body,), test)
             with operator_bodies(), _no_grad_if(no_grad):
                 if torch.compiler.is_compiling():  # (frames under dynamo, as above)
-                    flat = operators.while_loop(staged_test, staged_body, carried, read_only)
+                    # (the owner's operator itself, as for an `if`)
+                    flat = registry.owner(*carried, *read_only).while_loop(
+                        staged_test, staged_body, tuple(carried), tuple(read_only))
                 else:
                     flat = restaging.attempt(  # NOTE [restaging verdicts]
                         "loop round", lambda: operators.while_loop(staged_test, staged_body,

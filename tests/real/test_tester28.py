@@ -87,13 +87,16 @@ def test_pot_sinkhorn_default_call():
 @pytest.mark.slow  # (dynamo traces POT's loop to that depth first: 99 s on the test machine)
 @pytest.mark.filterwarnings("ignore:Sinkhorn did not converge")
 def test_pot_sinkhorn_default_call_under_torch_compile_says_how_deep_it_nests():
-    # POT's loop nests staged statements and calls so deep that dynamo would pass Python's
-    # recursion limit: refused with that reason and a fix, not torch's IndexError as before
+    # POT's loop nested staged statements and calls so deep that dynamo would pass Python's
+    # recursion limit: it was refused with that reason and a fix (not torch's IndexError as
+    # before). chain41: with 8 inlined calls per staged `if` where there were 11 (NOTE
+    # [nesting under dynamo] in runtime/operators.py) the refusal no longer comes at the
+    # default limit (seen: 700 s of wall time at load 13, no StagingError); the compiled
+    # plan is to equal Python's.
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(pot_sinkhorn_plan), fullgraph=True,
                              backend="eager")
-    with pytest.raises(StagingError, match="recursion limit"):
-        compiled(*_OT[0])
+    torch.testing.assert_close(compiled(*_OT[0]), pot_sinkhorn_plan(*_OT[0]))
 
 
 def pot_sinkhorn_with_log(a, b, M):

@@ -8,6 +8,7 @@ import math
 import types
 
 import torch
+from torch._higher_order_ops.cond import cond_op
 from torch._higher_order_ops.while_loop import while_loop_op
 
 from ..registry import StagingTracer
@@ -45,7 +46,10 @@ class DynamoTracer(StagingTracer):
         # (a symbolic int operand, `t.item()` read by a branch, goes in as it is)
         operands = tuple(operand.clone() if isinstance(operand, torch.Tensor) else operand
                          for operand in operands)
-        return torch.cond(pred, true_fn, false_fn, operands)
+        # (the operator torch.cond calls under dynamo, called here: torch.cond's own frame
+        # would be one more level of dynamo's inlining per nested statement, NOTE [nesting
+        # under dynamo] in runtime/operators.py)
+        return cond_op(pred, true_fn, false_fn, operands)
 
     def while_loop(self, cond_fn, body_fn, carried, additional):
         # Dynamo takes the operator itself, and read-only operands as such: reached by closure
