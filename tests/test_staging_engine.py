@@ -69,10 +69,13 @@ def test_nested_early_returns_run_each_body_twice():
     # (here up to 9 times; 40 runs for 10 bodies in a 4-deep elif chain found by the fuzzer).
     # Now: once in the probe, once in torch's operator, whatever the depth.
     runs.clear()
-    fn = function_from_source(_nested_returns(6, 2), {"ran": ran})
-    f = autoconv.autoconv(fn)
+    f = autoconv.autoconv(function_from_source(_nested_returns(6, 2), {"ran": ran}))
     f(torch.full((2,), 0.25))
     assert len(runs) == 8 and max(runs.values()) <= 2, dict(runs)
+    # (Python's runs compared with a copy that counts nothing: a count changed between calls
+    # is one the graph was traced with, and tracing again changes it: refused, NOTE [values
+    # the trace changes] in autoconv/captures.py)
+    fn = function_from_source(_nested_returns(6, 2), {"ran": lambda where: None})
     for x in (torch.full((2,), 0.25), torch.full((2,), 2.5), torch.full((2,), 5.5), torch.ones(2)):
         assert torch.equal(f(x), fn(x)), x
     assert f.trace_count == 1
