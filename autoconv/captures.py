@@ -376,6 +376,17 @@ def _cell_reader(cell):
 # reached from outside has its attributes checked so as well.
 
 
+# NOTE [hooks of submodules in the trace]
+# A submodule with forward hooks is called as it is, so its hooks run inside the trace; a hook
+# keeping a feature (`FEATURES["first"] = output`, FEATURES a global dict) left the fake tensor
+# of the trace there, and nothing on the replayed calls (break40 s04). The containers a hook
+# reaches are watched as the function's own are (NOTE [trace values stored outside]): a value of
+# the trace stored there is put back and refused at the hook's line. They are not guarded: a
+# hook's Python side effect (`calls.append(1)`) runs once while tracing, as a staged body's
+# does (README), and a guard on that list's length would trace on every call. The call's own
+# module's hooks run around the graph (capture.py) and are not watched.
+
+
 # Neither the user's code nor a library's: the standard library, autoconv's compiler, the code
 # torch.fx generates (a staged body's graph, run by torch.cond)
 _NOT_USERS = (os.path.join(sysconfig.get_paths()["stdlib"], ""),
@@ -458,6 +469,10 @@ class Places:
                 prefix = "self" + (f".{path}" if path else "")
                 self._search_class(sub, prefix, names)
                 self._search_function(type(sub).forward, seen, _HELPER_DEPTH)
+                if sub is not module:  # (the call's own hooks run around the graph)
+                    for hook in (*sub._forward_pre_hooks.values(),
+                                 *sub._forward_hooks.values()):
+                        self._watch_stores_of(hook)
         elif bound_self is not None:
             names = _code_names(getattr(getattr(fn, "__func__", fn), "__code__", None))
             names |= _class_names(type(bound_self))
@@ -892,6 +907,30 @@ class Places:
             # `partial(torch.mul, other=2.0)`'s `torch.mul`, has none: `vars` of it raised
             # TypeError at the user's call, break41 s06)
             self._search_unkeyed(fn, where, parents, names, FIELD_DEPTH, 0)
+
+    def _watch_stores_of(self, hook) -> None:
+        """Watch the dicts, lists and plain objects a submodule's forward hook reaches (its
+        globals and cells) for a value of the trace stored there, without guarding them (NOTE
+        [hooks of submodules in the trace])."""
+        fn = getattr(hook, "__func__", hook)
+        if not isinstance(fn, types.FunctionType):
+            return
+        table = fn.__globals__
+        reached = [(f"the global {name}", table[name]) for name in _code_names(fn.__code__)
+                   if name in table]
+        for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+            try:
+                reached.append((f"the closure's {name}", cell.cell_contents))
+            except ValueError:
+                continue
+        watched = {id(c[1]) for c in self.containers}
+        for where, value in reached:
+            held = value if type(value) in (dict, list) else (
+                getattr(value, "__dict__", None) if _is_plain_object(value) else None)
+            if type(held) in (dict, list) and id(held) not in watched:
+                watched.add(id(held))
+                self.containers.append((where, held, held.copy(),
+                                        "{}[{!r}]" if held is value else "{}.{}"))
 
     def _search_function(self, fn, seen: set, depth: int) -> None:
         fn = getattr(fn, "__func__", fn)

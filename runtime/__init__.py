@@ -97,6 +97,9 @@ from .text import format_, formatted_, fstring_, number_returned_, repr_, return
 # values.undefined); the class is values.Undefined.
 from .values import eager, is_staged
 from .values import undefined as Undefined
+from . import fake_fixes as _fake_fixes
+
+_fake_fixes.install()  # NOTE [a negative dim of unique_consecutive] in fake_fixes.py
 
 __all__ = [
     "all_",

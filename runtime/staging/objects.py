@@ -1133,17 +1133,19 @@ _SAME_AS = SAME_AS = "_autoconv_same_as"  # on a result tensor: (the tensor it s
 
 def _probe(wrap, bodies, flat_state, inputs) -> None:
     """Run each body that returns state once as a types-only probe on copies of the state and
-    inputs, its `wrap` noting which tensors it updates in place and which it replaces (NOTE
-    [dynamo and tensors of objects])."""
-    from .torch import copies
+    inputs (under dynamo also of the plain objects among the inputs: NOTE [objects a probe's
+    run changes under dynamo] in torch.py), its `wrap` noting which tensors it updates in place
+    and which it replaces (NOTE [dynamo and tensors of objects])."""
+    from .torch import copies, probe_inputs
 
     def own(values):  # (a list a body grows is the probe's own too)
-        return tuple(list(v) if type(v) is list else v for v in copies(tuple(values)))
+        return tuple(list(v) if type(v) is list else v for v in values)
 
     with context.types_probe():
         for body in bodies:
             if body[1]:
-                wrap(*body, probe=True)(*own(flat_state), *own(inputs))
+                wrap(*body, probe=True)(*own(copies(tuple(flat_state))),
+                                        *own(probe_inputs(tuple(inputs))))
 
 
 # NOTE [dynamo and tensors of objects]

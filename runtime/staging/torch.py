@@ -2153,7 +2153,11 @@ def probe_inputs(inputs, loop: bool = False):
 # counted once more in the caller's list (7 for 6, fuzz38's
 # count_of_bound_method_in_staged_loop_with_return). A probe's run gets copies of the plain
 # objects in the inputs, and of those a callable there reaches, as the inputs' own probe does
-# (objects.probe_copies).
+# (objects.probe_copies): `probe_inputs`, also for the types-only probe of a statement carrying
+# objects (objects._probe). That one gave them as they were until session 41: a nested `if`
+# calling `tick` moved the list `tick` reaches into its state and wrote the probe's count back
+# into the caller's list, which the outer `if` (`if not <returned>` after a `while` that
+# raises) then carried in as its start: 2 for 1 (fuzz40 seed 4001 program 10, silent40 s01).
 
 
 # NOTE [a loop's probe knows no values]

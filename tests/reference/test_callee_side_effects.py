@@ -498,3 +498,82 @@ def test_a_partial_and_a_bound_method_counting_in_one_object_match_python(fn, mo
         run = torch.compile(autoconv.convert(fn), fullgraph=True, backend=mode, dynamic=False)
     for x, want in zip(_BOTH_INPUTS, expected):
         assert torch.equal(run(x.clone()), want), (x, want)
+
+
+# --- a count after a staged `while` that raises and an `if` that changes an object ----------
+# silent40 s01 (fuzz seed 4001, program 10): a `raise` in a staged `while` puts the rest of the
+# function in a staged `if not <returned>`, whose types-only probe gave its body the caller's
+# objects as they are; under torch.compile the inner `if` calling the counter moved the
+# container the callable reaches into its state and wrote the probe's count back into the
+# caller's container, which the outer `if` then carried in as its start: 2 for 1. NOTE [objects
+# a probe's run changes under dynamo] in runtime/staging/torch.py.
+
+def _count_after_raising_while(x, kind, form):
+    make, fn, count = KINDS[kind]
+    state = make()
+    objective = FORMS[form](fn, state)
+    box = _Box()
+    box.v = x[0] + 1
+    d = {"k": x[1] + 0}
+    guard = torch.tensor(0)
+    while guard < 2 and x[2] > 10:
+        guard += 1
+        if x[0] > -100:
+            raise ValueError("not on these inputs")
+    if x.sum() <= -2:
+        box.v = box.v - 2
+        d["k"] = d["k"] % 2
+    if x[0] != 2:
+        objective(x)
+    return x + box.v + d["k"], count(state)
+
+
+_AFTER_RAISING_INPUTS = [T([0., 0., 1.]), T([2., -8., 1.]), T([-3., 1., 0.])]
+# (dynamo refuses a body's change through a partial, closure, lambda or default argument:
+# "HOP: Unsafe side effect", README "torch.compile and callees' state")
+_DYNAMO_CARRIES = ("bound_method", "callable_object")
+
+
+# Found, not fixed (silent41 s01): a bound method of another object counting in an object's
+# number field it holds (`_Holder(fn, box).evaluate`, `box.n += 1`) gives 0 for Python's 1 in
+# autoconv's replay and torch.export, silently (the same before session 41's probe fix; not
+# minimised). README, "Known shapes that still give a wrong result without an error".
+_OBJECTS_FIELD_COUNT = ("silent41 s01: a bound method's count in an object's number field, after a "
+                        "raising while and an if changing an object: 0 for 1 in replay and "
+                        "export")
+
+
+def _after_raising_params():
+    for kind in ("list_item", "dict_item", "attribute"):
+        for form in ("bound_method", "callable_object", "partial", "closure"):
+            for mode in ("replay", "export", "eager"):
+                marks = (pytest.mark.slow,) if mode == "eager" and (
+                    kind, form) != ("list_item", "bound_method") else ()
+                if (kind, form) == ("attribute", "bound_method") and mode != "eager":
+                    marks = (pytest.mark.xfail(strict=True, reason=_OBJECTS_FIELD_COUNT),)
+                yield pytest.param(kind, form, mode, marks=marks, id=f"{kind}-{form}-{mode}")
+
+
+@pytest.mark.parametrize("kind, form, mode", list(_after_raising_params()))
+def test_a_count_after_a_raising_while_and_an_if_changing_an_object_matches_python(
+        kind, form, mode):
+    fn = lambda x: _count_after_raising_while(x, kind, form)  # noqa: E731
+    expected = [fn(x.clone()) for x in _AFTER_RAISING_INPUTS]
+    if mode == "replay":
+        run = autoconv.autoconv(fn)
+    elif mode == "export":
+        saved = io.BytesIO()
+        torch.export.save(torch.export.export(Calling(autoconv.convert(fn)),
+                                              (_AFTER_RAISING_INPUTS[0].clone(),),
+                                              strict=False), saved)
+        saved.seek(0)
+        run = torch.export.load(saved).module()
+    else:
+        torch._dynamo.reset()
+        run = torch.compile(autoconv.convert(fn), fullgraph=True, backend=mode, dynamic=False)
+    for x, want in zip(_AFTER_RAISING_INPUTS, expected):
+        if mode == "eager" and form not in _DYNAMO_CARRIES:
+            with pytest.raises(Exception, match="Unsafe side effect"):
+                run(x.clone())
+            return
+        _same(run(x.clone()), want)

@@ -6,9 +6,13 @@ item and a local (fuzz seed 4001, program 10, session 40, with the program's unu
 `functools.partial` taken out): under torch.compile (eager backend) the first input's count
 comes back 2 where Python's is 1 (2000 for 1000), silently. Autoconv's replay and torch.export
 are right. Without the `while`, or without the first `if`'s body, the count is right (each
-checked alone, session 40). Found, not fixed (silent40 s01). With the partial, the compile
-stopped in dynamo's `is_` of two partials until session 40's NOTE [identity under dynamo]; the
-wrong count is there without it."""
+checked alone, session 40). With the partial, the compile stopped in dynamo's `is_` of two
+partials until session 40's NOTE [identity under dynamo]; the wrong count is there without it.
+The `while`'s raise puts the rest of the function in a staged `if not do_return`, whose
+types-only probe (objects._probe) gave the body the caller's objects as they are: the inner
+`if` moved the list `tick` reaches into its state and wrote the probe's count back into the
+caller's list, which the outer `if` then carried in as its start (NOTE [objects a probe's run
+changes under dynamo]; fixed in session 41, silent41 s01)."""
 
 import torch
 
@@ -75,5 +79,4 @@ def fuzz_fn(x, y, k):
 
 # x, y: 0-d int64 tensors; k: a Python int
 INPUTS = [(0, 0, 1), (7, -8, 1)]
-XFAIL = "silent40 s01: under torch.compile a bound method's count in the caller's list, called in a staged if after a staged while that raises and an if changing an object, comes back doubled (2000 for 1000): silently wrong"
 TIME_LIMIT = 300

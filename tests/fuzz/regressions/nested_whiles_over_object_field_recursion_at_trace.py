@@ -1,0 +1,81 @@
+r"""Two nested staged `while`s over an object's field that a method changes (`s.step(...)`),
+beside a counting callable object and a partial counting in a dict, inside a staged `if` (fuzz
+seed 4101, program 1, session 41, not minimised): the trace ends, after about 170 s of CPU,
+in a RecursionError inside a branch's trace, reported as a StagingError naming contextlib.py
+(a crash, not a wrong value; a time-out in the fuzz run at load 12-16). Found, not fixed
+(silent41 s02)."""
+
+import torch
+
+
+import collections
+import functools
+
+class State:
+
+    def __init__(self, v):
+        self.v = v
+
+    def bump(self, t):
+        if t > self.v:
+            return t - self.v
+        return self.v % 5 + t
+
+    def step(self, t):
+        if t > 0:
+            self.v = (self.v + t) % 7
+        else:
+            self.v = (self.v - t) % 5
+
+class Counter:
+
+    def __init__(self):
+        self.calls = [0]
+        self.seen = {'n': 0}
+        self.n = 0
+
+    def __call__(self, t):
+        self.calls[0] = self.calls[0] + 1
+        return t % 4 + 2
+
+def count_in(tally, t):
+    if t > -2:
+        tally['n'] += 2
+    return t % 7 + 1
+
+
+def fuzz_fn(x, y, k):
+    s = State(x + 1)
+    d = collections.defaultdict(int, {'k': y + 0})
+    a = x + 1
+    b = y + 2
+    c = torch.tensor(2)
+    p = k + 1
+    q = k + 1
+    cnt = Counter()
+    tally = {'n': 0}
+    pcount = functools.partial(count_in, tally)
+    guard0 = 0
+    guard1 = 0
+    pcount(s.v // 5)
+    if -1 * (k % 3) <= b:
+        guard0 = torch.tensor(0)
+        while 1 <= q and guard0 < 1:
+            guard0 += 1
+            if p >= x or -3 or s.v != k:
+                s.step(s.v * (s.v % 3))
+                cnt(s.v)
+            else:
+                break
+            guard1 = torch.tensor(0)
+            while guard1 < 1 and (not s.v > -1):
+                guard1 += 1
+                s.step(b * -2)
+    return a + (cnt.calls[0] + 10 * cnt.seen['n'] + 10000 * tally['n'])
+
+
+# x, y: 0-d int64 tensors; k: a Python int
+INPUTS = [(0, 0, 2), (-4, -6, 2), (-8, 6, 2), (-5, 2, 2), (-8, -8, 2)]
+XFAIL = "silent41 s02: two nested staged whiles over an object's field a method changes end in a RecursionError while tracing (a StagingError naming contextlib.py)"
+TIME_LIMIT = 400
+COMPILE = False  # (the trace alone takes about 170 s of CPU)
