@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import autoconv  # noqa: E402
 import call_overhead  # noqa: E402
 import loops  # noqa: E402
+import replay_ab  # noqa: E402
 
 
 def autoconv_at(revision: str):
@@ -71,29 +72,10 @@ def run(revision: str, which: str, rounds: int = 300) -> dict:
     variants = {"eager": fn, **functions, "TorchScript": scripted}
     for name, variant in variants.items():
         assert loops._same(variant(*args), expected), name
-    times = {name: [] for name in variants}
-    order = list(variants.items())
-    for round_ in range(rounds):
-        for name, variant in order if round_ % 2 else order[::-1]:
-            start = time.process_time()
-            for _ in range(calls):
-                variant(*args)
-            times[name].append((time.process_time() - start) / calls)
+    times = replay_ab.side_by_side(variants, args, rounds, calls)
     assert all(function.trace_count == 1 for function in functions.values())
-    load = os.getloadavg()[0]
-    print(f"{label}: before = {revision}, after = working tree; load {load:.2f}; {rounds} "
-          f"rounds of {calls} call(s) each; CPU time per call (ratio to eager)")
-    eager = sorted(times["eager"])
-    base = {"min": eager[0], "p10": eager[len(eager) // 10], "median": statistics.median(eager)}
-    result = {"load": load}
-    for name, values in times.items():
-        values.sort()
-        row = {"min": values[0], "p10": values[len(values) // 10],
-               "median": statistics.median(values)}
-        print(f"  {name:12s} " + "  ".join(f"{k} {v * 1e6:8.2f} µs ({v / base[k]:.3f}x)"
-                                           for k, v in row.items()))
-        result[name] = row
-    return result
+    return replay_ab.summary(times, f"{label}: before = {revision}, after = working tree",
+                             rounds, calls, digits=2)
 
 
 if __name__ == "__main__":

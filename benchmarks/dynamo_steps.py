@@ -19,7 +19,9 @@ if TREE:
     sys.path.insert(0, TREE)
     sys.path.insert(0, os.path.join(TREE, "tests"))
 else:
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+    _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, _ROOT)  # (test_compile_cost imports `tests.reference...`)
+    sys.path.insert(0, os.path.join(_ROOT, "tests"))
 import torch, torch._dynamo
 import autoconv
 from torch._dynamo.utils import counters
@@ -27,17 +29,9 @@ from reference import test_conditionals as c, test_loops as l, test_lists as li
 from reference import test_branch_lists as bl
 from reference import test_constants as co
 from reference import test_jumps as j
+from test_compile_cost import sum_over_three_ranges
 
 T = torch.tensor
-
-
-def _three_ranges(n):
-    s = 0
-    for i in range(n):
-        for j in range(i):
-            for k in range(j):
-                s += k
-    return s
 
 
 CASES = [
@@ -59,7 +53,7 @@ CASES = [
     ("bracketing", bl.bracketing, bl._STEPS[0]),
     # (three staged `for`s, a number coming in: NOTE [verdicts of a staged for loop]; defined
     # here, so that TREE= runs the same function)
-    ("three_ranges", _three_ranges, (T(5),)),
+    ("three_ranges", sum_over_three_ranges, (T(5),)),
 ]
 only = os.environ.get("ONLY")
 PROFILE = os.environ.get("PROFILE")  # a path prefix: cProfile of each compile there

@@ -82,29 +82,41 @@ def run(revision: str, which: str, rounds: int = 300) -> dict:
                 "after": with_runner(runners["after"]), "TorchScript": scripted}
     for name, variant in variants.items():
         assert loops._same(variant(*args), expected), name
+    times = side_by_side(variants, args, rounds)
+    return summary(times, f"{label}: before = {revision}, after = working tree", rounds, 1)
+
+
+def side_by_side(variants: dict, args: tuple, rounds: int, calls: int = 1) -> dict:
+    """{name: CPU seconds per call, one per round} of each of `variants` called on `args`,
+    `calls` times a round, in turn. Every other round runs them in the reverse order: the one
+    after eager was slowed by eager's traffic through the caches (speed34: the same code in
+    both slots read 596 and 565 µs, gru_greedy, load 15)."""
     times = {name: [] for name in variants}
-    # Every other round runs the variants in the reverse order: the one after eager was
-    # slowed by eager's traffic through the caches (speed34: the same code in both slots
-    # read 596 and 565 µs, gru_greedy, load 15).
     order = list(variants.items())
     for round_ in range(rounds):
         for name, variant in order if round_ % 2 else order[::-1]:
             start = time.process_time()
-            variant(*args)
-            times[name].append(time.process_time() - start)
+            for _ in range(calls):
+                variant(*args)
+            times[name].append((time.process_time() - start) / calls)
+    return times
+
+
+def summary(times: dict, title: str, rounds: int, calls: int, digits: int = 0) -> dict:
+    """Prints and returns each variant's min, 10th percentile and median (seconds) with its
+    ratio to eager's, and the load."""
     load = os.getloadavg()[0]
-    print(f"{label}: before = {revision}, after = working tree; load {load:.2f}; {rounds} "
-          "rounds of one call each; CPU time per call (ratio to eager)")
+    print(f"{title}; load {load:.2f}; {rounds} rounds of {calls} call(s) each; CPU time per "
+          "call (ratio to eager)")
     eager = sorted(times["eager"])
-    result = {}
+    base = {"min": eager[0], "p10": eager[len(eager) // 10], "median": statistics.median(eager)}
+    result = {"load": load}
     for name, values in times.items():
-        values.sort()
+        values = sorted(values)
         row = {"min": values[0], "p10": values[len(values) // 10],
                "median": statistics.median(values)}
-        base = {"min": eager[0], "p10": eager[len(eager) // 10],
-                "median": statistics.median(eager)}
-        print(f"  {name:12s} " + "  ".join(f"{k} {v * 1e6:7.0f} µs ({v / base[k]:.3f}x)"
-                                           for k, v in row.items()))
+        print(f"  {name:12s} " + "  ".join(f"{k} {v * 1e6:{7 + digits}.{digits}f} µs "
+                                           f"({v / base[k]:.3f}x)" for k, v in row.items()))
         result[name] = row
     return result
 

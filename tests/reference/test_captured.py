@@ -1440,18 +1440,23 @@ _HELD_PLACES = {
 }
 
 
+def _assert_retraced_after(fn, change):
+    """`fn` converted equals Python before and after `change()`, traced once for each."""
+    run = autoconv.autoconv(fn)
+    inputs = (torch.tensor([1.0, -2.0, 3.0]), torch.tensor([-1.0, -2.0, 0.5]))
+    for x in inputs:
+        torch.testing.assert_close(run(x), fn(x))
+    change()
+    for x in inputs:
+        torch.testing.assert_close(run(x), fn(x))
+    assert run.trace_count == 2
+
+
 @pytest.mark.parametrize("place", list(_HELD_PLACES))
 def test_a_place_reached_through_what_the_function_holds_is_guarded(place):
     fn, change = _HELD_PLACES[place]
-    run = autoconv.autoconv(fn)
-    inputs = (torch.tensor([1.0, -2.0, 3.0]), torch.tensor([-1.0, -2.0, 0.5]))
     try:
-        for x in inputs:
-            torch.testing.assert_close(run(x), fn(x))
-        change()
-        for x in inputs:
-            torch.testing.assert_close(run(x), fn(x))
-        assert run.trace_count == 2
+        _assert_retraced_after(fn, change)
     finally:
         vars(_CFG_OBJ41).pop("scale", None)
         _rebind_helper41(_double41)
@@ -1598,15 +1603,8 @@ _CONFIG_KINDS41 = {
 @pytest.mark.parametrize("kind", list(_CONFIG_KINDS41))
 def test_a_mapping_set_or_enum_config_is_guarded(kind):
     fn, change = _CONFIG_KINDS41[kind]
-    run = autoconv.autoconv(fn)
-    inputs = (torch.tensor([1.0, -2.0, 3.0]), torch.tensor([-1.0, -2.0, 0.5]))
     try:
-        for x in inputs:
-            torch.testing.assert_close(run(x), fn(x))
-        change()
-        for x in inputs:
-            torch.testing.assert_close(run(x), fn(x))
-        assert run.trace_count == 2
+        _assert_retraced_after(fn, change)
     finally:
         _DEFAULTS_BASE41["scale"] = _USER_DICT41["scale"] = _PROXIED41["scale"] = 2.0
         _FLAGS41.flags.add("double")
