@@ -57,9 +57,11 @@ def catching(error: BaseException):
     """(filename, line of the handler, its `except` clause text) of the innermost handler of a
     converted frame on the stack that would catch `error`, or None. Only called while a raise
     is staged (a trace), never on the eager path."""
-    if not _blocks or torch.compiler.is_dynamo_compiling():
+    if torch.compiler.is_dynamo_compiling() or not _blocks:
         # dynamo cannot trace frame inspection: under torch.compile the raise stays a graph
-        # assertion (README, known limits)
+        # assertion (README, known limits). Asked first: dynamo reading the weak table's length
+        # guarded on its keys, and a code object collected before the guards were built made
+        # the compile fail with an IndexError in dynamo's guard code
         return None
     frame = sys._getframe(1)
     while frame is not None:

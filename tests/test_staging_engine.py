@@ -2,6 +2,7 @@
 staged, and mismatches reported all at once (see NOTE [bodies run once])."""
 
 import collections
+import weakref
 
 import pytest
 import torch
@@ -353,3 +354,26 @@ def test_a_body_iterating_an_input_under_compile(fn, inputs):
     f = torch.compile(autoconv.convert(fn), fullgraph=True, backend="aot_eager", dynamic=False)
     for args in inputs:
         assert torch.equal(f(*args), fn(*args)), args
+
+
+class _UnreadTable(weakref.WeakKeyDictionary):
+    def __len__(self):
+        raise AssertionError("the try blocks' table was read under dynamo")
+
+
+def test_a_staged_raise_under_torch_compile_leaves_the_try_blocks_table_unread(monkeypatch):
+    # Under dynamo the raise stays a graph assertion, so no handler is looked for; dynamo
+    # reading the weak table's length guarded on its keys, and a code object collected before
+    # the guards were built failed the compile in dynamo's guard code (an IndexError; session
+    # 41's first clean clone, tests/test_scalar_loops.py)
+    from autoconv_runtime import handlers
+
+    monkeypatch.setattr(handlers, "_blocks", _UnreadTable())
+
+    def guarded(x):
+        if x.sum() > 10:
+            raise ValueError("too big")
+        return x * 2
+
+    compiled = torch.compile(autoconv.convert(guarded), fullgraph=True, backend="eager")
+    assert torch.equal(compiled(torch.ones(2)), torch.full((2,), 2.0))
