@@ -937,9 +937,11 @@ class Places:
         if not isinstance(fn, types.FunctionType) or id(fn) in seen:
             return
         seen.add(id(fn))
-        names = _code_names(fn.__code__)
-        self._code |= names
         table = fn.__globals__
+        names = _code_names(fn.__code__)
+        names |= _getter_names([table.get(name) for name in names] + [
+            _cell_value(cell) for cell in fn.__closure__ or ()])
+        self._code |= names
         for name in names:
             value = table.get(name, _MISSING)
             if value is _MISSING:
@@ -1104,8 +1106,9 @@ class Places:
     # as a callable argument is (NOTE [state reached through a callable argument]), a bound
     # method's `self` as an object; a user's object's class attributes as `self` reads them;
     # the functions of a user's object or namespace class as helpers (their globals and
-    # closures); and a class's attributes of any kind the code names. (An attribute read by a
-    # name in no code, `operator.attrgetter("k")` held by a global, is still missed: s10.)
+    # closures); and a class's attributes of any kind the code names, and those an
+    # `operator.attrgetter` / `methodcaller` the code holds reads (`GET = attrgetter("k")`: a
+    # name in no code, missed until session 41: tester41 s10).
     def _search_code(self, member, depth: int) -> None:
         """The globals and closure of a function a held object or class runs (a method, a
         static or class method, a partial's or bound method's function), searched as a
@@ -1297,7 +1300,34 @@ def _callable_names(fn) -> set:
             break
     if isinstance(fn, types.FunctionType):
         return _code_names(fn.__code__)
+    if isinstance(fn, (operator.attrgetter, operator.methodcaller)):
+        return _getter_names((fn,))
     return _class_names(type(fn))  # (a callable object: what its methods read)
+
+
+def _getter_names(values) -> set:
+    """The attribute and method names the `operator.attrgetter` / `methodcaller` objects among
+    `values` read: names in no code (`GET = attrgetter("scale")`, then `GET(cfg)`; a change of
+    `cfg.scale` between calls replayed the traced value: tester41 s10). Their constructor's
+    arguments are what `__reduce__` gives back."""
+    found = set()
+    for value in values:
+        if isinstance(value, operator.attrgetter):
+            for path in value.__reduce__()[1]:
+                found.update(path.split("."))
+        elif isinstance(value, operator.methodcaller):
+            maker, args = value.__reduce__()[:2]
+            # (with keywords: a partial of methodcaller holding the name)
+            name = (maker.args if isinstance(maker, functools.partial) else args)[:1]
+            found.update(n for n in name if isinstance(n, str))
+    return found
+
+
+def _cell_value(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # (an empty cell)
+        return None
 
 
 def _partial_arg(fn, index):
