@@ -15,6 +15,7 @@ import autoconv
 from autoconv.backends import build, compile_python
 from autoconv.python_backend import _fast_entry, lower
 from programs import halves_until_small
+from reference.test_jumps import while_break
 
 aten = torch.ops.aten
 
@@ -1479,28 +1480,18 @@ def test_a_layers_result_kept_through_an_alias_is_never_written_into(alias):
         assert torch.equal(g, w)
 
 
-def _sum_until_negative(x):
-    s, i = torch.zeros(()), 0
-    while i < 4:
-        if x[i] < 0:
-            break
-        s = s + x[i]
-        i += 1
-    return s, i
-
-
 def test_a_lowered_break_flags_loop_test_runs_in_python():
     # The converter leaves `not did_break and i < 4` unstaged (NOTE [a comparison beside a
     # traced test]): a logical_and of a logical_not and a comparison, read only for its truth,
     # runs as Python's `and` of the two truths, the counter compared as a number.
     x = torch.tensor([1.0, 2.0, -1.0, 4.0])
-    graph_module = _graph(_sum_until_negative, x)
+    graph_module = _graph(while_break, x)
     source = compile_python(lower(graph_module)).__autoconv_source__
     loop = source[source.rindex("while True:"):]
     assert " and bool(" in loop and "logical_and(" not in loop, source
     for x in ([1.0, 2.0, -1.0, 4.0], [-1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0]):
         _same_as_fx(graph_module, torch.tensor(x))
         got = build("python", graph_module, (torch.tensor(x),))(torch.tensor(x))
-        want = _sum_until_negative(torch.tensor(x))
+        want = while_break(torch.tensor(x))
         for g, e in zip(pytree.tree_leaves(got), want):
             torch.testing.assert_close(g, torch.as_tensor(e))
