@@ -1785,13 +1785,13 @@ def _symbolic_field(contents, given, through):
     return None
 
 
-def _first_changed(contents):
-    """The (input index, reached index) of the first container of `contents` (as
-    `refusing_uncarried_changes` gathers them) changed since, or None."""
-    for i, found in contents:
-        if any(_changed_container(container, old) for container, old in found):
-            return i
-    return None
+def _changed_inputs(contents):
+    """The (input index, reached index) pairs of `contents` (as `refusing_uncarried_changes`
+    gathers them) whose containers changed since, in order, or None for none. All of them, not
+    the first: NOTE [inputs held by a moved object]."""
+    changed = tuple(i for i, found in contents
+                    if any(_changed_container(container, old) for container, old in found))
+    return changed or None
 
 
 def _changed_container(container, old) -> bool:
@@ -1898,6 +1898,7 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
 
     Raises StagingError for a list changed other than by updating its tensors in place (its
     growth would be a new value no name takes)."""
+    changed = _holder_first(changed, inputs)  # NOTE [inputs held by a moved object]
     index = changed.args[0]
     count = len(state)
     held = inputs[index]
@@ -2137,7 +2138,30 @@ def _moved(inputs, held) -> tuple:
 # caller's list, which the copy's count never reached until after the statement, so the
 # branch's `x + state[0]` read the count before the call (one less than Python's, silently:
 # fuzz38's counting callables). An input that the moved object holds (a field's list, dict or
-# object, or one inside those) is given to the body as the same part of its copy.
+# object, or one inside those) is given to the body as the same part of its copy. Where a run
+# changed both (`objective = Holder(f, box).evaluate` counting in `box.n`, and `box` an input
+# too), the holder is moved first, whichever the check found first: moved first, `box` got a
+# copy of its own, the holder's copy another, and the branch's `box.n` read the one the count
+# never reached (0 for 1, silently: silent41 s01).
+
+
+def _holder_first(changed, inputs):
+    """`changed`, a ChangedInput, or one naming first the changed input among its `others`
+    that holds the object `changed` names (NOTE [inputs held by a moved object])."""
+    if changed.in_place or not changed.others:
+        return changed
+
+    def held_by(index, through):
+        value = inputs[index]
+        return value if through is None else reached_objects(value)[through]
+
+    held = held_by(changed.args[0], changed.through)
+    for k, (index, shortened, through) in enumerate(changed.others):
+        if _path_in(held_by(index, through), held) is not None:
+            rest = ((changed.args[0], changed.shortened, changed.through),
+                    *changed.others[:k], *changed.others[k + 1:])
+            return ChangedInput(index, False, shortened, through, rest)
+    return changed
 
 
 def _path_in(held, value, depth: int = 3):
@@ -2447,7 +2471,7 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
                     raise ChangedInput(index, False, False, reached)
                 raise ChangedInput(index)
             # NOTE [attempts decided before a nested statement] in restaging.py
-            opened = restaging.watch(functools.partial(_first_changed, contents)) \
+            opened = restaging.watch(functools.partial(_changed_inputs, contents)) \
                 if contents else None
             ended = False
             try:
@@ -2457,18 +2481,26 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
                 # (an enclosing attempt that the change decides too ends first, before the
                 # change is undone: NOTE [attempts decided before a nested statement])
                 doomed = restaging.decided() if ended and opened is not None and \
-                    _first_changed(contents) is not None else None
+                    _changed_inputs(contents) is not None else None
+                # (all found before any is undone: a container two inputs reach, `box` and
+                # the holder of `Holder(f, box).evaluate`, is changed for both: NOTE [inputs
+                # held by a moved object])
+                changes = [(i, container, old) for i, found in contents
+                           for container, old in found if _changed_container(container, old)]
+                changed = [(i, type(container) is list and len(container) < len(old))
+                           for i, container, old in changes]
+                if not changed and opened is not None and opened.found is not None:
+                    # (a change undone after the watch found it)
+                    changed = [(i, False) for i in opened.found]
                 changed_input, shortened = None, False
                 others = {}  # NOTE [inputs changed together]
-                for i, found in contents:
-                    for container, old in found:
-                        if _changed_container(container, old):
-                            taken = type(container) is list and len(container) < len(old)
-                            shortened |= changed_input is None and taken
-                            _restore(container, old)
-                            if changed_input is not None and i[0] != changed_input[0]:
-                                others.setdefault(i[0], (i[0], taken, i[1]))
-                            changed_input = i if changed_input is None else changed_input
+                for i, taken in changed:
+                    shortened |= changed_input is None and taken
+                    if changed_input is not None and i[0] != changed_input[0]:
+                        others.setdefault(i[0], (i[0], taken, i[1]))
+                    changed_input = i if changed_input is None else changed_input
+                for i, container, old in changes:
+                    _restore(container, old)
                 for (name, value, tables), saved in zip(held, before):
                     for table, old in zip(tables, saved):
                         changed = [k for k in set(table) | set(old)
@@ -2491,8 +2523,6 @@ def refusing_uncarried_changes(bodies, state, names, statement, inputs=()):
                     for container, old in found:
                         _restore(container, old)
                     raise _closure_refusal(body, name, where, statement)
-            if opened is not None and opened.found is not None and changed_input is None:
-                changed_input = opened.found  # (a change undone after the watch found it)
             if changed_input is not None and "test" in where:
                 # (a loop test returns no state: what it changes cannot be carried)
                 index, reached = changed_input
