@@ -32,7 +32,7 @@ from . import captures, graph_passes, targets, tracebacks
 from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none, is_shell,
                            lists_in, path_text, python_values_in, restore, store,
                            Repeat, store_rebuilding, tensors_in)
-from .signature import Signature, grad_key, keyed_path, shared_in
+from .signature import Signature, grad_key, keyed_path, shared_in, subclass_in
 
 __all__ = ["GRAPH_OUTPUT", "Before", "Capture", "CopyOf", "SamePlace", "trace", "export"]
 
@@ -104,6 +104,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     cannot be staged), and UnboundLocalError for a returned variable with no value.
     """
     tensor_slots = [i for i, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
+    _refuse_subclass_arguments(name, signature, _location(source if source is not None
+                                                          else converted))
     names = state.names if state is not None else []
     grads = [j for j, i in enumerate(tensor_slots) if isinstance(grad_key(leaves[i]), tuple)]
     out_info = {}
@@ -368,6 +370,36 @@ def _refuse_constant_gradients(graph_module, roots, name, location) -> None:
                     "gradients, not theirs",
                     f"Pass the gradients in as arguments (`{name}([p.grad for p in "
                     "model.parameters()], ...)`) and update them in place there")
+
+
+# NOTE [tensor subclass arguments]
+# make_fx traces fake tensors, and a fake of a torch.Tensor subclass's instance is a plain
+# FakeTensor (a subclass cannot be made over it either: "the raw Tensor object is already
+# associated to a python object of type FakeTensor"). What the function decides on the
+# argument's type (`isinstance(x, Marked)`, the subclass's own methods, a `__torch_function__`
+# override) took the plain tensor's path, on the first call too, and the graph, keyed as a
+# plain tensor of that shape, replayed for either (break41 s05, silently wrong). torch.compile
+# guards a tensor's Python class (TENSOR_MATCH) and traces the subclass itself (or refuses it:
+# "Unsupported tensor subclass attribute access" in dynamo), so there a converted function
+# gets no wrong answer; torch.export's non-strict trace takes the plain path as autoconv's did
+# (`isinstance` false on its fake, torch's own). So the Function refuses a subclass argument
+# (nn.Parameter aside: its type is a module's bookkeeping): its signature entry equals no other
+# (signature.is_traced_subclass), as is one in an argument object's field, so a call with one
+# traces, and the trace refuses before it starts, naming the type and what to write instead.
+
+
+def _refuse_subclass_arguments(name, signature, location) -> None:
+    kind = subclass_in(signature.key)
+    if kind is None:
+        return
+    raise StagingError.at(
+        location, "function",
+        f"{name} is given a tensor of the torch.Tensor subclass {kind}; autoconv traces a "
+        "plain tensor in its place, so what the function decides on its type (`isinstance(x, "
+        f"{kind})`, {kind}'s own methods and __torch_function__) would take a plain tensor's "
+        "path, and the result would be a plain tensor",
+        "Pass `x.as_subclass(torch.Tensor)` and decide on the type outside the function (or "
+        f"pass a flag), or call the function without autoconv for {kind}")
 
 
 # NOTE [containers under two paths]

@@ -50,7 +50,8 @@ import torch
 from autoconv_runtime.errors import StagingError, users_file
 
 from . import graph_passes
-from .signature import FIELD_DEPTH, LONG, keys_fields, module_python_fields
+from .signature import (FIELD_DEPTH, LONG, ArrayKey, is_ndarray, keys_fields,
+                        module_python_fields)
 
 __all__ = ["Rebound", "Guard", "GuardSet", "Places", "guards_for"]
 
@@ -324,6 +325,11 @@ def _is_value(value) -> bool:
             and all(_is_value(item) for item in value))
 
 
+def _array_values(read):
+    value = read()
+    return ArrayKey(value) if is_ndarray(value) else value
+
+
 def _item_reader(table, key):
     # (a partial of the dict's own `get`: no Python frame on each call's check)
     return functools.partial(table.get, key, _MISSING)
@@ -535,6 +541,11 @@ class Places:
         elif _is_value(value):
             if names is not None and where not in self.values:
                 self.values[where] = (Guard(where, read, value, by_value=True), parents)
+        elif is_ndarray(value):  # NOTE [numpy arrays keyed by their values] in signature.py
+            if names is not None and where not in self.values:
+                values = functools.partial(_array_values, read)
+                self.values[where] = (Guard(f"the values of {where}", values, values(),
+                                            by_value=True, fresh=True), parents)
         elif (isinstance(value, type) and names is not None and depth > 0
               and id(value) not in self._walked and _is_user_class(value)):
             # A user's class used as a namespace or registry (`Registry.scale`, `Cfg.model`):

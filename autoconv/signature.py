@@ -8,6 +8,7 @@ import collections
 import enum
 import logging
 import math
+import sys
 import types
 
 import torch
@@ -157,6 +158,8 @@ def grad_key(tensor: torch.Tensor):
 
 def _leaf_key(leaf):
     if isinstance(leaf, torch.Tensor):
+        if is_traced_subclass(leaf):  # NOTE [tensor subclass arguments] in capture.py
+            return ("value", type(leaf), _SubclassKey(leaf))
         return ("tensor", tuple(leaf.shape), leaf.dtype, leaf.device, grad_key(leaf),
                 _layout(leaf))
     if isinstance(leaf, TensorSpec):
@@ -167,6 +170,8 @@ def _leaf_key(leaf):
         # keeps both graphs); the rest of what its code reads is guarded (NOTE [places in
         # argument objects] in captures.py)
         return ("value", type(leaf), leaf, (("training", _field_key(leaf.training, 0)),))
+    if is_ndarray(leaf):  # NOTE [numpy arrays keyed by their values]
+        return ("value", type(leaf), ArrayKey(leaf))
     if type(leaf) is types.MethodType and _is_plain_object(leaf.__self__):
         # NOTE [bound methods as arguments]: its object's fields, as the object's own
         return ("value", types.MethodType, leaf, _python_fields(leaf.__self__))
@@ -186,6 +191,85 @@ def _leaf_key(leaf):
     if type(leaf) is float and not leaf and _negative(leaf):
         return ("value", NEGATIVE_ZERO, leaf)  # NOTE [scalars keyed by type and sign]
     return ("value", type(leaf), leaf)
+
+
+def is_traced_subclass(tensor) -> bool:
+    """Whether `tensor` is of a torch.Tensor subclass that a trace would see as a plain tensor
+    (any but nn.Parameter): NOTE [tensor subclass arguments] in capture.py."""
+    kind = type(tensor)
+    return kind is not torch.Tensor and kind is not torch.nn.Parameter and not isinstance(
+        tensor, torch._subclasses.FakeTensor)
+
+
+class _SubclassKey:
+    """A subclass argument's key entry: equal to no other, so that such a call traces (and is
+    refused: NOTE [tensor subclass arguments] in capture.py) after any graph."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, tensor):
+        self.name = type(tensor).__qualname__
+
+    def __repr__(self) -> str:
+        return f"a {self.name} (a torch.Tensor subclass)"
+
+
+# NOTE [numpy arrays keyed by their values]
+# A numpy array the function reads is a constant of its graph: make_fx bakes in what the trace
+# read (`float(a[0])`, `torch.from_numpy(a)`, numpy's own arithmetic in Python), and numpy has
+# no version counter to tell an array changed in place. Keyed by the object alone, `a[0] = 5.0`
+# between calls replayed the old values (break41 s04, silently wrong). torch.compile makes an
+# ndarray argument a graph input (dynamo wraps it as a tensor, so a change is read by the
+# graph); torch.export takes tensors only. autoconv keys an ndarray argument (or one in an
+# argument object's field) by its values: dtype, shape and bytes, and guards a global's or a
+# closure's the code reads the same way (captures.py), so a changed array traces again, as a
+# changed Python number does. Copying and comparing the bytes costs time in the array's size on
+# every call (docs/function.md gives figures); an array whose values change on every call
+# traces every call, which the retrace warning reports: pass such values as a tensor
+# (`torch.from_numpy(a)`), a graph input read on each call.
+def is_ndarray(value) -> bool:
+    """Whether `value` is a numpy.ndarray (not a subclass's)."""
+    numpy = sys.modules.get("numpy")  # (never imported here: a program without numpy has none)
+    return numpy is not None and type(value) is numpy.ndarray
+
+
+class ArrayKey:
+    """A numpy array's signature entry: its dtype, shape and values (NOTE [numpy arrays keyed
+    by their values]). Hashable; equal to the entry of an array of equal dtype, shape and
+    bytes."""
+
+    __slots__ = ("dtype", "shape", "data", "_hash")
+
+    def __init__(self, array):
+        self.dtype, self.shape = array.dtype.str, array.shape
+        self.data = array.tobytes()
+        # (not the bytes' own hash: hashing them cost 5x their copy; graphs of one shape of
+        # array are few, and equality compares the bytes)
+        self._hash = hash((self.dtype, self.shape, self.data[:64]))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other) -> bool:
+        return (type(other) is ArrayKey and self._hash == other._hash
+                and self.dtype == other.dtype and self.shape == other.shape
+                and self.data == other.data)
+
+    def __repr__(self) -> str:
+        return f"ndarray(shape={list(self.shape)}, dtype={self.dtype}, its values)"
+
+
+def subclass_in(key):
+    """The name of the first torch.Tensor subclass whose tensor signature entries `key` (nested
+    tuples) hold, or None (NOTE [tensor subclass arguments] in capture.py)."""
+    if type(key) is _SubclassKey:
+        return key.name
+    if type(key) is tuple:
+        for entry in key:
+            found = subclass_in(entry)
+            if found is not None:
+                return found
+    return None
 
 
 def _is_keyed_mapping(value) -> bool:
@@ -298,6 +382,8 @@ def _field_key(value, depth: int):
     if kind in _SCALARS or isinstance(value, enum.Enum):
         return scalar_key(value)  # NOTE [scalars keyed by type and sign]
     if isinstance(value, torch.Tensor):
+        if is_traced_subclass(value):  # NOTE [tensor subclass arguments] in capture.py
+            return _SubclassKey(value)
         return _TENSOR_FIELD  # (a place in a list; its value is the graph's input or guarded)
     if kind is list or kind is tuple:
         if depth <= 0 or len(value) > _LONG:
@@ -317,6 +403,8 @@ def _field_key(value, depth: int):
         # called and what its cells held, so another function is another graph, as another
         # partial is; tester35 s06)
         return ("callable", value)
+    if is_ndarray(value):  # NOTE [numpy arrays keyed by their values]
+        return ArrayKey(value)
     return None
 
 
