@@ -452,6 +452,29 @@ def test_a_numpy_array_changed_in_place_after_the_last_call():
         assert function.trace_count == 3, fn.__name__  # (2.0 again: its graph is kept)
 
 
+def test_a_numpy_array_changed_in_place_under_torch_compile():
+    # (dynamo makes an ndarray argument a graph input and guards a global's: NOTE [numpy
+    # arrays keyed by their values] in signature.py)
+    global _GAINS
+    np = pytest.importorskip("numpy")
+
+    def scaled(a, x):
+        return x * float(a[0]) if x.sum() > 0 else x
+
+    def by_global(x):
+        return x * float(_GAINS[0]) if x.sum() > 0 else x
+
+    x = torch.ones(3)
+    _GAINS = np.array([2.0])
+    for fn, array in ((scaled, np.array([2.0])), (by_global, _GAINS)):
+        torch._dynamo.reset()
+        compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+        args = (array, x) if fn is scaled else (x,)
+        for value in (2.0, 5.0):
+            array[0] = value
+            assert torch.equal(compiled(*args), torch.full((3,), value)), (fn, value)
+
+
 class _Marked(torch.Tensor):
     pass
 
