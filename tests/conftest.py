@@ -1,12 +1,25 @@
 """Test configuration: tests import their helpers from tests/support.py."""
 
+import gc
 import os
 import signal
 import sys
 import threading
 
-import pytest
-import torch
+# NOTE [the suite's gc thresholds]: Python's default (700, 10, 10) ran a full collection of an
+# xdist worker's heap (torch, the libraries of tests/real, dynamo's caches: about half a
+# million objects) every few tests, each a tenth of a second or more: 13% of the CPU of
+# tests/reference/test_loops.py in one process went to the collector, 4.4 s of 34 s, 3.5 s of
+# it full collections. A young generation of 10,000 objects lets the garbage of one staging
+# or compile die there instead of being promoted to the old generation, whose growth is what
+# triggers a full collection: 2.1 s of the same run (docs/testing.md, "The suite's time
+# (session 42)"). Only when the collector runs changes; what it frees does not, and a test
+# that needs a collection at a point (the memory checks of test_hygiene.py) calls
+# gc.collect() itself. Set before torch is imported, so that collection benefits too.
+gc.set_threshold(10_000, 20, 10)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 
