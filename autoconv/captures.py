@@ -466,6 +466,7 @@ class Places:
         self.containers = []
         self._code = set()  # the names the code of the function and its helpers reads
         self._functions = set()  # ids of the held objects' functions searched (_search_code)
+        self._absent = []  # places in `values` guarded as absent (_guard_absent)
         seen = set()
         if module is not None:
             names = _user_names(module, fn)
@@ -569,6 +570,7 @@ class Places:
                         self._add(f"{where}.{name}", functools.partial(getattr, value, name,
                                                                        _MISSING),
                                   item, names, parents, depth - 1)
+            self._guard_absent(value, where, names, parents)
         elif (names is not None and depth > 0 and id(value) not in self._walked
               and _is_config_mapping_or_set(value)):
             # NOTE [mappings, sets and enums held as configs]
@@ -683,6 +685,15 @@ class Places:
     def note_values_the_trace_changed(self) -> None:
         """Mark the guards of the Python values that tracing itself changed with what they hold
         now (NOTE [values the trace changes])."""
+        for where in self._absent:
+            guard, parents = self.values[where]
+            now = guard.read()
+            if now is not _MISSING:
+                # NOTE [attributes read while absent]: set by the trace itself (a field set
+                # lazily, `if not hasattr(O, "scale"): O.scale = 2.0`), held from here as
+                # an item the trace adds to an outside dict is
+                self.values[where] = (Guard(guard.where.removesuffix(" (absent)"), guard.read,
+                                            now, by_value=_is_value(now)), parents)
         for guard, _ in self.values.values():
             if guard.by_value:
                 now = guard.read()
@@ -965,6 +976,7 @@ class Places:
                         if attr in attrs and not attr.startswith("__"):
                             self._add(f"{name}.{attr}", _item_reader(attrs, attr), attrs[attr],
                                       names)
+                    self._guard_absent(value, name, names, ())
                 continue
             self._add(f"the global {name}", _item_reader(table, name), value, names)
             if depth and isinstance(value, types.FunctionType):
@@ -1102,6 +1114,30 @@ class Places:
                 continue
             self._add(f"{prefix}.{name}", _item_reader(attrs, name), value,
                       names if names is not None and name in names else None, parents, depth)
+        self._guard_absent(obj, prefix, names, parents)
+
+    # NOTE [attributes read while absent]
+    # Code reading an attribute with a default or asking for it (`getattr(cfg, "temp", 1.0)`,
+    # `if hasattr(cfg, "temp"):`, as published configs and lazily set fields are read) takes
+    # the default's path where the object holds nothing there. The search follows what is
+    # held, so nothing was guarded: `cfg.temp = 0.5` set after the first call replayed the
+    # default's graph, silently (tester42 s01), on a global or closure's object, a nested
+    # one, a partial's argument, `self` of a method, a global module, a namespace class and a
+    # config module alike. Each name a `getattr` / `hasattr` caller holds as a string (and
+    # the search's code reads) that an object, class or config module it follows lacks is
+    # guarded as absent there (`getattr` with a default, an identity check, so a class
+    # attribute set later shows too); one the trace itself sets (a field set lazily) is
+    # guarded by the value it holds after the trace. Such names are few: one guard a name.
+    def _guard_absent(self, holder, where: str, names, parents) -> None:
+        if not names:
+            return
+        for name in names & _READ_WHERE_ABSENT:
+            read = functools.partial(getattr, holder, name, _MISSING)
+            if not name.startswith("__") and read() is _MISSING and (
+                    f"{where}.{name}" not in self.values):
+                self.values[f"{where}.{name}"] = (
+                    Guard(f"{where}.{name} (absent)", read, _MISSING), parents)
+                self._absent.append(f"{where}.{name}")
 
     # NOTE [code reached through a held callable]
     # What a function reads is searched by the names its code (and its helpers') reads. Code
@@ -1349,6 +1385,7 @@ def _code_names(code) -> set:
     if code is None:
         return set()
     names = set(code.co_names)
+    strings = set()
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= _code_names(const)
@@ -1356,8 +1393,17 @@ def _code_names(code) -> set:
             # an attribute named by a string (`getattr(cfg, "use_bias", False)`, as published
             # configs are read): left out, `cfg.use_bias` changed between calls replayed the
             # traced value, silently (tester41 s07)
-            names.add(const)
+            strings.add(const)
+    names |= strings
+    if not _ASKS_BY_STRING.isdisjoint(code.co_names):
+        _READ_WHERE_ABSENT.update(strings)  # NOTE [attributes read while absent]
     return names
+
+
+_ASKS_BY_STRING = frozenset({"getattr", "hasattr"})
+# the strings code passing them to `getattr` / `hasattr` holds: names it may read with a
+# default, or ask about, where nothing is held (NOTE [attributes read while absent])
+_READ_WHERE_ABSENT: set = set()
 
 
 def _stored_trace_value(value) -> str:

@@ -64,7 +64,7 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     else:
         returned = _returned_lists(body, ac)
         if not returned and not _calls_builtin(body, local_names, ac) and not _binds_user_result(
-                body, ac):
+                body, ac) and not _binds_number_choice(body):
             return body
         assigns, names_at, parents, defs, calls = _scan(body)
     results = _user_results_bound(assigns, ac)
@@ -76,7 +76,8 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     read_from_tensors = _converted_names(assigns, ac) if any(
         _reads_tensor_number(call, ac) for call in calls) else set()
     read = (_read_numbers(assigns, names_at, parents, ac, local_names) | returned
-            | _chosen_items(assigns, ac, read_from_tensors) | read_from_tensors | results)
+            | _chosen_items(assigns, ac, read_from_tensors) | read_from_tensors | results
+            | _number_choices_bound(assigns))
     lists = _carried_lists(assigns, carried, ac) | returned
     # (a carried list's items may be numbers: NOTE [items of carried lists])
     # 'm.()': a method of `m` may return a number, where a staged statement may have changed
@@ -118,6 +119,10 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         node for node in names_at if node.id in _NUMBER_BUILTINS and node.id not in local_names
         and any(isinstance(p, gast.Call) and p.func is node and any(
             _may_read_tensor_number(a, ac) for a in p.args) for p in parents.get(id(node), ()))]
+    # (`2 ** (1 if c else -1)`, inline: NOTE [numbers a conditional expression chooses])
+    conversions += [node for node in names_at if node.id == ac and any(
+        _chooses_number(call) for attribute in parents.get(id(node), ())
+        for call in parents.get(id(attribute), ()))]
     if not names and not conversions and not lists:
         return body
     rewrite = _Rewrite(names, ac, set(local_names) | set(carried) | set(indices),
@@ -401,6 +406,32 @@ def _binds_user_result(body: list, ac: str) -> bool:
             v is not None and _is_user_call(v, ac) for v in (
                 node.value.values if isinstance(node.value, gast.Dict) else node.value.elts)))
                for node in walk(body))
+
+
+# NOTE [numbers a conditional expression chooses]
+# `direction = 1 if threshold < -delta else -1` (pyro's step-size search) under a tensor test
+# is staged (`ac.if_exp`) and its value is a 0-d int64 tensor standing in for the int. No
+# statement carries the name, so its arithmetic was left to torch: `2 ** direction` of -1
+# gave torch's integer power 0 where Python's is 0.5, silently, in every mode (tester42 s02),
+# and `direction * 0.1` a float32 where Python's is a float. A name bound to a conditional
+# expression (or an `and` / `or`) with a number on a side is such a number's name, read
+# through the runtime as a carried one is, and such an expression written as an operand
+# (`2 ** (1 if c else -1)`) is read so too; where the test is Python's, the runtime's
+# arithmetic of Python numbers is Python's own.
+def _binds_number_choice(body: list) -> bool:
+    """Whether `body` has a conditional expression choosing a number, bound to a name or not
+    (NOTE [numbers a conditional expression chooses])."""
+    return any(_chooses_number(node) for node in walk(body))
+
+
+def _number_choices_bound(assigns) -> set:
+    """The names bound to a conditional expression choosing a number (NOTE [numbers a
+    conditional expression chooses])."""
+    return {name for node in assigns for name, value in _bound(node) if _chooses_number(value)}
+
+
+def _chooses_number(node) -> bool:
+    return any(_is_number(side, frozenset()) for side in _if_exp_sides(node))
 
 
 def _user_results_bound(assigns, ac: str) -> set:
@@ -1069,7 +1100,9 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
         return True
     if _list_item_call(node, lists):
         return True
-    return any(_reads_number(side, names, lists) for side in _if_exp_sides(node))
+    # (`2 ** (1 if c else -1)`: NOTE [numbers a conditional expression chooses])
+    return _chooses_number(node) or any(_reads_number(side, names, lists)
+                                        for side in _if_exp_sides(node))
 
 
 _ITEM_METHODS = frozenset({"pop", "index", "count"})

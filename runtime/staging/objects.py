@@ -1243,6 +1243,11 @@ def _attribute_tables(value) -> tuple:
         # (no attributes a body sets; dynamo shows `np.exp(-k)`'s float64 as an ndarray
         # whose `__dict__` it cannot read)
         return ()
+    if isinstance(value, _NUMBERS) or isinstance(value, _SYMBOLIC):
+        # (none either; a float argument dynamo made symbolic on a second value, carried by a
+        # staged loop, stopped the compile at this `getattr`: dynamo has no `hasattr` of a
+        # SymFloat's `__dict__`, tester42 s06, pyro's step-size search called with 0.1, 1.5)
+        return ()
     table = getattr(value, "__dict__", None)
     tables = (table,) if type(table) is dict else ()
     if torch.compiler.is_dynamo_compiling():  # (unused there: dynamo refuses the stores)

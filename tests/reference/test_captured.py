@@ -1654,3 +1654,144 @@ def test_a_set_the_trace_changes_is_a_side_effect_not_a_retrace():
     for _ in range(3):
         torch.testing.assert_close(run(torch.ones(2)), torch.ones(2) * 2)
     assert run.trace_count == 1
+
+
+# tester42 s01: an attribute read with a default or asked for (`getattr(cfg, "temp", 1.0)`,
+# `hasattr(cfg, "temp")`) where nothing is held took the default's path, and nothing was
+# guarded: set after the first call, the default's graph was replayed, silently (NOTE
+# [attributes read while absent]).
+
+_ABSENT42 = types.SimpleNamespace(inner=types.SimpleNamespace())
+_ABSENT_MODULE42 = types.ModuleType("config42")
+
+
+class _Namespace42:
+    pass
+
+
+class _Holder42:
+    def scaled(self, x):
+        if x.sum() > 0:
+            return x * getattr(self, "temp", 1.0)
+        return x
+
+
+class _Module42(torch.nn.Module):
+    def forward(self, x):
+        if x.sum() > 0:
+            return x * getattr(self, "temp", 1.0)
+        return x
+
+
+_HOLDER42 = _Holder42()
+_MODULE42 = _Module42()
+
+
+def _times_temp42(cfg, x):
+    return x * getattr(cfg, "temp", 1.0)
+
+
+_TEMP_OF42 = functools.partial(_times_temp42, _ABSENT42)
+
+
+def _by_default42(x):
+    if x.sum() > 0:
+        return x * getattr(_ABSENT42, "temp", 1.0)
+    return x
+
+
+def _by_hasattr42(x):
+    if x.sum() > 0:
+        if hasattr(_ABSENT42, "temp"):
+            return x * _ABSENT42.temp
+        return x * 2.0
+    return x
+
+
+def _nested_by_default42(x):
+    if x.sum() > 0:
+        return x * getattr(_ABSENT42.inner, "temp", 1.0)
+    return x
+
+
+def _class_by_default42(x):
+    if x.sum() > 0:
+        return x * getattr(_Namespace42, "temp", 1.0)
+    return x
+
+
+def _config_module_by_default42(x):
+    if x.sum() > 0:
+        return x * getattr(_ABSENT_MODULE42, "temp", 1.0)
+    return x
+
+
+def _partial_by_default42(x):
+    if x.sum() > 0:
+        return _TEMP_OF42(x)
+    return x
+
+
+def _global_module_by_default42(x):
+    return _MODULE42(x)
+
+
+def _closure_by_default42():
+    cfg = types.SimpleNamespace()
+
+    def scaled(x):
+        if x.sum() > 0:
+            return x * getattr(cfg, "temp", 1.0)
+        return x
+    return scaled, cfg
+
+
+_CLOSURE42, _CLOSURE_CFG42 = _closure_by_default42()
+
+_ABSENT_PLACES42 = {
+    "global object, getattr": (_by_default42, _ABSENT42),
+    "global object, hasattr": (_by_hasattr42, _ABSENT42),
+    "nested object": (_nested_by_default42, _ABSENT42.inner),
+    "closure's object": (_CLOSURE42, _CLOSURE_CFG42),
+    "namespace class": (_class_by_default42, _Namespace42),
+    "config module": (_config_module_by_default42, _ABSENT_MODULE42),
+    "partial's argument": (_partial_by_default42, _ABSENT42),
+    "method's self": (_HOLDER42.scaled, _HOLDER42),
+    "global module": (_global_module_by_default42, _MODULE42),
+}
+
+
+@pytest.mark.parametrize("place", list(_ABSENT_PLACES42))
+def test_an_attribute_read_with_a_default_where_absent_is_guarded(place):
+    fn, holder = _ABSENT_PLACES42[place]
+    try:
+        _assert_retraced_after(fn, lambda: setattr(holder, "temp", 4.0))
+    finally:
+        if "temp" in vars(holder):
+            delattr(holder, "temp")
+
+
+_LAZY42 = types.SimpleNamespace()
+
+
+def _lazily_scaled42(x):
+    if not hasattr(_LAZY42, "scale"):
+        _LAZY42.scale = 2.0
+    if x.sum() > 0:
+        return x * _LAZY42.scale
+    return x
+
+
+def test_an_attribute_the_trace_sets_lazily_is_guarded_by_its_value():
+    # (traced once, not again on each call; then a change of it is seen)
+    run = autoconv.autoconv(_lazily_scaled42)
+    x = torch.tensor([1.0, -2.0, 3.0])
+    try:
+        for _ in range(3):
+            torch.testing.assert_close(run(x), x * 2.0)
+        assert run.trace_count == 1
+        _LAZY42.scale = 3.0
+        torch.testing.assert_close(run(x), _lazily_scaled42(x))
+        assert run.trace_count == 2
+    finally:
+        vars(_LAZY42).pop("scale", None)

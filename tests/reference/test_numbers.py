@@ -2538,3 +2538,45 @@ def test_a_float_or_a_float32_tensor_by_path_meeting_float32_tensors_is_pythons(
     assert all(float_or_float32_with_float32_tensors(*args).dtype == torch.float32
                for args in _FLOAT_OR_TENSOR_PATHS)
     assert_same_exactly(float_or_float32_with_float32_tensors, _FLOAT_OR_TENSOR_PATHS)
+
+
+# tester42 s02: a number a conditional expression chooses under a tensor test (pyro's
+# `direction = 1 if threshold < -delta_energy else -1`) is a 0-d int64 stand-in that no
+# statement carries: its arithmetic was torch's, `2 ** direction` of -1 torch's integer power 0
+# where Python's is 0.5, and `direction * 0.1` a float32, silently, in every mode (NOTE
+# [numbers a conditional expression chooses] in autoconv/converters/numbers.py).
+
+def _stepped_by_a_chosen_direction(x):
+    step = 1 if x.sum() > 0 else -1
+    return x + torch.tensor(step * 0.1, dtype=torch.float64)
+
+
+def _stepped_by_an_inline_choice(x):
+    return x + torch.tensor((1 if x.sum() > 0 else -1) * 0.1, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("fn", [_stepped_by_a_chosen_direction, _stepped_by_an_inline_choice])
+def test_a_number_a_conditional_expression_chooses_is_a_python_number(fn):
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    assert_same_exactly(fn, [(x,), (-x,)])
+
+
+def _doubled_or_halved(x):
+    direction = 1 if x.sum() > 0 else -1
+    return x * 2 ** direction
+
+
+def _doubled_or_halved_inline(x):
+    return x * 2 ** (1 if x.sum() > 0 else -1)
+
+
+@pytest.mark.parametrize("fn", [_doubled_or_halved, _doubled_or_halved_inline])
+def test_an_int_power_by_a_chosen_negative_int_is_refused_not_zero(fn):
+    # Python's `2 ** -1` is the float 0.5; an int graph value cannot be one (the statement
+    # form, `if ...: d = 1 else: d = -1`, was refused so already)
+    x = torch.tensor([1.0, 2.0])
+    with pytest.raises(ValueError, match="negative int is a float in Python"):
+        autoconv.autoconv(fn)(-x)
+    torch._dynamo.reset()
+    with pytest.raises(Exception, match="negative int is a float in Python"):
+        torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(-x)
