@@ -194,9 +194,10 @@ def test_s04_an_objects_float_changed_between_compiled_calls():
 # --- s05: numpy ufuncs outside the float list, of a staged loop's count ------------------------
 # Session 40 runs numpy's float ufuncs of a number only the graph knows (`np.exp(-k)`) through
 # `autoconv::math_function`. `np.floor(k / 2)`, `np.power(0.5, k)`, `np.maximum(k, 1)`,
-# `np.sign(k - 2)`, `np.abs(k - 2)`, `np.float64(k)` of a count a staged loop made are refused
-# in replay and export ("hands a traced tensor to numpy"); torch.compile computes them. A
-# refusal of code that should work (errs41's area: runtime/libm.py, runtime/arithmetic.py).
+# `np.sign(k - 2)`, `np.abs(k - 2)` of a count a staged loop made were refused in replay and
+# export ("hands a traced tensor to numpy"); torch.compile computes them. Fixed (errs42): they
+# run through the op too, an int of ints staying numpy's int (NOTE [numpy functions of graph
+# numbers keep their kind] in runtime/libm.py).
 
 def _floor_of_a_count(x):
     k = 0
@@ -206,39 +207,62 @@ def _floor_of_a_count(x):
     return x.sum() * np.floor(k / 2) + np.power(0.5, k)
 
 
-@pytest.mark.xfail(strict=True, reason="tester41 s05: np.floor / np.power of a staged loop's "
-                   "count are refused in replay")
-def test_s05_floor_and_power_of_a_staged_count_replay():
-    run = autoconv.autoconv(_floor_of_a_count)
-    for x in (T([1.0, -2.0, 3.0, 0.5]), T([-1.0, -2.0, -3.0, 0.5]), T([4.0, 2.0, 3.0, 5.0])):
-        torch.testing.assert_close(run(x), _floor_of_a_count(x), check_dtype=False)
+_COUNTED = [(T([1.0, -2.0, 3.0, 0.5]),), (T([-1.0, -2.0, -3.0, 0.5]),),
+            (T([4.0, 2.0, 3.0, 5.0]),), (T([-4.0, -2.0, -3.0, -5.0]),)]
+
+
+def test_s05_floor_and_power_of_a_staged_count_in_every_mode():
+    assert_same_result(_floor_of_a_count, _COUNTED)
+
+
+def _int_ufuncs_of_a_count(x):
+    k = 0
+    for v in x:
+        if v > 0:
+            k += 1
+    # numpy's int64 of ints: torch.tensor of it is an int64 tensor, as of Python's int
+    return (x.sum() * np.power(2, k), torch.tensor(np.maximum(k, 1) + np.sign(k - 2) * 10),
+            torch.tensor(np.abs(k - 2) + np.floor(k) * 100), x.sum() * np.fmin(k, 2.5))
+
+
+def test_s05_int_ufuncs_of_a_staged_count_keep_numpys_int_in_every_mode():
+    from tests.support import assert_same_exactly
+
+    assert_same_exactly(_int_ufuncs_of_a_count, _COUNTED)
+
+
+def _negative_power_of_a_count(x):
+    k = 0
+    for v in x:
+        if v > 0:
+            k += 1
+    return x.sum() * np.power(2, k - 2)
+
+
+def test_s05_a_negative_int_power_raises_numpys_error_in_replay():
+    run = autoconv.autoconv(_negative_power_of_a_count)
+    torch.testing.assert_close(run(T([1.0, 2.0, 3.0])), _negative_power_of_a_count(
+        T([1.0, 2.0, 3.0])), check_dtype=False)
+    with pytest.raises(ValueError, match="Integers to negative integer powers"):
+        _negative_power_of_a_count(T([1.0, -2.0, -3.0]))
+    with pytest.raises(ValueError, match="Integers to negative integer powers"):
+        run(T([1.0, -2.0, -3.0]))
 
 
 # --- s06: np.abs of an int read from a tensor, saved by torch.export ---------------------------
-# `np.abs(k - 2)` of `k = int((x > 0).sum())` is right in replay and in the exported program,
-# but numpy calls the symbol's `__abs__`, which leaves `operator.abs` in the graph: torch's
-# serializer refuses the node ("Failed serializing node abs_1"), no line of the user's. The
-# builtin `abs(k - 2)` is staged and saves. (errs41's area, with s05.)
+# `np.abs(k - 2)` of `k = int((x > 0).sum())` was right in replay and in the exported program,
+# but numpy called the symbol's `__abs__`, which left `operator.abs` in the graph: torch's
+# serializer refused the node ("Failed serializing node abs_1"), no line of the user's. Fixed
+# with s05: `autoconv::math_function` computes it, which saves.
 
 def _abs_of_an_item(x):
     k = int((x > 0).sum())
     return x.sum() * np.abs(k - 2)
 
 
-@pytest.mark.xfail(strict=True, reason="tester41 s06: np.abs of an int read from a tensor "
-                   "leaves operator.abs, which torch.export.save refuses")
 def test_s06_numpy_abs_of_an_item_saved_by_export():
-    xs = [T([1.0, -2.0, 3.0, 0.5]), T([-1.0, -2.0, -3.0, 0.5])]
-    assert_same_result(_abs_of_an_item, [(x,) for x in xs], staged=False, compile=False)
-
-
-def test_s06_numpy_abs_of_an_item_in_replay_and_exported_unsaved():
-    x = T([-1.0, -2.0, -3.0, 0.5])
-    torch.testing.assert_close(autoconv.autoconv(_abs_of_an_item)(x), _abs_of_an_item(x),
-                               check_dtype=False)
-    program = torch.export.export(_Calling(autoconv.convert(_abs_of_an_item)),
-                                  (T([1.0, -2.0, 3.0, 0.5]),), strict=False)
-    torch.testing.assert_close(program.module()(x), _abs_of_an_item(x), check_dtype=False)
+    xs = [T([1.0, -2.0, 3.0, 0.5]), T([-1.0, -2.0, -3.0, 0.5]), T([1.0, 2.0, 3.0, 0.5])]
+    assert_same_result(_abs_of_an_item, [(x,) for x in xs], staged=False)
 
 
 # --- einops 0.8.2 (pip install --no-deps einops): an attention block and masked pairs -------
@@ -287,11 +311,11 @@ def test_einops_pairs_of_masked_rows_in_replay_and_export():
 # A beam search's "keep the k best" as `heapq.nlargest(k, range(n), key=lambda i: scores[i])`:
 # Python gives the indices; a graph cannot hold a Python list's order, so autoconv refuses
 # `sorted(...)`, `lst.sort()`, `heapq.heappush` and `bisect` of traced values at the user's
-# line with a StagingError that says to sort tensors. `heapq.nlargest` instead stops in torch's
-# GuardOnDataDependentSymNode ("Could not guard on data-dependent expression Eq(u0, 1)", at
-# runtime/staging/grad_mode.py), naming no line of the user's, in replay and torch.export:
-# heapq's tuples `(key, order, elem)` compare their keys with `==` first. An unreadable error
-# (errs41's area).
+# line with a StagingError that says to sort tensors. `heapq.nlargest` instead stopped in
+# torch's GuardOnDataDependentSymNode ("Could not guard on data-dependent expression Eq(u0,
+# 1)", at runtime/staging/grad_mode.py), naming no line of the user's, in replay and
+# torch.export: heapq's tuples `(key, order, elem)` compare their keys with `==` first. Fixed
+# (errs42): a StagingError at the user's line naming heapq.nlargest and torch.topk.
 
 def _two_best(scores):
     import heapq
@@ -299,10 +323,15 @@ def _two_best(scores):
     return heapq.nlargest(2, range(len(scores)), key=lambda i: scores[i])
 
 
-@pytest.mark.xfail(strict=True, reason="tester41 s12: heapq.nlargest keyed by traced scores "
-                   "stops in torch's GuardOnDataDependentSymNode, no user line")
+_NLARGEST_REFUSAL = (r"test_tester41.py:\d+: .*`return heapq.nlargest\(2, .*` calls "
+                     r"heapq.nlargest, which runs unconverted .*heapq.py.*torch.topk")
+
+
 def test_s12_nlargest_of_traced_scores_is_refused_at_the_users_line():
     from autoconv_runtime import StagingError
 
-    with pytest.raises(StagingError, match="test_tester41.py"):
+    with pytest.raises(StagingError, match=_NLARGEST_REFUSAL):
         autoconv.autoconv(_two_best)(T([0.1, 0.5, 0.2]))
+    with pytest.raises(StagingError, match=_NLARGEST_REFUSAL):
+        torch.export.export(_Calling(autoconv.convert(_two_best)), (T([0.1, 0.5, 0.2]),),
+                            strict=False)
