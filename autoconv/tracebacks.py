@@ -299,9 +299,10 @@ def _library_called_by_converted(error: GuardOnDataDependentSymNode,
     fix = ("Make this call outside the autoconv function (eagerly), or write what it computes "
            "with tensor operations in your own code, which autoconv converts")
     if module.partition(".")[0] in _ORDERING_MODULES:
-        fix = ("Order tensors instead: stack the scores and take their order (`torch.topk("
-               "torch.stack(scores), k).indices` for heapq.nlargest's best k, `torch.stack("
-               "scores).argsort()` for an order, `torch.searchsorted` for bisect)")
+        fix = ("Order tensors instead (`torch.stack(scores)` first for a list of 0-d tensors): "
+               "`torch.topk(scores, k).indices` for heapq.nlargest's best k "
+               "(`largest=False` for nsmallest), `scores.argsort()` for an order, "
+               "`torch.searchsorted` for bisect")
     return _at_user_line(
         error, filename, line,
         f"`{source}` calls {routine}, which runs unconverted and asks Python for the value of "
