@@ -239,6 +239,19 @@ def test_s08_reciprocal_rank_exported_saved_and_loaded():
         torch.testing.assert_close(module(preds, target), _reciprocal_rank(preds, target))
 
 
+def _first_true_in_a_loop(m, x):
+    # (README's other `sym_sum` shape before session 42: a staged loop indexing `nonzero()`)
+    while x.sum() < 10:
+        x = x + torch.nonzero(m)[0, 0] + 1
+    return x
+
+
+def test_s08_first_true_index_in_a_staged_loop_saved_and_loaded():
+    assert_same_result(_first_true_in_a_loop, [(T([False, True, True]), T([1, 2])),
+                                               (T([True, False, False]), T([3, 4]))],
+                       compile=False)
+
+
 def _first_hit_then_hits(preds, target):
     # the probe's nonzero beside one after the statement, of the same tensor
     if not target.sum():
