@@ -19,7 +19,8 @@ Sources and what was tried:
   namespace class holds (s09), a `ChainMap` / `UserDict` / `MappingProxyType` config, a set of
   flags and an enum member in a dict (s13); not fixed: an `operator.attrgetter` held by a
   global (s10, a strict xfail there). Under torch.compile a float read from an object, a dict, a class or a
-  module attribute that changes between calls stops in torch.cond's internal error (s04).
+  module attribute that changes between calls stopped in torch.cond's internal error (s04,
+  fixed by errs42).
 - session 40's submodule modes: a ModuleList of Linear + BatchNorm blocks and a head under a
   tensor `if`, held as the Function's module or by a global dict, through train, eval, the root
   in eval with one BatchNorm or the head in train (as MC-dropout code does), `apply` putting
@@ -29,10 +30,11 @@ Sources and what was tried:
   is refused honestly at the user's line.
 - session 40's numpy ufuncs of graph numbers: `np.sqrt`, `np.exp`, `np.log1p`, `np.tanh` of a
   staged loop's count or of `int(tensor)`: right in every mode. The ufuncs outside its float
-  list (`np.floor`, `np.power`, `np.maximum`, `np.sign`, `np.abs`, `np.clip`, `np.float64`) are
+  list (`np.floor`, `np.power`, `np.maximum`, `np.sign`, `np.abs`, `np.clip`, `np.float64`) were
   refused in replay (honest) where Python gives a number (s05), and `np.abs(n - 2)` of an
-  `int(tensor)`, right in replay, leaves `operator.abs` in the exported program, which saving
-  refuses (s06).
+  `int(tensor)`, right in replay, left `operator.abs` in the exported program, which saving
+  refused (s06); both fixed by errs42 for the ufuncs (`np.clip`, `np.float64` are no ufuncs:
+  still refused).
 - session 40's `and` / `or` beside a traced test (`while not done and i < 10`, `lo > 0 and hi <
   4.5 or lo < -2.5`, `(y > 0) == (t > 1) or y < -5`, `while s > 0 and i < 3 or i == 0`) and
   lists grown in staged `if`s: right in every mode (not kept: session 40's tests cover them).
@@ -53,8 +55,8 @@ Sources and what was tried:
 - a beam search's ordering of Python lists by traced scores: `sorted(..., key=)`, `lst.sort()`,
   `heapq.heappush`, `bisect.bisect` are refused honestly at the user's line; `max(lst)` /
   `min(lst)` of 0-d tensors and `max(range(n), key=lambda i: scores[i])` are right;
-  `heapq.nlargest(2, range(n), key=...)` stops in torch's GuardOnDataDependentSymNode, no line
-  of the user's (s12).
+  `heapq.nlargest(2, range(n), key=...)` stopped in torch's GuardOnDataDependentSymNode, no
+  line of the user's (s12; refused at the user's line since errs42).
 
 A finding not fixed is a strict xfail whose reason starts with its id (tester41 sNN).
 """
