@@ -136,13 +136,21 @@ def _placed(error: RuntimeError) -> BaseException:
     return _numpy_of_traced(error) or error
 
 
-def _user_line(error: BaseException):
+def _user_line(error: BaseException, *, past_libraries: bool = False):
     """(file, line, its source stripped) of the innermost user frame of `error`'s traceback,
-    or None where no frame is the user's."""
+    or None where no frame is the user's. `past_libraries`: not a frame of numpy's or the
+    standard library's code (`np.clip(k, 0, 2)` failed in numpy's fromnumeric.py), where the
+    user's code called it."""
     trimmed = _user_traceback(error.__traceback__)
     if trimmed is None:
         return None
     innermost = _innermost(trimmed)
+    if past_libraries:
+        tb = trimmed
+        while tb is not None:
+            if not calls.is_library_module(tb.tb_frame.f_globals.get("__name__") or ""):
+                innermost = tb
+            tb = tb.tb_next
     filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
     return filename, line, linecache.getline(filename, line).strip()
 
@@ -158,7 +166,7 @@ def _numpy_of_traced(error: BaseException) -> BaseException | None:
     18: "tensor subclasses" named none of the user's code)."""
     if not isinstance(error, RuntimeError) or _NUMPY_OF_SUBCLASS not in str(error):
         return None
-    found = _user_line(error)
+    found = _user_line(error, past_libraries=True)
     if found is None:
         return None
     filename, line, source = found

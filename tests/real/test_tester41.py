@@ -396,3 +396,24 @@ def test_s12_nlargest_of_traced_scores_is_refused_at_the_users_line():
     with pytest.raises(StagingError, match=_NLARGEST_REFUSAL):
         torch.export.export(_Calling(autoconv.convert(_two_best)), (T([0.1, 0.5, 0.2]),),
                             strict=False)
+
+
+# --- errs42: np.clip of a staged count, refused at the user's line ------------------------------
+# `np.clip` is no ufunc (numpy's fromnumeric.py converts its argument to an array): of a number
+# only the graph knows it is refused, as numpy of a traced tensor is; the refusal named numpy's
+# own line (`conv = _array_converter(obj)` in fromnumeric.py) instead of the user's.
+
+def _clipped_count(x):
+    k = 0
+    for v in x:
+        if v > 0:
+            k += 1
+    return x.sum() * np.clip(k, 0, 2)
+
+
+def test_errs42_numpy_clip_of_a_staged_count_is_refused_at_the_users_line():
+    from autoconv_runtime import StagingError
+
+    with pytest.raises(StagingError, match=r"test_tester41.py:\d+: .*`return x.sum\(\) \* "
+                                           r"np.clip\(k, 0, 2\)` hands a traced tensor to numpy"):
+        autoconv.autoconv(_clipped_count)(T([1.0, -2.0, 3.0]))
