@@ -1574,9 +1574,7 @@ def specialize_globals_read(bodies) -> None:
         if module is None:
             continue
         namespace = sys.modules[module].__dict__
-        for chain in _global_chains(fn.__code__):
-            if chain[0] not in namespace:
-                continue
+        for chain in _global_chains(fn.__code__, module):
             holder = namespace[chain[0]]
             for name in chain[1:]:
                 if isinstance(holder, (types.ModuleType, type)):
@@ -1619,9 +1617,42 @@ def _module_of_file(filename: str) -> str | None:
 _module_of_file._dynamo_marked_constant = True
 
 
-def _global_chains(code: types.CodeType) -> tuple:
-    """The attribute chains `code` (and the code defined in it) reads from globals: `O.s.t` as
-    ("O", "s", "t"), a global read alone as ("O",). Called for real by dynamo."""
+_CHAINS = weakref.WeakKeyDictionary()  # {code: its chains}
+# Roots whose chains hold no user's float: torch's, numpy's and the standard library's modules
+# (walking `torch.float32` would cost dynamo steps in every staged statement for nothing)
+_LIBRARY_ROOTS = frozenset(sys.stdlib_module_names) | {"torch", "numpy"}
+
+
+def _global_chains(code: types.CodeType, module: str) -> tuple:
+    """The attribute chains `code` (and the code defined in it) reads from the globals of the
+    module named `module` that hold a float of the user's: `O.s.t` as ("O", "s", "t"), a global
+    read alone as ("O",); not those rooted at a library module or a function, nor a builtin's.
+    Called for real by dynamo."""
+    namespace = sys.modules[module].__dict__
+
+    def kept(chain) -> bool:
+        if chain[0] not in namespace:
+            return False
+        root = namespace[chain[0]]
+        if isinstance(root, types.ModuleType):
+            return root.__name__.partition(".")[0] not in _LIBRARY_ROOTS
+        return not isinstance(root, (types.FunctionType, types.BuiltinFunctionType))
+
+    return tuple(chain for chain in _code_chains(code) if kept(chain))
+
+
+_global_chains._dynamo_marked_constant = True
+
+
+def _code_chains(code: types.CodeType) -> tuple:
+    """The attribute chains `code` (and the code defined in it) reads from globals."""
+    found = _CHAINS.get(code)
+    if found is None:
+        found = _CHAINS[code] = _read_chains(code)
+    return found
+
+
+def _read_chains(code: types.CodeType) -> tuple:
     import dis
 
     chains = []
@@ -1643,11 +1674,8 @@ def _global_chains(code: types.CodeType) -> tuple:
         chains.append(tuple(chain))
     for inner in code.co_consts:
         if isinstance(inner, types.CodeType):
-            chains.extend(_global_chains(inner))
+            chains.extend(_read_chains(inner))
     return tuple(dict.fromkeys(chains))
-
-
-_global_chains._dynamo_marked_constant = True
 
 
 class _Operands:
