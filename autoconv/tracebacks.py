@@ -136,13 +136,21 @@ def _placed(error: RuntimeError) -> BaseException:
     return _numpy_of_traced(error) or error
 
 
-def _user_line(error: BaseException):
+def _user_line(error: BaseException, *, past_libraries: bool = False):
     """(file, line, its source stripped) of the innermost user frame of `error`'s traceback,
-    or None where no frame is the user's."""
+    or None where no frame is the user's. `past_libraries`: not a frame of numpy's or the
+    standard library's code (`np.clip(k, 0, 2)` failed in numpy's fromnumeric.py), where the
+    user's code called it."""
     trimmed = _user_traceback(error.__traceback__)
     if trimmed is None:
         return None
     innermost = _innermost(trimmed)
+    if past_libraries:
+        tb = trimmed
+        while tb is not None:
+            if not calls.is_library_module(tb.tb_frame.f_globals.get("__name__") or ""):
+                innermost = tb
+            tb = tb.tb_next
     filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
     return filename, line, linecache.getline(filename, line).strip()
 
@@ -158,7 +166,7 @@ def _numpy_of_traced(error: BaseException) -> BaseException | None:
     18: "tensor subclasses" named none of the user's code)."""
     if not isinstance(error, RuntimeError) or _NUMPY_OF_SUBCLASS not in str(error):
         return None
-    found = _user_line(error)
+    found = _user_line(error, past_libraries=True)
     if found is None:
         return None
     filename, line, source = found
@@ -216,8 +224,8 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
     if trimmed is None:
         return error
     if not is_generated_code(_innermost(trimmed).tb_frame.f_code):
-        return (_called_by_library(error) or _in_generator(error) or _called_implicitly(error)
-                or error)
+        return (_library_called_by_converted(error, trimmed) or _called_by_library(error)
+                or _in_generator(error) or _called_implicitly(error) or error)
     innermost = _innermost(trimmed)
     filename, line = innermost.tb_frame.f_code.co_filename, innermost.tb_lineno
     source = linecache.getline(filename, line).strip()
@@ -258,6 +266,58 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
                "rather than calling .item(), int(), float() or bool() on them, use torch.where "
                "or masking for values, and give sizes that do not depend on tensor values")
     return _at_user_line(error, filename, line, problem, fix, statement)
+
+
+# The standard library's modules that order Python values: their comparisons of traced keys
+# ask for the keys' values (heapq's tuples compare keys with `==` first)
+_ORDERING_MODULES = ("heapq", "bisect")
+
+
+def _library_called_by_converted(error: GuardOnDataDependentSymNode,
+                                 trimmed) -> BaseException | None:
+    """torch's data-dependent error raised in a library's Python code (the standard library's:
+    torch's files are hidden already) that converted code called directly
+    (`heapq.nlargest(2, range(n), key=lambda i: scores[i])`, tester41 s12: torch's
+    GuardOnDataDependentSymNode named only heapq's line): a StagingError at the user's line
+    that called it, naming the library routine. None where the innermost frame is not a
+    library's or no converted line called it."""
+    frames = []
+    tb = trimmed
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    asked = frames[-1]
+    module = asked.tb_frame.f_globals.get("__name__") or ""
+    if not calls.is_library_module(module):
+        return None
+    library = [asked]
+    for frame in reversed(frames[:-1]):
+        if is_generated_code(frame.tb_frame.f_code):
+            break
+        if not calls.is_library_module(frame.tb_frame.f_globals.get("__name__") or ""):
+            return None
+        library.append(frame)
+    else:
+        return None
+    outer = library[-1]
+    filename, line = frame.tb_frame.f_code.co_filename, frame.tb_lineno
+    source = linecache.getline(filename, line).strip()
+    asked_file, asked_line = asked.tb_frame.f_code.co_filename, asked.tb_lineno
+    routine = f"{outer.tb_frame.f_globals['__name__']}.{outer.tb_frame.f_code.co_qualname}"
+    fix = ("Make this call outside the autoconv function (eagerly), or write what it computes "
+           "with tensor operations in your own code, which autoconv converts")
+    if module.partition(".")[0] in _ORDERING_MODULES:
+        fix = ("Order tensors instead (`torch.stack(scores)` first for a list of 0-d tensors): "
+               "`torch.topk(scores, k).indices` for heapq.nlargest's best k "
+               "(`largest=False` for nsmallest), `scores.argsort()` for an order, "
+               "`torch.searchsorted` for bisect")
+    return _at_user_line(
+        error, filename, line,
+        f"`{source}` calls {routine}, which runs unconverted and asks Python for the value of "
+        f"a traced tensor ({asked_file}:{asked_line}: "
+        f"`{linecache.getline(asked_file, asked_line).strip()}`): autoconv never converts "
+        "torch's, numpy's or the standard library's code, so its comparisons and conversions "
+        "of tensors to Python numbers are not staged", fix)
 
 
 def _in_class_body(frame) -> bool:

@@ -7,6 +7,8 @@ import math
 import numpy
 import torch
 
+from .errors import StagingError
+
 __all__ = ["EXACT_MATH", "MATH_POW", "graph_number", "math_call"]
 
 # NOTE [math functions of graph numbers]
@@ -41,24 +43,45 @@ EXACT_MATH = {getattr(math, name): name for name in _NAMES if hasattr(math, name
 _NUMPY_NAMES = ("exp", "expm1", "exp2", "log", "log2", "log10", "log1p", "sqrt", "cbrt", "sin",
                 "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh",
                 "arcsinh", "arccosh", "arctanh", "hypot", "deg2rad", "rad2deg")
+# NOTE [numpy functions of graph numbers keep their kind]
+# numpy's ufuncs that give an int of ints (`np.floor(k)`, `np.abs(k - 2)`, `np.power(2, k)`,
+# `np.maximum(k, 1)`, `np.sign(k)`: an `np.int64`) run through the same op (tester41 s05: a
+# staged loop's count was refused in replay; s06: `np.abs` of a symbolic int left
+# `operator.abs`, which torch.export.save refuses). Their arguments are then an int64 tensor
+# and so is the result, numpy's own int (its int64 wrap-around included), not a float64 that
+# rounds past 2**53; which kind a call gives is numpy's answer for sample arguments of the
+# same kinds (`_gives_int`), the same for every value.
+_NUMPY_NAMES += ("floor", "ceil", "trunc", "rint", "fabs", "absolute", "sign", "power",
+                 "float_power", "maximum", "minimum", "fmax", "fmin", "square")
 EXACT_MATH.update({getattr(numpy, name): f"numpy.{name}" for name in _NUMPY_NAMES})
 MATH_POW = math.pow
 
-# The exceptions the kernel reports, by code (0: none), with Python's texts
+# The exceptions the kernel reports, by code (0: none), with Python's (numpy's) texts
 _ERRORS = {1: (ValueError, "math domain error"), 2: (OverflowError, "math range error"),
-           3: (ZeroDivisionError, "float division by zero")}
+           3: (ZeroDivisionError, "float division by zero"),
+           4: (ValueError, "Integers to negative integer powers are not allowed.")}
 _CODES = {ValueError: 1, OverflowError: 2, ZeroDivisionError: 3}
+
+
+def _function(name: str):
+    return getattr(numpy, name[6:]) if name.startswith("numpy.") else getattr(math, name)
 
 
 @torch.library.custom_op("autoconv::math_function", mutates_args=())
 def _math_function(args: torch.Tensor, name: str) -> torch.Tensor:
     """`[math.<name>(*args), 0]` (`numpy.<ufunc>` for a name "numpy.<ufunc>") of a 1-d float64
-    tensor of the arguments, or `[nan, code]` where Python raises (`_ERRORS`)."""
+    tensor of the arguments, or `[nan, code]` where Python raises (`_ERRORS`). Of an int64
+    tensor (a numpy function giving an int of ints), `[result, 0]` or `[0, code]`, int64."""
     try:
-        fn = getattr(numpy, name[6:]) if name.startswith("numpy.") else getattr(math, name)
-        return torch.tensor([float(fn(*args.tolist())), 0.0], dtype=torch.float64)
+        result = _function(name)(*args.tolist())
+        value = int(result) if args.dtype == torch.int64 else float(result)
+        return torch.tensor([value, 0], dtype=args.dtype)
     except (ValueError, OverflowError, ZeroDivisionError) as error:
         code = next(c for kind, c in _CODES.items() if isinstance(error, kind))
+        if name == "numpy.power" and isinstance(error, ValueError):
+            code = 4
+        if args.dtype == torch.int64:
+            return torch.tensor([0, code], dtype=torch.int64)
         return torch.tensor([math.nan, float(code)], dtype=torch.float64)
 
 
@@ -100,11 +123,46 @@ def math_call(fn, args, symbolic: bool):
         fn(*[0.5] * len(args))
     except (ValueError, OverflowError, ZeroDivisionError):
         pass
+    dtype = torch.int64 if _gives_int(fn, args) else torch.float64
     operands = torch.stack([
-        (a.to(torch.float64) if isinstance(a, torch.Tensor) else
-         torch.scalar_tensor(a, dtype=torch.float64)).reshape(()) for a in args])
+        (a.to(dtype) if isinstance(a, torch.Tensor) else
+         torch.scalar_tensor(a, dtype=dtype)).reshape(()) for a in args])
     result = _math_function(operands, EXACT_MATH[fn])
     value, code = result[0], result[1]
     for number, (kind, text) in _ERRORS.items():
         graph_check(code != number, kind, text)
     return value.item() if symbolic else mark_view(value.clone())
+
+
+def _kind(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return ("bool" if value.dtype == torch.bool else
+                "float" if value.dtype.is_floating_point else "int")
+    if isinstance(value, (bool, torch.SymBool)):
+        return "bool"
+    return "int" if isinstance(value, (int, torch.SymInt)) else "float"
+
+
+def _gives_int(fn, args) -> bool:
+    """Whether numpy's `fn` of numbers of the kinds of `args` gives an int (NOTE [numpy
+    functions of graph numbers keep their kind]); `math`'s functions give floats.
+
+    Raises StagingError for a bool argument of a numpy function (numpy keeps its bool, or
+    gives a float16 or an int8, kinds a graph number does not have)."""
+    name = EXACT_MATH[fn]
+    if not name.startswith("numpy."):
+        return False
+    kinds = [_kind(a) for a in args]
+    if "bool" in kinds:
+        raise StagingError(
+            "expression", f"{name}() of a bool only the graph knows keeps numpy's bool kind, "
+            "which a graph number does not have", "Pass int(b) or float(b)")
+    return all(kind == "int" for kind in kinds) and name in _INT_OF_INTS
+
+
+# The numpy functions giving an int of ints, asked of numpy once here (under dynamo a numpy
+# call is dynamo's numpy, whose results are not numpy's types)
+with numpy.errstate(all="ignore"):
+    _INT_OF_INTS = frozenset(
+        name for fn, name in EXACT_MATH.items() if name.startswith("numpy.")
+        and isinstance(fn(*[1] * fn.nin), numpy.integer))

@@ -132,8 +132,38 @@ def install_export_fixes() -> bool:
             setattr(module, name, fixed)
     if _registers_call_module_submodules_only(torch.fx.GraphModule.delete_all_unused_submodules):
         torch.fx.GraphModule.delete_all_unused_submodules = _delete_all_unused_submodules
+    _export_subgraph_asserts()
     _installed = True
     return True
+
+
+# NOTE [sym_sum in the asserts of exported bodies]
+# A staged body that binds a symbol (`position = torch.nonzero(t).view(-1)` then `position[0]`,
+# torchmetrics' reciprocal rank, tester40 s08) gets its runtime assertions from
+# `insert_deferred_runtime_asserts(gm, shape_env, "reenter_make_fx")`, which torch 2.13's
+# `reenter_make_fx` calls without `export=True` also under torch.export: the assertions are
+# then written with the analysis meant for the compiler, whose `sympy.Add` is `torch.sym_sum`,
+# and torch.export.save refuses the program ("op sym_sum is not in _SYM_OPS"). With
+# `export=True` (what torch's own export passes ask) the sum is a chain of `operator.add`,
+# which saves; the assertions are the same. Only calls made while torch.export traces
+# (`torch.compiler.is_exporting()`) are changed, and only where torch's function still has
+# the `export` flag.
+
+def _export_subgraph_asserts() -> None:
+    from torch.fx.passes import runtime_assert
+
+    insert = runtime_assert.insert_deferred_runtime_asserts
+    if getattr(insert, "_autoconv_exporting", False) or "export" not in inspect.signature(
+            insert).parameters:
+        return
+
+    def insert_deferred_runtime_asserts(gm, shape_env, name, export=False):
+        exporting = export or torch.compiler.is_exporting()
+        return insert(gm, shape_env, name, export=exporting)
+
+    insert_deferred_runtime_asserts._autoconv_exporting = True
+    insert_deferred_runtime_asserts.__doc__ = insert.__doc__
+    runtime_assert.insert_deferred_runtime_asserts = insert_deferred_runtime_asserts
 
 
 def _registers_call_module_submodules_only(clean_up) -> bool:

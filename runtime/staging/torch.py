@@ -25,6 +25,7 @@ import enum
 import functools
 import itertools
 import logging
+import sys
 import threading
 import types
 import weakref
@@ -1550,6 +1551,133 @@ def _held_item(item, depth):
     return _specialize_held(item, depth + 1)
 
 
+# The globals a body reads are no input of the statement: `if x.sum() > 0: x * O.s` with `O`
+# a global object, dict, class or module whose float changed between compiled calls reached
+# torch.cond as a SymFloat operand (tester41 s04). `specialize_globals_read` gives the floats
+# reached by the attribute chains the bodies' code reads from a global (`O.s`, `cfg.model.s`,
+# and what an object or container at the chain's end holds) their values, as above, writing
+# through the holder's `__dict__` (dynamo cannot trace a SimpleNamespace's `__setattr__`), or
+# `setattr` for a class or a module.
+
+def specialize_globals_read(bodies) -> None:
+    """Under dynamo, NOTE [symbolic floats held by objects] for the globals the functions
+    `bodies` (and the functions defined in them) read."""
+    if not torch.compiler.is_dynamo_compiling():
+        return
+    for fn in bodies:
+        # (dynamo has no `__globals__` of a function defined in the frame it compiles: a
+        # converted function's bodies, nor a `__module__` where the globals have no
+        # `__name__`; their file's module's namespace is the same dict)
+        if type(fn) is not types.FunctionType:
+            continue
+        module = _module_of_file(fn.__code__.co_filename)
+        if module is None:
+            continue
+        namespace = sys.modules[module].__dict__
+        for chain in _global_chains(fn.__code__, module):
+            holder = namespace[chain[0]]
+            for name in chain[1:]:
+                if isinstance(holder, (types.ModuleType, type)):
+                    fields = holder.__dict__
+                else:
+                    fields = getattr(holder, "__dict__", None)
+                    if type(fields) is not dict or isinstance(
+                            holder, (torch.nn.Module, torch.Tensor)):
+                        break
+                if name not in fields:
+                    break
+                item = fields[name]
+                number = _specialized(item)
+                if number is not None:
+                    if type(fields) is dict and not isinstance(holder, types.ModuleType):
+                        fields[name] = number
+                    else:
+                        setattr(holder, name, number)
+                    break
+                holder = item
+            else:
+                if not isinstance(holder, (types.ModuleType, type)):
+                    _specialize_held(holder, 0)
+
+
+_MODULES_OF_FILES: dict = {}
+
+
+def _module_of_file(filename: str) -> str | None:
+    """The name of the imported module whose file is `filename`, or None (code run by `exec`,
+    a `__main__` script's). Called for real by dynamo."""
+    if filename not in _MODULES_OF_FILES:
+        _MODULES_OF_FILES[filename] = next(
+            (name for name, module in list(sys.modules.items())
+             if isinstance(getattr(module, "__file__", None), str)
+             and module.__file__ == filename), None)
+    return _MODULES_OF_FILES[filename]
+
+
+_module_of_file._dynamo_marked_constant = True
+
+
+_CHAINS = weakref.WeakKeyDictionary()  # {code: its chains}
+# Roots whose chains hold no user's float: torch's, numpy's and the standard library's modules
+# (walking `torch.float32` would cost dynamo steps in every staged statement for nothing)
+_LIBRARY_ROOTS = frozenset(sys.stdlib_module_names) | {"torch", "numpy"}
+
+
+def _global_chains(code: types.CodeType, module: str) -> tuple:
+    """The attribute chains `code` (and the code defined in it) reads from the globals of the
+    module named `module` that hold a float of the user's: `O.s.t` as ("O", "s", "t"), a global
+    read alone as ("O",); not those rooted at a library module or a function, nor a builtin's.
+    Called for real by dynamo."""
+    namespace = sys.modules[module].__dict__
+
+    def kept(chain) -> bool:
+        if chain[0] not in namespace:
+            return False
+        root = namespace[chain[0]]
+        if isinstance(root, types.ModuleType):
+            return root.__name__.partition(".")[0] not in _LIBRARY_ROOTS
+        return not isinstance(root, (types.FunctionType, types.BuiltinFunctionType))
+
+    return tuple(chain for chain in _code_chains(code) if kept(chain))
+
+
+_global_chains._dynamo_marked_constant = True
+
+
+def _code_chains(code: types.CodeType) -> tuple:
+    """The attribute chains `code` (and the code defined in it) reads from globals."""
+    found = _CHAINS.get(code)
+    if found is None:
+        found = _CHAINS[code] = _read_chains(code)
+    return found
+
+
+def _read_chains(code: types.CodeType) -> tuple:
+    import dis
+
+    chains = []
+    chain = None
+    for instruction in dis.get_instructions(code):
+        if instruction.opname == "LOAD_GLOBAL":
+            if chain is not None:
+                chains.append(tuple(chain))
+            chain = [instruction.argval]
+        elif instruction.opname in ("LOAD_ATTR", "LOAD_METHOD") and chain is not None:
+            chain.append(instruction.argval)
+            if instruction.opname == "LOAD_METHOD":
+                chains.append(tuple(chain[:-1]))
+                chain = None
+        elif chain is not None:
+            chains.append(tuple(chain))
+            chain = None
+    if chain is not None:
+        chains.append(tuple(chain))
+    for inner in code.co_consts:
+        if isinstance(inner, types.CodeType):
+            chains.extend(_read_chains(inner))
+    return tuple(dict.fromkeys(chains))
+
+
 class _Operands:
     """The tensors a staged statement passes to its bodies: staged state, then inputs.
 
@@ -3036,6 +3164,7 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
         _probe_bound_lists(statement, branches)
     _probe_lists(statement, branches, pred, watch)
     _reserve_lists(statement, lambda g: g.count)
+    specialize_globals_read([branch.fn for branch in branches])
     _carry_changing_constants(statement, branches)
     checked = _checks_first(registry.owner(pred), statement, loop=False)
     if checked:
@@ -3255,6 +3384,7 @@ def _stage_while(test, body: Body, statement: Statement, trips, inputs_watch=Non
         bound = lists.trip_bound(trips, statement.kind)
         # one row more than the trips need: NOTE [a spare row for the backward's extra trip]
         _reserve_lists(statement, lambda g: torch.sym_max(bound * g.count, 1))
+    specialize_globals_read((test, body.fn))
     _carry_changing_constants(statement, (body,))
     unaliased = set()  # NOTE [one tensor held under two names]
     operands = _Operands(statement, unaliased)

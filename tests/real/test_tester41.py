@@ -19,7 +19,8 @@ Sources and what was tried:
   namespace class holds (s09), a `ChainMap` / `UserDict` / `MappingProxyType` config, a set of
   flags and an enum member in a dict (s13); not fixed: an `operator.attrgetter` held by a
   global (s10, a strict xfail there). Under torch.compile a float read from an object, a dict, a class or a
-  module attribute that changes between calls stops in torch.cond's internal error (s04).
+  module attribute that changes between calls stopped in torch.cond's internal error (s04,
+  fixed by errs42).
 - session 40's submodule modes: a ModuleList of Linear + BatchNorm blocks and a head under a
   tensor `if`, held as the Function's module or by a global dict, through train, eval, the root
   in eval with one BatchNorm or the head in train (as MC-dropout code does), `apply` putting
@@ -29,10 +30,11 @@ Sources and what was tried:
   is refused honestly at the user's line.
 - session 40's numpy ufuncs of graph numbers: `np.sqrt`, `np.exp`, `np.log1p`, `np.tanh` of a
   staged loop's count or of `int(tensor)`: right in every mode. The ufuncs outside its float
-  list (`np.floor`, `np.power`, `np.maximum`, `np.sign`, `np.abs`, `np.clip`, `np.float64`) are
+  list (`np.floor`, `np.power`, `np.maximum`, `np.sign`, `np.abs`, `np.clip`, `np.float64`) were
   refused in replay (honest) where Python gives a number (s05), and `np.abs(n - 2)` of an
-  `int(tensor)`, right in replay, leaves `operator.abs` in the exported program, which saving
-  refuses (s06).
+  `int(tensor)`, right in replay, left `operator.abs` in the exported program, which saving
+  refused (s06); both fixed by errs42 for the ufuncs (`np.clip`, `np.float64` are no ufuncs:
+  still refused).
 - session 40's `and` / `or` beside a traced test (`while not done and i < 10`, `lo > 0 and hi <
   4.5 or lo < -2.5`, `(y > 0) == (t > 1) or y < -5`, `while s > 0 and i < 3 or i == 0`) and
   lists grown in staged `if`s: right in every mode (not kept: session 40's tests cover them).
@@ -53,8 +55,8 @@ Sources and what was tried:
 - a beam search's ordering of Python lists by traced scores: `sorted(..., key=)`, `lst.sort()`,
   `heapq.heappush`, `bisect.bisect` are refused honestly at the user's line; `max(lst)` /
   `min(lst)` of 0-d tensors and `max(range(n), key=lambda i: scores[i])` are right;
-  `heapq.nlargest(2, range(n), key=...)` stops in torch's GuardOnDataDependentSymNode, no line
-  of the user's (s12).
+  `heapq.nlargest(2, range(n), key=...)` stopped in torch's GuardOnDataDependentSymNode, no
+  line of the user's (s12; refused at the user's line since errs42).
 
 A finding not fixed is a strict xfail whose reason starts with its id (tester41 sNN).
 """
@@ -159,15 +161,25 @@ def test_early_stopping_with_a_patience_dict_in_every_mode():
 # --- s04: a float from an object changed between calls, under torch.compile --------------------
 # `if x.sum() > 0: return x * O.s` with `O.s` (an object's, a dict's, a class's or a config
 # module's float) changed between calls: dynamo compiles again with the float as a symbol
-# (`zf13`), which reaches torch.cond as an operand; torch.cond's check ("can only be of
-# (Tensor, int, SymInt)") raises an AssertionError inside dynamo's fake run, naming no line of
-# the user's. Plain torch.cond of the same lambda compiles both times. A global float compiles.
-# README names the kind ("floats read from a global, a closure or an nn.Module attribute may
-# still fail a recompile"): NOTE [symbolic floats held by objects] pins the floats the
-# statement's inputs hold, not those of an object the body reads from a global. An internal
-# error where Python gives an answer (stage41's / chain41's area: runtime/staging).
+# (`zf13`), which reached torch.cond as an operand; torch.cond's check ("can only be of
+# (Tensor, int, SymInt)") raised an AssertionError inside dynamo's fake run, naming no line of
+# the user's. NOTE [symbolic floats held by objects] pinned the floats the statement's inputs
+# hold, not those of an object the body reads from a global. Fixed (errs42):
+# `specialize_globals_read` in runtime/staging/torch.py pins those the bodies reach through a
+# global's attributes too.
 
 _O = types.SimpleNamespace(s=2.0)
+_D = {"s": 2.0}
+_CFG = types.ModuleType("_tester41_config")
+_CFG.s = 2.0
+
+
+class _K:
+    s = 2.0
+
+
+def _set_scales(s):
+    _O.s = _D["s"] = _CFG.s = _K.s = s
 
 
 def _scaled_by_an_objects_float(x):
@@ -176,27 +188,52 @@ def _scaled_by_an_objects_float(x):
     return x
 
 
-@pytest.mark.xfail(strict=True, reason="tester41 s04: a float an object holds, changed between "
-                   "calls, reaches torch.cond as a SymFloat operand under torch.compile")
-def test_s04_an_objects_float_changed_between_compiled_calls():
+def _scaled_by_a_dicts_float(x):
+    if x.sum() > 0:
+        return x * _D["s"]
+    return x
+
+
+def _scaled_by_a_modules_float(x):
+    if x.sum() > 0:
+        return x * _CFG.s
+    return x
+
+
+def _scaled_by_a_class_float(x):
+    if x.sum() > 0:
+        return x * _K.s
+    return x
+
+
+def _grown_by_an_objects_float(x):
+    while x.sum() < _O.s * 10:
+        x = x + _O.s
+    return x
+
+
+@pytest.mark.parametrize("fn", [_scaled_by_an_objects_float, _scaled_by_a_dicts_float,
+                                _scaled_by_a_modules_float, _scaled_by_a_class_float,
+                                _grown_by_an_objects_float])
+def test_s04_a_global_objects_float_changed_between_compiled_calls(fn):
     torch._dynamo.reset()
-    compiled = torch.compile(autoconv.convert(_scaled_by_an_objects_float), fullgraph=True,
-                             backend="eager")
-    x = T([1.0, -2.0, 3.0])
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
     try:
         for s in (2.0, 5.0, 7.0):
-            _O.s = s
-            torch.testing.assert_close(compiled(x), _scaled_by_an_objects_float(x))
+            _set_scales(s)
+            for x in (T([1.0, -2.0, 3.0]), T([-1.0, -2.0, 0.5])):
+                torch.testing.assert_close(compiled(x), fn(x))
     finally:
-        _O.s = 2.0
+        _set_scales(2.0)
 
 
 # --- s05: numpy ufuncs outside the float list, of a staged loop's count ------------------------
 # Session 40 runs numpy's float ufuncs of a number only the graph knows (`np.exp(-k)`) through
 # `autoconv::math_function`. `np.floor(k / 2)`, `np.power(0.5, k)`, `np.maximum(k, 1)`,
-# `np.sign(k - 2)`, `np.abs(k - 2)`, `np.float64(k)` of a count a staged loop made are refused
-# in replay and export ("hands a traced tensor to numpy"); torch.compile computes them. A
-# refusal of code that should work (errs41's area: runtime/libm.py, runtime/arithmetic.py).
+# `np.sign(k - 2)`, `np.abs(k - 2)` of a count a staged loop made were refused in replay and
+# export ("hands a traced tensor to numpy"); torch.compile computes them. Fixed (errs42): they
+# run through the op too, an int of ints staying numpy's int (NOTE [numpy functions of graph
+# numbers keep their kind] in runtime/libm.py).
 
 def _floor_of_a_count(x):
     k = 0
@@ -206,39 +243,86 @@ def _floor_of_a_count(x):
     return x.sum() * np.floor(k / 2) + np.power(0.5, k)
 
 
-@pytest.mark.xfail(strict=True, reason="tester41 s05: np.floor / np.power of a staged loop's "
-                   "count are refused in replay")
-def test_s05_floor_and_power_of_a_staged_count_replay():
-    run = autoconv.autoconv(_floor_of_a_count)
-    for x in (T([1.0, -2.0, 3.0, 0.5]), T([-1.0, -2.0, -3.0, 0.5]), T([4.0, 2.0, 3.0, 5.0])):
-        torch.testing.assert_close(run(x), _floor_of_a_count(x), check_dtype=False)
+_COUNTED = [(T([1.0, -2.0, 3.0, 0.5]),), (T([-1.0, -2.0, -3.0, 0.5]),),
+            (T([4.0, 2.0, 3.0, 5.0]),), (T([-4.0, -2.0, -3.0, -5.0]),)]
+
+
+def test_s05_floor_and_power_of_a_staged_count_in_every_mode():
+    assert_same_result(_floor_of_a_count, _COUNTED)
+
+
+def _int_ufuncs_of_a_count(x):
+    k = 0
+    for v in x:
+        if v > 0:
+            k += 1
+    # numpy's int64 of ints: torch.tensor of it is an int64 tensor, as of Python's int
+    return (x.sum() * np.power(2, k), torch.tensor(np.maximum(k, 1) + np.sign(k - 2) * 10),
+            torch.tensor(np.abs(k - 2) + np.floor(k) * 100), x.sum() * np.fmin(k, 2.5))
+
+
+def test_s05_int_ufuncs_of_a_staged_count_keep_numpys_int_in_every_mode():
+    from tests.support import assert_same_exactly
+
+    assert_same_exactly(_int_ufuncs_of_a_count, _COUNTED)
+
+
+def _negative_power_of_a_count(x):
+    k = 0
+    for v in x:
+        if v > 0:
+            k += 1
+    return x.sum() * np.power(2, k - 2)
+
+
+def test_s05_a_negative_int_power_raises_numpys_error_in_replay():
+    run = autoconv.autoconv(_negative_power_of_a_count)
+    torch.testing.assert_close(run(T([1.0, 2.0, 3.0])), _negative_power_of_a_count(
+        T([1.0, 2.0, 3.0])), check_dtype=False)
+    with pytest.raises(ValueError, match="Integers to negative integer powers"):
+        _negative_power_of_a_count(T([1.0, -2.0, -3.0]))
+    with pytest.raises(ValueError, match="Integers to negative integer powers"):
+        run(T([1.0, -2.0, -3.0]))
+
+
+# errs42 s01: numpy's float of a graph number is a float stand-in, which torch.tensor makes
+# a float32 tensor, as of a Python float; Python's `np.floor(k / 2)` is an np.float64, which
+# torch.tensor makes float64 (the same for session 40's `np.exp(k)`). Only the dtype of
+# `torch.tensor(...)` / `torch.as_tensor(...)` of it differs: arithmetic with tensors gives
+# torch's dtype for a Python float either way. Silently a wrong dtype (README's list).
+
+def _tensor_of_a_numpy_float(x):
+    k = 0
+    for v in x:
+        if v > 0:
+            k += 1
+    return torch.tensor(np.floor(k / 2)), torch.tensor(np.exp(k))
+
+
+@pytest.mark.xfail(strict=True, reason="errs42 s01: torch.tensor of numpy's float of a graph "
+                   "number is float32 where Python's np.float64 gives float64")
+def test_errs42_s01_tensor_of_a_numpy_float_of_a_staged_count_is_float64():
+    run = autoconv.autoconv(_tensor_of_a_numpy_float)
+    for (x,) in _COUNTED:
+        for got, want in zip(run(x), _tensor_of_a_numpy_float(x)):
+            assert got.dtype == want.dtype == torch.float64
+            torch.testing.assert_close(got, want)
 
 
 # --- s06: np.abs of an int read from a tensor, saved by torch.export ---------------------------
-# `np.abs(k - 2)` of `k = int((x > 0).sum())` is right in replay and in the exported program,
-# but numpy calls the symbol's `__abs__`, which leaves `operator.abs` in the graph: torch's
-# serializer refuses the node ("Failed serializing node abs_1"), no line of the user's. The
-# builtin `abs(k - 2)` is staged and saves. (errs41's area, with s05.)
+# `np.abs(k - 2)` of `k = int((x > 0).sum())` was right in replay and in the exported program,
+# but numpy called the symbol's `__abs__`, which left `operator.abs` in the graph: torch's
+# serializer refused the node ("Failed serializing node abs_1"), no line of the user's. Fixed
+# with s05: `autoconv::math_function` computes it, which saves.
 
 def _abs_of_an_item(x):
     k = int((x > 0).sum())
     return x.sum() * np.abs(k - 2)
 
 
-@pytest.mark.xfail(strict=True, reason="tester41 s06: np.abs of an int read from a tensor "
-                   "leaves operator.abs, which torch.export.save refuses")
 def test_s06_numpy_abs_of_an_item_saved_by_export():
-    xs = [T([1.0, -2.0, 3.0, 0.5]), T([-1.0, -2.0, -3.0, 0.5])]
-    assert_same_result(_abs_of_an_item, [(x,) for x in xs], staged=False, compile=False)
-
-
-def test_s06_numpy_abs_of_an_item_in_replay_and_exported_unsaved():
-    x = T([-1.0, -2.0, -3.0, 0.5])
-    torch.testing.assert_close(autoconv.autoconv(_abs_of_an_item)(x), _abs_of_an_item(x),
-                               check_dtype=False)
-    program = torch.export.export(_Calling(autoconv.convert(_abs_of_an_item)),
-                                  (T([1.0, -2.0, 3.0, 0.5]),), strict=False)
-    torch.testing.assert_close(program.module()(x), _abs_of_an_item(x), check_dtype=False)
+    xs = [T([1.0, -2.0, 3.0, 0.5]), T([-1.0, -2.0, -3.0, 0.5]), T([1.0, 2.0, 3.0, 0.5])]
+    assert_same_result(_abs_of_an_item, [(x,) for x in xs], staged=False)
 
 
 # --- einops 0.8.2 (pip install --no-deps einops): an attention block and masked pairs -------
@@ -287,11 +371,11 @@ def test_einops_pairs_of_masked_rows_in_replay_and_export():
 # A beam search's "keep the k best" as `heapq.nlargest(k, range(n), key=lambda i: scores[i])`:
 # Python gives the indices; a graph cannot hold a Python list's order, so autoconv refuses
 # `sorted(...)`, `lst.sort()`, `heapq.heappush` and `bisect` of traced values at the user's
-# line with a StagingError that says to sort tensors. `heapq.nlargest` instead stops in torch's
-# GuardOnDataDependentSymNode ("Could not guard on data-dependent expression Eq(u0, 1)", at
-# runtime/staging/grad_mode.py), naming no line of the user's, in replay and torch.export:
-# heapq's tuples `(key, order, elem)` compare their keys with `==` first. An unreadable error
-# (errs41's area).
+# line with a StagingError that says to sort tensors. `heapq.nlargest` instead stopped in
+# torch's GuardOnDataDependentSymNode ("Could not guard on data-dependent expression Eq(u0,
+# 1)", at runtime/staging/grad_mode.py), naming no line of the user's, in replay and
+# torch.export: heapq's tuples `(key, order, elem)` compare their keys with `==` first. Fixed
+# (errs42): a StagingError at the user's line naming heapq.nlargest and torch.topk.
 
 def _two_best(scores):
     import heapq
@@ -299,10 +383,37 @@ def _two_best(scores):
     return heapq.nlargest(2, range(len(scores)), key=lambda i: scores[i])
 
 
-@pytest.mark.xfail(strict=True, reason="tester41 s12: heapq.nlargest keyed by traced scores "
-                   "stops in torch's GuardOnDataDependentSymNode, no user line")
+_NLARGEST_REFUSAL = (r"test_tester41.py:\d+: .*`return heapq.nlargest\(2, .*` calls "
+                     r"heapq.nlargest, which runs unconverted .*heapq.py.*"
+                     r"`torch.topk\(scores, k\).indices`")
+
+
 def test_s12_nlargest_of_traced_scores_is_refused_at_the_users_line():
     from autoconv_runtime import StagingError
 
-    with pytest.raises(StagingError, match="test_tester41.py"):
+    with pytest.raises(StagingError, match=_NLARGEST_REFUSAL):
         autoconv.autoconv(_two_best)(T([0.1, 0.5, 0.2]))
+    with pytest.raises(StagingError, match=_NLARGEST_REFUSAL):
+        torch.export.export(_Calling(autoconv.convert(_two_best)), (T([0.1, 0.5, 0.2]),),
+                            strict=False)
+
+
+# --- errs42: np.clip of a staged count, refused at the user's line ------------------------------
+# `np.clip` is no ufunc (numpy's fromnumeric.py converts its argument to an array): of a number
+# only the graph knows it is refused, as numpy of a traced tensor is; the refusal named numpy's
+# own line (`conv = _array_converter(obj)` in fromnumeric.py) instead of the user's.
+
+def _clipped_count(x):
+    k = 0
+    for v in x:
+        if v > 0:
+            k += 1
+    return x.sum() * np.clip(k, 0, 2)
+
+
+def test_errs42_numpy_clip_of_a_staged_count_is_refused_at_the_users_line():
+    from autoconv_runtime import StagingError
+
+    with pytest.raises(StagingError, match=r"test_tester41.py:\d+: .*`return x.sum\(\) \* "
+                                           r"np.clip\(k, 0, 2\)` hands a traced tensor to numpy"):
+        autoconv.autoconv(_clipped_count)(T([1.0, -2.0, 3.0]))

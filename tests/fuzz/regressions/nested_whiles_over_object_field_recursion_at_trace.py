@@ -3,7 +3,20 @@ beside a counting callable object and a partial counting in a dict, inside a sta
 seed 4101, program 1, session 41, not minimised): the trace ends, after about 170 s of CPU,
 in a RecursionError inside a branch's trace, reported as a StagingError naming contextlib.py
 (a crash, not a wrong value; a time-out in the fuzz run at load 12-16). Found, not fixed
-(silent41 s02)."""
+(silent41 s02).
+
+Why it is slow and deep (errs42, 2026-12-06, load 13-14, the replay on INPUTS[0] with
+`objects.carry` wrapped to log its calls): the trace is one chain of `objects.carry`
+restagings, not a long computation. `carry` is entered for the `if` statements in turn with
+the carried slots [0] and no records, then with the slots [1] and the records {0:
+'.calls[0]'} (the Counter's call count, a number a body replaces: `_ReplacedRecord`), one
+level deeper each time: depth 41 after 64 s, with 40 restagings "abandoned"
+(`restaging.counts`) and each level re-tracing the bodies of the enclosing statements; the
+faulthandler stacks show `objects.py` `return carry(...)` in `except _ReplacedRecord` (line
+995) repeated until Python's recursion limit. The record names slot 0 while the slots then
+carried are [1], which suggests (not verified) that the replaced count is recorded for a
+slot `carried_slots` does not carry, so that the same `_ReplacedRecord` comes back on every
+retry. Not fixed in session 42."""
 
 import torch
 
