@@ -466,17 +466,17 @@ class Statement:
             if kind is not SlotKind.TENSOR:
                 continue
             leaves_before = _leaves(before)
+            # (each body's leaves of the slot once, not once per number among them)
+            raw_leaves = [_leaves(raw[slot]) for raw in raws]
             for i, leaf_before in enumerate(leaves_before):
                 if not (_number_like(leaf_before) or augmented.mixed_in(leaf_before)
                         or augmented.types_in(leaf_before)):
                     continue
                 kinds = set()
-                for raw in raws:
-                    leaves = _leaves(raw[slot])
+                for leaves in raw_leaves:
                     kinds.add(_path_kind(leaves[i] if i < len(leaves) else None))
                 paths[(slot, i)] = kinds
-            self._learn_kinds(slot, leaves_before if loop else None,
-                              [_leaves(raw[slot]) for raw in raws])
+            self._learn_kinds(slot, leaves_before if loop else None, raw_leaves)
         self.paths = paths
         if not loop:
             return False
@@ -1003,14 +1003,18 @@ class _Watch:
     """The outputs of a statement's bodies, checked together once every body has run (see
     NOTE [bodies run once])."""
 
-    def __init__(self, statement: Statement, bodies, before=None, promote: bool = True):
+    def __init__(self, statement: Statement, bodies, before=None, promote: bool = True,
+                 traced: bool = True):
+        """`traced`: False for a probe's run of the bodies, which keeps `seen` itself and
+        never calls `outputs` (no summaries for dynamo to compare)."""
         self.statement = statement
         self.bodies = bodies
         self.before = before  # a loop: the carried values before an iteration
         self.promote = promote  # False: a number meeting a tensor is a mismatch
         self.seen: dict = {}  # where -> (raw outputs, staged outputs)
         # (under dynamo: NOTE [mismatched bodies under dynamo] in dynamo_kinds.py)
-        self.key = dynamo_kinds.new_key() if torch.compiler.is_dynamo_compiling() else None
+        self.key = (dynamo_kinds.new_key() if traced and torch.compiler.is_dynamo_compiling()
+                    else None)
         if self.key is not None and before is not None:
             # Read here, in the enclosing graph: a body that reads the carried values before
             # the loop makes dynamo hand them to the body as extra inputs, aliasing its carry
@@ -1164,7 +1168,8 @@ def _check_by_probe(statement: Statement, bodies, loop: bool, inputs_watch=None)
             _run_input_probe(inputs_watch, [(body.fn, True) for body in bodies], statement)
             inputs_watch = None
         before = operands.split(operands.flat)[0] if loop else None
-        watch = _Watch(statement, bodies, before, promote=round_ < _PROMOTION_ROUNDS - 1)
+        watch = _Watch(statement, bodies, before, promote=round_ < _PROMOTION_ROUNDS - 1,
+                       traced=False)
         draws = []  # (NOTE [an if's outputs in an enclosing probe]: kept only without)
         try:
             updated = set()
@@ -1217,7 +1222,9 @@ def _run_body(statement: Statement, operands, body: Body, flat, loop=False, watc
 
     Raises objects.ChangedInput for a tensor input the body updated in place (NOTE [inputs
     updated unseen])."""
-    if any(operands.requires_grad) and not torch.compiler.is_dynamo_compiling():
+    # (dynamo's tensors keep requires_grad as given: asked first, the other tracers' question
+    # costs dynamo nothing in each run)
+    if not torch.compiler.is_dynamo_compiling() and any(operands.requires_grad):
         for t, needs in zip(flat, operands.requires_grad):
             if needs and isinstance(t, torch.Tensor) and not t.requires_grad and t.is_leaf:
                 t.requires_grad_()
