@@ -404,6 +404,9 @@ class Statement:
         # what the runtime's wrappers among the bodies close over, for verdicts' keys (NOTE
         # [verdicts of a staged for loop] in verdicts.py); None: they are not keyed
         self.closing_over = None
+        # an `if`'s own dtypes probe inside an enclosing probe: its operands and each branch's
+        # (raw, staged) outputs (NOTE [an if's outputs in an enclosing probe])
+        self.probed = None
 
     def error(self, problem: str, fix: str) -> StagingError:
         return StagingError(self.kind, problem, fix)
@@ -464,17 +467,17 @@ class Statement:
             if kind is not SlotKind.TENSOR:
                 continue
             leaves_before = _leaves(before)
+            # (each body's leaves of the slot once, not once per number among them)
+            raw_leaves = [_leaves(raw[slot]) for raw in raws]
             for i, leaf_before in enumerate(leaves_before):
                 if not (_number_like(leaf_before) or augmented.mixed_in(leaf_before)
                         or augmented.types_in(leaf_before)):
                     continue
                 kinds = set()
-                for raw in raws:
-                    leaves = _leaves(raw[slot])
+                for leaves in raw_leaves:
                     kinds.add(_path_kind(leaves[i] if i < len(leaves) else None))
                 paths[(slot, i)] = kinds
-            self._learn_kinds(slot, leaves_before if loop else None,
-                              [_leaves(raw[slot]) for raw in raws])
+            self._learn_kinds(slot, leaves_before if loop else None, raw_leaves)
         self.paths = paths
         if not loop:
             return False
@@ -1001,14 +1004,18 @@ class _Watch:
     """The outputs of a statement's bodies, checked together once every body has run (see
     NOTE [bodies run once])."""
 
-    def __init__(self, statement: Statement, bodies, before=None, promote: bool = True):
+    def __init__(self, statement: Statement, bodies, before=None, promote: bool = True,
+                 traced: bool = True):
+        """`traced`: False for a probe's run of the bodies, which keeps `seen` itself and
+        never calls `outputs` (no summaries for dynamo to compare)."""
         self.statement = statement
         self.bodies = bodies
         self.before = before  # a loop: the carried values before an iteration
         self.promote = promote  # False: a number meeting a tensor is a mismatch
         self.seen: dict = {}  # where -> (raw outputs, staged outputs)
         # (under dynamo: NOTE [mismatched bodies under dynamo] in dynamo_kinds.py)
-        self.key = dynamo_kinds.new_key() if torch.compiler.is_dynamo_compiling() else None
+        self.key = (dynamo_kinds.new_key() if traced and torch.compiler.is_dynamo_compiling()
+                    else None)
         if self.key is not None and before is not None:
             # Read here, in the enclosing graph: a body that reads the carried values before
             # the loop makes dynamo hand them to the body as extra inputs, aliasing its carry
@@ -1016,9 +1023,11 @@ class _Watch:
             self.before_kinds = tuple(dynamo_kinds.summary(v) for v in before)
             self.before_sizes = tuple(dynamo_kinds.sizes(v) for v in before)
 
-    def outputs(self, body: Body, raw) -> tuple:
-        """`body`'s staged outputs; raises once every body has run and they disagree."""
-        out = self.statement.outputs_of(raw, body.where)
+    def outputs(self, body: Body, raw, out=None) -> tuple:
+        """`body`'s staged outputs (`out`, where a probe made them of `raw` already); raises
+        once every body has run and they disagree."""
+        if out is None:
+            out = self.statement.outputs_of(raw, body.where)
         # Dynamo refuses writes to objects from outside the bodies it traces (there the bodies
         # are checked by a probe run before the operator where numbers may be promoted, see
         # `_checks_first`, and compared by kind: NOTE [mismatched bodies under dynamo]).
@@ -1160,10 +1169,12 @@ def _check_by_probe(statement: Statement, bodies, loop: bool, inputs_watch=None)
             _run_input_probe(inputs_watch, [(body.fn, True) for body in bodies], statement)
             inputs_watch = None
         before = operands.split(operands.flat)[0] if loop else None
-        watch = _Watch(statement, bodies, before, promote=round_ < _PROMOTION_ROUNDS - 1)
+        watch = _Watch(statement, bodies, before, promote=round_ < _PROMOTION_ROUNDS - 1,
+                       traced=False)
+        draws = []  # (NOTE [an if's outputs in an enclosing probe]: kept only without)
         try:
             updated = set()
-            with probe():
+            with probe(draws=draws):
                 for body in bodies:
                     watched = seen = None
                     if inputs_watch is not None:
@@ -1190,6 +1201,10 @@ def _check_by_probe(statement: Statement, bodies, loop: bool, inputs_watch=None)
                 continue
             verdicts.learn(verdict_key, (promoted, statement.paths, statement.mixed_inputs,
                                          statement.typed_inputs, statement.number_kinds))
+            if not loop and not promoted and not any(draws) and probing() \
+                    and not in_operator_bodies():
+                # (what the branches gave with the dtypes the operator would trace them with)
+                statement.probed = (operands, watch.seen)
             return
         if again and round_ < _PROMOTION_ROUNDS:
             statement.dtypes.update(promoted)
@@ -1208,7 +1223,9 @@ def _run_body(statement: Statement, operands, body: Body, flat, loop=False, watc
 
     Raises objects.ChangedInput for a tensor input the body updated in place (NOTE [inputs
     updated unseen])."""
-    if any(operands.requires_grad) and not torch.compiler.is_dynamo_compiling():
+    # (dynamo's tensors keep requires_grad as given: asked first, the other tracers' question
+    # costs dynamo nothing in each run)
+    if not torch.compiler.is_dynamo_compiling() and any(operands.requires_grad):
         for t, needs in zip(flat, operands.requires_grad):
             if needs and isinstance(t, torch.Tensor) and not t.requires_grad and t.is_leaf:
                 t.requires_grad_()
@@ -3170,8 +3187,12 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
     if checked:
         _check_by_probe(statement, branches, loop=False, inputs_watch=inputs_watch)
     _probe_inputs_unless_checked(checked, inputs_watch, branches, statement)
+    probed = _probed_outputs(pred, branches, statement) if checked else None
+    if probed is not None:  # NOTE [an if's outputs in an enclosing probe]
+        flat, kept_key = probed
+        _keep_bound_paths(statement, kept_key)
     round_ = 0
-    while True:
+    while probed is None:
         operands = _Operands(statement)
         watch = _Watch(statement, branches, promote=round_ < _PROMOTION_ROUNDS - 1)
 
@@ -3221,13 +3242,7 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
                                         [seen_grads.get(b.where) for b in branches])
             staged_aliases.register_outputs(flat, operands.flat, aliased,
                                             f"the {statement.kind}'s value")
-            if watch.key is not None:  # NOTE [numbers bound in every branch]
-                # (a new dict: the one a probe verdict gave is held from outside an enclosing
-                # operator's body, whose mutation dynamo refuses)
-                paths = dict(statement.paths)
-                for at, kinds in dynamo_kinds.kept_paths(watch.key):
-                    paths[at] = set(kinds)
-                statement.paths = paths
+            _keep_bound_paths(statement, watch.key)
             break
         except _Promote as promote:  # see NOTE [bodies run once]
             statement.dtypes.update(promote.dtypes)
@@ -3237,6 +3252,73 @@ def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=Non
                 raise
     return _settled(_released(statement.marked_numbers(statement.merge(
         _pairs_as_lists(flat, statement), _OUTPUTS)), statement.growth), statement)
+
+
+def _keep_bound_paths(statement: Statement, key) -> None:
+    """Under dynamo, after the `if`'s branches gave their outputs to the `_Watch` of `key`:
+    what they bound the variables unbound before it to (NOTE [numbers bound in every
+    branch])."""
+    if key is None:
+        return
+    # (a new dict: the one a probe verdict gave is held from outside an enclosing operator's
+    # body, whose mutation dynamo refuses)
+    paths = dict(statement.paths)
+    for at, kinds in dynamo_kinds.kept_paths(key):
+        paths[at] = set(kinds)
+    statement.paths = paths
+
+
+# NOTE [an if's outputs in an enclosing probe]
+# Under dynamo, an `if` nested in a staged loop's body is staged three times: in the loop's
+# first trip (as Python), in the loop's dtypes probe, and in torch.while_loop's trace. In the
+# probe its torch.cond is dead code, and torch's own trace of it (both branches traced again as
+# subgraphs, their outputs compared: about 5k of dynamo's steps per `if`) teaches the rest of
+# the probe only what the cond's outputs are: fresh tensors of the branches' dtypes, sizes and
+# device, requiring grad where a branch makes them, and which kinds the branches bound the
+# variables unbound before the `if` to. Where a number comes in, the `if`'s own dtypes probe
+# (`_check_by_probe`) has just run both branches with the dtypes the cond would trace them
+# with (nothing promoted in its last round), and their outputs say all that: inside an
+# enclosing probe the `if`'s outputs are `torch.where(pred, true's, false's)` of them, leaf by
+# leaf (fresh tensors, and the `if`'s value too, for a probe whose values are read: a loop's
+# trip count), and the branches' bound kinds go through the same `_Watch.outputs` and
+# `_keep_bound_paths`. Only where every fact agrees plainly: the same structure, every leaf a
+# strided tensor of one dtype, static sizes and device in both branches, no operand or output
+# requiring grad (`branch_grads.settled` reads the cond's graphs), no random draw in the run
+# (the probe made its draws zeros) and a tensor predicate. Anything else (sizes that differ,
+# which the cond makes new symbols, grads, a mismatch to report) is the operator's to trace, as
+# before. The probe's own ops are dead code too; torch.while_loop's trace of the loop stages
+# the `if` with torch.cond as always (there it takes the probe's verdict and runs no probe).
+def _probed_outputs(pred, branches, statement: Statement):
+    """Under dynamo, inside an enclosing probe: the `if` `statement`'s flat outputs as
+    torch.cond would give them, from its own dtypes probe's run of `branches`, and the key its
+    branches' bound kinds are kept under; None where the cond is to be traced (NOTE [an if's
+    outputs in an enclosing probe])."""
+    probed, statement.probed = statement.probed, None
+    if probed is None or not isinstance(pred, torch.Tensor):
+        return None
+    operands, seen = probed
+    if (any(isinstance(t, torch.Tensor) and t.requires_grad for t in operands.flat)
+            or not branch_facts.all_sizes_static(operands.flat)):
+        return None
+    leaves, spec, kinds = [], None, None
+    for body in branches:
+        flat, body_spec = pytree.tree_flatten(_lists_as_pairs(seen[body.where][1]))
+        body_kinds = []
+        for t in flat:
+            if not isinstance(t, torch.Tensor) or t.requires_grad or t.layout != torch.strided:
+                return None
+            body_kinds.append(dynamo_kinds.summary(t))
+        if spec is not None and (body_spec != spec or body_kinds != kinds):
+            return None
+        if any(None in kind[2] for kind in body_kinds):
+            return None
+        leaves.append(flat)
+        spec, kinds = body_spec, body_kinds
+    watch = _Watch(statement, branches)
+    for body in branches:
+        watch.outputs(body, *seen[body.where])
+    return (pytree.tree_unflatten([torch.where(pred, a, b) for a, b in zip(*leaves)], spec),
+            watch.key)
 
 
 def _stage_while_again(error, test, body, state, names, like, inputs=(), statement="while loop",
