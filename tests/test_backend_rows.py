@@ -95,13 +95,11 @@ class _UnboundedDecoder(_Decoder):
 def _decoders():
     """(model, its inputs) of the bounded decoder and of the unbounded one (the inputs of
     seeds whose tokens reach EOS: most never do)."""
-    for seed in range(3):
-        torch.manual_seed(seed)
-        yield _Decoder().eval(), torch.randn(6, 32, generator=torch.Generator().manual_seed(seed))
-    for seed, rows in ((4, [0, 1, 2, 3, 4]), (8, [0, 1, 2, 3, 5])):  # 1-13 tokens
-        torch.manual_seed(seed)
-        yield (_UnboundedDecoder().eval(),
-               torch.randn(6, 32, generator=torch.Generator().manual_seed(seed))[rows])
+    torch.manual_seed(1)  # 24 (the bound), 4, 2 and 7 tokens
+    yield _Decoder().eval(), torch.randn(6, 32, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(4)  # 1, 11, 6 and 9 tokens
+    yield (_UnboundedDecoder().eval(),
+           torch.randn(6, 32, generator=torch.Generator().manual_seed(4))[:5])
 
 
 def test_a_decoder_s_tokens_are_written_when_its_loop_ends_bit_for_bit():
@@ -166,11 +164,11 @@ def _appended_in_a_branch(x):
 def test_lists_of_loops_that_write_in_place_keep_each_row_s_value():
     with torch.no_grad():
         for fn in (_appended_then_written, _appended_twice, _appended_in_a_branch):
-            inputs = [(torch.tensor([1.0, 2.0]),), (torch.tensor([3.0, -1.0]),),
-                      (torch.tensor([0.5, 0.25, 4.0]),)]
-            for args in inputs:
+            converted = autoconv.autoconv(fn)
+            for args in [(torch.tensor([1.0, 2.0]),), (torch.tensor([3.0, -1.0]),),
+                         (torch.tensor([0.5, 4.0]),)]:
                 want = fn(*args)
-                got = autoconv.autoconv(fn)(*args)
+                got = converted(*args)
                 for g, w in zip(got if isinstance(got, tuple) else (got,),
                                 want if isinstance(want, tuple) else (want,)):
                     assert g.dtype == w.dtype and torch.equal(g, w), (fn.__name__, got, want)
