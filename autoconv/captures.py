@@ -151,7 +151,7 @@ class GuardSet:
     """
 
     __slots__ = ("guards", "_reads", "_expected", "_fresh", "_owners", "_names", "_lists",
-                 "_counts", "_tables", "_keys", "_keys_guards", "_items", "_item_keys",
+                 "_counts", "_bare", "_tables", "_keys", "_keys_guards", "_items", "_item_keys",
                  "_item_expected", "_whole", "_whole_expected", "_whole_keys",
                  "_whole_key_expected")
 
@@ -213,11 +213,14 @@ class GuardSet:
         # 60 µs a call of the seed model's 203 modules): each module's tables from its
         # `__dict__` (a dict lookup: `getattr` through nn.Module's `__getattr__` hook cost half
         # as much again), then each list, `len` of each
-        owners, names, lists, structures, lengths = [], [], [], [], []
+        owners, names, lists, structures, lengths, bare = [], [], [], [], [], []
         tables, keys, keys_guards = [], [], []
         for guard in fresh:
             read = guard.read
             if isinstance(read, functools.partial) and read.func is _structure:
+                if not any(guard.expected):  # NOTE [modules with no submodules and no hooks]
+                    bare.append(read.args[0].__dict__)
+                    continue
                 owners += [read.args[0].__dict__] * len(_STRUCTURE)
                 names += _STRUCTURE
                 structures += guard.expected
@@ -237,6 +240,7 @@ class GuardSet:
         lengths += [len(table) for table in whole]
         self._owners, self._names, self._lists = tuple(owners), tuple(names), tuple(lists)
         self._counts = structures + lengths
+        self._bare = tuple(bare)
         self._tables, self._keys, self._keys_guards = tuple(tables), tuple(keys), keys_guards
         self._fresh = tuple(guard for guard in fresh
                             if not _reads_counts(guard) and not _reads_keys(guard))
@@ -255,13 +259,14 @@ class GuardSet:
                 and (not self._reads or all(map(operator.is_, map(operator.call, self._reads),
                                                 self._expected)))):
             self._check_each()
-        if self._counts:
+        if self._counts or self._bare:
             try:
-                counts = [*map(len, map(dict.__getitem__, self._owners, self._names)),
-                          *map(len, self._lists)]
+                held = ([*map(len, map(dict.__getitem__, self._owners, self._names)),
+                         *map(len, self._lists)] == self._counts
+                        and (not self._bare or _bare_still(self._bare)))
             except KeyError:  # a module's table gone from its `__dict__`: the slow way says
-                counts = None
-            if self._counts != counts:
+                held = False
+            if not held:
                 # (a whole table's length too: one of its keys gone, which its values'
                 # pipeline, shorter by one, does not show; the guards one by one then)
                 self._check_each()
@@ -1277,6 +1282,24 @@ _STRUCTURE = ("_modules", "_forward_hooks", "_forward_pre_hooks")
 
 def _structure(module) -> tuple:
     return tuple(len(getattr(module, name)) for name in _STRUCTURE)
+
+
+# NOTE [modules with no submodules and no hooks]
+# Most of a model's modules are leaves traced with no hooks (the seed model's 202 of 203): the
+# structure guard of each expects (0, 0, 0). Their three tables are tested for emptiness, a
+# truth test each in one Python loop over the modules' `__dict__`s (about 15 ns a table),
+# where the counts' pipeline (a `dict.__getitem__`, a `len` and an int in a list compared
+# with the expected one, each a C call through `map`) took about 33 ns: 20 -> 9 µs for the
+# seed model's 606 tables, timed alone (replay42). A table is empty exactly where its length
+# is 0, so each change the counts saw is seen: a hook registered or written into a table,
+# a submodule added, a table rebound to a non-empty one (read through `__dict__` on every
+# call, as the counts were); a table gone from `__dict__` raises KeyError, as it did.
+def _bare_still(owners) -> bool:
+    """Whether each module `__dict__` of `owners` still holds empty structure tables."""
+    for fields in owners:
+        if fields["_modules"] or fields["_forward_hooks"] or fields["_forward_pre_hooks"]:
+            return False
+    return True
 
 
 _HOOKS = ("_forward_pre_hooks", "_forward_hooks")

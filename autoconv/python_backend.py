@@ -305,6 +305,9 @@ class _Emitter:
         # (NOTE [results written into dead temporaries]; set by `emit`)
         self.recycle: dict[Node, Node] = {}
         self.reused: set[Node] = set()
+        # a loop body's row write kept until the loop ends -> the locals of its run
+        # (NOTE [row writes kept until the loop ends]; set by `while_loop`)
+        self.row_runs: dict[Node, tuple] = {}
         if parent is None:
             self.lines: list[str] = []
             self.callees: dict[int, str] = {}  # id(callable) -> its name in `namespace`
@@ -490,13 +493,16 @@ class _Emitter:
         return "\n".join([header, *(self.lines or ["    return None"])])
 
     def inline(self, module: GraphModule, inputs: list[str], indent: str, carried: int = 0,
-               prologue: list[str] | None = None, left_out=frozenset()) -> tuple[_Emitter, object]:
+               prologue: list[str] | None = None, left_out=frozenset(),
+               row_runs=None) -> tuple[_Emitter, object]:
         """Write the lines of subgraph `module` at `indent`, its placeholders bound to the
         expressions `inputs`; its in-place choice into `prologue` (unindented) where given;
-        the clones `left_out` as their sources. Returns the subgraph's emitter and its output
-        value (name it with the emitter's `arg`)."""
+        the clones `left_out` as their sources; `row_runs`: its row writes kept until the
+        loop ends (`Emitter.row_runs`). Returns the subgraph's emitter and its output value
+        (name it with the emitter's `arg`)."""
         child = _Emitter(self.namespace, module, self.fast_ops, carried, parent=self,
                          indent=indent)
+        child.row_runs = row_runs or {}
         child.in_place = child.choose_in_place(
             module.graph, child.lines if prologue is None else prologue)
         if left_out:
@@ -569,6 +575,10 @@ class _Emitter:
                     expr = self.embedding_row(node)
                 else:
                     expr = self.call(node, in_place.get(node))
+                if node in self.row_runs:  # NOTE [row writes kept until the loop ends]
+                    self.row_run_lines(node, name, expr)
+                    self.free(freed.get(node, ()), body)
+                    continue
                 temporary = self.recycle.get(node)
                 if temporary is not None:  # NOTE [results written into dead temporaries]
                     buffer = self.names[temporary]
@@ -583,6 +593,25 @@ class _Emitter:
                 raise NotImplementedError(f"graph node {node.op} {node.target}")
             self.free(freed.get(node, ()), body)
         return _NO_OUTPUT
+
+    def row_run_lines(self, node: Node, name: str, expr: str) -> None:
+        """The lines of a row write kept until the loop ends (NOTE [row writes kept until the
+        loop ends]): `expr` (the write itself) with grad mode on; else the row joins the run
+        where it is the run's next one and in the buffer, or the run is written and another
+        begins (`_row_run`)."""
+        pending, start, following, room = self.row_runs[node]
+        buffer, index, values = (self.arg(a) for a in node.args)
+        indent, lines = self.indent, self.lines
+        lines.append(f"{indent}if {pending} is None:")
+        lines.append(f"{indent}    {name} = {expr}")
+        lines.append(f"{indent}elif {index} == {following} and {index} < {room}:")
+        lines.append(f"{indent}    {pending}.append({values})")
+        lines.append(f"{indent}    {following} += 1")
+        lines.append(f"{indent}    {name} = {buffer}")
+        lines.append(f"{indent}else:")
+        lines.append(f"{indent}    {start}, {following} = {self.callee(_row_run)}({buffer}, "
+                     f"{start}, {pending}, {index}, {values}, {room})")
+        lines.append(f"{indent}    {name} = {buffer}")
 
     def cond(self, node: Node, name: str) -> None:
         """A staged `if`: the branches' lines under a Python `if` on the predicate; `name`
@@ -654,6 +683,24 @@ class _Emitter:
             capacity = {slot: self.local("rows") for slot in grown[1]}
             for slot, local in capacity.items():
                 body.append(f"{indent}{local} = {state[slot]}.shape[0]")
+        row_runs, flush = {}, None
+        kept = (_row_write_kept(test_module, body_module, _carried_count_of(node))
+                if self.fast_ops and not per_trip else None)
+        if kept is not None:  # NOTE [row writes kept until the loop ends]
+            slot, write = kept
+            pending, start, following = (self.local(h) for h in ("pending", "start", "next"))
+            room = capacity.get(slot) if grown else None
+            if room is None:  # (written in place only: its rows stay those it has)
+                room = self.local("room")
+                body.append(f"{indent}{room} = {state[slot]}.shape[0]")
+            body.append(f"{indent}{pending} = None if "
+                        f"{self.callee(torch.is_grad_enabled)}() else []")
+            body.append(f"{indent}{start} = {following} = -1")
+            row_runs[write] = (pending, start, following, room)
+            flush = (f"{indent}if {pending}:",
+                     f"{indent}    {self.callee(_write_rows)}({state[slot]}, {start}, "
+                     f"{pending})",
+                     f"{indent}del {pending}")
         loop_at = len(body)
         body.append(f"{indent}while True:")
         test, output = self.inline(test_module, inputs, indent + "    ", prologue=prologue)
@@ -672,13 +719,15 @@ class _Emitter:
                 body.append(f"{indent}        {capacity[slot]} = {state[slot]}.shape[0]")
             body.append(f"{indent}    {trips} += 1")
         child, output = self.inline(body_module, inputs, indent + "    ",
-                                    _carried_count_of(node), prologue)
+                                    _carried_count_of(node), prologue, row_runs=row_runs)
         outputs = output if isinstance(output, (tuple, list)) else (output,)
         if state:
             body.append(f"{indent}    {', '.join(state)}, = {child.arg(tuple(outputs))}")
         child.release(output)
         if prologue:
             body[loop_at:loop_at] = [indent + line for line in prologue]
+        if flush:  # (the loop ends at its `break` only: the rows kept, written)
+            body.extend(flush)
         if grown:  # the rows the graph sized it with
             symbol, rows = grown
             exactly = self.callee(grown_lists.rows_exactly)
@@ -1721,6 +1770,109 @@ def _row_write(node: Node, index: Node) -> bool:
                               for v in (buffer, values))
     return (isinstance(buffer_val, torch.Tensor) and isinstance(values_val, torch.Tensor)
             and buffer_val.dim() >= 1 and buffer_val.dtype == values_val.dtype)
+
+
+# NOTE [row writes kept until the loop ends]
+# A list appended to on every trip of a tensor `while` (a greedy decoder's tokens) is a buffer
+# the loop writes a row of per trip (`buffer[count] = item`, `_index_put_row_`): a `select`
+# and a `copy_` through the indexing machinery, about 5 µs a trip (gru_greedy: 17 trips of
+# ~25 µs each), where TorchScript's loop appends to a Python list. Where nothing in the loop
+# reads the buffer but its row write (the test does not; the body's one reader of its slot is
+# the write, whose result goes back to the slot only) and nothing in the loop writes any
+# tensor in place (no in-place choice but the write's, no mutating op, no nested cond or
+# loop), no one can tell when a row is written before the loop ends: with grad mode off the
+# rows are kept, a run of consecutive ones from `start`, and written when the loop ends, at
+# its `break` (the loop's only way out but an exception, after which no one reads the
+# buffer: the loop owns it, `_carried_writes`), one `stack` and one copy into the run's rows
+# (`_write_rows`). Nothing writes a kept row's tensor in the meantime (nothing in the loop
+# writes in place), so the values written are those a write at the trip would have written.
+# A row that is not the run's next one, or not in the buffer's rows (so out of range or
+# negative), writes the run and then itself (`_row_run`) at its trip, in order, as before:
+# the same rows, the same error where one is raised. The same bits as each trip's write
+# (copies). With grad mode on the write is the functional one, as before.
+def _row_write_kept(test: GraphModule, body: GraphModule, carried: int):
+    """(slot, write node) of a loop body's row write that may be kept until the loop ends
+    (NOTE [row writes kept until the loop ends]), else None."""
+    writes = [n for n in body.graph.nodes if n.target in (_index_put_row, _index_put_row_)]
+    if len(writes) != 1 or writes[0].target is not _index_put_row or len(writes[0].args) != 3:
+        return None
+    write = writes[0]
+    buffer, index, values = write.args
+    placeholders = [n for n in body.graph.nodes if n.op == "placeholder"]
+    outputs = pytree.tree_leaves(body.graph.output_node().args[0])
+    source = buffer.args[0] if _is_clone(buffer) and len(buffer.users) == 1 else buffer
+    if source not in placeholders[:carried] or values is buffer or values is source:
+        return None
+    slot = placeholders.index(source)
+    result = outputs[slot] if slot < len(outputs) else None
+    if not isinstance(result, Node):
+        return None
+    result_source = result.args[0] if _is_clone(result) else result
+    if (len(source.users) != 1 or list(buffer.users) != [write] or result_source is not write
+            or len(write.users) != 1 or (result is not write and len(result.users) != 1)
+            or sum(o is result for o in outputs) != 1):
+        return None
+    test_placeholders = [n for n in test.graph.nodes if n.op == "placeholder"]
+    if slot >= len(test_placeholders) or test_placeholders[slot].users:
+        return None
+    if write not in _carried_writes(body.graph, carried)[1]:
+        return None
+    if not (_writes_nothing(test, 0) and _writes_nothing(body, carried, write)):
+        return None
+    return slot, write
+
+
+def _writes_nothing(module: GraphModule, carried: int, write: Node | None = None) -> bool:
+    """Whether the python backend's lines of `module` (a loop's test or body, `carried`:
+    its slots; the cond branches it runs, to any depth) write no tensor in place but at
+    `write`: no in-place choice, no mutating op, no loop."""
+    graph = module.graph
+    candidates = dict(_in_place_candidates(graph))
+    candidates.update(_carried_writes(graph, carried)[1])
+    candidates.pop(write, None)
+    if candidates:
+        return False
+    for node in graph.nodes:
+        if node.op != "call_function":
+            continue
+        if node.target is _WHILE_LOOP or (isinstance(node.target, torch._ops.OpOverload)
+                                          and node.target._schema.is_mutable):
+            return False
+        if node.target is _COND and not all(
+                isinstance(branch, Node) and branch.op == "get_attr"
+                and _writes_nothing(getattr(module, branch.target), 0)
+                for branch in node.args[1:3]):
+            return False
+    return True
+
+
+def _write_rows(buffer: torch.Tensor, start: int, rows: list) -> None:
+    """`buffer[start + k] = rows[k]` for each row kept (NOTE [row writes kept until the loop
+    ends]): one `stack` and one copy where every row has the buffer's row shape."""
+    if len(rows) == 1:
+        buffer[start] = rows[0]
+        return
+    shape = buffer.shape[1:]
+    if all(row.shape == shape for row in rows):
+        buffer[start:start + len(rows)] = torch.stack(rows)
+        return
+    for k, row in enumerate(rows, start):
+        buffer[k] = row
+
+
+def _row_run(buffer, start: int, rows: list, index: int, values, room: int) -> tuple:
+    """A row write that is not the next of the kept run `rows` (from `start`): the run is
+    written, then the row begins another where it is in the buffer (`0 <= index < room`),
+    else is written now (NOTE [row writes kept until the loop ends]). Returns the run's
+    (start, next row)."""
+    if rows:
+        _write_rows(buffer, start, rows)
+        rows.clear()
+    if 0 <= index < room:
+        rows.append(values)
+        return index, index + 1
+    _index_put_row_(buffer, index, values)
+    return -1, -1
 
 
 def _index_put_row(buffer: torch.Tensor, index: int, values: torch.Tensor) -> torch.Tensor:

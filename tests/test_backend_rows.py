@@ -76,3 +76,146 @@ def test_argmax_of_a_flattening_view_with_ties_and_nan():
                              [0.0, 0.0, 9.0, 0.0]]),),
               (torch.zeros(3, 4),)]
     assert_same_exactly(flat_max, inputs, compile=False)
+
+
+# --- row writes kept until the loop ends (NOTE [row writes kept until the loop ends] in
+# autoconv/python_backend.py, replay42) --------------------------------------------------
+
+class _UnboundedDecoder(_Decoder):
+    def forward(self, h):
+        token = torch.tensor(1)
+        tokens = []
+        while token != 0:
+            h = self.cell(self.embed(token), h)
+            token = self.out(h).argmax(-1)
+            tokens.append(token)
+        return torch.stack(tokens), h
+
+
+def _decoders():
+    """(model, its inputs) of the bounded decoder and of the unbounded one (the inputs of
+    seeds whose tokens reach EOS: most never do)."""
+    torch.manual_seed(1)  # 24 (the bound), 4, 2 and 7 tokens
+    yield _Decoder().eval(), torch.randn(6, 32, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(4)  # 1, 11, 6 and 9 tokens
+    yield (_UnboundedDecoder().eval(),
+           torch.randn(6, 32, generator=torch.Generator().manual_seed(4))[:5])
+
+
+def test_a_decoder_s_tokens_are_written_when_its_loop_ends_bit_for_bit():
+    with torch.no_grad():
+        lengths = set()
+        for model, inputs in _decoders():
+            converted = autoconv.autoconv(model)
+            for h in inputs:
+                got, want = converted(h), model(h)
+                lengths.add(len(want[0]))
+                for g, w in zip(got, want):
+                    assert g.dtype == w.dtype and torch.equal(g, w), (got, want)
+            assert "_row_run(" in _source(converted)
+        assert len(lengths) > 5 and {1, 24} <= lengths, lengths
+
+
+def test_a_decoder_s_tokens_with_grad_mode_on_are_written_each_trip():
+    # (grad on: the functional write of each trip, for autograd; the same values)
+    torch.manual_seed(0)
+    model = _Decoder().eval()
+    converted = autoconv.autoconv(model)
+    for h in torch.randn(3, 32, generator=torch.Generator().manual_seed(0)):
+        got, want = converted(h), model(h)
+        assert torch.equal(got[0], want[0])
+        torch.testing.assert_close(got[1], want[1])
+        got[1].sum().backward()
+    assert all(p.grad is not None for p in model.cell.parameters())
+
+
+def _appended_then_written(x):
+    # the appended tensor is the loop's state, which the loop then writes in place: its row
+    # must be the value at the append, not the loop's last
+    rows = []
+    while x.sum() < 40:
+        rows.append(x)
+        x = x + 1
+    return torch.stack(rows)
+
+
+def _appended_twice(x):
+    # two lists grown in one loop, each of the other's state
+    rows, halves = [], []
+    while x.sum() < 40:
+        rows.append(x)
+        halves.append(x * 0.5)
+        x = x * 2 + 1
+    return torch.stack(rows), torch.stack(halves)
+
+
+def _appended_in_a_branch(x):
+    # the appended value is written in place by a pointwise op in a branch of the loop
+    rows = []
+    while x.sum() < 40:
+        y = x * 2
+        if y.sum() > 10:
+            y = y - 3
+        rows.append(y)
+        x = x + 1
+    return torch.stack(rows)
+
+
+def test_lists_of_loops_that_write_in_place_keep_each_row_s_value():
+    with torch.no_grad():
+        for fn in (_appended_then_written, _appended_twice, _appended_in_a_branch):
+            converted = autoconv.autoconv(fn)
+            for args in [(torch.tensor([1.0, 2.0]),), (torch.tensor([3.0, -1.0]),),
+                         (torch.tensor([0.5, 4.0]),)]:
+                want = fn(*args)
+                got = converted(*args)
+                for g, w in zip(got if isinstance(got, tuple) else (got,),
+                                want if isinstance(want, tuple) else (want,)):
+                    assert g.dtype == w.dtype and torch.equal(g, w), (fn.__name__, got, want)
+
+
+def _kept(buffer, writes):
+    # the lines `row_run_lines` writes for a loop's row write, with grad mode off, and the
+    # write of the run kept at the loop's end
+    from autoconv.python_backend import _row_run, _write_rows
+    pending, start, following, room = [], -1, -1, buffer.shape[0]
+    try:
+        for index, values in writes:
+            if index == following and index < room:
+                pending.append(values)
+                following += 1
+            else:
+                start, following = _row_run(buffer, start, pending, index, values, room)
+    except IndexError:
+        return "IndexError", buffer
+    if pending:
+        _write_rows(buffer, start, pending)
+    return None, buffer
+
+
+def _each_trip(buffer, writes):
+    from autoconv.python_backend import _index_put_row_
+    try:
+        for index, values in writes:
+            _index_put_row_(buffer, index, values)
+    except IndexError:
+        return "IndexError", buffer
+    return None, buffer
+
+
+def test_rows_kept_then_written_are_each_trip_s_writes():
+    # runs broken by a row out of order, written again, negative, out of range (the same
+    # error at the same write, the rows before it written), and rows broadcast to the row
+    g = torch.Generator().manual_seed(0)
+
+    def rows(*indices, shape=(3,)):
+        return [(i, torch.randn(shape, generator=g)) for i in indices]
+
+    cases = [rows(0, 1, 2, 3), rows(0, 1, 2, 1, 2, 3), rows(2, 3, 0, 1), rows(0, -1, 1, 2),
+             rows(0, 1, 2, 7, 3), rows(0, 1, 5), rows(0, 1, 2, shape=(1,)),
+             rows(0, 1, 2, shape=()), rows(0) + rows(1, shape=(1,)) + rows(2), rows(3, 4, 5),
+             rows(0, 0, 0), []]
+    for writes in cases:
+        got = _kept(torch.zeros(6, 3), writes)
+        want = _each_trip(torch.zeros(6, 3), writes)
+        assert got[0] == want[0] and torch.equal(got[1], want[1]), (writes, got, want)
