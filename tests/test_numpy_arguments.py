@@ -40,6 +40,44 @@ def test_a_global_array_method_call_is_converted():
 _G = None
 
 
+def test_a_numpy_array_method_under_torch_compile():
+    # break42 s09: a global array's method not named as a tensor's (`_G.astype(...)`), or a
+    # local array's, went through converted_call, and dynamo stopped at the type of the bound
+    # method ("GetAttrVariable(NumpyNdarrayVariable(), astype) has no type"); numpy's methods
+    # are called as they are now
+    global _G
+    _G = np.array([2.0, 3.0])
+
+    def by_global(x):
+        return x * float(_G.astype(np.float32)[0]) if x.sum() > 0 else x
+
+    def by_local(a, x):
+        b = a * 1
+        return x * float(b.astype(np.float32)[1]) if x.sum() > 0 else x
+
+    x = torch.ones(2)
+    for fn, args in ((by_global, (x,)), (by_local, (_G, x))):
+        torch._dynamo.reset()
+        compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+        assert _same(compiled(*args), fn(*args)), fn.__name__
+        assert _same(autoconv.autoconv(fn)(*args), fn(*args)), fn.__name__
+
+
+@pytest.mark.xfail(strict=True, reason="break42 s10: a closure's numpy array method (`a.astype(...)`) "
+                   "goes through converted_call, and torch.compile stops at dynamo's "
+                   "'GetAttrVariable(NumpyNdarrayVariable(), astype) has no type'")
+def test_a_closure_array_method_under_torch_compile():
+    held = np.array([2.0, 3.0])
+
+    def by_closure(x):
+        return x * float(held.astype(np.float32)[0]) if x.sum() > 0 else x
+
+    torch._dynamo.reset()
+    x = torch.ones(2)
+    compiled = torch.compile(autoconv.convert(by_closure), fullgraph=True, backend="eager")
+    assert _same(compiled(x), torch.full((2,), 2.0))
+
+
 def test_arrays_of_other_dtypes_layouts_and_fields_take_their_own_graphs():
     # break42 s02: keyed by `dtype.str`, a structured array of other field names (`|V16` both)
     # found the graph of the first (1 for Python's 2, silently)

@@ -239,6 +239,19 @@ class CallConverter(Converter):
             return None  # a global's attribute: converted_call, and converted ahead of time
         return func.value
 
+    def _global_array_method(self, func) -> bool:
+        """`G.mean()` of a global numpy array at conversion: given to `converted_method_call`
+        as a local's method is (which still converts a user's object's, should `G` be rebound
+        to one). Through `converted_call` dynamo could not take the type of the bound method
+        and torch.compile stopped ("GetAttrVariable(NumpyNdarrayVariable(), mean) has no
+        type", break42 s09)."""
+        if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+                and func.value.id not in self.ctx.local_names):
+            return False
+        numpy = sys.modules.get("numpy")
+        return numpy is not None and isinstance(self.ctx.globals.get(func.value.id),
+                                                numpy.ndarray)
+
     def _is_runtime(self, func) -> bool:
         return (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
                 and func.value.id == self.ctx.runtime)
@@ -466,6 +479,11 @@ class CallConverter(Converter):
             root = root.value
         if isinstance(root, gast.Name) and root.id not in self.ctx.local_names:
             self.ctx.callees.add(root.id)
+        if self._global_array_method(func):
+            node.args = [func.value, gast.Constant(value=func.attr, kind=None)] + node.args
+            node.func = gast.Attribute(value=templates.name(ac), attr="converted_method_call",
+                                       ctx=gast.Load())
+            return node
         if isinstance(func, gast.Attribute) and func.attr == "apply":
             # `Fn.apply(x)` of a custom autograd Function: given the class, which dynamo can
             # inspect (not its bound `apply`), so the runtime keeps its backward
