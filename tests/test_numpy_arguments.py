@@ -267,3 +267,22 @@ def test_a_parameter_argument_is_a_parameter_to_isinstance():
     weight = torch.nn.Parameter(torch.ones(2))
     assert torch.equal(kind(weight), torch.full((2,), 2.0))
     assert torch.equal(autoconv.autoconv(kind)(weight), torch.full((2,), 2.0))
+
+
+_MARKED_GLOBAL = torch.ones(2).as_subclass(_Marked)
+
+
+@pytest.mark.xfail(strict=True, reason="break42 s11: a global (or closure, partial-held, module "
+                   "attribute) tensor of a torch.Tensor subclass stops the trace with torch's "
+                   "TypeError (unsupported operand type(s) for *: '_Marked' and 'int'), not a "
+                   "StagingError naming the subclass and the fix")
+def test_a_global_tensor_subclass_is_refused_naming_it():
+    from autoconv_runtime import StagingError
+
+    def by_global(x):
+        return x + _marked(_MARKED_GLOBAL)
+
+    x = torch.ones(2)
+    assert torch.equal(by_global(x).as_subclass(torch.Tensor), torch.full((2,), 3.0))
+    with pytest.raises(StagingError, match="subclass _Marked"):
+        autoconv.autoconv(by_global)(x)
