@@ -630,7 +630,7 @@ def test_an_object_a_callable_changes_read_in_the_same_branch_matches_python(
 # item; session 42 found them all as Python's (the object is an input, watched, or moved into
 # the state, before any probe runs). A list the method grows is refused (`note`).
 
-class _Meter:
+class _ProbedMeter:
     def __init__(self):
         self.n, self.log, self.d = 0, [], {"k": 0}
 
@@ -652,7 +652,7 @@ def _meter_counts(m):
 
 
 def _growing_list(x, how):
-    m = _Meter()
+    m = _ProbedMeter()
     f = getattr(m, how)
     items = []
     if x.sum() > 0:
@@ -663,7 +663,7 @@ def _growing_list(x, how):
 
 
 def _changing_constant(x, how):
-    m = _Meter()
+    m = _ProbedMeter()
     f = getattr(m, how)
     k = 1
     if x.sum() > 0:
@@ -675,7 +675,7 @@ def _changing_constant(x, how):
 
 
 def _promoted(x, how):
-    m = _Meter()
+    m = _ProbedMeter()
     f = getattr(m, how)
     s = 0
     if x.sum() > 0:
@@ -684,7 +684,7 @@ def _promoted(x, how):
 
 
 def _twice(x, how):
-    m = _Meter()
+    m = _ProbedMeter()
     f = getattr(m, how)
     s = 0
     for _ in range(2):
