@@ -50,8 +50,8 @@ import torch
 from autoconv_runtime.errors import StagingError, users_file
 
 from . import graph_passes
-from .signature import (FIELD_DEPTH, LONG, ArrayKey, is_ndarray, keys_fields,
-                        module_python_fields)
+from .signature import (FIELD_DEPTH, LONG, ArrayKey, is_ndarray, is_numpy_float,
+                        is_numpy_scalar, keys_fields, module_python_fields)
 
 __all__ = ["Rebound", "Guard", "GuardSet", "Places", "guards_for"]
 
@@ -311,7 +311,7 @@ class GuardSet:
 def _same_value(a, b) -> bool:
     if type(a) is not type(b):
         return False
-    if type(a) is float:  # nan is nan; -0.0 is not 0.0 (`x * SCALE` keeps the sign)
+    if type(a) is float or is_numpy_float(a):  # nan is nan; -0.0 is not 0.0 (`x * SCALE`)
         return (a == b and math.copysign(1.0, a) == math.copysign(1.0, b)) or (a != a and b != b)
     if type(a) in (tuple, list):
         return len(a) == len(b) and all(x is y or _same_value(x, y) for x, y in zip(a, b))
@@ -324,8 +324,8 @@ def _same_value(a, b) -> bool:
 def _is_value(value) -> bool:
     """A Python value a trace bakes in: a number, bool, string, None, an enum member (NOTE
     [mappings, sets and enums held as configs]), or a tuple of them."""
-    if type(value) in _VALUES or isinstance(value, enum.Enum):
-        return True
+    if type(value) in _VALUES or isinstance(value, enum.Enum) or is_numpy_scalar(value):
+        return True  # (NOTE [numpy scalars keyed as Python numbers] in signature.py)
     return (type(value) is tuple and len(value) <= _MAX_ITEMS
             and all(_is_value(item) for item in value))
 

@@ -190,6 +190,8 @@ def _leaf_key(leaf):
         return ("value", type(leaf), leaf, _python_fields(leaf))
     if type(leaf) is float and not leaf and _negative(leaf):
         return ("value", NEGATIVE_ZERO, leaf)  # NOTE [scalars keyed by type and sign]
+    if type(leaf) not in _SCALARS and is_numpy_scalar(leaf):
+        return ("value", *scalar_key(leaf))
     return ("value", type(leaf), leaf)
 
 
@@ -233,6 +235,23 @@ def is_ndarray(value) -> bool:
     return numpy is not None and type(value) is numpy.ndarray
 
 
+# NOTE [numpy scalars keyed as Python numbers]
+# A numpy scalar (`np.float64(2.0)`, `np.int64(3)`, `np.bool_(True)`: what `a.sum()`,
+# `np.mean(...)` return) is a number a trace bakes in, as a Python float is, but its type is not
+# one of `_SCALARS`: in an argument object's field (or a global or closure list's item) it was
+# left out of the key and unguarded, so `cfg.scale = np.float64(3.0)` after 2.0 replayed 2.0,
+# silently (break42 s03). It is keyed (and guarded, captures.py) by its type, value and sign.
+def is_numpy_scalar(value) -> bool:
+    """Whether `value` is a numpy number or bool scalar (hashable, immutable)."""
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, (numpy.number, numpy.bool_))
+
+
+def is_numpy_float(value) -> bool:
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.floating)
+
+
 class ArrayKey:
     """A numpy array's signature entry: its dtype, shape and values (NOTE [numpy arrays keyed
     by their values]). Hashable; equal to the entry of an array of equal dtype, shape and
@@ -241,11 +260,17 @@ class ArrayKey:
     __slots__ = ("dtype", "shape", "data", "_hash")
 
     def __init__(self, array):
-        self.dtype, self.shape = array.dtype.str, array.shape
-        self.data = array.tobytes()
+        # (the dtype itself, not `dtype.str`: a structured dtype's str is `|V16` for any field
+        # names, so an array of other fields found the graph reading `s["a"]` of the first:
+        # break42 s02)
+        self.dtype, self.shape = array.dtype, array.shape
+        # an object array's bytes are its items' addresses, not their values (an item changed
+        # in place kept them: break42 s04): keyed by itself, equal to no other key
+        self.data = array.tobytes() if not array.dtype.hasobject else object()
         # (not the bytes' own hash: hashing them cost 5x their copy; graphs of one shape of
         # array are few, and equality compares the bytes)
-        self._hash = hash((self.dtype, self.shape, self.data[:64]))
+        self._hash = hash((self.dtype, self.shape, self.data[:64] if not array.dtype.hasobject
+                           else self.data))
 
     def __hash__(self) -> int:
         return self._hash
@@ -304,6 +329,9 @@ def scalar_key(value) -> tuple:
     kind = type(value)
     if kind is float and not value and _negative(value):
         return (NEGATIVE_ZERO, value)
+    if kind not in _SCALARS and is_numpy_scalar(value):
+        # (its type in the key: -0.0 as a numpy float is equal to float's -0.0)
+        return (kind, value, not value and is_numpy_float(value) and _negative(value))
     return (kind, value)
 
 
@@ -405,6 +433,8 @@ def _field_key(value, depth: int):
         return ("callable", value)
     if is_ndarray(value):  # NOTE [numpy arrays keyed by their values]
         return ArrayKey(value)
+    if is_numpy_scalar(value):  # NOTE [numpy scalars keyed as Python numbers]
+        return scalar_key(value)
     return None
 
 

@@ -119,6 +119,14 @@ _DIRECT_RECEIVERS = (torch.Tensor, list, tuple, dict, set, frozenset, str, bytes
                      complex, bool, types.ModuleType)
 
 
+def _is_numpy_value(obj) -> bool:
+    # A numpy array's or scalar's methods are numpy's, called as they are: through
+    # `converted_call` dynamo could not take the type of the bound method (`G.mean()`,
+    # `a.astype(...)` stopped torch.compile: break42 s09)
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(obj, (numpy.ndarray, numpy.generic))
+
+
 def set_converter(convert, is_generated_code=None, parameter_updates=None) -> None:
     """Install the function that turns a Python function into its converted twin, the one
     that tells a code object the converter made, and the one that says which parameters a
@@ -691,7 +699,7 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
         return lists.list_method(obj, name, args, kwargs)
     if name in _TENSOR_TRUTHS and isinstance(obj, torch.Tensor):
         return _TENSOR_TRUTHS[name](obj, *args, **kwargs)
-    if isinstance(obj, _DIRECT_RECEIVERS):
+    if isinstance(obj, _DIRECT_RECEIVERS) or _is_numpy_value(obj):
         if isinstance(obj, dict) and args and name in _KEYED_METHODS:
             subscripts.check_key(obj, args[0], f"looked up (.{name}) by")
         return getattr(obj, name)(*args, **kwargs)

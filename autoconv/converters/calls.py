@@ -166,7 +166,9 @@ class CallConverter(Converter):
             # only through these: a getattr of another object could run code
             if not (isinstance(value, (types.ModuleType, torch.Generator, random.Random,
                                        io.IOBase, pathlib.PurePath))
-                    or value in outside_values.OWNERS
+                    # (by identity: `in` compares with ==, elementwise for a global numpy
+                    # array, `G.sum()`, whose truth value raised a ValueError: break42 s01)
+                    or any(value is owner for owner in outside_values.OWNERS)
                     or outside_values.is_generator(value)):
                 return None
             value = getattr(value, attr, None)
@@ -236,6 +238,19 @@ class CallConverter(Converter):
         if isinstance(root, gast.Name) and root.id not in self.ctx.local_names:
             return None  # a global's attribute: converted_call, and converted ahead of time
         return func.value
+
+    def _global_array_method(self, func) -> bool:
+        """`G.mean()` of a global numpy array at conversion: given to `converted_method_call`
+        as a local's method is (which still converts a user's object's, should `G` be rebound
+        to one). Through `converted_call` dynamo could not take the type of the bound method
+        and torch.compile stopped ("GetAttrVariable(NumpyNdarrayVariable(), mean) has no
+        type", break42 s09)."""
+        if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+                and func.value.id not in self.ctx.local_names):
+            return False
+        numpy = sys.modules.get("numpy")
+        return numpy is not None and isinstance(self.ctx.globals.get(func.value.id),
+                                                numpy.ndarray)
 
     def _is_runtime(self, func) -> bool:
         return (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
@@ -464,6 +479,11 @@ class CallConverter(Converter):
             root = root.value
         if isinstance(root, gast.Name) and root.id not in self.ctx.local_names:
             self.ctx.callees.add(root.id)
+        if self._global_array_method(func):
+            node.args = [func.value, gast.Constant(value=func.attr, kind=None)] + node.args
+            node.func = gast.Attribute(value=templates.name(ac), attr="converted_method_call",
+                                       ctx=gast.Load())
+            return node
         if isinstance(func, gast.Attribute) and func.attr == "apply":
             # `Fn.apply(x)` of a custom autograd Function: given the class, which dynamo can
             # inspect (not its bound `apply`), so the runtime keeps its backward
