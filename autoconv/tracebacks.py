@@ -306,7 +306,12 @@ def _library_called_by_converted(error: GuardOnDataDependentSymNode,
     routine = f"{outer.tb_frame.f_globals['__name__']}.{outer.tb_frame.f_code.co_qualname}"
     fix = ("Make this call outside the autoconv function (eagerly), or write what it computes "
            "with tensor operations in your own code, which autoconv converts")
-    if module.partition(".")[0] in _ORDERING_MODULES:
+    if routine == "collections.Counter.most_common":
+        # (heapq's own code asks, but the user wrote most_common: the fix is for that line)
+        fix = ("Make this call outside the autoconv function (eagerly), or write it with what "
+               "autoconv converts: for the largest count, `c.most_common(1)[0][1]`, write "
+               "`max(c.values())`")
+    elif module.partition(".")[0] in _ORDERING_MODULES:
         fix = ("Order tensors instead (`torch.stack(scores)` first for a list of 0-d tensors): "
                "`torch.topk(scores, k).indices` for heapq.nlargest's best k "
                "(`largest=False` for nsmallest), `scores.argsort()` for an order, "
