@@ -273,6 +273,23 @@ def _as_staging_error(error: GuardOnDataDependentSymNode) -> BaseException:
 _ORDERING_MODULES = ("heapq", "bisect")
 
 
+def _library_fix(routine: str, asked_module: str) -> str:
+    """What to write instead of a library `routine` whose code (in `asked_module`) asked for a
+    traced tensor's value: the routine's own replacement where one is known."""
+    if routine == "collections.Counter.most_common":
+        # (heapq's own code asks, but the user wrote most_common: the fix is for that line)
+        return ("Make this call outside the autoconv function (eagerly), or write it with what "
+                "autoconv converts: for the largest count, `c.most_common(1)[0][1]`, write "
+                "`max(c.values())`")
+    if asked_module.partition(".")[0] in _ORDERING_MODULES:
+        return ("Order tensors instead (`torch.stack(scores)` first for a list of 0-d tensors): "
+                "`torch.topk(scores, k).indices` for heapq.nlargest's best k "
+                "(`largest=False` for nsmallest), `scores.argsort()` for an order, "
+                "`torch.searchsorted` for bisect")
+    return ("Make this call outside the autoconv function (eagerly), or write what it computes "
+            "with tensor operations in your own code, which autoconv converts")
+
+
 def _library_called_by_converted(error: GuardOnDataDependentSymNode,
                                  trimmed) -> BaseException | None:
     """torch's data-dependent error raised in a library's Python code (the standard library's:
@@ -304,18 +321,7 @@ def _library_called_by_converted(error: GuardOnDataDependentSymNode,
     source = linecache.getline(filename, line).strip()
     asked_file, asked_line = asked.tb_frame.f_code.co_filename, asked.tb_lineno
     routine = f"{outer.tb_frame.f_globals['__name__']}.{outer.tb_frame.f_code.co_qualname}"
-    fix = ("Make this call outside the autoconv function (eagerly), or write what it computes "
-           "with tensor operations in your own code, which autoconv converts")
-    if routine == "collections.Counter.most_common":
-        # (heapq's own code asks, but the user wrote most_common: the fix is for that line)
-        fix = ("Make this call outside the autoconv function (eagerly), or write it with what "
-               "autoconv converts: for the largest count, `c.most_common(1)[0][1]`, write "
-               "`max(c.values())`")
-    elif module.partition(".")[0] in _ORDERING_MODULES:
-        fix = ("Order tensors instead (`torch.stack(scores)` first for a list of 0-d tensors): "
-               "`torch.topk(scores, k).indices` for heapq.nlargest's best k "
-               "(`largest=False` for nsmallest), `scores.argsort()` for an order, "
-               "`torch.searchsorted` for bisect")
+    fix = _library_fix(routine, module)
     return _at_user_line(
         error, filename, line,
         f"`{source}` calls {routine}, which runs unconverted and asks Python for the value of "
@@ -484,9 +490,8 @@ def _called_by_library(error: GuardOnDataDependentSymNode) -> BaseException | No
             f"{asked.tb_frame.f_code.co_qualname}): autoconv never converts torch's, numpy's "
             "or the standard library's code, so its conditions and conversions of tensors to "
             "Python numbers are not staged",
-            "Run this call outside the autoconv function (eagerly), or replace the library "
-            "routine by a loop of your own code, which autoconv converts (for the largest "
-            "count, `c.most_common(1)[0][1]`, write `max(c.values())`)")
+            _library_fix(f"{module}.{code.co_qualname}",
+                         asked.tb_frame.f_globals.get("__name__") or ""))
     return _at_user_line(
         error, filename, line,
         f"`{source}` asks Python for the value of a traced tensor in "
