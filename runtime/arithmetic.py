@@ -37,7 +37,7 @@ from .augmented import (check_operands, collecting, empty_count, float_power_ope
                         mixed_in, python_dtype, types_in, KIND_DTYPES)
 from .errors import StagingError
 from .identity import type_in
-from .libm import EXACT_MATH, MATH_POW, graph_number, math_call
+from .libm import EXACT_MATH, MATH_POW, graph_number, mark_numpy, math_call, numpy_in
 from .lists import StagedList
 from .text import percent_
 from .values import (is_symbolic, known_empty, number_dtype, promote_types, tensors_dtype,
@@ -99,12 +99,12 @@ def _unary(fn, value):
     if fn is operator.neg and _float_of_symbols(value, "-", value):
         # (`-v` of a symbolic float: torch's symbolic shapes write `0.0 - v` as `-v`, whose
         # -0.0 Python's `0.0 - v` does not give; as its stand-in, neither is rewritten)
-        return fn(_symbolic_stand_in(value)).item()
+        return _numpy_after(fn(_symbolic_stand_in(value)).item(), numpy_in(value))
     if _is_number(value):
         tagged = kinds_in(value)  # (NOTE [numbers of two kinds] in augmented.py)
         if value.dtype == torch.bool:
             value = value.to(torch.int64)
-        result = mark(fn(value))
+        result = _numpy_after(mark(fn(value)), numpy_in(value))
         if tagged:
             kinds = {"int" if k == "bool" else k for k in tagged[0]}
             mark_kinds(result, kinds, *tagged[1:3], tagged[3] if len(kinds) == 2 else None)
@@ -155,7 +155,7 @@ def _apply_plain(fn, left, right, divides, op=None):
         # NOTE [float arithmetic of numbers read from tensors]
         result = _apply_plain(fn, _symbolic_stand_in(left), _symbolic_stand_in(right),
                               divides, op)
-        return result if op in _COMPARE else result.item()
+        return result if op in _COMPARE else _numpy_after(result.item(), numpy_in(result))
     if _symbolic_bool(left) or _symbolic_bool(right):
         # (a bool read from a tensor has no arithmetic of torch's own: `b + 1`, `b == c` of a
         # SymBool asked for its value; as its stand-in, it is Python's bool there too)
@@ -193,6 +193,7 @@ def _apply_plain(fn, left, right, divides, op=None):
             and isinstance(right, (torch.Tensor, *_NUMBERS))):
         return fn(left, right)  # (a list, a string: whatever Python does with it)
     # numbers only: Python's arithmetic (NOTE [Python's number rules] in runtime/augmented.py)
+    numpy_of = numpy_in(left) or numpy_in(right)
     if op in _COMPARE:
         dtype = promote_types(_dtype(left), _dtype(right))
     else:
@@ -215,7 +216,7 @@ def _apply_plain(fn, left, right, divides, op=None):
             result = fn(left, right)
             graph_check(~(torch.isinf(result) & torch.isfinite(left) & torch.isfinite(right)),
                         OverflowError, "(34, 'Numerical result out of range')")
-            return mark(result)
+            return _numpy_after(mark(result), numpy_of)
     if (op in ("//", "%") and dtype == torch.int64 and isinstance(right, torch.Tensor)
             and collecting(ZeroDivisionError)):
         # (its check is a `try`'s failure, not an assertion: the value where it fails is
@@ -225,7 +226,13 @@ def _apply_plain(fn, left, right, divides, op=None):
     result = fn(left, right)
     if dtype == torch.int64:
         check_int_range(left, op, right, result)
-    return mark(result)
+    return _numpy_after(mark(result), numpy_of and op not in _COMPARE)
+
+
+def _numpy_after(result, numpy_of: bool):
+    """`result`, marked as numpy's scalar where an operand was (NOTE [numpy's numbers of graph
+    numbers] in runtime/libm.py)."""
+    return mark_numpy(result) if numpy_of else result
 
 
 # NOTE [float arithmetic of numbers read from tensors]
@@ -728,8 +735,9 @@ def _symbolic(value) -> bool:
 
 def _symbolic_stand_in(value):
     """A symbolic float, int or bool (`float(t)` of a traced `t`) as a number's stand-in."""
-    if isinstance(value, torch.SymFloat):
-        return mark(torch.scalar_tensor(value, dtype=torch.float64))
+    if isinstance(value, torch.SymFloat):  # NOTE [numpy's numbers of graph numbers] in libm.py
+        return _numpy_after(mark(torch.scalar_tensor(value, dtype=torch.float64)),
+                            numpy_in(value))
     if isinstance(value, torch.SymInt):
         return mark(torch.scalar_tensor(value, dtype=torch.int64))
     if isinstance(value, torch.SymBool):  # (`b = (x > 0).all().item()`)
@@ -876,6 +884,8 @@ def _inferred(leaf) -> torch.dtype:
     if isinstance(leaf, torch.Tensor) and not (_is_number(leaf) or mixed_in(leaf)):
         return leaf.dtype
     dtype = _dtype(leaf)
+    if dtype.is_floating_point and numpy_in(leaf):
+        return torch.float64  # NOTE [numpy's numbers of graph numbers] in runtime/libm.py
     return with_number(torch.bool, dtype) if dtype.is_floating_point or dtype.is_complex \
         else dtype
 

@@ -9,7 +9,7 @@ import torch
 
 from .errors import StagingError
 
-__all__ = ["EXACT_MATH", "MATH_POW", "graph_number", "math_call"]
+__all__ = ["EXACT_MATH", "MATH_POW", "graph_number", "math_call", "mark_numpy", "numpy_in"]
 
 # NOTE [math functions of graph numbers]
 # `math.exp(e)` of `e = x[i].item()` (a symbolic float), or of a float a staged statement carries
@@ -131,7 +131,43 @@ def math_call(fn, args, symbolic: bool):
     value, code = result[0], result[1]
     for number, (kind, text) in _ERRORS.items():
         graph_check(code != number, kind, text)
-    return value.item() if symbolic else mark_view(value.clone())
+    numpy_of = EXACT_MATH[fn].startswith("numpy.")
+    if symbolic and numpy_of and torch.compiler.is_dynamo_compiling():
+        symbolic = False  # NOTE [numpy's numbers of graph numbers]
+    out = value.item() if symbolic else mark_view(value.clone())
+    return mark_numpy(out) if numpy_of else out
+
+
+# NOTE [numpy's numbers of graph numbers]
+# numpy's function of a number gives numpy's scalar (`np.exp(k)` an np.float64, `np.floor(k)`
+# of an int an np.int64), and so does Python's arithmetic of one with a Python number
+# (`np.exp(k) / 2`, `np.floor(k) / 2` an np.float64). torch.tensor / torch.as_tensor infer
+# float64 of an np.float64 where a Python float gives the default float32: of a graph number's
+# stand-in, `torch.tensor(np.floor(k / 2))` was float32 where Python's is float64, silently
+# (errs42 s01). The stand-in numpy's function gives is marked (`mark_numpy`), an operator's
+# result of a marked one with a number is marked too (runtime/arithmetic.py `_apply_plain`,
+# `_unary`), and torch.tensor's data infers float64 of a marked float (`_inferred` there).
+# A symbolic number read back from the op (`np.exp(k)` of `k = int(t)`) is marked as well, and
+# its stand-in (`_symbolic_stand_in`) takes the mark. Under dynamo, which shows a symbolic
+# number as a Python float that takes no attribute, numpy's result is the marked stand-in.
+# An np.float64 that meets a tensor is torch's wrapped number, as a Python float is.
+_NUMPY = "_autoconv_numpy"
+
+
+def mark_numpy(value):
+    """`value`, a number's stand-in or a symbolic number, marked as numpy's scalar (NOTE
+    [numpy's numbers of graph numbers])."""
+    if isinstance(value, (torch.Tensor, torch.SymFloat, torch.SymInt)) and not (
+            not isinstance(value, torch.Tensor) and torch.compiler.is_dynamo_compiling()):
+        setattr(value, _NUMPY, True)
+    return value
+
+
+def numpy_in(value) -> bool:
+    """Whether `value` is numpy's scalar or a value `mark_numpy` marked."""
+    if isinstance(value, (torch.Tensor, torch.SymFloat, torch.SymInt)):
+        return getattr(value, _NUMPY, False) is True
+    return isinstance(value, numpy.generic)
 
 
 def _kind(value) -> str:
