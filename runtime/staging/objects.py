@@ -130,10 +130,10 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
         # is carried as a local `best = float(x[0])` is (tester23 s03)
         leaves.append(value)
         return ("number",)
-    if id(value) in seen:  # a cycle, or one object reached twice: not carried twice
-        return ("const", value)
+    if id(value) in seen:  # NOTE [objects holding themselves]
+        return ("cycle", value, seen.index(id(value)))
     if is_carried_mapping(value):
-        seen = seen | {id(value)}
+        seen = (*seen, id(value))
         items = tuple((k, _flatten(v, leaves, seen, f"{path}[{_key_text(k)}]", records))
                       for k, v in value.items())
         # (a dict subclass's spec also says how to make it empty again: NOTE [dict subclasses
@@ -141,16 +141,16 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
         return (("dict", items) if type(value) is dict
                 else ("dict", items, type(value), _empty_maker(value)))
     if type_in(value, (list, tuple, HeldList)):
-        seen = seen | {id(value)}
+        seen = (*seen, id(value))
         return ("tuple" if type(value) is tuple else "list", tuple(_flatten(v, leaves, seen, f"{path}[{i}]", records)
                                             for i, v in enumerate(value)))
     if _is_namedtuple(value) and path in records:
-        seen = seen | {id(value)}
+        seen = (*seen, id(value))
         return ("namedtuple", type(value), tuple(
             _flatten(v, leaves, seen, f"{path}.{k}", records)
             for k, v in zip(type(value)._fields, value)))
     if _is_plain_object(value):
-        seen = seen | {id(value)}
+        seen = (*seen, id(value))
         return ("object", type(value),
                 tuple((k, _flatten(v, leaves, seen, f"{path}.{k}", records))
                       for k, v in vars(value).items()))
@@ -341,7 +341,7 @@ def _is_namedtuple(value) -> bool:
 def flatten(value, records=frozenset()):
     """(structure, tensors) of `value`; the named tuples at the paths `records` are carried."""
     leaves = []
-    return _flatten(value, leaves, frozenset(), "", records), leaves
+    return _flatten(value, leaves, (), "", records), leaves
 
 
 class CarriedName(str):
@@ -512,30 +512,46 @@ def _refuse_replaced_keys(keys, out, given_leaves, names, statement, where) -> N
 
 
 
-def _rebuild(spec, leaves, keys=()):
+def _rebuild(spec, leaves, keys=(), chain=()):
     """A new object of the structure `spec` holding the tensors `leaves` (an iterator); a
     dict's tensor keys found in `keys` ((before, body's) pairs) are the body's (NOTE [tensor
-    keys of carried dicts])."""
+    keys of carried dicts]). `chain`: the new objects (None for another container) around the
+    part being built, outermost first (NOTE [objects holding themselves])."""
     kind = spec[0]
     if kind in ("tensor", "number"):
         return next(leaves)
     if kind == "const":
         return spec[1]
+    if kind == "cycle":
+        return spec[1] if chain[spec[2]] is None else chain[spec[2]]
+    inner = (*chain, None)
     if kind == "dict":
-        return _mapping_like(spec, [(_body_key(k, keys), _rebuild(v, leaves, keys))
+        return _mapping_like(spec, [(_body_key(k, keys), _rebuild(v, leaves, keys, inner))
                                      for k, v in spec[1]])
     if kind == "list":
-        return [_rebuild(v, leaves, keys) for v in spec[1]]
+        return [_rebuild(v, leaves, keys, inner) for v in spec[1]]
     if kind == "tuple":
-        return tuple(_rebuild(v, leaves, keys) for v in spec[1])
+        return tuple(_rebuild(v, leaves, keys, inner) for v in spec[1])
     if kind == "namedtuple":
-        return spec[1](*(_rebuild(v, leaves, keys) for v in spec[2]))
+        return spec[1](*(_rebuild(v, leaves, keys, inner) for v in spec[2]))
     cls = spec[1]
     # types.SimpleNamespace is defined in C, and object.__new__ refuses to make one.
     new = cls.__new__(cls) if cls is types.SimpleNamespace else object.__new__(cls)
     for k, v in spec[2]:
-        object.__setattr__(new, k, _rebuild(v, leaves, keys))
+        object.__setattr__(new, k, _rebuild(v, leaves, keys, (*chain, new)))
     return new
+
+
+# NOTE [objects holding themselves]
+# An object reached again inside itself (`b.me = b`, a tree node's `parent` of its child) is
+# carried once. It was a constant of the statement there, the caller's object, so the body's
+# copy held the caller's object in its field: a holder reaching the object through it
+# (`partial(lambda bb, x: _bump(bb.me, x), b)`) counted into the caller's object while
+# tracing, which the copy the branch read never saw (break42 s07: 2 for Python's 3, and the
+# next call's other branch counted again, silently). The spec says which enclosing container
+# it is ("cycle"), and the copy's field is the copy around it (an enclosing list or dict,
+# built after its items, still gives the caller's); a body's output holding either is the
+# same structure.
 
 
 def _frozen(spec) -> bool:
@@ -606,16 +622,19 @@ def _same_constant(a, b) -> bool:
     return statically_known_true(a == b)
 
 
-def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=()):
+def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=(), chain=()):
     """Append the tensors of `value`, which must have the structure `spec`, to `leaves`.
 
     Returns None, or (path, what differs). Fields are read by the names `spec` holds: under
     dynamo, `vars()` of an object built in a traced body is empty. With a list `replaced`,
     the paths of the named tuples and numbers replaced (_REPLACED) are appended there, each
     taken as it is, rather than the first returned. A dict's tensor keys found in `key_pairs`
-    are the body's, as `_rebuild` made them.
+    are the body's, as `_rebuild` made them. `chain`: the objects around `value`.
     """
     kind = spec[0]
+    if kind == "cycle":  # NOTE [objects holding themselves]
+        return None if identical(value, spec[1]) or any(
+            identical(value, above) for above in chain) else (path, "is changed")
     if kind == "tensor":
         if type_in(value, _NUMBERS) or isinstance(value, _SYMBOLIC):
             # A number the object held before an earlier statement, which carried it and left
@@ -656,7 +675,7 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=()):
         if type(value) is not spec[1]:
             return path, "changes its type"
         for name, field, item in zip(spec[1]._fields, spec[2], value):
-            found = _flatten_as(field, item, leaves, f"{path}.{name}", replaced, key_pairs)
+            found = _flatten_as(field, item, leaves, f"{path}.{name}", replaced, key_pairs, chain)
             if found:
                 return found
         return None
@@ -672,7 +691,7 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=()):
             return path, "gains or loses attributes"
         for k, field in spec[2]:
             found = _flatten_as(field, getattr(value, k), leaves, f"{path}.{k}", replaced,
-                                key_pairs)
+                                key_pairs, (*chain, value))
             if found:
                 return found
         return None
@@ -686,7 +705,7 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=()):
             return path, "gains or loses keys", tuple(gained)
         for (k, item), key in zip(spec[1], expected):
             found = _flatten_as(item, value[key], leaves, f"{path}[{_key_text(k)}]", replaced,
-                                key_pairs)
+                                key_pairs, chain)
             if found:
                 return found
         return None
@@ -695,7 +714,7 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=()):
     if len(value) != len(spec[1]):
         return path, "changes its length"
     for i, item in enumerate(spec[1]):
-        found = _flatten_as(item, value[i], leaves, f"{path}[{i}]", replaced, key_pairs)
+        found = _flatten_as(item, value[i], leaves, f"{path}[{i}]", replaced, key_pairs, chain)
         if found:
             return found
     return None
@@ -1546,20 +1565,25 @@ def closure(fn):
         return None
 
 
-def _rebuilt_callable(value, old, new, copies=None):
+def _rebuilt_callable(value, old, new, copies=None, parts=()):
     """Callable `value` (or a list, tuple or dict of callables, or an object holding one) with
-    the object `old` it reaches replaced by `new` (a body's copy). `copies`, if given, gets
-    (copy, its fields) for each object copied on the way (see `_copies_changed`)."""
+    the object `old` it reaches replaced by `new` (a body's copy), and each of the other
+    (old, new) `parts` pairs (the parts of `old` and of its copy: NOTE [holders of an object's
+    parts]) too. `copies`, if given, gets (copy, its fields) for each object copied on the way
+    (see `_copies_changed`)."""
+    replaced = ((old, new), *parts)
+
     def swap(v):
-        if v is old:
-            return new
+        for before, after in replaced:
+            if v is before:
+                return after
         if (_followed(v) or type_in(v, (list, tuple, dict)) or _is_plain_object(v)) and (
                 v is not value) and any(
-                o is old for o in reached_objects(v)):
+                o is before for o in reached_objects(v) for before, _ in replaced):
             # (a callable calling another that reaches `old`: `_reached`; the body's calls go
             # to a copy of the inner one too. A closure calling itself keeps its own cell:
             # reached_objects does not follow it twice)
-            return _rebuilt_callable(v, old, new, copies)
+            return _rebuilt_callable(v, old, new, copies, parts)
         return v
 
     if type_in(value, (list, tuple)):
@@ -1952,7 +1976,9 @@ def with_input_as_state(stage, bodies, state, names, inputs, changed, statement)
         def run(*args):
             values, value, others = args[:count], args[count], iter(args[count + 1:])
             copies = []
-            given = [value if i in same else _rebuilt_callable(inputs[i], held, value, copies)
+            parts = _parts_of(held, value) if via else ()  # NOTE [holders of an object's parts]
+            given = [value if i in same else _rebuilt_callable(inputs[i], held, value, copies,
+                                                                 parts)
                      if i in via else _followed_path(value, inside[i]) if i in inside
                      else next(others) for i in range(len(inputs))]
             out = body(*values, *given)
@@ -2192,6 +2218,42 @@ def _path_in(held, value, depth: int = 3):
                     below.append(((*path, step), part))
         level = below
     return None
+
+
+# NOTE [holders of an object's parts]
+# A callable the bodies are given rebuilt around the moved object's copy (`_rebuilt_callable`)
+# may also reach a part of the object by another way: `lambda x: first(x) + second(x)` of
+# `first = Holder(box).bump`, `second = partial(_bump, box)`, where the moved object is the
+# Holder and `box` its field. Rebuilt around the Holder's copy only, `second` counted into the
+# caller's `box` while tracing, where the copy's `box` the branch read never saw it (break42
+# s08: 3 for Python's 2 on the next call's other branch, silently). The parts of the moved
+# object (`_path_in`'s, as deep) are swapped for the same parts of its copy too.
+
+
+def _parts_of(held, copy) -> tuple:
+    """(part of `held`, the same part of its copy `copy`) for the lists, dicts and plain
+    objects `held` holds, as deep as `_path_in` looks (NOTE [holders of an object's parts])."""
+    pairs, level = [], [(held, copy)]
+    for _ in range(3):
+        below = []
+        for before, after in level:
+            if _is_plain_object(before) and _is_plain_object(after):
+                fields = vars(after)
+                items = [(v, fields.get(k)) for k, v in vars(before).items() if k in fields]
+            elif type(before) is dict and type(after) is dict:
+                items = [(v, after[k]) for k, v in before.items() if k in after]
+            elif type_in(before, (list,)) and type_in(after, (list,)) and len(before) == len(
+                    after):
+                items = list(zip(before, after))
+            else:
+                continue
+            for part, its_copy in items:
+                if (type_in(part, (list, dict)) or _is_plain_object(part)) and not any(
+                        part is p for p, _ in pairs) and part is not held:
+                    pairs.append((part, its_copy))
+                    below.append((part, its_copy))
+        level = below
+    return tuple(pairs)
 
 
 def _followed_path(value, path):
