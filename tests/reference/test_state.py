@@ -2588,3 +2588,29 @@ def test_a_python_number_an_argument_objects_field_is_set_to_follows_each_call()
     assert_close(f(cfg, T([1, 2])), T([2.5, 5.0]))
     cfg.scale = 2.0  # equal to the int 2, of another type: traced again
     assert f(cfg, T([1, 2])).dtype == torch.float32
+
+
+# --- an object holding itself (NOTE [objects holding themselves] in runtime/staging/objects.py):
+# its field was the caller's object in the body's copy, and the branch's `o.me.v = ...` left a
+# value of the trace in the caller's object (autoconv's internal error "left a value of the
+# trace (FakeTensor) as the graph constant" before session 43)
+
+class _Node:
+    def __init__(self, v):
+        self.v = v
+        self.me = self
+        self.n = 0
+
+
+def _updated_through_its_own_field(x):
+    o = _Node(x * 0)
+    if x.sum() > 0:
+        o.me.v = o.v + x
+        o.me.n += 1
+    else:
+        o.v = o.me.v - x
+    return o.v * 2 + o.me.v + o.n, o.me is o
+
+
+def test_an_object_updated_through_its_own_field_in_a_staged_branch():
+    assert_same_result(_updated_through_its_own_field, [(T([1., 2.]),), (T([-3., 1.]),)])
