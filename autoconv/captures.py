@@ -36,6 +36,7 @@ import collections
 import collections.abc
 import enum
 import functools
+import io
 import itertools
 import logging
 import math
@@ -86,15 +87,21 @@ class Rebound(Exception):
         guard = self.guard
         if guard.after_trace is _MISSING:
             return None
-        return (f"tracing it changes {guard.where} ({_short(guard.expected)} before the "
+        text = (f"tracing it changes {guard.where} ({_short(guard.expected)} before the "
                 f"trace, {_short(guard.after_trace)} after it), which the graph was traced "
                 "with: Python code that runs while the function is traced (a do_not_convert "
                 "helper, a logging or run counter, the function's own statements on Python "
                 "values) runs once, at the trace, and the graph runs none of it, where Python "
-                "changes the value on every call. Keep such a count outside the autoconv "
-                "function (update it around the call), or make it a tensor updated in place "
-                "(`COUNT.add_(1)` of a global tensor: the graph repeats that on every call); "
-                "a value the function computes with, return it and store it in the caller")
+                "changes the value on every call. ")
+        if guard.where.startswith("the position of the iterator"):
+            # NOTE [iterators read from outside]
+            return text + ("Call next() outside the autoconv function and pass the item as "
+                           "an argument, or keep the step in a tensor updated in place "
+                           "(`STEP.add_(1)`: the graph repeats that on every call)")
+        return text + ("Keep such a count outside the autoconv function (update it around the "
+                       "call), or make it a tensor updated in place (`COUNT.add_(1)` of a "
+                       "global tensor: the graph repeats that on every call); a value the "
+                       "function computes with, return it and store it in the caller")
 
     def what(self) -> str:
         """What the graph was traced with, and what is there now, for messages."""
@@ -330,6 +337,64 @@ def _is_value(value) -> bool:
             and all(_is_value(item) for item in value))
 
 
+# NOTE [iterators read from outside]
+# `next(STEPS)` of a global `itertools.count()` in a do_not_convert helper (or a generator, a
+# list's iterator, an iterator object of the user's) runs once, at the trace, and the graph
+# keeps the item it gave: Python's 0, 1, 2 on three calls were the replay's 0, 0, 0, silently
+# (tester42 s05). The global still holds the same iterator, so its identity guard held. An
+# iterator read from outside is guarded by its position as well (`_iterator_position`: what
+# its `__reduce_ex__` says it will continue from, a generator's frame and values): tracing
+# advanced it, so the guard fails after every trace, and the call is refused as for a count
+# the trace changes (NOTE [values the trace changes]); an iterator advanced between calls
+# (not by the trace) traces again, the graph taking the item it gives then.
+
+
+def _is_iterator(value) -> bool:
+    return isinstance(value, collections.abc.Iterator) and not isinstance(
+        value, (torch.Tensor, io.IOBase))
+
+
+def _iterator_position(read):
+    """What the iterator `read()` gives will continue from, as a value (NOTE [iterators read
+    from outside]); None where it does not say."""
+    return _position(read(), 8)
+
+
+def _position(value, depth: int):
+    if isinstance(value, types.GeneratorType):
+        frame = value.gi_frame
+        if frame is None:
+            return "exhausted"
+        return (frame.f_lasti, _token(tuple(frame.f_locals.items()), depth - 1))
+    try:
+        reduced = value.__reduce_ex__(2)
+    except Exception:  # noqa: BLE001 - an iterator that does not say where it is
+        return None
+    if type(reduced) is not tuple:
+        return None
+    if type(value).__name__ == "count" and type(value).__module__ == "itertools":
+        return repr(value)  # (`count(3)`: readable in the message)
+    return _token(reduced[1:], depth - 1)
+
+
+def _token(value, depth: int):
+    """`value` as a Python value to compare: values as they are, tuples and lists by length
+    and items (a dict's or set's iterator gives a new list of the items left each time), an
+    iterator by its position, other objects (a tensor) by identity; `depth` levels deep."""
+    if _is_value(value):
+        return value
+    if depth <= 0:
+        return len(value) if type(value) in (tuple, list, dict) else id(value)
+    if _is_iterator(value):
+        return _position(value, depth - 1)
+    if type(value) in (tuple, list):
+        return (len(value), *(_token(item, depth - 1) for item in value[:_MAX_ITEMS]))
+    if type(value) is dict:
+        return tuple((k, _token(v, depth - 1)) for k, v in list(value.items())[:_MAX_ITEMS]
+                     if _is_value(k))
+    return id(value)
+
+
 def _array_values(read):
     value = read()
     return ArrayKey(value) if is_ndarray(value) else value
@@ -552,6 +617,11 @@ class Places:
                 values = functools.partial(_array_values, read)
                 self.values[where] = (Guard(f"the values of {where}", values, values(),
                                             by_value=True, fresh=True), parents)
+        elif names is not None and _is_iterator(value):
+            if where not in self.values:  # NOTE [iterators read from outside]
+                position = functools.partial(_iterator_position, read)
+                self.values[where] = (Guard(f"the position of the iterator {where}", position,
+                                            position(), by_value=True, fresh=True), parents)
         elif (isinstance(value, type) and names is not None and depth > 0
               and id(value) not in self._walked and _is_user_class(value)):
             # A user's class used as a namespace or registry (`Registry.scale`, `Cfg.model`):

@@ -30,7 +30,7 @@ Sources and what was tried:
   under torch.export and torch.compile (errs42's area, not kept).
 - session 41's `do_not_convert` helpers counting into globals: an object's field, a class
   attribute and a `nonlocal` are refused with the message; a `next()` of a global iterator
-  the helper returns is baked in, silently wrong (s05, strict xfail below, README).
+  the helper returns was baked in, silently wrong (s05: refused since session 43, NOTE [iterators read from outside]).
 - a number a conditional expression chooses under a tensor test (pyro's `direction = 1 if
   ... else -1`): its arithmetic was torch's integer arithmetic, `2 ** direction` 0 for -1
   where Python's is 0.5, silently in every mode (s02, fixed: autoconv/converters/numbers.py;
@@ -301,10 +301,11 @@ def test_kalman_filter_with_an_outlier_gate_in_every_mode():
 
 
 # --- s05: a do_not_convert helper returning next() of a global iterator ---------------------------
-# The helper runs once, at the trace, and its value is baked into the graph: Python's 0, 1, 2
-# on three calls, the replay's 0, 0, 0, silently. No guard sees an iterator's state (a counter
-# in a global dict or an object's field is refused since session 41, NOTE [values the trace
-# changes]). README's known wrong shapes.
+# The helper runs once, at the trace, and its value was baked into the graph: Python's 0, 1, 2
+# on three calls, the replay's 0, 0, 0, silently. Since session 43 an iterator read from
+# outside is guarded by its position too (NOTE [iterators read from outside] in
+# autoconv/captures.py): the trace advancing it is refused as a count the trace changes is, and
+# one the caller advanced between calls traces again.
 
 _STEPS42 = itertools.count()
 
@@ -321,18 +322,56 @@ def _scaled_by_the_step42(x):
     return x
 
 
-@pytest.mark.xfail(strict=True, reason="tester42 s05: next() of a global iterator in a "
-                   "do_not_convert helper is baked into the graph, silently")
-def test_s05_next_of_a_global_iterator_counts_each_call():
+_ADVANCED = (r"tracing it changes the position of the iterator the global _STEPS42 .*"
+             r"next\(\) outside")
+
+
+def _counting42():
+    i = 0
+    while True:
+        yield i
+        i += 1
+
+
+@pytest.mark.parametrize("make", [itertools.count, lambda: iter([3.0, 5.0, 7.0]), _counting42],
+                         ids=["count", "list_iterator", "generator"])
+def test_s05_next_of_a_global_iterator_is_refused(make):
     global _STEPS42
-    run = autoconv.autoconv(_scaled_by_the_step42)
     x = T([1.0, 2.0])
     try:
-        _STEPS42 = itertools.count()
-        got = [run(x) for _ in range(3)]
-        _STEPS42 = itertools.count()
-        want = [_scaled_by_the_step42(x) for _ in range(3)]
-        for g, w in zip(got, want):
-            torch.testing.assert_close(g, w)
+        _STEPS42 = make()
+        with pytest.raises(RuntimeError, match=_ADVANCED):
+            autoconv.autoconv(_scaled_by_the_step42)(x)
+        _STEPS42 = make()
+        concrete = autoconv.autoconv(_scaled_by_the_step42).get_concrete_function(x)
+        with pytest.raises(TypeError, match=_ADVANCED):
+            concrete(x)
     finally:
         _STEPS42 = itertools.count()
+
+
+_AT42 = itertools.count()
+
+
+@autoconv.do_not_convert
+def _peek42():
+    # (the count's next item, not taken: the trace leaves the iterator where it was)
+    return int(repr(_AT42)[len("count("):-1])
+
+
+def _scaled_by_the_next_item42(x):
+    k = _peek42()
+    if x.sum() > 0:
+        return x * k
+    return x
+
+
+def test_s05_a_global_iterator_the_caller_advances_traces_again():
+    run = autoconv.autoconv(_scaled_by_the_next_item42)
+    x = T([1.0, 2.0])
+    got = []
+    for _ in range(3):
+        got.append(run(x))
+        next(_AT42)
+    torch.testing.assert_close(got, [x * 0.0, x * 1.0, x * 2.0])
+    assert run.trace_count == 3
