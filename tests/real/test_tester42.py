@@ -30,7 +30,8 @@ Sources and what was tried:
   under torch.export and torch.compile (errs42's area, not kept).
 - session 41's `do_not_convert` helpers counting into globals: an object's field, a class
   attribute and a `nonlocal` are refused with the message; a `next()` of a global iterator
-  the helper returns was baked in, silently wrong (s05: refused since session 43, NOTE [iterators read from outside]).
+  the helper returns was baked in, silently wrong (s05: refused since session 43, NOTE
+  [iterators read from outside] in autoconv/captures.py).
 - a number a conditional expression chooses under a tensor test (pyro's `direction = 1 if
   ... else -1`): its arithmetic was torch's integer arithmetic, `2 ** direction` 0 for -1
   where Python's is 0.5, silently in every mode (s02, fixed: autoconv/converters/numbers.py;
