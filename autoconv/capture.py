@@ -30,7 +30,8 @@ from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
 from . import captures, graph_passes, targets, tracebacks
 from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none, is_shell,
-                           lists_in, path_text, python_values_in, restore, store,
+                           lists_in, path_text, put_back, python_values_in, restore,
+                           slotted_containers, store, trace_value_in_slotted,
                            Repeat, store_rebuilding, tensors_in)
 from .signature import Signature, grad_key, keyed_path, shared_in, subclass_in
 
@@ -147,8 +148,11 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             out_info["rebound"] = _rebound_buffers(name, state, params, state_now,
                                                    _location(type(module).forward))
         else:
+            slotted = slotted_containers(roots)  # NOTE [containers held by slotted objects]
             with context.caller_owned_lists(lists_in(roots)):
                 result = converted(*args, **kwargs)
+            _refuse_trace_values_in_slotted(name, slotted, _location(
+                source if source is not None else converted))
         _refuse_rebound_gradients(name, inputs, dict(zip(grads, grad_tensors)),
                                   _location(source if source is not None else converted))
         changed = _changed_objects(name, roots, before, _location(
@@ -788,6 +792,24 @@ def _check_no_trace_values(graph_module, name) -> None:
                     f"({type(value).__name__}) as the graph constant {node.target}"
                     + (f", used at {where[-2].strip()}" if len(where) >= 2 else "")
                     + ". This is a bug in autoconv; please report it with this function.")
+
+
+def _refuse_trace_values_in_slotted(name, slotted, location) -> None:
+    """StagingError, the containers put back, where the call left a value of the trace in a
+    dict or list an object of a class with `__slots__` holds (NOTE [containers held by
+    slotted objects] in object_paths.py)."""
+    found = trace_value_in_slotted(slotted, captures.is_trace_value)
+    if found is None:
+        return
+    put_back(slotted)
+    raise StagingError.at(
+        location, "function",
+        f"{name} stores a tensor it computes into a dict or list held by an object of a class "
+        f"declaring __slots__ (under the key {found[1]!r}), which autoconv does not carry: the "
+        "caller's object would keep a tensor of the trace, and no later call would store "
+        "into it",
+        "Change the object outside the function (return the tensor and store it in the "
+        "caller), or use a class without __slots__, whose fields autoconv carries")
 
 
 def _changed_objects(name, roots, before, location=None, shells_before=None) -> list:

@@ -295,3 +295,91 @@ def restore(roots, path, before) -> None:
         del owner[key]
 
 
+
+
+# NOTE [containers held by slotted objects]
+# An object of a class declaring `__slots__` (no `__dict__`) is not walked (`_walk_tensors`):
+# autoconv neither guards nor writes back what it holds. A method of such an argument object
+# filling its dict under the function's own tensor `if` (`st = self.state[0]; st["buf"] = g * 2`)
+# left the trace's FakeTensor in the caller's object, silently (silent36 s01). The dicts and
+# lists such objects hold (`slotted_containers`, taken before the trace) are compared after it:
+# one holding a value of the trace is put back as it was, and the call refused.
+
+def slotted_containers(roots, depth: int = 4) -> list:
+    """[(container, its items before)] for the dicts and lists reachable from a call's roots
+    through an object of a class declaring `__slots__` (NOTE [containers held by slotted
+    objects]); empty, and cheap, where no such object is reachable."""
+    out, seen = [], set()
+
+    def walk(value, under_slots, left):
+        if left < 0 or id(value) in seen or isinstance(value, (torch.Tensor, *PYTHON_VALUES)):
+            return
+        seen.add(id(value))
+        if isinstance(value, dict):
+            if under_slots:
+                out.append((value, dict(value)))
+            items = list(value.values())
+        elif isinstance(value, (list, tuple)):
+            if under_slots and type(value) is list:
+                out.append((value, list(value)))
+            items = list(value)
+        elif isinstance(value, torch.nn.Module) or isinstance(value, type):
+            return
+        elif hasattr(value, "__dict__"):
+            if type(value).__module__ in _NOT_RECORDS:
+                return
+            items = list(vars(value).values())
+        else:
+            names = _slot_names(type(value))
+            if not names:
+                return
+            under_slots = True
+            items = [getattr(value, n) for n in names if hasattr(value, n)]
+        for item in items:
+            walk(item, under_slots, left - 1)
+
+    for root in roots:
+        walk(root, False, depth)
+    return out
+
+
+def _slot_names(cls) -> list:
+    names = []
+    for klass in cls.__mro__:
+        slots = vars(klass).get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else [
+            s for s in slots if s not in ("__dict__", "__weakref__")]
+    return names
+
+
+def trace_value_in_slotted(containers, is_trace_value):
+    """The first (container, key) of `containers` (as `slotted_containers` took them) that
+    holds a value `is_trace_value` now where it did not before, or None."""
+    for container, before in containers:
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, value in items:
+            old = before.get(key) if isinstance(before, dict) else (
+                before[key] if key < len(before) else None)
+            if value is not old and _holds(value, is_trace_value, 3):
+                return container, key
+    return None
+
+
+def _holds(value, is_trace_value, depth: int) -> bool:
+    if is_trace_value(value):
+        return True
+    if depth == 0:
+        return False
+    items = (value.values() if isinstance(value, dict) else value
+             if isinstance(value, (list, tuple)) else ())
+    return any(_holds(item, is_trace_value, depth - 1) for item in items)
+
+
+def put_back(containers) -> None:
+    """Put the containers `slotted_containers` took back as they were."""
+    for container, before in containers:
+        if isinstance(container, dict):
+            container.clear()
+            container.update(before)
+        else:
+            container[:] = before

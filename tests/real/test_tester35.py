@@ -231,22 +231,21 @@ def test_s01_slotted_defaultdict_filled_in_a_nested_staged_if_compiled():
     assert repr(mine.state) == repr(twin.state)
 
 
-@pytest.mark.xfail(strict=True, reason="silent36 s01: an object autoconv does not carry (a "
-                   "class with __slots__), given as an argument and changed under a top-level "
-                   "tensor if: the specialised trace leaves its FakeTensor in the caller's object")
-def test_s01_slotted_object_changed_under_a_top_level_tensor_if():
+def test_s01_slotted_object_changed_under_a_top_level_tensor_if_is_refused():
+    # (the specialised trace left its FakeTensor in the caller's object, silently, until
+    # session 43: NOTE [containers held by slotted objects] in autoconv/object_paths.py)
     def fn(s, g):
         if g.sum() > 0:
             s.bump(g)
         return g * 1
 
-    mine, twin = _Slotted({0: {}}), _Slotted({0: {}})
-    try:
+    mine = _Slotted({0: {}})
+    with pytest.raises(StagingError, match=r"(?s)stores a tensor it computes into a dict or "
+                       r"list held by an object of a class declaring __slots__ .*'buf'.*"
+                       r"use a class without __slots__"):
         autoconv.autoconv(fn)(mine, T([1.0, 1.0]))
-    except StagingError:  # (refused would be right too)
-        return
-    fn(twin, T([1.0, 1.0]))
-    assert repr(mine.state) == repr(twin.state)
+    assert repr(mine.state) == repr({0: {}})  # (put back)
+    assert repr(autoconv.autoconv(fn)(mine, T([-1.0, -1.0]))) == repr(T([-1.0, -1.0]))
 
 
 # --- s02: gradients with respect to parameters through a staged `while` (fixed) ----------------
