@@ -675,7 +675,8 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=(), chain
         if type(value) is not spec[1]:
             return path, "changes its type"
         for name, field, item in zip(spec[1]._fields, spec[2], value):
-            found = _flatten_as(field, item, leaves, f"{path}.{name}", replaced, key_pairs, chain)
+            found = _flatten_as(field, item, leaves, f"{path}.{name}", replaced, key_pairs,
+                                chain)
             if found:
                 return found
         return None
