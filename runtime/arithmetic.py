@@ -793,7 +793,7 @@ def _tensor_from(data, dtype=None, device=None, requires_grad=False, pin_memory=
     torch infers a Python number's, the tensor stacked from them (no `.item()`)."""
     leaves = _leaves(data)
     if dtype is None:
-        dtype = _promote_all([_inferred(leaf) for leaf in leaves])
+        dtype = _promote_all([_inferred(leaf, numpy_kept=True) for leaf in leaves])
         for leaf in leaves:  # (a float64 tensor on some paths, a float on others)
             statement = mixed_in(leaf)
             if statement and _inferred(leaf) != leaf.dtype:
@@ -878,13 +878,14 @@ def _check_not_empty_data(items, dtype) -> None:
         f"`torch.tensor({items.name}, dtype={dtype})`"))
 
 
-def _inferred(leaf) -> torch.dtype:
+def _inferred(leaf, numpy_kept: bool = False) -> torch.dtype:
     """The dtype torch.tensor infers for one item: a Python float (or its stand-in) is the
-    default float, a tensor its own dtype."""
+    default float, a tensor its own dtype; with `numpy_kept`, numpy's float64 is float64 (as
+    torch.tensor's, not torch.full's, which takes the default float)."""
     if isinstance(leaf, torch.Tensor) and not (_is_number(leaf) or mixed_in(leaf)):
         return leaf.dtype
     dtype = _dtype(leaf)
-    if dtype.is_floating_point and numpy_in(leaf):
+    if numpy_kept and dtype.is_floating_point and numpy_in(leaf):
         return torch.float64  # NOTE [numpy's numbers of graph numbers] in runtime/libm.py
     return with_number(torch.bool, dtype) if dtype.is_floating_point or dtype.is_complex \
         else dtype

@@ -299,7 +299,8 @@ def _tensor_of_a_numpy_float(x):
     a = np.exp(k)
     return (torch.tensor(np.floor(k / 2)), torch.tensor(a), torch.tensor(-a / 2),
             torch.tensor([np.exp(k), 1.0]), torch.tensor(np.floor(k) / 2),
-            torch.tensor(np.floor(k)), torch.tensor(k / 2.0), x * a)
+            torch.tensor(np.floor(k)), torch.tensor(k / 2.0), x * a,
+            torch.full((2,), np.exp(k)))  # (torch.full takes the default float of it)
 
 
 def _tensor_of_a_numpy_float_of_an_item(x):
