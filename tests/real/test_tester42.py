@@ -376,3 +376,20 @@ def test_s05_a_global_iterator_the_caller_advances_traces_again():
         next(_AT42)
     torch.testing.assert_close(got, [x * 0.0, x * 1.0, x * 2.0])
     assert run.trace_count == 3
+
+
+def _scaled_by_next_in_the_function42(x):
+    k = next(_STEPS42)  # (the function's own call, converted: the same as the helper's)
+    if x.sum() > 0:
+        return x * k
+    return x
+
+
+def test_s05_next_of_a_global_iterator_in_the_function_is_refused():
+    global _STEPS42
+    try:
+        _STEPS42 = itertools.count()
+        with pytest.raises(RuntimeError, match=_ADVANCED):
+            autoconv.autoconv(_scaled_by_next_in_the_function42)(T([1.0, 2.0]))
+    finally:
+        _STEPS42 = itertools.count()
