@@ -410,7 +410,7 @@ class _Emitter:
             candidates.update(buffer_writes)
         chosen = {}
         # (where a grad-mode local is read: `grad_now`)
-        self.choice_lines, self.grad_local = lines, None
+        self.choice_lines, self.grad_local, self.out_local = lines, None, None
         if not candidates:
             return chosen
         indent = self.indent if lines is self.lines else ""
@@ -450,6 +450,21 @@ class _Emitter:
             self.grad_local = f"grad{next(self.counter)}"
             lines.append(f"{indent}{self.grad_local} = {self.callee(torch.is_grad_enabled)}()")
         return self.grad_local
+
+    def out_allowed(self) -> str:
+        """A local holding whether an `out=` form may run (NOTE [results written into dead
+        temporaries]): grad mode off and no forward-AD dual level, read once where the
+        in-place choices are made, as `grad_now` is (a layer of the seed model read the dual
+        level's attribute of a global module on every call: 100 times a call)."""
+        if self.out_local is None:
+            lines = self.choice_lines
+            indent = self.indent if lines is self.lines else ""
+            grad = self.grad_now()
+            dual = self.callee(torch.autograd.forward_ad)
+            self.out_local = f"out_allowed{next(self.counter)}"
+            lines.append(f"{indent}{self.out_local} = not ({grad} or "
+                         f"{dual}._current_level >= 0)")
+        return self.out_local
 
     def embedding_row(self, node: Node) -> str:
         """`_embedding_row(weight, index)` written out: the row's `narrow_copy` at the
@@ -583,9 +598,7 @@ class _Emitter:
                 if temporary is not None:  # NOTE [results written into dead temporaries]
                     buffer = self.names[temporary]
                     # (forward AD's dual tensors have no out= form: read only with grad off)
-                    dual = self.callee(torch.autograd.forward_ad)
-                    expr = (f"{expr} if {self.grad_now()} or {dual}._current_level >= 0 "
-                            f"else {expr[:-1]}, out={buffer})")
+                    expr = f"{expr[:-1]}, out={buffer}) if {self.out_allowed()} else {expr}"
                 body.append(f"{indent}{name} = {expr}" if node.users else f"{indent}{expr}")
                 if temporary is not None:
                     body.append(f"{indent}del {buffer}")
@@ -924,7 +937,10 @@ def _in_place_candidates(graph: torch.fx.Graph) -> dict[Node, torch._ops.OpOverl
 # to be reused deferred to the line that reuses it, and at most two dead temporaries of one
 # kind are held at a time (the rest deleted as before), so memory stays eager's within two
 # tensors a shape. With grad mode on the functional op runs, as autograd needs, and so it does
-# inside a forward-AD dual level (`linear_out` has no forward derivative: break40 s03).
+# inside a forward-AD dual level (`linear_out` has no forward derivative: break40 s03). Both
+# are read once, where the function's in-place choices are (`out_allowed`): neither changes
+# within a graph that does not set grad mode (a dual level is entered and left by the
+# caller's `with fwAD.dual_level()`, never by an aten op), as the in-place choices assume.
 _OUT_FORMS = frozenset((torch.ops.aten.linear.default, torch.ops.aten.addmm.default,
                         torch.ops.aten.mm.default))
 _HELD_PER_KIND = 2

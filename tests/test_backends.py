@@ -1177,7 +1177,7 @@ def _layers(depth, width=8, seed=0):
 
 _CHAIN = _layers(6)
 _WRITES_INTO_TEMPORARY = re.compile(
-    r"\bif grad\w* or \w+\._current_level >= 0 else linear\([^\n]*, out=v\d+_\w+\)")
+    r"\blinear\([^\n]*, out=v\d+_\w+\) if out_allowed\d* else linear\(")
 
 
 def relu_chain(x):
