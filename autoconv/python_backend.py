@@ -387,6 +387,8 @@ class _Emitter:
                     self.scalars[key] = self.constant(operand, "scalar")
                 args[1] = self.scalars[key]
         args += [f"{k}={self.arg(v)}" for k, v in node_kwargs.items()]
+        if node.target is _int64_add and type(node.args[1]) is int and not node.kwargs:
+            return _int64_add_source(args[0], node.args[1], self.callee(_int64_add))
         inline = _INLINE_OPERATORS.get(node.target)
         if inline is not None and not node.kwargs:
             return inline.format(*args)
@@ -1908,6 +1910,16 @@ def _index_put_row_(buffer: torch.Tensor, index: int, values: torch.Tensor) -> t
     except IndexError:
         torch.index_put_(buffer, (torch.scalar_tensor(index, dtype=torch.int64),), values)
     return buffer
+
+
+def _int64_add_source(count: str, step: int, call: str) -> str:
+    """`_int64_add(count, step)` written inline: the sum where it cannot leave int64's range
+    (`count` is an int64 value: the counter's start or an earlier sum), else the call that
+    wraps it. A decoder's two counters paid a Python call each on every trip."""
+    if step == 0:
+        return count
+    bound = f"<= {0x7FFFFFFFFFFFFFFF - step}" if step > 0 else f">= {-0x8000000000000000 - step}"
+    return f"({count} + {step} if {count} {bound} else {call}({count}, {step}))"
 
 
 def _int64_add(count: int, step: int) -> int:

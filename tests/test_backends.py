@@ -13,7 +13,7 @@ from torch.utils import _pytree as pytree
 
 import autoconv
 from autoconv.backends import build, compile_python
-from autoconv.python_backend import _fast_entry, lower
+from autoconv.python_backend import _fast_entry, _int64_add, _int64_add_source, lower
 from programs import halves_until_small
 from reference.test_jumps import while_break
 
@@ -885,6 +885,16 @@ def test_a_loop_counter_runs_as_a_python_int():
                 want = _decode(h, w)
                 for g, e in zip(pytree.tree_leaves(got), want):
                     torch.testing.assert_close(g, torch.as_tensor(e))
+
+
+@pytest.mark.parametrize("step", [1, 3, -1, -2, 0, 2 ** 62, -(2 ** 63)])
+def test_a_counters_inline_addition_wraps_as_int64_does(step):
+    # (replay43) `steps += 1` is written inline, the call kept for the sums past int64
+    source = _int64_add_source("count", step, "_int64_add")
+    for count in (0, 5, -5, 2 ** 62, 2 ** 63 - 1, 2 ** 63 - 2, -(2 ** 63), -(2 ** 63) + 1):
+        got = eval(source, {"_int64_add": _int64_add, "count": count})
+        want = torch.tensor(count, dtype=torch.int64).add(step).item()
+        assert type(got) is int and got == want == _int64_add(count, step), (count, step)
 
 
 def _counting_from_0(n):
