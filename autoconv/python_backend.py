@@ -45,7 +45,8 @@ _WHILE_LOOP = torch.ops.higher_order.while_loop
 _FUNCTIONS = torch._C._VariableFunctions
 _NN_FUNCTIONS = torch._C._nn
 _METHODS = torch._C.TensorBase
-_LOCAL_NAME = re.compile(r"v\d+_|grad\d*$|.*_or_in_place\d*$")  # names of the generated locals
+# names of the generated locals
+_LOCAL_NAME = re.compile(r"(v|inv)\d+_|grad\d*$|out_allowed\d*$|.*_or_in_place\d*$")
 _INLINE_OPERATORS = {
     operator.getitem: "{0}[{1}]",
     operator.add: "({0} + {1})",
@@ -511,12 +512,13 @@ class _Emitter:
 
     def inline(self, module: GraphModule, inputs: list[str], indent: str, carried: int = 0,
                prologue: list[str] | None = None, left_out=frozenset(),
-               row_runs=None) -> tuple[_Emitter, object]:
+               row_runs=None, named=None) -> tuple[_Emitter, object]:
         """Write the lines of subgraph `module` at `indent`, its placeholders bound to the
         expressions `inputs`; its in-place choice into `prologue` (unindented) where given;
         the clones `left_out` as their sources; `row_runs`: its row writes kept until the
-        loop ends (`Emitter.row_runs`). Returns the subgraph's emitter and its output value
-        (name it with the emitter's `arg`)."""
+        loop ends (`Emitter.row_runs`); `named`: its nodes already computed, to the locals
+        holding them (never deleted in it). Returns the subgraph's emitter and its output
+        value (name it with the emitter's `arg`)."""
         child = _Emitter(self.namespace, module, self.fast_ops, carried, parent=self,
                          indent=indent)
         child.row_runs = row_runs or {}
@@ -529,6 +531,9 @@ class _Emitter:
             raise NotImplementedError(f"subgraph with {len(placeholders)} inputs called with "
                                       f"{len(inputs)}")
         child.names.update(zip(placeholders, inputs))
+        if named:
+            child.names.update(named)
+            child.bound.update(named)
         return child, child.body(module.graph)
 
     def release(self, output) -> None:
@@ -716,9 +721,17 @@ class _Emitter:
                      f"{indent}    {self.callee(_write_rows)}({state[slot]}, {start}, "
                      f"{pending})",
                      f"{indent}del {pending}")
+        # NOTE [a loop test's reads of invariant inputs]
+        invariant = {}
+        if self.fast_ops:
+            for read in _invariant_items(test_module, len(carried)):
+                invariant[read] = f"inv{next(self.counter)}_item"
+                body.append(f"{indent}{invariant[read]} = {self.callee(_METHODS.item)}("
+                            f"{inputs[_placeholder_index(read.args[0])]})")
         loop_at = len(body)
         body.append(f"{indent}while True:")
-        test, output = self.inline(test_module, inputs, indent + "    ", prologue=prologue)
+        test, output = self.inline(test_module, inputs, indent + "    ", prologue=prologue,
+                                   named=invariant)
         if isinstance(output, (tuple, list)):
             (output,) = output
         body.append(f"{indent}    if not {test.arg(output)}:")
@@ -1050,6 +1063,33 @@ def _recycling_plan(graph: torch.fx.Graph, in_place: dict) -> dict[Node, Node]:
         if kind is not None and held.get(kind):
             plan[node] = held[kind].pop()
     return plan
+
+
+# NOTE [a loop test's reads of invariant inputs]
+# A tensor `while` over a 0-d float16 `i < n` read `n.item()` on every trip (the comparison
+# taken in Python: `_comparisons_as_numbers`), though `n` is not the loop's: a placeholder of
+# the test past its carried slots is an input the loop reads and never writes (torch's
+# while_loop refuses a body that mutates its inputs; the python backend writes in place only
+# tensors the loop or an op of its own allocated, `_carried_writes`, `_in_place_candidates`,
+# and a carried value that might share an input's memory enters as a copy,
+# `_owned_by_loop`). Its `item()` is then the same number on every trip: read once, before
+# the loop, where the test runs at least once, and never raising (one element, statically).
+def _invariant_items(test: GraphModule, carried: int) -> list[Node]:
+    """The `item()`s a loop test reads of its inputs past the `carried` slots (NOTE [a loop
+    test's reads of invariant inputs])."""
+    inputs = [n for n in test.graph.nodes if n.op == "placeholder"][carried:]
+    found = []
+    for node in test.graph.nodes:
+        if (node.op == "call_function" and node.target is _METHODS.item and not node.kwargs
+                and len(node.args) == 1 and node.args[0] in inputs):
+            val = node.args[0].meta.get("val")
+            if isinstance(val, torch.Tensor) and statically_known_true(val.numel() == 1):
+                found.append(node)
+    return found
+
+
+def _placeholder_index(node: Node) -> int:
+    return [n for n in node.graph.nodes if n.op == "placeholder"].index(node)
 
 
 def _carried_count(node: Node) -> int:

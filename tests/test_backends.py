@@ -584,10 +584,11 @@ def _tensor_loop(source: str) -> tuple[list[str], str]:
     locals before it (`vN_while_loop_K = ...`), and the loop's text from `while True:` on."""
     head, loop = source[:source.rindex("while True:")], source[source.rindex("while True:"):]
     entry = []
-    for line in reversed(head.rstrip().splitlines()):  # the state, then the in-place choice
+    # the state, then the invariant inputs' items and the in-place choice
+    for line in reversed(head.rstrip().splitlines()):
         if re.match(r" *v\d+_while_loop\w*_\d+ = ", line):
             entry.insert(0, line)
-        elif entry or not re.match(r" *(grad\d*|\w+_or_in_place\d*) = ", line):
+        elif entry or not re.match(r" *(grad\d*|\w+_or_in_place\d*|inv\d+_item) = ", line):
             break
     return entry, loop
 
@@ -897,6 +898,28 @@ def test_a_counters_inline_addition_wraps_as_int64_does(step):
         assert type(got) is int and got == want == _int64_add(count, step), (count, step)
 
 
+def _count_to(n):
+    i = torch.zeros((), dtype=n.dtype)
+    while i < n:  # float16: a tensor loop whose test compares the two items
+        i += 1
+    return i
+
+
+def test_a_loop_test_reads_an_input_it_does_not_carry_once():
+    # (replay43) `n.item()` was read on every trip of the float16 loop
+    n = torch.tensor(5.0, dtype=torch.float16)
+    graph_module = _graph(_count_to, n)
+    source = compile_python(lower(graph_module)).__autoconv_source__
+    before, loop = source.split("while True:")
+    assert re.search(r"inv\d+_item = item\(v0_n_1\)", before), source
+    assert "item(v0_n_1)" not in loop and re.search(r"< inv\d+_item", loop), source
+    for value in (5.0, 0.0, -1.0, 2.5, 100.0, float("nan")):
+        n = torch.tensor(value, dtype=torch.float16)
+        _same_as_fx(graph_module, n)
+        got = build("python", graph_module, (n,))(n)
+        torch.testing.assert_close(pytree.tree_leaves(got)[0], _count_to(n), rtol=0, atol=0)
+
+
 def _counting_from_0(n):
     steps = 0  # enters the loop as full([], 0)
     while n > 1:
@@ -993,7 +1016,9 @@ def test_a_loop_test_comparing_two_0d_tensors_of_one_dtype_reads_their_items():
                 assert torch.signbit(got) == torch.signbit(want)
         source = f.concrete_functions[0]._runner.__autoconv_source__
         loop = source[source.index("while True:"):]
-        assert re.search(r"\(v\d+_item < v\d+_item_1\)", loop) and " lt(" not in loop, source
+        # (`n`, not carried, read once before the loop: NOTE [a loop test's reads of
+        # invariant inputs])
+        assert re.search(r"\(v\d+_item < inv\d+_item\)", loop) and " lt(" not in loop, source
     mixed = autoconv.autoconv(_up_to)
     i, n = torch.tensor(1.0, dtype=torch.float16), torch.tensor(7.3)
     assert torch.equal(mixed(i, n), _up_to(i, n))
