@@ -1557,6 +1557,7 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
                             {"dtype": torch.int64})
                     again.meta = dict(user.meta)
                     user.replace_all_uses_with(again, lambda n, a=again: n is not a)
+                    _final_count_reads(module.graph, user, again)
             changed.add(module)
         if _comparisons_as_numbers(test, truths, runs) | _truths_as_bools(test, truths):
             changed.add(test)
@@ -1950,6 +1951,54 @@ def _index_put_row_(buffer: torch.Tensor, index: int, values: torch.Tensor) -> t
     except IndexError:
         torch.index_put_(buffer, (torch.scalar_tensor(index, dtype=torch.int64),), values)
     return buffer
+
+
+# NOTE [a loop's final count read as a number]
+# A list grown in a tensor loop is stacked after it: the graph checks that the list is not
+# empty (`_assert_async(gt(count, 0), "stack expects a non-empty TensorList")`) and slices
+# the buffer to the count's `_local_scalar_dense`. Where the count is a Python int
+# (`counters_as_ints`), it was made a 0-d int64 tensor again for those reads only: four ops
+# (`scalar_tensor`, `gt`, `_assert_async`, `_local_scalar_dense`, about 5 µs a call of the
+# GRU decoder) for what Python does on the int. The count is an int64 value, so its
+# `_local_scalar_dense` is the int itself, and its comparison with an int of int64's range
+# is Python's; the assertion raises torch's RuntimeError with the same message
+# (`_assert_number`), which the Function maps to the user's exception as before.
+def _final_count_reads(graph: torch.fx.Graph, count: Node, again: Node) -> None:
+    """Reads of the 0-d tensor `again` made of the Python int `count` after its loop that
+    Python does on the int (NOTE [a loop's final count read as a number])."""
+    for reader in list(again.users):
+        if (reader.target is torch.ops.aten._local_scalar_dense.default
+                and reader.args == (again,) and not reader.kwargs):
+            reader.replace_all_uses_with(count)
+            graph.erase_node(reader)
+            continue
+        compare = _FINAL_COUNT_COMPARISONS.get(reader.target)
+        other = reader.args[1] if len(reader.args) == 2 else None
+        if (compare is None or reader.args[0] is not again or reader.kwargs
+                or type(other) is not int or not -2 ** 63 <= other < 2 ** 63
+                or not reader.users
+                or not all(user.target is torch.ops.aten._assert_async.msg
+                           and user.args[0] is reader and len(user.args) == 2
+                           and isinstance(user.args[1], str) and not user.kwargs
+                           for user in reader.users)):
+            continue
+        reader.target, reader.args = compare, (count, other)
+        reader.meta.pop("val", None)
+        for user in reader.users:
+            user.target = _assert_number
+
+
+_FINAL_COUNT_COMPARISONS = {**_COUNTER_COMPARISONS,
+                            **{getattr(torch.ops.aten, name).Tensor: getattr(operator, name)
+                               for name in ("lt", "le", "gt", "ge", "eq", "ne")}}
+
+
+@torch.fx.node.has_side_effect
+def _assert_number(condition: bool, message: str) -> None:
+    """`_assert_async(condition, message)` of a Python bool (NOTE [a loop's final count read
+    as a number]): torch's RuntimeError, with its message."""
+    if not condition:
+        raise RuntimeError(message)
 
 
 def _int64_add_source(count: str, step: int, call: str) -> str:

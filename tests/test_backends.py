@@ -920,6 +920,39 @@ def test_a_loop_test_reads_an_input_it_does_not_carry_once():
         torch.testing.assert_close(pytree.tree_leaves(got)[0], _count_to(n), rtol=0, atol=0)
 
 
+def _tokens_from(first, h, w):
+    token = first
+    tokens = []
+    steps = 0
+    while token != 0 and steps < 6:
+        h = torch.tanh(h @ w)
+        token = h.argmax() % 3
+        tokens.append(token)
+        steps += 1
+    return torch.stack(tokens), steps
+
+
+def test_a_loops_final_count_is_checked_and_read_as_a_number():
+    # (replay43) the count made a 0-d tensor again only for `gt`, `_assert_async` and
+    # `_local_scalar_dense` after the loop: NOTE [a loop's final count read as a number]
+    w = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
+    h = torch.randn(4, generator=torch.Generator().manual_seed(1))
+    f = autoconv.autoconv(_tokens_from)
+    with torch.no_grad():
+        for seed in range(4):
+            h = torch.randn(4, generator=torch.Generator().manual_seed(seed))
+            got, want = f(torch.tensor(1), h, w), _tokens_from(torch.tensor(1), h, w)
+            assert torch.equal(got[0], want[0]) and got[1] == want[1]
+        source = f.concrete_functions[0]._runner.__autoconv_source__
+        after = source[source.rindex("while True:"):]
+        assert "_assert_number(" in after and " gt(" not in after, source
+        assert "_local_scalar_dense(" not in after and "_assert_async(" not in after, source
+        with pytest.raises(RuntimeError, match="stack expects a non-empty TensorList"):
+            _tokens_from(torch.tensor(0), h, w)
+        with pytest.raises(RuntimeError, match="stack expects a non-empty TensorList"):
+            f(torch.tensor(0), h, w)  # no trip: the same error as Python's
+
+
 def _counting_from_0(n):
     steps = 0  # enters the loop as full([], 0)
     while n > 1:
