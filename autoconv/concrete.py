@@ -43,9 +43,16 @@ class ModuleState:
         for name, table in tables:
             owner_path, _, leaf = name.rpartition(".")
             self.slots.append((getattr(module.get_submodule(owner_path), table), leaf))
+        # (the lookups in one C pipeline, where every table is a dict whose lookup is
+        # dict's: a list comprehension's loop cost about 10% more)
+        self._tables = tuple(table for table, _ in self.slots)
+        self._leaves = tuple(leaf for _, leaf in self.slots)
+        self._plain = all(type(table).__getitem__ is dict.__getitem__ for table in self._tables)
 
     def read(self) -> list:
         try:
+            if self._plain:
+                return [*map(dict.__getitem__, self._tables, self._leaves)]
             return [table[leaf] for table, leaf in self.slots]
         except KeyError as missing:
             # a parameter or buffer the graph reads is gone (`prune` moved `weight` to

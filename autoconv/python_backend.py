@@ -45,7 +45,8 @@ _WHILE_LOOP = torch.ops.higher_order.while_loop
 _FUNCTIONS = torch._C._VariableFunctions
 _NN_FUNCTIONS = torch._C._nn
 _METHODS = torch._C.TensorBase
-_LOCAL_NAME = re.compile(r"v\d+_|grad\d*$|.*_or_in_place\d*$")  # names of the generated locals
+# names of the generated locals
+_LOCAL_NAME = re.compile(r"(v|inv)\d+_|grad\d*$|out_allowed\d*$|.*_or_in_place\d*$")
 _INLINE_OPERATORS = {
     operator.getitem: "{0}[{1}]",
     operator.add: "({0} + {1})",
@@ -387,6 +388,8 @@ class _Emitter:
                     self.scalars[key] = self.constant(operand, "scalar")
                 args[1] = self.scalars[key]
         args += [f"{k}={self.arg(v)}" for k, v in node_kwargs.items()]
+        if node.target is _int64_add and type(node.args[1]) is int and not node.kwargs:
+            return _int64_add_source(args[0], node.args[1], self.callee(_int64_add))
         inline = _INLINE_OPERATORS.get(node.target)
         if inline is not None and not node.kwargs:
             return inline.format(*args)
@@ -410,7 +413,7 @@ class _Emitter:
             candidates.update(buffer_writes)
         chosen = {}
         # (where a grad-mode local is read: `grad_now`)
-        self.choice_lines, self.grad_local = lines, None
+        self.choice_lines, self.grad_local, self.out_local = lines, None, None
         if not candidates:
             return chosen
         indent = self.indent if lines is self.lines else ""
@@ -450,6 +453,21 @@ class _Emitter:
             self.grad_local = f"grad{next(self.counter)}"
             lines.append(f"{indent}{self.grad_local} = {self.callee(torch.is_grad_enabled)}()")
         return self.grad_local
+
+    def out_allowed(self) -> str:
+        """A local holding whether an `out=` form may run (NOTE [results written into dead
+        temporaries]): grad mode off and no forward-AD dual level, read once where the
+        in-place choices are made, as `grad_now` is (a layer of the seed model read the dual
+        level's attribute of a global module on every call: 100 times a call)."""
+        if self.out_local is None:
+            lines = self.choice_lines
+            indent = self.indent if lines is self.lines else ""
+            grad = self.grad_now()
+            dual = self.callee(torch.autograd.forward_ad)
+            self.out_local = f"out_allowed{next(self.counter)}"
+            lines.append(f"{indent}{self.out_local} = not ({grad} or "
+                         f"{dual}._current_level >= 0)")
+        return self.out_local
 
     def embedding_row(self, node: Node) -> str:
         """`_embedding_row(weight, index)` written out: the row's `narrow_copy` at the
@@ -494,12 +512,13 @@ class _Emitter:
 
     def inline(self, module: GraphModule, inputs: list[str], indent: str, carried: int = 0,
                prologue: list[str] | None = None, left_out=frozenset(),
-               row_runs=None) -> tuple[_Emitter, object]:
+               row_runs=None, named=None) -> tuple[_Emitter, object]:
         """Write the lines of subgraph `module` at `indent`, its placeholders bound to the
         expressions `inputs`; its in-place choice into `prologue` (unindented) where given;
         the clones `left_out` as their sources; `row_runs`: its row writes kept until the
-        loop ends (`Emitter.row_runs`). Returns the subgraph's emitter and its output value
-        (name it with the emitter's `arg`)."""
+        loop ends (`Emitter.row_runs`); `named`: its nodes already computed, to the locals
+        holding them (never deleted in it). Returns the subgraph's emitter and its output
+        value (name it with the emitter's `arg`)."""
         child = _Emitter(self.namespace, module, self.fast_ops, carried, parent=self,
                          indent=indent)
         child.row_runs = row_runs or {}
@@ -512,6 +531,9 @@ class _Emitter:
             raise NotImplementedError(f"subgraph with {len(placeholders)} inputs called with "
                                       f"{len(inputs)}")
         child.names.update(zip(placeholders, inputs))
+        if named:
+            child.names.update(named)
+            child.bound.update(named)
         return child, child.body(module.graph)
 
     def release(self, output) -> None:
@@ -583,9 +605,7 @@ class _Emitter:
                 if temporary is not None:  # NOTE [results written into dead temporaries]
                     buffer = self.names[temporary]
                     # (forward AD's dual tensors have no out= form: read only with grad off)
-                    dual = self.callee(torch.autograd.forward_ad)
-                    expr = (f"{expr} if {self.grad_now()} or {dual}._current_level >= 0 "
-                            f"else {expr[:-1]}, out={buffer})")
+                    expr = f"{expr[:-1]}, out={buffer}) if {self.out_allowed()} else {expr}"
                 body.append(f"{indent}{name} = {expr}" if node.users else f"{indent}{expr}")
                 if temporary is not None:
                     body.append(f"{indent}del {buffer}")
@@ -701,9 +721,17 @@ class _Emitter:
                      f"{indent}    {self.callee(_write_rows)}({state[slot]}, {start}, "
                      f"{pending})",
                      f"{indent}del {pending}")
+        # NOTE [a loop test's reads of invariant inputs]
+        invariant = {}
+        if self.fast_ops:
+            for read in _invariant_items(test_module, len(carried)):
+                invariant[read] = f"inv{next(self.counter)}_item"
+                body.append(f"{indent}{invariant[read]} = {self.callee(_METHODS.item)}("
+                            f"{inputs[_placeholder_index(read.args[0])]})")
         loop_at = len(body)
         body.append(f"{indent}while True:")
-        test, output = self.inline(test_module, inputs, indent + "    ", prologue=prologue)
+        test, output = self.inline(test_module, inputs, indent + "    ", prologue=prologue,
+                                   named=invariant)
         if isinstance(output, (tuple, list)):
             (output,) = output
         body.append(f"{indent}    if not {test.arg(output)}:")
@@ -924,7 +952,10 @@ def _in_place_candidates(graph: torch.fx.Graph) -> dict[Node, torch._ops.OpOverl
 # to be reused deferred to the line that reuses it, and at most two dead temporaries of one
 # kind are held at a time (the rest deleted as before), so memory stays eager's within two
 # tensors a shape. With grad mode on the functional op runs, as autograd needs, and so it does
-# inside a forward-AD dual level (`linear_out` has no forward derivative: break40 s03).
+# inside a forward-AD dual level (`linear_out` has no forward derivative: break40 s03). Both
+# are read once, where the function's in-place choices are (`out_allowed`): neither changes
+# within a graph that does not set grad mode (a dual level is entered and left by the
+# caller's `with fwAD.dual_level()`, never by an aten op), as the in-place choices assume.
 _OUT_FORMS = frozenset((torch.ops.aten.linear.default, torch.ops.aten.addmm.default,
                         torch.ops.aten.mm.default))
 _HELD_PER_KIND = 2
@@ -1032,6 +1063,33 @@ def _recycling_plan(graph: torch.fx.Graph, in_place: dict) -> dict[Node, Node]:
         if kind is not None and held.get(kind):
             plan[node] = held[kind].pop()
     return plan
+
+
+# NOTE [a loop test's reads of invariant inputs]
+# A tensor `while` over a 0-d float16 `i < n` read `n.item()` on every trip (the comparison
+# taken in Python: `_comparisons_as_numbers`), though `n` is not the loop's: a placeholder of
+# the test past its carried slots is an input the loop reads and never writes (torch's
+# while_loop refuses a body that mutates its inputs; the python backend writes in place only
+# tensors the loop or an op of its own allocated, `_carried_writes`, `_in_place_candidates`,
+# and a carried value that might share an input's memory enters as a copy,
+# `_owned_by_loop`). Its `item()` is then the same number on every trip: read once, before
+# the loop, where the test runs at least once, and never raising (one element, statically).
+def _invariant_items(test: GraphModule, carried: int) -> list[Node]:
+    """The `item()`s a loop test reads of its inputs past the `carried` slots (NOTE [a loop
+    test's reads of invariant inputs])."""
+    inputs = [n for n in test.graph.nodes if n.op == "placeholder"][carried:]
+    found = []
+    for node in test.graph.nodes:
+        if (node.op == "call_function" and node.target is _METHODS.item and not node.kwargs
+                and len(node.args) == 1 and node.args[0] in inputs):
+            val = node.args[0].meta.get("val")
+            if isinstance(val, torch.Tensor) and statically_known_true(val.numel() == 1):
+                found.append(node)
+    return found
+
+
+def _placeholder_index(node: Node) -> int:
+    return [n for n in node.graph.nodes if n.op == "placeholder"].index(node)
 
 
 def _carried_count(node: Node) -> int:
@@ -1499,6 +1557,7 @@ def counters_as_ints(root: GraphModule) -> set[GraphModule]:
                             {"dtype": torch.int64})
                     again.meta = dict(user.meta)
                     user.replace_all_uses_with(again, lambda n, a=again: n is not a)
+                    _final_count_reads(module.graph, user, again)
             changed.add(module)
         if _comparisons_as_numbers(test, truths, runs) | _truths_as_bools(test, truths):
             changed.add(test)
@@ -1892,6 +1951,64 @@ def _index_put_row_(buffer: torch.Tensor, index: int, values: torch.Tensor) -> t
     except IndexError:
         torch.index_put_(buffer, (torch.scalar_tensor(index, dtype=torch.int64),), values)
     return buffer
+
+
+# NOTE [a loop's final count read as a number]
+# A list grown in a tensor loop is stacked after it: the graph checks that the list is not
+# empty (`_assert_async(gt(count, 0), "stack expects a non-empty TensorList")`) and slices
+# the buffer to the count's `_local_scalar_dense`. Where the count is a Python int
+# (`counters_as_ints`), it was made a 0-d int64 tensor again for those reads only: four ops
+# (`scalar_tensor`, `gt`, `_assert_async`, `_local_scalar_dense`, about 5 µs a call of the
+# GRU decoder) for what Python does on the int. The count is an int64 value, so its
+# `_local_scalar_dense` is the int itself, and its comparison with an int of int64's range
+# is Python's; the assertion raises torch's RuntimeError with the same message
+# (`_assert_number`), which the Function maps to the user's exception as before.
+def _final_count_reads(graph: torch.fx.Graph, count: Node, again: Node) -> None:
+    """Reads of the 0-d tensor `again` made of the Python int `count` after its loop that
+    Python does on the int (NOTE [a loop's final count read as a number])."""
+    for reader in list(again.users):
+        if (reader.target is torch.ops.aten._local_scalar_dense.default
+                and reader.args == (again,) and not reader.kwargs):
+            reader.replace_all_uses_with(count)
+            graph.erase_node(reader)
+            continue
+        compare = _FINAL_COUNT_COMPARISONS.get(reader.target)
+        other = reader.args[1] if len(reader.args) == 2 else None
+        if (compare is None or reader.args[0] is not again or reader.kwargs
+                or type(other) is not int or not -2 ** 63 <= other < 2 ** 63
+                or not reader.users
+                or not all(user.target is torch.ops.aten._assert_async.msg
+                           and user.args[0] is reader and len(user.args) == 2
+                           and isinstance(user.args[1], str) and not user.kwargs
+                           for user in reader.users)):
+            continue
+        reader.target, reader.args = compare, (count, other)
+        reader.meta.pop("val", None)
+        for user in reader.users:
+            user.target = _assert_number
+
+
+_FINAL_COUNT_COMPARISONS = {**_COUNTER_COMPARISONS,
+                            **{getattr(torch.ops.aten, name).Tensor: getattr(operator, name)
+                               for name in ("lt", "le", "gt", "ge", "eq", "ne")}}
+
+
+@torch.fx.node.has_side_effect
+def _assert_number(condition: bool, message: str) -> None:
+    """`_assert_async(condition, message)` of a Python bool (NOTE [a loop's final count read
+    as a number]): torch's RuntimeError, with its message."""
+    if not condition:
+        raise RuntimeError(message)
+
+
+def _int64_add_source(count: str, step: int, call: str) -> str:
+    """`_int64_add(count, step)` written inline: the sum where it cannot leave int64's range
+    (`count` is an int64 value: the counter's start or an earlier sum), else the call that
+    wraps it. A decoder's two counters paid a Python call each on every trip."""
+    if step == 0:
+        return count
+    bound = f"<= {0x7FFFFFFFFFFFFFFF - step}" if step > 0 else f">= {-0x8000000000000000 - step}"
+    return f"({count} + {step} if {count} {bound} else {call}({count}, {step}))"
 
 
 def _int64_add(count: int, step: int) -> int:
