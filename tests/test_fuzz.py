@@ -9,10 +9,12 @@ xfails, so a fix makes them fail until the XFAIL line is removed.
 
 import glob
 import os
+import time
 
 import pytest
 
 from fuzz import check, load_program, run_fuzz
+from fuzz.runner import REPEAT, _time_limit, _Timeout
 
 REGRESSIONS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "fuzz", "regressions",
                                             "*.py")))
@@ -181,6 +183,38 @@ def test_time_out_inside_a_staged_branch_is_a_time_out():
 """
     failure = check(source, [(0, 0, 1), (3, 1, 1)], time_limit=0.01)
     assert failure is not None and failure.category == "timeout", str(failure)
+
+
+class _BurnsOnCollection:
+    """Burns `seconds` of CPU in its finaliser, where a raised exception is printed and dropped
+    (as session 42's alarm was, in one of torch's weakref finalisers)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __del__(self):
+        end = time.process_time() + self.seconds
+        while time.process_time() < end:
+            pass
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_alarm_swallowed_by_a_finaliser_still_ends_the_program():
+    # NOTE [a time limit no finaliser can swallow] in tests/fuzz/runner.py
+    start = time.process_time()
+    with pytest.raises(_Timeout):
+        with _time_limit(0.05):
+            _BurnsOnCollection(0.3)  # (collected at once, the alarm fires inside)
+            while time.process_time() < start + 30:
+                pass
+    assert time.process_time() - start < 0.3 + 2 * REPEAT + 1
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_program_that_ends_after_a_swallowed_alarm_is_a_time_out():
+    with pytest.raises(_Timeout):
+        with _time_limit(0.05):
+            _BurnsOnCollection(0.3)
 
 
 _ARGUMENT_UPDATED_AFTER_A_CHOICE = """def fuzz_fn(x, y, k):

@@ -19,7 +19,23 @@ which cannot be replaced in their class, so they are seen from converted code on
 
 The functions are wrapped in their modules while a trace runs, so calls through a name bound
 before (`from time import perf_counter`) are seen only from converted code, which calls them
-through `converted_call` (`wrapped`).
+through `converted_call` (`wrapped`). The wrapping is for code the trace runs that autoconv does
+not convert (a `do_not_convert` helper, a generator): its reads are refused or guarded too.
+Every other caller in the process gets the real function's value (other threads: `_state` is
+per thread), and so do the callers of NOTE [reads the interpreter makes between two steps].
+
+NOTE [reads the interpreter makes between two steps]
+The wrappers are the module's functions for the whole process while a trace runs, and the
+interpreter runs code of its own between any two steps of the trace's: gc callbacks (and the
+finalisers the collector runs), the profile and trace functions (`sys.setprofile`: a profiler,
+a coverage tool), signal handlers (a sampling profiler's timer) and finalisers (`__del__`,
+`weakref.finalize`); and `logging` reads the clock for each record's time stamp, from whatever
+called the logger. Such a frame's caller is the trace's frame it interrupted, which made every
+such clock read a read of the user's line: a gc callback that timed collections with
+`time.process_time()` failed every trace that collected ("tracing f read the clock
+(time.process_time())", errs43), and a profile function's read failed every trace it saw. No
+read made in such a frame, or in what it calls, is the trace's: `_user_caller` passes over a
+read with one of them between it and the frame that started the trace.
 """
 
 from __future__ import annotations
@@ -27,11 +43,15 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import gc
+import logging
 import os
+import signal
 import sys
 import sysconfig
 import threading
 import time
+import weakref
 
 import torch
 
@@ -88,12 +108,60 @@ def _user_caller():
     # call of the greedy decoder benchmark). Imports around the trace (a script imported
     # that calls the function at its top level) are not the trace's: the walk stops at the
     # frame that started it.
-    outer = frame.f_back
-    while outer is not None and outer is not _state.entry:
-        if outer.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
-            return None
-        outer = outer.f_back
+    # (frame 2: the read's caller)
+    if _not_the_traces(sys._getframe(2)):  # NOTE [reads the interpreter makes between two steps]
+        return None
     return frame.f_code.co_filename, frame.f_lineno
+
+
+# the signals a sampling profiler's or a time limit's timer sends (`signal.setitimer`), and the
+# user's own (all 62 signals' handlers took 0.5 ms to look up)
+_TIMER_SIGNALS = tuple(getattr(signal, name) for name in ("SIGALRM", "SIGVTALRM", "SIGPROF",
+                                                           "SIGUSR1", "SIGUSR2")
+                       if hasattr(signal, name))
+_LOGGING_DIR = os.path.dirname(os.path.abspath(logging.__file__)) + os.sep
+_FINALIZE = weakref.finalize.__call__.__code__
+
+
+def _not_the_traces(frame) -> bool:
+    """Whether a frame from `frame` to the one that started the trace is an import's, one the
+    interpreter called on its own, or logging's (NOTE [reads the interpreter makes between two
+    steps])."""
+    hooks = None
+    while frame is not None and frame is not _state.entry:
+        code = frame.f_code
+        if code.co_filename.startswith("<frozen importlib._bootstrap") \
+                or code.co_name == "__del__" or code is _FINALIZE \
+                or code.co_filename.startswith(_LOGGING_DIR):
+            return True
+        if hooks is None:
+            hooks = _hook_codes()
+        if code in hooks:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _hook_codes() -> set:
+    """The code of the functions the interpreter calls on its own in this thread now."""
+    hooks = [*gc.callbacks, sys.getprofile(), sys.gettrace()]
+    if threading.current_thread() is threading.main_thread():  # (handlers run there only)
+        hooks += [signal.getsignal(number) for number in _TIMER_SIGNALS]
+    codes = set()
+    for hook in hooks:
+        for _ in range(4):  # a bound method, a partial, an object with __call__
+            if isinstance(hook, functools.partial):
+                hook = hook.func
+            elif hasattr(hook, "__func__"):
+                hook = hook.__func__
+            elif hook is not None and not hasattr(hook, "__code__") and callable(hook):
+                hook = getattr(type(hook), "__call__", None)
+            else:
+                break
+        code = getattr(hook, "__code__", None)
+        if code is not None:
+            codes.add(code)
+    return codes
 
 
 def _environ_value(key):

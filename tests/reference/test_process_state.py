@@ -9,10 +9,14 @@ a tracer] in runtime/outside_values.py), except where torch itself is right: dyn
 """
 
 import datetime
+import gc
 import io
 import json
+import logging
+import os
 import pickle
 import random
+import sys
 import time
 
 import numpy as np
@@ -221,6 +225,135 @@ def test_a_clock_called_through_a_local_name_is_refused_under_export():
         torch.export.export(Calling(autoconv.convert(clock_through_a_local_name)), (T([1.0]),),
                             strict=False)
     assert caught.value.lineno == clock_through_a_local_name.__code__.co_firstlineno + 3
+
+
+# --- reads the interpreter makes between two steps of a trace ------------------------------
+# (NOTE [reads the interpreter makes between two steps] in runtime/staging/ambient.py)
+
+def doubled_until_large(x):
+    while x.sum() < 100:
+        x = x * 2 + 1
+        kept = [[i] for i in range(40)]  # (allocations: the collector runs in the loop)
+    return x + len(kept)
+
+
+@autoconv.do_not_convert
+def _stamped_helper(x):
+    return x + time.perf_counter() * 0
+
+
+def stamped_by_an_unconverted_helper(x):
+    while x.sum() < 100:
+        x = _stamped_helper(x) * 2
+    return x
+
+
+# (a profile function set from the loop's body, while it traces, for its next 500 events: one
+# that sees all of a trace makes it take a minute)
+_PROFILE_EVENTS = []
+
+
+def _profiler(frame, event, arg):
+    _PROFILE_EVENTS.append(time.process_time())
+    if len(_PROFILE_EVENTS) == 500:
+        sys.setprofile(None)
+
+
+@autoconv.do_not_convert
+def _profiled(x):
+    if not _PROFILE_EVENTS:
+        sys.setprofile(_profiler)
+    return x
+
+
+def profiled_in_a_loop(x):
+    while x.sum() < 100:
+        x = _profiled(x) * 2
+    return x
+
+
+def _traced_under(install, remove):
+    run = autoconv.autoconv(doubled_until_large)
+    install()
+    try:
+        got = [run(x) for x in (T([1.0, 2.0]), T([30.0, 40.0]), T([-1.0, 60.0]))]
+    finally:
+        remove()
+    assert run.trace_count == 1
+    for x, value in zip((T([1.0, 2.0]), T([30.0, 40.0]), T([-1.0, 60.0])), got):
+        assert torch.equal(value, doubled_until_large(x))
+    return got
+
+
+def test_a_gc_callback_that_reads_the_clock_and_environment_is_not_the_traces():
+    # errs43: a gc callback timing collections with time.process_time() failed every trace
+    # that collected ("tracing doubled_until_large read the clock"), and its environment read
+    # would have keyed the graph
+    calls = []
+
+    def timed(phase, info):
+        calls.append((time.process_time(), os.environ.get("AUTOCONV_GC_LOG")))
+
+    threshold = gc.get_threshold()
+
+    def install():
+        gc.callbacks.append(timed)
+        gc.set_threshold(200)  # (collections while the loop traces)
+
+    def remove():
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(timed)
+
+    _traced_under(install, remove)
+    assert calls
+
+
+def test_a_profile_function_that_reads_the_clock_is_not_the_traces():
+    # errs43: a sys.setprofile function (a profiler's) reading the clock failed every trace
+    previous = sys.getprofile()
+    _PROFILE_EVENTS.clear()
+    try:
+        got = autoconv.autoconv(profiled_in_a_loop)(T([1.0, 2.0]))
+    finally:
+        sys.setprofile(previous)
+    assert len(_PROFILE_EVENTS) == 500
+    assert torch.equal(got, profiled_in_a_loop(T([1.0, 2.0])))
+
+
+def test_a_logging_handler_that_reads_the_clock_is_not_the_traces():
+    # a handler called from a logger in code autoconv does not convert (a generator here)
+    stamps = []
+
+    class Stamping(logging.Handler):
+        def emit(self, record):
+            stamps.append(time.time())
+
+    log = logging.getLogger("autoconv.tests.stamping")
+    handler = Stamping()
+
+    def logged(x):
+        log.warning("step")
+        yield x
+
+    def looped(x):
+        while x.sum() < 100:
+            x = next(logged(x)) * 2
+        return x
+
+    log.addHandler(handler)
+    try:
+        got = autoconv.autoconv(looped)(T([1.0, 2.0]))
+    finally:
+        log.removeHandler(handler)
+    assert torch.equal(got, looped(T([1.0, 2.0]))) and stamps
+
+
+def test_a_clock_read_by_an_unconverted_helper_is_still_refused():
+    # what the wrappers in `time` are for: the trace's own call of code autoconv runs as it is
+    with pytest.raises(StagingError, match=r"read the clock \(time\.perf_counter\(\)\)") \
+            as caught:
+        autoconv.autoconv(stamped_by_an_unconverted_helper)(T([1.0]))
+    assert caught.value.lineno == _stamped_helper.__code__.co_firstlineno + 2
 
 
 def noise_of_a_transform(x):
