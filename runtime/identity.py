@@ -61,10 +61,15 @@ _BY_PARTS = (tuple, functools.partial)
 
 def identical(a, b) -> bool:
     """`a is b`, as dynamo can trace it (NOTE [identity under dynamo]): numbers compared by
-    `id` (no node in its graph, no refusal for a number made in its trace); under dynamo,
+    `id` (no node in its graph, no refusal for a number made in its trace), a number and a
+    value of another class never; under dynamo,
     tuples and functools.partial objects by their parts."""
-    if type_in(a, _NUMBERS) or type_in(b, _NUMBERS):
-        return id(b) in {id(a): None}
+    a_number, b_number = type_in(a, _NUMBERS), type_in(b, _NUMBERS)
+    if a_number or b_number:
+        # A number is never the same object as a value of another class; the `id` of that
+        # other value, were it asked, would be guarded by identity when it is an argument of
+        # the compiled function (a tensor argument: a recompile at every call).
+        return a_number and b_number and id(b) in {id(a): None}
     if (isinstance(a, _BY_PARTS) and type(a) is type(b)
             and torch.compiler.is_dynamo_compiling()):
         return _same_parts(a, b)
