@@ -154,3 +154,16 @@ def test_each_kind_of_the_collected_families_compiles_in_exactly_one_test(reques
         wrong.extend((k, item.nodeid) for item, first in tests
                      if first == (item.get_closest_marker("slow_compile") is not None))
     assert not wrong, f"kinds not compiled exactly once in make test: {wrong}"
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+def test_a_deferred_compile_runs_the_export_without_its_round_trip(deferred, monkeypatch):
+    # NOTE [one round trip per kind] (tests/support.py): the kind's representative saves and
+    # loads its exported program; a test whose compile is deferred runs the program as exported.
+    saves = []
+    save = torch.export.save
+    monkeypatch.setattr(torch.export, "save", lambda *a, **k: (saves.append(1), save(*a, **k)))
+    monkeypatch.setattr(support, "defer_compile", deferred)
+    support.assert_same_result(shallow, [(torch.ones(2),), (-torch.ones(2),)], compile=False)
+    support.assert_same_exactly(shallow, [(torch.ones(2),)], compile=False)
+    assert len(saves) == (0 if deferred else 2)
