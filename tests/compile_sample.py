@@ -1,8 +1,10 @@
 """Which tests run their torch.compile check in `make test`; `make test-slow` runs the others'.
 
 Most of a reference test's time is its torch.compile(fullgraph=True) check (dynamo tracing
-autoconv's runtime: docs/testing.md), so `make test` compiles a sample of each construct family
-and runs every test's other modes (plain Python, staged replay, the saved torch.export program).
+autoconv's runtime: docs/testing.md), so `make test` compiles one test per kind of staged
+statements over the construct families and runs every test's other modes (plain Python, staged
+replay, the torch.export program: saved and loaded in the sample, NOTE [one round trip per
+kind] in support.py).
 The rule, applied at collection to `tests/reference/test_*.py` and `tests/test_fuzz.py` (whose
 regressions are construct families found by the fuzzer):
 
@@ -25,8 +27,7 @@ regressions are construct families found by the fuzzer):
    test the file marks `slow_compile` itself, a test tests/slow_tests.txt lists (measured too
    slow), an xfail (it always compiles: a strict xfail of a compile failure would pass without
    its compile, and fail as XPASS). The choice depends only on the tests collected, not on
-   their order, so
-   every xdist worker makes the same one (NOTE [one compile per kind]).
+   their order, so every xdist worker makes the same one (NOTE [one compile per kind]).
 
 So a new test compiles in `make test` when it brings a new kind to the families, or is
 cheaper than its kind's representative.
