@@ -217,8 +217,8 @@ def deferral(item) -> str:
 
 
 # NOTE [one compile per kind]: until session 43 each family file compiled the first test of
-# each kind in it: 41 kinds, 222 compiles in make test, about half of its CPU (docs/testing.md,
-# "The suite's time (session 43)"). A kind is the set of staged statements, and what dynamo
+# each kind in it: 236 tests of 41 kinds, 191 compiled in make test (the rest listed as slow),
+# about 40% of its workers' time (docs/testing.md, "The suite's time (session 43)"). A kind is the set of staged statements, and what dynamo
 # traces for it is autoconv's runtime for those statements, whichever file the test is in; so
 # one compile per kind, across the files, keeps every kind compiled in make test. The one is the
 # cheapest by `cost`, not the first in collection order: a nested statement is staged again in
@@ -226,7 +226,8 @@ def deferral(item) -> str:
 # depth, and the compile's time with it. `cost` reads only the tests' sources and the key ends
 # with the node id: the same collected tests give the same choice in any order, in each xdist
 # worker (tests/test_suite_split.py checks both).
-_NESTING = 3  # (session 24: a loop's body ran 3 times in its trace, an `if` in it 9, one in that 12)
+# (session 24: a loop's body ran 3 times in its trace, an `if` in it 9, the one in that 12)
+_NESTING = 3
 
 
 @functools.lru_cache(maxsize=None)
