@@ -24,16 +24,16 @@ demo: $(STAMP)
 
 # One pytest worker per core (pytest-xdist), each with one torch thread: the tests run small
 # ops, where torch's own threads only contend with the other workers. Every test runs; the
-# construct families (tests/reference/, the fuzz regressions) run torch.compile for one test
-# per kind of staged statement per file (tests/compile_sample.py), and their other modes for
-# all (docs/testing.md).
+# construct families (tests/reference/, the fuzz regressions) run torch.compile, and the saved
+# export's round trip, for one test per kind of staged statement, its cheapest over all the
+# files (tests/compile_sample.py), and their other modes for all (docs/testing.md).
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -x -p no:cacheprovider -n auto --durations=40 tests
 
 # make test-slow: what `make test` leaves out for time (docs/testing.md): the tests marked slow
 # (an AOTInductor build: minutes; the fuzz sample under torch.compile) and, whole, the tests
 # marked slow_compile (the compiling tests of tests/reference/ and the fuzz regressions whose
-# kind another test of their file compiles in make test: tests/compile_sample.py, and the
+# kind another test compiles in make test: tests/compile_sample.py, and the
 # table cases their files mark), and the tests tests/slow_tests.txt lists as measured too slow for
 # make test. make test and make test-slow together run all.
 test-slow: $(STAMP)

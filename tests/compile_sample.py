@@ -1,8 +1,10 @@
 """Which tests run their torch.compile check in `make test`; `make test-slow` runs the others'.
 
 Most of a reference test's time is its torch.compile(fullgraph=True) check (dynamo tracing
-autoconv's runtime: docs/testing.md), so `make test` compiles a sample of each construct family
-and runs every test's other modes (plain Python, staged replay, the saved torch.export program).
+autoconv's runtime: docs/testing.md), so `make test` compiles one test per kind of staged
+statements over the construct families and runs every test's other modes (plain Python, staged
+replay, the torch.export program: saved and loaded in the sample, NOTE [one round trip per
+kind] in support.py).
 The rule, applied at collection to `tests/reference/test_*.py` and `tests/test_fuzz.py` (whose
 regressions are construct families found by the fuzzer):
 
@@ -18,13 +20,17 @@ regressions are construct families found by the fuzzer):
    functions (or source text, or a fuzz program's file), the functions defined inside the
    test, and the module's functions the test names (not the `test_` ones, nor `_`-prefixed
    helpers, which hold the harness).
-3. Of the compiling tests of one file with one kind, the first in collection order (the file's
-   order, the first parameter case first) keeps its compile in `make test`; the others get the
-   `slow_compile` mark. A test the file marks `slow_compile` itself is not a representative.
-   An xfail is never sampled: it always compiles (a strict xfail of a compile failure would
-   pass without its compile, and fail as XPASS).
+3. Of the compiling tests of one kind, across all the family files, the cheapest (`cost`: a
+   test expecting no refusal (no `pytest.raises`) first, then the fewest staged statements,
+   weighted by how deep they nest, then the smallest source, then the node id) keeps its
+   compile in `make test`; the others get the `slow_compile` mark. Not a representative: a
+   test the file marks `slow_compile` itself, a test tests/slow_tests.txt lists (measured too
+   slow), an xfail (it always compiles: a strict xfail of a compile failure would pass without
+   its compile, and fail as XPASS). The choice depends only on the tests collected, not on
+   their order, so every xdist worker makes the same one (NOTE [one compile per kind]).
 
-So a new test compiles in `make test` when it brings a new kind to its file, whatever its speed.
+So a new test compiles in `make test` when it brings a new kind to the families, or is
+cheaper than its kind's representative.
 A `slow_compile` test runs whole in `make test-slow`; in `make test` (conftest.py) it runs
 without its compile: `support.assert_same_result` leaves the compile out and goes on, a test
 that is a compile check alone (a "compile" parameter) is skipped, and a test calling
@@ -45,7 +51,7 @@ import types
 # Files the rule applies to (relative to tests/).
 FAMILIES = ("reference" + os.sep, "test_fuzz.py")
 # 1: a kind is a set of statements; 2: a set of statements each with the one it is in
-# (242 tests compiled in make test instead of 188 on 2026-12-03; docs/testing.md).
+# (242 tests compiled in make test instead of 188 on 2026-12-03, per file; docs/testing.md).
 DEPTH = 1
 _OTHER_MODES = {"staged", "export", "python", "fx", "replay"}
 _STATEMENTS = {ast.If: "if", ast.While: "while", ast.For: "for", ast.Try: "try",
@@ -210,11 +216,64 @@ def deferral(item) -> str:
     return "skip at the call"
 
 
-def select(items):
+# NOTE [one compile per kind]: until session 43 each family file compiled the first test of
+# each kind in it: 236 tests of 41 kinds, 191 compiled in make test (the rest listed as slow),
+# about 40% of its workers' time (docs/testing.md, "The suite's time (session 43)"). A kind is the set of staged statements, and what dynamo
+# traces for it is autoconv's runtime for those statements, whichever file the test is in; so
+# one compile per kind, across the files, keeps every kind compiled in make test. The one is the
+# cheapest by `cost`, not the first in collection order: a nested statement is staged again in
+# every run of the bodies around it (docs/testing.md, session 24), so its weight grows with its
+# depth, and the compile's time with it. `cost` reads only the tests' sources and the key ends
+# with the node id: the same collected tests give the same choice in any order, in each xdist
+# worker (tests/test_suite_split.py checks both).
+# (session 24: a loop's body ran 3 times in its trace, an `if` in it 9, the one in that 12)
+_NESTING = 3
+
+
+@functools.lru_cache(maxsize=None)
+def _weight(tree) -> tuple:
+    """(staged statements in `tree`, each counted _NESTING ** its depth among them; its nodes)."""
+    weight = nodes = 0
+
+    def visit(node, depth):
+        nonlocal weight, nodes
+        nodes += 1
+        if type(node) in _STATEMENTS:
+            weight += _NESTING ** depth
+            depth += 1
+        for child in ast.iter_child_nodes(node):
+            visit(child, 0 if isinstance(child, (ast.FunctionDef, ast.Lambda)) else depth)
+
+    visit(tree, 0)
+    return weight, nodes
+
+
+def _expects_a_refusal(item) -> bool:
+    """Whether `item` or a function of its module it names holds a `pytest.raises`: often the
+    check that a compile is refused, which shows less of the kind than a compiled run."""
+    for tree in _named_trees(item):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and (getattr(node.func, "attr", None) == "raises" or
+                                               getattr(node.func, "id", None) == "raises"):
+                return True
+    return False
+
+
+def cost(item) -> tuple:
+    """The order in which the tests of a kind are chosen to compile it (rule 3; NOTE [one compile
+    per kind]): a test expecting no refusal first, then the weight of the staged statements in
+    what it converts, then the size of that and of the test's own source (a test whose
+    functions are not found, kind (), is told by its own), then the node id."""
+    converted = [_weight(tree) for tree in _functions_of(item)]
+    nodes = sum(n for _, n in converted) + sum(_weight(tree)[1] for tree in _named_trees(item))
+    return (_expects_a_refusal(item), sum(w for w, _ in converted), nodes, item.nodeid)
+
+
+def select(items, listed=frozenset()):
     """Rule 3: (item, kind, representative) for the items the rule applies to that compile
-    (kind None: marked slow_compile by its file)."""
-    seen = set()
-    out = []
+    (kind None: marked slow_compile by its file). `listed`: the node ids of tests/slow_tests.txt,
+    never representatives."""
+    out, best = [], {}
     for item in items:
         if not applies_to(str(item.path)) or not compiles(item) or "slow" in item.keywords:
             continue
@@ -224,10 +283,14 @@ def select(items):
         if item.get_closest_marker("slow_compile") is not None:
             out.append((item, None, False))
             continue
-        key = (str(item.path), kind(item))
-        out.append((item, key[1], key not in seen))
-        seen.add(key)
-    return out
+        k = kind(item)
+        out.append((item, k, False))
+        if item.nodeid not in listed:
+            key = cost(item)
+            if k not in best or key < best[k]:
+                best[k] = key
+    chosen = {key[-1] for key in best.values()}
+    return [(item, k, k is not None and item.nodeid in chosen) for item, k, _ in out]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -59,16 +59,14 @@ def listed_slow_tests(path: str = SLOW_TESTS) -> dict:
 
 @pytest.hookimpl(tryfirst=True)  # (before `-m` deselects by the marks added here)
 def pytest_collection_modifyitems(config, items):
-    # The compile sample of the construct families (tests/compile_sample.py): the compiling
-    # tests that repeat a kind their file already compiles are slow_compile.
-    for item, kind, first in compile_sample.select(items):
+    # The compile sample of the construct families (tests/compile_sample.py): one test of each
+    # kind compiles in make test, the others are slow_compile. A test of the measured list is
+    # never that one (the list's tests were measured slow; its kind goes to the next cheapest).
+    listed = listed_slow_tests()
+    for item, kind, first in compile_sample.select(items, listed=frozenset(listed)):
         item.compile_sample = (kind, first)
         if kind is not None and not first:
             item.add_marker(pytest.mark.slow_compile)
-    # Then the measured list: a listed test that represents its kind keeps that role, so the
-    # next test of its kind is not compiled in its place (a listed test's kind compiles in
-    # make test-slow only: the list's cost, docs/testing.md).
-    listed = listed_slow_tests()
     for item in items:
         mark = listed.get(item.nodeid)
         if mark == "slow_compile" and item.get_closest_marker("xfail") is not None:

@@ -38,7 +38,9 @@ COND = torch.ops.higher_order.cond
 WHILE_LOOP = torch.ops.higher_order.while_loop
 _sources = 0
 # Set by conftest.py for the duration of a test marked `slow_compile` without --run-slow:
-# assert_same_result leaves out its torch.compile check.
+# assert_same_result leaves out its torch.compile check, and it and assert_same_exactly run the
+# torch.export program as exported, without its save and load round trip (NOTE [one round trip
+# per kind]).
 defer_compile = False
 
 
@@ -137,11 +139,23 @@ def exported(fn, args):
     return _saved_and_loaded(autoconv.convert(fn), args)
 
 
-def _saved_and_loaded(converted, args):
+def _saved_and_loaded(converted, args, *, round_trip=True):
+    program = torch.export.export(Calling(converted), args, strict=False)
+    if not round_trip:
+        return program.module()
     saved = io.BytesIO()
-    torch.export.save(torch.export.export(Calling(converted), args, strict=False), saved)
+    torch.export.save(program, saved)
     saved.seek(0)
     return torch.export.load(saved).module()
+
+
+# NOTE [one round trip per kind]: torch.export's save and load cost about half of the export
+# itself (9% of a reference file's CPU against the export's 20%: docs/testing.md, session 42),
+# and what they test, the serialization of autoconv's graphs (torch.cond / while_loop with their
+# subgraphs, the operators in them), is the same for tests of one kind of staged statement. So
+# under `make test` a test whose compile is deferred (slow_compile: its kind's representative
+# compiles, tests/compile_sample.py) runs its exported program as exported, and the
+# representative, every test outside the sample, and `make test-slow` run the round trip.
 
 
 def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True, resize=False):
@@ -174,7 +188,7 @@ def assert_same_result(fn, inputs, *, export=True, compile=True, staged=True, re
     converted = autoconv.convert(fn)
     if export:
         # The saved program (what runs without autoconv or the source) must give the same.
-        module = _saved_and_loaded(converted, _clone(inputs[0]))
+        module = _saved_and_loaded(converted, _clone(inputs[0]), round_trip=not defer_compile)
         for args, want in zip(inputs, expected):
             assert_close(module(*_clone(args)), want)
     if compile and not defer_compile:
@@ -198,11 +212,7 @@ def assert_same_exactly(fn, inputs, *, export=True, compile=True):
     runs = [autoconv.autoconv(fn)]
     converted = autoconv.convert(fn)
     if export:
-        saved = io.BytesIO()
-        torch.export.save(torch.export.export(Calling(converted), _clone(inputs[0]),
-                                              strict=False), saved)
-        saved.seek(0)
-        runs.append(torch.export.load(saved).module())
+        runs.append(_saved_and_loaded(converted, _clone(inputs[0]), round_trip=not defer_compile))
     if compile:
         torch._dynamo.reset()
         runs.append(torch.compile(converted, fullgraph=True, backend="eager", dynamic=False))

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
+import types
 
 import pytest
+import torch
 
+import compile_sample
 import conftest
+import support
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,3 +59,111 @@ def test_the_list_reads_marks_and_refuses_a_wrong_line(tmp_path):
     listed.write_text("slowest 1.0 tests/test_x.py::test_y\n")
     with pytest.raises(ValueError, match=r"slow_tests.txt:1: expected"):
         conftest.listed_slow_tests(str(listed))
+
+
+# The compile sample (tests/compile_sample.py, NOTE [one compile per kind]): one compile per kind
+# of staged statements across the family files, the cheapest, whatever the order of the tests.
+
+def shallow(x):
+    if x.sum() > 0:
+        x = x + 1
+    return x
+
+
+def nested(x):
+    if x.sum() > 0:
+        if x.sum() > 1:
+            x = x + 1
+    return x
+
+
+def looped(x):
+    while x.sum() < 0:
+        x = x + 1
+    return x
+
+
+def _a_compiling_test(fn):
+    support.assert_same_result(fn, [(torch.ones(2),)])
+
+
+class _Marker:
+    def __init__(self, name):
+        self.name = name
+
+
+class _Item:
+    """What compile_sample reads of a pytest item: a case of `_a_compiling_test` with `fn`."""
+
+    def __init__(self, nodeid, fn, marks=()):
+        self.nodeid, self.path = nodeid, os.path.join(ROOT, nodeid.partition("::")[0])
+        self.function, self.module = _a_compiling_test, sys.modules[__name__]
+        self.callspec = types.SimpleNamespace(params={"fn": fn})
+        self.keywords = {name: True for name in marks}
+        self._marks = set(marks)
+
+    def get_closest_marker(self, name):
+        return _Marker(name) if name in self._marks else None
+
+
+def _representatives(items, listed=frozenset()):
+    return {item.nodeid: k for item, k, first in compile_sample.select(items, listed) if first}
+
+
+def test_one_test_compiles_each_kind_across_files_the_cheapest_in_any_order():
+    items = [_Item("tests/reference/test_a.py::test_x[nested]", nested),
+             _Item("tests/reference/test_a.py::test_x[looped]", looped),
+             _Item("tests/reference/test_b.py::test_y[shallow]", shallow),
+             _Item("tests/test_fuzz.py::test_regression[shallow]", shallow),
+             _Item("tests/reference/test_b.py::test_y[xfail]", shallow, marks=["xfail"]),
+             _Item("tests/reference/test_b.py::test_y[marked]", shallow, marks=["slow_compile"]),
+             _Item("tests/real/test_lib.py::test_z[shallow]", shallow)]  # (not a family)
+    want = {"tests/reference/test_b.py::test_y[shallow]": ("if",),
+            "tests/reference/test_a.py::test_x[looped]": ("while",)}
+    assert _representatives(items) == want
+    assert _representatives(items[::-1]) == want
+    assert _representatives(items[2:] + items[:2]) == want
+    # The measured list's tests are never chosen: the kind goes to the next cheapest.
+    assert _representatives(items, frozenset({"tests/reference/test_b.py::test_y[shallow]"})) == {
+        "tests/test_fuzz.py::test_regression[shallow]": ("if",),
+        "tests/reference/test_a.py::test_x[looped]": ("while",)}
+    chosen = {item.nodeid: (k, first) for item, k, first in compile_sample.select(items)}
+    assert "tests/reference/test_b.py::test_y[xfail]" not in chosen  # (always compiles)
+    assert chosen["tests/reference/test_b.py::test_y[marked]"] == (None, False)
+    assert "tests/real/test_lib.py::test_z[shallow]" not in chosen
+
+
+def test_each_kind_of_the_collected_families_compiles_in_exactly_one_test(request):
+    # What make test collects (each xdist worker collects the whole suite): every kind compiles
+    # in one test, not deferred, unless all its tests are on the measured list (its compile is
+    # make test-slow's), and every other compiling test of the families defers its compile.
+    sampled = [item for item in request.session.items if hasattr(item, "compile_sample")]
+    if not any(k for item in sampled for k, _ in [item.compile_sample] if k is not None):
+        pytest.skip("no family file collected (make test collects them all)")
+    listed = conftest.listed_slow_tests()
+    by_kind = {}
+    for item in sampled:
+        k, first = item.compile_sample
+        if k is not None:
+            by_kind.setdefault(k, []).append((item, first))
+    wrong = []
+    for k, tests in by_kind.items():
+        chosen = [item for item, first in tests if first]
+        if len(chosen) != 1 and not (not chosen and all(i.nodeid in listed for i, _ in tests)):
+            wrong.append((k, [i.nodeid for i in chosen]))
+        wrong.extend((k, item.nodeid) for item, first in tests
+                     if first == (item.get_closest_marker("slow_compile") is not None))
+    assert not wrong, f"kinds not compiled exactly once in make test: {wrong}"
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+def test_a_deferred_compile_runs_the_export_without_its_round_trip(deferred, monkeypatch):
+    # NOTE [one round trip per kind] (tests/support.py): the kind's representative saves and
+    # loads its exported program; a test whose compile is deferred runs the program as exported.
+    saves = []
+    save = torch.export.save
+    monkeypatch.setattr(torch.export, "save", lambda *a, **k: (saves.append(1), save(*a, **k)))
+    monkeypatch.setattr(support, "defer_compile", deferred)
+    support.assert_same_result(shallow, [(torch.ones(2),), (-torch.ones(2),)], compile=False)
+    support.assert_same_exactly(shallow, [(torch.ones(2),)], compile=False)
+    assert len(saves) == (0 if deferred else 2)
