@@ -497,6 +497,9 @@ def _hooks_of_a_bare_leaf():
     yield "its pre-hook table rebound to one with a hook", rebound(
         "_forward_pre_hooks", lambda mod, args: (args[0] - 2,))
     yield "a submodule added to the leaf", lambda m: m.body.add_module("norm", nn.LayerNorm(2))
+    # (break43 s01: NOTE [a module's own forward] in captures.py)
+    yield "a forward of its own set on the leaf", lambda m: setattr(
+        m.body, "forward", lambda x: x * 0 + 5)
 
 
 @pytest.mark.parametrize("what, change", list(_hooks_of_a_bare_leaf()),
@@ -517,6 +520,104 @@ def test_a_change_to_a_leaf_traced_with_no_hooks_is_seen(what, change):
         assert_close(run(x), expected)
         assert_close(run(x), expected)
     assert run.trace_count == 2
+
+
+# --- a module's own forward (NOTE [a module's own forward] in autoconv/captures.py) ------------
+# break43 s01: `module.forward = f` (accelerate's add_hook_to_module wraps a submodule's forward
+# so) makes `module(x)` run `f`. A user submodule's or the converted module's own forward was
+# never called (the class's was converted and traced), and one set after the first call on
+# any submodule, a leaf's too, replayed the graph of the class's forward: silently wrong.
+
+class _Gate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.lin(x)
+        return -self.lin(x)
+
+
+class _Gated(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gate = _Gate()
+
+    def forward(self, x):
+        return self.gate(x) + 1
+
+
+def _scaled_forward(module, *args):
+    # accelerate's new_forward: the module's own forward, wrapped
+    out = module._old_forward(*args)
+    if out.sum() > 0:
+        out = out * 10
+    return out
+
+
+def _accelerate_hook(module):
+    import functools
+
+    module._old_forward = module.forward
+    module.forward = functools.update_wrapper(functools.partial(_scaled_forward, module),
+                                              module._old_forward)
+
+
+def _own_forwards():
+    import types
+
+    yield "a lambda on a submodule", lambda m: setattr(m.gate, "forward", lambda x: x * 100)
+    yield "a wrapped forward on a submodule", lambda m: _accelerate_hook(m.gate)
+    yield "a method bound to a submodule", lambda m: setattr(
+        m.gate, "forward", types.MethodType(lambda self, x: self.lin(x) * 3, m.gate))
+    yield "a lambda on a leaf", lambda m: setattr(m.gate.lin, "forward", lambda x: x - 7)
+    yield "the module's own", lambda m: setattr(m, "forward", lambda x: m.gate(x) * -2)
+
+
+_X = [torch.tensor([[1.0, 2.0]]), torch.tensor([[-3.0, 1.0]])]
+
+
+@pytest.mark.parametrize("what, change", list(_own_forwards()),
+                         ids=[w for w, _ in _own_forwards()])
+def test_a_forward_of_a_module_s_own_is_run_set_before_or_after_the_first_call(what, change):
+    for after in (False, True):
+        torch.manual_seed(0)
+        model = _Gated()
+        run = autoconv.autoconv(model)
+        with torch.no_grad():
+            if after:
+                for x in _X * 3:
+                    assert_close(run(x), model(x))
+            change(model)
+            for x in _X:
+                assert_close(run(x), model(x))
+        assert run.trace_count == (2 if after else 1), (what, after)
+
+
+def test_a_forward_of_its_own_replaced_by_another_traces_again():
+    torch.manual_seed(0)
+    model = _Gated()
+    run = autoconv.autoconv(model)
+    with torch.no_grad():
+        forwards = {scale: (lambda x, scale=scale: x * scale) for scale in (2.0, 3.0)}
+        for scale in (2.0, 3.0, 3.0):
+            model.gate.forward = forwards[scale]
+            assert_close(run(_X[0]), model(_X[0]))
+        del model.gate.forward
+        assert_close(run(_X[1]), model(_X[1]))
+    assert run.trace_count == 3
+
+
+def test_a_submodule_s_own_forward_in_every_mode():
+    from support import assert_same_result
+
+    torch.manual_seed(0)
+    model = _Gated()
+    _accelerate_hook(model.gate)
+    with torch.no_grad():
+        assert_same_result(model, [(x,) for x in _X])
+
 
 # break40 s04: a submodule's forward hook storing its output into a global dict (feature
 # extraction) left a FakeTensor of the trace there, and nothing on the replayed calls, without
