@@ -586,7 +586,8 @@ def converted_call(fn, /, *args, **kwargs):
 
     torch, numpy, the standard library and autoconv itself are called as they are; `range`,
     `enumerate`, `zip` and `print` become versions that stage over traced tensors; an
-    `nn.Module` without hooks runs its converted `forward`; a `functools.partial` of a user
+    `nn.Module` runs its converted `forward` (with forward hooks, between them, but under
+    dynamo, which runs the call itself); a `functools.partial` of a user
     function and an instance of a user class with `__call__` run converted too. Builtins, C
     functions and functions without source (exec, REPL) are called as they are.
     """
@@ -620,6 +621,12 @@ def converted_call(fn, /, *args, **kwargs):
     if isinstance(fn, torch.nn.modules.batchnorm._NormBase) and _updates_statistics(fn) \
             and torch.compiler.is_compiling():
         _refuse_statistics_in_compiled_body(fn)
+    if isinstance(fn, torch.nn.Module) and _has_hooks(fn) \
+            and not torch.compiler.is_dynamo_compiling() and not is_fx_leaf(fn, args):
+        forward = _converted_forward_for_hooks(fn)
+        if forward is not None:
+            with forward_set(fn, forward):
+                return fn(*args, **kwargs)
     if isinstance(fn, torch.nn.Module) and not _has_hooks(fn) and not is_fx_leaf(fn, args):
         own = fn.__dict__.get("forward")
         if own is not None and not is_forward_set(own, fn):
@@ -650,6 +657,22 @@ def converted_call(fn, /, *args, **kwargs):
         return _with_numbers(call, _converted_function(call), args, kwargs, (fn,))(
             fn, *args, **kwargs)
     return _call_builtin(fn, args, kwargs)
+
+
+def _converted_forward_for_hooks(module):
+    """The converted forward for `module`'s own call to run between its forward hooks (its own
+    forward's, NOTE [a module's own forward] in autoconv/captures.py, or its class's), or None
+    where nothing is converted: `module(x)` ran its class's forward unconverted, and a tensor
+    condition there was refused as a library routine's (break43 s06)."""
+    own = module.__dict__.get("forward")
+    if own is not None:
+        return None if is_forward_set(own, module) else functools.partial(converted_call, own)
+    forward = type(module).forward
+    if not _convertible(forward):
+        return None
+    preconvert_module(module)
+    converted = _converted_function(forward)
+    return None if converted is forward else types.MethodType(converted, module)
 
 
 # The forwards autoconv sets on modules for a while (`forward_set`): id(module) -> the forward

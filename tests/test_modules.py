@@ -660,6 +660,36 @@ def test_a_submodule_s_backward_hook_registered_after_the_first_call_is_refused(
         run(x)
 
 
+# break43 s06: a user submodule with a forward hook (its own, or torch's global module hook)
+# ran its class's forward unconverted (`module(x)` between the hooks): its tensor `if` was
+# refused as a library routine's ("which runs unconverted: torch.fx ... module_call_wrapper
+# called it"). Its converted forward runs between the hooks now (`converted_call`); under
+# torch.compile dynamo runs the call as before.
+
+def test_a_submodule_with_forward_hooks_runs_converted():
+    from support import exported
+
+    torch.manual_seed(0)
+    model = _Gated()
+    model.gate.register_forward_hook(lambda mod, args, out: out + 1)
+    model.gate.register_forward_pre_hook(lambda mod, args: (args[0] * 2,))
+    run = autoconv.autoconv(model)
+    saved = exported(model, (_X[0],))
+    with torch.no_grad():
+        for x in _X:
+            assert_close(run(x), model(x))
+            assert_close(saved(x), model(x))
+    assert run.trace_count == 1
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda mod, args, out: out * 3 if isinstance(mod, nn.Linear) else None)
+    try:
+        with torch.no_grad():
+            for x in _X:
+                assert_close(run(x), model(x))
+    finally:
+        handle.remove()
+
+
 def test_a_submodule_s_own_forward_in_every_mode():
     from support import assert_same_result
 
