@@ -158,7 +158,8 @@ class GuardSet:
     """
 
     __slots__ = ("guards", "_reads", "_expected", "_fresh", "_owners", "_names", "_lists",
-                 "_counts", "_bare", "_tables", "_keys", "_keys_guards", "_items", "_item_keys",
+                 "_counts", "_bare", "_forwardless", "_backwardless", "_tables", "_keys", "_keys_guards",
+                 "_items", "_item_keys",
                  "_item_expected", "_whole", "_whole_expected", "_whole_keys",
                  "_whole_key_expected")
 
@@ -221,16 +222,26 @@ class GuardSet:
         # `__dict__` (a dict lookup: `getattr` through nn.Module's `__getattr__` hook cost half
         # as much again), then each list, `len` of each
         owners, names, lists, structures, lengths, bare = [], [], [], [], [], []
-        tables, keys, keys_guards = [], [], []
+        tables, keys, keys_guards, forwardless, backwardless = [], [], [], [], []
         for guard in fresh:
             read = guard.read
             if isinstance(read, functools.partial) and read.func is _structure:
-                if not any(guard.expected):  # NOTE [modules with no submodules and no hooks]
-                    bare.append(read.args[0].__dict__)
+                fields, own = read.args[0].__dict__, len(read.args) == 1
+                forward, backward = guard.expected[:3], guard.expected[3:5]
+                if own and not any(guard.expected):
+                    bare.append(fields)  # NOTE [modules with no submodules and no hooks]
                     continue
-                owners += [read.args[0].__dict__] * len(_STRUCTURE)
+                if any(backward):
+                    owners += [fields] * len(_BACKWARD)
+                    names += _BACKWARD
+                    structures += backward
+                else:  # NOTE [backward hooks set after the first call]
+                    backwardless.append(fields)
+                owners += [fields] * len(_STRUCTURE)
                 names += _STRUCTURE
-                structures += guard.expected
+                structures += forward
+                if own and not guard.expected[-1]:  # NOTE [a module's own forward]
+                    forwardless.append(fields)
             elif isinstance(read, functools.partial) and read.func is len:
                 lists.append(read.args[0])
                 lengths.append(guard.expected)
@@ -247,7 +258,8 @@ class GuardSet:
         lengths += [len(table) for table in whole]
         self._owners, self._names, self._lists = tuple(owners), tuple(names), tuple(lists)
         self._counts = structures + lengths
-        self._bare = tuple(bare)
+        self._bare, self._forwardless = tuple(bare), tuple(forwardless)
+        self._backwardless = tuple(backwardless)
         self._tables, self._keys, self._keys_guards = tuple(tables), tuple(keys), keys_guards
         self._fresh = tuple(guard for guard in fresh
                             if not _reads_counts(guard) and not _reads_keys(guard))
@@ -268,9 +280,13 @@ class GuardSet:
             self._check_each()
         if self._counts or self._bare:
             try:
+                grad = torch.is_grad_enabled()  # NOTE [backward hooks set after the first call]
                 held = ([*map(len, map(dict.__getitem__, self._owners, self._names)),
                          *map(len, self._lists)] == self._counts
-                        and (not self._bare or _bare_still(self._bare)))
+                        and (not self._bare or _bare_still(self._bare, grad))
+                        and (not self._forwardless or _forwardless_still(self._forwardless))
+                        and (not self._backwardless or not grad
+                             or _backwardless_still(self._backwardless)))
             except KeyError:  # a module's table gone from its `__dict__`: the slow way says
                 held = False
             if not held:
@@ -1099,11 +1115,19 @@ class Places:
             # the graph would not run) or a module added to it (a ModuleList's append) traces
             # again.
             self.values.setdefault(prefix, (parents[-1], parents[:-1]))
-        shape = functools.partial(_structure, module)
+        # (the Function's own module: its own forward is keyed, `Function._extra`)
+        shape = (functools.partial(_structure, module, False) if read is None and inputs
+                 else functools.partial(_structure, module))
         self.values.setdefault(f"{prefix}'s structure", (
-            Guard(f"the submodules and hooks of {prefix}", shape, shape(), by_value=True,
-                  fresh=True),
+            Guard(f"the submodules, hooks and own forward of {prefix}", shape, shape(),
+                  by_value=True, fresh=True),
             parents))
+        forward = module.__dict__.get("forward")
+        if forward is not None and (read is not None or not inputs):
+            # NOTE [a module's own forward]: which one, by identity
+            where = f"{prefix}.forward"
+            self.values.setdefault(where, (
+                Guard(where, _item_reader(module.__dict__, "forward"), forward), parents))
         children = module.__dict__.get("_modules")
         if type(children) is dict and len(children) > 1:
             # the order of its submodules: a Sequential, ModuleList or ModuleDict runs or
@@ -1350,26 +1374,83 @@ def _keys(table: dict) -> tuple:
 _STRUCTURE = ("_modules", "_forward_hooks", "_forward_pre_hooks")
 
 
-def _structure(module) -> tuple:
-    return tuple(len(getattr(module, name)) for name in _STRUCTURE)
+_BACKWARD = ("_backward_hooks", "_backward_pre_hooks")
+
+
+def _structure(module, own_forward: bool = True) -> tuple:
+    return (*(len(getattr(module, name)) for name in _STRUCTURE + _BACKWARD),
+            own_forward and "forward" in module.__dict__)
+
+
+# NOTE [backward hooks set after the first call]
+# A submodule's backward hook (`register_full_backward_hook`, a pre-hook changing its output's
+# gradient) is refused while tracing with grad on (`_refuse_backward_hooks` in capture.py:
+# the trace runs on detached tensors and would drop it). One registered after the first call
+# was in no guard: the graph replayed and gave the gradients without it, silently (break43
+# s05). The two tables' lengths are part of the module's structure (`_structure`); where the
+# trace saw them empty, the fast check asks them for emptiness only while grad mode is on,
+# when a gradient may flow (in `_bare_still`'s loop for the modules with no submodules and no
+# hooks); with grad off the graph computes no gradient, and a hook changes nothing. Traced
+# again, the hook is refused at the call.
+
+
+# NOTE [a module's own forward]
+# `module.forward = f` (accelerate's `add_hook_to_module` wraps a submodule's forward so,
+# `types.MethodType(new, m)`, a lambda) makes `module(x)` run `f`, not the class's forward:
+# a module call runs the instance's forward (`converted_call`, targets' `_convert`), and
+# whether a module holds one is part of its structure (`_structure`'s last item), the one it
+# holds guarded by identity (`_search_module`); the Function's own module's is keyed instead
+# (`Function._extra`: autoconv sets one of its own there while its hooks run, `forward_set`).
+# Set on a submodule after the first call (or on a leaf such as `nn.Linear`, whose forward
+# runs as it is) it replayed the graph of the class's forward, silently (break43 s01). In the
+# fast check a module traced without one is asked for the name in its `__dict__` with its
+# empty tables (`_bare_still`), or alone (`_forwardless_still`) where it has submodules or
+# hooks; a class swapped under the module (`m.__class__ = Other`) is not seen.
 
 
 # NOTE [modules with no submodules and no hooks]
 # Most of a model's modules are leaves traced with no hooks (the seed model's 202 of 203): the
-# structure guard of each expects (0, 0, 0). Their three tables are tested for emptiness, a
-# truth test each in one Python loop over the modules' `__dict__`s (about 15 ns a table),
+# structure guard of each expects (0, 0, 0, 0, 0, False). Their three tables are tested for
+# emptiness, a truth test each in one Python loop over the modules' `__dict__`s (about 15 ns a table),
 # where the counts' pipeline (a `dict.__getitem__`, a `len` and an int in a list compared
 # with the expected one, each a C call through `map`) took about 33 ns: 20 -> 9 µs for the
 # seed model's 606 tables, timed alone (replay42). A table is empty exactly where its length
 # is 0, so each change the counts saw is seen: a hook registered or written into a table,
 # a submodule added, a table rebound to a non-empty one (read through `__dict__` on every
-# call, as the counts were); a table gone from `__dict__` raises KeyError, as it did.
-def _bare_still(owners) -> bool:
-    """Whether each module `__dict__` of `owners` still holds empty structure tables."""
+# call, as the counts were); a table gone from `__dict__` raises KeyError, as it did. A
+# forward of its own set on the module is seen in the same loop (NOTE [a module's own
+# forward]).
+def _bare_still(owners, grad: bool) -> bool:
+    """Whether each module `__dict__` of `owners` still holds empty structure tables and no
+    forward of its own (NOTE [a module's own forward]); with `grad`, empty backward hook
+    tables too (NOTE [backward hooks set after the first call])."""
+    if grad:
+        for fields in owners:
+            if fields["_modules"] or fields["_forward_hooks"] or fields["_forward_pre_hooks"] \
+                    or "forward" in fields or fields["_backward_hooks"] \
+                    or fields["_backward_pre_hooks"]:
+                return False
+        return True
     for fields in owners:
-        if fields["_modules"] or fields["_forward_hooks"] or fields["_forward_pre_hooks"]:
+        if fields["_modules"] or fields["_forward_hooks"] or fields["_forward_pre_hooks"] \
+                or "forward" in fields:
             return False
     return True
+
+
+def _backwardless_still(owners) -> bool:
+    """Whether each module `__dict__` of `owners` still holds empty backward hook tables
+    (NOTE [backward hooks set after the first call])."""
+    for fields in owners:
+        if fields["_backward_hooks"] or fields["_backward_pre_hooks"]:
+            return False
+    return True
+
+
+def _forwardless_still(owners) -> bool:
+    """Whether no module `__dict__` of `owners` holds a forward (NOTE [a module's own
+    forward])."""
+    return not any(map(operator.contains, owners, itertools.repeat("forward")))
 
 
 _HOOKS = ("_forward_pre_hooks", "_forward_hooks")

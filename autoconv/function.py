@@ -266,14 +266,17 @@ class Function(targets.Wraps):
 
     def _converted_callable(self):
         converted = self._converted
-        if converted is None:
+        # (a module's forward of its own set or replaced since, NOTE [a module's own forward]
+        # in captures.py: a graph traced again for it converts the new one)
+        own = None if self._module is None else targets.own_forward(self._module)
+        if converted is None or converted[1] is not own:
             converted = (targets.converted_forward(self._module) if self._module is not None
-                         else targets.convert(self.python_function))
+                         else targets.convert(self.python_function)), own
             # Not kept when dynamo traces this call: dynamo guards on the attribute it saw
             # None, so the store compiled the caller a second time on its next call.
             if not torch.compiler.is_dynamo_compiling():
                 self._converted = converted
-        return converted
+        return converted[0]
 
     def _extra(self) -> tuple:
         # A module's own Python attributes (`self.temperature = 0.5`) are baked into the graph
@@ -298,6 +301,8 @@ class Function(targets.Wraps):
             return defaults
         fields = module.__dict__
         count = len(fields)
+        if "forward" in fields:  # NOTE [a module's own forward] in captures.py
+            defaults += (("forward", targets.own_forward(module)),)
         known = self.__dict__.get("_module_fields")
         if known is None or known[0] != count:
             # the names once per number of attributes (a walk of the module's dict costs ~5 us

@@ -73,6 +73,11 @@ def _convert(fn, *, module_hooks: bool):
         conversion.install_torch_fixes()
     if isinstance(fn, Wraps):
         return _convert(fn.python_function, module_hooks=module_hooks)
+    if isinstance(fn, torch.nn.Module) and own_forward(fn) is not None:
+        # (the forward the instance holds: NOTE [a module's own forward] in captures.py)
+        preconvert_module(fn)
+        forward = _buffers_rebound_in_place(fn, _convert(own_forward(fn), module_hooks=False))
+        return _called_with_hooks(fn, forward) if module_hooks else forward
     target = target_of(fn)
     converted = twin_of(target)
     if isinstance(fn, torch.nn.Module):
@@ -94,6 +99,13 @@ def _convert(fn, *, module_hooks: bool):
 
 
 
+def own_forward(module):
+    """The forward `module` holds as an instance attribute (`module.forward = f`), else None
+    (NOTE [a module's own forward] in captures.py)."""
+    own = module.__dict__.get("forward")
+    return None if own is None or calls.is_forward_set(own, module) else own
+
+
 def _bound(function, obj):
     """`function` bound to `obj`: a method, or under dynamo (which cannot make one) a partial."""
     if torch.compiler.is_dynamo_compiling():
@@ -101,18 +113,7 @@ def _bound(function, obj):
     return types.MethodType(function, obj)
 
 
-@contextlib.contextmanager
-def forward_replaced(module, forward):
-    """`module.forward` is `forward` within (an instance attribute, put back after)."""
-    own = module.__dict__.get("forward")
-    module.forward = forward
-    try:
-        yield
-    finally:
-        if own is None:
-            del module.forward
-        else:
-            module.forward = own
+forward_replaced = calls.forward_set  # (`module.forward` is `forward` within)
 
 
 def has_hooks(module) -> bool:

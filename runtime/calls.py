@@ -32,6 +32,8 @@ __all__ = [
     "has_backward_hooks",
     "set_converter",
     "do_not_convert",
+    "forward_set",
+    "is_forward_set",
     "is_library_function",
     "is_library_module",
     "is_marked_do_not_convert",
@@ -563,21 +565,17 @@ def converted_submodules(module: torch.nn.Module):
 
     Not under dynamo: it does not replay the removal, and the attributes would stay.
     """
-    patched = []
-    if not torch.compiler.is_dynamo_compiling() and is_library_function(type(module).forward):
-        for sub in module.modules():
-            forward = type(sub).forward
-            if sub is module or "forward" in sub.__dict__ or not _convertible(forward):
-                continue
-            converted = _converted_function(forward)
-            if converted is not forward:
-                sub.forward = types.MethodType(converted, sub)
-                patched.append(sub)
-    try:
+    with contextlib.ExitStack() as patched:
+        if not torch.compiler.is_dynamo_compiling() and is_library_function(
+                type(module).forward):
+            for sub in module.modules():
+                forward = type(sub).forward
+                if sub is module or "forward" in sub.__dict__ or not _convertible(forward):
+                    continue
+                converted = _converted_function(forward)
+                if converted is not forward:
+                    patched.enter_context(forward_set(sub, types.MethodType(converted, sub)))
         yield
-    finally:
-        for sub in patched:
-            del sub.forward
 
 
 _FUNCTION_APPLY = torch.autograd.Function.apply.__func__
@@ -588,7 +586,8 @@ def converted_call(fn, /, *args, **kwargs):
 
     torch, numpy, the standard library and autoconv itself are called as they are; `range`,
     `enumerate`, `zip` and `print` become versions that stage over traced tensors; an
-    `nn.Module` without hooks runs its converted `forward`; a `functools.partial` of a user
+    `nn.Module` runs its converted `forward` (with forward hooks, between them, but under
+    dynamo, which runs the call itself); a `functools.partial` of a user
     function and an instance of a user class with `__call__` run converted too. Builtins, C
     functions and functions without source (exec, REPL) are called as they are.
     """
@@ -622,7 +621,18 @@ def converted_call(fn, /, *args, **kwargs):
     if isinstance(fn, torch.nn.modules.batchnorm._NormBase) and _updates_statistics(fn) \
             and torch.compiler.is_compiling():
         _refuse_statistics_in_compiled_body(fn)
+    if isinstance(fn, torch.nn.Module) and _has_hooks(fn) \
+            and not torch.compiler.is_dynamo_compiling() and not is_fx_leaf(fn, args):
+        forward = _converted_forward_for_hooks(fn)
+        if forward is not None:
+            with forward_set(fn, forward):
+                return fn(*args, **kwargs)
     if isinstance(fn, torch.nn.Module) and not _has_hooks(fn) and not is_fx_leaf(fn, args):
+        own = fn.__dict__.get("forward")
+        if own is not None and not is_forward_set(own, fn):
+            # (the forward the instance holds, NOTE [a module's own forward] in
+            # autoconv/captures.py: the class's ran, silently, break43 s01)
+            return converted_call(own, *args, **kwargs)
         forward = cls.forward
         converted = _cached(forward)
         if converted is None and _convertible(forward):
@@ -647,6 +657,53 @@ def converted_call(fn, /, *args, **kwargs):
         return _with_numbers(call, _converted_function(call), args, kwargs, (fn,))(
             fn, *args, **kwargs)
     return _call_builtin(fn, args, kwargs)
+
+
+def _converted_forward_for_hooks(module):
+    """The converted forward for `module`'s own call to run between its forward hooks (its own
+    forward's, NOTE [a module's own forward] in autoconv/captures.py, or its class's), or None
+    where nothing is converted: `module(x)` ran its class's forward unconverted, and a tensor
+    condition there was refused as a library routine's (break43 s06)."""
+    own = module.__dict__.get("forward")
+    if own is not None:
+        return None if is_forward_set(own, module) else functools.partial(converted_call, own)
+    forward = type(module).forward
+    if not _convertible(forward):
+        return None
+    preconvert_module(module)
+    converted = _converted_function(forward)
+    return None if converted is forward else types.MethodType(converted, module)
+
+
+# The forwards autoconv sets on modules for a while (`forward_set`): id(module) -> the forward
+# (NOTE [a module's own forward] in autoconv/captures.py: not the user's own)
+_SET_FORWARDS: dict = {}
+
+
+@contextlib.contextmanager
+def forward_set(module: torch.nn.Module, forward):
+    """`module.forward` is `forward` within (an instance attribute, the one it held put back
+    after), known to be autoconv's (`is_forward_set`)."""
+    own = module.__dict__.get("forward")
+    before = _SET_FORWARDS.get(id(module))
+    module.forward = _SET_FORWARDS[id(module)] = forward
+    try:
+        yield
+    finally:
+        if before is None:
+            del _SET_FORWARDS[id(module)]
+        else:
+            _SET_FORWARDS[id(module)] = before
+        if own is None:
+            del module.forward
+        else:
+            module.forward = own
+
+
+def is_forward_set(own, module) -> bool:
+    """Whether `own`, the forward `module` holds as an instance attribute, is one autoconv set
+    (`forward_set`), not the user's."""
+    return _SET_FORWARDS.get(id(module)) is own
 
 
 _SCRIPT_TWIN = "_autoconv_twin"

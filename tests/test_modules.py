@@ -497,6 +497,9 @@ def _hooks_of_a_bare_leaf():
     yield "its pre-hook table rebound to one with a hook", rebound(
         "_forward_pre_hooks", lambda mod, args: (args[0] - 2,))
     yield "a submodule added to the leaf", lambda m: m.body.add_module("norm", nn.LayerNorm(2))
+    # (break43 s01: NOTE [a module's own forward] in captures.py)
+    yield "a forward of its own set on the leaf", lambda m: setattr(
+        m.body, "forward", lambda x: x * 0 + 5)
 
 
 @pytest.mark.parametrize("what, change", list(_hooks_of_a_bare_leaf()),
@@ -517,6 +520,185 @@ def test_a_change_to_a_leaf_traced_with_no_hooks_is_seen(what, change):
         assert_close(run(x), expected)
         assert_close(run(x), expected)
     assert run.trace_count == 2
+
+
+# --- a module's own forward (NOTE [a module's own forward] in autoconv/captures.py) ------------
+# break43 s01: `module.forward = f` (accelerate's add_hook_to_module wraps a submodule's forward
+# so) makes `module(x)` run `f`. A user submodule's or the converted module's own forward was
+# never called (the class's was converted and traced), and one set after the first call on
+# any submodule, a leaf's too, replayed the graph of the class's forward: silently wrong.
+
+class _Gate(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.lin(x)
+        return -self.lin(x)
+
+
+class _Gated(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gate = _Gate()
+
+    def forward(self, x):
+        return self.gate(x) + 1
+
+
+def _scaled_forward(module, *args):
+    # accelerate's new_forward: the module's own forward, wrapped
+    out = module._old_forward(*args)
+    if out.sum() > 0:
+        out = out * 10
+    return out
+
+
+def _accelerate_hook(module):
+    import functools
+
+    module._old_forward = module.forward
+    module.forward = functools.update_wrapper(functools.partial(_scaled_forward, module),
+                                              module._old_forward)
+
+
+def _own_forwards():
+    import types
+
+    yield "a lambda on a submodule", lambda m: setattr(m.gate, "forward", lambda x: x * 100)
+    yield "a wrapped forward on a submodule", lambda m: _accelerate_hook(m.gate)
+    yield "a method bound to a submodule", lambda m: setattr(
+        m.gate, "forward", types.MethodType(lambda self, x: self.lin(x) * 3, m.gate))
+    yield "a lambda on a leaf", lambda m: setattr(m.gate.lin, "forward", lambda x: x - 7)
+    yield "the module's own", lambda m: setattr(m, "forward", lambda x: m.gate(x) * -2)
+
+
+_X = [torch.tensor([[1.0, 2.0]]), torch.tensor([[-3.0, 1.0]])]
+
+
+@pytest.mark.parametrize("what, change", list(_own_forwards()),
+                         ids=[w for w, _ in _own_forwards()])
+def test_a_forward_of_a_module_s_own_is_run_set_before_or_after_the_first_call(what, change):
+    for after in (False, True):
+        torch.manual_seed(0)
+        model = _Gated()
+        run = autoconv.autoconv(model)
+        with torch.no_grad():
+            if after:
+                for x in _X * 3:
+                    assert_close(run(x), model(x))
+            change(model)
+            for x in _X:
+                assert_close(run(x), model(x))
+        assert run.trace_count == (2 if after else 1), (what, after)
+
+
+def test_a_forward_of_its_own_replaced_by_another_traces_again():
+    torch.manual_seed(0)
+    model = _Gated()
+    run = autoconv.autoconv(model)
+    with torch.no_grad():
+        forwards = {scale: (lambda x, scale=scale: x * scale) for scale in (2.0, 3.0)}
+        for scale in (2.0, 3.0, 3.0):
+            model.gate.forward = forwards[scale]
+            assert_close(run(_X[0]), model(_X[0]))
+        del model.gate.forward
+        assert_close(run(_X[1]), model(_X[1]))
+    assert run.trace_count == 3
+
+
+class _Tripled(_Gate):
+    def forward(self, x):
+        return self.lin(x) * 3
+
+
+@pytest.mark.xfail(strict=True, reason="break43 s02: a submodule's class swapped after the first "
+                   "call (`m.gate.__class__ = Other`, same tables) is not guarded: the graph of "
+                   "its old class's forward is replayed, silently")
+def test_a_submodule_s_class_swapped_after_the_first_call_traces_again():
+    torch.manual_seed(0)
+    model = _Gated()
+    run = autoconv.autoconv(model)
+    with torch.no_grad():
+        for x in _X:
+            run(x)
+        model.gate.__class__ = _Tripled
+        for x in _X:
+            assert_close(run(x), model(x))
+
+
+# break43 s05: a submodule's backward hook registered after the first call, with grad on, was
+# in no guard (NOTE [backward hooks set after the first call] in captures.py): the replayed
+# graph gave the gradients without it, silently. Now traced again, and refused as at a first
+# trace; with grad off (no gradient to change) the graph is kept.
+
+def _backward_hooks():
+    yield "a full backward hook", lambda m: m.gate.lin.register_full_backward_hook(
+        lambda mod, grad_in, grad_out: None if grad_in[0] is None else (grad_in[0] * 9,))
+    yield "a backward pre-hook", lambda m: m.gate.register_full_backward_pre_hook(
+        lambda mod, grad_out: (grad_out[0] * 5,))
+
+
+@pytest.mark.parametrize("what, hook", list(_backward_hooks()),
+                         ids=[w for w, _ in _backward_hooks()])
+def test_a_submodule_s_backward_hook_registered_after_the_first_call_is_refused(what, hook):
+    torch.manual_seed(0)
+    model = _Gated()
+    run = autoconv.autoconv(model)
+    x = torch.tensor([[1.0, 2.0]], requires_grad=True)
+    for _ in range(3):
+        run(x).sum().backward()
+        with torch.no_grad():
+            run(x)
+    hook(model)
+    with torch.no_grad():
+        assert_close(run(x), model(x))
+    assert run.trace_count == 2  # (one graph per grad mode)
+    with pytest.raises(StagingError, match="backward hooks"):
+        run(x)
+
+
+# break43 s06: a user submodule with a forward hook (its own, or torch's global module hook)
+# ran its class's forward unconverted (`module(x)` between the hooks): its tensor `if` was
+# refused as a library routine's ("which runs unconverted: torch.fx ... module_call_wrapper
+# called it"). Its converted forward runs between the hooks now (`converted_call`); under
+# torch.compile dynamo runs the call as before.
+
+def test_a_submodule_with_forward_hooks_runs_converted():
+    from support import exported
+
+    torch.manual_seed(0)
+    model = _Gated()
+    model.gate.register_forward_hook(lambda mod, args, out: out + 1)
+    model.gate.register_forward_pre_hook(lambda mod, args: (args[0] * 2,))
+    run = autoconv.autoconv(model)
+    saved = exported(model, (_X[0],))
+    with torch.no_grad():
+        for x in _X:
+            assert_close(run(x), model(x))
+            assert_close(saved(x), model(x))
+    assert run.trace_count == 1
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda mod, args, out: out * 3 if isinstance(mod, nn.Linear) else None)
+    try:
+        with torch.no_grad():
+            for x in _X:
+                assert_close(run(x), model(x))
+    finally:
+        handle.remove()
+
+
+def test_a_submodule_s_own_forward_in_every_mode():
+    from support import assert_same_result
+
+    torch.manual_seed(0)
+    model = _Gated()
+    _accelerate_hook(model.gate)
+    with torch.no_grad():
+        assert_same_result(model, [(x,) for x in _X])
+
 
 # break40 s04: a submodule's forward hook storing its output into a global dict (feature
 # extraction) left a FakeTensor of the trace there, and nothing on the replayed calls, without

@@ -1555,7 +1555,9 @@ def _specialize_held(value, depth):
     for name, item in fields.items():
         new = _held_item(item, depth)
         if new is not item:
-            setattr(value, name, new)
+            # (through its `__dict__`, as `specialize_globals_read` writes: dynamo cannot trace
+            # a SimpleNamespace's `__setattr__`, break43 s03's `getattr(O, "s")` of a global)
+            fields[name] = new
     return value
 
 
