@@ -32,7 +32,8 @@ from . import captures, graph_passes, targets, tracebacks
 from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none, is_shell,
                            lists_in, path_text, python_values_in, restore, store,
                            Repeat, store_rebuilding, tensors_in)
-from .signature import Signature, grad_key, keyed_path, shared_in, subclass_in
+from .signature import (Signature, grad_key, is_parameter_key, keyed_path, shared_in,
+                        subclass_in)
 
 __all__ = ["GRAPH_OUTPUT", "Before", "Capture", "CopyOf", "SamePlace", "trace", "export"]
 
@@ -108,12 +109,17 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                                                           else converted))
     names = state.names if state is not None else []
     grads = [j for j, i in enumerate(tensor_slots) if isinstance(grad_key(leaves[i]), tuple)]
+    # (NOTE [parameters traced as parameters])
+    parameters = [j for j, i in enumerate(tensor_slots) if is_parameter_key(signature.key[i])]
     out_info = {}
 
     def flat_function(live, *tensors):
         grad_mode.function_begins()
         params, inputs = tensors[: len(names)], tensors[len(names):]
         inputs, live_tensors = inputs[: len(tensor_slots)], inputs[len(tensor_slots):]
+        _as_parameters([inputs[j] for j in parameters]
+                       + [p for p, table in zip(params, state.tables if names else ())
+                          if table == "_parameters"])
         grad_tensors, live_tensors = live_tensors[: len(grads)], live_tensors[len(grads):]
         for j, grad in zip(grads, grad_tensors):  # NOTE [gradients of arguments]
             inputs[j].grad = grad
@@ -400,6 +406,22 @@ def _refuse_subclass_arguments(name, signature, location) -> None:
         "path, and the result would be a plain tensor",
         "Pass `x.as_subclass(torch.Tensor)` and decide on the type outside the function (or "
         f"pass a flag), or call the function without autoconv for {kind}")
+
+
+# NOTE [parameters traced as parameters]
+# make_fx's fake of an nn.Parameter (an argument, or a module's parameter put in place by
+# `_reparametrize_module`) is a plain FakeTensor, so `isinstance(p, nn.Parameter)` (a module
+# deciding what to register, an optimizer's check) was False while tracing, and the graph, keyed
+# as a plain tensor's, replayed that path for Python's other (break42 s06, silently wrong). An
+# nn.Parameter argument's signature entry ends in PARAMETER (a plain tensor's graph is not
+# found for it, nor its graph for a plain tensor), and its fake, as a module's parameter's, is
+# marked as torch marks a Parameter of a tensor subclass (`_is_param`, which
+# `nn.Parameter.__instancecheck__` reads). torch.export and torch.compile see a Parameter's
+# class themselves.
+def _as_parameters(fakes) -> None:
+    for fake in fakes:
+        if isinstance(fake, torch._subclasses.FakeTensor):  # (never the caller's tensor)
+            fake._is_param = True
 
 
 # NOTE [containers under two paths]
