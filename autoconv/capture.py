@@ -32,8 +32,8 @@ from . import captures, graph_passes, targets, tracebacks
 from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none, is_shell,
                            lists_in, path_text, python_values_in, restore, store,
                            Repeat, store_rebuilding, tensors_in)
-from .signature import (Signature, grad_key, is_parameter_key, keyed_path, shared_in,
-                        subclass_in)
+from .signature import (Signature, grad_key, is_parameter_key, is_traced_subclass, keyed_path,
+                        shared_in, subclass_in)
 
 __all__ = ["GRAPH_OUTPUT", "Before", "Capture", "CopyOf", "SamePlace", "trace", "export"]
 
@@ -189,6 +189,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     example = [leaves[i] for i in tensor_slots]
     if state is not None:
         example = state.read() + example
+        _refuse_subclass_state(name, state, example, _location(type(module).forward
+                                                                if module is not None
+                                                                else converted))
     call_roots = (*_unflatten_shared(list(leaves), signature), bound_self)
     mode = "symbolic" if dynamic else "fake"
     # what the function may read from outside, and the Python values there as the trace begins
@@ -222,7 +225,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             with tracebacks.quiet_meta_failures():  # (NOTE [inputs made fake first])
                 fakes = _fake_inputs(inputs) if mode == "fake" else inputs
             with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
-                    grad_mode.RecordGradMode(may_require_grad, grad_inputs), \
+                    grad_mode.RecordGradMode(may_require_grad, grad_inputs, places.subclasses), \
                     outside_writes.restoring() as values_read, \
                     specialize.tracing(plan) as guards, \
                     gradients.guarded_gradients(frozenset(places.tensors)), \
@@ -244,6 +247,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             _refuse_constant_gradients(graph_module, (*leaves, module, bound_self), name,
                                        _location(source if source is not None else converted))
         except Exception as error:  # noqa: BLE001 - all but one kind are raised again
+            # (a refusal made in an operator, whose error Python turned into its own: NOTE
+            # [tensor subclasses from outside] in autoconv_runtime/staging/grad_mode.py)
+            grad_mode.raise_refusal()
             if mode != "fake" or kernels_in_python or not asked_by_a_kernel(error):
                 raise
             kernels_in_python = True
@@ -406,6 +412,24 @@ def _refuse_subclass_arguments(name, signature, location) -> None:
         "path, and the result would be a plain tensor",
         "Pass `x.as_subclass(torch.Tensor)` and decide on the type outside the function (or "
         f"pass a flag), or call the function without autoconv for {kind}")
+
+
+def _refuse_subclass_state(name, state, tensors, location) -> None:
+    """A module's parameter or buffer of a torch.Tensor subclass is a graph input made fake as
+    an argument is: refused as one (NOTE [tensor subclass arguments]; break42 s05)."""
+    for key, table, tensor in zip(state.names, state.tables, tensors):
+        if not is_traced_subclass(tensor):
+            continue
+        kind, what = type(tensor).__qualname__, table[1:-1]
+        raise StagingError.at(
+            location, "function",
+            f"{name}'s {what} {key} is a tensor of the torch.Tensor subclass {kind}; autoconv "
+            f"traces a plain tensor in its place, so what the module decides on its type "
+            f"(`isinstance(self.{key}, {kind})`, {kind}'s own methods and __torch_function__) "
+            "would take a plain tensor's path",
+            f"Register a plain tensor (`t.as_subclass(torch.Tensor)`) and decide on the type "
+            f"outside the module's forward (or keep a flag), or call the module without "
+            f"autoconv")
 
 
 # NOTE [parameters traced as parameters]
