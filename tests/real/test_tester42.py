@@ -39,10 +39,11 @@ Sources and what was tried:
   potential and one leapfrog step instead of pyro's): right in every mode for one step size.
   Under torch.compile a second step size stopped in dynamo's Unsupported `hasattr` of a
   SymFloat's `__dict__`, asked by autoconv's runtime/staging/objects.py (s06, fixed); then the
-  published `2 ** direction` is refused there (s03, strict xfail), `2.0 ** direction` right.
+  published `2 ** direction` is refused there (s03; autoconv's replay right since session 43,
+  specialised on the sign), `2.0 ** direction` right.
 - pyro's `DualAveraging` (pyro/ops/dual_averaging.py, Apache-2.0) adapting a step size over a
   tensor of acceptance probabilities: refused, the object gaining `_x_t` in the staged loop's
-  first `step` (s04, strict xfail, errs42's area).
+  first `step` (s04; right since session 43, the loop run as Python).
 - torchaudio's `edit_distance` (torchaudio/functional/functional.py, BSD-2-Clause; torchaudio
   is not installed here): right in every mode.
 - a Kalman filter class with its state in attributes and an outlier gate (`if ...: self.skipped
