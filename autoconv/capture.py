@@ -33,7 +33,8 @@ from .object_paths import (PYTHON_VALUES, containers_in, follow, follow_or_none,
                            lists_in, path_text, put_back, python_values_in, restore,
                            slotted_containers, store, trace_value_in_slotted,
                            Repeat, store_rebuilding, tensors_in)
-from .signature import Signature, grad_key, keyed_path, shared_in, subclass_in
+from .signature import (Signature, grad_key, is_parameter_key, is_traced_subclass, keyed_path,
+                        shared_in, subclass_in)
 
 __all__ = ["GRAPH_OUTPUT", "Before", "Capture", "CopyOf", "SamePlace", "trace", "export"]
 
@@ -109,12 +110,17 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                                                           else converted))
     names = state.names if state is not None else []
     grads = [j for j, i in enumerate(tensor_slots) if isinstance(grad_key(leaves[i]), tuple)]
+    # (NOTE [parameters traced as parameters])
+    parameters = [j for j, i in enumerate(tensor_slots) if is_parameter_key(signature.key[i])]
     out_info = {}
 
     def flat_function(live, *tensors):
         grad_mode.function_begins()
         params, inputs = tensors[: len(names)], tensors[len(names):]
         inputs, live_tensors = inputs[: len(tensor_slots)], inputs[len(tensor_slots):]
+        _as_parameters([inputs[j] for j in parameters]
+                       + [p for p, table in zip(params, state.tables if names else ())
+                          if table == "_parameters"])
         grad_tensors, live_tensors = live_tensors[: len(grads)], live_tensors[len(grads):]
         for j, grad in zip(grads, grad_tensors):  # NOTE [gradients of arguments]
             inputs[j].grad = grad
@@ -187,6 +193,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
     example = [leaves[i] for i in tensor_slots]
     if state is not None:
         example = state.read() + example
+        _refuse_subclass_state(name, state, example, _location(type(module).forward
+                                                                if module is not None
+                                                                else converted))
     call_roots = (*_unflatten_shared(list(leaves), signature), bound_self)
     mode = "symbolic" if dynamic else "fake"
     # what the function may read from outside, and the Python values there as the trace begins
@@ -220,7 +229,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             with tracebacks.quiet_meta_failures():  # (NOTE [inputs made fake first])
                 fakes = _fake_inputs(inputs) if mode == "fake" else inputs
             with tracebacks.quiet_meta_failures(), _use_lazy_graph_module(True), \
-                    grad_mode.RecordGradMode(may_require_grad, grad_inputs), \
+                    grad_mode.RecordGradMode(may_require_grad, grad_inputs, places.subclasses), \
                     outside_writes.restoring() as values_read, \
                     specialize.tracing(plan) as guards, \
                     gradients.guarded_gradients(frozenset(places.tensors)), \
@@ -242,6 +251,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             _refuse_constant_gradients(graph_module, (*leaves, module, bound_self), name,
                                        _location(source if source is not None else converted))
         except Exception as error:  # noqa: BLE001 - all but one kind are raised again
+            # (a refusal made in an operator, whose error Python turned into its own: NOTE
+            # [tensor subclasses from outside] in autoconv_runtime/staging/grad_mode.py)
+            grad_mode.raise_refusal()
             if mode != "fake" or kernels_in_python or not asked_by_a_kernel(error):
                 raise
             kernels_in_python = True
@@ -404,6 +416,40 @@ def _refuse_subclass_arguments(name, signature, location) -> None:
         "path, and the result would be a plain tensor",
         "Pass `x.as_subclass(torch.Tensor)` and decide on the type outside the function (or "
         f"pass a flag), or call the function without autoconv for {kind}")
+
+
+def _refuse_subclass_state(name, state, tensors, location) -> None:
+    """A module's parameter or buffer of a torch.Tensor subclass is a graph input made fake as
+    an argument is: refused as one (NOTE [tensor subclass arguments]; break42 s05)."""
+    for key, table, tensor in zip(state.names, state.tables, tensors):
+        if not is_traced_subclass(tensor):
+            continue
+        kind, what = type(tensor).__qualname__, table[1:-1]
+        raise StagingError.at(
+            location, "function",
+            f"{name}'s {what} {key} is a tensor of the torch.Tensor subclass {kind}; autoconv "
+            f"traces a plain tensor in its place, so what the module decides on its type "
+            f"(`isinstance(self.{key}, {kind})`, {kind}'s own methods and __torch_function__) "
+            "would take a plain tensor's path",
+            f"Register a plain tensor (`t.as_subclass(torch.Tensor)`) and decide on the type "
+            f"outside the module's forward (or keep a flag), or call the module without "
+            f"autoconv")
+
+
+# NOTE [parameters traced as parameters]
+# make_fx's fake of an nn.Parameter (an argument, or a module's parameter put in place by
+# `_reparametrize_module`) is a plain FakeTensor, so `isinstance(p, nn.Parameter)` (a module
+# deciding what to register, an optimizer's check) was False while tracing, and the graph, keyed
+# as a plain tensor's, replayed that path for Python's other (break42 s06, silently wrong). An
+# nn.Parameter argument's signature entry ends in PARAMETER (a plain tensor's graph is not
+# found for it, nor its graph for a plain tensor), and its fake, as a module's parameter's, is
+# marked as torch marks a Parameter of a tensor subclass (`_is_param`, which
+# `nn.Parameter.__instancecheck__` reads). torch.export and torch.compile see a Parameter's
+# class themselves.
+def _as_parameters(fakes) -> None:
+    for fake in fakes:
+        if isinstance(fake, torch._subclasses.FakeTensor):  # (never the caller's tensor)
+            fake._is_param = True
 
 
 # NOTE [containers under two paths]

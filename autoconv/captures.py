@@ -52,7 +52,7 @@ from autoconv_runtime.errors import StagingError, users_file
 
 from . import graph_passes
 from .signature import (FIELD_DEPTH, LONG, ArrayKey, is_ndarray, is_numpy_float,
-                        is_numpy_scalar, keys_fields, module_python_fields)
+                        is_numpy_scalar, is_traced_subclass, keys_fields, module_python_fields)
 
 __all__ = ["Rebound", "Guard", "GuardSet", "Places", "guards_for"]
 
@@ -544,6 +544,9 @@ class Places:
 
     def __init__(self, fn, module=None, bound_self=None, arguments=()):
         self.tensors = {}  # id(tensor) -> (where, reader, parents)
+        # id(tensor) -> (where, its class's name) of the tensors of a torch.Tensor subclass
+        # found (NOTE [tensor subclasses from outside] in autoconv_runtime/staging/grad_mode.py)
+        self.subclasses = {}
         self.values = {}  # where -> (Guard, parents)
         self.sized = {}  # where in `values` -> the dict or list whose keys or length it guards
         self._walked = set()  # ids of the objects and containers followed (once each)
@@ -603,6 +606,8 @@ class Places:
         `names` (the attribute names code reads), Python values too, not only tensors."""
         if isinstance(value, torch.Tensor):
             self.tensors.setdefault(id(value), (where, read, parents))
+            if is_traced_subclass(value):
+                self.subclasses.setdefault(id(value), (where, type(value).__qualname__))
             grad = value.grad if value.is_leaf and value.requires_grad else None
             if grad is not None:
                 # A gradient the function reads (`W.grad`, `for p in MODEL.parameters():

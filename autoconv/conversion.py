@@ -195,6 +195,7 @@ def converted_tree(fn, numbers: frozenset = frozenset(), objects: frozenset = fr
             type_comment=None, type_params=[], lineno=node.lineno, col_offset=node.col_offset,
         )
     ctx.local_functions = local_functions
+    ctx.free_names = frozenset(fn.__code__.co_freevars)  # NOTE [methods of outside values]
     # (read from the user's statements, before the passes rewrite them: the nested functions'
     # by name and first line, which their converted code keeps)
     ctx.parameter_updates = {None: None}

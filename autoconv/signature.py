@@ -94,8 +94,9 @@ class Signature:
 def describe_leaf(leaf: tuple) -> str:
     """One signature entry as a user reads it."""
     if leaf[0] == "tensor":
-        _, shape, dtype, device, grad, strides = leaf
-        return (f"Tensor(shape={list(shape)}, dtype={dtype}, device={device}"
+        _, shape, dtype, device, grad, strides = leaf[:6]
+        kind = "Parameter" if leaf[6:] == (PARAMETER,) else "Tensor"
+        return (f"{kind}(shape={list(shape)}, dtype={dtype}, device={device}"
                 + (f", stride={tuple(strides)}" if strides is not None else "")
                 + (", requires_grad=True" if grad else "")
                 + (f", grad of shape {list(grad[1])}" if isinstance(grad, tuple) else "") + ")")
@@ -160,6 +161,9 @@ def _leaf_key(leaf):
     if isinstance(leaf, torch.Tensor):
         if is_traced_subclass(leaf):  # NOTE [tensor subclass arguments] in capture.py
             return ("value", type(leaf), _SubclassKey(leaf))
+        if type(leaf) is _Parameter:  # NOTE [parameters traced as parameters] in capture.py
+            return ("tensor", tuple(leaf.shape), leaf.dtype, leaf.device, grad_key(leaf),
+                    _layout(leaf), PARAMETER)
         return ("tensor", tuple(leaf.shape), leaf.dtype, leaf.device, grad_key(leaf),
                 _layout(leaf))
     if isinstance(leaf, TensorSpec):
@@ -193,6 +197,17 @@ def _leaf_key(leaf):
     if type(leaf) not in _SCALARS and is_numpy_scalar(leaf):
         return ("value", *scalar_key(leaf))
     return ("value", type(leaf), leaf)
+
+
+# the last entry of an nn.Parameter argument's key (NOTE [parameters traced as parameters] in
+# capture.py)
+PARAMETER = "parameter"
+_Parameter = torch.nn.Parameter
+
+
+def is_parameter_key(leaf_key) -> bool:
+    """Whether a signature entry is an nn.Parameter argument's."""
+    return leaf_key[0] == "tensor" and leaf_key[6:] == (PARAMETER,)
 
 
 def is_traced_subclass(tensor) -> bool:

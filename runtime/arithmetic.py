@@ -197,6 +197,8 @@ def _apply_plain(fn, left, right, divides, op=None):
     if op in _COMPARE:
         dtype = promote_types(_dtype(left), _dtype(right))
     else:
+        if op == "**" and _sign_decides_type(left, right) and _specialized_sign(right):
+            left = float(left) if not isinstance(left, torch.Tensor) else left.double()
         dtype = python_dtype(_dtype(left), op, _dtype(right), right)
         check_operands(left, op, right)
     if isinstance(left, torch.Tensor) and left.dtype != dtype:
@@ -233,6 +235,38 @@ def _numpy_after(result, numpy_of: bool):
     """`result`, marked as numpy's scalar where an operand was (NOTE [numpy's numbers of graph
     numbers] in runtime/libm.py)."""
     return mark_numpy(result) if numpy_of else result
+
+
+# NOTE [an int power whose sign only the graph knows]
+# `2 ** direction`, `direction = 1 if threshold < -delta else -1` (pyro's step-size search): an
+# int raised to an int stand-in is Python's int where the exponent is 0 or more and a float
+# where it is negative, a type the data decides, and a graph gives one type on every path. The
+# graph's check refused the negative ones when the graph ran (`check_operands`), where Python
+# gives 0.5 (tester42 s03). In autoconv's own trace, outside a staged body, the graph is
+# specialised on the exponent's sign instead (NOTE [specialisation] in staging/specialize.py):
+# a negative one computes Python's float, and a call taking the other sign traces its own
+# graph. Under dynamo, in a staged body, or where the sign cannot be computed, the check stays.
+def _sign_decides_type(left, right) -> bool:
+    return (isinstance(right, torch.Tensor) and right.dtype == torch.int64
+            and (left.dtype == torch.int64 if isinstance(left, torch.Tensor)
+                 else type(left) is int))
+
+
+def _specialized_sign(right) -> bool:
+    """Whether the int stand-in `right` is negative, the graph specialised on it; False where
+    it cannot be (NOTE [an int power whose sign only the graph knows])."""
+    if torch.compiler.is_dynamo_compiling():
+        return False
+    from .staging import context, specialize
+
+    error = StagingError(
+        "`**`", "`**` of an int by an int whose sign only the graph knows is an int or a "
+        "float by that sign", "Make an operand a float (`float(k) ** j`)")
+    try:
+        return specialize.specialize(right < 0, "`**`", error,
+                                     in_body=context.in_staged_body())
+    except StagingError:
+        return False
 
 
 # NOTE [float arithmetic of numbers read from tensors]

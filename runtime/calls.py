@@ -118,7 +118,7 @@ for _file in {f.__code__.co_filename for f in _CONVERTED_LIBRARY_FUNCTIONS}:
 
 # Values whose methods are called as they are: their classes are builtins or torch's.
 _DIRECT_RECEIVERS = (torch.Tensor, list, tuple, dict, set, frozenset, str, bytes, int, float,
-                     complex, bool, types.ModuleType)
+                     complex, bool)
 
 
 def _is_numpy_value(obj) -> bool:
@@ -742,11 +742,13 @@ def _script_twin(fn):
 def converted_method_call(obj, name: str, /, *args, **kwargs):
     """`obj.name(*args, **kwargs)`, converted when it is a user method.
 
-    Converted code calls it for a method of a local or computed value (`solver.run(x)`,
-    `make_solver().run(x)`, `self.solver.run(x)`) whose name is not a tensor method's. The
-    receiver is passed, not the bound method: dynamo can take the type of a tensor, a list or
-    a user object, but not of a bound builtin method. Methods of tensors, builtin values and
-    Python modules are called as they are; others go through `converted_call`.
+    Converted code calls it for a method of a local, computed or closure-held value
+    (`solver.run(x)`, `make_solver().run(x)`, `self.solver.run(x)`, NOTE [methods of outside
+    values] in autoconv/converters/calls.py) whose name is not a tensor method's. The receiver
+    is passed, not the bound method: dynamo can take the type of a tensor, a list or a user
+    object, but not of a bound builtin method. Methods of tensors, builtin values and numpy's
+    values are called as they are; a module's functions and others go through
+    `converted_call`.
     """
     if name == "apply" and autograd_functions.is_function_class(obj):
         return autograd_functions.apply(obj, args, kwargs)

@@ -1738,6 +1738,42 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
                 break
             state = new
         return state
+    if (known_while_tracing(length) and extra_test is None and length > 0
+            and not torch.compiler.is_dynamo_compiling()):
+        # NOTE [objects that gain attributes in a loop]
+        try:
+            return _stage_for_length(sequence, body, state, names, iterable, inputs, updated,
+                                     renewed, caught, updates, stale, like, length, rows)
+        except objects.GainedAttributes:
+            if python is None and stale:
+                _refuse_stale_items(iterable, tuple((n, bool(k)) for n, k in stale), state,
+                                    names, inputs, updated)
+            items = python if python is not None else (
+                item_of(iterable, torch.tensor(index)) for index in range(length))
+            later = _write_targets(state, inputs, updates[0], (), ())
+            for item in items:
+                state = _guarded_body(body, None, item, state, names, inputs, updated, later)
+            return state
+    return _stage_for_length(sequence, body, state, names, iterable, inputs, updated, renewed,
+                             caught, updates, stale, like, length, rows, extra_test)
+
+
+# NOTE [objects that gain attributes in a loop]
+# pyro's DualAveraging: `adapter = DualAveraging(...)`, then `for p in accept_probs:
+# adapter.step(...)` over a tensor's rows, where the first `step` sets `self._x_t`, an attribute
+# `__init__` never made (and rebinds the int fields `_x_avg`, `_g_avg` to tensors). A staged
+# loop carries the object's fields, the same on every trip: refused ("`adapter` gains or loses
+# attributes in the loop body", tester42 s04) where Python runs it. A loop whose length is
+# known while tracing and that cannot stop early runs as Python instead, one copy of the body
+# per item in the graph, as a loop growing a list does (the graph is keyed by the iterable's
+# shape, so its length is the traced one on every replay); its first trip gives the object the
+# attributes the rest read. Only where staging raised that refusal: unrolled, a long loop makes
+# a long graph. Not under dynamo, where a failed staging cannot be caught (refused as before).
+def _stage_for_length(sequence, body, state, names, iterable, inputs, updated, renewed, caught,
+                      updates, stale, like, length, rows, extra_test=None):
+    """The staged while_loop of `_stage_for` (see there)."""
+    length_of, item_of = sequence
+    trips, python = length, as_python(iterable)
     length = to_tensor(length, like)
     if stale:
         _refuse_stale_items(iterable, stale, state, names, inputs, updated)

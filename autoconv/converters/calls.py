@@ -239,6 +239,16 @@ class CallConverter(Converter):
             return None  # a global's attribute: converted_call, and converted ahead of time
         return func.value
 
+    # NOTE [methods of outside values]
+    # `value.method(...)` where `value` is a local goes to `converted_method_call` (the
+    # receiver and the name), which calls a tensor's, a builtin value's or numpy's method as it
+    # is and converts a user object's; a global's attribute goes to `converted_call` of the
+    # bound method, converted ahead of time. dynamo cannot take the type of a numpy array's
+    # bound method, so through `converted_call` torch.compile stopped ("GetAttrVariable(
+    # NumpyNdarrayVariable(), astype) has no type": break42 s09 for a global array, s10 for a
+    # closure's). A closure's value is not known at conversion (one conversion serves every
+    # closure of the code), so a method of a value reached from a closure variable goes to
+    # `converted_method_call` whatever it holds; a global array's is told at conversion.
     def _global_array_method(self, func) -> bool:
         """`G.mean()` of a global numpy array at conversion: given to `converted_method_call`
         as a local's method is (which still converts a user's object's, should `G` be rebound
@@ -251,6 +261,15 @@ class CallConverter(Converter):
         numpy = sys.modules.get("numpy")
         return numpy is not None and isinstance(self.ctx.globals.get(func.value.id),
                                                 numpy.ndarray)
+
+    def _closure_method(self, func) -> bool:
+        """`held.astype(...)`, `cfg.table.get(k)`: a method of a value reached from a closure
+        variable (NOTE [methods of outside values])."""
+        root = func.value if isinstance(func, gast.Attribute) else None
+        while isinstance(root, gast.Attribute):
+            root = root.value
+        return (isinstance(root, gast.Name) and root.id in getattr(self.ctx, "free_names", ())
+                and root.id not in self.ctx.local_names)
 
     def _is_runtime(self, func) -> bool:
         return (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
@@ -479,7 +498,7 @@ class CallConverter(Converter):
             root = root.value
         if isinstance(root, gast.Name) and root.id not in self.ctx.local_names:
             self.ctx.callees.add(root.id)
-        if self._global_array_method(func):
+        if self._global_array_method(func) or self._closure_method(func):
             node.args = [func.value, gast.Constant(value=func.attr, kind=None)] + node.args
             node.func = gast.Attribute(value=templates.name(ac), attr="converted_method_call",
                                        ctx=gast.Load())

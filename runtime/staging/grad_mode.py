@@ -73,6 +73,9 @@ class _Trace(threading.local):
     # Whether an input or parameter of the call required grad, whatever the grad mode
     inputs_require_grad = False
     grad_inputs = None  # per input of the traced function, whether it required grad
+    # id -> (place, class name) of the tensor-subclass tensors the function may read from
+    # outside, or None (NOTE [tensor subclasses from outside])
+    subclasses = None
 
 
 def differentiations() -> int:
@@ -186,6 +189,48 @@ def _refuse_in_user_code(func, problem: str, fix: str) -> None:
         raise StagingError.at(user_location(), "function", problem, fix)
 
 
+# NOTE [tensor subclasses from outside]
+# A tensor of a torch.Tensor subclass held by a global, a closure, a partial's argument or a
+# module's attribute is a real tensor in the trace, a constant: `isinstance` sees its class,
+# but torch's tracer cannot run an operation on it (`G * 2` became Python's "unsupported
+# operand type(s) for *: 'Marked' and 'int'", break42 s11), and what its `__torch_function__`
+# decides in Python would be baked into the graph. As a subclass argument is (NOTE [tensor
+# subclass arguments] in autoconv/capture.py), it is refused, at the first torch operation on
+# it, naming the place and the class: autoconv's Places finds the subclass tensors at the
+# places the function may read (`Places.subclasses`), and this mode compares the operands of
+# each torch call with them, only in a trace that found one. The error is kept and raised
+# when make_fx returns or fails (`raise_refusal`): raised inside a tensor's operator, a
+# TypeError becomes Python's "unsupported operand" error.
+def _refuse_subclass_operand(args, kwargs) -> None:
+    found = _subclass_operand(args) or _subclass_operand(kwargs.values())
+    if found is None:
+        return
+    from ..errors import user_location
+
+    where, kind = found
+    _trace.refused = StagingError.at(
+        user_location(), "function",
+        f"{where} is a tensor of the torch.Tensor subclass {kind}: autoconv's trace cannot "
+        f"run torch operations on a subclass's tensor from outside the function, and what "
+        f"{kind}'s methods and __torch_function__ decide in Python would be baked into the "
+        "graph",
+        f"Hold a plain tensor there (`t.as_subclass(torch.Tensor)`) and decide on the type "
+        f"outside the function (or pass a flag), or call the function without autoconv for "
+        f"{kind}")
+
+
+def _subclass_operand(values):
+    subclasses = _trace.subclasses
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                if id(item) in subclasses:
+                    return subclasses[id(item)]
+        elif id(value) in subclasses:
+            return subclasses[id(value)]
+    return None
+
+
 # NOTE [leaves updated in place in staged bodies]
 # `with torch.no_grad(): w -= lr * g` in a staged loop, `w` a leaf argument that requires grad
 # (an SGD step written by hand): Python updates the leaf; `w -= lr * g` with grad enabled
@@ -279,9 +324,10 @@ class RecordGradMode(TorchFunctionMode):
     `may_require_grad` (given to the outermost one): whether gradients may flow at the replay
     (NOTE [backward hooks while tracing])."""
 
-    def __init__(self, may_require_grad: bool = False, grad_inputs=None):
+    def __init__(self, may_require_grad: bool = False, grad_inputs=None, subclasses=None):
         super().__init__()
         self._may_require_grad = may_require_grad
+        self._subclasses = subclasses or None
         # which of the traced function's inputs required grad before they were detached (the
         # outermost one only: a staged body's graph has placeholders of its own)
         self._grad_inputs = grad_inputs
@@ -292,11 +338,14 @@ class RecordGradMode(TorchFunctionMode):
             _trace.may_require_grad = self._may_require_grad
             _trace.inputs_require_grad = self._may_require_grad or any(self._grad_inputs or ())
             _trace.grad_inputs = self._grad_inputs
+            _trace.subclasses = self._subclasses
         _trace.recording += 1
         return super().__enter__()
 
     def __exit__(self, *exc):
         _trace.recording -= 1
+        if _trace.recording == 0:
+            _trace.subclasses = None
         return super().__exit__(*exc)
 
     def _reaches_a_grad_input(self, t) -> bool:
@@ -344,6 +393,8 @@ class RecordGradMode(TorchFunctionMode):
                 "autoconv function inside torch.inference_mode()")
         if func in _METADATA:  # NOTE [metadata reads while tracing]
             return func(*args, **kwargs)
+        if _trace.subclasses is not None and _trace.refused is None:
+            _refuse_subclass_operand(args, kwargs)
         if _trace.may_require_grad and torch.is_grad_enabled():
             if func in _REGISTER_HOOKS:
                 _refuse_in_user_code(

@@ -259,6 +259,12 @@ _SYMBOLIC = (torch.SymBool, torch.SymInt, torch.SymFloat)  # (`float(t)` of a tr
 # carried by its tensors, and rebuilt after.
 
 
+class GainedAttributes(StagingError):
+    """A body gave a carried object attributes it did not have before the statement (or took
+    some away): a loop of known length may run as Python instead (NOTE [objects that gain
+    attributes in a loop] in runtime/operators.py)."""
+
+
 class _ReplacedRecord(StagingError):
     """A body replaced the named tuple at `path` of the state's slot `slot`."""
 
@@ -881,7 +887,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                                                   and context.in_staged_body()):
                         raise _replaced_record(slot, path, names, statement, where)
                     error = (functools.partial(_ReplacedRecord, slot, path)
-                             if what is _REPLACED else StagingError)
+                             if what is _REPLACED else GainedAttributes
+                             if what == "gains or loses attributes" else StagingError)
                     what = "is replaced" if what is _REPLACED else what
                     fix = _kept_as_it_is(names[slot] + path, statement)
                     if what == "gains or loses attributes":
@@ -1009,6 +1016,13 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     except _ReplacedRecord as replaced:  # NOTE [named tuples]
         if torch.compiler.is_dynamo_compiling():
             raise
+        if replaced.path in (records or {}).get(replaced.slot, ()):
+            # Carried already, yet replaced: staging again would make this attempt again, one
+            # level deeper each time, until Python's recursion limit (silent41 s02's shape).
+            # Refused as a plain StagingError, which no enclosing `carry` takes for its own.
+            raise StagingError.at(
+                (replaced.filename, replaced.lineno) if replaced.filename else None,
+                replaced.statement, replaced.problem, replaced.fix) from replaced
         records = dict(records or {})
         records[replaced.slot] = records.get(replaced.slot, frozenset()) | {replaced.path}
         # (the leaves are numbered anew: which ones to give back is learnt again)
