@@ -21,6 +21,7 @@ from . import builtins as staged_builtins
 from . import errors, iteration, lists, logs, operators, outside_values, random_state, subscripts
 from .augmented import is_stand_in, mixed_in
 from .identity import type_in
+from .values import is_symbolic
 from .staging import ambient, autograd_functions, grad_mode, validation
 from .staging.objects import is_plain_object
 from .staging.tracers.symbolic import is_fx_leaf
@@ -404,10 +405,13 @@ def _number_kind(value, read=()) -> str:
     method_new), and so are those of a plain object in such a field, two levels down at most
     as `_fields_hold_number` (`s.inner.h` a staged statement changed: the plain twin's
     `s.inner.h * g` was a float64 tensor where Python's float keeps float32)."""
-    if _holds_number(value) or type(value) is float:
+    if _holds_number(value) or type(value) is float or (
+            isinstance(value, (torch.SymFloat, torch.SymInt)) and is_symbolic(value)):
         # (a Python float too: a staged statement of the function may carry it, and then
         # it is a stand-in there, float64, its arithmetic torch's: tester27 s01, QuantEcon's
-        # bisection given 0.0 and 10.0)
+        # bisection given 0.0 and 10.0; and a number read from a traced tensor, `float(err)`
+        # given to a helper that takes `math.atan` of it, k-diffusion's step-size limiter:
+        # tester43 s01, where math asked the plain twin's symbol for its value)
         return "n"
     if torch.compiler.is_dynamo_compiling():
         return "o" if read and _read_fields_hold_number(value, read) else ""

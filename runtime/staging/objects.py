@@ -37,7 +37,7 @@ from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList
 from ..identity import identical, type_in
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
-from ..values import is_staged, is_undefined, to_tensor
+from ..values import is_staged, is_symbolic, is_undefined, to_tensor
 
 __all__ = ["carried_slots", "carry", "ChangedInput", "is_plain_object", "UpdatedInputs",
            "with_input_as_state", "with_inputs_as_state",
@@ -123,7 +123,7 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
     if isinstance(value, torch.Tensor):
         leaves.append(value)
         return ("tensor",)
-    if (type_in(value, _NUMBERS) and path in records) or isinstance(value, _SYMBOLIC):
+    if (type_in(value, _NUMBERS) and path in records) or _symbolic(value):
         # NOTE [numbers in objects]; a symbolic number (`m["best"] = float(x[0])` in a first
         # iteration run as Python) is a value of the trace, never a constant of the statement:
         # a body traced apart cannot read it (torch: "zuf0 is not tracked with proxy"), and it
@@ -226,6 +226,20 @@ def _mapping_like(spec, items):
 
 _NUMBERS = (bool, int, float)
 _SYMBOLIC = (torch.SymBool, torch.SymInt, torch.SymFloat)  # (`float(t)` of a traced tensor)
+
+
+def _symbolic(value) -> bool:
+    """A number read from a traced tensor (`float(t)`): a SymFloat, SymInt or SymBool, or
+    under dynamo, which shows one as a Python float or bool, one whose value it does not know.
+    (A method's `self.errs[0] = float(error)` before a tensor `if` whose body swaps the list's
+    items, k-diffusion's PID step-size controller: under dynamo the float was taken as a
+    constant of the statement, and dynamo lifted its symbol as torch.cond's operand, which
+    torch refuses, "can only be of (Tensor, int, SymInt)": tester43 s02. Not an int: dynamo's
+    SymInt is an operand torch.cond takes, as staging/torch.py's `_symbolic_input`.)"""
+    if isinstance(value, _SYMBOLIC):
+        return True
+    return (torch.compiler.is_dynamo_compiling() and type_in(value, (float, bool))
+            and is_symbolic(value))
 
 # NOTE [numbers in objects]
 # A Python number in a carried object, dict or list (`stats = {"pos": 0}`) is a constant of the
@@ -649,14 +663,14 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=(), chain
             # (a stand-in for the number it is: unmarked, a method's `self.best = float(loss)`
             # in a staged loop read as a tensor on that path, and was refused: tester21b s05)
             like = next((t for t in leaves if isinstance(t, torch.Tensor)), None)
-            value = mark(to_tensor(value, like) if isinstance(value, _SYMBOLIC) else
+            value = mark(to_tensor(value, like) if _symbolic(value) else
                          torch.tensor(value, device=like.device if like is not None else None))
         if not isinstance(value, torch.Tensor):
             return path, "stops being a tensor"
         leaves.append(value)
         return None
     if kind == "number":
-        if isinstance(value, _SYMBOLIC):  # (`float(t)` of a traced tensor: carried as a tensor)
+        if _symbolic(value):  # (`float(t)` of a traced tensor: carried as a tensor)
             # (the number's stand-in, as a local's `best = float(t)` is: the tensor made of it
             # unmarked read as a body making the field a tensor, and `s.best = float(t)` under
             # a tensor `if` was refused as a number on one path and a tensor on another:

@@ -315,3 +315,30 @@ def test_number_of_a_made_tensor_read_in_a_dead_loop_in_a_staged_branch(read):
     assert_pythons_numbers(_dead_loop_reading(read), [
         (torch.tensor(3), torch.tensor(1)), (torch.tensor(-2), torch.tensor(1)),
         (torch.tensor(3), torch.tensor(0))])
+
+
+class _Errors:
+    """k-diffusion's PID step-size controller's history of inverse errors, cut down."""
+    def __init__(self):
+        self.errs = [1.0, 1.0, 1.0]
+
+    def push(self, error):
+        self.errs[0] = 1 / (float(error) + 1e-8)
+        if self.errs[0] > 0.5:
+            self.errs[2] = self.errs[1]
+            self.errs[1] = self.errs[0]
+
+
+def _pushed(e):
+    history = _Errors()
+    history.push(e.sum())
+    return torch.tensor(history.errs)
+
+
+def test_a_number_read_into_an_objects_list_before_a_tensor_if_under_compile():
+    # (tester43 s02) under torch.compile the float in `self.errs[0]` (dynamo shows a symbolic
+    # float as a Python one) was taken as a constant of the `if`, and dynamo lifted its symbol
+    # as torch.cond's operand: torch's "can only be of (Tensor, int, SymInt)", no user line
+    from tests.support import assert_same_result
+    assert_same_result(_pushed, [(torch.tensor([0.5, 0.5]),), (torch.tensor([1.0, 2.0]),),
+                                 (torch.tensor([-1.0, -2.0]),)])

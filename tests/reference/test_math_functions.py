@@ -87,6 +87,32 @@ def test_math_functions_of_item_numbers_outside_any_staged_statement():
         (torch.tensor([0.1, 3.0], dtype=torch.float64),)])
 
 
+def _limiter(x):
+    return 1 + math.atan(x - 1)
+
+
+def limited_step(e):
+    inv = 1 / (float(e) + 1e-8)
+    return torch.tensor(_limiter(inv), dtype=torch.float64)
+
+
+def limited_steps(x, e):
+    h = 0.5
+    while x.sum() < 10:
+        h = h * _limiter(1 / (float(e * x.sum()) + 1e-8))
+        x = x + 1
+    return x, torch.tensor(h, dtype=torch.float64)
+
+
+def test_a_number_read_from_a_tensor_given_to_a_helper_taking_a_math_function_of_it():
+    # (tester43 s01: k-diffusion's PID step-size controller, `limiter(x)` returning
+    # `1 + math.atan(x - 1)` of `float(error)` arithmetic) the helper ran its plain twin, where
+    # `math.atan` asked the symbolic float for its value: refused in replay and export
+    assert_same_exactly(limited_step, [(torch.tensor(0.5),), (torch.tensor(3.0),)])
+    assert_same_exactly(limited_steps, [(torch.zeros(2), torch.tensor(0.5)),
+                                        (torch.full((2,), 4.5), torch.tensor(0.1))])
+
+
 def log_of_items(x):
     h = 0.0
     for i in range(x.shape[0]):
