@@ -762,7 +762,11 @@ def _number_function(fn, staged, args, kwargs):
             raise mixed_error(statement, f"{_name(fn)}() of it", "torch's TypeError", "a number")
     first = args[0] if args else None
     if fn is divmod or fn is pow or _is_number(first):
-        return staged(*args, **kwargs)
+        digits = args[1] if len(args) > 1 else kwargs.get("ndigits")
+        # (numpy's `abs(v)`, `round(v, n)` are numpy's scalars, `round(v)` Python's int: NOTE
+        # [numpy's numbers of graph numbers] in runtime/libm.py; divmod, pow are operators)
+        return _numpy_after(staged(*args, **kwargs), numpy_in(first) and (
+            fn is abs or fn is round and digits is not None))
     return fn(*args, **kwargs)  # (a stand-in only among the other arguments: `round(2.5, n)`)
 
 
