@@ -1,9 +1,12 @@
 """Reference tests: session 43's break of silent43's fixes (break43b): numpy's scalars of graph
-numbers under Python's functions of numbers, and objects sharing a part under a staged `if`.
+numbers under Python's functions of numbers and staged statements, and objects holding a part
+twice (two holders, a partial, a slotted object holding itself) under a staged `if`.
 
 Each case is compared with plain Python, dtypes included; the inputs take other paths than the
 traced one.
 """
+
+import functools
 
 import numpy as np
 import pytest
@@ -95,12 +98,21 @@ def _numpy_float_carried_by_a_loop(x):
     return torch.tensor(a)
 
 
+def _numpy_constant_counted_by_a_loop(x):
+    a = np.float64(0.5)
+    for v in x:
+        if v > 0:
+            a += 1
+    return torch.tensor(a)
+
+
 @pytest.mark.xfail(strict=True, reason="break43b s03: numpy's float carried by a staged loop "
                    "loses numpy's mark: torch.tensor of it is float32 where Python's is float64")
-def test_s03_numpy_float_carried_by_a_staged_loop():
-    run = autoconv.autoconv(_numpy_float_carried_by_a_loop)
+@pytest.mark.parametrize("fn", [_numpy_float_carried_by_a_loop, _numpy_constant_counted_by_a_loop])
+def test_s03_numpy_float_carried_by_a_staged_loop(fn):
+    run = autoconv.autoconv(fn)
     for (x,) in _COUNTED:
-        want = _numpy_float_carried_by_a_loop(x)
+        want = fn(x)
         got = run(x)
         assert got.dtype == want.dtype and torch.equal(got, want)
 
@@ -181,3 +193,54 @@ def test_s07_a_part_shared_by_two_holders_updated_through_both():
         want = _update_a_shared_part(x, want_obj)
         got = run(x, got_obj)
         assert torch.equal(got, want) and torch.equal(got_obj.p.v, want_obj.p.v)
+
+
+# --- s09, s10: objects holding their parts twice, refused with an internal error -------------
+
+def _partial_of_a_holder_and_its_part():
+    a = _Node()
+    a.part = _Node()
+    a.part.v = torch.zeros(())
+    a.fn = functools.partial(lambda holder, part, t: holder.part.v + part.v + t, a, a.part)
+    return a
+
+
+def _call_a_partial_of_the_holder(x, a):
+    if x.sum() > 0:
+        a.part.v = a.part.v + 2
+    return a.fn(x.sum())
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError, reason="break43b s09: an argument whose "
+                   "field is a partial of the argument and of its part: rebuilding the shared "
+                   "argument sets the partial's args (autoconv/object_paths.py store), "
+                   "`AttributeError: readonly attribute` (an unreadable error)")
+def test_s09_a_partial_of_an_argument_and_its_part():
+    run = autoconv.autoconv(_call_a_partial_of_the_holder)
+    for (x,) in _COUNTED:
+        want_obj, got_obj = _partial_of_a_holder_and_its_part(), _partial_of_a_holder_and_its_part()
+        assert torch.equal(run(x, got_obj), _call_a_partial_of_the_holder(x, want_obj))
+
+
+class _Slotted:
+    __slots__ = ("v", "me")
+
+
+def _update_a_slotted_object_holding_itself(x, s):
+    if x.sum() > 0:
+        s.me.v = s.v + 1
+    return s.v * 1
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeError, reason="break43b s10: a __slots__ object "
+                   "holding itself (`s.me = s`) updated in a staged branch: autoconv's internal "
+                   "error 'left a value of the trace (FakeTensor) as the graph constant' (an "
+                   "unreadable error, not a StagingError)")
+def test_s10_a_slotted_object_holding_itself():
+    run = autoconv.autoconv(_update_a_slotted_object_holding_itself)
+    for (x,) in _COUNTED:
+        want_obj, got_obj = _Slotted(), _Slotted()
+        for o in (want_obj, got_obj):
+            o.v, o.me = torch.zeros(()), o
+        assert torch.equal(run(x, got_obj), _update_a_slotted_object_holding_itself(x, want_obj))
+        assert torch.equal(got_obj.v, want_obj.v)
