@@ -87,14 +87,18 @@ class Rebound(Exception):
         guard = self.guard
         if guard.after_trace is _MISSING:
             return None
-        text = (f"tracing it changes {guard.where} ({_short(guard.expected)} before the "
-                f"trace, {_short(guard.after_trace)} after it), which the graph was traced "
+        iterator = guard.where.startswith("the position of the iterator")
+        # (an iterator's position is what its __reduce__ gives, nested tuples of ids, shown
+        # only where it reads as one: `count(3)`)
+        shown = "" if iterator and not isinstance(guard.expected, str) else (
+            f" ({_short(guard.expected)} before the trace, {_short(guard.after_trace)} after "
+            "it)")
+        text = (f"tracing it changes {guard.where}{shown}, which the graph was traced "
                 "with: Python code that runs while the function is traced (a do_not_convert "
                 "helper, a logging or run counter, the function's own statements on Python "
                 "values) runs once, at the trace, and the graph runs none of it, where Python "
                 "changes the value on every call. ")
-        if guard.where.startswith("the position of the iterator"):
-            # NOTE [iterators read from outside]
+        if iterator:  # NOTE [iterators read from outside]
             return text + ("Call next() outside the autoconv function and pass the item as "
                            "an argument, or keep the step in a tensor updated in place "
                            "(`STEP.add_(1)`: the graph repeats that on every call)")

@@ -29,6 +29,7 @@ import bisect
 import math
 import operator
 
+import numpy
 import torch
 
 from .augmented import (check_operands, collecting, empty_count, float_power_operands,
@@ -189,6 +190,9 @@ def _apply_plain(fn, left, right, divides, op=None):
             # with torchmin's float values moved the line search's step by 3e-7)
             return tensor.reciprocal() * number
         return fn(tensor, number) if left_tensor else fn(number, tensor)
+    if op not in _COMPARE and any(_is_number(v) or isinstance(v, torch.SymInt)
+                                  for v in (left, right)):
+        _refuse_narrow_numpy_int(left, op, right)
     if not (isinstance(left, (torch.Tensor, *_NUMBERS))
             and isinstance(right, (torch.Tensor, *_NUMBERS))):
         return fn(left, right)  # (a list, a string: whatever Python does with it)
@@ -229,6 +233,23 @@ def _apply_plain(fn, left, right, divides, op=None):
     if dtype == torch.int64:
         check_int_range(left, op, right, result)
     return _numpy_after(mark(result), numpy_of and op not in _COMPARE)
+
+
+def _refuse_narrow_numpy_int(left, op, right) -> None:
+    """Refuses numpy's int narrower than int64 (or unsigned) with a graph number: Python's
+    `np.int32(3) * k` is an np.int32 (NEP 50: Python's int takes numpy's type), which
+    torch.tensor makes int32 and which wraps at 2**31, where the graph's number is an int64
+    (break43b s05: torch.tensor of it was int64, silently)."""
+    for value in (left, right):
+        if isinstance(value, numpy.integer) and (
+                value.dtype.itemsize < 8 or value.dtype.kind == "u"):
+            raise StagingError(
+                "expression", f"`{op}` of numpy's {value.dtype} ({value!r}) and a Python "
+                "number a staged statement carries is numpy's {value.dtype} in Python, which "
+                "the graph's int64 number does not keep (its dtype under torch.tensor, its "
+                "wrap-around)".replace("{value.dtype}", str(value.dtype)),
+                "Make the constant a Python int (`int(c)`) or an np.int64, or give "
+                "torch.tensor the dtype (`torch.tensor(v, dtype=torch.int32)`)")
 
 
 def _numpy_after(result, numpy_of: bool):
@@ -796,7 +817,11 @@ def _number_function(fn, staged, args, kwargs):
             raise mixed_error(statement, f"{_name(fn)}() of it", "torch's TypeError", "a number")
     first = args[0] if args else None
     if fn is divmod or fn is pow or _is_number(first):
-        return staged(*args, **kwargs)
+        digits = args[1] if len(args) > 1 else kwargs.get("ndigits")
+        # (numpy's `abs(v)`, `round(v, n)` are numpy's scalars, `round(v)` Python's int: NOTE
+        # [numpy's numbers of graph numbers] in runtime/libm.py; divmod, pow are operators)
+        return _numpy_after(staged(*args, **kwargs), numpy_in(first) and (
+            fn is abs or fn is round and digits is not None))
     return fn(*args, **kwargs)  # (a stand-in only among the other arguments: `round(2.5, n)`)
 
 

@@ -49,6 +49,7 @@ from .augmented import (empty_is_start, is_stand_in, kinds_error, kinds_in, mark
                         mark_view, mixed_in, number_kinds, types_error, types_in)
 from .errors import StagingError
 from .identity import type_in
+from .libm import mark_numpy, numpy_in
 from .values import (as_staged_tensor, is_staged, known_empty, probe_row, to_tensor,
                      with_number)
 
@@ -655,6 +656,10 @@ def _min_max(smallest, args, key, default):
             return default
         raise ValueError(f"{'min' if smallest else 'max'}() iterable argument is empty")
     chosen = _fold(items, key, _less if smallest else _greater)
+    if builtins.all(numpy_in(v) for v in items):
+        # (whichever is chosen, it is numpy's scalar: NOTE [numpy's numbers of graph numbers]
+        # in runtime/libm.py)
+        chosen = mark_numpy(chosen)
     if (builtins.len(items) > 1 and builtins.all(
             isinstance(v, torch.Tensor) and not is_stand_in(v) for v in items)
             and not builtins.any(chosen is v for v in items)):

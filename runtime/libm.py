@@ -147,6 +147,10 @@ def math_call(fn, args, symbolic: bool):
 # (errs42 s01). The stand-in numpy's function gives is marked (`mark_numpy`), an operator's
 # result of a marked one with a number is marked too (runtime/arithmetic.py `_apply_plain`,
 # `_unary`), and torch.tensor's data infers float64 of a marked float (`_inferred` there).
+# Python's functions that give numpy's scalar of one keep the mark too: `abs(v)`, `round(v,
+# n)` (`_number_function` there; `round(v)` is Python's int) and `min` / `max` of numpy's
+# scalars only (runtime/builtins.py `_min_max`; of numpy's and Python's floats the type is
+# the chosen one's, which the graph cannot follow: break43b s04, a strict xfail).
 # A symbolic number read back from the op (`np.exp(k)` of `k = int(t)`) is marked as well, and
 # its stand-in (`_symbolic_stand_in`) takes the mark. Under dynamo, which shows a symbolic
 # number as a Python float that takes no attribute, numpy's result is the marked stand-in.
