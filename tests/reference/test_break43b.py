@@ -29,6 +29,15 @@ def _count(x):
     return k
 
 
+
+def _assert_replay_matches(fn):
+    """autoconv's replay of `fn` on each of _COUNTED equals Python's, dtype included."""
+    run = autoconv.autoconv(fn)
+    for (x,) in _COUNTED:
+        want = fn(x)
+        got = run(x)
+        assert got.dtype == want.dtype and torch.equal(got, want)
+
 # --- s01: abs / round(v, n) / min / max of numpy's scalar of a graph number ------------------
 # Python's `abs(np.exp(k))`, `round(np.exp(k), 2)` are np.float64s, and so is `min` / `max` of
 # np.float64s; torch.tensor of them is float64. The staged functions gave a plain float's
@@ -84,11 +93,7 @@ def _numpy_or_float_by_branch(x):
                    "it: torch.tensor of it is float32 on every path, Python's float64 where "
                    "k > 1 (should be refused there, or float64 where both paths are numpy's)")
 def test_s02_numpy_float_merged_by_a_staged_if():
-    run = autoconv.autoconv(_numpy_or_float_by_branch)
-    for (x,) in _COUNTED:
-        want = _numpy_or_float_by_branch(x)
-        got = run(x)
-        assert got.dtype == want.dtype and torch.equal(got, want)
+    _assert_replay_matches(_numpy_or_float_by_branch)
 
 
 def _numpy_float_carried_by_a_loop(x):
@@ -111,11 +116,7 @@ def _numpy_constant_counted_by_a_loop(x):
                    "loses numpy's mark: torch.tensor of it is float32 where Python's is float64")
 @pytest.mark.parametrize("fn", [_numpy_float_carried_by_a_loop, _numpy_constant_counted_by_a_loop])
 def test_s03_numpy_float_carried_by_a_staged_loop(fn):
-    run = autoconv.autoconv(fn)
-    for (x,) in _COUNTED:
-        want = fn(x)
-        got = run(x)
-        assert got.dtype == want.dtype and torch.equal(got, want)
+    _assert_replay_matches(fn)
 
 
 def _min_of_numpy_and_python_floats(x):
@@ -126,11 +127,7 @@ def _min_of_numpy_and_python_floats(x):
                    "float is either by value (Python: float64 where numpy's is chosen, else "
                    "float32); staged it is float32 on every path")
 def test_s04_min_of_a_numpy_float_and_a_python_float():
-    run = autoconv.autoconv(_min_of_numpy_and_python_floats)
-    for (x,) in _COUNTED:
-        want = _min_of_numpy_and_python_floats(x)
-        got = run(x)
-        assert got.dtype == want.dtype and torch.equal(got, want)
+    _assert_replay_matches(_min_of_numpy_and_python_floats)
 
 
 def _narrow_numpy_constant(x):
