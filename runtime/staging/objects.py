@@ -280,11 +280,29 @@ class GainedAttributes(StagingError):
 
 
 class _ReplacedRecord(StagingError):
-    """A body replaced the named tuple at `path` of the state's slot `slot`."""
+    """A body replaced the named tuple at `path` of the state's slot `slot`. `hops`: how many
+    other carries' body wrappers it has left unowned (NOTE [replaced records of an enclosing
+    carry])."""
 
     def __init__(self, slot, path, statement, problem, fix):
         super().__init__(statement, problem, fix)
         self.slot, self.path = slot, path
+        self.hops = 0
+
+
+# NOTE [replaced records of an enclosing carry]
+# A `carry` whose `stage` carries more stages through another `carry`: `stage_while` meets the
+# objective `pid` (whose `propose_step` sets `self.h`) changed in the loop body, moves it into
+# the state (`with_input_as_state`), and carries it in a second `carry`, whose wrappers wrap the
+# first one's. The first one's wrapper, finding `info['steps']` replaced, raises its
+# _ReplacedRecord inside the second one's attempt, whose `except` took it for its own: its
+# `slot` numbers the first one's state, so the second carried the wrong slot, met the same
+# record again and refused it as "carried already, yet replaced" (k-diffusion's adaptive
+# DPM-Solver, `info['steps'] += 1` in `dpm_solver_adaptive`'s loop: kdiff43). So a record
+# counts the wrappers of other carries it leaves (`hops`), each carry's `except` takes only one
+# with none left and gives the others back, one fewer, to the carry enclosing it: wrappers nest
+# in the order of the carries that made them, so the count names the owner. The count is kept
+# with a restaging verdict (`restaging._failure`), taken where the same structure raises it.
 
 
 def _kept_as_it_is(name: str, statement: str) -> str:
@@ -875,8 +893,15 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             # NOTE [attempts decided before a nested statement] in restaging.py
             opened = None if (probe or not returns_state or torch.compiler.is_compiling()) \
                 else restaging.watch(functools.partial(_first_replaced, slots, given))
-            out = body(*args, *inputs) if opened is None else restaging.run_watched(
-                opened, body, (*args, *inputs))
+            if torch.compiler.is_dynamo_compiling():  # (where `carry` takes no record)
+                out = body(*args, *inputs)
+            else:
+                try:
+                    out = body(*args, *inputs) if opened is None else restaging.run_watched(
+                        opened, body, (*args, *inputs))
+                except _ReplacedRecord as other:  # NOTE [replaced records of an enclosing carry]
+                    other.hops += 1
+                    raise
             if opened is not None and opened.found is not None:
                 slot, path = opened.found
                 raise _replaced_record(slot, path, names, statement, where)
@@ -1029,6 +1054,9 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                                    lambda error: _record_applies(error, state))
     except _ReplacedRecord as replaced:  # NOTE [named tuples]
         if torch.compiler.is_dynamo_compiling():
+            raise
+        if replaced.hops:  # an enclosing carry's: NOTE [replaced records of an enclosing carry]
+            replaced.hops -= 1
             raise
         if replaced.path in (records or {}).get(replaced.slot, ()):
             # Carried already, yet replaced: staging again would make this attempt again, one
