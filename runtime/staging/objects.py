@@ -292,15 +292,16 @@ class _ReplacedRecord(StagingError):
 
 # NOTE [replaced records of an enclosing carry]
 # A `carry` whose `stage` carries more stages through another `carry`: `stage_while` meets the
-# objective `pid` (whose `propose_step` sets `self.h`) changed in the loop body, moves it into
-# the state (`with_input_as_state`), and carries it in a second `carry`, whose wrappers wrap the
-# first one's. The first one's wrapper, finding `info['steps']` replaced, raises its
-# _ReplacedRecord inside the second one's attempt, whose `except` took it for its own: its
-# `slot` numbers the first one's state, so the second carried the wrong slot, met the same
-# record again and refused it as "carried already, yet replaced" (k-diffusion's adaptive
-# DPM-Solver, `info['steps'] += 1` in `dpm_solver_adaptive`'s loop: kdiff43). So a record
-# counts the wrappers of other carries it leaves (`hops`), each carry's `except` takes only one
-# with none left and gives the others back, one fewer, to the carry enclosing it: wrappers nest
+# step-size controller `pid` (whose `propose_step` sets `self.h`) changed in the loop body,
+# moves it into the state (`with_input_as_state`), and carries it in a second `carry`, whose
+# wrappers wrap the first one's. The first one's wrapper, finding `info['steps']` replaced,
+# raises its _ReplacedRecord inside the second one's attempt, whose `except` took it for its
+# own: its `slot` numbers the first one's state, so the second carried the wrong slot, met the
+# same record again and refused it as "carried already, yet replaced" (k-diffusion's adaptive
+# DPM-Solver, `info['steps'] += 1` in `dpm_solver_adaptive`'s loop: kdiff43; before that guard
+# it staged again one level deeper each time, until the stack overflowed). So a record counts
+# the wrappers of other carries it leaves (`hops`), and each carry's `except` takes only one
+# with none left, giving the others back, one fewer, to the carry enclosing it: wrappers nest
 # in the order of the carries that made them, so the count names the owner. The count is kept
 # with a restaging verdict (`restaging._failure`), taken where the same structure raises it.
 
