@@ -25,7 +25,9 @@ Sources and what was tried:
   forward else s > t_end + 1e-5` of a traced `forward`, restaged within nested `if`s). With
   `ulimit -s unlimited` it ran 25 minutes without ending. Fixed by kdiff43 (a carry took
   another carry's record of `info['steps']` replaced): refused in about 3 s at the loop's
-  line, where `self.errs` grows from [] to three items on its first trip.
+  line, where `self.errs` grows from [] to three items on its first trip; with the list
+  filled before the loop (the same proposals at its default coefficients) it is right in
+  replay from one trace.
 
 A finding not fixed is a strict xfail whose reason starts with its id (tester43 sNN).
 """
@@ -277,6 +279,34 @@ def test_k_diffusion_dpm_solver_adaptive_is_refused_at_its_growing_list_in_secon
     # (the denoiser's calls over all the attempts: 20 at order 2, 30 at order 3, ten runs of
     # the loop body)
     assert len(calls) <= 60, len(calls)
+
+
+class _FilledController(PIDStepSizeController):
+    """The published controller with `errs` filled before the loop: with `dpm_solver_adaptive`'s
+    defaults (pcoeff = dcoeff = 0, so b2 = b3 = 0) `errs[1]` and `errs[2]` enter the factor only
+    as `** 0`, and the proposals are Python's own."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.errs = [1.0, 1.0, 1.0]
+
+
+def test_k_diffusion_dpm_solver_adaptive_with_its_list_filled_before_the_loop_matches_python(
+        monkeypatch):
+    # (kdiff43: past the counts in `info`, carried as tensors, the sampler stages right: steps
+    # rejected on the second input, fewer steps on the third, from one trace)
+    monkeypatch.setitem(globals(), "PIDStepSizeController", _FilledController)
+    g = torch.Generator().manual_seed(0)
+    inputs = [(torch.randn(2, 3, generator=g) * 10, T(0.1), T(10.0)),
+              (torch.randn(2, 3, generator=g) * 5, T(0.05), T(20.0)),
+              (torch.randn(2, 3, generator=g), T(1.0), T(2.0))]
+    assert [_adaptive(*args, 3, lambda: None)[1]["n_reject"] for args in inputs] == [0, 3, 0]
+    function = autoconv.autoconv(lambda x, lo, hi: _adaptive(x, lo, hi, 3, lambda: None))
+    for args in inputs:
+        got, want = function(*args), _adaptive(*args, 3, lambda: None)
+        torch.testing.assert_close(got[0], want[0])
+        assert {k: int(v) for k, v in got[1].items()} == want[1]
+    assert function.trace_count == 1
 
 
 # --- k-diffusion's DPM-Solver++(2M) sampler --------------------------------------------------
