@@ -475,7 +475,11 @@ def _unflatten_shared(leaves, signature):
         return args, kwargs
     top = [args, kwargs]
     for path, first in shared:
-        store_rebuilding(top, path, follow(top, first)[-1])
+        value = follow(top, first)[-1]
+        if follow_or_none(top, path) is not value:
+            # (one the pytree kept, an object or what a partial holds, is the caller's at
+            # both paths already: a partial's `args` cannot be stored, break43b s09)
+            store_rebuilding(top, path, value)
     return top[0], top[1]
 
 

@@ -198,9 +198,16 @@ def _met_again(value, seen) -> bool:
 
 
 def store_rebuilding(roots, path, value) -> None:
-    """`store`, where the owner may be a tuple: the tuple is rebuilt with the new item and
-    stored in its own owner (`roots` itself, a tuple, is never replaced)."""
+    """`store`, where the owner may be a tuple or a partial: it is rebuilt with the new item
+    and stored in its own owner (`roots` itself, a tuple, is never replaced)."""
     owner = follow(roots, path[:-1])[-1]
+    if type(owner) is functools.partial:
+        # (its `args` and `keywords` cannot be rebound: a new partial, as for a tuple; NOTE
+        # [state a partial argument holds])
+        fields = {"args": owner.args, "keywords": owner.keywords, path[-1][1]: value}
+        store_rebuilding(roots, path[:-1], functools.partial(owner.func, *fields["args"],
+                                                             **fields["keywords"]))
+        return
     if not isinstance(owner, tuple) or len(path) == 1:
         store(roots, path, value)
         return
@@ -275,6 +282,14 @@ def store(roots, path, value) -> None:
         owner[key] = value
 
 
+# NOTE [a part under two paths put back]
+# A walk names an object by the path it meets it under first (`a.p` for `a.p is a.b.p`), so the
+# values before a trace have no entry under the other path (`a.b.p.v`). A trace that bound
+# `a.b.p` to a new object wrote `a.b.p` and `a.b.p.v`; undoing it (a trace run again, or one
+# refused) put the caller's part back at `a.b.p` first, then took `a.b.p.v`, absent from the
+# values before, for a field the trace added: it deleted the caller's `a.p.v` (break43b s07's
+# refusal: the next trace raised AttributeError in the user's code). A path whose container
+# (now) was met under another one is put back as that path's field.
 def restore(roots, path, before) -> None:
     """Put back what `path` held before the trace (the trace's objects must not keep fakes).
     A place something else put back already (a container from outside the function, put back
@@ -284,6 +299,11 @@ def restore(roots, path, before) -> None:
     if owner is None:
         return
     kind, key = path[-1]
+    if path not in before and is_shell(owner):
+        # NOTE [a part under two paths put back]
+        first = next((p for p, v in before.items() if v is owner), None)
+        if first is not None and first != path[:-1]:
+            path = (*first, path[-1])
     if path in before:
         store(roots, path, before[path])
     elif kind == "attr":

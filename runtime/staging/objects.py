@@ -115,10 +115,12 @@ def _has_slots(cls) -> bool:
 _has_slots._dynamo_marked_constant = True
 
 
-def _flatten(value, leaves, seen, path="", records=frozenset()):
+def _flatten(value, leaves, seen, path="", records=frozenset(), parts=None):
     """The structure of `value` (a nested tuple), appending its tensors to `leaves`.
 
     A named tuple is a constant, except at the `records` paths (see NOTE [named tuples]).
+    `parts`: the dicts, lists and objects flattened before, in this value or the statement's
+    other carried values (NOTE [parts two holders share]).
     """
     if isinstance(value, torch.Tensor):
         leaves.append(value)
@@ -132,9 +134,14 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
         return ("number",)
     if id(value) in seen:  # NOTE [objects holding themselves]
         return ("cycle", value, seen.index(id(value)))
+    if parts is not None and _shareable(value):  # NOTE [parts two holders share]
+        first = parts.first.get(id(value))
+        if first is not None:
+            return ("shared", *first)
+        parts.first[id(value)] = (len(parts.first), parts.slot, path)
     if is_carried_mapping(value):
         seen = (*seen, id(value))
-        items = tuple((k, _flatten(v, leaves, seen, f"{path}[{_key_text(k)}]", records))
+        items = tuple((k, _flatten(v, leaves, seen, f"{path}[{_key_text(k)}]", records, parts))
                       for k, v in value.items())
         # (a dict subclass's spec also says how to make it empty again: NOTE [dict subclasses
         # as state])
@@ -142,19 +149,51 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
                 else ("dict", items, type(value), _empty_maker(value)))
     if type_in(value, (list, tuple, HeldList)):
         seen = (*seen, id(value))
-        return ("tuple" if type(value) is tuple else "list", tuple(_flatten(v, leaves, seen, f"{path}[{i}]", records)
-                                            for i, v in enumerate(value)))
+        return ("tuple" if type(value) is tuple else "list",
+                tuple(_flatten(v, leaves, seen, f"{path}[{i}]", records, parts)
+                      for i, v in enumerate(value)))
     if _is_namedtuple(value) and path in records:
         seen = (*seen, id(value))
         return ("namedtuple", type(value), tuple(
-            _flatten(v, leaves, seen, f"{path}.{k}", records)
+            _flatten(v, leaves, seen, f"{path}.{k}", records, parts)
             for k, v in zip(type(value)._fields, value)))
     if _is_plain_object(value):
         seen = (*seen, id(value))
         return ("object", type(value),
-                tuple((k, _flatten(v, leaves, seen, f"{path}.{k}", records))
+                tuple((k, _flatten(v, leaves, seen, f"{path}.{k}", records, parts))
                       for k, v in vars(value).items()))
     return ("const", value)
+
+
+# NOTE [parts two holders share]
+# A dict, list or object that the statement's carried values reach twice (`a.p is a.b.p`, a
+# part an object and a list both hold, two items of one list, `a.p is b.p` for two carried
+# names) is one object in Python: what a body sets through one holder the other sees. Each
+# holder's part was flattened, rebuilt for the bodies and written back on its own, so the body
+# held two copies, and the write through one was lost (break43b s07: 10 for Python's 11,
+# silently, in every mode). Now the first place the part is met (in the order of the slots,
+# then of `_flatten`'s walk) carries it; every later place is a "shared" spec naming it by
+# its number among the dicts, lists and objects met before ((number, slot, path)), and
+# `_rebuild`, `_flatten_as` and `_write_back` number the parts they meet in the same order
+# (`_Parts.met`), so the bodies' copies hold one copy there, a body's output must still hold
+# one object there (a body that binds one holder's part to another object would make the
+# sharing depend on the data: refused), and the part is written back once. A tuple is not
+# numbered: it has no field a body sets, and a body's new tuple is rebuilt anyway.
+
+
+class _Parts:
+    """The dicts, lists and objects met so far in the carried values of a statement, in the
+    order of NOTE [parts two holders share]: `first` (flattening) maps id -> (number, slot,
+    path); `met` (rebuilding, reading a body's output, writing back) lists them by number."""
+
+    def __init__(self):
+        self.first, self.slot, self.met = {}, None, []
+
+
+def _shareable(value) -> bool:
+    """Whether `value` is numbered among the parts (NOTE [parts two holders share])."""
+    return (is_carried_mapping(value) or type_in(value, (list, HeldList))
+            or _is_plain_object(value))
 
 
 # NOTE [dict subclasses as state]
@@ -377,10 +416,11 @@ def _is_namedtuple(value) -> bool:
     return isinstance(value, tuple) and hasattr(type(value), "_fields")
 
 
-def flatten(value, records=frozenset()):
-    """(structure, tensors) of `value`; the named tuples at the paths `records` are carried."""
+def flatten(value, records=frozenset(), parts=None):
+    """(structure, tensors) of `value`; the named tuples at the paths `records` are carried.
+    `parts`: NOTE [parts two holders share]."""
     leaves = []
-    return _flatten(value, leaves, (), "", records), leaves
+    return _flatten(value, leaves, (), "", records, parts), leaves
 
 
 class CarriedName(str):
@@ -551,11 +591,13 @@ def _refuse_replaced_keys(keys, out, given_leaves, names, statement, where) -> N
 
 
 
-def _rebuild(spec, leaves, keys=(), chain=()):
+def _rebuild(spec, leaves, keys=(), chain=(), parts=None):
     """A new object of the structure `spec` holding the tensors `leaves` (an iterator); a
     dict's tensor keys found in `keys` ((before, body's) pairs) are the body's (NOTE [tensor
     keys of carried dicts]). `chain`: the new objects (None for another container) around the
-    part being built, outermost first (NOTE [objects holding themselves])."""
+    part being built, outermost first (NOTE [objects holding themselves]). `parts`: the
+    statement's `_Parts`, whose `met` the dicts, lists and objects built are added to (NOTE
+    [parts two holders share])."""
     kind = spec[0]
     if kind in ("tensor", "number"):
         return next(leaves)
@@ -563,21 +605,31 @@ def _rebuild(spec, leaves, keys=(), chain=()):
         return spec[1]
     if kind == "cycle":
         return spec[1] if chain[spec[2]] is None else chain[spec[2]]
+    if kind == "shared":
+        return parts.met[spec[1]]
+    parts = _Parts() if parts is None else parts
     inner = (*chain, None)
-    if kind == "dict":
-        return _mapping_like(spec, [(_body_key(k, keys), _rebuild(v, leaves, keys, inner))
-                                     for k, v in spec[1]])
-    if kind == "list":
-        return [_rebuild(v, leaves, keys, inner) for v in spec[1]]
+    if kind in ("dict", "list"):
+        number = len(parts.met)
+        parts.met.append(None)  # (numbered before its items, as `_flatten` numbers it)
+        if kind == "dict":
+            built = _mapping_like(spec, [(_body_key(k, keys), _rebuild(v, leaves, keys, inner,
+                                                                        parts))
+                                          for k, v in spec[1]])
+        else:
+            built = [_rebuild(v, leaves, keys, inner, parts) for v in spec[1]]
+        parts.met[number] = built
+        return built
     if kind == "tuple":
-        return tuple(_rebuild(v, leaves, keys, inner) for v in spec[1])
+        return tuple(_rebuild(v, leaves, keys, inner, parts) for v in spec[1])
     if kind == "namedtuple":
-        return spec[1](*(_rebuild(v, leaves, keys, inner) for v in spec[2]))
+        return spec[1](*(_rebuild(v, leaves, keys, inner, parts) for v in spec[2]))
     cls = spec[1]
     # types.SimpleNamespace is defined in C, and object.__new__ refuses to make one.
     new = cls.__new__(cls) if cls is types.SimpleNamespace else object.__new__(cls)
+    parts.met.append(new)
     for k, v in spec[2]:
-        object.__setattr__(new, k, _rebuild(v, leaves, keys, (*chain, new)))
+        object.__setattr__(new, k, _rebuild(v, leaves, keys, (*chain, new), parts))
     return new
 
 
@@ -602,30 +654,35 @@ def _frozen(spec) -> bool:
             and spec[1].__dataclass_params__.frozen)
 
 
-def _write_back(target, spec, leaves, in_place=frozenset(), kept=frozenset()):
+def _write_back(target, spec, leaves, in_place=frozenset(), kept=frozenset(), parts=None):
     """Put the tensors `leaves` (an iterator of (leaf number, tensor)) into `target` (of
     structure `spec`) in place: a tensor the bodies updated in place (its leaf number in
     `in_place`) by `copy_` into the tensor `target` holds, so that every other reference to it
     sees the update, as in Python; one no body changed (in `kept`) left as it is; other values
-    replaced (a named tuple inside it, which cannot change, by a new one)."""
+    replaced (a named tuple inside it, which cannot change, by a new one). `parts`: the
+    statement's `_Parts` (NOTE [parts two holders share])."""
     kind = spec[0]
+    parts = _Parts() if parts is None else parts
+    if kind in ("dict", "list", "object"):
+        parts.met.append(target)
     if kind == "dict":
         for k, v in spec[1]:
             _write_item(target, k, v, leaves, in_place, kept, target.__setitem__,
-                        target.__getitem__)
+                        target.__getitem__, parts)
     elif kind in ("list", "tuple"):
         for i, v in enumerate(spec[1]):
             if v[0] in _REPLACED_KINDS and kind == "tuple" and v[0] != "tensor":
                 raise AssertionError("a tuple's items cannot be replaced in place")
             _write_item(target, i, v, leaves, in_place, kept, target.__setitem__,
-                        target.__getitem__)
+                        target.__getitem__, parts)
     elif kind == "object":
         for k, v in spec[2]:
             _write_item(target, k, v, leaves, in_place, kept,
-                        functools.partial(setattr, target), functools.partial(getattr, target))
+                        functools.partial(setattr, target), functools.partial(getattr, target),
+                        parts)
 
 
-def _write_item(target, key, spec, leaves, in_place, kept, store, load):
+def _write_item(target, key, spec, leaves, in_place, kept, store, load, parts):
     if spec[0] == "tensor":
         number, value = next(leaves)
         if number in in_place:
@@ -640,10 +697,13 @@ def _write_item(target, key, spec, leaves, in_place, kept, store, load):
         number, value = next(leaves)
         if number not in kept:  # NOTE [numbers no body changes]
             store(key, value)
+    elif spec[0] == "shared":  # (written back where it was met first)
+        if load(key) is not parts.met[spec[1]]:  # (that holder's part was built anew)
+            store(key, parts.met[spec[1]])
     elif spec[0] in _REPLACED_KINDS:
-        store(key, _rebuild(spec, (value for _, value in leaves)))
+        store(key, _rebuild(spec, (value for _, value in leaves), parts=parts))
     else:
-        _write_back(load(key), spec, leaves, in_place, kept)
+        _write_back(load(key), spec, leaves, in_place, kept, parts)
 
 
 # The parts of a container written back by replacing them: values, and tuples (a tuple holding
@@ -661,19 +721,27 @@ def _same_constant(a, b) -> bool:
     return statically_known_true(a == b)
 
 
-def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=(), chain=()):
+def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=(), chain=(),
+                parts=None):
     """Append the tensors of `value`, which must have the structure `spec`, to `leaves`.
 
     Returns None, or (path, what differs). Fields are read by the names `spec` holds: under
     dynamo, `vars()` of an object built in a traced body is empty. With a list `replaced`,
     the paths of the named tuples and numbers replaced (_REPLACED) are appended there, each
     taken as it is, rather than the first returned. A dict's tensor keys found in `key_pairs`
-    are the body's, as `_rebuild` made them. `chain`: the objects around `value`.
+    are the body's, as `_rebuild` made them. `chain`: the objects around `value`. `parts`:
+    the statement's `_Parts`, met in the body's output so far (NOTE [parts two holders
+    share]).
     """
     kind = spec[0]
     if kind == "cycle":  # NOTE [objects holding themselves]
         return None if identical(value, spec[1]) or any(
             identical(value, above) for above in chain) else (path, "is changed")
+    parts = _Parts() if parts is None else parts
+    if kind == "shared":  # NOTE [parts two holders share]
+        return None if identical(value, parts.met[spec[1]]) else (path, _Unshared(*spec[2:]))
+    if kind in ("dict", "list", "object"):
+        parts.met.append(value)
     if kind == "tensor":
         if type_in(value, _NUMBERS) or isinstance(value, _SYMBOLIC):
             # A number the object held before an earlier statement, which carried it and left
@@ -715,7 +783,7 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=(), chain
             return path, "changes its type"
         for name, field, item in zip(spec[1]._fields, spec[2], value):
             found = _flatten_as(field, item, leaves, f"{path}.{name}", replaced, key_pairs,
-                                chain)
+                                chain, parts)
             if found:
                 return found
         return None
@@ -731,7 +799,7 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=(), chain
             return path, "gains or loses attributes"
         for k, field in spec[2]:
             found = _flatten_as(field, getattr(value, k), leaves, f"{path}.{k}", replaced,
-                                key_pairs, (*chain, value))
+                                key_pairs, (*chain, value), parts)
             if found:
                 return found
         return None
@@ -745,7 +813,7 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=(), chain
             return path, "gains or loses keys", tuple(gained)
         for (k, item), key in zip(spec[1], expected):
             found = _flatten_as(item, value[key], leaves, f"{path}[{_key_text(k)}]", replaced,
-                                key_pairs, chain)
+                                key_pairs, chain, parts)
             if found:
                 return found
         return None
@@ -754,10 +822,23 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=(), chain
     if len(value) != len(spec[1]):
         return path, "changes its length"
     for i, item in enumerate(spec[1]):
-        found = _flatten_as(item, value[i], leaves, f"{path}[{i}]", replaced, key_pairs, chain)
+        found = _flatten_as(item, value[i], leaves, f"{path}[{i}]", replaced, key_pairs, chain,
+                            parts)
         if found:
             return found
     return None
+
+
+class _Unshared:
+    """What a body did to a part two holders share (NOTE [parts two holders share]): bound
+    one holder's to another object. The first holder: (`slot`, `path`)."""
+
+    def __init__(self, slot, path):
+        self.slot, self.path = slot, path
+
+    def problem(self, names) -> str:
+        return (f"(one object with `{names[self.slot]}{self.path}` before the statement) is "
+                "bound to another object")
 
 
 class _GiveBack(Exception):
@@ -820,7 +901,12 @@ def carried_slots(state, records=None) -> dict:
         slots = {i: _specialize_held(v, 0) for i, v in slots.items()}
         records = {i: frozenset(records.get(i, ())) | _number_paths(v)
                    for i, v in slots.items()}
-    return {i: flatten(v, frozenset(records.get(i, ()))) for i, v in slots.items()}
+    parts = _Parts()  # NOTE [parts two holders share]
+    flat = {}
+    for i, v in slots.items():
+        parts.slot = i
+        flat[i] = flatten(v, frozenset(records.get(i, ())), parts)
+    return flat
 
 
 def _number_paths(value, path="") -> frozenset:
@@ -886,8 +972,10 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             # (NOTE [tensor keys of carried dicts])
             keys = _carried_keys(slots, given_leaves, state, args, carried_inputs, inputs)
             pairs = tuple((before, body) for before, body, *_ in keys)
+            parts = _Parts()  # NOTE [parts two holders share]
             for slot, (spec, _) in slots.items():
-                given[slot] = args[slot] = _rebuild(spec, iter(given_leaves[slot]), pairs)
+                given[slot] = args[slot] = _rebuild(spec, iter(given_leaves[slot]), pairs,
+                                                    parts=parts)
             versions = None if torch.compiler.is_dynamo_compiling() else {
                 slot: [t._version if isinstance(t, torch.Tensor) else None for t in leaves]
                 for slot, leaves in given_leaves.items()}
@@ -909,6 +997,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             if not returns_state or not isinstance(out, tuple) or len(out) != count:
                 return out
             out = list(out)
+            parts = _Parts()
             for slot, (spec, _) in slots.items():
                 # (dynamo refuses a body's write to this list; its probe's run, outside the
                 # operator, notes it: NOTE [objects a body binds anew])
@@ -916,13 +1005,21 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                         probe or not torch.compiler.is_dynamo_compiling()):
                     built.append(slot)
                 leaves, paths = [], [] if probe else None
-                found = _flatten_as(spec, out[slot], leaves, replaced=paths, key_pairs=pairs)
+                found = _flatten_as(spec, out[slot], leaves, replaced=paths, key_pairs=pairs,
+                                    parts=parts)
                 probe_replaced.extend((slot, path) for path in paths or ())
                 if found is not None:
                     path, what, *gained = found
                     grown = _grown_list_key(out[slot], path, what)
                     if grown is not _NO_KEY:  # (dict_lists.py)
                         raise GrownInDict(slot, grown, state[slot])
+                    fix = _kept_as_it_is(names[slot] + path, statement)
+                    if isinstance(what, _Unshared):  # NOTE [parts two holders share]
+                        fix = (f"Set the fields of `{names[slot]}{path}` rather than bind it "
+                               f"to another object (`{names[slot]}{path}.x = ...`), or bind "
+                               f"`{names[what.slot]}{what.path}` to the same new object on "
+                               "every path")
+                        what = what.problem(names)
                     if what is _REPLACED and not (torch.compiler.is_dynamo_compiling()
                                                   and context.in_staged_body()):
                         raise _replaced_record(slot, path, names, statement, where)
@@ -930,7 +1027,6 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                              if what is _REPLACED else GainedAttributes
                              if what == "gains or loses attributes" else StagingError)
                     what = "is replaced" if what is _REPLACED else what
-                    fix = _kept_as_it_is(names[slot] + path, statement)
                     if what == "gains or loses attributes":
                         fix = (f"Give `{names[slot]}{path}` all its attributes before the "
                                f"{statement}, with values of the kinds the body sets (a "
@@ -1079,10 +1175,13 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
     if giving:
         _originals_back(result, count, giving, slots)
         result = result[:count]
+    parts = _Parts()  # NOTE [parts two holders share]
     for slot, (spec, _) in slots.items():
         leaves = iter(result[slot] or ())
-        if slot in built or spec[0] == "tuple" or _frozen(spec):
-            result[slot] = _rebuild(spec, leaves)
+        if spec[0] == "shared":  # (a name of a part met first in another carried value)
+            result[slot] = parts.met[spec[1]]
+        elif slot in built or spec[0] == "tuple" or _frozen(spec):
+            result[slot] = _rebuild(spec, leaves, parts=parts)
         else:
             # A tensor updated in place on one path and replaced on another is replaced; what
             # the first path did to it was written into it above.
@@ -1101,7 +1200,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                                       or held[number]._base is None)}
             else:
                 kept = (tensors - updated[slot] - replaced[slot]) | (numbers - renumbered[slot])
-            _write_back(state[slot], spec, enumerate(leaves), updated[slot], kept)
+            _write_back(state[slot], spec, enumerate(leaves), updated[slot], kept, parts)
             result[slot] = state[slot]
     if noting is not None:
         unchanged_leaves.forget(noting)
