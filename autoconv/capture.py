@@ -852,10 +852,14 @@ def _refuse_trace_values_in_slotted(name, slotted, location) -> None:
     if found is None:
         return
     put_back(slotted)
+    container, key = found
+    where = (f"into the field {key!r} of an object of a class declaring __slots__ "
+             f"({type(container).__qualname__})" if not isinstance(container, (dict, list))
+             else "into a dict or list held by an object of a class declaring __slots__ "
+             f"(under the key {key!r})")
     raise StagingError.at(
         location, "function",
-        f"{name} stores a tensor it computes into a dict or list held by an object of a class "
-        f"declaring __slots__ (under the key {found[1]!r}), which autoconv does not carry: the "
+        f"{name} stores a tensor it computes {where}, which autoconv does not carry: the "
         "caller's object would keep a tensor of the trace, and no later call would store "
         "into it",
         "Change the object outside the function (return the tensor and store it in the "

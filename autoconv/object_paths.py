@@ -323,7 +323,11 @@ def restore(roots, path, before) -> None:
 # filling its dict under the function's own tensor `if` (`st = self.state[0]; st["buf"] = g * 2`)
 # left the trace's FakeTensor in the caller's object, silently (silent36 s01). The dicts and
 # lists such objects hold (`slotted_containers`, taken before the trace) are compared after it:
-# one holding a value of the trace is put back as it was, and the call refused.
+# one holding a value of the trace is put back as it was, and the call refused. So are the
+# object's own slots (`_Slots`): `s.v = s.v + 1` under a tensor `if` (refused by the staged
+# `if`, which then runs the taken branch as Python) left a FakeTensor in the caller's `s.v`
+# (break43b s10, where `s.me is s`: the next call read it as a graph constant, an internal
+# error).
 
 def slotted_containers(roots, depth: int = 4) -> list:
     """[(container, its items before)] for the dicts and lists reachable from a call's roots
@@ -354,13 +358,20 @@ def slotted_containers(roots, depth: int = 4) -> list:
             if not names:
                 return
             under_slots = True
-            items = [getattr(value, n) for n in names if hasattr(value, n)]
+            fields = _Slots({n: getattr(value, n) for n in names if hasattr(value, n)})
+            out.append((value, fields))
+            items = list(fields.values())
         for item in items:
             walk(item, under_slots, left - 1)
 
     for root in roots:
         walk(root, False, depth)
     return out
+
+
+class _Slots(dict):
+    """The fields a slotted object held in its slots before the trace, as `slotted_containers`
+    takes them (NOTE [containers held by slotted objects])."""
 
 
 def _slot_names(cls) -> list:
@@ -376,7 +387,8 @@ def trace_value_in_slotted(containers, is_trace_value):
     """The first (container, key) of `containers` (as `slotted_containers` took them) that
     holds a value `is_trace_value` now where it did not before, or None."""
     for container, before in containers:
-        items = container.items() if isinstance(container, dict) else enumerate(container)
+        items = (_slots_now(container).items() if type(before) is _Slots
+                 else container.items() if isinstance(container, dict) else enumerate(container))
         for key, value in items:
             old = before.get(key) if isinstance(before, dict) else (
                 before[key] if key < len(before) else None)
@@ -395,10 +407,20 @@ def _holds(value, is_trace_value, depth: int) -> bool:
     return any(_holds(item, is_trace_value, depth - 1) for item in items)
 
 
+def _slots_now(value) -> dict:
+    return {n: getattr(value, n) for n in _slot_names(type(value)) if hasattr(value, n)}
+
+
 def put_back(containers) -> None:
-    """Put the containers `slotted_containers` took back as they were."""
+    """Put the containers (and slotted objects) `slotted_containers` took back as they were."""
     for container, before in containers:
-        if isinstance(container, dict):
+        if type(before) is _Slots:
+            for n in _slot_names(type(container)):
+                if n in before:
+                    setattr(container, n, before[n])
+                elif hasattr(container, n):
+                    delattr(container, n)
+        elif isinstance(container, dict):
             container.clear()
             container.update(before)
         else:
