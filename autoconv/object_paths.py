@@ -299,7 +299,7 @@ def restore(roots, path, before) -> None:
     if owner is None:
         return
     kind, key = path[-1]
-    if path not in before and is_shell(owner):
+    if kind == "attr" and path not in before and is_shell(owner):  # (rare: a scan)
         # NOTE [a part under two paths put back]
         first = next((p for p, v in before.items() if v is owner), None)
         if first is not None and first != path[:-1]:
