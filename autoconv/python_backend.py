@@ -488,8 +488,12 @@ class _Emitter:
         return self.constant(compile_python(module, self.fast_ops, _carried_count(node)),
                              node.target)
 
-    def emit(self, graph: torch.fx.Graph, function_name: str) -> str:
-        """The source of a function `function_name` that runs `graph`."""
+    def emit(self, graph: torch.fx.Graph, function_name: str, reads=(),
+             missing: Callable | None = None) -> str:
+        """The source of a function `function_name` that runs `graph`; `reads`: (dict, key)
+        of each of its first placeholders, read by the function itself where it starts
+        (NOTE [parameters read by the graph's function]), `missing()` called where one is
+        gone."""
         # A staged `if`'s branches choose their in-place ops where the function starts, with
         # the function's own, not each time one runs (nms_mask: 32 branches, each asking for
         # grad mode), where grad mode is the same throughout the function.
@@ -507,8 +511,26 @@ class _Emitter:
             self.lines.append(f"{self.indent}return {self.arg(result)}")
         if self.branch_choices:
             self.lines[:0] = [self.indent + line for line in self.branch_choices]
+        if reads:
+            self.lines[:0] = self.state_reads(params[:len(reads)], reads, missing)
+            params = params[len(reads):]
         header = f"def {function_name}({', '.join(params)}):"
         return "\n".join([header, *(self.lines or ["    return None"])])
+
+    def state_reads(self, names: list[str], reads, missing) -> list[str]:
+        """The lines that bind `names` to the items `reads` (dict, key) names, in one `try`
+        whose KeyError calls `missing` (NOTE [parameters read by the graph's function])."""
+        tables: dict[int, str] = {}
+        lines = [f"{self.indent}try:"]
+        for name, (table, key) in zip(names, reads):
+            held = tables.get(id(table))
+            if held is None:
+                held = tables[id(table)] = self.constant(table, "_state")
+            lines.append(f"{self.indent}    {name} = {held}[{key!r}]")
+        lines += [f"{self.indent}except KeyError:",
+                  f"{self.indent}    {self.constant(missing, '_state_missing')}()",
+                  f"{self.indent}    raise"]
+        return lines
 
     def inline(self, module: GraphModule, inputs: list[str], indent: str, carried: int = 0,
                prologue: list[str] | None = None, left_out=frozenset(),
@@ -1242,19 +1264,22 @@ _compiled = itertools.count()
 
 
 def compile_python(graph_module: GraphModule, fast_ops: bool = True,
-                   carried: int = 0) -> Callable:
+                   carried: int = 0, reads=(), missing: Callable | None = None) -> Callable:
     """Compile `graph_module`'s graph (its cond / while_loop subgraphs inline) to a Python
     function.
 
     The result takes the graph's placeholders positionally and returns what the graph returns.
     `fast_ops=False` calls the aten overloads themselves (for comparison). `carried` > 0: the
     graph is the body of a while_loop emitted here, whose first `carried` placeholders are
-    tensors the loop owns (see `_carried_writes`).
+    tensors the loop owns (see `_carried_writes`). `reads`: the first placeholders are not
+    arguments but `dict[key]` of each (dict, key), read where the function starts, and
+    `missing()` is called where one is not there (NOTE [parameters read by the graph's
+    function]).
     """
     namespace: dict = {"_fresh1": _fresh1}
     emitter = _Emitter(namespace, graph_module, fast_ops, carried)
     name = f"graph_{next(_compiled)}"
-    source = emitter.emit(graph_module.graph, name)
+    source = emitter.emit(graph_module.graph, name, reads, missing)
     filename = f"<autoconv graph {name}>"
     exec(compile(source, filename, "exec"), namespace)
     function = namespace[name]
@@ -1471,9 +1496,10 @@ _LOWERING = (graph_passes.fuse_linear, flat_argmax,
              grown_lists.grow_in_loops)
 
 
-def build(graph_module: GraphModule) -> Callable:
-    """The python backend's callable for `graph_module`: lowered, then compiled."""
-    return compile_python(lower(graph_module))
+def build(graph_module: GraphModule, reads=(), missing: Callable | None = None) -> Callable:
+    """The python backend's callable for `graph_module`: lowered, then compiled (`reads`,
+    `missing`: `compile_python`'s)."""
+    return compile_python(lower(graph_module), reads=reads, missing=missing)
 
 
 _COUNTER_COMPARISONS = {getattr(torch.ops.aten, name).Scalar: getattr(operator, name)
