@@ -103,14 +103,24 @@ def compile_error(backend: str, name: str, error: BaseException) -> StagingError
         "autoconv traces; the error above is torch's own (`.__cause__` holds it)")
 
 
-def build(backend: str, graph_module: GraphModule, example_inputs) -> Callable:
-    """The callable that runs `graph_module` with `backend` (one of `BACKENDS`)."""
+def build(backend: str, graph_module: GraphModule, example_inputs, reads=(),
+          missing: Callable | None = None) -> Callable:
+    """The callable that runs `graph_module` with `backend` (one of `BACKENDS`). `reads`
+    (python backend only): (dict, key) of each of the graph's first inputs, which the
+    callable then reads itself instead of taking them (its `reads_state` is True; NOTE
+    [parameters read by the graph's function] in concrete.py), `missing()` called where one
+    is gone."""
     try:
         builder = BACKENDS[backend]
     except KeyError:
         raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}") \
             from None
-    runner = builder(graph_module, example_inputs)
+    if reads and backend != "python":
+        raise ValueError(f"the {backend!r} backend takes every input as an argument")
+    runner = (python_backend.build(graph_module, reads, missing) if reads
+              else builder(graph_module, example_inputs))
     if grad_mode.sets_grad_mode(graph_module):
         runner = _restoring_grad_mode(runner)
+    if reads:
+        runner.reads_state = True
     return runner

@@ -192,6 +192,18 @@ class GuardSet:
         # decides and builds the pipelines again.
         by_table: dict = {}
         other, typed, types_ = [], [], []
+        # NOTE [torch's global hooks as counts]
+        # torch's global module hooks (`register_module_forward_hook`, run at every submodule
+        # call a trace makes) are guarded by their items, read anew each call: a Python call
+        # of `_check_values`, the guard's read and `_global_hooks` (about 5 µs of a cold
+        # call, none of it the tables'). Where the trace saw none, the guard holds exactly
+        # where both tables are still the ones `torch.nn.modules.module` holds and are empty:
+        # the tables by identity among the items (a module global read by `dict.get`, rebound
+        # tables show), their lengths among the counts. Anything else (a hook registered, a
+        # table rebound) fails those pipelines, and the guards one by one decide.
+        hook_globals = vars(torch.nn.modules.module)
+        folded = [guard for guard in self.guards if guard.fresh and guard.read is _global_hooks
+                  and guard.expected == ()]
         for guard in same:
             read = guard.read
             if _reads_item(read):
@@ -219,6 +231,10 @@ class GuardSet:
                 items += [table] * len(group)
                 item_keys += keys
                 item_expected += [guard.expected for guard in group]
+        if folded:
+            items += [hook_globals] * len(_GLOBAL_HOOKS)
+            item_keys += _GLOBAL_HOOKS
+            item_expected += [hook_globals.get(name, _MISSING) for name in _GLOBAL_HOOKS]
         self._whole, self._whole_expected = tuple(whole), tuple(whole_expected)
         self._whole_keys, self._whole_key_expected = tuple(whole_keys), tuple(whole_key_expected)
         self._items, self._item_keys = tuple(items), tuple(item_keys)
@@ -265,13 +281,16 @@ class GuardSet:
                 keys_guards.append(guard)
         lists += whole  # (the whole tables' lengths: a key removed or added)
         lengths += [len(table) for table in whole]
+        if folded:  # NOTE [torch's global hooks as counts]
+            lists += [hook_globals[name] for name in _GLOBAL_HOOKS]
+            lengths += [0] * len(_GLOBAL_HOOKS)
         self._owners, self._names, self._lists = tuple(owners), tuple(names), tuple(lists)
         self._counts = structures + lengths
         self._bare, self._forwardless = tuple(bare), tuple(forwardless)
         self._backwardless = tuple(backwardless)
         self._tables, self._keys, self._keys_guards = tuple(tables), tuple(keys), keys_guards
-        self._fresh = tuple(guard for guard in fresh
-                            if not _reads_counts(guard) and not _reads_keys(guard))
+        self._fresh = tuple(guard for guard in fresh if not _reads_counts(guard)
+                            and not _reads_keys(guard) and guard not in folded)
 
     def check(self) -> None:
         # (each pipeline only where it has places: a pipeline's set-up, its `map`s and
@@ -1487,6 +1506,9 @@ _HOOKS = ("_forward_pre_hooks", "_forward_hooks")
 
 def _hook_items(module, table: str) -> tuple:
     return tuple(getattr(module, table).items())
+
+
+_GLOBAL_HOOKS = ("_global_forward_pre_hooks", "_global_forward_hooks")
 
 
 def _global_hooks() -> tuple:

@@ -217,7 +217,9 @@ class ConcreteFunction:
             tensors = tensors + held
         runner = self._runner
         if runner is None:
-            runner = self._runner = backends.build(self.backend, self.graph_module, tensors)
+            runner = self._runner = self._build(tensors)
+            if getattr(runner, "reads_state", False):  # (`tensors` were read for no runner)
+                tensors = tensors[len(self._state.slots):]
         try:
             outputs = runner(*tensors)
         except RuntimeError as error:
@@ -277,12 +279,32 @@ class ConcreteFunction:
         return self._sized is None or all(
             tuple(leaves[i].shape) == shape for i, shape in zip(self._tensor_slots, self._sized))
 
+    def _build(self, tensors) -> Callable:
+        """The backend's runner; one that reads the module's parameters and buffers itself
+        where it can (NOTE [parameters read by the graph's function])."""
+        state = self._state
+        if self.backend == "python" and state is not None and state.slots and state._plain:
+            return backends.build(self.backend, self.graph_module, tensors, state.slots,
+                                  state.read)
+        return backends.build(self.backend, self.graph_module, tensors)
+
+    # NOTE [parameters read by the graph's function]
+    # A module's parameters and buffers are read live on every call (`ModuleState`), as the
+    # graph's first inputs. The python backend's function reads them itself where it starts,
+    # `w = table[name]` from the very `_parameters` / `_buffers` dicts `ModuleState` resolved,
+    # instead of taking them as arguments: a call then builds no list of them and passes no
+    # argument each (the seed model's 202: about 10 µs of a call). It reads the same dicts by
+    # the same keys before any op runs, so it sees what `ModuleState.read` sees: a parameter
+    # replaced by assignment, and one gone (its KeyError calls `ModuleState.read`, which
+    # raises the Rebound that traces again). Only where every table is a plain dict (a
+    # subclass's `__getitem__` may do more). Whether a runner reads them is its own
+    # `reads_state` (a runner swapped in, as tests do, takes every input again).
     def _inputs(self, leaves) -> list:
         tensors = [leaves[i] for i in self._tensor_slots]
         if self._grad_slots:
             tensors += [leaves[i].grad for i in self._grad_slots]
-        if self._state is not None:  # parameters and buffers are read live
-            return self._state.read() + tensors
+        if self._state is not None and not getattr(self._runner, "reads_state", False):
+            return self._state.read() + tensors  # parameters and buffers are read live
         return tensors
 
     def __call__(self, *args, **kwargs):

@@ -309,6 +309,9 @@ class _Emitter:
         # a loop body's row write kept until the loop ends -> the locals of its run
         # (NOTE [row writes kept until the loop ends]; set by `while_loop`)
         self.row_runs: dict[Node, tuple] = {}
+        # a loop body's placeholder -> the local holding its `item()`, read by the loop's test
+        # on this trip (NOTE [a trip's number read by its test and its body]; set by `inline`)
+        self.trip_numbers: dict[Node, str] = {}
         if parent is None:
             self.lines: list[str] = []
             self.callees: dict[int, str] = {}  # id(callable) -> its name in `namespace`
@@ -478,6 +481,11 @@ class _Emitter:
         weight, index = (self.arg(a) for a in node.args[:2])
         rows = node.args[0].meta["val"].shape[0] if isinstance(node.args[0], Node) else None
         rows = rows if type(rows) is int else f"{weight}.shape[0]"
+        number = self.trip_numbers.get(node.args[1])
+        if number is not None and _read_unchanged(node.args[1], node):
+            return (f"{self.callee(torch.narrow_copy)}({weight}, 0, {number}, 1) "
+                    f"if 0 <= {number} < {rows} and not ({weight}.requires_grad "
+                    f"and {self.grad_now()}) else {self.call(node)}")
         at = self.local("row")
         return (f"{self.callee(torch.narrow_copy)}({weight}, 0, {at}, 1) "
                 f"if 0 <= ({at} := {index}.item()) < {rows} and not ({weight}.requires_grad "
@@ -488,8 +496,12 @@ class _Emitter:
         return self.constant(compile_python(module, self.fast_ops, _carried_count(node)),
                              node.target)
 
-    def emit(self, graph: torch.fx.Graph, function_name: str) -> str:
-        """The source of a function `function_name` that runs `graph`."""
+    def emit(self, graph: torch.fx.Graph, function_name: str, reads=(),
+             missing: Callable | None = None) -> str:
+        """The source of a function `function_name` that runs `graph`; `reads`: (dict, key)
+        of each of its first placeholders, read by the function itself where it starts
+        (NOTE [parameters read by the graph's function]), `missing()` called where one is
+        gone."""
         # A staged `if`'s branches choose their in-place ops where the function starts, with
         # the function's own, not each time one runs (nms_mask: 32 branches, each asking for
         # grad mode), where grad mode is the same throughout the function.
@@ -507,21 +519,44 @@ class _Emitter:
             self.lines.append(f"{self.indent}return {self.arg(result)}")
         if self.branch_choices:
             self.lines[:0] = [self.indent + line for line in self.branch_choices]
+        if reads:
+            self.lines[:0] = self.state_reads(params[:len(reads)], reads, missing)
+            params = params[len(reads):]
         header = f"def {function_name}({', '.join(params)}):"
         return "\n".join([header, *(self.lines or ["    return None"])])
 
+    def state_reads(self, names: list[str], reads, missing) -> list[str]:
+        """The lines that bind `names` to the items `reads` (dict, key) names, in one `try`
+        whose KeyError calls `missing` (NOTE [parameters read by the graph's function])."""
+        tables: dict[int, str] = {}
+        lines = [f"{self.indent}try:"]
+        for name, (table, key) in zip(names, reads):
+            held = tables.get(id(table))
+            if held is None:
+                held = tables[id(table)] = self.constant(table, "_state")
+            lines.append(f"{self.indent}    {name} = {held}[{key!r}]")
+        lines += [f"{self.indent}except KeyError:",
+                  f"{self.indent}    {self.constant(missing, '_state_missing')}()",
+                  f"{self.indent}    raise"]
+        return lines
+
     def inline(self, module: GraphModule, inputs: list[str], indent: str, carried: int = 0,
                prologue: list[str] | None = None, left_out=frozenset(),
-               row_runs=None, named=None) -> tuple[_Emitter, object]:
+               row_runs=None, named=None, trip_numbers=None) -> tuple[_Emitter, object]:
         """Write the lines of subgraph `module` at `indent`, its placeholders bound to the
         expressions `inputs`; its in-place choice into `prologue` (unindented) where given;
         the clones `left_out` as their sources; `row_runs`: its row writes kept until the
         loop ends (`Emitter.row_runs`); `named`: its nodes already computed, to the locals
-        holding them (never deleted in it). Returns the subgraph's emitter and its output
-        value (name it with the emitter's `arg`)."""
+        holding them (never deleted in it); `trip_numbers`: placeholder index -> the local
+        holding its `item()` on this trip (NOTE [a trip's number read by its test and its
+        body]). Returns the subgraph's emitter and its output value (name it with the
+        emitter's `arg`)."""
         child = _Emitter(self.namespace, module, self.fast_ops, carried, parent=self,
                          indent=indent)
         child.row_runs = row_runs or {}
+        if trip_numbers:
+            placeholders = [n for n in module.graph.nodes if n.op == "placeholder"]
+            child.trip_numbers = {placeholders[i]: local for i, local in trip_numbers.items()}
         child.in_place = child.choose_in_place(
             module.graph, child.lines if prologue is None else prologue)
         if left_out:
@@ -728,10 +763,23 @@ class _Emitter:
                 invariant[read] = f"inv{next(self.counter)}_item"
                 body.append(f"{indent}{invariant[read]} = {self.callee(_METHODS.item)}("
                             f"{inputs[_placeholder_index(read.args[0])]})")
+        # NOTE [a trip's number read by its test and its body]
+        numbers, trip_numbers = {}, {}
+        if self.fast_ops:
+            rows = _rows_of_trip_values(body_module)
+            for read in _carried_items(test_module, len(carried)):
+                slot = _placeholder_index(read.args[0])
+                if slot not in rows:
+                    continue
+                if slot not in trip_numbers:
+                    trip_numbers[slot] = f"trip{next(self.counter)}_item"
+                numbers[read] = trip_numbers[slot]
         loop_at = len(body)
         body.append(f"{indent}while True:")
+        for slot, local in trip_numbers.items():
+            body.append(f"{indent}    {local} = {self.callee(_METHODS.item)}({state[slot]})")
         test, output = self.inline(test_module, inputs, indent + "    ", prologue=prologue,
-                                   named=invariant)
+                                   named={**invariant, **numbers})
         if isinstance(output, (tuple, list)):
             (output,) = output
         body.append(f"{indent}    if not {test.arg(output)}:")
@@ -747,7 +795,8 @@ class _Emitter:
                 body.append(f"{indent}        {capacity[slot]} = {state[slot]}.shape[0]")
             body.append(f"{indent}    {trips} += 1")
         child, output = self.inline(body_module, inputs, indent + "    ",
-                                    _carried_count_of(node), prologue, row_runs=row_runs)
+                                    _carried_count_of(node), prologue, row_runs=row_runs,
+                                    trip_numbers=trip_numbers)
         outputs = output if isinstance(output, (tuple, list)) else (output,)
         if state:
             body.append(f"{indent}    {', '.join(state)}, = {child.arg(tuple(outputs))}")
@@ -1088,6 +1137,50 @@ def _invariant_items(test: GraphModule, carried: int) -> list[Node]:
     return found
 
 
+# NOTE [a trip's number read by its test and its body]
+# A decoder's loop tests its token (`while token != eos`: the test's `item()` of the carried
+# token, `_comparisons_as_numbers`) and its body reads the same token's row
+# (`embed(token)`: `embedding_row`, another `item()`): two `item()`s of one tensor a trip,
+# each about 0.5-1 µs of argument parsing and dispatch. The test's `item()` of a carried
+# slot whose placeholder the body's row reads, before anything writes it (`_read_unchanged`),
+# is read once where the trip starts, into a local the test reads and does not delete, and
+# the row reads that number: the carried value is the one the test
+# read (the body's placeholders are the trip's carried values, reassigned only at its end).
+# An `item()` of one element never raises, so reading it first changes no error; it is the
+# same call on the same tensor, so the same Python number.
+def _carried_items(test: GraphModule, carried: int) -> list[Node]:
+    """The `item()`s a loop test reads of its first `carried` (carried) inputs, each of one
+    element (NOTE [a trip's number read by its test and its body])."""
+    inputs = [n for n in test.graph.nodes if n.op == "placeholder"][:carried]
+    return [node for node in test.graph.nodes
+            if node.op == "call_function" and node.target is _METHODS.item
+            and not node.kwargs and len(node.args) == 1 and node.args[0] in inputs
+            and isinstance(val := node.args[0].meta.get("val"), torch.Tensor)
+            and statically_known_true(val.numel() == 1)]
+
+
+def _rows_of_trip_values(body: GraphModule) -> set[int]:
+    """The placeholder indices of `body` whose `_embedding_row` reads them as the trip gave
+    them (NOTE [a trip's number read by its test and its body])."""
+    placeholders = [n for n in body.graph.nodes if n.op == "placeholder"]
+    return {placeholders.index(node.args[1]) for node in body.graph.nodes
+            if node.op == "call_function" and node.target is _embedding_row
+            and len(node.args) > 1 and node.args[1] in placeholders
+            and _read_unchanged(node.args[1], node)}
+
+
+def _read_unchanged(placeholder: Node, reader: Node) -> bool:
+    """Whether every user of `placeholder` before `reader` only reads it (so nothing has
+    written it, or a view of it, when `reader` runs)."""
+    for node in placeholder.graph.nodes:
+        if node is reader:
+            return placeholder.op == "placeholder"
+        if placeholder in node.all_input_nodes and not (
+                _only_reads(node) or node.target is _METHODS.item):
+            return False
+    return False
+
+
 def _placeholder_index(node: Node) -> int:
     return [n for n in node.graph.nodes if n.op == "placeholder"].index(node)
 
@@ -1242,19 +1335,22 @@ _compiled = itertools.count()
 
 
 def compile_python(graph_module: GraphModule, fast_ops: bool = True,
-                   carried: int = 0) -> Callable:
+                   carried: int = 0, reads=(), missing: Callable | None = None) -> Callable:
     """Compile `graph_module`'s graph (its cond / while_loop subgraphs inline) to a Python
     function.
 
     The result takes the graph's placeholders positionally and returns what the graph returns.
     `fast_ops=False` calls the aten overloads themselves (for comparison). `carried` > 0: the
     graph is the body of a while_loop emitted here, whose first `carried` placeholders are
-    tensors the loop owns (see `_carried_writes`).
+    tensors the loop owns (see `_carried_writes`). `reads`: the first placeholders are not
+    arguments but `dict[key]` of each (dict, key), read where the function starts, and
+    `missing()` is called where one is not there (NOTE [parameters read by the graph's
+    function]).
     """
     namespace: dict = {"_fresh1": _fresh1}
     emitter = _Emitter(namespace, graph_module, fast_ops, carried)
     name = f"graph_{next(_compiled)}"
-    source = emitter.emit(graph_module.graph, name)
+    source = emitter.emit(graph_module.graph, name, reads, missing)
     filename = f"<autoconv graph {name}>"
     exec(compile(source, filename, "exec"), namespace)
     function = namespace[name]
@@ -1471,9 +1567,10 @@ _LOWERING = (graph_passes.fuse_linear, flat_argmax,
              grown_lists.grow_in_loops)
 
 
-def build(graph_module: GraphModule) -> Callable:
-    """The python backend's callable for `graph_module`: lowered, then compiled."""
-    return compile_python(lower(graph_module))
+def build(graph_module: GraphModule, reads=(), missing: Callable | None = None) -> Callable:
+    """The python backend's callable for `graph_module`: lowered, then compiled (`reads`,
+    `missing`: `compile_python`'s)."""
+    return compile_python(lower(graph_module), reads=reads, missing=missing)
 
 
 _COUNTER_COMPARISONS = {getattr(torch.ops.aten, name).Scalar: getattr(operator, name)

@@ -219,3 +219,53 @@ def test_rows_kept_then_written_are_each_trip_s_writes():
         got = _kept(torch.zeros(6, 3), writes)
         want = _each_trip(torch.zeros(6, 3), writes)
         assert got[0] == want[0] and torch.equal(got[1], want[1]), (writes, got, want)
+
+
+def test_a_decoder_s_token_is_read_once_a_trip_for_its_test_and_its_row_bit_for_bit():
+    # NOTE [a trip's number read by its test and its body] (python_backend.py)
+    with torch.no_grad():
+        torch.manual_seed(5)
+        model = _Decoder().eval()
+        converted = autoconv.autoconv(model)
+        for h in torch.randn(6, 32, generator=torch.Generator().manual_seed(5)):
+            got, want = converted(h), model(h)
+            for g, w in zip(got, want):
+                assert g.dtype == w.dtype and torch.equal(g, w), (got, want)
+        assert converted.trace_count == 1
+        source = _source(converted)
+        number = re.search(r"(trip\d+_item) = item\(", source).group(1)
+        assert re.search(rf"narrow_copy\(\w+, 0, {number}, 1\)", source), source
+        assert ".item()" not in source, source
+
+
+class _Stepper(torch.nn.Module):
+    """A token the body changes before it reads the token's row: the row of the new one."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(8, 3)
+
+    def forward(self, token):
+        total = torch.zeros(1, 3)
+        while token < 6:
+            token = token + 1
+            total = total + self.embed(token).unsqueeze(0)
+        while token > 2:
+            total = total * 0.5 + self.embed(token).unsqueeze(0)
+            token = token - 2
+        return total, token
+
+
+def test_a_loop_s_row_of_a_token_its_body_changed_first_reads_the_new_token():
+    # (the first loop's row is of `token + 1`, the second's of the trip's token: its number
+    # the test's; export and compile run no python backend)
+    torch.manual_seed(6)
+    model = _Stepper().eval()
+    with torch.no_grad():
+        assert_same_exactly(model, [(torch.tensor(0),), (torch.tensor(4),), (torch.tensor(7),),
+                                    (torch.tensor(2),)], export=False, compile=False)
+        converted = autoconv.autoconv(model)
+        converted(torch.tensor(0))
+    source = _source(converted)
+    assert len(re.findall(r"narrow_copy\(\w+, 0, trip\d+_item, 1\)", source)) == 1, source
+    assert len(re.findall(r"\.item\(\)\) < 8", source)) == 1, source

@@ -1563,3 +1563,55 @@ def test_a_lowered_break_flags_loop_test_runs_in_python():
         want = while_break(torch.tensor(x))
         for g, e in zip(pytree.tree_leaves(got), want):
             torch.testing.assert_close(g, torch.as_tensor(e))
+
+
+class _TwoLayers(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 4)
+        self.head = torch.nn.Linear(4, 2)
+        self.register_buffer("shift", torch.full((2,), 0.5))
+
+    def forward(self, x):
+        return self.head(torch.relu(self.lin(x))) + self.shift
+
+
+def test_a_modules_parameters_are_read_by_the_graphs_function_and_seen_live():
+    # NOTE [parameters read by the graph's function]: the runner takes only the argument
+    torch.manual_seed(0)
+    model, x = _TwoLayers().eval(), torch.randn(3, 4)
+    f = autoconv.autoconv(model)
+    with torch.no_grad():
+        assert torch.equal(f(x), model(x))
+        concrete = f.concrete_functions[0]
+        assert concrete._runner.reads_state
+        assert "_state_" in concrete._runner.__autoconv_source__
+        assert len(concrete._inputs([x])) == 1
+        # replaced by assignment, changed in place, a buffer rebound: the next call sees each
+        model.lin.weight = torch.nn.Parameter(torch.randn(4, 4))
+        assert torch.equal(f(x), model(x))
+        model.head.bias.add_(1.0)
+        assert torch.equal(f(x), model(x))
+        model.shift = torch.full((2,), -3.0)
+        assert torch.equal(f(x), model(x))
+        assert f.trace_count == 1
+        # gone (`del`, then a plain tensor attribute in its place): traces again, right
+        del model.head.weight
+        model.head.weight = torch.ones(2, 4)
+        assert torch.equal(f(x), model(x))
+        assert f.trace_count == 2
+        # the fx backend's copy of the graph takes every input again
+        fx = autoconv.autoconv(model, backend="fx")
+        assert torch.equal(fx(x), model(x))
+        assert not getattr(fx.concrete_functions[0]._runner, "reads_state", False)
+
+
+def test_a_graph_reading_parameters_keeps_gradients_as_eager():
+    torch.manual_seed(1)
+    model, x = _TwoLayers(), torch.randn(3, 4)
+    f = autoconv.autoconv(model)
+    want = torch.autograd.grad(model(x).sum(), list(model.parameters()))
+    got = torch.autograd.grad(f(x).sum(), list(model.parameters()))
+    assert f.concrete_functions[0]._runner.reads_state
+    for g, w in zip(got, want):
+        assert torch.equal(g, w)

@@ -388,6 +388,49 @@ def test_a_global_module_hook_registered_after_the_trace_traces_again():
     assert run.trace_count == 2
 
 
+_GLOBALLY_HOOKED = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+
+
+def _calls_hooked(x):
+    return _GLOBALLY_HOOKED(x) * 2
+
+
+def test_a_global_pre_hook_or_rebound_global_hook_table_after_the_trace_traces_again():
+    # NOTE [torch's global hooks as counts]: the empty global tables are checked by identity
+    # and length; a pre-hook registered, or the table rebound to one holding a hook (which
+    # torch runs: it reads the module global at each call), is seen by a function calling a
+    # module (a module Function's own hooks re-key its call besides)
+    import collections
+
+    torch.manual_seed(0)
+    run = autoconv.autoconv(_calls_hooked)
+    x = torch.ones(1, 2)
+    hooks = torch.nn.modules.module
+
+    def pre(module, args):
+        return (args[0] * 3,) if module is _GLOBALLY_HOOKED[0] else None
+
+    def post(module, args, output):
+        return output - 5 if module is _GLOBALLY_HOOKED[0] else None
+
+    with torch.no_grad():
+        run(x)
+        handle = hooks.register_module_forward_pre_hook(pre)
+        try:
+            assert_close(run(x), _calls_hooked(x))
+        finally:
+            handle.remove()
+        assert_close(run(x), _calls_hooked(x))
+        saved = hooks._global_forward_hooks
+        hooks._global_forward_hooks = collections.OrderedDict({-1: post})
+        try:
+            assert_close(run(x), _calls_hooked(x))
+        finally:
+            hooks._global_forward_hooks = saved
+        assert_close(run(x), _calls_hooked(x))
+    assert run.trace_count == 3
+
+
 def test_a_pre_hook_registered_on_the_root_after_the_trace_runs_once():
     # Regression (perf16): the root's hooks changed, so the call traced again, and the retry
     # called the converted module itself, which ran the new pre-hook a second time (x + 2)
