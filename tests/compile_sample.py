@@ -225,8 +225,8 @@ def deferral(item) -> str:
 # code without what broke it), a second case of one finding whose fix has no path of its own
 # under dynamo. A compile check stays in make test where it is the proof: a refusal or error
 # only torch.compile gives (its message and line), a finding only torch.compile showed or whose
-# fix has a dynamo path (NOTE [numbers stored into tensors under dynamo] ...), or a wrong number
-# under torch.compile (docs/testing.md, "The suite's time (session 44)").
+# fix has a dynamo path (tester28 s04: NOTE [numbers stored into tensors under dynamo]), or a
+# wrong number under torch.compile (docs/testing.md, "The suite's time (session 44)").
 
 # NOTE [one compile per kind]: until session 43 each family file compiled the first test of
 # each kind in it: 236 tests of 41 kinds, 191 compiled in make test (the rest listed as slow),
