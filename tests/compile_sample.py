@@ -216,6 +216,18 @@ def deferral(item) -> str:
     return "skip at the call"
 
 
+# NOTE [compile checks outside the families]: the rule above samples the construct families
+# only. tests/test_errors.py and tests/real/ hold findings, each a program of its own (a
+# library's code, a refusal's message), so they are not sampled by kind; their files mark
+# `slow_compile` (make test runs the test's plain Python, replay and export; make test-slow its
+# compile too) each test whose compile proves nothing make test does not prove elsewhere: a
+# program right in every mode when it was written, the control case beside a finding (the same
+# code without what broke it), a second case of one finding whose fix has no path of its own
+# under dynamo. A compile check stays in make test where it is the proof: a refusal or error
+# only torch.compile gives (its message and line), a finding only torch.compile showed or whose
+# fix has a dynamo path (tester28 s04: NOTE [numbers stored into tensors under dynamo]), or a
+# wrong number under torch.compile (docs/testing.md, "The suite's time (session 44)").
+
 # NOTE [one compile per kind]: until session 43 each family file compiled the first test of
 # each kind in it: 236 tests of 41 kinds, 191 compiled in make test (the rest listed as slow),
 # about 40% of its workers' time (docs/testing.md, "The suite's time (session 43)"). A kind is the set of staged statements, and what dynamo

@@ -1330,6 +1330,10 @@ class _Wrap(torch.nn.Module):
         return self.fn(x)
 
 
+# (the control beside test_regression_python_state_a_staged_body_changes_is_refused, whose
+# refusals compile in make test: its compile in make test-slow, NOTE [compile checks outside
+# the families])
+@pytest.mark.slow_compile
 def test_an_iterator_advanced_before_a_staged_loop_is_fine():
     def f(x):
         it = iter([torch.tensor(2.0), torch.tensor(7.0)])

@@ -15,6 +15,7 @@ import torch
 import compile_sample
 import conftest
 import support
+from tests import support as support_as_a_package_module  # (tests/real's import)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -167,3 +168,14 @@ def test_a_deferred_compile_runs_the_export_without_its_round_trip(deferred, mon
     support.assert_same_result(shallow, [(torch.ones(2),), (-torch.ones(2),)], compile=False)
     support.assert_same_exactly(shallow, [(torch.ones(2),)], compile=False)
     assert len(saves) == (0 if deferred else 2)
+
+
+@pytest.mark.slow_compile
+def test_a_deferred_compile_reaches_support_however_it_is_imported(request):
+    # tests/real/ and six reference files import `tests.support`, a module object of its own
+    # beside conftest.py's `support`: both must leave the compile out (session 44: the second
+    # compiled, skipped at the call, and saved and loaded its export)
+    assert support_as_a_package_module is not support
+    deferred = not conftest._run_slow(request.config)
+    assert support.defer_compile is deferred
+    assert support_as_a_package_module.defer_compile is deferred

@@ -111,15 +111,24 @@ def test_kornia_kmeans_fit_compile():
         assert_close(run(*args), kornia_kmeans_fit(*args))
 
 
+# (right in every mode when written: its compile in make test-slow, NOTE [compile checks outside the
+# families])
+@pytest.mark.slow_compile
 def test_kmeans_until_assignments_repeat():
     assert_same_result(kmeans_until_assignments_repeat, _clusters())
 
 
+# (right in every mode when written: its compile in make test-slow, NOTE [compile checks outside the
+# families])
+@pytest.mark.slow_compile
 def test_newton_until_allclose():
     assert_same_result(newton_sqrt_until_allclose,
                        [(T([2.0, 9.0]),), (T([1.0, 1.0]),), (T([1e6, 4.0]),)])
 
 
+# (right in every mode when written: its compile in make test-slow, NOTE [compile checks outside the
+# families])
+@pytest.mark.slow_compile
 def test_greedy_decoding_stops_at_eos():
     table = _decode_table()
     assert_same_result(greedy_decode_to_eos, [(table, T(1)), (table, T(3)), (table, T(4))])

@@ -420,6 +420,9 @@ def _path_graph():
     return adj
 
 
+# (right in every mode when written: its compile in make test-slow, NOTE [compile checks outside the
+# families])
+@pytest.mark.slow_compile
 def test_bfs_frontier_until_empty():
     adj = _path_graph()
     assert_same_result(bfs_levels, [(adj, T(0)), (adj, T(4)), (adj, T(3))])
@@ -497,5 +500,8 @@ def test_gauss_seidel_until_converged():
                                       (_A, T([1e3, -2.0, 3.0], dtype=_D))])
 
 
+# (right in every mode when written: its compile in make test-slow, NOTE [compile checks outside the
+# families])
+@pytest.mark.slow_compile
 def test_secant_method_trip_counts():
     assert_same_result(secant, [T(1.0, dtype=_D), T(0.1, dtype=_D), T(3.0, dtype=_D)])

@@ -238,6 +238,9 @@ def _greedy_until_eos(h, eos):
     return torch.stack(out), torch.stack(scores).sum(), h
 
 
+# (right in every mode when written: its compile in make test-slow, NOTE [compile checks outside the
+# families])
+@pytest.mark.slow_compile
 def test_greedy_decoder_until_eos_without_a_bound():
     inputs = [(_STARTS[0], torch.tensor(5)), (_STARTS[1], torch.tensor(5)),
               (_STARTS[2], torch.tensor(5)), (_STARTS[2], torch.tensor(6))]
@@ -269,6 +272,9 @@ def _adam_unless_nonfinite(p, g, m, v, step):
     return p, m, v, step
 
 
+# (right in every mode when written: its compile in make test-slow, NOTE [compile checks outside the
+# families])
+@pytest.mark.slow_compile
 def test_functional_adam_step_skipped_on_a_nonfinite_gradient():
     inputs = [(torch.tensor([0.5, 0.5]), g, torch.full((2,), 0.1), torch.full((2,), 0.2),
                torch.tensor(3.))

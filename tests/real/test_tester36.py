@@ -298,6 +298,9 @@ _SOLVERS = {
 }
 
 
+# (right in every mode when written: their compile in make test-slow, NOTE [compile checks
+# outside the families])
+@pytest.mark.slow_compile
 @pytest.mark.parametrize("name", list(_SOLVERS))
 def test_s02_practitioners_solvers_right_in_every_mode(name):
     fn, inputs = _SOLVERS[name]

@@ -378,6 +378,9 @@ def _kmeans_pytorch_loop(X, initial_state, tol):
     return choice_cluster, initial_state, iteration
 
 
+# (right in every mode when written: its compile in make test-slow, NOTE [compile checks outside the
+# families])
+@pytest.mark.slow_compile
 def test_kmeans_pytorch_loop_right_in_every_mode():
     pytest.importorskip("kmeans_pytorch")
     X = _clusters(0)
@@ -410,6 +413,9 @@ def _beam_search(trans, beam_size, max_len):
     return seqs[best], scores[best], t
 
 
+# (right in every mode when written: its compile in make test-slow, NOTE [compile checks outside the
+# families])
+@pytest.mark.slow_compile
 def test_beam_search_right_in_every_mode():
     def table(seed):
         g = torch.Generator().manual_seed(seed)

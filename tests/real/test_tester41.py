@@ -130,6 +130,9 @@ def _to_dense_batch(x, batch, fill_value: float = 0.0):
     return out, mask.view(batch_size, max_num_nodes)
 
 
+# (right in every mode when written: its compile in make test-slow, NOTE [compile checks outside the
+# families])
+@pytest.mark.slow_compile
 def test_to_dense_batch_in_every_mode():
     x = torch.arange(10.0).reshape(5, 2)
     assert_same_result(_to_dense_batch, [(x, T([0, 0, 1, 1, 1])), (x, T([0, 1, 1, 1, 1])),
@@ -389,6 +392,9 @@ def _einops_attention(x, heads: int = 2):
     return rearrange(out, "b h n d -> b n (h d)")
 
 
+# (right in every mode when written: its compile in make test-slow, NOTE [compile checks outside the
+# families])
+@pytest.mark.slow_compile
 def test_einops_attention_block_with_a_tensor_if_in_every_mode():
     pytest.importorskip("einops")
     generator = torch.Generator().manual_seed(2)

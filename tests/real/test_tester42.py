@@ -161,6 +161,9 @@ def _step_size_inputs():
             (z, r, T([0.01, 0.02]), 0.1)]
 
 
+# (right in every mode for one step size; s06 and s03 compile the second: its compile in make test-
+# slow, NOTE [compile checks outside the families])
+@pytest.mark.slow_compile
 def test_pyro_step_size_search_in_every_mode():
     inputs = _step_size_inputs()
     assert [_find_reasonable_step_size(*args) for args in inputs] == pytest.approx(
