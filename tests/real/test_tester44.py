@@ -1,0 +1,219 @@
+"""Findings of tester 44: published code run as a new user would, in autoconv's replay (traced
+once, replayed on inputs taking other paths), a saved and loaded torch.export program and
+torch.compile(fullgraph=True), against plain Python.
+
+Sources and what was tried (installed with `pip install --no-deps`):
+- pyro-ppl 1.9.2: `pyro.infer.mcmc.adaptation.WarmupAdapter.step` (HMC / NUTS warmup: dual
+  averaging of `accept_prob.item()`, `self.step_size = math.exp(log_step_size)`) called on an
+  adapter passed in: the trace's own SymFloat was left in the caller's adapter (s01, fixed:
+  tests/reference/test_state.py); `pyro.ops.dual_averaging.DualAveraging.step` is right.
+- zuko 1.6.0: `zuko.utils.odeint` (adaptive Dormand-Prince, `while sign * (t1 - t) > 0:`
+  around `while True:` with `.item()` of the error and `break`) is refused at its line,
+  readably: it runs inside the `forward` of a torch.autograd.Function, which autoconv leaves
+  to torch. Its forward called directly (what the error suggests) is right in replay and
+  export.
+- torchsde 0.2.6: `sdeint(..., method="euler")` with fixed steps (`for out_t in ts[1:]: while
+  curr_t < out_t:`, `min(curr_t + dt, ts[-1])`, `misc.is_strictly_increasing(ts)`) is right in
+  replay and export (export checked by hand, 16 s at load 2; the test runs the replay) on
+  evaluation times given as a tensor. With `adaptive=True` it is refused
+  (s02, a strict xfail).
+- nflows 0.14: `unconstrained_rational_quadratic_spline` (boolean-mask stores, `if
+  torch.any(inside_interval_mask):`) is right in replay and export with all inputs inside,
+  some, or none; `rational_quadratic_spline`'s `raise InputOutsideDomain()` under `if
+  torch.min(inputs) < left or torch.max(inputs) > right:` raises it in replay.
+
+A finding not fixed is a strict xfail whose reason starts with its id (tester44 sNN).
+"""
+
+from __future__ import annotations
+
+
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+from tests.support import assert_close, assert_same_result
+
+T = torch.tensor
+
+
+# --- pyro: HMC's warmup adapter -----------------------------------------------------------------
+
+def _warmup_adapter():
+    from pyro.infer.mcmc.adaptation import WarmupAdapter
+    adapter = WarmupAdapter(step_size=0.5, adapt_step_size=True, adapt_mass_matrix=False)
+    adapter.configure(10, initial_step_size=0.5, mass_matrix_shape={("x",): (2,)})
+    return adapter
+
+
+def warmup_step(adapter, t, accept_prob):
+    adapter.step(t, {}, accept_prob)
+    return accept_prob * 2
+
+
+# s01: `WarmupAdapter.step` runs `self._update_step_size(accept_prob.item())`, which sets
+# `self.step_size = math.exp(log_step_size)`: a SymFloat of the trace, taken for an object to
+# rebuild (it has a `__dict__`), was stored into the caller's adapter on every call, whose
+# `float(adapter.step_size)` raised "'NoneType' object has no attribute 'guard_float'" and whose
+# next call's trace died in torch's sympy code. Fixed: NOTE [numbers read from tensors stored
+# into argument objects] in autoconv/capture.py.
+def test_s01_pyro_warmup_adapter_keeps_a_python_step_size():
+    pytest.importorskip("pyro")
+    function = autoconv.autoconv(warmup_step)
+    eager, staged = _warmup_adapter(), _warmup_adapter()
+    for t, p in enumerate([0.3, 0.9, 0.5]):
+        assert_close(function(staged, t, T(p)), warmup_step(eager, t, T(p)))
+        assert type(staged.step_size) is float
+        assert staged.step_size == eager.step_size
+
+
+# --- zuko: adaptive Dormand-Prince --------------------------------------------------------------
+
+_A = T([[-0.5, 1.0], [-1.0, -0.5]])
+
+
+def _rotation(t, x):
+    return x @ _A
+
+
+class _Ctx:
+    """What `AdaptiveCheckpointAdjoint.forward` uses of torch's context: the saves."""
+
+    def save_for_backward(self, *tensors):
+        self.saved = tensors
+
+
+def zuko_odeint(x0, t1):
+    return zuko_odeint.solver(_rotation, x0, 0.0, t1, atol=1e-6, rtol=1e-5)
+
+
+def zuko_aca_forward(x0, t1):
+    from zuko.utils import AdaptiveCheckpointAdjoint
+    return AdaptiveCheckpointAdjoint.forward(_Ctx(), (1e-6, 1e-5, False), _rotation, x0,
+                                             T(0.0), t1)
+
+
+def test_zuko_odeint_inside_an_autograd_function_is_refused_at_its_line():
+    zuko_utils = pytest.importorskip("zuko.utils")
+    zuko_odeint.solver = zuko_utils.odeint
+    with pytest.raises(StagingError, match=r"AdaptiveCheckpointAdjoint, a custom "
+                                           r"torch\.autograd\.Function") as error:
+        autoconv.autoconv(zuko_odeint)(T([1.0, 0.0]), 1.0)
+    assert error.value.filename == zuko_utils.__file__
+
+
+def test_zuko_adaptive_dormand_prince_forward():
+    pytest.importorskip("zuko")
+    # 9, 13 and 5 accepted steps, forwards and backwards in time
+    inputs = [(T([1.0, 0.0]), T(1.0)), (T([0.0, 2.0]), T(3.0)), (T([5.0, -3.0]), T(-0.5))]
+    assert_same_result(zuko_aca_forward, inputs, compile=False)
+
+
+# --- torchsde: sdeint ---------------------------------------------------------------------------
+
+def _sde_parts():
+    torchsde = pytest.importorskip("torchsde")
+    from torchsde._brownian.brownian_base import BaseBrownian
+
+    class SmoothPath(BaseBrownian):
+        """A repeatable stand-in for Brownian motion: W(t) = c sin(3t)."""
+
+        def __init__(self, shape):
+            self._shape = shape
+            self.c = torch.linspace(0.2, 0.5, shape[0] * shape[1]).reshape(shape)
+
+        def __call__(self, ta, tb=None, return_U=False, return_A=False):
+            return self.c * (torch.sin(3 * tb) - torch.sin(3 * ta))
+
+        def __repr__(self):
+            return "SmoothPath"
+
+        dtype = property(lambda self: torch.float32)
+        device = property(lambda self: torch.device("cpu"))
+        shape = property(lambda self: self._shape)
+        levy_area_approximation = property(lambda self: "none")
+
+    class OrnsteinUhlenbeck(torch.nn.Module):
+        noise_type = "diagonal"
+        sde_type = "ito"
+
+        def f(self, t, y):
+            return -0.7 * y
+
+        def g(self, t, y):
+            return 0.3 * torch.ones_like(y)
+
+    return torchsde, OrnsteinUhlenbeck(), SmoothPath((2, 3))
+
+
+_Y0 = T([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]])
+# 10, 13 and 3 Euler steps, the last one cut short at ts[-1]
+_TIMES = [(_Y0, T([0.0, 0.5, 1.0])), (_Y0 * 3, T([0.0, 0.25, 1.3])), (-_Y0, T([0.1, 0.2, 0.33]))]
+
+
+def test_torchsde_euler_with_fixed_steps():
+    torchsde, sde, path = _sde_parts()
+
+    def solve(y0, ts):
+        return torchsde.sdeint(sde, y0, ts, bm=path, method="euler", dt=0.1)
+
+    assert_same_result(solve, _TIMES, compile=False, export=False)
+
+
+# s02: with `adaptive=True`, `integrate` sets `prev_error_ratio = None` in `if step_size <
+# self.dt_min:` (a warning's branch) inside the `while curr_t < out_t:` loop, where
+# `update_step_size` made it a number read from the error (`.item()`): refused at
+# base_solver.py's `if`, readably ("'prev_error_ratio' becomes a Python NoneType in the true
+# branch"). The kind: a variable None on one path of a staged statement and a number on
+# another (a local `prev = None` before a tensor `while` and set in it is refused the same
+# way). Not fixed: it needs a carried "is None" flag beside the number.
+@pytest.mark.xfail(strict=True, raises=StagingError, reason=(
+    "tester44 s02: torchsde's adaptive sdeint carries prev_error_ratio, None before its loop "
+    "and after its dt_min branch and a number read from a tensor elsewhere: refused at the "
+    "branch; None beside a number is not carried by staged statements"))
+def test_s02_torchsde_euler_with_adaptive_steps():
+    torchsde, sde, path = _sde_parts()
+
+    def solve(y0, ts):
+        return torchsde.sdeint(sde, y0, ts, bm=path, method="euler", dt=0.1, adaptive=True,
+                               rtol=1e-3, atol=1e-3)
+
+    assert_same_result(solve, _TIMES, compile=False, export=False)
+
+
+# --- nflows: rational quadratic splines ---------------------------------------------------------
+
+def test_nflows_spline_with_linear_tails():
+    splines = pytest.importorskip("nflows.transforms.splines.rational_quadratic")
+    generator = torch.Generator().manual_seed(0)
+    widths, heights = torch.randn(6, 5, generator=generator), torch.randn(6, 5, generator=generator)
+    derivatives = torch.randn(6, 4, generator=generator)
+
+    def spline(x):
+        return splines.unconstrained_rational_quadratic_spline(x, widths, heights, derivatives,
+                                                               tail_bound=3.0)
+
+    inputs = [T([0.5, -1., 4., 2.9, -3.5, 0.]),  # some inside the interval
+              T([5., -4., 4., 7., -3.5, 10.]),  # none: `if torch.any(inside_interval_mask)`
+              T([0.1, 0.2, -0.3, 1., 2., -2.])]
+    assert_same_result(spline, inputs, compile=False, export=False, staged=False)
+
+
+def test_nflows_spline_outside_its_domain_raises_its_error():
+    splines = pytest.importorskip("nflows.transforms.splines.rational_quadratic")
+    from nflows.transforms.base import InputOutsideDomain
+    generator = torch.Generator().manual_seed(0)
+    widths, heights = torch.randn(6, 5, generator=generator), torch.randn(6, 5, generator=generator)
+    derivatives = torch.nn.functional.softplus(torch.randn(6, 6, generator=generator))
+
+    def bounded(x):
+        return splines.rational_quadratic_spline(x, widths, heights, derivatives, left=-3.,
+                                                 right=3., bottom=-3., top=3.)
+
+    function = autoconv.autoconv(bounded)
+    inside = T([0.1, 0.2, -0.3, 1., 2., -2.])
+    assert_close(function(inside), bounded(inside))
+    with pytest.raises(InputOutsideDomain):
+        function(T([0.1, 0.2, -0.3, 1., 2., -4.]))
+    assert function.trace_count == 1
