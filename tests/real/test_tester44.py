@@ -217,3 +217,95 @@ def test_nflows_spline_outside_its_domain_raises_its_error():
     with pytest.raises(InputOutsideDomain):
         function(T([0.1, 0.2, -0.3, 1., 2., -4.]))
     assert function.trace_count == 1
+
+
+# s04: zuko's `AdaptiveCheckpointAdjoint.forward(ctx, ...)` called directly (what the
+# refusal above suggests) under torch.compile: the converted code gives the static method to
+# `converted_call`, whose `type(fn)` dynamo cannot take ("GetAttrVariable(
+# AutogradFunctionVariable(), forward) has no type", a UserError pointing into
+# runtime/calls.py); plain dynamo calls `Fn.forward(None, x)` itself. Right in replay and export.
+class _Doubling(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        while x.abs().sum() < 10:
+            x = x * 2
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def forward_called_directly(x):
+    return _Doubling.forward(None, x) + 1
+
+
+@pytest.mark.xfail(strict=True, raises=torch._dynamo.exc.UserError, reason=(
+    "tester44 s04: under torch.compile, a torch.autograd.Function's forward called directly "
+    "(`Fn.forward(ctx, x)`) stops in dynamo's 'GetAttrVariable(AutogradFunctionVariable(), "
+    "forward) has no type' at autoconv's converted_call"))
+def test_s04_an_autograd_function_s_forward_called_directly_compiled():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(forward_called_directly), fullgraph=True,
+                             backend="eager")
+    x = T([0.5, -1.0])
+    assert_close(compiled(x), forward_called_directly(x))
+
+
+def test_an_autograd_function_s_forward_called_directly():
+    assert_same_result(forward_called_directly, [T([0.5, -1.0]), T([20.0, 1.0])], compile=False)
+
+
+# s05: torchsde's `check_contract` raises under `if not misc.is_strictly_increasing(ts):` and
+# then returns the SDE wrapped in another object: the `if` (whose other branch is the rest of
+# the function) cannot be staged, and autoconv's trace and export make it an assertion that
+# the graph takes the other branch (NOTE [branches that always raise] in
+# runtime/staging/context.py); under dynamo, which refuses the bookkeeping that tells a
+# branch that raised, it is refused at the `if` ("'sde' is a callable object (OU) before the
+# statement and a branch reassigns it"). torch.compile of sdeint stops there.
+class _Wrapped(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, y):
+        return self.inner(y) * 2
+
+
+def _strictly_increasing(ts):
+    return all(x < y for x, y in zip(ts[:-1], ts[1:]))
+
+
+def _checked(model, ts):
+    if not _strictly_increasing(ts):
+        raise ValueError("Evaluation times `ts` must be strictly increasing.")
+    return _Wrapped(model)
+
+
+_INNER = torch.nn.Tanh()
+
+
+def checked_then_wrapped(y, ts):
+    model = _checked(_INNER, ts)
+    return model(y)
+
+
+def test_a_check_that_raises_before_a_helper_returns_an_object():
+    function = autoconv.autoconv(checked_then_wrapped)
+    y = T([0.5, -1.0])
+    assert_close(function(y, T([0.0, 1.0, 2.0])), checked_then_wrapped(y, T([0.0, 1.0, 2.0])))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        function(y, T([0.0, 3.0, 2.0]))
+    assert function.trace_count == 1
+
+
+@pytest.mark.xfail(strict=True, raises=StagingError, reason=(
+    "tester44 s05: under torch.compile, `if tensor: raise` in a helper that then returns an "
+    "object (torchsde's check_contract) is refused at the `if`: dynamo refuses the watch "
+    "that tells a branch that always raises"))
+def test_s05_a_check_that_raises_before_a_helper_returns_an_object_compiled():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(checked_then_wrapped), fullgraph=True,
+                             backend="eager")
+    y, ts = T([0.5, -1.0]), T([0.0, 1.0, 2.0])
+    assert_close(compiled(y, ts), checked_then_wrapped(y, ts))
