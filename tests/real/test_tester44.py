@@ -20,7 +20,10 @@ Sources and what was tried (installed with `pip install --no-deps`):
 - torchsde 0.2.6: `sdeint(..., method="euler")` with fixed steps (`for out_t in ts[1:]: while
   curr_t < out_t:`, `min(curr_t + dt, ts[-1])`, `misc.is_strictly_increasing(ts)`) is right in
   replay and export (export checked by hand, 16 s at load 2; the test runs the replay) on
-  evaluation times given as a tensor. With `adaptive=True` it is refused
+  evaluation times given as a tensor and a repeatable path given as `bm`. Without `bm`, its
+  own `BrownianInterval`'s constructor asks `if t0 > t1:` of the traced times: torch's raw
+  GuardOnDataDependentSymNode (s06, now a StagingError at that line: construct the path
+  outside and pass it in). With `adaptive=True` it is refused
   (s02, a strict xfail).
 - nflows 0.14: `unconstrained_rational_quadratic_spline` (boolean-mask stores, `if
   torch.any(inside_interval_mask):`) is right in replay and export with all inputs inside,
@@ -353,3 +356,22 @@ def test_s03_pyro_hmc_finds_a_reasonable_step_size():
         # (one trace run alone; two, one per value of a specialised condition, after
         # test_s02 in the same process)
         assert function.trace_count <= 2
+
+
+# s06: `sdeint` without `bm` makes its own `BrownianInterval(t0=ts[0], t1=ts[-1], ...)`,
+# whose `__init__` (run by Python, unconverted) asks `if t0 > t1:` of the traced times: torch's
+# raw GuardOnDataDependentSymNode ("Could not guard on data-dependent expression Eq(u7, 1)",
+# caused by autoconv's grad_mode.py). Fixed: a StagingError at the constructor's line, naming
+# it and the call (tests/test_errors.py holds the kind).
+def test_s06_torchsde_sdeint_with_its_own_brownian_interval_is_refused_at_its_constructor():
+    torchsde, sde, _ = _sde_parts()
+    from torchsde._brownian import brownian_interval
+
+    def solve(y0, ts):
+        return torchsde.sdeint(sde, y0, ts, method="euler", dt=0.1)
+
+    with pytest.raises(StagingError, match=r"`if t0 > t1:` asks Python for the value of a "
+                                           r"traced tensor in the constructor "
+                                           r"BrownianInterval\.__init__") as error:
+        autoconv.autoconv(solve)(*_TIMES[0])
+    assert error.value.filename == brownian_interval.__file__
