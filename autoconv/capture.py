@@ -163,10 +163,13 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                                   _location(source if source is not None else converted))
         changed = _changed_objects(name, roots, before, _location(
             source if source is not None else converted), shells_before)
+        # (`changed` in the order the plan's stores take the graph's last outputs, with the
+        # numbers read from tensors that the call stored: NOTE [numbers read from tensors
+        # stored into argument objects])
+        out_info["writes"], changed = _write_plan(
+            name, roots, values_before, shells_before, changed,
+            _location(source if source is not None else converted))
         out_info["changed"] = [path for path, _ in changed]
-        out_info["writes"] = _write_plan(name, roots, values_before, shells_before, changed,
-                                         _location(source if source is not None
-                                                   else converted))
         if is_undefined(result) and result.name == RETURN_VALUE:
             # No return statement ran on the path traced: every one raised in a staged body
             # (the graph's assertions raise when it runs), or the function fell off its end,
@@ -1043,14 +1046,17 @@ def _python_only(value) -> bool:
     return isinstance(value, PYTHON_VALUES)
 
 
-def _write_plan(name, roots, values_before, shells_before, changed, location) -> list:
-    """[(path, what)]: what each call stores into its objects, in the order Python stored it
-    (a list's items in order), for `ConcreteFunction._write_back`: GRAPH_OUTPUT (the next
-    changed tensor), a PythonOutput (the next changed tensor's number: NOTE [numbers stored
-    into argument objects]), a NewShell (NOTE [containers a call adds to its objects]) or a
-    Python value; a Before, CopyOf or SamePlace (NOTE [containers under two paths]).
+def _write_plan(name, roots, values_before, shells_before, changed, location) -> tuple:
+    """([(path, what)], outputs): what each call stores into its objects, in the order Python
+    stored it (a list's items in order), for `ConcreteFunction._write_back`: GRAPH_OUTPUT (the
+    next changed tensor), a PythonOutput (the next changed tensor's number: NOTE [numbers
+    stored into argument objects]), a NewShell (NOTE [containers a call adds to its objects])
+    or a Python value; a Before, CopyOf or SamePlace (NOTE [containers under two paths]).
     `changed`: [(path, traced tensor)]; `shells_before`: {path: object} of the containers and
-    objects the call's objects held before it, under each path."""
+    objects the call's objects held before it, under each path. `outputs`: [(path, traced
+    tensor)] that the graph returns for the plan's GRAPH_OUTPUT and PythonOutput entries, in
+    their order: `changed`'s, and a 0-d tensor of each symbolic number the call stored (NOTE
+    [numbers read from tensors stored into argument objects])."""
     after = python_values_in(roots)
     for path in python_values_in(roots, shells=True):
         for i, (kind, key) in enumerate(path):
@@ -1083,6 +1089,7 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
     changed = dict(changed)
     shell_ids = {id(v) for v in shells_before.values()}
     plan = []
+    outputs = []
     whole = []  # the paths of new tuples stored whole: their items have no entries
     for path, value in python_values_in(roots, repeats=True).items():
         if any(path[:len(w)] == w for w in whole):
@@ -1125,6 +1132,13 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
             continue
         if path in changed:
             plan.append((path, _stored_number(roots, path, changed[path]) or GRAPH_OUTPUT))
+            outputs.append((path, changed[path]))
+            continue
+        if type(value) in _SYMBOLIC and keyed_path(roots, path):
+            # NOTE [numbers read from tensors stored into argument objects]
+            kind, dtype = _SYMBOLIC[type(value)]
+            plan.append((path, kind))
+            outputs.append((path, torch.ops.aten.scalar_tensor.default(value, dtype=dtype)))
             continue
         if isinstance(value, torch.Tensor) or (
                 path in values_before and type(values_before[path]) is type(value)
@@ -1132,14 +1146,17 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
             continue
         if not keyed_path(roots, path):
             old = f"{values_before[path]!r}" if path in values_before else "nothing"
+            # (a symbol's name, `zuf3`, says nothing to the user)
+            what = ("a number read from a traced tensor (`.item()`, `float(t)`)"
+                    if type(value) in _SYMBOLIC else f"the Python value {value!r}")
             raise StagingError.at(
-                location, "function", f"{name} sets {path_text(path)}, an attribute, to the Python value "
-                f"{value!r} (it held {old}); the graph cannot repeat that on each call, because "
+                location, "function", f"{name} sets {path_text(path)}, an attribute, to {what} "
+                f"(it held {old}); the graph cannot repeat that on each call, because "
                 "that attribute's Python values are not part of the traced signature (a "
                 "bound method's self, a module, or an object more than three levels down)",
                 f"Hold it in a tensor (a module buffer), or change it outside {name}")
         plan.append((path, value))
-    return plan
+    return plan, outputs
 
 
 _KINDS = {"bool": bool, "int": int, "float": float, "complex": complex}
@@ -1168,6 +1185,18 @@ def _stored_number(roots, path, tensor):
 # read of a 0-d tensor), so the field stays a number, as in Python, and the next call, with
 # another number there, traces anew. The function's own return of it stays a 0-d tensor
 # (README: numbers a staged statement carries).
+#
+# NOTE [numbers read from tensors stored into argument objects]
+# A number the call reads from a traced tensor (`.item()`, `float(t)`) is a SymFloat / SymInt /
+# SymBool of the trace, and so is Python arithmetic on it. Stored into an argument object's
+# field (pyro's `WarmupAdapter.step` sets `self.step_size = math.exp(log_step_size)` of
+# `accept_prob.item()`), it was planned as a Python value: each replay stored the trace's own
+# symbol there, which the caller's object kept after the call (`float()` of it: "'NoneType'
+# object has no attribute 'guard_float'", and the next call's trace died in torch's sympy code
+# reading it; tester44 s01). Where the signature holds the field, it is stored as the function's
+# own returned symbolic number is: the graph outputs it as a 0-d tensor and each call stores
+# the Python number (`PythonOutput`), as Python stores the number it computed; the next call,
+# with that number in the field, traces again.
 
 
 class _Exportable(torch.nn.Module):

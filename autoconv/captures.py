@@ -683,18 +683,16 @@ class Places:
             parents = (*parents, Guard(where, read, value))
             # (what its own functions read too, NOTE [code reached through a held callable])
             names = names | _class_names(value)
-            for cls in value.__mro__:
-                if cls is object or not _is_user_class(cls):
+            # (NOTE [class attributes shadowed in the MRO])
+            for _, name, item in _class_attributes(value, _is_user_class):
+                if name not in names or name.startswith("__"):
                     continue
-                for name, item in list(vars(cls).items()):
-                    if name not in names or name.startswith("__"):
-                        continue
-                    if isinstance(item, (staticmethod, classmethod, types.FunctionType)):
-                        self._search_code(item, depth - 1)
-                    else:  # (a dict or an object there too: `Registry.items["k"]`)
-                        self._add(f"{where}.{name}", functools.partial(getattr, value, name,
-                                                                       _MISSING),
-                                  item, names, parents, depth - 1)
+                if isinstance(item, (staticmethod, classmethod, types.FunctionType)):
+                    self._search_code(item, depth - 1)
+                else:  # (a dict or an object there too: `Registry.items["k"]`)
+                    self._add(f"{where}.{name}", functools.partial(getattr, value, name,
+                                                                   _MISSING),
+                              item, names, parents, depth - 1)
             self._guard_absent(value, where, names, parents)
         elif (names is not None and depth > 0 and id(value) not in self._walked
               and _is_config_mapping_or_set(value)):
@@ -1306,16 +1304,41 @@ class Places:
         `self.table` in a method): a tensor or Python value the instance does not shadow, read
         as `self` reads it (so an instance attribute set later is seen too)."""
         attrs = getattr(obj, "__dict__", {})
-        for cls in type(obj).__mro__:
-            if cls is object or cls.__module__.partition(".")[0] == "torch":
+        # (NOTE [class attributes shadowed in the MRO])
+        for cls, name, value in _class_attributes(
+                type(obj), lambda cls: cls.__module__.partition(".")[0] != "torch"):
+            if name.startswith("__") or name in attrs or name not in names:
                 continue
-            for name, value in list(vars(cls).items()):
-                if name.startswith("__") or name in attrs or name not in names:
-                    continue
-                if isinstance(value, torch.Tensor) or _is_value(value):
-                    self._add(f"{prefix}.{name} (of the class {cls.__qualname__})",
-                              functools.partial(getattr, obj, name, _MISSING), value, names,
-                              parents)
+            if isinstance(value, torch.Tensor) or _is_value(value):
+                self._add(f"{prefix}.{name} (of the class {cls.__qualname__})",
+                          functools.partial(getattr, obj, name, _MISSING), value, names,
+                          parents)
+
+
+# NOTE [class attributes shadowed in the MRO]
+# A class's attributes are guarded by reading them as Python does (`getattr(cls, name)`), so
+# the value a guard expects is the one Python finds: the first class of the MRO holding the
+# name. Walking every class of the MRO took a base class's value shadowed by a subclass's:
+# pyro's `ExpandedDistribution.has_rsample` is a property over pyro's base `Distribution`'s
+# `has_rsample = False`, and `dist.Uniform.has_rsample` torch's `True` over the same `False`
+# (torch's classes are not searched): the guard expected False and read the property, so every
+# trace of code reaching pyro's distributions (HMC's `_find_reasonable_step_size`) stopped in
+# "tracing it changes the global ExpandedDistribution.has_rsample (False before the trace,
+# <property object ...> after it)", the trace having changed nothing (tester44 s03). A name
+# whose first holder is a class not searched is left out, as that class's values are.
+def _class_attributes(cls, searched) -> list:
+    """[(owner, name, value)]: the attributes of `cls` as Python looks them up, each from the
+    first class of the MRO holding its name, where `searched(owner)` (and not `object`)."""
+    seen = set()
+    out = []
+    for owner in cls.__mro__:
+        for name, value in list(vars(owner).items()):
+            if name in seen:
+                continue
+            seen.add(name)
+            if owner is not object and searched(owner):
+                out.append((owner, name, value))
+    return out
 
 
 def _container_kind(value, names) -> type:

@@ -219,9 +219,12 @@ def store_rebuilding(roots, path, value) -> None:
 
 def is_shell(value) -> bool:
     """A dict, list, tuple or plain object a walk of a call's objects goes into."""
+    # (not a value the walk stops at: a SymFloat the trace stored, or an enum member, has a
+    # `__dict__` too, and was planned as a new object to make: NOTE [numbers read from tensors
+    # stored into argument objects] in capture.py)
     return isinstance(value, (dict, list, tuple)) or (
-        not isinstance(value, (torch.nn.Module, torch.Tensor, type)) and hasattr(value, "__dict__")
-        and type(value).__module__ not in _NOT_RECORDS)
+        not isinstance(value, (torch.nn.Module, torch.Tensor, type, *PYTHON_VALUES, *_SYMBOLIC))
+        and hasattr(value, "__dict__") and type(value).__module__ not in _NOT_RECORDS)
 
 
 def lists_in(roots) -> list:

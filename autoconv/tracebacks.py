@@ -538,6 +538,15 @@ def _called_implicitly(error: GuardOnDataDependentSymNode) -> BaseException | No
         what = f"the property getter {code.co_qualname}"
         fix = (f"Make {code.co_name} a method and call it (`self.{code.co_name}()`), which "
                "converted code converts, or compute its value with torch.where")
+    elif kind == "constructor":
+        # (torchsde's `BrownianInterval(t0=ts[0], ...)` in sdeint, `if t0 > t1: raise`:
+        # torch's GuardOnDataDependentSymNode named autoconv's grad_mode.py, tester44 s06)
+        what = f"the constructor {code.co_qualname}"
+        fix = ("Decide it in a method of the class called after the object is made "
+               "(`obj = Cls(...)`, then `obj.setup(x)`), which converted code converts, or in "
+               "the function before the call (passing the result in), or compute the value "
+               "with torch.where; for a library's class, construct the object outside the "
+               "autoconv function and pass it in")
     else:
         what = f"the operator method {code.co_qualname}"
         fix = ("Call a method whose name is not a torch.Tensor method's (`a.plus(b)` defined "
@@ -548,7 +557,8 @@ def _called_implicitly(error: GuardOnDataDependentSymNode) -> BaseException | No
         f"`{source}` asks Python for the value of a traced tensor in {what}, which runs "
         f"unconverted: Python calls it implicitly for `{caller_source}` "
         f"({caller.tb_frame.f_code.co_filename}:{caller.tb_lineno}), and autoconv converts the "
-        "functions converted code calls, not properties or operators", fix)
+        "functions converted code calls, not properties, operators or the `__init__` Python "
+        "runs to make an object", fix)
 
 
 def _in_generator(error: GuardOnDataDependentSymNode) -> BaseException | None:
@@ -592,8 +602,10 @@ def _implicit_kind(frame) -> str | None:
         attr = klass.__dict__.get(code.co_name)
         if isinstance(attr, property) and getattr(attr.fget, "__code__", None) is code:
             return "property"
+        if getattr(attr, "__code__", None) is code and code.co_name == "__init__":
+            return "constructor"
         if (getattr(attr, "__code__", None) is code and code.co_name.startswith("__")
-                and code.co_name.endswith("__") and code.co_name != "__init__"):
+                and code.co_name.endswith("__")):
             return "operator"
     return None
 

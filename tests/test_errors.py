@@ -1665,9 +1665,24 @@ def _widen(a, b):
     return interval.hi - interval.lo
 
 
+class _Ordered:
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+        if lo > hi:
+            raise ValueError("lo > hi")
+
+
+def _ordered_width(a, b):
+    interval = _Ordered(a, b)
+    return interval.hi - interval.lo
+
+
+# tester44 s06: the constructor's `if` (torchsde's `BrownianInterval(t0=ts[0], ...)`, `if t0 >
+# t1: raise`) gave torch's raw GuardOnDataDependentSymNode naming autoconv's grad_mode.py
 @pytest.mark.parametrize("fn, asked, says", [
     (_ScaledByProperty(), _ScaledByProperty.scale.fget, "property getter _ScaledByProperty.scale"),
     (_widen, _Interval.__add__, "operator method _Interval.__add__"),
+    (_ordered_width, _Ordered.__init__, "constructor _Ordered.__init__"),
 ])
 def test_a_property_or_operator_asking_for_a_traced_value_is_refused_at_its_line(fn, asked, says):
     # tester t13 repro 18: Python calls a property getter or an operator method implicitly, so

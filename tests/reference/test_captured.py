@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import autoconv
-from support import assert_close
+from support import assert_close, assert_same_result
 
 T = torch.tensor
 TABLE = T([1.0, 2.0, 3.0])
@@ -1163,6 +1163,49 @@ def test_state_reached_through_a_callable_that_is_not_a_function_is_guarded(held
         assert run.trace_count == 3
     finally:
         _Registry.model, _Registry.k = None, 2.0
+
+
+# tester44 s03: a class attribute shadowed by a property of a subclass (pyro's
+# `ExpandedDistribution.has_rsample` over its base's `has_rsample = False`) was guarded with
+# the base class's value, and read as the property: every trace of code naming it stopped in
+# "tracing it changes the global _Expanded44.has_rsample (False before the trace, <property
+# object ...> after it)", though nothing changed it (NOTE [class attributes shadowed in the
+# MRO] in autoconv/captures.py).
+
+class _Distribution44:
+    has_rsample = False
+    scale = 1.0
+
+
+class _Expanded44(_Distribution44):
+    def __init__(self, base):
+        self.base = base
+
+    @property
+    def has_rsample(self):
+        return self.base.has_rsample
+
+    @property
+    def scale(self):
+        return 2.0
+
+
+class _Reparametrized44(_Distribution44):
+    has_rsample = True
+
+
+def _sample44(x):
+    d = _Expanded44(_Reparametrized44())
+    if _Expanded44.has_rsample is not None and d.has_rsample:
+        x = x * d.scale
+    if x.sum() > 0:
+        x = x + 1
+    return x
+
+
+def test_a_class_attribute_shadowed_by_a_subclass_property_is_read_as_python_reads_it():
+    assert_same_result(_sample44, [T([1.0, 2.0]), T([-3.0, 1.0])], compile=False,
+                       export=False)
 
 
 # break41 s06: a partial of a builtin (`partial(torch.mul, other=2.0)`) given as an argument:

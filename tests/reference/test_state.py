@@ -10,6 +10,7 @@ import collections
 import dataclasses
 import functools
 import io
+import math
 import types
 
 import pytest
@@ -670,6 +671,61 @@ def test_python_numbers_stored_into_an_argument_dict_are_stored_on_every_call():
         assert_close(function(torch.ones(2), staged), count_into_dict(torch.ones(2), eager))
     assert staged["n"] == eager["n"] == 3
     assert_close(staged["t"], eager["t"])
+
+
+class StepSizeAdapter:
+    """pyro's WarmupAdapter in small: a step size kept as a Python float, updated from
+    `accept_prob.item()`."""
+
+    def __init__(self, step_size=0.5):
+        self.step_size = step_size
+        self.accepted = False
+        self.count = 0
+
+    def update(self, accept_prob):
+        self.step_size = self.step_size * math.exp(0.8 - accept_prob.item())
+        self.accepted = accept_prob.item() > 0.5
+        self.count = self.count + int(accept_prob * 10)
+
+
+def adapt(adapter, accept_prob):
+    adapter.update(accept_prob)
+    return accept_prob * 2
+
+
+def record_rate(stats, accept_prob):
+    stats["rate"] = float(accept_prob) * 2
+    stats["high"] = accept_prob.item() > 0.5
+    return accept_prob + 1
+
+
+def test_numbers_read_from_tensors_stored_into_argument_objects_are_python_numbers():
+    # tester44 s01: each replay stored the trace's own SymFloat into the caller's object, whose
+    # `float()` then raised "'NoneType' object has no attribute 'guard_float'" (NOTE [numbers
+    # read from tensors stored into argument objects] in autoconv/capture.py)
+    function = autoconv.autoconv(record_rate)
+    for p in (0.3, 0.9, 0.65):  # the graph traced on the first, replayed on the others
+        eager, staged = {"rate": 0.0, "high": False}, {"rate": 0.0, "high": False}
+        assert_close(function(staged, T(p)), record_rate(eager, T(p)))
+        assert staged == eager
+        assert (type(staged["rate"]), type(staged["high"])) == (float, bool)
+    assert function.trace_count == 1
+    # an object is keyed by its identity and its fields: each call on the number the last
+    # one stored traces again
+    function = autoconv.autoconv(adapt)
+    eager, staged = StepSizeAdapter(), StepSizeAdapter()
+    for p in (0.3, 0.9, 0.65):
+        assert_close(function(staged, T(p)), adapt(eager, T(p)))
+        assert vars(staged) == vars(eager)
+        assert [type(v) for v in vars(staged).values()] == [float, bool, int]
+
+
+def test_a_number_read_from_a_tensor_stored_into_a_bound_self_is_refused_by_its_kind():
+    adapter = StepSizeAdapter()
+    with pytest.raises(StagingError, match=r"sets self\.step_size, an attribute, to a number "
+                                           r"read from a traced tensor \(`\.item\(\)`"):
+        autoconv.autoconv(adapter.update)(T(0.3))
+    assert adapter.step_size == 0.5
 
 
 def append_to_argument(x, out):
