@@ -165,7 +165,7 @@ class GuardSet:
                  "_counts", "_bare", "_forwardless", "_backwardless", "_tables", "_keys", "_keys_guards",
                  "_items", "_item_keys",
                  "_item_expected", "_whole", "_whole_expected", "_whole_keys",
-                 "_whole_key_expected")
+                 "_whole_key_expected", "_typed", "_types")
 
     def __init__(self, guards):
         self.guards = tuple(guards)
@@ -191,12 +191,17 @@ class GuardSet:
         # decides and builds the pipelines again.
         by_table: dict = {}
         other = []
+        typed, types_ = [], []
         for guard in same:
             read = guard.read
             if _reads_item(read):
                 by_table.setdefault(id(read.func.__self__), []).append(guard)
+            elif _reads_type(read):  # NOTE [a module's class and its class's forward]
+                typed.append(read.args[0])
+                types_.append(guard.expected)
             else:
                 other.append(guard)
+        self._typed, self._types = tuple(typed), tuple(types_)
         whole, whole_expected, items, item_keys, item_expected = [], [], [], [], []
         whole_keys, whole_key_expected = [], []
         # (a table whose keys a keys guard reads in order: its values in order are its items)
@@ -280,7 +285,9 @@ class GuardSet:
                         operator.is_, itertools.chain.from_iterable(
                             map(dict.values, self._whole)), self._whole_expected))))
                 and (not self._reads or all(map(operator.is_, map(operator.call, self._reads),
-                                                self._expected)))):
+                                                self._expected)))
+                and (not self._typed or all(map(operator.is_, map(type, self._typed),
+                                                self._types)))):
             self._check_each()
         if self._counts or self._bare:
             try:
@@ -1137,6 +1144,7 @@ class Places:
             where = f"{prefix}.forward"
             self.values.setdefault(where, (
                 Guard(where, _item_reader(module.__dict__, "forward"), forward), parents))
+        self._guard_class_forward(module, prefix, parents)
         children = module.__dict__.get("_modules")
         if type(children) is dict and len(children) > 1:
             # the order of its submodules: a Sequential, ModuleList or ModuleDict runs or
@@ -1208,6 +1216,29 @@ class Places:
                 self._search_module(sub, f"{prefix}.{name}",
                                     _item_reader(module._modules, name), parents, names, (),
                                     module if root is None else root, inputs)
+
+    # NOTE [a module's class and its class's forward]
+    # A module call runs `type(module).forward` (where the instance holds none: NOTE [a
+    # module's own forward]), found through the class at each call. Neither was guarded: the
+    # class's forward patched after the first call (`Block.forward = new`, a library
+    # monkey-patching `nn.Linear.forward`), or a user submodule's class swapped
+    # (`model.gate.__class__ = Other`), replayed the old forward's graph, silently (break43 s02,
+    # break44 s01). A user module's class is guarded by identity (one C `getattr` a module);
+    # its class's `forward`, as the class holds it, once a class (a torch class's too: the
+    # seed model's 202 leaves are of a few classes), each by identity.
+    def _guard_class_forward(self, module, prefix: str, parents) -> None:
+        cls = type(module)
+        if _is_user_class(cls):
+            where = f"the class of {prefix}"
+            self.values.setdefault(where, (
+                Guard(where, functools.partial(type, module), cls), parents))
+        forward = getattr(cls, "forward", _MISSING)
+        if isinstance(forward, types.FunctionType):  # (a new bound method each read else)
+            where = f"{cls.__module__}.{cls.__qualname__}.forward"
+            # (keyed by the class itself: two classes of one name, made by a function or by
+            # torch's parametrize, are two places)
+            self.values.setdefault((where, cls), (
+                Guard(where, functools.partial(getattr, cls, "forward", _MISSING), forward), ()))
 
     def _search_object(self, obj, prefix: str, parents, names=None, depth: int = _DEPTH,
                        skip=()) -> None:
@@ -1287,6 +1318,33 @@ class Places:
                     self._add(f"{prefix}.{name} (of the class {cls.__qualname__})",
                               functools.partial(getattr, obj, name, _MISSING), value, names,
                               parents)
+                elif isinstance(value, (types.FunctionType, staticmethod)) and isinstance(
+                        attrs, dict):
+                    # NOTE [methods found through the class]
+                    self._guard_method(obj, attrs, cls, name, prefix, parents)
+
+    # NOTE [methods found through the class]
+    # `self.helper(x)` (or `O.scale(x)` of a held object) runs the function its class holds,
+    # unless the instance holds one of its own. The trace inlines it; neither the class's
+    # function nor the instance's lack of one was guarded: `Helper.scale = new` (a patched
+    # method) or `obj.scale = f` set after the first call replayed the old method's graph,
+    # silently (break44 s01). Each method the code names is guarded as absent from the
+    # instance's `__dict__` (a dict lookup) and, by identity, as the class it was found in
+    # still holds it (`getattr` of the class: a plain or static method's function is the same
+    # object at each read; a class method, a new bound method each read, is left out).
+    def _guard_method(self, obj, attrs: dict, cls, name: str, prefix: str, parents) -> None:
+        owner = type(obj)
+        found = getattr(owner, name, _MISSING)
+        if not isinstance(found, types.FunctionType):
+            return
+        # (once a class: `type(obj)` is guarded where the object is a module, and a plain
+        # object's class is fixed by the identity of the object)
+        where = f"{owner.__module__}.{owner.__qualname__}.{name} (a method)"
+        self.values.setdefault((where, owner), (
+            Guard(where, functools.partial(getattr, owner, name, _MISSING), found), ()))
+        where = f"{prefix}.{name} (absent from the instance)"
+        self.values.setdefault(where, (Guard(where, _item_reader(attrs, name), _MISSING),
+                                       parents))
 
 
 def _container_kind(value, names) -> type:
@@ -1414,7 +1472,8 @@ def _structure(module, own_forward: bool = True) -> tuple:
 # runs as it is) it replayed the graph of the class's forward, silently (break43 s01). In the
 # fast check a module traced without one is asked for the name in its `__dict__` with its
 # empty tables (`_bare_still`), or alone (`_forwardless_still`) where it has submodules or
-# hooks; a class swapped under the module (`m.__class__ = Other`) is not seen.
+# hooks; its class and its class's forward are guarded by NOTE [a module's class and its
+# class's forward].
 
 
 # NOTE [modules with no submodules and no hooks]
@@ -1486,6 +1545,12 @@ def _reads_item(read) -> bool:
     return (isinstance(read, functools.partial) and type(read.func) is types.BuiltinMethodType
             and isinstance(read.func.__self__, dict) and read.func.__name__ == "get"
             and len(read.args) == 2 and read.args[1] is _MISSING and not read.keywords)
+
+
+def _reads_type(read) -> bool:
+    """Whether `read` is `type(obj)` of one object (a module's class)."""
+    return (isinstance(read, functools.partial) and read.func is type and len(read.args) == 1
+            and not read.keywords)
 
 
 def _reads_keys(guard: Guard) -> bool:

@@ -614,9 +614,9 @@ class _Tripled(_Gate):
         return self.lin(x) * 3
 
 
-@pytest.mark.xfail(strict=True, reason="break43 s02: a submodule's class swapped after the first "
-                   "call (`m.gate.__class__ = Other`, same tables) is not guarded: the graph of "
-                   "its old class's forward is replayed, silently")
+# break43 s02: a submodule's class swapped after the first call (`m.gate.__class__ = Other`,
+# same tables) replayed its old class's graph, silently; guarded since session 44 (NOTE [a
+# module's class and its class's forward] in captures.py)
 def test_a_submodule_s_class_swapped_after_the_first_call_traces_again():
     torch.manual_seed(0)
     model = _Gated()
