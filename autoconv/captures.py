@@ -208,12 +208,12 @@ class GuardSet:
             read = guard.read
             if _reads_item(read):
                 by_table.setdefault(id(read.func.__self__), []).append(guard)
-            elif isinstance(read, functools.partial) and read.func is type:
-                typed.append(read.args[0])  # NOTE [a module's class]
+            elif _reads_type(read):  # NOTE [a module's class]
+                typed.append(read.args[0])
                 types_.append(guard.expected)
             else:
                 other.append(guard)
-        self._typed, self._types = tuple(typed), types_
+        self._typed, self._types = tuple(typed), tuple(types_)
         whole, whole_expected, items, item_keys, item_expected = [], [], [], [], []
         whole_keys, whole_key_expected = [], []
         # (a table whose keys a keys guard reads in order: its values in order are its items)
@@ -305,7 +305,8 @@ class GuardSet:
                             map(dict.values, self._whole)), self._whole_expected))))
                 and (not self._reads or all(map(operator.is_, map(operator.call, self._reads),
                                                 self._expected)))
-                and (not self._typed or list(map(type, self._typed)) == self._types)):
+                and (not self._typed or all(map(operator.is_, map(type, self._typed),
+                                                self._types)))):
             self._check_each()
         if self._counts or self._bare:
             try:
@@ -1164,6 +1165,7 @@ class Places:
             where = f"{prefix}.forward"
             self.values.setdefault(where, (
                 Guard(where, _item_reader(module.__dict__, "forward"), forward), parents))
+        self._guard_class_forward(module, prefix, parents)
         children = module.__dict__.get("_modules")
         if type(children) is dict and len(children) > 1:
             # the order of its submodules: a Sequential, ModuleList or ModuleDict runs or
@@ -1235,6 +1237,24 @@ class Places:
                 self._search_module(sub, f"{prefix}.{name}",
                                     _item_reader(module._modules, name), parents, names, (),
                                     module if root is None else root, inputs)
+
+    # NOTE [a module's class's forward]
+    # A module call runs `type(module).forward` (where the instance holds none: NOTE [a
+    # module's own forward]), found through the class at each call. It was not guarded: the
+    # class's forward patched after the first call (`Block.forward = new`, a library
+    # monkey-patching `nn.Linear.forward`) replayed the old forward's graph, silently (break44
+    # s01). The class's `forward`, as the class holds it, is guarded by identity once a class
+    # (a torch class's too: the seed model's 202 leaves are of a few classes); the module's
+    # class itself by NOTE [a module's class].
+    def _guard_class_forward(self, module, prefix: str, parents) -> None:
+        cls = type(module)
+        forward = getattr(cls, "forward", _MISSING)
+        if isinstance(forward, types.FunctionType):  # (a new bound method each read else)
+            where = f"{cls.__module__}.{cls.__qualname__}.forward"
+            # (keyed by the class itself: two classes of one name, made by a function or by
+            # torch's parametrize, are two places)
+            self.values.setdefault((where, cls), (
+                Guard(where, functools.partial(getattr, cls, "forward", _MISSING), forward), ()))
 
     def _search_object(self, obj, prefix: str, parents, names=None, depth: int = _DEPTH,
                        skip=()) -> None:
@@ -1313,6 +1333,33 @@ class Places:
                 self._add(f"{prefix}.{name} (of the class {cls.__qualname__})",
                           functools.partial(getattr, obj, name, _MISSING), value, names,
                           parents)
+            elif isinstance(value, (types.FunctionType, staticmethod)) and isinstance(
+                    attrs, dict):
+                # NOTE [methods found through the class]
+                self._guard_method(obj, attrs, cls, name, prefix, parents)
+
+    # NOTE [methods found through the class]
+    # `self.helper(x)` (or `O.scale(x)` of a held object) runs the function its class holds,
+    # unless the instance holds one of its own. The trace inlines it; neither the class's
+    # function nor the instance's lack of one was guarded: `Helper.scale = new` (a patched
+    # method) or `obj.scale = f` set after the first call replayed the old method's graph,
+    # silently (break44 s01). Each method the code names is guarded as absent from the
+    # instance's `__dict__` (a dict lookup) and, by identity, as the class it was found in
+    # still holds it (`getattr` of the class: a plain or static method's function is the same
+    # object at each read; a class method, a new bound method each read, is left out).
+    def _guard_method(self, obj, attrs: dict, cls, name: str, prefix: str, parents) -> None:
+        owner = type(obj)
+        found = getattr(owner, name, _MISSING)
+        if not isinstance(found, types.FunctionType):
+            return
+        # (once a class: `type(obj)` is guarded where the object is a module, and a plain
+        # object's class is fixed by the identity of the object)
+        where = f"{owner.__module__}.{owner.__qualname__}.{name} (a method)"
+        self.values.setdefault((where, owner), (
+            Guard(where, functools.partial(getattr, owner, name, _MISSING), found), ()))
+        where = f"{prefix}.{name} (absent from the instance)"
+        self.values.setdefault(where, (Guard(where, _item_reader(attrs, name), _MISSING),
+                                       parents))
 
 
 # NOTE [class attributes shadowed in the MRO]
@@ -1466,7 +1513,8 @@ def _structure(module, own_forward: bool = True) -> tuple:
 # runs as it is) it replayed the graph of the class's forward, silently (break43 s01). In the
 # fast check a module traced without one is asked for the name in its `__dict__` with its
 # empty tables (`_bare_still`), or alone (`_forwardless_still`) where it has submodules or
-# hooks; a class swapped under the module (`m.__class__ = Other`) is not seen.
+# hooks; its class and its class's forward are guarded by NOTE [a module's class] and NOTE [a
+# module's class's forward].
 
 
 # NOTE [a module's class]
@@ -1474,9 +1522,10 @@ def _structure(module, own_forward: bool = True) -> tuple:
 # unchanged) runs the new class's forward in Python, while every other guard holds: the graph
 # of the old class's forward was replayed, silently (break43 s02). The class of each module
 # the graph's code reached is guarded by identity, all of them in one C pipeline (`type` of
-# each, a list compared with the classes traced: about 4 µs for the seed model's 203 modules,
-# where a partial called per guard, as `_reads` are, was about 20); a class another than
-# traced goes the slow way, which names the module and traces again.
+# each, compared by identity with the classes traced: about 4 µs for the seed model's 203
+# modules, where a partial called per guard, as `_reads` are, was about 20); a class other than
+# traced goes the slow way, which names the module and traces again. Torch's modules too:
+# `m.act.__class__ = nn.Tanh` swaps one torch class for another.
 
 
 # NOTE [modules with no submodules and no hooks]
@@ -1551,6 +1600,12 @@ def _reads_item(read) -> bool:
     return (isinstance(read, functools.partial) and type(read.func) is types.BuiltinMethodType
             and isinstance(read.func.__self__, dict) and read.func.__name__ == "get"
             and len(read.args) == 2 and read.args[1] is _MISSING and not read.keywords)
+
+
+def _reads_type(read) -> bool:
+    """Whether `read` is `type(obj)` of one object (a module's class)."""
+    return (isinstance(read, functools.partial) and read.func is type and len(read.args) == 1
+            and not read.keywords)
 
 
 def _reads_keys(guard: Guard) -> bool:

@@ -267,8 +267,11 @@ class Function(targets.Wraps):
     def _converted_callable(self):
         converted = self._converted
         # (a module's forward of its own set or replaced since, NOTE [a module's own forward]
-        # in captures.py: a graph traced again for it converts the new one)
-        own = None if self._module is None else targets.own_forward(self._module)
+        # in captures.py, or its class's: NOTE [a module's class's forward]; a
+        # graph traced again for it converts the new one)
+        module = self._module
+        own = None if module is None else (targets.own_forward(module)
+                                           or getattr(type(module), "forward", None))
         if converted is None or converted[1] is not own:
             converted = (targets.converted_forward(self._module) if self._module is not None
                          else targets.convert(self.python_function)), own
