@@ -847,6 +847,26 @@ _TENSOR_METHODS = frozenset(name for name in dir(torch.Tensor) if not name.start
 # Calls that give a Python number (as converted code writes them, and as the user does)
 _NUMBER_CALLS = {"float", "int", "bool", "len", "round", "float_", "int_", "bool_", "len_",
                  "item", "sum_", "max_", "min_", "abs", "divmod"}
+# `math.f(...)` and numpy's functions and scalar types of numbers (`a = np.exp(0.5)`, `a =
+# np.float64(1)` before a loop that carries `a`): numbers, whose arithmetic in the loop's body
+# reads the stand-in (`np.exp(a / 10)` called numpy on the tensor: ".numpy() is not supported
+# for tensor subclasses"). Of a tensor they are a tensor, read through the runtime at no cost.
+_NUMBER_MODULES = frozenset({"math", "np", "numpy"})
+_NUMPY_NUMBER_CALLS = frozenset({
+    "exp", "expm1", "exp2", "log", "log2", "log10", "log1p", "sqrt", "cbrt", "sin", "cos",
+    "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh",
+    "arccosh", "arctanh", "hypot", "deg2rad", "rad2deg", "floor", "ceil", "trunc", "rint",
+    "fabs", "abs", "absolute", "sign", "power", "float_power", "maximum", "minimum", "fmax",
+    "fmin", "square", "float64", "float32", "float16", "int64", "int32", "int16", "int8",
+    "uint8", "double", "single", "float_", "int_", "intp"})
+
+
+def _module_number_call(func) -> bool:
+    """Whether `func` is `math.<f>` or numpy's `np.<f>` of `_NUMPY_NUMBER_CALLS`."""
+    if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+            and func.value.id in _NUMBER_MODULES):
+        return False
+    return func.value.id == "math" or func.attr in _NUMPY_NUMBER_CALLS
 
 
 # Calls that give a container of their argument's items (numbers where those are)
@@ -992,7 +1012,7 @@ def _is_number(node, numbers) -> bool:
             # `h.state['step']` in `0.999 ** h_state['step']` read as torch's int64, float32)
             return _field_in(gast.Attribute(value=node.args[0], attr=node.args[1].value,
                                             ctx=gast.Load()), numbers)
-        return name in _NUMBER_CALLS
+        return name in _NUMBER_CALLS or _module_number_call(func)
     return False
 
 

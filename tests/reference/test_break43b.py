@@ -77,7 +77,10 @@ def test_s08_round_of_a_name_bound_to_a_numpy_float():
     assert_same_exactly(_rounded_named_numpy_scalar, _COUNTED[:1], export=False, compile=False)
 
 
-# --- s02..s05: the numpy mark lost or never given (strict xfails, README's list) -------------
+# --- s02..s05: the numpy mark across staged statements and choices --------------------------
+# NOTE [numpy's numbers across staged statements] in runtime/libm.py: numpy's on every path is
+# numpy's after a staged statement; numpy's on some paths and a Python float on others has a
+# type only the graph knows, refused where the type shows (torch.tensor's dtype, isinstance).
 
 def _numpy_or_float_by_branch(x):
     k = _count(x)
@@ -88,12 +91,36 @@ def _numpy_or_float_by_branch(x):
     return torch.tensor(a)
 
 
-@pytest.mark.xfail(strict=True, reason="break43b s02: a variable numpy's float on one path of a "
-                   "staged if and a Python float on the other is a plain float's stand-in after "
-                   "it: torch.tensor of it is float32 on every path, Python's float64 where "
-                   "k > 1 (should be refused there, or float64 where both paths are numpy's)")
-def test_s02_numpy_float_merged_by_a_staged_if():
-    _assert_replay_matches(_numpy_or_float_by_branch)
+def _numpy_on_both_branches(x):
+    k = _count(x)
+    if k > 1:
+        a = np.exp(k)
+    else:
+        a = np.sqrt(k + 1.0)
+    return torch.tensor(a), torch.tensor(a * 2)
+
+
+def _numpy_or_float_by_branch_times_a_tensor(x):
+    k = _count(x)
+    if k > 1:
+        a = np.exp(k)
+    else:
+        a = 1.5
+    return x * a
+
+
+def test_s02_numpy_float_merged_by_a_staged_if_is_refused():
+    # (Python: float64 where k > 1, float32 elsewhere; a graph has one dtype)
+    with pytest.raises(StagingError, match=r"'a' is numpy's float64 on some paths and a Python "
+                       r"float on others \(the if statement at .*test_break43b.py:\d+.*"
+                       r"torch.tensor of it gives float64 where it is numpy's and float32"):
+        autoconv.autoconv(_numpy_or_float_by_branch)(_COUNTED[0][0])
+
+
+@pytest.mark.parametrize("fn", [_numpy_on_both_branches,
+                                _numpy_or_float_by_branch_times_a_tensor])
+def test_s02_numpy_float_of_both_branches_or_unseen_type(fn):
+    assert_same_exactly(fn, _COUNTED)
 
 
 def _numpy_float_carried_by_a_loop(x):
@@ -112,22 +139,54 @@ def _numpy_constant_counted_by_a_loop(x):
     return torch.tensor(a)
 
 
-@pytest.mark.xfail(strict=True, reason="break43b s03: numpy's float carried by a staged loop "
-                   "loses numpy's mark: torch.tensor of it is float32 where Python's is float64")
-@pytest.mark.parametrize("fn", [_numpy_float_carried_by_a_loop, _numpy_constant_counted_by_a_loop])
-def test_s03_numpy_float_carried_by_a_staged_loop(fn):
-    _assert_replay_matches(fn)
+def _numpy_function_carried_by_a_loop(x):
+    a = np.exp(0.5)
+    for v in x:
+        if v > 0:
+            a = np.exp(a / 10)
+    return torch.tensor(a)
+
+
+def test_s03_numpy_float_carried_by_a_staged_loop():
+    assert_same_exactly(_numpy_constant_counted_by_a_loop, _COUNTED)
+
+
+def test_s03_numpy_function_before_a_staged_loop():
+    # (`a = np.exp(0.5)` was not read as a number: numpy's exp of the body's stand-in raised
+    # ".numpy() is not supported for tensor subclasses"; under torch.compile dynamo's numpy
+    # gives a 0-d array there, refused with its own message)
+    _assert_replay_matches(_numpy_function_carried_by_a_loop)
+    run = torch.export.export(Calling(autoconv.convert(_numpy_function_carried_by_a_loop)),
+                              _COUNTED[0], strict=False).module()
+    for (x,) in _COUNTED:
+        want, got = _numpy_function_carried_by_a_loop(x), run(x)
+        assert got.dtype == want.dtype and torch.equal(got, want)
+
+
+def test_s03_python_float_made_numpy_by_a_staged_loop_is_refused():
+    # (Python's float where no item is positive, numpy's elsewhere)
+    with pytest.raises(StagingError, match=r"'a' is numpy's float64 on some paths"):
+        autoconv.autoconv(_numpy_float_carried_by_a_loop)(_COUNTED[0][0])
 
 
 def _min_of_numpy_and_python_floats(x):
     return torch.tensor(min(np.exp(_count(x)), 5.0))
 
 
-@pytest.mark.xfail(strict=True, reason="break43b s04: min / max of numpy's float and a Python "
-                   "float is either by value (Python: float64 where numpy's is chosen, else "
-                   "float32); staged it is float32 on every path")
-def test_s04_min_of_a_numpy_float_and_a_python_float():
-    _assert_replay_matches(_min_of_numpy_and_python_floats)
+def _max_of_numpy_floats_and_a_tensor(x):
+    k = _count(x)
+    return (torch.tensor(max(np.exp(k), np.sqrt(k + 0.5))),
+            max(np.exp(k), 2.0) * 1.0 + x.sum())
+
+
+def test_s04_min_of_a_numpy_float_and_a_python_float_is_refused():
+    # (Python: float64 where numpy's is chosen, float32 where 5.0 is)
+    with pytest.raises(StagingError, match=r"the min\(\) is numpy's float64 on some paths"):
+        autoconv.autoconv(_min_of_numpy_and_python_floats)(_COUNTED[0][0])
+
+
+def test_s04_max_of_numpy_floats_or_of_an_unseen_type():
+    assert_same_exactly(_max_of_numpy_floats_and_a_tensor, _COUNTED)
 
 
 def _narrow_numpy_constant(x):
@@ -176,15 +235,39 @@ def test_s05_narrow_numpy_int_with_a_graph_number_elsewhere(fn, make):
 
 def _numpy_type_test(x):
     a = np.exp(_count(x))
+    return torch.tensor([3.0 if isinstance(a, np.floating) else 4.0,
+                         5.0 if isinstance(a, float) else 6.0,
+                         7.0 if type(a) is np.float64 else 8.0])
+
+
+def _numpy_type_test_after_a_staged_if(x):
+    k = _count(x)
+    if k > 1:
+        a = np.exp(k)
+    else:
+        a = 1.5
+    return torch.tensor(3.0 if isinstance(a, float) else 4.0)
+
+
+def _numpy_kind_test_after_a_staged_if(x):
+    k = _count(x)
+    if k > 1:
+        a = np.exp(k)
+    else:
+        a = 1.5
     return torch.tensor(3.0 if isinstance(a, np.floating) else 4.0)
 
 
-@pytest.mark.xfail(strict=True, reason="break43b s06: isinstance(np.exp(k), np.floating) of a "
-                   "graph number is False (the stand-in is a tensor), Python's True")
 def test_s06_numpy_type_test_of_a_numpy_float():
-    run = autoconv.autoconv(_numpy_type_test)
-    for (x,) in _COUNTED[:2]:
-        assert torch.equal(run(x), _numpy_type_test(x))
+    assert_same_exactly(_numpy_type_test, _COUNTED[:2])
+    # (np.float64 is a float: the same answer on both paths)
+    assert_same_exactly(_numpy_type_test_after_a_staged_if, _COUNTED[:2])
+
+
+def test_s06_numpy_type_test_of_a_numpy_float_on_some_paths_is_refused():
+    with pytest.raises(StagingError, match=r"isinstance\(\.\.\., floating\) gives True where "
+                       r"it is numpy's and False where it is Python's"):
+        autoconv.autoconv(_numpy_kind_test_after_a_staged_if)(_COUNTED[0][0])
 
 
 # --- s07: two objects holding one part, both updated in a staged if -------------------------
