@@ -143,6 +143,9 @@ def _types_after(result, left, right):
 
 
 def _apply_plain(fn, left, right, divides, op=None):
+    if (isinstance(left, numpy.integer) or isinstance(right, numpy.integer)) and any(
+            _is_number(v) or _symbolic(v) for v in (left, right)):
+        return _with_numpy_int(fn, left, right, divides, op)
     if op in _CHECKED and (is_symbolic(right) or is_symbolic(left)) and (collecting(
             ZeroDivisionError) or _caught(ZeroDivisionError)):
         # `1.0 / n` of `n = int(v)` in a staged `try`: the symbolic number's own division
@@ -236,6 +239,25 @@ def _apply_plain(fn, left, right, divides, op=None):
     return _numpy_after(mark(result), numpy_of if op not in _COMPARE else False)
 
 
+def _with_numpy_int(fn, left, right, divides, op):
+    """`left op right` of numpy's int and a number only the graph knows: numpy's scalar of
+    the graph's int64 (`np.int64(3) * k` an np.int64, its `/ 2` an np.float64, float64 under
+    torch.tensor: it was a plain number, float32 there, silently), refused for numpy's narrower
+    ints (NOTE [numpy's numbers of graph numbers] in runtime/libm.py)."""
+    if op not in _COMPARE:
+        _refuse_narrow_numpy_int(left, op, right)
+    result = _apply_plain(fn, int(left) if isinstance(left, numpy.integer) else left,
+                          int(right) if isinstance(right, numpy.integer) else right, divides, op)
+    if op in _COMPARE:
+        return result
+    if torch.compiler.is_dynamo_compiling() and type_in(result, (int, float)) and is_symbolic(
+            result):
+        # (dynamo shows a symbolic number as a Python number, which takes no mark: its
+        # stand-in does, as libm's `math_call` gives there)
+        result = _symbolic_stand_in(result)
+    return mark_numpy(result)
+
+
 def _refuse_narrow_numpy_int(left, op, right) -> None:
     """Refuses numpy's int narrower than int64 (or unsigned) with a graph number: Python's
     `np.int32(3) * k` is an np.int32 (NEP 50: Python's int takes numpy's type), which
@@ -245,9 +267,10 @@ def _refuse_narrow_numpy_int(left, op, right) -> None:
         if isinstance(value, numpy.integer) and (
                 value.dtype.itemsize < 8 or value.dtype.kind == "u"):
             raise StagingError(
-                "expression", f"`{op}` of numpy's {value.dtype} ({value!r}) and a Python "
-                "number a staged statement carries is numpy's {value.dtype} in Python, which "
-                "the graph's int64 number does not keep (its dtype under torch.tensor, its "
+                "expression", f"`{op}` of numpy's {value.dtype} ({value!r}) and a number only "
+                "the graph knows (one a staged statement carries, a callee returns, or read "
+                "from a tensor) is numpy's {value.dtype} in Python, which the graph's int64 "
+                "number does not keep (its dtype under torch.tensor, its "
                 "wrap-around)".replace("{value.dtype}", str(value.dtype)),
                 "Make the constant a Python int (`int(c)`) or an np.int64, or give "
                 "torch.tensor the dtype (`torch.tensor(v, dtype=torch.int32)`)")
@@ -796,7 +819,8 @@ def _symbolic_stand_in(value):
         return _numpy_after(mark(torch.scalar_tensor(value, dtype=torch.float64)),
                             numpy_state(value))
     if isinstance(value, torch.SymInt):
-        return mark(torch.scalar_tensor(value, dtype=torch.int64))
+        return _numpy_after(mark(torch.scalar_tensor(value, dtype=torch.int64)),
+                            numpy_state(value))
     if isinstance(value, torch.SymBool):  # (`b = (x > 0).all().item()`)
         return mark(torch.scalar_tensor(value, dtype=torch.bool))
     if torch.compiler.is_dynamo_compiling() and type_in(value, (bool,)) and is_symbolic(value):

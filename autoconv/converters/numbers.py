@@ -401,7 +401,8 @@ def _given_user_result(call, ac: str) -> bool:
 def _binds_user_result(body: list, ac: str) -> bool:
     """Whether `body` binds a name to a user call's result (NOTE [a user's function's
     result])."""
-    return any(isinstance(node, gast.Assign) and (_is_user_call(node.value, ac) or isinstance(
+    return any(isinstance(node, gast.Assign) and (
+        _is_user_call(node.value, ac) or _is_numbers_function_call(node.value, ac) or isinstance(
         node.value, (gast.Dict, gast.List, gast.Tuple)) and any(
             v is not None and _is_user_call(v, ac) for v in (
                 node.value.values if isinstance(node.value, gast.Dict) else node.value.elts)))
@@ -438,10 +439,19 @@ def _user_results_bound(assigns, ac: str) -> set:
     """The names bound to a user call's result, `s = ac.converted_call(acc, x)` (NOTE [a
     user's function's result])."""
     return {name for node in assigns for name, value in _bound(node)
-            if _is_user_call(value, ac) or isinstance(value, (gast.Dict, gast.List, gast.Tuple))
+            if _is_user_call(value, ac) or _is_numbers_function_call(value, ac)
+            or isinstance(value, (gast.Dict, gast.List, gast.Tuple))
             # (`hist = {"best": best_of(losses)}`: its items are such results)
             and any(v is not None and _is_user_call(v, ac) for v in (
                 value.values if isinstance(value, gast.Dict) else value.elts))}
+
+
+def _is_numbers_function_call(node, ac: str) -> bool:
+    """Whether `node` is a `math` / numpy function of numbers given a user call's result
+    (`a = np.exp(_count(x))`): a graph number where the callee returns one, whose `round(a,
+    2)` asked the stand-in for `__round__` (break43b s08)."""
+    return (isinstance(node, gast.Call) and _module_number_call(node.func)
+            and any(_is_user_call(n, ac) for n in walk(node.args)))
 
 
 def _is_user_call(node, ac: str) -> bool:
@@ -1116,6 +1126,9 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
         # of a grown list])
         return any(_reads_number(arg, names, lists) or (
             _list_of(arg, lists)) for arg in node.args)
+    if isinstance(node, gast.Call) and _module_number_call(node.func):
+        # (`a = np.exp(k)` of a carried `k`: `round(a, 2)` reads the stand-in, break43b s08)
+        return any(_reads_number(arg, names, lists) for arg in node.args)
     if _user_call_given_number(node, names, lists):
         return True
     if _list_item_call(node, lists):

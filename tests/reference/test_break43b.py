@@ -68,13 +68,23 @@ def _rounded_named_numpy_scalar(x):
     return torch.tensor(round(a, 2))
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="break43b s08: round() / divmod() of a "
-                   "name bound to numpy's function of a carried number (`a = np.exp(k); "
-                   "round(a, 2)`) is not routed through ac.number_call: `type FakeTensor doesn't "
-                   "define __round__ method` (an unreadable error; inline `round(np.exp(k), 2)` "
-                   "is right)")
+def _rounded_numpy_scalars_of_a_callee_and_a_carried_count(x):
+    k = _count(x)
+    a = np.exp(k)
+    j = 0
+    for v in x:
+        if v > 0:
+            j += 1
+    b = np.sqrt(j)
+    return (torch.tensor(round(a, 2)), torch.tensor(divmod(a, 2)[1]), torch.tensor(round(a)),
+            torch.tensor(round(b, 1)), torch.tensor(abs(-b)))
+
+
 def test_s08_round_of_a_name_bound_to_a_numpy_float():
+    # (`a = np.exp(k)` was not read as a number: `round(a, 2)` asked the stand-in for
+    # `__round__`, "type FakeTensor doesn't define __round__ method")
     assert_same_exactly(_rounded_named_numpy_scalar, _COUNTED[:1], export=False, compile=False)
+    assert_same_exactly(_rounded_numpy_scalars_of_a_callee_and_a_carried_count, _COUNTED)
 
 
 # --- s02..s05: the numpy mark across staged statements and choices --------------------------
@@ -216,20 +226,70 @@ def _export_run(fn):
     return torch.export.export(Calling(autoconv.convert(fn)), _COUNTED[0], strict=False).module()
 
 
-@pytest.mark.xfail(strict=True, reason="break43b s05: np.int32(3) * k is np.int32 in Python "
-                   "(NEP 50), whose torch.tensor is int32: int64 where k is read from a tensor, "
-                   "returned by a converted callee, or under torch.export (the `*` is numpy's "
-                   "own there, not ac.binary; autoconv's replay of a staged count is refused)")
-@pytest.mark.parametrize("fn, make", [(_narrow_numpy_constant_of_an_item, autoconv.autoconv),
-                                      (_narrow_numpy_constant_of_a_callee_count,
-                                       autoconv.autoconv),
-                                      (_narrow_numpy_constant, _export_run)],
-                         ids=["item_replay", "callee_count_replay", "count_export"])
-def test_s05_narrow_numpy_int_with_a_graph_number_elsewhere(fn, make):
-    run = make(fn)
+def _wide_numpy_constant_of_an_item(x):
+    return torch.tensor(np.int64(3) * int((x > 0).sum()) / 2)
+
+
+def _wide_numpy_constant_of_a_callee_count(x):
+    k = _count(x)
+    return torch.tensor(np.int64(3) * k / 2), torch.tensor(np.int64(3) * k)
+
+
+def _narrow_numpy_constant_of_a_named_callee_count(x):
+    k = _count(x)
+    return torch.tensor(np.int32(3) * k)
+
+
+def _wide_numpy_constant_of_an_inline_callee_count(x):
+    return torch.tensor(np.int64(3) * _count(x) / 2)
+
+
+@pytest.mark.parametrize("fn", [_narrow_numpy_constant_of_an_item,
+                                _narrow_numpy_constant_of_a_named_callee_count])
+def test_s05_narrow_numpy_int_with_an_item_or_a_callee_count_is_refused(fn):
+    # (`np.int32(3) * k` of a number read from a tensor or returned by a callee was numpy's
+    # own `*` of the symbol or the stand-in, int64 where Python's is int32, silently)
+    with pytest.raises(StagingError, match=r"numpy's int32 \(np.int32\(3\)\).*int\(c\)"):
+        autoconv.autoconv(fn)(_COUNTED[0][0])
+
+
+def test_s05_numpy_int64_with_an_item_or_a_callee_count_keeps_numpy():
+    # (np.int64(3) * k is an np.int64, its `/ 2` an np.float64: float64 under torch.tensor)
+    _assert_replay_matches(_wide_numpy_constant_of_an_item)
+    assert_same_exactly(_wide_numpy_constant_of_a_callee_count, _COUNTED, compile=False)
+
+
+@pytest.mark.xfail(strict=True, reason="break43b s05: a callee's count written inline as an "
+                   "operand (`np.int64(3) * count(x)`, `np.int32(3) * count(x)`) is not read "
+                   "through ac.binary (autoconv/converters/numbers.py reads a user call's "
+                   "result bound to a name or given to a module's function): float32 where "
+                   "Python's np.float64 gives float64")
+@pytest.mark.parametrize("fn", [_wide_numpy_constant_of_an_inline_callee_count,
+                                _narrow_numpy_constant_of_a_callee_count])
+def test_s05_numpy_int_with_an_inline_callee_count(fn):
+    _assert_replay_matches(fn)
+
+
+@pytest.mark.xfail(strict=True, reason="break43b s05: under torch.compile numpy's scalar made "
+                   "in the compiled function (`np.int64(3)`) is dynamo's 0-d array, whose `*` "
+                   "with a graph number loses numpy's type: float32 where Python's is float64 "
+                   "(dynamo cannot read the array's dtype to refuse it)")
+def test_s05_numpy_int64_with_a_count_under_compile():
+    torch._dynamo.reset()
+    run = torch.compile(autoconv.convert(_wide_numpy_constant_of_a_callee_count),
+                        fullgraph=True, backend="eager", dynamic=False)
     for (x,) in _COUNTED:
-        want = fn(x)
-        got = run(x)
+        for got, want in zip(run(x), _wide_numpy_constant_of_a_callee_count(x)):
+            assert got.dtype == want.dtype and torch.equal(got, want)
+
+
+@pytest.mark.xfail(strict=True, reason="break43b s05: np.int32(3) * k under torch.export is "
+                   "numpy's own `*` of the graph's int (not ac.binary): int64 where Python's "
+                   "np.int32 gives int32")
+def test_s05_narrow_numpy_int_with_a_graph_number_under_export():
+    run = _export_run(_narrow_numpy_constant)
+    for (x,) in _COUNTED:
+        want, got = _narrow_numpy_constant(x), run(x)
         assert got.dtype == want.dtype and torch.equal(got, want)
 
 
