@@ -151,10 +151,14 @@ def math_call(fn, args, symbolic: bool):
 # Python's functions that give numpy's scalar of one keep the mark too: `abs(v)`, `round(v,
 # n)` (`_number_function` there; `round(v)` is Python's int) and `min` / `max` of numpy's
 # scalars only (runtime/builtins.py `_min_max`; of numpy's and Python's floats the type is
-# the chosen one's, which the graph cannot follow: break43b s04, a strict xfail).
+# the chosen one's, which only the graph knows: tagged numpy's on some paths, NOTE [numpy's
+# numbers across staged statements]).
 # A symbolic number read back from the op (`np.exp(k)` of `k = int(t)`) is marked as well, and
 # its stand-in (`_symbolic_stand_in`) takes the mark. Under dynamo, which shows a symbolic
 # number as a Python float that takes no attribute, numpy's result is the marked stand-in.
+# numpy's int64 with a number only the graph knows (`np.int64(3) * k`, an np.int64) is the
+# graph's int64 number, marked (runtime/arithmetic.py `_with_numpy_int`); numpy's narrower
+# ints are refused there (their dtype, their wrap-around).
 # An np.float64 that meets a tensor is torch's wrapped number, as a Python float is.
 # A staged statement keeps the mark per carried number (NOTE [numpy's numbers across staged
 # statements]).
