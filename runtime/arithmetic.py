@@ -236,7 +236,8 @@ def _apply_plain(fn, left, right, divides, op=None):
     result = fn(left, right)
     if dtype == torch.int64:
         check_int_range(left, op, right, result)
-    return _numpy_after(mark(result), numpy_of if op not in _COMPARE else False)
+    # (a comparison of numpy's is numpy's bool: `isinstance(np.exp(k) > 3, bool)` is False)
+    return _numpy_after(mark(result), numpy_of)
 
 
 def _with_numpy_int(fn, left, right, divides, op):

@@ -297,7 +297,8 @@ def _numpy_type_test(x):
     a = np.exp(_count(x))
     return torch.tensor([3.0 if isinstance(a, np.floating) else 4.0,
                          5.0 if isinstance(a, float) else 6.0,
-                         7.0 if type(a) is np.float64 else 8.0])
+                         7.0 if type(a) is np.float64 else 8.0,
+                         9.0 if isinstance(a > 3, bool) else 10.0])  # (numpy's bool)
 
 
 def _numpy_type_test_after_a_staged_if(x):
@@ -318,10 +319,11 @@ def _numpy_kind_test_after_a_staged_if(x):
     return torch.tensor(3.0 if isinstance(a, np.floating) else 4.0)
 
 
-def test_s06_numpy_type_test_of_a_numpy_float():
-    assert_same_exactly(_numpy_type_test, _COUNTED[:2])
-    # (np.float64 is a float: the same answer on both paths)
-    assert_same_exactly(_numpy_type_test_after_a_staged_if, _COUNTED[:2])
+@pytest.mark.parametrize("fn", [_numpy_type_test,
+                                # (np.float64 is a float: the same answer on both paths)
+                                _numpy_type_test_after_a_staged_if])
+def test_s06_numpy_type_test_of_a_numpy_float(fn):
+    assert_same_exactly(fn, _COUNTED[:2])
 
 
 def test_s06_numpy_type_test_of_a_numpy_float_on_some_paths_is_refused():
