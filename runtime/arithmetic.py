@@ -38,7 +38,8 @@ from .augmented import (check_operands, collecting, empty_count, float_power_ope
                         mixed_in, python_dtype, types_in, KIND_DTYPES)
 from .errors import StagingError
 from .identity import type_in
-from .libm import EXACT_MATH, MATH_POW, graph_number, mark_numpy, math_call, numpy_in
+from .libm import (EXACT_MATH, MATH_POW, graph_number, mark_numpy, math_call, numpy_in,
+                   numpy_mark, numpy_paths_error, numpy_some, numpy_state)
 from .lists import StagedList
 from .text import percent_
 from .values import (is_symbolic, known_empty, number_dtype, promote_types, tensors_dtype,
@@ -100,12 +101,12 @@ def _unary(fn, value):
     if fn is operator.neg and _float_of_symbols(value, "-", value):
         # (`-v` of a symbolic float: torch's symbolic shapes write `0.0 - v` as `-v`, whose
         # -0.0 Python's `0.0 - v` does not give; as its stand-in, neither is rewritten)
-        return _numpy_after(fn(_symbolic_stand_in(value)).item(), numpy_in(value))
+        return _numpy_after(fn(_symbolic_stand_in(value)).item(), numpy_state(value))
     if _is_number(value):
         tagged = kinds_in(value)  # (NOTE [numbers of two kinds] in augmented.py)
         if value.dtype == torch.bool:
             value = value.to(torch.int64)
-        result = _numpy_after(mark(fn(value)), numpy_in(value))
+        result = _numpy_after(mark(fn(value)), numpy_state(value))
         if tagged:
             kinds = {"int" if k == "bool" else k for k in tagged[0]}
             mark_kinds(result, kinds, *tagged[1:3], tagged[3] if len(kinds) == 2 else None)
@@ -142,6 +143,9 @@ def _types_after(result, left, right):
 
 
 def _apply_plain(fn, left, right, divides, op=None):
+    if (isinstance(left, numpy.integer) or isinstance(right, numpy.integer)) and any(
+            _is_number(v) or _symbolic(v) for v in (left, right)):
+        return _with_numpy_int(fn, left, right, divides, op)
     if op in _CHECKED and (is_symbolic(right) or is_symbolic(left)) and (collecting(
             ZeroDivisionError) or _caught(ZeroDivisionError)):
         # `1.0 / n` of `n = int(v)` in a staged `try`: the symbolic number's own division
@@ -156,7 +160,7 @@ def _apply_plain(fn, left, right, divides, op=None):
         # NOTE [float arithmetic of numbers read from tensors]
         result = _apply_plain(fn, _symbolic_stand_in(left), _symbolic_stand_in(right),
                               divides, op)
-        return result if op in _COMPARE else _numpy_after(result.item(), numpy_in(result))
+        return result if op in _COMPARE else _numpy_after(result.item(), numpy_state(result))
     if _symbolic_bool(left) or _symbolic_bool(right):
         # (a bool read from a tensor has no arithmetic of torch's own: `b + 1`, `b == c` of a
         # SymBool asked for its value; as its stand-in, it is Python's bool there too)
@@ -197,7 +201,7 @@ def _apply_plain(fn, left, right, divides, op=None):
             and isinstance(right, (torch.Tensor, *_NUMBERS))):
         return fn(left, right)  # (a list, a string: whatever Python does with it)
     # numbers only: Python's arithmetic (NOTE [Python's number rules] in runtime/augmented.py)
-    numpy_of = numpy_in(left) or numpy_in(right)
+    numpy_of = numpy_mark(left, right)
     if op in _COMPARE:
         dtype = promote_types(_dtype(left), _dtype(right))
     else:
@@ -232,7 +236,27 @@ def _apply_plain(fn, left, right, divides, op=None):
     result = fn(left, right)
     if dtype == torch.int64:
         check_int_range(left, op, right, result)
-    return _numpy_after(mark(result), numpy_of and op not in _COMPARE)
+    # (a comparison of numpy's is numpy's bool: `isinstance(np.exp(k) > 3, bool)` is False)
+    return _numpy_after(mark(result), numpy_of)
+
+
+def _with_numpy_int(fn, left, right, divides, op):
+    """`left op right` of numpy's int and a number only the graph knows: numpy's scalar of
+    the graph's int64 (`np.int64(3) * k` an np.int64, its `/ 2` an np.float64, float64 under
+    torch.tensor: it was a plain number, float32 there, silently), refused for numpy's narrower
+    ints (NOTE [numpy's numbers of graph numbers] in runtime/libm.py)."""
+    if op not in _COMPARE:
+        _refuse_narrow_numpy_int(left, op, right)
+    result = _apply_plain(fn, int(left) if isinstance(left, numpy.integer) else left,
+                          int(right) if isinstance(right, numpy.integer) else right, divides, op)
+    if op in _COMPARE:
+        return result
+    if torch.compiler.is_dynamo_compiling() and type_in(result, (int, float)) and is_symbolic(
+            result):
+        # (dynamo shows a symbolic number as a Python number, which takes no mark: its
+        # stand-in does, as libm's `math_call` gives there)
+        result = _symbolic_stand_in(result)
+    return mark_numpy(result)
 
 
 def _refuse_narrow_numpy_int(left, op, right) -> None:
@@ -244,18 +268,20 @@ def _refuse_narrow_numpy_int(left, op, right) -> None:
         if isinstance(value, numpy.integer) and (
                 value.dtype.itemsize < 8 or value.dtype.kind == "u"):
             raise StagingError(
-                "expression", f"`{op}` of numpy's {value.dtype} ({value!r}) and a Python "
-                "number a staged statement carries is numpy's {value.dtype} in Python, which "
-                "the graph's int64 number does not keep (its dtype under torch.tensor, its "
+                "expression", f"`{op}` of numpy's {value.dtype} ({value!r}) and a number only "
+                "the graph knows (one a staged statement carries, a callee returns, or read "
+                "from a tensor) is numpy's {value.dtype} in Python, which the graph's int64 "
+                "number does not keep (its dtype under torch.tensor, its "
                 "wrap-around)".replace("{value.dtype}", str(value.dtype)),
                 "Make the constant a Python int (`int(c)`) or an np.int64, or give "
                 "torch.tensor the dtype (`torch.tensor(v, dtype=torch.int32)`)")
 
 
-def _numpy_after(result, numpy_of: bool):
+def _numpy_after(result, numpy_of):
     """`result`, marked as numpy's scalar where an operand was (NOTE [numpy's numbers of graph
-    numbers] in runtime/libm.py)."""
-    return mark_numpy(result) if numpy_of else result
+    numbers] in runtime/libm.py), or as numpy's on some paths (`numpy_of` a tag: NOTE [numpy's
+    numbers across staged statements] there)."""
+    return mark_numpy(result, numpy_of)
 
 
 # NOTE [an int power whose sign only the graph knows]
@@ -792,9 +818,10 @@ def _symbolic_stand_in(value):
     """A symbolic float, int or bool (`float(t)` of a traced `t`) as a number's stand-in."""
     if isinstance(value, torch.SymFloat):  # NOTE [numpy's numbers of graph numbers] in libm.py
         return _numpy_after(mark(torch.scalar_tensor(value, dtype=torch.float64)),
-                            numpy_in(value))
+                            numpy_state(value))
     if isinstance(value, torch.SymInt):
-        return mark(torch.scalar_tensor(value, dtype=torch.int64))
+        return _numpy_after(mark(torch.scalar_tensor(value, dtype=torch.int64)),
+                            numpy_state(value))
     if isinstance(value, torch.SymBool):  # (`b = (x > 0).all().item()`)
         return mark(torch.scalar_tensor(value, dtype=torch.bool))
     if torch.compiler.is_dynamo_compiling() and type_in(value, (bool,)) and is_symbolic(value):
@@ -820,8 +847,8 @@ def _number_function(fn, staged, args, kwargs):
         digits = args[1] if len(args) > 1 else kwargs.get("ndigits")
         # (numpy's `abs(v)`, `round(v, n)` are numpy's scalars, `round(v)` Python's int: NOTE
         # [numpy's numbers of graph numbers] in runtime/libm.py; divmod, pow are operators)
-        return _numpy_after(staged(*args, **kwargs), numpy_in(first) and (
-            fn is abs or fn is round and digits is not None))
+        return _numpy_after(staged(*args, **kwargs), numpy_state(first) if (
+            fn is abs or fn is round and digits is not None) else False)
     return fn(*args, **kwargs)  # (a stand-in only among the other arguments: `round(2.5, n)`)
 
 
@@ -946,6 +973,10 @@ def _inferred(leaf, numpy_kept: bool = False) -> torch.dtype:
     dtype = _dtype(leaf)
     if numpy_kept and dtype.is_floating_point and numpy_in(leaf):
         return torch.float64  # NOTE [numpy's numbers of graph numbers] in runtime/libm.py
+    if numpy_kept and dtype.is_floating_point and numpy_some(leaf):
+        # (NOTE [numpy's numbers across staged statements] in runtime/libm.py)
+        raise numpy_paths_error(leaf, "torch.tensor of it", "float64",
+                                str(with_number(torch.bool, dtype)).removeprefix("torch."))
     return with_number(torch.bool, dtype) if dtype.is_floating_point or dtype.is_complex \
         else dtype
 

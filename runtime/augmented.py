@@ -47,6 +47,7 @@ import operator
 import torch
 from torch.fx.experimental.symbolic_shapes import guard_or_false
 
+from . import libm
 from .errors import StagingError
 from .values import number_dtype, promote_types, tensors_dtype, with_number
 
@@ -445,6 +446,7 @@ def aug_assign(target, op, value):
 def _aug_assign_stand_in(target, op, value, out_of_place):
     """`target op= value` on a number stand-in `target`: out of place (`aug_assign`)."""
     number = not isinstance(value, torch.Tensor) or is_stand_in(value)
+    numpy_of = libm.numpy_mark(target, value)  # (before `target` is cast)
     dtype = _python_dtype(target.dtype, value, op) if number else _wrapped_dtype(
         target.dtype, value)
     if dtype is not None and dtype != target.dtype:
@@ -463,7 +465,10 @@ def _aug_assign_stand_in(target, op, value, out_of_place):
         from .arithmetic import check_int_range
 
         check_int_range(target, op[:-1], value, result)
-    return mark(result) if number else result
+    if not number:
+        return result
+    # (numpy's with a number is numpy's: NOTE [numpy's numbers of graph numbers] in libm.py)
+    return libm.mark_numpy(mark(result), numpy_of)
 
 
 def _aug_assign_mixed(target, op, value, statement, out_of_place):

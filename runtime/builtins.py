@@ -37,6 +37,7 @@ import ast
 import builtins
 import types
 
+import numpy
 import torch
 
 from .chosen_calls import ChosenCall
@@ -47,9 +48,10 @@ from .staging.torch import as_predicate
 from .arithmetic import binary, comprehension_test
 from .augmented import (empty_is_start, is_stand_in, kinds_error, kinds_in, mark, mark_kinds,
                         mark_view, mixed_in, number_kinds, types_error, types_in)
-from .errors import StagingError
+from .errors import StagingError, dynamo_user_location, user_location
 from .identity import type_in
-from .libm import mark_numpy, numpy_in
+from .libm import (mark_numpy, mark_numpy_some, numpy_in, numpy_paths_error, numpy_some,
+                   numpy_state)
 from .values import (as_staged_tensor, is_staged, known_empty, probe_row, to_tensor,
                      with_number)
 
@@ -100,6 +102,45 @@ def _python_example(value):
     return value
 
 
+# numpy's scalars of each kind (NOTE [numpy's numbers of graph numbers] in runtime/libm.py)
+_NUMPY_EXAMPLES = {"bool": numpy.False_, "int": numpy.int64(0), "float": numpy.float64(0.0),
+                   "complex": numpy.complex128(0j)}
+
+
+def _numpy_type(kind: str) -> type:
+    """The type of numpy's scalar of `kind`. (Called for real under dynamo, which makes
+    numpy's scalars its tensors: there `isinstance(np.float64(0.0), np.floating)` is False.)"""
+    return type(_NUMPY_EXAMPLES[kind])
+
+
+_numpy_type._dynamo_marked_constant = True
+
+
+def _numpy_kind_test(value, test: str, classinfo=None, numpy_=True):
+    """`isinstance(v, classinfo)` (`test` "isinstance") or `type(v)` ("type") of the number `v`
+    a stand-in or symbolic number `value` stands for: numpy's scalar of its kind where
+    `numpy_`, else Python's."""
+    kind = _numpy_type(_kind(value)) if numpy_ else type(_PYTHON_EXAMPLES[_kind(value)])
+    return issubclass(kind, classinfo) if test == "isinstance" else kind
+
+
+def _numpy_by_paths(value, use: str, test: str, classinfo=None):
+    """`_numpy_kind_test` for a number numpy's on some paths only: the answer where numpy's and
+    Python's agree, else a StagingError (NOTE [numpy's numbers across staged statements] in
+    runtime/libm.py)."""
+    as_numpy = _numpy_kind_test(value, test, classinfo, True)
+    as_python = _numpy_kind_test(value, test, classinfo, False)
+    if as_numpy != as_python:
+        raise numpy_paths_error(value, use, _said(as_numpy), _said(as_python))
+    return as_numpy
+
+
+def _numpy_number(value) -> bool:
+    """A number's stand-in or a symbolic number marked numpy's (on some paths or all)."""
+    return (numpy_state(value) is not False and (
+        isinstance(value, (torch.SymInt, torch.SymFloat)) or is_stand_in(value)))
+
+
 def _number_example(value):
     """The Python number a value that is a number on some paths (_MIXED) is on those paths."""
     tagged = types_in(value)
@@ -147,6 +188,11 @@ def isinstance_(value, classinfo, /):
             raise kinds_error(value, "isinstance()", " and ".join(
                 f"{a} where it is a{'n' if k == 'int' else ''} {k}" for k, a in answers.items()))
         return answers.popitem()[1]
+    if _numpy_number(value):  # NOTE [numpy's numbers across staged statements] in libm.py
+        if numpy_in(value):
+            return _numpy_kind_test(value, "isinstance", classinfo)
+        return _numpy_by_paths(value, f"isinstance(..., {_classes(classinfo)})", "isinstance",
+                               classinfo)
     example = _python_example(value)
     if example is _MIXED:
         return _by_paths(value, f"isinstance(..., {_classes(classinfo)})",
@@ -164,6 +210,10 @@ def type_(value, *args, **kwargs):
     if kinds_in(value) is not None:  # (NOTE [numbers of two kinds] in runtime/augmented.py)
         raise kinds_error(value, "type()", " and ".join(
             f"{k} where it is a{'n' if k == 'int' else ''} {k}" for k in kinds_in(value)[0]))
+    if _numpy_number(value):  # NOTE [numpy's numbers across staged statements] in libm.py
+        if numpy_in(value):
+            return _numpy_kind_test(value, "type")
+        return _numpy_by_paths(value, "type()", "type")
     example = _python_example(value)
     if example is _MIXED:
         return _by_paths(value, "type()", type)
@@ -660,6 +710,14 @@ def _min_max(smallest, args, key, default):
         # (whichever is chosen, it is numpy's scalar: NOTE [numpy's numbers of graph numbers]
         # in runtime/libm.py)
         chosen = mark_numpy(chosen)
+    elif is_stand_in(chosen) and not builtins.any(chosen is v for v in items) and (
+            builtins.any(numpy_state(v) is not False for v in items)):
+        # (numpy's where a numpy's item is chosen, Python's elsewhere: NOTE [numpy's numbers
+        # across staged statements] in runtime/libm.py)
+        call = f"call of {'min' if smallest else 'max'}()"
+        location = (dynamo_user_location() if torch.compiler.is_dynamo_compiling()
+                    else user_location())
+        chosen = mark_numpy_some(chosen, f"the {call[8:]}", call, location)
     if (builtins.len(items) > 1 and builtins.all(
             isinstance(v, torch.Tensor) and not is_stand_in(v) for v in items)
             and not builtins.any(chosen is v for v in items)):

@@ -9,7 +9,8 @@ import torch
 
 from .errors import StagingError
 
-__all__ = ["EXACT_MATH", "MATH_POW", "graph_number", "math_call", "mark_numpy", "numpy_in"]
+__all__ = ["EXACT_MATH", "MATH_POW", "graph_number", "mark_numpy", "mark_numpy_some", "math_call",
+           "numpy_in", "numpy_mark", "numpy_paths_error", "numpy_some", "numpy_state"]
 
 # NOTE [math functions of graph numbers]
 # `math.exp(e)` of `e = x[i].item()` (a symbolic float), or of a float a staged statement carries
@@ -150,28 +151,106 @@ def math_call(fn, args, symbolic: bool):
 # Python's functions that give numpy's scalar of one keep the mark too: `abs(v)`, `round(v,
 # n)` (`_number_function` there; `round(v)` is Python's int) and `min` / `max` of numpy's
 # scalars only (runtime/builtins.py `_min_max`; of numpy's and Python's floats the type is
-# the chosen one's, which the graph cannot follow: break43b s04, a strict xfail).
+# the chosen one's, which only the graph knows: tagged numpy's on some paths, NOTE [numpy's
+# numbers across staged statements]).
 # A symbolic number read back from the op (`np.exp(k)` of `k = int(t)`) is marked as well, and
 # its stand-in (`_symbolic_stand_in`) takes the mark. Under dynamo, which shows a symbolic
 # number as a Python float that takes no attribute, numpy's result is the marked stand-in.
+# numpy's int64 with a number only the graph knows (`np.int64(3) * k`, an np.int64) is the
+# graph's int64 number, marked (runtime/arithmetic.py `_with_numpy_int`); numpy's narrower
+# ints are refused there (their dtype, their wrap-around).
 # An np.float64 that meets a tensor is torch's wrapped number, as a Python float is.
+# A staged statement keeps the mark per carried number (NOTE [numpy's numbers across staged
+# statements]).
+#
+# NOTE [numpy's numbers across staged statements]
+# A staged `if` / loop gives new tensors for the numbers it carries, which had lost the mark:
+# `a = np.exp(k)` in both branches, or `a = np.float64(0.5)` counted up by a loop, was a plain
+# float's stand-in after it, float32 under torch.tensor where Python's is float64, silently
+# (break43b s02, s03). `Statement` (runtime/staging/torch.py) records per number whether each
+# path (each body's output, and a loop's no trip) leaves numpy's scalar (`numpy_state`): numpy's
+# on every path is marked again; numpy's on some paths and a Python number on others (`if k >
+# 1: a = np.exp(k) else: a = 1.5`; `min(np.exp(k), 5.0)`, whichever is smaller) has a type only
+# the graph knows, and is tagged with what it is and where that happened (`mark_numpy_some`).
+# Arithmetic keeps the tag where no operand is numpy's (numpy's with anything is numpy's), a
+# loop's body sees it on the trips after the first (`Statement.numpy_inputs`), and the uses
+# that show the type refuse it at the user's line (`numpy_paths_error`): torch.tensor's float
+# dtype (float64 or float32), isinstance / type. Where the type is not seen (`x * a`, `a < 1`,
+# `math.sqrt(a)`) the value is right on every path.
 _NUMPY = "_autoconv_numpy"
+_NUMPY_TYPES = (torch.Tensor, torch.SymFloat, torch.SymInt)
 
 
-def mark_numpy(value):
+def mark_numpy(value, mark=True):
     """`value`, a number's stand-in or a symbolic number, marked as numpy's scalar (NOTE
-    [numpy's numbers of graph numbers])."""
-    if isinstance(value, (torch.Tensor, torch.SymFloat, torch.SymInt)) and not (
+    [numpy's numbers of graph numbers]); `mark` may be a tag of `mark_numpy_some` instead, and
+    None or False leaves `value` as it is."""
+    if mark is None or mark is False:
+        return value
+    if isinstance(value, _NUMPY_TYPES) and not (
             not isinstance(value, torch.Tensor) and torch.compiler.is_dynamo_compiling()):
-        setattr(value, _NUMPY, True)
+        setattr(value, _NUMPY, mark)
     return value
+
+
+def mark_numpy_some(value, what: str, statement: str, location):
+    """`value`, tagged as numpy's scalar on some paths of `statement` ("if statement", "call
+    of min()") at `location` ((file, line) or None) and a Python number on the others, `what`
+    it is for messages (NOTE [numpy's numbers across staged statements])."""
+    return mark_numpy(value, (what, statement, location))
 
 
 def numpy_in(value) -> bool:
     """Whether `value` is numpy's scalar or a value `mark_numpy` marked."""
-    if isinstance(value, (torch.Tensor, torch.SymFloat, torch.SymInt)):
+    if isinstance(value, _NUMPY_TYPES):
         return getattr(value, _NUMPY, False) is True
     return isinstance(value, numpy.generic)
+
+
+def numpy_some(value):
+    """(what, statement, location) of a value numpy's on some paths only, or None."""
+    if isinstance(value, _NUMPY_TYPES):
+        mark = getattr(value, _NUMPY, None)
+        return mark if isinstance(mark, tuple) else None
+    return None
+
+
+def numpy_state(value):
+    """True for numpy's scalar (or a value marked one), the tag of `mark_numpy_some`, or False
+    for a Python number: the mark a result of `value` with a Python number takes."""
+    if isinstance(value, _NUMPY_TYPES):
+        mark = getattr(value, _NUMPY, False)
+        return mark if mark is True or isinstance(mark, tuple) else False
+    return isinstance(value, numpy.generic)
+
+
+def numpy_mark(*values):
+    """The mark of Python's arithmetic of `values`: numpy's where one is numpy's (NEP 50),
+    else numpy's on some paths where one is that (its tag), else False."""
+    found = False
+    for value in values:
+        state = numpy_state(value)
+        if state is True:
+            return True
+        found = found or state
+    return found
+
+
+def numpy_paths_error(value, use: str, as_numpy: str, as_python: str) -> StagingError:
+    """The error for `use` of a number numpy's on some paths only (`numpy_some`), which gives
+    `as_numpy` where it is numpy's and `as_python` where it is Python's."""
+    what, statement, location = numpy_some(value)
+    where = f" at {location[0]}:{location[1]}" if location else ""
+    kind = "float" if not isinstance(value, torch.Tensor) or value.dtype.is_floating_point \
+        else "int"
+    return StagingError(
+        "expression",
+        f"{what} is numpy's {kind}64 on some paths and a Python {kind} on others (the "
+        f"{statement}{where} gave either: a graph gives a value one type on every path), and "
+        f"{use} gives {as_numpy} where it is numpy's and {as_python} where it is Python's: "
+        "which is only known when the graph runs",
+        f"Make it one type on every path: `np.{kind}64(...)` where it is Python's, or "
+        f"`{kind}(...)` of numpy's (or give the dtype: `torch.tensor(v, dtype=torch.float64)`)")
 
 
 def _kind(value) -> str:

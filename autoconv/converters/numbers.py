@@ -401,7 +401,8 @@ def _given_user_result(call, ac: str) -> bool:
 def _binds_user_result(body: list, ac: str) -> bool:
     """Whether `body` binds a name to a user call's result (NOTE [a user's function's
     result])."""
-    return any(isinstance(node, gast.Assign) and (_is_user_call(node.value, ac) or isinstance(
+    return any(isinstance(node, gast.Assign) and (
+        _is_user_call(node.value, ac) or _is_numbers_function_call(node.value, ac) or isinstance(
         node.value, (gast.Dict, gast.List, gast.Tuple)) and any(
             v is not None and _is_user_call(v, ac) for v in (
                 node.value.values if isinstance(node.value, gast.Dict) else node.value.elts)))
@@ -438,10 +439,19 @@ def _user_results_bound(assigns, ac: str) -> set:
     """The names bound to a user call's result, `s = ac.converted_call(acc, x)` (NOTE [a
     user's function's result])."""
     return {name for node in assigns for name, value in _bound(node)
-            if _is_user_call(value, ac) or isinstance(value, (gast.Dict, gast.List, gast.Tuple))
+            if _is_user_call(value, ac) or _is_numbers_function_call(value, ac)
+            or isinstance(value, (gast.Dict, gast.List, gast.Tuple))
             # (`hist = {"best": best_of(losses)}`: its items are such results)
             and any(v is not None and _is_user_call(v, ac) for v in (
                 value.values if isinstance(value, gast.Dict) else value.elts))}
+
+
+def _is_numbers_function_call(node, ac: str) -> bool:
+    """Whether `node` is a `math` / numpy function of numbers given a user call's result
+    (`a = np.exp(_count(x))`): a graph number where the callee returns one, whose `round(a,
+    2)` asked the stand-in for `__round__` (break43b s08)."""
+    return (isinstance(node, gast.Call) and _module_number_call(node.func)
+            and any(_is_user_call(n, ac) for n in walk(node.args)))
 
 
 def _is_user_call(node, ac: str) -> bool:
@@ -847,6 +857,26 @@ _TENSOR_METHODS = frozenset(name for name in dir(torch.Tensor) if not name.start
 # Calls that give a Python number (as converted code writes them, and as the user does)
 _NUMBER_CALLS = {"float", "int", "bool", "len", "round", "float_", "int_", "bool_", "len_",
                  "item", "sum_", "max_", "min_", "abs", "divmod"}
+# `math.f(...)` and numpy's functions and scalar types of numbers (`a = np.exp(0.5)`, `a =
+# np.float64(1)` before a loop that carries `a`): numbers, whose arithmetic in the loop's body
+# reads the stand-in (`np.exp(a / 10)` called numpy on the tensor: ".numpy() is not supported
+# for tensor subclasses"). Of a tensor they are a tensor, read through the runtime at no cost.
+_NUMBER_MODULES = frozenset({"math", "np", "numpy"})
+_NUMPY_NUMBER_CALLS = frozenset({
+    "exp", "expm1", "exp2", "log", "log2", "log10", "log1p", "sqrt", "cbrt", "sin", "cos",
+    "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh",
+    "arccosh", "arctanh", "hypot", "deg2rad", "rad2deg", "floor", "ceil", "trunc", "rint",
+    "fabs", "abs", "absolute", "sign", "power", "float_power", "maximum", "minimum", "fmax",
+    "fmin", "square", "float64", "float32", "float16", "int64", "int32", "int16", "int8",
+    "uint8", "double", "single", "float_", "int_", "intp"})
+
+
+def _module_number_call(func) -> bool:
+    """Whether `func` is `math.<f>` or numpy's `np.<f>` of `_NUMPY_NUMBER_CALLS`."""
+    if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+            and func.value.id in _NUMBER_MODULES):
+        return False
+    return func.value.id == "math" or func.attr in _NUMPY_NUMBER_CALLS
 
 
 # Calls that give a container of their argument's items (numbers where those are)
@@ -992,7 +1022,7 @@ def _is_number(node, numbers) -> bool:
             # `h.state['step']` in `0.999 ** h_state['step']` read as torch's int64, float32)
             return _field_in(gast.Attribute(value=node.args[0], attr=node.args[1].value,
                                             ctx=gast.Load()), numbers)
-        return name in _NUMBER_CALLS
+        return name in _NUMBER_CALLS or _module_number_call(func)
     return False
 
 
@@ -1096,6 +1126,9 @@ def _reads_number(node, names, lists=frozenset()) -> bool:
         # of a grown list])
         return any(_reads_number(arg, names, lists) or (
             _list_of(arg, lists)) for arg in node.args)
+    if isinstance(node, gast.Call) and _module_number_call(node.func):
+        # (`a = np.exp(k)` of a carried `k`: `round(a, 2)` reads the stand-in, break43b s08)
+        return any(_reads_number(arg, names, lists) for arg in node.args)
     if _user_call_given_number(node, names, lists):
         return True
     if _list_item_call(node, lists):

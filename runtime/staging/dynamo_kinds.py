@@ -155,7 +155,7 @@ keep_paths._dynamo_marked_constant = True  # (dynamo calls it for real: constant
 def kept_paths(key: int) -> tuple:
     """((slot, leaf), kinds) of what `keep_paths` kept for `key`, as constants; forgets them."""
     kept = _PATHS.pop(key, {})
-    return tuple((at, tuple(sorted(kinds))) for at, kinds in kept.items())
+    return tuple((at, tuple(sorted(kinds, key=repr))) for at, kinds in kept.items())
 
 
 kept_paths._dynamo_marked_constant = True

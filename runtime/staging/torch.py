@@ -40,7 +40,7 @@ from torch.fx.experimental.symbolic_shapes import (has_free_unbacked_symbols, ha
                                              statically_known_true)
 from torch.utils import _pytree as pytree
 
-from .. import augmented, errors, staged_aliases
+from .. import augmented, errors, libm, staged_aliases
 from ..errors import StagingError, graph_error_message
 from .. import lists as runtime_lists
 from ..lists import StagedList
@@ -401,6 +401,12 @@ class Statement:
         # (slot, leaf) -> the Python kinds a number is on the paths, every round's (NOTE
         # [numbers of two kinds] in runtime/augmented.py)
         self.number_kinds: dict = {}
+        # (slot, leaf) -> what each path leaves of a number: numpy's scalar (True), a Python
+        # number (False) or numpy's on some paths (a tag); and the loop's numbers its body
+        # sees so on the trips after the first (NOTE [numpy's numbers across staged
+        # statements] in runtime/libm.py)
+        self.numpy_paths: dict = {}
+        self.numpy_inputs: dict = {}
         # what the runtime's wrappers among the bodies close over, for verdicts' keys (NOTE
         # [verdicts of a staged for loop] in verdicts.py); None: they are not keyed
         self.closing_over = None
@@ -438,6 +444,9 @@ class Statement:
                         augmented.mark(leaf)
                         augmented.mark_kinds(leaf,
                                              *augmented.kinds_without_paths(leaf_before))
+                        # (NOTE [numpy's numbers across staged statements] in runtime/libm.py)
+                        libm.mark_numpy(leaf, self.numpy_inputs.get((slot, i))
+                                        or libm.numpy_state(leaf_before))
                         if (slot, i) in self.typed_inputs:
                             # (a number on the first trip, the tensor it met on the others)
                             self._types_tagged(slot, i, leaf_before, leaf)
@@ -491,7 +500,14 @@ class Statement:
                      (self.state[at[0]] if _is_leaf(self.state[at[0]])
                       else pytree.tree_leaves(self.state[at[0]])[at[1]]))}
         self.typed_inputs |= typed
-        return bool(new or typed)
+        # (a number numpy's on some trips only: NOTE [numpy's numbers across staged
+        # statements] in runtime/libm.py)
+        numpy_new = [at for at, states in self.numpy_paths.items()
+                     if at not in self.numpy_inputs and self._numpy_mark(*at) not in (
+                         True, False)]
+        for at in numpy_new:
+            self.numpy_inputs[at] = self._numpy_mark(*at)
+        return bool(new or typed or numpy_new)
 
     def _learn_kinds(self, slot, before, raws) -> None:
         """Add the Python kinds of the numbers of `slot` on the paths (each body's leaves
@@ -504,6 +520,28 @@ class Statement:
                     tagged = augmented.kinds_in(leaf)
                     self.number_kinds.setdefault((slot, i), set()).update(
                         tagged[0] if tagged else (augmented.kind_of(leaf),))
+                    self.numpy_paths.setdefault((slot, i), set()).add(libm.numpy_state(leaf))
+
+    def _numpy_mark(self, slot, i):
+        """The numpy mark of the number `(slot, i)` after the statement, by what its paths
+        left (`numpy_paths`): True where every path leaves numpy's scalar, False where none
+        does or nothing is known, else a tag naming the first statement where it became one
+        (NOTE [numpy's numbers across staged statements] in runtime/libm.py)."""
+        states = self.numpy_paths.get((slot, i), ())
+        if len(states) < 2:
+            return next(iter(states), False)
+        tag = next((state for state in states if isinstance(state, tuple)), None)
+        if tag is not None:
+            return tag
+        location = (errors.dynamo_user_location() if torch.compiler.is_dynamo_compiling()
+                    else errors.user_location())
+        return (self._what(slot), self.kind, location)
+
+    def _what(self, slot) -> str:
+        name = self.names[slot] if slot < len(self.names) else None
+        # (autoconv's own '<return value>' reads "the return value" in a StagingError)
+        return (f"'{name}'" if isinstance(name, str) and (name.isidentifier() or (
+                    name == "<return value>")) else f"a number the {self.kind} carries")
 
     def marked_numbers(self, values) -> tuple:
         """`values`, the statement's full results, with the tensors that stand for Python
@@ -558,7 +596,8 @@ class Statement:
         what = (f"'{name}'" if isinstance(name, str) and (name.isidentifier() or (
                     name == "<return value>")) else f"a number the {self.kind} carries")
         if kinds == {"number"}:
-            return augmented.mark_kinds(_marked(value), number_kinds, what)
+            return libm.mark_numpy(augmented.mark_kinds(_marked(value), number_kinds, what),
+                                   self._numpy_mark(slot, i))
         if mixed is None:
             mixed = self.kind
         if torch.compiler.is_dynamo_compiling():
@@ -1047,7 +1086,12 @@ class _Watch:
                 and is_undefined(v)) or (self.before is None and _unprobed_flag(
                     statement, slot, v, k)))
             if unbound:  # NOTE [numbers bound in every branch]
-                dynamo_kinds.keep_paths(self.key, body.where, unbound)
+                # (and whether each is numpy's: NOTE [numpy's numbers across staged
+                # statements] in runtime/libm.py)
+                dynamo_kinds.keep_paths(self.key, body.where, unbound + tuple(
+                    ((_NUMPY_PATHS, slot), tuple(libm.numpy_state(leaf)
+                                                 for leaf in _leaves(raw[slot])))
+                    for slot, _ in unbound))
         else:
             self.seen[body.where] = (raw, out)
             if len(self.seen) == len(self.bodies):
@@ -1157,7 +1201,7 @@ def _check_by_probe(statement: Statement, bodies, loop: bool, inputs_watch=None)
         if inputs_watch is not None:
             _run_input_probe(inputs_watch, [(body.fn, True) for body in bodies], statement)
         (promoted, statement.paths, statement.mixed_inputs, statement.typed_inputs,
-         statement.number_kinds) = known
+         statement.number_kinds, statement.numpy_paths, statement.numpy_inputs) = known
         statement.dtypes.update(promoted)
         return
     round_ = 0
@@ -1200,7 +1244,8 @@ def _check_by_probe(statement: Statement, bodies, loop: bool, inputs_watch=None)
             if again:  # (once more, with the numbers the body makes tensors marked so)
                 continue
             verdicts.learn(verdict_key, (promoted, statement.paths, statement.mixed_inputs,
-                                         statement.typed_inputs, statement.number_kinds))
+                                         statement.typed_inputs, statement.number_kinds,
+                                         statement.numpy_paths, statement.numpy_inputs))
             if not loop and not promoted and not any(draws) and probing() \
                     and not in_operator_bodies():
                 # (what the branches gave with the dtypes the operator would trace them with)
@@ -3264,10 +3309,16 @@ def _keep_bound_paths(statement: Statement, key) -> None:
         return
     # (a new dict: the one a probe verdict gave is held from outside an enclosing operator's
     # body, whose mutation dynamo refuses)
-    paths = dict(statement.paths)
+    paths, numpy_paths = dict(statement.paths), dict(statement.numpy_paths)
     for at, kinds in dynamo_kinds.kept_paths(key):
-        paths[at] = set(kinds)
-    statement.paths = paths
+        if isinstance(at[0], tuple) and at[0][0] == _NUMPY_PATHS:
+            numpy_paths[(at[0][1], at[1])] = set(kinds)
+        else:
+            paths[at] = set(kinds)
+    statement.paths, statement.numpy_paths = paths, numpy_paths
+
+
+_NUMPY_PATHS = "numpy"  # (`keep_paths`' slot of a slot's numpy states: `(_NUMPY_PATHS, slot)`)
 
 
 # NOTE [an if's outputs in an enclosing probe]
