@@ -32,7 +32,7 @@ import torch
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..errors import StagingError
-from . import context, restaging, unchanged_leaves
+from . import context, dynamo_floats, restaging, unchanged_leaves
 from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList
 from ..identity import identical, type_in
@@ -817,7 +817,11 @@ def carried_slots(state, records=None) -> dict:
         # SymInt)")
         from .torch import _specialize_held
 
+        # (read symbolic, as the code before the statement read them: NOTE [floats first read
+        # in a staged statement] in dynamo_floats.py)
+        floats = dynamo_floats.floats_specialized(False)
         slots = {i: _specialize_held(v, 0) for i, v in slots.items()}
+        dynamo_floats.floats_specialized(floats)
         records = {i: frozenset(records.get(i, ())) | _number_paths(v)
                    for i, v in slots.items()}
     return {i: flatten(v, frozenset(records.get(i, ()))) for i, v in slots.items()}
@@ -999,6 +1003,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             if giving:
                 out.extend(_given_back(giving, given_leaves, out, extra))
             return tuple(out)
+        run._autoconv_body = body  # (NOTE [item writes seen in the code] in item_writes.py)
         return run
 
     if torch.compiler.is_dynamo_compiling():
