@@ -130,6 +130,11 @@ def _flatten(value, leaves, seen, path="", records=frozenset()):
         # is carried as a local `best = float(x[0])` is (tester23 s03)
         leaves.append(value)
         return ("number",)
+    if type_in(value, _NUMBERS):
+        # (a constant, told before its id is asked: a float dynamo took as a constant guarded
+        # on its value, NOTE [floats first read in a staged statement], has an id dynamo cannot
+        # compare with the objects' ids, "Comparison on compile-time-only id")
+        return ("const", value)
     if id(value) in seen:  # NOTE [objects holding themselves]
         return ("cycle", value, seen.index(id(value)))
     if is_carried_mapping(value):
