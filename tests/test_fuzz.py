@@ -78,6 +78,32 @@ def test_generator_is_deterministic_and_valid():
         assert prepare(generate(3, i))  # plain Python runs every program on its inputs
 
 
+def test_only_checks_the_programs_of_the_stream_it_names(monkeypatch):
+    # (`python -m tests.fuzz --seed S --only 140`: one program of a run, as the run checked it,
+    # every tenth compiled and exported too; the report's reproduce line names the failures)
+    import fuzz
+    from fuzz import generate, run_fuzz
+    from fuzz.__main__ import main
+
+    checked = []
+
+    def check(source, inputs, **modes):
+        checked.append((source, modes["compile"], modes["export"]))
+        return fuzz.Failure("timeout", "compile", "ran past the limit") if modes["compile"] \
+            else None
+
+    monkeypatch.setattr(fuzz, "check", check)
+    summary = run_fuzz(0, 3, size=5, compile_every=10, only=[7, 20])
+    assert checked == [(generate(3, 7, 5).source, False, False),
+                       (generate(3, 20, 5).source, True, True)]
+    assert summary.programs == 2
+    assert summary.report().endswith("reproduce: python -m tests.fuzz --seed 3 --only 20")
+    checked.clear()
+    assert main(["--seed", "3", "--size", "5", "--only", "7", "--minimize-budget", "0",
+                 "--out", ""]) == 0
+    assert checked == [(generate(3, 7, 5).source, False, False)]
+
+
 # Found by the fuzzer (seed 2026, program 30, and seed 2027, program 11): the second function
 # fails only after the first, which has the same shape, was traced in the same process.
 _FIRST = """def fuzz_fn(x, y, k):

@@ -17,7 +17,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from ..errors import StagingError
-from . import dead_probes, dynamo_draws, kept_effects, specialize, unseen_updates
+from . import dead_probes, dynamo_draws, dynamo_floats, kept_effects, specialize, unseen_updates
 from ..values import is_undefined
 
 __all__ = ["probe", "probing", "types_probe", "probing_types", "probe_side_effects_off",
@@ -349,9 +349,12 @@ def staging(statement: str, again=None):
                         unseen_updates.reset()
                     # (what its nested statements' probes learn: NOTE [probe verdicts])
                     _verdicts[0] = {} if torch.compiler.is_dynamo_compiling() else None
+                    floats = None
                     if torch.compiler.is_dynamo_compiling():
                         # (NOTE [assertions in bodies whose outputs are unused], kept_effects.py)
                         kept_effects.install_inductor_fix()
+                        # (NOTE [floats first read in a staged statement])
+                        floats = dynamo_floats.floats_specialized(True)
                     dead_probes.enter()
                     try:
                         return stage(*args, **kwargs)
@@ -361,6 +364,8 @@ def staging(statement: str, again=None):
                         dead_probes.leave()
                         _compiled_bodies[_ACTIVE] = False
                         _verdicts[0] = None
+                        if floats is not None:
+                            dynamo_floats.floats_specialized(floats)
                 finally:
                     if as_python:
                         _watch_stack().pop()

@@ -60,11 +60,15 @@ class Growth:
         self.name, self.count, self.item = name, 0, None
         self.numbers = False  # (every item a Python number: StagedList.numbers)
 
-    def see(self, before, probe_value, out, statement: str, where: str) -> None:
-        """Record one body's effect: `out` is what the body returned for `probe_value`."""
+    def see(self, before, probe_value, out, statement: str, where: str,
+            written: bool = False) -> None:
+        """Record one body's effect: `out` is what the body returned for `probe_value`;
+        `written`: the body's code writes the list's items (NOTE [item writes seen in the code]
+        in item_writes.py)."""
         if type(before) is list:
             if out is probe_value:
-                if len(out) == len(before) and any(a is not b for a, b in zip(out, before)):
+                if len(out) == len(before) and (
+                        written or any(a is not b for a, b in zip(out, before))):
                     # Items written in place (`bracket[i] = t`), none added: carried as a tuple
                     # and written back into the list (replaced_lists.py).
                     raise ReplacedList(self.name, (self.name,))
@@ -218,17 +222,19 @@ def _describe(t: torch.Tensor) -> str:
     return f"{t.dtype} tensors of shape {tuple(t.shape)}"
 
 
-def measure(names, slots, state, probes, statement: str) -> dict:
+def measure(names, slots, state, probes, statement: str, written=()) -> dict:
     """{slot: Growth} for the lists in `slots`, from `probes`: (probe state, its items before the
-    body ran, outputs, where) for each probed body."""
+    body ran, outputs, where) for each probed body. `written`: per probe, the names whose
+    items its body's code writes (NOTE [item writes seen in the code])."""
     growth, replaced, in_place, resized = {}, [], [], []
     for slot in slots:
         seen = growth[slot] = Growth(names[slot])
         ways = {}  # how the bodies that changed the list did: in place, or by a new list
-        for probe_state, before, outputs, where in probes:
+        for number, (probe_state, before, outputs, where) in enumerate(probes):
             try:
                 seen.see(before[slot] if type(state[slot]) is list else state[slot],
-                         probe_state[slot], outputs[slot], statement, where)
+                         probe_state[slot], outputs[slot], statement, where,
+                         number < len(written) and names[slot] in written[number])
             except ReplacedList as error:
                 ways.setdefault(type(error.args[-1]) is tuple, where)
         if len(ways) == 2:

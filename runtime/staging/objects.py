@@ -32,7 +32,7 @@ import torch
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..errors import StagingError
-from . import context, restaging, unchanged_leaves
+from . import context, dynamo_floats, restaging, unchanged_leaves
 from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList
 from ..identity import identical, type_in
@@ -132,6 +132,11 @@ def _flatten(value, leaves, seen, path="", records=frozenset(), parts=None):
         # is carried as a local `best = float(x[0])` is (tester23 s03)
         leaves.append(value)
         return ("number",)
+    if type_in(value, _NUMBERS):
+        # (a constant, told before its id is asked: a float dynamo took as a constant guarded
+        # on its value, NOTE [floats first read in a staged statement], has an id dynamo cannot
+        # compare with the objects' ids, "Comparison on compile-time-only id")
+        return ("const", value)
     if id(value) in seen:  # NOTE [objects holding themselves]
         return ("cycle", value, seen.index(id(value)))
     if parts is not None and _shareable(value):  # NOTE [parts two holders share]
@@ -898,7 +903,11 @@ def carried_slots(state, records=None) -> dict:
         # SymInt)")
         from .torch import _specialize_held
 
+        # (read symbolic, as the code before the statement read them: NOTE [floats first read
+        # in a staged statement] in dynamo_floats.py)
+        floats = dynamo_floats.floats_specialized(False)
         slots = {i: _specialize_held(v, 0) for i, v in slots.items()}
+        dynamo_floats.floats_specialized(floats)
         records = {i: frozenset(records.get(i, ())) | _number_paths(v)
                    for i, v in slots.items()}
     parts = _Parts()  # NOTE [parts two holders share]
@@ -1095,6 +1104,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
             if giving:
                 out.extend(_given_back(giving, given_leaves, out, extra))
             return tuple(out)
+        run._autoconv_body = body  # (NOTE [item writes seen in the code] in item_writes.py)
         return run
 
     if torch.compiler.is_dynamo_compiling():

@@ -355,6 +355,7 @@ def sharing_state(bodies, state, names, statement):
 
 
 def _keep_names(run, body) -> None:
+    run._autoconv_body = body  # (NOTE [item writes seen in the code] in item_writes.py)
     if not torch.compiler.is_dynamo_compiling():  # (dynamo cannot set them)
         # the user's names of the inputs, for messages: objects.with_input_as_state
         run.__wrapped__ = body

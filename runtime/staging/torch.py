@@ -51,9 +51,10 @@ from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/trac
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
 from . import dict_lists
-from . import (branch_facts, branch_grads, constants, dynamo_kinds, freevar_updates, grad_mode,
-               lists, mappings, objects, operators, outside_writes, python_state, registry,
-               replaced_lists, restaging, shared_containers, unseen_updates, verdicts)
+from . import (branch_facts, branch_grads, constants, dynamo_floats, dynamo_kinds,
+               freevar_updates, grad_mode, item_writes, lists, mappings, objects, operators,
+               outside_writes, python_state, registry, replaced_lists, restaging,
+               shared_containers, unseen_updates, verdicts)
 from .context import (in_operator_bodies, in_staged_body, no_recursion, operator_bodies, probe,
                       probe_side_effects_off, probing, probing_types, staged_statement, staging,
                       staging_depth, types_probe)
@@ -1628,6 +1629,16 @@ def specialize_globals_read(bodies) -> None:
     `bodies` (and the functions defined in them) read."""
     if not torch.compiler.is_dynamo_compiling():
         return
+    # (read as the bodies' code first read them, symbolic: NOTE [floats first read in a staged
+    # statement] in dynamo_floats.py)
+    floats = dynamo_floats.floats_specialized(False)
+    try:
+        _specialize_globals_read(bodies)
+    finally:
+        dynamo_floats.floats_specialized(floats)
+
+
+def _specialize_globals_read(bodies) -> None:
     for fn in bodies:
         # (dynamo has no `__globals__` of a function defined in the frame it compiles: a
         # converted function's bodies, nor a `__module__` where the globals have no
@@ -1772,7 +1783,10 @@ class _Operands:
             self.input_leaves[i] = to_tensor(self.input_leaves[i], like)
         if torch.compiler.is_dynamo_compiling():
             _specialized_numbers(self.input_leaves, self.symbolic)
+            # (NOTE [floats first read in a staged statement] in dynamo_floats.py)
+            floats = dynamo_floats.floats_specialized(False)
             self.input_leaves = [_specialize_held(leaf, 0) for leaf in self.input_leaves]
+            dynamo_floats.floats_specialized(floats)
         self.input_slots = [i for i, leaf in enumerate(self.input_leaves)
                             if isinstance(leaf, torch.Tensor) or is_staged(leaf)]
         self.count = len(state_leaves)
@@ -2776,8 +2790,11 @@ def _probe_lists(statement: Statement, bodies, pred=None, watch=None) -> dict:
             probes.append((probe_state, before, outputs, body.where))
         if watch is not None:
             _no_change_seen(watch, updated)
+        # (NOTE [item writes seen in the code] in item_writes.py)
+        written = [item_writes.of_body(body.fn) if torch.compiler.is_dynamo_compiling() else ()
+                   for body in bodies]
         growth = lists.measure(statement.names, slots, tuple(statement.state), probes,
-                               statement.kind)
+                               statement.kind, written)
         promoted = {}
         if pred is not None and not torch.compiler.is_compiling():
             promoted = _promote_by_probe(statement, [outputs for _, _, outputs, _ in probes])

@@ -39,7 +39,8 @@ class Summary:
         parts = ", ".join(f"{k} {self.counts[k]}" for k in
                           ("ok", "mismatch", "crash", "internal", "timeout", "invalid"))
         return (f"fuzz seed {self.seed}: {self.programs} programs in {self.seconds:.1f} s: {parts}"
-                + (f"\nreproduce: python -m tests.fuzz --seed {self.seed} --n {self.programs}"
+                + (f"\nreproduce: python -m tests.fuzz --seed {self.seed} --only "
+                   + " ".join(str(program.index) for program, _ in self.failures)
                    if self.failures else ""))
 
 
@@ -75,13 +76,16 @@ def load_program(path: str) -> tuple[str, list, str | None]:
 
 def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compile_every: int = 0,
              minimize_budget: float = 0.0, time_limit: float = 60.0, avoid=KNOWN_BUGS,
-             log=None) -> Summary:
+             log=None, only=None) -> Summary:
     """Generate and check `n` programs from `seed`; failing ones go to `out` if given.
 
     Every program is checked by one trace and replays; every `compile_every`-th one also as a
     saved and loaded `torch.export` program (strict=False) and under
     `torch.compile(fullgraph=True)` (issue 10 item 6). The first failure of each kind is minimised for up to
-    `minimize_budget` seconds. `avoid` names constructs the generator leaves out.
+    `minimize_budget` seconds. `avoid` names constructs the generator leaves out. `only`: the
+    indices of the stream's programs to check instead of the first `n` (each program is made
+    from the seed and its index alone, so program 140 of a run is the same program here, with
+    the same checks).
     """
     log = log or (lambda message: None)
     summary = Summary(seed)
@@ -93,8 +97,8 @@ def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compil
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGINT, lambda *_: stop.__setitem__(0, True))
     try:
-        _run(summary, n, size, out, compile_every, minimize_budget, time_limit, avoid, log,
-             start, stop)
+        _run(summary, range(n) if only is None else list(only), size, out, compile_every,
+             minimize_budget, time_limit, avoid, log, start, stop)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
@@ -104,10 +108,11 @@ def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compil
     return summary
 
 
-def _run(summary, n, size, out, compile_every, minimize_budget, time_limit, avoid, log, start,
-         stop):
+def _run(summary, indices, size, out, compile_every, minimize_budget, time_limit, avoid, log,
+         start, stop):
     seed, minimised = summary.seed, set()
-    for index in range(n):
+    n = len(indices)
+    for number, index in enumerate(indices):
         if stop[0]:
             return
         program = generate(seed, index, size, avoid)
@@ -128,8 +133,8 @@ def _run(summary, n, size, out, compile_every, minimize_budget, time_limit, avoi
             log(f"[{index}] {failure}")
             if out:
                 _save(out, program, inputs, failure, minimised, minimize_budget, time_limit, log)
-        if (index + 1) % 10 == 0 or index + 1 == n:
-            log(f"{index + 1}/{n} programs, {len(summary.failures)} failing, "
+        if (number + 1) % 10 == 0 or number + 1 == n:
+            log(f"{number + 1}/{n} programs, {len(summary.failures)} failing, "
                 f"{time.monotonic() - start:.0f} s")
 
 

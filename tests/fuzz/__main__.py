@@ -1,5 +1,8 @@
 """`python -m tests.fuzz --n 1000 --seed S --out fuzz-failures`: the differential fuzzer's CLI.
 
+`--only 140 330` checks just those programs of the seed's stream (the same programs and checks
+as in the full run), to reproduce a failure or a time-out one program at a time.
+
 Prints progress and a summary; exits 1 if any program failed. Each failure is written to the
 output folder as a runnable regression file (see `tests/fuzz/regressions/`), minimised for the
 first failure of each kind.
@@ -28,6 +31,8 @@ def main(argv=None) -> int:
     parser.add_argument("--time-limit", type=float, default=60.0,
                         help="seconds of CPU one program may take before it counts as a timeout "
                         "(and 20 times that of wall time)")
+    parser.add_argument("--only", type=int, nargs="+", default=None, metavar="INDEX",
+                        help="check only these programs of the seed's stream (--n is ignored)")
     parser.add_argument("--known-bugs", action="store_true",
                         help="also generate constructs that hit known bugs (generator.KNOWN_BUGS)")
     args = parser.parse_args(argv)
@@ -35,7 +40,8 @@ def main(argv=None) -> int:
     summary = run_fuzz(args.n, seed, size=args.size, out=args.out,
                        compile_every=args.compile_every, minimize_budget=args.minimize_budget,
                        time_limit=args.time_limit,
-                       avoid=frozenset() if args.known_bugs else KNOWN_BUGS, log=lambda m: print(m, flush=True))
+                       avoid=frozenset() if args.known_bugs else KNOWN_BUGS,
+                       log=lambda m: print(m, flush=True), only=args.only)
     print(summary.report())
     return 1 if summary.failures else 0
 

@@ -243,8 +243,10 @@ def _scaled_by_a_getattr_float(x):
 
 # break43 s04: a float a helper function reads from a global object (`_O.s` in a function the
 # staged body calls) is not reached by `specialize_globals_read`, which reads the bodies' own
-# code: changed between compiled calls it meets torch.cond's AssertionError (no line of the
-# user's). An error, not a wrong value.
+# code: changed between compiled calls it met torch.cond's AssertionError ("can only be of
+# (Tensor, int, SymInt) but got SymFloat", no line of the user's). Fixed (errs44): dynamo takes
+# the floats a staged statement reads first as constants (NOTE [floats first read in a staged
+# statement] in runtime/staging/dynamo_floats.py).
 
 def _times_the_scale(x):
     return x * _O.s
@@ -256,12 +258,7 @@ def _scaled_in_a_helper(x):
     return x
 
 
-@pytest.mark.parametrize("fn", [
-    _scaled_by_a_getattr_float,
-    pytest.param(_scaled_in_a_helper, marks=pytest.mark.xfail(
-        strict=True, reason="break43 s04: a float a called helper reads from a global object, "
-        "changed between compiled calls, reaches torch.cond as a SymFloat (torch's "
-        "AssertionError naming no line of the user's)"))])
+@pytest.mark.parametrize("fn", [_scaled_by_a_getattr_float, _scaled_in_a_helper])
 def test_break43_a_float_read_another_way_changed_between_compiled_calls(fn):
     test_s04_a_global_objects_float_changed_between_compiled_calls(fn)
 

@@ -11,7 +11,7 @@ Sources and what was tried:
   `math.atan` of the number read from the tensor was refused in replay and export (s01, fixed);
   under torch.compile the float in `self.errs[0]` stopped in torch's "can only be of (Tensor,
   int, SymInt)" (s02, fixed: tests/reference/test_item_numbers.py), then in dynamo's "HOP:
-  Unsafe side effect" (s03, a strict xfail).
+  Unsafe side effect" (s03, fixed by errs44).
 - k-diffusion's samplers over a Karras schedule with the exact denoiser of N(0, 1) data:
   `sample_euler`, `sample_heun`, `sample_dpm_2` (churn between `s_tmin <= sigmas[i] <= s_tmax`,
   `if sigmas[i + 1] == 0`), `sample_euler_ancestral`, `sample_dpm_2_ancestral` (a noise
@@ -101,21 +101,41 @@ def test_s01_k_diffusion_pid_controller_proposal_in_every_mode():
     assert_same_result(_first_proposal, inputs, staged=False, compile=False)
 
 
-# s03: under torch.compile the same proposal stops in dynamo's own UncapturedHigherOrderOpError
+# s03: under torch.compile the same proposal stopped in dynamo's own UncapturedHigherOrderOpError
 # ("HOP: Unsafe side effect ... Attempted to mutate ListVariable(length=3)", at the method's
 # `if accept:`), no wrong value: `self.errs = [inv_error, inv_error, inv_error]` holds one number
-# read from a tensor at three items, and the staged `if` sets one item from another. The kind
-# is any list holding one such number more than once (a local `errs = [inv, inv, inv]` then
-# `if inv > 0.5: errs[1] = errs[0]`, at the function's top level too); `[inv, inv + 1, inv + 2]`
-# is carried, and so is `errs[1] = 7.0`. Replay and export are right. Not fixed in the session.
-@pytest.mark.xfail(strict=True, raises=torch._dynamo.exc.UncapturedHigherOrderOpError, reason=(
-    "tester43 s03: a list holding one number read from a tensor at several items, changed "
-    "under a tensor `if`, stops in dynamo's 'HOP: Unsafe side effect' under torch.compile"))
+# at three items, and the staged `if` sets one item from another, which changes no item's
+# identity, so the list probe saw no write and left the list a constant of the statement, which
+# dynamo refuses to change in torch.cond's branch. The kind is any list whose item is written
+# with the value it holds (`errs = [inv, inv, inv]` then `if inv > 0.5: errs[1] = errs[0]`, at
+# a function's top level too; Python floats as well). Fixed (errs44): under dynamo a list whose
+# items a body's code writes is carried (NOTE [item writes seen in the code] in
+# runtime/staging/item_writes.py).
 def test_s03_k_diffusion_pid_controller_proposal_compiled():
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(_first_proposal), fullgraph=True, backend="eager")
-    x, h = T([0.1, 0.0]), 0.05
-    torch.testing.assert_close(compiled(x, h), _first_proposal(x, h))
+    for x, h in [(T([0.1, 0.0]), 0.05), (T([1.0, -2.0]), 0.05)]:
+        torch.testing.assert_close(compiled(x, h), _first_proposal(x, h))
+
+
+def _same_number_written_over_itself(x):
+    inv = float(x.sum())
+    errs = [inv, inv, inv]
+    plain = [0.5, 0.5, 0.5]
+    if inv > 0.5:
+        errs[1] = errs[0]
+        plain[2] = plain[1]
+        errs[2] = errs[2] * 2
+    return torch.tensor(errs) * x.sum() + torch.tensor(plain)
+
+
+def test_s03_a_list_item_written_with_the_value_it_holds_compiled():
+    # (the kind at a function's top level, a number read from a tensor and Python's floats)
+    torch._dynamo.reset()
+    fn = _same_number_written_over_itself
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    for x in (T([1.0, 2.0]), T([0.1, 0.2])):
+        torch.testing.assert_close(compiled(x), fn(x))
 
 
 # --- k-diffusion's adaptive DPM-Solver -------------------------------------------------------
