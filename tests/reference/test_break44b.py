@@ -1,0 +1,101 @@
+"""Reference tests: session 44's break of shared44's fixes (break44b): parts two carried holders
+share (NOTE [parts two holders share]), here a list of tensors two fields of an object hold.
+
+Each case is compared with plain Python, the caller's objects included; the inputs take other
+paths than the traced one.
+"""
+
+import dataclasses
+
+import torch
+
+import autoconv
+from support import assert_same_exactly
+
+T = torch.tensor
+_COUNTED = [(T([1.0, -2.0, 3.0, 0.5]),), (T([-1.0, -2.0, -3.0, 0.5]),),
+            (T([4.0, 2.0, 3.0, 5.0]),)]
+
+
+# --- s01: one list of tensors held by two fields of an object (`d.xs is d.ys`) -------------
+# Items set through both fields in a staged body: each field's list is carried as a HeldList
+# of its own (the converter's `kept=`), which the sharing of parts did not see as the one user
+# list, so each was set back on its own after the statement and the last undid the first's
+# items (0 for Python's 1, in the result and in the caller's list, silently). A HeldList is now
+# the user's list among the parts (`_user_list` in runtime/staging/objects.py).
+
+@dataclasses.dataclass
+class _Buffers:
+    xs: list
+    ys: list
+
+
+class _Node:
+    pass
+
+
+def _buffers():
+    items = [torch.zeros(()), torch.ones(())]
+    return _Buffers(items, items)
+
+
+def _node():
+    items = [torch.zeros(()), torch.ones(())]
+    node = _Node()
+    node.xs = node.ys = items
+    return node
+
+
+def _set_through_both(x, d):
+    if x.sum() > 0:
+        d.xs[0] = d.ys[0] + 1
+        d.ys[1] = d.xs[0] * 2
+    else:
+        d.ys[0] = d.xs[1] - 1
+    return d.xs[0] * 1, d.ys[1] * 1
+
+
+def _read_through_the_other_in_a_loop(x, d):
+    for v in x:
+        if v > 0:
+            d.xs[0] = d.xs[0] + v
+            d.ys[1] = d.ys[0] * 2
+    return d.xs[1] * 1
+
+
+def _names_bound_first(x, d):
+    first, second = d.ys, d.xs
+    if x.sum() > 0:
+        first[1] = second[0] + 3
+        d.xs[0] = d.ys[1] * 2
+    return d.ys[0] * 1, first[1] * 1
+
+
+def _check_replay(fn, make):
+    run = autoconv.autoconv(fn)
+    for (x,) in _COUNTED:
+        want_obj, got_obj = make(), make()
+        want, got = fn(x, want_obj), run(x, got_obj)
+        want, got = (want if isinstance(want, tuple) else (want,),
+                     got if isinstance(got, tuple) else (got,))
+        assert all(torch.equal(g, w) for g, w in zip(got, want)), (x, got, want)
+        assert got_obj.xs is got_obj.ys
+        assert all(torch.equal(g, w) for g, w in zip(got_obj.xs, want_obj.xs))
+
+
+def test_s01_a_list_two_fields_hold_set_through_both():
+    for make in (_buffers, _node):
+        for fn in (_set_through_both, _read_through_the_other_in_a_loop, _names_bound_first):
+            _check_replay(fn, make)
+
+
+def _built_in_the_function(x):
+    d = _buffers()
+    if x.sum() > 0:
+        d.xs[0] = d.ys[0] + 1
+        d.ys[1] = d.xs[0] * 2
+    return d.xs[0] * 1, d.ys[1] * 1, d.ys[0] * 1
+
+
+def test_s01_a_list_two_fields_hold_in_every_mode():
+    assert_same_exactly(_built_in_the_function, _COUNTED)
