@@ -566,6 +566,7 @@ class Places:
         self._code = set()  # the names the code of the function and its helpers reads
         self._functions = set()  # ids of the held objects' functions searched (_search_code)
         self._absent = []  # places in `values` guarded as absent (_guard_absent)
+        self._methods = set()  # (id of a class, name) of the methods guarded (_search_class)
         seen = set()
         if module is not None:
             names = _user_names(module, fn)
@@ -1287,16 +1288,26 @@ class Places:
         `self.table` in a method): a tensor or Python value the instance does not shadow, read
         as `self` reads it (so an instance attribute set later is seen too)."""
         attrs = getattr(obj, "__dict__", {})
-        for cls in type(obj).__mro__:
+        owner = type(obj)
+        module = isinstance(obj, torch.nn.Module)
+        for cls in owner.__mro__:
             if cls is object or cls.__module__.partition(".")[0] == "torch":
                 continue
             for name, value in list(vars(cls).items()):
-                if name.startswith("__") or name in attrs or name not in names:
+                if name.startswith("__") or name in attrs or (
+                        name not in names and not (module and name == "forward")):
                     continue
                 if isinstance(value, torch.Tensor) or _is_value(value):
                     self._add(f"{prefix}.{name} (of the class {cls.__qualname__})",
                               functools.partial(getattr, obj, name, _MISSING), value, names,
                               parents)
+                elif (isinstance(value, (types.FunctionType, staticmethod, classmethod))
+                      and (id(owner), name) not in self._methods):
+                    # NOTE [methods replaced on the class]: once per class and name
+                    self._methods.add((id(owner), name))
+                    where = f"{prefix}.{name} (a method of the class {owner.__qualname__})"
+                    read = functools.partial(_class_member, owner, name)
+                    self.values.setdefault(where, (Guard(where, read, read()), parents))
 
 
 def _container_kind(value, names) -> type:
@@ -1384,6 +1395,26 @@ def _user_names(module, fn) -> set:
         if type(sub).__module__.partition(".")[0] != "torch":
             names |= _class_names(type(sub))
     return names
+
+
+# NOTE [methods replaced on the class]
+# A method replaced on a user's class between calls (`Gate.forward = other`, `Gate.score =
+# lambda self, x: x * 5`, a patch applied and undone) runs the new code in Python while every
+# other guard holds: the graph of the old method was replayed, silently (break44b s02). The
+# class of a module is guarded by identity (NOTE [a module's class]), its class attributes
+# that are values too, but not its functions. Each function a user's class (or a base of it)
+# holds under a name the code reads, and a module class's `forward`, is guarded by identity,
+# read from the class as Python finds it (the MRO, not the instance, whose own `forward` is
+# guarded apart: NOTE [a module's own forward]); once per class, not per module.
+
+
+def _class_member(cls, name):
+    """What `cls` (or the first class of its MRO holding it) holds under `name`."""
+    for klass in cls.__mro__:
+        found = vars(klass).get(name, _MISSING)
+        if found is not _MISSING:
+            return found
+    return _MISSING
 
 
 def _keys(table: dict) -> tuple:

@@ -99,3 +99,55 @@ def _built_in_the_function(x):
 
 def test_s01_a_list_two_fields_hold_in_every_mode():
     assert_same_exactly(_built_in_the_function, _COUNTED)
+
+
+# --- s02: a method replaced on a module's class between calls --------------------------------
+# `Gate.forward = other` or `Gate.score = ...` (a patch, applied and undone) left every guard
+# holding: the old method's graph was replayed, silently (NOTE [methods replaced on the class]
+# in autoconv/captures.py).
+
+class _Gate(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(4))
+
+    def score(self, x):
+        return x * 2
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.score(x) * self.w + 1
+        return x - 1
+
+
+class _Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gate = _Gate()
+
+    def forward(self, x):
+        y = self.gate(x)
+        for v in x:
+            if v > 0:
+                y = y + v
+        return y
+
+
+def test_s02_a_method_replaced_on_a_modules_class_traces_again():
+    net = _Net()
+    run = autoconv.autoconv(net)
+    forward, score = _Gate.forward, _Gate.score
+    patches = [lambda: None,
+               lambda: setattr(_Gate, "forward", lambda self, x: x * 7),
+               lambda: setattr(_Gate, "forward", forward),
+               lambda: setattr(_Gate, "score", lambda self, x: x * 5),
+               lambda: setattr(_Gate, "score", score)]
+    try:
+        with torch.no_grad():
+            for patch in patches:
+                patch()
+                for (x,) in _COUNTED:
+                    assert torch.equal(run(x), net(x)), patch
+    finally:
+        _Gate.forward, _Gate.score = forward, score
+    assert run.trace_count == 3  # (the patches undone replay the first graph)
