@@ -1301,12 +1301,17 @@ class Places:
                     self._add(f"{prefix}.{name} (of the class {cls.__qualname__})",
                               functools.partial(getattr, obj, name, _MISSING), value, names,
                               parents)
-                elif (isinstance(value, (types.FunctionType, staticmethod, classmethod))
-                      and (id(owner), name) not in self._methods):
-                    # NOTE [methods replaced on the class]: once per class and name
-                    self._methods.add((id(owner), name))
+                elif isinstance(value, (types.FunctionType, staticmethod, classmethod)):
+                    # NOTE [methods replaced on the class]: a module class's forward once per
+                    # class, another method once per object (an instance may shadow it)
+                    per_class = module and name == "forward"
+                    key = (id(owner) if per_class else id(obj), name)
+                    if key in self._methods:
+                        continue
+                    self._methods.add(key)
                     where = f"{prefix}.{name} (a method of the class {owner.__qualname__})"
-                    read = functools.partial(_class_member, owner, name)
+                    read = (functools.partial(_class_member, owner, name) if per_class
+                            else functools.partial(_member, obj, name))
                     self.values.setdefault(where, (Guard(where, read, read()), parents))
 
 
@@ -1403,9 +1408,18 @@ def _user_names(module, fn) -> set:
 # other guard holds: the graph of the old method was replayed, silently (break44b s02). The
 # class of a module is guarded by identity (NOTE [a module's class]), its class attributes
 # that are values too, but not its functions. Each function a user's class (or a base of it)
-# holds under a name the code reads, and a module class's `forward`, is guarded by identity,
-# read from the class as Python finds it (the MRO, not the instance, whose own `forward` is
-# guarded apart: NOTE [a module's own forward]); once per class, not per module.
+# holds under a name the code reads is guarded by identity, read as Python finds it: the
+# object's own `__dict__` (`gate.score = lambda x: ...` set on the instance later shadows it,
+# also replayed silently), then the class's MRO; once per object. A module class's `forward`
+# is read from the class only (the instance's own `forward` is guarded apart: NOTE [a
+# module's own forward]), once per class, not per module: a model's many modules of one class
+# cost one guard.
+
+
+def _member(obj, name):
+    """What `obj`'s own `__dict__` holds under `name`, else its class (`_class_member`)."""
+    found = getattr(obj, "__dict__", {}).get(name, _MISSING)
+    return _class_member(type(obj), name) if found is _MISSING else found
 
 
 def _class_member(cls, name):

@@ -151,3 +151,16 @@ def test_s02_a_method_replaced_on_a_modules_class_traces_again():
     finally:
         _Gate.forward, _Gate.score = forward, score
     assert run.trace_count == 3  # (the patches undone replay the first graph)
+
+
+def test_s02_a_method_set_on_the_instance_later_traces_again():
+    # (an instance's own `score`, shadowing its class's, was replayed as the class's, silently)
+    net = _Net()
+    run = autoconv.autoconv(net)
+    with torch.no_grad():
+        for patch in (lambda: None, lambda: setattr(net.gate, "score", lambda x: x * 9),
+                      lambda: delattr(net.gate, "score")):
+            patch()
+            for (x,) in _COUNTED:
+                assert torch.equal(run(x), net(x)), patch
+    assert run.trace_count == 2
