@@ -7,9 +7,11 @@ paths than the traced one.
 
 import dataclasses
 
+import pytest
 import torch
 
 import autoconv
+from autoconv_runtime import StagingError
 from support import assert_same_exactly
 
 T = torch.tensor
@@ -164,3 +166,37 @@ def test_s02_a_method_set_on_the_instance_later_traces_again():
             for (x,) in _COUNTED:
                 assert torch.equal(run(x), net(x)), patch
     assert run.trace_count == 2
+
+
+# --- s03: an object a slotted argument holds, its field set under a tensor `if` --------------
+# `s.inner.v = s.inner.v + 1` (s of a class declaring __slots__, `inner` a plain object): the
+# staged `if` refused it and ran the branch as Python, which left the trace's FakeTensor in the
+# caller's `s.inner.v` (an internal error, "left a value of the trace as the graph constant",
+# and the caller's object broken). It is refused and put back as a dict the slotted object
+# holds is (NOTE [containers held by slotted objects] in autoconv/object_paths.py).
+
+class _Slotted:
+    __slots__ = ("inner",)
+
+
+def _slotted():
+    s = _Slotted()
+    s.inner = _Node()
+    s.inner.v = torch.zeros(())
+    return s
+
+
+def _set_a_field_of_a_slotted_objects_part(x, s):
+    if x.sum() > 0:
+        s.inner.v = s.inner.v + 1
+    return s.inner.v * 1
+
+
+def test_s03_a_field_of_an_object_a_slotted_argument_holds_is_refused_and_put_back():
+    s = _slotted()
+    before = s.inner.v
+    with pytest.raises(StagingError, match=r"stores a tensor it computes into a dict, list or "
+                       r"object held by an object of a class declaring __slots__ \(under the "
+                       r"key 'v'\)"):
+        autoconv.autoconv(_set_a_field_of_a_slotted_objects_part)(_COUNTED[0][0], s)
+    assert s.inner.v is before
