@@ -858,7 +858,7 @@ def _refuse_trace_values_in_slotted(name, slotted, location) -> None:
     container, key = found
     where = (f"into the field {key!r} of an object of a class declaring __slots__ "
              f"({type(container).__qualname__})" if not isinstance(container, (dict, list))
-             else "into a dict or list held by an object of a class declaring __slots__ "
+             else "into a dict, list or object held by an object of a class declaring __slots__ "
              f"(under the key {key!r})")
     raise StagingError.at(
         location, "function",

@@ -355,6 +355,10 @@ def slotted_containers(roots, depth: int = 4) -> list:
         elif hasattr(value, "__dict__"):
             if type(value).__module__ in _NOT_RECORDS:
                 return
+            if under_slots:
+                # (an object a slotted one holds: its fields, `s.inner.v = ...`, as a dict's
+                # items, its `__dict__` the container; break44b s03)
+                out.append((vars(value), dict(vars(value))))
             items = list(vars(value).values())
         else:
             names = _slot_names(type(value))

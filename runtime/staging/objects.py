@@ -140,10 +140,11 @@ def _flatten(value, leaves, seen, path="", records=frozenset(), parts=None):
     if id(value) in seen:  # NOTE [objects holding themselves]
         return ("cycle", value, seen.index(id(value)))
     if parts is not None and _shareable(value):  # NOTE [parts two holders share]
-        first = parts.first.get(id(value))
+        key = id(_user_list(value))
+        first = parts.first.get(key)
         if first is not None:
             return ("shared", *first)
-        parts.first[id(value)] = (len(parts.first), parts.slot, path)
+        parts.first[key] = (len(parts.first), parts.slot, path)
     if is_carried_mapping(value):
         seen = (*seen, id(value))
         items = tuple((k, _flatten(v, leaves, seen, f"{path}[{_key_text(k)}]", records, parts))
@@ -193,6 +194,14 @@ class _Parts:
 
     def __init__(self):
         self.first, self.slot, self.met = {}, None, []
+
+
+def _user_list(value):
+    """The user's list a HeldList stands for (its items set back there after the statement:
+    NOTE [list items updated in place, then rebound] in operators.py), else `value`: a list
+    two carried names hold (`d.xs is d.ys`, each name carried as a HeldList of its own) is one
+    part (NOTE [parts two holders share])."""
+    return getattr(value, "origin", value) if type(value) is HeldList else value
 
 
 def _shareable(value) -> bool:
@@ -669,7 +678,7 @@ def _write_back(target, spec, leaves, in_place=frozenset(), kept=frozenset(), pa
     kind = spec[0]
     parts = _Parts() if parts is None else parts
     if kind in ("dict", "list", "object"):
-        parts.met.append(target)
+        parts.met.append(_user_list(target))
     if kind == "dict":
         for k, v in spec[1]:
             _write_item(target, k, v, leaves, in_place, kept, target.__setitem__,
