@@ -1,0 +1,56 @@
+"""Reference tests: session 44's break of numpy44's fixes (break44c): numpy's scalars of graph
+numbers after staged statements, under Python's attribute tests.
+
+Each case is compared with plain Python, dtypes included; the inputs take other paths than the
+traced one.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+from support import assert_same_exactly
+
+T = torch.tensor
+_COUNTED = [(T([1.0, -2.0, 3.0, 0.5]),), (T([-1.0, -2.0, -3.0, 0.5]),),
+            (T([4.0, 2.0, 3.0, 5.0]),)]
+
+
+# --- s01: hasattr / getattr of numpy's scalar of a graph number ------------------------------
+# `a = np.exp(k)` of a carried count is numpy's float64, which has `.item()` (Python's float
+# has not): `hasattr(a, "item")` answered for Python's float, False, so `b = a.item() if
+# hasattr(a, "item") else a` kept numpy's float64, float64 under torch.tensor where Python's
+# `a.item()` is a Python float, float32, silently.
+
+def _item_if_numpy(x):
+    k = 0
+    for v in x:
+        if v > 0:
+            k += 1
+    a = np.exp(k)
+    b = a.item() if hasattr(a, "item") else a
+    return torch.tensor(b), torch.tensor(getattr(a, "ndim", -1))
+
+
+def test_s01_hasattr_of_a_numpy_float_answers_for_numpy():
+    assert hasattr(np.exp(1), "item") and not hasattr(1.0, "item")  # (Python's)
+    assert_same_exactly(_item_if_numpy, _COUNTED)
+
+
+def _item_if_numpy_on_some_paths(x):
+    k = 0
+    for v in x:
+        if v > 0:
+            k += 1
+    if k > 1:
+        a = np.exp(k)
+    else:
+        a = 1.5
+    return torch.tensor(1.0 if hasattr(a, "item") else 2.0)
+
+
+def test_s01_hasattr_of_a_number_numpy_on_some_paths_is_refused():
+    with pytest.raises(StagingError, match="numpy's float64 on some paths.*hasattr"):
+        autoconv.autoconv(_item_if_numpy_on_some_paths)(*_COUNTED[0])
