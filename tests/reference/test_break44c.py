@@ -54,3 +54,52 @@ def _item_if_numpy_on_some_paths(x):
 def test_s01_hasattr_of_a_number_numpy_on_some_paths_is_refused():
     with pytest.raises(StagingError, match="numpy's float64 on some paths.*hasattr"):
         autoconv.autoconv(_item_if_numpy_on_some_paths)(*_COUNTED[0])
+
+
+# --- s02: numpy's scalar in a dict / an object a staged `if` changes -------------------------
+# np.float64 is a Python float, so the runtime compared the value before and after a branch as
+# a constant: `a == b` of numpy's scalars is numpy's bool, which torch's statically_known_true
+# refused with "AssertionError: Expected bool, got <class 'numpy.bool'>" (an unreadable error).
+# Now the field reads as changed, refused at the user's line (a Python float there is carried).
+
+class _Holder:
+    def __init__(self, a):
+        self.a = a
+
+
+def _doubled_in_dict(x):
+    d = {"a": np.float64(1.0)}
+    for v in x:
+        if v > 0:
+            d["a"] = d["a"] * 2
+    return torch.tensor(d["a"])
+
+
+def _doubled_in_object(x):
+    h = _Holder(np.float64(0.5))
+    for v in x:
+        if v > 0:
+            h.a = h.a * 2
+    return torch.tensor(h.a)
+
+
+@pytest.mark.parametrize("fn, field", [(_doubled_in_dict, r"d\['a'\]"),
+                                       (_doubled_in_object, "h.a")])
+def test_s02_numpy_float_changed_in_a_container_is_refused_readably(fn, field):
+    with pytest.raises(StagingError, match=f"`{field}` is changed in the true branch"):
+        autoconv.autoconv(fn)(*_COUNTED[0])
+
+
+def _python_float_doubled_in_dict(x):
+    d = {"a": 1.0}
+    for v in x:
+        if v > 0:
+            d["a"] = d["a"] * 2
+    return torch.tensor(d["a"])
+
+
+def test_s02_python_float_changed_in_a_dict_still_carried():
+    run = autoconv.autoconv(_python_float_doubled_in_dict)
+    for (x,) in _COUNTED:
+        want, got = _python_float_doubled_in_dict(x), run(x)
+        assert got.dtype == want.dtype and torch.equal(got, want)
