@@ -103,3 +103,43 @@ def test_s02_python_float_changed_in_a_dict_still_carried():
     for (x,) in _COUNTED:
         want, got = _python_float_doubled_in_dict(x), run(x)
         assert got.dtype == want.dtype and torch.equal(got, want)
+
+
+# --- s03: numpy's float32 / float16 with a graph number ---------------------------------------
+# `np.float32(0.5) * k` of a float a loop carries is numpy's float32 in Python (NEP 50: Python's
+# float takes numpy's type), torch.tensor's float32; the graph gave numpy's float64, float64,
+# silently, and `np.float16(0.5) + k` of a count float32 for Python's float16. Refused now, as
+# numpy's narrower ints are (the graph's numbers are float64 / int64).
+
+def _float32_times_carried_float(x):
+    k = 0.0
+    for v in x:
+        if v > 0:
+            k += 1.5
+    return torch.tensor(np.float32(0.5) * k)
+
+
+def _float16_plus_count(x):
+    k = 0
+    for v in x:
+        if v > 0:
+            k += 1
+    return torch.tensor(np.float16(0.5) + k)
+
+
+@pytest.mark.parametrize("fn, dtype", [(_float32_times_carried_float, "float32"),
+                                       (_float16_plus_count, "float16")])
+def test_s03_narrow_numpy_float_with_a_graph_number_is_refused(fn, dtype):
+    assert fn(_COUNTED[0][0]).dtype == getattr(torch, dtype)  # (Python's)
+    with pytest.raises(StagingError, match=f"numpy's {dtype} .* is numpy's {dtype} in Python"):
+        autoconv.autoconv(fn)(*_COUNTED[0])
+
+
+def _float32_constant_with_python_numbers(x):
+    # (no graph number: numpy's own arithmetic, as in Python)
+    a = np.float32(0.5) * 3.0
+    return x * a, torch.tensor(a)
+
+
+def test_s03_narrow_numpy_float_with_python_numbers_is_unchanged():
+    assert_same_exactly(_float32_constant_with_python_numbers, _COUNTED)
