@@ -1025,8 +1025,11 @@ def _sum_of_numbers(values, start):
     total = start
     for value in values:
         if type_in(total, (int, bool)) and total == 0 and isinstance(value, torch.Tensor):
-            # (`0 + v` is `v`, an int's or a float's, as Python's sum gives it)
-            total = mark_view(value.to(torch.int64) if value.dtype == torch.bool else value)
+            # (`0 + v` is `v`, an int's or a float's, as Python's sum gives it; numpy's
+            # scalar's view is numpy's: `sum([np.exp(k), 1.0])` under torch.compile was
+            # float32 under torch.tensor for Python's float64, break44c s04)
+            total = mark_numpy(mark_view(value.to(torch.int64) if value.dtype == torch.bool
+                                         else value), numpy_state(value))
         else:
             total = binary(total, "+", value)
     return total

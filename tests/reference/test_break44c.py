@@ -143,3 +143,21 @@ def _float32_constant_with_python_numbers(x):
 
 def test_s03_narrow_numpy_float_with_python_numbers_is_unchanged():
     assert_same_exactly(_float32_constant_with_python_numbers, _COUNTED)
+
+
+# --- s04: sum() of a list starting with numpy's scalar of a graph number ----------------------
+# Python's `sum([a, 1.0])` of `a = np.exp(k)` is `0 + a + 1.0`, numpy's float64. Under
+# torch.compile the first item's stand-in was taken as a view, which lost numpy's mark:
+# float32 under torch.tensor, silently (`sum([1.0, a])` was right).
+
+def _sum_starting_with_numpy(x):
+    k = 0
+    for v in x:
+        if v > 0:
+            k += 1
+    a = np.exp(k)
+    return torch.tensor(sum([a, 1.0])), torch.tensor(sum([1.0, a]))
+
+
+def test_s04_sum_of_a_list_starting_with_a_numpy_float_keeps_float64():
+    assert_same_exactly(_sum_starting_with_numpy, _COUNTED)
