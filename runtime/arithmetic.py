@@ -275,6 +275,19 @@ def _refuse_narrow_numpy_int(left, op, right) -> None:
                 "wrap-around)".replace("{value.dtype}", str(value.dtype)),
                 "Make the constant a Python int (`int(c)`) or an np.int64, or give "
                 "torch.tensor the dtype (`torch.tensor(v, dtype=torch.int32)`)")
+        if isinstance(value, (numpy.floating, numpy.complexfloating)) and (
+                value.dtype.itemsize < (16 if value.dtype.kind == "c" else 8)):
+            # (break44c s03: `np.float32(0.5) * k` of a carried float is numpy's float32 in
+            # Python (NEP 50: Python's float takes numpy's type), torch.tensor's float32; the
+            # graph gave numpy's float64's, float64, silently; np.float16 with a count gave
+            # float32 for Python's float16)
+            raise StagingError(
+                "expression", f"`{op}` of numpy's {value.dtype} ({value!r}) and a number only "
+                "the graph knows (one a staged statement carries, a callee returns, or read "
+                f"from a tensor) is numpy's {value.dtype} in Python, which the graph's "
+                "float64 number does not keep (its dtype under torch.tensor, its rounding)",
+                "Make the constant a Python float (`float(c)`) or an np.float64, or compute "
+                f"in a tensor of that dtype (`torch.tensor(c, dtype=torch.{value.dtype})`)")
 
 
 def _numpy_after(result, numpy_of):

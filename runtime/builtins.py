@@ -115,6 +115,10 @@ def _numpy_type(kind: str) -> type:
 
 _numpy_type._dynamo_marked_constant = True
 
+# The attributes of numpy's scalars of each kind, read here once: dynamo traces numpy's
+# scalars as its tensors, and a function it calls for real gives a global it cannot guard
+_NUMPY_ATTRIBUTES = {kind: frozenset(dir(example)) for kind, example in _NUMPY_EXAMPLES.items()}
+
 
 def _numpy_kind_test(value, test: str, classinfo=None, numpy_=True):
     """`isinstance(v, classinfo)` (`test` "isinstance") or `type(v)` ("type") of the number `v`
@@ -255,6 +259,17 @@ def _has(value, name: str, call: str) -> bool:
     """Whether the Python value the tensor `value` is has the attribute `name`: a number's
     stand-in the number's; a StagingError where `value` is a number on some paths and a
     tensor on others and only one of them has it."""
+    if _numpy_number(value):  # NOTE [numpy's numbers across staged statements] in libm.py
+        # (numpy's scalar has `.item()`, `.dtype`, ... which Python's float has not:
+        # `a.item() if hasattr(a, "item") else a` took `a` of `a = np.exp(k)`, break44c s01)
+        as_numpy = name in _NUMPY_ATTRIBUTES[_kind(value)]
+        if numpy_in(value):
+            return as_numpy
+        as_python = hasattr(_PYTHON_EXAMPLES[_kind(value)], name)
+        if as_numpy != as_python:
+            raise numpy_paths_error(value, f"{call}(..., {name!r})", repr(as_numpy),
+                                    repr(as_python))
+        return as_numpy
     example = _python_example(value)
     if example is _MIXED:
         return _by_paths(value, f"{call}(..., {name!r})", lambda v: hasattr(v, name))
@@ -1010,8 +1025,11 @@ def _sum_of_numbers(values, start):
     total = start
     for value in values:
         if type_in(total, (int, bool)) and total == 0 and isinstance(value, torch.Tensor):
-            # (`0 + v` is `v`, an int's or a float's, as Python's sum gives it)
-            total = mark_view(value.to(torch.int64) if value.dtype == torch.bool else value)
+            # (`0 + v` is `v`, an int's or a float's, as Python's sum gives it; numpy's
+            # scalar's view is numpy's: `sum([np.exp(k), 1.0])` under torch.compile was
+            # float32 under torch.tensor for Python's float64, break44c s04)
+            total = mark_numpy(mark_view(value.to(torch.int64) if value.dtype == torch.bool
+                                         else value), numpy_state(value))
         else:
             total = binary(total, "+", value)
     return total

@@ -732,7 +732,10 @@ def _same_constant(a, b) -> bool:
         return False
     # (a traced number, `float(t)`, under dynamo: no guard on its value, which it refuses;
     # one not known equal is taken as changed, and carried)
-    return statically_known_true(a == b)
+    same = a == b
+    # (numpy's scalars are Python's numbers here, np.float64 a float, and compare to numpy's
+    # bool, which statically_known_true refused with an AssertionError: break44c s02)
+    return statically_known_true(bool(same) if isinstance(same, numpy.bool_) else same)
 
 
 def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=(), chain=(),
