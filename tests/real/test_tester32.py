@@ -463,16 +463,16 @@ def test_ema_with_a_skip_counter_replay():
     assert got[1:] == want[1:]
 
 
-def test_ema_with_a_skip_counter_compile_is_refused_at_the_line_with_the_fix():
+def test_ema_with_a_skip_counter_compile():
+    # (refused under torch.compile until session 44: `ema.num_updates` replaced in the true
+    # branch beside a counter in a dict. Since shared44's numbering of the carried objects'
+    # parts the int field is carried as the dict's counter is, and comes back a 0-d tensor of
+    # Python's value, as README's "Loop and branch state" says of numbers in carried objects)
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(_ema_step), fullgraph=True, backend="eager")
-    with pytest.raises(StagingError) as raised:
-        _ema_run(compiled)
-    message = str(raised.value)
-    assert f"{__file__}:{_ema_step.__code__.co_firstlineno + 1}:" in message
-    assert "`ema.num_updates` is replaced in the true branch" in message
-    assert "nested in a staged statement's body" not in message
-    assert "`torch.tensor(0)` for a counter" in message
+    got, want = _ema_run(compiled), _ema_run(_ema_step)
+    assert_close(got[0], want[0])
+    assert got[1:] == want[1:]
 
 
 def test_ema_with_a_tensor_counter_compile():
