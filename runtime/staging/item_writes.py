@@ -5,6 +5,8 @@ from __future__ import annotations
 import dis
 import types
 
+from .python_state import moved_on_stack
+
 # NOTE [item writes seen in the code]
 # A probe tells that a body wrote a list's items in place by the items' identities after it
 # (lists.Growth.see): the list is then carried as a tuple and written back (replaced_lists.py).
@@ -40,12 +42,7 @@ def items_written(code: types.CodeType) -> tuple:
         if op == "LOAD_FAST":
             stack.append(ins.argval)
             continue
-        if op == "COPY":
-            stack.append(stack[-ins.arg] if len(stack) >= ins.arg else None)
-            continue
-        if op == "SWAP":
-            if len(stack) >= ins.arg:
-                stack[-1], stack[-ins.arg] = stack[-ins.arg], stack[-1]
+        if moved_on_stack(stack, ins):
             continue
         if op in ("STORE_SUBSCR", "DELETE_SUBSCR") and len(stack) >= 2 \
                 and isinstance(stack[-2], str):

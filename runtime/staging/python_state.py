@@ -453,12 +453,7 @@ def _changed_origins(code) -> tuple:
                          else [("name", name), base][-count:] if count <= 2
                          else [None] * count)
             continue
-        if op == "COPY":
-            stack.append(stack[-ins.arg] if len(stack) >= ins.arg else None)
-            continue
-        if op == "SWAP":
-            if len(stack) >= ins.arg:
-                stack[-1], stack[-ins.arg] = stack[-ins.arg], stack[-1]
+        if moved_on_stack(stack, ins):
             continue
         if op == "BINARY_SUBSCR":
             _, container = pop(2)
@@ -694,3 +689,17 @@ def _line_naming(fn, name: str):
                 line = found
                 break
     return code.co_filename, line
+
+
+def moved_on_stack(stack: list, ins: dis.Instruction) -> bool:
+    """Whether `ins` is a COPY or SWAP, which move values rather than make them, followed on
+    `stack` (where each value on the code's stack came from, as the bytecode walks here and
+    in item_writes.py keep it; None where unknown)."""
+    if ins.opname == "COPY":
+        stack.append(stack[-ins.arg] if len(stack) >= ins.arg else None)
+        return True
+    if ins.opname == "SWAP":
+        if len(stack) >= ins.arg:
+            stack[-1], stack[-ins.arg] = stack[-ins.arg], stack[-1]
+        return True
+    return False
