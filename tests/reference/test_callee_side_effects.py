@@ -535,8 +535,10 @@ def _count_after_raising_while(x, kind, form):
 
 _AFTER_RAISING_INPUTS = [T([0., 0., 1.]), T([2., -8., 1.]), T([-3., 1., 0.])]
 # (dynamo refuses a body's change through a partial, closure, lambda or default argument:
-# "HOP: Unsafe side effect", README "torch.compile and callees' state")
+# "HOP: Unsafe side effect", README "torch.compile and callees' state"; since session 44 an
+# attribute a partial sets is carried here, equal to Python, the count a 0-d tensor)
 _DYNAMO_CARRIES = ("bound_method", "callable_object")
+_DYNAMO_CARRIES_AFTER_RAISING = {("attribute", "partial")}
 
 
 def _after_raising_params():
@@ -557,7 +559,8 @@ def test_a_count_after_a_raising_while_and_an_if_changing_an_object_matches_pyth
     expected = [fn(x.clone()) for x in _AFTER_RAISING_INPUTS]
     run = _run_in(mode, fn, _AFTER_RAISING_INPUTS[0])
     for x, want in zip(_AFTER_RAISING_INPUTS, expected):
-        if mode == "eager" and form not in _DYNAMO_CARRIES:
+        if mode == "eager" and form not in _DYNAMO_CARRIES and (
+                kind, form) not in _DYNAMO_CARRIES_AFTER_RAISING:
             with pytest.raises(Exception, match="Unsafe side effect"):
                 run(x.clone())
             return
