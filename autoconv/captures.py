@@ -166,7 +166,7 @@ class GuardSet:
                  "_counts", "_bare", "_forwardless", "_backwardless", "_tables", "_keys", "_keys_guards",
                  "_items", "_item_keys",
                  "_item_expected", "_whole", "_whole_expected", "_whole_keys",
-                 "_whole_key_expected")
+                 "_whole_key_expected", "_fast")
 
     def __init__(self, guards):
         self.guards = tuple(guards)
@@ -291,12 +291,31 @@ class GuardSet:
         self._tables, self._keys, self._keys_guards = tuple(tables), tuple(keys), keys_guards
         self._fresh = tuple(guard for guard in fresh if not _reads_counts(guard)
                             and not _reads_keys(guard) and guard not in folded)
+        self._fast = _fast_check(self)
 
     def check(self) -> None:
+        if self._fast():  # NOTE [guards checked by generated code]
+            if self._fresh:
+                self._check_values(self._fresh)
+            return
+        if not self._places_hold():
+            self._check_each()
+        if (self._counts or self._bare) and not self._counts_hold():
+            # (a whole table's length too: one of its keys gone, which its values'
+            # pipeline, shorter by one, does not show; the guards one by one then)
+            self._check_each()
+            self._check_values(self.guards)  # raises for the first that changed
+        if self._tables and not self._keys_hold():
+            self._check_keys()
+        if self._fresh:
+            self._check_values(self._fresh)
+
+    def _places_hold(self) -> bool:
+        """Whether every place still holds the very object it held (the pipelines)."""
         # (each pipeline only where it has places: a pipeline's set-up, its `map`s and
         # `all`, is about 0.2 µs, which was most of the check of a function reading a few
         # globals: 2.1 µs for six guards)
-        if not ((not self._items or all(map(operator.is_, map(
+        return ((not self._items or all(map(operator.is_, map(
                     dict.get, self._items, self._item_keys, itertools.repeat(_MISSING)),
                     self._item_expected)))
                 and (not self._whole or (all(map(operator.is_, itertools.chain.from_iterable(
@@ -306,30 +325,27 @@ class GuardSet:
                 and (not self._reads or all(map(operator.is_, map(operator.call, self._reads),
                                                 self._expected)))
                 and (not self._typed or all(map(operator.is_, map(type, self._typed),
-                                                self._types)))):
-            self._check_each()
-        if self._counts or self._bare:
-            try:
-                grad = torch.is_grad_enabled()  # NOTE [backward hooks set after the first call]
-                held = ([*map(len, map(dict.__getitem__, self._owners, self._names)),
-                         *map(len, self._lists)] == self._counts
-                        and (not self._bare or _bare_still(self._bare, grad))
-                        and (not self._forwardless or _forwardless_still(self._forwardless))
-                        and (not self._backwardless or not grad
-                             or _backwardless_still(self._backwardless)))
-            except KeyError:  # a module's table gone from its `__dict__`: the slow way says
-                held = False
-            if not held:
-                # (a whole table's length too: one of its keys gone, which its values'
-                # pipeline, shorter by one, does not show; the guards one by one then)
-                self._check_each()
-                self._check_values(self.guards)  # raises for the first that changed
-        # (the lengths are equal here: `map` pairs each dict's keys with its own)
-        if self._tables and not all(
-                map(operator.is_, itertools.chain.from_iterable(self._tables), self._keys)):
-            self._check_keys()
-        if self._fresh:
-            self._check_values(self._fresh)
+                                                self._types))))
+
+    def _counts_hold(self) -> bool:
+        """Whether the counts (lengths of tables and lists) are as traced, and the modules
+        with no submodules and no hooks still have none."""
+        try:
+            grad = torch.is_grad_enabled()  # NOTE [backward hooks set after the first call]
+            return ([*map(len, map(dict.__getitem__, self._owners, self._names)),
+                     *map(len, self._lists)] == self._counts
+                    and (not self._bare or _bare_still(self._bare, grad))
+                    and (not self._forwardless or _forwardless_still(self._forwardless))
+                    and (not self._backwardless or not grad
+                         or _backwardless_still(self._backwardless)))
+        except KeyError:  # a module's table gone from its `__dict__`: the slow way says
+            return False
+
+    def _keys_hold(self) -> bool:
+        """Whether the dicts whose keys are guarded hold the very key objects, in order
+        (their lengths are equal where the counts hold: `map` pairs each dict's keys with
+        its own)."""
+        return all(map(operator.is_, itertools.chain.from_iterable(self._tables), self._keys))
 
     def _check_keys(self) -> None:
         """The dicts' keys, one by one: raises for the first that changed; keys equal to
@@ -359,6 +375,116 @@ class GuardSet:
         # every place holds: the pipelines again (an equal value now expected, or a dict's
         # keys in another order), so that the next call takes the fast way
         self._build()
+
+
+# NOTE [guards checked by generated code]
+# The pipelines of `GuardSet.check` cost about 0.2-0.3 µs each to set up (their `map`s,
+# `all`, the `not self._items or` tests), which is most of the check of a function with a
+# few guards: a module's of two submodules checked 8 places in 2.5 µs. `_build` also writes
+# the same conditions as one generated function of no arguments, each place spelt out (`t[k]
+# is e`, `type(m) is C`, `len(d["_modules"]) == 0`) where a pipeline has at most
+# _UNROLLED places, the pipeline itself over its tuples where it has more (the seed model's
+# 202 submodules, where the interpreter's work per place is the pipeline's). It answers
+# whether every pipeline holds: True only where each would, False where one might not, or
+# where it raised (a KeyError of a module's table gone); `check` then takes the pipelines'
+# way, which decides what changed. A subscript only of an exact dict (a subclass's
+# `__missing__` may insert the key: `defaultdict`), and an absence traced as `k not in t`.
+_UNROLLED = 24
+_GUARD_CODE: dict = {}  # source -> code object
+
+
+def _fast_check(guards: GuardSet):
+    """The generated function of NOTE [guards checked by generated code] for `guards`."""
+    names: dict = {"_is": operator.is_, "_get": dict.get, "_getitem": dict.__getitem__,
+                   "_chain": itertools.chain.from_iterable, "_repeat": itertools.repeat,
+                   "_values": dict.values, "_call": operator.call, "_MISSING": _MISSING,
+                   "_grad": torch.is_grad_enabled, "_bare_still": _bare_still,
+                   "_forwardless_still": _forwardless_still,
+                   "_backwardless_still": _backwardless_still}
+
+    def name(value) -> str:
+        key = f"_v{len(names)}"
+        names[key] = value
+        return key
+
+    def literal(value) -> str:  # a key or a count: equal, not the very object, is meant
+        return repr(value) if type(value) in (str, int) and len(repr(value)) <= 40 \
+            else name(value)
+
+    def item(table, key, expected) -> str:
+        t, k = name(table), literal(key)
+        if expected is _MISSING:
+            return f"_get({t}, {k}, _MISSING) is _MISSING"
+        if type(table) is dict:
+            return f"{t}[{k}] is {name(expected)}"
+        return f"_get({t}, {k}, _MISSING) is {name(expected)}"
+
+    held = []  # conditions, each an expression, all of which hold where the pipelines do
+    if len(guards._items) <= _UNROLLED:
+        held += map(item, guards._items, guards._item_keys, guards._item_expected)
+    else:
+        held.append(f"all(map(_is, map(_get, {name(guards._items)}, {name(guards._item_keys)}, "
+                    f"_repeat(_MISSING)), {name(guards._item_expected)}))")
+    if guards._whole:
+        # (lengths among the counts below: `map` pairs a shorter table's entries only)
+        held.append(f"all(map(_is, _chain(map(_values, {name(guards._whole)})), "
+                    f"{name(guards._whole_expected)}))")
+    if guards._whole_keys:
+        held.append(f"all(map(_is, _chain({name(guards._whole_keys)}), "
+                    f"{name(guards._whole_key_expected)}))")
+    if len(guards._reads) <= _UNROLLED:
+        held += [f"{name(read)}() is {name(expected)}"
+                 for read, expected in zip(guards._reads, guards._expected)]
+    else:
+        held.append(f"all(map(_is, map(_call, {name(guards._reads)}), "
+                    f"{name(guards._expected)}))")
+    if len(guards._typed) <= _UNROLLED:
+        held += [f"type({name(obj)}) is {name(cls)}"
+                 for obj, cls in zip(guards._typed, guards._types)]
+    else:
+        held.append(f"all(map(_is, map(type, {name(guards._typed)}), {name(guards._types)}))")
+    counts = guards._counts
+    pairs = len(guards._owners)
+    if len(counts) <= _UNROLLED:
+        held += [(f"len({name(owner)}[{literal(table)}]) == {literal(count)}"
+                  if type(owner) is dict else
+                  f"len(_getitem({name(owner)}, {literal(table)})) == {literal(count)}")
+                 for owner, table, count in zip(guards._owners, guards._names, counts)]
+        held += [f"len({name(values)}) == {literal(count)}"
+                 for values, count in zip(guards._lists, counts[pairs:])]
+    elif counts:
+        held.append(f"[*map(len, map(_getitem, {name(guards._owners)}, {name(guards._names)})), "
+                    f"*map(len, {name(guards._lists)})] == {name(counts)}")
+    grad = bool(guards._bare or guards._backwardless)  # (`_bare_still`'s argument)
+    if len(guards._bare) <= _UNROLLED:
+        for fields in guards._bare:
+            f = name(fields)
+            held.append(f"not ({f}['_modules'] or {f}['_forward_hooks'] or "
+                        f"{f}['_forward_pre_hooks'] or 'forward' in {f} or (grad and "
+                        f"({f}['_backward_hooks'] or {f}['_backward_pre_hooks'])))")
+    else:
+        held.append(f"_bare_still({name(guards._bare)}, grad)")
+    if guards._forwardless:
+        held.append(f"_forwardless_still({name(guards._forwardless)})")
+    if guards._backwardless:
+        held.append(f"(not grad or _backwardless_still({name(guards._backwardless)}))")
+    if guards._tables:  # (their lengths among the counts)
+        held.append(f"all(map(_is, _chain({name(guards._tables)}), {name(guards._keys)}))")
+    lines = ["def fast():", "    try:"]
+    if grad:
+        lines.append("        grad = _grad()")
+    lines.append(f"        return {' and '.join(held) or 'True'}")
+    lines += ["    except Exception:", "        return False"]
+    # (the code by its text: a set checked one by one again, an equal value now expected,
+    # builds the same text for other objects, where compiling it was 20 times the rest)
+    source = "\n".join(lines)
+    code = _GUARD_CODE.get(source)
+    if code is None:
+        if len(_GUARD_CODE) >= 256:
+            _GUARD_CODE.clear()
+        code = _GUARD_CODE[source] = compile(source, "<autoconv guards>", "exec")
+    exec(code, names)
+    return names["fast"]
 
 
 def _same_value(a, b) -> bool:
