@@ -291,7 +291,9 @@ class GuardSet:
         self._tables, self._keys, self._keys_guards = tuple(tables), tuple(keys), keys_guards
         self._fresh = tuple(guard for guard in fresh if not _reads_counts(guard)
                             and not _reads_keys(guard) and guard not in folded)
-        self._fast = _fast_check(self)
+        self._fast = _fast_check(self, _UNROLLED)
+        if _longest_pipeline(self) > _UNROLLED:  # NOTE [guards checked by generated code]
+            self._fast = _unrolled_later(self, self._fast)
 
     def check(self) -> None:
         if self._fast():  # NOTE [guards checked by generated code]
@@ -381,31 +383,63 @@ class GuardSet:
 # The pipelines of `GuardSet.check` cost about 0.2-0.3 µs each to set up (their `map`s,
 # `all`, the `not self._items or` tests), which is most of the check of a function with a
 # few guards: a module's of two submodules checked 8 places in 2.5 µs. `_build` also writes
-# the same conditions as one generated function of no arguments, each place spelt out (`t[k]
-# is e`, `type(m) is C`, `len(d["_modules"]) == 0`) where a pipeline has at most
-# _UNROLLED places, the pipeline itself over its tuples where it has more (the seed model's
-# 202 submodules, where the interpreter's work per place is the pipeline's). It answers
-# whether every pipeline holds: True only where each would, False where one might not, or
-# where it raised (a KeyError of a module's table gone); `check` then takes the pipelines'
-# way, which decides what changed. A subscript only of an exact dict (a subclass's
-# `__missing__` may insert the key: `defaultdict`), and an absence traced as `k not in t`.
+# the same conditions as one generated function, each place spelt out (`t[k] is e`, `type(m)
+# is C`, `not (d["_modules"] or ...)`) where a pipeline has at most _UNROLLED places, the
+# pipeline itself over its tuples where it has more. It answers whether every pipeline
+# holds: True only where each would, False where one might not or where it raised (a
+# KeyError of a module's table gone); `check` then takes the pipelines' way, which decides
+# what changed. A subscript only of an exact dict (a subclass's `__missing__` may insert the
+# key: `defaultdict`), and an absence traced as `get(t, k, MISSING) is MISSING`.
+# Spelt out, the interpreter's work per place is less than a pipeline's even for the seed
+# model's 202 submodules (a cold check 48 -> 43 µs by the min, 56 -> 46 by the p10, load 14),
+# but compiling its ~500 conditions took 13 ms of the first call at that load: a set with a
+# longer pipeline has it spelt out from its _UNROLL_AFTER-th check on (`_unrolled_later`).
+# The objects a check reads are its arguments' defaults (copied into its frame at a call),
+# its code shared by the checks of the same text (a set checked one by one again, an equal
+# value now expected, builds the same text for other objects: compiling it was 20 times the
+# rest of `_build`), its globals one dict for all (the interpreter caches a code object's
+# global reads for one dict: two models' checks sharing code with their own globals were
+# twice as slow, called in turn).
 _UNROLLED = 24
+_UNROLLED_LATER = 1024
+_UNROLL_AFTER = 32
 _GUARD_CODE: dict = {}  # source -> code object
 
 
-def _fast_check(guards: GuardSet):
-    """The generated function of NOTE [guards checked by generated code] for `guards`."""
-    names: dict = {"_is": operator.is_, "_get": dict.get, "_getitem": dict.__getitem__,
-                   "_chain": itertools.chain.from_iterable, "_repeat": itertools.repeat,
-                   "_values": dict.values, "_call": operator.call, "_MISSING": _MISSING,
-                   "_grad": torch.is_grad_enabled, "_bare_still": _bare_still,
-                   "_forwardless_still": _forwardless_still,
-                   "_backwardless_still": _backwardless_still}
+# (one dict for every generated check: NOTE [guards checked by generated code])
+_GUARD_GLOBALS: dict = {
+    "__builtins__": __builtins__, "_is": operator.is_, "_get": dict.get,
+    "_getitem": dict.__getitem__, "_chain": itertools.chain.from_iterable,
+    "_repeat": itertools.repeat, "_values": dict.values, "_call": operator.call,
+    "_MISSING": _MISSING, "_grad": torch.is_grad_enabled}
+
+
+def _longest_pipeline(guards: GuardSet) -> int:
+    return max(len(guards._items), len(guards._reads), len(guards._typed),
+               len(guards._counts), len(guards._bare))
+
+
+def _unrolled_later(guards: GuardSet, fast):
+    """`fast`, which after _UNROLL_AFTER calls makes `guards` check by one with its longer
+    pipelines spelt out."""
+    left = [_UNROLL_AFTER]
+
+    def counted() -> bool:
+        left[0] -= 1
+        if not left[0] and guards._fast is counted:
+            guards._fast = _fast_check(guards, _UNROLLED_LATER)
+        return fast()
+    return counted
+
+
+def _fast_check(guards: GuardSet, unrolled: int):
+    """The generated function of NOTE [guards checked by generated code] for `guards`, each
+    pipeline of at most `unrolled` places spelt out."""
+    values: list = []  # the objects it reads, its arguments' defaults: `_v0`, `_v1` ...
 
     def name(value) -> str:
-        key = f"_v{len(names)}"
-        names[key] = value
-        return key
+        values.append(value)
+        return f"_v{len(values) - 1}"
 
     def literal(value) -> str:  # a key or a count: equal, not the very object, is meant
         return repr(value) if type(value) in (str, int) and len(repr(value)) <= 40 \
@@ -420,7 +454,7 @@ def _fast_check(guards: GuardSet):
         return f"_get({t}, {k}, _MISSING) is {name(expected)}"
 
     held = []  # conditions, each an expression, all of which hold where the pipelines do
-    if len(guards._items) <= _UNROLLED:
+    if len(guards._items) <= unrolled:
         held += map(item, guards._items, guards._item_keys, guards._item_expected)
     else:
         held.append(f"all(map(_is, map(_get, {name(guards._items)}, {name(guards._item_keys)}, "
@@ -432,20 +466,20 @@ def _fast_check(guards: GuardSet):
     if guards._whole_keys:
         held.append(f"all(map(_is, _chain({name(guards._whole_keys)}), "
                     f"{name(guards._whole_key_expected)}))")
-    if len(guards._reads) <= _UNROLLED:
+    if len(guards._reads) <= unrolled:
         held += [f"{name(read)}() is {name(expected)}"
                  for read, expected in zip(guards._reads, guards._expected)]
     else:
         held.append(f"all(map(_is, map(_call, {name(guards._reads)}), "
                     f"{name(guards._expected)}))")
-    if len(guards._typed) <= _UNROLLED:
+    if len(guards._typed) <= unrolled:
         held += [f"type({name(obj)}) is {name(cls)}"
                  for obj, cls in zip(guards._typed, guards._types)]
     else:
         held.append(f"all(map(_is, map(type, {name(guards._typed)}), {name(guards._types)}))")
     counts = guards._counts
     pairs = len(guards._owners)
-    if len(counts) <= _UNROLLED:
+    if len(counts) <= unrolled:
         held += [(f"len({name(owner)}[{literal(table)}]) == {literal(count)}"
                   if type(owner) is dict else
                   f"len(_getitem({name(owner)}, {literal(table)})) == {literal(count)}")
@@ -456,35 +490,34 @@ def _fast_check(guards: GuardSet):
         held.append(f"[*map(len, map(_getitem, {name(guards._owners)}, {name(guards._names)})), "
                     f"*map(len, {name(guards._lists)})] == {name(counts)}")
     grad = bool(guards._bare or guards._backwardless)  # (`_bare_still`'s argument)
-    if len(guards._bare) <= _UNROLLED:
+    if len(guards._bare) <= unrolled:
         for fields in guards._bare:
             f = name(fields)
             held.append(f"not ({f}['_modules'] or {f}['_forward_hooks'] or "
                         f"{f}['_forward_pre_hooks'] or 'forward' in {f} or (grad and "
                         f"({f}['_backward_hooks'] or {f}['_backward_pre_hooks'])))")
     else:
-        held.append(f"_bare_still({name(guards._bare)}, grad)")
+        held.append(f"{name(_bare_still)}({name(guards._bare)}, grad)")
     if guards._forwardless:
-        held.append(f"_forwardless_still({name(guards._forwardless)})")
+        held.append(f"{name(_forwardless_still)}({name(guards._forwardless)})")
     if guards._backwardless:
-        held.append(f"(not grad or _backwardless_still({name(guards._backwardless)}))")
+        held.append(f"(not grad or {name(_backwardless_still)}({name(guards._backwardless)}))")
     if guards._tables:  # (their lengths among the counts)
         held.append(f"all(map(_is, _chain({name(guards._tables)}), {name(guards._keys)}))")
-    lines = ["def fast():", "    try:"]
+    lines = [f"def fast({', '.join(f'_v{i}=None' for i in range(len(values)))}):", "    try:"]
     if grad:
         lines.append("        grad = _grad()")
     lines.append(f"        return {' and '.join(held) or 'True'}")
     lines += ["    except Exception:", "        return False"]
-    # (the code by its text: a set checked one by one again, an equal value now expected,
-    # builds the same text for other objects, where compiling it was 20 times the rest)
     source = "\n".join(lines)
     code = _GUARD_CODE.get(source)
     if code is None:
         if len(_GUARD_CODE) >= 256:
             _GUARD_CODE.clear()
-        code = _GUARD_CODE[source] = compile(source, "<autoconv guards>", "exec")
-    exec(code, names)
-    return names["fast"]
+        made: dict = {}
+        exec(compile(source, "<autoconv guards>", "exec"), _GUARD_GLOBALS, made)
+        code = _GUARD_CODE[source] = made["fast"].__code__
+    return types.FunctionType(code, _GUARD_GLOBALS, "fast", tuple(values))
 
 
 def _same_value(a, b) -> bool:

@@ -55,8 +55,8 @@ def compared(monkeypatch):
     made = captures._fast_check
     answers = []
 
-    def both(guards):
-        fast = made(guards)
+    def both(guards, unrolled):
+        fast = made(guards, unrolled)
 
         def check():
             answers.append(fast())
@@ -142,3 +142,35 @@ def test_a_global_change_is_seen_by_the_generated_check(compared, what, name, va
         globals()[name] = saved
     # (an equal string holds: the graph stays, its guard now expects the new object)
     assert run.trace_count == (1 if what.startswith("an equal") else 2)
+
+
+def _deep():
+    return nn.Sequential(*[nn.Linear(2, 2) if i % 2 == 0 else nn.ReLU() for i in range(40)])
+
+
+_DEEP_CHANGES = [
+    ("a hook written into a leaf's table", lambda m: m[17]._forward_hooks.__setitem__(
+        -3, lambda mod, i, out: out * 0 + 5)),
+    ("a leaf replaced in the table", lambda m: m._modules.__setitem__("20", nn.Linear(2, 2))),
+    ("a ReLU's class changed", lambda m: setattr(m[31], "__class__", nn.Tanh)),
+]
+
+
+@pytest.mark.parametrize("what, change", _DEEP_CHANGES, ids=[w for w, _ in _DEEP_CHANGES])
+def test_a_long_pipeline_spelt_out_later_sees_a_change(compared, what, change):
+    # (_UNROLL_AFTER checks with the long pipelines as pipelines, then spelt out)
+    torch.manual_seed(0)
+    model = _deep()
+    run = autoconv.autoconv(model)
+    x = torch.ones(1, 2)
+    with torch.no_grad():
+        for _ in range(captures._UNROLL_AFTER + 2):
+            run(x)
+        guards = run._last[2]._captured
+        assert len(guards._bare) > captures._UNROLLED
+        assert guards._fast.__name__ == "check"  # (the fixture's, around the spelt-out one)
+        change(model)
+        torch.testing.assert_close(run(x), model(x))
+        torch.testing.assert_close(run(x), model(x))
+    assert run.trace_count == 2
+    assert False in compared
