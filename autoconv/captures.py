@@ -166,7 +166,7 @@ class GuardSet:
                  "_counts", "_bare", "_forwardless", "_backwardless", "_tables", "_keys", "_keys_guards",
                  "_items", "_item_keys",
                  "_item_expected", "_whole", "_whole_expected", "_whole_keys",
-                 "_whole_key_expected")
+                 "_whole_key_expected", "_fast")
 
     def __init__(self, guards):
         self.guards = tuple(guards)
@@ -291,12 +291,33 @@ class GuardSet:
         self._tables, self._keys, self._keys_guards = tuple(tables), tuple(keys), keys_guards
         self._fresh = tuple(guard for guard in fresh if not _reads_counts(guard)
                             and not _reads_keys(guard) and guard not in folded)
+        self._fast = _fast_check(self, _UNROLLED)
+        if _longest_pipeline(self) > _UNROLLED:  # NOTE [guards checked by generated code]
+            self._fast = _unrolled_later(self, self._fast)
 
     def check(self) -> None:
+        if self._fast():  # NOTE [guards checked by generated code]
+            if self._fresh:
+                self._check_values(self._fresh)
+            return
+        if not self._places_hold():
+            self._check_each()
+        if (self._counts or self._bare) and not self._counts_hold():
+            # (a whole table's length too: one of its keys gone, which its values'
+            # pipeline, shorter by one, does not show; the guards one by one then)
+            self._check_each()
+            self._check_values(self.guards)  # raises for the first that changed
+        if self._tables and not self._keys_hold():
+            self._check_keys()
+        if self._fresh:
+            self._check_values(self._fresh)
+
+    def _places_hold(self) -> bool:
+        """Whether every place still holds the very object it held (the pipelines)."""
         # (each pipeline only where it has places: a pipeline's set-up, its `map`s and
         # `all`, is about 0.2 µs, which was most of the check of a function reading a few
         # globals: 2.1 µs for six guards)
-        if not ((not self._items or all(map(operator.is_, map(
+        return ((not self._items or all(map(operator.is_, map(
                     dict.get, self._items, self._item_keys, itertools.repeat(_MISSING)),
                     self._item_expected)))
                 and (not self._whole or (all(map(operator.is_, itertools.chain.from_iterable(
@@ -306,30 +327,27 @@ class GuardSet:
                 and (not self._reads or all(map(operator.is_, map(operator.call, self._reads),
                                                 self._expected)))
                 and (not self._typed or all(map(operator.is_, map(type, self._typed),
-                                                self._types)))):
-            self._check_each()
-        if self._counts or self._bare:
-            try:
-                grad = torch.is_grad_enabled()  # NOTE [backward hooks set after the first call]
-                held = ([*map(len, map(dict.__getitem__, self._owners, self._names)),
-                         *map(len, self._lists)] == self._counts
-                        and (not self._bare or _bare_still(self._bare, grad))
-                        and (not self._forwardless or _forwardless_still(self._forwardless))
-                        and (not self._backwardless or not grad
-                             or _backwardless_still(self._backwardless)))
-            except KeyError:  # a module's table gone from its `__dict__`: the slow way says
-                held = False
-            if not held:
-                # (a whole table's length too: one of its keys gone, which its values'
-                # pipeline, shorter by one, does not show; the guards one by one then)
-                self._check_each()
-                self._check_values(self.guards)  # raises for the first that changed
-        # (the lengths are equal here: `map` pairs each dict's keys with its own)
-        if self._tables and not all(
-                map(operator.is_, itertools.chain.from_iterable(self._tables), self._keys)):
-            self._check_keys()
-        if self._fresh:
-            self._check_values(self._fresh)
+                                                self._types))))
+
+    def _counts_hold(self) -> bool:
+        """Whether the counts (lengths of tables and lists) are as traced, and the modules
+        with no submodules and no hooks still have none."""
+        try:
+            grad = torch.is_grad_enabled()  # NOTE [backward hooks set after the first call]
+            return ([*map(len, map(dict.__getitem__, self._owners, self._names)),
+                     *map(len, self._lists)] == self._counts
+                    and (not self._bare or _bare_still(self._bare, grad))
+                    and (not self._forwardless or _forwardless_still(self._forwardless))
+                    and (not self._backwardless or not grad
+                         or _backwardless_still(self._backwardless)))
+        except KeyError:  # a module's table gone from its `__dict__`: the slow way says
+            return False
+
+    def _keys_hold(self) -> bool:
+        """Whether the dicts whose keys are guarded hold the very key objects, in order
+        (their lengths are equal where the counts hold: `map` pairs each dict's keys with
+        its own)."""
+        return all(map(operator.is_, itertools.chain.from_iterable(self._tables), self._keys))
 
     def _check_keys(self) -> None:
         """The dicts' keys, one by one: raises for the first that changed; keys equal to
@@ -359,6 +377,147 @@ class GuardSet:
         # every place holds: the pipelines again (an equal value now expected, or a dict's
         # keys in another order), so that the next call takes the fast way
         self._build()
+
+
+# NOTE [guards checked by generated code]
+# The pipelines of `GuardSet.check` cost about 0.2-0.3 µs each to set up (their `map`s,
+# `all`, the `not self._items or` tests), which is most of the check of a function with a
+# few guards: a module's of two submodules checked 8 places in 2.5 µs. `_build` also writes
+# the same conditions as one generated function, each place spelt out (`t[k] is e`, `type(m)
+# is C`, `not (d["_modules"] or ...)`) where a pipeline has at most _UNROLLED places, the
+# pipeline itself over its tuples where it has more. It answers whether every pipeline
+# holds: True only where each would, False where one might not or where it raised (a
+# KeyError of a module's table gone); `check` then takes the pipelines' way, which decides
+# what changed. A subscript only of an exact dict (a subclass's `__missing__` may insert the
+# key: `defaultdict`), and an absence traced as `get(t, k, MISSING) is MISSING`.
+# Spelt out, the interpreter's work per place is less than a pipeline's even for the seed
+# model's 202 submodules (a cold check 48 -> 43 µs by the min, 56 -> 46 by the p10, load 14),
+# but compiling its ~500 conditions took 13 ms of the first call at that load: a set with a
+# longer pipeline has it spelt out from its _UNROLL_AFTER-th check on (`_unrolled_later`).
+# The objects a check reads are its arguments' defaults (copied into its frame at a call),
+# its code shared by the checks of the same text (a set checked one by one again, an equal
+# value now expected, builds the same text for other objects: compiling it was 20 times the
+# rest of `_build`), its globals one dict for all (the interpreter caches a code object's
+# global reads for one dict: two models' checks sharing code with their own globals were
+# twice as slow, called in turn).
+_UNROLLED = 24
+_UNROLLED_LATER = 1024
+_UNROLL_AFTER = 32
+_GUARD_CODE: dict = {}  # source -> code object
+
+
+# (one dict for every generated check: NOTE [guards checked by generated code])
+_GUARD_GLOBALS: dict = {
+    "__builtins__": __builtins__, "_is": operator.is_, "_get": dict.get,
+    "_getitem": dict.__getitem__, "_chain": itertools.chain.from_iterable,
+    "_repeat": itertools.repeat, "_values": dict.values, "_call": operator.call,
+    "_MISSING": _MISSING, "_grad": torch.is_grad_enabled}
+
+
+def _longest_pipeline(guards: GuardSet) -> int:
+    return max(len(guards._items), len(guards._reads), len(guards._typed),
+               len(guards._counts), len(guards._bare))
+
+
+def _unrolled_later(guards: GuardSet, fast):
+    """`fast`, which after _UNROLL_AFTER calls makes `guards` check by one with its longer
+    pipelines spelt out."""
+    left = [_UNROLL_AFTER]
+
+    def counted() -> bool:
+        left[0] -= 1
+        if not left[0] and guards._fast is counted:
+            guards._fast = _fast_check(guards, _UNROLLED_LATER)
+        return fast()
+    return counted
+
+
+def _fast_check(guards: GuardSet, unrolled: int):
+    """The generated function of NOTE [guards checked by generated code] for `guards`, each
+    pipeline of at most `unrolled` places spelt out."""
+    values: list = []  # the objects it reads, its arguments' defaults: `_v0`, `_v1` ...
+
+    def name(value) -> str:
+        values.append(value)
+        return f"_v{len(values) - 1}"
+
+    def literal(value) -> str:  # a key or a count: equal, not the very object, is meant
+        return repr(value) if type(value) in (str, int) and len(repr(value)) <= 40 \
+            else name(value)
+
+    def item(table, key, expected) -> str:
+        t, k = name(table), literal(key)
+        if expected is _MISSING:
+            return f"_get({t}, {k}, _MISSING) is _MISSING"
+        if type(table) is dict:
+            return f"{t}[{k}] is {name(expected)}"
+        return f"_get({t}, {k}, _MISSING) is {name(expected)}"
+
+    held = []  # conditions, each an expression, all of which hold where the pipelines do
+    if len(guards._items) <= unrolled:
+        held += map(item, guards._items, guards._item_keys, guards._item_expected)
+    else:
+        held.append(f"all(map(_is, map(_get, {name(guards._items)}, {name(guards._item_keys)}, "
+                    f"_repeat(_MISSING)), {name(guards._item_expected)}))")
+    if guards._whole:
+        # (lengths among the counts below: `map` pairs a shorter table's entries only)
+        held.append(f"all(map(_is, _chain(map(_values, {name(guards._whole)})), "
+                    f"{name(guards._whole_expected)}))")
+    if guards._whole_keys:
+        held.append(f"all(map(_is, _chain({name(guards._whole_keys)}), "
+                    f"{name(guards._whole_key_expected)}))")
+    if len(guards._reads) <= unrolled:
+        held += [f"{name(read)}() is {name(expected)}"
+                 for read, expected in zip(guards._reads, guards._expected)]
+    else:
+        held.append(f"all(map(_is, map(_call, {name(guards._reads)}), "
+                    f"{name(guards._expected)}))")
+    if len(guards._typed) <= unrolled:
+        held += [f"type({name(obj)}) is {name(cls)}"
+                 for obj, cls in zip(guards._typed, guards._types)]
+    else:
+        held.append(f"all(map(_is, map(type, {name(guards._typed)}), {name(guards._types)}))")
+    counts = guards._counts
+    pairs = len(guards._owners)
+    if len(counts) <= unrolled:
+        held += [(f"len({name(owner)}[{literal(table)}]) == {literal(count)}"
+                  if type(owner) is dict else
+                  f"len(_getitem({name(owner)}, {literal(table)})) == {literal(count)}")
+                 for owner, table, count in zip(guards._owners, guards._names, counts)]
+        held += [f"len({name(values)}) == {literal(count)}"
+                 for values, count in zip(guards._lists, counts[pairs:])]
+    elif counts:
+        held.append(f"[*map(len, map(_getitem, {name(guards._owners)}, {name(guards._names)})), "
+                    f"*map(len, {name(guards._lists)})] == {name(counts)}")
+    grad = bool(guards._bare or guards._backwardless)  # (`_bare_still`'s argument)
+    if len(guards._bare) <= unrolled:
+        for fields in guards._bare:
+            f = name(fields)
+            held.append(f"not ({f}['_modules'] or {f}['_forward_hooks'] or "
+                        f"{f}['_forward_pre_hooks'] or 'forward' in {f} or (grad and "
+                        f"({f}['_backward_hooks'] or {f}['_backward_pre_hooks'])))")
+    else:
+        held.append(f"{name(_bare_still)}({name(guards._bare)}, grad)")
+    if guards._forwardless:
+        held.append(f"{name(_forwardless_still)}({name(guards._forwardless)})")
+    if guards._backwardless:
+        held.append(f"(not grad or {name(_backwardless_still)}({name(guards._backwardless)}))")
+    if guards._tables:  # (their lengths among the counts)
+        held.append(f"all(map(_is, _chain({name(guards._tables)}), {name(guards._keys)}))")
+    lines = [f"def fast({', '.join(f'_v{i}=None' for i in range(len(values)))}):", "    try:"]
+    if grad:
+        lines.append("        grad = _grad()")
+    lines.append(f"        return {' and '.join(held) or 'True'}")
+    lines += ["    except Exception:", "        return False"]
+    source = "\n".join(lines)
+    code = _GUARD_CODE.get(source)
+    if code is None:
+        if len(_GUARD_CODE) >= 256:
+            _GUARD_CODE.clear()
+        made: dict = {}
+        exec(compile(source, "<autoconv guards>", "exec"), _GUARD_GLOBALS, made)
+        code = _GUARD_CODE[source] = made["fast"].__code__
+    return types.FunctionType(code, _GUARD_GLOBALS, "fast", tuple(values))
 
 
 def _same_value(a, b) -> bool:
