@@ -60,8 +60,10 @@ def listed_slow_tests(path: str = SLOW_TESTS) -> dict:
 @pytest.hookimpl(tryfirst=True)  # (before `-m` deselects by the marks added here)
 def pytest_collection_modifyitems(config, items):
     # The compile sample of the construct families (tests/compile_sample.py): one test of each
-    # kind compiles in make test, the others are slow_compile. A test of the measured list is
-    # never that one (the list's tests were measured slow; its kind goes to the next cheapest).
+    # kind compiles in make test, the others are slow_compile; so are the tests that do not
+    # compile whose export's save and load a test of their kind makes (its rule 4). A test of
+    # the measured list is never that one (the list's tests were measured slow; its kind goes
+    # to the next cheapest).
     listed = listed_slow_tests()
     for item, kind, first in compile_sample.select(items, listed=frozenset(listed)):
         item.compile_sample = (kind, first)

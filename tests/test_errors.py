@@ -148,6 +148,12 @@ class _Integration:
         self.t, self.h = t, h
 
 
+# (its compile in make test-slow, NOTE [compile checks outside the families]: what it shows
+# under torch.compile, a while loop's carried values compared before and after an iteration
+# with the differing items numbered, is test_a_mismatch_under_torch_compile_is_a_staging_error's
+# loop case compiled, and dynamo_kinds' numbering of the items, checked without a compile by
+# test_the_mismatch_words_under_dynamo_fit_each_kind)
+@pytest.mark.slow_compile
 def test_object_field_changing_dtype_is_named_with_its_dtypes():
     # The object's fields are carried as a tuple of tensors: the message names the field that
     # changes and its dtypes, not "'s' is a Python tuple before an iteration and a Python tuple
@@ -975,13 +981,17 @@ def mismatch_in_a_loop_body(x):
     return y
 
 
+# (shape_differs and structure_differs compile in make test-slow, NOTE [compile checks outside
+# the families]: under dynamo they take dtype_differs' path, an `if`'s two bodies' summaries
+# handed to dynamo_kinds.check, which differs only in the words it picks, and those are
+# checked without a compile by test_the_mismatch_words_under_dynamo_fit_each_kind)
 @pytest.mark.parametrize("fn, line, words, fix", [
     pytest.param(dtype_differs, 1, "'y' is a torch.int64 tensor of shape (2,) in the true "
                  "branch", "one dtype on every path"),
     pytest.param(shape_differs, 1, "'y' is a torch.float32 tensor of shape (1, 2) in the true "
-                 "branch", "one shape on every path"),
+                 "branch", "one shape on every path", marks=pytest.mark.slow_compile),
     pytest.param(structure_differs, 1, "'y' is a Python tuple in the true branch",
-                 "the same structure"),
+                 "the same structure", marks=pytest.mark.slow_compile),
     pytest.param(loop_state_changes_shape, 2, "'x' is a torch.float32 tensor of shape (2,) "
                  "before an iteration", "one shape on every path"),
     pytest.param(mismatch_in_a_loop_body, 3, "'y' is a torch.int64 tensor of shape (2,) in the "
@@ -996,6 +1006,37 @@ def test_a_mismatch_under_torch_compile_is_a_staging_error(fn, line, words, fix)
     assert words in str(error) and fix in error.fix, str(error)
     if fix != "one dtype on every path":
         assert ".to(dtype)" not in error.fix
+
+
+@pytest.mark.parametrize("first, second, words, fix", [
+    (torch.ones(2).long(), torch.ones(2), "'y' is a torch.int64 tensor of shape (2,) in the "
+     "true branch and a torch.float32 tensor of shape (2,) in the false branch",
+     "one dtype on every path"),
+    (torch.ones(1, 2), torch.ones(2), "'y' is a torch.float32 tensor of shape (1, 2) in the "
+     "true branch and a torch.float32 tensor of shape (2,) in the false branch",
+     "one shape on every path"),
+    ((torch.ones(2), torch.ones(2)), torch.ones(2), "'y' is a Python tuple in the true branch "
+     "and a torch.float32 tensor of shape (2,) in the false branch", "the same structure"),
+    ((torch.zeros(()), torch.zeros((), dtype=torch.float64)),
+     (torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)),
+     "(its item 0 is a torch.float32 tensor of shape () and a torch.float64 tensor of shape ())",
+     "one dtype on every path"),
+], ids=["dtype", "shape", "structure", "items"])
+def test_the_mismatch_words_under_dynamo_fit_each_kind(first, second, words, fix):
+    # NOTE [mismatched bodies under dynamo]: the words and the fix dynamo_kinds.check picks for
+    # the bodies' summaries, as it does under torch.compile (dynamo calls it for real), without
+    # a compile: the compiled tests above show it is called, at the user's line
+    from autoconv_runtime.staging import dynamo_kinds
+
+    key = dynamo_kinds.new_key()
+    dynamo_kinds.check(key, "in the true branch", (dynamo_kinds.summary(first),), 2, ("y",),
+                       "if statement")
+    with pytest.raises(StagingError) as info:
+        dynamo_kinds.check(key, "in the false branch", (dynamo_kinds.summary(second),), 2,
+                           ("y",), "if statement")
+    assert words in str(info.value) and fix in info.value.fix, str(info.value)
+    if fix != "one dtype on every path":
+        assert ".to(dtype)" not in info.value.fix
 
 
 def _rate(y):
@@ -1969,6 +2010,9 @@ def _clip_one(p, max_norm):
     return total
 
 
+# (its compile, the control beside the refusal under torch.export, in make test-slow, NOTE
+# [compile checks outside the families])
+@pytest.mark.slow_compile
 def test_gradient_of_an_argument_under_export_is_refused_at_the_line():
     # torch.export put the gradient of the traced argument into the program as a constant of
     # the trace ("We found a fake tensor in the exported program constant's list ... Please
@@ -2253,9 +2297,13 @@ def rows_below_the_diagonal(A, x):
     return out
 
 
+# (rows_below_the_diagonal compiles in make test-slow, NOTE [compile checks outside the
+# families]: dynamo's UserError turned into the refusal at the line is the first case's, a slice
+# by a traced bound in a staged for loop; the second adds a `break` the sample compiles)
 @pytest.mark.parametrize("fn, args", [
     (window_at_a_traced_index, (torch.arange(6.), torch.tensor(3))),
-    (rows_below_the_diagonal, (torch.arange(16.).reshape(4, 4), torch.ones(4))),
+    pytest.param(rows_below_the_diagonal, (torch.arange(16.).reshape(4, 4), torch.ones(4)),
+                 marks=pytest.mark.slow_compile),
 ])
 def test_a_slice_by_a_traced_bound_is_named_under_compile(fn, args):
     # dynamo turned torch's data-dependent error into its own UserError at autoconv's line

@@ -14,10 +14,10 @@ import linecache
 import textwrap
 import types
 
-import hypothesmith
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import autoconv
@@ -74,7 +74,9 @@ def _assert_converts_or_refuses(fn) -> None:
 @settings(max_examples=40, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                  HealthCheck.data_too_large])
-@given(hypothesmith.from_node())
+# (hypothesmith imported when the test draws, not at collection: 0.5 s of CPU each xdist worker
+# spent, one test's, session 45)
+@given(st.deferred(lambda: __import__("hypothesmith").from_node()))
 def test_generated_functions_convert_or_raise_conversion_error(source):
     source = _with_a_function(source)
     try:

@@ -88,6 +88,14 @@ def _a_compiling_test(fn):
     support.assert_same_result(fn, [(torch.ones(2),)])
 
 
+def _a_round_tripping_test(fn):
+    support.assert_same_result(fn, [(torch.ones(2),)], compile=False)
+
+
+def _a_compiling_test_without_export(fn):
+    support.assert_same_result(fn, [(torch.ones(2),)], export=False)
+
+
 class _Marker:
     def __init__(self, name):
         self.name = name
@@ -96,9 +104,9 @@ class _Marker:
 class _Item:
     """What compile_sample reads of a pytest item: a case of `_a_compiling_test` with `fn`."""
 
-    def __init__(self, nodeid, fn, marks=()):
+    def __init__(self, nodeid, fn, marks=(), test=_a_compiling_test):
         self.nodeid, self.path = nodeid, os.path.join(ROOT, nodeid.partition("::")[0])
-        self.function, self.module = _a_compiling_test, sys.modules[__name__]
+        self.function, self.module = test, sys.modules[__name__]
         self.callspec = types.SimpleNamespace(params={"fn": fn})
         self.keywords = {name: True for name in marks}
         self._marks = set(marks)
@@ -134,6 +142,35 @@ def test_one_test_compiles_each_kind_across_files_the_cheapest_in_any_order():
     assert "tests/real/test_lib.py::test_z[shallow]" not in chosen
 
 
+def test_a_round_trip_is_kept_only_where_no_test_compiling_its_kind_makes_one():
+    # NOTE [round trips of the tests that do not compile]: a test with compile=False is sampled
+    # for its export's save and load: deferred where its kind's compiled representative saves
+    # and loads its own, the cheapest of its kind kept where no representative does
+    trips = [_Item("tests/reference/test_a.py::test_t[shallow]", shallow,
+                   test=_a_round_tripping_test),
+             _Item("tests/reference/test_a.py::test_t[looped]", looped,
+                   test=_a_round_tripping_test),
+             _Item("tests/reference/test_a.py::test_t[nested]", nested,
+                   test=_a_round_tripping_test),
+             _Item("tests/reference/test_b.py::test_u[looped]", looped,
+                   test=_a_round_tripping_test)]
+    compiled = [_Item("tests/reference/test_c.py::test_x[shallow]", shallow),
+                _Item("tests/reference/test_c.py::test_v[looped]", looped,
+                      test=_a_compiling_test_without_export)]
+    items = trips + compiled
+    # (`if`: test_x compiles and exports it, so no test_t case keeps its round trip; `while`:
+    # test_v compiles without an export, so the cheaper of its round-tripping tests keeps one)
+    want = {"tests/reference/test_c.py::test_x[shallow]": ("if",),
+            "tests/reference/test_c.py::test_v[looped]": ("while",),
+            "tests/reference/test_a.py::test_t[looped]": ("while",)}
+    assert _representatives(items) == want
+    assert _representatives(items[::-1]) == want
+    chosen = {item.nodeid: (k, first) for item, k, first in compile_sample.select(items)}
+    assert chosen["tests/reference/test_a.py::test_t[shallow]"] == (("if",), False)
+    assert chosen["tests/reference/test_a.py::test_t[nested]"] == (("if",), False)
+    assert chosen["tests/reference/test_b.py::test_u[looped]"] == (("while",), False)
+
+
 def test_each_kind_of_the_collected_families_compiles_in_exactly_one_test(request):
     # What make test collects (each xdist worker collects the whole suite): every kind compiles
     # in one test, not deferred, unless all its tests are on the measured list (its compile is
@@ -149,9 +186,15 @@ def test_each_kind_of_the_collected_families_compiles_in_exactly_one_test(reques
             by_kind.setdefault(k, []).append((item, first))
     wrong = []
     for k, tests in by_kind.items():
-        chosen = [item for item, first in tests if first]
-        if len(chosen) != 1 and not (not chosen and all(i.nodeid in listed for i, _ in tests)):
+        # (and at most one test that does not compile keeps its export's round trip: rule 4)
+        compiling = [(item, first) for item, first in tests if compile_sample.compiles(item)]
+        chosen = [item for item, first in compiling if first]
+        if compiling and len(chosen) != 1 and \
+                not (not chosen and all(i.nodeid in listed for i, _ in compiling)):
             wrong.append((k, [i.nodeid for i in chosen]))
+        kept = [item.nodeid for item, first in tests if first and (item, first) not in compiling]
+        if len(kept) > 1:
+            wrong.append((k, kept))
         wrong.extend((k, item.nodeid) for item, first in tests
                      if first == (item.get_closest_marker("slow_compile") is not None))
     assert not wrong, f"kinds not compiled exactly once in make test: {wrong}"

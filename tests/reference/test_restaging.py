@@ -86,10 +86,21 @@ def test_a_nested_chain_over_a_carried_object_runs_each_body_a_bounded_number_of
     assert runs[5] <= 3 * runs[2], runs
 
 
-def test_a_nested_chain_over_a_carried_object_matches_python():
-    fn, _ = _runs(4, counting=False)
-    inputs = [(torch.tensor(x), torch.tensor(y)) for x, y in ((1, 3), (5, 0), (-2, 4), (2, 2))]
-    assert_same_result(fn, inputs, compile=False)
+# NOTE [levels proved in make test]: a check against Python of a nested model costs most in
+# its torch.export, which grows with the depth: the chain's 4 levels exported in 10.0 s of CPU
+# and 3 in 4.3 s (save and load 4.9 and 2.3 s), the search's 3 levels in 13.6 s and 2 in 3.9 s
+# (session 45, at load 10). make test checks one level fewer than the model was written with,
+# on inputs that take every branch at that depth (the chain's 3 levels' each `elif` and its
+# `else`, the search's `break` at each level and the loop's `else`); the written depth runs in
+# make test-slow (tests/slow_tests.txt). The runs-counting tests beside them stay as deep.
+_CHAIN_INPUTS = [(torch.tensor(x), torch.tensor(y))
+                 for x, y in ((1, 3), (5, 0), (-2, 4), (2, 2), (1, 2))]
+
+
+@pytest.mark.parametrize("levels", [3, 4], ids=lambda n: f"{n}_levels")
+def test_a_nested_chain_over_a_carried_object_matches_python(levels):
+    fn, _ = _runs(levels, counting=False)
+    assert_same_result(fn, _CHAIN_INPUTS, compile=False)
 
 
 # torchmin's BFGS loop body (bfgs.py:187-264), in small: each step calls methods that change two
@@ -302,8 +313,10 @@ _SEARCH_INPUTS = [(torch.tensor(v),) for v in ([0.5, 1.0], [4.0, 4.0], [1.5, 2.0
                                                [2.0, 2.5])]
 
 
-def test_nested_breaks_calling_a_method_that_counts_match_python():
-    fn, _ = _search_runs(3, counting=False)
+# (2 levels in make test, the model's 3 in make test-slow: NOTE [levels proved in make test])
+@pytest.mark.parametrize("levels", [2, 3], ids=lambda n: f"{n}_levels")
+def test_nested_breaks_calling_a_method_that_counts_match_python(levels):
+    fn, _ = _search_runs(levels, counting=False)
     assert_same_result(fn, _SEARCH_INPUTS, compile=False)
 
 
