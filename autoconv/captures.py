@@ -987,6 +987,13 @@ class Places:
             entries = [(f"{where}.{k}", k, item) for k, item in list(read_items.items())
                        if not k.startswith("__")]
             names_here = names | _class_names(type(value))
+            # NOTE [class attributes of argument objects]
+            # The signature keys an argument object's own fields, not its class's attributes
+            # the code reads through it (`o.k` of a class's `k = 1.0`, or a base class's):
+            # `Sub.k = 5.0` between calls replayed the traced 1.0, silently, as did a method
+            # patched on its class (`S.g = other`) and a property's read of a class attribute
+            # (break45 s02). They are guarded as a held object's are (`_search_class`).
+            self._search_class(value, where, names_here, parents)
         for place, key, item in entries:
             if type(read_items) is dict:
                 read = _item_reader(read_items, key)
@@ -1346,7 +1353,10 @@ class Places:
                 type(obj), lambda cls: cls.__module__.partition(".")[0] != "torch"):
             if name.startswith("__") or name in attrs or name not in names:
                 continue
-            if isinstance(value, torch.Tensor) or _is_value(value):
+            if (isinstance(value, torch.Tensor) or _is_value(value)
+                    or _container_kind(value, names) in _CONTAINERS or _is_plain_object(value)):
+                # (a dict, list or object there too, its places under it: `self.table["a"]`
+                # of a class's `table = {...}` kept the traced item, silently: break45 s02)
                 self._add(f"{prefix}.{name} (of the class {cls.__qualname__})",
                           functools.partial(getattr, obj, name, _MISSING), value, names,
                           parents)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import autoconv
+from autoconv_runtime import StagingError
 from support import assert_close
 
 T = torch.tensor
@@ -98,3 +99,137 @@ def test_s01_a_hook_on_a_global_modules_submodule_reading_a_changed_field():
     finally:
         _CFG.scale = 1.0
     assert run.trace_count == 2
+
+
+# --- s02: class attributes read through an argument object, or held by a class -------------
+# NOTE [class attributes of argument objects] (autoconv/captures.py): the signature keys an
+# argument object's own fields only; a class attribute read through it (`o.k`, a base class's,
+# a property reading one, a method of its class) changed between calls replayed the traced
+# value, silently. A dict a class holds, read through a held object (`self.table["a"]`), kept
+# the traced item the same way, and a tensor the code appended to a class's list stayed there
+# as the trace's FakeTensor.
+
+_V = [T([1.0, 2.0]), T([-1.0, -2.0]), T([0.5, -0.1])]
+
+
+class _Base:
+    k = 1.0
+    table = {"a": 1.0}
+
+    def times(self, x):
+        return x * 2
+
+
+class _Sub(_Base):
+    pass
+
+
+class _Prop:
+    _k = 1.0
+
+    @property
+    def k(self):
+        return type(self)._k * 2
+
+
+def _reads_k(x, o):
+    if x.sum() > 0:
+        return x * o.k
+    return x + o.k
+
+
+def _calls_times(x, o):
+    if x.sum() > 0:
+        return o.times(x)
+    return x - 1
+
+
+def _reads_table(x, o):
+    if x.sum() > 0:
+        return x * o.table["a"]
+    return x
+
+
+def _set_and_undo(owner, name, value):
+    old = owner.__dict__.get(name, _MISSING)
+    setattr(owner, name, value)
+    return lambda: delattr(owner, name) if old is _MISSING else setattr(owner, name, old)
+
+
+_MISSING = object()
+
+
+def _changes():
+    yield "base_class_attribute", _reads_k, _Sub, lambda: _set_and_undo(_Base, "k", 5.0)
+    yield "shadowed_on_the_subclass", _reads_k, _Sub, lambda: _set_and_undo(_Sub, "k", 3.0)
+    yield "property_reading_a_class_attribute", _reads_k, _Prop, lambda: _set_and_undo(
+        _Prop, "_k", 3.0)
+    yield "method_patched_on_the_class", _calls_times, _Sub, lambda: _set_and_undo(
+        _Base, "times", lambda self, x: x * 7)
+    yield "dict_held_by_the_class", _reads_table, _Sub, lambda: _set_and_undo(
+        _Base, "table", {"a": 6.0})
+
+
+@pytest.mark.parametrize("what, fn, cls, change", list(_changes()),
+                         ids=[c[0] for c in _changes()])
+def test_s02_a_class_attribute_read_through_an_argument_changed_between_calls(
+        what, fn, cls, change):
+    obj = cls()
+    run = autoconv.autoconv(fn)
+    run(_V[0], obj)
+    undo = change()
+    try:
+        for x in _V:
+            assert_close(run(x, obj), fn(x, obj))
+    finally:
+        undo()
+    for x in _V:
+        assert_close(run(x, obj), fn(x, obj))
+    assert run.trace_count == 2, what
+
+
+_HELD = _Sub()
+
+
+def _held_table(x):
+    if x.sum() > 0:
+        return x * _HELD.table["a"]
+    return x
+
+
+def test_s02_an_item_of_a_dict_a_held_objects_class_holds_changed_between_calls():
+    run = autoconv.autoconv(_held_table)
+    run(_V[0])
+    _Base.table["a"] = 6.0
+    try:
+        for x in _V:
+            assert_close(run(x), _held_table(x))
+    finally:
+        _Base.table["a"] = 1.0
+    assert run.trace_count == 2
+
+
+class _Keeper:
+    features = []
+
+    def keep(self, x):
+        self.features.append(x * 1)
+        return x
+
+
+def _kept(x, keeper):
+    y = keeper.keep(x)
+    if y.sum() > 0:
+        y = y * 2
+    return y
+
+
+def test_s02_a_tensor_appended_to_a_classs_list_is_refused_and_put_back():
+    run = autoconv.autoconv(_kept)
+    try:
+        with pytest.raises(StagingError, match=r"stores a tensor it computes into .*features"):
+            run(_V[0], _Keeper())
+        assert _Keeper.features == []
+    finally:
+        _Keeper.features.clear()
+
