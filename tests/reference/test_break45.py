@@ -233,3 +233,34 @@ def test_s02_a_tensor_appended_to_a_classs_list_is_refused_and_put_back():
     finally:
         _Keeper.features.clear()
 
+
+# --- s03: the other path of a specialised `if` writes what the first graph's signature left out
+# NOTE [specialised graphs keyed by their writes] (autoconv/function.py): an `if` specialised
+# on its tensor condition (here: it writes one list through two holders, which shared44
+# refuses to stage) traced first on the path that writes nothing kept a signature without the
+# call's shared containers; the other path's graph, traced under it on arguments rebuilt
+# apart, wrote the one list as two (7 for Python's 20, in the result and the caller's list),
+# silently.
+
+_P, _N = T([1.0, 2.0]), T([-1.0, -2.0])
+
+
+def _through_a_tuple_and_a_dict(x, t, d):
+    if x.sum() > 0:
+        t[0][0] = t[0][0] + 1
+        d["k"][0] = d["k"][0] * 5
+    return t[0][0] * 1 + d["k"][0]
+
+
+def _one_list_twice():
+    items = [torch.ones(())]
+    return (items, 2), {"k": items}
+
+
+def test_s03_the_other_path_of_a_specialised_if_writes_a_list_two_arguments_hold():
+    run = autoconv.autoconv(_through_a_tuple_and_a_dict)
+    for x in (_N, _P, _N, _P):
+        want_args, got_args = _one_list_twice(), _one_list_twice()
+        assert_close(run(x, *got_args), _through_a_tuple_and_a_dict(x, *want_args))
+        assert_close(got_args[1]["k"], want_args[1]["k"])
+        assert got_args[0][0] is got_args[1]["k"]
