@@ -77,6 +77,45 @@ def test_s01_a_hook_reading_a_global_objects_field_changed_between_calls(what, r
     assert run.trace_count == 3, what
 
 
+class _Stats:
+    calls = 0
+
+
+_STATS = _Stats()
+_HITS = []
+
+
+def _counting(mod, inputs, output):
+    _STATS.calls += 1
+    return output
+
+
+def test_s01_a_hook_counting_in_a_global_objects_field_is_refused_as_a_helper_is():
+    torch.manual_seed(0)
+    model = _Net()
+    handle = model.lin.register_forward_hook(_counting)
+    try:
+        with torch.no_grad(), pytest.raises(RuntimeError,
+                                            match="tracing it changes the global _STATS.calls"):
+            autoconv.autoconv(model)(_X[0])
+    finally:
+        handle.remove()
+
+
+def test_s01_a_hook_appending_to_a_global_list_still_runs_once_per_trace():
+    torch.manual_seed(0)
+    model = _Net()
+    handle = model.lin.register_forward_hook(lambda mod, inputs, output: _HITS.append(1))
+    run = autoconv.autoconv(model)
+    try:
+        with torch.no_grad():
+            for x in _X:
+                assert_close(run(x), model(x))
+    finally:
+        handle.remove()
+    assert run.trace_count == 1
+
+
 _ENCODER = nn.Sequential(nn.Linear(2, 2), nn.Tanh())
 _ENCODER[0].register_forward_hook(lambda mod, inputs, output: output * _CFG.scale)
 
