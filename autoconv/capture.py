@@ -26,6 +26,7 @@ from autoconv_runtime.calls import converted_submodules, has_backward_hooks
 from autoconv_runtime import augmented, gradients
 from autoconv_runtime.errors import StagingError, asked_by_a_kernel
 from autoconv_runtime.staging import ambient, context, grad_mode, outside_writes, specialize
+from autoconv_runtime.text import TracedText
 from autoconv_runtime.values import RETURN_VALUE, is_undefined
 
 from . import captures, graph_passes, targets, tracebacks
@@ -1058,6 +1059,9 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
     their order: `changed`'s, and a 0-d tensor of each symbolic number the call stored (NOTE
     [numbers read from tensors stored into argument objects])."""
     after = python_values_in(roots)
+    for path, value in after.items():
+        if type(value) is TracedText:  # NOTE [text stored into the call's objects]
+            value.refuse_stored(path_text(path))
     for path in python_values_in(roots, shells=True):
         for i, (kind, key) in enumerate(path):
             if kind == "item" and isinstance(key, torch.Tensor) and captures.is_trace_value(key):
@@ -1185,6 +1189,15 @@ def _stored_number(roots, path, tensor):
 # read of a 0-d tensor), so the field stays a number, as in Python, and the next call, with
 # another number there, traces anew. The function's own return of it stays a 0-d tensor
 # (README: numbers a staged statement carries).
+#
+# NOTE [text stored into the call's objects]
+# Text made from a traced tensor (`o.name = str(int(t))`, `d["tag"] = f"step{int(t)}"`) is a
+# TracedText while tracing (NOTE [text of traced tensors] in runtime/text.py), whose content
+# only the graph's run knows, and a graph computes no text. Stored into an argument object or
+# dict, the walk of the call's objects did not take it for a value: a new field kept the
+# TracedText object itself on every call, a new dict item was left out (the caller's dict
+# stayed empty), and a field that held a number was refused as "removed" (break45 s04). It is
+# refused where the text was made, as a returned text is.
 #
 # NOTE [numbers read from tensors stored into argument objects]
 # A number the call reads from a traced tensor (`.item()`, `float(t)`) is a SymFloat / SymInt /

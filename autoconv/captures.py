@@ -668,6 +668,17 @@ def _cell_reader(cell):
 # module's hooks run around the graph (capture.py) and are not watched.
 
 
+# NOTE [what hooks in the trace read]
+# A submodule's forward hook or pre-hook, and torch's global module hooks, run inside the trace
+# at each submodule call, so the Python values they read are constants of the graph, as a
+# helper's are: a hook scaling by a global object's field (`out * CFG.scale`) replayed the old
+# scale after `CFG.scale = 5.0`, silently (break45 s01), where a helper of forward reading it
+# traces again. Their functions are searched as the forward's helpers are (`_search_function`:
+# the globals and closure cells their code names, guarded). What they write is still watched
+# only (NOTE [hooks of submodules in the trace]). The hooks of the Function's own module run
+# around the graph, each call, and are not searched.
+
+
 # Neither the user's code nor a library's: the standard library, autoconv's compiler, the code
 # torch.fx generates (a staged body's graph, run by torch.cond)
 _NOT_USERS = (os.path.join(sysconfig.get_paths()["stdlib"], ""),
@@ -1135,6 +1146,13 @@ class Places:
             entries = [(f"{where}.{k}", k, item) for k, item in list(read_items.items())
                        if not k.startswith("__")]
             names_here = names | _class_names(type(value))
+            # NOTE [class attributes of argument objects]
+            # The signature keys an argument object's own fields, not its class's attributes
+            # the code reads through it (`o.k` of a class's `k = 1.0`, or a base class's):
+            # `Sub.k = 5.0` between calls replayed the traced 1.0, silently, as did a method
+            # patched on its class (`S.g = other`) and a property's read of a class attribute
+            # (break45 s02). They are guarded as a held object's are (`_search_class`).
+            self._search_class(value, where, names_here, parents)
         for place, key, item in entries:
             if type(read_items) is dict:
                 read = _item_reader(read_items, key)
@@ -1345,9 +1363,15 @@ class Places:
                 hooks = functools.partial(_hook_items, module, table)
                 self.values.setdefault(where, (
                     Guard(where, hooks, hooks(), by_value=True, fresh=True), parents))
+                if read is not None or not inputs:  # NOTE [what hooks in the trace read]
+                    for hook in module.__dict__[table].values():
+                        self._search_function(hook, self._functions, _HELPER_DEPTH)
         where = "torch's global module hooks (register_module_forward_hook)"
-        self.values.setdefault(where, (Guard(where, _global_hooks, _global_hooks(),
-                                             by_value=True, fresh=True), ()))
+        if where not in self.values:
+            self.values[where] = (Guard(where, _global_hooks, _global_hooks(), by_value=True,
+                                        fresh=True), ())
+            for _, hook in _global_hooks():  # NOTE [what hooks in the trace read]
+                self._search_function(hook, self._functions, _HELPER_DEPTH)
         mine = names | _class_names(type(module))  # a torch module's own code reads its fields
         # (`training`: the root's is keyed on by the signature, a submodule's below)
         self._search_object(module, prefix, parents, mine, _DEPTH, skip={*own, "training"})
@@ -1488,7 +1512,10 @@ class Places:
                 type(obj), lambda cls: cls.__module__.partition(".")[0] != "torch"):
             if name.startswith("__") or name in attrs or name not in names:
                 continue
-            if isinstance(value, torch.Tensor) or _is_value(value):
+            if (isinstance(value, torch.Tensor) or _is_value(value)
+                    or _container_kind(value, names) in _CONTAINERS or _is_plain_object(value)):
+                # (a dict, list or object there too, its places under it: `self.table["a"]`
+                # of a class's `table = {...}` kept the traced item, silently: break45 s02)
                 self._add(f"{prefix}.{name} (of the class {cls.__qualname__})",
                           functools.partial(getattr, obj, name, _MISSING), value, names,
                           parents)

@@ -231,14 +231,55 @@ class Function(targets.Wraps):
             return None
         return concrete
 
-    def _run_guarded(self, concrete, signature, leaves, run):
+    def _keyed_by_writes(self, concrete, signature, leaves, args, kwargs, found_keyed=False):
+        """(graph, signature) for this call where `concrete`, found or traced for
+        `signature`, writes into what the signature does not key: arguments sharing memory,
+        a captured tensor given as an argument, containers under two paths (each keyed, and
+        the graph for that signature found or traced)."""
+        if concrete._writes_inputs:  # NOTE [aliased arguments] in signature.py
+            aliased = with_aliasing(signature, leaves)
+            if aliased is not signature:
+                signature = aliased
+                concrete = self._cache.get(signature) or self._trace(
+                    signature, leaves, args, kwargs)
+        if concrete._written_constants and not found_keyed:
+            # NOTE [arguments that are captured tensors]
+            keyed = with_captured_aliasing(signature, leaves, concrete._written_constants)
+            if keyed is not signature:
+                signature = keyed
+                concrete = self._cache.get(signature) or self._trace(
+                    signature, leaves, args, kwargs)
+        if concrete._writes and not shared_in(signature):
+            # NOTE [containers under two paths] in capture.py
+            keyed = with_shared_containers(signature, args, kwargs)
+            if keyed is not signature:
+                signature = keyed
+                concrete = self._cache.get(signature) or self._trace(
+                    signature, leaves, args, kwargs)
+        return concrete, signature
+
+    def _run_guarded(self, concrete, signature, leaves, run, called=None):
         """`run(concrete)`; where a guard of a specialised graph fails, the graph traced for
-        the other value of its condition runs instead (traced on these arguments if new)."""
+        the other value of its condition runs instead (traced on these arguments if new).
+        `called`: the call's (args, kwargs), where the signature may need keys for what the
+        other path writes (NOTE [specialised graphs keyed by their writes])."""
         for _ in range(_MAX_SPECIALIZATIONS):
             try:
                 return run(concrete)
             except specialize.GuardFailed as failed:
                 concrete = self._specialization(concrete, failed, signature, leaves)
+                if called is not None:
+                    # NOTE [specialised graphs keyed by their writes]
+                    # A graph specialised on a tensor condition keys its signature by what
+                    # its own path writes: one whose path writes nothing into the call's
+                    # objects (`tag = "neg"`) leaves out which containers the arguments
+                    # share. The other path's graph, traced under that signature on
+                    # arguments rebuilt apart, wrote `a[0]` and `b[0]` of one list `a is b`
+                    # as two (7 for Python's 20, silently: break45 s03). So the variant is
+                    # keyed by its own writes as a first graph is, and the graph of that
+                    # signature (traced there on arguments shared as the caller's) runs.
+                    concrete, signature = self._keyed_by_writes(concrete, signature, leaves,
+                                                                *called)
         raise RuntimeError(
             f"{self.__name__}: more than {_MAX_SPECIALIZATIONS} graphs specialised on tensor "
             "conditions were tried for one call; the conditions' values must not change "
@@ -364,26 +405,8 @@ class Function(targets.Wraps):
                     signature, found_keyed = keyed, True
             if concrete is None:
                 concrete = self._trace(signature, leaves, args, kwargs)
-            if concrete._writes_inputs:  # NOTE [aliased arguments] in signature.py
-                aliased = with_aliasing(signature, leaves)
-                if aliased is not signature:
-                    signature = aliased
-                    concrete = self._cache.get(signature) or self._trace(
-                        signature, leaves, args, kwargs)
-            if concrete._written_constants and not found_keyed:
-                # NOTE [arguments that are captured tensors]
-                keyed = with_captured_aliasing(signature, leaves, concrete._written_constants)
-                if keyed is not signature:
-                    signature = keyed
-                    concrete = self._cache.get(signature) or self._trace(
-                        signature, leaves, args, kwargs)
-            if concrete._writes and not shared_in(signature):
-                # NOTE [containers under two paths] in capture.py
-                keyed = with_shared_containers(signature, args, kwargs)
-                if keyed is not signature:
-                    signature = keyed
-                    concrete = self._cache.get(signature) or self._trace(
-                        signature, leaves, args, kwargs)
+            concrete, signature = self._keyed_by_writes(concrete, signature, leaves, args,
+                                                        kwargs, found_keyed)
             if concrete.grad_mode is not None and concrete.grad_mode is not torch.is_grad_enabled():
                 concrete = self._for_grad_mode(concrete, signature, leaves, args, kwargs)
             if not concrete._guards:
@@ -394,7 +417,8 @@ class Function(targets.Wraps):
                     self._last = (signature.key, extra, concrete)
                 return concrete._run_flat(concrete._inputs(leaves), args, kwargs)
             return self._run_guarded(concrete, signature, leaves,
-                                     lambda c: c._run_flat(c._inputs(leaves), args, kwargs))
+                                     lambda c: c._run_flat(c._inputs(leaves), args, kwargs),
+                                     (args, kwargs))
         except captures.Rebound as rebound:
             # A global / attribute the graph read a tensor or value from holds another one now
             # (NOTE [captured tensors]): that graph is put aside, kept for when the place holds

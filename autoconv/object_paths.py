@@ -11,6 +11,7 @@ import enum
 import functools
 
 import torch
+from autoconv_runtime.text import TracedText
 
 __all__ = ["containers_in", "follow", "follow_or_none", "is_shell", "path_text",
            "python_values_in", "Repeat", "restore", "shared_containers", "store",
@@ -37,7 +38,9 @@ def _walk_tensors(value, path, seen, out, python=False, shells=False, firsts=Non
     if isinstance(value, torch.Tensor):
         out.append((path, value))
         return
-    if isinstance(value, PYTHON_VALUES) or isinstance(value, _SYMBOLIC):
+    if isinstance(value, PYTHON_VALUES) or isinstance(value, _SYMBOLIC) or type(
+            value) is TracedText:  # (a text of the trace: NOTE [text stored into the call's
+        # objects] in capture.py)
         # (a symbolic number the trace stored is a value, not an object to walk: its node's
         # frozen fields were "restored" by deletion, FrozenInstanceError hid the refusal of
         # the store, tester39 s06)

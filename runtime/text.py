@@ -133,6 +133,11 @@ class TracedText:
             raise StagingError.at(self.location, "text", problem, fix)
         raise StagingError("text", problem, fix)
 
+    def refuse_stored(self, where: str):
+        """Refuse this text stored into the call's objects at `where` (NOTE [text stored
+        into the call's objects] in autoconv/capture.py), at the line that made it."""
+        self._refuse(f"storing it into {where}, which the caller keeps,", made_here=True)
+
     def __len__(self):
         self._refuse("len()")
 
