@@ -821,11 +821,22 @@ def super_method(klass, obj, name: str):
 
     Converted code calls `ac.super_method(__class__, self, 'f')(x)` for `super().f(x)`.
     """
-    mro = type(obj).__mro__
+    # (super's own rule, CPython's supercheck: in a class method `self` is the class, whose
+    # own MRO is searched and to which a class method binds; tester45 s01: `type(cls).__mro__`
+    # lacked `klass`, and the ValueError of its `.index` reached the user's `except ValueError`)
+    if isinstance(obj, type) and issubclass(obj, klass):
+        mro, owner = obj.__mro__, obj
+    elif isinstance(obj, klass):
+        mro, owner = type(obj).__mro__, type(obj)
+    else:
+        return getattr(super(klass, obj), name)  # (Python's own TypeError)
     for base in mro[mro.index(klass) + 1:]:
         attr = base.__dict__.get(name)
         if attr is not None:
-            if type(attr) is types.FunctionType and _convertible(attr):
+            if type(attr) is classmethod and type(attr.__func__) is types.FunctionType \
+                    and _convertible(attr.__func__):
+                return functools.partial(_converted_function(attr.__func__), owner)
+            if type(attr) is types.FunctionType and _convertible(attr) and obj is not owner:
                 return functools.partial(_converted_function(attr), obj)
             break
     return getattr(super(klass, obj), name)
