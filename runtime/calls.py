@@ -813,7 +813,32 @@ def _call_builtin(fn, args, kwargs):
             return staged(*args, **kwargs)
     if validation.calls_distribution(fn):
         return validation.call_validated(fn, args, kwargs)
+    if _library_function_of_numbers(fn, args, kwargs):
+        from . import arithmetic
+        return arithmetic.number_call(fn, *args, **kwargs)
     return fn(*args, **kwargs)
+
+
+# NOTE [library functions called by another name]
+# The converter writes `torch.tensor(flag)`, `math.sqrt(n)` as `ac.number_call(...)`, which
+# reads a number read from a tensor (a SymBool, a SymFloat) or a staged statement's stand-in
+# as the number it is; it knows them by their names. Called by another name (`T =
+# torch.tensor` at the top of a module, then `T(flag)`: a user's alias, and torch_geometric's
+# `contains_self_loops(e)` wrapped that way), the call reached here and torch asked the
+# SymBool for a dtype: "Could not infer dtype of SymBool", no line of the user's (tester45 s04).
+# A function of torch, math or numpy given such a number takes the same path.
+_NUMBER_MODULES = ("torch", "math", "numpy")
+
+
+def _library_function_of_numbers(fn, args, kwargs) -> bool:
+    if not isinstance(fn, (types.BuiltinFunctionType, types.FunctionType)):
+        return False
+    module = (getattr(fn, "__module__", None) or "").partition(".")[0]
+    if module not in _NUMBER_MODULES:
+        return False
+    return any(is_symbolic(leaf) or is_stand_in(leaf) or mixed_in(leaf)
+               for value in (*args, *kwargs.values())
+               for leaf in (value if type(value) in (list, tuple) else (value,)))
 
 
 def super_method(klass, obj, name: str):
