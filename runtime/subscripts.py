@@ -176,6 +176,8 @@ def getitem(target, key):
         # which for a constant chosen by a tensor is a staged comparison no dict can use. Its
         # value, where the graph can be specialised on it, else a StagingError at this line.
         return target[key._needed("indexing a dict with it")]
+    if _zero_dim_mask(target, key):  # (NOTE [a 0-d mask])
+        return target.unsqueeze(0)[key.unsqueeze(0)]
     # Anything else (a tensor) is sliced as Python would.
     if isinstance(target, torch.Tensor):
         _refuse_traced_slice(key)
@@ -193,6 +195,19 @@ def getitem(target, key):
     # (a view of `target` in Python: NOTE [staged values that alias in Python])
     staged_aliases.register_row(row, target, key)
     return row
+
+
+# NOTE [a 0-d mask]
+# `x[m]` with `m` a 0-d bool tensor (torchmetrics' `gain[all_irrelevant] = 0` and r2's
+# `raw_scores[cond] = 1 - rss[cond] / tss[cond]` on one sample's or one output's score) is
+# `x` with a new leading dimension of 1 or 0 rows. torch 2.13 traces it as an index_put
+# whose row count `u0` it must compare with 1 (`Eq(u0, 1)`: GuardOnDataDependentSymNode in
+# autoconv's trace and torch.export, dynamo's UserError under torch.compile, tester45 s02),
+# while the same mask with the dimension made explicit, `x.unsqueeze(0)[m.unsqueeze(0)]`,
+# traces in every mode: the same rows read, and written through the view into `x`.
+def _zero_dim_mask(target, key) -> bool:
+    return (isinstance(target, torch.Tensor) and isinstance(key, torch.Tensor)
+            and key.dtype == torch.bool and key.dim() == 0)
 
 
 # NOTE [a row of a tensor of data-dependent length in a try]
@@ -306,6 +321,9 @@ def setitem(target, key, value):
         key = torch.scalar_tensor(key, dtype=torch.int64)
     if type(target) is list and (_is_index(key) or isinstance(key, torch.SymInt)):
         _set_list_item(target, _as_index(key), value)
+        return target
+    if _zero_dim_mask(target, key):  # (NOTE [a 0-d mask])
+        target.unsqueeze(0)[key.unsqueeze(0)] = value
         return target
     if isinstance(target, torch.Tensor):
         _refuse_traced_slice(key)

@@ -100,8 +100,11 @@ class RaiseConverter(Converter):
 
 
 def _try_block(node) -> TryBlock:
-    last = max(getattr(inner, "end_lineno", None) or getattr(inner, "lineno", 0)
-               for stmt in node.body for inner in gast.walk(stmt))
+    # (code an earlier converter generated has no position yet, `emit` gives it its
+    # statement's: a `super().name` call rewritten in a try body, tester45 s01)
+    last = max((line for stmt in node.body for inner in gast.walk(stmt)
+                for line in (getattr(inner, "end_lineno", None), getattr(inner, "lineno", None))
+                if line is not None), default=node.body[0].lineno)
     handlers = tuple(
         (handler.lineno,
          ast.unparse(gast.gast_to_ast(handler.type)) if handler.type is not None else None)

@@ -15,7 +15,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 import autoconv
-from tests.support import Calling, _clone
+from tests.support import Calling, _clone, assert_same_result
 
 F64 = torch.float64
 NAN, INF = float("nan"), float("inf")
@@ -342,3 +342,21 @@ def test_a_number_read_into_an_objects_list_before_a_tensor_if_under_compile():
     from tests.support import assert_same_result
     assert_same_result(_pushed, [(torch.tensor([0.5, 0.5]),), (torch.tensor([1.0, 2.0]),),
                                  (torch.tensor([-1.0, -2.0]),)])
+
+
+# tester45 s04: torch.tensor by another name (`T = torch.tensor`) of a bool or float read from a
+# tensor: torch's "Could not infer dtype of SymBool" (NOTE [library functions called by another
+# name] in runtime/calls.py).
+TENSOR = torch.tensor
+
+
+def has_self_loops(edges):
+    # torch_geometric's contains_self_loops, wrapped as a test file wraps it
+    flag = (edges[0] == edges[1]).sum().item() > 0
+    share = (edges[0] == edges[1]).sum().item() / edges.shape[1]
+    return TENSOR(flag), TENSOR([share, 1.0])
+
+
+def test_torch_tensor_by_another_name_of_numbers_read_from_tensors():
+    assert_same_result(has_self_loops, [torch.tensor([[0, 1], [1, 1]]),
+                                        torch.tensor([[0, 1], [1, 0]])], staged=False)

@@ -2586,3 +2586,18 @@ def test_an_int_power_by_a_chosen_negative_int_is_refused_not_zero(fn):
     torch._dynamo.reset()
     with pytest.raises(Exception, match="negative int is a float in Python"):
         torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(-x)
+
+
+# tester45 s03: torch_geometric's `scatter` joins `src.size()` with a number a conditional
+# expression chose under a traced test: torch.Size's `+` raised a TypeError naming a FakeTensor
+# (NOTE [a size joined with carried numbers] in runtime/arithmetic.py).
+def scatter_into_a_chosen_size(src, index):
+    dim_size = int(index.max()) + 1 if index.sum() > 0 else 4
+    size = src.size()[:0] + (dim_size,) + src.size()[1:]
+    return src.new_zeros(size).index_add_(0, index, src)
+
+
+def test_a_size_joined_with_a_number_a_conditional_expression_chose():
+    src = T([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    assert_same_result(scatter_into_a_chosen_size,
+                       [(src, T([0, 2, 2])), (src, T([0, 0, 0])), (src, T([1, 0, 1]))])

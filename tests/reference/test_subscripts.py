@@ -354,3 +354,27 @@ def test_rows_a_mask_chose_viewed_as_pairs(fn):
     rows = torch.tensor([[1.0, 2.0], [-3.0, 1.0], [0.5, 0.5], [2.0, -1.0], [-1.0, -1.0]])
     assert_same_result(fn, [(rows,), (rows.flip(0) * -1,), (rows.abs(),)], staged=False,
                        compile=False)
+
+
+# tester45 s02: a 0-d bool mask (torchmetrics' r2 and nDCG on one output's score) stopped
+# autoconv's trace and torch.export in torch's Eq(u0, 1) guard, and dynamo too: NOTE [a 0-d
+# mask] in runtime/subscripts.py.
+def zero_dim_mask_on_a_score(score, norm):
+    undefined = norm == 0
+    gain = score * 2
+    gain[undefined] = 0
+    gain[~undefined] /= norm[~undefined]
+    return gain, score[undefined]
+
+
+def zero_dim_mask_on_rows(rows, norm):
+    undefined = norm == 0
+    rows = rows * 2
+    rows[undefined] = -1.0
+    return rows, rows[~undefined] + 1
+
+
+def test_a_0d_mask_reads_and_writes():
+    assert_same_exactly(zero_dim_mask_on_a_score, [(T(3.0), T(2.0)), (T(3.0), T(0.0))])
+    assert_same_exactly(zero_dim_mask_on_rows, [(T([[3.0, 1.0]]), T(0.0)),
+                                                (T([[3.0, 1.0]]), T(2.0))], compile=False)
