@@ -28,7 +28,9 @@ give the flag, a 0-d bool tensor that a converted `if` stages; that `if` narrows
 as Python's reader would (NOTE [an if on `is None` narrows the variable]). A graph output that
 is one becomes None or the value when the graph runs (the pytree node unflattens a concrete
 flag). Every other use needs Python to know which it is (arithmetic, an attribute, its truth
-value): refused at the user's line, with the `is None` test as the fix. A torch.export program
+value): at the top level of the function the graph is specialised on the flag (a guard, as for
+a StagedConstant), and in a staged body, where it cannot be, it is refused at the user's line,
+with the `is None` test as the fix. A torch.export program
 outputs tensors only: returning one from exported code is refused, as a StagedConstant is.
 torch.compile is not covered: its operators cannot be staged again after a body's output
 (dynamo refuses the body's None where a tensor came in, as before).
@@ -36,10 +38,14 @@ torch.compile is not covered: its operators cannot be staged again after a body'
 
 from __future__ import annotations
 
+import operator
+
 import torch
+from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 from torch.utils import _pytree as pytree
 
 from .. import augmented
+from ..values import is_undefined
 from ..errors import StagingError, user_location
 from . import constants
 
@@ -60,9 +66,29 @@ class StagedOptional:
     def __repr__(self) -> str:
         return f"StagedOptional({self.name!r})"
 
+    def _needed(self, use: str):
+        """None or the value, for a `use` that needs to know which. While tracing at the top
+        level of the function the graph is specialised on the flag (NOTE [specialisation] in
+        specialize.py: a guard, and a trace of its own for the inputs that take the other
+        path); in a staged body, or under torch.compile, that is refused at the user's line."""
+        if _concrete(self.missing):
+            return None if bool(self.missing) else self.value
+        error = self._refusal(use)
+        if torch.compiler.is_dynamo_compiling() or not isinstance(self.missing, torch.Tensor):
+            raise error
+        from . import context, specialize
+
+        probing = context.probing()
+        try:
+            missing = specialize.specialize(self.missing, "if statement or loop", error,
+                                            context.in_staged_body() or probing, probing)
+        except GuardOnDataDependentSymNode:
+            raise error from None
+        return None if missing else self.value
+
     def _refusal(self, use: str) -> StagingError:
         at = f" at {self.where[0]}:{self.where[1]}" if self.where else ""
-        return _Refused(
+        return OptionalValueError(
             "if statement or loop",
             f"'{self.name}' is None on some paths of a tensor condition{at} and a value on "
             f"others, and {use} needs to know which, which is only known when the graph runs",
@@ -73,67 +99,76 @@ class StagedOptional:
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
-        raise self._refusal(f"reading its attribute `.{name}`")
+        return getattr(self._needed(f"reading its attribute `.{name}`"), name)
 
     def __bool__(self):
-        raise self._refusal("its truth value")
+        return bool(self._needed("its truth value"))
 
     def __iter__(self):
-        raise self._refusal("iterating over it")
+        return iter(self._needed("iterating over it"))
 
     def __len__(self):
-        raise self._refusal("len()")
+        return len(self._needed("len()"))
 
     def __getitem__(self, key):
-        raise self._refusal("indexing it")
+        return self._needed("indexing it")[key]
 
     def __call__(self, *args, **kwargs):
-        raise self._refusal("calling it")
+        return self._needed("calling it")(*args, **kwargs)
 
     def __float__(self):
-        raise self._refusal("float()")
+        return float(self._needed("float()"))
 
     def __int__(self):
-        raise self._refusal("int()")
+        return int(self._needed("int()"))
 
     def __index__(self):
-        raise self._refusal("using it as an index")
+        return operator.index(self._needed("using it as an index"))
 
     def __format__(self, spec):
-        raise self._refusal("formatting it")
+        return format(self._needed("formatting it"), spec)
 
     def __str__(self):
-        raise self._refusal("str()")
+        return str(self._needed("str()"))
 
     # (the runtime keys its records by identity; a user's dict key of one is rare)
     __hash__ = object.__hash__
 
     def __eq__(self, other):
-        raise self._refusal("`==` (use `is None`)")
+        return self._needed("`==`") == other
 
     def __ne__(self, other):
-        raise self._refusal("`!=` (use `is not None`)")
+        return self._needed("`!=`") != other
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        raise self._refusal(f"torch's `{getattr(func, '__name__', func)}`")
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", func)
+        args, kwargs = pytree.tree_map_only(
+            StagedOptional, lambda v: v._needed(f"torch's `{name}`"), (args, kwargs or {}),
+            is_leaf=is_optional)
+        return func(*args, **kwargs)
 
 
-def _arithmetic(symbol):
-    def refuse(self, *other):
-        raise self._refusal(f"`{symbol}`")
-    return refuse
+def _arithmetic(name: str, symbol: str, reflected: bool):
+    def needed(self, *other):
+        value = self._needed(f"`{symbol}`")
+        if not other:
+            return getattr(operator, name)(value)
+        return getattr(operator, name)(*((other[0], value) if reflected else (value, other[0])))
+    return needed
 
 
 for _name, _symbol in [("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/"),
                        ("floordiv", "//"), ("mod", "%"), ("pow", "**"), ("matmul", "@"),
-                       ("and", "&"), ("or", "|"), ("xor", "^"), ("lt", "<"), ("le", "<="),
+                       ("and_", "&"), ("or_", "|"), ("xor", "^"), ("lt", "<"), ("le", "<="),
                        ("gt", ">"), ("ge", ">="), ("neg", "-"), ("pos", "+"), ("abs", "abs()")]:
-    setattr(StagedOptional, f"__{_name}__", _arithmetic(_symbol))
+    _dunder = _name.rstrip("_")
+    setattr(StagedOptional, f"__{_dunder}__", _arithmetic(_name, _symbol, False))
     if _name not in ("lt", "le", "gt", "ge", "neg", "pos", "abs"):
-        setattr(StagedOptional, f"__r{_name}__", _arithmetic(_symbol))
+        setattr(StagedOptional, f"__r{_dunder}__", _arithmetic(_name, _symbol, True))
 
 
-class _Refused(StagingError, AttributeError):
+class OptionalValueError(StagingError, AttributeError):
     """A use of a StagedOptional that needs its value (an AttributeError too, so that
     `hasattr` and `getattr(x, name, default)` see no attribute)."""
 
@@ -187,7 +222,7 @@ def retable(statement, error: Optioned) -> None:
     if is_optional(before):
         return
     where = _location()
-    if before is None:
+    if before is None or is_undefined(before):  # (unbound: every branch binds it)
         statement.state[slot] = StagedOptional(_flag(True, statement.like),
                                                _placeholder(error.like), name, where)
     else:

@@ -891,6 +891,9 @@ class Statement:
 
         `mismatches` are (name, first, second, where_first, where_second).
         """
+        optioned = self._optioned(mismatches)
+        if optioned is not None:
+            return optioned
         problems, fixes = [], []
         for name, first, second, where_first, where_second in mismatches:
             paths = ((first, where_first), (second, where_second))
@@ -922,6 +925,25 @@ class Statement:
             else:
                 fixes.append(_mismatch_fix(name, first, second))
         return self.error("; ".join(problems), ". ".join(fixes))
+
+
+    def _optioned(self, mismatches):
+        """An `if`'s variable unbound before it that one branch binds to None and another to
+        a value: the `optionals.Optioned` that stages it again carrying None or the value
+        (NOTE [None or a value under tensor control flow]); None for other mismatches."""
+        if "if" not in self.kind or torch.compiler.is_dynamo_compiling():
+            return None
+        for name, first, second, _, _ in mismatches:
+            none = [v for v in (first, second) if isinstance(v, constants.StagedConstant)
+                    and v.kind == "NoneType"]
+            values = [v for v in (first, second) if _is_leaf(v) or optionals.is_optional(v)]
+            slot = next((i for i, (n, k) in enumerate(zip(self.names, self.kinds))
+                         if n == name and k is SlotKind.UNBOUND), None)
+            if len(none) == 1 and len(values) == 1 and slot is not None:
+                optioned = optionals.optioned(self, slot, None, values[0])
+                if optioned is not None:
+                    return optioned
+        return None
 
 
 def _fields_differing(name, first, second) -> list:
@@ -1278,7 +1300,11 @@ def _check_by_probe(statement: Statement, bodies, loop: bool, inputs_watch=None)
             continue
         if not promoted:
             if mismatches:
-                raise statement.mismatch_error(mismatches)
+                error = statement.mismatch_error(mismatches)
+                if isinstance(error, optionals.Optioned) and _retable(statement, error):
+                    verdict_key = None
+                    continue
+                raise error
             return
         statement.dtypes.update(promoted)
 
