@@ -2653,8 +2653,10 @@ def not_(value):
     [number stand-ins] in runtime/augmented.py): Python's `not` gives a bool whatever it is
     asked of, and `c = not c` in a staged loop keeps `c` a bool (`c + c` an int, tester22 s01)."""
     if is_staged(value):
-        return augmented.mark_view(
-            torch.logical_not(staging.as_predicate(as_staged_tensor(value), "not")))
+        # (`not x is None` tests a StagedOptional too: NOTE [an if on `is None` narrows the
+        # variable] in staging/optionals.py)
+        return optionals.negated(value, augmented.mark_view(
+            torch.logical_not(staging.as_predicate(as_staged_tensor(value), "not"))))
     return not value
 
 

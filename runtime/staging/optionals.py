@@ -274,8 +274,9 @@ def output_of(before: StagedOptional, out):
 # on a test so marked (operators.if_stmt) stages its branches with the variable None in the
 # branch where the test says so and its value in the other (`narrowed`), so that the
 # branches' outputs are plain values where both bind one, and a StagedOptional only where a
-# branch leaves it None. A test combined with others (`and`, `not`) is no longer marked: the
-# variable stays a StagedOptional in both branches, where a use of its value is refused.
+# branch leaves it None. `not` keeps the mark, the other way round (`negated`); a test
+# combined with others (`and`, `or`) is no longer marked: the variable stays a StagedOptional
+# in both branches, where a use of its value is refused (or specialised at the top level).
 
 def is_(left, right):
     """`left is right` where one side is a StagedOptional: against None, its flag (marked for
@@ -299,6 +300,14 @@ def _marked_test(test, optional, none_when_true: bool):
     # refuses such writes, never gets here: see the module's NOTE)
     test._autoconv_optional_test = (optional, none_when_true)
     return test
+
+
+def negated(test, negation):
+    """`negation`, `not test`, marked as a test of the StagedOptional `test` tests, if any."""
+    marked = getattr(test, "_autoconv_optional_test", None)
+    if marked is None or torch.compiler.is_dynamo_compiling():
+        return negation
+    return _marked_test(negation, marked[0], not marked[1])
 
 
 def narrowed(cond, state, inputs):

@@ -93,6 +93,23 @@ def none_tested_with_is_not_and_no_else(x, n):
     return total
 
 
+def not_is_none_and_an_elif_chain_of_two(x, n):
+    a, b, prev = None, None, None
+    i = 0
+    while i < n:
+        if not (prev is None):  # (`not` keeps the test's narrowing, the other way round)
+            x = x + prev
+        prev = x.sum()
+        if a is None:
+            a = x.sum()
+        elif b is None:
+            b = a * 2
+        else:
+            x = x + a + b
+        i += 1
+    return x, a is None, b is None
+
+
 def test_adaptive_step_sizes_with_a_ratio_none_on_some_paths():
     # (many steps rejected, few, and the minimum step's branch reached)
     inputs = [(T([1.0, -2.0]), T(1.0)), (T([20.0, 30.0]), T(0.6)), (T([0.1, 0.1]), T(2.0))]
@@ -114,6 +131,12 @@ def test_is_not_none_without_else_and_a_reset_in_the_loop():
     inputs = [(T([1.0, 3.0, -2.0, 4.0, 6.0]), T(5)), (T([1.0, 2.0, 3.0, 4.0, 5.0]), T(1)),
               (T([1.0, 2.0, 3.0, 4.0, 5.0]), T(4))]
     assert_same_result(none_tested_with_is_not_and_no_else, inputs, compile=False)
+
+
+def test_not_is_none_and_two_variables_tested_in_an_elif_chain():
+    inputs = [(T([1.0, 2.0]), T(3)), (T([1.0, 2.0]), T(0)), (T([-1.0, 0.5]), T(5)),
+              (T([3.0, 2.0]), T(1))]
+    assert_same_result(not_is_none_and_an_elif_chain_of_two, inputs, compile=False)
 
 
 def test_replay_gives_none_or_the_value_from_one_trace():
