@@ -192,6 +192,10 @@ class Optioned(constants.Retabled):
 def optioned(state, slot: int, before, out):
     """The `Optioned` for a body's output `out` of a slot that was `before`, where one of them
     is None (or a StagedOptional) and the other a tensor or a number; None otherwise."""
+    from .context import raised_in_watched_bodies
+
+    if raised_in_watched_bodies():  # (the None of a helper that raised: none Python gives)
+        return None
     value = (before.value if is_optional(before) else out.value if is_optional(out)
              else out if before is None else before)
     if value is None or not _is_value(value):
