@@ -308,8 +308,10 @@ def _marked_test(test, optional, none_when_true: bool):
 
 def negated(test, negation):
     """`negation`, `not test`, marked as a test of the StagedOptional `test` tests, if any."""
+    if torch.compiler.is_dynamo_compiling():  # (no StagedOptional there; nor a getattr)
+        return negation
     marked = getattr(test, "_autoconv_optional_test", None)
-    if marked is None or torch.compiler.is_dynamo_compiling():
+    if marked is None:
         return negation
     return _marked_test(negation, marked[0], not marked[1])
 
@@ -318,8 +320,10 @@ def narrowed(cond, state, inputs):
     """None, or `(narrow, state, inputs)` for an `if` on `cond` that tests a StagedOptional of
     its state or inputs for None: the state and inputs with its value in its places, and
     `narrow(if_true, if_false)` the branches, the one where it is None given None there."""
+    if torch.compiler.is_dynamo_compiling():  # (no StagedOptional there; nor a getattr)
+        return None
     marked = getattr(cond, "_autoconv_optional_test", None)
-    if marked is None or torch.compiler.is_dynamo_compiling():
+    if marked is None:
         return None
     optional, none_when_true = marked
     places = [i for i, v in enumerate(tuple(state) + tuple(inputs)) if v is optional]
