@@ -23,8 +23,8 @@ from . import augmented, chosen_calls, handlers, lists, staged_aliases, text
 from .errors import StagingError, graph_error_message
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
-from .staging import (branch_facts, constants, context, grad_mode, objects, restaging,
-                      specialize, verdicts)
+from .staging import (branch_facts, constants, context, grad_mode, objects, optionals,
+                      restaging, specialize, verdicts)
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM
 from .identity import type_in
@@ -84,6 +84,11 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     # a level of dynamo's inlining per nested statement, NOTE [nesting under dynamo])
     pinned = {}
     if is_staged(cond):
+        # NOTE [an if on `is None` narrows the variable] in staging/optionals.py
+        narrowed = optionals.narrowed(cond, state, inputs)
+        if narrowed is not None:
+            narrow, state, inputs = narrowed
+            if_true, if_false = narrow(if_true, if_false or _keep_state(len(state)))
         pinned = _pinned(state, items_only)
         if pinned:  # NOTE [Python values changed only through their items]
             if_true, if_false = (_pinning(if_true, 0, pinned, True),
@@ -2648,8 +2653,10 @@ def not_(value):
     [number stand-ins] in runtime/augmented.py): Python's `not` gives a bool whatever it is
     asked of, and `c = not c` in a staged loop keeps `c` a bool (`c + c` an int, tester22 s01)."""
     if is_staged(value):
-        return augmented.mark_view(
-            torch.logical_not(staging.as_predicate(as_staged_tensor(value), "not")))
+        # (`not x is None` tests a StagedOptional too: NOTE [an if on `is None` narrows the
+        # variable] in staging/optionals.py)
+        return optionals.negated(value, augmented.mark_view(
+            torch.logical_not(staging.as_predicate(as_staged_tensor(value), "not"))))
     return not value
 
 

@@ -107,8 +107,11 @@ def test_branches_with_different_dtypes():
     assert "torch.int32" in str(error)
 
 
-def test_branch_returning_none():
-    _, error = _staging_error(
+def test_branch_setting_none_then_a_use_in_the_loop_names_the_test_to_write():
+    # (until session 45 the branch's None itself was refused: "'y' becomes a Python NoneType
+    # in the false branch"; it is now carried, NOTE [None or a value under tensor control
+    # flow], and the use that needs to know which is refused)
+    fn, error = _staging_error(
         """
         def f(x):
             y = x
@@ -117,12 +120,15 @@ def test_branch_returning_none():
                     y = x
                 else:
                     y = None
-                x = x * 2
+                x = x * 2 + y
             return y
         """,
         torch.ones(2),
     )
-    assert "'y' becomes a Python NoneType in the false branch" in str(error)
+    assert error.lineno == fn.__code__.co_firstlineno + 7
+    assert "'y' is None on some paths of a tensor condition" in str(error)
+    assert "`+` needs to know which" in str(error)
+    assert "`if y is None:`" in str(error)
 
 
 def test_loop_variable_changing_dtype():

@@ -228,7 +228,10 @@ def _same(value: StagedConstant, other):
 
 def is_(left, right):
     """`left is right`; a StagedConstant on either side compares indices (a 0-d bool tensor);
-    a number's stand-in is the number it stands for (`_number_identity`)."""
+    a number's stand-in is the number it stands for (`_number_identity`); a StagedOptional
+    against None is its flag (optionals.py)."""
+    if type(left) is StagedOptional or type(right) is StagedOptional:
+        return optionals.is_(left, right)
     if isinstance(left, StagedConstant):
         return _same(left, right)
     if isinstance(right, StagedConstant):
@@ -242,6 +245,8 @@ def is_(left, right):
 
 def is_not(left, right):
     """`left is not right`; see `is_`."""
+    if type(left) is StagedOptional or type(right) is StagedOptional:
+        return optionals.is_not(left, right)
     if (isinstance(left, StagedConstant) or isinstance(right, StagedConstant)
             or (isinstance(left, torch.Tensor) and type_in(right, _NUMBERS))
             or (isinstance(right, torch.Tensor) and type_in(left, _NUMBERS))):
@@ -497,3 +502,6 @@ class _Info:
 
 
 pytree.register_pytree_node(StagedConstant, _flatten, _unflatten)
+
+from . import optionals  # noqa: E402  (it builds on this module)
+from .optionals import StagedOptional  # noqa: E402

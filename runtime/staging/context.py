@@ -450,6 +450,17 @@ def end_watch(watch: RaiseWatch | None) -> None:
             stack.pop()
 
 
+def raised_in_watched_bodies() -> bool:
+    """Whether a body of the innermost watched statement raised at its own level: its outputs
+    (a helper's None, NOTE [falling off the end]) are none that Python gives (NOTE [branches
+    that always raise]), so they are not carried as None or a value (NOTE [None or a value
+    under tensor control flow] in optionals.py)."""
+    for watch in reversed(getattr(_watches, "stack", ())):
+        if isinstance(watch, RaiseWatch):
+            return any(f is not None and f is not _NESTED for f in watch.first)
+    return False
+
+
 def note_graph_raise(exc: BaseException | None) -> None:
     """Records a graph assertion made by converted code: `exc` for a `raise` (its own level's
     for the innermost watched body), None for any other (`assert`, an unbound read)."""

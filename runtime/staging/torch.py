@@ -51,6 +51,7 @@ from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/trac
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
 from . import dict_lists
+from . import optionals
 from . import (branch_facts, branch_grads, constants, dynamo_floats, dynamo_kinds,
                freevar_updates, grad_mode, item_writes, lists, mappings, objects, operators,
                outside_writes, python_state, registry, replaced_lists, restaging,
@@ -104,7 +105,8 @@ def _number_dtype(value) -> torch.dtype:
 
 def _is_stageable(value) -> bool:
     """A tensor, a number, or a tuple / dict of them (torch's operators take such pytrees)."""
-    if isinstance(value, (torch.Tensor, StagedList, constants.StagedConstant)) or _is_number(value):
+    if isinstance(value, (torch.Tensor, StagedList, constants.StagedConstant,
+                          optionals.StagedOptional)) or _is_number(value):
         return True
     if is_staged(value):  # another tracer's value, such as an fx Proxy
         return True
@@ -341,6 +343,8 @@ def _describe(value) -> str:
         return "a list grown under tensor control flow"
     if isinstance(value, constants.StagedConstant):
         return f"a Python {value.kind} chosen by a tensor condition"
+    if optionals.is_optional(value):
+        return "None or a value, chosen by a tensor condition"
     return f"a Python {type(value).__name__}"
 
 
@@ -665,7 +669,8 @@ class Statement:
         loop_under_dynamo = "loop" in self.kind and torch.compiler.is_dynamo_compiling()
         for slot, (out, before, name, kind) in enumerate(
                 zip(outputs, self.state, self.names, self.kinds)):
-            if kind is SlotKind.TENSOR and isinstance(out, torch.Tensor):
+            if kind is SlotKind.TENSOR and isinstance(out, torch.Tensor) and not (
+                    type(before) is optionals.StagedOptional):
                 # The common case, told first: of the checks below only a loop's int becoming
                 # another dtype under dynamo applies to a tensor (it is no constant, bound,
                 # stageable, and `_dtype_of` is the slot's chosen dtype), and each check costs
@@ -674,6 +679,18 @@ class Statement:
                     self._refuse_int_becoming_other(name, before, out, where)
                 tensors.append(_as_tensor(out, self.like, self.dtypes.get(slot)))
                 continue
+            if (before is None or optionals.is_optional(before) or out is None
+                    or optionals.is_optional(out)) and out is not before:
+                # NOTE [None or a value under tensor control flow] in optionals.py
+                if optionals.is_optional(before):
+                    optional = optionals.output_of(before, out)
+                    if optional is not None:
+                        tensors.append(_as_tensors(optional, self.like))
+                        continue
+                elif kind is not SlotKind.UNBOUND and not torch.compiler.is_dynamo_compiling():
+                    optioned = optionals.optioned(self, slot, before, out)
+                    if optioned is not None:
+                        raise optioned
             if kind is SlotKind.CONSTANT:
                 if isinstance(before, constants.Kept) and out is not before:
                     # one branch leaves it unbound (the other one: an if has two)
@@ -874,6 +891,9 @@ class Statement:
 
         `mismatches` are (name, first, second, where_first, where_second).
         """
+        optioned = self._optioned(mismatches)
+        if optioned is not None:
+            return optioned
         problems, fixes = [], []
         for name, first, second, where_first, where_second in mismatches:
             paths = ((first, where_first), (second, where_second))
@@ -905,6 +925,25 @@ class Statement:
             else:
                 fixes.append(_mismatch_fix(name, first, second))
         return self.error("; ".join(problems), ". ".join(fixes))
+
+
+    def _optioned(self, mismatches):
+        """An `if`'s variable unbound before it that one branch binds to None and another to
+        a value: the `optionals.Optioned` that stages it again carrying None or the value
+        (NOTE [None or a value under tensor control flow]); None for other mismatches."""
+        if "if" not in self.kind or torch.compiler.is_dynamo_compiling():
+            return None
+        for name, first, second, _, _ in mismatches:
+            none = [v for v in (first, second) if isinstance(v, constants.StagedConstant)
+                    and v.kind == "NoneType"]
+            values = [v for v in (first, second) if _is_leaf(v) or optionals.is_optional(v)]
+            slot = next((i for i, (n, k) in enumerate(zip(self.names, self.kinds))
+                         if n == name and k is SlotKind.UNBOUND), None)
+            if len(none) == 1 and len(values) == 1 and slot is not None:
+                optioned = optionals.optioned(self, slot, None, values[0])
+                if optioned is not None:
+                    return optioned
+        return None
 
 
 def _fields_differing(name, first, second) -> list:
@@ -984,6 +1023,10 @@ def _retable(statement, retabled) -> bool:
     if retabled.state is not statement:
         return False
     slot = retabled.slot
+    if isinstance(retabled, optionals.Optioned):
+        optionals.retable(statement, retabled)
+        statement.kinds[slot] = SlotKind.TENSOR
+        return True
     if retabled.keep:
         statement.state[slot] = constants.Kept(statement.state[slot])
         statement.kinds[slot] = SlotKind.CONSTANT
@@ -1257,7 +1300,11 @@ def _check_by_probe(statement: Statement, bodies, loop: bool, inputs_watch=None)
             continue
         if not promoted:
             if mismatches:
-                raise statement.mismatch_error(mismatches)
+                error = statement.mismatch_error(mismatches)
+                if isinstance(error, optionals.Optioned) and _retable(statement, error):
+                    verdict_key = None
+                    continue
+                raise error
             return
         statement.dtypes.update(promoted)
 

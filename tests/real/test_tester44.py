@@ -23,8 +23,8 @@ Sources and what was tried (installed with `pip install --no-deps`):
   evaluation times given as a tensor and a repeatable path given as `bm`. Without `bm`, its
   own `BrownianInterval`'s constructor asks `if t0 > t1:` of the traced times: torch's raw
   GuardOnDataDependentSymNode (s06, now a StagingError at that line: construct the path
-  outside and pass it in). With `adaptive=True` it is refused
-  (s02, a strict xfail).
+  outside and pass it in). With `adaptive=True` it was refused
+  (s02: `prev_error_ratio`, None or a number; fixed by adaptive45, right in replay).
 - nflows 0.14: `unconstrained_rational_quadratic_spline` (boolean-mask stores, `if
   torch.any(inside_interval_mask):`) is right in replay and export with all inputs inside,
   some, or none; `rational_quadratic_spline`'s `raise InputOutsideDomain()` under `if
@@ -178,12 +178,11 @@ def test_torchsde_euler_with_fixed_steps():
 # `update_step_size` made it a number read from the error (`.item()`): refused at
 # base_solver.py's `if`, readably ("'prev_error_ratio' becomes a Python NoneType in the true
 # branch"). The kind: a variable None on one path of a staged statement and a number on
-# another (a local `prev = None` before a tensor `while` and set in it is refused the same
-# way). Not fixed: it needs a carried "is None" flag beside the number.
-@pytest.mark.xfail(strict=True, raises=StagingError, reason=(
-    "tester44 s02: torchsde's adaptive sdeint carries prev_error_ratio, None before its loop "
-    "and after its dt_min branch and a number read from a tensor elsewhere: refused at the "
-    "branch; None beside a number is not carried by staged statements"))
+# another (a local `prev = None` before a tensor `while` and set in it was refused the same
+# way). Fixed (adaptive45): it is carried as an "is None" flag and a value, and
+# `update_step_size`'s `if prev_error_ratio is None:` is a staged test that narrows it (NOTE
+# [None or a value under tensor control flow] in runtime/staging/optionals.py; the kind's
+# tests are in tests/reference/test_optionals.py).
 def test_s02_torchsde_euler_with_adaptive_steps():
     torchsde, sde, path = _sde_parts()
 

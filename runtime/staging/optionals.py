@@ -1,0 +1,399 @@
+"""A variable that is None on some paths of a staged statement and a tensor or a number on
+others: carried as an "is None" flag and a value.
+
+NOTE [None or a value under tensor control flow]
+Adaptive solvers keep a value of the previous step that does not exist before the first one:
+
+    prev_error_ratio = None                      # torchsde's adaptive sdeint
+    while curr_t < out_t:
+        ...                                      # `if prev is None: prev = ratio` in a helper
+        if step_size < self.dt_min:
+            prev_error_ratio = None
+
+A torch.cond or torch.while_loop output has one kind of value on every path, and None is no
+tensor. So such a variable is carried as a `StagedOptional`: a pytree of two leaves, `missing`
+(a 0-d bool tensor, True where Python holds None) and `value` (the value, or a placeholder of
+its dtype and shape where it is None: a Python zero for a number, zeros for a tensor). AutoGraph
+does the like for a loop variable undefined before the loop (its `Undefined` placeholder and
+a `UndefinedReturnValue` flag), but refuses None meeting a tensor; here None is one more value.
+
+How a statement comes to carry one: a body's output that is None where the slot held a tensor
+or a number before the statement (or the reverse: a value where it held None, a loop carrying
+`prev = None` into its body) ends the operator's trace with `Optioned`, a `constants.Retabled`
+that the engine takes as its own (`retable` here), and the statement is staged again with the
+slot a StagedOptional; each body's output for it is then made one (`output_of`).
+
+Reading one back: `x is None` / `x is not None` (converted code's `ac.is_` / `ac.is_not`)
+give the flag, a 0-d bool tensor that a converted `if` stages; that `if` narrows the variable
+as Python's reader would (NOTE [an if on `is None` narrows the variable]). A graph output that
+is one becomes None or the value when the graph runs (the pytree node unflattens a concrete
+flag). Every other use needs Python to know which it is (arithmetic, an attribute, its truth
+value): at the top level of the function the graph is specialised on the flag (a guard, as for
+a StagedConstant), and in a staged body, where it cannot be, it is refused at the user's line,
+with the `is None` test as the fix. A torch.export program
+outputs tensors only: returning one from exported code is refused, as a StagedConstant is.
+torch.compile is not covered: its operators cannot be staged again after a body's output
+(dynamo refuses the body's None where a tensor came in, as before).
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+from torch.utils import _pytree as pytree
+
+from .. import augmented
+from ..values import is_undefined
+from ..errors import StagingError, user_location
+from . import constants
+
+__all__ = ["StagedOptional", "Optioned", "is_optional", "output_of", "retable", "is_",
+           "is_not", "narrowed"]
+
+
+class StagedOptional:
+    """None where `missing` is true when the graph runs, else `value`. `name` is the variable
+    and `where` the (file, line) of the statement that made it one, for messages."""
+
+    def __init__(self, missing, value, name: str = "a value", where=None):
+        self.missing = missing
+        self.value = value
+        self.name = name
+        self.where = where
+
+    def __repr__(self) -> str:
+        return f"StagedOptional({self.name!r})"
+
+    def _needed(self, use: str):
+        """None or the value, for a `use` that needs to know which. While tracing at the top
+        level of the function the graph is specialised on the flag (NOTE [specialisation] in
+        specialize.py: a guard, and a trace of its own for the inputs that take the other
+        path); in a staged body, or under torch.compile, that is refused at the user's line."""
+        if _concrete(self.missing):
+            return None if bool(self.missing) else self.value
+        error = self._refusal(use)
+        if torch.compiler.is_dynamo_compiling() or not isinstance(self.missing, torch.Tensor):
+            raise error
+        from . import context, specialize
+
+        probing = context.probing()
+        try:
+            missing = specialize.specialize(self.missing, "if statement or loop", error,
+                                            context.in_staged_body() or probing, probing)
+        except GuardOnDataDependentSymNode:
+            raise error from None
+        return None if missing else self.value
+
+    def _refusal(self, use: str) -> StagingError:
+        at = f" at {self.where[0]}:{self.where[1]}" if self.where else ""
+        return OptionalValueError(
+            "if statement or loop",
+            f"'{self.name}' is None on some paths of a tensor condition{at} and a value on "
+            f"others, and {use} needs to know which, which is only known when the graph runs",
+            f"Test it first (`if {self.name} is None:` / `if {self.name} is not None:`, a "
+            f"staged test) and use it in the branch where it holds its value, or give "
+            f"'{self.name}' a value instead of None with a flag tensor saying that it has none")
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._needed(f"reading its attribute `.{name}`"), name)
+
+    def __bool__(self):
+        return bool(self._needed("its truth value"))
+
+    def __iter__(self):
+        return iter(self._needed("iterating over it"))
+
+    def __len__(self):
+        return len(self._needed("len()"))
+
+    def __getitem__(self, key):
+        return self._needed("indexing it")[key]
+
+    def __call__(self, *args, **kwargs):
+        return self._needed("calling it")(*args, **kwargs)
+
+    def __float__(self):
+        return float(self._needed("float()"))
+
+    def __int__(self):
+        return int(self._needed("int()"))
+
+    def __index__(self):
+        return operator.index(self._needed("using it as an index"))
+
+    def __format__(self, spec):
+        return format(self._needed("formatting it"), spec)
+
+    def __str__(self):
+        return str(self._needed("str()"))
+
+    # (the runtime keys its records by identity; a user's dict key of one is rare)
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self._needed("`==`") == other
+
+    def __ne__(self, other):
+        return self._needed("`!=`") != other
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", func)
+        args, kwargs = pytree.tree_map_only(
+            StagedOptional, lambda v: v._needed(f"torch's `{name}`"), (args, kwargs or {}),
+            is_leaf=is_optional)
+        return func(*args, **kwargs)
+
+
+def _arithmetic(name: str, symbol: str, reflected: bool):
+    def needed(self, *other):
+        value = self._needed(f"`{symbol}`")
+        if not other:
+            return getattr(operator, name)(value)
+        return getattr(operator, name)(*((other[0], value) if reflected else (value, other[0])))
+    return needed
+
+
+for _name, _symbol in [("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/"),
+                       ("floordiv", "//"), ("mod", "%"), ("pow", "**"), ("matmul", "@"),
+                       ("and_", "&"), ("or_", "|"), ("xor", "^"), ("lt", "<"), ("le", "<="),
+                       ("gt", ">"), ("ge", ">="), ("neg", "-"), ("pos", "+"), ("abs", "abs()")]:
+    _dunder = _name.rstrip("_")
+    setattr(StagedOptional, f"__{_dunder}__", _arithmetic(_name, _symbol, False))
+    if _name not in ("lt", "le", "gt", "ge", "neg", "pos", "abs"):
+        setattr(StagedOptional, f"__r{_dunder}__", _arithmetic(_name, _symbol, True))
+
+
+class OptionalValueError(StagingError, AttributeError):
+    """A use of a StagedOptional that needs its value (an AttributeError too, so that
+    `hasattr` and `getattr(x, name, default)` see no attribute)."""
+
+
+def is_optional(value) -> bool:
+    return type(value) is StagedOptional
+
+
+# --- made by the engine ------------------------------------------------------------------------
+
+class Optioned(constants.Retabled):
+    """A body gave None for `state[slot]`, a value before the statement, or a value where it
+    held None: the statement is staged again carrying the slot as a StagedOptional whose
+    value is like `like` (a number, or a tensor's (shape, dtype, device))."""
+
+    def __init__(self, state, slot: int, like):
+        constants.Retabled.__init__(self, state, slot)
+        self.like = like
+
+
+def optioned(state, slot: int, before, out):
+    """The `Optioned` for a body's output `out` of a slot that was `before`, where one of them
+    is None (or a StagedOptional) and the other a tensor or a number; None otherwise."""
+    from .context import raised_in_watched_bodies
+
+    if raised_in_watched_bodies():  # (the None of a helper that raised: none Python gives)
+        return None
+    value = (before.value if is_optional(before) else out.value if is_optional(out)
+             else out if before is None else before)
+    if value is None or not _is_value(value):
+        return None
+    if isinstance(value, torch.Tensor) and not augmented.is_stand_in(value):
+        like = (tuple(value.shape), value.dtype, value.device)
+    else:
+        like = _zero(value)
+    return Optioned(state, slot, like)
+
+
+def _is_value(value) -> bool:
+    return isinstance(value, (torch.Tensor, bool, int, float, torch.SymInt, torch.SymFloat,
+                              torch.SymBool))
+
+
+def _zero(number):
+    """The placeholder of a number (or a number's stand-in): a Python zero of its kind."""
+    kind = augmented.kind_of(number)
+    return {"bool": False, "int": 0, "float": 0.0, "complex": 0j}.get(kind, 0.0)
+
+
+def retable(statement, error: Optioned) -> None:
+    """Carry the slot `error` names in `statement` (a staging Statement) as a StagedOptional."""
+    slot = error.slot
+    before = statement.state[slot]
+    name = statement.names[slot]
+    if is_optional(before):
+        return
+    where = _location()
+    if before is None or is_undefined(before):  # (unbound: every branch binds it)
+        statement.state[slot] = StagedOptional(_flag(True, statement.like),
+                                               _placeholder(error.like), name, where)
+    else:
+        statement.state[slot] = StagedOptional(_flag(False, statement.like), before, name,
+                                               where)
+
+
+def _flag(missing: bool, like):
+    device = like.device if isinstance(like, torch.Tensor) else None
+    return torch.full((), missing, dtype=torch.bool, device=device)
+
+
+def _placeholder(like):
+    if isinstance(like, tuple):
+        shape, dtype, device = like
+        return torch.zeros(shape, dtype=dtype, device=device)
+    return like
+
+
+def _location():
+    if torch.compiler.is_dynamo_compiling():
+        return None
+    return user_location()
+
+
+def output_of(before: StagedOptional, out):
+    """A body's output `out` for a slot carried as `before`: a StagedOptional of the same
+    leaves. None where `out` is neither None, a StagedOptional nor a value (the engine
+    reports it as any other)."""
+    if is_optional(out):
+        return out
+    value = before.value
+    if out is None:
+        placeholder = (_zero(value) if not isinstance(value, torch.Tensor)
+                       or augmented.is_stand_in(value) else torch.zeros_like(value))
+        return StagedOptional(_flag(True, before.missing), placeholder, before.name,
+                              before.where)
+    if not _is_value(out):
+        return None
+    return StagedOptional(_flag(False, before.missing), out, before.name, before.where)
+
+
+# --- read back ---------------------------------------------------------------------------------
+
+# NOTE [an if on `is None` narrows the variable]
+# `if prev is None: prev = ratio` then `factor = ratio / prev`: Python's reader knows that
+# `prev` holds its value after the `if`, on both paths. The test `prev is None` of a
+# StagedOptional is its flag, marked with the variable it tests (`_tests`); a converted `if`
+# on a test so marked (operators.if_stmt) stages its branches with the variable None in the
+# branch where the test says so and its value in the other (`narrowed`), so that the
+# branches' outputs are plain values where both bind one, and a StagedOptional only where a
+# branch leaves it None. `not` keeps the mark, the other way round (`negated`); a test
+# combined with others (`and`, `or`) is no longer marked: the variable stays a StagedOptional
+# in both branches, where a use of its value is refused (or specialised at the top level).
+
+def is_(left, right):
+    """`left is right` where one side is a StagedOptional: against None, its flag (marked for
+    `narrowed`); against anything else, refused."""
+    optional, other = (left, right) if is_optional(left) else (right, left)
+    if other is not None:
+        raise optional._refusal("`is` with a value other than None")
+    return _marked_test(optional.missing.clone(), optional, True)
+
+
+def is_not(left, right):
+    """`left is not right`; see `is_`."""
+    optional, other = (left, right) if is_optional(left) else (right, left)
+    if other is not None:
+        raise optional._refusal("`is not` with a value other than None")
+    return _marked_test(torch.logical_not(optional.missing), optional, False)
+
+
+def _marked_test(test, optional, none_when_true: bool):
+    # (an attribute of the test tensor: it lives as long as the test, and dynamo, which
+    # refuses such writes, never gets here: see the module's NOTE)
+    test._autoconv_optional_test = (optional, none_when_true)
+    return test
+
+
+def negated(test, negation):
+    """`negation`, `not test`, marked as a test of the StagedOptional `test` tests, if any."""
+    if torch.compiler.is_dynamo_compiling():  # (no StagedOptional there; nor a getattr)
+        return negation
+    marked = getattr(test, "_autoconv_optional_test", None)
+    if marked is None:
+        return negation
+    return _marked_test(negation, marked[0], not marked[1])
+
+
+def narrowed(cond, state, inputs):
+    """None, or `(narrow, state, inputs)` for an `if` on `cond` that tests a StagedOptional of
+    its state or inputs for None: the state and inputs with its value in its places, and
+    `narrow(if_true, if_false)` the branches, the one where it is None given None there."""
+    if torch.compiler.is_dynamo_compiling():  # (no StagedOptional there; nor a getattr)
+        return None
+    marked = getattr(cond, "_autoconv_optional_test", None)
+    if marked is None:
+        return None
+    optional, none_when_true = marked
+    places = [i for i, v in enumerate(tuple(state) + tuple(inputs)) if v is optional]
+    if not places:
+        return None
+    count = len(state)
+    state = tuple(optional.value if i in places else v for i, v in enumerate(state))
+    inputs = tuple(optional.value if count + i in places else v for i, v in enumerate(inputs))
+
+    def none_in(fn):
+        def run(*args):
+            args = list(args)
+            for i in places:
+                args[i] = None
+            return fn(*args)
+
+        run.__wrapped__ = fn
+        return run
+
+    def narrow(if_true, if_false):
+        return (none_in(if_true), if_false) if none_when_true else (if_true, none_in(if_false))
+
+    return narrow, state, inputs
+
+
+# --- as a pytree -------------------------------------------------------------------------------
+
+class _Info:
+    """A StagedOptional's name and origin, for messages only: equal to any other, so that
+    paths that made it in different places give one pytree structure."""
+
+    def __init__(self, name, where):
+        self.name, self.where = name, where
+
+    def __eq__(self, other):
+        return isinstance(other, _Info)
+
+    def __hash__(self):
+        return 0
+
+    def __repr__(self) -> str:
+        return repr(self.name)
+
+
+def _concrete(value) -> bool:
+    from ..values import is_staged
+
+    return isinstance(value, torch.Tensor) and not is_staged(value)
+
+
+def _flatten(value: StagedOptional):
+    if (torch.compiler.is_exporting() and not torch.compiler.is_dynamo_compiling()
+            and not constants._in_staging() and not constants._flattened_by_the_runtime()):
+        # The exported program would output a flag and a placeholder, not None.
+        raise StagingError.at(
+            value.where, "if statement or loop",
+            f"'{value.name}' is None on some paths of a tensor condition and a value on "
+            "others, and it leaves the exported program, which can only output tensors",
+            f"Return '{value.name}' with a flag tensor instead of None (`torch.tensor(True), "
+            f"x` and `torch.tensor(False), torch.zeros_like(x)`), or return it from an "
+            "autoconv Function, whose graph gives None back")
+    return [value.missing, value.value], _Info(value.name, value.where)
+
+
+def _unflatten(children, context):
+    missing, value = children
+    if _concrete(missing):
+        # A graph's output: what the function returned.
+        return None if bool(missing) else value
+    return StagedOptional(missing, value, context.name, context.where)
+
+
+pytree.register_pytree_node(StagedOptional, _flatten, _unflatten)

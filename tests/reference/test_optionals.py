@@ -1,0 +1,204 @@
+"""Reference tests: a variable None on some paths of a staged statement and a number or a tensor
+on others (NOTE [None or a value under tensor control flow] in runtime/staging/optionals.py).
+
+It is carried as an "is None" flag and a value; `x is None` / `x is not None` are staged tests
+of the flag, and an `if` on one narrows the variable in its branches (NOTE [an if on `is None`
+narrows the variable]); a graph autoconv runs gives None or the value back. A use that needs to
+know which is specialised at the function's top level and refused in a staged body. The inputs
+take every path: None kept to the end, set and reset in the loop, never None.
+"""
+
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+from support import Calling, assert_close, assert_same_result, function_from_source
+
+T = torch.tensor
+
+
+def _update_step_size(error, step, prev_ratio=None):
+    """torchsde's `adaptive_stepping.update_step_size` (Apache-2.0), its shape: a None default
+    replaced by the ratio, the ratio read from a tensor."""
+    ratio = 0.9 / error
+    if prev_ratio is None:
+        prev_ratio = ratio
+    factor = ratio ** 0.2 * (ratio / prev_ratio) ** 0.1
+    if error <= 1:
+        prev_ratio = ratio
+    return step * min(1.4, max(0.2, factor)), prev_ratio
+
+
+def adaptive_steps(x, t_end):
+    # torchsde's `integrate`: `prev_error_ratio = None` before the loop, a number after the
+    # helper, None again in the minimum step's branch
+    t, step, prev = torch.zeros(()), 0.1, None
+    while t < t_end:
+        error = float((x * step).abs().sum())
+        step, prev = _update_step_size(error, step, prev_ratio=prev)
+        if step < 0.05:
+            step = 0.05
+            prev = None
+        if error <= 1 or step <= 0.05:
+            x = x * (1 - step)
+            t = t + step
+    return x, t
+
+
+def adaptive_steps_returning_the_ratio(x, t_end):
+    x, t = adaptive_steps(x, t_end)  # (the same loop, its ratio returned)
+    prev = None
+    if t > 0.5:
+        prev = t * 2
+    return x, prev
+
+
+def tensor_or_none_in_a_loop(x, n):
+    best = None
+    i = 0
+    while i < n:
+        x = x * 0.5 + 1
+        if x.sum() > 3:
+            best = x.clone()
+        elif x.sum() < -3:
+            best = None
+        i += 1
+    if best is not None:
+        x = x + best
+    return x
+
+
+def none_set_in_a_branch(x):
+    y = x * 2
+    if x.sum() > 0:
+        y = None
+    if y is None:
+        y = -x
+    return x + y
+
+
+def none_tested_with_is_not_and_no_else(x, n):
+    prev = None
+    total = x.sum() * 0
+    i = 0
+    while i < n:
+        current = x[i].item()
+        if prev is not None:
+            total = total + (current - prev) ** 2
+        prev = current
+        if current < 0:
+            prev = None
+        i += 1
+    return total
+
+
+def not_is_none_and_an_elif_chain_of_two(x, n):
+    a, b, prev = None, None, None
+    i = 0
+    while i < n:
+        if not (prev is None):  # (`not` keeps the test's narrowing, the other way round)
+            x = x + prev
+        prev = x.sum()
+        if a is None:
+            a = x.sum()
+        elif b is None:
+            b = a * 2
+        else:
+            x = x + a + b
+        i += 1
+    return x, a is None, b is None
+
+
+def test_adaptive_step_sizes_with_a_ratio_none_on_some_paths():
+    # (many steps rejected, few, and the minimum step's branch reached)
+    inputs = [(T([1.0, -2.0]), T(1.0)), (T([20.0, 30.0]), T(0.6)), (T([0.1, 0.1]), T(2.0))]
+    assert_same_result(adaptive_steps, inputs, compile=False)
+
+
+def test_a_tensor_none_on_some_paths_of_a_loop():
+    inputs = [(T([1.0, 2.0]), T(4)), (T([-9.0, -9.0]), T(1)), (T([0.0, 0.0]), T(0)),
+              (T([-20.0, 1.0]), T(2))]
+    assert_same_result(tensor_or_none_in_a_loop, inputs, compile=False)
+
+
+def test_is_none_narrows_the_variable_after_a_branch_set_it():
+    assert_same_result(none_set_in_a_branch, [(T([1.0, 2.0]),), (T([-1.0, -2.0]),)],
+                       compile=False)
+
+
+def test_is_not_none_without_else_and_a_reset_in_the_loop():
+    inputs = [(T([1.0, 3.0, -2.0, 4.0, 6.0]), T(5)), (T([1.0, 2.0, 3.0, 4.0, 5.0]), T(1)),
+              (T([1.0, 2.0, 3.0, 4.0, 5.0]), T(4))]
+    assert_same_result(none_tested_with_is_not_and_no_else, inputs, compile=False)
+
+
+def test_not_is_none_and_two_variables_tested_in_an_elif_chain():
+    inputs = [(T([1.0, 2.0]), T(3)), (T([1.0, 2.0]), T(0)), (T([-1.0, 0.5]), T(5)),
+              (T([3.0, 2.0]), T(1))]
+    assert_same_result(not_is_none_and_an_elif_chain_of_two, inputs, compile=False)
+
+
+def test_replay_gives_none_or_the_value_from_one_trace():
+    function = autoconv.autoconv(adaptive_steps_returning_the_ratio)
+    for args in [(T([1.0, -2.0]), T(1.0)), (T([1.0, -2.0]), T(0.2))]:
+        got, want = function(*args), adaptive_steps_returning_the_ratio(*args)
+        assert_close(got[0], want[0])
+        assert (got[1] is None) == (want[1] is None)
+        if want[1] is not None:
+            assert_close(got[1], want[1])
+    assert function.trace_count == 1
+
+
+def test_export_refuses_returning_none_or_a_value():
+    with pytest.raises(StagingError, match="'prev' is None on some paths of a tensor "
+                                           "condition and a value on others, and it leaves "
+                                           "the exported program"):
+        torch.export.export(Calling(autoconv.convert(adaptive_steps_returning_the_ratio)),
+                            (T([1.0, -2.0]), T(1.0)), strict=False)
+
+
+def test_a_use_in_a_staged_body_is_refused_with_the_test_as_fix():
+    fn = function_from_source(
+        """
+        def f(x):
+            y = x
+            while x.abs().sum() < 10:
+                if x.sum() > 0:
+                    y = x
+                else:
+                    y = None
+                x = x * 2
+                x = x + y.sum()
+            return x
+        """)
+    with pytest.raises(StagingError, match=r"'y' is None on some paths of a tensor condition "
+                       r".* and reading its attribute `\.sum` needs to know which") as caught:
+        autoconv.autoconv(fn)(torch.ones(2))
+    assert caught.value.lineno == fn.__code__.co_firstlineno + 8
+    assert "`if y is None:`" in str(caught.value)
+
+
+def test_a_use_at_the_top_level_specialises_on_the_flag():
+    fn = function_from_source(
+        """
+        def f(x):
+            y = None
+            while x.abs().sum() < 10:
+                x = x * 2
+                if x.sum() > 4:
+                    y = x
+            return x - 1 if y is None else y + 1, x + y.sum() if y is not None else x
+        """)
+    function = autoconv.autoconv(fn)
+    for x in (T([1.0, 2.0]), T([-1.0, -2.0])):
+        assert_close(function(x), fn(x))
+
+
+def test_torch_compile_still_refuses_none_beside_a_value_readably():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(none_set_in_a_branch), fullgraph=True,
+                             backend="eager")
+    with pytest.raises(StagingError, match="'y' is a torch.float32 tensor of shape .* before "
+                       "the statement and becomes a Python NoneType in the true branch"):
+        compiled(T([1.0, 2.0]))
