@@ -23,8 +23,8 @@ from . import augmented, chosen_calls, handlers, lists, staged_aliases, text
 from .errors import StagingError, graph_error_message
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
-from .staging import (branch_facts, constants, context, grad_mode, objects, restaging,
-                      specialize, verdicts)
+from .staging import (branch_facts, constants, context, export_aliases, grad_mode, objects,
+                      restaging, specialize, verdicts)
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM
 from .identity import type_in
@@ -641,6 +641,7 @@ def _write_back(old, new) -> None:
     operation"). Also a tensor that stands for such a leaf (the traced function's detached
     input; a copy the bodies update): an update with grad enabled raised in the body, as in
     Python (NOTE [leaves updated in place in staged bodies] in staging/grad_mode.py)."""
+    export_aliases.check_distinct(old, new)  # NOTE [inputs that share memory under export]
     if (old.is_leaf and old.requires_grad) \
             or grad_mode.stands_for_grad_leaf(old, not context.in_staged_body()):
         with torch.no_grad():
