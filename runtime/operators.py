@@ -614,6 +614,9 @@ def _unsaved(state, inputs, targets):
             if t is v:
                 return copy
         copies.append((v, v.clone()))
+        if not torch.compiler.is_dynamo_compiling():
+            # (NOTE [one tensor in two state slots of an if] in staging/torch.py)
+            setattr(copies[-1][1], staging.COPY_OF, v)
         if not torch.compiler.is_dynamo_compiling() \
                 and grad_mode.stands_for_grad_leaf(v, not context.in_staged_body()):
             # NOTE [leaves updated in place in staged bodies]
