@@ -1503,7 +1503,9 @@ def _stand_in_as(before, tensor):
     enclosing loop's float `h` read by a nested `if` (`t = t + h`) was a float64 tensor there,
     and promoted a float32 `t` that Python keeps float32 (tester t16 repro 5)."""
     if augmented.is_stand_in(before):
-        return _marked(tensor)
+        # (and as numpy's scalar where `before` is: NOTE [numpy's numbers across staged
+        # statements] in runtime/libm.py; break44c s05, under dynamo)
+        return libm.mark_numpy(_marked(tensor), libm.numpy_state(before))
     mixed = augmented.mixed_in(before)
     if mixed is not None and tensor.dtype == before.dtype:
         return augmented.mark_mixed(_marked_view(tensor), mixed)
