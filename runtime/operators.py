@@ -23,7 +23,8 @@ from . import augmented, chosen_calls, handlers, lists, staged_aliases, text
 from .errors import StagingError, graph_error_message
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
-from .staging import (branch_facts, constants, context, grad_mode, objects, optionals,
+from .staging import (branch_facts, constants, context, export_aliases, grad_mode, objects,
+                      optionals,
                       restaging, specialize, verdicts)
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM
@@ -619,6 +620,9 @@ def _unsaved(state, inputs, targets):
             if t is v:
                 return copy
         copies.append((v, v.clone()))
+        if not torch.compiler.is_dynamo_compiling():
+            # (NOTE [one tensor in two state slots of an if] in staging/torch.py)
+            setattr(copies[-1][1], staging.COPY_OF, v)
         if not torch.compiler.is_dynamo_compiling() \
                 and grad_mode.stands_for_grad_leaf(v, not context.in_staged_body()):
             # NOTE [leaves updated in place in staged bodies]
@@ -646,6 +650,7 @@ def _write_back(old, new) -> None:
     operation"). Also a tensor that stands for such a leaf (the traced function's detached
     input; a copy the bodies update): an update with grad enabled raised in the body, as in
     Python (NOTE [leaves updated in place in staged bodies] in staging/grad_mode.py)."""
+    export_aliases.check_distinct(old, new)  # NOTE [inputs that share memory under export]
     if (old.is_leaf and old.requires_grad) \
             or grad_mode.stands_for_grad_leaf(old, not context.in_staged_body()):
         with torch.no_grad():

@@ -64,7 +64,8 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
     else:
         returned = _returned_lists(body, ac)
         if not returned and not _calls_builtin(body, local_names, ac) and not _binds_user_result(
-                body, ac) and not _binds_number_choice(body):
+                body, ac) and not _binds_number_choice(body) and not _user_result_operand(
+                body, ac):
             return body
         assigns, names_at, parents, defs, calls = _scan(body)
     results = _user_results_bound(assigns, ac)
@@ -396,7 +397,9 @@ def _given_user_result(call, ac: str) -> bool:
 # call's result counts as a name that may hold a number (and its fields and methods' results as
 # a changed object's: 'm.*', 'm.()'), so the arithmetic and the module calls reading it go
 # through the runtime, which decides by the value's own stand-in mark (a tensor or an
-# object read there costs a few checks while tracing, nothing on an eager call).
+# object read there costs a few checks while tracing, nothing on an eager call). So does a
+# user's call written inline with a number (`np.int64(3) * count(x)`, `count(x) * 0.5`:
+# `_user_result_with_a_number`); with a tensor or another call it stays Python's operator.
 
 def _binds_user_result(body: list, ac: str) -> bool:
     """Whether `body` binds a name to a user call's result (NOTE [a user's function's
@@ -407,6 +410,25 @@ def _binds_user_result(body: list, ac: str) -> bool:
             v is not None and _is_user_call(v, ac) for v in (
                 node.value.values if isinstance(node.value, gast.Dict) else node.value.elts)))
                for node in walk(body))
+
+
+def _user_result_operand(body: list, ac: str) -> bool:
+    """Whether `body` has `_user_result_with_a_number` arithmetic."""
+    return any(isinstance(node, gast.BinOp) and _user_result_with_a_number(node, ac)
+               for node in walk(body))
+
+
+def _user_result_with_a_number(node, ac: str) -> bool:
+    """Whether the BinOp `node` is a user call's result and a number written inline
+    (`np.int64(3) * count(x)`, `count(x) * 0.5`): read through the runtime as a name bound to
+    the result would be (NOTE [a user's function's result]; break43b s05). (With a tensor or
+    another call it is left to Python: `helper(x) + torch.sin(x)`.)"""
+    for call, other in ((node.left, node.right), (node.right, node.left)):
+        if _is_user_call(call, ac) and (
+                isinstance(other, gast.Constant) and type(other.value) in (int, float)
+                or isinstance(other, gast.Call) and _module_number_call(other.func)):
+            return True
+    return False
 
 
 # NOTE [numbers a conditional expression chooses]
@@ -462,7 +484,7 @@ def _is_user_call(node, ac: str) -> bool:
 
 def _user_results(names_at: list, ac: str, parents: dict) -> list:
     """The `ac` names of the user calls given straight to a module's function
-    (`_given_user_result`), as `_reading` seeds."""
+    (`_given_user_result`), or written as an operand of arithmetic, as `_reading` seeds."""
     found = []
     for node in names_at:
         if node.id != ac:
@@ -471,6 +493,10 @@ def _user_results(names_at: list, ac: str, parents: dict) -> list:
             for call in parents.get(id(attribute), ()):
                 if _is_user_call(call, ac) and any(
                         isinstance(outer, gast.Call) and _given_user_result(outer, ac)
+                        # (an operand with a number written inline: NOTE [a user's
+                        # function's result]; break43b s05's `np.int64(3) * f(x)`)
+                        or isinstance(outer, gast.BinOp) and _user_result_with_a_number(
+                            outer, ac)
                         for outer in parents.get(id(call), ())):
                     found.append(node)
     return found
@@ -1358,7 +1384,8 @@ class _Rewrite(gast.NodeTransformer):
         self.generic_visit(node)
         op = _BINARY.get(type(node.op))
         if op is None or not (self._may_be_number(node.left)
-                              or self._may_be_number(node.right)):
+                              or self._may_be_number(node.right)
+                              or _user_result_with_a_number(node, self.ac)):
             return node
         return self._call(node, "ac.binary(left, op, right)", left=node.left,
                           right=node.right, op=gast.Constant(value=op, kind=None))

@@ -1550,7 +1550,9 @@ def _stand_in_as(before, tensor):
     enclosing loop's float `h` read by a nested `if` (`t = t + h`) was a float64 tensor there,
     and promoted a float32 `t` that Python keeps float32 (tester t16 repro 5)."""
     if augmented.is_stand_in(before):
-        return _marked(tensor)
+        # (and as numpy's scalar where `before` is: NOTE [numpy's numbers across staged
+        # statements] in runtime/libm.py; break44c s05, under dynamo)
+        return libm.mark_numpy(_marked(tensor), libm.numpy_state(before))
     mixed = augmented.mixed_in(before)
     if mixed is not None and tensor.dtype == before.dtype:
         return augmented.mark_mixed(_marked_view(tensor), mixed)
@@ -1838,6 +1840,9 @@ class _Operands:
                             if isinstance(leaf, torch.Tensor) or is_staged(leaf)]
         self.count = len(state_leaves)
         # NOTE [one tensor held under two names]
+        # (an `if`'s state leaves that are one tensor are one copy in its branches: NOTE
+        # [one tensor in two state slots of an if])
+        self.state_joins = [] if unaliased is not None else _state_joins(state_leaves)
         if unaliased is None:
             unaliased = set()
         elif torch.compiler.is_dynamo_compiling():
@@ -1874,6 +1879,8 @@ class _Operands:
         Bodies may update their state in place (`steps += 1`); torch's operators refuse
         mutation of their inputs, so each body works on copies."""
         given = [t.clone() for t in flat[: self.count]]
+        for j, i in self.state_joins:
+            given[j] = given[i]
         for i in self.grad_leaves:  # NOTE [leaves updated in place in staged bodies]
             if i < self.count:
                 grad_mode.mark_grad_leaf(given[i])
@@ -1945,6 +1952,32 @@ class _Operands:
 # item of a list or dict the loop carries is joined to an input, and its rebinding is refused.
 # (Two state names holding one tensor are not joined: a loop's extra slots of NOTE [state
 # updated in place, then rebound] hold the tensor a name rebinds, on purpose.)
+# NOTE [one tensor in two state slots of an if]
+# `a.v, b.v = t, t`, then `if c: a.v.add_(1); b.v = b.v + 10` (shared44): `a.v`, updated in
+# place, is carried as a slot of its own (NOTE [inputs updated in place]) beside `b`'s field,
+# and the branch worked on one copy of `t` per slot: `b.v` read the tensor from before the
+# update (10 for Python's 11, silently). In an `if`'s branch the slots that held one tensor
+# before the statement are one copy again, so an update through one is seen through the other
+# as in Python; each slot's result is then what its name holds at the end. A slot's operand
+# that is a copy made before the statement (NOTE [operands written back after the statement]
+# in runtime/operators.py, under torch.export) counts as the tensor it copies (`COPY_OF`).
+# (A loop's slots are not joined: NOTE [one tensor held under two names].)
+COPY_OF = "_autoconv_copy_of"
+
+
+def _state_joins(state_leaves) -> list:
+    """[(j, i)]: state leaf j is state leaf i, i < j, the first that tensor."""
+    joins, sources = [], [getattr(t, COPY_OF, t) for t in state_leaves]
+    for j, t in enumerate(sources):
+        if not isinstance(t, torch.Tensor):
+            continue
+        for i in range(j):
+            if sources[i] is t:
+                joins.append((j, i))
+                break
+    return joins
+
+
 def _aliases(state_leaves, input_leaves, unaliased):
     """[(k, i)]: input leaf k is state leaf i, not among `unaliased`. `is`, not id(): dynamo
     would guard on the identity of every tensor passed."""

@@ -265,7 +265,7 @@ def test_apply_of_a_global_is_given_the_class():
         """,
         """
         def f(x):
-            return ac.converted_method_call(GradReverse, 'apply', x, 0.5) * 2
+            return ac.binary(ac.converted_method_call(GradReverse, 'apply', x, 0.5), '*', 2)
         """,
     )
 

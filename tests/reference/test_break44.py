@@ -151,12 +151,18 @@ def test_s02_one_tensor_as_two_arguments_replays_as_python():
         assert torch.equal(mine, python)
 
 
-@pytest.mark.xfail(strict=True, reason="break44 s02: a torch.export program traced on two "
-                   "tensors and given one tensor twice (`f(x, x)`) reads `y` as it was before "
-                   "the loop's in-place updates of `x` (3.5 for Python's 6.5); torch's export "
-                   "takes its inputs as not aliasing one another, as it was traced")
-def test_s02_one_tensor_as_two_arguments_of_an_exported_program():
+def test_s02_one_tensor_as_two_arguments_of_an_exported_program_is_refused():
+    # (traced on two tensors, it read `y` as before `x`'s updates: 3.5 for Python's 6.5;
+    # NOTE [inputs that share memory under export])
     from support import exported
     module = exported(_doubled_until, (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])))
     c, d = torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])
-    assert_close(module(c, c), _doubled_until(d, d))
+    assert_close(module(c, d), _doubled_until(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])))
+    assert torch.equal(c, torch.tensor([2.0, 4.0]))
+    for given in (lambda c: (c, c), lambda c: (c, c[:])):  # (one tensor, and a view of it)
+        c = torch.tensor([1.0, 2.0])
+        with pytest.raises(RuntimeError, match=r"test_break44\.py:\d+: a staged statement "
+                           "updates an input of this exported program in place, and that input "
+                           "shares memory with another input"):
+            module(*given(c))
+        assert torch.equal(c, torch.tensor([1.0, 2.0]))  # (refused before the update)
