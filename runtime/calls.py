@@ -771,6 +771,28 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
     return converted_call(getattr(obj, name), *args, **kwargs)
 
 
+# NOTE [a Function's methods called directly]
+# `Fn.forward(ctx, x)` of a torch.autograd.Function class, called as a plain function (zuko's
+# odeint, as autoconv's own refusal of a Function's forward suggests): dynamo cannot take the
+# type of the static method it reads from the class ("GetAttrVariable(AutogradFunctionVariable(),
+# forward) has no type", a UserError pointing into converted_call), nor reach its function
+# through the class's `__dict__`, so converted code cannot convert it there; and dynamo left
+# alone traces it unconverted, where its tensor conditions are graph breaks. The converter
+# sends such a call of a global Function class here (tester44 s04): it runs converted in
+# autoconv's trace and torch.export, and is refused at the user's line under torch.compile.
+def function_method_call(function, written: str, name: str, /, *args, **kwargs):
+    """`function.name(*args, **kwargs)` of a torch.autograd.Function class, other than `apply`,
+    written `written.name(...)` (NOTE [a Function's methods called directly])."""
+    if torch.compiler.is_dynamo_compiling():
+        raise errors.StagingError(
+            "call", f"torch.compile cannot convert a torch.autograd.Function's `{name}` called "
+            f"directly (`{written}.{name}(...)`): dynamo "
+            "reads it from the class as a value whose function it cannot reach",
+            "Move the method's body into a plain function, called both by the method and "
+            "here, or call the Function's `apply`")
+    return converted_call(getattr(function, name), *args, **kwargs)
+
+
 # A tensor's methods that give its value as a Python bool, as torch's functions of the same
 # names (`_STAGED_BUILTINS`): a traced tensor's give a 0-d bool tensor, where torch's raise
 # DataDependentOutputException (SWATS's `corrected_exp_avg.allclose(scaling)`, tester39 s02).

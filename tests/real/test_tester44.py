@@ -30,9 +30,9 @@ Sources and what was tried (installed with `pip install --no-deps`):
   some, or none; `rational_quadratic_spline`'s `raise InputOutsideDomain()` under `if
   torch.min(inputs) < left or torch.max(inputs) > right:` raises it in replay.
 
-torch.compile: s04 and s05 below (strict xfails). CPU time of each test here: 3.5 s or
-less (zuko's forward 3.5 s, HMC 2.5 s, the rest 2 s or less; wall times were 5-10x that at
-load 14).
+torch.compile: s04 below (refused at the user's line), s05 (a strict xfail). CPU time of each
+test here: 3.5 s or less (zuko's forward 3.5 s, HMC 2.5 s, the rest 2 s or less; wall times
+were 5-10x that at load 14).
 
 A finding not fixed is a strict xfail whose reason starts with its id (tester44 sNN).
 """
@@ -232,10 +232,12 @@ def test_nflows_spline_outside_its_domain_raises_its_error():
 
 
 # s04: zuko's `AdaptiveCheckpointAdjoint.forward(ctx, ...)` called directly (what the
-# refusal above suggests) under torch.compile: the converted code gives the static method to
+# refusal above suggests) under torch.compile: the converted code gave the static method to
 # `converted_call`, whose `type(fn)` dynamo cannot take ("GetAttrVariable(
 # AutogradFunctionVariable(), forward) has no type", a UserError pointing into
-# runtime/calls.py); plain dynamo calls `Fn.forward(None, x)` itself. Right in replay and export.
+# runtime/calls.py), and dynamo alone traces the forward unconverted. Now refused at the
+# user's line (NOTE [a Function's methods called directly] in runtime/calls.py). Right in
+# replay and export.
 class _Doubling(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
@@ -252,16 +254,13 @@ def forward_called_directly(x):
     return _Doubling.forward(None, x) + 1
 
 
-@pytest.mark.xfail(strict=True, raises=torch._dynamo.exc.UserError, reason=(
-    "tester44 s04: under torch.compile, a torch.autograd.Function's forward called directly "
-    "(`Fn.forward(ctx, x)`) stops in dynamo's 'GetAttrVariable(AutogradFunctionVariable(), "
-    "forward) has no type' at autoconv's converted_call"))
-def test_s04_an_autograd_function_s_forward_called_directly_compiled():
+def test_s04_an_autograd_function_s_forward_called_directly_compiled_is_refused():
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(forward_called_directly), fullgraph=True,
                              backend="eager")
-    x = T([0.5, -1.0])
-    assert_close(compiled(x), forward_called_directly(x))
+    with pytest.raises(StagingError, match=r"test_tester44.py:\d+: .*`_Doubling.forward\(...\)`"
+                       r".*Move the method's body into a plain function"):
+        compiled(T([0.5, -1.0]))
 
 
 def test_an_autograd_function_s_forward_called_directly():
