@@ -762,6 +762,9 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
         return lists.list_method(obj, name, args, kwargs)
     if name in _TENSOR_TRUTHS and isinstance(obj, torch.Tensor):
         return _TENSOR_TRUTHS[name](obj, *args, **kwargs)
+    if isinstance(obj, torch.Tensor) and not hasattr(torch.Tensor, name) and is_stand_in(obj):
+        # NOTE [methods of numbers the graph computes] in runtime/builtins.py
+        return staged_builtins.number_method_(obj, name, args, kwargs)
     if isinstance(obj, _DIRECT_RECEIVERS) or _is_numpy_value(obj):
         if isinstance(obj, dict) and args and name in _KEYED_METHODS:
             subscripts.check_key(obj, args[0], f"looked up (.{name}) by")
