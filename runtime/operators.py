@@ -20,7 +20,8 @@ import torch.utils._pytree as pytree
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from . import augmented, chosen_calls, handlers, lists, staged_aliases, text
-from .errors import StagingError, graph_error_message
+from .errors import (StagingError, enter_if_under_dynamo, graph_error_message,
+                     leave_if_under_dynamo)
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
 from .staging import (branch_facts, constants, context, grad_mode, objects, restaging,
@@ -130,6 +131,10 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         # NOTE [names of a statement's inputs] in staging/objects.py
         shown_token = objects.show_inputs(inputs, _shown_inputs(if_true, state, inputs, updated))
         watch = context.watch_raises((if_true, if_false))  # NOTE [branches that always raise]
+        raising_mark = None
+        if torch.compiler.is_dynamo_compiling():  # NOTE [a refused if whose branch raises, ...]
+            raising_mark = enter_if_under_dynamo(getattr(if_true, "__code__", None),
+                                                 getattr(if_false, "__code__", None))
         try:
             # (a refusal specialises the graph on `cond`, as the staging's own do)
             _refuse_views_of_written(
@@ -164,6 +169,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             cond = cond if taken is None else taken
         finally:
             context.end_watch(watch)
+            if raising_mark is not None:
+                leave_if_under_dynamo(raising_mark)
             objects.unshow_inputs(shown_token)
             restaging.leave(frame)
         if raising:  # (outside the except clause: the branch's own exception is not chained)
@@ -2355,8 +2362,14 @@ def _staged_if_exp(cond, if_true, if_false, inputs, closing_over=None):
     if torch.compiler.is_dynamo_compiling():  # (verdicts are kept only there)
         described = ((if_true, if_false, watch) if closing_over is None else
                      (if_true.__code__, if_false.__code__, watch, *closing_over))
-    out = staging.stage_if(cond, side(if_true, 0), side(if_false, 1), value, ("<value>",),
-                           cond, inputs, closing_over=described)
+    # (its refusals are not an enclosing `if`'s: NOTE [a refused if whose branch raises, ...])
+    mark = enter_if_under_dynamo(None, None) if torch.compiler.is_dynamo_compiling() else None
+    try:
+        out = staging.stage_if(cond, side(if_true, 0), side(if_false, 1), value, ("<value>",),
+                               cond, inputs, closing_over=described)
+    finally:
+        if mark is not None:
+            leave_if_under_dynamo(mark)
     result = out[0]
     for index, j in enumerate(passed):
         before = inputs[j] if j is not None and j < len(inputs) else None
