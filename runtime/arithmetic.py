@@ -32,7 +32,7 @@ import operator
 import numpy
 import torch
 
-from .augmented import (check_operands, collecting, empty_count, float_power_operands,
+from .augmented import (check_operands, collecting, empty_count, float_power_operands, mark_view,
                         graph_check, is_stand_in, kind_of, kind_seen, kinds_after, kinds_as_index,
                         kinds_in, mark, mark_kinds, mark_mixed, mark_types, mixed_error,
                         mixed_in, python_dtype, types_in, KIND_DTYPES)
@@ -273,6 +273,54 @@ def _with_numpy_int(fn, left, right, divides, op):
         # stand-in does, as libm's `math_call` gives there)
         result = _symbolic_stand_in(result)
     return mark_numpy(result)
+
+
+# NOTE [numpy's scalar types of graph numbers]
+# `a = np.float64(k)` of a number only the graph knows (a staged loop's count, `int(t)`) is
+# numpy's float64 in Python. numpy asked the stand-in for its value: torch's "tensor
+# subclasses" error in autoconv's trace, and under torch.compile dynamo traced it as numpy
+# on a tensor, whose `while a < 10:` it took for a Python test ("Data-dependent branching",
+# break44c). The graph's number converts as numpy's does: np.float64 / np.int64 / np.bool_
+# of it is the graph's float64 / int64 (toward zero, as numpy's of a float) / bool number,
+# marked numpy's (NOTE [numpy's numbers of graph numbers] in libm.py); numpy's narrower types
+# are refused, as their arithmetic with graph numbers is (`_refuse_narrow_numpy_int`).
+_NUMPY_SCALAR_TYPES = (numpy.float64, numpy.int64, numpy.bool_, numpy.float32, numpy.float16,
+                       numpy.int32, numpy.int16, numpy.int8, numpy.uint8, numpy.uint16,
+                       numpy.uint32, numpy.uint64, numpy.complex64, numpy.complex128)
+_NUMPY_SCALAR_DTYPES = ((numpy.float64, torch.float64), (numpy.int64, torch.int64),
+                        (numpy.bool_, torch.bool))
+
+
+def _numpy_scalar(fn, value):
+    """`fn(value)` of numpy's scalar type `fn` and a number only the graph knows (NOTE
+    [numpy's scalar types of graph numbers])."""
+    statement = mixed_in(value)
+    if statement is not None:
+        raise mixed_error(statement, f"numpy.{fn.__name__}() of it", "numpy's array",
+                          "numpy's scalar")
+    dtype = next((d for known, d in _NUMPY_SCALAR_DTYPES if known is fn), None)
+    if dtype is None:
+        name = fn.__name__
+        raise StagingError(
+            "expression", f"numpy.{name}() of a number only the graph knows (one a staged "
+            f"statement carries, a callee returns, or read from a tensor) is numpy's {name} in "
+            "Python, which the graph's float64 / int64 number does not keep (its dtype under "
+            "torch.tensor, its rounding or wrap-around)",
+            "Make it numpy's float64 or int64 (`np.float64(v)`), or keep it a tensor of that "
+            f"dtype (`torch.as_tensor(v).to(torch.{name})`)")
+    if not isinstance(value, torch.Tensor):
+        value = _symbolic_stand_in(value)
+    if value.dtype.is_complex:
+        raise StagingError(
+            "expression", f"numpy.{fn.__name__}() of a complex number only the graph knows",
+            "Take its real part first (`v.real`), as numpy would warn about")
+    if dtype == torch.bool:
+        out = value != 0
+    elif dtype == torch.int64 and value.dtype.is_floating_point:
+        out = torch.trunc(value).to(torch.int64)
+    else:
+        out = value.to(dtype)
+    return mark_numpy(mark_view(out.clone() if out is value else out))
 
 
 def _refuse_narrow_numpy_int(left, op, right) -> None:
@@ -554,6 +602,10 @@ def number_call(fn, /, *args, _receiver=None, **kwargs):
     elif any(fn is known for known in _UNSERIALIZED_ON_SYMBOLS) and args and isinstance(
             args[0], (torch.SymFloat, torch.SymInt)) and is_symbolic(args[0]):
         args = (_symbolic_stand_in(args[0]), *args[1:])
+    if _receiver is None and not kwargs and len(args) == 1 and any(
+            fn is known for known in _NUMPY_SCALAR_TYPES) and (
+            graph_number(args[0]) or _is_number(args[0]) or mixed_in(args[0])):
+        return _numpy_scalar(fn, args[0])  # NOTE [numpy's scalar types of graph numbers]
     if (fn is torch.tensor or fn is torch.as_tensor) and args and isinstance(
             args[0], StagedList):
         return _tensor_of_grown(args[0], *args[1:], **kwargs)

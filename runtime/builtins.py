@@ -276,6 +276,42 @@ def _has(value, name: str, call: str) -> bool:
     return hasattr(example, name)
 
 
+# NOTE [methods of numbers the graph computes]
+# A number computed from traced tensors (`k` counted under a staged `if`, `a = np.exp(k)`,
+# `float(t)`) is a 0-d tensor standing for it (NOTE [number stand-ins] in augmented.py), and a
+# method of the number that tensors lack (`a.conjugate()`, numpy's `a.astype(np.float32)`,
+# `v.is_integer()`) was looked up on the tensor: "'FakeTensor' object has no attribute
+# 'conjugate'" in autoconv's trace and dynamo's "Unhandled tensor method" under torch.compile
+# (break44c). A method the number has not raises Python's AttributeError; `conjugate()` of a
+# real number is the number itself, and `astype` of numpy's scalar to its own type is too;
+# every other is refused at the line: its result's value or type would be numpy's or Python's
+# own computation on a value only the running graph has.
+def number_method_(obj, name: str, args, kwargs):
+    """`obj.name(*args, **kwargs)` of a number's stand-in, `name` not a tensor's method (NOTE
+    [methods of numbers the graph computes])."""
+    kind = _kind(obj)
+    if not _has(obj, name, "method"):
+        python = (f"numpy.{_numpy_type(kind).__name__}" if _numpy_number(obj) and numpy_in(obj)
+                  else type(_python_example(obj)).__name__)
+        raise AttributeError(f"'{python}' object has no attribute '{name}'")
+    if name == "conjugate" and not args and not kwargs and kind != "complex":
+        return obj
+    if name == "astype" and len(args) == 1 and not kwargs and numpy_in(obj) \
+            and args[0] in (_numpy_type(kind), _NUMPY_DTYPE_NAMES.get(kind)):
+        return obj
+    number = (f"numpy's {_NUMPY_DTYPE_NAMES[kind]}" if _numpy_number(obj) else f"a {kind}")
+    raise StagingError(
+        "expression", f"`.{name}()` of {number} computed from traced tensors: autoconv "
+        "holds such a number as a 0-d tensor, which has no such method, and the method's "
+        "result is Python's or numpy's computation on a value only the running graph has",
+        "Compute it with torch's operations on a tensor of the number (`torch.as_tensor(v)`, "
+        "`.to(dtype)` for numpy's astype), or call the method on a number that does not come "
+        "from tensors")
+
+
+_NUMPY_DTYPE_NAMES = {"bool": "bool", "int": "int64", "float": "float64", "complex": "complex128"}
+
+
 def is_tensor_(obj, /):
     """`torch.is_tensor(obj)`; False for a number's stand-in, a symbolic number or a grown list
     (NOTE [type tests of staged values])."""

@@ -762,6 +762,9 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
         return lists.list_method(obj, name, args, kwargs)
     if name in _TENSOR_TRUTHS and isinstance(obj, torch.Tensor):
         return _TENSOR_TRUTHS[name](obj, *args, **kwargs)
+    if isinstance(obj, torch.Tensor) and not hasattr(torch.Tensor, name) and is_stand_in(obj):
+        # NOTE [methods of numbers the graph computes] in runtime/builtins.py
+        return staged_builtins.number_method_(obj, name, args, kwargs)
     if isinstance(obj, _DIRECT_RECEIVERS) or _is_numpy_value(obj):
         if isinstance(obj, dict) and args and name in _KEYED_METHODS:
             subscripts.check_key(obj, args[0], f"looked up (.{name}) by")
@@ -769,6 +772,28 @@ def converted_method_call(obj, name: str, /, *args, **kwargs):
     random_state.refused_method(obj, name)  # `g.manual_seed(0)`: NOTE [generator state ...]
     outside_values.refused_method(obj, name)  # `rng.random()`: NOTE [clocks and Python ...]
     return converted_call(getattr(obj, name), *args, **kwargs)
+
+
+# NOTE [a Function's methods called directly]
+# `Fn.forward(ctx, x)` of a torch.autograd.Function class, called as a plain function (zuko's
+# odeint, as autoconv's own refusal of a Function's forward suggests): dynamo cannot take the
+# type of the static method it reads from the class ("GetAttrVariable(AutogradFunctionVariable(),
+# forward) has no type", a UserError pointing into converted_call), nor reach its function
+# through the class's `__dict__`, so converted code cannot convert it there; and dynamo left
+# alone traces it unconverted, where its tensor conditions are graph breaks. The converter
+# sends such a call of a global Function class here (tester44 s04): it runs converted in
+# autoconv's trace and torch.export, and is refused at the user's line under torch.compile.
+def function_method_call(function, written: str, name: str, /, *args, **kwargs):
+    """`function.name(*args, **kwargs)` of a torch.autograd.Function class, other than `apply`,
+    written `written.name(...)` (NOTE [a Function's methods called directly])."""
+    if torch.compiler.is_dynamo_compiling():
+        raise errors.StagingError(
+            "call", f"torch.compile cannot convert a torch.autograd.Function's `{name}` called "
+            f"directly (`{written}.{name}(...)`): dynamo "
+            "reads it from the class as a value whose function it cannot reach",
+            "Move the method's body into a plain function, called both by the method and "
+            "here, or call the Function's `apply`")
+    return converted_call(getattr(function, name), *args, **kwargs)
 
 
 # A tensor's methods that give its value as a Python bool, as torch's functions of the same

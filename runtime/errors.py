@@ -117,7 +117,55 @@ class StagingError(TypeError):
 # located at the user's line in the stack dynamo is tracing.
 
 
+# NOTE [a refused if whose branch raises, under dynamo]
+# A helper's `if not ok: raise ValueError(...)` whose other branch is the rest of the function
+# (torchsde's check_contract, tester44 s05) becomes, in autoconv's trace and torch.export, an
+# assertion that the graph takes the other branch (NOTE [branches that always raise] in
+# staging/context.py). Under dynamo the raises cannot be watched, and the `if` is refused for
+# the other branch's values ("the return value is unbound before the statement and is
+# reassigned in the false branch"), whose fix (a tensor value before the statement) does not
+# fit. Each staged `if` under dynamo tells, through functions dynamo calls for real, whether
+# exactly one branch raises at its own level (`ac.raise_` in the branch's own code, where
+# converted code lowers a `raise`; a nested statement's or a callee's is in other code); a
+# refusal of that `if` then names the raise and the fixes that fit it. (A refusal that
+# escapes dynamo leaves its `if`s recorded, beneath the next trace's own.)
+_RAISING_IFS: list = []
+
+
+def enter_if_under_dynamo(true_code, false_code) -> int:
+    """Records a staged `if` under dynamo and whether one branch raises at its own level;
+    the mark `leave_if_under_dynamo` takes (NOTE [a refused if whose branch raises, under
+    dynamo])."""
+    mark = len(_RAISING_IFS)
+    raises = [code is not None and "raise_" in code.co_names for code in (true_code, false_code)]
+    _RAISING_IFS.append(("true", "false")[raises.index(True)] if raises.count(True) == 1
+                        else None)
+    return mark
+
+
+enter_if_under_dynamo._dynamo_marked_constant = True  # (dynamo calls it for real)
+
+
+def leave_if_under_dynamo(mark: int) -> int:
+    del _RAISING_IFS[mark:]
+    return mark
+
+
+leave_if_under_dynamo._dynamo_marked_constant = True
+
+
+def _raising_branch_fix(statement: str, fix: str) -> str:
+    if statement != "if statement" or not _RAISING_IFS or _RAISING_IFS[-1] is None:
+        return fix
+    return (f"(Its {_RAISING_IFS[-1]} branch raises: under torch.compile autoconv cannot make "
+            "that raise an assertion that the graph takes the other branch, as its replay and "
+            "torch.export do.) Check the condition before the compiled function, or assert it "
+            "in the graph instead of the `if` (`torch._assert_async(torch.as_tensor(ok), "
+            "message)`); else: " + fix)
+
+
 def _raise_under_dynamo(statement: str, problem: str, fix: str):
+    fix = _raising_branch_fix(statement, fix)  # NOTE [a refused if whose branch raises, ...]
     error = _under_dynamo_class().__new__(_under_dynamo_class())
     error._describe(statement, problem, fix, _dynamo_user_location())
     error.first_useful_frame = None
@@ -130,6 +178,7 @@ _raise_under_dynamo._dynamo_marked_constant = True
 def raise_at_under_dynamo(location, statement: str, problem: str, fix: str):
     """As `_raise_under_dynamo`, located at `location` ((file, line), constants) rather than at
     the frame dynamo traces: for refusals that name the line of a body's code."""
+    fix = _raising_branch_fix(statement, fix)  # NOTE [a refused if whose branch raises, ...]
     error = _under_dynamo_class().__new__(_under_dynamo_class())
     error._describe(statement, problem, fix, location)
     error.first_useful_frame = None

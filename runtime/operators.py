@@ -20,7 +20,8 @@ import torch.utils._pytree as pytree
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
 from . import augmented, chosen_calls, handlers, lists, staged_aliases, text
-from .errors import StagingError, graph_error_message
+from .errors import (StagingError, enter_if_under_dynamo, graph_error_message,
+                     leave_if_under_dynamo)
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
 from .staging import (branch_facts, constants, context, export_aliases, grad_mode, objects,
@@ -136,6 +137,10 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         # NOTE [names of a statement's inputs] in staging/objects.py
         shown_token = objects.show_inputs(inputs, _shown_inputs(if_true, state, inputs, updated))
         watch = context.watch_raises((if_true, if_false))  # NOTE [branches that always raise]
+        raising_mark = None
+        if torch.compiler.is_dynamo_compiling():  # NOTE [a refused if whose branch raises, ...]
+            raising_mark = enter_if_under_dynamo(getattr(if_true, "__code__", None),
+                                                 getattr(if_false, "__code__", None))
         try:
             # (a refusal specialises the graph on `cond`, as the staging's own do)
             _refuse_views_of_written(
@@ -170,6 +175,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
             cond = cond if taken is None else taken
         finally:
             context.end_watch(watch)
+            if raising_mark is not None:
+                leave_if_under_dynamo(raising_mark)
             objects.unshow_inputs(shown_token)
             restaging.leave(frame)
         if raising:  # (outside the except clause: the branch's own exception is not chained)
@@ -2328,7 +2335,24 @@ def if_exp(cond, if_true, if_false, inputs=(), plain=False):
     return if_true(*inputs) if cond else if_false(*inputs)
 
 
-def _staged_if_exp(cond, if_true, if_false, inputs):
+# NOTE [verdicts of conditional expressions]
+# A staged conditional expression, `and` and `or` are one torch.cond whose branches are the
+# runtime's closures (`side` below around the user's lambdas, and `_staged_test`'s /
+# `_staged_logical`'s around the right side): they were never keyed for probe verdicts (NOTE
+# [probe verdicts] in staging/verdicts.py), so each staging of one nested in another
+# statement's bodies probed its sides again, and everything nested in them (fuzz seed 4401's
+# program 30, `if x >= x and b != b and (not i0):` in a loop under an `if`, is the pattern).
+# What those closures hold is the user's lambdas (keyed by their code, as any body) and values
+# the caller names in `closing_over` (the right side, the operator, the dtype a side is cast
+# to, whether the values are numbers, the left side's tensor by its kind); with those, the
+# branches are keyed by their code and that description, as a staged `for`'s step is (NOTE
+# [verdicts of a staged for loop]). What else they hold is the same in every staging under
+# dynamo: `watch` is False there and `passed` never written; `_promoted_in_trace_order`'s
+# `key` is a fresh number per staging, which the promoted dtype and kinds go through, not the
+# probe's verdict.
+def _staged_if_exp(cond, if_true, if_false, inputs, closing_over=None):
+    """`closing_over`: what `if_true` and `if_false`, where they are the runtime's closures,
+    hold (NOTE [verdicts of conditional expressions]); None where they are the user's."""
     cond = as_staged_tensor(cond)
     value = (Undefined("<conditional expression>"),)
     # which input each side gives back unchanged, watched under no_grad (NOTE [values passed
@@ -2344,8 +2368,18 @@ def _staged_if_exp(cond, if_true, if_false, inputs):
             return (result,)
         return run
 
-    out = staging.stage_if(cond, side(if_true, 0), side(if_false, 1), value, ("<value>",),
-                           cond, inputs)
+    described = None
+    if torch.compiler.is_dynamo_compiling():  # (verdicts are kept only there)
+        described = ((if_true, if_false, watch) if closing_over is None else
+                     (if_true.__code__, if_false.__code__, watch, *closing_over))
+    # (its refusals are not an enclosing `if`'s: NOTE [a refused if whose branch raises, ...])
+    mark = enter_if_under_dynamo(None, None) if torch.compiler.is_dynamo_compiling() else None
+    try:
+        out = staging.stage_if(cond, side(if_true, 0), side(if_false, 1), value, ("<value>",),
+                               cond, inputs, closing_over=described)
+    finally:
+        if mark is not None:
+            leave_if_under_dynamo(mark)
     result = out[0]
     for index, j in enumerate(passed):
         before = inputs[j] if j is not None and j < len(inputs) else None
@@ -2397,10 +2431,13 @@ def _staged_logical(left, right, inputs, take_right_when, plain=False):
 
         keep_left = lambda value, *_: cast(value, numbers)  # noqa: E731
         # (never specialised: a cond with promoted dtypes stages it)
+        # (NOTE [verdicts of conditional expressions]: `right_kinds` is written only
+        # outside dynamo)
+        held = (right, numbers, dtype, left)
         if take_right_when:
-            result = _staged_if_exp(left, take_right, keep_left, (left, *inputs))
+            result = _staged_if_exp(left, take_right, keep_left, (left, *inputs), held)
         else:
-            result = _staged_if_exp(left, keep_left, take_right, (left, *inputs))
+            result = _staged_if_exp(left, keep_left, take_right, (left, *inputs), held)
         return _kinds_of_logical(result, left, right_kinds, take_right_when)
 
     def common_dtype():
@@ -2547,8 +2584,9 @@ def _promoted_in_trace_order(left, right, inputs, take_right_when):
     pred = staging.as_predicate(left, "and" if take_right_when else "or")
     if not take_right_when:
         pred = torch.logical_not(pred)
-    try:
-        result = _staged_if_exp(pred, take_right, keep_left, (left, *inputs))
+    try:  # (NOTE [verdicts of conditional expressions]: not `key`)
+        result = _staged_if_exp(pred, take_right, keep_left, (left, *inputs),
+                                (right, numbers, left))
         return _kinds_of_logical(result, left, _right_kinds(key), take_right_when)
     finally:
         _promoted_dtype(key, forget=True)
@@ -2568,9 +2606,10 @@ def _staged_test(left, right, inputs, take_right_when, op):
         return to_tensor(bool(value), pred)
 
     keep_left = lambda value, *_: value  # noqa: E731
+    # (NOTE [verdicts of conditional expressions]: `pred` is the first input too)
     if take_right_when:
-        return _staged_if_exp(pred, right_truth, keep_left, (pred, *inputs))
-    return _staged_if_exp(pred, keep_left, right_truth, (pred, *inputs))
+        return _staged_if_exp(pred, right_truth, keep_left, (pred, *inputs), (right, op, pred))
+    return _staged_if_exp(pred, keep_left, right_truth, (pred, *inputs), (right, op, pred))
 
 
 # NOTE [a plain side that decides a test]: where only the truth of `left and right` (`or`) is

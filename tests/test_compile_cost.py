@@ -206,3 +206,29 @@ def test_nested_for_loops_take_their_probe_verdicts_in_the_enclosing_loop():
     assert runs == {"loop_body_2": 2, "loop_body_1": 3, "loop_body": 4}, runs
     for n in (0, 1, 3, 6):
         assert int(compiled(torch.tensor(n))) == sum_over_three_ranges(n)
+
+
+def nested_ands(x, y):
+    if (x * 2).sum() > 1 and (y * 2).sum() > 0:
+        if (x * 3).sum() > 1 or (y * 3).sum() > 0:
+            if (x * 4).sum() > 1 and (y * 4).sum() > 0:
+                x = x + 1
+    return x
+
+
+def test_and_or_nested_in_staged_ifs_take_their_probe_verdicts():
+    # errs45: the branches of an `and` / `or` (and of a conditional expression) are the
+    # runtime's closures around the right side, never keyed for verdicts, so each staging of
+    # one nested in an `if`'s bodies probed its right side again: 12 runs of the right sides
+    # here, 9 with them keyed by their code and what they hold (NOTE [verdicts of conditional
+    # expressions] in runtime/operators.py)
+    fn = nested_ands
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    with body_traces() as counts:
+        got = compiled(torch.tensor(1), torch.tensor(2))
+    assert got.item() == fn(torch.tensor(1), torch.tensor(2)).item()
+    assert counts["take_right"] == 9, counts
+    for x, y in [(1, 7), (-1, 2), (1, -2)]:
+        assert compiled(torch.tensor(x), torch.tensor(y)).item() == \
+            fn(torch.tensor(x), torch.tensor(y)).item()

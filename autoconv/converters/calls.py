@@ -262,6 +262,14 @@ class CallConverter(Converter):
         return numpy is not None and isinstance(self.ctx.globals.get(func.value.id),
                                                 numpy.ndarray)
 
+    def _function_class_method(self, func) -> bool:
+        """`Fn.forward(ctx, x)` of a global torch.autograd.Function class other than `apply`
+        (NOTE [a Function's methods called directly] in runtime/calls.py)."""
+        if not (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name)
+                and func.value.id not in self.ctx.local_names and func.attr != "apply"):
+            return False
+        return isinstance(self.ctx.globals.get(func.value.id), torch.autograd.function.FunctionMeta)
+
     def _closure_method(self, func) -> bool:
         """`held.astype(...)`, `cfg.table.get(k)`: a method of a value reached from a closure
         variable (NOTE [methods of outside values])."""
@@ -498,6 +506,12 @@ class CallConverter(Converter):
             root = root.value
         if isinstance(root, gast.Name) and root.id not in self.ctx.local_names:
             self.ctx.callees.add(root.id)
+        if self._function_class_method(func):  # (its name for the refusal under dynamo)
+            node.args = [func.value, gast.Constant(value=func.value.id, kind=None),
+                         gast.Constant(value=func.attr, kind=None)] + node.args
+            node.func = gast.Attribute(value=templates.name(ac), attr="function_method_call",
+                                       ctx=gast.Load())
+            return node
         if self._global_array_method(func) or self._closure_method(func):
             node.args = [func.value, gast.Constant(value=func.attr, kind=None)] + node.args
             node.func = gast.Attribute(value=templates.name(ac), attr="converted_method_call",

@@ -3090,8 +3090,9 @@ def _same_tensor_kind(a, b, sizes: bool = True) -> bool:
 
 
 def _stage_if_again(error, pred, if_true, if_false, state, names, like, inputs=(),
-                    dtypes=None):
-    """`stage_if` after `error` (an objects.GrownInDict, dict_lists.py) ended its staging."""
+                    dtypes=None, closing_over=None):
+    """`stage_if` after `error` (an objects.GrownInDict, dict_lists.py) ended its staging
+    (its bodies wrapped: not keyed by `closing_over`)."""
     if not dict_lists.owned(error, state):  # (another statement's, staged inside)
         raise error
     return dict_lists.stage_lifting(
@@ -3101,9 +3102,14 @@ def _stage_if_again(error, pred, if_true, if_false, state, names, like, inputs=(
 
 
 @staging("if statement", again=((objects.GrownInDict,), _stage_if_again))
-def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None):
+def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None,
+             closing_over=None):
     """`if pred: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)` as
-    one torch.cond."""
+    one torch.cond. `closing_over`: what the branches, the runtime's closures, hold beyond
+    what the state and inputs determine (NOTE [verdicts of a staged for loop] in verdicts.py,
+    NOTE [verdicts of conditional expressions] in operators.py); None where they are the
+    user's."""
+    given = (if_true, if_false)
     statement = "if statement"
     bodies = ((if_true, True, "in the true branch"), (if_false, True, "in the false branch"))
     # NOTE [one container under two names of the state]
@@ -3141,6 +3147,10 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
         branches = (Body(if_true, "in the true branch"), Body(if_false, "in the false branch"))
         try:
             record = Statement(statement, names, state, inputs, staged_pred, dtypes)
+            # (not wrapped on the way here: a wrapper's code is another, as in stage_while)
+            if closing_over is not None and _code(if_true) is _code(given[0]) and _code(
+                    if_false) is _code(given[1]):
+                record.closing_over = closing_over
             watch = None
             deferred = None  # NOTE [one probe run for inputs and dtypes]
             if torch.compiler.is_dynamo_compiling():

@@ -270,6 +270,29 @@ def test_apply_of_a_global_is_given_the_class():
     )
 
 
+def test_other_methods_of_a_global_function_class_are_given_the_class():
+    # `Fn.forward(ctx, x)` called directly: dynamo cannot take the type of the static method
+    # read from the class (NOTE [a Function's methods called directly], tester44 s04)
+    import torch
+
+    class Doubling(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+    assert_converts(
+        """
+        def f(x):
+            return Doubling.forward(None, x) + 1
+        """,
+        """
+        def f(x):
+            return ac.function_method_call(Doubling, 'Doubling', 'forward', None, x) + 1
+        """,
+        {"Doubling": Doubling},
+    )
+
+
 def test_logging_calls_named_through_globals_are_given_their_logger():
     # NOTE [logging while tracing] (runtime/logs.py): dynamo can take the type of a logger, not
     # of its bound method (tester25 s07)

@@ -30,9 +30,9 @@ Sources and what was tried (installed with `pip install --no-deps`):
   some, or none; `rational_quadratic_spline`'s `raise InputOutsideDomain()` under `if
   torch.min(inputs) < left or torch.max(inputs) > right:` raises it in replay.
 
-torch.compile: s04 and s05 below (strict xfails). CPU time of each test here: 3.5 s or
-less (zuko's forward 3.5 s, HMC 2.5 s, the rest 2 s or less; wall times were 5-10x that at
-load 14).
+torch.compile: s04 and s05 below (refused at the user's line, with fixes that fit). CPU time
+of each test here: 3.5 s or less (zuko's forward 3.5 s, HMC 2.5 s, the rest 2 s or less; wall
+times were 5-10x that at load 14).
 
 A finding not fixed is a strict xfail whose reason starts with its id (tester44 sNN).
 """
@@ -231,10 +231,12 @@ def test_nflows_spline_outside_its_domain_raises_its_error():
 
 
 # s04: zuko's `AdaptiveCheckpointAdjoint.forward(ctx, ...)` called directly (what the
-# refusal above suggests) under torch.compile: the converted code gives the static method to
+# refusal above suggests) under torch.compile: the converted code gave the static method to
 # `converted_call`, whose `type(fn)` dynamo cannot take ("GetAttrVariable(
 # AutogradFunctionVariable(), forward) has no type", a UserError pointing into
-# runtime/calls.py); plain dynamo calls `Fn.forward(None, x)` itself. Right in replay and export.
+# runtime/calls.py), and dynamo alone traces the forward unconverted. Now refused at the
+# user's line (NOTE [a Function's methods called directly] in runtime/calls.py). Right in
+# replay and export.
 class _Doubling(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
@@ -251,16 +253,13 @@ def forward_called_directly(x):
     return _Doubling.forward(None, x) + 1
 
 
-@pytest.mark.xfail(strict=True, raises=torch._dynamo.exc.UserError, reason=(
-    "tester44 s04: under torch.compile, a torch.autograd.Function's forward called directly "
-    "(`Fn.forward(ctx, x)`) stops in dynamo's 'GetAttrVariable(AutogradFunctionVariable(), "
-    "forward) has no type' at autoconv's converted_call"))
-def test_s04_an_autograd_function_s_forward_called_directly_compiled():
+def test_s04_an_autograd_function_s_forward_called_directly_compiled_is_refused():
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(forward_called_directly), fullgraph=True,
                              backend="eager")
-    x = T([0.5, -1.0])
-    assert_close(compiled(x), forward_called_directly(x))
+    with pytest.raises(StagingError, match=r"test_tester44.py:\d+: .*`_Doubling.forward\(...\)`"
+                       r".*Move the method's body into a plain function"):
+        compiled(T([0.5, -1.0]))
 
 
 def test_an_autograd_function_s_forward_called_directly():
@@ -310,16 +309,38 @@ def test_a_check_that_raises_before_a_helper_returns_an_object():
     assert function.trace_count == 1
 
 
-@pytest.mark.xfail(strict=True, raises=StagingError, reason=(
-    "tester44 s05: under torch.compile, `if tensor: raise` in a helper that then returns an "
-    "object (torchsde's check_contract) is refused at the `if`: dynamo refuses the watch "
-    "that tells a branch that always raises"))
-def test_s05_a_check_that_raises_before_a_helper_returns_an_object_compiled():
+def test_s05_a_check_that_raises_before_a_helper_returns_an_object_compiled_is_refused():
+    # Under dynamo the raise cannot become the assertion that the graph takes the other
+    # branch (NOTE [branches that always raise]); the refusal names the raising branch and
+    # the fixes that fit it (NOTE [a refused if whose branch raises, under dynamo] in
+    # runtime/errors.py), where it suggested a tensor value for the return value.
     torch._dynamo.reset()
     compiled = torch.compile(autoconv.convert(checked_then_wrapped), fullgraph=True,
                              backend="eager")
     y, ts = T([0.5, -1.0]), T([0.0, 1.0, 2.0])
-    assert_close(compiled(y, ts), checked_then_wrapped(y, ts))
+    with pytest.raises(StagingError, match=r"test_tester44.py:\d+: .*Its true branch raises: "
+                       r"under torch.compile.*torch._assert_async"):
+        compiled(y, ts)
+
+
+def _asserted(model, ts):
+    torch._assert_async(torch.as_tensor(_strictly_increasing(ts)),
+                        "Evaluation times `ts` must be strictly increasing.")
+    return _Wrapped(model)
+
+
+def asserted_then_wrapped(y, ts):
+    return _asserted(_INNER, ts)(y)
+
+
+def test_s05_the_fix_the_refusal_names_compiles():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(asserted_then_wrapped), fullgraph=True,
+                             backend="eager")
+    y = T([0.5, -1.0])
+    assert_close(compiled(y, T([0.0, 1.0, 2.0])), checked_then_wrapped(y, T([0.0, 1.0, 2.0])))
+    with pytest.raises(RuntimeError, match="strictly increasing"):
+        compiled(y, T([0.0, 3.0, 2.0]))
 
 
 # s03: with pyro's validation off (torch's Distribution.__init__ check asks for a tensor's
