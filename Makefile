@@ -12,7 +12,8 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test,onnx]'
 	# tests/real/: published libraries. They accept torch 2.13 (torchdiffeq: torch>=1.5,
-	# pytorch-minimize: torch>=1.9, pytorch-crf: none, linear_operator: torch>=2.0), so pip keeps
+	# pytorch-minimize: torch>=1.9, pytorch-crf: none, linear_operator: torch>=2.0, pyro-ppl and
+	# torchmetrics: torch>=2.0, zuko: torch>=1.12, torchsde: torch>=1.6), so pip keeps
 	# the torch above; the constraint turns a release that asks for more into a failure instead
 	# of an upgrade.
 	echo torch==2.13.0 > $(VENV)/constraints.txt
