@@ -1,0 +1,146 @@
+"""break45b: the guards a replay checks (NOTE [guards checked by generated code] in
+autoconv/captures.py) against plain Python: places that the generated check and the pipelines
+both missed, and the generated check's own cases (shared code, names that need escaping, the
+switch to written-out code)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+import autoconv
+from autoconv import captures
+
+
+class _Slotted:
+    __slots__ = ("v", "w")
+
+    def __init__(self):
+        self.v = 2.0
+
+
+@dataclasses.dataclass(slots=True)
+class _Cfg:
+    scale: float = 2.0
+    mode: str = "a"
+
+
+class _Base:
+    __slots__ = ("k",)
+
+
+class _Mixed(_Base):  # a slot from its base, a `__dict__` of its own
+    def __init__(self):
+        self.k = 2.0
+        self.j = 1.0
+
+
+SLOTTED, CFG, MIXED = _Slotted(), _Cfg(), _Mixed()
+
+
+def _reads_slots(x):
+    y = x * SLOTTED.v + x * CFG.scale * 10 + x * MIXED.k * 100
+    if CFG.mode == "a":
+        y = y + 1
+    if hasattr(SLOTTED, "w"):
+        y = y * SLOTTED.w
+    return y
+
+
+_SLOT_CHANGES = ["SLOTTED.v = 3.0", "CFG.scale = 4.0", "CFG.mode = 'b'", "MIXED.k = 5.0",
+                 "SLOTTED.w = 2.0", "del SLOTTED.w", "CFG.mode = 'a'"]
+
+
+def test_s01_a_slot_changed_between_calls_traces_again():
+    # (break45b s01: `__slots__` fields were not searched, the old graph replayed)
+    run = autoconv.autoconv(_reads_slots)
+    x = torch.ones(2)
+    try:
+        torch.testing.assert_close(run(x), _reads_slots(x))
+        for step in _SLOT_CHANGES:
+            exec(step, globals())
+            torch.testing.assert_close(run(x), _reads_slots(x), msg=step)
+        del SLOTTED.v
+        with pytest.raises(AttributeError):
+            run(x)
+    finally:
+        SLOTTED.v, CFG.scale, CFG.mode, MIXED.k = 2.0, 2.0, "a", 2.0
+
+
+class _HoldsCfg(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cfg = _Cfg()
+        self.lin = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.lin(x) * self.cfg.scale
+
+
+def test_s01_a_module_config_with_slots():
+    model = _HoldsCfg()
+    run = autoconv.autoconv(model)
+    x = torch.ones(1, 2)
+    with torch.no_grad():
+        run(x)
+        model.cfg.scale = 7.0
+        torch.testing.assert_close(run(x), model(x))
+        model.cfg = _Cfg(scale=-1.0)
+        torch.testing.assert_close(run(x), model(x))
+
+
+class _Scaled(dict):
+    def __getitem__(self, key):
+        return dict.__getitem__(self, key) * FACTOR
+
+
+class _Computed:
+    @property
+    def v(self):
+        return PROPERTY_BASE * 2
+
+
+FACTOR, PROPERTY_BASE = 1.0, 2.0
+SCALED, COMPUTED = _Scaled(a=2.0), _Computed()
+
+
+def _reads_through_class_code(x):
+    return x * SCALED["a"] + x * COMPUTED.v * 100
+
+
+class _WithProperty(nn.Module):
+    @property
+    def gain(self):
+        return PROPERTY_BASE + 1
+
+    def forward(self, x):
+        return x * self.gain
+
+
+@pytest.mark.parametrize("name", ["FACTOR", "PROPERTY_BASE"])
+def test_s02_a_global_read_by_a_property_or_getitem(name):
+    # (break45b s02: the getter's and `__getitem__`'s globals were not searched)
+    run = autoconv.autoconv(_reads_through_class_code)
+    x = torch.ones(2)
+    try:
+        torch.testing.assert_close(run(x), _reads_through_class_code(x))
+        globals()[name] = 10.0
+        torch.testing.assert_close(run(x), _reads_through_class_code(x))
+    finally:
+        globals()[name] = 1.0 if name == "FACTOR" else 2.0
+
+
+def test_s02_a_module_property_reading_a_global():
+    global PROPERTY_BASE
+    model = _WithProperty()
+    run = autoconv.autoconv(model)
+    x = torch.ones(2)
+    try:
+        run(x)
+        PROPERTY_BASE = 5.0
+        torch.testing.assert_close(run(x), model(x))
+    finally:
+        PROPERTY_BASE = 2.0
