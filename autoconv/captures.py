@@ -1613,14 +1613,13 @@ def _is_config_mapping_or_set(value) -> bool:
 # emptying it traces again).
 def _slot_names(cls) -> tuple:
     """The names of the slots of a user's class and its user bases (not `__dict__` /
-    `__weakref__`)."""
+    `__weakref__`), each where Python finds the slot for it (not a property of a subclass
+    over a base's slot)."""
     names = _SLOT_NAMES.get(cls)
     if names is None:
-        names = tuple(dict.fromkeys(
-            name for klass in cls.__mro__ if _is_user_class(klass)
-            for name, member in vars(klass).items()
-            if type(member) is types.MemberDescriptorType and not name.startswith("__")))
-        _SLOT_NAMES[cls] = names
+        names = _SLOT_NAMES[cls] = tuple(
+            name for _, name, member in _class_attributes(cls, _is_user_class)
+            if type(member) is types.MemberDescriptorType and not name.startswith("__"))
     return names
 
 

@@ -144,3 +144,64 @@ def test_s02_a_module_property_reading_a_global():
         torch.testing.assert_close(run(x), model(x))
     finally:
         PROPERTY_BASE = 2.0
+
+
+def _deep():
+    return nn.Sequential(*[nn.Linear(2, 2) if i % 2 == 0 else nn.ReLU() for i in range(40)])
+
+
+def test_two_models_of_one_structure_share_code_not_objects():
+    # (the same text, one code object: each set's objects are its own defaults, before and
+    # after the switch to written-out code at the _UNROLL_AFTER-th check)
+    torch.manual_seed(0)
+    first, second = _deep(), _deep()
+    runs = autoconv.autoconv(first), autoconv.autoconv(second)
+    x = torch.ones(1, 2)
+    with torch.no_grad():
+        for step in range(captures._UNROLL_AFTER + 6):
+            if step == 3:
+                second[20] = nn.Linear(2, 2)
+            if step == captures._UNROLL_AFTER + 4:
+                checks = [run._last[2]._captured._fast for run in runs]
+                assert checks[0].__code__ is checks[1].__code__
+                assert checks[0].__defaults__ != checks[1].__defaults__
+                first[30].register_forward_hook(lambda mod, i, out: out + 1)
+            for run, model in zip(runs, (first, second)):
+                torch.testing.assert_close(run(x), model(x))
+
+
+class _OddNames(nn.Module):
+    def forward(self, x):
+        return x * getattr(self, "a b'\"\\") + x * getattr(self, "ünï") * 10
+
+
+ODD_KEYS = {"it's": 1.0, 'q"': 2.0, "\\": 3.0, "\n": 4.0, 1 << 70: 5.0, "x" * 50: 6.0,
+            (1, 2): 7.0, 0.0: 8.0, "\u2028": 9.0}
+
+
+def _reads_odd_keys(x):
+    return (x * ODD_KEYS["it's"] + x * ODD_KEYS['q"'] + x * ODD_KEYS["\\"] + x * ODD_KEYS["\n"]
+            + x * ODD_KEYS[1 << 70] + x * ODD_KEYS["x" * 50] + x * ODD_KEYS[(1, 2)]
+            + x * ODD_KEYS[-0.0] + x * ODD_KEYS["\u2028"])
+
+
+def test_names_and_keys_that_need_escaping_in_generated_code():
+    model = _OddNames()
+    setattr(model, "a b'\"\\", 2.0)
+    setattr(model, "ünï", 3.0)
+    run = autoconv.autoconv(model)
+    x = torch.ones(2)
+    for step in range(captures._UNROLL_AFTER + 2):
+        if step == 3:
+            setattr(model, "a b'\"\\", 4.0)
+        if step == captures._UNROLL_AFTER + 1:
+            setattr(model, "ünï", 5.0)
+        torch.testing.assert_close(run(x), model(x))
+    keyed = autoconv.autoconv(_reads_odd_keys)
+    try:
+        for key in list(ODD_KEYS):
+            ODD_KEYS[key] += 1
+            torch.testing.assert_close(keyed(x), _reads_odd_keys(x), msg=repr(key))
+    finally:
+        for key in ODD_KEYS:
+            ODD_KEYS[key] -= 1
