@@ -1265,6 +1265,11 @@ class Places:
                         if attr in attrs and not attr.startswith("__"):
                             self._add(f"{name}.{attr}", _item_reader(attrs, attr), attrs[attr],
                                       names)
+                            if depth and isinstance(attrs[attr], types.FunctionType):
+                                # (a helper of a module of the user's, `utils.scale(x)`: its
+                                # globals, `utils.EPS` changed between calls replayed the
+                                # traced value, silently: break45b s03)
+                                self._search_function(attrs[attr], seen, depth - 1)
                     self._guard_absent(value, name, names, ())
                 continue
             self._add(f"the global {name}", _item_reader(table, name), value, names)

@@ -6,6 +6,7 @@ switch to written-out code)."""
 from __future__ import annotations
 
 import dataclasses
+import types
 
 import pytest
 import torch
@@ -205,3 +206,32 @@ def test_names_and_keys_that_need_escaping_in_generated_code():
     finally:
         for key in ODD_KEYS:
             ODD_KEYS[key] -= 1
+
+
+HELPER_EPS = 0.5
+
+
+def _helper_scale(x):
+    return x * HELPER_EPS
+
+
+helpers = types.ModuleType("helpers45b")  # a module of the user's helpers (`utils.scale(x)`)
+helpers.scale = _helper_scale
+
+
+def _calls_a_module_helper(x):
+    return helpers.scale(x) + 1
+
+
+def test_s03_a_global_of_a_helper_called_through_its_module():
+    # (break45b s03: a config module's functions were guarded by identity, their globals
+    # never searched)
+    global HELPER_EPS
+    run = autoconv.autoconv(_calls_a_module_helper)
+    x = torch.ones(2)
+    try:
+        torch.testing.assert_close(run(x), _calls_a_module_helper(x))
+        HELPER_EPS = 3.0
+        torch.testing.assert_close(run(x), _calls_a_module_helper(x))
+    finally:
+        HELPER_EPS = 0.5
