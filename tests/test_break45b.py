@@ -235,3 +235,44 @@ def test_s03_a_global_of_a_helper_called_through_its_module():
         torch.testing.assert_close(run(x), _calls_a_module_helper(x))
     finally:
         HELPER_EPS = 0.5
+
+
+NUMBER = 1000.5
+DEFAULT_NUMBER = NUMBER
+SIGNED = 0.0
+
+
+def _tests_identity(x):
+    return x * 2 if NUMBER is DEFAULT_NUMBER else x
+
+
+def _signed_zero(x):
+    return torch.copysign(x, torch.tensor(SIGNED))
+
+
+@pytest.mark.xfail(strict=True, reason="break45b s04: a number's guard holds for an equal "
+                   "value of the same type (by design: `SCALE = 2.0` again keeps the graph), so "
+                   "`NUMBER is DEFAULT` traced True stays True after NUMBER is rebound to an "
+                   "equal float; the graph returns 2x for Python's x, silently")
+def test_s04_numbers_compared_by_identity():
+    global NUMBER
+    run = autoconv.autoconv(_tests_identity)
+    x = torch.ones(2)
+    try:
+        run(x)
+        NUMBER = float("1000.5")
+        torch.testing.assert_close(run(x), _tests_identity(x))
+    finally:
+        NUMBER = DEFAULT_NUMBER
+
+
+def test_equal_numbers_of_another_sign_or_nan_trace_again():
+    global SIGNED
+    run = autoconv.autoconv(_signed_zero)
+    x = torch.ones(2)
+    try:
+        for value in (0.0, -0.0, 0.0, float("nan"), float("nan"), -1.0):
+            SIGNED = value
+            torch.testing.assert_close(run(x), _signed_zero(x), equal_nan=True)
+    finally:
+        SIGNED = 0.0
