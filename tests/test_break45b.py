@@ -297,3 +297,7 @@ def test_s05_a_global_forward_hook_on_the_root_runs_once():
             assert seen == [model, model]  # (once each call, the original module)
         finally:
             handle.remove()
+        own = run.register_forward_hook(lambda mod, args, out: out * 2)  # the wrapper's own
+        torch.testing.assert_close(run(x), model(x) * 2)
+        own.remove()
+        torch.testing.assert_close(run(x), model(x))
