@@ -1258,19 +1258,7 @@ class Places:
             if value is _MISSING:
                 continue
             if isinstance(value, types.ModuleType):
-                # a config module (`cfg.TABLE`, `cfg.SCALE`): its attributes the code names
-                if value.__name__.partition(".")[0] not in _LIBRARIES:
-                    attrs = vars(value)
-                    for attr in names:
-                        if attr in attrs and not attr.startswith("__"):
-                            self._add(f"{name}.{attr}", _item_reader(attrs, attr), attrs[attr],
-                                      names)
-                            if depth and isinstance(attrs[attr], types.FunctionType):
-                                # (a helper of a module of the user's, `utils.scale(x)`: its
-                                # globals, `utils.EPS` changed between calls replayed the
-                                # traced value, silently: break45b s03)
-                                self._search_function(attrs[attr], seen, depth - 1)
-                    self._guard_absent(value, name, names, ())
+                self._search_config_module(value, name, names, seen, depth)
                 continue
             self._add(f"the global {name}", _item_reader(table, name), value, names)
             if depth and isinstance(value, types.FunctionType):
@@ -1282,6 +1270,11 @@ class Places:
                 value = cell.cell_contents
             except ValueError:
                 continue
+            if isinstance(value, types.ModuleType):
+                # (a module a closure holds, `utils = importlib.import_module(...)` in the
+                # enclosing function, as a global one: break45b s06)
+                self._search_config_module(value, name, names, seen, depth)
+                continue
             self._add(f"the closure variable {name}", _cell_reader(cell), value, names)
             if depth and isinstance(value, types.FunctionType):
                 self._search_function(value, seen, depth - 1)
@@ -1289,6 +1282,22 @@ class Places:
                 # (as a global module: a closure's `model.eval()` between calls replayed the
                 # training graph, and a rebound parameter the old one, silently; tester39 s04)
                 self._search_outside_module(value, f"the closure variable {name}", names)
+
+    def _search_config_module(self, module, name: str, names, seen: set, depth: int) -> None:
+        """A config module's attributes the code names (`cfg.TABLE`, `cfg.SCALE`), and the
+        functions there it calls as helpers."""
+        if module.__name__.partition(".")[0] in _LIBRARIES:
+            return
+        attrs = vars(module)
+        for attr in names:
+            if attr in attrs and not attr.startswith("__"):
+                self._add(f"{name}.{attr}", _item_reader(attrs, attr), attrs[attr], names)
+                if depth and isinstance(attrs[attr], types.FunctionType):
+                    # (a helper of a module of the user's, `utils.scale(x)`: its globals,
+                    # `utils.EPS` changed between calls replayed the traced value, silently:
+                    # break45b s03)
+                    self._search_function(attrs[attr], seen, depth - 1)
+        self._guard_absent(module, name, names, ())
 
     def _search_outside_module(self, module, prefix, names) -> None:
         """A module the function reaches from outside (a global encoder), which no signature

@@ -301,3 +301,28 @@ def test_s05_a_global_forward_hook_on_the_root_runs_once():
         torch.testing.assert_close(run(x), model(x) * 2)
         own.remove()
         torch.testing.assert_close(run(x), model(x))
+
+
+def _closure_over_a_module():
+    utils = helpers  # (a module the enclosing function holds: `importlib.import_module(...)`)
+
+    def step(x):
+        return utils.scale(x) + x * utils.OFFSET
+    return step
+
+
+def test_s06_a_module_a_closure_holds():
+    # (break45b s06: a closure's module was not searched as a global one)
+    global HELPER_EPS
+    helpers.OFFSET = 1.0
+    step = _closure_over_a_module()
+    run = autoconv.autoconv(step)
+    x = torch.ones(2)
+    try:
+        torch.testing.assert_close(run(x), step(x))
+        helpers.OFFSET = 4.0
+        torch.testing.assert_close(run(x), step(x))
+        HELPER_EPS = 3.0
+        torch.testing.assert_close(run(x), step(x))
+    finally:
+        HELPER_EPS, helpers.OFFSET = 0.5, 1.0
