@@ -929,6 +929,12 @@ class Places:
                 self.values.setdefault(f"{where}'s keys", (parents[-1], parents[:-1]))
                 self.sized[f"{where}'s keys"] = value
             if kind is dict:
+                if type(value) is not dict and _is_user_class(type(value)):
+                    # NOTE [code a class runs on a read]
+                    for cls in type(value).__mro__:
+                        if cls is not dict and _is_user_class(cls):
+                            for member in vars(cls).values():
+                                self._search_code(member, depth - 1)
                 if len(value) <= _MAX_ITEMS:
                     for key, item in list(value.items()):
                         self._add(f"{where}[{key!r}]", _item_reader(value, key), item, names,
@@ -1270,14 +1276,7 @@ class Places:
             if value is _MISSING:
                 continue
             if isinstance(value, types.ModuleType):
-                # a config module (`cfg.TABLE`, `cfg.SCALE`): its attributes the code names
-                if value.__name__.partition(".")[0] not in _LIBRARIES:
-                    attrs = vars(value)
-                    for attr in names:
-                        if attr in attrs and not attr.startswith("__"):
-                            self._add(f"{name}.{attr}", _item_reader(attrs, attr), attrs[attr],
-                                      names)
-                    self._guard_absent(value, name, names, ())
+                self._search_config_module(value, name, names, seen, depth)
                 continue
             self._add(f"the global {name}", _item_reader(table, name), value, names)
             if depth and isinstance(value, types.FunctionType):
@@ -1289,6 +1288,11 @@ class Places:
                 value = cell.cell_contents
             except ValueError:
                 continue
+            if isinstance(value, types.ModuleType):
+                # (a module a closure holds, `utils = importlib.import_module(...)` in the
+                # enclosing function, as a global one: break45b s06)
+                self._search_config_module(value, name, names, seen, depth)
+                continue
             self._add(f"the closure variable {name}", _cell_reader(cell), value, names)
             if depth and isinstance(value, types.FunctionType):
                 self._search_function(value, seen, depth - 1)
@@ -1296,6 +1300,22 @@ class Places:
                 # (as a global module: a closure's `model.eval()` between calls replayed the
                 # training graph, and a rebound parameter the old one, silently; tester39 s04)
                 self._search_outside_module(value, f"the closure variable {name}", names)
+
+    def _search_config_module(self, module, name: str, names, seen: set, depth: int) -> None:
+        """A config module's attributes the code names (`cfg.TABLE`, `cfg.SCALE`), and the
+        functions there it calls as helpers."""
+        if module.__name__.partition(".")[0] in _LIBRARIES:
+            return
+        attrs = vars(module)
+        for attr in names:
+            if attr in attrs and not attr.startswith("__"):
+                self._add(f"{name}.{attr}", _item_reader(attrs, attr), attrs[attr], names)
+                if depth and isinstance(attrs[attr], types.FunctionType):
+                    # (a helper of a module of the user's, `utils.scale(x)`: its globals,
+                    # `utils.EPS` changed between calls replayed the traced value, silently:
+                    # break45b s03)
+                    self._search_function(attrs[attr], seen, depth - 1)
+        self._guard_absent(module, name, names, ())
 
     def _search_outside_module(self, module, prefix, names) -> None:
         """A module the function reaches from outside (a global encoder), which no signature
@@ -1444,14 +1464,27 @@ class Places:
         """An object's attributes: tensors, and with `names` (the names code reads) Python
         values, and what objects there hold (NOTE [places held by objects])."""
         attrs = getattr(obj, "__dict__", None)
-        if not isinstance(attrs, dict):
+        slots = _slot_names(type(obj))
+        if not isinstance(attrs, dict) and not slots:
             return
-        for name, value in list(attrs.items()):
+        for name, value in list(attrs.items()) if isinstance(attrs, dict) else ():
             # (a module's parameters and buffers are graph inputs, never constants)
             if name.startswith("__") or name in _MODULE_TABLES or name in skip:
                 continue
             self._add(f"{prefix}.{name}", _item_reader(attrs, name), value,
                       names if names is not None and name in names else None, parents, depth)
+        for name in slots:  # NOTE [attributes held in slots]
+            if name in skip:
+                continue
+            read = functools.partial(getattr, obj, name, _MISSING)
+            value, named = read(), names is not None and name in names
+            if value is not _MISSING:
+                self._add(f"{prefix}.{name}", read, value, names if named else None, parents,
+                          depth)
+            elif named and f"{prefix}.{name}" not in self.values:
+                self.values[f"{prefix}.{name}"] = (
+                    Guard(f"{prefix}.{name} (absent)", read, _MISSING), parents)
+                self._absent.append(f"{prefix}.{name}")
         self._guard_absent(obj, prefix, names, parents)
 
     # NOTE [attributes read while absent]
@@ -1494,10 +1527,20 @@ class Places:
     # closures); and a class's attributes of any kind the code names, and those an
     # `operator.attrgetter` / `methodcaller` the code holds reads (`GET = attrgetter("k")`: a
     # name in no code, missed until session 41: tester41 s10).
+    # NOTE [code a class runs on a read]
+    # Reading a held object's attribute or item can run its class's code: a property's
+    # getter (`CFG.v` computed from a global), a dict subclass's `__getitem__` (`SCALED["a"]`
+    # times a global factor). The trace runs it once; its globals were not searched (a
+    # property is not a function, a dict subclass was searched as a dict): a change of the
+    # global between calls replayed the traced value, silently (break45b s02). A property's
+    # getter is searched as a method is, and a user's dict subclass's methods as a user's
+    # object's are.
     def _search_code(self, member, depth: int) -> None:
         """The globals and closure of a function a held object or class runs (a method, a
         static or class method, a partial's or bound method's function), searched as a
         helper's are (NOTE [code reached through a held callable])."""
+        if isinstance(member, property):  # NOTE [code a class runs on a read]
+            member = member.fget
         member = getattr(member, "__func__", member)
         if depth >= 0 and isinstance(member, types.FunctionType):
             self._search_function(member, self._functions, min(depth, _HELPER_DEPTH))
@@ -1523,6 +1566,8 @@ class Places:
                     attrs, dict):
                 # NOTE [methods found through the class]
                 self._guard_method(obj, attrs, cls, name, prefix, parents)
+            elif isinstance(value, property):  # NOTE [code a class runs on a read]
+                self._search_code(value, _HELPER_DEPTH)
 
     # NOTE [methods found through the class]
     # `self.helper(x)` (or `O.scale(x)` of a held object) runs the function its class holds,
@@ -1599,10 +1644,33 @@ def _is_config_mapping_or_set(value) -> bool:
         return False
 
 
+# NOTE [attributes held in slots]
+# An object of a class with `__slots__` (a `@dataclass(slots=True)` config, a hand-written
+# slotted record) holds its fields in the slots, not in a `__dict__`, which the search of an
+# object's attributes read alone: `CFG.scale = 3.0` between calls replayed the traced 2.0,
+# silently, and a slot emptied (`del CFG.scale`) replayed it too where Python raises
+# (break45b s01). A user's class's slots are searched as its `__dict__`'s items are, each
+# read with `getattr` (the slot's descriptor; an empty one reads as absent, so filling or
+# emptying it traces again).
+def _slot_names(cls) -> tuple:
+    """The names of the slots of a user's class and its user bases (not `__dict__` /
+    `__weakref__`), each where Python finds the slot for it (not a property of a subclass
+    over a base's slot)."""
+    names = _SLOT_NAMES.get(cls)
+    if names is None:
+        names = _SLOT_NAMES[cls] = tuple(
+            name for _, name, member in _class_attributes(cls, _is_user_class)
+            if type(member) is types.MemberDescriptorType and not name.startswith("__"))
+    return names
+
+
+_SLOT_NAMES: dict = {}
+
+
 def _is_plain_object(value) -> bool:
     """An instance of a user's class holding data (a config object, or a callable one: a
     `Predictor` whose `__call__` runs the model it holds), not code or a module."""
-    return (hasattr(value, "__dict__") and not isinstance(
+    return ((hasattr(value, "__dict__") or bool(_slot_names(type(value)))) and not isinstance(
         value, (type, types.FunctionType, types.MethodType, types.ModuleType,
                 torch.nn.Module, functools.partial))
             # (a callable object of a user's class was left out: a global or closure's
