@@ -306,11 +306,19 @@ def _marked_test(test, optional, none_when_true: bool):
     return test
 
 
+def _mark_of(test):
+    # Only a tensor can carry the mark: any attribute of a torch.fx Proxy (symbolic_trace's
+    # value) is a new graph node, never None, and the graph would read it from the real tensor.
+    if not isinstance(test, torch.Tensor):
+        return None
+    return getattr(test, "_autoconv_optional_test", None)
+
+
 def negated(test, negation):
     """`negation`, `not test`, marked as a test of the StagedOptional `test` tests, if any."""
     if torch.compiler.is_dynamo_compiling():  # (no StagedOptional there; nor a getattr)
         return negation
-    marked = getattr(test, "_autoconv_optional_test", None)
+    marked = _mark_of(test)
     if marked is None:
         return negation
     return _marked_test(negation, marked[0], not marked[1])
@@ -322,7 +330,7 @@ def narrowed(cond, state, inputs):
     `narrow(if_true, if_false)` the branches, the one where it is None given None there."""
     if torch.compiler.is_dynamo_compiling():  # (no StagedOptional there; nor a getattr)
         return None
-    marked = getattr(cond, "_autoconv_optional_test", None)
+    marked = _mark_of(cond)
     if marked is None:
         return None
     optional, none_when_true = marked
