@@ -1001,7 +1001,7 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                 slot: [t._version if isinstance(t, torch.Tensor) else None for t in leaves]
                 for slot, leaves in given_leaves.items()}
             # NOTE [attempts decided before a nested statement] in restaging.py
-            opened = None if (probe or not returns_state or torch.compiler.is_compiling()) \
+            opened = None if (probe or not returns_state or torch.compiler.is_dynamo_compiling()) \
                 else restaging.watch(functools.partial(_first_replaced, slots, given))
             if torch.compiler.is_dynamo_compiling():  # (where `carry` takes no record)
                 out = body(*args, *inputs)

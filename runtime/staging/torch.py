@@ -2058,7 +2058,7 @@ def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
         staged[i] = Undefined(statement.names[i], created=True)
     # NOTE [placeholder types kept] in restaging.py: an `if`'s only (a loop's created variables
     # are checked by its run), and not under dynamo (which would guard on what is kept)
-    kept_key = None if created or torch.compiler.is_compiling() else _placeholders_key(
+    kept_key = None if created or torch.compiler.is_dynamo_compiling() else _placeholders_key(
         statement, bodies, slots)
     if kept_key is not None:
         kept = restaging.known_kept(kept_key)
@@ -2161,7 +2161,7 @@ def _placeholder_slots(statement: Statement) -> list:
 def _placeholders_key(statement: Statement, bodies, slots):
     """NOTE [placeholder types kept] in restaging.py: the key of the placeholders of the slots
     `slots` that `bodies` give from the statement's entry."""
-    if not slots or torch.compiler.is_compiling():
+    if not slots or torch.compiler.is_dynamo_compiling():
         return None
     state = statement.state
     entry = (state, statement.kinds, statement.inputs, statement.names,
@@ -2825,7 +2825,7 @@ def _probe_lists(statement: Statement, bodies, pred=None, watch=None) -> dict:
             _run_input_probe(watch, [(b.fn, True) for b in bodies], statement)
         return statement.growth
     # NOTE [list growth kept] (not under dynamo, whose verdicts are above)
-    kept_key = None if torch.compiler.is_compiling() else restaging.kept_key(
+    kept_key = None if torch.compiler.is_dynamo_compiling() else restaging.kept_key(
         "lists" if pred is None else "lists of an if", [body.fn for body in bodies], slots,
         (statement.state, statement.kinds, tuple(sorted(statement.dtypes.items(), key=repr)),
          statement.inputs, statement.names, statement.like, statement.kind))
@@ -3162,7 +3162,7 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
                         _run_input_probe(watch, [(b, True) for b in (if_true, if_false)],
                                          record)
                     watch = None
-            if torch.compiler.is_compiling():  # NOTE [restaging verdicts], frames under dynamo
+            if torch.compiler.is_dynamo_compiling():  # NOTE [restaging verdicts], dynamo's frames
                 return _stage_if(staged_pred, branches, record, watch, deferred)
             return restaging.attempt(
                 "if statement", lambda: _stage_if(staged_pred, branches, record), _RESTAGING,
