@@ -1,0 +1,87 @@
+"""Reference tests: session 45's break of its own changes (break45c): a variable None on some
+paths of a staged statement and a value on others (NOTE [None or a value under tensor control
+flow]), and torch.export programs given one tensor as two arguments (NOTE [inputs that share
+memory under export]), against plain Python.
+
+Each function is traced once and replayed on inputs that take the other paths.
+"""
+
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+from support import assert_close
+
+T = torch.tensor
+_PATHS = [T([1.0, 2.0]), T([-1.0, -2.0]), T([1.0, -2.0]), T([-1.0, 2.0])]
+
+
+def _replayed(fn, inputs):
+    """`fn` traced on `inputs[0]`, replayed on each, against Python; a guard's error (the graph
+    specialised on the other path) counts as honest, so the call traces again."""
+    function = autoconv.autoconv(fn)
+    for x in inputs:
+        assert_close(function(x.clone()), fn(x.clone()))
+    return function
+
+
+# --- s01: a type test of a value None on some paths ------------------------------------------
+# `isinstance(y, torch.Tensor)` of a tensor-or-None asked the StagedOptional's own class: False
+# on both paths, so the value's branch was never taken, silently (replay and export); `type(y)`
+# was StagedOptional, `callable(y)` True (it has __call__). They now need to know which, as
+# arithmetic does: a guard at the top level, refused in a staged body.
+
+def _tensor_or_none(x):
+    y = None
+    if x.sum() > 0:
+        y = x * 2
+    return y
+
+
+def isinstance_of_tensor_or_none(x):
+    y = _tensor_or_none(x)
+    if isinstance(y, torch.Tensor):
+        return y + 1
+    return x - 1
+
+
+def type_of_tensor_or_none(x):
+    y = _tensor_or_none(x)
+    if type(y) is type(None):
+        return x - 1
+    return y + 1
+
+
+def is_tensor_of_tensor_or_none(x):
+    y = _tensor_or_none(x)
+    return y + 1 if torch.is_tensor(y) else x - 1
+
+
+def callable_of_tensor_or_none(x):
+    y = _tensor_or_none(x)
+    return x + 1 if callable(y) else x - 1
+
+
+@pytest.mark.parametrize("fn", [isinstance_of_tensor_or_none, type_of_tensor_or_none,
+                                is_tensor_of_tensor_or_none, callable_of_tensor_or_none],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize("first", [0, 1], ids=["value_first", "none_first"])
+def test_s01_type_tests_of_none_or_a_value(fn, first):
+    _replayed(fn, _PATHS[first:] + _PATHS[:first])
+
+
+def test_s01_a_type_test_in_a_staged_body_is_refused():
+    def in_loop(x):
+        y = None
+        while x.sum() < 5:
+            x = x + 1
+            if x.sum() > 3:
+                y = x
+            if isinstance(y, torch.Tensor):
+                x = x + y
+        return x
+
+    with pytest.raises(StagingError, match=r"'y' is None on some paths .* isinstance\(\) "
+                                           r"needs to know which"):
+        autoconv.autoconv(in_loop)(T([1.0, 2.0]))
