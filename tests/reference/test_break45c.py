@@ -85,3 +85,52 @@ def test_s01_a_type_test_in_a_staged_body_is_refused():
     with pytest.raises(StagingError, match=r"'y' is None on some paths .* isinstance\(\) "
                                            r"needs to know which"):
         autoconv.autoconv(in_loop)(T([1.0, 2.0]))
+
+
+# --- s02: an exported program traced on a view, given one tensor as two arguments ------------
+# An operand that is a view (the example `b[:2]`) reaches the operator as autoconv's copy,
+# `clone(args_1)`, and the probe of NOTE [inputs that share memory under export] looked for
+# the program's inputs among the operator's own operands only: it was left out, and
+# `prog(c, c[:2])` read `c[:2]` as before `c`'s updates (3.5 for Python's 6.5), silently.
+
+def _doubled_until(x, y):
+    s = torch.zeros(())
+    while s < 3:
+        x.mul_(2)
+        s = s + y.abs().sum() + 0.5
+    return s, x
+
+
+def _doubled_until_reading_a_copy(x, y):
+    y = y.clone()  # (read before the updates, in Python too: not refused)
+    s = torch.zeros(())
+    while s < 3:
+        x.mul_(2)
+        s = s + y.abs().sum() + 0.5
+    return s, x
+
+
+def _four():
+    return T([1.0, 2.0, 3.0, 4.0])
+
+
+@pytest.mark.parametrize("given", [lambda c: c[:2], lambda c: c.view(2, 2)[0],
+                                   lambda c: c[1:3]], ids=["slice", "view_row", "overlap"])
+def test_s02_an_exported_program_traced_on_a_view_refuses_one_tensor_twice(given):
+    from support import exported
+    module = exported(_doubled_until, (_four(), _four()[:2]))
+    c = _four()
+    with pytest.raises(RuntimeError, match=r"test_break45c\.py:\d+: a staged statement updates "
+                                           "an input of this exported program in place"):
+        module(c, given(c))
+    assert torch.equal(c, _four())  # (untouched)
+    c, d = _four(), _four()
+    assert_close(module(c, d[2:]), _doubled_until(_four(), _four()[2:]))
+
+
+def test_s02_a_copy_the_function_makes_is_not_refused():
+    from support import exported
+    module = exported(_doubled_until_reading_a_copy, (_four(), _four()[:4]))
+    c, python = _four(), _four()
+    assert_close(module(c, c), _doubled_until_reading_a_copy(python, python))
+    assert torch.equal(c, python)
