@@ -6,6 +6,7 @@ memory under export]), against plain Python.
 Each function is traced once and replayed on inputs that take the other paths.
 """
 
+import numpy as np
 import pytest
 import torch
 
@@ -172,3 +173,24 @@ def test_s03_a_view_rebound_in_the_branch_after_its_tensor_updated():
     function = autoconv.autoconv(_view_rebound_after_its_tensor_updated)
     for x in (T([1.0, 2.0]), T([-1.0, -2.0])):
         assert_close(function(x), _view_rebound_after_its_tensor_updated(x))
+
+
+# --- s04: a name bound to numpy's number times a callee's count ------------------------------
+# `np.int64(3) * count(x)` written inline reads through ac.binary (break43b s05), but the name
+# it was bound to was not known to hold a number: `k / 2` was the graph's float32 arithmetic,
+# float32 under torch.tensor for Python's float64, silently under torch.export (the replay
+# refused it as a traced tensor's value asked for).
+
+def _count(x):
+    return int((x > 0).sum())
+
+
+def _numpy_count_bound_then_divided(x):
+    k = np.int64(3) * _count(x)
+    return torch.tensor(k / 2), torch.tensor(k)
+
+
+def test_s04_a_name_bound_to_numpy_times_a_callee_count_keeps_numpy():
+    from support import assert_same_exactly
+    inputs = [(T([1.0, 2.0]),), (T([-1.0, -2.0]),), (T([1.0, -2.0]),)]
+    assert_same_exactly(_numpy_count_bound_then_divided, inputs, compile=False)
