@@ -44,6 +44,7 @@ from .chosen_calls import ChosenCall
 from .lists import StagedList, check_not_empty
 from .staging.constants import StagedConstant, is_constant, isinstance_of
 from .staging.constants import staged as staged_constant
+from .staging.optionals import is_optional
 from .staging.torch import as_predicate
 from .arithmetic import binary, comprehension_test
 from .augmented import (empty_is_start, is_stand_in, kinds_error, kinds_in, mark, mark_kinds,
@@ -177,6 +178,13 @@ def _classes(classinfo) -> str:
     return getattr(classinfo, "__name__", repr(classinfo))
 
 
+def _which(value, use: str):
+    """`value`; for a StagedOptional, None or its value (a guard at the top level, refused in a
+    staged body): its own class says neither (break45c s01: `isinstance(y, torch.Tensor)` of a
+    tensor-or-None was False on both paths, `callable(y)` True)."""
+    return value._needed(use) if is_optional(value) else value
+
+
 def isinstance_(value, classinfo, /):
     """`isinstance(value, classinfo)`; for a StagedConstant, of the constant it holds (an enum
     member chosen by `if t > 0: mode = Mode.A else: mode = Mode.B` is still a Mode); for a
@@ -184,6 +192,7 @@ def isinstance_(value, classinfo, /):
     (NOTE [type tests of staged values])."""
     if type(value) is ChosenCall:  # (NOTE [functions chosen by a tensor condition])
         value = value.taken("call of isinstance()")
+    value = _which(value, "isinstance()")
     if type(value) is StagedConstant:
         return isinstance_of(value, classinfo)
     if kinds_in(value) is not None:  # (NOTE [numbers of two kinds] in runtime/augmented.py)
@@ -211,6 +220,7 @@ def type_(value, *args, **kwargs):
         return type(value, *args, **kwargs)
     if type(value) is ChosenCall:  # (NOTE [functions chosen by a tensor condition])
         value = value.taken("call of type()")
+    value = _which(value, "type()")
     if kinds_in(value) is not None:  # (NOTE [numbers of two kinds] in runtime/augmented.py)
         raise kinds_error(value, "type()", " and ".join(
             f"{k} where it is a{'n' if k == 'int' else ''} {k}" for k in kinds_in(value)[0]))
@@ -315,7 +325,7 @@ _NUMPY_DTYPE_NAMES = {"bool": "bool", "int": "int64", "float": "float64", "compl
 def is_tensor_(obj, /):
     """`torch.is_tensor(obj)`; False for a number's stand-in, a symbolic number or a grown list
     (NOTE [type tests of staged values])."""
-    example = _python_example(obj)
+    example = _python_example(_which(obj, "torch.is_tensor()"))
     if example is _MIXED:
         return _by_paths(obj, "torch.is_tensor()", torch.is_tensor)
     return torch.is_tensor(example)
@@ -341,6 +351,7 @@ _FUNCTION_TYPES = (types.BuiltinMethodType, types.MethodWrapperType, types.Metho
 
 def callable_(value, /):
     """`callable(value)`, which dynamo can trace for a tensor's bound method too."""
+    value = _which(value, "callable()")
     if isinstance(value, _FUNCTION_TYPES):
         return True
     return callable(value)

@@ -458,10 +458,12 @@ def _chooses_number(node) -> bool:
 
 
 def _user_results_bound(assigns, ac: str) -> set:
-    """The names bound to a user call's result, `s = ac.converted_call(acc, x)` (NOTE [a
-    user's function's result])."""
+    """The names bound to a user call's result, `s = ac.converted_call(acc, x)`, or to one
+    with a number written inline (NOTE [a user's function's result])."""
     return {name for node in assigns for name, value in _bound(node)
             if _is_user_call(value, ac) or _is_numbers_function_call(value, ac)
+            # (`k = np.int64(3) * count(x)`, then `k / 2`: break45c s04)
+            or isinstance(value, gast.BinOp) and _user_result_with_a_number(value, ac)
             or isinstance(value, (gast.Dict, gast.List, gast.Tuple))
             # (`hist = {"best": best_of(losses)}`: its items are such results)
             and any(v is not None and _is_user_call(v, ac) for v in (

@@ -58,9 +58,37 @@ def _inputs_read(node) -> list:
         seen.add(current)
         if current.op == "call_function" and isinstance(current.target,
                                                        torch._ops.HigherOrderOperator):
-            found.extend(n for n in current.all_input_nodes if n.op == "placeholder")
+            found.extend(filter(None, map(_input_of, current.all_input_nodes)))
         stack.extend(current.all_input_nodes)
     return list(dict.fromkeys(found))
+
+
+def _input_of(node):
+    """The placeholder `node` is, or is a view of, or autoconv's copy of on its way into the
+    operator (`operand_copy`), else None."""
+    while node.op == "call_function" and (node.meta.get(_OPERAND_COPY) or getattr(
+            node.target, "is_view", False)) and node.args and isinstance(node.args[0],
+                                                                         torch.fx.Node):
+        node = node.args[0]
+    return node if node.op == "placeholder" else None
+
+
+# (an operand that is a view, `prog(c, c[:2])` exported on `(a, b[:2])`, reaches the operator as
+# `clone(args_1)`, copied there as staging/torch.py's `_distinct` does: break45c s02, the probe
+# was left out and the program read the other input as before the update, silently. A copy the
+# user's code made, `y2 = y.clone()`, read the memory before the update, as Python does.)
+_OPERAND_COPY = "autoconv_operand_copy"
+
+
+def operand_copy(copy: torch.Tensor) -> torch.Tensor:
+    """`copy`, a copy autoconv made of an operand of a staged statement as it starts; under
+    torch.export, its node marked as such for `_inputs_read`."""
+    if torch.compiler.is_exporting() and not torch.compiler.is_dynamo_compiling():
+        tracer = _tracer()
+        node = _node(copy, tracer) if tracer is not None else None
+        if node is not None:
+            node.meta[_OPERAND_COPY] = True
+    return copy
 
 
 def check_distinct(old: torch.Tensor, new: torch.Tensor) -> None:

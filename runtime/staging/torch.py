@@ -50,7 +50,7 @@ from ..identity import identical, type_in
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 from ..values import (RETURN_VALUE, Undefined, is_staged, is_symbolic, is_undefined,
                       number_dtype, promote_types, to_tensor, with_number)
-from . import dict_lists
+from . import dict_lists, export_aliases
 from . import optionals
 from . import (branch_facts, branch_grads, constants, dynamo_floats, dynamo_kinds,
                freevar_updates, grad_mode, item_writes, lists, mappings, objects, operators,
@@ -1516,7 +1516,7 @@ def _distinct(tensors):
     for t in tensors:
         # `is`, not id(): dynamo would guard on the identity of every tensor passed
         if isinstance(t, torch.Tensor) and (t._base is not None or any(t is u for u in out)):
-            t = t.clone()
+            t = export_aliases.operand_copy(t.clone())
         out.append(t)
     return out
 
