@@ -48,6 +48,7 @@ import types
 
 import torch
 
+from autoconv_runtime.calls import is_library_function
 from autoconv_runtime.errors import StagingError, users_file
 
 from . import graph_passes
@@ -1263,7 +1264,10 @@ class Places:
 
     def _search_function(self, fn, seen: set, depth: int) -> None:
         fn = getattr(fn, "__func__", fn)
-        if not isinstance(fn, types.FunctionType) or id(fn) in seen:
+        # (the standard library's, torch's, pytest's code, never converted, holds no setting
+        # of the user's; followed, the search went from pytest's assertion helpers through
+        # `warnings` into sympy's classes, whose properties raise: session 45)
+        if not isinstance(fn, types.FunctionType) or id(fn) in seen or is_library_function(fn):
             return
         seen.add(id(fn))
         table = fn.__globals__
@@ -1504,7 +1508,11 @@ class Places:
             return
         for name in names & _READ_WHERE_ABSENT:
             read = functools.partial(getattr, holder, name, _MISSING)
-            if not name.startswith("__") and read() is _MISSING and (
+            try:
+                held = read()
+            except Exception:  # (a property that raises: the code cannot have read it here)
+                continue
+            if not name.startswith("__") and held is _MISSING and (
                     f"{where}.{name}" not in self.values):
                 self.values[f"{where}.{name}"] = (
                     Guard(f"{where}.{name} (absent)", read, _MISSING), parents)

@@ -326,3 +326,21 @@ def test_s06_a_module_a_closure_holds():
         torch.testing.assert_close(run(x), step(x))
     finally:
         HELPER_EPS, helpers.OFFSET = 0.5, 1.0
+
+
+# --- the search stops at library code -----------------------------------------------------------
+# Session 45's clean clone: with sympy's matrices imported (pyro imports them), every function
+# holding a rewritten `assert` (pytest's helpers in its globals) failed to trace: the search
+# followed pytest's helpers, then `warnings`, into sympy's classes, whose `shape` property raises
+# TypeError. Library code (never converted) is not searched, and a read that raises is no place.
+
+def _asserting(x):
+    assert x.sum() > -1e9, "a message pytest formats"
+    return x * 2
+
+
+def test_a_function_whose_globals_reach_library_code_traces():
+    pytest.importorskip("sympy.matrices")
+    run = autoconv.autoconv(_asserting)
+    x = torch.ones(3)
+    assert torch.equal(run(x), x * 2)
