@@ -866,7 +866,7 @@ def _library_function_of_numbers(fn, args, kwargs) -> bool:
         return False
     return any(is_symbolic(leaf) or is_stand_in(leaf) or mixed_in(leaf)
                for value in (*args, *kwargs.values())
-               for leaf in (value if type(value) in (list, tuple) else (value,)))
+               for leaf in (value if type_in(value, (list, tuple)) else (value,)))
 
 
 def super_method(klass, obj, name: str):
