@@ -1264,12 +1264,19 @@ class Places:
 
     def _search_function(self, fn, seen: set, depth: int) -> None:
         fn = getattr(fn, "__func__", fn)
-        # (the standard library's, torch's, pytest's code, never converted, holds no setting
-        # of the user's; followed, the search went from pytest's assertion helpers through
-        # `warnings` into sympy's classes, whose properties raise: session 45)
-        if not isinstance(fn, types.FunctionType) or id(fn) in seen or is_library_function(fn):
+        if not isinstance(fn, types.FunctionType) or id(fn) in seen:
             return
         seen.add(id(fn))
+        if is_library_function(fn):
+            # (the standard library's, torch's, pytest's globals hold no setting of the user's;
+            # followed, the search went from pytest's assertion helpers through `warnings` into
+            # sympy's classes, whose properties raise: session 45. A library's wrapper still
+            # leads to the user's function its closure holds: `@torch.no_grad()` on a helper)
+            for cell in fn.__closure__ or ():
+                value = _cell_value(cell)
+                if depth and isinstance(value, types.FunctionType):
+                    self._search_function(value, seen, depth - 1)
+            return
         table = fn.__globals__
         names = _code_names(fn.__code__)
         names |= _getter_names([table.get(name) for name in names] + [

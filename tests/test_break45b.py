@@ -344,3 +344,29 @@ def test_a_function_whose_globals_reach_library_code_traces():
     run = autoconv.autoconv(_asserting)
     x = torch.ones(3)
     assert torch.equal(run(x), x * 2)
+
+
+_WRAPPED_SCALE = 2.0
+
+
+@torch.no_grad()
+def _no_grad_helper(x):
+    return x * _WRAPPED_SCALE
+
+
+def _calls_a_no_grad_helper(x):
+    return _no_grad_helper(x) + 1
+
+
+def test_a_global_a_library_wrapped_helper_reads_is_guarded():
+    # (the stop at library code above first stopped at torch's no_grad wrapper too, so the
+    # helper it wraps was not searched: 3 for Python's 4 after the global changed)
+    global _WRAPPED_SCALE
+    run = autoconv.autoconv(_calls_a_no_grad_helper)
+    x = torch.ones(2)
+    try:
+        assert torch.equal(run(x), _calls_a_no_grad_helper(x))
+        _WRAPPED_SCALE = 3.0
+        assert torch.equal(run(x), _calls_a_no_grad_helper(x))
+    finally:
+        _WRAPPED_SCALE = 2.0
