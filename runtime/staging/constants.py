@@ -485,8 +485,9 @@ _CONCRETE = "constant"
 
 
 class _Info:
-    """A StagedConstant's name and origin, for messages only: equal to any other, so that
-    branches that set the constant in different places give one pytree structure."""
+    """A StagedConstant's (or StagedOptional's) name and origin, for messages only: equal to
+    any other, so that branches that set the value in different places give one pytree
+    structure. `kind` is the constant's; None for an optional."""
 
     def __init__(self, name, where, kind):
         self.name, self.where, self.kind = name, where, kind

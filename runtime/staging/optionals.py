@@ -71,7 +71,7 @@ class StagedOptional:
         level of the function the graph is specialised on the flag (NOTE [specialisation] in
         specialize.py: a guard, and a trace of its own for the inputs that take the other
         path); in a staged body, or under torch.compile, that is refused at the user's line."""
-        if _concrete(self.missing):
+        if constants._concrete(self.missing):
             return None if bool(self.missing) else self.value
         error = self._refusal(use)
         if torch.compiler.is_dynamo_compiling() or not isinstance(self.missing, torch.Tensor):
@@ -359,29 +359,6 @@ def narrowed(cond, state, inputs):
 
 # --- as a pytree -------------------------------------------------------------------------------
 
-class _Info:
-    """A StagedOptional's name and origin, for messages only: equal to any other, so that
-    paths that made it in different places give one pytree structure."""
-
-    def __init__(self, name, where):
-        self.name, self.where = name, where
-
-    def __eq__(self, other):
-        return isinstance(other, _Info)
-
-    def __hash__(self):
-        return 0
-
-    def __repr__(self) -> str:
-        return repr(self.name)
-
-
-def _concrete(value) -> bool:
-    from ..values import is_staged
-
-    return isinstance(value, torch.Tensor) and not is_staged(value)
-
-
 def _flatten(value: StagedOptional):
     if (torch.compiler.is_exporting() and not torch.compiler.is_dynamo_compiling()
             and not constants._in_staging() and not constants._flattened_by_the_runtime()):
@@ -393,12 +370,12 @@ def _flatten(value: StagedOptional):
             f"Return '{value.name}' with a flag tensor instead of None (`torch.tensor(True), "
             f"x` and `torch.tensor(False), torch.zeros_like(x)`), or return it from an "
             "autoconv Function, whose graph gives None back")
-    return [value.missing, value.value], _Info(value.name, value.where)
+    return [value.missing, value.value], constants._Info(value.name, value.where, None)
 
 
 def _unflatten(children, context):
     missing, value = children
-    if _concrete(missing):
+    if constants._concrete(missing):
         # A graph's output: what the function returned.
         return None if bool(missing) else value
     return StagedOptional(missing, value, context.name, context.where)
