@@ -1,0 +1,65 @@
+"""Values of torch.export's trace stored into the attributes of an object a call runs on.
+
+NOTE [values of an export stored on an object]
+`self.num_pos = len(idx)` in a module's forward (pytorch-metric-learning's miners record
+`self.num_triplets = len(a)`), `idx` rows `torch.where` chose: under autoconv's own trace the
+containers from outside are watched (NOTE [trace values stored outside] in autoconv/captures.py),
+but non-strict `torch.export` of the converted function runs the store as Python, and a module
+it reaches from outside (a global miner) kept the export's symbol `u0` after the export, where
+Python's holds the count: a later `int(miner.num_pos)` raised torch's data-dependent error, a
+print showed "u0" (tester40 s10). torch puts back the attributes of the exported module's own
+submodules (`_detect_attribute_assignment`), silently, and nothing those of another object. So,
+while exporting, a user object that a converted call runs on (a module, the object of a bound
+method) has its attributes looked at after the call: one that now holds a symbolic number or a
+tensor of the trace is put back, with the others, and the call refused at the user's line.
+Only under torch.export (not dynamo, which keeps Python's count as a side effect; not
+autoconv's trace, which has its own watch): a copy of `__dict__` per call costs little there.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import errors
+
+__all__ = ["attributes", "refuse_values_stored"]
+
+
+def _trace_value(value) -> str:
+    from torch._subclasses.functional_tensor import FunctionalTensor
+
+    if isinstance(value, (torch._subclasses.FakeTensor, FunctionalTensor)):
+        return "a tensor"
+    if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        return "a number"
+    return ""
+
+
+def attributes(owner) -> dict | None:
+    """A copy of the attributes of `owner`, the object a call runs on, taken before it."""
+    fields = getattr(owner, "__dict__", None)
+    return dict(fields) if type(fields) is dict else None
+
+
+def refuse_values_stored(owner, before: dict | None) -> None:
+    """After the call on `owner`: an attribute rebound to a value of the export's trace is
+    refused, every attribute put back as `before` (NOTE [values of an export stored on an
+    object]). (Not a context manager: the error is located at the caller's frame.)"""
+    if before is None:
+        return
+    fields = owner.__dict__
+    for name, value in list(fields.items()):
+        what = _trace_value(value) if value is not before.get(name, fields) else ""
+        if what:
+            fields.clear()
+            fields.update(before)
+            shown = f"{type(owner).__name__}.{name}"
+            raise errors.StagingError(
+                "call", f"the call stores {what} the exported graph computes into {shown} "
+                f"(`self.{name} = ...`), an attribute of a Python object: torch.export cannot "
+                "store into a Python object on each call, and the object would keep the "
+                "export's " + ("symbol" if what == "a number" else "fake tensor")
+                + " where Python's holds the call's own value",
+                "Return the value and store it in the caller, or keep it in a registered "
+                "buffer updated in place (`self.count.fill_(n)`: the graph repeats that on "
+                "each call)")
