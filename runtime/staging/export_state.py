@@ -14,15 +14,40 @@ method) has its attributes looked at after the call: one that now holds a symbol
 tensor of the trace is put back, with the others, and the call refused at the user's line.
 Only under torch.export (not dynamo, which keeps Python's count as a side effect; not
 autoconv's trace, which has its own watch): a copy of `__dict__` per call costs little there.
+An object the function makes itself (`kf = Kalman()`, whose `update` stores `self.x = ...`:
+tester42's filter, pyro's dual averaging) holds the trace's values as Python's holds the
+call's own, and dies with the call: the objects made by a class call in converted code while
+exporting are remembered (weakly) and left alone, and so is a call in a staged body, whose
+objects are the statement's copies (a store on an outside object there is not seen yet).
 """
 
 from __future__ import annotations
+
+import weakref
 
 import torch
 
 from .. import errors
 
-__all__ = ["attributes", "refuse_values_stored"]
+__all__ = ["attributes", "made", "made_in_trace", "refuse_values_stored"]
+
+_made: dict = {}  # id -> weak reference of the objects class calls made while exporting
+
+
+def made(obj):
+    """`obj`, made by a class call in converted code while exporting: remembered as the
+    function's own (NOTE [values of an export stored on an object])."""
+    try:
+        ref = weakref.ref(obj, lambda _, key=id(obj): _made.pop(key, None))
+    except TypeError:  # (no weak references: a class with __slots__ without __weakref__)
+        return obj
+    _made[id(obj)] = ref
+    return obj
+
+
+def made_in_trace(obj) -> bool:
+    ref = _made.get(id(obj))
+    return ref is not None and ref() is obj
 
 
 def _trace_value(value) -> str:
