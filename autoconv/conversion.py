@@ -337,13 +337,15 @@ def install_torch_fixes() -> None:
     # autograd, from here on (NOTE [dynamo loses attribute stores], NOTE [lifted inputs named
     # as an operand], NOTE [builtins replaced while torch.export runs], NOTE [export drops
     # grad-mode regions around operators], NOTE [second-order gradients through operators],
-    # NOTE [assertions in bodies whose outputs are unused]).
+    # NOTE [assertions in bodies whose outputs are unused], NOTE [a defaultdict's factory in an
+    # operator's body]).
     global _torch_fixed
     if _torch_fixed:
         return
     dynamo_tracer.install_side_effects_fix()
     dynamo_tracer.install_merged_inputs_fix()
     dynamo_tracer.install_constant_fold_fix()
+    dynamo_tracer.install_defaultdict_fix()
     export_passes.install_export_fixes()
     kept_effects.install_kept_effects_fix()
     operator_autograd.install_operator_autograd_fixes()

@@ -48,6 +48,7 @@ import torch
 from torch.fx.experimental.symbolic_shapes import guard_or_false
 
 from . import libm
+from .staging import grad_mode
 from .errors import StagingError
 from .values import number_dtype, promote_types, tensors_dtype, with_number
 
@@ -440,6 +441,8 @@ def aug_assign(target, op, value):
         from .arithmetic import binary
 
         return binary(target, op[:-1], value)
+    if torch.compiler.is_dynamo_compiling():  # NOTE [leaves updated in place in staged bodies]
+        grad_mode.refuse_leaf_update_under_dynamo(target)
     return in_place(target, value)
 
 

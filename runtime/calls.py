@@ -22,7 +22,8 @@ from . import errors, iteration, lists, logs, operators, outside_values, random_
 from .augmented import is_stand_in, mixed_in
 from .identity import type_in
 from .values import is_symbolic
-from .staging import ambient, autograd_functions, grad_mode, validation
+from .staging import ambient, autograd_functions, export_state, grad_mode, validation
+from .staging import context as staging_context
 from .staging.objects import is_plain_object
 from .staging.tracers.symbolic import is_fx_leaf
 
@@ -597,6 +598,23 @@ def converted_call(fn, /, *args, **kwargs):
     """
     # The converter sends no methods of local values here (see `converted_method_call`):
     # dynamo cannot even take the type of a bound tensor or list method.
+    if torch.compiler.is_exporting() and not torch.compiler.is_dynamo_compiling():
+        # NOTE [values of an export stored on an object]
+        if isinstance(fn, type):
+            return export_state.made(_converted_call(fn, args, kwargs))
+        owner = fn if isinstance(fn, torch.nn.Module) else (
+            fn.__self__ if type(fn) is types.MethodType and not isinstance(fn.__self__, type)
+            else None)
+        if owner is not None and not export_state.made_in_trace(owner) \
+                and not staging_context.in_staged_body():
+            before = export_state.attributes(owner)
+            result = _converted_call(fn, args, kwargs)
+            export_state.refuse_values_stored(owner, before)
+            return result
+    return _converted_call(fn, args, kwargs)
+
+
+def _converted_call(fn, args, kwargs):
     cls = type(fn)
     if cls is types.FunctionType:
         if torch.compiler.is_dynamo_compiling():  # NOTE [loop items updated by a call]

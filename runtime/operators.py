@@ -630,10 +630,9 @@ def _unsaved(state, inputs, targets):
         if not torch.compiler.is_dynamo_compiling():
             # (NOTE [one tensor in two state slots of an if] in staging/torch.py)
             setattr(copies[-1][1], staging.COPY_OF, v)
-        if not torch.compiler.is_dynamo_compiling() \
-                and grad_mode.stands_for_grad_leaf(v, not context.in_staged_body()):
+        if grad_mode.stands_for_grad_leaf(v, not context.in_staged_body()):
             # NOTE [leaves updated in place in staged bodies]
-            grad_mode.mark_grad_leaf(copies[-1][1])
+            grad_mode.mark_grad_leaf(copies[-1][1], fresh=True)
         return copies[-1][1]
 
     return tuple(unsaved(v) for v in state), tuple(unsaved(v) for v in inputs)

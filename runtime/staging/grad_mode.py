@@ -38,7 +38,7 @@ from . import outside_writes
 
 __all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "differentiations", "function_begins",
            "inputs_require_grad", "mark_grad_leaf", "may_require_grad", "traced_grad_inputs",
-           "raise_refusal", "recording", "refuse_leaf_update", "sets_grad_mode",
+           "raise_refusal", "recording", "refuse_leaf_update", "refuse_leaf_update_under_dynamo", "sets_grad_mode",
            "stands_for_grad_leaf"]
 
 SET_GRAD_ENABLED = torch._C._set_grad_enabled
@@ -244,7 +244,11 @@ def _subclass_operand(values):
 # staging/torch.py); a body's in-place torch call on a marked tensor with grad enabled raises
 # Python's error, where the body's torch-function mode sees it (`RecordGradMode` in autoconv's
 # trace, `_WatchingInferenceMode` under torch.export); the write-back into the leaf runs under
-# no_grad, recorded in the graph. Under torch.compile dynamo traces the bodies: not marked.
+# no_grad, recorded in the graph. Under torch.compile dynamo traces the bodies, where no mode
+# looks, and lets a body mark only the copies it makes itself (not its inputs): those are
+# marked, and `w op= v` (`ac.aug_assign`) on one with grad enabled raises Python's error
+# (xfail37 s01: it ran where Python raises). An in-place method there (`w.sub_(v)`) is not
+# seen under dynamo.
 _GRAD_LEAF = "_autoconv_grad_leaf"
 _IN_PLACE_DUNDERS = frozenset({
     "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__",
@@ -261,8 +265,8 @@ def stands_for_grad_leaf(t, outermost: bool) -> bool:
     tensor of the function's own level, not of a staged body."""
     if not isinstance(t, torch.Tensor):
         return False
-    if torch.compiler.is_dynamo_compiling():  # (no marks there)
-        return outermost and t.is_leaf and t.requires_grad
+    if torch.compiler.is_dynamo_compiling():  # (marks on the bodies' own copies only)
+        return getattr(t, _GRAD_LEAF, False) or (outermost and t.is_leaf and t.requires_grad)
     if getattr(t, _GRAD_LEAF, False):
         return True
     if not outermost:
@@ -273,10 +277,31 @@ def stands_for_grad_leaf(t, outermost: bool) -> bool:
         and _is_grad_input(t, _trace.grad_inputs)
 
 
-def mark_grad_leaf(t) -> None:
-    """Mark `t`, a staged body's copy of an operand that stands for a leaf that requires grad."""
-    if isinstance(t, torch.Tensor) and not torch.compiler.is_dynamo_compiling():
+def mark_grad_leaf(t, fresh: bool = False) -> None:
+    """Mark `t`, a staged body's copy of an operand that stands for a leaf that requires grad.
+    `fresh`: a copy the body made itself, which dynamo lets a body mark (not its inputs)."""
+    if isinstance(t, torch.Tensor) and (fresh or not torch.compiler.is_dynamo_compiling()):
         setattr(t, _GRAD_LEAF, True)
+
+
+def refuse_leaf_update_under_dynamo(target) -> None:
+    """`target op= value` in a staged body under dynamo, whose torch-function modes do not
+    see the body: Python's error where `target` is a body's marked copy of a leaf that
+    requires grad and grad is enabled (NOTE [leaves updated in place in staged bodies])."""
+    if getattr(target, _GRAD_LEAF, False) and torch.is_grad_enabled():
+        _raise_leaf_error()
+
+
+def _raise_leaf_error():
+    # (called for real by dynamo, NOTE [StagingError under dynamo]: an error raised in a body it
+    # traces reaches the user as its UncapturedHigherOrderOpError)
+    from torch._dynamo.exc import ShortenTraceback  # (a RuntimeError that dynamo lets through)
+
+    raise type("RuntimeError", (ShortenTraceback,), {"__module__": "builtins"})(
+        _LEAF_ERROR, first_useful_frame=None)
+
+
+_raise_leaf_error._dynamo_marked_constant = True
 
 
 def refuse_leaf_update(func, args) -> None:
@@ -290,10 +315,12 @@ def refuse_leaf_update(func, args) -> None:
     if getattr(torch.Tensor, name, None) is not func or name in _NOT_VALUE_UPDATES:
         return
     if name in _IN_PLACE_DUNDERS or (name.endswith("_") and not name.startswith("_")):
-        raise RuntimeError(
-            "a leaf Variable that requires grad is being used in an in-place operation. "
-            "(autoconv: in a staged body, as in Python; update it under `with "
-            "torch.no_grad():`, or update a copy, `w = w - lr * g`)")
+        raise RuntimeError(_LEAF_ERROR)
+
+
+_LEAF_ERROR = ("a leaf Variable that requires grad is being used in an in-place operation. "
+               "(autoconv: in a staged body, as in Python; update it under `with "
+               "torch.no_grad():`, or update a copy, `w = w - lr * g`)")
 
 
 def _is_grad_input(t, grad_inputs) -> bool:

@@ -1861,7 +1861,7 @@ class _Operands:
                                                     for i in self.input_slots]))
         # NOTE [leaves updated in place in staged bodies]
         outermost = staging_depth() <= 1  # (this statement's own)
-        self.grad_leaves = () if torch.compiler.is_dynamo_compiling() else tuple(
+        self.grad_leaves = tuple(
             i for i, t in enumerate(self.flat) if grad_mode.stands_for_grad_leaf(t, outermost))
         # Which operands require grad before the statement: they do in the bodies too (NOTE
         # [autograd in staged bodies]); torch gives the bodies copies that do not.
@@ -1883,7 +1883,7 @@ class _Operands:
             given[j] = given[i]
         for i in self.grad_leaves:  # NOTE [leaves updated in place in staged bodies]
             if i < self.count:
-                grad_mode.mark_grad_leaf(given[i])
+                grad_mode.mark_grad_leaf(given[i], fresh=True)
         if self.input_aliases and not torch.compiler.is_dynamo_compiling():
             self.versions = {i: given[i]._version for _, i in self.input_aliases}
         return (*self._split(list(given), flat, True), given)

@@ -191,3 +191,47 @@ def install_constant_fold_fix() -> bool:
     constant_fold_functions._autoconv_keeps_builtins = True
     BuiltinVariable._constant_fold_functions = staticmethod(constant_fold_functions)
     return True
+
+
+# NOTE [a defaultdict's factory in an operator's body]
+# `st = self.state[0]` of a defaultdict from outside a torch.cond / while_loop body, missing the
+# key, gives the dict a key by its factory: a change of an object from outside the body, which
+# dynamo refuses for a dict ("HOP: Unsafe side effect"). torch 2.13's dynamo misses it for a
+# defaultdict: `DefaultDictVariable._missing_impl` stores into the dict's inner table, made as a
+# new object, and where a check there raises, `BuiltinVariable`'s getitem handler takes the
+# error for one a constant fold handles and folds `D[0]` on a copy of the dict. Either way the
+# key was lost after the call, silently (silent36 s01; torch's operators alone, no autoconv, do
+# the same). `install_defaultdict_fix` refuses such a lookup in a body where dynamo refuses a
+# dict's change, with autoconv's StagingError at the user's line (not a dynamo error, which the
+# fold would swallow); a defaultdict made in the body, or the frame's own, is as before.
+def install_defaultdict_fix() -> bool:
+    """Refuse a defaultdict from outside an operator's body given a key by its factory there
+    (see NOTE [a defaultdict's factory in an operator's body]); True where it is in place."""
+    try:
+        from torch._dynamo.variables.base import is_side_effect_safe
+        from torch._dynamo.variables.user_defined import DefaultDictVariable
+    except ImportError:  # torch's internals moved: nothing to fix in this form
+        return False
+    missing = DefaultDictVariable.__dict__.get("_missing_impl")
+    if missing is None or getattr(missing, "_autoconv_refuses", False):
+        return missing is not None
+
+    def _missing_impl(self, tx, key):
+        effects = tx.output.side_effects
+        if not (effects.should_allow_externally_visible_side_effects_in_subtracer()
+                or effects.should_allow_side_effects_in_hop()
+                or is_side_effect_safe(self.mutation_type)):
+            from ...errors import _raise_under_dynamo
+
+            _raise_under_dynamo(
+                "statement", "a defaultdict from outside the staged statement's body is "
+                "given a key by its factory there (a lookup of a missing key): under "
+                "torch.compile torch's dynamo loses that key after the call (its own "
+                "limitation, with torch.cond / while_loop alone too)",
+                "Return the value and store it into the dict in the caller, or give the dict "
+                "its keys before the compiled function runs")
+        return missing(self, tx, key)
+
+    _missing_impl._autoconv_refuses = True
+    DefaultDictVariable._missing_impl = _missing_impl
+    return True

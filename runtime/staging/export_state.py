@@ -1,0 +1,90 @@
+"""Values of torch.export's trace stored into the attributes of an object a call runs on.
+
+NOTE [values of an export stored on an object]
+`self.num_pos = len(idx)` in a module's forward (pytorch-metric-learning's miners record
+`self.num_triplets = len(a)`), `idx` rows `torch.where` chose: under autoconv's own trace the
+containers from outside are watched (NOTE [trace values stored outside] in autoconv/captures.py),
+but non-strict `torch.export` of the converted function runs the store as Python, and a module
+it reaches from outside (a global miner) kept the export's symbol `u0` after the export, where
+Python's holds the count: a later `int(miner.num_pos)` raised torch's data-dependent error, a
+print showed "u0" (tester40 s10). torch puts back the attributes of the exported module's own
+submodules (`_detect_attribute_assignment`), silently, and nothing those of another object. So,
+while exporting, a user object that a converted call runs on (a module, the object of a bound
+method) has its attributes looked at after the call: one that now holds a symbolic number or a
+tensor of the trace is put back, with the others, and the call refused at the user's line.
+Only under torch.export (not dynamo, which keeps Python's count as a side effect; not
+autoconv's trace, which has its own watch): a copy of `__dict__` per call costs little there.
+An object the function makes itself (`kf = Kalman()`, whose `update` stores `self.x = ...`:
+tester42's filter, pyro's dual averaging) holds the trace's values as Python's holds the
+call's own, and dies with the call: the objects made by a class call in converted code while
+exporting are remembered (weakly) and left alone, and so is a call in a staged body, whose
+objects are the statement's copies (a store on an outside object there is not seen yet).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+
+from .. import errors
+
+__all__ = ["attributes", "made", "made_in_trace", "refuse_values_stored"]
+
+_made: dict = {}  # id -> weak reference of the objects class calls made while exporting
+
+
+def made(obj):
+    """`obj`, made by a class call in converted code while exporting: remembered as the
+    function's own (NOTE [values of an export stored on an object])."""
+    try:
+        ref = weakref.ref(obj, lambda _, key=id(obj): _made.pop(key, None))
+    except TypeError:  # (no weak references: a class with __slots__ without __weakref__)
+        return obj
+    _made[id(obj)] = ref
+    return obj
+
+
+def made_in_trace(obj) -> bool:
+    ref = _made.get(id(obj))
+    return ref is not None and ref() is obj
+
+
+def _trace_value(value) -> str:
+    from torch._subclasses.functional_tensor import FunctionalTensor
+
+    if isinstance(value, (torch._subclasses.FakeTensor, FunctionalTensor)):
+        return "a tensor"
+    if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool)):
+        return "a number"
+    return ""
+
+
+def attributes(owner) -> dict | None:
+    """A copy of the attributes of `owner`, the object a call runs on, taken before it."""
+    fields = getattr(owner, "__dict__", None)
+    return dict(fields) if type(fields) is dict else None
+
+
+def refuse_values_stored(owner, before: dict | None) -> None:
+    """After the call on `owner`: an attribute rebound to a value of the export's trace is
+    refused, every attribute put back as `before` (NOTE [values of an export stored on an
+    object]). (Not a context manager: the error is located at the caller's frame.)"""
+    if before is None:
+        return
+    fields = owner.__dict__
+    for name, value in list(fields.items()):
+        what = _trace_value(value) if value is not before.get(name, fields) else ""
+        if what:
+            fields.clear()
+            fields.update(before)
+            shown = f"{type(owner).__name__}.{name}"
+            raise errors.StagingError(
+                "call", f"the call stores {what} the exported graph computes into {shown} "
+                f"(`self.{name} = ...`), an attribute of a Python object: torch.export cannot "
+                "store into a Python object on each call, and the object would keep the "
+                "export's " + ("symbol" if what == "a number" else "fake tensor")
+                + " where Python's holds the call's own value",
+                "Return the value and store it in the caller, or keep it in a registered "
+                "buffer updated in place (`self.count.fill_(n)`: the graph repeats that on "
+                "each call)")
