@@ -239,15 +239,19 @@ def type_(value, *args, **kwargs):
 # its FunctionalTensor), whose class is no user's: `type(x) == torch.Tensor` was False and
 # `type(x).__name__` 'FakeTensor' for any traced tensor, the branch taken that Python never
 # takes, in replay and the exported program, silently (break46 s03). Python's answer for a
-# tensor the function makes or is given is torch.Tensor. (A Parameter is left to the tracer,
-# whose fake of it is no Parameter; dynamo answers type() itself.)
+# tensor the function makes or is given is torch.Tensor; for a module's Parameter,
+# nn.Parameter: torch's fake of a Parameter keeps its `_is_param` mark (which Parameter's
+# isinstance reads), and `type(self.w) is nn.Parameter` was False, silently (break46 s04).
+# Dynamo answers type() itself.
 _TRACER_TENSORS = (torch._subclasses.fake_tensor.FakeTensor,
                    torch._subclasses.functional_tensor.FunctionalTensor)
 
 
 def _user_type(example) -> type:
     kind = type(example)
-    return torch.Tensor if kind in _TRACER_TENSORS else kind
+    if kind in _TRACER_TENSORS:
+        return torch.nn.Parameter if getattr(example, "_is_param", False) else torch.Tensor
+    return kind
 
 
 def _attribute_name(name):
