@@ -23,17 +23,14 @@ from __future__ import annotations
 import torch
 
 from autoconv_runtime import calls
-from autoconv_runtime.values import eager
 
-from . import captures, function, targets
+from . import targets
 from .function import Function
 
 __all__ = ["ConvertedModule"]
 
 # Module tables the wrapper shares with the original module (see the module docstring).
 _SHARED_TABLES = ("_parameters", "_buffers", "_modules", "_non_persistent_buffers_set")
-_module_call = torch.nn.Module.__call__
-_tracing_state = torch._C._get_tracing_state
 
 
 def _wrapped_module(module: torch.nn.Module) -> torch.nn.Module | None:
@@ -67,35 +64,8 @@ class ConvertedModule(Function, torch.nn.Module):
             object.__setattr__(self, table, getattr(outer, table))
         self.training = outer.training
 
-    # NOTE [the wrapper's call folded]
-    # A replayed call went nn.Module's `__call__` -> our `_call_impl` -> `forward` ->
-    # `Function.__call__` -> the last call's graph (NOTE [the last call's graph] in
-    # function.py), each layer a Python frame and its own tests: 2-3 µs of a small module's
-    # 12 (warm). Where each layer would pass the call on to the next unchanged (no
-    # `model.compile()`, no hook of the wrapper's, of the module's or torch's global ones, no
-    # jit trace, the original module converted itself (no DDP around it), not run eagerly, no
-    # other tracer, no input_signature, positional arguments) the call takes the last call's
-    # graph here, with the same test `Function.__call__` makes; anything else takes the
-    # layers, which decide as before, and so does a graph whose guards fail (a Rebound, raised
-    # before the graph runs: the layers trace again). (nn.Module's `__call__` is otherwise
-    # the wrapper's: hooks, then forward.)
-    def __call__(self, *args, **kwargs):
-        # (eager() first: under dynamo it is a constant False, so that dynamo reads and
-        # guards none of the attributes after it)
-        if (eager() and not kwargs and self._compiled_call_impl is None
-                and (last := self._last) is not None
-                and not (self._forward_hooks or self._forward_pre_hooks
-                         or self._backward_hooks or self._backward_pre_hooks)
-                and self._outer is self._module and not targets.has_hooks(self._module)
-                and self.input_signature is None and not function._run_eagerly
-                and not _tracing_state()):
-            concrete = self._last_graph(last, args)
-            if concrete is not None:
-                try:
-                    return concrete._run_flat(concrete._inputs(args), args, kwargs)
-                except captures.Rebound:  # (raised before the graph runs: the layers trace)
-                    pass
-        return _module_call(self, *args, **kwargs)
+    # nn.Module's __call__ (hooks, then forward), not Function's.
+    __call__ = torch.nn.Module.__call__
 
     # NOTE [global hooks around the wrapper]
     # `forward` calls the original module, whose __call__ runs torch's global hooks
