@@ -694,8 +694,11 @@ def test_an_equal_value_rebound_keeps_the_graph_and_the_fast_way():
     guards = run.concrete_functions[0]._captured
     # each head: itself, its temp, its w, its structure (submodules, hooks), its class; the
     # root's structure, class and the order of its submodules; torch's global module hooks;
-    # each class's forward (NOTE [a module's class], NOTE [a module's class's forward])
-    assert len(guards.guards) == 106
+    # each class's forward (NOTE [a module's class], NOTE [a module's class's forward]); not
+    # counted: guards of names absent, which depend on the strings `getattr` / `hasattr` calls
+    # of code searched earlier in the process held (NOTE [attributes read while absent]): the
+    # count changed with the tests run before this one
+    assert len([g for g in guards.guards if not g.where.endswith("(absent)")]) == 106
     module[3].temp = float("2.0")  # another float object, the same value: the graph holds
     before = module[3].temp
     torch.testing.assert_close(run(XS[0]), module(XS[0]))
