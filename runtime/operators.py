@@ -147,7 +147,7 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
                 {**{("state", i): names[i] for i in kept or ()
                     if isinstance(state[i], torch.Tensor)},
                  **{("input", i): n for i, n in written.items()}}, state, inputs,
-                "if statement", _input_names(if_true, state, inputs))
+                "if statement", _input_names(if_true, state, inputs), names)
             if _holding(updated, inputs, (if_true, if_false)):
                 out = _holding_lists(
                     lambda fns, st, nm, ins: staging.stage_if(cond, *fns, st, nm, cond, ins),
@@ -946,12 +946,14 @@ def _shown_inputs(body, state, inputs, updated) -> list:
     return names
 
 
-def _refuse_views_of_written(written, state, inputs, statement: str, names=None) -> None:
-    """A StagingError where a tensor the statement only reads shares memory with one it
-    updates in place (`written`: {("state" or "input", position): name}) (`y = x.view(-1)`
-    before `while y.sum() < 50: x[0, 0] += 5`): in Python the view sees each update; a staged
-    statement's bodies get the view as it was before the statement (the loop never ended, in
-    every mode)."""
+def _refuse_views_of_written(written, state, inputs, statement: str, names=None,
+                             state_names=None) -> None:
+    """A StagingError where a tensor the statement only reads, or one it carries as a state
+    slot (`state_names`: the slots' names), shares memory with one it updates in place
+    (`written`: {("state" or "input", position): name}) (`y = x.view(-1)` before `while
+    y.sum() < 50: x[0, 0] += 5`): in Python the view sees each update; a staged statement's
+    bodies get the view as it was before the statement (the loop never ended, in every mode).
+    NOTE [views carried as state slots]."""
     if not written:
         return
     memories, updated = [], []
@@ -959,26 +961,42 @@ def _refuse_views_of_written(written, state, inputs, statement: str, names=None)
         tensor = state[i] if where == "state" else inputs[i]
         updated.append(tensor)
         memories.append((_storage_of(tensor), name))
-    for j, value in enumerate(inputs):
-        if ("input", j) in written or not isinstance(value, torch.Tensor) or not is_staged(value):
+    candidates = [("input", j, value, names[j] if names and names[j] else None)
+                  for j, value in enumerate(inputs)]
+    if state_names is not None:
+        candidates += [("state", i, value, state_names[i]) for i, value in enumerate(state)]
+    for where, j, value, view in candidates:
+        if (where, j) in written or not isinstance(value, torch.Tensor) or not is_staged(value):
             continue
         if any(value is t for t in updated):
             continue  # the same tensor under another name: carried with it
         memory = _storage_of(value)
         name = next((n for m, n in memories if _same_memory(memory, m)), None)
         if name is not None:
-            view = names[j] if names and names[j] else None
             shown = f"`{view}`, " if view else ""
             copy = f"`{view} = <its view>.clone()`" if view else "`<the view>.clone()`"
+            reads = "reads" if where == "input" else "carries (rebinds on some path)"
             raise StagingError(
                 statement,
-                f"the {statement} updates `{name}` in place and reads {shown}a tensor that "
+                f"the {statement} updates `{name}` in place and {reads} {shown}a tensor that "
                 f"shares its memory (a view of `{name}`, or `{name}` a view of it), which in "
                 f"Python sees each update; the staged {statement} would see it as it was "
                 "before",
                 f"Compute the view from `{name}` where it is read, after the update (`{name}"
                 ".view(-1).sum()` in the test), update the view itself and read it, or take a "
                 f"copy before the statement ({copy}) where it need not see the update")
+
+
+# NOTE [views carried as state slots]
+# `u = t[1:]` before a staged statement whose body updates `t` in place (`t.add_(1)`) and
+# rebinds `u` (`u = u + 10`): `u` is a state slot of its own, and torch.cond / while_loop give
+# each slot to the bodies as a tensor of its own, the view's relation to `t` lost. A body that
+# reads `u` after the update read it from before (10 for Python's 11, break45c s03), and a
+# path that leaves `u` bound to the view gives back a copy from before the update (every
+# mode, silently). The relation cannot be carried through the functional bodies, so such a
+# slot is refused, as a view the statement only reads is; one rebound on every path before
+# any read is refused too (the runtime cannot tell), where `u = t[1:].clone()` before the
+# statement, or computing `u` from `t` in the body, says the same thing.
 
 
 # Under dynamo a tensor's storage cannot be asked for (`untyped_storage()` is not traceable),
@@ -1382,7 +1400,7 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                 {**{("state", i): names[i] for i in _in_place
                     if isinstance(state[i], torch.Tensor)},
                  **{("input", i): n for i, n in written.items()}}, state, inputs, "while loop",
-                _input_names(body, state, inputs))
+                _input_names(body, state, inputs), names)
             if written:  # NOTE [inputs updated in place]
                 bodies, staged_state, staged_names = _updating_inputs(
                     ((test, False), (body, True)), state, names, inputs, written)
