@@ -964,12 +964,16 @@ def _refuse_views_of_written(written, state, inputs, statement: str, names=None,
     candidates = [("input", j, value, names[j] if names and names[j] else None)
                   for j, value in enumerate(inputs)]
     if state_names is not None:
-        candidates += [("state", i, value, state_names[i]) for i, value in enumerate(state)]
+        candidates += [("state", i, value, shown) for i, slot in enumerate(state)
+                       for value, shown in _state_tensors(slot, state_names[i])]
     for where, j, value, view in candidates:
         if (where, j) in written or not isinstance(value, torch.Tensor) or not is_staged(value):
             continue
-        if any(value is t for t in updated):
-            continue  # the same tensor under another name: carried with it
+        if any(value is t for t in updated) and (where == "input" or statement != "while loop"):
+            # the same tensor under another name: carried with it (an if's state slots of one
+            # tensor are one copy: NOTE [one tensor in two state slots of an if]; a loop's
+            # are not, NOTE [views carried as state slots])
+            continue
         memory = _storage_of(value)
         name = next((n for m, n in memories if _same_memory(memory, m)), None)
         if name is not None:
@@ -987,6 +991,21 @@ def _refuse_views_of_written(written, state, inputs, statement: str, names=None,
                 f"copy before the statement ({copy}) where it need not see the update")
 
 
+def _state_tensors(slot, name):
+    """[(tensor, its name)] a state slot holds: itself, the leaves of a list / tuple / dict, an
+    object's tensor fields (one level: `b.v`)."""
+    if isinstance(slot, torch.Tensor):
+        return [(slot, name)]
+    if type_in(slot, (list, tuple, dict)):
+        return [(leaf, name) for leaf in pytree.tree_leaves(slot)
+                if isinstance(leaf, torch.Tensor)]
+    fields = getattr(slot, "__dict__", None)
+    if torch.compiler.is_dynamo_compiling() or type(fields) is not dict \
+            or isinstance(slot, (torch.nn.Module, types.ModuleType, types.FunctionType)):
+        return []
+    return [(v, f"{name}.{k}") for k, v in fields.items() if isinstance(v, torch.Tensor)]
+
+
 # NOTE [views carried as state slots]
 # `u = t[1:]` before a staged statement whose body updates `t` in place (`t.add_(1)`) and
 # rebinds `u` (`u = u + 10`): `u` is a state slot of its own, and torch.cond / while_loop give
@@ -996,7 +1015,12 @@ def _refuse_views_of_written(written, state, inputs, statement: str, names=None,
 # mode, silently). The relation cannot be carried through the functional bodies, so such a
 # slot is refused, as a view the statement only reads is; one rebound on every path before
 # any read is refused too (the runtime cannot tell), where `u = t[1:].clone()` before the
-# statement, or computing `u` from `t` in the body, says the same thing.
+# statement, or computing `u` from `t` in the body, says the same thing. The same holds for a
+# tensor an object or a list the statement carries holds (`b.v`). In a loop it holds for the
+# tensor itself under another name (`a.v, b.v = t, t`, then `a.v.add_(1); b.v = b.v + 10` in
+# the body: 30 for Python's 31, shared44), where an if joins the two slots again (NOTE [one
+# tensor in two state slots of an if] in staging/torch.py): a loop's slots are one tensor on
+# the first trip only.
 
 
 # Under dynamo a tensor's storage cannot be asked for (`untyped_storage()` is not traceable),
