@@ -1362,9 +1362,12 @@ class ChoiceConverter(Converter):
                                             *(k.value for k in later.value.keywords)]
                                   if isinstance(a, gast.Name)}
             if not later_updates & ({name} | _aliases(prior, name)) and not any(
-                    _updates_through(later, h)
-                    for h in _holders(prior, name) | _view_bases(prior, name)
+                    _updates_through(later, h) for h in _holders(prior, name)
                     for later in rest) and not (
+                        # (the tensor it may be a view of, where it is read after: `u = t[1:]`)
+                        any(_updates_through(later, b) for b in _view_bases(prior, name)
+                            for later in rest) and any(_reads(later, name) for later in rest)
+                    ) and not (
                         # (a parameter, or a name bound from something that may be held
                         # outside the function: a later update of a global's or an
                         # attribute's tensor may be an update of it, NOTE [views of a name
