@@ -997,7 +997,7 @@ def _state_tensors(slot, name):
     if isinstance(slot, torch.Tensor):
         return [(slot, name)]
     if type_in(slot, (list, tuple, dict)):
-        return [(leaf, name) for leaf in pytree.tree_leaves(slot)
+        return [(leaf, f"{name}[...]") for leaf in pytree.tree_leaves(slot)
                 if isinstance(leaf, torch.Tensor)]
     fields = getattr(slot, "__dict__", None)
     if torch.compiler.is_dynamo_compiling() or type(fields) is not dict \
