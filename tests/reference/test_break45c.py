@@ -199,6 +199,31 @@ def test_s03_a_view_rebound_after_its_tensor_updated_exported_or_refused_compile
         compiled(T([1.0, 2.0]))
 
 
+def _view_bound_anew_after_its_tensor_updated(x):
+    t = torch.zeros(2)
+    u = t[1:]
+    if x.sum() > 0:
+        t.add_(1)
+        u = t[1:] * 2  # (the old view is never read: not refused)
+    return t * 1, u * 1
+
+
+def _view_bound_anew_in_a_loop_after_its_tensor_updated(x):
+    t = torch.zeros(2)
+    u = t[1:]
+    i = 0
+    while x.sum() > i:
+        t.add_(1)
+        u = t[1:] * 2
+        i += 1
+    return t * 1, u * 1
+
+
+def test_s03_a_view_bound_anew_before_any_read_is_staged():
+    _replayed(_view_bound_anew_after_its_tensor_updated, _PATHS[:2])
+    assert_same_result(_view_bound_anew_in_a_loop_after_its_tensor_updated, _PATHS[:2])
+
+
 def _view_rebound_on_some_paths_then_its_tensor_updated(x):
     t = torch.zeros(2)
     u = t[1:]
