@@ -1172,7 +1172,8 @@ def _stored_number(roots, path, tensor):
     Python number on every path (NOTE [numbers stored into argument objects]), else None."""
     if (getattr(tensor, PYTHON_BOOL, False) is True and tensor.dim() == 0
             and tensor.dtype == torch.bool and keyed_path(roots, path)):
-        return PythonOutput(bool)  # NOTE [bool() of a traced tensor stored into argument ...]
+        # (NOTE [bool() of a traced tensor stored into argument objects] in runtime/builtins.py)
+        return PythonOutput(bool)
     if not (augmented.is_stand_in(tensor) and tensor.dim() == 0
             and augmented.mixed_in(tensor) is None and augmented.types_in(tensor) is None
             and augmented.kinds_in(tensor) is None and keyed_path(roots, path)):

@@ -532,7 +532,8 @@ def _a_tensor_a_carried_dict_holds_updated_in_a_loop(x):
     (_a_tensor_a_carried_dict_holds_updated_in_a_loop, "box")], ids=["list", "dict"])
 def test_s07_a_tensor_a_carried_container_holds_updated_in_a_loop_is_refused(fn, held):
     # (was 0 for Python's 3, 30 for 31, silently: NOTE [views carried as state slots])
-    with pytest.raises(StagingError, match=rf"updates `t` in place and carries .*`{held}\[\.\.\.\]`"):
+    with pytest.raises(StagingError,
+                       match=rf"updates `t` in place and carries .*`{held}\[\.\.\.\]`"):
         autoconv.autoconv(fn)(*_COUNTED[0])
 
 
