@@ -24,6 +24,7 @@ from torch.utils import _pytree as pytree
 
 from autoconv_runtime.calls import converted_submodules, has_backward_hooks
 from autoconv_runtime import augmented, gradients
+from autoconv_runtime.builtins import PYTHON_BOOL
 from autoconv_runtime.errors import StagingError, asked_by_a_kernel
 from autoconv_runtime.staging import ambient, context, grad_mode, outside_writes, specialize
 from autoconv_runtime.text import TracedText
@@ -1169,6 +1170,10 @@ _KINDS = {"bool": bool, "int": int, "float": float, "complex": complex}
 def _stored_number(roots, path, tensor):
     """PythonOutput(kind) where the traced `tensor` the call stored at `path` stands in for a
     Python number on every path (NOTE [numbers stored into argument objects]), else None."""
+    if (getattr(tensor, PYTHON_BOOL, False) is True and tensor.dim() == 0
+            and tensor.dtype == torch.bool and keyed_path(roots, path)):
+        # (NOTE [bool() of a traced tensor stored into argument objects] in runtime/builtins.py)
+        return PythonOutput(bool)
     if not (augmented.is_stand_in(tensor) and tensor.dim() == 0
             and augmented.mixed_in(tensor) is None and augmented.types_in(tensor) is None
             and augmented.kinds_in(tensor) is None and keyed_path(roots, path)):

@@ -417,12 +417,33 @@ def len_(value):
 
 
 def bool_(value=False):
-    """`bool(value)`; a traced tensor (or symbolic number) gives a 0-d bool tensor."""
+    """`bool(value)`; a traced tensor (or symbolic number) gives a 0-d bool tensor, marked as
+    Python's bool (NOTE [bool() of a traced tensor stored into argument objects])."""
     if type(value) is bool or not (is_staged(value) or type(value) is StagedList):
         return bool(value)
     if type(value) is StagedList:
         return value.count > 0
-    return _predicate(value)
+    result = _predicate(value)
+    if torch.compiler.is_dynamo_compiling():
+        return result  # (dynamo refuses an attribute set on an operator's output)
+    if result is value:  # (the user's own tensor stays a tensor: `o.t = c; o.f = bool(c)`)
+        result = result.clone()
+    setattr(result, PYTHON_BOOL, True)
+    return result
+
+
+# NOTE [bool() of a traced tensor stored into argument objects]
+# `bool(t)` of a traced tensor is a 0-d bool tensor (a Python bool would need the graph's
+# value at trace time). Stored into an argument object (`o.flag = bool(x.sum() > 0)`), the
+# caller's field held tensor(True) where Python's holds True (break45 s05), while `int(t)`,
+# `float(t)` are symbolic numbers the write plan stores as Python numbers (NOTE [numbers read
+# from tensors stored into argument objects] in autoconv/capture.py). The tensor bool() makes
+# is marked (`PYTHON_BOOL`, on that object only: any operator on it gives a tensor without the
+# mark, which is not a number in the graph's sense), and the write plan stores the field as
+# the Python bool the graph computed (`PythonOutput(bool)`), as it stores a number's stand-in.
+# Not under torch.compile, where dynamo refuses the attribute: there the field still gets the
+# tensor (README, Limitations).
+PYTHON_BOOL = "_autoconv_python_bool"
 
 
 def is_nonzero_(value):

@@ -266,7 +266,10 @@ def write_back_item(value, items, key) -> None:
 # which is Python's `y` on every path. Whether the holder shares `y_before`'s memory is
 # known at trace time (its `_base`): the refresh is staged only where it may; under
 # torch.compile, where dynamo's `_base` cannot be relied on, always (a `where` and a copy). A
-# compound statement that updates the holder and reads `y` is refused at its line.
+# compound statement that updates the holder and reads `y` is refused at its line. The tensor
+# `y` was bound to a view of (`y = t[1:]`, `_view_bases`) is such a holder too, where `y` is
+# read after: `t.add_(1)` reaches `y` on the paths that kept the view (0 for Python's 1 before
+# session 46, every mode).
 
 
 def _may_share(held, before) -> bool:

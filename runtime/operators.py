@@ -147,7 +147,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
                 {**{("state", i): names[i] for i in kept or ()
                     if isinstance(state[i], torch.Tensor)},
                  **{("input", i): n for i, n in written.items()}}, state, inputs,
-                "if statement", _input_names(if_true, state, inputs))
+                "if statement", _input_names(if_true, state, inputs), names,
+                (if_true, if_false))  # (no else: it keeps the slot and updates nothing)
             if _holding(updated, inputs, (if_true, if_false)):
                 out = _holding_lists(
                     lambda fns, st, nm, ins: staging.stage_if(cond, *fns, st, nm, cond, ins),
@@ -945,12 +946,14 @@ def _shown_inputs(body, state, inputs, updated) -> list:
     return names
 
 
-def _refuse_views_of_written(written, state, inputs, statement: str, names=None) -> None:
-    """A StagingError where a tensor the statement only reads shares memory with one it
-    updates in place (`written`: {("state" or "input", position): name}) (`y = x.view(-1)`
-    before `while y.sum() < 50: x[0, 0] += 5`): in Python the view sees each update; a staged
-    statement's bodies get the view as it was before the statement (the loop never ended, in
-    every mode)."""
+def _refuse_views_of_written(written, state, inputs, statement: str, names=None,
+                             state_names=None, bodies=()) -> None:
+    """A StagingError where a tensor the statement only reads, or one it carries as a state
+    slot (`state_names`: the slots' names), shares memory with one it updates in place
+    (`written`: {("state" or "input", position): name}) (`y = x.view(-1)` before `while
+    y.sum() < 50: x[0, 0] += 5`): in Python the view sees each update; a staged statement's
+    bodies get the view as it was before the statement (the loop never ended, in every mode).
+    NOTE [views carried as state slots]."""
     if not written:
         return
     memories, updated = [], []
@@ -958,26 +961,98 @@ def _refuse_views_of_written(written, state, inputs, statement: str, names=None)
         tensor = state[i] if where == "state" else inputs[i]
         updated.append(tensor)
         memories.append((_storage_of(tensor), name))
-    for j, value in enumerate(inputs):
-        if ("input", j) in written or not isinstance(value, torch.Tensor) or not is_staged(value):
+    candidates = [("input", j, value, names[j] if names and names[j] else None)
+                  for j, value in enumerate(inputs)]
+    if state_names is not None:
+        # (a slot every body binds before reading it never gives its old value anywhere)
+        candidates += [("state", i, value, shown) for i, slot in enumerate(state)
+                       if any(_reads_before_binding(fn, i) for fn in bodies if fn is not None)
+                       for value, shown in _state_tensors(slot, state_names[i])]
+    for where, j, value, view in candidates:
+        if (where, j) in written or not isinstance(value, torch.Tensor) or not is_staged(value):
             continue
-        if any(value is t for t in updated):
-            continue  # the same tensor under another name: carried with it
+        if any(value is t for t in updated) and (where == "input" or statement != "while loop"):
+            # the same tensor under another name: carried with it (an if's state slots of one
+            # tensor are one copy: NOTE [one tensor in two state slots of an if]; a loop's
+            # are not, NOTE [views carried as state slots])
+            continue
         memory = _storage_of(value)
         name = next((n for m, n in memories if _same_memory(memory, m)), None)
         if name is not None:
-            view = names[j] if names and names[j] else None
             shown = f"`{view}`, " if view else ""
             copy = f"`{view} = <its view>.clone()`" if view else "`<the view>.clone()`"
+            reads = "reads" if where == "input" else "carries (rebinds on some path)"
             raise StagingError(
                 statement,
-                f"the {statement} updates `{name}` in place and reads {shown}a tensor that "
+                f"the {statement} updates `{name}` in place and {reads} {shown}a tensor that "
                 f"shares its memory (a view of `{name}`, or `{name}` a view of it), which in "
                 f"Python sees each update; the staged {statement} would see it as it was "
                 "before",
                 f"Compute the view from `{name}` where it is read, after the update (`{name}"
                 ".view(-1).sum()` in the test), update the view itself and read it, or take a "
                 f"copy before the statement ({copy}) where it need not see the update")
+
+
+def _state_tensors(slot, name):
+    """[(tensor, its name)] a state slot holds: itself, the leaves of a list / tuple / dict, an
+    object's tensor fields (one level: `b.v`)."""
+    if isinstance(slot, torch.Tensor):
+        return [(slot, name)]
+    if type_in(slot, (list, tuple, dict)):
+        return [(leaf, f"{name}[...]") for leaf in pytree.tree_leaves(slot)
+                if isinstance(leaf, torch.Tensor)]
+    fields = getattr(slot, "__dict__", None)
+    if torch.compiler.is_dynamo_compiling() or type(fields) is not dict \
+            or isinstance(slot, (torch.nn.Module, types.ModuleType, types.FunctionType)):
+        return []
+    return [(v, f"{name}.{k}") for k, v in fields.items() if isinstance(v, torch.Tensor)]
+
+
+_LOADS = frozenset({"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_AND_CLEAR", "LOAD_CLOSURE",
+                    "LOAD_DEREF", "DELETE_FAST"})
+_JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
+
+
+def _reads_before_binding(fn, position) -> bool:
+    """Whether the converted body `fn` may read its parameter at `position` before binding it:
+    False only where its first use, before any jump, is a store (`u = t[1:] * 2` as the
+    body's straight-line code); True where the code is not known."""
+    code = getattr(getattr(fn, "__wrapped__", fn), "__code__", None)
+    if code is None or position >= code.co_argcount:
+        return True
+    name = code.co_varnames[position]
+    if name in code.co_cellvars:
+        return True
+    for instruction in dis.get_instructions(code):
+        if instruction.argval == name and instruction.opname in _LOADS:
+            return True
+        if instruction.argval == name and instruction.opname == "STORE_FAST":
+            return False
+        if instruction.opcode in _JUMPS:
+            return True
+    return False
+
+
+# (run by dynamo as Python: its result is a constant, as runtime/calls.py marks its own)
+_reads_before_binding._dynamo_marked_constant = True
+
+
+# NOTE [views carried as state slots]
+# `u = t[1:]` before a staged statement whose body updates `t` in place (`t.add_(1)`) and
+# rebinds `u` (`u = u + 10`): `u` is a state slot of its own, and torch.cond / while_loop give
+# each slot to the bodies as a tensor of its own, the view's relation to `t` lost. A body that
+# reads `u` after the update read it from before (10 for Python's 11, break45c s03), and a
+# path that leaves `u` bound to the view gives back a copy from before the update (every
+# mode, silently). The relation cannot be carried through the functional bodies, so such a
+# slot is refused, as a view the statement only reads is, unless each body binds it before any
+# read in its straight-line code (`_reads_before_binding`, from the converted body's bytecode:
+# `t.add_(1); u = t[1:] * 2`), where the old value is never seen; after the statement a later
+# update of `t` is followed as NOTE [views of a name kept on some paths] says. The same holds for a
+# tensor an object or a list the statement carries holds (`b.v`). In a loop it holds for the
+# tensor itself under another name (`a.v, b.v = t, t`, then `a.v.add_(1); b.v = b.v + 10` in
+# the body: 30 for Python's 31, shared44), where an if joins the two slots again (NOTE [one
+# tensor in two state slots of an if] in staging/torch.py): a loop's slots are one tensor on
+# the first trip only.
 
 
 # Under dynamo a tensor's storage cannot be asked for (`untyped_storage()` is not traceable),
@@ -1381,7 +1456,7 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                 {**{("state", i): names[i] for i in _in_place
                     if isinstance(state[i], torch.Tensor)},
                  **{("input", i): n for i, n in written.items()}}, state, inputs, "while loop",
-                _input_names(body, state, inputs))
+                _input_names(body, state, inputs), names, (test, body))
             if written:  # NOTE [inputs updated in place]
                 bodies, staged_state, staged_names = _updating_inputs(
                     ((test, False), (body, True)), state, names, inputs, written)

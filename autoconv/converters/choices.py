@@ -675,6 +675,38 @@ def _holders(prior, name) -> set:
     return out
 
 
+def _view_bases(prior, name) -> set:
+    """The name whose tensor `name` was bound to a view of by the last binding of `name` among
+    the statements `prior` of a block (`u = t[1:]`, `u = t.view(-1)`: {`t`}), neither rebound
+    since; else empty. An in-place update of the base is one of `name`'s tensor (NOTE [views of
+    a name kept on some paths] in runtime/choices.py)."""
+    for k in range(len(prior) - 1, -1, -1):
+        stmt = prior[k]
+        if name not in _names_stored(stmt):
+            continue
+        if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], gast.Name)):
+            return set()
+        node, steps = stmt.value, False
+        while True:
+            if (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
+                    and node.func.attr in _VIEW_METHODS):
+                node = node.func.value
+            elif isinstance(node, gast.Subscript) or (
+                    isinstance(node, gast.Attribute) and node.attr in _VIEW_METHODS):
+                node = node.value
+            else:
+                break
+            steps = True
+        if not (steps and isinstance(node, gast.Name)) or node.id == name or any(
+                node.id in _names_stored(later) and not (
+                    isinstance(later, gast.AugAssign) and isinstance(later.target, gast.Name))
+                for later in prior[k + 1:]):
+            return set()
+        return {node.id}
+    return set()
+
+
 def _root(node):
     """The name at the root of `node`'s items and attributes (`box[0].h` -> `box`), or None."""
     while isinstance(node, (gast.Subscript, gast.Attribute)):
@@ -1235,7 +1267,8 @@ class ChoiceConverter(Converter):
                         continue
                     watch = _KeptWatch(name, self._new(name + "_before"), self._new("chosen"),
                                        _aliases(stmts[:i], name),
-                                       holders=_holders(stmts[:i], name))
+                                       holders=_holders(stmts[:i], name)
+                                       | _view_bases(stmts[:i], name))
                     self.ctx.display_names[watch.before] = f"<{name} before>"
                     stmt._autoconv_watched = getattr(stmt, "_autoconv_watched", set()) | {name}
                     pre.extend(copy_origin(templates.replace(
@@ -1331,6 +1364,10 @@ class ChoiceConverter(Converter):
             if not later_updates & ({name} | _aliases(prior, name)) and not any(
                     _updates_through(later, h) for h in _holders(prior, name)
                     for later in rest) and not (
+                        # (the tensor it may be a view of, where it is read after: `u = t[1:]`)
+                        any(_updates_through(later, b) for b in _view_bases(prior, name)
+                            for later in rest) and any(_reads(later, name) for later in rest)
+                    ) and not (
                         # (a parameter, or a name bound from something that may be held
                         # outside the function: a later update of a global's or an
                         # attribute's tensor may be an update of it, NOTE [views of a name

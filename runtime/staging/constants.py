@@ -240,7 +240,42 @@ def is_(left, right):
         return _number_identity(left, right)
     if isinstance(right, torch.Tensor) and type_in(left, _NUMBERS):
         return _number_identity(right, left)
+    if type_in(left, _IDENTITY_NUMBERS) and type_in(right, _IDENTITY_NUMBERS):
+        _refuse_identity_of_equal_numbers(left, right)
     return left is right
+
+
+# NOTE [identity of equal numbers]
+# `NUMBER is DEFAULT` of two floats (ints, complex numbers) read from outside the function:
+# a number read from outside is guarded by its value (`SCALE = 2.0` again keeps the graph),
+# so a number rebound to an equal one of another object kept the graph that took the
+# identity's branch at the trace (2x for Python's x, silently: break45b s04). Numbers of
+# different values, or types, are never one object, and CPython's small ints (-5 to 256)
+# are one object for each value: `is` of those is known by value. For two equal numbers
+# otherwise, the identity is refused while a graph is traced (at the user's line), never
+# guessed; in eager runs it is Python's `is`.
+_IDENTITY_NUMBERS = (int, float, complex)
+
+
+def _refuse_identity_of_equal_numbers(left, right) -> None:
+    if type(left) is not type(right):
+        return
+    if left != right and not (left != left and right != right):
+        return  # (different values: never one object; two nans may be one)
+    if type(left) is int and -5 <= left <= 256:
+        return
+    from ..values import eager
+
+    if eager():
+        return
+    raise StagingError(
+        "identity test",
+        f"`is` compares two equal {type(left).__name__}s ({left!r}) by which objects they "
+        "are, which the graph cannot keep: a number read from outside the function is "
+        "checked by its value, so an equal number of another object would replay the "
+        "branch the trace took",
+        "Compare numbers with `==` (`math.isnan(v)` for nan), or compare a flag (`v is "
+        "None`, a bool) that says which one was given")
 
 
 def is_not(left, right):
@@ -252,6 +287,8 @@ def is_not(left, right):
             or (isinstance(right, torch.Tensor) and type_in(left, _NUMBERS))):
         same = is_(left, right)
         return not same if isinstance(same, bool) else torch.logical_not(same)
+    if type_in(left, _IDENTITY_NUMBERS) and type_in(right, _IDENTITY_NUMBERS):
+        _refuse_identity_of_equal_numbers(left, right)  # NOTE [identity of equal numbers]
     return left is not right
 
 

@@ -378,10 +378,6 @@ def _flagged(x, o):
     return x * 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "break45 s05: o.flag = bool(x.sum() > 0) stores a 0-d bool tensor into the caller's "
-    "argument object where Python stores True (int(t) and t.item() > 0 are Python numbers "
-    "there), silently"))
 def test_s05_bool_of_a_traced_tensor_stored_into_an_argument_is_a_python_bool():
     run = autoconv.autoconv(_flagged)
     for x in _V:
