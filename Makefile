@@ -27,8 +27,8 @@ demo: $(STAMP)
 # ops, where torch's own threads only contend with the other workers. `--dist worksteal`: each
 # worker starts on half of the tests and an idle one takes half of the other's queue, so the two
 # end close together (docs/testing.md, "The suite's time (session 46)": simulated on measured
-# tests, the wall over an even split was 2.1 s on average, 10 s at most, against `--dist load`'s
-# 3.2 and 18 s and loadfile's 10 and 37 s). Every test runs; the
+# tests, the wall past an even split was 1.9 s on average, 12 s at most, against `--dist load`'s
+# 2.0 and 22 s and loadfile's 8.7 and 37 s). Every test runs; the
 # construct families (tests/reference/, the fuzz regressions) run torch.compile, and the saved
 # export's round trip, for one test per kind of staged statement, its cheapest over all the
 # files (tests/compile_sample.py), and their other modes for all (docs/testing.md).
