@@ -13,6 +13,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import warnings
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -23,51 +24,75 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SAMPLE_FILES = ("tests/reference/test_state.py", "tests/reference/test_in_place.py",
                 "benchmarks/sample_functions.py")
 
-# Prints {"file::qualified name": converted source or the error's kind} for every function and
-# method defined at module level in the files given.
+# A string whose hash tells two processes' seeds apart.
+_PROBE = "autoconv determinism probe"
+
+# `convert_all(root, paths)`: {"file::qualified name": converted source or the error's kind}
+# for every function and method defined at module level in the files given. Run by this
+# process and by a child of another hash seed, as the same source.
 _CONVERT_ALL = r"""
-import importlib.util, json, sys, types, warnings
-sys.path[:0] = [".", "tests", "benchmarks"]
-warnings.filterwarnings("ignore")
-from autoconv import conversion, emit
+import importlib.util, sys
 
-from conversion_census import _targets as targets
 
-out = {}
-for k, path in enumerate(sys.argv[1:]):
-    spec = importlib.util.spec_from_file_location(f"_determinism_{k}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    for name, fn in targets(module):
+def convert_all(root, paths):
+    from autoconv import conversion, emit
+
+    spec = importlib.util.spec_from_file_location(
+        "_determinism_census", f"{root}/benchmarks/conversion_census.py")
+    census = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(census)
+    out = {}
+    for k, path in enumerate(paths):
+        spec = importlib.util.spec_from_file_location(f"_determinism_{k}", f"{root}/{path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
         try:
-            out[f"{path}::{name}"] = emit.to_source(conversion.converted_tree(fn)[0])
-        except Exception as e:
-            out[f"{path}::{name}"] = f"error {type(e).__name__}"
-print(json.dumps(out))
+            spec.loader.exec_module(module)
+            for name, fn in census._targets(module):
+                try:
+                    out[f"{path}::{name}"] = emit.to_source(conversion.converted_tree(fn)[0])
+                except Exception as e:
+                    out[f"{path}::{name}"] = f"error {type(e).__name__}"
+        finally:
+            del sys.modules[spec.name]
+    return out
 """
 
+_CHILD = _CONVERT_ALL + r"""
+import json, warnings
+sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests"]
+warnings.filterwarnings("ignore")
+print(json.dumps({"hash": hash(%r), "out": convert_all(sys.argv[1], sys.argv[2:])}))
+""" % _PROBE
 
-def _converted(seeds) -> list:
-    """The converted sources, one dict per seed, each from a fresh process (run side by side)."""
-    runs = []
-    for seed in seeds:
-        env = dict(os.environ, PYTHONHASHSEED=str(seed), OMP_NUM_THREADS="1")
-        runs.append(subprocess.Popen([sys.executable, "-c", _CONVERT_ALL, *SAMPLE_FILES],
-                                     cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True))
-    out = []
-    for run in runs:
-        stdout, stderr = run.communicate(timeout=900)
-        assert run.returncode == 0, stderr[-3000:]
-        out.append(json.loads(stdout))
-    return out
+
+def _converted_here() -> dict:
+    namespace = {}
+    exec(compile(_CONVERT_ALL, "<test_determinism>", "exec"), namespace)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return namespace["convert_all"](str(ROOT), SAMPLE_FILES)
 
 
 def test_converted_source_does_not_depend_on_the_hash_seed():
     # (seeds 1 and 2 gave different sources for five functions of test_state.py and
     # test_in_place.py before session 28's fix: each of them watched two or three names)
-    first, second = _converted((1, 2))
+    # One child of a fixed seed, against this process's own conversion (its seed random, or
+    # another fixed one): one interpreter start and import of torch fewer than two children
+    # (session 46: 11.5 s wall of two children).
+    seed = "2" if os.environ.get("PYTHONHASHSEED") == "1" else "1"
+    env = dict(os.environ, PYTHONHASHSEED=seed, OMP_NUM_THREADS="1")
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(ROOT), *SAMPLE_FILES],
+                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        first = _converted_here()
+    finally:
+        stdout, stderr = child.communicate(timeout=900)
+    assert child.returncode == 0, stderr[-3000:]
+    theirs = json.loads(stdout)
+    assert theirs["hash"] != hash(_PROBE), "the child's hash seed is this process's"
+    second = theirs["out"]
     assert len(first) > 400, sorted(first)  # every sample function was found and converted
     converted = [name for name, source in first.items() if not source.startswith("error ")]
     assert len(converted) > 400, len(converted)
