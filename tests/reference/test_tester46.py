@@ -44,3 +44,87 @@ def test_s01_torch_tensor_of_a_many_element_traced_item_raises_pythons_error():
         two_rows(_SIGNS[0][0])
     with pytest.raises(ValueError, match="only one element tensors"):
         autoconv.autoconv(two_rows)(_SIGNS[0][0])
+
+
+class _Backend:
+    k = 1.0
+
+    @classmethod
+    def scale(cls):
+        return _SCALE * cls.k
+
+
+_SCALE = 2.0
+_BACKEND = _Backend()
+
+
+def scaled_by_a_class_method(x):
+    if hasattr(_BACKEND, "backend"):  # (names an attribute the object lacks)
+        x = x + _BACKEND.backend
+    return x * _BACKEND.scale() if x.sum() > 0 else x
+
+
+def test_s02_a_class_method_read_through_an_object_is_searched_as_code():
+    # (tester46 s02, tensorly's backends' `register_method`) the class method was guarded as an
+    # object, by identity against a new bound method on each read: a RuntimeError ("changes it
+    # right after tracing") on the first call, a TypeError of the ConcreteFunction
+    global _SCALE
+    import autoconv
+    f = autoconv.autoconv(scaled_by_a_class_method)
+    x = T([1.0, 2.0])
+    concrete = f.get_concrete_function(x)
+    torch.testing.assert_close(concrete(-x), -x)
+    torch.testing.assert_close(f(x), 2 * x)
+    try:
+        _SCALE = 3.0  # the class method's global and its class's attribute are guarded
+        torch.testing.assert_close(f(x), 3 * x)
+        _Backend.k = 10.0
+        torch.testing.assert_close(f(x), 30 * x)
+    finally:
+        _SCALE, _Backend.k = 2.0, 1.0
+    assert f.trace_count == 3
+
+
+_CURRENT = {"mode": "double"}
+
+
+class _Dispatched:
+    __slots__ = ["name"]
+
+    def __init__(self, name):
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        return _CURRENT[self.name]
+
+
+class _Manager:
+    mode = _Dispatched("mode")
+
+
+def _dispatching():
+    cls = _Manager
+
+    def doubled_by_the_current_mode(x):
+        y = x * 2 if cls.mode == "double" else x
+        return y if y.sum() > 0 else -y
+    return doubled_by_the_current_mode
+
+
+def test_s03_a_descriptor_class_attribute_is_guarded_as_what_it_gives():
+    # (tester46 s03, tensorly's `BackendManager.backend_name`) the descriptor object was
+    # guarded at `getattr(cls, name)`, which gives what its `__get__` returns: a RuntimeError on
+    # the first call, a TypeError of the ConcreteFunction
+    import autoconv
+    fn = _dispatching()
+    f = autoconv.autoconv(fn)
+    x = T([1.0, 2.0])
+    torch.testing.assert_close(f.get_concrete_function(x)(-x), 2 * x)
+    torch.testing.assert_close(f(x), 2 * x)
+    try:
+        _CURRENT["mode"] = "single"  # what `__get__` gives is guarded by value
+        torch.testing.assert_close(f(x), fn(x))
+        torch.testing.assert_close(f(x), x)
+    finally:
+        _CURRENT["mode"] = "double"
+    assert f.trace_count == 2
