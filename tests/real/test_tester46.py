@@ -17,6 +17,11 @@ Sources and what was tried (installed with `pip install --no-deps`; tests skip w
   ("'cp_tensor' becomes a Python CPTensor"), an honest StagingError. `tucker` is refused at
   `_tucker.py:263`, `sqrt(...)` (math's) of a traced tensor, an honest StagingError; with
   `init="random"` both are refused at numpy's random draw (honest too).
+- greedy decoding until an end token (transformers' `generate` loop written out over a tiny
+  embedding and projection made here, no download): a `break` on `nxt == eos` over a list
+  grown by `append`, then `torch.stack`, `torch.tensor` or a `for` loop of the tokens: right in
+  the replay and a saved and loaded export. Ended by `torch.tensor([int(t) for t in tokens])`
+  it is refused with a misleading message (s05, a strict xfail).
 - roma 1.8.0, julius 0.2.8, geomloss 0.3.1: installed and read; no tensor-dependent Python
   control flow found in their public functions (roma's `_is_torch_compiling()` branches,
   julius's `.item()` of constants), not tried further in the time.
@@ -64,3 +69,49 @@ def test_s01_tensorly_svd_flip_signs_from_traced_items():
     m = [T([[3.0, 1.0, 0.0], [1.0, -2.0, 0.5], [0.0, 0.5, 1.0]], dtype=F64),
          T([[-3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, -1.0]], dtype=F64)]
     assert_same_result(leading_singular_vectors, m, compile=False, staged=False)
+
+
+# --- greedy decoding until an end token (transformers' `generate` loop, written out) ---------
+
+_EMB = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+_W = torch.randn(4, 5, generator=torch.Generator().manual_seed(1))
+
+
+def greedy_tokens(start, eos):
+    tokens = [start]
+    for _ in range(6):
+        nxt = (_EMB[tokens[-1]] @ _W).argmax()
+        tokens.append(nxt)
+        if nxt == eos:
+            break
+    return torch.tensor(tokens), len(tokens)
+
+
+def greedy_ints(start, eos):
+    tokens = [start]
+    for _ in range(6):
+        nxt = (_EMB[tokens[-1]] @ _W).argmax()
+        tokens.append(nxt)
+        if nxt == eos:
+            break
+    return torch.tensor([int(t) for t in tokens])
+
+
+_STARTS = [(T(1), T(0)), (T(3), T(2)), (T(2), T(0)), (T(4), T(4))]
+
+
+def test_greedy_decoding_until_an_end_token():
+    # a tensor-dependent `break` over a list grown by `append`, stacked after: right in the
+    # replay and the export (stack, a loop over the tokens too; torch.compile not run: 29 s)
+    assert_same_result(greedy_tokens, _STARTS, compile=False)
+
+
+# s05: the same decoding ending in `torch.tensor([int(t) for t in tokens])` is refused at that
+# line, "iterating it outside converted code of 'tokens' needs its length ... `for v in tokens`
+# works": the comprehension is in converted code, and a `for t in tokens: out.append(int(t))`
+# loop in its place is right. Honest (no wrong number), but its message misleads.
+@pytest.mark.xfail(strict=True, reason=(
+    "tester46 s05: a list comprehension over a list grown under tensor control flow is refused "
+    "as 'iterating it outside converted code', where the same `for` loop converts"))
+def test_s05_a_comprehension_over_a_grown_list_converts():
+    assert_same_result(greedy_ints, _STARTS, compile=False, export=False)
