@@ -21,7 +21,7 @@ Sources and what was tried (installed with `pip install --no-deps`; tests skip w
   embedding and projection made here, no download): a `break` on `nxt == eos` over a list
   grown by `append`, then `torch.stack`, `torch.tensor` or a `for` loop of the tokens: right in
   the replay and a saved and loaded export. Ended by `torch.tensor([int(t) for t in tokens])`
-  it is refused with a misleading message (s05, a strict xfail).
+  it is refused (s05, a strict xfail; its message, which misled, fixed).
 - roma 1.8.0, julius 0.2.8, geomloss 0.3.1: installed and read; no tensor-dependent Python
   control flow found in their public functions (roma's `_is_torch_compiling()` branches,
   julius's `.item()` of constants), not tried further in the time.
@@ -109,7 +109,9 @@ def test_greedy_decoding_until_an_end_token():
 # s05: the same decoding ending in `torch.tensor([int(t) for t in tokens])` is refused at that
 # line, "iterating it outside converted code of 'tokens' needs its length ... `for v in tokens`
 # works": the comprehension is in converted code, and a `for t in tokens: out.append(int(t))`
-# loop in its place is right. Honest (no wrong number), but its message misleads.
+# loop in its place is right. Honest (no wrong number); its message, which sent the author to
+# what they had written, now names the comprehension and the loop to write (runtime/lists.py,
+# tested in tests/reference/test_tester46.py). Converting the comprehension itself is left.
 @pytest.mark.xfail(strict=True, reason=(
     "tester46 s05: a list comprehension over a list grown under tensor control flow is refused "
     "as 'iterating it outside converted code', where the same `for` loop converts"))

@@ -151,3 +151,22 @@ def scaled_by_math_sqrt(x):
 def test_s04_math_sqrt_of_a_traced_zero_d_tensor_is_its_floats():
     assert_same_exactly(scaled_by_math_sqrt, [(T([1.0, 3.0]),), (T([0.1, 0.2]),)],
                         export=False, compile=False)
+
+
+def tokens_as_ints(x):
+    tokens = [x[0]]
+    for v in x[1:]:
+        if v < 0:
+            break
+        tokens.append(v)
+    return torch.tensor([int(t) for t in tokens])
+
+
+def test_s05_a_comprehension_over_a_grown_list_is_refused_with_the_loop_to_write():
+    # (tester46 s05, the conversion itself a strict xfail in tests/real/test_tester46.py) the
+    # message said "iterating it outside converted code" of a comprehension in converted code
+    import autoconv
+    from autoconv_runtime import StagingError
+    with pytest.raises(StagingError, match=r"in a comprehension(.|\n)*`for v in tokens:` loop "
+                                           r"that appends"):
+        autoconv.autoconv(tokens_as_ints)(T([1.0, 2.0, -1.0]))
