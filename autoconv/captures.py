@@ -861,6 +861,12 @@ class Places:
                     continue
                 if isinstance(item, (staticmethod, classmethod, types.FunctionType)):
                     self._search_code(item, depth - 1)
+                elif _is_descriptor(item):  # NOTE [descriptors read as Python reads them]
+                    self._search_code(type(item).__get__, depth - 1)
+                    item = _descriptor_read(value, name)
+                    if item is not _MISSING:
+                        self._add(f"{where}.{name}", functools.partial(
+                            getattr, value, name, _MISSING), item, names, parents, depth - 1)
                 else:  # (a dict or an object there too: `Registry.items["k"]`)
                     self._add(f"{where}.{name}", functools.partial(getattr, value, name,
                                                                    _MISSING),
@@ -1576,6 +1582,11 @@ class Places:
                 type(obj), lambda cls: cls.__module__.partition(".")[0] != "torch"):
             if name.startswith("__") or name in attrs or name not in names:
                 continue
+            if _is_descriptor(value):  # NOTE [descriptors read as Python reads them]
+                self._search_code(type(value).__get__, _HELPER_DEPTH)
+                value = _descriptor_read(obj, name)
+                if value is _MISSING:
+                    continue
             if (isinstance(value, torch.Tensor) or _is_value(value)
                     or _container_kind(value, names) in _CONTAINERS or _is_plain_object(value)):
                 # (a dict, list or object there too, its places under it: `self.table["a"]`
@@ -1587,7 +1598,9 @@ class Places:
                     attrs, dict):
                 # NOTE [methods found through the class]
                 self._guard_method(obj, attrs, cls, name, prefix, parents)
-            elif isinstance(value, property):  # NOTE [code a class runs on a read]
+            elif isinstance(value, (property, classmethod)):
+                # NOTE [code a class runs on a read]; a class method: NOTE [class methods are
+                # code]
                 self._search_code(value, _HELPER_DEPTH)
 
     # NOTE [methods found through the class]
@@ -1688,12 +1701,51 @@ def _slot_names(cls) -> tuple:
 _SLOT_NAMES: dict = {}
 
 
+# NOTE [descriptors read as Python reads them]
+# A class attribute that is a user's descriptor (an object whose class defines `__get__`:
+# tensorly's `dynamically_dispatched_class_attribute`, which gives the current backend's
+# `backend_name`) is what its `__get__` gives when code reads it, not the object the class
+# holds. Guarded as that object at `getattr(cls, name)`, every graph reading it failed its
+# guard on the first call ("changes it right after tracing": tester46 s03). Its `__get__` is
+# searched as a method is, and what it gives is guarded as the class attribute: a Python value
+# by value (a new backend traces again), an object by identity where two reads give the same
+# one; one made anew on each read is left to the search of `__get__`'s code.
+
+def _is_descriptor(value) -> bool:
+    """A user's descriptor object (not a function, class or property, whose reads the search
+    handles as code)."""
+    return (hasattr(type(value), "__get__") and _is_user_class(type(value)) and not isinstance(
+        value, (type, types.FunctionType, classmethod, staticmethod, property)))
+
+
+def _descriptor_read(owner, name: str):
+    """`getattr(owner, name)` where it gives a value or the same object twice, else _MISSING
+    (NOTE [descriptors read as Python reads them])."""
+    try:
+        first, second = getattr(owner, name), getattr(owner, name)
+    except Exception:  # noqa: BLE001 (a read that raises: nothing to guard)
+        return _MISSING
+    return first if first is second or _is_value(first) and _same_value(first, second) \
+        else _MISSING
+
+
+# NOTE [class methods are code]
+# A class method as its class holds it (a `classmethod` object, not callable, with a
+# `__dict__` of its function's `__doc__`, `__name__`, `__wrapped__`) was taken for an object
+# holding data, guarded by identity at `getattr(obj, name)`, which gives a new bound method
+# on each read: every graph whose code reads it through an instance and names an attribute
+# absent from it (tensorly's `backend._loaded_backends['numpy'].register_method`, with `self`
+# and `backend` named) failed its guard on the first call, a TypeError of the
+# ConcreteFunction and a RuntimeError of the Function ("changes it right after tracing":
+# tester46 s02). It is code: its function is searched as a method's is.
+
 def _is_plain_object(value) -> bool:
     """An instance of a user's class holding data (a config object, or a callable one: a
-    `Predictor` whose `__call__` runs the model it holds), not code or a module."""
+    `Predictor` whose `__call__` runs the model it holds), not code or a module (NOTE [class
+    methods are code])."""
     return ((hasattr(value, "__dict__") or bool(_slot_names(type(value)))) and not isinstance(
         value, (type, types.FunctionType, types.MethodType, types.ModuleType,
-                torch.nn.Module, functools.partial))
+                torch.nn.Module, functools.partial, classmethod, staticmethod, property))
             # (a callable object of a user's class was left out: a global or closure's
             # `Scaler(2.0)` whose `__call__` reads `self.k`, or holds a model, kept the traced
             # `k` and train mode after `s.k = 5.0` or `.eval()`, silently: tester40 s02)

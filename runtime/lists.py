@@ -436,15 +436,21 @@ class StagedList:
     def __iter__(self):
         if not is_staged(self.count):
             return iter(self.stacked().unbind(0))
-        raise self._unknown_length("iterating it outside converted code")
+        # (a comprehension's, `list()`'s or an unpacking's iteration, or code autoconv does not
+        # convert: a `for` statement is staged by the loop's operator and never comes here;
+        # tester46 s05's message sent a comprehension's author to what they had written)
+        raise self._unknown_length(
+            "iterating it (in a comprehension, list(), an unpacking or code autoconv does not "
+            "convert)", f". Write a comprehension over it as a `for v in {self.name}:` loop that "
+            f"appends, or stack it: torch.stack({self.name})")
 
-    def _unknown_length(self, what: str) -> StagingError:
+    def _unknown_length(self, what: str, fix: str = "") -> StagingError:
         return StagingError(
             _STATEMENT,
             f"{what} of '{self.name}' needs its length, which depends on tensor values and is "
             "only known when the graph runs",
             f"In converted code len({self.name}) is the count as a tensor (write "
-            f"`if len({self.name}) > 0:`), and `for v in {self.name}` works")
+            f"`if len({self.name}) > 0:`), and `for v in {self.name}` works{fix}")
 
     def __getitem__(self, key):
         """`list[i]` for an int or a 0-d integer tensor (negative counts from the end)."""

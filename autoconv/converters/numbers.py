@@ -120,6 +120,12 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
         node for node in names_at if node.id in _NUMBER_BUILTINS and node.id not in local_names
         and any(isinstance(p, gast.Call) and p.func is node and any(
             _may_read_tensor_number(a, ac) for a in p.args) for p in parents.get(id(node), ()))]
+    # `torch.tensor([x[0], 2 * x[1]])`: the module's name (NOTE [torch.tensor of traced items]
+    # in runtime/arithmetic.py)
+    conversions += [node for node in names_at if any(
+        _tensor_of_items(call) for attribute in parents.get(id(node), ())
+        for call in parents.get(id(attribute), ())
+        if isinstance(call, gast.Call) and call.func is attribute)]
     # (`2 ** (1 if c else -1)`, inline: NOTE [numbers a conditional expression chooses])
     conversions += [node for node in names_at if node.id == ac and any(
         _chooses_number(call) for attribute in parents.get(id(node), ())
@@ -147,11 +153,11 @@ def carried_arithmetic(body: list, carried: set, indices: set, ac: str,
 def _calls_builtin(body: list, local_names, ac: str = "ac") -> bool:
     """Whether `body` calls a builtin of numbers (`abs`, `round`, ...) not shadowed, or reads
     a number from a tensor (`ac.int_(t)`, `t.item()`: NOTE [a number read from a tensor as
-    an argument])."""
+    an argument]), or makes a tensor of items that may be traced (`_tensor_of_items`)."""
     return any(isinstance(node, gast.Call) and (
         isinstance(node.func, gast.Name) and node.func.id in _NUMBER_BUILTINS
         and node.func.id not in local_names or _reads_tensor_number(node, ac)
-        or _given_user_result(node, ac))
+        or _given_user_result(node, ac) or _tensor_of_items(node))
         for node in walk(body))
 
 
@@ -1241,6 +1247,19 @@ def _tensor_of_name(node) -> bool:
             and isinstance(node.args[0], _UNKNOWN))
 
 
+def _tensor_of_items(node) -> bool:
+    """Whether `node` is `torch.tensor([...])` / `torch.as_tensor(...)` of a list, tuple or
+    comprehension with an item that is not a constant: `torch.tensor([x[0], 2 * x[1]])`, whose
+    items may be traced tensors (NOTE [torch.tensor of traced items] in runtime/arithmetic.py),
+    goes through `number_call`."""
+    if not (_called(node) in ("tensor", "as_tensor") and node.args
+            and isinstance(node.args[0], (gast.List, gast.Tuple, gast.ListComp))):
+        return False
+    return any(not isinstance(e, (gast.Constant, gast.List, gast.Tuple, gast.UnaryOp,
+                                  gast.expr_context, gast.unaryop))
+               for e in walk(node.args[0]))
+
+
 def _tensor_and_listed_args(calls: list, parents: dict) -> tuple:
     """(the id()s of the first arguments of the `_tensor_of_name` calls in `calls`, those of
     the `_lengths_listed` arguments of any call), each argument's first parent its call: where
@@ -1444,6 +1463,7 @@ class _Rewrite(gast.NodeTransformer):
         if not any(self._may_be_number(v) or (isinstance(v, (gast.List, gast.Tuple)) and any(
                 self._may_be_number(e) for e in walk(v))) or (
                     _list_of(v, self.lists)) or _lengths_listed(v) or _tensor_of_name(node) or (
+                    _tensor_of_items(node)) or (
                     isinstance(v, gast.Subscript) and isinstance(v.value, gast.Name)
                     and f"{v.value.id}[]" in self.lists) for v in values):
             # `math.sqrt(float(t))` of a traced `t` (tester t16 repro 3): the function needs
