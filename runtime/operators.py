@@ -1437,8 +1437,10 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             if out is peeling.PEEL:
                 # (the first trip as an `if`, then the loop again from its outputs)
                 try:
-                    state = if_stmt(go, body, None, state, names, inputs, updated, kept,
-                                    renewed)
+                    state = peeling.first_trip(
+                        if_stmt, go, body, state, names, inputs,
+                        _shown_inputs(body, state, inputs, updated), peeled, updated=updated,
+                        kept=kept, renewed=renewed)
                 except StagingError as e:
                     if os.environ.get("PEELDEBUG"): raise
                     raise peeled from None

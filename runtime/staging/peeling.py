@@ -8,12 +8,15 @@ rest as the loop again.
 
 from __future__ import annotations
 
+import copy
+import re
+
 import torch
 
 from ..errors import StagingError
 from . import restaging
 
-__all__ = ["StructureChanged", "attempt", "peeled_error"]
+__all__ = ["StructureChanged", "attempt", "first_trip", "under_compile"]
 
 # NOTE [a loop's first trip peeled]
 # k-diffusion's PID step-size controller starts with `self.errs = []` and fills it on the
@@ -70,9 +73,78 @@ def attempt(run):
     return restaging.attempt("peel", run, (StructureChanged,))
 
 
-def peeled_error(refused: StructureChanged, raised: BaseException):
-    """What to raise where the peeled form failed with `raised`: the loop's own refusal,
-    unless `raised` is not a refusal of the user's code (an internal exception passes)."""
-    if isinstance(raised, StagingError):
-        return refused
-    return raised
+# NOTE [a field the first trip sets]
+# The `if` of a peeled first trip carries a variable bound to lists of two lengths as a
+# StagedList (NOTE [lists bound in branches]), but a field of an object, `pid.errs` with `pid`
+# an input the body changes through its method, is flattened by `objects.carry`, which
+# refuses the same change between the state and a branch's output. So where the loop's refusal
+# names a field by attributes (`(name, ".errs")`), the peeled `if` carries that field as a
+# variable of its own, after the state, the object holding None there meanwhile (one list
+# reached both as the variable and through the object would be refused as shared): the taken
+# branch sets the field of its copy to the variable, runs the body, reads the field of the
+# object it gives back and sets it to None again; the other branch keeps both. After the `if` the field of
+# the object the statement gives back (the user's, updated in place) is set to the variable,
+# a StagedList of a traced count, which the loop then carries as the object's field.
+
+_ATTRIBUTES = re.compile(r"(?:\.[A-Za-z_]\w*)+")
+
+
+def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, **kwargs):
+    """The state after `if go: state = body(*state, *inputs)`, staged by `stage_if`
+    (`operators.if_stmt`, given `kwargs`); a field `changed` (a StructureChanged) names is
+    carried as a variable of its own (NOTE [a field the first trip sets]). `input_names`: the
+    user's names of `inputs`."""
+    found = _field(changed, state, names, input_names)
+    if found is None:
+        return stage_if(go, body, None, state, names, inputs, **kwargs)
+    (where, index), steps, label = found
+    count = len(state)
+
+    def owner(values, given):
+        """The object holding the field: in the state `values`, or the input of `given`."""
+        holder = values[index] if where == "state" else given[index]
+        for step in steps[:-1]:
+            holder = getattr(holder, step)
+        return holder
+
+    def taken(*args):
+        given = args[count + 1:]
+        setattr(owner(args, given), steps[-1], args[count])
+        out = body(*args[:count], *given)
+        holder = owner(out, given)
+        value = getattr(holder, steps[-1])
+        setattr(holder, steps[-1], None)
+        return (*out, value)
+
+    def kept(*args):
+        return args[:count + 1]
+
+    holder = owner(state, inputs)
+    held = getattr(holder, steps[-1])
+    setattr(holder, steps[-1], None)
+    try:
+        out = stage_if(go, taken, kept, (*state, held), (*names, label), inputs, **kwargs)
+    except BaseException:
+        setattr(holder, steps[-1], held)
+        raise
+    setattr(owner(out, inputs), steps[-1], out[count])
+    return tuple(out[:count])
+
+
+def _field(changed, state, names, input_names):
+    """((where, index), attribute names, label) of the field `changed` names, where it is a
+    field by attributes of a name of the state or the inputs; else None."""
+    field = getattr(changed, "field", None)
+    if field is None:
+        return None
+    name, path = field
+    if not path or not _ATTRIBUTES.fullmatch(path):
+        return None
+    steps = path[1:].split(".")
+    if name in names:
+        where = ("state", list(names).index(name))
+    elif name in input_names:
+        where = ("input", list(input_names).index(name))
+    else:
+        return None
+    return where, steps, f"{name}{path}"
