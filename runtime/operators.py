@@ -1422,13 +1422,11 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                         staged_inputs, bound))
             except peeling.StructureChanged as changed:
                 if peeled is not None:
-                    if os.environ.get("PEELDEBUG"): raise
                     raise peeled from None
                 peeled, out = changed, peeling.PEEL
             except Exception as raised:  # NOTE [a loop body that raises while traced]
                 _refuse_raised_in_a_loop(raised, "while loop", caught)
                 if peeled is not None and isinstance(raised, StagingError):
-                    if os.environ.get("PEELDEBUG"): raise
                     raise peeled from None
                 raise
             finally:
@@ -1441,8 +1439,7 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                         if_stmt, go, body, state, names, inputs,
                         _shown_inputs(body, state, inputs, updated), peeled, updated=updated,
                         kept=kept, renewed=renewed)
-                except StagingError as e:
-                    if os.environ.get("PEELDEBUG"): raise
+                except StagingError:
                     raise peeled from None
                 continue
             out = _first_back(out, renewing, state)
