@@ -14,7 +14,7 @@ import re
 import torch
 
 from ..errors import StagingError
-from . import restaging
+from . import restaging, specialize
 
 __all__ = ["StructureChanged", "attempt", "first_trip", "under_compile"]
 
@@ -35,7 +35,11 @@ __all__ = ["StructureChanged", "attempt", "first_trip", "under_compile"]
 # loop is staged again as the `if` of its test over its body and then the loop from the `if`'s
 # outputs. Where the test was false at once the `if` kept the state and the loop's test is
 # false again (the test is pure: the engine's rule 1), so it runs no trip. The peeled form is
-# tried once: where it fails too, the loop's own refusal is raised, as before.
+# tried once: where it fails too, the loop's own refusal is raised, as before. The `if` is not
+# specialised on the test where it cannot be staged (a dict that gains keys on the first trip,
+# which no `if` carries): the loop after it would meet the same change on the path the trace
+# followed, so an input that ran no trip would be refused where one that ran a trip was not;
+# the loop is refused on every input instead.
 #
 # The first attempt's failure is a restaging verdict (NOTE [restaging verdicts]): a loop
 # nested in a body that an enclosing attempt runs again, entered the same way, goes straight
@@ -96,7 +100,8 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
     user's names of `inputs`."""
     found = _field(changed, state, names, input_names)
     if found is None:
-        return stage_if(go, body, None, state, names, inputs, **kwargs)
+        with specialize.unspecialised():
+            return stage_if(go, body, None, state, names, inputs, **kwargs)
     (where, index), steps, label = found
     count = len(state)
 
@@ -123,7 +128,8 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
     held = getattr(holder, steps[-1])
     setattr(holder, steps[-1], None)
     try:
-        out = stage_if(go, taken, kept, (*state, held), (*names, label), inputs, **kwargs)
+        with specialize.unspecialised():
+            out = stage_if(go, taken, kept, (*state, held), (*names, label), inputs, **kwargs)
     except BaseException:
         setattr(holder, steps[-1], held)
         raise

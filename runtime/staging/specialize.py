@@ -24,7 +24,7 @@ from torch._subclasses.fake_tensor import FakeTensor
 
 from ..errors import StagingError, asked_by_a_kernel, user_location
 
-__all__ = ["specialize", "tracing", "GuardFailed", "guard_index", "never"]
+__all__ = ["specialize", "tracing", "unspecialised", "GuardFailed", "guard_index", "never"]
 
 # NOTE [specialisation]
 # A statement whose branches assign what a graph cannot carry (a Python object, a function, a
@@ -63,12 +63,25 @@ class GuardFailed(RuntimeError):
 
 
 class _Trace(threading.local):
+    unspecialised: bool = False  # (within `unspecialised()`)
     plan: tuple = ()
     taken: list | None = None  # the values followed, in order (None: no Function trace)
     messages: list | None = None
 
 
 _trace = _Trace()
+
+
+@contextlib.contextmanager
+def unspecialised():
+    """Within: a top-level statement's refusal stands, not specialised (the `if` of a loop's
+    peeled first trip: the loop after it would meet the change the `if` could not carry, NOTE
+    [a loop's first trip peeled] in peeling.py)."""
+    outer, _trace.unspecialised = _trace.unspecialised, True
+    try:
+        yield
+    finally:
+        _trace.unspecialised = outer
 
 
 @contextlib.contextmanager
@@ -118,7 +131,7 @@ def specialize(pred: torch.Tensor, statement: str, error: StagingError, in_body:
     from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
 
     if torch.compiler.is_dynamo_compiling() or getattr(error, "never_specialise", False) \
-            or asked_by_a_kernel(error):  # (traced again: NOTE [torch's C++ kernels asking
+            or asked_by_a_kernel(error) or (_trace.unspecialised and not in_body):  # (traced again: NOTE [torch's C++ kernels asking
         raise error  # a size only the graph knows] in autoconv/capture.py)
     mode = get_proxy_mode()
     tracer = getattr(mode, "tracer", None)
