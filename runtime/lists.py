@@ -577,8 +577,8 @@ def _same_sizes(a, b) -> bool:
 # A list a loop's peeled first trip fills (`if not self.errs: self.errs = [e, e, e]`, NOTE [a
 # loop's first trip peeled] in staging/peeling.py) is a StagedList of a traced count in the loop
 # after it, and the loop body tests it again. Its truth value is Python's, `len(list) > 0`:
-# `count > 0`, a staged test (as `bool(list)` is, runtime/builtins.py), where `if`, `not` and
-# `a if c else b` are given the list itself.
+# `count > 0`, a staged test (as `bool(list)` is, runtime/builtins.py), where `if`, `while`,
+# `not`, `a if c else b` and the left side of an `and` / `or` test are given the list itself.
 
 
 def truth(value):

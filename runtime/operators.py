@@ -1378,6 +1378,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
     peeled = None  # NOTE [a loop's first trip peeled] in staging/peeling.py
     while True:
         go = test(*state, *inputs)
+        if type(go) is lists.StagedList:  # NOTE [the truth of a list of a traced length]
+            go = lists.truth(go)
         if is_staged(go):
             if items:
                 raise _refused_item_rebinding(items, "while loop")
@@ -2690,6 +2692,8 @@ def and_(left, right, inputs=(), test=False, plain=False, pure=False):
     is read for its truth and `right` compares locals and constants (NOTE [a comparison beside
     a traced test]).
     """
+    if test and type(left) is lists.StagedList:  # NOTE [the truth of a list of a traced ...]
+        left = lists.truth(left)
     if is_staged(left):
         left = as_staged_tensor(left)
         truth = _pure_truth(left, right, inputs, "and") if pure else None
@@ -2709,6 +2713,8 @@ def or_(left, right, inputs=(), test=False, plain=False, pure=False):
     `test=True` and `pure=True` as for `and_`: a traced `left` gives a 0-d bool tensor of the
     truth value.
     """
+    if test and type(left) is lists.StagedList:  # NOTE [the truth of a list of a traced ...]
+        left = lists.truth(left)
     if is_staged(left):
         left = as_staged_tensor(left)
         truth = _pure_truth(left, right, inputs, "or") if pure else None
