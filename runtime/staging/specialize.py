@@ -131,8 +131,10 @@ def specialize(pred: torch.Tensor, statement: str, error: StagingError, in_body:
     from torch.fx.experimental.proxy_tensor import get_proxy_mode, get_proxy_slot
 
     if torch.compiler.is_dynamo_compiling() or getattr(error, "never_specialise", False) \
-            or asked_by_a_kernel(error) or (_trace.unspecialised and not in_body):  # (traced again: NOTE [torch's C++ kernels asking
+            or asked_by_a_kernel(error):  # (traced again: NOTE [torch's C++ kernels asking
         raise error  # a size only the graph knows] in autoconv/capture.py)
+    if _trace.unspecialised and not in_body:  # (see `unspecialised`)
+        raise error
     mode = get_proxy_mode()
     tracer = getattr(mode, "tracer", None)
     proxy = get_proxy_slot(pred, tracer, None) if tracer is not None else None
