@@ -24,6 +24,7 @@ import dis
 import enum
 import functools
 import inspect
+import re
 import types
 import weakref
 
@@ -125,7 +126,7 @@ def _flatten(value, leaves, seen, path="", records=frozenset(), parts=None):
     if isinstance(value, torch.Tensor):
         leaves.append(value)
         return ("tensor",)
-    if _staged_list(value):  # NOTE [a grown list in an object's field]
+    if _staged_list(value) and _FIELD_END.search(path):  # NOTE [a grown list in an object's field]
         leaves.extend((value.buffer, value.count))
         return ("staged list", value)
     if (type_in(value, _NUMBERS) and path in records) or _symbolic(value):
@@ -902,11 +903,16 @@ def _structure_changed(statement: str, what: str, field: tuple):
 # `if not self.errs:`) gives it written into a buffer of the same capacity (`lists.filled`, as
 # a variable bound to a list in a branch is, NOTE [lists bound in branches]), and the field
 # written back is a StagedList rebuilt from the two. Another capacity or item shape is a change
-# of length, refused as before.
+# of length, refused as before. Only an object's field: a list a dict holds is lifted into a
+# variable of its own (runtime/staging/dict_lists.py), which relies on the
+# dict's StagedList being a constant of the carry.
 
 
 def _staged_list(value) -> bool:
     return type(value) is StagedList and (is_staged(value.count) or is_staged(value.buffer))
+
+
+_FIELD_END = re.compile(r"\.[A-Za-z_]\w*$")  # (a path ending in an object's field)
 
 
 class _GiveBack(Exception):
