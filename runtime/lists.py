@@ -573,6 +573,22 @@ def _same_sizes(a, b) -> bool:
         return True
 
 
+# NOTE [the truth of a list of a traced length]
+# A list a loop's peeled first trip fills (`if not self.errs: self.errs = [e, e, e]`, NOTE [a
+# loop's first trip peeled] in staging/peeling.py) is a StagedList of a traced count in the loop
+# after it, and the loop body tests it again. Its truth value is Python's, `len(list) > 0`:
+# `count > 0`, a staged test (as `bool(list)` is, runtime/builtins.py), where `if`, `while`,
+# `not`, `a if c else b` and the left side of an `and` / `or` test are given the list itself.
+
+
+def truth(value):
+    """`value` where its truth value is known, else (a StagedList of a traced count) `count >
+    0` (NOTE [the truth of a list of a traced length])."""
+    if type(value) is StagedList and is_staged(value.count):
+        return value.count > 0
+    return value
+
+
 def check_not_empty(items: StagedList, error: BaseException) -> None:
     """Raise `error` (Python's for an empty list) where `items` has no item: at once for a
     concrete count, else as a graph assertion at the user's line.
@@ -641,10 +657,15 @@ class UncountedList:
         return self if isinstance(values, (list, tuple)) else NotImplemented
 
     def _refuse(self, *args, **kwargs):
-        raise StagingError(
+        from .staging.peeling import StructureChanged, under_compile
+
+        # (a first trip that fills the list, `if not errs: errs = [e, e, e]`, is read here
+        # too: NOTE [a loop's first trip peeled])
+        raise StructureChanged(
             "while loop",
-            f"the loop reads '{self.name}' while growing it, and its trip count depends on "
-            "tensor values, so the list cannot be sized before the loop runs",
+            under_compile(f"the loop reads '{self.name}' while growing it, and its trip count "
+                          "depends on tensor values, so the list cannot be sized before the "
+                          "loop runs"),
             f"Loop with `for` over a tensor or a range (its length bounds '{self.name}'), or "
             "keep the values the loop reads in tensor variables")
 

@@ -25,8 +25,7 @@ from .errors import (StagingError, enter_if_under_dynamo, graph_error_message,
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
 from .staging import (branch_facts, constants, context, export_aliases, grad_mode, objects,
-                      optionals,
-                      restaging, specialize, verdicts)
+                      optionals, peeling, restaging, specialize, verdicts)
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM
 from .identity import type_in
@@ -85,6 +84,8 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     # (no call of itself for `kept`, nor of a helper around the staging: every frame here is
     # a level of dynamo's inlining per nested statement, NOTE [nesting under dynamo])
     pinned = {}
+    if type(cond) is lists.StagedList:  # NOTE [the truth of a list of a traced length]
+        cond = lists.truth(cond)
     if is_staged(cond):
         # NOTE [an if on `is None` narrows the variable] in staging/optionals.py
         narrowed = optionals.narrowed(cond, state, inputs)
@@ -1338,6 +1339,18 @@ def _reading_aliases_anew(fn, count, aliases):
     return run
 
 
+def _staged_while(updated, inputs, test, body, bodies, staged_state, staged_names, like,
+                  staged_inputs, bound):
+    """`while_stmt`'s staging of the loop from its staged state."""
+    if _holding(updated, inputs, (test, body)):
+        return _holding_lists(
+            lambda fns, st, nm, ins: staging.stage_while(*fns, st, nm, like, ins, trips=bound),
+            tuple(zip(bodies, (False, True))), staged_state, staged_names, staged_inputs,
+            updated, "while loop", (test, body))
+    return staging.stage_while(*bodies, staged_state, staged_names, like, staged_inputs,
+                               trips=bound)
+
+
 def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, kept=None,
                renewed=None, caught=False, items=(), _in_place=(), items_only=None):
     """`while test(*state, *inputs): state = body(*state, *inputs)`; returns the state.
@@ -1361,8 +1374,11 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
         state = _unpinned(state, pinned, None)
     # (no call of itself for `kept`: NOTE [nesting under dynamo])
     before, _in_place = state, kept or _in_place
+    peeled = None  # NOTE [a loop's first trip peeled] in staging/peeling.py
     while True:
         go = test(*state, *inputs)
+        if type(go) is lists.StagedList:  # NOTE [the truth of a list of a traced length]
+            go = lists.truth(go)
         if is_staged(go):
             if items:
                 raise _refused_item_rebinding(items, "while loop")
@@ -1398,21 +1414,35 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             # NOTE [names of a statement's inputs] in staging/objects.py
             shown_token = objects.show_inputs(inputs, _shown_inputs(body, state, inputs, updated))
             try:
-                if _holding(updated, inputs, (test, body)):
-                    out = _holding_lists(
-                        lambda fns, st, nm, ins: staging.stage_while(*fns, st, nm, like, ins,
-                                                                     trips=bound),
-                        tuple(zip(bodies, (False, True))), staged_state, staged_names,
-                        staged_inputs, updated, "while loop", (test, body))
-                else:
-                    out = staging.stage_while(*bodies, staged_state, staged_names, like,
-                                              staged_inputs, trips=bound)
+                if torch.compiler.is_dynamo_compiling():  # (NOTE [nesting under dynamo])
+                    out = _staged_while(updated, inputs, test, body, bodies, staged_state,
+                                        staged_names, like, staged_inputs, bound)
+                else:  # NOTE [a loop's first trip peeled] in staging/peeling.py
+                    out = peeling.attempt(lambda: _staged_while(
+                        updated, inputs, test, body, bodies, staged_state, staged_names, like,
+                        staged_inputs, bound))
+            except peeling.StructureChanged as changed:
+                if peeled is not None:
+                    raise peeled from None
+                peeled, out = changed, peeling.PEEL
             except Exception as raised:  # NOTE [a loop body that raises while traced]
                 _refuse_raised_in_a_loop(raised, "while loop", caught)
+                if peeled is not None and isinstance(raised, StagingError):
+                    raise peeled from None
                 raise
             finally:
                 objects.unshow_inputs(shown_token)
                 restaging.leave(frame)
+            if out is peeling.PEEL:
+                # (the first trip as an `if`, then the loop again from its outputs)
+                try:
+                    state = peeling.first_trip(
+                        if_stmt, go, body, state, names, inputs,
+                        _shown_inputs(body, state, inputs, updated), peeled, updated=updated,
+                        kept=kept, renewed=renewed)
+                except StagingError:
+                    raise peeled from None
+                continue
             out = _first_back(out, renewing, state)
             out = _written_back(out, len(state), inputs, written)
             if joined:
@@ -2296,6 +2326,8 @@ def _specialized(cond, statement, error) -> bool:
 def if_exp(cond, if_true, if_false, inputs=(), plain=False):
     """`if_true(*inputs) if cond else if_false(*inputs)`: only the chosen side is evaluated;
     `plain` where both are names (reading them runs nothing)."""
+    if type(cond) is lists.StagedList:  # NOTE [the truth of a list of a traced length]
+        cond = lists.truth(cond)
     if plain and is_staged(cond):
         # NOTE [functions chosen by a tensor condition] in runtime/chosen_calls.py
         choice = chosen_calls.chosen(as_staged_tensor(cond), if_true(*inputs),
@@ -2659,6 +2691,8 @@ def and_(left, right, inputs=(), test=False, plain=False, pure=False):
     is read for its truth and `right` compares locals and constants (NOTE [a comparison beside
     a traced test]).
     """
+    if test and type(left) is lists.StagedList:  # NOTE [the truth of a list of a traced ...]
+        left = lists.truth(left)
     if is_staged(left):
         left = as_staged_tensor(left)
         truth = _pure_truth(left, right, inputs, "and") if pure else None
@@ -2678,6 +2712,8 @@ def or_(left, right, inputs=(), test=False, plain=False, pure=False):
     `test=True` and `pure=True` as for `and_`: a traced `left` gives a 0-d bool tensor of the
     truth value.
     """
+    if test and type(left) is lists.StagedList:  # NOTE [the truth of a list of a traced ...]
+        left = lists.truth(left)
     if is_staged(left):
         left = as_staged_tensor(left)
         truth = _pure_truth(left, right, inputs, "or") if pure else None
@@ -2695,6 +2731,8 @@ def not_(value):
     """`not value`; a traced tensor gives a 0-d bool tensor, a Python bool's stand-in (NOTE
     [number stand-ins] in runtime/augmented.py): Python's `not` gives a bool whatever it is
     asked of, and `c = not c` in a staged loop keeps `c` a bool (`c + c` an int, tester22 s01)."""
+    if type(value) is lists.StagedList:  # NOTE [the truth of a list of a traced length]
+        value = lists.truth(value)
     if is_staged(value):
         # (`not x is None` tests a StagedOptional too: NOTE [an if on `is None` narrows the
         # variable] in staging/optionals.py)

@@ -34,7 +34,7 @@ from torch.fx.experimental.symbolic_shapes import statically_known_true
 from ..errors import StagingError
 from . import context, dynamo_floats, restaging, unchanged_leaves
 from ..augmented import copy_of, is_stand_in, mark
-from ..lists import StagedList
+from ..lists import StagedList, filled
 from ..identity import identical, type_in
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 from ..values import is_staged, is_symbolic, is_undefined, to_tensor
@@ -125,6 +125,9 @@ def _flatten(value, leaves, seen, path="", records=frozenset(), parts=None):
     if isinstance(value, torch.Tensor):
         leaves.append(value)
         return ("tensor",)
+    if _staged_list(value):  # NOTE [a grown list in an object's field]
+        leaves.extend((value.buffer, value.count))
+        return ("staged list", value)
     if (type_in(value, _NUMBERS) and path in records) or _symbolic(value):
         # NOTE [numbers in objects]; a symbolic number (`m["best"] = float(x[0])` in a first
         # iteration run as Python) is a value of the trace, never a constant of the statement:
@@ -459,6 +462,9 @@ def _leaf_paths(spec, path):
     kind = spec[0]
     if kind in ("tensor", "number"):
         yield path
+    elif kind == "staged list":
+        yield path
+        yield f"len({path})"
     elif kind == "dict":
         for k, v in spec[1]:
             yield from _leaf_paths(v, f"{path}[{_key_text(k)}]")
@@ -615,6 +621,9 @@ def _rebuild(spec, leaves, keys=(), chain=(), parts=None):
     kind = spec[0]
     if kind in ("tensor", "number"):
         return next(leaves)
+    if kind == "staged list":
+        like = spec[1]
+        return StagedList(next(leaves), next(leaves), like.reserved, like.name, like.numbers)
     if kind == "const":
         return spec[1]
     if kind == "cycle":
@@ -722,7 +731,7 @@ def _write_item(target, key, spec, leaves, in_place, kept, store, load, parts):
 
 # The parts of a container written back by replacing them: values, and tuples (a tuple holding
 # a changed tensor is a new tuple)
-_REPLACED_KINDS = ("tensor", "number", "namedtuple", "tuple")
+_REPLACED_KINDS = ("tensor", "number", "namedtuple", "tuple", "staged list")
 
 
 def _same_constant(a, b) -> bool:
@@ -759,6 +768,16 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=(), chain
         return None if identical(value, parts.met[spec[1]]) else (path, _Unshared(*spec[2:]))
     if kind in ("dict", "list", "object"):
         parts.met.append(value)
+    if kind == "staged list":  # NOTE [a grown list in an object's field]
+        like = spec[1]
+        if type(value) is list:
+            value = filled(value, like, "statement")
+        if not isinstance(value, StagedList):
+            return path, "changes its type"
+        if value.capacity != like.capacity or value.buffer.shape[1:] != like.buffer.shape[1:]:
+            return path, "changes its length"
+        leaves.extend((value.buffer, value.count))
+        return None
     if kind == "tensor":
         if type_in(value, _NUMBERS) or isinstance(value, _SYMBOLIC):
             # A number the object held before an earlier statement, which carried it and left
@@ -856,6 +875,38 @@ class _Unshared:
     def problem(self, names) -> str:
         return (f"(one object with `{names[self.slot]}{self.path}` before the statement) is "
                 "bound to another object")
+
+
+def _structure_changed(statement: str, what: str, field: tuple):
+    """The error class of a loop body's output of another structure than the state's before
+    the loop, at `field` (a name of the state and a path in it): a loop may be staged again
+    with its first trip peeled off (NOTE [a loop's first trip peeled] in peeling.py)."""
+    from .peeling import StructureChanged, under_compile
+
+    if statement != "while loop" or what not in (
+            "changes its length", "gains or loses keys", "changes its type"):
+        return StagingError
+
+    def raised(statement, problem, fix):
+        error = StructureChanged(statement, under_compile(problem), fix)
+        error.field = field
+        return error
+    return raised
+
+
+# NOTE [a grown list in an object's field]
+# A loop's peeled first trip leaves a field of an object a StagedList of a traced count
+# (`pid.errs` of k-diffusion's controller, NOTE [a field the first trip sets] in peeling.py),
+# which the loop after it carries with the object. It is carried by its buffer and count, two
+# leaves: a body that binds the field to a Python list (`self.errs = [inv, inv, inv]` under
+# `if not self.errs:`) gives it written into a buffer of the same capacity (`lists.filled`, as
+# a variable bound to a list in a branch is, NOTE [lists bound in branches]), and the field
+# written back is a StagedList rebuilt from the two. Another capacity or item shape is a change
+# of length, refused as before.
+
+
+def _staged_list(value) -> bool:
+    return type(value) is StagedList and (is_staged(value.count) or is_staged(value.buffer))
 
 
 class _GiveBack(Exception):
@@ -1046,7 +1097,8 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
                         raise _replaced_record(slot, path, names, statement, where)
                     error = (functools.partial(_ReplacedRecord, slot, path)
                              if what is _REPLACED else GainedAttributes
-                             if what == "gains or loses attributes" else StagingError)
+                             if what == "gains or loses attributes" else
+                             _structure_changed(statement, what, (names[slot], path)))
                     what = "is replaced" if what is _REPLACED else what
                     if what == "gains or loses attributes":
                         fix = (f"Give `{names[slot]}{path}` all its attributes before the "

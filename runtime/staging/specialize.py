@@ -24,7 +24,7 @@ from torch._subclasses.fake_tensor import FakeTensor
 
 from ..errors import StagingError, asked_by_a_kernel, user_location
 
-__all__ = ["specialize", "tracing", "GuardFailed", "guard_index", "never"]
+__all__ = ["specialize", "tracing", "unspecialised", "GuardFailed", "guard_index", "never"]
 
 # NOTE [specialisation]
 # A statement whose branches assign what a graph cannot carry (a Python object, a function, a
@@ -63,12 +63,25 @@ class GuardFailed(RuntimeError):
 
 
 class _Trace(threading.local):
+    unspecialised: bool = False  # (within `unspecialised()`)
     plan: tuple = ()
     taken: list | None = None  # the values followed, in order (None: no Function trace)
     messages: list | None = None
 
 
 _trace = _Trace()
+
+
+@contextlib.contextmanager
+def unspecialised():
+    """Within: a top-level statement's refusal stands, not specialised (the `if` of a loop's
+    peeled first trip: the loop after it would meet the change the `if` could not carry, NOTE
+    [a loop's first trip peeled] in peeling.py)."""
+    outer, _trace.unspecialised = _trace.unspecialised, True
+    try:
+        yield
+    finally:
+        _trace.unspecialised = outer
 
 
 @contextlib.contextmanager
@@ -120,6 +133,8 @@ def specialize(pred: torch.Tensor, statement: str, error: StagingError, in_body:
     if torch.compiler.is_dynamo_compiling() or getattr(error, "never_specialise", False) \
             or asked_by_a_kernel(error):  # (traced again: NOTE [torch's C++ kernels asking
         raise error  # a size only the graph knows] in autoconv/capture.py)
+    if _trace.unspecialised and not in_body:  # (see `unspecialised`)
+        raise error
     mode = get_proxy_mode()
     tracer = getattr(mode, "tracer", None)
     proxy = get_proxy_slot(pred, tracer, None) if tracer is not None else None

@@ -1,0 +1,157 @@
+"""A staged `while` whose first trip sets the structure it carries, staged with that trip
+peeled off as an `if` (NOTE [a loop's first trip peeled]; docs/loop-peeling.md).
+
+Low in the engine: `while_stmt` (runtime/operators.py) runs its staging through `attempt`
+and, where that ends in `StructureChanged`, stages the first trip with `if_stmt` and the
+rest as the loop again.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from ..errors import StagingError
+from . import restaging, specialize
+
+__all__ = ["StructureChanged", "attempt", "first_trip", "under_compile"]
+
+# NOTE [a loop's first trip peeled]
+# k-diffusion's PID step-size controller starts with `self.errs = []` and fills it on the
+# first proposal (`if not self.errs: self.errs = [inv, inv, inv]`), which `dpm_solver_adaptive`
+# makes from `while s < t_end - 1e-5:`. A torch.while_loop carries one structure, the state's
+# before the loop, and the body's output is a list of three: refused ("changes its length").
+# Yet `while t(s): s = b(s)` is Python's `if t(s): s = b(s)` followed by the same `while`: the
+# first trip's structure change is between two branches of an `if`, which the engine carries
+# (a list of two lengths is a StagedList of a count below its capacity, NOTE [lists bound in
+# branches]; a variable None on one path a StagedOptional), and the loop after it starts from
+# the structure every trip keeps.
+#
+# So where staging a loop ends in `StructureChanged` (a StagingError: a carried object's field
+# or dict changes its length, keys or type between the state before the loop and the body's
+# output, or the loop reads a list its trips grow, which the first trip's fill is too), the
+# loop is staged again as the `if` of its test over its body and then the loop from the `if`'s
+# outputs. Where the test was false at once the `if` kept the state and the loop's test is
+# false again (the test is pure: the engine's rule 1), so it runs no trip. The peeled form is
+# tried once: where it fails too, the loop's own refusal is raised, as before. The `if` is not
+# specialised on the test where it cannot be staged (a dict that gains keys on the first trip,
+# which no `if` carries): the loop after it would meet the same change on the path the trace
+# followed, so an input that ran no trip would be refused where one that ran a trip was not;
+# the loop is refused on every input instead.
+#
+# The first attempt's failure is a restaging verdict (NOTE [restaging verdicts]): a loop
+# nested in a body that an enclosing attempt runs again, entered the same way, goes straight
+# to the peel without tracing its body once more (a peeled loop at depth 1, 2 or 3 ran its
+# body 6 times in the trace: tests/reference/test_peeled_loops.py). Under dynamo a
+# StagingError is raised for real through dynamo's frames (NOTE [StagingError under dynamo])
+# and cannot be caught to stage again: the loop is refused there, the message saying that
+# replay and torch.export peel it.
+
+
+PEEL = object()  # (`while_stmt`'s mark: the loop is staged again with its first trip peeled)
+
+
+class StructureChanged(StagingError):
+    """A loop's body gave its state another structure than the state had before the loop
+    (NOTE [a loop's first trip peeled]): the loop may be staged again with its first trip
+    peeled off as an `if`."""
+
+
+_UNDER_COMPILE = ("; under torch.compile autoconv does not stage such a loop again with its "
+                  "first trip as an `if` (its replay, `autoconv.autoconv(fn)`, and torch.export "
+                  "do)")
+
+
+def under_compile(problem: str) -> str:
+    """`problem` of a StructureChanged, with what torch.compile does not do where it is
+    raised under dynamo."""
+    return problem + _UNDER_COMPILE if torch.compiler.is_dynamo_compiling() else problem
+
+
+def attempt(run):
+    """`run()`, the staging of the innermost open loop statement, its StructureChanged kept as
+    a restaging verdict (NOTE [a loop's first trip peeled])."""
+    if torch.compiler.is_dynamo_compiling():
+        return run()
+    return restaging.attempt("peel", run, (StructureChanged,))
+
+
+# NOTE [a field the first trip sets]
+# The `if` of a peeled first trip carries a variable bound to lists of two lengths as a
+# StagedList (NOTE [lists bound in branches]), but a field of an object, `pid.errs` with `pid`
+# an input the body changes through its method, is flattened by `objects.carry`, which
+# refuses the same change between the state and a branch's output. So where the loop's refusal
+# names a field by attributes (`(name, ".errs")`), the peeled `if` carries that field as a
+# variable of its own, after the state, the object holding None there meanwhile (one list
+# reached both as the variable and through the object would be refused as shared): the taken
+# branch sets the field of its copy to the variable, runs the body, reads the field of the
+# object it gives back and sets it to None again; the other branch keeps both. After the `if`
+# the field of the object the statement gives back (the user's, updated in place) is set to
+# the variable, a StagedList of a traced count, which the loop then carries as the object's
+# field (NOTE [a grown list in an object's field] in objects.py).
+
+_ATTRIBUTES = re.compile(r"(?:\.[A-Za-z_]\w*)+")
+
+
+def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, **kwargs):
+    """The state after `if go: state = body(*state, *inputs)`, staged by `stage_if`
+    (`operators.if_stmt`, given `kwargs`); a field `changed` (a StructureChanged) names is
+    carried as a variable of its own (NOTE [a field the first trip sets]). `input_names`: the
+    user's names of `inputs`."""
+    found = _field(changed, state, names, input_names)
+    if found is None:
+        with specialize.unspecialised():
+            return stage_if(go, body, None, state, names, inputs, **kwargs)
+    (where, index), steps, label = found
+    count = len(state)
+
+    def owner(values, given):
+        """The object holding the field: in the state `values`, or the input of `given`."""
+        holder = values[index] if where == "state" else given[index]
+        for step in steps[:-1]:
+            holder = getattr(holder, step)
+        return holder
+
+    def taken(*args):
+        given = args[count + 1:]
+        setattr(owner(args, given), steps[-1], args[count])
+        out = body(*args[:count], *given)
+        holder = owner(out, given)
+        value = getattr(holder, steps[-1])
+        setattr(holder, steps[-1], None)
+        return (*out, value)
+
+    def kept(*args):
+        return args[:count + 1]
+
+    holder = owner(state, inputs)
+    held = getattr(holder, steps[-1])
+    setattr(holder, steps[-1], None)
+    try:
+        with specialize.unspecialised():
+            out = stage_if(go, taken, kept, (*state, held), (*names, label), inputs, **kwargs)
+    except BaseException:
+        setattr(holder, steps[-1], held)
+        raise
+    setattr(owner(out, inputs), steps[-1], out[count])
+    return tuple(out[:count])
+
+
+def _field(changed, state, names, input_names):
+    """((where, index), attribute names, label) of the field `changed` names, where it is a
+    field by attributes of a name of the state or the inputs; else None."""
+    field = getattr(changed, "field", None)
+    if field is None:
+        return None
+    name, path = field
+    if not path or not _ATTRIBUTES.fullmatch(path):
+        return None
+    steps = path[1:].split(".")
+    if name in names:
+        where = ("state", list(names).index(name))
+    elif name in input_names:
+        where = ("input", list(input_names).index(name))
+    else:
+        return None
+    return where, steps, f"{name}{path}"

@@ -1,0 +1,203 @@
+"""Reference tests: a staged `while` whose first trip sets the structure it carries (NOTE [a
+loop's first trip peeled] in runtime/staging/peeling.py; docs/loop-peeling.md).
+
+`while t(s): s = b(s)` is staged as `if t(s): s = b(s)` and then the loop: a list `[]` before
+the loop that the first trip fills is a list of a traced length after the `if` (0 or its
+items), which the loop carries. The inputs run no trip, one and many. Under torch.compile the
+loop is refused, the message saying that replay and torch.export peel it.
+"""
+
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+from support import assert_same_result
+
+T = torch.tensor
+
+# (no trip, one trip, many, and one again: 6 -> 18)
+INPUTS = [(T([20.0]),), (T([1.0]),), (T([6.0]),), (T([0.25]),)]
+
+
+def list_filled_on_the_first_trip(x):
+    errs = []
+    while x.sum() < 10:
+        e = x.sum()
+        if not errs:
+            errs = [e, e, e]
+        errs[0] = e
+        x = x * 2 + errs[1] - errs[2] / 2
+        errs[2] = errs[1]
+        errs[1] = errs[0]
+    return x, len(errs)
+
+
+def list_of_numbers_filled_on_the_first_trip(x):
+    # (k-diffusion's controller: Python floats read from the tensor)
+    errs = []
+    while x.sum() < 10:
+        inv = 1 / (float(x.sum()) + 1e-8)
+        if not errs:
+            errs = [inv, inv, inv]
+        errs[0] = inv
+        factor = errs[0] ** 0.5 * errs[1] ** 0.25
+        errs[1] = errs[0]
+        x = x * 2 + factor
+    return x
+
+
+class _Controller:
+    """k-diffusion's `PIDStepSizeController`, its shape: `errs` filled on the first proposal."""
+
+    def __init__(self):
+        self.errs = []
+        self.h = 1.0
+
+    def propose(self, error):
+        if not self.errs:
+            self.errs = [error, error, error]
+        self.errs[0] = error
+        factor = self.errs[0] / (self.errs[1] + 1)
+        self.errs[2] = self.errs[1]
+        self.errs[1] = self.errs[0]
+        self.h *= 1.5
+        return factor
+
+
+def field_filled_on_the_first_trip(x):
+    pid = _Controller()
+    while x.sum() < 10:
+        x = x * 2 + pid.propose(x.sum())
+    return x, len(pid.errs), pid.h
+
+
+def filled_list_read_after_the_loop(x):
+    errs = []
+    while x.sum() < 10:
+        if not errs:
+            errs = [x.sum(), x.sum() * 2]
+        x = x * 2 + errs[0]
+    return x, torch.stack(errs).sum() if errs else x.sum() * 0
+
+
+@pytest.mark.parametrize("fn", [
+    list_filled_on_the_first_trip,
+    list_of_numbers_filled_on_the_first_trip,
+    field_filled_on_the_first_trip,
+    filled_list_read_after_the_loop,
+])
+def test_first_trip_fills_the_state_in_replay_and_export(fn):
+    assert_same_result(fn, INPUTS, compile=False)
+
+
+class _Counting(torch.nn.Module):
+    """Holds the test's counter of the innermost body's runs in the trace (as k-diffusion's
+    solver holds its `eps_callback`)."""
+
+    def __init__(self, counted):
+        super().__init__()
+        self.counted = counted
+
+
+def _inner(x, limit, counting):
+    errs = []
+    while x.sum() < limit:
+        counting.counted()
+        e = x.sum()
+        if not errs:
+            errs = [e, e]
+        errs[0] = e
+        x = x * 2 + errs[1]
+        errs[1] = errs[0]
+    return x, len(errs)
+
+
+def _depth3(x, counted):
+    m = x.sum() * 0
+    while x.sum() < 1000:
+        n = x.sum() * 0
+        while x.sum() < 100 + m:
+            x, k = _inner(x, 10.0 + n, counted)
+            x = x + k
+            n = n + 20
+        x = x + 1
+        m = m + 200
+    return x
+
+
+def test_first_trip_fills_the_list_of_a_loop_in_a_loop():
+    # (a peeled loop in the body of a staged loop, itself in another: each statement's failed
+    # attempt is a verdict, NOTE [restaging verdicts], so the innermost body runs 6 times in
+    # the trace at depths 1 to 3, not 2^d)
+    calls = []
+
+    @autoconv.do_not_convert
+    def counted():
+        calls.append(1)
+
+    counting = _Counting(counted)
+    function = autoconv.autoconv(lambda x: _depth3(x, counting))
+    for x in (T([1.0]), T([2000.0]), T([6.0]), T([0.25]), T([50.0])):
+        torch.testing.assert_close(function(x), _depth3(x, _Counting(lambda: None)))
+    assert function.trace_count == 1
+    assert len(calls) <= 8, len(calls)
+
+
+@pytest.mark.xfail(strict=True, reason="peel46: a dict that gains keys on the first trip: the "
+                   "peeled `if` cannot carry a dict of other keys on its two paths (no form "
+                   "holds a key present on one path only), so the loop is refused as before")
+def test_dict_that_gains_keys_on_the_first_trip():
+    assert_same_result(_keyed, INPUTS, compile=False)
+
+
+def _keyed(x):
+    stats = {}
+    while x.sum() < 10:
+        e = x.sum()
+        if not stats:
+            stats = {"first": e, "last": e}
+        stats["last"] = e
+        x = x * 2 + 1
+    return x, stats.get("first", x), len(stats)
+
+
+def test_dict_that_gains_keys_on_the_first_trip_is_refused_on_every_input():
+    # (the peeled `if` is not specialised: the loop after it would meet the same dict on the
+    # path an input that runs no trip takes, refused there and not on the others)
+    def in_place(x):
+        stats = {}
+        while x.sum() < 10:
+            if "first" not in stats:
+                stats["first"] = x.sum()
+            x = x * 2 + 1
+        return x, len(stats)
+
+    for fn in (_keyed, in_place):
+        for x in (T([1.0]), T([20.0])):
+            with pytest.raises(StagingError, match="`stats` gains or loses keys in the loop body"):
+                autoconv.autoconv(fn)(x)
+
+
+def test_first_trip_fill_is_refused_under_compile_with_the_modes_that_peel():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(list_filled_on_the_first_trip), fullgraph=True,
+                             backend="eager")
+    with pytest.raises(StagingError, match=r"reads 'errs' while growing it.*under "
+                       r"torch\.compile autoconv does not stage such a loop again with its "
+                       r"first trip as an `if`"):
+        compiled(T([1.0]))
+
+
+def test_a_list_the_loop_grows_and_reads_is_still_refused():
+    # (not a first trip's fill: the peeled loop meets the same growth, and the loop's own
+    # refusal is raised)
+    def grows(x):
+        out = []
+        while x.sum() < 10:
+            out.append(x.sum())
+            x = x * 2 + out[-1]
+        return x
+
+    with pytest.raises(StagingError, match="the loop reads 'out' while growing it"):
+        autoconv.autoconv(grows)(T([1.0]))
