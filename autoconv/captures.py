@@ -1271,11 +1271,17 @@ class Places:
             # (the standard library's, torch's, pytest's globals hold no setting of the user's;
             # followed, the search went from pytest's assertion helpers through `warnings` into
             # sympy's classes, whose properties raise: session 45. A library's wrapper still
-            # leads to the user's function its closure holds: `@torch.no_grad()` on a helper)
+            # leads to the user's function its closure holds: `@torch.no_grad()` on a helper,
+            # and to those a dict there holds: functools.singledispatch's registry, reached
+            # through its `dispatch` closure, whose implementation's globals kept their traced
+            # values after a change, silently: break46 s01. A wrapper spends no depth: it is
+            # not a helper of the user's.)
             for cell in fn.__closure__ or ():
                 value = _cell_value(cell)
-                if depth and isinstance(value, types.FunctionType):
-                    self._search_function(value, seen, depth - 1)
+                held = list(value.values())[:_MAX_ITEMS] if type(value) is dict else (value,)
+                for item in held:
+                    if isinstance(item, types.FunctionType):
+                        self._search_function(item, seen, depth)
             return
         table = fn.__globals__
         names = _code_names(fn.__code__)

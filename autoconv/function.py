@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import threading
 import types
 import warnings
@@ -91,6 +92,28 @@ def _defaults_now(target) -> tuple:
 
 
 _BOUND_FUNCTIONS = "__autoconv_bound__"
+
+
+def _made_again(kind, target, options):
+    """A Function (or ConvertedModule) of `target` made anew (NOTE [a Function copied or
+    pickled])."""
+    return kind(target, **options)
+
+
+def _global_named(module: str, name: str):
+    """The object `name` (a qualified name) of the imported module `module`, or None."""
+    found = sys.modules.get(module)
+    for part in name.split("."):
+        found = getattr(found, part, None)
+    return found
+
+
+@functools.cache
+def _function_fields() -> frozenset:
+    """The attributes a Function keeps of its own (its graphs, caches, options): made anew,
+    not copied (NOTE [a Function copied or pickled])."""
+    return frozenset((*vars(Function(lambda: None)), "_state_read",
+                      "_module_fields", "_rebound"))
 
 
 class _BoundFunctions:
@@ -194,6 +217,31 @@ class Function(targets.Wraps):
             held = attrs[_BOUND_FUNCTIONS] = _BoundFunctions(id(instance))
         held.functions[id(self)] = (self, method)
         return method
+
+    # NOTE [a Function copied or pickled]
+    # A Function's graphs, its lock and its generated code are no Python values that copy or
+    # pickle can take (`copy.deepcopy(autoconv(model))` failed with "cannot pickle 'module'
+    # object", `torch.save` with "Can't pickle local object": break45b), and a copy's graphs
+    # would read the original's objects: its captures and guards hold those, by identity. So a
+    # copy or a pickle of a Function is the Function made anew (`autoconv` of the function or
+    # module, with the same options), which traces on its first call, with the attributes it
+    # was given beside (`functools.update_wrapper`'s, a module wrapper's hooks and `training`).
+    # `copy.copy` so makes a Function of the same function (a wrapper of the same module),
+    # `copy.deepcopy` one of the module's deep copy. A Function that is its module's global of
+    # its own name (`@autoconv def f`) is pickled by that name, as a function is, and a copy
+    # is itself, as a function's is. What cannot be pickled (a local function, a lambda, a hook
+    # that is one) fails as pickle fails for it.
+    def __reduce_ex__(self, protocol):
+        fields = self.__dict__
+        module, name = fields.get("__module__"), fields.get("__qualname__")
+        if type(module) is str and type(name) is str and _global_named(module, name) is self:
+            return name  # (pickle saves it as the global `module.name`)
+        return _made_again, (type(self), self.python_function, self._options()), {
+            k: v for k, v in fields.items() if k not in _function_fields()} or None
+
+    def _options(self) -> dict:
+        return {"dynamic": self.dynamic, "backend": self.backend,
+                "input_signature": self.input_signature}
 
     @property
     def concrete_functions(self) -> list[ConcreteFunction]:

@@ -23,14 +23,19 @@ from __future__ import annotations
 import torch
 
 from autoconv_runtime import calls
+from autoconv_runtime.values import eager
 
-from . import targets
-from .function import Function
+from . import captures, function, targets
+from .function import Function, _function_fields, _made_again
 
 __all__ = ["ConvertedModule"]
 
 # Module tables the wrapper shares with the original module (see the module docstring).
 _SHARED_TABLES = ("_parameters", "_buffers", "_modules", "_non_persistent_buffers_set")
+_module_call = torch.nn.Module.__call__
+_tracing_state = torch._C._get_tracing_state
+# (`model.compile()`'s, which nn.Module's pickling leaves out too)
+_NOT_COPIED = frozenset((*_function_fields(), *_SHARED_TABLES, "_outer", "_compiled_call_impl"))
 
 
 def _wrapped_module(module: torch.nn.Module) -> torch.nn.Module | None:
@@ -64,8 +69,35 @@ class ConvertedModule(Function, torch.nn.Module):
             object.__setattr__(self, table, getattr(outer, table))
         self.training = outer.training
 
-    # nn.Module's __call__ (hooks, then forward), not Function's.
-    __call__ = torch.nn.Module.__call__
+    # NOTE [the wrapper's call folded]
+    # A replayed call went nn.Module's `__call__` -> our `_call_impl` -> `forward` ->
+    # `Function.__call__` -> the last call's graph (NOTE [the last call's graph] in
+    # function.py), each layer a Python frame and its own tests: 2-3 µs of a small module's
+    # 12 (warm). Where each layer would pass the call on to the next unchanged (no
+    # `model.compile()`, no hook of the wrapper's, of the module's or torch's global ones, no
+    # jit trace, the original module converted itself (no DDP around it), not run eagerly, no
+    # other tracer, no input_signature, positional arguments) the call takes the last call's
+    # graph here, with the same test `Function.__call__` makes; anything else takes the
+    # layers, which decide as before, and so does a graph whose guards fail (a Rebound, raised
+    # before the graph runs: the layers trace again). (nn.Module's `__call__` is otherwise
+    # the wrapper's: hooks, then forward.)
+    def __call__(self, *args, **kwargs):
+        # (eager() first: under dynamo it is a constant False, so that dynamo reads and
+        # guards none of the attributes after it)
+        if (eager() and not kwargs and self._compiled_call_impl is None
+                and (last := self._last) is not None
+                and not (self._forward_hooks or self._forward_pre_hooks
+                         or self._backward_hooks or self._backward_pre_hooks)
+                and self._outer is self._module and not targets.has_hooks(self._module)
+                and self.input_signature is None and not function._run_eagerly
+                and not _tracing_state()):
+            concrete = self._last_graph(last, args)
+            if concrete is not None:
+                try:
+                    return concrete._run_flat(concrete._inputs(args), args, kwargs)
+                except captures.Rebound:  # (raised before the graph runs: the layers trace)
+                    pass
+        return _module_call(self, *args, **kwargs)
 
     # NOTE [global hooks around the wrapper]
     # `forward` calls the original module, whose __call__ runs torch's global hooks
@@ -93,6 +125,11 @@ class ConvertedModule(Function, torch.nn.Module):
             return Function.__call__(self, *args, **kwargs)
         with targets.forward_replaced(inner, self._call_graph):
             return outer(*args, **kwargs)
+
+    def __reduce_ex__(self, protocol):  # NOTE [a Function copied or pickled] in function.py
+        # (the tables are the module's, shared again by the new wrapper)
+        return _made_again, (type(self), self._outer, self._options()), {
+            k: v for k, v in self.__dict__.items() if k not in _NOT_COPIED}
 
     def _call_graph(self, *args, **kwargs):
         return Function.__call__(self, *args, **kwargs)

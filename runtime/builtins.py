@@ -231,7 +231,27 @@ def type_(value, *args, **kwargs):
     example = _python_example(value)
     if example is _MIXED:
         return _by_paths(value, "type()", type)
-    return type(example)
+    return _user_type(example)
+
+
+# NOTE [the type of a traced tensor]
+# While autoconv or torch.export traces, a tensor is the tracer's FakeTensor (or, under export,
+# its FunctionalTensor), whose class is no user's: `type(x) == torch.Tensor` was False and
+# `type(x).__name__` 'FakeTensor' for any traced tensor, the branch taken that Python never
+# takes, in replay and the exported program, silently (break46 s03). Python's answer for a
+# tensor the function makes or is given is torch.Tensor; for a module's Parameter,
+# nn.Parameter: torch's fake of a Parameter keeps its `_is_param` mark (which Parameter's
+# isinstance reads), and `type(self.w) is nn.Parameter` was False, silently (break46 s04).
+# Dynamo answers type() itself.
+_TRACER_TENSORS = (torch._subclasses.fake_tensor.FakeTensor,
+                   torch._subclasses.functional_tensor.FunctionalTensor)
+
+
+def _user_type(example) -> type:
+    kind = type(example)
+    if kind in _TRACER_TENSORS:
+        return torch.nn.Parameter if getattr(example, "_is_param", False) else torch.Tensor
+    return kind
 
 
 def _attribute_name(name):
