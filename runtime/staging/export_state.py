@@ -12,6 +12,9 @@ submodules (`_detect_attribute_assignment`), silently, and nothing those of anot
 while exporting, a user object that a converted call runs on (a module, the object of a bound
 method) has its attributes looked at after the call: one that now holds a symbolic number or a
 tensor of the trace is put back, with the others, and the call refused at the user's line.
+So are the contents of each list, dict or plain object among them (`self.stats.n = len(idx)`,
+`self.history.append(len(idx))`: break46b s01), one level deep; nn.Module's own tables are
+not looked into (they are the module's parameters, buffers, submodules and hooks).
 Only under torch.export (not dynamo, which keeps Python's count as a side effect; not
 autoconv's trace, which has its own watch): a copy of `__dict__` per call costs little there.
 An object the function makes itself (`kf = Kalman()`, whose `update` stores `self.x = ...`:
@@ -61,9 +64,54 @@ def _trace_value(value) -> str:
 
 
 def attributes(owner) -> dict | None:
-    """A copy of the attributes of `owner`, the object a call runs on, taken before it."""
+    """A copy of the attributes of `owner`, the object a call runs on, taken before it, with
+    a copy of what each list, dict or plain object among them holds (NOTE [values of an export
+    stored on an object])."""
     fields = getattr(owner, "__dict__", None)
-    return dict(fields) if type(fields) is dict else None
+    if type(fields) is not dict:
+        return None
+    return {"fields": dict(fields),
+            "inner": {name: (value, _contents(value)) for name, value in fields.items()
+                      if name not in _MODULE_FIELDS and _contents(value) is not None}}
+
+
+# (nn.Module's own tables: parameters, buffers, submodules, hooks, compared as the module's)
+_MODULE_FIELDS = frozenset(torch.nn.Module().__dict__)
+
+
+def _contents(value):
+    """A copy of what `value` holds, where it is a list, a dict or a plain object, else None."""
+    if type(value) is list:
+        return list(value)
+    if type(value) is dict:
+        return dict(value)
+    fields = getattr(value, "__dict__", None)
+    if type(fields) is dict and not isinstance(value, (torch.nn.Module, torch.Tensor, type)) \
+            and not callable(value):
+        return dict(fields)
+    return None
+
+
+def _stored_inside(value, contents) -> str:
+    """What of the export's trace the call put into `value` (a list, dict or plain object
+    whose contents were `contents` before it), or ""."""
+    if type(value) is list:
+        items, held = value, contents
+    else:
+        table = value if type(value) is dict else value.__dict__
+        items, held = table.values(), contents.values()
+    held_ids = {id(item) for item in held}
+    return next((what for item in items
+                 if id(item) not in held_ids and (what := _trace_value(item))), "")
+
+
+def _put_back(value, contents) -> None:
+    if type(value) is list:
+        value[:] = contents
+    else:
+        table = value if type(value) is dict else value.__dict__
+        table.clear()
+        table.update(contents)
 
 
 def refuse_values_stored(owner, before: dict | None) -> None:
@@ -73,18 +121,27 @@ def refuse_values_stored(owner, before: dict | None) -> None:
     if before is None:
         return
     fields = owner.__dict__
-    for name, value in list(fields.items()):
-        what = _trace_value(value) if value is not before.get(name, fields) else ""
-        if what:
-            fields.clear()
-            fields.update(before)
-            shown = f"{type(owner).__name__}.{name}"
-            raise errors.StagingError(
-                "call", f"the call stores {what} the exported graph computes into {shown} "
-                f"(`self.{name} = ...`), an attribute of a Python object: torch.export cannot "
-                "store into a Python object on each call, and the object would keep the "
-                "export's " + ("symbol" if what == "a number" else "fake tensor")
-                + " where Python's holds the call's own value",
-                "Return the value and store it in the caller, or keep it in a registered "
-                "buffer updated in place (`self.count.fill_(n)`: the graph repeats that on "
-                "each call)")
+    found = next(((name, what, False) for name, value in list(fields.items())
+                  if value is not before["fields"].get(name, fields)
+                  and (what := _trace_value(value))), None)
+    # (break46b s01: `self.stats.n = len(idx)`, `self.history.append(len(idx))`)
+    found = found or next(((name, what, True) for name, (value, contents)
+                           in before["inner"].items()
+                           if (what := _stored_inside(value, contents))), None)
+    if found:
+        name, what, inside = found
+        for value, contents in before["inner"].values():
+            _put_back(value, contents)
+        fields.clear()
+        fields.update(before["fields"])
+        shown = f"{type(owner).__name__}.{name}" + (" (into what it holds)" if inside else "")
+        written = f"`self.{name}` updated" if inside else f"`self.{name} = ...`"
+        raise errors.StagingError(
+            "call", f"the call stores {what} the exported graph computes into {shown} "
+            f"({written}), an attribute of a Python object: torch.export cannot "
+            "store into a Python object on each call, and the object would keep the "
+            "export's " + ("symbol" if what == "a number" else "fake tensor")
+            + " where Python's holds the call's own value",
+            "Return the value and store it in the caller, or keep it in a registered "
+            "buffer updated in place (`self.count.fill_(n)`: the graph repeats that on "
+            "each call)")
