@@ -609,7 +609,8 @@ def converted_call(fn, /, *args, **kwargs):
                 and not staging_context.in_staged_body():
             before = export_state.attributes(owner)
             result = _converted_call(fn, args, kwargs)
-            export_state.refuse_values_stored(owner, before)
+            export_state.refuse_values_stored(owner, before,
+                                              export_state.restored_by_torch(owner))
             return result
     return _converted_call(fn, args, kwargs)
 

@@ -22,10 +22,16 @@ tester42's filter, pyro's dual averaging) holds the trace's values as Python's h
 call's own, and dies with the call: the objects made by a class call in converted code while
 exporting are remembered (weakly) and left alone, and so is a call in a staged body, whose
 objects are the statement's copies (a store on an outside object there is not seen yet).
+The exported module's own modules are torch's to put back: rebinding an attribute they had is
+left to torch (refusing it refused `torch.export.export(autoconv(loss))` whose miner stores
+`self.num_pos = len(idx)`, which exported before: break46b s04); an attribute they did not
+have and what a plain object among them holds, which torch does not put back, are checked.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import weakref
 
 import torch
@@ -51,6 +57,28 @@ def made(obj):
 def made_in_trace(obj) -> bool:
     ref = _made.get(id(obj))
     return ref is not None and ref() is obj
+
+
+_EXPORT_TRACE = os.path.join("torch", "export", "_trace.py")
+_roots: list = [None, frozenset()]  # the last exported module seen and the ids of its modules
+
+
+def restored_by_torch(owner) -> bool:
+    """Whether `owner` is one of the modules of the module torch.export's non-strict trace is
+    exporting, whose attributes torch puts back after the trace (`_detect_attribute_assignment`
+    of its `non_strict_root`, a local of torch/export/_trace.py's frame below this call)."""
+    if not isinstance(owner, torch.nn.Module):
+        return False
+    frame, root = sys._getframe(1), None
+    while frame is not None and root is None:
+        if frame.f_code.co_filename.endswith(_EXPORT_TRACE):
+            root = frame.f_locals.get("non_strict_root")
+        frame = frame.f_back
+    if not isinstance(root, torch.nn.Module):
+        return False
+    if _roots[0] is not root:
+        _roots[:] = [root, frozenset(id(m) for m in root.modules())]
+    return id(owner) in _roots[1]
 
 
 def _trace_value(value) -> str:
@@ -114,20 +142,25 @@ def _put_back(value, contents) -> None:
         table.update(contents)
 
 
-def refuse_values_stored(owner, before: dict | None) -> None:
+def refuse_values_stored(owner, before: dict | None, restored: bool = False) -> None:
     """After the call on `owner`: an attribute rebound to a value of the export's trace is
     refused, every attribute put back as `before` (NOTE [values of an export stored on an
-    object]). (Not a context manager: the error is located at the caller's frame.)"""
+    object]). `restored`: `owner` is a module torch puts back (`restored_by_torch`), so only
+    attributes new to it and plain objects among them are looked at. (Not a context manager:
+    the error is located at the caller's frame.)"""
     if before is None:
         return
     fields = owner.__dict__
     found = next(((name, what, False) for name, value in list(fields.items())
                   if value is not before["fields"].get(name, fields)
+                  and not (restored and name in before["fields"])
                   and (what := _trace_value(value))), None)
-    # (break46b s01: `self.stats.n = len(idx)`, `self.history.append(len(idx))`)
+    # (break46b s01: `self.stats.n = len(idx)`, `self.history.append(len(idx))`; torch's
+    # snapshot of a module it restores copies lists and dicts, not plain objects)
     found = found or next(((name, what, True) for name, (value, contents)
                            in before["inner"].items()
-                           if (what := _stored_inside(value, contents))), None)
+                           if not (restored and type(value) in (list, dict))
+                           and (what := _stored_inside(value, contents))), None)
     if found:
         name, what, inside = found
         for value, contents in before["inner"].values():

@@ -283,12 +283,24 @@ class _Loss(nn.Module):
         return self.miner(x) * 2
 
 
-@pytest.mark.xfail(strict=True, reason="break46b s04: torch.export of autoconv(model) whose own "
-                   "submodule stores a count (self.num_pos = len(idx)) is refused since old46, "
-                   "where torch puts its own submodules' attributes back and the export ran "
-                   "(an honest error, not a wrong value)")
 def test_s04_own_submodule_storing_a_count_exports():
+    # (break46b s04: refused since old46, where torch puts its own modules' attributes back)
     loss = _Loss()
     program = torch.export.export(autoconv.autoconv(loss), X, strict=False)
     assert_close(program.module()(*X), T(8.0))
     assert loss.miner.num_pos == 0
+
+
+class _NewCount(_Miner):
+    def forward(self, x):
+        idx = torch.where(x > 0)[0]
+        self.fresh_count = len(idx)  # an attribute the module did not have: torch leaves it
+        return x[idx].sum()
+
+
+def test_s04_own_submodule_storing_a_count_in_a_new_attribute_is_refused():
+    loss = _Loss()
+    loss.miner = _NewCount()
+    with pytest.raises(StagingError, match="fresh_count"):
+        torch.export.export(autoconv.autoconv(loss), X, strict=False)
+    assert not hasattr(loss.miner, "fresh_count")
