@@ -11,8 +11,33 @@ InstructionTranslator: torch 2.13's internals); TOP=n lists the files and functi
 TREE=DIR runs another checkout: DIR holds `autoconv` and `autoconv_runtime` (links to a tree's
 autoconv/ and runtime/) and DIR/tests its tests (the figures of docs/testing.md compare two
 trees so, one run after the other). Read the times as ratios (see docs/testing.md).
+
+Other functions, named on the command line instead of the reference cases:
+
+    COUNT=1 TOP=30 .venv/bin/python benchmarks/dynamo_steps.py FUZZ_FILE.py  # a fuzz program
+    COUNT=1 .venv/bin/python benchmarks/dynamo_steps.py tests.reference.test_loops:while_with_if_inside
+
+A fuzz program file (tests/fuzz's failure files: `fuzz_fn` and `INPUTS`) runs `fuzz_fn` on its
+first inputs (x, y as 0-d tensors, k as it is); `module:function` runs the function on the
+module's first `INPUTS` row, or on `--args` (a Python expression giving a tuple, `torch` and `T`
+in scope). An error the compile ends in is shown (its type and first line) and counted as done:
+docs/fuzzing.md's "Compile time-outs" reads the steps of programs that end in one.
 """
 import sys, time, os, collections
+import argparse
+_parser = argparse.ArgumentParser(
+    description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 1)[1],
+    formatter_class=argparse.RawDescriptionHelpFormatter)
+_parser.add_argument("targets", nargs="*",
+                     help="fuzz program files or module:function (default: the reference cases)")
+_parser.add_argument("--args", help="a Python expression for the inputs of a module:function")
+_parser.add_argument("--count", action="store_true", help="count frames and steps (COUNT=1)")
+_parser.add_argument("--top", type=int, help="list where they go, this many rows (TOP=n)")
+_options = _parser.parse_args()
+if _options.count or _options.top:
+    os.environ["COUNT"] = "1"
+if _options.top:
+    os.environ["TOP"] = str(_options.top)
 TREE = os.environ.get("TREE")
 if TREE:
     sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f)]
@@ -55,6 +80,28 @@ CASES = [
     # here, so that TREE= runs the same function)
     ("three_ranges", sum_over_three_ranges, (T(5),)),
 ]
+
+
+def _target(spec):
+    """(name, function, inputs) of a fuzz program file or a `module:function`."""
+    import importlib, importlib.util
+    if spec.endswith(".py") and os.path.exists(spec):
+        loaded = importlib.util.spec_from_file_location("fuzz_program", spec)
+        module = importlib.util.module_from_spec(loaded)
+        loaded.loader.exec_module(module)
+        x, y, k = module.INPUTS[0]
+        return os.path.basename(spec)[:-3], module.fuzz_fn, (T(x), T(y), k)
+    module_name, _, function_name = spec.partition(":")
+    module = importlib.import_module(module_name)
+    if _options.args:
+        inputs = eval(_options.args, {"torch": torch, "T": T})
+    else:
+        inputs = module.INPUTS[0]
+    return function_name, getattr(module, function_name), tuple(inputs)
+
+
+if _options.targets:
+    CASES = [_target(spec) for spec in _options.targets]
 only = os.environ.get("ONLY")
 PROFILE = os.environ.get("PROFILE")  # a path prefix: cProfile of each compile there
 COUNT = os.environ.get("COUNT")
@@ -118,12 +165,15 @@ for name, fn, args in CASES:
     torch._dynamo.reset()
     calls.clear(); csteps.clear(); isteps.clear(); callers.clear(); fsteps.clear(); excl.clear(); incl.clear(); steps[0] = 0
     compiled = torch.compile(conv, fullgraph=True, backend="eager", dynamic=False)
-    a = [x.clone() for x in args]
+    a = [x.clone() if isinstance(x, torch.Tensor) else x for x in args]
     t0 = time.process_time(); w0 = time.perf_counter()
     if PROFILE:
         import cProfile, pstats
         pr = cProfile.Profile(); pr.enable()
-    out = compiled(*a)
+    try:
+        out = compiled(*a)
+    except Exception as error:  # (a fuzz program's compile may end in one: its cost still counts)
+        print(f"  ends in {type(error).__name__}: {str(error).splitlines()[0][:160]}")
     if PROFILE:
         pr.disable(); pr.dump_stats(f"{PROFILE}_{name}.prof")
     cpu = time.process_time() - t0; wall = time.perf_counter() - w0

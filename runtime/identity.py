@@ -64,7 +64,11 @@ def identical(a, b) -> bool:
     `id` (no node in its graph, no refusal for a number made in its trace), a number and a
     value of another class never; under dynamo,
     tuples and functools.partial objects by their parts."""
-    a_number, b_number = type_in(a, _NUMBERS), type_in(b, _NUMBERS)
+    # (isinstance first: two values neither of which is a number cost dynamo no call)
+    if isinstance(a, _NUMBERS) or isinstance(b, _NUMBERS):
+        a_number, b_number = type_in(a, _NUMBERS), type_in(b, _NUMBERS)
+    else:
+        a_number = b_number = False
     if a_number or b_number:
         # A number is never the same object as a value of another class; the `id` of that
         # other value, were it asked, would be guarded by identity when it is an argument of

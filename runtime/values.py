@@ -112,6 +112,7 @@ def is_staged(value) -> bool:
 
 
 _SYMBOLIC = (torch.SymBool, torch.SymInt, torch.SymFloat)
+_NUMBERS = (bool, int, float)
 
 
 def is_symbolic(value) -> bool:
@@ -124,7 +125,8 @@ def is_symbolic(value) -> bool:
     traces as plain bool / int / float, so there the test is whether their truth value is known.
     """
     if torch.compiler.is_dynamo_compiling():
-        if not type_in(value, (bool, int, float)):
+        if not (isinstance(value, _NUMBERS) and type_in(value, _NUMBERS)):
+            # (isinstance first: a tensor or another value costs dynamo no call)
             return False
         truth = value if type(value) is bool else value != 0
         # Both give a constant back as it is, and a backed symbol's value (with a guard); only

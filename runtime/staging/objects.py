@@ -38,7 +38,7 @@ from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList, filled
 from ..identity import identical, type_in
 from ..traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
-from ..values import is_staged, is_symbolic, is_undefined, to_tensor
+from ..values import Undefined, is_staged, is_symbolic, is_undefined, to_tensor
 
 __all__ = ["carried_slots", "carry", "ChangedInput", "is_plain_object", "UpdatedInputs",
            "with_input_as_state", "with_inputs_as_state",
@@ -64,14 +64,24 @@ def is_plain_object(value) -> bool:
 
 
 def _is_plain_object(value) -> bool:
-    if isinstance(value, (torch.Tensor, torch.nn.Module, StagedList, enum.Enum, dict)):
+    if isinstance(value, _NOT_PLAIN):
         # (a dict subclass, such as scipy's OptimizeResult, is its items: see mappings.py)
         return False
-    if is_undefined(value):  # autoconv's placeholder for an unbound variable, not an object
+    # The rest but the value's `__dict__` and its tracer is its class's: one call for dynamo
+    # (NOTE [class tests dynamo calls])
+    return (_record_class(type(value)) and hasattr(value, "__dict__")
+            # another tracer's value (staging/registry.py): staged as one value
+            and not is_staged(value))
+
+
+_NOT_PLAIN = (torch.Tensor, torch.nn.Module, StagedList, enum.Enum, dict)
+
+
+def _record_class(cls) -> bool:
+    """Whether an instance of `cls` (not one of `_NOT_PLAIN`'s) that has a `__dict__` is a
+    record of fields, as far as its class tells."""
+    if cls is Undefined:  # autoconv's placeholder for an unbound variable, not an object
         return False
-    if is_staged(value):  # another tracer's value (staging/registry.py): staged as one value
-        return False
-    cls = type(value)
     if cls is types.SimpleNamespace:
         return True
     if not cls.__flags__ & _HEAP_TYPE:
@@ -80,10 +90,22 @@ def _is_plain_object(value) -> bool:
         return False
     if cls.__module__ == "builtins" and getattr(builtins, cls.__name__, None) is not cls:
         # A class made by exec() without a __name__ says it is a builtin: it is the user's.
-        return hasattr(value, "__dict__") and not _has_slots(cls)
+        return not _has_slots(cls)
     if cls.__module__ in _NOT_RECORDS or cls.__module__.startswith(("torch.", "autoconv_runtime.")):
         return False
-    return hasattr(value, "__dict__") and not _has_slots(cls)
+    return not _has_slots(cls)
+
+
+# NOTE [class tests dynamo calls]
+# Dynamo traces the runtime step by step under torch.compile (about 55 us a step), and tests of
+# a value's kind run for each value of each staged statement: `_is_plain_object` was 53k of the
+# 1.06M steps of fuzz seed 4301's program 0 (1,523 calls), a compile time-out. What depends on
+# the class alone is a function of a class giving a bool, which dynamo calls for real (as it
+# does a function marked `torch.compiler.assume_constant_result`) and takes as a constant: the
+# class of a value dynamo traces is a constant of its trace, guarded where it came in. Such a
+# function must read nothing that changes during a trace (a class's own attributes: its flags,
+# module, name and slots).
+_record_class._dynamo_marked_constant = True
 
 
 def _has_slots(cls) -> bool:
@@ -761,26 +783,9 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=(), chain
     share]).
     """
     kind = spec[0]
-    if kind == "cycle":  # NOTE [objects holding themselves]
-        return None if identical(value, spec[1]) or any(
-            identical(value, above) for above in chain) else (path, "is changed")
-    parts = _Parts() if parts is None else parts
-    if kind == "shared":  # NOTE [parts two holders share]
-        return None if identical(value, parts.met[spec[1]]) else (path, _Unshared(*spec[2:]))
-    if kind in ("dict", "list", "object"):
-        parts.met.append(value)
-    if kind == "staged list":  # NOTE [a grown list in an object's field]
-        like = spec[1]
-        if type(value) is list:
-            value = filled(value, like, "statement")
-        if not isinstance(value, StagedList):
-            return path, "changes its type"
-        if value.capacity != like.capacity or value.buffer.shape[1:] != like.buffer.shape[1:]:
-            return path, "changes its length"
-        leaves.extend((value.buffer, value.count))
-        return None
-    if kind == "tensor":
-        if type_in(value, _NUMBERS) or isinstance(value, _SYMBOLIC):
+    if kind == "tensor":  # (the commonest leaf first: steps dynamo takes per leaf)
+        if not isinstance(value, torch.Tensor) and (type_in(value, _NUMBERS)
+                                                    or isinstance(value, _SYMBOLIC)):
             # A number the object held before an earlier statement, which carried it and left
             # a 0-d tensor there (NOTE [numbers in objects]), set again (tester t13 repro 20:
             # `return {"pos": (i, j)}` in nested loops): the number as a tensor, as then.
@@ -793,6 +798,24 @@ def _flatten_as(spec, value, leaves, path="", replaced=None, key_pairs=(), chain
             return path, "stops being a tensor"
         leaves.append(value)
         return None
+    if kind == "staged list":  # NOTE [a grown list in an object's field]
+        like = spec[1]
+        if type(value) is list:
+            value = filled(value, like, "statement")
+        if not isinstance(value, StagedList):
+            return path, "changes its type"
+        if value.capacity != like.capacity or value.buffer.shape[1:] != like.buffer.shape[1:]:
+            return path, "changes its length"
+        leaves.extend((value.buffer, value.count))
+        return None
+    if kind == "cycle":  # NOTE [objects holding themselves]
+        return None if identical(value, spec[1]) or any(
+            identical(value, above) for above in chain) else (path, "is changed")
+    parts = _Parts() if parts is None else parts
+    if kind == "shared":  # NOTE [parts two holders share]
+        return None if identical(value, parts.met[spec[1]]) else (path, _Unshared(*spec[2:]))
+    if kind in ("dict", "list", "object"):
+        parts.met.append(value)
     if kind == "number":
         if _symbolic(value):  # (`float(t)` of a traced tensor: carried as a tensor)
             # (the number's stand-in, as a local's `best = float(t)` is: the tensor made of it
