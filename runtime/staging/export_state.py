@@ -37,6 +37,7 @@ import weakref
 import torch
 
 from .. import errors
+from ..identity import type_in
 
 __all__ = ["attributes", "made", "made_in_trace", "refuse_values_stored"]
 
@@ -159,7 +160,7 @@ def refuse_values_stored(owner, before: dict | None, restored: bool = False) -> 
     # snapshot of a module it restores copies lists and dicts, not plain objects)
     found = found or next(((name, what, True) for name, (value, contents)
                            in before["inner"].items()
-                           if not (restored and type(value) in (list, dict))
+                           if not (restored and type_in(value, (list, dict)))
                            and (what := _stored_inside(value, contents))), None)
     if found:
         name, what, inside = found
