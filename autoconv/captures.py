@@ -1778,12 +1778,27 @@ def _class_names(cls) -> frozenset:
                 # missed, `self.step` calling the decorated `self.solve` left `self.tol`, which
                 # only solve reads, unguarded, and step's graph kept the old tol: methods33 s02)
                 member = getattr(member, "python_function", member)
-                found |= _code_names(getattr(member, "__code__", None))
+                # (NOTE [methods wrapped after the class was made])
+                for _ in range(_MAX_WRAPPERS):
+                    found |= _code_names(getattr(member, "__code__", None))
+                    member = getattr(member, "__wrapped__", None)
+                    if member is None:
+                        break
         names = _CLASS_NAMES[cls] = frozenset(found)
     return names
 
 
 _CLASS_NAMES: dict = {}
+# NOTE [methods wrapped after the class was made]
+# A method may be a wrapper (`functools.wraps`) whose own code reads none of the names the
+# method's body reads, and the wrapper may come later in the process: torch.compile's first
+# call wraps every torch.optim class's `_init_group` in `torch._dynamo.disable` (its
+# TorchPatcher), whose code reads `fn`, not `self.state`. The names of a class searched after
+# any torch.compile in the process left out `state`, so `opt.state`'s keys went unguarded, and
+# which graphs an optimizer's step traced hung on the process's history (trace46: the same
+# RMSprop test traced twice after another file's torch.compile, three times alone). The code
+# of each wrapped function (`__wrapped__`, a few deep) is read too.
+_MAX_WRAPPERS = 8
 
 
 def _is_user_class(cls) -> bool:

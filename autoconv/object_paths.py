@@ -260,12 +260,27 @@ def path_text(path) -> str:
     return root + "".join(f".{key}" if kind == "attr" else f"[{key!r}]" for kind, key in path[1:])
 
 
+# NOTE [following a path adds nothing]
+# A path is followed after a trace too, where the undo has put the caller's objects back: the
+# paths the trace changed are read again (`reread`) to find the tensors it stored. A
+# `defaultdict` on the way answers a missing key by adding it: torch.optim's `opt.state` (a
+# `defaultdict(dict)` the trace filled, `state = self.state[p]`) got back an empty dict per
+# parameter, a state Python never holds. Its keys guard then failed on the first call, which
+# traced again on those empty dicts, and that graph's guards (`the keys of state[p]` = ())
+# never held again: three traces of an RMSprop step where Python's states are two (trace46).
+# A key missing from a dict raises KeyError here, as from a plain dict.
 def follow(roots, path) -> list:
-    """The objects along `path` from `roots`, the roots tuple first."""
+    """The objects along `path` from `roots`, the roots tuple first (NOTE [following a path
+    adds nothing])."""
     out = [roots]
     value = roots
     for kind, key in path:
-        value = getattr(value, key) if kind == "attr" else value[key]
+        if kind == "attr":
+            value = getattr(value, key)
+        elif type(value) is not dict and isinstance(value, dict) and key not in value:
+            raise KeyError(key)  # (not `__missing__`, which a defaultdict answers by storing)
+        else:
+            value = value[key]
         out.append(value)
     return out
 

@@ -560,3 +560,66 @@ def test_rmsprop_centered_inside_the_step():
         for key, value in o2.state[m2.weight].items():
             torch.testing.assert_close(o1.state[m1.weight][key], value)
     assert run.trace_count == 2  # (the empty state, then the filled one)
+
+
+# trace46: the RMSprop test above traced three times alone and twice after another file's
+# torch.compile. Alone, the undo's reread of the paths the trace filled gave `opt.state` (a
+# defaultdict) an empty dict per parameter, a state the next trace was keyed by (NOTE
+# [following a path adds nothing]); after a torch.compile, dynamo's wrapper around every
+# optimizer's `_init_group` hid `self.state` from the names searched, so its keys went
+# unguarded (NOTE [methods wrapped after the class was made]). Each optimizer steps with the
+# same graphs, and the same guards, either way.
+_STEPPED = {
+    "rmsprop_centered": lambda ps: torch.optim.RMSprop(ps, lr=0.01, centered=True,
+                                                       momentum=0.5),
+    "sgd_momentum": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
+}
+
+
+def _steps_like_python(make_optimizer):
+    def make():
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        return model, make_optimizer(model.parameters())
+
+    (m1, o1), (m2, o2) = make(), make()
+    run = autoconv.autoconv(_optimizer_step)
+    torch.manual_seed(1)
+    for i in range(3):
+        x, y = torch.randn(8, 3) * (3 if i % 2 else 0.1), torch.randn(8, 1)
+        torch.testing.assert_close(run(m1, o1, x, y), _optimizer_step(m2, o2, x, y))
+        torch.testing.assert_close(m1.weight, m2.weight)
+        assert set(o1.state[m1.weight]) == set(o2.state[m2.weight])
+        for key, value in o2.state[m2.weight].items():
+            torch.testing.assert_close(o1.state[m1.weight][key], value)
+    assert run.trace_count == 2  # (the empty state, then the filled one)
+    return run
+
+
+def _state_key_guards(run):
+    return [sum(g.where.startswith("the keys of args[1].state") for g in
+                concrete._captured.guards) for concrete in run.concrete_functions]
+
+
+@pytest.mark.parametrize("name", sorted(_STEPPED))
+def test_trace46_optimizer_steps_trace_alike_after_torch_compile_patched_torch_optim(name):
+    before = _state_key_guards(_steps_like_python(_STEPPED[name]))
+    # what torch.compile's first call does to torch.optim (wraps each `_init_group` in
+    # dynamo's `disable`), without compiling
+    from torch._dynamo.eval_frame import TorchPatcher
+    TorchPatcher.patch()
+    # (searched anew, as in a process whose first search of the class came after the patch)
+    from autoconv import captures
+    captures._CLASS_NAMES.pop(type(_STEPPED[name]([torch.nn.Parameter(torch.zeros(1))])), None)
+    after = _state_key_guards(_steps_like_python(_STEPPED[name]))
+    assert after == before
+    assert all(after)  # (opt.state's keys are guarded in each graph)
+
+
+def test_trace46_following_a_path_leaves_a_defaultdict_as_it_was():
+    from autoconv.object_paths import follow_or_none
+    table = defaultdict(dict)
+    roots = ((table,), {}, None)
+    assert follow_or_none(roots, (("item", 0), ("item", 0), ("item", "p"), ("item", "step"))) \
+        is None
+    assert dict(table) == {}
