@@ -1059,12 +1059,17 @@ _reads_before_binding._dynamo_marked_constant = True
 # Under dynamo a tensor's storage cannot be asked for (`untyped_storage()` is not traceable),
 # but a view's `_base` is (`_memory_of`): dynamo keeps it for views made in the graph and for
 # views of its inputs. A view whose base lies outside the compiled function, or memory shared
-# without a view (`.detach()`), is not seen there; elsewhere the storages are compared.
+# without a view (`.detach()`), is not seen there; elsewhere the storages are compared. Under
+# torch.func's transforms (vmap, grad) a tensor is a wrapper without storage ("Cannot access
+# storage of BatchedTensorImpl"): the storage is the tensor's it wraps.
 def _storage_of(tensor):
     if torch.compiler.is_dynamo_compiling():
         return _memory_of(tensor)
     from torch.multiprocessing.reductions import StorageWeakRef
+    from torch._C import _functorch
 
+    while _functorch.is_functorch_wrapped_tensor(tensor):
+        tensor = _functorch.get_unwrapped(tensor)
     return StorageWeakRef(tensor.untyped_storage())
 
 
