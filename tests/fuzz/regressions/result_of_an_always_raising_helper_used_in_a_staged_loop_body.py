@@ -1,0 +1,28 @@
+r"""A staged `while` whose body returns a value computed from a helper that always raises
+(`h1(...) + 0`, `h1` raising UnboundLocalError), on inputs where Python runs no trip (returns
+`(a, a)`): tracing the body met the raise, and the code after it ran on a None, an internal
+TypeError ("unsupported operand type(s) for +: 'NoneType' and 'int'") escaping to the user.
+Minimised from fuzz seed 4601, program 98 (session 46; also at session 45's 0ae9ca7)."""
+
+import torch
+
+
+def h0(x, y, k):
+    q = 0
+
+def h1(x, y, k):
+    raise UnboundLocalError('fuzz')
+
+def fuzz_fn(x, y, k):
+    a = torch.tensor(3)
+    guard0 = 0
+    while 0 >= y and guard0 < 2:
+        guard0 += 1
+        return (h0(0, h1(0, 0, 0) + 0, 0), 0)
+    return (a, a)
+
+
+# x, y: 0-d int64 tensors; k: a Python int
+INPUTS = [(3, 5, 2)]
+XFAIL = ("fuzz4601 s98: the result of a helper that always raises, used in a staged loop "
+         "body, is None while traced: an internal TypeError")
