@@ -965,10 +965,12 @@ def _refuse_views_of_written(written, state, inputs, statement: str, names=None,
     candidates = [("input", j, value, names[j] if names and names[j] else None)
                   for j, value in enumerate(inputs)]
     if state_names is not None:
-        # (a slot every body binds before reading it never gives its old value anywhere)
-        candidates += [("state", i, value, shown) for i, slot in enumerate(state)
-                       if any(_reads_before_binding(fn, i) for fn in bodies if fn is not None)
-                       for value, shown in _state_tensors(slot, state_names[i])]
+        for i, slot in enumerate(state):
+            held = _state_tensors(slot, state_names[i])
+            # (a slot every body binds before reading it never gives its old value anywhere;
+            # the bytecode is read only for slots that hold tensors)
+            if held and any(_reads_before_binding(fn, i) for fn in bodies if fn is not None):
+                candidates += [("state", i, value, shown) for value, shown in held]
     for where, j, value, view in candidates:
         if (where, j) in written or not isinstance(value, torch.Tensor) or not is_staged(value):
             continue
