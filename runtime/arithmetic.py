@@ -42,8 +42,8 @@ from .libm import (EXACT_MATH, MATH_POW, graph_number, mark_numpy, math_call, nu
                    numpy_mark, numpy_paths_error, numpy_some, numpy_state)
 from .lists import StagedList
 from .text import percent_
-from .values import (is_staged, is_symbolic, known_empty, number_dtype, promote_types, tensors_dtype,
-                     with_number)
+from .values import (is_staged, is_symbolic, known_empty, number_dtype, promote_types,
+                     tensors_dtype, with_number)
 
 __all__ = ["binary", "compare", "negative", "positive", "invert", "number_call",
            "number_method_call", "comprehension_test"]

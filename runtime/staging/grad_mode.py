@@ -38,8 +38,8 @@ from . import outside_writes
 
 __all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "differentiations", "function_begins",
            "inputs_require_grad", "mark_grad_leaf", "may_require_grad", "traced_grad_inputs",
-           "raise_refusal", "recording", "refuse_leaf_update", "refuse_leaf_update_under_dynamo", "sets_grad_mode",
-           "stands_for_grad_leaf"]
+           "raise_refusal", "recording", "refuse_leaf_update", "refuse_leaf_update_under_dynamo",
+           "sets_grad_mode", "stands_for_grad_leaf"]
 
 SET_GRAD_ENABLED = torch._C._set_grad_enabled
 _DIFFERENTIATE = (torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward)
