@@ -59,7 +59,7 @@ from .values import (as_staged_tensor, is_staged, known_empty, probe_row, to_ten
 __all__ = ["len_", "min_", "max_", "sum_", "any_", "all_", "bool_", "int_", "float_",
            "equal_", "allclose_", "is_nonzero_", "tolist_", "reversed_", "isinstance_", "type_",
            "getattr_", "hasattr_", "is_tensor_", "setattr_", "delattr_", "callable_", "counted_",
-           "filter_test"]
+           "filter_test", "math_argument"]
 
 _MISSING = object()
 
@@ -469,8 +469,8 @@ def tolist_(value):
 
 def _number(value):
     """A staged tensor's value as a symbolic number (what `.item()` gives under a tracer)."""
-    if value.numel() != 1:
-        raise TypeError("only tensors with one element can be converted to Python scalars")
+    if value.numel() != 1:  # (torch's own error for an eager tensor, type and text)
+        raise ValueError("only one element tensors can be converted to Python scalars")
     return value.reshape(()).item()
 
 
@@ -499,6 +499,26 @@ def float_(value=0.0):
     if isinstance(value, torch.Tensor):
         return _number(value.to(torch.float64))
     return torch.sym_float(value)
+
+
+# NOTE [math functions of traced tensors]
+# `math.sqrt(t)` (or `sqrt(t)` imported from math) of a one-element tensor is Python's float of
+# it: math's float functions read their argument's `__float__` (tensorly's tucker:
+# `sqrt(tl.abs(norm ** 2 - tl.norm(core) ** 2))`, tester46 s04). Of a traced tensor that read
+# was refused ("asks Python for the value of a traced tensor"). The converter gives each
+# argument such a function gets to `math_argument`, which reads a traced tensor as `float(t)`
+# does (a symbolic float: the function then runs as for `math.sqrt(float(t))`, NOTE [math
+# functions of graph numbers] in runtime/libm.py), and leaves any other value to math's own
+# conversion and errors (`math.sqrt("4")` is math's TypeError, where `float("4")` is 4.0).
+
+def math_argument(value):
+    """An argument of one of `math`'s float functions: a traced tensor as the symbolic float
+    `float(value)` gives, anything else as it is (NOTE [math functions of traced tensors]).
+
+    Raises ValueError (torch's) for a traced tensor of more than one element."""
+    if isinstance(value, torch.Tensor) and is_staged(value):
+        return float_(value)
+    return value
 
 
 def _items(args):

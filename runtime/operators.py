@@ -3135,6 +3135,32 @@ def list_append(target, value):
     return target
 
 
+# NOTE [a comprehension over a grown list]
+# `[int(t) for t in tokens]` of a list a staged loop grew (a StagedList, whose length only the
+# graph knows): Python's comprehension asks the list for an iterator, which cannot be had
+# without the length (tester46 s05, a greedy decoder's `torch.tensor([int(t) for t in
+# tokens])`), where `for t in tokens: out.append(int(t))` is staged. The converter writes a
+# one-`for` comprehension without `if` over a name the function grows as
+# `ac.list_comprehension(tokens, lambda t: ac.int_(t))`: over a grown list it is that loop,
+# staged by `for_stmt` (a list of the same length grown item by item); over anything else it
+# is Python's own comprehension. The element is converted code (a lambda of the function),
+# evaluated once per item, in order, as Python's.
+
+def list_comprehension(iterable, element):
+    """`[element(v) for v in iterable]`: over a list a staged statement grew, a staged loop
+    that grows the result item by item (NOTE [a comprehension over a grown list]); over any
+    other iterable, Python's comprehension.
+
+    Raises what `element` raises, and StagingError where the loop cannot be staged."""
+    if type(iterable) is not lists.StagedList or not is_staged(iterable.count):
+        return [element(v) for v in iterable]
+
+    def body(v, out):
+        return (list_append(out, element(v)),)
+    (out,) = for_stmt(iterable, None, body, ([],), ("<comprehension>",))
+    return out
+
+
 def held_list_append(container, key, method: str, value):
     """`container[key].append(value)` (or `extend`), returning `container` (the same object).
 

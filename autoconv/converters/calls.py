@@ -30,6 +30,7 @@ import ast
 import builtins
 import io
 import logging
+import math
 import pathlib
 import random
 import sys
@@ -39,6 +40,7 @@ import warnings
 import gast
 import torch
 from autoconv_runtime import logs, outside_values, random_state
+from autoconv_runtime.libm import EXACT_MATH
 from autoconv_runtime.staging import ambient
 
 from .. import templates
@@ -60,6 +62,12 @@ _CONVERSIONS = {-1: "", 115: "s", 114: "r", 97: "a"}
 _STAGED_TORCH = {"equal": "equal_", "allclose": "allclose_", "is_nonzero": "is_nonzero_",
                  "is_tensor": "is_tensor_"}
 
+
+# math's functions that read their arguments' floats (`__float__`), by identity (NOTE [math
+# functions of traced tensors] in runtime/builtins.py)
+_MATH_OF_FLOATS = frozenset(id(fn) for fn in (*EXACT_MATH, math.fabs, math.isnan, math.isinf,
+                                              math.isfinite) if getattr(fn, "__module__", None)
+                            == "math")
 
 _DIRECT_MODULES = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "autoconv"}
 # ... except the clocks of a C type (`datetime.datetime.now()`), which the runtime can watch
@@ -93,6 +101,7 @@ class CallConverter(Converter):
     def visit_FunctionDef(self, node):
         if self.user_objects is None:
             self.user_objects = self._user_objects(node)
+            self.root, self.grown_lists = node, None
         args = node.args.posonlyargs + node.args.args
         self.first_params.append(args[0].id if args else None)
         self.generic_visit(node)
@@ -345,7 +354,46 @@ class CallConverter(Converter):
                 for test in loop.ifs]
         return node
 
-    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _filtered
+    visit_SetComp = visit_DictComp = visit_GeneratorExp = _filtered
+
+    def visit_ListComp(self, node):
+        """`[e for v in vals]` over a list the function grows (`vals = ac.list_append(vals,
+        x)`, ListConverter's) -> `ac.list_comprehension(vals, lambda v: e)`: NOTE [a
+        comprehension over a grown list] in runtime/operators.py. One `for` without `if`, a
+        name for its target, an element that binds nothing in the function (no `:=`)."""
+        node = self._filtered(node)
+        loop = node.generators[0]
+        if (len(node.generators) != 1 or loop.ifs or loop.is_async
+                or not isinstance(loop.target, gast.Name) or not isinstance(loop.iter, gast.Name)
+                or loop.iter.id not in self._grown_lists()
+                or any(isinstance(n, (gast.NamedExpr, gast.Yield, gast.YieldFrom, gast.Await))
+                       for n in gast.walk(node.elt))):
+            return node
+        element = gast.Lambda(
+            args=gast.arguments(
+                args=[gast.Name(id=loop.target.id, ctx=gast.Param(), annotation=None,
+                                type_comment=None)],
+                posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+                defaults=[]),
+            body=node.elt)
+        return gast.Call(
+            func=gast.Attribute(value=templates.name(self.ctx.runtime),
+                                attr="list_comprehension", ctx=gast.Load()),
+            args=[loop.iter, element], keywords=[])
+
+    def _grown_lists(self) -> frozenset:
+        """The names the function's appends rebind (`vals = ac.list_append(vals, x)`)."""
+        if self.grown_lists is None:
+            ac = self.ctx.runtime
+            self.grown_lists = frozenset(
+                node.targets[0].id for node in gast.walk(self.root)
+                if isinstance(node, gast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], gast.Name) and isinstance(node.value, gast.Call)
+                and isinstance(node.value.func, gast.Attribute)
+                and node.value.func.attr in ("list_append", "list_extend")
+                and isinstance(node.value.func.value, gast.Name)
+                and node.value.func.value.id == ac)
+        return self.grown_lists
 
     def _count(self, node) -> None:
         """`sum(1 for v in x if c)` (one `for`, one `if`, an int constant item) ->
@@ -471,6 +519,12 @@ class CallConverter(Converter):
                 args=[func, *(gast.Constant(value=v, kind=None) for v in outside)],
                 keywords=[])
             return node
+        if id(self._resolved(func)) in _MATH_OF_FLOATS:
+            # NOTE [math functions of traced tensors] (runtime/builtins.py)
+            node.args = [arg if isinstance(arg, (gast.Constant, gast.Starred)) else gast.Call(
+                func=gast.Attribute(value=templates.name(ac), attr="math_argument",
+                                    ctx=gast.Load()), args=[arg], keywords=[])
+                for arg in node.args]
         if self._is_direct(func):
             if self._is_torch_function(func, _STAGED_TORCH):
                 node.func = gast.Attribute(value=templates.name(ac),

@@ -848,8 +848,10 @@ def _walked(cls) -> bool:
     return inner
 
 
-# `float(t)` / `int(t)` of a traced tensor as converted code writes them: a number's stand-in
-_CONVERSIONS = frozenset({"float_", "int_"})
+# `float(t)` / `int(t)` of a traced tensor as converted code writes them, and an argument of
+# math's float functions (NOTE [math functions of traced tensors] in runtime/builtins.py): a
+# number's stand-in
+_CONVERSIONS = frozenset({"float_", "int_", "math_argument"})
 
 
 def _conversions(names_at: list, ac: str, parents: dict) -> list:
@@ -1249,11 +1251,14 @@ def _tensor_of_name(node) -> bool:
 
 def _tensor_of_items(node) -> bool:
     """Whether `node` is `torch.tensor([...])` / `torch.as_tensor(...)` of a list, tuple or
-    comprehension with an item that is not a constant: `torch.tensor([x[0], 2 * x[1]])`, whose
+    comprehension with an item that is not a constant (or `ac.list_comprehension`'s): `torch.tensor([x[0], 2 * x[1]])`, whose
     items may be traced tensors (NOTE [torch.tensor of traced items] in runtime/arithmetic.py),
     goes through `number_call`."""
-    if not (_called(node) in ("tensor", "as_tensor") and node.args
-            and isinstance(node.args[0], (gast.List, gast.Tuple, gast.ListComp))):
+    if not (_called(node) in ("tensor", "as_tensor") and node.args):
+        return False
+    if isinstance(node.args[0], gast.Call) and _called(node.args[0]) == "list_comprehension":
+        return True  # (over a grown list: NOTE [a comprehension over a grown list])
+    if not isinstance(node.args[0], (gast.List, gast.Tuple, gast.ListComp)):
         return False
     return any(not isinstance(e, (gast.Constant, gast.List, gast.Tuple, gast.UnaryOp,
                                   gast.expr_context, gast.unaryop))

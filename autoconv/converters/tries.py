@@ -226,7 +226,7 @@ class TryConverter(Converter):
 def _reads_item(body) -> bool:
     """Whether the statements `body` read a number from a tensor (`t.item()`, `float(t)`)."""
     return any(n.__class__ is gast.Call and n.func.__class__ is gast.Attribute
-               and n.func.attr in ("item", "float_", "int_")
+               and n.func.attr in ("item", "float_", "int_", "math_argument")
                for stmt in body for n in gast.walk(stmt))
 
 

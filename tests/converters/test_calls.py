@@ -316,3 +316,24 @@ def test_logging_calls_named_through_globals_are_given_their_logger():
         """,
         {"log": logging.getLogger("t"), "logging": logging, "warn_once": warn_once},
     )
+
+
+def test_arguments_of_maths_float_functions_read_a_traced_tensors_float():
+    # (NOTE [math functions of traced tensors] in runtime/builtins.py) by the module's name and
+    # by a name imported from math; a constant is left as it is, and so is another module's
+    # function of the same name, and math's functions that do not read a float
+    import math
+    import numpy
+    assert_converts(
+        """
+        def f(x, k):
+            a = math.sqrt(x), sqrt(x.sum(), *k)
+            return a, math.log(2.0), np.sqrt(x), math.floor(k)
+        """,
+        """
+        def f(x, k):
+            a = ac.number_call(math.sqrt, ac.math_argument(x)), ac.converted_call(sqrt, ac.math_argument(x.sum()), *k)
+            return a, math.log(2.0), np.sqrt(x), math.floor(k)
+        """,
+        {"math": math, "sqrt": math.sqrt, "np": numpy},
+    )

@@ -106,14 +106,9 @@ def test_greedy_decoding_until_an_end_token():
     assert_same_result(greedy_tokens, _STARTS, compile=False)
 
 
-# s05: the same decoding ending in `torch.tensor([int(t) for t in tokens])` is refused at that
-# line, "iterating it outside converted code of 'tokens' needs its length ... `for v in tokens`
-# works": the comprehension is in converted code, and a `for t in tokens: out.append(int(t))`
-# loop in its place is right. Honest (no wrong number); its message, which sent the author to
-# what they had written, now names the comprehension and the loop to write (runtime/lists.py,
-# tested in tests/reference/test_tester46.py). Converting the comprehension itself is left.
-@pytest.mark.xfail(strict=True, reason=(
-    "tester46 s05: a list comprehension over a list grown under tensor control flow is refused "
-    "as 'iterating it outside converted code', where the same `for` loop converts"))
+# s05: the same decoding ending in `torch.tensor([int(t) for t in tokens])` was refused at that
+# line ("iterating it outside converted code"): the comprehension over the grown list is now
+# the staged loop it stands for (NOTE [a comprehension over a grown list] in
+# runtime/operators.py).
 def test_s05_a_comprehension_over_a_grown_list_converts():
     assert_same_result(greedy_ints, _STARTS, compile=False, export=False)

@@ -2,6 +2,7 @@
 tests/real/test_tester46.py): each kind checked against plain Python in every mode."""
 
 import math
+from math import sqrt
 
 import pytest
 import torch
@@ -139,18 +140,51 @@ def scaled_by_math_sqrt(x):
     return x / r if r > 1 else x
 
 
-# s04: math's functions call `__float__` of a one-element tensor; of a traced one autoconv
-# raises its StagingError ("asks Python for the value of a traced tensor"), at the user's line
-# and honest, where `math.sqrt(float(t))` is staged as a number (NOTE [math functions of graph
-# numbers] in runtime/libm.py). Not fixed in the time: the converter routes `math.f(...)` to
-# `ac.number_call` only where an argument may be a number, and a name imported from math
-# (`from math import sqrt`) never; the runtime would read such a tensor as `float_` does.
-@pytest.mark.xfail(strict=True, reason=(
-    "tester46 s04: math.sqrt (or `from math import sqrt`) of a traced 0-d tensor is refused "
-    "with a StagingError where Python reads the tensor's float (tensorly's tucker)"))
+def scaled_by_imported_sqrt(x):
+    # the same read by the name tensorly imports (`from math import sqrt`)
+    r = sqrt(torch.abs(x.sum()))
+    return x / r if r > 1 else x
+
+
+def math_of_tensors_and_numbers(x, k: int):
+    # math's float functions of a tensor, a tensor and a number, a Python int, a constant
+    a = math.atan2(x.max(), k) + math.log(x.abs().sum() + 1, 2) + math.sqrt(k) + math.exp(0.5)
+    return x * a if math.isfinite(x.sum()) and math.fabs(x.min()) < 3 else x
+
+
+# s04: math's functions read `__float__` of a one-element tensor; of a traced one autoconv
+# raised its StagingError ("asks Python for the value of a traced tensor") where Python reads the
+# tensor's float (NOTE [math functions of traced tensors] in runtime/builtins.py)
 def test_s04_math_sqrt_of_a_traced_zero_d_tensor_is_its_floats():
-    assert_same_exactly(scaled_by_math_sqrt, [(T([1.0, 3.0]),), (T([0.1, 0.2]),)],
-                        export=False, compile=False)
+    inputs = [(T([1.0, 3.0]),), (T([0.1, 0.2]),), (T([-4.0, 2.0]),)]
+    assert_same_exactly(scaled_by_math_sqrt, inputs, compile=False)  # (compiled below)
+    assert_same_exactly(scaled_by_imported_sqrt, inputs, export=False, compile=False)
+
+
+def test_math_functions_of_tensors_and_numbers_read_their_floats():
+    assert_same_exactly(math_of_tensors_and_numbers,
+                        [(T([1.0, 3.0]), 2), (T([-4.0, 0.5]), 2), (T([0.1, 0.2]), 2)])
+
+
+def test_math_of_a_tensor_of_several_items_is_pythons_value_error():
+    import autoconv
+
+    def root(x):
+        return x * math.sqrt(x) if x.sum() > 0 else x
+    with pytest.raises(ValueError, match="only one element tensors"):
+        root(T([1.0, 4.0]))  # (Python's, from torch)
+    with pytest.raises(ValueError, match="only one element tensors"):
+        autoconv.autoconv(root)(T([1.0, 4.0]))
+
+
+def test_math_of_text_keeps_maths_type_error():
+    # (not `float("4")`, which is 4.0: math's own conversion and error)
+    import autoconv
+
+    def root(x, s):
+        return x * math.sqrt(s) if x.sum() > 0 else x
+    with pytest.raises(TypeError, match="must be real number"):
+        autoconv.autoconv(root)(T([1.0]), "4")
 
 
 def tokens_as_ints(x):
@@ -162,11 +196,47 @@ def tokens_as_ints(x):
     return torch.tensor([int(t) for t in tokens])
 
 
-def test_s05_a_comprehension_over_a_grown_list_is_refused_with_the_loop_to_write():
-    # (tester46 s05, the conversion itself a strict xfail in tests/real/test_tester46.py) the
-    # message said "iterating it outside converted code" of a comprehension in converted code
+def doubled_positives_plus_one(x):
+    vals = []
+    for v in x:
+        if v > 0:
+            vals.append(v * 2)
+    return torch.stack([v + 1 for v in vals]).sum() if len(vals) > 0 else x.sum()
+
+
+def scaled_tokens(x, k: float):
+    # the element reads a name of the function and a Python number; a comprehension over the
+    # same list with an `if` (not converted) follows on the paths where nothing grew
+    tokens = [x[0]]
+    for v in x[1:]:
+        if v < 0:
+            break
+        tokens.append(v)
+    return torch.stack([t * k + x[0] for t in tokens])
+
+
+def test_s05_a_comprehension_over_a_grown_list_is_its_staged_loop():
+    # (tester46 s05) refused as "iterating it outside converted code", where the `for` loop it
+    # stands for is staged (NOTE [a comprehension over a grown list] in runtime/operators.py)
+    inputs = [(T([1.0, 2.0, -1.0, 3.0]),), (T([2.0, -3.0, 4.0, 5.0]),), (T([5.0, 6.0, 7.0, 8.0]),),
+              (T([-5.0, 6.0, 7.0, 8.0]),)]
+    assert_same_exactly(tokens_as_ints, inputs, compile=False)
+    assert_same_exactly(doubled_positives_plus_one, inputs, compile=False)
+    assert_same_exactly(scaled_tokens, [(x, 0.5) for (x,) in inputs], compile=False)
+
+
+def test_a_filtered_comprehension_over_a_grown_list_is_refused_with_the_loop_to_write():
+    # (an `if` in it is not converted: the message names the comprehension and the loop)
     import autoconv
     from autoconv_runtime import StagingError
+
+    def positives(x):
+        tokens = [x[0]]
+        for v in x[1:]:
+            if v < 0:
+                break
+            tokens.append(v)
+        return torch.tensor([int(t) for t in tokens if t > 1])
     with pytest.raises(StagingError, match=r"in a comprehension(.|\n)*`for v in tokens:` loop "
                                            r"that appends"):
-        autoconv.autoconv(tokens_as_ints)(T([1.0, 2.0, -1.0]))
+        autoconv.autoconv(positives)(T([1.0, 2.0, -1.0]))
