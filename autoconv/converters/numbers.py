@@ -795,6 +795,16 @@ def _scan(body: list):
             continue
         if cls is gast.Call:
             calls.append(node)
+            if node.func.__class__ is gast.Attribute and node.func.attr == "list_comprehension" \
+                    and len(node.args) == 2 and node.args[1].__class__ is gast.Lambda:
+                # `ac.list_comprehension(ks, lambda k: ...)` binds `k` as the comprehension it
+                # stands for does (NOTE [a comprehension over a grown list] in
+                # runtime/operators.py): an item of `ks`, as below
+                assigns.append(gast.Assign(targets=[gast.Name(
+                    id=node.args[1].args.args[0].id, ctx=gast.Store(), annotation=None,
+                    type_comment=None)], value=gast.Subscript(
+                        value=node.args[0], slice=gast.Constant(value=0, kind=None),
+                        ctx=gast.Load()), type_comment=None))
         elif cls is gast.Assign:
             assigns.append(node)
             if node.value.__class__ is gast.Lambda:

@@ -337,3 +337,22 @@ def test_arguments_of_maths_float_functions_read_a_traced_tensors_float():
         """,
         {"math": math, "sqrt": math.sqrt, "np": numpy},
     )
+
+
+def test_a_comprehension_over_a_grown_list_is_the_runtimes():
+    # (NOTE [a comprehension over a grown list] in runtime/operators.py) one `for`, no `if`,
+    # over a name the function appends to; the others are left as they are
+    assert_converts(
+        """
+        def f(x):
+            vals = []
+            vals.append(x)
+            return [int(v) for v in vals], [v for v in vals if v], [v for v in x]
+        """,
+        """
+        def f(x):
+            vals = []
+            vals = ac.list_append(vals, x)
+            return ac.list_comprehension(vals, lambda v: ac.int_(v)), [v for v in vals if ac.filter_test(v, '[v for v in vals if v]')], [v for v in x]
+        """,
+    )

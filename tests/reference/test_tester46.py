@@ -215,6 +215,16 @@ def scaled_tokens(x, k: float):
     return torch.stack([t * k + x[0] for t in tokens])
 
 
+def thousandths_scaled(x):
+    # a grown list of ints read from tensors: the comprehension's element is Python's float
+    # arithmetic of each int (float64, then float32 in torch.tensor), not float32 tensor math
+    ks = []
+    for v in x:
+        if v > 0:
+            ks.append(int(v * 1000))
+    return torch.tensor([k * 0.1 + 1e-3 for k in ks]) if len(ks) > 0 else x
+
+
 def test_s05_a_comprehension_over_a_grown_list_is_its_staged_loop():
     # (tester46 s05) refused as "iterating it outside converted code", where the `for` loop it
     # stands for is staged (NOTE [a comprehension over a grown list] in runtime/operators.py)
@@ -223,6 +233,9 @@ def test_s05_a_comprehension_over_a_grown_list_is_its_staged_loop():
     assert_same_exactly(tokens_as_ints, inputs, compile=False)
     assert_same_exactly(doubled_positives_plus_one, inputs, compile=False)
     assert_same_exactly(scaled_tokens, [(x, 0.5) for (x,) in inputs], compile=False)
+    gen = torch.Generator().manual_seed(0)
+    assert_same_exactly(thousandths_scaled, [(torch.rand(8, generator=gen) * 7 - 1,)
+                                             for _ in range(6)], compile=False)
 
 
 def test_a_filtered_comprehension_over_a_grown_list_is_refused_with_the_loop_to_write():
