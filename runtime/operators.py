@@ -3140,23 +3140,32 @@ def list_append(target, value):
 # graph knows): Python's comprehension asks the list for an iterator, which cannot be had
 # without the length (tester46 s05, a greedy decoder's `torch.tensor([int(t) for t in
 # tokens])`), where `for t in tokens: out.append(int(t))` is staged. The converter writes a
-# one-`for` comprehension without `if` over a name the function grows as
-# `ac.list_comprehension(tokens, lambda t: ac.int_(t))`: over a grown list it is that loop,
-# staged by `for_stmt` (a list of the same length grown item by item); over anything else it
-# is Python's own comprehension. The element is converted code (a lambda of the function),
+# one-`for` comprehension over a name the function grows as
+# `ac.list_comprehension(tokens, lambda t: ac.int_(t))` (an `if` as `lambda t: c` after it):
+# over a grown list it is that loop, staged by `for_stmt` (a list grown item by item, where
+# the `if` says); over anything else it is Python's own comprehension. The element is converted code (a lambda of the function),
 # evaluated once per item, in order, as Python's.
 
-def list_comprehension(iterable, element):
-    """`[element(v) for v in iterable]`: over a list a staged statement grew, a staged loop
-    that grows the result item by item (NOTE [a comprehension over a grown list]); over any
-    other iterable, Python's comprehension.
+def list_comprehension(iterable, element, test=None, source=None):
+    """`[element(v) for v in iterable if test(v)]` (`test` None: no `if`): over a list a staged
+    statement grew, a staged loop that grows the result item by item, each item's `if` staged
+    as an `if` (NOTE [a comprehension over a grown list]); over any other iterable, Python's
+    comprehension, whose `if` of a traced tensor is refused (`filter_test`; `source` is the
+    comprehension's, for that message).
 
-    Raises what `element` raises, and StagingError where the loop cannot be staged."""
+    Raises what `element` and `test` raise, and StagingError where they cannot be staged."""
     if type(iterable) is not lists.StagedList or not is_staged(iterable.count):
-        return [element(v) for v in iterable]
+        if test is None:
+            return [element(v) for v in iterable]
+        from .builtins import filter_test
+        return [element(v) for v in iterable if filter_test(test(v), source)]
 
     def body(v, out):
-        return (list_append(out, element(v)),)
+        def grown(out):
+            return (list_append(out, element(v)),)
+        if test is None:
+            return grown(out)
+        return if_stmt(test(v), grown, None, (out,), ("<comprehension>",))
     (out,) = for_stmt(iterable, None, body, ([],), ("<comprehension>",))
     return out
 

@@ -357,29 +357,37 @@ class CallConverter(Converter):
     visit_SetComp = visit_DictComp = visit_GeneratorExp = _filtered
 
     def visit_ListComp(self, node):
-        """`[e for v in vals]` over a list the function grows (`vals = ac.list_append(vals,
+        """`[e for v in vals if c]` over a list the function grows (`vals = ac.list_append(vals,
         x)`, ListConverter's) -> `ac.list_comprehension(vals, lambda v: e)`: NOTE [a
-        comprehension over a grown list] in runtime/operators.py. One `for` without `if`, a
-        name for its target, an element that binds nothing in the function (no `:=`)."""
+        comprehension over a grown list] in runtime/operators.py; with `if`s, `lambda v: c`
+        and the source after it. One `for`, a name for its target, an element and tests that
+        bind nothing in the function (no `:=`)."""
+        source = _source(node) if node.generators[0].ifs else None
         node = self._filtered(node)
         loop = node.generators[0]
-        if (len(node.generators) != 1 or loop.ifs or loop.is_async
+        if (len(node.generators) != 1 or loop.is_async
                 or not isinstance(loop.target, gast.Name) or not isinstance(loop.iter, gast.Name)
                 or loop.iter.id not in self._grown_lists()
                 or any(isinstance(n, (gast.NamedExpr, gast.Yield, gast.YieldFrom, gast.Await))
-                       for n in gast.walk(node.elt))):
+                       for part in (node.elt, *loop.ifs) for n in gast.walk(part))):
             return node
-        element = gast.Lambda(
-            args=gast.arguments(
+
+        def of_item(body):
+            return gast.Lambda(args=gast.arguments(
                 args=[gast.Name(id=loop.target.id, ctx=gast.Param(), annotation=None,
                                 type_comment=None)],
                 posonlyargs=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
-                defaults=[]),
-            body=node.elt)
+                defaults=[]), body=body)
+        args = [loop.iter, of_item(node.elt)]
+        if loop.ifs:
+            tests = [test.args[0] for test in loop.ifs]  # (the runtime filters: `_filtered`'s)
+            args += [of_item(tests[0] if len(tests) == 1 else gast.BoolOp(op=gast.And(),
+                                                                          values=tests)),
+                     gast.Constant(value=source, kind=None)]
         return gast.Call(
             func=gast.Attribute(value=templates.name(self.ctx.runtime),
                                 attr="list_comprehension", ctx=gast.Load()),
-            args=[loop.iter, element], keywords=[])
+            args=args, keywords=[])
 
     def _grown_lists(self) -> frozenset:
         """The names the function's appends rebind (`vals = ac.list_append(vals, x)`)."""

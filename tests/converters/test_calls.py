@@ -340,8 +340,8 @@ def test_arguments_of_maths_float_functions_read_a_traced_tensors_float():
 
 
 def test_a_comprehension_over_a_grown_list_is_the_runtimes():
-    # (NOTE [a comprehension over a grown list] in runtime/operators.py) one `for`, no `if`,
-    # over a name the function appends to; the others are left as they are
+    # (NOTE [a comprehension over a grown list] in runtime/operators.py) one `for` over a name
+    # the function appends to, its `if` given to the runtime; the others are left as they are
     assert_converts(
         """
         def f(x):
@@ -353,6 +353,6 @@ def test_a_comprehension_over_a_grown_list_is_the_runtimes():
         def f(x):
             vals = []
             vals = ac.list_append(vals, x)
-            return ac.list_comprehension(vals, lambda v: ac.int_(v)), [v for v in vals if ac.filter_test(v, '[v for v in vals if v]')], [v for v in x]
+            return ac.list_comprehension(vals, lambda v: ac.int_(v)), ac.list_comprehension(vals, lambda v: v, lambda v: v, '[v for v in vals if v]'), [v for v in x]
         """,
     )

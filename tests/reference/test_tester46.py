@@ -238,18 +238,31 @@ def test_s05_a_comprehension_over_a_grown_list_is_its_staged_loop():
                                              for _ in range(6)], compile=False)
 
 
-def test_a_filtered_comprehension_over_a_grown_list_is_refused_with_the_loop_to_write():
-    # (an `if` in it is not converted: the message names the comprehension and the loop)
+def kept_between(x):
+    tokens = [x[0]]
+    for v in x[1:]:
+        if v < 0:
+            break
+        tokens.append(v)
+    return torch.tensor([int(t) for t in tokens if t > 1 and t < 7])
+
+
+def test_a_filtered_comprehension_over_a_grown_list_is_its_staged_loop_and_ifs():
+    inputs = [(T([1.0, 2.0, -1.0, 3.0]),), (T([2.0, -3.0, 4.0, 5.0]),), (T([5.0, 6.0, 7.0, 8.0]),),
+              (T([-5.0, 6.0, 7.0, 8.0]),)]
+    assert_same_exactly(kept_between, inputs, compile=False)
+
+
+def test_a_filtered_comprehension_over_a_python_list_of_traced_items_is_still_refused():
+    # (a list grown without staged statements is Python's, its comprehension too: its `if` of a
+    # traced item is refused with the loop to write)
     import autoconv
     from autoconv_runtime import StagingError
 
     def positives(x):
-        tokens = [x[0]]
-        for v in x[1:]:
-            if v < 0:
-                break
-            tokens.append(v)
-        return torch.tensor([int(t) for t in tokens if t > 1])
-    with pytest.raises(StagingError, match=r"in a comprehension(.|\n)*`for v in tokens:` loop "
-                                           r"that appends"):
-        autoconv.autoconv(positives)(T([1.0, 2.0, -1.0]))
+        vals = []
+        for i in range(3):
+            vals.append(x[i])
+        return torch.stack([v for v in vals if v > 0])
+    with pytest.raises(StagingError, match=r"`for` statement that appends"):
+        autoconv.autoconv(positives)(T([1.0, -2.0, 3.0]))
