@@ -1,0 +1,143 @@
+"""Findings of tester 47 written without the libraries they came from (those are in
+tests/real/test_tester47.py): each kind checked against plain Python in every mode."""
+
+import functools
+
+import pytest
+import torch
+
+import autoconv
+from autoconv_runtime import StagingError
+from support import assert_same_result
+
+T = torch.tensor
+
+
+# --- s03: a helper cached by functools.lru_cache, called by converted code --------------------
+
+@functools.lru_cache(None)
+def _scale_for(n):
+    return 2.0 if n > 2 else 3.0
+
+
+@functools.cache
+def _offset_for(n):
+    return n + 1
+
+
+def scaled_when_positive(x):
+    # autoray's `_infer_class_backend_cached`, which each torchquad function calls, is one
+    s = _scale_for(x.shape[0])
+    if x.sum() > 0:
+        x = x * s
+    return x + _offset_for(3)
+
+
+def test_s03_lru_cache_helper_is_called_as_it_is_under_torch_compile():
+    # (tester47 s03) under torch.compile: dynamo's "assume_constant_result argument conversion
+    # failed", naming autoconv's `_runs_as_it_is` and no line of the user's
+    # (replay and export called it as it is already: only the compile is checked here)
+    converted = autoconv.convert(scaled_when_positive)
+    torch._dynamo.reset()
+    compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
+    for x in (T([1.0, 2.0, 3.0]), T([-1.0, -2.0, 0.5])):
+        assert torch.equal(compiled(x.clone()), scaled_when_positive(x.clone()))
+
+
+class _Scales:
+    @functools.lru_cache(None)
+    def factor(self, n):
+        return n * 0.5
+
+
+_SCALES = _Scales()
+
+
+def scaled_by_a_cached_method(x):
+    if x.sum() > 0:
+        x = x * _SCALES.factor(4)
+    return x
+
+
+def test_s03_lru_cache_method_in_a_staged_branch_replay_and_export():
+    assert_same_result(scaled_by_a_cached_method, [T([1.0, 2.0]), T([-1.0, -2.0])],
+                       compile=False)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester47 s03: a method cached by functools.lru_cache (`obj.factor(4)`), called in a "
+    "staged branch under torch.compile, fails with dynamo's UncapturedHigherOrderOpError "
+    "('raised exception AttributeError()'), no line of the user's: converted_method_call "
+    "reaches the wrapper, which dynamo shows as a function (the global cached function's "
+    "call is left plain by the converter, NOTE [functions cached by functools.lru_cache])"))
+def test_s03_lru_cache_method_in_a_staged_branch_under_torch_compile():
+    converted = autoconv.convert(scaled_by_a_cached_method)
+    torch._dynamo.reset()
+    compiled = torch.compile(converted, fullgraph=True, backend="eager", dynamic=False)
+    assert torch.equal(compiled(T([1.0, 2.0])), T([2.0, 4.0]))
+
+
+# --- s02, s04: refusals whose message names a branch the user did not write -------------------
+
+class _CheckedK(torch.nn.Module):
+    # torch_kmeans' `_check_k`: raises whose message prints the tensor, then a number kept
+    def check_k(self, k, n):
+        if (k >= n).any():
+            raise ValueError(f"k must be smaller than n={n}, got {k}.")
+        if (k <= 1).any():
+            raise ValueError("k=1 is ambiguous")
+        self._k_max = int(k.max())
+        return k.to(dtype=torch.long)
+
+    def forward(self, x):
+        k = torch.empty(x.shape[0], dtype=torch.long).fill_(3)
+        k = self.check_k(k, x.shape[1])
+        return x[:, :self._k_max] * 2
+
+
+_CHECKED_K = _CheckedK()
+
+
+def first_k_columns(x):
+    return _CHECKED_K(x)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester47 s02: under torch.export, `self._k_max = int(k.max())` after two `if ...: raise` "
+    "(the first one's message prints the tensor) is refused as \"'self._k_max' of module "
+    "'self' is set in the true branch\" of the first `if`, whose true branch only raises: the "
+    "code after a raise is lowered into a branch of the return flag's `if`, and the message "
+    "names that generated branch"))
+def test_s02_attribute_set_after_a_raising_if_is_not_said_to_be_set_in_its_branch():
+    with pytest.raises(StagingError) as refused:
+        torch.export.export(_Calling(), (torch.ones(2, 5),), strict=False)
+    assert "set in the true branch" not in str(refused.value)
+
+
+class _Calling(torch.nn.Module):
+    def forward(self, x):
+        return autoconv.convert(first_k_columns)(x)
+
+
+def normalized_rows_or_none(w, c):
+    # torchquad's `VEGASMap._smooth_map`: an input divided in place, then `return None` where a
+    # row's weights are all zero
+    w /= c
+    s = w.sum(1)
+    if (s == 0).any():
+        return None
+    d = w / s[:, None]
+    return d
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester47 s04: `w /= c`, then `if (s == 0).any(): return None`, then `d = ...; return d` "
+    "is refused (honestly) as \"'d' has no value in the true branch but is used afterwards\" "
+    "with the fix 'Assign d in every branch': the user's true branch returns None, and `d` "
+    "is assigned after the if; the message should say that the paths return None and a "
+    "tensor"))
+def test_s04_return_none_after_an_in_place_write_names_the_return():
+    f = autoconv.autoconv(normalized_rows_or_none)
+    with pytest.raises(StagingError) as refused:
+        f(torch.ones(2, 3), torch.ones(2, 3))
+    assert "'d' has no value" not in str(refused.value)
