@@ -30,6 +30,16 @@ Sources and what was tried (installed with `pip install --no-deps`; tests skip w
   stops dynamo at `importlib.import_module` (not chased).
 - linear_operator 0.6.1 `lanczos_tridiag` (a `for` with a tensor `break`, then slices by the
   loop's index `q_mat[: k + 1]`): refused honestly at the slice (replay, export).
+- torchcde 0.2.5: `forward_fill` (`if mask.any():`, cummax, gather) right in the replay and
+  export; `natural_cubic_coeffs` over NaNs refused honestly (a slice by a traced index, or
+  the replay's guard of the clean path); the linear interpolation over NaNs, replayed on a
+  leading NaN, raises torch's bare runtime assertion (s06, a strict xfail).
+- normflows 1.7.3: `Residual.inverse` calls `self.iresblock.inverse(z, 0)`, left unconverted
+  because `inverse` is a tensor method's name (s05, tests/reference/test_tester47.py);
+  `iResBlock._inverse_fixed_point` itself (a `while` on `torch.all(...)`) is right in the
+  replay. Its LipschitzMLP fails torch.export with or without autoconv (torch's verifier:
+  "wrap_with_set_grad_enabled is missing val field"), torch's own.
+- piq 0.8.0 imports torchvision (not installed here): not tried.
 """
 
 from __future__ import annotations
@@ -95,3 +105,43 @@ def test_fast_pytorch_kmeans_fit_predict_without_its_clock(monkeypatch):
 def test_s01_fast_pytorch_kmeans_with_its_unused_clock_read():
     pytest.importorskip("fast_pytorch_kmeans")
     assert_same_result(fast_kmeans, [_BLOBS, _NOISE], export=False, compile=False)
+
+
+# --- torchcde: filling and interpolating over missing values (NaNs) --------------------------
+
+_NAN = float("nan")
+_D = torch.float64
+_PATHS = [T([[[0.0], [_NAN], [4.0], [9.0], [16.0]]], dtype=_D),
+          T([[[0.0], [1.0], [4.0], [9.0], [16.0]]], dtype=_D),
+          T([[[0.0], [1.0], [_NAN], [_NAN], [16.0]]], dtype=_D)]
+
+
+def forward_filled(x):
+    from torchcde.misc import forward_fill
+    return forward_fill(x)
+
+
+def test_torchcde_forward_fill_under_a_tensor_if():
+    pytest.importorskip("torchcde")
+    assert_same_result(forward_filled, _PATHS, compile=False)
+
+
+def linear_coefficients_of_one_channel(t, x):
+    from torchcde.interpolation_linear import (
+        _linear_interpolation_coeffs_with_missing_values_scalar)
+    # (NaNs left inside are made a number: the comparison's NaNs are never equal)
+    return torch.nan_to_num(_linear_interpolation_coeffs_with_missing_values_scalar(t, x), -1.0)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester47 s06: torchcde's linear interpolation over missing values, traced on a NaN "
+    "inside the path and replayed on one whose only NaN is the first item (imputed, leaving "
+    "no NaN index: `if nan_indices.size(0) == 0: return x`), raises torch's \"Runtime "
+    "assertion failed for expression u1 >= 1 on node 'ge'\" in the replay, no line of the "
+    "user's, where Python returns the path (library-free reductions of the function pass; "
+    "not narrowed down in the time)"))
+def test_s06_torchcde_linear_coefficients_replayed_on_a_leading_nan():
+    pytest.importorskip("torchcde")
+    t = torch.arange(5.0)
+    inputs = [(t, T([0.0, _NAN, 4.0, 9.0, 16.0])), (t, T([_NAN, 1.0, 4.0, 9.0, 16.0]))]
+    assert_same_result(linear_coefficients_of_one_channel, inputs, export=False, compile=False)
