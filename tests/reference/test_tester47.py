@@ -202,3 +202,37 @@ def flow_inverse(z):
     "`Block.inverse(self.block, z)`); normalizing-flow code names its methods `inverse`"))
 def test_s05_user_method_named_like_a_tensor_method_on_a_submodule_is_converted():
     assert_same_result(flow_inverse, [T([4.0, 0.5]), T([0.2, -0.3])], compile=False)
+
+
+# --- s06: a size test after a traced index, replayed where the size is 0 ----------------------
+
+def nans_imputed_at_the_ends(x):
+    # torchcde's `_linear_interpolation_coeffs_with_missing_values_scalar`, cut after its
+    # first use of the NaN indices
+    path_no_nan = x.masked_select(~torch.isnan(x))
+    if path_no_nan.size(0) == 0:
+        return torch.zeros(x.size(0), dtype=x.dtype)
+    if path_no_nan.size(0) == x.size(0):
+        return x
+    x = x.clone()
+    if torch.isnan(x[0]):
+        x[0] = path_no_nan[0]
+    if torch.isnan(x[-1]):
+        x[-1] = path_no_nan[-1]
+    nan_indices = torch.arange(x.size(0)).masked_select(torch.isnan(x))
+    if nan_indices.size(0) == 0:
+        return x
+    prev_nan_index = nan_indices[0]  # noqa: F841 (torchcde goes on from here)
+    return torch.nan_to_num(x, -1.0)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tester47 s06: traced on a NaN inside the path and replayed on one whose only NaN is the "
+    "first item (imputed, so `nan_indices` is empty and the function returns early), the "
+    "replay raises torch's \"Runtime assertion failed for expression u1 >= 1 on node 'ge'\" "
+    "(from `nan_indices[0]` on the traced path), no line of the user's, where Python returns "
+    "the path"))
+def test_s06_size_test_after_imputing_replayed_where_no_index_is_left():
+    nan = float("nan")
+    inputs = [T([0.0, nan, 4.0, 9.0, 16.0]), T([nan, 1.0, 4.0, 9.0, 16.0])]
+    assert_same_result(nans_imputed_at_the_ends, inputs, export=False, compile=False)
