@@ -236,3 +236,40 @@ def test_s06_size_test_after_imputing_replayed_where_no_index_is_left():
     nan = float("nan")
     inputs = [T([0.0, nan, 4.0, 9.0, 16.0]), T([nan, 1.0, 4.0, 9.0, 16.0])]
     assert_same_result(nans_imputed_at_the_ends, inputs, export=False, compile=False)
+
+
+# --- the fix of an attribute updated in place beside a gradient, under torch.compile ---------
+
+class _Histogram:
+    def __init__(self):
+        self.hist = torch.zeros(2)
+
+    def add(self, v):
+        self.hist[0] += v
+
+
+_HISTOGRAM = _Histogram()
+_WEIGHT = torch.tensor(2.0, requires_grad=True)
+
+
+def attribute_counted_beside_a_weight(x):
+    # normflows' InducedNormLinear.compute_weight: `self.scale.copy_(sigma)` in a staged loop
+    s = torch.zeros(())
+    for v in x:
+        _HISTOGRAM.add(v)
+        s = s + _WEIGHT * v
+    return s
+
+
+def test_an_attribute_updated_beside_a_gradient_is_refused_with_a_python_fix():
+    # (tester47) the fix read `def add(self.hist, ...)`, which is no Python
+    from autoconv_runtime import StagingError
+
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(attribute_counted_beside_a_weight),
+                             fullgraph=True, backend="eager")
+    with pytest.raises(StagingError) as refused:
+        compiled(T([1.0, 2.0]))
+    assert "self.hist" in str(refused.value), str(refused.value)
+    assert "(self.hist," not in str(refused.value)
+    assert "`def add(hist, ...)`, called with `self.hist`" in str(refused.value)
