@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import io
 import logging
 import math
@@ -183,6 +184,21 @@ class CallConverter(Converter):
             value = getattr(value, attr, None)
         return value
 
+    # NOTE [functions cached by functools.lru_cache]
+    # A `functools.lru_cache` (or `functools.cache`) wrapper is no Python function:
+    # `converted_call` calls it as it is, and the function it caches runs unconverted, as in
+    # Python. Under dynamo the wrapper is a variable whose type reads as types.FunctionType
+    # (WrapperUserFunctionVariable.python_type, torch 2.13), so `converted_call` took the
+    # function's path and dynamo could not hand the wrapper to `_runs_as_it_is` (marked
+    # assume_constant_result): "assume_constant_result argument conversion failed", naming
+    # autoconv's code and no line of the user's, for every call of such a helper in converted
+    # code under torch.compile (autoray's `_infer_class_backend_cached`, called by each
+    # torchquad function: tester47 s03). Asked there, `type(fn)` also guarded on the wrong type
+    # ("Guard failed on the same frame it was created"). So a call of a cached function that
+    # the converter resolves (a global, or a module's attribute) is left a plain call: the same
+    # outside dynamo, and under it dynamo traces the cached function itself, as plain
+    # torch.compile does. One held by a local, a closure or an object still goes through
+    # `converted_call` (tests/real/test_tester47.py, s03's xfail).
     def _random_state(self, func) -> str | None:
         """The name of the generator-state function (`torch.manual_seed`, `torch.set_rng_state`,
         `torch.default_generator.manual_seed`, `random.seed` ...) that `func` names through
@@ -527,7 +543,10 @@ class CallConverter(Converter):
                 args=[func, *(gast.Constant(value=v, kind=None) for v in outside)],
                 keywords=[])
             return node
-        if id(self._resolved(func)) in _MATH_OF_FLOATS:
+        resolved = self._resolved(func)
+        if isinstance(resolved, functools._lru_cache_wrapper):
+            return node  # NOTE [functions cached by functools.lru_cache]
+        if id(resolved) in _MATH_OF_FLOATS:
             # NOTE [math functions of traced tensors] (runtime/builtins.py)
             node.args = [arg if isinstance(arg, (gast.Constant, gast.Starred)) else gast.Call(
                 func=gast.Attribute(value=templates.name(ac), attr="math_argument",

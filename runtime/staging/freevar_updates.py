@@ -116,8 +116,12 @@ def _refuse(tracer, placeholder, statement: str, why: str) -> None:
     problem = (f"{by} updates '{name}' in place, a tensor it reaches by closure or as a global "
                f"(not an argument); torch.compile stages the {statement} with such an update "
                f"only under torch.no_grad(), which would drop gradients here, {why}")
-    fix = (f"Pass '{name}' to {by} as an argument (`def {helper or 'f'}({name}, ...)`) so that "
-           f"the {statement} carries it, or return the new value and assign it in the caller")
+    # (an attribute, `self.scale`, is passed as its value: `def f(self.scale)` is no Python)
+    parameter = name.rpartition(".")[2]
+    passed = f", called with `{name}`" if parameter != name else ""
+    fix = (f"Pass '{name}' to {by} as an argument (`def {helper or 'f'}({parameter}, ...)`"
+           f"{passed}) so that the {statement} carries it, or return the new value and assign "
+           "it in the caller")
     raise_at_under_dynamo(location, statement, problem, fix)
 
 
