@@ -13,7 +13,7 @@ import re
 import torch
 
 from ..errors import StagingError
-from . import restaging, specialize
+from . import context, dict_lists, restaging, specialize
 
 __all__ = ["StructureChanged", "attempt", "first_trip", "under_compile"]
 
@@ -91,6 +91,17 @@ def attempt(run):
 # the variable, a StagedList of a traced count, which the loop then carries as the object's
 # field (NOTE [a grown list in an object's field] in objects.py).
 
+# NOTE [a caller's list in a field]
+# Where the object is the caller's (`def f(x, pid)`), the field's list is too, and the list
+# machinery refuses to grow a caller's list under a tensor condition (NOTE [a list the
+# function did not make, grown under a tensor condition] in dict_lists.py): the graph's grown
+# list is a new list, which the caller's would never become. A first trip that binds a new
+# list to the field (`self.errs = [inv, inv, inv]`, k-diffusion's controller) leaves the
+# caller's list as it was in Python too: the `if` carries a copy of it, and the call writes
+# the field's list of the count the graph computes back into the caller's object (NOTE [a
+# grown list written back] in autoconv/capture.py). A first trip that grows the list in place
+# (`pid.errs.append(e)`) would change the caller's list object itself: refused, as before.
+
 _ATTRIBUTES = re.compile(r"(?:\.[A-Za-z_]\w*)+")
 
 
@@ -119,6 +130,10 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
         out = body(*args[:count], *given)
         holder = owner(out, given)
         value = getattr(holder, steps[-1])
+        if outside and value is args[count]:  # NOTE [a caller's list in a field]
+            raise StagingError(
+                "if statement", f"'{label}' is a list the caller passed in, and the loop's "
+                "first trip grows it in place", f"Bind a new list to '{label}' instead")
         setattr(holder, steps[-1], None)
         return (*out, value)
 
@@ -127,10 +142,13 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
 
     holder = owner(state, inputs)
     held = getattr(holder, steps[-1])
+    outside = type(held) is list and (context.is_caller_owned_list(held)
+                                       or dict_lists.from_outside(held))
     setattr(holder, steps[-1], None)
     try:
         with specialize.unspecialised():
-            out = stage_if(go, taken, kept, (*state, held), (*names, label), inputs, **kwargs)
+            out = stage_if(go, taken, kept, (*state, list(held) if outside else held),
+                           (*names, label), inputs, **kwargs)
     except BaseException:
         setattr(holder, steps[-1], held)
         raise

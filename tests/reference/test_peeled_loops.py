@@ -201,3 +201,98 @@ def test_a_list_the_loop_grows_and_reads_is_still_refused():
 
     with pytest.raises(StagingError, match="the loop reads 'out' while growing it"):
         autoconv.autoconv(grows)(T([1.0]))
+
+
+# --- a field of an object the function is given (NOTE [a caller's list in a field]) -------
+
+class _NumberController:
+    """k-diffusion's controller as published: `errs` holds Python floats read from the error."""
+
+    def __init__(self):
+        self.errs = []
+
+    def propose(self, error):
+        inv = 1 / (float(error) + 1e-8)
+        if not self.errs:
+            self.errs = [inv, inv, inv]
+        self.errs[0] = inv
+        factor = self.errs[0] ** 0.5 * self.errs[1] ** 0.25
+        self.errs[2] = self.errs[1]
+        self.errs[1] = self.errs[0]
+        return factor
+
+
+def given_field_filled_on_the_first_trip(x, pid):
+    while x.sum() < 10:
+        x = x * 2 + pid.propose(x.sum())
+    return x
+
+
+def _caller_sees(make, first, then):
+    """The caller's object after each call of the Function, traced once on `first`, as
+    Python's: its fields equal, and a list the call leaves as it was the very list."""
+    function = autoconv.autoconv(given_field_filled_on_the_first_trip)
+    got, want = make(), make()
+    for x in (first, *then):
+        for pid in (got, want):
+            pid.errs = []
+            if hasattr(pid, "h"):
+                pid.h = 1.0
+        before = got.errs
+        out = function(x.clone(), got)
+        expected = given_field_filled_on_the_first_trip(x.clone(), want)
+        torch.testing.assert_close(out, expected)
+        assert type(got.errs) is list and len(got.errs) == len(want.errs)
+        for g, w in zip(got.errs, want.errs):
+            assert type(g) is type(w)
+            torch.testing.assert_close(torch.as_tensor(g), torch.as_tensor(w))
+        assert (got.errs is before) == (want.errs == [])
+        assert vars(got).keys() == vars(want).keys()
+        if hasattr(want, "h"):
+            assert got.h == want.h
+    assert function.trace_count == 1
+
+
+@pytest.mark.parametrize("make", [_Controller, _NumberController])
+@pytest.mark.parametrize("order", ["no trip first", "many trips first"])
+def test_field_of_a_given_object_filled_on_the_first_trip(make, order):
+    # (the caller's object sees the field's new list after each replay, a list of tensors or
+    # of Python floats as Python's, and keeps its own empty list where no trip ran)
+    first, *then = INPUTS if order == "no trip first" else INPUTS[1:] + INPUTS[:1]
+    _caller_sees(make, first[0], [args[0] for args in then])
+
+
+def test_field_of_a_given_object_in_export():
+    # (the exported program's caller makes the object and gives it to the function)
+    def caller(x):
+        pid = _Controller()
+        x = given_field_filled_on_the_first_trip(x, pid)
+        return x, len(pid.errs), pid.h
+
+    assert_same_result(caller, INPUTS, compile=False)
+
+
+def test_field_of_a_given_object_under_compile_is_refused_and_left_as_it_was():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(given_field_filled_on_the_first_trip),
+                             fullgraph=True, backend="eager")
+    pid = _Controller()
+    with pytest.raises(StagingError, match=r"`pid\.errs` changes its length in the loop body"):
+        compiled(T([1.0]), pid)
+    assert pid.errs == [] and pid.h == 1.0
+
+
+def test_given_objects_list_grown_in_place_on_the_first_trip_is_refused_and_left_as_it_was():
+    def appends(x, pid):
+        while x.sum() < 10:
+            if not pid.errs:
+                pid.errs.append(x.sum())
+            x = x * 2 + pid.errs[0]
+        return x
+
+    for x in (T([1.0]), T([20.0])):
+        pid = _Controller()
+        errs = pid.errs
+        with pytest.raises(StagingError, match=r"list 'pid\.errs', held by an object, is grown"):
+            autoconv.autoconv(appends)(x, pid)
+        assert pid.errs is errs and errs == [] and pid.h == 1.0
