@@ -296,3 +296,72 @@ def test_given_objects_list_grown_in_place_on_the_first_trip_is_refused_and_left
         with pytest.raises(StagingError, match=r"list 'pid\.errs', held by an object, is grown"):
             autoconv.autoconv(appends)(x, pid)
         assert pid.errs is errs and errs == [] and pid.h == 1.0
+
+
+# --- fields reached through items (NOTE [a field the first trip sets]) ----------------------
+
+def dict_item_filled_on_the_first_trip(x):
+    state = {"hist": [], "n": 0}
+    while x.sum() < 10:
+        e = x.sum()
+        if not state["hist"]:
+            state["hist"] = [e, e]
+        state["hist"][0] = e
+        x = x * 2 + state["hist"][1]
+        state["hist"][1] = state["hist"][0]
+    return x, len(state["hist"])
+
+
+class _Buffer:
+    def __init__(self):
+        self.buf = []
+        self.state = {"hist": []}
+
+
+def field_of_a_list_item_filled_on_the_first_trip(x):
+    objs = [_Buffer()]
+    while x.sum() < 10:
+        e = x.sum()
+        if not objs[0].buf:
+            objs[0].buf = [e, e]
+        objs[0].buf[0] = e
+        x = x * 2 + objs[0].buf[1]
+    return x, len(objs[0].buf)
+
+
+def item_of_a_fields_dict_filled_on_the_first_trip(x):
+    h = _Buffer()
+    while x.sum() < 10:
+        e = x.sum()
+        if not h.state["hist"]:
+            h.state["hist"] = [e, e]
+        h.state["hist"][0] = e
+        x = x * 2 + h.state["hist"][1]
+        h.state["hist"][1] = h.state["hist"][0] * 0.5
+    return x, h.state["hist"][1] if h.state["hist"] else x.sum()
+
+
+@pytest.mark.parametrize("fn", [
+    dict_item_filled_on_the_first_trip,
+    field_of_a_list_item_filled_on_the_first_trip,
+    item_of_a_fields_dict_filled_on_the_first_trip,
+])
+@pytest.mark.parametrize("order", ["no trip first", "many trips first"])
+def test_field_reached_through_items_filled_on_the_first_trip(fn, order):
+    inputs = INPUTS if order == "no trip first" else INPUTS[1:] + INPUTS[:1]
+    assert_same_result(fn, inputs, compile=False)
+
+
+def test_list_a_dict_holds_appended_to_on_the_first_trip_is_refused():
+    # (the loop after the peeled trip still holds the append, under `if not ...:`, as growth
+    # of a list it reads)
+    def appends(x):
+        state = {"hist": []}
+        while x.sum() < 10:
+            if not state["hist"]:
+                state["hist"].append(x.sum())
+            x = x * 2 + state["hist"][0]
+        return x
+
+    with pytest.raises(StagingError, match=r"the loop reads 'state\['hist'\]' while growing"):
+        autoconv.autoconv(appends)(T([1.0]))
