@@ -365,3 +365,25 @@ def test_list_a_dict_holds_appended_to_on_the_first_trip_is_refused():
 
     with pytest.raises(StagingError, match=r"the loop reads 'state\['hist'\]' while growing"):
         autoconv.autoconv(appends)(T([1.0]))
+
+
+def _given_holder(x, h):
+    while x.sum() < 10:
+        e = x.sum()
+        if not h.state["hist"]:
+            h.state["hist"] = [e, e]
+        h.state["hist"][0] = e
+        x = x * 2 + h.state["hist"][1]
+    return x
+
+
+def test_item_of_a_given_objects_dict_filled_on_the_first_trip():
+    # (written back into the caller's dict as a list: NOTE [a grown list written back])
+    function = autoconv.autoconv(_given_holder)
+    got, want = _Buffer(), _Buffer()
+    for (x,) in INPUTS + INPUTS[:1]:
+        got.state, want.state = {"hist": []}, {"hist": []}
+        torch.testing.assert_close(function(x.clone(), got), _given_holder(x.clone(), want))
+        assert type(got.state["hist"]) is list
+        torch.testing.assert_close(got.state["hist"], want.state["hist"])
+    assert function.trace_count == 1
