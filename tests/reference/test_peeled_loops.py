@@ -4,7 +4,9 @@ loop's first trip peeled] in runtime/staging/peeling.py; docs/loop-peeling.md).
 `while t(s): s = b(s)` is staged as `if t(s): s = b(s)` and then the loop: a list `[]` before
 the loop that the first trip fills is a list of a traced length after the `if` (0 or its
 items), which the loop carries. The inputs run no trip, one and many. Under torch.compile the
-loop is refused, the message saying that replay and torch.export peel it.
+loop is refused, the message saying that replay and torch.export peel it. The list may be a
+local, an object's field (of an object the function makes or is given: the caller's object
+gets the list back), or reached through items (`state["hist"]`, `objs[0].buf`).
 """
 
 import pytest
