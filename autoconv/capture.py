@@ -25,6 +25,7 @@ from torch.utils import _pytree as pytree
 from autoconv_runtime.calls import converted_submodules, has_backward_hooks
 from autoconv_runtime import augmented, gradients
 from autoconv_runtime.builtins import PYTHON_BOOL
+from autoconv_runtime.lists import StagedList
 from autoconv_runtime.errors import StagingError, asked_by_a_kernel
 from autoconv_runtime.staging import ambient, context, grad_mode, outside_writes, specialize
 from autoconv_runtime.text import TracedText
@@ -1032,6 +1033,34 @@ class CopyOf(Before):
         return made
 
 
+# NOTE [a grown list written back]
+# A list of a count only the graph knows (a StagedList: the field `pid.errs` of the caller's
+# controller, filled on a peeled loop's first trip, NOTE [a loop's first trip peeled] in
+# runtime/staging/peeling.py) left in the call's objects was planned as a new plain object:
+# each call stored a StagedList of the graph's buffer and count where Python holds a list.
+# It is an entry of its own: the graph returns the buffer and the count, and each call stores
+# the list of the first `count` rows, Python numbers where the list held numbers (a field
+# stays a number, NOTE [numbers stored into argument objects]), tensors otherwise. A new
+# list, as Python's `pid.errs = [...]` makes (the peel refuses a caller's list grown in place),
+# but where it is empty and the place held an empty list: the caller's, as Python leaves it
+# on a path that ran no trip (a first trip that binds `[]` keeps it too: equal, not new).
+class GrownList:
+    """A write-plan entry: store the list of the next two changed tensors, a buffer and its
+    count (NOTE [a grown list written back])."""
+
+    __slots__ = ("numbers",)
+
+    def __init__(self, numbers: bool):
+        self.numbers = numbers
+
+    def make(self, buffer, count, held):
+        """The list to store; `held`: what the place holds before the store."""
+        rows = buffer[:int(count)]
+        if not len(rows) and type(held) is list and not held:
+            return held  # (the call left the caller's empty list as it was)
+        return rows.tolist() if self.numbers else list(rows.unbind(0))
+
+
 class SamePlace:
     """A write-plan entry: store what an earlier entry stored at `path` (the call put one new
     container under two paths)."""
@@ -1105,6 +1134,13 @@ def _write_plan(name, roots, values_before, shells_before, changed, location) ->
                 plan.append((path, Before(_held_at(shells_before, held)) if id(held) in shell_ids
                              else SamePlace(value.first)))
             continue
+        if type(value) is StagedList:  # NOTE [a grown list written back]
+            parts = [(*path, ("attr", "buffer")), (*path, ("attr", "count"))]
+            if all(part in changed for part in parts) and keyed_path(roots, path):
+                plan.append((path, GrownList(value.numbers)))
+                outputs.extend((part, changed[part]) for part in parts)
+                whole.append(path)
+                continue
         if is_shell(value):
             held = shells_before.get(path)
             if held is value:

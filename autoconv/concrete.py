@@ -15,10 +15,10 @@ from autoconv_runtime.errors import user_exception
 from autoconv_runtime.staging import grad_mode, specialize
 
 from . import backends, graph_passes
-from .capture import (GRAPH_OUTPUT, Before, Capture, CopyOf, NewShell, PythonOutput, SamePlace,
-                      field_spec)
+from .capture import (GRAPH_OUTPUT, Before, Capture, CopyOf, GrownList, NewShell, PythonOutput,
+                      SamePlace, field_spec)
 from .captures import MISSING, Guard, GuardSet, Rebound
-from .object_paths import follow, path_text, store
+from .object_paths import follow, follow_or_none, path_text, store
 from .signature import (ALIASED, CAPTURED_ALIAS, SAME_TENSOR, SHARED_CONTAINERS, Signature,
                         signature_of, with_aliasing, with_captured_aliasing,
                         with_shared_containers)
@@ -263,6 +263,8 @@ class ConcreteFunction:
                 value = next(tensors)
             elif isinstance(value, PythonOutput):  # NOTE [numbers stored into argument objects]
                 value = value.kind(next(tensors).item())
+            elif isinstance(value, GrownList):  # NOTE [a grown list written back] in capture.py
+                value = value.make(next(tensors), next(tensors), follow_or_none(roots, path))
             elif isinstance(value, NewShell):  # NOTE [containers a call adds to its objects]
                 value = value.make()
             elif isinstance(value, CopyOf):

@@ -926,16 +926,17 @@ def _structure_changed(statement: str, what: str, field: tuple):
 # `if not self.errs:`) gives it written into a buffer of the same capacity (`lists.filled`, as
 # a variable bound to a list in a branch is, NOTE [lists bound in branches]), and the field
 # written back is a StagedList rebuilt from the two. Another capacity or item shape is a change
-# of length, refused as before. Only an object's field: a list a dict holds is lifted into a
-# variable of its own (runtime/staging/dict_lists.py), which relies on the
-# dict's StagedList being a constant of the carry.
+# of length, refused as before. Only an object's field, or an item of a dict or list that
+# field holds (`h.state['hist']`): a list a dict of the state holds is lifted into a variable
+# of its own (runtime/staging/dict_lists.py), which relies on the dict's StagedList being a
+# constant of the carry.
 
 
 def _staged_list(value) -> bool:
     return type(value) is StagedList and (is_staged(value.count) or is_staged(value.buffer))
 
 
-_FIELD_END = re.compile(r"\.[A-Za-z_]\w*$")  # (a path ending in an object's field)
+_FIELD_END = re.compile(r"\.[A-Za-z_]\w*(?:\[[^][]+\])*$")  # (an object's field, or an item in it)
 
 
 class _GiveBack(Exception):

@@ -8,12 +8,13 @@ rest as the loop again.
 
 from __future__ import annotations
 
+import ast
 import re
 
 import torch
 
 from ..errors import StagingError
-from . import restaging, specialize
+from . import context, dict_lists, restaging, specialize
 
 __all__ = ["StructureChanged", "attempt", "first_trip", "under_compile"]
 
@@ -82,16 +83,46 @@ def attempt(run):
 # StagedList (NOTE [lists bound in branches]), but a field of an object, `pid.errs` with `pid`
 # an input the body changes through its method, is flattened by `objects.carry`, which
 # refuses the same change between the state and a branch's output. So where the loop's refusal
-# names a field by attributes (`(name, ".errs")`), the peeled `if` carries that field as a
+# names a field by attributes and items (`(name, ".errs")`, `("objs", "[0].buf")`, `("state",
+# "['hist']")`, a list a dict of the state holds, which the list probe names so: `_steps`),
+# the peeled `if` carries that field as a
 # variable of its own, after the state, the object holding None there meanwhile (one list
 # reached both as the variable and through the object would be refused as shared): the taken
 # branch sets the field of its copy to the variable, runs the body, reads the field of the
 # object it gives back and sets it to None again; the other branch keeps both. After the `if`
 # the field of the object the statement gives back (the user's, updated in place) is set to
 # the variable, a StagedList of a traced count, which the loop then carries as the object's
-# field (NOTE [a grown list in an object's field] in objects.py).
+# field (NOTE [a grown list in an object's field] in objects.py), or as a list of a dict of
+# its state (runtime/staging/dict_lists.py). A first trip that appends in place (`if not
+# state["hist"]: state["hist"].append(e)`) is still refused: the loop after the `if` holds
+# the append, under its `if not`, as growth of a list it reads.
 
-_ATTRIBUTES = re.compile(r"(?:\.[A-Za-z_]\w*)+")
+# NOTE [a caller's list in a field]
+# Where the object is the caller's (`def f(x, pid)`), the field's list is too, and the list
+# machinery refuses to grow a caller's list under a tensor condition (NOTE [a list the
+# function did not make, grown under a tensor condition] in dict_lists.py): the graph's grown
+# list is a new list, which the caller's would never become. A first trip that binds a new
+# list to the field (`self.errs = [inv, inv, inv]`, k-diffusion's controller) leaves the
+# caller's list as it was in Python too: the `if` carries a copy of it, and the call writes
+# the field's list of the count the graph computes back into the caller's object (NOTE [a
+# grown list written back] in autoconv/capture.py). A first trip that grows the list in place
+# (`pid.errs.append(e)`) would change the caller's list object itself: refused, as before.
+
+_STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(-?\d+|'[^'\\]*'|\"[^\"\\]*\")\]")
+
+
+def _steps(path: str):
+    """[("attr", name) or ("item", key)] of a field's path as errors show it
+    (`.state['hist']`, `[0].buf`), or None where it is not made of those steps."""
+    steps, at = [], 0
+    while at < len(path):
+        match = _STEP.match(path, at)
+        if match is None:
+            return None
+        steps.append(("attr", match.group(1)) if match.group(1)
+                     else ("item", ast.literal_eval(match.group(2))))
+        at = match.end()
+    return steps
 
 
 def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, **kwargs):
@@ -105,37 +136,58 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
             return stage_if(go, body, None, state, names, inputs, **kwargs)
     (where, index), steps, label = found
     count = len(state)
+    last = steps[-1]
 
     def owner(values, given):
         """The object holding the field: in the state `values`, or the input of `given`."""
         holder = values[index] if where == "state" else given[index]
         for step in steps[:-1]:
-            holder = getattr(holder, step)
+            holder = _get(holder, step)
         return holder
 
     def taken(*args):
         given = args[count + 1:]
-        setattr(owner(args, given), steps[-1], args[count])
+        _set(owner(args, given), last, args[count])
         out = body(*args[:count], *given)
         holder = owner(out, given)
-        value = getattr(holder, steps[-1])
-        setattr(holder, steps[-1], None)
+        value = _get(holder, last)
+        if outside and value is args[count]:  # NOTE [a caller's list in a field]
+            raise StagingError(
+                "if statement", f"'{label}' is a list the caller passed in, and the loop's "
+                "first trip grows it in place", f"Bind a new list to '{label}' instead")
+        _set(holder, last, None)
         return (*out, value)
 
     def kept(*args):
         return args[:count + 1]
 
     holder = owner(state, inputs)
-    held = getattr(holder, steps[-1])
-    setattr(holder, steps[-1], None)
+    held = _get(holder, last)
+    outside = type(held) is list and (context.is_caller_owned_list(held)
+                                       or dict_lists.from_outside(held))
+    _set(holder, last, None)
     try:
         with specialize.unspecialised():
-            out = stage_if(go, taken, kept, (*state, held), (*names, label), inputs, **kwargs)
+            out = stage_if(go, taken, kept, (*state, list(held) if outside else held),
+                           (*names, label), inputs, **kwargs)
     except BaseException:
-        setattr(holder, steps[-1], held)
+        _set(holder, last, held)
         raise
-    setattr(owner(out, inputs), steps[-1], out[count])
+    _set(owner(out, inputs), last, out[count])
     return tuple(out[:count])
+
+
+def _get(holder, step):
+    kind, key = step
+    return getattr(holder, key) if kind == "attr" else holder[key]
+
+
+def _set(holder, step, value):
+    kind, key = step
+    if kind == "attr":
+        setattr(holder, key, value)
+    else:
+        holder[key] = value
 
 
 def _field(changed, state, names, input_names):
@@ -145,9 +197,9 @@ def _field(changed, state, names, input_names):
     if field is None:
         return None
     name, path = field
-    if not path or not _ATTRIBUTES.fullmatch(path):
+    steps = _steps(path)
+    if not steps:
         return None
-    steps = path[1:].split(".")
     if name in names:
         where = ("state", list(names).index(name))
     elif name in input_names:

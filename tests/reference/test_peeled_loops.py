@@ -4,7 +4,9 @@ loop's first trip peeled] in runtime/staging/peeling.py; docs/loop-peeling.md).
 `while t(s): s = b(s)` is staged as `if t(s): s = b(s)` and then the loop: a list `[]` before
 the loop that the first trip fills is a list of a traced length after the `if` (0 or its
 items), which the loop carries. The inputs run no trip, one and many. Under torch.compile the
-loop is refused, the message saying that replay and torch.export peel it.
+loop is refused, the message saying that replay and torch.export peel it. The list may be a
+local, an object's field (of an object the function makes or is given: the caller's object
+gets the list back), or reached through items (`state["hist"]`, `objs[0].buf`).
 """
 
 import pytest
@@ -201,3 +203,189 @@ def test_a_list_the_loop_grows_and_reads_is_still_refused():
 
     with pytest.raises(StagingError, match="the loop reads 'out' while growing it"):
         autoconv.autoconv(grows)(T([1.0]))
+
+
+# --- a field of an object the function is given (NOTE [a caller's list in a field]) -------
+
+class _NumberController:
+    """k-diffusion's controller as published: `errs` holds Python floats read from the error."""
+
+    def __init__(self):
+        self.errs = []
+
+    def propose(self, error):
+        inv = 1 / (float(error) + 1e-8)
+        if not self.errs:
+            self.errs = [inv, inv, inv]
+        self.errs[0] = inv
+        factor = self.errs[0] ** 0.5 * self.errs[1] ** 0.25
+        self.errs[2] = self.errs[1]
+        self.errs[1] = self.errs[0]
+        return factor
+
+
+def given_field_filled_on_the_first_trip(x, pid):
+    while x.sum() < 10:
+        x = x * 2 + pid.propose(x.sum())
+    return x
+
+
+def _caller_sees(make, first, then):
+    """The caller's object after each call of the Function, traced once on `first`, as
+    Python's: its fields equal, and a list the call leaves as it was the very list."""
+    function = autoconv.autoconv(given_field_filled_on_the_first_trip)
+    got, want = make(), make()
+    for x in (first, *then):
+        for pid in (got, want):
+            pid.errs = []
+            if hasattr(pid, "h"):
+                pid.h = 1.0
+        before = got.errs
+        out = function(x.clone(), got)
+        expected = given_field_filled_on_the_first_trip(x.clone(), want)
+        torch.testing.assert_close(out, expected)
+        assert type(got.errs) is list and len(got.errs) == len(want.errs)
+        for g, w in zip(got.errs, want.errs):
+            assert type(g) is type(w)
+            torch.testing.assert_close(torch.as_tensor(g), torch.as_tensor(w))
+        assert (got.errs is before) == (want.errs == [])
+        assert vars(got).keys() == vars(want).keys()
+        if hasattr(want, "h"):
+            assert got.h == want.h
+    assert function.trace_count == 1
+
+
+@pytest.mark.parametrize("make", [_Controller, _NumberController])
+@pytest.mark.parametrize("order", ["no trip first", "many trips first"])
+def test_field_of_a_given_object_filled_on_the_first_trip(make, order):
+    # (the caller's object sees the field's new list after each replay, a list of tensors or
+    # of Python floats as Python's, and keeps its own empty list where no trip ran)
+    first, *then = INPUTS if order == "no trip first" else INPUTS[1:] + INPUTS[:1]
+    _caller_sees(make, first[0], [args[0] for args in then])
+
+
+def test_field_of_a_given_object_in_export():
+    # (the exported program's caller makes the object and gives it to the function)
+    def caller(x):
+        pid = _Controller()
+        x = given_field_filled_on_the_first_trip(x, pid)
+        return x, len(pid.errs), pid.h
+
+    assert_same_result(caller, INPUTS, compile=False)
+
+
+def test_field_of_a_given_object_under_compile_is_refused_and_left_as_it_was():
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(given_field_filled_on_the_first_trip),
+                             fullgraph=True, backend="eager")
+    pid = _Controller()
+    with pytest.raises(StagingError, match=r"`pid\.errs` changes its length in the loop body"):
+        compiled(T([1.0]), pid)
+    assert pid.errs == [] and pid.h == 1.0
+
+
+def test_given_objects_list_grown_in_place_on_the_first_trip_is_refused_and_left_as_it_was():
+    def appends(x, pid):
+        while x.sum() < 10:
+            if not pid.errs:
+                pid.errs.append(x.sum())
+            x = x * 2 + pid.errs[0]
+        return x
+
+    for x in (T([1.0]), T([20.0])):
+        pid = _Controller()
+        errs = pid.errs
+        with pytest.raises(StagingError, match=r"list 'pid\.errs', held by an object, is grown"):
+            autoconv.autoconv(appends)(x, pid)
+        assert pid.errs is errs and errs == [] and pid.h == 1.0
+
+
+# --- fields reached through items (NOTE [a field the first trip sets]) ----------------------
+
+def dict_item_filled_on_the_first_trip(x):
+    state = {"hist": [], "n": 0}
+    while x.sum() < 10:
+        e = x.sum()
+        if not state["hist"]:
+            state["hist"] = [e, e]
+        state["hist"][0] = e
+        x = x * 2 + state["hist"][1]
+        state["hist"][1] = state["hist"][0]
+    return x, len(state["hist"])
+
+
+class _Buffer:
+    def __init__(self):
+        self.buf = []
+        self.state = {"hist": []}
+
+
+def field_of_a_list_item_filled_on_the_first_trip(x):
+    objs = [_Buffer()]
+    while x.sum() < 10:
+        e = x.sum()
+        if not objs[0].buf:
+            objs[0].buf = [e, e]
+        objs[0].buf[0] = e
+        x = x * 2 + objs[0].buf[1]
+    return x, len(objs[0].buf)
+
+
+def item_of_a_fields_dict_filled_on_the_first_trip(x):
+    h = _Buffer()
+    while x.sum() < 10:
+        e = x.sum()
+        if not h.state["hist"]:
+            h.state["hist"] = [e, e]
+        h.state["hist"][0] = e
+        x = x * 2 + h.state["hist"][1]
+        h.state["hist"][1] = h.state["hist"][0] * 0.5
+    return x, h.state["hist"][1] if h.state["hist"] else x.sum()
+
+
+@pytest.mark.parametrize("fn", [
+    dict_item_filled_on_the_first_trip,
+    field_of_a_list_item_filled_on_the_first_trip,
+    item_of_a_fields_dict_filled_on_the_first_trip,
+])
+@pytest.mark.parametrize("order", ["no trip first", "many trips first"])
+def test_field_reached_through_items_filled_on_the_first_trip(fn, order):
+    inputs = INPUTS if order == "no trip first" else INPUTS[1:] + INPUTS[:1]
+    assert_same_result(fn, inputs, compile=False)
+
+
+def test_list_a_dict_holds_appended_to_on_the_first_trip_is_refused():
+    # (the loop after the peeled trip still holds the append, under `if not ...:`, as growth
+    # of a list it reads)
+    def appends(x):
+        state = {"hist": []}
+        while x.sum() < 10:
+            if not state["hist"]:
+                state["hist"].append(x.sum())
+            x = x * 2 + state["hist"][0]
+        return x
+
+    with pytest.raises(StagingError, match=r"the loop reads 'state\['hist'\]' while growing"):
+        autoconv.autoconv(appends)(T([1.0]))
+
+
+def _given_holder(x, h):
+    while x.sum() < 10:
+        e = x.sum()
+        if not h.state["hist"]:
+            h.state["hist"] = [e, e]
+        h.state["hist"][0] = e
+        x = x * 2 + h.state["hist"][1]
+    return x
+
+
+def test_item_of_a_given_objects_dict_filled_on_the_first_trip():
+    # (written back into the caller's dict as a list: NOTE [a grown list written back])
+    function = autoconv.autoconv(_given_holder)
+    got, want = _Buffer(), _Buffer()
+    for (x,) in INPUTS + INPUTS[:1]:
+        got.state, want.state = {"hist": []}, {"hist": []}
+        torch.testing.assert_close(function(x.clone(), got), _given_holder(x.clone(), want))
+        assert type(got.state["hist"]) is list
+        torch.testing.assert_close(got.state["hist"], want.state["hist"])
+    assert function.trace_count == 1
