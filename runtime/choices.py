@@ -9,6 +9,7 @@ import torch
 from . import augmented
 from .errors import StagingError
 from .identity import type_in
+from .operators import _STANDS_FOR
 from .values import is_staged
 
 __all__ = [
@@ -89,6 +90,33 @@ def write_back_kept(value, chosen, before, name: str, alias: str = "") -> None:
         # (a leaf that requires grad: Python's update of it in place raises on the paths that
         # kept it, the others' does not; the write-back would raise on every path)
         write_back_choice(value, chosen, before, None)
+        _write_back_older(before, chosen)
+
+
+# NOTE [an older object a kept one stands for]
+# `alias = y`, then `for i in range(3): if c > i: y = v * 2` / `y.add_(1)`, the loop run as
+# Python: each trip's body watches `y` (NOTE [a name kept on some paths of a staged statement]
+# in operators.py) from its own start, where `y` is the previous trip's staged `if` result, a
+# new tensor; the update was written back into it and never reached `alias` (1 for Python's
+# 3 where `c <= 0`, every mode). That result is marked (`_STANDS_FOR`: the object it held
+# before, and the flag of whether it still is it), so a write-back into it goes on into that
+# older object by its flag, and so on up the marks: in Python, on those paths, they are one
+# tensor. (An update of `alias` itself inside such a body is not seen through `y`: README
+# "Limitations".)
+
+
+def _write_back_older(before, chosen) -> None:
+    """After `before` got a staged write-back by `chosen`: the same into each older object
+    it stands for, by its mark's flag (NOTE [an older object a kept one stands for])."""
+    if not (isinstance(chosen, torch.Tensor) and is_staged(chosen)):
+        return
+    marked = getattr(before, _STANDS_FOR, None)
+    while marked is not None:
+        older, flag = marked
+        if not isinstance(older, torch.Tensor) or older is before:
+            return
+        write_back_choice(before, flag, older, None)
+        before, marked = older, getattr(older, _STANDS_FOR, None)
 
 
 def write_back_path(value, which, sources) -> None:

@@ -848,6 +848,8 @@ def _shared(prior, name, entry=None) -> bool:
             continue  # (in place for a tensor)
         if name not in _names_stored(stmt):
             continue
+        if not isinstance(stmt, gast.Assign) and _keeps_private([stmt], name):
+            continue  # (the object from before or a new one: NOTE [names private to the function])
         if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], gast.Name)
                 and not _may_be_existing(stmt.value)):
@@ -857,6 +859,20 @@ def _shared(prior, name, entry=None) -> bool:
     if entry is None or any(_gives_away(stmt, name) for stmt in prior):
         return True
     return not _keeps_private(entry.head, name) or _shared(entry.prior, name, entry.outer)
+
+
+# NOTE [a name kept across staged statements]
+# `alias = y`, then `if c > 0: y = v * 2`, then `if c > 3: y = v * 3`, then `y.add_(1)`: on
+# the paths that kept `y` through both statements, the update reaches `alias`. Each statement
+# had its watch (NOTE [a name kept on some paths of a staged statement] in
+# runtime/operators.py), but the second statement's rebinding ended the first's, and the
+# second's object from before is the first's staged result, a new tensor: the update was
+# written back into it and missed `alias` (every mode; the second watch alone also misses
+# `alias.add_(1)`, `alias` no longer an alias of `y` there). A later compound statement that
+# may leave the name bound (not an `if` that rebinds it on every path) renews the watch
+# instead: the statement flags the name too, and after it `kept_object(y, y_before)` with the
+# first object follows the marks back through both statements (the first's flag and the
+# second's). Found writing the regression test of fuzz seed 4701, program 20.
 
 
 # NOTE [names private to the function]
@@ -869,7 +885,11 @@ def _shared(prior, name, entry=None) -> bool:
 # own block converted and agreed. A nested block asks the enclosing one (`_Entry`): the name is
 # private where it is there and the statement's parts the body may run after (an `if`'s test;
 # for a loop, the whole loop: an earlier trip ran its body) give it away nowhere and bind it
-# only to new values.
+# only to new values. So does a compound statement of the block before it that binds the name
+# only to new values and gives it away nowhere (`if x > 1: c = y % 5`, then `if y > 0: c = y *
+# 2`, then `if x > 0: c += 3`): after it the name is its object from before or a new one, so
+# the search goes on above it (it was taken as held elsewhere, and the `c += 3` refused: fuzz
+# seed 4701, program 20).
 
 
 class _Entry:
@@ -1201,9 +1221,21 @@ class ChoiceConverter(Converter):
                 before_stmt, written = self._around_kept(stmt, watch, stores[i])
                 pre, post = pre + before_stmt, post + written
             stored = stores[i]
+            # (a later statement that may leave the name bound on some paths only renews its
+            # flag: NOTE [a name kept across staged statements])
+            renewed = [w for w in kept if w.node is None and w.name in stored
+                       and isinstance(stmt, (gast.If, gast.For, gast.While))
+                       and not (isinstance(stmt, gast.If) and _always_rebinds([stmt], w.name))]
             kept = [w for w in kept if (w.name not in stored or (
                 w.name == augmented and _simple(stmt))) and (w.node is None or (
                     w.node.value.id not in stored and w.name not in _paths_stored(stmt)))]
+            kept += renewed
+            for watch in renewed:
+                watch.chosen = self._new("chosen")
+                stmt._autoconv_watched = getattr(stmt, "_autoconv_watched", set()) | {watch.name}
+                post.extend(copy_origin(templates.replace(
+                    _KEPT, ac=self.ctx.runtime, chosen=watch.chosen, name=watch.name,
+                    before=watch.before), stmt))
             for watch in kept:
                 watch.aliases -= stored
                 watch.holders -= stored
