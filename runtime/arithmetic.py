@@ -991,7 +991,9 @@ def _tensor_from(data, dtype=None, device=None, requires_grad=False, pin_memory=
 # first tester46 finding, every mode). Dynamo itself stages such a call as torch._refs.tensor,
 # which stacks the items (their dtypes promoted as torch.tensor's inference does, detached, on
 # the cpu as eager's); autoconv's trace and torch.export call that too. `_refs` gives a
-# many-element item its rows where eager raises: that ValueError is raised first, as eager's.
+# many-element item its rows where eager raises: that ValueError is raised first, as eager's,
+# and so is eager's TypeError for a float item given an integer or bool `dtype=` (`_refs`
+# truncates it).
 
 def _holds_traced(data) -> bool:
     return type_in(data, (list, tuple)) and any(
@@ -1001,9 +1003,15 @@ def _holds_traced(data) -> bool:
 def _tensor_of_traced(fn, data, dtype=None, device=None, requires_grad=False,
                       pin_memory=False):
     """torch.tensor(data, ...) (or torch.as_tensor) of a list holding traced tensors."""
+    integral = dtype is not None and not (dtype.is_floating_point or dtype.is_complex)
     for leaf in _leaves(data):
         if isinstance(leaf, torch.Tensor) and leaf.numel() != 1:
             raise ValueError("only one element tensors can be converted to Python scalars")
+        if integral and isinstance(leaf, torch.Tensor) and (
+                leaf.dtype.is_floating_point or leaf.dtype.is_complex):
+            # (eager reads such an item as an index; `_refs` casts it: break47 s01)
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            "index")
     return torch._refs.tensor(data, dtype=dtype, device=device, requires_grad=requires_grad,
                               pin_memory=pin_memory)
 

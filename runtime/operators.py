@@ -962,6 +962,7 @@ def _refuse_views_of_written(written, state, inputs, statement: str, names=None,
         tensor = state[i] if where == "state" else inputs[i]
         updated.append(tensor)
         memories.append((_storage_of(tensor), name))
+    _refuse_updates_sharing_memory(updated, memories, statement)
     candidates = [("input", j, value, names[j] if names and names[j] else None)
                   for j, value in enumerate(inputs)]
     if state_names is not None:
@@ -994,6 +995,57 @@ def _refuse_views_of_written(written, state, inputs, statement: str, names=None,
                 f"Compute the view from `{name}` where it is read, after the update (`{name}"
                 ".view(-1).sum()` in the test), update the view itself and read it, or take a "
                 f"copy before the statement ({copy}) where it need not see the update")
+
+
+def _refuse_updates_sharing_memory(updated, memories, statement: str) -> None:
+    """A StagingError where the statement updates in place two tensors that share memory (`u =
+    t[1:]`, then `t.add_(1); u.add_(1)`): NOTE [two updated tensors that share memory]."""
+    for k, (tensor, (memory, name)) in enumerate(zip(updated, memories)):
+        for other, (other_memory, other_name) in zip(updated[k + 1:], memories[k + 1:]):
+            if tensor is other or not _same_memory(memory, other_memory) \
+                    or _apart(tensor, other):
+                continue
+            raise StagingError(
+                statement,
+                f"the {statement} updates in place both `{name}` and `{other_name}`, which "
+                f"share memory (one is a view of the other, or both of one tensor): in Python "
+                f"each update is seen through the other; the staged {statement} updates them "
+                "as two tensors",
+                f"Update one of them only and read the other from it after the {statement} "
+                f"(`{other_name} = {name}[...]` again), or take a copy before it "
+                f"(`{other_name} = {other_name}.clone()`) where they need not share memory")
+
+
+def _apart(a, b) -> bool:
+    """Whether two tensors of one storage certainly touch no common element (`t[:2]`,
+    `t[2:]`): their spans of the storage do not meet. False where it is not known (under
+    dynamo, symbolic offsets)."""
+    if torch.compiler.is_dynamo_compiling():
+        return False
+    spans = []
+    for t in (a, b):
+        numbers = (t.storage_offset(), *t.shape, *t.stride())
+        if not all(type(n) is int for n in numbers):  # (a symbol: not asked, no guard)
+            return False
+        if 0 in t.shape:
+            return True
+        spans.append((numbers[0], numbers[0] + sum(
+            (n - 1) * abs(s) for n, s in zip(t.shape, t.stride()))))
+    (a0, a1), (b0, b1) = spans
+    return a1 < b0 or b1 < a0
+
+
+# NOTE [two updated tensors that share memory]
+# `u = t[1:]` (or `t.detach()`, `t.view(2, 2)`) before a staged statement whose bodies update
+# both `t` and `u` in place: each is a state slot (or an input the bodies update) of its own,
+# torch.cond / while_loop give each its own tensor, and the write-back after the statement
+# copies each one's result into its memory, the later copy over the earlier's: `t.add_(1);
+# u.add_(1)` gave t = [2, 3, 4, 5] for Python's [2, 4, 5, 6] in replay and torch.export,
+# silently (break47 s02; a loop compounds it every trip). NOTE [views carried as state slots]
+# checks a tensor the statement only reads or rebinds against those it updates; this checks
+# the updated ones against each other. The same tensor under two names is one slot's update
+# in an `if` (NOTE [one tensor in two state slots of an if]) and is left to that check, and two
+# views whose spans of the storage do not meet (`t[:2]`, `t[2:]`) write back apart (`_apart`).
 
 
 def _state_tensors(slot, name):
