@@ -17,6 +17,7 @@ import sys
 
 import torch
 from torch._dispatch.python import enable_python_dispatcher
+from torch._subclasses.fake_tensor import is_fake
 from torch.fx._lazy_graph_module import _LazyGraphModule, _use_lazy_graph_module
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.nn.utils import stateless
@@ -139,6 +140,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                          if is_shell(v) or type(v) is Repeat}
         out_info.pop("writes", None)
         out_info["undo"] = (roots, values_before, live, shells_before)
+        out_info["grads"] = _parameter_gradients(roots)  # NOTE [gradients left by the call]
+        checked = gradients.checked_gradients(frozenset(id(p) for p, _ in out_info["grads"]))
         for path, tensor in zip(live, live_tensors):
             store(roots, path, tensor)
             if path in held_specs:  # read, not stored by the call: nothing to write back
@@ -149,7 +152,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             # side effects (FSDP's all-gather, a logging hook) happen each time.
             state_now = dict(zip(names, params))
             with stateless._reparametrize_module(module, state_now, tie_weights=True), \
-                    context.caller_owned_lists(lists_in(roots)):
+                    context.caller_owned_lists(lists_in(roots)), checked:
                 result = module.forward(*args, **kwargs)
             # _reparametrize_module puts the originals back and leaves in `state_now` what the
             # module's tables held at the end: a buffer the forward rebound holds another tensor
@@ -157,12 +160,14 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                                                    _location(type(module).forward))
         else:
             slotted = slotted_containers(roots)  # NOTE [containers held by slotted objects]
-            with context.caller_owned_lists(lists_in(roots)):
+            with context.caller_owned_lists(lists_in(roots)), checked:
                 result = converted(*args, **kwargs)
             _refuse_trace_values_in_slotted(name, slotted, _location(
                 source if source is not None else converted))
         _refuse_rebound_gradients(name, inputs, dict(zip(grads, grad_tensors)),
                                   _location(source if source is not None else converted))
+        _refuse_gradients_left(name, out_info["grads"], _location(
+            source if source is not None else converted))
         changed = _changed_objects(name, roots, before, _location(
             source if source is not None else converted), shells_before)
         # (`changed` in the order the plan's stores take the graph's last outputs, with the
@@ -265,6 +270,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             continue  # (the `finally` puts the call's objects back first)
         finally:
             _restore_torch_generator(drawn)
+            for parameter, grad in out_info.pop("grads", ()):
+                if parameter.grad is not grad:
+                    parameter.grad = grad
             if "undo" in out_info:  # the call's objects must not keep the trace's values
                 roots, before, stored, shells = out_info.pop("undo")
                 if "writes" in out_info:
@@ -509,6 +517,49 @@ def _refuse_rebound_gradients(name, inputs, traced_grads, location) -> None:
                 "the caller's `.grad` to a new tensor, so the caller would keep the old one",
                 "Update the gradient in place (`p.grad.mul_(2)`, `p.grad.copy_(g)`), or bind "
                 "`.grad` outside the function, to a tensor it returns")
+
+
+# NOTE [gradients left by the call]
+# The parameters of a module or optimizer the call is given (or `self`'s) are the caller's
+# tensors, and their `.grad` no path of the call's objects: a gradient the function stores
+# there (`p.grad = g` of `torch.autograd.grad`, or a `loss.backward()`: NOTE [backward into
+# gradients from outside] in runtime/gradients.py) is no write the graph repeats. The trace left
+# its FakeTensor in the caller's `.grad` (read by the next eager step: "Cannot access data
+# pointer"), and a replay stored nothing. A training step that clears them again
+# (`opt.zero_grad()` after `opt.step()`) leaves each `.grad` as it found it, which replays as
+# Python. One whose parameters end the call with another `.grad` than they began it is refused
+# after the trace, and every `.grad` the trace changed is put back, on every outcome.
+def _parameter_gradients(roots) -> list:
+    """[(parameter, its .grad)] of the modules and torch.optim optimizers in the call's
+    arguments and `self` (NOTE [gradients left by the call])."""
+    args, kwargs, bound_self = roots
+    found = {}
+    for value in (*args, *kwargs.values(), bound_self):
+        if isinstance(value, torch.nn.Module):
+            parameters = value.parameters()
+        elif isinstance(value, torch.optim.Optimizer):
+            parameters = (p for group in value.param_groups for p in group["params"])
+        else:
+            continue
+        for parameter in parameters:
+            if isinstance(parameter, torch.Tensor) and not is_fake(parameter):
+                found.setdefault(id(parameter), (parameter, parameter.grad))
+    return list(found.values())
+
+
+def _refuse_gradients_left(name, held, location) -> None:
+    """Raise StagingError where a parameter of `held` ([(parameter, .grad before)]) ends the
+    trace with another `.grad` (NOTE [gradients left by the call])."""
+    for parameter, grad in held:
+        if parameter.grad is not grad:
+            raise StagingError.at(
+                location, "function",
+                f"{name} leaves a new `.grad` in a parameter of a module or optimizer it was "
+                "given (`loss.backward()`, `p.grad = g`, or `zero_grad()` of gradients it had), "
+                "and autoconv's graph cannot store a parameter's `.grad` on each call",
+                "Clear the gradients before the function returns (`opt.zero_grad()` after "
+                "`opt.step()`), or compute them as values with torch.autograd.grad and return "
+                "them")
 
 
 # NOTE [undoing a trace that failed]

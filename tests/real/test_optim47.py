@@ -19,6 +19,11 @@ the graph on purpose around every step: `torch._dynamo.graph_break()` in optimiz
   count into a Python float: refused at the line that steps, naming the optimizer and
   `fused=True` (NOTE [optimizer steps that read their count]), no longer a RuntimeError
   without a line.
+- `loss.backward()` over the parameters of a module the function is given (or `self`'s) was
+  refused; traced as `torch.autograd.grad` with the gradients stored into `.grad` where they
+  were None (NOTE [backward into gradients from outside] in runtime/gradients.py).
+- A call leaving a new `.grad` in such a parameter left the trace's FakeTensor there,
+  silently: refused, put back (NOTE [gradients left by the call] in autoconv/capture.py).
 """
 
 from __future__ import annotations
@@ -41,6 +46,15 @@ def _step(model, opt, x, y):
 
 
 _STEP_LINE = _step.__code__.co_firstlineno + 5
+
+
+def _step_backward(model, opt, x, y):
+    # (the usual form: NOTE [backward into gradients from outside])
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+    opt.zero_grad()
+    return loss.detach()
 
 
 def _pair(make_optimizer):
@@ -73,15 +87,17 @@ _STAGED = {
 }
 
 
+@pytest.mark.parametrize("step", [_step, _step_backward])
 @pytest.mark.parametrize("name", sorted(_STAGED))
-def test_optimizer_steps_like_python_over_calls(name):
+def test_optimizer_steps_like_python_over_calls(name, step):
     (m1, o1), (m2, o2) = _pair(_STAGED[name])
-    run = autoconv.autoconv(_step)
+    run = autoconv.autoconv(step)
     torch.manual_seed(1)
     counts = []
     for i in range(4):
         x, y = torch.randn(8, 3) * (3 if i % 2 else 0.5), torch.randn(8, 2)
-        torch.testing.assert_close(run(m1, o1, x, y), _step(m2, o2, x, y))
+        torch.testing.assert_close(run(m1, o1, x, y), step(m2, o2, x, y))
+        assert all(p.grad is None for p in m1.parameters())
         _assert_same_state(o1, m1, o2, m2)
         counts.append(run.trace_count)
     assert counts[-1] == counts[-2]  # (the step's graph holds once the state is filled)
@@ -126,3 +142,65 @@ def test_a_step_count_read_outside_a_step_is_not_refused_as_one():
 
     x = torch.ones(2)
     assert torch.equal(warmup(opt, x), x * 0.1)
+
+
+class _Trainer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.lin(x)
+
+    def train_step(self, opt, x, y):
+        loss = ((self(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss.detach()
+
+
+def test_a_modules_training_method_steps_like_python():
+    made = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = _Trainer()
+        made.append((model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)))
+    (m1, o1), (m2, o2) = made
+    run = autoconv.autoconv(m1.train_step)
+    torch.manual_seed(1)
+    for _ in range(3):
+        x, y = torch.randn(8, 3), torch.randn(8, 2)
+        torch.testing.assert_close(run(o1, x, y), m2.train_step(o2, x, y))
+        _assert_same_state(o1, m1, o2, m2)
+
+
+def _accumulate(model, x, y):
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    return loss.detach()
+
+
+def _step_without_clearing(model, opt, x, y):
+    loss = ((model(x) - y) ** 2).mean()
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    for p, g in zip(model.parameters(), grads):
+        p.grad = g
+    opt.step()
+    return loss.detach()
+
+
+@pytest.mark.parametrize("fn", [_accumulate, _step_without_clearing])
+def test_gradients_left_in_the_callers_parameters_are_refused_and_put_back(fn):
+    # (NOTE [gradients left by the call]: the trace left its FakeTensor in each `.grad`,
+    # silently, and a replay stored nothing there)
+    (model, opt), _ = _pair(lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9))
+    weight = model.weight.detach().clone()
+    args = (model, torch.randn(8, 3), torch.randn(8, 2))
+    if fn is _step_without_clearing:
+        args = (args[0], opt, *args[1:])
+    with pytest.raises(StagingError, match=r"leaves a new `\.grad` in a parameter.*"
+                       r"`opt\.zero_grad\(\)` after `opt\.step\(\)`"):
+        autoconv.autoconv(fn)(*args)
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.equal(model.weight, weight) and not opt.state
