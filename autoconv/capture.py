@@ -368,9 +368,10 @@ def field_spec(tensor) -> tuple:
 # each argument that holds one is an input of the graph, after the arguments, set as the
 # fake's `.grad` while tracing; its shape and dtype are part of the signature
 # (signature.grad_key), and every call passes the call's gradients, so an update in place
-# reaches the caller's. The parameters of a module argument are not arguments: the graph
-# holds them, and the gradients read from them, as constants, the first call's, which later
-# calls would read and update where the caller has new ones. Refused at the read in converted
+# reaches the caller's. The parameters of a module argument, or of an optimizer argument
+# (optim47: `opt.step()` in the function after the caller's backward), are not arguments: the
+# graph holds them, and the gradients read from them, as constants, the first call's, which
+# later calls would read and update where the caller has new ones. Refused at the read in converted
 # code (runtime/gradients.py), and after the trace for a read elsewhere (torch's
 # `clip_grad_norm_`: `_refuse_constant_gradients`); the gradient of a global tensor or of a global module's
 # parameter is a guarded place instead (captures.py). Under torch.export the program has no
@@ -384,7 +385,16 @@ def _refuse_constant_gradients(graph_module, roots, name, location) -> None:
         if isinstance(root, torch.nn.Module):
             for key, parameter in root.named_parameters():
                 if parameter.grad is not None:
-                    grads[id(parameter.grad)] = key
+                    grads[id(parameter.grad)] = f"the parameter {key} of a module"
+        elif isinstance(root, torch.optim.Optimizer):
+            # (an optimizer's parameters are held as a module's are: stepping it in the
+            # function on the gradients the caller's backward made replayed the first call's,
+            # silently, optim47)
+            for g, group in enumerate(root.param_groups):
+                for i, parameter in enumerate(group["params"]):
+                    if isinstance(parameter, torch.Tensor) and parameter.grad is not None:
+                        grads.setdefault(id(parameter.grad), (
+                            f"the parameter param_groups[{g}]['params'][{i}] of an optimizer"))
     if not grads:
         return
     for submodule in graph_module.modules():
@@ -393,12 +403,13 @@ def _refuse_constant_gradients(graph_module, roots, name, location) -> None:
             if isinstance(held, torch.Tensor) and id(held) in grads:
                 raise StagingError.at(
                     location, "function",
-                    f"{name} reads the gradient of the parameter {grads[id(held)]} of a module "
-                    "it was given (`p.grad`): the graph holds the module's parameters, and their "
-                    "gradients, as constants: later calls would read and update this call's "
-                    "gradients, not theirs",
+                    f"{name} reads the gradient of {grads[id(held)]} it was given (`p.grad`): "
+                    "the graph holds the parameters, and their gradients, as constants: later "
+                    "calls would read and update this call's gradients, not theirs",
                     f"Pass the gradients in as arguments (`{name}([p.grad for p in "
-                    "model.parameters()], ...)`) and update them in place there")
+                    "model.parameters()], ...)`) and update them in place there, or compute "
+                    "them in the function (`loss.backward()` before the optimizer's step, "
+                    "`zero_grad()` after it)")
 
 
 # NOTE [tensor subclass arguments]
@@ -534,23 +545,38 @@ def _parameter_gradients(roots) -> list:
     arguments and `self` (NOTE [gradients left by the call])."""
     args, kwargs, bound_self = roots
     found = {}
-    for value in (*args, *kwargs.values(), bound_self):
-        if isinstance(value, torch.nn.Module):
-            parameters = value.parameters()
-        elif isinstance(value, torch.optim.Optimizer):
-            parameters = (p for group in value.param_groups for p in group["params"])
-        else:
-            continue
-        for parameter in parameters:
-            if isinstance(parameter, torch.Tensor) and not is_fake(parameter):
-                found.setdefault(id(parameter), (parameter, parameter.grad))
+    with torch._C.DisableTorchFunction():  # (no real tensor through the trace's modes)
+        for value in (*args, *kwargs.values(), bound_self):
+            _add_parameter_gradients(value, found)
     return list(found.values())
+
+
+def _add_parameter_gradients(value, found) -> None:
+    if isinstance(value, torch.nn.Module):
+        parameters = value.parameters()
+    elif isinstance(value, torch.optim.Optimizer):
+        parameters = (p for group in value.param_groups for p in group["params"])
+    else:
+        return
+    for parameter in parameters:
+        if isinstance(parameter, torch.Tensor) and not is_fake(parameter):
+            found.setdefault(id(parameter), (parameter, parameter.grad))
 
 
 def _refuse_gradients_left(name, held, location) -> None:
     """Raise StagingError where a parameter of `held` ([(parameter, .grad before)]) ends the
     trace with another `.grad` (NOTE [gradients left by the call])."""
-    for parameter, grad in held:
+    with torch._C.DisableTorchFunction():
+        changed = [(parameter, grad) for parameter, grad in held if parameter.grad is not grad]
+    for parameter, grad in changed:
+        if parameter.grad is None and grad is not None:
+            raise StagingError.at(
+                location, "function",
+                f"{name} clears the gradient a parameter of a module or optimizer it was given "
+                "holds (`zero_grad()`, `p.grad = None`), and autoconv's graph cannot bind a "
+                "parameter's `.grad` on each call",
+                "Call zero_grad() outside the function, after it, or compute the gradients "
+                "inside it (`loss.backward()` before the step, `zero_grad()` after it)")
         if parameter.grad is not grad:
             raise StagingError.at(
                 location, "function",

@@ -204,3 +204,32 @@ def test_gradients_left_in_the_callers_parameters_are_refused_and_put_back(fn):
         autoconv.autoconv(fn)(*args)
     assert all(p.grad is None for p in model.parameters())
     assert torch.equal(model.weight, weight) and not opt.state
+
+
+def _update(opt):
+    opt.step()
+
+
+def _update_and_clear(opt):
+    opt.step()
+    opt.zero_grad()
+
+
+@pytest.mark.parametrize("fn, words", [
+    (_update, r"reads the gradient of the parameter param_groups\[0\]\['params'\]\[0\] of an "
+              r"optimizer it was given"),
+    (_update_and_clear, r"clears the gradient .*Call zero_grad\(\) outside"),
+])
+def test_a_step_on_the_callers_gradients_is_refused(fn, words):
+    # (silently wrong before: the graph held the first call's gradients as constants, and
+    # stepped on them again where the caller's backward had made new ones)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(4, 3)).sum().backward()
+    grads = [p.grad for p in model.parameters()]
+    weight = model.weight.detach().clone()
+    with pytest.raises(StagingError, match=words):
+        autoconv.autoconv(fn)(opt)
+    assert all(p.grad is g for p, g in zip(model.parameters(), grads))
+    assert torch.equal(model.weight, weight)
