@@ -17,6 +17,7 @@ import sys
 
 import torch
 from torch._dispatch.python import enable_python_dispatcher
+from torch._subclasses.fake_tensor import is_fake
 from torch.fx._lazy_graph_module import _LazyGraphModule, _use_lazy_graph_module
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.nn.utils import stateless
@@ -140,6 +141,8 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                          if is_shell(v) or type(v) is Repeat}
         out_info.pop("writes", None)
         out_info["undo"] = (roots, values_before, live, shells_before)
+        out_info["grads"] = _parameter_gradients(roots)  # NOTE [gradients left by the call]
+        checked = gradients.checked_gradients(frozenset(id(p) for p, _ in out_info["grads"]))
         for path, tensor in zip(live, live_tensors):
             store(roots, path, tensor)
             if path in held_specs:  # read, not stored by the call: nothing to write back
@@ -150,7 +153,7 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             # side effects (FSDP's all-gather, a logging hook) happen each time.
             state_now = dict(zip(names, params))
             with stateless._reparametrize_module(module, state_now, tie_weights=True), \
-                    context.caller_owned_lists(lists_in(roots)):
+                    context.caller_owned_lists(lists_in(roots)), checked:
                 result = module.forward(*args, **kwargs)
             # _reparametrize_module puts the originals back and leaves in `state_now` what the
             # module's tables held at the end: a buffer the forward rebound holds another tensor
@@ -158,12 +161,14 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
                                                    _location(type(module).forward))
         else:
             slotted = slotted_containers(roots)  # NOTE [containers held by slotted objects]
-            with context.caller_owned_lists(lists_in(roots)):
+            with context.caller_owned_lists(lists_in(roots)), checked:
                 result = converted(*args, **kwargs)
             _refuse_trace_values_in_slotted(name, slotted, _location(
                 source if source is not None else converted))
         _refuse_rebound_gradients(name, inputs, dict(zip(grads, grad_tensors)),
                                   _location(source if source is not None else converted))
+        _refuse_gradients_left(name, out_info["grads"], _location(
+            source if source is not None else converted))
         changed = _changed_objects(name, roots, before, _location(
             source if source is not None else converted), shells_before)
         # (`changed` in the order the plan's stores take the graph's last outputs, with the
@@ -266,6 +271,9 @@ def trace(converted, signature: Signature, leaves, *, name: str, module=None, st
             continue  # (the `finally` puts the call's objects back first)
         finally:
             _restore_torch_generator(drawn)
+            for parameter, grad in out_info.pop("grads", ()):
+                if parameter.grad is not grad:
+                    parameter.grad = grad
             if "undo" in out_info:  # the call's objects must not keep the trace's values
                 roots, before, stored, shells = out_info.pop("undo")
                 if "writes" in out_info:
@@ -361,9 +369,10 @@ def field_spec(tensor) -> tuple:
 # each argument that holds one is an input of the graph, after the arguments, set as the
 # fake's `.grad` while tracing; its shape and dtype are part of the signature
 # (signature.grad_key), and every call passes the call's gradients, so an update in place
-# reaches the caller's. The parameters of a module argument are not arguments: the graph
-# holds them, and the gradients read from them, as constants, the first call's, which later
-# calls would read and update where the caller has new ones. Refused at the read in converted
+# reaches the caller's. The parameters of a module argument, or of an optimizer argument
+# (optim47: `opt.step()` in the function after the caller's backward), are not arguments: the
+# graph holds them, and the gradients read from them, as constants, the first call's, which
+# later calls would read and update where the caller has new ones. Refused at the read in converted
 # code (runtime/gradients.py), and after the trace for a read elsewhere (torch's
 # `clip_grad_norm_`: `_refuse_constant_gradients`); the gradient of a global tensor or of a global module's
 # parameter is a guarded place instead (captures.py). Under torch.export the program has no
@@ -377,7 +386,16 @@ def _refuse_constant_gradients(graph_module, roots, name, location) -> None:
         if isinstance(root, torch.nn.Module):
             for key, parameter in root.named_parameters():
                 if parameter.grad is not None:
-                    grads[id(parameter.grad)] = key
+                    grads[id(parameter.grad)] = f"the parameter {key} of a module"
+        elif isinstance(root, torch.optim.Optimizer):
+            # (an optimizer's parameters are held as a module's are: stepping it in the
+            # function on the gradients the caller's backward made replayed the first call's,
+            # silently, optim47)
+            for g, group in enumerate(root.param_groups):
+                for i, parameter in enumerate(group["params"]):
+                    if isinstance(parameter, torch.Tensor) and parameter.grad is not None:
+                        grads.setdefault(id(parameter.grad), (
+                            f"the parameter param_groups[{g}]['params'][{i}] of an optimizer"))
     if not grads:
         return
     for submodule in graph_module.modules():
@@ -386,12 +404,13 @@ def _refuse_constant_gradients(graph_module, roots, name, location) -> None:
             if isinstance(held, torch.Tensor) and id(held) in grads:
                 raise StagingError.at(
                     location, "function",
-                    f"{name} reads the gradient of the parameter {grads[id(held)]} of a module "
-                    "it was given (`p.grad`): the graph holds the module's parameters, and their "
-                    "gradients, as constants: later calls would read and update this call's "
-                    "gradients, not theirs",
+                    f"{name} reads the gradient of {grads[id(held)]} it was given (`p.grad`): "
+                    "the graph holds the parameters, and their gradients, as constants: later "
+                    "calls would read and update this call's gradients, not theirs",
                     f"Pass the gradients in as arguments (`{name}([p.grad for p in "
-                    "model.parameters()], ...)`) and update them in place there")
+                    "model.parameters()], ...)`) and update them in place there, or compute "
+                    "them in the function (`loss.backward()` before the optimizer's step, "
+                    "`zero_grad()` after it)")
 
 
 # NOTE [tensor subclass arguments]
@@ -510,6 +529,64 @@ def _refuse_rebound_gradients(name, inputs, traced_grads, location) -> None:
                 "the caller's `.grad` to a new tensor, so the caller would keep the old one",
                 "Update the gradient in place (`p.grad.mul_(2)`, `p.grad.copy_(g)`), or bind "
                 "`.grad` outside the function, to a tensor it returns")
+
+
+# NOTE [gradients left by the call]
+# The parameters of a module or optimizer the call is given (or `self`'s) are the caller's
+# tensors, and their `.grad` no path of the call's objects: a gradient the function stores
+# there (`p.grad = g` of `torch.autograd.grad`, or a `loss.backward()`: NOTE [backward into
+# gradients from outside] in runtime/gradients.py) is no write the graph repeats. The trace left
+# its FakeTensor in the caller's `.grad` (read by the next eager step: "Cannot access data
+# pointer"), and a replay stored nothing. A training step that clears them again
+# (`opt.zero_grad()` after `opt.step()`) leaves each `.grad` as it found it, which replays as
+# Python. One whose parameters end the call with another `.grad` than they began it is refused
+# after the trace, and every `.grad` the trace changed is put back, on every outcome.
+def _parameter_gradients(roots) -> list:
+    """[(parameter, its .grad)] of the modules and torch.optim optimizers in the call's
+    arguments and `self` (NOTE [gradients left by the call])."""
+    args, kwargs, bound_self = roots
+    found = {}
+    with torch._C.DisableTorchFunction():  # (no real tensor through the trace's modes)
+        for value in (*args, *kwargs.values(), bound_self):
+            _add_parameter_gradients(value, found)
+    return list(found.values())
+
+
+def _add_parameter_gradients(value, found) -> None:
+    if isinstance(value, torch.nn.Module):
+        parameters = value.parameters()
+    elif isinstance(value, torch.optim.Optimizer):
+        parameters = (p for group in value.param_groups for p in group["params"])
+    else:
+        return
+    for parameter in parameters:
+        if isinstance(parameter, torch.Tensor) and not is_fake(parameter):
+            found.setdefault(id(parameter), (parameter, parameter.grad))
+
+
+def _refuse_gradients_left(name, held, location) -> None:
+    """Raise StagingError where a parameter of `held` ([(parameter, .grad before)]) ends the
+    trace with another `.grad` (NOTE [gradients left by the call])."""
+    with torch._C.DisableTorchFunction():
+        changed = [(parameter, grad) for parameter, grad in held if parameter.grad is not grad]
+    for parameter, grad in changed:
+        if parameter.grad is None and grad is not None:
+            raise StagingError.at(
+                location, "function",
+                f"{name} clears the gradient a parameter of a module or optimizer it was given "
+                "holds (`zero_grad()`, `p.grad = None`), and autoconv's graph cannot bind a "
+                "parameter's `.grad` on each call",
+                "Call zero_grad() outside the function, after it, or compute the gradients "
+                "inside it (`loss.backward()` before the step, `zero_grad()` after it)")
+        if parameter.grad is not grad:
+            raise StagingError.at(
+                location, "function",
+                f"{name} leaves a new `.grad` in a parameter of a module or optimizer it was "
+                "given (`loss.backward()`, `p.grad = g`, or `zero_grad()` of gradients it had), "
+                "and autoconv's graph cannot store a parameter's `.grad` on each call",
+                "Clear the gradients before the function returns (`opt.zero_grad()` after "
+                "`opt.step()`), or compute them as values with torch.autograd.grad and return "
+                "them")
 
 
 # NOTE [undoing a trace that failed]

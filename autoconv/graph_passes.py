@@ -294,8 +294,9 @@ def _made_by_function(node: Node) -> bool:
 
 
 def _written(node: Node) -> list | None:
-    """The tensor nodes the op `node` writes in place, from its schema; None where that is not
-    known (not an aten op, a write into a list of tensors)."""
+    """The tensor nodes the op `node` writes in place, from its schema (each tensor of a list
+    an op writes: NOTE [writes into lists of tensors]); None where that is not known (not an
+    aten op, an argument that is no node)."""
     op = _op_of(node)
     if op is None:
         return None
@@ -304,10 +305,20 @@ def _written(node: Node) -> list | None:
         if argument.alias_info is None or not argument.alias_info.is_write:
             continue
         value = node.args[i] if i < len(node.args) else node.kwargs.get(argument.name)
-        if not isinstance(value, Node):
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if not all(isinstance(v, Node) for v in values):
             return None
-        written.append(value)
+        written.extend(values)
     return written
+
+
+# NOTE [writes into lists of tensors]
+# torch's `_foreach_*_` and fused optimizer kernels (`_fused_adam_`, `_fused_sgd_`) write every
+# tensor of a list argument (`Tensor(a!)[] self`). Read as "writes not known", a parameter those
+# ops updated was no written constant: the trace ran again with it read live from the
+# optimizer's `param_groups` (NOTE [tensors in argument objects' fields] in capture.py), a fresh
+# input with no `.grad`, so the step updated nothing and the optimizer's state stayed empty,
+# silently (Adam with `foreach=True` or `fused=True` stepped inside the function, optim47).
 
 
 def _storage(node: Node, roots: dict) -> Node:

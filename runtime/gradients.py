@@ -34,11 +34,25 @@ from torch._subclasses.fake_tensor import is_fake
 
 from .errors import StagingError
 
-__all__ = ["backward_", "grad_", "guarded_gradients"]
+__all__ = ["backward_", "checked_gradients", "grad_", "guarded_gradients"]
 
 # The ids of the gradients autoconv's trace guards as places (captures.py), while it traces;
 # None otherwise (torch.export, other tracers: their constants are theirs)
 _guarded = [None]
+# The ids of the parameters whose `.grad` autoconv's trace checks at its end (NOTE [gradients
+# left by the call] in autoconv/capture.py), while it runs the function
+_checked = [frozenset()]
+
+
+@contextlib.contextmanager
+def checked_gradients(ids):
+    """Within it, a backward may store the gradients of the tensors whose ids are in `ids`
+    (NOTE [backward into gradients from outside])."""
+    before, _checked[0] = _checked[0], ids
+    try:
+        yield
+    finally:
+        _checked[0] = before
 
 
 @contextlib.contextmanager
@@ -117,6 +131,8 @@ def backward_(method, /, *args, **kwargs):
         # are the trace's; a tensor from outside it is no node of the graph
         if all(_traced(t) for t in targets):
             return method(*args, **kwargs)
+        if _stored_as_values(roots, bound, targets):
+            return None
         raise StagingError(
             "function",
             "`.backward()` fills `.grad` of a tensor from outside the function (a parameter of "
@@ -139,6 +155,41 @@ def backward_(method, /, *args, **kwargs):
             "torch.export; under torch.compile differentiate outside the statement), or call "
             "backward() outside the statement")
     return method(*args, **kwargs)
+
+
+# NOTE [backward into gradients from outside]
+# `loss.backward()` in the function (not in a staged body) whose leaves are tensors from outside
+# it (a module argument's parameters, `self`'s) filled their `.grad` through autograd's engine,
+# behind the trace's back: a value of the trace left in the caller's `.grad`, so it was refused,
+# and the training step practitioners write (`loss.backward(); opt.step(); opt.zero_grad()`)
+# could not be traced (optim47). Where every such leaf has no gradient yet (what
+# `zero_grad()`, torch's default `set_to_none=True`, leaves), Python's backward stores the
+# gradient as a new tensor: the same as `(g,) = torch.autograd.grad(loss, p)` then `p.grad =
+# g`, which the trace records as a store into the caller's object and every call repeats
+# (NOTE [changed arguments] in autoconv/capture.py), and the trace checks that the call leaves
+# each `.grad` as it found it (NOTE [gradients left by the call] there). The backward is traced
+# so where each leaf is such a parameter (or the trace's own). A leaf that holds a gradient
+# (Python adds into that tensor in place), a global tensor and `create_graph=True` are still
+# refused.
+def _stored_as_values(roots, bound, targets) -> bool:
+    """Run the backward as `torch.autograd.grad`, storing each leaf's gradient into its
+    `.grad`, where that is what Python's backward does (NOTE [backward into gradients from
+    outside]); False where it is not."""
+    arguments = bound.arguments
+    if arguments.get("create_graph") or arguments.get("inputs") is not None \
+            or any(t.grad is not None for t in targets) \
+            or not all(_traced(t) or id(t) in _checked[0] for t in targets):
+        return False
+    outputs = _tensors(roots)
+    given = arguments.get("gradient", arguments.get("grad_tensors"))
+    grad_outputs = None if given is None else _tensors(given)
+    retain = arguments.get("retain_graph")
+    grads = torch.autograd.grad(outputs, targets, grad_outputs=grad_outputs,
+                                retain_graph=bool(retain), allow_unused=True)
+    for target, grad in zip(targets, grads):
+        if grad is not None:
+            target.grad = grad
+    return True
 
 
 def _tensors(value) -> list:

@@ -34,7 +34,7 @@ from torch.fx.experimental import proxy_tensor
 from torch.overrides import TorchFunctionMode
 
 from ..errors import StagingError
-from . import outside_writes
+from . import optimizer_steps, outside_writes
 
 __all__ = ["RecordGradMode", "SET_GRAD_ENABLED", "differentiations", "function_begins",
            "inputs_require_grad", "mark_grad_leaf", "may_require_grad", "traced_grad_inputs",
@@ -441,6 +441,9 @@ class RecordGradMode(TorchFunctionMode):
         refuse_leaf_update(func, args)  # NOTE [leaves updated in place in staged bodies]
         outside_writes.note(func, args, kwargs)  # NOTE [outside tensors updated while tracing]
         if func in outside_writes.VALUE_READS:
+            if args and isinstance(args[0], torch.Tensor) and args[0].dim() == 0:
+                # (NOTE [optimizer steps that read their count])
+                optimizer_steps.refuse_count_read(args[0])
             if func is _ITEM:
                 from .specialize import constant_item
 

@@ -60,6 +60,14 @@ def _in_place(func) -> bool:
             or name == "__setitem__")
 
 
+def _in_place_on_lists(func) -> bool:
+    """`torch._foreach_add_` and its kin, which update each tensor of their first argument, a
+    list: torch.optim's foreach steps count `state["step"]` so (a 0-d tensor on the CPU, which a
+    fake trace updates for real: NOTE [outside tensors updated while tracing])."""
+    name = getattr(func, "__name__", "")
+    return name.startswith("_foreach_") and name.endswith("_")
+
+
 def _outside(tensor) -> bool:
     """Whether `tensor` is a real tensor from outside the trace. The trace's own tensors are
     fake; so are the ones `torch.func.vmap` / `grad` / `jacrev` wrap inside the traced function,
@@ -78,6 +86,8 @@ def note(func, args, kwargs) -> None:
     targets = []
     if args and _in_place(func):
         targets.append(args[0])
+    elif args and _in_place_on_lists(func) and isinstance(args[0], (list, tuple)):
+        targets.extend(t for t in args[0] if isinstance(t, torch.Tensor))
     out = kwargs.get("out") if kwargs else None
     if out is not None:
         targets.extend(out if isinstance(out, (tuple, list)) else (out,))

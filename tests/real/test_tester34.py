@@ -349,6 +349,9 @@ def _torch_sgd_step(model, opt, x, y):
     for p, g in zip(model.parameters(), grads):
         p.grad = g
     opt.step()
+    # (a `.grad` left in the caller's parameter is refused since optim47: NOTE [gradients
+    # left by the call])
+    opt.zero_grad()
     return loss.detach()
 
 

@@ -601,3 +601,49 @@ def test_under_compile_an_update_the_version_counters_would_follow_is_refused(fn
     with pytest.raises(StagingError, match=rf"test_aliasing.py:{line}: .*{words}.*"
                                            r"under torch.compile"):
         _compiled(fn)(*(a.clone() for a in args))
+
+
+# --- optim47: a view rebound in a loop whose jump comes before its tensor's update -----------
+# NOTE [views carried as state slots] refuses a loop that updates `t` in place and carries `u`,
+# a view of `t`, unless each body binds `u` before any read in its straight-line code. A
+# `break` or `continue` before the update makes the rebinding conditional (converted code
+# passes `u` into the nested `if` that runs the rest of the trip), and the loop is refused,
+# though no path reads the view after an update without rebinding it first: on the path that
+# jumps, `t` is not updated in that trip. Where the jump comes after the update (`t.add_(1);
+# if i > 2: break; u = ...`), the path that breaks keeps the view, and the refusal is needed.
+# Telling the two apart needs the nested branches' code (where the update is), not only the
+# loop body's: not done.
+
+def _break_before_the_update(x):
+    t = torch.zeros(2)
+    u = t[1:]
+    i = torch.zeros(())
+    while i < x.sum():
+        i = i + 1
+        if i > 2:
+            break
+        t.add_(1)
+        u = t[1:] * 2
+    return t * 1, u * 1
+
+
+def _continue_before_the_update(x):
+    t = torch.zeros(2)
+    u = t[1:]
+    i = torch.zeros(())
+    while i < x.sum():
+        i = i + 1
+        if i == 2:
+            continue
+        t.add_(1)
+        u = t[1:] * 2
+    return t * 1, u * 1
+
+
+@pytest.mark.xfail(strict=True, raises=StagingError, reason=(
+    "optim47: a loop updating `t` in place and rebinding its view `u` after a break / continue "
+    "that comes before the update is refused (NOTE [views carried as state slots] reads only "
+    "the loop body's straight-line code), though no path reads the view after an update"))
+@pytest.mark.parametrize("fn", [_break_before_the_update, _continue_before_the_update])
+def test_a_view_rebound_after_a_jump_before_its_tensors_update_stages(fn):
+    assert_same_result(fn, [T([5.0]), T([1.0]), T([0.0])], export=False, compile=False)
