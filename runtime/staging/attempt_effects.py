@@ -34,7 +34,9 @@ __all__ = ["undone_on"]
 def undone_on(*errors, values):
     """Within it, a staging attempt; where it raises one of `errors`, each container `values`
     reach is put back as it was before (NOTE [what an abandoned attempt wrote])."""
-    if torch.compiler.is_dynamo_compiling():  # (dynamo replays a failed trace's writes itself)
+    if torch.compiler.is_dynamo_compiling():
+        # (dynamo would trace the copies and the puts back too; its runs of the fuzz program
+        # and of tests/reference/test_callee_side_effects.py's loops staged twice were right)
         yield
         return
     saved = _contents(values)
