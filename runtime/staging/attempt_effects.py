@@ -11,7 +11,7 @@ given when it ends: the fields of an object, a dict's items, the list a bound me
 stayed: the next attempt started from the count the abandoned one had made, and counted again.
 A `for` over a Python range, staged from the trip where its `return` flag became a tensor, with
 `if tick(-s.v) >= 2:` in its body gave 10 for Python's 6 after three trips (fuzz seed 4601,
-program 15), silently, in replay, torch.export and torch.compile alike. So the dicts, lists and
+program 15), silently, in replay and torch.export. So the dicts, lists and
 plain objects' fields that the statement's state and inputs reach (and those a callable among
 them reaches, `objects.reached_objects`) are read before such an attempt and, when it ends in an
 exception that stages the statement again, put back as they were: every attempt starts from the
@@ -35,8 +35,8 @@ def undone_on(*errors, values):
     """Within it, a staging attempt; where it raises one of `errors`, each container `values`
     reach is put back as it was before (NOTE [what an abandoned attempt wrote])."""
     if torch.compiler.is_dynamo_compiling():
-        # (dynamo would trace the copies and the puts back too; its runs of the fuzz program
-        # and of tests/reference/test_callee_side_effects.py's loops staged twice were right)
+        # (dynamo would trace the copies and the puts back too; its runs of
+        # tests/reference/test_callee_side_effects.py's loops staged twice were right without)
         yield
         return
     saved = _contents(values)
