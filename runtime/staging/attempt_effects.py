@@ -35,7 +35,7 @@ def undone_on(*errors, values):
     """Within it, a staging attempt; where it raises one of `errors`, each container `values`
     reach is put back as it was before (NOTE [what an abandoned attempt wrote])."""
     if torch.compiler.is_dynamo_compiling():
-        # (dynamo would trace the copies and the puts back too; its runs of
+        # (dynamo would trace the copies and the puts back too; its runs of program 15 and of
         # tests/reference/test_callee_side_effects.py's loops staged twice were right without)
         yield
         return
