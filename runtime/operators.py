@@ -25,7 +25,7 @@ from .errors import (StagingError, enter_if_under_dynamo, graph_error_message,
 from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
                         known_while_tracing, staged_sequence)
 from .staging import (branch_facts, constants, context, export_aliases, grad_mode, objects,
-                      optionals, peeling, restaging, specialize, verdicts)
+                      optionals, peeling, python_state, restaging, specialize, verdicts)
 from .staging import torch as staging
 from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM
 from .identity import type_in
@@ -837,6 +837,45 @@ def _refuse_raised_in_a_loop(raised, statement, caught: bool) -> None:
     raise refused from raised
 
 
+# NOTE [a loop body that always raises]
+# A body of a staged loop that raises at its own level (`raise` in the body, or in a helper it
+# calls whose every path raises, not under a staged statement nested in the body) becomes a
+# graph assertion there (NOTE [branches that always raise] in staging/context.py), and its
+# trace goes on: a helper's None is then used (`h1(...) + 0`, fuzz seed 4601 program 98), and
+# the staging failed with an internal TypeError from autoconv's trace, where Python raises the
+# helper's exception on the inputs that enter the loop and returns on the others. Such a body
+# never completes a trip when the graph runs, so the loop makes none or raises in its first:
+# where staging the loop fails after its body raised so (any exception, a refusal too, but
+# one that `stands`), the loop becomes an assertion, with that raise's message, that its
+# test is false now, and the state goes on as it came (the loop's exit with no trip). The body
+# is watched as an `if`'s branches are (not under dynamo, which refuses the bookkeeping).
+
+
+def _past_raising_body(go, watch, statement, error) -> bool:
+    """Whether the body of a loop whose staging failed with `error` raised at its own level
+    (`watch`, context.RaiseWatch of the body alone; None under dynamo); if so, the graph asserts
+    that the loop's test (`go()`, its value before the first staged trip) is false, with that
+    raise's message (NOTE [a loop body that always raises])."""
+    if watch is None or watch.raised[0] is None or getattr(error, "stands", False):
+        return False
+    # (a refusal, not one of the StagingErrors that stage a statement again: GainedAttributes,
+    # peeling's StructureChanged, an enclosing carry's replaced record ...)
+    if type(error) is not StagingError and not _raised_in_a_branch(error):
+        return False
+    if not staging.probing():
+        torch._assert_async(torch.logical_not(staging.as_predicate(go(), statement)),
+                            graph_error_message(watch.raised[0]))
+    return True
+
+
+def _first_trip_test(length, extra_test, state, inputs, like):
+    """Whether a staged `for` makes its first trip: a 0-d bool tensor."""
+    more = torch.lt(torch.zeros((), dtype=length.dtype, device=length.device), length)
+    if extra_test is None:
+        return more
+    return torch.logical_and(more, to_tensor(extra_test(*state, *inputs), like))
+
+
 def _taken_after_raising(branch, state, inputs, statement):
     """`branch(*state, *inputs)` (the state where it is None: an `if` without `else`), the
     branch a statement specialised because a branch raised while traced takes (NOTE [a branch
@@ -1547,6 +1586,7 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                                                           kept, renewed, caught))
             # NOTE [names of a statement's inputs] in staging/objects.py
             shown_token = objects.show_inputs(inputs, _shown_inputs(body, state, inputs, updated))
+            watch = context.watch_raises((body,))  # NOTE [a loop body that always raises]
             try:
                 if torch.compiler.is_dynamo_compiling():  # (NOTE [nesting under dynamo])
                     out = _staged_while(updated, inputs, test, body, bodies, staged_state,
@@ -1560,13 +1600,19 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                     raise peeled from None
                 peeled, out = changed, peeling.PEEL
             except Exception as raised:  # NOTE [a loop body that raises while traced]
-                _refuse_raised_in_a_loop(raised, "while loop", caught)
-                if peeled is not None and isinstance(raised, StagingError):
-                    raise peeled from None
-                raise
+                if _past_raising_body(lambda: like, watch, "while loop", raised):
+                    out = None
+                else:
+                    _refuse_raised_in_a_loop(raised, "while loop", caught)
+                    if peeled is not None and isinstance(raised, StagingError):
+                        raise peeled from None
+                    raise
             finally:
+                context.end_watch(watch)
                 objects.unshow_inputs(shown_token)
                 restaging.leave(frame)
+            if out is None:  # (no trip: the graph asserts that it makes none)
+                return _unpinned(_kept(before, state, kept) if kept else state, pinned)
             if out is peeling.PEEL:
                 # (the first trip as an `if`, then the loop again from its outputs)
                 try:
@@ -1964,6 +2010,10 @@ def _stage_for_length(sequence, body, state, names, iterable, inputs, updated, r
     count, plan, carried = len(inputs), rows or _NO_ROWS, (rows or _NO_ROWS).carried
     size, extra = len(state), len(carried)
     rereading = isinstance(iterable, torch.Tensor) and any(k == "reread" for _, k in stale)
+    # (the user's body, checked for the Python state it changes: the staging checks `step`
+    # below, the runtime's, and no further: NOTE [Python state a staged body changes])
+    checked, = python_state.refusing_advanced_iterators(((body, "in the loop body"),),
+                                                        "for loop", 1 + size, inputs)
 
     # (the names of the user's body's inputs, for refusals: objects.with_input_as_state)
     code = getattr(body, "__code__", None)
@@ -1999,7 +2049,7 @@ def _stage_for_length(sequence, body, state, names, iterable, inputs, updated, r
         versions = None if torch.compiler.is_dynamo_compiling() else [
             r._version if isinstance(r, torch.Tensor) else None for r in rows_in]
         watched = _watched_rows(items, stale)
-        out = body(item, *inner, *_aliases_read_anew(inner, loop_inputs[:count], aliases))
+        out = checked(item, *inner, *_aliases_read_anew(inner, loop_inputs[:count], aliases))
         _refuse_rows_changed(watched, stale)
         if versions is not None:  # NOTE [loop items updated by a call]
             flags = plan.updated or (False,) * len(rows_in)
@@ -2039,6 +2089,7 @@ def _stage_for_length(sequence, body, state, names, iterable, inputs, updated, r
     frame = restaging.enter((body, extra_test), (state, names, inputs, iterable, updated,
                                                  renewed, caught, updates, stale))
     shown_token = objects.show_inputs(inputs, given)
+    watch = context.watch_raises((body,))  # NOTE [a loop body that always raises]
     try:
         if _holding(updated, loop_inputs, (body, extra_test)):
             out = _holding_lists(
@@ -2061,9 +2112,13 @@ def _stage_for_length(sequence, body, state, names, iterable, inputs, updated, r
                           renewed, caught, (updates[0], _with_flags(
                               iterable, updates[1], found.changed)), stale)
     except Exception as raised:  # NOTE [a loop body that raises while traced]
+        if _past_raising_body(lambda: _first_trip_test(length, extra_test, state, inputs, like),
+                              watch, "for loop", raised):
+            return state  # (no trip: the graph asserts that it makes none)
         _refuse_raised_in_a_loop(raised, "for loop", caught)
         raise
     finally:
+        context.end_watch(watch)
         objects.unshow_inputs(shown_token)
         restaging.leave(frame)
     out = _first_back(out, renewing, state, 1)

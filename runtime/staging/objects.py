@@ -33,7 +33,7 @@ import torch
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..errors import StagingError
-from . import context, dynamo_floats, restaging, unchanged_leaves
+from . import attempt_effects, context, dynamo_floats, restaging, unchanged_leaves
 from ..augmented import copy_of, is_stand_in, mark
 from ..lists import StagedList, filled
 from ..identity import identical, type_in
@@ -1250,9 +1250,11 @@ def carry(stage, bodies, state, names, slots, statement, records=None, giving=()
         return result
 
     try:
-        # (NOTE [restaging verdicts]: a staging from the same entry goes to the second form)
-        result = restaging.attempt("carried objects", staged, (_ReplacedRecord, _GiveBack),
-                                   lambda error: _record_applies(error, state))
+        # (NOTE [restaging verdicts]: a staging from the same entry goes to the second form;
+        # NOTE [what an abandoned attempt wrote] for the `with`)
+        with attempt_effects.undone_on(_ReplacedRecord, _GiveBack, values=(*state, *inputs)):
+            result = restaging.attempt("carried objects", staged, (_ReplacedRecord, _GiveBack),
+                                       lambda error: _record_applies(error, state))
     except _ReplacedRecord as replaced:  # NOTE [named tuples]
         if torch.compiler.is_dynamo_compiling():
             raise
