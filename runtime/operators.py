@@ -3250,8 +3250,8 @@ def list_append(target, value):
 # one-`for` comprehension over a name the function grows as
 # `ac.list_comprehension(tokens, lambda t: ac.int_(t))` (an `if` as `lambda t: c` after it):
 # over a grown list it is that loop, staged by `for_stmt` (a list grown item by item, where
-# the `if` says); over anything else it is Python's own comprehension. The element is converted code (a lambda of the function),
-# evaluated once per item, in order, as Python's.
+# the `if` says); over anything else it is Python's own comprehension. The element is
+# converted code (a lambda of the function), evaluated once per item, in order, as Python's.
 
 def list_comprehension(iterable, element, test=None, source=None):
     """`[element(v) for v in iterable if test(v)]` (`test` None: no `if`): over a list a staged

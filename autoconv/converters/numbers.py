@@ -1261,8 +1261,8 @@ def _tensor_of_name(node) -> bool:
 
 def _tensor_of_items(node) -> bool:
     """Whether `node` is `torch.tensor([...])` / `torch.as_tensor(...)` of a list, tuple or
-    comprehension with an item that is not a constant (or `ac.list_comprehension`'s): `torch.tensor([x[0], 2 * x[1]])`, whose
-    items may be traced tensors (NOTE [torch.tensor of traced items] in runtime/arithmetic.py),
+    comprehension with an item that is not a constant (or `ac.list_comprehension`'s):
+    `torch.tensor([x[0], 2 * x[1]])`, whose items may be traced tensors (NOTE [torch.tensor of traced items] in runtime/arithmetic.py),
     goes through `number_call`."""
     if not (_called(node) in ("tensor", "as_tensor") and node.args):
         return False
