@@ -263,6 +263,23 @@ def test_s02_grown_list_bound_in_a_branch_to_a_name_unbound_before(fn):
         concrete(GROWN[3])
 
 
+def comprehension_of_tuples(x):
+    vals = []
+    s = x.sum()
+    while s > 1:
+        s = s - 1
+        vals.append(s)
+    r = [(v, v * 2) for v in vals]
+    return len(r)
+
+
+def test_s05_comprehension_of_tuples_over_a_grown_list_names_a_fix_to_write():
+    # (break47b s05) the fix named `<comprehension>_0.append(...)`, no name of the user's
+    with pytest.raises(StagingError, match="Write one comprehension per field") as raised:
+        autoconv.autoconv(comprehension_of_tuples)(T([2.0, 1.5, 3.0]))
+    assert "<comprehension>" not in str(raised.value)
+
+
 # --- functools.lru_cache helpers (NOTE [functions cached by functools.lru_cache]) -------------
 
 @functools.lru_cache(None)
