@@ -280,6 +280,27 @@ def test_s05_comprehension_of_tuples_over_a_grown_list_names_a_fix_to_write():
     assert "<comprehension>" not in str(raised.value)
 
 
+def sum_of_a_comprehension_of_ints_and_floats(x):
+    vals = []
+    s = x.sum()
+    while s > 1:
+        s = s - 1
+        vals.append(int(s))
+    r = [v / 3 + 0.1 for v in vals]
+    return sum(r)
+
+
+def test_s06_sum_of_a_comprehension_over_a_grown_list_names_its_list():
+    # (break47b s06) an int (0) where the list is empty, a float where not: refused when the
+    # graph runs, the message said `sum(<comprehension>)`
+    concrete = autoconv.autoconv(sum_of_a_comprehension_of_ints_and_floats).get_concrete_function(
+        T([2.0, 1.5, 3.0]))
+    assert_close(concrete(T([2.0, 1.5, 3.0])), sum_of_a_comprehension_of_ints_and_floats(
+        T([2.0, 1.5, 3.0])))
+    with pytest.raises(RuntimeError, match=r"sum\(\[\.\.\. for \.\.\. in vals\]\)"):
+        concrete(T([0.5, 0.2, 0.1]))
+
+
 # --- functools.lru_cache helpers (NOTE [functions cached by functools.lru_cache]) -------------
 
 @functools.lru_cache(None)
