@@ -377,3 +377,30 @@ def cached_helper_of_a_traced_int(x):
 def test_s04_cached_helper_of_a_traced_int_is_an_honest_error():
     with pytest.raises(StagingError):
         autoconv.autoconv(cached_helper_of_a_traced_int)(T([1.0, 2.0]))
+
+
+_WEIGHT = T([1.0, 2.0])
+
+
+@functools.lru_cache(None)
+def _doubled_weight(w):
+    return w * 2
+
+
+def plus_a_cached_weight(x):
+    y = x + _doubled_weight(_WEIGHT)
+    if y.sum() > 0:
+        return y * 2
+    return y
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "break47b s07: tracing calls a functools.lru_cache helper as it is, so a call with an "
+    "argument that is no traced tensor (a global weight) caches the trace's tensor: the user's "
+    "own Python call of the function afterwards gets it from the cache and raises torch's bare "
+    "GuardOnDataDependentSymNode 'Could not guard on data-dependent expression'"))
+def test_s07_tracing_leaves_a_cached_helpers_cache_as_python_would():
+    _doubled_weight.cache_clear()
+    x = T([1.0, 1.0])
+    autoconv.autoconv(plus_a_cached_weight)(x)
+    assert torch.equal(plus_a_cached_weight(x), (x + _WEIGHT * 2) * 2)
