@@ -47,8 +47,8 @@ from .staging.constants import staged as staged_constant
 from .staging.optionals import is_optional
 from .staging.torch import as_predicate
 from .arithmetic import binary, comprehension_test
-from .augmented import (empty_is_start, is_stand_in, kinds_error, kinds_in, mark, mark_kinds,
-                        mark_view, mixed_in, number_kinds, types_error, types_in)
+from .augmented import (empty_is_start, graph_check, is_stand_in, kinds_error, kinds_in, mark,
+                        mark_kinds, mark_view, mixed_in, number_kinds, types_error, types_in)
 from .errors import StagingError, dynamo_user_location, user_location
 from .identity import type_in
 from .libm import (mark_numpy, mark_numpy_some, numpy_in, numpy_paths_error, numpy_some,
@@ -479,6 +479,7 @@ def int_(value=0, *args, **kwargs):
     if args or kwargs or not is_staged(value):
         return int(value, *args, **kwargs)
     if isinstance(value, torch.Tensor):
+        value = _real_part(value, "int64_t")
         if value.is_floating_point():
             from .arithmetic import check_int_of_float
             # (Python raises for nan, inf; torch's conversion gave a wrong int)
@@ -497,8 +498,20 @@ def float_(value=0.0):
     if not is_staged(value):
         return float(value)
     if isinstance(value, torch.Tensor):
-        return _number(value.to(torch.float64))
+        return _number(_real_part(value, "double").to(torch.float64))
     return torch.sym_float(value)
+
+
+def _real_part(value, kind: str):
+    """The real part of a complex traced tensor, checked in the graph to be all there is: torch's
+    `float(t)` / `int(t)` (and math's functions of `t`) raise where the imaginary part is not
+    0, where `.to(torch.float64)` dropped it silently (break47b s01: `math.sqrt` of a complex
+    sum gave a number where Python raises). Any other tensor as it is."""
+    if not value.is_complex():
+        return value
+    graph_check(value.imag == 0, RuntimeError,
+                f"value cannot be converted to type {kind} without overflow")
+    return value.real
 
 
 # NOTE [math functions of traced tensors]

@@ -3274,6 +3274,10 @@ def list_comprehension(iterable, element, test=None, source=None):
             return grown(out)
         return if_stmt(test(v), grown, None, (out,), ("<comprehension>",))
     (out,) = for_stmt(iterable, None, body, ([],), ("<comprehension>",))
+    if type(out) is lists.StagedList:
+        # named for the user's messages about it (`sum(...)` of it said `sum(<comprehension>)`)
+        name = f"[... for ... in {iterable.name or 'a grown list'}]"
+        out = lists.StagedList(out.buffer, out.count, out.reserved, name, out.numbers)
     return out
 
 

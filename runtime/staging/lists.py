@@ -184,6 +184,13 @@ def _number_kind(a: torch.Tensor, a_number: bool, b: torch.Tensor, b_number: boo
 def _per_field_fix(name: str, item: tuple) -> str:
     """The fix for tuples appended to a list grown under tensor control flow: one list per
     field, stacked after the statement (tester t19's DTW backtrace, `path.append((i, j))`)."""
+    if name == "<comprehension>":
+        # (NOTE [a comprehension over a grown list]: it has no name to grow; break47b s05's
+        # message said `<comprehension>_0.append(...)`)
+        return ("Write one comprehension per field of the tuple (`firsts = [a for v in vals]`, "
+                "`seconds = [b for v in vals]`, each item a tensor or a number) and pair them "
+                "after it: `torch.stack([torch.stack(firsts), torch.stack(seconds)], dim=1)` has "
+                "the tuples as its rows")
     fields = [f"{name}_{k}" for k in range(len(item))]
     values = "; ".join(f"{f}.append(...)" for f in fields)
     stacks = ", ".join(f"torch.stack({f})" for f in fields)

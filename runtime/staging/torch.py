@@ -732,6 +732,18 @@ class Statement:
             if (kind is SlotKind.UNBOUND and type(out) is list and self.kind == "if statement"
                     and is_undefined(before)):
                 raise lists.BranchLists(name)  # NOTE [lists bound in branches]
+            if (isinstance(out, StagedList) and self.kind == "if statement"
+                    and is_undefined(before) and _may_bind_list(before, kind)):
+                # A grown list (a loop's, a comprehension over one) bound to a variable unbound
+                # before the `if`: its output came back as a Python list of the buffer and the
+                # count (break47b s02: `len(r)` was 2, `r[-1]` the count), so it is refused.
+                raise self.error(
+                    f"'{name}' is unbound before the statement and is bound {where} to a list "
+                    "grown under tensor control flow (a loop's, or a comprehension over one), "
+                    "whose length only the graph knows; such a list crosses an `if` only where "
+                    "it exists before it",
+                    f"Bind '{name} = []' before the statement and grow it on each path (`for v "
+                    f"in vals: {name}.append(v * 2)`), or build the list before the `if`")
             if (kind is SlotKind.UNBOUND and constants.is_constant(out) and is_undefined(before)
                     and torch.compiler.is_dynamo_compiling()):
                 constants.refuse_unbound_under_dynamo(name, self.kind)
