@@ -2853,8 +2853,14 @@ def _decides_truth(value, truth: bool) -> bool:
 # such a comparison runs only torch's comparison, which cannot fail when the graph runs, and
 # traced on a path Python does not take it changes nothing (the cond traces that side too, so
 # an error while tracing it is raised either way): its truth is computed beside the left
-# side's, and the test is their logical and / or, a 0-d bool tensor as `test=True` gives. An
-# operand of any other kind (a list, an object whose `<` is user code) keeps the cond.
+# side's, and the test is their logical and / or, a 0-d bool tensor as `test=True` gives.
+# The same holds of a side that is a local's truth, a `not` of such a side, a chained
+# comparison and an and / or of them (the converter marks them all: NOTE [pure sides of a
+# test fold left] in autoconv/converters/logical.py). A Python value that
+# decides the test whatever the left side is (`x > 0 and i < n` with i, n ints, i >= n) gives
+# that Python bool, as NOTE [a plain side that decides a test]: the sides after it are then
+# never traced, as in the cond's branch they were not. An operand of any other kind (a list,
+# an object whose `<` is user code) keeps the cond.
 def _pure_truth(left, right, inputs, op: str):
     """`left op right(*inputs)`'s truth value without a cond (NOTE [a comparison beside a
     traced test]), or None where an operand is not a tensor or a number."""
@@ -2865,8 +2871,12 @@ def _pure_truth(left, right, inputs, op: str):
             return None
     pred = staging.as_predicate(left, op)
     value = right(*inputs)
-    value = (staging.as_predicate(value, op) if isinstance(value, torch.Tensor)
-             else to_tensor(bool(value), pred))
+    if not isinstance(value, torch.Tensor):
+        if _decides_truth(value, op == "or"):
+            return bool(value)
+        value = to_tensor(bool(value), pred)
+    else:
+        value = staging.as_predicate(value, op)
     return torch.logical_and(pred, value) if op == "and" else torch.logical_or(pred, value)
 
 

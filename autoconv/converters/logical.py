@@ -62,16 +62,38 @@ def _is_constant_operand(node) -> bool:
             and isinstance(node.operand, gast.Constant))
 
 
-def _is_local_comparison(node, local_names) -> bool:
-    """`a < b` (one ordering or equality) of the function's own locals and constants: given
-    tensors and numbers it runs only torch's comparison, which cannot fail when the graph
-    runs (NOTE [a comparison beside a traced test] in runtime/operators.py)."""
-    if not (isinstance(node, gast.Compare) and len(node.ops) == 1
-            and type(node.ops[0]) in _ORDERINGS):
-        return False
-    operands = (node.left, node.comparators[0])
-    return all(_is_plain(o) and (not isinstance(o, gast.Name) or o.id in local_names)
-               for o in operands)
+# NOTE [pure sides of a test fold left]
+# Each `and` / `or` whose left side is traced is a torch.cond, and a chain nests them: `a and b
+# and c` is `and_(a, lambda: and_(b, lambda: c))`, a cond in a cond's branch, and every
+# staging of a cond probes and traces its branches, each nested cond again (under dynamo a
+# few hundred of its steps per step of the user's code: fuzz seed 4301's programs timed out
+# at torch.compile, an `if` test of five nested conds in a `while` test of four). Where only
+# the truth is read, a side that runs nothing but comparisons and truth tests of the
+# function's locals and constants (`_is_pure_side`) is computed beside the sides before it
+# (NOTE [a comparison beside a traced test] in runtime/operators.py), so it folds into them:
+# `a and b and c` with b pure is `and_(and_(a, lambda: b, pure=True), lambda: c)`, the same
+# truth and evaluation order as Python's (`and` / `or` associate). A side that is not pure
+# keeps the sides after it in its lambda, as before: a Python value they give short-circuits
+# there, and what Python never evaluates is not traced. A comparison chain read for its truth
+# (`b == q > k`) is one pure side too.
+def _is_pure_side(node, local_names) -> bool:
+    """A side of an `and` / `or` read for its truth that runs only comparisons and truth tests
+    of the function's locals and constants: a comparison (chained too), `not` of such a side or
+    of a local, a local, a constant, an and / or of such sides (NOTE [a comparison beside a
+    traced test] in runtime/operators.py)."""
+    if isinstance(node, gast.Constant):
+        return True
+    if isinstance(node, gast.Name):
+        return node.id in local_names
+    if isinstance(node, gast.Compare):
+        return all(type(op) in _ORDERINGS for op in node.ops) and all(
+            _is_plain(o) and (not isinstance(o, gast.Name) or o.id in local_names)
+            for o in [node.left, *node.comparators])
+    if isinstance(node, gast.UnaryOp):
+        return isinstance(node.op, gast.Not) and _is_pure_side(node.operand, local_names)
+    if isinstance(node, gast.BoolOp):
+        return all(_is_pure_side(v, local_names) for v in node.values)
+    return False
 
 
 def _is_bool(node) -> bool:
@@ -123,8 +145,8 @@ class LogicalConverter(Converter):
         self._tests = set()  # the and / or nodes whose value is read only for its truth
 
     def _read_for_truth(self, node):
-        if isinstance(node, gast.BoolOp) or (isinstance(node, gast.UnaryOp)
-                                             and isinstance(node.op, gast.Not)):
+        if isinstance(node, (gast.BoolOp, gast.Compare)) or (
+                isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.Not)):
             self._tests.add(node)
 
     def _call(self, op, *args):
@@ -157,51 +179,64 @@ class LogicalConverter(Converter):
         read_for_truth = node in self._tests
         # Sides that are bools already (comparisons, `not`, flags) need no `test=True`.
         test = read_for_truth and not _is_bool(node)
+        pure = [read_for_truth and _is_pure_side(v, self.ctx.local_names) for v in node.values]
         if read_for_truth:
             for value in node.values:
                 self._read_for_truth(value)
         self.generic_visit(node)
         values = list(node.values)
         if read_for_truth:
-            values = self._up_to_deciding_constant(node.op, values, test)
-        return self._chain(node.op, values, test, read_for_truth)
+            values, pure = self._up_to_deciding_constant(node.op, values, pure, test)
+        return self._chain(node.op, values, test, read_for_truth, pure)
 
-    def _chain(self, op, values, test, read_for_truth):
-        """`ac.op(values[0], lambda: ac.op(values[1], ...))` of converted sides."""
+    def _chain(self, op, values, test, read_for_truth, pure=None):
+        """`ac.op(values[0], lambda: ac.op(values[1], ...))` of converted sides; read for its
+        truth, the sides marked `pure` fold into the side before them instead (NOTE [pure
+        sides of a test fold left])."""
         op = "and_" if isinstance(op, gast.And) else "or_"
-        result = values[-1]
-        # (read for its truth, a last side comparing locals is marked `pure`: NOTE [a
-        # comparison beside a traced test] in runtime/operators.py)
-        pure = read_for_truth and _is_local_comparison(result, self.ctx.local_names)
-        for value in reversed(values[:-1]):
-            plain = _is_plain(result)
-            # (read for its truth, a plain side is read first: a Python value whose truth
-            # decides the test makes it a Python bool, NOTE [a plain side that decides a test]
-            # in runtime/operators.py)
-            result = self._lazy_call(op, value, result, test=test or (read_for_truth and plain))
-            if plain:
-                # (reading it runs nothing: the runtime learns its dtype before staging)
-                result.keywords.append(gast.keyword(arg="plain", value=gast.Constant(
-                    value=True, kind=None)))
-            if pure:
-                result.keywords.append(gast.keyword(arg="pure", value=gast.Constant(
-                    value=True, kind=None)))
-                pure = False
-        return result
+        pure = pure if read_for_truth and pure is not None else [False] * len(values)
 
-    def _up_to_deciding_constant(self, op, values, test):
+        def chain(start):
+            result = values[start]
+            end = start + 1
+            while end < len(values) and pure[end]:
+                result = self._side_call(op, result, values[end], test, read_for_truth, True)
+                end += 1
+            if end < len(values):
+                result = self._side_call(op, result, chain(end), test, read_for_truth, False)
+            return result
+
+        return chain(0)
+
+    def _side_call(self, op, left, right, test, read_for_truth, pure):
+        plain = _is_plain(right)
+        # (read for its truth, a plain side is read first: a Python value whose truth
+        # decides the test makes it a Python bool, NOTE [a plain side that decides a test]
+        # in runtime/operators.py)
+        call = self._lazy_call(op, left, right, test=test or (read_for_truth and plain))
+        if plain:
+            # (reading it runs nothing: the runtime learns its dtype before staging)
+            call.keywords.append(gast.keyword(arg="plain", value=gast.Constant(
+                value=True, kind=None)))
+        if pure:
+            call.keywords.append(gast.keyword(arg="pure", value=gast.Constant(
+                value=True, kind=None)))
+        return call
+
+    def _up_to_deciding_constant(self, op, values, pure, test):
         """`values` of an and / or read for its truth, cut after the first constant past the
         first side whose truth decides it (true for `or`, false for `and`; the sides after it
         are never evaluated), the sides before it grouped into one (`a or b or True` is
         `(a or b) or True`, as Python evaluates it), so that the constant is the last call's
-        plain side."""
+        plain side; with the `pure` marks of the sides left."""
         deciding = isinstance(op, gast.Or)
         for i, value in enumerate(values[1:], 1):
             if isinstance(value, gast.Constant) and bool(value.value) is deciding:
                 if i == 1:
-                    return values[:2]
-                return [self._chain(op, values[:i], test, True), value]
-        return values
+                    return values[:2], pure[:2]
+                return ([self._chain(op, values[:i], test, True, pure[:i]), value],
+                        [all(pure[:i]), True])
+        return values, pure
 
     def visit_UnaryOp(self, node):
         if isinstance(node.op, gast.Not):
@@ -257,9 +292,15 @@ class LogicalConverter(Converter):
                 right = gast.NamedExpr(target=templates.name(temp, gast.Store()), value=right)
             parts.append(self._identity(gast.Compare(left=copy.deepcopy(left), ops=[op],
                                                      comparators=[right])))
+        # (read for its truth, a chain of locals' comparisons is computed beside: NOTE [pure
+        # sides of a test fold left])
+        pure = node in self._tests and _is_pure_side(node, self.ctx.local_names)
         result = parts[-1]
         for part in reversed(parts[:-1]):
             result = self._lazy_call("and_", part, result)
+            if pure:
+                result.keywords.append(gast.keyword(arg="pure", value=gast.Constant(
+                    value=True, kind=None)))
         return result
 
     def _identity(self, node):

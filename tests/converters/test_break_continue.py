@@ -79,3 +79,39 @@ def test_continue_in_for():
             return s
         """,
     )
+
+
+def test_alias_checks_after_a_jump_are_not_guarded():
+    # NOTE [alias checks after a jump are not guarded]: the check after an `if` that calls the
+    # user's code and breaks runs on every path, with no `if not did_break:` of nothing around
+    # it (a staged `if` with no state under dynamo)
+    assert_converts(
+        """
+        def f(x):
+            s = x * 0
+            for v in x:
+                s = s + v
+                if g(v) > 2:
+                    break
+            return s
+        """,
+        """
+        def f(x):
+            s = x * 0
+            did_break = False
+
+            def extra_test(did_break, s):
+                return ac.not_(did_break)
+
+            def loop_body(v, did_break, s):
+                s = s + v
+
+                def if_true(did_break):
+                    did_break = True
+                    return did_break,
+                did_break, = ac.if_stmt(ac.converted_call(g, v) > 2, if_true, None, (did_break,), ('<break flag>',))
+                return did_break, s
+            did_break, s = ac.for_stmt(x, extra_test, loop_body, (did_break, s), ('<break flag>', 's'), item_passed=True)
+            return s
+        """,
+    )

@@ -66,7 +66,7 @@ def test_and_or_read_only_for_truth_get_test():
                 return x,
             x, = ac.if_stmt(ac.and_(n, lambda x: x > 0, (x,), test=True, pure=True), if_true, None, (x,), ('x',))
             ys = [v for v in xs if ac.filter_test(ac.or_(v, lambda n: n, (n,), plain=True), '[v for v in xs if v or n]')]
-            return ac.not_(ac.or_(n, lambda x: x, (x,), test=True, plain=True)), ac.and_(x > 0, lambda n: ac.not_(n), (n,)), ac.and_(n, lambda x: x, (x,), plain=True), ys
+            return ac.not_(ac.or_(n, lambda x: x, (x,), test=True, plain=True, pure=True)), ac.and_(x > 0, lambda n: ac.not_(n), (n,)), ac.and_(n, lambda x: x, (x,), plain=True), ys
         """,
     )
 
@@ -91,10 +91,10 @@ def test_plain_side_of_a_test_is_read_first_and_constant_comparisons_fold():
             def if_true(c):
                 c = c + 1
                 return c,
-            c, = ac.if_stmt(ac.or_(c < p, lambda : True, test=True, plain=True), if_true, None, (c,), ('c',))
+            c, = ac.if_stmt(ac.or_(c < p, lambda : True, test=True, plain=True, pure=True), if_true, None, (c,), ('c',))
 
             def loop_test(c, flag):
-                return ac.and_(ac.and_(c > 9, lambda flag: flag, (flag,), test=True, plain=True), lambda : False, test=True, plain=True)
+                return ac.and_(ac.and_(c > 9, lambda flag: flag, (flag,), test=True, plain=True, pure=True), lambda : False, test=True, plain=True, pure=True)
 
             def loop_body(c, flag):
                 c = c - 1
@@ -170,5 +170,38 @@ def test_a_comparison_of_locals_read_for_truth_is_pure():
             x, = ac.if_stmt(ac.or_(ac.and_(x > 0, lambda i, x: ac.getitem(x, i) > 0, (i, x)), lambda i: i < LIMIT, (i,)), if_true_1, None, (x,), ('x',))
             y = ac.and_(x > 0, lambda i, n: i < n, (i, n))
             return x, y
+        """,
+    )
+
+
+def test_pure_sides_of_a_test_fold_into_the_sides_before_them():
+    # (NOTE [pure sides of a test fold left]: a side comparing locals, a `not` of a local, a
+    # chained comparison of locals and an and / or of them are computed beside the sides before
+    # them; the sides after one that is not (a call) stay in its lambda)
+    assert_converts(
+        """
+        def f(x, y, k, q, done):
+            if y != q and x < k and g(x) < 2 and (k == q or x >= y == q):
+                x = x + 1
+            while not done and (k < q and x > 0):
+                x = x - 1
+            return x
+        """,
+        """
+        def f(x, y, k, q, done):
+
+            def if_true(x):
+                x = x + 1
+                return x,
+            x, = ac.if_stmt(ac.and_(ac.and_(y != q, lambda k, x: x < k, (k, x), pure=True), lambda k, q, x, y: ac.and_(ac.converted_call(g, x) < 2, lambda k, q, x, y: ac.or_(k == q, lambda q, x, y: ac.and_(x >= y, lambda q, y: y == q, (q, y), pure=True), (q, x, y), pure=True), (k, q, x, y), pure=True), (k, q, x, y)), if_true, None, (x,), ('x',))
+
+            def loop_test(x, done, k, q):
+                return ac.and_(ac.not_(done), lambda k, q, x: ac.and_(k < q, lambda x: x > 0, (x,), pure=True), (k, q, x), pure=True)
+
+            def loop_body(x, done, k, q):
+                x = x - 1
+                return x,
+            x, = ac.while_stmt(loop_test, loop_body, (x,), ('x',), (done, k, q))
+            return x
         """,
     )

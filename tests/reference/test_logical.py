@@ -412,3 +412,41 @@ def sum_or_mode_is(x, mode):
 def test_a_comparison_beside_a_traced_test(fn, inputs, conds):
     concrete = assert_same_result(fn, inputs)
     assert count_ops(concrete.graph_module, COND) == conds, concrete.code
+
+
+# --- pure sides of a test fold left (NOTE [pure sides of a test fold left]) -----------------
+# Comparisons of locals, `not` of a local and chained comparisons of locals are computed beside
+# the sides before them: a chain with one call in it is one cond, not one nested per side (fuzz
+# seed 4301's compile time-outs).
+
+def pure_sides_around_a_call(x, k):
+    s = x.sum()
+    m = x.max()
+    if s > 0 and k < 3 and x.abs().max() > 1 and (k == 2 or m >= s >= k):
+        return x * 2
+    return x - 1
+
+
+def flag_and_chained_bounds(x, n):
+    i = 0
+    total = torch.zeros(())
+    done = x[0] < 0
+    while not done and (i < n and -4 < total < 6):
+        total = total + x[i]
+        i += 1
+        done = total > 2
+    return total, i
+
+
+@pytest.mark.parametrize("fn, inputs, conds", [
+    (pure_sides_around_a_call, [(T([1.0, 2.0]), T(2)), (T([1.0, 0.5]), T(2)),
+                                (T([1.0, 2.0]), T(1)), (T([3.0, 0.5]), T(1)),
+                                (T([-1.0, -2.0]), T(1)), (T([1.0, 2.0]), T(3))], 2),
+    (flag_and_chained_bounds, [(T([1.0, 0.5, 0.25, 4.0]), T(4)),
+                               (T([-1.0, 2.0, 3.0, 4.0]), T(4)),
+                               (T([1.0, 0.5, 0.25, 0.125]), T(3)),
+                               (T([-3.0, -1.0, -1.0, 1.0]), T(4))], 0),
+], ids=["if-call-between", "loop-flag-chain"])
+def test_pure_sides_of_a_test_fold_left(fn, inputs, conds):
+    concrete = assert_same_result(fn, inputs)
+    assert count_ops(concrete.graph_module, COND) == conds, concrete.code
