@@ -69,15 +69,16 @@ class ModuleState:
 # the spec is a plain tuple of leaves and every leaf is a graph output, that result is the
 # tuple of the outputs themselves.
 def _flat_tuple_of_outputs(out_spec, out_constants) -> int:
-    """The number of outputs where the result is the tuple of the graph's outputs, else 0
-    (NOTE [a tuple of graph outputs returned as is])."""
+    """The number of outputs where the result is the tuple of the graph's outputs, else -1
+    (never a number of outputs: a graph of none returns Python's constants) (NOTE [a tuple of
+    graph outputs returned as is])."""
     # (each child a leaf itself: a child of a registered node type of one leaf, a staged
     # choice of strings `StagedConstant`, is made back into its Python value by unflatten)
     flat = (out_spec.type is tuple and out_spec.context is None
             and out_spec.num_children == out_spec.num_leaves == len(out_constants) > 1
             and all(child.is_leaf() for child in out_spec.children())
             and all(c is GRAPH_OUTPUT for c in out_constants))
-    return len(out_constants) if flat else 0
+    return len(out_constants) if flat else -1
 
 
 class ConcreteFunction:

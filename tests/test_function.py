@@ -1429,6 +1429,12 @@ def _pair_written(x, box):
     return x, box
 
 
+def _text_or_numbers(x):
+    if x.sum() > 0:
+        return "text"
+    return 1, 2
+
+
 def _results_of_each_shape(x):
     y = x * 2 if x.sum() > 0 else x - 1
     return (y, 3), [y, x], (y, (x, y)), (y,), torch.return_types.max((y, x))
@@ -1456,3 +1462,6 @@ def test_a_tuple_of_graph_outputs_is_returned_as_python_returns_it():
             assert type(a) is type(b), (a, b)
         assert got[0][1] == 3 and type(got[1]) is list and type(got[3]) is tuple
         torch.testing.assert_close(got, want)
+    k = autoconv.autoconv(_text_or_numbers)  # (graphs of no outputs: Python's constants)
+    for x in (torch.ones(2), -torch.ones(2), torch.ones(2)):
+        assert k(x) == _text_or_numbers(x), (k(x), x)
