@@ -221,6 +221,30 @@ def test_rows_kept_then_written_are_each_trip_s_writes():
         assert got[0] == want[0] and torch.equal(got[1], want[1]), (writes, got, want)
 
 
+
+def test_rows_kept_of_another_dtype_or_sharing_the_buffer_s_memory_are_each_trip_s_writes():
+    # `_write_rows` stacks a run straight into the buffer's rows where it can; rows of
+    # another dtype (converted by each trip's copy), rows that are views of the buffer
+    # (which `stack`'s `out` refuses), 0-d rows and one-row runs take what each trip writes
+    g = torch.Generator().manual_seed(1)
+    for buffer, rows in [
+            (torch.zeros(5, 3), [torch.randint(-9, 9, (3,), generator=g) for _ in range(4)]),
+            (torch.zeros(5, dtype=torch.int64), [torch.tensor(7), torch.tensor(-2)]),
+            (torch.zeros(5, dtype=torch.int64), [torch.tensor(2.7), torch.tensor(-1.5)]),
+            (torch.zeros(6), [torch.tensor(float(i)) for i in range(5)]),
+            (torch.zeros(6), [torch.tensor(3.0)])]:
+        writes = list(enumerate(rows))
+        got = _kept(buffer.clone(), writes)
+        want = _each_trip(buffer.clone(), writes)
+        assert got[0] == want[0] and got[1].dtype == want[1].dtype, (rows, got, want)
+        assert torch.equal(got[1], want[1]), (rows, got, want)
+    for _ in range(2):  # rows that are the buffer's own rows, shifted by one
+        buffer = torch.arange(12.0).reshape(6, 2)
+        writes = [(k, buffer[k + 1]) for k in range(4)]
+        want = _each_trip(buffer.clone(), [(k, buffer[k + 1].clone()) for k in range(4)])
+        got = _kept(buffer, writes)
+        assert torch.equal(got[1][:4], want[1][:4]), (got, want)
+
 def test_a_decoder_s_token_is_read_once_a_trip_for_its_test_and_its_row_bit_for_bit():
     # NOTE [a trip's number read by its test and its body] (python_backend.py)
     with torch.no_grad():

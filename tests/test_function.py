@@ -1414,3 +1414,54 @@ def test_an_argument_that_is_also_a_captured_tensor_made_fake_first():
         torch.testing.assert_close(f(torch.ones(4)), _scaled_by_table(torch.ones(4)))
     finally:
         TABLE_ALSO_PASSED.copy_(saved)
+
+
+def _pair(x):
+    if x.sum() > 0:
+        return x * 2, x + 1
+    return x - 1, x
+
+
+def _pair_written(x, box):
+    box.add_(1)
+    if x.sum() > 0:
+        return box * 2, x
+    return x, box
+
+
+def _text_or_numbers(x):
+    if x.sum() > 0:
+        return "text"
+    return 1, 2
+
+
+def _results_of_each_shape(x):
+    y = x * 2 if x.sum() > 0 else x - 1
+    return (y, 3), [y, x], (y, (x, y)), (y,), torch.return_types.max((y, x))
+
+
+def test_a_tuple_of_graph_outputs_is_returned_as_python_returns_it():
+    # NOTE [a tuple of graph outputs returned as is] (concrete.py): only a plain tuple of
+    # graph outputs takes it; an argument returned, an argument written in place, and other
+    # result shapes come back as Python's
+    f = autoconv.autoconv(_pair)
+    for x in (torch.ones(3), -torch.ones(3), torch.ones(3)):
+        got, want = f(x), _pair(x)
+        assert type(got) is tuple and len(got) == 2, got
+        assert all(torch.equal(g, w) for g, w in zip(got, want)), (got, want)
+    g = autoconv.autoconv(_pair_written)
+    for x in (torch.ones(2), -torch.ones(2), torch.ones(2)):
+        box, box_want = torch.zeros(2), torch.zeros(2)
+        got, want = g(x, box), _pair_written(x, box_want)
+        assert torch.equal(box, box_want) and type(got) is tuple
+        assert all(torch.equal(a, b) for a, b in zip(got, want)), (got, want)
+    h = autoconv.autoconv(_results_of_each_shape)
+    for x in (torch.ones(2), -torch.ones(2), torch.ones(2)):
+        got, want = h(x), _results_of_each_shape(x)
+        for a, b in zip(got, want):
+            assert type(a) is type(b), (a, b)
+        assert got[0][1] == 3 and type(got[1]) is list and type(got[3]) is tuple
+        torch.testing.assert_close(got, want)
+    k = autoconv.autoconv(_text_or_numbers)  # (graphs of no outputs: Python's constants)
+    for x in (torch.ones(2), -torch.ones(2), torch.ones(2)):
+        assert k(x) == _text_or_numbers(x), (k(x), x)
