@@ -25,6 +25,7 @@ import contextlib
 
 import torch
 
+from ..identity import type_in
 from . import objects
 
 __all__ = ["undone_on"]
@@ -73,7 +74,7 @@ def _gather(value, found: list, seen: set) -> None:
         found.append((value, dict(value)))
         for v in list(value.values()):
             _gather(v, found, seen)
-    elif type(value) in (list, objects.HeldList):
+    elif type_in(value, (list, objects.HeldList)):
         seen.add(id(value))
         found.append((value, list(value)))
         for v in list(value):

@@ -46,7 +46,15 @@ def test_first_step_over_plain_tensors_replays(optimizer):
     converted = autoconv.autoconv(step)
     for w, g in _INPUTS:
         torch.testing.assert_close(converted(w, g), step(w, g))
-    assert converted.trace_count == 1
+    # (torch.optim wraps a class's `step` when its first instance is made,
+    # `Optimizer._patch_step_function`: the class's code changes during the first call, which
+    # the guard on it, NOTE [code a class holds, rebound], sees once where no earlier test made
+    # one; after that, every call replays)
+    assert converted.trace_count <= 2
+    traces = converted.trace_count
+    for w, g in _INPUTS:
+        torch.testing.assert_close(converted(w, g), step(w, g))
+    assert converted.trace_count == traces
 
 
 @pytest.mark.parametrize("optimizer", [optim.Lamb, optim.AdamP], ids=["Lamb", "AdamP"])
