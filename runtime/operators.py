@@ -2856,12 +2856,14 @@ def _decides_truth(value, truth: bool) -> bool:
 # side's, and the test is their logical and / or, a 0-d bool tensor as `test=True` gives.
 # The same holds of a side that is a local's truth, a `not` of such a side, a chained
 # comparison and an and / or of them (the converter marks them all: NOTE [pure sides of a
-# test fold left] in autoconv/converters/logical.py). A Python value that
-# decides the test whatever the left side is (`x > 0 and i < n` with i, n ints, i >= n) gives
-# that Python bool, as NOTE [a plain side that decides a test]: the sides after it are then
-# never traced, as in the cond's branch they were not. An operand of any other kind (a list,
-# an object whose `<` is user code) keeps the cond.
-def _pure_truth(left, right, inputs, op: str):
+# test fold left] in autoconv/converters/logical.py). A name's or constant's Python value that
+# decides the test is that Python bool (NOTE [a plain side that decides a test]); a
+# comparison's that decides it (`x > 0 and i < n` with i, n ints, i >= n) still gives a
+# tensor, as the cond did: a Python bool there turned a loop whose first trip's test
+# it decided into a Python loop, each later trip a cond of its own (POT's epsilon scaling,
+# session 47). An operand of any other kind (a list, an object whose `<` is user code) keeps
+# the cond.
+def _pure_truth(left, right, inputs, op: str, plain: bool):
     """`left op right(*inputs)`'s truth value without a cond (NOTE [a comparison beside a
     traced test]), or None where an operand is not a tensor or a number."""
     if not isinstance(left, torch.Tensor):
@@ -2872,8 +2874,13 @@ def _pure_truth(left, right, inputs, op: str):
     pred = staging.as_predicate(left, op)
     value = right(*inputs)
     if not isinstance(value, torch.Tensor):
-        if _decides_truth(value, op == "or"):
-            return bool(value)
+        if plain and _decides_truth(value, op == "or"):
+            return bool(value)  # (NOTE [a plain side that decides a test])
+        # (a comparison's Python bool stays a tensor's truth, even where it decides the test,
+        # as the cond it replaces gave: a loop whose first trip's `break` test is `err <= tol
+        # and ii > n` with `ii > n` False on that trip was taken for a Python loop, every later
+        # trip then a cond of its own: POT's epsilon scaling traced its solver 38 times, 6 ->
+        # 56 s)
         value = to_tensor(bool(value), pred)
     else:
         value = staging.as_predicate(value, op)
@@ -2894,7 +2901,7 @@ def and_(left, right, inputs=(), test=False, plain=False, pure=False):
         left = lists.truth(left)
     if is_staged(left):
         left = as_staged_tensor(left)
-        truth = _pure_truth(left, right, inputs, "and") if pure else None
+        truth = _pure_truth(left, right, inputs, "and", plain) if pure else None
         if truth is not None:
             return truth
         if test:
@@ -2915,7 +2922,7 @@ def or_(left, right, inputs=(), test=False, plain=False, pure=False):
         left = lists.truth(left)
     if is_staged(left):
         left = as_staged_tensor(left)
-        truth = _pure_truth(left, right, inputs, "or") if pure else None
+        truth = _pure_truth(left, right, inputs, "or", plain) if pure else None
         if truth is not None:
             return truth
         if test:
