@@ -202,8 +202,7 @@ def _checked(fn, where: str, statement: str, count: int):
     params = code.co_varnames[: code.co_argcount]
     outside = _outside_objects(fn, code)
     globals_changed = _globals_changed(fn, code)
-    own = _nested_cell_stores(fn, code)
-    if not outside and not globals_changed and not own and len(params) <= count:
+    if not outside and not globals_changed and len(params) <= count:
         return fn
 
     def run(*args):
@@ -211,7 +210,7 @@ def _checked(fn, where: str, statement: str, count: int):
                  for i, value in enumerate(args) if i >= count]
         watched = [(name, value) for name, value in given if _watched(value)]
         watched += [(name, value) for name, value in outside if _watched(value)]
-        cells = list(own)  # (name of the function the body calls, nonlocal, cell)
+        cells = []  # (name of the function the body calls, nonlocal, cell)
         seen = set()
         for name, value in given + outside:
             _assigned_cells(value, name, cells, seen, _CALL_DEPTH)
@@ -569,31 +568,6 @@ def _raise_closure_change(code, caller: str, name: str, where: str, statement: s
 
 
 _raise_closure_change._dynamo_marked_constant = True
-
-
-# NOTE [a nested function of a body assigning the function's variable]
-# `def tick(): nonlocal n; n += 1` defined inside a staged body (the lowering of an early
-# `return` moves the statements after an `if` into its false branch, a `def` among them):
-# `n` is the function's, reached through the body's own closure, not through a function the
-# body is given, so the check of given closures (`_assigned_cells`) did not see it, and the
-# branch's trace and probe each ran `tick`: n was 2 where Python's is 1, silently. The body's
-# cells that a function defined in it assigns are watched as a given closure's are.
-
-def _nested_cell_stores(fn, code) -> list:
-    """(name of a function defined in `code`, nonlocal, cell) for each of `fn`'s closure
-    cells such a function (or one nested in it) assigns (NOTE [a nested function of a body
-    assigning the function's variable])."""
-    if not code.co_freevars or not fn.__closure__:
-        return []
-    found, stack = [], [c for c in code.co_consts if isinstance(c, types.CodeType)]
-    while stack:
-        inner = stack.pop()
-        for free in _stored_freevars(inner):
-            if free in code.co_freevars:
-                found.append((inner.co_name, free,
-                              fn.__closure__[code.co_freevars.index(free)]))
-        stack.extend(c for c in inner.co_consts if isinstance(c, types.CodeType))
-    return found
 
 
 def _assigns_cells(value) -> bool:
