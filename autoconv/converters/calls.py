@@ -264,6 +264,26 @@ class CallConverter(Converter):
             return None  # a global's attribute: converted_call, and converted ahead of time
         return func.value
 
+    # NOTE [a method named like a tensor method, on an attribute of self]
+    # A method of a local value whose name is a torch.Tensor method's (`x.sum()`) is left as
+    # written: the value is taken for a tensor. On an attribute of the method's own `self`
+    # (`self.block.inverse(z)`) the value is as often a submodule or a helper object whose
+    # method of that name is the user's (normflows' Residual.inverse calling iResBlock.inverse,
+    # tester47 s05): left as written it ran unconverted, and its `while` on a tensor was
+    # refused. There the receiver decides, at run time: `converted_method_call` calls a
+    # tensor's method as it is and converts a user object's. In-place methods (`self.buf.
+    # add_(v)`) stay as written: the control-flow pass reads them as updates of the attribute.
+    def _submodule_method(self, receiver, name: str) -> bool:
+        """`self.attr.name(...)` (`receiver` an attribute of the function's first parameter)
+        of a method name that is not an in-place tensor method's."""
+        if name.endswith("_") or not isinstance(receiver, gast.Attribute):
+            return False
+        root = receiver
+        while isinstance(root, gast.Attribute):
+            root = root.value
+        return (isinstance(root, gast.Name) and root.id in ("self", "cls")
+                and root.id in self.first_params[-1:])
+
     # NOTE [methods of outside values]
     # `value.method(...)` where `value` is a local goes to `converted_method_call` (the
     # receiver and the name), which calls a tensor's, a builtin value's or numpy's method as it
@@ -574,6 +594,7 @@ class CallConverter(Converter):
                 return node
             if not user_object and (func.attr in _TENSOR_METHODS
                                     and func.attr not in _TENSOR_TRUTHS
+                                    and not self._submodule_method(receiver, func.attr)
                                     or isinstance(receiver, gast.Constant)):
                 return node  # x.sum(), ", ".join(names)
             node.args = [receiver, gast.Constant(value=func.attr, kind=None)] + node.args
