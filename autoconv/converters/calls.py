@@ -195,10 +195,13 @@ class CallConverter(Converter):
     # code under torch.compile (autoray's `_infer_class_backend_cached`, called by each
     # torchquad function: tester47 s03). Asked there, `type(fn)` also guarded on the wrong type
     # ("Guard failed on the same frame it was created"). So a call of a cached function that
-    # the converter resolves (a global, or a module's attribute) is left a plain call: the same
-    # outside dynamo, and under it dynamo traces the cached function itself, as plain
-    # torch.compile does. One held by a local, a closure or an object still goes through
-    # `converted_call` (tests/real/test_tester47.py, s03's xfail).
+    # the converter resolves (a global, or a module's attribute) is called through
+    # `ac.cached_(fn)(...)`, which under dynamo gives the wrapper back without asking anything
+    # of it: dynamo traces the cached function itself, as plain torch.compile does (and under
+    # the other tracers the cached function runs converted, past the cache: NOTE [calls of a
+    # functools.lru_cache helper while traced] in runtime/calls.py). One held by a local, a
+    # closure or an object still goes through `converted_call` (s03's xfail under
+    # torch.compile in tests/reference/test_tester47.py).
     def _random_state(self, func) -> str | None:
         """The name of the generator-state function (`torch.manual_seed`, `torch.set_rng_state`,
         `torch.default_generator.manual_seed`, `random.seed` ...) that `func` names through
@@ -565,7 +568,12 @@ class CallConverter(Converter):
             return node
         resolved = self._resolved(func)
         if isinstance(resolved, functools._lru_cache_wrapper):
-            return node  # NOTE [functions cached by functools.lru_cache]
+            # NOTE [functions cached by functools.lru_cache]; past the cache while traced:
+            # NOTE [calls of a functools.lru_cache helper while traced] (runtime/calls.py)
+            node.func = gast.Call(func=gast.Attribute(value=templates.name(ac), attr="cached_",
+                                                      ctx=gast.Load()),
+                                  args=[func], keywords=[])
+            return node
         if id(resolved) in _MATH_OF_FLOATS:
             # NOTE [math functions of traced tensors] (runtime/builtins.py)
             node.args = [arg if isinstance(arg, (gast.Constant, gast.Starred)) else gast.Call(
