@@ -662,11 +662,15 @@ def converted_call(fn, /, *args, **kwargs):
 
 def _converted_call(fn, args, kwargs):
     cls = type(fn)
-    if (cls is types.MethodType and type(fn.__func__) is functools._lru_cache_wrapper
-            and not torch.compiler.is_dynamo_compiling() and outside_values.graph_tracing()):
-        # `obj.factor(n)` of a cached method: NOTE [calls of a functools.lru_cache helper
-        # while traced]
-        return _past_the_cache(fn)(*args, **kwargs)
+    if cls is not types.FunctionType and not torch.compiler.is_dynamo_compiling() and (
+            cls is functools._lru_cache_wrapper or cls is types.MethodType
+            and type(fn.__func__) is functools._lru_cache_wrapper) \
+            and outside_values.graph_tracing():
+        # a cached function held by a local or a closure, `obj.factor(n)` of a cached method:
+        # NOTE [calls of a functools.lru_cache helper while traced]
+        past = _past_the_cache(fn)
+        if past is not None:
+            return past(*args, **kwargs)
     if cls is types.FunctionType:
         if torch.compiler.is_dynamo_compiling():  # NOTE [loop items updated by a call]
             operators.refuse_item_updated_by_call(fn, args)

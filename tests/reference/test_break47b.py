@@ -415,3 +415,31 @@ class _Calling(torch.nn.Module):
 
     def forward(self, x):
         return self.fn(x)
+
+
+class _Grower:
+    @functools.lru_cache(None)
+    def grown(self, t):
+        while t.sum() < 10:
+            t = t * 2
+        return t
+
+
+_GROWER = _Grower()
+
+
+def cached_helpers_held_by_a_local_and_a_method(x, helpers=(_grown_until_ten,)):
+    grown = helpers[0]
+    if x[0] > 0:
+        return grown(x) + _GROWER.grown(x)
+    return x
+
+
+def test_cached_helpers_held_by_a_local_or_cached_methods_go_past_their_caches():
+    # (through converted_call: NOTE [calls of a functools.lru_cache helper while traced])
+    _grown_until_ten.cache_clear()
+    _Grower.grown.cache_clear()
+    autoconv.autoconv(cached_helpers_held_by_a_local_and_a_method)(T([1.0, 2.0]))
+    assert _grown_until_ten.cache_info().currsize == _Grower.grown.cache_info().currsize == 0
+    assert_same_result(cached_helpers_held_by_a_local_and_a_method,
+                       [T([1.0, 2.0]), T([-1.0, 2.0])], compile=False)
