@@ -69,8 +69,10 @@ def test_s03_lru_cache_method_in_a_staged_branch_replay_and_export():
     "tester47 s03: a method cached by functools.lru_cache (`obj.factor(4)`), called in a "
     "staged branch under torch.compile, fails with dynamo's UncapturedHigherOrderOpError "
     "('raised exception AttributeError()'), no line of the user's: converted_method_call "
-    "reaches the wrapper, which dynamo shows as a function (the global cached function's "
-    "call is left plain by the converter, NOTE [functions cached by functools.lru_cache])"))
+    "reaches the wrapper, which dynamo shows as a function (a global cached function's "
+    "call goes through `ac.cached_`, which dynamo traces: NOTE [functions cached by "
+    "functools.lru_cache]; outside dynamo the method runs past its cache, NOTE [calls of a "
+    "functools.lru_cache helper while traced])"))
 def test_s03_lru_cache_method_in_a_staged_branch_under_torch_compile():
     converted = autoconv.convert(scaled_by_a_cached_method)
     torch._dynamo.reset()
