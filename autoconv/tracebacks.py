@@ -614,9 +614,10 @@ def _implicit_kind(frame) -> str | None:
 _NOT_CONVERTED = (
     "autoconv: {name} ({where}) was not converted, so Python evaluated its tensor condition. "
     "Converted code converts the functions it calls except torch's, numpy's and the standard "
-    "library's, those marked do_not_convert, and a method called on a value by a name that is "
-    "also a torch.Tensor method (`self.solver.clip(x)`): call that one through its class "
-    "(`Solver.clip(self.solver, x)`) or on a local bound to `Solver(...)`.")
+    "library's, those marked do_not_convert, and a method called on a local value (not an "
+    "attribute of `self`) by a name that is also a torch.Tensor method (`solver.clip(x)`): "
+    "call that one through its class (`Solver.clip(solver, x)`) or on a local bound to "
+    "`Solver(...)`.")
 
 
 # torch traces the bodies of cond / while_loop below the autograd dispatch key.

@@ -586,6 +586,51 @@ def converted_submodules(module: torch.nn.Module):
 _FUNCTION_APPLY = torch.autograd.Function.apply.__func__
 
 
+# NOTE [calls of a functools.lru_cache helper while traced]
+# A `functools.lru_cache` (or `functools.cache`) helper called as it is while a graph is traced
+# ran its function once on the trace's values and kept what it gave in the user's cache:
+# keyed by a global weight, the trace's tensor, which the user's own call after the trace got
+# back and failed on (break47b s07); a SymInt read from a traced tensor is no key at all
+# ("unhashable type: non-nested SymInt", s04); and the cached function ran unconverted, its
+# `while` on a tensor torch's bare data-dependent error (s03). While a tracer that builds a
+# graph runs (autoconv's, torch.export, make_fx, torch.fx), converted code calls the cached
+# function itself, converted, past the cache: the cache is neither read nor written, as
+# dynamo does under torch.compile (it traces the wrapped function), where the wrapper is
+# given back as it is (NOTE [functions cached by functools.lru_cache] in
+# autoconv/converters/calls.py). A cache hit gave Python the object the first call made; the
+# trace gets an equal one made again (a helper whose result the caller mutates, counting on
+# the cache to keep the change, is not seen to). Outside tracers (a Python run of converted
+# code) the cache is used as Python uses it.
+def cached_(fn, /):
+    """`fn`, a functools.lru_cache helper the converter resolved (or a method of one): the
+    callable converted code calls for it (NOTE [calls of a functools.lru_cache helper while
+    traced])."""
+    if torch.compiler.is_dynamo_compiling():
+        # (dynamo reads a wrapper's `__wrapped__` itself; `type(fn)` it would guard on the
+        # wrong type: NOTE [functions cached by functools.lru_cache])
+        wrapped = fn.__wrapped__
+        return lambda *args, **kwargs: converted_call(wrapped, *args, **kwargs)
+    if not outside_values.graph_tracing():
+        return fn
+    return _past_the_cache(fn) or fn
+
+
+def _past_the_cache(fn):
+    """The cached function of `fn` (a cache wrapper, or a method bound to one), converted and
+    bound as `fn` is, or None for any other callable."""
+    wrapper, owner = fn, None
+    if type(fn) is types.MethodType:
+        wrapper, owner = fn.__func__, fn.__self__
+    if not isinstance(wrapper, functools._lru_cache_wrapper):
+        return None
+    wrapped = getattr(wrapper, "__wrapped__", None)
+    if not isinstance(wrapped, types.FunctionType):
+        return None
+    if owner is None:
+        return functools.partial(converted_call, wrapped)
+    return functools.partial(converted_call, wrapped, owner)
+
+
 def converted_call(fn, /, *args, **kwargs):
     """`fn(*args, **kwargs)`, with user functions converted first (once, then cached).
 
@@ -617,6 +662,15 @@ def converted_call(fn, /, *args, **kwargs):
 
 def _converted_call(fn, args, kwargs):
     cls = type(fn)
+    if cls is not types.FunctionType and not torch.compiler.is_dynamo_compiling() and (
+            cls is functools._lru_cache_wrapper or cls is types.MethodType
+            and type(fn.__func__) is functools._lru_cache_wrapper) \
+            and outside_values.graph_tracing():
+        # a cached function held by a local or a closure, `obj.factor(n)` of a cached method:
+        # NOTE [calls of a functools.lru_cache helper while traced]
+        past = _past_the_cache(fn)
+        if past is not None:
+            return past(*args, **kwargs)
     if cls is types.FunctionType:
         if torch.compiler.is_dynamo_compiling():  # NOTE [loop items updated by a call]
             operators.refuse_item_updated_by_call(fn, args)

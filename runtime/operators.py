@@ -63,7 +63,7 @@ verdicts.keyed_by_entry(_keep_state(0))
 
 
 def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept=None,
-            renewed=None, items=(), flagged=(), items_only=None):
+            renewed=None, items=(), flagged=(), items_only=None, after_jump=None):
     """`if cond: state = if_true(*state, *inputs) else: state = if_false(*state, *inputs)`.
 
     Returns the new state. `if_false` is None for an `if` without `else`. `inputs` are the
@@ -76,7 +76,10 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
     the positions of the state an enclosing loop body rebinds on some paths only, which the
     branches may rebind (NOTE [state rebound on some paths of a loop]). `items_only`: the
     positions of the state the branches change only through its items (NOTE [Python values
-    changed only through their items]).
+    changed only through their items]). `after_jump`: where the `if` is the converter's guard
+    of the code after a statement that may jump, what that statement may do ("return or
+    raise"), for messages (NOTE [refusals of the code after a jump] in
+    autoconv/converters/guards.py).
 
     Raises:
         StagingError: a staged `if` rebinding such an item.
@@ -162,9 +165,12 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         except StagingError as refused:
             if _stages_loop_instead(refused):
                 raise
+            if after_jump is not None:
+                refused = _after_jump(refused, after_jump)
             taken = _past_raising_branch(cond, watch, "if statement", refused)
             # NOTE [specialisation]
-            cond = _specialized(cond, "if statement", refused) if taken is None else taken
+            cond = _specialized(cond, refused.statement if after_jump else "if statement",
+                                refused) if taken is None else taken
             out = None
         except Exception as raised:  # NOTE [a branch that raises while traced]
             if not _raised_in_a_branch(raised):
@@ -2500,6 +2506,27 @@ def _past_raising_branch(cond, watch, statement, error) -> bool | None:
         torch._assert_async(torch.logical_not(predicate) if true_raised is not None
                             else predicate, graph_error_message(true_raised or false_raised))
     return true_raised is None
+
+
+def _after_jump(error: StagingError, jump: str) -> StagingError:
+    """`error`, a refusal of the converter's `if not flag:` guarding the code after a
+    statement that may `jump`, told of that code (NOTE [refusals of the code after a jump] in
+    autoconv/converters/guards.py): its true branch is the code after the statement, its
+    false branch the paths that jump."""
+    def told(text):
+        return (text.replace("in the true branch", f"after it (where it does not {jump})")
+                .replace("in the false branch", f"where it does {jump}")
+                # (the code after it is already after it: out of the function)
+                .replace("after the if statement", "in the caller, after the call"))
+
+    problem = told(error.problem)
+    if problem == error.problem:
+        return error
+    renamed = StagingError.at((error.filename, error.lineno) if error.filename else None,
+                              f"{error.statement} that may {jump}", problem, told(error.fix))
+    renamed.__dict__.update({k: v for k, v in error.__dict__.items()
+                             if k not in renamed.__dict__})
+    return renamed
 
 
 def _specialized(cond, statement, error) -> bool:

@@ -171,7 +171,7 @@ def _load_numpy() -> None:
     _numpy_loaded = True
 
 
-def _graph_tracing() -> bool:
+def graph_tracing() -> bool:
     """True while a tracer that builds a graph runs (as runtime/random_state.py asks)."""
     if under_dispatch_mode():
         return True
@@ -188,7 +188,7 @@ def outside_value_(fn, name: str, kind: str, /):
     Raises:
         StagingError: under a tracer that builds a graph, at the user's line.
     """
-    if not _graph_tracing():
+    if not graph_tracing():
         return fn
     if kind == _WRITE:  # NOTE [writes to files in staged bodies]
         if not context.in_staged_body():
@@ -240,12 +240,12 @@ def refused_method(obj, name: str) -> None:
     one it refuses itself)."""
     if torch.compiler.is_dynamo_compiling():
         return
-    if is_generator(obj) and _graph_tracing():
+    if is_generator(obj) and graph_tracing():
         found = outside_value(getattr(obj, name, None))
         if found is not None:
             _refuse(*found)
     written = _write_method(obj, name)
-    if written is not None and _graph_tracing() and context.in_staged_body():
+    if written is not None and graph_tracing() and context.in_staged_body():
         _refuse(*written)
 
 
@@ -255,7 +255,7 @@ def refuse_call(fn) -> None:
     graph other than dynamo's is traced (under dynamo the converter's path only: it cannot look
     a builtin up by identity)."""
     found = outside_value(fn)
-    if found is not None and _graph_tracing():
+    if found is not None and graph_tracing():
         outside_value_(fn, *found)
 
 

@@ -1244,8 +1244,10 @@ def test_messages_name_the_return_value_and_fit_the_mismatch(tmp_path):
 
 
 def test_unconverted_tensor_condition_gets_a_hint(tmp_path):
-    # A user method called by a tensor method's name on an attribute is not converted: torch's
-    # data-dependent error gets a note naming the function and what to write instead.
+    # A user method called by a tensor method's name on a local value is not converted: torch's
+    # data-dependent error gets a note naming the function and what to write instead (on an
+    # attribute of `self` it is converted: NOTE [a method named like a tensor method, on an
+    # attribute of self])
     library = _library(tmp_path)
 
     class Net(torch.nn.Module):
@@ -1254,13 +1256,14 @@ def test_unconverted_tensor_condition_gets_a_hint(tmp_path):
             self.solver = library.Solver()
 
         def forward(self, x):
-            return self.solver.clip(x)
+            solver = self.solver
+            return solver.clip(x)
 
     with pytest.raises(Exception) as info:
         autoconv.autoconv(Net())(torch.ones(2))
     notes = "".join(getattr(info.value, "__notes__", []))
     assert f"Solver.clip ({library.__file__}:33) was not converted" in notes, notes
-    assert "Solver.clip(self.solver, x)" in notes
+    assert "Solver.clip(solver, x)" in notes
 
 
 def _as_python_number(t):  # (converted only where converted code calls it)

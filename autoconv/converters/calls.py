@@ -195,10 +195,13 @@ class CallConverter(Converter):
     # code under torch.compile (autoray's `_infer_class_backend_cached`, called by each
     # torchquad function: tester47 s03). Asked there, `type(fn)` also guarded on the wrong type
     # ("Guard failed on the same frame it was created"). So a call of a cached function that
-    # the converter resolves (a global, or a module's attribute) is left a plain call: the same
-    # outside dynamo, and under it dynamo traces the cached function itself, as plain
-    # torch.compile does. One held by a local, a closure or an object still goes through
-    # `converted_call` (tests/real/test_tester47.py, s03's xfail).
+    # the converter resolves (a global, or a module's attribute) is called through
+    # `ac.cached_(fn)(...)`, which under dynamo gives the wrapper back without asking anything
+    # of it: dynamo traces the cached function itself, as plain torch.compile does (and under
+    # the other tracers the cached function runs converted, past the cache: NOTE [calls of a
+    # functools.lru_cache helper while traced] in runtime/calls.py). One held by a local, a
+    # closure or an object still goes through `converted_call` (s03's xfail under
+    # torch.compile in tests/reference/test_tester47.py).
     def _random_state(self, func) -> str | None:
         """The name of the generator-state function (`torch.manual_seed`, `torch.set_rng_state`,
         `torch.default_generator.manual_seed`, `random.seed` ...) that `func` names through
@@ -263,6 +266,26 @@ class CallConverter(Converter):
         if isinstance(root, gast.Name) and root.id not in self.ctx.local_names:
             return None  # a global's attribute: converted_call, and converted ahead of time
         return func.value
+
+    # NOTE [a method named like a tensor method, on an attribute of self]
+    # A method of a local value whose name is a torch.Tensor method's (`x.sum()`) is left as
+    # written: the value is taken for a tensor. On an attribute of the method's own `self`
+    # (`self.block.inverse(z)`) the value is as often a submodule or a helper object whose
+    # method of that name is the user's (normflows' Residual.inverse calling iResBlock.inverse,
+    # tester47 s05): left as written it ran unconverted, and its `while` on a tensor was
+    # refused. There the receiver decides, at run time: `converted_method_call` calls a
+    # tensor's method as it is and converts a user object's. In-place methods (`self.buf.
+    # add_(v)`) stay as written: the control-flow pass reads them as updates of the attribute.
+    def _submodule_method(self, receiver, name: str) -> bool:
+        """`self.attr.name(...)` (`receiver` an attribute of the function's first parameter)
+        of a method name that is not an in-place tensor method's."""
+        if name.endswith("_") or not isinstance(receiver, gast.Attribute):
+            return False
+        root = receiver
+        while isinstance(root, gast.Attribute):
+            root = root.value
+        return (isinstance(root, gast.Name) and root.id in ("self", "cls")
+                and root.id in self.first_params[-1:])
 
     # NOTE [methods of outside values]
     # `value.method(...)` where `value` is a local goes to `converted_method_call` (the
@@ -545,7 +568,12 @@ class CallConverter(Converter):
             return node
         resolved = self._resolved(func)
         if isinstance(resolved, functools._lru_cache_wrapper):
-            return node  # NOTE [functions cached by functools.lru_cache]
+            # NOTE [functions cached by functools.lru_cache]; past the cache while traced:
+            # NOTE [calls of a functools.lru_cache helper while traced] (runtime/calls.py)
+            node.func = gast.Call(func=gast.Attribute(value=templates.name(ac), attr="cached_",
+                                                      ctx=gast.Load()),
+                                  args=[func], keywords=[])
+            return node
         if id(resolved) in _MATH_OF_FLOATS:
             # NOTE [math functions of traced tensors] (runtime/builtins.py)
             node.args = [arg if isinstance(arg, (gast.Constant, gast.Starred)) else gast.Call(
@@ -574,6 +602,7 @@ class CallConverter(Converter):
                 return node
             if not user_object and (func.attr in _TENSOR_METHODS
                                     and func.attr not in _TENSOR_TRUTHS
+                                    and not self._submodule_method(receiver, func.attr)
                                     or isinstance(receiver, gast.Constant)):
                 return node  # x.sum(), ", ".join(names)
             node.args = [receiver, gast.Constant(value=func.attr, kind=None)] + node.args

@@ -907,6 +907,10 @@ def _in_place_arguments(node, state, inputs):
     if items:  # NOTE [loop items rebound on some paths]
         trailing.append("items=items")
         subs["items"] = _constant(items)
+    after_jump = getattr(node, "_autoconv_after_jump", None)
+    if after_jump:  # NOTE [refusals of the code after a jump] in guards.py
+        trailing.append("after_jump=after_jump")
+        subs["after_jump"] = _constant(after_jump)
     return ", ".join(trailing), subs
 
 

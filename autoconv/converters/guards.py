@@ -95,6 +95,9 @@ def guard_block(stmts, kinds, replace_jump, flag, ctx, into_loops=False, on_loop
                 out.extend(guarded)  # NOTE [alias checks after a jump are not guarded]
                 return out
             guard = templates.replace("if not flag:\n    rest", flag=flag, rest=guarded)
+            for node in guard:  # NOTE [refusals of the code after a jump]
+                if node.__class__ is gast.If:
+                    node._autoconv_after_jump = _jump_words(kinds)
             # (a return's guard at the line of the statement that may return: a refusal of it
             # named the function's `def` line, tester t20 s03; the guard of a break or
             # continue keeps its loop's line, where a refusal of what the rest of the body
@@ -107,6 +110,22 @@ def guard_block(stmts, kinds, replace_jump, flag, ctx, into_loops=False, on_loop
             out.extend(guard)
             return out
     return out
+
+
+# NOTE [refusals of the code after a jump]
+# The code after a statement that may return (or raise, or break, or continue) runs behind
+# `if not flag:`, at the line of that statement: a refusal of that `if` named "the true
+# branch" of an `if` the user did not write, at the line of one that only raises (torch_kmeans'
+# `_check_k` under torch.export: "'self._k_max' ... is set in the true branch" of `if (k >=
+# n).any(): raise ...`, tester47 s02). The guard tells the runtime what it guards
+# (`after_jump=`), and the refusal names the code after the jump (runtime/operators.py,
+# `_after_jump`).
+def _jump_words(kinds) -> str:
+    """What the guarded statement may do, for messages."""
+    kinds = _tuple(kinds)
+    if gast.Return in kinds:
+        return "return or raise"
+    return " or ".join(k.__name__.lower() for k in kinds)
 
 
 def _guard_try(stmt, kinds, replace_jump, flag, ctx, into_loops, on_loop):

@@ -694,7 +694,8 @@ class Statement:
             if kind is SlotKind.CONSTANT:
                 if isinstance(before, constants.Kept) and out is not before:
                     # one branch leaves it unbound (the other one: an if has two)
-                    raise _unbound_after(self.kind, name, before.other(where))
+                    raise (self._none_returned(outputs, before.other(where))
+                           or _unbound_after(self.kind, name, before.other(where)))
                 if constants.can_carry(before, out) and out is not before:
                     raise constants.Retabled(self, slot)  # staged again, carrying the slot
                 if (out is not before and type(out) is list and is_undefined(before)
@@ -764,7 +765,8 @@ class Statement:
                 self._refuse_int_becoming_other(name, before, out, where)
             out = constants.staged(out, name, self.like)
             if is_undefined(out):
-                raise _unbound_after(self.kind, name, where)
+                raise (self._none_returned(outputs, where)
+                       or _unbound_after(self.kind, name, where))
             if not _is_stageable(out) and name == "<value>":
                 # `a if c else b` (operators.if_exp): no variable and no assignment to name.
                 raise StagingError(
@@ -796,6 +798,34 @@ class Statement:
                     f"Keep '{name}' a tensor, or move its assignment out of the {self.kind}")
             tensors.append(_as_tensors(out, self.like, self._dtype_of(slot, before, out)))
         return tuple(tensors)
+
+    # NOTE [a variable unbound where the function returns None]
+    # `if (s == 0).any(): return None`, then `d = w / s[:, None]; return d`: the code after a
+    # return goes into the `if`'s other branch, and the variable that branch returns is
+    # carried out of the `if` for the return. Refused (the graph could not be specialised
+    # on the condition), the message said "'d' has no value in the true branch but is used
+    # afterwards" with the fix "Assign 'd' in every branch" (torchquad's
+    # `VEGASMap._smooth_map`, tester47 s04): `d` is used after the `if` only by the other
+    # path's return. Where the body that leaves a variable unbound returns None, the refusal
+    # names the returns instead.
+    def _none_returned(self, outputs, where) -> StagingError | None:
+        """The refusal of a statement whose body `where` (which leaves a variable unbound)
+        returns None where another path returns a value, or None; `outputs`: a body's."""
+        for out, before, name in zip(outputs, self.state, self.names):
+            if RETURN_VALUE not in name or out is before:
+                continue
+            # (None this body's, or one carried as a constant from the other body)
+            if out is None or (isinstance(before, constants.StagedConstant)
+                               and before.kind == "NoneType" and out is not None):
+                return self.error(
+                    f"the function returns None {where} and a value on the other paths; a "
+                    "tensor condition cannot choose None on one path and a value on another "
+                    "(None is no tensor, and the graph gives one kind of value on every path)",
+                    "Return a tensor on every path, with a flag tensor saying which path was "
+                    "taken (`return torch.tensor(False), w` where it returned None), and test "
+                    "the flag instead of `is None`; or test the condition in the caller, "
+                    "before the call")
+        return None
 
     def _dtype_of(self, slot, before, out):
         """The dtype the body's output `out` of `slot` takes staged (None: its own).

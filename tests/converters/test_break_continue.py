@@ -34,7 +34,7 @@ def test_break_with_else():
                 def if_true_1(i):
                     i = ac.aug_assign(i, '+=', 1)
                     return i,
-                i, = ac.if_stmt(ac.not_(did_break), if_true_1, None, (i,), ('i',), kept=(0,))
+                i, = ac.if_stmt(ac.not_(did_break), if_true_1, None, (i,), ('i',), kept=(0,), after_jump='break')
                 return did_break, i
             did_break, i = ac.while_stmt(loop_test, loop_body, (did_break, i), ('<break flag>', 'i'), (n,), kept=(1,))
 
@@ -73,7 +73,7 @@ def test_continue_in_for():
                 def if_true_1(s, x):
                     s = ac.aug_assign(s, '+=', x)
                     return s,
-                s, = ac.if_stmt(ac.not_(did_continue), if_true_1, None, (s,), ('s',), (x,), kept=(0,))
+                s, = ac.if_stmt(ac.not_(did_continue), if_true_1, None, (s,), ('s',), (x,), kept=(0,), after_jump='continue')
                 return s,
             s, = ac.for_stmt(xs, None, loop_body, (s,), ('s',), kept=(0,))
             return s

@@ -95,7 +95,24 @@ def test_methods_of_self_attributes():
         """,
         """
         def forward(self, x):
-            return ac.converted_method_call(self.solver, 'run', x) + self.weight.t() + ', '.join(names)
+            return ac.converted_method_call(self.solver, 'run', x) + ac.converted_method_call(self.weight, 't') + ', '.join(names)
+        """,
+    )
+
+
+def test_methods_named_like_tensor_methods_of_self_attributes_decide_by_the_receiver():
+    # NOTE [a method named like a tensor method, on an attribute of self]: an in-place one
+    # and one of a local stay as written
+    assert_converts(
+        """
+        def inverse(self, z):
+            self.buf.add_(z)
+            return self.block.inverse(z) + z.inverse()
+        """,
+        """
+        def inverse(self, z):
+            self.buf.add_(z)
+            return ac.converted_method_call(self.block, 'inverse', z) + z.inverse()
         """,
     )
 

@@ -82,7 +82,7 @@ def test_return_in_loop():
                 do_return = True
                 retval = t
                 return retval, which
-            retval, which = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval, which), ('<return value>', '<return taken>'), (t,))
+            retval, which = ac.if_stmt(ac.not_(do_return), if_true_1, None, (retval, which), ('<return value>', '<return taken>'), (t,), after_jump='return or raise')
             return ac.returned_path(retval, which, ['x', t])
         """,
     )
@@ -129,7 +129,7 @@ def test_return_out_of_try_and_its_else():
                 do_return = True
                 retval = x
                 return retval, which
-            retval, which = ac.if_stmt(ac.not_(do_return), if_true_2, None, (retval, which), ('<return value>', '<return taken>'), (x,))
+            retval, which = ac.if_stmt(ac.not_(do_return), if_true_2, None, (retval, which), ('<return value>', '<return taken>'), (x,), after_jump='return or raise')
             return ac.returned_path(retval, which, ['x', x])
         """,
     )
@@ -160,7 +160,7 @@ def test_return_from_except_handler():
                 do_return = True
                 retval = tuple(v)
                 return retval,
-            retval, = ac.if_stmt(ac.not_(do_return), if_true, None, (retval,), ('<return value>',), (v,))
+            retval, = ac.if_stmt(ac.not_(do_return), if_true, None, (retval,), ('<return value>',), (v,), after_jump='return or raise')
             return retval
         """,
     )

@@ -172,7 +172,7 @@ def test_a_returned_value_whose_handler_falls_through_stays_a_try():
                 do_return = True
                 retval = 0.0
                 return retval,
-            retval, = ac.if_stmt(ac.not_(do_return), if_true, None, (retval,), ('<return value>',))
+            retval, = ac.if_stmt(ac.not_(do_return), if_true, None, (retval,), ('<return value>',), after_jump='return or raise')
             return retval
         """,
     )

@@ -349,13 +349,13 @@ def cached_helper_looping_on_a_tensor(x):
     return x
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "break47b s03: a functools.lru_cache helper whose body loops on a tensor condition runs "
-    "unconverted (as in Python): torch's bare GuardOnDataDependentSymNode 'Could not guard on "
-    "data-dependent expression', no user line and no fix named"))
-def test_s03_cached_helper_looping_on_a_tensor_is_an_honest_error():
-    with pytest.raises(StagingError):
-        autoconv.autoconv(cached_helper_looping_on_a_tensor)(T([1.0, 2.0]))
+def test_s03_cached_helper_looping_on_a_tensor_is_converted_past_its_cache():
+    # (break47b s03) it ran unconverted: torch's bare "Could not guard on data-dependent
+    # expression" (NOTE [calls of a functools.lru_cache helper while traced])
+    _grown_until_ten.cache_clear()
+    autoconv.autoconv(cached_helper_looping_on_a_tensor)(T([1.0, 2.0]))
+    assert _grown_until_ten.cache_info().currsize == 0  # (the trace's tensor is not kept)
+    assert_same_result(cached_helper_looping_on_a_tensor, [T([1.0, 2.0]), T([-1.0, 2.0])])
 
 
 @functools.lru_cache(None)
@@ -370,13 +370,13 @@ def cached_helper_of_a_traced_int(x):
     return x
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "break47b s04: a functools.lru_cache helper given an int read from a traced tensor: "
-    "Python's bare TypeError 'unhashable type: non-nested SymInt' (the cache hashes its "
-    "arguments), no user line and no fix named"))
-def test_s04_cached_helper_of_a_traced_int_is_an_honest_error():
-    with pytest.raises(StagingError):
-        autoconv.autoconv(cached_helper_of_a_traced_int)(T([1.0, 2.0]))
+def test_s04_cached_helper_of_a_traced_int_is_called_past_its_cache():
+    # (break47b s04) Python's bare "unhashable type: non-nested SymInt": the cache hashed it
+    _tripled.cache_clear()
+    autoconv.autoconv(cached_helper_of_a_traced_int)(T([1.0, 2.0]))
+    assert _tripled.cache_info().currsize == 0
+    assert_same_result(cached_helper_of_a_traced_int, [T([1.0, 2.0]), T([-1.0, 5.0])],
+                       compile=False)
 
 
 _WEIGHT = T([1.0, 2.0])
@@ -394,13 +394,52 @@ def plus_a_cached_weight(x):
     return y
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "break47b s07: tracing calls a functools.lru_cache helper as it is, so a call with an "
-    "argument that is no traced tensor (a global weight) caches the trace's tensor: the user's "
-    "own Python call of the function afterwards gets it from the cache and raises torch's bare "
-    "GuardOnDataDependentSymNode 'Could not guard on data-dependent expression'"))
 def test_s07_tracing_leaves_a_cached_helpers_cache_as_python_would():
+    # (break47b s07) the trace's tensor was kept in the cache: the user's own call afterwards
+    # got it and failed (NOTE [calls of a functools.lru_cache helper while traced])
     _doubled_weight.cache_clear()
     x = T([1.0, 1.0])
-    autoconv.autoconv(plus_a_cached_weight)(x)
+    assert torch.equal(autoconv.autoconv(plus_a_cached_weight)(x), (x + _WEIGHT * 2) * 2)
+    assert _doubled_weight.cache_info().currsize == 0
     assert torch.equal(plus_a_cached_weight(x), (x + _WEIGHT * 2) * 2)
+    converted = autoconv.convert(plus_a_cached_weight)
+    torch.export.export(_Calling(converted), (x,), strict=False)
+    assert _doubled_weight.cache_info().currsize == 1  # (Python's own call above)
+    assert torch.equal(converted(x), (x + _WEIGHT * 2) * 2)  # (as Python: the cache's value)
+
+
+class _Calling(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+class _Grower:
+    @functools.lru_cache(None)
+    def grown(self, t):
+        while t.sum() < 10:
+            t = t * 2
+        return t
+
+
+_GROWER = _Grower()
+
+
+def cached_helpers_held_by_a_local_and_a_method(x, helpers=(_grown_until_ten,)):
+    grown = helpers[0]
+    if x[0] > 0:
+        return grown(x) + _GROWER.grown(x)
+    return x
+
+
+def test_cached_helpers_held_by_a_local_or_cached_methods_go_past_their_caches():
+    # (through converted_call: NOTE [calls of a functools.lru_cache helper while traced])
+    _grown_until_ten.cache_clear()
+    _Grower.grown.cache_clear()
+    autoconv.autoconv(cached_helpers_held_by_a_local_and_a_method)(T([1.0, 2.0]))
+    assert _grown_until_ten.cache_info().currsize == _Grower.grown.cache_info().currsize == 0
+    assert_same_result(cached_helpers_held_by_a_local_and_a_method,
+                       [T([1.0, 2.0]), T([-1.0, 2.0])], compile=False)

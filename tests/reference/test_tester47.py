@@ -2,6 +2,7 @@
 tests/real/test_tester47.py): each kind checked against plain Python in every mode."""
 
 import functools
+import inspect
 
 import pytest
 import torch
@@ -68,8 +69,10 @@ def test_s03_lru_cache_method_in_a_staged_branch_replay_and_export():
     "tester47 s03: a method cached by functools.lru_cache (`obj.factor(4)`), called in a "
     "staged branch under torch.compile, fails with dynamo's UncapturedHigherOrderOpError "
     "('raised exception AttributeError()'), no line of the user's: converted_method_call "
-    "reaches the wrapper, which dynamo shows as a function (the global cached function's "
-    "call is left plain by the converter, NOTE [functions cached by functools.lru_cache])"))
+    "reaches the wrapper, which dynamo shows as a function (a global cached function's "
+    "call goes through `ac.cached_`, which dynamo traces: NOTE [functions cached by "
+    "functools.lru_cache]; outside dynamo the method runs past its cache, NOTE [calls of a "
+    "functools.lru_cache helper while traced])"))
 def test_s03_lru_cache_method_in_a_staged_branch_under_torch_compile():
     converted = autoconv.convert(scaled_by_a_cached_method)
     torch._dynamo.reset()
@@ -78,6 +81,12 @@ def test_s03_lru_cache_method_in_a_staged_branch_under_torch_compile():
 
 
 # --- s02, s04: refusals whose message names a branch the user did not write -------------------
+
+def _line_of(fn, text):
+    """(file, line) of the first line of `fn` holding `text`."""
+    lines, first = inspect.getsourcelines(fn)
+    return __file__, first + next(i for i, line in enumerate(lines) if text in line)
+
 
 class _CheckedK(torch.nn.Module):
     # torch_kmeans' `_check_k`: raises whose message prints the tensor, then a number kept
@@ -102,16 +111,18 @@ def first_k_columns(x):
     return _CHECKED_K(x)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester47 s02: under torch.export, `self._k_max = int(k.max())` after two `if ...: raise` "
-    "(the first one's message prints the tensor) is refused as \"'self._k_max' of module "
-    "'self' is set in the true branch\" of the first `if`, whose true branch only raises: the "
-    "code after a raise is lowered into a branch of the return flag's `if`, and the message "
-    "names that generated branch"))
 def test_s02_attribute_set_after_a_raising_if_is_not_said_to_be_set_in_its_branch():
+    # (tester47 s02) "set in the true branch" of an `if` whose true branch only raises: the
+    # refusal of the converter's guard of the code after it (NOTE [refusals of the code after
+    # a jump])
     with pytest.raises(StagingError) as refused:
         torch.export.export(_Calling(), (torch.ones(2, 5),), strict=False)
-    assert "set in the true branch" not in str(refused.value)
+    message = str(refused.value)
+    assert "set in the true branch" not in message
+    assert "if statement that may return or raise: 'self._k_max' of module 'self' is set " \
+           "after it (where it does not return or raise)" in message, message
+    assert (refused.value.filename, refused.value.lineno) == _line_of(
+        _CheckedK.check_k, "if (k >= n).any():")
 
 
 class _Calling(torch.nn.Module):
@@ -130,17 +141,18 @@ def normalized_rows_or_none(w, c):
     return d
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester47 s04: `w /= c`, then `if (s == 0).any(): return None`, then `d = ...; return d` "
-    "is refused (honestly) as \"'d' has no value in the true branch but is used afterwards\" "
-    "with the fix 'Assign d in every branch': the user's true branch returns None, and `d` "
-    "is assigned after the if; the message should say that the paths return None and a "
-    "tensor"))
 def test_s04_return_none_after_an_in_place_write_names_the_return():
+    # (tester47 s04) "'d' has no value in the true branch ... Assign 'd' in every branch":
+    # `d` is carried only for the other path's return (NOTE [a variable unbound where the
+    # function returns None])
     f = autoconv.autoconv(normalized_rows_or_none)
     with pytest.raises(StagingError) as refused:
         f(torch.ones(2, 3), torch.ones(2, 3))
-    assert "'d' has no value" not in str(refused.value)
+    message = str(refused.value)
+    assert "'d' has no value" not in message
+    assert "the function returns None in the true branch and a value on the other" in message
+    assert (refused.value.filename, refused.value.lineno) == _line_of(
+        normalized_rows_or_none, "if (s == 0).any():")
 
 
 # --- s01: a clock read whose number the graph never uses -------------------------------------
@@ -194,14 +206,10 @@ def flow_inverse(z):
     return _FLOW.inverse(z)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tester47 s05: `self.block.inverse(z)` (normflows' Residual.inverse calling "
-    "iResBlock.inverse) is left unconverted because `inverse` is also a torch.Tensor method "
-    "and the receiver is an attribute of `self`, not `self`: its `while` on a tensor is "
-    "refused (a readable error that names the rule and the workaround, "
-    "`Block.inverse(self.block, z)`); normalizing-flow code names its methods `inverse`"))
 def test_s05_user_method_named_like_a_tensor_method_on_a_submodule_is_converted():
-    assert_same_result(flow_inverse, [T([4.0, 0.5]), T([0.2, -0.3])], compile=False)
+    # (tester47 s05) left unconverted, its `while` on a tensor was refused: NOTE [a method
+    # named like a tensor method, on an attribute of self]
+    assert_same_result(flow_inverse, [T([4.0, 0.5]), T([0.2, -0.3])])
 
 
 # --- s06: a size test after a traced index, replayed where the size is 0 ----------------------
