@@ -366,10 +366,15 @@ def writes_placeholders(graph_module: GraphModule) -> bool:
     for node in graph_module.graph.nodes:
         if node.op != "call_function":
             continue
-        if node.target in _CONTROL_FLOW:
-            bodies = [getattr(graph_module, a.target) for a in node.args
-                      if isinstance(a, Node) and a.op == "get_attr"
-                      and isinstance(getattr(graph_module, a.target, None), GraphModule)]
+        bodies = [getattr(graph_module, a.target) for a in pytree.tree_leaves(node.args)
+                  if isinstance(a, Node) and a.op == "get_attr"
+                  and isinstance(getattr(graph_module, a.target, None), GraphModule)]
+        if bodies and node.target not in _CONTROL_FLOW:
+            # (another operator running a subgraph: written where any of it writes)
+            if not all(is_functional(sub) for body in bodies for sub in body.modules()
+                       if isinstance(sub, GraphModule)):
+                return True
+        elif bodies:
             if any(writes_placeholders(body) for body in bodies) and any(
                     _storage(n, roots).op == "placeholder"
                     for n in pytree.tree_leaves(node.args) if isinstance(n, Node)):
