@@ -578,13 +578,14 @@ def positional_key(args: tuple):
 # (an eager model in between: the benchmarks' "cold" call) the bindings' code and objects are
 # out of the caches: 3-9 µs. Where the last call's arguments were all plain tensors that
 # require no grad, torch's own C++ tensor check (`TensorGuards`, what dynamo's guards use)
-# is made from them: one call that holds exactly where each argument has the same Python type,
-# dispatch keys (device type, layout, inference, conjugate and negative views), dtype, device
-# index, requires_grad (torch 2.13 compares the tensor's own flag: tests/test_function_last_call.py)
-# and sizes and strides. Each tensor's key is then the last call's, entry for entry: the same
-# shape, dtype, device, requires_grad False, and the same strides give the same contiguity.
-# Where it does not hold (stricter than the key: a contiguous tensor with other strides on a
-# dimension of size 1), the key is built and compared as before.
+# is made from them: one call that holds exactly where each argument has the same Python
+# type, dispatch keys (device type, layout, inference, conjugate and negative views), dtype,
+# device index, requires_grad (torch 2.13 compares the tensor's own flag, grad mode on or
+# off: tests/test_function_last_call.py) and sizes and strides. Each tensor's key is then
+# the last call's, entry for entry: the same shape, dtype, device, requires_grad False, and
+# the same strides give the same contiguity. Where it does not hold (stricter than the key:
+# a contiguous tensor with other strides on a dimension of size 1), the key is built and
+# compared as before. A copied or pickled Function makes its own (`_last` is made anew).
 try:
     from torch._C._dynamo.guards import TensorGuards as _TensorGuards
 except ImportError:  # (a torch without dynamo's guards: the keys are compared)

@@ -546,7 +546,8 @@ class _Marked(torch.Tensor):
 def _variants():
     with torch.inference_mode():
         inference = torch.ones(2, 3)
-    return [torch.ones(2, 3), torch.zeros(2, 3), torch.ones(3, 2), torch.ones(2, 3, dtype=torch.float64),
+    return [torch.ones(2, 3), torch.zeros(2, 3), torch.ones(3, 2),
+            torch.ones(2, 3, dtype=torch.float64),
             torch.ones(2, 3, requires_grad=True), torch.ones(3, 2).t(), torch.ones(2, 6)[:, ::2],
             torch.nn.Parameter(torch.ones(2, 3)), torch.ones(2, 3).as_subclass(_Marked),
             inference, torch.ones(2, 3)._neg_view(), torch.ones(2, 3, device="meta"),
