@@ -25,6 +25,7 @@ from .concrete import ConcreteFunction, ModuleState
 from .signature import (ALIASED, CAPTURED_ALIAS, SHARED_CONTAINERS, Signature, TensorSpec,
                         captured_sharing, changing_fields, describe_leaf,
                         module_python_fields, positional_key, same_tensor_twice, scalar_key,
+                        tensors_check,
                         shared_in, signature_of, with_aliasing, with_captured_aliasing,
                         with_shared_containers)
 
@@ -269,11 +270,18 @@ class Function(targets.Wraps):
     def _last_graph(self, last, args):
         """The graph of the last call remembered (NOTE [the last call's graph]) where the
         positional `args` would find it again, else None."""
-        positional = positional_key(args)
-        if positional is None or positional[0] != last[0] or self._extra() != last[1]:
+        check = last[3]
+        if check is not None and len(args) == last[4] and check(*args):
+            tensors = last[4]  # NOTE [the last call's tensors checked in C++] in signature.py
+        else:
+            positional = positional_key(args)
+            if positional is None or positional[0] != last[0]:
+                return None
+            tensors = positional[1]
+        if self._extra() != last[1]:
             return None
         concrete = last[2]
-        if positional[1] > 1 and same_tensor_twice(args, positional[1]):
+        if tensors > 1 and same_tensor_twice(args, tensors):
             return None
         if concrete._written_constants and captured_sharing(args, concrete._written_constants):
             return None
@@ -462,7 +470,8 @@ class Function(targets.Wraps):
                         and signature.extra is extra and concrete.grad_mode is None
                         and not concrete._writes_inputs and not concrete._writes
                         and self._cache.get(signature) is concrete):
-                    self._last = (signature.key, extra, concrete)
+                    self._last = (signature.key, extra, concrete, tensors_check(args),
+                                  len(args))
                 return concrete._run_flat(concrete._inputs(leaves), args, kwargs)
             return self._run_guarded(concrete, signature, leaves,
                                      lambda c: c._run_flat(c._inputs(leaves), args, kwargs),

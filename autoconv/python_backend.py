@@ -617,7 +617,7 @@ class _Emitter:
             elif node.op == "call_function" and node.target is _WHILE_LOOP:
                 cond_fn, body_fn, carried, additional = node.args[:4]
                 extra = "".join(f", {self.arg(a)}" for a in additional)
-                entry = [self.arg(v) if _owned_by_loop(v, node) else f"_fresh1({self.arg(v)})"
+                entry = [self.arg(v) if _enters_as_is(v, node) else f"_fresh1({self.arg(v)})"
                          for v in carried]
                 body.append(f"{indent}{name} = ({', '.join(entry)}{',' if entry else ''})")
                 body.append(f"{indent}while {self.names[cond_fn]}(*{name}{extra}):")
@@ -723,7 +723,7 @@ class _Emitter:
         # except those no one else can see (`_owned_by_loop`).
         state = [self.local(f"{name[name.index('_') + 1:]}_{i}") for i in range(len(carried))]
         for local, value in zip(state, carried):
-            entry = self.arg(value) if _owned_by_loop(value, node) \
+            entry = self.arg(value) if _enters_as_is(value, node) \
                 else f"_fresh1({self.arg(value)})"
             body.append(f"{indent}{local} = {entry}")
         inputs = state + [self.arg(a) for a in additional]
@@ -1329,6 +1329,13 @@ def _owned_by_loop(value, loop: Node) -> bool:
             and not _may_overlap(val)
             and not any(n.op == "call_function" and n.target is torch._C._set_grad_enabled
                         for n in loop.graph.nodes))
+
+
+def _enters_as_is(value, loop: Node) -> bool:
+    """Whether the carried `value` of `loop` enters it without `_fresh1`: a Python number
+    the graph holds as a literal (`_fresh1` returns it as is: one call less a carried
+    counter, `_fresh1(0)`), or a tensor the loop owns (`_owned_by_loop`)."""
+    return type(value) in (int, float, bool) or _owned_by_loop(value, loop)
 
 
 _compiled = itertools.count()

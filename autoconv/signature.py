@@ -570,6 +570,39 @@ def positional_key(args: tuple):
     return tuple(key), tensors
 
 
+# NOTE [the last call's tensors checked in C++]
+# A replayed call's test for the last call's graph (NOTE [the last call's graph] in
+# function.py) built each tensor argument's key, `positional_key`: five reads of the tensor
+# through its Python bindings (shape, dtype, device, requires_grad, is_contiguous), a tuple,
+# and the comparison with the last call's. Warm that is 0.7 µs, but after other work has run
+# (an eager model in between: the benchmarks' "cold" call) the bindings' code and objects are
+# out of the caches: 3-9 µs. Where the last call's arguments were all plain tensors that
+# require no grad, torch's own C++ tensor check (`TensorGuards`, what dynamo's guards use)
+# is made from them: one call that holds exactly where each argument has the same Python
+# type, dispatch keys (device type, layout, inference, conjugate and negative views), dtype,
+# device index, requires_grad (torch 2.13 compares the tensor's own flag, grad mode on or
+# off: tests/test_function_last_call.py) and sizes and strides. Each tensor's key is then
+# the last call's, entry for entry: the same shape, dtype, device, requires_grad False, and
+# the same strides give the same contiguity. Where it does not hold (stricter than the key:
+# a contiguous tensor with other strides on a dimension of size 1), the key is built and
+# compared as before. A copied or pickled Function makes its own (`_last` is made anew).
+try:
+    from torch._C._dynamo.guards import TensorGuards as _TensorGuards
+except ImportError:  # (a torch without dynamo's guards: the keys are compared)
+    _TensorGuards = None
+
+
+def tensors_check(args: tuple):
+    """A C++ check that positional `args` are tensors with the keys of these (NOTE [the last
+    call's tensors checked in C++]), or None where one is not a plain tensor that requires
+    no grad."""
+    if _TensorGuards is None or not args or not all(
+            type(a) is _Tensor and not a.requires_grad for a in args):
+        return None
+    return _TensorGuards(*args, dynamic_dims_sizes=[list(a.shape) for a in args],
+                         dynamic_dims_strides=[list(a.stride()) for a in args]).check
+
+
 def same_tensor_twice(args: tuple, tensors: int) -> bool:
     """Whether one tensor object is two of the positional `args` (`tensors`: how many are
     tensors, more than one)."""
