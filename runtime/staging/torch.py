@@ -1899,6 +1899,8 @@ class _Operands:
             unaliased = set(unaliased) | bare
         self.input_aliases = _aliases(
             state_leaves, [self.input_leaves[i] for i in self.input_slots], unaliased)
+        # NOTE [one tensor given as two inputs]
+        self.input_joins = _state_joins([self.input_leaves[i] for i in self.input_slots])
         self.flat = tuple(_distinct(state_leaves + [self.input_leaves[i]
                                                     for i in self.input_slots]))
         # NOTE [leaves updated in place in staged bodies]
@@ -1944,6 +1946,8 @@ class _Operands:
         if aliased:
             for k, i in self.input_aliases:
                 leaves[self.input_slots[k]] = state_leaves[i]
+            for k, j in self.input_joins:
+                leaves[self.input_slots[k]] = leaves[self.input_slots[j]]
         return state, _unflatten(leaves, self.input_spec)
 
     def check_aliases_kept(self, statement: Statement, given, raw) -> None:
@@ -2005,6 +2009,13 @@ class _Operands:
 # in runtime/operators.py, under torch.export) counts as the tensor it copies (`COPY_OF`).
 # (A loop's slots are not joined: NOTE [one tensor held under two names].)
 COPY_OF = "_autoconv_copy_of"
+# NOTE [one tensor given as two inputs]
+# `y = x`, then `if x.sum() > 0 and y is x:` (break48): the `and`'s right side is a cond's
+# branch given `x` and `y` as two inputs, and torch's operators give a body one operand per
+# input (`_distinct` copies the second, which dynamo requires), so `y is x` was False inside
+# it and the `if` took the other path, silently, in every mode. Two inputs that are one tensor
+# are one object again in the bodies, as two state slots of an `if` are (the same joins: an
+# input is never updated in a body, so nothing else changes).
 
 
 def _state_joins(state_leaves) -> list:
