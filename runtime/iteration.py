@@ -75,6 +75,15 @@ class StagedEnumerate:
         return _iterate_eagerly(self, "enumerate")
 
 
+# NOTE [a zip's length known while tracing]
+# A zip of tensors whose lengths are all Python ints has the shortest of them as its length, a
+# Python int as a tensor's own length is (`_length`), not a 0-d tensor: `for_stmt` runs a loop
+# of known length that grows a list and cannot stop early as Python, so the list stays a
+# Python list of known length, for a zip as for one tensor (tester48 s01: torchkbnufft's
+# `for gd, im in zip(grid_size.flip((0,)), im_size.flip((0,))): pad_sizes.append(int(gd - im))`
+# made `pad_sizes` a list of a length only the graph knows, and `F.pad` refused it with a
+# message about tensor control flow the code does not have). A range part (its length a
+# tensor) keeps the staged length.
 class StagedZip:
     """`zip(*iterables)` where at least one iterable is staged."""
 
@@ -83,7 +92,11 @@ class StagedZip:
         self.python = python  # what was zipped, as the user gave it (see `as_python`)
 
     def length(self, like):
-        lengths = [to_tensor(_length(it, like), like) for it in self.iterables]
+        lengths = [_length(it, like) for it in self.iterables]
+        if all(type(n) is int for n in lengths):
+            # NOTE [a zip's length known while tracing]
+            return min(lengths)
+        lengths = [to_tensor(n, like) for n in lengths]
         out = lengths[0]
         for other in lengths[1:]:
             out = torch.minimum(out, other)
