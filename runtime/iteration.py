@@ -82,8 +82,9 @@ class StagedEnumerate:
 # Python list of known length, for a zip as for one tensor (tester48 s01: torchkbnufft's
 # `for gd, im in zip(grid_size.flip((0,)), im_size.flip((0,))): pad_sizes.append(int(gd - im))`
 # made `pad_sizes` a list of a length only the graph knows, and `F.pad` refused it with a
-# message about tensor control flow the code does not have). A range part (its length a
-# tensor) keeps the staged length.
+# message about tensor control flow the code does not have). A Python range zipped with them
+# counts as its length (`zip(sizes, range(2))`); a range of a traced bound keeps the staged
+# length.
 class StagedZip:
     """`zip(*iterables)` where at least one iterable is staged."""
 
@@ -92,7 +93,7 @@ class StagedZip:
         self.python = python  # what was zipped, as the user gave it (see `as_python`)
 
     def length(self, like):
-        lengths = [_length(it, like) for it in self.iterables]
+        lengths = [_known_length(it, like) for it in self.iterables]
         if all(type(n) is int for n in lengths):
             # NOTE [a zip's length known while tracing]
             return min(lengths)
@@ -171,6 +172,16 @@ def _length(iterable, like):
     if isinstance(iterable, torch.Tensor) or is_staged(iterable):  # is_staged: an fx Proxy
         return iterable.shape[0]
     raise TypeError(f"cannot iterate over {type(iterable).__name__} in a staged loop")
+
+
+def _known_length(iterable, like):
+    """`_length(iterable, like)`; a Python int for a StagedRange of Python int bounds (a
+    Python range zipped with a tensor: NOTE [a zip's length known while tracing])."""
+    if isinstance(iterable, StagedRange):
+        bounds = (iterable.start, iterable.stop, iterable.step)
+        if all(type(b) is int for b in bounds):
+            return len(range(*bounds))
+    return _length(iterable, like)
 
 
 def _staged_part(iterable):

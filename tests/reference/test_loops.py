@@ -489,6 +489,14 @@ def padded_by_zipped_sizes(x, grid_size, im_size):
     return torch.nn.functional.pad(x, pad_sizes)
 
 
+def padded_by_sizes_zipped_with_a_range(x, sizes):
+    pad_sizes = []
+    for size, before in zip(sizes, range(2)):
+        pad_sizes.append(before)
+        pad_sizes.append(int(size))
+    return torch.nn.functional.pad(x, pad_sizes)
+
+
 def test_zip_of_tensors_growing_a_list_runs_as_python():
     # tester48 s01 (torchkbnufft's fft_and_scale): the zip's length is known while tracing, so
     # `pad_sizes` stays a Python list of four sizes; it was a list of a length only the graph
@@ -496,6 +504,8 @@ def test_zip_of_tensors_growing_a_list_runs_as_python():
     x = torch.arange(16.0).reshape(4, 4)
     assert_same_result(padded_by_zipped_sizes, [(x, T([6, 5]), T([4, 4])),
                                                 (x, T([7, 4]), T([4, 4]))],
+                       staged=False, compile=False)
+    assert_same_result(padded_by_sizes_zipped_with_a_range, [(x, T([2, 1])), (x, T([0, 3]))],
                        staged=False, compile=False)
 
 
