@@ -30,6 +30,12 @@ Sources and what was tried (installed with `pip install --no-deps`; tests skip w
 - ncps 1.0.1 `CfC` / `LTC` (Python loops over time): right in every mode, nothing staged.
 - julius 0.2.8 (`resample_frac`, `lowpass_filter`), torch-dct 0.1.6 (`dct_2d`/`idct_2d`):
   right in the replay and export.
+- torchkbnufft 1.5.2 `KbNufft`: `fft_and_scale` (a script function) grows `pad_sizes` with
+  `int(gd - im)` over `zip(grid_size.flip((0,)), im_size.flip((0,)))`: refused at `F.pad` as
+  "a list grown under tensor control flow" the code does not have (s01, fixed: NOTE [a zip's
+  length known while tracing]). The sizes come from buffers, traced as torch.export's are, so
+  the FFT's shape stays data-dependent: refused honestly at `fft.py:14`, where torch.export
+  and torch.compile without autoconv fail too.
 - torchimize 0.0.16: every solver calls `torch.linalg.lstsq`, which torch cannot trace
   (DynamicOutputShapeException, with or without autoconv; torch's). NOTE: its wheel installs
   a top-level `tests` package that shadows this repository's `tests` (a namespace package),
@@ -119,3 +125,18 @@ def test_geomloss_sinkhorn_schedule_from_item_is_refused_at_its_line():
     x, y = torch.randn(5, 2), torch.randn(6, 2)
     with pytest.raises(StagingError, match=r"sinkhorn_divergence\.py:145: .*np\.arange"):
         autoconv.autoconv(sinkhorn)(x, y)
+
+
+# --- torchkbnufft: pad sizes read from the module's size buffers ---------------------------
+
+def test_torchkbnufft_pad_sizes_from_buffers_refused_where_torch_refuses():
+    # s01 (fixed): `fft_and_scale` grows `pad_sizes` over zip(grid_size, im_size), which was
+    # refused at F.pad as "a list grown under tensor control flow". The list is now Python's;
+    # the sizes, read from buffers (traced, as torch.export's are), still make the FFT's shape
+    # data-dependent, which torch.export refuses without autoconv too: an honest message there.
+    tkbn = pytest.importorskip("torchkbnufft")
+    nufft = tkbn.KbNufft(im_size=(8, 8))
+    trajectory = torch.rand(2, 20, generator=torch.Generator().manual_seed(0)) * 6 - 3
+    image = torch.ones(1, 1, 8, 8, dtype=torch.complex64)
+    with pytest.raises(StagingError, match=r"fft\.py:14: in a tensor-dependent expression"):
+        autoconv.autoconv(lambda x, k: nufft(x, k))(image, trajectory)
