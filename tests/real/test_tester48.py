@@ -36,6 +36,10 @@ Sources and what was tried (installed with `pip install --no-deps`; tests skip w
   length known while tracing]). The sizes come from buffers, traced as torch.export's are, so
   the FFT's shape stays data-dependent: refused honestly at `fft.py:14`, where torch.export
   and torch.compile without autoconv fail too.
+- torch-pca 1.1.0 `PCA(n_components=0.9).fit_transform` (a component count from
+  `searchsorted(...).item()`, then slices by it): right in the replay and export, 3 and 1
+  columns from one trace; under torch.compile refused honestly at the slice
+  (`pca_main.py:232`). `PCA(n_components=2, svd_solver="full")`: right in every mode.
 - torchimize 0.0.16: every solver calls `torch.linalg.lstsq`, which torch cannot trace
   (DynamicOutputShapeException, with or without autoconv; torch's). NOTE: its wheel installs
   a top-level `tests` package that shadows this repository's `tests` (a namespace package),
@@ -140,3 +144,21 @@ def test_torchkbnufft_pad_sizes_from_buffers_refused_where_torch_refuses():
     image = torch.ones(1, 1, 8, 8, dtype=torch.complex64)
     with pytest.raises(StagingError, match=r"fft\.py:14: in a tensor-dependent expression"):
         autoconv.autoconv(lambda x, k: nufft(x, k))(image, trajectory)
+
+
+# --- torch-pca: a number of components read from the data ----------------------------------
+
+def pca_for_nine_tenths_of_the_variance(x):
+    from torch_pca import PCA
+    return PCA(n_components=0.9).fit_transform(x)
+
+
+def test_torch_pca_components_chosen_by_explained_variance():
+    # `searchsorted(...).item() + 1` components, then `vh_mat[: self.n_components_]`: 3 and 1
+    # columns on these inputs, from one trace.
+    pytest.importorskip("torch_pca")
+    generator = torch.Generator().manual_seed(0)
+    spread = torch.randn(10, 4, generator=generator)
+    one_direction = torch.randn(10, 4, generator=generator) * T([10.0, 1.0, 0.1, 0.01])
+    assert_same_result(pca_for_nine_tenths_of_the_variance, [spread, one_direction],
+                       staged=False, compile=False)
