@@ -75,6 +75,16 @@ class StagedEnumerate:
         return _iterate_eagerly(self, "enumerate")
 
 
+# NOTE [a zip's length known while tracing]
+# A zip of tensors whose lengths are all Python ints has the shortest of them as its length, a
+# Python int as a tensor's own length is (`_length`), not a 0-d tensor: `for_stmt` runs a loop
+# of known length that grows a list and cannot stop early as Python, so the list stays a
+# Python list of known length, for a zip as for one tensor (tester48 s01: torchkbnufft's
+# `for gd, im in zip(grid_size.flip((0,)), im_size.flip((0,))): pad_sizes.append(int(gd - im))`
+# made `pad_sizes` a list of a length only the graph knows, and `F.pad` refused it with a
+# message about tensor control flow the code does not have). A Python range zipped with them
+# counts as its length (`zip(sizes, range(2))`); a range of a traced bound keeps the staged
+# length.
 class StagedZip:
     """`zip(*iterables)` where at least one iterable is staged."""
 
@@ -83,7 +93,11 @@ class StagedZip:
         self.python = python  # what was zipped, as the user gave it (see `as_python`)
 
     def length(self, like):
-        lengths = [to_tensor(_length(it, like), like) for it in self.iterables]
+        lengths = [_known_length(it, like) for it in self.iterables]
+        if all(type(n) is int for n in lengths):
+            # NOTE [a zip's length known while tracing]
+            return min(lengths)
+        lengths = [to_tensor(n, like) for n in lengths]
         out = lengths[0]
         for other in lengths[1:]:
             out = torch.minimum(out, other)
@@ -158,6 +172,16 @@ def _length(iterable, like):
     if isinstance(iterable, torch.Tensor) or is_staged(iterable):  # is_staged: an fx Proxy
         return iterable.shape[0]
     raise TypeError(f"cannot iterate over {type(iterable).__name__} in a staged loop")
+
+
+def _known_length(iterable, like):
+    """`_length(iterable, like)`; a Python int for a StagedRange of Python int bounds (a
+    Python range zipped with a tensor: NOTE [a zip's length known while tracing])."""
+    if isinstance(iterable, StagedRange):
+        bounds = (iterable.start, iterable.stop, iterable.step)
+        if all(type(b) is int for b in bounds):
+            return len(range(*bounds))
+    return _length(iterable, like)
 
 
 def _staged_part(iterable):

@@ -481,6 +481,34 @@ def test_zip_of_a_tensor_with_python_values_runs_as_python():
     assert_same_result(f, [T([1.0, 2.0]), T([-1.0, 3.0])], staged=False)
 
 
+def padded_by_zipped_sizes(x, grid_size, im_size):
+    pad_sizes = []
+    for gd, im in zip(grid_size.flip((0,)), im_size.flip((0,))):
+        pad_sizes.append(0)
+        pad_sizes.append(int(gd - im))
+    return torch.nn.functional.pad(x, pad_sizes)
+
+
+def padded_by_sizes_zipped_with_a_range(x, sizes):
+    pad_sizes = []
+    for size, before in zip(sizes, range(2)):
+        pad_sizes.append(before)
+        pad_sizes.append(int(size))
+    return torch.nn.functional.pad(x, pad_sizes)
+
+
+def test_zip_of_tensors_growing_a_list_runs_as_python():
+    # tester48 s01 (torchkbnufft's fft_and_scale): the zip's length is known while tracing, so
+    # `pad_sizes` stays a Python list of four sizes; it was a list of a length only the graph
+    # knows, refused by F.pad (NOTE [a zip's length known while tracing]).
+    x = torch.arange(16.0).reshape(4, 4)
+    assert_same_result(padded_by_zipped_sizes, [(x, T([6, 5]), T([4, 4])),
+                                                (x, T([7, 4]), T([4, 4]))],
+                       staged=False, compile=False)
+    assert_same_result(padded_by_sizes_zipped_with_a_range, [(x, T([2, 1])), (x, T([0, 3]))],
+                       staged=False, compile=False)
+
+
 # --- variables first bound inside a staged loop ----------------------------------------------
 
 def last_item_and_index(x, n):
