@@ -232,3 +232,40 @@ def test_and_or_nested_in_staged_ifs_take_their_probe_verdicts():
     for x, y in [(1, 7), (-1, 2), (1, -2)]:
         assert compiled(torch.tensor(x), torch.tensor(y)).item() == \
             fn(torch.tensor(x), torch.tensor(y)).item()
+
+
+class _Meter:
+    def __init__(self):
+        self.n = 0
+
+    def tick(self, t):
+        self.n += 1
+        return t + self.n
+
+
+def nested_ifs_under_a_return(x, y):
+    m = _Meter()
+    d = {"k": y + 0}
+    if x > 0:
+        if y > 0:
+            if m.tick(x) > 3:
+                return x + m.n + d["k"]
+            d["k"] = d["k"] + 1
+    return x + d["k"] + m.n
+
+
+def test_nested_ifs_that_return_watch_their_inputs_in_the_placeholders_probe():
+    # In torch.cond's bodies an `if` that may return ran each branch for the inputs it changes
+    # (a method's count here), then again for its return value's type, then in torch.cond.
+    # The inputs are watched in the return placeholders' run now (NOTE [one probe run for
+    # inputs and return placeholders]): one run less per `if` nested in another's bodies, the
+    # same answers (the method's count kept). (dyn48 could not count the runs at its load.)
+    fn = nested_ifs_under_a_return
+    torch._dynamo.reset()
+    compiled = torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")
+    with body_traces() as counts:
+        got = compiled(torch.tensor(1), torch.tensor(2))
+    assert got.item() == fn(torch.tensor(1), torch.tensor(2)).item()
+    for x, y in [(3, 1), (1, 7), (-1, 2), (1, -2), (2, 2)]:
+        assert compiled(torch.tensor(x), torch.tensor(y)).item() == \
+            fn(torch.tensor(x), torch.tensor(y)).item(), (x, y)
