@@ -2040,19 +2040,13 @@ def _refuse_sets(statement: Statement) -> None:
                 f"Build '{name}' outside the {statement.kind}, or keep its contents in a tensor")
 
 
-def _fill_return_placeholders(statement: Statement, bodies, created=(),
-                              inputs_watch=None) -> None:
+def _fill_return_placeholders(statement: Statement, bodies, created=()) -> None:
     """Give an unset return value (or a variable with a bound flag) a zero tensor shaped like
     the one a body would return.
 
     `created` are the slots of variables a loop body binds first (see NOTE [loop-created
     variables]); they get a placeholder the same way, or a StagingError when the body does not
-    give them a tensor. `inputs_watch`: an `_input_watch` of the statement's inputs, watched in
-    this run of the bodies (NOTE [one probe run for inputs and return placeholders]).
-
-    Raises:
-        objects.ChangedInput, objects.UpdatedInputs: as `_probe_input_changes`, for
-            `inputs_watch`.
+    give them a tensor.
     """
     # (not under dynamo, which would guard on the thread-local's contents)
     probed = () if torch.compiler.is_dynamo_compiling() else getattr(_created, "names", ())
@@ -2096,18 +2090,13 @@ def _fill_return_placeholders(statement: Statement, bodies, created=(),
     # (not under dynamo, which traces the bodies in torch.cond itself: no types-only probe)
     skipped = contextlib.nullcontext() if torch.compiler.is_dynamo_compiling() else \
         outside_writes.skipped_in_probe(kept=[t for _, t in held])
-    updated = set()  # (tensor inputs `inputs_watch` saw a body update unseen)
     with types_probe(), _probing_created([statement.names[i] for i in created]), skipped:
         for body in bodies:
-            seen = None
-            if inputs_watch is not None:
-                given, seen = _watched_inputs(inputs_watch, statement.inputs)
-            else:
-                given = probe_inputs(statement.inputs)
             # On copies: a body that updates a tensor in place (`i += 1`) must not change the
             # state the statement then stages with.
             try:
-                outputs = body(*statement.stand_ins(copies(staged)), *given)
+                outputs = body(*statement.stand_ins(copies(staged)),
+                               *probe_inputs(statement.inputs))
             except Exception as error:
                 # Only a read of a variable without a value (the Undefined placeholder) is
                 # blamed on it; any other error (a refusal deeper in the body) is the body's.
@@ -2116,8 +2105,6 @@ def _fill_return_placeholders(statement: Statement, bodies, created=(),
                     raise
                 raise _unbound_before_loop(statement.kind,
                                            statement.names[created[0]]) from error
-            if seen is not None:
-                _check_watched(inputs_watch, seen, updated)
             untouched.append(outputs)
             _refuse_shared_created(statement, outputs, created)
             for i in [*slots, *created]:
@@ -2128,8 +2115,6 @@ def _fill_return_placeholders(statement: Statement, bodies, created=(),
                     # Python number's is a number, which meets a tensor on another path as a
                     # number does (NOTE [numbers as tensors] in runtime/values.py).
                     state[i] = pytree.tree_map(_placeholder, out)
-    if inputs_watch is not None:
-        _no_change_seen(inputs_watch, updated)
     for (where, tensor), version in zip(held, versions):
         if tensor._version != version:  # NOTE [probes updating objects in place]
             library = where.startswith(_LIBRARY_BUFFER)
@@ -2702,40 +2687,6 @@ def _state_probed_first(statement: Statement) -> bool:
     return False
 
 
-# NOTE [one probe run for inputs and return placeholders]
-# Under dynamo, in the bodies of an operator it traces, a statement that may `return` (a return
-# placeholder in its state) ran each body once for the inputs it changes (`_probe_input_changes`)
-# and once more for the type of its return value (`_fill_return_placeholders`), both full runs
-# there (the engine's types-only flag cannot be written in those bodies: NOTE [probes in bodies
-# dynamo traces] in context.py), each staging the statements nested in the body with their own
-# probes; so at every level of nesting a body ran once more, and fuzz programs of `if`s nested
-# in `if`s under a `return` (seed 4601's program 30) or of loops that return (seed 4301's
-# program 20) ran past a minute in dynamo. Where the two runs give the bodies the same values
-# (`_fill_watches`: in an operator's bodies, no dtypes chosen for the state, and no unbound
-# variable but the return value), the inputs are watched in the placeholders' run instead: each
-# body gets the watched copies the inputs' probe gave it, the same checks follow each body, the
-# same verdict is learnt, and a change found ends the statement before the operator, as before.
-# The inputs' probe ran first, on the state with the return value still unbound, for an `if`;
-# so does the placeholders' run. Outside an operator's bodies the placeholders' run is by types
-# only (NOTE [types-only probes]), which hands nested statements copies of the inputs: there the
-# inputs' probe runs on its own, as before.
-def _fill_watches(statement: Statement) -> bool:
-    """Whether `_fill_return_placeholders` runs the bodies of `statement` as the inputs' probe
-    would and can watch the inputs in that run (NOTE [one probe run for inputs and return
-    placeholders])."""
-    if not (torch.compiler.is_dynamo_compiling() and in_operator_bodies()) or probing_types():
-        return False
-    if statement.dtypes:
-        return False
-    returns = False
-    for value in statement.state:
-        if is_undefined(value):
-            if value.name != RETURN_VALUE or value.created or value.checked:
-                return False
-            returns = True
-    return returns
-
-
 def _probe_inputs_unless_checked(checked: bool, inputs_watch, bodies, statement) -> None:
     """The inputs' probe deferred to `_check_by_probe` (NOTE [one probe run for inputs and
     dtypes]), run on its own where that probe (`checked`) did not take it."""
@@ -3214,20 +3165,17 @@ def stage_if(pred, if_true, if_false, state, names, like, inputs=(), dtypes=None
                 record.closing_over = closing_over
             watch = None
             deferred = None  # NOTE [one probe run for inputs and dtypes]
-            filling = None  # NOTE [one probe run for inputs and return placeholders]
             if torch.compiler.is_dynamo_compiling():
                 watch = _input_watch([(b, True) for b in (if_true, if_false)], record)
                 if watch is not None and not _lists_probe_watches(record):
                     if _defers_input_probe(record):
                         deferred = watch
-                    elif _fill_watches(record):
-                        filling = watch
                     else:
                         _run_input_probe(watch, [(b, True) for b in (if_true, if_false)],
                                          record)
                     watch = None
             if torch.compiler.is_dynamo_compiling():  # NOTE [restaging verdicts], dynamo's frames
-                return _stage_if(staged_pred, branches, record, watch, deferred, filling)
+                return _stage_if(staged_pred, branches, record, watch, deferred)
             return restaging.attempt(
                 "if statement", lambda: _stage_if(staged_pred, branches, record), _RESTAGING,
                 lambda error: objects.movable(error, inputs))
@@ -3381,20 +3329,17 @@ def _replaced_slots(error, state, names, statement: str) -> list:
     return slots
 
 
-def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=None,
-              filling=None):
+def _stage_if(pred, branches, statement: Statement, watch=None, inputs_watch=None):
     """`watch`: the inputs `_probe_lists` is to watch for changes in its run of the branches
     (NOTE [one probe run for inputs and lists]); `inputs_watch`: those `_check_by_probe` is to
-    watch (NOTE [one probe run for inputs and dtypes]); `filling`: those
-    `_fill_return_placeholders` is to watch (NOTE [one probe run for inputs and return
-    placeholders])."""
+    watch (NOTE [one probe run for inputs and dtypes])."""
     if probing_types():
         outputs = _types_of_outputs(statement, branches, loop=False)
         if outputs is not None:
             return outputs
         with probe(types_only=False):  # NOTE [operators of types-only probes]
             return _stage_if(pred, branches, statement)
-    _fill_return_placeholders(statement, [b.fn for b in branches], inputs_watch=filling)
+    _fill_return_placeholders(statement, [b.fn for b in branches])
     _refuse_sets(statement)
     if (torch.compiler.is_dynamo_compiling()
             and any(_may_bind_list(v, k) for v, k in zip(statement.state, statement.kinds))
@@ -3646,12 +3591,9 @@ def stage_while(test, body, state, names, like, inputs=(), statement="while loop
                 created = [i for i, (v, k) in enumerate(zip(record.state, record.kinds))
                            if k is SlotKind.UNBOUND and v.name != RETURN_VALUE]
                 checked = {i for i in created if record.state[i].checked}
-                # NOTE [one probe run for inputs and return placeholders]
-                filling = not created and _fill_watches(record)
-                watch = _input_watch([(body, True)], record) if filling else None
-                _fill_return_placeholders(record, (body,), created, watch)
+                _fill_return_placeholders(record, (body,), created)
                 deferred = None  # NOTE [one probe run for inputs and dtypes]
-                if torch.compiler.is_dynamo_compiling() and not filling:
+                if torch.compiler.is_dynamo_compiling():
                     deferred = _probe_input_changes([(body, True)], record,
                                                     deferrable=not created)
                 if created:
