@@ -33,13 +33,15 @@ class Summary:
     counts: Counter = field(default_factory=Counter)
     failures: list = field(default_factory=list)  # (Program, Failure)
     seconds: float = 0.0
+    extras: frozenset = frozenset()  # generator.EXTRAS asked for (the CLI's `--with`)
 
     def report(self) -> str:
         """The summary the CLI prints."""
         parts = ", ".join(f"{k} {self.counts[k]}" for k in
                           ("ok", "mismatch", "crash", "internal", "timeout", "invalid"))
         return (f"fuzz seed {self.seed}: {self.programs} programs in {self.seconds:.1f} s: {parts}"
-                + (f"\nreproduce: python -m tests.fuzz --seed {self.seed} --only "
+                + (f"\nreproduce: python -m tests.fuzz --seed {self.seed} "
+                   + "".join(f"--with {name} " for name in sorted(self.extras)) + "--only "
                    + " ".join(str(program.index) for program, _ in self.failures)
                    if self.failures else ""))
 
@@ -76,7 +78,7 @@ def load_program(path: str) -> tuple[str, list, str | None]:
 
 def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compile_every: int = 0,
              minimize_budget: float = 0.0, time_limit: float = 60.0, avoid=KNOWN_BUGS,
-             log=None, only=None) -> Summary:
+             log=None, only=None, extras=frozenset()) -> Summary:
     """Generate and check `n` programs from `seed`; failing ones go to `out` if given.
 
     Every program is checked by one trace and replays; every `compile_every`-th one also as a
@@ -115,7 +117,7 @@ def _run(summary, indices, size, out, compile_every, minimize_budget, time_limit
     for number, index in enumerate(indices):
         if stop[0]:
             return
-        program = generate(seed, index, size, avoid)
+        program = generate(seed, index, size, avoid, summary.extras)
         try:
             inputs = prepare(program)
             every_nth = bool(compile_every) and index % compile_every == 0
