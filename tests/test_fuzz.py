@@ -135,6 +135,11 @@ def test_only_checks_the_programs_of_the_stream_it_names(monkeypatch):
     assert main(["--seed", "3", "--size", "5", "--only", "7", "--minimize-budget", "0",
                  "--out", ""]) == 0
     assert checked == [(generate(3, 7, 5).source, False, False)]
+    checked.clear()  # (`--with closure`: program 6 of that stream calls the closure)
+    assert main(["--seed", "3", "--size", "5", "--only", "6", "--minimize-budget", "0",
+                 "--out", "", "--with", "closure"]) == 0
+    assert checked == [(generate(3, 6, 5, extras={"closure"}).source, False, False)]
+    assert "def inner(t):" in checked[0][0]
 
 
 # Found by the fuzzer (seed 2026, program 30, and seed 2027, program 11): the second function

@@ -87,10 +87,10 @@ def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compil
     `minimize_budget` seconds. `avoid` names constructs the generator leaves out. `only`: the
     indices of the stream's programs to check instead of the first `n` (each program is made
     from the seed and its index alone, so program 140 of a run is the same program here, with
-    the same checks).
+    the same checks). `extras`: constructs of `generator.EXTRAS` to generate too.
     """
     log = log or (lambda message: None)
-    summary = Summary(seed)
+    summary = Summary(seed, extras=frozenset(extras))
     start = time.monotonic()
     # Ctrl-C (SIGINT) stops after the current program and still reports what ran. A flag, not
     # KeyboardInterrupt: torch may catch that inside a trace and it would count as a failure.
