@@ -111,6 +111,22 @@ def test_closure_extra_reads_the_callers_locals_and_is_valid():
     assert summary.report().endswith("python -m tests.fuzz --seed 3 --with closure --only 7")
 
 
+def test_documented_refusal_of_a_closure_read_changed_under_compile_is_no_crash():
+    # Fuzz seed 4803 --with closure, program 20: `inner` reads `q`, which a staged body
+    # changes; under torch.compile autoconv refuses that at the statement, as README documents
+    # ("Closures see variables' current values ..."); its own graphs and export give Python's
+    # values (3 s of CPU, the export and compile included).
+    source = (
+        "def fuzz_fn(x, y, k):\n"
+        "    q = 1\n\n"
+        "    def inner(t):\n"
+        "        return t % 5 + q % 3\n"
+        "    if x > 0:\n"
+        "        q = q + 1\n"
+        "    return inner(x + 0)\n")
+    assert check(source, [(1, 0, 0), (-1, 0, 0)], compile=True, export=True) is None
+
+
 def test_only_checks_the_programs_of_the_stream_it_names(monkeypatch):
     # (`python -m tests.fuzz --seed S --only 140`: one program of a run, as the run checked it,
     # every tenth compiled and exported too; the report's reproduce line names the failures)
