@@ -52,14 +52,16 @@ test-slow: $(STAMP)
 opdb: $(STAMP)
 	$(PY) -m tests.opdb
 
-# make fuzz N=10000 [SEED=S] [COMPILE_EVERY=K]: the differential fuzzer; failures go to
-# fuzz-failures/. Every K-th program (default 25, 0 for none) is also exported (torch.export,
-# saved and loaded) and run under torch.compile.
+# make fuzz N=10000 [SEED=S] [COMPILE_EVERY=K] [WITH=closure]: the differential fuzzer; failures
+# go to fuzz-failures/. Every K-th program (default 25, 0 for none) is also exported
+# (torch.export, saved and loaded) and run under torch.compile. WITH adds a construct written
+# after earlier seeds were run (docs/fuzzing.md, `--with`).
 N ?= 1000
 COMPILE_EVERY ?= 25
 fuzz: $(STAMP)
 	$(PY) -m tests.fuzz --n $(N) $(if $(SEED),--seed $(SEED)) \
-		$(if $(COMPILE_EVERY),--compile-every $(COMPILE_EVERY)) --out fuzz-failures
+		$(if $(COMPILE_EVERY),--compile-every $(COMPILE_EVERY)) \
+		$(foreach construct,$(WITH),--with $(construct)) --out fuzz-failures
 
 # make bench: every benchmark side by side, results also in $(BENCH_JSON).
 # make bench-plots: docs/benchmarks.md's plots and tables from $(BENCH_JSON) (runs make bench

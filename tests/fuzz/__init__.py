@@ -33,13 +33,15 @@ class Summary:
     counts: Counter = field(default_factory=Counter)
     failures: list = field(default_factory=list)  # (Program, Failure)
     seconds: float = 0.0
+    extras: frozenset = frozenset()  # generator.EXTRAS asked for (the CLI's `--with`)
 
     def report(self) -> str:
         """The summary the CLI prints."""
         parts = ", ".join(f"{k} {self.counts[k]}" for k in
                           ("ok", "mismatch", "crash", "internal", "timeout", "invalid"))
         return (f"fuzz seed {self.seed}: {self.programs} programs in {self.seconds:.1f} s: {parts}"
-                + (f"\nreproduce: python -m tests.fuzz --seed {self.seed} --only "
+                + (f"\nreproduce: python -m tests.fuzz --seed {self.seed} "
+                   + "".join(f"--with {name} " for name in sorted(self.extras)) + "--only "
                    + " ".join(str(program.index) for program, _ in self.failures)
                    if self.failures else ""))
 
@@ -76,7 +78,7 @@ def load_program(path: str) -> tuple[str, list, str | None]:
 
 def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compile_every: int = 0,
              minimize_budget: float = 0.0, time_limit: float = 60.0, avoid=KNOWN_BUGS,
-             log=None, only=None) -> Summary:
+             log=None, only=None, extras=frozenset()) -> Summary:
     """Generate and check `n` programs from `seed`; failing ones go to `out` if given.
 
     Every program is checked by one trace and replays; every `compile_every`-th one also as a
@@ -85,10 +87,10 @@ def run_fuzz(n: int, seed: int, *, size: int = 8, out: str | None = None, compil
     `minimize_budget` seconds. `avoid` names constructs the generator leaves out. `only`: the
     indices of the stream's programs to check instead of the first `n` (each program is made
     from the seed and its index alone, so program 140 of a run is the same program here, with
-    the same checks).
+    the same checks). `extras`: constructs of `generator.EXTRAS` to generate too.
     """
     log = log or (lambda message: None)
-    summary = Summary(seed)
+    summary = Summary(seed, extras=frozenset(extras))
     start = time.monotonic()
     # Ctrl-C (SIGINT) stops after the current program and still reports what ran. A flag, not
     # KeyboardInterrupt: torch may catch that inside a trace and it would count as a failure.
@@ -115,7 +117,7 @@ def _run(summary, indices, size, out, compile_every, minimize_budget, time_limit
     for number, index in enumerate(indices):
         if stop[0]:
             return
-        program = generate(seed, index, size, avoid)
+        program = generate(seed, index, size, avoid, summary.extras)
         try:
             inputs = prepare(program)
             every_nth = bool(compile_every) and index % compile_every == 0

@@ -15,6 +15,7 @@ import sys
 import time
 
 from . import KNOWN_BUGS, run_fuzz
+from .generator import EXTRAS
 
 
 def main(argv=None) -> int:
@@ -35,13 +36,18 @@ def main(argv=None) -> int:
                         help="check only these programs of the seed's stream (--n is ignored)")
     parser.add_argument("--known-bugs", action="store_true",
                         help="also generate constructs that hit known bugs (generator.KNOWN_BUGS)")
+    parser.add_argument("--with", dest="extras", action="append", default=[],
+                        choices=sorted(EXTRAS), metavar="CONSTRUCT",
+                        help="also generate a construct added after earlier seeds were run "
+                        f"(one of {', '.join(sorted(EXTRAS))}; repeatable; docs/fuzzing.md)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else int(time.time()) % 100000
     summary = run_fuzz(args.n, seed, size=args.size, out=args.out,
                        compile_every=args.compile_every, minimize_budget=args.minimize_budget,
                        time_limit=args.time_limit,
                        avoid=frozenset() if args.known_bugs else KNOWN_BUGS,
-                       log=lambda m: print(m, flush=True), only=args.only)
+                       log=lambda m: print(m, flush=True), only=args.only,
+                       extras=frozenset(args.extras))
     print(summary.report())
     return 1 if summary.failures else 0
 

@@ -40,6 +40,10 @@ attribute, a bound method of another object holding the caller's list, a partial
 caller's dict; `+=` or a plain assignment), call them in staged `if` tests and bodies and in
 loop bodies (never in a loop's test: README, a test gives back only its condition), and return
 the counts; whether it does comes from a third stream, so the other programs are unchanged.
+Since session 48, with `extras={"closure"}` (the CLI's `--with closure`; off by default, so
+that every earlier seed's command gives the programs it gave), a program may define a nested
+function at its top that reads fuzz_fn's locals by closure (`_Closure`), and call it in values
+and tests while staged bodies rebind what it reads.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ import ast
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["Program", "generate", "KNOWN_BUGS", "GUARD", "FUNCTION_NAME", "TENSOR_PARAMS", "INT_PARAMS"]
+__all__ = ["Program", "generate", "KNOWN_BUGS", "EXTRAS", "GUARD", "FUNCTION_NAME", "TENSOR_PARAMS", "INT_PARAMS"]
 
 FUNCTION_NAME = "fuzz_fn"
 TENSOR_PARAMS = ("x", "y")
@@ -67,6 +71,9 @@ GROWN = "vs"  # see _Generator.grows_list
 # count_of_bound_method_in_staged_loop_with_return.py and
 # count_of_bound_method_in_returning_if_test_then_staged_loop.py).
 KNOWN_BUGS = frozenset()
+# Constructs added after seeds were recorded, generated only when asked (`generate(extras=...)`,
+# the CLI's `--with`), each from its own random stream: "closure" (session 48, `_Closure`).
+EXTRAS = frozenset({"closure"})
 # Exception types programs raise; the runner accepts these as outcomes.
 RAISES = ("ValueError", "UnboundLocalError")
 _CMP = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
@@ -257,11 +264,43 @@ class _Callees:
         return ast.parse(" + ".join(reads), mode="eval").body
 
 
+class _Closure:
+    """A function fuzz_fn defines at its top that reads fuzz_fn's locals by closure (session
+    48): `def inner(t):` returning a new bounded tensor from its argument and one or two of
+    `a`, `b`, `c`, `p`, `q`, `k`, now and then under its own `if` on the tensor (as
+    `State.bump`). fuzz_fn's staged bodies rebind those locals, so each call must read the
+    value the name has at that point: real code's nested helpers (a `def score(t):` reading the
+    caller's `scale`). It only reads: a closure assigning its `nonlocal` is refused in a staged
+    body (README). Every choice comes from the program's fourth random stream."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.reads = rng.sample(_TENSOR_LOCALS + _INT_LOCALS + INT_PARAMS, rng.randint(1, 2))
+        self.branch = rng.random() < 0.5
+
+    def definition(self) -> ast.FunctionDef:
+        r, reads = self.rng, self.reads
+        value = " + ".join(f"{n} % {r.randint(2, 5)}" for n in reads)
+        lines = ["def inner(t):"]
+        if self.branch:
+            lines += [f"    if t > {reads[0]}:", f"        return t % {r.randint(3, 7)} - {value}"]
+        lines.append(f"    return t % {r.randint(3, 7)} + {value}")
+        return ast.parse("\n".join(lines)).body[0]
+
+    def call(self, arg):
+        return ast.Call(_name("inner"), [arg], [])
+
+
 class _Generator:
     def __init__(self, rng: random.Random, size: int, avoid=KNOWN_BUGS, parent=None,
                  extra: random.Random | None = None,
-                 callee_rng: random.Random | None = None):
+                 callee_rng: random.Random | None = None,
+                 closure_rng: random.Random | None = None):
         self.rng = rng
+        # a nested function reading fuzz_fn's locals (session 48, asked for): a fourth stream
+        self.closure = None
+        if parent is None and closure_rng is not None and closure_rng.random() < 0.5:
+            self.closure = _Closure(closure_rng)
         # choices added in session 37 (defaultdict state, partial callables): their own stream,
         # so that `rng` draws what it drew before and a seed's statements stay the same
         self.extra = extra or random.Random(0)
@@ -320,10 +359,13 @@ class _Generator:
             return self.leaf(scope, tensor)
         kind = r.choices(
             ("add", "sub", "mul", "floordiv", "mod", "neg", "ifexp", "boolop", "torchfn",
-             "builtin", "method", "helper", "callee"),
+             "builtin", "method", "helper", "callee", "closure"),
             (5, 4, 2, 1, 1, 1, 1.5, 0.7, 1, 1.2, 0.6 if self.uses_state else 0,
              0.8 if self.parent is None and len(self.helpers) < 2 else 0,
-             1.0 if self.counting else 0))[0]
+             1.0 if self.counting else 0, 3 if self.closure else 0))[0]
+        if kind == "closure":  # a nested function reading the caller's locals (a new tensor)
+            self.features.add("closure")
+            return self.closure.call(self.int_expr(scope, depth + 1, True))
         if kind == "callee":  # a callable counting its calls (a value: a new tensor)
             self.features.add("callee")
             return self.callees.call(self.int_expr(scope, depth + 1, True))
@@ -742,6 +784,8 @@ class _Generator:
         init += self.partials
         if self.callees:
             init += self.callees.init()
+        if self.closure and "closure" in self.features:
+            init.append(self.closure.definition())
         for g in range(self.guards):  # defined before every branch; reset before each loop
             init.append(ast.Assign([_name(f"{GUARD}{g}", ast.Store())], _const(0)))
         args = ast.arguments(posonlyargs=[], args=[ast.arg(p) for p in TENSOR_PARAMS + INT_PARAMS],
@@ -758,14 +802,21 @@ def _add_to_final_return(body, read) -> None:
         final.value = _bin(final.value, ast.Add(), read)
 
 
-def generate(seed: int, index: int, size: int = 8, avoid=KNOWN_BUGS) -> Program:
+def generate(seed: int, index: int, size: int = 8, avoid=KNOWN_BUGS,
+             extras=frozenset()) -> Program:
     """The `index`-th program of the stream for `seed`; the same arguments give the same source.
 
-    `size` is a budget of statements; `avoid` names constructs to leave out (`KNOWN_BUGS`).
+    `size` is a budget of statements; `avoid` names constructs to leave out (`KNOWN_BUGS`);
+    `extras` names constructs of `EXTRAS` to add (without them a seed gives the programs it
+    gave before they were written).
     """
+    unknown = set(extras) - EXTRAS
+    if unknown:
+        raise ValueError(f"unknown extra constructs {sorted(unknown)}; known: {sorted(EXTRAS)}")
     rng = random.Random(f"{seed}:{index}")
+    closure_rng = random.Random(f"{seed}:{index}:48") if "closure" in extras else None
     gen = _Generator(rng, size, frozenset(avoid), extra=random.Random(f"{seed}:{index}:37"),
-                     callee_rng=random.Random(f"{seed}:{index}:38"))
+                     callee_rng=random.Random(f"{seed}:{index}:38"), closure_rng=closure_rng)
     fn = gen.function()
     module = ast.fix_missing_locations(ast.Module(gen.helpers + [fn], []))
     prelude = ""

@@ -271,9 +271,15 @@ def _documented_compile_refusal(error: BaseException) -> bool:
     dynamo cannot build the StagingError itself, so its message names the raise instead), and a
     statement nested so deep that dynamo would pass Python's recursion limit (README "Deep
     nesting", NOTE [nesting under dynamo]: a StagingError at its line, never dynamo's
-    RecursionError, which stays an internal error)."""
+    RecursionError, which stays an internal error), and a staged body that changes a variable
+    a nested function reads (generator `--with closure`: README "Closures see variables'
+    current values ... under torch.compile that is refused"; `shares_cells` in
+    runtime/operators.py)."""
     text = str(error)
     if isinstance(error, StagingError) and "would pass Python's recursion limit" in text:
+        return True
+    if isinstance(error, StagingError) and ("under torch.compile a staged body cannot update "
+                                            "the variable the closure sees") in text:
         return True
     if _callee_side_effect(text):
         return True
