@@ -643,6 +643,10 @@ def _every_path_binds(block, binds) -> bool:
 # A loop's target is bound anew at each trip (`_header_stores`).
 
 
+_BLOCK_STATEMENTS = frozenset({gast.If, gast.For, gast.AsyncFor, gast.While, gast.With,
+                               gast.AsyncWith, gast.Try, gast.TryStar})
+
+
 def _header_stores(stmt) -> list:
     """Stand-ins for what a compound statement binds before its body runs (a `for`'s target,
     a `with`'s names): assignments that end the aliases `_aliases` finds."""
@@ -1149,7 +1153,8 @@ class ChoiceConverter(Converter):
         # (NOTE [aliases bound before an enclosing statement])
         outside = getattr(self, "outside_prior", [])
         for i, stmt in enumerate(stmts):  # inner blocks first
-            self.outside_prior = outside + stmts[:i] + _header_stores(stmt)
+            if stmt.__class__ in _BLOCK_STATEMENTS:  # (a list per statement: a block's only)
+                self.outside_prior = outside + stmts[:i] + _header_stores(stmt)
             # (NOTE [names private to the function])
             self.entry = None
             if isinstance(stmt, gast.If):

@@ -291,7 +291,11 @@ class ControlFlowConverter(Converter):
         outer_sites, self.function_sites = getattr(self, "function_sites", {}), _store_sites(body)
         outer_bound = getattr(self, "scopes_bound", None)
         if outer_bound is not None:
-            node.body = self._outside_checks(node, declared, outer_bound) + node.body
+            # (after a docstring, which stays the function's `__doc__`)
+            at = int(bool(node.body) and node.body[0].__class__ is gast.Expr
+                      and node.body[0].value.__class__ is gast.Constant
+                      and isinstance(node.body[0].value.value, str))
+            node.body[at:at] = self._outside_checks(node, declared, outer_bound)
         outer_depth, self.loop_depth = getattr(self, "loop_depth", 0), 0
         outer_states, self.loop_states = getattr(self, "loop_states", []), []
         outer_loops, self.loops = getattr(self, "loops", []), []
