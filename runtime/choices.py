@@ -101,8 +101,8 @@ def write_back_kept(value, chosen, before, name: str, alias: str = "") -> None:
 # 3 where `c <= 0`, every mode). That result is marked (`_STANDS_FOR`: the object it held
 # before, and the flag of whether it still is it), so a write-back into it goes on into that
 # older object by its flag, and so on up the marks: in Python, on those paths, they are one
-# tensor. (An update of `alias` itself inside such a body is not seen through `y`: README
-# "Limitations".)
+# tensor. An update of `alias` itself inside such a body refreshes `y` the other way, from
+# the oldest object down (`_refresh_from_older`, since session 48).
 
 
 def _write_back_older(before, chosen) -> None:
@@ -162,9 +162,35 @@ def refresh_choice(value, chosen, if_true, if_false) -> None:
         return
     if value is if_true or value is if_false:
         return
+    # (a source kept on some paths of an earlier statement is, on those paths, the older
+    # object, whose update this may be: NOTE [aliases bound before an enclosing statement] in
+    # autoconv/converters/choices.py)
+    for source in (if_true, if_false):
+        if isinstance(source, torch.Tensor):
+            _refresh_from_older(source)
     taken = _taken(chosen)
     value.copy_(torch.where(taken, if_true if isinstance(if_true, torch.Tensor) else value,
                             if_false if isinstance(if_false, torch.Tensor) else value))
+
+
+def _refresh_from_older(value) -> None:
+    """`value` refreshed from each older object it stands for, the oldest first, by its
+    mark's flag (NOTE [an older object a kept one stands for]): on those paths Python's
+    `value` is that object, which an alias may have updated in place."""
+    chain = []
+    current, marked = value, getattr(value, _STANDS_FOR, None)
+    while marked is not None:
+        older, flag = marked
+        if not isinstance(older, torch.Tensor) or older is current or any(
+                older is newer for newer, _, _ in chain):
+            break
+        chain.append((current, flag, older))
+        current, marked = older, getattr(older, _STANDS_FOR, None)
+    for newer, flag, older in reversed(chain):
+        if isinstance(flag, torch.SymInt):
+            flag = torch.scalar_tensor(flag, dtype=torch.int64)
+        if isinstance(flag, torch.Tensor) and is_staged(flag):
+            newer.copy_(torch.where(_taken(flag), older, newer))
 
 
 def refuse_choice_update(value, chosen, name: str, sources: str, where: str = "") -> None:

@@ -3105,8 +3105,10 @@ def _unbound_stand_in():
     return torch.zeros((), dtype=torch.int64)
 
 
-def assigns_outside(kind, *names):
-    """First statement of a branch or loop body that assigns `global` / `nonlocal` `names`.
+def assigns_outside(kind, *names, function=None):
+    """First statement of a branch or loop body that assigns `global` / `nonlocal` `names`,
+    or of a `function` made in the converted function that does (NOTE [a function made in a
+    staged body assigning a variable] in autoconv/analysis/liveness.py).
 
     Where the body runs as Python this does nothing. Where it is staged, the assignment would
     happen once while tracing, whatever the data, and never when the graph runs: refused.
@@ -3116,9 +3118,10 @@ def assigns_outside(kind, *names):
     if context.in_staged_body():
         statement = context.staged_statement() or "statement"
         listed = ", ".join(f"'{name}'" for name in names)
+        who = "the body" if function is None else f"'{function}', called in a staged body,"
         raise specialize.never(StagingError(
             statement,
-            f"the body assigns the {kind} {listed}, which a graph cannot change: the assignment "
+            f"{who} assigns the {kind} {listed}, which a graph cannot change: the assignment "
             "would happen once while tracing, not each time the graph runs",
             f"Return the new value from the function (or keep it in a tensor) and assign the "
             f"{kind} outside the function"))

@@ -6,7 +6,7 @@ import gast
 
 from .nodes import WALKED_FIELDS, walked_fields
 
-__all__ = ["reads_writes", "free_reads", "activity_of", "seal"]
+__all__ = ["reads_writes", "free_reads", "activity_of", "seal", "cell_stores"]
 
 _SCOPES = (gast.FunctionDef, gast.AsyncFunctionDef, gast.Lambda, gast.ClassDef)
 _COMPREHENSIONS = (gast.ListComp, gast.SetComp, gast.DictComp, gast.GeneratorExp)
@@ -24,6 +24,8 @@ class _Activity:
         self.bound_first: set[str] = set()
         # Names whose object is changed through an attribute or item (`s.v = 1`, `d['k'] += 1`)
         self.mutated: set[str] = set()
+        # Names the code declares `nonlocal` (its own statements, not a nested scope's)
+        self.nonlocal_names: set[str] = set()
 
     def visit(self, node):
         handler = _HANDLERS.get(node.__class__)
@@ -119,6 +121,9 @@ class _Activity:
     def visit_Global(self, node):
         pass
 
+    def visit_Nonlocal(self, node):
+        self.nonlocal_names.update(node.names)
+
     def visit_Constant(self, node):
         pass
 
@@ -138,7 +143,7 @@ _HANDLERS = {
     gast.GeneratorExp: _Activity._comprehension,
     gast.alias: _Activity.visit_alias,
     gast.Global: _Activity.visit_Global,
-    gast.Nonlocal: _Activity.visit_Global,
+    gast.Nonlocal: _Activity.visit_Nonlocal,
     gast.Constant: _Activity.visit_Constant,
     gast.Attribute: _Activity.visit_target_part,
     gast.Subscript: _Activity.visit_target_part,
@@ -211,6 +216,15 @@ def _free_reads(scope) -> set[str]:
             if hasattr(scope, part):
                 activity.visit(getattr(scope, part))
         return activity.reads - bound
+    activity, bound = _scope_activity(scope)
+    # (a `nonlocal n` that the function assigns is the enclosing scope's `n`, read there)
+    return activity.reads - (bound - activity.nonlocal_names)
+
+
+def _scope_activity(scope):
+    """The activity of a function's or class's own statements, and the names it binds (its
+    assignments and parameters, those it declares `nonlocal` among them)."""
+    activity = _Activity()
     body = scope.body if isinstance(scope.body, list) else [scope.body]
     for stmt in body:
         activity.visit(stmt)
@@ -220,4 +234,45 @@ def _free_reads(scope) -> set[str]:
         for arg in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
             if arg is not None:
                 bound.add(arg.id)
-    return activity.reads - bound
+    return activity, bound
+
+
+def cell_stores(scope) -> set[str]:
+    """The names of the scope enclosing `scope` (a function or class defined in it) that
+    `scope`, or a function nested in it, assigns through `nonlocal` (NOTE [a function made
+    in a staged body assigning a variable] in liveness.py)."""
+    if isinstance(scope, (gast.Lambda, *_COMPREHENSIONS)):
+        return set()  # (an expression declares nothing nonlocal)
+    activity, bound = _scope_activity(scope)
+    stored = activity.writes & activity.nonlocal_names
+    # (a nested function's `nonlocal n` is this scope's `n` where this function binds it; a
+    # class's names are no method's enclosing scope)
+    own = set() if scope.__class__ is gast.ClassDef else bound - activity.nonlocal_names
+    for stmt in scope.body:
+        for nested in _scopes_in(stmt):
+            stored |= cell_stores(nested) - own
+    return stored
+
+
+def _scopes_in(node):
+    """The functions and classes defined in `node` (a statement), not inside another."""
+    out, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        cls = current.__class__
+        if cls in (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef):
+            out.append(current)
+            continue
+        fields = WALKED_FIELDS.get(cls)
+        if fields is None:
+            if not hasattr(cls, "_fields"):
+                continue
+            fields = walked_fields(cls)
+        attrs = current.__dict__
+        for field in fields:
+            value = attrs.get(field)
+            if value.__class__ is list:
+                stack.extend(v for v in value if hasattr(v, "_fields"))
+            elif hasattr(value, "_fields"):
+                stack.append(value)
+    return out

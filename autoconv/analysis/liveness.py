@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gast
 
-from .activity import activity_of, reads_writes
+from .activity import activity_of, cell_stores, reads_writes
 from .nodes import walk_statements
 from .annos import Anno, get_anno, set_anno
 
@@ -23,9 +23,13 @@ _LEAVES = (gast.Raise, gast.Return, gast.Break, gast.Continue)
 
 def analyze(function) -> None:
     """Annotate every If / While / For in `function` and in the functions nested in it."""
-    for node in walk_statements(function):
+    statements = walk_statements(function)
+    # (NOTE [a function made in a staged body assigning a variable]: looked for only where
+    # some function declares a `nonlocal`)
+    cells = any(node.__class__ is gast.Nonlocal for node in statements)
+    for node in statements:
         if isinstance(node, _SCOPES):
-            _analyze_scope(node)
+            _analyze_scope(node, cells)
 
 
 def _declared(scope) -> set[str]:
@@ -59,11 +63,11 @@ def _params(scope) -> set[str]:
     }
 
 
-def _analyze_scope(scope) -> None:
+def _analyze_scope(scope, cells=False) -> None:
     if isinstance(scope, gast.Lambda):
         return  # expressions only: nothing to annotate
     declared = _declared(scope)
-    activity = _Activity()
+    activity = _Activity(cells)
     _, assigned, mutated = activity.block(scope.body)
     # NOTE [changed objects]: a name whose object a body changes in place (`s.v = x`,
     # `d['k'] += 1`) is assigned by that body too, so that the object's new contents are state
@@ -77,13 +81,35 @@ def _analyze_scope(scope) -> None:
     _definedness(scope.body, _params(scope), declared, activity)
 
 
+# NOTE [a function made in a staged body assigning a variable]
+# `def tick(): nonlocal n; n += 1`, made and called in a statement's body (the lowering of an
+# early `return` moves the rest of the function, a `def` among it, into an `if`'s branch):
+# the call assigns `n`, but no statement of the body does, so the statement did not carry
+# `n`, and the body function read and wrote the enclosing function's own `n` through its
+# closure: run once per trace (a branch's trace and its probe, a loop body's attempts) it gave
+# `x - 2` where Python gives `x - 1`, silently (session 47's repro). A staged body runs its
+# Python more than once; only what it gives back counts once. So a `nonlocal` a function
+# made in a body assigns (`activity.cell_stores`, through the functions nested in it) is a
+# write of the statement where the function binds the name, as an assignment is: the
+# statement carries `n`, its body function takes `n` as a parameter or keeps it in the
+# function's cells (NOTE [functions private to a statement] in converters/control_flow.py),
+# and the nested function's `nonlocal` binds the body's `n`. Its reads count as reads there
+# too (`free_reads`: a declared `nonlocal` is the enclosing scope's name). A `global`, or a
+# `nonlocal` that no function up to the converted one binds, cannot be carried: the
+# function's first statement refuses a call in a staged body, at its line
+# (`ac.assigns_outside`), as a body assigning a declared global is refused. A closure made
+# outside the body that assigns its `nonlocal` is refused by the runtime (NOTE [Python state
+# a staged body changes] in runtime/staging/python_state.py).
+
+
 class _Activity:
     """reads_writes of statements, each computed once: a compound statement's comes from its
     parts', so nested bodies are not walked again for every enclosing statement."""
 
-    def __init__(self):
+    def __init__(self, cells=False):
         self.cache = {}
         self.local = set()
+        self.cells = {} if cells else None  # statement's id -> its cell_stores
 
     def of(self, node):
         """(reads, writes, mutated) of a statement (see activity_of)."""
@@ -115,6 +141,27 @@ class _Activity:
         reads, writes, mutated = set(), set(), set()
         self._add_block(stmts, reads, writes, mutated)
         return reads, writes, mutated
+
+    def cell_stores(self, stmts) -> set:
+        """The names the functions and classes defined in `stmts` assign through `nonlocal`
+        (NOTE [a function made in a staged body assigning a variable])."""
+        if self.cells is None:
+            return set()
+        stored = set()
+        for stmt in stmts:
+            found = self.cells.get(id(stmt))
+            if found is None:
+                if stmt.__class__ in (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef):
+                    found = cell_stores(stmt)
+                else:
+                    found = set()
+                    for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                        value = getattr(stmt, field, None)
+                        if value.__class__ is list:
+                            found |= self.cell_stores(value)
+                self.cells[id(stmt)] = found
+            stored |= found
+        return stored
 
 
 class _Liveness:
@@ -185,6 +232,8 @@ class _Liveness:
         reads, writes, mutated = self.activity.block(bodies)
         # See NOTE [changed objects].
         writes = writes | (mutated & self.activity.local)
+        # NOTE [a function made in a staged body assigning a variable]
+        writes |= self.activity.cell_stores(bodies) & self.activity.local
         set_anno(node, Anno.READS, frozenset(reads | test_reads))
         set_anno(node, Anno.MUTATED, frozenset(mutated))
         set_anno(node, Anno.LIVE_OUT, frozenset(live_out))

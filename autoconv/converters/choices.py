@@ -630,6 +630,37 @@ def _every_path_binds(block, binds) -> bool:
     return False
 
 
+# NOTE [aliases bound before an enclosing statement]
+# `alias = y`, then `for i in range(3): if c > i: y = v * 2` / `alias.add_(1)` (a loop run as
+# Python; fuzz47): the watch of `y` kept on some paths of the staged `if` (NOTE [a name kept
+# on some paths of a staged statement]) knew only the aliases its own block bound, and
+# `alias` is bound before the loop: on the trips that kept `y`, Python's `y` saw the update,
+# autoconv's (the cond's new tensor) did not, silently (3 for 6). A nested block's aliases
+# are those bound before it too (the statements before the enclosing ones, then its own).
+# In a loop body that relation may not hold on a later trip (`y` rebound on an earlier
+# one): the refresh of `y` from its object before the statement, on the paths that kept it,
+# then reads the same value it holds (`y` is that object on those paths), which is right.
+# A loop's target is bound anew at each trip (`_header_stores`).
+
+
+_BLOCK_STATEMENTS = frozenset({gast.If, gast.For, gast.AsyncFor, gast.While, gast.With,
+                               gast.AsyncWith, gast.Try, gast.TryStar})
+
+
+def _header_stores(stmt) -> list:
+    """Stand-ins for what a compound statement binds before its body runs (a `for`'s target,
+    a `with`'s names): assignments that end the aliases `_aliases` finds."""
+    targets = []
+    if isinstance(stmt, (gast.For, gast.AsyncFor)):
+        targets = [stmt.target]
+    elif isinstance(stmt, (gast.With, gast.AsyncWith)):
+        targets = [item.optional_vars for item in stmt.items if item.optional_vars is not None]
+    return [gast.Assign(targets=[gast.Name(id=name, ctx=gast.Store(), annotation=None,
+                                           type_comment=None)],
+                        value=gast.Constant(value=None, kind=None), type_comment=None)
+            for target in targets for name in sorted(_names_stored(target))]
+
+
 def _aliases(prior, name) -> set:
     """The names bound to `name`'s object by plain assignments (`alias = y`, `y = x`) among
     the statements `prior` of a block, not rebound since."""
@@ -1069,8 +1100,10 @@ class ChoiceConverter(Converter):
                 declared.update(n.names)
         self.function_locals = (params | stored) - declared
         outer_entry, self.entry = getattr(self, "entry", None), None
+        outer_prior, self.outside_prior = getattr(self, "outside_prior", []), []
         node.body = self._block(node.body, params)
         self.entry = outer_entry
+        self.outside_prior = outer_prior
         self.loop_items = outer_items
         self.function_locals = outer_locals
         if returns:
@@ -1117,7 +1150,11 @@ class ChoiceConverter(Converter):
         # stores a name into the statement itself)
         stores = []
         entry = getattr(self, "entry", None)
+        # (NOTE [aliases bound before an enclosing statement])
+        outside = getattr(self, "outside_prior", [])
         for i, stmt in enumerate(stmts):  # inner blocks first
+            if stmt.__class__ in _BLOCK_STATEMENTS:  # (a list per statement: a block's only)
+                self.outside_prior = outside + stmts[:i] + _header_stores(stmt)
             # (NOTE [names private to the function])
             self.entry = None
             if isinstance(stmt, gast.If):
@@ -1152,6 +1189,7 @@ class ChoiceConverter(Converter):
             stores.append(_names_stored(stmt))
             inner |= stores[-1]
         self.entry = entry
+        self.outside_prior = outside
         out = []
         active = []  # the choices whose names are watched: (sources, chosen, before, watched)
         kept = []  # NOTE [a name kept on some paths of a staged statement]: _KeptWatch
@@ -1298,7 +1336,7 @@ class ChoiceConverter(Converter):
                     if name in taken:
                         continue
                     watch = _KeptWatch(name, self._new(name + "_before"), self._new("chosen"),
-                                       _aliases(stmts[:i], name),
+                                       _aliases(outside + stmts[:i], name),
                                        holders=_holders(stmts[:i], name)
                                        | _view_bases(stmts[:i], name))
                     self.ctx.display_names[watch.before] = f"<{name} before>"
@@ -1393,7 +1431,9 @@ class ChoiceConverter(Converter):
                                   for a in [*later.value.args,
                                             *(k.value for k in later.value.keywords)]
                                   if isinstance(a, gast.Name)}
-            if not later_updates & ({name} | _aliases(prior, name)) and not any(
+            # (NOTE [aliases bound before an enclosing statement]: `self.outside_prior`)
+            aliases = _aliases(getattr(self, "outside_prior", []) + prior, name)
+            if not later_updates & ({name} | aliases) and not any(
                     _updates_through(later, h) for h in _holders(prior, name)
                     for later in rest) and not (
                         # (the tensor it may be a view of, where it is read after: `u = t[1:]`)

@@ -32,9 +32,9 @@ import gast
 import torch
 
 from .. import templates
-from ..analysis.activity import free_reads, reads_writes, seal
+from ..analysis.activity import cell_stores, free_reads, reads_writes, seal
 from ..analysis.annos import Anno, copy_origin
-from ..analysis.nodes import WALKED_FIELDS, walk, walk_statements, walked_fields
+from ..analysis.nodes import WALKED_FIELDS, own_statements, walk, walk_statements, walked_fields
 from ..transformer import Converter
 from .alias_checks import is_alias_check
 from .generators import leaves_generators_alone
@@ -280,12 +280,22 @@ class ControlFlowConverter(Converter):
     def visit_FunctionDef(self, node):
         outer = getattr(self, "scope_declared", ())
         declared = {gast.Global: set(), gast.Nonlocal: set()}
-        for stmt in walk_statements(node):
+        # (the function's own: a nested function's `nonlocal n` is `n` of this one, which its
+        # statements carry as they carry any local: NOTE [a function made in a staged body
+        # assigning a variable] in analysis/liveness.py)
+        for stmt in own_statements(node.body):
             if stmt.__class__ in declared:
                 declared[stmt.__class__].update(stmt.names)
         self.scope_declared = list(declared.items())
         body = _Local(node.body)
         outer_sites, self.function_sites = getattr(self, "function_sites", {}), _store_sites(body)
+        outer_bound = getattr(self, "scopes_bound", None)
+        if outer_bound is not None:
+            # (after a docstring, which stays the function's `__doc__`)
+            at = int(bool(node.body) and node.body[0].__class__ is gast.Expr
+                      and node.body[0].value.__class__ is gast.Constant
+                      and isinstance(node.body[0].value.value, str))
+            node.body[at:at] = self._outside_checks(node, declared, outer_bound)
         outer_depth, self.loop_depth = getattr(self, "loop_depth", 0), 0
         outer_states, self.loop_states = getattr(self, "loop_states", []), []
         outer_loops, self.loops = getattr(self, "loops", []), []
@@ -304,8 +314,12 @@ class ControlFlowConverter(Converter):
         args = node.args
         params = {a.id for a in args.posonlyargs + args.args + args.kwonlyargs
                   + [args.vararg, args.kwarg] if a is not None}
-        self.captured = (_captured(body) & (params | set(self.function_sites))) - set(
-            ).union(*declared.values())
+        outer_private = getattr(self, "private_functions", {})
+        kept = (params | set(self.function_sites)) - set().union(*declared.values())
+        self.scopes_bound = [*(outer_bound or ()), kept]
+        self.private_functions = {id(scope): _captured(_Local(()) + _scoped(scope)) & kept
+                                  for scope in _private_functions(node, body)}
+        self.captured = _captured(body, self.private_functions) & kept
         outer_locals = getattr(self, "function_locals", None)
         # (names bound in the function: any other name it reads is a global or a closure's)
         self.function_locals = params | set(self.function_sites) | set().union(
@@ -344,19 +358,62 @@ class ControlFlowConverter(Converter):
         self.loops = outer_loops
         self.partly_rebound = outer_partly
         self.captured = outer_captured
+        self.private_functions = outer_private
+        self.scopes_bound = outer_bound
         self.checked = outer_checked
         return node
 
-    def _shared(self, node, state, inputs, inside):
+    def _outside_checks(self, node, declared, outer_bound) -> list:
+        """For a function made in the converted function that assigns a global, or a
+        `nonlocal` no function up to the converted one binds: its first statement, which
+        refuses the call in a staged body (NOTE [a function made in a staged body assigning
+        a variable] in analysis/liveness.py)."""
+        if not (declared[gast.Global] or declared[gast.Nonlocal]):
+            return []
+        _, writes = reads_writes(node.body)
+        outside = {"global": sorted(writes & declared[gast.Global]),
+                   "nonlocal": sorted(name for name in writes & declared[gast.Nonlocal]
+                                      if not any(name in bound for bound in outer_bound))}
+        checks = []
+        for kind, names in outside.items():
+            if names:
+                listed = {f"name{i}": gast.Constant(value=n, kind=None)
+                          for i, n in enumerate(names)}
+                checks += templates.replace(
+                    f"ac.assigns_outside(kind, {', '.join(listed)}, function=label)",
+                    ac=self.ctx.runtime, kind=gast.Constant(value=kind, kind=None),
+                    label=gast.Constant(value=node.name, kind=None), **listed)
+        # (at the function's first statement past its declarations: the assignment, mostly)
+        first = next((stmt for stmt in node.body
+                      if stmt.__class__ not in (gast.Global, gast.Nonlocal)), node.body[0])
+        for check in checks:
+            copy_origin(check, first)
+        return checks
+
+    def _private(self, node, scopes) -> set:
+        """The ids of the functions among `scopes` (made in the statement `node`) that keep
+        their variables in the statement's bodies: NOTE [functions private to a statement]."""
+        private = getattr(self, "private_functions", None)
+        if not private:
+            return set()
+        live = self.anno(node, Anno.LIVE_OUT) | self.anno(node, Anno.BODY_LIVE_IN)
+        return {id(s) for s in scopes if id(s) in private and s.name not in live}
+
+    def _shared(self, node, state, inputs, inside, kept=()):
         """(state, inputs, shared): the names the statement's bodies keep in the enclosing
         function's cells (NOTE [shared cells]) added to its state and taken from its inputs.
 
         Shared: a name the statement assigns that a function or lambda of this function reads
         (it must see the new value, inside the statement and after), and an input a function or
         lambda made in the bodies reads when the name is bound again later (by another
-        assignment, or in the next iteration of an enclosing loop).
+        assignment, or in the next iteration of an enclosing loop). Not for a function the
+        statement `kept` private (NOTE [functions private to a statement]).
         """
         captured = getattr(self, "captured", ())
+        private = getattr(self, "private_functions", None)
+        if private:
+            captured = set(captured).union(
+                *(names for scope, names in private.items() if scope not in kept))
         if not captured:
             return state, inputs, []
         sites = self.function_sites
@@ -398,7 +455,8 @@ class ControlFlowConverter(Converter):
         node._autoconv_flagged = set().union(*getattr(self, "partly_rebound", []))
         node._autoconv_changed = _changed_objects(node, local, self.anno(node, Anno.MUTATED))
         self._changes_by_calls(local)
-        inside = _captured(local)
+        kept = self._private(node, local.scopes)
+        inside = _captured(local, kept)
         node._autoconv_containers = set()
         chains = _updated_attributes(local, self.anno(node, Anno.WRITES),
                                      self.anno(node, Anno.DEFINED_IN), self._is_free,
@@ -414,7 +472,7 @@ class ControlFlowConverter(Converter):
         state, inputs = self._if_state(node)
         inputs = self._values_on_the_path_that_breaks(node, state, inputs)
         aliases, state, inputs = self._alias_attributes(node, chains, state, inputs, ("body", "orelse"))
-        state, inputs, shared = self._shared(node, state, inputs, inside)
+        state, inputs, shared = self._shared(node, state, inputs, inside, kept)
         self._carries(state)
         true_name = self.ctx.namer.new("if_true")
         functions = [self._body_function(true_name, state + inputs, node.body, state,
@@ -561,7 +619,8 @@ class ControlFlowConverter(Converter):
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
         node._autoconv_items_only = _changed_through_items_only(local) - node._autoconv_in_place
         self._changes_by_calls(parts)
-        return sites, chains, _captured(local)
+        kept = node._autoconv_private = self._private(node, local.scopes)
+        return sites, chains, _captured(local, kept)
 
     def visit_While(self, node):
         local = _Local([node])
@@ -570,7 +629,8 @@ class ControlFlowConverter(Converter):
         state = self._state(node)
         inputs = self._inputs(node, state)
         aliases, state, inputs = self._alias_attributes(node, chains, state, inputs, ("test", "body"))
-        state, inputs, shared = self._shared(node, state, inputs, inside)
+        state, inputs, shared = self._shared(node, state, inputs, inside,
+                                             node._autoconv_private)
         self._carries(state)
         test_name = self.ctx.namer.new("loop_test")
         body_name = self.ctx.namer.new("loop_body")
@@ -624,7 +684,8 @@ class ControlFlowConverter(Converter):
         state = self._state(node)
         inputs = self._inputs(node, state)
         aliases, state, inputs = self._alias_attributes(node, chains, state, inputs, ("body",))
-        state, inputs, shared = self._shared(node, state, inputs, inside)
+        state, inputs, shared = self._shared(node, state, inputs, inside,
+                                             node._autoconv_private)
         self._carries(state)
         if hasattr(self, "loop_indices"):
             # (a staged range's or enumerate's index is a number stand-in too)
@@ -784,13 +845,14 @@ def _bare_annotation_parts(local) -> set:
     return {id(n) for n in _Local([p for a in bare for p in (a.target, a.annotation)]).nodes}
 
 
-def _captured(local) -> set:
+def _captured(local, private=()) -> set:
     """Names the functions, lambdas and classes made in `local` (a `_Local` of a statement or
-    of a function's body) read from their enclosing scopes or declare `nonlocal`.
+    of a function's body) read from their enclosing scopes or declare `nonlocal`, those made
+    `private` (ids) left out (NOTE [functions private to a statement]).
     (Comprehensions run where they are made: they see the values of that moment.)"""
     names = set()
     for n in local.scopes:
-        if getattr(n, "_autoconv_called_at_once", False):
+        if getattr(n, "_autoconv_called_at_once", False) or id(n) in private:
             continue  # NOTE [an assert's message is made at once] in converters/asserts.py
         names |= free_reads(n)
         for inner in walk_statements(n):  # nonlocal is a statement
@@ -805,6 +867,51 @@ def _captured(local) -> set:
         if parts:
             names |= _captured(_Local(parts))
     return names
+
+
+def _scoped(scope):
+    """A `_Local` holding the one function `scope`."""
+    local = _Local(())
+    local.scopes = [scope]
+    return local
+
+
+# NOTE [functions private to a statement]
+# `def tick(): nonlocal n; n += 1` made in a staged body and called there (an early `return`
+# lowered into an `if` moves the rest of the function, a `def` among it, into a branch): `n`
+# is state the statement carries, as an assignment of it is (NOTE [a function made in a
+# staged body assigning a variable] in analysis/liveness.py). Kept in the function's cells
+# (NOTE [shared cells]), as for any closure's variable, it is right in autoconv's trace and
+# torch.export but refused under torch.compile, where a body cannot write a cell of the frame
+# around it. Such a function that cannot outlive the statement's body needs no cell of the
+# function: the body's `n` is a parameter of the body function, the `nonlocal` of the
+# function made in it binds that, and the body gives the new value back as any other. It
+# cannot outlive it where its name is only ever called (not passed, stored, returned or read
+# by another function), not decorated, and neither read after the statement nor before its
+# `def` in the bodies (LIVE_OUT, BODY_LIVE_IN). Only functions that assign a `nonlocal` are
+# considered: a closure reading the function's variables keeps its cells as before.
+
+def _private_functions(function, body) -> list:
+    """The functions made in the function's `body` (a `_Local`) that a statement making them
+    may keep private (NOTE [functions private to a statement])."""
+    made = [s for s in body.scopes if s.__class__ in (gast.FunctionDef, gast.AsyncFunctionDef)]
+    candidates = [s for s in made if not s.decorator_list and cell_stores(s)]
+    if not candidates:
+        return []
+    names = {s.name for s in candidates} - {s.name for s in made if s not in candidates}
+    called = set()
+    nodes = walk(function.body)
+    for n in nodes:
+        if n.__class__ is gast.Call and n.func.__class__ is gast.Name:
+            called.add(id(n.func))
+    for n in nodes:
+        if (n.__class__ is gast.Name and n.id in names and n.ctx.__class__ is gast.Load
+                and id(n) not in called):
+            names.discard(n.id)
+        elif n.__class__ in (gast.Global, gast.Nonlocal):
+            names.difference_update(n.names)
+    names -= _captured(body)  # (read by a function: called from wherever that one is)
+    return [s for s in candidates if s.name in names]
 
 
 def _grown_lists(loop) -> set:

@@ -202,7 +202,13 @@ def _checked(fn, where: str, statement: str, count: int):
     params = code.co_varnames[: code.co_argcount]
     outside = _outside_objects(fn, code)
     globals_changed = _globals_changed(fn, code)
-    if not outside and not globals_changed and len(params) <= count:
+    # NOTE [a count a callee keeps in a global's object]
+    counters = []
+    seen_callees = set()
+    for name in code.co_names:
+        _counted_globals(getattr(fn, "__globals__", {}).get(name), counters, seen_callees,
+                         _CALL_DEPTH)
+    if not outside and not globals_changed and not counters and len(params) <= count:
         return fn
 
     def run(*args):
@@ -214,13 +220,26 @@ def _checked(fn, where: str, statement: str, count: int):
         seen = set()
         for name, value in given + outside:
             _assigned_cells(value, name, cells, seen, _CALL_DEPTH)
-        if not watched and not cells and not globals_changed:
+        counted = list(counters)
+        seen = set(seen_callees)
+        for _, value in given + outside:
+            _counted_globals(value, counted, seen, _CALL_DEPTH)
+        if not watched and not cells and not globals_changed and not counted:
             return fn(*args)
         before = [_fingerprint(value) for _, value in watched]
         contents = [_cell_value(cell) for _, _, cell in cells]
         tables = [(name, value, table, _copied(table)) for name, value in globals_changed
                   for table in _tables(value)]
+        counts = [(callee, name, value, table, _copied(table))
+                  for callee, name, value in counted for table in _tables(value)]
         out = fn(*args)
+        for callee, name, value, table, old in counts:
+            key = _count_changed(table, old)
+            if key is not None:
+                for *_, changed, copy in counts:
+                    _put_back(changed, copy)
+                place = f"{name}[{key!r}]" if table is value else f"{name}.{key}"
+                raise _global_count_refusal(callee, name, place, where, statement)
         for name, value, table, old in tables:
             key = _trace_value_stored(table, old)
             if key is not None:
@@ -269,6 +288,71 @@ def _globals_changed(fn, code) -> list:
                                       types.FunctionType)):
                 found.append((origin[1], value))
     return found
+
+
+# NOTE [a count a callee keeps in a global's object]
+# `def tick(t): TICKS[0] += 2` (TICKS a global list; `STATS.calls += 1`, `COUNTS["n"] += 1`),
+# called in a staged loop's body: the body's own code names no such global, and a function's
+# globals are no object the statement can carry (it carries what a callable holds: NOTE
+# [objects reached through a callable] in objects.py), so the count was made once per trace,
+# and the graph gave the trace's count, silently (4008 for Python's 6008 in replay and the
+# exported program: wrong47's xfail). So the functions a body calls (given to it, or named
+# by its code as globals or closures, and those they call, `_CALL_DEPTH` deep) whose code
+# sets an item or field of a global's object have the numbers of that object compared across
+# the body: a changed one is put back and refused at the callee's line. Only numbers: a
+# cache a library fills (`_CACHE[key] = value`) or a log it appends to is the documented
+# once-while-tracing side effect (README, "Python side effects in a staged body"). Under
+# dynamo, dynamo refuses the store itself ("Unsafe side effect").
+
+
+def _counted_globals(value, found: list, seen: set, depth: int) -> None:
+    """Append (callee, global's name, its object) for the globals whose objects a user's
+    function `value` (or one it calls) sets an item or field of (NOTE [a count a callee keeps
+    in a global's object])."""
+    fn = getattr(value, "__func__", value)
+    if not isinstance(fn, types.FunctionType) or id(fn) in seen or _runtimes(fn.__code__):
+        return
+    from ..calls import is_library_function  # (calls imports the staging package)
+
+    if is_library_function(fn):
+        return
+    seen.add(id(fn))
+    code = fn.__code__
+    found += [(fn, name, obj) for name, obj in _globals_changed(fn, code)
+              if not any(obj is other for _, _, other in found)]
+    if depth:
+        for called in code.co_names:
+            _counted_globals(fn.__globals__.get(called), found, seen, depth - 1)
+        for cell in fn.__closure__ or ():
+            _counted_globals(_cell_value(cell), found, seen, depth - 1)
+
+
+def _count_changed(table, old):
+    """The key or index of `table` whose number is not the one `old` held there, or None."""
+    items = old.items() if type(old) is dict else enumerate(old)
+    for key, was in items:
+        if not type_in(was, (int, float, bool, complex)):
+            continue
+        if type(table) is dict:
+            now = table.get(key, _EMPTY)
+        else:
+            now = table[key] if key < len(table) else _EMPTY
+        if not identical(now, was) and not (type(now) is type(was) and now == was):
+            return key
+    return None
+
+
+def _global_count_refusal(callee, name: str, place: str, where: str, statement: str):
+    caller = callee.__name__
+    problem = (f"'{caller}' changes `{place}`, a number in the object the global '{name}' "
+               f"holds, called {where}; a staged body runs once while tracing, so the change "
+               "happens once, not on every trip or only on the path taken, and the "
+               f"{statement} cannot carry a global's object")
+    fix = (f"Keep the count in a tensor updated in place (a global tensor: `{place} += 2` "
+           "then updates it on every trip), or return what '" + caller + "' counts and add "
+           f"it up in a variable the {statement} carries")
+    return specialize.never(StagingError.at(_line_naming(callee, name), statement, problem,
+                                            fix))
 
 
 def _tables(value) -> list:

@@ -904,11 +904,206 @@ def test_a_closure_counting_in_its_nonlocal_in_a_staged_loop_is_refused(fn):
         autoconv.autoconv(lambda x, y: fn(x, y, "closure"))(*_COUNTED_INPUTS[0])
 
 
-@pytest.mark.xfail(strict=True, reason="wrong47: a global list a callee changes in a staged body "
-                   "is changed while tracing only, the graph's count the trace's (README "
-                   "Limitations, 'Python side effects in a staged body'), silently")
+@pytest.mark.parametrize("mode", ["replay", "export"])
 @pytest.mark.parametrize("fn", COUNTED_IN_LOOPS, ids=_STATEMENT)
-def test_a_global_list_a_callee_counts_in_in_a_staged_loop_matches_python(fn):
-    run = autoconv.autoconv(lambda x, y: fn(x, y, "global_list"))
-    for args in _COUNTED_INPUTS:
-        assert torch.equal(run(*args), fn(*args, "global_list")), args
+def test_a_global_list_a_callee_counts_in_in_a_staged_loop_is_refused(fn, mode):
+    # (a function's globals are no object a statement carries: the body counted once per
+    # trace, the graph the trace's count, 4008 for Python's 6008, silently, until session 48:
+    # NOTE [a count a callee keeps in a global's object]; under torch.compile dynamo refuses
+    # the store itself)
+    line = _tick_global.__code__.co_firstlineno + 1
+    counted = lambda x, y: fn(x, y, "global_list")  # noqa: E731
+    with pytest.raises(StagingError, match=r"'_tick_global' changes `_GLOBAL_TICKS\[0\]`, a "
+                       "number in the object the global") as refusal:
+        if mode == "replay":
+            autoconv.autoconv(counted)(*_COUNTED_INPUTS[0])
+        else:
+            torch.export.export(Calling(autoconv.convert(counted)), _COUNTED_INPUTS[0],
+                                strict=False)
+    assert str(refusal.value).startswith(f"{__file__}:{line}:"), refusal.value
+    # (put back: the trace's count is no count of the program; the `and`'s loop is staged
+    # from its second trip, the first counted as Python)
+    assert _GLOBAL_TICKS[0] == (2 if fn is counted_in_and else 0)
+
+
+def _counting_in_a_global_object(x):
+    i = 0
+    while x.sum() < 5:
+        x = _tick_global_object(x)
+        i += 1
+    return x, i
+
+
+class _Stats:
+    calls = 0
+
+
+_STATS = _Stats()
+
+
+def _tick_global_object(t):
+    _STATS.calls += 1  # (named by the loop's body as a global function)
+    return t + 1
+
+
+def test_a_global_object_a_callee_counts_in_in_a_staged_while_is_refused():
+    _STATS.calls = 0
+    line = _tick_global_object.__code__.co_firstlineno + 1
+    with pytest.raises(StagingError, match=r"'_tick_global_object' changes `_STATS.calls`") as e:
+        autoconv.autoconv(_counting_in_a_global_object)(torch.zeros(()))
+    assert str(e.value).startswith(f"{__file__}:{line}:"), e.value
+    assert _STATS.calls == 0
+
+
+# --- a function made in a staged body assigning a variable of the function ----------------
+# `def tick(): nonlocal n; n += 1` made and called in a staged body: the body ran `tick` once
+# per trace (a branch's trace and its probe, a loop body's attempts), `x - 2` where Python
+# gives `x - 1`, silently, until session 48. `n` is state the statement carries now, `tick`'s
+# `nonlocal` the body function's own `n` (NOTE [a function made in a staged body assigning a
+# variable] in autoconv/analysis/liveness.py, NOTE [functions private to a statement] in
+# autoconv/converters/control_flow.py).
+
+def counted_after_an_early_return(x):
+    n = 0
+    if x.sum() > 5:
+        return x
+    # (the lowering of the `return` moves these statements into the `if`'s false branch)
+
+    def tick():
+        nonlocal n
+        n += 1
+    tick()
+    return x - n
+
+
+def counted_in_a_staged_while(x):
+    n = 0
+    while x.sum() < 10:
+        def tick(step):
+            nonlocal n
+            n += step
+        tick(2)
+        x = x + 1
+    return x + 100 * n
+
+
+def counted_in_a_staged_for(x, k):
+    n = 0
+    for _ in range(k):
+        def tick():
+            nonlocal n
+            n += 1
+        tick()
+        x = x + n
+    return x + 100 * n
+
+
+def counted_in_both_branches(x):
+    n = 0
+    if x.sum() > 0:
+        def tick():
+            nonlocal n
+            n += 1
+        tick()
+    else:
+        def tick():
+            nonlocal n
+            n += 3
+        tick()
+        tick()
+    return x - n
+
+
+def counted_by_a_nested_function_in_a_branch(x):
+    n = torch.zeros(())
+    if x.sum() > 0:
+        def outer():
+            def inner():
+                nonlocal n
+                n = n + x.sum()
+            inner()
+            inner()
+        outer()
+    return x - n
+
+
+_MADE_IN_BODIES = [
+    (counted_after_an_early_return, [(-torch.ones(3),), (torch.full((3,), 3.0),)]),
+    (counted_in_a_staged_while, [(torch.ones(3),), (torch.full((3,), 5.0),)]),
+    (counted_in_a_staged_for, [(T([1.0, 2.0]), T(3)), (T([-5.0, 0.0]), T(0))]),
+    (counted_in_both_branches, [(torch.ones(3),), (-torch.ones(3),)]),
+    (counted_by_a_nested_function_in_a_branch, [(torch.ones(3),), (-torch.ones(3),)]),
+]
+
+
+@pytest.mark.parametrize("fn, inputs", _MADE_IN_BODIES, ids=[f.__name__ for f, _ in _MADE_IN_BODIES])
+def test_a_function_made_in_a_staged_body_assigning_a_nonlocal_matches_python(fn, inputs):
+    from support import assert_same_result
+
+    assert_same_result(fn, inputs)
+
+
+def _made_in_a_loop_called_in_its_if(x, k):
+    n = 0
+    for i in range(k):
+        def tick():
+            nonlocal n
+            n += 2
+        if x.sum() > i:  # (`tick` is given to this `if`: a closure of the loop's body)
+            tick()
+        x = x + 1
+    return x + 100 * n
+
+
+_OUTER_COUNT = 0
+
+
+def _counting_outside():
+    n = 0
+
+    def fn(x):
+        if x.sum() > 0:
+            def tick():
+                nonlocal n
+                n += 1  # (the line of the refusal)
+            tick()
+        return x - n
+    return fn
+
+
+def _counting_in_a_global(x):
+    if x.sum() > 0:
+        def tick():
+            global _OUTER_COUNT
+            _OUTER_COUNT += 1  # (the line of the refusal)
+        tick()
+    return x - _OUTER_COUNT
+
+
+def test_a_function_made_in_a_loop_body_assigning_a_nonlocal_in_its_staged_if_is_refused():
+    # (its `n` is the loop body's, which the `if` does not carry: refused as a closure given
+    # to the body is)
+    with pytest.raises(StagingError, match="'tick' assigns its nonlocal 'n'"):
+        autoconv.autoconv(_made_in_a_loop_called_in_its_if)(T([1.0, 2.0]), T(3))
+
+
+@pytest.mark.parametrize("mode", ["replay", "export", "compile"])
+@pytest.mark.parametrize("make", [_counting_outside, lambda: _counting_in_a_global],
+                         ids=["enclosing_nonlocal", "global"])
+def test_a_function_made_in_a_staged_body_assigning_outside_the_function_is_refused(make, mode):
+    # (a variable of no function up to the converted one: the graph cannot change it; the
+    # export kept the trace's count, silently, before session 48)
+    fn = make()
+    code = getattr(fn, "__code__")
+    line = next(i for i, text in enumerate(open(__file__).read().splitlines(), 1)
+                if "(the line of the refusal)" in text and i > code.co_firstlineno)
+    x = torch.ones(3)
+    with pytest.raises(StagingError, match="'tick', called in a staged body, assigns the") as e:
+        if mode == "replay":
+            autoconv.autoconv(fn)(x)
+        elif mode == "export":
+            torch.export.export(Calling(autoconv.convert(fn)), (x,), strict=False)
+        else:
+            torch._dynamo.reset()
+            torch.compile(autoconv.convert(fn), fullgraph=True, backend="eager")(x)
+    assert str(e.value).startswith(f"{__file__}:{line}:"), e.value
