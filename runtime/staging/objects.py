@@ -912,9 +912,7 @@ def _structure_changed(statement: str, what: str, field: tuple):
         return StagingError
 
     def raised(statement, problem, fix):
-        error = StructureChanged(statement, under_compile(problem), fix)
-        error.field = field
-        return error
+        return StructureChanged(statement, under_compile(problem), fix, field)
     return raised
 
 

@@ -9,6 +9,7 @@ rest as the loop again.
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
 
 import torch
@@ -16,7 +17,7 @@ import torch
 from ..errors import StagingError
 from . import context, dict_lists, restaging, specialize
 
-__all__ = ["StructureChanged", "attempt", "first_trip", "under_compile"]
+__all__ = ["StructureChanged", "attempt", "entered", "first_trip", "left", "under_compile"]
 
 # NOTE [a loop's first trip peeled]
 # k-diffusion's PID step-size controller starts with `self.errs = []` and fills it on the
@@ -56,7 +57,14 @@ PEEL = object()  # (`while_stmt`'s mark: the loop is staged again with its first
 class StructureChanged(StagingError):
     """A loop's body gave its state another structure than the state had before the loop
     (NOTE [a loop's first trip peeled]): the loop may be staged again with its first trip
-    peeled off as an `if`."""
+    peeled off as an `if`. `field`: the field of the state that changed, (name, path), or
+    None (NOTE [a field the first trip sets])."""
+
+    def __init__(self, statement: str, problem: str, fix: str, field=None):
+        self.field = field
+        if torch.compiler.is_dynamo_compiling():
+            _restart_peeled(field)  # NOTE [a loop's first trip peeled under dynamo]
+        super().__init__(statement, problem, fix)
 
 
 _UNDER_COMPILE = ("; under torch.compile autoconv does not stage such a loop again with its "
@@ -68,6 +76,63 @@ def under_compile(problem: str) -> str:
     """`problem` of a StructureChanged, with what torch.compile does not do where it is
     raised under dynamo."""
     return problem + _UNDER_COMPILE if torch.compiler.is_dynamo_compiling() else problem
+
+
+# NOTE [a loop's first trip peeled under dynamo]
+# Under dynamo a StagingError is raised for real through dynamo's frames (NOTE [StagingError
+# under dynamo]): the loop's try cannot catch it to stage the peel. So each staged loop dynamo
+# traces is recorded through functions dynamo calls for real (`entered`, `left`), by its body's
+# code, and a StructureChanged raised while it is the innermost records the verdict (the field
+# that changed) and restarts dynamo's analysis of the frame (dynamo's own RestartAnalysis, the
+# kind that clears its speculation log: the next analysis takes another path at the loop). On
+# that analysis `entered` gives the verdict and the loop goes straight to the peel. A second
+# StructureChanged of a loop with a verdict (the peeled form meets the change too) is the
+# loop's refusal, raised as before. The verdicts outlive the compile: a body's code peeled once
+# is peeled again at once (the peel is Python's own `if` + `while`, right on every path).
+_LOOPS: list = []  # (the body codes of the staged loops dynamo traces, innermost last)
+_VERDICTS: dict = {}  # (body code -> the `field` of its StructureChanged)
+
+
+def entered(code) -> tuple:
+    """(mark for `left`, (whether `code`'s loop is peeled, its field)): a staged loop dynamo
+    traces, by its body's code (NOTE [a loop's first trip peeled under dynamo])."""
+    mark = len(_LOOPS)
+    _LOOPS.append(code)
+    return mark, (code in _VERDICTS, _VERDICTS.get(code))
+
+
+entered._dynamo_marked_constant = True  # (dynamo calls it for real)
+
+
+def left(mark: int) -> int:
+    del _LOOPS[mark:]
+    return mark
+
+
+left._dynamo_marked_constant = True
+
+
+def _restart_peeled(field) -> bool:
+    """Records the innermost loop's verdict and restarts dynamo's analysis; False where the
+    loop has one already (its refusal stands)."""
+    if not _LOOPS or _LOOPS[-1] in _VERDICTS:
+        return False
+    _VERDICTS[_LOOPS[-1]] = field
+    del _LOOPS[:]
+    from torch._dynamo.exc import UnspecializeRestartAnalysis  # (dynamo is running)
+
+    raise UnspecializeRestartAnalysis(restart_reason="autoconv peels a loop's first trip")
+
+
+_restart_peeled._dynamo_marked_constant = True
+
+
+class Verdict:
+    """A loop's verdict under dynamo, in place of its StructureChanged: `field` as that's
+    (NOTE [a loop's first trip peeled under dynamo])."""
+
+    def __init__(self, field):
+        self.field = field
 
 
 def attempt(run):
@@ -122,7 +187,10 @@ def _steps(path: str):
         steps.append(("attr", match.group(1)) if match.group(1)
                      else ("item", ast.literal_eval(match.group(2))))
         at = match.end()
-    return steps
+    return tuple(steps)
+
+
+_steps._dynamo_marked_constant = True  # (dynamo cannot trace `ast.literal_eval`)
 
 
 def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, **kwargs):
@@ -132,7 +200,7 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
     user's names of `inputs`."""
     found = _field(changed, state, names, input_names)
     if found is None:
-        with specialize.unspecialised():
+        with _unspecialised():
             return stage_if(go, body, None, state, names, inputs, **kwargs)
     (where, index), steps, label = found
     count = len(state)
@@ -167,7 +235,7 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
                                        or dict_lists.from_outside(held))
     _set(holder, last, None)
     try:
-        with specialize.unspecialised():
+        with _unspecialised():
             out = stage_if(go, taken, kept, (*state, list(held) if outside else held),
                            (*names, label), inputs, **kwargs)
     except BaseException:
@@ -175,6 +243,14 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
         raise
     _set(owner(out, inputs), last, out[count])
     return tuple(out[:count])
+
+
+def _unspecialised():
+    """`specialize.unspecialised()`; nothing under dynamo, which never specialises (and would
+    guard the compiled code on the flag's thread-local: a recompile on every call)."""
+    if torch.compiler.is_dynamo_compiling():
+        return contextlib.nullcontext()
+    return specialize.unspecialised()
 
 
 def _get(holder, step):
