@@ -664,7 +664,7 @@ class UncountedList:
         return self if isinstance(values, (list, tuple)) else NotImplemented
 
     def _refuse(self, *args, **kwargs):
-        from .staging.peeling import StructureChanged, under_compile
+        from .staging.peeling import StructureChanged
 
         # (a first trip that fills the list, `if not errs: errs = [e, e, e]`, is read here
         # too: NOTE [a loop's first trip peeled])
@@ -674,9 +674,8 @@ class UncountedList:
                  if root is not None and root.end() < len(self.name) else None)
         raise StructureChanged(
             "while loop",
-            under_compile(f"the loop reads '{self.name}' while growing it, and its trip count "
-                          "depends on tensor values, so the list cannot be sized before the "
-                          "loop runs"),
+            f"the loop reads '{self.name}' while growing it, and its trip count depends on "
+            "tensor values, so the list cannot be sized before the loop runs",
             f"Loop with `for` over a tensor or a range (its length bounds '{self.name}'), or "
             "keep the values the loop reads in tensor variables", field)
 

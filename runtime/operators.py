@@ -1592,10 +1592,10 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             try:
                 if torch.compiler.is_dynamo_compiling():  # (NOTE [nesting under dynamo])
                     # NOTE [a loop's first trip peeled under dynamo] in staging/peeling.py
-                    loop_mark, (peel, field) = (peeling.entered(code) if code is not None
-                                                else (None, (False, None)))
+                    loop_mark, (peel, field, refusal) = (
+                        peeling.entered(code) if code is not None else (None, (False, None, None)))
                     if peel and peeled is None:
-                        peeled, out = peeling.Verdict(field), peeling.PEEL
+                        peeled, out = peeling.Verdict(field, refusal), peeling.PEEL
                     else:
                         out = _staged_while(updated, inputs, test, body, bodies, staged_state,
                                             staged_names, like, staged_inputs, bound)

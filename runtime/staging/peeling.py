@@ -14,10 +14,10 @@ import re
 
 import torch
 
-from ..errors import StagingError
+from ..errors import StagingError, leave_refusing_instead, refuse_instead_under_dynamo
 from . import context, dict_lists, restaging, specialize
 
-__all__ = ["StructureChanged", "attempt", "entered", "first_trip", "left", "under_compile"]
+__all__ = ["StructureChanged", "attempt", "entered", "first_trip", "left"]
 
 # NOTE [a loop's first trip peeled]
 # k-diffusion's PID step-size controller starts with `self.errs = []` and fills it on the
@@ -45,10 +45,8 @@ __all__ = ["StructureChanged", "attempt", "entered", "first_trip", "left", "unde
 # The first attempt's failure is a restaging verdict (NOTE [restaging verdicts]): a loop
 # nested in a body that an enclosing attempt runs again, entered the same way, goes straight
 # to the peel without tracing its body once more (a peeled loop at depth 1, 2 or 3 ran its
-# body 6 times in the trace: tests/reference/test_peeled_loops.py). Under dynamo a
-# StagingError is raised for real through dynamo's frames (NOTE [StagingError under dynamo])
-# and cannot be caught to stage again: the loop is refused there, the message saying that
-# replay and torch.export peel it.
+# body 6 times in the trace: tests/reference/test_peeled_loops.py). Under dynamo the verdict
+# is kept another way: NOTE [a loop's first trip peeled under dynamo].
 
 
 PEEL = object()  # (`while_stmt`'s mark: the loop is staged again with its first trip peeled)
@@ -62,8 +60,12 @@ class StructureChanged(StagingError):
 
     def __init__(self, statement: str, problem: str, fix: str, field=None):
         self.field = field
-        if torch.compiler.is_dynamo_compiling():
-            _restart_peeled(field)  # NOTE [a loop's first trip peeled under dynamo]
+        if torch.compiler.is_dynamo_compiling():  # NOTE [a loop's first trip peeled under dynamo]
+            _restart_peeled(field, statement, problem, fix)
+        super().__init__(statement, problem, fix)
+
+
+# NOTE [a loop's first trip peeled under dynamo]
         super().__init__(statement, problem, fix)
 
 
@@ -87,18 +89,21 @@ def under_compile(problem: str) -> str:
 # kind that clears its speculation log: the next analysis takes another path at the loop). On
 # that analysis `entered` gives the verdict and the loop goes straight to the peel. A second
 # StructureChanged of a loop with a verdict (the peeled form meets the change too) is the
-# loop's refusal, raised as before. The verdicts outlive the compile: a body's code peeled once
-# is peeled again at once (the peel is Python's own `if` + `while`, right on every path).
+# loop's refusal, raised as before; a refusal of the peeled `if` is the loop's first refusal
+# too, as in replay (the `if` names a branch the user did not write: `errors.
+# refuse_instead_under_dynamo`). The verdicts outlive the compile: a body's code peeled once is
+# peeled again at once (the peel is Python's own `if` + `while`, right on every path).
 _LOOPS: list = []  # (the body codes of the staged loops dynamo traces, innermost last)
-_VERDICTS: dict = {}  # (body code -> the `field` of its StructureChanged)
+_VERDICTS: dict = {}  # (body code -> (its StructureChanged's `field`, its refusal))
 
 
 def entered(code) -> tuple:
-    """(mark for `left`, (whether `code`'s loop is peeled, its field)): a staged loop dynamo
-    traces, by its body's code (NOTE [a loop's first trip peeled under dynamo])."""
+    """(mark for `left`, (whether `code`'s loop is peeled, its field, its first refusal)): a
+    staged loop dynamo traces, by its body's code (NOTE [a loop's first trip peeled under
+    dynamo])."""
     mark = len(_LOOPS)
     _LOOPS.append(code)
-    return mark, (code in _VERDICTS, _VERDICTS.get(code))
+    return mark, (code in _VERDICTS, *_VERDICTS.get(code, (None, None)))
 
 
 entered._dynamo_marked_constant = True  # (dynamo calls it for real)
@@ -112,12 +117,14 @@ def left(mark: int) -> int:
 left._dynamo_marked_constant = True
 
 
-def _restart_peeled(field) -> bool:
+def _restart_peeled(field, statement, problem, fix) -> bool:
     """Records the innermost loop's verdict and restarts dynamo's analysis; False where the
     loop has one already (its refusal stands)."""
     if not _LOOPS or _LOOPS[-1] in _VERDICTS:
         return False
-    _VERDICTS[_LOOPS[-1]] = field
+    from ..errors import _dynamo_user_location
+
+    _VERDICTS[_LOOPS[-1]] = (field, (statement, problem, fix, _dynamo_user_location()))
     del _LOOPS[:]
     from torch._dynamo.exc import UnspecializeRestartAnalysis  # (dynamo is running)
 
@@ -128,11 +135,12 @@ _restart_peeled._dynamo_marked_constant = True
 
 
 class Verdict:
-    """A loop's verdict under dynamo, in place of its StructureChanged: `field` as that's
-    (NOTE [a loop's first trip peeled under dynamo])."""
+    """A loop's verdict under dynamo, in place of its StructureChanged: `field` as that's,
+    `refusal` its (statement, problem, fix, location) (NOTE [a loop's first trip peeled under
+    dynamo])."""
 
-    def __init__(self, field):
-        self.field = field
+    def __init__(self, field, refusal):
+        self.field, self.refusal = field, refusal
 
 
 def attempt(run):
@@ -172,6 +180,8 @@ def attempt(run):
 # the field's list of the count the graph computes back into the caller's object (NOTE [a
 # grown list written back] in autoconv/capture.py). A first trip that grows the list in place
 # (`pid.errs.append(e)`) would change the caller's list object itself: refused, as before.
+# Under torch.compile nothing writes the list back (dynamo would store the graph's StagedList
+# in the caller's object): refused, the object left as it was.
 
 _STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(-?\d+|'[^'\\]*'|\"[^\"\\]*\")\]")
 
@@ -201,7 +211,8 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
     found = _field(changed, state, names, input_names)
     if found is None:
         with _unspecialised():
-            return stage_if(go, body, None, state, names, inputs, **kwargs)
+            return _peeled_if(changed, lambda: stage_if(go, body, None, state, names, inputs,
+                                                        **kwargs))
     (where, index), steps, label = found
     count = len(state)
     last = steps[-1]
@@ -233,16 +244,37 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
     held = _get(holder, last)
     outside = type(held) is list and (context.is_caller_owned_list(held)
                                        or dict_lists.from_outside(held))
+    if outside and torch.compiler.is_dynamo_compiling():  # NOTE [a caller's list in a field]
+        raise StagingError(
+            "while loop", f"'{label}' holds a list the caller passed in, which the loop's first "
+            "trip replaces with a list of a length only the graph knows: under torch.compile "
+            "nothing writes that list back into the caller's object (autoconv's replay, "
+            "`autoconv.autoconv(fn)`, and torch.export do)",
+            f"Make the object holding '{label}' in the compiled function, or return the list "
+            "and store it in the caller's object after the call")
     _set(holder, last, None)
     try:
         with _unspecialised():
-            out = stage_if(go, taken, kept, (*state, list(held) if outside else held),
-                           (*names, label), inputs, **kwargs)
+            out = _peeled_if(changed, lambda: stage_if(
+                go, taken, kept, (*state, list(held) if outside else held), (*names, label),
+                inputs, **kwargs))
     except BaseException:
         _set(holder, last, held)
         raise
     _set(owner(out, inputs), last, out[count])
     return tuple(out[:count])
+
+
+def _peeled_if(changed, run):
+    """`run()`, the staging of the peeled `if`; under dynamo its refusals are the loop's first
+    one (NOTE [a loop's first trip peeled under dynamo])."""
+    if type(changed) is not Verdict:
+        return run()
+    mark = refuse_instead_under_dynamo(changed.refusal)
+    try:
+        return run()
+    finally:
+        leave_refusing_instead(mark)
 
 
 def _unspecialised():
