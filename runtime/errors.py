@@ -192,10 +192,13 @@ leave_refusing_instead._dynamo_marked_constant = True
 
 
 def _instead(statement: str, problem: str, fix: str, location):
+    """The refusal to raise under dynamo: the innermost `refuse_instead_under_dynamo`'s of this
+    compile, else the one given. (The raise ends the compile: the records go with it.)"""
     if _REFUSALS_INSTEAD:
         from torch._guards import CompileContext
 
         compile_id, refusal = _REFUSALS_INSTEAD[-1]
+        del _REFUSALS_INSTEAD[:]
         if compile_id == CompileContext.current_compile_id():
             return refusal
     return statement, problem, fix, location

@@ -66,21 +66,6 @@ class StructureChanged(StagingError):
 
 
 # NOTE [a loop's first trip peeled under dynamo]
-        super().__init__(statement, problem, fix)
-
-
-_UNDER_COMPILE = ("; under torch.compile autoconv does not stage such a loop again with its "
-                  "first trip as an `if` (its replay, `autoconv.autoconv(fn)`, and torch.export "
-                  "do)")
-
-
-def under_compile(problem: str) -> str:
-    """`problem` of a StructureChanged, with what torch.compile does not do where it is
-    raised under dynamo."""
-    return problem + _UNDER_COMPILE if torch.compiler.is_dynamo_compiling() else problem
-
-
-# NOTE [a loop's first trip peeled under dynamo]
 # Under dynamo a StagingError is raised for real through dynamo's frames (NOTE [StagingError
 # under dynamo]): the loop's try cannot catch it to stage the peel. So each staged loop dynamo
 # traces is recorded through functions dynamo calls for real (`entered`, `left`), by its body's
@@ -122,10 +107,11 @@ def _restart_peeled(field, statement, problem, fix) -> bool:
     loop has one already (its refusal stands)."""
     if not _LOOPS or _LOOPS[-1] in _VERDICTS:
         return False
-    from ..errors import _dynamo_user_location
+    from .. import errors
 
-    _VERDICTS[_LOOPS[-1]] = (field, (statement, problem, fix, _dynamo_user_location()))
-    del _LOOPS[:]
+    _VERDICTS[_LOOPS[-1]] = (field, (statement, problem, fix, errors._dynamo_user_location()))
+    del _LOOPS[:]  # (the analysis starts again: what it recorded goes)
+    del errors._REFUSALS_INSTEAD[:]
     from torch._dynamo.exc import UnspecializeRestartAnalysis  # (dynamo is running)
 
     raise UnspecializeRestartAnalysis(restart_reason="autoconv peels a loop's first trip")
