@@ -195,6 +195,9 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
     carried as a variable of its own (NOTE [a field the first trip sets]). `input_names`: the
     user's names of `inputs`."""
     found = _field(changed, state, names, input_names)
+    # (a verdict is kept by the body's code: NOTE [a loop's first trip peeled under dynamo])
+    if found is not None and type(changed) is Verdict and not _reaches(found, state, inputs):
+        found = None
     if found is None:
         with _unspecialised():
             return _peeled_if(changed, lambda: stage_if(go, body, None, state, names, inputs,
@@ -269,6 +272,23 @@ def _unspecialised():
     if torch.compiler.is_dynamo_compiling():
         return contextlib.nullcontext()
     return specialize.unspecialised()
+
+
+def _reaches(found, state, inputs) -> bool:
+    """Whether the field `found` names is there: a verdict under dynamo is kept by the body's
+    code, which another call of its function may run on other values."""
+    (where, index), steps, _ = found
+    holder = state[index] if where == "state" else inputs[index]
+    for kind, key in steps:
+        if kind == "attr":
+            if not hasattr(holder, key):
+                return False
+        elif not (isinstance(holder, dict) and key in holder
+                  or isinstance(holder, list) and type(key) is int and -len(holder) <= key
+                  < len(holder)):
+            return False
+        holder = _get(holder, (kind, key))
+    return True
 
 
 def _get(holder, step):
