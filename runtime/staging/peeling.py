@@ -77,7 +77,8 @@ class StructureChanged(StagingError):
 # loop's refusal, raised as before; a refusal of the peeled `if` is the loop's first refusal
 # too, as in replay (the `if` names a branch the user did not write: `errors.
 # refuse_instead_under_dynamo`). The verdicts outlive the compile: a body's code peeled once is
-# peeled again at once (the peel is Python's own `if` + `while`, right on every path).
+# peeled again at once (the peel is Python's own `if` + `while`, right on every path), carrying
+# the verdict's field as a variable only where the state has that field (`_reaches`).
 _LOOPS: list = []  # (the body codes of the staged loops dynamo traces, innermost last)
 _VERDICTS: dict = {}  # (body code -> (its StructureChanged's `field`, its refusal))
 
