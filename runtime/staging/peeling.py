@@ -285,8 +285,8 @@ def _reaches(found, state, inputs) -> bool:
             if not hasattr(holder, key):
                 return False
         elif not (isinstance(holder, dict) and key in holder
-                  or isinstance(holder, list) and type(key) is int and -len(holder) <= key
-                  < len(holder)):
+                  or isinstance(holder, list) and not isinstance(key, str)
+                  and -len(holder) <= key < len(holder)):
             return False
         holder = _get(holder, (kind, key))
     return True
