@@ -45,6 +45,7 @@ import operator
 import os
 import sys
 import sysconfig
+import threading
 import types
 
 import torch
@@ -806,6 +807,8 @@ class Places:
         """Record what a place holds (`value`), and what is held under it (the items of a
         container, the attributes of a plain object, NOTE [places held by objects]); with
         `names` (the attribute names code reads), Python values too, not only tensors."""
+        if isinstance(value, threading.Thread):
+            return  # NOTE [another thread's state]
         if isinstance(value, torch.Tensor):
             self.tensors.setdefault(id(value), (where, read, parents))
             if is_traced_subclass(value):
@@ -1651,6 +1654,15 @@ class Places:
 # method read through an instance.
 def _static_attribute(cls, name: str):
     return inspect.getattr_static(cls, name, _MISSING)
+
+
+# NOTE [another thread's state]
+# A thread object's fields are its thread's, changed whenever that thread runs: tqdm's monitor
+# (`tqdm.monitor`, a TMonitor thread every `tqdm(...)` starts, k-diffusion's samplers' progress
+# bar) sets its `woken` time every few seconds, so its guard failed on the next call, or right
+# after a trace that took longer ("tracing it changes the global tqdm.monitor.woken"), and
+# `sample_dpm_adaptive` as published never replayed. No graph computes with such a field: a
+# thread object is not searched.
 
 
 # NOTE [class attributes shadowed in the MRO]

@@ -164,10 +164,52 @@ def _raising_branch_fix(statement: str, fix: str) -> str:
             "message)`); else: " + fix)
 
 
+# (a refusal raised under dynamo in place of any other while a loop's peeled first trip is
+# staged: NOTE [a loop's first trip peeled under dynamo] in staging/peeling.py; each with the
+# compile it belongs to, as one that escapes dynamo is left here)
+_REFUSALS_INSTEAD: list = []
+
+
+def refuse_instead_under_dynamo(refusal) -> int:
+    """Until `leave_refusing_instead(mark)`: a StagingError raised under dynamo is `refusal`
+    ((statement, problem, fix, location)) instead; the mark."""
+    from torch._guards import CompileContext
+
+    mark = len(_REFUSALS_INSTEAD)
+    _REFUSALS_INSTEAD.append((CompileContext.current_compile_id(), refusal))
+    return mark
+
+
+refuse_instead_under_dynamo._dynamo_marked_constant = True
+
+
+def leave_refusing_instead(mark: int) -> int:
+    del _REFUSALS_INSTEAD[mark:]
+    return mark
+
+
+leave_refusing_instead._dynamo_marked_constant = True
+
+
+def _instead(statement: str, problem: str, fix: str, location):
+    """The refusal to raise under dynamo: the innermost `refuse_instead_under_dynamo`'s of this
+    compile, else the one given. (The raise ends the compile: the records go with it.)"""
+    if _REFUSALS_INSTEAD:
+        from torch._guards import CompileContext
+
+        compile_id, refusal = _REFUSALS_INSTEAD[-1]
+        del _REFUSALS_INSTEAD[:]
+        if compile_id == CompileContext.current_compile_id():
+            return refusal
+    return statement, problem, fix, location
+
+
 def _raise_under_dynamo(statement: str, problem: str, fix: str):
     fix = _raising_branch_fix(statement, fix)  # NOTE [a refused if whose branch raises, ...]
+    statement, problem, fix, location = _instead(statement, problem, fix,
+                                                 _dynamo_user_location())
     error = _under_dynamo_class().__new__(_under_dynamo_class())
-    error._describe(statement, problem, fix, _dynamo_user_location())
+    error._describe(statement, problem, fix, location)
     error.first_useful_frame = None
     raise error
 
@@ -179,6 +221,7 @@ def raise_at_under_dynamo(location, statement: str, problem: str, fix: str):
     """As `_raise_under_dynamo`, located at `location` ((file, line), constants) rather than at
     the frame dynamo traces: for refusals that name the line of a body's code."""
     fix = _raising_branch_fix(statement, fix)  # NOTE [a refused if whose branch raises, ...]
+    statement, problem, fix, location = _instead(statement, problem, fix, location)
     error = _under_dynamo_class().__new__(_under_dynamo_class())
     error._describe(statement, problem, fix, location)
     error.first_useful_frame = None

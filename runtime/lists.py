@@ -664,22 +664,20 @@ class UncountedList:
         return self if isinstance(values, (list, tuple)) else NotImplemented
 
     def _refuse(self, *args, **kwargs):
-        from .staging.peeling import StructureChanged, under_compile
+        from .staging.peeling import StructureChanged
 
         # (a first trip that fills the list, `if not errs: errs = [e, e, e]`, is read here
         # too: NOTE [a loop's first trip peeled])
-        error = StructureChanged(
-            "while loop",
-            under_compile(f"the loop reads '{self.name}' while growing it, and its trip count "
-                          "depends on tensor values, so the list cannot be sized before the "
-                          "loop runs"),
-            f"Loop with `for` over a tensor or a range (its length bounds '{self.name}'), or "
-            "keep the values the loop reads in tensor variables")
         # (a list a dict holds, lifted as `state['hist']`: the peel carries that field)
         root = re.match(r"[A-Za-z_]\w*", self.name)
-        if root is not None and root.end() < len(self.name):
-            error.field = (root.group(), self.name[root.end():])
-        raise error
+        field = ((root.group(), self.name[root.end():])
+                 if root is not None and root.end() < len(self.name) else None)
+        raise StructureChanged(
+            "while loop",
+            f"the loop reads '{self.name}' while growing it, and its trip count depends on "
+            "tensor values, so the list cannot be sized before the loop runs",
+            f"Loop with `for` over a tensor or a range (its length bounds '{self.name}'), or "
+            "keep the values the loop reads in tensor variables", field)
 
     __len__ = __iter__ = __getitem__ = __bool__ = _refuse
 

@@ -1547,7 +1547,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
     Raises:
         StagingError: as `if_stmt`'s `items`.
     """
-    pinned = _pinned(state, items_only)
+    code = getattr(body, "__code__", None)  # (the loop's, for NOTE [a loop's first trip
+    pinned = _pinned(state, items_only)     # peeled under dynamo])
     if pinned:  # NOTE [Python values changed only through their items]
         test, body = _pinning(test, 0, pinned, False), _pinning(body, 0, pinned, True)
         state = _unpinned(state, pinned, None)
@@ -1593,10 +1594,17 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             # NOTE [names of a statement's inputs] in staging/objects.py
             shown_token = objects.show_inputs(inputs, _shown_inputs(body, state, inputs, updated))
             watch = context.watch_raises((body,))  # NOTE [a loop body that always raises]
+            loop_mark = None
             try:
                 if torch.compiler.is_dynamo_compiling():  # (NOTE [nesting under dynamo])
-                    out = _staged_while(updated, inputs, test, body, bodies, staged_state,
-                                        staged_names, like, staged_inputs, bound)
+                    # NOTE [a loop's first trip peeled under dynamo] in staging/peeling.py
+                    loop_mark, (peel, field, refusal) = (
+                        peeling.entered(code) if code is not None else (None, (False, None, None)))
+                    if peel and peeled is None:
+                        peeled, out = peeling.Verdict(field, refusal), peeling.PEEL
+                    else:
+                        out = _staged_while(updated, inputs, test, body, bodies, staged_state,
+                                            staged_names, like, staged_inputs, bound)
                 else:  # NOTE [a loop's first trip peeled] in staging/peeling.py
                     out = peeling.attempt(lambda: _staged_while(
                         updated, inputs, test, body, bodies, staged_state, staged_names, like,
@@ -1615,6 +1623,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
                     raise
             finally:
                 context.end_watch(watch)
+                if loop_mark is not None:
+                    peeling.left(loop_mark)
                 objects.unshow_inputs(shown_token)
                 restaging.leave(frame)
             if out is None:  # (no trip: the graph asserts that it makes none)

@@ -905,16 +905,14 @@ def _structure_changed(statement: str, what: str, field: tuple):
     """The error class of a loop body's output of another structure than the state's before
     the loop, at `field` (a name of the state and a path in it): a loop may be staged again
     with its first trip peeled off (NOTE [a loop's first trip peeled] in peeling.py)."""
-    from .peeling import StructureChanged, under_compile
+    from .peeling import StructureChanged
 
     if statement != "while loop" or what not in (
             "changes its length", "gains or loses keys", "changes its type"):
         return StagingError
 
     def raised(statement, problem, fix):
-        error = StructureChanged(statement, under_compile(problem), fix)
-        error.field = field
-        return error
+        return StructureChanged(statement, problem, fix, field)
     return raised
 
 

@@ -9,14 +9,15 @@ rest as the loop again.
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
 
 import torch
 
-from ..errors import StagingError
+from ..errors import StagingError, leave_refusing_instead, refuse_instead_under_dynamo
 from . import context, dict_lists, restaging, specialize
 
-__all__ = ["StructureChanged", "attempt", "first_trip", "under_compile"]
+__all__ = ["StructureChanged", "attempt", "entered", "first_trip", "left"]
 
 # NOTE [a loop's first trip peeled]
 # k-diffusion's PID step-size controller starts with `self.errs = []` and fills it on the
@@ -44,10 +45,8 @@ __all__ = ["StructureChanged", "attempt", "first_trip", "under_compile"]
 # The first attempt's failure is a restaging verdict (NOTE [restaging verdicts]): a loop
 # nested in a body that an enclosing attempt runs again, entered the same way, goes straight
 # to the peel without tracing its body once more (a peeled loop at depth 1, 2 or 3 ran its
-# body 6 times in the trace: tests/reference/test_peeled_loops.py). Under dynamo a
-# StagingError is raised for real through dynamo's frames (NOTE [StagingError under dynamo])
-# and cannot be caught to stage again: the loop is refused there, the message saying that
-# replay and torch.export peel it.
+# body 6 times in the trace: tests/reference/test_peeled_loops.py). Under dynamo the verdict
+# is kept another way: NOTE [a loop's first trip peeled under dynamo].
 
 
 PEEL = object()  # (`while_stmt`'s mark: the loop is staged again with its first trip peeled)
@@ -56,18 +55,79 @@ PEEL = object()  # (`while_stmt`'s mark: the loop is staged again with its first
 class StructureChanged(StagingError):
     """A loop's body gave its state another structure than the state had before the loop
     (NOTE [a loop's first trip peeled]): the loop may be staged again with its first trip
-    peeled off as an `if`."""
+    peeled off as an `if`. `field`: the field of the state that changed, (name, path), or
+    None (NOTE [a field the first trip sets])."""
+
+    def __init__(self, statement: str, problem: str, fix: str, field=None):
+        self.field = field
+        if torch.compiler.is_dynamo_compiling():  # NOTE [a loop's first trip peeled under dynamo]
+            _restart_peeled(field, statement, problem, fix)
+        super().__init__(statement, problem, fix)
 
 
-_UNDER_COMPILE = ("; under torch.compile autoconv does not stage such a loop again with its "
-                  "first trip as an `if` (its replay, `autoconv.autoconv(fn)`, and torch.export "
-                  "do)")
+# NOTE [a loop's first trip peeled under dynamo]
+# Under dynamo a StagingError is raised for real through dynamo's frames (NOTE [StagingError
+# under dynamo]): the loop's try cannot catch it to stage the peel. So each staged loop dynamo
+# traces is recorded through functions dynamo calls for real (`entered`, `left`), by its body's
+# code, and a StructureChanged raised while it is the innermost records the verdict (the field
+# that changed) and restarts dynamo's analysis of the frame (dynamo's own RestartAnalysis, the
+# kind that clears its speculation log: the next analysis takes another path at the loop). On
+# that analysis `entered` gives the verdict and the loop goes straight to the peel. A second
+# StructureChanged of a loop with a verdict (the peeled form meets the change too) is the
+# loop's refusal, raised as before; a refusal of the peeled `if` is the loop's first refusal
+# too, as in replay (the `if` names a branch the user did not write: `errors.
+# refuse_instead_under_dynamo`). The verdicts outlive the compile: a body's code peeled once is
+# peeled again at once (the peel is Python's own `if` + `while`, right on every path), carrying
+# the verdict's field as a variable only where the state has that field (`_reaches`).
+_LOOPS: list = []  # (the body codes of the staged loops dynamo traces, innermost last)
+_VERDICTS: dict = {}  # (body code -> (its StructureChanged's `field`, its refusal))
 
 
-def under_compile(problem: str) -> str:
-    """`problem` of a StructureChanged, with what torch.compile does not do where it is
-    raised under dynamo."""
-    return problem + _UNDER_COMPILE if torch.compiler.is_dynamo_compiling() else problem
+def entered(code) -> tuple:
+    """(mark for `left`, (whether `code`'s loop is peeled, its field, its first refusal)): a
+    staged loop dynamo traces, by its body's code (NOTE [a loop's first trip peeled under
+    dynamo])."""
+    mark = len(_LOOPS)
+    _LOOPS.append(code)
+    return mark, (code in _VERDICTS, *_VERDICTS.get(code, (None, None)))
+
+
+entered._dynamo_marked_constant = True  # (dynamo calls it for real)
+
+
+def left(mark: int) -> int:
+    del _LOOPS[mark:]
+    return mark
+
+
+left._dynamo_marked_constant = True
+
+
+def _restart_peeled(field, statement, problem, fix) -> bool:
+    """Records the innermost loop's verdict and restarts dynamo's analysis; False where the
+    loop has one already (its refusal stands)."""
+    if not _LOOPS or _LOOPS[-1] in _VERDICTS:
+        return False
+    from .. import errors
+
+    _VERDICTS[_LOOPS[-1]] = (field, (statement, problem, fix, errors._dynamo_user_location()))
+    del _LOOPS[:]  # (the analysis starts again: what it recorded goes)
+    del errors._REFUSALS_INSTEAD[:]
+    from torch._dynamo.exc import UnspecializeRestartAnalysis  # (dynamo is running)
+
+    raise UnspecializeRestartAnalysis(restart_reason="autoconv peels a loop's first trip")
+
+
+_restart_peeled._dynamo_marked_constant = True
+
+
+class Verdict:
+    """A loop's verdict under dynamo, in place of its StructureChanged: `field` as that's,
+    `refusal` its (statement, problem, fix, location) (NOTE [a loop's first trip peeled under
+    dynamo])."""
+
+    def __init__(self, field, refusal):
+        self.field, self.refusal = field, refusal
 
 
 def attempt(run):
@@ -107,6 +167,8 @@ def attempt(run):
 # the field's list of the count the graph computes back into the caller's object (NOTE [a
 # grown list written back] in autoconv/capture.py). A first trip that grows the list in place
 # (`pid.errs.append(e)`) would change the caller's list object itself: refused, as before.
+# Under torch.compile nothing writes the list back (dynamo would store the graph's StagedList
+# in the caller's object): refused, the object left as it was.
 
 _STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(-?\d+|'[^'\\]*'|\"[^\"\\]*\")\]")
 
@@ -122,7 +184,10 @@ def _steps(path: str):
         steps.append(("attr", match.group(1)) if match.group(1)
                      else ("item", ast.literal_eval(match.group(2))))
         at = match.end()
-    return steps
+    return tuple(steps)
+
+
+_steps._dynamo_marked_constant = True  # (dynamo cannot trace `ast.literal_eval`)
 
 
 def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, **kwargs):
@@ -131,9 +196,13 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
     carried as a variable of its own (NOTE [a field the first trip sets]). `input_names`: the
     user's names of `inputs`."""
     found = _field(changed, state, names, input_names)
+    # (a verdict is kept by the body's code: NOTE [a loop's first trip peeled under dynamo])
+    if found is not None and type(changed) is Verdict and not _reaches(found, state, inputs):
+        found = None
     if found is None:
-        with specialize.unspecialised():
-            return stage_if(go, body, None, state, names, inputs, **kwargs)
+        with _unspecialised():
+            return _peeled_if(changed, lambda: stage_if(go, body, None, state, names, inputs,
+                                                        **kwargs))
     (where, index), steps, label = found
     count = len(state)
     last = steps[-1]
@@ -165,16 +234,62 @@ def first_trip(stage_if, go, body, state, names, inputs, input_names, changed, *
     held = _get(holder, last)
     outside = type(held) is list and (context.is_caller_owned_list(held)
                                        or dict_lists.from_outside(held))
+    if outside and torch.compiler.is_dynamo_compiling():  # NOTE [a caller's list in a field]
+        raise StagingError(
+            "while loop", f"'{label}' holds a list the caller passed in, which the loop's first "
+            "trip replaces with a list of a length only the graph knows: under torch.compile "
+            "nothing writes that list back into the caller's object (autoconv's replay, "
+            "`autoconv.autoconv(fn)`, and torch.export do)",
+            f"Make the object holding '{label}' in the compiled function, or return the list "
+            "and store it in the caller's object after the call")
     _set(holder, last, None)
     try:
-        with specialize.unspecialised():
-            out = stage_if(go, taken, kept, (*state, list(held) if outside else held),
-                           (*names, label), inputs, **kwargs)
+        with _unspecialised():
+            out = _peeled_if(changed, lambda: stage_if(
+                go, taken, kept, (*state, list(held) if outside else held), (*names, label),
+                inputs, **kwargs))
     except BaseException:
         _set(holder, last, held)
         raise
     _set(owner(out, inputs), last, out[count])
     return tuple(out[:count])
+
+
+def _peeled_if(changed, run):
+    """`run()`, the staging of the peeled `if`; under dynamo its refusals are the loop's first
+    one (NOTE [a loop's first trip peeled under dynamo])."""
+    if type(changed) is not Verdict:
+        return run()
+    mark = refuse_instead_under_dynamo(changed.refusal)
+    try:
+        return run()
+    finally:
+        leave_refusing_instead(mark)
+
+
+def _unspecialised():
+    """`specialize.unspecialised()`; nothing under dynamo, which never specialises (and would
+    guard the compiled code on the flag's thread-local: a recompile on every call)."""
+    if torch.compiler.is_dynamo_compiling():
+        return contextlib.nullcontext()
+    return specialize.unspecialised()
+
+
+def _reaches(found, state, inputs) -> bool:
+    """Whether the field `found` names is there: a verdict under dynamo is kept by the body's
+    code, which another call of its function may run on other values."""
+    (where, index), steps, _ = found
+    holder = state[index] if where == "state" else inputs[index]
+    for kind, key in steps:
+        if kind == "attr":
+            if not hasattr(holder, key):
+                return False
+        elif not (isinstance(holder, dict) and key in holder
+                  or isinstance(holder, list) and not isinstance(key, str)
+                  and -len(holder) <= key < len(holder)):
+            return False
+        holder = _get(holder, (kind, key))
+    return True
 
 
 def _get(holder, step):
