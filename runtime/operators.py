@@ -27,7 +27,7 @@ from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
 from .staging import (branch_facts, constants, context, export_aliases, grad_mode, objects,
                       optionals, peeling, python_state, restaging, specialize, verdicts)
 from .staging import torch as staging
-from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM
+from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM, storages_compared
 from .identity import type_in
 from .traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
@@ -145,11 +145,9 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         try:
             # (a refusal specialises the graph on `cond`, as the staging's own do)
             _refuse_views_of_written(
-                {**{("state", i): names[i] for i in kept or ()
-                    if isinstance(state[i], torch.Tensor)},
-                 **{("input", i): n for i, n in written.items()}}, state, inputs,
-                "if statement", _input_names(if_true, state, inputs), names,
-                (if_true, if_false))  # (no else: it keeps the slot and updates nothing)
+                (*(kept or ()), *(renewed or ())), written, state, inputs, "if statement",
+                _input_names(if_true, state, inputs), names,
+                ((if_true, 0), (if_false, 0)))  # (no else: it keeps the slot, updates nothing)
             if _holding(updated, inputs, (if_true, if_false)):
                 out = _holding_lists(
                     lambda fns, st, nm, ins: staging.stage_if(cond, *fns, st, nm, cond, ins),
@@ -966,12 +964,13 @@ def _written(updated, inputs) -> dict:
     return written
 
 
-def _input_names(body, state, inputs) -> list:
-    """The names of `inputs` in the converted `body` (taking (*state, *inputs)), a
-    placeholder where its code does not show them."""
+def _input_names(body, state, inputs, first=0) -> list:
+    """The names of `inputs` in the converted `body` (taking (*state, *inputs), after `first`
+    other parameters: a for loop's item), a placeholder where its code does not show them."""
     code = getattr(getattr(body, "__wrapped__", body), "__code__", None)
-    if code is not None and code.co_argcount == len(state) + len(inputs):
-        return list(code.co_varnames[len(state): len(state) + len(inputs)])
+    start = first + len(state)
+    if code is not None and code.co_argcount == start + len(inputs):
+        return list(code.co_varnames[start: start + len(inputs)])
     return [None] * len(inputs)
 
 
@@ -986,14 +985,22 @@ def _shown_inputs(body, state, inputs, updated) -> list:
     return names
 
 
-def _refuse_views_of_written(written, state, inputs, statement: str, names=None,
+def _refuse_views_of_written(kept, written, state, inputs, statement: str, names=None,
                              state_names=None, bodies=()) -> None:
     """A StagingError where a tensor the statement only reads, or one it carries as a state
-    slot (`state_names`: the slots' names), shares memory with one it updates in place
-    (`written`: {("state" or "input", position): name}) (`y = x.view(-1)` before `while
-    y.sum() < 50: x[0, 0] += 5`): in Python the view sees each update; a staged statement's
-    bodies get the view as it was before the statement (the loop never ended, in every mode).
+    slot (`state_names`: the slots' names), shares memory with one it updates in place (the
+    state at the positions in `kept`, the statement's `kept` and `renewed`, the inputs in
+    `written`, {position: name}) (`y =
+    x.view(-1)` before `while y.sum() < 50: x[0, 0] += 5`): in Python the view sees each
+    update; a staged statement's bodies get the view as it was before the statement (the loop
+    never ended, in every mode), or two such updates as two tensors.
+    `bodies`: the converted bodies as (function, position of the first state value in its
+    parameters) pairs (1 for a for loop's body, which takes the item first).
+    Run by every staged `if`, `while` and `for` before its staging.
     NOTE [views carried as state slots]."""
+    written = {**{("state", i): state_names[i] for i in kept or ()
+                  if isinstance(state[i], torch.Tensor)},
+               **{("input", i): name for i, name in written.items()}}
     if not written:
         return
     memories, updated = [], []
@@ -1009,7 +1016,8 @@ def _refuse_views_of_written(written, state, inputs, statement: str, names=None,
             held = _state_tensors(slot, state_names[i])
             # (a slot every body binds before reading it never gives its old value anywhere;
             # the bytecode is read only for slots that hold tensors)
-            if held and any(_reads_before_binding(fn, i) for fn in bodies if fn is not None):
+            if held and any(_reads_before_binding(fn, first + i) for fn, first in bodies
+                            if fn is not None):
                 candidates += [("state", i, value, shown) for value, shown in held]
     for where, j, value, view in candidates:
         if (where, j) in written or not isinstance(value, torch.Tensor) or not is_staged(value):
@@ -1149,15 +1157,15 @@ _reads_before_binding._dynamo_marked_constant = True
 # the first trip only.
 
 
-# Under dynamo a tensor's storage cannot be asked for (`untyped_storage()` is not traceable),
-# but a view's `_base` is (`_memory_of`): dynamo keeps it for views made in the graph and for
-# views of its inputs. A view whose base lies outside the compiled function, or memory shared
-# without a view (`.detach()`), is not seen there; elsewhere the storages are compared. Under
-# torch.func's transforms (vmap, grad) a tensor is a wrapper without storage ("Cannot access
-# storage of BatchedTensorImpl"): the storage is the tensor's it wraps.
+# Under dynamo the storages are compared by identity, which dynamo answers from the fake
+# storages once autoconv's fix is in (NOTE [storages compared under dynamo] in
+# staging/tracers/dynamo.py); without it (another torch), by a view's `_base` (`_memory_of`),
+# which memory shared without a view (`.detach()`) lacks. Elsewhere the storages are compared.
+# Under torch.func's transforms (vmap, grad) a tensor is a wrapper without storage ("Cannot
+# access storage of BatchedTensorImpl"): the storage is the tensor's it wraps.
 def _storage_of(tensor):
     if torch.compiler.is_dynamo_compiling():
-        return _memory_of(tensor)
+        return tensor.untyped_storage() if storages_compared() else _memory_of(tensor)
     from torch.multiprocessing.reductions import StorageWeakRef
     from torch._C import _functorch
 
@@ -1567,10 +1575,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             if aliases:  # NOTE [a number's alias read in a loop body]
                 bodies = tuple(_reading_aliases_anew(fn, len(state), aliases) for fn in bodies)
             _refuse_views_of_written(
-                {**{("state", i): names[i] for i in _in_place
-                    if isinstance(state[i], torch.Tensor)},
-                 **{("input", i): n for i, n in written.items()}}, state, inputs, "while loop",
-                _input_names(body, state, inputs), names, (test, body))
+                (*_in_place, *(renewed or ())), written, state, inputs, "while loop",
+                _input_names(body, state, inputs), names, ((test, 0), (body, 0)))
             if written:  # NOTE [inputs updated in place]
                 bodies, staged_state, staged_names = _updating_inputs(
                     ((test, False), (body, True)), state, names, inputs, written)
@@ -1832,7 +1838,8 @@ def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewe
         return _range_loop(iterable, extra_test, body, state, names, inputs, updated)
     later = _write_targets(state, inputs, kept, (), ())
     for item in iterable:
-        new = _guarded_body(body, extra_test, item, state, names, inputs, updated, later)
+        new = _guarded_body(body, extra_test, item, state, names, inputs, updated, later,
+                            (*kept, *(renewed or ())))
         if new is None:
             break
         state = new
@@ -1906,13 +1913,14 @@ def _binds_first(error, state, names) -> bool:
             and not torch.compiler.is_dynamo_compiling())
 
 
-def _guarded_body(body, extra_test, item, state, names, inputs, updated=None, later=()):
+def _guarded_body(body, extra_test, item, state, names, inputs, updated=None, later=(),
+                  kept=()):
     """One iteration: `body(item, *state, *inputs)` unless `extra_test` says the loop ended.
 
     Returns None when a Python-valued extra test ends the loop; when the test is a traced
     tensor, the iteration runs under torch.cond instead. `later`: the tensors the loop writes
-    back into after its last iteration (its `kept=` state), which that cond gets copies of
-    (NOTE [operands written back after the statement]).
+    back into after its last iteration (its `kept=` state, at the positions `kept`), which
+    that cond gets copies of (NOTE [operands written back after the statement]).
     """
     if extra_test is not None:
         go = extra_test(*state, *inputs)
@@ -1924,6 +1932,9 @@ def _guarded_body(body, extra_test, item, state, names, inputs, updated=None, la
                 lambda *v: body(v[-1], *v[:-1]), _keep_state(count)), state, names
             ins = (*inputs, item)
             written = _written(updated, ins)
+            _refuse_views_of_written(kept, written, state, ins, "for loop",
+                                     [*_input_names(body, state, inputs, 1), None], names,
+                                     ((body, 1),))
             if written:  # NOTE [inputs updated in place]
                 bodies, staged_state, staged_names = _updating_inputs(
                     ((b, True) for b in bodies), state, names, ins, written)
@@ -1959,7 +1970,8 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
             item_of(iterable, torch.tensor(index)) for index in range(length))
         later = _write_targets(state, inputs, updates[0], (), ())
         for item in items:
-            new = _guarded_body(body, extra_test, item, state, names, inputs, updated, later)
+            new = _guarded_body(body, extra_test, item, state, names, inputs, updated, later,
+                                (*(updates[0] or ()), *(renewed or ())))
             if new is None:
                 break
             state = new
@@ -2073,6 +2085,9 @@ def _stage_for_length(sequence, body, state, names, iterable, inputs, updated, r
     joined = _joined_fields(state, names, inputs, written) if written else ()
     if joined:  # NOTE [attribute aliases joined again]
         written = _unwritten(written, joined)
+    _refuse_views_of_written((*(updates[0] or ()), *(renewed or ())), written, state, inputs,
+                             "for loop", list(shown) or None, names,
+                             ((body, 1), (extra_test, 0)))
     if written:  # NOTE [inputs updated in place]
         bodies, loop_state, loop_names = _updating_inputs(
             ((test, False), (step, True)), loop_state, loop_names, loop_inputs, written)
