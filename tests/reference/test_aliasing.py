@@ -608,12 +608,12 @@ def test_under_compile_an_update_the_version_counters_would_follow_is_refused(fn
 # NOTE [views carried as state slots] refuses a loop that updates `t` in place and carries `u`,
 # a view of `t`, unless each body binds `u` before any read in its straight-line code. A
 # `break` or `continue` before the update makes the rebinding conditional (converted code
-# passes `u` into the nested `if` that runs the rest of the trip), and the loop is refused,
+# passes `u` into the nested `if` that runs the rest of the trip), and the loop was refused,
 # though no path reads the view after an update without rebinding it first: on the path that
-# jumps, `t` is not updated in that trip. Where the jump comes after the update (`t.add_(1);
-# if i > 2: break; u = ...`), the path that breaks keeps the view, and the refusal is needed.
-# Telling the two apart needs the nested branches' code (where the update is), not only the
-# loop body's: not done.
+# jumps, `t` is not updated in that trip. The converter now follows every path of the body
+# (NOTE [a view rebound after every update] in autoconv/analysis/rebound_views.py, view48).
+# Where the jump comes after the update (`t.add_(1); if i > 2: break; u = ...`), the path that
+# breaks keeps the view, and the refusal stays.
 
 def _break_before_the_update(x):
     t = torch.zeros(2)
@@ -641,13 +641,70 @@ def _continue_before_the_update(x):
     return t * 1, u * 1
 
 
-@pytest.mark.xfail(strict=True, raises=StagingError, reason=(
-    "optim47: a loop updating `t` in place and rebinding its view `u` after a break / continue "
-    "that comes before the update is refused (NOTE [views carried as state slots] reads only "
-    "the loop body's straight-line code), though no path reads the view after an update"))
-@pytest.mark.parametrize("fn", [_break_before_the_update, _continue_before_the_update])
+def _for_break_before_the_update(x):
+    t = torch.zeros(2)
+    u = t[1:]
+    for i in range((x > 0).sum() * 4):
+        if i > 2:
+            break
+        t.add_(1)
+        u = t[1:] * 2
+    return t * 1, u * 1
+
+
+def _rebound_in_a_branch(x):  # (no jump: the update and the rebinding in one branch)
+    t = torch.zeros(2)
+    u = t[1:]
+    i = torch.zeros(())
+    while i < x.sum():
+        i = i + 1
+        if i > 1:
+            t.add_(1)
+            u = t[1:] * 2
+    return t * 1, u * 1
+
+
+@pytest.mark.parametrize("fn", [_break_before_the_update, _continue_before_the_update,
+                                _for_break_before_the_update, _rebound_in_a_branch],
+                         ids=lambda f: f.__name__)
 def test_a_view_rebound_after_a_jump_before_its_tensors_update_stages(fn):
-    assert_same_result(fn, [T([5.0]), T([1.0]), T([0.0])], export=False, compile=False)
+    assert_same_result(fn, [T([5.0]), T([1.0]), T([0.0])], compile=fn is _break_before_the_update)
+
+
+def _break_after_the_update(x):
+    t = torch.zeros(2)
+    u = t[1:]
+    i = torch.zeros(())
+    while i < x.sum():
+        i = i + 1
+        t.add_(1)
+        if i > 2:
+            break
+        u = t[1:] * 2
+    return t * 1, u * 1
+
+
+def _read_after_the_update_on_one_path(x):
+    t = torch.zeros(2)
+    u = t[1:]
+    s = torch.zeros(())
+    i = torch.zeros(())
+    while i < x.sum():
+        i = i + 1
+        if i > 2:
+            continue
+        t.add_(1)
+        s = s + u.sum()
+        u = t[1:] * 2
+    return s
+
+
+@pytest.mark.parametrize("fn", [_break_after_the_update, _read_after_the_update_on_one_path],
+                         ids=lambda f: f.__name__)
+def test_a_view_kept_or_read_after_its_tensors_update_on_some_path_is_still_refused(fn):
+    with pytest.raises(StagingError, match=r"updates `t` in place and carries \(rebinds on "
+                                           r"some path\) `u`"):
+        autoconv.autoconv(fn)(T([5.0]))
 
 
 # --- view48: a staged for loop updating a tensor and a view of it ------------------------------
