@@ -41,14 +41,20 @@ _READING_METHODS = frozenset({
     "pow", "matmul", "mm", "unsqueeze", "squeeze", "expand", "contiguous", "any", "all",
     "argmax", "argmin", "tolist", "prod", "flatten", "transpose", "permute"})
 # (the runtime's operators the jump and logical lowerings and the alias checks write)
-_READING_OPERATORS = frozenset({"not_", "and_", "or_", "check_aliases", "if_exp"})
+_READING_OPERATORS = frozenset({"not_", "and_", "or_", "check_aliases", "if_exp", "binary",
+                                "compare", "negative", "positive", "invert", "ld",
+                                "Undefined", "range_", "len_"})
 _START = (True, False)  # (may hold the trip-start value, updated in place in the trip)
 _STALE = (True, True)
 
 
 def never_stale(body, names, runtime) -> set:
     """The names among `names` whose trip-start value no path of `body` reads, or leaves
-    for the next trip, after an in-place update in the trip."""
+    for the next trip, after an in-place update in the trip; none where `body` updates
+    nothing in place as written (the runtime then checks nothing)."""
+    if not any(_updates_as_written(n, runtime) for n in gast.walk(gast.Module(
+            body=list(body), type_ignores=[]))):
+        return set()
     safe = set()
     for name in names:
         ends = _walk(body, name, {_START}, runtime)
@@ -81,6 +87,23 @@ def _walk(statements, name, paths, runtime):
         elif _mentions(statement, name) or _updates(statement, runtime):
             return None
     return paths
+
+
+def _updates_as_written(n, runtime) -> bool:
+    """Whether the node `n` itself is an in-place update the converter sees (`t += 1`, `t[0] =
+    v`, `t.add_(1)`, `out=t`)."""
+    cls = n.__class__
+    if cls is gast.AugAssign:
+        return True
+    if cls is gast.Assign:
+        return any(t.__class__ is not gast.Name for t in n.targets)
+    if cls is gast.Call:
+        func = n.func
+        if any(k.arg == "out" for k in n.keywords):
+            return True
+        return (func.__class__ is gast.Attribute and _IN_PLACE.match(func.attr) is not None
+                and not (func.value.__class__ is gast.Name and func.value.id == runtime))
+    return False
 
 
 def _reads(node, name) -> bool:
