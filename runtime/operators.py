@@ -1168,7 +1168,9 @@ _reads_before_binding._dynamo_marked_constant = True
 # access storage of BatchedTensorImpl"): the storage is the tensor's it wraps.
 def _storage_of(tensor):
     if torch.compiler.is_dynamo_compiling():
-        return tensor.untyped_storage() if storages_compared() else _memory_of(tensor)
+        # (a sparse tensor has no storage to ask for)
+        return tensor.untyped_storage() if storages_compared() \
+            and tensor.layout is torch.strided else _memory_of(tensor)
     from torch.multiprocessing.reductions import StorageWeakRef
     from torch._C import _functorch
 
