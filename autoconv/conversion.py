@@ -338,7 +338,7 @@ def install_torch_fixes() -> None:
     # as an operand], NOTE [builtins replaced while torch.export runs], NOTE [export drops
     # grad-mode regions around operators], NOTE [second-order gradients through operators],
     # NOTE [assertions in bodies whose outputs are unused], NOTE [a defaultdict's factory in an
-    # operator's body]).
+    # operator's body], NOTE [storages compared under dynamo]).
     global _torch_fixed
     if _torch_fixed:
         return
@@ -346,6 +346,7 @@ def install_torch_fixes() -> None:
     dynamo_tracer.install_merged_inputs_fix()
     dynamo_tracer.install_constant_fold_fix()
     dynamo_tracer.install_defaultdict_fix()
+    dynamo_tracer.install_storage_identity_fix()
     export_passes.install_export_fixes()
     kept_effects.install_kept_effects_fix()
     operator_autograd.install_operator_autograd_fixes()

@@ -16,7 +16,7 @@ import warnings
 import torch
 from torch.utils import _pytree as pytree
 
-from autoconv_runtime.staging import ambient, specialize
+from autoconv_runtime.staging import ambient, export_state, specialize
 from autoconv_runtime.staging.tracers import zero_trips
 from autoconv_runtime.values import eager
 
@@ -361,6 +361,13 @@ class Function(targets.Wraps):
             self.trace_count += 1
             return variant
 
+    def _owner(self):
+        """The object the converted function runs on: the module, the instance of a method."""
+        if self._module is not None:
+            return self._module
+        target = self.python_function
+        return target.__self__ if type(target) is types.MethodType else None
+
     def _converted_callable(self):
         converted = self._converted
         # (a module's forward of its own set or replaced since, NOTE [a module's own forward]
@@ -430,7 +437,15 @@ class Function(targets.Wraps):
             # transform): the converted body runs in that trace, its control flow staged there,
             # as a tf.function called in a tf.function is inlined. A graph of this Function's
             # cache runs Python loops on `.item()`s, which no tracer can follow.
-            return self._converted_callable()(*args, **kwargs)
+            converted = self._converted_callable()
+            owner = self._owner()
+            if owner is not None and torch.compiler.is_exporting() \
+                    and not torch.compiler.is_dynamo_compiling():
+                # NOTE [values of an export stored on an object]: the exported call's own
+                return export_state.checked_call(
+                    owner, converted, args, kwargs,
+                    targets.def_of(self.python_function if self._module is None else self._module))
+            return converted(*args, **kwargs)
         try:
             if self.input_signature is not None:
                 concrete = self._pinned or self.get_concrete_function(*self.input_signature)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import types
 
 import torch
@@ -15,6 +16,7 @@ import torch
 from autoconv_runtime import calls
 from autoconv_runtime.calls import is_marked_do_not_convert, preconvert_module
 from autoconv_runtime.errors import StagingError
+from autoconv_runtime.staging import export_state
 
 from . import conversion
 from .errors import ConversionError
@@ -130,15 +132,33 @@ def _called_with_hooks(module, forward):
     hooks run around it, as in `module(...)`; without hooks, `forward` itself."""
     @functools.wraps(forward)
     def call(*args, **kwargs):
-        if not has_hooks(module):
-            return forward(*args, **kwargs)
-        if torch.compiler.is_dynamo_compiling():  # dynamo cannot undo the instance patch
-            return _forward_hooks_around(module, forward, args, kwargs)
-        with forward_replaced(module, forward):  # nn.Module.__call__ runs the hooks around it
-            return module(*args, **kwargs)
+        if torch.compiler.is_exporting() and not torch.compiler.is_dynamo_compiling():
+            # NOTE [values of an export stored on an object]: `convert(module)` exported
+            return export_state.checked_call(module, _call_with_hooks,
+                                             (module, forward, args, kwargs), {},
+                                             def_of(module))
+        return _call_with_hooks(module, forward, args, kwargs)
 
     call.__self__ = module  # what the bound method had: code reading it finds the module
     return call
+
+
+def _call_with_hooks(module, forward, args, kwargs):
+    if not has_hooks(module):
+        return forward(*args, **kwargs)
+    if torch.compiler.is_dynamo_compiling():  # dynamo cannot undo the instance patch
+        return _forward_hooks_around(module, forward, args, kwargs)
+    with forward_replaced(module, forward):  # nn.Module.__call__ runs the hooks around it
+        return module(*args, **kwargs)
+
+
+def def_of(fn):
+    """(file, line) of the `def` of the user's function `fn` (a module: its forward), or
+    None: where a refusal of the exported call itself is shown, which no user's line makes."""
+    if isinstance(fn, torch.nn.Module):
+        fn = own_forward(fn) or type(fn).forward
+    code = getattr(inspect.unwrap(getattr(fn, "__func__", fn)), "__code__", None)
+    return None if code is None else (code.co_filename, code.co_firstlineno)
 
 
 def _forward_hooks_around(module, forward, args, kwargs):

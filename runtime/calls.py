@@ -23,7 +23,6 @@ from .augmented import is_stand_in, mixed_in
 from .identity import type_in
 from .values import is_symbolic
 from .staging import ambient, autograd_functions, export_state, grad_mode, validation
-from .staging import context as staging_context
 from .staging.objects import is_plain_object
 from .staging.tracers.symbolic import is_fx_leaf
 
@@ -650,13 +649,8 @@ def converted_call(fn, /, *args, **kwargs):
         owner = fn if isinstance(fn, torch.nn.Module) else (
             fn.__self__ if type(fn) is types.MethodType and not isinstance(fn.__self__, type)
             else None)
-        if owner is not None and not export_state.made_in_trace(owner) \
-                and not staging_context.in_staged_body():
-            before = export_state.attributes(owner)
-            result = _converted_call(fn, args, kwargs)
-            export_state.refuse_values_stored(owner, before,
-                                              export_state.restored_by_torch(owner))
-            return result
+        if owner is not None:
+            return export_state.checked_call(owner, _converted_call, (fn, args, kwargs), {})
     return _converted_call(fn, args, kwargs)
 
 

@@ -27,7 +27,7 @@ from .iteration import (StagedEnumerate, StagedRange, StagedZip, as_python,
 from .staging import (branch_facts, constants, context, export_aliases, grad_mode, objects,
                       optionals, peeling, python_state, restaging, specialize, verdicts)
 from .staging import torch as staging
-from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM
+from .staging.tracers.dynamo import UNMARKED_ITEM, WRITTEN_ITEM, storages_compared
 from .identity import type_in
 from .traced import enumerate  # (NOTE [enumerate under dynamo] in runtime/traced.py)
 from .values import (Undefined, as_staged_tensor, is_staged, is_undefined, number_dtype,
@@ -148,11 +148,9 @@ def if_stmt(cond, if_true, if_false, state, names, inputs=(), updated=None, kept
         try:
             # (a refusal specialises the graph on `cond`, as the staging's own do)
             _refuse_views_of_written(
-                {**{("state", i): names[i] for i in kept or ()
-                    if isinstance(state[i], torch.Tensor)},
-                 **{("input", i): n for i, n in written.items()}}, state, inputs,
-                "if statement", _input_names(if_true, state, inputs), names,
-                (if_true, if_false))  # (no else: it keeps the slot and updates nothing)
+                (*(kept or ()), *(renewed or ())), written, state, inputs, "if statement",
+                _input_names(if_true, state, inputs), names,
+                ((if_true, 0), (if_false, 0)))  # (no else: it keeps the slot, updates nothing)
             if _holding(updated, inputs, (if_true, if_false)):
                 out = _holding_lists(
                     lambda fns, st, nm, ins: staging.stage_if(cond, *fns, st, nm, cond, ins),
@@ -972,12 +970,13 @@ def _written(updated, inputs) -> dict:
     return written
 
 
-def _input_names(body, state, inputs) -> list:
-    """The names of `inputs` in the converted `body` (taking (*state, *inputs)), a
-    placeholder where its code does not show them."""
+def _input_names(body, state, inputs, first=0) -> list:
+    """The names of `inputs` in the converted `body` (taking (*state, *inputs), after `first`
+    other parameters: a for loop's item), a placeholder where its code does not show them."""
     code = getattr(getattr(body, "__wrapped__", body), "__code__", None)
-    if code is not None and code.co_argcount == len(state) + len(inputs):
-        return list(code.co_varnames[len(state): len(state) + len(inputs)])
+    start = first + len(state)
+    if code is not None and code.co_argcount == start + len(inputs):
+        return list(code.co_varnames[start: start + len(inputs)])
     return [None] * len(inputs)
 
 
@@ -992,14 +991,24 @@ def _shown_inputs(body, state, inputs, updated) -> list:
     return names
 
 
-def _refuse_views_of_written(written, state, inputs, statement: str, names=None,
-                             state_names=None, bodies=()) -> None:
+def _refuse_views_of_written(kept, written, state, inputs, statement: str, names=None,
+                             state_names=None, bodies=(), fresh=()) -> None:
     """A StagingError where a tensor the statement only reads, or one it carries as a state
-    slot (`state_names`: the slots' names), shares memory with one it updates in place
-    (`written`: {("state" or "input", position): name}) (`y = x.view(-1)` before `while
-    y.sum() < 50: x[0, 0] += 5`): in Python the view sees each update; a staged statement's
-    bodies get the view as it was before the statement (the loop never ended, in every mode).
+    slot (`state_names`: the slots' names), shares memory with one it updates in place (the
+    state at the positions in `kept`, the statement's `kept` and `renewed`, the inputs in
+    `written`, {position: name}) (`y =
+    x.view(-1)` before `while y.sum() < 50: x[0, 0] += 5`): in Python the view sees each
+    update; a staged statement's bodies get the view as it was before the statement (the loop
+    never ended, in every mode), or two such updates as two tensors.
+    `bodies`: the converted bodies as (function, position of the first state value in its
+    parameters) pairs (1 for a for loop's body, which takes the item first). `fresh`: the
+    slots no path of a loop's body gives from the trip's start after an update (NOTE [a view
+    rebound after every update] in autoconv/analysis/rebound_views.py).
+    Run by every staged `if`, `while` and `for` before its staging.
     NOTE [views carried as state slots]."""
+    written = {**{("state", i): state_names[i] for i in kept or ()
+                  if isinstance(state[i], torch.Tensor)},
+               **{("input", i): name for i, name in written.items()}}
     if not written:
         return
     memories, updated = [], []
@@ -1015,7 +1024,9 @@ def _refuse_views_of_written(written, state, inputs, statement: str, names=None,
             held = _state_tensors(slot, state_names[i])
             # (a slot every body binds before reading it never gives its old value anywhere;
             # the bytecode is read only for slots that hold tensors)
-            if held and any(_reads_before_binding(fn, i) for fn in bodies if fn is not None):
+            if held and i not in fresh and any(
+                    _reads_before_binding(fn, first + i) for fn, first in bodies
+                    if fn is not None):
                 candidates += [("state", i, value, shown) for value, shown in held]
     for where, j, value, view in candidates:
         if (where, j) in written or not isinstance(value, torch.Tensor) or not is_staged(value):
@@ -1155,15 +1166,17 @@ _reads_before_binding._dynamo_marked_constant = True
 # the first trip only.
 
 
-# Under dynamo a tensor's storage cannot be asked for (`untyped_storage()` is not traceable),
-# but a view's `_base` is (`_memory_of`): dynamo keeps it for views made in the graph and for
-# views of its inputs. A view whose base lies outside the compiled function, or memory shared
-# without a view (`.detach()`), is not seen there; elsewhere the storages are compared. Under
-# torch.func's transforms (vmap, grad) a tensor is a wrapper without storage ("Cannot access
-# storage of BatchedTensorImpl"): the storage is the tensor's it wraps.
+# Under dynamo the storages are compared by identity, which dynamo answers from the fake
+# storages once autoconv's fix is in (NOTE [storages compared under dynamo] in
+# staging/tracers/dynamo.py); without it (another torch), by a view's `_base` (`_memory_of`),
+# which memory shared without a view (`.detach()`) lacks. Elsewhere the storages are compared.
+# Under torch.func's transforms (vmap, grad) a tensor is a wrapper without storage ("Cannot
+# access storage of BatchedTensorImpl"): the storage is the tensor's it wraps.
 def _storage_of(tensor):
     if torch.compiler.is_dynamo_compiling():
-        return _memory_of(tensor)
+        # (a sparse tensor has no storage to ask for)
+        return tensor.untyped_storage() if storages_compared() \
+            and tensor.layout is torch.strided else _memory_of(tensor)
     from torch.multiprocessing.reductions import StorageWeakRef
     from torch._C import _functorch
 
@@ -1531,7 +1544,8 @@ def _staged_while(updated, inputs, test, body, bodies, staged_state, staged_name
 
 
 def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, kept=None,
-               renewed=None, caught=False, items=(), _in_place=(), items_only=None):
+               renewed=None, caught=False, items=(), _in_place=(), items_only=None,
+               fresh=()):
     """`while test(*state, *inputs): state = body(*state, *inputs)`; returns the state.
 
     The loop runs in Python while the test gives Python values; the first time it gives a traced
@@ -1543,6 +1557,9 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
     `caught`: a `try` of the function encloses the loop (NOTE [a loop body that raises while
     traced]). `items` as for `if_stmt`. `items_only`: the positions of the state the bodies
     change only through its items (NOTE [Python values changed only through their items]).
+    `fresh`: the positions of the state no path of the body reads or keeps from the trip's
+    start after an in-place update (NOTE [a view rebound after every update] in
+    autoconv/analysis/rebound_views.py).
 
     Raises:
         StagingError: as `if_stmt`'s `items`.
@@ -1574,10 +1591,8 @@ def while_stmt(test, body, state, names, inputs=(), trips=None, updated=None, ke
             if aliases:  # NOTE [a number's alias read in a loop body]
                 bodies = tuple(_reading_aliases_anew(fn, len(state), aliases) for fn in bodies)
             _refuse_views_of_written(
-                {**{("state", i): names[i] for i in _in_place
-                    if isinstance(state[i], torch.Tensor)},
-                 **{("input", i): n for i, n in written.items()}}, state, inputs, "while loop",
-                _input_names(body, state, inputs), names, (test, body))
+                (*_in_place, *(renewed or ())), written, state, inputs, "while loop",
+                _input_names(body, state, inputs), names, ((test, 0), (body, 0)), fresh)
             if written:  # NOTE [inputs updated in place]
                 bodies, staged_state, staged_names = _updating_inputs(
                     ((test, False), (body, True)), state, names, inputs, written)
@@ -1764,7 +1779,7 @@ def _is_int(value) -> bool:
 
 def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, kept=None,
              renewed=None, caught=False, item_updated=None, items=(), stale=(),
-             item_passed=False, items_only=None):
+             item_passed=False, items_only=None, fresh=()):
     """`for item in iterable: if not extra_test(*state, *inputs): break;
     state = body(item, *state, *inputs)`.
 
@@ -1776,8 +1791,8 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
     `items` as for `if_stmt`. `stale` names the tensors the body updates in place before it
     reads the item again (NOTE [loop items read after an update of the iterable]).
     `item_passed`: the body gives the item (or a view of it) to a user's call (NOTE [loop
-    items given to calls] in autoconv/converters/control_flow.py). `items_only` as for
-    `while_stmt`.
+    items given to calls] in autoconv/converters/control_flow.py). `items_only` and `fresh` as
+    for `while_stmt`.
 
     Raises:
         StagingError: a staged loop whose items are updated in place where the update cannot
@@ -1796,10 +1811,10 @@ def for_stmt(iterable, extra_test, body, state, names, inputs=(), updated=None, 
         state = _unpinned(state, pinned, None)
     if kept:
         return _unpinned(_kept(state, _for(iterable, extra_test, body, state, names, inputs,
-                                           updated, kept, renewed, caught, item_updated, stale),
-                               kept), pinned)
+                                           updated, kept, renewed, caught, item_updated, stale,
+                                           fresh), kept), pinned)
     return _unpinned(_for(iterable, extra_test, body, state, names, inputs, updated, (), renewed,
-                          caught, item_updated, stale), pinned)
+                          caught, item_updated, stale, fresh), pinned)
 
 
 def _passed_items_written(iterable, item_updated, state, names, inputs):
@@ -1825,7 +1840,7 @@ def _passed_items_written(iterable, item_updated, state, names, inputs):
 
 
 def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewed, caught,
-         item_updated, stale=()):
+         item_updated, stale=(), fresh=()):
     if isinstance(iterable, lists.StagedList):  # a list grown by a staged statement
         sequence = (lambda like: iterable.count), lists.item_at
     else:
@@ -1833,7 +1848,7 @@ def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewe
     if sequence is not None:
         try:
             return _stage_for(sequence, extra_test, body, state, names, iterable, inputs,
-                              updated, renewed, caught, (kept, item_updated), stale)
+                              updated, renewed, caught, (kept, item_updated), stale, fresh)
         except GuardOnDataDependentSymNode:
             # The body needs a Python value of the staged loop's index or item (a slice
             # `k[..., :i + 1]`, `range(i)`): where the loop's length is known while tracing,
@@ -1845,17 +1860,18 @@ def _for(iterable, extra_test, body, state, names, inputs, updated, kept, renewe
                 raise
             return for_stmt(python, extra_test, body, state, names, inputs, updated)
     if type(iterable) is range and extra_test is not None:
-        return _range_loop(iterable, extra_test, body, state, names, inputs, updated)
+        return _range_loop(iterable, extra_test, body, state, names, inputs, updated, fresh)
     later = _write_targets(state, inputs, kept, (), ())
     for item in iterable:
-        new = _guarded_body(body, extra_test, item, state, names, inputs, updated, later)
+        new = _guarded_body(body, extra_test, item, state, names, inputs, updated, later,
+                            (*kept, *(renewed or ())), fresh)
         if new is None:
             break
         state = new
     return state
 
 
-def _range_loop(numbers, extra_test, body, state, names, inputs, updated=None):
+def _range_loop(numbers, extra_test, body, state, names, inputs, updated=None, fresh=()):
     """A loop over a Python `range` that a lowered `break` / `return` may stop: Python
     iterations while the extra test gives Python values; from the first traced one, the rest of
     the range is one staged loop (as `while_stmt` stages the rest of a loop), its index a
@@ -1867,7 +1883,7 @@ def _range_loop(numbers, extra_test, body, state, names, inputs, updated=None):
             rest = StagedRange(numbers.start + position * numbers.step, numbers.stop,
                                numbers.step)
             return _stage_for(staged_sequence(rest), extra_test, body, state, names, rest,
-                              inputs, updated)
+                              inputs, updated, fresh=fresh)
         if not go:
             return state
         try:
@@ -1884,7 +1900,7 @@ def _range_loop(numbers, extra_test, body, state, names, inputs, updated=None):
             # first item, which carries such a variable (NOTE [loop-created variables]).
             whole = StagedRange(numbers.start, numbers.stop, numbers.step)
             return _stage_for(staged_sequence(whole), extra_test, body, state, names, whole,
-                              inputs, updated)
+                              inputs, updated, fresh=fresh)
     return state
 
 
@@ -1922,13 +1938,14 @@ def _binds_first(error, state, names) -> bool:
             and not torch.compiler.is_dynamo_compiling())
 
 
-def _guarded_body(body, extra_test, item, state, names, inputs, updated=None, later=()):
+def _guarded_body(body, extra_test, item, state, names, inputs, updated=None, later=(),
+                  kept=(), fresh=()):
     """One iteration: `body(item, *state, *inputs)` unless `extra_test` says the loop ended.
 
     Returns None when a Python-valued extra test ends the loop; when the test is a traced
     tensor, the iteration runs under torch.cond instead. `later`: the tensors the loop writes
-    back into after its last iteration (its `kept=` state), which that cond gets copies of
-    (NOTE [operands written back after the statement]).
+    back into after its last iteration (its `kept=` state, at the positions `kept`), which
+    that cond gets copies of (NOTE [operands written back after the statement]).
     """
     if extra_test is not None:
         go = extra_test(*state, *inputs)
@@ -1940,6 +1957,9 @@ def _guarded_body(body, extra_test, item, state, names, inputs, updated=None, la
                 lambda *v: body(v[-1], *v[:-1]), _keep_state(count)), state, names
             ins = (*inputs, item)
             written = _written(updated, ins)
+            _refuse_views_of_written(kept, written, state, ins, "for loop",
+                                     [*_input_names(body, state, inputs, 1), None], names,
+                                     ((body, 1),), fresh)
             if written:  # NOTE [inputs updated in place]
                 bodies, staged_state, staged_names = _updating_inputs(
                     ((b, True) for b in bodies), state, names, ins, written)
@@ -1953,7 +1973,7 @@ def _guarded_body(body, extra_test, item, state, names, inputs, updated=None, la
 
 
 def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated=None,
-               renewed=None, caught=False, updates=((), None), stale=()):
+               renewed=None, caught=False, updates=((), None), stale=(), fresh=()):
     """The staged loop of `for_stmt`; `updates`: its (kept, item_updated)."""
     length_of, item_of = sequence
     like = _tensor_in(iterable)
@@ -1975,7 +1995,8 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
             item_of(iterable, torch.tensor(index)) for index in range(length))
         later = _write_targets(state, inputs, updates[0], (), ())
         for item in items:
-            new = _guarded_body(body, extra_test, item, state, names, inputs, updated, later)
+            new = _guarded_body(body, extra_test, item, state, names, inputs, updated, later,
+                                (*(updates[0] or ()), *(renewed or ())), fresh)
             if new is None:
                 break
             state = new
@@ -1985,7 +2006,8 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
         # NOTE [objects that gain attributes in a loop]
         try:
             return _stage_for_length(sequence, body, state, names, iterable, inputs, updated,
-                                     renewed, caught, updates, stale, like, length, rows)
+                                     renewed, caught, updates, stale, like, length, rows,
+                                     fresh=fresh)
         except objects.GainedAttributes:
             if python is None and stale:
                 _refuse_stale_items(iterable, tuple((n, bool(k)) for n, k in stale), state,
@@ -1997,7 +2019,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
                 state = _guarded_body(body, None, item, state, names, inputs, updated, later)
             return state
     return _stage_for_length(sequence, body, state, names, iterable, inputs, updated, renewed,
-                             caught, updates, stale, like, length, rows, extra_test)
+                             caught, updates, stale, like, length, rows, extra_test, fresh)
 
 
 # NOTE [objects that gain attributes in a loop]
@@ -2012,7 +2034,7 @@ def _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updat
 # attributes the rest read. Only where staging raised that refusal: unrolled, a long loop makes
 # a long graph. Not under dynamo, where a failed staging cannot be caught (refused as before).
 def _stage_for_length(sequence, body, state, names, iterable, inputs, updated, renewed, caught,
-                      updates, stale, like, length, rows, extra_test=None):
+                      updates, stale, like, length, rows, extra_test=None, fresh=()):
     """The staged while_loop of `_stage_for` (see there)."""
     length_of, item_of = sequence
     trips, python = length, as_python(iterable)
@@ -2089,6 +2111,9 @@ def _stage_for_length(sequence, body, state, names, iterable, inputs, updated, r
     joined = _joined_fields(state, names, inputs, written) if written else ()
     if joined:  # NOTE [attribute aliases joined again]
         written = _unwritten(written, joined)
+    _refuse_views_of_written((*(updates[0] or ()), *(renewed or ())), written, state, inputs,
+                             "for loop", list(shown) or None, names,
+                             ((body, 1), (extra_test, 0)), fresh)
     if written:  # NOTE [inputs updated in place]
         bodies, loop_state, loop_names = _updating_inputs(
             ((test, False), (step, True)), loop_state, loop_names, loop_inputs, written)
@@ -2126,7 +2151,7 @@ def _stage_for_length(sequence, body, state, names, iterable, inputs, updated, r
             raise
         return _stage_for(sequence, extra_test, body, state, names, iterable, inputs, updated,
                           renewed, caught, (updates[0], _with_flags(
-                              iterable, updates[1], found.changed)), stale)
+                              iterable, updates[1], found.changed)), stale, fresh)
     except Exception as raised:  # NOTE [a loop body that raises while traced]
         if _past_raising_body(lambda: _first_trip_test(length, extra_test, state, inputs, like),
                               watch, "for loop", raised):

@@ -33,6 +33,7 @@ import torch
 
 from .. import templates
 from ..analysis.activity import cell_stores, free_reads, reads_writes, seal
+from ..analysis import rebound_views
 from ..analysis.annos import Anno, copy_origin
 from ..analysis.nodes import WALKED_FIELDS, own_statements, walk, walk_statements, walked_fields
 from ..transformer import Converter
@@ -618,6 +619,12 @@ class ControlFlowConverter(Converter):
         node._autoconv_rebound, node._autoconv_item_roots = _rebound(local)
         node._autoconv_always_rebound = _always_rebound(node.body, self.ctx.runtime)
         node._autoconv_items_only = _changed_through_items_only(local) - node._autoconv_in_place
+        # NOTE [a view rebound after every update] (its jumps lowered already)
+        node._autoconv_fresh = {
+            name for name in rebound_views.never_stale(
+                node.body, node._autoconv_rebound, self.ctx.runtime)
+            if _first_use_nested(node.body, name)} if (
+            node._autoconv_in_place and node._autoconv_rebound) else set()
         self._changes_by_calls(parts)
         kept = node._autoconv_private = self._private(node, local.scopes)
         return sites, chains, _captured(local, kept)
@@ -995,6 +1002,10 @@ def _in_place_arguments(node, state, inputs):
         trailing.append("flagged=flagged")
         subs["flagged"] = gast.Tuple(elts=[gast.Constant(value=i, kind=None) for i in flagged],
                                      ctx=gast.Load())
+    fresh = [i for i, name in enumerate(state) if name in getattr(node, "_autoconv_fresh", ())]
+    if fresh:  # NOTE [a view rebound after every update] in analysis/rebound_views.py
+        trailing.append("fresh=fresh")
+        subs["fresh"] = _constant(tuple(fresh))
     items_only = [i for i, name in enumerate(state)
                   if name in getattr(node, "_autoconv_items_only", ())]
     if items_only:  # NOTE [Python values changed only through their items] in the runtime
@@ -1582,6 +1593,15 @@ def _rebound(local):
 # (`updated=`): a tensor is carried and written back (NOTE [inputs updated in place] in
 # runtime/operators.py), a list of tensors too under dynamo (NOTE [lists updated in place by
 # a nested loop] there).
+
+
+def _first_use_nested(body, name) -> bool:
+    """Whether `name`'s first use in `body` is inside a nested statement (which the
+    runtime's reading of the straight-line bytecode cannot follow), not a plain binding."""
+    for statement in body:
+        if any(n.__class__ is gast.Name and n.id == name for n in gast.walk(statement)):
+            return statement.__class__ not in (gast.Assign, gast.Expr, gast.AugAssign)
+    return False
 
 
 def _updated_in_place(local, runtime=None) -> set:

@@ -30,6 +30,7 @@ have and what a plain object among them holds, which torch does not put back, ar
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import weakref
@@ -37,9 +38,10 @@ import weakref
 import torch
 
 from .. import errors
+from . import context
 from ..identity import type_in
 
-__all__ = ["attributes", "made", "made_in_trace", "refuse_values_stored"]
+__all__ = ["attributes", "checked_call", "made", "made_in_trace", "refuse_values_stored"]
 
 _made: dict = {}  # id -> weak reference of the objects class calls made while exporting
 
@@ -143,12 +145,36 @@ def _put_back(value, contents) -> None:
         table.update(contents)
 
 
-def refuse_values_stored(owner, before: dict | None, restored: bool = False) -> None:
+_checking: set = set()  # ids of the objects whose call checked_call is running
+
+
+def checked_call(owner, fn, args, kwargs, location=None):
+    """`fn(*args, **kwargs)`, a call running on `owner`, whose attributes are checked after it
+    (NOTE [values of an export stored on an object]). A refusal is located at `location`
+    where given (the function's `def`, for the exported call itself, which no converted code
+    makes), else at the caller's line. Not an object the function made, nor a call in a
+    staged body (see the NOTE)."""
+    key = id(owner)
+    if key in _checking or made_in_trace(owner) or context.in_staged_body():
+        # (a wrapper's call of the same object's forward is checked once)
+        return fn(*args, **kwargs)
+    before = attributes(owner)
+    _checking.add(key)
+    try:
+        result = fn(*args, **kwargs)
+    finally:
+        _checking.discard(key)
+    refuse_values_stored(owner, before, restored_by_torch(owner), location)
+    return result
+
+
+def refuse_values_stored(owner, before: dict | None, restored: bool = False,
+                         location=None) -> None:
     """After the call on `owner`: an attribute rebound to a value of the export's trace is
     refused, every attribute put back as `before` (NOTE [values of an export stored on an
     object]). `restored`: `owner` is a module torch puts back (`restored_by_torch`), so only
     attributes new to it and plain objects among them are looked at. (Not a context manager:
-    the error is located at the caller's frame.)"""
+    the error is located at the caller's frame, or at `location` where given.)"""
     if before is None:
         return
     fields = owner.__dict__
@@ -170,7 +196,8 @@ def refuse_values_stored(owner, before: dict | None, restored: bool = False) -> 
         fields.update(before["fields"])
         shown = f"{type(owner).__name__}.{name}" + (" (into what it holds)" if inside else "")
         written = f"`self.{name}` updated" if inside else f"`self.{name} = ...`"
-        raise errors.StagingError(
+        raise (errors.StagingError if location is None else functools.partial(
+            errors.StagingError.at, location))(
             "call", f"the call stores {what} the exported graph computes into {shown} "
             f"({written}), an attribute of a Python object: torch.export cannot "
             "store into a Python object on each call, and the object would keep the "

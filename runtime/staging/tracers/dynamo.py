@@ -235,3 +235,59 @@ def install_defaultdict_fix() -> bool:
     _missing_impl._autoconv_refuses = True
     DefaultDictVariable._missing_impl = _missing_impl
     return True
+
+
+# NOTE [storages compared under dynamo]
+# A staged statement refuses two tensors it updates in place that share memory, and a view it
+# reads of one it updates (NOTE [two updated tensors that share memory] in
+# runtime/operators.py). Under dynamo the runtime is traced, and torch 2.13's dynamo gives
+# `t.untyped_storage()` as a tracker of the fake storage but cannot compare two of them ("Failed
+# to trace builtin operator" for `is`); the runtime compared `_base` instead, which memory
+# shared without a view relation does not have: `u = t.detach()`, then `t.add_(1); u.mul_(2)`
+# in a staged `if` gave t = [2, 4, 6, 8] for Python's [4, 6, 8, 10] under torch.compile,
+# silently (break47 s03). `install_storage_identity_fix` lets `is` compare two such trackers by
+# their fake storages, which fake tensors share exactly where the real ones do (views,
+# `.detach()`, `.data`, and inputs that alias). Like every value dynamo folds, the answer for
+# two inputs of the compiled function is not guarded (a later call whose inputs alias
+# differently replays it), as `_base` was not. Under torch.func's transforms a tensor is a
+# wrapper without storage, and dynamo's `untyped_storage()` failed inside dynamo
+# ("InternalTorchDynamoError: Cannot access storage of BatchedTensorImpl"); there it gives the
+# storage of the tensor the wrapper holds, as the runtime's `_storage_of` does outside dynamo.
+def install_storage_identity_fix() -> bool:
+    """Let dynamo answer `a.untyped_storage() is b.untyped_storage()` from the fake storages
+    (see NOTE [storages compared under dynamo]); True where it is in place."""
+    try:
+        from torch._C import _functorch
+        from torch._dynamo.variables.tensor import TensorVariable, UntypedStorageVariable
+    except ImportError:  # torch's internals moved: nothing to fix in this form
+        return False
+    storage_of = TensorVariable.__dict__.get("method_untyped_storage")
+    if "get_real_python_backed_value" not in UntypedStorageVariable.__dict__ \
+            and storage_of is not None:
+        def get_real_python_backed_value(self):
+            return self.example_value  # (only `is` reads it: NOTE [storages compared ...])
+
+        def method_untyped_storage(self, tx):
+            value = self.as_proxy().node.meta.get("example_value")
+            if not (isinstance(value, torch.Tensor)
+                    and _functorch.is_functorch_wrapped_tensor(value)):
+                return storage_of(self, tx)
+            while _functorch.is_functorch_wrapped_tensor(value):
+                value = _functorch.get_unwrapped(value)
+            return UntypedStorageVariable(self, value.untyped_storage())
+
+        get_real_python_backed_value._autoconv_storage = True
+        UntypedStorageVariable.get_real_python_backed_value = get_real_python_backed_value
+        TensorVariable.method_untyped_storage = method_untyped_storage
+    _storage_identity[0] = getattr(UntypedStorageVariable.get_real_python_backed_value,
+                                   "_autoconv_storage", False)
+    return _storage_identity[0]
+
+
+def storages_compared() -> bool:
+    """Whether `install_storage_identity_fix` is in place."""
+    return _storage_identity[0]
+
+
+storages_compared._dynamo_marked_constant = True  # (dynamo calls it rather than tracing it)
+_storage_identity = [False]
