@@ -368,3 +368,65 @@ def test_a_cached_helper_reads_the_module_tensor_of_its_call():
     finally:
         K.sub_(10)
         _on_module_tensor.cache_clear()
+
+
+# --- carried Python numbers enter loops as they are -------------------------------------------
+
+def a_flag_carried(x):
+    done = False
+    n = 0
+    while not done:
+        n += 1
+        done = x.sum() < n
+    return n
+
+
+def a_big_int_carried(x):
+    i = 2 ** 40
+    while x.sum() > 0:
+        i += 1
+        x = x - 1
+    return i * 2
+
+
+def a_float_carried(x):
+    s = 0.1
+    while x.sum() > 0:
+        s = s * 3 + 0.1
+        x = x - 1
+    return torch.tensor(s, dtype=torch.float64)
+
+
+def a_negative_zero_carried(x):
+    s = -0.0
+    while x.sum() > 0:
+        s = s * 1
+        x = x - 1
+    return torch.copysign(torch.tensor(1.0), torch.tensor(s))
+
+
+def a_bool_carried(x):
+    b = True
+    while x.sum() > 0:
+        b = not b
+        x = x - 1
+    return x + b
+
+
+@pytest.mark.parametrize("fn", [a_flag_carried, a_big_int_carried, a_float_carried,
+                                a_negative_zero_carried, a_bool_carried])
+def test_carried_numbers(fn):
+    assert_same_result(fn, [(T([2.]),), (T([-1.]),), (T([3.5]),)], compile=False)
+
+
+def an_int_that_becomes_a_float(x):
+    i = 0
+    while x.sum() > i:
+        i += 0.5
+    return x + i, i
+
+
+def test_an_int_carried_into_a_loop_that_makes_it_a_float_is_refused_at_its_line():
+    from autoconv_runtime import StagingError
+    with pytest.raises(StagingError, match="'i' is an int on some paths and a float"):
+        autoconv.autoconv(an_int_that_becomes_a_float)(T([2.]))
