@@ -278,14 +278,9 @@ class Nested(torch.nn.Module):
         return x + 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "brk48 s01: `self.inner.weight.t()` in a staged branch goes to converted_method_call, and "
-    "the control-flow pass counts the chain self.inner.weight as changed by a method (NOTE "
-    "[objects on a chain changed by their methods]): the submodule's parameter is cloned, "
-    "carried and copied back; replay and gradients are right, but the exported program does "
-    "not save (torch's SpecViolationError 'Node.meta wrap_with_set_grad_enabled is missing val "
-    "field'). `self.w.t()` (one level) saves."))
 def test_s01_a_submodule_parameters_tensor_method_in_a_branch_exports():
+    # was: the parameter carried as changed by a method, and the exported program did not
+    # save (SpecViolationError): NOTE [objects on a chain changed by their methods]
     assert_same_result(Nested(), [(T([1., 2.]),), (-T([1., 2.]),)], compile=False)
 
 
