@@ -1605,8 +1605,7 @@ def _updated_attributes(local, writes, defined, is_free=lambda name: False,
                 # (the calls pass ran first: `CALLS.add_(1)` is `ac.converted_call(CALLS.add_, 1)`)
                 func = n.args[0]
             if (n.func.__class__ is gast.Attribute and n.func.attr == "converted_method_call"
-                    and n.args and "." in (_chain(n.args[0]) or "")
-                    and not _tensor_method_name(n)):
+                    and n.args and "." in (_chain(n.args[0]) or "")):
                 # `self.state.step(v)`: NOTE [objects on a chain changed by their methods]
                 chains.add(_chain(n.args[0]))
             if func.__class__ is gast.Attribute and _IN_PLACE.match(func.attr):
@@ -1803,19 +1802,6 @@ def _replace_chains(tree, named: dict, ac: str):
 
 # the runtime's calls (`ac.converted_call(f, ...)`): the callee (or receiver) is the first argument
 _CALLS = frozenset({"converted_call", "converted_method_call"})
-_TENSOR_METHODS = frozenset(dir(torch.Tensor))
-
-
-def _tensor_method_name(call) -> bool:
-    """`ac.converted_method_call(self_w, 't')`: a method named like a tensor's that writes
-    nothing (NOTE [a method named like a tensor method, on an attribute of self] in calls.py).
-    Its receiver is not counted as changed: on a tensor (`self.inner.weight.t()`) it never
-    is, and counted so, a submodule's parameter was carried and copied back, and the
-    exported program did not save (brk48 s01); a user object's method of that name went
-    uncounted before that NOTE's rule too."""
-    return (len(call.args) > 1 and isinstance(call.args[1], gast.Constant)
-            and call.args[1].value in _TENSOR_METHODS
-            and not _IN_PLACE.match(call.args[1].value))
 # a method of one of these names is taken for a tensor's, which cannot rebind an attribute (as
 # converters/calls.py takes it)
 _TENSOR_METHODS = frozenset(dir(torch.Tensor))

