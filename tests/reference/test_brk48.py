@@ -464,3 +464,22 @@ def test_an_int_carried_into_a_loop_that_makes_it_a_float_is_refused_at_its_line
     from autoconv_runtime import StagingError
     with pytest.raises(StagingError, match="'i' is an int on some paths and a float"):
         autoconv.autoconv(an_int_that_becomes_a_float)(T([2.]))
+
+
+@pytest.mark.filterwarnings("ignore:branch has been traced")
+def test_a_number_or_none_where_the_last_call_gave_a_tensor():
+    function = autoconv.autoconv(branch)
+    a, b = T([1., 2.]), T([3., 4.])
+    for y in [b, 1.5, b, 2, b]:
+        assert_close(function(a, y), branch(a, y))
+        assert_close(function(-a, y), branch(-a, y))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "brk48 s03: a Python bool argument subtracted in a staged branch (`x - y`, y=True): the "
+    "graph holds y as a bool tensor and fails with torch's bare \"Subtraction, the `-` "
+    "operator, with a bool tensor is not supported\", where Python's float tensor minus True "
+    "is x - 1 (not silently wrong; not caused by session 48: the same at 5e87aa5)"))
+def test_s03_a_bool_argument_subtracted_in_a_staged_branch():
+    a = T([1., 2.])
+    assert_close(autoconv.autoconv(branch)(-a, True), branch(-a, True))
