@@ -2020,7 +2020,10 @@ COPY_OF = "_autoconv_copy_of"
 
 def _state_joins(state_leaves) -> list:
     """[(j, i)]: state leaf j is state leaf i, i < j, the first that tensor."""
-    joins, sources = [], [getattr(t, COPY_OF, t) for t in state_leaves]
+    # (a leaf that is no tensor is never joined, and under dynamo a symbolic number's
+    # attributes cannot be asked for: `hasattr` of a SymNode is unsupported there)
+    joins, sources = [], [getattr(t, COPY_OF, t) if isinstance(t, torch.Tensor) else t
+                          for t in state_leaves]
     for j, t in enumerate(sources):
         if not isinstance(t, torch.Tensor):
             continue
