@@ -137,6 +137,26 @@ def _by_a_literal(name: str, args, domain: str) -> bool:
     return domain in ("float", "float32") and divisor != 0 and math.isfinite(divisor)
 
 
+# NOTE [wraps left to the users]
+# An integer result is wrapped into its dtype's range where it is made (a chained range test,
+# and `_wrap` where it fails). Where every reader of it is a +, - or * in the same dtype, the
+# test can wait for theirs: two's complement arithmetic is arithmetic modulo 2 ** bits, so
+# `wrap(wrap(a * 3) + 1)` is `wrap(a * 3 + 1)`, and the readers wrap their own results. A
+# number read by anything else (a comparison, `//`, `%`, a branch, the loop's next trip, an
+# output) is wrapped where it is made, as before. collatz's `3 * n + 1` tests once, not twice.
+_RING_OPS = frozenset({"add", "sub", "mul", "add_", "sub_", "mul_"})
+
+
+def _users_wrap(node: Node, dtype: torch.dtype) -> bool:
+    """Whether every reader of `node` is a +, - or * of `dtype` numbers, which wraps its own
+    result (NOTE [wraps left to the users])."""
+    return bool(node.users) and all(
+        user.op == "call_function" and isinstance(user.target, torch._ops.OpOverload)
+        and user.target.overloadpacket.__name__ in _RING_OPS and not user.kwargs
+        and len(user.args) == 2 and isinstance(user.meta.get("val"), torch.Tensor)
+        and user.meta["val"].dtype == dtype for user in node.users)
+
+
 def _wrap(value: int, low: int, count: int) -> int:
     """An integer result as torch's two's complement arithmetic gives it in a dtype whose
     `count` values start at `low`."""
@@ -411,7 +431,7 @@ class _ScalarEmitter:
         if wraps and domain == "float32" and not expr.startswith("_f32("):
             expr = f"_f32({expr})"
         self.lines.append(f"{indent}{target} = {expr}")
-        if wraps and domain == "int":
+        if wraps and domain == "int" and not _users_wrap(node, result.dtype):
             low, count = _INT_RANGES[result.dtype]
             self.lines.append(f"{indent}if not {low} <= {target} < {low + count}:")
             self.lines.append(f"{indent}    {target} = _wrap({target}, {low}, {count})")
