@@ -114,6 +114,49 @@ def _div(a: float, b: float) -> float:
 _FLOAT64 = functools.partial(torch.tensor, dtype=torch.float64)
 
 
+# NOTE [division by a literal in a trip]
+# A trip of a scalar loop is a few Python operations, so each line it runs counts: collatz(27)
+# is 111 trips of about 0.5 µs. Two guards are there only for divisors the loop computes:
+# `_div` (a Python call a trip) answers a zero divisor as torch does, where Python raises,
+# and the range test after `a // b` wraps the one quotient that leaves its dtype's range
+# (the lowest value // -1). Dividing by a literal that is neither (a nonzero finite float as
+# the compute dtype holds it; an integer other than 0 and -1), `a / d` is Python's IEEE
+# division, which overflows to inf as torch's does, and `a // d` of an in-range `a` is in
+# range (|a // d| <= |a| / 2 rounded up for |d| >= 2; an unsigned dtype's literal is
+# positive), so both are written bare. A float32 quotient is still rounded by `_f32`.
+def _by_a_literal(name: str, args, domain: str) -> bool:
+    """Whether `name(*args)` is a division by a literal that needs neither `_div` nor a wrap
+    (NOTE [division by a literal in a trip])."""
+    if name not in ("div", "floor_divide") or len(args) != 2 or isinstance(args[1], Node) \
+            or isinstance(args[1], bool) or not isinstance(args[1], (int, float)):
+        return False
+    divisor = args[1]
+    if name == "floor_divide":
+        return domain == "int" and isinstance(divisor, int) and divisor not in (0, -1)
+    divisor = _f32(float(divisor)) if domain == "float32" else float(divisor)
+    return domain in ("float", "float32") and divisor != 0 and math.isfinite(divisor)
+
+
+# NOTE [wraps left to the users]
+# An integer result is wrapped into its dtype's range where it is made (a chained range test,
+# and `_wrap` where it fails). Where every reader of it is a +, - or * in the same dtype, the
+# test can wait for theirs: two's complement arithmetic is arithmetic modulo 2 ** bits, so
+# `wrap(wrap(a * 3) + 1)` is `wrap(a * 3 + 1)`, and the readers wrap their own results. A
+# number read by anything else (a comparison, `//`, `%`, a branch, the loop's next trip, an
+# output) is wrapped where it is made, as before. collatz's `3 * n + 1` tests once, not twice.
+_RING_OPS = frozenset({"add", "sub", "mul", "add_", "sub_", "mul_"})
+
+
+def _users_wrap(node: Node, dtype: torch.dtype) -> bool:
+    """Whether every reader of `node` is a +, - or * of `dtype` numbers, which wraps its own
+    result (NOTE [wraps left to the users])."""
+    return bool(node.users) and all(
+        user.op == "call_function" and isinstance(user.target, torch._ops.OpOverload)
+        and user.target.overloadpacket.__name__ in _RING_OPS and not user.kwargs
+        and len(user.args) == 2 and isinstance(user.meta.get("val"), torch.Tensor)
+        and user.meta["val"].dtype == dtype for user in node.users)
+
+
 def _wrap(value: int, low: int, count: int) -> int:
     """An integer result as torch's two's complement arithmetic gives it in a dtype whose
     `count` values start at `low`."""
@@ -355,8 +398,11 @@ class _ScalarEmitter:
             domains, template, wraps = _ARITHMETIC[name]
             if domain not in domains or len(args) != template.count("{"):
                 raise _NotScalar(node.format_node())
-            expr = template.format(*(self.operand(a, names, domain, result.dtype)
-                                     for a in args))
+            operands = [self.operand(a, names, domain, result.dtype) for a in args]
+            expr = template.format(*operands)
+            if _by_a_literal(name, args, domain):  # NOTE [division by a literal in a trip]
+                expr = f"{operands[0]} {'//' if name == 'floor_divide' else '/'} {operands[1]}"
+                wraps = wraps and name == "div"
         elif name in _COMPARISONS and len(args) == 2:
             promoted = _promoted(args)
             compute = _DOMAINS.get(promoted)
@@ -385,7 +431,7 @@ class _ScalarEmitter:
         if wraps and domain == "float32" and not expr.startswith("_f32("):
             expr = f"_f32({expr})"
         self.lines.append(f"{indent}{target} = {expr}")
-        if wraps and domain == "int":
+        if wraps and domain == "int" and not _users_wrap(node, result.dtype):
             low, count = _INT_RANGES[result.dtype]
             self.lines.append(f"{indent}if not {low} <= {target} < {low + count}:")
             self.lines.append(f"{indent}    {target} = _wrap({target}, {low}, {count})")

@@ -484,3 +484,80 @@ def test_a_row_write_indexes_the_list_as_index_put_does():
             torch.zeros(3).index_put_((torch.tensor(index),), torch.tensor(1.5))
         with pytest.raises(IndexError, match=str(torch_error.value)):
             _put_row([0.0, 0.0, 0.0], index, 1.5)
+
+
+def halving_quotients(x, n):
+    """Floor division by literals at the ends of the range: // -1 of the lowest value wraps,
+    // 2, // -3 and // 1 never leave it (NOTE [division by a literal in a trip])."""
+    total = x * 0
+    while n > 0:
+        total = total + x // 2 + x // -3 + x // 1 + x // -1
+        x = x - 1
+        n = n - 1
+    return total, x // -1
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.int8, torch.uint8])
+def test_floor_division_by_literals_wraps_only_where_torch_does(dtype):
+    if dtype is torch.uint8:  # (no negative literal in uint8: the tensor loop)
+        def fn(x, n):
+            total = x * 0
+            while n > 0:
+                total = total + x // 2 + x // 7 + x // 1
+                x = x - 1
+                n = n - 1
+            return total, x // 3
+        _check(fn, [(torch.tensor(v, dtype=dtype), torch.tensor(2)) for v in (255, 0, 1, 128)])
+        return
+    info = torch.iinfo(dtype)
+    _check(halving_quotients, [(torch.tensor(v, dtype=dtype), torch.tensor(2))
+                               for v in (info.min + 1, info.min, info.max, -7, 0, 1)])
+
+
+def divided_by_literals(x, n):
+    while n > 0:
+        x = x / 2 + x / -0.5 + x / 1e-300 + x / 3
+        n = n - 1
+    return x
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("x", [1.5, -0.0, 1e300, float("inf"), float("nan"), 3e38])
+def test_float_division_by_literals_is_torch_division(dtype, x):
+    # (1e-300 is 0 as a float32: `_div` keeps torch's inf; as a float64, 1e300 / 1e-300
+    # overflows to inf bare)
+    _check(divided_by_literals, [(torch.tensor(x, dtype=dtype), torch.tensor(2))])
+
+
+def test_collatz_and_bisection_trips_divide_bare():
+    function = autoconv.autoconv(collatz)
+    function(torch.tensor(27))
+    source = function.concrete_functions[0]._runner.__autoconv_source__
+    # (`3 * n + 1` wrapped once: NOTE [wraps left to the users]; and `steps + 1`)
+    assert " // 2\n" in source and source.count("_wrap(") == 2, source
+    function = autoconv.autoconv(bisection)
+    function(torch.tensor(2.0, dtype=torch.float64), torch.tensor(3.0, dtype=torch.float64))
+    source = function.concrete_functions[0]._runner.__autoconv_source__
+    assert " / 2.0\n" in source and "_div(" not in source.split("while True")[1].split(
+        "_scalar_tensor")[0], source
+
+
+def chained_products(x, n):
+    """Products that leave the dtype's range before the difference that reads them wraps:
+    each one's wrap left to its reader (NOTE [wraps left to the users]), but `big`, which a
+    comparison reads as well, wrapped where it is made."""
+    steps = torch.tensor(0)
+    while n > 0:
+        big = x * 101
+        x = big * 77 - x * 3 + (big > 5)
+        steps += 1
+        n = n - 1
+    return x, steps
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.int16, torch.int8,
+                                   torch.uint8])
+def test_wraps_left_to_the_readers_give_torchs_numbers(dtype):
+    info = torch.iinfo(dtype)
+    _check(chained_products, [(torch.tensor(v, dtype=dtype), torch.tensor(3))
+                              for v in (info.max, info.min, info.max // 3, 1, 0)])

@@ -1,0 +1,91 @@
+"""Where a replayed call of one loops.py workload goes: the graph's function, the guard check,
+the Python around them, side by side with eager and TorchScript in one process.
+
+Layers, each timed as a call of its own on the same inputs (the graph found and its inputs
+read beforehand, as the call finds and reads them):
+
+    whole        the autoconv call, `model(x)`
+    run_flat     `ConcreteFunction._run_flat`: the guard check, then the graph's function
+    runner       the graph's function alone (the python backend's generated code)
+    check        the graph's guard check alone (`GuardSet.check`: NOTE [guards checked by
+                 generated code] in autoconv/captures.py)
+    last_graph   `Function._last_graph`: the test that the last call's graph holds
+
+whole - run_flat is the Python of the call's path, run_flat - runner - check the rest of
+`_run_flat`. "cold": an eager call of the workload before each timed call (what a program
+doing other work between calls sees: the call's objects out of the near caches), "warm": none.
+Each round times every layer in turn, every other round in the reverse order; wall time
+(`perf_counter`: a layer is tens of µs, below `process_time`'s resolution), min / p10 / median.
+
+    python benchmarks/replay_split.py WORKLOAD [ROUNDS]     # e.g. "seed model" 300
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+import warnings
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import autoconv  # noqa: E402
+import loops  # noqa: E402
+
+
+def layers(which: str) -> tuple[dict, object, str]:
+    """{name: a call of no arguments} of each layer of `which`'s replay, its eager call and
+    its label."""
+    label, make, make_args = next((w[0], w[1], w[2]) for w in sorted(
+        loops.WORKLOADS, key=lambda w: w[0] != which) if which in w[0])
+    fn, args = make(), make_args()
+    function = autoconv.autoconv(fn)
+    scripted = torch.jit.script(fn)
+    for _ in range(40):  # (past the guards' first calls: NOTE [guards checked by generated code])
+        function(*args)
+        scripted(*args)
+    concrete = function._last_graph(function._last, args)
+    assert concrete is not None and function.trace_count == 1, label
+    tensors = concrete._inputs(args)
+    runner, check = concrete._runner, concrete._check_captured or (lambda: None)
+    assert loops._same(function(*args), fn(*args)), label
+    return {
+        "eager": lambda: fn(*args),
+        "whole": lambda: function(*args),
+        "run_flat": lambda: concrete._run_flat(tensors, args, {}),
+        "runner": lambda: runner(*tensors),
+        "check": check,
+        "last_graph": lambda: function._last_graph(function._last, args),
+        "TorchScript": lambda: scripted(*args),
+    }, (lambda: fn(*args)), label
+
+
+def run(which: str, rounds: int = 300) -> None:
+    torch.set_num_threads(1)
+    torch.set_grad_enabled(False)
+    warnings.simplefilter("ignore")
+    variants, eager, label = layers(which)
+    for cold in (True, False):
+        times = {name: [] for name in variants}
+        order = list(variants.items())
+        for round_ in range(rounds):
+            for name, call in (order if round_ % 2 else reversed(order)):
+                if cold:
+                    eager()
+                start = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - start)
+        print(f"{label}, {'cold' if cold else 'warm'}: load {os.getloadavg()[0]:.2f}, {rounds} "
+              f"rounds, wall µs (min / p10 / median; ratio of the min to eager's)")
+        least = min(times["eager"])
+        for name, values in times.items():
+            values.sort()
+            print(f"  {name:12s} {values[0] * 1e6:9.1f} {values[len(values) // 10] * 1e6:9.1f} "
+                  f"{statistics.median(values) * 1e6:9.1f}   {values[0] / least:.3f}x")
+
+
+if __name__ == "__main__":
+    run(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 300)
