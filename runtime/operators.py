@@ -2586,6 +2586,12 @@ def if_exp(cond, if_true, if_false, inputs=(), plain=False):
         if choice is not None:
             return choice
     if is_staged(cond):
+        # (`pred if active is None else pred & active`, botorch's case_dispatcher: as an if
+        # statement's, NOTE [an if on `is None` narrows the variable] in staging/optionals.py)
+        narrowed = optionals.narrowed(cond, (), inputs)
+        if narrowed is not None:
+            narrow, _, inputs = narrowed
+            if_true, if_false = narrow(if_true, if_false)
         facts = None if torch.compiler.is_dynamo_compiling() else branch_facts.watch(cond)
         raising = False
         watch = context.watch_raises((if_true, if_false))  # NOTE [branches that always raise]
