@@ -15,7 +15,10 @@ typing-inspect, multipledispatch and threadpoolctl besides):
   `compute_local_upper_bounds` (`u_j = A[add_z].clone(); u_j[:, j] = z[j]; P.append(u_j)`
   under `if add_z.any():` in a loop) was refused as `P` holding `u_j` itself (s06, fixed:
   the update comes before the append, after a rebinding); it then meets torch's bare
-  PendingUnbackedSymbolNotFound (s07, strict xfail below).
+  PendingUnbackedSymbolNotFound (s07, fixed: the sizes a refused branch left pending are
+  dropped before the specialisation; the `if` is specialised in the replay, and refused in an
+  export, `P` holding rows of two data-dependent counts: s08, fixed in runtime/lists.py, where
+  such a list's graph had failed when run with torch's "Sizes of tensors must match").
   `case_dispatcher` (`mask = pred if (active is None) else pred & active` in a loop over
   cases, with `continue`, `break` and an early `return`) was guarded (replay) and refused
   (inside a staged body) at that conditional expression, whose own `is None` test the message
@@ -38,11 +41,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.fx.experimental.symbolic_shapes import PendingUnbackedSymbolNotFound
 
 from autoconv_runtime import StagingError
 from autoconv_runtime.staging.specialize import GuardFailed
-from tests.support import assert_same_result
+from tests.support import Calling, assert_close, assert_same_result
 
 T = torch.tensor
 F64 = torch.float64
@@ -220,22 +222,23 @@ def local_upper_bounds(U, Z, z):
     return compute_local_upper_bounds(U, Z, z)
 
 
-@pytest.mark.slow  # (38 s at load 18 before torch's error)
-@pytest.mark.xfail(strict=True, raises=PendingUnbackedSymbolNotFound, reason=(
-    "tester49 s07: botorch's compute_local_upper_bounds grows `P` under `if add_z.any():` "
-    "from `A[add_z]`, rows of a data-dependent count: torch's bare "
-    "PendingUnbackedSymbolNotFound ('Pending unbacked symbols {u17} not in returned outputs') "
-    "comes out of the staged if, naming no line of the user's, where a StagingError at "
-    "utils.py:136 (or Python's values) is due"))
-def test_s07_botorch_local_upper_bounds_grown_from_masked_rows():
-    # (s06 before it: refused as `P` holding `u_j` itself, though `u_j` is a new tensor each
-    # trip, updated before its append; fixed in autoconv/converters/kept_views.py)
+@pytest.mark.slow  # (36 s at load 18)
+def test_botorch_local_upper_bounds_grown_from_masked_rows():
+    # (s06: refused as `P` holding `u_j` itself, though `u_j` is a new tensor each trip,
+    # updated before its append; then s07: torch's bare PendingUnbackedSymbolNotFound, from
+    # the sizes of the branch torch.cond refused left pending. Now the `if` is specialised at
+    # the top level, where an autoconv.Function traces each path, and refused in an export:
+    # `P`'s items have two data-dependent row counts, s08)
     pytest.importorskip("botorch")
+    import autoconv
     inf = float("inf")
     U = T([[inf, inf]])
     Z = T([[[-inf, inf], [inf, -inf]]])
-    try:
-        assert_same_result(local_upper_bounds, [(U, Z, T([1.0, 2.0])), (U, Z, T([inf, 2.0]))],
-                           compile=False, export=False)
-    except StagingError:
-        pass  # (an honest refusal is what is due at least)
+    function = autoconv.autoconv(local_upper_bounds)
+    for z in (T([1.0, 2.0]), T([inf, 2.0])):
+        assert_close(function(U, Z, z), local_upper_bounds(U, Z, z))
+    with pytest.raises(StagingError, match=r"'P' holds torch.float32 items of shape \(u\d+, 2\), "
+                       r"and a torch.float32 tensor of shape \(u\d+, 2\) is appended") as caught:
+        torch.export.export(Calling(autoconv.convert(local_upper_bounds)),
+                            (U, Z, T([1.0, 2.0])), strict=False)
+    assert caught.value.filename.endswith("box_decompositions/utils.py")
