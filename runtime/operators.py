@@ -2585,6 +2585,8 @@ def _drop_pending_unbacked_symbols() -> None:
     otherwise: each is bound by the operation that made it."""
     from torch._guards import detect_fake_mode
 
+    if torch.compiler.is_dynamo_compiling():  # (dynamo keeps its own; it refuses here anyway)
+        return
     fake_mode = detect_fake_mode()
     shape_env = getattr(fake_mode, "shape_env", None)
     pending = getattr(shape_env, "pending_fresh_unbacked_symbols", None)

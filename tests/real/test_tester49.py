@@ -32,9 +32,13 @@ typing-inspect, multipledispatch and threadpoolctl besides):
   NOLA test `if min_mask.any(): warnings.warn(...)` and a masked division) right in the replay
   and export (the graph does not warn: autoconv says so while tracing); under torch.compile
   dynamo's "assume_constant_result argument conversion failed" (s04, fixed: NOTE
-  [script_if_tracing wrappers under dynamo]; test in tests/reference/test_calls.py).
+  [script_if_tracing wrappers under dynamo]; test in tests/reference/test_calls.py). The same
+  helper imported inside the function is a local, still called through `converted_call`: s05,
+  strict xfail below.
 - pytorch-msssim 1.0.0 `ssim`, sparsemax 0.1.9 `Sparsemax`: right in every mode, nothing
   staged (shape tests only).
+- Not tried: captum 0.9.0 (imports matplotlib), pytorch-wavelets 1.3.0 (imports
+  pkg_resources), both absent here.
 """
 
 from __future__ import annotations
