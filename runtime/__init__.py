@@ -55,7 +55,7 @@ from .choices import (
     write_back_item,
     write_back_path,
 )
-from .calls import (cached_, converted_call, converted_method_call, do_not_convert, function_method_call, number_field,
+from .calls import (cached_, converted_call, script_if_tracing_, converted_method_call, do_not_convert, function_method_call, number_field,
                     set_converter, super_method)
 from .errors import DataDependentGuard, StagingError, data_dependent_error
 from .fallible import fallible, try_call, try_value
@@ -148,6 +148,7 @@ __all__ = [
     "number_field",
     "aug_assign_attribute",
     "cached_",
+    "script_if_tracing_",
     "converted_call",
     "converted_method_call",
     "function_method_call",

@@ -614,6 +614,18 @@ def cached_(fn, /):
     return _past_the_cache(fn) or fn
 
 
+def script_if_tracing_(fn, /):
+    """`fn`, a `torch.jit.script_if_tracing` wrapper the converter resolved: the callable
+    converted code calls for it (NOTE [script_if_tracing wrappers under dynamo] in
+    autoconv/converters/calls.py). Outside dynamo `converted_call` takes the wrapper (its
+    `__wrapped__` converted, the wrapper's own test of torch.jit's tracing kept)."""
+    if torch.compiler.is_dynamo_compiling():
+        # (dynamo reads the wrapper's `__original_fn` itself: WrapperUserFunctionVariable)
+        original = fn.__original_fn
+        return lambda *args, **kwargs: converted_call(original, *args, **kwargs)
+    return functools.partial(converted_call, fn)
+
+
 def _past_the_cache(fn):
     """The cached function of `fn` (a cache wrapper, or a method bound to one), converted and
     bound as `fn` is, or None for any other callable."""

@@ -2570,8 +2570,28 @@ def _specialized(cond, statement, error) -> bool:
     if getattr(error, "stands", False):  # (NOTE [facts a branch relies on])
         raise error
     probing = staging.probing()
+    _drop_pending_unbacked_symbols()
     return specialize.specialize(staging.as_predicate(cond, statement), statement, error,
                                  staging.in_staged_body() or probing, probing)
+
+
+def _drop_pending_unbacked_symbols() -> None:
+    """Forget the data-dependent sizes a failed staging left unbound. A branch traced up to
+    torch.cond's refusal of its outputs (botorch's `compute_local_upper_bounds`: rows of
+    `A[add_z]`, "cond's output stride is not a simple accumulative multiplication") leaves its
+    fresh unbacked symbols pending in the ShapeEnv, and the next traced operation, the
+    specialisation's own test of the condition, failed on them with torch's bare
+    PendingUnbackedSymbolNotFound (tester49 s07). Between two operations none is pending
+    otherwise: each is bound by the operation that made it."""
+    from torch._guards import detect_fake_mode
+
+    if torch.compiler.is_dynamo_compiling():  # (dynamo keeps its own; it refuses here anyway)
+        return
+    fake_mode = detect_fake_mode()
+    shape_env = getattr(fake_mode, "shape_env", None)
+    pending = getattr(shape_env, "pending_fresh_unbacked_symbols", None)
+    if pending:
+        pending.clear()
 
 
 def if_exp(cond, if_true, if_false, inputs=(), plain=False):
@@ -2586,6 +2606,12 @@ def if_exp(cond, if_true, if_false, inputs=(), plain=False):
         if choice is not None:
             return choice
     if is_staged(cond):
+        # (`pred if active is None else pred & active`, botorch's case_dispatcher: as an if
+        # statement's, NOTE [an if on `is None` narrows the variable] in staging/optionals.py)
+        narrowed = optionals.narrowed(cond, (), inputs)
+        if narrowed is not None:
+            narrow, _, inputs = narrowed
+            if_true, if_false = narrow(if_true, if_false)
         facts = None if torch.compiler.is_dynamo_compiling() else branch_facts.watch(cond)
         raising = False
         watch = context.watch_raises((if_true, if_false))  # NOTE [branches that always raise]

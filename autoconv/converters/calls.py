@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import inspect
 import io
 import logging
 import math
@@ -202,6 +203,18 @@ class CallConverter(Converter):
     # functools.lru_cache helper while traced] in runtime/calls.py). One held by a local, a
     # closure or an object still goes through `converted_call` (s03's xfail under
     # torch.compile in tests/reference/test_tester47.py).
+    # NOTE [script_if_tracing wrappers under dynamo]
+    # `@torch.jit.script_if_tracing` (asteroid-filterbanks' `ola_with_wdiv`, its NOLA test
+    # `if min_mask.any(): warnings.warn(...)`) wraps a user function in torch's code. Dynamo
+    # shows the wrapper as a WrapperUserFunctionVariable (torch 2.13) whose type reads as a
+    # function and whose `__code__` is the user function's, so `converted_call` asked
+    # `_runs_as_it_is` about a variable dynamo cannot make a constant: "assume_constant_result
+    # argument conversion failed", naming autoconv's code (tester49 s04), as the lru_cache
+    # wrapper did (NOTE [functions cached by functools.lru_cache]). A wrapper the converter
+    # resolves is called through `ac.script_if_tracing_(fn)(...)`, which under dynamo calls
+    # the wrapped `__original_fn` converted (torch.compile runs no TorchScript either) and
+    # elsewhere gives the wrapper to `converted_call` as before. One held by a local or an
+    # object still goes through `converted_call`.
     def _random_state(self, func) -> str | None:
         """The name of the generator-state function (`torch.manual_seed`, `torch.set_rng_state`,
         `torch.default_generator.manual_seed`, `random.seed` ...) that `func` names through
@@ -573,6 +586,13 @@ class CallConverter(Converter):
             node.func = gast.Call(func=gast.Attribute(value=templates.name(ac), attr="cached_",
                                                       ctx=gast.Load()),
                                   args=[func], keywords=[])
+            return node
+        if inspect.getattr_static(resolved, "__script_if_tracing_wrapper", False):
+            # NOTE [script_if_tracing wrappers under dynamo]
+            node.func = gast.Call(
+                func=gast.Attribute(value=templates.name(ac), attr="script_if_tracing_",
+                                    ctx=gast.Load()),
+                args=[func], keywords=[])
             return node
         if id(resolved) in _MATH_OF_FLOATS:
             # NOTE [math functions of traced tensors] (runtime/builtins.py)

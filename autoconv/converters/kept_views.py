@@ -147,7 +147,10 @@ def _rebound_after(name: str, rest) -> bool:
 # block rebinds the name after it (`out.append(x); x = x * 0.5`, where the list no longer
 # holds `x`). Inside a loop, an update of the name in the loop's body that a path from the
 # append reaches without a rebinding at the body's top level (later in the trip, or in the
-# next one) is checked too (`_appended_then_updated`). Both refuse where the list is a grown
+# next one) is checked too (`_appended_then_updated`); where both are under one top-level
+# statement, the same rule holds in the innermost block holding both (`_reached_within`: `u_j =
+# A[m].clone(); u_j[:, j] = z[j]; P.append(u_j)` under an `if` is no update of an item). Both
+# refuse where the list is a grown
 # one (`check_kept_view`); a list of a loop run in Python holds the tensor as Python does, and
 # a number (`ks.append(k); k += 1` of an int, staged as a 0-d stand-in) rebinds in Python.
 
@@ -170,7 +173,7 @@ def _appended_then_updated(loop) -> list:
                 # `x.view(-1)`: the same memory, which the update reaches in Python too)
                 name, kind = _appended_memory(call.args[-1])
                 if name is not None and name != call.func.value.id:
-                    appends.append((i, call.func.value.id, name, simple.lineno, kind))
+                    appends.append((i, call.func.value.id, name, simple, kind))
     if not appends:
         return []
     rebinds = {}
@@ -181,15 +184,57 @@ def _appended_then_updated(loop) -> list:
     for u, top in enumerate(body):
         for simple, _ in _simple_statements([top]):
             roots = _updated_root(simple)
-            for a, listed, name, line, kind in appends:
+            for a, listed, name, append, kind in appends:
                 if name not in roots:
                     continue
                 between = rebinds.get(name, ())
                 reached = (not any(a < r < u for r in between) if u > a else
-                           u == a or not any(r > a or r < u for r in between))
+                           _reached_within(top, append, simple, name) if u == a else
+                           not any(r > a or r < u for r in between))
                 if reached:
-                    found.append((simple, listed, name, line, kind))
+                    found.append((simple, listed, name, append.lineno, kind))
     return found
+
+
+def _reached_within(top, append, update, name: str) -> bool:
+    """Whether the update `update` may follow the append `append`, both under the compound
+    statement `top`, without a rebinding of `name` between: the same rule as the loop body's,
+    in the innermost block holding both (botorch's `compute_local_upper_bounds`: `u_j =
+    A[add_z].clone(); u_j[:, j] = z[j]; P.append(u_j)` under `if add_z.any():` in a loop, the
+    next trip's update reached only through the rebinding above it)."""
+    around = [top]
+    to_append, to_update = _path_to(around, append), _path_to(around, update)
+    if to_append is None or to_update is None:
+        return True
+    for (block, i), (other, j) in zip(to_append, to_update):
+        if block is not other:  # (two blocks of one statement: an `if`'s two branches)
+            return True
+        if i != j:
+            rebinds = [r for r, s in enumerate(block)
+                       if isinstance(s, gast.Assign) and name in _bound_here(s)]
+            if j > i:
+                return not any(i < r < j for r in rebinds)
+            return not any(r > i or r < j for r in rebinds)
+    return True
+
+
+def _path_to(block, target):
+    """[(block, index)] from the statements `block` down to the statement `target`, through
+    the blocks of the compound statements around it; None where it is not under `block`."""
+    for i, statement in enumerate(block):
+        if statement is target:
+            return [(block, i)]
+        if not isinstance(statement, _COMPOUND):
+            continue
+        for field in _BLOCKS:
+            children = getattr(statement, field, None) or ()
+            inner = [c.body for c in children if isinstance(c, gast.ExceptHandler)]
+            inner += [children] if children and isinstance(children[0], gast.stmt) else []
+            for child in inner:
+                found = _path_to(child, target)
+                if found is not None:
+                    return [(block, i)] + found
+    return None
 
 
 def _appended_memory(node):

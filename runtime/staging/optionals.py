@@ -41,7 +41,8 @@ from __future__ import annotations
 import operator
 
 import torch
-from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+from torch.fx.experimental.symbolic_shapes import (GuardOnDataDependentSymNode,
+                                                   free_unbacked_symbols)
 from torch.utils import _pytree as pytree
 
 from .. import augmented
@@ -228,7 +229,8 @@ def retable(statement, error: Optioned) -> None:
     where = _location()
     if before is None or is_undefined(before):  # (unbound: every branch binds it)
         statement.state[slot] = StagedOptional(_flag(True, statement.like),
-                                               _placeholder(error.like), name, where)
+                                               _placeholder(error.like, name, where), name,
+                                               where)
     else:
         statement.state[slot] = StagedOptional(_flag(False, statement.like), before, name,
                                                where)
@@ -239,11 +241,29 @@ def _flag(missing: bool, like):
     return torch.full((), missing, dtype=torch.bool, device=device)
 
 
-def _placeholder(like):
-    if isinstance(like, tuple):
-        shape, dtype, device = like
+def _placeholder(like, name: str, where):
+    if not isinstance(like, tuple):
+        return like
+    shape, dtype, device = like
+    try:
         return torch.zeros(shape, dtype=dtype, device=device)
-    return like
+    except RuntimeError as failed:
+        # A size the body computed from the data (`~mask` of `r[m]`, botorch's nested
+        # case_dispatcher) has no meaning where the placeholder is made: torch's own "u51 is not
+        # tracked with proxy" says nothing of the user's code.
+        if not free_unbacked_symbols(shape):
+            raise
+        at = f" at {where[0]}:{where[1]}" if where else ""
+        raise OptionalValueError(
+            "if statement or loop",
+            f"'{name}' is None before a tensor condition{at} and, on some paths, a tensor of "
+            f"shape {tuple(shape)}, a size known only when the graph runs (a boolean mask's "
+            "count, `nonzero`) that a staged body computed; the staged statement carries one "
+            "value of one shape on every path, and autoconv cannot make one of that size here "
+            "for the paths where it is None",
+            f"Give '{name}' a tensor of that size before the statement (with a flag tensor "
+            "saying that it has no value yet), or compute it outside the tensor-dependent "
+            "statement") from failed
 
 
 def _location():
@@ -275,7 +295,8 @@ def output_of(before: StagedOptional, out):
 # `if prev is None: prev = ratio` then `factor = ratio / prev`: Python's reader knows that
 # `prev` holds its value after the `if`, on both paths. The test `prev is None` of a
 # StagedOptional is its flag, marked with the variable it tests (`_tests`); a converted `if`
-# on a test so marked (operators.if_stmt) stages its branches with the variable None in the
+# or conditional expression on a test so marked (operators.if_stmt, operators.if_exp: `mask =
+# pred if active is None else pred & active`) stages its branches with the variable None in the
 # branch where the test says so and its value in the other (`narrowed`), so that the
 # branches' outputs are plain values where both bind one, and a StagedOptional only where a
 # branch leaves it None. `not` keeps the mark, the other way round (`negated`); a test

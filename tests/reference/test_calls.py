@@ -1113,3 +1113,28 @@ def test_super_in_a_class_method_under_try():
     # the compiler), then `super_method` searched `type(cls).__mro__`, and the ValueError of
     # its `.index` reached the user's handler: "not scaled" where Python scales
     assert_same_result(scaled_by_a_class_method, [T([1.0, 2.0]), T([-1.0, -2.0])], compile=False)
+
+
+# --- a torch.jit.script_if_tracing helper (NOTE [script_if_tracing wrappers under dynamo]) -----
+
+@torch.jit.script_if_tracing
+def _divided_where_possible(wav, window):
+    # asteroid-filterbanks' `ola_with_wdiv`, its shape (MIT): a tensor `if` on the window's
+    # overlap, then a masked division
+    small = window.abs() < 1e-11
+    if small.any():
+        wav = wav * 2
+    wav[~small] = wav[~small] / window[~small]
+    return wav
+
+
+def divided_by_the_window(wav, window):
+    return _divided_where_possible(wav.clone(), window)
+
+
+def test_a_script_if_tracing_helper_converts_in_every_mode():
+    # (tester49 s04: under torch.compile dynamo's "assume_constant_result argument conversion
+    # failed", naming autoconv's code, for every call of such a helper)
+    wav = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    inputs = [(wav, torch.tensor([1.0, 2.0, 0.0, 4.0])), (wav, torch.tensor([1.0, 2.0, 3.0, 4.0]))]
+    assert_same_result(divided_by_the_window, inputs)

@@ -12,6 +12,7 @@ import torch
 
 import autoconv
 from autoconv_runtime import StagingError
+from autoconv_runtime.staging.specialize import GuardFailed
 from support import Calling, assert_same_exactly
 
 T = torch.tensor
@@ -749,3 +750,43 @@ def view_not_kept_then_the_tensor_updated(x, keep=False):
 ], ids=lambda f: f.__name__)
 def test_a_kept_name_a_python_flag_left_unbound_gives_pythons_values(fn):
     assert_same_exactly(fn, HALVED)
+
+
+# --- a tensor made, updated, then appended, in a staged `if` in a loop ------------------------
+
+def _fresh_row_updated_then_appended(x):
+    # botorch's `compute_local_upper_bounds` (MIT), its shape: `u_j = A[add_z].clone();
+    # u_j[:, j] = z[j]; P.append(u_j)` under `if add_z.any():` in a loop. The next trip's
+    # update is of a new tensor (rebound above it): no item of the list is reached (tester49
+    # s06: refused as `P` holding `u_j` itself before)
+    rows = []
+    for j in range(2):
+        if x[j] > 0:
+            row = x * 1.0
+            row[j] = 0.0
+            rows.append(row)
+    return rows
+
+
+def _fresh_row_appended_then_updated(x):
+    rows = []
+    for j in range(2):
+        if x[j] > 0:
+            row = x * 1.0
+            rows.append(row)
+            row[j] = 0.0  # (reaches the item in Python)
+    return rows
+
+
+def test_a_row_updated_before_its_append_in_a_staged_if_runs():
+    assert_same_exactly(_fresh_row_updated_then_appended,
+                        [(T([1.0, 2.0]),), (T([-1.0, 2.0]),), (T([1.0, -2.0]),)], compile=False)
+
+
+def test_a_row_updated_after_its_append_in_a_staged_if_is_still_checked():
+    # (specialised on the `if` where it can be, as before: the other path's input fails the
+    # guard with the reason)
+    concrete = autoconv.autoconv(_fresh_row_appended_then_updated).get_concrete_function(
+        T([1.0, 2.0]))
+    with pytest.raises(GuardFailed, match=r"holds `row` itself in Python"):
+        concrete(T([-1.0, 2.0]))

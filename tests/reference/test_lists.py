@@ -2145,3 +2145,24 @@ def test_a_greedy_decoder_until_eos_is_one_loop_at_replay():
     assert len(lengths) > 1, lengths  # (inputs of other lengths than the traced one)
     source = function.concrete_functions[0]._runner.__autoconv_source__
     assert source.count("while True:") == 1, source
+
+
+def _masked_rows_by_column(A, z):
+    # botorch's `compute_local_upper_bounds`, its shape: rows of a data-dependent count
+    # appended under a tensor `if`, one mask per column
+    P = []
+    for j in range(2):
+        keep = A[:, j] > z
+        if keep.any():
+            P.append(A[keep].clone())
+    return P
+
+
+def test_items_of_two_data_dependent_sizes_take_each_path():
+    # (tester49 s08: one graph for every path, whose buffer of rows failed when it ran with
+    # torch's "Sizes of tensors must match except in dimension 0"; now the `if` is
+    # specialised at the top level: the two sizes cannot share the list's buffer)
+    A = torch.tensor([[1.0, 2.0], [3.0, 0.0], [0.0, 0.0]])
+    function = autoconv.autoconv(_masked_rows_by_column)
+    for z in (torch.tensor(0.5), torch.tensor(2.5), torch.tensor(5.0)):
+        assert_close(function(A, z), _masked_rows_by_column(A, z))

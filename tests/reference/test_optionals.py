@@ -202,3 +202,72 @@ def test_torch_compile_still_refuses_none_beside_a_value_readably():
     with pytest.raises(StagingError, match="'y' is a torch.float32 tensor of shape .* before "
                        "the statement and becomes a Python NoneType in the true branch"):
         compiled(T([1.0, 2.0]))
+
+
+def dispatched(x):
+    # botorch's `case_dispatcher` (MIT), its shape: `active` None until a case claims entries,
+    # tested by a conditional expression in a loop (tester49 s02: specialised at the top
+    # level, refused in a staged body, before `if_exp` narrowed the variable as `if` does)
+    out = torch.zeros_like(x)
+    active = None
+    for t in (0.0, 1.0):
+        pred = x > t
+        if not pred.any():
+            continue
+        mask = pred if (active is None) else pred & active
+        out = out + mask * t
+        active = ~mask if active is None else active & ~mask
+    return out, active is None
+
+
+def test_a_conditional_expression_on_is_none_narrows_the_variable():
+    inputs = [(T([0.5, 2.0]),), (T([-1.0, -2.0]),), (T([2.0, 3.0]),), (T([-1.0, 0.5]),)]
+    assert_same_result(dispatched, inputs, compile=False)
+
+
+def test_a_placeholder_of_a_size_a_body_computed_is_refused_readably():
+    # (tester49 s03: botorch's case_dispatcher (MIT, as published) nested in one of its own
+    # cases, on the masked entries; the placeholder of `active`, None before its loop, had the
+    # nested body's data-dependent size, and torch's "u51 is not tracked with proxy" came out)
+    dispatcher = function_from_source(
+        """
+        def case_dispatcher(out, cases=(), default=None):
+            active = None
+            for closure, func in cases:
+                pred = closure()
+                if not pred.any():
+                    continue
+                mask = pred if (active is None) else pred & active
+                if not mask.any():
+                    continue
+                if mask.all():
+                    out[...] = func(...)
+                    return out
+                out[mask] = func(mask)
+                if active is None:
+                    active = ~mask
+                else:
+                    active[mask] = False
+                if not active.any():
+                    break
+            if default is not None:
+                if active is None:
+                    out[...] = default(...)
+                elif active.any():
+                    out[active] = default(active)
+            return out
+        """)
+
+    def inner(h):
+        return dispatcher(torch.empty_like(h), [(lambda: h > 0, lambda m: h[m] * 2)],
+                          default=lambda m: h[m])
+
+    def nested(h):
+        return dispatcher(torch.empty_like(h), ((lambda: h > 5, lambda m: 0),
+                                                (lambda: h.abs() < 3, lambda m: inner(h[m]))),
+                          default=lambda m: h[m])
+
+    with pytest.raises(StagingError, match=r"'active' is None before a tensor condition .* "
+                       r"a size known only when the graph runs") as caught:
+        autoconv.autoconv(nested)(T([0.5, 6.0, -6.0, -1.0]))
+    assert "Give 'active' a tensor of that size before the statement" in str(caught.value)
